@@ -1,0 +1,167 @@
+//! Engine wiring: the resolved configuration, process-wide facts, and the handle the HTTP
+//! shell uses to reach the actors.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr};
+use serde_json::{Value, json};
+
+use crate::auth::AuthSettings;
+use crate::protocol;
+use crate::registry::Registry;
+use crate::util::now_ms;
+
+/// Everything the engine needs to know, resolved by the shell from config, env and flags.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Shared-secret auth.
+    pub auth: AuthSettings,
+    /// `policy.tickIntervalMs`.
+    pub tick_interval: Duration,
+    /// Pre-auth handshake deadline.
+    pub handshake_timeout: Duration,
+    /// `policy.maxPayload`.
+    pub max_payload: usize,
+    /// `policy.maxBufferedBytes`.
+    pub max_buffered_bytes: usize,
+    /// Version reported in `hello-ok.server.version`.
+    pub server_version: String,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// The config file in use, if any.
+    pub config_path: Option<PathBuf>,
+    /// This host's name (presence).
+    pub host_name: String,
+    /// The port the gateway listens on.
+    pub port: u16,
+    /// `gateway.bind` as configured.
+    pub bind_mode: String,
+    /// The addresses actually bound.
+    pub bind_addrs: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is trusted (`gateway.trustedProxies`).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl EngineConfig {
+    /// Defaults suitable for tests: token auth with `secret`, protocol defaults.
+    pub fn with_token(secret: &str) -> Self {
+        Self {
+            auth: AuthSettings {
+                mode: crate::auth::AuthMode::Token,
+                secret: Some(secret.to_owned()),
+                rate_limit: Default::default(),
+            },
+            tick_interval: Duration::from_millis(protocol::TICK_INTERVAL_MS),
+            handshake_timeout: Duration::from_millis(protocol::HANDSHAKE_TIMEOUT_MS),
+            max_payload: protocol::MAX_PAYLOAD_BYTES,
+            max_buffered_bytes: protocol::MAX_BUFFERED_BYTES,
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            state_dir: std::env::temp_dir(),
+            config_path: None,
+            host_name: "localhost".to_owned(),
+            port: 0,
+            bind_mode: "loopback".to_owned(),
+            bind_addrs: Vec::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Process-wide, read-only facts shared by every actor.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub config: EngineConfig,
+    /// When the engine started.
+    pub started: Instant,
+    /// Random id of this process run.
+    pub boot_id: String,
+    /// Instance id of the gateway in presence.
+    pub instance_id: String,
+}
+
+impl Shared {
+    /// Milliseconds since start.
+    pub fn uptime_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Where session transcripts will live (reported by `health`).
+    pub fn sessions_path(&self) -> String {
+        self.config
+            .state_dir
+            .join("agents")
+            .join("main")
+            .join("sessions")
+            .join("sessions.json")
+            .display()
+            .to_string()
+    }
+
+    /// The `health` summary (`HealthSummary`): the fields `openclaw health` and
+    /// `openclaw gateway call health` read.
+    pub fn health(&self) -> Value {
+        let started = Instant::now();
+        let sessions = json!({"path": self.sessions_path(), "count": 0, "recent": []});
+        json!({
+            "ok": true,
+            "ts": now_ms(),
+            "durationMs": u64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+            "channels": {},
+            "channelOrder": [],
+            "channelLabels": {},
+            "heartbeatSeconds": 0,
+            "defaultAgentId": "main",
+            "agents": [],
+            "sessions": sessions,
+            "gateway": {
+                "version": self.config.server_version,
+                "uptimeMs": self.uptime_ms(),
+                "port": self.config.port,
+                "bind": self.config.bind_mode,
+            },
+        })
+    }
+
+    /// This gateway's own presence entry.
+    pub fn self_presence(&self) -> Value {
+        let platform = std::env::consts::OS;
+        json!({
+            "host": self.config.host_name,
+            "version": self.config.server_version,
+            "platform": platform,
+            "mode": "gateway",
+            "reason": "self",
+            "instanceId": self.instance_id,
+            "text": format!("Gateway: {} · app {} · mode gateway · reason self",
+                self.config.host_name, self.config.server_version),
+            "ts": now_ms(),
+        })
+    }
+}
+
+/// The running engine: what the HTTP layer needs to accept sockets.
+#[derive(Clone)]
+pub struct Engine {
+    /// Shared facts.
+    pub shared: Arc<Shared>,
+    /// The registry actor.
+    pub registry: Addr<Registry>,
+}
+
+impl Engine {
+    /// Starts the engine's actors on the current arbiter (call inside an actix system).
+    pub fn start(config: EngineConfig) -> Self {
+        let shared = Arc::new(Shared {
+            config,
+            started: Instant::now(),
+            boot_id: uuid::Uuid::new_v4().to_string(),
+            instance_id: uuid::Uuid::new_v4().to_string(),
+        });
+        let registry = Registry::new(shared.clone()).start();
+        Self { shared, registry }
+    }
+}

@@ -1,0 +1,30 @@
+//! # openclaw-actors — the engine of openclaw-rs
+//!
+//! Everything that speaks the OpenClaw Gateway protocol (v4) lives here, as actix actors.
+//! The shell crate (`openclaw`, in `src/`) owns the binary, config loading, HTTP surface and
+//! CLI; it hands this crate an already-resolved [`engine::EngineConfig`].
+//!
+//! ## Actor map
+//!
+//! | actor | file | handles |
+//! | --- | --- | --- |
+//! | [`registry::Registry`] | `registry.rs` | `AdmitUpgrade`, `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `CheckAuthLock`, `RecordAuthFailure`, `RecordAuthSuccess`, `GetPresence`, `GetStats`, `ShutdownGateway` |
+//! | [`ws_session::WsSession`] | `ws_session.rs` | the socket's inbound frames (stream), `SendEvent`, `CloseSession` |
+//!
+//! Every WebSocket session is one `WsSession` actor running on the actix-web worker that
+//! accepted the socket; the `Registry` runs on the system arbiter and is the only owner of
+//! cross-connection state (presence, auth-failure counters, pre-auth socket counts).
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod engine;
+pub mod identity;
+pub mod protocol;
+pub mod registry;
+pub mod ws_session;
+
+mod util;
+
+pub use engine::{Engine, EngineConfig};

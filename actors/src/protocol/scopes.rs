@@ -1,0 +1,205 @@
+//! Roles, operator scopes, the per-method scope table and broadcast scoping
+//! (`authorizeGatewayMethod` and `EVENT_SCOPE_GUARDS` in OpenClaw).
+
+/// Full administrative access; satisfies every scope.
+pub const ADMIN: &str = "operator.admin";
+/// Read access.
+pub const READ: &str = "operator.read";
+/// Write access; satisfies read, talk and the sessions scopes.
+pub const WRITE: &str = "operator.write";
+/// Pairing management.
+pub const PAIRING: &str = "operator.pairing";
+/// Approvals.
+pub const APPROVALS: &str = "operator.approvals";
+
+/// The closed set of operator scopes.
+pub const OPERATOR_SCOPES: &[&str] = &[
+    ADMIN,
+    READ,
+    WRITE,
+    "operator.sessions.read",
+    "operator.sessions.write",
+    APPROVALS,
+    "operator.questions",
+    PAIRING,
+    "operator.talk",
+    "operator.talk.secrets",
+];
+
+/// Whether the granted scopes satisfy `required` (`operatorScopeSatisfied`).
+pub fn satisfied(granted: &[String], required: &str) -> bool {
+    granted.iter().any(|g| {
+        let g = g.as_str();
+        g == ADMIN
+            || g == required
+            || (g == WRITE
+                && matches!(
+                    required,
+                    READ | "operator.talk" | "operator.sessions.read" | "operator.sessions.write"
+                ))
+            || (g == READ && required == "operator.sessions.read")
+            || (g == "operator.sessions.write" && required == "operator.sessions.read")
+    })
+}
+
+/// Who may call a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodAccess {
+    /// No scope needed, any role (`health`).
+    Open,
+    /// Node role only.
+    Node,
+    /// Operator role with this scope.
+    Operator(&'static str),
+}
+
+/// Node-only methods (scope `"node"` in OpenClaw's table).
+const NODE_METHODS: &[&str] = &[
+    "node.invoke.result",
+    "node.invoke.progress",
+    "node.event",
+    "node.pending.pull",
+    "node.pending.ack",
+    "node.pending.drain",
+    "node.pluginTools.update",
+    "node.skills.update",
+    "node.runnerInventory.update",
+    "node.pluginSurface.refresh",
+    "skills.bins",
+];
+
+/// Methods gated by `operator.read`.
+const READ_METHODS: &[&str] = &[
+    "status",
+    "system-presence",
+    "last-heartbeat",
+    "logs.tail",
+    "config.get",
+    "agent.identity.get",
+    "sessions.list",
+    "chat.history",
+    "node.list",
+    "node.describe",
+    "gateway.identity.get",
+    "system.info",
+    "users.self",
+    "channels.status",
+    "models.list",
+];
+
+/// Methods gated by `operator.write`.
+const WRITE_METHODS: &[&str] = &[
+    "wake",
+    "send",
+    "poll",
+    "agent",
+    "agent.wait",
+    "chat.send",
+    "chat.abort",
+    "node.invoke",
+    "node.pending.enqueue",
+];
+
+/// Methods gated by `operator.pairing`.
+const PAIRING_METHODS: &[&str] = &[
+    "node.pair.list",
+    "node.pair.approve",
+    "node.pair.reject",
+    "node.pair.remove",
+    "node.rename",
+    "device.pair.list",
+    "device.pair.approve",
+    "device.pair.reject",
+    "device.pair.remove",
+    "device.pair.rename",
+    "device.token.rotate",
+    "device.token.revoke",
+];
+
+/// The access rule for `method`. Unknown methods and the reserved prefixes are admin-only.
+pub fn method_access(method: &str) -> MethodAccess {
+    if method == "health" {
+        return MethodAccess::Open;
+    }
+    if NODE_METHODS.contains(&method) {
+        return MethodAccess::Node;
+    }
+    for prefix in ["config.", "exec.approvals.", "wizard.", "update."] {
+        if method.starts_with(prefix) && method != "config.get" {
+            return MethodAccess::Operator(ADMIN);
+        }
+    }
+    if READ_METHODS.contains(&method) {
+        MethodAccess::Operator(READ)
+    } else if WRITE_METHODS.contains(&method) {
+        MethodAccess::Operator(WRITE)
+    } else if PAIRING_METHODS.contains(&method) {
+        MethodAccess::Operator(PAIRING)
+    } else {
+        MethodAccess::Operator(ADMIN)
+    }
+}
+
+/// Who receives a broadcast event (`EVENT_SCOPE_GUARDS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventGuard {
+    /// Every connection, nodes included (`tick`, `health`, `shutdown`, …).
+    Everyone,
+    /// Operators holding this scope.
+    Operator(&'static str),
+    /// Not delivered (events missing from the table fail closed).
+    Nobody,
+}
+
+/// The guard for a broadcast event name.
+pub fn event_guard(event: &str) -> EventGuard {
+    match event {
+        "tick" | "health" | "heartbeat" | "shutdown" | "update.available"
+        | "gateway.suspension" => EventGuard::Everyone,
+        "agent" | "chat" | "presence" | "sessions.changed" | "cron" | "config.changed"
+        | "node.presence" | "node.hostStats" | "talk.event" => EventGuard::Operator(READ),
+        e if e.starts_with("session.") => EventGuard::Operator(READ),
+        e if e.starts_with("device.pair.") || e.starts_with("node.pair.") => {
+            EventGuard::Operator(PAIRING)
+        }
+        e if e.starts_with("exec.approval.") || e.starts_with("plugin.approval.") => {
+            EventGuard::Operator(APPROVALS)
+        }
+        e if e.starts_with("terminal.") || e == "plugins.install.progress" => {
+            EventGuard::Operator(ADMIN)
+        }
+        e if e.starts_with("plugin.") => EventGuard::Operator(WRITE),
+        _ => EventGuard::Nobody,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn implications() {
+        assert!(satisfied(&s(&[ADMIN]), PAIRING));
+        assert!(satisfied(&s(&[WRITE]), READ));
+        assert!(!satisfied(&s(&[READ]), WRITE));
+        assert!(satisfied(&s(&[READ]), "operator.sessions.read"));
+        assert!(!satisfied(&s(&[]), READ));
+    }
+
+    #[test]
+    fn table() {
+        assert_eq!(method_access("health"), MethodAccess::Open);
+        assert_eq!(method_access("status"), MethodAccess::Operator(READ));
+        assert_eq!(method_access("node.invoke"), MethodAccess::Operator(WRITE));
+        assert_eq!(method_access("node.event"), MethodAccess::Node);
+        assert_eq!(method_access("config.set"), MethodAccess::Operator(ADMIN));
+        assert_eq!(method_access("no.such"), MethodAccess::Operator(ADMIN));
+        assert_eq!(event_guard("presence"), EventGuard::Operator(READ));
+        assert_eq!(event_guard("tick"), EventGuard::Everyone);
+        assert_eq!(event_guard("zzz"), EventGuard::Nobody);
+    }
+}

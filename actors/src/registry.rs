@@ -1,0 +1,409 @@
+//! # `Registry` — the gateway's one owner of cross-connection state
+//!
+//! Runs on the system arbiter. Every [`WsSession`] registers with it on open
+//! ([`SessionOpened`]), after its handshake ([`SessionAuthenticated`]) and on close
+//! ([`SessionClosed`]). It owns presence, the per-IP count of unauthenticated sockets, and
+//! the failed-auth limiter, and it fans broadcasts out to sessions with `try_send` (a slow
+//! session's full mailbox drops the event instead of growing our memory).
+//!
+//! Messages: [`AdmitUpgrade`], [`SessionOpened`], [`SessionAuthenticated`],
+//! [`SessionClosed`], [`AuthAttempt`], [`GetPresence`], [`GetStats`], [`ShutdownGateway`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::auth::AuthLimiter;
+use crate::engine::Shared;
+use crate::protocol::frame::StateVersion;
+use crate::protocol::scopes::{self, EventGuard};
+use crate::protocol::{MAX_PREAUTH_SOCKETS_PER_IP, close};
+use crate::ws_session::{CloseSession, SendEvent, WsSession};
+
+/// Who an authenticated session is.
+#[derive(Debug, Clone)]
+struct Authed {
+    role: String,
+    scopes: Vec<String>,
+    presence: Value,
+}
+
+/// One socket known to the registry.
+#[derive(Debug)]
+struct Entry {
+    /// The session actor.
+    addr: Addr<WsSession>,
+    /// Client IP (after trusted-proxy attribution).
+    ip: IpAddr,
+    /// Set once the handshake succeeded.
+    authed: Option<Authed>,
+}
+
+/// The registry actor.
+pub struct Registry {
+    /// Process-wide facts.
+    shared: Arc<Shared>,
+    /// Every open socket by connection id.
+    sessions: HashMap<String, Entry>,
+    /// Unauthenticated sockets per client IP (capped at 32).
+    preauth: HashMap<IpAddr, usize>,
+    /// Failed shared-secret attempts.
+    limiter: AuthLimiter,
+    /// Presence / health version counters.
+    version: StateVersion,
+    /// Set once shutdown started: new upgrades are refused.
+    shutting_down: bool,
+}
+
+impl Registry {
+    /// A registry for this engine.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let limiter = AuthLimiter::new(shared.config.auth.rate_limit);
+        Self {
+            shared,
+            sessions: HashMap::new(),
+            preauth: HashMap::new(),
+            limiter,
+            version: StateVersion::default(),
+            shutting_down: false,
+        }
+    }
+
+    fn presence_list(&self) -> Vec<Value> {
+        let mut list = Vec::with_capacity(self.sessions.len() + 1);
+        list.push(self.shared.self_presence());
+        list.extend(
+            self.sessions
+                .values()
+                .filter_map(|e| e.authed.as_ref().map(|a| a.presence.clone())),
+        );
+        list
+    }
+
+    fn release_preauth(&mut self, ip: IpAddr) {
+        if let Some(n) = self.preauth.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.preauth.remove(&ip);
+            }
+        }
+    }
+
+    /// Sends `event` to every authenticated session its guard admits, except `skip`.
+    fn broadcast(&self, event: &str, payload: &Value, with_version: bool, skip: Option<&str>) {
+        let guard = scopes::event_guard(event);
+        if guard == EventGuard::Nobody {
+            return;
+        }
+        let payload: Arc<str> = Arc::from(payload.to_string());
+        let name: Arc<str> = Arc::from(event);
+        for (id, entry) in &self.sessions {
+            if skip == Some(id.as_str()) {
+                continue;
+            }
+            let Some(a) = &entry.authed else { continue };
+            let admitted = match guard {
+                EventGuard::Everyone => true,
+                EventGuard::Operator(scope) => {
+                    a.role == "operator" && scopes::satisfied(&a.scopes, scope)
+                }
+                EventGuard::Nobody => false,
+            };
+            if admitted {
+                // A full mailbox means the session is not keeping up: drop, do not grow.
+                let _ = entry.addr.try_send(SendEvent {
+                    event: name.clone(),
+                    payload: payload.clone(),
+                    state_version: with_version.then_some(self.version),
+                });
+            }
+        }
+    }
+
+    fn broadcast_presence(&mut self, skip: Option<&str>) {
+        self.version.presence += 1;
+        let payload = json!({ "presence": self.presence_list() });
+        self.broadcast("presence", &payload, true, skip);
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Registry traffic is one message per connect/close; give bursts room.
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+// === messages ===
+
+/// Sent by the HTTP upgrade handler before accepting a socket: counts it against the
+/// per-IP cap of unauthenticated sockets. `false` means refuse with HTTP 503.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct AdmitUpgrade {
+    /// Client IP.
+    pub ip: IpAddr,
+}
+
+impl Handler<AdmitUpgrade> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: AdmitUpgrade, _: &mut Self::Context) -> bool {
+        if self.shutting_down {
+            return false;
+        }
+        let n = self.preauth.entry(msg.ip).or_insert(0);
+        if *n >= MAX_PREAUTH_SOCKETS_PER_IP {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+}
+
+/// Sent by the HTTP upgrade handler when an admitted upgrade did not become a session, so
+/// its pre-auth slot is released.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpgradeAborted {
+    /// Client IP.
+    pub ip: IpAddr,
+}
+
+impl Handler<UpgradeAborted> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpgradeAborted, _: &mut Self::Context) {
+        self.release_preauth(msg.ip);
+    }
+}
+
+/// Sent by a `WsSession` from `started()`: the socket is open (not yet authenticated).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionOpened {
+    /// Connection id.
+    pub conn_id: String,
+    /// Client IP.
+    pub ip: IpAddr,
+    /// The session.
+    pub addr: Addr<WsSession>,
+}
+
+impl Handler<SessionOpened> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionOpened, _: &mut Self::Context) {
+        if self.shutting_down {
+            msg.addr.do_send(CloseSession {
+                code: close::SERVICE_RESTART,
+                reason: "service restart".into(),
+            });
+        }
+        self.sessions.insert(
+            msg.conn_id,
+            Entry {
+                addr: msg.addr,
+                ip: msg.ip,
+                authed: None,
+            },
+        );
+    }
+}
+
+/// The registry's view at hello time: what goes in `hello-ok.snapshot`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HelloSnapshot {
+    /// Presence entries, the gateway's own first.
+    pub presence: Vec<Value>,
+    /// Current version counters.
+    pub state_version: StateVersion,
+}
+
+/// Sent by a `WsSession` once its handshake succeeded. Releases its pre-auth slot, adds it
+/// to presence and broadcasts `presence` to the other operators. Replies with the snapshot.
+#[derive(Message)]
+#[rtype(result = "HelloSnapshot")]
+pub struct SessionAuthenticated {
+    /// Connection id.
+    pub conn_id: String,
+    /// `operator` or `node`.
+    pub role: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The client's presence entry.
+    pub presence: Value,
+}
+
+impl Handler<SessionAuthenticated> for Registry {
+    type Result = MessageResult<SessionAuthenticated>;
+
+    fn handle(&mut self, msg: SessionAuthenticated, _: &mut Self::Context) -> Self::Result {
+        let mut ip = None;
+        if let Some(entry) = self.sessions.get_mut(&msg.conn_id) {
+            if entry.authed.is_none() {
+                ip = Some(entry.ip);
+            }
+            entry.authed = Some(Authed {
+                role: msg.role,
+                scopes: msg.scopes,
+                presence: msg.presence,
+            });
+        }
+        if let Some(ip) = ip {
+            self.release_preauth(ip);
+        }
+        self.broadcast_presence(Some(&msg.conn_id));
+        MessageResult(HelloSnapshot {
+            presence: self.presence_list(),
+            state_version: self.version,
+        })
+    }
+}
+
+/// Sent by a `WsSession` from `stopping()`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionClosed {
+    /// Connection id.
+    pub conn_id: String,
+}
+
+impl Handler<SessionClosed> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionClosed, _: &mut Self::Context) {
+        if let Some(entry) = self.sessions.remove(&msg.conn_id) {
+            if entry.authed.is_some() {
+                self.broadcast_presence(None);
+            } else {
+                self.release_preauth(entry.ip);
+            }
+        }
+    }
+}
+
+/// The limiter's verdict on one shared-secret attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthVerdict {
+    /// Proceed.
+    Allowed,
+    /// The IP is locked out; retry after this long.
+    Locked(Duration),
+    /// The secret was wrong; answer after this delay.
+    Failed(Duration),
+}
+
+/// Sent by a `WsSession` for every connect that presented a shared secret, with whether it
+/// matched. Locked-out IPs are refused even with the right secret.
+#[derive(Message)]
+#[rtype(result = "AuthVerdict")]
+pub struct AuthAttempt {
+    /// Client IP.
+    pub ip: IpAddr,
+    /// Whether the secret matched.
+    pub matched: bool,
+}
+
+impl Handler<AuthAttempt> for Registry {
+    type Result = MessageResult<AuthAttempt>;
+
+    fn handle(&mut self, msg: AuthAttempt, _: &mut Self::Context) -> Self::Result {
+        let now = Instant::now();
+        if let Some(retry) = self.limiter.locked(msg.ip, now) {
+            return MessageResult(AuthVerdict::Locked(retry));
+        }
+        if msg.matched {
+            self.limiter.record_success(msg.ip);
+            MessageResult(AuthVerdict::Allowed)
+        } else {
+            let outcome = self.limiter.record_failure(msg.ip, now);
+            MessageResult(AuthVerdict::Failed(outcome.delay))
+        }
+    }
+}
+
+/// Asks for the current presence list (`system-presence`).
+#[derive(Message)]
+#[rtype(result = "Vec<Value>")]
+pub struct GetPresence;
+
+impl Handler<GetPresence> for Registry {
+    type Result = MessageResult<GetPresence>;
+
+    fn handle(&mut self, _: GetPresence, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.presence_list())
+    }
+}
+
+/// Connection counts for `status`.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Open sockets.
+    pub connections: usize,
+    /// Authenticated operators.
+    pub operators: usize,
+    /// Authenticated nodes.
+    pub nodes: usize,
+    /// Sockets still in their handshake.
+    pub pending: usize,
+}
+
+/// Asks for [`Stats`].
+#[derive(Message)]
+#[rtype(result = "Stats")]
+pub struct GetStats;
+
+impl Handler<GetStats> for Registry {
+    type Result = MessageResult<GetStats>;
+
+    fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
+        let mut s = Stats {
+            connections: self.sessions.len(),
+            ..Default::default()
+        };
+        for e in self.sessions.values() {
+            match e.authed.as_ref().map(|a| a.role.as_str()) {
+                Some("node") => s.nodes += 1,
+                Some(_) => s.operators += 1,
+                None => s.pending += 1,
+            }
+        }
+        MessageResult(s)
+    }
+}
+
+/// Sent by the shell on SIGTERM/SIGINT: broadcast `shutdown`, close every socket with 1012,
+/// refuse new ones. Replies once every session has been told.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct ShutdownGateway {
+    /// Reason put in the `shutdown` event.
+    pub reason: String,
+}
+
+impl Handler<ShutdownGateway> for Registry {
+    type Result = usize;
+
+    fn handle(&mut self, msg: ShutdownGateway, _: &mut Self::Context) -> usize {
+        self.shutting_down = true;
+        let payload = json!({"reason": msg.reason, "restartExpectedMs": Value::Null});
+        self.broadcast("shutdown", &payload, false, None);
+        for entry in self.sessions.values() {
+            // do_send: the close must not be dropped even if the mailbox is busy.
+            entry.addr.do_send(CloseSession {
+                code: close::SERVICE_RESTART,
+                reason: "service restart".into(),
+            });
+        }
+        self.sessions.len()
+    }
+}

@@ -1,0 +1,993 @@
+//! # `WsSession` — one actor per WebSocket connection
+//!
+//! Built on `actix-ws` rather than the deprecated `actix-web-actors`: the socket's outbound
+//! half is an `actix_ws::Session` owned by a small writer task that drains this actor's
+//! byte-bounded queue, so the actor keeps running (timers, mailbox) even when a client stops
+//! reading, and can close a slow consumer at `maxBufferedBytes`. The inbound half is
+//! [`ClientFrames`], a frame decoder whose size limit the actor raises from 64 KiB to
+//! `maxPayload` once the client has authenticated.
+//!
+//! Lifecycle: `connect.challenge` on start → the first frame must be `connect` → protocol,
+//! role, origin, shared-secret (with the [`Registry`]'s limiter), device rules → `hello-ok`
+//! → request dispatch and `tick` events every `tickIntervalMs`.
+//!
+//! Messages: the inbound frame stream, [`SendEvent`], [`CloseSession`].
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_http::ws::{CloseCode, CloseReason, Codec, Frame, ProtocolError};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::auth::{AuthMode, constant_time_eq};
+use crate::engine::{Engine, Shared};
+use crate::identity;
+use crate::protocol::connect::{self, ConnectParams};
+use crate::protocol::error::{ErrorCode, ErrorShape};
+use crate::protocol::frame::{self, Inbound, Request, StateVersion};
+use crate::protocol::scopes::{self, MethodAccess};
+use crate::protocol::validate::optional_bool_params;
+use crate::protocol::{
+    MAX_PENDING_HANDSHAKE_FRAMES, MAX_PREAUTH_PAYLOAD_BYTES, MIN_NODE_PROTOCOL_VERSION,
+    PROTOCOL_VERSION, close,
+};
+use crate::registry::{
+    AuthAttempt, AuthVerdict, GetPresence, GetStats, Registry, SessionAuthenticated,
+    SessionClosed, SessionOpened,
+};
+use crate::util::{now_ms, truncate_close_reason};
+
+/// Methods this gateway implements (advertised in `hello-ok.features.methods`).
+pub const METHODS: &[&str] = &["health", "status", "system-presence"];
+/// Events this gateway emits (advertised in `hello-ok.features.events`).
+pub const EVENTS: &[&str] = &["connect.challenge", "tick", "presence", "shutdown"];
+
+/// Where a connection comes from, as worked out by the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Client IP (the TCP peer, or the `X-Forwarded-For` client behind a trusted proxy).
+    pub ip: IpAddr,
+    /// A direct loopback peer with no proxy headers (this includes SSH port-forwards).
+    pub is_local: bool,
+    /// `false` when a browser `Origin` header names a host we do not allow.
+    pub origin_allowed: bool,
+}
+
+// === inbound frames ===
+
+/// Decodes client frames from the raw request payload. The size limit lives in a shared
+/// cell so the session can raise it after the handshake without rebuilding the stream.
+pub struct ClientFrames {
+    payload: dev::Payload,
+    buf: BytesMut,
+    codec: Codec,
+    codec_limit: usize,
+    limit: Rc<Cell<usize>>,
+    eof: bool,
+}
+
+impl ClientFrames {
+    fn new(payload: dev::Payload, limit: Rc<Cell<usize>>) -> Self {
+        let codec_limit = limit.get();
+        Self {
+            payload,
+            buf: BytesMut::new(),
+            codec: Codec::new().max_size(codec_limit),
+            codec_limit,
+            limit,
+            eof: false,
+        }
+    }
+}
+
+impl Stream for ClientFrames {
+    type Item = Result<Frame, ProtocolError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        use tokio_util_codec::Decoder as _;
+        let this = self.get_mut();
+        let limit = this.limit.get();
+        if limit != this.codec_limit {
+            this.codec = Codec::new().max_size(limit);
+            this.codec_limit = limit;
+        }
+        loop {
+            match this.codec.decode(&mut this.buf) {
+                Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+            if this.eof {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.payload).poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => this.buf.extend_from_slice(&bytes),
+                Poll::Ready(Some(Err(e))) => {
+                    this.eof = true;
+                    return Poll::Ready(Some(Err(ProtocolError::Io(std::io::Error::other(
+                        e.to_string(),
+                    )))));
+                }
+                Poll::Ready(None) => this.eof = true,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+mod tokio_util_codec {
+    pub(super) use actix_codec::Decoder;
+}
+
+// === outbound queue ===
+
+enum OutItem {
+    Text(String),
+    Pong(Bytes),
+    Close(Option<CloseReason>),
+}
+
+/// The session's handle on its writer task: an unbounded channel whose *bytes* are bounded
+/// by `max` (checked on every push).
+struct Outbound {
+    tx: mpsc::UnboundedSender<OutItem>,
+    queued: Rc<Cell<usize>>,
+    max: usize,
+    writer: Option<actix_web::rt::task::JoinHandle<()>>,
+}
+
+enum Push {
+    Ok,
+    Full,
+    Gone,
+}
+
+impl Outbound {
+    fn spawn(mut session: actix_ws::Session, max: usize) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<OutItem>();
+        let queued = Rc::new(Cell::new(0usize));
+        let q = queued.clone();
+        let writer = actix_web::rt::spawn(async move {
+            while let Some(item) = rx.recv().await {
+                match item {
+                    OutItem::Text(s) => {
+                        let n = s.len();
+                        let r = session.text(s).await;
+                        q.set(q.get().saturating_sub(n));
+                        if r.is_err() {
+                            break;
+                        }
+                    }
+                    OutItem::Pong(b) => {
+                        if session.pong(&b).await.is_err() {
+                            break;
+                        }
+                    }
+                    OutItem::Close(reason) => {
+                        let _ = session.close(reason).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Self {
+            tx,
+            queued,
+            max,
+            writer: Some(writer),
+        }
+    }
+
+    fn push_text(&self, s: String) -> Push {
+        let n = s.len();
+        if self.queued.get().saturating_add(n) > self.max {
+            return Push::Full;
+        }
+        self.queued.set(self.queued.get() + n);
+        match self.tx.send(OutItem::Text(s)) {
+            Ok(()) => Push::Ok,
+            Err(_) => Push::Gone,
+        }
+    }
+
+    fn close(&self, code: u16, reason: &str) {
+        let reason = if code == close::NORMAL && reason.is_empty() {
+            Some(CloseReason {
+                code: CloseCode::Normal,
+                description: None,
+            })
+        } else {
+            Some(CloseReason {
+                code: CloseCode::from(code),
+                description: (!reason.is_empty()).then(|| truncate_close_reason(reason)),
+            })
+        };
+        let _ = self.tx.send(OutItem::Close(reason));
+    }
+
+    fn abort(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.abort();
+        }
+    }
+}
+
+// === the actor ===
+
+/// Handshake progress.
+enum Phase {
+    /// Waiting for the `connect` request.
+    AwaitConnect,
+    /// `connect` received; auth in flight. Further frames are queued (at most 15).
+    Authenticating { pending: VecDeque<String> },
+    /// Authenticated.
+    Ready(Box<ReadyState>),
+    /// Closing; frames are ignored.
+    Closing,
+}
+
+/// What an authenticated session is allowed to do.
+struct ReadyState {
+    role: String,
+    scopes: Vec<String>,
+}
+
+/// One WebSocket connection.
+pub struct WsSession {
+    /// Connection id (`hello-ok.server.connId`).
+    conn_id: String,
+    /// Engine facts and config.
+    shared: Arc<Shared>,
+    /// The registry.
+    registry: Addr<Registry>,
+    /// Where the client connects from.
+    peer: PeerInfo,
+    /// Outbound queue.
+    out: Outbound,
+    /// Inbound frame size limit shared with [`ClientFrames`].
+    limit: Rc<Cell<usize>>,
+    /// The challenge nonce sent on open.
+    nonce: String,
+    /// Per-connection event sequence (broadcast events only).
+    seq: u64,
+    /// Handshake progress.
+    phase: Phase,
+    /// Last frame received from the client (liveness).
+    last_seen: Instant,
+}
+
+/// Accepts a WebSocket upgrade and starts its `WsSession`. The HTTP layer has already
+/// admitted the peer (pre-auth socket cap) and worked out [`PeerInfo`].
+pub async fn start(
+    req: &HttpRequest,
+    payload: web::Payload,
+    engine: &Engine,
+    peer: PeerInfo,
+) -> Result<HttpResponse, actix_web::Error> {
+    let real_payload = payload.into_inner();
+    // actix-ws owns the response body and the outbound `Session`; we hand it an empty
+    // payload and decode the real one ourselves so the frame limit can change after auth.
+    let empty = web::Payload::from_request(req, &mut dev::Payload::None).await?;
+    let (response, session, _unused) = actix_ws::handle(req, empty)?;
+    let limit = Rc::new(Cell::new(MAX_PREAUTH_PAYLOAD_BYTES));
+    let frames = ClientFrames::new(real_payload, limit.clone());
+    let out = Outbound::spawn(session, engine.shared.config.max_buffered_bytes);
+    let shared = engine.shared.clone();
+    let registry = engine.registry.clone();
+    WsSession::create(move |ctx| {
+        ctx.add_stream(frames);
+        WsSession {
+            conn_id: uuid::Uuid::new_v4().to_string(),
+            shared,
+            registry,
+            peer,
+            out,
+            limit,
+            nonce: uuid::Uuid::new_v4().to_string(),
+            seq: 0,
+            phase: Phase::AwaitConnect,
+            last_seen: Instant::now(),
+        }
+    });
+    Ok(response)
+}
+
+impl Actor for WsSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(256);
+        self.registry.do_send(SessionOpened {
+            conn_id: self.conn_id.clone(),
+            ip: self.peer.ip,
+            addr: ctx.address(),
+        });
+        let challenge = json!({"nonce": self.nonce, "ts": now_ms()});
+        self.send_raw(
+            frame::event("connect.challenge", &challenge.to_string(), None, None),
+            ctx,
+        );
+        ctx.run_later(self.shared.config.handshake_timeout, |act, ctx| {
+            if !matches!(act.phase, Phase::Ready(_)) {
+                log::debug!("conn {}: handshake timeout", act.conn_id);
+                act.close(close::NORMAL, "", ctx);
+            }
+        });
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.registry.do_send(SessionClosed {
+            conn_id: self.conn_id.clone(),
+        });
+        Running::Stop
+    }
+}
+
+impl WsSession {
+    /// Queues a frame; closes the session as a slow consumer when the queue is full.
+    fn send_raw(&mut self, text: String, ctx: &mut Context<Self>) {
+        match self.out.push_text(text) {
+            Push::Ok => {}
+            Push::Full => {
+                log::warn!("conn {}: slow consumer, closing", self.conn_id);
+                self.out.close(close::POLICY, "slow consumer");
+                self.out.abort();
+                self.phase = Phase::Closing;
+                ctx.stop();
+            }
+            Push::Gone => {
+                self.phase = Phase::Closing;
+                ctx.stop();
+            }
+        }
+    }
+
+    fn respond_ok(&mut self, id: &str, payload: &Value, ctx: &mut Context<Self>) {
+        self.send_raw(frame::response_ok(id, payload), ctx);
+    }
+
+    fn respond_err(&mut self, id: &str, err: &ErrorShape, ctx: &mut Context<Self>) {
+        self.send_raw(frame::response_err(id, err), ctx);
+    }
+
+    fn close(&mut self, code: u16, reason: &str, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        self.phase = Phase::Closing;
+        self.out.close(code, reason);
+        ctx.stop();
+    }
+
+    /// Answers a handshake request with `err` and closes with `code` and the message.
+    fn fail_handshake(&mut self, id: &str, err: ErrorShape, code: u16, ctx: &mut Context<Self>) {
+        let reason = err.message.clone();
+        self.respond_err(id, &err, ctx);
+        self.close(code, &reason, ctx);
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        match &mut self.phase {
+            Phase::Closing => {}
+            Phase::Authenticating { pending } => {
+                if pending.len() >= MAX_PENDING_HANDSHAKE_FRAMES {
+                    self.close(close::POLICY, "too many pending handshake frames", ctx);
+                } else {
+                    pending.push_back(text.to_owned());
+                }
+            }
+            Phase::AwaitConnect => match frame::parse_inbound(text) {
+                Inbound::NotJson => self.close(close::NORMAL, "", ctx),
+                Inbound::NotRequest | Inbound::BadRequest { .. } => {
+                    self.close(close::POLICY, "invalid request frame", ctx);
+                }
+                Inbound::Request(req) if req.method != "connect" => self.fail_handshake(
+                    &req.id,
+                    ErrorShape::invalid("invalid handshake: first request must be connect"),
+                    close::POLICY,
+                    ctx,
+                ),
+                Inbound::Request(req) => self.on_connect(req, ctx),
+            },
+            Phase::Ready(_) => match frame::parse_inbound(text) {
+                // Invalid JSON and non-request frames after the handshake are ignored, as
+                // the real gateway does.
+                Inbound::NotJson | Inbound::NotRequest => {}
+                Inbound::BadRequest { id, message } => {
+                    self.respond_err(&id, &ErrorShape::invalid(message), ctx);
+                }
+                Inbound::Request(req) => self.dispatch(req, ctx),
+            },
+        }
+    }
+
+    // --- handshake ---
+
+    fn on_connect(&mut self, req: Request, ctx: &mut Context<Self>) {
+        let params = match connect::parse(&req.params) {
+            Ok(p) => p,
+            Err(msg) => {
+                let err = ErrorShape::invalid(format!("invalid connect params: {msg}"));
+                return self.fail_handshake(&req.id, err, close::POLICY, ctx);
+            }
+        };
+        let node_client = params.role == "node" && params.client.mode == "node";
+        let probe = params.client.mode == "probe";
+        let accepts_current =
+            params.min_protocol <= PROTOCOL_VERSION && params.max_protocol >= PROTOCOL_VERSION;
+        let accepts_legacy = (node_client || probe)
+            && params.min_protocol <= MIN_NODE_PROTOCOL_VERSION
+            && params.max_protocol >= MIN_NODE_PROTOCOL_VERSION;
+        if !(accepts_current || accepts_legacy) {
+            let err = ErrorShape::invalid("protocol mismatch").with_details(json!({
+                "code": "PROTOCOL_MISMATCH",
+                "clientMinProtocol": params.min_protocol,
+                "clientMaxProtocol": params.max_protocol,
+                "expectedProtocol": PROTOCOL_VERSION,
+                "minimumProbeProtocol": MIN_NODE_PROTOCOL_VERSION,
+            }));
+            return self.fail_handshake(&req.id, err, close::PROTOCOL_ERROR, ctx);
+        }
+        if params.role != "operator" && params.role != "node" {
+            return self.fail_handshake(
+                &req.id,
+                ErrorShape::invalid("invalid role"),
+                close::POLICY,
+                ctx,
+            );
+        }
+        if !self.peer.origin_allowed {
+            let err = ErrorShape::invalid(
+                "origin not allowed (open the Control UI from the gateway host or allow it in gateway.controlUi.allowedOrigins)",
+            )
+            .with_details(json!({"code": "CONTROL_UI_ORIGIN_NOT_ALLOWED"}));
+            return self.fail_handshake(&req.id, err, close::POLICY, ctx);
+        }
+
+        let auth = &self.shared.config.auth;
+        let mode = auth.mode;
+        if mode == AuthMode::None {
+            return self.after_auth(req.id, params, ctx);
+        }
+        let offered: Vec<&str> = [params.auth.token.as_deref(), params.auth.password.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if offered.is_empty() {
+            if params.device.is_none() {
+                let err = ErrorShape::new(ErrorCode::NotPaired, "device identity required")
+                    .with_details(json!({"code": "DEVICE_IDENTITY_REQUIRED"}));
+                return self.fail_handshake(&req.id, err, close::POLICY, ctx);
+            }
+            let reason = if mode == AuthMode::Password {
+                "password_missing"
+            } else {
+                "token_missing"
+            };
+            let err = auth_failure(mode, reason, &params, self.peer.is_local);
+            return self.fail_handshake(&req.id, err, close::POLICY, ctx);
+        }
+        let secret = auth.secret.as_deref().unwrap_or("");
+        let matched = !secret.is_empty()
+            && offered
+                .iter()
+                .any(|o| constant_time_eq(o.as_bytes(), secret.as_bytes()));
+        self.phase = Phase::Authenticating {
+            pending: VecDeque::new(),
+        };
+        let id = req.id;
+        self.registry
+            .send(AuthAttempt {
+                ip: self.peer.ip,
+                matched,
+            })
+            .into_actor(self)
+            .map(move |verdict, act, ctx| match verdict {
+                Ok(AuthVerdict::Allowed) => act.after_auth(id, params, ctx),
+                Ok(AuthVerdict::Locked(retry)) => {
+                    let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+                    let err = auth_failure(mode, "rate_limited", &params, act.peer.is_local)
+                        .retry_after(retry_ms);
+                    act.fail_handshake(&id, err, close::POLICY, ctx);
+                }
+                Ok(AuthVerdict::Failed(delay)) => {
+                    let reason = if mode == AuthMode::Password {
+                        "password_mismatch"
+                    } else {
+                        "token_mismatch"
+                    };
+                    let err = auth_failure(mode, reason, &params, act.peer.is_local);
+                    ctx.run_later(delay, move |act, ctx| {
+                        act.fail_handshake(&id, err, close::POLICY, ctx);
+                    });
+                }
+                Err(_) => {
+                    let err = ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
+                    act.fail_handshake(&id, err, 1013, ctx);
+                }
+            })
+            .wait(ctx);
+    }
+
+    /// The shared secret (or `auth.mode: none`) is settled: device rules, scopes, hello.
+    fn after_auth(&mut self, id: String, params: ConnectParams, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        let mut scopes: Vec<String> = if params.role == "node" {
+            Vec::new()
+        } else {
+            let mut v: Vec<String> = Vec::with_capacity(params.scopes.len());
+            for s in &params.scopes {
+                if scopes::OPERATOR_SCOPES.contains(&s.as_str()) && !v.contains(s) {
+                    v.push(s.clone());
+                }
+            }
+            v
+        };
+        let mut device_id = None;
+        match &params.device {
+            None => {
+                if params.role == "node" {
+                    let err = ErrorShape::new(ErrorCode::NotPaired, "device identity required")
+                        .with_details(json!({"code": "DEVICE_IDENTITY_REQUIRED"}));
+                    return self.fail_handshake(&id, err, close::POLICY, ctx);
+                }
+                let keeps_scopes = self.peer.is_local
+                    && matches!(
+                        (params.client.id.as_str(), params.client.mode.as_str()),
+                        ("cli", "cli") | ("gateway-client", "backend")
+                    );
+                if !keeps_scopes {
+                    scopes.clear();
+                }
+            }
+            Some(proof) => match identity::verify_proof(&params, proof, &self.nonce, now_ms()) {
+                Ok(raw) => {
+                    if !self.peer.is_local {
+                        // Remote devices need an operator's approval; the persisted pairing
+                        // store arrives with the nodes work, so nothing can approve yet.
+                        let did = identity::device_id(&raw);
+                        let request_id = uuid::Uuid::new_v4().to_string();
+                        let mut details = json!({
+                            "code": "PAIRING_REQUIRED",
+                            "reason": "not-paired",
+                            "requestId": request_id,
+                            "remediationHint": "Approve this device from the pending pairing requests.",
+                            "deviceId": did,
+                            "requestedRole": params.role,
+                        });
+                        if !params.scopes.is_empty() {
+                            details["requestedScopes"] = json!(params.scopes);
+                        }
+                        let err = ErrorShape::new(
+                            ErrorCode::NotPaired,
+                            "pairing required: device is not approved yet",
+                        )
+                        .with_details(details);
+                        let reason = format!(
+                            "pairing required: device is not approved yet (requestId: {request_id})"
+                        );
+                        self.respond_err(&id, &err, ctx);
+                        return self.close(close::POLICY, &reason, ctx);
+                    }
+                    device_id = Some(identity::device_id(&raw));
+                }
+                Err(e) => {
+                    let (message, code, reason) = e.wire();
+                    let err = ErrorShape::invalid(message)
+                        .with_details(json!({"code": code, "reason": reason}));
+                    return self.fail_handshake(&id, err, close::POLICY, ctx);
+                }
+            },
+        }
+
+        let presence = self.presence_entry(&params, &scopes, device_id.as_deref());
+        let method = self.shared.config.auth.mode.as_str();
+        let role = params.role.clone();
+        if !matches!(self.phase, Phase::Authenticating { .. }) {
+            self.phase = Phase::Authenticating {
+                pending: VecDeque::new(),
+            };
+        }
+        self.registry
+            .send(SessionAuthenticated {
+                conn_id: self.conn_id.clone(),
+                role: role.clone(),
+                scopes: scopes.clone(),
+                presence,
+            })
+            .into_actor(self)
+            .map(move |snap, act, ctx| {
+                let Ok(snap) = snap else {
+                    let err = ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
+                    return act.fail_handshake(&id, err, 1013, ctx);
+                };
+                let hello = act.hello_ok(&role, &scopes, method, snap.presence, snap.state_version);
+                act.respond_ok(&id, &hello, ctx);
+                let pending = match std::mem::replace(
+                    &mut act.phase,
+                    Phase::Ready(Box::new(ReadyState { role, scopes })),
+                ) {
+                    Phase::Authenticating { pending } => pending,
+                    Phase::Closing => {
+                        act.phase = Phase::Closing;
+                        return;
+                    }
+                    _ => VecDeque::new(),
+                };
+                act.limit.set(act.shared.config.max_payload);
+                let tick = act.shared.config.tick_interval;
+                ctx.run_interval(tick, |act, ctx| act.tick(ctx));
+                for text in pending {
+                    act.on_text(&text, ctx);
+                }
+            })
+            .wait(ctx);
+    }
+
+    fn presence_entry(&self, p: &ConnectParams, scopes: &[String], device_id: Option<&str>) -> Value {
+        let host = p
+            .client
+            .display_name
+            .clone()
+            .unwrap_or_else(|| p.client.id.clone());
+        let now = now_ms();
+        let mut e = json!({
+            "host": host,
+            "ip": self.peer.ip.to_string(),
+            "clientId": p.client.id,
+            "version": p.client.version,
+            "platform": p.client.platform,
+            "mode": p.client.mode,
+            "roles": [p.role],
+            "scopes": scopes,
+            "instanceId": p.client.instance_id.clone().unwrap_or_else(|| self.conn_id.clone()),
+            "reason": "connect",
+            "onlineSince": now,
+            "ts": now,
+            "text": format!("{}: {} · mode {}", if p.role == "node" { "Node" } else { "Client" }, host, p.client.mode),
+        });
+        if let Some(f) = &p.client.device_family {
+            e["deviceFamily"] = json!(f);
+        }
+        if let Some(m) = &p.client.model_identifier {
+            e["modelIdentifier"] = json!(m);
+        }
+        if let Some(d) = device_id {
+            e["deviceId"] = json!(d);
+        }
+        e
+    }
+
+    fn hello_ok(
+        &self,
+        role: &str,
+        scopes: &[String],
+        method: &str,
+        presence: Vec<Value>,
+        state_version: StateVersion,
+    ) -> Value {
+        let cfg = &self.shared.config;
+        let mut snapshot = json!({
+            "presence": presence,
+            "health": self.shared.health(),
+            "stateVersion": state_version,
+            "uptimeMs": self.shared.uptime_ms(),
+            "sessionDefaults": {
+                "defaultAgentId": "main",
+                "mainKey": "main",
+                "mainSessionKey": "agent:main:main",
+            },
+        });
+        if role == "operator" && scopes.iter().any(|s| s == scopes::ADMIN) {
+            snapshot["authMode"] = json!(cfg.auth.mode.as_str());
+            snapshot["stateDir"] = json!(cfg.state_dir.display().to_string());
+            if let Some(p) = &cfg.config_path {
+                snapshot["configPath"] = json!(p.display().to_string());
+            }
+        }
+        json!({
+            "type": "hello-ok",
+            "protocol": PROTOCOL_VERSION,
+            "server": {
+                "version": cfg.server_version,
+                "connId": self.conn_id,
+                "bootId": self.shared.boot_id,
+            },
+            "features": { "methods": METHODS, "events": EVENTS },
+            "snapshot": snapshot,
+            "auth": { "role": role, "scopes": scopes, "method": method },
+            "policy": {
+                "maxPayload": cfg.max_payload,
+                "maxBufferedBytes": cfg.max_buffered_bytes,
+                "tickIntervalMs": u64::try_from(cfg.tick_interval.as_millis()).unwrap_or(u64::MAX),
+            },
+        })
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let seq = self.next_seq();
+        let payload = format!("{{\"ts\":{}}}", now_ms());
+        self.send_raw(frame::event("tick", &payload, Some(seq), None), ctx);
+    }
+
+    // --- requests ---
+
+    fn dispatch(&mut self, req: Request, ctx: &mut Context<Self>) {
+        let Phase::Ready(state) = &self.phase else {
+            return;
+        };
+        let access = scopes::method_access(&req.method);
+        let denied = match access {
+            MethodAccess::Open => None,
+            MethodAccess::Node if state.role != "node" => Some(ErrorShape::invalid(format!(
+                "unauthorized role: {}",
+                state.role
+            ))),
+            MethodAccess::Node => None,
+            MethodAccess::Operator(_) if state.role != "operator" => Some(ErrorShape::invalid(
+                format!("unauthorized role: {}", state.role),
+            )),
+            MethodAccess::Operator(scope) if !scopes::satisfied(&state.scopes, scope) => {
+                Some(ErrorShape::missing_scope(scope))
+            }
+            MethodAccess::Operator(_) => None,
+        };
+        if let Some(err) = denied {
+            return self.respond_err(&req.id, &err, ctx);
+        }
+        let is_admin = state.scopes.iter().any(|s| s == scopes::ADMIN);
+        match req.method.as_str() {
+            "health" => match optional_bool_params("health", &req.params, &["probe"]) {
+                Ok(()) => {
+                    let health = self.shared.health();
+                    self.respond_ok(&req.id, &health, ctx);
+                }
+                Err(m) => self.respond_err(&req.id, &ErrorShape::invalid(m), ctx),
+            },
+            "status" => {
+                if let Err(m) = optional_bool_params(
+                    "status",
+                    &req.params,
+                    &["includeChannelSummary", "includeCliProjection"],
+                ) {
+                    return self.respond_err(&req.id, &ErrorShape::invalid(m), ctx);
+                }
+                let id = req.id;
+                self.registry
+                    .send(GetStats)
+                    .into_actor(self)
+                    .map(move |stats, act, ctx| {
+                        let stats = stats.unwrap_or_default();
+                        let status = act.status_payload(stats, is_admin);
+                        act.respond_ok(&id, &status, ctx);
+                    })
+                    .spawn(ctx);
+            }
+            "system-presence" => {
+                if let Err(m) = optional_bool_params("system-presence", &req.params, &[]) {
+                    return self.respond_err(&req.id, &ErrorShape::invalid(m), ctx);
+                }
+                let id = req.id;
+                self.registry
+                    .send(GetPresence)
+                    .into_actor(self)
+                    .map(move |list, act, ctx| {
+                        let list = Value::Array(list.unwrap_or_default());
+                        act.respond_ok(&id, &list, ctx);
+                    })
+                    .spawn(ctx);
+            }
+            "connect" => self.respond_err(
+                &req.id,
+                &ErrorShape::invalid("connect is only valid as the first request"),
+                ctx,
+            ),
+            other => {
+                let err = ErrorShape::unknown_method(other);
+                self.respond_err(&req.id, &err, ctx);
+            }
+        }
+    }
+
+    fn status_payload(&self, stats: crate::registry::Stats, is_admin: bool) -> Value {
+        let cfg = &self.shared.config;
+        let mut gateway = json!({
+            "version": cfg.server_version,
+            "uptimeMs": self.shared.uptime_ms(),
+            "port": cfg.port,
+            "bind": cfg.bind_mode,
+            "bindAddrs": cfg.bind_addrs,
+            "authMode": cfg.auth.mode.as_str(),
+            "connections": stats,
+            "protocol": PROTOCOL_VERSION,
+        });
+        if is_admin {
+            gateway["stateDir"] = json!(cfg.state_dir.display().to_string());
+            if let Some(p) = &cfg.config_path {
+                gateway["configPath"] = json!(p.display().to_string());
+            }
+        }
+        json!({
+            "runtimeVersion": cfg.server_version,
+            "pid": std::process::id(),
+            "uptimeMs": self.shared.uptime_ms(),
+            "heartbeat": {"defaultAgentId": "main", "agents": []},
+            "channelSummary": [],
+            "queuedSystemEvents": [],
+            "sessions": {
+                "paths": [self.shared.sessions_path()],
+                "count": 0,
+                "defaults": {"model": Value::Null, "contextTokens": Value::Null},
+                "recent": [],
+                "byAgent": [],
+            },
+            "gateway": gateway,
+        })
+    }
+}
+
+/// The `unauthorized: …` error for a failed shared-secret check.
+fn auth_failure(mode: AuthMode, reason: &str, p: &ConnectParams, is_local: bool) -> ErrorShape {
+    let is_cli = p.client.mode == "cli";
+    let is_ui = matches!(
+        p.client.id.as_str(),
+        "openclaw-control-ui" | "webchat-ui" | "webchat"
+    ) || p.client.mode == "webchat"
+        || p.client.mode == "ui";
+    let token_hint = if is_cli {
+        if is_local {
+            "use this gateway's gateway.auth.token or pair the device"
+        } else {
+            "set gateway.remote.token to match gateway.auth.token"
+        }
+    } else if is_ui {
+        "open the dashboard URL and paste the token in Control UI settings"
+    } else {
+        "provide gateway auth token"
+    };
+    let password_hint = if is_cli {
+        if is_local {
+            "use this gateway's gateway.auth.password"
+        } else {
+            "set gateway.remote.password to match gateway.auth.password"
+        }
+    } else if is_ui {
+        "enter the password in Control UI settings"
+    } else {
+        "provide gateway auth password"
+    };
+    let (message, code, next) = match reason {
+        "token_missing" => (
+            format!("unauthorized: gateway token missing ({token_hint})"),
+            "AUTH_TOKEN_MISSING",
+            "update_auth_configuration",
+        ),
+        "token_mismatch" => (
+            format!("unauthorized: gateway token mismatch ({token_hint})"),
+            "AUTH_TOKEN_MISMATCH",
+            "update_auth_credentials",
+        ),
+        "password_missing" => (
+            format!("unauthorized: gateway password missing ({password_hint})"),
+            "AUTH_PASSWORD_MISSING",
+            "update_auth_configuration",
+        ),
+        "password_mismatch" => (
+            format!("unauthorized: gateway password mismatch ({password_hint})"),
+            "AUTH_PASSWORD_MISMATCH",
+            "update_auth_credentials",
+        ),
+        _ => (
+            "unauthorized: too many failed authentication attempts (retry later)".to_owned(),
+            "AUTH_RATE_LIMITED",
+            "wait_then_retry",
+        ),
+    };
+    let _ = mode;
+    ErrorShape::invalid(message).with_details(json!({
+        "code": code,
+        "authReason": reason,
+        "canRetryWithDeviceToken": false,
+        "recommendedNextStep": next,
+    }))
+}
+
+impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
+    fn handle(&mut self, item: Result<Frame, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_seen = Instant::now();
+        match item {
+            Ok(Frame::Text(bytes)) => match std::str::from_utf8(&bytes) {
+                Ok(text) => self.on_text(text, ctx),
+                Err(_) => self.close(1007, "invalid utf-8", ctx),
+            },
+            Ok(Frame::Binary(_)) => {
+                if !matches!(self.phase, Phase::Ready(_)) {
+                    self.close(close::NORMAL, "", ctx);
+                }
+            }
+            Ok(Frame::Ping(b)) => {
+                let _ = self.out.tx.send(OutItem::Pong(b));
+            }
+            Ok(Frame::Pong(_)) => {}
+            Ok(Frame::Close(_)) => {
+                self.phase = Phase::Closing;
+                self.out.close(close::NORMAL, "");
+                ctx.stop();
+            }
+            Ok(Frame::Continuation(_)) => {
+                self.close(close::UNSUPPORTED, "fragmented frames are not supported", ctx);
+            }
+            Err(ProtocolError::Overflow) => self.close(close::TOO_BIG, "", ctx),
+            Err(e) => {
+                log::debug!("conn {}: protocol error: {e}", self.conn_id);
+                self.close(close::POLICY, "protocol error", ctx);
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        self.phase = Phase::Closing;
+        ctx.stop();
+    }
+}
+
+/// Sent by the [`Registry`] to fan out a broadcast event; the session adds its own `seq`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendEvent {
+    /// Event name.
+    pub event: Arc<str>,
+    /// Serialized payload, shared by all recipients.
+    pub payload: Arc<str>,
+    /// `stateVersion` to attach, for `presence` and `health`.
+    pub state_version: Option<StateVersion>,
+}
+
+impl Handler<SendEvent> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendEvent, ctx: &mut Self::Context) {
+        if !matches!(self.phase, Phase::Ready(_)) {
+            return;
+        }
+        let seq = self.next_seq();
+        let text = frame::event(&msg.event, &msg.payload, Some(seq), msg.state_version);
+        self.send_raw(text, ctx);
+    }
+}
+
+/// Sent by the [`Registry`] (shutdown) to close the socket with a code and reason.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseSession {
+    /// Close code.
+    pub code: u16,
+    /// Close reason.
+    pub reason: String,
+}
+
+impl Handler<CloseSession> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseSession, ctx: &mut Self::Context) {
+        self.close(msg.code, &msg.reason, ctx);
+    }
+}

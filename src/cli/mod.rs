@@ -1,0 +1,692 @@
+//! The `openclaw` command line: `gateway run|call|health|status|probe`, `health`, `status`.
+//! Output is readable by default and machine-readable with `--json`; failures exit 1 with
+//! a one-line reason and the likely fix.
+
+pub mod client;
+pub mod pin;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::config::{self, AuthModeCfg, BindMode, FlagOverrides, GatewayMode, Loaded, ProcessEnv};
+use client::{CallError, Target, scopes_for, with_connection};
+
+/// openclaw-rs: a Gateway for your assistant, wire-compatible with OpenClaw.
+#[derive(Debug, Parser)]
+#[command(name = "openclaw", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Config file (default: $OPENCLAW_CONFIG_PATH, $OPENCLAW_STATE_DIR/openclaw.json, ~/.openclaw/openclaw.json).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run or query the gateway (plain `openclaw gateway` runs it).
+    Gateway(GatewayCmd),
+    /// Show the gateway's health.
+    Health(HealthArgs),
+    /// Show the gateway's status.
+    Status(StatusArgs),
+}
+
+/// `openclaw gateway`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct GatewayCmd {
+    /// Subcommand (default: run).
+    #[command(subcommand)]
+    pub sub: Option<GatewaySub>,
+    /// Options for the implicit `run`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `openclaw gateway <sub>`.
+#[derive(Debug, Subcommand)]
+pub enum GatewaySub {
+    /// Run the gateway in the foreground.
+    Run(RunArgs),
+    /// Call one gateway method and print its result.
+    Call(CallArgs),
+    /// Call `health` and print it.
+    Health(ConnArgs),
+    /// Is a gateway running here? On which port/bind/auth? Can we connect?
+    Status(GatewayStatusArgs),
+    /// Probe a gateway: health, status and presence.
+    Probe(ConnArgs),
+}
+
+/// Flags of `gateway run`.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Port to listen on (0 picks a free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Bind mode: loopback, lan, tailnet, custom, auto.
+    #[arg(long, value_parser = parse_bind)]
+    pub bind: Option<BindMode>,
+    /// Auth mode: none, token, password.
+    #[arg(long, value_parser = parse_auth)]
+    pub auth: Option<AuthModeCfg>,
+    /// Shared token.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Shared password.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Read the shared password from a file.
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// Connection flags shared by client commands.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnArgs {
+    /// Gateway URL (ws:// or wss://). Never falls back to configured credentials.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Shared token to send.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Shared password to send.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// SHA-256 fingerprint of a wss:// gateway's certificate.
+    #[arg(long)]
+    pub tls_fingerprint: Option<String>,
+    /// Timeout in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gateway call`.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// Method name, e.g. `health`.
+    pub method: String,
+    /// Params as JSON.
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    /// Wait for the final response of two-phase methods.
+    #[arg(long)]
+    pub expect_final: bool,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `gateway status`.
+#[derive(Debug, Args)]
+pub struct GatewayStatusArgs {
+    /// Only show configuration; do not connect.
+    #[arg(long)]
+    pub no_probe: bool,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `openclaw health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Force a fresh probe.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `openclaw status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Also run health checks.
+    #[arg(long)]
+    pub deep: bool,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+fn parse_bind(s: &str) -> Result<BindMode, String> {
+    serde_json::from_value(json!(s)).map_err(|_| {
+        format!("unknown bind mode {s:?}; use loopback, lan, tailnet, custom or auto")
+    })
+}
+
+fn parse_auth(s: &str) -> Result<AuthModeCfg, String> {
+    serde_json::from_value(json!(s))
+        .map_err(|_| format!("unknown auth mode {s:?}; use none, token or password"))
+}
+
+/// A failed command: exit code and what to print.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: i32,
+    /// Human message (already includes the fix).
+    pub message: String,
+    /// JSON body for `--json`.
+    pub json: Option<Value>,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+            json: None,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Gateway(g) => match g.sub {
+            None => run_gateway(cli.config, g.run).await,
+            Some(GatewaySub::Run(r)) => run_gateway(cli.config, r).await,
+            Some(GatewaySub::Call(c)) => gateway_call(cli.config, c).await,
+            Some(GatewaySub::Health(c)) => health(cli.config, c).await,
+            Some(GatewaySub::Status(s)) => gateway_status(cli.config, s).await,
+            Some(GatewaySub::Probe(c)) => probe(cli.config, c).await,
+        },
+        Command::Health(h) => health(cli.config, h.conn).await,
+        Command::Status(s) => status(cli.config, s).await,
+    }
+}
+
+fn load(config: Option<PathBuf>, flags: &FlagOverrides) -> Result<Loaded, Failure> {
+    let loaded = config::load(config.as_deref(), &ProcessEnv, flags).map_err(|e| Failure {
+        code: crate::gateway::EXIT_CONFIG,
+        message: e.to_string(),
+        json: None,
+    })?;
+    for key in &loaded.unknown_keys {
+        eprintln!(
+            "warning: config key \"{key}\" is not supported by openclaw-rs yet; ignoring it"
+        );
+    }
+    Ok(loaded)
+}
+
+async fn run_gateway(config: Option<PathBuf>, args: RunArgs) -> Result<(), Failure> {
+    let mut password = args.password;
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path).map_err(|e| Failure {
+            code: crate::gateway::EXIT_CONFIG,
+            message: format!("cannot read --password-file {}: {e}", path.display()),
+            json: None,
+        })?;
+        password = Some(text.trim().to_owned());
+    }
+    let flags = FlagOverrides {
+        port: args.port,
+        bind: args.bind,
+        auth_mode: args.auth,
+        token: args.token,
+        password,
+    };
+    let loaded = load(config, &flags)?;
+    crate::gateway::run(loaded).await.map_err(|e| Failure {
+        code: e.code,
+        message: e.message,
+        json: None,
+    })
+}
+
+/// Resolves where a client command connects and with which credentials.
+pub fn resolve_target(
+    conn: &ConnArgs,
+    loaded: &Loaded,
+    env: &dyn config::EnvSource,
+) -> Result<Target, Failure> {
+    if let Some(url) = &conn.url {
+        // --url never falls back to configured or environment credentials.
+        return Ok(Target {
+            url: url.clone(),
+            url_source: "--url",
+            token: conn.token.clone(),
+            password: conn.password.clone(),
+            tls_fingerprint: conn.tls_fingerprint.clone(),
+        });
+    }
+    let gw = &loaded.config.gateway;
+    if gw.mode == Some(GatewayMode::Remote) {
+        let url = gw.remote.url.clone().ok_or_else(|| {
+            Failure::usage(
+                "gateway.mode is \"remote\" but gateway.remote.url is not set. Fix: set gateway.remote.url (e.g. ws://127.0.0.1:18789 through an SSH tunnel) or pass --url",
+            )
+        })?;
+        let file_auth_token = gw.auth.token.clone();
+        return Ok(Target {
+            url,
+            url_source: "gateway.remote.url",
+            token: conn
+                .token
+                .clone()
+                .or_else(|| gw.remote.token.clone())
+                .or_else(|| env.get("OPENCLAW_GATEWAY_TOKEN"))
+                .or(file_auth_token),
+            password: conn
+                .password
+                .clone()
+                .or_else(|| env.get("OPENCLAW_GATEWAY_PASSWORD"))
+                .or_else(|| gw.remote.password.clone())
+                .or_else(|| gw.auth.password.clone()),
+            tls_fingerprint: conn
+                .tls_fingerprint
+                .clone()
+                .or_else(|| gw.remote.tls_fingerprint.clone()),
+        });
+    }
+    Ok(Target {
+        url: format!("ws://127.0.0.1:{}", gw.port),
+        url_source: "local config",
+        token: conn
+            .token
+            .clone()
+            .or_else(|| gw.auth.token.clone())
+            .or_else(|| gw.remote.token.clone()),
+        password: conn
+            .password
+            .clone()
+            .or_else(|| gw.auth.password.clone())
+            .or_else(|| gw.remote.password.clone()),
+        tls_fingerprint: conn.tls_fingerprint.clone(),
+    })
+}
+
+fn client_target(config: Option<PathBuf>, conn: &ConnArgs) -> Result<Target, Failure> {
+    let loaded = load(config, &FlagOverrides::default())?;
+    resolve_target(conn, &loaded, &ProcessEnv)
+}
+
+/// The likely fix for a failure.
+fn fix_for(err: &CallError, target: &Target) -> String {
+    let no_creds = target.token.is_none() && target.password.is_none();
+    match err {
+        CallError::Transport { kind: "config", .. } => String::new(),
+        CallError::Transport { kind: "tls", .. } => {
+            "check gateway.remote.tlsFingerprint / --tls-fingerprint against the gateway's certificate".into()
+        }
+        CallError::Transport { kind: "timeout", .. } => {
+            "raise --timeout, or check that the gateway is healthy".into()
+        }
+        CallError::Transport {
+            kind: "connect_failed",
+            ..
+        } => format!(
+            "start a gateway with `openclaw gateway run`, or check the URL ({})",
+            target.url_source
+        ),
+        CallError::Transport { close_code: Some(1008), .. } if no_creds => {
+            "pass --token or --password with --url.".into()
+        }
+        CallError::Transport { .. } => "check that the URL points at an OpenClaw gateway".into(),
+        CallError::Request { .. } => match err.detail_code() {
+            Some("AUTH_TOKEN_MISMATCH") | Some("AUTH_PASSWORD_MISMATCH") => {
+                if target.url_source == "--url" {
+                    "pass this gateway's token with --token (gateway.auth.token on the gateway host)".into()
+                } else if target.url_source == "gateway.remote.url" {
+                    "set gateway.remote.token to the remote gateway's gateway.auth.token".into()
+                } else {
+                    "set gateway.auth.token (or OPENCLAW_GATEWAY_TOKEN) to the running gateway's token".into()
+                }
+            }
+            Some("AUTH_TOKEN_MISSING")
+            | Some("AUTH_PASSWORD_MISSING")
+            | Some("DEVICE_IDENTITY_REQUIRED") => {
+                if target.url_source == "--url" {
+                    "pass --token or --password with --url.".into()
+                } else {
+                    "set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN, or pass --token".into()
+                }
+            }
+            Some("AUTH_RATE_LIMITED") => "wait for the lockout to expire, then retry with the right secret".into(),
+            Some("PROTOCOL_MISMATCH") => "upgrade the client or the gateway so both speak protocol 4".into(),
+            Some("MISSING_SCOPE") => "this connection lacks the scope; run the CLI on the gateway host (loopback CLI connections keep their scopes)".into(),
+            _ => String::new(),
+        },
+    }
+}
+
+fn failure(err: &CallError, target: &Target) -> Failure {
+    let fix = fix_for(err, target);
+    let message = if fix.is_empty() {
+        err.message()
+    } else {
+        format!("{}\nFix: {fix}", err.message())
+    };
+    let json = match err {
+        CallError::Request {
+            error,
+            during_connect,
+        } => json!({"ok": false, "error": {
+            "type": if *during_connect { "gateway_connect_error" } else { "gateway_request_error" },
+            "code": error.get("code"),
+            "message": error.get("message"),
+            "details": error.get("details"),
+            "retryable": error.get("retryable").cloned().unwrap_or(json!(false)),
+            "retryAfterMs": error.get("retryAfterMs"),
+        }}),
+        CallError::Transport {
+            kind,
+            message,
+            close_code,
+        } => json!({"ok": false, "error": {
+            "type": "gateway_transport_error",
+            "kind": kind,
+            "message": message,
+            "code": close_code,
+        }, "gateway": {"url": target.url, "urlSource": target.url_source}}),
+    };
+    Failure {
+        code: 1,
+        message,
+        json: Some(json),
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+async fn call_one(
+    target: &Target,
+    method: &str,
+    params: Value,
+    timeout_ms: u64,
+) -> Result<Value, Failure> {
+    let m = method.to_owned();
+    with_connection(
+        target,
+        scopes_for(method),
+        Duration::from_millis(timeout_ms.max(1)),
+        |mut conn| async move {
+            let r = conn.request(&m, params).await?;
+            Ok((r, conn))
+        },
+    )
+    .await
+    .map_err(|e| failure(&e, target))
+}
+
+async fn gateway_call(config: Option<PathBuf>, args: CallArgs) -> Result<(), Failure> {
+    let params: Value = serde_json::from_str(&args.params).map_err(|e| {
+        Failure::usage(format!(
+            "--params is not valid JSON ({e}). Fix: pass a JSON object, e.g. --params '{{\"probe\":true}}'"
+        ))
+    })?;
+    let target = client_target(config, &args.conn)?;
+    let _ = args.expect_final;
+    let payload = call_one(&target, &args.method, params, args.conn.timeout).await?;
+    if args.conn.json {
+        println!("{}", pretty(&payload));
+    } else {
+        println!("Gateway call: {}\n{}", args.method, pretty(&payload));
+    }
+    Ok(())
+}
+
+async fn health(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
+    let target = client_target(config, &conn)?;
+    let h = call_one(&target, "health", json!({}), conn.timeout).await?;
+    if conn.json {
+        println!("{}", pretty(&h));
+        return Ok(());
+    }
+    let ok = h.get("ok").and_then(Value::as_bool).unwrap_or(false);
+    println!("Gateway health: {}", if ok { "ok" } else { "degraded" });
+    println!("  url:      {} ({})", target.url, target.url_source);
+    if let Some(gw) = h.get("gateway") {
+        println!(
+            "  version:  {}",
+            gw.get("version").and_then(Value::as_str).unwrap_or("?")
+        );
+        if let Some(up) = gw.get("uptimeMs").and_then(Value::as_u64) {
+            println!("  uptime:   {}", human_duration(up));
+        }
+    }
+    let channels = h
+        .get("channels")
+        .and_then(Value::as_object)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "  channels: {}",
+        if channels == 0 {
+            "none configured".to_owned()
+        } else {
+            channels.to_string()
+        }
+    );
+    if let Some(s) = h.get("sessions") {
+        println!(
+            "  sessions: {} ({})",
+            s.get("count").and_then(Value::as_u64).unwrap_or(0),
+            s.get("path").and_then(Value::as_str).unwrap_or("")
+        );
+    }
+    if ok { Ok(()) } else { Err(Failure::usage("gateway reports it is not healthy")) }
+}
+
+fn human_duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+async fn gateway_status(config: Option<PathBuf>, args: GatewayStatusArgs) -> Result<(), Failure> {
+    let loaded = load(config, &FlagOverrides::default())?;
+    let target = resolve_target(&args.conn, &loaded, &ProcessEnv)?;
+    let gw = &loaded.config.gateway;
+    let auth_mode = match gw.auth.mode {
+        Some(m) => format!("{m:?}").to_lowercase(),
+        None if gw.auth.password.is_some() => "password".into(),
+        None => "token".into(),
+    };
+    let config_line = loaded
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "none (built-in defaults)".into());
+    let mut probe = json!(null);
+    let mut probe_err = None;
+    if !args.no_probe {
+        let m = "status";
+        match call_one(&target, m, json!({}), args.conn.timeout).await {
+            Ok(s) => probe = s,
+            Err(f) => probe_err = Some(f),
+        }
+    }
+    if args.conn.json {
+        let mut out = json!({
+            "config": {"path": loaded.path, "mode": gw.mode.map(|m| format!("{m:?}").to_lowercase()).unwrap_or_else(|| "local".into()),
+                       "port": gw.port, "bind": gw.bind.as_str(), "authMode": auth_mode},
+            "stateDir": loaded.state_dir,
+            "target": {"url": target.url, "urlSource": target.url_source},
+        });
+        if !args.no_probe {
+            out["probe"] = match &probe_err {
+                None => json!({"ok": true, "status": probe}),
+                Some(f) => json!({"ok": false, "error": f.json.as_ref().and_then(|j| j.get("error")).cloned()}),
+            };
+        }
+        println!("{}", pretty(&out));
+    } else {
+        println!("Config:   {config_line}");
+        println!("State:    {}", loaded.state_dir.display());
+        println!(
+            "Gateway:  mode {}, bind {}, port {}, auth {}",
+            gw.mode
+                .map(|m| format!("{m:?}").to_lowercase())
+                .unwrap_or_else(|| "local".into()),
+            gw.bind.as_str(),
+            gw.port,
+            auth_mode
+        );
+        println!("Target:   {} ({})", target.url, target.url_source);
+        if !args.no_probe {
+            match &probe_err {
+                None => {
+                    let g = probe.get("gateway").cloned().unwrap_or(json!({}));
+                    println!(
+                        "Probe:    reachable — version {}, up {}, {} connection(s)",
+                        g.get("version").and_then(Value::as_str).unwrap_or("?"),
+                        human_duration(g.get("uptimeMs").and_then(Value::as_u64).unwrap_or(0)),
+                        g.get("connections")
+                            .and_then(|c| c.get("connections"))
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0)
+                    );
+                }
+                Some(f) => println!("Probe:    not reachable — {}", f.message.replace('\n', "\n          ")),
+            }
+        }
+    }
+    match probe_err {
+        Some(mut f) => {
+            f.json = None;
+            f.message = String::new();
+            Err(f)
+        }
+        None => Ok(()),
+    }
+}
+
+async fn probe(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
+    let target = client_target(config, &conn)?;
+    let started = std::time::Instant::now();
+    let result = with_connection(
+        &target,
+        &["operator.read"],
+        Duration::from_millis(conn.timeout.max(1)),
+        |mut c| async move {
+            let hello = c.hello.clone();
+            let mut results = serde_json::Map::new();
+            for m in ["health", "status", "system-presence"] {
+                let r = match c.request(m, json!({})).await {
+                    Ok(v) => json!({"ok": true, "payload": v}),
+                    Err(e) => json!({"ok": false, "error": e.message()}),
+                };
+                results.insert(m.to_owned(), r);
+            }
+            Ok(((hello, results), c))
+        },
+    )
+    .await;
+    let elapsed = started.elapsed().as_millis();
+    match result {
+        Ok((hello, results)) => {
+            if conn.json {
+                println!(
+                    "{}",
+                    pretty(&json!({"ok": true, "url": target.url, "latencyMs": elapsed,
+                        "server": hello.get("server"), "results": results}))
+                );
+            } else {
+                println!("Probe: {} — reachable in {elapsed} ms", target.url);
+                if let Some(s) = hello.get("server") {
+                    println!(
+                        "  server: version {}, connId {}",
+                        s.get("version").and_then(Value::as_str).unwrap_or("?"),
+                        s.get("connId").and_then(Value::as_str).unwrap_or("?")
+                    );
+                }
+                for (m, r) in &results {
+                    let line = if r["ok"] == json!(true) {
+                        "ok".to_owned()
+                    } else {
+                        format!("error: {}", r["error"].as_str().unwrap_or("?"))
+                    };
+                    println!("  {m}: {line}");
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(failure(&e, &target)),
+    }
+}
+
+async fn status(config: Option<PathBuf>, args: StatusArgs) -> Result<(), Failure> {
+    let target = client_target(config, &args.conn)?;
+    let deep = args.deep;
+    let (status, health) = with_connection(
+        &target,
+        &["operator.read"],
+        Duration::from_millis(args.conn.timeout.max(1)),
+        |mut c| async move {
+            let s = c.request("status", json!({})).await?;
+            let h = if deep {
+                Some(c.request("health", json!({"probe": true})).await?)
+            } else {
+                None
+            };
+            Ok(((s, h), c))
+        },
+    )
+    .await
+    .map_err(|e| failure(&e, &target))?;
+    if args.conn.json {
+        let mut out = json!({"status": status});
+        if let Some(h) = health {
+            out["health"] = h;
+        }
+        println!("{}", pretty(&out));
+        return Ok(());
+    }
+    let g = status.get("gateway").cloned().unwrap_or(json!({}));
+    println!("Gateway:     {} ({})", target.url, target.url_source);
+    println!(
+        "Version:     {} (protocol {})",
+        status
+            .get("runtimeVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        g.get("protocol").and_then(Value::as_u64).unwrap_or(4)
+    );
+    println!(
+        "Uptime:      {}",
+        human_duration(status.get("uptimeMs").and_then(Value::as_u64).unwrap_or(0))
+    );
+    println!(
+        "Listening:   bind {} port {} auth {}",
+        g.get("bind").and_then(Value::as_str).unwrap_or("?"),
+        g.get("port").and_then(Value::as_u64).unwrap_or(0),
+        g.get("authMode").and_then(Value::as_str).unwrap_or("?")
+    );
+    let c = g.get("connections").cloned().unwrap_or(json!({}));
+    println!(
+        "Connections: {} operator(s), {} node(s), {} handshaking",
+        c.get("operators").and_then(Value::as_u64).unwrap_or(0),
+        c.get("nodes").and_then(Value::as_u64).unwrap_or(0),
+        c.get("pending").and_then(Value::as_u64).unwrap_or(0)
+    );
+    println!("Channels:    none configured");
+    if let Some(h) = health {
+        println!(
+            "Health:      {}",
+            if h.get("ok").and_then(Value::as_bool) == Some(true) {
+                "ok"
+            } else {
+                "degraded"
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,551 @@
+//! Configuration: figment over defaults < JSON5 file < environment < flags.
+//!
+//! File location: `--config` > `OPENCLAW_CONFIG_PATH` > `$OPENCLAW_STATE_DIR/openclaw.json`
+//! > `~/.openclaw/openclaw.json`. Key names are OpenClaw's (camelCase). Keys we do not
+//! implement yet are warned about once each and otherwise ignored; a wrong type fails with
+//! the file, the key and what was expected. The process environment is read through an
+//! explicit [`EnvSource`], never mutated.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use figment::providers::Serialized;
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Default gateway port.
+pub const DEFAULT_PORT: u16 = 18789;
+
+/// `gateway.bind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BindMode {
+    /// 127.0.0.1 and ::1.
+    #[default]
+    Loopback,
+    /// 0.0.0.0.
+    Lan,
+    /// The tailnet (100.64.0.0/10) address plus 127.0.0.1.
+    Tailnet,
+    /// `gateway.customBindHost`.
+    Custom,
+    /// 0.0.0.0 in a container, else loopback.
+    Auto,
+}
+
+impl BindMode {
+    /// Config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Loopback => "loopback",
+            Self::Lan => "lan",
+            Self::Tailnet => "tailnet",
+            Self::Custom => "custom",
+            Self::Auto => "auto",
+        }
+    }
+}
+
+/// `gateway.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayMode {
+    /// This host runs the gateway.
+    Local,
+    /// The CLI talks to `gateway.remote.url`.
+    Remote,
+}
+
+/// `gateway.auth.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthModeCfg {
+    /// No shared secret (loopback only).
+    None,
+    /// Shared token.
+    Token,
+    /// Shared password.
+    Password,
+}
+
+/// `gateway.auth.rateLimit`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitCfg {
+    /// Failures allowed per window (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Window in ms (default 60000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_ms: Option<u64>,
+    /// Lockout in ms (default 300000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lockout_ms: Option<u64>,
+    /// Loopback exempt from lockout (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exempt_loopback: Option<bool>,
+}
+
+/// `gateway.auth`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthCfg {
+    /// Mode; unset means password if a password is set, else token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AuthModeCfg>,
+    /// Shared token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Shared password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Failed-auth limiter.
+    #[serde(default)]
+    pub rate_limit: RateLimitCfg,
+}
+
+impl std::fmt::Debug for AuthCfg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthCfg")
+            .field("mode", &self.mode)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// `gateway.remote` — what the CLI uses to reach a remote gateway. Client-side only: it
+/// never configures this host's gateway auth.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteCfg {
+    /// `ws://` or `wss://` URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Token sent to the remote gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Password sent to the remote gateway.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// SHA-256 of the remote gateway's leaf certificate (pins a `wss://` gateway).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_fingerprint: Option<String>,
+}
+
+impl std::fmt::Debug for RemoteCfg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteCfg")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls_fingerprint", &self.tls_fingerprint)
+            .finish()
+    }
+}
+
+/// The `gateway` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayCfg {
+    /// Port (default 18789).
+    pub port: u16,
+    /// Bind mode (default loopback).
+    pub bind: BindMode,
+    /// Address for `bind: "custom"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_bind_host: Option<String>,
+    /// `local` or `remote`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<GatewayMode>,
+    /// Auth.
+    #[serde(default)]
+    pub auth: AuthCfg,
+    /// Remote target for the CLI.
+    #[serde(default)]
+    pub remote: RemoteCfg,
+    /// Proxies whose `X-Forwarded-For` is trusted.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for GatewayCfg {
+    fn default() -> Self {
+        Self {
+            port: DEFAULT_PORT,
+            bind: BindMode::Loopback,
+            custom_bind_host: None,
+            mode: None,
+            auth: AuthCfg::default(),
+            remote: RemoteCfg::default(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The whole configuration (only the parts openclaw-rs implements).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    /// The `gateway` section.
+    #[serde(default)]
+    pub gateway: GatewayCfg,
+}
+
+/// Every key path we implement; anything else in a file is warned about and ignored.
+const KNOWN_KEYS: &[&str] = &[
+    "gateway",
+    "gateway.port",
+    "gateway.bind",
+    "gateway.customBindHost",
+    "gateway.mode",
+    "gateway.auth",
+    "gateway.auth.mode",
+    "gateway.auth.token",
+    "gateway.auth.password",
+    "gateway.auth.rateLimit",
+    "gateway.auth.rateLimit.maxAttempts",
+    "gateway.auth.rateLimit.windowMs",
+    "gateway.auth.rateLimit.lockoutMs",
+    "gateway.auth.rateLimit.exemptLoopback",
+    "gateway.remote",
+    "gateway.remote.url",
+    "gateway.remote.token",
+    "gateway.remote.password",
+    "gateway.remote.tlsFingerprint",
+    "gateway.trustedProxies",
+];
+
+/// Flag overrides (highest precedence). Absent flags are `None` and do not override.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagOverrides {
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--bind`.
+    pub bind: Option<BindMode>,
+    /// `--auth`.
+    pub auth_mode: Option<AuthModeCfg>,
+    /// `--token`.
+    pub token: Option<String>,
+    /// `--password`.
+    pub password: Option<String>,
+}
+
+/// A configuration problem, reported with the file and key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The explicit config file does not exist.
+    #[error("config file {0} not found (passed with --config or OPENCLAW_CONFIG_PATH). Fix: create it or point at an existing file")]
+    Missing(PathBuf),
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON5.
+    #[error("config file {path} is not valid JSON5: {message}")]
+    Syntax {
+        /// File.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// A value has the wrong type.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where environment variables come from (the real process env, or a map in tests).
+pub trait EnvSource {
+    /// The variable's value.
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl EnvSource for BTreeMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        BTreeMap::get(self, key).cloned()
+    }
+}
+
+/// A loaded configuration with where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The merged config.
+    pub config: Config,
+    /// The config file, if one was read.
+    pub path: Option<PathBuf>,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Unknown keys found in the file (already warned about).
+    pub unknown_keys: Vec<String>,
+}
+
+fn home_dir(env: &dyn EnvSource) -> PathBuf {
+    env.get("OPENCLAW_HOME")
+        .or_else(|| env.get("HOME"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The state directory: `OPENCLAW_STATE_DIR` or `~/.openclaw`.
+pub fn state_dir(env: &dyn EnvSource) -> PathBuf {
+    env.get("OPENCLAW_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir(env).join(".openclaw"))
+}
+
+/// Resolves the config file path and whether it was given explicitly.
+pub fn config_path(explicit: Option<&Path>, env: &dyn EnvSource) -> (PathBuf, bool) {
+    if let Some(p) = explicit {
+        return (p.to_path_buf(), true);
+    }
+    if let Some(p) = env.get("OPENCLAW_CONFIG_PATH") {
+        return (PathBuf::from(p), true);
+    }
+    if let Some(dir) = env.get("OPENCLAW_STATE_DIR") {
+        return (PathBuf::from(dir).join("openclaw.json"), false);
+    }
+    (home_dir(env).join(".openclaw").join("openclaw.json"), false)
+}
+
+/// A figment provider for an already-parsed JSON5 document.
+struct Json5Doc {
+    path: PathBuf,
+    value: Value,
+}
+
+impl Provider for Json5Doc {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("JSON5 file", self.path.as_path())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::defaults(&self.value).data()
+    }
+}
+
+/// Environment variables we read, mapped to their keys.
+struct EnvProvider {
+    values: Vec<(&'static str, &'static str, String)>,
+}
+
+impl Provider for EnvProvider {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable(s)")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut f = Figment::new();
+        for (var, key, value) in &self.values {
+            let v: figment::value::Value = if *key == "gateway.port" {
+                match value.parse::<u64>() {
+                    Ok(n) => n.into(),
+                    Err(_) => {
+                        return Err(figment::Error::from(format!(
+                            "{var}={value:?} is not a port number (expected 0-65535)"
+                        )));
+                    }
+                }
+            } else {
+                value.clone().into()
+            };
+            f = f.merge(Serialized::default(key, v));
+        }
+        f.data()
+    }
+}
+
+fn walk_unknown(prefix: &str, value: &Value, out: &mut Vec<String>) {
+    let Value::Object(map) = value else { return };
+    for (k, v) in map {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if KNOWN_KEYS.contains(&path.as_str()) {
+            if path != "gateway.trustedProxies" {
+                walk_unknown(&path, v, out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// Loads the configuration with the documented precedence.
+pub fn load(
+    explicit: Option<&Path>,
+    env: &dyn EnvSource,
+    flags: &FlagOverrides,
+) -> Result<Loaded, ConfigError> {
+    let (path, is_explicit) = config_path(explicit, env);
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let mut used_path = None;
+    let mut unknown = Vec::new();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let value: Value = json5::from_str(&text).map_err(|e| ConfigError::Syntax {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            walk_unknown("", &value, &mut unknown);
+            figment = figment.merge(Json5Doc {
+                path: path.clone(),
+                value,
+            });
+            used_path = Some(path.clone());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if is_explicit {
+                return Err(ConfigError::Missing(path));
+            }
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.clone(),
+                source,
+            });
+        }
+    }
+    let mut env_values = Vec::new();
+    for (var, key) in [
+        ("OPENCLAW_GATEWAY_PORT", "gateway.port"),
+        ("OPENCLAW_GATEWAY_TOKEN", "gateway.auth.token"),
+        ("OPENCLAW_GATEWAY_PASSWORD", "gateway.auth.password"),
+    ] {
+        if let Some(v) = env.get(var) {
+            env_values.push((var, key, v));
+        }
+    }
+    figment = figment.merge(EnvProvider { values: env_values });
+    let mut flag_fig = Figment::new();
+    if let Some(p) = flags.port {
+        flag_fig = flag_fig.merge(Serialized::default("gateway.port", p));
+    }
+    if let Some(b) = flags.bind {
+        flag_fig = flag_fig.merge(Serialized::default("gateway.bind", b));
+    }
+    if let Some(m) = flags.auth_mode {
+        flag_fig = flag_fig.merge(Serialized::default("gateway.auth.mode", m));
+    }
+    if let Some(t) = &flags.token {
+        flag_fig = flag_fig.merge(Serialized::default("gateway.auth.token", t));
+    }
+    if let Some(p) = &flags.password {
+        flag_fig = flag_fig.merge(Serialized::default("gateway.auth.password", p));
+    }
+    figment = figment.merge(flag_fig);
+    let config: Config = figment.extract().map_err(|e| describe(&e))?;
+    Ok(Loaded {
+        config,
+        path: used_path,
+        state_dir: state_dir(env),
+        unknown_keys: unknown,
+    })
+}
+
+/// Turns a figment error into one line per problem naming the source and key.
+fn describe(err: &figment::Error) -> ConfigError {
+    let mut lines = Vec::new();
+    for e in err.clone() {
+        let key = if e.path.is_empty() {
+            String::from("(root)")
+        } else {
+            e.path.join(".")
+        };
+        let source = e
+            .metadata
+            .as_ref()
+            .map(|m| match &m.source {
+                Some(figment::Source::File(p)) => p.display().to_string(),
+                _ => m.name.to_string(),
+            })
+            .unwrap_or_else(|| "config".to_owned());
+        lines.push(format!("invalid config in {source}: key {key}: {}", e.kind));
+    }
+    ConfigError::Invalid(lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn precedence_defaults_file_env_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("openclaw.json");
+        std::fs::write(
+            &file,
+            "{ // json5\n gateway: { port: 1000, bind: 'lan', auth: { token: 'file' } }, models: {x: 1} }",
+        )
+        .expect("write");
+        let e = env(&[("OPENCLAW_CONFIG_PATH", file.to_str().expect("utf8"))]);
+        let l = load(None, &e, &FlagOverrides::default()).expect("load");
+        assert_eq!(l.config.gateway.port, 1000);
+        assert_eq!(l.config.gateway.bind, BindMode::Lan);
+        assert_eq!(l.unknown_keys, vec!["models".to_owned()]);
+
+        let e2 = env(&[
+            ("OPENCLAW_CONFIG_PATH", file.to_str().expect("utf8")),
+            ("OPENCLAW_GATEWAY_PORT", "2000"),
+            ("OPENCLAW_GATEWAY_TOKEN", "envtok"),
+        ]);
+        let l = load(None, &e2, &FlagOverrides::default()).expect("load");
+        assert_eq!(l.config.gateway.port, 2000);
+        assert_eq!(l.config.gateway.auth.token.as_deref(), Some("envtok"));
+
+        let flags = FlagOverrides {
+            port: Some(3000),
+            ..Default::default()
+        };
+        let l = load(None, &e2, &flags).expect("load");
+        assert_eq!(l.config.gateway.port, 3000);
+        assert_eq!(l.config.gateway.bind, BindMode::Lan);
+    }
+
+    #[test]
+    fn wrong_type_names_file_and_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.json5");
+        std::fs::write(&file, "{gateway: {port: 'x'}}").expect("write");
+        let err = load(Some(&file), &env(&[]), &FlagOverrides::default())
+            .expect_err("must fail")
+            .to_string();
+        assert!(err.contains("bad.json5"), "{err}");
+        assert!(err.contains("gateway.port"), "{err}");
+        assert!(err.contains("u16"), "{err}");
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error_default_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nope.json");
+        assert!(load(Some(&missing), &env(&[]), &FlagOverrides::default()).is_err());
+        let e = env(&[("OPENCLAW_STATE_DIR", dir.path().to_str().expect("utf8"))]);
+        let l = load(None, &e, &FlagOverrides::default()).expect("defaults");
+        assert_eq!(l.config.gateway.port, DEFAULT_PORT);
+        assert!(l.path.is_none());
+    }
+}

@@ -1,0 +1,14 @@
+//! # openclaw — the shell of openclaw-rs
+//!
+//! The `openclaw` binary: configuration (figment), the HTTP/WebSocket surface (actix-web),
+//! the gateway runner and the CLI. The engine — actors, protocol, identity — is the
+//! [`openclaw_actors`] crate, re-exported as [`actors`].
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod cli;
+pub mod config;
+pub mod gateway;
+pub mod http;
+
+pub use openclaw_actors as actors;

@@ -1,0 +1,30 @@
+//! The `openclaw` binary: parse the command line, run it, map failures to exit codes.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+use clap::Parser;
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = openclaw::cli::Cli::parse();
+    let json = matches!(&cli.command, openclaw::cli::Command::Gateway(_))
+        || matches!(&cli.command, openclaw::cli::Command::Health(_) | openclaw::cli::Command::Status(_));
+    let _ = json;
+    let result = actix_web::rt::System::new().block_on(openclaw::cli::run(cli));
+    if let Err(f) = result {
+        match (&f.json, f.message.is_empty()) {
+            (Some(j), _) if wants_json() => println!(
+                "{}",
+                serde_json::to_string_pretty(j).unwrap_or_else(|_| j.to_string())
+            ),
+            (_, false) => eprintln!("Error: {}", f.message),
+            _ => {}
+        }
+        std::process::exit(f.code);
+    }
+}
+
+fn wants_json() -> bool {
+    std::env::args().any(|a| a == "--json")
+}
