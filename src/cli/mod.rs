@@ -374,7 +374,8 @@ fn failure(err: &CallError, target: &Target) -> Failure {
             error,
             during_connect,
         } => json!({"ok": false, "error": {
-            "type": if *during_connect { "gateway_connect_error" } else { "gateway_request_error" },
+            "type": "gateway_request_error",
+            "phase": if *during_connect { "connect" } else { "request" },
             "code": error.get("code"),
             "message": error.get("message"),
             "details": error.get("details"),
