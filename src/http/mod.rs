@@ -28,6 +28,9 @@ pub fn serve(listeners: Vec<TcpListener>, engine: Engine) -> std::io::Result<Ser
     .workers(workers)
     .backlog(4096)
     .shutdown_timeout(1)
+    // A closed WebSocket leaves an endless request payload behind; without a short
+    // disconnect deadline actix keeps draining it and the peer waits ~1 s for our FIN.
+    .client_disconnect_timeout(std::time::Duration::from_millis(50))
     .disable_signals();
     for l in listeners {
         server = server.listen(l)?;
