@@ -2,9 +2,9 @@
 //!
 //! File location: `--config` > `OPENCLAW_CONFIG_PATH` > `$OPENCLAW_STATE_DIR/openclaw.json`
 //! > `~/.openclaw/openclaw.json`. Key names are OpenClaw's (camelCase). Keys we do not
-//! implement yet are warned about once each and otherwise ignored; a wrong type fails with
-//! the file, the key and what was expected. The process environment is read through an
-//! explicit [`EnvSource`], never mutated.
+//! > implement yet are warned about once each and otherwise ignored; a wrong type fails with
+//! > the file, the key and what was expected. The process environment is read through an
+//! > explicit [`EnvSource`], never mutated.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -237,7 +237,9 @@ pub struct FlagOverrides {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The explicit config file does not exist.
-    #[error("config file {0} not found (passed with --config or OPENCLAW_CONFIG_PATH). Fix: create it or point at an existing file")]
+    #[error(
+        "config file {0} not found (passed with --config or OPENCLAW_CONFIG_PATH). Fix: create it or point at an existing file"
+    )]
     Missing(PathBuf),
     /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]

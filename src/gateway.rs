@@ -67,7 +67,10 @@ pub struct BindPlan {
 impl BindPlan {
     /// Whether any address is reachable from beyond this host.
     pub fn non_loopback(&self) -> Option<IpAddr> {
-        self.addrs.iter().map(|(a, _)| *a).find(|a| !a.is_loopback())
+        self.addrs
+            .iter()
+            .map(|(a, _)| *a)
+            .find(|a| !a.is_loopback())
     }
 }
 

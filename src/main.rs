@@ -9,7 +9,10 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = openclaw::cli::Cli::parse();
     let json = matches!(&cli.command, openclaw::cli::Command::Gateway(_))
-        || matches!(&cli.command, openclaw::cli::Command::Health(_) | openclaw::cli::Command::Status(_));
+        || matches!(
+            &cli.command,
+            openclaw::cli::Command::Health(_) | openclaw::cli::Command::Status(_)
+        );
     let _ = json;
     let result = actix_web::rt::System::new().block_on(openclaw::cli::run(cli));
     if let Err(f) = result {

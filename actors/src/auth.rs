@@ -173,10 +173,10 @@ impl AuthLimiter {
 
     /// Clears the failure streak of `ip` after a successful auth.
     pub fn record_success(&mut self, ip: IpAddr) {
-        if let Some(e) = self.entries.get_mut(&ip) {
-            if e.locked_until.is_none() {
-                self.entries.remove(&ip);
-            }
+        if let Some(e) = self.entries.get_mut(&ip)
+            && e.locked_until.is_none()
+        {
+            self.entries.remove(&ip);
         }
     }
 

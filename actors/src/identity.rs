@@ -169,10 +169,10 @@ pub fn verify_proof(
     now_ms: u64,
 ) -> Result<[u8; 32], ProofError> {
     let raw = normalize_public_key(&proof.public_key);
-    if let Some(raw) = raw {
-        if device_id(&raw) != proof.id.to_ascii_lowercase() {
-            return Err(ProofError::IdMismatch);
-        }
+    if let Some(raw) = raw
+        && device_id(&raw) != proof.id.to_ascii_lowercase()
+    {
+        return Err(ProofError::IdMismatch);
     }
     if now_ms.abs_diff(proof.signed_at) > MAX_SIGNATURE_SKEW_MS {
         return Err(ProofError::Stale);

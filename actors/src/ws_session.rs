@@ -43,8 +43,8 @@ use crate::protocol::{
     PROTOCOL_VERSION, close,
 };
 use crate::registry::{
-    AuthAttempt, AuthVerdict, GetPresence, GetStats, Registry, SessionAuthenticated,
-    SessionClosed, SessionOpened,
+    AuthAttempt, AuthVerdict, GetPresence, GetStats, Registry, SessionAuthenticated, SessionClosed,
+    SessionOpened,
 };
 use crate::util::{now_ms, truncate_close_reason};
 
@@ -465,10 +465,13 @@ impl WsSession {
         if mode == AuthMode::None {
             return self.after_auth(req.id, params, ctx);
         }
-        let offered: Vec<&str> = [params.auth.token.as_deref(), params.auth.password.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let offered: Vec<&str> = [
+            params.auth.token.as_deref(),
+            params.auth.password.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if offered.is_empty() {
             if params.device.is_none() {
                 let err = ErrorShape::new(ErrorCode::NotPaired, "device identity required")
@@ -518,7 +521,8 @@ impl WsSession {
                     });
                 }
                 Err(_) => {
-                    let err = ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
+                    let err =
+                        ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
                     act.fail_handshake(&id, err, 1013, ctx);
                 }
             })
@@ -616,7 +620,8 @@ impl WsSession {
             .into_actor(self)
             .map(move |snap, act, ctx| {
                 let Ok(snap) = snap else {
-                    let err = ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
+                    let err =
+                        ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
                     return act.fail_handshake(&id, err, 1013, ctx);
                 };
                 let hello = act.hello_ok(&role, &scopes, method, snap.presence, snap.state_version);
@@ -642,7 +647,12 @@ impl WsSession {
             .wait(ctx);
     }
 
-    fn presence_entry(&self, p: &ConnectParams, scopes: &[String], device_id: Option<&str>) -> Value {
+    fn presence_entry(
+        &self,
+        p: &ConnectParams,
+        scopes: &[String],
+        device_id: Option<&str>,
+    ) -> Value {
         let host = p
             .client
             .display_name
@@ -933,7 +943,11 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
                 ctx.stop();
             }
             Ok(Frame::Continuation(_)) => {
-                self.close(close::UNSUPPORTED, "fragmented frames are not supported", ctx);
+                self.close(
+                    close::UNSUPPORTED,
+                    "fragmented frames are not supported",
+                    ctx,
+                );
             }
             Err(ProtocolError::Overflow) => self.close(close::TOO_BIG, "", ctx),
             Err(e) => {

@@ -118,7 +118,9 @@ pub fn plaintext_ok(host: &str) -> bool {
                 || (o[0] == 100 && (o[1] & 0xC0) == 64)
         }
         Ok(IpAddr::V6(v6)) => {
-            v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
         }
         Err(_) => false,
     }
@@ -127,7 +129,10 @@ pub fn plaintext_ok(host: &str) -> bool {
 fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map(|(_, a)| a).unwrap_or(authority);
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, a)| a)
+        .unwrap_or(authority);
     if let Some(stripped) = authority.strip_prefix('[') {
         return stripped.split(']').next();
     }
@@ -329,9 +334,17 @@ async fn next_json(framed: &mut WsConn) -> Result<Value, CallError> {
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => {
-                return Err(CallError::transport("closed", format!("connection error: {e}")));
+                return Err(CallError::transport(
+                    "closed",
+                    format!("connection error: {e}"),
+                ));
             }
-            None => return Err(CallError::transport("closed", "gateway closed the connection")),
+            None => {
+                return Err(CallError::transport(
+                    "closed",
+                    "gateway closed the connection",
+                ));
+            }
         }
     }
 }

@@ -160,9 +160,8 @@ pub struct StatusArgs {
 }
 
 fn parse_bind(s: &str) -> Result<BindMode, String> {
-    serde_json::from_value(json!(s)).map_err(|_| {
-        format!("unknown bind mode {s:?}; use loopback, lan, tailnet, custom or auto")
-    })
+    serde_json::from_value(json!(s))
+        .map_err(|_| format!("unknown bind mode {s:?}; use loopback, lan, tailnet, custom or auto"))
 }
 
 fn parse_auth(s: &str) -> Result<AuthModeCfg, String> {
@@ -214,9 +213,7 @@ fn load(config: Option<PathBuf>, flags: &FlagOverrides) -> Result<Loaded, Failur
         json: None,
     })?;
     for key in &loaded.unknown_keys {
-        eprintln!(
-            "warning: config key \"{key}\" is not supported by openclaw-rs yet; ignoring it"
-        );
+        eprintln!("warning: config key \"{key}\" is not supported by openclaw-rs yet; ignoring it");
     }
     Ok(loaded)
 }
@@ -480,7 +477,11 @@ async fn health(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> 
             s.get("path").and_then(Value::as_str).unwrap_or("")
         );
     }
-    if ok { Ok(()) } else { Err(Failure::usage("gateway reports it is not healthy")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::usage("gateway reports it is not healthy"))
+    }
 }
 
 fn human_duration(ms: u64) -> String {
@@ -525,7 +526,9 @@ async fn gateway_status(config: Option<PathBuf>, args: GatewayStatusArgs) -> Res
         if !args.no_probe {
             out["probe"] = match &probe_err {
                 None => json!({"ok": true, "status": probe}),
-                Some(f) => json!({"ok": false, "error": f.json.as_ref().and_then(|j| j.get("error")).cloned()}),
+                Some(f) => {
+                    json!({"ok": false, "error": f.json.as_ref().and_then(|j| j.get("error")).cloned()})
+                }
             };
         }
         println!("{}", pretty(&out));
@@ -556,7 +559,10 @@ async fn gateway_status(config: Option<PathBuf>, args: GatewayStatusArgs) -> Res
                             .unwrap_or(0)
                     );
                 }
-                Some(f) => println!("Probe:    not reachable — {}", f.message.replace('\n', "\n          ")),
+                Some(f) => println!(
+                    "Probe:    not reachable — {}",
+                    f.message.replace('\n', "\n          ")
+                ),
             }
         }
     }

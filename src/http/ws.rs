@@ -33,7 +33,7 @@ pub async fn upgrade(
     }
     let peer = match attribute(&req, &engine) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let admitted = engine
         .registry
@@ -57,15 +57,13 @@ pub async fn upgrade(
 
 /// Works out who the client is. Forwarded headers count only from `gateway.trustedProxies`;
 /// from anyone else they are refused (a client must not pick its own address).
-fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, HttpResponse> {
+fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpResponse>> {
     let peer_ip = req
         .peer_addr()
         .map(|a| a.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let peer_ip = canonical(peer_ip);
-    let has_proxy_headers = PROXY_HEADERS
-        .iter()
-        .any(|h| req.headers().contains_key(*h));
+    let has_proxy_headers = PROXY_HEADERS.iter().any(|h| req.headers().contains_key(*h));
     let trusted = &engine.shared.config.trusted_proxies;
     let origin_allowed = origin_allowed(req);
     if !has_proxy_headers {
@@ -76,10 +74,10 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, HttpRespons
         });
     }
     if !trusted.contains(&peer_ip) {
-        return Err(HttpResponse::Forbidden().json(json!({"error": {
+        return Err(Box::new(HttpResponse::Forbidden().json(json!({"error": {
             "message": "Proxy client attribution is required. Configure gateway.trustedProxies narrowly and make the proxy overwrite or safely rebuild forwarded client headers.",
             "type": "proxy_attribution_required",
-        }})));
+        }}))));
     }
     // Walk X-Forwarded-For from the right, skipping our trusted proxies.
     let client = req

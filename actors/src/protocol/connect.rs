@@ -172,49 +172,49 @@ pub fn parse(params: &Value) -> Result<ConnectParams, String> {
         role: "operator".to_owned(),
         ..Default::default()
     };
-    if let Some(client) = root.get("client") {
-        if let Some(cobj) = c.object("/client", client) {
-            for key in ["id", "version", "platform", "mode"] {
-                c.required("/client", cobj, key);
-            }
-            if let Some(id) = c.string("/client", cobj, "id", true) {
-                if CLIENT_IDS.contains(&id) {
-                    out.client.id = id.to_owned();
-                } else {
-                    c.error("/client/id", "must be equal to one of the allowed values");
-                }
-            }
-            if let Some(mode) = c.string("/client", cobj, "mode", true) {
-                if CLIENT_MODES.contains(&mode) {
-                    out.client.mode = mode.to_owned();
-                } else {
-                    c.error("/client/mode", "must be equal to one of the allowed values");
-                }
-            }
-            out.client.version = c
-                .string("/client", cobj, "version", true)
-                .unwrap_or_default()
-                .to_owned();
-            out.client.platform = c
-                .string("/client", cobj, "platform", true)
-                .unwrap_or_default()
-                .to_owned();
-            for key in [
-                "displayName",
-                "buildId",
-                "deviceFamily",
-                "modelIdentifier",
-                "timeZone",
-                "instanceId",
-            ] {
-                c.string("/client", cobj, key, false);
-            }
-            out.client.display_name = opt_string(cobj, "displayName");
-            out.client.device_family = opt_string(cobj, "deviceFamily");
-            out.client.model_identifier = opt_string(cobj, "modelIdentifier");
-            out.client.instance_id = opt_string(cobj, "instanceId");
-            c.closed("/client", cobj, CLIENT_KEYS);
+    if let Some(client) = root.get("client")
+        && let Some(cobj) = c.object("/client", client)
+    {
+        for key in ["id", "version", "platform", "mode"] {
+            c.required("/client", cobj, key);
         }
+        if let Some(id) = c.string("/client", cobj, "id", true) {
+            if CLIENT_IDS.contains(&id) {
+                out.client.id = id.to_owned();
+            } else {
+                c.error("/client/id", "must be equal to one of the allowed values");
+            }
+        }
+        if let Some(mode) = c.string("/client", cobj, "mode", true) {
+            if CLIENT_MODES.contains(&mode) {
+                out.client.mode = mode.to_owned();
+            } else {
+                c.error("/client/mode", "must be equal to one of the allowed values");
+            }
+        }
+        out.client.version = c
+            .string("/client", cobj, "version", true)
+            .unwrap_or_default()
+            .to_owned();
+        out.client.platform = c
+            .string("/client", cobj, "platform", true)
+            .unwrap_or_default()
+            .to_owned();
+        for key in [
+            "displayName",
+            "buildId",
+            "deviceFamily",
+            "modelIdentifier",
+            "timeZone",
+            "instanceId",
+        ] {
+            c.string("/client", cobj, key, false);
+        }
+        out.client.display_name = opt_string(cobj, "displayName");
+        out.client.device_family = opt_string(cobj, "deviceFamily");
+        out.client.model_identifier = opt_string(cobj, "modelIdentifier");
+        out.client.instance_id = opt_string(cobj, "instanceId");
+        c.closed("/client", cobj, CLIENT_KEYS);
     }
     if let Some(role) = c.string("", root, "role", false) {
         role.clone_into(&mut out.role);
@@ -223,52 +223,52 @@ pub fn parse(params: &Value) -> Result<ConnectParams, String> {
     out.caps = c.string_array("", root, "caps").unwrap_or_default();
     out.commands = c.string_array("", root, "commands").unwrap_or_default();
     out.path_env = c.string("", root, "pathEnv", false).map(str::to_owned);
-    if let Some(p) = root.get("permissions") {
-        if c.object("/permissions", p).is_some() {
-            out.permissions = Some(p.clone());
-        }
+    if let Some(p) = root.get("permissions")
+        && c.object("/permissions", p).is_some()
+    {
+        out.permissions = Some(p.clone());
     }
     for key in ["locale", "userAgent"] {
         c.string("", root, key, false);
     }
-    if let Some(auth) = root.get("auth") {
-        if let Some(aobj) = c.object("/auth", auth) {
-            c.closed("/auth", aobj, AUTH_KEYS);
-            for key in AUTH_KEYS {
-                c.string("/auth", aobj, key, false);
-            }
-            let non_empty = |k: &str| opt_string(aobj, k).filter(|s| !s.is_empty());
-            out.auth = ConnectAuth {
-                token: non_empty("token"),
-                password: non_empty("password"),
-                device_token: non_empty("deviceToken"),
-                bootstrap_token: non_empty("bootstrapToken"),
-            };
+    if let Some(auth) = root.get("auth")
+        && let Some(aobj) = c.object("/auth", auth)
+    {
+        c.closed("/auth", aobj, AUTH_KEYS);
+        for key in AUTH_KEYS {
+            c.string("/auth", aobj, key, false);
         }
+        let non_empty = |k: &str| opt_string(aobj, k).filter(|s| !s.is_empty());
+        out.auth = ConnectAuth {
+            token: non_empty("token"),
+            password: non_empty("password"),
+            device_token: non_empty("deviceToken"),
+            bootstrap_token: non_empty("bootstrapToken"),
+        };
     }
-    if let Some(device) = root.get("device") {
-        if let Some(dobj) = c.object("/device", device) {
-            for key in ["id", "publicKey", "signature", "signedAt"] {
-                c.required("/device", dobj, key);
-            }
-            c.closed("/device", dobj, DEVICE_KEYS);
-            let id = c.string("/device", dobj, "id", true).unwrap_or_default();
-            let pk = c
-                .string("/device", dobj, "publicKey", true)
-                .unwrap_or_default();
-            let sig = c
-                .string("/device", dobj, "signature", true)
-                .unwrap_or_default();
-            let signed_at = c.integer("/device", dobj, "signedAt", 0).unwrap_or(0);
-            let nonce = c.string("/device", dobj, "nonce", false).map(str::to_owned);
-            out.device = Some(DeviceProof {
-                id: id.to_owned(),
-                public_key: pk.to_owned(),
-                signature: sig.to_owned(),
-                signed_at,
-                nonce,
-            });
+    if let Some(device) = root.get("device")
+        && let Some(dobj) = c.object("/device", device)
+    {
+        for key in ["id", "publicKey", "signature", "signedAt"] {
+            c.required("/device", dobj, key);
         }
+        c.closed("/device", dobj, DEVICE_KEYS);
+        let id = c.string("/device", dobj, "id", true).unwrap_or_default();
+        let pk = c
+            .string("/device", dobj, "publicKey", true)
+            .unwrap_or_default();
+        let sig = c
+            .string("/device", dobj, "signature", true)
+            .unwrap_or_default();
+        let signed_at = c.integer("/device", dobj, "signedAt", 0).unwrap_or(0);
+        let nonce = c.string("/device", dobj, "nonce", false).map(str::to_owned);
+        out.device = Some(DeviceProof {
+            id: id.to_owned(),
+            public_key: pk.to_owned(),
+            signature: sig.to_owned(),
+            signed_at,
+            nonce,
+        });
     }
     c.closed("", root, ROOT_KEYS);
     if c.ok() { Ok(out) } else { Err(c.message()) }
