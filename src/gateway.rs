@@ -258,6 +258,8 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         }
     }
 
+    let _state_lock = lock_state_dir(&loaded.state_dir)?;
+
     // Bind every address on one port; with --port 0 the first bind picks it.
     let mut port = gw.port;
     let mut listeners = Vec::new();
@@ -337,6 +339,48 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         code: 1,
         message: format!("server error: {e}"),
     })
+}
+
+/// Creates the state dir (mode 0700) and takes `gateway.lock` so one gateway owns it.
+/// The returned file holds the lock until the process exits.
+fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| StartError {
+            code: 1,
+            message: format!(
+                "cannot create state dir {}: {e}. Fix: set OPENCLAW_STATE_DIR to a writable directory",
+                dir.display()
+            ),
+        })?;
+    let path = dir.join("gateway.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StartError {
+            code: 1,
+            message: format!("cannot open {}: {e}", path.display()),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError {
+            code: 1,
+            message: format!(
+                "another gateway is already running with state dir {} (it holds {}). Fix: stop it, or give this one its own OPENCLAW_STATE_DIR and port",
+                dir.display(),
+                path.display()
+            ),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StartError {
+            code: 1,
+            message: format!("cannot lock {}: {e}", path.display()),
+        }),
+    }
 }
 
 async fn wait_for_signal() {

@@ -48,6 +48,9 @@ use crate::registry::{
 };
 use crate::util::{now_ms, truncate_close_reason};
 
+/// How long a client has to answer a ping (after the tick that sent it).
+const PONG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// Methods this gateway implements (advertised in `hello-ok.features.methods`).
 pub const METHODS: &[&str] = &["health", "status", "system-presence"];
 /// Events this gateway emits (advertised in `hello-ok.features.events`).
@@ -134,6 +137,7 @@ mod tokio_util_codec {
 
 enum OutItem {
     Text(String),
+    Ping,
     Pong(Bytes),
     Close(Option<CloseReason>),
 }
@@ -166,6 +170,11 @@ impl Outbound {
                         let r = session.text(s).await;
                         q.set(q.get().saturating_sub(n));
                         if r.is_err() {
+                            break;
+                        }
+                    }
+                    OutItem::Ping => {
+                        if session.ping(b"").await.is_err() {
                             break;
                         }
                     }
@@ -483,7 +492,7 @@ impl WsSession {
             } else {
                 "token_missing"
             };
-            let err = auth_failure(mode, reason, &params, self.peer.is_local);
+            let err = auth_failure(reason, &params, self.peer.is_local);
             return self.fail_handshake(&req.id, err, close::POLICY, ctx);
         }
         let secret = auth.secret.as_deref().unwrap_or("");
@@ -505,7 +514,7 @@ impl WsSession {
                 Ok(AuthVerdict::Allowed) => act.after_auth(id, params, ctx),
                 Ok(AuthVerdict::Locked(retry)) => {
                     let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
-                    let err = auth_failure(mode, "rate_limited", &params, act.peer.is_local)
+                    let err = auth_failure("rate_limited", &params, act.peer.is_local)
                         .retry_after(retry_ms);
                     act.fail_handshake(&id, err, close::POLICY, ctx);
                 }
@@ -515,7 +524,7 @@ impl WsSession {
                     } else {
                         "token_mismatch"
                     };
-                    let err = auth_failure(mode, reason, &params, act.peer.is_local);
+                    let err = auth_failure(reason, &params, act.peer.is_local);
                     ctx.run_later(delay, move |act, ctx| {
                         act.fail_handshake(&id, err, close::POLICY, ctx);
                     });
@@ -733,6 +742,17 @@ impl WsSession {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        // Liveness: every client answers WebSocket pings; one silent for a full tick
+        // interval plus the 25 s pong allowance is gone.
+        let allowance = self.shared.config.tick_interval + PONG_TIMEOUT;
+        if self.last_seen.elapsed() > allowance {
+            log::debug!(
+                "conn {}: no traffic or pong for {allowance:?}; closing",
+                self.conn_id
+            );
+            return self.close(close::NORMAL, "", ctx);
+        }
+        let _ = self.out.tx.send(OutItem::Ping);
         let seq = self.next_seq();
         let payload = format!("{{\"ts\":{}}}", now_ms());
         self.send_raw(frame::event("tick", &payload, Some(seq), None), ctx);
@@ -855,7 +875,7 @@ impl WsSession {
 }
 
 /// The `unauthorized: …` error for a failed shared-secret check.
-fn auth_failure(mode: AuthMode, reason: &str, p: &ConnectParams, is_local: bool) -> ErrorShape {
+fn auth_failure(reason: &str, p: &ConnectParams, is_local: bool) -> ErrorShape {
     let is_cli = p.client.mode == "cli";
     let is_ui = matches!(
         p.client.id.as_str(),
@@ -911,7 +931,6 @@ fn auth_failure(mode: AuthMode, reason: &str, p: &ConnectParams, is_local: bool)
             "wait_then_retry",
         ),
     };
-    let _ = mode;
     ErrorShape::invalid(message).with_details(json!({
         "code": code,
         "authReason": reason,
