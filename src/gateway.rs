@@ -309,6 +309,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     })?;
     let handle = server.handle();
 
+    // Install the signal handlers before announcing that we listen, so a supervisor that
+    // signals right after the line still gets a clean shutdown.
+    let signals = Signals::install();
     let mut out = std::io::stdout().lock();
     for a in &bound {
         let _ = writeln!(out, "listening on ws://{a}");
@@ -324,16 +327,30 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
 
     let registry = engine.registry.clone();
     actix_web::rt::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         log::info!("shutting down");
         let _ = registry
             .send(ShutdownGateway {
                 reason: "gateway stopping".into(),
             })
             .await;
-        // Give the writers a moment to flush the shutdown event and close frames.
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        handle.stop(true).await;
+        // Wait (bounded) for the sessions to flush the shutdown event and close frames,
+        // then stop the server without the graceful drain: every socket is closed already.
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while std::time::Instant::now() < deadline {
+            match registry.send(openclaw_actors::registry::GetStats).await {
+                Ok(s) if s.connections > 0 => {
+                    actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+                }
+                _ => break,
+            }
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        // Every socket is closed: stop accepting and exit now. (Awaiting the server's own
+        // stop joins its worker threads, which adds about a second.)
+        drop(handle.stop(false));
+        log::info!("stopped");
+        std::process::exit(0);
     });
     server.await.map_err(|e| StartError {
         code: 1,
@@ -383,17 +400,41 @@ fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+/// SIGTERM and SIGINT, registered up front.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+    }
+
+    async fn wait(mut self) {
+        let term = async {
+            match self.term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let int = async {
+            match self.int.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {}
+            _ = int => {}
         }
     }
 }

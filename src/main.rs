@@ -6,7 +6,9 @@ use clap::Parser;
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp_millis()
+        .init();
     let cli = openclaw::cli::Cli::parse();
     let json = matches!(&cli.command, openclaw::cli::Command::Gateway(_))
         || matches!(
@@ -26,6 +28,8 @@ fn main() {
         }
         std::process::exit(f.code);
     }
+    // Exit now rather than waiting for worker threads to wind down.
+    std::process::exit(0);
 }
 
 fn wants_json() -> bool {
