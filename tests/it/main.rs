@@ -1,1 +1,9 @@
+//! Integration tests: the real `openclaw` binary on real loopback sockets.
 
+mod cli;
+mod events;
+mod handshake;
+mod interop;
+mod lifecycle;
+mod limits;
+mod support;

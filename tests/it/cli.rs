@@ -1,0 +1,289 @@
+//! The `openclaw` CLI as a black box against a running gateway.
+
+use serde_json::Value;
+
+use crate::support::{CliHome, TestGateway};
+
+fn golden_cli_wrong_token() -> Value {
+    serde_json::from_str(include_str!(
+        "../fixtures/golden/cli-call-health-wrong-token.json"
+    ))
+    .expect("golden CLI output is JSON")
+}
+
+/// A port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr()
+        .expect("local addr of ephemeral listener")
+        .port()
+}
+
+#[test]
+fn call_health_prints_a_title_and_the_payload() {
+    let gw = TestGateway::with_token("T");
+    let out = CliHome::new().run(
+        &[
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &gw.url(),
+            "--token",
+            "T",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    let body = out
+        .stdout
+        .strip_prefix("Gateway call: health")
+        .unwrap_or_else(|| panic!("stdout starts with the title: {out}"));
+    let v: Value = serde_json::from_str(body.trim())
+        .unwrap_or_else(|e| panic!("payload is JSON ({e}): {out}"));
+    assert_eq!(v["ok"], true, "{out}");
+}
+
+#[test]
+fn call_health_json_is_our_payload() {
+    let gw = TestGateway::with_token("T");
+    let out = CliHome::new().run(
+        &[
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &gw.url(),
+            "--token",
+            "T",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["ok"], true, "{out}");
+    assert_eq!(v["gateway"]["port"], gw.port, "{out}");
+}
+
+#[test]
+fn call_with_wrong_token_explains_the_fix() {
+    let gw = TestGateway::with_token("T");
+    let out = CliHome::new().run(
+        &[
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &gw.url(),
+            "--token",
+            "WRONG",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("token mismatch"), "{out}");
+    assert!(
+        out.stderr.lines().any(|l| l.starts_with("Fix:")),
+        "stderr has a Fix: line: {out}"
+    );
+}
+
+#[test]
+fn call_with_wrong_token_json_matches_the_reference_cli() {
+    let gw = TestGateway::with_token("T");
+    let out = CliHome::new().run(
+        &[
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &gw.url(),
+            "--token",
+            "WRONG",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    let v = out.json();
+    let golden = golden_cli_wrong_token();
+    assert_eq!(v["ok"], false, "{out}");
+    // Every field the reference CLI prints, with the same value.
+    for (k, want) in golden["error"]
+        .as_object()
+        .expect("golden error is an object")
+    {
+        assert_eq!(&v["error"][k], want, "error.{k}: {out}");
+    }
+    assert_eq!(v["error"]["type"], "gateway_request_error");
+    assert_eq!(v["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH");
+}
+
+#[test]
+fn remote_mode_config_supplies_url_and_token() {
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::new();
+    let cfg = home.write(
+        "remote.json5",
+        &format!(
+            r#"{{gateway: {{mode: "remote", remote: {{url: "{}", token: "T"}}}}}}"#,
+            gw.url()
+        ),
+    );
+    let cfg = cfg.to_str().expect("utf-8 path");
+
+    let out = home.run(
+        &["gateway", "call", "health", "--json"],
+        &[("OPENCLAW_CONFIG_PATH", cfg)],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["gateway"]["port"], gw.port, "{out}");
+
+    let out = home.run(
+        &["--config", cfg, "gateway", "call", "health", "--json"],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["ok"], true, "{out}");
+}
+
+#[test]
+fn url_without_token_sends_no_configured_credentials() {
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::with_config(r#"{gateway: {auth: {token: "T"}, remote: {token: "T"}}}"#);
+    let env = [("OPENCLAW_GATEWAY_TOKEN", "T")];
+
+    let out = home.run(
+        &["gateway", "call", "health", "--url", &gw.url(), "--json"],
+        &env,
+    );
+    assert_eq!(
+        out.code,
+        Some(1),
+        "must not fall back to configured tokens: {out}"
+    );
+    let v = out.json();
+    assert_eq!(
+        v["error"]["details"]["code"], "DEVICE_IDENTITY_REQUIRED",
+        "{out}"
+    );
+
+    let out = home.run(&["gateway", "call", "health", "--url", &gw.url()], &env);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("pass --token or --password with --url"),
+        "{out}"
+    );
+
+    // Control: with --token the same call succeeds.
+    let out = home.run(
+        &[
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &gw.url(),
+            "--token",
+            "T",
+        ],
+        &env,
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+}
+
+#[test]
+fn status_health_and_probe_commands_work_against_a_gateway() {
+    let gw = TestGateway::with_token("T");
+    let url = gw.url();
+    let port = gw.port.to_string();
+    // The local config points the CLI at the gateway (no --url).
+    let home = CliHome::with_config(&format!(
+        r#"{{gateway: {{port: {port}, auth: {{token: "T"}}}}}}"#
+    ));
+
+    let out = home.run(&["health"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("Gateway health: ok"), "{out}");
+
+    let out = home.run(&["status", "--deep"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains(&format!("port {port}")), "{out}");
+    assert!(
+        out.stdout.contains("Health:") && out.stdout.contains("ok"),
+        "{out}"
+    );
+
+    let out = home.run(&["gateway", "status"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("reachable"), "{out}");
+    assert!(out.stdout.contains(&url), "{out}");
+
+    let out = home.run(&["gateway", "probe", "--url", &url, "--token", "T"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for m in ["health: ok", "status: ok", "system-presence: ok"] {
+        assert!(out.stdout.contains(m), "probe shows {m:?}: {out}");
+    }
+
+    let out = home.run(
+        &["gateway", "health", "--url", &url, "--token", "T", "--json"],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["ok"], true, "{out}");
+}
+
+#[test]
+fn gateway_status_with_nothing_listening_exits_1() {
+    let port = free_port();
+    let home = CliHome::with_config(&format!(
+        r#"{{gateway: {{port: {port}, auth: {{token: "T"}}}}}}"#
+    ));
+    let out = home.run(&["gateway", "status", "--timeout", "3000"], &[]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stdout.contains("not reachable"), "{out}");
+}
+
+#[test]
+fn wrong_config_type_exits_78_naming_file_and_key() {
+    let home = CliHome::with_config(r#"{gateway: {port: "x"}}"#);
+    let out = home.run(&["gateway", "call", "health"], &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    let path = home.config_path();
+    assert!(
+        out.stderr.contains(path.to_str().expect("utf-8 path")),
+        "stderr names the file: {out}"
+    );
+    assert!(
+        out.stderr.contains("gateway.port"),
+        "stderr names the key: {out}"
+    );
+}
+
+#[test]
+fn unknown_config_key_warns_once_and_still_works() {
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::with_config("{models: {}}");
+    let out = home.run(
+        &[
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &gw.url(),
+            "--token",
+            "T",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["ok"], true, "{out}");
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning: {out}");
+    assert!(warnings[0].contains("models"), "{out}");
+}
