@@ -169,6 +169,27 @@ pub struct GatewayCfg {
     /// Proxies whose `X-Forwarded-For` is trusted.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Node settings.
+    #[serde(default)]
+    pub nodes: NodesCfg,
+}
+
+/// `gateway.nodes`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodesCfg {
+    /// `gateway.nodes.pairing`.
+    #[serde(default)]
+    pub pairing: NodePairingCfg,
+}
+
+/// `gateway.nodes.pairing`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePairingCfg {
+    /// Approve new devices from direct loopback peers silently (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_approve_local: Option<bool>,
 }
 
 impl Default for GatewayCfg {
@@ -181,6 +202,7 @@ impl Default for GatewayCfg {
             auth: AuthCfg::default(),
             remote: RemoteCfg::default(),
             trusted_proxies: Vec::new(),
+            nodes: NodesCfg::default(),
         }
     }
 }
@@ -216,6 +238,9 @@ const KNOWN_KEYS: &[&str] = &[
     "gateway.remote.password",
     "gateway.remote.tlsFingerprint",
     "gateway.trustedProxies",
+    "gateway.nodes",
+    "gateway.nodes.pairing",
+    "gateway.nodes.pairing.autoApproveLocal",
 ];
 
 /// Flag overrides (highest precedence). Absent flags are `None` and do not override.

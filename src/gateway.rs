@@ -301,8 +301,12 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         bind_mode: gw.bind.as_str().to_owned(),
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
         trusted_proxies,
+        auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
     };
-    let engine = Engine::start(config);
+    let engine = Engine::start(config).map_err(|message| StartError {
+        code: EXIT_CONFIG,
+        message,
+    })?;
     let server = http::serve(listeners, engine.clone()).map_err(|e| StartError {
         code: 1,
         message: format!("cannot start the HTTP server: {e}"),

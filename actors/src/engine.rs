@@ -10,8 +10,10 @@ use actix::{Actor, Addr};
 use serde_json::{Value, json};
 
 use crate::auth::AuthSettings;
+use crate::pairing::{self, PairingBook};
 use crate::protocol;
 use crate::registry::Registry;
+use crate::store::{self, StoreActor};
 use crate::util::now_ms;
 
 /// Everything the engine needs to know, resolved by the shell from config, env and flags.
@@ -43,6 +45,9 @@ pub struct EngineConfig {
     pub bind_addrs: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is trusted (`gateway.trustedProxies`).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Approve new devices from direct loopback peers silently
+    /// (`gateway.nodes.pairing.autoApproveLocal`).
+    pub auto_approve_local: bool,
 }
 
 impl EngineConfig {
@@ -66,6 +71,7 @@ impl EngineConfig {
             bind_mode: "loopback".to_owned(),
             bind_addrs: Vec::new(),
             trusted_proxies: Vec::new(),
+            auto_approve_local: true,
         }
     }
 }
@@ -153,15 +159,33 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the engine's actors on the current arbiter (call inside an actix system).
-    pub fn start(config: EngineConfig) -> Self {
+    /// Loads persisted state and starts the engine's actors on the current arbiter (call
+    /// inside an actix system). Fails when the state directory holds a corrupt document:
+    /// starting with empty pairing state would silently unpair every device.
+    pub fn start(config: EngineConfig) -> Result<Self, String> {
+        let book = match store::read_document(&config.state_dir, pairing::DOCUMENT) {
+            Ok(Some(bytes)) => PairingBook::from_json(&bytes).map_err(|e| {
+                format!(
+                    "{} is not valid pairing state ({e}). Fix: restore it from a backup or move it aside to start with no paired devices",
+                    config.state_dir.join(pairing::DOCUMENT).display()
+                )
+            })?,
+            Ok(None) => PairingBook::default(),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read {}: {e}",
+                    config.state_dir.join(pairing::DOCUMENT).display()
+                ));
+            }
+        };
+        let store = StoreActor::start(config.state_dir.clone());
         let shared = Arc::new(Shared {
             config,
             started: Instant::now(),
             boot_id: uuid::Uuid::new_v4().to_string(),
             instance_id: uuid::Uuid::new_v4().to_string(),
         });
-        let registry = Registry::new(shared.clone()).start();
-        Self { shared, registry }
+        let registry = Registry::new(shared.clone(), store, book).start();
+        Ok(Self { shared, registry })
     }
 }

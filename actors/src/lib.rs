@@ -8,8 +8,10 @@
 //!
 //! | actor | file | handles |
 //! | --- | --- | --- |
-//! | [`registry::Registry`] | `registry.rs` | `AdmitUpgrade`, `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `CheckAuthLock`, `RecordAuthFailure`, `RecordAuthSuccess`, `GetPresence`, `GetStats`, `ShutdownGateway` |
-//! | [`ws_session::WsSession`] | `ws_session.rs` | the socket's inbound frames (stream), `SendEvent`, `CloseSession` |
+//! | [`registry::Registry`] | `registry/mod.rs`, `registry/nodes.rs` | `AdmitUpgrade`, `UpgradeAborted`, `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `GetPresence`, `GetStats`, `ShutdownGateway`, `DeviceConnect`, `AttachNode`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`, `PairingRequest` |
+//! | [`ws_session::WsSession`] | `ws_session.rs` | the socket's inbound frames (stream), `SendEvent`, `SendTargeted`, `CloseSession` |
+//! | [`node_session::NodeSession`] | `node_session.rs` | `InvokeNode`, `InvokeResult`, `StopNode`, `PendingCount` |
+//! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600) |
 //!
 //! Every WebSocket session is one `WsSession` actor running on the actix-web worker that
 //! accepted the socket; the `Registry` runs on the system arbiter and is the only owner of
@@ -21,8 +23,11 @@
 pub mod auth;
 pub mod engine;
 pub mod identity;
+pub mod node_session;
+pub mod pairing;
 pub mod protocol;
 pub mod registry;
+pub mod store;
 pub mod ws_session;
 
 mod util;

@@ -33,6 +33,8 @@ use tokio::sync::mpsc;
 use crate::auth::{AuthMode, constant_time_eq};
 use crate::engine::{Engine, Shared};
 use crate::identity;
+use crate::node_session::NodeSession;
+use crate::pairing::NodeDescriptor;
 use crate::protocol::connect::{self, ConnectParams};
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::protocol::frame::{self, Inbound, Request, StateVersion};
@@ -41,6 +43,10 @@ use crate::protocol::validate::optional_bool_params;
 use crate::protocol::{
     MAX_PENDING_HANDSHAKE_FRAMES, MAX_PREAUTH_PAYLOAD_BYTES, MIN_NODE_PROTOCOL_VERSION,
     PROTOCOL_VERSION, close,
+};
+use crate::registry::nodes::{
+    AttachNode, DescribeNode, DeviceConnect, DeviceVerdict, ListNodes, NodeHostStats, PairingOp,
+    PairingRequest,
 };
 use crate::registry::{
     AuthAttempt, AuthVerdict, GetPresence, GetStats, Registry, SessionAuthenticated, SessionClosed,
@@ -52,9 +58,44 @@ use crate::util::{now_ms, truncate_close_reason};
 const PONG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Methods this gateway implements (advertised in `hello-ok.features.methods`).
-pub const METHODS: &[&str] = &["health", "status", "system-presence"];
+pub const METHODS: &[&str] = &[
+    "health",
+    "status",
+    "system-presence",
+    "node.list",
+    "node.describe",
+    "node.invoke",
+    "node.invoke.result",
+    "node.invoke.progress",
+    "node.event",
+    "node.pair.list",
+    "node.pair.approve",
+    "node.pair.reject",
+    "node.pair.remove",
+    "node.pluginTools.update",
+    "node.skills.update",
+    "node.runnerInventory.update",
+    "skills.bins",
+    "device.pair.list",
+    "device.pair.approve",
+    "device.pair.reject",
+    "device.pair.remove",
+    "device.token.rotate",
+    "device.token.revoke",
+];
 /// Events this gateway emits (advertised in `hello-ok.features.events`).
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "presence", "shutdown"];
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "presence",
+    "shutdown",
+    "node.invoke.request",
+    "node.hostStats",
+    "node.pair.requested",
+    "node.pair.resolved",
+    "device.pair.requested",
+    "device.pair.resolved",
+];
 
 /// Where a connection comes from, as worked out by the HTTP layer.
 #[derive(Debug, Clone)]
@@ -250,6 +291,8 @@ enum Phase {
 struct ReadyState {
     role: String,
     scopes: Vec<String>,
+    /// Set for nodes.
+    node_id: Option<String>,
 }
 
 /// One WebSocket connection.
@@ -274,6 +317,8 @@ pub struct WsSession {
     phase: Phase,
     /// Last frame received from the client (liveness).
     last_seen: Instant,
+    /// The node's session actor, for `role: node` connections.
+    node: Option<Addr<NodeSession>>,
 }
 
 /// Accepts a WebSocket upgrade and starts its `WsSession`. The HTTP layer has already
@@ -307,6 +352,7 @@ pub async fn start(
             seq: 0,
             phase: Phase::AwaitConnect,
             last_seen: Instant::now(),
+            node: None,
         }
     });
     Ok(response)
@@ -472,7 +518,7 @@ impl WsSession {
         let auth = &self.shared.config.auth;
         let mode = auth.mode;
         if mode == AuthMode::None {
-            return self.after_auth(req.id, params, ctx);
+            return self.after_auth(req.id, params, true, ctx);
         }
         let offered: Vec<&str> = [
             params.auth.token.as_deref(),
@@ -481,6 +527,10 @@ impl WsSession {
         .into_iter()
         .flatten()
         .collect();
+        if offered.is_empty() && params.device.is_some() && params.auth.device_token.is_some() {
+            // Device-token auth: checked against the pairing store with the device proof.
+            return self.after_auth(req.id, params, false, ctx);
+        }
         if offered.is_empty() {
             if params.device.is_none() {
                 let err = ErrorShape::new(ErrorCode::NotPaired, "device identity required")
@@ -511,7 +561,7 @@ impl WsSession {
             })
             .into_actor(self)
             .map(move |verdict, act, ctx| match verdict {
-                Ok(AuthVerdict::Allowed) => act.after_auth(id, params, ctx),
+                Ok(AuthVerdict::Allowed) => act.after_auth(id, params, true, ctx),
                 Ok(AuthVerdict::Locked(retry)) => {
                     let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
                     let err = auth_failure("rate_limited", &params, act.peer.is_local)
@@ -538,8 +588,15 @@ impl WsSession {
             .wait(ctx);
     }
 
-    /// The shared secret (or `auth.mode: none`) is settled: device rules, scopes, hello.
-    fn after_auth(&mut self, id: String, params: ConnectParams, ctx: &mut Context<Self>) {
+    /// The shared secret (or `auth.mode: none`, or a device token still to be checked) is
+    /// settled: device proof and pairing, scopes, node attachment, hello.
+    fn after_auth(
+        &mut self,
+        id: String,
+        params: ConnectParams,
+        secret_ok: bool,
+        ctx: &mut Context<Self>,
+    ) {
         if matches!(self.phase, Phase::Closing) {
             return;
         }
@@ -554,7 +611,7 @@ impl WsSession {
             }
             v
         };
-        let mut device_id = None;
+        let mut device: Option<(String, String)> = None;
         match &params.device {
             None => {
                 if params.role == "node" {
@@ -573,34 +630,9 @@ impl WsSession {
             }
             Some(proof) => match identity::verify_proof(&params, proof, &self.nonce, now_ms()) {
                 Ok(raw) => {
-                    if !self.peer.is_local {
-                        // Remote devices need an operator's approval; the persisted pairing
-                        // store arrives with the nodes work, so nothing can approve yet.
-                        let did = identity::device_id(&raw);
-                        let request_id = uuid::Uuid::new_v4().to_string();
-                        let mut details = json!({
-                            "code": "PAIRING_REQUIRED",
-                            "reason": "not-paired",
-                            "requestId": request_id,
-                            "remediationHint": "Approve this device from the pending pairing requests.",
-                            "deviceId": did,
-                            "requestedRole": params.role,
-                        });
-                        if !params.scopes.is_empty() {
-                            details["requestedScopes"] = json!(params.scopes);
-                        }
-                        let err = ErrorShape::new(
-                            ErrorCode::NotPaired,
-                            "pairing required: device is not approved yet",
-                        )
-                        .with_details(details);
-                        let reason = format!(
-                            "pairing required: device is not approved yet (requestId: {request_id})"
-                        );
-                        self.respond_err(&id, &err, ctx);
-                        return self.close(close::POLICY, &reason, ctx);
-                    }
-                    device_id = Some(identity::device_id(&raw));
+                    use base64::Engine as _;
+                    let pk = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+                    device = Some((identity::device_id(&raw), pk));
                 }
                 Err(e) => {
                     let (message, code, reason) = e.wire();
@@ -610,34 +642,165 @@ impl WsSession {
                 }
             },
         }
-
+        let device_id = device.as_ref().map(|(d, _)| d.clone());
         let presence = self.presence_entry(&params, &scopes, device_id.as_deref());
-        let method = self.shared.config.auth.mode.as_str();
+        let method = if secret_ok {
+            self.shared.config.auth.mode.as_str()
+        } else {
+            "device-token"
+        };
         let role = params.role.clone();
         if !matches!(self.phase, Phase::Authenticating { .. }) {
             self.phase = Phase::Authenticating {
                 pending: VecDeque::new(),
             };
         }
-        self.registry
-            .send(SessionAuthenticated {
+        let remote_ip = self.peer.ip.to_string();
+        let device_connect = device.map(|(device_id, public_key)| DeviceConnect {
+            device_id,
+            public_key,
+            client_id: params.client.id.clone(),
+            client_mode: params.client.mode.clone(),
+            display_name: params.client.display_name.clone(),
+            platform: Some(params.client.platform.clone()).filter(|p| !p.is_empty()),
+            device_family: params.client.device_family.clone(),
+            role: role.clone(),
+            scopes: scopes.clone(),
+            is_local: self.peer.is_local,
+            remote_ip: remote_ip.clone(),
+            device_token: params.auth.device_token.clone(),
+            secret_ok,
+        });
+        let authenticated = SessionAuthenticated {
+            conn_id: self.conn_id.clone(),
+            role: role.clone(),
+            scopes: scopes.clone(),
+            presence,
+            device_id: device_id.clone(),
+        };
+        let attach = (role == "node").then(|| {
+            let mut caps = params.caps.clone();
+            caps.sort();
+            caps.dedup();
+            let mut commands = params.commands.clone();
+            commands.sort();
+            commands.dedup();
+            AttachNode {
                 conn_id: self.conn_id.clone(),
-                role: role.clone(),
-                scopes: scopes.clone(),
-                presence,
-            })
-            .into_actor(self)
-            .map(move |snap, act, ctx| {
-                let Ok(snap) = snap else {
-                    let err =
-                        ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
-                    return act.fail_handshake(&id, err, 1013, ctx);
+                ws: ctx.address(),
+                descriptor: NodeDescriptor {
+                    node_id: device_id
+                        .clone()
+                        .unwrap_or_else(|| params.client.id.clone()),
+                    client_id: params.client.id.clone(),
+                    client_mode: params.client.mode.clone(),
+                    display_name: params.client.display_name.clone(),
+                    platform: Some(params.client.platform.clone()).filter(|p| !p.is_empty()),
+                    version: Some(params.client.version.clone()).filter(|p| !p.is_empty()),
+                    device_family: params.client.device_family.clone(),
+                    caps,
+                    commands,
+                },
+                remote_ip: Some(remote_ip.clone()),
+                path_env: params.path_env.clone(),
+                permissions: params.permissions.clone(),
+            }
+        });
+        let registry = self.registry.clone();
+        let requested_scopes = params.scopes.clone();
+        let work = async move {
+            let mut issued = None;
+            if let Some(dc) = device_connect {
+                match registry.send(dc).await {
+                    Ok(DeviceVerdict::Approved { issued: i }) => issued = i,
+                    Ok(other) => return Err(Some(other)),
+                    Err(_) => return Err(None),
+                }
+            }
+            let snap = registry.send(authenticated).await.map_err(|_| None)?;
+            let node = match attach {
+                Some(a) => {
+                    let node_id = a.descriptor.node_id.clone();
+                    Some((registry.send(a).await.map_err(|_| None)?, node_id))
+                }
+                None => None,
+            };
+            Ok((snap, issued, node))
+        };
+        work.into_actor(self)
+            .map(move |res, act, ctx| {
+                let (snap, issued, node) = match res {
+                    Ok(v) => v,
+                    Err(Some(DeviceVerdict::PairingRequired { request_id, reason })) => {
+                        let requirement = match reason.as_str() {
+                            "role-upgrade" => {
+                                "device is asking for a higher role than currently approved"
+                            }
+                            "scope-upgrade" => {
+                                "device is asking for more scopes than currently approved"
+                            }
+                            _ => "device is not approved yet",
+                        };
+                        let hint = match reason.as_str() {
+                            "role-upgrade" => "Review the requested role upgrade, then approve the pending request.",
+                            "scope-upgrade" => "Review the requested scopes, then approve the pending upgrade.",
+                            _ => "Approve this device from the pending pairing requests.",
+                        };
+                        let message = format!("pairing required: {requirement}");
+                        let mut details = json!({
+                            "code": "PAIRING_REQUIRED",
+                            "reason": reason,
+                            "requestId": request_id,
+                            "remediationHint": hint,
+                            "deviceId": device_id,
+                            "requestedRole": role,
+                        });
+                        if !requested_scopes.is_empty() {
+                            details["requestedScopes"] = json!(requested_scopes);
+                        }
+                        let err = ErrorShape::new(ErrorCode::NotPaired, message.clone())
+                            .with_details(details);
+                        act.respond_err(&id, &err, ctx);
+                        return act.close(
+                            close::POLICY,
+                            &format!("{message} (requestId: {request_id})"),
+                            ctx,
+                        );
+                    }
+                    Err(Some(DeviceVerdict::TokenMismatch)) => {
+                        let err = ErrorShape::invalid(
+                            "unauthorized: device token mismatch (rotate/reissue device token)",
+                        )
+                        .with_details(json!({
+                            "code": "AUTH_DEVICE_TOKEN_MISMATCH",
+                            "authReason": "device_token_mismatch",
+                            "canRetryWithDeviceToken": false,
+                            "recommendedNextStep": "update_auth_credentials",
+                        }));
+                        return act.fail_handshake(&id, err, close::POLICY, ctx);
+                    }
+                    Err(_) => {
+                        let err = ErrorShape::unavailable("gateway busy; retry shortly")
+                            .retry_after(500);
+                        return act.fail_handshake(&id, err, 1013, ctx);
+                    }
                 };
-                let hello = act.hello_ok(&role, &scopes, method, snap.presence, snap.state_version);
+                let mut hello =
+                    act.hello_ok(&role, &scopes, method, snap.presence, snap.state_version);
+                if let Some((token, at)) = issued {
+                    hello["auth"]["deviceToken"] = json!(token);
+                    hello["auth"]["issuedAtMs"] = json!(at);
+                }
                 act.respond_ok(&id, &hello, ctx);
+                let node_id = node.as_ref().map(|(_, n)| n.clone());
+                act.node = node.map(|(addr, _)| addr);
                 let pending = match std::mem::replace(
                     &mut act.phase,
-                    Phase::Ready(Box::new(ReadyState { role, scopes })),
+                    Phase::Ready(Box::new(ReadyState {
+                        role,
+                        scopes,
+                        node_id,
+                    })),
                 ) {
                     Phase::Authenticating { pending } => pending,
                     Phase::Closing => {
@@ -784,6 +947,14 @@ impl WsSession {
             return self.respond_err(&req.id, &err, ctx);
         }
         let is_admin = state.scopes.iter().any(|s| s == scopes::ADMIN);
+        let caller_scopes = state.scopes.clone();
+        let my_node_id = state.node_id.clone();
+        if req.method.starts_with("node.")
+            || req.method.starts_with("device.")
+            || req.method == "skills.bins"
+        {
+            return self.dispatch_nodes(req, caller_scopes, my_node_id, ctx);
+        }
         match req.method.as_str() {
             "health" => match optional_bool_params("health", &req.params, &["probe"]) {
                 Ok(()) => {
@@ -833,6 +1004,187 @@ impl WsSession {
             other => {
                 let err = ErrorShape::unknown_method(other);
                 self.respond_err(&req.id, &err, ctx);
+            }
+        }
+    }
+
+    /// Replies to `id` when `fut` resolves with `Ok(payload)` / `Err(error)`.
+    fn reply_with<F>(&mut self, id: String, fut: F, ctx: &mut Context<Self>)
+    where
+        F: std::future::Future<Output = Result<Value, ErrorShape>> + 'static,
+    {
+        fut.into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(v) => act.respond_ok(&id, &v, ctx),
+                Err(e) => act.respond_err(&id, &e, ctx),
+            })
+            .spawn(ctx);
+    }
+
+    /// `node.*`, `device.*` and `skills.bins` (access already checked).
+    fn dispatch_nodes(
+        &mut self,
+        req: Request,
+        caller_scopes: Vec<String>,
+        my_node_id: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let registry = self.registry.clone();
+        let gone = || ErrorShape::unavailable("gateway is shutting down");
+        let method = req.method.as_str();
+        let params = req.params;
+        let id = req.id;
+        let pairing = |op: PairingOp| {
+            let fut = registry.send(PairingRequest {
+                op,
+                caller_scopes: caller_scopes.clone(),
+            });
+            async move { fut.await.unwrap_or_else(|_| Err(gone())) }
+        };
+        match method {
+            "node.list" => {
+                let fut = registry.send(ListNodes);
+                self.reply_with(id, async move { fut.await.map_err(|_| gone()) }, ctx);
+            }
+            "node.describe" => match node_params::node_id(method, &params) {
+                Ok(node_id) => {
+                    let fut = registry.send(DescribeNode { node_id });
+                    self.reply_with(
+                        id,
+                        async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+                        ctx,
+                    );
+                }
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+            "node.invoke" => match node_params::invoke(&params, &caller_scopes) {
+                Ok(cmd) => {
+                    let fut = registry.send(cmd);
+                    self.reply_with(
+                        id,
+                        async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+                        ctx,
+                    );
+                }
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+            "node.pair.list" => self.reply_with(id, pairing(PairingOp::NodeList), ctx),
+            "device.pair.list" => self.reply_with(id, pairing(PairingOp::DeviceList), ctx),
+            "node.pair.approve"
+            | "node.pair.reject"
+            | "device.pair.approve"
+            | "device.pair.reject" => match node_params::string_field(method, &params, "requestId")
+            {
+                Ok(request_id) => {
+                    let op = match method {
+                        "node.pair.approve" => PairingOp::NodeApprove { request_id },
+                        "node.pair.reject" => PairingOp::NodeReject { request_id },
+                        "device.pair.approve" => PairingOp::DeviceApprove { request_id },
+                        _ => PairingOp::DeviceReject { request_id },
+                    };
+                    self.reply_with(id, pairing(op), ctx);
+                }
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+            "node.pair.remove" => match node_params::node_id(method, &params) {
+                Ok(node_id) => self.reply_with(id, pairing(PairingOp::NodeRemove { node_id }), ctx),
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+            "device.pair.remove" => match node_params::string_field(method, &params, "deviceId") {
+                Ok(device_id) => {
+                    self.reply_with(id, pairing(PairingOp::DeviceRemove { device_id }), ctx);
+                }
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+            "device.token.rotate" | "device.token.revoke" => {
+                match node_params::token_op(method, &params) {
+                    Ok(op) => self.reply_with(id, pairing(op), ctx),
+                    Err(e) => self.respond_err(&id, &e, ctx),
+                }
+            }
+            // --- node side ---
+            "node.invoke.result" => {
+                let Some(node_id) = my_node_id else {
+                    return self.respond_err(
+                        &id,
+                        &ErrorShape::invalid("unauthorized role: operator"),
+                        ctx,
+                    );
+                };
+                match node_params::invoke_result(&params, &node_id) {
+                    Ok(result) => match self.node.clone() {
+                        Some(node) => {
+                            let fut = node.send(result);
+                            self.reply_with(
+                                id,
+                                async move {
+                                    Ok(match fut.await {
+                                        Ok(true) => json!({"ok": true}),
+                                        _ => json!({"ok": true, "ignored": true}),
+                                    })
+                                },
+                                ctx,
+                            );
+                        }
+                        None => self.respond_ok(&id, &json!({"ok": true, "ignored": true}), ctx),
+                    },
+                    Err(e) => self.respond_err(&id, &e, ctx),
+                }
+            }
+            "node.event" => {
+                let Some(obj) = params.as_object() else {
+                    return self.respond_err(
+                        &id,
+                        &ErrorShape::invalid("invalid node.event params: must be object"),
+                        ctx,
+                    );
+                };
+                let Some(event) = obj.get("event").and_then(Value::as_str).map(str::to_owned)
+                else {
+                    return self.respond_err(
+                        &id,
+                        &ErrorShape::invalid(
+                            "invalid node.event params: must have required property 'event'",
+                        ),
+                        ctx,
+                    );
+                };
+                let payload = match obj.get("payloadJSON").and_then(Value::as_str) {
+                    Some(s) => serde_json::from_str::<Value>(s).ok(),
+                    None => obj.get("payload").cloned(),
+                };
+                let handled = match (event.as_str(), payload, &my_node_id) {
+                    ("node.host.stats", Some(stats), Some(node_id)) if stats.is_object() => {
+                        registry.do_send(NodeHostStats {
+                            node_id: node_id.clone(),
+                            stats,
+                        });
+                        true
+                    }
+                    _ => false,
+                };
+                let mut out = json!({"ok": true, "event": event, "handled": handled});
+                if handled {
+                    out["reason"] = json!("updated");
+                }
+                self.respond_ok(&id, &out, ctx);
+            }
+            "node.invoke.progress" => self.respond_ok(&id, &json!({"ok": true}), ctx),
+            "node.runnerInventory.update" => {
+                self.respond_ok(&id, &json!({"nodeId": my_node_id}), ctx);
+            }
+            "node.pluginTools.update" => {
+                let tools = params.get("tools").cloned().unwrap_or(json!([]));
+                self.respond_ok(&id, &json!({"nodeId": my_node_id, "tools": tools}), ctx);
+            }
+            "node.skills.update" => {
+                let skills = params.get("skills").cloned().unwrap_or(json!([]));
+                self.respond_ok(&id, &json!({"nodeId": my_node_id, "skills": skills}), ctx);
+            }
+            "skills.bins" => self.respond_ok(&id, &json!({"bins": []}), ctx),
+            other => {
+                let err = ErrorShape::unknown_method(other);
+                self.respond_err(&id, &err, ctx);
             }
         }
     }
@@ -1007,6 +1359,29 @@ impl Handler<SendEvent> for WsSession {
     }
 }
 
+/// Sent by a [`NodeSession`] or the [`Registry`] to push an event to this one connection
+/// (`node.invoke.request`, `node.pair.resolved`): no `seq`, not scope-filtered.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendTargeted {
+    /// Event name.
+    pub event: &'static str,
+    /// Serialized payload.
+    pub payload: String,
+}
+
+impl Handler<SendTargeted> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendTargeted, ctx: &mut Self::Context) {
+        if !matches!(self.phase, Phase::Ready(_)) {
+            return;
+        }
+        let text = frame::event(msg.event, &msg.payload, None, None);
+        self.send_raw(text, ctx);
+    }
+}
+
 /// Sent by the [`Registry`] (shutdown) to close the socket with a code and reason.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -1022,5 +1397,201 @@ impl Handler<CloseSession> for WsSession {
 
     fn handle(&mut self, msg: CloseSession, ctx: &mut Self::Context) {
         self.close(msg.code, &msg.reason, ctx);
+    }
+}
+
+/// Params validation for the node and pairing methods, worded like the real gateway.
+mod node_params {
+    use serde_json::Value;
+
+    use crate::node_session::DEFAULT_INVOKE_TIMEOUT_MS;
+    use crate::node_session::InvokeResult;
+    use crate::protocol::error::ErrorShape;
+    use crate::protocol::scopes;
+    use crate::protocol::validate::Checker;
+    use crate::registry::nodes::{InvokeNodeCommand, PairingOp};
+
+    /// Longest invoke timeout accepted.
+    const MAX_INVOKE_TIMEOUT_MS: u64 = 10 * 60 * 1000;
+    /// Commands that need `operator.admin` to invoke.
+    const ADMIN_INVOKE: &[&str] = &[
+        "browser.proxy",
+        "browser.proxy.upload.v1",
+        "fs.listDir",
+        "terminal.upload",
+    ];
+
+    fn fail(method: &str, c: &Checker) -> ErrorShape {
+        ErrorShape::invalid(format!("invalid {method} params: {}", c.message()))
+    }
+
+    fn object<'a>(
+        method: &str,
+        params: &'a Value,
+    ) -> Result<&'a serde_json::Map<String, Value>, ErrorShape> {
+        let mut c = Checker::new();
+        c.object("", params).ok_or_else(|| fail(method, &c))
+    }
+
+    pub(super) fn string_field(
+        method: &str,
+        params: &Value,
+        key: &str,
+    ) -> Result<String, ErrorShape> {
+        let obj = object(method, params)?;
+        let mut c = Checker::new();
+        c.required("", obj, key);
+        let v = c.string("", obj, key, true).map(str::to_owned);
+        c.closed("", obj, &[key]);
+        match v {
+            Some(v) if c.ok() => Ok(v),
+            _ => Err(fail(method, &c)),
+        }
+    }
+
+    pub(super) fn node_id(method: &str, params: &Value) -> Result<String, ErrorShape> {
+        string_field(method, params, "nodeId")
+    }
+
+    pub(super) fn token_op(method: &str, params: &Value) -> Result<PairingOp, ErrorShape> {
+        let obj = object(method, params)?;
+        let mut c = Checker::new();
+        c.required("", obj, "deviceId");
+        c.required("", obj, "role");
+        let device_id = c.string("", obj, "deviceId", true).map(str::to_owned);
+        let role = c.string("", obj, "role", true).map(str::to_owned);
+        let scopes = if method == "device.token.rotate" {
+            c.closed("", obj, &["deviceId", "role", "scopes"]);
+            c.string_array("", obj, "scopes")
+        } else {
+            c.closed("", obj, &["deviceId", "role"]);
+            None
+        };
+        match (device_id, role) {
+            (Some(device_id), Some(role)) if c.ok() => Ok(if method == "device.token.rotate" {
+                PairingOp::TokenRotate {
+                    device_id,
+                    role,
+                    scopes,
+                }
+            } else {
+                PairingOp::TokenRevoke { device_id, role }
+            }),
+            _ => Err(fail(method, &c)),
+        }
+    }
+
+    pub(super) fn invoke(
+        params: &Value,
+        caller: &[String],
+    ) -> Result<InvokeNodeCommand, ErrorShape> {
+        const METHOD: &str = "node.invoke";
+        let obj = object(METHOD, params)?;
+        let mut c = Checker::new();
+        for key in ["nodeId", "command", "idempotencyKey"] {
+            c.required("", obj, key);
+        }
+        c.closed(
+            "",
+            obj,
+            &[
+                "nodeId",
+                "command",
+                "params",
+                "timeoutMs",
+                "idempotencyKey",
+                "sessionKey",
+                "turnSourceChannel",
+                "turnSourceTo",
+                "turnSourceAccountId",
+                "turnSourceThreadId",
+            ],
+        );
+        let node_id = c.string("", obj, "nodeId", true).map(str::to_owned);
+        let command = c.string("", obj, "command", true).map(str::to_owned);
+        let key = c.string("", obj, "idempotencyKey", true).map(str::to_owned);
+        let timeout = c.integer("", obj, "timeoutMs", 1);
+        let session_key = c.string("", obj, "sessionKey", false).map(str::to_owned);
+        let (Some(node_id), Some(command), Some(idempotency_key)) = (node_id, command, key) else {
+            return Err(fail(METHOD, &c));
+        };
+        if !c.ok() {
+            return Err(fail(METHOD, &c));
+        }
+        if command.starts_with("worker.") {
+            return Err(ErrorShape::invalid(format!(
+                "node command not allowed: {command} is private to the gateway"
+            )));
+        }
+        if command.starts_with("system.execApprovals.") {
+            return Err(ErrorShape::invalid(format!(
+                "node command not allowed: {command} (use exec.approvals.node.*)"
+            )));
+        }
+        if ADMIN_INVOKE.contains(&command.as_str()) && !scopes::satisfied(caller, scopes::ADMIN) {
+            return Err(ErrorShape::missing_scope(scopes::ADMIN));
+        }
+        Ok(InvokeNodeCommand {
+            node_id,
+            command,
+            params: obj.get("params").cloned().filter(|v| !v.is_null()),
+            timeout_ms: timeout
+                .unwrap_or(DEFAULT_INVOKE_TIMEOUT_MS)
+                .min(MAX_INVOKE_TIMEOUT_MS),
+            idempotency_key,
+            session_key,
+        })
+    }
+
+    pub(super) fn invoke_result(
+        params: &Value,
+        my_node_id: &str,
+    ) -> Result<InvokeResult, ErrorShape> {
+        const METHOD: &str = "node.invoke.result";
+        let obj = object(METHOD, params)?;
+        let mut c = Checker::new();
+        for key in ["id", "nodeId", "ok"] {
+            c.required("", obj, key);
+        }
+        c.closed(
+            "",
+            obj,
+            &["id", "nodeId", "ok", "payload", "payloadJSON", "error"],
+        );
+        let id = c.string("", obj, "id", true).map(str::to_owned);
+        let node_id = c.string("", obj, "nodeId", true).map(str::to_owned);
+        let ok = c.boolean("", obj, "ok");
+        let payload_json = match obj.get("payloadJSON") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                c.error("/payloadJSON", "must be string");
+                None
+            }
+        };
+        let error = match obj.get("error") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            Some(_) => {
+                c.error("/error", "must be object");
+                None
+            }
+        };
+        let (Some(id), Some(node_id), Some(ok)) = (id, node_id, ok) else {
+            return Err(fail(METHOD, &c));
+        };
+        if !c.ok() {
+            return Err(fail(METHOD, &c));
+        }
+        if node_id != my_node_id {
+            return Err(ErrorShape::invalid("nodeId mismatch"));
+        }
+        Ok(InvokeResult {
+            id,
+            ok,
+            payload: obj.get("payload").cloned().filter(|v| !v.is_null()),
+            payload_json,
+            error,
+        })
     }
 }

@@ -6,8 +6,16 @@
 //! the failed-auth limiter, and it fans broadcasts out to sessions with `try_send` (a slow
 //! session's full mailbox drops the event instead of growing our memory).
 //!
-//! Messages: [`AdmitUpgrade`], [`SessionOpened`], [`SessionAuthenticated`],
-//! [`SessionClosed`], [`AuthAttempt`], [`GetPresence`], [`GetStats`], [`ShutdownGateway`].
+//! It also owns pairing (devices, device tokens, node command surfaces — persisted through
+//! the [`StoreActor`]) and the map of connected nodes, and routes `node.invoke` calls to
+//! their [`NodeSession`] actors (see [`nodes`]).
+//!
+//! Messages: [`AdmitUpgrade`], [`UpgradeAborted`], [`SessionOpened`],
+//! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`GetPresence`],
+//! [`GetStats`], [`ShutdownGateway`], and in [`nodes`]: `DeviceConnect`, `AttachNode`,
+//! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
+
+pub mod nodes;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,9 +28,11 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthLimiter;
 use crate::engine::Shared;
+use crate::pairing::PairingBook;
 use crate::protocol::frame::StateVersion;
 use crate::protocol::scopes::{self, EventGuard};
 use crate::protocol::{MAX_PREAUTH_SOCKETS_PER_IP, close};
+use crate::store::StoreActor;
 use crate::ws_session::{CloseSession, SendEvent, WsSession};
 
 /// Who an authenticated session is.
@@ -31,6 +41,7 @@ struct Authed {
     role: String,
     scopes: Vec<String>,
     presence: Value,
+    device_id: Option<String>,
 }
 
 /// One socket known to the registry.
@@ -58,11 +69,26 @@ pub struct Registry {
     version: StateVersion,
     /// Set once shutdown started: new upgrades are refused.
     shutting_down: bool,
+    /// The state-dir writer.
+    store: Addr<StoreActor>,
+    /// Pairing state (persisted on every change).
+    book: PairingBook,
+    /// Connected nodes by node id.
+    nodes: HashMap<String, nodes::NodeEntry>,
+    /// Connect/disconnect times of nodes seen since start.
+    node_seen: HashMap<String, nodes::NodeSeen>,
+    /// Finished invokes by (node id, idempotency key), kept 5 minutes (at most 1000).
+    dedupe: HashMap<(String, String), (Instant, crate::node_session::InvokeOutcome)>,
+    /// Callers waiting on an in-flight invoke with the same key.
+    inflight: HashMap<
+        (String, String),
+        Vec<tokio::sync::oneshot::Sender<crate::node_session::InvokeOutcome>>,
+    >,
 }
 
 impl Registry {
     /// A registry for this engine.
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub fn new(shared: Arc<Shared>, store: Addr<StoreActor>, book: PairingBook) -> Self {
         let limiter = AuthLimiter::new(shared.config.auth.rate_limit);
         Self {
             shared,
@@ -71,6 +97,12 @@ impl Registry {
             limiter,
             version: StateVersion::default(),
             shutting_down: false,
+            store,
+            book,
+            nodes: HashMap::new(),
+            node_seen: HashMap::new(),
+            dedupe: HashMap::new(),
+            inflight: HashMap::new(),
         }
     }
 
@@ -138,6 +170,7 @@ impl Actor for Registry {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Registry traffic is one message per connect/close; give bursts room.
         ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(Duration::from_secs(15), |act, _| act.expire_pending());
     }
 }
 
@@ -240,6 +273,8 @@ pub struct SessionAuthenticated {
     pub scopes: Vec<String>,
     /// The client's presence entry.
     pub presence: Value,
+    /// The verified device id, if the client presented one.
+    pub device_id: Option<String>,
 }
 
 impl Handler<SessionAuthenticated> for Registry {
@@ -255,6 +290,7 @@ impl Handler<SessionAuthenticated> for Registry {
                 role: msg.role,
                 scopes: msg.scopes,
                 presence: msg.presence,
+                device_id: msg.device_id,
             });
         }
         if let Some(ip) = ip {
@@ -280,6 +316,7 @@ impl Handler<SessionClosed> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: SessionClosed, _: &mut Self::Context) {
+        self.detach_node(&msg.conn_id);
         if let Some(entry) = self.sessions.remove(&msg.conn_id) {
             if entry.authed.is_some() {
                 self.broadcast_presence(None);

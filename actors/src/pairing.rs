@@ -1,0 +1,565 @@
+//! Pairing state: paired devices (with hashed device tokens), pending device requests,
+//! approved node command surfaces and pending node requests. Plain data with the rules
+//! OpenClaw applies; owned by the [`crate::registry::Registry`] and persisted by the
+//! [`crate::store::StoreActor`] as one JSON document (`devices/pairing.json`).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::auth::constant_time_eq;
+
+/// Pending requests expire after this long.
+pub const PENDING_TTL_MS: u64 = 5 * 60 * 1000;
+/// Where the document lives, relative to the state directory.
+pub const DOCUMENT: &str = "devices/pairing.json";
+
+/// Commands whose approval needs `operator.admin` (besides `operator.pairing`).
+pub const ADMIN_COMMANDS: &[&str] = &[
+    "system.run",
+    "system.run.prepare",
+    "system.which",
+    "browser.proxy",
+    "browser.proxy.upload.v1",
+    "fs.listDir",
+    "system.execApprovals.get",
+    "system.execApprovals.set",
+];
+
+/// A stored device token: only its SHA-256 is kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRecord {
+    /// Role the token authenticates.
+    pub role: String,
+    /// Scopes bound to it.
+    pub scopes: Vec<String>,
+    /// base64url SHA-256 of the token.
+    pub hash: String,
+    /// Issue time.
+    pub created_at_ms: u64,
+}
+
+/// A paired device.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PairedDevice {
+    /// Device id (hex SHA-256 of the public key).
+    pub device_id: String,
+    /// Raw public key, base64url.
+    pub public_key: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Device family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_family: Option<String>,
+    /// Client id at pairing time.
+    pub client_id: String,
+    /// Client mode at pairing time.
+    pub client_mode: String,
+    /// Approved roles.
+    pub roles: Vec<String>,
+    /// Approved operator scopes.
+    pub scopes: Vec<String>,
+    /// `silent` (auto-approved local) or `operator`.
+    pub approved_via: String,
+    /// First pairing.
+    pub created_at_ms: u64,
+    /// Last approval.
+    pub approved_at_ms: u64,
+    /// Last connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at_ms: Option<u64>,
+    /// Device tokens (hashes).
+    #[serde(default)]
+    pub tokens: Vec<TokenRecord>,
+}
+
+/// A device waiting for approval.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingDevice {
+    /// Request id.
+    pub request_id: String,
+    /// Device id.
+    pub device_id: String,
+    /// Public key.
+    pub public_key: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Device family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_family: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client mode.
+    pub client_mode: String,
+    /// Requested role.
+    pub role: String,
+    /// Requested scopes.
+    pub scopes: Vec<String>,
+    /// Where it connected from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+    /// `not-paired`, `role-upgrade` or `scope-upgrade`.
+    pub reason: String,
+    /// Created.
+    pub ts: u64,
+}
+
+/// What a node declared when it connected.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeDescriptor {
+    /// Node id (= device id).
+    pub node_id: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client mode.
+    pub client_mode: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Device family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_family: Option<String>,
+    /// Capabilities (sorted).
+    pub caps: Vec<String>,
+    /// Commands (sorted).
+    pub commands: Vec<String>,
+}
+
+/// An approved node command surface.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSurface {
+    /// What was approved (commands = the approved surface).
+    #[serde(flatten)]
+    pub node: NodeDescriptor,
+    /// First approval.
+    pub created_at_ms: u64,
+    /// Last approval.
+    pub approved_at_ms: u64,
+}
+
+/// A node surface waiting for approval.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingNode {
+    /// Request id.
+    pub request_id: String,
+    /// The requested surface.
+    #[serde(flatten)]
+    pub node: NodeDescriptor,
+    /// Scopes the approving operator needs.
+    pub required_approve_scopes: Vec<String>,
+    /// Whether it may be approved without prompting.
+    pub silent: bool,
+    /// Created.
+    pub ts: u64,
+}
+
+/// Everything pairing-related, as persisted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingBook {
+    /// Paired devices by id.
+    #[serde(default)]
+    pub devices: BTreeMap<String, PairedDevice>,
+    /// Pending device requests by request id.
+    #[serde(default)]
+    pub pending_devices: BTreeMap<String, PendingDevice>,
+    /// Approved node surfaces by node id.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeSurface>,
+    /// Pending node requests by request id.
+    #[serde(default)]
+    pub pending_nodes: BTreeMap<String, PendingNode>,
+}
+
+/// Hash of a device token as stored.
+pub fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A fresh random device token (256 bits, base64url).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Scopes needed to approve a surface with these commands.
+pub fn approve_scopes(commands: &[String]) -> Vec<String> {
+    if commands.is_empty() {
+        vec!["operator.pairing".into()]
+    } else if commands
+        .iter()
+        .any(|c| ADMIN_COMMANDS.contains(&c.as_str()))
+    {
+        vec!["operator.pairing".into(), "operator.admin".into()]
+    } else {
+        vec!["operator.pairing".into(), "operator.write".into()]
+    }
+}
+
+/// The outcome of a device's connect against the book.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceCheck {
+    /// Paired for this role and these scopes.
+    Paired,
+    /// Needs (re)approval for this reason: `not-paired`, `role-upgrade`, `scope-upgrade`.
+    Needs(&'static str),
+}
+
+impl PairingBook {
+    /// Parses the stored document.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// Serialises for the store.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    /// Drops pending requests older than five minutes. Returns whether anything changed.
+    pub fn expire(&mut self, now: u64) -> bool {
+        let before = self.pending_devices.len() + self.pending_nodes.len();
+        self.pending_devices
+            .retain(|_, p| now.saturating_sub(p.ts) < PENDING_TTL_MS);
+        self.pending_nodes
+            .retain(|_, p| now.saturating_sub(p.ts) < PENDING_TTL_MS);
+        before != self.pending_devices.len() + self.pending_nodes.len()
+    }
+
+    /// Whether `device_id` is paired for `role` with at least `scopes`.
+    pub fn check_device(&self, device_id: &str, role: &str, scopes: &[String]) -> DeviceCheck {
+        match self.devices.get(device_id) {
+            None => DeviceCheck::Needs("not-paired"),
+            Some(d) if !d.roles.iter().any(|r| r == role) => DeviceCheck::Needs("role-upgrade"),
+            Some(d) if !scopes.iter().all(|s| d.scopes.contains(s)) => {
+                DeviceCheck::Needs("scope-upgrade")
+            }
+            Some(_) => DeviceCheck::Paired,
+        }
+    }
+
+    /// Finds or creates the pending request for this device and role.
+    pub fn request_device(&mut self, mut req: PendingDevice) -> (PendingDevice, bool) {
+        if let Some(existing) = self
+            .pending_devices
+            .values()
+            .find(|p| p.device_id == req.device_id && p.role == req.role && p.scopes == req.scopes)
+        {
+            return (existing.clone(), false);
+        }
+        if req.request_id.is_empty() {
+            req.request_id = uuid::Uuid::new_v4().to_string();
+        }
+        self.pending_devices
+            .insert(req.request_id.clone(), req.clone());
+        (req, true)
+    }
+
+    /// Pairs (or upgrades) a device for a role and scopes.
+    pub fn approve_device(&mut self, p: &PendingDevice, via: &str, now: u64) -> PairedDevice {
+        let entry = self
+            .devices
+            .entry(p.device_id.clone())
+            .or_insert_with(|| PairedDevice {
+                device_id: p.device_id.clone(),
+                public_key: p.public_key.clone(),
+                display_name: p.display_name.clone(),
+                platform: p.platform.clone(),
+                device_family: p.device_family.clone(),
+                client_id: p.client_id.clone(),
+                client_mode: p.client_mode.clone(),
+                roles: Vec::new(),
+                scopes: Vec::new(),
+                approved_via: via.to_owned(),
+                created_at_ms: now,
+                approved_at_ms: now,
+                last_seen_at_ms: None,
+                tokens: Vec::new(),
+            });
+        if !entry.roles.contains(&p.role) {
+            entry.roles.push(p.role.clone());
+        }
+        for s in &p.scopes {
+            if !entry.scopes.contains(s) {
+                entry.scopes.push(s.clone());
+            }
+        }
+        entry.approved_via = via.to_owned();
+        entry.approved_at_ms = now;
+        let out = entry.clone();
+        self.pending_devices
+            .retain(|_, q| !(q.device_id == p.device_id && q.role == p.role));
+        out
+    }
+
+    /// Issues a new device token for `role`, replacing any earlier one. Returns the raw
+    /// token (shown once; only its hash is stored).
+    pub fn issue_token(
+        &mut self,
+        device_id: &str,
+        role: &str,
+        scopes: &[String],
+        now: u64,
+    ) -> Option<String> {
+        let d = self.devices.get_mut(device_id)?;
+        let token = new_token();
+        d.tokens.retain(|t| t.role != role);
+        d.tokens.push(TokenRecord {
+            role: role.to_owned(),
+            scopes: scopes.to_vec(),
+            hash: token_hash(&token),
+            created_at_ms: now,
+        });
+        Some(token)
+    }
+
+    /// Verifies a presented device token for `role`.
+    pub fn verify_token(&self, device_id: &str, role: &str, token: &str) -> bool {
+        let Some(d) = self.devices.get(device_id) else {
+            return false;
+        };
+        let h = token_hash(token);
+        d.tokens
+            .iter()
+            .any(|t| t.role == role && constant_time_eq(t.hash.as_bytes(), h.as_bytes()))
+    }
+
+    /// Revokes the token for `role`. Returns whether one existed.
+    pub fn revoke_token(&mut self, device_id: &str, role: &str) -> bool {
+        let Some(d) = self.devices.get_mut(device_id) else {
+            return false;
+        };
+        let before = d.tokens.len();
+        d.tokens.retain(|t| t.role != role);
+        before != d.tokens.len()
+    }
+
+    /// Removes a paired device (and its tokens and pending requests).
+    pub fn remove_device(&mut self, device_id: &str) -> bool {
+        self.pending_devices.retain(|_, p| p.device_id != device_id);
+        self.devices.remove(device_id).is_some()
+    }
+
+    /// The approved part of a declared surface, and whether approval is pending for more.
+    pub fn approved_commands(&self, node: &NodeDescriptor) -> Vec<String> {
+        match self.nodes.get(&node.node_id) {
+            Some(s) => node
+                .commands
+                .iter()
+                .filter(|c| s.node.commands.contains(c))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Records a pending surface request if `node` declares commands beyond its approved
+    /// surface (or has none approved yet). Returns `(request, created)`.
+    pub fn request_surface(
+        &mut self,
+        node: &NodeDescriptor,
+        now: u64,
+    ) -> Option<(PendingNode, bool)> {
+        if let Some(s) = self.nodes.get(&node.node_id) {
+            if node.commands.iter().all(|c| s.node.commands.contains(c))
+                && node.caps.iter().all(|c| s.node.caps.contains(c))
+            {
+                return None;
+            }
+        }
+        if let Some(existing) = self
+            .pending_nodes
+            .values()
+            .find(|p| p.node.node_id == node.node_id && p.node.commands == node.commands)
+        {
+            return Some((existing.clone(), false));
+        }
+        self.pending_nodes
+            .retain(|_, p| p.node.node_id != node.node_id);
+        let req = PendingNode {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            node: node.clone(),
+            required_approve_scopes: approve_scopes(&node.commands),
+            silent: false,
+            ts: now,
+        };
+        self.pending_nodes
+            .insert(req.request_id.clone(), req.clone());
+        Some((req, true))
+    }
+
+    /// Approves a pending surface.
+    pub fn approve_surface(&mut self, request_id: &str, now: u64) -> Option<NodeSurface> {
+        let p = self.pending_nodes.remove(request_id)?;
+        let created = self
+            .nodes
+            .get(&p.node.node_id)
+            .map(|s| s.created_at_ms)
+            .unwrap_or(now);
+        let surface = NodeSurface {
+            node: p.node,
+            created_at_ms: created,
+            approved_at_ms: now,
+        };
+        self.nodes
+            .insert(surface.node.node_id.clone(), surface.clone());
+        Some(surface)
+    }
+
+    /// Public view of a paired device (token hashes stripped).
+    pub fn device_view(d: &PairedDevice, connected: bool) -> Value {
+        let tokens: Vec<Value> = d
+            .tokens
+            .iter()
+            .map(|t| json!({"role": t.role, "scopes": t.scopes, "createdAtMs": t.created_at_ms}))
+            .collect();
+        let mut v = json!({
+            "deviceId": d.device_id,
+            "publicKey": d.public_key,
+            "clientId": d.client_id,
+            "clientMode": d.client_mode,
+            "role": d.roles.first().cloned().unwrap_or_default(),
+            "roles": d.roles,
+            "scopes": d.scopes,
+            "approvedVia": d.approved_via,
+            "createdAtMs": d.created_at_ms,
+            "approvedAtMs": d.approved_at_ms,
+            "connected": connected,
+            "tokens": tokens,
+        });
+        for (k, val) in [
+            ("displayName", &d.display_name),
+            ("platform", &d.platform),
+            ("deviceFamily", &d.device_family),
+        ] {
+            if let Some(x) = val {
+                v[k] = json!(x);
+            }
+        }
+        if let Some(t) = d.last_seen_at_ms {
+            v["lastSeenAtMs"] = json!(t);
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(device: &str, role: &str, scopes: &[&str]) -> PendingDevice {
+        PendingDevice {
+            request_id: String::new(),
+            device_id: device.into(),
+            public_key: "pk".into(),
+            display_name: None,
+            platform: Some("linux".into()),
+            device_family: None,
+            client_id: "cli".into(),
+            client_mode: "cli".into(),
+            role: role.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            remote_ip: None,
+            reason: "not-paired".into(),
+            ts: 1000,
+        }
+    }
+
+    #[test]
+    fn device_lifecycle_and_tokens() {
+        let mut b = PairingBook::default();
+        let read = vec!["operator.read".to_owned()];
+        assert_eq!(
+            b.check_device("d1", "operator", &read),
+            DeviceCheck::Needs("not-paired")
+        );
+        let (req, created) = b.request_device(pending("d1", "operator", &["operator.read"]));
+        assert!(created);
+        let (again, created2) = b.request_device(pending("d1", "operator", &["operator.read"]));
+        assert!(!created2);
+        assert_eq!(again.request_id, req.request_id);
+        b.approve_device(&req, "operator", 2000);
+        assert!(b.pending_devices.is_empty());
+        assert_eq!(b.check_device("d1", "operator", &read), DeviceCheck::Paired);
+        assert_eq!(
+            b.check_device("d1", "operator", &["operator.admin".to_owned()]),
+            DeviceCheck::Needs("scope-upgrade")
+        );
+        assert_eq!(
+            b.check_device("d1", "node", &[]),
+            DeviceCheck::Needs("role-upgrade")
+        );
+        let t = b.issue_token("d1", "operator", &read, 3000).expect("token");
+        assert!(b.verify_token("d1", "operator", &t));
+        assert!(!b.verify_token("d1", "operator", "nope"));
+        assert!(!b.verify_token("d1", "node", &t));
+        let json = b.to_json();
+        assert!(
+            !String::from_utf8_lossy(&json).contains(&t),
+            "raw token must not be stored"
+        );
+        let back = PairingBook::from_json(&json).expect("parse");
+        assert!(back.verify_token("d1", "operator", &t));
+        assert!(b.revoke_token("d1", "operator"));
+        assert!(!b.verify_token("d1", "operator", &t));
+    }
+
+    #[test]
+    fn pending_expire_after_five_minutes() {
+        let mut b = PairingBook::default();
+        b.request_device(pending("d1", "operator", &[]));
+        assert!(!b.expire(1000 + PENDING_TTL_MS - 1));
+        assert!(b.expire(1000 + PENDING_TTL_MS));
+        assert!(b.pending_devices.is_empty());
+    }
+
+    #[test]
+    fn surfaces() {
+        let mut b = PairingBook::default();
+        let node = NodeDescriptor {
+            node_id: "n1".into(),
+            commands: vec!["camera.snap".into(), "system.which".into()],
+            ..Default::default()
+        };
+        let (req, _) = b.request_surface(&node, 10).expect("pending");
+        assert_eq!(
+            req.required_approve_scopes,
+            vec!["operator.pairing", "operator.admin"]
+        );
+        assert!(b.approved_commands(&node).is_empty());
+        b.approve_surface(&req.request_id, 20).expect("approved");
+        assert_eq!(b.approved_commands(&node).len(), 2);
+        assert!(b.request_surface(&node, 30).is_none());
+        let mut bigger = node.clone();
+        bigger.commands.push("system.run".into());
+        let (req2, _) = b.request_surface(&bigger, 40).expect("reapproval");
+        assert_eq!(b.approved_commands(&bigger).len(), 2);
+        assert_ne!(req2.request_id, req.request_id);
+    }
+}

@@ -1,0 +1,916 @@
+//! The registry's node and pairing half: device pairing decisions at connect time, node
+//! attachment, `node.invoke` routing with idempotency, and the `node.pair.*` /
+//! `device.pair.*` / `device.token.*` operations.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::Registry;
+use crate::node_session::{InvokeNode, InvokeOutcome, NodeSession, StopNode};
+use crate::pairing::{self, DeviceCheck, NodeDescriptor, PairingBook, PendingDevice};
+use crate::protocol::error::{ErrorCode, ErrorShape};
+use crate::protocol::scopes;
+use crate::store::SaveDocument;
+use crate::util::now_ms;
+use crate::ws_session::{CloseSession, SendTargeted, WsSession};
+
+/// Dedupe window for idempotency keys (`DEDUPE_TTL_MS`).
+const DEDUPE_TTL: Duration = Duration::from_secs(300);
+/// Dedupe capacity (`DEDUPE_MAX`).
+const DEDUPE_MAX: usize = 1000;
+
+/// A connected node.
+pub(crate) struct NodeEntry {
+    /// Its session actor.
+    pub(crate) addr: Addr<NodeSession>,
+    /// Its socket.
+    pub(crate) ws: Addr<WsSession>,
+    /// Connection id of the socket.
+    pub(crate) conn_id: String,
+    /// What it declared.
+    pub(crate) descriptor: NodeDescriptor,
+    /// Declared commands that are approved.
+    pub(crate) approved: Vec<String>,
+    /// Client IP.
+    pub(crate) remote_ip: Option<String>,
+    /// Its PATH.
+    pub(crate) path_env: Option<String>,
+    /// Declared permissions.
+    pub(crate) permissions: Option<Value>,
+    /// Last `node.host.stats`.
+    pub(crate) host_stats: Option<Value>,
+    /// Connect time.
+    pub(crate) connected_at_ms: u64,
+    /// Last traffic.
+    pub(crate) last_seen_at_ms: u64,
+}
+
+/// Connect/disconnect times of a node.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct NodeSeen {
+    pub(crate) last_connected_at_ms: u64,
+    pub(crate) last_disconnected_at_ms: Option<u64>,
+}
+
+impl Registry {
+    /// Persists the pairing book; the future resolves once the write is durable.
+    fn save_book(&self) -> impl std::future::Future<Output = Result<(), String>> + use<> {
+        let fut = self.store.send(SaveDocument {
+            name: pairing::DOCUMENT.to_owned(),
+            contents: self.book.to_json(),
+        });
+        async move {
+            match fut.await {
+                Ok(r) => r,
+                Err(e) => Err(format!("store unavailable: {e}")),
+            }
+        }
+    }
+
+    /// Fire-and-forget save, logging failures.
+    fn save_book_logged(&self) {
+        let fut = self.save_book();
+        actix::spawn(async move {
+            if let Err(e) = fut.await {
+                log::error!("cannot persist pairing state: {e}");
+            }
+        });
+    }
+
+    pub(super) fn expire_pending(&mut self) {
+        if self.book.expire(now_ms()) {
+            self.save_book_logged();
+        }
+        let now = Instant::now();
+        self.dedupe
+            .retain(|_, (t, _)| now.duration_since(*t) < DEDUPE_TTL);
+    }
+
+    pub(super) fn detach_node(&mut self, conn_id: &str) {
+        let Some(node_id) = self
+            .nodes
+            .iter()
+            .find(|(_, n)| n.conn_id == conn_id)
+            .map(|(id, _)| id.clone())
+        else {
+            return;
+        };
+        if let Some(n) = self.nodes.remove(&node_id) {
+            n.addr.do_send(StopNode);
+            self.node_seen
+                .entry(node_id)
+                .or_default()
+                .last_disconnected_at_ms = Some(now_ms());
+        }
+    }
+
+    fn send_to_node(&self, node_id: &str, event: &'static str, payload: &Value) {
+        if let Some(n) = self.nodes.get(node_id) {
+            n.ws.do_send(SendTargeted {
+                event,
+                payload: payload.to_string(),
+            });
+        }
+    }
+
+    fn node_view(&self, node_id: &str) -> Option<Value> {
+        let connected = self.nodes.get(node_id);
+        let surface = self.book.nodes.get(node_id);
+        let pending = self
+            .book
+            .pending_nodes
+            .values()
+            .find(|p| p.node.node_id == node_id);
+        if connected.is_none() && surface.is_none() {
+            return None;
+        }
+        let desc = connected
+            .map(|c| &c.descriptor)
+            .or_else(|| surface.map(|s| &s.node))?;
+        let commands: Vec<String> = match connected {
+            Some(c) => c.approved.clone(),
+            None => surface.map(|s| s.node.commands.clone()).unwrap_or_default(),
+        };
+        let approval = match (surface, pending) {
+            (Some(_), Some(_)) => "pending-reapproval",
+            (Some(_), None) => "approved",
+            (None, Some(_)) => "pending-approval",
+            (None, None) => "unapproved",
+        };
+        let mut v = json!({
+            "nodeId": node_id,
+            "clientId": desc.client_id,
+            "clientMode": desc.client_mode,
+            "caps": desc.caps,
+            "commands": commands,
+            "approvalState": approval,
+            "paired": surface.is_some(),
+            "connected": connected.is_some(),
+        });
+        for (k, val) in [
+            ("displayName", &desc.display_name),
+            ("platform", &desc.platform),
+            ("version", &desc.version),
+            ("deviceFamily", &desc.device_family),
+        ] {
+            if let Some(x) = val {
+                v[k] = json!(x);
+            }
+        }
+        if let Some(p) = pending {
+            v["pendingRequestId"] = json!(p.request_id);
+            v["declaredCommands"] = json!(p.node.commands);
+        }
+        if let Some(s) = surface {
+            v["approvedAtMs"] = json!(s.approved_at_ms);
+        }
+        if let Some(seen) = self.node_seen.get(node_id) {
+            v["lastConnectedAtMs"] = json!(seen.last_connected_at_ms);
+            if let Some(d) = seen.last_disconnected_at_ms {
+                v["lastDisconnectedAtMs"] = json!(d);
+            }
+        }
+        if let Some(c) = connected {
+            v["connectedAtMs"] = json!(c.connected_at_ms);
+            v["lastSeenAtMs"] = json!(c.last_seen_at_ms);
+            v["lastSeenReason"] = json!("connect");
+            if let Some(ip) = &c.remote_ip {
+                v["remoteIp"] = json!(ip);
+            }
+            if let Some(p) = &c.path_env {
+                v["pathEnv"] = json!(p);
+            }
+            if let Some(p) = &c.permissions {
+                v["permissions"] = p.clone();
+            }
+            if let Some(h) = &c.host_stats {
+                v["hostStats"] = h.clone();
+            }
+        }
+        Some(v)
+    }
+
+    fn pending_device_view(p: &PendingDevice) -> Value {
+        let mut v = json!({
+            "requestId": p.request_id,
+            "deviceId": p.device_id,
+            "publicKey": p.public_key,
+            "clientId": p.client_id,
+            "clientMode": p.client_mode,
+            "role": p.role,
+            "roles": [p.role],
+            "scopes": p.scopes,
+            "reason": p.reason,
+            "silent": false,
+            "ts": p.ts,
+        });
+        for (k, val) in [
+            ("displayName", &p.display_name),
+            ("platform", &p.platform),
+            ("deviceFamily", &p.device_family),
+            ("remoteIp", &p.remote_ip),
+        ] {
+            if let Some(x) = val {
+                v[k] = json!(x);
+            }
+        }
+        v
+    }
+
+    fn device_connected(&self, device_id: &str) -> bool {
+        self.sessions
+            .values()
+            .any(|e| e.authed.as_ref().and_then(|a| a.device_id.as_deref()) == Some(device_id))
+    }
+
+    fn resolved(&self, kind: &str, request_id: &str, id_key: &str, id: &str, decision: &str) {
+        let payload =
+            json!({"requestId": request_id, id_key: id, "decision": decision, "ts": now_ms()});
+        self.broadcast(&format!("{kind}.pair.resolved"), &payload, false, None);
+        if kind == "node" {
+            self.send_to_node(id, "node.pair.resolved", &payload);
+        }
+    }
+}
+
+// === device pairing at connect time ===
+
+/// What the registry decided about a device's connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceVerdict {
+    /// Paired: proceed. `issued` is a fresh device token for `hello-ok`.
+    Approved {
+        /// `(token, issuedAtMs)` when a new token was issued.
+        issued: Option<(String, u64)>,
+    },
+    /// Not approved yet.
+    PairingRequired {
+        /// The pending request.
+        request_id: String,
+        /// `not-paired`, `role-upgrade`, `scope-upgrade`.
+        reason: String,
+    },
+    /// The presented device token is wrong.
+    TokenMismatch,
+    /// The state could not be persisted.
+    Unavailable,
+}
+
+/// Sent by a `WsSession` after a valid device proof: pairs, auto-approves local devices,
+/// checks or issues device tokens.
+#[derive(Message)]
+#[rtype(result = "DeviceVerdict")]
+pub struct DeviceConnect {
+    /// Device id.
+    pub device_id: String,
+    /// Raw public key, base64url.
+    pub public_key: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client mode.
+    pub client_mode: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Platform.
+    pub platform: Option<String>,
+    /// Device family.
+    pub device_family: Option<String>,
+    /// Role.
+    pub role: String,
+    /// Requested scopes.
+    pub scopes: Vec<String>,
+    /// Direct loopback peer.
+    pub is_local: bool,
+    /// Client IP.
+    pub remote_ip: String,
+    /// Presented device token (used when no shared secret was given).
+    pub device_token: Option<String>,
+    /// Whether a shared secret (or `auth.mode: none`) already authenticated the client.
+    pub secret_ok: bool,
+}
+
+impl Handler<DeviceConnect> for Registry {
+    type Result = ResponseActFuture<Self, DeviceVerdict>;
+
+    fn handle(&mut self, msg: DeviceConnect, _: &mut Self::Context) -> Self::Result {
+        let now = now_ms();
+        let mut token_ok = false;
+        if !msg.secret_ok {
+            let valid = msg
+                .device_token
+                .as_deref()
+                .is_some_and(|t| self.book.verify_token(&msg.device_id, &msg.role, t));
+            if !valid {
+                let ip = msg.remote_ip.parse().ok();
+                if let Some(ip) = ip {
+                    self.limiter.record_failure(ip, Instant::now());
+                }
+                return Box::pin(actix::fut::ready(DeviceVerdict::TokenMismatch));
+            }
+            token_ok = true;
+        }
+        let check = self
+            .book
+            .check_device(&msg.device_id, &msg.role, &msg.scopes);
+        let approve_now = match check {
+            DeviceCheck::Paired => true,
+            DeviceCheck::Needs(_) => msg.is_local && self.shared.config.auto_approve_local,
+        };
+        let req = PendingDevice {
+            request_id: String::new(),
+            device_id: msg.device_id.clone(),
+            public_key: msg.public_key.clone(),
+            display_name: msg.display_name.clone(),
+            platform: msg.platform.clone(),
+            device_family: msg.device_family.clone(),
+            client_id: msg.client_id.clone(),
+            client_mode: msg.client_mode.clone(),
+            role: msg.role.clone(),
+            scopes: msg.scopes.clone(),
+            remote_ip: Some(msg.remote_ip.clone()),
+            reason: match check {
+                DeviceCheck::Needs(r) => r.to_owned(),
+                DeviceCheck::Paired => String::new(),
+            },
+            ts: now,
+        };
+        if !approve_now {
+            let (pending, created) = self.book.request_device(req);
+            if created {
+                self.broadcast(
+                    "device.pair.requested",
+                    &Self::pending_device_view(&pending),
+                    false,
+                    None,
+                );
+            }
+            let verdict = DeviceVerdict::PairingRequired {
+                request_id: pending.request_id.clone(),
+                reason: pending.reason.clone(),
+            };
+            let save = self.save_book();
+            return Box::pin(actix::fut::wrap_future(async move {
+                match save.await {
+                    Ok(()) => verdict,
+                    Err(e) => {
+                        log::error!("cannot persist pairing request: {e}");
+                        DeviceVerdict::Unavailable
+                    }
+                }
+            }));
+        }
+        if check != DeviceCheck::Paired {
+            self.book.approve_device(&req, "silent", now);
+        }
+        if let Some(d) = self.book.devices.get_mut(&msg.device_id) {
+            d.last_seen_at_ms = Some(now);
+        }
+        // A client that authenticated with its device token keeps it; a shared-secret
+        // connect gets a fresh one (only hashes are stored, so the old one can't be echoed).
+        let issued = if token_ok {
+            None
+        } else {
+            self.book
+                .issue_token(&msg.device_id, &msg.role, &msg.scopes, now)
+                .map(|t| (t, now))
+        };
+        let save = self.save_book();
+        Box::pin(actix::fut::wrap_future(async move {
+            match save.await {
+                Ok(()) => DeviceVerdict::Approved { issued },
+                Err(e) => {
+                    log::error!("cannot persist pairing state: {e}");
+                    DeviceVerdict::Unavailable
+                }
+            }
+        }))
+    }
+}
+
+// === node attachment ===
+
+/// Sent by a node's `WsSession` once its handshake succeeded: starts its `NodeSession`,
+/// works out the approved command surface and files a surface request if needed.
+#[derive(Message)]
+#[rtype(result = "Addr<NodeSession>")]
+pub struct AttachNode {
+    /// Connection id of the socket.
+    pub conn_id: String,
+    /// The socket.
+    pub ws: Addr<WsSession>,
+    /// What the node declared.
+    pub descriptor: NodeDescriptor,
+    /// Client IP.
+    pub remote_ip: Option<String>,
+    /// PATH.
+    pub path_env: Option<String>,
+    /// Permissions.
+    pub permissions: Option<Value>,
+}
+
+impl Handler<AttachNode> for Registry {
+    type Result = MessageResult<AttachNode>;
+
+    fn handle(&mut self, msg: AttachNode, _: &mut Self::Context) -> Self::Result {
+        let now = now_ms();
+        let node_id = msg.descriptor.node_id.clone();
+        if let Some(old) = self.nodes.remove(&node_id) {
+            // A reconnect replaces the old socket.
+            old.addr.do_send(StopNode);
+            old.ws.do_send(CloseSession {
+                code: 1000,
+                reason: "replaced by a newer connection".into(),
+            });
+        }
+        let addr = NodeSession::new(node_id.clone(), msg.ws.clone()).start();
+        let approved = self.book.approved_commands(&msg.descriptor);
+        if let Some((req, created)) = self.book.request_surface(&msg.descriptor, now) {
+            if created {
+                let mut payload = serde_json::to_value(&req).unwrap_or(Value::Null);
+                payload["nodeId"] = json!(node_id);
+                self.broadcast("node.pair.requested", &payload, false, None);
+                self.save_book_logged();
+            }
+        }
+        self.node_seen
+            .entry(node_id.clone())
+            .or_default()
+            .last_connected_at_ms = now;
+        self.nodes.insert(
+            node_id,
+            NodeEntry {
+                addr: addr.clone(),
+                ws: msg.ws,
+                conn_id: msg.conn_id,
+                descriptor: msg.descriptor,
+                approved,
+                remote_ip: msg.remote_ip,
+                path_env: msg.path_env,
+                permissions: msg.permissions,
+                host_stats: None,
+                connected_at_ms: now,
+                last_seen_at_ms: now,
+            },
+        );
+        MessageResult(addr)
+    }
+}
+
+/// Sent by a node's `WsSession` for `node.event node.host.stats`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NodeHostStats {
+    /// Node id.
+    pub node_id: String,
+    /// The parsed stats.
+    pub stats: Value,
+}
+
+impl Handler<NodeHostStats> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: NodeHostStats, _: &mut Self::Context) {
+        let now = now_ms();
+        if let Some(n) = self.nodes.get_mut(&msg.node_id) {
+            let mut stats = msg.stats;
+            stats["updatedAtMs"] = json!(now);
+            n.host_stats = Some(stats.clone());
+            n.last_seen_at_ms = now;
+            self.broadcast(
+                "node.hostStats",
+                &json!({"nodeId": msg.node_id, "hostStats": stats}),
+                false,
+                None,
+            );
+        }
+    }
+}
+
+// === node.invoke ===
+
+/// Sent by an operator's `WsSession` (or an agent run) for `node.invoke`. Checks the node
+/// is connected and the command approved, dedupes on the idempotency key, and forwards to
+/// the node's `NodeSession`.
+#[derive(Message)]
+#[rtype(result = "InvokeOutcome")]
+pub struct InvokeNodeCommand {
+    /// Target node.
+    pub node_id: String,
+    /// Command.
+    pub command: String,
+    /// Params.
+    pub params: Option<Value>,
+    /// Deadline in ms.
+    pub timeout_ms: u64,
+    /// Idempotency key.
+    pub idempotency_key: String,
+    /// Session key of the caller, if any.
+    pub session_key: Option<String>,
+}
+
+fn not_connected() -> ErrorShape {
+    ErrorShape::new(ErrorCode::Unavailable, "node not connected").with_details(json!({
+        "code": "NOT_CONNECTED",
+        "nodeError": {"code": "NOT_CONNECTED", "message": "node not connected"},
+        "nodeCommandDispatched": false,
+    }))
+}
+
+impl Handler<InvokeNodeCommand> for Registry {
+    type Result = ResponseActFuture<Self, InvokeOutcome>;
+
+    fn handle(&mut self, msg: InvokeNodeCommand, _: &mut Self::Context) -> Self::Result {
+        let Some(node) = self.nodes.get(&msg.node_id) else {
+            return Box::pin(actix::fut::ready(Err(not_connected())));
+        };
+        if !node.approved.contains(&msg.command) {
+            let platform = node.descriptor.platform.clone().unwrap_or_default();
+            let (reason, message) = if node.descriptor.commands.contains(&msg.command) {
+                (
+                    "command not approved",
+                    format!(
+                        "node command not allowed: \"{}\" is awaiting operator approval (run openclaw nodes approve)",
+                        msg.command
+                    ),
+                )
+            } else {
+                (
+                    "command not allowlisted",
+                    format!(
+                        "node command not allowed: \"{}\" is not in the allowlist for platform \"{platform}\"",
+                        msg.command
+                    ),
+                )
+            };
+            let err = ErrorShape::invalid(message)
+                .with_details(json!({"reason": reason, "command": msg.command}));
+            return Box::pin(actix::fut::ready(Err(err)));
+        }
+        let key = (msg.node_id.clone(), msg.idempotency_key.clone());
+        if let Some((at, done)) = self.dedupe.get(&key) {
+            if at.elapsed() < DEDUPE_TTL {
+                return Box::pin(actix::fut::ready(done.clone()));
+            }
+        }
+        if let Some(waiters) = self.inflight.get_mut(&key) {
+            let (tx, rx) = oneshot::channel();
+            waiters.push(tx);
+            return Box::pin(actix::fut::wrap_future(async move {
+                rx.await
+                    .unwrap_or_else(|_| Err(ErrorShape::unavailable("invoke abandoned")))
+            }));
+        }
+        self.inflight.insert(key.clone(), Vec::new());
+        let fut = node.addr.send(InvokeNode {
+            command: msg.command,
+            params: msg.params,
+            timeout_ms: msg.timeout_ms,
+            idempotency_key: msg.idempotency_key,
+            session_key: msg.session_key,
+        });
+        Box::pin(
+            actix::fut::wrap_future(async move {
+                fut.await.unwrap_or_else(|_| {
+                    Err(crate::node_session::node_error(
+                        "NODE_DISCONNECTED",
+                        "node disconnected before answering",
+                        true,
+                    ))
+                })
+            })
+            .map(move |outcome: InvokeOutcome, act: &mut Registry, _| {
+                if let Some(waiters) = act.inflight.remove(&key) {
+                    for w in waiters {
+                        let _ = w.send(outcome.clone());
+                    }
+                }
+                if act.dedupe.len() >= DEDUPE_MAX {
+                    if let Some(oldest) = act
+                        .dedupe
+                        .iter()
+                        .min_by_key(|(_, (t, _))| *t)
+                        .map(|(k, _)| k.clone())
+                    {
+                        act.dedupe.remove(&oldest);
+                    }
+                }
+                act.dedupe.insert(key, (Instant::now(), outcome.clone()));
+                outcome
+            }),
+        )
+    }
+}
+
+// === queries ===
+
+/// `node.list`.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct ListNodes;
+
+impl Handler<ListNodes> for Registry {
+    type Result = MessageResult<ListNodes>;
+
+    fn handle(&mut self, _: ListNodes, _: &mut Self::Context) -> Self::Result {
+        let mut ids: Vec<String> = self.book.nodes.keys().cloned().collect();
+        for id in self.nodes.keys() {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        ids.sort();
+        let nodes: Vec<Value> = ids.iter().filter_map(|id| self.node_view(id)).collect();
+        MessageResult(json!({"ts": now_ms(), "nodes": nodes}))
+    }
+}
+
+/// `node.describe`.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ErrorShape>")]
+pub struct DescribeNode {
+    /// Node id.
+    pub node_id: String,
+}
+
+impl Handler<DescribeNode> for Registry {
+    type Result = Result<Value, ErrorShape>;
+
+    fn handle(&mut self, msg: DescribeNode, _: &mut Self::Context) -> Self::Result {
+        let mut v = self
+            .node_view(&msg.node_id)
+            .ok_or_else(|| ErrorShape::invalid("unknown nodeId"))?;
+        v["ts"] = json!(now_ms());
+        Ok(v)
+    }
+}
+
+// === pairing operations ===
+
+/// A `node.pair.*`, `device.pair.*` or `device.token.*` operation.
+#[derive(Debug, Clone)]
+pub enum PairingOp {
+    /// `node.pair.list`.
+    NodeList,
+    /// `node.pair.approve`.
+    NodeApprove {
+        /// Request id.
+        request_id: String,
+    },
+    /// `node.pair.reject`.
+    NodeReject {
+        /// Request id.
+        request_id: String,
+    },
+    /// `node.pair.remove`.
+    NodeRemove {
+        /// Node id.
+        node_id: String,
+    },
+    /// `device.pair.list`.
+    DeviceList,
+    /// `device.pair.approve`.
+    DeviceApprove {
+        /// Request id.
+        request_id: String,
+    },
+    /// `device.pair.reject`.
+    DeviceReject {
+        /// Request id.
+        request_id: String,
+    },
+    /// `device.pair.remove`.
+    DeviceRemove {
+        /// Device id.
+        device_id: String,
+    },
+    /// `device.token.rotate`.
+    TokenRotate {
+        /// Device id.
+        device_id: String,
+        /// Role.
+        role: String,
+        /// Scopes (default: the device's approved scopes).
+        scopes: Option<Vec<String>>,
+    },
+    /// `device.token.revoke`.
+    TokenRevoke {
+        /// Device id.
+        device_id: String,
+        /// Role.
+        role: String,
+    },
+}
+
+/// Sent by an operator's `WsSession` for a pairing method; `caller_scopes` are checked
+/// against what approving a node surface needs. Replies after the change is persisted.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ErrorShape>")]
+pub struct PairingRequest {
+    /// The operation.
+    pub op: PairingOp,
+    /// The caller's granted scopes.
+    pub caller_scopes: Vec<String>,
+}
+
+type PairingResult = Result<Value, ErrorShape>;
+
+impl Registry {
+    fn pairing_op(&mut self, op: PairingOp, caller: &[String]) -> (PairingResult, bool) {
+        let now = now_ms();
+        match op {
+            PairingOp::NodeList => {
+                let pending: Vec<Value> = self
+                    .book
+                    .pending_nodes
+                    .values()
+                    .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+                    .collect();
+                let paired: Vec<Value> = self
+                    .book
+                    .nodes
+                    .values()
+                    .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
+                    .collect();
+                (Ok(json!({"pending": pending, "paired": paired})), false)
+            }
+            PairingOp::NodeApprove { request_id } => {
+                let Some(p) = self.book.pending_nodes.get(&request_id) else {
+                    return (Err(ErrorShape::invalid("unknown requestId")), false);
+                };
+                for needed in pairing::approve_scopes(&p.node.commands) {
+                    if !scopes::satisfied(caller, &needed) {
+                        return (Err(ErrorShape::missing_scope(&needed)), false);
+                    }
+                }
+                let Some(surface) = self.book.approve_surface(&request_id, now) else {
+                    return (Err(ErrorShape::invalid("unknown requestId")), false);
+                };
+                let node_id = surface.node.node_id.clone();
+                if let Some(n) = self.nodes.get_mut(&node_id) {
+                    n.approved = n
+                        .descriptor
+                        .commands
+                        .iter()
+                        .filter(|c| surface.node.commands.contains(c))
+                        .cloned()
+                        .collect();
+                }
+                self.resolved("node", &request_id, "nodeId", &node_id, "approved");
+                let node = serde_json::to_value(&surface).unwrap_or(Value::Null);
+                (Ok(json!({"requestId": request_id, "node": node})), true)
+            }
+            PairingOp::NodeReject { request_id } => {
+                let Some(p) = self.book.pending_nodes.remove(&request_id) else {
+                    return (Err(ErrorShape::invalid("unknown requestId")), false);
+                };
+                self.resolved("node", &request_id, "nodeId", &p.node.node_id, "rejected");
+                (
+                    Ok(
+                        json!({"requestId": request_id, "nodeId": p.node.node_id, "decision": "rejected"}),
+                    ),
+                    true,
+                )
+            }
+            PairingOp::NodeRemove { node_id } => {
+                let removed = self.book.nodes.remove(&node_id).is_some();
+                self.book
+                    .pending_nodes
+                    .retain(|_, p| p.node.node_id != node_id);
+                if let Some(n) = self.nodes.get_mut(&node_id) {
+                    n.approved.clear();
+                }
+                if !removed {
+                    return (Err(ErrorShape::invalid("unknown nodeId")), false);
+                }
+                (Ok(json!({"nodeId": node_id, "removed": true})), true)
+            }
+            PairingOp::DeviceList => {
+                let pending: Vec<Value> = self
+                    .book
+                    .pending_devices
+                    .values()
+                    .map(Self::pending_device_view)
+                    .collect();
+                let paired: Vec<Value> = self
+                    .book
+                    .devices
+                    .values()
+                    .map(|d| PairingBook::device_view(d, self.device_connected(&d.device_id)))
+                    .collect();
+                (Ok(json!({"pending": pending, "paired": paired})), false)
+            }
+            PairingOp::DeviceApprove { request_id } => {
+                let Some(p) = self.book.pending_devices.get(&request_id).cloned() else {
+                    return (Err(ErrorShape::invalid("unknown requestId")), false);
+                };
+                let device = self.book.approve_device(&p, "operator", now);
+                self.resolved("device", &request_id, "deviceId", &p.device_id, "approved");
+                let view =
+                    PairingBook::device_view(&device, self.device_connected(&device.device_id));
+                (Ok(json!({"requestId": request_id, "device": view})), true)
+            }
+            PairingOp::DeviceReject { request_id } => {
+                let Some(p) = self.book.pending_devices.remove(&request_id) else {
+                    return (Err(ErrorShape::invalid("unknown requestId")), false);
+                };
+                self.resolved("device", &request_id, "deviceId", &p.device_id, "rejected");
+                (
+                    Ok(
+                        json!({"requestId": request_id, "deviceId": p.device_id, "decision": "rejected"}),
+                    ),
+                    true,
+                )
+            }
+            PairingOp::DeviceRemove { device_id } => {
+                if !self.book.remove_device(&device_id) {
+                    return (Err(ErrorShape::invalid("unknown deviceId")), false);
+                }
+                for e in self.sessions.values() {
+                    if e.authed.as_ref().and_then(|a| a.device_id.as_deref())
+                        == Some(device_id.as_str())
+                    {
+                        e.addr.do_send(CloseSession {
+                            code: 4001,
+                            reason: "client invalidated: device removed".into(),
+                        });
+                    }
+                }
+                (Ok(json!({"deviceId": device_id, "removed": true})), true)
+            }
+            PairingOp::TokenRotate {
+                device_id,
+                role,
+                scopes: requested,
+            } => {
+                let Some(d) = self.book.devices.get(&device_id) else {
+                    return (Err(ErrorShape::invalid("unknown deviceId")), false);
+                };
+                if !d.roles.contains(&role) {
+                    return (
+                        Err(ErrorShape::invalid(format!(
+                            "device is not paired for role {role}"
+                        ))),
+                        false,
+                    );
+                }
+                let scopes = requested.unwrap_or_else(|| d.scopes.clone());
+                if let Some(extra) = scopes.iter().find(|s| !d.scopes.contains(s)) {
+                    return (
+                        Err(ErrorShape::invalid(format!(
+                            "scope {extra} is not approved for this device"
+                        ))),
+                        false,
+                    );
+                }
+                let Some(token) = self.book.issue_token(&device_id, &role, &scopes, now) else {
+                    return (Err(ErrorShape::invalid("unknown deviceId")), false);
+                };
+                (
+                    Ok(
+                        json!({"deviceId": device_id, "role": role, "token": token, "scopes": scopes, "issuedAtMs": now}),
+                    ),
+                    true,
+                )
+            }
+            PairingOp::TokenRevoke { device_id, role } => {
+                if !self.book.revoke_token(&device_id, &role) {
+                    return (
+                        Err(ErrorShape::invalid("no token for that device and role")),
+                        false,
+                    );
+                }
+                (
+                    Ok(json!({"deviceId": device_id, "role": role, "revoked": true})),
+                    true,
+                )
+            }
+        }
+    }
+}
+
+impl Handler<PairingRequest> for Registry {
+    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+
+    fn handle(&mut self, msg: PairingRequest, _: &mut Self::Context) -> Self::Result {
+        self.book.expire(now_ms());
+        let (result, changed) = self.pairing_op(msg.op, &msg.caller_scopes);
+        if !changed {
+            return Box::pin(actix::fut::ready(result));
+        }
+        let save = self.save_book();
+        Box::pin(actix::fut::wrap_future(async move {
+            match save.await {
+                Ok(()) => result,
+                Err(e) => {
+                    log::error!("cannot persist pairing state: {e}");
+                    Err(ErrorShape::unavailable(
+                        "could not save pairing state; check the state directory",
+                    ))
+                }
+            }
+        }))
+    }
+}
