@@ -96,6 +96,12 @@ async fn forwarded_header_from_untrusted_peer_is_refused() {
         .unwrap_or_else(|e| panic!("403 body is JSON ({e}): {resp:?}"));
     assert_eq!(body, golden["body"]);
     assert_eq!(body["error"]["type"], "proxy_attribution_required");
+    assert!(
+        resp.headers
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{resp:?}"
+    );
 }
 
 #[actix_web::test]
