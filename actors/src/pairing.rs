@@ -386,12 +386,11 @@ impl PairingBook {
         node: &NodeDescriptor,
         now: u64,
     ) -> Option<(PendingNode, bool)> {
-        if let Some(s) = self.nodes.get(&node.node_id) {
-            if node.commands.iter().all(|c| s.node.commands.contains(c))
-                && node.caps.iter().all(|c| s.node.caps.contains(c))
-            {
-                return None;
-            }
+        if let Some(s) = self.nodes.get(&node.node_id)
+            && node.commands.iter().all(|c| s.node.commands.contains(c))
+            && node.caps.iter().all(|c| s.node.caps.contains(c))
+        {
+            return None;
         }
         if let Some(existing) = self
             .pending_nodes

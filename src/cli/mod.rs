@@ -3,6 +3,7 @@
 //! a one-line reason and the likely fix.
 
 pub mod client;
+pub mod nodes;
 pub mod pin;
 
 use std::path::PathBuf;
@@ -35,6 +36,12 @@ pub enum Command {
     Health(HealthArgs),
     /// Show the gateway's status.
     Status(StatusArgs),
+    /// List, inspect, invoke and approve nodes.
+    Nodes(nodes::NodesCmd),
+    /// Manage paired devices and their tokens.
+    Devices(nodes::DevicesCmd),
+    /// Run a node host (`node run`) or show its identity.
+    Node(crate::node_host::NodeCmd),
 }
 
 /// `openclaw gateway`.
@@ -203,6 +210,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         },
         Command::Health(h) => health(cli.config, h.conn).await,
         Command::Status(s) => status(cli.config, s).await,
+        Command::Nodes(n) => nodes::run_nodes(cli.config, n).await,
+        Command::Devices(d) => nodes::run_devices(cli.config, d).await,
+        Command::Node(n) => crate::node_host::run(n).await,
     }
 }
 
@@ -370,15 +380,22 @@ fn failure(err: &CallError, target: &Target) -> Failure {
         CallError::Request {
             error,
             during_connect,
-        } => json!({"ok": false, "error": {
-            "type": "gateway_request_error",
-            "phase": if *during_connect { "connect" } else { "request" },
-            "code": error.get("code"),
-            "message": error.get("message"),
-            "details": error.get("details"),
-            "retryable": error.get("retryable").cloned().unwrap_or(json!(false)),
-            "retryAfterMs": error.get("retryAfterMs"),
-        }}),
+        } => {
+            let _ = during_connect;
+            let mut e = json!({
+                "type": "gateway_request_error",
+                "code": error.get("code"),
+                "message": error.get("message"),
+                "retryable": error.get("retryable").cloned().unwrap_or(json!(false)),
+            });
+            if let Some(d) = error.get("details") {
+                e["details"] = d.clone();
+            }
+            if let Some(r) = error.get("retryAfterMs") {
+                e["retryAfterMs"] = r.clone();
+            }
+            json!({"ok": false, "error": e})
+        }
         CallError::Transport {
             kind,
             message,

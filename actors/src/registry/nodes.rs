@@ -427,13 +427,13 @@ impl Handler<AttachNode> for Registry {
         }
         let addr = NodeSession::new(node_id.clone(), msg.ws.clone()).start();
         let approved = self.book.approved_commands(&msg.descriptor);
-        if let Some((req, created)) = self.book.request_surface(&msg.descriptor, now) {
-            if created {
-                let mut payload = serde_json::to_value(&req).unwrap_or(Value::Null);
-                payload["nodeId"] = json!(node_id);
-                self.broadcast("node.pair.requested", &payload, false, None);
-                self.save_book_logged();
-            }
+        if let Some((req, created)) = self.book.request_surface(&msg.descriptor, now)
+            && created
+        {
+            let mut payload = serde_json::to_value(&req).unwrap_or(Value::Null);
+            payload["nodeId"] = json!(node_id);
+            self.broadcast("node.pair.requested", &payload, false, None);
+            self.save_book_logged();
         }
         self.node_seen
             .entry(node_id.clone())
@@ -550,10 +550,10 @@ impl Handler<InvokeNodeCommand> for Registry {
             return Box::pin(actix::fut::ready(Err(err)));
         }
         let key = (msg.node_id.clone(), msg.idempotency_key.clone());
-        if let Some((at, done)) = self.dedupe.get(&key) {
-            if at.elapsed() < DEDUPE_TTL {
-                return Box::pin(actix::fut::ready(done.clone()));
-            }
+        if let Some((at, done)) = self.dedupe.get(&key)
+            && at.elapsed() < DEDUPE_TTL
+        {
+            return Box::pin(actix::fut::ready(done.clone()));
         }
         if let Some(waiters) = self.inflight.get_mut(&key) {
             let (tx, rx) = oneshot::channel();
@@ -587,15 +587,14 @@ impl Handler<InvokeNodeCommand> for Registry {
                         let _ = w.send(outcome.clone());
                     }
                 }
-                if act.dedupe.len() >= DEDUPE_MAX {
-                    if let Some(oldest) = act
+                if act.dedupe.len() >= DEDUPE_MAX
+                    && let Some(oldest) = act
                         .dedupe
                         .iter()
                         .min_by_key(|(_, (t, _))| *t)
                         .map(|(k, _)| k.clone())
-                    {
-                        act.dedupe.remove(&oldest);
-                    }
+                {
+                    act.dedupe.remove(&oldest);
                 }
                 act.dedupe.insert(key, (Instant::now(), outcome.clone()));
                 outcome
