@@ -25,6 +25,7 @@ pub mod engine;
 pub mod identity;
 pub mod node_session;
 pub mod pairing;
+pub mod ports;
 pub mod protocol;
 pub mod registry;
 pub mod store;
