@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod node_host;
 
 pub use openclaw_actors as actors;

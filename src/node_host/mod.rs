@@ -1,0 +1,979 @@
+//! `openclaw node run`: a headless node host. It connects to a gateway as `role:"node"` with
+//! a persistent Ed25519 identity, declares `system.which` and `system.run`, answers
+//! `node.invoke.request` events (each command runs in its own task; results go back through
+//! the socket writer), publishes `node.host.stats`, and reconnects with jittered backoff.
+//!
+//! `system.run` only starts programs on this node's own exec allowlist
+//! (`$STATE/node/exec-allowlist.json`, empty by default), whatever the gateway approved.
+
+pub mod exec;
+pub mod state;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::ws::{self, Frame, Message};
+use clap::{Args, Subcommand};
+use futures_util::{SinkExt as _, StreamExt as _};
+use openclaw_actors::identity::payload_v3;
+use openclaw_actors::protocol::connect::{ClientInfo, ConnectAuth, ConnectParams};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::cli::Failure;
+use crate::cli::client::{Target, validate};
+use crate::cli::pin;
+use crate::config::{self, ProcessEnv};
+
+/// Commands this node declares.
+pub const COMMANDS: &[&str] = &["system.run", "system.which"];
+/// Caps this node declares.
+pub const CAPS: &[&str] = &["system"];
+
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+const STATS_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_TICK_MS: u64 = 30_000;
+
+/// `openclaw node`.
+#[derive(Debug, Args)]
+pub struct NodeCmd {
+    /// What to do.
+    #[command(subcommand)]
+    pub sub: NodeSub,
+}
+
+/// `openclaw node <sub>`.
+#[derive(Debug, Subcommand)]
+pub enum NodeSub {
+    /// Run the node host in the foreground (token from OPENCLAW_GATEWAY_TOKEN or
+    /// OPENCLAW_GATEWAY_PASSWORD).
+    Run(NodeRunArgs),
+    /// Print this node's device id and public key (creating the identity if needed).
+    Identity(NodeIdentityArgs),
+}
+
+/// Flags of `node run`.
+#[derive(Debug, Args, Clone)]
+pub struct NodeRunArgs {
+    /// Gateway host.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Gateway port.
+    #[arg(long, default_value_t = 18789)]
+    pub port: u16,
+    /// Connect with wss://.
+    #[arg(long)]
+    pub tls: bool,
+    /// SHA-256 fingerprint of the gateway's certificate (implies --tls).
+    #[arg(long)]
+    pub tls_fingerprint: Option<String>,
+    /// Name shown to operators (default: the host name).
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Path prefix of the gateway's WebSocket endpoint, e.g. /openclaw.
+    #[arg(long)]
+    pub context_path: Option<String>,
+    /// Also allow system.run to start this program (absolute path or name on PATH).
+    /// Repeatable. Less durable than $STATE/node/exec-allowlist.json, which is the
+    /// recommended place: {"allow":["/usr/bin/uname", "git"]}.
+    #[arg(long = "exec-allow", value_name = "PROGRAM")]
+    pub exec_allow: Vec<String>,
+}
+
+/// Flags of `node identity`.
+#[derive(Debug, Args)]
+pub struct NodeIdentityArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn fail(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 1,
+        message: message.into(),
+        json: None,
+    }
+}
+
+/// Runs `openclaw node …`.
+pub async fn run(cmd: NodeCmd) -> Result<(), Failure> {
+    let state_dir = config::state_dir(&ProcessEnv);
+    match cmd.sub {
+        NodeSub::Identity(a) => identity(&state_dir, a.json),
+        NodeSub::Run(a) => run_host(state_dir, a).await,
+    }
+}
+
+fn identity(state_dir: &std::path::Path, as_json: bool) -> Result<(), Failure> {
+    let id = state::load_or_create_identity(state_dir).map_err(|e| {
+        fail(format!(
+            "{e}\nFix: move the broken file aside; a new identity will be created (the node must then be paired again)"
+        ))
+    })?;
+    if as_json {
+        let v = json!({"deviceId": id.device_id, "publicKey": id.key.public_key_b64(), "path": id.path});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
+        );
+    } else {
+        println!("Device ID:  {}", id.device_id);
+        println!("Public key: {}", id.key.public_key_b64());
+        println!("Stored in:  {}", id.path.display());
+    }
+    Ok(())
+}
+
+/// Builds `{ws|wss}://host:port[/contextPath]`.
+pub fn gateway_url(host: &str, port: u16, tls: bool, context_path: Option<&str>) -> String {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let path = context_path
+        .map(|p| p.trim().trim_end_matches('/'))
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if p.starts_with('/') {
+                p.to_owned()
+            } else {
+                format!("/{p}")
+            }
+        })
+        .unwrap_or_default();
+    format!("{}://{host}:{port}{path}", if tls { "wss" } else { "ws" })
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "node".to_owned())
+}
+
+/// Everything a session needs.
+struct Ctx {
+    url: String,
+    target: Target,
+    state_dir: PathBuf,
+    identity: state::NodeIdentity,
+    display_name: String,
+    token: Option<String>,
+    password: Option<String>,
+    exec_allow: Vec<String>,
+    path_env: Option<std::ffi::OsString>,
+}
+
+enum SessionEnd {
+    /// Try again after a backoff; `connected` resets the backoff.
+    Retry {
+        reason: String,
+        connected: bool,
+        delay_hint: Option<Duration>,
+    },
+    /// Stop with this failure (exit code inside).
+    Exit(Failure),
+}
+
+async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> {
+    let tls = args.tls || args.tls_fingerprint.is_some();
+    let url = gateway_url(&args.host, args.port, tls, args.context_path.as_deref());
+    let target = Target {
+        url: url.clone(),
+        url_source: "--host/--port",
+        token: None,
+        password: None,
+        tls_fingerprint: args.tls_fingerprint.clone(),
+    };
+    validate(&target).map_err(|e| fail(e.message()))?;
+    if let Some(fp) = &args.tls_fingerprint
+        && pin::parse_fingerprint(fp).is_none()
+    {
+        return Err(fail(format!(
+            "--tls-fingerprint {fp:?} is not a SHA-256 fingerprint (64 hex characters, colons allowed)"
+        )));
+    }
+    let identity = state::load_or_create_identity(&state_dir).map_err(|e| {
+        fail(format!(
+            "{e}\nFix: move the broken file aside; a new identity will be created (the node must then be paired again)"
+        ))
+    })?;
+    let env_nonempty = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let ctx = Rc::new(Ctx {
+        url,
+        target,
+        display_name: args.display_name.clone().unwrap_or_else(host_name),
+        token: env_nonempty("OPENCLAW_GATEWAY_TOKEN"),
+        password: env_nonempty("OPENCLAW_GATEWAY_PASSWORD"),
+        exec_allow: args.exec_allow.clone(),
+        path_env: std::env::var_os("PATH"),
+        state_dir,
+        identity,
+    });
+    let allow_file = state::allowlist_path(&ctx.state_dir);
+    let dirs = exec::path_dirs(ctx.path_env.as_deref());
+    let mut entries = exec::read_allowlist_file(&allow_file).unwrap_or_else(|e| {
+        eprintln!("warning: {e}; system.run will deny everything until it is fixed");
+        Vec::new()
+    });
+    entries.extend(ctx.exec_allow.iter().cloned());
+    for e in &entries {
+        if exec::resolve_allow_entry(e, &dirs).is_none() {
+            eprintln!(
+                "warning: exec allowlist entry {e:?} is not an executable absolute path or a program on PATH; ignoring it"
+            );
+        }
+    }
+    if let Ok(meta) = std::fs::metadata(&allow_file) {
+        use std::os::unix::fs::PermissionsExt as _;
+        if meta.permissions().mode() & 0o022 != 0 {
+            eprintln!(
+                "warning: {} is writable by other users; anyone who can edit it can run programs through this node (chmod 600 it)",
+                allow_file.display()
+            );
+        }
+    }
+    let resolved = exec::resolve_allowlist(&entries, &dirs);
+    eprintln!(
+        "node host {} ({}) → {}",
+        ctx.identity.device_id, ctx.display_name, ctx.url
+    );
+    eprintln!(
+        "advertised commands: {}; system.run allowlist: {}",
+        COMMANDS.join(", "),
+        if resolved.is_empty() {
+            format!("empty (add programs to {})", allow_file.display())
+        } else {
+            resolved
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+
+    let (sd_tx, mut shutdown) = watch::channel::<Option<i32>>(None);
+    install_signal_handlers(sd_tx)
+        .map_err(|e| fail(format!("cannot install signal handlers: {e}")))?;
+
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        if let Some(code) = *shutdown.borrow() {
+            return Err(exit_code(code));
+        }
+        match session(&ctx, shutdown.clone()).await {
+            SessionEnd::Exit(f) => return Err(f),
+            SessionEnd::Retry {
+                reason,
+                connected,
+                delay_hint,
+            } => {
+                if connected {
+                    backoff = BACKOFF_MIN;
+                }
+                let delay = delay_hint.unwrap_or_else(|| jitter(backoff));
+                eprintln!(
+                    "node host: {reason}; reconnecting in {:.1}s",
+                    delay.as_secs_f64()
+                );
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                tokio::select! {
+                    _ = sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+fn exit_code(code: i32) -> Failure {
+    Failure {
+        code,
+        message: String::new(),
+        json: None,
+    }
+}
+
+fn install_signal_handlers(tx: watch::Sender<Option<i32>>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    actix_web::rt::spawn(async move {
+        let code = tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        };
+        let _ = tx.send(Some(code));
+    });
+    Ok(())
+}
+
+/// `base` ± 20 %.
+fn jitter(base: Duration) -> Duration {
+    let r = uuid::Uuid::new_v4().as_u128() as u64 % 1000; // 0..999
+    let factor = 0.8 + (r as f64) * 0.4 / 1000.0;
+    base.mul_f64(factor)
+}
+
+type WsConn = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
+
+fn ws_client(target: &Target) -> Result<awc::Client, String> {
+    Ok(match &target.tls_fingerprint {
+        Some(fp) => {
+            let pin = pin::parse_fingerprint(fp)
+                .ok_or_else(|| format!("TLS fingerprint {fp:?} is not a SHA-256 fingerprint"))?;
+            let cfg = pin::pinned_config(pin).map_err(|e| e.to_string())?;
+            awc::Client::builder()
+                .timeout(HANDSHAKE_TIMEOUT)
+                .max_http_version(awc::http::Version::HTTP_11)
+                .connector(awc::Connector::new().rustls_0_23(Arc::new(cfg)))
+                .finish()
+        }
+        None => awc::Client::builder()
+            .timeout(HANDSHAKE_TIMEOUT)
+            .max_http_version(awc::http::Version::HTTP_11)
+            .finish(),
+    })
+}
+
+/// Reads the next JSON text frame (answering pings). `Err` carries a reason.
+async fn next_json(framed: &mut WsConn) -> Result<Value, String> {
+    loop {
+        match framed.next().await {
+            Some(Ok(Frame::Text(b))) => {
+                return serde_json::from_slice(&b)
+                    .map_err(|e| format!("gateway sent invalid JSON: {e}"));
+            }
+            Some(Ok(Frame::Ping(p))) => {
+                let _ = framed.send(Message::Pong(p)).await;
+            }
+            Some(Ok(Frame::Close(reason))) => return Err(close_reason(reason)),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(format!("connection error: {e}")),
+            None => return Err("gateway closed the connection".into()),
+        }
+    }
+}
+
+fn close_reason(reason: Option<ws::CloseReason>) -> String {
+    match reason {
+        Some(r) => format!(
+            "gateway closed the connection ({}){}",
+            u16::from(r.code),
+            r.description
+                .filter(|d| !d.is_empty())
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        ),
+        None => "gateway closed the connection".into(),
+    }
+}
+
+/// Builds the `connect` params and their signature.
+fn connect_params(ctx: &Ctx, device_token: Option<&str>, nonce: &str, signed_at: u64) -> Value {
+    let client = json!({
+        "id": "node-host",
+        "displayName": ctx.display_name,
+        "version": env!("CARGO_PKG_VERSION"),
+        "platform": "linux",
+        "deviceFamily": "Linux",
+        "mode": "node",
+        "instanceId": ctx.identity.device_id,
+    });
+    let mut auth = serde_json::Map::new();
+    if let Some(t) = &ctx.token {
+        auth.insert("token".into(), json!(t));
+    } else if let Some(p) = &ctx.password {
+        auth.insert("password".into(), json!(p));
+    }
+    if ctx.token.is_none()
+        && let Some(dt) = device_token
+    {
+        auth.insert("deviceToken".into(), json!(dt));
+    }
+    let typed = ConnectParams {
+        min_protocol: 4,
+        max_protocol: 4,
+        client: ClientInfo {
+            id: "node-host".into(),
+            mode: "node".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            platform: "linux".into(),
+            display_name: Some(ctx.display_name.clone()),
+            device_family: Some("Linux".into()),
+            model_identifier: None,
+            instance_id: Some(ctx.identity.device_id.clone()),
+        },
+        role: "node".into(),
+        scopes: Vec::new(),
+        caps: CAPS.iter().map(|s| (*s).to_owned()).collect(),
+        commands: COMMANDS.iter().map(|s| (*s).to_owned()).collect(),
+        permissions: None,
+        path_env: None,
+        auth: ConnectAuth {
+            token: ctx.token.clone(),
+            password: ctx.password.clone(),
+            device_token: if ctx.token.is_none() {
+                device_token.map(str::to_owned)
+            } else {
+                None
+            },
+            bootstrap_token: None,
+        },
+        device: None,
+    };
+    let device_id = &ctx.identity.device_id;
+    let signature = ctx
+        .identity
+        .key
+        .sign(&payload_v3(&typed, device_id, signed_at, nonce));
+    let mut params = json!({
+        "minProtocol": 4,
+        "maxProtocol": 4,
+        "client": client,
+        "role": "node",
+        "scopes": [],
+        "caps": CAPS,
+        "commands": COMMANDS,
+        "device": {
+            "id": device_id,
+            "publicKey": ctx.identity.key.public_key_b64(),
+            "signature": signature,
+            "signedAt": signed_at,
+            "nonce": nonce,
+        },
+    });
+    if let Some(p) = ctx.path_env.as_ref().and_then(|p| p.to_str()) {
+        params["pathEnv"] = json!(p);
+    }
+    if !auth.is_empty() {
+        params["auth"] = Value::Object(auth);
+    }
+    params
+}
+
+/// Codes after which the node host stops (like the real one): the operator must fix the
+/// credentials first.
+const FATAL_CODES: &[&str] = &[
+    "AUTH_TOKEN_MISSING",
+    "AUTH_TOKEN_MISMATCH",
+    "AUTH_BOOTSTRAP_TOKEN_INVALID",
+    "AUTH_PASSWORD_MISSING",
+    "AUTH_PASSWORD_MISMATCH",
+    "AUTH_IDENTITY_HEADER_REQUIRED",
+    "CLIENT_VERSION_MISMATCH",
+    "PROTOCOL_MISMATCH",
+];
+
+fn fatal_fix(code: &str) -> &'static str {
+    match code {
+        "AUTH_TOKEN_MISSING" => {
+            "export OPENCLAW_GATEWAY_TOKEN=<the gateway's gateway.auth.token> and start the node again"
+        }
+        "AUTH_TOKEN_MISMATCH" => {
+            "set OPENCLAW_GATEWAY_TOKEN to the gateway's gateway.auth.token and start the node again"
+        }
+        "AUTH_PASSWORD_MISSING" | "AUTH_PASSWORD_MISMATCH" => {
+            "set OPENCLAW_GATEWAY_PASSWORD to the gateway's password and start the node again"
+        }
+        "PROTOCOL_MISMATCH" | "CLIENT_VERSION_MISMATCH" => {
+            "upgrade the node host or the gateway so both speak protocol 4"
+        }
+        _ => "check the gateway's auth settings and start the node again",
+    }
+}
+
+/// Handles a failed `connect`.
+fn connect_error(ctx: &Ctx, error: &Value, sent_device_token: bool) -> SessionEnd {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("connect rejected")
+        .to_owned();
+    let details = error.get("details").cloned().unwrap_or(Value::Null);
+    let code = details
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if code == "AUTH_DEVICE_TOKEN_MISMATCH" || (sent_device_token && code == "AUTH_TOKEN_MISMATCH")
+    {
+        if let Err(e) = state::store_device_token(&ctx.state_dir, &ctx.url, None) {
+            log::warn!("{e}");
+        }
+        return SessionEnd::Retry {
+            reason: format!("{message}; forgot the stored device token"),
+            connected: false,
+            delay_hint: Some(BACKOFF_MIN),
+        };
+    }
+    if FATAL_CODES.contains(&code.as_str()) {
+        return SessionEnd::Exit(fail(format!(
+            "gateway rejected the node: {message} ({code})\nFix: {}",
+            fatal_fix(&code)
+        )));
+    }
+    if code == "PAIRING_REQUIRED" || code == "NOT_PAIRED" || message.contains("pairing required") {
+        let request = details
+            .get("requestId")
+            .and_then(Value::as_str)
+            .unwrap_or("<requestId>");
+        return SessionEnd::Retry {
+            reason: format!(
+                "pairing required: this device ({}) is not approved yet. Approve it on the gateway with `openclaw devices approve {request}` (see `openclaw devices list`)",
+                ctx.identity.device_id
+            ),
+            connected: false,
+            delay_hint: None,
+        };
+    }
+    if code == "DEVICE_IDENTITY_REQUIRED" {
+        return SessionEnd::Exit(fail(format!(
+            "gateway rejected the node: {message}\nFix: this is a bug in the node host's device proof; please report it"
+        )));
+    }
+    let retry_after = error
+        .get("retryAfterMs")
+        .and_then(Value::as_u64)
+        .map(|ms| Duration::from_millis(ms.clamp(100, 30_000)));
+    SessionEnd::Retry {
+        reason: format!(
+            "connect rejected: {message}{}",
+            if code.is_empty() {
+                String::new()
+            } else {
+                format!(" ({code})")
+            }
+        ),
+        connected: false,
+        delay_hint: retry_after,
+    }
+}
+
+/// Opens the socket and completes the handshake. `Ok((framed, hello))` or a session end.
+async fn handshake(ctx: &Ctx) -> Result<(WsConn, Value), SessionEnd> {
+    let retry = |reason: String| SessionEnd::Retry {
+        reason,
+        connected: false,
+        delay_hint: None,
+    };
+    let client = ws_client(&ctx.target).map_err(|e| SessionEnd::Exit(fail(e)))?;
+    let (_resp, mut framed) = client
+        .ws(ctx.url.as_str())
+        .max_frame_size(openclaw_actors::protocol::MAX_PAYLOAD_BYTES)
+        .connect()
+        .await
+        .map_err(|e| retry(format!("cannot connect to {}: {e}", ctx.url)))?;
+    let challenge = next_json(&mut framed).await.map_err(retry)?;
+    if challenge.get("event").and_then(Value::as_str) != Some("connect.challenge") {
+        return Err(retry("gateway did not send connect.challenge first".into()));
+    }
+    let payload = challenge.get("payload").cloned().unwrap_or(Value::Null);
+    let nonce = payload
+        .get("nonce")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| retry("connect.challenge without a nonce".into()))?
+        .to_owned();
+    let signed_at = payload
+        .get("ts")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| retry("gateway connect challenge timestamp invalid".into()))?;
+    let device_token = if ctx.token.is_none() {
+        state::stored_device_token(&ctx.state_dir, &ctx.url)
+    } else {
+        None
+    };
+    let params = connect_params(ctx, device_token.as_deref(), &nonce, signed_at);
+    let id = format!("1:{}", uuid::Uuid::new_v4());
+    let frame = json!({"type": "req", "id": id, "method": "connect", "params": params});
+    framed
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .map_err(|e| retry(format!("send failed: {e}")))?;
+    loop {
+        let v = next_json(&mut framed).await.map_err(retry)?;
+        if v.get("type").and_then(Value::as_str) != Some("res")
+            || v.get("id").and_then(Value::as_str) != Some(id.as_str())
+        {
+            continue;
+        }
+        if v.get("ok").and_then(Value::as_bool) == Some(true) {
+            return Ok((framed, v.get("payload").cloned().unwrap_or(Value::Null)));
+        }
+        let error = v.get("error").cloned().unwrap_or(Value::Null);
+        let _ = framed.send(Message::Close(None)).await;
+        return Err(connect_error(ctx, &error, device_token.is_some()));
+    }
+}
+
+/// An outgoing request from a command task or the stats timer.
+type Outgoing = (&'static str, Value);
+
+async fn session(ctx: &Rc<Ctx>, mut shutdown: watch::Receiver<Option<i32>>) -> SessionEnd {
+    let hs = tokio::select! {
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(ctx)) => r,
+        _ = shutdown.changed() => {
+            return SessionEnd::Exit(exit_code((*shutdown.borrow()).unwrap_or(130)));
+        }
+    };
+    let (mut framed, hello) = match hs {
+        Ok(Ok(x)) => x,
+        Ok(Err(end)) => return end,
+        Err(_) => {
+            return SessionEnd::Retry {
+                reason: format!("handshake with {} timed out", ctx.url),
+                connected: false,
+                delay_hint: None,
+            };
+        }
+    };
+    let auth = hello.get("auth").cloned().unwrap_or(Value::Null);
+    if let Some(dt) = auth.get("deviceToken").and_then(Value::as_str) {
+        let entry = json!({
+            "token": dt,
+            "role": auth.get("role").cloned().unwrap_or(json!("node")),
+            "scopes": auth.get("scopes").cloned().unwrap_or(json!([])),
+            "issuedAtMs": auth.get("issuedAtMs").cloned().unwrap_or(Value::Null),
+        });
+        if let Err(e) = state::store_device_token(&ctx.state_dir, &ctx.url, Some(entry)) {
+            log::warn!("cannot store the device token: {e}");
+        }
+    }
+    let tick_ms = hello
+        .get("policy")
+        .and_then(|p| p.get("tickIntervalMs"))
+        .and_then(Value::as_u64)
+        .filter(|t| *t > 0)
+        .unwrap_or(DEFAULT_TICK_MS);
+    let silence_limit = Duration::from_millis(tick_ms.saturating_mul(2));
+    eprintln!(
+        "node host connected: {} (server {})",
+        ctx.url,
+        hello
+            .get("server")
+            .and_then(|s| s.get("version"))
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+    );
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let mut pending: HashMap<String, &'static str> = HashMap::new();
+    let mut next_id: u64 = 2;
+    let mut unsupported: Vec<&'static str> = Vec::new();
+    let mut last_seen = Instant::now();
+    let mut stats_timer = tokio::time::interval(STATS_INTERVAL);
+    stats_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {
+                let code = (*shutdown.borrow()).unwrap_or(130);
+                let _ = framed.send(Message::Close(Some(ws::CloseCode::Normal.into()))).await;
+                break SessionEnd::Exit(exit_code(code));
+            }
+            frame = framed.next() => {
+                last_seen = Instant::now();
+                match frame {
+                    Some(Ok(Frame::Text(b))) => {
+                        let Ok(v) = serde_json::from_slice::<Value>(&b) else {
+                            log::warn!("gateway sent invalid JSON; ignoring it");
+                            continue;
+                        };
+                        handle_frame(ctx, &tx, &mut pending, &mut unsupported, v);
+                    }
+                    Some(Ok(Frame::Ping(p))) => {
+                        let _ = framed.send(Message::Pong(p)).await;
+                    }
+                    Some(Ok(Frame::Close(reason))) => {
+                        break SessionEnd::Retry { reason: close_reason(reason), connected: true, delay_hint: None };
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        break SessionEnd::Retry { reason: format!("connection error: {e}"), connected: true, delay_hint: None };
+                    }
+                    None => {
+                        break SessionEnd::Retry { reason: "gateway closed the connection".into(), connected: true, delay_hint: None };
+                    }
+                }
+            }
+            Some((method, params)) = rx.recv() => {
+                if unsupported.contains(&method) {
+                    continue;
+                }
+                let id = format!("{next_id}:{}", uuid::Uuid::new_v4());
+                next_id += 1;
+                let frame = json!({"type": "req", "id": id, "method": method, "params": params});
+                if let Err(e) = framed.send(Message::Text(frame.to_string().into())).await {
+                    break SessionEnd::Retry { reason: format!("send failed: {e}"), connected: true, delay_hint: None };
+                }
+                pending.insert(id, method);
+            }
+            _ = stats_timer.tick() => {
+                let stats = host_stats();
+                let _ = tx.send(("node.event", json!({"event": "node.host.stats", "payloadJSON": stats.to_string()})));
+            }
+            _ = sleep_until(last_seen + silence_limit) => {
+                let _ = framed.send(Message::Close(Some(ws::CloseCode::Away.into()))).await;
+                break SessionEnd::Retry {
+                    reason: format!("no frames from the gateway for {} ms (tick {} ms)", silence_limit.as_millis(), tick_ms),
+                    connected: true,
+                    delay_hint: None,
+                };
+            }
+        }
+    }
+}
+
+fn handle_frame(
+    ctx: &Rc<Ctx>,
+    tx: &mpsc::UnboundedSender<Outgoing>,
+    pending: &mut HashMap<String, &'static str>,
+    unsupported: &mut Vec<&'static str>,
+    v: Value,
+) {
+    match v.get("type").and_then(Value::as_str) {
+        Some("event") => {
+            let payload = v.get("payload").cloned().unwrap_or(Value::Null);
+            match v.get("event").and_then(Value::as_str) {
+                Some("node.invoke.request") => on_invoke(ctx, tx, payload),
+                Some("node.pair.resolved") => {
+                    let decision = payload
+                        .get("decision")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?");
+                    eprintln!(
+                        "node host: command surface {decision} (request {})",
+                        payload
+                            .get("requestId")
+                            .and_then(Value::as_str)
+                            .unwrap_or("?")
+                    );
+                }
+                Some(other) => log::debug!("event {other}"),
+                None => {}
+            }
+        }
+        Some("res") => {
+            let Some(method) = v
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| pending.remove(id))
+            else {
+                return;
+            };
+            if v.get("ok").and_then(Value::as_bool) == Some(true) {
+                return;
+            }
+            let msg = v
+                .get("error")
+                .and_then(|e| e.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("error");
+            if msg.starts_with("unknown method") {
+                log::debug!("gateway does not support {method}; not sending it again");
+                if method != "node.invoke.result" {
+                    unsupported.push(method);
+                }
+            } else {
+                log::warn!("gateway rejected {method}: {msg}");
+            }
+        }
+        _ => {}
+    }
+}
+
+fn on_invoke(ctx: &Rc<Ctx>, tx: &mpsc::UnboundedSender<Outgoing>, p: Value) {
+    let (Some(id), Some(node_id), Some(command)) = (
+        p.get("id").and_then(Value::as_str),
+        p.get("nodeId").and_then(Value::as_str),
+        p.get("command").and_then(Value::as_str),
+    ) else {
+        log::warn!("ignoring node.invoke.request without id/nodeId/command");
+        return;
+    };
+    let (id, node_id, command) = (id.to_owned(), node_id.to_owned(), command.to_owned());
+    let params: Result<Value, String> = match p.get("paramsJSON") {
+        Some(Value::String(s)) => {
+            serde_json::from_str(s).map_err(|e| format!("paramsJSON is not valid JSON: {e}"))
+        }
+        Some(Value::Null) | None => Ok(p.get("params").cloned().unwrap_or(json!({}))),
+        Some(_) => Err("paramsJSON must be a string".into()),
+    };
+    let request_timeout = p
+        .get("timeoutMs")
+        .and_then(Value::as_u64)
+        .filter(|t| *t > 0)
+        .map(Duration::from_millis);
+    let ctx = Rc::clone(ctx);
+    let tx = tx.clone();
+    actix_web::rt::spawn(async move {
+        let result = match params {
+            Ok(params) => invoke(&ctx, &command, params, request_timeout).await,
+            Err(m) => Err(exec::InvokeError::invalid(m)),
+        };
+        let out = match result {
+            Ok(payload) => {
+                json!({"id": id, "nodeId": node_id, "ok": true, "payloadJSON": payload.to_string()})
+            }
+            Err(e) => {
+                log::info!("{command} failed: {} {}", e.code, e.message);
+                json!({"id": id, "nodeId": node_id, "ok": false, "error": {"code": e.code, "message": e.message}})
+            }
+        };
+        if tx.send(("node.invoke.result", out)).is_err() {
+            log::warn!("connection closed before the result of {command} could be sent");
+        }
+    });
+}
+
+async fn invoke(
+    ctx: &Ctx,
+    command: &str,
+    params: Value,
+    request_timeout: Option<Duration>,
+) -> Result<Value, exec::InvokeError> {
+    let dirs = exec::path_dirs(ctx.path_env.as_deref());
+    match command {
+        "system.which" => exec::system_which(&params, &dirs),
+        "system.run" => {
+            let req = exec::parse_run(&params)?;
+            let allow_file = state::allowlist_path(&ctx.state_dir);
+            let mut entries =
+                exec::read_allowlist_file(&allow_file).map_err(|e| exec::InvokeError {
+                    code: "SYSTEM_RUN_DENIED",
+                    message: format!("{e}; fix the node's exec allowlist"),
+                })?;
+            entries.extend(ctx.exec_allow.iter().cloned());
+            let allow = exec::resolve_allowlist(&entries, &dirs);
+            let program = req.argv.first().map(String::as_str).unwrap_or_default();
+            let exec_path =
+                exec::check_allowed(program, req.cwd.as_deref(), &dirs, &allow, &allow_file)?;
+            let timeout = match (req.timeout, request_timeout) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => exec::DEFAULT_RUN_TIMEOUT,
+            };
+            log::info!("system.run {:?} ({})", req.argv, exec_path.display());
+            Ok(
+                exec::run_program(&exec_path, &req.argv, req.cwd.as_deref(), &req.env, timeout)
+                    .await,
+            )
+        }
+        _ => Err(exec::InvokeError {
+            code: "UNAVAILABLE",
+            message: "command not supported".into(),
+        }),
+    }
+}
+
+/// `{cpuCount, loadAverage, memoryTotalBytes, memoryFreeBytes}` from /proc.
+pub fn host_stats() -> Value {
+    let cpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut v = json!({"cpuCount": cpu});
+    if let Ok(s) = std::fs::read_to_string("/proc/loadavg") {
+        let la: Vec<f64> = s
+            .split_whitespace()
+            .take(3)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if la.len() == 3 {
+            v["loadAverage"] = json!(la);
+        }
+    }
+    if let Ok(s) = std::fs::read_to_string("/proc/meminfo") {
+        let (total, free) = parse_meminfo(&s);
+        if let Some(t) = total {
+            v["memoryTotalBytes"] = json!(t);
+        }
+        if let Some(f) = free {
+            v["memoryFreeBytes"] = json!(f);
+        }
+    }
+    v
+}
+
+/// `(MemTotal, MemAvailable or MemFree)` in bytes.
+fn parse_meminfo(s: &str) -> (Option<u64>, Option<u64>) {
+    let field = |name: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .map(|kb| kb.saturating_mul(1024))
+    };
+    (
+        field("MemTotal:"),
+        field("MemAvailable:").or_else(|| field("MemFree:")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            gateway_url("127.0.0.1", 18789, false, None),
+            "ws://127.0.0.1:18789"
+        );
+        assert_eq!(
+            gateway_url("gw.example", 443, true, Some("openclaw/")),
+            "wss://gw.example:443/openclaw"
+        );
+        assert_eq!(gateway_url("::1", 1, false, Some("/x")), "ws://[::1]:1/x");
+    }
+
+    #[test]
+    fn meminfo() {
+        let (t, f) =
+            parse_meminfo("MemTotal:       1000 kB\nMemFree:  10 kB\nMemAvailable:   500 kB\n");
+        assert_eq!(t, Some(1_024_000));
+        assert_eq!(f, Some(512_000));
+        let s = host_stats();
+        assert!(s["cpuCount"].as_u64().is_some_and(|c| c >= 1));
+    }
+
+    #[test]
+    fn connect_signature_verifies() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let identity = state::load_or_create_identity(tmp.path()).expect("id");
+        let ctx = Ctx {
+            url: "ws://127.0.0.1:1".into(),
+            target: Target::default(),
+            state_dir: tmp.path().to_path_buf(),
+            identity,
+            display_name: "Box".into(),
+            token: Some("T".into()),
+            password: None,
+            exec_allow: vec![],
+            path_env: Some("/usr/bin:/bin".into()),
+        };
+        let params = connect_params(&ctx, Some("ignored"), "n1", 1_000);
+        let parsed = openclaw_actors::protocol::connect::parse(&params).expect("valid connect");
+        let proof = parsed.device.clone().expect("device");
+        openclaw_actors::identity::verify_proof(&parsed, &proof, "n1", 1_000).expect("verifies");
+        assert_eq!(params["auth"], json!({"token": "T"}));
+        assert_eq!(params["pathEnv"], json!("/usr/bin:/bin"));
+        // Without a shared secret the stored device token is sent (and signed).
+        let ctx = Ctx { token: None, ..ctx };
+        let params = connect_params(&ctx, Some("DT"), "n2", 2_000);
+        assert_eq!(params["auth"], json!({"deviceToken": "DT"}));
+        let parsed = openclaw_actors::protocol::connect::parse(&params).expect("valid connect");
+        let proof = parsed.device.clone().expect("device");
+        openclaw_actors::identity::verify_proof(&parsed, &proof, "n2", 2_000).expect("verifies");
+    }
+}
