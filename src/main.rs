@@ -6,6 +6,21 @@ use clap::Parser;
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // `openclaw nodes list | head`: a closed stdout is not a crash. Rust ignores SIGPIPE,
+    // so `println!` panics on EPIPE; exit quietly (with the shell's SIGPIPE status) instead.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp_millis()
         .init();

@@ -5,7 +5,10 @@
 //! `fsync`, rename over the target, `fsync` the directory; files are created with mode
 //! 0600 because they hold device-token hashes and public keys.
 //!
-//! Messages: [`SaveDocument`].
+//! Transcripts are append-only JSONL files (one JSON object per line), synced after each
+//! append; a torn last line (crash mid-write) is ignored on load.
+//!
+//! Messages: [`SaveDocument`], [`LoadDocument`], [`AppendLines`], [`LoadLines`].
 
 use std::fs;
 use std::io::Write as _;
@@ -49,6 +52,100 @@ impl Handler<SaveDocument> for StoreActor {
         let path = self.dir.join(&msg.name);
         write_atomic(&path, &msg.contents).map_err(|e| format!("{}: {e}", path.display()))
     }
+}
+
+/// Reads `<state>/<name>` (`None` when missing).
+#[derive(Message)]
+#[rtype(result = "Result<Option<Vec<u8>>, String>")]
+pub struct LoadDocument {
+    /// Path relative to the state directory.
+    pub name: String,
+}
+
+impl Handler<LoadDocument> for StoreActor {
+    type Result = Result<Option<Vec<u8>>, String>;
+
+    fn handle(&mut self, msg: LoadDocument, _: &mut Self::Context) -> Self::Result {
+        read_document(&self.dir, &msg.name).map_err(|e| format!("{}: {e}", msg.name))
+    }
+}
+
+/// Appends JSON lines to `<state>/<name>` and syncs. Sent by agent runs (transcripts).
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct AppendLines {
+    /// Path relative to the state directory.
+    pub name: String,
+    /// One JSON value per line.
+    pub lines: Vec<serde_json::Value>,
+}
+
+impl Handler<AppendLines> for StoreActor {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: AppendLines, _: &mut Self::Context) -> Self::Result {
+        let path = self.dir.join(&msg.name);
+        append_lines(&path, &msg.lines).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Loads the last `limit` JSON lines of `<state>/<name>` (missing file: empty).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<serde_json::Value>, String>")]
+pub struct LoadLines {
+    /// Path relative to the state directory.
+    pub name: String,
+    /// Keep only the last this many lines.
+    pub limit: usize,
+}
+
+impl Handler<LoadLines> for StoreActor {
+    type Result = Result<Vec<serde_json::Value>, String>;
+
+    fn handle(&mut self, msg: LoadLines, _: &mut Self::Context) -> Self::Result {
+        let path = self.dir.join(&msg.name);
+        load_lines(&path, msg.limit).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Appends JSON lines with `O_APPEND` and syncs the data.
+pub fn append_lines(path: &Path, lines: &[serde_json::Value]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mut buf = Vec::new();
+    for l in lines {
+        serde_json::to_writer(&mut buf, l).map_err(std::io::Error::other)?;
+        buf.push(b'\n');
+    }
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(&buf)?;
+    f.sync_data()
+}
+
+/// Reads JSON lines, skipping a torn or unparsable line instead of failing the whole load.
+pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::Value>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if out.len() > limit {
+        out.drain(..out.len() - limit);
+    }
+    Ok(out)
 }
 
 /// Atomic write: temp + fsync + rename + directory fsync, mode 0600.
@@ -110,6 +207,20 @@ mod tests {
         let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(read_document(&dir, "missing").expect("read"), None);
+        let log = dir.join("t.jsonl");
+        append_lines(
+            &log,
+            &[serde_json::json!({"a": 1}), serde_json::json!({"a": 2})],
+        )
+        .expect("append");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(b"{\"torn\":"))
+            .expect("torn");
+        let lines = load_lines(&log, 10).expect("load");
+        assert_eq!(lines.len(), 2);
+        assert_eq!(load_lines(&log, 1).expect("load")[0]["a"], 2);
         let _ = fs::remove_dir_all(&dir);
     }
 }

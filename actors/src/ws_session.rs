@@ -54,6 +54,12 @@ use crate::registry::{
 };
 use crate::util::{now_ms, truncate_close_reason};
 
+/// Events dropped (not queued) for a session whose outbound queue is over
+/// [`SLOW_QUEUE_BYTES`].
+const DROP_IF_SLOW: &[&str] = &["presence", "health", "node.hostStats", "heartbeat"];
+/// Queue depth above which snapshot events are dropped.
+const SLOW_QUEUE_BYTES: usize = 256 * 1024;
+
 /// How long a client has to answer a ping (after the tick that sent it).
 const PONG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25);
 
@@ -1351,6 +1357,11 @@ impl Handler<SendEvent> for WsSession {
 
     fn handle(&mut self, msg: SendEvent, ctx: &mut Self::Context) {
         if !matches!(self.phase, Phase::Ready(_)) {
+            return;
+        }
+        // Snapshot-style events are dropped for a client that is not keeping up: the next
+        // one supersedes them, and queueing them would only grow our memory.
+        if DROP_IF_SLOW.contains(&&*msg.event) && self.out.queued.get() > SLOW_QUEUE_BYTES {
             return;
         }
         let seq = self.next_seq();

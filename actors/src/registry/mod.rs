@@ -69,6 +69,8 @@ pub struct Registry {
     version: StateVersion,
     /// Set once shutdown started: new upgrades are refused.
     shutting_down: bool,
+    /// A coalesced presence broadcast is pending.
+    presence_scheduled: bool,
     /// The state-dir writer.
     store: Addr<StoreActor>,
     /// Pairing state (persisted on every change).
@@ -97,6 +99,7 @@ impl Registry {
             limiter,
             version: StateVersion::default(),
             shutting_down: false,
+            presence_scheduled: false,
             store,
             book,
             nodes: HashMap::new(),
@@ -157,10 +160,23 @@ impl Registry {
         }
     }
 
-    fn broadcast_presence(&mut self, skip: Option<&str>) {
+    /// Presence changed: bump the version now, broadcast the full list soon. Broadcasts are
+    /// coalesced (one per window, the window growing with the number of sessions) because
+    /// each carries the whole list to every reader: per-change broadcasts are quadratic in
+    /// messages and cubic in bytes when many clients connect at once.
+    fn broadcast_presence(&mut self, ctx: &mut Context<Self>) {
         self.version.presence += 1;
-        let payload = json!({ "presence": self.presence_list() });
-        self.broadcast("presence", &payload, true, skip);
+        if self.presence_scheduled {
+            return;
+        }
+        self.presence_scheduled = true;
+        let window =
+            Duration::from_millis(100 + 5 * self.sessions.len() as u64).min(Duration::from_secs(5));
+        ctx.run_later(window, |act, _| {
+            act.presence_scheduled = false;
+            let payload = json!({ "presence": act.presence_list() });
+            act.broadcast("presence", &payload, true, None);
+        });
     }
 }
 
@@ -280,7 +296,7 @@ pub struct SessionAuthenticated {
 impl Handler<SessionAuthenticated> for Registry {
     type Result = MessageResult<SessionAuthenticated>;
 
-    fn handle(&mut self, msg: SessionAuthenticated, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SessionAuthenticated, ctx: &mut Self::Context) -> Self::Result {
         let mut ip = None;
         if let Some(entry) = self.sessions.get_mut(&msg.conn_id) {
             if entry.authed.is_none() {
@@ -296,7 +312,7 @@ impl Handler<SessionAuthenticated> for Registry {
         if let Some(ip) = ip {
             self.release_preauth(ip);
         }
-        self.broadcast_presence(Some(&msg.conn_id));
+        self.broadcast_presence(ctx);
         MessageResult(HelloSnapshot {
             presence: self.presence_list(),
             state_version: self.version,
@@ -315,11 +331,11 @@ pub struct SessionClosed {
 impl Handler<SessionClosed> for Registry {
     type Result = ();
 
-    fn handle(&mut self, msg: SessionClosed, _: &mut Self::Context) {
+    fn handle(&mut self, msg: SessionClosed, ctx: &mut Self::Context) {
         self.detach_node(&msg.conn_id);
         if let Some(entry) = self.sessions.remove(&msg.conn_id) {
             if entry.authed.is_some() {
-                self.broadcast_presence(None);
+                self.broadcast_presence(ctx);
             } else {
                 self.release_preauth(entry.ip);
             }

@@ -147,7 +147,7 @@ impl Registry {
             "caps": desc.caps,
             "commands": commands,
             "approvalState": approval,
-            "paired": surface.is_some(),
+            "paired": surface.is_some() || self.book.devices.contains_key(node_id),
             "connected": connected.is_some(),
         });
         for (k, val) in [
