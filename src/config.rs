@@ -207,6 +207,147 @@ impl Default for GatewayCfg {
     }
 }
 
+/// `channels.telegram` (and each `channels.telegram.accounts.<id>`).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelegramCfg {
+    /// Run this account (default: true when a token is configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Bot token from @BotFather.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<String>,
+    /// File holding the bot token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+    /// Bot API root (default `https://api.telegram.org`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_root: Option<String>,
+    /// `pairing` (default), `allowlist`, `open`, `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dm_policy: Option<String>,
+    /// Allowed DM senders (numeric ids; `"*"` with `open`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_from: Option<Vec<Value>>,
+    /// `allowlist` (default), `open`, `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_policy: Option<String>,
+    /// Allowed groups / group senders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_allow_from: Option<Vec<Value>>,
+    /// Webhook mode: public HTTPS URL Telegram posts to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Webhook mode: secret checked on every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    /// Long-poll timeout in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_timeout_seconds: Option<u32>,
+    /// Extra bot accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<std::collections::BTreeMap<String, TelegramCfg>>,
+}
+
+impl std::fmt::Debug for TelegramCfg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramCfg")
+            .field("enabled", &self.enabled)
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
+            .field("api_root", &self.api_root)
+            .field("dm_policy", &self.dm_policy)
+            .finish()
+    }
+}
+
+/// `channels`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelsCfg {
+    /// Telegram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram: Option<TelegramCfg>,
+}
+
+/// `models.providers.<id>.models[]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelEntryCfg {
+    /// Model id sent to the provider.
+    pub id: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `models.providers.<id>`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderCfg {
+    /// Base URL, e.g. `https://api.openai.com/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Wire API; only `openai-completions` is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// Models offered.
+    #[serde(default)]
+    pub models: Vec<ModelEntryCfg>,
+    /// Per-request timeout (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for ProviderCfg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderCfg")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api", &self.api)
+            .field("models", &self.models)
+            .finish()
+    }
+}
+
+/// `models`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelsCfg {
+    /// Providers by id.
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, ProviderCfg>,
+}
+
+/// `agents.defaults.model`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentModelCfg {
+    /// `provider/model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+}
+
+/// `agents.defaults`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentDefaultsCfg {
+    /// The model.
+    #[serde(default)]
+    pub model: AgentModelCfg,
+}
+
+/// `agents`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentsCfg {
+    /// Defaults for every agent.
+    #[serde(default)]
+    pub defaults: AgentDefaultsCfg,
+}
+
 /// The whole configuration (only the parts openclaw-rs implements).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -214,6 +355,15 @@ pub struct Config {
     /// The `gateway` section.
     #[serde(default)]
     pub gateway: GatewayCfg,
+    /// Chat channels.
+    #[serde(default)]
+    pub channels: ChannelsCfg,
+    /// Model providers.
+    #[serde(default)]
+    pub models: ModelsCfg,
+    /// Agent settings.
+    #[serde(default)]
+    pub agents: AgentsCfg,
 }
 
 /// Every key path we implement; anything else in a file is warned about and ignored.
@@ -241,7 +391,56 @@ const KNOWN_KEYS: &[&str] = &[
     "gateway.nodes",
     "gateway.nodes.pairing",
     "gateway.nodes.pairing.autoApproveLocal",
+    "channels",
+    "channels.telegram",
+    "channels.telegram.enabled",
+    "channels.telegram.botToken",
+    "channels.telegram.tokenFile",
+    "channels.telegram.apiRoot",
+    "channels.telegram.dmPolicy",
+    "channels.telegram.allowFrom",
+    "channels.telegram.groupPolicy",
+    "channels.telegram.groupAllowFrom",
+    "channels.telegram.webhookUrl",
+    "channels.telegram.webhookSecret",
+    "channels.telegram.pollTimeoutSeconds",
+    "channels.telegram.accounts",
+    "channels.telegram.accounts.*",
+    "channels.telegram.accounts.*.enabled",
+    "channels.telegram.accounts.*.botToken",
+    "channels.telegram.accounts.*.tokenFile",
+    "channels.telegram.accounts.*.apiRoot",
+    "channels.telegram.accounts.*.dmPolicy",
+    "channels.telegram.accounts.*.allowFrom",
+    "channels.telegram.accounts.*.groupPolicy",
+    "channels.telegram.accounts.*.groupAllowFrom",
+    "channels.telegram.accounts.*.webhookUrl",
+    "channels.telegram.accounts.*.webhookSecret",
+    "channels.telegram.accounts.*.pollTimeoutSeconds",
+    "models",
+    "models.providers",
+    "models.providers.*",
+    "models.providers.*.baseUrl",
+    "models.providers.*.apiKey",
+    "models.providers.*.api",
+    "models.providers.*.models",
+    "models.providers.*.timeoutMs",
+    "agents",
+    "agents.defaults",
+    "agents.defaults.model",
+    "agents.defaults.model.primary",
 ];
+
+/// Keys whose values are lists (not walked for unknown sub-keys).
+const LEAF_LISTS: &[&str] = &["trustedProxies", "allowFrom", "groupAllowFrom", "models"];
+
+fn key_known(path: &str) -> bool {
+    let segs: Vec<&str> = path.split('.').collect();
+    KNOWN_KEYS.iter().any(|k| {
+        let ks: Vec<&str> = k.split('.').collect();
+        ks.len() == segs.len() && ks.iter().zip(&segs).all(|(a, b)| *a == "*" || a == b)
+    })
+}
 
 /// Flag overrides (highest precedence). Absent flags are `None` and do not override.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -404,8 +603,10 @@ fn walk_unknown(prefix: &str, value: &Value, out: &mut Vec<String>) {
         } else {
             format!("{prefix}.{k}")
         };
-        if KNOWN_KEYS.contains(&path.as_str()) {
-            if path != "gateway.trustedProxies" {
+        if key_known(&path) {
+            let last = path.rsplit('.').next().unwrap_or("");
+            let leaf = path.contains('.') && LEAF_LISTS.contains(&last);
+            if !leaf {
                 walk_unknown(&path, v, out);
             }
         } else {
@@ -532,7 +733,7 @@ mod tests {
         let l = load(None, &e, &FlagOverrides::default()).expect("load");
         assert_eq!(l.config.gateway.port, 1000);
         assert_eq!(l.config.gateway.bind, BindMode::Lan);
-        assert_eq!(l.unknown_keys, vec!["models".to_owned()]);
+        assert_eq!(l.unknown_keys, vec!["models.x".to_owned()]);
 
         let e2 = env(&[
             ("OPENCLAW_CONFIG_PATH", file.to_str().expect("utf8")),

@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use openclaw_actors::auth::{AuthMode, AuthSettings, RateLimitSettings};
 use openclaw_actors::registry::ShutdownGateway;
-use openclaw_actors::{Engine, EngineConfig};
+use std::rc::Rc;
+
+use openclaw_actors::channel::telegram::TelegramAccountConfig;
+use openclaw_actors::ports::TelegramApi;
+use openclaw_actors::{Engine, EngineConfig, EngineDeps};
 
 use crate::config::{AuthModeCfg, BindMode, Loaded};
 use crate::http;
@@ -280,6 +284,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         }
     }
 
+    let (deps, channel_accounts, model_label) = build_deps(&loaded)?;
     let state_dir = loaded.state_dir.clone();
     let config = EngineConfig {
         auth,
@@ -302,8 +307,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
         trusted_proxies,
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
+        channel_accounts,
     };
-    let engine = Engine::start(config).map_err(|message| StartError {
+    let engine = Engine::start(config, deps).map_err(|message| StartError {
         code: EXIT_CONFIG,
         message,
     })?;
@@ -326,6 +332,15 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             "auth: token mode with no token configured; generated a runtime-only token (not saved, gone when the gateway stops):\n  {t}\n  use it with: openclaw gateway call health --url ws://127.0.0.1:{port} --token {t}\n  set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN to keep a stable token"
         );
     }
+    let _ = writeln!(
+        out,
+        "agent: {model_label}{}",
+        if channel_accounts > 0 {
+            format!("; telegram: {channel_accounts} account(s)")
+        } else {
+            String::new()
+        }
+    );
     let _ = out.flush();
     drop(out);
 
@@ -402,6 +417,214 @@ fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
             message: format!("cannot lock {}: {e}", path.display()),
         }),
     }
+}
+
+fn id_list(values: Option<&Vec<serde_json::Value>>) -> Vec<String> {
+    values
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| match x {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A configured bot account and its API client.
+type TelegramAccount = (TelegramAccountConfig, Rc<dyn TelegramApi>);
+
+fn telegram_account(
+    account_id: &str,
+    t: &crate::config::TelegramCfg,
+    base: Option<&crate::config::TelegramCfg>,
+    env_token: Option<String>,
+) -> Result<Option<TelegramAccount>, StartError> {
+    use openclaw_actors::channel::telegram::{DmPolicy, GroupPolicy};
+    let pick = |f: &dyn Fn(&crate::config::TelegramCfg) -> Option<String>| {
+        f(t).or_else(|| base.and_then(f))
+    };
+    let prefix = if base.is_some() {
+        format!("channels.telegram.accounts.{account_id}")
+    } else {
+        "channels.telegram".to_owned()
+    };
+    let token = match (&t.bot_token, &t.token_file) {
+        (Some(tok), _) if !tok.trim().is_empty() => Some(tok.trim().to_owned()),
+        (_, Some(file)) => Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| {
+                    StartError::config(format!(
+                        "{prefix}.tokenFile {file}: {e}. Fix: point it at a file holding the bot token"
+                    ))
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        _ => env_token,
+    };
+    let enabled = t.enabled.unwrap_or(token.is_some());
+    if !enabled {
+        return Ok(None);
+    }
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(StartError::config(format!(
+            "{prefix} is enabled but has no bot token. Fix: set {prefix}.botToken (or tokenFile, or TELEGRAM_BOT_TOKEN)"
+        )));
+    };
+    let parse =
+        |what: &str, v: Option<String>, allowed: &[&str]| -> Result<Option<String>, StartError> {
+            match v {
+                Some(x) if !allowed.contains(&x.as_str()) => Err(StartError::config(format!(
+                    "{prefix}.{what} {x:?} is not one of {}",
+                    allowed.join(", ")
+                ))),
+                other => Ok(other),
+            }
+        };
+    let dm = parse(
+        "dmPolicy",
+        pick(&|c| c.dm_policy.clone()),
+        &["pairing", "allowlist", "open", "disabled"],
+    )?;
+    let group = parse(
+        "groupPolicy",
+        pick(&|c| c.group_policy.clone()),
+        &["allowlist", "open", "disabled"],
+    )?;
+    let dm_policy = match dm.as_deref() {
+        Some("allowlist") => DmPolicy::Allowlist,
+        Some("open") => DmPolicy::Open,
+        Some("disabled") => DmPolicy::Disabled,
+        _ => DmPolicy::Pairing,
+    };
+    let group_policy = match group.as_deref() {
+        Some("open") => GroupPolicy::Open,
+        Some("disabled") => GroupPolicy::Disabled,
+        _ => GroupPolicy::Allowlist,
+    };
+    let allow_from = {
+        let own = id_list(t.allow_from.as_ref());
+        if own.is_empty() {
+            id_list(base.and_then(|b| b.allow_from.as_ref()))
+        } else {
+            own
+        }
+    };
+    let group_allow_from = {
+        let own = id_list(t.group_allow_from.as_ref());
+        if own.is_empty() {
+            id_list(base.and_then(|b| b.group_allow_from.as_ref()))
+        } else {
+            own
+        }
+    };
+    if dm_policy == DmPolicy::Open && !allow_from.iter().any(|a| a == "*") {
+        return Err(StartError::config(format!(
+            "{prefix}.dmPolicy is \"open\" but allowFrom does not contain \"*\". Fix: add \"*\" to {prefix}.allowFrom to confirm anyone may talk to the bot"
+        )));
+    }
+    if dm_policy == DmPolicy::Allowlist && allow_from.is_empty() {
+        return Err(StartError::config(format!(
+            "{prefix}.dmPolicy is \"allowlist\" but allowFrom is empty. Fix: list the numeric Telegram user ids allowed to talk to the bot"
+        )));
+    }
+    let webhook = match (
+        pick(&|c| c.webhook_url.clone()),
+        pick(&|c| c.webhook_secret.clone()),
+    ) {
+        (Some(url), Some(secret)) if !secret.is_empty() => Some((url, secret)),
+        (Some(_), _) => {
+            return Err(StartError::config(format!(
+                "{prefix}.webhookUrl is set without webhookSecret. Fix: set a random {prefix}.webhookSecret (checked on every webhook request)"
+            )));
+        }
+        _ => None,
+    };
+    let api_root =
+        pick(&|c| c.api_root.clone()).unwrap_or_else(|| "https://api.telegram.org".into());
+    let cfg = TelegramAccountConfig {
+        account_id: account_id.to_owned(),
+        dm_policy,
+        allow_from,
+        group_policy,
+        group_allow_from,
+        poll_timeout_s: t
+            .poll_timeout_seconds
+            .or_else(|| base.and_then(|b| b.poll_timeout_seconds))
+            .unwrap_or(30)
+            .clamp(1, 50),
+        webhook,
+    };
+    let api: Rc<dyn TelegramApi> =
+        Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));
+    Ok(Some((cfg, api)))
+}
+
+/// Builds the engine's outside links (model provider, Telegram accounts) from config.
+fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError> {
+    let cfg = &loaded.config;
+    let mut deps = EngineDeps::default();
+    if let Some(t) = &cfg.channels.telegram {
+        let env_token = std::env::var("TELEGRAM_BOT_TOKEN")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let has_default =
+            t.bot_token.is_some() || t.token_file.is_some() || t.enabled == Some(true);
+        if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
+            && let Some(acc) = telegram_account("default", t, None, env_token)?
+        {
+            deps.telegram.push(acc);
+        }
+        for (id, a) in t.accounts.iter().flatten() {
+            if let Some(acc) = telegram_account(id, a, Some(t), None)? {
+                deps.telegram.push(acc);
+            }
+        }
+    }
+    let providers = &cfg.models.providers;
+    let primary = cfg.agents.defaults.model.primary.clone().or_else(|| {
+        providers
+            .iter()
+            .find_map(|(id, p)| p.models.first().map(|m| format!("{id}/{}", m.id)))
+    });
+    let label = match primary {
+        None => "embedded command agent (no model provider configured)".to_owned(),
+        Some(primary) => {
+            let (provider_id, model) = primary.split_once('/').ok_or_else(|| {
+                StartError::config(format!(
+                    "agents.defaults.model.primary {primary:?} must be \"<provider>/<model>\""
+                ))
+            })?;
+            let p = providers.get(provider_id).ok_or_else(|| {
+                StartError::config(format!(
+                    "agents.defaults.model.primary names provider {provider_id:?}, but models.providers.{provider_id} is not configured"
+                ))
+            })?;
+            if let Some(api) = p.api.as_deref().filter(|a| *a != "openai-completions") {
+                return Err(StartError::config(format!(
+                    "models.providers.{provider_id}.api {api:?} is not supported. Fix: use \"openai-completions\" (any OpenAI-compatible chat completions endpoint)"
+                )));
+            }
+            let base_url = p.base_url.clone().ok_or_else(|| {
+                StartError::config(format!(
+                    "models.providers.{provider_id}.baseUrl is not set. Fix: e.g. \"https://api.openai.com/v1\""
+                ))
+            })?;
+            deps.model = Some(Rc::new(crate::clients::openai::OpenAiModel::new(
+                provider_id,
+                &base_url,
+                p.api_key.clone(),
+                model,
+                p.timeout_ms.map(Duration::from_millis),
+            )));
+            format!("model {provider_id}/{model}")
+        }
+    };
+    let n = deps.telegram.len();
+    Ok((deps, n, label))
 }
 
 /// SIGTERM and SIGINT, registered up front.

@@ -9,10 +9,15 @@ use std::time::{Duration, Instant};
 use actix::{Actor, Addr};
 use serde_json::{Value, json};
 
+use std::rc::Rc;
+
 use crate::auth::AuthSettings;
+use crate::channel::telegram::{TelegramAccountConfig, TelegramChannel};
 use crate::pairing::{self, PairingBook};
+use crate::ports::{ChatModel, TelegramApi};
 use crate::protocol;
 use crate::registry::Registry;
+use crate::registry::runs::RegisterChannel;
 use crate::store::{self, StoreActor};
 use crate::util::now_ms;
 
@@ -48,6 +53,8 @@ pub struct EngineConfig {
     /// Approve new devices from direct loopback peers silently
     /// (`gateway.nodes.pairing.autoApproveLocal`).
     pub auto_approve_local: bool,
+    /// Number of channel accounts configured (0: `health` needs no channel round trip).
+    pub channel_accounts: usize,
 }
 
 impl EngineConfig {
@@ -72,6 +79,7 @@ impl EngineConfig {
             bind_addrs: Vec::new(),
             trusted_proxies: Vec::new(),
             auto_approve_local: true,
+            channel_accounts: 0,
         }
     }
 }
@@ -149,6 +157,32 @@ impl Shared {
     }
 }
 
+/// The engine's links to the outside world, built by the shell (HTTP clients pointed at
+/// configurable base URLs). Not `Send`: everything here lives on the engine arbiter.
+#[derive(Default)]
+pub struct EngineDeps {
+    /// The model provider; `None` runs the embedded command agent.
+    pub model: Option<Rc<dyn ChatModel>>,
+    /// Telegram bot accounts.
+    pub telegram: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)>,
+}
+
+fn load_json<T: serde::de::DeserializeOwned>(
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<Option<T>, String> {
+    match store::read_document(dir, name) {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            format!(
+                "{} is not valid ({e}). Fix: restore it from a backup or move it aside",
+                dir.join(name).display()
+            )
+        }),
+        Ok(None) => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", dir.join(name).display())),
+    }
+}
+
 /// The running engine: what the HTTP layer needs to accept sockets.
 #[derive(Clone)]
 pub struct Engine {
@@ -162,7 +196,7 @@ impl Engine {
     /// Loads persisted state and starts the engine's actors on the current arbiter (call
     /// inside an actix system). Fails when the state directory holds a corrupt document:
     /// starting with empty pairing state would silently unpair every device.
-    pub fn start(config: EngineConfig) -> Result<Self, String> {
+    pub fn start(config: EngineConfig, deps: EngineDeps) -> Result<Self, String> {
         let book = match store::read_document(&config.state_dir, pairing::DOCUMENT) {
             Ok(Some(bytes)) => PairingBook::from_json(&bytes).map_err(|e| {
                 format!(
@@ -178,6 +212,15 @@ impl Engine {
                 ));
             }
         };
+        let sessions_index: crate::registry::runs::SessionsIndex =
+            load_json(&config.state_dir, crate::registry::runs::SESSIONS_INDEX)?
+                .unwrap_or_default();
+        let mut channel_states = Vec::new();
+        for (cfg, api) in deps.telegram {
+            let doc = crate::channel::telegram::ChannelState::document(&cfg.account_id);
+            let state = load_json(&config.state_dir, &doc)?.unwrap_or_default();
+            channel_states.push((cfg, api, state));
+        }
         let store = StoreActor::start(config.state_dir.clone());
         let shared = Arc::new(Shared {
             config,
@@ -185,7 +228,17 @@ impl Engine {
             boot_id: uuid::Uuid::new_v4().to_string(),
             instance_id: uuid::Uuid::new_v4().to_string(),
         });
-        let registry = Registry::new(shared.clone(), store, book).start();
+        let model: Rc<dyn ChatModel> = deps
+            .model
+            .unwrap_or_else(|| Rc::new(crate::agent_run::CommandAgent));
+        let registry =
+            Registry::new(shared.clone(), store.clone(), book, model, sessions_index).start();
+        for (cfg, api, state) in channel_states {
+            let account_id = cfg.account_id.clone();
+            let addr =
+                TelegramChannel::new(cfg, api, registry.clone(), store.clone(), state).start();
+            registry.do_send(RegisterChannel { account_id, addr });
+        }
         Ok(Self { shared, registry })
     }
 }

@@ -11,7 +11,9 @@
 //! | [`registry::Registry`] | `registry/mod.rs`, `registry/nodes.rs` | `AdmitUpgrade`, `UpgradeAborted`, `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `GetPresence`, `GetStats`, `ShutdownGateway`, `DeviceConnect`, `AttachNode`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`, `PairingRequest` |
 //! | [`ws_session::WsSession`] | `ws_session.rs` | the socket's inbound frames (stream), `SendEvent`, `SendTargeted`, `CloseSession` |
 //! | [`node_session::NodeSession`] | `node_session.rs` | `InvokeNode`, `InvokeResult`, `StopNode`, `PendingCount` |
-//! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600) |
+//! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600), `LoadDocument`, `AppendLines`, `LoadLines` |
+//! | [`channel::telegram::TelegramChannel`] | `channel/telegram.rs` | long-poll stream, `DeliverReply`, `GetChannelStatus`, `ListChannelPairing`, `ApproveChannelPairing`, `WebhookUpdate` |
+//! | [`agent_run::AgentRun`] | `agent_run.rs` | drives one run from `started()`; `CancelRun` |
 //!
 //! Every WebSocket session is one `WsSession` actor running on the actix-web worker that
 //! accepted the socket; the `Registry` runs on the system arbiter and is the only owner of
@@ -20,7 +22,9 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod agent_run;
 pub mod auth;
+pub mod channel;
 pub mod engine;
 pub mod identity;
 pub mod node_session;
@@ -33,4 +37,4 @@ pub mod ws_session;
 
 mod util;
 
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, EngineDeps};

@@ -48,6 +48,7 @@ use crate::registry::nodes::{
     AttachNode, DescribeNode, DeviceConnect, DeviceVerdict, ListNodes, NodeHostStats, PairingOp,
     PairingRequest,
 };
+use crate::registry::runs::ChannelsStatus;
 use crate::registry::{
     AuthAttempt, AuthVerdict, GetPresence, GetStats, Registry, SessionAuthenticated, SessionClosed,
     SessionOpened,
@@ -961,11 +962,48 @@ impl WsSession {
         {
             return self.dispatch_nodes(req, caller_scopes, my_node_id, ctx);
         }
+        if matches!(
+            req.method.as_str(),
+            "chat.send"
+                | "chat.history"
+                | "chat.abort"
+                | "agent"
+                | "agent.wait"
+                | "send"
+                | "sessions.list"
+                | "channels.status"
+                | "channels.pairing.list"
+                | "channels.pairing.approve"
+        ) {
+            return self.dispatch_agent(req, ctx);
+        }
         match req.method.as_str() {
             "health" => match optional_bool_params("health", &req.params, &["probe"]) {
-                Ok(()) => {
+                Ok(()) if self.shared.config.channel_accounts == 0 => {
                     let health = self.shared.health();
                     self.respond_ok(&req.id, &health, ctx);
+                }
+                Ok(()) => {
+                    let id = req.id;
+                    let fut = self.registry.send(ChannelsStatus);
+                    let shared = self.shared.clone();
+                    self.reply_with(
+                        id,
+                        async move {
+                            let mut health = shared.health();
+                            if let Ok(ch) = fut.await {
+                                for k in ["channels", "channelOrder", "channelLabels"] {
+                                    health[k] = ch[k].clone();
+                                }
+                                let healthy = ch["channels"].as_object().is_none_or(|m| {
+                                    m.values().all(|c| c["running"] == json!(true))
+                                });
+                                health["channelsHealthy"] = json!(healthy);
+                            }
+                            Ok(health)
+                        },
+                        ctx,
+                    );
                 }
                 Err(m) => self.respond_err(&req.id, &ErrorShape::invalid(m), ctx),
             },
@@ -1025,6 +1063,157 @@ impl WsSession {
                 Err(e) => act.respond_err(&id, &e, ctx),
             })
             .spawn(ctx);
+    }
+
+    /// Agent, chat, sessions and channel methods (access already checked).
+    fn dispatch_agent(&mut self, req: Request, ctx: &mut Context<Self>) {
+        use crate::registry::runs::{
+            AbortRun, ChannelPairingApprove, ChannelPairingList, ChatHistory, ListSessions,
+            SubmitRun, WaitRun,
+        };
+        let registry = self.registry.clone();
+        let gone = || ErrorShape::unavailable("gateway is shutting down");
+        let id = req.id;
+        let p = &req.params;
+        let method = req.method.as_str();
+        let sender = Some(format!("operator:{}", self.conn_id));
+        match method {
+            "chat.send" | "agent" => {
+                let parsed = agent_params::submit(method, p);
+                let (session_key, text, run_id, wait) = match parsed {
+                    Ok(v) => v,
+                    Err(e) => return self.respond_err(&id, &e, ctx),
+                };
+                let fut = registry.send(SubmitRun {
+                    run_id: run_id.clone(),
+                    session_key,
+                    text,
+                    sender,
+                });
+                let two_phase = method == "agent";
+                fut.into_actor(self)
+                    .map(move |res, act, ctx| {
+                        let ack = match res {
+                            Ok(Ok(a)) => a,
+                            Ok(Err(e)) => return act.respond_err(&id, &e, ctx),
+                            Err(_) => return act.respond_err(&id, &gone(), ctx),
+                        };
+                        if !two_phase {
+                            return act.respond_ok(
+                                &id,
+                                &json!({"runId": ack.run_id, "status": ack.status, "sessionKey": ack.session_key}),
+                                ctx,
+                            );
+                        }
+                        act.respond_ok(
+                            &id,
+                            &json!({"runId": ack.run_id, "status": "accepted", "acceptedAt": now_ms(), "sessionKey": ack.session_key}),
+                            ctx,
+                        );
+                        let wait_fut = act.registry.send(WaitRun {
+                            run_id: ack.run_id.clone(),
+                            timeout: wait,
+                        });
+                        act.reply_with(
+                            id,
+                            async move {
+                                let v = wait_fut.await.map_err(|_| gone())?;
+                                let status = v["status"].as_str().unwrap_or("error").to_owned();
+                                let summary = match status.as_str() {
+                                    "ok" => "completed",
+                                    "aborted" => "aborted",
+                                    _ => "failed",
+                                };
+                                let text = v["text"].as_str().unwrap_or("").to_owned();
+                                let mut out = json!({
+                                    "runId": ack.run_id, "status": if status == "aborted" { "error" } else { status.as_str() },
+                                    "summary": summary, "sessionKey": ack.session_key,
+                                    "result": {"payloads": [{"text": text}], "meta": {"startedAt": v["startedAt"], "endedAt": v["endedAt"]}},
+                                });
+                                if let Some(e) = v["error"].as_str() {
+                                    out["error"] = json!(e);
+                                }
+                                Ok(out)
+                            },
+                            ctx,
+                        );
+                    })
+                    .spawn(ctx);
+            }
+            "agent.wait" => match agent_params::wait(p) {
+                Ok((run_id, timeout)) => {
+                    let fut = registry.send(WaitRun { run_id, timeout });
+                    self.reply_with(id, async move { fut.await.map_err(|_| gone()) }, ctx);
+                }
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+            "chat.history" => match agent_params::history(p) {
+                Ok((session_key, limit)) => {
+                    let fut = registry.send(ChatHistory { session_key, limit });
+                    self.reply_with(
+                        id,
+                        async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+                        ctx,
+                    );
+                }
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+            "chat.abort" => match agent_params::abort(p) {
+                Ok((session_key, run_id)) => {
+                    let fut = registry.send(AbortRun {
+                        session_key,
+                        run_id,
+                    });
+                    self.reply_with(id, async move { fut.await.map_err(|_| gone()) }, ctx);
+                }
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+            "sessions.list" => {
+                let limit = p
+                    .get("limit")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(50)
+                    .clamp(1, 1000);
+                let fut = registry.send(ListSessions {
+                    limit: usize::try_from(limit).unwrap_or(50),
+                });
+                self.reply_with(id, async move { fut.await.map_err(|_| gone()) }, ctx);
+            }
+            "send" => match agent_params::send(p) {
+                Ok(msg) => {
+                    let fut = registry.send(msg);
+                    self.reply_with(
+                        id,
+                        async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+                        ctx,
+                    );
+                }
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+            "channels.status" => {
+                let fut = registry.send(ChannelsStatus);
+                self.reply_with(id, async move { fut.await.map_err(|_| gone()) }, ctx);
+            }
+            "channels.pairing.list" => {
+                let fut = registry.send(ChannelPairingList);
+                self.reply_with(id, async move { fut.await.map_err(|_| gone()) }, ctx);
+            }
+            _ => match agent_params::pairing_approve(p) {
+                Ok((channel, account_id, code)) => {
+                    let fut = registry.send(ChannelPairingApprove {
+                        channel,
+                        account_id,
+                        code,
+                    });
+                    self.reply_with(
+                        id,
+                        async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+                        ctx,
+                    );
+                }
+                Err(e) => self.respond_err(&id, &e, ctx),
+            },
+        }
     }
 
     /// `node.*`, `device.*` and `skills.bins` (access already checked).
@@ -1604,5 +1793,170 @@ mod node_params {
             payload_json,
             error,
         })
+    }
+}
+
+/// Params of the agent and chat methods.
+mod agent_params {
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use crate::channel::normalize_session_key;
+    use crate::protocol::error::ErrorShape;
+    use crate::protocol::validate::Checker;
+    use crate::registry::runs::SendOutbound;
+
+    fn obj<'a>(
+        method: &str,
+        p: &'a Value,
+    ) -> Result<&'a serde_json::Map<String, Value>, ErrorShape> {
+        p.as_object()
+            .ok_or_else(|| ErrorShape::invalid(format!("invalid {method} params: must be object")))
+    }
+
+    fn fail(method: &str, c: &Checker) -> ErrorShape {
+        ErrorShape::invalid(format!("invalid {method} params: {}", c.message()))
+    }
+
+    /// `chat.send` / `agent` → (session key, text, run id, final wait).
+    pub(super) fn submit(
+        method: &str,
+        p: &Value,
+    ) -> Result<(String, String, String, Duration), ErrorShape> {
+        let o = obj(method, p)?;
+        let mut c = Checker::new();
+        if method == "chat.send" {
+            c.required("", o, "sessionKey");
+            c.required("", o, "message");
+        } else {
+            c.required("", o, "message");
+        }
+        c.required("", o, "idempotencyKey");
+        let key = c
+            .string("", o, "sessionKey", true)
+            .map(normalize_session_key);
+        let text = c.string("", o, "message", false).map(str::to_owned);
+        let run_id = c.string("", o, "idempotencyKey", true).map(str::to_owned);
+        let timeout_s = c.integer("", o, "timeout", 1);
+        let (Some(text), Some(run_id)) = (text, run_id) else {
+            return Err(fail(method, &c));
+        };
+        if !c.ok() {
+            return Err(fail(method, &c));
+        }
+        if text.trim().is_empty() {
+            return Err(ErrorShape::invalid(format!(
+                "invalid {method} params: message must not be empty"
+            )));
+        }
+        let key = key.unwrap_or_else(|| "agent:main:main".to_owned());
+        let wait = Duration::from_secs(timeout_s.unwrap_or(600)).min(crate::agent_run::MAX_WAIT);
+        Ok((key, text, run_id, wait))
+    }
+
+    pub(super) fn wait(p: &Value) -> Result<(String, Duration), ErrorShape> {
+        let o = obj("agent.wait", p)?;
+        let mut c = Checker::new();
+        c.required("", o, "runId");
+        let run_id = c.string("", o, "runId", true).map(str::to_owned);
+        let ms = c.integer("", o, "timeoutMs", 0);
+        match run_id {
+            Some(r) if c.ok() => Ok((
+                r,
+                Duration::from_millis(ms.unwrap_or(30_000)).min(crate::agent_run::MAX_WAIT),
+            )),
+            _ => Err(fail("agent.wait", &c)),
+        }
+    }
+
+    pub(super) fn history(p: &Value) -> Result<(String, usize), ErrorShape> {
+        let o = obj("chat.history", p)?;
+        let mut c = Checker::new();
+        c.required("", o, "sessionKey");
+        let key = c
+            .string("", o, "sessionKey", true)
+            .map(normalize_session_key);
+        let limit = c.integer("", o, "limit", 1).unwrap_or(200).min(5000);
+        match key {
+            Some(k) if c.ok() => Ok((k, usize::try_from(limit).unwrap_or(200))),
+            _ => Err(fail("chat.history", &c)),
+        }
+    }
+
+    pub(super) fn abort(p: &Value) -> Result<(String, Option<String>), ErrorShape> {
+        let o = obj("chat.abort", p)?;
+        let mut c = Checker::new();
+        c.required("", o, "sessionKey");
+        let key = c
+            .string("", o, "sessionKey", true)
+            .map(normalize_session_key);
+        let run = c.string("", o, "runId", true).map(str::to_owned);
+        match key {
+            Some(k) if c.ok() => Ok((k, run)),
+            _ => Err(fail("chat.abort", &c)),
+        }
+    }
+
+    pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
+        let o = obj("send", p)?;
+        let mut c = Checker::new();
+        c.required("", o, "to");
+        c.required("", o, "idempotencyKey");
+        let to = c.string("", o, "to", true).map(str::to_owned);
+        c.string("", o, "idempotencyKey", true);
+        let text = c.string("", o, "message", false).map(str::to_owned);
+        let channel = c
+            .string("", o, "channel", true)
+            .unwrap_or("telegram")
+            .to_owned();
+        let account_id = c.string("", o, "accountId", true).map(str::to_owned);
+        let thread_id = o
+            .get("threadId")
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
+        let reply_to = o
+            .get("replyToId")
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
+        let Some(to) = to else {
+            return Err(fail("send", &c));
+        };
+        if !c.ok() {
+            return Err(fail("send", &c));
+        }
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return Err(ErrorShape::invalid(
+                "invalid send params: message is required (media is not supported yet)",
+            ));
+        };
+        Ok(SendOutbound {
+            channel,
+            account_id,
+            to,
+            text,
+            thread_id,
+            reply_to,
+        })
+    }
+
+    pub(super) fn pairing_approve(
+        p: &Value,
+    ) -> Result<(String, Option<String>, String), ErrorShape> {
+        const M: &str = "channels.pairing.approve";
+        let o = obj(M, p)?;
+        let mut c = Checker::new();
+        c.required("", o, "channel");
+        let channel = c.string("", o, "channel", true).map(str::to_owned);
+        let code = c
+            .string("", o, "requestId", true)
+            .or_else(|| o.get("code").and_then(Value::as_str))
+            .map(str::to_owned);
+        let account = c.string("", o, "accountId", true).map(str::to_owned);
+        match (channel, code) {
+            (Some(ch), Some(code)) if c.ok() => Ok((ch, account, code)),
+            (_, None) if c.ok() => Err(ErrorShape::invalid(format!(
+                "invalid {M} params: must have required property 'requestId'"
+            ))),
+            _ => Err(fail(M, &c)),
+        }
     }
 }

@@ -263,7 +263,7 @@ fn wrong_config_type_exits_78_naming_file_and_key() {
 #[test]
 fn unknown_config_key_warns_once_and_still_works() {
     let gw = TestGateway::with_token("T");
-    let home = CliHome::with_config("{models: {}}");
+    let home = CliHome::with_config("{models: {catalogRefresh: {enabled: false}}}");
     let out = home.run(
         &[
             "gateway",
@@ -285,5 +285,5 @@ fn unknown_config_key_warns_once_and_still_works() {
         .filter(|l| l.contains("warning"))
         .collect();
     assert_eq!(warnings.len(), 1, "one warning: {out}");
-    assert!(warnings[0].contains("models"), "{out}");
+    assert!(warnings[0].contains("models.catalogRefresh"), "{out}");
 }

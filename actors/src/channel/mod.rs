@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(m.session_key("main"), "agent:main:telegram:dm:42");
         m.chat_type = "supergroup".into();
         m.thread_id = Some(7);
-        assert_eq!(m.session_key("main"), "agent:main:telegram:group:-100:topic:7");
+        assert_eq!(
+            m.session_key("main"),
+            "agent:main:telegram:group:-100:topic:7"
+        );
         assert_eq!(normalize_session_key("main"), "agent:main:main");
     }
 }

@@ -114,6 +114,8 @@ const PAIRING_METHODS: &[&str] = &[
     "device.pair.rename",
     "device.token.rotate",
     "device.token.revoke",
+    "channels.pairing.list",
+    "channels.pairing.approve",
 ];
 
 /// The access rule for `method`. Unknown methods and the reserved prefixes are admin-only.

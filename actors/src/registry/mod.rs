@@ -16,6 +16,7 @@
 //! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
 
 pub mod nodes;
+pub mod runs;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -81,6 +82,18 @@ pub struct Registry {
     node_seen: HashMap<String, nodes::NodeSeen>,
     /// Finished invokes by (node id, idempotency key), kept 5 minutes (at most 1000).
     dedupe: HashMap<(String, String), (Instant, crate::node_session::InvokeOutcome)>,
+    /// The agent model (or the embedded command agent).
+    model: std::rc::Rc<dyn crate::ports::ChatModel>,
+    /// Channel accounts.
+    channels: std::collections::BTreeMap<String, Addr<crate::channel::telegram::TelegramChannel>>,
+    /// Session index (persisted).
+    sessions_index: runs::SessionsIndex,
+    /// Per-session run slots (active run + queue).
+    slots: HashMap<String, runs::Slot>,
+    /// Run records by run id (bounded).
+    runs: runs::RunRecords,
+    /// Insertion order of `runs`, for pruning.
+    run_order: std::collections::VecDeque<String>,
     /// Callers waiting on an in-flight invoke with the same key.
     inflight: HashMap<
         (String, String),
@@ -90,7 +103,13 @@ pub struct Registry {
 
 impl Registry {
     /// A registry for this engine.
-    pub fn new(shared: Arc<Shared>, store: Addr<StoreActor>, book: PairingBook) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        store: Addr<StoreActor>,
+        book: PairingBook,
+        model: std::rc::Rc<dyn crate::ports::ChatModel>,
+        sessions_index: runs::SessionsIndex,
+    ) -> Self {
         let limiter = AuthLimiter::new(shared.config.auth.rate_limit);
         Self {
             shared,
@@ -106,6 +125,12 @@ impl Registry {
             node_seen: HashMap::new(),
             dedupe: HashMap::new(),
             inflight: HashMap::new(),
+            model,
+            channels: std::collections::BTreeMap::new(),
+            sessions_index,
+            slots: HashMap::new(),
+            runs: HashMap::new(),
+            run_order: std::collections::VecDeque::new(),
         }
     }
 
@@ -408,6 +433,14 @@ pub struct Stats {
     pub nodes: usize,
     /// Sockets still in their handshake.
     pub pending: usize,
+    /// Agent sessions known.
+    pub sessions: usize,
+    /// Runs in progress.
+    pub active_runs: usize,
+    /// Runs waiting behind another run of their session.
+    pub queued_runs: usize,
+    /// Channel accounts running.
+    pub channels: usize,
 }
 
 /// Asks for [`Stats`].
@@ -421,6 +454,10 @@ impl Handler<GetStats> for Registry {
     fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
         let mut s = Stats {
             connections: self.sessions.len(),
+            sessions: self.sessions_index.len(),
+            active_runs: self.slots.values().filter(|x| x.has_active()).count(),
+            queued_runs: self.slots.values().map(runs::Slot::queued).sum(),
+            channels: self.channels.len(),
             ..Default::default()
         };
         for e in self.sessions.values() {

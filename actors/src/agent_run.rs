@@ -1,0 +1,754 @@
+//! # `AgentRun` — one agent run (one inbound message or operator request)
+//!
+//! Loads the session transcript, calls the model, executes tool calls (the `nodes` tool goes
+//! through the [`Registry`] to the node's `NodeSession`), loops up to [`MAX_ROUNDS`],
+//! streams `agent`/`chat` events to operators, appends the transcript, delivers the reply to
+//! the originating channel, and reports [`RunFinished`].
+//!
+//! With no model provider configured the [`CommandAgent`] stands in for the model: it
+//! understands `/help`, `/status`, `/nodes`, `/invoke <node> <command> [json]` and
+//! `/which <node> <bin…>` and drives the very same tool path.
+//!
+//! Messages: [`CancelRun`].
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+
+use crate::channel::telegram::DeliverReply;
+use crate::ports::{
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, FunctionCall, LocalFut, ModelError,
+    ToolCall, ToolSpec,
+};
+use crate::registry::Registry;
+use crate::registry::nodes::{DescribeNode, InvokeNodeCommand, ListNodes};
+use crate::registry::runs::{Broadcast, RunFinished, RunOrigin, RunOutcome, RunRequest, RunStatus};
+use crate::store::{AppendLines, LoadLines, StoreActor};
+use crate::util::now_ms;
+
+/// Model → tools → model rounds before giving up.
+pub const MAX_ROUNDS: usize = 8;
+/// Transcript lines loaded as context.
+const HISTORY_LINES: usize = 40;
+/// Tool results are cut to this many characters before going back to the model.
+const MAX_TOOL_RESULT_CHARS: usize = 16 * 1024;
+
+const SYSTEM_PROMPT: &str = "You are OpenClaw, a personal assistant that the user reaches from their chat apps. \
+You can act on the user's devices (nodes) with the `nodes` tool: action `status` lists the nodes and their commands, \
+`describe` shows one node, `invoke` runs a command on a node (for example `system.which` or `camera.snap`), \
+and `which` looks up programs on a node. Use the tool when the user asks about their devices; answer briefly.";
+
+/// The `nodes` tool offered to the model.
+pub fn nodes_tool() -> ToolSpec {
+    ToolSpec {
+        name: "nodes".into(),
+        description: "Inspect and control the user's connected devices (nodes): status, describe, invoke, which.".into(),
+        parameters: json!({
+            "type": "object",
+            "properties": {
+                "action": {"type": "string", "enum": ["status", "describe", "invoke", "which"]},
+                "node": {"type": "string", "description": "node id, id prefix or display name"},
+                "command": {"type": "string", "description": "command to invoke, e.g. system.which"},
+                "params": {"type": "object", "description": "command params"},
+                "bins": {"type": "array", "items": {"type": "string"}, "description": "for which"},
+                "timeoutMs": {"type": "integer"}
+            },
+            "required": ["action"]
+        }),
+    }
+}
+
+/// The agent run actor.
+pub struct AgentRun {
+    /// What to run.
+    req: RunRequest,
+    /// Transcript file of the session (relative to the state dir).
+    transcript: String,
+    /// Registry (tools, events, completion).
+    registry: Addr<Registry>,
+    /// Store (transcript).
+    store: Addr<StoreActor>,
+    /// The model (or the embedded command agent).
+    model: Rc<dyn ChatModel>,
+    /// The running loop.
+    handle: Option<SpawnHandle>,
+    /// When the run started.
+    started_at: u64,
+}
+
+impl AgentRun {
+    /// A run of `req` over `transcript`.
+    pub fn new(
+        req: RunRequest,
+        transcript: String,
+        registry: Addr<Registry>,
+        store: Addr<StoreActor>,
+        model: Rc<dyn ChatModel>,
+    ) -> Self {
+        Self {
+            req,
+            transcript,
+            registry,
+            store,
+            model,
+            handle: None,
+            started_at: now_ms(),
+        }
+    }
+
+    fn finish(&mut self, outcome: LoopOutcome, ctx: &mut Context<Self>) {
+        let run_id = self.req.run_id.clone();
+        let session_key = self.req.session_key.clone();
+        let (status, text, error) = match outcome {
+            LoopOutcome::Done(text) => (RunStatus::Ok, text, None),
+            LoopOutcome::Failed(user_text, err) => (RunStatus::Error, user_text, Some(err)),
+            LoopOutcome::Aborted => (RunStatus::Aborted, String::new(), None),
+        };
+        let now = now_ms();
+        // Transcript: the assistant's answer (or the failure note the user saw).
+        let mut lines = Vec::new();
+        if status != RunStatus::Aborted && !text.is_empty() {
+            lines.push(json!({"type": "message", "role": "assistant", "content": text, "ts": now, "runId": run_id}));
+        }
+        let event = match status {
+            RunStatus::Ok => {
+                json!({"runId": run_id, "sessionKey": session_key, "seq": 2, "state": "final",
+                "message": assistant_message(&text, now), "stopReason": "stop"})
+            }
+            RunStatus::Aborted => {
+                json!({"runId": run_id, "sessionKey": session_key, "seq": 2, "state": "aborted", "stopReason": "aborted"})
+            }
+            _ => json!({"runId": run_id, "sessionKey": session_key, "seq": 2, "state": "error",
+                "errorMessage": error.clone().unwrap_or_default(), "errorKind": "unknown",
+                "message": assistant_message(&text, now)}),
+        };
+        if status != RunStatus::Aborted && !text.is_empty() {
+            self.registry.do_send(Broadcast {
+                event: "chat".into(),
+                payload: json!({"runId": run_id, "sessionKey": session_key, "seq": 1, "state": "delta", "deltaText": text}),
+            });
+        }
+        self.registry.do_send(Broadcast {
+            event: "chat".into(),
+            payload: event,
+        });
+        let append = (!lines.is_empty()).then(|| {
+            self.store.send(AppendLines {
+                name: self.transcript.clone(),
+                lines,
+            })
+        });
+        let deliver = match (&self.req.origin, status) {
+            (RunOrigin::Channel { inbound, deliver }, s) if s != RunStatus::Aborted => {
+                Some(deliver.send(DeliverReply {
+                    inbound_id: Some(inbound.id.clone()),
+                    chat_id: inbound.chat_id,
+                    thread_id: inbound.thread_id,
+                    reply_to: Some(inbound.message_id),
+                    text: if text.is_empty() {
+                        "(no reply)".to_owned()
+                    } else {
+                        text.clone()
+                    },
+                }))
+            }
+            _ => None,
+        };
+        let registry = self.registry.clone();
+        let started_at = self.started_at;
+        let outcome = RunOutcome {
+            status,
+            text: text.clone(),
+            error,
+            started_at,
+            ended_at: now,
+        };
+        async move {
+            if let Some(a) = append {
+                match a.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => log::error!("run {run_id}: transcript not saved: {e}"),
+                    Err(e) => log::error!("run {run_id}: store unavailable: {e}"),
+                }
+            }
+            if let Some(d) = deliver {
+                match d.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => log::warn!("run {run_id}: reply not delivered: {e}"),
+                    Err(e) => log::warn!("run {run_id}: channel unavailable: {e}"),
+                }
+            }
+            registry.do_send(RunFinished {
+                run_id,
+                session_key,
+                outcome,
+            });
+        }
+        .into_actor(self)
+        .map(|_, _, ctx| ctx.stop())
+        .wait(ctx);
+    }
+}
+
+fn assistant_message(text: &str, ts: u64) -> Value {
+    json!({"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts})
+}
+
+enum LoopOutcome {
+    Done(String),
+    /// `(what the user is told, the error)`.
+    Failed(String, String),
+    Aborted,
+}
+
+impl Actor for AgentRun {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let registry = self.registry.clone();
+        let store = self.store.clone();
+        let model = self.model.clone();
+        let req = self.req.clone();
+        let transcript = self.transcript.clone();
+        let fut = async move { run_loop(req, transcript, registry, store, model).await };
+        let handle = ctx.spawn(fut.into_actor(self).map(|outcome, act, ctx| {
+            act.handle = None;
+            act.finish(outcome, ctx);
+        }));
+        self.handle = Some(handle);
+    }
+}
+
+/// Sent by the registry (`chat.abort`, gateway shutdown) to stop the run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelRun;
+
+impl Handler<CancelRun> for AgentRun {
+    type Result = ();
+
+    fn handle(&mut self, _: CancelRun, ctx: &mut Self::Context) {
+        if let Some(h) = self.handle.take() {
+            ctx.cancel_future(h);
+            self.finish(LoopOutcome::Aborted, ctx);
+        }
+    }
+}
+
+fn history_to_messages(lines: &[Value], skip_source: Option<&str>) -> Vec<ChatMessage> {
+    lines
+        .iter()
+        .filter(|l| l.get("type").and_then(Value::as_str) == Some("message"))
+        .filter(|l| {
+            skip_source.is_none() || l.get("sourceId").and_then(Value::as_str) != skip_source
+        })
+        .filter_map(|l| {
+            let role = l.get("role").and_then(Value::as_str)?;
+            let content = l.get("content").and_then(Value::as_str)?;
+            matches!(role, "user" | "assistant").then(|| ChatMessage::text(role, content))
+        })
+        .collect()
+}
+
+async fn run_loop(
+    req: RunRequest,
+    transcript: String,
+    registry: Addr<Registry>,
+    store: Addr<StoreActor>,
+    model: Rc<dyn ChatModel>,
+) -> LoopOutcome {
+    let source_id = match &req.origin {
+        RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
+        _ => None,
+    };
+    let history = store
+        .send(LoadLines {
+            name: transcript.clone(),
+            limit: HISTORY_LINES,
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    // A rerun after a restart must not record the user's message twice.
+    let already = source_id.as_deref().is_some_and(|sid| {
+        history
+            .iter()
+            .any(|l| l.get("sourceId").and_then(Value::as_str) == Some(sid))
+    });
+    let mut user_line = json!({"type": "message", "role": "user", "content": req.text, "ts": now_ms(), "runId": req.run_id});
+    if let Some(sid) = &source_id {
+        user_line["sourceId"] = json!(sid);
+    }
+    if let Some(sender) = &req.sender {
+        user_line["sender"] = json!(sender);
+    }
+    if !already {
+        match store
+            .send(AppendLines {
+                name: transcript.clone(),
+                lines: vec![user_line],
+            })
+            .await
+        {
+            Ok(Ok(())) => {}
+            other => log::error!("run {}: user message not saved: {other:?}", req.run_id),
+        }
+    }
+    let mut messages = vec![ChatMessage::text("system", SYSTEM_PROMPT)];
+    messages.extend(history_to_messages(&history, source_id.as_deref()));
+    messages.push(ChatMessage::text("user", req.text.clone()));
+    let tools = vec![nodes_tool()];
+    let mut tool_seq = 0u64;
+    for _round in 0..MAX_ROUNDS {
+        let response = match model
+            .complete(ChatRequest {
+                messages: messages.clone(),
+                tools: tools.clone(),
+            })
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("run {}: model failed: {e}", req.run_id);
+                return LoopOutcome::Failed(model_failure_text(&e), e.to_string());
+            }
+        };
+        let calls = response.message.tool_calls.clone().unwrap_or_default();
+        if calls.is_empty() {
+            let text = response.message.content.unwrap_or_default();
+            return LoopOutcome::Done(text.trim().to_owned());
+        }
+        messages.push(ChatMessage {
+            role: "assistant".into(),
+            content: response.message.content.clone(),
+            tool_calls: Some(calls.clone()),
+            tool_call_id: None,
+        });
+        for call in calls {
+            tool_seq += 1;
+            registry.do_send(Broadcast {
+                event: "agent".into(),
+                payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
+                    "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
+            });
+            let result = run_tool(&registry, &req.run_id, &call).await;
+            let mut text = result.to_string();
+            if text.len() > MAX_TOOL_RESULT_CHARS {
+                let mut end = MAX_TOOL_RESULT_CHARS;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+                text.push_str("…(truncated)");
+            }
+            tool_seq += 1;
+            registry.do_send(Broadcast {
+                event: "agent".into(),
+                payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
+                    "data": {"phase": "end", "name": call.function.name, "toolCallId": call.id, "ok": result.get("ok") == Some(&json!(true))}}),
+            });
+            messages.push(ChatMessage {
+                role: "tool".into(),
+                content: Some(text),
+                tool_calls: None,
+                tool_call_id: Some(call.id),
+            });
+        }
+    }
+    LoopOutcome::Failed(
+        format!(
+            "I stopped after {MAX_ROUNDS} tool rounds without reaching an answer. Please try a more specific request."
+        ),
+        "tool round limit reached".into(),
+    )
+}
+
+fn model_failure_text(e: &ModelError) -> String {
+    let what = match e {
+        ModelError::Unavailable(_) => "the model provider is not reachable right now",
+        ModelError::RateLimited(_) => "the model provider is rate limiting us",
+        ModelError::Unauthorized(_) => {
+            "the model provider rejected our API key (check models.providers.*.apiKey)"
+        }
+        ModelError::BadResponse(_) => "the model provider sent an answer I could not read",
+        ModelError::Rejected(_) => "the model provider refused the request",
+    };
+    format!("⚠️ Sorry — {what}. The gateway itself is fine; please try again in a minute.")
+}
+
+/// Resolves a node reference (id, id prefix ≥ 6 chars, or display name).
+async fn resolve_node(registry: &Addr<Registry>, reference: &str) -> Result<String, String> {
+    let list = registry
+        .send(ListNodes)
+        .await
+        .map_err(|_| "gateway is shutting down".to_owned())?;
+    let nodes = list
+        .get("nodes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let r = reference.trim();
+    let id_of = |n: &Value| {
+        n.get("nodeId")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    if let Some(n) = nodes.iter().find(|n| id_of(n) == r) {
+        return Ok(id_of(n));
+    }
+    let matches: Vec<String> = nodes
+        .iter()
+        .filter(|n| {
+            let id = id_of(n);
+            (r.len() >= 6 && id.starts_with(r))
+                || n.get("displayName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(r))
+        })
+        .map(id_of)
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(format!(
+            "no node matches {r:?}; use action status to list nodes"
+        )),
+        _ => Err(format!(
+            "{r:?} matches {} nodes; use the full node id",
+            matches.len()
+        )),
+    }
+}
+
+/// Executes one tool call; the result is always a JSON object the model can read.
+async fn run_tool(registry: &Addr<Registry>, run_id: &str, call: &ToolCall) -> Value {
+    if call.function.name != "nodes" {
+        return json!({"ok": false, "error": format!("unknown tool: {}", call.function.name)});
+    }
+    let args: Value = match serde_json::from_str(&call.function.arguments) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => return json!({"ok": false, "error": "tool arguments must be a JSON object"}),
+    };
+    let action = args.get("action").and_then(Value::as_str).unwrap_or("");
+    let node_ref = args.get("node").and_then(Value::as_str);
+    match action {
+        "status" => match registry.send(ListNodes).await {
+            Ok(list) => {
+                let nodes: Vec<Value> = list
+                    .get("nodes")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .map(|n| json!({
+                                "nodeId": n.get("nodeId"), "displayName": n.get("displayName"),
+                                "platform": n.get("platform"), "connected": n.get("connected"),
+                                "approvalState": n.get("approvalState"), "commands": n.get("commands"),
+                            }))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({"ok": true, "nodes": nodes})
+            }
+            Err(_) => json!({"ok": false, "error": "gateway is shutting down"}),
+        },
+        "describe" | "invoke" | "which" => {
+            let Some(node_ref) = node_ref else {
+                return json!({"ok": false, "error": format!("action {action} needs a node")});
+            };
+            let node_id = match resolve_node(registry, node_ref).await {
+                Ok(id) => id,
+                Err(e) => return json!({"ok": false, "error": e}),
+            };
+            if action == "describe" {
+                return match registry.send(DescribeNode { node_id }).await {
+                    Ok(Ok(v)) => json!({"ok": true, "node": v}),
+                    Ok(Err(e)) => json!({"ok": false, "error": e.message}),
+                    Err(_) => json!({"ok": false, "error": "gateway is shutting down"}),
+                };
+            }
+            let (command, params) = if action == "which" {
+                let bins = args.get("bins").cloned().unwrap_or(json!([]));
+                ("system.which".to_owned(), Some(json!({"bins": bins})))
+            } else {
+                let Some(command) = args.get("command").and_then(Value::as_str) else {
+                    return json!({"ok": false, "error": "action invoke needs a command"});
+                };
+                (command.to_owned(), args.get("params").cloned())
+            };
+            let timeout_ms = args
+                .get("timeoutMs")
+                .and_then(Value::as_u64)
+                .unwrap_or(crate::node_session::DEFAULT_INVOKE_TIMEOUT_MS)
+                .min(10 * 60 * 1000);
+            let res = registry
+                .send(InvokeNodeCommand {
+                    node_id: node_id.clone(),
+                    command: command.clone(),
+                    params,
+                    timeout_ms,
+                    idempotency_key: format!("{run_id}:{}", call.id),
+                    session_key: None,
+                })
+                .await;
+            match res {
+                Ok(Ok(v)) => {
+                    json!({"ok": true, "nodeId": node_id, "command": command, "payload": v.get("payload")})
+                }
+                Ok(Err(e)) => json!({"ok": false, "nodeId": node_id, "command": command,
+                    "error": {"message": e.message, "code": e.details.as_ref()
+                        .and_then(|d| d.get("nodeError")).and_then(|n| n.get("code")).cloned()
+                        .or_else(|| e.details.as_ref().and_then(|d| d.get("code")).cloned())}}),
+                Err(_) => json!({"ok": false, "error": "gateway is shutting down"}),
+            }
+        }
+        other => {
+            json!({"ok": false, "error": format!("unknown action {other:?}; use status, describe, invoke or which")})
+        }
+    }
+}
+
+// === the embedded command agent ===
+
+/// The built-in stand-in for a model: slash commands that drive the same `nodes` tool.
+pub struct CommandAgent;
+
+const HELP: &str = "OpenClaw (no model configured) understands:\n\
+/status — gateway and node status\n\
+/nodes — list nodes\n\
+/invoke <node> <command> [json params] — run a command on a node\n\
+/which <node> <program…> — find programs on a node\n\
+/help — this text\n\n\
+Configure models.providers and agents.defaults.model.primary to chat freely.";
+
+fn tool_call(args: Value) -> ChatResponse {
+    ChatResponse {
+        message: ChatMessage {
+            role: "assistant".into(),
+            content: None,
+            tool_calls: Some(vec![ToolCall {
+                id: format!("call_{}", uuid::Uuid::new_v4().simple()),
+                kind: "function".into(),
+                function: FunctionCall {
+                    name: "nodes".into(),
+                    arguments: args.to_string(),
+                },
+            }]),
+            tool_call_id: None,
+        },
+        finish_reason: Some("tool_calls".into()),
+    }
+}
+
+fn text_reply(text: impl Into<String>) -> ChatResponse {
+    ChatResponse {
+        message: ChatMessage::text("assistant", text),
+        finish_reason: Some("stop".into()),
+    }
+}
+
+fn render_tool_result(action: &str, result: &Value) -> String {
+    if result.get("ok") != Some(&json!(true)) {
+        let err = result
+            .get("error")
+            .map(|e| e.get("message").cloned().unwrap_or_else(|| e.clone()))
+            .unwrap_or(json!("unknown error"));
+        let code = result
+            .get("error")
+            .and_then(|e| e.get("code"))
+            .and_then(Value::as_str)
+            .map(|c| format!(" [{c}]"))
+            .unwrap_or_default();
+        return format!(
+            "❌ {}{code}",
+            err.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| err.to_string())
+        );
+    }
+    match action {
+        "status" => {
+            let nodes = result
+                .get("nodes")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if nodes.is_empty() {
+                return "Gateway OK. No nodes are paired or connected.".into();
+            }
+            let mut out = format!("Gateway OK. {} node(s):", nodes.len());
+            for n in nodes {
+                let id = n.get("nodeId").and_then(Value::as_str).unwrap_or("?");
+                let short: String = id.chars().take(12).collect();
+                out.push_str(&format!(
+                    "\n• {} ({short}) — {}, {}, {} command(s)",
+                    n.get("displayName")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unnamed"),
+                    if n.get("connected") == Some(&json!(true)) {
+                        "connected"
+                    } else {
+                        "offline"
+                    },
+                    n.get("approvalState")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
+                    n.get("commands")
+                        .and_then(Value::as_array)
+                        .map(Vec::len)
+                        .unwrap_or(0),
+                ));
+            }
+            out
+        }
+        _ => {
+            let payload = result.get("payload").cloned().unwrap_or(Value::Null);
+            let pretty =
+                serde_json::to_string_pretty(&payload).unwrap_or_else(|_| payload.to_string());
+            format!(
+                "✅ {} on {}:\n{pretty}",
+                result
+                    .get("command")
+                    .and_then(Value::as_str)
+                    .unwrap_or(action),
+                result
+                    .get("nodeId")
+                    .and_then(Value::as_str)
+                    .map(|s| s.chars().take(12).collect::<String>())
+                    .unwrap_or_default(),
+            )
+        }
+    }
+}
+
+impl ChatModel for CommandAgent {
+    fn label(&self) -> String {
+        "embedded/commands".into()
+    }
+
+    fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let reply = (|| {
+            let last = req.messages.last()?;
+            if last.role == "tool" {
+                let result: Value = serde_json::from_str(last.content.as_deref().unwrap_or("{}"))
+                    .unwrap_or(Value::Null);
+                let action = req
+                    .messages
+                    .iter()
+                    .rev()
+                    .find_map(|m| m.tool_calls.as_ref()?.first().cloned())
+                    .and_then(|c| serde_json::from_str::<Value>(&c.function.arguments).ok())
+                    .and_then(|a| a.get("action").and_then(Value::as_str).map(str::to_owned))
+                    .unwrap_or_default();
+                return Some(text_reply(render_tool_result(&action, &result)));
+            }
+            let text = last.content.as_deref().unwrap_or("").trim();
+            let mut parts = text.splitn(4, char::is_whitespace);
+            let cmd = parts.next().unwrap_or("");
+            let cmd = cmd.split('@').next().unwrap_or(cmd).to_lowercase();
+            Some(match cmd.as_str() {
+                "/help" | "/start" => text_reply(HELP),
+                "/status" | "/nodes" => tool_call(json!({"action": "status"})),
+                "/invoke" => {
+                    let (Some(node), Some(command)) = (parts.next(), parts.next()) else {
+                        return Some(text_reply("Usage: /invoke <node> <command> [json params]"));
+                    };
+                    let params = match parts.next().map(str::trim).filter(|p| !p.is_empty()) {
+                        None => None,
+                        Some(p) => match serde_json::from_str::<Value>(p) {
+                            Ok(v) => Some(v),
+                            Err(e) => {
+                                return Some(text_reply(format!(
+                                    "The params are not valid JSON: {e}"
+                                )));
+                            }
+                        },
+                    };
+                    let mut args = json!({"action": "invoke", "node": node, "command": command});
+                    if let Some(p) = params {
+                        args["params"] = p;
+                    }
+                    tool_call(args)
+                }
+                "/which" => {
+                    let Some(node) = parts.next() else {
+                        return Some(text_reply("Usage: /which <node> <program…>"));
+                    };
+                    let rest: Vec<&str> = parts.flat_map(|p| p.split_whitespace()).collect();
+                    if rest.is_empty() {
+                        return Some(text_reply("Usage: /which <node> <program…>"));
+                    }
+                    tool_call(json!({"action": "which", "node": node, "bins": rest}))
+                }
+                _ => text_reply(
+                    "No model provider is configured, so I only understand commands. Send /help for the list.",
+                ),
+            })
+        })();
+        let reply = reply.unwrap_or_else(|| text_reply(HELP));
+        Box::pin(async move { Ok(reply) })
+    }
+}
+
+/// A small helper used by the registry: how long `agent.wait` may wait at most.
+pub const MAX_WAIT: Duration = Duration::from_secs(600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(agent: &CommandAgent, messages: Vec<ChatMessage>) -> ChatResponse {
+        let fut = agent.complete(ChatRequest {
+            messages,
+            tools: vec![],
+        });
+        futures_util::FutureExt::now_or_never(fut)
+            .expect("ready")
+            .expect("ok")
+    }
+
+    #[test]
+    fn command_agent_drives_the_nodes_tool() {
+        let a = CommandAgent;
+        let r = ask(
+            &a,
+            vec![ChatMessage::text(
+                "user",
+                "/invoke phone system.which {\"bins\":[\"sh\"]}",
+            )],
+        );
+        let call = r.message.tool_calls.expect("tool call")[0].clone();
+        let args: Value = serde_json::from_str(&call.function.arguments).expect("json");
+        assert_eq!(args["action"], "invoke");
+        assert_eq!(args["node"], "phone");
+        assert_eq!(args["params"]["bins"][0], "sh");
+        let assistant = ChatMessage {
+            role: "assistant".into(),
+            content: None,
+            tool_calls: Some(vec![call.clone()]),
+            tool_call_id: None,
+        };
+        let tool = ChatMessage {
+            role: "tool".into(),
+            content: Some(json!({"ok": true, "nodeId": "abc", "command": "system.which", "payload": {"bins": {"sh": "/bin/sh"}}}).to_string()),
+            tool_calls: None,
+            tool_call_id: Some(call.id),
+        };
+        let r = ask(
+            &a,
+            vec![
+                ChatMessage::text("user", "/invoke phone system.which"),
+                assistant,
+                tool,
+            ],
+        );
+        let text = r.message.content.expect("text");
+        assert!(text.contains("/bin/sh"), "{text}");
+        let r = ask(&a, vec![ChatMessage::text("user", "hello")]);
+        assert!(r.message.content.expect("text").contains("/help"));
+        let r = ask(&a, vec![ChatMessage::text("user", "/invoke phone x {bad")]);
+        assert!(r.message.content.expect("text").contains("not valid JSON"));
+    }
+}

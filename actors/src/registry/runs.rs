@@ -1,0 +1,851 @@
+//! The registry's agent half: routing inbound channel messages and operator requests to
+//! [`AgentRun`] actors — one run at a time per session (later messages queue), different
+//! sessions in parallel — plus the session index, run records for `agent.wait`, channel
+//! fan-out (`send`, `channels.status`, DM pairing) and operator event broadcast.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::Registry;
+use crate::agent_run::{AgentRun, CancelRun};
+use crate::channel::InboundMessage;
+use crate::channel::telegram::{
+    ApproveChannelPairing, DeliverReply, GetChannelStatus, ListChannelPairing, TelegramChannel,
+};
+use crate::protocol::error::ErrorShape;
+use crate::store::{LoadLines, SaveDocument};
+use crate::util::now_ms;
+
+/// Where the session index lives (relative to the state dir).
+pub const SESSIONS_INDEX: &str = "agents/main/sessions/sessions.json";
+/// Finished run records kept for `agent.wait`.
+const MAX_RUN_RECORDS: usize = 1000;
+/// Messages queued per session before new ones are refused.
+const MAX_QUEUE_PER_SESSION: usize = 100;
+
+/// Where a run came from, and so where its reply goes.
+#[derive(Clone)]
+pub enum RunOrigin {
+    /// A channel message: reply through the channel.
+    Channel {
+        /// The message.
+        inbound: Box<InboundMessage>,
+        /// The channel's delivery endpoint.
+        deliver: Recipient<DeliverReply>,
+    },
+    /// An operator (`chat.send`, `agent`): the reply goes out as `chat` events.
+    Operator,
+}
+
+/// One unit of agent work.
+#[derive(Clone)]
+pub struct RunRequest {
+    /// Run id (the idempotency key for operator runs, the inbound id for channel runs).
+    pub run_id: String,
+    /// Session.
+    pub session_key: String,
+    /// The user's message.
+    pub text: String,
+    /// Origin.
+    pub origin: RunOrigin,
+    /// Who sent it (for the transcript).
+    pub sender: Option<String>,
+}
+
+/// Run state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Waiting behind another run of the session.
+    Queued,
+    /// Running.
+    Running,
+    /// Finished with an answer.
+    Ok,
+    /// Failed (model error, round cap).
+    Error,
+    /// Aborted.
+    Aborted,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Final status.
+    pub status: RunStatus,
+    /// The text the user got.
+    pub text: String,
+    /// The error, for failed runs.
+    pub error: Option<String>,
+    /// Start time.
+    pub started_at: u64,
+    /// End time.
+    pub ended_at: u64,
+}
+
+/// An index entry of a session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMeta {
+    /// Transcript id.
+    pub session_id: String,
+    /// Created.
+    pub created_at: u64,
+    /// Last activity.
+    pub updated_at: u64,
+    /// Channel (`telegram`), if the session belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Chat id on the channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<i64>,
+    /// Display name of the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Last message, shortened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_preview: Option<String>,
+    /// Messages exchanged (user + assistant).
+    #[serde(default)]
+    pub message_count: u64,
+}
+
+pub(crate) struct RunRecord {
+    session_key: String,
+    status: RunStatus,
+    started_at: Option<u64>,
+    ended_at: Option<u64>,
+    text: Option<String>,
+    error: Option<String>,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Slot {
+    active: Option<(String, Addr<AgentRun>)>,
+    queue: VecDeque<RunRequest>,
+}
+
+impl Slot {
+    pub(crate) fn has_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// Transcript file of a session id.
+pub fn transcript_name(session_id: &str) -> String {
+    format!("agents/main/sessions/{session_id}.jsonl")
+}
+
+fn preview(text: &str) -> String {
+    let mut p: String = text.chars().take(120).collect();
+    if text.chars().count() > 120 {
+        p.push('…');
+    }
+    p
+}
+
+impl Registry {
+    fn session_meta(&mut self, key: &str, origin: &RunOrigin) -> SessionMeta {
+        let now = now_ms();
+        let meta = self
+            .sessions_index
+            .entry(key.to_owned())
+            .or_insert_with(|| SessionMeta {
+                session_id: uuid::Uuid::new_v4().to_string(),
+                created_at: now,
+                updated_at: now,
+                channel: None,
+                chat_id: None,
+                display_name: None,
+                last_message_preview: None,
+                message_count: 0,
+            });
+        if let RunOrigin::Channel { inbound, .. } = origin {
+            meta.channel = Some(inbound.channel.clone());
+            meta.chat_id = Some(inbound.chat_id);
+            if !inbound.sender_name.is_empty() {
+                meta.display_name = Some(inbound.sender_name.clone());
+            }
+        }
+        meta.clone()
+    }
+
+    fn save_sessions_logged(&self) {
+        let fut = self.store.send(SaveDocument {
+            name: SESSIONS_INDEX.to_owned(),
+            contents: serde_json::to_vec_pretty(&self.sessions_index).unwrap_or_default(),
+        });
+        actix::spawn(async move {
+            match fut.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::error!("session index not saved: {e}"),
+                Err(e) => log::error!("store unavailable: {e}"),
+            }
+        });
+    }
+
+    /// Queues a run; starts it when its session is idle. Returns whether it started.
+    fn submit(&mut self, req: RunRequest, ctx: &mut Context<Self>) -> Result<bool, ErrorShape> {
+        let key = req.session_key.clone();
+        let slot = self.slots.entry(key.clone()).or_default();
+        if slot.queue.len() >= MAX_QUEUE_PER_SESSION {
+            return Err(
+                ErrorShape::unavailable("too many queued messages for this session")
+                    .retry_after(5000),
+            );
+        }
+        self.runs.insert(
+            req.run_id.clone(),
+            RunRecord {
+                session_key: key.clone(),
+                status: RunStatus::Queued,
+                started_at: None,
+                ended_at: None,
+                text: None,
+                error: None,
+                waiters: Vec::new(),
+            },
+        );
+        self.run_order.push_back(req.run_id.clone());
+        slot.queue.push_back(req);
+        let idle = slot.active.is_none();
+        if idle {
+            self.start_next(&key, ctx);
+        }
+        Ok(idle)
+    }
+
+    fn start_next(&mut self, key: &str, ctx: &mut Context<Self>) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        if slot.active.is_some() {
+            return;
+        }
+        let Some(req) = slot.queue.pop_front() else {
+            self.slots.remove(key);
+            return;
+        };
+        let meta = self.session_meta(key, &req.origin);
+        let run_id = req.run_id.clone();
+        let run = AgentRun::new(
+            req,
+            transcript_name(&meta.session_id),
+            ctx.address(),
+            self.store.clone(),
+            self.model.clone(),
+        )
+        .start();
+        if let Some(slot) = self.slots.get_mut(key) {
+            slot.active = Some((run_id.clone(), run));
+        }
+        if let Some(r) = self.runs.get_mut(&run_id) {
+            r.status = RunStatus::Running;
+            r.started_at = Some(now_ms());
+        }
+    }
+
+    fn prune_runs(&mut self) {
+        while self.run_order.len() > MAX_RUN_RECORDS {
+            let Some(id) = self.run_order.pop_front() else {
+                break;
+            };
+            let finished = self
+                .runs
+                .get(&id)
+                .is_some_and(|r| !matches!(r.status, RunStatus::Queued | RunStatus::Running));
+            if finished {
+                self.runs.remove(&id);
+            } else {
+                self.run_order.push_back(id);
+                break;
+            }
+        }
+    }
+
+    fn run_view(&self, run_id: &str) -> Option<Value> {
+        let r = self.runs.get(run_id)?;
+        Some(json!({
+            "runId": run_id,
+            "sessionKey": r.session_key,
+            "status": r.status,
+            "startedAt": r.started_at,
+            "endedAt": r.ended_at,
+            "text": r.text,
+            "error": r.error,
+        }))
+    }
+}
+
+// === messages ===
+
+/// Sent by a channel for every accepted (already persisted) inbound message. Deduplicated
+/// on `msg.id`, so a channel may hand the same message again after a restart.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InboundReceived {
+    /// The message.
+    pub msg: InboundMessage,
+    /// Where the reply goes.
+    pub reply_to: Recipient<DeliverReply>,
+}
+
+impl Handler<InboundReceived> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: InboundReceived, ctx: &mut Self::Context) {
+        if self.runs.contains_key(&msg.msg.id) {
+            return;
+        }
+        let agent = "main";
+        let req = RunRequest {
+            run_id: msg.msg.id.clone(),
+            session_key: msg.msg.session_key(agent),
+            text: msg.msg.text.clone(),
+            sender: Some(match &msg.msg.sender_username {
+                Some(u) => format!("{} (@{u})", msg.msg.sender_name),
+                None => msg.msg.sender_name.clone(),
+            }),
+            origin: RunOrigin::Channel {
+                inbound: Box::new(msg.msg),
+                deliver: msg.reply_to,
+            },
+        };
+        if let Err(e) = self.submit(req, ctx) {
+            log::warn!("inbound message refused: {}", e.message);
+        }
+    }
+}
+
+/// What `chat.send` / `agent` get back immediately.
+#[derive(Debug, Clone)]
+pub struct SubmitAck {
+    /// Run id.
+    pub run_id: String,
+    /// Session.
+    pub session_key: String,
+    /// `started`, `queued`, or for a repeated idempotency key `in_flight` / `accepted`.
+    pub status: &'static str,
+}
+
+/// Sent by an operator session for `chat.send` and `agent`.
+#[derive(Message)]
+#[rtype(result = "Result<SubmitAck, ErrorShape>")]
+pub struct SubmitRun {
+    /// Run id (the idempotency key).
+    pub run_id: String,
+    /// Session.
+    pub session_key: String,
+    /// The message.
+    pub text: String,
+    /// Who sent it.
+    pub sender: Option<String>,
+}
+
+impl Handler<SubmitRun> for Registry {
+    type Result = Result<SubmitAck, ErrorShape>;
+
+    fn handle(&mut self, msg: SubmitRun, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(r) = self.runs.get(&msg.run_id) {
+            let status = match r.status {
+                RunStatus::Queued | RunStatus::Running => "in_flight",
+                _ => "accepted",
+            };
+            return Ok(SubmitAck {
+                run_id: msg.run_id,
+                session_key: r.session_key.clone(),
+                status,
+            });
+        }
+        let req = RunRequest {
+            run_id: msg.run_id.clone(),
+            session_key: msg.session_key.clone(),
+            text: msg.text,
+            origin: RunOrigin::Operator,
+            sender: msg.sender,
+        };
+        let started = self.submit(req, ctx)?;
+        Ok(SubmitAck {
+            run_id: msg.run_id,
+            session_key: msg.session_key,
+            status: if started { "started" } else { "queued" },
+        })
+    }
+}
+
+/// Sent by an `AgentRun` when it is done (after delivering its reply).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunFinished {
+    /// Run id.
+    pub run_id: String,
+    /// Session.
+    pub session_key: String,
+    /// Outcome.
+    pub outcome: RunOutcome,
+}
+
+impl Handler<RunFinished> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunFinished, ctx: &mut Self::Context) {
+        if let Some(r) = self.runs.get_mut(&msg.run_id) {
+            r.status = msg.outcome.status;
+            r.started_at = Some(msg.outcome.started_at);
+            r.ended_at = Some(msg.outcome.ended_at);
+            r.text = Some(msg.outcome.text.clone());
+            r.error = msg.outcome.error.clone();
+            for w in r.waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+        if let Some(meta) = self.sessions_index.get_mut(&msg.session_key) {
+            meta.updated_at = msg.outcome.ended_at;
+            meta.message_count += if msg.outcome.text.is_empty() { 1 } else { 2 };
+            if !msg.outcome.text.is_empty() {
+                meta.last_message_preview = Some(preview(&msg.outcome.text));
+            }
+        }
+        self.save_sessions_logged();
+        if let Some(slot) = self.slots.get_mut(&msg.session_key)
+            && slot
+                .active
+                .as_ref()
+                .is_some_and(|(id, _)| *id == msg.run_id)
+        {
+            slot.active = None;
+        }
+        self.prune_runs();
+        self.start_next(&msg.session_key, ctx);
+    }
+}
+
+/// `chat.abort`: aborts the active run of a session (and drops its queue), or one run.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct AbortRun {
+    /// Session.
+    pub session_key: String,
+    /// A specific run.
+    pub run_id: Option<String>,
+}
+
+impl Handler<AbortRun> for Registry {
+    type Result = MessageResult<AbortRun>;
+
+    fn handle(&mut self, msg: AbortRun, _: &mut Self::Context) -> Self::Result {
+        let mut aborted = Vec::new();
+        if let Some(slot) = self.slots.get_mut(&msg.session_key) {
+            if let Some((id, addr)) = &slot.active
+                && msg.run_id.as_ref().is_none_or(|r| r == id)
+            {
+                addr.do_send(CancelRun);
+                aborted.push(id.clone());
+            }
+            let before: Vec<String> = slot.queue.iter().map(|r| r.run_id.clone()).collect();
+            slot.queue
+                .retain(|r| msg.run_id.as_ref().is_some_and(|id| *id != r.run_id));
+            for id in before {
+                if !slot.queue.iter().any(|r| r.run_id == id) {
+                    aborted.push(id.clone());
+                    if let Some(rec) = self.runs.get_mut(&id) {
+                        rec.status = RunStatus::Aborted;
+                        rec.ended_at = Some(now_ms());
+                        for w in rec.waiters.drain(..) {
+                            let _ = w.send(());
+                        }
+                    }
+                }
+            }
+        }
+        MessageResult(json!({"ok": true, "aborted": !aborted.is_empty(), "runIds": aborted}))
+    }
+}
+
+/// `agent.wait` (and the second `agent` response): resolves when the run ends or the
+/// timeout passes.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct WaitRun {
+    /// Run id.
+    pub run_id: String,
+    /// Bound on the wait.
+    pub timeout: Duration,
+}
+
+impl Handler<WaitRun> for Registry {
+    type Result = ResponseActFuture<Self, Value>;
+
+    fn handle(&mut self, msg: WaitRun, _: &mut Self::Context) -> Self::Result {
+        let run_id = msg.run_id;
+        let Some(rec) = self.runs.get_mut(&run_id) else {
+            return Box::pin(actix::fut::ready(
+                json!({"runId": run_id, "status": "error", "error": "unknown runId"}),
+            ));
+        };
+        if !matches!(rec.status, RunStatus::Queued | RunStatus::Running) {
+            return Box::pin(actix::fut::ready(
+                self.run_view(&run_id).unwrap_or(Value::Null),
+            ));
+        }
+        let (tx, rx) = oneshot::channel();
+        rec.waiters.push(tx);
+        let timeout = msg.timeout;
+        Box::pin(
+            async move { actix_web::rt::time::timeout(timeout, rx).await.is_ok() }
+                .into_actor(self)
+                .map(move |finished, act, _| {
+                    let mut v = act.run_view(&run_id).unwrap_or(Value::Null);
+                    if !finished {
+                        v["status"] = json!("timeout");
+                    }
+                    v
+                }),
+        )
+    }
+}
+
+/// Sent by agent runs: an event for operators (`chat`, `agent`), scope-filtered.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Broadcast {
+    /// Event name.
+    pub event: String,
+    /// Payload.
+    pub payload: Value,
+}
+
+impl Handler<Broadcast> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Broadcast, _: &mut Self::Context) {
+        self.broadcast(&msg.event, &msg.payload, false, None);
+    }
+}
+
+/// `sessions.list`.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct ListSessions {
+    /// At most this many rows.
+    pub limit: usize,
+}
+
+impl Handler<ListSessions> for Registry {
+    type Result = MessageResult<ListSessions>;
+
+    fn handle(&mut self, msg: ListSessions, _: &mut Self::Context) -> Self::Result {
+        let mut rows: Vec<(&String, &SessionMeta)> = self.sessions_index.iter().collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.updated_at));
+        let total = rows.len();
+        let now = now_ms();
+        let sessions: Vec<Value> = rows
+            .into_iter()
+            .take(msg.limit)
+            .map(|(key, m)| {
+                let active: Vec<String> = self
+                    .slots
+                    .get(key)
+                    .and_then(|s| s.active.as_ref().map(|(id, _)| id.clone()))
+                    .into_iter()
+                    .collect();
+                let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+                v["key"] = json!(key);
+                v["hasActiveRun"] = json!(!active.is_empty());
+                v["activeRunIds"] = json!(active);
+                v["snapshotAt"] = json!(now);
+                v
+            })
+            .collect();
+        let count = sessions.len();
+        MessageResult(json!({
+            "sessions": sessions, "count": count, "totalCount": total, "limitApplied": msg.limit,
+            "offset": 0, "nextOffset": Value::Null, "hasMore": count < total,
+            "path": self.shared.sessions_path(),
+        }))
+    }
+}
+
+/// `chat.history`.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ErrorShape>")]
+pub struct ChatHistory {
+    /// Session.
+    pub session_key: String,
+    /// Last this many messages.
+    pub limit: usize,
+}
+
+impl Handler<ChatHistory> for Registry {
+    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+
+    fn handle(&mut self, msg: ChatHistory, _: &mut Self::Context) -> Self::Result {
+        let key = msg.session_key;
+        let Some(meta) = self.sessions_index.get(&key) else {
+            return Box::pin(actix::fut::ready(Ok(
+                json!({"sessionKey": key, "sessionId": Value::Null, "messages": [], "hasMore": false}),
+            )));
+        };
+        let session_id = meta.session_id.clone();
+        let fut = self.store.send(LoadLines {
+            name: transcript_name(&session_id),
+            limit: msg.limit,
+        });
+        Box::pin(
+            async move {
+                let lines = match fut.await {
+                    Ok(Ok(l)) => l,
+                    Ok(Err(e)) => return Err(ErrorShape::unavailable(format!("cannot read transcript: {e}"))),
+                    Err(_) => return Err(ErrorShape::unavailable("store unavailable")),
+                };
+                let messages: Vec<Value> = lines
+                    .iter()
+                    .filter(|l| l.get("type").and_then(Value::as_str) == Some("message"))
+                    .map(|l| {
+                        let text = l.get("content").and_then(Value::as_str).unwrap_or("");
+                        let mut m = json!({
+                            "role": l.get("role"),
+                            "content": [{"type": "text", "text": text}],
+                            "timestamp": l.get("ts"),
+                        });
+                        for k in ["runId", "sender", "sourceId"] {
+                            if let Some(v) = l.get(k) {
+                                m[k] = v.clone();
+                            }
+                        }
+                        m
+                    })
+                    .collect();
+                Ok(json!({"sessionKey": key, "sessionId": session_id, "messages": messages, "hasMore": false}))
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// Registers a channel account at engine start.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterChannel {
+    /// Account id.
+    pub account_id: String,
+    /// The actor.
+    pub addr: Addr<TelegramChannel>,
+}
+
+impl Handler<RegisterChannel> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterChannel, _: &mut Self::Context) {
+        self.channels.insert(msg.account_id, msg.addr);
+    }
+}
+
+fn no_channel(channel: &str) -> ErrorShape {
+    ErrorShape::unavailable(format!(
+        "channel not configured: {channel} (set channels.{channel}.botToken and enabled: true)"
+    ))
+}
+
+/// `send`: outbound delivery to a channel target.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ErrorShape>")]
+pub struct SendOutbound {
+    /// Channel (`telegram`).
+    pub channel: String,
+    /// Account (default: the first).
+    pub account_id: Option<String>,
+    /// Target chat id.
+    pub to: String,
+    /// Text.
+    pub text: String,
+    /// Topic.
+    pub thread_id: Option<i64>,
+    /// Reply to.
+    pub reply_to: Option<i64>,
+}
+
+impl Handler<SendOutbound> for Registry {
+    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+
+    fn handle(&mut self, msg: SendOutbound, _: &mut Self::Context) -> Self::Result {
+        if msg.channel != "telegram" {
+            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
+                "unsupported channel: {} (supported: telegram)",
+                msg.channel
+            )))));
+        }
+        let addr = match &msg.account_id {
+            Some(a) => self.channels.get(a),
+            None => self.channels.values().next(),
+        };
+        let Some(addr) = addr.cloned() else {
+            return Box::pin(actix::fut::ready(Err(no_channel(&msg.channel))));
+        };
+        let target = msg
+            .to
+            .trim()
+            .trim_start_matches("telegram:")
+            .trim_start_matches("tg:");
+        let Ok(chat_id) = target.parse::<i64>() else {
+            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
+                "invalid telegram target {:?}: expected a numeric chat id",
+                msg.to
+            )))));
+        };
+        let to = msg.to.clone();
+        let fut = addr.send(DeliverReply {
+            inbound_id: None,
+            chat_id,
+            thread_id: msg.thread_id,
+            reply_to: msg.reply_to,
+            text: msg.text,
+        });
+        Box::pin(
+            async move {
+                match fut.await {
+                    Ok(Ok(ids)) => Ok(json!({"ok": true, "channel": "telegram", "to": to, "messageIds": ids, "messageId": ids.first()})),
+                    Ok(Err(e)) => Err(ErrorShape::unavailable(format!("delivery failed: {e}"))),
+                    Err(_) => Err(ErrorShape::unavailable("channel unavailable")),
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// `channels.status`, and the channel part of `health`.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct ChannelsStatus;
+
+impl Handler<ChannelsStatus> for Registry {
+    type Result = ResponseActFuture<Self, Value>;
+
+    fn handle(&mut self, _: ChannelsStatus, _: &mut Self::Context) -> Self::Result {
+        let futs: Vec<_> = self
+            .channels
+            .iter()
+            .map(|(id, a)| (id.clone(), a.send(GetChannelStatus)))
+            .collect();
+        Box::pin(
+            async move {
+                let mut accounts = BTreeMap::new();
+                for (id, f) in futs {
+                    let v = f.await.unwrap_or_else(|_| json!({"running": false, "lastError": "channel actor stopped"}));
+                    accounts.insert(id, v);
+                }
+                accounts
+            }
+            .into_actor(self)
+            .map(|accounts, act, _| {
+                let configured = !accounts.is_empty();
+                let mut channels = serde_json::Map::new();
+                if configured {
+                    let running = accounts.values().any(|a| a.get("running") == Some(&json!(true)));
+                    channels.insert("telegram".into(), json!({"configured": true, "running": running, "accounts": accounts}));
+                }
+                json!({
+                    "ts": now_ms(),
+                    "channels": channels,
+                    "channelOrder": if configured { vec!["telegram"] } else { vec![] },
+                    "channelLabels": if configured { json!({"telegram": "Telegram"}) } else { json!({}) },
+                    "model": act.model.label(),
+                })
+            }),
+        )
+    }
+}
+
+/// `channels.pairing.list`.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct ChannelPairingList;
+
+impl Handler<ChannelPairingList> for Registry {
+    type Result = ResponseActFuture<Self, Value>;
+
+    fn handle(&mut self, _: ChannelPairingList, _: &mut Self::Context) -> Self::Result {
+        let futs: Vec<_> = self
+            .channels
+            .iter()
+            .map(|(id, a)| (id.clone(), a.send(ListChannelPairing)))
+            .collect();
+        Box::pin(
+            async move {
+                let mut requests = Vec::new();
+                let mut accounts = Vec::new();
+                for (id, f) in futs {
+                    accounts.push(json!({"channel": "telegram", "accountId": id}));
+                    requests.extend(f.await.unwrap_or_default());
+                }
+                json!({"accounts": accounts, "requests": requests,
+                    "limits": {"pendingPerAccount": crate::channel::telegram::MAX_PENDING_PAIRING,
+                               "ttlMs": crate::channel::telegram::PAIRING_TTL_MS}})
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// `channels.pairing.approve`.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ErrorShape>")]
+pub struct ChannelPairingApprove {
+    /// Channel (`telegram`).
+    pub channel: String,
+    /// Account (default: try every account).
+    pub account_id: Option<String>,
+    /// The code.
+    pub code: String,
+}
+
+impl Handler<ChannelPairingApprove> for Registry {
+    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+
+    fn handle(&mut self, msg: ChannelPairingApprove, _: &mut Self::Context) -> Self::Result {
+        if msg.channel != "telegram" {
+            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
+                "unsupported channel: {}",
+                msg.channel
+            )))));
+        }
+        let targets: Vec<Addr<TelegramChannel>> = self
+            .channels
+            .iter()
+            .filter(|(id, _)| msg.account_id.as_ref().is_none_or(|a| a == *id))
+            .map(|(_, a)| a.clone())
+            .collect();
+        if targets.is_empty() {
+            return Box::pin(actix::fut::ready(Err(no_channel("telegram"))));
+        }
+        let code = msg.code;
+        Box::pin(
+            async move {
+                let mut last = String::from("pending DM access request no longer exists");
+                for t in targets {
+                    match t.send(ApproveChannelPairing { code: code.clone() }).await {
+                        Ok(Ok(v)) => return Ok(v),
+                        Ok(Err(e)) => last = e,
+                        Err(_) => last = "channel unavailable".into(),
+                    }
+                }
+                Err(ErrorShape::invalid(last))
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+pub(crate) type SessionsIndex = BTreeMap<String, SessionMeta>;
+pub(crate) type RunRecords = HashMap<String, RunRecord>;
