@@ -23,6 +23,11 @@ pub fn serve(listeners: Vec<TcpListener>, engine: Engine) -> std::io::Result<Ser
             .route("/healthz", web::get().to(live))
             .route("/readyz", web::get().to(live))
             .route("/health", web::get().to(live))
+            .route("/telegram-webhook", web::post().to(telegram_webhook))
+            .route(
+                "/telegram-webhook/{account}",
+                web::post().to(telegram_webhook),
+            )
             .default_service(web::to(ws::upgrade))
     })
     .workers(workers)
@@ -36,6 +41,44 @@ pub fn serve(listeners: Vec<TcpListener>, engine: Engine) -> std::io::Result<Ser
         server = server.listen(l)?;
     }
     Ok(server.run())
+}
+
+/// Telegram webhook mode: Telegram POSTs updates here with the configured secret in
+/// `X-Telegram-Bot-Api-Secret-Token`. The update is persisted before the 200, so a 5xx makes
+/// Telegram deliver it again.
+async fn telegram_webhook(
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+    engine: web::Data<Engine>,
+) -> HttpResponse {
+    let account_id = req
+        .match_info()
+        .get("account")
+        .unwrap_or("default")
+        .to_owned();
+    let secret = req
+        .headers()
+        .get("x-telegram-bot-api-secret-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Ok(update) = serde_json::from_slice(&body) else {
+        return HttpResponse::BadRequest().body("not a Telegram update");
+    };
+    let res = engine
+        .registry
+        .send(openclaw_actors::registry::runs::TelegramWebhook {
+            account_id,
+            secret,
+            update,
+        })
+        .await;
+    match res {
+        Ok(Ok(())) => HttpResponse::Ok().finish(),
+        Ok(Err(401)) => HttpResponse::Unauthorized().finish(),
+        Ok(Err(404)) => HttpResponse::NotFound().finish(),
+        Ok(Err(409)) => HttpResponse::Conflict().body("this account uses long polling"),
+        _ => HttpResponse::ServiceUnavailable().finish(),
+    }
 }
 
 async fn live() -> HttpResponse {

@@ -821,34 +821,44 @@ impl Handler<ApproveChannelPairing> for TelegramChannel {
     }
 }
 
-/// An update pushed by the webhook endpoint (webhook mode).
+/// An update pushed to the webhook endpoint (webhook mode). Replies `Err(401)` when the
+/// secret header is wrong, `Err(409)` when this account polls instead, `Err(503)` when the
+/// update could not be persisted (Telegram retries).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), u16>")]
 pub struct WebhookUpdate {
+    /// `X-Telegram-Bot-Api-Secret-Token`.
+    pub secret: Option<String>,
     /// The update.
     pub update: TgUpdate,
 }
 
 impl Handler<WebhookUpdate> for TelegramChannel {
-    type Result = ();
+    type Result = ResponseActFuture<Self, Result<(), u16>>;
 
-    fn handle(&mut self, msg: WebhookUpdate, ctx: &mut Self::Context) {
-        // Same durable path as polling; the webhook request is answered after queueing.
-        let updates = vec![msg.update];
+    fn handle(&mut self, msg: WebhookUpdate, _: &mut Self::Context) -> Self::Result {
+        let Some((_, expected)) = &self.cfg.webhook else {
+            return Box::pin(actix::fut::ready(Err(409)));
+        };
+        let presented = msg.secret.unwrap_or_default();
+        if !crate::auth::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            return Box::pin(actix::fut::ready(Err(401)));
+        }
+        // Same durable path as polling: persist, then hand over, then answer 200.
+        let u = msg.update;
         let mut next = self.state.clone();
         let mut accepted = Vec::new();
         let mut replies = Vec::new();
-        for u in updates {
-            if next.offset.is_some_and(|o| u.update_id < o) {
-                continue;
-            }
+        if next.offset.is_none_or(|o| u.update_id >= o) {
             next.offset = Some(u.update_id + 1);
             if let Some(m) = u.message {
                 match self.classify(&m, &mut next) {
                     Decision::Accept(text) => {
                         let inbound = self.inbound(u.update_id, &m, text);
-                        next.pending.push(inbound.clone());
-                        accepted.push(inbound);
+                        if !next.pending.iter().any(|p| p.id == inbound.id) {
+                            next.pending.push(inbound.clone());
+                            accepted.push(inbound);
+                        }
                     }
                     Decision::Reply(text) => replies.push((m.chat.id, m.message_thread_id, text)),
                     Decision::Drop(_) => {}
@@ -856,27 +866,29 @@ impl Handler<WebhookUpdate> for TelegramChannel {
             }
         }
         let save = self.save(&next);
-        save.into_actor(self)
-            .map(move |res, act, ctx| {
-                if let Err(e) = res {
-                    log::error!(
-                        "telegram[{}]: cannot persist webhook update: {e}",
-                        act.cfg.account_id
-                    );
-                    return;
-                }
-                act.state = next;
-                for m in accepted {
-                    act.registry.do_send(InboundReceived {
-                        msg: m,
-                        reply_to: ctx.address().recipient(),
-                    });
-                }
-                for (chat_id, thread_id, text) in replies {
-                    act.send_notice(chat_id, thread_id, text, ctx);
-                }
-            })
-            .wait(ctx);
+        Box::pin(save.into_actor(self).map(move |res, act, ctx| {
+            if let Err(e) = res {
+                log::error!(
+                    "telegram[{}]: cannot persist webhook update: {e}",
+                    act.cfg.account_id
+                );
+                return Err(503);
+            }
+            act.state = next;
+            if !accepted.is_empty() {
+                act.status.last_inbound_at_ms = Some(now_ms());
+            }
+            for m in accepted {
+                act.registry.do_send(InboundReceived {
+                    msg: m,
+                    reply_to: ctx.address().recipient(),
+                });
+            }
+            for (chat_id, thread_id, text) in replies {
+                act.send_notice(chat_id, thread_id, text, ctx);
+            }
+            Ok(())
+        }))
     }
 }
 

@@ -767,6 +767,33 @@ impl Handler<ChannelsStatus> for Registry {
     }
 }
 
+/// Sent by the HTTP layer for `POST /telegram-webhook[/<account>]`.
+#[derive(Message)]
+#[rtype(result = "Result<(), u16>")]
+pub struct TelegramWebhook {
+    /// Account (default: `default`).
+    pub account_id: String,
+    /// `X-Telegram-Bot-Api-Secret-Token`.
+    pub secret: Option<String>,
+    /// The update.
+    pub update: crate::ports::TgUpdate,
+}
+
+impl Handler<TelegramWebhook> for Registry {
+    type Result = ResponseActFuture<Self, Result<(), u16>>;
+
+    fn handle(&mut self, msg: TelegramWebhook, _: &mut Self::Context) -> Self::Result {
+        let Some(addr) = self.channels.get(&msg.account_id).cloned() else {
+            return Box::pin(actix::fut::ready(Err(404)));
+        };
+        let fut = addr.send(crate::channel::telegram::WebhookUpdate {
+            secret: msg.secret,
+            update: msg.update,
+        });
+        Box::pin(async move { fut.await.unwrap_or(Err(503)) }.into_actor(self))
+    }
+}
+
 /// `channels.pairing.list`.
 #[derive(Message)]
 #[rtype(result = "Value")]
