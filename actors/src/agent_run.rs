@@ -130,10 +130,7 @@ impl AgentRun {
                 payload: json!({"runId": run_id, "sessionKey": session_key, "seq": 1, "state": "delta", "deltaText": text}),
             });
         }
-        self.registry.do_send(Broadcast {
-            event: "chat".into(),
-            payload: event,
-        });
+
         let append = (!lines.is_empty()).then(|| {
             self.store.send(AppendLines {
                 name: self.transcript.clone(),
@@ -173,6 +170,11 @@ impl AgentRun {
                     Err(e) => log::error!("run {run_id}: store unavailable: {e}"),
                 }
             }
+            // After the transcript append, so `chat.history` right after `final` has it.
+            registry.do_send(Broadcast {
+                event: "chat".into(),
+                payload: event,
+            });
             if let Some(d) = deliver {
                 match d.await {
                     Ok(Ok(_)) => {}
