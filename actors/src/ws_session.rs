@@ -326,6 +326,15 @@ pub struct WsSession {
     last_seen: Instant,
     /// The node's session actor, for `role: node` connections.
     node: Option<Addr<NodeSession>>,
+    /// The shared secret matched; the lockout check is done at registration.
+    defer_lockout: bool,
+}
+
+/// Why the post-auth handshake steps failed.
+enum HelloError {
+    Device(DeviceVerdict),
+    Locked(std::time::Duration),
+    Unavailable,
 }
 
 /// Accepts a WebSocket upgrade and starts its `WsSession`. The HTTP layer has already
@@ -360,6 +369,7 @@ pub async fn start(
             phase: Phase::AwaitConnect,
             last_seen: Instant::now(),
             node: None,
+            defer_lockout: false,
         }
     });
     Ok(response)
@@ -557,6 +567,11 @@ impl WsSession {
             && offered
                 .iter()
                 .any(|o| constant_time_eq(o.as_bytes(), secret.as_bytes()));
+        if matched && params.device.is_none() {
+            // Fast path: the lockout check rides on the registration round trip.
+            self.defer_lockout = true;
+            return self.after_auth(req.id, params, true, ctx);
+        }
         self.phase = Phase::Authenticating {
             pending: VecDeque::new(),
         };
@@ -684,6 +699,7 @@ impl WsSession {
             scopes: scopes.clone(),
             presence,
             device_id: device_id.clone(),
+            check_lockout: std::mem::take(&mut self.defer_lockout),
         };
         let attach = (role == "node").then(|| {
             let mut caps = params.caps.clone();
@@ -720,15 +736,25 @@ impl WsSession {
             if let Some(dc) = device_connect {
                 match registry.send(dc).await {
                     Ok(DeviceVerdict::Approved { issued: i }) => issued = i,
-                    Ok(other) => return Err(Some(other)),
-                    Err(_) => return Err(None),
+                    Ok(other) => return Err(HelloError::Device(other)),
+                    Err(_) => return Err(HelloError::Unavailable),
                 }
             }
-            let snap = registry.send(authenticated).await.map_err(|_| None)?;
+            let snap = match registry.send(authenticated).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(retry)) => return Err(HelloError::Locked(retry)),
+                Err(_) => return Err(HelloError::Unavailable),
+            };
             let node = match attach {
                 Some(a) => {
                     let node_id = a.descriptor.node_id.clone();
-                    Some((registry.send(a).await.map_err(|_| None)?, node_id))
+                    Some((
+                        registry
+                            .send(a)
+                            .await
+                            .map_err(|_| HelloError::Unavailable)?,
+                        node_id,
+                    ))
                 }
                 None => None,
             };
@@ -738,7 +764,21 @@ impl WsSession {
             .map(move |res, act, ctx| {
                 let (snap, issued, node) = match res {
                     Ok(v) => v,
-                    Err(Some(DeviceVerdict::PairingRequired { request_id, reason })) => {
+                    Err(HelloError::Locked(retry)) => {
+                        let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+                        let err = ErrorShape::invalid(
+                            "unauthorized: too many failed authentication attempts (retry later)",
+                        )
+                        .retry_after(retry_ms)
+                        .with_details(json!({
+                            "code": "AUTH_RATE_LIMITED",
+                            "authReason": "rate_limited",
+                            "canRetryWithDeviceToken": false,
+                            "recommendedNextStep": "wait_then_retry",
+                        }));
+                        return act.fail_handshake(&id, err, close::POLICY, ctx);
+                    }
+                    Err(HelloError::Device(DeviceVerdict::PairingRequired { request_id, reason })) => {
                         let requirement = match reason.as_str() {
                             "role-upgrade" => {
                                 "device is asking for a higher role than currently approved"
@@ -774,7 +814,7 @@ impl WsSession {
                             ctx,
                         );
                     }
-                    Err(Some(DeviceVerdict::TokenMismatch)) => {
+                    Err(HelloError::Device(DeviceVerdict::TokenMismatch)) => {
                         let err = ErrorShape::invalid(
                             "unauthorized: device token mismatch (rotate/reissue device token)",
                         )

@@ -304,7 +304,7 @@ pub struct HelloSnapshot {
 /// Sent by a `WsSession` once its handshake succeeded. Releases its pre-auth slot, adds it
 /// to presence and broadcasts `presence` to the other operators. Replies with the snapshot.
 #[derive(Message)]
-#[rtype(result = "HelloSnapshot")]
+#[rtype(result = "Result<HelloSnapshot, Duration>")]
 pub struct SessionAuthenticated {
     /// Connection id.
     pub conn_id: String,
@@ -316,12 +316,24 @@ pub struct SessionAuthenticated {
     pub presence: Value,
     /// The verified device id, if the client presented one.
     pub device_id: Option<String>,
+    /// The client's shared secret matched but the lockout was not checked yet (fast path:
+    /// one registry round trip for the common connect). `Err(retry)` when locked out.
+    pub check_lockout: bool,
 }
 
 impl Handler<SessionAuthenticated> for Registry {
-    type Result = MessageResult<SessionAuthenticated>;
+    type Result = Result<HelloSnapshot, Duration>;
 
     fn handle(&mut self, msg: SessionAuthenticated, ctx: &mut Self::Context) -> Self::Result {
+        if msg.check_lockout {
+            if let Some(entry) = self.sessions.get(&msg.conn_id) {
+                let peer = entry.ip;
+                if let Some(retry) = self.limiter.locked(peer, Instant::now()) {
+                    return Err(retry);
+                }
+                self.limiter.record_success(peer);
+            }
+        }
         let mut ip = None;
         if let Some(entry) = self.sessions.get_mut(&msg.conn_id) {
             if entry.authed.is_none() {
@@ -338,7 +350,7 @@ impl Handler<SessionAuthenticated> for Registry {
             self.release_preauth(ip);
         }
         self.broadcast_presence(ctx);
-        MessageResult(HelloSnapshot {
+        Ok(HelloSnapshot {
             presence: self.presence_list(),
             state_version: self.version,
         })
