@@ -325,14 +325,14 @@ impl Handler<SessionAuthenticated> for Registry {
     type Result = Result<HelloSnapshot, Duration>;
 
     fn handle(&mut self, msg: SessionAuthenticated, ctx: &mut Self::Context) -> Self::Result {
-        if msg.check_lockout {
-            if let Some(entry) = self.sessions.get(&msg.conn_id) {
-                let peer = entry.ip;
-                if let Some(retry) = self.limiter.locked(peer, Instant::now()) {
-                    return Err(retry);
-                }
-                self.limiter.record_success(peer);
+        if msg.check_lockout
+            && let Some(entry) = self.sessions.get(&msg.conn_id)
+        {
+            let peer = entry.ip;
+            if let Some(retry) = self.limiter.locked(peer, Instant::now()) {
+                return Err(retry);
             }
+            self.limiter.record_success(peer);
         }
         let mut ip = None;
         if let Some(entry) = self.sessions.get_mut(&msg.conn_id) {
