@@ -1,6 +1,7 @@
 //! Integration tests: the real `openclaw` binary on real loopback sockets.
 
 mod cli;
+mod clients;
 mod events;
 mod handshake;
 mod interop;

@@ -8,6 +8,9 @@
 
 #![allow(dead_code)]
 
+pub mod fake_openai;
+pub mod fake_telegram;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

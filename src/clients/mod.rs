@@ -1,0 +1,174 @@
+//! Outbound HTTP clients: the implementations of the engine's ports
+//! ([`crate::actors::ports`]) over awc.
+//!
+//! - [`telegram::BotApi`] implements [`TelegramApi`](crate::actors::ports::TelegramApi);
+//! - [`openai::OpenAiModel`] implements [`ChatModel`](crate::actors::ports::ChatModel).
+//!
+//! Both are plain `Send + Sync` values (strings and durations): they can be built on any
+//! thread and moved into an actor. The awc client itself is `!Send`, so it is created lazily
+//! per thread (and per actix `System`) by [`http_client`] and shared by every request made
+//! from that thread, which keeps connections pooled. The returned futures are `!Send` and must
+//! be polled inside an actix system (an arbiter or `#[actix_web::test]`).
+//!
+//! HTTPS uses rustls (ring) with the operating system's CA bundle (see [`tls_roots`]); awc's
+//! own default connector has no TLS at all with the crate features this project enables.
+
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+
+pub mod openai;
+pub mod telegram;
+
+/// Upper bound on a response body the clients will read.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Bound on TCP connect + TLS handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// CA bundles tried in order (after `$SSL_CERT_FILE`): Debian/Ubuntu/Alpine, Fedora/RHEL,
+/// openSUSE, macOS/BSD.
+const CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The root certificates for HTTPS: the first readable, non-empty PEM bundle among
+/// `$SSL_CERT_FILE` and the usual system locations. Empty (and every HTTPS request fails
+/// with a certificate error) when there is none.
+pub fn tls_roots() -> rustls::RootCertStore {
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("SSL_CERT_FILE") {
+        candidates.push(p.into());
+    }
+    candidates.extend(CA_BUNDLES.iter().map(std::path::PathBuf::from));
+    for path in candidates {
+        let Ok(pem) = std::fs::read(&path) else {
+            continue;
+        };
+        let mut store = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
+        let (added, _ignored) = store.add_parsable_certificates(certs);
+        if added > 0 {
+            log::debug!(
+                "loaded {added} TLS root certificates from {}",
+                path.display()
+            );
+            return store;
+        }
+    }
+    log::warn!("no CA certificate bundle found; outbound HTTPS requests will fail");
+    rustls::RootCertStore::empty()
+}
+
+/// The process-wide rustls client configuration (ring provider, system roots, HTTP/1.1).
+pub fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
+    static CONFIG: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            match rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+            {
+                Ok(b) => {
+                    let mut cfg = b.with_root_certificates(tls_roots()).with_no_client_auth();
+                    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+                    Some(Arc::new(cfg))
+                }
+                Err(e) => {
+                    log::error!("cannot build the TLS client configuration: {e}");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+fn build_client() -> awc::Client {
+    let mut connector = awc::Connector::new().timeout(CONNECT_TIMEOUT);
+    if let Some(cfg) = tls_config() {
+        connector = connector.rustls_0_23(cfg);
+    }
+    awc::Client::builder()
+        .connector(connector)
+        // No `.max_http_version(..)`: awc rebuilds (and so drops) a custom TLS config there;
+        // the rustls config's ALPN already pins HTTP/1.1.
+        .timeout(Duration::from_secs(60))
+        .disable_redirects()
+        .finish()
+}
+
+/// This thread's awc client (HTTP/1.1, rustls, redirects off, pooled connections). Rebuilt
+/// when the thread's actix `System` changes, so pooled connections never outlive the
+/// runtime that opened them. Each request should set its own `timeout`.
+pub fn http_client() -> awc::Client {
+    thread_local! {
+        static CLIENT: RefCell<Option<(usize, awc::Client)>> = const { RefCell::new(None) };
+    }
+    let system = actix_web::rt::System::try_current().map_or(usize::MAX, |s| s.id());
+    CLIENT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match &*slot {
+            Some((id, client)) if *id == system => client.clone(),
+            _ => {
+                let client = build_client();
+                *slot = Some((system, client.clone()));
+                client
+            }
+        }
+    })
+}
+
+/// Replaces every occurrence of `secret` in `text` with `<redacted>` (no-op for an empty
+/// secret).
+pub(crate) fn redact(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret, "<redacted>")
+    }
+}
+
+/// At most `max` characters of `text`, with `…` when cut.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_replaces_every_occurrence_and_ignores_empty_secrets() {
+        assert_eq!(
+            redact("a/botS3CR/b S3CR", "S3CR"),
+            "a/bot<redacted>/b <redacted>"
+        );
+        assert_eq!(redact("abc", ""), "abc");
+    }
+
+    #[test]
+    fn truncate_marks_cuts() {
+        assert_eq!(truncate("héllo", 10), "héllo");
+        assert_eq!(truncate("héllo", 2), "hé…");
+    }
+
+    #[test]
+    fn system_ca_bundle_is_loaded() {
+        assert!(
+            !tls_roots().is_empty(),
+            "no CA bundle found; HTTPS to api.telegram.org would fail"
+        );
+        assert!(tls_config().is_some());
+    }
+}

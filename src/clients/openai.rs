@@ -1,0 +1,445 @@
+//! An OpenAI-compatible chat-completions client: [`OpenAiModel`] implements
+//! [`ChatModel`](crate::actors::ports::ChatModel).
+//!
+//! `POST {base_url}/chat/completions`, non-streaming, with `Authorization: Bearer <key>` when
+//! a key is configured. 429, 5xx, timeouts and network errors are retried (at most
+//! [`MAX_ATTEMPTS`] requests, backoff 500 ms then 1 s, or the provider's `Retry-After`
+//! capped at 30 s); other 4xx are not. The API key never appears in errors, logs or `Debug`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{MAX_BODY, http_client, redact, truncate};
+use crate::actors::ports::{
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, FunctionCall, LocalFut, ModelError, ToolCall,
+};
+
+/// Requests per completion, the first included.
+pub const MAX_ATTEMPTS: usize = 3;
+
+/// Per-request timeout when none is configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Longest wait honoured from a `Retry-After` header.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// An OpenAI-compatible chat model (`provider/model`).
+#[derive(Clone)]
+pub struct OpenAiModel {
+    provider_id: String,
+    base_url: String,
+    api_key: Option<String>,
+    model: String,
+    timeout: Duration,
+    backoff: Vec<Duration>,
+}
+
+impl std::fmt::Debug for OpenAiModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiModel")
+            .field("provider_id", &self.provider_id)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// Worth another attempt (after the provider's `Retry-After`, if it sent one).
+    Retry(ModelError, Option<Duration>),
+    /// Final.
+    Fatal(ModelError),
+}
+
+impl OpenAiModel {
+    /// A model `model` of provider `provider_id` at `base_url` (e.g.
+    /// `https://api.openai.com/v1`; a trailing slash is tolerated). `timeout` bounds each
+    /// HTTP request ([`DEFAULT_TIMEOUT`] when `None`).
+    pub fn new(
+        provider_id: impl Into<String>,
+        base_url: &str,
+        api_key: Option<String>,
+        model: impl Into<String>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            provider_id: provider_id.into(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.filter(|k| !k.is_empty()),
+            model: model.into(),
+            timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
+            backoff: vec![Duration::from_millis(500), Duration::from_secs(1)],
+        }
+    }
+
+    /// Replaces the waits between attempts (default 500 ms, 1 s): `delays[i]` is waited
+    /// after failed attempt `i + 1`; the number of attempts stays [`MAX_ATTEMPTS`]. For tests.
+    pub fn with_backoff(mut self, delays: Vec<Duration>) -> Self {
+        self.backoff = delays;
+        self
+    }
+
+    /// The model name sent in requests.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("{}/chat/completions", self.base_url)
+    }
+
+    /// The JSON request body for `req`.
+    pub fn request_body(&self, req: &ChatRequest) -> Value {
+        let mut body = json!({"model": self.model, "messages": req.messages});
+        if !req.tools.is_empty() {
+            let tools: Vec<Value> = req
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({"type": "function", "function": {
+                        "name": t.name, "description": t.description, "parameters": t.parameters}})
+                })
+                .collect();
+            body["tools"] = Value::Array(tools);
+            body["tool_choice"] = json!("auto");
+        }
+        body
+    }
+
+    fn backoff_after(&self, attempt: usize) -> Duration {
+        self.backoff
+            .get(attempt)
+            .or(self.backoff.last())
+            .copied()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    async fn attempt(&self, body: &[u8]) -> Result<ChatResponse, Failure> {
+        let mut req = http_client()
+            .post(self.endpoint())
+            .timeout(self.timeout)
+            .content_type("application/json");
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key);
+        }
+        let mut resp = req.send_body(body.to_vec()).await.map_err(|e| {
+            let msg = match e {
+                awc::error::SendRequestError::Timeout => {
+                    format!("no answer within {:?}", self.timeout)
+                }
+                other => other.to_string(),
+            };
+            Failure::Retry(ModelError::Unavailable(self.scrub(&msg)), None)
+        })?;
+        let status = resp.status().as_u16();
+        let retry_after = retry_after(resp.headers());
+        let bytes = match resp.body().limit(MAX_BODY).await {
+            Ok(b) => b,
+            Err(awc::error::PayloadError::Overflow) if (200..300).contains(&status) => {
+                return Err(Failure::Fatal(ModelError::BadResponse(format!(
+                    "answer larger than {MAX_BODY} bytes"
+                ))));
+            }
+            Err(e) => {
+                let msg = format!("HTTP {status}: cannot read the body: {e}");
+                return Err(Failure::Retry(
+                    ModelError::Unavailable(self.scrub(&msg)),
+                    None,
+                ));
+            }
+        };
+        if (200..300).contains(&status) {
+            return parse_completion(&bytes)
+                .map_err(|e| Failure::Fatal(ModelError::BadResponse(self.scrub(&e))));
+        }
+        let detail = self.scrub(&format!("HTTP {status}: {}", provider_message(&bytes)));
+        Err(match status {
+            401 | 403 => Failure::Fatal(ModelError::Unauthorized(detail)),
+            429 => Failure::Retry(ModelError::RateLimited(detail), retry_after),
+            500..=599 => Failure::Retry(ModelError::Unavailable(detail), retry_after),
+            _ => Failure::Fatal(ModelError::Rejected(detail)),
+        })
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        match &self.api_key {
+            Some(k) => redact(text, k),
+            None => text.to_owned(),
+        }
+    }
+}
+
+/// `Retry-After` (seconds) or `retry-after-ms`, capped.
+fn retry_after(headers: &awc::http::header::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    let d = get("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64((ms / 1000.0).min(MAX_RETRY_AFTER.as_secs_f64())))
+        .or_else(|| {
+            get("retry-after")
+                .map(|s| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
+        })?;
+    Some(d.min(MAX_RETRY_AFTER))
+}
+
+/// The provider's error text: `error.message`, `error` (string), `message` or `detail`;
+/// else the start of the body.
+fn provider_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        let found = [
+            v.pointer("/error/message"),
+            v.get("error"),
+            v.get("message"),
+            v.get("detail"),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_str);
+        if let Some(m) = found {
+            return truncate(m, 500);
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        truncate(text, 300)
+    }
+}
+
+/// Text content: a string, `null`, or an array of `{type:"text", text}` parts (joined).
+fn parse_content(v: Option<&Value>) -> Result<Option<String>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Array(parts)) => Ok(Some(
+            parts
+                .iter()
+                .filter_map(|p| match p {
+                    Value::String(s) => Some(s.as_str()),
+                    _ if p.get("type").and_then(Value::as_str).unwrap_or("text") == "text" => {
+                        p.get("text").and_then(Value::as_str)
+                    }
+                    _ => None,
+                })
+                .collect::<String>(),
+        )),
+        Some(other) => Err(format!(
+            "message content is neither text nor parts: {other}"
+        )),
+    }
+}
+
+fn parse_tool_calls(v: Option<&Value>) -> Result<Option<Vec<ToolCall>>, String> {
+    let items = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(other) => return Err(format!("tool_calls is not an array: {other}")),
+    };
+    let mut calls = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let function = item
+            .get("function")
+            .ok_or_else(|| format!("tool call {i} has no function"))?;
+        let name = function
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("tool call {i} has no function name"))?;
+        let arguments = match function.get("arguments") {
+            None | Some(Value::Null) => "{}".to_owned(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        calls.push(ToolCall {
+            id: item
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("call_{i}"), str::to_owned),
+            kind: item
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("function")
+                .to_owned(),
+            function: FunctionCall {
+                name: name.to_owned(),
+                arguments,
+            },
+        });
+    }
+    Ok((!calls.is_empty()).then_some(calls))
+}
+
+/// Decodes a chat completion (`choices[0]`).
+fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "not JSON ({e}): {:?}",
+            truncate(&String::from_utf8_lossy(body), 200)
+        )
+    })?;
+    let choice = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+        .ok_or_else(|| format!("no choices in {}", truncate(&v.to_string(), 200)))?;
+    let message = choice
+        .get("message")
+        .filter(|m| m.is_object())
+        .ok_or("choices[0] has no message")?;
+    Ok(ChatResponse {
+        message: ChatMessage {
+            role: message
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or("assistant")
+                .to_owned(),
+            content: parse_content(message.get("content"))?,
+            tool_calls: parse_tool_calls(message.get("tool_calls"))?,
+            tool_call_id: None,
+        },
+        finish_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
+}
+
+impl ChatModel for OpenAiModel {
+    fn label(&self) -> String {
+        format!("{}/{}", self.provider_id, self.model)
+    }
+
+    fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let body = match serde_json::to_vec(&this.request_body(&req)) {
+                Ok(b) => b,
+                Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
+            };
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match this.attempt(&body).await {
+                    Ok(r) => return Ok(r),
+                    Err(Failure::Fatal(e)) => {
+                        log::warn!("model {}: {e}", this.label());
+                        return Err(e);
+                    }
+                    Err(Failure::Retry(e, after)) => {
+                        if attempt >= MAX_ATTEMPTS {
+                            log::warn!(
+                                "model {}: {e} (gave up after {attempt} attempts)",
+                                this.label()
+                            );
+                            return Err(e);
+                        }
+                        let wait = after.unwrap_or_else(|| this.backoff_after(attempt - 1));
+                        log::info!(
+                            "model {}: {e}; retrying in {wait:?} (attempt {attempt}/{MAX_ATTEMPTS})",
+                            this.label()
+                        );
+                        actix_web::rt::time::sleep(wait).await;
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::ports::ToolSpec;
+
+    #[test]
+    fn debug_and_label_hide_the_key() {
+        let m = OpenAiModel::new(
+            "openai",
+            "https://api.openai.com/v1/",
+            Some("sk-VERYSECRET".into()),
+            "gpt-4o-mini",
+            None,
+        );
+        let dbg = format!("{m:?}");
+        assert!(!dbg.contains("VERYSECRET"), "{dbg}");
+        assert_eq!(m.label(), "openai/gpt-4o-mini");
+        assert_eq!(m.endpoint(), "https://api.openai.com/v1/chat/completions");
+        assert_eq!(m.scrub("bad key sk-VERYSECRET"), "bad key <redacted>");
+    }
+
+    #[test]
+    fn body_omits_tools_when_none() {
+        let m = OpenAiModel::new("p", "http://x/v1", None, "m", None);
+        let req = ChatRequest {
+            messages: vec![ChatMessage::text("user", "hi")],
+            tools: vec![],
+        };
+        assert_eq!(
+            m.request_body(&req),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        );
+        let req = ChatRequest {
+            tools: vec![ToolSpec {
+                name: "t".into(),
+                description: "d".into(),
+                parameters: json!({"type": "object"}),
+            }],
+            ..req
+        };
+        let body = m.request_body(&req);
+        assert_eq!(
+            body["tools"],
+            json!([{"type": "function", "function": {"name": "t", "description": "d",
+                "parameters": {"type": "object"}}}])
+        );
+        assert_eq!(body["tool_choice"], "auto");
+    }
+
+    #[test]
+    fn parses_content_variants_and_arguments() {
+        let r = parse_completion(
+            br#"{"choices":[{"message":{"role":"assistant","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}],
+            "tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":{"x":1}}}]},"finish_reason":"tool_calls"}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(r.message.content.as_deref(), Some("ab"));
+        let calls = r.message.tool_calls.expect("tool calls");
+        assert_eq!(calls[0].function.arguments, r#"{"x":1}"#);
+        assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"));
+        assert!(parse_completion(b"<html>").is_err());
+        assert!(parse_completion(b"{}").is_err());
+        assert!(parse_completion(br#"{"choices":[]}"#).is_err());
+    }
+
+    #[test]
+    fn provider_messages_and_retry_after() {
+        assert_eq!(
+            provider_message(br#"{"error":{"message":"bad model","type":"x"}}"#),
+            "bad model"
+        );
+        assert_eq!(provider_message(br#"{"error":"nope"}"#), "nope");
+        assert_eq!(provider_message(b""), "(empty body)");
+        let mut h = awc::http::header::HeaderMap::new();
+        h.insert(
+            awc::http::header::RETRY_AFTER,
+            awc::http::header::HeaderValue::from_static("120"),
+        );
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+        h.insert(
+            awc::http::header::RETRY_AFTER,
+            awc::http::header::HeaderValue::from_static("2"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+    }
+}

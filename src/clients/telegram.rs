@@ -1,0 +1,410 @@
+//! The Telegram Bot API over HTTPS: [`BotApi`] implements
+//! [`TelegramApi`](crate::actors::ports::TelegramApi).
+//!
+//! Every method is a `POST {api_root}/bot{token}/{method}` with a JSON body. The bot token is
+//! part of the URL path, so it is scrubbed (`bot<redacted>`) from every error string and log
+//! line, and [`BotApi`]'s `Debug` never prints it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::{MAX_BODY, http_client, redact, truncate};
+use crate::actors::ports::{LocalFut, SendMessage, TelegramApi, TgError, TgUpdate, TgUser};
+
+/// The public Bot API endpoint.
+pub const DEFAULT_API_ROOT: &str = "https://api.telegram.org";
+
+/// HTTP timeout of the non-polling methods.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Extra time a long poll is given beyond its `timeout` before the HTTP request gives up.
+const POLL_GRACE: Duration = Duration::from_secs(15);
+
+/// The only update kind the gateway consumes.
+const ALLOWED_UPDATES: [&str; 1] = ["message"];
+
+/// A Bot API client for one bot token.
+#[derive(Clone)]
+pub struct BotApi {
+    api_root: String,
+    token: String,
+}
+
+impl std::fmt::Debug for BotApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotApi")
+            .field("api_root", &self.api_root)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    ok: bool,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error_code: Option<i64>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<ResponseParameters>,
+}
+
+#[derive(Deserialize)]
+struct ResponseParameters {
+    #[serde(default)]
+    retry_after: Option<u64>,
+}
+
+impl BotApi {
+    /// A client for `token` at `api_root` (e.g. [`DEFAULT_API_ROOT`] or a local fake's
+    /// `http://127.0.0.1:PORT`); a trailing slash is tolerated.
+    pub fn new(api_root: &str, token: &str) -> Self {
+        Self {
+            api_root: api_root.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    /// The API root (without trailing slash).
+    pub fn api_root(&self) -> &str {
+        &self.api_root
+    }
+
+    /// Calls `method` with `body`; the result decoded as `T`.
+    fn call<T: DeserializeOwned + 'static>(
+        &self,
+        method: &'static str,
+        body: Value,
+        timeout: Duration,
+    ) -> LocalFut<Result<T, TgError>> {
+        let url = format!("{}/bot{}/{method}", self.api_root, self.token);
+        let token = self.token.clone();
+        Box::pin(async move {
+            let result = call_raw(&url, body, timeout).await.and_then(|v| {
+                serde_json::from_value::<T>(v)
+                    .map_err(|e| TgError::Network(format!("unexpected {method} result: {e}")))
+            });
+            result.map_err(|e| {
+                let e = redact_error(e, &token);
+                log::debug!("telegram {method} failed: {e}");
+                e
+            })
+        })
+    }
+}
+
+/// One request; `Ok(result)` for `{ok:true,result}`.
+async fn call_raw(url: &str, body: Value, timeout: Duration) -> Result<Value, TgError> {
+    let mut resp = http_client()
+        .post(url)
+        .timeout(timeout)
+        .send_json(&body)
+        .await
+        .map_err(|e| match e {
+            awc::error::SendRequestError::Timeout => {
+                TgError::Network(format!("request timed out after {}s", timeout.as_secs()))
+            }
+            other => TgError::Network(other.to_string()),
+        })?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .body()
+        .limit(MAX_BODY)
+        .await
+        .map_err(|e| TgError::Network(format!("HTTP {status}: cannot read the body: {e}")))?;
+    let envelope = serde_json::from_slice::<Envelope>(&bytes).ok();
+    match envelope {
+        Some(Envelope {
+            ok: true,
+            result: Some(result),
+            ..
+        }) if (200..300).contains(&status) => Ok(result),
+        Some(env) => {
+            let code = env
+                .error_code
+                .and_then(|c| u16::try_from(c).ok())
+                .filter(|c| *c >= 400)
+                .unwrap_or(status);
+            let description = env.description.unwrap_or_else(|| format!("HTTP {status}"));
+            let retry_after = env.parameters.and_then(|p| p.retry_after);
+            Err(classify(code, description, retry_after))
+        }
+        None => {
+            let text = truncate(&String::from_utf8_lossy(&bytes), 200);
+            match status {
+                429 | 401 | 404 | 409 => Err(classify(status, format!("HTTP {status}"), None)),
+                _ => Err(TgError::Network(format!(
+                    "HTTP {status} with an unreadable body: {text:?}"
+                ))),
+            }
+        }
+    }
+}
+
+fn classify(code: u16, description: String, retry_after: Option<u64>) -> TgError {
+    match code {
+        429 => TgError::RateLimited {
+            retry_after: retry_after.unwrap_or(1),
+        },
+        401 | 404 => TgError::Unauthorized(description),
+        409 => TgError::Conflict(description),
+        500..=599 => TgError::Network(format!("HTTP {code}: {description}")),
+        // A 2xx whose envelope is not `ok:true` with a result.
+        200..=299 => TgError::Network(format!("malformed response: {description}")),
+        _ => TgError::Api { code, description },
+    }
+}
+
+fn redact_error(e: TgError, token: &str) -> TgError {
+    match e {
+        TgError::Network(s) => TgError::Network(redact(&s, token)),
+        TgError::Unauthorized(s) => TgError::Unauthorized(redact(&s, token)),
+        TgError::Conflict(s) => TgError::Conflict(redact(&s, token)),
+        TgError::Api { code, description } => TgError::Api {
+            code,
+            description: redact(&description, token),
+        },
+        e @ TgError::RateLimited { .. } => e,
+    }
+}
+
+/// Updates decoded one by one: an update whose payload does not parse keeps its `update_id`
+/// (so the offset still advances past it) and loses its message.
+fn decode_updates(v: Value) -> Result<Vec<TgUpdate>, TgError> {
+    let Value::Array(items) = v else {
+        return Err(TgError::Network("getUpdates result is not an array".into()));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(update_id) = item.get("update_id").and_then(Value::as_i64) else {
+            log::warn!("telegram update without update_id skipped");
+            continue;
+        };
+        match serde_json::from_value::<TgUpdate>(item) {
+            Ok(u) => out.push(u),
+            Err(e) => {
+                log::warn!("telegram update {update_id} not understood ({e}); skipped");
+                out.push(TgUpdate {
+                    update_id,
+                    message: None,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `sendMessage` JSON body for `msg`.
+pub fn send_message_body(msg: &SendMessage) -> Value {
+    let mut body = json!({"chat_id": msg.chat_id, "text": msg.text});
+    if let Some(id) = msg.reply_to_message_id {
+        body["reply_parameters"] = json!({"message_id": id, "allow_sending_without_reply": true});
+    }
+    if let Some(thread) = msg.message_thread_id {
+        body["message_thread_id"] = json!(thread);
+    }
+    body
+}
+
+impl TelegramApi for BotApi {
+    fn get_me(&self) -> LocalFut<Result<TgUser, TgError>> {
+        self.call("getMe", json!({}), CALL_TIMEOUT)
+    }
+
+    fn get_updates(
+        &self,
+        offset: Option<i64>,
+        timeout_s: u32,
+    ) -> LocalFut<Result<Vec<TgUpdate>, TgError>> {
+        let mut body = json!({"timeout": timeout_s, "allowed_updates": ALLOWED_UPDATES});
+        if let Some(o) = offset {
+            body["offset"] = json!(o);
+        }
+        let fut = self.call::<Value>(
+            "getUpdates",
+            body,
+            Duration::from_secs(u64::from(timeout_s)) + POLL_GRACE,
+        );
+        Box::pin(async move { decode_updates(fut.await?) })
+    }
+
+    fn send_message(&self, msg: SendMessage) -> LocalFut<Result<i64, TgError>> {
+        let fut = self.call::<Value>("sendMessage", send_message_body(&msg), CALL_TIMEOUT);
+        Box::pin(async move {
+            let v = fut.await?;
+            v.get("message_id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| TgError::Network("sendMessage result has no message_id".into()))
+        })
+    }
+
+    fn set_webhook(&self, url: String, secret: String) -> LocalFut<Result<(), TgError>> {
+        let body = json!({"url": url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES});
+        let fut = self.call::<Value>("setWebhook", body, CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
+    fn delete_webhook(&self) -> LocalFut<Result<(), TgError>> {
+        let fut = self.call::<Value>(
+            "deleteWebhook",
+            json!({"drop_pending_updates": false}),
+            CALL_TIMEOUT,
+        );
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "123456:SECRET-token_abc";
+
+    fn assert_no_token(e: &TgError) {
+        for s in [e.to_string(), format!("{e:?}")] {
+            assert!(!s.contains(TOKEN), "token leaked: {s}");
+            assert!(!s.contains("SECRET-token_abc"), "token leaked: {s}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let api = BotApi::new("https://api.telegram.org/", TOKEN);
+        let dbg = format!("{api:?}");
+        assert!(!dbg.contains("SECRET"), "{dbg}");
+        assert_eq!(api.api_root(), "https://api.telegram.org");
+    }
+
+    #[test]
+    fn send_message_body_maps_reply_parameters() {
+        let body = send_message_body(&SendMessage {
+            chat_id: 5,
+            text: "hi".into(),
+            reply_to_message_id: Some(9),
+            message_thread_id: Some(3),
+        });
+        assert_eq!(
+            body,
+            json!({"chat_id": 5, "text": "hi",
+                "reply_parameters": {"message_id": 9, "allow_sending_without_reply": true},
+                "message_thread_id": 3})
+        );
+        let plain = send_message_body(&SendMessage {
+            chat_id: 5,
+            text: "hi".into(),
+            reply_to_message_id: None,
+            message_thread_id: None,
+        });
+        assert_eq!(plain, json!({"chat_id": 5, "text": "hi"}));
+    }
+
+    #[test]
+    fn classify_maps_codes() {
+        assert_eq!(
+            classify(429, "x".into(), Some(7)),
+            TgError::RateLimited { retry_after: 7 }
+        );
+        assert_eq!(
+            classify(429, "x".into(), None),
+            TgError::RateLimited { retry_after: 1 }
+        );
+        assert!(matches!(
+            classify(401, "x".into(), None),
+            TgError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            classify(404, "x".into(), None),
+            TgError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            classify(409, "x".into(), None),
+            TgError::Conflict(_)
+        ));
+        assert!(matches!(
+            classify(502, "x".into(), None),
+            TgError::Network(_)
+        ));
+        assert_eq!(
+            classify(400, "Bad Request".into(), None),
+            TgError::Api {
+                code: 400,
+                description: "Bad Request".into()
+            }
+        );
+    }
+
+    #[test]
+    fn undecodable_updates_keep_their_id() {
+        let v = json!([
+            {"update_id": 1, "message": {"message_id": 1, "chat": {"id": 1, "type": "private"}, "text": "a"}},
+            {"update_id": 2, "message": {"message_id": "bogus"}},
+            {"no_id": true},
+        ]);
+        let ups = decode_updates(v).expect("array decodes");
+        assert_eq!(ups.len(), 2);
+        assert_eq!(ups[1].update_id, 2);
+        assert!(ups[1].message.is_none());
+    }
+
+    /// Forces errors whose natural text would contain the URL (and so the token) and checks
+    /// the token never shows.
+    #[actix_web::test]
+    async fn errors_never_contain_the_token() {
+        // Connection refused: a port that was just free.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("reserve a local port");
+        let api = BotApi::new(&format!("http://127.0.0.1:{port}"), TOKEN);
+        let e = api.get_me().await.expect_err("nothing listens there");
+        assert!(matches!(e, TgError::Network(_)), "{e:?}");
+        assert_no_token(&e);
+
+        // An invalid URL (awc's error may quote it).
+        let bad = BotApi::new("http://127.0.0.1:1/ bad", TOKEN);
+        let e = bad.get_me().await.expect_err("invalid URL");
+        assert!(matches!(e, TgError::Network(_)), "{e:?}");
+        assert_no_token(&e);
+
+        // A server that echoes the request path in its descriptions.
+        let server = actix_web::HttpServer::new(|| {
+            actix_web::App::new().default_service(actix_web::web::to(
+                |req: actix_web::HttpRequest| async move {
+                    let path = req.path().to_owned();
+                    let status = if path.ends_with("/getMe") { 404 } else { 400 };
+                    actix_web::HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(status)
+                            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+                    )
+                    .json(json!({"ok": false, "error_code": status,
+                        "description": format!("Not Found: {path}")}))
+                },
+            ))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .bind(("127.0.0.1", 0))
+        .expect("bind the echo server");
+        let addr = server.addrs()[0];
+        let running = server.run();
+        let handle = running.handle();
+        actix_web::rt::spawn(running);
+        let api = BotApi::new(&format!("http://{addr}"), TOKEN);
+        let e = api.get_me().await.expect_err("404");
+        assert!(matches!(e, TgError::Unauthorized(_)), "{e:?}");
+        assert!(e.to_string().contains("bot<redacted>/getMe"), "{e}");
+        assert_no_token(&e);
+        let e = api.delete_webhook().await.expect_err("400");
+        assert!(matches!(e, TgError::Api { code: 400, .. }), "{e:?}");
+        assert_no_token(&e);
+        handle.stop(false).await;
+    }
+}

@@ -1,0 +1,421 @@
+//! A fake OpenAI-compatible chat-completions server: `POST /v1/chat/completions` on
+//! `127.0.0.1:0`, running on its own thread with its own actix `System` (usable from
+//! `#[actix_web::test]` and from plain `#[test]` tests driving the gateway binary).
+//!
+//! Answers come from a scripted queue ([`FakeOpenAi::push_text`],
+//! [`FakeOpenAi::push_tool_call`], [`FakeOpenAi::push_status`], [`FakeOpenAi::push_raw`],
+//! or any [`FakeReply`], optionally delayed); when the queue is empty the default text is
+//! answered. Every request is recorded (body, `Authorization`, arrival time). With a
+//! required key, requests without `Authorization: Bearer <key>` get 401 and do not consume
+//! the script.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// The body parsed as JSON (`Null` when it is not JSON).
+    pub body: Value,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone)]
+enum ReplyBody {
+    /// `choices[0].message` plus `finish_reason`.
+    Completion(Value, String),
+    /// Any JSON body.
+    Json(Value),
+    /// A raw (non-JSON) body.
+    Raw(String),
+}
+
+/// A scripted answer.
+#[derive(Debug, Clone)]
+pub struct FakeReply {
+    status: u16,
+    body: ReplyBody,
+    delay: Option<Duration>,
+    headers: Vec<(String, String)>,
+}
+
+impl FakeReply {
+    /// 200 with an assistant text message (`finish_reason: stop`).
+    pub fn text(text: &str) -> Self {
+        Self::completion(json!({"role": "assistant", "content": text}), "stop")
+    }
+
+    /// 200 with `message` as `choices[0].message`.
+    pub fn completion(message: Value, finish_reason: &str) -> Self {
+        Self {
+            status: 200,
+            body: ReplyBody::Completion(message, finish_reason.to_owned()),
+            delay: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// 200 with one tool call `id` → `name(arguments)` (arguments JSON-encoded as a string,
+    /// like OpenAI).
+    pub fn tool_call(id: &str, name: &str, arguments: &Value) -> Self {
+        Self::completion(
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": id, "type": "function",
+                 "function": {"name": name, "arguments": arguments.to_string()}}]}),
+            "tool_calls",
+        )
+    }
+
+    /// `status` with a JSON body, e.g. `json!({"error": {"message": "…"}})`.
+    pub fn status(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            body: ReplyBody::Json(body),
+            delay: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// 200 with a raw body (garbage).
+    pub fn raw(body: &str) -> Self {
+        Self {
+            status: 200,
+            body: ReplyBody::Raw(body.to_owned()),
+            delay: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Sets the status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Answers only after `delay`.
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// Adds a response header (e.g. `Retry-After`).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    script: VecDeque<FakeReply>,
+    default_text: String,
+    requests: Vec<RecordedRequest>,
+    next_call: u64,
+    next_completion: u64,
+}
+
+struct Shared {
+    key: Option<String>,
+    state: Mutex<State>,
+    cond: Condvar,
+    changed: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        self.cond.notify_all();
+        self.changed.notify_waiters();
+    }
+}
+
+/// A running fake model server. Stopped when dropped.
+pub struct FakeOpenAi {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl FakeOpenAi {
+    /// Starts a fake that accepts any (or no) API key.
+    pub fn start() -> Self {
+        Self::launch(None)
+    }
+
+    /// Starts a fake that requires `Authorization: Bearer <key>` (401 otherwise).
+    pub fn start_with_key(key: &str) -> Self {
+        Self::launch(Some(key.to_owned()))
+    }
+
+    fn launch(key: Option<String>) -> Self {
+        let shared = Arc::new(Shared {
+            key,
+            state: Mutex::new(State {
+                script: VecDeque::new(),
+                default_text: "ok".into(),
+                requests: Vec::new(),
+                next_call: 0,
+                next_completion: 0,
+            }),
+            cond: Condvar::new(),
+            changed: Notify::new(),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let data = web::Data::from(shared.clone());
+        std::thread::Builder::new()
+            .name("fake-openai".into())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(data.clone())
+                            .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
+                            .route("/v1/chat/completions", web::post().to(completions))
+                            .default_service(web::to(|| async {
+                                HttpResponse::NotFound().json(json!({"error": {
+                                    "message": "Unknown request URL", "type": "invalid_request_error"}}))
+                            }))
+                    })
+                    .workers(1)
+                    .shutdown_timeout(1)
+                    .disable_signals()
+                    .bind(("127.0.0.1", 0));
+                    let server = match server {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let Some(addr) = server.addrs().first().copied() else {
+                        let _ = tx.send(Err("no bound address".to_owned()));
+                        return;
+                    };
+                    let running = server.run();
+                    let _ = tx.send(Ok((addr, running.handle())));
+                    let _ = running.await;
+                });
+            })
+            .expect("spawn the fake OpenAI thread");
+        let (addr, handle) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("fake OpenAI did not start within 10 s")
+            .unwrap_or_else(|e| panic!("fake OpenAI failed to bind: {e}"));
+        Self {
+            shared,
+            addr,
+            handle,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/v1` — the `base_url` to give the client.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    // === script ===
+
+    /// Queues an answer.
+    pub fn push(&self, reply: FakeReply) {
+        self.shared.lock().script.push_back(reply);
+    }
+
+    /// Queues a text answer.
+    pub fn push_text(&self, text: &str) {
+        self.push(FakeReply::text(text));
+    }
+
+    /// Queues a tool call `name(args)`; returns its generated call id (`call_N`).
+    pub fn push_tool_call(&self, name: &str, args: Value) -> String {
+        let id = {
+            let mut st = self.shared.lock();
+            st.next_call += 1;
+            format!("call_{}", st.next_call)
+        };
+        self.push(FakeReply::tool_call(&id, name, &args));
+        id
+    }
+
+    /// Queues an error status with a JSON body.
+    pub fn push_status(&self, status: u16, body: Value) {
+        self.push(FakeReply::status(status, body));
+    }
+
+    /// Queues a 200 with a raw (garbage) body.
+    pub fn push_raw(&self, body: &str) {
+        self.push(FakeReply::raw(body));
+    }
+
+    /// The text answered when the script is empty (default `ok`).
+    pub fn set_default_text(&self, text: &str) {
+        self.shared.lock().default_text = text.to_owned();
+    }
+
+    /// Scripted answers not yet used.
+    pub fn script_len(&self) -> usize {
+        self.shared.lock().script.len()
+    }
+
+    // === inspection ===
+
+    /// Every request body so far.
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// Every request so far, with headers of interest and arrival times.
+    pub fn recorded(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Requests so far.
+    pub fn request_count(&self) -> usize {
+        self.shared.lock().requests.len()
+    }
+
+    /// Blocks until at least `n` requests arrived; returns all bodies.
+    pub fn wait_requests(&self, n: usize, limit: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + limit;
+        let mut st = self.shared.lock();
+        loop {
+            if st.requests.len() >= n {
+                return st.requests.iter().map(|r| r.body.clone()).collect();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "fake OpenAI: timed out after {limit:?} waiting for {n} requests (got {})",
+                st.requests.len()
+            );
+            st = self
+                .shared
+                .cond
+                .wait_timeout(st, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Async [`Self::wait_requests`] (use inside an actix test).
+    pub async fn wait_requests_async(&self, n: usize, limit: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let notified = self.shared.changed.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let st = self.shared.lock();
+                if st.requests.len() >= n {
+                    return st.requests.iter().map(|r| r.body.clone()).collect();
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "fake OpenAI: timed out after {limit:?} waiting for {n} requests (got {})",
+                self.request_count()
+            );
+            let _ = actix_web::rt::time::timeout(left, notified).await;
+        }
+    }
+}
+
+// === server side ===
+
+async fn completions(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let model = parsed
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fake-model")
+        .to_owned();
+    let authorized = match &shared.key {
+        None => true,
+        Some(k) => authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
+    };
+    let (reply, completion_id) = {
+        let mut st = shared.lock();
+        st.requests.push(RecordedRequest {
+            body: parsed,
+            authorization,
+            at: Instant::now(),
+        });
+        let reply = if authorized {
+            let next = st.script.pop_front();
+            Some(next.unwrap_or_else(|| FakeReply::text(&st.default_text)))
+        } else {
+            None
+        };
+        st.next_completion += 1;
+        (reply, st.next_completion)
+    };
+    shared.bump();
+    let Some(reply) = reply else {
+        return HttpResponse::Unauthorized().json(json!({"error": {
+            "message": "Incorrect API key provided.",
+            "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}));
+    };
+    if let Some(d) = reply.delay {
+        actix_web::rt::time::sleep(d).await;
+    }
+    let mut resp = HttpResponse::build(
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    for (k, v) in &reply.headers {
+        resp.insert_header((k.as_str(), v.as_str()));
+    }
+    match reply.body {
+        ReplyBody::Completion(message, finish_reason) => resp.json(json!({
+            "id": format!("chatcmpl-fake{completion_id}"),
+            "object": "chat.completion",
+            "created": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })),
+        ReplyBody::Json(v) => resp.json(v),
+        ReplyBody::Raw(s) => resp.content_type("text/plain").body(s),
+    }
+}

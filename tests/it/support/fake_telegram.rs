@@ -1,0 +1,787 @@
+//! A fake Telegram Bot API server for one bot token: a real actix-web `HttpServer` on
+//! `127.0.0.1:0`, running on its own thread with its own actix `System`, so it serves both
+//! `#[actix_web::test]` tests (in-process clients) and plain `#[test]` tests that drive the
+//! gateway binary as a child process. Control and inspection go through [`FakeTelegram`]
+//! from any thread; every wait is bounded and has a blocking and an `async` flavour (use the
+//! async one inside an actix test, where blocking the thread would stall the client).
+//!
+//! Semantics follow the real API where the gateway depends on them:
+//! - `/bot{token}/{method}`; another token → 401 `Unauthorized`, an unknown method → 404;
+//! - `getUpdates` returns pending updates with `update_id ≥ offset` (at most `limit`),
+//!   forgets the confirmed ones (`< offset`), long-polls up to `timeout` s for a push,
+//!   honours (and remembers) `allowed_updates`, answers 409 while a webhook is set, and
+//!   ends an older concurrent poll with 409 `terminated by other getUpdates request`;
+//! - `sendMessage` needs `chat_id` and 1..=4096 characters of `text` (400 otherwise) and
+//!   answers the sent `Message`;
+//! - `setWebhook` / `deleteWebhook` set and clear the webhook.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use openclaw::actors::ports::{TgChat, TgEntity, TgMessage, TgUser};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+/// Longest long poll the fake honours.
+const MAX_POLL: Duration = Duration::from_secs(60);
+
+/// One recorded `sendMessage`.
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    /// The JSON body as received.
+    pub body: Value,
+    /// When it arrived.
+    pub at: Instant,
+    /// The `message_id` the fake answered.
+    pub message_id: i64,
+}
+
+impl SentMessage {
+    /// `body.chat_id`.
+    pub fn chat_id(&self) -> Option<i64> {
+        self.body.get("chat_id").and_then(Value::as_i64)
+    }
+
+    /// `body.text`.
+    pub fn text(&self) -> &str {
+        self.body.get("text").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// `body.reply_parameters.message_id`.
+    pub fn reply_to(&self) -> Option<i64> {
+        self.body
+            .pointer("/reply_parameters/message_id")
+            .and_then(Value::as_i64)
+    }
+}
+
+/// The webhook registered with `setWebhook`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    /// `url`.
+    pub url: String,
+    /// `secret_token`.
+    pub secret_token: Option<String>,
+    /// The whole request body.
+    pub body: Value,
+}
+
+#[derive(Debug)]
+struct InjectedFailure {
+    method: Option<String>,
+    status: u16,
+    body: Value,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_update_id: i64,
+    next_message_id: i64,
+    /// Pushed, not yet confirmed.
+    pending: VecDeque<Value>,
+    allowed: Option<Vec<String>>,
+    get_updates_calls: u64,
+    last_offset: Option<i64>,
+    poll_generation: u64,
+    sent: Vec<SentMessage>,
+    calls: HashMap<String, u64>,
+    failures: VecDeque<InjectedFailure>,
+    down: bool,
+    webhook: Option<Webhook>,
+}
+
+struct Shared {
+    token: String,
+    bot: TgUser,
+    state: Mutex<State>,
+    cond: Condvar,
+    changed: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes blocking and async waiters (and long polls).
+    fn bump(&self) {
+        self.cond.notify_all();
+        self.changed.notify_waiters();
+    }
+}
+
+/// A running fake Bot API. Stopped when dropped.
+pub struct FakeTelegram {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl Drop for FakeTelegram {
+    fn drop(&mut self) {
+        // Sends the stop command now; the server thread winds down on its own.
+        drop(self.handle.stop(false));
+    }
+}
+
+fn tg_error(status: u16, description: &str) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
+        .json(json!({"ok": false, "error_code": status, "description": description}))
+}
+
+fn tg_ok(result: Value) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"ok": true, "result": result}))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// The update kind: its first key other than `update_id`.
+fn update_kind(u: &Value) -> String {
+    u.as_object()
+        .and_then(|o| o.keys().find(|k| *k != "update_id").cloned())
+        .unwrap_or_default()
+}
+
+/// `mention` entities for `@name` words and a `bot_command` entity for a leading `/cmd`
+/// (offsets and lengths in UTF-16 code units, as Telegram counts them).
+pub fn entities_for(text: &str) -> Vec<TgEntity> {
+    let mut out = Vec::new();
+    let mut offset = 0i64;
+    let mut word: Option<(i64, String)> = None;
+    let flush = |word: &mut Option<(i64, String)>, out: &mut Vec<TgEntity>| {
+        if let Some((start, w)) = word.take() {
+            let length = w.encode_utf16().count() as i64;
+            if w.starts_with('@') && length > 1 {
+                out.push(TgEntity {
+                    kind: "mention".into(),
+                    offset: start,
+                    length,
+                });
+            } else if w.starts_with('/') && start == 0 && length > 1 {
+                out.push(TgEntity {
+                    kind: "bot_command".into(),
+                    offset: start,
+                    length,
+                });
+            }
+        }
+    };
+    for c in text.chars() {
+        if c.is_whitespace() {
+            flush(&mut word, &mut out);
+        } else {
+            word.get_or_insert_with(|| (offset, String::new()))
+                .1
+                .push(c);
+        }
+        offset += c.len_utf16() as i64;
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+impl FakeTelegram {
+    /// Starts a fake for `token` (bot `@openclaw_test_bot`, id = the token's numeric prefix).
+    pub fn start(token: &str) -> Self {
+        Self::start_with_username(token, "openclaw_test_bot")
+    }
+
+    /// Starts a fake whose bot has this `username`.
+    pub fn start_with_username(token: &str, username: &str) -> Self {
+        let bot_id = token
+            .split(':')
+            .next()
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(4242);
+        let shared = Arc::new(Shared {
+            token: token.to_owned(),
+            bot: TgUser {
+                id: bot_id,
+                is_bot: true,
+                first_name: "OpenClaw Test".into(),
+                username: Some(username.to_owned()),
+            },
+            state: Mutex::new(State {
+                next_update_id: 100,
+                next_message_id: 1,
+                ..State::default()
+            }),
+            cond: Condvar::new(),
+            changed: Notify::new(),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let data = web::Data::from(shared.clone());
+        std::thread::Builder::new()
+            .name("fake-telegram".into())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(data.clone())
+                            .app_data(web::PayloadConfig::new(1024 * 1024))
+                            .route("/{bot}/{method}", web::route().to(handle))
+                            .default_service(web::to(|| async { tg_error(404, "Not Found") }))
+                    })
+                    .workers(1)
+                    .shutdown_timeout(1)
+                    .disable_signals()
+                    .bind(("127.0.0.1", 0));
+                    let server = match server {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let Some(addr) = server.addrs().first().copied() else {
+                        let _ = tx.send(Err("no bound address".to_owned()));
+                        return;
+                    };
+                    let running = server.run();
+                    let _ = tx.send(Ok((addr, running.handle())));
+                    let _ = running.await;
+                });
+            })
+            .expect("spawn the fake Telegram thread");
+        let (addr, handle) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("fake Telegram did not start within 10 s")
+            .unwrap_or_else(|e| panic!("fake Telegram failed to bind: {e}"));
+        Self {
+            shared,
+            addr,
+            handle,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` — the `api_root` to give the client.
+    pub fn api_root(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The token this fake accepts.
+    pub fn token(&self) -> &str {
+        &self.shared.token
+    }
+
+    /// The bot (`getMe`).
+    pub fn bot(&self) -> TgUser {
+        self.shared.bot.clone()
+    }
+
+    /// The bot's username (without `@`).
+    pub fn bot_username(&self) -> String {
+        self.shared.bot.username.clone().unwrap_or_default()
+    }
+
+    // === updates ===
+
+    /// A user (`id`, first name and username `user{id}`).
+    pub fn user(id: i64) -> TgUser {
+        TgUser {
+            id,
+            is_bot: false,
+            first_name: format!("user{id}"),
+            username: Some(format!("user{id}")),
+        }
+    }
+
+    /// A message with a fresh `message_id` (not pushed): a private chat when `chat_id > 0`,
+    /// a supergroup otherwise.
+    pub fn message(&self, chat_id: i64, from_id: i64, text: &str) -> TgMessage {
+        let message_id = {
+            let mut st = self.shared.lock();
+            st.next_message_id += 1;
+            st.next_message_id
+        };
+        let group = chat_id <= 0;
+        TgMessage {
+            message_id,
+            message_thread_id: None,
+            from: Some(Self::user(from_id)),
+            chat: TgChat {
+                id: chat_id,
+                kind: if group { "supergroup" } else { "private" }.into(),
+                title: group.then(|| format!("group {chat_id}")),
+            },
+            date: unix_now(),
+            text: Some(text.to_owned()),
+            caption: None,
+            entities: None,
+            reply_to_message: None,
+        }
+    }
+
+    /// A message sent earlier by the bot in `chat_id` (for `reply_to_message`).
+    pub fn bot_message(&self, chat_id: i64, message_id: i64, text: &str) -> TgMessage {
+        let mut m = self.message(chat_id, 0, text);
+        m.message_id = message_id;
+        m.from = Some(self.bot());
+        m
+    }
+
+    /// Pushes a raw update (its `update_id` is assigned when absent); returns the update id.
+    pub fn push_raw(&self, mut update: Value) -> i64 {
+        let id = {
+            let mut st = self.shared.lock();
+            let id = match update.get("update_id").and_then(Value::as_i64) {
+                Some(id) => {
+                    st.next_update_id = st.next_update_id.max(id + 1);
+                    id
+                }
+                None => {
+                    let id = st.next_update_id;
+                    st.next_update_id += 1;
+                    update["update_id"] = json!(id);
+                    id
+                }
+            };
+            st.pending.push_back(update);
+            id
+        };
+        self.shared.bump();
+        id
+    }
+
+    /// Pushes a `message` update; returns the update id.
+    pub fn push_message(&self, msg: TgMessage) -> i64 {
+        let message = serde_json::to_value(&msg).expect("TgMessage serializes");
+        self.push_raw(json!({"message": message}))
+    }
+
+    /// Pushes a text message from user `from_id` in `chat_id` (private when `chat_id > 0`);
+    /// returns the update id.
+    pub fn push_text(&self, chat_id: i64, from_id: i64, text: &str) -> i64 {
+        let msg = self.message(chat_id, from_id, text);
+        self.push_message(msg)
+    }
+
+    /// Pushes a group text message with entities computed from `text` (`@mentions`, a leading
+    /// `/command`); returns the update id.
+    pub fn push_group_text(&self, chat_id: i64, from_id: i64, text: &str) -> i64 {
+        let mut msg = self.message(chat_id, from_id, text);
+        let entities = entities_for(text);
+        msg.entities = (!entities.is_empty()).then_some(entities);
+        self.push_message(msg)
+    }
+
+    /// Pushes a group message replying to the bot's message `reply_to_message_id`.
+    pub fn push_group_reply(
+        &self,
+        chat_id: i64,
+        from_id: i64,
+        text: &str,
+        reply_to_message_id: i64,
+    ) -> i64 {
+        let mut msg = self.message(chat_id, from_id, text);
+        let entities = entities_for(text);
+        msg.entities = (!entities.is_empty()).then_some(entities);
+        msg.reply_to_message = Some(Box::new(self.bot_message(
+            chat_id,
+            reply_to_message_id,
+            "(earlier bot reply)",
+        )));
+        self.push_message(msg)
+    }
+
+    /// Updates pushed and not yet confirmed by an offset.
+    pub fn pending_updates(&self) -> usize {
+        self.shared.lock().pending.len()
+    }
+
+    // === faults ===
+
+    /// The next `n` requests (any method, valid token) answer `status` with `body` (a JSON
+    /// value; a JSON string is sent as a raw text body), e.g.
+    /// `fail_next(1, 429, json!({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}))`.
+    pub fn fail_next(&self, n: usize, status: u16, body: Value) {
+        self.inject(None, n, status, body);
+    }
+
+    /// Like [`Self::fail_next`], for the next `n` calls of `method` only.
+    pub fn fail_next_on(&self, method: &str, n: usize, status: u16, body: Value) {
+        self.inject(Some(method.to_owned()), n, status, body);
+    }
+
+    fn inject(&self, method: Option<String>, n: usize, status: u16, body: Value) {
+        let mut st = self.shared.lock();
+        for _ in 0..n {
+            st.failures.push_back(InjectedFailure {
+                method: method.clone(),
+                status,
+                body: body.clone(),
+            });
+        }
+    }
+
+    /// While down, every request answers 502 with an HTML body (like a proxy in front of a
+    /// dead backend).
+    pub fn set_down(&self, down: bool) {
+        self.shared.lock().down = down;
+        self.shared.bump();
+    }
+
+    // === inspection ===
+
+    /// `getUpdates` calls so far (all of them, failed ones included).
+    pub fn get_updates_calls(&self) -> u64 {
+        self.shared.lock().get_updates_calls
+    }
+
+    /// The last `offset` a `getUpdates` call carried.
+    pub fn last_offset(&self) -> Option<i64> {
+        self.shared.lock().last_offset
+    }
+
+    /// Calls of `method` so far (failed ones included; wrong-token ones not).
+    pub fn calls(&self, method: &str) -> u64 {
+        self.shared.lock().calls.get(method).copied().unwrap_or(0)
+    }
+
+    /// Every successful `sendMessage` so far.
+    pub fn sent(&self) -> Vec<SentMessage> {
+        self.shared.lock().sent.clone()
+    }
+
+    /// The current webhook.
+    pub fn webhook(&self) -> Option<Webhook> {
+        self.shared.lock().webhook.clone()
+    }
+
+    fn summary(&self) -> String {
+        let st = self.shared.lock();
+        format!(
+            "getUpdates calls {}, last offset {:?}, pending {}, sent {:?}, calls {:?}",
+            st.get_updates_calls,
+            st.last_offset,
+            st.pending.len(),
+            st.sent
+                .iter()
+                .map(|s| s.body.to_string())
+                .collect::<Vec<_>>(),
+            st.calls
+        )
+    }
+
+    /// Blocks until `f` returns `Some` (re-checked on every change), at most `limit`.
+    fn wait_blocking<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut f: impl FnMut(&State) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + limit;
+        let mut st = self.shared.lock();
+        loop {
+            if let Some(v) = f(&st) {
+                return v;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                drop(st);
+                panic!(
+                    "fake Telegram: timed out after {limit:?} waiting for {what} ({})",
+                    self.summary()
+                );
+            }
+            st = self
+                .shared
+                .cond
+                .wait_timeout(st, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Awaits until `f` returns `Some` (re-checked on every change), at most `limit`.
+    async fn wait_async<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut f: impl FnMut(&State) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + limit;
+        loop {
+            let notified = self.shared.changed.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(v) = f(&self.shared.lock()) {
+                return v;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!(
+                    "fake Telegram: timed out after {limit:?} waiting for {what} ({})",
+                    self.summary()
+                );
+            }
+            // Woken by any change (or the deadline); the loop re-checks.
+            let _ = actix_web::rt::time::timeout(left, notified).await;
+        }
+    }
+
+    /// Blocks until at least `n` messages were sent; returns them all.
+    pub fn wait_sent(&self, n: usize, limit: Duration) -> Vec<SentMessage> {
+        self.wait_blocking(limit, &format!("{n} sendMessage calls"), |st| {
+            (st.sent.len() >= n).then(|| st.sent.clone())
+        })
+    }
+
+    /// Async [`Self::wait_sent`].
+    pub async fn wait_sent_async(&self, n: usize, limit: Duration) -> Vec<SentMessage> {
+        self.wait_async(limit, &format!("{n} sendMessage calls"), |st| {
+            (st.sent.len() >= n).then(|| st.sent.clone())
+        })
+        .await
+    }
+
+    /// Blocks until at least `n` `getUpdates` calls arrived.
+    pub fn wait_polls(&self, n: u64, limit: Duration) {
+        self.wait_blocking(limit, &format!("{n} getUpdates calls"), |st| {
+            (st.get_updates_calls >= n).then_some(())
+        });
+    }
+
+    /// Async [`Self::wait_polls`].
+    pub async fn wait_polls_async(&self, n: u64, limit: Duration) {
+        self.wait_async(limit, &format!("{n} getUpdates calls"), |st| {
+            (st.get_updates_calls >= n).then_some(())
+        })
+        .await;
+    }
+
+    /// Blocks until a `getUpdates` carried `offset ≥ at_least` (i.e. confirmed every update
+    /// below it).
+    pub fn wait_offset(&self, at_least: i64, limit: Duration) {
+        self.wait_blocking(limit, &format!("getUpdates offset ≥ {at_least}"), |st| {
+            st.last_offset.filter(|o| *o >= at_least).map(|_| ())
+        });
+    }
+
+    /// Async [`Self::wait_offset`].
+    pub async fn wait_offset_async(&self, at_least: i64, limit: Duration) {
+        self.wait_async(limit, &format!("getUpdates offset ≥ {at_least}"), |st| {
+            st.last_offset.filter(|o| *o >= at_least).map(|_| ())
+        })
+        .await;
+    }
+}
+
+// === server side ===
+
+async fn handle(
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let (bot, method) = path.into_inner();
+    if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
+        return tg_error(401, "Unauthorized");
+    }
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => return tg_error(400, "Bad Request: can't parse JSON body"),
+        }
+    };
+    let injected = {
+        let mut st = shared.lock();
+        *st.calls.entry(method.clone()).or_default() += 1;
+        if method == "getUpdates" {
+            st.get_updates_calls += 1;
+            if let Some(o) = body.get("offset").and_then(Value::as_i64) {
+                st.last_offset = Some(o);
+            }
+        }
+        if st.down {
+            Some(InjectedFailure {
+                method: None,
+                status: 502,
+                body: json!("<html><body><h1>502 Bad Gateway</h1></body></html>"),
+            })
+        } else {
+            st.failures
+                .iter()
+                .position(|f| f.method.as_deref().is_none_or(|m| m == method))
+                .and_then(|i| st.failures.remove(i))
+        }
+    };
+    shared.bump();
+    if let Some(f) = injected {
+        let mut resp = HttpResponse::build(
+            StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        );
+        return match f.body {
+            Value::String(s) => resp.content_type("text/html").body(s),
+            other => resp.json(other),
+        };
+    }
+    match method.as_str() {
+        "getMe" => tg_ok(json!(shared.bot)),
+        "getUpdates" => get_updates(&shared, &body).await,
+        "sendMessage" => send_message(&shared, body),
+        "setWebhook" => {
+            let Some(url) = body.get("url").and_then(Value::as_str) else {
+                return tg_error(400, "Bad Request: bad webhook: URL is empty");
+            };
+            let hook = Webhook {
+                url: url.to_owned(),
+                secret_token: body
+                    .get("secret_token")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                body: body.clone(),
+            };
+            {
+                let mut st = shared.lock();
+                if let Some(a) = allowed_of(&body) {
+                    st.allowed = Some(a);
+                }
+                st.webhook = Some(hook);
+            }
+            shared.bump();
+            tg_ok(json!(true))
+        }
+        "deleteWebhook" => {
+            {
+                let mut st = shared.lock();
+                st.webhook = None;
+                if body.get("drop_pending_updates") == Some(&json!(true)) {
+                    st.pending.clear();
+                }
+            }
+            shared.bump();
+            tg_ok(json!(true))
+        }
+        _ => tg_error(404, "Not Found"),
+    }
+}
+
+fn allowed_of(body: &Value) -> Option<Vec<String>> {
+    body.get("allowed_updates")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+}
+
+async fn get_updates(shared: &Shared, body: &Value) -> HttpResponse {
+    let offset = body.get("offset").and_then(Value::as_i64);
+    let timeout =
+        Duration::from_secs(body.get("timeout").and_then(Value::as_u64).unwrap_or(0)).min(MAX_POLL);
+    let limit = body
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(100)
+        .clamp(1, 100);
+    let limit = usize::try_from(limit).unwrap_or(100);
+    let generation = {
+        let mut st = shared.lock();
+        if st.webhook.is_some() {
+            return tg_error(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            );
+        }
+        if let Some(a) = allowed_of(body) {
+            st.allowed = Some(a);
+        }
+        if let Some(o) = offset {
+            st.pending.retain(|u| {
+                u.get("update_id")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|id| id >= o)
+            });
+        }
+        st.poll_generation += 1;
+        st.poll_generation
+    };
+    // An older poll still waiting is terminated (409), like the real API.
+    shared.bump();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let notified = shared.changed.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let mut st = shared.lock();
+            if st.poll_generation != generation {
+                return tg_error(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                );
+            }
+            if let Some(allowed) = st.allowed.clone() {
+                // Kinds outside `allowed_updates` are never delivered.
+                st.pending
+                    .retain(|u| allowed.is_empty() || allowed.contains(&update_kind(u)));
+            }
+            let out: Vec<Value> = st.pending.iter().take(limit).cloned().collect();
+            if !out.is_empty() {
+                return tg_ok(Value::Array(out));
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return tg_ok(json!([]));
+        }
+        // Woken by any change; the loop re-checks.
+        let _ = actix_web::rt::time::timeout(left, notified).await;
+    }
+}
+
+fn send_message(shared: &Shared, body: Value) -> HttpResponse {
+    let Some(chat_id) = body.get("chat_id").and_then(Value::as_i64) else {
+        return tg_error(400, "Bad Request: chat not found");
+    };
+    let text = body.get("text").and_then(Value::as_str).unwrap_or("");
+    if text.trim().is_empty() {
+        return tg_error(400, "Bad Request: message text is empty");
+    }
+    if text.chars().count() > 4096 {
+        return tg_error(400, "Bad Request: message is too long");
+    }
+    let message = {
+        let mut st = shared.lock();
+        st.next_message_id += 1;
+        let message_id = st.next_message_id;
+        let mut message = json!({
+            "message_id": message_id,
+            "from": shared.bot,
+            "chat": {"id": chat_id, "type": if chat_id > 0 { "private" } else { "supergroup" }},
+            "date": unix_now(),
+            "text": text,
+        });
+        if let Some(t) = body.get("message_thread_id") {
+            message["message_thread_id"] = t.clone();
+        }
+        st.sent.push(SentMessage {
+            body: body.clone(),
+            at: Instant::now(),
+            message_id,
+        });
+        message
+    };
+    shared.bump();
+    tg_ok(message)
+}
