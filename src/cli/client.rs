@@ -254,7 +254,7 @@ impl Connection {
             hello: Value::Null,
         };
         conn.hello = conn
-            .request_inner("connect", params)
+            .request_inner("connect", params, false)
             .await
             .map_err(|e| match e {
                 CallError::Request { error, .. } => CallError::Request {
@@ -266,13 +266,23 @@ impl Connection {
         Ok(conn)
     }
 
-    /// Sends a request and waits for its response (events are skipped; an `accepted`
-    /// interim response is skipped when `expect_final`).
+    /// Sends a request and waits for its response (events are skipped).
     pub async fn request(&mut self, method: &str, params: Value) -> Result<Value, CallError> {
-        self.request_inner(method, params).await
+        self.request_inner(method, params, false).await
     }
 
-    async fn request_inner(&mut self, method: &str, params: Value) -> Result<Value, CallError> {
+    /// Sends a two-phase request (e.g. `agent`) and waits for its final response: a `res`
+    /// whose `payload.status` is `"accepted"` is an interim acknowledgement and is skipped.
+    pub async fn request_final(&mut self, method: &str, params: Value) -> Result<Value, CallError> {
+        self.request_inner(method, params, true).await
+    }
+
+    async fn request_inner(
+        &mut self,
+        method: &str,
+        params: Value,
+        expect_final: bool,
+    ) -> Result<Value, CallError> {
         let id = format!("{}:{}", self.next_id, uuid::Uuid::new_v4());
         self.next_id += 1;
         let frame = json!({"type": "req", "id": id, "method": method, "params": params});
@@ -288,7 +298,11 @@ impl Connection {
                 continue;
             }
             if v.get("ok").and_then(Value::as_bool) == Some(true) {
-                return Ok(v.get("payload").cloned().unwrap_or(Value::Null));
+                let payload = v.get("payload").cloned().unwrap_or(Value::Null);
+                if expect_final && is_accepted(&payload) {
+                    continue;
+                }
+                return Ok(payload);
             }
             return Err(CallError::Request {
                 error: v.get("error").cloned().unwrap_or(Value::Null),
@@ -301,6 +315,11 @@ impl Connection {
     pub async fn close(mut self) {
         let _ = self.framed.send(Message::Close(None)).await;
     }
+}
+
+/// Whether a response payload is the interim `accepted` acknowledgement of a two-phase method.
+pub fn is_accepted(payload: &Value) -> bool {
+    payload.get("status").and_then(Value::as_str) == Some("accepted")
 }
 
 async fn next_json(framed: &mut WsConn) -> Result<Value, CallError> {
@@ -414,5 +433,13 @@ mod tests {
         assert!(!plaintext_ok("example.com"));
         assert_eq!(url_host("ws://[::1]:18789/x"), Some("::1"));
         assert_eq!(url_host("wss://host.ts.net"), Some("host.ts.net"));
+    }
+
+    #[test]
+    fn accepted_is_interim() {
+        assert!(is_accepted(&json!({"runId": "r", "status": "accepted"})));
+        assert!(!is_accepted(&json!({"runId": "r", "status": "ok"})));
+        assert!(!is_accepted(&json!({"ok": true})));
+        assert!(!is_accepted(&Value::Null));
     }
 }

@@ -2,6 +2,7 @@
 //! Output is readable by default and machine-readable with `--json`; failures exit 1 with
 //! a one-line reason and the likely fix.
 
+pub mod agent;
 pub mod client;
 pub mod nodes;
 pub mod pin;
@@ -42,6 +43,14 @@ pub enum Command {
     Devices(nodes::DevicesCmd),
     /// Run a node host (`node run`) or show its identity.
     Node(crate::node_host::NodeCmd),
+    /// Run one agent turn via the gateway and print the reply.
+    Agent(agent::AgentArgs),
+    /// Send messages to a channel.
+    Message(agent::MessageCmd),
+    /// Show chat channel accounts.
+    Channels(agent::ChannelsCmd),
+    /// List and approve DM pairing requests from chat channels.
+    Pairing(agent::PairingCmd),
 }
 
 /// `openclaw gateway`.
@@ -213,6 +222,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Nodes(n) => nodes::run_nodes(cli.config, n).await,
         Command::Devices(d) => nodes::run_devices(cli.config, d).await,
         Command::Node(n) => crate::node_host::run(n).await,
+        Command::Agent(a) => agent::run_agent(cli.config, a).await,
+        Command::Message(m) => agent::run_message(cli.config, m).await,
+        Command::Channels(c) => agent::run_channels(cli.config, c).await,
+        Command::Pairing(p) => agent::run_pairing(cli.config, p).await,
     }
 }
 
@@ -424,13 +437,28 @@ async fn call_one(
     params: Value,
     timeout_ms: u64,
 ) -> Result<Value, Failure> {
+    call_one_with(target, method, params, timeout_ms, false).await
+}
+
+/// Like `call_one`; `expect_final` skips an interim `accepted` response (two-phase methods).
+async fn call_one_with(
+    target: &Target,
+    method: &str,
+    params: Value,
+    timeout_ms: u64,
+    expect_final: bool,
+) -> Result<Value, Failure> {
     let m = method.to_owned();
     with_connection(
         target,
         scopes_for(method),
         Duration::from_millis(timeout_ms.max(1)),
         |mut conn| async move {
-            let r = conn.request(&m, params).await?;
+            let r = if expect_final {
+                conn.request_final(&m, params).await?
+            } else {
+                conn.request(&m, params).await?
+            };
             Ok((r, conn))
         },
     )
@@ -445,8 +473,14 @@ async fn gateway_call(config: Option<PathBuf>, args: CallArgs) -> Result<(), Fai
         ))
     })?;
     let target = client_target(config, &args.conn)?;
-    let _ = args.expect_final;
-    let payload = call_one(&target, &args.method, params, args.conn.timeout).await?;
+    let payload = call_one_with(
+        &target,
+        &args.method,
+        params,
+        args.conn.timeout,
+        args.expect_final,
+    )
+    .await?;
     if args.conn.json {
         println!("{}", pretty(&payload));
     } else {
