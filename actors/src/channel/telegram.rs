@@ -307,6 +307,8 @@ impl TelegramChannel {
                     Ok(updates) => {
                         act.backoff = Duration::from_secs(1);
                         act.status.consecutive_failures = 0;
+                        // Recovered: keep when the last error happened, drop its text.
+                        act.status.last_error = None;
                         act.accept_updates(updates, ctx);
                     }
                     Err(e) => {
