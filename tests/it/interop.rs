@@ -3,9 +3,17 @@
 //! `$HOME/.cache/openclaw-rs/openclaw-ref`). A missing install fails the test.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::support::{CliOutput, TestGateway, isolated_command, run_bounded};
+use actix_web::rt::time::timeout;
+use serde_json::{Value, json};
+
+use crate::nodes::ALL_OPERATOR;
+use crate::support::{
+    Background, CliOutput, Incoming, TestGateway, WsClient, cli_params, isolated_command,
+    run_bounded,
+};
 
 /// Bound for one real-CLI invocation (it normally takes 1–3 s).
 const REAL_CLI_TIMEOUT: Duration = Duration::from_secs(60);
@@ -49,6 +57,11 @@ impl RealCli {
     }
 
     fn run(&self, args: &[&str]) -> CliOutput {
+        run_bounded(self.command(args), REAL_CLI_TIMEOUT)
+    }
+
+    /// `openclaw <args…>` from the reference install, isolated and offline-guarded.
+    fn command(&self, args: &[&str]) -> Command {
         let guard = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/offline-guard.cjs");
         let mut path = std::ffi::OsString::from(&self.node_bin);
         path.push(":");
@@ -70,7 +83,7 @@ impl RealCli {
                 "OFFLINE_GUARD_LOG",
                 self.home.path().join("offline-guard.log"),
             );
-        run_bounded(cmd, REAL_CLI_TIMEOUT)
+        cmd
     }
 
     /// The offline guard's log of blocked non-loopback lookups, for diagnostics.
@@ -109,4 +122,135 @@ fn real_openclaw_cli_calls_health_on_our_gateway() {
         v["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH",
         "{out}"
     );
+}
+
+/// Waits (bounded) for an event named `name` on `op`, failing early if `host` exits.
+pub async fn wait_event_or_exit(
+    op: &mut WsClient,
+    name: &str,
+    host: &mut Background,
+    limit: Duration,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no {name:?} event within {limit:?}\nnode host output:\n{}",
+            host.output()
+        );
+        if let Some(status) = host.try_status() {
+            panic!(
+                "node host exited ({status}) before {name:?}:\n{}",
+                host.output()
+            );
+        }
+        // Wake up every second to check on the node host.
+        match timeout(Duration::from_secs(1), op.recv()).await {
+            Err(_) => {}
+            Ok(Incoming::Json(v)) if v["type"] == "event" && v["event"] == name => return v,
+            Ok(Incoming::Json(_)) => {}
+            Ok(other) => panic!("operator socket ended: {other:?}"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn real_openclaw_node_host_pairs_and_runs_system_which() {
+    let cli = RealCli::locate();
+    let host_env = RealCli::locate();
+    let gw = TestGateway::with_token("T");
+    let url = gw.url();
+    let port = gw.port.to_string();
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+
+    let mut cmd = host_env.command(&[
+        "node",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--no-tls",
+        "--display-name",
+        "it-real-node",
+    ]);
+    cmd.env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let mut host = Background::spawn(cmd);
+
+    // The node host connects with token T and a device; its surface waits for approval.
+    let ev = wait_event_or_exit(
+        &mut op,
+        "node.pair.requested",
+        &mut host,
+        Duration::from_secs(60),
+    )
+    .await;
+    let node_id = ev["payload"]["nodeId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("node.pair.requested carries nodeId: {ev}"))
+        .to_owned();
+    let request_id = ev["payload"]["requestId"]
+        .as_str()
+        .expect("node.pair.requested carries requestId")
+        .to_owned();
+    let commands = ev["payload"]["commands"].clone();
+    assert!(
+        commands
+            .as_array()
+            .is_some_and(|c| c.iter().any(|x| x == "system.which")),
+        "the real node host declares system.which: {ev}"
+    );
+    let list = op.request("node.list", json!({})).await;
+    let node = list["payload"]["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["nodeId"] == node_id.as_str()))
+        .cloned()
+        .unwrap_or_else(|| panic!("node {node_id} not listed: {list}"));
+    assert_eq!(node["connected"], true, "{node}");
+    assert_eq!(node["approvalState"], "pending-approval", "{node}");
+    assert_eq!(node["displayName"], "it-real-node", "{node}");
+
+    // Approve with the real CLI.
+    let out = cli.run(&[
+        "nodes",
+        "approve",
+        &request_id,
+        "--url",
+        &url,
+        "--token",
+        "T",
+    ]);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "{out}\noffline-guard log:\n{}",
+        cli.guard_log()
+    );
+    let res = op
+        .request(
+            "node.invoke",
+            json!({
+                "nodeId": node_id,
+                "command": "system.which",
+                "params": {"bins": ["sh"]},
+                "timeoutMs": 15000,
+                "idempotencyKey": "it-real-which",
+            }),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
+    let sh = res["payload"]["payload"]["bins"]["sh"]
+        .as_str()
+        .unwrap_or_else(|| panic!("system.which returns a path for sh: {res}"));
+    assert!(sh.starts_with('/') && sh.ends_with("/sh"), "{res}");
+
+    for what in ["nodes", "devices"] {
+        let out = cli.run(&[what, "list", "--url", &url, "--token", "T"]);
+        assert_eq!(out.code, Some(0), "{what} list: {out}");
+        assert!(out.stdout.contains("it-real-node"), "{what} list: {out}");
+        assert!(out.stdout.contains(&node_id), "{what} list: {out}");
+    }
+
+    host.kill_group();
+    assert!(host.try_status().is_some(), "node host is gone");
 }

@@ -7,4 +7,6 @@ mod handshake;
 mod interop;
 mod lifecycle;
 mod limits;
+mod nodes;
+mod pairing;
 mod support;

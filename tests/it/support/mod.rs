@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_node;
 pub mod fake_openai;
 pub mod fake_telegram;
 
@@ -200,6 +201,16 @@ impl TestGateway {
     /// for the `listening on ws://127.0.0.1:PORT` line.
     pub fn start(args: &[&str], env: &[(&str, &str)], config_json5: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("create gateway tempdir");
+        Self::start_in(dir, args, env, config_json5)
+    }
+
+    /// Like [`Self::start`], but in an existing state directory (a restart keeps its state).
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, &str)],
+        config_json5: Option<&str>,
+    ) -> Self {
         if let Some(cfg) = config_json5 {
             std::fs::write(dir.path().join("openclaw.json"), cfg).expect("write gateway config");
         }
@@ -267,6 +278,13 @@ impl TestGateway {
     /// Everything the gateway printed on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Takes the state directory out of a stopped gateway (for a restart on the same state),
+    /// leaving an empty temporary one in its place.
+    pub fn take_dir(&mut self) -> tempfile::TempDir {
+        let fresh = tempfile::tempdir().expect("create placeholder tempdir");
+        std::mem::replace(&mut self.dir, fresh)
     }
 
     /// Sends SIGTERM (via `kill -TERM`).
@@ -605,6 +623,28 @@ impl WsClient {
         }
     }
 
+    /// The next frame, without a deadline (for use inside a `select!` that has its own).
+    pub async fn recv(&mut self) -> Incoming {
+        loop {
+            return match self.framed.next().await {
+                None | Some(Err(_)) => Incoming::Eof,
+                Some(Ok(Frame::Text(b))) => match serde_json::from_slice::<Value>(&b) {
+                    Ok(v) => Incoming::Json(v),
+                    Err(_) => Incoming::Text(String::from_utf8_lossy(&b).into_owned()),
+                },
+                Some(Ok(Frame::Close(reason))) => Incoming::Close {
+                    code: reason.as_ref().map(|r| u16::from(r.code)),
+                    reason: reason.and_then(|r| r.description).unwrap_or_default(),
+                },
+                Some(Ok(Frame::Ping(b))) => {
+                    let _ = self.framed.send(Message::Pong(b)).await;
+                    continue;
+                }
+                Some(Ok(_)) => continue,
+            };
+        }
+    }
+
     /// The next frame within [`WAIT`].
     pub async fn next(&mut self) -> Incoming {
         self.next_within(WAIT).await
@@ -657,6 +697,20 @@ impl WsClient {
     pub async fn response(&mut self, id: &str) -> Value {
         loop {
             match self.next().await {
+                Incoming::Json(v) if v["type"] == "res" && v["id"] == id => return v,
+                Incoming::Json(v) => self.backlog.push(v),
+                other => panic!("expected res {id}, got {other:?}"),
+            }
+        }
+    }
+
+    /// Waits at most `limit` for the `res` frame with `id`; other frames go to the backlog.
+    pub async fn response_within(&mut self, id: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no response to {id} within {limit:?}");
+            match self.next_within(left).await {
                 Incoming::Json(v) if v["type"] == "res" && v["id"] == id => return v,
                 Incoming::Json(v) => self.backlog.push(v),
                 other => panic!("expected res {id}, got {other:?}"),
@@ -720,4 +774,63 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+// === long-running helper processes ===
+
+/// A long-running child in its own process group (a node host, say), killed with its whole
+/// group on drop. Its stdout and stderr are collected.
+pub struct Background {
+    proc: Proc,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+}
+
+impl Background {
+    /// Spawns `cmd` as the leader of a new process group.
+    pub fn spawn(mut cmd: Command) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+        let (proc, out, err) = Proc::spawn(cmd);
+        let out_buf = Arc::new(Mutex::new(String::new()));
+        let err_buf = Arc::new(Mutex::new(String::new()));
+        drain(out, out_buf.clone(), None);
+        drain(err, err_buf.clone(), None);
+        Self {
+            proc,
+            out: out_buf,
+            err: err_buf,
+        }
+    }
+
+    /// Its output so far (stdout, then stderr), for diagnostics.
+    pub fn output(&self) -> String {
+        format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.out.lock().map(|s| s.clone()).unwrap_or_default(),
+            self.err.lock().map(|s| s.clone()).unwrap_or_default()
+        )
+    }
+
+    /// The exit status if it has exited.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.proc.try_status()
+    }
+
+    /// Kills the whole process group and reaps the leader. (A process group id is not
+    /// reused while any member lives, so this only reaches what we started.)
+    pub fn kill_group(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.proc.pid)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.proc.wait_timeout(Duration::from_secs(10));
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.kill_group();
+    }
 }

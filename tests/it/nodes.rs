@@ -1,0 +1,712 @@
+//! Nodes: surface approval, `node.invoke` routing through a fake node (happy path, node
+//! errors, timeouts, disconnects, concurrency, idempotency, validation), `node.invoke.result`
+//! edge cases, `node.list` / `node.describe` and `node.event node.host.stats`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::fake_node::{Action, FakeNode, Script, always, echo_payload, random_key};
+use crate::support::{Incoming, TestGateway, WsClient, cli_params, error_of};
+
+/// Every operator scope these tests need (approving `system.*` needs admin).
+pub const ALL_OPERATOR: &[&str] = &[
+    "operator.read",
+    "operator.write",
+    "operator.pairing",
+    "operator.admin",
+];
+
+/// The surface the fake node declares.
+const SURFACE: &[&str] = &["echo.test", "system.which"];
+
+fn golden_nodes() -> Value {
+    serde_json::from_str(include_str!("../fixtures/golden/device-pairing.json"))
+        .expect("tests/fixtures/golden/device-pairing.json is valid JSON")
+}
+
+/// The pending `node.pair.list` request for `node_id`.
+pub async fn pending_surface(op: &mut WsClient, node_id: &str) -> Value {
+    let list = op.request("node.pair.list", json!({})).await;
+    assert_eq!(list["ok"], true, "{list}");
+    list["payload"]["pending"]
+        .as_array()
+        .expect("node.pair.list pending is an array")
+        .iter()
+        .find(|p| p["nodeId"] == node_id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no pending surface request for {node_id}: {list}"))
+}
+
+/// Approves the node's pending surface over `op` (which needs pairing + admin).
+pub async fn approve_surface(op: &mut WsClient, node_id: &str) -> String {
+    let pending = pending_surface(op, node_id).await;
+    let request_id = pending["requestId"]
+        .as_str()
+        .expect("pending request has a requestId")
+        .to_owned();
+    let res = op
+        .request("node.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(res["ok"], true, "node.pair.approve: {res}");
+    request_id
+}
+
+/// A gateway (token T), an all-scopes operator and an approved fake node running `script`.
+async fn setup(script: Script) -> (TestGateway, WsClient, FakeNode) {
+    let gw = TestGateway::with_token("T");
+    let key = random_key();
+    let node = FakeNode::connect(gw.port, &key, "T", SURFACE, script).await;
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    approve_surface(&mut op, &node.node_id).await;
+    (gw, op, node)
+}
+
+fn invoke_params(node_id: &str, command: &str, params: Value, key: &str) -> Value {
+    json!({
+        "nodeId": node_id,
+        "command": command,
+        "params": params,
+        "timeoutMs": 5000,
+        "idempotencyKey": key,
+    })
+}
+
+#[actix_web::test]
+async fn surface_waits_for_approval_with_the_right_scopes() {
+    let gw = TestGateway::with_token("T");
+    let key = random_key();
+    let mut node = FakeNode::connect(
+        gw.port,
+        &key,
+        "T",
+        &["echo.test", "system.run"],
+        always(Action::Echo),
+    )
+    .await;
+    // The node's device was paired silently (local), so it got a device token.
+    assert!(
+        node.hello["auth"]["deviceToken"].is_string(),
+        "{}",
+        node.hello["auth"]
+    );
+    assert_eq!(node.hello["auth"]["role"], "node", "{}", node.hello["auth"]);
+
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let devices = op.request("device.pair.list", json!({})).await;
+    let paired = devices["payload"]["paired"]
+        .as_array()
+        .expect("device.pair.list paired is an array");
+    let dev = paired
+        .iter()
+        .find(|d| d["deviceId"] == node.node_id)
+        .unwrap_or_else(|| panic!("node device is not paired: {devices}"));
+    assert_eq!(dev["approvedVia"], "silent", "{dev}");
+    assert_eq!(dev["roles"], json!(["node"]), "{dev}");
+
+    let pending = pending_surface(&mut op, &node.node_id).await;
+    assert_eq!(
+        pending["commands"],
+        json!(["echo.test", "system.run"]),
+        "declared commands (sorted): {pending}"
+    );
+    assert_eq!(
+        pending["requiredApproveScopes"],
+        json!(["operator.pairing", "operator.admin"]),
+        "{pending}"
+    );
+    let request_id = pending["requestId"]
+        .as_str()
+        .expect("pending requestId")
+        .to_owned();
+
+    // Before approval the declared command is refused with a reason.
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({}), "before"),
+        )
+        .await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "INVALID_REQUEST", "{res}");
+    assert_eq!(err["details"]["reason"], "command not approved", "{res}");
+    assert_eq!(
+        err["message"],
+        "node command not allowed: \"echo.test\" is awaiting operator approval (run openclaw nodes approve)",
+        "{res}"
+    );
+    assert!(
+        node.requests.borrow().is_empty(),
+        "nothing reached the node"
+    );
+
+    // operator.pairing alone cannot approve a surface with system.run.
+    let (mut pairing_only, _) =
+        WsClient::hello(gw.port, cli_params("T", &["operator.pairing"])).await;
+    let res = pairing_only
+        .request("node.pair.approve", json!({"requestId": request_id}))
+        .await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "FORBIDDEN", "{res}");
+    assert_eq!(err["message"], "missing scope: operator.admin", "{res}");
+    assert_eq!(err["details"]["missingScope"], "operator.admin", "{res}");
+
+    let res = op
+        .request("node.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["requestId"], request_id.as_str(), "{res}");
+    let resolved = node
+        .event_within("node.pair.resolved", Duration::from_secs(5))
+        .await;
+    assert_eq!(resolved["payload"]["requestId"], request_id.as_str());
+    assert_eq!(resolved["payload"]["nodeId"], node.node_id.as_str());
+    assert_eq!(resolved["payload"]["decision"], "approved", "{resolved}");
+
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({"x": 1}), "after"),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["payload"]["echo"], json!({"x": 1}), "{res}");
+    let list = op.request("node.pair.list", json!({})).await;
+    assert_eq!(
+        list["payload"]["pending"],
+        json!([]),
+        "nothing pending: {list}"
+    );
+}
+
+#[actix_web::test]
+async fn invoke_round_trip_through_the_node() {
+    let (_gw, mut op, mut node) = setup(always(Action::Echo)).await;
+    let params = json!({"bins": ["sh"], "nested": {"a": [1, 2]}});
+    let res = op
+        .request(
+            "node.invoke",
+            json!({
+                "nodeId": node.node_id,
+                "command": "echo.test",
+                "params": params,
+                "timeoutMs": 4321,
+                "idempotencyKey": "k-happy",
+            }),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let p = &res["payload"];
+    assert_eq!(p["ok"], true, "{p}");
+    assert_eq!(p["nodeId"], node.node_id.as_str(), "{p}");
+    assert_eq!(p["command"], "echo.test", "{p}");
+    let want = json!({"echo": params, "command": "echo.test"});
+    assert_eq!(p["payload"], want, "{p}");
+    let payload_json = p["payloadJSON"].as_str().expect("payloadJSON is a string");
+    assert_eq!(
+        serde_json::from_str::<Value>(payload_json).expect("payloadJSON parses"),
+        want
+    );
+
+    // What the node saw.
+    let reqs = node.requests.borrow().clone();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let r = &reqs[0];
+    assert!(r["id"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+    assert_eq!(r["nodeId"], node.node_id.as_str(), "{r}");
+    assert_eq!(r["command"], "echo.test", "{r}");
+    let pj = r["paramsJSON"].as_str().expect("paramsJSON is a string");
+    assert_eq!(
+        serde_json::from_str::<Value>(pj).expect("paramsJSON parses"),
+        params
+    );
+    assert_eq!(r["timeoutMs"], 4321, "{r}");
+    assert_eq!(r["idempotencyKey"], "k-happy", "{r}");
+    // The gateway acked the node's result.
+    let ack = node.ack_within(Duration::from_secs(5)).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(ack["payload"], json!({"ok": true}), "{ack}");
+    assert_eq!(node.acks.borrow().len(), 1, "one ack: {:?}", node.acks);
+}
+
+#[actix_web::test]
+async fn node_error_result_is_unavailable_with_the_node_error() {
+    let (_gw, mut op, node) = setup(always(Action::Error {
+        code: "E_BOOM".into(),
+        message: "it broke".into(),
+    }))
+    .await;
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({}), "k-err"),
+        )
+        .await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "UNAVAILABLE", "{res}");
+    assert_eq!(err["message"], "E_BOOM: it broke", "{res}");
+    assert_eq!(
+        err["details"]["nodeError"],
+        json!({"code": "E_BOOM", "message": "it broke"}),
+        "{res}"
+    );
+}
+
+#[actix_web::test]
+async fn silent_node_times_out() {
+    let (_gw, mut op, node) = setup(always(Action::Never)).await;
+    let res = op
+        .request(
+            "node.invoke",
+            json!({
+                "nodeId": node.node_id,
+                "command": "echo.test",
+                "timeoutMs": 300,
+                "idempotencyKey": "k-timeout",
+            }),
+        )
+        .await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "UNAVAILABLE", "{res}");
+    assert_eq!(err["message"], "TIMEOUT: node invoke timed out", "{res}");
+    assert_eq!(err["details"]["nodeError"]["code"], "TIMEOUT", "{res}");
+    assert_eq!(node.requests.borrow().len(), 1, "the node got the request");
+    // Without params the request carries no paramsJSON value.
+    let req = node.requests.borrow()[0].clone();
+    assert!(req["paramsJSON"].is_null(), "{req}");
+}
+
+#[actix_web::test]
+async fn node_disconnect_fails_the_invoke_promptly() {
+    let (_gw, mut op, mut node) = setup(always(Action::Close)).await;
+    let id = op
+        .send_request(
+            "node.invoke",
+            json!({
+                "nodeId": node.node_id,
+                "command": "echo.test",
+                "params": {},
+                "timeoutMs": 30000,
+                "idempotencyKey": "k-disc",
+            }),
+        )
+        .await;
+    // Far below the 30 s invoke timeout.
+    let res = op.response_within(&id, Duration::from_secs(5)).await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "UNAVAILABLE", "{res}");
+    assert_eq!(
+        err["details"]["nodeError"]["code"], "NODE_DISCONNECTED",
+        "{res}"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("NODE_DISCONNECTED")),
+        "{res}"
+    );
+    node.closed_within(Duration::from_secs(5)).await;
+    // The node is gone from the routing table.
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({}), "k-after"),
+        )
+        .await;
+    assert_eq!(error_of(&res)["message"], "node not connected", "{res}");
+}
+
+#[actix_web::test]
+async fn hundred_concurrent_invokes_correlate_out_of_order() {
+    const N: usize = 100;
+    let (_gw, mut op, node) = setup(always(Action::HoldThenReverse(N))).await;
+    let mut ids = Vec::with_capacity(N);
+    for i in 0..N {
+        let id = op
+            .send_request(
+                "node.invoke",
+                invoke_params(
+                    &node.node_id,
+                    "echo.test",
+                    json!({"n": i}),
+                    &format!("k-{i}"),
+                ),
+            )
+            .await;
+        ids.push(id);
+    }
+    // The node answers only once all 100 are in, last first. (Responses arrive in any
+    // order, so collect them by id.)
+    let mut answers = std::collections::HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while answers.len() < N {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match op.next_within(left).await {
+            Incoming::Json(v) if v["type"] == "res" => {
+                let id = v["id"].as_str().expect("res id").to_owned();
+                assert!(answers.insert(id, v).is_none(), "duplicate response");
+            }
+            Incoming::Json(_) => {}
+            other => panic!("socket ended while waiting for answers: {other:?}"),
+        }
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let res = &answers[id];
+        assert_eq!(res["ok"], true, "call {i}: {res}");
+        assert_eq!(
+            res["payload"]["payload"]["echo"],
+            json!({"n": i}),
+            "call {i} got another call's answer: {res}"
+        );
+    }
+    let reqs = node.requests.borrow().clone();
+    assert_eq!(reqs.len(), N);
+    let mut keys: Vec<&str> = reqs
+        .iter()
+        .filter_map(|r| r["idempotencyKey"].as_str())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), N, "one request per key");
+}
+
+#[actix_web::test]
+async fn same_idempotency_key_reaches_the_node_once() {
+    let script: Script = std::rc::Rc::new(|req: &Value| {
+        if req["idempotencyKey"] == "k-dup" {
+            Action::Delay(Duration::from_millis(200), Box::new(Action::Echo))
+        } else {
+            Action::Echo
+        }
+    });
+    let (_gw, mut op, node) = setup(script).await;
+    let p = invoke_params(&node.node_id, "echo.test", json!({"v": 1}), "k-dup");
+    // Two callers: this operator twice in flight, and a second connection.
+    let (mut op2, _) = WsClient::hello(_gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let a = op.send_request("node.invoke", p.clone()).await;
+    let b = op2.send_request("node.invoke", p.clone()).await;
+    let ra = op.response(&a).await;
+    let rb = op2.response(&b).await;
+    assert_eq!(ra["ok"], true, "{ra}");
+    assert_eq!(ra["payload"], rb["payload"], "same result for both callers");
+    // After completion the key is still remembered.
+    let rc = op.request("node.invoke", p).await;
+    assert_eq!(rc["payload"], ra["payload"], "{rc}");
+    // A later call with another key is a barrier: any duplicate would have arrived first.
+    let barrier = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({}), "k-barrier"),
+        )
+        .await;
+    assert_eq!(barrier["ok"], true, "{barrier}");
+    assert_eq!(node.requests_with_key("k-dup"), 1, "{:?}", node.requests);
+    assert_eq!(node.requests_with_key("k-barrier"), 1);
+}
+
+#[actix_web::test]
+async fn invoke_validation_errors() {
+    let (_gw, mut op, node) = setup(always(Action::Echo)).await;
+    let golden = golden_nodes();
+
+    // A command the node never declared.
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "no.such.command", json!({}), "k1"),
+        )
+        .await;
+    assert_eq!(
+        error_of(&res),
+        &golden["node_invoke_not_allowlisted"]["error"],
+        "{res}"
+    );
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "x", json!({}), "k1b"),
+        )
+        .await;
+    assert_eq!(
+        error_of(&res)["message"],
+        "node command not allowed: \"x\" is not in the allowlist for platform \"linux\"",
+        "{res}"
+    );
+
+    // An unknown node.
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params("no-such-node", "echo.test", json!({}), "k2"),
+        )
+        .await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "UNAVAILABLE", "{res}");
+    assert_eq!(err["message"], "node not connected", "{res}");
+    assert_eq!(err["details"]["code"], "NOT_CONNECTED", "{res}");
+
+    // Bad params.
+    let res = op.request("node.invoke", json!({"bogus": true})).await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "INVALID_REQUEST", "{res}");
+    let msg = err["message"].as_str().expect("message is a string");
+    assert!(
+        msg.starts_with("invalid node.invoke params: must have required property 'nodeId'"),
+        "{res}"
+    );
+    assert_eq!(
+        msg,
+        "invalid node.invoke params: must have required property 'nodeId'; must have required property 'command'; must have required property 'idempotencyKey'; at root: unexpected property 'bogus'",
+        "{res}"
+    );
+
+    assert!(
+        node.requests.borrow().is_empty(),
+        "no invalid call reached the node"
+    );
+
+    // Scope: a read-only operator may not invoke.
+    let (mut reader, _) = WsClient::hello(_gw.port, cli_params("T", &["operator.read"])).await;
+    let res = reader
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({}), "k3"),
+        )
+        .await;
+    assert_eq!(
+        error_of(&res)["message"],
+        "missing scope: operator.write",
+        "{res}"
+    );
+}
+
+#[actix_web::test]
+async fn invoke_result_edge_cases() {
+    let (_gw, mut op, node) = setup(always(Action::Never)).await;
+    // A pending call to answer by hand.
+    let id = op
+        .send_request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({"h": 1}), "k-hand"),
+        )
+        .await;
+    let mut node = node;
+    let req = node
+        .event_within("node.invoke.request", Duration::from_secs(5))
+        .await;
+    let invoke_id = req["payload"]["id"].clone();
+
+    // Another node's id.
+    let res = node
+        .request(
+            "node.invoke.result",
+            json!({"id": invoke_id, "nodeId": "someone-else", "ok": true, "payloadJSON": "{}"}),
+        )
+        .await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "INVALID_REQUEST", "{res}");
+    assert_eq!(err["message"], "nodeId mismatch", "{res}");
+
+    // The real answer.
+    let payload = echo_payload(&req["payload"]);
+    let res = node
+        .request(
+            "node.invoke.result",
+            json!({"id": invoke_id, "nodeId": node.node_id, "ok": true, "payloadJSON": payload.to_string()}),
+        )
+        .await;
+    assert_eq!(res["payload"], json!({"ok": true}), "{res}");
+    let answered = op.response(&id).await;
+    assert_eq!(answered["payload"]["payload"], payload, "{answered}");
+
+    // Late (already answered) and unknown ids are acknowledged and ignored.
+    for late in [invoke_id.clone(), json!("no-such-invoke")] {
+        let res = node
+            .request(
+                "node.invoke.result",
+                json!({"id": late, "nodeId": node.node_id, "ok": true, "payloadJSON": "{}"}),
+            )
+            .await;
+        assert_eq!(res["ok"], true, "{res}");
+        assert_eq!(
+            res["payload"],
+            json!({"ok": true, "ignored": true}),
+            "{res}"
+        );
+    }
+
+    // An operator cannot post results.
+    let res = op
+        .request(
+            "node.invoke.result",
+            json!({"id": "x", "nodeId": node.node_id, "ok": true}),
+        )
+        .await;
+    assert_eq!(
+        error_of(&res)["message"],
+        "unauthorized role: operator",
+        "{res}"
+    );
+}
+
+#[actix_web::test]
+async fn node_list_describe_and_host_stats() {
+    let (_gw, mut op, node) = setup(always(Action::Echo)).await;
+    let list = op.request("node.list", json!({})).await;
+    assert_eq!(list["ok"], true, "{list}");
+    assert!(list["payload"]["ts"].is_u64(), "{list}");
+    let nodes = list["payload"]["nodes"]
+        .as_array()
+        .expect("node.list nodes is an array");
+    assert_eq!(nodes.len(), 1, "{list}");
+    let n = &nodes[0];
+    assert_eq!(n["nodeId"], node.node_id.as_str(), "{n}");
+    assert_eq!(n["paired"], true, "{n}");
+    assert_eq!(n["connected"], true, "{n}");
+    assert_eq!(n["approvalState"], "approved", "{n}");
+    assert_eq!(n["commands"], json!(SURFACE), "{n}");
+    assert_eq!(n["clientId"], "node-host", "{n}");
+    assert_eq!(n["clientMode"], "node", "{n}");
+    assert_eq!(n["platform"], "linux", "{n}");
+    assert_eq!(n["displayName"], "it-fake-node", "{n}");
+    assert_eq!(n["caps"], json!(["system"]), "{n}");
+    let seen = n["lastSeenAtMs"].as_u64().expect("lastSeenAtMs");
+    assert!(seen > 0, "{n}");
+
+    let res = op
+        .request("node.describe", json!({"nodeId": node.node_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let d = &res["payload"];
+    assert_eq!(d["nodeId"], node.node_id.as_str(), "{d}");
+    assert_eq!(d["connected"], true, "{d}");
+    assert_eq!(d["commands"], json!(SURFACE), "{d}");
+    assert!(d["ts"].is_u64(), "{d}");
+    assert!(d.get("hostStats").is_none(), "no stats yet: {d}");
+
+    let res = op.request("node.describe", json!({"nodeId": "nope"})).await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "INVALID_REQUEST", "{res}");
+    assert_eq!(err["message"], "unknown nodeId", "{res}");
+
+    let stats = json!({"cpuCount": 2, "loadAverage": [0.5, 0.25, 0.125], "memoryTotalBytes": 1024});
+    let res = node
+        .request(
+            "node.event",
+            json!({"event": "node.host.stats", "payloadJSON": stats.to_string()}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["ok"], true, "{res}");
+    assert_eq!(res["payload"]["handled"], true, "{res}");
+    assert_eq!(res["payload"]["event"], "node.host.stats", "{res}");
+
+    let res = op
+        .request("node.describe", json!({"nodeId": node.node_id}))
+        .await;
+    let hs = &res["payload"]["hostStats"];
+    assert_eq!(hs["cpuCount"], 2, "{res}");
+    assert_eq!(hs["loadAverage"], json!([0.5, 0.25, 0.125]), "{res}");
+    assert!(hs["updatedAtMs"].is_u64(), "{res}");
+
+    // Other node events are accepted but not handled.
+    let res = node
+        .request("node.event", json!({"event": "it.other", "payload": {}}))
+        .await;
+    assert_eq!(res["payload"]["handled"], false, "{res}");
+
+    // After the node leaves: still listed (paired) but not connected. Each poll is a round
+    // trip to the gateway, which paces the bounded loop.
+    node.close();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let gone = loop {
+        let list = op.request("node.list", json!({})).await;
+        let n = list["payload"]["nodes"][0].clone();
+        if n["connected"] == false {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "node still connected: {list}");
+    };
+    assert_eq!(gone["paired"], true, "{gone}");
+    assert_eq!(gone["approvalState"], "approved", "{gone}");
+    assert!(gone["lastDisconnectedAtMs"].is_u64(), "{gone}");
+}
+
+/// Our own node host (`openclaw node run`) against our gateway: `system.run` runs only what
+/// the exec allowlist names.
+#[actix_web::test]
+async fn our_node_host_runs_only_allowlisted_programs() {
+    let gw = TestGateway::with_token("T");
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let home = tempfile::tempdir().expect("node host home");
+    std::fs::create_dir_all(home.path().join("node")).expect("create $STATE/node");
+    std::fs::write(
+        home.path().join("node/exec-allowlist.json"),
+        r#"{"allow":["/usr/bin/echo"]}"#,
+    )
+    .expect("write exec-allowlist.json");
+    let port = gw.port.to_string();
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, home.path());
+    cmd.args([
+        "node",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--display-name",
+        "it-rs-node",
+    ])
+    .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let mut host = crate::support::Background::spawn(cmd);
+
+    let ev = crate::interop::wait_event_or_exit(
+        &mut op,
+        "node.pair.requested",
+        &mut host,
+        Duration::from_secs(20),
+    )
+    .await;
+    let node_id = ev["payload"]["nodeId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("node.pair.requested carries nodeId: {ev}"))
+        .to_owned();
+    assert_eq!(ev["payload"]["displayName"], "it-rs-node", "{ev}");
+    assert!(
+        ev["payload"]["commands"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|x| x == "system.run")),
+        "our node host declares system.run: {ev}"
+    );
+    approve_surface(&mut op, &node_id).await;
+
+    let run = |argv: Value, key: &str| {
+        json!({
+            "nodeId": node_id,
+            "command": "system.run",
+            "params": {"command": argv},
+            "timeoutMs": 10000,
+            "idempotencyKey": key,
+        })
+    };
+    let res = op
+        .request("node.invoke", run(json!(["echo", "hi"]), "it-rs-echo"))
+        .await;
+    assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
+    let p = &res["payload"]["payload"];
+    assert_eq!(p["stdout"], "hi\n", "{res}");
+    assert_eq!(p["exitCode"], 0, "{res}");
+
+    let res = op
+        .request("node.invoke", run(json!(["uname"]), "it-rs-uname"))
+        .await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "UNAVAILABLE", "{res}");
+    assert_eq!(
+        err["details"]["nodeError"]["code"],
+        "SYSTEM_RUN_DENIED",
+        "{res}\nnode host:\n{}",
+        host.output()
+    );
+    host.kill_group();
+}

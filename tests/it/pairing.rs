@@ -1,0 +1,556 @@
+//! Device identity and pairing: signed device proofs (v3, v2) and their rejections, silent
+//! local pairing, the remote pairing flow with device tokens (issue, use, rotate, remove),
+//! and pairing state surviving a restart.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::Duration;
+
+use openclaw::actors::identity::DeviceKey;
+use serde_json::{Value, json};
+
+use crate::nodes::{ALL_OPERATOR, approve_surface};
+use crate::support::fake_node::{Action, FakeNode, Sig, always, random_key, sign_device};
+use crate::support::{TestGateway, WsClient, cli_params, connect_params, error_of, now_ms};
+
+fn golden(name: &str) -> Value {
+    let all: Value = serde_json::from_str(include_str!("../fixtures/golden/device-pairing.json"))
+        .expect("tests/fixtures/golden/device-pairing.json is valid JSON");
+    all.get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("golden scenario {name:?} missing"))
+}
+
+/// The `device` object for `key`, with `signature` over `payload` made by `signer`.
+fn device_json(
+    key: &DeviceKey,
+    signer: &DeviceKey,
+    payload: &str,
+    signed_at: u64,
+    nonce: &str,
+) -> Value {
+    json!({
+        "id": key.device_id(),
+        "publicKey": key.public_key_b64(),
+        "signature": signer.sign(payload),
+        "signedAt": signed_at,
+        "nonce": nonce,
+    })
+}
+
+fn nonce_of(challenge: &Value) -> String {
+    challenge["payload"]["nonce"]
+        .as_str()
+        .expect("challenge nonce is a string")
+        .to_owned()
+}
+
+/// Checks a rejected connect against a golden scenario (error object, close code, reason).
+async fn assert_rejected(c: &mut WsClient, params: Value, case: &str) {
+    c.send_request("connect", params).await;
+    let (code, reason, before) = c.until_close().await;
+    let g = golden(case);
+    assert_eq!(
+        before.len(),
+        1,
+        "{case}: one res before the close: {before:?}"
+    );
+    assert_eq!(error_of(&before[0]), &g["error"], "{case}");
+    assert_eq!(code, Some(1008), "{case}: close code");
+    assert_eq!(reason, g["close"]["reason"], "{case}: close reason");
+}
+
+/// The paired entry for `device_id` in a `device.pair.list` response.
+fn paired_entry(list: &Value, device_id: &str) -> Value {
+    list["payload"]["paired"]
+        .as_array()
+        .expect("device.pair.list paired is an array")
+        .iter()
+        .find(|d| d["deviceId"] == device_id)
+        .cloned()
+        .unwrap_or_else(|| panic!("device {device_id} is not paired: {list}"))
+}
+
+#[actix_web::test]
+async fn device_proof_v3_on_loopback_pairs_silently() {
+    let gw = TestGateway::with_token("T");
+    let key = random_key();
+    let id = key.device_id();
+    let (mut c, ch) = WsClient::open_challenged(gw.port).await;
+    let nonce = nonce_of(&ch);
+    let signed_at = now_ms();
+    let mut params = cli_params("T", &["operator.read", "operator.pairing"]);
+    // The v3 payload written out by hand (not with the gateway's own helper).
+    let payload = format!(
+        "v3|{id}|cli|cli|operator|operator.read,operator.pairing|{signed_at}|T|{nonce}|linux|"
+    );
+    params["device"] = device_json(&key, &key, &payload, signed_at, &nonce);
+    let res = c.connect(params).await;
+    assert_eq!(res["ok"], true, "{res}");
+    let auth = &res["payload"]["auth"];
+    assert_eq!(auth["method"], "token", "{auth}");
+    assert_eq!(auth["role"], "operator", "{auth}");
+    assert_eq!(
+        auth["scopes"],
+        json!(["operator.read", "operator.pairing"]),
+        "{auth}"
+    );
+    let token = auth["deviceToken"]
+        .as_str()
+        .filter(|t| t.len() >= 32)
+        .unwrap_or_else(|| panic!("hello auth.deviceToken: {auth}"))
+        .to_owned();
+    let issued = auth["issuedAtMs"].as_u64().expect("auth.issuedAtMs");
+    assert!(issued.abs_diff(now_ms()) < 60_000, "{auth}");
+
+    let list = c.request("device.pair.list", json!({})).await;
+    assert_eq!(list["ok"], true, "{list}");
+    let d = paired_entry(&list, &id);
+    assert_eq!(d["approvedVia"], "silent", "{d}");
+    assert_eq!(d["publicKey"], key.public_key_b64(), "{d}");
+    assert_eq!(d["roles"], json!(["operator"]), "{d}");
+    assert_eq!(d["clientId"], "cli", "{d}");
+    assert_eq!(d["connected"], true, "{d}");
+    assert_eq!(d["tokens"][0]["role"], "operator", "{d}");
+    assert!(
+        !list.to_string().contains(&token),
+        "the device token is never listed: {list}"
+    );
+    assert_eq!(list["payload"]["pending"], json!([]), "{list}");
+}
+
+#[actix_web::test]
+async fn device_proof_v2_is_accepted_and_keeps_scopes() {
+    let gw = TestGateway::with_token("T");
+    let key = random_key();
+    let id = key.device_id();
+    let (mut c, ch) = WsClient::open_challenged(gw.port).await;
+    let nonce = nonce_of(&ch);
+    let signed_at = now_ms();
+    // test/test: without a device it would lose its scopes; with one it keeps them.
+    let mut params = connect_params("test", "test", &["operator.read"], json!({"token": "T"}));
+    let payload = format!("v2|{id}|test|test|operator|operator.read|{signed_at}|T|{nonce}");
+    params["device"] = device_json(&key, &key, &payload, signed_at, &nonce);
+    let res = c.connect(params).await;
+    assert_eq!(res["ok"], true, "{res}");
+    let auth = &res["payload"]["auth"];
+    assert_eq!(auth["scopes"], json!(["operator.read"]), "{auth}");
+    assert!(auth["deviceToken"].is_string(), "{auth}");
+    assert!(auth["issuedAtMs"].is_u64(), "{auth}");
+    let status = c.request("status", json!({})).await;
+    assert_eq!(status["ok"], true, "{status}");
+
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", &["operator.pairing"])).await;
+    let list = op.request("device.pair.list", json!({})).await;
+    let d = paired_entry(&list, &id);
+    assert_eq!(d["approvedVia"], "silent", "{d}");
+    assert_eq!(d["clientId"], "test", "{d}");
+}
+
+#[actix_web::test]
+async fn bad_device_proofs_are_rejected() {
+    let gw = TestGateway::with_token("T");
+    let key = random_key();
+    let other = random_key();
+    let base = || cli_params("T", &["operator.read"]);
+
+    // Forged: the right id and key, signed by another key.
+    let (mut c, ch) = WsClient::open_challenged(gw.port).await;
+    let nonce = nonce_of(&ch);
+    let at = now_ms();
+    let mut p = base();
+    let payload = format!(
+        "v3|{}|cli|cli|operator|operator.read|{at}|T|{nonce}|linux|",
+        key.device_id()
+    );
+    p["device"] = device_json(&key, &other, &payload, at, &nonce);
+    assert_rejected(&mut c, p, "device_bad_signature").await;
+
+    // Signed over other scopes than the ones sent.
+    let (mut c, ch) = WsClient::open_challenged(gw.port).await;
+    let nonce = nonce_of(&ch);
+    let at = now_ms();
+    let mut p = base();
+    let payload = format!(
+        "v3|{}|cli|cli|operator|operator.admin|{at}|T|{nonce}|linux|",
+        key.device_id()
+    );
+    p["device"] = device_json(&key, &key, &payload, at, &nonce);
+    assert_rejected(&mut c, p, "device_bad_signature").await;
+
+    // Wrong device id: another key's id.
+    let (mut c, ch) = WsClient::open_challenged(gw.port).await;
+    let nonce = nonce_of(&ch);
+    let mut p = base();
+    sign_device(&mut p, &key, &nonce, now_ms(), Sig::V3);
+    p["device"]["id"] = json!(other.device_id());
+    assert_rejected(&mut c, p, "device_id_mismatch").await;
+
+    // signedAt one hour old, correctly signed for that time.
+    let (mut c, ch) = WsClient::open_challenged(gw.port).await;
+    let nonce = nonce_of(&ch);
+    let mut p = base();
+    sign_device(&mut p, &key, &nonce, now_ms() - 3_600_000, Sig::V3);
+    assert_rejected(&mut c, p, "device_stale_signedat").await;
+
+    // A nonce the gateway never sent.
+    let (mut c, _) = WsClient::open_challenged(gw.port).await;
+    let mut p = base();
+    let made_up = uuid::Uuid::new_v4().to_string();
+    sign_device(&mut p, &key, &made_up, now_ms(), Sig::V3);
+    assert_rejected(&mut c, p, "device_wrong_nonce").await;
+
+    // A nonce from an earlier (successful) connection.
+    let (mut first, ch) = WsClient::open_challenged(gw.port).await;
+    let old_nonce = nonce_of(&ch);
+    let mut p = base();
+    sign_device(&mut p, &key, &old_nonce, now_ms(), Sig::V3);
+    let res = first.connect(p).await;
+    assert_eq!(res["ok"], true, "the first use is fine: {res}");
+    let (mut c, _) = WsClient::open_challenged(gw.port).await;
+    let mut p = base();
+    sign_device(&mut p, &key, &old_nonce, now_ms(), Sig::V3);
+    assert_rejected(&mut c, p, "device_wrong_nonce").await;
+
+    // A node without a device.
+    let (mut c, _) = WsClient::open_challenged(gw.port).await;
+    let mut p = connect_params("node-host", "node", &[], json!({"token": "T"}));
+    p["role"] = json!("node");
+    assert_rejected(&mut c, p, "node_nodevice").await;
+}
+
+/// Connects as the remote device (through the trusted proxy at 127.0.0.1) with `auth`;
+/// the proof signs whatever token `auth` carries.
+async fn remote_connect(port: u16, key: &DeviceKey, auth: Value) -> (WsClient, Value) {
+    let mut c = WsClient::open_with(port, &[("X-Forwarded-For", "203.0.113.7")])
+        .await
+        .unwrap_or_else(|e| panic!("upgrade through the trusted proxy refused: {e}"));
+    let ch = c.challenge().await;
+    let mut p = connect_params("cli", "cli", &["operator.read"], auth);
+    sign_device(&mut p, key, &nonce_of(&ch), now_ms(), Sig::V3);
+    let res = c.connect(p).await;
+    (c, res)
+}
+
+/// A failed device-token connect: the error and the close.
+async fn assert_device_token_mismatch(port: u16, key: &DeviceKey, token: &str) {
+    let (mut c, res) = remote_connect(port, key, json!({"deviceToken": token})).await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "INVALID_REQUEST", "{res}");
+    assert_eq!(
+        err["message"], "unauthorized: device token mismatch (rotate/reissue device token)",
+        "{res}"
+    );
+    assert_eq!(
+        err["details"]["code"], "AUTH_DEVICE_TOKEN_MISMATCH",
+        "{res}"
+    );
+    let (code, _, _) = c.until_close().await;
+    assert_eq!(code, Some(1008));
+}
+
+#[actix_web::test]
+async fn remote_device_pairing_and_device_tokens() {
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, trustedProxies: ["127.0.0.1"]}}"#),
+    );
+    let key = random_key();
+    let device_id = key.device_id();
+    // A local operator who manages pairing (direct loopback socket, no proxy headers).
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.read", "operator.pairing"]),
+    )
+    .await;
+
+    // 1. The remote device is not paired yet.
+    let (mut c, res) = remote_connect(gw.port, &key, json!({"token": "T"})).await;
+    let err = error_of(&res).clone();
+    let g = golden("remote_device_cli");
+    assert_eq!(err["code"], g["error"]["code"], "{res}");
+    assert_eq!(err["message"], g["error"]["message"], "{res}");
+    for k in [
+        "code",
+        "reason",
+        "remediationHint",
+        "requestedRole",
+        "requestedScopes",
+    ] {
+        assert_eq!(
+            err["details"][k], g["error"]["details"][k],
+            "details.{k}: {res}"
+        );
+    }
+    assert_eq!(err["details"]["deviceId"], device_id.as_str(), "{res}");
+    let request_id = err["details"]["requestId"]
+        .as_str()
+        .expect("details.requestId")
+        .to_owned();
+    let (code, reason, _) = c.until_close().await;
+    assert_eq!(code, Some(1008));
+    assert_eq!(
+        reason,
+        format!("pairing required: device is not approved yet (requestId: {request_id})")
+    );
+
+    // 2. The operator sees the request (event and list).
+    let ev = op
+        .event_within("device.pair.requested", Duration::from_secs(5))
+        .await;
+    assert_eq!(ev["payload"]["requestId"], request_id.as_str(), "{ev}");
+    assert_eq!(ev["payload"]["deviceId"], device_id.as_str(), "{ev}");
+    assert_eq!(ev["payload"]["remoteIp"], "203.0.113.7", "{ev}");
+    let list = op.request("device.pair.list", json!({})).await;
+    let pending = list["payload"]["pending"]
+        .as_array()
+        .expect("pending is an array");
+    assert!(
+        pending
+            .iter()
+            .any(|p| p["requestId"] == request_id.as_str() && p["deviceId"] == device_id.as_str()),
+        "{list}"
+    );
+
+    // 3. Approve.
+    let res = op
+        .request("device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["device"]["approvedVia"], "operator", "{res}");
+    let ev = op
+        .event_within("device.pair.resolved", Duration::from_secs(5))
+        .await;
+    assert_eq!(ev["payload"]["requestId"], request_id.as_str(), "{ev}");
+    assert_eq!(ev["payload"]["deviceId"], device_id.as_str(), "{ev}");
+    assert_eq!(ev["payload"]["decision"], "approved", "{ev}");
+
+    // 4. The device reconnects and gets a device token.
+    let (mut c, res) = remote_connect(gw.port, &key, json!({"token": "T"})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    let token1 = res["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("deviceToken after approval: {res}"))
+        .to_owned();
+    c.close().await;
+
+    // 5. The device token alone (signed over it) authenticates.
+    let (mut c, res) = remote_connect(gw.port, &key, json!({"deviceToken": token1})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    let auth = &res["payload"]["auth"];
+    assert_eq!(auth["method"], "device-token", "{auth}");
+    assert_eq!(auth["scopes"], json!(["operator.read"]), "{auth}");
+    let status = c.request("status", json!({})).await;
+    assert_eq!(status["ok"], true, "{status}");
+    c.close().await;
+
+    // 6. A wrong device token fails.
+    assert_device_token_mismatch(gw.port, &key, "not-the-device-token").await;
+
+    // 7. Rotation: a new token, the old one stops working.
+    let res = op
+        .request(
+            "device.token.rotate",
+            json!({"deviceId": device_id, "role": "operator"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let token2 = res["payload"]["token"]
+        .as_str()
+        .expect("rotate returns a token")
+        .to_owned();
+    assert_ne!(token2, token1);
+    assert_eq!(res["payload"]["scopes"], json!(["operator.read"]), "{res}");
+    assert_device_token_mismatch(gw.port, &key, &token1).await;
+    let (mut live, res) = remote_connect(gw.port, &key, json!({"deviceToken": token2})).await;
+    assert_eq!(res["ok"], true, "{res}");
+
+    // 8. Removing the device closes its live session and kills its token.
+    let res = op
+        .request("device.pair.remove", json!({"deviceId": device_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let (code, reason, _) = live.until_close().await;
+    assert_eq!(code, Some(4001), "close reason {reason:?}");
+    assert_device_token_mismatch(gw.port, &key, &token2).await;
+    let list = op.request("device.pair.list", json!({})).await;
+    assert!(
+        !list.to_string().contains(&device_id),
+        "removed device still listed: {list}"
+    );
+}
+
+#[actix_web::test]
+async fn pairing_and_device_tokens_survive_a_restart() {
+    let mut gw = TestGateway::with_token("T");
+    let node_key = random_key();
+    let op_key = random_key();
+
+    // A node with an approved surface.
+    let node = FakeNode::connect(
+        gw.port,
+        &node_key,
+        "T",
+        &["echo.test"],
+        always(Action::Echo),
+    )
+    .await;
+    let node_token = node.hello["auth"]["deviceToken"]
+        .as_str()
+        .expect("node deviceToken")
+        .to_owned();
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    approve_surface(&mut op, &node.node_id).await;
+
+    // An operator device with a device token.
+    let (mut c, ch) = WsClient::open_challenged(gw.port).await;
+    let mut p = cli_params("T", &["operator.read"]);
+    sign_device(&mut p, &op_key, &nonce_of(&ch), now_ms(), Sig::V3);
+    let res = c.connect(p).await;
+    let op_token = res["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("operator deviceToken: {res}"))
+        .to_owned();
+
+    gw.sigterm();
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", gw.stderr());
+    drop((node, op, c));
+    let dir = gw.take_dir();
+
+    let doc = dir.path().join("devices/pairing.json");
+    let meta =
+        std::fs::metadata(&doc).unwrap_or_else(|e| panic!("{} after shutdown: {e}", doc.display()));
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "{}",
+        doc.display()
+    );
+    let text = std::fs::read_to_string(&doc).expect("read pairing.json");
+    assert!(!text.contains(&op_token), "raw operator token stored");
+    assert!(!text.contains(&node_token), "raw node token stored");
+    assert!(
+        text.contains(&node_key.device_id()),
+        "node device persisted"
+    );
+
+    let gw2 = TestGateway::start_in(
+        dir,
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        None,
+    );
+    let node = FakeNode::connect(
+        gw2.port,
+        &node_key,
+        "T",
+        &["echo.test"],
+        always(Action::Echo),
+    )
+    .await;
+    let (mut op, _) = WsClient::hello(gw2.port, cli_params("T", ALL_OPERATOR)).await;
+    // Surface still approved: nothing pending, invoke works right away.
+    let list = op.request("node.pair.list", json!({})).await;
+    assert_eq!(list["payload"]["pending"], json!([]), "{list}");
+    let res = op
+        .request(
+            "node.invoke",
+            json!({
+                "nodeId": node.node_id,
+                "command": "echo.test",
+                "params": {"after": "restart"},
+                "idempotencyKey": "k-restart",
+            }),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"]["payload"]["echo"],
+        json!({"after": "restart"}),
+        "{res}"
+    );
+
+    // The operator's device token still authenticates (alone, signed over it).
+    let (mut c, ch) = WsClient::open_challenged(gw2.port).await;
+    let mut p = connect_params(
+        "cli",
+        "cli",
+        &["operator.read"],
+        json!({"deviceToken": op_token}),
+    );
+    sign_device(&mut p, &op_key, &nonce_of(&ch), now_ms(), Sig::V3);
+    let res = c.connect(p).await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["auth"]["method"], "device-token", "{res}");
+    let status = c.request("status", json!({})).await;
+    assert_eq!(status["ok"], true, "{status}");
+}
+
+#[actix_web::test]
+#[ignore = "bug: device tokens are not bound to their scopes (a token rotated to [operator.read] is granted operator.pairing; the real gateway answers AUTH_SCOPE_MISMATCH)"]
+async fn device_token_is_bound_to_its_scopes() {
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, trustedProxies: ["127.0.0.1"]}}"#),
+    );
+    let key = random_key();
+    let device_id = key.device_id();
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.read", "operator.pairing"]),
+    )
+    .await;
+    let scopes = ["operator.read", "operator.pairing"];
+    let remote = |auth: Value| {
+        let key = &key;
+        async move {
+            let mut c = WsClient::open_with(gw.port, &[("X-Forwarded-For", "203.0.113.9")])
+                .await
+                .unwrap_or_else(|e| panic!("upgrade through the trusted proxy refused: {e}"));
+            let ch = c.challenge().await;
+            let mut p = connect_params("cli", "cli", &scopes, auth);
+            sign_device(&mut p, key, &nonce_of(&ch), now_ms(), Sig::V3);
+            let res = c.connect(p).await;
+            (c, res)
+        }
+    };
+    // Pair the remote device for read + pairing.
+    let (_, res) = remote(json!({"token": "T"})).await;
+    let request_id = error_of(&res)["details"]["requestId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("pairing required: {res}"))
+        .to_owned();
+    let res = op
+        .request("device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    // A token narrowed to operator.read.
+    let res = op
+        .request(
+            "device.token.rotate",
+            json!({"deviceId": device_id, "role": "operator", "scopes": ["operator.read"]}),
+        )
+        .await;
+    assert_eq!(res["payload"]["scopes"], json!(["operator.read"]), "{res}");
+    let narrow = res["payload"]["token"]
+        .as_str()
+        .expect("rotate returns a token")
+        .to_owned();
+    // Asking for more than the token carries must not succeed with the token alone.
+    let (_c, res) = remote(json!({"deviceToken": narrow})).await;
+    assert_ne!(
+        res["ok"], true,
+        "a token for [operator.read] granted {}",
+        res["payload"]["auth"]
+    );
+    let err = error_of(&res);
+    assert_eq!(err["details"]["code"], "AUTH_SCOPE_MISMATCH", "{res}");
+    assert!(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("unauthorized: device token scope mismatch")),
+        "{res}"
+    );
+}
