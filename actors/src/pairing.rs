@@ -350,6 +350,16 @@ impl PairingBook {
             .any(|t| t.role == role && constant_time_eq(t.hash.as_bytes(), h.as_bytes()))
     }
 
+    /// The scopes bound to a valid device token for `role` (`None` if the token is wrong).
+    pub fn token_scopes(&self, device_id: &str, role: &str, token: &str) -> Option<Vec<String>> {
+        let d = self.devices.get(device_id)?;
+        let h = token_hash(token);
+        d.tokens
+            .iter()
+            .find(|t| t.role == role && constant_time_eq(t.hash.as_bytes(), h.as_bytes()))
+            .map(|t| t.scopes.clone())
+    }
+
     /// Revokes the token for `role`. Returns whether one existed.
     pub fn revoke_token(&mut self, device_id: &str, role: &str) -> bool {
         let Some(d) = self.devices.get_mut(device_id) else {

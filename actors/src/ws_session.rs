@@ -814,6 +814,18 @@ impl WsSession {
                             ctx,
                         );
                     }
+                    Err(HelloError::Device(DeviceVerdict::ScopeMismatch)) => {
+                        let err = ErrorShape::invalid(
+                            "unauthorized: device token scope mismatch (re-pair or approve scope upgrade)",
+                        )
+                        .with_details(json!({
+                            "code": "AUTH_SCOPE_MISMATCH",
+                            "authReason": "scope_mismatch",
+                            "canRetryWithDeviceToken": false,
+                            "recommendedNextStep": "review_auth_configuration",
+                        }));
+                        return act.fail_handshake(&id, err, close::POLICY, ctx);
+                    }
                     Err(HelloError::Device(DeviceVerdict::TokenMismatch)) => {
                         let err = ErrorShape::invalid(
                             "unauthorized: device token mismatch (rotate/reissue device token)",

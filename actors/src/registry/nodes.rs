@@ -255,6 +255,8 @@ pub enum DeviceVerdict {
     },
     /// The presented device token is wrong.
     TokenMismatch,
+    /// The device token is valid but does not cover the requested scopes.
+    ScopeMismatch,
     /// The state could not be persisted.
     Unavailable,
 }
@@ -299,16 +301,21 @@ impl Handler<DeviceConnect> for Registry {
         let now = now_ms();
         let mut token_ok = false;
         if !msg.secret_ok {
-            let valid = msg
+            let bound = msg
                 .device_token
                 .as_deref()
-                .is_some_and(|t| self.book.verify_token(&msg.device_id, &msg.role, t));
-            if !valid {
+                .and_then(|t| self.book.token_scopes(&msg.device_id, &msg.role, t));
+            let Some(bound) = bound else {
                 let ip = msg.remote_ip.parse().ok();
                 if let Some(ip) = ip {
                     self.limiter.record_failure(ip, Instant::now());
                 }
                 return Box::pin(actix::fut::ready(DeviceVerdict::TokenMismatch));
+            };
+            // A device token carries the scopes it was issued for; asking for more needs
+            // the shared secret or a re-approval.
+            if !msg.scopes.iter().all(|s| bound.contains(s)) {
+                return Box::pin(actix::fut::ready(DeviceVerdict::ScopeMismatch));
             }
             token_ok = true;
         }
