@@ -531,10 +531,9 @@ fn telegram_account(
             "{prefix}.dmPolicy is \"allowlist\" but allowFrom is empty. Fix: list the numeric Telegram user ids allowed to talk to the bot"
         )));
     }
-    let webhook = match (
-        pick(&|c| c.webhook_url.clone()),
-        pick(&|c| c.webhook_secret.clone()),
-    ) {
+    // Webhook settings are per account: inheriting them would register one bot's URL and
+    // secret for another.
+    let webhook = match (t.webhook_url.clone(), t.webhook_secret.clone()) {
         (Some(url), Some(secret)) if !secret.is_empty() => Some((url, secret)),
         (Some(_), _) => {
             return Err(StartError::config(format!(

@@ -4,7 +4,8 @@
 //! when a node's handshake completes and stops it when the socket closes; stopping fails
 //! every pending call at once with `NODE_DISCONNECTED`.
 //!
-//! Messages: [`InvokeNode`], [`InvokeResult`], [`UpdateCommands`].
+//! Messages: [`InvokeNode`], [`InvokeResult`], [`StopNode`], [`PendingCount`],
+//! [`UpdateCommands`].
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //! role, origin, shared-secret (with the [`Registry`]'s limiter), device rules → `hello-ok`
 //! → request dispatch and `tick` events every `tickIntervalMs`.
 //!
-//! Messages: the inbound frame stream, [`SendEvent`], [`CloseSession`].
+//! Messages: the inbound frame stream, [`SendEvent`], [`SendTargeted`], [`CloseSession`].
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -89,6 +89,16 @@ pub const METHODS: &[&str] = &[
     "device.pair.remove",
     "device.token.rotate",
     "device.token.revoke",
+    "chat.send",
+    "chat.history",
+    "chat.abort",
+    "agent",
+    "agent.wait",
+    "send",
+    "sessions.list",
+    "channels.status",
+    "channels.pairing.list",
+    "channels.pairing.approve",
 ];
 /// Events this gateway emits (advertised in `hello-ok.features.events`).
 pub const EVENTS: &[&str] = &[
@@ -102,6 +112,8 @@ pub const EVENTS: &[&str] = &[
     "node.pair.resolved",
     "device.pair.requested",
     "device.pair.resolved",
+    "chat",
+    "agent",
 ];
 
 /// Where a connection comes from, as worked out by the HTTP layer.

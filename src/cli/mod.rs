@@ -735,7 +735,15 @@ async fn status(config: Option<PathBuf>, args: StatusArgs) -> Result<(), Failure
         c.get("nodes").and_then(Value::as_u64).unwrap_or(0),
         c.get("pending").and_then(Value::as_u64).unwrap_or(0)
     );
-    println!("Channels:    none configured");
+    match c.get("channels").and_then(Value::as_u64).unwrap_or(0) {
+        0 => println!("Channels:    none configured"),
+        n => println!("Channels:    {n} account(s) (see `openclaw channels status`)"),
+    }
+    println!(
+        "Agents:      {} session(s), {} run(s) active",
+        c.get("sessions").and_then(Value::as_u64).unwrap_or(0),
+        c.get("activeRuns").and_then(Value::as_u64).unwrap_or(0)
+    );
     if let Some(h) = health {
         println!(
             "Health:      {}",

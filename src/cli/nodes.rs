@@ -609,7 +609,7 @@ async fn nodes_invoke(config: Option<PathBuf>, a: InvokeArgs) -> Result<(), Fail
     }
     if BLOCKED_INVOKE.contains(&command.to_ascii_lowercase().as_str()) {
         return Err(usage(format!(
-            "command \"{command}\" is reserved for shell execution. Fix: use the agent exec tool with host=node instead"
+            "command \"{command}\" is reserved for shell execution (as in the OpenClaw CLI). Fix: ask the agent (e.g. `/invoke <node> system.run {{\"command\":[…]}}` on a channel) or use `openclaw gateway call node.invoke`; the node runs only what its exec allowlist permits"
         )));
     }
     let params: Value = serde_json::from_str(&a.params).map_err(|e| {

@@ -12,7 +12,7 @@
 //! succeeding and the list being saved).
 //!
 //! Messages: [`DeliverReply`], [`GetChannelStatus`], [`ListChannelPairing`],
-//! [`ApproveChannelPairing`].
+//! [`ApproveChannelPairing`], [`WebhookUpdate`].
 
 use std::collections::VecDeque;
 use std::rc::Rc;

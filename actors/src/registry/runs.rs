@@ -687,7 +687,10 @@ impl Handler<SendOutbound> for Registry {
         }
         let addr = match &msg.account_id {
             Some(a) => self.channels.get(a),
-            None => self.channels.values().next(),
+            None => self
+                .channels
+                .get("default")
+                .or_else(|| self.channels.values().next()),
         };
         let Some(addr) = addr.cloned() else {
             return Box::pin(actix::fut::ready(Err(no_channel(&msg.channel))));
