@@ -1,5 +1,6 @@
 //! Integration tests: the real `openclaw` binary on real loopback sockets.
 
+mod agent_rpc;
 mod cli;
 mod clients;
 mod events;
@@ -10,3 +11,4 @@ mod limits;
 mod nodes;
 mod pairing;
 mod support;
+mod telegram_flow;

@@ -1,0 +1,322 @@
+//! The operator side of agent runs against the real gateway binary: `chat.send` with its
+//! `chat` events, `chat.history`, idempotency, the two-phase `agent` response, `agent.wait`,
+//! `sessions.list`, `send`, `channels.status` / `health` with a Telegram account, and the
+//! per-session run queue (sequential within a session, parallel across sessions).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::fake_openai::{FakeOpenAi, FakeReply};
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::{TestGateway, WsClient, cli_params};
+use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, dm, poll_until, start_gateway, wait_reply};
+
+const RW: &[&str] = &["operator.read", "operator.write"];
+
+async fn setup() -> (FakeTelegram, FakeOpenAi, TestGateway, WsClient) {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let (op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    (tg, ai, gw, op)
+}
+
+/// Waits for the `chat` event of `run_id` in `state`.
+async fn chat_event(op: &mut WsClient, run_id: &str, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no chat {state} event for {run_id}; saw {seen:?}"
+        );
+        let ev = op.event_within("chat", left).await;
+        if ev["payload"]["runId"] == run_id && ev["payload"]["state"] == state {
+            // Put the others back for later waits.
+            op.backlog.extend(seen);
+            return ev["payload"].clone();
+        }
+        seen.push(ev);
+    }
+}
+
+#[actix_web::test]
+async fn chat_send_streams_chat_events_and_records_history() {
+    let (_tg, ai, _gw, mut op) = setup().await;
+    ai.push(FakeReply::text("Hello from the model.").delayed(Duration::from_millis(300)));
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "hi there", "idempotencyKey": "run-chat-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["runId"], "run-chat-1", "{res}");
+    assert_eq!(res["payload"]["status"], "started", "{res}");
+
+    // The same idempotency key while the run is in flight: no second run.
+    let dup = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "hi there", "idempotencyKey": "run-chat-1"}),
+        )
+        .await;
+    assert_eq!(dup["ok"], true, "{dup}");
+    let st = dup["payload"]["status"].as_str().unwrap_or_default();
+    assert!(st == "in_flight" || st == "accepted", "{dup}");
+    assert_eq!(dup["payload"]["runId"], "run-chat-1", "{dup}");
+
+    let delta = chat_event(&mut op, "run-chat-1", "delta").await;
+    assert_eq!(delta["sessionKey"], "agent:main:main", "{delta}");
+    assert_eq!(delta["deltaText"], "Hello from the model.", "{delta}");
+    let fin = chat_event(&mut op, "run-chat-1", "final").await;
+    assert_eq!(fin["sessionKey"], "agent:main:main", "{fin}");
+    assert_eq!(
+        fin["message"]["content"][0]["text"], "Hello from the model.",
+        "{fin}"
+    );
+    assert_eq!(fin["message"]["role"], "assistant", "{fin}");
+    assert!(delta["seq"].as_u64() < fin["seq"].as_u64(), "{delta} {fin}");
+
+    let hist = op
+        .request("chat.history", json!({"sessionKey": "main"}))
+        .await;
+    assert_eq!(hist["ok"], true, "{hist}");
+    let msgs = hist["payload"]["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("messages array: {hist}"));
+    assert_eq!(msgs.len(), 2, "{hist}");
+    assert_eq!(msgs[0]["role"], "user", "{hist}");
+    assert_eq!(msgs[0]["content"][0]["text"], "hi there", "{hist}");
+    assert_eq!(msgs[1]["role"], "assistant", "{hist}");
+    assert_eq!(
+        msgs[1]["content"][0]["text"], "Hello from the model.",
+        "{hist}"
+    );
+
+    // After the run: the key is still known, nothing new runs.
+    let again = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "hi there", "idempotencyKey": "run-chat-1"}),
+        )
+        .await;
+    assert_eq!(again["payload"]["status"], "accepted", "{again}");
+    assert_eq!(ai.request_count(), 1, "one model call: {:?}", ai.requests());
+}
+
+#[actix_web::test]
+async fn agent_answers_twice_on_one_id_and_agent_wait_reports_the_run() {
+    let (_tg, ai, _gw, mut op) = setup().await;
+    ai.push_text("Agent answer.");
+    let id = op
+        .send_request(
+            "agent",
+            json!({"message": "do the thing", "idempotencyKey": "run-agent-1"}),
+        )
+        .await;
+    let first = op.response(&id).await;
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(first["payload"]["runId"], "run-agent-1", "{first}");
+    assert_eq!(first["payload"]["status"], "accepted", "{first}");
+    assert!(first["payload"]["acceptedAt"].is_u64(), "{first}");
+    let second = op.response(&id).await;
+    assert_eq!(second["ok"], true, "{second}");
+    let p = &second["payload"];
+    assert_eq!(p["runId"], "run-agent-1", "{second}");
+    assert_eq!(p["status"], "ok", "{second}");
+    assert_eq!(p["summary"], "completed", "{second}");
+    assert_eq!(
+        p["result"]["payloads"][0]["text"], "Agent answer.",
+        "{second}"
+    );
+
+    let wait = op
+        .request(
+            "agent.wait",
+            json!({"runId": "run-agent-1", "timeoutMs": 5000}),
+        )
+        .await;
+    assert_eq!(wait["ok"], true, "{wait}");
+    assert_eq!(wait["payload"]["status"], "ok", "{wait}");
+    assert_eq!(wait["payload"]["text"], "Agent answer.", "{wait}");
+    assert!(wait["payload"]["endedAt"].is_u64(), "{wait}");
+
+    // agent.wait on a run still in flight resolves when it ends.
+    ai.push(FakeReply::text("slow answer").delayed(Duration::from_millis(500)));
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "slow", "idempotencyKey": "run-agent-2"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let wait = op
+        .request(
+            "agent.wait",
+            json!({"runId": "run-agent-2", "timeoutMs": 5000}),
+        )
+        .await;
+    assert_eq!(wait["payload"]["status"], "ok", "{wait}");
+    assert_eq!(wait["payload"]["text"], "slow answer", "{wait}");
+    assert_eq!(ai.request_count(), 2);
+}
+
+#[actix_web::test]
+async fn sessions_send_channels_status_and_health_with_telegram() {
+    let (tg, ai, gw, mut op) = setup().await;
+    let mid = dm(&tg, 6101, "hello from telegram");
+    wait_reply(&tg, mid, Duration::from_secs(10)).await;
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "hello from the CLI", "idempotencyKey": "run-s-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    chat_event(&mut op, "run-s-1", "final").await;
+
+    let list = op.request("sessions.list", json!({})).await;
+    assert_eq!(list["ok"], true, "{list}");
+    let rows = list["payload"]["sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("sessions array: {list}"));
+    let row = |key: &str| {
+        rows.iter()
+            .find(|r| r["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no session {key}: {list}"))
+    };
+    let main = row("agent:main:main");
+    assert!(main["sessionId"].is_string(), "{main}");
+    let tgs = row("agent:main:telegram:dm:6101");
+    assert_eq!(tgs["channel"], "telegram", "{tgs}");
+    assert_eq!(tgs["chatId"], 6101, "{tgs}");
+    assert_eq!(tgs["hasActiveRun"], false, "{tgs}");
+    assert_eq!(list["payload"]["count"], 2, "{list}");
+
+    let res = op
+        .request(
+            "send",
+            json!({"to": "6101", "message": "a proactive note", "idempotencyKey": "send-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let sent = poll_until(Duration::from_secs(10), "the send RPC's message", || {
+        tg.sent()
+            .into_iter()
+            .find(|s| s.text() == "a proactive note")
+    })
+    .await;
+    assert_eq!(sent.chat_id(), Some(6101), "{:?}", sent.body);
+    assert_eq!(
+        res["payload"]["messageId"], sent.message_id,
+        "{res} {:?}",
+        sent.body
+    );
+    let bad = op
+        .request(
+            "send",
+            json!({"to": "@someone", "message": "x", "idempotencyKey": "send-2"}),
+        )
+        .await;
+    assert_eq!(bad["ok"], false, "{bad}");
+
+    let status = op.request("channels.status", json!({})).await;
+    assert_eq!(status["ok"], true, "{status}");
+    let t = &status["payload"]["channels"]["telegram"];
+    assert_eq!(t["configured"], true, "{status}");
+    assert_eq!(t["running"], true, "{status}");
+    let acc = &t["accounts"]["default"];
+    assert_eq!(acc["running"], true, "{status}");
+    assert_eq!(acc["mode"], "polling", "{status}");
+    assert_eq!(acc["botUsername"], tg.bot_username(), "{status}");
+    assert_eq!(acc["dmPolicy"], "open", "{status}");
+    assert!(acc["lastInboundAtMs"].is_u64(), "{status}");
+    assert!(acc["lastOutboundAtMs"].is_u64(), "{status}");
+    assert_eq!(status["payload"]["channelOrder"], json!(["telegram"]));
+
+    let health = op.request("health", json!({})).await;
+    assert_eq!(health["ok"], true, "{health}");
+    let h = &health["payload"];
+    assert_eq!(h["ok"], true, "{health}");
+    assert_eq!(h["channels"]["telegram"]["running"], true, "{health}");
+    assert_eq!(h["channelsHealthy"], true, "{health}");
+    assert_eq!(ai.request_count(), 2);
+    drop(gw);
+}
+
+#[actix_web::test]
+async fn runs_queue_within_a_session_and_run_in_parallel_across_sessions() {
+    let (_tg, ai, _gw, mut op) = setup().await;
+    let delay = Duration::from_millis(800);
+
+    // One session: the second run's model call starts only after the first answered.
+    ai.push(FakeReply::text("first").delayed(delay));
+    ai.push(FakeReply::text("second"));
+    let send = |key: &str, session: &str| json!({"sessionKey": session, "message": format!("msg {key}"), "idempotencyKey": key});
+    let r1 = op.request("chat.send", send("q-1", "main")).await;
+    let r2 = op.request("chat.send", send("q-2", "main")).await;
+    assert_eq!(r1["payload"]["status"], "started", "{r1}");
+    assert_eq!(r2["payload"]["status"], "queued", "{r2}");
+    chat_event(&mut op, "q-2", "final").await;
+    let rec = ai.recorded();
+    assert_eq!(rec.len(), 2);
+    assert!(
+        rec[1].at.duration_since(rec[0].at) >= delay,
+        "second model call waited for the first: {:?}",
+        rec[1].at.duration_since(rec[0].at)
+    );
+    let q1 = chat_event(&mut op, "q-1", "final").await;
+    assert_eq!(q1["message"]["content"][0]["text"], "first");
+    // The second run saw the first exchange as history.
+    let msgs = rec[1].body["messages"].to_string();
+    assert!(msgs.contains("msg q-1") && msgs.contains("first"), "{msgs}");
+
+    // Two sessions: both model calls are in flight at once.
+    ai.push(FakeReply::text("a").delayed(delay));
+    ai.push(FakeReply::text("b").delayed(delay));
+    let ra = op.request("chat.send", send("p-a", "alpha")).await;
+    let rb = op.request("chat.send", send("p-b", "beta")).await;
+    assert_eq!(ra["payload"]["status"], "started", "{ra}");
+    assert_eq!(rb["payload"]["status"], "started", "{rb}");
+    ai.wait_requests_async(4, Duration::from_secs(10)).await;
+    let rec = ai.recorded();
+    assert!(
+        rec[3].at.duration_since(rec[2].at) < delay,
+        "both sessions' model calls in flight together: {:?}",
+        rec[3].at.duration_since(rec[2].at)
+    );
+    let fa = chat_event(&mut op, "p-a", "final").await;
+    let fb = chat_event(&mut op, "p-b", "final").await;
+    assert_eq!(fa["sessionKey"], "agent:main:alpha", "{fa}");
+    assert_eq!(fb["sessionKey"], "agent:main:beta", "{fb}");
+}
+
+#[actix_web::test]
+#[ignore = "bug: hello-ok features.methods (ws_session::METHODS) omits chat.send, agent, send, sessions.list, channels.* although they are served"]
+async fn hello_ok_advertises_the_agent_methods() {
+    let (_tg, _ai, gw, op) = setup().await;
+    drop(op);
+    let (_op, hello) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let methods = hello["features"]["methods"]
+        .as_array()
+        .unwrap_or_else(|| panic!("features.methods: {hello}"));
+    for m in [
+        "chat.send",
+        "chat.history",
+        "chat.abort",
+        "agent",
+        "agent.wait",
+        "send",
+        "sessions.list",
+        "channels.status",
+    ] {
+        assert!(
+            methods.iter().any(|x| x == m),
+            "{m} is implemented but not advertised in hello-ok features.methods: {methods:?}"
+        );
+    }
+}

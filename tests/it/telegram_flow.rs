@@ -1,0 +1,895 @@
+//! The Telegram → agent → node → reply flow against the real gateway binary: a fake Bot API
+//! ([`FakeTelegram`]) and a fake model ([`FakeOpenAi`]) reached only through the configured
+//! `apiRoot` / `baseUrl`, a signed fake node (or our own `openclaw node run`), restarts and
+//! SIGKILLs on the same state directory, Bot API outages, model failures, DM and group
+//! policies, 4096-character splitting and webhook mode.
+//!
+//! The helpers at the top are shared with `agent_rpc.rs`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::nodes::{ALL_OPERATOR, approve_surface};
+use crate::support::fake_node::{Action, FakeNode, always, random_key};
+use crate::support::fake_openai::{FakeOpenAi, FakeReply};
+use crate::support::fake_telegram::{FakeTelegram, SentMessage};
+use crate::support::{Background, CliHome, TestGateway, WsClient, cli_params};
+
+/// The bot token the fake Bot API accepts.
+pub const TG_TOKEN: &str = "777002:AAH-flow_TOKEN_secret";
+/// The gateway's shared token.
+pub const GW_TOKEN: &str = "T";
+/// `openclaw gateway run` arguments.
+pub const GW_ARGS: &[&str] = &["gateway", "run", "--port", "0", "--token", GW_TOKEN];
+/// The fake node's display name (see `node_connect_params`).
+pub const NODE_NAME: &str = "it-fake-node";
+
+/// Bound for a reply that involves model retries or Bot API backoff.
+pub const SLOW: Duration = Duration::from_secs(15);
+
+/// A gateway config: the Telegram account talks to `tg` (dmPolicy open with `"*"`, 1 s long
+/// polls), overridden key by key by `telegram` (a `null` value removes the key); with `ai`,
+/// the model `fake/flow-model` served by it, otherwise the embedded command agent.
+pub fn config(tg: &FakeTelegram, ai: Option<&FakeOpenAi>, telegram: Value) -> String {
+    let mut t = json!({
+        "enabled": true,
+        "botToken": tg.token(),
+        "apiRoot": tg.api_root(),
+        "pollTimeoutSeconds": 1,
+        "dmPolicy": "open",
+        "allowFrom": ["*"],
+    });
+    let obj = t.as_object_mut().expect("telegram config is an object");
+    for (k, v) in telegram.as_object().cloned().unwrap_or_default() {
+        if v.is_null() {
+            obj.remove(&k);
+        } else {
+            obj.insert(k, v);
+        }
+    }
+    let mut cfg = json!({"channels": {"telegram": t}});
+    if let Some(ai) = ai {
+        cfg["models"] = json!({"providers": {"fake": {
+            "baseUrl": ai.base_url(),
+            "apiKey": "sk-flow",
+            "api": "openai-completions",
+            "models": [{"id": "flow-model"}],
+        }}});
+        cfg["agents"] = json!({"defaults": {"model": {"primary": "fake/flow-model"}}});
+    }
+    serde_json::to_string_pretty(&cfg).expect("config serializes")
+}
+
+/// Starts `openclaw gateway run --port 0 --token T` with `cfg` as its config file.
+pub fn start_gateway(cfg: &str) -> TestGateway {
+    TestGateway::start(GW_ARGS, &[], Some(cfg))
+}
+
+/// Restarts on the same state directory (and config) after the old process is gone.
+pub fn restart(mut gw: TestGateway) -> TestGateway {
+    let dir = gw.take_dir();
+    // Dropping kills (SIGKILL) the process if it still runs.
+    drop(gw);
+    TestGateway::start_in(dir, GW_ARGS, &[], None)
+}
+
+/// Pushes a private-chat text from `user` (chat id = user id); returns the message id.
+pub fn dm(tg: &FakeTelegram, user: i64, text: &str) -> i64 {
+    let msg = tg.message(user, user, text);
+    let id = msg.message_id;
+    tg.push_message(msg);
+    id
+}
+
+/// Re-checks `f` every 20 ms until it returns `Some`, at most `limit`.
+pub async fn poll_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every `sendMessage` whose first chunk replies to `message_id`.
+pub fn replies_to(tg: &FakeTelegram, message_id: i64) -> Vec<SentMessage> {
+    tg.sent()
+        .into_iter()
+        .filter(|s| s.reply_to() == Some(message_id))
+        .collect()
+}
+
+/// Waits for the (first) reply to `message_id`.
+pub async fn wait_reply(tg: &FakeTelegram, message_id: i64, limit: Duration) -> SentMessage {
+    poll_until(limit, &format!("a reply to message {message_id}"), || {
+        replies_to(tg, message_id).into_iter().next()
+    })
+    .await
+    .clone()
+}
+
+/// Lets the gateway finish `n` more `getUpdates` round trips (1 s long polls): anything it
+/// was going to send by then has been sent.
+pub async fn settle(tg: &FakeTelegram, n: u64) {
+    let calls = tg.get_updates_calls();
+    tg.wait_polls_async(calls + n, Duration::from_secs(10))
+        .await;
+}
+
+/// An operator with every scope.
+pub async fn admin(gw: &TestGateway) -> WsClient {
+    WsClient::hello(gw.port, cli_params(GW_TOKEN, ALL_OPERATOR))
+        .await
+        .0
+}
+
+/// Connects the fake node (echo) and approves its surface.
+pub async fn approved_node(gw: &TestGateway, op: &mut WsClient) -> FakeNode {
+    let node = FakeNode::connect(
+        gw.port,
+        &random_key(),
+        GW_TOKEN,
+        &["echo.test", "system.which"],
+        always(Action::Echo),
+    )
+    .await;
+    approve_surface(op, &node.node_id).await;
+    node
+}
+
+/// `health` over a fresh operator connection; asserts `ok`.
+pub async fn assert_healthy(gw: &TestGateway) -> Value {
+    let mut op = admin(gw).await;
+    let res = op.request("health", json!({})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["ok"], true, "{res}");
+    res["payload"].clone()
+}
+
+/// The `tool` message with `tool_call_id` in a recorded model request, its content parsed.
+fn tool_result(request: &Value, call_id: &str) -> Value {
+    let msgs = request["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("model request has messages: {request}"));
+    let m = msgs
+        .iter()
+        .find(|m| m["role"] == "tool" && m["tool_call_id"] == call_id)
+        .unwrap_or_else(|| panic!("no tool message for {call_id} in {request}"));
+    let content = m["content"]
+        .as_str()
+        .unwrap_or_else(|| panic!("tool message content is a string: {m}"));
+    serde_json::from_str(content).unwrap_or_else(|e| panic!("tool result is JSON ({e}): {m}"))
+}
+
+/// The text of the last user message in a model request.
+fn last_user_text(request: &Value) -> String {
+    request["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_else(|| panic!("no user message in {request}"))
+        .to_owned()
+}
+
+// === 1. end to end with a model ===
+
+#[actix_web::test]
+async fn model_tool_call_reaches_the_node_and_the_reply_goes_to_the_same_chat() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut op = admin(&gw).await;
+    let node = approved_node(&gw, &mut op).await;
+
+    let params = json!({"x": 1, "s": "hi"});
+    let call_id = ai.push_tool_call(
+        "nodes",
+        json!({"action": "invoke", "node": NODE_NAME, "command": "echo.test", "params": params}),
+    );
+    ai.push_text("The node echoed x=1.");
+    let mid = dm(&tg, 4201, "please echo on my node");
+
+    let reply = wait_reply(&tg, mid, Duration::from_secs(10)).await;
+    assert_eq!(reply.chat_id(), Some(4201), "{:?}", reply.body);
+    assert_eq!(reply.text(), "The node echoed x=1.", "{:?}", reply.body);
+    assert_eq!(tg.sent().len(), 1, "exactly one message: {:?}", tg.sent());
+
+    // The node saw exactly the model's command and params.
+    let reqs = node.requests.borrow().clone();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0]["command"], "echo.test", "{}", reqs[0]);
+    assert_eq!(reqs[0]["nodeId"], node.node_id.as_str(), "{}", reqs[0]);
+    let sent_params: Value = serde_json::from_str(
+        reqs[0]["paramsJSON"]
+            .as_str()
+            .expect("invoke request carries paramsJSON"),
+    )
+    .expect("paramsJSON is JSON");
+    assert_eq!(sent_params, params);
+
+    // Model requests: the user text with the nodes tool, then the tool result.
+    let model = ai.requests();
+    assert_eq!(model.len(), 2, "{model:?}");
+    assert_eq!(last_user_text(&model[0]), "please echo on my node");
+    assert!(
+        model[0]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["function"]["name"] == "nodes")),
+        "the nodes tool is offered: {}",
+        model[0]["tools"]
+    );
+    assert_eq!(model[0]["model"], "flow-model", "{}", model[0]);
+    let assistant = model[1]["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["role"] == "assistant"))
+        .unwrap_or_else(|| panic!("assistant tool-call message echoed back: {}", model[1]));
+    assert_eq!(assistant["tool_calls"][0]["id"], call_id.as_str());
+    let result = tool_result(&model[1], &call_id);
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["nodeId"], node.node_id.as_str(), "{result}");
+    assert_eq!(result["payload"]["echo"], params, "{result}");
+    assert_eq!(result["payload"]["command"], "echo.test", "{result}");
+}
+
+#[actix_web::test]
+async fn model_runs_system_run_on_our_own_node_host() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut op = admin(&gw).await;
+
+    let home = tempfile::tempdir().expect("node host home");
+    let port = gw.port.to_string();
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, home.path());
+    cmd.args([
+        "node",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--display-name",
+        "box",
+        "--exec-allow",
+        "/usr/bin/echo",
+    ])
+    .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+    let mut host = Background::spawn(cmd);
+    let ev = crate::interop::wait_event_or_exit(
+        &mut op,
+        "node.pair.requested",
+        &mut host,
+        Duration::from_secs(20),
+    )
+    .await;
+    let node_id = ev["payload"]["nodeId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("node.pair.requested carries nodeId: {ev}"))
+        .to_owned();
+    approve_surface(&mut op, &node_id).await;
+
+    let call_id = ai.push_tool_call(
+        "nodes",
+        json!({"action": "invoke", "node": "box", "command": "system.run",
+               "params": {"command": ["echo", "hi"]}}),
+    );
+    ai.push_text("It printed hi.");
+    let mid = dm(&tg, 4202, "run echo hi on box");
+    let reply = wait_reply(&tg, mid, Duration::from_secs(15)).await;
+    assert_eq!(reply.chat_id(), Some(4202));
+    assert_eq!(reply.text(), "It printed hi.");
+
+    let model = ai.requests();
+    assert_eq!(model.len(), 2, "{model:?}");
+    let result = tool_result(&model[1], &call_id);
+    assert_eq!(
+        result["ok"],
+        true,
+        "{result}\nnode host:\n{}",
+        host.output()
+    );
+    assert_eq!(result["nodeId"], node_id.as_str(), "{result}");
+    assert_eq!(result["payload"]["stdout"], "hi\n", "{result}");
+    assert_eq!(result["payload"]["exitCode"], 0, "{result}");
+    host.kill_group();
+}
+
+// === 2. no model: the embedded command agent ===
+
+#[actix_web::test]
+async fn command_agent_answers_help_nodes_and_invoke() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let mut op = admin(&gw).await;
+    let node = approved_node(&gw, &mut op).await;
+
+    let help = dm(&tg, 4301, "/help");
+    let nodes = dm(&tg, 4301, "/nodes");
+    let invoke = dm(
+        &tg,
+        4301,
+        &format!("/invoke {NODE_NAME} echo.test {{\"x\":1}}"),
+    );
+
+    let r = wait_reply(&tg, help, Duration::from_secs(10)).await;
+    assert!(
+        r.text().contains("/invoke <node> <command>"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("/help"), "{}", r.text());
+
+    let r = wait_reply(&tg, nodes, Duration::from_secs(10)).await;
+    assert!(r.text().contains(NODE_NAME), "{}", r.text());
+    assert!(r.text().contains("connected"), "{}", r.text());
+    let short: String = node.node_id.chars().take(12).collect();
+    assert!(r.text().contains(&short), "{}", r.text());
+
+    let r = wait_reply(&tg, invoke, Duration::from_secs(10)).await;
+    assert_eq!(r.chat_id(), Some(4301));
+    assert!(r.text().contains("echo.test"), "{}", r.text());
+    assert!(r.text().contains("\"x\": 1"), "{}", r.text());
+    let reqs = node.requests.borrow().clone();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0]["command"], "echo.test");
+    assert_eq!(reqs[0]["paramsJSON"], "{\"x\":1}");
+    assert_eq!(tg.sent().len(), 3, "{:?}", tg.sent());
+}
+
+// === 3. restarts ===
+
+#[actix_web::test]
+async fn sigkill_mid_run_then_restart_answers_each_update_exactly_once() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("answer after restart");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+
+    // A's first model call hangs; the gateway dies while waiting for it.
+    ai.push(FakeReply::text("never delivered").delayed(Duration::from_secs(30)));
+    let a = dm(&tg, 4401, "message A");
+    ai.wait_requests_async(1, Duration::from_secs(10)).await;
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw); // SIGKILL while the model call is in flight
+    let b = dm(&tg, 4402, "message B");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+
+    let ra = wait_reply(&tg, a, Duration::from_secs(10)).await;
+    let rb = wait_reply(&tg, b, Duration::from_secs(10)).await;
+    assert_eq!(ra.text(), "answer after restart");
+    assert_eq!(ra.chat_id(), Some(4401));
+    assert_eq!(rb.chat_id(), Some(4402));
+    settle(&tg, 2).await;
+    assert_eq!(replies_to(&tg, a).len(), 1, "A once: {:?}", tg.sent());
+    assert_eq!(replies_to(&tg, b).len(), 1, "B once: {:?}", tg.sent());
+    assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
+    // A ran again after the restart (its first model call was lost with the process).
+    let model = ai.requests();
+    assert_eq!(model.len(), 3, "{model:?}");
+    let texts: Vec<String> = model.iter().map(last_user_text).collect();
+    assert_eq!(
+        texts.iter().filter(|t| *t == "message A").count(),
+        2,
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts.iter().filter(|t| *t == "message B").count(),
+        1,
+        "{texts:?}"
+    );
+    assert_healthy(&gw).await;
+}
+
+#[actix_web::test]
+async fn answered_update_is_not_answered_again_after_a_clean_restart() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let a = dm(&tg, 4501, "answer me once");
+    wait_reply(&tg, a, Duration::from_secs(10)).await;
+
+    gw.sigterm();
+    let mut gw = gw;
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "clean exit: {status:?}\n{}", gw.stderr());
+    let gw = restart(gw);
+    // The restarted gateway polls (and would have re-run a pending message by now).
+    let polls = tg.get_updates_calls();
+    tg.wait_polls_async(polls + 2, Duration::from_secs(10))
+        .await;
+    let b = dm(&tg, 4501, "second message");
+    wait_reply(&tg, b, Duration::from_secs(10)).await;
+    assert_eq!(replies_to(&tg, a).len(), 1, "{:?}", tg.sent());
+    assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
+    assert_eq!(ai.request_count(), 2, "{:?}", ai.requests());
+    drop(gw);
+}
+
+// === 4. Bot API outages and rate limits ===
+
+#[actix_web::test]
+async fn bot_api_down_for_a_while_loses_nothing() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+
+    // The answer to A is computed while the Bot API is down.
+    ai.push(FakeReply::text("answer A").delayed(Duration::from_millis(300)));
+    let a = dm(&tg, 4601, "message A");
+    ai.wait_requests_async(1, Duration::from_secs(10)).await;
+    tg.set_down(true);
+    // B arrives during the outage.
+    let b = dm(&tg, 4602, "message B");
+    // Wait until A's reply failed three times (502, ~1.5 s) and a poll failed too.
+    poll_until(
+        Duration::from_secs(10),
+        "three failed sendMessage calls",
+        || (tg.calls("sendMessage") >= 3).then_some(()),
+    )
+    .await;
+    let polls = tg.get_updates_calls();
+    tg.wait_polls_async(polls + 1, Duration::from_secs(10))
+        .await;
+    assert!(tg.sent().is_empty(), "nothing delivered while down");
+    tg.set_down(false);
+
+    let ra = wait_reply(&tg, a, SLOW).await;
+    let rb = wait_reply(&tg, b, SLOW).await;
+    assert_eq!(ra.text(), "answer A");
+    assert_eq!(ra.chat_id(), Some(4601));
+    assert_eq!(rb.chat_id(), Some(4602));
+    settle(&tg, 1).await;
+    assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
+    let status = admin(&gw).await.request("channels.status", json!({})).await;
+    let acc = &status["payload"]["channels"]["telegram"]["accounts"]["default"];
+    assert_eq!(acc["running"], true, "{status}");
+    assert_eq!(acc["pendingInbound"], 0, "{status}");
+}
+
+#[actix_web::test]
+async fn send_message_rate_limited_once_is_retried_after_retry_after() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.fail_next_on(
+        "sendMessage",
+        1,
+        429,
+        json!({"ok": false, "error_code": 429,
+               "description": "Too Many Requests: retry after 1",
+               "parameters": {"retry_after": 1}}),
+    );
+    let a = dm(&tg, 4603, "hello");
+    ai.wait_requests_async(1, Duration::from_secs(10)).await;
+    let asked = Instant::now();
+    let r = wait_reply(&tg, a, Duration::from_secs(10)).await;
+    assert_eq!(r.text(), "ok");
+    assert_eq!(tg.calls("sendMessage"), 2, "one 429, one success");
+    assert!(
+        r.at.duration_since(asked) >= Duration::from_millis(900),
+        "retry_after 1 s honoured: {:?}",
+        r.at.duration_since(asked)
+    );
+    settle(&tg, 1).await;
+    assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
+}
+
+// === 5. model failures ===
+
+#[actix_web::test]
+async fn model_failures_get_a_clear_message_and_the_gateway_stays_up() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let err = json!({"error": {"message": "upstream exploded", "type": "server_error"}});
+
+    // 500 on every attempt.
+    for _ in 0..3 {
+        ai.push_status(500, err.clone());
+    }
+    let m = dm(&tg, 4701, "first");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert!(r.text().contains("model provider"), "{}", r.text());
+    assert!(
+        !r.text().contains("upstream exploded"),
+        "no raw detail: {}",
+        r.text()
+    );
+    assert_eq!(ai.request_count(), 3, "three attempts");
+    assert_healthy(&gw).await;
+
+    // Garbage.
+    ai.push_raw("<html>definitely not json</html>");
+    let m = dm(&tg, 4701, "second");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert!(r.text().contains("model provider"), "{}", r.text());
+    assert_eq!(ai.request_count(), 4, "garbage is not retried");
+    assert_healthy(&gw).await;
+
+    // An unknown tool: the model is told, then answers.
+    let call_id = ai.push_tool_call("nope", json!({}));
+    ai.push_text("Sorry, I used a tool that does not exist.");
+    let m = dm(&tg, 4701, "third");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert_eq!(r.text(), "Sorry, I used a tool that does not exist.");
+    let model = ai.requests();
+    let result = tool_result(&model[5], &call_id);
+    assert_eq!(result["ok"], false, "{result}");
+    assert!(
+        result["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown tool") && e.contains("nope")),
+        "{result}"
+    );
+
+    // Still healthy, and the next message is answered normally.
+    let health = assert_healthy(&gw).await;
+    assert_eq!(health["channelsHealthy"], true, "{health}");
+    let m = dm(&tg, 4701, "fourth");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert_eq!(r.text(), "ok");
+    assert_eq!(tg.sent().len(), 4, "{:?}", tg.sent());
+}
+
+// === 6. DM and group policies ===
+
+const CODE_ALPHABET: &str = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// The pairing code in a pairing notice.
+fn code_of(text: &str) -> String {
+    let code = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Pairing code: "))
+        .unwrap_or_else(|| panic!("no pairing code in {text:?}"))
+        .trim()
+        .to_owned();
+    assert_eq!(code.chars().count(), 8, "{code}");
+    assert!(
+        code.chars().all(|c| CODE_ALPHABET.contains(c)),
+        "code {code} uses only the unambiguous alphabet"
+    );
+    code
+}
+
+/// The pairing notice sent to `user`.
+async fn pairing_notice(tg: &FakeTelegram, user: i64) -> SentMessage {
+    poll_until(Duration::from_secs(10), "a pairing notice", || {
+        tg.sent()
+            .into_iter()
+            .find(|s| s.chat_id() == Some(user) && s.text().contains("Pairing code: "))
+    })
+    .await
+}
+
+/// The "access approved" notice sent to `user`.
+async fn approval_notice(tg: &FakeTelegram, user: i64) -> SentMessage {
+    poll_until(Duration::from_secs(10), "an approval notice", || {
+        tg.sent()
+            .into_iter()
+            .find(|s| s.chat_id() == Some(user) && s.text().contains("access approved"))
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn dm_pairing_code_then_rpc_and_cli_approval() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = config(&tg, Some(&ai), json!({"dmPolicy": null, "allowFrom": null}));
+    let gw = start_gateway(&cfg);
+    let mut op = admin(&gw).await;
+
+    // An unknown sender gets a code, and their message is not answered.
+    let first = dm(&tg, 4801, "hello bot");
+    let notice = pairing_notice(&tg, 4801).await;
+    assert!(notice.text().contains("4801"), "{}", notice.text());
+    let code = code_of(notice.text());
+    assert!(
+        notice
+            .text()
+            .contains(&format!("openclaw pairing approve telegram {code}")),
+        "{}",
+        notice.text()
+    );
+    assert_eq!(ai.request_count(), 0, "no model call for an unknown sender");
+
+    let list = op.request("channels.pairing.list", json!({})).await;
+    assert_eq!(list["ok"], true, "{list}");
+    let reqs = list["payload"]["requests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("requests array: {list}"));
+    let entry = reqs
+        .iter()
+        .find(|r| r["code"] == code.as_str())
+        .unwrap_or_else(|| panic!("{code} listed: {list}"));
+    assert_eq!(entry["channel"], "telegram", "{entry}");
+    assert_eq!(entry["id"], "4801", "{entry}");
+    assert_eq!(entry["requestId"], code.as_str(), "{entry}");
+
+    let res = op
+        .request(
+            "channels.pairing.approve",
+            json!({"channel": "telegram", "requestId": code}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["approved"], true, "{res}");
+    assert_eq!(res["payload"]["id"], "4801", "{res}");
+    approval_notice(&tg, 4801).await;
+    let again = op
+        .request(
+            "channels.pairing.approve",
+            json!({"channel": "telegram", "requestId": code}),
+        )
+        .await;
+    assert_eq!(again["ok"], false, "a used code is gone: {again}");
+
+    let next = dm(&tg, 4801, "now?");
+    let r = wait_reply(&tg, next, Duration::from_secs(10)).await;
+    assert_eq!(r.text(), "ok");
+    assert!(
+        replies_to(&tg, first).is_empty(),
+        "the message sent before approval stays unanswered: {:?}",
+        tg.sent()
+    );
+
+    // The same through the CLI.
+    let _ = dm(&tg, 4802, "hi, me too");
+    let code2 = code_of(pairing_notice(&tg, 4802).await.text());
+    let url = gw.url();
+    let cli = CliHome::new();
+    let help = cli.run(&["pairing", "--help"], &[]);
+    assert_eq!(help.code, Some(0), "{help}");
+    let out = cli.run(
+        &[
+            "pairing", "list", "--url", &url, "--token", GW_TOKEN, "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains(&code2), "{out}");
+    let out = cli.run(
+        &[
+            "pairing", "approve", "telegram", &code2, "--url", &url, "--token", GW_TOKEN,
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    approval_notice(&tg, 4802).await;
+    let next = dm(&tg, 4802, "and now?");
+    wait_reply(&tg, next, Duration::from_secs(10)).await;
+    assert_eq!(ai.request_count(), 2, "{:?}", ai.requests());
+}
+
+#[actix_web::test]
+async fn dm_allowlist_answers_only_listed_ids_and_open_groups_need_a_mention() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = config(
+        &tg,
+        Some(&ai),
+        json!({"dmPolicy": "allowlist", "allowFrom": [4901], "groupPolicy": "open"}),
+    );
+    let _gw = start_gateway(&cfg);
+    let stranger = dm(&tg, 4902, "let me in");
+    tg.push_group_text(-4900, 4903, "just chatting");
+    let mention_msg = {
+        let mut m = tg.message(-4900, 4903, "@openclaw_test_bot what's up");
+        m.entities = Some(crate::support::fake_telegram::entities_for(
+            "@openclaw_test_bot what's up",
+        ));
+        m
+    };
+    let mention = mention_msg.message_id;
+    tg.push_message(mention_msg);
+    let friend = dm(&tg, 4901, "hi, it's me");
+
+    let r = wait_reply(&tg, friend, Duration::from_secs(10)).await;
+    assert_eq!(r.chat_id(), Some(4901));
+    let r = wait_reply(&tg, mention, Duration::from_secs(10)).await;
+    assert_eq!(r.chat_id(), Some(-4900));
+    settle(&tg, 1).await;
+    assert!(replies_to(&tg, stranger).is_empty(), "{:?}", tg.sent());
+    assert!(
+        !tg.sent().iter().any(|s| s.chat_id() == Some(4902)),
+        "no pairing code under allowlist: {:?}",
+        tg.sent()
+    );
+    assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
+    let texts: Vec<String> = ai.requests().iter().map(last_user_text).collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts.contains(&"what's up".to_owned()),
+        "mention stripped: {texts:?}"
+    );
+    assert!(texts.contains(&"hi, it's me".to_owned()), "{texts:?}");
+}
+
+#[actix_web::test]
+async fn dm_disabled_and_group_allowlist_answer_only_mentions_and_replies() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = config(
+        &tg,
+        Some(&ai),
+        json!({"dmPolicy": "disabled", "allowFrom": null,
+               "groupPolicy": "allowlist", "groupAllowFrom": [-5000]}),
+    );
+    let _gw = start_gateway(&cfg);
+    let direct = dm(&tg, 5001, "hello?");
+    let other_group = {
+        let m = tg.message(-5999, 5002, "@openclaw_test_bot hi");
+        let id = m.message_id;
+        let mut m = m;
+        m.entities = Some(crate::support::fake_telegram::entities_for(
+            "@openclaw_test_bot hi",
+        ));
+        tg.push_message(m);
+        id
+    };
+    tg.push_group_text(-5000, 5002, "not for the bot");
+    let mention = {
+        let mut m = tg.message(-5000, 5002, "hey @openclaw_test_bot status?");
+        m.entities = Some(crate::support::fake_telegram::entities_for(
+            "hey @openclaw_test_bot status?",
+        ));
+        let id = m.message_id;
+        tg.push_message(m);
+        id
+    };
+    let reply_msg = {
+        let mut m = tg.message(-5000, 5003, "and you?");
+        m.reply_to_message = Some(Box::new(tg.bot_message(-5000, 1, "(earlier bot reply)")));
+        let id = m.message_id;
+        tg.push_message(m);
+        id
+    };
+    let last_update = tg.push_group_text(-5000, 5003, "still not for the bot");
+
+    let r = wait_reply(&tg, mention, Duration::from_secs(10)).await;
+    assert_eq!(r.chat_id(), Some(-5000));
+    let r = wait_reply(&tg, reply_msg, Duration::from_secs(10)).await;
+    assert_eq!(r.chat_id(), Some(-5000));
+    tg.wait_offset_async(last_update + 1, Duration::from_secs(10))
+        .await;
+    settle(&tg, 1).await;
+    assert!(replies_to(&tg, direct).is_empty(), "{:?}", tg.sent());
+    assert!(replies_to(&tg, other_group).is_empty(), "{:?}", tg.sent());
+    assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
+    let texts: Vec<String> = ai.requests().iter().map(last_user_text).collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[0].starts_with("hey") && texts[0].ends_with("status?") && !texts[0].contains('@'),
+        "mention stripped: {texts:?}"
+    );
+    assert_eq!(texts[1], "and you?");
+}
+
+#[test]
+fn dm_open_without_star_refuses_to_start() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let cfg = config(&tg, None, json!({"dmPolicy": "open", "allowFrom": [123]}));
+    let home = CliHome::with_config(&cfg);
+    let out = home.run(GW_ARGS, &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    assert!(out.stderr.contains("allowFrom"), "{out}");
+    assert!(out.stderr.contains("\"*\""), "{out}");
+    assert_eq!(tg.calls("getMe"), 0, "never reached Telegram");
+}
+
+// === 7. splitting ===
+
+#[actix_web::test]
+async fn long_answers_are_split_at_4096_characters_in_order() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    // 90 lines of 99 characters + newline: 9000 characters (the last newline trimmed).
+    let text: String = (0..90)
+        .map(|i| format!("{i:02} {}\n", "é".repeat(10) + &"x".repeat(86)))
+        .collect::<String>()
+        .trim_end()
+        .to_owned();
+    assert_eq!(text.chars().count(), 8999);
+    ai.push_text(&text);
+    let mid = dm(&tg, 5101, "tell me everything");
+    let sent = tg.wait_sent_async(3, Duration::from_secs(10)).await;
+    settle(&tg, 1).await;
+    let sent_now = tg.sent();
+    assert_eq!(sent_now.len(), 3, "{}", sent.len());
+    for w in sent_now.windows(2) {
+        assert!(w[0].at <= w[1].at && w[0].message_id < w[1].message_id);
+    }
+    for s in &sent_now {
+        assert!(s.text().chars().count() <= 4096, "{}", s.text().len());
+        assert_eq!(s.chat_id(), Some(5101));
+    }
+    assert_eq!(sent_now[0].reply_to(), Some(mid));
+    assert_eq!(sent_now[1].reply_to(), None);
+    assert_eq!(sent_now[2].reply_to(), None);
+    let joined = sent_now
+        .iter()
+        .map(SentMessage::text)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(joined, text, "chunks split at line breaks");
+}
+
+// === 9. webhook mode ===
+
+#[actix_web::test]
+async fn webhook_mode_checks_the_secret_and_answers() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let url = "https://bot.example.invalid/telegram-webhook";
+    let secret = "whs-0123456789abcdef";
+    let cfg = config(
+        &tg,
+        Some(&ai),
+        json!({"webhookUrl": url, "webhookSecret": secret}),
+    );
+    let gw = start_gateway(&cfg);
+    let hook = poll_until(Duration::from_secs(10), "setWebhook", || tg.webhook()).await;
+    assert_eq!(hook.url, url);
+    assert_eq!(hook.secret_token.as_deref(), Some(secret));
+
+    let msg = tg.message(5201, 5201, "via webhook");
+    let mid = msg.message_id;
+    let update = json!({"update_id": 9_000_001, "message": msg});
+    let endpoint = format!("http://127.0.0.1:{}/telegram-webhook", gw.port);
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish();
+    let post = |secret: Option<&str>| {
+        let mut req = client.post(endpoint.clone());
+        if let Some(s) = secret {
+            req = req.insert_header(("X-Telegram-Bot-Api-Secret-Token", s.to_owned()));
+        }
+        req.send_json(&update)
+    };
+    let wrong = post(Some("not-the-secret"))
+        .await
+        .expect("POST the webhook (wrong secret)");
+    assert_eq!(wrong.status().as_u16(), 401);
+    let missing = post(None).await.expect("POST the webhook (no secret)");
+    assert_eq!(missing.status().as_u16(), 401);
+    assert_eq!(ai.request_count(), 0, "rejected updates go nowhere");
+
+    let ok = post(Some(secret))
+        .await
+        .expect("POST the webhook (right secret)");
+    assert_eq!(ok.status().as_u16(), 200);
+    let r = wait_reply(&tg, mid, Duration::from_secs(10)).await;
+    assert_eq!(r.chat_id(), Some(5201));
+    assert_eq!(r.text(), "ok");
+    // A redelivery of the same update is not answered twice.
+    let dup = post(Some(secret)).await.expect("POST the webhook again");
+    assert_eq!(dup.status().as_u16(), 200);
+    // A later update in the same chat is answered after it (runs of a chat are sequential).
+    let later = tg.message(5201, 5201, "later");
+    let later_id = later.message_id;
+    let update = json!({"update_id": 9_000_002, "message": later});
+    let res = client
+        .post(endpoint.clone())
+        .insert_header(("X-Telegram-Bot-Api-Secret-Token", secret))
+        .send_json(&update)
+        .await
+        .expect("POST the second update");
+    assert_eq!(res.status().as_u16(), 200);
+    wait_reply(&tg, later_id, Duration::from_secs(10)).await;
+    assert_eq!(replies_to(&tg, mid).len(), 1, "{:?}", tg.sent());
+    assert_eq!(tg.calls("getUpdates"), 0, "no polling in webhook mode");
+    let status = admin(&gw).await.request("channels.status", json!({})).await;
+    let acc = &status["payload"]["channels"]["telegram"]["accounts"]["default"];
+    assert_eq!(acc["mode"], "webhook", "{status}");
+    assert_eq!(acc["running"], true, "{status}");
+    assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
+    assert_eq!(ai.request_count(), 2);
+}
