@@ -353,6 +353,11 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
                 reason: "gateway stopping".into(),
             })
             .await;
+        let _ = actix_web::rt::time::timeout(
+            Duration::from_secs(2),
+            registry.send(openclaw_actors::registry::runs::FlushState),
+        )
+        .await;
         // Wait (bounded) for the sessions to flush the shutdown event and close frames,
         // then stop the server without the graceful drain: every socket is closed already.
         let deadline = std::time::Instant::now() + Duration::from_millis(500);

@@ -288,16 +288,12 @@ async fn run_loop(
         user_line["sender"] = json!(sender);
     }
     if !already {
-        match store
-            .send(AppendLines {
-                name: transcript.clone(),
-                lines: vec![user_line],
-            })
-            .await
-        {
-            Ok(Ok(())) => {}
-            other => log::error!("run {}: user message not saved: {other:?}", req.run_id),
-        }
+        // Not awaited: the store appends in order, so this line precedes the answer, and
+        // the model call need not wait for the disk.
+        store.do_send(AppendLines {
+            name: transcript.clone(),
+            lines: vec![user_line],
+        });
     }
     let mut messages = vec![ChatMessage::text("system", SYSTEM_PROMPT)];
     messages.extend(history_to_messages(&history, source_id.as_deref()));

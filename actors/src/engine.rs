@@ -84,6 +84,55 @@ impl EngineConfig {
     }
 }
 
+/// Unauthenticated sockets per client IP, checked synchronously in the upgrade handler.
+///
+/// Why a mutex and not the registry: this is touched once per upgrade and once when the
+/// socket authenticates or closes, for one short map operation; a registry round trip on
+/// the connect hot path costs a cross-thread wake-up instead (measured: the bigger part of
+/// the upgrade time).
+#[derive(Debug, Default)]
+pub struct PreauthCounter {
+    counts: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl PreauthCounter {
+    /// Counts a new unauthenticated socket from `ip`; `false` when over the cap (or the
+    /// gateway is shutting down).
+    pub fn admit(&self, ip: IpAddr) -> bool {
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let Ok(mut map) = self.counts.lock() else {
+            return false;
+        };
+        let n = map.entry(ip).or_insert(0);
+        if *n >= protocol::MAX_PREAUTH_SOCKETS_PER_IP {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Releases one slot of `ip` (authenticated, closed, or upgrade failed).
+    pub fn release(&self, ip: IpAddr) {
+        if let Ok(mut map) = self.counts.lock()
+            && let Some(n) = map.get_mut(&ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&ip);
+            }
+        }
+    }
+
+    /// Refuses every further upgrade (shutdown).
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Process-wide, read-only facts shared by every actor.
 #[derive(Debug)]
 pub struct Shared {
@@ -95,6 +144,8 @@ pub struct Shared {
     pub boot_id: String,
     /// Instance id of the gateway in presence.
     pub instance_id: String,
+    /// Unauthenticated sockets per IP.
+    pub preauth: PreauthCounter,
 }
 
 impl Shared {
@@ -227,6 +278,7 @@ impl Engine {
             started: Instant::now(),
             boot_id: uuid::Uuid::new_v4().to_string(),
             instance_id: uuid::Uuid::new_v4().to_string(),
+            preauth: PreauthCounter::default(),
         });
         let model: Rc<dyn ChatModel> = deps
             .model

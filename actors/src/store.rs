@@ -70,7 +70,9 @@ impl Handler<LoadDocument> for StoreActor {
     }
 }
 
-/// Appends JSON lines to `<state>/<name>` and syncs. Sent by agent runs (transcripts).
+/// Appends JSON lines to `<state>/<name>` (one `write`, no fsync: a transcript is a log; the
+/// channel's pending list is what makes inbound messages durable). Sent by agent runs;
+/// failures are logged here because runs send it without waiting.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
 pub struct AppendLines {
@@ -85,7 +87,10 @@ impl Handler<AppendLines> for StoreActor {
 
     fn handle(&mut self, msg: AppendLines, _: &mut Self::Context) -> Self::Result {
         let path = self.dir.join(&msg.name);
-        append_lines(&path, &msg.lines).map_err(|e| format!("{}: {e}", path.display()))
+        append_lines(&path, &msg.lines).map_err(|e| {
+            log::error!("transcript append to {} failed: {e}", path.display());
+            format!("{}: {e}", path.display())
+        })
     }
 }
 
@@ -108,7 +113,8 @@ impl Handler<LoadLines> for StoreActor {
     }
 }
 
-/// Appends JSON lines with `O_APPEND` and syncs the data.
+/// Appends JSON lines with `O_APPEND` in a single write (lines from one call are never
+/// interleaved with another's).
 pub fn append_lines(path: &Path, lines: &[serde_json::Value]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::DirBuilder::new()
@@ -126,8 +132,7 @@ pub fn append_lines(path: &Path, lines: &[serde_json::Value]) -> std::io::Result
         .append(true)
         .mode(0o600)
         .open(path)?;
-    f.write_all(&buf)?;
-    f.sync_data()
+    f.write_all(&buf)
 }
 
 /// Reads JSON lines, skipping a torn or unparsable line instead of failing the whole load.

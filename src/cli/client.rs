@@ -102,6 +102,21 @@ pub struct Connection {
     pub hello: Value,
 }
 
+/// An awc client for one WebSocket connection: `TCP_NODELAY`, HTTP/1.1 (pinned by the TLS
+/// config's ALPN; `max_http_version` would rebuild and drop a custom TLS config).
+pub fn ws_client(deadline: Duration, tls: Option<Arc<rustls::ClientConfig>>) -> awc::Client {
+    let mut connector = awc::Connector::new()
+        .connector(crate::clients::NoDelayConnector::new())
+        .timeout(deadline);
+    if let Some(cfg) = tls {
+        connector = connector.rustls_0_23(cfg);
+    }
+    awc::Client::builder()
+        .timeout(deadline)
+        .connector(connector)
+        .finish()
+}
+
 /// Whether plaintext `ws://` to `host` is acceptable (loopback, private, CGNAT, link-local,
 /// `.local`, `.ts.net`) — the same rule the OpenClaw clients apply.
 pub fn plaintext_ok(host: &str) -> bool {
@@ -190,16 +205,9 @@ impl Connection {
                 })?;
                 let cfg = pin::pinned_config(pin)
                     .map_err(|e| CallError::transport("tls", e.to_string()))?;
-                awc::Client::builder()
-                    .timeout(deadline)
-                    .max_http_version(awc::http::Version::HTTP_11)
-                    .connector(awc::Connector::new().rustls_0_23(Arc::new(cfg)))
-                    .finish()
+                ws_client(deadline, Some(Arc::new(cfg)))
             }
-            None => awc::Client::builder()
-                .timeout(deadline)
-                .max_http_version(awc::http::Version::HTTP_11)
-                .finish(),
+            None => ws_client(deadline, crate::clients::tls_config()),
         };
         let (_resp, mut framed) = client
             .ws(target.url.as_str())

@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use openclaw_actors::Engine;
-use openclaw_actors::registry::{AdmitUpgrade, UpgradeAborted};
 use openclaw_actors::ws_session::{self, PeerInfo};
 use serde_json::json;
 
@@ -35,12 +34,7 @@ pub async fn upgrade(
         Ok(p) => p,
         Err(resp) => return *resp,
     };
-    let admitted = engine
-        .registry
-        .send(AdmitUpgrade { ip: peer.ip })
-        .await
-        .unwrap_or(false);
-    if !admitted {
+    if !engine.shared.preauth.admit(peer.ip) {
         return HttpResponse::ServiceUnavailable()
             .content_type("text/plain; charset=utf-8")
             .body("Too many unauthenticated sockets");
@@ -49,7 +43,7 @@ pub async fn upgrade(
     match ws_session::start(&req, payload, &engine, peer).await {
         Ok(resp) => resp,
         Err(e) => {
-            engine.registry.do_send(UpgradeAborted { ip });
+            engine.shared.preauth.release(ip);
             e.error_response()
         }
     }

@@ -333,16 +333,9 @@ fn ws_client(target: &Target) -> Result<awc::Client, String> {
             let pin = pin::parse_fingerprint(fp)
                 .ok_or_else(|| format!("TLS fingerprint {fp:?} is not a SHA-256 fingerprint"))?;
             let cfg = pin::pinned_config(pin).map_err(|e| e.to_string())?;
-            awc::Client::builder()
-                .timeout(HANDSHAKE_TIMEOUT)
-                .max_http_version(awc::http::Version::HTTP_11)
-                .connector(awc::Connector::new().rustls_0_23(Arc::new(cfg)))
-                .finish()
+            crate::cli::client::ws_client(HANDSHAKE_TIMEOUT, Some(Arc::new(cfg)))
         }
-        None => awc::Client::builder()
-            .timeout(HANDSHAKE_TIMEOUT)
-            .max_http_version(awc::http::Version::HTTP_11)
-            .finish(),
+        None => crate::cli::client::ws_client(HANDSHAKE_TIMEOUT, crate::clients::tls_config()),
     })
 }
 

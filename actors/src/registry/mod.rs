@@ -10,7 +10,7 @@
 //! the [`StoreActor`]) and the map of connected nodes, and routes `node.invoke` calls to
 //! their [`NodeSession`] actors (see [`nodes`]).
 //!
-//! Messages: [`AdmitUpgrade`], [`UpgradeAborted`], [`SessionOpened`],
+//! Messages: [`SessionOpened`],
 //! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`GetPresence`],
 //! [`GetStats`], [`ShutdownGateway`], and in [`nodes`]: `DeviceConnect`, `AttachNode`,
 //! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
@@ -30,9 +30,9 @@ use serde_json::{Value, json};
 use crate::auth::AuthLimiter;
 use crate::engine::Shared;
 use crate::pairing::PairingBook;
+use crate::protocol::close;
 use crate::protocol::frame::StateVersion;
 use crate::protocol::scopes::{self, EventGuard};
-use crate::protocol::{MAX_PREAUTH_SOCKETS_PER_IP, close};
 use crate::store::StoreActor;
 use crate::ws_session::{CloseSession, SendEvent, WsSession};
 
@@ -62,8 +62,6 @@ pub struct Registry {
     shared: Arc<Shared>,
     /// Every open socket by connection id.
     sessions: HashMap<String, Entry>,
-    /// Unauthenticated sockets per client IP (capped at 32).
-    preauth: HashMap<IpAddr, usize>,
     /// Failed shared-secret attempts.
     limiter: AuthLimiter,
     /// Presence / health version counters.
@@ -90,6 +88,8 @@ pub struct Registry {
     sessions_index: runs::SessionsIndex,
     /// Per-session run slots (active run + queue).
     slots: HashMap<String, runs::Slot>,
+    /// A debounced session-index save is pending.
+    sessions_save_scheduled: bool,
     /// Run records by run id (bounded).
     runs: runs::RunRecords,
     /// Insertion order of `runs`, for pruning.
@@ -114,7 +114,6 @@ impl Registry {
         Self {
             shared,
             sessions: HashMap::new(),
-            preauth: HashMap::new(),
             limiter,
             version: StateVersion::default(),
             shutting_down: false,
@@ -129,6 +128,7 @@ impl Registry {
             channels: std::collections::BTreeMap::new(),
             sessions_index,
             slots: HashMap::new(),
+            sessions_save_scheduled: false,
             runs: HashMap::new(),
             run_order: std::collections::VecDeque::new(),
         }
@@ -146,12 +146,7 @@ impl Registry {
     }
 
     fn release_preauth(&mut self, ip: IpAddr) {
-        if let Some(n) = self.preauth.get_mut(&ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.preauth.remove(&ip);
-            }
-        }
+        self.shared.preauth.release(ip);
     }
 
     /// Sends `event` to every authenticated session its guard admits, except `skip`.
@@ -216,48 +211,6 @@ impl Actor for Registry {
 }
 
 // === messages ===
-
-/// Sent by the HTTP upgrade handler before accepting a socket: counts it against the
-/// per-IP cap of unauthenticated sockets. `false` means refuse with HTTP 503.
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct AdmitUpgrade {
-    /// Client IP.
-    pub ip: IpAddr,
-}
-
-impl Handler<AdmitUpgrade> for Registry {
-    type Result = bool;
-
-    fn handle(&mut self, msg: AdmitUpgrade, _: &mut Self::Context) -> bool {
-        if self.shutting_down {
-            return false;
-        }
-        let n = self.preauth.entry(msg.ip).or_insert(0);
-        if *n >= MAX_PREAUTH_SOCKETS_PER_IP {
-            return false;
-        }
-        *n += 1;
-        true
-    }
-}
-
-/// Sent by the HTTP upgrade handler when an admitted upgrade did not become a session, so
-/// its pre-auth slot is released.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct UpgradeAborted {
-    /// Client IP.
-    pub ip: IpAddr,
-}
-
-impl Handler<UpgradeAborted> for Registry {
-    type Result = ();
-
-    fn handle(&mut self, msg: UpgradeAborted, _: &mut Self::Context) {
-        self.release_preauth(msg.ip);
-    }
-}
 
 /// Sent by a `WsSession` from `started()`: the socket is open (not yet authenticated).
 #[derive(Message)]
@@ -497,6 +450,10 @@ impl Handler<ShutdownGateway> for Registry {
 
     fn handle(&mut self, msg: ShutdownGateway, _: &mut Self::Context) -> usize {
         self.shutting_down = true;
+        self.shared.preauth.close();
+        if self.sessions_save_scheduled {
+            self.save_sessions_now();
+        }
         let payload = json!({"reason": msg.reason, "restartExpectedMs": Value::Null});
         self.broadcast("shutdown", &payload, false, None);
         for entry in self.sessions.values() {

@@ -157,6 +157,7 @@ fn preview(text: &str) -> String {
 impl Registry {
     fn session_meta(&mut self, key: &str, origin: &RunOrigin) -> SessionMeta {
         let now = now_ms();
+        let created = !self.sessions_index.contains_key(key);
         let meta = self
             .sessions_index
             .entry(key.to_owned())
@@ -177,10 +178,29 @@ impl Registry {
                 meta.display_name = Some(inbound.sender_name.clone());
             }
         }
-        meta.clone()
+        let meta = meta.clone();
+        if created {
+            // A new session id must be durable before its transcript grows: otherwise a
+            // crash would start a fresh transcript for the same chat.
+            self.save_sessions_now();
+        }
+        meta
     }
 
-    fn save_sessions_logged(&self) {
+    /// Saves the session index soon (at most one write per second: it changes with every
+    /// run, and it is an index — transcripts hold the data).
+    fn save_sessions_logged(&mut self, ctx: &mut Context<Self>) {
+        if self.sessions_save_scheduled {
+            return;
+        }
+        self.sessions_save_scheduled = true;
+        ctx.run_later(Duration::from_secs(1), |act, _| {
+            act.sessions_save_scheduled = false;
+            act.save_sessions_now();
+        });
+    }
+
+    pub(crate) fn save_sessions_now(&self) {
         let fut = self.store.send(SaveDocument {
             name: SESSIONS_INDEX.to_owned(),
             contents: serde_json::to_vec_pretty(&self.sessions_index).unwrap_or_default(),
@@ -416,7 +436,7 @@ impl Handler<RunFinished> for Registry {
                 meta.last_message_preview = Some(preview(&msg.outcome.text));
             }
         }
-        self.save_sessions_logged();
+        self.save_sessions_logged(ctx);
         if let Some(slot) = self.slots.get_mut(&msg.session_key)
             && slot
                 .active
@@ -630,6 +650,31 @@ impl Handler<ChatHistory> for Registry {
             }
             .into_actor(self),
         )
+    }
+}
+
+/// Sent by the shell before exiting: writes pending state and waits until the store has
+/// finished every write queued before it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushState;
+
+impl Handler<FlushState> for Registry {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: FlushState, _: &mut Self::Context) -> Self::Result {
+        if self.sessions_save_scheduled {
+            self.sessions_save_scheduled = false;
+            self.save_sessions_now();
+        }
+        // The store handles messages in order: answering this read means earlier writes
+        // are done.
+        let barrier = self.store.send(crate::store::LoadDocument {
+            name: SESSIONS_INDEX.to_owned(),
+        });
+        Box::pin(async move {
+            let _ = barrier.await;
+        })
     }
 }
 
