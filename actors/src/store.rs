@@ -135,13 +135,38 @@ pub fn append_lines(path: &Path, lines: &[serde_json::Value]) -> std::io::Result
     f.write_all(&buf)
 }
 
-/// Reads JSON lines, skipping a torn or unparsable line instead of failing the whole load.
+/// Reads the last `limit` JSON lines, skipping a torn or unparsable line instead of failing
+/// the whole load. Reads backwards from the end in growing chunks, so the cost follows
+/// `limit`, not the transcript's length.
 pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::Value>> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = match fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    let len = f.metadata()?.len();
+    let mut window: u64 = 64 * 1024;
+    let buf = loop {
+        let start = len.saturating_sub(window);
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::with_capacity(usize::try_from(len - start).unwrap_or(0));
+        std::io::Read::by_ref(&mut f)
+            .take(len - start)
+            .read_to_end(&mut buf)?;
+        let newlines = buf.iter().filter(|b| **b == b'\n').count();
+        if start == 0 || newlines > limit {
+            // Drop a partial first line when we did not start at the beginning.
+            if start > 0
+                && let Some(pos) = buf.iter().position(|b| *b == b'\n')
+            {
+                buf.drain(..=pos);
+            }
+            break buf;
+        }
+        window = window.saturating_mul(4);
+    };
+    let text = String::from_utf8_lossy(&buf);
     let mut out: Vec<serde_json::Value> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -225,6 +250,16 @@ mod tests {
             .expect("torn");
         let lines = load_lines(&log, 10).expect("load");
         assert_eq!(lines.len(), 2);
+        // A long transcript: only the tail is read, and the cut line is not misparsed.
+        let big = dir.join("big.jsonl");
+        let many: Vec<serde_json::Value> = (0..5000)
+            .map(|i| serde_json::json!({"i": i, "pad": "x".repeat(100)}))
+            .collect();
+        append_lines(&big, &many).expect("append");
+        let tail = load_lines(&big, 40).expect("tail");
+        assert_eq!(tail.len(), 40);
+        assert_eq!(tail[0]["i"], 4960);
+        assert_eq!(tail[39]["i"], 4999);
         assert_eq!(load_lines(&log, 1).expect("load")[0]["a"], 2);
         let _ = fs::remove_dir_all(&dir);
     }
