@@ -328,9 +328,43 @@ impl TelegramChannel {
         if updates.is_empty() {
             return self.poll(ctx);
         }
+        let Batch {
+            next,
+            accepted,
+            replies,
+        } = self.apply(updates);
+        let save = self.save(&next);
+        save.into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(()) => {
+                    act.commit(
+                        Batch {
+                            next,
+                            accepted,
+                            replies,
+                        },
+                        ctx,
+                    );
+                    act.poll(ctx);
+                }
+                Err(e) => {
+                    // Not persisted: do not advance; Telegram will hand the batch again.
+                    log::error!(
+                        "telegram[{}]: cannot persist channel state: {e}",
+                        act.cfg.account_id
+                    );
+                    act.status.last_error = Some(format!("state not saved: {e}"));
+                    ctx.run_later(Duration::from_secs(2), |act, ctx| act.poll(ctx));
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Applies policy to updates against a copy of the state.
+    fn apply(&self, updates: Vec<TgUpdate>) -> Batch {
         let mut next = self.state.clone();
         let mut accepted = Vec::new();
-        let mut replies: Vec<(i64, Option<i64>, String)> = Vec::new();
+        let mut replies = Vec::new();
         for u in updates {
             if next.offset.is_some_and(|o| u.update_id < o) {
                 continue; // already confirmed
@@ -349,45 +383,36 @@ impl TelegramChannel {
                     }
                 }
                 Decision::Reply(text) => replies.push((msg.chat.id, msg.message_thread_id, text)),
-                Decision::Drop(why) => {
-                    log::debug!(
-                        "telegram[{}]: dropped update {}: {why}",
-                        self.cfg.account_id,
-                        u.update_id
-                    )
-                }
+                Decision::Drop(why) => log::debug!(
+                    "telegram[{}]: dropped update {}: {why}",
+                    self.cfg.account_id,
+                    u.update_id
+                ),
             }
         }
-        let save = self.save(&next);
-        save.into_actor(self)
-            .map(move |res, act, ctx| match res {
-                Ok(()) => {
-                    act.state = next;
-                    if !accepted.is_empty() {
-                        act.status.last_inbound_at_ms = Some(now_ms());
-                    }
-                    for m in accepted {
-                        act.registry.do_send(InboundReceived {
-                            msg: m,
-                            reply_to: ctx.address().recipient(),
-                        });
-                    }
-                    for (chat_id, thread_id, text) in replies {
-                        act.send_notice(chat_id, thread_id, text, ctx);
-                    }
-                    act.poll(ctx);
-                }
-                Err(e) => {
-                    // Not persisted: do not advance; Telegram will hand the batch again.
-                    log::error!(
-                        "telegram[{}]: cannot persist channel state: {e}",
-                        act.cfg.account_id
-                    );
-                    act.status.last_error = Some(format!("state not saved: {e}"));
-                    ctx.run_later(Duration::from_secs(2), |act, ctx| act.poll(ctx));
-                }
-            })
-            .spawn(ctx);
+        Batch {
+            next,
+            accepted,
+            replies,
+        }
+    }
+
+    /// The batch's state is durable: adopt it, hand accepted messages to the registry and
+    /// send pairing notices.
+    fn commit(&mut self, batch: Batch, ctx: &mut Context<Self>) {
+        self.state = batch.next;
+        if !batch.accepted.is_empty() {
+            self.status.last_inbound_at_ms = Some(now_ms());
+        }
+        for m in batch.accepted {
+            self.registry.do_send(InboundReceived {
+                msg: m,
+                reply_to: ctx.address().recipient(),
+            });
+        }
+        for (chat_id, thread_id, text) in batch.replies {
+            self.send_notice(chat_id, thread_id, text, ctx);
+        }
     }
 
     fn inbound(&self, update_id: i64, msg: &TgMessage, text: String) -> InboundMessage {
@@ -597,6 +622,14 @@ enum Decision {
     Accept(String),
     Reply(String),
     Drop(&'static str),
+}
+
+/// The result of applying a batch of updates to a copy of the state: committed (and the
+/// accepted messages handed over) only once the new state is on disk.
+struct Batch {
+    next: ChannelState,
+    accepted: Vec<InboundMessage>,
+    replies: Vec<(i64, Option<i64>, String)>,
 }
 
 fn parse_id(entry: &str) -> Option<i64> {
@@ -847,27 +880,8 @@ impl Handler<WebhookUpdate> for TelegramChannel {
             return Box::pin(actix::fut::ready(Err(401)));
         }
         // Same durable path as polling: persist, then hand over, then answer 200.
-        let u = msg.update;
-        let mut next = self.state.clone();
-        let mut accepted = Vec::new();
-        let mut replies = Vec::new();
-        if next.offset.is_none_or(|o| u.update_id >= o) {
-            next.offset = Some(u.update_id + 1);
-            if let Some(m) = u.message {
-                match self.classify(&m, &mut next) {
-                    Decision::Accept(text) => {
-                        let inbound = self.inbound(u.update_id, &m, text);
-                        if !next.pending.iter().any(|p| p.id == inbound.id) {
-                            next.pending.push(inbound.clone());
-                            accepted.push(inbound);
-                        }
-                    }
-                    Decision::Reply(text) => replies.push((m.chat.id, m.message_thread_id, text)),
-                    Decision::Drop(_) => {}
-                }
-            }
-        }
-        let save = self.save(&next);
+        let batch = self.apply(vec![msg.update]);
+        let save = self.save(&batch.next);
         Box::pin(save.into_actor(self).map(move |res, act, ctx| {
             if let Err(e) = res {
                 log::error!(
@@ -876,19 +890,7 @@ impl Handler<WebhookUpdate> for TelegramChannel {
                 );
                 return Err(503);
             }
-            act.state = next;
-            if !accepted.is_empty() {
-                act.status.last_inbound_at_ms = Some(now_ms());
-            }
-            for m in accepted {
-                act.registry.do_send(InboundReceived {
-                    msg: m,
-                    reply_to: ctx.address().recipient(),
-                });
-            }
-            for (chat_id, thread_id, text) in replies {
-                act.send_notice(chat_id, thread_id, text, ctx);
-            }
+            act.commit(batch, ctx);
             Ok(())
         }))
     }
