@@ -1968,7 +1968,10 @@ mod agent_params {
         c.required("", o, "to");
         c.required("", o, "idempotencyKey");
         let to = c.string("", o, "to", true).map(str::to_owned);
-        c.string("", o, "idempotencyKey", true);
+        let idempotency_key = c
+            .string("", o, "idempotencyKey", true)
+            .map(str::to_owned)
+            .unwrap_or_default();
         let text = c.string("", o, "message", false).map(str::to_owned);
         let channel = c
             .string("", o, "channel", true)
@@ -1999,6 +2002,7 @@ mod agent_params {
             text,
             thread_id,
             reply_to,
+            idempotency_key,
         })
     }
 

@@ -216,6 +216,25 @@ async fn sessions_send_channels_status_and_health_with_telegram() {
         "{res} {:?}",
         sent.body
     );
+    // The same idempotency key again: the first result, no second message.
+    let again = op
+        .request(
+            "send",
+            json!({"to": "6101", "message": "a proactive note", "idempotencyKey": "send-1"}),
+        )
+        .await;
+    assert_eq!(again["ok"], true, "{again}");
+    assert_eq!(
+        again["payload"]["messageId"], res["payload"]["messageId"],
+        "{again}"
+    );
+    assert_eq!(again["payload"]["deduplicated"], true, "{again}");
+    let copies = tg
+        .sent()
+        .into_iter()
+        .filter(|s| s.text() == "a proactive note")
+        .count();
+    assert_eq!(copies, 1, "a repeated idempotency key must not send twice");
     let bad = op
         .request(
             "send",

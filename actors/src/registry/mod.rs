@@ -88,6 +88,8 @@ pub struct Registry {
     sessions_index: runs::SessionsIndex,
     /// Per-session run slots (active run + queue).
     slots: HashMap<String, runs::Slot>,
+    /// Recent `send` results by idempotency key.
+    send_dedupe: HashMap<String, (Instant, Value)>,
     /// A debounced session-index save is pending.
     sessions_save_scheduled: bool,
     /// Run records by run id (bounded).
@@ -129,6 +131,7 @@ impl Registry {
             sessions_index,
             slots: HashMap::new(),
             sessions_save_scheduled: false,
+            send_dedupe: HashMap::new(),
             runs: HashMap::new(),
             run_order: std::collections::VecDeque::new(),
         }

@@ -718,12 +718,28 @@ pub struct SendOutbound {
     pub thread_id: Option<i64>,
     /// Reply to.
     pub reply_to: Option<i64>,
+    /// Idempotency key: a repeated `send` within 5 minutes returns the first result
+    /// instead of sending again.
+    pub idempotency_key: String,
 }
+
+/// How long `send` results are remembered for idempotency.
+const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);
+/// At most this many remembered `send` results.
+const SEND_DEDUPE_MAX: usize = 1000;
 
 impl Handler<SendOutbound> for Registry {
     type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
 
     fn handle(&mut self, msg: SendOutbound, _: &mut Self::Context) -> Self::Result {
+        let now = std::time::Instant::now();
+        self.send_dedupe
+            .retain(|_, (at, _)| now.duration_since(*at) < SEND_DEDUPE_TTL);
+        if let Some((_, done)) = self.send_dedupe.get(&msg.idempotency_key) {
+            let mut v = done.clone();
+            v["deduplicated"] = json!(true);
+            return Box::pin(actix::fut::ready(Ok(v)));
+        }
         if msg.channel != "telegram" {
             return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
                 "unsupported channel: {} (supported: telegram)",
@@ -752,6 +768,7 @@ impl Handler<SendOutbound> for Registry {
             )))));
         };
         let to = msg.to.clone();
+        let key = msg.idempotency_key.clone();
         let fut = addr.send(DeliverReply {
             inbound_id: None,
             chat_id,
@@ -767,7 +784,17 @@ impl Handler<SendOutbound> for Registry {
                     Err(_) => Err(ErrorShape::unavailable("channel unavailable")),
                 }
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(move |res, act, _| {
+                if let Ok(v) = &res {
+                    if act.send_dedupe.len() >= SEND_DEDUPE_MAX {
+                        act.send_dedupe.clear();
+                    }
+                    act.send_dedupe
+                        .insert(key, (std::time::Instant::now(), v.clone()));
+                }
+                res
+            }),
         )
     }
 }
