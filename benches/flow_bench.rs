@@ -29,11 +29,12 @@
 //! (including on panic) by [`Gateway`]'s `Drop`. The fakes, the node and the driver share the
 //! machine's cores with the gateway.
 
+mod common;
+
+use std::cell::Cell;
 use std::collections::VecDeque;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -41,23 +42,25 @@ use actix_web::dev::ServerHandle;
 use actix_web::rt::time::timeout;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::{Context as _, Result, anyhow, bail};
-use awc::ws::{CloseCode, Codec, Frame, Message};
-use futures_util::{SinkExt as _, StreamExt as _};
-use openclaw::actors::identity::{self, DeviceKey};
-use openclaw::actors::protocol::connect;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc as tmpsc};
 
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
-const TOKEN: &str = "BENCH";
+use common::{
+    BIN, Client, Gateway, Limits, OPERATOR_ALL, STARTUP_TIMEOUT, Spawn, approve_node, ms,
+    node_params, operator_params, pct, random_key, verdict,
+};
+
 const TG_TOKEN: &str = "990001:BENCH-flow";
 const NODE_NAME: &str = "bench-node";
 const USER: i64 = 5550001;
 
 /// Bound on every single network await.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bound on spawn → listening.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+const LIMITS: Limits = Limits {
+    io: IO_TIMEOUT,
+    max_frame_size: 1 << 24,
+    max_skipped: 10_000,
+};
 
 const WARMUP: usize = 50;
 const N: usize = 1000;
@@ -65,126 +68,6 @@ const N: usize = 1000;
 const FLOW_MAX: Duration = Duration::from_secs(180);
 
 const GOAL_MS: f64 = 1.0;
-
-type Ws = actix_codec::Framed<awc::BoxedSocket, Codec>;
-
-// ===================================================================== gateway process
-
-/// The spawned gateway. Dropping it kills the process (SIGKILL) and reaps it; the temp state
-/// dir is removed afterwards (fields drop after `Drop::drop`).
-struct Gateway {
-    child: Child,
-    port: u16,
-    stderr: Arc<Mutex<Vec<String>>>,
-    _state: tempfile::TempDir,
-}
-
-impl Gateway {
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
-    }
-
-    fn stderr_tail(&self) -> String {
-        let lines = self.stderr.lock().map(|v| v.join("\n")).unwrap_or_default();
-        if lines.is_empty() {
-            String::new()
-        } else {
-            format!("\ngateway stderr:\n{lines}")
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Spawns a gateway with `config` as `$OPENCLAW_STATE_DIR/openclaw.json` and waits for its
-/// `listening on ws://127.0.0.1:PORT` line.
-fn spawn_gateway(config: &Value) -> Result<Gateway> {
-    let state = tempfile::Builder::new()
-        .prefix("openclaw-flow-bench-")
-        .tempdir_in(std::env::temp_dir())
-        .context("creating a temp state dir")?;
-    std::fs::write(
-        state.path().join("openclaw.json"),
-        serde_json::to_vec_pretty(config)?,
-    )
-    .context("writing the gateway config")?;
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if k.starts_with("OPENCLAW_") || k.starts_with("TELEGRAM_") {
-            cmd.env_remove(k.as_ref());
-        }
-    }
-    cmd.args(["gateway", "run", "--port", "0", "--token", TOKEN])
-        .env_remove("RUST_LOG")
-        .env("OPENCLAW_STATE_DIR", state.path())
-        .env("HOME", state.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("spawning {BIN}"))?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let mut gw = Gateway {
-        child,
-        port: 0,
-        stderr: Arc::default(),
-        _state: state,
-    };
-    // Reader threads end at EOF (gateway exit) and keep the pipes drained meanwhile.
-    let (tx, rx) = mpsc::channel::<String>();
-    if let Some(out) = stdout {
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-    }
-    if let Some(err) = stderr {
-        let sink = gw.stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(mut v) = sink.lock()
-                    && v.len() < 40
-                {
-                    v.push(line);
-                }
-            }
-        });
-    }
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(port) = line.trim().strip_prefix("listening on ws://127.0.0.1:") {
-                    gw.port = port
-                        .parse()
-                        .with_context(|| format!("bad port in {line:?}"))?;
-                    return Ok(gw);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => bail!(
-                "no `listening on ws://127.0.0.1:PORT` line within {STARTUP_TIMEOUT:?}{}",
-                gw.stderr_tail()
-            ),
-            Err(RecvTimeoutError::Disconnected) => {
-                let status = gw.child.wait().ok();
-                bail!(
-                    "gateway exited before listening (status {status:?}){}",
-                    gw.stderr_tail()
-                )
-            }
-        }
-    }
-}
 
 // ===================================================================== fakes (Bot API + model)
 
@@ -422,156 +305,15 @@ async fn model(body: web::Bytes, fakes: web::Data<Fakes>) -> HttpResponse {
     resp
 }
 
-// ===================================================================== protocol client
+// ===================================================================== fake node
 
-fn client() -> awc::Client {
-    awc::Client::builder()
-        .timeout(IO_TIMEOUT)
-        .max_http_version(awc::http::Version::HTTP_11)
-        .finish()
-}
-
-async fn send_text(ws: &mut Ws, text: String) -> Result<()> {
-    timeout(IO_TIMEOUT, ws.send(Message::Text(text.into())))
-        .await
-        .map_err(|_| anyhow!("send timed out after {IO_TIMEOUT:?}"))?
-        .map_err(|e| anyhow!("send failed: {e}"))
-}
-
-/// Next text frame parsed (pings answered, other control frames skipped).
-async fn recv_json(ws: &mut Ws, limit: Duration) -> Result<Value> {
-    loop {
-        let item = timeout(limit, ws.next())
-            .await
-            .map_err(|_| anyhow!("no frame from the gateway within {limit:?}"))?;
-        match item {
-            Some(Ok(Frame::Text(b))) => return serde_json::from_slice(&b).context("frame JSON"),
-            Some(Ok(Frame::Ping(p))) => {
-                let _ = ws.send(Message::Pong(p)).await;
-            }
-            Some(Ok(Frame::Close(r))) => bail!("gateway closed the connection: {r:?}"),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => bail!("WebSocket error: {e}"),
-            None => bail!("gateway closed the connection (EOF)"),
-        }
-    }
-}
-
-async fn response(ws: &mut Ws, id: &str) -> Result<Value> {
-    for _ in 0..10_000 {
-        let v = recv_json(ws, IO_TIMEOUT).await?;
-        if v["type"] == "res" && v["id"] == id {
-            return Ok(v);
-        }
-    }
-    bail!("no response to {id} among 10000 frames")
-}
-
-async fn handshake(url: &str, params_for: impl FnOnce(&str) -> Value) -> Result<Ws> {
-    let (_resp, mut ws) = timeout(
-        IO_TIMEOUT,
-        client().ws(url).max_frame_size(1 << 24).connect(),
-    )
-    .await
-    .map_err(|_| anyhow!("WebSocket upgrade timed out"))?
-    .map_err(|e| anyhow!("WebSocket upgrade to {url} failed: {e}"))?;
-    let challenge = recv_json(&mut ws, IO_TIMEOUT).await?;
-    let nonce = challenge
-        .pointer("/payload/nonce")
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("first frame is not connect.challenge: {challenge}"))?
-        .to_owned();
-    let req = json!({"type": "req", "id": "c", "method": "connect", "params": params_for(&nonce)});
-    send_text(&mut ws, req.to_string()).await?;
-    let res = response(&mut ws, "c").await?;
-    if res["ok"] != true {
-        bail!("connect rejected: {}", res["error"]);
-    }
-    Ok(ws)
-}
-
-async fn request(ws: &mut Ws, id: &str, method: &str, params: Value) -> Result<Value> {
-    let req = json!({"type": "req", "id": id, "method": method, "params": params});
-    send_text(ws, req.to_string()).await?;
-    let res = response(ws, id).await?;
-    if res["ok"] != true {
-        bail!("{method} failed: {}", res["error"]);
-    }
-    Ok(res["payload"].clone())
-}
-
-fn random_key() -> DeviceKey {
-    let mut seed = [0u8; 32];
-    seed[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    seed[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    DeviceKey::from_seed(&seed)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// Signed `connect` params for the bench node.
-fn node_params(key: &DeviceKey, nonce: &str) -> Value {
-    let mut p = json!({
-        "minProtocol": 4,
-        "maxProtocol": 4,
-        "client": {"id": "node-host", "mode": "node", "platform": "linux", "version": "bench",
-                   "displayName": NODE_NAME},
-        "role": "node",
-        "scopes": [],
-        "caps": ["system"],
-        "commands": ["echo.test"],
-        "auth": {"token": TOKEN},
-    });
-    let signed_at = now_ms();
-    let id = key.device_id();
-    let payload = match connect::parse(&p) {
-        Ok(parsed) => identity::payload_v3(&parsed, &id, signed_at, nonce),
-        Err(e) => panic!("bench node params do not parse: {e}"),
-    };
-    p["device"] = json!({
-        "id": id,
-        "publicKey": key.public_key_b64(),
-        "signature": key.sign(&payload),
-        "signedAt": signed_at,
-        "nonce": nonce,
-    });
-    p
-}
-
-/// The node's loop: echoes every `node.invoke.request` at once and adds the time it spent
-/// to `spent`; ends with the socket or after `max_frames` frames.
-async fn run_node(
-    mut ws: Ws,
-    node_id: String,
-    spent: Rc<std::cell::Cell<Duration>>,
-    max_frames: usize,
-) -> Result<()> {
+/// The node's answers: every `node.invoke.request` is echoed at once.
+fn echo_answerer(node_id: String) -> impl FnMut(&[u8]) -> Option<String> {
     let mut n = 0u64;
-    for _ in 0..max_frames {
-        let item = match timeout(Duration::from_secs(300), ws.next()).await {
-            Ok(item) => item,
-            Err(_) => bail!("node idle for 300 s"),
-        };
-        let b = match item {
-            Some(Ok(Frame::Text(b))) => b,
-            Some(Ok(Frame::Ping(p))) => {
-                let _ = ws.send(Message::Pong(p)).await;
-                continue;
-            }
-            Some(Ok(Frame::Close(_)) | Err(_)) | None => return Ok(()),
-            Some(Ok(_)) => continue,
-        };
-        let t0 = Instant::now();
-        let Ok(v) = serde_json::from_slice::<Value>(&b) else {
-            continue;
-        };
+    move |b| {
+        let v: Value = serde_json::from_slice(b).ok()?;
         if v["event"] != "node.invoke.request" {
-            continue;
+            return None;
         }
         n += 1;
         let p = &v["payload"];
@@ -582,30 +324,8 @@ async fn run_node(
         let payload = json!({"echo": params, "command": p["command"]});
         let frame = json!({"type": "req", "id": format!("n{n}"), "method": "node.invoke.result",
             "params": {"id": p["id"], "nodeId": node_id, "ok": true, "payloadJSON": payload.to_string()}});
-        send_text(&mut ws, frame.to_string()).await?;
-        spent.set(spent.get() + t0.elapsed());
+        Some(frame.to_string())
     }
-    Ok(())
-}
-
-// ===================================================================== stats
-
-fn pct(xs: &[f64], p: f64) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    let k = (xs.len() - 1) as f64 * p / 100.0;
-    let lo = k.floor() as usize;
-    let hi = (lo + 1).min(xs.len() - 1);
-    xs[lo] + (xs[hi] - xs[lo]) * (k - lo as f64)
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 // ===================================================================== flows
@@ -631,41 +351,32 @@ async fn run_flow(flow: &Flow) -> Result<()> {
             "api": "openai-completions", "models": [{"id": "bench-model"}]}}});
         config["agents"] = json!({"defaults": {"model": {"primary": "bench/bench-model"}}});
     }
-    let gw = spawn_gateway(&config)?;
+    let (gw, _) = Gateway::spawn(&Spawn {
+        state_prefix: "openclaw-flow-bench-",
+        config: Some(&config),
+        clear_env: &["TELEGRAM_"],
+    })?;
+    let client = Client::new(LIMITS);
 
     // Node + surface approval.
     let key = random_key();
     let node_id = key.device_id();
-    let node_ws = handshake(&gw.url(), |nonce| node_params(&key, nonce)).await?;
-    let node_spent = Rc::new(std::cell::Cell::new(Duration::ZERO));
-    let node_task = actix_web::rt::spawn(run_node(
+    let (node_ws, _) = client
+        .handshake(&gw.url(), |nonce| {
+            node_params(&key, nonce, NODE_NAME, &["echo.test"])
+        })
+        .await?;
+    let node_spent = Rc::new(Cell::new(Duration::ZERO));
+    let node_task = actix_web::rt::spawn(common::serve_node(
         node_ws,
-        node_id.clone(),
-        node_spent.clone(),
         10 * (WARMUP + N) + 1000,
+        node_spent.clone(),
+        echo_answerer(node_id.clone()),
     ));
-    let mut op = handshake(&gw.url(), |_| {
-        json!({"minProtocol": 4, "maxProtocol": 4,
-               "client": {"id": "cli", "version": "bench", "platform": "linux", "mode": "cli"},
-               "role": "operator",
-               "scopes": ["operator.read", "operator.write", "operator.pairing", "operator.admin"],
-               "caps": [], "auth": {"token": TOKEN}})
-    })
-    .await?;
-    let list = request(&mut op, "l", "node.pair.list", json!({})).await?;
-    let request_id = list["pending"]
-        .as_array()
-        .and_then(|p| p.iter().find(|r| r["nodeId"] == node_id.as_str()))
-        .and_then(|r| r["requestId"].as_str())
-        .ok_or_else(|| anyhow!("no pending surface request for the node: {list}"))?
-        .to_owned();
-    request(
-        &mut op,
-        "a",
-        "node.pair.approve",
-        json!({"requestId": request_id}),
-    )
-    .await?;
+    let (mut op, _) = client
+        .handshake(&gw.url(), |_| Ok(operator_params(OPERATOR_ALL)))
+        .await?;
+    approve_node(&mut op, &node_id).await?;
 
     println!(
         "[{}] {N} Telegram messages one at a time (+{WARMUP} warm-up): {}",
@@ -716,11 +427,7 @@ async fn run_flow(flow: &Flow) -> Result<()> {
         }
     }
     let model_calls = fakes.shared.lock().model_calls;
-    let _ = timeout(
-        Duration::from_secs(1),
-        op.send(Message::Close(Some(CloseCode::Normal.into()))),
-    )
-    .await;
+    op.close().await;
     drop(gw);
     node_task.abort();
 
@@ -766,7 +473,7 @@ async fn run_flow(flow: &Flow) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     let flows = [
         Flow {
@@ -783,10 +490,10 @@ fn main() -> Result<()> {
         },
     ];
     println!("flow_bench: {BIN}");
-    actix_web::rt::System::new().block_on(async move {
+    common::run_main("flow_bench", async move {
         for f in &flows {
             run_flow(f).await?;
         }
         Ok(())
-    })
+    });
 }

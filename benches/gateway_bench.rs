@@ -13,30 +13,31 @@
 //! (including on panic) by [`Gateway`]'s `Drop`. The client runs on one thread and shares the
 //! machine's cores with the gateway, so the latency figures include client-side CPU.
 
+mod common;
+
 use std::cell::Cell;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::rc::Rc;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::rt::time::{sleep, timeout};
 use anyhow::{Context as _, Result, anyhow, bail};
-use awc::ws::{CloseCode, Codec, Frame, Message};
-use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use awc::ws::{CloseCode, Frame, Message};
+use futures_util::StreamExt as _;
+use serde_json::Value;
 use tokio::sync::watch;
 
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
-const TOKEN: &str = "BENCH";
+use common::{
+    BIN, Client, Conn, Gateway, Limits, STARTUP_TIMEOUT, Spawn, Window, ms, operator_params, pct,
+    sorted_ms, verdict,
+};
 
-/// Bound on every single network await.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Bound on spawn → listening → first hello-ok.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Every single network await is bounded by `io`.
+const LIMITS: Limits = Limits {
+    io: Duration::from_secs(5),
+    max_frame_size: 1 << 20,
+    max_skipped: 100_000,
+};
 /// Pause before reading RSS so the gateway finishes its bookkeeping.
 const SETTLE: Duration = Duration::from_millis(500);
 
@@ -70,129 +71,6 @@ const REF_P99: &str = "11.7 ms";
 const REF_RPS: &str = "≈ 2.4k";
 /// 5000 idle authenticated connections: +74 MB.
 const REF_KB_PER_CONN: &str = "≈ 15 KB";
-
-type Ws = actix_codec::Framed<awc::BoxedSocket, Codec>;
-
-// ===================================================================== gateway process
-
-/// The spawned gateway. Dropping it kills the process (SIGKILL) and reaps it; the temp state
-/// dir is removed afterwards (fields drop after `Drop::drop`).
-struct Gateway {
-    child: Child,
-    port: u16,
-    stderr: Arc<Mutex<Vec<String>>>,
-    _state: tempfile::TempDir,
-}
-
-impl Gateway {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
-    }
-
-    fn stderr_tail(&self) -> String {
-        let lines = self.stderr.lock().map(|v| v.join("\n")).unwrap_or_default();
-        if lines.is_empty() {
-            String::new()
-        } else {
-            format!("\ngateway stderr:\n{lines}")
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Spawns a gateway and waits for its `listening on ws://127.0.0.1:PORT` line.
-/// Returns the guard and the `Instant` just before `Command::spawn`.
-fn spawn_gateway() -> Result<(Gateway, Instant)> {
-    let state = tempfile::Builder::new()
-        .prefix("openclaw-bench-")
-        .tempdir_in(std::env::temp_dir())
-        .context("creating a temp state dir")?;
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OPENCLAW_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(["gateway", "run", "--port", "0", "--token", TOKEN])
-        .env_remove("RUST_LOG")
-        .env("OPENCLAW_STATE_DIR", state.path())
-        .env("HOME", state.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-
-    let t0 = Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("spawning {BIN}"))?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let mut gw = Gateway {
-        child,
-        port: 0,
-        stderr: Arc::default(),
-        _state: state,
-    };
-
-    // Reader threads end at EOF, i.e. when the gateway exits; they keep draining the pipes so
-    // the gateway never blocks on a full one.
-    let (tx, rx) = mpsc::channel::<String>();
-    if let Some(out) = stdout {
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-    }
-    if let Some(err) = stderr {
-        let sink = gw.stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(mut v) = sink.lock()
-                    && v.len() < 40
-                {
-                    v.push(line);
-                }
-            }
-        });
-    }
-
-    let deadline = t0 + STARTUP_TIMEOUT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(port) = line.trim().strip_prefix("listening on ws://127.0.0.1:") {
-                    gw.port = port
-                        .parse()
-                        .with_context(|| format!("bad port in {line:?}"))?;
-                    return Ok((gw, t0));
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => bail!(
-                "no `listening on ws://127.0.0.1:PORT` line within {STARTUP_TIMEOUT:?}{}",
-                gw.stderr_tail()
-            ),
-            Err(RecvTimeoutError::Disconnected) => {
-                let status = gw.child.wait().ok();
-                bail!(
-                    "gateway exited before listening (status {status:?}){}",
-                    gw.stderr_tail()
-                )
-            }
-        }
-    }
-}
 
 // ===================================================================== /proc
 
@@ -276,170 +154,38 @@ impl CpuMeter {
     }
 }
 
-// ===================================================================== stats
-
-/// Linear-interpolated percentile (same as bench.py's `pct`), `xs` sorted ascending.
-fn pct(xs: &[f64], p: f64) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    let k = (xs.len() - 1) as f64 * p / 100.0;
-    let lo = k.floor() as usize;
-    let hi = (lo + 1).min(xs.len() - 1);
-    xs[lo] + (xs[hi] - xs[lo]) * (k - lo as f64)
-}
-
-fn sorted_ms(ds: &[Duration]) -> Vec<f64> {
-    let mut v: Vec<f64> = ds.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-    v.sort_by(f64::total_cmp);
-    v
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-// ===================================================================== protocol client
-
-/// The parts of a frame the bench looks at (the rest is skipped without building a tree).
-#[derive(Deserialize)]
-struct Head {
-    #[serde(rename = "type")]
-    kind: String,
-    id: Option<String>,
-    event: Option<String>,
-    ok: Option<bool>,
-    error: Option<Value>,
-}
-
-fn client() -> awc::Client {
-    awc::Client::builder()
-        .timeout(IO_TIMEOUT)
-        .max_http_version(awc::http::Version::HTTP_11)
-        // Upgraded sockets keep their pool permit; the default limit (100) would stall figure 5.
-        .connector(awc::Connector::new().limit(0).timeout(IO_TIMEOUT))
-        .finish()
-}
-
-async fn send(ws: &mut Ws, msg: Message) -> Result<()> {
-    timeout(IO_TIMEOUT, ws.send(msg))
-        .await
-        .map_err(|_| anyhow!("send timed out after {IO_TIMEOUT:?}"))?
-        .map_err(|e| anyhow!("send failed: {e}"))
-}
-
-/// Next text frame, parsed as `T` (pings answered, other control frames skipped).
-async fn recv_json<T: DeserializeOwned>(ws: &mut Ws) -> Result<T> {
-    loop {
-        let item = timeout(IO_TIMEOUT, ws.next())
-            .await
-            .map_err(|_| anyhow!("no frame from the gateway within {IO_TIMEOUT:?}"))?;
-        match item {
-            Some(Ok(Frame::Text(b))) => {
-                return serde_json::from_slice(&b).with_context(|| {
-                    format!(
-                        "unexpected frame from the gateway: {}",
-                        String::from_utf8_lossy(&b[..b.len().min(300)])
-                    )
-                });
-            }
-            Some(Ok(Frame::Ping(p))) => send(ws, Message::Pong(p)).await?,
-            Some(Ok(Frame::Close(r))) => bail!("gateway closed the connection: {r:?}"),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => bail!("WebSocket error: {e}"),
-            None => bail!("gateway closed the connection (EOF)"),
-        }
-    }
-}
-
-fn connect_params() -> Value {
-    json!({
-        "minProtocol": 4,
-        "maxProtocol": 4,
-        "client": {"id": "cli", "mode": "cli", "platform": "linux", "version": "bench"},
-        "role": "operator",
-        "scopes": ["operator.read"],
-        "caps": [],
-        "auth": {"token": TOKEN},
+/// Spawns a gateway with a fresh state dir; returns it and the `Instant` just before spawning.
+fn spawn_gateway() -> Result<(Gateway, Instant)> {
+    Gateway::spawn(&Spawn {
+        state_prefix: "openclaw-bench-",
+        config: None,
+        clear_env: &[],
     })
 }
 
-/// Instants at which the WebSocket upgrade finished, the challenge arrived, hello-ok arrived.
-type Marks = [Instant; 3];
+/// TCP + WebSocket upgrade, `connect.challenge`, `connect` (operator.read), `hello-ok`.
+async fn handshake(client: &Client, url: &str) -> Result<(Conn, common::Marks)> {
+    let (conn, hello) = client
+        .handshake(url, |_| Ok(operator_params(&["operator.read"])))
+        .await?;
+    Ok((conn, hello.marks))
+}
 
-/// TCP + WebSocket upgrade, `connect.challenge`, `connect`, `hello-ok`.
-async fn handshake(client: &awc::Client, url: &str) -> Result<(Ws, Marks)> {
-    let (_resp, mut ws) = timeout(IO_TIMEOUT, client.ws(url).max_frame_size(1 << 20).connect())
-        .await
-        .map_err(|_| anyhow!("WebSocket upgrade timed out after {IO_TIMEOUT:?}"))?
-        .map_err(|e| anyhow!("WebSocket upgrade to {url} failed: {e}"))?;
-    let opened = Instant::now();
-    loop {
-        let h: Head = recv_json(&mut ws)
-            .await
-            .context("waiting for connect.challenge")?;
-        if h.kind == "event" && h.event.as_deref() == Some("connect.challenge") {
-            break;
-        }
-    }
-    let challenged = Instant::now();
-    let req = json!({"type": "req", "id": "c", "method": "connect", "params": connect_params()});
-    send(&mut ws, Message::Text(req.to_string().into())).await?;
-    loop {
-        let v: Value = recv_json(&mut ws).await.context("waiting for hello-ok")?;
-        if v.get("type").and_then(Value::as_str) != Some("res")
-            || v.get("id").and_then(Value::as_str) != Some("c")
-        {
-            continue;
-        }
-        if v.get("ok").and_then(Value::as_bool) != Some(true) {
-            bail!(
-                "connect rejected: {}",
-                v.get("error").unwrap_or(&Value::Null)
-            );
-        }
-        let kind = v.pointer("/payload/type").and_then(Value::as_str);
-        if kind != Some("hello-ok") {
-            bail!("connect answered with payload type {kind:?}, not hello-ok");
-        }
-        return Ok((ws, [opened, challenged, Instant::now()]));
-    }
+fn health_frame(id: &str) -> String {
+    format!(r#"{{"type":"req","id":"{id}","method":"health","params":{{}}}}"#)
 }
 
 /// One `health` request, waiting for its response.
-async fn health(ws: &mut Ws, id: &str) -> Result<()> {
-    let req = format!(r#"{{"type":"req","id":"{id}","method":"health","params":{{}}}}"#);
-    send(ws, Message::Text(req.into())).await?;
-    loop {
-        let h: Head = recv_json(ws)
-            .await
-            .context("waiting for the health response")?;
-        if h.kind != "res" || h.id.as_deref() != Some(id) {
-            continue;
-        }
-        if h.ok != Some(true) {
-            bail!("health failed: {}", h.error.unwrap_or(Value::Null));
-        }
-        return Ok(());
-    }
-}
-
-/// Sends a Close frame and waits (bounded) for the gateway's Close echo.
-async fn close(mut ws: Ws) {
-    if send(&mut ws, Message::Close(Some(CloseCode::Normal.into())))
+async fn health(conn: &mut Conn, id: &str) -> Result<()> {
+    conn.send_text(health_frame(id)).await?;
+    let (h, _) = conn
+        .response(id)
         .await
-        .is_err()
-    {
-        return;
+        .context("waiting for the health response")?;
+    if h.ok != Some(true) {
+        bail!("health failed: {}", h.error.unwrap_or(Value::Null));
     }
-    let _ = timeout(Duration::from_secs(1), async {
-        while let Some(Ok(f)) = ws.next().await {
-            if matches!(f, Frame::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
+    Ok(())
 }
 
 // ===================================================================== figures
@@ -456,7 +202,7 @@ struct Results {
 }
 
 /// Figure 1. Returns the last gateway (kept running for the other figures).
-async fn fig_spawn(client: &awc::Client, res: &mut Results) -> Result<Gateway> {
+async fn fig_spawn(client: &Client, res: &mut Results) -> Result<Gateway> {
     println!("[1] spawn → first hello-ok ({SPAWN_RUNS} fresh processes)");
     let mut listen = Vec::new();
     let mut hello = Vec::new();
@@ -481,12 +227,12 @@ async fn fig_spawn(client: &awc::Client, res: &mut Results) -> Result<Gateway> {
             }
         };
         let t_hello = t0.elapsed();
-        close(ws).await;
+        ws.close().await;
         println!(
             "    run {run}: listening line {:7.2} ms, hello-ok {:7.2} ms  (port {}, pid {})",
             ms(t_listen),
             ms(t_hello),
-            gw.port,
+            gw.port(),
             gw.pid()
         );
         listen.push(t_listen);
@@ -536,12 +282,7 @@ async fn fig_idle_rss(gw: &Gateway, res: &mut Results) -> Result<()> {
 }
 
 /// Figure 3.
-async fn fig_latency(
-    client: &awc::Client,
-    gw: &Gateway,
-    tck: f64,
-    res: &mut Results,
-) -> Result<()> {
+async fn fig_latency(client: &Client, gw: &Gateway, tck: f64, res: &mut Results) -> Result<()> {
     println!(
         "[3] connect + hello + health: {LATENCY_N} sequential connections (+{LATENCY_WARMUP} warm-up)"
     );
@@ -565,7 +306,7 @@ async fn fig_latency(
             let (mut ws, m) = handshake(client, &url).await?;
             health(&mut ws, "h").await?;
             let t4 = Instant::now();
-            close(ws).await;
+            ws.close().await;
             Ok::<_, anyhow::Error>((m, t4, Instant::now()))
         };
         match one.await {
@@ -628,120 +369,23 @@ async fn fig_latency(
     Ok(())
 }
 
-/// Bookkeeping for figure 4: request `b{n}` was sent at `sent_at[n]` (taken when answered).
-struct Pipeline {
-    sent_at: Vec<Option<Instant>>,
-    lat: Vec<Duration>,
-    sent: usize,
-    ok: usize,
-    failed: usize,
-    first_error: Option<Value>,
-}
-
-impl Pipeline {
-    fn answered(&self) -> usize {
-        self.ok + self.failed
-    }
-
-    fn on_head(&mut self, h: Head) {
-        if h.kind != "res" {
-            return;
-        }
-        let Some(at) =
-            h.id.as_deref()
-                .and_then(|id| id.strip_prefix('b'))
-                .and_then(|n| n.parse::<usize>().ok())
-                .and_then(|idx| self.sent_at.get_mut(idx))
-                .and_then(Option::take)
-        else {
-            return;
-        };
-        if h.ok == Some(true) {
-            self.ok += 1;
-            self.lat.push(at.elapsed());
-        } else {
-            self.failed += 1;
-            self.first_error
-                .get_or_insert(h.error.unwrap_or(Value::Null));
-        }
-    }
-}
-
 /// Figure 4.
-async fn fig_throughput(
-    client: &awc::Client,
-    gw: &Gateway,
-    tck: f64,
-    res: &mut Results,
-) -> Result<()> {
+async fn fig_throughput(client: &Client, gw: &Gateway, tck: f64, res: &mut Results) -> Result<()> {
     println!(
         "[4] health throughput: one connection, {THROUGHPUT_WINDOW} in flight, {THROUGHPUT_N} requests"
     );
     let (mut ws, _) = handshake(client, &gw.url()).await?;
-    let mut p = Pipeline {
-        sent_at: vec![None; THROUGHPUT_N],
-        lat: Vec::with_capacity(THROUGHPUT_N),
-        sent: 0,
-        ok: 0,
-        failed: 0,
-        first_error: None,
+    let window = Window {
+        total: THROUGHPUT_N,
+        in_flight: THROUGHPUT_WINDOW,
+        max_time: THROUGHPUT_MAX,
+        max_failed: MAX_ERRORS,
     };
     let meter = CpuMeter::start(gw.pid(), tck);
-    let t0 = Instant::now();
-    let outcome: Result<()> = async {
-        while p.answered() < THROUGHPUT_N {
-            if t0.elapsed() > THROUGHPUT_MAX {
-                bail!(
-                    "stopped: {THROUGHPUT_MAX:?} time limit reached after {} responses",
-                    p.answered()
-                );
-            }
-            // Refill the window, then flush once.
-            let mut fed = false;
-            while p.sent < THROUGHPUT_N && p.sent - p.answered() < THROUGHPUT_WINDOW {
-                let req = format!(
-                    r#"{{"type":"req","id":"b{}","method":"health","params":{{}}}}"#,
-                    p.sent
-                );
-                p.sent_at[p.sent] = Some(Instant::now());
-                timeout(IO_TIMEOUT, ws.feed(Message::Text(req.into())))
-                    .await
-                    .map_err(|_| anyhow!("send timed out"))?
-                    .map_err(|e| anyhow!("send failed: {e}"))?;
-                p.sent += 1;
-                fed = true;
-            }
-            if fed {
-                timeout(IO_TIMEOUT, ws.flush())
-                    .await
-                    .map_err(|_| anyhow!("flush timed out"))?
-                    .map_err(|e| anyhow!("flush failed: {e}"))?;
-            }
-            // Wait for one response, then take whatever else is already readable.
-            let h: Head = recv_json(&mut ws).await?;
-            p.on_head(h);
-            while let Some(item) = ws.next().now_or_never() {
-                match item {
-                    Some(Ok(Frame::Text(b))) => {
-                        let h: Head = serde_json::from_slice(&b).context("bad frame")?;
-                        p.on_head(h);
-                    }
-                    Some(Ok(Frame::Close(r))) => bail!("gateway closed the connection: {r:?}"),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => bail!("WebSocket error: {e}"),
-                    None => bail!("gateway closed the connection (EOF)"),
-                }
-            }
-            if p.failed >= MAX_ERRORS {
-                bail!("aborted after {} failed requests", p.failed);
-            }
-        }
-        Ok(())
-    }
-    .await;
-    let wall = t0.elapsed();
-    close(ws).await;
-    if let Err(e) = &outcome {
+    let p = common::pipeline(&mut ws, &window, "b", |id, _| health_frame(id)).await;
+    let wall = p.wall;
+    ws.close().await;
+    if let Err(e) = &p.outcome {
         println!("    {e:#}");
     }
     if let Some(e) = &p.first_error {
@@ -765,7 +409,7 @@ async fn fig_throughput(
     );
     println!("    {}", meter.line(wall, ok, "req"));
     res.rps = Some(rps);
-    outcome
+    p.outcome
 }
 
 /// Traffic seen by the held connections of figure 5.
@@ -779,17 +423,17 @@ struct HoldStats {
 /// Holds one idle connection: reads (and counts) whatever the gateway sends, answers pings,
 /// and on `stop` sends a Close frame. Like bench.py's idle readers, so unread events do not
 /// pile up in the gateway's outbound queues.
-async fn hold(mut ws: Ws, mut stop: watch::Receiver<bool>, stats: Rc<HoldStats>) {
+async fn hold(mut conn: Conn, mut stop: watch::Receiver<bool>, stats: Rc<HoldStats>) {
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            item = ws.next() => match item {
+            item = conn.ws.next() => match item {
                 Some(Ok(Frame::Text(b))) => {
                     stats.events.set(stats.events.get() + 1);
                     stats.bytes.set(stats.bytes.get() + b.len() as u64);
                 }
                 Some(Ok(Frame::Ping(p))) => {
-                    if send(&mut ws, Message::Pong(p)).await.is_err() {
+                    if conn.send(Message::Pong(p)).await.is_err() {
                         stats.lost.set(stats.lost.get() + 1);
                         return;
                     }
@@ -802,11 +446,13 @@ async fn hold(mut ws: Ws, mut stop: watch::Receiver<bool>, stats: Rc<HoldStats>)
             },
         }
     }
-    let _ = send(&mut ws, Message::Close(Some(CloseCode::Normal.into()))).await;
+    let _ = conn
+        .send(Message::Close(Some(CloseCode::Normal.into())))
+        .await;
 }
 
 /// Figure 5.
-async fn fig_idle_conns(client: &awc::Client, gw: &Gateway, res: &mut Results) -> Result<()> {
+async fn fig_idle_conns(client: &Client, gw: &Gateway, res: &mut Results) -> Result<()> {
     println!(
         "[5] RSS holding {IDLE_CONNS} idle authenticated connections (opened {IDLE_OPEN_CONCURRENCY} at a time, events drained)"
     );
@@ -892,7 +538,7 @@ async fn fig_idle_conns(client: &awc::Client, gw: &Gateway, res: &mut Results) -
                 let (mut ws, _) = handshake(client, &url).await?;
                 health(&mut ws, "p").await?;
                 let d = t.elapsed();
-                close(ws).await;
+                ws.close().await;
                 Ok::<_, anyhow::Error>(d)
             }
             .await;
@@ -981,11 +627,7 @@ fn report(figure: &str, r: Result<()>) {
 
 fn summary(res: &Results) {
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or_else(|| "n/a".to_owned(), f);
-    let verdict = |v: Option<f64>, goal: f64| match v {
-        Some(v) if v <= goal => "met",
-        Some(_) => "MISSED",
-        None => "n/a",
-    };
+    let verdict = |v: Option<f64>, goal: f64| v.map_or("n/a", |v| verdict(v <= goal));
     let partial;
     println!();
     println!("== summary ==");
@@ -1061,7 +703,7 @@ async fn run() -> Result<()> {
         println!("  load average at start: {}", load.trim());
     }
     let tck = clk_tck();
-    let client = client();
+    let client = Client::new(LIMITS);
     let mut res = Results {
         spawn_median_ms: None,
         idle_rss_mb: None,
@@ -1095,9 +737,5 @@ async fn run() -> Result<()> {
 
 fn main() {
     // `cargo bench` passes `--bench`; there are no options.
-    let outcome = actix_web::rt::System::new().block_on(run());
-    if let Err(e) = outcome {
-        eprintln!("gateway_bench: {e:#}");
-        std::process::exit(1);
-    }
+    common::run_main("gateway_bench", run());
 }
