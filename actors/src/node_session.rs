@@ -1,14 +1,17 @@
 //! # `NodeSession` — one actor per connected node
 //!
-//! Owns the node's pending `node.invoke` calls. The [`crate::registry::Registry`] starts it
-//! when a node's handshake completes and stops it when the socket closes; stopping fails
-//! every pending call at once with `NODE_DISCONNECTED`.
+//! Owns the node's pending `node.invoke` calls, the approved command surface and the
+//! idempotency dedupe. The node's `WsSession` starts it on its own worker thread when the
+//! handshake completes (so requests and results never cross threads on the node side) and
+//! the [`crate::registry::Registry`] stops it when the socket closes; stopping fails every
+//! pending call at once with `NODE_DISCONNECTED`. Operator sessions send [`InvokeNode`]
+//! straight to it (the address comes from the registry once, then is cached).
 //!
 //! Messages: [`InvokeNode`], [`InvokeResult`], [`StopNode`], [`PendingCount`],
 //! [`UpdateCommands`].
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde_json::{Value, json};
@@ -40,16 +43,110 @@ pub struct NodeSession {
     ws: Addr<WsSession>,
     /// In-flight invokes by invoke id.
     pending: HashMap<String, Pending>,
+    /// Commands the node declared.
+    declared: Vec<String>,
+    /// Declared commands an operator approved (set by the registry).
+    approved: Vec<String>,
+    /// The node's platform (for error messages).
+    platform: String,
+    /// Finished invokes by idempotency key, kept 5 minutes (at most 1000).
+    dedupe: HashMap<String, (Instant, InvokeOutcome)>,
+    /// Callers waiting on an in-flight invoke with the same key.
+    inflight: HashMap<String, Vec<oneshot::Sender<InvokeOutcome>>>,
 }
 
+/// Dedupe window for idempotency keys (`DEDUPE_TTL_MS`).
+const DEDUPE_TTL: Duration = Duration::from_secs(300);
+/// Dedupe capacity (`DEDUPE_MAX`).
+const DEDUPE_MAX: usize = 1000;
+
 impl NodeSession {
-    /// A session for `node_id` talking through `ws`.
-    pub fn new(node_id: String, ws: Addr<WsSession>) -> Self {
+    /// A session for `node_id` talking through `ws`. Nothing is approved until the
+    /// registry sends [`UpdateCommands`].
+    pub fn new(
+        node_id: String,
+        ws: Addr<WsSession>,
+        declared: Vec<String>,
+        platform: String,
+    ) -> Self {
         Self {
             node_id,
             ws,
             pending: HashMap::new(),
+            declared,
+            approved: Vec::new(),
+            platform,
+            dedupe: HashMap::new(),
+            inflight: HashMap::new(),
         }
+    }
+
+    /// Refuses commands outside the approved surface, with the real gateway's wording.
+    fn check_allowed(&self, command: &str) -> Result<(), ErrorShape> {
+        if self.approved.iter().any(|c| c == command) {
+            return Ok(());
+        }
+        let (reason, message) = if self.declared.iter().any(|c| c == command) {
+            (
+                "command not approved",
+                format!(
+                    "node command not allowed: \"{command}\" is awaiting operator approval (run openclaw nodes approve)"
+                ),
+            )
+        } else {
+            (
+                "command not allowlisted",
+                format!(
+                    "node command not allowed: \"{command}\" is not in the allowlist for platform \"{}\"",
+                    self.platform
+                ),
+            )
+        };
+        Err(ErrorShape::invalid(message)
+            .with_details(json!({"reason": reason, "command": command})))
+    }
+
+    /// Sends the request to the node and arms its deadline.
+    fn dispatch(
+        &mut self,
+        msg: &InvokeNode,
+        tx: oneshot::Sender<InvokeOutcome>,
+        ctx: &mut Context<Self>,
+    ) {
+        let id = uuid::Uuid::new_v4().to_string();
+        let timeout = Duration::from_millis(msg.timeout_ms.max(1));
+        let timer_id = id.clone();
+        let timer = ctx.run_later(timeout, move |act, _| {
+            if let Some(p) = act.pending.remove(&timer_id) {
+                let _ = p
+                    .reply
+                    .send(Err(node_error("TIMEOUT", "node invoke timed out", true)));
+            }
+        });
+        let params_json = msg.params.as_ref().map(Value::to_string);
+        let mut payload = json!({
+            "id": id,
+            "nodeId": self.node_id,
+            "command": msg.command,
+            "paramsJSON": params_json,
+            "timeoutMs": msg.timeout_ms,
+            "idempotencyKey": msg.idempotency_key,
+        });
+        if let Some(k) = &msg.session_key {
+            payload["sessionKey"] = json!(k);
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                reply: tx,
+                command: msg.command.clone(),
+                timer,
+            },
+        );
+        self.ws.do_send(SendTargeted {
+            event: "node.invoke.request",
+            payload: payload.to_string(),
+        });
     }
 }
 
@@ -106,49 +203,60 @@ impl Handler<InvokeNode> for NodeSession {
     type Result = ResponseFuture<InvokeOutcome>;
 
     fn handle(&mut self, msg: InvokeNode, ctx: &mut Self::Context) -> Self::Result {
-        if self.pending.len() >= MAX_PENDING_INVOKES {
-            return Box::pin(async {
-                Err(
-                    ErrorShape::unavailable("node is busy; too many invokes in flight")
-                        .retry_after(1000),
-                )
-            });
+        if let Err(e) = self.check_allowed(&msg.command) {
+            return Box::pin(async move { Err(e) });
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let key = msg.idempotency_key.clone();
+        let now = Instant::now();
+        if let Some((at, done)) = self.dedupe.get(&key)
+            && now.duration_since(*at) < DEDUPE_TTL
+        {
+            let done = done.clone();
+            return Box::pin(async move { done });
+        }
         let (tx, rx) = oneshot::channel();
-        let timeout = Duration::from_millis(msg.timeout_ms.max(1));
-        let timer_id = id.clone();
-        let timer = ctx.run_later(timeout, move |act, _| {
-            if let Some(p) = act.pending.remove(&timer_id) {
-                let _ = p
-                    .reply
-                    .send(Err(node_error("TIMEOUT", "node invoke timed out", true)));
+        if let Some(waiters) = self.inflight.get_mut(&key) {
+            // Same key while the first call runs: wait for its result, run nothing new.
+            waiters.push(tx);
+        } else {
+            if self.pending.len() >= MAX_PENDING_INVOKES {
+                return Box::pin(async {
+                    Err(
+                        ErrorShape::unavailable("node is busy; too many invokes in flight")
+                            .retry_after(1000),
+                    )
+                });
             }
-        });
-        let params_json = msg.params.as_ref().map(Value::to_string);
-        let mut payload = json!({
-            "id": id,
-            "nodeId": self.node_id,
-            "command": msg.command,
-            "paramsJSON": params_json,
-            "timeoutMs": msg.timeout_ms,
-            "idempotencyKey": msg.idempotency_key,
-        });
-        if let Some(k) = &msg.session_key {
-            payload["sessionKey"] = json!(k);
+            self.inflight.insert(key.clone(), vec![tx]);
+            let (first_tx, first_rx) = oneshot::channel();
+            self.dispatch(&msg, first_tx, ctx);
+            // Fan the node's single answer out to every caller with this key.
+            ctx.spawn(
+                async move {
+                    first_rx.await.unwrap_or_else(|_| {
+                        Err(node_error(
+                            "NODE_DISCONNECTED",
+                            "node disconnected before answering",
+                            true,
+                        ))
+                    })
+                }
+                .into_actor(self)
+                .map(move |outcome, act, _| {
+                    if act.dedupe.len() >= DEDUPE_MAX {
+                        act.dedupe.retain(|_, (at, _)| at.elapsed() < DEDUPE_TTL);
+                        if act.dedupe.len() >= DEDUPE_MAX {
+                            act.dedupe.clear();
+                        }
+                    }
+                    act.dedupe
+                        .insert(key.clone(), (Instant::now(), outcome.clone()));
+                    for w in act.inflight.remove(&key).unwrap_or_default() {
+                        let _ = w.send(outcome.clone());
+                    }
+                }),
+            );
         }
-        self.pending.insert(
-            id,
-            Pending {
-                reply: tx,
-                command: msg.command,
-                timer,
-            },
-        );
-        self.ws.do_send(SendTargeted {
-            event: "node.invoke.request",
-            payload: payload.to_string(),
-        });
         Box::pin(async move {
             rx.await.unwrap_or_else(|_| {
                 Err(node_error(
@@ -253,14 +361,19 @@ impl Handler<PendingCount> for NodeSession {
     }
 }
 
-/// Kept for symmetry with the actor catalogue: surface changes are tracked by the
-/// registry, which checks commands before they reach the node.
+/// Sent by the registry when the node's approved surface changes (attach, approve,
+/// remove): only these commands may run.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct UpdateCommands;
+pub struct UpdateCommands {
+    /// The approved commands.
+    pub approved: Vec<String>,
+}
 
 impl Handler<UpdateCommands> for NodeSession {
     type Result = ();
 
-    fn handle(&mut self, _: UpdateCommands, _: &mut Self::Context) {}
+    fn handle(&mut self, msg: UpdateCommands, _: &mut Self::Context) {
+        self.approved = msg.approved;
+    }
 }

@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use crate::auth::{AuthMode, constant_time_eq};
 use crate::engine::{Engine, Shared};
 use crate::identity;
-use crate::node_session::NodeSession;
+use crate::node_session::{InvokeNode, NodeSession};
 use crate::pairing::NodeDescriptor;
 use crate::protocol::connect::{self, ConnectParams};
 use crate::protocol::error::{ErrorCode, ErrorShape};
@@ -45,8 +45,8 @@ use crate::protocol::{
     PROTOCOL_VERSION, close,
 };
 use crate::registry::nodes::{
-    AttachNode, DescribeNode, DeviceConnect, DeviceVerdict, ListNodes, NodeHostStats, PairingOp,
-    PairingRequest,
+    AttachNode, DescribeNode, DeviceConnect, DeviceVerdict, InvokeNodeCommand, ListNodes,
+    LookupNode, NodeHostStats, PairingOp, PairingRequest, not_connected,
 };
 use crate::registry::runs::ChannelsStatus;
 use crate::registry::{
@@ -340,7 +340,12 @@ pub struct WsSession {
     node: Option<Addr<NodeSession>>,
     /// The shared secret matched; the lockout check is done at registration.
     defer_lockout: bool,
+    /// Node sessions this operator invoked recently (see `invoke_node`).
+    node_cache: std::collections::HashMap<String, Addr<NodeSession>>,
 }
+
+/// Bound on an operator session's node-address cache.
+const NODE_CACHE_MAX: usize = 64;
 
 /// Why the post-auth handshake steps failed.
 enum HelloError {
@@ -382,6 +387,7 @@ pub async fn start(
             last_seen: Instant::now(),
             node: None,
             defer_lockout: false,
+            node_cache: std::collections::HashMap::new(),
         }
     });
     Ok(response)
@@ -720,13 +726,24 @@ impl WsSession {
             let mut commands = params.commands.clone();
             commands.sort();
             commands.dedup();
+            let node_id = device_id
+                .clone()
+                .unwrap_or_else(|| params.client.id.clone());
+            // Started here, on this socket's worker thread: node.invoke requests and results
+            // then never cross threads on the node side.
+            let addr = NodeSession::new(
+                node_id.clone(),
+                ctx.address(),
+                commands.clone(),
+                params.client.platform.clone(),
+            )
+            .start();
             AttachNode {
                 conn_id: self.conn_id.clone(),
                 ws: ctx.address(),
+                addr,
                 descriptor: NodeDescriptor {
-                    node_id: device_id
-                        .clone()
-                        .unwrap_or_else(|| params.client.id.clone()),
+                    node_id,
                     client_id: params.client.id.clone(),
                     client_mode: params.client.mode.clone(),
                     display_name: params.client.display_name.clone(),
@@ -760,13 +777,12 @@ impl WsSession {
             let node = match attach {
                 Some(a) => {
                     let node_id = a.descriptor.node_id.clone();
-                    Some((
-                        registry
-                            .send(a)
-                            .await
-                            .map_err(|_| HelloError::Unavailable)?,
-                        node_id,
-                    ))
+                    let addr = a.addr.clone();
+                    registry
+                        .send(a)
+                        .await
+                        .map_err(|_| HelloError::Unavailable)?;
+                    Some((addr, node_id))
                 }
                 None => None,
             };
@@ -1280,6 +1296,58 @@ impl WsSession {
         }
     }
 
+    /// `node.invoke` straight to the node's session: the address comes from the registry
+    /// once and is cached, so a call crosses threads only to the node's worker and back.
+    fn invoke_node(&mut self, id: String, cmd: InvokeNodeCommand, ctx: &mut Context<Self>) {
+        let cached = self
+            .node_cache
+            .get(&cmd.node_id)
+            .filter(|a| a.connected())
+            .cloned();
+        let registry = self.registry.clone();
+        let node_id = cmd.node_id.clone();
+        let msg = InvokeNode {
+            command: cmd.command,
+            params: cmd.params,
+            timeout_ms: cmd.timeout_ms,
+            idempotency_key: cmd.idempotency_key,
+            session_key: cmd.session_key,
+        };
+        async move {
+            let addr = match cached {
+                Some(a) => a,
+                None => match registry.send(LookupNode { node_id }).await {
+                    Ok(Some(a)) => a,
+                    _ => return (None, Err(not_connected())),
+                },
+            };
+            let out = addr.send(msg).await.unwrap_or_else(|_| {
+                Err(crate::node_session::node_error(
+                    "NODE_DISCONNECTED",
+                    "node disconnected before answering",
+                    true,
+                ))
+            });
+            (Some(addr), out)
+        }
+        .into_actor(self)
+        .map(move |(addr, out), act, ctx| {
+            if let Some(a) = addr {
+                if act.node_cache.len() >= NODE_CACHE_MAX {
+                    act.node_cache.retain(|_, a| a.connected());
+                }
+                if act.node_cache.len() < NODE_CACHE_MAX {
+                    act.node_cache.insert(cmd.node_id, a);
+                }
+            }
+            match out {
+                Ok(v) => act.respond_ok(&id, &v, ctx),
+                Err(e) => act.respond_err(&id, &e, ctx),
+            }
+        })
+        .spawn(ctx);
+    }
+
     /// `node.*`, `device.*` and `skills.bins` (access already checked).
     fn dispatch_nodes(
         &mut self,
@@ -1317,14 +1385,7 @@ impl WsSession {
                 Err(e) => self.respond_err(&id, &e, ctx),
             },
             "node.invoke" => match node_params::invoke(&params, &caller_scopes) {
-                Ok(cmd) => {
-                    let fut = registry.send(cmd);
-                    self.reply_with(
-                        id,
-                        async move { fut.await.unwrap_or_else(|_| Err(gone())) },
-                        ctx,
-                    );
-                }
+                Ok(cmd) => self.invoke_node(id, cmd, ctx),
                 Err(e) => self.respond_err(&id, &e, ctx),
             },
             "node.pair.list" => self.reply_with(id, pairing(PairingOp::NodeList), ctx),

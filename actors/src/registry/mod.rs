@@ -78,8 +78,6 @@ pub struct Registry {
     nodes: HashMap<String, nodes::NodeEntry>,
     /// Connect/disconnect times of nodes seen since start.
     node_seen: HashMap<String, nodes::NodeSeen>,
-    /// Finished invokes by (node id, idempotency key), kept 5 minutes (at most 1000).
-    dedupe: HashMap<(String, String), (Instant, crate::node_session::InvokeOutcome)>,
     /// The agent model (or the embedded command agent).
     model: std::rc::Rc<dyn crate::ports::ChatModel>,
     /// Channel accounts.
@@ -96,11 +94,6 @@ pub struct Registry {
     runs: runs::RunRecords,
     /// Insertion order of `runs`, for pruning.
     run_order: std::collections::VecDeque<String>,
-    /// Callers waiting on an in-flight invoke with the same key.
-    inflight: HashMap<
-        (String, String),
-        Vec<tokio::sync::oneshot::Sender<crate::node_session::InvokeOutcome>>,
-    >,
 }
 
 impl Registry {
@@ -124,8 +117,6 @@ impl Registry {
             book,
             nodes: HashMap::new(),
             node_seen: HashMap::new(),
-            dedupe: HashMap::new(),
-            inflight: HashMap::new(),
             model,
             channels: std::collections::BTreeMap::new(),
             sessions_index,

@@ -2,25 +2,19 @@
 //! attachment, `node.invoke` routing with idempotency, and the `node.pair.*` /
 //! `device.pair.*` / `device.token.*` operations.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use super::Registry;
-use crate::node_session::{InvokeNode, InvokeOutcome, NodeSession, StopNode};
+use crate::node_session::{InvokeNode, InvokeOutcome, NodeSession, StopNode, UpdateCommands};
 use crate::pairing::{self, DeviceCheck, NodeDescriptor, PairingBook, PendingDevice};
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::protocol::scopes;
 use crate::store::SaveDocument;
 use crate::util::now_ms;
 use crate::ws_session::{CloseSession, SendTargeted, WsSession};
-
-/// Dedupe window for idempotency keys (`DEDUPE_TTL_MS`).
-const DEDUPE_TTL: Duration = Duration::from_secs(300);
-/// Dedupe capacity (`DEDUPE_MAX`).
-const DEDUPE_MAX: usize = 1000;
 
 /// A connected node.
 pub(crate) struct NodeEntry {
@@ -84,9 +78,6 @@ impl Registry {
         if self.book.expire(now_ms()) {
             self.save_book_logged();
         }
-        let now = Instant::now();
-        self.dedupe
-            .retain(|_, (t, _)| now.duration_since(*t) < DEDUPE_TTL);
     }
 
     pub(super) fn detach_node(&mut self, conn_id: &str) {
@@ -399,15 +390,18 @@ impl Handler<DeviceConnect> for Registry {
 
 // === node attachment ===
 
-/// Sent by a node's `WsSession` once its handshake succeeded: starts its `NodeSession`,
-/// works out the approved command surface and files a surface request if needed.
+/// Sent by a node's `WsSession` once its handshake succeeded, with the `NodeSession` it
+/// started: the registry records the node, works out the approved command surface (and
+/// tells the session) and files a surface request if needed.
 #[derive(Message)]
-#[rtype(result = "Addr<NodeSession>")]
+#[rtype(result = "()")]
 pub struct AttachNode {
     /// Connection id of the socket.
     pub conn_id: String,
     /// The socket.
     pub ws: Addr<WsSession>,
+    /// The node's session actor.
+    pub addr: Addr<NodeSession>,
     /// What the node declared.
     pub descriptor: NodeDescriptor,
     /// Client IP.
@@ -419,7 +413,7 @@ pub struct AttachNode {
 }
 
 impl Handler<AttachNode> for Registry {
-    type Result = MessageResult<AttachNode>;
+    type Result = ();
 
     fn handle(&mut self, msg: AttachNode, _: &mut Self::Context) -> Self::Result {
         let now = now_ms();
@@ -432,8 +426,11 @@ impl Handler<AttachNode> for Registry {
                 reason: "replaced by a newer connection".into(),
             });
         }
-        let addr = NodeSession::new(node_id.clone(), msg.ws.clone()).start();
+        let addr = msg.addr;
         let approved = self.book.approved_commands(&msg.descriptor);
+        addr.do_send(UpdateCommands {
+            approved: approved.clone(),
+        });
         if let Some((req, created)) = self.book.request_surface(&msg.descriptor, now)
             && created
         {
@@ -462,7 +459,22 @@ impl Handler<AttachNode> for Registry {
                 last_seen_at_ms: now,
             },
         );
-        MessageResult(addr)
+    }
+}
+
+/// Asks for a connected node's session (operator sessions cache it for `node.invoke`).
+#[derive(Message)]
+#[rtype(result = "Option<Addr<NodeSession>>")]
+pub struct LookupNode {
+    /// Node id.
+    pub node_id: String,
+}
+
+impl Handler<LookupNode> for Registry {
+    type Result = Option<Addr<NodeSession>>;
+
+    fn handle(&mut self, msg: LookupNode, _: &mut Self::Context) -> Self::Result {
+        self.nodes.get(&msg.node_id).map(|n| n.addr.clone())
     }
 }
 
@@ -499,7 +511,8 @@ impl Handler<NodeHostStats> for Registry {
 // === node.invoke ===
 
 /// Sent by an operator's `WsSession` (or an agent run) for `node.invoke`. Checks the node
-/// is connected and the command approved, dedupes on the idempotency key, and forwards to
+/// is connected and forwards to its session, which checks the approved surface and dedupes
+/// on the idempotency key. (Operator sockets skip this hop: they cache the session from
 /// the node's `NodeSession`.
 #[derive(Message)]
 #[rtype(result = "InvokeOutcome")]
@@ -518,7 +531,8 @@ pub struct InvokeNodeCommand {
     pub session_key: Option<String>,
 }
 
-fn not_connected() -> ErrorShape {
+/// `UNAVAILABLE node not connected` with the real gateway's details.
+pub fn not_connected() -> ErrorShape {
     ErrorShape::new(ErrorCode::Unavailable, "node not connected").with_details(json!({
         "code": "NOT_CONNECTED",
         "nodeError": {"code": "NOT_CONNECTED", "message": "node not connected"},
@@ -527,50 +541,12 @@ fn not_connected() -> ErrorShape {
 }
 
 impl Handler<InvokeNodeCommand> for Registry {
-    type Result = ResponseActFuture<Self, InvokeOutcome>;
+    type Result = ResponseFuture<InvokeOutcome>;
 
     fn handle(&mut self, msg: InvokeNodeCommand, _: &mut Self::Context) -> Self::Result {
         let Some(node) = self.nodes.get(&msg.node_id) else {
-            return Box::pin(actix::fut::ready(Err(not_connected())));
+            return Box::pin(async { Err(not_connected()) });
         };
-        if !node.approved.contains(&msg.command) {
-            let platform = node.descriptor.platform.clone().unwrap_or_default();
-            let (reason, message) = if node.descriptor.commands.contains(&msg.command) {
-                (
-                    "command not approved",
-                    format!(
-                        "node command not allowed: \"{}\" is awaiting operator approval (run openclaw nodes approve)",
-                        msg.command
-                    ),
-                )
-            } else {
-                (
-                    "command not allowlisted",
-                    format!(
-                        "node command not allowed: \"{}\" is not in the allowlist for platform \"{platform}\"",
-                        msg.command
-                    ),
-                )
-            };
-            let err = ErrorShape::invalid(message)
-                .with_details(json!({"reason": reason, "command": msg.command}));
-            return Box::pin(actix::fut::ready(Err(err)));
-        }
-        let key = (msg.node_id.clone(), msg.idempotency_key.clone());
-        if let Some((at, done)) = self.dedupe.get(&key)
-            && at.elapsed() < DEDUPE_TTL
-        {
-            return Box::pin(actix::fut::ready(done.clone()));
-        }
-        if let Some(waiters) = self.inflight.get_mut(&key) {
-            let (tx, rx) = oneshot::channel();
-            waiters.push(tx);
-            return Box::pin(actix::fut::wrap_future(async move {
-                rx.await
-                    .unwrap_or_else(|_| Err(ErrorShape::unavailable("invoke abandoned")))
-            }));
-        }
-        self.inflight.insert(key.clone(), Vec::new());
         let fut = node.addr.send(InvokeNode {
             command: msg.command,
             params: msg.params,
@@ -578,35 +554,15 @@ impl Handler<InvokeNodeCommand> for Registry {
             idempotency_key: msg.idempotency_key,
             session_key: msg.session_key,
         });
-        Box::pin(
-            actix::fut::wrap_future(async move {
-                fut.await.unwrap_or_else(|_| {
-                    Err(crate::node_session::node_error(
-                        "NODE_DISCONNECTED",
-                        "node disconnected before answering",
-                        true,
-                    ))
-                })
+        Box::pin(async move {
+            fut.await.unwrap_or_else(|_| {
+                Err(crate::node_session::node_error(
+                    "NODE_DISCONNECTED",
+                    "node disconnected before answering",
+                    true,
+                ))
             })
-            .map(move |outcome: InvokeOutcome, act: &mut Registry, _| {
-                if let Some(waiters) = act.inflight.remove(&key) {
-                    for w in waiters {
-                        let _ = w.send(outcome.clone());
-                    }
-                }
-                if act.dedupe.len() >= DEDUPE_MAX
-                    && let Some(oldest) = act
-                        .dedupe
-                        .iter()
-                        .min_by_key(|(_, (t, _))| *t)
-                        .map(|(k, _)| k.clone())
-                {
-                    act.dedupe.remove(&oldest);
-                }
-                act.dedupe.insert(key, (Instant::now(), outcome.clone()));
-                outcome
-            }),
-        )
+        })
     }
 }
 
@@ -763,6 +719,9 @@ impl Registry {
                         .filter(|c| surface.node.commands.contains(c))
                         .cloned()
                         .collect();
+                    n.addr.do_send(UpdateCommands {
+                        approved: n.approved.clone(),
+                    });
                 }
                 self.resolved("node", &request_id, "nodeId", &node_id, "approved");
                 let node = serde_json::to_value(&surface).unwrap_or(Value::Null);
@@ -787,6 +746,9 @@ impl Registry {
                     .retain(|_, p| p.node.node_id != node_id);
                 if let Some(n) = self.nodes.get_mut(&node_id) {
                     n.approved.clear();
+                    n.addr.do_send(UpdateCommands {
+                        approved: Vec::new(),
+                    });
                 }
                 if !removed {
                     return (Err(ErrorShape::invalid("unknown nodeId")), false);
