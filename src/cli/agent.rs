@@ -37,6 +37,9 @@ pub struct LongConnArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Sign with this machine's device identity even on a loopback URL.
+    #[arg(long)]
+    pub device: bool,
 }
 
 impl LongConnArgs {
@@ -49,6 +52,7 @@ impl LongConnArgs {
             tls_fingerprint: self.tls_fingerprint.clone(),
             timeout: self.timeout.unwrap_or(default_ms),
             json: self.json,
+            device: self.device,
         }
     }
 }

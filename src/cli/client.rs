@@ -25,6 +25,9 @@ pub struct Target {
     pub password: Option<String>,
     /// Pinned certificate fingerprint (wss only).
     pub tls_fingerprint: Option<String>,
+    /// Sign the connect with this machine's device identity even on a loopback URL
+    /// (`--device`). Non-loopback URLs always do.
+    pub force_device: bool,
 }
 
 impl std::fmt::Debug for Target {
@@ -115,6 +118,25 @@ pub fn ws_client(deadline: Duration, tls: Option<Arc<rustls::ClientConfig>>) -> 
         .timeout(deadline)
         .connector(connector)
         .finish()
+}
+
+/// Scopes a device-signed CLI asks for (the OpenClaw CLI's default set).
+const DEVICE_SCOPES: &[&str] = &[
+    "operator.admin",
+    "operator.read",
+    "operator.write",
+    "operator.approvals",
+    "operator.questions",
+    "operator.pairing",
+    "operator.talk.secrets",
+];
+
+/// Whether the URL's host is a loopback address (or `localhost`).
+pub fn is_loopback_url(url: &str) -> bool {
+    url_host(url).is_some_and(|h| {
+        let h = h.trim_start_matches('[').trim_end_matches(']');
+        h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    })
 }
 
 /// Whether plaintext `ws://` to `host` is acceptable (loopback, private, CGNAT, link-local,
@@ -239,6 +261,25 @@ impl Connection {
         if let Some(p) = &target.password {
             auth.insert("password".into(), json!(p));
         }
+        // A remote gateway keeps a device-less CLI's scopes empty (only `health` works), so
+        // beyond loopback the CLI signs with this machine's device identity, which an
+        // operator approves once (`openclaw devices approve`). Such a device asks for the
+        // CLI's full operator scope set, so one approval covers every command.
+        let device = if target.force_device || !is_loopback_url(&target.url) {
+            let state = crate::config::state_dir(&crate::config::ProcessEnv);
+            Some(
+                crate::node_host::state::load_or_create_identity(&state)
+                    .map_err(|e| CallError::transport("config", format!("device identity: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let scopes: Vec<&str> = if device.is_some() {
+            DEVICE_SCOPES.to_vec()
+        } else {
+            scopes.to_vec()
+        };
+        let instance_id = uuid::Uuid::new_v4().to_string();
         let mut params = json!({
             "minProtocol": 4,
             "maxProtocol": 4,
@@ -247,7 +288,7 @@ impl Connection {
                 "version": env!("CARGO_PKG_VERSION"),
                 "platform": std::env::consts::OS,
                 "mode": "cli",
-                "instanceId": uuid::Uuid::new_v4().to_string(),
+                "instanceId": instance_id,
             },
             "role": "operator",
             "scopes": scopes,
@@ -255,6 +296,35 @@ impl Connection {
         });
         if !auth.is_empty() {
             params["auth"] = Value::Object(auth);
+        }
+        if let Some(identity) = &device {
+            let nonce = challenge
+                .get("payload")
+                .and_then(|p| p.get("nonce"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let signed_at = challenge
+                .get("payload")
+                .and_then(|p| p.get("ts"))
+                .and_then(Value::as_u64)
+                .unwrap_or_else(crate::node_host::state::now_ms);
+            let typed = openclaw_actors::protocol::connect::parse(&params).map_err(|e| {
+                CallError::transport("protocol", format!("cannot build connect params: {e}"))
+            })?;
+            let payload = openclaw_actors::identity::payload_v3(
+                &typed,
+                &identity.device_id,
+                signed_at,
+                &nonce,
+            );
+            params["device"] = json!({
+                "id": identity.device_id,
+                "publicKey": identity.key.public_key_b64(),
+                "signature": identity.key.sign(&payload),
+                "signedAt": signed_at,
+                "nonce": nonce,
+            });
         }
         let mut conn = Self {
             framed,
@@ -441,6 +511,11 @@ mod tests {
         assert!(!plaintext_ok("example.com"));
         assert_eq!(url_host("ws://[::1]:18789/x"), Some("::1"));
         assert_eq!(url_host("wss://host.ts.net"), Some("host.ts.net"));
+        assert!(is_loopback_url("ws://127.0.0.1:18789"));
+        assert!(is_loopback_url("ws://[::1]:18789/x"));
+        assert!(is_loopback_url("ws://localhost:1"));
+        assert!(!is_loopback_url("ws://100.101.102.103:18789"));
+        assert!(!is_loopback_url("wss://gw.example.ts.net"));
     }
 
     #[test]

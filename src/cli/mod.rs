@@ -124,6 +124,10 @@ pub struct ConnArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Sign with this machine's device identity even on a loopback URL (always done for
+    /// non-loopback gateways; a new device needs `openclaw devices approve` once).
+    #[arg(long)]
+    pub device: bool,
 }
 
 /// `gateway call`.
@@ -280,6 +284,7 @@ pub fn resolve_target(
             token: conn.token.clone(),
             password: conn.password.clone(),
             tls_fingerprint: conn.tls_fingerprint.clone(),
+            force_device: conn.device,
         });
     }
     let gw = &loaded.config.gateway;
@@ -309,6 +314,7 @@ pub fn resolve_target(
                 .tls_fingerprint
                 .clone()
                 .or_else(|| gw.remote.tls_fingerprint.clone()),
+            force_device: conn.device,
         });
     }
     Ok(Target {
@@ -325,6 +331,7 @@ pub fn resolve_target(
             .or_else(|| gw.auth.password.clone())
             .or_else(|| gw.remote.password.clone()),
         tls_fingerprint: conn.tls_fingerprint.clone(),
+        force_device: conn.device,
     })
 }
 
@@ -373,6 +380,21 @@ fn fix_for(err: &CallError, target: &Target) -> String {
                 } else {
                     "set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN, or pass --token".into()
                 }
+            }
+            Some("PAIRING_REQUIRED") => {
+                let details = match err {
+                    CallError::Request { error, .. } => error.get("details").cloned(),
+                    CallError::Transport { .. } => None,
+                }
+                .unwrap_or(Value::Null);
+                format!(
+                    "this machine's device {} is not approved on that gateway yet: on the gateway host run `openclaw devices approve {}` (see `openclaw devices list`), then retry",
+                    details["deviceId"].as_str().unwrap_or("?"),
+                    details["requestId"].as_str().unwrap_or("<requestId>")
+                )
+            }
+            Some("AUTH_SCOPE_MISMATCH") | Some("AUTH_DEVICE_TOKEN_MISMATCH") => {
+                "re-pair this device (`openclaw devices remove <id>` on the gateway host, then reconnect and approve)".into()
             }
             Some("AUTH_RATE_LIMITED") => "wait for the lockout to expire, then retry with the right secret".into(),
             Some("PROTOCOL_MISMATCH") => "upgrade the client or the gateway so both speak protocol 4".into(),

@@ -194,6 +194,7 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
         token: None,
         password: None,
         tls_fingerprint: args.tls_fingerprint.clone(),
+        force_device: false,
     };
     validate(&target).map_err(|e| fail(e.message()))?;
     if let Some(fp) = &args.tls_fingerprint

@@ -287,3 +287,66 @@ fn unknown_config_key_warns_once_and_still_works() {
     assert_eq!(warnings.len(), 1, "one warning: {out}");
     assert!(warnings[0].contains("models.catalogRefresh"), "{out}");
 }
+
+#[test]
+fn device_flag_signs_with_a_persistent_identity_that_gets_paired() {
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::new();
+    let call = |method: &str| {
+        home.run(
+            &[
+                "gateway",
+                "call",
+                method,
+                "--url",
+                &gw.url(),
+                "--token",
+                "T",
+                "--device",
+                "--json",
+            ],
+            &[],
+        )
+    };
+    let out = call("status");
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.json()["gateway"].is_object(), "{out}");
+    // The identity is created once, private, and reused.
+    let identity = home.dir.path().join("node").join("identity.json");
+    let meta = std::fs::metadata(&identity).expect("identity file written");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let id: Value =
+        serde_json::from_str(&std::fs::read_to_string(&identity).expect("read identity"))
+            .expect("identity is JSON");
+    let device_id = id["deviceId"].as_str().expect("deviceId").to_owned();
+    assert_eq!(call("health").code, Some(0));
+    // The gateway paired it (loopback: silently) with the CLI's full scope set.
+    let list = home.run(
+        &[
+            "gateway",
+            "call",
+            "device.pair.list",
+            "--url",
+            &gw.url(),
+            "--token",
+            "T",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(list.code, Some(0), "{list}");
+    let paired = list.json()["paired"]
+        .as_array()
+        .cloned()
+        .expect("paired list");
+    assert_eq!(paired.len(), 1, "one device, reused across calls: {list}");
+    assert_eq!(paired[0]["deviceId"], device_id, "{list}");
+    assert_eq!(paired[0]["clientId"], "cli", "{list}");
+    assert!(
+        paired[0]["scopes"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|x| x == "operator.admin")),
+        "{list}"
+    );
+}
