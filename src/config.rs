@@ -146,6 +146,24 @@ impl std::fmt::Debug for RemoteCfg {
     }
 }
 
+/// `gateway.tls`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsCfg {
+    /// Serve `wss://` (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Generate a self-signed pair when both files are missing (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_generate: Option<bool>,
+    /// PEM certificate (chain) path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_path: Option<String>,
+    /// PEM private key path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<String>,
+}
+
 /// The `gateway` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -172,6 +190,9 @@ pub struct GatewayCfg {
     /// Node settings.
     #[serde(default)]
     pub nodes: NodesCfg,
+    /// Server TLS.
+    #[serde(default)]
+    pub tls: TlsCfg,
 }
 
 /// `gateway.nodes`.
@@ -203,6 +224,7 @@ impl Default for GatewayCfg {
             remote: RemoteCfg::default(),
             trusted_proxies: Vec::new(),
             nodes: NodesCfg::default(),
+            tls: TlsCfg::default(),
         }
     }
 }
@@ -388,6 +410,11 @@ const KNOWN_KEYS: &[&str] = &[
     "gateway.remote.password",
     "gateway.remote.tlsFingerprint",
     "gateway.trustedProxies",
+    "gateway.tls",
+    "gateway.tls.enabled",
+    "gateway.tls.autoGenerate",
+    "gateway.tls.certPath",
+    "gateway.tls.keyPath",
     "gateway.nodes",
     "gateway.nodes.pairing",
     "gateway.nodes.pairing.autoApproveLocal",

@@ -309,22 +309,39 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
         channel_accounts,
     };
+    let tls = if gw.tls.enabled == Some(true) {
+        Some(crate::tls::load(&gw.tls, &loaded.state_dir).map_err(StartError::config)?)
+    } else {
+        None
+    };
     let engine = Engine::start(config, deps).map_err(|message| StartError {
         code: EXIT_CONFIG,
         message,
     })?;
-    let server = http::serve(listeners, engine.clone()).map_err(|e| StartError {
-        code: 1,
-        message: format!("cannot start the HTTP server: {e}"),
-    })?;
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let fingerprint = tls
+        .as_ref()
+        .map(|t| (t.fingerprint.clone(), t.cert_path.clone()));
+    let server =
+        http::serve(listeners, engine.clone(), tls.map(|t| t.config)).map_err(|e| StartError {
+            code: 1,
+            message: format!("cannot start the HTTP server: {e}"),
+        })?;
     let handle = server.handle();
 
     // Install the signal handlers before announcing that we listen, so a supervisor that
     // signals right after the line still gets a clean shutdown.
     let signals = Signals::install();
     let mut out = std::io::stdout().lock();
+    if let Some((fp, path)) = &fingerprint {
+        let _ = writeln!(
+            out,
+            "tls fingerprint sha256: {fp} ({})\n  clients pin it with --tls-fingerprint {fp} (or gateway.remote.tlsFingerprint)",
+            path.display()
+        );
+    }
     for a in &bound {
-        let _ = writeln!(out, "listening on ws://{a}");
+        let _ = writeln!(out, "listening on {scheme}://{a}");
     }
     if let Some(t) = &generated {
         let _ = writeln!(

@@ -317,8 +317,15 @@ pub fn resolve_target(
             force_device: conn.device,
         });
     }
+    // Local gateway with TLS: wss, pinned to the certificate it serves from this state dir.
+    let (scheme, local_pin) = if gw.tls.enabled == Some(true) {
+        let (cert, _) = crate::tls::paths(&gw.tls, &loaded.state_dir);
+        ("wss", crate::tls::fingerprint_of_file(&cert).ok())
+    } else {
+        ("ws", None)
+    };
     Ok(Target {
-        url: format!("ws://127.0.0.1:{}", gw.port),
+        url: format!("{scheme}://127.0.0.1:{}", gw.port),
         url_source: "local config",
         token: conn
             .token
@@ -330,7 +337,7 @@ pub fn resolve_target(
             .clone()
             .or_else(|| gw.auth.password.clone())
             .or_else(|| gw.remote.password.clone()),
-        tls_fingerprint: conn.tls_fingerprint.clone(),
+        tls_fingerprint: conn.tls_fingerprint.clone().or(local_pin),
         force_device: conn.device,
     })
 }

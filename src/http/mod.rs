@@ -11,7 +11,11 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use openclaw_actors::Engine;
 
 /// Builds and starts the server on `listeners`. Signals are handled by the caller.
-pub fn serve(listeners: Vec<TcpListener>, engine: Engine) -> std::io::Result<Server> {
+pub fn serve(
+    listeners: Vec<TcpListener>,
+    engine: Engine,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<Server> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -41,7 +45,10 @@ pub fn serve(listeners: Vec<TcpListener>, engine: Engine) -> std::io::Result<Ser
     .client_disconnect_timeout(std::time::Duration::from_millis(50))
     .disable_signals();
     for l in listeners {
-        server = server.listen(l)?;
+        server = match &tls {
+            Some(cfg) => server.listen_rustls_0_23(l, cfg.clone())?,
+            None => server.listen(l)?,
+        };
     }
     Ok(server.run())
 }

@@ -12,3 +12,4 @@ mod nodes;
 mod pairing;
 mod support;
 mod telegram_flow;
+mod tls;

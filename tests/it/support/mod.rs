@@ -235,7 +235,11 @@ impl TestGateway {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(rest) = line.trim().strip_prefix("listening on ws://127.0.0.1:") {
+                    let l = line.trim();
+                    if let Some(rest) = l
+                        .strip_prefix("listening on ws://127.0.0.1:")
+                        .or_else(|| l.strip_prefix("listening on wss://127.0.0.1:"))
+                    {
                         gw.port = rest
                             .parse()
                             .unwrap_or_else(|_| panic!("cannot parse the port in {line:?}"));
