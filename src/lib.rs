@@ -11,7 +11,7 @@ pub mod clients;
 pub mod config;
 pub mod gateway;
 pub mod http;
-pub mod tls;
 pub mod node_host;
+pub mod tls;
 
 pub use openclaw_actors as actors;
