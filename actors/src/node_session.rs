@@ -53,6 +53,8 @@ pub struct NodeSession {
     dedupe: HashMap<String, (Instant, InvokeOutcome)>,
     /// Callers waiting on an in-flight invoke with the same key.
     inflight: HashMap<String, Vec<oneshot::Sender<InvokeOutcome>>>,
+    /// The registry, which keeps finished outcomes across a reconnect of the node.
+    registry: Option<Addr<crate::registry::Registry>>,
 }
 
 /// Dedupe window for idempotency keys (`DEDUPE_TTL_MS`).
@@ -78,7 +80,16 @@ impl NodeSession {
             platform,
             dedupe: HashMap::new(),
             inflight: HashMap::new(),
+            registry: None,
         }
+    }
+
+    /// Hands finished outcomes to `registry` when the session stops, so a retry after the
+    /// node reconnects is still answered from the dedupe cache.
+    #[must_use]
+    pub fn with_registry(mut self, registry: Addr<crate::registry::Registry>) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// Refuses commands outside the approved surface, with the real gateway's wording.
@@ -171,6 +182,20 @@ impl Actor for NodeSession {
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        if let Some(registry) = &self.registry {
+            let entries: Vec<(String, InvokeOutcome)> = self
+                .dedupe
+                .drain()
+                .filter(|(_, (at, _))| at.elapsed() < DEDUPE_TTL)
+                .map(|(k, (_, v))| (k, v))
+                .collect();
+            if !entries.is_empty() {
+                registry.do_send(crate::registry::nodes::KeepOutcomes {
+                    node_id: self.node_id.clone(),
+                    entries,
+                });
+            }
+        }
         for (_, p) in self.pending.drain() {
             let _ = p.reply.send(Err(node_error(
                 "NODE_DISCONNECTED",
@@ -362,12 +387,15 @@ impl Handler<PendingCount> for NodeSession {
 }
 
 /// Sent by the registry when the node's approved surface changes (attach, approve,
-/// remove): only these commands may run.
+/// remove): only these commands may run. At attach it also carries the outcomes the node's
+/// previous session finished (idempotency across a reconnect).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct UpdateCommands {
     /// The approved commands.
     pub approved: Vec<String>,
+    /// Finished outcomes by idempotency key, from the previous session.
+    pub seed: Vec<(String, InvokeOutcome)>,
 }
 
 impl Handler<UpdateCommands> for NodeSession {
@@ -375,5 +403,11 @@ impl Handler<UpdateCommands> for NodeSession {
 
     fn handle(&mut self, msg: UpdateCommands, _: &mut Self::Context) {
         self.approved = msg.approved;
+        let now = Instant::now();
+        for (k, v) in msg.seed {
+            if self.dedupe.len() < DEDUPE_MAX {
+                self.dedupe.entry(k).or_insert((now, v));
+            }
+        }
     }
 }

@@ -737,6 +737,7 @@ impl WsSession {
                 commands.clone(),
                 params.client.platform.clone(),
             )
+            .with_registry(self.registry.clone())
             .start();
             AttachNode {
                 conn_id: self.conn_id.clone(),

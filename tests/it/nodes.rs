@@ -710,3 +710,56 @@ async fn our_node_host_runs_only_allowlisted_programs() {
     );
     host.kill_group();
 }
+
+#[actix_web::test]
+async fn idempotency_key_survives_a_node_reconnect() {
+    let gw = TestGateway::with_token("T");
+    let key = random_key();
+    let node = FakeNode::connect(gw.port, &key, "T", SURFACE, always(Action::Echo)).await;
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    approve_surface(&mut op, &node.node_id).await;
+    let node_id = node.node_id.clone();
+    let p = invoke_params(&node_id, "echo.test", json!({"run": "once"}), "k-reconnect");
+    let first = op.request("node.invoke", p.clone()).await;
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(node.requests_with_key("k-reconnect"), 1);
+
+    // The node goes away and comes back (same identity, surface still approved).
+    node.close();
+    drop(node);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let list = op.request("node.list", json!({})).await;
+        let connected = list["payload"]["nodes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|n| n["nodeId"] == node_id.as_str()))
+            .is_some_and(|n| n["connected"] == true);
+        if !connected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node still listed as connected: {list}"
+        );
+    }
+    let again = FakeNode::connect(gw.port, &key, "T", SURFACE, always(Action::Echo)).await;
+    // The retry is answered from the previous session's outcome: the command does not run
+    // again on the node.
+    let retry = op.request("node.invoke", p).await;
+    assert_eq!(retry["ok"], true, "{retry}");
+    assert_eq!(retry["payload"], first["payload"], "{retry}");
+    let barrier = op
+        .request(
+            "node.invoke",
+            invoke_params(&node_id, "echo.test", json!({}), "k-after"),
+        )
+        .await;
+    assert_eq!(barrier["ok"], true, "{barrier}");
+    assert_eq!(
+        again.requests_with_key("k-reconnect"),
+        0,
+        "{:?}",
+        again.requests
+    );
+    assert_eq!(again.requests_with_key("k-after"), 1);
+}

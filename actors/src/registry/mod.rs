@@ -86,6 +86,8 @@ pub struct Registry {
     sessions_index: runs::SessionsIndex,
     /// Per-session run slots (active run + queue).
     slots: HashMap<String, runs::Slot>,
+    /// Finished invoke outcomes of stopped node sessions, by node id (see `KeepOutcomes`).
+    kept_outcomes: HashMap<String, (Instant, Vec<(String, crate::node_session::InvokeOutcome)>)>,
     /// Recent `send` results by idempotency key.
     send_dedupe: HashMap<String, (Instant, Value)>,
     /// A debounced session-index save is pending.
@@ -123,6 +125,7 @@ impl Registry {
             slots: HashMap::new(),
             sessions_save_scheduled: false,
             send_dedupe: HashMap::new(),
+            kept_outcomes: HashMap::new(),
             runs: HashMap::new(),
             run_order: std::collections::VecDeque::new(),
         }

@@ -428,8 +428,20 @@ impl Handler<AttachNode> for Registry {
         }
         let addr = msg.addr;
         let approved = self.book.approved_commands(&msg.descriptor);
+        let seed = self
+            .kept_outcomes
+            .remove(&node_id)
+            .map(|(at, v)| {
+                if at.elapsed() < KEPT_OUTCOMES_TTL {
+                    v
+                } else {
+                    Vec::new()
+                }
+            })
+            .unwrap_or_default();
         addr.do_send(UpdateCommands {
             approved: approved.clone(),
+            seed,
         });
         if let Some((req, created)) = self.book.request_surface(&msg.descriptor, now)
             && created
@@ -459,6 +471,44 @@ impl Handler<AttachNode> for Registry {
                 last_seen_at_ms: now,
             },
         );
+    }
+}
+
+/// How long outcomes handed over by a stopped node session are kept for its reconnect.
+const KEPT_OUTCOMES_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Nodes whose outcomes are kept at most.
+const KEPT_OUTCOMES_NODES: usize = 256;
+
+/// Sent by a stopping `NodeSession`: its finished invoke outcomes, kept for 5 minutes so
+/// the node's next session answers a retried idempotency key without running it again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct KeepOutcomes {
+    /// Node id.
+    pub node_id: String,
+    /// Outcomes by idempotency key.
+    pub entries: Vec<(String, InvokeOutcome)>,
+}
+
+impl Handler<KeepOutcomes> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: KeepOutcomes, _: &mut Self::Context) {
+        self.kept_outcomes
+            .retain(|_, (at, _)| at.elapsed() < KEPT_OUTCOMES_TTL);
+        if self.kept_outcomes.len() >= KEPT_OUTCOMES_NODES {
+            return;
+        }
+        // A reconnect may already have attached the new session: seed it directly.
+        if let Some(n) = self.nodes.get(&msg.node_id) {
+            n.addr.do_send(UpdateCommands {
+                approved: n.approved.clone(),
+                seed: msg.entries,
+            });
+            return;
+        }
+        self.kept_outcomes
+            .insert(msg.node_id, (Instant::now(), msg.entries));
     }
 }
 
@@ -721,6 +771,7 @@ impl Registry {
                         .collect();
                     n.addr.do_send(UpdateCommands {
                         approved: n.approved.clone(),
+                        seed: Vec::new(),
                     });
                 }
                 self.resolved("node", &request_id, "nodeId", &node_id, "approved");
@@ -748,6 +799,7 @@ impl Registry {
                     n.approved.clear();
                     n.addr.do_send(UpdateCommands {
                         approved: Vec::new(),
+                        seed: Vec::new(),
                     });
                 }
                 if !removed {
