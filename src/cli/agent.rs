@@ -3,12 +3,11 @@
 //! manage channel accounts and DM pairing through a running gateway.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::client::{CallError, Target, scopes_for, with_connection};
+use super::client::{CallError, Target, request_once, scopes_for};
 use super::{ConnArgs, Failure, client_target, failure, human_duration, pretty};
 
 /// Longest agent run the gateway waits for (`agent_run::MAX_WAIT`), in seconds.
@@ -264,19 +263,13 @@ async fn call(
     timeout_ms: u64,
     expect_final: bool,
 ) -> Result<Value, Failure> {
-    let m = method.to_owned();
-    with_connection(
+    request_once(
         target,
         scopes_for(method),
-        Duration::from_millis(timeout_ms.max(1)),
-        |mut conn| async move {
-            let r = if expect_final {
-                conn.request_final(&m, params).await?
-            } else {
-                conn.request(&m, params).await?
-            };
-            Ok((r, conn))
-        },
+        method,
+        params,
+        timeout_ms,
+        expect_final,
     )
     .await
     .map_err(|e| call_failure(&e, target))

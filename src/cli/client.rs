@@ -477,6 +477,33 @@ where
     }
 }
 
+/// One request on its own connection (opened with `scopes`, closed afterwards), all within
+/// `timeout_ms`. With `expect_final` an interim `accepted` reply is skipped.
+pub async fn request_once(
+    target: &Target,
+    scopes: &[&str],
+    method: &str,
+    params: Value,
+    timeout_ms: u64,
+    expect_final: bool,
+) -> Result<Value, CallError> {
+    let m = method.to_owned();
+    with_connection(
+        target,
+        scopes,
+        Duration::from_millis(timeout_ms.max(1)),
+        |mut conn| async move {
+            let r = if expect_final {
+                conn.request_final(&m, params).await?
+            } else {
+                conn.request(&m, params).await?
+            };
+            Ok((r, conn))
+        },
+    )
+    .await
+}
+
 /// Least-privilege scopes for a method, as the OpenClaw CLI picks them.
 pub fn scopes_for(method: &str) -> &'static [&'static str] {
     use openclaw_actors::protocol::scopes::{MethodAccess, method_access};

@@ -477,19 +477,13 @@ async fn call_one_with(
     timeout_ms: u64,
     expect_final: bool,
 ) -> Result<Value, Failure> {
-    let m = method.to_owned();
-    with_connection(
+    client::request_once(
         target,
         scopes_for(method),
-        Duration::from_millis(timeout_ms.max(1)),
-        |mut conn| async move {
-            let r = if expect_final {
-                conn.request_final(&m, params).await?
-            } else {
-                conn.request(&m, params).await?
-            };
-            Ok((r, conn))
-        },
+        method,
+        params,
+        timeout_ms,
+        expect_final,
     )
     .await
     .map_err(|e| failure(&e, target))

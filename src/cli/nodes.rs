@@ -2,12 +2,11 @@
 //! paired devices. Each call opens its own connection with the least privilege it needs.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::client::{CallError, Target, scopes_for, with_connection};
+use super::client::{CallError, Target, request_once, scopes_for};
 use super::{ConnArgs, Failure, client_target, failure, human_duration, pretty};
 
 /// `openclaw nodes`.
@@ -202,18 +201,9 @@ async fn call(
     timeout_ms: u64,
     hint: &str,
 ) -> Result<Value, Failure> {
-    let m = method.to_owned();
-    with_connection(
-        target,
-        scopes,
-        Duration::from_millis(timeout_ms.max(1)),
-        |mut conn| async move {
-            let r = conn.request(&m, params).await?;
-            Ok((r, conn))
-        },
-    )
-    .await
-    .map_err(|e| call_failure(&e, target, hint))
+    request_once(target, scopes, method, params, timeout_ms, false)
+        .await
+        .map_err(|e| call_failure(&e, target, hint))
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -727,13 +717,20 @@ fn node_approve_scopes(request: Option<&Value>) -> Vec<String> {
     scopes
 }
 
-async fn nodes_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), Failure> {
-    let target = client_target(config, &a.conn)?;
-    let hint = "list pending requests with `openclaw nodes pending`";
+/// Finds `a.request_id` among the pending `kind` (`node` / `device`) requests, then approves
+/// it with the scopes that request needs (`scopes_of`).
+async fn approve_pending(
+    target: &Target,
+    kind: &str,
+    a: &RequestArgs,
+    hint: &str,
+    scopes_of: fn(Option<&Value>) -> Vec<String>,
+) -> Result<Value, Failure> {
+    let list_method = format!("{kind}.pair.list");
     let list = call(
-        &target,
-        scopes_for("node.pair.list"),
-        "node.pair.list",
+        target,
+        scopes_for(&list_method),
+        &list_method,
         json!({}),
         a.conn.timeout,
         hint,
@@ -743,21 +740,27 @@ async fn nodes_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), Fa
     let request = pending.iter().find(|p| s(p, "requestId") == a.request_id);
     if request.is_none() {
         return Err(usage(format!(
-            "unknown requestId {:?}: no pending node request has this id. Fix: {hint}",
+            "unknown requestId {:?}: no pending {kind} request has this id. Fix: {hint}",
             a.request_id
         )));
     }
-    let scopes = node_approve_scopes(request);
+    let scopes = scopes_of(request);
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    let r = call(
-        &target,
+    call(
+        target,
         &scope_refs,
-        "node.pair.approve",
+        &format!("{kind}.pair.approve"),
         json!({"requestId": a.request_id}),
         a.conn.timeout,
         hint,
     )
-    .await?;
+    .await
+}
+
+async fn nodes_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), Failure> {
+    let target = client_target(config, &a.conn)?;
+    let hint = "list pending requests with `openclaw nodes pending`";
+    let r = approve_pending(&target, "node", &a, hint, node_approve_scopes).await?;
     if a.conn.json {
         println!("{}", pretty(&r));
         return Ok(());
@@ -1092,34 +1095,7 @@ async fn devices_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), 
     let target = client_target(config, &a.conn)?;
     let hint =
         "list pending requests with `openclaw devices list` (requests expire after 5 minutes)";
-    let list = call(
-        &target,
-        scopes_for("device.pair.list"),
-        "device.pair.list",
-        json!({}),
-        a.conn.timeout,
-        hint,
-    )
-    .await?;
-    let pending = pending_of(&list);
-    let request = pending.iter().find(|p| s(p, "requestId") == a.request_id);
-    if request.is_none() {
-        return Err(usage(format!(
-            "unknown requestId {:?}: no pending device request has this id. Fix: {hint}",
-            a.request_id
-        )));
-    }
-    let scopes = device_approve_scopes(request);
-    let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    let r = call(
-        &target,
-        &scope_refs,
-        "device.pair.approve",
-        json!({"requestId": a.request_id}),
-        a.conn.timeout,
-        hint,
-    )
-    .await?;
+    let r = approve_pending(&target, "device", &a, hint, device_approve_scopes).await?;
     if a.conn.json {
         println!("{}", pretty(&r));
         return Ok(());
