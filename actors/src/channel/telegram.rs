@@ -14,7 +14,6 @@
 //! Messages: [`DeliverReply`], [`GetChannelStatus`], [`ListChannelPairing`],
 //! [`ApproveChannelPairing`], [`WebhookUpdate`].
 
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -166,8 +165,6 @@ pub struct TelegramChannel {
     status: Status,
     /// Backoff for the poll loop.
     backoff: Duration,
-    /// Messages waiting for an outbound slot (sent one at a time, in order).
-    outbox: VecDeque<()>,
 }
 
 impl TelegramChannel {
@@ -196,10 +193,11 @@ impl TelegramChannel {
                 ..Default::default()
             },
             backoff: Duration::from_secs(1),
-            outbox: VecDeque::new(),
         }
     }
 
+    /// Persists `state`. Callers pass the current state: every save carries all changes
+    /// made so far and the store applies saves in order, so the file ends at the latest state.
     fn save(
         &self,
         state: &ChannelState,
@@ -328,31 +326,21 @@ impl TelegramChannel {
         if updates.is_empty() {
             return self.poll(ctx);
         }
-        let Batch {
-            next,
-            accepted,
-            replies,
-        } = self.apply(updates);
-        let save = self.save(&next);
-        save.into_actor(self)
+        let batch = self.apply(updates);
+        self.save(&self.state)
+            .into_actor(self)
             .map(move |res, act, ctx| match res {
                 Ok(()) => {
-                    act.commit(
-                        Batch {
-                            next,
-                            accepted,
-                            replies,
-                        },
-                        ctx,
-                    );
+                    act.commit(batch, ctx);
                     act.poll(ctx);
                 }
                 Err(e) => {
-                    // Not persisted: do not advance; Telegram will hand the batch again.
+                    // Not persisted: take the batch back; Telegram hands it over again.
                     log::error!(
                         "telegram[{}]: cannot persist channel state: {e}",
                         act.cfg.account_id
                     );
+                    act.rollback(&batch);
                     act.status.last_error = Some(format!("state not saved: {e}"));
                     ctx.run_later(Duration::from_secs(2), |act, ctx| act.poll(ctx));
                 }
@@ -360,25 +348,29 @@ impl TelegramChannel {
             .spawn(ctx);
     }
 
-    /// Applies policy to updates against a copy of the state.
-    fn apply(&self, updates: Vec<TgUpdate>) -> Batch {
-        let mut next = self.state.clone();
+    /// Applies policy to updates, changing the state in memory (offset, pending, pairing
+    /// codes). The caller persists it and hands the batch over only once it is on disk.
+    fn apply(&mut self, updates: Vec<TgUpdate>) -> Batch {
+        let old_offset = self.state.offset;
         let mut accepted = Vec::new();
         let mut replies = Vec::new();
         for u in updates {
-            if next.offset.is_some_and(|o| u.update_id < o) {
+            if self.state.offset.is_some_and(|o| u.update_id < o) {
                 continue; // already confirmed
             }
-            if next.pending.len() >= MAX_PENDING_INBOUND {
+            if self.state.pending.len() >= MAX_PENDING_INBOUND {
                 break; // leave the rest unconfirmed at Telegram
             }
-            next.offset = Some(u.update_id + 1);
+            self.state.offset = Some(u.update_id + 1);
             let Some(msg) = u.message else { continue };
-            match self.classify(&msg, &mut next) {
+            let mut state = std::mem::take(&mut self.state);
+            let decision = self.classify(&msg, &mut state);
+            self.state = state;
+            match decision {
                 Decision::Accept(text) => {
                     let inbound = self.inbound(u.update_id, &msg, text);
-                    if !next.pending.iter().any(|p| p.id == inbound.id) {
-                        next.pending.push(inbound.clone());
+                    if !self.state.pending.iter().any(|p| p.id == inbound.id) {
+                        self.state.pending.push(inbound.clone());
                         accepted.push(inbound);
                     }
                 }
@@ -391,16 +383,23 @@ impl TelegramChannel {
             }
         }
         Batch {
-            next,
+            old_offset,
             accepted,
             replies,
         }
     }
 
+    /// A batch could not be persisted: forget its messages and its offset advance.
+    fn rollback(&mut self, batch: &Batch) {
+        self.state
+            .pending
+            .retain(|p| !batch.accepted.iter().any(|a| a.id == p.id));
+        self.state.offset = batch.old_offset;
+    }
+
     /// The batch's state is durable: adopt it, hand accepted messages to the registry and
     /// send pairing notices.
     fn commit(&mut self, batch: Batch, ctx: &mut Context<Self>) {
-        self.state = batch.next;
         if !batch.accepted.is_empty() {
             self.status.last_inbound_at_ms = Some(now_ms());
         }
@@ -554,7 +553,7 @@ impl TelegramChannel {
         text: String,
         ctx: &mut Context<Self>,
     ) {
-        self.send_chunks(chat_id, thread_id, None, text, None)
+        self.send_chunks(chat_id, thread_id, None, text)
             .into_actor(self)
             .map(|res, act, _| {
                 if let Err(e) = res {
@@ -575,7 +574,6 @@ impl TelegramChannel {
         thread_id: Option<i64>,
         reply_to: Option<i64>,
         text: String,
-        _inbound: Option<String>,
     ) -> impl std::future::Future<Output = Result<Vec<i64>, TgError>> + use<> {
         let api = self.api.clone();
         async move {
@@ -624,10 +622,10 @@ enum Decision {
     Drop(&'static str),
 }
 
-/// The result of applying a batch of updates to a copy of the state: committed (and the
-/// accepted messages handed over) only once the new state is on disk.
+/// A batch of updates applied to the state: its messages are handed over (and pairing
+/// notices sent) only once the state is on disk.
 struct Batch {
-    next: ChannelState,
+    old_offset: Option<i64>,
     accepted: Vec<InboundMessage>,
     replies: Vec<(i64, Option<i64>, String)>,
 }
@@ -670,7 +668,6 @@ impl Actor for TelegramChannel {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
-        let _ = &self.outbox;
         // Messages accepted before a restart but not answered: run them again.
         for m in self.state.pending.clone() {
             self.registry.do_send(InboundReceived {
@@ -703,7 +700,7 @@ impl Handler<DeliverReply> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<Vec<i64>, String>>;
 
     fn handle(&mut self, msg: DeliverReply, _: &mut Self::Context) -> Self::Result {
-        let send = self.send_chunks(msg.chat_id, msg.thread_id, msg.reply_to, msg.text, None);
+        let send = self.send_chunks(msg.chat_id, msg.thread_id, msg.reply_to, msg.text);
         let inbound = msg.inbound_id;
         Box::pin(send.into_actor(self).then(move |res, act, _| {
             let mut done = None;
@@ -723,10 +720,8 @@ impl Handler<DeliverReply> for TelegramChannel {
                 act.record_error(e);
             }
             let save = done.map(|id| {
-                let mut next = act.state.clone();
-                next.pending.retain(|p| p.id != id);
-                act.state = next.clone();
-                act.save(&next)
+                act.state.pending.retain(|p| p.id != id);
+                act.save(&act.state)
             });
             async move {
                 if let Some(save) = save
@@ -806,45 +801,39 @@ pub struct ApproveChannelPairing {
 impl Handler<ApproveChannelPairing> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<Value, String>>;
 
-    fn handle(&mut self, msg: ApproveChannelPairing, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: ApproveChannelPairing, _: &mut Self::Context) -> Self::Result {
         let code = msg.code.trim().to_uppercase();
         let now = now_ms();
-        let mut next = self.state.clone();
-        next.pairing
+        self.state
+            .pairing
             .retain(|p| now.saturating_sub(p.created_at_ms) < PAIRING_TTL_MS);
-        let Some(pos) = next.pairing.iter().position(|p| p.code == code) else {
+        let Some(pos) = self.state.pairing.iter().position(|p| p.code == code) else {
             return Box::pin(actix::fut::ready(Err(
                 "pending DM access request no longer exists".to_owned(),
             )));
         };
-        let req = next.pairing.remove(pos);
-        if !next.approved.contains(&req.user_id) {
-            next.approved.push(req.user_id);
+        let req = self.state.pairing.remove(pos);
+        let newly = !self.state.approved.contains(&req.user_id);
+        if newly {
+            self.state.approved.push(req.user_id);
         }
-        let save = self.save(&next);
+        let save = self.save(&self.state);
         let account = self.cfg.account_id.clone();
-        let notice = self.send_chunks(
-            req.user_id,
-            None,
-            None,
-            "OpenClaw: access approved. Send me a message.".to_owned(),
-            None,
-        );
-        let _ = ctx;
         Box::pin(save.into_actor(self).map(move |res, act, ctx| {
-            res?;
-            act.state = next;
-            notice
-                .into_actor(act)
-                .map(|r, act, _| {
-                    if let Err(e) = r {
-                        log::warn!(
-                            "telegram[{}]: approval notice failed: {e}",
-                            act.cfg.account_id
-                        );
-                    }
-                })
-                .spawn(ctx);
+            if let Err(e) = res {
+                // Not on disk: undo, so memory and file agree.
+                if newly {
+                    act.state.approved.retain(|u| *u != req.user_id);
+                }
+                act.state.pairing.push(req);
+                return Err(e);
+            }
+            act.send_notice(
+                req.user_id,
+                None,
+                "OpenClaw: access approved. Send me a message.".to_owned(),
+                ctx,
+            );
             Ok(json!({
                 "requestId": code,
                 "approved": true,
@@ -881,13 +870,14 @@ impl Handler<WebhookUpdate> for TelegramChannel {
         }
         // Same durable path as polling: persist, then hand over, then answer 200.
         let batch = self.apply(vec![msg.update]);
-        let save = self.save(&batch.next);
+        let save = self.save(&self.state);
         Box::pin(save.into_actor(self).map(move |res, act, ctx| {
             if let Err(e) = res {
                 log::error!(
                     "telegram[{}]: cannot persist webhook update: {e}",
                     act.cfg.account_id
                 );
+                act.rollback(&batch);
                 return Err(503);
             }
             act.commit(batch, ctx);
