@@ -167,7 +167,7 @@ pub fn resolve_auth(loaded: &Loaded) -> Result<(AuthSettings, Option<String>), S
         AuthMode::Token => match token {
             Some(t) => Some(t),
             None => {
-                let t = random_token();
+                let t = openclaw_actors::pairing::new_token();
                 generated = Some(t.clone());
                 Some(t)
             }
@@ -186,12 +186,6 @@ pub fn resolve_auth(loaded: &Loaded) -> Result<(AuthSettings, Option<String>), S
         },
         generated,
     ))
-}
-
-fn random_token() -> String {
-    let a = uuid::Uuid::new_v4().simple().to_string();
-    let b = uuid::Uuid::new_v4().simple().to_string();
-    format!("{a}{b}")
 }
 
 fn env_ms(var: &str, default: u64) -> Duration {

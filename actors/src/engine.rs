@@ -146,6 +146,9 @@ pub struct Shared {
     pub instance_id: String,
     /// Unauthenticated sockets per IP.
     pub preauth: PreauthCounter,
+    /// Number of agent sessions, kept by the registry (read by `health` without a round
+    /// trip).
+    pub session_count: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -170,7 +173,10 @@ impl Shared {
     /// `openclaw gateway call health` read.
     pub fn health(&self) -> Value {
         let started = Instant::now();
-        let sessions = json!({"path": self.sessions_path(), "count": 0, "recent": []});
+        let count = self
+            .session_count
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let sessions = json!({"path": self.sessions_path(), "count": count, "recent": []});
         json!({
             "ok": true,
             "ts": now_ms(),
@@ -279,6 +285,7 @@ impl Engine {
             boot_id: uuid::Uuid::new_v4().to_string(),
             instance_id: uuid::Uuid::new_v4().to_string(),
             preauth: PreauthCounter::default(),
+            session_count: std::sync::atomic::AtomicUsize::new(sessions_index.len()),
         });
         let model: Rc<dyn ChatModel> = deps
             .model

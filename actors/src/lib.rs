@@ -35,6 +35,6 @@ pub mod registry;
 pub mod store;
 pub mod ws_session;
 
-mod util;
+pub mod util;
 
 pub use engine::{Engine, EngineConfig, EngineDeps};

@@ -174,6 +174,15 @@ pub fn node_error(code: &str, message: &str, dispatched: bool) -> ErrorShape {
     }))
 }
 
+/// The error of a call whose node went away before answering.
+pub fn disconnected() -> ErrorShape {
+    node_error(
+        "NODE_DISCONNECTED",
+        "node disconnected before answering",
+        true,
+    )
+}
+
 impl Actor for NodeSession {
     type Context = Context<Self>;
 
@@ -197,11 +206,7 @@ impl Actor for NodeSession {
             }
         }
         for (_, p) in self.pending.drain() {
-            let _ = p.reply.send(Err(node_error(
-                "NODE_DISCONNECTED",
-                "node disconnected before answering",
-                true,
-            )));
+            let _ = p.reply.send(Err(disconnected()));
         }
         Running::Stop
     }
@@ -257,40 +262,24 @@ impl Handler<InvokeNode> for NodeSession {
             self.dispatch(&msg, first_tx, ctx);
             // Fan the node's single answer out to every caller with this key.
             ctx.spawn(
-                async move {
-                    first_rx.await.unwrap_or_else(|_| {
-                        Err(node_error(
-                            "NODE_DISCONNECTED",
-                            "node disconnected before answering",
-                            true,
-                        ))
-                    })
-                }
-                .into_actor(self)
-                .map(move |outcome, act, _| {
-                    if act.dedupe.len() >= DEDUPE_MAX {
-                        act.dedupe.retain(|_, (at, _)| at.elapsed() < DEDUPE_TTL);
+                async move { first_rx.await.unwrap_or_else(|_| Err(disconnected())) }
+                    .into_actor(self)
+                    .map(move |outcome, act, _| {
                         if act.dedupe.len() >= DEDUPE_MAX {
-                            act.dedupe.clear();
+                            act.dedupe.retain(|_, (at, _)| at.elapsed() < DEDUPE_TTL);
+                            if act.dedupe.len() >= DEDUPE_MAX {
+                                act.dedupe.clear();
+                            }
                         }
-                    }
-                    act.dedupe
-                        .insert(key.clone(), (Instant::now(), outcome.clone()));
-                    for w in act.inflight.remove(&key).unwrap_or_default() {
-                        let _ = w.send(outcome.clone());
-                    }
-                }),
+                        act.dedupe
+                            .insert(key.clone(), (Instant::now(), outcome.clone()));
+                        for w in act.inflight.remove(&key).unwrap_or_default() {
+                            let _ = w.send(outcome.clone());
+                        }
+                    }),
             );
         }
-        Box::pin(async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(node_error(
-                    "NODE_DISCONNECTED",
-                    "node disconnected before answering",
-                    true,
-                ))
-            })
-        })
+        Box::pin(async move { rx.await.unwrap_or_else(|_| Err(disconnected())) })
     }
 }
 

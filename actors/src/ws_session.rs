@@ -761,6 +761,7 @@ impl WsSession {
         });
         let registry = self.registry.clone();
         let requested_scopes = params.scopes.clone();
+        let locked_error = auth_failure("rate_limited", &params, self.peer.is_local);
         let work = async move {
             let mut issued = None;
             if let Some(dc) = device_connect {
@@ -795,16 +796,7 @@ impl WsSession {
                     Ok(v) => v,
                     Err(HelloError::Locked(retry)) => {
                         let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
-                        let err = ErrorShape::invalid(
-                            "unauthorized: too many failed authentication attempts (retry later)",
-                        )
-                        .retry_after(retry_ms)
-                        .with_details(json!({
-                            "code": "AUTH_RATE_LIMITED",
-                            "authReason": "rate_limited",
-                            "canRetryWithDeviceToken": false,
-                            "recommendedNextStep": "wait_then_retry",
-                        }));
+                        let err = locked_error.retry_after(retry_ms);
                         return act.fail_handshake(&id, err, close::POLICY, ctx);
                     }
                     Err(HelloError::Device(DeviceVerdict::PairingRequired { request_id, reason })) => {
@@ -1322,13 +1314,10 @@ impl WsSession {
                     _ => return (None, Err(not_connected())),
                 },
             };
-            let out = addr.send(msg).await.unwrap_or_else(|_| {
-                Err(crate::node_session::node_error(
-                    "NODE_DISCONNECTED",
-                    "node disconnected before answering",
-                    true,
-                ))
-            });
+            let out = addr
+                .send(msg)
+                .await
+                .unwrap_or_else(|_| Err(crate::node_session::disconnected()));
             (Some(addr), out)
         }
         .into_actor(self)
@@ -1537,7 +1526,7 @@ impl WsSession {
             "queuedSystemEvents": [],
             "sessions": {
                 "paths": [self.shared.sessions_path()],
-                "count": 0,
+                "count": stats.sessions,
                 "defaults": {"model": Value::Null, "contextTokens": Value::Null},
                 "recent": [],
                 "byAgent": [],

@@ -142,6 +142,21 @@ impl Registry {
         list
     }
 
+    /// The limiter's verdict on a shared-secret attempt from `ip` (locked-out IPs are refused
+    /// even with the right secret).
+    fn auth_verdict(&mut self, ip: IpAddr, matched: bool) -> AuthVerdict {
+        let now = Instant::now();
+        if let Some(retry) = self.limiter.locked(ip, now) {
+            return AuthVerdict::Locked(retry);
+        }
+        if matched {
+            self.limiter.record_success(ip);
+            AuthVerdict::Allowed
+        } else {
+            AuthVerdict::Failed(self.limiter.record_failure(ip, now).delay)
+        }
+    }
+
     fn release_preauth(&mut self, ip: IpAddr) {
         self.shared.preauth.release(ip);
     }
@@ -279,10 +294,10 @@ impl Handler<SessionAuthenticated> for Registry {
             && let Some(entry) = self.sessions.get(&msg.conn_id)
         {
             let peer = entry.ip;
-            if let Some(retry) = self.limiter.locked(peer, Instant::now()) {
-                return Err(retry);
+            match self.auth_verdict(peer, true) {
+                AuthVerdict::Locked(retry) => return Err(retry),
+                AuthVerdict::Allowed | AuthVerdict::Failed(_) => {}
             }
-            self.limiter.record_success(peer);
         }
         let mut ip = None;
         if let Some(entry) = self.sessions.get_mut(&msg.conn_id) {
@@ -356,17 +371,7 @@ impl Handler<AuthAttempt> for Registry {
     type Result = MessageResult<AuthAttempt>;
 
     fn handle(&mut self, msg: AuthAttempt, _: &mut Self::Context) -> Self::Result {
-        let now = Instant::now();
-        if let Some(retry) = self.limiter.locked(msg.ip, now) {
-            return MessageResult(AuthVerdict::Locked(retry));
-        }
-        if msg.matched {
-            self.limiter.record_success(msg.ip);
-            MessageResult(AuthVerdict::Allowed)
-        } else {
-            let outcome = self.limiter.record_failure(msg.ip, now);
-            MessageResult(AuthVerdict::Failed(outcome.delay))
-        }
+        MessageResult(self.auth_verdict(msg.ip, msg.matched))
     }
 }
 

@@ -605,13 +605,8 @@ impl Handler<InvokeNodeCommand> for Registry {
             session_key: msg.session_key,
         });
         Box::pin(async move {
-            fut.await.unwrap_or_else(|_| {
-                Err(crate::node_session::node_error(
-                    "NODE_DISCONNECTED",
-                    "node disconnected before answering",
-                    true,
-                ))
-            })
+            fut.await
+                .unwrap_or_else(|_| Err(crate::node_session::disconnected()))
         })
     }
 }

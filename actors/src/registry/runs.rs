@@ -180,6 +180,10 @@ impl Registry {
         }
         let meta = meta.clone();
         if created {
+            self.shared.session_count.store(
+                self.sessions_index.len(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             // A new session id must be durable before its transcript grows: otherwise a
             // crash would start a fresh transcript for the same chat.
             self.save_sessions_now();
