@@ -13,3 +13,4 @@ mod pairing;
 mod support;
 mod telegram_flow;
 mod tls;
+mod tool_policy;
