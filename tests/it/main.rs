@@ -8,6 +8,7 @@ mod handshake;
 mod interop;
 mod lifecycle;
 mod limits;
+mod methods;
 mod nodes;
 mod pairing;
 mod support;
