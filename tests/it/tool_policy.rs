@@ -298,3 +298,37 @@ fn tool_result(request: &Value, call_id: &str) -> Value {
         panic!("tool result is JSON ({e}): {m}");
     })
 }
+
+#[actix_web::test]
+async fn allow_nodes_limits_the_nodes_agent_runs_reach() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let nodes = json!({"allowNodes": ["some-other-node"]});
+    let (_gw, _op, node) = gateway_and_node(&config_with(&tg, None, nodes)).await;
+    let which = dm(
+        &tg,
+        5501,
+        &format!("/invoke {NODE_NAME} system.which {{\"bins\":[\"sh\"]}}"),
+    );
+    let r = wait_reply(&tg, which, Duration::from_secs(10)).await;
+    assert_eq!(
+        r.text(),
+        format!(
+            "❌ node not allowed for agent runs: {} is not in agents.defaults.tools.nodes.allowNodes. Fix: the owner adds it there",
+            node.node_id
+        )
+    );
+    assert!(node.requests.borrow().is_empty(), "{:?}", node.requests);
+
+    // Named by its display name, the node is reachable.
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let nodes = json!({"allowNodes": [NODE_NAME]});
+    let (_gw, _op, node) = gateway_and_node(&config_with(&tg, None, nodes)).await;
+    let which = dm(
+        &tg,
+        5502,
+        &format!("/invoke {NODE_NAME} system.which {{\"bins\":[\"sh\"]}}"),
+    );
+    let r = wait_reply(&tg, which, Duration::from_secs(10)).await;
+    assert!(r.text().starts_with("✅ system.which on "), "{}", r.text());
+    assert_eq!(node.requests.borrow().len(), 1, "{:?}", node.requests);
+}
