@@ -302,7 +302,12 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         trusted_proxies,
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
         channel_accounts,
-        agent_tools: (loaded.config.agents.defaults.tools.nodes)
+        agent_tools: loaded
+            .config
+            .agents
+            .defaults
+            .tools
+            .nodes
             .to_policy()
             .map_err(StartError::config)?,
     };

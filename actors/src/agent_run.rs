@@ -5,6 +5,10 @@
 //! streams `agent`/`chat` events to operators, appends the transcript, delivers the reply to
 //! the originating channel, and reports [`RunFinished`].
 //!
+//! Node commands run under the agent tool policy (`agents.defaults.tools.nodes`, resolved by
+//! the registry for the run's `<channel>:<senderId>`) and the same command-class checks as
+//! operator `node.invoke` calls; both are enforced by the node's `NodeSession`.
+//!
 //! With no model provider configured the [`CommandAgent`] stands in for the model: it
 //! understands `/help`, `/status`, `/nodes`, `/invoke <node> <command> [json]` and
 //! `/which <node> <bin…>` and drives the very same tool path.
