@@ -351,6 +351,8 @@ async fn run_flow(flow: &Flow) -> Result<()> {
             "api": "openai-completions", "models": [{"id": "bench-model"}]}}});
         config["agents"] = json!({"defaults": {"model": {"primary": "bench/bench-model"}}});
     }
+    // The agent tool policy allows read-only commands by default; the owner allows echo.test.
+    config["agents"]["defaults"]["tools"] = json!({"nodes": {"allowCommands": ["echo.test"]}});
     let (gw, _) = Gateway::spawn(&Spawn {
         state_prefix: "openclaw-flow-bench-",
         config: Some(&config),

@@ -352,6 +352,79 @@ pub struct AgentModelCfg {
     pub primary: Option<String>,
 }
 
+/// Allow/deny lists of `agents.defaults.tools.nodes` (and of one sender's override).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeToolRulesCfg {
+    /// Commands the agent may invoke (exact, `prefix.*`, `*`); default: read-only ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_commands: Option<Vec<String>>,
+    /// Commands it may never invoke (wins over allow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_commands: Option<Vec<String>>,
+    /// Nodes (ids or display names) it may invoke on; default: every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_nodes: Option<Vec<String>>,
+}
+
+impl NodeToolRulesCfg {
+    fn to_rules(&self) -> openclaw_actors::tool_policy::NodeToolRules {
+        openclaw_actors::tool_policy::NodeToolRules {
+            allow_commands: self.allow_commands.clone(),
+            deny_commands: self.deny_commands.clone().unwrap_or_default(),
+            allow_nodes: self.allow_nodes.clone(),
+        }
+    }
+}
+
+/// `agents.defaults.tools.nodes`: what the agent's `nodes` tool may invoke.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodesToolCfg {
+    /// Commands the agent may invoke (exact, `prefix.*`, `*`); default: read-only ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_commands: Option<Vec<String>>,
+    /// Commands it may never invoke (wins over allow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_commands: Option<Vec<String>>,
+    /// Nodes (ids or display names) it may invoke on; default: every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_nodes: Option<Vec<String>>,
+    /// Per-sender overrides keyed by `<channel>:<senderId>` (e.g. `telegram:123456789`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub senders: std::collections::BTreeMap<String, NodeToolRulesCfg>,
+}
+
+impl NodesToolCfg {
+    /// The engine's policy; `Err` (a configuration refusal) names the bad entry.
+    pub fn to_policy(&self) -> Result<openclaw_actors::tool_policy::AgentToolPolicy, String> {
+        let policy = openclaw_actors::tool_policy::AgentToolPolicy {
+            defaults: NodeToolRulesCfg {
+                allow_commands: self.allow_commands.clone(),
+                deny_commands: self.deny_commands.clone(),
+                allow_nodes: self.allow_nodes.clone(),
+            }
+            .to_rules(),
+            senders: self
+                .senders
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_rules()))
+                .collect(),
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+}
+
+/// `agents.defaults.tools`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentToolsCfg {
+    /// The `nodes` tool.
+    #[serde(default)]
+    pub nodes: NodesToolCfg,
+}
+
 /// `agents.defaults`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -359,6 +432,9 @@ pub struct AgentDefaultsCfg {
     /// The model.
     #[serde(default)]
     pub model: AgentModelCfg,
+    /// Tool policies.
+    #[serde(default)]
+    pub tools: AgentToolsCfg,
 }
 
 /// `agents`.
@@ -456,10 +532,28 @@ const KNOWN_KEYS: &[&str] = &[
     "agents.defaults",
     "agents.defaults.model",
     "agents.defaults.model.primary",
+    "agents.defaults.tools",
+    "agents.defaults.tools.nodes",
+    "agents.defaults.tools.nodes.allowCommands",
+    "agents.defaults.tools.nodes.denyCommands",
+    "agents.defaults.tools.nodes.allowNodes",
+    "agents.defaults.tools.nodes.senders",
+    "agents.defaults.tools.nodes.senders.*",
+    "agents.defaults.tools.nodes.senders.*.allowCommands",
+    "agents.defaults.tools.nodes.senders.*.denyCommands",
+    "agents.defaults.tools.nodes.senders.*.allowNodes",
 ];
 
 /// Keys whose values are lists (not walked for unknown sub-keys).
-const LEAF_LISTS: &[&str] = &["trustedProxies", "allowFrom", "groupAllowFrom", "models"];
+const LEAF_LISTS: &[&str] = &[
+    "trustedProxies",
+    "allowFrom",
+    "groupAllowFrom",
+    "models",
+    "allowCommands",
+    "denyCommands",
+    "allowNodes",
+];
 
 fn key_known(path: &str) -> bool {
     let segs: Vec<&str> = path.split('.').collect();

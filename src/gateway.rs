@@ -302,6 +302,14 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         trusted_proxies,
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
         channel_accounts,
+        agent_tools: loaded
+            .config
+            .agents
+            .defaults
+            .tools
+            .nodes
+            .to_policy()
+            .map_err(StartError::config)?,
     };
     let tls = if gw.tls.enabled == Some(true) {
         Some(crate::tls::load(&gw.tls, &loaded.state_dir).map_err(StartError::config)?)

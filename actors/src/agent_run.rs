@@ -5,6 +5,10 @@
 //! streams `agent`/`chat` events to operators, appends the transcript, delivers the reply to
 //! the originating channel, and reports [`RunFinished`].
 //!
+//! Node commands run under the agent tool policy (`agents.defaults.tools.nodes`, resolved by
+//! the registry for the run's `<channel>:<senderId>`) and the same command-class checks as
+//! operator `node.invoke` calls; both are enforced by the node's `NodeSession`.
+//!
 //! With no model provider configured the [`CommandAgent`] stands in for the model: it
 //! understands `/help`, `/status`, `/nodes`, `/invoke <node> <command> [json]` and
 //! `/which <node> <bin…>` and drives the very same tool path.
@@ -23,7 +27,7 @@ use crate::ports::{
     ToolCall, ToolSpec,
 };
 use crate::registry::Registry;
-use crate::registry::nodes::{DescribeNode, InvokeNodeCommand, ListNodes};
+use crate::registry::nodes::{DescribeNode, InvokeNodeCommand, InvokeOrigin, ListNodes};
 use crate::registry::runs::{Broadcast, RunFinished, RunOrigin, RunOutcome, RunRequest, RunStatus};
 use crate::store::{AppendLines, LoadLines, StoreActor};
 use crate::util::now_ms;
@@ -299,6 +303,13 @@ async fn run_loop(
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(ChatMessage::text("user", req.text.clone()));
     let tools = vec![nodes_tool()];
+    // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
+    let sender = match &req.origin {
+        RunOrigin::Channel { inbound, .. } => {
+            Some(format!("{}:{}", inbound.channel, inbound.sender_id))
+        }
+        RunOrigin::Operator => None,
+    };
     let mut tool_seq = 0u64;
     for _round in 0..MAX_ROUNDS {
         let response = match model
@@ -332,7 +343,7 @@ async fn run_loop(
                 payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
                     "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
             });
-            let result = run_tool(&registry, &req.run_id, &call).await;
+            let result = run_tool(&registry, &req.run_id, sender.as_deref(), &call).await;
             let mut text = result.to_string();
             if text.len() > MAX_TOOL_RESULT_CHARS {
                 let mut end = MAX_TOOL_RESULT_CHARS;
@@ -421,8 +432,14 @@ async fn resolve_node(registry: &Addr<Registry>, reference: &str) -> Result<Stri
     }
 }
 
-/// Executes one tool call; the result is always a JSON object the model can read.
-async fn run_tool(registry: &Addr<Registry>, run_id: &str, call: &ToolCall) -> Value {
+/// Executes one tool call; the result is always a JSON object the model can read. Node
+/// commands are checked against the agent tool policy for `sender` by the node's session.
+async fn run_tool(
+    registry: &Addr<Registry>,
+    run_id: &str,
+    sender: Option<&str>,
+    call: &ToolCall,
+) -> Value {
     if call.function.name != "nodes" {
         return json!({"ok": false, "error": format!("unknown tool: {}", call.function.name)});
     }
@@ -489,6 +506,9 @@ async fn run_tool(registry: &Addr<Registry>, run_id: &str, call: &ToolCall) -> V
                     timeout_ms,
                     idempotency_key: format!("{run_id}:{}", call.id),
                     session_key: None,
+                    origin: InvokeOrigin::AgentRun {
+                        sender: sender.map(str::to_owned),
+                    },
                 })
                 .await;
             match res {

@@ -55,6 +55,8 @@ pub struct EngineConfig {
     pub auto_approve_local: bool,
     /// Number of channel accounts configured (0: `health` needs no channel round trip).
     pub channel_accounts: usize,
+    /// What agent runs may invoke on nodes (`agents.defaults.tools.nodes`).
+    pub agent_tools: crate::tool_policy::AgentToolPolicy,
 }
 
 impl EngineConfig {
@@ -80,6 +82,7 @@ impl EngineConfig {
             trusted_proxies: Vec::new(),
             auto_approve_local: true,
             channel_accounts: 0,
+            agent_tools: Default::default(),
         }
     }
 }

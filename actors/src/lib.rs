@@ -33,6 +33,7 @@ pub mod ports;
 pub mod protocol;
 pub mod registry;
 pub mod store;
+pub mod tool_policy;
 pub mod ws_session;
 
 pub mod util;

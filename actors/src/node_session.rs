@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::protocol::error::{ErrorCode, ErrorShape};
+use crate::tool_policy::InvokeCaller;
 use crate::ws_session::{SendTargeted, WsSession};
 
 /// Default invoke timeout.
@@ -49,12 +50,43 @@ pub struct NodeSession {
     approved: Vec<String>,
     /// The node's platform (for error messages).
     platform: String,
-    /// Finished invokes by idempotency key, kept 5 minutes (at most 1000).
-    dedupe: HashMap<String, (Instant, InvokeOutcome)>,
-    /// Callers waiting on an in-flight invoke with the same key.
-    inflight: HashMap<String, Vec<oneshot::Sender<InvokeOutcome>>>,
+    /// Finished invokes by idempotency key with the call's fingerprint, kept 5 minutes
+    /// (at most 1000).
+    dedupe: HashMap<String, (Instant, Fingerprint, InvokeOutcome)>,
+    /// Callers waiting on an in-flight invoke with the same key (and its fingerprint).
+    inflight: HashMap<String, (Fingerprint, Vec<oneshot::Sender<InvokeOutcome>>)>,
+    /// Display name (for `allowNodes` of the agent tool policy; set by the registry).
+    display_name: Option<String>,
     /// The registry, which keeps finished outcomes across a reconnect of the node.
     registry: Option<Addr<crate::registry::Registry>>,
+}
+
+/// What an idempotency key is bound to: SHA-256 over the caller's principal, the command
+/// and the params (the node is implicit: each node has its own cache).
+pub type Fingerprint = [u8; 32];
+
+/// A finished outcome handed over across a node reconnect: `(key, fingerprint, outcome)`.
+pub type KeptOutcome = (String, Fingerprint, InvokeOutcome);
+
+/// The fingerprint of a call.
+pub fn fingerprint(principal: &str, command: &str, params: Option<&Value>) -> Fingerprint {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [principal, command] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    // serde_json's maps are ordered, so equal params serialize equally.
+    h.update(params.map(Value::to_string).unwrap_or_default().as_bytes());
+    h.finalize().into()
+}
+
+/// The error for a reused idempotency key whose call differs from the first one.
+pub fn key_reused() -> ErrorShape {
+    ErrorShape::invalid(
+        "idempotencyKey was already used for a different node.invoke (other caller, command or params); use a new key for a new call",
+    )
+    .with_details(json!({"reason": "idempotency key reused"}))
 }
 
 /// Dedupe window for idempotency keys (`DEDUPE_TTL_MS`).
@@ -80,6 +112,7 @@ impl NodeSession {
             platform,
             dedupe: HashMap::new(),
             inflight: HashMap::new(),
+            display_name: None,
             registry: None,
         }
     }
@@ -192,11 +225,11 @@ impl Actor for NodeSession {
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         if let Some(registry) = &self.registry {
-            let entries: Vec<(String, InvokeOutcome)> = self
+            let entries: Vec<KeptOutcome> = self
                 .dedupe
                 .drain()
-                .filter(|(_, (at, _))| at.elapsed() < DEDUPE_TTL)
-                .map(|(k, (_, v))| (k, v))
+                .filter(|(_, (at, _, _))| at.elapsed() < DEDUPE_TTL)
+                .map(|(k, (_, fp, v))| (k, fp, v))
                 .collect();
             if !entries.is_empty() {
                 registry.do_send(crate::registry::nodes::KeepOutcomes {
@@ -217,7 +250,7 @@ impl Actor for NodeSession {
 #[derive(Message)]
 #[rtype(result = "InvokeOutcome")]
 pub struct InvokeNode {
-    /// Command name (already checked against the approved surface).
+    /// Command name.
     pub command: String,
     /// Params for the command (`paramsJSON` on the wire).
     pub params: Option<Value>,
@@ -227,25 +260,44 @@ pub struct InvokeNode {
     pub idempotency_key: String,
     /// Session key, if the call came from an agent run.
     pub session_key: Option<String>,
+    /// Who is calling: the caller checks of [`crate::tool_policy::check`] run here, on the
+    /// path every invoke takes, and the idempotency key is bound to the caller.
+    pub caller: InvokeCaller,
 }
 
 impl Handler<InvokeNode> for NodeSession {
     type Result = ResponseFuture<InvokeOutcome>;
 
     fn handle(&mut self, msg: InvokeNode, ctx: &mut Self::Context) -> Self::Result {
+        if let Err(e) = crate::tool_policy::check(
+            &msg.caller,
+            &self.node_id,
+            self.display_name.as_deref(),
+            &msg.command,
+        ) {
+            return Box::pin(async move { Err(e) });
+        }
         if let Err(e) = self.check_allowed(&msg.command) {
             return Box::pin(async move { Err(e) });
         }
         let key = msg.idempotency_key.clone();
+        let fp = fingerprint(msg.caller.principal(), &msg.command, msg.params.as_ref());
         let now = Instant::now();
-        if let Some((at, done)) = self.dedupe.get(&key)
+        if let Some((at, done_fp, done)) = self.dedupe.get(&key)
             && now.duration_since(*at) < DEDUPE_TTL
         {
-            let done = done.clone();
+            let done = if *done_fp == fp {
+                done.clone()
+            } else {
+                Err(key_reused())
+            };
             return Box::pin(async move { done });
         }
         let (tx, rx) = oneshot::channel();
-        if let Some(waiters) = self.inflight.get_mut(&key) {
+        if let Some((first_fp, waiters)) = self.inflight.get_mut(&key) {
+            if *first_fp != fp {
+                return Box::pin(async { Err(key_reused()) });
+            }
             // Same key while the first call runs: wait for its result, run nothing new.
             waiters.push(tx);
         } else {
@@ -257,7 +309,7 @@ impl Handler<InvokeNode> for NodeSession {
                     )
                 });
             }
-            self.inflight.insert(key.clone(), vec![tx]);
+            self.inflight.insert(key.clone(), (fp, vec![tx]));
             let (first_tx, first_rx) = oneshot::channel();
             self.dispatch(&msg, first_tx, ctx);
             // Fan the node's single answer out to every caller with this key.
@@ -266,14 +318,15 @@ impl Handler<InvokeNode> for NodeSession {
                     .into_actor(self)
                     .map(move |outcome, act, _| {
                         if act.dedupe.len() >= DEDUPE_MAX {
-                            act.dedupe.retain(|_, (at, _)| at.elapsed() < DEDUPE_TTL);
+                            act.dedupe.retain(|_, (at, _, _)| at.elapsed() < DEDUPE_TTL);
                             if act.dedupe.len() >= DEDUPE_MAX {
                                 act.dedupe.clear();
                             }
                         }
                         act.dedupe
-                            .insert(key.clone(), (Instant::now(), outcome.clone()));
-                        for w in act.inflight.remove(&key).unwrap_or_default() {
+                            .insert(key.clone(), (Instant::now(), fp, outcome.clone()));
+                        let waiters = act.inflight.remove(&key).map(|(_, w)| w);
+                        for w in waiters.unwrap_or_default() {
                             let _ = w.send(outcome.clone());
                         }
                     }),
@@ -384,7 +437,9 @@ pub struct UpdateCommands {
     /// The approved commands.
     pub approved: Vec<String>,
     /// Finished outcomes by idempotency key, from the previous session.
-    pub seed: Vec<(String, InvokeOutcome)>,
+    pub seed: Vec<KeptOutcome>,
+    /// The node's display name (for the agent tool policy's `allowNodes`).
+    pub display_name: Option<String>,
 }
 
 impl Handler<UpdateCommands> for NodeSession {
@@ -392,10 +447,13 @@ impl Handler<UpdateCommands> for NodeSession {
 
     fn handle(&mut self, msg: UpdateCommands, _: &mut Self::Context) {
         self.approved = msg.approved;
+        if msg.display_name.is_some() {
+            self.display_name = msg.display_name;
+        }
         let now = Instant::now();
-        for (k, v) in msg.seed {
+        for (k, fp, v) in msg.seed {
             if self.dedupe.len() < DEDUPE_MAX {
-                self.dedupe.entry(k).or_insert((now, v));
+                self.dedupe.entry(k).or_insert((now, fp, v));
             }
         }
     }

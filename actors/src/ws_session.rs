@@ -312,6 +312,8 @@ struct ReadyState {
     scopes: Vec<String>,
     /// Set for nodes.
     node_id: Option<String>,
+    /// The verified device id, if the client presented one.
+    device_id: Option<String>,
 }
 
 /// One WebSocket connection.
@@ -696,7 +698,9 @@ impl WsSession {
             };
         }
         let remote_ip = self.peer.ip.to_string();
+        let ready_device_id = device_id.clone();
         let device_connect = device.map(|(device_id, public_key)| DeviceConnect {
+            conn_id: self.conn_id.clone(),
             device_id,
             public_key,
             client_id: params.client.id.clone(),
@@ -880,6 +884,7 @@ impl WsSession {
                         role,
                         scopes,
                         node_id,
+                        device_id: ready_device_id,
                     })),
                 ) {
                     Phase::Authenticating { pending } => pending,
@@ -1299,12 +1304,23 @@ impl WsSession {
             .cloned();
         let registry = self.registry.clone();
         let node_id = cmd.node_id.clone();
+        let scopes = match cmd.origin {
+            crate::registry::nodes::InvokeOrigin::Operator { scopes } => scopes,
+            crate::registry::nodes::InvokeOrigin::AgentRun { .. } => Vec::new(),
+        };
+        // Idempotency keys are bound to the caller: the device, or the shared secret.
+        let principal = match &self.phase {
+            Phase::Ready(r) => r.device_id.clone(),
+            _ => None,
+        }
+        .map_or_else(|| "shared-secret".to_owned(), |d| format!("device:{d}"));
         let msg = InvokeNode {
             command: cmd.command,
             params: cmd.params,
             timeout_ms: cmd.timeout_ms,
             idempotency_key: cmd.idempotency_key,
             session_key: cmd.session_key,
+            caller: crate::tool_policy::InvokeCaller::Operator { principal, scopes },
         };
         async move {
             let addr = match cached {
@@ -1722,19 +1738,11 @@ mod node_params {
     use crate::node_session::DEFAULT_INVOKE_TIMEOUT_MS;
     use crate::node_session::InvokeResult;
     use crate::protocol::error::ErrorShape;
-    use crate::protocol::scopes;
     use crate::protocol::validate::Checker;
-    use crate::registry::nodes::{InvokeNodeCommand, PairingOp};
+    use crate::registry::nodes::{InvokeNodeCommand, InvokeOrigin, PairingOp};
 
     /// Longest invoke timeout accepted.
     const MAX_INVOKE_TIMEOUT_MS: u64 = 10 * 60 * 1000;
-    /// Commands that need `operator.admin` to invoke.
-    const ADMIN_INVOKE: &[&str] = &[
-        "browser.proxy",
-        "browser.proxy.upload.v1",
-        "fs.listDir",
-        "terminal.upload",
-    ];
 
     fn fail(method: &str, c: &Checker) -> ErrorShape {
         ErrorShape::invalid(format!("invalid {method} params: {}", c.message()))
@@ -1833,19 +1841,8 @@ mod node_params {
         if !c.ok() {
             return Err(fail(METHOD, &c));
         }
-        if command.starts_with("worker.") {
-            return Err(ErrorShape::invalid(format!(
-                "node command not allowed: {command} is private to the gateway"
-            )));
-        }
-        if command.starts_with("system.execApprovals.") {
-            return Err(ErrorShape::invalid(format!(
-                "node command not allowed: {command} (use exec.approvals.node.*)"
-            )));
-        }
-        if ADMIN_INVOKE.contains(&command.as_str()) && !scopes::satisfied(caller, scopes::ADMIN) {
-            return Err(ErrorShape::missing_scope(scopes::ADMIN));
-        }
+        // The command-class and caller checks run in the node's session
+        // (`tool_policy::check`), on the path agent runs take too.
         Ok(InvokeNodeCommand {
             node_id,
             command,
@@ -1855,6 +1852,9 @@ mod node_params {
                 .min(MAX_INVOKE_TIMEOUT_MS),
             idempotency_key,
             session_key,
+            origin: InvokeOrigin::Operator {
+                scopes: caller.to_vec(),
+            },
         })
     }
 

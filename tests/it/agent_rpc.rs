@@ -339,3 +339,136 @@ async fn hello_ok_advertises_the_agent_methods() {
         );
     }
 }
+
+#[actix_web::test]
+async fn chat_abort_stops_the_running_run_and_drops_the_queued_one() {
+    let (_tg, ai, _gw, mut op) = setup().await;
+    // The model holds its answer far longer than the test runs.
+    ai.push(FakeReply::text("too late").delayed(Duration::from_secs(60)));
+    for (key, text) in [("run-abort-a", "hold"), ("run-abort-b", "queued")] {
+        let res = op
+            .request(
+                "chat.send",
+                json!({"sessionKey": "main", "message": text, "idempotencyKey": key}),
+            )
+            .await;
+        assert_eq!(res["ok"], true, "{res}");
+    }
+    // Run a is running (the model has its request); b waits behind it.
+    ai.wait_requests_async(1, Duration::from_secs(10)).await;
+
+    let res = op
+        .request("chat.abort", json!({"sessionKey": "main"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"],
+        json!({"ok": true, "aborted": true, "runIds": ["run-abort-a", "run-abort-b"]}),
+        "{res}"
+    );
+    let ev = chat_event(&mut op, "run-abort-a", "aborted").await;
+    assert_eq!(ev["sessionKey"], "agent:main:main", "{ev}");
+    assert_eq!(ev["stopReason"], "aborted", "{ev}");
+    for run in ["run-abort-a", "run-abort-b"] {
+        let wait = op
+            .request("agent.wait", json!({"runId": run, "timeoutMs": 5000}))
+            .await;
+        assert_eq!(wait["payload"]["status"], "aborted", "{run}: {wait}");
+    }
+
+    // The session is free again: the next run gets the model's next answer.
+    ai.push_text("after the abort");
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "again", "idempotencyKey": "run-abort-c"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let fin = chat_event(&mut op, "run-abort-c", "final").await;
+    assert_eq!(
+        fin["message"]["content"][0]["text"], "after the abort",
+        "{fin}"
+    );
+    // b never reached the model, and the aborted answer is not in the history.
+    assert_eq!(ai.request_count(), 2);
+    let hist = op
+        .request("chat.history", json!({"sessionKey": "main"}))
+        .await;
+    let said: Vec<(String, String)> = hist["payload"]["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("chat.history messages: {hist}"))
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or("?").to_owned(),
+                m["content"][0]["text"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect();
+    let pair = |r: &str, t: &str| (r.to_owned(), t.to_owned());
+    // The aborted run's user message is kept, its answer is not; b left no trace.
+    assert_eq!(
+        said,
+        vec![
+            pair("user", "hold"),
+            pair("user", "again"),
+            pair("assistant", "after the abort")
+        ],
+        "{hist}"
+    );
+}
+
+#[actix_web::test]
+async fn chat_abort_with_nothing_running() {
+    let (_tg, ai, _gw, mut op) = setup().await;
+    for params in [
+        json!({"sessionKey": "main"}),
+        json!({"sessionKey": "main", "runId": "no-such-run"}),
+        json!({"sessionKey": "never-used"}),
+    ] {
+        let res = op.request("chat.abort", params.clone()).await;
+        assert_eq!(res["ok"], true, "{params}: {res}");
+        assert_eq!(
+            res["payload"],
+            json!({"ok": true, "aborted": false, "runIds": []}),
+            "{params}: {res}"
+        );
+    }
+    // A finished run is not aborted after the fact.
+    ai.push_text("done");
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "hi", "idempotencyKey": "run-done"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    chat_event(&mut op, "run-done", "final").await;
+    let res = op
+        .request(
+            "chat.abort",
+            json!({"sessionKey": "main", "runId": "run-done"}),
+        )
+        .await;
+    assert_eq!(
+        res["payload"],
+        json!({"ok": true, "aborted": false, "runIds": []}),
+        "{res}"
+    );
+    let wait = op
+        .request(
+            "agent.wait",
+            json!({"runId": "run-done", "timeoutMs": 1000}),
+        )
+        .await;
+    assert_eq!(wait["payload"]["status"], "ok", "{wait}");
+    // Bad params.
+    let res = op.request("chat.abort", json!({})).await;
+    let err = crate::support::error_of(&res);
+    assert_eq!(err["code"], "INVALID_REQUEST", "{res}");
+    assert_eq!(
+        err["message"], "invalid chat.abort params: must have required property 'sessionKey'",
+        "{res}"
+    );
+}

@@ -763,3 +763,112 @@ async fn idempotency_key_survives_a_node_reconnect() {
     );
     assert_eq!(again.requests_with_key("k-after"), 1);
 }
+
+/// An all-scopes operator with its own device identity (silently paired on loopback).
+async fn device_operator(port: u16) -> WsClient {
+    use crate::support::fake_node::{Sig, sign_device};
+    let (mut c, ch) = WsClient::open_challenged(port).await;
+    let nonce = ch["payload"]["nonce"]
+        .as_str()
+        .expect("challenge nonce")
+        .to_owned();
+    let mut p = cli_params("T", ALL_OPERATOR);
+    sign_device(
+        &mut p,
+        &random_key(),
+        &nonce,
+        crate::support::now_ms(),
+        Sig::V3,
+    );
+    let res = c.connect(p).await;
+    assert_eq!(res["ok"], true, "device operator connect: {res}");
+    c
+}
+
+#[actix_web::test]
+async fn reused_idempotency_key_with_another_call_is_an_error() {
+    let script: Script = std::rc::Rc::new(|req: &Value| {
+        if req["idempotencyKey"] == "k-slow" {
+            Action::Delay(Duration::from_millis(300), Box::new(Action::Echo))
+        } else {
+            Action::Echo
+        }
+    });
+    let (gw, mut op, node) = setup(script).await;
+    let reused = "idempotencyKey was already used for a different node.invoke (other caller, command or params); use a new key for a new call";
+    let first = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({"v": 1}), "k-bind"),
+        )
+        .await;
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(
+        first["payload"]["payload"]["echo"],
+        json!({"v": 1}),
+        "{first}"
+    );
+
+    // Other params, other command: an error, not the first call's result.
+    for (command, params) in [
+        ("echo.test", json!({"v": 2})),
+        ("echo.test", json!(null)),
+        ("system.which", json!({"v": 1})),
+    ] {
+        let res = op
+            .request(
+                "node.invoke",
+                invoke_params(&node.node_id, command, params.clone(), "k-bind"),
+            )
+            .await;
+        let err = error_of(&res);
+        assert_eq!(err["code"], "INVALID_REQUEST", "{command} {params}: {res}");
+        assert_eq!(err["message"], reused, "{command} {params}: {res}");
+    }
+    // Another caller (an operator with its own device) with the very same call.
+    let mut other = device_operator(gw.port).await;
+    let res = other
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({"v": 1}), "k-bind"),
+        )
+        .await;
+    assert_eq!(error_of(&res)["message"], reused, "{res}");
+    // The same call again is still answered from the cache.
+    let again = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({"v": 1}), "k-bind"),
+        )
+        .await;
+    assert_eq!(again["payload"], first["payload"], "{again}");
+
+    // While the first call is in flight, too.
+    let a = op
+        .send_request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({"v": 1}), "k-slow"),
+        )
+        .await;
+    node_requested(&node, "k-slow").await;
+    let res = other
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({"v": 9}), "k-slow"),
+        )
+        .await;
+    assert_eq!(error_of(&res)["message"], reused, "{res}");
+    let ra = op.response(&a).await;
+    assert_eq!(ra["payload"]["payload"]["echo"], json!({"v": 1}), "{ra}");
+    assert_eq!(node.requests_with_key("k-bind"), 1, "{:?}", node.requests);
+    assert_eq!(node.requests_with_key("k-slow"), 1, "{:?}", node.requests);
+}
+
+/// Waits until the node received a request with `key`.
+async fn node_requested(node: &FakeNode, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.requests_with_key(key) == 0 {
+        assert!(Instant::now() < deadline, "the node never got {key}");
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}

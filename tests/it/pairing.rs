@@ -553,3 +553,151 @@ async fn device_token_is_bound_to_its_scopes() {
         "{res}"
     );
 }
+
+/// Pairs the remote `key` (requesting `scopes`) through `approver`, then connects once with
+/// the shared token to get its device token.
+async fn pair_remote(gw: &TestGateway, approver: &mut WsClient, key: &DeviceKey) -> String {
+    let (_, res) = remote_connect(gw.port, key, json!({"token": "T"})).await;
+    let request_id = error_of(&res)["details"]["requestId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("pairing required: {res}"))
+        .to_owned();
+    let res = approver
+        .request("device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let (mut c, res) = remote_connect(gw.port, key, json!({"token": "T"})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    c.close().await;
+    res["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("deviceToken after approval: {res}"))
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn revoke_and_rotate_close_the_sessions_that_used_the_token() {
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, trustedProxies: ["127.0.0.1"]}}"#),
+    );
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.read", "operator.pairing"]),
+    )
+    .await;
+    let key = random_key();
+    let device_id = key.device_id();
+    let token1 = pair_remote(&gw, &mut op, &key).await;
+    // Another device's token session is not touched.
+    let bystander_key = random_key();
+    let bystander_token = pair_remote(&gw, &mut op, &bystander_key).await;
+    let (mut bystander, res) = remote_connect(
+        gw.port,
+        &bystander_key,
+        json!({"deviceToken": bystander_token}),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+
+    // Rotate: the session that authenticated with token1 is closed.
+    let (mut live, res) = remote_connect(gw.port, &key, json!({"deviceToken": token1})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = op
+        .request(
+            "device.token.rotate",
+            json!({"deviceId": device_id, "role": "operator"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let token2 = res["payload"]["token"]
+        .as_str()
+        .expect("rotate returns a token")
+        .to_owned();
+    let (code, reason, _) = live.until_close().await;
+    assert_eq!(code, Some(4001));
+    assert_eq!(reason, "client invalidated: device token rotated");
+
+    // Revoke: the session on token2 is closed too.
+    let (mut live, res) = remote_connect(gw.port, &key, json!({"deviceToken": token2})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = op
+        .request(
+            "device.token.revoke",
+            json!({"deviceId": device_id, "role": "operator"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let (code, reason, _) = live.until_close().await;
+    assert_eq!(code, Some(4001));
+    assert_eq!(reason, "client invalidated: device token revoked");
+    assert_device_token_mismatch(gw.port, &key, &token2).await;
+
+    // The bystander and the shared-secret operator still work.
+    let res = bystander.request("status", json!({})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = op.request("status", json!({})).await;
+    assert_eq!(res["ok"], true, "{res}");
+}
+
+#[actix_web::test]
+async fn approvers_cannot_grant_scopes_they_lack() {
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, trustedProxies: ["127.0.0.1"]}}"#),
+    );
+    let (mut pairer, _) = WsClient::hello(gw.port, cli_params("T", &["operator.pairing"])).await;
+    let key = random_key();
+    let connect_admin = || {
+        let key = &key;
+        async move {
+            let mut c = WsClient::open_with(gw.port, &[("X-Forwarded-For", "203.0.113.11")])
+                .await
+                .unwrap_or_else(|e| panic!("upgrade through the trusted proxy refused: {e}"));
+            let ch = c.challenge().await;
+            let mut p = connect_params("cli", "cli", &["operator.admin"], json!({"token": "T"}));
+            sign_device(&mut p, key, &nonce_of(&ch), now_ms(), Sig::V3);
+            c.connect(p).await
+        }
+    };
+    let res = connect_admin().await;
+    let request_id = error_of(&res)["details"]["requestId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("pairing required: {res}"))
+        .to_owned();
+    let res = pairer
+        .request("device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "FORBIDDEN", "{res}");
+    assert_eq!(err["message"], "missing scope: operator.admin", "{res}");
+    // Still not paired: the device is refused again.
+    let res = connect_admin().await;
+    assert_eq!(
+        error_of(&res)["details"]["requestId"],
+        request_id.as_str(),
+        "{res}"
+    );
+
+    // An admin approves; the pairing-only operator then cannot mint an admin token.
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let res = admin
+        .request("device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = pairer
+        .request(
+            "device.token.rotate",
+            json!({"deviceId": key.device_id(), "role": "operator"}),
+        )
+        .await;
+    assert_eq!(
+        error_of(&res)["message"],
+        "missing scope: operator.admin",
+        "{res}"
+    );
+    let res = connect_admin().await;
+    assert_eq!(res["ok"], true, "{res}");
+}

@@ -25,6 +25,9 @@ pub const GW_ARGS: &[&str] = &["gateway", "run", "--port", "0", "--token", GW_TO
 /// The fake node's display name (see `node_connect_params`).
 pub const NODE_NAME: &str = "it-fake-node";
 
+/// Node commands `config` lets chats invoke.
+pub const FLOW_COMMANDS: &[&str] = &["echo.test", "system.which", "system.run"];
+
 /// Bound for a reply that involves model retries or Bot API backoff.
 pub const SLOW: Duration = Duration::from_secs(15);
 
@@ -58,6 +61,9 @@ pub fn config(tg: &FakeTelegram, ai: Option<&FakeOpenAi>, telegram: Value) -> St
         }}});
         cfg["agents"] = json!({"defaults": {"model": {"primary": "fake/flow-model"}}});
     }
+    // These flows invoke echo.test and system.run from chats: the owner allows them (the
+    // default agent tool policy allows only read-only commands; see tool_policy.rs).
+    cfg["agents"]["defaults"]["tools"] = json!({"nodes": {"allowCommands": FLOW_COMMANDS}});
     serde_json::to_string_pretty(&cfg).expect("config serializes")
 }
 

@@ -314,3 +314,107 @@ mod tests {
         );
     }
 }
+
+/// Known-answer vectors: connect frames captured from the real OpenClaw (its node host and
+/// a probe client), checked against our parser, payload builder and verifier. The expected
+/// payload strings in the fixture are written out by hand, and the signatures are checked
+/// with ed25519-dalek directly as well, so a bug shared by our signer and verifier fails here.
+#[cfg(test)]
+mod captured_proofs {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ed25519_dalek::{Signature, VerifyingKey};
+    use serde_json::Value;
+    use sha2::{Digest, Sha256};
+
+    use super::parse;
+    use crate::identity::{self, ProofError};
+
+    fn cases() -> Vec<(String, Value)> {
+        let all: Value =
+            serde_json::from_str(include_str!("../../../tests/fixtures/device-proofs.json"))
+                .expect("tests/fixtures/device-proofs.json is JSON");
+        let cases = all["cases"].as_object().expect("cases").clone();
+        assert_eq!(cases.len(), 3, "{cases:?}");
+        cases.into_iter().collect()
+    }
+
+    fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+        v[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} is a string in {v}"))
+    }
+
+    #[test]
+    fn public_key_to_device_id_matches_the_real_clients() {
+        for (name, case) in cases() {
+            let device = &case["params"]["device"];
+            let raw = identity::normalize_public_key(s(device, "publicKey"))
+                .unwrap_or_else(|| panic!("{name}: public key parses"));
+            // Independently: lowercase hex SHA-256 of the raw key bytes.
+            let by_hand: String = Sha256::digest(
+                URL_SAFE_NO_PAD
+                    .decode(s(device, "publicKey"))
+                    .expect("base64url"),
+            )
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+            assert_eq!(by_hand, s(device, "id"), "{name}");
+            assert_eq!(identity::device_id(&raw), s(device, "id"), "{name}");
+        }
+    }
+
+    #[test]
+    fn captured_signatures_verify_over_the_exact_payload() {
+        for (name, case) in cases() {
+            let params = parse(&case["params"])
+                .unwrap_or_else(|e| panic!("{name}: captured connect params parse: {e}"));
+            let proof = params.device.clone().expect("captured device proof");
+            let nonce = s(&case, "nonce");
+            let expected = s(&case, "expectedPayload");
+            assert_eq!(proof.nonce.as_deref(), Some(nonce), "{name}");
+
+            // The captured signature is over the hand-written payload (checked with dalek).
+            let raw = identity::normalize_public_key(&proof.public_key).expect("key");
+            let key = VerifyingKey::from_bytes(&raw).expect("ed25519 key");
+            let sig = Signature::from_slice(
+                &URL_SAFE_NO_PAD
+                    .decode(&proof.signature)
+                    .expect("base64url signature"),
+            )
+            .expect("64-byte signature");
+            key.verify_strict(expected.as_bytes(), &sig)
+                .unwrap_or_else(|e| panic!("{name}: signature over {expected:?}: {e}"));
+
+            // Our payload builder reconstructs exactly that string from the params.
+            let ours = match s(&case, "version") {
+                "v3" => identity::payload_v3(&params, &proof.id, proof.signed_at, nonce),
+                _ => identity::payload_v2(&params, &proof.id, proof.signed_at, nonce),
+            };
+            assert_eq!(ours, expected, "{name}");
+
+            // Our verifier accepts it (at the capture time) ...
+            assert_eq!(
+                identity::verify_proof(&params, &proof, nonce, proof.signed_at),
+                Ok(raw),
+                "{name}"
+            );
+            // ... and refuses it once any signed field differs.
+            let mut other = params.clone();
+            other.scopes.push("operator.admin".into());
+            assert_eq!(
+                identity::verify_proof(&other, &proof, nonce, proof.signed_at),
+                Err(ProofError::Signature),
+                "{name}"
+            );
+            let mut other = params.clone();
+            other.auth.token = Some("not-T".into());
+            assert_eq!(
+                identity::verify_proof(&other, &proof, nonce, proof.signed_at),
+                Err(ProofError::Signature),
+                "{name}"
+            );
+        }
+    }
+}

@@ -87,7 +87,7 @@ pub struct Registry {
     /// Per-session run slots (active run + queue).
     slots: HashMap<String, runs::Slot>,
     /// Finished invoke outcomes of stopped node sessions, by node id (see `KeepOutcomes`).
-    kept_outcomes: HashMap<String, (Instant, Vec<(String, crate::node_session::InvokeOutcome)>)>,
+    kept_outcomes: HashMap<String, (Instant, Vec<crate::node_session::KeptOutcome>)>,
     /// Recent `send` results by idempotency key.
     send_dedupe: HashMap<String, (Instant, Value)>,
     /// A debounced session-index save is pending.
@@ -96,6 +96,9 @@ pub struct Registry {
     runs: runs::RunRecords,
     /// Insertion order of `runs`, for pruning.
     run_order: std::collections::VecDeque<String>,
+    /// Sessions that authenticated with a device token, by connection id (see
+    /// `nodes::TokenSession`): closed when that token is revoked or replaced.
+    token_sessions: HashMap<String, nodes::TokenSession>,
 }
 
 impl Registry {
@@ -128,6 +131,7 @@ impl Registry {
             kept_outcomes: HashMap::new(),
             runs: HashMap::new(),
             run_order: std::collections::VecDeque::new(),
+            token_sessions: HashMap::new(),
         }
     }
 

@@ -8,11 +8,12 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 
 use super::Registry;
-use crate::node_session::{InvokeNode, InvokeOutcome, NodeSession, StopNode, UpdateCommands};
+use crate::node_session::{InvokeNode, KeptOutcome, NodeSession, StopNode, UpdateCommands};
 use crate::pairing::{self, DeviceCheck, NodeDescriptor, PairingBook, PendingDevice};
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::protocol::scopes;
 use crate::store::SaveDocument;
+use crate::tool_policy::InvokeCaller;
 use crate::util::now_ms;
 use crate::ws_session::{CloseSession, SendTargeted, WsSession};
 
@@ -80,7 +81,9 @@ impl Registry {
         }
     }
 
+    /// A socket closed: forget its node (if it was one) and its device-token record.
     pub(super) fn detach_node(&mut self, conn_id: &str) {
+        self.token_sessions.remove(conn_id);
         let Some(node_id) = self
             .nodes
             .iter()
@@ -227,6 +230,67 @@ impl Registry {
     }
 }
 
+// === sessions authenticated by a device token ===
+
+/// A session that authenticated with a device token.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenSession {
+    device_id: String,
+    role: String,
+    /// Hash of the token it presented.
+    hash: String,
+}
+
+/// Bound on remembered token sessions (closed sessions are pruned first).
+const TOKEN_SESSIONS_MAX: usize = 65_536;
+
+impl Registry {
+    fn remember_token_session(&mut self, conn_id: &str, device_id: &str, role: &str, token: &str) {
+        if self.token_sessions.len() >= TOKEN_SESSIONS_MAX {
+            let open = &self.sessions;
+            self.token_sessions.retain(|c, _| open.contains_key(c));
+        }
+        if self.token_sessions.len() < TOKEN_SESSIONS_MAX {
+            self.token_sessions.insert(
+                conn_id.to_owned(),
+                TokenSession {
+                    device_id: device_id.to_owned(),
+                    role: role.to_owned(),
+                    hash: pairing::token_hash(token),
+                },
+            );
+        }
+    }
+
+    /// Closes (4001) every open session of `device_id`/`role` that authenticated with a
+    /// device token that is no longer the valid one.
+    fn close_stale_token_sessions(&mut self, device_id: &str, role: &str, why: &str) {
+        let current: Option<String> = self
+            .book
+            .devices
+            .get(device_id)
+            .and_then(|d| d.tokens.iter().find(|t| t.role == role))
+            .map(|t| t.hash.clone());
+        let stale: Vec<String> = self
+            .token_sessions
+            .iter()
+            .filter(|(_, t)| {
+                t.device_id == device_id && t.role == role && Some(&t.hash) != current.as_ref()
+            })
+            .map(|(c, _)| c.clone())
+            .collect();
+        for conn in stale {
+            self.token_sessions.remove(&conn);
+            if let Some(e) = self.sessions.get(&conn) {
+                e.addr.do_send(CloseSession {
+                    code: 4001,
+                    reason: format!("client invalidated: {why}"),
+                });
+            }
+        }
+    }
+}
+
 // === device pairing at connect time ===
 
 /// What the registry decided about a device's connect.
@@ -257,6 +321,9 @@ pub enum DeviceVerdict {
 #[derive(Message)]
 #[rtype(result = "DeviceVerdict")]
 pub struct DeviceConnect {
+    /// Connection id of the socket (a session that authenticates with its device token is
+    /// closed when that token is revoked or replaced).
+    pub conn_id: String,
     /// Device id.
     pub device_id: String,
     /// Raw public key, base64url.
@@ -309,6 +376,9 @@ impl Handler<DeviceConnect> for Registry {
                 return Box::pin(actix::fut::ready(DeviceVerdict::ScopeMismatch));
             }
             token_ok = true;
+            if let Some(t) = msg.device_token.as_deref() {
+                self.remember_token_session(&msg.conn_id, &msg.device_id, &msg.role, t);
+            }
         }
         let check = self
             .book
@@ -371,9 +441,13 @@ impl Handler<DeviceConnect> for Registry {
         let issued = if token_ok {
             None
         } else {
-            self.book
+            let t = self
+                .book
                 .issue_token(&msg.device_id, &msg.role, &msg.scopes, now)
-                .map(|t| (t, now))
+                .map(|t| (t, now));
+            // The new token replaces the old one: sessions that used the old one go.
+            self.close_stale_token_sessions(&msg.device_id, &msg.role, "device token replaced");
+            t
         };
         let save = self.save_book();
         Box::pin(actix::fut::wrap_future(async move {
@@ -442,6 +516,7 @@ impl Handler<AttachNode> for Registry {
         addr.do_send(UpdateCommands {
             approved: approved.clone(),
             seed,
+            display_name: msg.descriptor.display_name.clone(),
         });
         if let Some((req, created)) = self.book.request_surface(&msg.descriptor, now)
             && created
@@ -486,8 +561,8 @@ const KEPT_OUTCOMES_NODES: usize = 256;
 pub struct KeepOutcomes {
     /// Node id.
     pub node_id: String,
-    /// Outcomes by idempotency key.
-    pub entries: Vec<(String, InvokeOutcome)>,
+    /// Outcomes by idempotency key, with the fingerprint each key is bound to.
+    pub entries: Vec<KeptOutcome>,
 }
 
 impl Handler<KeepOutcomes> for Registry {
@@ -504,6 +579,7 @@ impl Handler<KeepOutcomes> for Registry {
             n.addr.do_send(UpdateCommands {
                 approved: n.approved.clone(),
                 seed: msg.entries,
+                display_name: None,
             });
             return;
         }
@@ -560,12 +636,13 @@ impl Handler<NodeHostStats> for Registry {
 
 // === node.invoke ===
 
-/// Sent by an operator's `WsSession` (or an agent run) for `node.invoke`. Checks the node
-/// is connected and forwards to its session, which checks the approved surface and dedupes
-/// on the idempotency key. (Operator sockets skip this hop: they cache the session from
-/// the node's `NodeSession`.
+/// Sent by an agent run's `nodes` tool (operator sockets parse `node.invoke` into this
+/// too, then skip the hop: they cache the node's `NodeSession` address). Checks the node is
+/// connected, resolves the agent tool policy for the run's origin and forwards to the
+/// node's session, which runs the caller checks, checks the approved surface and dedupes
+/// on the idempotency key.
 #[derive(Message)]
-#[rtype(result = "InvokeOutcome")]
+#[rtype(result = "crate::node_session::InvokeOutcome")]
 pub struct InvokeNodeCommand {
     /// Target node.
     pub node_id: String,
@@ -579,6 +656,23 @@ pub struct InvokeNodeCommand {
     pub idempotency_key: String,
     /// Session key of the caller, if any.
     pub session_key: Option<String>,
+    /// Who asks.
+    pub origin: InvokeOrigin,
+}
+
+/// Where a [`InvokeNodeCommand`] comes from.
+#[derive(Debug, Clone)]
+pub enum InvokeOrigin {
+    /// An operator socket with these granted scopes (its `WsSession` adds its identity).
+    Operator {
+        /// Granted scopes.
+        scopes: Vec<String>,
+    },
+    /// An agent run; `sender` is `<channel>:<senderId>` for chat-originated runs.
+    AgentRun {
+        /// The chat sender, if the run came from a channel.
+        sender: Option<String>,
+    },
 }
 
 /// `UNAVAILABLE node not connected` with the real gateway's details.
@@ -591,11 +685,21 @@ pub fn not_connected() -> ErrorShape {
 }
 
 impl Handler<InvokeNodeCommand> for Registry {
-    type Result = ResponseFuture<InvokeOutcome>;
+    type Result = ResponseFuture<crate::node_session::InvokeOutcome>;
 
     fn handle(&mut self, msg: InvokeNodeCommand, _: &mut Self::Context) -> Self::Result {
         let Some(node) = self.nodes.get(&msg.node_id) else {
             return Box::pin(async { Err(not_connected()) });
+        };
+        let caller = match msg.origin {
+            InvokeOrigin::Operator { scopes } => InvokeCaller::Operator {
+                principal: "shared-secret".into(),
+                scopes,
+            },
+            InvokeOrigin::AgentRun { sender } => InvokeCaller::Agent {
+                principal: format!("agent:{}", sender.as_deref().unwrap_or("operator")),
+                rules: Box::new(self.shared.config.agent_tools.resolve(sender.as_deref())),
+            },
         };
         let fut = node.addr.send(InvokeNode {
             command: msg.command,
@@ -603,6 +707,7 @@ impl Handler<InvokeNodeCommand> for Registry {
             timeout_ms: msg.timeout_ms,
             idempotency_key: msg.idempotency_key,
             session_key: msg.session_key,
+            caller,
         });
         Box::pin(async move {
             fut.await
@@ -767,6 +872,7 @@ impl Registry {
                     n.addr.do_send(UpdateCommands {
                         approved: n.approved.clone(),
                         seed: Vec::new(),
+                        display_name: None,
                     });
                 }
                 self.resolved("node", &request_id, "nodeId", &node_id, "approved");
@@ -795,6 +901,7 @@ impl Registry {
                     n.addr.do_send(UpdateCommands {
                         approved: Vec::new(),
                         seed: Vec::new(),
+                        display_name: None,
                     });
                 }
                 if !removed {
@@ -821,6 +928,10 @@ impl Registry {
                 let Some(p) = self.book.pending_devices.get(&request_id).cloned() else {
                     return (Err(ErrorShape::invalid("unknown requestId")), false);
                 };
+                // An approver cannot hand out more than it holds.
+                if let Some(s) = p.scopes.iter().find(|s| !scopes::satisfied(caller, s)) {
+                    return (Err(ErrorShape::missing_scope(s)), false);
+                }
                 let device = self.book.approve_device(&p, "operator", now);
                 self.resolved("device", &request_id, "deviceId", &p.device_id, "approved");
                 let view =
@@ -880,9 +991,13 @@ impl Registry {
                         false,
                     );
                 }
+                if let Some(s) = scopes.iter().find(|s| !scopes::satisfied(caller, s)) {
+                    return (Err(ErrorShape::missing_scope(s)), false);
+                }
                 let Some(token) = self.book.issue_token(&device_id, &role, &scopes, now) else {
                     return (Err(ErrorShape::invalid("unknown deviceId")), false);
                 };
+                self.close_stale_token_sessions(&device_id, &role, "device token rotated");
                 (
                     Ok(
                         json!({"deviceId": device_id, "role": role, "token": token, "scopes": scopes, "issuedAtMs": now}),
@@ -897,6 +1012,7 @@ impl Registry {
                         false,
                     );
                 }
+                self.close_stale_token_sessions(&device_id, &role, "device token revoked");
                 (
                     Ok(json!({"deviceId": device_id, "role": role, "revoked": true})),
                     true,

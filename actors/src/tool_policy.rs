@@ -1,0 +1,369 @@
+//! Who may run which node command: the one check every `node.invoke` passes, whether it
+//! comes from an operator socket or from an agent run's `nodes` tool. The node's
+//! [`crate::node_session::NodeSession`] runs [`check`] before anything reaches the node.
+//!
+//! - For everyone: `worker.*` (private to the gateway) and `system.execApprovals.*` (use
+//!   `exec.approvals.node.*`) are refused.
+//! - Operators: the admin-only commands ([`ADMIN_INVOKE`]) need `operator.admin`.
+//! - Agent runs (chat messages, operator `chat.send`/`agent`): the configured
+//!   [`AgentToolPolicy`] (`agents.defaults.tools.nodes`), resolved for the run's sender.
+//!   Deny wins over allow; the default allow list is [`READ_ONLY_COMMANDS`]; `system.run`,
+//!   `system.run.prepare` and the admin-only commands are allowed only when listed by
+//!   their exact name (a wildcard never grants them).
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::protocol::error::ErrorShape;
+use crate::protocol::scopes;
+
+/// Commands that need `operator.admin` to invoke (and an exact allow entry for agents).
+pub const ADMIN_INVOKE: &[&str] = &[
+    "browser.proxy",
+    "browser.proxy.upload.v1",
+    "fs.listDir",
+    "terminal.upload",
+];
+
+/// Commands an agent may call only when the owner lists them by exact name.
+pub const EXPLICIT_ONLY: &[&str] = &["system.run", "system.run.prepare"];
+
+/// What an agent may call when `allowCommands` is not configured: commands that only read.
+pub const READ_ONLY_COMMANDS: &[&str] = &[
+    "system.which",
+    "device.info",
+    "device.status",
+    "device.permissions",
+    "device.health",
+    "camera.list",
+];
+
+/// Allow/deny rules for one scope (the defaults, or one sender's override).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeToolRules {
+    /// `allowCommands` (`None`: not set here).
+    pub allow_commands: Option<Vec<String>>,
+    /// `denyCommands`.
+    pub deny_commands: Vec<String>,
+    /// `allowNodes`: node ids or display names (`None`: not set here, i.e. every node).
+    pub allow_nodes: Option<Vec<String>>,
+}
+
+/// `agents.defaults.tools.nodes`: the defaults plus per-sender overrides keyed by
+/// `<channel>:<senderId>` (e.g. `telegram:123456789`). An override's `allowCommands` and
+/// `allowNodes` replace the defaults; its `denyCommands` add to them (a default deny is
+/// never lifted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentToolPolicy {
+    /// Rules for every run.
+    pub defaults: NodeToolRules,
+    /// Overrides by `<channel>:<senderId>`.
+    pub senders: BTreeMap<String, NodeToolRules>,
+}
+
+/// The rules one agent run invokes under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedRules {
+    allow: Vec<String>,
+    deny: Vec<String>,
+    nodes: Option<Vec<String>>,
+    /// The config path the decision came from (for error messages).
+    source: String,
+}
+
+const BASE: &str = "agents.defaults.tools.nodes";
+
+impl AgentToolPolicy {
+    /// The rules for a run from `sender` (`<channel>:<senderId>`; `None` for operator runs).
+    pub fn resolve(&self, sender: Option<&str>) -> ResolvedRules {
+        let d = &self.defaults;
+        let over = sender.and_then(|s| self.senders.get(s).map(|r| (s, r)));
+        let mut deny = d.deny_commands.clone();
+        let (allow, nodes, source) = match over {
+            Some((key, o)) => {
+                deny.extend(o.deny_commands.iter().cloned());
+                (
+                    o.allow_commands
+                        .clone()
+                        .or_else(|| d.allow_commands.clone()),
+                    o.allow_nodes.clone().or_else(|| d.allow_nodes.clone()),
+                    format!("{BASE}.senders[\"{key}\"]"),
+                )
+            }
+            None => (
+                d.allow_commands.clone(),
+                d.allow_nodes.clone(),
+                BASE.to_owned(),
+            ),
+        };
+        ResolvedRules {
+            allow: allow
+                .unwrap_or_else(|| READ_ONLY_COMMANDS.iter().map(|s| (*s).to_owned()).collect()),
+            deny,
+            nodes,
+            source,
+        }
+    }
+
+    /// Checks every pattern; `Err` names the bad entry.
+    pub fn validate(&self) -> Result<(), String> {
+        let rules = std::iter::once((BASE.to_owned(), &self.defaults)).chain(
+            self.senders
+                .iter()
+                .map(|(k, r)| (format!("{BASE}.senders[\"{k}\"]"), r)),
+        );
+        for k in self.senders.keys() {
+            let ok = k
+                .split_once(':')
+                .is_some_and(|(c, id)| !c.is_empty() && !id.is_empty());
+            if !ok {
+                return Err(format!(
+                    "{BASE}.senders key {k:?} is not <channel>:<senderId>. Fix: use e.g. \"telegram:123456789\""
+                ));
+            }
+        }
+        for (path, r) in rules {
+            for (name, list) in [
+                ("allowCommands", r.allow_commands.as_deref().unwrap_or(&[])),
+                ("denyCommands", &r.deny_commands[..]),
+                ("allowNodes", r.allow_nodes.as_deref().unwrap_or(&[])),
+            ] {
+                for p in list {
+                    let wildcard_ok =
+                        p == "*" || p.strip_suffix(".*").is_some_and(|s| !s.contains('*'));
+                    let bad =
+                        p.trim().is_empty() || p.trim() != p || (p.contains('*') && !wildcard_ok);
+                    if bad {
+                        return Err(format!(
+                            "{path}.{name} entry {p:?} is not a command pattern. Fix: use an exact name (\"system.which\"), a prefix (\"camera.*\") or \"*\""
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `pattern` (exact, `prefix.*` or `*`) matches `command`.
+fn matches(pattern: &str, command: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match pattern.strip_suffix(".*") {
+        Some(prefix) => command
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('.')),
+        None => pattern == command,
+    }
+}
+
+/// Who is invoking.
+#[derive(Debug, Clone)]
+pub enum InvokeCaller {
+    /// An operator socket: who (device id, or `shared-secret`) and its granted scopes.
+    Operator {
+        /// Stable identity for idempotency (device id or `shared-secret`).
+        principal: String,
+        /// Granted scopes.
+        scopes: Vec<String>,
+    },
+    /// An agent run's `nodes` tool, under the rules resolved for its origin.
+    Agent {
+        /// Stable identity for idempotency (`agent:<sender>` or `agent:operator`).
+        principal: String,
+        /// The policy.
+        rules: Box<ResolvedRules>,
+    },
+}
+
+impl InvokeCaller {
+    /// Identity used to bind idempotency keys.
+    pub fn principal(&self) -> &str {
+        match self {
+            Self::Operator { principal, .. } | Self::Agent { principal, .. } => principal,
+        }
+    }
+}
+
+fn refused(message: String, reason: &str, command: &str) -> ErrorShape {
+    ErrorShape::invalid(message).with_details(json!({"reason": reason, "command": command}))
+}
+
+/// The command-class and caller checks for invoking `command` on the node `node_id`
+/// (display name `node_name`). The node's approved surface is checked separately.
+pub fn check(
+    caller: &InvokeCaller,
+    node_id: &str,
+    node_name: Option<&str>,
+    command: &str,
+) -> Result<(), ErrorShape> {
+    if command.starts_with("worker.") {
+        return Err(ErrorShape::invalid(format!(
+            "node command not allowed: {command} is private to the gateway"
+        )));
+    }
+    if command.starts_with("system.execApprovals.") {
+        return Err(ErrorShape::invalid(format!(
+            "node command not allowed: {command} (use exec.approvals.node.*)"
+        )));
+    }
+    match caller {
+        InvokeCaller::Operator { scopes: s, .. } => {
+            if ADMIN_INVOKE.contains(&command) && !scopes::satisfied(s, scopes::ADMIN) {
+                return Err(ErrorShape::missing_scope(scopes::ADMIN));
+            }
+            Ok(())
+        }
+        InvokeCaller::Agent { rules, .. } => {
+            let src = &rules.source;
+            if let Some(nodes) = &rules.nodes {
+                let ok = nodes
+                    .iter()
+                    .any(|n| n == "*" || n == node_id || Some(n.as_str()) == node_name);
+                if !ok {
+                    return Err(refused(
+                        format!(
+                            "node not allowed for agent runs: {node_id} is not in {src}.allowNodes. Fix: the owner adds it there"
+                        ),
+                        "agent node policy",
+                        command,
+                    ));
+                }
+            }
+            if let Some(p) = rules.deny.iter().find(|p| matches(p, command)) {
+                return Err(refused(
+                    format!(
+                        "node command not allowed for agent runs: \"{command}\" is denied by {src}.denyCommands ({p:?})"
+                    ),
+                    "agent tool policy",
+                    command,
+                ));
+            }
+            let explicit = EXPLICIT_ONLY.contains(&command) || ADMIN_INVOKE.contains(&command);
+            let allowed = if explicit {
+                rules.allow.iter().any(|p| p == command)
+            } else {
+                rules.allow.iter().any(|p| matches(p, command))
+            };
+            if !allowed {
+                let how = if explicit {
+                    " by its exact name (wildcards do not grant it)"
+                } else {
+                    ""
+                };
+                return Err(refused(
+                    format!(
+                        "node command not allowed for agent runs: \"{command}\" is not in {src}.allowCommands. Fix: the owner lists it there{how}"
+                    ),
+                    "agent tool policy",
+                    command,
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn agent(rules: ResolvedRules) -> InvokeCaller {
+        InvokeCaller::Agent {
+            principal: "agent:test".into(),
+            rules: Box::new(rules),
+        }
+    }
+
+    #[test]
+    fn default_agent_rules_allow_only_read_only_commands() {
+        let a = agent(AgentToolPolicy::default().resolve(Some("telegram:1")));
+        assert!(check(&a, "n", None, "system.which").is_ok());
+        let e = check(&a, "n", None, "system.run").expect_err("system.run refused");
+        assert_eq!(
+            e.message,
+            "node command not allowed for agent runs: \"system.run\" is not in agents.defaults.tools.nodes.allowCommands. Fix: the owner lists it there by its exact name (wildcards do not grant it)"
+        );
+        assert!(check(&a, "n", None, "camera.snap").is_err());
+        assert!(check(&a, "n", None, "fs.listDir").is_err());
+    }
+
+    #[test]
+    fn wildcards_never_grant_explicit_commands_and_deny_wins() {
+        let p = AgentToolPolicy {
+            defaults: NodeToolRules {
+                allow_commands: Some(strings(&["*"])),
+                deny_commands: strings(&["camera.*"]),
+                allow_nodes: None,
+            },
+            senders: BTreeMap::from([(
+                "telegram:7".to_owned(),
+                NodeToolRules {
+                    allow_commands: Some(strings(&["system.run", "camera.snap", "fs.listDir"])),
+                    deny_commands: strings(&["fs.listDir"]),
+                    allow_nodes: Some(strings(&["box"])),
+                },
+            )]),
+        };
+        let any = agent(p.resolve(Some("telegram:8")));
+        assert!(check(&any, "n", None, "echo.test").is_ok());
+        assert!(check(&any, "n", None, "system.run").is_err());
+        assert!(check(&any, "n", None, "browser.proxy").is_err());
+        assert!(check(&any, "n", None, "camera.snap").is_err());
+        assert!(check(&any, "n", None, "cameraX.snap").is_ok());
+        let owner = agent(p.resolve(Some("telegram:7")));
+        assert!(check(&owner, "n", Some("box"), "system.run").is_ok());
+        // allowNodes of the override applies.
+        assert!(check(&owner, "other", Some("other"), "system.run").is_err());
+        // The default deny is not lifted by the override's allow.
+        assert!(check(&owner, "n", Some("box"), "camera.snap").is_err());
+        // The override's own deny wins over its allow.
+        assert!(check(&owner, "n", Some("box"), "fs.listDir").is_err());
+    }
+
+    #[test]
+    fn command_classes_apply_to_every_caller() {
+        let op = InvokeCaller::Operator {
+            principal: "d".into(),
+            scopes: strings(&["operator.write"]),
+        };
+        assert!(check(&op, "n", None, "worker.x").is_err());
+        assert!(check(&op, "n", None, "system.execApprovals.get").is_err());
+        assert_eq!(
+            check(&op, "n", None, "fs.listDir")
+                .expect_err("admin only")
+                .message,
+            "missing scope: operator.admin"
+        );
+        assert!(check(&op, "n", None, "system.run").is_ok());
+        let all = agent(
+            AgentToolPolicy {
+                defaults: NodeToolRules {
+                    allow_commands: Some(strings(&["*", "worker.x"])),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+            .resolve(None),
+        );
+        assert!(check(&all, "n", None, "worker.x").is_err());
+        assert!(check(&all, "n", None, "system.execApprovals.set").is_err());
+    }
+
+    #[test]
+    fn validate_refuses_bad_patterns_and_sender_keys() {
+        let mut p = AgentToolPolicy::default();
+        p.defaults.allow_commands = Some(strings(&["sys*"]));
+        assert!(p.validate().is_err());
+        p.defaults.allow_commands = Some(strings(&["system.*", "*", "x.y"]));
+        assert!(p.validate().is_ok());
+        p.senders.insert("123".into(), NodeToolRules::default());
+        assert!(p.validate().is_err());
+    }
+}
