@@ -114,12 +114,44 @@ pub async fn wait_reply(tg: &FakeTelegram, message_id: i64, limit: Duration) -> 
     .clone()
 }
 
-/// Lets the gateway finish `n` more `getUpdates` round trips (1 s long polls): anything it
-/// was going to send by then has been sent.
-pub async fn settle(tg: &FakeTelegram, n: u64) {
-    let calls = tg.get_updates_calls();
-    tg.wait_polls_async(calls + n, Duration::from_secs(10))
-        .await;
+/// The `default` Telegram account in `channels.status`.
+pub async fn channel_status(gw: &TestGateway) -> Value {
+    let status = admin(gw).await.request("channels.status", json!({})).await;
+    assert_eq!(status["ok"], true, "{status}");
+    status["payload"]["channels"]["telegram"]["accounts"]["default"].clone()
+}
+
+/// Polls `channels.status` until `f` accepts the default account; returns it.
+pub async fn wait_status(
+    gw: &TestGateway,
+    limit: Duration,
+    what: &str,
+    mut f: impl FnMut(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    let mut op = admin(gw).await;
+    loop {
+        let status = op.request("channels.status", json!({})).await;
+        let acc = status["payload"]["channels"]["telegram"]["accounts"]["default"].clone();
+        if f(&acc) {
+            return acc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}; last status: {acc}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until every pushed update is confirmed at Telegram and no accepted message waits
+/// for its reply: a reply is sent before its message leaves the pending list, so nothing
+/// more will be sent for these messages.
+pub async fn all_answered(gw: &TestGateway, tg: &FakeTelegram) {
+    wait_status(gw, SLOW, "every update confirmed and answered", |acc| {
+        acc["pendingInbound"] == 0 && tg.pending_updates() == 0
+    })
+    .await;
 }
 
 /// An operator with every scope.
@@ -326,10 +358,21 @@ async fn command_agent_answers_help_nodes_and_invoke() {
     assert!(r.text().contains("/help"), "{}", r.text());
 
     let r = wait_reply(&tg, nodes, Duration::from_secs(10)).await;
-    assert!(r.text().contains(NODE_NAME), "{}", r.text());
-    assert!(r.text().contains("connected"), "{}", r.text());
     let short: String = node.node_id.chars().take(12).collect();
-    assert!(r.text().contains(&short), "{}", r.text());
+    let lines: Vec<&str> = r.text().lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"Gateway OK. 1 node(s):"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        lines.contains(
+            &format!("• {NODE_NAME} ({short}) — connected, approved, 2 command(s)").as_str()
+        ),
+        "the node's line, exactly: {}",
+        r.text()
+    );
 
     let r = wait_reply(&tg, invoke, Duration::from_secs(10)).await;
     assert_eq!(r.chat_id(), Some(4301));
@@ -366,7 +409,7 @@ async fn sigkill_mid_run_then_restart_answers_each_update_exactly_once() {
     assert_eq!(ra.text(), "answer after restart");
     assert_eq!(ra.chat_id(), Some(4401));
     assert_eq!(rb.chat_id(), Some(4402));
-    settle(&tg, 2).await;
+    all_answered(&gw, &tg).await;
     assert_eq!(replies_to(&tg, a).len(), 1, "A once: {:?}", tg.sent());
     assert_eq!(replies_to(&tg, b).len(), 1, "B once: {:?}", tg.sent());
     assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
@@ -400,10 +443,8 @@ async fn answered_update_is_not_answered_again_after_a_clean_restart() {
     let status = gw.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "clean exit: {status:?}\n{}", gw.stderr());
     let gw = restart(gw);
-    // The restarted gateway polls (and would have re-run a pending message by now).
-    let polls = tg.get_updates_calls();
-    tg.wait_polls_async(polls + 2, Duration::from_secs(10))
-        .await;
+    // Nothing pending after the restart (a pending message would run and be answered first).
+    all_answered(&gw, &tg).await;
     let b = dm(&tg, 4501, "second message");
     wait_reply(&tg, b, Duration::from_secs(10)).await;
     assert_eq!(replies_to(&tg, a).len(), 1, "{:?}", tg.sent());
@@ -445,7 +486,7 @@ async fn bot_api_down_for_a_while_loses_nothing() {
     assert_eq!(ra.text(), "answer A");
     assert_eq!(ra.chat_id(), Some(4601));
     assert_eq!(rb.chat_id(), Some(4602));
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
     let status = admin(&gw).await.request("channels.status", json!({})).await;
     let acc = &status["payload"]["channels"]["telegram"]["accounts"]["default"];
@@ -457,7 +498,7 @@ async fn bot_api_down_for_a_while_loses_nothing() {
 async fn send_message_rate_limited_once_is_retried_after_retry_after() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    let _gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
     tg.fail_next_on(
         "sendMessage",
         1,
@@ -477,7 +518,7 @@ async fn send_message_rate_limited_once_is_retried_after_retry_after() {
         "retry_after 1 s honoured: {:?}",
         r.at.duration_since(asked)
     );
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
 }
 
@@ -677,7 +718,7 @@ async fn dm_allowlist_answers_only_listed_ids_and_open_groups_need_a_mention() {
         Some(&ai),
         json!({"dmPolicy": "allowlist", "allowFrom": [4901], "groupPolicy": "open"}),
     );
-    let _gw = start_gateway(&cfg);
+    let gw = start_gateway(&cfg);
     let stranger = dm(&tg, 4902, "let me in");
     tg.push_group_text(-4900, 4903, "just chatting");
     let mention_msg = {
@@ -695,7 +736,7 @@ async fn dm_allowlist_answers_only_listed_ids_and_open_groups_need_a_mention() {
     assert_eq!(r.chat_id(), Some(4901));
     let r = wait_reply(&tg, mention, Duration::from_secs(10)).await;
     assert_eq!(r.chat_id(), Some(-4900));
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     assert!(replies_to(&tg, stranger).is_empty(), "{:?}", tg.sent());
     assert!(
         !tg.sent().iter().any(|s| s.chat_id() == Some(4902)),
@@ -722,7 +763,7 @@ async fn dm_disabled_and_group_allowlist_answer_only_mentions_and_replies() {
         json!({"dmPolicy": "disabled", "allowFrom": null,
                "groupPolicy": "allowlist", "groupAllowFrom": [-5000]}),
     );
-    let _gw = start_gateway(&cfg);
+    let gw = start_gateway(&cfg);
     let direct = dm(&tg, 5001, "hello?");
     let other_group = {
         let m = tg.message(-5999, 5002, "@openclaw_test_bot hi");
@@ -759,7 +800,7 @@ async fn dm_disabled_and_group_allowlist_answer_only_mentions_and_replies() {
     assert_eq!(r.chat_id(), Some(-5000));
     tg.wait_offset_async(last_update + 1, Duration::from_secs(10))
         .await;
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     assert!(replies_to(&tg, direct).is_empty(), "{:?}", tg.sent());
     assert!(replies_to(&tg, other_group).is_empty(), "{:?}", tg.sent());
     assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
@@ -790,7 +831,7 @@ fn dm_open_without_star_refuses_to_start() {
 async fn long_answers_are_split_at_4096_characters_in_order() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    let _gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
     // 90 lines of 99 characters + newline: 9000 characters (the last newline trimmed).
     let text: String = (0..90)
         .map(|i| format!("{i:02} {}\n", "é".repeat(10) + &"x".repeat(86)))
@@ -801,25 +842,32 @@ async fn long_answers_are_split_at_4096_characters_in_order() {
     ai.push_text(&text);
     let mid = dm(&tg, 5101, "tell me everything");
     let sent = tg.wait_sent_async(3, Duration::from_secs(10)).await;
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     let sent_now = tg.sent();
     assert_eq!(sent_now.len(), 3, "{}", sent.len());
     for w in sent_now.windows(2) {
         assert!(w[0].at <= w[1].at && w[0].message_id < w[1].message_id);
     }
     for s in &sent_now {
-        assert!(s.text().chars().count() <= 4096, "{}", s.text().len());
+        assert!(
+            s.text().encode_utf16().count() <= 4096,
+            "{}",
+            s.text().len()
+        );
         assert_eq!(s.chat_id(), Some(5101));
     }
     assert_eq!(sent_now[0].reply_to(), Some(mid));
     assert_eq!(sent_now[1].reply_to(), None);
     assert_eq!(sent_now[2].reply_to(), None);
-    let joined = sent_now
-        .iter()
-        .map(SentMessage::text)
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert_eq!(joined, text, "chunks split at line breaks");
+    let joined = sent_now.iter().map(SentMessage::text).collect::<String>();
+    assert_eq!(joined, text, "lossless chunks");
+    for s in &sent_now[..2] {
+        assert!(
+            s.text().ends_with('\n'),
+            "split at a line break: {:?}",
+            s.text()
+        );
+    }
 }
 
 // === 9. webhook mode ===
@@ -892,4 +940,174 @@ async fn webhook_mode_checks_the_secret_and_answers() {
     assert_eq!(acc["running"], true, "{status}");
     assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
     assert_eq!(ai.request_count(), 2);
+}
+
+// === 10. group mentions with non-ASCII text ===
+
+/// Pushes a group message with Telegram's entities (UTF-16 offsets); returns its message id.
+fn group_mention(tg: &FakeTelegram, chat: i64, from: i64, text: &str) -> i64 {
+    let mut m = tg.message(chat, from, text);
+    m.entities = Some(crate::support::fake_telegram::entities_for(text));
+    let id = m.message_id;
+    tg.push_message(m);
+    id
+}
+
+#[actix_web::test]
+async fn group_mentions_after_non_ascii_text_are_answered_and_the_channel_survives() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = config(&tg, Some(&ai), json!({"groupPolicy": "open"}));
+    let gw = start_gateway(&cfg);
+    // Kelvin sign and dotted capital I lowercase to another byte length (this panicked).
+    let kelvin = group_mention(&tg, -7000, 7001, "\u{212A} @openclaw_test_bot hi");
+    let dotted = group_mention(&tg, -7000, 7002, "İstanbul @openclaw_test_bot merhaba");
+    let emoji = group_mention(&tg, -7000, 7003, "👨‍👩‍👧 @OPENCLAW_TEST_BOT wave");
+    // A longer username is another bot.
+    let other = group_mention(&tg, -7000, 7004, "@openclaw_test_bot2 not you");
+    let later = dm(&tg, 7005, "still alive?");
+
+    for id in [kelvin, dotted, emoji, later] {
+        wait_reply(&tg, id, SLOW).await;
+    }
+    all_answered(&gw, &tg).await;
+    assert!(replies_to(&tg, other).is_empty(), "{:?}", tg.sent());
+    assert_eq!(tg.sent().len(), 4, "{:?}", tg.sent());
+    let mut texts: Vec<String> = ai.requests().iter().map(last_user_text).collect();
+    texts.sort();
+    let mut expected = vec![
+        "\u{212A}  hi".to_owned(),
+        "İstanbul  merhaba".to_owned(),
+        "👨‍👩‍👧  wave".to_owned(),
+        "still alive?".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(texts, expected, "mentions stripped, nothing else");
+    let acc = channel_status(&gw).await;
+    assert_eq!(acc["running"], true, "{acc}");
+}
+
+// === 11. splitting as Telegram counts (UTF-16) ===
+
+#[actix_web::test]
+async fn emoji_heavy_replies_are_split_at_4096_utf16_units() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    // About 14 500 UTF-16 units of astral emoji, ZWJ families and combining marks, no spaces.
+    let text: String = (0..2000)
+        .map(|i| match i % 4 {
+            0 => "😀🎉🚀".to_owned(),
+            1 => "👨‍👩‍👧e\u{301}".to_owned(),
+            2 => "🏳️‍🌈\u{212A}".to_owned(),
+            _ => "𝔘𝔫𝔦".to_owned(),
+        })
+        .collect();
+    let units = text.encode_utf16().count();
+    assert!(units > 2 * 4096, "{units}");
+    ai.push_text(&text);
+    let mid = dm(&tg, 7101, "emoji please");
+    wait_reply(&tg, mid, SLOW).await;
+    all_answered(&gw, &tg).await;
+    let sent = tg.sent();
+    assert!(sent.len() >= 3, "{} chunks", sent.len());
+    for s in &sent {
+        let n = s.text().encode_utf16().count();
+        assert!(n <= 4096, "a chunk of {n} UTF-16 units");
+        assert_eq!(s.chat_id(), Some(7101));
+    }
+    assert_eq!(sent[0].reply_to(), Some(mid));
+    assert_eq!(sent.iter().map(SentMessage::text).collect::<String>(), text);
+}
+
+// === 12. backlog caps ===
+
+/// What a user whose chat has too many queued messages is told.
+const BUSY: &str = "⏳ I'm still working through earlier messages in this chat, so I could not take this one. Please send it again in a minute.";
+
+#[actix_web::test]
+async fn a_message_refused_by_the_chat_queue_gets_a_busy_reply_and_leaves_pending() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // The first run hangs; the chat's queue fills (1 running + 100 queued).
+    ai.push(FakeReply::text("late").delayed(Duration::from_secs(100)));
+    ai.set_default_text("late too");
+    let ids: Vec<i64> = (0..104)
+        .map(|i| dm(&tg, 7201, &format!("msg {i}")))
+        .collect();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+
+    let sent = tg.wait_sent_async(3, SLOW).await;
+    for (s, id) in sent.iter().zip(&ids[101..]) {
+        assert_eq!(s.text(), BUSY, "{:?}", s.body);
+        assert_eq!(s.reply_to(), Some(*id), "{:?}", s.body);
+        assert_eq!(s.chat_id(), Some(7201));
+    }
+    let acc = wait_status(&gw, SLOW, "the refused messages dropped", |a| {
+        a["pendingInbound"] == 101
+    })
+    .await;
+    assert_eq!(acc["running"], true, "{acc}");
+    assert_eq!(tg.sent().len(), 3, "{:?}", tg.sent());
+    assert_eq!(ai.request_count(), 1);
+}
+
+#[actix_web::test]
+async fn at_the_pending_cap_polling_pauses_until_a_reply_frees_a_slot() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // One run answers at once, the others hang; its reply is delivered to Telegram but the
+    // answer is held, so its message stays pending until the test releases it.
+    ai.push_text("first");
+    for _ in 0..20 {
+        ai.push(FakeReply::text("late").delayed(Duration::from_secs(100)));
+    }
+    tg.hold_send_responses(true);
+    // 11 chats × 92 messages = 1012 updates: 1000 fit the pending list.
+    for chat in 0..11 {
+        for i in 0..92 {
+            dm(&tg, 7300 + chat, &format!("m{i}"));
+        }
+    }
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    wait_status(&gw, Duration::from_secs(60), "1000 pending", |a| {
+        a["pendingInbound"] == 1000
+    })
+    .await;
+    let at_cap = tg.get_updates_calls();
+    // Whichever comes first: the channel reports the paused backlog, or it re-polls 20
+    // times (a hot loop).
+    let mut paused = false;
+    let deadline = Instant::now() + SLOW;
+    while Instant::now() < deadline {
+        if tg.get_updates_calls() >= at_cap + 20 {
+            break;
+        }
+        if channel_status(&gw).await["backlogFull"] == true {
+            paused = true;
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let polls = tg.get_updates_calls() - at_cap;
+    assert!(
+        paused,
+        "backlogFull never reported; {polls} getUpdates calls at the cap"
+    );
+    assert!(polls <= 2, "{polls} getUpdates calls while at the cap");
+    assert_eq!(
+        tg.pending_updates(),
+        12,
+        "the rest stays unconfirmed at Telegram"
+    );
+
+    // Delivering the one reply frees a slot: one poll takes one more update, then it pauses.
+    tg.hold_send_responses(false);
+    let acc = wait_status(&gw, SLOW, "the freed slot taken again", |a| {
+        a["lastOutboundAtMs"].is_u64() && a["pendingInbound"] == 1000 && a["backlogFull"] == true
+    })
+    .await;
+    let polls = tg.get_updates_calls() - at_cap;
+    assert!(polls <= 3, "{polls} getUpdates calls: {acc}");
+    assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
 }

@@ -226,7 +226,7 @@ impl TelegramChannel {
 
     /// A channel whose state document could not be read (`Err` carries why, with a fix):
     /// it reports the error in its status, polls nothing (Telegram keeps the updates) and
-    /// retries reading the document every 30 s; the rest of the gateway runs normally.
+    /// retries reading the document every 5 s; the rest of the gateway runs normally.
     pub fn with_loaded_state(
         cfg: TelegramAccountConfig,
         api: Rc<dyn TelegramApi>,
@@ -953,7 +953,7 @@ impl Actor for TelegramChannel {
 }
 
 /// How often a channel whose state could not be read tries again.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 impl TelegramChannel {
     /// Runs the pending messages again and starts talking to Telegram.
