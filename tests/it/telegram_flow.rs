@@ -1111,3 +1111,285 @@ async fn at_the_pending_cap_polling_pauses_until_a_reply_frees_a_slot() {
     assert!(polls <= 3, "{polls} getUpdates calls: {acc}");
     assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
 }
+
+// === 13. crashes at the edges of at-least-once ===
+
+/// SIGKILL after `getUpdates` handed an update over but before its state write succeeded
+/// (held there deterministically: a file stands where the state directory must be, so the
+/// write fails and the channel waits). The update was never confirmed: after the restart
+/// it is answered, once.
+#[actix_web::test]
+async fn sigkill_between_get_updates_and_the_state_write_loses_nothing() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.wait_polls_async(1, Duration::from_secs(10)).await;
+    let blocker = gw.dir.path().join("channels/telegram");
+    std::fs::create_dir_all(gw.dir.path().join("channels")).expect("mkdir channels");
+    std::fs::write(&blocker, "not a directory").expect("write the blocking file");
+
+    let a = dm(&tg, 7401, "survive the crash");
+    let acc = wait_status(&gw, SLOW, "the failed state write", |acc| {
+        acc["lastError"].as_str().is_some_and(|e| {
+            e.starts_with("state not saved, updates left unconfirmed at Telegram: ")
+        })
+    })
+    .await;
+    let err = acc["lastError"].as_str().unwrap_or_default();
+    assert!(
+        err.ends_with("Fix: make the state directory writable"),
+        "{acc}"
+    );
+    assert_eq!(acc["pendingInbound"], 0, "{acc}");
+    assert_eq!(
+        ai.request_count(),
+        0,
+        "not handed over before it is durable"
+    );
+    assert!(tg.sent().is_empty(), "{:?}", tg.sent());
+    assert_eq!(tg.pending_updates(), 1, "still unconfirmed at Telegram");
+    assert_healthy(&gw).await;
+
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw); // SIGKILL
+    std::fs::remove_file(dir.path().join("channels/telegram")).expect("remove the blocker");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    let r = wait_reply(&tg, a, SLOW).await;
+    assert_eq!(r.text(), "ok");
+    all_answered(&gw, &tg).await;
+    assert_eq!(replies_to(&tg, a).len(), 1, "{:?}", tg.sent());
+    assert_eq!(ai.request_count(), 1);
+}
+
+/// SIGKILL after Telegram accepted a reply but before the gateway learnt it (the fake holds
+/// the `sendMessage` answer): the message is still pending, so after the restart it runs
+/// again and the reply is sent a second time — at-least-once, as the README says.
+#[actix_web::test]
+async fn sigkill_between_send_message_and_the_pending_drop_sends_the_reply_again() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.hold_send_responses(true);
+    let a = dm(&tg, 7402, "reply at least once");
+    wait_reply(&tg, a, SLOW).await;
+    assert_eq!(channel_status(&gw).await["pendingInbound"], 1);
+
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw); // SIGKILL while the sendMessage answer is held
+    tg.hold_send_responses(false);
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    all_answered(&gw, &tg).await;
+    let replies = replies_to(&tg, a);
+    assert_eq!(
+        replies.len(),
+        2,
+        "sent again after the crash: {:?}",
+        tg.sent()
+    );
+    assert_eq!(replies[0].text(), "ok");
+    assert_eq!(replies[1].text(), "ok");
+    assert_eq!(ai.request_count(), 2, "the message ran again");
+}
+
+// === 14. Bot API refusals ===
+
+#[actix_web::test]
+async fn get_updates_429_waits_retry_after() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.wait_polls_async(1, Duration::from_secs(10)).await;
+    tg.fail_next_on(
+        "getUpdates",
+        1,
+        429,
+        json!({"ok": false, "error_code": 429,
+               "description": "Too Many Requests: retry after 2",
+               "parameters": {"retry_after": 2}}),
+    );
+    let acc = wait_status(&gw, SLOW, "the 429 in the status", |acc| {
+        acc["lastError"] == "telegram rate limit: retry after 2s"
+    })
+    .await;
+    let (at, retry) = (acc["lastErrorAtMs"].as_u64(), acc["retryAtMs"].as_u64());
+    assert!(
+        at.zip(retry).is_some_and(|(at, retry)| retry >= at + 2000),
+        "retry scheduled after retry_after: {acc}"
+    );
+    // The next call comes after at least retry_after (a lower bound: never flaky).
+    let failed_at = tg.get_updates_failure_times()[0];
+    poll_until(SLOW, "the retried getUpdates", || {
+        tg.get_updates_times().into_iter().find(|t| *t > failed_at)
+    })
+    .await;
+    let next = tg
+        .get_updates_times()
+        .into_iter()
+        .find(|t| *t > failed_at)
+        .expect("a later call");
+    assert!(
+        next.duration_since(failed_at) >= Duration::from_millis(1900),
+        "retried after {:?}",
+        next.duration_since(failed_at)
+    );
+    // And it works again.
+    let m = dm(&tg, 7501, "after the rate limit");
+    wait_reply(&tg, m, SLOW).await;
+    let acc = channel_status(&gw).await;
+    assert_eq!(acc["lastError"], Value::Null, "{acc}");
+    assert_eq!(acc["consecutiveFailures"], 0, "{acc}");
+}
+
+#[actix_web::test]
+async fn get_updates_401_reports_the_token_and_backs_off() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    tg.wait_polls_async(1, Duration::from_secs(10)).await;
+    tg.fail_next_on(
+        "getUpdates",
+        1,
+        401,
+        json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+    );
+    let acc = wait_status(&gw, SLOW, "the 401 in the status", |acc| {
+        acc["running"] == false
+    })
+    .await;
+    assert_eq!(
+        acc["lastError"],
+        "telegram rejected the bot token: Unauthorized. Fix: check channels.telegram.botToken (a token from @BotFather), then restart the gateway",
+        "{acc}"
+    );
+    let (at, retry) = (acc["lastErrorAtMs"].as_u64(), acc["retryAtMs"].as_u64());
+    assert!(
+        at.zip(retry)
+            .is_some_and(|(at, retry)| retry >= at + 60_000),
+        "next attempt in a minute or more: {acc}"
+    );
+    // No retry yet: the failed call is the last one.
+    let failed = tg.get_updates_failure_times();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        tg.get_updates_times().iter().all(|t| *t <= failed[0]),
+        "no getUpdates after the 401"
+    );
+    let health = admin(&gw).await.request("health", json!({})).await;
+    assert_eq!(health["payload"]["channelsHealthy"], false, "{health}");
+}
+
+#[actix_web::test]
+async fn get_updates_409_conflict_backs_off() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    tg.wait_polls_async(1, Duration::from_secs(10)).await;
+    tg.fail_next_on(
+        "getUpdates",
+        1,
+        409,
+        json!({"ok": false, "error_code": 409,
+               "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}),
+    );
+    let acc = wait_status(&gw, SLOW, "the 409 in the status", |acc| {
+        acc["lastError"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("telegram conflict: "))
+    })
+    .await;
+    assert_eq!(
+        acc["lastError"],
+        "telegram conflict: Conflict: terminated by other getUpdates request; make sure that only one bot instance is running. Fix: stop the other program polling with this bot token, or remove its webhook",
+        "{acc}"
+    );
+    let (at, retry) = (acc["lastErrorAtMs"].as_u64(), acc["retryAtMs"].as_u64());
+    assert!(
+        at.zip(retry)
+            .is_some_and(|(at, retry)| retry >= at + 10_000),
+        "next attempt in 10 s or more: {acc}"
+    );
+    let failed = tg.get_updates_failure_times();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        tg.get_updates_times().iter().all(|t| *t <= failed[0]),
+        "no getUpdates right after the 409"
+    );
+}
+
+/// A chat that blocked the bot: the reply fails with 403 once, the message is dropped from
+/// the pending list (not retried, not after a restart either) and the error is recorded.
+#[actix_web::test]
+async fn a_chat_that_blocked_the_bot_is_not_retried() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.fail_next_on(
+        "sendMessage",
+        1,
+        403,
+        json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+    );
+    dm(&tg, 7601, "then I block you");
+    let acc = wait_status(&gw, SLOW, "the dropped message", |acc| {
+        acc["lastDeliveryError"].is_string() && acc["pendingInbound"] == 0
+    })
+    .await;
+    assert_eq!(
+        acc["lastDeliveryError"],
+        "chat 7601: telegram error 403: Forbidden: bot was blocked by the user (message dropped)",
+        "{acc}"
+    );
+    assert_eq!(tg.calls("sendMessage"), 1);
+    assert!(tg.sent().is_empty());
+    // Not on disk either: a restart does not try again.
+    let gw = restart(gw);
+    all_answered(&gw, &tg).await;
+    assert_eq!(tg.calls("sendMessage"), 1);
+    assert_eq!(ai.request_count(), 1);
+}
+
+// === 15. unwritable state ===
+
+/// A file where the Telegram state directory must be, from the start: the gateway runs,
+/// the channel reports the problem and polls nothing (so no update is confirmed, none is
+/// lost), and recovers once the path is fixed.
+#[actix_web::test]
+async fn unreadable_channel_state_at_start_reports_and_recovers() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("state dir");
+    std::fs::create_dir_all(dir.path().join("channels")).expect("mkdir channels");
+    std::fs::write(dir.path().join("channels/telegram"), "in the way").expect("blocker");
+    let a = dm(&tg, 7701, "waiting for you");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&config(&tg, Some(&ai), json!({}))));
+    let acc = wait_status(&gw, SLOW, "the state error", |acc| {
+        acc["lastError"].is_string()
+    })
+    .await;
+    let err = acc["lastError"].as_str().unwrap_or_default();
+    assert!(
+        err.starts_with("cannot read ")
+            && err.contains("channels/telegram/default.json: Not a directory"),
+        "{acc}"
+    );
+    assert!(
+        err.ends_with("Fix: make the state directory readable and writable (a file may be in the way of a directory)"),
+        "{acc}"
+    );
+    assert_eq!(acc["running"], false, "{acc}");
+    assert_eq!(
+        tg.get_updates_calls(),
+        0,
+        "nothing confirmed while the state is unreadable"
+    );
+    assert_eq!(tg.pending_updates(), 1);
+    assert_healthy(&gw).await;
+
+    std::fs::remove_file(gw.dir.path().join("channels/telegram")).expect("remove the blocker");
+    let r = wait_reply(&tg, a, Duration::from_secs(30)).await;
+    assert_eq!(r.text(), "ok");
+    all_answered(&gw, &tg).await;
+    let acc = channel_status(&gw).await;
+    assert_eq!(acc["running"], true, "{acc}");
+    assert_eq!(acc["lastError"], Value::Null, "{acc}");
+}
