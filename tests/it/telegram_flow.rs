@@ -144,6 +144,21 @@ pub async fn wait_status(
     }
 }
 
+/// Polls the account's state file until `f` accepts its contents (the pending list, offset
+/// … as written to disk); returns them.
+pub async fn wait_state_file(
+    gw: &TestGateway,
+    what: &str,
+    mut f: impl FnMut(&Value) -> bool,
+) -> Value {
+    let path = gw.dir.path().join("channels/telegram/default.json");
+    poll_until(SLOW, &format!("{} to show {what}", path.display()), || {
+        let v: Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        f(&v).then_some(v)
+    })
+    .await
+}
+
 /// Waits until every pushed update is confirmed at Telegram and no accepted message waits
 /// for its reply: a reply is sent before its message leaves the pending list, so nothing
 /// more will be sent for these messages.
@@ -1342,6 +1357,7 @@ async fn a_chat_that_blocked_the_bot_is_not_retried() {
     assert_eq!(tg.calls("sendMessage"), 1);
     assert!(tg.sent().is_empty());
     // Not on disk either: a restart does not try again.
+    wait_state_file(&gw, "no pending message", |v| v["pending"] == json!([])).await;
     let gw = restart(gw);
     all_answered(&gw, &tg).await;
     assert_eq!(tg.calls("sendMessage"), 1);
@@ -1392,4 +1408,42 @@ async fn unreadable_channel_state_at_start_reports_and_recovers() {
     let acc = channel_status(&gw).await;
     assert_eq!(acc["running"], true, "{acc}");
     assert_eq!(acc["lastError"], Value::Null, "{acc}");
+}
+
+/// `chat.abort` on a Telegram session: the aborted messages (running and queued) get no
+/// reply and leave the pending list, so they neither wait forever nor run after a restart.
+#[actix_web::test]
+async fn aborted_telegram_runs_leave_the_pending_list() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.push(FakeReply::text("never").delayed(Duration::from_secs(100)));
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    dm(&tg, 7801, "first, hangs");
+    dm(&tg, 7801, "second, queued");
+    ai.wait_requests_async(1, SLOW).await;
+    wait_status(&gw, SLOW, "two pending", |a| a["pendingInbound"] == 2).await;
+    let res = admin(&gw)
+        .await
+        .request(
+            "chat.abort",
+            json!({"sessionKey": "agent:main:telegram:dm:7801"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"]["runIds"].as_array().map(Vec::len),
+        Some(2),
+        "{res}"
+    );
+    all_answered(&gw, &tg).await;
+    assert!(
+        tg.sent().is_empty(),
+        "no reply to aborted runs: {:?}",
+        tg.sent()
+    );
+    wait_state_file(&gw, "no pending message", |v| v["pending"] == json!([])).await;
+    let gw = restart(gw);
+    all_answered(&gw, &tg).await;
+    assert_eq!(ai.request_count(), 1, "nothing ran again after the restart");
+    assert!(tg.sent().is_empty(), "{:?}", tg.sent());
 }

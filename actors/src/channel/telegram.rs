@@ -1002,8 +1002,10 @@ impl TelegramChannel {
     }
 }
 
-/// Sent by the registry (agent run finished) or for the `send` RPC: deliver `text` to a
-/// chat. When `inbound_id` is set, that pending message is done once this succeeds.
+/// Sent by the registry (agent run finished, message refused or aborted) or for the `send`
+/// RPC: deliver `text` to a chat. When `inbound_id` is set, that pending message is done once
+/// this succeeds. A blank `text` sends nothing and only completes `inbound_id` (an aborted
+/// run).
 #[derive(Message, Clone)]
 #[rtype(result = "Result<Vec<i64>, String>")]
 pub struct DeliverReply {
@@ -1015,14 +1017,36 @@ pub struct DeliverReply {
     pub thread_id: Option<i64>,
     /// Message to reply to.
     pub reply_to: Option<i64>,
-    /// Text (split at 4096 characters).
+    /// Text (split at 4096 UTF-16 units).
     pub text: String,
 }
 
 impl Handler<DeliverReply> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<Vec<i64>, String>>;
 
-    fn handle(&mut self, msg: DeliverReply, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: DeliverReply, ctx: &mut Self::Context) -> Self::Result {
+        if msg.text.trim().is_empty() {
+            if let Some(id) = msg.inbound_id {
+                let before = self.state.pending.len();
+                self.state.pending.retain(|p| p.id != id);
+                if self.state.pending.len() != before {
+                    let save = self.save(&self.state);
+                    self.resume_if_paused(ctx);
+                    return Box::pin(
+                        async move {
+                            if let Err(e) = save.await {
+                                log::error!("cannot persist channel state: {e}");
+                            }
+                            Ok(Vec::new())
+                        }
+                        .into_actor(self),
+                    );
+                }
+            }
+            return Box::pin(actix::fut::ready(Err(
+                "message text is empty: nothing to send".to_owned(),
+            )));
+        }
         let send = self.send_chunks(msg.chat_id, msg.thread_id, msg.reply_to, msg.text);
         let inbound = msg.inbound_id;
         let chat_id = msg.chat_id;

@@ -128,6 +128,24 @@ pub(crate) struct RunRecord {
     error: Option<String>,
     /// `agent.wait` calls waiting for the end (bounded; a timed-out one is removed).
     waiters: Vec<oneshot::Sender<()>>,
+    /// For a channel message: its channel, told when the run is aborted (no reply then, but
+    /// the message must leave the channel's pending list).
+    channel: Option<(Recipient<DeliverReply>, Box<InboundMessage>)>,
+}
+
+/// An aborted channel run ends without a reply: tell its channel to drop the message from
+/// its pending list (an empty text sends nothing), so it neither waits forever nor runs
+/// again after a restart.
+fn complete_aborted(channel: Option<(Recipient<DeliverReply>, Box<InboundMessage>)>) {
+    if let Some((deliver, inbound)) = channel {
+        deliver.do_send(DeliverReply {
+            inbound_id: Some(inbound.id.clone()),
+            chat_id: inbound.chat_id,
+            thread_id: inbound.thread_id,
+            reply_to: None,
+            text: String::new(),
+        });
+    }
 }
 
 #[derive(Default)]
@@ -243,6 +261,12 @@ impl Registry {
                 text: None,
                 error: None,
                 waiters: Vec::new(),
+                channel: match &req.origin {
+                    RunOrigin::Channel { inbound, deliver } => {
+                        Some((deliver.clone(), inbound.clone()))
+                    }
+                    RunOrigin::Operator => None,
+                },
             },
         );
         self.run_order.push_back(req.run_id.clone());
@@ -453,6 +477,10 @@ impl Handler<RunFinished> for Registry {
             for w in r.waiters.drain(..) {
                 let _ = w.send(());
             }
+            let channel = r.channel.take();
+            if msg.outcome.status == RunStatus::Aborted {
+                complete_aborted(channel);
+            }
         }
         if let Some(meta) = self.sessions_index.get_mut(&msg.session_key) {
             meta.updated_at = msg.outcome.ended_at;
@@ -509,6 +537,7 @@ impl Handler<AbortRun> for Registry {
                         for w in rec.waiters.drain(..) {
                             let _ = w.send(());
                         }
+                        complete_aborted(rec.channel.take());
                     }
                 }
             }
