@@ -1,8 +1,11 @@
 //! The Telegram → agent → node → reply flow against the real gateway binary: a fake Bot API
 //! ([`FakeTelegram`]) and a fake model ([`FakeOpenAi`]) reached only through the configured
 //! `apiRoot` / `baseUrl`, a signed fake node (or our own `openclaw node run`), restarts and
-//! SIGKILLs on the same state directory, Bot API outages, model failures, DM and group
-//! policies, 4096-character splitting and webhook mode.
+//! SIGKILLs on the same state directory (also inside both crash windows of at-least-once),
+//! Bot API outages and refusals (429/401/409/403), model failures, DM and group policies,
+//! non-ASCII group mentions, splitting at 4096 UTF-16 units, the backlog caps, unreadable
+//! channel state and webhook mode. Waits are on conditions (the fake's calls and offsets,
+//! `channels.status`, the state file), never on elapsed time.
 //!
 //! The helpers at the top are shared with `agent_rpc.rs`.
 

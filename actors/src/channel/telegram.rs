@@ -8,8 +8,14 @@
 //! next `getUpdates` confirms it to Telegram and before the registry sees it. A pending
 //! message leaves the list only once its reply was delivered. After a crash or restart the
 //! pending messages are handed to the registry again: nothing is lost, and nothing that was
-//! answered is answered again (barring a crash in the instant between `sendMessage`
-//! succeeding and the list being saved).
+//! answered is answered again — barring a crash in the instant between `sendMessage`
+//! succeeding and the list being saved: then the reply is sent again (at-least-once).
+//!
+//! Backlog: at [`MAX_PENDING_INBOUND`] pending messages polling pauses (updates stay
+//! unconfirmed at Telegram) until a delivered reply frees a slot. A state document that
+//! cannot be read at start leaves the channel waiting (no polling, error in the status),
+//! re-reading it every few seconds. Group messages count only when they mention the bot
+//! ([`addressed_to`]); replies are split as Telegram counts (UTF-16 units).
 //!
 //! Messages: [`DeliverReply`], [`GetChannelStatus`], [`ListChannelPairing`],
 //! [`ApproveChannelPairing`], [`WebhookUpdate`].
