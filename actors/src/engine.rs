@@ -278,7 +278,16 @@ impl Engine {
         let mut channel_states = Vec::new();
         for (cfg, api) in deps.telegram {
             let doc = crate::channel::telegram::ChannelState::document(&cfg.account_id);
-            let state = load_json(&config.state_dir, &doc)?.unwrap_or_default();
+            // A corrupt document refuses the start; an unreadable one (a file where the
+            // directory should be, no permission) leaves this channel waiting with the error
+            // in its status while the rest of the gateway runs.
+            let state = match load_json(&config.state_dir, &doc) {
+                Ok(s) => Ok(s.unwrap_or_default()),
+                Err(e) if store::read_document(&config.state_dir, &doc).is_err() => Err(format!(
+                    "{e}. Fix: make the state directory readable and writable (a file may be in the way of a directory)"
+                )),
+                Err(e) => return Err(e),
+            };
             channel_states.push((cfg, api, state));
         }
         let store = StoreActor::start(config.state_dir.clone());
@@ -297,8 +306,14 @@ impl Engine {
             Registry::new(shared.clone(), store.clone(), book, model, sessions_index).start();
         for (cfg, api, state) in channel_states {
             let account_id = cfg.account_id.clone();
-            let addr =
-                TelegramChannel::new(cfg, api, registry.clone(), store.clone(), state).start();
+            let addr = TelegramChannel::with_loaded_state(
+                cfg,
+                api,
+                registry.clone(),
+                store.clone(),
+                state,
+            )
+            .start();
             registry.do_send(RegisterChannel { account_id, addr });
         }
         Ok(Self { shared, registry })

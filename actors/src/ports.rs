@@ -54,6 +54,9 @@ pub struct TgEntity {
     pub offset: i64,
     /// Length in UTF-16 code units.
     pub length: i64,
+    /// The mentioned user (`text_mention`, for users without a username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<TgUser>,
 }
 
 /// A message (`Message`), only the fields the gateway reads.
@@ -81,6 +84,9 @@ pub struct TgMessage {
     /// Entities in `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entities: Option<Vec<TgEntity>>,
+    /// Entities in `caption`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption_entities: Option<Vec<TgEntity>>,
     /// The message this one replies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to_message: Option<Box<TgMessage>>,
@@ -102,7 +108,8 @@ pub struct TgUpdate {
 pub struct SendMessage {
     /// Target chat.
     pub chat_id: i64,
-    /// Text (≤ 4096 characters; the channel splits longer replies).
+    /// Text (≤ 4096 UTF-16 code units, as Telegram counts; the channel splits longer
+    /// replies).
     pub text: String,
     /// Reply to this message.
     #[serde(default, skip_serializing_if = "Option::is_none")]

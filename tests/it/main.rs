@@ -1,6 +1,7 @@
 //! Integration tests: the real `openclaw` binary on real loopback sockets.
 
 mod agent_rpc;
+mod agent_wait;
 mod cli;
 mod clients;
 mod events;

@@ -1,8 +1,11 @@
 //! The Telegram → agent → node → reply flow against the real gateway binary: a fake Bot API
 //! ([`FakeTelegram`]) and a fake model ([`FakeOpenAi`]) reached only through the configured
 //! `apiRoot` / `baseUrl`, a signed fake node (or our own `openclaw node run`), restarts and
-//! SIGKILLs on the same state directory, Bot API outages, model failures, DM and group
-//! policies, 4096-character splitting and webhook mode.
+//! SIGKILLs on the same state directory (also inside both crash windows of at-least-once),
+//! Bot API outages and refusals (429/401/409/403), model failures, DM and group policies,
+//! non-ASCII group mentions, splitting at 4096 UTF-16 units, the backlog caps, unreadable
+//! channel state and webhook mode. Waits are on conditions (the fake's calls and offsets,
+//! `channels.status`, the state file), never on elapsed time.
 //!
 //! The helpers at the top are shared with `agent_rpc.rs`.
 
@@ -120,12 +123,59 @@ pub async fn wait_reply(tg: &FakeTelegram, message_id: i64, limit: Duration) -> 
     .clone()
 }
 
-/// Lets the gateway finish `n` more `getUpdates` round trips (1 s long polls): anything it
-/// was going to send by then has been sent.
-pub async fn settle(tg: &FakeTelegram, n: u64) {
-    let calls = tg.get_updates_calls();
-    tg.wait_polls_async(calls + n, Duration::from_secs(10))
-        .await;
+/// The `default` Telegram account in `channels.status`.
+pub async fn channel_status(gw: &TestGateway) -> Value {
+    let status = admin(gw).await.request("channels.status", json!({})).await;
+    assert_eq!(status["ok"], true, "{status}");
+    status["payload"]["channels"]["telegram"]["accounts"]["default"].clone()
+}
+
+/// Polls `channels.status` until `f` accepts the default account; returns it.
+pub async fn wait_status(
+    gw: &TestGateway,
+    limit: Duration,
+    what: &str,
+    mut f: impl FnMut(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    let mut op = admin(gw).await;
+    loop {
+        let status = op.request("channels.status", json!({})).await;
+        let acc = status["payload"]["channels"]["telegram"]["accounts"]["default"].clone();
+        if f(&acc) {
+            return acc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}; last status: {acc}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls the account's state file until `f` accepts its contents (the pending list, offset
+/// … as written to disk); returns them.
+pub async fn wait_state_file(
+    gw: &TestGateway,
+    what: &str,
+    mut f: impl FnMut(&Value) -> bool,
+) -> Value {
+    let path = gw.dir.path().join("channels/telegram/default.json");
+    poll_until(SLOW, &format!("{} to show {what}", path.display()), || {
+        let v: Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        f(&v).then_some(v)
+    })
+    .await
+}
+
+/// Waits until every pushed update is confirmed at Telegram and no accepted message waits
+/// for its reply: a reply is sent before its message leaves the pending list, so nothing
+/// more will be sent for these messages.
+pub async fn all_answered(gw: &TestGateway, tg: &FakeTelegram) {
+    wait_status(gw, SLOW, "every update confirmed and answered", |acc| {
+        acc["pendingInbound"] == 0 && tg.pending_updates() == 0
+    })
+    .await;
 }
 
 /// An operator with every scope.
@@ -332,10 +382,21 @@ async fn command_agent_answers_help_nodes_and_invoke() {
     assert!(r.text().contains("/help"), "{}", r.text());
 
     let r = wait_reply(&tg, nodes, Duration::from_secs(10)).await;
-    assert!(r.text().contains(NODE_NAME), "{}", r.text());
-    assert!(r.text().contains("connected"), "{}", r.text());
     let short: String = node.node_id.chars().take(12).collect();
-    assert!(r.text().contains(&short), "{}", r.text());
+    let lines: Vec<&str> = r.text().lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"Gateway OK. 1 node(s):"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        lines.contains(
+            &format!("• {NODE_NAME} ({short}) — connected, approved, 2 command(s)").as_str()
+        ),
+        "the node's line, exactly: {}",
+        r.text()
+    );
 
     let r = wait_reply(&tg, invoke, Duration::from_secs(10)).await;
     assert_eq!(r.chat_id(), Some(4301));
@@ -372,7 +433,7 @@ async fn sigkill_mid_run_then_restart_answers_each_update_exactly_once() {
     assert_eq!(ra.text(), "answer after restart");
     assert_eq!(ra.chat_id(), Some(4401));
     assert_eq!(rb.chat_id(), Some(4402));
-    settle(&tg, 2).await;
+    all_answered(&gw, &tg).await;
     assert_eq!(replies_to(&tg, a).len(), 1, "A once: {:?}", tg.sent());
     assert_eq!(replies_to(&tg, b).len(), 1, "B once: {:?}", tg.sent());
     assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
@@ -406,10 +467,8 @@ async fn answered_update_is_not_answered_again_after_a_clean_restart() {
     let status = gw.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "clean exit: {status:?}\n{}", gw.stderr());
     let gw = restart(gw);
-    // The restarted gateway polls (and would have re-run a pending message by now).
-    let polls = tg.get_updates_calls();
-    tg.wait_polls_async(polls + 2, Duration::from_secs(10))
-        .await;
+    // Nothing pending after the restart (a pending message would run and be answered first).
+    all_answered(&gw, &tg).await;
     let b = dm(&tg, 4501, "second message");
     wait_reply(&tg, b, Duration::from_secs(10)).await;
     assert_eq!(replies_to(&tg, a).len(), 1, "{:?}", tg.sent());
@@ -451,7 +510,7 @@ async fn bot_api_down_for_a_while_loses_nothing() {
     assert_eq!(ra.text(), "answer A");
     assert_eq!(ra.chat_id(), Some(4601));
     assert_eq!(rb.chat_id(), Some(4602));
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
     let status = admin(&gw).await.request("channels.status", json!({})).await;
     let acc = &status["payload"]["channels"]["telegram"]["accounts"]["default"];
@@ -463,7 +522,7 @@ async fn bot_api_down_for_a_while_loses_nothing() {
 async fn send_message_rate_limited_once_is_retried_after_retry_after() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    let _gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
     tg.fail_next_on(
         "sendMessage",
         1,
@@ -483,7 +542,7 @@ async fn send_message_rate_limited_once_is_retried_after_retry_after() {
         "retry_after 1 s honoured: {:?}",
         r.at.duration_since(asked)
     );
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
 }
 
@@ -683,7 +742,7 @@ async fn dm_allowlist_answers_only_listed_ids_and_open_groups_need_a_mention() {
         Some(&ai),
         json!({"dmPolicy": "allowlist", "allowFrom": [4901], "groupPolicy": "open"}),
     );
-    let _gw = start_gateway(&cfg);
+    let gw = start_gateway(&cfg);
     let stranger = dm(&tg, 4902, "let me in");
     tg.push_group_text(-4900, 4903, "just chatting");
     let mention_msg = {
@@ -701,7 +760,7 @@ async fn dm_allowlist_answers_only_listed_ids_and_open_groups_need_a_mention() {
     assert_eq!(r.chat_id(), Some(4901));
     let r = wait_reply(&tg, mention, Duration::from_secs(10)).await;
     assert_eq!(r.chat_id(), Some(-4900));
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     assert!(replies_to(&tg, stranger).is_empty(), "{:?}", tg.sent());
     assert!(
         !tg.sent().iter().any(|s| s.chat_id() == Some(4902)),
@@ -728,7 +787,7 @@ async fn dm_disabled_and_group_allowlist_answer_only_mentions_and_replies() {
         json!({"dmPolicy": "disabled", "allowFrom": null,
                "groupPolicy": "allowlist", "groupAllowFrom": [-5000]}),
     );
-    let _gw = start_gateway(&cfg);
+    let gw = start_gateway(&cfg);
     let direct = dm(&tg, 5001, "hello?");
     let other_group = {
         let m = tg.message(-5999, 5002, "@openclaw_test_bot hi");
@@ -765,7 +824,7 @@ async fn dm_disabled_and_group_allowlist_answer_only_mentions_and_replies() {
     assert_eq!(r.chat_id(), Some(-5000));
     tg.wait_offset_async(last_update + 1, Duration::from_secs(10))
         .await;
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     assert!(replies_to(&tg, direct).is_empty(), "{:?}", tg.sent());
     assert!(replies_to(&tg, other_group).is_empty(), "{:?}", tg.sent());
     assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
@@ -796,7 +855,7 @@ fn dm_open_without_star_refuses_to_start() {
 async fn long_answers_are_split_at_4096_characters_in_order() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    let _gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
     // 90 lines of 99 characters + newline: 9000 characters (the last newline trimmed).
     let text: String = (0..90)
         .map(|i| format!("{i:02} {}\n", "é".repeat(10) + &"x".repeat(86)))
@@ -807,25 +866,32 @@ async fn long_answers_are_split_at_4096_characters_in_order() {
     ai.push_text(&text);
     let mid = dm(&tg, 5101, "tell me everything");
     let sent = tg.wait_sent_async(3, Duration::from_secs(10)).await;
-    settle(&tg, 1).await;
+    all_answered(&gw, &tg).await;
     let sent_now = tg.sent();
     assert_eq!(sent_now.len(), 3, "{}", sent.len());
     for w in sent_now.windows(2) {
         assert!(w[0].at <= w[1].at && w[0].message_id < w[1].message_id);
     }
     for s in &sent_now {
-        assert!(s.text().chars().count() <= 4096, "{}", s.text().len());
+        assert!(
+            s.text().encode_utf16().count() <= 4096,
+            "{}",
+            s.text().len()
+        );
         assert_eq!(s.chat_id(), Some(5101));
     }
     assert_eq!(sent_now[0].reply_to(), Some(mid));
     assert_eq!(sent_now[1].reply_to(), None);
     assert_eq!(sent_now[2].reply_to(), None);
-    let joined = sent_now
-        .iter()
-        .map(SentMessage::text)
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert_eq!(joined, text, "chunks split at line breaks");
+    let joined = sent_now.iter().map(SentMessage::text).collect::<String>();
+    assert_eq!(joined, text, "lossless chunks");
+    for s in &sent_now[..2] {
+        assert!(
+            s.text().ends_with('\n'),
+            "split at a line break: {:?}",
+            s.text()
+        );
+    }
 }
 
 // === 9. webhook mode ===
@@ -898,4 +964,495 @@ async fn webhook_mode_checks_the_secret_and_answers() {
     assert_eq!(acc["running"], true, "{status}");
     assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
     assert_eq!(ai.request_count(), 2);
+}
+
+// === 10. group mentions with non-ASCII text ===
+
+/// Pushes a group message with Telegram's entities (UTF-16 offsets); returns its message id.
+fn group_mention(tg: &FakeTelegram, chat: i64, from: i64, text: &str) -> i64 {
+    let mut m = tg.message(chat, from, text);
+    m.entities = Some(crate::support::fake_telegram::entities_for(text));
+    let id = m.message_id;
+    tg.push_message(m);
+    id
+}
+
+#[actix_web::test]
+async fn group_mentions_after_non_ascii_text_are_answered_and_the_channel_survives() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = config(&tg, Some(&ai), json!({"groupPolicy": "open"}));
+    let gw = start_gateway(&cfg);
+    // Kelvin sign and dotted capital I lowercase to another byte length (this panicked).
+    let kelvin = group_mention(&tg, -7000, 7001, "\u{212A} @openclaw_test_bot hi");
+    let dotted = group_mention(&tg, -7000, 7002, "İstanbul @openclaw_test_bot merhaba");
+    let emoji = group_mention(&tg, -7000, 7003, "👨‍👩‍👧 @OPENCLAW_TEST_BOT wave");
+    // A longer username is another bot.
+    let other = group_mention(&tg, -7000, 7004, "@openclaw_test_bot2 not you");
+    let later = dm(&tg, 7005, "still alive?");
+
+    for id in [kelvin, dotted, emoji, later] {
+        wait_reply(&tg, id, SLOW).await;
+    }
+    all_answered(&gw, &tg).await;
+    assert!(replies_to(&tg, other).is_empty(), "{:?}", tg.sent());
+    assert_eq!(tg.sent().len(), 4, "{:?}", tg.sent());
+    let mut texts: Vec<String> = ai.requests().iter().map(last_user_text).collect();
+    texts.sort();
+    let mut expected = vec![
+        "\u{212A}  hi".to_owned(),
+        "İstanbul  merhaba".to_owned(),
+        "👨‍👩‍👧  wave".to_owned(),
+        "still alive?".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(texts, expected, "mentions stripped, nothing else");
+    let acc = channel_status(&gw).await;
+    assert_eq!(acc["running"], true, "{acc}");
+}
+
+// === 11. splitting as Telegram counts (UTF-16) ===
+
+#[actix_web::test]
+async fn emoji_heavy_replies_are_split_at_4096_utf16_units() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    // About 14 500 UTF-16 units of astral emoji, ZWJ families and combining marks, no spaces.
+    let text: String = (0..2000)
+        .map(|i| match i % 4 {
+            0 => "😀🎉🚀".to_owned(),
+            1 => "👨‍👩‍👧e\u{301}".to_owned(),
+            2 => "🏳️‍🌈\u{212A}".to_owned(),
+            _ => "𝔘𝔫𝔦".to_owned(),
+        })
+        .collect();
+    let units = text.encode_utf16().count();
+    assert!(units > 2 * 4096, "{units}");
+    ai.push_text(&text);
+    let mid = dm(&tg, 7101, "emoji please");
+    wait_reply(&tg, mid, SLOW).await;
+    all_answered(&gw, &tg).await;
+    let sent = tg.sent();
+    assert!(sent.len() >= 3, "{} chunks", sent.len());
+    for s in &sent {
+        let n = s.text().encode_utf16().count();
+        assert!(n <= 4096, "a chunk of {n} UTF-16 units");
+        assert_eq!(s.chat_id(), Some(7101));
+    }
+    assert_eq!(sent[0].reply_to(), Some(mid));
+    assert_eq!(sent.iter().map(SentMessage::text).collect::<String>(), text);
+}
+
+// === 12. backlog caps ===
+
+/// What a user whose chat has too many queued messages is told.
+const BUSY: &str = "⏳ I'm still working through earlier messages in this chat, so I could not take this one. Please send it again in a minute.";
+
+#[actix_web::test]
+async fn a_message_refused_by_the_chat_queue_gets_a_busy_reply_and_leaves_pending() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // The first run hangs; the chat's queue fills (1 running + 100 queued).
+    ai.push(FakeReply::text("late").delayed(Duration::from_secs(100)));
+    ai.set_default_text("late too");
+    let ids: Vec<i64> = (0..104)
+        .map(|i| dm(&tg, 7201, &format!("msg {i}")))
+        .collect();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+
+    let sent = tg.wait_sent_async(3, SLOW).await;
+    for (s, id) in sent.iter().zip(&ids[101..]) {
+        assert_eq!(s.text(), BUSY, "{:?}", s.body);
+        assert_eq!(s.reply_to(), Some(*id), "{:?}", s.body);
+        assert_eq!(s.chat_id(), Some(7201));
+    }
+    let acc = wait_status(&gw, SLOW, "the refused messages dropped", |a| {
+        a["pendingInbound"] == 101
+    })
+    .await;
+    assert_eq!(acc["running"], true, "{acc}");
+    assert_eq!(tg.sent().len(), 3, "{:?}", tg.sent());
+    assert_eq!(ai.request_count(), 1);
+}
+
+#[actix_web::test]
+async fn at_the_pending_cap_polling_pauses_until_a_reply_frees_a_slot() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // One run answers at once, the others hang; its reply is delivered to Telegram but the
+    // answer is held, so its message stays pending until the test releases it.
+    ai.push_text("first");
+    for _ in 0..20 {
+        ai.push(FakeReply::text("late").delayed(Duration::from_secs(100)));
+    }
+    tg.hold_send_responses(true);
+    // 11 chats × 92 messages = 1012 updates: 1000 fit the pending list.
+    for chat in 0..11 {
+        for i in 0..92 {
+            dm(&tg, 7300 + chat, &format!("m{i}"));
+        }
+    }
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    wait_status(&gw, Duration::from_secs(60), "1000 pending", |a| {
+        a["pendingInbound"] == 1000
+    })
+    .await;
+    let at_cap = tg.get_updates_calls();
+    // Whichever comes first: the channel reports the paused backlog, or it re-polls 20
+    // times (a hot loop).
+    let mut paused = false;
+    let deadline = Instant::now() + SLOW;
+    while Instant::now() < deadline {
+        if tg.get_updates_calls() >= at_cap + 20 {
+            break;
+        }
+        if channel_status(&gw).await["backlogFull"] == true {
+            paused = true;
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let polls = tg.get_updates_calls() - at_cap;
+    assert!(
+        paused,
+        "backlogFull never reported; {polls} getUpdates calls at the cap"
+    );
+    assert!(polls <= 2, "{polls} getUpdates calls while at the cap");
+    assert_eq!(
+        tg.pending_updates(),
+        12,
+        "the rest stays unconfirmed at Telegram"
+    );
+
+    // Delivering the one reply frees a slot: one poll takes one more update, then it pauses.
+    tg.hold_send_responses(false);
+    let acc = wait_status(&gw, SLOW, "the freed slot taken again", |a| {
+        a["lastOutboundAtMs"].is_u64() && a["pendingInbound"] == 1000 && a["backlogFull"] == true
+    })
+    .await;
+    let polls = tg.get_updates_calls() - at_cap;
+    assert!(polls <= 3, "{polls} getUpdates calls: {acc}");
+    assert_eq!(tg.sent().len(), 1, "{:?}", tg.sent());
+}
+
+// === 13. crashes at the edges of at-least-once ===
+
+/// SIGKILL after `getUpdates` handed an update over but before its state write succeeded
+/// (held there deterministically: a file stands where the state directory must be, so the
+/// write fails and the channel waits). The update was never confirmed: after the restart
+/// it is answered, once.
+#[actix_web::test]
+async fn sigkill_between_get_updates_and_the_state_write_loses_nothing() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.wait_polls_async(1, Duration::from_secs(10)).await;
+    let blocker = gw.dir.path().join("channels/telegram");
+    std::fs::create_dir_all(gw.dir.path().join("channels")).expect("mkdir channels");
+    std::fs::write(&blocker, "not a directory").expect("write the blocking file");
+
+    let a = dm(&tg, 7401, "survive the crash");
+    let acc = wait_status(&gw, SLOW, "the failed state write", |acc| {
+        acc["lastError"].as_str().is_some_and(|e| {
+            e.starts_with("state not saved, updates left unconfirmed at Telegram: ")
+        })
+    })
+    .await;
+    let err = acc["lastError"].as_str().unwrap_or_default();
+    assert!(
+        err.ends_with("Fix: make the state directory writable"),
+        "{acc}"
+    );
+    assert_eq!(acc["pendingInbound"], 0, "{acc}");
+    assert_eq!(
+        ai.request_count(),
+        0,
+        "not handed over before it is durable"
+    );
+    assert!(tg.sent().is_empty(), "{:?}", tg.sent());
+    assert_eq!(tg.pending_updates(), 1, "still unconfirmed at Telegram");
+    assert_healthy(&gw).await;
+
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw); // SIGKILL
+    std::fs::remove_file(dir.path().join("channels/telegram")).expect("remove the blocker");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    let r = wait_reply(&tg, a, SLOW).await;
+    assert_eq!(r.text(), "ok");
+    all_answered(&gw, &tg).await;
+    assert_eq!(replies_to(&tg, a).len(), 1, "{:?}", tg.sent());
+    assert_eq!(ai.request_count(), 1);
+}
+
+/// SIGKILL after Telegram accepted a reply but before the gateway learnt it (the fake holds
+/// the `sendMessage` answer): the message is still pending, so after the restart it runs
+/// again and the reply is sent a second time — at-least-once, as the README says.
+#[actix_web::test]
+async fn sigkill_between_send_message_and_the_pending_drop_sends_the_reply_again() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.hold_send_responses(true);
+    let a = dm(&tg, 7402, "reply at least once");
+    wait_reply(&tg, a, SLOW).await;
+    assert_eq!(channel_status(&gw).await["pendingInbound"], 1);
+
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw); // SIGKILL while the sendMessage answer is held
+    tg.hold_send_responses(false);
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    all_answered(&gw, &tg).await;
+    let replies = replies_to(&tg, a);
+    assert_eq!(
+        replies.len(),
+        2,
+        "sent again after the crash: {:?}",
+        tg.sent()
+    );
+    assert_eq!(replies[0].text(), "ok");
+    assert_eq!(replies[1].text(), "ok");
+    assert_eq!(ai.request_count(), 2, "the message ran again");
+}
+
+// === 14. Bot API refusals ===
+
+#[actix_web::test]
+async fn get_updates_429_waits_retry_after() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.wait_polls_async(1, Duration::from_secs(10)).await;
+    tg.fail_next_on(
+        "getUpdates",
+        1,
+        429,
+        json!({"ok": false, "error_code": 429,
+               "description": "Too Many Requests: retry after 2",
+               "parameters": {"retry_after": 2}}),
+    );
+    let acc = wait_status(&gw, SLOW, "the 429 in the status", |acc| {
+        acc["lastError"] == "telegram rate limit: retry after 2s"
+    })
+    .await;
+    let (at, retry) = (acc["lastErrorAtMs"].as_u64(), acc["retryAtMs"].as_u64());
+    assert!(
+        at.zip(retry).is_some_and(|(at, retry)| retry >= at + 2000),
+        "retry scheduled after retry_after: {acc}"
+    );
+    // The next call comes after at least retry_after (a lower bound: never flaky).
+    let failed_at = tg.get_updates_failure_times()[0];
+    poll_until(SLOW, "the retried getUpdates", || {
+        tg.get_updates_times().into_iter().find(|t| *t > failed_at)
+    })
+    .await;
+    let next = tg
+        .get_updates_times()
+        .into_iter()
+        .find(|t| *t > failed_at)
+        .expect("a later call");
+    assert!(
+        next.duration_since(failed_at) >= Duration::from_millis(1900),
+        "retried after {:?}",
+        next.duration_since(failed_at)
+    );
+    // And it works again.
+    let m = dm(&tg, 7501, "after the rate limit");
+    wait_reply(&tg, m, SLOW).await;
+    let acc = channel_status(&gw).await;
+    assert_eq!(acc["lastError"], Value::Null, "{acc}");
+    assert_eq!(acc["consecutiveFailures"], 0, "{acc}");
+}
+
+#[actix_web::test]
+async fn get_updates_401_reports_the_token_and_backs_off() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    tg.wait_polls_async(1, Duration::from_secs(10)).await;
+    tg.fail_next_on(
+        "getUpdates",
+        1,
+        401,
+        json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+    );
+    let acc = wait_status(&gw, SLOW, "the 401 in the status", |acc| {
+        acc["running"] == false
+    })
+    .await;
+    assert_eq!(
+        acc["lastError"],
+        "telegram rejected the bot token: Unauthorized. Fix: check channels.telegram.botToken (a token from @BotFather), then restart the gateway",
+        "{acc}"
+    );
+    let (at, retry) = (acc["lastErrorAtMs"].as_u64(), acc["retryAtMs"].as_u64());
+    assert!(
+        at.zip(retry)
+            .is_some_and(|(at, retry)| retry >= at + 60_000),
+        "next attempt in a minute or more: {acc}"
+    );
+    // No retry yet: the failed call is the last one.
+    let failed = tg.get_updates_failure_times();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        tg.get_updates_times().iter().all(|t| *t <= failed[0]),
+        "no getUpdates after the 401"
+    );
+    let health = admin(&gw).await.request("health", json!({})).await;
+    assert_eq!(health["payload"]["channelsHealthy"], false, "{health}");
+}
+
+#[actix_web::test]
+async fn get_updates_409_conflict_backs_off() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    tg.wait_polls_async(1, Duration::from_secs(10)).await;
+    tg.fail_next_on(
+        "getUpdates",
+        1,
+        409,
+        json!({"ok": false, "error_code": 409,
+               "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}),
+    );
+    let acc = wait_status(&gw, SLOW, "the 409 in the status", |acc| {
+        acc["lastError"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("telegram conflict: "))
+    })
+    .await;
+    assert_eq!(
+        acc["lastError"],
+        "telegram conflict: Conflict: terminated by other getUpdates request; make sure that only one bot instance is running. Fix: stop the other program polling with this bot token, or remove its webhook",
+        "{acc}"
+    );
+    let (at, retry) = (acc["lastErrorAtMs"].as_u64(), acc["retryAtMs"].as_u64());
+    assert!(
+        at.zip(retry)
+            .is_some_and(|(at, retry)| retry >= at + 10_000),
+        "next attempt in 10 s or more: {acc}"
+    );
+    let failed = tg.get_updates_failure_times();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        tg.get_updates_times().iter().all(|t| *t <= failed[0]),
+        "no getUpdates right after the 409"
+    );
+}
+
+/// A chat that blocked the bot: the reply fails with 403 once, the message is dropped from
+/// the pending list (not retried, not after a restart either) and the error is recorded.
+#[actix_web::test]
+async fn a_chat_that_blocked_the_bot_is_not_retried() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.fail_next_on(
+        "sendMessage",
+        1,
+        403,
+        json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+    );
+    dm(&tg, 7601, "then I block you");
+    let acc = wait_status(&gw, SLOW, "the dropped message", |acc| {
+        acc["lastDeliveryError"].is_string() && acc["pendingInbound"] == 0
+    })
+    .await;
+    assert_eq!(
+        acc["lastDeliveryError"],
+        "chat 7601: telegram error 403: Forbidden: bot was blocked by the user (message dropped)",
+        "{acc}"
+    );
+    assert_eq!(tg.calls("sendMessage"), 1);
+    assert!(tg.sent().is_empty());
+    // Not on disk either: a restart does not try again.
+    wait_state_file(&gw, "no pending message", |v| v["pending"] == json!([])).await;
+    let gw = restart(gw);
+    all_answered(&gw, &tg).await;
+    assert_eq!(tg.calls("sendMessage"), 1);
+    assert_eq!(ai.request_count(), 1);
+}
+
+// === 15. unwritable state ===
+
+/// A file where the Telegram state directory must be, from the start: the gateway runs,
+/// the channel reports the problem and polls nothing (so no update is confirmed, none is
+/// lost), and recovers once the path is fixed.
+#[actix_web::test]
+async fn unreadable_channel_state_at_start_reports_and_recovers() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("state dir");
+    std::fs::create_dir_all(dir.path().join("channels")).expect("mkdir channels");
+    std::fs::write(dir.path().join("channels/telegram"), "in the way").expect("blocker");
+    let a = dm(&tg, 7701, "waiting for you");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&config(&tg, Some(&ai), json!({}))));
+    let acc = wait_status(&gw, SLOW, "the state error", |acc| {
+        acc["lastError"].is_string()
+    })
+    .await;
+    let err = acc["lastError"].as_str().unwrap_or_default();
+    assert!(
+        err.starts_with("cannot read ")
+            && err.contains("channels/telegram/default.json: Not a directory"),
+        "{acc}"
+    );
+    assert!(
+        err.ends_with("Fix: make the state directory readable and writable (a file may be in the way of a directory)"),
+        "{acc}"
+    );
+    assert_eq!(acc["running"], false, "{acc}");
+    assert_eq!(
+        tg.get_updates_calls(),
+        0,
+        "nothing confirmed while the state is unreadable"
+    );
+    assert_eq!(tg.pending_updates(), 1);
+    assert_healthy(&gw).await;
+
+    std::fs::remove_file(gw.dir.path().join("channels/telegram")).expect("remove the blocker");
+    let r = wait_reply(&tg, a, Duration::from_secs(30)).await;
+    assert_eq!(r.text(), "ok");
+    all_answered(&gw, &tg).await;
+    let acc = channel_status(&gw).await;
+    assert_eq!(acc["running"], true, "{acc}");
+    assert_eq!(acc["lastError"], Value::Null, "{acc}");
+}
+
+/// `chat.abort` on a Telegram session: the aborted messages (running and queued) get no
+/// reply and leave the pending list, so they neither wait forever nor run after a restart.
+#[actix_web::test]
+async fn aborted_telegram_runs_leave_the_pending_list() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.push(FakeReply::text("never").delayed(Duration::from_secs(100)));
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    dm(&tg, 7801, "first, hangs");
+    dm(&tg, 7801, "second, queued");
+    ai.wait_requests_async(1, SLOW).await;
+    wait_status(&gw, SLOW, "two pending", |a| a["pendingInbound"] == 2).await;
+    let res = admin(&gw)
+        .await
+        .request(
+            "chat.abort",
+            json!({"sessionKey": "agent:main:telegram:dm:7801"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"]["runIds"].as_array().map(Vec::len),
+        Some(2),
+        "{res}"
+    );
+    all_answered(&gw, &tg).await;
+    assert!(
+        tg.sent().is_empty(),
+        "no reply to aborted runs: {:?}",
+        tg.sent()
+    );
+    wait_state_file(&gw, "no pending message", |v| v["pending"] == json!([])).await;
+    let gw = restart(gw);
+    all_answered(&gw, &tg).await;
+    assert_eq!(ai.request_count(), 1, "nothing ran again after the restart");
+    assert!(tg.sent().is_empty(), "{:?}", tg.sent());
 }

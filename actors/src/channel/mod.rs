@@ -65,26 +65,32 @@ pub fn normalize_session_key(key: &str) -> String {
     }
 }
 
-/// Splits text into chunks of at most `max` characters, preferring line breaks, then
-/// spaces, and never splitting inside a character.
-pub fn split_message(text: &str, max: usize) -> Vec<String> {
+/// Splits text into chunks of at most `max_units` UTF-16 code units each — the unit in
+/// which Telegram counts its 4096 limit, so an astral character (most emoji) counts 2 —
+/// preferring a line break, then a space, in the second half of a chunk. A chunk never ends
+/// inside a character (so never between the halves of a surrogate pair), and a hard cut
+/// avoids splitting before a combining mark or around a zero-width joiner when it can.
+/// Lossless: the chunks concatenate to `text` (the break character ends its chunk). A
+/// `max_units` below 2 is treated as 2, the size of the largest character.
+pub fn split_message(text: &str, max_units: usize) -> Vec<String> {
+    let max = max_units.max(2);
     let mut out = Vec::new();
     let mut rest = text;
-    while rest.chars().count() > max {
-        let byte_limit = rest
-            .char_indices()
-            .nth(max)
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
-        let window = &rest[..byte_limit];
+    // Until the rest fits:
+    while let Some(limit) = utf16_prefix_limit(rest, max) {
+        let window = &rest[..limit];
+        let half = limit / 2;
         let cut = window
             .rfind('\n')
-            .filter(|&i| i > byte_limit / 2)
-            .or_else(|| window.rfind(' ').filter(|&i| i > byte_limit / 2))
+            .filter(|&i| i >= half)
+            .or_else(|| window.rfind(' ').filter(|&i| i >= half))
             .map(|i| i + 1)
-            .unwrap_or(byte_limit);
-        out.push(rest[..cut].trim_end().to_owned());
-        rest = &rest[cut..];
+            .unwrap_or_else(|| cluster_safe_cut(rest, limit));
+        // `limit` is at least one character (max ≥ 2), so every round makes progress.
+        let cut = if cut == 0 { limit } else { cut };
+        let (chunk, tail) = rest.split_at(cut);
+        out.push(chunk.to_owned());
+        rest = tail;
     }
     if !rest.is_empty() || out.is_empty() {
         out.push(rest.to_owned());
@@ -92,21 +98,222 @@ pub fn split_message(text: &str, max: usize) -> Vec<String> {
     out
 }
 
+/// The byte length of the longest prefix of `s` with at most `max` UTF-16 units, or `None`
+/// when all of `s` fits.
+fn utf16_prefix_limit(s: &str, max: usize) -> Option<usize> {
+    let mut units = 0usize;
+    for (i, c) in s.char_indices() {
+        units += c.len_utf16();
+        if units > max {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Characters that attach to the one before them (combining marks, variation selectors,
+/// emoji modifiers and tags) or join two (ZWJ): a cut next to them would break what the
+/// reader sees as one character.
+fn is_attaching(c: char) -> bool {
+    matches!(c,
+        '\u{200D}'
+        | '\u{0300}'..='\u{036F}'
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FE20}'..='\u{FE2F}'
+        | '\u{1F3FB}'..='\u{1F3FF}'
+        | '\u{E0020}'..='\u{E007F}'
+        | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// A cut at or before byte `limit` of `s` (a character boundary) that does not split a
+/// grapheme cluster in the common cases, looking back at most 32 characters; `limit` when
+/// there is none.
+fn cluster_safe_cut(s: &str, limit: usize) -> usize {
+    let mut cut = limit;
+    for _ in 0..32 {
+        let next = s.get(cut..).and_then(|t| t.chars().next());
+        let prev = s.get(..cut).and_then(|h| h.chars().next_back());
+        let (Some(next), Some(prev)) = (next, prev) else {
+            return limit;
+        };
+        if !is_attaching(next) && prev != '\u{200D}' {
+            return cut;
+        }
+        cut -= prev.len_utf8();
+    }
+    limit
+}
+
+/// Seeded pseudo-random input for property tests (xorshift; no dependency): tricky Unicode
+/// — astral emoji, ZWJ sequences, combining marks, characters whose lowercase has another
+/// byte length (Kelvin sign, `İ`) — mixed with ASCII and arbitrary scalar values.
+#[cfg(test)]
+pub(crate) mod testgen {
+    /// A small deterministic generator.
+    pub struct Rng(u64);
+
+    impl Rng {
+        pub fn new(seed: u64) -> Self {
+            Self(seed.max(1))
+        }
+
+        pub fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+
+        /// Uniform in `0..n` (`n > 0`).
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len())]
+        }
+    }
+
+    /// Pieces texts are built from.
+    pub const PIECES: &[&str] = &[
+        "a",
+        "Z",
+        " ",
+        "  ",
+        "\n",
+        "_",
+        "@",
+        "/",
+        "hello",
+        "K",
+        "K",
+        "İ",
+        "ı",
+        "ß",
+        "ẞ",
+        "ﬃ",
+        "Σ",
+        "ς",
+        "é",
+        "e\u{301}",
+        "\u{301}",
+        "😀",
+        "👍🏽",
+        "👨‍👩‍👧‍👦",
+        "🏳️‍🌈",
+        "\u{200D}",
+        "\u{FE0F}",
+        "🇩🇪",
+        "𝔘𝔫𝔦",
+        "\u{E0067}",
+        "中文",
+        "\u{FEFF}",
+        "\u{0}",
+        "\t",
+        ",",
+        ".",
+    ];
+
+    /// A random text of up to `max_pieces` pieces, some pieces arbitrary scalar values.
+    pub fn text(rng: &mut Rng, max_pieces: usize, extra: &[&str]) -> String {
+        let n = rng.below(max_pieces + 1);
+        let mut s = String::new();
+        for _ in 0..n {
+            match rng.below(10) {
+                0 => {
+                    let c = char::from_u32((rng.next() % 0x11_0000) as u32).unwrap_or('?');
+                    s.push(c);
+                }
+                1 if !extra.is_empty() => s.push_str(rng.pick(extra)),
+                _ => s.push_str(rng.pick(PIECES)),
+            }
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn units(s: &str) -> usize {
+        s.encode_utf16().count()
+    }
 
     #[test]
     fn split_respects_limit_and_chars() {
         let text = "é".repeat(5000);
         let parts = split_message(&text, 4096);
         assert_eq!(parts.len(), 2);
-        assert!(parts.iter().all(|p| p.chars().count() <= 4096));
+        assert!(parts.iter().all(|p| units(p) <= 4096));
         assert_eq!(parts.concat(), text);
         let lines = format!("{}\n{}", "a".repeat(3000), "b".repeat(3000));
         let parts = split_message(&lines, 4096);
-        assert_eq!(parts, vec!["a".repeat(3000), "b".repeat(3000)]);
+        assert_eq!(parts, vec!["a".repeat(3000) + "\n", "b".repeat(3000)]);
         assert_eq!(split_message("hi", 4096), vec!["hi".to_owned()]);
+        assert_eq!(split_message("", 4096), vec![String::new()]);
+    }
+
+    /// Telegram counts UTF-16 units: 3000 emoji are 6000 units, two messages.
+    #[test]
+    fn split_counts_utf16_units_and_never_splits_a_surrogate_pair() {
+        let text = "😀".repeat(3000);
+        let parts = split_message(&text, 4096);
+        assert_eq!(
+            parts.len(),
+            2,
+            "{:?}",
+            parts.iter().map(|p| units(p)).collect::<Vec<_>>()
+        );
+        assert_eq!(units(&parts[0]), 4096);
+        assert_eq!(parts.concat(), text);
+        // An odd limit cannot hold half an emoji: 4095 → 2047 emoji (4094 units).
+        let parts = split_message(&text, 4095);
+        assert_eq!(units(&parts[0]), 4094);
+        assert_eq!(parts.concat(), text);
+    }
+
+    #[test]
+    fn split_keeps_zwj_sequences_and_combining_marks_whole() {
+        let family = "👨\u{200D}👩\u{200D}👧";
+        let text = format!("{}{}", "x".repeat(4090), family);
+        let parts = split_message(&text, 4096);
+        assert_eq!(parts, vec!["x".repeat(4090), family.to_owned()]);
+        let text = format!("{}e\u{301}", "y".repeat(4095));
+        let parts = split_message(&text, 4096);
+        assert_eq!(parts, vec!["y".repeat(4095), "e\u{301}".to_owned()]);
+    }
+
+    /// Property: for random Unicode text and limits, every chunk fits, none is empty, and
+    /// the chunks concatenate to the text.
+    #[test]
+    fn split_property_random_unicode() {
+        let mut rng = testgen::Rng::new(0x5eed_0001);
+        for round in 0..20_000 {
+            let text = testgen::text(&mut rng, 60, &[]);
+            let max = 2 + rng.below(40);
+            let parts = split_message(&text, max);
+            assert_eq!(parts.concat(), text, "round {round}, max {max}");
+            for p in &parts {
+                assert!(units(p) <= max, "round {round}: {p:?} over {max}");
+                assert!(
+                    !p.is_empty() || parts.len() == 1,
+                    "round {round}: empty chunk"
+                );
+            }
+        }
+        // Long emoji-heavy texts at Telegram's limit.
+        for round in 0..50 {
+            let text = testgen::text(&mut rng, 6000, &[]);
+            let parts = split_message(&text, 4096);
+            assert_eq!(parts.concat(), text, "long round {round}");
+            assert!(parts.iter().all(|p| units(p) <= 4096), "long round {round}");
+        }
     }
 
     #[test]

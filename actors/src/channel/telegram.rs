@@ -8,8 +8,14 @@
 //! next `getUpdates` confirms it to Telegram and before the registry sees it. A pending
 //! message leaves the list only once its reply was delivered. After a crash or restart the
 //! pending messages are handed to the registry again: nothing is lost, and nothing that was
-//! answered is answered again (barring a crash in the instant between `sendMessage`
-//! succeeding and the list being saved).
+//! answered is answered again — barring a crash in the instant between `sendMessage`
+//! succeeding and the list being saved: then the reply is sent again (at-least-once).
+//!
+//! Backlog: at [`MAX_PENDING_INBOUND`] pending messages polling pauses (updates stay
+//! unconfirmed at Telegram) until a delivered reply frees a slot. A state document that
+//! cannot be read at start leaves the channel waiting (no polling, error in the status),
+//! re-reading it every few seconds. Group messages count only when they mention the bot
+//! ([`addressed_to`]); replies are split as Telegram counts (UTF-16 units).
 //!
 //! Messages: [`DeliverReply`], [`GetChannelStatus`], [`ListChannelPairing`],
 //! [`ApproveChannelPairing`], [`WebhookUpdate`].
@@ -22,14 +28,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{InboundMessage, split_message};
-use crate::ports::{SendMessage, TelegramApi, TgError, TgMessage, TgUpdate, TgUser};
+use crate::ports::{SendMessage, TelegramApi, TgEntity, TgError, TgMessage, TgUpdate, TgUser};
 use crate::registry::Registry;
 use crate::registry::runs::InboundReceived;
-use crate::store::{SaveDocument, StoreActor};
+use crate::store::{LoadDocument, SaveDocument, StoreActor};
 use crate::util::now_ms;
 
-/// Telegram's message length limit.
-pub const MAX_MESSAGE_CHARS: usize = 4096;
+/// Telegram's message length limit, in UTF-16 code units (how Telegram counts it).
+pub const MAX_MESSAGE_UNITS: usize = 4096;
 /// Pairing codes live this long.
 pub const PAIRING_TTL_MS: u64 = 60 * 60 * 1000;
 /// At most this many pending pairing codes per account.
@@ -37,8 +43,18 @@ pub const MAX_PENDING_PAIRING: usize = 3;
 /// Alphabet of pairing codes (no 0/O/1/I).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Upper bound on remembered pending inbound messages (a backlog beyond this is left
-/// unconfirmed at Telegram rather than growing our memory).
-const MAX_PENDING_INBOUND: usize = 1000;
+/// unconfirmed at Telegram rather than growing our memory; polling pauses until a pending
+/// message is answered).
+pub const MAX_PENDING_INBOUND: usize = 1000;
+/// The answer to a message the agent cannot take now (its chat already has the maximum of
+/// queued messages). The message is not processed: the user has to send it again.
+pub const BUSY_TEXT: &str = "⏳ I'm still working through earlier messages in this chat, so I could not take this one. Please send it again in a minute.";
+/// Longest wait between `getUpdates` attempts after a rejected token (401/404).
+const MAX_UNAUTHORIZED_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// Longest wait between `getUpdates` attempts after a conflict (409).
+const MAX_CONFLICT_BACKOFF: Duration = Duration::from_secs(5 * 60);
+/// Longest `retry_after` honoured (a larger one is capped).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// `channels.telegram.dmPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -142,9 +158,18 @@ struct Status {
     last_poll_at_ms: Option<u64>,
     last_inbound_at_ms: Option<u64>,
     last_outbound_at_ms: Option<u64>,
+    /// The last polling / state error; cleared once polling and saving work again.
     last_error: Option<String>,
     last_error_at_ms: Option<u64>,
+    /// Consecutive failed polls (or state saves).
     consecutive_failures: u32,
+    /// When the next attempt is due, while backing off after an error.
+    retry_at_ms: Option<u64>,
+    /// The last failed reply delivery (kept: it is about one chat, not the channel).
+    last_delivery_error: Option<String>,
+    last_delivery_error_at_ms: Option<u64>,
+    /// Polling is paused: `MAX_PENDING_INBOUND` messages wait for their replies.
+    backlog_full: bool,
 }
 
 /// The channel actor.
@@ -163,8 +188,14 @@ pub struct TelegramChannel {
     me: Option<TgUser>,
     /// Status.
     status: Status,
-    /// Backoff for the poll loop.
+    /// Backoff for the poll loop (network errors).
     backoff: Duration,
+    /// Backoff after 401/404 and 409 answers.
+    auth_backoff: Duration,
+    conflict_backoff: Duration,
+    /// Why the persisted state could not be read at start (the channel waits, without
+    /// polling, until it can: starting empty would forget the offset and approvals).
+    load_error: Option<String>,
 }
 
 impl TelegramChannel {
@@ -193,6 +224,31 @@ impl TelegramChannel {
                 ..Default::default()
             },
             backoff: Duration::from_secs(1),
+            auth_backoff: Duration::from_secs(60),
+            conflict_backoff: Duration::from_secs(10),
+            load_error: None,
+        }
+    }
+
+    /// A channel whose state document could not be read (`Err` carries why, with a fix):
+    /// it reports the error in its status, polls nothing (Telegram keeps the updates) and
+    /// retries reading the document every 5 s; the rest of the gateway runs normally.
+    pub fn with_loaded_state(
+        cfg: TelegramAccountConfig,
+        api: Rc<dyn TelegramApi>,
+        registry: Addr<Registry>,
+        store: Addr<StoreActor>,
+        state: Result<ChannelState, String>,
+    ) -> Self {
+        match state {
+            Ok(state) => Self::new(cfg, api, registry, store, state),
+            Err(e) => {
+                let mut ch = Self::new(cfg, api, registry, store, ChannelState::default());
+                ch.status.last_error = Some(e.clone());
+                ch.status.last_error_at_ms = Some(now_ms());
+                ch.load_error = Some(e);
+                ch
+            }
         }
     }
 
@@ -214,20 +270,67 @@ impl TelegramChannel {
         }
     }
 
+    /// A polling (or getMe / setWebhook) failure: shown in the status until polling works.
     fn record_error(&mut self, e: &TgError) {
-        self.status.last_error = Some(e.to_string());
+        let text = match e {
+            TgError::Unauthorized(_) => format!(
+                "{e}. Fix: check channels.telegram.botToken (a token from @BotFather), then restart the gateway"
+            ),
+            TgError::Conflict(_) => format!(
+                "{e}. Fix: stop the other program polling with this bot token, or remove its webhook"
+            ),
+            _ => e.to_string(),
+        };
+        self.record_error_text(text);
+    }
+
+    fn record_error_text(&mut self, text: String) {
+        self.status.last_error = Some(text);
         self.status.last_error_at_ms = Some(now_ms());
         self.status.consecutive_failures = self.status.consecutive_failures.saturating_add(1);
     }
 
+    /// Polling works (and what it fetched is saved): clear the error state.
+    fn recovered(&mut self) {
+        self.backoff = Duration::from_secs(1);
+        self.auth_backoff = Duration::from_secs(60);
+        self.conflict_backoff = Duration::from_secs(10);
+        self.status.consecutive_failures = 0;
+        self.status.retry_at_ms = None;
+        self.status.running = true;
+        // Keep when the last error happened, drop its text.
+        self.status.last_error = None;
+    }
+
+    /// How long to wait after `e`: Telegram's `retry_after` on 429; 60 s doubling to 15 min
+    /// on a rejected token (it will not fix itself); 10 s doubling to 5 min on a conflict
+    /// (another poller or a webhook); 1 s doubling to 30 s otherwise. Recorded in the
+    /// status as `retryAtMs`.
     fn next_backoff(&mut self, e: &TgError) -> Duration {
         let d = match e {
-            TgError::RateLimited { retry_after } => Duration::from_secs((*retry_after).max(1)),
-            TgError::Unauthorized(_) => Duration::from_secs(60),
-            TgError::Conflict(_) => Duration::from_secs(10),
-            _ => self.backoff,
+            TgError::RateLimited { retry_after } => {
+                Duration::from_secs((*retry_after).max(1)).min(MAX_RETRY_AFTER)
+            }
+            TgError::Unauthorized(_) => {
+                let d = self.auth_backoff;
+                self.auth_backoff = (d * 2).min(MAX_UNAUTHORIZED_BACKOFF);
+                // Not polling in any useful sense until the token is fixed.
+                self.status.running = false;
+                d
+            }
+            TgError::Conflict(_) => {
+                let d = self.conflict_backoff;
+                self.conflict_backoff = (d * 2).min(MAX_CONFLICT_BACKOFF);
+                d
+            }
+            _ => {
+                let d = self.backoff;
+                self.backoff = (d * 2).min(Duration::from_secs(30));
+                d
+            }
         };
-        self.backoff = (self.backoff * 2).min(Duration::from_secs(30));
+        self.status.retry_at_ms =
+            Some(now_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
         d
     }
 
@@ -247,8 +350,7 @@ impl TelegramChannel {
                     act.status.bot_username = me.username.clone();
                     act.status.bot_id = Some(me.id);
                     act.me = Some(me);
-                    act.status.running = true;
-                    act.backoff = Duration::from_secs(1);
+                    act.recovered();
                     if act.cfg.webhook.is_none() {
                         act.start_polling(ctx);
                     } else {
@@ -302,13 +404,7 @@ impl TelegramChannel {
             .map(|res, act, ctx| {
                 act.status.last_poll_at_ms = Some(now_ms());
                 match res {
-                    Ok(updates) => {
-                        act.backoff = Duration::from_secs(1);
-                        act.status.consecutive_failures = 0;
-                        // Recovered: keep when the last error happened, drop its text.
-                        act.status.last_error = None;
-                        act.accept_updates(updates, ctx);
-                    }
+                    Ok(updates) => act.accept_updates(updates, ctx),
                     Err(e) => {
                         log::warn!("telegram[{}]: getUpdates failed: {e}", act.cfg.account_id);
                         act.record_error(&e);
@@ -321,18 +417,31 @@ impl TelegramChannel {
     }
 
     /// Applies policy to a batch, persists offset + pending in one write, then hands the
-    /// accepted messages to the registry and polls again.
+    /// accepted messages to the registry and polls again — or pauses, when the pending list
+    /// is full (a delivered reply resumes polling).
     fn accept_updates(&mut self, updates: Vec<TgUpdate>, ctx: &mut Context<Self>) {
         if updates.is_empty() {
+            self.recovered();
             return self.poll(ctx);
         }
         let batch = self.apply(updates);
+        if batch.accepted.is_empty()
+            && batch.replies.is_empty()
+            && batch.old_offset == self.state.offset
+        {
+            // Nothing changed (every update was already confirmed, or the backlog is full):
+            // no write.
+            self.recovered();
+            return self.next_poll(batch.hit_cap, ctx);
+        }
         self.save(&self.state)
             .into_actor(self)
             .map(move |res, act, ctx| match res {
                 Ok(()) => {
+                    act.recovered();
+                    let hit_cap = batch.hit_cap;
                     act.commit(batch, ctx);
-                    act.poll(ctx);
+                    act.next_poll(hit_cap, ctx);
                 }
                 Err(e) => {
                     // Not persisted: take the batch back; Telegram hands it over again.
@@ -341,11 +450,40 @@ impl TelegramChannel {
                         act.cfg.account_id
                     );
                     act.rollback(&batch);
-                    act.status.last_error = Some(format!("state not saved: {e}"));
-                    ctx.run_later(Duration::from_secs(2), |act, ctx| act.poll(ctx));
+                    act.record_error_text(format!(
+                        "state not saved, updates left unconfirmed at Telegram: {e}. Fix: make the state directory writable"
+                    ));
+                    let d = act.next_backoff(&TgError::Network(String::new()));
+                    ctx.run_later(d, |act, ctx| act.poll(ctx));
                 }
             })
             .spawn(ctx);
+    }
+
+    /// Polls again, or pauses while the pending list is full.
+    fn next_poll(&mut self, hit_cap: bool, ctx: &mut Context<Self>) {
+        if hit_cap && self.state.pending.len() >= MAX_PENDING_INBOUND {
+            if !self.status.backlog_full {
+                log::warn!(
+                    "telegram[{}]: {MAX_PENDING_INBOUND} messages wait for replies; polling pauses until one is answered",
+                    self.cfg.account_id
+                );
+            }
+            self.status.backlog_full = true;
+        } else {
+            self.status.backlog_full = false;
+            self.poll(ctx);
+        }
+    }
+
+    /// A pending message left the list: resume polling if it was paused for the backlog.
+    fn resume_if_paused(&mut self, ctx: &mut Context<Self>) {
+        if self.status.backlog_full && self.state.pending.len() < MAX_PENDING_INBOUND {
+            self.status.backlog_full = false;
+            if self.cfg.webhook.is_none() {
+                self.poll(ctx);
+            }
+        }
     }
 
     /// Applies policy to updates, changing the state in memory (offset, pending, pairing
@@ -354,11 +492,13 @@ impl TelegramChannel {
         let old_offset = self.state.offset;
         let mut accepted = Vec::new();
         let mut replies = Vec::new();
+        let mut hit_cap = false;
         for u in updates {
             if self.state.offset.is_some_and(|o| u.update_id < o) {
                 continue; // already confirmed
             }
             if self.state.pending.len() >= MAX_PENDING_INBOUND {
+                hit_cap = true;
                 break; // leave the rest unconfirmed at Telegram
             }
             self.state.offset = Some(u.update_id + 1);
@@ -386,6 +526,7 @@ impl TelegramChannel {
             old_offset,
             accepted,
             replies,
+            hit_cap,
         }
     }
 
@@ -524,25 +665,7 @@ impl TelegramChannel {
     /// In groups the bot answers only when mentioned or replied to. Returns the text with
     /// the mention removed.
     fn addressed_to_me(&self, msg: &TgMessage, text: &str) -> Option<String> {
-        let me = self.me.as_ref()?;
-        if msg
-            .reply_to_message
-            .as_ref()
-            .and_then(|r| r.from.as_ref())
-            .is_some_and(|u| u.id == me.id)
-        {
-            return Some(text.to_owned());
-        }
-        let username = me.username.as_deref()?;
-        let handle = format!("@{username}");
-        let lower = text.to_lowercase();
-        let handle_lower = handle.to_lowercase();
-        let pos = lower.find(&handle_lower)?;
-        // Same length in lowercase for ASCII usernames (Telegram usernames are ASCII).
-        let mut stripped = String::with_capacity(text.len());
-        stripped.push_str(&text[..pos]);
-        stripped.push_str(&text[pos + handle.len()..]);
-        Some(stripped.trim().to_owned())
+        addressed_to(self.me.as_ref()?, msg, text)
     }
 
     /// Sends a notice (pairing code) without blocking polling; failures are logged.
@@ -566,7 +689,7 @@ impl TelegramChannel {
             .spawn(ctx);
     }
 
-    /// Sends `text` in ≤ 4096-character chunks, in order, retrying each chunk on rate
+    /// Sends `text` in chunks of ≤ 4096 UTF-16 units, in order, retrying each chunk on rate
     /// limits and network failures (bounded), replying to `reply_to` with the first chunk.
     fn send_chunks(
         &self,
@@ -578,8 +701,10 @@ impl TelegramChannel {
         let api = self.api.clone();
         async move {
             let mut ids = Vec::new();
-            for (i, chunk) in split_message(&text, MAX_MESSAGE_CHARS)
+            // Telegram refuses a blank message; a blank chunk carries nothing visible.
+            for (i, chunk) in split_message(&text, MAX_MESSAGE_UNITS)
                 .into_iter()
+                .filter(|c| !c.trim().is_empty())
                 .enumerate()
             {
                 let msg = SendMessage {
@@ -628,6 +753,8 @@ struct Batch {
     old_offset: Option<i64>,
     accepted: Vec<InboundMessage>,
     replies: Vec<(i64, Option<i64>, String)>,
+    /// Updates were left unconfirmed because the pending list is full.
+    hit_cap: bool,
 }
 
 fn parse_id(entry: &str) -> Option<i64> {
@@ -663,11 +790,180 @@ fn pairing_text(user_id: i64, code: &str) -> String {
     )
 }
 
+// --- group addressing ---
+
+/// Telegram sends at most 100 entities per message; more are ignored.
+const MAX_ENTITIES: usize = 100;
+
+/// Whether a group message is addressed to the bot `me` — a reply to one of its messages,
+/// or a mention of it — and if so the text with every mention of the bot removed.
+///
+/// Mentions are found through Telegram's entities (`mention` `@name`, `text_mention` of the
+/// bot's id, `bot_command` `/cmd@name`; offsets and lengths in UTF-16 units, checked
+/// against the text: an entity that is out of range or splits a character is ignored).
+/// Only a message without any usable entity falls back to the text: `@name` (ASCII
+/// case-insensitive, as usernames are ASCII) not preceded or followed by a username
+/// character, so `@bot` never matches `@bot2` or `x@bot`. Never panics, whatever the text
+/// and entities.
+pub fn addressed_to(me: &TgUser, msg: &TgMessage, text: &str) -> Option<String> {
+    let replied = msg
+        .reply_to_message
+        .as_ref()
+        .and_then(|r| r.from.as_ref())
+        .is_some_and(|u| u.id == me.id);
+    let entities = if msg.text.is_some() {
+        msg.entities.as_deref()
+    } else {
+        msg.caption_entities.as_deref()
+    };
+    let ranges = mention_ranges(me, text, entities.unwrap_or_default());
+    if ranges.is_empty() && !replied {
+        return None;
+    }
+    Some(strip_ranges(text, ranges))
+}
+
+/// Byte ranges of `text` that mention `me`.
+fn mention_ranges(me: &TgUser, text: &str, entities: &[TgEntity]) -> Vec<std::ops::Range<usize>> {
+    let username = me.username.as_deref().filter(|u| !u.is_empty());
+    let located: Vec<(&TgEntity, std::ops::Range<usize>)> = entities
+        .iter()
+        .take(MAX_ENTITIES)
+        .filter_map(|e| utf16_range(text, e.offset, e.length).map(|r| (e, r)))
+        .collect();
+    if located.is_empty() {
+        return username.map(|u| word_mentions(text, u)).unwrap_or_default();
+    }
+    let mut out = Vec::new();
+    for (e, r) in located {
+        let Some(slice) = text.get(r.clone()) else {
+            continue;
+        };
+        match e.kind.as_str() {
+            "mention" => {
+                if let (Some(u), Some(name)) = (username, slice.strip_prefix('@'))
+                    && name.eq_ignore_ascii_case(u)
+                {
+                    out.push(r);
+                }
+            }
+            "text_mention" if e.user.as_ref().is_some_and(|u| u.id == me.id) => {
+                out.push(r);
+            }
+            "bot_command" => {
+                // `/cmd@name`: addressed when `name` is the bot; only `@name` is removed.
+                if let (Some(u), Some(at)) = (username, slice.find('@'))
+                    && slice[at + 1..].eq_ignore_ascii_case(u)
+                {
+                    out.push(r.start + at..r.end);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The byte range of the UTF-16 range `offset .. offset + length` of `text`, when both ends
+/// fall on character boundaries within the text (and `length > 0`).
+fn utf16_range(text: &str, offset: i64, length: i64) -> Option<std::ops::Range<usize>> {
+    let start = usize::try_from(offset).ok()?;
+    let len = usize::try_from(length).ok().filter(|l| *l > 0)?;
+    let end = start.checked_add(len)?;
+    let mut units = 0usize;
+    let mut byte_start = None;
+    for (i, c) in text.char_indices() {
+        if units == start {
+            byte_start = Some(i);
+        }
+        if units == end {
+            return Some(byte_start?..i);
+        }
+        if units > end {
+            return None;
+        }
+        units += c.len_utf16();
+    }
+    (units == end).then_some(byte_start?..text.len())
+}
+
+/// Username characters (`[A-Za-z0-9_]`).
+fn is_username_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// `@username` occurrences in `text` standing as a word of their own.
+fn word_mentions(text: &str, username: &str) -> Vec<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0usize;
+    while let Some(p) = text.get(from..).and_then(|t| t.find('@')) {
+        let at = from + p;
+        let end = at + 1 + username.len();
+        let matches = bytes
+            .get(at + 1..end)
+            .is_some_and(|b| b.eq_ignore_ascii_case(username.as_bytes()))
+            && text.is_char_boundary(end);
+        let before_ok = text
+            .get(..at)
+            .and_then(|h| h.chars().next_back())
+            .is_none_or(|c| !is_username_char(c));
+        let after_ok = matches
+            && text
+                .get(end..)
+                .and_then(|t| t.chars().next())
+                .is_none_or(|c| !is_username_char(c));
+        if matches && before_ok && after_ok {
+            out.push(at..end);
+            from = end;
+        } else {
+            from = at + 1; // '@' is one byte: still a character boundary
+        }
+    }
+    out
+}
+
+/// `text` without `ranges` (valid, possibly overlapping byte ranges), trimmed.
+fn strip_ranges(text: &str, mut ranges: Vec<std::ops::Range<usize>>) -> String {
+    ranges.sort_by_key(|r| r.start);
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0usize;
+    for r in ranges {
+        if r.end <= pos {
+            continue;
+        }
+        let start = r.start.max(pos);
+        if let Some(kept) = text.get(pos..start) {
+            out.push_str(kept);
+        }
+        pos = r.end;
+    }
+    if let Some(kept) = text.get(pos..) {
+        out.push_str(kept);
+    }
+    out.trim().to_owned()
+}
+
 impl Actor for TelegramChannel {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
+        if let Some(e) = &self.load_error {
+            log::error!("telegram[{}]: {e}", self.cfg.account_id);
+            ctx.run_later(RELOAD_INTERVAL, |act, ctx| act.reload(ctx));
+            return;
+        }
+        self.begin(ctx);
+    }
+}
+
+/// How often a channel whose state could not be read tries again.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+impl TelegramChannel {
+    /// Runs the pending messages again and starts talking to Telegram.
+    fn begin(&mut self, ctx: &mut Context<Self>) {
         // Messages accepted before a restart but not answered: run them again.
         for m in self.state.pending.clone() {
             self.registry.do_send(InboundReceived {
@@ -677,10 +973,45 @@ impl Actor for TelegramChannel {
         }
         self.identify(ctx);
     }
+
+    /// Tries again to read the state document that could not be read at start.
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        let name = ChannelState::document(&self.cfg.account_id);
+        self.store
+            .send(LoadDocument { name: name.clone() })
+            .into_actor(self)
+            .map(move |res, act, ctx| {
+                let state = match res {
+                    Ok(Ok(None)) => Ok(ChannelState::default()),
+                    Ok(Ok(Some(bytes))) => serde_json::from_slice::<ChannelState>(&bytes)
+                        .map_err(|e| format!("{name} is not valid ({e}). Fix: restore it from a backup or move it aside")),
+                    Ok(Err(e)) => Err(format!("cannot read {e}. Fix: make the state directory readable and writable (a file may be in the way of a directory)")),
+                    Err(e) => Err(format!("store unavailable: {e}")),
+                };
+                match state {
+                    Ok(state) => {
+                        log::info!("telegram[{}]: channel state readable again", act.cfg.account_id);
+                        act.state = state;
+                        act.load_error = None;
+                        act.status.last_error = None;
+                        act.begin(ctx);
+                    }
+                    Err(e) => {
+                        act.status.last_error = Some(e.clone());
+                        act.status.last_error_at_ms = Some(now_ms());
+                        act.load_error = Some(e);
+                        ctx.run_later(RELOAD_INTERVAL, |act, ctx| act.reload(ctx));
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
 }
 
-/// Sent by the registry (agent run finished) or for the `send` RPC: deliver `text` to a
-/// chat. When `inbound_id` is set, that pending message is done once this succeeds.
+/// Sent by the registry (agent run finished, message refused or aborted) or for the `send`
+/// RPC: deliver `text` to a chat. When `inbound_id` is set, that pending message is done once
+/// this succeeds. A blank `text` sends nothing and only completes `inbound_id` (an aborted
+/// run).
 #[derive(Message, Clone)]
 #[rtype(result = "Result<Vec<i64>, String>")]
 pub struct DeliverReply {
@@ -692,37 +1023,74 @@ pub struct DeliverReply {
     pub thread_id: Option<i64>,
     /// Message to reply to.
     pub reply_to: Option<i64>,
-    /// Text (split at 4096 characters).
+    /// Text (split at 4096 UTF-16 units).
     pub text: String,
 }
 
 impl Handler<DeliverReply> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<Vec<i64>, String>>;
 
-    fn handle(&mut self, msg: DeliverReply, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: DeliverReply, ctx: &mut Self::Context) -> Self::Result {
+        if msg.text.trim().is_empty() {
+            if let Some(id) = msg.inbound_id {
+                let before = self.state.pending.len();
+                self.state.pending.retain(|p| p.id != id);
+                if self.state.pending.len() != before {
+                    let save = self.save(&self.state);
+                    self.resume_if_paused(ctx);
+                    return Box::pin(
+                        async move {
+                            if let Err(e) = save.await {
+                                log::error!("cannot persist channel state: {e}");
+                            }
+                            Ok(Vec::new())
+                        }
+                        .into_actor(self),
+                    );
+                }
+            }
+            return Box::pin(actix::fut::ready(Err(
+                "message text is empty: nothing to send".to_owned(),
+            )));
+        }
         let send = self.send_chunks(msg.chat_id, msg.thread_id, msg.reply_to, msg.text);
         let inbound = msg.inbound_id;
-        Box::pin(send.into_actor(self).then(move |res, act, _| {
+        let chat_id = msg.chat_id;
+        Box::pin(send.into_actor(self).then(move |res, act, ctx| {
             let mut done = None;
             match &res {
                 Ok(_) => {
                     act.status.last_outbound_at_ms = Some(now_ms());
                     done = inbound.clone();
                 }
-                // A permanent refusal (chat gone, bot blocked) will not get better on a
-                // restart: stop retrying that message. Transient failures keep it pending.
-                Err(TgError::Api { .. }) | Err(TgError::Unauthorized(_)) => {
+                // A permanent refusal of this chat (chat gone, bot blocked: 400/403) will
+                // not get better on a restart: stop retrying that message. A rejected token
+                // (401) and transient failures keep it pending for the next start.
+                Err(TgError::Api { .. }) => {
                     done = inbound.clone();
                 }
                 Err(_) => {}
             }
             if let Err(e) = &res {
-                act.record_error(e);
+                log::warn!(
+                    "telegram[{}]: reply to chat {chat_id} not delivered: {e}",
+                    act.cfg.account_id
+                );
+                act.status.last_delivery_error = Some(format!(
+                    "chat {chat_id}: {e}{}",
+                    if done.is_some() {
+                        " (message dropped)"
+                    } else {
+                        " (message kept pending)"
+                    }
+                ));
+                act.status.last_delivery_error_at_ms = Some(now_ms());
             }
             let save = done.map(|id| {
                 act.state.pending.retain(|p| p.id != id);
                 act.save(&act.state)
             });
+            act.resume_if_paused(ctx);
             async move {
                 if let Some(save) = save
                     && let Err(e) = save.await
@@ -802,6 +1170,11 @@ impl Handler<ApproveChannelPairing> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<Value, String>>;
 
     fn handle(&mut self, msg: ApproveChannelPairing, _: &mut Self::Context) -> Self::Result {
+        if let Some(e) = &self.load_error {
+            return Box::pin(actix::fut::ready(Err(format!(
+                "the telegram channel state is not loaded: {e}"
+            ))));
+        }
         let code = msg.code.trim().to_uppercase();
         let now = now_ms();
         self.state
@@ -868,8 +1241,18 @@ impl Handler<WebhookUpdate> for TelegramChannel {
         if !crate::auth::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
             return Box::pin(actix::fut::ready(Err(401)));
         }
+        if self.load_error.is_some() {
+            // The state could not be read: accepting now would overwrite it.
+            return Box::pin(actix::fut::ready(Err(503)));
+        }
         // Same durable path as polling: persist, then hand over, then answer 200.
         let batch = self.apply(vec![msg.update]);
+        if batch.hit_cap {
+            // Not taken (the pending list is full): Telegram delivers it again later.
+            self.status.backlog_full = true;
+            return Box::pin(actix::fut::ready(Err(503)));
+        }
+        self.status.backlog_full = false;
         let save = self.save(&self.state);
         Box::pin(save.into_actor(self).map(move |res, act, ctx| {
             if let Err(e) = res {
@@ -901,5 +1284,248 @@ mod tests {
         assert!(!allowed_exact(&list, 789));
         assert!(allowed(&["*".to_owned()], 789));
         assert!(pairing_text(5, "ABCD2345").contains("openclaw pairing approve telegram ABCD2345"));
+    }
+
+    use crate::channel::testgen;
+    use crate::ports::TgChat;
+
+    const BOT: &str = "openclaw_test_bot";
+
+    fn me() -> TgUser {
+        TgUser {
+            id: 4242,
+            is_bot: true,
+            first_name: "Bot".into(),
+            username: Some(BOT.into()),
+        }
+    }
+
+    fn entity(kind: &str, offset: i64, length: i64) -> TgEntity {
+        TgEntity {
+            kind: kind.into(),
+            offset,
+            length,
+            user: None,
+        }
+    }
+
+    /// Entities as Telegram computes them: `@word` mentions, a leading `/command`.
+    fn telegram_entities(text: &str) -> Vec<TgEntity> {
+        let mut out = Vec::new();
+        let mut offset = 0i64;
+        let mut word: Option<(i64, String)> = None;
+        let mut flush = |word: &mut Option<(i64, String)>| {
+            if let Some((start, w)) = word.take() {
+                let len = w.encode_utf16().count() as i64;
+                if w.starts_with('@') && len > 1 {
+                    out.push(entity("mention", start, len));
+                } else if w.starts_with('/') && start == 0 && len > 1 {
+                    out.push(entity("bot_command", start, len));
+                }
+            }
+        };
+        for c in text.chars() {
+            if c.is_whitespace() {
+                flush(&mut word);
+            } else {
+                word.get_or_insert_with(|| (offset, String::new()))
+                    .1
+                    .push(c);
+            }
+            offset += c.len_utf16() as i64;
+        }
+        flush(&mut word);
+        out
+    }
+
+    fn group_msg(text: &str, entities: Option<Vec<TgEntity>>) -> TgMessage {
+        TgMessage {
+            message_id: 1,
+            message_thread_id: None,
+            from: Some(TgUser {
+                id: 7,
+                is_bot: false,
+                first_name: "u".into(),
+                username: None,
+            }),
+            chat: TgChat {
+                id: -1,
+                kind: "supergroup".into(),
+                title: None,
+            },
+            date: 0,
+            text: Some(text.to_owned()),
+            caption: None,
+            entities,
+            caption_entities: None,
+            reply_to_message: None,
+        }
+    }
+
+    fn addressed(text: &str, with_entities: bool) -> Option<String> {
+        let ents = with_entities.then(|| telegram_entities(text));
+        addressed_to(&me(), &group_msg(text, ents), text)
+    }
+
+    /// The panic of issue 7: a mention after characters whose lowercase has another length.
+    #[test]
+    fn mention_after_kelvin_sign_and_dotted_i_does_not_panic() {
+        for prefix in ["K", "İ", "KKKİİİ", "İstanbul", "ẞ ſ ﬃ"] {
+            let text = format!("{prefix} @{BOT} hello");
+            for with in [true, false] {
+                assert_eq!(
+                    addressed(&text, with).as_deref(),
+                    Some(format!("{prefix}  hello").as_str()),
+                    "{text:?} entities={with}"
+                );
+            }
+        }
+        // Uppercase handle after an astral emoji (UTF-16 offset ≠ char offset ≠ byte offset).
+        let text = "👨‍👩‍👧 @OpenClaw_Test_Bot what's up";
+        assert_eq!(addressed(text, true).as_deref(), Some("👨‍👩‍👧  what's up"));
+        assert_eq!(addressed(text, false).as_deref(), Some("👨‍👩‍👧  what's up"));
+    }
+
+    #[test]
+    fn a_longer_username_is_not_a_mention() {
+        for text in [
+            format!("@{BOT}2 hi"),
+            format!("hi @{BOT}_x"),
+            format!("mail me at me@{BOT}"),
+            format!("@{BOT}é"),
+        ] {
+            let with = telegram_entities(&text);
+            assert_eq!(addressed(&text, true), None, "{text:?}");
+            if !text.ends_with('é') {
+                assert_eq!(addressed(&text, false), None, "{text:?} (no entities)");
+            }
+            drop(with);
+        }
+        // Followed by punctuation it is a mention.
+        assert_eq!(
+            addressed(&format!("@{BOT}, hi"), false).as_deref(),
+            Some(", hi")
+        );
+    }
+
+    #[test]
+    fn text_mention_bot_command_and_reply() {
+        let text = "Bot look";
+        let mut e = entity("text_mention", 0, 3);
+        e.user = Some(me());
+        let m = group_msg(text, Some(vec![e]));
+        assert_eq!(addressed_to(&me(), &m, text).as_deref(), Some("look"));
+
+        let text = format!("/status@{BOT} now");
+        assert_eq!(addressed(&text, true).as_deref(), Some("/status now"));
+        let other = "/status@other_bot now";
+        assert_eq!(addressed(other, true), None);
+
+        // A reply to the bot is addressed without a mention; text unchanged.
+        let mut m = group_msg("and you?", None);
+        let mut earlier = group_msg("earlier", None);
+        earlier.from = Some(me());
+        m.reply_to_message = Some(Box::new(earlier));
+        assert_eq!(
+            addressed_to(&me(), &m, "and you?").as_deref(),
+            Some("and you?")
+        );
+
+        // Entities of a caption are `caption_entities`.
+        let caption = format!("pic for @{BOT}");
+        let mut m = group_msg("", None);
+        m.text = None;
+        m.caption = Some(caption.clone());
+        m.caption_entities = Some(telegram_entities(&caption));
+        assert_eq!(
+            addressed_to(&me(), &m, &caption).as_deref(),
+            Some("pic for")
+        );
+    }
+
+    #[test]
+    fn bogus_entities_are_ignored() {
+        let text = format!("😀 @{BOT} hi");
+        let bogus = vec![
+            entity("mention", 1, 5),        // inside the surrogate pair
+            entity("mention", -3, 10),      // negative
+            entity("mention", 3, 0),        // empty
+            entity("mention", 3, i64::MAX), // overflow
+            entity("mention", i64::MAX, 1),
+            entity("mention", 100, 5), // past the end
+            entity("mention", 0, 2),   // the emoji, not a handle
+        ];
+        // Only the emoji entity is usable: it is not the bot, so not addressed.
+        let m = group_msg(&text, Some(bogus.clone()));
+        assert_eq!(addressed_to(&me(), &m, &text), None);
+        // Without a usable entity, the text fallback applies.
+        let m = group_msg(&text, Some(bogus[..6].to_vec()));
+        assert_eq!(addressed_to(&me(), &m, &text).as_deref(), Some("😀  hi"));
+        assert_eq!(utf16_range("😀a", 0, 2), Some(0..4));
+        assert_eq!(utf16_range("😀a", 2, 1), Some(4..5));
+        assert_eq!(utf16_range("😀a", 1, 2), None);
+        assert_eq!(utf16_range("😀a", 0, 4), None);
+    }
+
+    /// Property: no text or entity list panics group addressing, and a correctly marked
+    /// mention of the bot between random texts is always found and removed.
+    #[test]
+    fn addressing_property_random_unicode_and_entities() {
+        let mut rng = testgen::Rng::new(0x7e1e_6a11);
+        let extra = [
+            "@openclaw_test_bot",
+            "@OPENCLAW_TEST_BOT",
+            "@openclaw_test_bot2",
+            "x@openclaw_test_bot",
+            "/start@openclaw_test_bot",
+            "@",
+        ];
+        let kinds = ["mention", "text_mention", "bot_command", "bold", "url"];
+        for round in 0..20_000 {
+            let text = testgen::text(&mut rng, 24, &extra);
+            let units = text.encode_utf16().count() as i64;
+            let mut ents = if rng.below(2) == 0 {
+                telegram_entities(&text)
+            } else {
+                Vec::new()
+            };
+            for _ in 0..rng.below(4) {
+                let pick = |r: &mut testgen::Rng| match r.below(6) {
+                    0 => i64::MAX,
+                    1 => i64::MIN,
+                    2 => -(r.below(5) as i64),
+                    _ => r.below(units as usize + 6) as i64,
+                };
+                let mut e = entity(
+                    kinds[rng.below(kinds.len())],
+                    pick(&mut rng),
+                    pick(&mut rng),
+                );
+                if rng.below(2) == 0 {
+                    e.user = Some(me());
+                }
+                ents.push(e);
+            }
+            let mut m = group_msg(&text, Some(ents));
+            if rng.below(8) == 0 {
+                m.text = None;
+                m.caption = Some(text.clone());
+                m.caption_entities = m.entities.take();
+            }
+            let _ = addressed_to(&me(), &m, &text);
+
+            // A real mention between two texts without '@' is found and removed.
+            let a = testgen::text(&mut rng, 8, &[]).replace('@', "");
+            let b = testgen::text(&mut rng, 8, &[]).replace('@', "");
+            let text = format!("{a} @{BOT} {b}");
+            let expected = format!("{a}  {b}").trim().to_owned();
+            for with in [true, false] {
+                assert_eq!(
+                    addressed(&text, with).as_deref(),
+                    Some(expected.as_str()),
+                    "round {round}: {text:?} entities={with}"
+                );
+            }
+        }
     }
 }

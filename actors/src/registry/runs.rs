@@ -27,6 +27,10 @@ pub const SESSIONS_INDEX: &str = "agents/main/sessions/sessions.json";
 const MAX_RUN_RECORDS: usize = 1000;
 /// Messages queued per session before new ones are refused.
 const MAX_QUEUE_PER_SESSION: usize = 100;
+/// `agent.wait` calls waiting on one run at a time; more are refused.
+pub const MAX_WAITERS_PER_RUN: usize = 64;
+/// `agent.wait` calls waiting at a time over all runs; more are refused.
+pub const MAX_WAITERS_TOTAL: usize = 1024;
 
 /// Where a run came from, and so where its reply goes.
 #[derive(Clone)]
@@ -122,7 +126,26 @@ pub(crate) struct RunRecord {
     ended_at: Option<u64>,
     text: Option<String>,
     error: Option<String>,
+    /// `agent.wait` calls waiting for the end (bounded; a timed-out one is removed).
     waiters: Vec<oneshot::Sender<()>>,
+    /// For a channel message: its channel, told when the run is aborted (no reply then, but
+    /// the message must leave the channel's pending list).
+    channel: Option<(Recipient<DeliverReply>, Box<InboundMessage>)>,
+}
+
+/// An aborted channel run ends without a reply: tell its channel to drop the message from
+/// its pending list (an empty text sends nothing), so it neither waits forever nor runs
+/// again after a restart.
+fn complete_aborted(channel: Option<(Recipient<DeliverReply>, Box<InboundMessage>)>) {
+    if let Some((deliver, inbound)) = channel {
+        deliver.do_send(DeliverReply {
+            inbound_id: Some(inbound.id.clone()),
+            chat_id: inbound.chat_id,
+            thread_id: inbound.thread_id,
+            reply_to: None,
+            text: String::new(),
+        });
+    }
 }
 
 #[derive(Default)]
@@ -238,6 +261,12 @@ impl Registry {
                 text: None,
                 error: None,
                 waiters: Vec::new(),
+                channel: match &req.origin {
+                    RunOrigin::Channel { inbound, deliver } => {
+                        Some((deliver.clone(), inbound.clone()))
+                    }
+                    RunOrigin::Operator => None,
+                },
             },
         );
         self.run_order.push_back(req.run_id.clone());
@@ -345,8 +374,24 @@ impl Handler<InboundReceived> for Registry {
                 deliver: msg.reply_to,
             },
         };
+        let RunOrigin::Channel { inbound, deliver } = req.origin.clone() else {
+            return;
+        };
         if let Err(e) = self.submit(req, ctx) {
-            log::warn!("inbound message refused: {}", e.message);
+            // Refused (the chat's queue is full): tell the user, and let the channel drop
+            // the message from its pending list once the notice is delivered.
+            log::warn!(
+                "inbound message {} refused: {}; the sender is asked to retry",
+                inbound.id,
+                e.message
+            );
+            deliver.do_send(DeliverReply {
+                inbound_id: Some(inbound.id.clone()),
+                chat_id: inbound.chat_id,
+                thread_id: inbound.thread_id,
+                reply_to: Some(inbound.message_id),
+                text: crate::channel::telegram::BUSY_TEXT.to_owned(),
+            });
         }
     }
 }
@@ -432,6 +477,10 @@ impl Handler<RunFinished> for Registry {
             for w in r.waiters.drain(..) {
                 let _ = w.send(());
             }
+            let channel = r.channel.take();
+            if msg.outcome.status == RunStatus::Aborted {
+                complete_aborted(channel);
+            }
         }
         if let Some(meta) = self.sessions_index.get_mut(&msg.session_key) {
             meta.updated_at = msg.outcome.ended_at;
@@ -488,6 +537,7 @@ impl Handler<AbortRun> for Registry {
                         for w in rec.waiters.drain(..) {
                             let _ = w.send(());
                         }
+                        complete_aborted(rec.channel.take());
                     }
                 }
             }
@@ -522,13 +572,28 @@ impl Handler<WaitRun> for Registry {
                 self.run_view(&run_id).unwrap_or(Value::Null),
             ));
         }
+        rec.waiters.retain(|w| !w.is_closed());
+        let here = rec.waiters.len();
+        let total: usize = self.runs.values().map(|r| r.waiters.len()).sum();
+        if let Err(e) = admit_waiter(here, total) {
+            return Box::pin(actix::fut::ready(
+                json!({"runId": run_id, "status": "error", "error": e}),
+            ));
+        }
         let (tx, rx) = oneshot::channel();
-        rec.waiters.push(tx);
+        if let Some(rec) = self.runs.get_mut(&run_id) {
+            rec.waiters.push(tx);
+        }
         let timeout = msg.timeout;
         Box::pin(
             async move { actix_web::rt::time::timeout(timeout, rx).await.is_ok() }
                 .into_actor(self)
                 .map(move |finished, act, _| {
+                    if !finished && let Some(rec) = act.runs.get_mut(&run_id) {
+                        // This wait's receiver is gone: drop its sender now, not at the end
+                        // of the run.
+                        rec.waiters.retain(|w| !w.is_closed());
+                    }
                     let mut v = act.run_view(&run_id).unwrap_or(Value::Null);
                     if !finished {
                         v["status"] = json!("timeout");
@@ -537,6 +602,22 @@ impl Handler<WaitRun> for Registry {
                 }),
         )
     }
+}
+
+/// Whether one more `agent.wait` may wait, with `here` waiting on its run and `total` on
+/// all runs.
+fn admit_waiter(here: usize, total: usize) -> Result<(), String> {
+    if here >= MAX_WAITERS_PER_RUN {
+        return Err(format!(
+            "too many agent.wait calls are waiting on this run (at most {MAX_WAITERS_PER_RUN}); wait for one of them to return, then retry"
+        ));
+    }
+    if total >= MAX_WAITERS_TOTAL {
+        return Err(format!(
+            "too many agent.wait calls are waiting on the gateway (at most {MAX_WAITERS_TOTAL}); retry later"
+        ));
+    }
+    Ok(())
 }
 
 /// Sent by agent runs: an event for operators (`chat`, `agent`), scope-filtered.
@@ -955,3 +1036,18 @@ impl Handler<ChannelPairingApprove> for Registry {
 
 pub(crate) type SessionsIndex = BTreeMap<String, SessionMeta>;
 pub(crate) type RunRecords = HashMap<String, RunRecord>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_are_capped_per_run_and_in_total() {
+        assert!(admit_waiter(0, 0).is_ok());
+        assert!(admit_waiter(MAX_WAITERS_PER_RUN - 1, MAX_WAITERS_TOTAL - 1).is_ok());
+        let e = admit_waiter(MAX_WAITERS_PER_RUN, 0).expect_err("per-run cap");
+        assert!(e.contains("waiting on this run (at most 64)"), "{e}");
+        let e = admit_waiter(0, MAX_WAITERS_TOTAL).expect_err("total cap");
+        assert!(e.contains("waiting on the gateway (at most 1024)"), "{e}");
+    }
+}

@@ -11,8 +11,8 @@
 //!   forgets the confirmed ones (`< offset`), long-polls up to `timeout` s for a push,
 //!   honours (and remembers) `allowed_updates`, answers 409 while a webhook is set, and
 //!   ends an older concurrent poll with 409 `terminated by other getUpdates request`;
-//! - `sendMessage` needs `chat_id` and 1..=4096 characters of `text` (400 otherwise) and
-//!   answers the sent `Message`;
+//! - `sendMessage` needs `chat_id` and 1..=4096 UTF-16 code units of `text` (400 otherwise)
+//!   and answers the sent `Message`;
 //! - `setWebhook` / `deleteWebhook` set and clear the webhook.
 
 use std::collections::{HashMap, VecDeque};
@@ -93,6 +93,11 @@ struct State {
     failures: VecDeque<InjectedFailure>,
     down: bool,
     webhook: Option<Webhook>,
+    /// When each `getUpdates` call arrived, and when each failed one was answered.
+    get_updates_at: Vec<Instant>,
+    get_updates_failed_at: Vec<Instant>,
+    /// While set, `sendMessage` records the message as sent but holds its answer.
+    hold_send: bool,
 }
 
 struct Shared {
@@ -166,12 +171,14 @@ pub fn entities_for(text: &str) -> Vec<TgEntity> {
                     kind: "mention".into(),
                     offset: start,
                     length,
+                    user: None,
                 });
             } else if w.starts_with('/') && start == 0 && length > 1 {
                 out.push(TgEntity {
                     kind: "bot_command".into(),
                     offset: start,
                     length,
+                    user: None,
                 });
             }
         }
@@ -323,6 +330,7 @@ impl FakeTelegram {
             text: Some(text.to_owned()),
             caption: None,
             entities: None,
+            caption_entities: None,
             reply_to_message: None,
         }
     }
@@ -582,6 +590,39 @@ impl FakeTelegram {
     }
 }
 
+impl FakeTelegram {
+    /// While `hold` is set, every `sendMessage` is recorded as sent (Telegram delivered it)
+    /// but its answer is held back — the gateway does not learn that it succeeded. Clearing
+    /// it releases the held answers.
+    pub fn hold_send_responses(&self, hold: bool) {
+        self.shared.lock().hold_send = hold;
+        self.shared.bump();
+    }
+
+    /// When each `getUpdates` call arrived.
+    pub fn get_updates_times(&self) -> Vec<Instant> {
+        self.shared.lock().get_updates_at.clone()
+    }
+
+    /// When each failed (injected) `getUpdates` answer was sent.
+    pub fn get_updates_failure_times(&self) -> Vec<Instant> {
+        self.shared.lock().get_updates_failed_at.clone()
+    }
+
+    /// Async wait until `f` holds for the fake's `(getUpdates calls, sent messages)`.
+    pub async fn wait_until_async(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut f: impl FnMut(u64, &[SentMessage]) -> bool,
+    ) {
+        self.wait_async(limit, what, |st| {
+            f(st.get_updates_calls, &st.sent).then_some(())
+        })
+        .await;
+    }
+}
+
 // === server side ===
 
 async fn handle(
@@ -606,6 +647,7 @@ async fn handle(
         *st.calls.entry(method.clone()).or_default() += 1;
         if method == "getUpdates" {
             st.get_updates_calls += 1;
+            st.get_updates_at.push(Instant::now());
             if let Some(o) = body.get("offset").and_then(Value::as_i64) {
                 st.last_offset = Some(o);
             }
@@ -625,6 +667,10 @@ async fn handle(
     };
     shared.bump();
     if let Some(f) = injected {
+        if method == "getUpdates" {
+            shared.lock().get_updates_failed_at.push(Instant::now());
+            shared.bump();
+        }
         let mut resp = HttpResponse::build(
             StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         );
@@ -636,7 +682,11 @@ async fn handle(
     match method.as_str() {
         "getMe" => tg_ok(json!(shared.bot)),
         "getUpdates" => get_updates(&shared, &body).await,
-        "sendMessage" => send_message(&shared, body),
+        "sendMessage" => {
+            let resp = send_message(&shared, body);
+            hold_while_asked(&shared).await;
+            resp
+        }
         "setWebhook" => {
             let Some(url) = body.get("url").and_then(Value::as_str) else {
                 return tg_error(400, "Bad Request: bad webhook: URL is empty");
@@ -750,6 +800,24 @@ async fn get_updates(shared: &Shared, body: &Value) -> HttpResponse {
     }
 }
 
+/// Waits (at most a minute) while `hold_send` is set.
+async fn hold_while_asked(shared: &Shared) {
+    let deadline = Instant::now() + MAX_POLL;
+    loop {
+        let notified = shared.changed.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if !shared.lock().hold_send {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let _ = actix_web::rt::time::timeout(left, notified).await;
+    }
+}
+
 fn send_message(shared: &Shared, body: Value) -> HttpResponse {
     let Some(chat_id) = body.get("chat_id").and_then(Value::as_i64) else {
         return tg_error(400, "Bad Request: chat not found");
@@ -758,7 +826,8 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
     if text.trim().is_empty() {
         return tg_error(400, "Bad Request: message text is empty");
     }
-    if text.chars().count() > 4096 {
+    // Telegram counts the limit in UTF-16 code units.
+    if text.encode_utf16().count() > 4096 {
         return tg_error(400, "Bad Request: message is too long");
     }
     let message = {
