@@ -8,6 +8,7 @@ mod handshake;
 mod interop;
 mod lifecycle;
 mod limits;
+mod node_exec;
 mod nodes;
 mod pairing;
 mod support;
