@@ -310,7 +310,14 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     };
     let engine = Engine::start(config, deps).map_err(|message| StartError {
         code: EXIT_CONFIG,
-        message,
+        message: if message.contains("Fix:") {
+            message
+        } else {
+            format!(
+                "{message}. Fix: the state dir {} and the directories under it must be writable directories (move aside whatever file is in the way), or set OPENCLAW_STATE_DIR",
+                loaded.state_dir.display()
+            )
+        },
     })?;
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let fingerprint = tls

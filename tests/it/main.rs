@@ -11,6 +11,7 @@ mod limits;
 mod node_exec;
 mod nodes;
 mod pairing;
+mod state_dir;
 mod support;
 mod telegram_flow;
 mod tls;
