@@ -219,3 +219,67 @@ async fn transcript_that_cannot_be_written_is_an_error_not_a_panic() {
         "the second turn is in the transcript: {hist}"
     );
 }
+
+/// A crash mid-append left a torn last line in a transcript: the next turn is not glued to
+/// it — every line of the file is JSON again and `chat.history` shows both turns.
+#[actix_web::test]
+async fn a_torn_transcript_line_is_repaired_by_the_next_turn() {
+    let gw = gateway_in(tempfile::tempdir().expect("state dir"));
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.read", "operator.write"]),
+    )
+    .await;
+    let mut turn = async |key: &str, text: &str| {
+        let res = op
+            .request(
+                "agent",
+                json!({"message": text, "sessionKey": "agent:main:main", "idempotencyKey": key}),
+            )
+            .await;
+        assert_eq!(res["ok"], true, "{res}");
+        let run_id = res["payload"]["runId"].as_str().expect("runId").to_owned();
+        let waited = op
+            .request("agent.wait", json!({"runId": run_id, "timeoutMs": 10000}))
+            .await;
+        assert_eq!(waited["ok"], true, "{waited}");
+    };
+    turn("it-torn-1", "/help first").await;
+    let sessions = gw.dir.path().join("agents/main/sessions");
+    let transcript = std::fs::read_dir(&sessions)
+        .expect("sessions dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a transcript file");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&transcript)
+            .expect("open transcript");
+        f.write_all(br#"{"role":"assistant","content":"cut off"#)
+            .expect("write a torn line");
+    }
+    turn("it-torn-2", "/help second").await;
+    let text = std::fs::read_to_string(&transcript).expect("read transcript");
+    assert!(text.ends_with('\n'), "{text}");
+    for line in text.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "every line is JSON: {line:?}\n{text}"
+        );
+    }
+    assert!(!text.contains("cut off"), "{text}");
+    drop(turn);
+    let hist = op
+        .request("chat.history", json!({"sessionKey": "agent:main:main"}))
+        .await;
+    assert_eq!(hist["ok"], true, "{hist}");
+    let users = hist["payload"]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .count();
+    assert_eq!(users, 2, "both turns: {hist}");
+}
