@@ -140,7 +140,21 @@ fn generate(cert: &Path, key: &Path) -> Result<(), String> {
 /// Loads (or, with `autoGenerate`, creates) the certificate and builds the server config.
 pub fn load(cfg: &TlsCfg, state_dir: &Path) -> Result<ServerTls, String> {
     let (cert_path, key_path) = paths(cfg, state_dir);
-    if !cert_path.exists() && !key_path.exists() {
+    // A start interrupted between writing the generated key and the certificate leaves only
+    // the key: with the default (generated) paths, generate a fresh pair.
+    let interrupted = !cert_path.exists()
+        && key_path.exists()
+        && cfg.cert_path.is_none()
+        && cfg.key_path.is_none()
+        && cfg.auto_generate != Some(false);
+    if interrupted {
+        log::warn!(
+            "{} exists without {}: generating a new self-signed pair",
+            key_path.display(),
+            cert_path.display()
+        );
+        generate(&cert_path, &key_path)?;
+    } else if !cert_path.exists() && !key_path.exists() {
         if cfg.auto_generate == Some(false) {
             return Err(format!(
                 "gateway.tls is enabled but {} does not exist and autoGenerate is false. Fix: set gateway.tls.certPath/keyPath or enable autoGenerate",
@@ -214,5 +228,10 @@ mod tests {
             load(&cfg, tmp.path()).expect("reload").fingerprint,
             tls.fingerprint
         );
+        // Only the key left (interrupted first start): a new pair is generated.
+        std::fs::remove_file(&cert).expect("rm cert");
+        let again = load(&cfg, tmp.path()).expect("regenerate");
+        assert_ne!(again.fingerprint, tls.fingerprint);
+        assert_eq!(mode(&key), 0o600);
     }
 }
