@@ -12,6 +12,8 @@
 # Inside the container the gateway binds 0.0.0.0 (`--bind lan`), so it refuses to start
 # (exit 78) unless a token or password is configured: pass OPENCLAW_GATEWAY_TOKEN (or
 # OPENCLAW_GATEWAY_PASSWORD, or a config file in the state volume).
+# With gateway.tls.enabled the self-signed certificate is generated in-process (no openssl
+# needed) into the state volume's gateway/tls/ on first start; its fingerprint is in the log.
 #
 # NOTE: this image has only been linted with hadolint; it has never been built on the
 # machine it was written on (no container engine there).

@@ -318,7 +318,14 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     };
     let engine = Engine::start(config, deps).map_err(|message| StartError {
         code: EXIT_CONFIG,
-        message,
+        message: if message.contains("Fix:") {
+            message
+        } else {
+            format!(
+                "{message}. Fix: the state dir {} and the directories under it must be writable directories (move aside whatever file is in the way), or set OPENCLAW_STATE_DIR",
+                loaded.state_dir.display()
+            )
+        },
     })?;
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     let fingerprint = tls
@@ -331,6 +338,18 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         })?;
     let handle = server.handle();
 
+    // A generated token is shown only to a person at a terminal; otherwise (a service
+    // manager's journal, `docker logs`, a CI log) it goes to a 0600 file and only the path is
+    // logged. A stale file from an earlier run is removed either way.
+    let token_file = runtime_token_path(&loaded.state_dir);
+    let token_shown = match &generated {
+        Some(t) => Some(show_runtime_token(t, &token_file)?),
+        None => {
+            let _ = std::fs::remove_file(&token_file);
+            None
+        }
+    };
+
     // Install the signal handlers before announcing that we listen, so a supervisor that
     // signals right after the line still gets a clean shutdown.
     let signals = Signals::install();
@@ -342,14 +361,26 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             path.display()
         );
     }
+    // The auth line comes before `listening on`: whoever waits for that line has it.
+    match (&generated, &token_shown) {
+        (Some(t), Some(RuntimeToken::Terminal)) => {
+            let _ = writeln!(
+                out,
+                "auth: token mode with no token configured; generated a runtime-only token (not saved, gone when the gateway stops):\n  {t}\n  use it with: openclaw gateway call health --url ws://127.0.0.1:{port} --token {t}\n  set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN to keep a stable token"
+            );
+        }
+        (Some(_), Some(RuntimeToken::File(path))) => {
+            let _ = writeln!(
+                out,
+                "auth: token mode with no token configured; generated a runtime-only token, written to {} (mode 0600; not printed because stdout is not a terminal; removed when the gateway stops)\n  use it with: openclaw gateway call health --url ws://127.0.0.1:{port} --token \"$(cat {})\"\n  set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN to keep a stable token",
+                path.display(),
+                path.display()
+            );
+        }
+        _ => {}
+    }
     for a in &bound {
         let _ = writeln!(out, "listening on {scheme}://{a}");
-    }
-    if let Some(t) = &generated {
-        let _ = writeln!(
-            out,
-            "auth: token mode with no token configured; generated a runtime-only token (not saved, gone when the gateway stops):\n  {t}\n  use it with: openclaw gateway call health --url ws://127.0.0.1:{port} --token {t}\n  set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN to keep a stable token"
-        );
     }
     let _ = writeln!(
         out,
@@ -392,6 +423,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         // Every socket is closed: stop accepting and exit now. (Awaiting the server's own
         // stop joins its worker threads, which adds about a second.)
         drop(handle.stop(false));
+        if let Some(RuntimeToken::File(path)) = &token_shown {
+            let _ = std::fs::remove_file(path);
+        }
         log::info!("stopped");
         std::process::exit(0);
     });
@@ -399,6 +433,40 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         code: 1,
         message: format!("server error: {e}"),
     })
+}
+
+/// `<state>/gateway/runtime-token`: where a generated token goes when stdout is not a
+/// terminal.
+pub fn runtime_token_path(state_dir: &std::path::Path) -> std::path::PathBuf {
+    state_dir.join("gateway").join("runtime-token")
+}
+
+/// Where a generated runtime token was shown.
+enum RuntimeToken {
+    /// Printed to the interactive terminal on stdout.
+    Terminal,
+    /// Written (mode 0600) to this file.
+    File(std::path::PathBuf),
+}
+
+/// Prints the generated token only when stdout is a terminal; otherwise writes it to `file`
+/// (atomically, mode 0600, in a 0700 directory).
+fn show_runtime_token(token: &str, file: &std::path::Path) -> Result<RuntimeToken, StartError> {
+    use std::io::IsTerminal as _;
+    if std::io::stdout().is_terminal() {
+        let _ = std::fs::remove_file(file);
+        return Ok(RuntimeToken::Terminal);
+    }
+    openclaw_actors::store::write_atomic(file, format!("{token}\n").as_bytes()).map_err(|e| {
+        StartError {
+            code: 1,
+            message: format!(
+                "cannot write the generated runtime token to {}: {e}. Fix: set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN, or make the state dir writable",
+                file.display()
+            ),
+        }
+    })?;
+    Ok(RuntimeToken::File(file.to_path_buf()))
 }
 
 /// Creates the state dir (mode 0700) and takes `gateway.lock` so one gateway owns it.

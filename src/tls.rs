@@ -1,6 +1,6 @@
 //! Server-side TLS (`gateway.tls`): load a PEM certificate and key, or generate a
-//! self-signed pair on first start (like OpenClaw, with the `openssl` command), and build the
-//! rustls server config (TLS 1.3, ring). Clients pin the leaf certificate's SHA-256
+//! self-signed pair on first start (in-process with rcgen, so it works without an `openssl`
+//! command, in the distroless image too), and build the rustls server config (TLS 1.3, ring). Clients pin the leaf certificate's SHA-256
 //! (`gateway.remote.tlsFingerprint`, `--tls-fingerprint`), printed at start.
 
 use std::path::{Path, PathBuf};
@@ -49,59 +49,112 @@ pub fn fingerprint_of_file(cert_path: &Path) -> Result<String, String> {
     )))
 }
 
-/// Generates a self-signed certificate and key with the `openssl` command (P-256, 10 years).
+/// Days from 1970-01-01 to the civil date `(year, month, day)` (proleptic Gregorian).
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    // Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        i32::try_from(year).unwrap_or(1970),
+        u8::try_from(month).unwrap_or(1),
+        u8::try_from(day).unwrap_or(1),
+    )
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory created with `mode`
+/// (so the content is never readable by others, not even briefly), fsynced, then renamed
+/// over `path`.
+fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok::<(), std::io::Error>(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Generates a self-signed certificate in-process (rcgen; no `openssl` command needed):
+/// P-256 / ECDSA-SHA256, CN `openclaw-gateway`, SANs `localhost`, `127.0.0.1`, `::1`, valid
+/// from yesterday for 10 years. The key file is created with mode 0600 (never readable by
+/// others, not even briefly) and renamed into place before the certificate.
 fn generate(cert: &Path, key: &Path) -> Result<(), String> {
-    if let Some(dir) = key.parent() {
-        use std::os::unix::fs::DirBuilderExt as _;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    use std::os::unix::fs::DirBuilderExt as _;
+    for dir in [key.parent(), cert.parent()].into_iter().flatten() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
     }
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-sha256",
-            "-days",
-            "3650",
-            "-nodes",
-            "-subj",
-            "/CN=openclaw-gateway",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
-            "-keyout",
-        ])
-        .arg(key)
-        .arg("-out")
-        .arg(cert)
-        .output()
-        .map_err(|e| {
-            format!(
-                "cannot run `openssl` to generate a self-signed certificate ({e}). Fix: install openssl, or set gateway.tls.certPath and keyPath to an existing certificate"
-            )
-        })?;
-    if !out.status.success() {
-        return Err(format!(
-            "openssl failed to generate a certificate: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("cannot restrict {}: {e}", key.display()))?;
+    let fail = |e: rcgen::Error| format!("cannot generate a self-signed certificate: {e}");
+    let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(fail)?;
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])
+            .map_err(fail)?;
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "openclaw-gateway");
+    params.distinguished_name = dn;
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs() / 86_400).unwrap_or(0))
+        .unwrap_or(0);
+    let (y, m, d) = civil_from_days(today - 1);
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    params.not_after = rcgen::date_time_ymd(y + 10, m, d.min(28));
+    let certificate = params.self_signed(&key_pair).map_err(fail)?;
+    write_new_file(key, key_pair.serialize_pem().as_bytes(), 0o600)?;
+    write_new_file(cert, certificate.pem().as_bytes(), 0o644)?;
     Ok(())
 }
 
 /// Loads (or, with `autoGenerate`, creates) the certificate and builds the server config.
 pub fn load(cfg: &TlsCfg, state_dir: &Path) -> Result<ServerTls, String> {
     let (cert_path, key_path) = paths(cfg, state_dir);
-    if !cert_path.exists() && !key_path.exists() {
+    // A start interrupted between writing the generated key and the certificate leaves only
+    // the key: with the default (generated) paths, generate a fresh pair.
+    let interrupted = !cert_path.exists()
+        && key_path.exists()
+        && cfg.cert_path.is_none()
+        && cfg.key_path.is_none()
+        && cfg.auto_generate != Some(false);
+    if interrupted {
+        log::warn!(
+            "{} exists without {}: generating a new self-signed pair",
+            key_path.display(),
+            cert_path.display()
+        );
+        generate(&cert_path, &key_path)?;
+    } else if !cert_path.exists() && !key_path.exists() {
         if cfg.auto_generate == Some(false) {
             return Err(format!(
                 "gateway.tls is enabled but {} does not exist and autoGenerate is false. Fix: set gateway.tls.certPath/keyPath or enable autoGenerate",
@@ -133,4 +186,52 @@ pub fn load(cfg: &TlsCfg, state_dir: &Path) -> Result<ServerTls, String> {
         fingerprint,
         cert_path,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+    }
+
+    #[test]
+    fn generated_pair_loads_and_the_key_is_private() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let cfg = TlsCfg::default();
+        let tls = load(&cfg, tmp.path()).expect("generate and load");
+        let (cert, key) = paths(&cfg, tmp.path());
+        assert_eq!(tls.cert_path, cert);
+        assert_eq!(
+            tls.fingerprint,
+            fingerprint_of_file(&cert).expect("fingerprint")
+        );
+        assert_eq!(tls.fingerprint.len(), 64);
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(mode(key.parent().expect("dir")), 0o700);
+        let pem = std::fs::read_to_string(&key).expect("key");
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+        // No temp files left behind; a second load keeps the pair.
+        let names: Vec<String> = std::fs::read_dir(key.parent().expect("dir"))
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert_eq!(
+            load(&cfg, tmp.path()).expect("reload").fingerprint,
+            tls.fingerprint
+        );
+        // Only the key left (interrupted first start): a new pair is generated.
+        std::fs::remove_file(&cert).expect("rm cert");
+        let again = load(&cfg, tmp.path()).expect("regenerate");
+        assert_ne!(again.fingerprint, tls.fingerprint);
+        assert_eq!(mode(&key), 0o600);
+    }
 }

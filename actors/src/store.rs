@@ -5,8 +5,10 @@
 //! `fsync`, rename over the target, `fsync` the directory; files are created with mode
 //! 0600 because they hold device-token hashes and public keys.
 //!
-//! Transcripts are append-only JSONL files (one JSON object per line), synced after each
-//! append; a torn last line (crash mid-write) is ignored on load.
+//! Transcripts are append-only JSONL files (one JSON object per line); a torn last line
+//! (crash mid-write) is ignored on load and repaired before the next append (completed if
+//! it is whole JSON missing its newline, cut off otherwise), so the next entry never lands
+//! on the same line as the garbage.
 //!
 //! Messages: [`SaveDocument`], [`LoadDocument`], [`AppendLines`], [`LoadLines`].
 
@@ -129,10 +131,63 @@ pub fn append_lines(path: &Path, lines: &[serde_json::Value]) -> std::io::Result
     }
     let mut f = fs::OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .mode(0o600)
         .open(path)?;
+    repair_torn_tail(&mut f, path)?;
     f.write_all(&buf)
+}
+
+/// Longest torn tail we try to parse (a longer one is dropped without parsing).
+const MAX_TORN_TAIL: u64 = 8 * 1024 * 1024;
+
+/// Makes sure the file ends at a line boundary before an append, so a line torn by a crash
+/// mid-append is not glued to the next entry: a tail that is complete JSON missing only its
+/// newline gets the newline; anything else after the last newline is cut off (it was never
+/// acknowledged as written). The store is the only writer, so check-then-append is safe.
+fn repair_torn_tail(f: &mut fs::File, path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    f.read_exact_at(&mut last, len - 1)?;
+    if last[0] == b'\n' {
+        return Ok(());
+    }
+    // Find the start of the torn line: just after the last newline (or the file's start).
+    let mut start = 0u64;
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let from = end.saturating_sub(chunk.len() as u64);
+        let n = usize::try_from(end - from).unwrap_or(chunk.len());
+        f.read_exact_at(&mut chunk[..n], from)?;
+        if let Some(i) = chunk[..n].iter().rposition(|b| *b == b'\n') {
+            start = from + i as u64 + 1;
+            break;
+        }
+        end = from;
+    }
+    let tail_len = len - start;
+    if tail_len <= MAX_TORN_TAIL {
+        let mut tail = vec![0u8; usize::try_from(tail_len).unwrap_or(0)];
+        f.read_exact_at(&mut tail, start)?;
+        if serde_json::from_slice::<serde_json::Value>(&tail).is_ok() {
+            log::warn!(
+                "{}: the last line had no newline (interrupted append); completing it",
+                path.display()
+            );
+            return f.write_all(b"\n");
+        }
+    }
+    log::warn!(
+        "{}: dropping a torn last line ({tail_len} bytes, interrupted append) before appending",
+        path.display()
+    );
+    f.set_len(start)
 }
 
 /// Reads the last `limit` JSON lines, skipping a torn or unparsable line instead of failing
@@ -262,5 +317,55 @@ mod tests {
         assert_eq!(tail[39]["i"], 4999);
         assert_eq!(load_lines(&log, 1).expect("load")[0]["a"], 2);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn torn_last_line_is_repaired_before_the_next_append() {
+        let dir = tempfile_dir();
+        let log = dir.join("t.jsonl");
+        let a = |v: serde_json::Value| append_lines(&log, &[v]).expect("append");
+        a(serde_json::json!({"a": 1}));
+        a(serde_json::json!({"a": 2}));
+        // Crash mid-append: partial JSON, no newline.
+        raw_append(&log, b"{\"torn\":");
+        a(serde_json::json!({"a": 3}));
+        assert_eq!(
+            fs::read_to_string(&log).expect("read"),
+            "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n",
+            "the torn line is cut off, the next entry on its own line"
+        );
+        // Crash between the JSON and its newline: the entry is complete, keep it.
+        raw_append(&log, b"{\"a\":4}");
+        a(serde_json::json!({"a": 5}));
+        let got: Vec<serde_json::Value> = load_lines(&log, 10)
+            .expect("load")
+            .into_iter()
+            .map(|v| v["a"].clone())
+            .collect();
+        assert_eq!(got, [1, 2, 3, 4, 5].map(serde_json::Value::from).to_vec());
+        // A file that is nothing but a torn line, longer than one read chunk.
+        let only = dir.join("only.jsonl");
+        raw_append(
+            &only,
+            format!("{{\"x\":\"{}", "y".repeat(200_000)).as_bytes(),
+        );
+        append_lines(&only, &[serde_json::json!({"a": 1})]).expect("append");
+        assert_eq!(fs::read_to_string(&only).expect("read"), "{\"a\":1}\n");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("oc-store-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).expect("mkdir");
+        dir
+    }
+
+    fn raw_append(path: &Path, bytes: &[u8]) {
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes))
+            .expect("raw append");
     }
 }

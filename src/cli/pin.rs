@@ -47,7 +47,11 @@ impl ServerCertVerifier for PinnedCert {
         if openclaw_actors::auth::constant_time_eq(&got, &self.pin) {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(Error::General("gateway tls fingerprint mismatch".into()))
+            Err(Error::General(format!(
+                "gateway tls fingerprint mismatch: the gateway presented sha256 {}, expected {}",
+                openclaw_actors::identity::hex(&got),
+                openclaw_actors::identity::hex(&self.pin)
+            )))
         }
     }
 

@@ -1,9 +1,19 @@
 //! The node's commands: `system.which` and `system.run`, and the node's own exec allowlist.
 //!
-//! `system.run` executes only programs whose resolved absolute path is on this node's
-//! allowlist (`$STATE/node/exec-allowlist.json`, plus `--exec-allow`). The check happens on
-//! the node, whatever the gateway approved: the gateway decides *which commands* may be
-//! invoked, the node decides *which programs* `system.run` may start.
+//! `system.run` executes only what this node's allowlist (`$STATE/node/exec-allowlist.json`,
+//! plus `--exec-allow`) allows. The check happens on the node, whatever the gateway approved:
+//! the gateway decides *which commands* may be invoked, the node decides *which programs*
+//! `system.run` may start, with which arguments and environment:
+//!
+//! - a request matches an entry only if its program resolves to the entry's canonical path
+//!   **and** `argv[0]`'s basename is the entry's name (a multi-call binary such as BusyBox
+//!   picks its applet from that name, so allowing `ls` must not allow `sh`);
+//! - programs reachable under several names (BusyBox/Toybox, hard links, sibling symlinks,
+//!   two entries with one inode) are refused unless listed by `applet`;
+//! - an entry may restrict arguments (`args`: every argument must match one pattern;
+//!   `denyArgs`: none may match);
+//! - the child gets a fixed `PATH` and `HOME` plus only the variables matching the `env`
+//!   allowlist (default `LANG`, `LC_*`, `TZ`); everything else is dropped.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -25,30 +35,6 @@ pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long to keep reading output after the process exited (a daemonised grandchild may
 /// hold the pipes open).
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
-
-/// Environment variables a caller may not set: they would let an allowlisted program load
-/// or run arbitrary code (dynamic loader, interpreter start-up hooks).
-const BLOCKED_ENV_PREFIXES: &[&str] = &["LD_", "DYLD_"];
-const BLOCKED_ENV_KEYS: &[&str] = &[
-    "BASH_ENV",
-    "ENV",
-    "SHELLOPTS",
-    "BASHOPTS",
-    "PS4",
-    "IFS",
-    "GCONV_PATH",
-    "NODE_OPTIONS",
-    "PYTHONSTARTUP",
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PERL5OPT",
-    "PERL5LIB",
-    "PERLLIB",
-    "RUBYOPT",
-    "RUBYLIB",
-    "GIT_EXEC_PATH",
-    "GIT_SSH_COMMAND",
-];
 
 /// An error answered to the gateway as `ok:false, error:{code, message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,60 +108,146 @@ pub fn system_which(params: &Value, dirs: &[PathBuf]) -> Result<Value, InvokeErr
     Ok(json!({ "bins": found }))
 }
 
-/// Resolves one allowlist entry (absolute path, or bare name looked up on `dirs`) to its
-/// canonical absolute path. Relative paths and missing programs resolve to nothing.
-pub fn resolve_allow_entry(entry: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
-    let entry = entry.trim();
-    let path = if entry.starts_with('/') {
-        PathBuf::from(entry)
-    } else if entry.contains('/') {
-        return None;
-    } else {
-        which_in(entry, dirs)?
-    };
-    if !is_executable_file(&path) {
-        return None;
-    }
-    std::fs::canonicalize(path).ok()
+/// Environment variables passed to `system.run` programs when the allowlist file has no
+/// `"env"` key: locale and time zone only.
+pub const DEFAULT_ENV_ALLOW: &[&str] = &["LANG", "LC_*", "TZ"];
+
+/// Names of programs that pick their behaviour from an argument or from the name they were
+/// started under (BusyBox, Toybox): allowlisted only by applet.
+const MULTI_CALL_NAMES: &[&str] = &["busybox", "toybox"];
+
+/// Most directory entries inspected when looking for other names of an allowlisted program.
+const MAX_SIBLING_SCAN: usize = 8192;
+
+/// One entry of `exec-allowlist.json`'s `"allow"` array: a string (program) or an object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEntry {
+    /// Absolute path, or a bare name looked up on the node's `PATH`.
+    pub program: String,
+    /// For a multi-call binary: the one name (`argv[0]`'s basename) it may be started as.
+    #[serde(default)]
+    pub applet: Option<String>,
+    /// When set, every argument must match one of these patterns (`*`, `?` wildcards);
+    /// `[]` allows no arguments at all.
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// No argument may match any of these patterns.
+    #[serde(default)]
+    pub deny_args: Vec<String>,
 }
 
-/// Reads `{"allow":[…]}` from `file` (a missing file is an empty list).
-pub fn read_allowlist_file(file: &Path) -> Result<Vec<String>, String> {
+impl RawEntry {
+    /// A bare program entry (a string in the file, or `--exec-allow`).
+    pub fn program(program: &str) -> Self {
+        Self {
+            program: program.to_owned(),
+            applet: None,
+            args: None,
+            deny_args: Vec::new(),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum RawEntryForm {
+    Program(String),
+    Entry(RawEntry),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    allow: Vec<RawEntryForm>,
+    #[serde(default)]
+    env: Option<Vec<String>>,
+}
+
+/// The parsed `exec-allowlist.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowFile {
+    /// The `"allow"` entries.
+    pub allow: Vec<RawEntry>,
+    /// The `"env"` allowlist (`None`: [`DEFAULT_ENV_ALLOW`]).
+    pub env: Option<Vec<String>>,
+}
+
+/// Reads `exec-allowlist.json` (a missing file is an empty allowlist).
+pub fn read_allowlist_file(file: &Path) -> Result<AllowFile, String> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AllowFile::default()),
         Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
     };
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not valid JSON: {e}", file.display()))?;
-    let allow = v
-        .get("allow")
-        .and_then(Value::as_array)
-        .ok_or_else(|| format!("{} has no \"allow\" array", file.display()))?;
-    allow
-        .iter()
-        .map(|e| {
-            e.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| format!("{}: \"allow\" must hold strings", file.display()))
+    parse_allowlist(&text).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Parses the text of `exec-allowlist.json`.
+pub fn parse_allowlist(text: &str) -> Result<AllowFile, String> {
+    let raw: RawFile = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "not a valid exec allowlist ({e}); expected {{\"allow\": [\"/usr/bin/uname\", {{\"program\": \"ls\", \"args\": [\"-l\"]}}], \"env\": [\"LANG\"]}}"
+        )
+    })?;
+    let allow = raw
+        .allow
+        .into_iter()
+        .map(|f| match f {
+            RawEntryForm::Program(p) => RawEntry::program(&p),
+            RawEntryForm::Entry(e) => e,
         })
-        .collect()
-}
-
-/// The node's allowlist, resolved to canonical absolute paths.
-pub fn resolve_allowlist(entries: &[String], dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = entries
-        .iter()
-        .filter_map(|e| resolve_allow_entry(e, dirs))
         .collect();
-    out.sort();
-    out.dedup();
-    out
+    Ok(AllowFile {
+        allow,
+        env: raw.env,
+    })
 }
 
-/// Resolves the program of an argv: a name with `/` is taken as a path (relative to `cwd`),
-/// a bare name is looked up on `dirs`. Returns the canonical path.
-pub fn resolve_program(program: &str, cwd: Option<&Path>, dirs: &[PathBuf]) -> Option<PathBuf> {
+/// An allowlist entry resolved on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowEntry {
+    /// The entry as written.
+    pub spec: String,
+    /// Canonical path of the program.
+    pub path: PathBuf,
+    /// The basename `argv[0]` must have.
+    pub name: String,
+    /// Allowed argument patterns (`None`: any argument).
+    pub args: Option<Vec<String>>,
+    /// Denied argument patterns.
+    pub deny_args: Vec<String>,
+}
+
+/// An entry that is not in force, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The entry as written.
+    pub spec: String,
+    /// Its canonical path, when it resolved.
+    pub path: Option<PathBuf>,
+    /// Why it is refused.
+    pub reason: String,
+}
+
+/// The node's exec policy: what `system.run` may start, with which arguments and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Entries in force.
+    pub entries: Vec<AllowEntry>,
+    /// Entries refused (unresolvable, relative, multi-call without an applet).
+    pub refused: Vec<Refused>,
+    /// Environment variable patterns that may pass through.
+    pub env: Vec<String>,
+}
+
+fn file_name_of(p: &Path) -> Option<String> {
+    p.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+/// Finds where an entry or a request's program lives, without resolving symlinks: an
+/// absolute path as is, a bare name on `dirs`, a relative path (requests only) against `cwd`.
+fn locate(program: &str, cwd: Option<&Path>, dirs: &[PathBuf]) -> Option<PathBuf> {
     let path = if program.contains('/') {
         let p = Path::new(program);
         if p.is_absolute() {
@@ -189,33 +261,341 @@ pub fn resolve_program(program: &str, cwd: Option<&Path>, dirs: &[PathBuf]) -> O
     } else {
         which_in(program, dirs)?
     };
-    if !is_executable_file(&path) {
-        return None;
-    }
-    std::fs::canonicalize(path).ok()
+    is_executable_file(&path).then_some(path)
 }
 
-/// Checks `program` against the resolved allowlist; returns the canonical path to execute.
+/// Other names in `located`'s directory that are symlinks to the same program.
+fn other_names(located: &Path, canonical: &Path) -> Vec<String> {
+    let own = file_name_of(located).unwrap_or_default();
+    let mut names = Vec::new();
+    let Some(dir) = located.parent() else {
+        return names;
+    };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return names;
+    };
+    for entry in rd.flatten().take(MAX_SIBLING_SCAN) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == own {
+            continue;
+        }
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        let p = entry.path();
+        if is_link && std::fs::canonicalize(&p).is_ok_and(|c| c == canonical) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Why `canonical` (reached as `located`) looks like a multi-call binary, if it does.
+fn multi_call_reason(located: &Path, canonical: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let target = file_name_of(canonical).unwrap_or_default();
+    if MULTI_CALL_NAMES.iter().any(|m| target.starts_with(m)) {
+        return Some(format!(
+            "it resolves to {}, a multi-call binary",
+            canonical.display()
+        ));
+    }
+    if let Ok(meta) = std::fs::metadata(canonical)
+        && meta.nlink() > 1
+    {
+        return Some(format!(
+            "{} has {} hard links (one program under several names)",
+            canonical.display(),
+            meta.nlink()
+        ));
+    }
+    let others = other_names(located, canonical);
+    if !others.is_empty() {
+        return Some(format!(
+            "{} is also reachable as {} (one program under several names)",
+            canonical.display(),
+            others.join(", ")
+        ));
+    }
+    None
+}
+
+/// Resolves the allowlist file's entries plus `--exec-allow` programs on this node.
+pub fn resolve_policy(file: &AllowFile, extra: &[String], dirs: &[PathBuf]) -> Policy {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut policy = Policy {
+        env: file
+            .env
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ENV_ALLOW.iter().map(|s| (*s).to_owned()).collect()),
+        ..Policy::default()
+    };
+    let extra: Vec<RawEntry> = extra.iter().map(|p| RawEntry::program(p)).collect();
+    // (entry, inode) of the entries without an applet, to find two names for one program.
+    let mut inodes: Vec<(usize, (u64, u64))> = Vec::new();
+    for raw in file.allow.iter().chain(extra.iter()) {
+        let spec = raw.program.trim().to_owned();
+        let refuse = |path: Option<PathBuf>, reason: String| Refused {
+            spec: spec.clone(),
+            path,
+            reason,
+        };
+        if !spec.starts_with('/') && spec.contains('/') {
+            policy.refused.push(refuse(
+                None,
+                "relative paths are not allowed (use an absolute path or a bare name on PATH)"
+                    .into(),
+            ));
+            continue;
+        }
+        let Some(located) = locate(&spec, None, dirs) else {
+            policy.refused.push(refuse(
+                None,
+                "not an executable absolute path or a program on PATH".into(),
+            ));
+            continue;
+        };
+        let Ok(canonical) = std::fs::canonicalize(&located) else {
+            policy
+                .refused
+                .push(refuse(None, "cannot resolve its path".into()));
+            continue;
+        };
+        if let Some(bad) = raw
+            .args
+            .iter()
+            .flatten()
+            .chain(raw.deny_args.iter())
+            .find(|p| p.is_empty())
+        {
+            policy.refused.push(refuse(
+                Some(canonical),
+                format!("argument pattern {bad:?} is empty"),
+            ));
+            continue;
+        }
+        let name = match &raw.applet {
+            Some(a) if a.is_empty() || a.contains('/') => {
+                policy.refused.push(refuse(
+                    Some(canonical),
+                    format!("applet {a:?} must be a bare program name"),
+                ));
+                continue;
+            }
+            Some(a) => a.clone(),
+            None => {
+                if let Some(why) = multi_call_reason(&located, &canonical) {
+                    let name = file_name_of(&located).unwrap_or_default();
+                    policy.refused.push(refuse(
+                        Some(canonical),
+                        format!(
+                            "{why}; allow it by applet instead: {{\"program\": {spec:?}, \"applet\": {name:?}}}"
+                        ),
+                    ));
+                    continue;
+                }
+                match file_name_of(&located) {
+                    Some(n) => n,
+                    None => continue,
+                }
+            }
+        };
+        if raw.applet.is_none()
+            && let Ok(meta) = std::fs::metadata(&canonical)
+        {
+            inodes.push((policy.entries.len(), (meta.dev(), meta.ino())));
+        }
+        policy.entries.push(AllowEntry {
+            spec,
+            path: canonical,
+            name,
+            args: raw.args.clone(),
+            deny_args: raw.deny_args.clone(),
+        });
+    }
+    // Two entries naming one program (an inode) under different names: it is a multi-call
+    // binary (or hard-linked); refuse both unless listed by applet.
+    let mut drop_idx: Vec<usize> = Vec::new();
+    for (i, ino) in &inodes {
+        let clash = inodes
+            .iter()
+            .any(|(j, other)| other == ino && policy.entries[*j].name != policy.entries[*i].name);
+        if clash {
+            drop_idx.push(*i);
+        }
+    }
+    for i in drop_idx.into_iter().rev() {
+        let e = policy.entries.remove(i);
+        policy.refused.push(Refused {
+            reason: format!(
+                "{} is allowlisted under several names (one program under several names); allow it by applet instead: {{\"program\": {:?}, \"applet\": {:?}}}",
+                e.path.display(),
+                e.spec,
+                e.name
+            ),
+            spec: e.spec,
+            path: Some(e.path),
+        });
+    }
+    policy
+}
+
+/// Glob match: `*` is any run of characters (also `/`), `?` exactly one; nothing else is
+/// special.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Why `args` do not fit `entry`, if they do not.
+fn args_refusal(entry: &AllowEntry, args: &[String]) -> Option<String> {
+    for a in args {
+        if let Some(d) = entry.deny_args.iter().find(|d| glob_match(d, a)) {
+            return Some(format!(
+                "argument {a:?} matches the denied pattern {d:?} for {}",
+                entry.spec
+            ));
+        }
+        if let Some(allowed) = &entry.args
+            && !allowed.iter().any(|p| glob_match(p, a))
+        {
+            return Some(if allowed.is_empty() {
+                format!("{} is allowed without arguments only", entry.spec)
+            } else {
+                format!(
+                    "argument {a:?} is not allowed for {} (allowed: {})",
+                    entry.spec,
+                    allowed.join(" ")
+                )
+            });
+        }
+    }
+    None
+}
+
+/// Checks a request's argv against the policy: the program's canonical path **and** the
+/// basename of `argv[0]` must match an entry, and the arguments its patterns. Returns the
+/// canonical path to execute (with `argv[0]` unchanged, so a multi-call binary runs as the
+/// allowed applet).
 pub fn check_allowed(
-    program: &str,
+    argv: &[String],
     cwd: Option<&Path>,
     dirs: &[PathBuf],
-    allow: &[PathBuf],
+    policy: &Policy,
     allow_file: &Path,
 ) -> Result<PathBuf, InvokeError> {
-    let resolved = resolve_program(program, cwd, dirs);
-    match resolved {
-        Some(p) if allow.contains(&p) => Ok(p),
-        Some(p) => Err(InvokeError::denied(format!(
-            "command not on this node's exec allowlist ({}); add it to {}",
-            p.display(),
-            allow_file.display()
-        ))),
-        None => Err(InvokeError::denied(format!(
-            "command not on this node's exec allowlist ({program}: not found on the node's PATH); add it to {}",
-            allow_file.display()
-        ))),
+    let program = argv.first().map(String::as_str).unwrap_or_default();
+    let fix = format!("add it to {}", allow_file.display());
+    let Some(located) = locate(program, cwd, dirs) else {
+        return Err(InvokeError::denied(format!(
+            "command not on this node's exec allowlist ({program}: not found on the node's PATH); {fix}"
+        )));
+    };
+    let Ok(canonical) = std::fs::canonicalize(&located) else {
+        return Err(InvokeError::denied(format!(
+            "command not on this node's exec allowlist ({program}: cannot resolve its path); {fix}"
+        )));
+    };
+    let name = file_name_of(Path::new(program)).unwrap_or_default();
+    let same_program: Vec<&AllowEntry> = policy
+        .entries
+        .iter()
+        .filter(|e| e.path == canonical)
+        .collect();
+    if same_program.is_empty() {
+        if let Some(r) = policy
+            .refused
+            .iter()
+            .find(|r| r.path.as_deref() == Some(canonical.as_path()))
+        {
+            return Err(InvokeError::denied(format!(
+                "command not on this node's exec allowlist ({program} → {}): the entry {:?} is refused: {}",
+                canonical.display(),
+                r.spec,
+                r.reason
+            )));
+        }
+        return Err(InvokeError::denied(format!(
+            "command not on this node's exec allowlist ({}); {fix}",
+            canonical.display()
+        )));
     }
+    let named: Vec<&&AllowEntry> = same_program.iter().filter(|e| e.name == name).collect();
+    if named.is_empty() {
+        let names: Vec<&str> = same_program.iter().map(|e| e.name.as_str()).collect();
+        return Err(InvokeError::denied(format!(
+            "command not on this node's exec allowlist: {program} resolves to {}, which is allowed only when started as {} (argv[0]'s name must match the allowlist entry)",
+            canonical.display(),
+            names.join(", ")
+        )));
+    }
+    let args = argv.get(1..).unwrap_or_default();
+    let mut why = String::new();
+    for e in named {
+        match args_refusal(e, args) {
+            None => return Ok(canonical),
+            Some(r) => why = r,
+        }
+    }
+    Err(InvokeError::denied(format!(
+        "arguments not allowed by this node's exec allowlist: {why}"
+    )))
+}
+
+/// The environment of a `system.run` child: `PATH` (the node's absolute `PATH` dirs) and
+/// `HOME` (the node's) fixed, plus the variables matching the policy's `env` patterns —
+/// from the node's own environment, overridden by the request's. Everything else is dropped;
+/// the names of dropped request variables are returned.
+pub fn child_env(
+    requested: &BTreeMap<String, String>,
+    node_env: &BTreeMap<String, String>,
+    patterns: &[String],
+    dirs: &[PathBuf],
+) -> (BTreeMap<String, String>, Vec<String>) {
+    const FIXED: &[&str] = &["PATH", "HOME"];
+    let allowed = |k: &str| !FIXED.contains(&k) && patterns.iter().any(|p| glob_match(p, k));
+    let mut env: BTreeMap<String, String> = node_env
+        .iter()
+        .filter(|(k, _)| allowed(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut dropped = Vec::new();
+    for (k, v) in requested {
+        if allowed(k) {
+            env.insert(k.clone(), v.clone());
+        } else {
+            dropped.push(k.clone());
+        }
+    }
+    if let Ok(p) = std::env::join_paths(dirs)
+        && let Some(p) = p.to_str()
+    {
+        env.insert("PATH".into(), p.to_owned());
+    }
+    if let Some(h) = node_env.get("HOME") {
+        env.insert("HOME".into(), h.clone());
+    }
+    (env, dropped)
 }
 
 /// A parsed `system.run` request.
@@ -266,14 +646,6 @@ pub fn parse_run(params: &Value) -> Result<RunRequest, InvokeError> {
                     .ok_or_else(|| InvokeError::invalid("env values must be strings"))?;
                 if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
                     return Err(InvokeError::invalid(format!("invalid env entry {k:?}")));
-                }
-                let upper = k.to_ascii_uppercase();
-                if BLOCKED_ENV_KEYS.contains(&upper.as_str())
-                    || BLOCKED_ENV_PREFIXES.iter().any(|p| upper.starts_with(p))
-                {
-                    return Err(InvokeError::denied(format!(
-                        "env {k} may not be set by system.run on this node"
-                    )));
                 }
                 env.insert(k.clone(), v.to_owned());
             }
@@ -343,7 +715,7 @@ fn kill_group(pid: Option<u32>) {
 }
 
 /// Runs `argv` (program already resolved to `exec_path`) in its own process group, with
-/// stdin closed, output capped at [`OUTPUT_CAP`] per stream and the whole group killed on
+/// exactly the environment `env` (see [`child_env`]), stdin closed, output capped at [`OUTPUT_CAP`] per stream and the whole group killed on
 /// timeout. Returns the `system.run` payload.
 pub async fn run_program(
     exec_path: &Path,
@@ -376,6 +748,9 @@ async fn run_program_capped(
     if let Some(c) = cwd {
         cmd.current_dir(c);
     }
+    // Only what `env` holds: the node's own environment (its gateway token, say) never
+    // reaches the program.
+    cmd.env_clear();
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -520,63 +895,359 @@ mod tests {
         );
     }
 
+    fn file_with(allow: Value) -> AllowFile {
+        parse_allowlist(&json!({ "allow": allow }).to_string()).expect("valid allowlist")
+    }
+
+    fn argv(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    const FILE: &str = "/state/node/exec-allowlist.json";
+
+    fn check(argv_: &[&str], dirs: &[PathBuf], policy: &Policy) -> Result<PathBuf, InvokeError> {
+        check_allowed(&argv(argv_), None, dirs, policy, Path::new(FILE))
+    }
+
+    fn exe(path: &Path) {
+        std::fs::write(path, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
     #[test]
     fn allowlist_resolution() {
         let dirs = sys_dirs();
         let sh = std::fs::canonicalize("/bin/sh").expect("sh");
-        let allow = resolve_allowlist(
-            &[
-                "sh".into(),
-                "/bin/sh".into(),
-                "relative/sh".into(),
-                "no-such-program-xyz".into(),
-                "/etc/passwd".into(),
-            ],
+        let policy = resolve_policy(
+            &file_with(json!([
+                "sh",
+                "/bin/sh",
+                "relative/sh",
+                "no-such-program-xyz",
+                "/etc/passwd"
+            ])),
+            &[],
             &dirs,
         );
-        assert_eq!(
-            allow,
-            vec![sh.clone()],
-            "bare name and path dedupe to one entry"
+        assert_eq!(policy.entries.len(), 2, "{policy:?}");
+        assert!(
+            policy
+                .entries
+                .iter()
+                .all(|e| e.path == sh && e.name == "sh")
         );
-        let file = Path::new("/state/node/exec-allowlist.json");
-        assert_eq!(
-            check_allowed("sh", None, &dirs, &allow, file).expect("allowed"),
-            sh
-        );
-        assert_eq!(
-            check_allowed("/bin/sh", None, &dirs, &allow, file).expect("allowed"),
-            sh
-        );
-        let denied = check_allowed("uname", None, &dirs, &allow, file).expect_err("denied");
+        assert_eq!(policy.refused.len(), 3, "{policy:?}");
+        assert_eq!(check(&["sh"], &dirs, &policy).expect("allowed"), sh);
+        assert_eq!(check(&["/bin/sh"], &dirs, &policy).expect("allowed"), sh);
+        let denied = check(&["uname"], &dirs, &policy).expect_err("denied");
         assert_eq!(denied.code, "SYSTEM_RUN_DENIED");
         assert!(denied.message.contains("uname"), "{}", denied.message);
-        assert!(denied.message.contains("/state/node/exec-allowlist.json"));
-        assert!(check_allowed("nope-xyz", None, &dirs, &allow, file).is_err());
+        assert!(denied.message.contains(FILE), "{}", denied.message);
+        assert!(check(&["nope-xyz"], &dirs, &policy).is_err());
         // Empty allowlist denies everything.
-        assert!(check_allowed("sh", None, &dirs, &[], file).is_err());
+        assert!(check(&["sh"], &dirs, &Policy::default()).is_err());
         // A copy of an allowed program elsewhere is a different path: denied.
         let tmp = tempfile::tempdir().expect("tmp");
         let copy = tmp.path().join("sh");
         std::fs::copy(&sh, &copy).expect("copy");
-        assert!(check_allowed("sh", None, &[tmp.path().to_path_buf()], &allow, file).is_err());
-        assert!(check_allowed("./sh", Some(tmp.path()), &dirs, &allow, file).is_err());
+        assert!(check(&["sh"], &[tmp.path().to_path_buf()], &policy).is_err());
+        assert!(
+            check_allowed(
+                &argv(&["./sh"]),
+                Some(tmp.path()),
+                &dirs,
+                &policy,
+                Path::new(FILE)
+            )
+            .is_err()
+        );
+        // The same program under another name (here: the target of /bin/sh) is denied.
+        if let Some(target) = sh.file_name().and_then(|n| n.to_str())
+            && target != "sh"
+        {
+            let e = check(&[target], &dirs, &policy).expect_err("other name");
+            assert!(e.message.contains("started as sh"), "{}", e.message);
+        }
+    }
+
+    /// A BusyBox-style symlink farm: `ls` and `sh` both lead to one file.
+    #[test]
+    fn multi_call_binaries_need_an_applet_and_argv0_must_match() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let farm = tmp.path().join("farm");
+        std::fs::create_dir(&farm).expect("mkdir");
+        exe(&farm.join("multi"));
+        std::os::unix::fs::symlink("multi", farm.join("ls")).expect("ln ls");
+        std::os::unix::fs::symlink("multi", farm.join("sh")).expect("ln sh");
+        let multi = std::fs::canonicalize(farm.join("multi")).expect("canon");
+        let dirs = vec![farm.clone()];
+
+        // Allowing `ls` plainly: refused, `sh` is the same program.
+        let policy = resolve_policy(&file_with(json!(["ls"])), &[], &dirs);
+        assert!(policy.entries.is_empty(), "{policy:?}");
+        assert!(
+            policy.refused[0].reason.contains("also reachable as sh"),
+            "{policy:?}"
+        );
+        assert!(
+            policy.refused[0].reason.contains("\"applet\""),
+            "{policy:?}"
+        );
+        let e = check(&["ls"], &dirs, &policy).expect_err("refused entry");
+        assert!(e.message.contains("refused"), "{}", e.message);
+        assert!(check(&["sh", "-c", "id"], &dirs, &policy).is_err());
+        // The same through --exec-allow.
+        assert!(
+            resolve_policy(&AllowFile::default(), &["ls".into()], &dirs)
+                .entries
+                .is_empty()
+        );
+
+        // By applet: `ls` runs, `sh` (same file) does not, whatever path argv[0] takes.
+        let policy = resolve_policy(
+            &file_with(json!([{"program": "ls", "applet": "ls"}])),
+            &[],
+            &dirs,
+        );
+        assert_eq!(policy.entries.len(), 1, "{policy:?}");
+        assert_eq!(check(&["ls", "-l"], &dirs, &policy).expect("ls"), multi);
+        let farm_ls = farm.join("ls");
+        let farm_sh = farm.join("sh");
+        let farm_multi = farm.join("multi");
+        for spoof in [
+            "sh",
+            farm_sh.to_str().expect("utf-8"),
+            farm_multi.to_str().expect("utf-8"),
+        ] {
+            let e = check(&[spoof, "-c", "id"], &dirs, &policy).expect_err(spoof);
+            assert_eq!(e.code, "SYSTEM_RUN_DENIED");
+            assert!(
+                e.message.contains("started as ls"),
+                "{spoof}: {}",
+                e.message
+            );
+        }
+        assert_eq!(
+            check(&[farm_ls.to_str().expect("utf-8")], &dirs, &policy).expect("ls by path"),
+            multi
+        );
+
+        // A BusyBox target is refused by name, even without sibling links.
+        let bb_dir = tmp.path().join("bb");
+        std::fs::create_dir(&bb_dir).expect("mkdir");
+        exe(&bb_dir.join("busybox"));
+        std::os::unix::fs::symlink("busybox", bb_dir.join("cat")).expect("ln cat");
+        let bb_dirs = vec![bb_dir.clone()];
+        let policy = resolve_policy(&file_with(json!(["cat", "busybox"])), &[], &bb_dirs);
+        assert!(policy.entries.is_empty(), "{policy:?}");
+        assert!(
+            policy
+                .refused
+                .iter()
+                .all(|r| r.reason.contains("multi-call")),
+            "{policy:?}"
+        );
+        // Listed by applet through the busybox path itself: `busybox sh` is not `cat`.
+        let policy = resolve_policy(
+            &file_with(json!([{"program": "busybox", "applet": "cat"}])),
+            &[],
+            &bb_dirs,
+        );
+        assert!(check(&["cat", "/etc/hostname"], &bb_dirs, &policy).is_ok());
+        assert!(check(&["busybox", "sh", "-c", "id"], &bb_dirs, &policy).is_err());
+
+        // Hard links: one inode, several names.
+        let hl = tmp.path().join("hl");
+        std::fs::create_dir(&hl).expect("mkdir");
+        exe(&hl.join("bzip2"));
+        std::fs::hard_link(hl.join("bzip2"), hl.join("bunzip2")).expect("ln");
+        let policy = resolve_policy(&file_with(json!(["bzip2"])), &[], std::slice::from_ref(&hl));
+        assert!(policy.entries.is_empty(), "{policy:?}");
+        assert!(
+            policy.refused[0].reason.contains("hard links"),
+            "{policy:?}"
+        );
+
+        // Two entries in different directories naming one file under two names.
+        let (x, y) = (tmp.path().join("x"), tmp.path().join("y"));
+        std::fs::create_dir(&x).expect("mkdir");
+        std::fs::create_dir(&y).expect("mkdir");
+        exe(&tmp.path().join("real"));
+        std::os::unix::fs::symlink(tmp.path().join("real"), x.join("tool")).expect("ln");
+        std::os::unix::fs::symlink(tmp.path().join("real"), y.join("other")).expect("ln");
+        let policy = resolve_policy(
+            &file_with(json!([x.join("tool"), y.join("other")])),
+            &[],
+            &[x.clone(), y.clone()],
+        );
+        assert!(policy.entries.is_empty(), "{policy:?}");
+        assert_eq!(policy.refused.len(), 2, "{policy:?}");
+        assert!(
+            policy.refused[0].reason.contains("several names"),
+            "{policy:?}"
+        );
+        // One of them alone is fine.
+        let policy = resolve_policy(
+            &file_with(json!([x.join("tool")])),
+            &[],
+            std::slice::from_ref(&x),
+        );
+        assert_eq!(policy.entries.len(), 1, "{policy:?}");
+    }
+
+    #[test]
+    fn argument_patterns() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        exe(&tmp.path().join("tool"));
+        let dirs = vec![tmp.path().to_path_buf()];
+        let policy = resolve_policy(
+            &file_with(json!([
+                {"program": "tool", "args": ["status", "log", "--oneline", "-n", "[0-9]", "-n?*"], "denyArgs": ["-n0"]}
+            ])),
+            &[],
+            &dirs,
+        );
+        assert_eq!(policy.entries.len(), 1, "{policy:?}");
+        assert!(check(&["tool"], &dirs, &policy).is_ok());
+        assert!(check(&["tool", "status"], &dirs, &policy).is_ok());
+        assert!(check(&["tool", "log", "--oneline", "-n5"], &dirs, &policy).is_ok());
+        let e = check(&["tool", "-c", "alias.x=!sh", "x"], &dirs, &policy).expect_err("-c");
+        assert_eq!(e.code, "SYSTEM_RUN_DENIED");
+        assert!(
+            e.message.contains("argument \"-c\" is not allowed"),
+            "{}",
+            e.message
+        );
+        let e = check(&["tool", "log", "-n0"], &dirs, &policy).expect_err("denied");
+        assert!(
+            e.message.contains("denied pattern \"-n0\""),
+            "{}",
+            e.message
+        );
+        // `args: []`: no arguments at all; denyArgs alone: anything but those.
+        let policy = resolve_policy(
+            &file_with(json!([{"program": "tool", "args": []}])),
+            &[],
+            &dirs,
+        );
+        assert!(check(&["tool"], &dirs, &policy).is_ok());
+        let e = check(&["tool", "x"], &dirs, &policy).expect_err("no args");
+        assert!(e.message.contains("without arguments"), "{}", e.message);
+        let policy = resolve_policy(
+            &file_with(json!([{"program": "tool", "denyArgs": ["-c", "-c*", "--config*"]}])),
+            &[],
+            &dirs,
+        );
+        assert!(check(&["tool", "status", "-v"], &dirs, &policy).is_ok());
+        assert!(check(&["tool", "-calias.x=!sh"], &dirs, &policy).is_err());
+        assert!(check(&["tool", "--config-env=x"], &dirs, &policy).is_err());
+        // An empty pattern is a mistake: the entry is refused.
+        let policy = resolve_policy(
+            &file_with(json!([{"program": "tool", "args": [""]}])),
+            &[],
+            &dirs,
+        );
+        assert!(policy.entries.is_empty(), "{policy:?}");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", ""));
+        assert!(glob_match("*", "anything/at all"));
+        assert!(glob_match("-n?*", "-n5"));
+        assert!(!glob_match("-n?*", "-n"));
+        assert!(glob_match("LC_*", "LC_ALL"));
+        assert!(!glob_match("LC_*", "XLC_ALL"));
+        assert!(glob_match("a*b*c", "aXbYbZc"));
+        assert!(!glob_match("a*b*c", "aXbYbZ"));
+        assert!(glob_match("/tmp/?", "/tmp/é"));
+        assert!(!glob_match("status", "status2"));
     }
 
     #[test]
     fn allowlist_file() {
         let tmp = tempfile::tempdir().expect("tmp");
         let f = tmp.path().join("exec-allowlist.json");
-        assert_eq!(read_allowlist_file(&f), Ok(vec![]));
-        std::fs::write(&f, r#"{"allow":["/usr/bin/echo","uname"]}"#).expect("write");
+        assert_eq!(read_allowlist_file(&f), Ok(AllowFile::default()));
+        std::fs::write(
+            &f,
+            r#"{"allow":["/usr/bin/echo",{"program":"uname","args":["-a"]},{"program":"ls","applet":"ls","denyArgs":["-R"]}],"env":["LANG"]}"#,
+        )
+        .expect("write");
+        let file = read_allowlist_file(&f).expect("valid");
+        assert_eq!(file.allow[0], RawEntry::program("/usr/bin/echo"));
+        assert_eq!(file.allow[1].args, Some(vec!["-a".to_owned()]));
+        assert_eq!(file.allow[2].applet.as_deref(), Some("ls"));
+        assert_eq!(file.allow[2].deny_args, vec!["-R".to_owned()]);
+        assert_eq!(file.env, Some(vec!["LANG".to_owned()]));
+        for bad in [
+            r#"{"allow":"x"}"#,
+            "nope",
+            r#"{"allow":[{"program":"ls","deny_args":["-R"]}]}"#,
+            r#"{"allow":[],"envs":[]}"#,
+            r#"{"allow":[1]}"#,
+        ] {
+            std::fs::write(&f, bad).expect("write");
+            let e = read_allowlist_file(&f).expect_err(bad);
+            assert!(e.contains("exec-allowlist.json"), "{e}");
+        }
+    }
+
+    #[test]
+    fn environment_is_an_allowlist() {
+        let dirs = vec![PathBuf::from("/usr/bin"), PathBuf::from("/bin")];
+        let node: BTreeMap<String, String> = [
+            ("PATH", "/home/u/bin:/usr/bin"),
+            ("HOME", "/home/u"),
+            ("LANG", "C.UTF-8"),
+            ("LC_TIME", "C"),
+            ("OPENCLAW_GATEWAY_TOKEN", "secret"),
+            ("SSH_AUTH_SOCK", "/tmp/agent"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let req: BTreeMap<String, String> = [
+            ("TZ", "UTC"),
+            ("LANG", "de_DE.UTF-8"),
+            ("LD_PRELOAD", "/tmp/x.so"),
+            ("BASH_ENV", "/tmp/x"),
+            ("PATH", "/tmp/evil"),
+            ("HOME", "/tmp/evil"),
+            ("FOO", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let defaults: Vec<String> = DEFAULT_ENV_ALLOW.iter().map(|s| (*s).to_owned()).collect();
+        let (env, dropped) = child_env(&req, &node, &defaults, &dirs);
+        let want: BTreeMap<String, String> = [
+            ("HOME", "/home/u"),
+            ("LANG", "de_DE.UTF-8"),
+            ("LC_TIME", "C"),
+            ("PATH", "/usr/bin:/bin"),
+            ("TZ", "UTC"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(env, want);
         assert_eq!(
-            read_allowlist_file(&f),
-            Ok(vec!["/usr/bin/echo".to_owned(), "uname".to_owned()])
+            dropped,
+            vec!["BASH_ENV", "FOO", "HOME", "LD_PRELOAD", "PATH"]
         );
-        std::fs::write(&f, r#"{"allow":"x"}"#).expect("write");
-        assert!(read_allowlist_file(&f).is_err());
-        std::fs::write(&f, "nope").expect("write");
-        assert!(read_allowlist_file(&f).is_err());
+        // Listing a variable lets it through; PATH and HOME stay fixed even if listed.
+        let (env, dropped) = child_env(
+            &req,
+            &node,
+            &["FOO".into(), "PATH".into(), "HOME".into()],
+            &dirs,
+        );
+        assert_eq!(env.get("FOO").map(String::as_str), Some("1"));
+        assert_eq!(env.get("PATH").map(String::as_str), Some("/usr/bin:/bin"));
+        assert_eq!(env.get("HOME").map(String::as_str), Some("/home/u"));
+        assert!(!env.contains_key("LANG"));
+        assert!(dropped.contains(&"LANG".to_owned()));
     }
 
     #[test]
@@ -586,32 +1257,37 @@ mod tests {
         assert_eq!(r.argv, vec!["echo", "hi"]);
         assert_eq!(r.cwd, Some(PathBuf::from("/tmp")));
         assert_eq!(r.timeout, Some(Duration::from_millis(500)));
-        assert_eq!(
-            parse_run(&json!({})).expect_err("e").code,
-            "INVALID_REQUEST"
-        );
-        assert_eq!(
-            parse_run(&json!({"command": []})).expect_err("e").code,
-            "INVALID_REQUEST"
-        );
-        assert_eq!(
-            parse_run(&json!({"command": ["x", 1]}))
-                .expect_err("e")
-                .code,
-            "INVALID_REQUEST"
-        );
-        assert_eq!(
-            parse_run(&json!({"command": ["x"], "cwd": "rel"}))
-                .expect_err("e")
-                .code,
-            "INVALID_REQUEST"
-        );
-        assert_eq!(
-            parse_run(&json!({"command": ["x"], "env": {"LD_PRELOAD": "/x.so"}}))
-                .expect_err("e")
-                .code,
-            "SYSTEM_RUN_DENIED"
-        );
+        for bad in [
+            json!({}),
+            json!({"command": []}),
+            json!({"command": ["x", 1]}),
+            json!({"command": ["x"], "cwd": "rel"}),
+            json!({"command": ["x"], "env": {"A=B": "1"}}),
+            json!({"command": ["x"], "env": {"A": 1}}),
+        ] {
+            assert_eq!(
+                parse_run(&bad).expect_err("e").code,
+                "INVALID_REQUEST",
+                "{bad}"
+            );
+        }
+        // Loader variables are no longer an error: they are dropped by the env allowlist.
+        let r = parse_run(&json!({"command": ["x"], "env": {"LD_PRELOAD": "/x.so"}})).expect("ok");
+        assert_eq!(r.env.get("LD_PRELOAD").map(String::as_str), Some("/x.so"));
+    }
+
+    #[test]
+    fn run_passes_only_the_given_environment() {
+        let env_bin = std::fs::canonicalize("/usr/bin/env").expect("env");
+        let env: BTreeMap<String, String> = [("ONLY".to_owned(), "this".to_owned())].into();
+        let v = rt().block_on(run_program(
+            &env_bin,
+            &["env".into()],
+            None,
+            &env,
+            Duration::from_secs(10),
+        ));
+        assert_eq!(v["stdout"], json!("ONLY=this\n"), "{v}");
     }
 
     #[test]

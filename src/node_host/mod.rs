@@ -79,9 +79,10 @@ pub struct NodeRunArgs {
     /// Path prefix of the gateway's WebSocket endpoint, e.g. /openclaw.
     #[arg(long)]
     pub context_path: Option<String>,
-    /// Also allow system.run to start this program (absolute path or name on PATH).
-    /// Repeatable. Less durable than $STATE/node/exec-allowlist.json, which is the
-    /// recommended place: {"allow":["/usr/bin/uname", "git"]}.
+    /// Also allow system.run to start this program (absolute path or name on PATH, any
+    /// arguments). Repeatable. $STATE/node/exec-allowlist.json is the recommended place, and
+    /// the only one for argument patterns, applets and the env allowlist:
+    /// {"allow":["/usr/bin/uname", {"program":"ls","args":["-l","/*"]}], "env":["LANG"]}.
     #[arg(long = "exec-allow", value_name = "PROGRAM")]
     pub exec_allow: Vec<String>,
 }
@@ -223,17 +224,16 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
     });
     let allow_file = state::allowlist_path(&ctx.state_dir);
     let dirs = exec::path_dirs(ctx.path_env.as_deref());
-    let mut entries = exec::read_allowlist_file(&allow_file).unwrap_or_else(|e| {
+    let file = exec::read_allowlist_file(&allow_file).unwrap_or_else(|e| {
         eprintln!("warning: {e}; system.run will deny everything until it is fixed");
-        Vec::new()
+        exec::AllowFile::default()
     });
-    entries.extend(ctx.exec_allow.iter().cloned());
-    for e in &entries {
-        if exec::resolve_allow_entry(e, &dirs).is_none() {
-            eprintln!(
-                "warning: exec allowlist entry {e:?} is not an executable absolute path or a program on PATH; ignoring it"
-            );
-        }
+    let policy = exec::resolve_policy(&file, &ctx.exec_allow, &dirs);
+    for r in &policy.refused {
+        eprintln!(
+            "warning: exec allowlist entry {:?} is refused: {}",
+            r.spec, r.reason
+        );
     }
     if let Ok(meta) = std::fs::metadata(&allow_file) {
         use std::os::unix::fs::PermissionsExt as _;
@@ -244,23 +244,31 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
             );
         }
     }
-    let resolved = exec::resolve_allowlist(&entries, &dirs);
     eprintln!(
         "node host {} ({}) → {}",
         ctx.identity.device_id, ctx.display_name, ctx.url
     );
     eprintln!(
-        "advertised commands: {}; system.run allowlist: {}",
+        "advertised commands: {}; system.run allowlist: {}; env passed: {}",
         COMMANDS.join(", "),
-        if resolved.is_empty() {
+        if policy.entries.is_empty() {
             format!("empty (add programs to {})", allow_file.display())
         } else {
-            resolved
+            policy
+                .entries
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|e| {
+                    let shown = e.path.display().to_string();
+                    if file_name_of(&e.path) == e.name {
+                        shown
+                    } else {
+                        format!("{shown} as {}", e.name)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
-        }
+        },
+        policy.env.join(" ")
     );
 
     let (sd_tx, mut shutdown) = watch::channel::<Option<i32>>(None);
@@ -295,6 +303,12 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
             }
         }
     }
+}
+
+fn file_name_of(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn exit_code(code: i32) -> Failure {
@@ -843,26 +857,30 @@ async fn invoke(
         "system.run" => {
             let req = exec::parse_run(&params)?;
             let allow_file = state::allowlist_path(&ctx.state_dir);
-            let mut entries =
-                exec::read_allowlist_file(&allow_file).map_err(|e| exec::InvokeError {
-                    code: "SYSTEM_RUN_DENIED",
-                    message: format!("{e}; fix the node's exec allowlist"),
-                })?;
-            entries.extend(ctx.exec_allow.iter().cloned());
-            let allow = exec::resolve_allowlist(&entries, &dirs);
-            let program = req.argv.first().map(String::as_str).unwrap_or_default();
+            let file = exec::read_allowlist_file(&allow_file).map_err(|e| exec::InvokeError {
+                code: "SYSTEM_RUN_DENIED",
+                message: format!("{e}; fix the node's exec allowlist"),
+            })?;
+            let policy = exec::resolve_policy(&file, &ctx.exec_allow, &dirs);
             let exec_path =
-                exec::check_allowed(program, req.cwd.as_deref(), &dirs, &allow, &allow_file)?;
+                exec::check_allowed(&req.argv, req.cwd.as_deref(), &dirs, &policy, &allow_file)?;
+            let node_env: std::collections::BTreeMap<String, String> = std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect();
+            let (env, dropped) = exec::child_env(&req.env, &node_env, &policy.env, &dirs);
+            if !dropped.is_empty() {
+                log::info!(
+                    "system.run: dropped env {} (not on the exec allowlist's \"env\")",
+                    dropped.join(", ")
+                );
+            }
             let timeout = match (req.timeout, request_timeout) {
                 (Some(a), Some(b)) => a.min(b),
                 (Some(a), None) | (None, Some(a)) => a,
                 (None, None) => exec::DEFAULT_RUN_TIMEOUT,
             };
             log::info!("system.run {:?} ({})", req.argv, exec_path.display());
-            Ok(
-                exec::run_program(&exec_path, &req.argv, req.cwd.as_deref(), &req.env, timeout)
-                    .await,
-            )
+            Ok(exec::run_program(&exec_path, &req.argv, req.cwd.as_deref(), &env, timeout).await)
         }
         _ => Err(exec::InvokeError {
             code: "UNAVAILABLE",

@@ -204,25 +204,55 @@ fn status_health_and_probe_commands_work_against_a_gateway() {
 
     let out = home.run(&["health"], &[]);
     assert_eq!(out.code, Some(0), "{out}");
-    assert!(out.stdout.contains("Gateway health: ok"), "{out}");
-
-    let out = home.run(&["status", "--deep"], &[]);
-    assert_eq!(out.code, Some(0), "{out}");
-    assert!(out.stdout.contains(&format!("port {port}")), "{out}");
+    assert_eq!(
+        out.stdout.lines().next(),
+        Some("Gateway health: ok"),
+        "{out}"
+    );
     assert!(
-        out.stdout.contains("Health:") && out.stdout.contains("ok"),
+        has_fields(&out.stdout, &["url:", &url, "(local", "config)"]),
         "{out}"
     );
 
+    let out = home.run(&["status", "--deep"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        has_fields(
+            &out.stdout,
+            &[
+                "Listening:",
+                "bind",
+                "loopback",
+                "port",
+                &port,
+                "auth",
+                "token"
+            ]
+        ),
+        "{out}"
+    );
+    assert!(has_fields(&out.stdout, &["Health:", "ok"]), "{out}");
+
     let out = home.run(&["gateway", "status"], &[]);
     assert_eq!(out.code, Some(0), "{out}");
-    assert!(out.stdout.contains("reachable"), "{out}");
-    assert!(out.stdout.contains(&url), "{out}");
+    assert!(
+        has_fields(&out.stdout, &["Target:", &url, "(local", "config)"]),
+        "{out}"
+    );
+    let probe = line_starting(&out.stdout, "Probe:");
+    assert_eq!(probe.split_whitespace().nth(1), Some("reachable"), "{out}");
 
     let out = home.run(&["gateway", "probe", "--url", &url, "--token", "T"], &[]);
     assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        line_starting(&out.stdout, "Probe:").starts_with(&format!("Probe: {url} — reachable in ")),
+        "{out}"
+    );
     for m in ["health: ok", "status: ok", "system-presence: ok"] {
-        assert!(out.stdout.contains(m), "probe shows {m:?}: {out}");
+        assert!(
+            out.stdout.lines().any(|l| l.trim() == m),
+            "probe shows the line {m:?}: {out}"
+        );
     }
 
     let out = home.run(
@@ -241,7 +271,26 @@ fn gateway_status_with_nothing_listening_exits_1() {
     ));
     let out = home.run(&["gateway", "status", "--timeout", "3000"], &[]);
     assert_eq!(out.code, Some(1), "{out}");
-    assert!(out.stdout.contains("not reachable"), "{out}");
+    let probe = line_starting(&out.stdout, "Probe:");
+    let words: Vec<&str> = probe.split_whitespace().take(3).collect();
+    assert_eq!(words, ["Probe:", "not", "reachable"], "{out}");
+    assert!(
+        probe.contains(&format!("cannot connect to ws://127.0.0.1:{port}")),
+        "{out}"
+    );
+}
+
+/// Whether some line of `text` consists of exactly these whitespace-separated fields.
+fn has_fields(text: &str, fields: &[&str]) -> bool {
+    text.lines()
+        .any(|l| l.split_whitespace().eq(fields.iter().copied()))
+}
+
+/// The first line starting with `prefix` (panics naming the output otherwise).
+fn line_starting<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?}:\n{text}"))
 }
 
 #[test]
@@ -250,14 +299,63 @@ fn wrong_config_type_exits_78_naming_file_and_key() {
     let out = home.run(&["gateway", "call", "health"], &[]);
     assert_eq!(out.code, Some(78), "{out}");
     let path = home.config_path();
-    assert!(
-        out.stderr.contains(path.to_str().expect("utf-8 path")),
-        "stderr names the file: {out}"
+    let want = format!(
+        "Error: invalid config in {}: key gateway.port: invalid type: found string \"x\", expected u16",
+        path.display()
     );
     assert!(
-        out.stderr.contains("gateway.port"),
-        "stderr names the key: {out}"
+        out.stderr.lines().any(|l| l == want),
+        "stderr names the file and the key: {out}"
     );
+}
+
+#[test]
+fn json5_syntax_error_exits_78_with_line_and_column() {
+    // Line 4, column 5: `bind` after a value without a comma.
+    let home =
+        CliHome::with_config("{\n  gateway: {\n    port: 18789\n    bind: \"loopback\"\n  }\n}\n");
+    let want = format!(
+        "Error: config file {} is not valid JSON5: expected comma at line 4 column 5",
+        home.config_path().display()
+    );
+    for args in [
+        &["gateway", "call", "health"][..],
+        &["gateway", "run", "--port", "0"][..],
+    ] {
+        let out = home.run(args, &[]);
+        assert_eq!(out.code, Some(78), "{args:?}: {out}");
+        assert!(
+            out.stderr.lines().any(|l| l == want),
+            "{args:?}: the file, the problem, line and column: {out}"
+        );
+        assert!(!out.stdout.contains("listening on"), "{out}");
+    }
+}
+
+#[test]
+fn missing_config_file_exits_78_naming_the_path() {
+    let home = CliHome::new();
+    let missing = home.dir.path().join("no-such-dir").join("openclaw.json5");
+    let missing_s = missing.to_str().expect("utf-8 path");
+    let want = format!(
+        "Error: config file {missing_s} not found (passed with --config or OPENCLAW_CONFIG_PATH). Fix: create it or point at an existing file"
+    );
+    let runs = [
+        home.run(
+            &["--config", missing_s, "gateway", "run", "--port", "0"],
+            &[],
+        ),
+        home.run(&["--config", missing_s, "health"], &[]),
+        home.run(
+            &["gateway", "run", "--port", "0"],
+            &[("OPENCLAW_CONFIG_PATH", missing_s)],
+        ),
+    ];
+    for out in runs {
+        assert_eq!(out.code, Some(78), "{out}");
+        assert!(out.stderr.lines().any(|l| l == want), "{out}");
+        assert!(!out.stdout.contains("listening on"), "{out}");
+    }
 }
 
 #[test]

@@ -80,3 +80,71 @@ async fn sigterm_sends_shutdown_closes_1012_and_exits_0() {
     let status = gw.wait_exit(Duration::from_secs(5));
     assert_eq!(status.code(), Some(0), "stderr:\n{}", gw.stderr());
 }
+
+/// No token configured on loopback: the generated token is not printed when stdout is not a
+/// terminal (here: a pipe, like a service log); it is written to a 0600 file whose path is
+/// printed, it works for auth, and the file is removed when the gateway stops.
+#[actix_web::test]
+async fn generated_runtime_token_goes_to_a_private_file_not_to_a_log() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], None);
+    let file = gw.dir.path().join("gateway").join("runtime-token");
+    let token = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{} written ({e}): {}", file.display(), gw.stdout()))
+        .trim()
+        .to_owned();
+    assert!(
+        token.len() >= 32 && !token.contains(char::is_whitespace),
+        "one long token on one line: {token:?}"
+    );
+    let mode = std::fs::metadata(&file)
+        .expect("token file metadata")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let (out, err) = (gw.stdout(), gw.stderr());
+    assert!(!out.contains(&token), "token on stdout:\n{out}");
+    assert!(!err.contains(&token), "token on stderr:\n{err}");
+    let announce = format!(
+        "auth: token mode with no token configured; generated a runtime-only token, written to {} (mode 0600; not printed because stdout is not a terminal; removed when the gateway stops)",
+        file.display()
+    );
+    assert!(out.lines().any(|l| l == announce), "{out}");
+
+    // It is the gateway's token: a client presenting it gets in, a wrong one does not.
+    let (_c, hello) = WsClient::hello(gw.port, cli_params(&token, &["operator.read"])).await;
+    assert_eq!(hello["type"], "hello-ok", "{hello}");
+    let (mut bad, _) = WsClient::open_challenged(gw.port).await;
+    let res = bad.connect(cli_params("wrong", &["operator.read"])).await;
+    assert_eq!(res["ok"], false, "{res}");
+
+    gw.sigterm();
+    assert_eq!(gw.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    assert!(
+        !file.exists(),
+        "the runtime token file is removed on shutdown"
+    );
+    let (out, err) = (gw.stdout(), gw.stderr());
+    assert!(
+        !out.contains(&token) && !err.contains(&token),
+        "{out}\n{err}"
+    );
+}
+
+/// A configured token removes a stale runtime-token file left by a crashed earlier run.
+#[test]
+fn a_configured_token_removes_a_stale_runtime_token_file() {
+    let dir = tempfile::tempdir().expect("state dir");
+    let file = dir.path().join("gateway").join("runtime-token");
+    std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&file, "stale\n").expect("write stale token");
+    let gw = TestGateway::start_in(
+        dir,
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        None,
+    );
+    assert!(!file.exists(), "{}", gw.stdout());
+    assert!(!gw.stdout().contains("runtime-only"), "{}", gw.stdout());
+}

@@ -16,6 +16,35 @@ fn fingerprint(gw: &TestGateway) -> String {
         .unwrap_or_else(|| panic!("the gateway prints its certificate fingerprint: {out}"))
 }
 
+/// `openssl x509 -fingerprint -sha256 -noout -in cert.pem`, normalised to lowercase hex
+/// without colons: an independent computation of what the gateway prints.
+fn openssl_fingerprint(cert: &std::path::Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-fingerprint", "-sha256", "-noout", "-in"])
+        .arg(cert)
+        .output()
+        .expect("run openssl (installed by .ci/run)");
+    assert!(out.status.success(), "openssl x509: {:?}", out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.trim();
+    let (label, value) = line
+        .split_once('=')
+        .unwrap_or_else(|| panic!("openssl prints `sha256 Fingerprint=…`: {line:?}"));
+    assert!(label.eq_ignore_ascii_case("sha256 Fingerprint"), "{line:?}");
+    value.replace(':', "").to_lowercase()
+}
+
+/// `openssl x509 -noout -text` of the certificate.
+fn openssl_text(cert: &std::path::Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(cert)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl x509 -text: {:?}", out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn wss(gw: &TestGateway) -> String {
     format!("wss://127.0.0.1:{}", gw.port)
 }
@@ -30,7 +59,20 @@ fn pinned_wss_works_and_a_wrong_pin_is_refused() {
         gw.stdout()
     );
     let fp = fingerprint(&gw);
-    assert_eq!(fp.len(), 64, "{fp}");
+    let cert = gw.dir.path().join("gateway/tls/gateway-cert.pem");
+    assert_eq!(
+        fp,
+        openssl_fingerprint(&cert),
+        "printed fingerprint vs openssl"
+    );
+    assert!(
+        gw.stdout().lines().any(|l| l
+            == format!(
+                "  clients pin it with --tls-fingerprint {fp} (or gateway.remote.tlsFingerprint)"
+            )),
+        "{}",
+        gw.stdout()
+    );
     // The generated key is private to the gateway.
     let key = gw.dir.path().join("gateway/tls/gateway-key.pem");
     use std::os::unix::fs::PermissionsExt as _;
@@ -97,7 +139,13 @@ fn pinned_wss_works_and_a_wrong_pin_is_refused() {
         &[],
     );
     assert_eq!(bad.code, Some(1), "{bad}");
-    assert!(bad.stderr.contains("fingerprint"), "{bad}");
+    assert!(
+        bad.stderr.contains(&format!(
+            "gateway tls fingerprint mismatch: the gateway presented sha256 {fp}, expected {wrong}"
+        )),
+        "the error names the presented certificate: {bad}"
+    );
+    assert!(bad.stderr.lines().any(|l| l.starts_with("Fix: ")), "{bad}");
     // Without a pin the self-signed certificate is not trusted.
     let unpinned = cli.run(
         &[
@@ -112,6 +160,13 @@ fn pinned_wss_works_and_a_wrong_pin_is_refused() {
         &[],
     );
     assert_eq!(unpinned.code, Some(1), "{unpinned}");
+    assert!(
+        unpinned
+            .stderr
+            .contains(&format!("cannot connect to {}", wss(&gw)))
+            && unpinned.stderr.contains("invalid peer certificate"),
+        "{unpinned}"
+    );
     // Plain ws:// to the TLS port does not get a gateway.
     let plain = cli.run(
         &[
@@ -126,6 +181,69 @@ fn pinned_wss_works_and_a_wrong_pin_is_refused() {
         &[],
     );
     assert_eq!(plain.code, Some(1), "{plain}");
+    assert!(
+        plain
+            .stderr
+            .starts_with(&format!("Error: cannot connect to {}: ", gw.url())),
+        "{plain}"
+    );
+}
+
+/// The self-signed pair is made in-process: no `openssl` on the PATH (as in the distroless
+/// image), and the result is what OpenClaw's generator makes (P-256, CN openclaw-gateway,
+/// SANs localhost/127.0.0.1/::1, ten years).
+#[test]
+fn certificate_is_generated_without_an_openssl_command() {
+    let empty = tempfile::tempdir().expect("empty PATH dir");
+    let path = empty.path().to_str().expect("utf-8 path").to_owned();
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[("PATH", path.as_str())],
+        Some(TLS_CONFIG),
+    );
+    let fp = fingerprint(&gw);
+    let cert = gw.dir.path().join("gateway/tls/gateway-cert.pem");
+    assert_eq!(fp, openssl_fingerprint(&cert));
+    let text = openssl_text(&cert);
+    for want in [
+        "Subject: CN = openclaw-gateway",
+        "ASN1 OID: prime256v1",
+        "Signature Algorithm: ecdsa-with-SHA256",
+        "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim() == want),
+            "certificate has {want:?}:\n{text}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let key = gw.dir.path().join("gateway/tls/gateway-key.pem");
+    let meta = std::fs::metadata(&key).expect("key written");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let dir_mode = std::fs::metadata(key.parent().expect("tls dir"))
+        .expect("tls dir")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    // And it serves: a pinned health call works.
+    let ok = CliHome::new().run(
+        &[
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &wss(&gw),
+            "--token",
+            "T",
+            "--tls-fingerprint",
+            &fp,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(ok.code, Some(0), "{ok}");
+    assert_eq!(ok.json()["ok"], true, "{ok}");
 }
 
 #[test]
