@@ -324,22 +324,39 @@ pub fn resolve_target(
     } else {
         ("ws", None)
     };
+    let token = conn
+        .token
+        .clone()
+        .or_else(|| gw.auth.token.clone())
+        .or_else(|| gw.remote.token.clone());
+    let password = conn
+        .password
+        .clone()
+        .or_else(|| gw.auth.password.clone())
+        .or_else(|| gw.remote.password.clone());
+    // Nothing configured: a local gateway that generated a runtime token while not on a
+    // terminal left it in a 0600 file in this state dir; the same user on the same host
+    // may use it.
+    let token = match (&token, &password) {
+        (None, None) => read_runtime_token(&loaded.state_dir),
+        _ => token,
+    };
     Ok(Target {
         url: format!("{scheme}://127.0.0.1:{}", gw.port),
         url_source: "local config",
-        token: conn
-            .token
-            .clone()
-            .or_else(|| gw.auth.token.clone())
-            .or_else(|| gw.remote.token.clone()),
-        password: conn
-            .password
-            .clone()
-            .or_else(|| gw.auth.password.clone())
-            .or_else(|| gw.remote.password.clone()),
+        token,
+        password,
         tls_fingerprint: conn.tls_fingerprint.clone().or(local_pin),
         force_device: conn.device,
     })
+}
+
+/// The token a local gateway generated and wrote to `<state>/gateway/runtime-token`, if
+/// that file is there and holds one line.
+fn read_runtime_token(state_dir: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(crate::gateway::runtime_token_path(state_dir)).ok()?;
+    let t = text.trim();
+    (!t.is_empty() && t.len() <= 512 && !t.contains(char::is_whitespace)).then(|| t.to_owned())
 }
 
 fn client_target(config: Option<PathBuf>, conn: &ConnArgs) -> Result<Target, Failure> {

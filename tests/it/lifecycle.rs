@@ -119,6 +119,20 @@ async fn generated_runtime_token_goes_to_a_private_file_not_to_a_log() {
     let res = bad.connect(cli_params("wrong", &["operator.read"])).await;
     assert_eq!(res["ok"], false, "{res}");
 
+    // The CLI on the same host and state dir finds the token in that file: no --token.
+    let home = gw.dir.path().to_str().expect("utf-8 path").to_owned();
+    let port = gw.port.to_string();
+    let out = CliHome::new().run(
+        &["gateway", "call", "health", "--json"],
+        &[
+            ("OPENCLAW_STATE_DIR", home.as_str()),
+            ("OPENCLAW_GATEWAY_PORT", port.as_str()),
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["ok"], true, "{}", out.stdout);
+    assert!(!out.stdout.contains(&token) && !out.stderr.contains(&token));
+
     gw.sigterm();
     assert_eq!(gw.wait_exit(Duration::from_secs(10)).code(), Some(0));
     assert!(
