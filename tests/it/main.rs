@@ -3,6 +3,7 @@
 mod agent_rpc;
 mod cli;
 mod clients;
+mod edge;
 mod events;
 mod handshake;
 mod interop;
