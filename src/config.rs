@@ -820,7 +820,10 @@ mod tests {
         );
         assert_eq!(l.config.gateway.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
         assert_eq!(l.config.gateway.auth.rate_limit.max_attempts, Some(3));
-        assert_eq!(l.config.gateway.auth.rate_limit.exempt_loopback, Some(false));
+        assert_eq!(
+            l.config.gateway.auth.rate_limit.exempt_loopback,
+            Some(false)
+        );
     }
 
     #[test]

@@ -255,8 +255,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             }
         }
     }
-    let allowed_origins = crate::http::ws::normalize_allowed_origins(&gw.control_ui.allowed_origins)
-        .map_err(StartError::config)?;
+    let allowed_origins =
+        crate::http::ws::normalize_allowed_origins(&gw.control_ui.allowed_origins)
+            .map_err(StartError::config)?;
 
     let _state_lock = lock_state_dir(&loaded.state_dir)?;
 

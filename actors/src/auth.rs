@@ -281,7 +281,8 @@ impl AuthLimiter {
     }
 
     fn exempt(&self, key: &LimiterKey) -> bool {
-        self.settings.exempt_loopback && matches!(key.client, ClientKey::Local(ip) if ip.is_loopback())
+        self.settings.exempt_loopback
+            && matches!(key.client, ClientKey::Local(ip) if ip.is_loopback())
     }
 
     /// `Some(retry_after)` while `key` is locked out.
@@ -553,7 +554,10 @@ mod tests {
         }
         // A spray of new addresses while the table is full of lockouts.
         for i in 10..200 {
-            l.record_failure(&key(&format!("198.51.100.{i}")), now + Duration::from_secs(2));
+            l.record_failure(
+                &key(&format!("198.51.100.{i}")),
+                now + Duration::from_secs(2),
+            );
         }
         for k in &locked {
             assert!(
@@ -594,8 +598,19 @@ mod tests {
         assert!(v6.contains("2001:db8:ffff::1".parse().expect("ip")));
         assert!(!v6.contains("2001:db9::1".parse().expect("ip")));
         assert!(!v6.contains("10.0.0.1".parse().expect("ip")));
-        assert!(Cidr::parse("0.0.0.0/0").expect("any").contains("8.8.8.8".parse().expect("ip")));
-        for bad in ["10.0.0.0/33", "::/129", "nope", "10.0.0.0/", "10.0.0.0/x", ""] {
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .expect("any")
+                .contains("8.8.8.8".parse().expect("ip"))
+        );
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "nope",
+            "10.0.0.0/",
+            "10.0.0.0/x",
+            "",
+        ] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
     }

@@ -50,8 +50,8 @@ use crate::registry::nodes::{
 };
 use crate::registry::runs::ChannelsStatus;
 use crate::registry::{
-    AuthAttempt, AuthVerdict, CheckLockout, GetPresence, GetStats, Registry, SessionAuthenticated, SessionClosed,
-    SessionOpened,
+    AuthAttempt, AuthVerdict, CheckLockout, GetPresence, GetStats, Registry, SessionAuthenticated,
+    SessionClosed, SessionOpened,
 };
 use crate::util::{now_ms, truncate_close_reason};
 
@@ -134,6 +134,19 @@ pub struct PeerInfo {
     pub origin: Option<String>,
     /// `false` when a browser `Origin` header names a host we do not allow.
     pub origin_allowed: bool,
+    /// Shuts the connection's socket down (set by the HTTP shell when it can).
+    pub hard_close: Option<HardClose>,
+}
+
+/// Shuts a connection's TCP socket down in both directions: the last resort when a peer
+/// that does not read leaves our writes (and so the connection) pending forever.
+#[derive(Clone)]
+pub struct HardClose(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for HardClose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HardClose")
+    }
 }
 
 impl PeerInfo {
@@ -247,7 +260,11 @@ const FRAME_OVERHEAD: usize = 16;
 /// How long the writer may take to put a close frame on the wire (behind the frame it is
 /// writing) before the socket is dropped without it: a peer that does not read cannot hold
 /// the connection open past this.
-const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long after the close frame is handed to the transport the socket is shut down if
+/// actix has not closed it by then.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 enum OutItem {
     Text(String),
@@ -289,6 +306,7 @@ struct Outbound {
     max: usize,
     writer: Option<actix_web::rt::task::JoinHandle<()>>,
     closing: bool,
+    hard_close: Option<HardClose>,
 }
 
 enum Push {
@@ -298,7 +316,12 @@ enum Push {
 }
 
 impl Outbound {
-    fn spawn(mut session: actix_ws::Session, max: usize, state: Rc<OutState>) -> Self {
+    fn spawn(
+        mut session: actix_ws::Session,
+        max: usize,
+        state: Rc<OutState>,
+        hard_close: Option<HardClose>,
+    ) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<OutItem>();
         let st = state.clone();
         let writer = actix_web::rt::spawn(async move {
@@ -357,6 +380,7 @@ impl Outbound {
             max,
             writer: Some(writer),
             closing: false,
+            hard_close,
         }
     }
 
@@ -453,14 +477,32 @@ impl Outbound {
         if discard {
             self.state.discard.set(true);
         }
-        let n = FRAME_OVERHEAD + reason.as_ref().and_then(|r| r.description.as_ref()).map_or(0, String::len);
-        self.state.queued.set(self.state.queued.get().saturating_add(n));
+        let n = FRAME_OVERHEAD
+            + reason
+                .as_ref()
+                .and_then(|r| r.description.as_ref())
+                .map_or(0, String::len);
+        self.state
+            .queued
+            .set(self.state.queued.get().saturating_add(n));
         let _ = self.tx.send(OutItem::Close(reason));
         if let Some(w) = self.writer.take() {
             let abort = w.abort_handle();
+            let hard_close = self.hard_close.take();
             actix_web::rt::spawn(async move {
-                let _ = tokio::time::timeout(CLOSE_GRACE, w).await;
-                abort.abort();
+                if tokio::time::timeout(CLOSE_GRACE, w).await.is_err() {
+                    // The peer is not reading: the close frame cannot go out. Drop the
+                    // connection for real (actix would keep its pending writes forever).
+                    abort.abort();
+                } else {
+                    // The close frame is handed over. Normally actix closes TCP right
+                    // after it; if unread client data keeps the connection up, shut it
+                    // down once the frame had time to go out.
+                    tokio::time::sleep(CLOSE_LINGER).await;
+                }
+                if let Some(h) = hard_close {
+                    (h.0)();
+                }
             });
         }
     }
@@ -544,7 +586,12 @@ pub async fn start(
     let limit = Rc::new(Cell::new(MAX_PREAUTH_PAYLOAD_BYTES));
     let state = Rc::new(OutState::default());
     let frames = ClientFrames::new(real_payload, limit.clone(), state.clone());
-    let out = Outbound::spawn(session, engine.shared.config.max_buffered_bytes, state);
+    let out = Outbound::spawn(
+        session,
+        engine.shared.config.max_buffered_bytes,
+        state,
+        peer.hard_close.clone(),
+    );
     let shared = engine.shared.clone();
     let registry = engine.registry.clone();
     WsSession::create(move |ctx| {
@@ -697,13 +744,13 @@ impl WsSession {
 
     fn on_ready_text(&mut self, text: &str, ctx: &mut Context<Self>) {
         match frame::parse_inbound(text) {
-                // Invalid JSON and non-request frames after the handshake are ignored, as
-                // the real gateway does.
-                Inbound::NotJson | Inbound::NotRequest => {}
-                Inbound::BadRequest { id, message } => {
-                    self.respond_err(&id, &ErrorShape::invalid(message), ctx);
-                }
-                Inbound::Request(req) => self.dispatch(req, ctx),
+            // Invalid JSON and non-request frames after the handshake are ignored, as
+            // the real gateway does.
+            Inbound::NotJson | Inbound::NotRequest => {}
+            Inbound::BadRequest { id, message } => {
+                self.respond_err(&id, &ErrorShape::invalid(message), ctx);
+            }
+            Inbound::Request(req) => self.dispatch(req, ctx),
         }
     }
 

@@ -23,12 +23,14 @@
 //!   Anything else is refused at `connect` with `CONTROL_UI_ORIGIN_NOT_ALLOWED`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use openclaw_actors::Engine;
 use openclaw_actors::auth::{Cidr, canonical_ip};
-use openclaw_actors::ws_session::{self, PeerInfo};
+use openclaw_actors::ws_session::{self, HardClose, PeerInfo};
 use serde_json::json;
 
 const PROXY_HEADERS: &[&str] = &["x-forwarded-for", "forwarded", "x-real-ip"];
@@ -66,6 +68,10 @@ pub async fn upgrade(
             .body("Too many unauthenticated sockets");
     }
     let ip = peer.ip;
+    let peer = PeerInfo {
+        hard_close: hard_close(&req),
+        ..peer
+    };
     match ws_session::start(&req, payload, &engine, peer).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -73,6 +79,42 @@ pub async fn upgrade(
             e.error_response()
         }
     }
+}
+
+/// A duplicate of a connection's TCP socket, taken when the connection is accepted. When a
+/// peer stops reading, actix keeps the connection (and its pending writes) forever; the
+/// session then shuts the socket down through this handle, which makes actix drop it. A
+/// duplicate (not the raw fd number) so the handle can never name a reused descriptor.
+#[derive(Clone)]
+pub struct ConnSocket(Arc<OwnedFd>);
+
+/// `HttpServer::on_connect` hook: remembers the socket of plain and TLS connections.
+pub fn remember_socket(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+    use actix_web::rt::net::TcpStream;
+    let fd = if let Some(tcp) = conn.downcast_ref::<TcpStream>() {
+        tcp.as_fd().try_clone_to_owned()
+    } else if let Some(tls) =
+        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
+    {
+        (**tls).get_ref().0.as_fd().try_clone_to_owned()
+    } else {
+        return;
+    };
+    match fd {
+        Ok(fd) => {
+            ext.insert(ConnSocket(Arc::new(fd)));
+        }
+        Err(e) => log::debug!("cannot keep a socket handle: {e}"),
+    }
+}
+
+fn hard_close(req: &HttpRequest) -> Option<HardClose> {
+    let sock = req.conn_data::<ConnSocket>()?.0.clone();
+    Some(HardClose(Arc::new(move || {
+        if let Ok(fd) = sock.try_clone() {
+            let _ = std::net::TcpStream::from(fd).shutdown(std::net::Shutdown::Both);
+        }
+    })))
 }
 
 fn refuse(kind: &str, message: &str) -> Box<HttpResponse> {
@@ -129,6 +171,7 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
             local_host,
             origin,
             origin_allowed,
+            hard_close: None,
         });
     };
     if !proxied {
@@ -138,13 +181,18 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
             local_host,
             origin,
             origin_allowed,
+            hard_close: None,
         });
     }
     let trusted_fn = |ip: IpAddr| is_trusted(trusted, ip);
     let mut clients = Vec::with_capacity(3);
     let fwd = header_values(req, "forwarded");
     if !fwd.is_empty() {
-        clients.push(client_from_chain(&parse_forwarded(&fwd), peer_ip, trusted_fn));
+        clients.push(client_from_chain(
+            &parse_forwarded(&fwd),
+            peer_ip,
+            trusted_fn,
+        ));
     }
     let xff = header_values(req, "x-forwarded-for");
     if !xff.is_empty() {
@@ -152,7 +200,11 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
     }
     let real = header_values(req, "x-real-ip");
     if !real.is_empty() {
-        clients.push(client_from_chain(&parse_real_ip(&real), peer_ip, trusted_fn));
+        clients.push(client_from_chain(
+            &parse_real_ip(&real),
+            peer_ip,
+            trusted_fn,
+        ));
     }
     let client = clients[0];
     if clients.iter().any(|c| *c != client) {
@@ -167,6 +219,7 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
         local_host,
         origin,
         origin_allowed,
+        hard_close: None,
     })
 }
 
@@ -499,7 +552,10 @@ mod tests {
         assert_eq!(xff("10.0.0.2", t), ip("10.0.0.2"));
         // Several header lines are one list, in order.
         let hops = parse_xff(&["1.1.1.1", "203.0.113.9"]);
-        assert_eq!(client_from_chain(&hops, ip(PEER), trusted(t)), ip("203.0.113.9"));
+        assert_eq!(
+            client_from_chain(&hops, ip(PEER), trusted(t)),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
@@ -525,10 +581,19 @@ mod tests {
     #[test]
     fn forwarded_rfc7239() {
         let t = &[PEER, "10.0.0.2"];
-        assert_eq!(fwd("for=192.0.2.60;proto=http;by=203.0.113.43", t), ip("192.0.2.60"));
-        assert_eq!(fwd("For=\"[2001:db8:cafe::17]:4711\"", t), ip("2001:db8:cafe::17"));
+        assert_eq!(
+            fwd("for=192.0.2.60;proto=http;by=203.0.113.43", t),
+            ip("192.0.2.60")
+        );
+        assert_eq!(
+            fwd("For=\"[2001:db8:cafe::17]:4711\"", t),
+            ip("2001:db8:cafe::17")
+        );
         assert_eq!(fwd("for=\"192.0.2.60:80\"", t), ip("192.0.2.60"));
-        assert_eq!(fwd("for=192.0.2.43, for=198.51.100.17", t), ip("198.51.100.17"));
+        assert_eq!(
+            fwd("for=192.0.2.43, for=198.51.100.17", t),
+            ip("198.51.100.17")
+        );
         assert_eq!(fwd("for=192.0.2.43, for=10.0.0.2", t), ip("192.0.2.43"));
         assert_eq!(fwd("proto=https;for=192.0.2.43 ;by=x", t), ip("192.0.2.43"));
         // Obfuscated / unknown / missing `for`: the proxy that wrote it.
@@ -604,8 +669,18 @@ mod tests {
         // allowedOrigins.
         let allowed = normalize_allowed_origins(&["https://UI.example".to_owned()]).expect("ok");
         assert_eq!(allowed, vec!["https://ui.example:443".to_owned()]);
-        assert!(origin_allowed("https://ui.example", Some("gw.example"), &allowed, 18789));
-        assert!(origin_allowed("https://ui.example:443/", None, &allowed, 18789));
+        assert!(origin_allowed(
+            "https://ui.example",
+            Some("gw.example"),
+            &allowed,
+            18789
+        ));
+        assert!(origin_allowed(
+            "https://ui.example:443/",
+            None,
+            &allowed,
+            18789
+        ));
         assert!(!origin_allowed("http://ui.example", None, &allowed, 18789));
         let any = normalize_allowed_origins(&["*".to_owned()]).expect("ok");
         assert!(origin_allowed("null", None, &any, 18789));
@@ -614,10 +689,30 @@ mod tests {
 
     #[test]
     fn private_hosts() {
-        for h in ["localhost", "127.0.0.1", "10.1.1.1", "172.16.0.1", "192.168.0.1", "169.254.1.1", "100.64.0.1", "fd12::1", "fe80::1", "x.local", "x.ts.net"] {
+        for h in [
+            "localhost",
+            "127.0.0.1",
+            "10.1.1.1",
+            "172.16.0.1",
+            "192.168.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "fd12::1",
+            "fe80::1",
+            "x.local",
+            "x.ts.net",
+        ] {
             assert!(private_host(h), "{h}");
         }
-        for h in ["8.8.8.8", "100.128.0.1", "172.32.0.1", "2001:db8::1", "example.com", "local", "evil.localx"] {
+        for h in [
+            "8.8.8.8",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2001:db8::1",
+            "example.com",
+            "local",
+            "evil.localx",
+        ] {
             assert!(!private_host(h), "{h}");
         }
     }

@@ -221,7 +221,10 @@ mod tests {
             peek_request(&big),
             Some(("7".to_owned(), "node.invoke".to_owned()))
         );
-        assert_eq!(peek_request(r#"{"type":"event","id":"1","method":"x"}"#), None);
+        assert_eq!(
+            peek_request(r#"{"type":"event","id":"1","method":"x"}"#),
+            None
+        );
         assert_eq!(peek_request(r#"{"type":"req","id":1,"method":"x"}"#), None);
         assert_eq!(peek_request(r#"{"type":"req","id":"","method":"x"}"#), None);
         assert_eq!(peek_request("not json"), None);
