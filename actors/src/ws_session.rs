@@ -373,6 +373,13 @@ impl Outbound {
                     break;
                 }
             }
+            // The socket is gone: release a reader parked on an unsendable pong, so it sees
+            // the end of the stream and the session stops.
+            st.pong.borrow_mut().take();
+            st.pong_since.set(None);
+            if let Some(w) = st.reader.borrow_mut().take() {
+                w.wake();
+            }
         });
         Self {
             tx,
