@@ -4,8 +4,10 @@
 //!
 //! Rules (protocol spec §5.7, §5.9, §5.11):
 //! - **Host.** A gateway bound only to loopback accepts only `Host` values that name
-//!   loopback (`localhost`, `127.0.0.0/8`, `[::1]`) with its own port. A DNS-rebinding page
-//!   (`Host: evil.example:18789`) gets HTTP 403 `host_not_allowed`. Requests relayed by a
+//!   loopback (`localhost`, `127.0.0.0/8`, `[::1]`). A DNS-rebinding page
+//!   (`Host: evil.example:18789`) gets HTTP 403 `host_not_allowed`. The port is not checked:
+//!   rebinding needs an attacker's *name*, and an SSH tunnel on another local port
+//!   (`ssh -L 28789:127.0.0.1:18789`) legitimately sends `Host: 127.0.0.1:28789`. Requests relayed by a
 //!   trusted proxy (peer in `gateway.trustedProxies` *and* forwarding headers present) are
 //!   exempt: the proxy owns the public name.
 //! - **Client address.** `Forwarded` (RFC 7239), `X-Forwarded-For` and `X-Real-IP` count only
@@ -153,11 +155,11 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
             "Proxy client attribution is required. Configure gateway.trustedProxies narrowly and make the proxy overwrite or safely rebuild forwarded client headers.",
         ));
     }
-    if !proxied && loopback_bind(&cfg.bind_addrs) && !host_allowed_on_loopback(host, cfg.port) {
+    if !proxied && loopback_bind(&cfg.bind_addrs) && !host_allowed_on_loopback(host) {
         log::warn!("refused a WebSocket upgrade whose Host header does not name loopback");
         return Err(refuse(
             "host_not_allowed",
-            "Host not allowed: this gateway listens on loopback only; connect to localhost or 127.0.0.1 with the gateway port (DNS-rebinding protection)",
+            "Host not allowed: this gateway listens on loopback only; connect through localhost, 127.0.0.1 or [::1] (DNS-rebinding protection)",
         ));
     }
     let origin_allowed = origin
@@ -434,13 +436,11 @@ fn private_host(host: &str) -> bool {
     }
 }
 
-/// The `Host` rule for a loopback-only gateway: a loopback name with our port (no port only
-/// when we listen on 80 or 443, where browsers leave it out).
-pub fn host_allowed_on_loopback(host: Option<&str>, port: u16) -> bool {
-    let Some((h, p)) = host.and_then(split_host_port) else {
-        return false;
-    };
-    loopback_name(h) && p.map_or(port == 80 || port == 443, |p| p == port)
+/// The `Host` rule for a loopback-only gateway: a loopback name (any port, see the module
+/// docs); a missing or malformed `Host` is refused.
+pub fn host_allowed_on_loopback(host: Option<&str>) -> bool {
+    host.and_then(split_host_port)
+        .is_some_and(|(h, _)| loopback_name(h))
 }
 
 /// An origin as `(scheme, host, port)`, lower-cased, default port filled in.
@@ -622,7 +622,7 @@ mod tests {
 
     #[test]
     fn host_check_on_loopback() {
-        let ok = |h: &str| host_allowed_on_loopback(Some(h), 18789);
+        let ok = |h: &str| host_allowed_on_loopback(Some(h));
         assert!(ok("localhost:18789"));
         assert!(ok("LOCALHOST:18789"));
         assert!(ok("127.0.0.1:18789"));
@@ -632,12 +632,14 @@ mod tests {
         assert!(!ok("localhost.evil.example:18789"));
         assert!(!ok("127.0.0.1.nip.io:18789"));
         assert!(!ok("192.168.1.5:18789"));
-        assert!(!ok("localhost:1"));
-        assert!(!ok("localhost"));
+        // Any port (SSH tunnels on another local port), with or without one.
+        assert!(ok("localhost:28789"));
+        assert!(ok("localhost"));
         assert!(!ok("::1:18789"));
         assert!(!ok(""));
-        assert!(!host_allowed_on_loopback(None, 18789));
-        assert!(host_allowed_on_loopback(Some("localhost"), 80));
+        assert!(!ok("localhost:x"));
+        assert!(!ok("[::1"));
+        assert!(!host_allowed_on_loopback(None));
     }
 
     #[test]
