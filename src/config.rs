@@ -184,15 +184,29 @@ pub struct GatewayCfg {
     /// Remote target for the CLI.
     #[serde(default)]
     pub remote: RemoteCfg,
-    /// Proxies whose `X-Forwarded-For` is trusted.
+    /// Proxies whose forwarding headers (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) are
+    /// trusted: IP addresses or CIDR blocks.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Browser-facing settings (`gateway.controlUi`).
+    #[serde(default)]
+    pub control_ui: ControlUiCfg,
     /// Node settings.
     #[serde(default)]
     pub nodes: NodesCfg,
     /// Server TLS.
     #[serde(default)]
     pub tls: TlsCfg,
+}
+
+/// `gateway.controlUi`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlUiCfg {
+    /// Browser origins (`scheme://host[:port]`) allowed to open a WebSocket besides
+    /// same-origin pages from loopback/private hosts; `"*"` allows any origin.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// `gateway.nodes`.
@@ -223,6 +237,7 @@ impl Default for GatewayCfg {
             auth: AuthCfg::default(),
             remote: RemoteCfg::default(),
             trusted_proxies: Vec::new(),
+            control_ui: ControlUiCfg::default(),
             nodes: NodesCfg::default(),
             tls: TlsCfg::default(),
         }
@@ -486,6 +501,8 @@ const KNOWN_KEYS: &[&str] = &[
     "gateway.remote.password",
     "gateway.remote.tlsFingerprint",
     "gateway.trustedProxies",
+    "gateway.controlUi",
+    "gateway.controlUi.allowedOrigins",
     "gateway.tls",
     "gateway.tls.enabled",
     "gateway.tls.autoGenerate",
@@ -547,6 +564,7 @@ const KNOWN_KEYS: &[&str] = &[
 /// Keys whose values are lists (not walked for unknown sub-keys).
 const LEAF_LISTS: &[&str] = &[
     "trustedProxies",
+    "allowedOrigins",
     "allowFrom",
     "groupAllowFrom",
     "models",
@@ -872,6 +890,29 @@ mod tests {
         let l = load(None, &e2, &flags).expect("load");
         assert_eq!(l.config.gateway.port, 3000);
         assert_eq!(l.config.gateway.bind, BindMode::Lan);
+    }
+
+    #[test]
+    fn control_ui_and_trusted_proxies_keys_are_known() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("openclaw.json");
+        std::fs::write(
+            &file,
+            "{gateway: {trustedProxies: ['10.0.0.0/8', '::1'], controlUi: {allowedOrigins: ['https://ui.example']}, auth: {rateLimit: {maxAttempts: 3, windowMs: 1000, lockoutMs: 2000, exemptLoopback: false}}}}",
+        )
+        .expect("write");
+        let l = load(Some(&file), &env(&[]), &FlagOverrides::default()).expect("load");
+        assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
+        assert_eq!(
+            l.config.gateway.control_ui.allowed_origins,
+            vec!["https://ui.example".to_owned()]
+        );
+        assert_eq!(l.config.gateway.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
+        assert_eq!(l.config.gateway.auth.rate_limit.max_attempts, Some(3));
+        assert_eq!(
+            l.config.gateway.auth.rate_limit.exempt_loopback,
+            Some(false)
+        );
     }
 
     #[test]

@@ -246,15 +246,18 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     }
     let mut trusted_proxies = Vec::new();
     for p in &gw.trusted_proxies {
-        match p.trim().parse::<IpAddr>() {
-            Ok(ip) => trusted_proxies.push(ip),
-            Err(_) => {
+        match openclaw_actors::auth::Cidr::parse(p) {
+            Ok(c) => trusted_proxies.push(c),
+            Err(e) => {
                 return Err(StartError::config(format!(
-                    "gateway.trustedProxies entry {p:?} is not an IP address. Fix: list proxy addresses such as \"127.0.0.1\""
+                    "gateway.trustedProxies entry {e}. Fix: list proxy addresses or CIDR blocks such as \"127.0.0.1\" or \"10.0.0.0/8\""
                 )));
             }
         }
     }
+    let allowed_origins =
+        crate::http::ws::normalize_allowed_origins(&gw.control_ui.allowed_origins)
+            .map_err(StartError::config)?;
 
     let _state_lock = lock_state_dir(&loaded.state_dir)?;
 
@@ -300,6 +303,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         bind_mode: gw.bind.as_str().to_owned(),
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
         trusted_proxies,
+        allowed_origins,
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
         channel_accounts,
         agent_tools: loaded

@@ -48,8 +48,12 @@ pub struct EngineConfig {
     pub bind_mode: String,
     /// The addresses actually bound.
     pub bind_addrs: Vec<String>,
-    /// Proxies whose `X-Forwarded-For` is trusted (`gateway.trustedProxies`).
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies whose forwarding headers are trusted (`gateway.trustedProxies`: addresses
+    /// and CIDR blocks).
+    pub trusted_proxies: Vec<crate::auth::Cidr>,
+    /// Browser origins allowed besides same-origin loads from private hosts
+    /// (`gateway.controlUi.allowedOrigins`; `"*"` allows any).
+    pub allowed_origins: Vec<String>,
     /// Approve new devices from direct loopback peers silently
     /// (`gateway.nodes.pairing.autoApproveLocal`).
     pub auto_approve_local: bool,
@@ -80,6 +84,7 @@ impl EngineConfig {
             bind_mode: "loopback".to_owned(),
             bind_addrs: Vec::new(),
             trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
             auto_approve_local: true,
             channel_accounts: 0,
             agent_tools: Default::default(),

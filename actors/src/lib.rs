@@ -8,7 +8,7 @@
 //!
 //! | actor | file | handles |
 //! | --- | --- | --- |
-//! | [`registry::Registry`] | `registry/mod.rs`, `registry/nodes.rs`, `registry/runs.rs` | sessions: `AdmitUpgrade`, `UpgradeAborted`, `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `GetPresence`, `GetStats`, `ShutdownGateway`; nodes: `DeviceConnect`, `AttachNode`, `LookupNode`, `KeepOutcomes`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`, `PairingRequest`; agents: `InboundReceived`, `SubmitRun`, `RunFinished`, `AbortRun`, `WaitRun`, `Broadcast`, `ListSessions`, `ChatHistory`, `RegisterChannel`, `SendOutbound`, `ChannelsStatus`, `TelegramWebhook`, `ChannelPairingList`, `ChannelPairingApprove` |
+//! | [`registry::Registry`] | `registry/mod.rs`, `registry/nodes.rs`, `registry/runs.rs` | sessions: `AdmitUpgrade`, `UpgradeAborted`, `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `CheckLockout`, `GetPresence`, `GetStats`, `ShutdownGateway`; nodes: `DeviceConnect`, `AttachNode`, `LookupNode`, `KeepOutcomes`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`, `PairingRequest`; agents: `InboundReceived`, `SubmitRun`, `RunFinished`, `AbortRun`, `WaitRun`, `Broadcast`, `ListSessions`, `ChatHistory`, `RegisterChannel`, `SendOutbound`, `ChannelsStatus`, `TelegramWebhook`, `ChannelPairingList`, `ChannelPairingApprove` |
 //! | [`ws_session::WsSession`] | `ws_session.rs` | the socket's inbound frames (stream), `SendEvent`, `SendTargeted`, `CloseSession` |
 //! | [`node_session::NodeSession`] | `node_session.rs` | `InvokeNode`, `InvokeResult`, `StopNode`, `PendingCount`, `UpdateCommands` |
 //! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600), `LoadDocument`, `AppendLines`, `LoadLines` |

@@ -13,7 +13,7 @@
 //!
 //! Messages: the inbound frame stream, [`SendEvent`], [`SendTargeted`], [`CloseSession`].
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -30,7 +30,7 @@ use futures_util::Stream;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::auth::{AuthMode, constant_time_eq};
+use crate::auth::{AuthMode, AuthScope, ClientKey, LimiterKey, constant_time_eq};
 use crate::engine::{Engine, Shared};
 use crate::identity;
 use crate::node_session::{InvokeNode, NodeSession};
@@ -50,8 +50,8 @@ use crate::registry::nodes::{
 };
 use crate::registry::runs::ChannelsStatus;
 use crate::registry::{
-    AuthAttempt, AuthVerdict, GetPresence, GetStats, Registry, SessionAuthenticated, SessionClosed,
-    SessionOpened,
+    AuthAttempt, AuthVerdict, CheckLockout, GetPresence, GetStats, Registry, SessionAuthenticated,
+    SessionClosed, SessionOpened,
 };
 use crate::util::{now_ms, truncate_close_reason};
 
@@ -60,6 +60,10 @@ use crate::util::{now_ms, truncate_close_reason};
 const DROP_IF_SLOW: &[&str] = &["presence", "health", "node.hostStats", "heartbeat"];
 /// Queue depth above which snapshot events are dropped.
 const SLOW_QUEUE_BYTES: usize = 256 * 1024;
+
+/// Largest `node.host.stats` payload accepted (serialized). It is kept per node and
+/// rebroadcast to every operator, so it must stay small.
+pub const MAX_HOST_STATS_BYTES: usize = 16 * 1024;
 
 /// How long a client has to answer a ping (after the tick that sent it).
 const PONG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25);
@@ -119,29 +123,78 @@ pub const EVENTS: &[&str] = &[
 /// Where a connection comes from, as worked out by the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
-    /// Client IP (the TCP peer, or the `X-Forwarded-For` client behind a trusted proxy).
+    /// Client IP (the TCP peer, or the forwarded client behind a trusted proxy; `0.0.0.0`
+    /// when the peer address is unknown).
     pub ip: IpAddr,
     /// A direct loopback peer with no proxy headers (this includes SSH port-forwards).
     pub is_local: bool,
+    /// The `Host` header names a loopback or private host.
+    pub local_host: bool,
+    /// The browser `Origin` header, if any.
+    pub origin: Option<String>,
     /// `false` when a browser `Origin` header names a host we do not allow.
     pub origin_allowed: bool,
+    /// Shuts the connection's socket down (set by the HTTP shell when it can).
+    pub hard_close: Option<HardClose>,
+}
+
+/// Shuts a connection's TCP socket down in both directions: the last resort when a peer
+/// that does not read leaves our writes (and so the connection) pending forever.
+#[derive(Clone)]
+pub struct HardClose(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for HardClose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HardClose")
+    }
+}
+
+impl PeerInfo {
+    /// The limiter bucket for failures of `scope` from this client: a truly local CLI by
+    /// address (exempt), a browser page on loopback by origin, anyone else by address.
+    pub fn limiter_key(&self, scope: AuthScope) -> LimiterKey {
+        LimiterKey {
+            client: ClientKey::for_client(self.ip, self.is_local, self.origin.as_deref()),
+            scope,
+        }
+    }
+
+    /// §5.9 locality for silent pairing approval: a direct loopback peer without proxy
+    /// headers whose `Host` is loopback/private; a browser page only for the Control UI or
+    /// webchat clients.
+    pub fn local_for_pairing(&self, client_id: &str, client_mode: &str) -> bool {
+        let browser_ok = self.origin.is_none()
+            || matches!(client_id, "openclaw-control-ui" | "webchat-ui" | "webchat")
+            || client_mode == "webchat";
+        self.is_local && self.local_host && browser_ok
+    }
+
+    /// A local CLI for the device-less scope rule: local, and not a browser.
+    fn local_cli(&self) -> bool {
+        self.is_local && self.origin.is_none()
+    }
 }
 
 // === inbound frames ===
 
 /// Decodes client frames from the raw request payload. The size limit lives in a shared
 /// cell so the session can raise it after the handshake without rebuilding the stream.
+///
+/// Back-pressure: while our pong to the client's last ping is still unsent (the client is
+/// not reading), no further frame is decoded, so a ping flood from a peer that never reads
+/// stalls on TCP flow control instead of growing our memory.
 pub struct ClientFrames {
     payload: dev::Payload,
     buf: BytesMut,
     codec: Codec,
     codec_limit: usize,
     limit: Rc<Cell<usize>>,
+    out: Rc<OutState>,
     eof: bool,
 }
 
 impl ClientFrames {
-    fn new(payload: dev::Payload, limit: Rc<Cell<usize>>) -> Self {
+    fn new(payload: dev::Payload, limit: Rc<Cell<usize>>, out: Rc<OutState>) -> Self {
         let codec_limit = limit.get();
         Self {
             payload,
@@ -149,6 +202,7 @@ impl ClientFrames {
             codec: Codec::new().max_size(codec_limit),
             codec_limit,
             limit,
+            out,
             eof: false,
         }
     }
@@ -160,6 +214,10 @@ impl Stream for ClientFrames {
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
         use tokio_util_codec::Decoder as _;
         let this = self.get_mut();
+        if this.out.pong.borrow().is_some() {
+            *this.out.reader.borrow_mut() = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
         let limit = this.limit.get();
         if limit != this.codec_limit {
             this.codec = Codec::new().max_size(limit);
@@ -195,20 +253,60 @@ mod tokio_util_codec {
 
 // === outbound queue ===
 
+/// Bytes counted per queued frame on top of its payload (frame header, bookkeeping), so
+/// empty pings and close frames count too.
+const FRAME_OVERHEAD: usize = 16;
+
+/// How long the writer may take to put a close frame on the wire (behind the frame it is
+/// writing) before the socket is dropped without it: a peer that does not read cannot hold
+/// the connection open past this.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long after the close frame is handed to the transport the socket is shut down if
+/// actix has not closed it by then.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 enum OutItem {
     Text(String),
     Ping,
-    Pong(Bytes),
+    /// Answer the latest ping (its payload is in [`OutState::pong`]).
+    Pong,
     Close(Option<CloseReason>),
 }
 
-/// The session's handle on its writer task: an unbounded channel whose *bytes* are bounded
-/// by `max` (checked on every push).
+/// State shared by the session, its writer task and its [`ClientFrames`] (all on the same
+/// worker thread).
+#[derive(Default)]
+pub struct OutState {
+    /// Bytes queued and not yet handed to the socket (every frame kind counts).
+    queued: Cell<usize>,
+    /// Payload of the latest ping still to be answered. A newer ping replaces it (RFC 6455
+    /// §5.5.3 allows answering only the most recent one), so at most one pong is queued.
+    pong: RefCell<Option<Bytes>>,
+    /// When the pending pong was queued.
+    pong_since: Cell<Option<Instant>>,
+    /// Slow consumer: everything still queued except the close frame is dropped.
+    discard: Cell<bool>,
+    /// The frame reader, parked while a pong is pending.
+    reader: RefCell<Option<std::task::Waker>>,
+}
+
+impl OutState {
+    fn sub(&self, n: usize) {
+        self.queued.set(self.queued.get().saturating_sub(n));
+    }
+}
+
+/// The session's handle on its writer task: a channel whose *bytes* are bounded by `max`
+/// (every push is counted, pongs are coalesced, the one close frame is the only item
+/// allowed past the limit).
 struct Outbound {
     tx: mpsc::UnboundedSender<OutItem>,
-    queued: Rc<Cell<usize>>,
+    state: Rc<OutState>,
     max: usize,
     writer: Option<actix_web::rt::task::JoinHandle<()>>,
+    closing: bool,
+    hard_close: Option<HardClose>,
 }
 
 enum Push {
@@ -218,59 +316,160 @@ enum Push {
 }
 
 impl Outbound {
-    fn spawn(mut session: actix_ws::Session, max: usize) -> Self {
+    fn spawn(
+        mut session: actix_ws::Session,
+        max: usize,
+        state: Rc<OutState>,
+        hard_close: Option<HardClose>,
+    ) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<OutItem>();
-        let queued = Rc::new(Cell::new(0usize));
-        let q = queued.clone();
+        let st = state.clone();
         let writer = actix_web::rt::spawn(async move {
             while let Some(item) = rx.recv().await {
-                match item {
+                let discard = st.discard.get();
+                let ok = match item {
                     OutItem::Text(s) => {
-                        let n = s.len();
-                        let r = session.text(s).await;
-                        q.set(q.get().saturating_sub(n));
-                        if r.is_err() {
-                            break;
-                        }
+                        let n = s.len() + FRAME_OVERHEAD;
+                        let r = if discard {
+                            Ok(())
+                        } else {
+                            session.text(s).await
+                        };
+                        st.sub(n);
+                        r.is_ok()
                     }
                     OutItem::Ping => {
-                        if session.ping(b"").await.is_err() {
-                            break;
-                        }
+                        let r = if discard {
+                            Ok(())
+                        } else {
+                            session.ping(b"").await
+                        };
+                        st.sub(FRAME_OVERHEAD);
+                        r.is_ok()
                     }
-                    OutItem::Pong(b) => {
-                        if session.pong(&b).await.is_err() {
-                            break;
+                    OutItem::Pong => {
+                        let payload = st.pong.borrow_mut().take().unwrap_or_default();
+                        let n = payload.len() + FRAME_OVERHEAD;
+                        let r = if discard {
+                            Ok(())
+                        } else {
+                            session.pong(&payload).await
+                        };
+                        st.sub(n);
+                        st.pong_since.set(None);
+                        if let Some(w) = st.reader.borrow_mut().take() {
+                            w.wake();
                         }
+                        r.is_ok()
                     }
                     OutItem::Close(reason) => {
+                        // Ending the session ends the response body: the server closes the
+                        // TCP connection right after the close frame (RFC 6455 §7.1.1).
                         let _ = session.close(reason).await;
                         return;
                     }
+                };
+                if !ok {
+                    break;
                 }
+            }
+            // The socket is gone: release a reader parked on an unsendable pong, so it sees
+            // the end of the stream and the session stops.
+            st.pong.borrow_mut().take();
+            st.pong_since.set(None);
+            if let Some(w) = st.reader.borrow_mut().take() {
+                w.wake();
             }
         });
         Self {
             tx,
-            queued,
+            state,
             max,
             writer: Some(writer),
+            closing: false,
+            hard_close,
         }
     }
 
+    fn queued(&self) -> usize {
+        self.state.queued.get()
+    }
+
+    fn reserve(&self, n: usize) -> bool {
+        let q = self.state.queued.get();
+        if q.saturating_add(n) > self.max {
+            return false;
+        }
+        self.state.queued.set(q + n);
+        true
+    }
+
     fn push_text(&self, s: String) -> Push {
-        let n = s.len();
-        if self.queued.get().saturating_add(n) > self.max {
+        if self.closing {
+            return Push::Gone;
+        }
+        if !self.reserve(s.len() + FRAME_OVERHEAD) {
             return Push::Full;
         }
-        self.queued.set(self.queued.get() + n);
         match self.tx.send(OutItem::Text(s)) {
             Ok(()) => Push::Ok,
             Err(_) => Push::Gone,
         }
     }
 
-    fn close(&self, code: u16, reason: &str) {
+    fn push_ping(&self) -> Push {
+        if self.closing {
+            return Push::Gone;
+        }
+        if !self.reserve(FRAME_OVERHEAD) {
+            return Push::Full;
+        }
+        match self.tx.send(OutItem::Ping) {
+            Ok(()) => Push::Ok,
+            Err(_) => Push::Gone,
+        }
+    }
+
+    /// Queues a pong for `payload`, or replaces the payload of the pong already queued.
+    fn push_pong(&self, payload: Bytes) -> Push {
+        if self.closing {
+            return Push::Gone;
+        }
+        let mut slot = self.state.pong.borrow_mut();
+        if let Some(old) = slot.as_mut() {
+            let (a, b) = (old.len(), payload.len());
+            if b > a && !self.reserve(b - a) {
+                return Push::Full;
+            }
+            self.state.sub(a.saturating_sub(b));
+            *old = payload;
+            return Push::Ok;
+        }
+        if !self.reserve(payload.len() + FRAME_OVERHEAD) {
+            return Push::Full;
+        }
+        *slot = Some(payload);
+        self.state.pong_since.set(Some(Instant::now()));
+        match self.tx.send(OutItem::Pong) {
+            Ok(()) => Push::Ok,
+            Err(_) => Push::Gone,
+        }
+    }
+
+    /// How long the current pong has been waiting to be written.
+    fn pong_waiting(&self) -> Option<std::time::Duration> {
+        self.state.pong_since.get().map(|t| t.elapsed())
+    }
+
+    /// Queues the close frame (counted, but allowed past the limit: it is sent once) and
+    /// bounds the writer's life: after [`CLOSE_GRACE`] it is aborted, which drops the
+    /// socket even if the peer never reads. With `discard`, frames still queued are dropped
+    /// so the close frame is next on the wire.
+    fn close(&mut self, code: u16, reason: &str, discard: bool) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
         let reason = if code == close::NORMAL && reason.is_empty() {
             Some(CloseReason {
                 code: CloseCode::Normal,
@@ -282,12 +481,36 @@ impl Outbound {
                 description: (!reason.is_empty()).then(|| truncate_close_reason(reason)),
             })
         };
+        if discard {
+            self.state.discard.set(true);
+        }
+        let n = FRAME_OVERHEAD
+            + reason
+                .as_ref()
+                .and_then(|r| r.description.as_ref())
+                .map_or(0, String::len);
+        self.state
+            .queued
+            .set(self.state.queued.get().saturating_add(n));
         let _ = self.tx.send(OutItem::Close(reason));
-    }
-
-    fn abort(&mut self) {
         if let Some(w) = self.writer.take() {
-            w.abort();
+            let abort = w.abort_handle();
+            let hard_close = self.hard_close.take();
+            actix_web::rt::spawn(async move {
+                if tokio::time::timeout(CLOSE_GRACE, w).await.is_err() {
+                    // The peer is not reading: the close frame cannot go out. Drop the
+                    // connection for real (actix would keep its pending writes forever).
+                    abort.abort();
+                } else {
+                    // The close frame is handed over. Normally actix closes TCP right
+                    // after it; if unread client data keeps the connection up, shut it
+                    // down once the frame had time to go out.
+                    tokio::time::sleep(CLOSE_LINGER).await;
+                }
+                if let Some(h) = hard_close {
+                    (h.0)();
+                }
+            });
         }
     }
 }
@@ -370,8 +593,14 @@ pub async fn start(
     let empty = web::Payload::from_request(req, &mut dev::Payload::None).await?;
     let (response, session, _unused) = actix_ws::handle(req, empty)?;
     let limit = Rc::new(Cell::new(MAX_PREAUTH_PAYLOAD_BYTES));
-    let frames = ClientFrames::new(real_payload, limit.clone());
-    let out = Outbound::spawn(session, engine.shared.config.max_buffered_bytes);
+    let state = Rc::new(OutState::default());
+    let frames = ClientFrames::new(real_payload, limit.clone(), state.clone());
+    let out = Outbound::spawn(
+        session,
+        engine.shared.config.max_buffered_bytes,
+        state,
+        peer.hard_close.clone(),
+    );
     let shared = engine.shared.clone();
     let registry = engine.registry.clone();
     WsSession::create(move |ctx| {
@@ -429,20 +658,31 @@ impl Actor for WsSession {
 impl WsSession {
     /// Queues a frame; closes the session as a slow consumer when the queue is full.
     fn send_raw(&mut self, text: String, ctx: &mut Context<Self>) {
-        match self.out.push_text(text) {
+        let pushed = self.out.push_text(text);
+        self.after_push(pushed, ctx);
+    }
+
+    fn after_push(&mut self, pushed: Push, ctx: &mut Context<Self>) {
+        match pushed {
             Push::Ok => {}
-            Push::Full => {
-                log::warn!("conn {}: slow consumer, closing", self.conn_id);
-                self.out.close(close::POLICY, "slow consumer");
-                self.out.abort();
-                self.phase = Phase::Closing;
-                ctx.stop();
-            }
+            Push::Full => self.slow_consumer(ctx),
             Push::Gone => {
                 self.phase = Phase::Closing;
                 ctx.stop();
             }
         }
+    }
+
+    /// The client is not reading: drop what is queued, send 1008 `slow consumer` next, and
+    /// drop the socket if even that cannot be written within the close grace.
+    fn slow_consumer(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        log::warn!("conn {}: slow consumer, closing", self.conn_id);
+        self.phase = Phase::Closing;
+        self.out.close(close::POLICY, "slow consumer", true);
+        ctx.stop();
     }
 
     fn respond_ok(&mut self, id: &str, payload: &Value, ctx: &mut Context<Self>) {
@@ -458,7 +698,7 @@ impl WsSession {
             return;
         }
         self.phase = Phase::Closing;
-        self.out.close(code, reason);
+        self.out.close(code, reason, false);
         ctx.stop();
     }
 
@@ -497,15 +737,29 @@ impl WsSession {
                 ),
                 Inbound::Request(req) => self.on_connect(req, ctx),
             },
-            Phase::Ready(_) => match frame::parse_inbound(text) {
-                // Invalid JSON and non-request frames after the handshake are ignored, as
-                // the real gateway does.
-                Inbound::NotJson | Inbound::NotRequest => {}
-                Inbound::BadRequest { id, message } => {
-                    self.respond_err(&id, &ErrorShape::invalid(message), ctx);
+            Phase::Ready(state) => {
+                // A large frame: check the method against the role and scopes before
+                // building its params.
+                if text.len() > MAX_PREAUTH_PAYLOAD_BYTES
+                    && let Some((id, method)) = frame::peek_request(text)
+                    && let Some(err) = access_denied(state, &method)
+                {
+                    return self.respond_err(&id, &err, ctx);
                 }
-                Inbound::Request(req) => self.dispatch(req, ctx),
-            },
+                self.on_ready_text(text, ctx);
+            }
+        }
+    }
+
+    fn on_ready_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        match frame::parse_inbound(text) {
+            // Invalid JSON and non-request frames after the handshake are ignored, as
+            // the real gateway does.
+            Inbound::NotJson | Inbound::NotRequest => {}
+            Inbound::BadRequest { id, message } => {
+                self.respond_err(&id, &ErrorShape::invalid(message), ctx);
+            }
+            Inbound::Request(req) => self.dispatch(req, ctx),
         }
     }
 
@@ -565,8 +819,33 @@ impl WsSession {
         .flatten()
         .collect();
         if offered.is_empty() && params.device.is_some() && params.auth.device_token.is_some() {
-            // Device-token auth: checked against the pairing store with the device proof.
-            return self.after_auth(req.id, params, false, ctx);
+            // Device-token auth: checked against the pairing store with the device proof,
+            // unless this client is locked out of device-token attempts.
+            self.phase = Phase::Authenticating {
+                pending: VecDeque::new(),
+            };
+            let id = req.id;
+            self.registry
+                .send(CheckLockout {
+                    key: self.peer.limiter_key(AuthScope::DeviceToken),
+                })
+                .into_actor(self)
+                .map(move |locked, act, ctx| match locked {
+                    Ok(None) => act.after_auth(id, params, false, ctx),
+                    Ok(Some(retry)) => {
+                        let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+                        let err = auth_failure("rate_limited", &params, act.peer.is_local)
+                            .retry_after(retry_ms);
+                        act.fail_handshake(&id, err, close::POLICY, ctx);
+                    }
+                    Err(_) => {
+                        let err =
+                            ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
+                        act.fail_handshake(&id, err, 1013, ctx);
+                    }
+                })
+                .wait(ctx);
+            return;
         }
         if offered.is_empty() {
             if params.device.is_none() {
@@ -598,7 +877,7 @@ impl WsSession {
         let id = req.id;
         self.registry
             .send(AuthAttempt {
-                ip: self.peer.ip,
+                key: self.peer.limiter_key(AuthScope::SharedSecret),
                 matched,
             })
             .into_actor(self)
@@ -661,7 +940,7 @@ impl WsSession {
                         .with_details(json!({"code": "DEVICE_IDENTITY_REQUIRED"}));
                     return self.fail_handshake(&id, err, close::POLICY, ctx);
                 }
-                let keeps_scopes = self.peer.is_local
+                let keeps_scopes = self.peer.local_cli()
                     && matches!(
                         (params.client.id.as_str(), params.client.mode.as_str()),
                         ("cli", "cli") | ("gateway-client", "backend")
@@ -710,7 +989,9 @@ impl WsSession {
             device_family: params.client.device_family.clone(),
             role: role.clone(),
             scopes: scopes.clone(),
-            is_local: self.peer.is_local,
+            is_local: self
+                .peer
+                .local_for_pairing(&params.client.id, &params.client.mode),
             remote_ip: remote_ip.clone(),
             device_token: params.auth.device_token.clone(),
             secret_ok,
@@ -721,7 +1002,8 @@ impl WsSession {
             scopes: scopes.clone(),
             presence,
             device_id: device_id.clone(),
-            check_lockout: std::mem::take(&mut self.defer_lockout),
+            check_lockout: std::mem::take(&mut self.defer_lockout)
+                .then(|| self.peer.limiter_key(AuthScope::SharedSecret)),
         };
         let attach = (role == "node").then(|| {
             let mut caps = params.caps.clone();
@@ -852,6 +1134,10 @@ impl WsSession {
                         return act.fail_handshake(&id, err, close::POLICY, ctx);
                     }
                     Err(HelloError::Device(DeviceVerdict::TokenMismatch)) => {
+                        act.registry.do_send(AuthAttempt {
+                            key: act.peer.limiter_key(AuthScope::DeviceToken),
+                            matched: false,
+                        });
                         let err = ErrorShape::invalid(
                             "unauthorized: device token mismatch (rotate/reissue device token)",
                         )
@@ -1000,7 +1286,19 @@ impl WsSession {
             );
             return self.close(close::NORMAL, "", ctx);
         }
-        let _ = self.out.tx.send(OutItem::Ping);
+        // A pong still unsent after a whole tick interval: the client is not reading.
+        if self
+            .out
+            .pong_waiting()
+            .is_some_and(|w| w >= self.shared.config.tick_interval)
+        {
+            return self.slow_consumer(ctx);
+        }
+        let pushed = self.out.push_ping();
+        self.after_push(pushed, ctx);
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
         let seq = self.next_seq();
         let payload = format!("{{\"ts\":{}}}", now_ms());
         self.send_raw(frame::event("tick", &payload, Some(seq), None), ctx);
@@ -1012,23 +1310,7 @@ impl WsSession {
         let Phase::Ready(state) = &self.phase else {
             return;
         };
-        let access = scopes::method_access(&req.method);
-        let denied = match access {
-            MethodAccess::Open => None,
-            MethodAccess::Node if state.role != "node" => Some(ErrorShape::invalid(format!(
-                "unauthorized role: {}",
-                state.role
-            ))),
-            MethodAccess::Node => None,
-            MethodAccess::Operator(_) if state.role != "operator" => Some(ErrorShape::invalid(
-                format!("unauthorized role: {}", state.role),
-            )),
-            MethodAccess::Operator(scope) if !scopes::satisfied(&state.scopes, scope) => {
-                Some(ErrorShape::missing_scope(scope))
-            }
-            MethodAccess::Operator(_) => None,
-        };
-        if let Some(err) = denied {
+        if let Some(err) = access_denied(state, &req.method) {
             return self.respond_err(&req.id, &err, ctx);
         }
         let is_admin = state.scopes.iter().any(|s| s == scopes::ADMIN);
@@ -1475,6 +1757,23 @@ impl WsSession {
                         ctx,
                     );
                 };
+                if event == "node.host.stats" {
+                    let size = match obj.get("payloadJSON").and_then(Value::as_str) {
+                        Some(s) => s.len(),
+                        None => obj
+                            .get("payload")
+                            .map_or(0, |p| serde_json::to_vec(p).map_or(usize::MAX, |v| v.len())),
+                    };
+                    if size > MAX_HOST_STATS_BYTES {
+                        return self.respond_err(
+                            &id,
+                            &ErrorShape::invalid(format!(
+                                "invalid node.event params: node.host.stats payload too large ({size} bytes, max {MAX_HOST_STATS_BYTES})"
+                            )),
+                            ctx,
+                        );
+                    }
+                }
                 let payload = match obj.get("payloadJSON").and_then(Value::as_str) {
                     Some(s) => serde_json::from_str::<Value>(s).ok(),
                     None => obj.get("payload").cloned(),
@@ -1549,6 +1848,25 @@ impl WsSession {
             },
             "gateway": gateway,
         })
+    }
+}
+
+/// Why an authenticated session may not call `method` (role, then scope), if it may not.
+fn access_denied(state: &ReadyState, method: &str) -> Option<ErrorShape> {
+    match scopes::method_access(method) {
+        MethodAccess::Open => None,
+        MethodAccess::Node if state.role != "node" => Some(ErrorShape::invalid(format!(
+            "unauthorized role: {}",
+            state.role
+        ))),
+        MethodAccess::Node => None,
+        MethodAccess::Operator(_) if state.role != "operator" => Some(ErrorShape::invalid(
+            format!("unauthorized role: {}", state.role),
+        )),
+        MethodAccess::Operator(scope) if !scopes::satisfied(&state.scopes, scope) => {
+            Some(ErrorShape::missing_scope(scope))
+        }
+        MethodAccess::Operator(_) => None,
     }
 }
 
@@ -1631,13 +1949,13 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
                 }
             }
             Ok(Frame::Ping(b)) => {
-                let _ = self.out.tx.send(OutItem::Pong(b));
+                let pushed = self.out.push_pong(b);
+                self.after_push(pushed, ctx);
             }
             Ok(Frame::Pong(_)) => {}
             Ok(Frame::Close(_)) => {
-                self.phase = Phase::Closing;
-                self.out.close(close::NORMAL, "");
-                ctx.stop();
+                // Echo the close; the writer then ends the response, which closes TCP.
+                self.close(close::NORMAL, "", ctx);
             }
             Ok(Frame::Continuation(_)) => {
                 self.close(
@@ -1681,7 +1999,7 @@ impl Handler<SendEvent> for WsSession {
         }
         // Snapshot-style events are dropped for a client that is not keeping up: the next
         // one supersedes them, and queueing them would only grow our memory.
-        if DROP_IF_SLOW.contains(&&*msg.event) && self.out.queued.get() > SLOW_QUEUE_BYTES {
+        if DROP_IF_SLOW.contains(&&*msg.event) && self.out.queued() > SLOW_QUEUE_BYTES {
             return;
         }
         let seq = self.next_seq();

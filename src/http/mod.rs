@@ -34,6 +34,9 @@ pub fn serve(
             )
             .default_service(web::to(ws::upgrade))
     })
+    // Keep a duplicate of each connection's socket so a WebSocket whose peer stops reading
+    // can be shut down for real (see `ws::ConnSocket`).
+    .on_connect(ws::remember_socket)
     .workers(workers)
     .backlog(4096)
     // Without TCP_NODELAY a small frame written right after another (an ack, then the next

@@ -254,12 +254,32 @@ async fn protocol_range_3_to_9_is_accepted_as_4() {
 }
 
 #[actix_web::test]
-async fn wrong_token_is_rejected_after_a_delay() {
+async fn wrong_token_is_rejected_after_a_growing_delay() {
     let gw = TestGateway::with_token("T");
-    // On loopback with default limits the reply is delayed (~250 ms); we only assert the
-    // outcome, not the timing.
-    let (code, reason, before) = reject_connect(&gw, cli_params("WRONG", &["operator.read"])).await;
-    assert_golden_rejection("wrong_token", code, &reason, &before);
+    // A loopback CLI is exempt from lockout but each failure is answered later than the one
+    // before (250 ms, 500 ms, 1 s, 2 s). We measure the delays and check their order, not
+    // their values.
+    let mut delays = Vec::new();
+    for _ in 0..4 {
+        let (mut c, _) = WsClient::open_challenged(gw.port).await;
+        let sent = std::time::Instant::now();
+        c.send_request("connect", cli_params("WRONG", &["operator.read"]))
+            .await;
+        let (code, reason, before) = c.until_close().await;
+        delays.push(sent.elapsed());
+        assert_golden_rejection("wrong_token", code, &reason, &before);
+    }
+    assert!(
+        delays.windows(2).all(|w| w[0] <= w[1]),
+        "each failure waits at least as long as the one before: {delays:?}"
+    );
+    assert!(
+        delays[3] > delays[0],
+        "the fourth failure waits longer than the first: {delays:?}"
+    );
+    // Still not locked out: the right token works.
+    let (_c, hello) = WsClient::hello(gw.port, cli_params("T", &["operator.read"])).await;
+    assert_eq!(hello["auth"]["scopes"], json!(["operator.read"]));
 }
 
 #[actix_web::test]

@@ -107,6 +107,26 @@ pub enum Inbound {
     Request(Request),
 }
 
+/// The `id` and `method` of a `req` frame, read without building the params: the session
+/// checks access on a large frame before paying for a full parse. `None` when the frame is
+/// not a well-formed request (the full parse then reports why).
+pub fn peek_request(text: &str) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        id: Option<String>,
+        method: Option<String>,
+    }
+    let head: Head = serde_json::from_str(text).ok()?;
+    match (head.kind.as_deref(), head.id, head.method) {
+        (Some("req"), Some(id), Some(method)) if !id.is_empty() && !method.is_empty() => {
+            Some((id, method))
+        }
+        _ => None,
+    }
+}
+
 /// Classifies an inbound text frame.
 pub fn parse_inbound(text: &str) -> Inbound {
     let value: Value = match serde_json::from_str(text) {
@@ -189,6 +209,25 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn peek_reads_id_and_method_only() {
+        let big = format!(
+            r#"{{"type":"req","params":{{"x":"{}"}},"id":"7","method":"node.invoke"}}"#,
+            "a".repeat(100_000)
+        );
+        assert_eq!(
+            peek_request(&big),
+            Some(("7".to_owned(), "node.invoke".to_owned()))
+        );
+        assert_eq!(
+            peek_request(r#"{"type":"event","id":"1","method":"x"}"#),
+            None
+        );
+        assert_eq!(peek_request(r#"{"type":"req","id":1,"method":"x"}"#), None);
+        assert_eq!(peek_request(r#"{"type":"req","id":"","method":"x"}"#), None);
+        assert_eq!(peek_request("not json"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! their [`NodeSession`] actors (see [`nodes`]).
 //!
 //! Messages: [`SessionOpened`],
-//! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`GetPresence`],
+//! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`CheckLockout`], [`GetPresence`],
 //! [`GetStats`], [`ShutdownGateway`], and in [`nodes`]: `DeviceConnect`, `AttachNode`, `LookupNode`,
 //! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
 
@@ -27,7 +27,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::auth::AuthLimiter;
+use crate::auth::{AuthLimiter, LimiterKey};
 use crate::engine::Shared;
 use crate::pairing::PairingBook;
 use crate::protocol::close;
@@ -146,18 +146,18 @@ impl Registry {
         list
     }
 
-    /// The limiter's verdict on a shared-secret attempt from `ip` (locked-out IPs are refused
-    /// even with the right secret).
-    fn auth_verdict(&mut self, ip: IpAddr, matched: bool) -> AuthVerdict {
+    /// The limiter's verdict on an attempt by `key` (locked-out keys are refused even with
+    /// the right credential).
+    fn auth_verdict(&mut self, key: &LimiterKey, matched: bool) -> AuthVerdict {
         let now = Instant::now();
-        if let Some(retry) = self.limiter.locked(ip, now) {
+        if let Some(retry) = self.limiter.locked(key, now) {
             return AuthVerdict::Locked(retry);
         }
         if matched {
-            self.limiter.record_success(ip);
+            self.limiter.record_success(key);
             AuthVerdict::Allowed
         } else {
-            AuthVerdict::Failed(self.limiter.record_failure(ip, now).delay)
+            AuthVerdict::Failed(self.limiter.record_failure(key, now).delay)
         }
     }
 
@@ -285,20 +285,18 @@ pub struct SessionAuthenticated {
     pub presence: Value,
     /// The verified device id, if the client presented one.
     pub device_id: Option<String>,
-    /// The client's shared secret matched but the lockout was not checked yet (fast path:
-    /// one registry round trip for the common connect). `Err(retry)` when locked out.
-    pub check_lockout: bool,
+    /// Set when the client's credential matched but its lockout was not checked yet (fast
+    /// path: one registry round trip for the common connect): the limiter bucket to check.
+    /// `Err(retry)` when it is locked out.
+    pub check_lockout: Option<LimiterKey>,
 }
 
 impl Handler<SessionAuthenticated> for Registry {
     type Result = Result<HelloSnapshot, Duration>;
 
     fn handle(&mut self, msg: SessionAuthenticated, ctx: &mut Self::Context) -> Self::Result {
-        if msg.check_lockout
-            && let Some(entry) = self.sessions.get(&msg.conn_id)
-        {
-            let peer = entry.ip;
-            match self.auth_verdict(peer, true) {
+        if let Some(key) = &msg.check_lockout {
+            match self.auth_verdict(key, true) {
                 AuthVerdict::Locked(retry) => return Err(retry),
                 AuthVerdict::Allowed | AuthVerdict::Failed(_) => {}
             }
@@ -361,13 +359,14 @@ pub enum AuthVerdict {
 }
 
 /// Sent by a `WsSession` for every connect that presented a shared secret, with whether it
-/// matched. Locked-out IPs are refused even with the right secret.
+/// matched, and for a device token the pairing store refused (`matched: false`). Locked-out
+/// keys are refused even with the right secret.
 #[derive(Message)]
 #[rtype(result = "AuthVerdict")]
 pub struct AuthAttempt {
-    /// Client IP.
-    pub ip: IpAddr,
-    /// Whether the secret matched.
+    /// The limiter bucket (client and credential scope).
+    pub key: LimiterKey,
+    /// Whether the credential matched.
     pub matched: bool,
 }
 
@@ -375,7 +374,24 @@ impl Handler<AuthAttempt> for Registry {
     type Result = MessageResult<AuthAttempt>;
 
     fn handle(&mut self, msg: AuthAttempt, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.auth_verdict(msg.ip, msg.matched))
+        MessageResult(self.auth_verdict(&msg.key, msg.matched))
+    }
+}
+
+/// Sent by a `WsSession` before it checks a device token: `Some(retry)` while the key is
+/// locked out (the token is then not even looked at).
+#[derive(Message)]
+#[rtype(result = "Option<Duration>")]
+pub struct CheckLockout {
+    /// The limiter bucket.
+    pub key: LimiterKey,
+}
+
+impl Handler<CheckLockout> for Registry {
+    type Result = Option<Duration>;
+
+    fn handle(&mut self, msg: CheckLockout, _: &mut Self::Context) -> Self::Result {
+        self.limiter.locked(&msg.key, Instant::now())
     }
 }
 

@@ -364,10 +364,7 @@ impl Handler<DeviceConnect> for Registry {
                 .as_deref()
                 .and_then(|t| self.book.token_scopes(&msg.device_id, &msg.role, t));
             let Some(bound) = bound else {
-                let ip = msg.remote_ip.parse().ok();
-                if let Some(ip) = ip {
-                    self.limiter.record_failure(ip, Instant::now());
-                }
+                // The session records the failure with its limiter key (`AuthAttempt`).
                 return Box::pin(actix::fut::ready(DeviceVerdict::TokenMismatch));
             };
             // A device token carries the scopes it was issued for; asking for more needs
