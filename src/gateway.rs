@@ -293,6 +293,10 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             "OPENCLAW_HANDSHAKE_TIMEOUT_MS",
             openclaw_actors::protocol::HANDSHAKE_TIMEOUT_MS,
         ),
+        close_linger: env_ms(
+            "OPENCLAW_CLOSE_LINGER_MS",
+            openclaw_actors::protocol::CLOSE_LINGER_MS,
+        ),
         max_payload: openclaw_actors::protocol::MAX_PAYLOAD_BYTES,
         max_buffered_bytes: openclaw_actors::protocol::MAX_BUFFERED_BYTES,
         server_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -30,6 +30,9 @@ pub struct EngineConfig {
     pub tick_interval: Duration,
     /// Pre-auth handshake deadline.
     pub handshake_timeout: Duration,
+    /// After our close frame is out, how long to wait for the peer's close frame before
+    /// shutting the socket down anyway.
+    pub close_linger: Duration,
     /// `policy.maxPayload`.
     pub max_payload: usize,
     /// `policy.maxBufferedBytes`.
@@ -74,6 +77,7 @@ impl EngineConfig {
             },
             tick_interval: Duration::from_millis(protocol::TICK_INTERVAL_MS),
             handshake_timeout: Duration::from_millis(protocol::HANDSHAKE_TIMEOUT_MS),
+            close_linger: Duration::from_millis(protocol::CLOSE_LINGER_MS),
             max_payload: protocol::MAX_PAYLOAD_BYTES,
             max_buffered_bytes: protocol::MAX_BUFFERED_BYTES,
             server_version: env!("CARGO_PKG_VERSION").to_owned(),

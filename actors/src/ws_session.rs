@@ -262,10 +262,6 @@ const FRAME_OVERHEAD: usize = 16;
 /// the connection open past this.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// How long after the close frame is handed to the transport the socket is shut down if
-/// actix has not closed it by then.
-const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
-
 enum OutItem {
     Text(String),
     Ping,
@@ -289,6 +285,10 @@ pub struct OutState {
     discard: Cell<bool>,
     /// The frame reader, parked while a pong is pending.
     reader: RefCell<Option<std::task::Waker>>,
+    /// The peer's close frame arrived: the closing handshake is complete once ours is out.
+    peer_closed: Cell<bool>,
+    /// Wakes the close task when the peer's close frame arrives.
+    peer_closed_notify: tokio::sync::Notify,
 }
 
 impl OutState {
@@ -307,6 +307,8 @@ struct Outbound {
     writer: Option<actix_web::rt::task::JoinHandle<()>>,
     closing: bool,
     hard_close: Option<HardClose>,
+    /// `EngineConfig::close_linger`.
+    linger: std::time::Duration,
 }
 
 enum Push {
@@ -321,6 +323,7 @@ impl Outbound {
         max: usize,
         state: Rc<OutState>,
         hard_close: Option<HardClose>,
+        linger: std::time::Duration,
     ) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<OutItem>();
         let st = state.clone();
@@ -388,6 +391,7 @@ impl Outbound {
             writer: Some(writer),
             closing: false,
             hard_close,
+            linger,
         }
     }
 
@@ -496,16 +500,27 @@ impl Outbound {
         if let Some(w) = self.writer.take() {
             let abort = w.abort_handle();
             let hard_close = self.hard_close.take();
+            let state = self.state.clone();
+            let linger = self.linger;
             actix_web::rt::spawn(async move {
                 if tokio::time::timeout(CLOSE_GRACE, w).await.is_err() {
                     // The peer is not reading: the close frame cannot go out. Drop the
                     // connection for real (actix would keep its pending writes forever).
                     abort.abort();
                 } else {
-                    // The close frame is handed over. Normally actix closes TCP right
-                    // after it; if unread client data keeps the connection up, shut it
-                    // down once the frame had time to go out.
-                    tokio::time::sleep(CLOSE_LINGER).await;
+                    // Our close frame is handed to actix; let its dispatcher (same worker
+                    // thread, woken by the hand-over) write it to the socket.
+                    tokio::task::yield_now().await;
+                    tokio::task::yield_now().await;
+                    // RFC 6455 §7.1.1: once both close frames have passed, the server
+                    // closes TCP first. actix 3 would keep the connection lingering (a
+                    // standard client waits its whole close timeout for our FIN), so shut
+                    // the socket down ourselves as soon as the peer's close frame is in,
+                    // or after `linger` if it never comes.
+                    if !state.peer_closed.get() {
+                        let _ =
+                            tokio::time::timeout(linger, state.peer_closed_notify.notified()).await;
+                    }
                 }
                 if let Some(h) = hard_close {
                     (h.0)();
@@ -600,6 +615,7 @@ pub async fn start(
         engine.shared.config.max_buffered_bytes,
         state,
         peer.hard_close.clone(),
+        engine.shared.config.close_linger,
     );
     let shared = engine.shared.clone();
     let registry = engine.registry.clone();
@@ -1954,7 +1970,10 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
             }
             Ok(Frame::Pong(_)) => {}
             Ok(Frame::Close(_)) => {
-                // Echo the close; the writer then ends the response, which closes TCP.
+                // Echo the close (a no-op when we closed first); the close task shuts TCP
+                // down once the echo is written.
+                self.out.state.peer_closed.set(true);
+                self.out.state.peer_closed_notify.notify_one();
                 self.close(close::NORMAL, "", ctx);
             }
             Ok(Frame::Continuation(_)) => {

@@ -19,6 +19,7 @@ use crate::support::{
 // === a raw WebSocket client ===
 
 const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
@@ -223,9 +224,20 @@ fn hello_raw(port: u16, params: Value) -> RawWs {
 
 // === item 5: the closing handshake ===
 
+/// A gateway whose fallback for an unanswered close frame is a minute away: the tests below
+/// see EOF long before that only if the server closes TCP because the closing handshake is
+/// complete (RFC 6455 §7.1.1), not because a timer ran out.
+fn gateway_with_a_long_close_linger() -> TestGateway {
+    TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[("OPENCLAW_CLOSE_LINGER_MS", "60000")],
+        None,
+    )
+}
+
 #[test]
 fn server_closes_tcp_after_echoing_a_close_before_the_handshake() {
-    let gw = TestGateway::with_token("T");
+    let gw = gateway_with_a_long_close_linger();
     let mut c = RawWs::open(gw.port);
     let ch = c.read_json();
     assert_eq!(ch["event"], "connect.challenge");
@@ -239,12 +251,27 @@ fn server_closes_tcp_after_echoing_a_close_before_the_handshake() {
 
 #[test]
 fn server_closes_tcp_after_echoing_a_close_after_the_handshake() {
-    let gw = TestGateway::with_token("T");
+    let gw = gateway_with_a_long_close_linger();
     let mut c = hello_raw(gw.port, cli_params("T", &["operator.read"]));
     c.send(OP_CLOSE, &RawWs::close_frame(1000))
         .expect("send close");
     let (code, _) = c.read_close();
     assert_eq!(code, Some(1000));
+    c.expect_eof();
+}
+
+#[test]
+fn server_closes_tcp_once_the_client_answers_its_close() {
+    let gw = gateway_with_a_long_close_linger();
+    let mut c = RawWs::open(gw.port);
+    let ch = c.read_json();
+    assert_eq!(ch["event"], "connect.challenge");
+    // A binary frame before the handshake: the server closes first.
+    c.send(OP_BINARY, b"x").expect("send binary");
+    let (code, _) = c.read_close();
+    assert_eq!(code, Some(1000));
+    c.send(OP_CLOSE, &RawWs::close_frame(1000))
+        .expect("answer the close");
     c.expect_eof();
 }
 

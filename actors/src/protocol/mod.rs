@@ -22,6 +22,10 @@ pub const MAX_BUFFERED_BYTES: usize = 50 * 1024 * 1024;
 pub const TICK_INTERVAL_MS: u64 = 30_000;
 /// Default pre-auth handshake deadline.
 pub const HANDSHAKE_TIMEOUT_MS: u64 = 15_000;
+/// After our close frame is out, how long the server waits for the peer's close frame
+/// before it shuts the TCP connection down anyway (RFC 6455 §7.1.1 has the server close
+/// TCP first once both close frames have passed, which it does at once).
+pub const CLOSE_LINGER_MS: u64 = 1_000;
 /// Frames a client may pipeline while its `connect` is still being authenticated.
 pub const MAX_PENDING_HANDSHAKE_FRAMES: usize = 15;
 /// Unauthenticated sockets allowed per client IP.
