@@ -1165,6 +1165,13 @@ impl WsSession {
                         }));
                         return act.fail_handshake(&id, err, close::POLICY, ctx);
                     }
+                    Err(HelloError::Device(DeviceVerdict::Unavailable)) => {
+                        let err = ErrorShape::unavailable(
+                            "gateway cannot save its device pairing state (the gateway's owner should check the state directory: see the gateway log); retry later",
+                        )
+                        .retry_after(5_000);
+                        return act.fail_handshake(&id, err, 1013, ctx);
+                    }
                     Err(_) => {
                         let err = ErrorShape::unavailable("gateway busy; retry shortly")
                             .retry_after(500);

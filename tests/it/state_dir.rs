@@ -96,6 +96,11 @@ fn pairing_that_cannot_be_written_is_refused_not_acknowledged() {
     assert_eq!(v["ok"], false, "{out}");
     assert_eq!(v["error"]["code"], "UNAVAILABLE", "{out}");
     assert_eq!(v["error"]["retryable"], true, "{out}");
+    assert_eq!(
+        v["error"]["message"],
+        "gateway cannot save its device pairing state (the gateway's owner should check the state directory: see the gateway log); retry later",
+        "{out}"
+    );
     let id = device_id(&cli);
     let logged = format!(
         "cannot persist pairing state: {}: ",
@@ -122,6 +127,30 @@ fn pairing_that_cannot_be_written_is_refused_not_acknowledged() {
     );
     assert_eq!(out.code, Some(0), "{out}");
     assert!(paired_on_disk(gw.dir.path()).is_empty());
+    // What the gateway acts on does not run ahead of the disk: the refused device is not
+    // paired in memory either (it used to be listed as approved, silently).
+    let out = CliHome::new().run(
+        &[
+            "gateway",
+            "call",
+            "device.pair.list",
+            "--url",
+            &gw.url(),
+            "--token",
+            "T",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    let listed = out.json();
+    let paired: Vec<&str> = listed["paired"]
+        .as_array()
+        .unwrap_or_else(|| panic!("device.pair.list has a paired list: {listed}"))
+        .iter()
+        .filter_map(|d| d["deviceId"].as_str())
+        .collect();
+    assert!(!paired.contains(&id.as_str()), "{listed}");
 
     // Fixed: the device pairs, on disk, and stays paired across a restart.
     std::fs::remove_file(&blocker).expect("remove blocker");

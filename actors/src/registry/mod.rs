@@ -74,6 +74,8 @@ pub struct Registry {
     store: Addr<StoreActor>,
     /// Pairing state (persisted on every change).
     book: PairingBook,
+    /// Saves of `book` started so far (see `save_book_or_undo`).
+    book_saves: u64,
     /// Connected nodes by node id.
     nodes: HashMap<String, nodes::NodeEntry>,
     /// Connect/disconnect times of nodes seen since start.
@@ -120,6 +122,7 @@ impl Registry {
             presence_scheduled: false,
             store,
             book,
+            book_saves: 0,
             nodes: HashMap::new(),
             node_seen: HashMap::new(),
             model,

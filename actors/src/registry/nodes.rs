@@ -51,8 +51,11 @@ pub(crate) struct NodeSeen {
 }
 
 impl Registry {
-    /// Persists the pairing book; the future resolves once the write is durable.
-    fn save_book(&self) -> impl std::future::Future<Output = Result<(), String>> + use<> {
+    /// Persists the pairing book; the future resolves once the write is durable. Every
+    /// change to the book is followed by a save, so the save counter tells a failed save
+    /// whether a later change has been made since.
+    fn save_book(&mut self) -> impl std::future::Future<Output = Result<(), String>> + use<> {
+        self.book_saves = self.book_saves.wrapping_add(1);
         let fut = self.store.send(SaveDocument {
             name: pairing::DOCUMENT.to_owned(),
             contents: self.book.to_json(),
@@ -65,8 +68,25 @@ impl Registry {
         }
     }
 
+    /// Saves the book changed from `before`. If the save fails and nothing changed the
+    /// book since, the change is undone: what the gateway acts on never runs ahead of what
+    /// is on disk (a device answered `UNAVAILABLE` is not left paired in memory only).
+    fn save_book_or_undo(
+        &mut self,
+        before: PairingBook,
+    ) -> impl ActorFuture<Self, Output = Result<(), String>> + use<> {
+        let save = self.save_book();
+        let this_save = self.book_saves;
+        actix::fut::wrap_future::<_, Self>(save).map(move |r, act, _| {
+            if r.is_err() && act.book_saves == this_save {
+                act.book = before;
+            }
+            r
+        })
+    }
+
     /// Fire-and-forget save, logging failures.
-    fn save_book_logged(&self) {
+    fn save_book_logged(&mut self) {
         let fut = self.save_book();
         actix::spawn(async move {
             if let Err(e) = fut.await {
@@ -377,6 +397,7 @@ impl Handler<DeviceConnect> for Registry {
                 self.remember_token_session(&msg.conn_id, &msg.device_id, &msg.role, t);
             }
         }
+        let before = self.book.clone();
         let check = self
             .book
             .check_device(&msg.device_id, &msg.role, &msg.scopes);
@@ -416,14 +437,11 @@ impl Handler<DeviceConnect> for Registry {
                 request_id: pending.request_id.clone(),
                 reason: pending.reason.clone(),
             };
-            let save = self.save_book();
-            return Box::pin(actix::fut::wrap_future(async move {
-                match save.await {
-                    Ok(()) => verdict,
-                    Err(e) => {
-                        log::error!("cannot persist pairing request: {e}");
-                        DeviceVerdict::Unavailable
-                    }
+            return Box::pin(self.save_book_or_undo(before).map(move |r, _, _| match r {
+                Ok(()) => verdict,
+                Err(e) => {
+                    log::error!("cannot persist pairing request: {e}");
+                    DeviceVerdict::Unavailable
                 }
             }));
         }
@@ -446,14 +464,11 @@ impl Handler<DeviceConnect> for Registry {
             self.close_stale_token_sessions(&msg.device_id, &msg.role, "device token replaced");
             t
         };
-        let save = self.save_book();
-        Box::pin(actix::fut::wrap_future(async move {
-            match save.await {
-                Ok(()) => DeviceVerdict::Approved { issued },
-                Err(e) => {
-                    log::error!("cannot persist pairing state: {e}");
-                    DeviceVerdict::Unavailable
-                }
+        Box::pin(self.save_book_or_undo(before).map(move |r, _, _| match r {
+            Ok(()) => DeviceVerdict::Approved { issued },
+            Err(e) => {
+                log::error!("cannot persist pairing state: {e}");
+                DeviceVerdict::Unavailable
             }
         }))
     }
@@ -1024,20 +1039,18 @@ impl Handler<PairingRequest> for Registry {
 
     fn handle(&mut self, msg: PairingRequest, _: &mut Self::Context) -> Self::Result {
         self.book.expire(now_ms());
+        let before = self.book.clone();
         let (result, changed) = self.pairing_op(msg.op, &msg.caller_scopes);
         if !changed {
             return Box::pin(actix::fut::ready(result));
         }
-        let save = self.save_book();
-        Box::pin(actix::fut::wrap_future(async move {
-            match save.await {
-                Ok(()) => result,
-                Err(e) => {
-                    log::error!("cannot persist pairing state: {e}");
-                    Err(ErrorShape::unavailable(
-                        "could not save pairing state; check the state directory",
-                    ))
-                }
+        Box::pin(self.save_book_or_undo(before).map(move |r, _, _| match r {
+            Ok(()) => result,
+            Err(e) => {
+                log::error!("cannot persist pairing state: {e}");
+                Err(ErrorShape::unavailable(
+                    "could not save pairing state; check the state directory",
+                ))
             }
         }))
     }
