@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use actix::prelude::*;
 use serde_json::{Value, json};
 
-use super::{EVENTS, METHODS, Phase, ReadyState, WsSession};
+use super::{EVENTS, Phase, ReadyState, WsSession, method_names};
 use crate::auth::{AuthMode, AuthScope, constant_time_eq};
 use crate::identity;
 use crate::node_session::NodeSession;
@@ -528,7 +528,7 @@ impl WsSession {
                 "connId": self.conn_id,
                 "bootId": self.shared.boot_id,
             },
-            "features": { "methods": METHODS, "events": EVENTS },
+            "features": { "methods": method_names(), "events": EVENTS },
             "snapshot": snapshot,
             "auth": { "role": role, "scopes": scopes, "method": method },
             "policy": {

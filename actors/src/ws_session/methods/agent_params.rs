@@ -1,0 +1,162 @@
+//! Params of the agent and chat methods.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::channel::normalize_session_key;
+use crate::protocol::error::ErrorShape;
+use crate::protocol::validate::Checker;
+use crate::registry::runs::SendOutbound;
+
+fn obj<'a>(method: &str, p: &'a Value) -> Result<&'a serde_json::Map<String, Value>, ErrorShape> {
+    p.as_object()
+        .ok_or_else(|| ErrorShape::invalid(format!("invalid {method} params: must be object")))
+}
+
+fn fail(method: &str, c: &Checker) -> ErrorShape {
+    ErrorShape::invalid(format!("invalid {method} params: {}", c.message()))
+}
+
+/// `chat.send` / `agent` → (session key, text, run id, final wait).
+pub(super) fn submit(
+    method: &str,
+    p: &Value,
+) -> Result<(String, String, String, Duration), ErrorShape> {
+    let o = obj(method, p)?;
+    let mut c = Checker::new();
+    if method == "chat.send" {
+        c.required("", o, "sessionKey");
+        c.required("", o, "message");
+    } else {
+        c.required("", o, "message");
+    }
+    c.required("", o, "idempotencyKey");
+    let key = c
+        .string("", o, "sessionKey", true)
+        .map(normalize_session_key);
+    let text = c.string("", o, "message", false).map(str::to_owned);
+    let run_id = c.string("", o, "idempotencyKey", true).map(str::to_owned);
+    let timeout_s = c.integer("", o, "timeout", 1);
+    let (Some(text), Some(run_id)) = (text, run_id) else {
+        return Err(fail(method, &c));
+    };
+    if !c.ok() {
+        return Err(fail(method, &c));
+    }
+    if text.trim().is_empty() {
+        return Err(ErrorShape::invalid(format!(
+            "invalid {method} params: message must not be empty"
+        )));
+    }
+    let key = key.unwrap_or_else(|| "agent:main:main".to_owned());
+    let wait = Duration::from_secs(timeout_s.unwrap_or(600)).min(crate::agent_run::MAX_WAIT);
+    Ok((key, text, run_id, wait))
+}
+
+pub(super) fn wait(p: &Value) -> Result<(String, Duration), ErrorShape> {
+    let o = obj("agent.wait", p)?;
+    let mut c = Checker::new();
+    c.required("", o, "runId");
+    let run_id = c.string("", o, "runId", true).map(str::to_owned);
+    let ms = c.integer("", o, "timeoutMs", 0);
+    match run_id {
+        Some(r) if c.ok() => Ok((
+            r,
+            Duration::from_millis(ms.unwrap_or(30_000)).min(crate::agent_run::MAX_WAIT),
+        )),
+        _ => Err(fail("agent.wait", &c)),
+    }
+}
+
+pub(super) fn history(p: &Value) -> Result<(String, usize), ErrorShape> {
+    let o = obj("chat.history", p)?;
+    let mut c = Checker::new();
+    c.required("", o, "sessionKey");
+    let key = c
+        .string("", o, "sessionKey", true)
+        .map(normalize_session_key);
+    let limit = c.integer("", o, "limit", 1).unwrap_or(200).min(5000);
+    match key {
+        Some(k) if c.ok() => Ok((k, usize::try_from(limit).unwrap_or(200))),
+        _ => Err(fail("chat.history", &c)),
+    }
+}
+
+pub(super) fn abort(p: &Value) -> Result<(String, Option<String>), ErrorShape> {
+    let o = obj("chat.abort", p)?;
+    let mut c = Checker::new();
+    c.required("", o, "sessionKey");
+    let key = c
+        .string("", o, "sessionKey", true)
+        .map(normalize_session_key);
+    let run = c.string("", o, "runId", true).map(str::to_owned);
+    match key {
+        Some(k) if c.ok() => Ok((k, run)),
+        _ => Err(fail("chat.abort", &c)),
+    }
+}
+
+pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
+    let o = obj("send", p)?;
+    let mut c = Checker::new();
+    c.required("", o, "to");
+    c.required("", o, "idempotencyKey");
+    let to = c.string("", o, "to", true).map(str::to_owned);
+    let idempotency_key = c
+        .string("", o, "idempotencyKey", true)
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let text = c.string("", o, "message", false).map(str::to_owned);
+    let channel = c
+        .string("", o, "channel", true)
+        .unwrap_or("telegram")
+        .to_owned();
+    let account_id = c.string("", o, "accountId", true).map(str::to_owned);
+    let thread_id = o
+        .get("threadId")
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
+    let reply_to = o
+        .get("replyToId")
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
+    let Some(to) = to else {
+        return Err(fail("send", &c));
+    };
+    if !c.ok() {
+        return Err(fail("send", &c));
+    }
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Err(ErrorShape::invalid(
+            "invalid send params: message is required (media is not supported yet)",
+        ));
+    };
+    Ok(SendOutbound {
+        channel,
+        account_id,
+        to,
+        text,
+        thread_id,
+        reply_to,
+        idempotency_key,
+    })
+}
+
+pub(super) fn pairing_approve(p: &Value) -> Result<(String, Option<String>, String), ErrorShape> {
+    const M: &str = "channels.pairing.approve";
+    let o = obj(M, p)?;
+    let mut c = Checker::new();
+    c.required("", o, "channel");
+    let channel = c.string("", o, "channel", true).map(str::to_owned);
+    let code = c
+        .string("", o, "requestId", true)
+        .or_else(|| o.get("code").and_then(Value::as_str))
+        .map(str::to_owned);
+    let account = c.string("", o, "accountId", true).map(str::to_owned);
+    match (channel, code) {
+        (Some(ch), Some(code)) if c.ok() => Ok((ch, account, code)),
+        (_, None) if c.ok() => Err(ErrorShape::invalid(format!(
+            "invalid {M} params: must have required property 'requestId'"
+        ))),
+        _ => Err(fail(M, &c)),
+    }
+}

@@ -1,0 +1,168 @@
+//! Params validation for the node and pairing methods, worded like the real gateway.
+
+use serde_json::Value;
+
+use crate::node_session::DEFAULT_INVOKE_TIMEOUT_MS;
+use crate::node_session::InvokeResult;
+use crate::protocol::error::ErrorShape;
+use crate::protocol::validate::Checker;
+use crate::registry::nodes::{InvokeNodeCommand, InvokeOrigin, PairingOp};
+
+/// Longest invoke timeout accepted.
+const MAX_INVOKE_TIMEOUT_MS: u64 = 10 * 60 * 1000;
+
+fn fail(method: &str, c: &Checker) -> ErrorShape {
+    ErrorShape::invalid(format!("invalid {method} params: {}", c.message()))
+}
+
+fn object<'a>(
+    method: &str,
+    params: &'a Value,
+) -> Result<&'a serde_json::Map<String, Value>, ErrorShape> {
+    let mut c = Checker::new();
+    c.object("", params).ok_or_else(|| fail(method, &c))
+}
+
+pub(super) fn string_field(method: &str, params: &Value, key: &str) -> Result<String, ErrorShape> {
+    let obj = object(method, params)?;
+    let mut c = Checker::new();
+    c.required("", obj, key);
+    let v = c.string("", obj, key, true).map(str::to_owned);
+    c.closed("", obj, &[key]);
+    match v {
+        Some(v) if c.ok() => Ok(v),
+        _ => Err(fail(method, &c)),
+    }
+}
+
+pub(super) fn node_id(method: &str, params: &Value) -> Result<String, ErrorShape> {
+    string_field(method, params, "nodeId")
+}
+
+pub(super) fn token_op(method: &str, params: &Value) -> Result<PairingOp, ErrorShape> {
+    let obj = object(method, params)?;
+    let mut c = Checker::new();
+    c.required("", obj, "deviceId");
+    c.required("", obj, "role");
+    let device_id = c.string("", obj, "deviceId", true).map(str::to_owned);
+    let role = c.string("", obj, "role", true).map(str::to_owned);
+    let scopes = if method == "device.token.rotate" {
+        c.closed("", obj, &["deviceId", "role", "scopes"]);
+        c.string_array("", obj, "scopes")
+    } else {
+        c.closed("", obj, &["deviceId", "role"]);
+        None
+    };
+    match (device_id, role) {
+        (Some(device_id), Some(role)) if c.ok() => Ok(if method == "device.token.rotate" {
+            PairingOp::TokenRotate {
+                device_id,
+                role,
+                scopes,
+            }
+        } else {
+            PairingOp::TokenRevoke { device_id, role }
+        }),
+        _ => Err(fail(method, &c)),
+    }
+}
+
+pub(super) fn invoke(params: &Value, caller: &[String]) -> Result<InvokeNodeCommand, ErrorShape> {
+    const METHOD: &str = "node.invoke";
+    let obj = object(METHOD, params)?;
+    let mut c = Checker::new();
+    for key in ["nodeId", "command", "idempotencyKey"] {
+        c.required("", obj, key);
+    }
+    c.closed(
+        "",
+        obj,
+        &[
+            "nodeId",
+            "command",
+            "params",
+            "timeoutMs",
+            "idempotencyKey",
+            "sessionKey",
+            "turnSourceChannel",
+            "turnSourceTo",
+            "turnSourceAccountId",
+            "turnSourceThreadId",
+        ],
+    );
+    let node_id = c.string("", obj, "nodeId", true).map(str::to_owned);
+    let command = c.string("", obj, "command", true).map(str::to_owned);
+    let key = c.string("", obj, "idempotencyKey", true).map(str::to_owned);
+    let timeout = c.integer("", obj, "timeoutMs", 1);
+    let session_key = c.string("", obj, "sessionKey", false).map(str::to_owned);
+    let (Some(node_id), Some(command), Some(idempotency_key)) = (node_id, command, key) else {
+        return Err(fail(METHOD, &c));
+    };
+    if !c.ok() {
+        return Err(fail(METHOD, &c));
+    }
+    // The command-class and caller checks run in the node's session
+    // (`tool_policy::check`), on the path agent runs take too.
+    Ok(InvokeNodeCommand {
+        node_id,
+        command,
+        params: obj.get("params").cloned().filter(|v| !v.is_null()),
+        timeout_ms: timeout
+            .unwrap_or(DEFAULT_INVOKE_TIMEOUT_MS)
+            .min(MAX_INVOKE_TIMEOUT_MS),
+        idempotency_key,
+        session_key,
+        origin: InvokeOrigin::Operator {
+            scopes: caller.to_vec(),
+        },
+    })
+}
+
+pub(super) fn invoke_result(params: &Value, my_node_id: &str) -> Result<InvokeResult, ErrorShape> {
+    const METHOD: &str = "node.invoke.result";
+    let obj = object(METHOD, params)?;
+    let mut c = Checker::new();
+    for key in ["id", "nodeId", "ok"] {
+        c.required("", obj, key);
+    }
+    c.closed(
+        "",
+        obj,
+        &["id", "nodeId", "ok", "payload", "payloadJSON", "error"],
+    );
+    let id = c.string("", obj, "id", true).map(str::to_owned);
+    let node_id = c.string("", obj, "nodeId", true).map(str::to_owned);
+    let ok = c.boolean("", obj, "ok");
+    let payload_json = match obj.get("payloadJSON") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            c.error("/payloadJSON", "must be string");
+            None
+        }
+    };
+    let error = match obj.get("error") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => {
+            c.error("/error", "must be object");
+            None
+        }
+    };
+    let (Some(id), Some(node_id), Some(ok)) = (id, node_id, ok) else {
+        return Err(fail(METHOD, &c));
+    };
+    if !c.ok() {
+        return Err(fail(METHOD, &c));
+    }
+    if node_id != my_node_id {
+        return Err(ErrorShape::invalid("nodeId mismatch"));
+    }
+    Ok(InvokeResult {
+        id,
+        ok,
+        payload: obj.get("payload").cloned().filter(|v| !v.is_null()),
+        payload_json,
+        error,
+    })
+}
