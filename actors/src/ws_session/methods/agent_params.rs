@@ -9,6 +9,8 @@ use crate::protocol::error::ErrorShape;
 use crate::protocol::validate::Checker;
 use crate::registry::runs::SendOutbound;
 
+use super::{Call, Params};
+
 fn obj<'a>(method: &str, p: &'a Value) -> Result<&'a serde_json::Map<String, Value>, ErrorShape> {
     p.as_object()
         .ok_or_else(|| ErrorShape::invalid(format!("invalid {method} params: must be object")))
@@ -158,5 +160,128 @@ pub(super) fn pairing_approve(p: &Value) -> Result<(String, Option<String>, Stri
             "invalid {M} params: must have required property 'requestId'"
         ))),
         _ => Err(fail(M, &c)),
+    }
+}
+
+// --- typed params of the chat, agent and channel methods ---
+
+/// `chat.send` / `agent` params.
+pub(crate) struct SubmitParams {
+    /// Normalized session key (`agent:main:main` when absent, `agent` only).
+    pub session_key: String,
+    /// The message.
+    pub text: String,
+    /// The run id (`idempotencyKey`).
+    pub run_id: String,
+    /// How long `agent` waits for the run's outcome (`timeout`, seconds).
+    pub wait: Duration,
+}
+
+impl Params for SubmitParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (session_key, text, run_id, wait) = submit(call.method, &call.params)?;
+        Ok(Self {
+            session_key,
+            text,
+            run_id,
+            wait,
+        })
+    }
+}
+
+/// `agent.wait {runId, timeoutMs?}`.
+pub(crate) struct WaitParams {
+    /// The run to wait for.
+    pub run_id: String,
+    /// How long to wait.
+    pub timeout: Duration,
+}
+
+impl Params for WaitParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (run_id, timeout) = wait(&call.params)?;
+        Ok(Self { run_id, timeout })
+    }
+}
+
+/// `chat.history {sessionKey, limit?}`.
+pub(crate) struct HistoryParams {
+    /// Normalized session key.
+    pub session_key: String,
+    /// Entries to return (1..=5000, default 200).
+    pub limit: usize,
+}
+
+impl Params for HistoryParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (session_key, limit) = history(&call.params)?;
+        Ok(Self { session_key, limit })
+    }
+}
+
+/// `chat.abort {sessionKey, runId?}`.
+pub(crate) struct AbortParams {
+    /// Normalized session key.
+    pub session_key: String,
+    /// The run to abort (all of the session's when absent).
+    pub run_id: Option<String>,
+}
+
+impl Params for AbortParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (session_key, run_id) = abort(&call.params)?;
+        Ok(Self {
+            session_key,
+            run_id,
+        })
+    }
+}
+
+/// `send {to, message, idempotencyKey, channel?, accountId?, threadId?, replyToId?}`: the
+/// registry message itself.
+impl Params for SendOutbound {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        send(&call.params)
+    }
+}
+
+/// `channels.pairing.approve {channel, requestId | code, accountId?}`.
+pub(crate) struct PairingApproveParams {
+    /// Channel kind.
+    pub channel: String,
+    /// Account, when the channel has several.
+    pub account_id: Option<String>,
+    /// The pairing code.
+    pub code: String,
+}
+
+impl Params for PairingApproveParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (channel, account_id, code) = pairing_approve(&call.params)?;
+        Ok(Self {
+            channel,
+            account_id,
+            code,
+        })
+    }
+}
+
+/// `sessions.list {limit?}` (1..=1000, default 50; lenient, like before).
+pub(crate) struct SessionsListParams {
+    /// Sessions to list.
+    pub limit: usize,
+}
+
+impl Params for SessionsListParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let limit = call
+            .params
+            .get("limit")
+            .and_then(Value::as_u64)
+            .unwrap_or(50)
+            .clamp(1, 1000);
+        Ok(Self {
+            limit: usize::try_from(limit).unwrap_or(50),
+        })
     }
 }

@@ -3,16 +3,19 @@
 
 use actix::prelude::*;
 
-use super::{Call, Method, agent_params, gone};
+use super::agent_params::PairingApproveParams;
+use super::{Call, Method, gone};
 use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
-use crate::registry::runs::{ChannelPairingApprove, ChannelPairingList, ChannelsStatus};
+use crate::registry::runs::{
+    ChannelPairingApprove, ChannelPairingList, ChannelsStatus, SendOutbound,
+};
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
     Method {
         name: "send",
         access: MethodAccess::Operator(WRITE),
-        handler: WsSession::send_outbound,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::send_outbound),
     },
     Method {
         name: "channels.status",
@@ -27,24 +30,19 @@ pub(super) const METHODS: &[Method] = &[
     Method {
         name: "channels.pairing.approve",
         access: MethodAccess::Operator(PAIRING),
-        handler: WsSession::channels_pairing_approve,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::channels_pairing_approve),
     },
 ];
 
 impl WsSession {
     /// `send {to, message, idempotencyKey, channel?, accountId?, threadId?, replyToId?}`.
-    fn send_outbound(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match agent_params::send(&call.params) {
-            Ok(msg) => {
-                let fut = self.registry.send(msg);
-                self.reply_with(
-                    call.id,
-                    async move { fut.await.unwrap_or_else(|_| Err(gone())) },
-                    ctx,
-                );
-            }
-            Err(e) => self.respond_err(&call.id, &e, ctx),
-        }
+    fn send_outbound(&mut self, call: Call, msg: SendOutbound, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(msg);
+        self.reply_with(
+            call.id,
+            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            ctx,
+        );
     }
 
     /// `channels.status`.
@@ -60,21 +58,21 @@ impl WsSession {
     }
 
     /// `channels.pairing.approve {channel, requestId | code, accountId?}`.
-    fn channels_pairing_approve(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match agent_params::pairing_approve(&call.params) {
-            Ok((channel, account_id, code)) => {
-                let fut = self.registry.send(ChannelPairingApprove {
-                    channel,
-                    account_id,
-                    code,
-                });
-                self.reply_with(
-                    call.id,
-                    async move { fut.await.unwrap_or_else(|_| Err(gone())) },
-                    ctx,
-                );
-            }
-            Err(e) => self.respond_err(&call.id, &e, ctx),
-        }
+    fn channels_pairing_approve(
+        &mut self,
+        call: Call,
+        p: PairingApproveParams,
+        ctx: &mut Context<Self>,
+    ) {
+        let fut = self.registry.send(ChannelPairingApprove {
+            channel: p.channel,
+            account_id: p.account_id,
+            code: p.code,
+        });
+        self.reply_with(
+            call.id,
+            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            ctx,
+        );
     }
 }

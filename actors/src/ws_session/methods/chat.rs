@@ -4,7 +4,8 @@
 use actix::prelude::*;
 use serde_json::json;
 
-use super::{Call, Method, agent_params, gone};
+use super::agent_params::{AbortParams, HistoryParams, SubmitParams, WaitParams};
+use super::{Call, Method, gone};
 use crate::protocol::scopes::{MethodAccess, READ, WRITE};
 use crate::registry::runs::{AbortRun, ChatHistory, SubmitRun, WaitRun};
 use crate::util::now_ms;
@@ -14,47 +15,43 @@ pub(super) const METHODS: &[Method] = &[
     Method {
         name: "chat.send",
         access: MethodAccess::Operator(WRITE),
-        handler: WsSession::submit_run,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::submit_run),
     },
     Method {
         name: "chat.history",
         access: MethodAccess::Operator(READ),
-        handler: WsSession::chat_history,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_history),
     },
     Method {
         name: "chat.abort",
         access: MethodAccess::Operator(WRITE),
-        handler: WsSession::chat_abort,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_abort),
     },
     Method {
         name: "agent",
         access: MethodAccess::Operator(WRITE),
-        handler: WsSession::submit_run,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::submit_run),
     },
     Method {
         name: "agent.wait",
         access: MethodAccess::Operator(WRITE),
-        handler: WsSession::agent_wait,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::agent_wait),
     },
 ];
 
 impl WsSession {
     /// `chat.send` (answers once the run is accepted) and `agent` (answers `accepted`, then
     /// the run's outcome under the same id).
-    fn submit_run(&mut self, call: Call, ctx: &mut Context<Self>) {
-        let method = call.method;
+    fn submit_run(&mut self, call: Call, p: SubmitParams, ctx: &mut Context<Self>) {
         let id = call.id;
-        let (session_key, text, run_id, wait) = match agent_params::submit(method, &call.params) {
-            Ok(v) => v,
-            Err(e) => return self.respond_err(&id, &e, ctx),
-        };
+        let wait = p.wait;
         let fut = self.registry.send(SubmitRun {
-            run_id: run_id.clone(),
-            session_key,
-            text,
+            run_id: p.run_id,
+            session_key: p.session_key,
+            text: p.text,
             sender: Some(format!("operator:{}", self.conn_id)),
         });
-        let two_phase = method == "agent";
+        let two_phase = call.method == "agent";
         fut.into_actor(self)
             .map(move |res, act, ctx| {
                 let ack = match res {
@@ -106,42 +103,33 @@ impl WsSession {
     }
 
     /// `agent.wait {runId, timeoutMs?}`.
-    fn agent_wait(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match agent_params::wait(&call.params) {
-            Ok((run_id, timeout)) => {
-                let fut = self.registry.send(WaitRun { run_id, timeout });
-                self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
-            }
-            Err(e) => self.respond_err(&call.id, &e, ctx),
-        }
+    fn agent_wait(&mut self, call: Call, p: WaitParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(WaitRun {
+            run_id: p.run_id,
+            timeout: p.timeout,
+        });
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
     }
 
     /// `chat.history {sessionKey, limit?}`.
-    fn chat_history(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match agent_params::history(&call.params) {
-            Ok((session_key, limit)) => {
-                let fut = self.registry.send(ChatHistory { session_key, limit });
-                self.reply_with(
-                    call.id,
-                    async move { fut.await.unwrap_or_else(|_| Err(gone())) },
-                    ctx,
-                );
-            }
-            Err(e) => self.respond_err(&call.id, &e, ctx),
-        }
+    fn chat_history(&mut self, call: Call, p: HistoryParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(ChatHistory {
+            session_key: p.session_key,
+            limit: p.limit,
+        });
+        self.reply_with(
+            call.id,
+            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            ctx,
+        );
     }
 
     /// `chat.abort {sessionKey, runId?}`.
-    fn chat_abort(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match agent_params::abort(&call.params) {
-            Ok((session_key, run_id)) => {
-                let fut = self.registry.send(AbortRun {
-                    session_key,
-                    run_id,
-                });
-                self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
-            }
-            Err(e) => self.respond_err(&call.id, &e, ctx),
-        }
+    fn chat_abort(&mut self, call: Call, p: AbortParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(AbortRun {
+            session_key: p.session_key,
+            run_id: p.run_id,
+        });
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
     }
 }

@@ -4,7 +4,7 @@
 use actix::prelude::*;
 use serde_json::{Value, json};
 
-use super::{Call, Method};
+use super::{Call, Method, Params};
 use crate::protocol::PROTOCOL_VERSION;
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{ADMIN, MethodAccess, READ};
@@ -17,62 +17,87 @@ pub(super) const METHODS: &[Method] = &[
     Method {
         name: "health",
         access: MethodAccess::Open,
-        handler: WsSession::health,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::health),
     },
     Method {
         name: "status",
         access: MethodAccess::Operator(READ),
-        handler: WsSession::status,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::status),
     },
     Method {
         name: "system-presence",
         access: MethodAccess::Operator(READ),
-        handler: WsSession::system_presence,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::system_presence),
     },
 ];
 
-impl WsSession {
-    /// `health {probe?}`: the gateway's health, with the channels' when any are configured.
-    fn health(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match optional_bool_params("health", &call.params, &["probe"]) {
-            Ok(()) if self.shared.config.channel_accounts == 0 => {
-                let health = self.shared.health();
-                self.respond_ok(&call.id, &health, ctx);
-            }
-            Ok(()) => {
-                let fut = self.registry.send(ChannelsStatus);
-                let shared = self.shared.clone();
-                self.reply_with(
-                    call.id,
-                    async move {
-                        let mut health = shared.health();
-                        if let Ok(ch) = fut.await {
-                            for k in ["channels", "channelOrder", "channelLabels"] {
-                                health[k] = ch[k].clone();
-                            }
-                            let healthy = ch["channels"]
-                                .as_object()
-                                .is_none_or(|m| m.values().all(|c| c["running"] == json!(true)));
-                            health["channelsHealthy"] = json!(healthy);
-                        }
-                        Ok(health)
-                    },
-                    ctx,
-                );
-            }
-            Err(m) => self.respond_err(&call.id, &ErrorShape::invalid(m), ctx),
-        }
-    }
+/// `health {probe?}`.
+pub(crate) struct HealthParams;
 
-    /// `status {includeChannelSummary?, includeCliProjection?}`.
-    fn status(&mut self, call: Call, ctx: &mut Context<Self>) {
-        if let Err(m) = optional_bool_params(
+impl Params for HealthParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        optional_bool_params("health", &call.params, &["probe"])
+            .map(|()| Self)
+            .map_err(ErrorShape::invalid)
+    }
+}
+
+/// `status {includeChannelSummary?, includeCliProjection?}`.
+pub(crate) struct StatusParams;
+
+impl Params for StatusParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        optional_bool_params(
             "status",
             &call.params,
             &["includeChannelSummary", "includeCliProjection"],
-        ) {
-            return self.respond_err(&call.id, &ErrorShape::invalid(m), ctx);
+        )
+        .map(|()| Self)
+        .map_err(ErrorShape::invalid)
+    }
+}
+
+/// `system-presence {}`.
+pub(crate) struct PresenceParams;
+
+impl Params for PresenceParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        optional_bool_params("system-presence", &call.params, &[])
+            .map(|()| Self)
+            .map_err(ErrorShape::invalid)
+    }
+}
+
+impl WsSession {
+    /// `health {probe?}`: the gateway's health, with the channels' when any are configured.
+    fn health(&mut self, call: Call, _: HealthParams, ctx: &mut Context<Self>) {
+        if self.shared.config.channel_accounts == 0 {
+            let health = self.shared.health();
+            return self.respond_ok(&call.id, &health, ctx);
         }
+        let fut = self.registry.send(ChannelsStatus);
+        let shared = self.shared.clone();
+        self.reply_with(
+            call.id,
+            async move {
+                let mut health = shared.health();
+                if let Ok(ch) = fut.await {
+                    for k in ["channels", "channelOrder", "channelLabels"] {
+                        health[k] = ch[k].clone();
+                    }
+                    let healthy = ch["channels"]
+                        .as_object()
+                        .is_none_or(|m| m.values().all(|c| c["running"] == json!(true)));
+                    health["channelsHealthy"] = json!(healthy);
+                }
+                Ok(health)
+            },
+            ctx,
+        );
+    }
+
+    /// `status {includeChannelSummary?, includeCliProjection?}`.
+    fn status(&mut self, call: Call, _: StatusParams, ctx: &mut Context<Self>) {
         let is_admin = call.scopes.iter().any(|s| s == ADMIN);
         let id = call.id;
         self.registry
@@ -87,10 +112,7 @@ impl WsSession {
     }
 
     /// `system-presence {}`: the presence list.
-    fn system_presence(&mut self, call: Call, ctx: &mut Context<Self>) {
-        if let Err(m) = optional_bool_params("system-presence", &call.params, &[]) {
-            return self.respond_err(&call.id, &ErrorShape::invalid(m), ctx);
-        }
+    fn system_presence(&mut self, call: Call, _: PresenceParams, ctx: &mut Context<Self>) {
         let id = call.id;
         self.registry
             .send(GetPresence)

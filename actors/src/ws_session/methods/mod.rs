@@ -13,9 +13,11 @@
 //! | `channels.rs` | `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve` |
 //!
 //! An entry names the method, who may call it ([`MethodAccess`]: open, node role, or
-//! operator role with a scope) and its handler; the handler parses its params with the
-//! validating parsers in `node_params.rs` / `agent_params.rs` (worded like OpenClaw's AJV
-//! errors) or [`optional_bool_params`](crate::protocol::validate::optional_bool_params).
+//! operator role with a scope) and its handler. A handler with params takes them typed
+//! (`fn(&mut WsSession, Call, P, &mut Context)` where `P:` [`Params`], wired with
+//! [`WsSession::with_params`]); the `Params` impls (`node_params.rs`, `agent_params.rs`,
+//! `health.rs`) use the validating parsers whose errors are worded like OpenClaw's AJV
+//! errors, so a bad request is answered before the handler runs.
 //! From this table come `hello-ok.features.methods` ([`method_names`]), the role and scope
 //! check before every call ([`WsSession::dispatch`]) and
 //! [`scopes::method_access`](crate::protocol::scopes::method_access). Methods that are not
@@ -71,6 +73,13 @@ pub(crate) struct Call {
     pub scopes: Vec<String>,
     /// The caller's node id (node role only).
     pub node_id: Option<String>,
+}
+
+/// A method's typed params: parsed and validated (errors worded like OpenClaw's AJV
+/// validator, which the integration tests compare on the wire) before its handler runs.
+pub(crate) trait Params: Sized {
+    /// Parses `call.params` (the caller's scopes and node id are there too).
+    fn parse(call: &Call) -> Result<Self, ErrorShape>;
 }
 
 /// The areas, in the order `hello-ok.features.methods` lists them.
@@ -170,6 +179,21 @@ impl WsSession {
             node_id: state.node_id.clone(),
         };
         (method.handler)(self, call, ctx);
+    }
+
+    /// Parses the typed params `P` of `call` and runs `handler`, or answers the params
+    /// error. An entry with typed params reads
+    /// `handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_history)`.
+    pub(crate) fn with_params<P: Params>(
+        &mut self,
+        call: Call,
+        ctx: &mut Context<Self>,
+        handler: fn(&mut Self, Call, P, &mut Context<Self>),
+    ) {
+        match P::parse(&call) {
+            Ok(params) => handler(self, call, params, ctx),
+            Err(e) => self.respond_err(&call.id, &e, ctx),
+        }
     }
 
     /// Replies to `id` when `fut` resolves with `Ok(payload)` / `Err(error)`.

@@ -8,6 +8,9 @@ use crate::protocol::error::ErrorShape;
 use crate::protocol::validate::Checker;
 use crate::registry::nodes::{InvokeNodeCommand, InvokeOrigin, PairingOp};
 
+use super::nodes::MAX_HOST_STATS_BYTES;
+use super::{Call, Params};
+
 /// Longest invoke timeout accepted.
 const MAX_INVOKE_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 
@@ -165,4 +168,112 @@ pub(super) fn invoke_result(params: &Value, my_node_id: &str) -> Result<InvokeRe
         payload_json,
         error,
     })
+}
+
+// --- typed params of the node and device methods ---
+
+/// `{nodeId}` (`node.describe`, `node.pair.remove`).
+pub(crate) struct NodeIdParams {
+    /// The node.
+    pub node_id: String,
+}
+
+impl Params for NodeIdParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        node_id(call.method, &call.params).map(|node_id| Self { node_id })
+    }
+}
+
+/// `{requestId}` (`node.pair.approve|reject`, `device.pair.approve|reject`).
+pub(crate) struct RequestIdParams {
+    /// The pairing request.
+    pub request_id: String,
+}
+
+impl Params for RequestIdParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        string_field(call.method, &call.params, "requestId").map(|request_id| Self { request_id })
+    }
+}
+
+/// `{deviceId}` (`device.pair.remove`).
+pub(crate) struct DeviceIdParams {
+    /// The device.
+    pub device_id: String,
+}
+
+impl Params for DeviceIdParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        string_field(call.method, &call.params, "deviceId").map(|device_id| Self { device_id })
+    }
+}
+
+/// `device.token.rotate {deviceId, role, scopes?}` / `device.token.revoke {deviceId, role}`,
+/// as the registry's pairing operation.
+pub(crate) struct TokenParams(pub PairingOp);
+
+impl Params for TokenParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        token_op(call.method, &call.params).map(Self)
+    }
+}
+
+/// `node.invoke {nodeId, command, idempotencyKey, params?, timeoutMs?, …}`, bound to the
+/// caller's scopes.
+impl Params for InvokeNodeCommand {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        invoke(&call.params, &call.scopes)
+    }
+}
+
+/// `node.invoke.result {id, nodeId, ok, payload?, payloadJSON?, error?}` from this node.
+impl Params for InvokeResult {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let Some(node_id) = &call.node_id else {
+            return Err(ErrorShape::invalid("unauthorized role: operator"));
+        };
+        invoke_result(&call.params, node_id)
+    }
+}
+
+/// `node.event {event, payload? | payloadJSON?}`; a `node.host.stats` payload is bounded by
+/// [`MAX_HOST_STATS_BYTES`].
+pub(crate) struct NodeEventParams {
+    /// The event name.
+    pub event: String,
+    /// The payload (`payloadJSON` parsed; `None` when absent or not JSON).
+    pub payload: Option<Value>,
+}
+
+impl Params for NodeEventParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let Some(obj) = call.params.as_object() else {
+            return Err(ErrorShape::invalid(
+                "invalid node.event params: must be object",
+            ));
+        };
+        let Some(event) = obj.get("event").and_then(Value::as_str).map(str::to_owned) else {
+            return Err(ErrorShape::invalid(
+                "invalid node.event params: must have required property 'event'",
+            ));
+        };
+        if event == "node.host.stats" {
+            let size = match obj.get("payloadJSON").and_then(Value::as_str) {
+                Some(s) => s.len(),
+                None => obj
+                    .get("payload")
+                    .map_or(0, |p| serde_json::to_vec(p).map_or(usize::MAX, |v| v.len())),
+            };
+            if size > MAX_HOST_STATS_BYTES {
+                return Err(ErrorShape::invalid(format!(
+                    "invalid node.event params: node.host.stats payload too large ({size} bytes, max {MAX_HOST_STATS_BYTES})"
+                )));
+            }
+        }
+        let payload = match obj.get("payloadJSON").and_then(Value::as_str) {
+            Some(s) => serde_json::from_str::<Value>(s).ok(),
+            None => obj.get("payload").cloned(),
+        };
+        Ok(Self { event, payload })
+    }
 }

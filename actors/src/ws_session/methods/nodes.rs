@@ -4,11 +4,11 @@
 //! `skills.bins`).
 
 use actix::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Call, Method, gone, node_params};
-use crate::node_session::InvokeNode;
-use crate::protocol::error::ErrorShape;
+use super::node_params::{NodeEventParams, NodeIdParams};
+use super::{Call, Method, gone};
+use crate::node_session::{InvokeNode, InvokeResult};
 use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
 use crate::registry::nodes::{
     DescribeNode, InvokeNodeCommand, ListNodes, LookupNode, NodeHostStats, PairingOp, not_connected,
@@ -31,17 +31,17 @@ pub(super) const METHODS: &[Method] = &[
     Method {
         name: "node.describe",
         access: MethodAccess::Operator(READ),
-        handler: WsSession::node_describe,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_describe),
     },
     Method {
         name: "node.invoke",
         access: MethodAccess::Operator(WRITE),
-        handler: WsSession::node_invoke,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_invoke),
     },
     Method {
         name: "node.invoke.result",
         access: MethodAccess::Node,
-        handler: WsSession::node_invoke_result,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_invoke_result),
     },
     Method {
         name: "node.invoke.progress",
@@ -51,7 +51,7 @@ pub(super) const METHODS: &[Method] = &[
     Method {
         name: "node.event",
         access: MethodAccess::Node,
-        handler: WsSession::node_event,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_event),
     },
     Method {
         name: "node.pair.list",
@@ -61,17 +61,17 @@ pub(super) const METHODS: &[Method] = &[
     Method {
         name: "node.pair.approve",
         access: MethodAccess::Operator(PAIRING),
-        handler: WsSession::pair_decide,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::pair_decide),
     },
     Method {
         name: "node.pair.reject",
         access: MethodAccess::Operator(PAIRING),
-        handler: WsSession::pair_decide,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::pair_decide),
     },
     Method {
         name: "node.pair.remove",
         access: MethodAccess::Operator(PAIRING),
-        handler: WsSession::node_pair_remove,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_pair_remove),
     },
     Method {
         name: "node.pluginTools.update",
@@ -103,26 +103,18 @@ impl WsSession {
     }
 
     /// `node.describe {nodeId}`.
-    fn node_describe(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match node_params::node_id(call.method, &call.params) {
-            Ok(node_id) => {
-                let fut = self.registry.send(DescribeNode { node_id });
-                self.reply_with(
-                    call.id,
-                    async move { fut.await.unwrap_or_else(|_| Err(gone())) },
-                    ctx,
-                );
-            }
-            Err(e) => self.respond_err(&call.id, &e, ctx),
-        }
+    fn node_describe(&mut self, call: Call, p: NodeIdParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(DescribeNode { node_id: p.node_id });
+        self.reply_with(
+            call.id,
+            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            ctx,
+        );
     }
 
     /// `node.invoke {nodeId, command, idempotencyKey, params?, timeoutMs?, …}`.
-    fn node_invoke(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match node_params::invoke(&call.params, &call.scopes) {
-            Ok(cmd) => self.invoke_node(call.id, cmd, ctx),
-            Err(e) => self.respond_err(&call.id, &e, ctx),
-        }
+    fn node_invoke(&mut self, call: Call, cmd: InvokeNodeCommand, ctx: &mut Context<Self>) {
+        self.invoke_node(call.id, cmd, ctx);
     }
 
     /// `node.invoke` straight to the node's session: the address comes from the registry
@@ -191,88 +183,40 @@ impl WsSession {
     }
 
     /// `node.pair.remove {nodeId}`.
-    fn node_pair_remove(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match node_params::node_id(call.method, &call.params) {
-            Ok(node_id) => self.reply_pairing(call, PairingOp::NodeRemove { node_id }, ctx),
-            Err(e) => self.respond_err(&call.id, &e, ctx),
-        }
+    fn node_pair_remove(&mut self, call: Call, p: NodeIdParams, ctx: &mut Context<Self>) {
+        let op = PairingOp::NodeRemove { node_id: p.node_id };
+        self.reply_pairing(call, op, ctx);
     }
 
     // --- node side ---
 
     /// `node.invoke.result {id, nodeId, ok, payload?, payloadJSON?, error?}`: handed to
     /// this node's `NodeSession`; late or unknown ids are answered `ignored`.
-    fn node_invoke_result(&mut self, call: Call, ctx: &mut Context<Self>) {
+    fn node_invoke_result(&mut self, call: Call, result: InvokeResult, ctx: &mut Context<Self>) {
         let id = call.id;
-        let Some(node_id) = call.node_id else {
-            return self.respond_err(
-                &id,
-                &ErrorShape::invalid("unauthorized role: operator"),
-                ctx,
-            );
-        };
-        match node_params::invoke_result(&call.params, &node_id) {
-            Ok(result) => match self.node.clone() {
-                Some(node) => {
-                    let fut = node.send(result);
-                    self.reply_with(
-                        id,
-                        async move {
-                            Ok(match fut.await {
-                                Ok(true) => json!({"ok": true}),
-                                _ => json!({"ok": true, "ignored": true}),
-                            })
-                        },
-                        ctx,
-                    );
-                }
-                None => self.respond_ok(&id, &json!({"ok": true, "ignored": true}), ctx),
-            },
-            Err(e) => self.respond_err(&id, &e, ctx),
-        }
-    }
-
-    /// `node.event {event, payload? | payloadJSON?}`: `node.host.stats` is kept (bounded)
-    /// and rebroadcast as `node.hostStats`; other events are acknowledged, not handled.
-    fn node_event(&mut self, call: Call, ctx: &mut Context<Self>) {
-        let id = call.id;
-        let Some(obj) = call.params.as_object() else {
-            return self.respond_err(
-                &id,
-                &ErrorShape::invalid("invalid node.event params: must be object"),
-                ctx,
-            );
-        };
-        let Some(event) = obj.get("event").and_then(Value::as_str).map(str::to_owned) else {
-            return self.respond_err(
-                &id,
-                &ErrorShape::invalid(
-                    "invalid node.event params: must have required property 'event'",
-                ),
-                ctx,
-            );
-        };
-        if event == "node.host.stats" {
-            let size = match obj.get("payloadJSON").and_then(Value::as_str) {
-                Some(s) => s.len(),
-                None => obj
-                    .get("payload")
-                    .map_or(0, |p| serde_json::to_vec(p).map_or(usize::MAX, |v| v.len())),
-            };
-            if size > MAX_HOST_STATS_BYTES {
-                return self.respond_err(
-                    &id,
-                    &ErrorShape::invalid(format!(
-                        "invalid node.event params: node.host.stats payload too large ({size} bytes, max {MAX_HOST_STATS_BYTES})"
-                    )),
+        match self.node.clone() {
+            Some(node) => {
+                let fut = node.send(result);
+                self.reply_with(
+                    id,
+                    async move {
+                        Ok(match fut.await {
+                            Ok(true) => json!({"ok": true}),
+                            _ => json!({"ok": true, "ignored": true}),
+                        })
+                    },
                     ctx,
                 );
             }
+            None => self.respond_ok(&id, &json!({"ok": true, "ignored": true}), ctx),
         }
-        let payload = match obj.get("payloadJSON").and_then(Value::as_str) {
-            Some(s) => serde_json::from_str::<Value>(s).ok(),
-            None => obj.get("payload").cloned(),
-        };
+    }
+
+    /// `node.event {event, payload? | payloadJSON?}`: `node.host.stats` is kept (bounded
+    /// by its params) and rebroadcast as `node.hostStats`; other events are acknowledged,
+    /// not handled.
+    fn node_event(&mut self, call: Call, p: NodeEventParams, ctx: &mut Context<Self>) {
+        let NodeEventParams { event, payload } = p;
         let handled = match (event.as_str(), payload, &call.node_id) {
             ("node.host.stats", Some(stats), Some(node_id)) if stats.is_object() => {
                 self.registry.do_send(NodeHostStats {
@@ -287,7 +231,7 @@ impl WsSession {
         if handled {
             out["reason"] = json!("updated");
         }
-        self.respond_ok(&id, &out, ctx);
+        self.respond_ok(&call.id, &out, ctx);
     }
 
     /// `node.invoke.progress`: acknowledged.
