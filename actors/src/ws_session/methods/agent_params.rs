@@ -285,3 +285,76 @@ impl Params for SessionsListParams {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn call(method: &'static str, params: Value) -> Call {
+        Call {
+            id: "1".into(),
+            method,
+            params,
+            scopes: Vec::new(),
+            node_id: None,
+        }
+    }
+
+    fn err<P: Params>(c: &Call) -> String {
+        match P::parse(c) {
+            Ok(_) => panic!("{} {} parsed", c.method, c.params),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn submit_params_per_method() {
+        // `agent` defaults the session; `chat.send` requires it.
+        let params = json!({"message": "hi", "idempotencyKey": "r1"});
+        let p = SubmitParams::parse(&call("agent", params.clone()))
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(
+            (p.session_key.as_str(), p.text.as_str()),
+            ("agent:main:main", "hi")
+        );
+        assert_eq!(p.run_id, "r1");
+        assert_eq!(
+            err::<SubmitParams>(&call("chat.send", params)),
+            "invalid chat.send params: must have required property 'sessionKey'"
+        );
+        assert_eq!(
+            err::<SubmitParams>(&call(
+                "agent",
+                json!({"message": " ", "idempotencyKey": "r1"})
+            )),
+            "invalid agent params: message must not be empty"
+        );
+    }
+
+    #[test]
+    fn other_params() {
+        assert_eq!(
+            err::<WaitParams>(&call("agent.wait", json!({"runId": "r", "timeoutMs": -1}))),
+            "invalid agent.wait params: at /timeoutMs: must be integer"
+        );
+        let p = HistoryParams::parse(&call("chat.history", json!({"sessionKey": "main"})))
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(p.limit, 200);
+        assert_eq!(
+            err::<AbortParams>(&call("chat.abort", json!("x"))),
+            "invalid chat.abort params: must be object"
+        );
+        assert_eq!(
+            err::<PairingApproveParams>(&call(
+                "channels.pairing.approve",
+                json!({"channel": "telegram"})
+            )),
+            "invalid channels.pairing.approve params: must have required property 'requestId'"
+        );
+        let p = SessionsListParams::parse(&call("sessions.list", json!({"limit": 5000})))
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(p.limit, 1000);
+    }
+}

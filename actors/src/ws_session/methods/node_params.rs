@@ -277,3 +277,105 @@ impl Params for NodeEventParams {
         Ok(Self { event, payload })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn call(method: &'static str, params: Value, node_id: Option<&str>) -> Call {
+        Call {
+            id: "1".into(),
+            method,
+            params,
+            scopes: vec!["operator.write".into()],
+            node_id: node_id.map(str::to_owned),
+        }
+    }
+
+    fn err<P: Params>(c: &Call) -> String {
+        match P::parse(c) {
+            Ok(_) => panic!("{} {} parsed", c.method, c.params),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn typed_params_keep_the_wire_errors() {
+        let c = call("node.describe", json!({"nodeId": "n1"}), None);
+        assert_eq!(
+            NodeIdParams::parse(&c).map(|p| p.node_id).ok().as_deref(),
+            Some("n1")
+        );
+        assert_eq!(
+            err::<NodeIdParams>(&call("node.describe", json!({}), None)),
+            "invalid node.describe params: must have required property 'nodeId'"
+        );
+        assert_eq!(
+            err::<RequestIdParams>(&call("device.pair.approve", json!({"requestId": 1}), None)),
+            "invalid device.pair.approve params: at /requestId: must be string"
+        );
+        assert_eq!(
+            err::<DeviceIdParams>(&call("device.pair.remove", json!([]), None)),
+            "invalid device.pair.remove params: at root: must be object"
+        );
+        let c = call(
+            "device.token.revoke",
+            json!({"deviceId": "d", "role": "operator"}),
+            None,
+        );
+        assert!(matches!(
+            TokenParams::parse(&c),
+            Ok(TokenParams(PairingOp::TokenRevoke { .. }))
+        ));
+    }
+
+    #[test]
+    fn invoke_params_bind_the_caller() {
+        let c = call(
+            "node.invoke",
+            json!({"nodeId": "n", "command": "system.which", "idempotencyKey": "k"}),
+            None,
+        );
+        let cmd = InvokeNodeCommand::parse(&c).unwrap_or_else(|e| panic!("{}", e.message));
+        assert!(matches!(cmd.origin, InvokeOrigin::Operator { ref scopes } if scopes == &c.scopes));
+        // A result only comes from a node, for itself.
+        let params = json!({"id": "i", "nodeId": "n", "ok": true});
+        assert_eq!(
+            err::<InvokeResult>(&call("node.invoke.result", params.clone(), None)),
+            "unauthorized role: operator"
+        );
+        assert_eq!(
+            err::<InvokeResult>(&call("node.invoke.result", params.clone(), Some("m"))),
+            "nodeId mismatch"
+        );
+        assert!(InvokeResult::parse(&call("node.invoke.result", params, Some("n"))).is_ok());
+    }
+
+    #[test]
+    fn node_event_bounds_host_stats() {
+        let big = "x".repeat(MAX_HOST_STATS_BYTES + 1);
+        let c = call(
+            "node.event",
+            json!({"event": "node.host.stats", "payloadJSON": big}),
+            Some("n"),
+        );
+        assert!(
+            err::<NodeEventParams>(&c)
+                .starts_with("invalid node.event params: node.host.stats payload too large (")
+        );
+        let c = call(
+            "node.event",
+            json!({"event": "node.host.stats", "payloadJSON": "{\"cpu\":1}"}),
+            Some("n"),
+        );
+        let p = NodeEventParams::parse(&c).unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(p.event, "node.host.stats");
+        assert_eq!(p.payload, Some(json!({"cpu": 1})));
+        assert_eq!(
+            err::<NodeEventParams>(&call("node.event", json!({}), Some("n"))),
+            "invalid node.event params: must have required property 'event'"
+        );
+    }
+}
