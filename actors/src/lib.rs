@@ -8,8 +8,8 @@
 //!
 //! | actor | file | handles |
 //! | --- | --- | --- |
-//! | [`registry::Registry`] | `registry/mod.rs`, `registry/nodes.rs`, `registry/runs.rs` | sessions: `AdmitUpgrade`, `UpgradeAborted`, `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `CheckLockout`, `GetPresence`, `GetStats`, `ShutdownGateway`; nodes: `DeviceConnect`, `AttachNode`, `LookupNode`, `KeepOutcomes`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`, `PairingRequest`; agents: `InboundReceived`, `SubmitRun`, `RunFinished`, `AbortRun`, `WaitRun`, `Broadcast`, `ListSessions`, `ChatHistory`, `RegisterChannel`, `SendOutbound`, `ChannelsStatus`, `TelegramWebhook`, `ChannelPairingList`, `ChannelPairingApprove` |
-//! | [`ws_session::WsSession`] | `ws_session.rs` | the socket's inbound frames (stream), `SendEvent`, `SendTargeted`, `CloseSession` |
+//! | [`registry::Registry`] | `registry/mod.rs`, `registry/nodes.rs`, `registry/runs.rs` | sessions: `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `CheckLockout`, `GetPresence`, `GetStats`, `ShutdownGateway`; nodes: `DeviceConnect`, `AttachNode`, `LookupNode`, `KeepOutcomes`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`, `PairingRequest`; agents: `InboundReceived`, `SubmitRun`, `RunFinished`, `AbortRun`, `WaitRun`, `Broadcast`, `ListSessions`, `ChatHistory`, `RegisterChannel`, `SendOutbound`, `ChannelsStatus`, `TelegramWebhook`, `ChannelPairingList`, `ChannelPairingApprove`, `FlushState` |
+//! | [`ws_session::WsSession`] | `ws_session/mod.rs` (actor), `transport.rs` (frames, writer queue, ping, close), `handshake.rs` (`connect` → `hello-ok`), `peer.rs`, `methods/` (the method table) | the socket's inbound frames (stream), `SendEvent`, `SendTargeted`, `CloseSession` |
 //! | [`node_session::NodeSession`] | `node_session.rs` | `InvokeNode`, `InvokeResult`, `StopNode`, `PendingCount`, `UpdateCommands` |
 //! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600), `LoadDocument`, `AppendLines`, `LoadLines` |
 //! | [`channel::telegram::TelegramChannel`] | `channel/telegram.rs` | long-poll stream, `DeliverReply`, `GetChannelStatus`, `ListChannelPairing`, `ApproveChannelPairing`, `WebhookUpdate` |
@@ -17,7 +17,14 @@
 //!
 //! Every WebSocket session is one `WsSession` actor running on the actix-web worker that
 //! accepted the socket; the `Registry` runs on the system arbiter and is the only owner of
-//! cross-connection state (presence, auth-failure counters, pre-auth socket counts).
+//! cross-connection state (presence, auth-failure counters, pairing, nodes, runs); the
+//! per-IP count of unauthenticated sockets is a small mutex-guarded counter in
+//! [`engine::Shared`] that the HTTP layer checks before the upgrade.
+//!
+//! Every RPC method is declared once, in the method table under `ws_session/methods/`
+//! (name, role/scope, handler, grouped by area): `hello-ok.features.methods`
+//! ([`ws_session::method_names`]) and the access check
+//! ([`protocol::scopes::method_access`]) come from it.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]

@@ -1,5 +1,10 @@
-//! Roles, operator scopes, the per-method scope table and broadcast scoping
-//! (`authorizeGatewayMethod` and `EVENT_SCOPE_GUARDS` in OpenClaw).
+//! Roles, operator scopes, method access and broadcast scoping (`authorizeGatewayMethod`
+//! and `EVENT_SCOPE_GUARDS` in OpenClaw).
+//!
+//! The access rule of every method this gateway implements is declared with the method, in
+//! the method table (`ws_session/methods/`). The lists here are OpenClaw's rules for the
+//! methods it does *not* implement, so that a caller without the scope is refused (rather
+//! than told the method is unknown) and the CLI picks the same scopes OpenClaw's would.
 
 /// Full administrative access; satisfies every scope.
 pub const ADMIN: &str = "operator.admin";
@@ -53,76 +58,41 @@ pub enum MethodAccess {
     Operator(&'static str),
 }
 
-/// Node-only methods (scope `"node"` in OpenClaw's table).
+/// Node-only methods not implemented here (scope `"node"` in OpenClaw's table).
 const NODE_METHODS: &[&str] = &[
-    "node.invoke.result",
-    "node.invoke.progress",
-    "node.event",
     "node.pending.pull",
     "node.pending.ack",
     "node.pending.drain",
-    "node.pluginTools.update",
-    "node.skills.update",
-    "node.runnerInventory.update",
     "node.pluginSurface.refresh",
-    "skills.bins",
 ];
 
-/// Methods gated by `operator.read`.
+/// Methods not implemented here gated by `operator.read`.
 const READ_METHODS: &[&str] = &[
-    "status",
-    "system-presence",
     "last-heartbeat",
     "logs.tail",
     "config.get",
     "agent.identity.get",
-    "sessions.list",
-    "chat.history",
-    "node.list",
-    "node.describe",
     "gateway.identity.get",
     "system.info",
     "users.self",
-    "channels.status",
     "models.list",
 ];
 
-/// Methods gated by `operator.write`.
-const WRITE_METHODS: &[&str] = &[
-    "wake",
-    "send",
-    "poll",
-    "agent",
-    "agent.wait",
-    "chat.send",
-    "chat.abort",
-    "node.invoke",
-    "node.pending.enqueue",
-];
+/// Methods not implemented here gated by `operator.write`.
+const WRITE_METHODS: &[&str] = &["wake", "poll", "node.pending.enqueue"];
 
-/// Methods gated by `operator.pairing`.
-const PAIRING_METHODS: &[&str] = &[
-    "node.pair.list",
-    "node.pair.approve",
-    "node.pair.reject",
-    "node.pair.remove",
-    "node.rename",
-    "device.pair.list",
-    "device.pair.approve",
-    "device.pair.reject",
-    "device.pair.remove",
-    "device.pair.rename",
-    "device.token.rotate",
-    "device.token.revoke",
-    "channels.pairing.list",
-    "channels.pairing.approve",
-];
+/// Methods not implemented here gated by `operator.pairing`.
+const PAIRING_METHODS: &[&str] = &["node.rename", "device.pair.rename"];
 
-/// The access rule for `method`. Unknown methods and the reserved prefixes are admin-only.
+/// The access rule for `method`: the method table's entry when this gateway implements
+/// it, else [`unimplemented_access`].
 pub fn method_access(method: &str) -> MethodAccess {
-    if method == "health" {
-        return MethodAccess::Open;
-    }
+    crate::ws_session::method_access(method).unwrap_or_else(|| unimplemented_access(method))
+}
+
+/// OpenClaw's access rule for a method this gateway does not implement. Unknown methods and
+/// the reserved prefixes are admin-only.
+pub fn unimplemented_access(method: &str) -> MethodAccess {
     if NODE_METHODS.contains(&method) {
         return MethodAccess::Node;
     }
@@ -177,6 +147,20 @@ pub fn event_guard(event: &str) -> EventGuard {
 
 #[cfg(test)]
 mod tests {
+    /// A method implemented later may still be listed here; its table entry must then
+    /// grant what OpenClaw grants.
+    #[test]
+    fn table_agrees_with_openclaw_rules() {
+        for name in crate::ws_session::method_names() {
+            let listed = [NODE_METHODS, READ_METHODS, WRITE_METHODS, PAIRING_METHODS]
+                .iter()
+                .any(|list| list.contains(name));
+            if listed {
+                assert_eq!(method_access(name), unimplemented_access(name), "{name}");
+            }
+        }
+    }
+
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {
@@ -200,6 +184,19 @@ mod tests {
         assert_eq!(method_access("node.event"), MethodAccess::Node);
         assert_eq!(method_access("config.set"), MethodAccess::Operator(ADMIN));
         assert_eq!(method_access("no.such"), MethodAccess::Operator(ADMIN));
+        assert_eq!(
+            unimplemented_access("config.get"),
+            MethodAccess::Operator(READ)
+        );
+        assert_eq!(unimplemented_access("wake"), MethodAccess::Operator(WRITE));
+        assert_eq!(
+            unimplemented_access("node.rename"),
+            MethodAccess::Operator(PAIRING)
+        );
+        assert_eq!(
+            unimplemented_access("node.pending.pull"),
+            MethodAccess::Node
+        );
         assert_eq!(event_guard("presence"), EventGuard::Operator(READ));
         assert_eq!(event_guard("tick"), EventGuard::Everyone);
         assert_eq!(event_guard("zzz"), EventGuard::Nobody);

@@ -1,0 +1,613 @@
+//! The handshake: `connect` params, protocol range, role, origin, the shared secret (with
+//! the registry's limiter) or a device token, the device proof and pairing, node
+//! attachment, then `hello-ok`.
+
+use std::collections::VecDeque;
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+
+use super::{EVENTS, Phase, ReadyState, WsSession, method_names};
+use crate::auth::{AuthMode, AuthScope, constant_time_eq};
+use crate::identity;
+use crate::node_session::NodeSession;
+use crate::pairing::NodeDescriptor;
+use crate::protocol::connect::{self, ConnectParams};
+use crate::protocol::error::{ErrorCode, ErrorShape};
+use crate::protocol::frame::{Request, StateVersion};
+use crate::protocol::scopes;
+use crate::protocol::{MIN_NODE_PROTOCOL_VERSION, PROTOCOL_VERSION, close};
+use crate::registry::nodes::{AttachNode, DeviceConnect, DeviceVerdict};
+use crate::registry::{AuthAttempt, AuthVerdict, CheckLockout, SessionAuthenticated};
+use crate::util::now_ms;
+
+/// Why the post-auth handshake steps failed.
+enum HelloError {
+    Device(DeviceVerdict),
+    Locked(std::time::Duration),
+    Unavailable,
+}
+
+impl WsSession {
+    pub(super) fn on_connect(&mut self, req: Request, ctx: &mut Context<Self>) {
+        let params = match connect::parse(&req.params) {
+            Ok(p) => p,
+            Err(msg) => {
+                let err = ErrorShape::invalid(format!("invalid connect params: {msg}"));
+                return self.fail_handshake(&req.id, err, close::POLICY, ctx);
+            }
+        };
+        let node_client = params.role == "node" && params.client.mode == "node";
+        let probe = params.client.mode == "probe";
+        let accepts_current =
+            params.min_protocol <= PROTOCOL_VERSION && params.max_protocol >= PROTOCOL_VERSION;
+        let accepts_legacy = (node_client || probe)
+            && params.min_protocol <= MIN_NODE_PROTOCOL_VERSION
+            && params.max_protocol >= MIN_NODE_PROTOCOL_VERSION;
+        if !(accepts_current || accepts_legacy) {
+            let err = ErrorShape::invalid("protocol mismatch").with_details(json!({
+                "code": "PROTOCOL_MISMATCH",
+                "clientMinProtocol": params.min_protocol,
+                "clientMaxProtocol": params.max_protocol,
+                "expectedProtocol": PROTOCOL_VERSION,
+                "minimumProbeProtocol": MIN_NODE_PROTOCOL_VERSION,
+            }));
+            return self.fail_handshake(&req.id, err, close::PROTOCOL_ERROR, ctx);
+        }
+        if params.role != "operator" && params.role != "node" {
+            return self.fail_handshake(
+                &req.id,
+                ErrorShape::invalid("invalid role"),
+                close::POLICY,
+                ctx,
+            );
+        }
+        if !self.peer.origin_allowed {
+            let err = ErrorShape::invalid(
+                "origin not allowed (open the Control UI from the gateway host or allow it in gateway.controlUi.allowedOrigins)",
+            )
+            .with_details(json!({"code": "CONTROL_UI_ORIGIN_NOT_ALLOWED"}));
+            return self.fail_handshake(&req.id, err, close::POLICY, ctx);
+        }
+
+        let auth = &self.shared.config.auth;
+        let mode = auth.mode;
+        if mode == AuthMode::None {
+            return self.after_auth(req.id, params, true, ctx);
+        }
+        let offered: Vec<&str> = [
+            params.auth.token.as_deref(),
+            params.auth.password.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if offered.is_empty() && params.device.is_some() && params.auth.device_token.is_some() {
+            // Device-token auth: checked against the pairing store with the device proof,
+            // unless this client is locked out of device-token attempts.
+            self.phase = Phase::Authenticating {
+                pending: VecDeque::new(),
+            };
+            let id = req.id;
+            self.registry
+                .send(CheckLockout {
+                    key: self.peer.limiter_key(AuthScope::DeviceToken),
+                })
+                .into_actor(self)
+                .map(move |locked, act, ctx| match locked {
+                    Ok(None) => act.after_auth(id, params, false, ctx),
+                    Ok(Some(retry)) => {
+                        let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+                        let err = auth_failure("rate_limited", &params, act.peer.is_local)
+                            .retry_after(retry_ms);
+                        act.fail_handshake(&id, err, close::POLICY, ctx);
+                    }
+                    Err(_) => {
+                        let err =
+                            ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
+                        act.fail_handshake(&id, err, 1013, ctx);
+                    }
+                })
+                .wait(ctx);
+            return;
+        }
+        if offered.is_empty() {
+            if params.device.is_none() {
+                let err = ErrorShape::new(ErrorCode::NotPaired, "device identity required")
+                    .with_details(json!({"code": "DEVICE_IDENTITY_REQUIRED"}));
+                return self.fail_handshake(&req.id, err, close::POLICY, ctx);
+            }
+            let reason = if mode == AuthMode::Password {
+                "password_missing"
+            } else {
+                "token_missing"
+            };
+            let err = auth_failure(reason, &params, self.peer.is_local);
+            return self.fail_handshake(&req.id, err, close::POLICY, ctx);
+        }
+        let secret = auth.secret.as_deref().unwrap_or("");
+        let matched = !secret.is_empty()
+            && offered
+                .iter()
+                .any(|o| constant_time_eq(o.as_bytes(), secret.as_bytes()));
+        if matched && params.device.is_none() {
+            // Fast path: the lockout check rides on the registration round trip.
+            self.defer_lockout = true;
+            return self.after_auth(req.id, params, true, ctx);
+        }
+        self.phase = Phase::Authenticating {
+            pending: VecDeque::new(),
+        };
+        let id = req.id;
+        self.registry
+            .send(AuthAttempt {
+                key: self.peer.limiter_key(AuthScope::SharedSecret),
+                matched,
+            })
+            .into_actor(self)
+            .map(move |verdict, act, ctx| match verdict {
+                Ok(AuthVerdict::Allowed) => act.after_auth(id, params, true, ctx),
+                Ok(AuthVerdict::Locked(retry)) => {
+                    let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+                    let err = auth_failure("rate_limited", &params, act.peer.is_local)
+                        .retry_after(retry_ms);
+                    act.fail_handshake(&id, err, close::POLICY, ctx);
+                }
+                Ok(AuthVerdict::Failed(delay)) => {
+                    let reason = if mode == AuthMode::Password {
+                        "password_mismatch"
+                    } else {
+                        "token_mismatch"
+                    };
+                    let err = auth_failure(reason, &params, act.peer.is_local);
+                    ctx.run_later(delay, move |act, ctx| {
+                        act.fail_handshake(&id, err, close::POLICY, ctx);
+                    });
+                }
+                Err(_) => {
+                    let err =
+                        ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
+                    act.fail_handshake(&id, err, 1013, ctx);
+                }
+            })
+            .wait(ctx);
+    }
+
+    /// The shared secret (or `auth.mode: none`, or a device token still to be checked) is
+    /// settled: device proof and pairing, scopes, node attachment, hello.
+    fn after_auth(
+        &mut self,
+        id: String,
+        params: ConnectParams,
+        secret_ok: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        let mut scopes: Vec<String> = if params.role == "node" {
+            Vec::new()
+        } else {
+            let mut v: Vec<String> = Vec::with_capacity(params.scopes.len());
+            for s in &params.scopes {
+                if scopes::OPERATOR_SCOPES.contains(&s.as_str()) && !v.contains(s) {
+                    v.push(s.clone());
+                }
+            }
+            v
+        };
+        let mut device: Option<(String, String)> = None;
+        match &params.device {
+            None => {
+                if params.role == "node" {
+                    let err = ErrorShape::new(ErrorCode::NotPaired, "device identity required")
+                        .with_details(json!({"code": "DEVICE_IDENTITY_REQUIRED"}));
+                    return self.fail_handshake(&id, err, close::POLICY, ctx);
+                }
+                let keeps_scopes = self.peer.local_cli()
+                    && matches!(
+                        (params.client.id.as_str(), params.client.mode.as_str()),
+                        ("cli", "cli") | ("gateway-client", "backend")
+                    );
+                if !keeps_scopes {
+                    scopes.clear();
+                }
+            }
+            Some(proof) => match identity::verify_proof(&params, proof, &self.nonce, now_ms()) {
+                Ok(raw) => {
+                    use base64::Engine as _;
+                    let pk = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+                    device = Some((identity::device_id(&raw), pk));
+                }
+                Err(e) => {
+                    let (message, code, reason) = e.wire();
+                    let err = ErrorShape::invalid(message)
+                        .with_details(json!({"code": code, "reason": reason}));
+                    return self.fail_handshake(&id, err, close::POLICY, ctx);
+                }
+            },
+        }
+        let device_id = device.as_ref().map(|(d, _)| d.clone());
+        let presence = self.presence_entry(&params, &scopes, device_id.as_deref());
+        let method = if secret_ok {
+            self.shared.config.auth.mode.as_str()
+        } else {
+            "device-token"
+        };
+        let role = params.role.clone();
+        if !matches!(self.phase, Phase::Authenticating { .. }) {
+            self.phase = Phase::Authenticating {
+                pending: VecDeque::new(),
+            };
+        }
+        let remote_ip = self.peer.ip.to_string();
+        let ready_device_id = device_id.clone();
+        let device_connect = device.map(|(device_id, public_key)| DeviceConnect {
+            conn_id: self.conn_id.clone(),
+            device_id,
+            public_key,
+            client_id: params.client.id.clone(),
+            client_mode: params.client.mode.clone(),
+            display_name: params.client.display_name.clone(),
+            platform: Some(params.client.platform.clone()).filter(|p| !p.is_empty()),
+            device_family: params.client.device_family.clone(),
+            role: role.clone(),
+            scopes: scopes.clone(),
+            is_local: self
+                .peer
+                .local_for_pairing(&params.client.id, &params.client.mode),
+            remote_ip: remote_ip.clone(),
+            device_token: params.auth.device_token.clone(),
+            secret_ok,
+        });
+        let authenticated = SessionAuthenticated {
+            conn_id: self.conn_id.clone(),
+            role: role.clone(),
+            scopes: scopes.clone(),
+            presence,
+            device_id: device_id.clone(),
+            check_lockout: std::mem::take(&mut self.defer_lockout)
+                .then(|| self.peer.limiter_key(AuthScope::SharedSecret)),
+        };
+        let attach = (role == "node").then(|| {
+            let mut caps = params.caps.clone();
+            caps.sort();
+            caps.dedup();
+            let mut commands = params.commands.clone();
+            commands.sort();
+            commands.dedup();
+            let node_id = device_id
+                .clone()
+                .unwrap_or_else(|| params.client.id.clone());
+            // Started here, on this socket's worker thread: node.invoke requests and results
+            // then never cross threads on the node side.
+            let addr = NodeSession::new(
+                node_id.clone(),
+                ctx.address(),
+                commands.clone(),
+                params.client.platform.clone(),
+            )
+            .with_registry(self.registry.clone())
+            .start();
+            AttachNode {
+                conn_id: self.conn_id.clone(),
+                ws: ctx.address(),
+                addr,
+                descriptor: NodeDescriptor {
+                    node_id,
+                    client_id: params.client.id.clone(),
+                    client_mode: params.client.mode.clone(),
+                    display_name: params.client.display_name.clone(),
+                    platform: Some(params.client.platform.clone()).filter(|p| !p.is_empty()),
+                    version: Some(params.client.version.clone()).filter(|p| !p.is_empty()),
+                    device_family: params.client.device_family.clone(),
+                    caps,
+                    commands,
+                },
+                remote_ip: Some(remote_ip.clone()),
+                path_env: params.path_env.clone(),
+                permissions: params.permissions.clone(),
+            }
+        });
+        let registry = self.registry.clone();
+        let requested_scopes = params.scopes.clone();
+        let locked_error = auth_failure("rate_limited", &params, self.peer.is_local);
+        let work = async move {
+            let mut issued = None;
+            if let Some(dc) = device_connect {
+                match registry.send(dc).await {
+                    Ok(DeviceVerdict::Approved { issued: i }) => issued = i,
+                    Ok(other) => return Err(HelloError::Device(other)),
+                    Err(_) => return Err(HelloError::Unavailable),
+                }
+            }
+            let snap = match registry.send(authenticated).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(retry)) => return Err(HelloError::Locked(retry)),
+                Err(_) => return Err(HelloError::Unavailable),
+            };
+            let node = match attach {
+                Some(a) => {
+                    let node_id = a.descriptor.node_id.clone();
+                    let addr = a.addr.clone();
+                    registry
+                        .send(a)
+                        .await
+                        .map_err(|_| HelloError::Unavailable)?;
+                    Some((addr, node_id))
+                }
+                None => None,
+            };
+            Ok((snap, issued, node))
+        };
+        work.into_actor(self)
+            .map(move |res, act, ctx| {
+                let (snap, issued, node) = match res {
+                    Ok(v) => v,
+                    Err(HelloError::Locked(retry)) => {
+                        let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+                        let err = locked_error.retry_after(retry_ms);
+                        return act.fail_handshake(&id, err, close::POLICY, ctx);
+                    }
+                    Err(HelloError::Device(DeviceVerdict::PairingRequired { request_id, reason })) => {
+                        let requirement = match reason.as_str() {
+                            "role-upgrade" => {
+                                "device is asking for a higher role than currently approved"
+                            }
+                            "scope-upgrade" => {
+                                "device is asking for more scopes than currently approved"
+                            }
+                            _ => "device is not approved yet",
+                        };
+                        let hint = match reason.as_str() {
+                            "role-upgrade" => "Review the requested role upgrade, then approve the pending request.",
+                            "scope-upgrade" => "Review the requested scopes, then approve the pending upgrade.",
+                            _ => "Approve this device from the pending pairing requests.",
+                        };
+                        let message = format!("pairing required: {requirement}");
+                        let mut details = json!({
+                            "code": "PAIRING_REQUIRED",
+                            "reason": reason,
+                            "requestId": request_id,
+                            "remediationHint": hint,
+                            "deviceId": device_id,
+                            "requestedRole": role,
+                        });
+                        if !requested_scopes.is_empty() {
+                            details["requestedScopes"] = json!(requested_scopes);
+                        }
+                        let err = ErrorShape::new(ErrorCode::NotPaired, message.clone())
+                            .with_details(details);
+                        act.respond_err(&id, &err, ctx);
+                        return act.close(
+                            close::POLICY,
+                            &format!("{message} (requestId: {request_id})"),
+                            ctx,
+                        );
+                    }
+                    Err(HelloError::Device(DeviceVerdict::ScopeMismatch)) => {
+                        let err = ErrorShape::invalid(
+                            "unauthorized: device token scope mismatch (re-pair or approve scope upgrade)",
+                        )
+                        .with_details(json!({
+                            "code": "AUTH_SCOPE_MISMATCH",
+                            "authReason": "scope_mismatch",
+                            "canRetryWithDeviceToken": false,
+                            "recommendedNextStep": "review_auth_configuration",
+                        }));
+                        return act.fail_handshake(&id, err, close::POLICY, ctx);
+                    }
+                    Err(HelloError::Device(DeviceVerdict::TokenMismatch)) => {
+                        act.registry.do_send(AuthAttempt {
+                            key: act.peer.limiter_key(AuthScope::DeviceToken),
+                            matched: false,
+                        });
+                        let err = ErrorShape::invalid(
+                            "unauthorized: device token mismatch (rotate/reissue device token)",
+                        )
+                        .with_details(json!({
+                            "code": "AUTH_DEVICE_TOKEN_MISMATCH",
+                            "authReason": "device_token_mismatch",
+                            "canRetryWithDeviceToken": false,
+                            "recommendedNextStep": "update_auth_credentials",
+                        }));
+                        return act.fail_handshake(&id, err, close::POLICY, ctx);
+                    }
+                    Err(HelloError::Device(DeviceVerdict::Unavailable)) => {
+                        let err = ErrorShape::unavailable(
+                            "gateway cannot save its device pairing state (the gateway's owner should check the state directory: see the gateway log); retry later",
+                        )
+                        .retry_after(5_000);
+                        return act.fail_handshake(&id, err, 1013, ctx);
+                    }
+                    Err(_) => {
+                        let err = ErrorShape::unavailable("gateway busy; retry shortly")
+                            .retry_after(500);
+                        return act.fail_handshake(&id, err, 1013, ctx);
+                    }
+                };
+                let mut hello =
+                    act.hello_ok(&role, &scopes, method, snap.presence, snap.state_version);
+                if let Some((token, at)) = issued {
+                    hello["auth"]["deviceToken"] = json!(token);
+                    hello["auth"]["issuedAtMs"] = json!(at);
+                }
+                act.respond_ok(&id, &hello, ctx);
+                let node_id = node.as_ref().map(|(_, n)| n.clone());
+                act.node = node.map(|(addr, _)| addr);
+                let pending = match std::mem::replace(
+                    &mut act.phase,
+                    Phase::Ready(Box::new(ReadyState {
+                        role,
+                        scopes,
+                        node_id,
+                        device_id: ready_device_id,
+                    })),
+                ) {
+                    Phase::Authenticating { pending } => pending,
+                    Phase::Closing => {
+                        act.phase = Phase::Closing;
+                        return;
+                    }
+                    _ => VecDeque::new(),
+                };
+                act.limit.set(act.shared.config.max_payload);
+                let tick = act.shared.config.tick_interval;
+                ctx.run_interval(tick, |act, ctx| act.tick(ctx));
+                for text in pending {
+                    act.on_text(&text, ctx);
+                }
+            })
+            .wait(ctx);
+    }
+
+    fn presence_entry(
+        &self,
+        p: &ConnectParams,
+        scopes: &[String],
+        device_id: Option<&str>,
+    ) -> Value {
+        let host = p
+            .client
+            .display_name
+            .clone()
+            .unwrap_or_else(|| p.client.id.clone());
+        let now = now_ms();
+        let mut e = json!({
+            "host": host,
+            "ip": self.peer.ip.to_string(),
+            "clientId": p.client.id,
+            "version": p.client.version,
+            "platform": p.client.platform,
+            "mode": p.client.mode,
+            "roles": [p.role],
+            "scopes": scopes,
+            "instanceId": p.client.instance_id.clone().unwrap_or_else(|| self.conn_id.clone()),
+            "reason": "connect",
+            "onlineSince": now,
+            "ts": now,
+            "text": format!("{}: {} · mode {}", if p.role == "node" { "Node" } else { "Client" }, host, p.client.mode),
+        });
+        if let Some(f) = &p.client.device_family {
+            e["deviceFamily"] = json!(f);
+        }
+        if let Some(m) = &p.client.model_identifier {
+            e["modelIdentifier"] = json!(m);
+        }
+        if let Some(d) = device_id {
+            e["deviceId"] = json!(d);
+        }
+        e
+    }
+
+    fn hello_ok(
+        &self,
+        role: &str,
+        scopes: &[String],
+        method: &str,
+        presence: Vec<Value>,
+        state_version: StateVersion,
+    ) -> Value {
+        let cfg = &self.shared.config;
+        let mut snapshot = json!({
+            "presence": presence,
+            "health": self.shared.health(),
+            "stateVersion": state_version,
+            "uptimeMs": self.shared.uptime_ms(),
+            "sessionDefaults": {
+                "defaultAgentId": "main",
+                "mainKey": "main",
+                "mainSessionKey": "agent:main:main",
+            },
+        });
+        if role == "operator" && scopes.iter().any(|s| s == scopes::ADMIN) {
+            snapshot["authMode"] = json!(cfg.auth.mode.as_str());
+            snapshot["stateDir"] = json!(cfg.state_dir.display().to_string());
+            if let Some(p) = &cfg.config_path {
+                snapshot["configPath"] = json!(p.display().to_string());
+            }
+        }
+        json!({
+            "type": "hello-ok",
+            "protocol": PROTOCOL_VERSION,
+            "server": {
+                "version": cfg.server_version,
+                "connId": self.conn_id,
+                "bootId": self.shared.boot_id,
+            },
+            "features": { "methods": method_names(), "events": EVENTS },
+            "snapshot": snapshot,
+            "auth": { "role": role, "scopes": scopes, "method": method },
+            "policy": {
+                "maxPayload": cfg.max_payload,
+                "maxBufferedBytes": cfg.max_buffered_bytes,
+                "tickIntervalMs": u64::try_from(cfg.tick_interval.as_millis()).unwrap_or(u64::MAX),
+            },
+        })
+    }
+}
+
+/// The `unauthorized: …` error for a failed shared-secret check.
+fn auth_failure(reason: &str, p: &ConnectParams, is_local: bool) -> ErrorShape {
+    let is_cli = p.client.mode == "cli";
+    let is_ui = matches!(
+        p.client.id.as_str(),
+        "openclaw-control-ui" | "webchat-ui" | "webchat"
+    ) || p.client.mode == "webchat"
+        || p.client.mode == "ui";
+    let token_hint = if is_cli {
+        if is_local {
+            "use this gateway's gateway.auth.token or pair the device"
+        } else {
+            "set gateway.remote.token to match gateway.auth.token"
+        }
+    } else if is_ui {
+        "open the dashboard URL and paste the token in Control UI settings"
+    } else {
+        "provide gateway auth token"
+    };
+    let password_hint = if is_cli {
+        if is_local {
+            "use this gateway's gateway.auth.password"
+        } else {
+            "set gateway.remote.password to match gateway.auth.password"
+        }
+    } else if is_ui {
+        "enter the password in Control UI settings"
+    } else {
+        "provide gateway auth password"
+    };
+    let (message, code, next) = match reason {
+        "token_missing" => (
+            format!("unauthorized: gateway token missing ({token_hint})"),
+            "AUTH_TOKEN_MISSING",
+            "update_auth_configuration",
+        ),
+        "token_mismatch" => (
+            format!("unauthorized: gateway token mismatch ({token_hint})"),
+            "AUTH_TOKEN_MISMATCH",
+            "update_auth_credentials",
+        ),
+        "password_missing" => (
+            format!("unauthorized: gateway password missing ({password_hint})"),
+            "AUTH_PASSWORD_MISSING",
+            "update_auth_configuration",
+        ),
+        "password_mismatch" => (
+            format!("unauthorized: gateway password mismatch ({password_hint})"),
+            "AUTH_PASSWORD_MISMATCH",
+            "update_auth_credentials",
+        ),
+        _ => (
+            "unauthorized: too many failed authentication attempts (retry later)".to_owned(),
+            "AUTH_RATE_LIMITED",
+            "wait_then_retry",
+        ),
+    };
+    ErrorShape::invalid(message).with_details(json!({
+        "code": code,
+        "authReason": reason,
+        "canRetryWithDeviceToken": false,
+        "recommendedNextStep": next,
+    }))
+}

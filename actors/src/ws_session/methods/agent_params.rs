@@ -1,0 +1,360 @@
+//! Params of the agent and chat methods.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::channel::normalize_session_key;
+use crate::protocol::error::ErrorShape;
+use crate::protocol::validate::Checker;
+use crate::registry::runs::SendOutbound;
+
+use super::{Call, Params};
+
+fn obj<'a>(method: &str, p: &'a Value) -> Result<&'a serde_json::Map<String, Value>, ErrorShape> {
+    p.as_object()
+        .ok_or_else(|| ErrorShape::invalid(format!("invalid {method} params: must be object")))
+}
+
+fn fail(method: &str, c: &Checker) -> ErrorShape {
+    ErrorShape::invalid(format!("invalid {method} params: {}", c.message()))
+}
+
+/// `chat.send` / `agent` → (session key, text, run id, final wait).
+pub(super) fn submit(
+    method: &str,
+    p: &Value,
+) -> Result<(String, String, String, Duration), ErrorShape> {
+    let o = obj(method, p)?;
+    let mut c = Checker::new();
+    if method == "chat.send" {
+        c.required("", o, "sessionKey");
+        c.required("", o, "message");
+    } else {
+        c.required("", o, "message");
+    }
+    c.required("", o, "idempotencyKey");
+    let key = c
+        .string("", o, "sessionKey", true)
+        .map(normalize_session_key);
+    let text = c.string("", o, "message", false).map(str::to_owned);
+    let run_id = c.string("", o, "idempotencyKey", true).map(str::to_owned);
+    let timeout_s = c.integer("", o, "timeout", 1);
+    let (Some(text), Some(run_id)) = (text, run_id) else {
+        return Err(fail(method, &c));
+    };
+    if !c.ok() {
+        return Err(fail(method, &c));
+    }
+    if text.trim().is_empty() {
+        return Err(ErrorShape::invalid(format!(
+            "invalid {method} params: message must not be empty"
+        )));
+    }
+    let key = key.unwrap_or_else(|| "agent:main:main".to_owned());
+    let wait = Duration::from_secs(timeout_s.unwrap_or(600)).min(crate::agent_run::MAX_WAIT);
+    Ok((key, text, run_id, wait))
+}
+
+pub(super) fn wait(p: &Value) -> Result<(String, Duration), ErrorShape> {
+    let o = obj("agent.wait", p)?;
+    let mut c = Checker::new();
+    c.required("", o, "runId");
+    let run_id = c.string("", o, "runId", true).map(str::to_owned);
+    let ms = c.integer("", o, "timeoutMs", 0);
+    match run_id {
+        Some(r) if c.ok() => Ok((
+            r,
+            Duration::from_millis(ms.unwrap_or(30_000)).min(crate::agent_run::MAX_WAIT),
+        )),
+        _ => Err(fail("agent.wait", &c)),
+    }
+}
+
+pub(super) fn history(p: &Value) -> Result<(String, usize), ErrorShape> {
+    let o = obj("chat.history", p)?;
+    let mut c = Checker::new();
+    c.required("", o, "sessionKey");
+    let key = c
+        .string("", o, "sessionKey", true)
+        .map(normalize_session_key);
+    let limit = c.integer("", o, "limit", 1).unwrap_or(200).min(5000);
+    match key {
+        Some(k) if c.ok() => Ok((k, usize::try_from(limit).unwrap_or(200))),
+        _ => Err(fail("chat.history", &c)),
+    }
+}
+
+pub(super) fn abort(p: &Value) -> Result<(String, Option<String>), ErrorShape> {
+    let o = obj("chat.abort", p)?;
+    let mut c = Checker::new();
+    c.required("", o, "sessionKey");
+    let key = c
+        .string("", o, "sessionKey", true)
+        .map(normalize_session_key);
+    let run = c.string("", o, "runId", true).map(str::to_owned);
+    match key {
+        Some(k) if c.ok() => Ok((k, run)),
+        _ => Err(fail("chat.abort", &c)),
+    }
+}
+
+pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
+    let o = obj("send", p)?;
+    let mut c = Checker::new();
+    c.required("", o, "to");
+    c.required("", o, "idempotencyKey");
+    let to = c.string("", o, "to", true).map(str::to_owned);
+    let idempotency_key = c
+        .string("", o, "idempotencyKey", true)
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let text = c.string("", o, "message", false).map(str::to_owned);
+    let channel = c
+        .string("", o, "channel", true)
+        .unwrap_or("telegram")
+        .to_owned();
+    let account_id = c.string("", o, "accountId", true).map(str::to_owned);
+    let thread_id = o
+        .get("threadId")
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
+    let reply_to = o
+        .get("replyToId")
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
+    let Some(to) = to else {
+        return Err(fail("send", &c));
+    };
+    if !c.ok() {
+        return Err(fail("send", &c));
+    }
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Err(ErrorShape::invalid(
+            "invalid send params: message is required (media is not supported yet)",
+        ));
+    };
+    Ok(SendOutbound {
+        channel,
+        account_id,
+        to,
+        text,
+        thread_id,
+        reply_to,
+        idempotency_key,
+    })
+}
+
+pub(super) fn pairing_approve(p: &Value) -> Result<(String, Option<String>, String), ErrorShape> {
+    const M: &str = "channels.pairing.approve";
+    let o = obj(M, p)?;
+    let mut c = Checker::new();
+    c.required("", o, "channel");
+    let channel = c.string("", o, "channel", true).map(str::to_owned);
+    let code = c
+        .string("", o, "requestId", true)
+        .or_else(|| o.get("code").and_then(Value::as_str))
+        .map(str::to_owned);
+    let account = c.string("", o, "accountId", true).map(str::to_owned);
+    match (channel, code) {
+        (Some(ch), Some(code)) if c.ok() => Ok((ch, account, code)),
+        (_, None) if c.ok() => Err(ErrorShape::invalid(format!(
+            "invalid {M} params: must have required property 'requestId'"
+        ))),
+        _ => Err(fail(M, &c)),
+    }
+}
+
+// --- typed params of the chat, agent and channel methods ---
+
+/// `chat.send` / `agent` params.
+pub(crate) struct SubmitParams {
+    /// Normalized session key (`agent:main:main` when absent, `agent` only).
+    pub session_key: String,
+    /// The message.
+    pub text: String,
+    /// The run id (`idempotencyKey`).
+    pub run_id: String,
+    /// How long `agent` waits for the run's outcome (`timeout`, seconds).
+    pub wait: Duration,
+}
+
+impl Params for SubmitParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (session_key, text, run_id, wait) = submit(call.method, &call.params)?;
+        Ok(Self {
+            session_key,
+            text,
+            run_id,
+            wait,
+        })
+    }
+}
+
+/// `agent.wait {runId, timeoutMs?}`.
+pub(crate) struct WaitParams {
+    /// The run to wait for.
+    pub run_id: String,
+    /// How long to wait.
+    pub timeout: Duration,
+}
+
+impl Params for WaitParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (run_id, timeout) = wait(&call.params)?;
+        Ok(Self { run_id, timeout })
+    }
+}
+
+/// `chat.history {sessionKey, limit?}`.
+pub(crate) struct HistoryParams {
+    /// Normalized session key.
+    pub session_key: String,
+    /// Entries to return (1..=5000, default 200).
+    pub limit: usize,
+}
+
+impl Params for HistoryParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (session_key, limit) = history(&call.params)?;
+        Ok(Self { session_key, limit })
+    }
+}
+
+/// `chat.abort {sessionKey, runId?}`.
+pub(crate) struct AbortParams {
+    /// Normalized session key.
+    pub session_key: String,
+    /// The run to abort (all of the session's when absent).
+    pub run_id: Option<String>,
+}
+
+impl Params for AbortParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (session_key, run_id) = abort(&call.params)?;
+        Ok(Self {
+            session_key,
+            run_id,
+        })
+    }
+}
+
+/// `send {to, message, idempotencyKey, channel?, accountId?, threadId?, replyToId?}`: the
+/// registry message itself.
+impl Params for SendOutbound {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        send(&call.params)
+    }
+}
+
+/// `channels.pairing.approve {channel, requestId | code, accountId?}`.
+pub(crate) struct PairingApproveParams {
+    /// Channel kind.
+    pub channel: String,
+    /// Account, when the channel has several.
+    pub account_id: Option<String>,
+    /// The pairing code.
+    pub code: String,
+}
+
+impl Params for PairingApproveParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let (channel, account_id, code) = pairing_approve(&call.params)?;
+        Ok(Self {
+            channel,
+            account_id,
+            code,
+        })
+    }
+}
+
+/// `sessions.list {limit?}` (1..=1000, default 50; lenient, like before).
+pub(crate) struct SessionsListParams {
+    /// Sessions to list.
+    pub limit: usize,
+}
+
+impl Params for SessionsListParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let limit = call
+            .params
+            .get("limit")
+            .and_then(Value::as_u64)
+            .unwrap_or(50)
+            .clamp(1, 1000);
+        Ok(Self {
+            limit: usize::try_from(limit).unwrap_or(50),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn call(method: &'static str, params: Value) -> Call {
+        Call {
+            id: "1".into(),
+            method,
+            params,
+            scopes: Vec::new(),
+            node_id: None,
+        }
+    }
+
+    fn err<P: Params>(c: &Call) -> String {
+        match P::parse(c) {
+            Ok(_) => panic!("{} {} parsed", c.method, c.params),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn submit_params_per_method() {
+        // `agent` defaults the session; `chat.send` requires it.
+        let params = json!({"message": "hi", "idempotencyKey": "r1"});
+        let p = SubmitParams::parse(&call("agent", params.clone()))
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(
+            (p.session_key.as_str(), p.text.as_str()),
+            ("agent:main:main", "hi")
+        );
+        assert_eq!(p.run_id, "r1");
+        assert_eq!(
+            err::<SubmitParams>(&call("chat.send", params)),
+            "invalid chat.send params: must have required property 'sessionKey'"
+        );
+        assert_eq!(
+            err::<SubmitParams>(&call(
+                "agent",
+                json!({"message": " ", "idempotencyKey": "r1"})
+            )),
+            "invalid agent params: message must not be empty"
+        );
+    }
+
+    #[test]
+    fn other_params() {
+        assert_eq!(
+            err::<WaitParams>(&call("agent.wait", json!({"runId": "r", "timeoutMs": -1}))),
+            "invalid agent.wait params: at /timeoutMs: must be integer"
+        );
+        let p = HistoryParams::parse(&call("chat.history", json!({"sessionKey": "main"})))
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(p.limit, 200);
+        assert_eq!(
+            err::<AbortParams>(&call("chat.abort", json!("x"))),
+            "invalid chat.abort params: must be object"
+        );
+        assert_eq!(
+            err::<PairingApproveParams>(&call(
+                "channels.pairing.approve",
+                json!({"channel": "telegram"})
+            )),
+            "invalid channels.pairing.approve params: must have required property 'requestId'"
+        );
+        let p = SessionsListParams::parse(&call("sessions.list", json!({"limit": 5000})))
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(p.limit, 1000);
+    }
+}

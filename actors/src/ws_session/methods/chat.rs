@@ -1,0 +1,135 @@
+//! `chat.send`, `chat.history`, `chat.abort`, `agent`, `agent.wait` (OpenClaw's
+//! `server-methods/chat.ts`, `agent.ts`).
+
+use actix::prelude::*;
+use serde_json::json;
+
+use super::agent_params::{AbortParams, HistoryParams, SubmitParams, WaitParams};
+use super::{Call, Method, gone};
+use crate::protocol::scopes::{MethodAccess, READ, WRITE};
+use crate::registry::runs::{AbortRun, ChatHistory, SubmitRun, WaitRun};
+use crate::util::now_ms;
+use crate::ws_session::WsSession;
+
+pub(super) const METHODS: &[Method] = &[
+    Method {
+        name: "chat.send",
+        access: MethodAccess::Operator(WRITE),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::submit_run),
+    },
+    Method {
+        name: "chat.history",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_history),
+    },
+    Method {
+        name: "chat.abort",
+        access: MethodAccess::Operator(WRITE),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_abort),
+    },
+    Method {
+        name: "agent",
+        access: MethodAccess::Operator(WRITE),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::submit_run),
+    },
+    Method {
+        name: "agent.wait",
+        access: MethodAccess::Operator(WRITE),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::agent_wait),
+    },
+];
+
+impl WsSession {
+    /// `chat.send` (answers once the run is accepted) and `agent` (answers `accepted`, then
+    /// the run's outcome under the same id).
+    fn submit_run(&mut self, call: Call, p: SubmitParams, ctx: &mut Context<Self>) {
+        let id = call.id;
+        let wait = p.wait;
+        let fut = self.registry.send(SubmitRun {
+            run_id: p.run_id,
+            session_key: p.session_key,
+            text: p.text,
+            sender: Some(format!("operator:{}", self.conn_id)),
+        });
+        let two_phase = call.method == "agent";
+        fut.into_actor(self)
+            .map(move |res, act, ctx| {
+                let ack = match res {
+                    Ok(Ok(a)) => a,
+                    Ok(Err(e)) => return act.respond_err(&id, &e, ctx),
+                    Err(_) => return act.respond_err(&id, &gone(), ctx),
+                };
+                if !two_phase {
+                    return act.respond_ok(
+                        &id,
+                        &json!({"runId": ack.run_id, "status": ack.status, "sessionKey": ack.session_key}),
+                        ctx,
+                    );
+                }
+                act.respond_ok(
+                    &id,
+                    &json!({"runId": ack.run_id, "status": "accepted", "acceptedAt": now_ms(), "sessionKey": ack.session_key}),
+                    ctx,
+                );
+                let wait_fut = act.registry.send(WaitRun {
+                    run_id: ack.run_id.clone(),
+                    timeout: wait,
+                });
+                act.reply_with(
+                    id,
+                    async move {
+                        let v = wait_fut.await.map_err(|_| gone())?;
+                        let status = v["status"].as_str().unwrap_or("error").to_owned();
+                        let summary = match status.as_str() {
+                            "ok" => "completed",
+                            "aborted" => "aborted",
+                            _ => "failed",
+                        };
+                        let text = v["text"].as_str().unwrap_or("").to_owned();
+                        let mut out = json!({
+                            "runId": ack.run_id, "status": if status == "aborted" { "error" } else { status.as_str() },
+                            "summary": summary, "sessionKey": ack.session_key,
+                            "result": {"payloads": [{"text": text}], "meta": {"startedAt": v["startedAt"], "endedAt": v["endedAt"]}},
+                        });
+                        if let Some(e) = v["error"].as_str() {
+                            out["error"] = json!(e);
+                        }
+                        Ok(out)
+                    },
+                    ctx,
+                );
+            })
+            .spawn(ctx);
+    }
+
+    /// `agent.wait {runId, timeoutMs?}`.
+    fn agent_wait(&mut self, call: Call, p: WaitParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(WaitRun {
+            run_id: p.run_id,
+            timeout: p.timeout,
+        });
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+    }
+
+    /// `chat.history {sessionKey, limit?}`.
+    fn chat_history(&mut self, call: Call, p: HistoryParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(ChatHistory {
+            session_key: p.session_key,
+            limit: p.limit,
+        });
+        self.reply_with(
+            call.id,
+            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            ctx,
+        );
+    }
+
+    /// `chat.abort {sessionKey, runId?}`.
+    fn chat_abort(&mut self, call: Call, p: AbortParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(AbortRun {
+            session_key: p.session_key,
+            run_id: p.run_id,
+        });
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+    }
+}

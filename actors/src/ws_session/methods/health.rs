@@ -1,0 +1,162 @@
+//! `health`, `status`, `system-presence` (OpenClaw's `server-methods/health.ts`,
+//! `status.ts`, `system.ts`).
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+
+use super::{Call, Method, Params};
+use crate::protocol::PROTOCOL_VERSION;
+use crate::protocol::error::ErrorShape;
+use crate::protocol::scopes::{ADMIN, MethodAccess, READ};
+use crate::protocol::validate::optional_bool_params;
+use crate::registry::runs::ChannelsStatus;
+use crate::registry::{GetPresence, GetStats};
+use crate::ws_session::WsSession;
+
+pub(super) const METHODS: &[Method] = &[
+    Method {
+        name: "health",
+        access: MethodAccess::Open,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::health),
+    },
+    Method {
+        name: "status",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::status),
+    },
+    Method {
+        name: "system-presence",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::system_presence),
+    },
+];
+
+/// `health {probe?}`.
+pub(crate) struct HealthParams;
+
+impl Params for HealthParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        optional_bool_params("health", &call.params, &["probe"])
+            .map(|()| Self)
+            .map_err(ErrorShape::invalid)
+    }
+}
+
+/// `status {includeChannelSummary?, includeCliProjection?}`.
+pub(crate) struct StatusParams;
+
+impl Params for StatusParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        optional_bool_params(
+            "status",
+            &call.params,
+            &["includeChannelSummary", "includeCliProjection"],
+        )
+        .map(|()| Self)
+        .map_err(ErrorShape::invalid)
+    }
+}
+
+/// `system-presence {}`.
+pub(crate) struct PresenceParams;
+
+impl Params for PresenceParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        optional_bool_params("system-presence", &call.params, &[])
+            .map(|()| Self)
+            .map_err(ErrorShape::invalid)
+    }
+}
+
+impl WsSession {
+    /// `health {probe?}`: the gateway's health, with the channels' when any are configured.
+    fn health(&mut self, call: Call, _: HealthParams, ctx: &mut Context<Self>) {
+        if self.shared.config.channel_accounts == 0 {
+            let health = self.shared.health();
+            return self.respond_ok(&call.id, &health, ctx);
+        }
+        let fut = self.registry.send(ChannelsStatus);
+        let shared = self.shared.clone();
+        self.reply_with(
+            call.id,
+            async move {
+                let mut health = shared.health();
+                if let Ok(ch) = fut.await {
+                    for k in ["channels", "channelOrder", "channelLabels"] {
+                        health[k] = ch[k].clone();
+                    }
+                    let healthy = ch["channels"]
+                        .as_object()
+                        .is_none_or(|m| m.values().all(|c| c["running"] == json!(true)));
+                    health["channelsHealthy"] = json!(healthy);
+                }
+                Ok(health)
+            },
+            ctx,
+        );
+    }
+
+    /// `status {includeChannelSummary?, includeCliProjection?}`.
+    fn status(&mut self, call: Call, _: StatusParams, ctx: &mut Context<Self>) {
+        let is_admin = call.scopes.iter().any(|s| s == ADMIN);
+        let id = call.id;
+        self.registry
+            .send(GetStats)
+            .into_actor(self)
+            .map(move |stats, act, ctx| {
+                let stats = stats.unwrap_or_default();
+                let status = act.status_payload(stats, is_admin);
+                act.respond_ok(&id, &status, ctx);
+            })
+            .spawn(ctx);
+    }
+
+    /// `system-presence {}`: the presence list.
+    fn system_presence(&mut self, call: Call, _: PresenceParams, ctx: &mut Context<Self>) {
+        let id = call.id;
+        self.registry
+            .send(GetPresence)
+            .into_actor(self)
+            .map(move |list, act, ctx| {
+                let list = Value::Array(list.unwrap_or_default());
+                act.respond_ok(&id, &list, ctx);
+            })
+            .spawn(ctx);
+    }
+
+    fn status_payload(&self, stats: crate::registry::Stats, is_admin: bool) -> Value {
+        let cfg = &self.shared.config;
+        let mut gateway = json!({
+            "version": cfg.server_version,
+            "uptimeMs": self.shared.uptime_ms(),
+            "port": cfg.port,
+            "bind": cfg.bind_mode,
+            "bindAddrs": cfg.bind_addrs,
+            "authMode": cfg.auth.mode.as_str(),
+            "connections": stats,
+            "protocol": PROTOCOL_VERSION,
+        });
+        if is_admin {
+            gateway["stateDir"] = json!(cfg.state_dir.display().to_string());
+            if let Some(p) = &cfg.config_path {
+                gateway["configPath"] = json!(p.display().to_string());
+            }
+        }
+        json!({
+            "runtimeVersion": cfg.server_version,
+            "pid": std::process::id(),
+            "uptimeMs": self.shared.uptime_ms(),
+            "heartbeat": {"defaultAgentId": "main", "agents": []},
+            "channelSummary": [],
+            "queuedSystemEvents": [],
+            "sessions": {
+                "paths": [self.shared.sessions_path()],
+                "count": stats.sessions,
+                "defaults": {"model": Value::Null, "contextTokens": Value::Null},
+                "recent": [],
+                "byAgent": [],
+            },
+            "gateway": gateway,
+        })
+    }
+}

@@ -1,0 +1,287 @@
+//! # The method table
+//!
+//! Every RPC method this gateway implements is declared once, as a [`Method`] in the
+//! `METHODS` list of its area's file (grouped like OpenClaw's `src/gateway/server-methods/`):
+//!
+//! | file | methods |
+//! | --- | --- |
+//! | `health.rs` | `health`, `status`, `system-presence` |
+//! | `nodes.rs` | `node.list`, `node.describe`, `node.invoke`, `node.pair.*`, and the node-side `node.invoke.result`, `node.invoke.progress`, `node.event`, `node.*.update`, `skills.bins` |
+//! | `devices.rs` | `device.pair.*`, `device.token.rotate`, `device.token.revoke` |
+//! | `chat.rs` | `chat.send`, `chat.history`, `chat.abort`, `agent`, `agent.wait` |
+//! | `sessions.rs` | `sessions.list` |
+//! | `channels.rs` | `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve` |
+//!
+//! An entry names the method, who may call it ([`MethodAccess`]: open, node role, or
+//! operator role with a scope) and its handler. A handler with params takes them typed
+//! (`fn(&mut WsSession, Call, P, &mut Context)` where `P:` [`Params`], wired with
+//! [`WsSession::with_params`]); the `Params` impls (`node_params.rs`, `agent_params.rs`,
+//! `health.rs`) use the validating parsers whose errors are worded like OpenClaw's AJV
+//! errors, so a bad request is answered before the handler runs.
+//! From this table come `hello-ok.features.methods` ([`method_names`]), the role and scope
+//! check before every call ([`WsSession::dispatch`]) and
+//! [`scopes::method_access`](crate::protocol::scopes::method_access). Methods that are not
+//! in the table keep OpenClaw's access rule
+//! ([`scopes::unimplemented_access`](crate::protocol::scopes::unimplemented_access)), so a
+//! caller without the scope is refused before it learns the method is unknown.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use actix::prelude::*;
+use serde_json::Value;
+
+use super::{Phase, ReadyState, WsSession};
+use crate::protocol::error::ErrorShape;
+use crate::protocol::frame::Request;
+use crate::protocol::scopes::{self, MethodAccess};
+use crate::registry::nodes::{PairingOp, PairingRequest};
+
+mod agent_params;
+mod channels;
+mod chat;
+mod devices;
+mod health;
+mod node_params;
+mod nodes;
+mod sessions;
+
+pub use nodes::MAX_HOST_STATS_BYTES;
+
+/// A handler: answers `call` on the session (now, or later from a spawned future).
+pub(crate) type Handler = fn(&mut WsSession, Call, &mut Context<WsSession>);
+
+/// One RPC method: its wire name, who may call it, and its handler.
+pub(crate) struct Method {
+    /// The method name on the wire.
+    pub name: &'static str,
+    /// Role and scope required (checked before the handler runs).
+    pub access: MethodAccess,
+    /// Parses the params and answers.
+    pub handler: Handler,
+}
+
+/// A request that passed the access check, as handed to its handler.
+pub(crate) struct Call {
+    /// The request id, echoed in the response.
+    pub id: String,
+    /// The method name (the table's, so `'static`).
+    pub method: &'static str,
+    /// The params (`Value::Null` when absent).
+    pub params: Value,
+    /// The caller's granted scopes.
+    pub scopes: Vec<String>,
+    /// The caller's node id (node role only).
+    pub node_id: Option<String>,
+}
+
+/// A method's typed params: parsed and validated (errors worded like OpenClaw's AJV
+/// validator, which the integration tests compare on the wire) before its handler runs.
+pub(crate) trait Params: Sized {
+    /// Parses `call.params` (the caller's scopes and node id are there too).
+    fn parse(call: &Call) -> Result<Self, ErrorShape>;
+}
+
+/// The areas, in the order `hello-ok.features.methods` lists them.
+const AREAS: &[&[Method]] = &[
+    health::METHODS,
+    nodes::METHODS,
+    devices::METHODS,
+    chat::METHODS,
+    channels::METHODS,
+    sessions::METHODS,
+];
+
+static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {
+    AREAS
+        .iter()
+        .flat_map(|area| area.iter())
+        .map(|m| (m.name, m))
+        .collect()
+});
+
+static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    AREAS
+        .iter()
+        .flat_map(|area| area.iter())
+        .map(|m| m.name)
+        .collect()
+});
+
+/// The method `name`, if this gateway implements it.
+pub(crate) fn lookup(name: &str) -> Option<&'static Method> {
+    INDEX.get(name).copied()
+}
+
+/// The methods this gateway implements (advertised in `hello-ok.features.methods`).
+pub fn method_names() -> &'static [&'static str] {
+    &NAMES
+}
+
+/// The access rule of an implemented method (`None`: not in the table).
+pub fn method_access(name: &str) -> Option<MethodAccess> {
+    lookup(name).map(|m| m.access)
+}
+
+/// Who may call `name`: the table's rule for an implemented method, OpenClaw's otherwise.
+pub(super) fn access_of(name: &str) -> MethodAccess {
+    lookup(name).map_or_else(|| scopes::unimplemented_access(name), |m| m.access)
+}
+
+/// The gateway is shutting down (the registry is gone).
+pub(crate) fn gone() -> ErrorShape {
+    ErrorShape::unavailable("gateway is shutting down")
+}
+
+/// Why an authenticated session may not call a method with `access` (role, then scope).
+pub(super) fn access_denied(state: &ReadyState, access: MethodAccess) -> Option<ErrorShape> {
+    match access {
+        MethodAccess::Open => None,
+        MethodAccess::Node if state.role != "node" => Some(ErrorShape::invalid(format!(
+            "unauthorized role: {}",
+            state.role
+        ))),
+        MethodAccess::Node => None,
+        MethodAccess::Operator(_) if state.role != "operator" => Some(ErrorShape::invalid(
+            format!("unauthorized role: {}", state.role),
+        )),
+        MethodAccess::Operator(scope) if !scopes::satisfied(&state.scopes, scope) => {
+            Some(ErrorShape::missing_scope(scope))
+        }
+        MethodAccess::Operator(_) => None,
+    }
+}
+
+impl WsSession {
+    /// Checks role and scope, then hands the request to its method's handler.
+    pub(super) fn dispatch(&mut self, req: Request, ctx: &mut Context<Self>) {
+        let Phase::Ready(state) = &self.phase else {
+            return;
+        };
+        let method = lookup(&req.method);
+        let access = method.map_or_else(|| scopes::unimplemented_access(&req.method), |m| m.access);
+        if let Some(err) = access_denied(state, access) {
+            return self.respond_err(&req.id, &err, ctx);
+        }
+        let Some(method) = method else {
+            let err = if req.method == "connect" {
+                ErrorShape::invalid("connect is only valid as the first request")
+            } else {
+                ErrorShape::unknown_method(&req.method)
+            };
+            return self.respond_err(&req.id, &err, ctx);
+        };
+        let call = Call {
+            id: req.id,
+            method: method.name,
+            params: req.params,
+            scopes: state.scopes.clone(),
+            node_id: state.node_id.clone(),
+        };
+        (method.handler)(self, call, ctx);
+    }
+
+    /// Parses the typed params `P` of `call` and runs `handler`, or answers the params
+    /// error. An entry with typed params reads
+    /// `handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_history)`.
+    pub(crate) fn with_params<P: Params>(
+        &mut self,
+        call: Call,
+        ctx: &mut Context<Self>,
+        handler: fn(&mut Self, Call, P, &mut Context<Self>),
+    ) {
+        match P::parse(&call) {
+            Ok(params) => handler(self, call, params, ctx),
+            Err(e) => self.respond_err(&call.id, &e, ctx),
+        }
+    }
+
+    /// Replies to `id` when `fut` resolves with `Ok(payload)` / `Err(error)`.
+    pub(crate) fn reply_with<F>(&mut self, id: String, fut: F, ctx: &mut Context<Self>)
+    where
+        F: std::future::Future<Output = Result<Value, ErrorShape>> + 'static,
+    {
+        fut.into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(v) => act.respond_ok(&id, &v, ctx),
+                Err(e) => act.respond_err(&id, &e, ctx),
+            })
+            .spawn(ctx);
+    }
+
+    /// Runs a pairing operation in the registry (`node.pair.*`, `device.*`) and replies
+    /// once the change is persisted.
+    pub(crate) fn reply_pairing(&mut self, call: Call, op: PairingOp, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(PairingRequest {
+            op,
+            caller_scopes: call.scopes,
+        });
+        self.reply_with(
+            call.id,
+            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            ctx,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::scopes::{PAIRING, READ, WRITE};
+
+    #[test]
+    fn names_are_unique_and_indexed() {
+        let names = method_names();
+        assert_eq!(INDEX.len(), names.len(), "a method is declared twice");
+        for name in names {
+            assert_eq!(lookup(name).map(|m| m.name), Some(*name));
+        }
+        assert!(lookup("connect").is_none());
+        assert!(lookup("no.such").is_none());
+    }
+
+    #[test]
+    fn table_drives_access() {
+        assert_eq!(method_access("health"), Some(MethodAccess::Open));
+        assert_eq!(method_access("status"), Some(MethodAccess::Operator(READ)));
+        assert_eq!(
+            method_access("chat.send"),
+            Some(MethodAccess::Operator(WRITE))
+        );
+        assert_eq!(
+            method_access("device.token.rotate"),
+            Some(MethodAccess::Operator(PAIRING))
+        );
+        assert_eq!(method_access("node.event"), Some(MethodAccess::Node));
+        assert_eq!(method_access("config.get"), None);
+        // The protocol-level rule agrees with the table for every implemented method.
+        for name in method_names() {
+            assert_eq!(Some(scopes::method_access(name)), method_access(name));
+        }
+    }
+
+    fn ready(role: &str, scopes: &[&str]) -> ReadyState {
+        ReadyState {
+            role: role.to_owned(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            node_id: None,
+            device_id: None,
+        }
+    }
+
+    #[test]
+    fn access_checks_role_then_scope() {
+        let read = ready("operator", &[READ]);
+        let node = ready("node", &[]);
+        assert!(access_denied(&read, MethodAccess::Open).is_none());
+        assert!(access_denied(&node, MethodAccess::Open).is_none());
+        assert!(access_denied(&read, MethodAccess::Operator(READ)).is_none());
+        let e = access_denied(&read, MethodAccess::Operator(WRITE)).map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("missing scope: operator.write"));
+        let e = access_denied(&node, MethodAccess::Operator(READ)).map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("unauthorized role: node"));
+        let e = access_denied(&read, MethodAccess::Node).map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("unauthorized role: operator"));
+        assert!(access_denied(&node, MethodAccess::Node).is_none());
+    }
+}

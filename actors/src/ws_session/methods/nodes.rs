@@ -1,0 +1,271 @@
+//! `node.*` and `skills.bins` (OpenClaw's `server-methods/nodes.ts`): the operator side
+//! (`node.list`, `node.describe`, `node.invoke`, `node.pair.*`) and the node side
+//! (`node.invoke.result`, `node.invoke.progress`, `node.event`, `node.*.update`,
+//! `skills.bins`).
+
+use actix::prelude::*;
+use serde_json::json;
+
+use super::node_params::{NodeEventParams, NodeIdParams};
+use super::{Call, Method, gone};
+use crate::node_session::{InvokeNode, InvokeResult};
+use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
+use crate::registry::nodes::{
+    DescribeNode, InvokeNodeCommand, ListNodes, LookupNode, NodeHostStats, PairingOp, not_connected,
+};
+use crate::ws_session::{Phase, WsSession};
+
+/// Largest `node.host.stats` payload accepted (serialized). It is kept per node and
+/// rebroadcast to every operator, so it must stay small.
+pub const MAX_HOST_STATS_BYTES: usize = 16 * 1024;
+
+/// Bound on an operator session's node-address cache.
+const NODE_CACHE_MAX: usize = 64;
+
+pub(super) const METHODS: &[Method] = &[
+    Method {
+        name: "node.list",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::node_list,
+    },
+    Method {
+        name: "node.describe",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_describe),
+    },
+    Method {
+        name: "node.invoke",
+        access: MethodAccess::Operator(WRITE),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_invoke),
+    },
+    Method {
+        name: "node.invoke.result",
+        access: MethodAccess::Node,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_invoke_result),
+    },
+    Method {
+        name: "node.invoke.progress",
+        access: MethodAccess::Node,
+        handler: WsSession::node_invoke_progress,
+    },
+    Method {
+        name: "node.event",
+        access: MethodAccess::Node,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_event),
+    },
+    Method {
+        name: "node.pair.list",
+        access: MethodAccess::Operator(PAIRING),
+        handler: WsSession::node_pair_list,
+    },
+    Method {
+        name: "node.pair.approve",
+        access: MethodAccess::Operator(PAIRING),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::pair_decide),
+    },
+    Method {
+        name: "node.pair.reject",
+        access: MethodAccess::Operator(PAIRING),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::pair_decide),
+    },
+    Method {
+        name: "node.pair.remove",
+        access: MethodAccess::Operator(PAIRING),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_pair_remove),
+    },
+    Method {
+        name: "node.pluginTools.update",
+        access: MethodAccess::Node,
+        handler: WsSession::node_plugin_tools_update,
+    },
+    Method {
+        name: "node.skills.update",
+        access: MethodAccess::Node,
+        handler: WsSession::node_skills_update,
+    },
+    Method {
+        name: "node.runnerInventory.update",
+        access: MethodAccess::Node,
+        handler: WsSession::node_runner_inventory_update,
+    },
+    Method {
+        name: "skills.bins",
+        access: MethodAccess::Node,
+        handler: WsSession::skills_bins,
+    },
+];
+
+impl WsSession {
+    /// `node.list`.
+    fn node_list(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(ListNodes);
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+    }
+
+    /// `node.describe {nodeId}`.
+    fn node_describe(&mut self, call: Call, p: NodeIdParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(DescribeNode { node_id: p.node_id });
+        self.reply_with(
+            call.id,
+            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            ctx,
+        );
+    }
+
+    /// `node.invoke {nodeId, command, idempotencyKey, params?, timeoutMs?, …}`.
+    fn node_invoke(&mut self, call: Call, cmd: InvokeNodeCommand, ctx: &mut Context<Self>) {
+        self.invoke_node(call.id, cmd, ctx);
+    }
+
+    /// `node.invoke` straight to the node's session: the address comes from the registry
+    /// once and is cached, so a call crosses threads only to the node's worker and back.
+    fn invoke_node(&mut self, id: String, cmd: InvokeNodeCommand, ctx: &mut Context<Self>) {
+        let cached = self
+            .node_cache
+            .get(&cmd.node_id)
+            .filter(|a| a.connected())
+            .cloned();
+        let registry = self.registry.clone();
+        let node_id = cmd.node_id.clone();
+        let scopes = match cmd.origin {
+            crate::registry::nodes::InvokeOrigin::Operator { scopes } => scopes,
+            crate::registry::nodes::InvokeOrigin::AgentRun { .. } => Vec::new(),
+        };
+        // Idempotency keys are bound to the caller: the device, or the shared secret.
+        let principal = match &self.phase {
+            Phase::Ready(r) => r.device_id.clone(),
+            _ => None,
+        }
+        .map_or_else(|| "shared-secret".to_owned(), |d| format!("device:{d}"));
+        let msg = InvokeNode {
+            command: cmd.command,
+            params: cmd.params,
+            timeout_ms: cmd.timeout_ms,
+            idempotency_key: cmd.idempotency_key,
+            session_key: cmd.session_key,
+            caller: crate::tool_policy::InvokeCaller::Operator { principal, scopes },
+        };
+        async move {
+            let addr = match cached {
+                Some(a) => a,
+                None => match registry.send(LookupNode { node_id }).await {
+                    Ok(Some(a)) => a,
+                    _ => return (None, Err(not_connected())),
+                },
+            };
+            let out = addr
+                .send(msg)
+                .await
+                .unwrap_or_else(|_| Err(crate::node_session::disconnected()));
+            (Some(addr), out)
+        }
+        .into_actor(self)
+        .map(move |(addr, out), act, ctx| {
+            if let Some(a) = addr {
+                if act.node_cache.len() >= NODE_CACHE_MAX {
+                    act.node_cache.retain(|_, a| a.connected());
+                }
+                if act.node_cache.len() < NODE_CACHE_MAX {
+                    act.node_cache.insert(cmd.node_id, a);
+                }
+            }
+            match out {
+                Ok(v) => act.respond_ok(&id, &v, ctx),
+                Err(e) => act.respond_err(&id, &e, ctx),
+            }
+        })
+        .spawn(ctx);
+    }
+
+    /// `node.pair.list`.
+    fn node_pair_list(&mut self, call: Call, ctx: &mut Context<Self>) {
+        self.reply_pairing(call, PairingOp::NodeList, ctx);
+    }
+
+    /// `node.pair.remove {nodeId}`.
+    fn node_pair_remove(&mut self, call: Call, p: NodeIdParams, ctx: &mut Context<Self>) {
+        let op = PairingOp::NodeRemove { node_id: p.node_id };
+        self.reply_pairing(call, op, ctx);
+    }
+
+    // --- node side ---
+
+    /// `node.invoke.result {id, nodeId, ok, payload?, payloadJSON?, error?}`: handed to
+    /// this node's `NodeSession`; late or unknown ids are answered `ignored`.
+    fn node_invoke_result(&mut self, call: Call, result: InvokeResult, ctx: &mut Context<Self>) {
+        let id = call.id;
+        match self.node.clone() {
+            Some(node) => {
+                let fut = node.send(result);
+                self.reply_with(
+                    id,
+                    async move {
+                        Ok(match fut.await {
+                            Ok(true) => json!({"ok": true}),
+                            _ => json!({"ok": true, "ignored": true}),
+                        })
+                    },
+                    ctx,
+                );
+            }
+            None => self.respond_ok(&id, &json!({"ok": true, "ignored": true}), ctx),
+        }
+    }
+
+    /// `node.event {event, payload? | payloadJSON?}`: `node.host.stats` is kept (bounded
+    /// by its params) and rebroadcast as `node.hostStats`; other events are acknowledged,
+    /// not handled.
+    fn node_event(&mut self, call: Call, p: NodeEventParams, ctx: &mut Context<Self>) {
+        let NodeEventParams { event, payload } = p;
+        let handled = match (event.as_str(), payload, &call.node_id) {
+            ("node.host.stats", Some(stats), Some(node_id)) if stats.is_object() => {
+                self.registry.do_send(NodeHostStats {
+                    node_id: node_id.clone(),
+                    stats,
+                });
+                true
+            }
+            _ => false,
+        };
+        let mut out = json!({"ok": true, "event": event, "handled": handled});
+        if handled {
+            out["reason"] = json!("updated");
+        }
+        self.respond_ok(&call.id, &out, ctx);
+    }
+
+    /// `node.invoke.progress`: acknowledged.
+    fn node_invoke_progress(&mut self, call: Call, ctx: &mut Context<Self>) {
+        self.respond_ok(&call.id, &json!({"ok": true}), ctx);
+    }
+
+    /// `node.runnerInventory.update`: acknowledged.
+    fn node_runner_inventory_update(&mut self, call: Call, ctx: &mut Context<Self>) {
+        self.respond_ok(&call.id, &json!({"nodeId": call.node_id}), ctx);
+    }
+
+    /// `node.pluginTools.update {tools}`: echoed.
+    fn node_plugin_tools_update(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let tools = call.params.get("tools").cloned().unwrap_or(json!([]));
+        self.respond_ok(
+            &call.id,
+            &json!({"nodeId": call.node_id, "tools": tools}),
+            ctx,
+        );
+    }
+
+    /// `node.skills.update {skills}`: echoed.
+    fn node_skills_update(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let skills = call.params.get("skills").cloned().unwrap_or(json!([]));
+        self.respond_ok(
+            &call.id,
+            &json!({"nodeId": call.node_id, "skills": skills}),
+            ctx,
+        );
+    }
+
+    /// `skills.bins`: no skill binaries.
+    fn skills_bins(&mut self, call: Call, ctx: &mut Context<Self>) {
+        self.respond_ok(&call.id, &json!({"bins": []}), ctx);
+    }
+}

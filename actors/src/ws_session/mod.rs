@@ -1,0 +1,460 @@
+//! # `WsSession` — one actor per WebSocket connection
+//!
+//! Built on `actix-ws` rather than the deprecated `actix-web-actors`: the socket's outbound
+//! half is an `actix_ws::Session` owned by a small writer task that drains this actor's
+//! byte-bounded queue, so the actor keeps running (timers, mailbox) even when a client stops
+//! reading, and can close a slow consumer at `maxBufferedBytes`. The inbound half is
+//! [`ClientFrames`], a frame decoder whose size limit the actor raises from 64 KiB to
+//! `maxPayload` once the client has authenticated.
+//!
+//! Lifecycle: `connect.challenge` on start → the first frame must be `connect` → protocol,
+//! role, origin, shared-secret (with the [`Registry`]'s limiter), device rules → `hello-ok`
+//! → request dispatch and `tick` events every `tickIntervalMs`.
+//!
+//! Layout: this file holds the actor (state, lifecycle, frame routing, tick, messages);
+//! `transport.rs` the frame decoder and the writer queue (pings, pongs, close);
+//! `handshake.rs` everything from `connect` to `hello-ok`; `peer.rs` the connection's
+//! origin facts; `methods/` the method table (each RPC method's name, access and handler,
+//! grouped by area) and the dispatcher that checks access and calls them.
+//!
+//! Messages: the inbound frame stream, [`SendEvent`], [`SendTargeted`], [`CloseSession`].
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_http::ws::{Frame, ProtocolError};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
+use serde_json::{Value, json};
+
+use crate::engine::{Engine, Shared};
+use crate::node_session::NodeSession;
+use crate::protocol::error::ErrorShape;
+use crate::protocol::frame::{self, Inbound, StateVersion};
+use crate::protocol::{MAX_PENDING_HANDSHAKE_FRAMES, MAX_PREAUTH_PAYLOAD_BYTES, close};
+use crate::registry::{Registry, SessionClosed, SessionOpened};
+use crate::util::now_ms;
+
+mod handshake;
+mod methods;
+mod peer;
+mod transport;
+
+pub use methods::{MAX_HOST_STATS_BYTES, method_access, method_names};
+pub use peer::{HardClose, PeerInfo};
+pub use transport::{ClientFrames, OutState};
+use transport::{Outbound, Push};
+
+/// Events dropped (not queued) for a session whose outbound queue is over
+/// [`SLOW_QUEUE_BYTES`].
+const DROP_IF_SLOW: &[&str] = &["presence", "health", "node.hostStats", "heartbeat"];
+/// Queue depth above which snapshot events are dropped.
+const SLOW_QUEUE_BYTES: usize = 256 * 1024;
+
+/// How long a client has to answer a ping (after the tick that sent it).
+const PONG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// Events this gateway emits (advertised in `hello-ok.features.events`).
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "presence",
+    "shutdown",
+    "node.invoke.request",
+    "node.hostStats",
+    "node.pair.requested",
+    "node.pair.resolved",
+    "device.pair.requested",
+    "device.pair.resolved",
+    "chat",
+    "agent",
+];
+
+// === the actor ===
+
+/// Handshake progress.
+enum Phase {
+    /// Waiting for the `connect` request.
+    AwaitConnect,
+    /// `connect` received; auth in flight. Further frames are queued (at most 15).
+    Authenticating { pending: VecDeque<String> },
+    /// Authenticated.
+    Ready(Box<ReadyState>),
+    /// Closing; frames are ignored.
+    Closing,
+}
+
+/// What an authenticated session is allowed to do.
+struct ReadyState {
+    role: String,
+    scopes: Vec<String>,
+    /// Set for nodes.
+    node_id: Option<String>,
+    /// The verified device id, if the client presented one.
+    device_id: Option<String>,
+}
+
+/// One WebSocket connection.
+pub struct WsSession {
+    /// Connection id (`hello-ok.server.connId`).
+    conn_id: String,
+    /// Engine facts and config.
+    shared: Arc<Shared>,
+    /// The registry.
+    registry: Addr<Registry>,
+    /// Where the client connects from.
+    peer: PeerInfo,
+    /// Outbound queue.
+    out: Outbound,
+    /// Inbound frame size limit shared with [`ClientFrames`].
+    limit: Rc<Cell<usize>>,
+    /// The challenge nonce sent on open.
+    nonce: String,
+    /// Per-connection event sequence (broadcast events only).
+    seq: u64,
+    /// Handshake progress.
+    phase: Phase,
+    /// Last frame received from the client (liveness).
+    last_seen: Instant,
+    /// The node's session actor, for `role: node` connections.
+    node: Option<Addr<NodeSession>>,
+    /// The shared secret matched; the lockout check is done at registration.
+    defer_lockout: bool,
+    /// Node sessions this operator invoked recently (see `invoke_node`).
+    node_cache: std::collections::HashMap<String, Addr<NodeSession>>,
+}
+
+/// Accepts a WebSocket upgrade and starts its `WsSession`. The HTTP layer has already
+/// admitted the peer (pre-auth socket cap) and worked out [`PeerInfo`].
+pub async fn start(
+    req: &HttpRequest,
+    payload: web::Payload,
+    engine: &Engine,
+    peer: PeerInfo,
+) -> Result<HttpResponse, actix_web::Error> {
+    let real_payload = payload.into_inner();
+    // actix-ws owns the response body and the outbound `Session`; we hand it an empty
+    // payload and decode the real one ourselves so the frame limit can change after auth.
+    let empty = web::Payload::from_request(req, &mut dev::Payload::None).await?;
+    let (response, session, _unused) = actix_ws::handle(req, empty)?;
+    let limit = Rc::new(Cell::new(MAX_PREAUTH_PAYLOAD_BYTES));
+    let state = Rc::new(OutState::default());
+    let frames = ClientFrames::new(real_payload, limit.clone(), state.clone());
+    let out = Outbound::spawn(
+        session,
+        engine.shared.config.max_buffered_bytes,
+        state,
+        peer.hard_close.clone(),
+        engine.shared.config.close_linger,
+    );
+    let shared = engine.shared.clone();
+    let registry = engine.registry.clone();
+    WsSession::create(move |ctx| {
+        ctx.add_stream(frames);
+        WsSession {
+            conn_id: uuid::Uuid::new_v4().to_string(),
+            shared,
+            registry,
+            peer,
+            out,
+            limit,
+            nonce: uuid::Uuid::new_v4().to_string(),
+            seq: 0,
+            phase: Phase::AwaitConnect,
+            last_seen: Instant::now(),
+            node: None,
+            defer_lockout: false,
+            node_cache: std::collections::HashMap::new(),
+        }
+    });
+    Ok(response)
+}
+
+impl Actor for WsSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(256);
+        self.registry.do_send(SessionOpened {
+            conn_id: self.conn_id.clone(),
+            ip: self.peer.ip,
+            addr: ctx.address(),
+        });
+        let challenge = json!({"nonce": self.nonce, "ts": now_ms()});
+        self.send_raw(
+            frame::event("connect.challenge", &challenge.to_string(), None, None),
+            ctx,
+        );
+        ctx.run_later(self.shared.config.handshake_timeout, |act, ctx| {
+            if !matches!(act.phase, Phase::Ready(_)) {
+                log::debug!("conn {}: handshake timeout", act.conn_id);
+                act.close(close::NORMAL, "", ctx);
+            }
+        });
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.registry.do_send(SessionClosed {
+            conn_id: self.conn_id.clone(),
+        });
+        Running::Stop
+    }
+}
+
+impl WsSession {
+    /// Queues a frame; closes the session as a slow consumer when the queue is full.
+    fn send_raw(&mut self, text: String, ctx: &mut Context<Self>) {
+        let pushed = self.out.push_text(text);
+        self.after_push(pushed, ctx);
+    }
+
+    fn after_push(&mut self, pushed: Push, ctx: &mut Context<Self>) {
+        match pushed {
+            Push::Ok => {}
+            Push::Full => self.slow_consumer(ctx),
+            Push::Gone => {
+                self.phase = Phase::Closing;
+                ctx.stop();
+            }
+        }
+    }
+
+    /// The client is not reading: drop what is queued, send 1008 `slow consumer` next, and
+    /// drop the socket if even that cannot be written within the close grace.
+    fn slow_consumer(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        log::warn!("conn {}: slow consumer, closing", self.conn_id);
+        self.phase = Phase::Closing;
+        self.out.close(close::POLICY, "slow consumer", true);
+        ctx.stop();
+    }
+
+    fn respond_ok(&mut self, id: &str, payload: &Value, ctx: &mut Context<Self>) {
+        self.send_raw(frame::response_ok(id, payload), ctx);
+    }
+
+    fn respond_err(&mut self, id: &str, err: &ErrorShape, ctx: &mut Context<Self>) {
+        self.send_raw(frame::response_err(id, err), ctx);
+    }
+
+    fn close(&mut self, code: u16, reason: &str, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        self.phase = Phase::Closing;
+        self.out.close(code, reason, false);
+        ctx.stop();
+    }
+
+    /// Answers a handshake request with `err` and closes with `code` and the message.
+    fn fail_handshake(&mut self, id: &str, err: ErrorShape, code: u16, ctx: &mut Context<Self>) {
+        let reason = err.message.clone();
+        self.respond_err(id, &err, ctx);
+        self.close(code, &reason, ctx);
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        match &mut self.phase {
+            Phase::Closing => {}
+            Phase::Authenticating { pending } => {
+                if pending.len() >= MAX_PENDING_HANDSHAKE_FRAMES {
+                    self.close(close::POLICY, "too many pending handshake frames", ctx);
+                } else {
+                    pending.push_back(text.to_owned());
+                }
+            }
+            Phase::AwaitConnect => match frame::parse_inbound(text) {
+                Inbound::NotJson => self.close(close::NORMAL, "", ctx),
+                Inbound::NotRequest | Inbound::BadRequest { .. } => {
+                    self.close(close::POLICY, "invalid request frame", ctx);
+                }
+                Inbound::Request(req) if req.method != "connect" => self.fail_handshake(
+                    &req.id,
+                    ErrorShape::invalid("invalid handshake: first request must be connect"),
+                    close::POLICY,
+                    ctx,
+                ),
+                Inbound::Request(req) => self.on_connect(req, ctx),
+            },
+            Phase::Ready(state) => {
+                // A large frame: check the method against the role and scopes before
+                // building its params.
+                if text.len() > MAX_PREAUTH_PAYLOAD_BYTES
+                    && let Some((id, method)) = frame::peek_request(text)
+                    && let Some(err) = methods::access_denied(state, methods::access_of(&method))
+                {
+                    return self.respond_err(&id, &err, ctx);
+                }
+                self.on_ready_text(text, ctx);
+            }
+        }
+    }
+
+    fn on_ready_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        match frame::parse_inbound(text) {
+            // Invalid JSON and non-request frames after the handshake are ignored, as
+            // the real gateway does.
+            Inbound::NotJson | Inbound::NotRequest => {}
+            Inbound::BadRequest { id, message } => {
+                self.respond_err(&id, &ErrorShape::invalid(message), ctx);
+            }
+            Inbound::Request(req) => self.dispatch(req, ctx),
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        // Liveness: every client answers WebSocket pings; one silent for a full tick
+        // interval plus the 25 s pong allowance is gone.
+        let allowance = self.shared.config.tick_interval + PONG_TIMEOUT;
+        if self.last_seen.elapsed() > allowance {
+            log::debug!(
+                "conn {}: no traffic or pong for {allowance:?}; closing",
+                self.conn_id
+            );
+            return self.close(close::NORMAL, "", ctx);
+        }
+        // A pong still unsent after a whole tick interval: the client is not reading.
+        if self
+            .out
+            .pong_waiting()
+            .is_some_and(|w| w >= self.shared.config.tick_interval)
+        {
+            return self.slow_consumer(ctx);
+        }
+        let pushed = self.out.push_ping();
+        self.after_push(pushed, ctx);
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        let seq = self.next_seq();
+        let payload = format!("{{\"ts\":{}}}", now_ms());
+        self.send_raw(frame::event("tick", &payload, Some(seq), None), ctx);
+    }
+}
+
+impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
+    fn handle(&mut self, item: Result<Frame, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_seen = Instant::now();
+        match item {
+            Ok(Frame::Text(bytes)) => match std::str::from_utf8(&bytes) {
+                Ok(text) => self.on_text(text, ctx),
+                Err(_) => self.close(1007, "invalid utf-8", ctx),
+            },
+            Ok(Frame::Binary(_)) => {
+                if !matches!(self.phase, Phase::Ready(_)) {
+                    self.close(close::NORMAL, "", ctx);
+                }
+            }
+            Ok(Frame::Ping(b)) => {
+                let pushed = self.out.push_pong(b);
+                self.after_push(pushed, ctx);
+            }
+            Ok(Frame::Pong(_)) => {}
+            Ok(Frame::Close(_)) => {
+                // Echo the close (a no-op when we closed first); the close task shuts TCP
+                // down once the echo is written.
+                self.out.state.peer_closed.set(true);
+                self.out.state.peer_closed_notify.notify_one();
+                self.close(close::NORMAL, "", ctx);
+            }
+            Ok(Frame::Continuation(_)) => {
+                self.close(
+                    close::UNSUPPORTED,
+                    "fragmented frames are not supported",
+                    ctx,
+                );
+            }
+            Err(ProtocolError::Overflow) => self.close(close::TOO_BIG, "", ctx),
+            Err(e) => {
+                log::debug!("conn {}: protocol error: {e}", self.conn_id);
+                self.close(close::POLICY, "protocol error", ctx);
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        self.phase = Phase::Closing;
+        ctx.stop();
+    }
+}
+
+/// Sent by the [`Registry`] to fan out a broadcast event; the session adds its own `seq`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendEvent {
+    /// Event name.
+    pub event: Arc<str>,
+    /// Serialized payload, shared by all recipients.
+    pub payload: Arc<str>,
+    /// `stateVersion` to attach, for `presence` and `health`.
+    pub state_version: Option<StateVersion>,
+}
+
+impl Handler<SendEvent> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendEvent, ctx: &mut Self::Context) {
+        if !matches!(self.phase, Phase::Ready(_)) {
+            return;
+        }
+        // Snapshot-style events are dropped for a client that is not keeping up: the next
+        // one supersedes them, and queueing them would only grow our memory.
+        if DROP_IF_SLOW.contains(&&*msg.event) && self.out.queued() > SLOW_QUEUE_BYTES {
+            return;
+        }
+        let seq = self.next_seq();
+        let text = frame::event(&msg.event, &msg.payload, Some(seq), msg.state_version);
+        self.send_raw(text, ctx);
+    }
+}
+
+/// Sent by a [`NodeSession`] or the [`Registry`] to push an event to this one connection
+/// (`node.invoke.request`, `node.pair.resolved`): no `seq`, not scope-filtered.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendTargeted {
+    /// Event name.
+    pub event: &'static str,
+    /// Serialized payload.
+    pub payload: String,
+}
+
+impl Handler<SendTargeted> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendTargeted, ctx: &mut Self::Context) {
+        if !matches!(self.phase, Phase::Ready(_)) {
+            return;
+        }
+        let text = frame::event(msg.event, &msg.payload, None, None);
+        self.send_raw(text, ctx);
+    }
+}
+
+/// Sent by the [`Registry`] (shutdown) to close the socket with a code and reason.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseSession {
+    /// Close code.
+    pub code: u16,
+    /// Close reason.
+    pub reason: String,
+}
+
+impl Handler<CloseSession> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: CloseSession, ctx: &mut Self::Context) {
+        self.close(msg.code, &msg.reason, ctx);
+    }
+}
