@@ -7,6 +7,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod cli;
+pub mod client;
 pub mod clients;
 pub mod config;
 pub mod gateway;

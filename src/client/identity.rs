@@ -1,6 +1,7 @@
-//! The node's files under `$STATE/node/`: its Ed25519 identity (`identity.json`), the device
-//! tokens gateways issued it (`device-auth.json`) and its exec allowlist
-//! (`exec-allowlist.json`). Secrets are written atomically, mode 0600, in a 0700 directory.
+//! This machine's client identity files under `$STATE/node/`: its Ed25519 device identity
+//! (`identity.json`, shared by the node host and a device-signing CLI) and the device tokens
+//! gateways issued it (`device-auth.json`). Secrets are written atomically, mode 0600, in a
+//! 0700 directory.
 
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -24,11 +25,6 @@ pub fn identity_path(state_dir: &Path) -> PathBuf {
 /// `$STATE/node/device-auth.json`.
 pub fn device_auth_path(state_dir: &Path) -> PathBuf {
     node_dir(state_dir).join("device-auth.json")
-}
-
-/// `$STATE/node/exec-allowlist.json`.
-pub fn allowlist_path(state_dir: &Path) -> PathBuf {
-    node_dir(state_dir).join("exec-allowlist.json")
 }
 
 /// Creates `dir` (and parents) with mode 0700, and tightens it if it already exists.
@@ -70,14 +66,16 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-fn random_seed() -> std::io::Result<[u8; 32]> {
-    use std::io::Read as _;
+/// 32 bytes from the operating system's random number generator.
+pub fn random_bytes() -> std::io::Result<[u8; 32]> {
     let mut seed = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut seed)?;
-    if seed.iter().all(|b| *b == 0) {
-        return Err(std::io::Error::other("/dev/urandom returned zeros"));
-    }
+    getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(seed)
+}
+
+/// A fresh Ed25519 device key from the OS random number generator.
+pub fn random_key() -> std::io::Result<DeviceKey> {
+    Ok(DeviceKey::from_seed(&random_bytes()?))
 }
 
 /// The node's persistent identity.
@@ -125,7 +123,8 @@ pub fn load_or_create_identity(state_dir: &Path) -> Result<NodeIdentity, String>
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let seed = random_seed().map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+            let seed =
+                random_bytes().map_err(|e| format!("cannot get random bytes from the OS: {e}"))?;
             let key = DeviceKey::from_seed(&seed);
             let device_id = key.device_id();
             let body = json!({
@@ -152,7 +151,7 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
-pub use openclaw_actors::util::now_ms;
+use openclaw_actors::util::now_ms;
 
 fn read_device_auth(state_dir: &Path) -> Value {
     std::fs::read_to_string(device_auth_path(state_dir))
