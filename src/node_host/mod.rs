@@ -24,6 +24,7 @@ use crate::client::connect::{ClientInfo, ConnectParams};
 use crate::client::identity as state;
 use crate::client::{CallError, Target, WsConn, pin, validate};
 use crate::config::{self, ProcessEnv};
+use openclaw_actors::util::Backoff;
 
 /// Why `openclaw node …` ended: exit code and what to print (empty after a signal).
 #[derive(Debug)]
@@ -44,8 +45,10 @@ pub const COMMANDS: &[&str] = &["system.run", "system.which"];
 /// Caps this node declares.
 pub const CAPS: &[&str] = &["system"];
 
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Reconnect delays: 1 s doubling to 30 s (each ± 20 %), back to 1 s after a connection.
+const RECONNECT_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+/// The retry delay after the gateway rejected a stored device token.
+const RETRY_SOON: Duration = Duration::from_secs(1);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 const STATS_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_TICK_MS: u64 = 30_000;
@@ -284,7 +287,7 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
     install_signal_handlers(sd_tx)
         .map_err(|e| fail(format!("cannot install signal handlers: {e}")))?;
 
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = RECONNECT_BACKOFF;
     loop {
         if let Some(code) = *shutdown.borrow() {
             return Err(exit_code(code));
@@ -297,14 +300,14 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
                 delay_hint,
             } => {
                 if connected {
-                    backoff = BACKOFF_MIN;
+                    backoff.reset();
                 }
-                let delay = delay_hint.unwrap_or_else(|| jitter(backoff));
+                let base = backoff.next_delay();
+                let delay = delay_hint.unwrap_or_else(|| jitter(base));
                 eprintln!(
                     "node host: {reason}; reconnecting in {:.1}s",
                     delay.as_secs_f64()
                 );
-                backoff = (backoff * 2).min(BACKOFF_MAX);
                 tokio::select! {
                     _ = sleep(delay) => {}
                     _ = shutdown.changed() => {}
@@ -343,7 +346,11 @@ fn install_signal_handlers(tx: watch::Sender<Option<i32>>) -> std::io::Result<()
 
 /// `base` ± 20 %.
 fn jitter(base: Duration) -> Duration {
-    let r = uuid::Uuid::new_v4().as_u128() as u64 % 1000; // 0..999
+    let mut b = [0u8; 2];
+    let r = match getrandom::fill(&mut b) {
+        Ok(()) => u64::from(u16::from_le_bytes(b)) % 1000, // 0..999
+        Err(_) => 500,
+    };
     let factor = 0.8 + (r as f64) * 0.4 / 1000.0;
     base.mul_f64(factor)
 }
@@ -435,7 +442,7 @@ fn connect_error(ctx: &Ctx, error: &Value, sent_device_token: bool) -> SessionEn
         return SessionEnd::Retry {
             reason: format!("{message}; forgot the stored device token"),
             connected: false,
-            delay_hint: Some(BACKOFF_MIN),
+            delay_hint: Some(RETRY_SOON),
         };
     }
     if FATAL_CODES.contains(&code.as_str()) {
@@ -844,6 +851,16 @@ mod tests {
             "wss://gw.example:443/openclaw"
         );
         assert_eq!(gateway_url("::1", 1, false, Some("/x")), "ws://[::1]:1/x");
+    }
+
+    #[test]
+    fn reconnect_delays_are_jittered_within_20_percent() {
+        let mut b = RECONNECT_BACKOFF;
+        for want in [1u64, 2, 4, 8, 16, 30, 30] {
+            let d = jitter(b.next_delay());
+            let base = Duration::from_secs(want);
+            assert!(d >= base.mul_f64(0.8) && d < base.mul_f64(1.2), "{d:?} vs {base:?}");
+        }
     }
 
     #[test]
