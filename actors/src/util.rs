@@ -10,6 +10,20 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// `N` bytes from the operating system's random number generator (`getrandom`).
+pub fn try_random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(out)
+}
+
+/// `N` random bytes for tokens and codes. The OS generator does not fail on a supported
+/// system; if it ever does this panics (as `uuid::Uuid::new_v4` would) rather than hand
+/// out a predictable secret.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    try_random_bytes().unwrap_or_else(|e| panic!("the OS random number generator failed: {e}"))
+}
+
 /// Truncates a WebSocket close reason to the 123 bytes a close frame can carry, on a char
 /// boundary.
 pub(crate) fn truncate_close_reason(reason: &str) -> String {
@@ -54,6 +68,17 @@ impl Backoff {
     /// Back to `initial`.
     pub fn reset(&mut self) {
         self.current = self.initial;
+    }
+}
+
+#[cfg(test)]
+mod random_tests {
+    #[test]
+    fn random_bytes_differ() {
+        let a: [u8; 32] = super::random_bytes();
+        let b: [u8; 32] = super::random_bytes();
+        assert_ne!(a, b);
+        assert_ne!(a, [0u8; 32]);
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openclaw_actors::identity::{DeviceKey, decode_b64};
+use openclaw_actors::util::try_random_bytes;
 use serde_json::{Value, json};
 
 /// `$STATE/node`.
@@ -42,16 +43,9 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     openclaw_actors::store::write_atomic(path, bytes)
 }
 
-/// 32 bytes from the operating system's random number generator.
-pub fn random_bytes() -> std::io::Result<[u8; 32]> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(seed)
-}
-
 /// A fresh Ed25519 device key from the OS random number generator.
 pub fn random_key() -> std::io::Result<DeviceKey> {
-    Ok(DeviceKey::from_seed(&random_bytes()?))
+    Ok(DeviceKey::from_seed(&try_random_bytes()?))
 }
 
 /// The node's persistent identity.
@@ -99,8 +93,8 @@ pub fn load_or_create_identity(state_dir: &Path) -> Result<NodeIdentity, String>
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let seed =
-                random_bytes().map_err(|e| format!("cannot get random bytes from the OS: {e}"))?;
+            let seed = try_random_bytes()
+                .map_err(|e| format!("cannot get random bytes from the OS: {e}"))?;
             let key = DeviceKey::from_seed(&seed);
             let device_id = key.device_id();
             let body = json!({

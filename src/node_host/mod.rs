@@ -346,9 +346,8 @@ fn install_signal_handlers(tx: watch::Sender<Option<i32>>) -> std::io::Result<()
 
 /// `base` ± 20 %.
 fn jitter(base: Duration) -> Duration {
-    let mut b = [0u8; 2];
-    let r = match getrandom::fill(&mut b) {
-        Ok(()) => u64::from(u16::from_le_bytes(b)) % 1000, // 0..999
+    let r = match openclaw_actors::util::try_random_bytes::<2>() {
+        Ok(b) => u64::from(u16::from_le_bytes(b)) % 1000, // 0..999
         Err(_) => 500,
     };
     let factor = 0.8 + (r as f64) * 0.4 / 1000.0;
@@ -859,7 +858,10 @@ mod tests {
         for want in [1u64, 2, 4, 8, 16, 30, 30] {
             let d = jitter(b.next_delay());
             let base = Duration::from_secs(want);
-            assert!(d >= base.mul_f64(0.8) && d < base.mul_f64(1.2), "{d:?} vs {base:?}");
+            assert!(
+                d >= base.mul_f64(0.8) && d < base.mul_f64(1.2),
+                "{d:?} vs {base:?}"
+            );
         }
     }
 

@@ -769,11 +769,8 @@ fn allowed(list: &[String], id: i64) -> bool {
 }
 
 fn new_code() -> String {
-    let bytes = uuid::Uuid::new_v4();
-    bytes
-        .as_bytes()
+    crate::util::random_bytes::<8>()
         .iter()
-        .take(8)
         .map(|b| char::from(CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()]))
         .collect()
 }
