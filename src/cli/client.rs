@@ -10,7 +10,8 @@ use serde_json::Value;
 use crate::client::connect::{ClientInfo, ConnectParams};
 pub use crate::client::{CallError, Connection, Target, is_accepted, validate};
 
-/// Scopes a device-signed CLI asks for (the OpenClaw CLI's default set).
+/// Scopes a device-signed CLI asks for (the OpenClaw CLI's default set), and those of a
+/// method that needs more than one of read, write or pairing.
 const DEVICE_SCOPES: &[&str] = &[
     "operator.admin",
     "operator.read",
@@ -137,14 +138,6 @@ pub fn scopes_for(method: &str) -> &'static [&'static str] {
         MethodAccess::Open | MethodAccess::Operator("operator.read") => &["operator.read"],
         MethodAccess::Operator("operator.write") => &["operator.write"],
         MethodAccess::Operator("operator.pairing") => &["operator.pairing"],
-        _ => &[
-            "operator.admin",
-            "operator.read",
-            "operator.write",
-            "operator.approvals",
-            "operator.questions",
-            "operator.pairing",
-            "operator.talk.secrets",
-        ],
+        _ => DEVICE_SCOPES,
     }
 }
