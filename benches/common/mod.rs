@@ -4,10 +4,12 @@
 //! - [`Gateway`]: spawns the release `openclaw` binary (`gateway run --port 0 --token BENCH`,
 //!   fresh temp state dir, `OPENCLAW_*` env cleared), waits for its
 //!   `listening on ws://127.0.0.1:PORT` line and kills it on drop;
-//! - [`Client`] / [`Conn`]: a minimal protocol-v4 WebSocket client (challenge → `connect` →
-//!   `hello-ok`, request/response correlation, a pipelined request window), every await
+//! - [`Client`] / [`Conn`]: the handshake of the shared protocol client
+//!   (`openclaw::client::handshake`: challenge → `connect` → `hello-ok`) on a bench-tuned awc
+//!   socket, request/response correlation and a pipelined request window, every wait
 //!   bounded by [`Limits::io`];
-//! - a fake node (signed `connect` params, surface approval, an answering loop);
+//! - a fake node (`connect` params from `openclaw::client::connect`, signed; surface
+//!   approval; an answering loop);
 //! - percentiles and small formatting helpers.
 //!
 //! Each bench uses a different subset, hence the `dead_code` allowance.
@@ -212,7 +214,8 @@ pub struct Limits {
     pub io: Duration,
     /// Largest WebSocket frame accepted.
     pub max_frame_size: usize,
-    /// How many unrelated frames a wait for a response (or the challenge) skips before giving up.
+    /// How many unrelated frames a wait for a response skips before giving up (the handshake
+    /// is bounded by `io` as a whole).
     pub max_skipped: usize,
 }
 
