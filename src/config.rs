@@ -479,106 +479,57 @@ pub struct Config {
     pub agents: AgentsCfg,
 }
 
-/// Every key path we implement; anything else in a file is warned about and ignored.
-const KNOWN_KEYS: &[&str] = &[
-    "gateway",
-    "gateway.port",
-    "gateway.bind",
-    "gateway.customBindHost",
-    "gateway.mode",
-    "gateway.auth",
-    "gateway.auth.mode",
-    "gateway.auth.token",
-    "gateway.auth.password",
-    "gateway.auth.rateLimit",
-    "gateway.auth.rateLimit.maxAttempts",
-    "gateway.auth.rateLimit.windowMs",
-    "gateway.auth.rateLimit.lockoutMs",
-    "gateway.auth.rateLimit.exemptLoopback",
-    "gateway.remote",
-    "gateway.remote.url",
-    "gateway.remote.token",
-    "gateway.remote.password",
-    "gateway.remote.tlsFingerprint",
-    "gateway.trustedProxies",
-    "gateway.controlUi",
-    "gateway.controlUi.allowedOrigins",
-    "gateway.tls",
-    "gateway.tls.enabled",
-    "gateway.tls.autoGenerate",
-    "gateway.tls.certPath",
-    "gateway.tls.keyPath",
-    "gateway.nodes",
-    "gateway.nodes.pairing",
-    "gateway.nodes.pairing.autoApproveLocal",
-    "channels",
-    "channels.telegram",
-    "channels.telegram.enabled",
-    "channels.telegram.botToken",
-    "channels.telegram.tokenFile",
-    "channels.telegram.apiRoot",
-    "channels.telegram.dmPolicy",
-    "channels.telegram.allowFrom",
-    "channels.telegram.groupPolicy",
-    "channels.telegram.groupAllowFrom",
-    "channels.telegram.webhookUrl",
-    "channels.telegram.webhookSecret",
-    "channels.telegram.pollTimeoutSeconds",
-    "channels.telegram.accounts",
-    "channels.telegram.accounts.*",
-    "channels.telegram.accounts.*.enabled",
-    "channels.telegram.accounts.*.botToken",
-    "channels.telegram.accounts.*.tokenFile",
-    "channels.telegram.accounts.*.apiRoot",
-    "channels.telegram.accounts.*.dmPolicy",
-    "channels.telegram.accounts.*.allowFrom",
-    "channels.telegram.accounts.*.groupPolicy",
-    "channels.telegram.accounts.*.groupAllowFrom",
-    "channels.telegram.accounts.*.webhookUrl",
-    "channels.telegram.accounts.*.webhookSecret",
-    "channels.telegram.accounts.*.pollTimeoutSeconds",
-    "models",
-    "models.providers",
-    "models.providers.*",
-    "models.providers.*.baseUrl",
-    "models.providers.*.apiKey",
-    "models.providers.*.api",
-    "models.providers.*.models",
-    "models.providers.*.timeoutMs",
-    "agents",
-    "agents.defaults",
-    "agents.defaults.model",
-    "agents.defaults.model.primary",
-    "agents.defaults.tools",
-    "agents.defaults.tools.nodes",
-    "agents.defaults.tools.nodes.allowCommands",
-    "agents.defaults.tools.nodes.denyCommands",
-    "agents.defaults.tools.nodes.allowNodes",
-    "agents.defaults.tools.nodes.senders",
-    "agents.defaults.tools.nodes.senders.*",
-    "agents.defaults.tools.nodes.senders.*.allowCommands",
-    "agents.defaults.tools.nodes.senders.*.denyCommands",
-    "agents.defaults.tools.nodes.senders.*.allowNodes",
-];
-
-/// Keys whose values are lists (not walked for unknown sub-keys).
-const LEAF_LISTS: &[&str] = &[
-    "trustedProxies",
-    "allowedOrigins",
-    "allowFrom",
-    "groupAllowFrom",
-    "models",
-    "allowCommands",
-    "denyCommands",
-    "allowNodes",
-];
-
-fn key_known(path: &str) -> bool {
-    let segs: Vec<&str> = path.split('.').collect();
-    KNOWN_KEYS.iter().any(|k| {
-        let ks: Vec<&str> = k.split('.').collect();
-        ks.len() == segs.len() && ks.iter().zip(&segs).all(|(a, b)| *a == "*" || a == b)
+/// `a.b.c` of a key serde ignored (option and newtype levels add no segment); `None`
+/// inside a list, whose entries are not checked (e.g. the many OpenClaw fields of
+/// `models.providers.<id>.models[]` that openclaw-rs does not read).
+fn key_path(path: &serde_ignored::Path<'_>) -> Option<String> {
+    use serde_ignored::Path;
+    let (parent, key) = match path {
+        Path::Root => return Some(String::new()),
+        Path::Seq { .. } => return None,
+        Path::Map { parent, key } => (parent, key),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => {
+            return key_path(parent);
+        }
+    };
+    let parent = key_path(parent)?;
+    Some(if parent.is_empty() {
+        key.clone()
+    } else {
+        format!("{parent}.{key}")
     })
+}
+
+/// Merges `over` into `base` (objects key by key, anything else replaced), as figment
+/// merges the file over the defaults.
+fn merge_json(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) => merge_json(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+/// The keys of a config document that [`Config`] does not read (found by `serde_ignored`
+/// while deserializing the document over the defaults), e.g. `models.x`. A value of the
+/// wrong type stops the search there; loading reports that error.
+fn unknown_keys(doc: &Value) -> Vec<String> {
+    let mut merged = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+    merge_json(&mut merged, doc);
+    let mut out = Vec::new();
+    let _: Result<Config, _> =
+        serde_ignored::deserialize(&merged, |path| out.extend(key_path(&path)));
+    out
 }
 
 /// Flag overrides (highest precedence). Absent flags are `None` and do not override.
@@ -734,26 +685,6 @@ impl Provider for EnvProvider {
     }
 }
 
-fn walk_unknown(prefix: &str, value: &Value, out: &mut Vec<String>) {
-    let Value::Object(map) = value else { return };
-    for (k, v) in map {
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        if key_known(&path) {
-            let last = path.rsplit('.').next().unwrap_or("");
-            let leaf = path.contains('.') && LEAF_LISTS.contains(&last);
-            if !leaf {
-                walk_unknown(&path, v, out);
-            }
-        } else {
-            out.push(path);
-        }
-    }
-}
-
 /// Loads the configuration with the documented precedence.
 pub fn load(
     explicit: Option<&Path>,
@@ -770,7 +701,7 @@ pub fn load(
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-            walk_unknown("", &value, &mut unknown);
+            unknown = unknown_keys(&value);
             figment = figment.merge(Json5Doc {
                 path: path.clone(),
                 value,
@@ -913,6 +844,37 @@ mod tests {
             l.config.gateway.auth.rate_limit.exempt_loopback,
             Some(false)
         );
+    }
+
+    #[test]
+    fn unknown_keys_are_found_at_every_depth_but_not_inside_lists() {
+        let doc: Value = json5::from_str(
+            "{gateway: {port: 1, tls: {enabled: true, extra: 1}, nodes: {pairing: {x: 1}}},
+              channels: {telegram: {botToken: 't', accounts: {work: {botToken: 'u', color: 'red'}}},
+                         slack: {}},
+              models: {providers: {p: {baseUrl: 'http://x', models: [{id: 'm', contextWindow: 8}],
+                                       region: 'eu'}}},
+              agents: {defaults: {tools: {nodes: {senders: {'tg:1': {allowCommands: ['a'], nope: 1}}}}}},
+              top: {a: 1}}",
+        )
+        .expect("json5");
+        let mut got = unknown_keys(&doc);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "agents.defaults.tools.nodes.senders.tg:1.nope",
+                "channels.slack",
+                "channels.telegram.accounts.work.color",
+                "gateway.nodes.pairing.x",
+                "gateway.tls.extra",
+                "models.providers.p.region",
+                "top",
+            ]
+        );
+        let known: Value =
+            json5::from_str("{gateway: {port: 1, auth: {token: 't'}}}").expect("json5");
+        assert!(unknown_keys(&known).is_empty());
     }
 
     #[test]

@@ -68,37 +68,11 @@ fn civil_from_days(days: i64) -> (i32, u8, u8) {
     )
 }
 
-/// Writes `bytes` to `path` through a temp file in the same directory created with `mode`
-/// (so the content is never readable by others, not even briefly), fsynced, then renamed
-/// over `path`.
+/// Writes `bytes` to `path` atomically, the file created with `mode` (so the content is never
+/// readable by others, not even briefly).
 fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok::<(), std::io::Error>(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| format!("cannot write {}: {e}", path.display()))
+    openclaw_actors::store::write_atomic_mode(path, bytes, mode)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Generates a self-signed certificate in-process (rcgen; no `openssl` command needed):

@@ -202,10 +202,7 @@ pub fn token_hash(token: &str) -> String {
 
 /// A fresh random device token (256 bits, base64url).
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode(crate::util::random_bytes::<32>())
 }
 
 /// Scopes needed to approve a surface with these commands.

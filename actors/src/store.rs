@@ -235,9 +235,18 @@ pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::
 
 /// Atomic write: temp + fsync + rename + directory fsync, mode 0600.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other("path has no parent directory"))?;
+    write_atomic_mode(path, contents, 0o600)
+}
+
+/// Atomic write with the file created as `mode` (the content is never readable beyond
+/// `mode`, not even briefly): a temp file in the same directory (created 0700 if missing),
+/// fsync, rename over `path`, directory fsync. The one atomic-write helper of the workspace.
+pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if d.as_os_str().is_empty() => Path::new("."),
+        Some(d) => d,
+        None => return Err(std::io::Error::other("path has no parent directory")),
+    };
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -254,7 +263,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&tmp)?;
         f.write_all(contents)?;
         f.sync_all()?;
@@ -316,6 +325,27 @@ mod tests {
         assert_eq!(tail[0]["i"], 4960);
         assert_eq!(tail[39]["i"], 4999);
         assert_eq!(load_lines(&log, 1).expect("load")[0]["a"], 2);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn atomic_write_with_mode_replaces_and_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("oc-store-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("cert.pem");
+        write_atomic_mode(&path, b"one", 0o640).expect("write");
+        write_atomic_mode(&path, b"two", 0o640).expect("overwrite");
+        assert_eq!(fs::read(&path).expect("read"), b"two");
+        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let names: Vec<String> = fs::read_dir(&dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["cert.pem".to_owned()]);
+        // A directory where the file should be: an error, and the temp file is removed.
+        fs::create_dir(dir.join("taken")).expect("mkdir");
+        assert!(write_atomic_mode(&dir.join("taken"), b"x", 0o600).is_err());
+        assert_eq!(fs::read_dir(&dir).expect("list").count(), 2);
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -10,6 +10,20 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// `N` bytes from the operating system's random number generator (`getrandom`).
+pub fn try_random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(out)
+}
+
+/// `N` random bytes for tokens and codes. The OS generator does not fail on a supported
+/// system; if it ever does this panics (as `uuid::Uuid::new_v4` would) rather than hand
+/// out a predictable secret.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    try_random_bytes().unwrap_or_else(|e| panic!("the OS random number generator failed: {e}"))
+}
+
 /// Truncates a WebSocket close reason to the 123 bytes a close frame can carry, on a char
 /// boundary.
 pub(crate) fn truncate_close_reason(reason: &str) -> String {
@@ -22,4 +36,65 @@ pub(crate) fn truncate_close_reason(reason: &str) -> String {
         end -= 1;
     }
     reason[..end].to_owned()
+}
+
+/// A doubling backoff, the one reconnect/retry schedule of the workspace (the node host's
+/// reconnects, the Telegram poll loop): [`Backoff::next_delay`] returns the current delay
+/// and doubles it up to `max`; [`Backoff::reset`] goes back to `initial` after a success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    initial: std::time::Duration,
+    max: std::time::Duration,
+    current: std::time::Duration,
+}
+
+impl Backoff {
+    /// Starts at `initial`, never exceeds `max`.
+    pub const fn new(initial: std::time::Duration, max: std::time::Duration) -> Self {
+        Self {
+            initial,
+            max,
+            current: initial,
+        }
+    }
+
+    /// The delay to wait now; the next one is twice as long (at most `max`).
+    pub fn next_delay(&mut self) -> std::time::Duration {
+        let d = self.current;
+        self.current = d.saturating_mul(2).min(self.max);
+        d
+    }
+
+    /// Back to `initial`.
+    pub fn reset(&mut self) {
+        self.current = self.initial;
+    }
+}
+
+#[cfg(test)]
+mod random_tests {
+    #[test]
+    fn random_bytes_differ() {
+        let a: [u8; 32] = super::random_bytes();
+        let b: [u8; 32] = super::random_bytes();
+        assert_ne!(a, b);
+        assert_ne!(a, [0u8; 32]);
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::Backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn doubles_up_to_max_and_resets() {
+        let s = Duration::from_secs;
+        let mut b = Backoff::new(s(1), s(5));
+        let got: Vec<Duration> = (0..5).map(|_| b.next_delay()).collect();
+        assert_eq!(got, vec![s(1), s(2), s(4), s(5), s(5)]);
+        b.reset();
+        assert_eq!(b.next_delay(), s(1));
+        assert_eq!(b.next_delay(), s(2));
+    }
 }

@@ -4,10 +4,12 @@
 //! - [`Gateway`]: spawns the release `openclaw` binary (`gateway run --port 0 --token BENCH`,
 //!   fresh temp state dir, `OPENCLAW_*` env cleared), waits for its
 //!   `listening on ws://127.0.0.1:PORT` line and kills it on drop;
-//! - [`Client`] / [`Conn`]: a minimal protocol-v4 WebSocket client (challenge → `connect` →
-//!   `hello-ok`, request/response correlation, a pipelined request window), every await
+//! - [`Client`] / [`Conn`]: the handshake of the shared protocol client
+//!   (`openclaw::client::handshake`: challenge → `connect` → `hello-ok`) on a bench-tuned awc
+//!   socket, request/response correlation and a pipelined request window, every wait
 //!   bounded by [`Limits::io`];
-//! - a fake node (signed `connect` params, surface approval, an answering loop);
+//! - a fake node (`connect` params from `openclaw::client::connect`, signed; surface
+//!   approval; an answering loop);
 //! - percentiles and small formatting helpers.
 //!
 //! Each bench uses a different subset, hence the `dead_code` allowance.
@@ -27,8 +29,8 @@ use actix_web::web::Bytes;
 use anyhow::{Context as _, Result, anyhow, bail};
 use awc::ws::{CloseCode, Codec, Frame, Message};
 use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
-use openclaw::actors::identity::{self, DeviceKey};
-use openclaw::actors::protocol::connect;
+use openclaw::actors::identity::DeviceKey;
+use openclaw::client::connect::{ClientInfo, ConnectParams};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -212,7 +214,8 @@ pub struct Limits {
     pub io: Duration,
     /// Largest WebSocket frame accepted.
     pub max_frame_size: usize,
-    /// How many unrelated frames a wait for a response (or the challenge) skips before giving up.
+    /// How many unrelated frames a wait for a response skips before giving up (the handshake
+    /// is bounded by `io` as a whole).
     pub max_skipped: usize,
 }
 
@@ -225,20 +228,6 @@ pub struct Head {
     pub event: Option<String>,
     pub ok: Option<bool>,
     pub error: Option<Value>,
-}
-
-/// `connect.challenge`'s parts.
-#[derive(Deserialize)]
-struct Challenge {
-    #[serde(rename = "type")]
-    kind: String,
-    event: Option<String>,
-    payload: Option<ChallengePayload>,
-}
-
-#[derive(Deserialize)]
-struct ChallengePayload {
-    nonce: Option<String>,
 }
 
 /// Instants at which the WebSocket upgrade finished, the challenge arrived, hello-ok arrived.
@@ -282,52 +271,47 @@ impl Client {
             .ws(url)
             .max_frame_size(self.limits.max_frame_size)
             .connect();
-        let (_resp, ws) = timeout(io, upgrade)
+        let (_resp, mut ws) = timeout(io, upgrade)
             .await
             .map_err(|_| anyhow!("WebSocket upgrade timed out after {io:?}"))?
             .map_err(|e| anyhow!("WebSocket upgrade to {url} failed: {e}"))?;
-        let mut conn = Conn {
+        let opened = Instant::now();
+        let mut challenged = opened;
+        let mut params_err = None;
+        let shake = openclaw::client::handshake(&mut ws, |challenge| {
+            challenged = Instant::now();
+            params_for(challenge.nonce.as_deref().unwrap_or_default()).map_err(|e| {
+                let message = format!("{e:#}");
+                params_err = Some(e);
+                openclaw::client::CallError::Transport {
+                    kind: "config",
+                    message,
+                    close_code: None,
+                }
+            })
+        });
+        let payload = match timeout(io, shake).await {
+            Err(_) => bail!("handshake timed out after {io:?}"),
+            Ok(Ok(payload)) => payload,
+            Ok(Err(openclaw::client::CallError::Request { error, .. })) => {
+                bail!("connect rejected: {error}")
+            }
+            Ok(Err(e)) => match params_err {
+                Some(e) => return Err(e),
+                None => bail!("handshake failed: {}", e.message()),
+            },
+        };
+        let kind = payload.get("type").and_then(Value::as_str);
+        if kind != Some("hello-ok") {
+            bail!("connect answered with payload type {kind:?}, not hello-ok");
+        }
+        let conn = Conn {
             ws,
             io,
             max_skipped: self.limits.max_skipped,
         };
-        let opened = Instant::now();
-        let mut nonce = None;
-        for _ in 0..self.limits.max_skipped {
-            let c: Challenge = conn.recv().await.context("waiting for connect.challenge")?;
-            if c.kind == "event" && c.event.as_deref() == Some("connect.challenge") {
-                nonce = Some(c.payload.and_then(|p| p.nonce).unwrap_or_default());
-                break;
-            }
-        }
-        let nonce = nonce.ok_or_else(|| anyhow!("no connect.challenge"))?;
-        let challenged = Instant::now();
-        let req =
-            json!({"type": "req", "id": "c", "method": "connect", "params": params_for(&nonce)?});
-        conn.send_text(req.to_string()).await?;
-        let mut res = None;
-        for _ in 0..self.limits.max_skipped {
-            let v: Value = conn.recv().await.context("waiting for hello-ok")?;
-            if v.get("type").and_then(Value::as_str) == Some("res")
-                && v.get("id").and_then(Value::as_str) == Some("c")
-            {
-                res = Some(v);
-                break;
-            }
-        }
-        let v = res.ok_or_else(|| anyhow!("no response to connect"))?;
-        if v.get("ok").and_then(Value::as_bool) != Some(true) {
-            bail!(
-                "connect rejected: {}",
-                v.get("error").unwrap_or(&Value::Null)
-            );
-        }
-        let kind = v.pointer("/payload/type").and_then(Value::as_str);
-        if kind != Some("hello-ok") {
-            bail!("connect answered with payload type {kind:?}, not hello-ok");
-        }
         let hello = Hello {
-            payload: v.get("payload").cloned().unwrap_or(Value::Null),
+            payload,
             marks: [opened, challenged, Instant::now()],
         };
         Ok((conn, hello))
@@ -576,17 +560,24 @@ impl Pipelined {
 
 // ===================================================================== operator and fake node
 
+/// The bench's client info: `id`/`mode` and an optional display name.
+fn client_info(id: &str, mode: &str, display_name: Option<&str>) -> ClientInfo {
+    ClientInfo {
+        id: id.into(),
+        display_name: display_name.map(str::to_owned),
+        version: "bench".into(),
+        platform: "linux".into(),
+        mode: mode.into(),
+        ..ClientInfo::default()
+    }
+}
+
 /// `connect` params for an operator with `scopes`.
 pub fn operator_params(scopes: &[&str]) -> Value {
-    json!({
-        "minProtocol": 4,
-        "maxProtocol": 4,
-        "client": {"id": "cli", "mode": "cli", "platform": "linux", "version": "bench"},
-        "role": "operator",
-        "scopes": scopes,
-        "caps": [],
-        "auth": {"token": TOKEN},
-    })
+    let mut p = ConnectParams::new(client_info("cli", "cli", None), "operator");
+    p.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+    p.auth.token = Some(TOKEN.into());
+    p.to_value(None).unwrap_or_default()
 }
 
 /// All operator scopes (pairing approval needs them).
@@ -598,17 +589,7 @@ pub const OPERATOR_ALL: &[&str] = &[
 ];
 
 pub fn random_key() -> DeviceKey {
-    let mut seed = [0u8; 32];
-    seed[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    seed[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    DeviceKey::from_seed(&seed)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    openclaw::client::identity::random_key().expect("OS random number generator")
 }
 
 /// Signed `connect` params for a bench node named `display_name` offering `commands`.
@@ -618,29 +599,12 @@ pub fn node_params(
     display_name: &str,
     commands: &[&str],
 ) -> Result<Value> {
-    let mut p = json!({
-        "minProtocol": 4,
-        "maxProtocol": 4,
-        "client": {"id": "node-host", "mode": "node", "platform": "linux", "version": "bench",
-                   "displayName": display_name},
-        "role": "node",
-        "scopes": [],
-        "caps": ["system"],
-        "commands": commands,
-        "auth": {"token": TOKEN},
-    });
-    let signed_at = now_ms();
-    let id = key.device_id();
-    let parsed = connect::parse(&p).map_err(|e| anyhow!("bench node params do not parse: {e}"))?;
-    let payload = identity::payload_v3(&parsed, &id, signed_at, nonce);
-    p["device"] = json!({
-        "id": id,
-        "publicKey": key.public_key_b64(),
-        "signature": key.sign(&payload),
-        "signedAt": signed_at,
-        "nonce": nonce,
-    });
-    Ok(p)
+    let mut p = ConnectParams::new(client_info("node-host", "node", Some(display_name)), "node");
+    p.caps = vec!["system".into()];
+    p.commands = commands.iter().map(|s| (*s).to_owned()).collect();
+    p.auth.token = Some(TOKEN.into());
+    p.to_value(Some((key, nonce, openclaw::actors::util::now_ms())))
+        .map_err(|e| anyhow!("bench node params: {e}"))
 }
 
 /// Approves the pending surface request of `node_id` (`node.pair.list`, `node.pair.approve`).

@@ -630,7 +630,7 @@ pub async fn run_channels(config: Option<PathBuf>, cmd: ChannelsCmd) -> Result<(
         println!("{}", pretty(&r));
         return Ok(());
     }
-    let rows = channel_rows(&r, crate::node_host::state::now_ms());
+    let rows = channel_rows(&r, openclaw_actors::util::now_ms());
     if rows.is_empty() {
         println!("No channels configured");
         println!("Set channels.telegram.botToken in the gateway config, then restart the gateway.");
@@ -739,7 +739,7 @@ pub async fn run_pairing(config: Option<PathBuf>, cmd: PairingCmd) -> Result<(),
                 println!("No pending pairing requests{scope}");
                 return Ok(());
             }
-            let rows = pairing_rows(&requests, crate::node_host::state::now_ms());
+            let rows = pairing_rows(&requests, openclaw_actors::util::now_ms());
             println!(
                 "{}",
                 table(

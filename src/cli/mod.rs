@@ -5,7 +5,6 @@
 pub mod agent;
 pub mod client;
 pub mod nodes;
-pub mod pin;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -225,7 +224,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status(s) => status(cli.config, s).await,
         Command::Nodes(n) => nodes::run_nodes(cli.config, n).await,
         Command::Devices(d) => nodes::run_devices(cli.config, d).await,
-        Command::Node(n) => crate::node_host::run(n).await,
+        Command::Node(n) => crate::node_host::run(n).await.map_err(|f| Failure {
+            code: f.code,
+            message: f.message,
+            json: None,
+        }),
         Command::Agent(a) => agent::run_agent(cli.config, a).await,
         Command::Message(m) => agent::run_message(cli.config, m).await,
         Command::Channels(c) => agent::run_channels(cli.config, c).await,

@@ -238,7 +238,7 @@ fn ago(v: &Value, key: &str) -> String {
     let Some(ms) = v.get(key).and_then(Value::as_u64) else {
         return "-".into();
     };
-    let now = crate::node_host::state::now_ms();
+    let now = openclaw_actors::util::now_ms();
     if now >= ms {
         format!("{} ago", human_duration(now - ms))
     } else {

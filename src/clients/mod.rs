@@ -10,15 +10,12 @@
 //! from that thread, which keeps connections pooled. The returned futures are `!Send` and must
 //! be polled inside an actix system (an arbiter or `#[actix_web::test]`).
 //!
-//! HTTPS uses rustls (ring) with the operating system's CA bundle (see [`tls_roots`]); awc's
+//! HTTPS uses rustls (ring) with the operating system's CA roots (see [`tls_roots`]); awc's
 //! own default connector has no TLS at all with the crate features this project enables.
 
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
 
 pub mod openai;
 pub mod telegram;
@@ -29,42 +26,23 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 /// Bound on TCP connect + TLS handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// CA bundles tried in order (after `$SSL_CERT_FILE`): Debian/Ubuntu/Alpine, Fedora/RHEL,
-/// openSUSE, macOS/BSD.
-const CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
-
-/// The root certificates for HTTPS: the first readable, non-empty PEM bundle among
-/// `$SSL_CERT_FILE` and the usual system locations. Empty (and every HTTPS request fails
-/// with a certificate error) when there is none.
+/// The root certificates for HTTPS, found by `rustls-native-certs`: `$SSL_CERT_FILE` /
+/// `$SSL_CERT_DIR` when set, else the system's CA bundle and directory (as OpenSSL would
+/// find them). Empty (and every HTTPS request fails with a certificate error) when there
+/// is none.
 pub fn tls_roots() -> rustls::RootCertStore {
-    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("SSL_CERT_FILE") {
-        candidates.push(p.into());
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        log::debug!("while loading CA certificates: {e}");
     }
-    candidates.extend(CA_BUNDLES.iter().map(std::path::PathBuf::from));
-    for path in candidates {
-        let Ok(pem) = std::fs::read(&path) else {
-            continue;
-        };
-        let mut store = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
-        let (added, _ignored) = store.add_parsable_certificates(certs);
-        if added > 0 {
-            log::debug!(
-                "loaded {added} TLS root certificates from {}",
-                path.display()
-            );
-            return store;
-        }
+    let mut store = rustls::RootCertStore::empty();
+    let (added, _ignored) = store.add_parsable_certificates(found.certs);
+    if added == 0 {
+        log::warn!("no CA certificates found; outbound HTTPS requests will fail");
+    } else {
+        log::debug!("loaded {added} TLS root certificates");
     }
-    log::warn!("no CA certificate bundle found; outbound HTTPS requests will fail");
-    rustls::RootCertStore::empty()
+    store
 }
 
 /// The process-wide rustls client configuration (ring provider, system roots, HTTP/1.1).

@@ -7,35 +7,48 @@
 //! (`$STATE/node/exec-allowlist.json`, empty by default), whatever the gateway approved.
 
 pub mod exec;
-pub mod state;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use awc::ws::{self, Frame, Message};
 use clap::{Args, Subcommand};
 use futures_util::{SinkExt as _, StreamExt as _};
-use openclaw_actors::identity::payload_v3;
-use openclaw_actors::protocol::connect::{ClientInfo, ConnectAuth, ConnectParams};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::cli::Failure;
-use crate::cli::client::{Target, validate};
-use crate::cli::pin;
+use crate::client::connect::{ClientInfo, ConnectParams};
+use crate::client::identity as state;
+use crate::client::{CallError, Target, WsConn, pin, validate};
 use crate::config::{self, ProcessEnv};
+use openclaw_actors::util::Backoff;
+
+/// Why `openclaw node …` ended: exit code and what to print (empty after a signal).
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: i32,
+    /// Human message (already includes the fix).
+    pub message: String,
+}
+
+/// `$STATE/node/exec-allowlist.json`.
+pub fn allowlist_path(state_dir: &std::path::Path) -> PathBuf {
+    state::node_dir(state_dir).join("exec-allowlist.json")
+}
 
 /// Commands this node declares.
 pub const COMMANDS: &[&str] = &["system.run", "system.which"];
 /// Caps this node declares.
 pub const CAPS: &[&str] = &["system"];
 
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Reconnect delays: 1 s doubling to 30 s (each ± 20 %), back to 1 s after a connection.
+const RECONNECT_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+/// The retry delay after the gateway rejected a stored device token.
+const RETRY_SOON: Duration = Duration::from_secs(1);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 const STATS_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_TICK_MS: u64 = 30_000;
@@ -99,7 +112,6 @@ fn fail(message: impl Into<String>) -> Failure {
     Failure {
         code: 1,
         message: message.into(),
-        json: None,
     }
 }
 
@@ -222,7 +234,7 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
         state_dir,
         identity,
     });
-    let allow_file = state::allowlist_path(&ctx.state_dir);
+    let allow_file = allowlist_path(&ctx.state_dir);
     let dirs = exec::path_dirs(ctx.path_env.as_deref());
     let file = exec::read_allowlist_file(&allow_file).unwrap_or_else(|e| {
         eprintln!("warning: {e}; system.run will deny everything until it is fixed");
@@ -275,7 +287,7 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
     install_signal_handlers(sd_tx)
         .map_err(|e| fail(format!("cannot install signal handlers: {e}")))?;
 
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = RECONNECT_BACKOFF;
     loop {
         if let Some(code) = *shutdown.borrow() {
             return Err(exit_code(code));
@@ -288,14 +300,14 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
                 delay_hint,
             } => {
                 if connected {
-                    backoff = BACKOFF_MIN;
+                    backoff.reset();
                 }
-                let delay = delay_hint.unwrap_or_else(|| jitter(backoff));
+                let base = backoff.next_delay();
+                let delay = delay_hint.unwrap_or_else(|| jitter(base));
                 eprintln!(
                     "node host: {reason}; reconnecting in {:.1}s",
                     delay.as_secs_f64()
                 );
-                backoff = (backoff * 2).min(BACKOFF_MAX);
                 tokio::select! {
                     _ = sleep(delay) => {}
                     _ = shutdown.changed() => {}
@@ -315,7 +327,6 @@ fn exit_code(code: i32) -> Failure {
     Failure {
         code,
         message: String::new(),
-        json: None,
     }
 }
 
@@ -335,139 +346,47 @@ fn install_signal_handlers(tx: watch::Sender<Option<i32>>) -> std::io::Result<()
 
 /// `base` ± 20 %.
 fn jitter(base: Duration) -> Duration {
-    let r = uuid::Uuid::new_v4().as_u128() as u64 % 1000; // 0..999
+    let r = match openclaw_actors::util::try_random_bytes::<2>() {
+        Ok(b) => u64::from(u16::from_le_bytes(b)) % 1000, // 0..999
+        Err(_) => 500,
+    };
     let factor = 0.8 + (r as f64) * 0.4 / 1000.0;
     base.mul_f64(factor)
 }
 
-type WsConn = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
-
-fn ws_client(target: &Target) -> Result<awc::Client, String> {
-    Ok(match &target.tls_fingerprint {
-        Some(fp) => {
-            let pin = pin::parse_fingerprint(fp)
-                .ok_or_else(|| format!("TLS fingerprint {fp:?} is not a SHA-256 fingerprint"))?;
-            let cfg = pin::pinned_config(pin).map_err(|e| e.to_string())?;
-            crate::cli::client::ws_client(HANDSHAKE_TIMEOUT, Some(Arc::new(cfg)))
-        }
-        None => crate::cli::client::ws_client(HANDSHAKE_TIMEOUT, crate::clients::tls_config()),
-    })
-}
-
-/// Reads the next JSON text frame (answering pings). `Err` carries a reason.
-async fn next_json(framed: &mut WsConn) -> Result<Value, String> {
-    loop {
-        match framed.next().await {
-            Some(Ok(Frame::Text(b))) => {
-                return serde_json::from_slice(&b)
-                    .map_err(|e| format!("gateway sent invalid JSON: {e}"));
-            }
-            Some(Ok(Frame::Ping(p))) => {
-                let _ = framed.send(Message::Pong(p)).await;
-            }
-            Some(Ok(Frame::Close(reason))) => return Err(close_reason(reason)),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(format!("connection error: {e}")),
-            None => return Err("gateway closed the connection".into()),
-        }
-    }
-}
-
-fn close_reason(reason: Option<ws::CloseReason>) -> String {
-    match reason {
-        Some(r) => format!(
-            "gateway closed the connection ({}){}",
-            u16::from(r.code),
-            r.description
-                .filter(|d| !d.is_empty())
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default()
-        ),
-        None => "gateway closed the connection".into(),
-    }
-}
-
-/// Builds the `connect` params and their signature.
-fn connect_params(ctx: &Ctx, device_token: Option<&str>, nonce: &str, signed_at: u64) -> Value {
-    let client = json!({
-        "id": "node-host",
-        "displayName": ctx.display_name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "platform": "linux",
-        "deviceFamily": "Linux",
-        "mode": "node",
-        "instanceId": ctx.identity.device_id,
-    });
-    let mut auth = serde_json::Map::new();
-    if let Some(t) = &ctx.token {
-        auth.insert("token".into(), json!(t));
-    } else if let Some(p) = &ctx.password {
-        auth.insert("password".into(), json!(p));
-    }
-    if ctx.token.is_none()
-        && let Some(dt) = device_token
-    {
-        auth.insert("deviceToken".into(), json!(dt));
-    }
-    let typed = ConnectParams {
-        min_protocol: 4,
-        max_protocol: 4,
-        client: ClientInfo {
+/// The signed `connect` params.
+fn connect_params(
+    ctx: &Ctx,
+    device_token: Option<&str>,
+    nonce: &str,
+    signed_at: u64,
+) -> Result<Value, String> {
+    let mut params = ConnectParams::new(
+        ClientInfo {
             id: "node-host".into(),
-            mode: "node".into(),
+            display_name: Some(ctx.display_name.clone()),
             version: env!("CARGO_PKG_VERSION").into(),
             platform: "linux".into(),
-            display_name: Some(ctx.display_name.clone()),
             device_family: Some("Linux".into()),
-            model_identifier: None,
+            mode: "node".into(),
             instance_id: Some(ctx.identity.device_id.clone()),
         },
-        role: "node".into(),
-        scopes: Vec::new(),
-        caps: CAPS.iter().map(|s| (*s).to_owned()).collect(),
-        commands: COMMANDS.iter().map(|s| (*s).to_owned()).collect(),
-        permissions: None,
-        path_env: None,
-        auth: ConnectAuth {
-            token: ctx.token.clone(),
-            password: ctx.password.clone(),
-            device_token: if ctx.token.is_none() {
-                device_token.map(str::to_owned)
-            } else {
-                None
-            },
-            bootstrap_token: None,
-        },
-        device: None,
-    };
-    let device_id = &ctx.identity.device_id;
-    let signature = ctx
-        .identity
-        .key
-        .sign(&payload_v3(&typed, device_id, signed_at, nonce));
-    let mut params = json!({
-        "minProtocol": 4,
-        "maxProtocol": 4,
-        "client": client,
-        "role": "node",
-        "scopes": [],
-        "caps": CAPS,
-        "commands": COMMANDS,
-        "device": {
-            "id": device_id,
-            "publicKey": ctx.identity.key.public_key_b64(),
-            "signature": signature,
-            "signedAt": signed_at,
-            "nonce": nonce,
-        },
-    });
-    if let Some(p) = ctx.path_env.as_ref().and_then(|p| p.to_str()) {
-        params["pathEnv"] = json!(p);
+        "node",
+    );
+    params.caps = CAPS.iter().map(|s| (*s).to_owned()).collect();
+    params.commands = COMMANDS.iter().map(|s| (*s).to_owned()).collect();
+    params.path_env = ctx
+        .path_env
+        .as_ref()
+        .and_then(|p| p.to_str())
+        .map(str::to_owned);
+    if let Some(t) = &ctx.token {
+        params.auth.token = Some(t.clone());
+    } else {
+        params.auth.password = ctx.password.clone();
+        params.auth.device_token = device_token.map(str::to_owned);
     }
-    if !auth.is_empty() {
-        params["auth"] = Value::Object(auth);
-    }
-    params
+    params.to_value(Some((&ctx.identity.key, nonce, signed_at)))
 }
 
 /// Codes after which the node host stops (like the real one): the operator must fix the
@@ -522,7 +441,7 @@ fn connect_error(ctx: &Ctx, error: &Value, sent_device_token: bool) -> SessionEn
         return SessionEnd::Retry {
             reason: format!("{message}; forgot the stored device token"),
             connected: false,
-            delay_hint: Some(BACKOFF_MIN),
+            delay_hint: Some(RETRY_SOON),
         };
     }
     if FATAL_CODES.contains(&code.as_str()) {
@@ -575,53 +494,37 @@ async fn handshake(ctx: &Ctx) -> Result<(WsConn, Value), SessionEnd> {
         connected: false,
         delay_hint: None,
     };
-    let client = ws_client(&ctx.target).map_err(|e| SessionEnd::Exit(fail(e)))?;
-    let (_resp, mut framed) = client
-        .ws(ctx.url.as_str())
-        .max_frame_size(openclaw_actors::protocol::MAX_PAYLOAD_BYTES)
-        .connect()
+    let client = crate::client::client_for(&ctx.target, HANDSHAKE_TIMEOUT)
+        .map_err(|e| SessionEnd::Exit(fail(e.message())))?;
+    let mut framed = crate::client::connect_socket(&client, &ctx.url)
         .await
-        .map_err(|e| retry(format!("cannot connect to {}: {e}", ctx.url)))?;
-    let challenge = next_json(&mut framed).await.map_err(retry)?;
-    if challenge.get("event").and_then(Value::as_str) != Some("connect.challenge") {
-        return Err(retry("gateway did not send connect.challenge first".into()));
-    }
-    let payload = challenge.get("payload").cloned().unwrap_or(Value::Null);
-    let nonce = payload
-        .get("nonce")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| retry("connect.challenge without a nonce".into()))?
-        .to_owned();
-    let signed_at = payload
-        .get("ts")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| retry("gateway connect challenge timestamp invalid".into()))?;
+        .map_err(|e| retry(e.message()))?;
     let device_token = if ctx.token.is_none() {
         state::stored_device_token(&ctx.state_dir, &ctx.url)
     } else {
         None
     };
-    let params = connect_params(ctx, device_token.as_deref(), &nonce, signed_at);
-    let id = format!("1:{}", uuid::Uuid::new_v4());
-    let frame = json!({"type": "req", "id": id, "method": "connect", "params": params});
-    framed
-        .send(Message::Text(frame.to_string().into()))
-        .await
-        .map_err(|e| retry(format!("send failed: {e}")))?;
-    loop {
-        let v = next_json(&mut framed).await.map_err(retry)?;
-        if v.get("type").and_then(Value::as_str) != Some("res")
-            || v.get("id").and_then(Value::as_str) != Some(id.as_str())
-        {
-            continue;
+    let hello = crate::client::handshake(&mut framed, |challenge| {
+        let protocol = |m: &str| CallError::transport("protocol", m);
+        let nonce = challenge
+            .nonce
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| protocol("connect.challenge without a nonce"))?;
+        let signed_at = challenge
+            .ts
+            .ok_or_else(|| protocol("gateway connect challenge timestamp invalid"))?;
+        connect_params(ctx, device_token.as_deref(), nonce, signed_at)
+            .map_err(|e| protocol(&format!("cannot build connect params: {e}")))
+    })
+    .await;
+    match hello {
+        Ok(hello) => Ok((framed, hello)),
+        Err(CallError::Request { error, .. }) => {
+            let _ = framed.send(Message::Close(None)).await;
+            Err(connect_error(ctx, &error, device_token.is_some()))
         }
-        if v.get("ok").and_then(Value::as_bool) == Some(true) {
-            return Ok((framed, v.get("payload").cloned().unwrap_or(Value::Null)));
-        }
-        let error = v.get("error").cloned().unwrap_or(Value::Null);
-        let _ = framed.send(Message::Close(None)).await;
-        return Err(connect_error(ctx, &error, device_token.is_some()));
+        Err(e) => Err(retry(e.message())),
     }
 }
 
@@ -704,7 +607,7 @@ async fn session(ctx: &Rc<Ctx>, mut shutdown: watch::Receiver<Option<i32>>) -> S
                         let _ = framed.send(Message::Pong(p)).await;
                     }
                     Some(Ok(Frame::Close(reason))) => {
-                        break SessionEnd::Retry { reason: close_reason(reason), connected: true, delay_hint: None };
+                        break SessionEnd::Retry { reason: crate::client::close_message(reason).1, connected: true, delay_hint: None };
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {
@@ -856,7 +759,7 @@ async fn invoke(
         "system.which" => exec::system_which(&params, &dirs),
         "system.run" => {
             let req = exec::parse_run(&params)?;
-            let allow_file = state::allowlist_path(&ctx.state_dir);
+            let allow_file = allowlist_path(&ctx.state_dir);
             let file = exec::read_allowlist_file(&allow_file).map_err(|e| exec::InvokeError {
                 code: "SYSTEM_RUN_DENIED",
                 message: format!("{e}; fix the node's exec allowlist"),
@@ -950,6 +853,19 @@ mod tests {
     }
 
     #[test]
+    fn reconnect_delays_are_jittered_within_20_percent() {
+        let mut b = RECONNECT_BACKOFF;
+        for want in [1u64, 2, 4, 8, 16, 30, 30] {
+            let d = jitter(b.next_delay());
+            let base = Duration::from_secs(want);
+            assert!(
+                d >= base.mul_f64(0.8) && d < base.mul_f64(1.2),
+                "{d:?} vs {base:?}"
+            );
+        }
+    }
+
+    #[test]
     fn meminfo() {
         let (t, f) =
             parse_meminfo("MemTotal:       1000 kB\nMemFree:  10 kB\nMemAvailable:   500 kB\n");
@@ -974,7 +890,7 @@ mod tests {
             exec_allow: vec![],
             path_env: Some("/usr/bin:/bin".into()),
         };
-        let params = connect_params(&ctx, Some("ignored"), "n1", 1_000);
+        let params = connect_params(&ctx, Some("ignored"), "n1", 1_000).expect("params");
         let parsed = openclaw_actors::protocol::connect::parse(&params).expect("valid connect");
         let proof = parsed.device.clone().expect("device");
         openclaw_actors::identity::verify_proof(&parsed, &proof, "n1", 1_000).expect("verifies");
@@ -982,7 +898,7 @@ mod tests {
         assert_eq!(params["pathEnv"], json!("/usr/bin:/bin"));
         // Without a shared secret the stored device token is sent (and signed).
         let ctx = Ctx { token: None, ..ctx };
-        let params = connect_params(&ctx, Some("DT"), "n2", 2_000);
+        let params = connect_params(&ctx, Some("DT"), "n2", 2_000).expect("params");
         assert_eq!(params["auth"], json!({"deviceToken": "DT"}));
         let parsed = openclaw_actors::protocol::connect::parse(&params).expect("valid connect");
         let proof = parsed.device.clone().expect("device");

@@ -32,7 +32,7 @@ use crate::ports::{SendMessage, TelegramApi, TgEntity, TgError, TgMessage, TgUpd
 use crate::registry::Registry;
 use crate::registry::runs::InboundReceived;
 use crate::store::{LoadDocument, SaveDocument, StoreActor};
-use crate::util::now_ms;
+use crate::util::{Backoff, now_ms};
 
 /// Telegram's message length limit, in UTF-16 code units (how Telegram counts it).
 pub const MAX_MESSAGE_UNITS: usize = 4096;
@@ -49,10 +49,14 @@ pub const MAX_PENDING_INBOUND: usize = 1000;
 /// The answer to a message the agent cannot take now (its chat already has the maximum of
 /// queued messages). The message is not processed: the user has to send it again.
 pub const BUSY_TEXT: &str = "⏳ I'm still working through earlier messages in this chat, so I could not take this one. Please send it again in a minute.";
-/// Longest wait between `getUpdates` attempts after a rejected token (401/404).
-const MAX_UNAUTHORIZED_BACKOFF: Duration = Duration::from_secs(15 * 60);
-/// Longest wait between `getUpdates` attempts after a conflict (409).
-const MAX_CONFLICT_BACKOFF: Duration = Duration::from_secs(5 * 60);
+/// Waits between `getUpdates` attempts after a rejected token (401/404): 60 s doubling to 15 min.
+const UNAUTHORIZED_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(60), Duration::from_secs(15 * 60));
+/// Waits between `getUpdates` attempts after a conflict (409): 10 s doubling to 5 min.
+const CONFLICT_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(10), Duration::from_secs(5 * 60));
+/// Waits between `getUpdates` attempts after other errors: 1 s doubling to 30 s.
+const POLL_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
 /// Longest `retry_after` honoured (a larger one is capped).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -189,10 +193,10 @@ pub struct TelegramChannel {
     /// Status.
     status: Status,
     /// Backoff for the poll loop (network errors).
-    backoff: Duration,
+    backoff: Backoff,
     /// Backoff after 401/404 and 409 answers.
-    auth_backoff: Duration,
-    conflict_backoff: Duration,
+    auth_backoff: Backoff,
+    conflict_backoff: Backoff,
     /// Why the persisted state could not be read at start (the channel waits, without
     /// polling, until it can: starting empty would forget the offset and approvals).
     load_error: Option<String>,
@@ -223,9 +227,9 @@ impl TelegramChannel {
                 mode,
                 ..Default::default()
             },
-            backoff: Duration::from_secs(1),
-            auth_backoff: Duration::from_secs(60),
-            conflict_backoff: Duration::from_secs(10),
+            backoff: POLL_BACKOFF,
+            auth_backoff: UNAUTHORIZED_BACKOFF,
+            conflict_backoff: CONFLICT_BACKOFF,
             load_error: None,
         }
     }
@@ -292,9 +296,9 @@ impl TelegramChannel {
 
     /// Polling works (and what it fetched is saved): clear the error state.
     fn recovered(&mut self) {
-        self.backoff = Duration::from_secs(1);
-        self.auth_backoff = Duration::from_secs(60);
-        self.conflict_backoff = Duration::from_secs(10);
+        self.backoff.reset();
+        self.auth_backoff.reset();
+        self.conflict_backoff.reset();
         self.status.consecutive_failures = 0;
         self.status.retry_at_ms = None;
         self.status.running = true;
@@ -312,22 +316,12 @@ impl TelegramChannel {
                 Duration::from_secs((*retry_after).max(1)).min(MAX_RETRY_AFTER)
             }
             TgError::Unauthorized(_) => {
-                let d = self.auth_backoff;
-                self.auth_backoff = (d * 2).min(MAX_UNAUTHORIZED_BACKOFF);
                 // Not polling in any useful sense until the token is fixed.
                 self.status.running = false;
-                d
+                self.auth_backoff.next_delay()
             }
-            TgError::Conflict(_) => {
-                let d = self.conflict_backoff;
-                self.conflict_backoff = (d * 2).min(MAX_CONFLICT_BACKOFF);
-                d
-            }
-            _ => {
-                let d = self.backoff;
-                self.backoff = (d * 2).min(Duration::from_secs(30));
-                d
-            }
+            TgError::Conflict(_) => self.conflict_backoff.next_delay(),
+            _ => self.backoff.next_delay(),
         };
         self.status.retry_at_ms =
             Some(now_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
@@ -775,11 +769,8 @@ fn allowed(list: &[String], id: i64) -> bool {
 }
 
 fn new_code() -> String {
-    let bytes = uuid::Uuid::new_v4();
-    bytes
-        .as_bytes()
+    crate::util::random_bytes::<8>()
         .iter()
-        .take(8)
         .map(|b| char::from(CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()]))
         .collect()
 }

@@ -11,8 +11,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix_web::rt::time::{sleep, timeout};
-use openclaw::actors::identity::{self, DeviceKey};
-use openclaw::actors::protocol::connect;
+use openclaw::actors::identity::DeviceKey;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,39 +19,18 @@ use super::{Incoming, WAIT, WsClient, now_ms};
 
 /// A fresh random device key.
 pub fn random_key() -> DeviceKey {
-    let mut seed = [0u8; 32];
-    seed[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    seed[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    DeviceKey::from_seed(&seed)
+    openclaw::client::identity::random_key().expect("OS random number generator")
 }
 
-/// Which signature payload to sign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sig {
-    /// `v3|…|platform|deviceFamily`.
-    V3,
-    /// The legacy `v2|…` form.
-    V2,
-}
+/// Which signature payload to sign (`V3`, or the legacy `V2`).
+pub use openclaw::client::connect::Payload as Sig;
 
 /// Adds `device` to `params`: `key` signs the payload (built by the gateway crate's own
 /// `payload_v3`/`payload_v2` from the params as they will be sent) over `nonce` and
-/// `signed_at`.
+/// `signed_at` — the shared client's [`openclaw::client::connect::sign`].
 pub fn sign_device(params: &mut Value, key: &DeviceKey, nonce: &str, signed_at: u64, sig: Sig) {
-    let parsed = connect::parse(params)
-        .unwrap_or_else(|e| panic!("test connect params do not parse ({e}): {params}"));
-    let id = key.device_id();
-    let payload = match sig {
-        Sig::V3 => identity::payload_v3(&parsed, &id, signed_at, nonce),
-        Sig::V2 => identity::payload_v2(&parsed, &id, signed_at, nonce),
-    };
-    params["device"] = json!({
-        "id": id,
-        "publicKey": key.public_key_b64(),
-        "signature": key.sign(&payload),
-        "signedAt": signed_at,
-        "nonce": nonce,
-    });
+    openclaw::client::connect::sign(params, key, nonce, signed_at, sig)
+        .unwrap_or_else(|e| panic!("test connect params do not sign ({e}): {params}"));
 }
 
 /// `connect` params for a node (`node-host`/`node`, platform linux) declaring `commands`,

@@ -1,14 +1,15 @@
-//! The node's files under `$STATE/node/`: its Ed25519 identity (`identity.json`), the device
-//! tokens gateways issued it (`device-auth.json`) and its exec allowlist
-//! (`exec-allowlist.json`). Secrets are written atomically, mode 0600, in a 0700 directory.
+//! This machine's client identity files under `$STATE/node/`: its Ed25519 device identity
+//! (`identity.json`, shared by the node host and a device-signing CLI) and the device tokens
+//! gateways issued it (`device-auth.json`). Secrets are written atomically, mode 0600, in a
+//! 0700 directory.
 
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openclaw_actors::identity::{DeviceKey, decode_b64};
+use openclaw_actors::util::try_random_bytes;
 use serde_json::{Value, json};
 
 /// `$STATE/node`.
@@ -26,11 +27,6 @@ pub fn device_auth_path(state_dir: &Path) -> PathBuf {
     node_dir(state_dir).join("device-auth.json")
 }
 
-/// `$STATE/node/exec-allowlist.json`.
-pub fn allowlist_path(state_dir: &Path) -> PathBuf {
-    node_dir(state_dir).join("exec-allowlist.json")
-}
-
 /// Creates `dir` (and parents) with mode 0700, and tightens it if it already exists.
 pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new()
@@ -40,44 +36,16 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
-/// Writes `bytes` to `path` atomically (temp file + fsync + rename), mode 0600.
+/// Writes `bytes` to `path` atomically (temp file + fsync + rename), mode 0600, in a
+/// private (0700) directory.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    ensure_private_dir(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    ensure_private_dir(path.parent().unwrap_or(Path::new(".")))?;
+    openclaw_actors::store::write_atomic(path, bytes)
 }
 
-fn random_seed() -> std::io::Result<[u8; 32]> {
-    use std::io::Read as _;
-    let mut seed = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut seed)?;
-    if seed.iter().all(|b| *b == 0) {
-        return Err(std::io::Error::other("/dev/urandom returned zeros"));
-    }
-    Ok(seed)
+/// A fresh Ed25519 device key from the OS random number generator.
+pub fn random_key() -> std::io::Result<DeviceKey> {
+    Ok(DeviceKey::from_seed(&try_random_bytes()?))
 }
 
 /// The node's persistent identity.
@@ -125,7 +93,8 @@ pub fn load_or_create_identity(state_dir: &Path) -> Result<NodeIdentity, String>
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let seed = random_seed().map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+            let seed = try_random_bytes()
+                .map_err(|e| format!("cannot get random bytes from the OS: {e}"))?;
             let key = DeviceKey::from_seed(&seed);
             let device_id = key.device_id();
             let body = json!({
@@ -152,7 +121,7 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
-pub use openclaw_actors::util::now_ms;
+use openclaw_actors::util::now_ms;
 
 fn read_device_auth(state_dir: &Path) -> Value {
     std::fs::read_to_string(device_auth_path(state_dir))
