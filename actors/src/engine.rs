@@ -314,7 +314,7 @@ impl Engine {
         let registry =
             Registry::new(shared.clone(), store.clone(), book, model, sessions_index).start();
         for (cfg, api, state) in channel_states {
-            let account_id = cfg.account_id.clone();
+            let account = cfg.account_id.clone();
             let addr = TelegramChannel::with_loaded_state(
                 cfg,
                 api,
@@ -323,7 +323,9 @@ impl Engine {
                 state,
             )
             .start();
-            registry.do_send(RegisterChannel { account_id, addr });
+            registry.do_send(RegisterChannel {
+                handle: TelegramChannel::handle(&addr, account),
+            });
         }
         Ok(Self { shared, registry })
     }

@@ -83,7 +83,8 @@ pub struct Registry {
     /// The agent model (or the embedded command agent).
     model: std::rc::Rc<dyn crate::ports::ChatModel>,
     /// Channel accounts.
-    channels: std::collections::BTreeMap<String, Addr<crate::channel::telegram::TelegramChannel>>,
+    /// Channel accounts by (kind, account id).
+    channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
     sessions_index: runs::SessionsIndex,
     /// Per-session run slots (active run + queue).

@@ -13,9 +13,9 @@ use tokio::sync::oneshot;
 
 use super::Registry;
 use crate::agent_run::{AgentRun, CancelRun};
-use crate::channel::InboundMessage;
-use crate::channel::telegram::{
-    ApproveChannelPairing, DeliverReply, GetChannelStatus, ListChannelPairing, TelegramChannel,
+use crate::channel::{
+    ApproveChannelPairing, ChannelHandle, ChannelKind, DeliverReply, GetChannelStatus,
+    InboundMessage, ListChannelPairing, WebhookDelivery, WebhookError,
 };
 use crate::protocol::error::ErrorShape;
 use crate::store::{LoadLines, SaveDocument};
@@ -140,8 +140,7 @@ fn complete_aborted(channel: Option<(Recipient<DeliverReply>, Box<InboundMessage
     if let Some((deliver, inbound)) = channel {
         deliver.do_send(DeliverReply {
             inbound_id: Some(inbound.id.clone()),
-            chat_id: inbound.chat_id,
-            thread_id: inbound.thread_id,
+            target: inbound.target(),
             reply_to: None,
             text: String::new(),
         });
@@ -387,10 +386,9 @@ impl Handler<InboundReceived> for Registry {
             );
             deliver.do_send(DeliverReply {
                 inbound_id: Some(inbound.id.clone()),
-                chat_id: inbound.chat_id,
-                thread_id: inbound.thread_id,
+                target: inbound.target(),
                 reply_to: Some(inbound.message_id),
-                text: crate::channel::telegram::BUSY_TEXT.to_owned(),
+                text: crate::channel::BUSY_TEXT.to_owned(),
             });
         }
     }
@@ -763,27 +761,47 @@ impl Handler<FlushState> for Registry {
     }
 }
 
-/// Registers a channel account at engine start.
+/// Registers a channel account at engine start (a later registration of the same kind and
+/// account replaces it).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RegisterChannel {
-    /// Account id.
-    pub account_id: String,
-    /// The actor.
-    pub addr: Addr<TelegramChannel>,
+    /// The account's handle.
+    pub handle: ChannelHandle,
 }
 
 impl Handler<RegisterChannel> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: RegisterChannel, _: &mut Self::Context) {
-        self.channels.insert(msg.account_id, msg.addr);
+        let key = (msg.handle.kind.id, msg.handle.account.clone());
+        self.channels.insert(key, msg.handle);
     }
 }
 
-fn no_channel(channel: &str) -> ErrorShape {
+impl Registry {
+    /// The kind called `id`: one this build supports, or one a registered account has.
+    fn channel_kind(&self, id: &str) -> Option<&'static ChannelKind> {
+        crate::channel::KINDS
+            .iter()
+            .copied()
+            .chain(self.channels.values().map(|h| h.kind))
+            .find(|k| k.id == id)
+    }
+
+    /// The accounts of channel `kind`, in account order.
+    fn accounts_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a ChannelHandle> + 'a {
+        self.channels
+            .iter()
+            .filter(move |((k, _), _)| *k == kind)
+            .map(|(_, h)| h)
+    }
+}
+
+fn no_channel(kind: &ChannelKind) -> ErrorShape {
     ErrorShape::unavailable(format!(
-        "channel not configured: {channel} (set channels.{channel}.botToken and enabled: true)"
+        "channel not configured: {} ({})",
+        kind.id, kind.setup_hint
     ))
 }
 
@@ -791,11 +809,11 @@ fn no_channel(channel: &str) -> ErrorShape {
 #[derive(Message)]
 #[rtype(result = "Result<Value, ErrorShape>")]
 pub struct SendOutbound {
-    /// Channel (`telegram`).
+    /// Channel kind id.
     pub channel: String,
-    /// Account (default: the first).
+    /// Account (default: `default`, else the first).
     pub account_id: Option<String>,
-    /// Target chat id.
+    /// Target, as the channel parses it.
     pub to: String,
     /// Text.
     pub text: String,
@@ -825,46 +843,46 @@ impl Handler<SendOutbound> for Registry {
             v["deduplicated"] = json!(true);
             return Box::pin(actix::fut::ready(Ok(v)));
         }
-        if msg.channel != "telegram" {
+        let Some(kind) = self.channel_kind(&msg.channel) else {
+            let mut supported: Vec<&str> = crate::channel::KINDS.iter().map(|k| k.id).collect();
+            for h in self.channels.values() {
+                if !supported.contains(&h.kind.id) {
+                    supported.push(h.kind.id);
+                }
+            }
             return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
-                "unsupported channel: {} (supported: telegram)",
-                msg.channel
+                "unsupported channel: {} (supported: {})",
+                msg.channel,
+                supported.join(", ")
             )))));
-        }
-        let addr = match &msg.account_id {
-            Some(a) => self.channels.get(a),
+        };
+        let handle = match &msg.account_id {
+            Some(a) => self.channels.get(&(kind.id, a.clone())),
             None => self
                 .channels
-                .get("default")
-                .or_else(|| self.channels.values().next()),
+                .get(&(kind.id, "default".to_owned()))
+                .or_else(|| self.accounts_of(kind.id).next()),
         };
-        let Some(addr) = addr.cloned() else {
-            return Box::pin(actix::fut::ready(Err(no_channel(&msg.channel))));
+        let Some(deliver) = handle.map(|h| h.recipients.deliver.clone()) else {
+            return Box::pin(actix::fut::ready(Err(no_channel(kind))));
         };
-        let target = msg
-            .to
-            .trim()
-            .trim_start_matches("telegram:")
-            .trim_start_matches("tg:");
-        let Ok(chat_id) = target.parse::<i64>() else {
-            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
-                "invalid telegram target {:?}: expected a numeric chat id",
-                msg.to
-            )))));
+        let target = match (kind.parse_target)(&msg.to, msg.thread_id) {
+            Ok(t) => t,
+            Err(e) => return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(e)))),
         };
         let to = msg.to.clone();
         let key = msg.idempotency_key.clone();
-        let fut = addr.send(DeliverReply {
+        let fut = deliver.send(DeliverReply {
             inbound_id: None,
-            chat_id,
-            thread_id: msg.thread_id,
+            target,
             reply_to: msg.reply_to,
             text: msg.text,
         });
+        let channel = kind.id;
         Box::pin(
             async move {
                 match fut.await {
-                    Ok(Ok(ids)) => Ok(json!({"ok": true, "channel": "telegram", "to": to, "messageIds": ids, "messageId": ids.first()})),
+                    Ok(Ok(ids)) => Ok(json!({"ok": true, "channel": channel, "to": to, "messageIds": ids, "messageId": ids.first()})),
                     Ok(Err(e)) => Err(ErrorShape::unavailable(format!("delivery failed: {e}"))),
                     Err(_) => Err(ErrorShape::unavailable("channel unavailable")),
                 }
@@ -896,30 +914,52 @@ impl Handler<ChannelsStatus> for Registry {
         let futs: Vec<_> = self
             .channels
             .iter()
-            .map(|(id, a)| (id.clone(), a.send(GetChannelStatus)))
+            .map(|((_, id), h)| {
+                (
+                    h.kind,
+                    id.clone(),
+                    h.recipients.status.send(GetChannelStatus),
+                )
+            })
             .collect();
         Box::pin(
             async move {
-                let mut accounts = BTreeMap::new();
-                for (id, f) in futs {
-                    let v = f.await.unwrap_or_else(|_| json!({"running": false, "lastError": "channel actor stopped"}));
-                    accounts.insert(id, v);
+                // Kinds in key order, each with its accounts in account order.
+                let mut kinds: Vec<(&'static ChannelKind, BTreeMap<String, Value>)> = Vec::new();
+                for (kind, id, f) in futs {
+                    let v = f.await.unwrap_or_else(
+                        |_| json!({"running": false, "lastError": "channel actor stopped"}),
+                    );
+                    match kinds.iter_mut().find(|(k, _)| k.id == kind.id) {
+                        Some((_, accounts)) => {
+                            accounts.insert(id, v);
+                        }
+                        None => kinds.push((kind, BTreeMap::from([(id, v)]))),
+                    }
                 }
-                accounts
+                kinds
             }
             .into_actor(self)
-            .map(|accounts, act, _| {
-                let configured = !accounts.is_empty();
+            .map(|kinds, act, _| {
                 let mut channels = serde_json::Map::new();
-                if configured {
-                    let running = accounts.values().any(|a| a.get("running") == Some(&json!(true)));
-                    channels.insert("telegram".into(), json!({"configured": true, "running": running, "accounts": accounts}));
+                let mut labels = serde_json::Map::new();
+                let mut order = Vec::new();
+                for (kind, accounts) in kinds {
+                    let running = accounts
+                        .values()
+                        .any(|a| a.get("running") == Some(&json!(true)));
+                    channels.insert(
+                        kind.id.into(),
+                        json!({"configured": true, "running": running, "accounts": accounts}),
+                    );
+                    labels.insert(kind.id.into(), json!(kind.label));
+                    order.push(kind.id);
                 }
                 json!({
                     "ts": now_ms(),
                     "channels": channels,
-                    "channelOrder": if configured { vec!["telegram"] } else { vec![] },
-                    "channelLabels": if configured { json!({"telegram": "Telegram"}) } else { json!({}) },
+                    "channelOrder": order,
+                    "channelLabels": labels,
                     "model": act.model.label(),
                 })
             }),
@@ -927,30 +967,31 @@ impl Handler<ChannelsStatus> for Registry {
     }
 }
 
-/// Sent by the HTTP layer for `POST /telegram-webhook[/<account>]`.
+/// Sent by the HTTP layer for a channel's webhook endpoint: forwarded to the account.
 #[derive(Message)]
-#[rtype(result = "Result<(), u16>")]
-pub struct TelegramWebhook {
-    /// Account (default: `default`).
+#[rtype(result = "Result<(), WebhookError>")]
+pub struct RouteWebhook {
+    /// Channel kind id.
+    pub kind: &'static str,
+    /// Account.
     pub account_id: String,
-    /// `X-Telegram-Bot-Api-Secret-Token`.
-    pub secret: Option<String>,
     /// The update.
-    pub update: crate::ports::TgUpdate,
+    pub delivery: WebhookDelivery,
 }
 
-impl Handler<TelegramWebhook> for Registry {
-    type Result = ResponseActFuture<Self, Result<(), u16>>;
+impl Handler<RouteWebhook> for Registry {
+    type Result = ResponseFuture<Result<(), WebhookError>>;
 
-    fn handle(&mut self, msg: TelegramWebhook, _: &mut Self::Context) -> Self::Result {
-        let Some(addr) = self.channels.get(&msg.account_id).cloned() else {
-            return Box::pin(actix::fut::ready(Err(404)));
+    fn handle(&mut self, msg: RouteWebhook, _: &mut Self::Context) -> Self::Result {
+        let Some(webhook) = self
+            .channels
+            .get(&(msg.kind, msg.account_id))
+            .and_then(|h| h.recipients.webhook.clone())
+        else {
+            return Box::pin(async { Err(WebhookError::NotFound) });
         };
-        let fut = addr.send(crate::channel::telegram::WebhookUpdate {
-            secret: msg.secret,
-            update: msg.update,
-        });
-        Box::pin(async move { fut.await.unwrap_or(Err(503)) }.into_actor(self))
+        let fut = webhook.send(msg.delivery);
+        Box::pin(async move { fut.await.unwrap_or(Err(WebhookError::Unavailable)) })
     }
 }
 
@@ -966,19 +1007,25 @@ impl Handler<ChannelPairingList> for Registry {
         let futs: Vec<_> = self
             .channels
             .iter()
-            .map(|(id, a)| (id.clone(), a.send(ListChannelPairing)))
+            .map(|((kind, id), h)| {
+                (
+                    *kind,
+                    id.clone(),
+                    h.recipients.pairing_list.send(ListChannelPairing),
+                )
+            })
             .collect();
         Box::pin(
             async move {
                 let mut requests = Vec::new();
                 let mut accounts = Vec::new();
-                for (id, f) in futs {
-                    accounts.push(json!({"channel": "telegram", "accountId": id}));
+                for (kind, id, f) in futs {
+                    accounts.push(json!({"channel": kind, "accountId": id}));
                     requests.extend(f.await.unwrap_or_default());
                 }
                 json!({"accounts": accounts, "requests": requests,
-                    "limits": {"pendingPerAccount": crate::channel::telegram::MAX_PENDING_PAIRING,
-                               "ttlMs": crate::channel::telegram::PAIRING_TTL_MS}})
+                    "limits": {"pendingPerAccount": crate::channel::MAX_PENDING_PAIRING,
+                               "ttlMs": crate::channel::PAIRING_TTL_MS}})
             }
             .into_actor(self),
         )
@@ -989,7 +1036,7 @@ impl Handler<ChannelPairingList> for Registry {
 #[derive(Message)]
 #[rtype(result = "Result<Value, ErrorShape>")]
 pub struct ChannelPairingApprove {
-    /// Channel (`telegram`).
+    /// Channel kind id.
     pub channel: String,
     /// Account (default: try every account).
     pub account_id: Option<String>,
@@ -1001,20 +1048,19 @@ impl Handler<ChannelPairingApprove> for Registry {
     type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
 
     fn handle(&mut self, msg: ChannelPairingApprove, _: &mut Self::Context) -> Self::Result {
-        if msg.channel != "telegram" {
+        let Some(kind) = self.channel_kind(&msg.channel) else {
             return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
                 "unsupported channel: {}",
                 msg.channel
             )))));
-        }
-        let targets: Vec<Addr<TelegramChannel>> = self
-            .channels
-            .iter()
-            .filter(|(id, _)| msg.account_id.as_ref().is_none_or(|a| a == *id))
-            .map(|(_, a)| a.clone())
+        };
+        let targets: Vec<_> = self
+            .accounts_of(kind.id)
+            .filter(|h| msg.account_id.as_ref().is_none_or(|a| *a == h.account))
+            .map(|h| h.recipients.pairing_approve.clone())
             .collect();
         if targets.is_empty() {
-            return Box::pin(actix::fut::ready(Err(no_channel("telegram"))));
+            return Box::pin(actix::fut::ready(Err(no_channel(kind))));
         }
         let code = msg.code;
         Box::pin(
