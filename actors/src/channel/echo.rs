@@ -334,4 +334,75 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    /// Unknown kinds are refused naming the supported ones; a webhook for an account without
+    /// a webhook recipient (or for no account) is `NotFound`.
+    #[actix::test]
+    async fn unknown_kinds_and_webhooks_without_a_recipient_are_refused() {
+        let dir = std::env::temp_dir().join(format!("openclaw-echo-{}", uuid::Uuid::new_v4()));
+        let mut cfg = EngineConfig::with_token("t");
+        cfg.state_dir = dir.clone();
+        let engine = Engine::start(cfg, EngineDeps::default()).expect("engine starts");
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let echo = EchoChannel::new("a", engine.registry.clone().recipient(), tx).start();
+        engine
+            .registry
+            .send(RegisterChannel {
+                handle: EchoChannel::handle(&echo, "a"),
+            })
+            .await
+            .expect("registry up");
+        let e = engine
+            .registry
+            .send(SendOutbound {
+                channel: "nope".into(),
+                account_id: None,
+                to: "1".into(),
+                text: "x".into(),
+                thread_id: None,
+                reply_to: None,
+                idempotency_key: "k".into(),
+            })
+            .await
+            .expect("registry up")
+            .expect_err("unknown kind");
+        assert_eq!(
+            e.message,
+            "unsupported channel: nope (supported: telegram, echo)"
+        );
+        let e = engine
+            .registry
+            .send(SendOutbound {
+                channel: "echo".into(),
+                account_id: Some("b".into()),
+                to: "1".into(),
+                text: "x".into(),
+                thread_id: None,
+                reply_to: None,
+                idempotency_key: "k".into(),
+            })
+            .await
+            .expect("registry up")
+            .expect_err("unknown account");
+        assert_eq!(
+            e.message,
+            "channel not configured: echo (register an EchoChannel)"
+        );
+        for account in ["a", "b"] {
+            let r = engine
+                .registry
+                .send(crate::registry::runs::RouteWebhook {
+                    kind: KIND.id,
+                    account_id: account.into(),
+                    delivery: crate::channel::WebhookDelivery {
+                        secret: None,
+                        body: bytes::Bytes::from_static(b"{}"),
+                    },
+                })
+                .await
+                .expect("registry up");
+            assert_eq!(r, Err(crate::channel::WebhookError::NotFound), "{account}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

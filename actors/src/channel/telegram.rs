@@ -1286,6 +1286,19 @@ mod tests {
         assert!(pairing_text(5, "ABCD2345").contains("openclaw pairing approve telegram ABCD2345"));
     }
 
+    #[test]
+    fn send_targets_are_numeric_chat_ids_with_optional_prefix() {
+        let t = |chat_id, thread_id| Ok(ChatTarget { chat_id, thread_id });
+        assert_eq!(parse_target("42", None), t(42, None));
+        assert_eq!(parse_target(" telegram:-100 ", Some(7)), t(-100, Some(7)));
+        assert_eq!(parse_target("tg:5", None), t(5, None));
+        assert_eq!(
+            parse_target("@someone", None),
+            Err("invalid telegram target \"@someone\": expected a numeric chat id".to_owned())
+        );
+        assert_eq!(KIND.id, "telegram");
+    }
+
     use crate::channel::testgen;
     use crate::ports::TgChat;
 
