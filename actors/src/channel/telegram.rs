@@ -1269,6 +1269,61 @@ impl Handler<WebhookDelivery> for TelegramChannel {
     }
 }
 
+/// A configured account with its state document as read at engine start.
+pub struct LoadedAccount {
+    cfg: TelegramAccountConfig,
+    api: Rc<dyn TelegramApi>,
+    /// `Err`: the document could not be read; the channel starts waiting (see
+    /// [`TelegramChannel::with_loaded_state`]).
+    state: Result<ChannelState, String>,
+}
+
+/// Reads each account's state document, before any actor starts. A corrupt document
+/// refuses the start; an unreadable one (a file where the directory should be, no
+/// permission) leaves that channel waiting with the error in its status while the rest of
+/// the gateway runs.
+pub fn load_accounts(
+    state_dir: &std::path::Path,
+    accounts: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)>,
+) -> Result<Vec<LoadedAccount>, String> {
+    let mut out = Vec::with_capacity(accounts.len());
+    for (cfg, api) in accounts {
+        let doc = ChannelState::document(&cfg.account_id);
+        let state = match crate::engine::load_json(state_dir, &doc) {
+            Ok(s) => Ok(s.unwrap_or_default()),
+            Err(e) if crate::store::read_document(state_dir, &doc).is_err() => Err(format!(
+                "{e}. Fix: make the state directory readable and writable (a file may be in the way of a directory)"
+            )),
+            Err(e) => return Err(e),
+        };
+        out.push(LoadedAccount { cfg, api, state });
+    }
+    Ok(out)
+}
+
+/// Starts one actor per account; returns their handles for the registry.
+pub fn start_accounts(
+    accounts: Vec<LoadedAccount>,
+    registry: &Addr<Registry>,
+    store: &Addr<StoreActor>,
+) -> Vec<ChannelHandle> {
+    accounts
+        .into_iter()
+        .map(|a| {
+            let account = a.cfg.account_id.clone();
+            let addr = TelegramChannel::with_loaded_state(
+                a.cfg,
+                a.api,
+                registry.clone(),
+                store.clone(),
+                a.state,
+            )
+            .start();
+            TelegramChannel::handle(&addr, account)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
