@@ -17,7 +17,7 @@ use crate::pairing::{self, PairingBook};
 use crate::ports::{ChatModel, TelegramApi};
 use crate::protocol;
 use crate::registry::Registry;
-use crate::registry::runs::RegisterChannel;
+use crate::registry::channels::RegisterChannel;
 use crate::store::{self, StoreActor};
 use crate::util::now_ms;
 

@@ -10,7 +10,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use openclaw_actors::Engine;
 use openclaw_actors::channel::{WebhookDelivery, WebhookError};
-use openclaw_actors::registry::runs::RouteWebhook;
+use openclaw_actors::registry::channels::RouteWebhook;
 
 /// Builds and starts the server on `listeners`. Signals are handled by the caller.
 pub fn serve(

@@ -148,10 +148,10 @@ mod tests {
     use super::*;
     use crate::engine::{Engine, EngineConfig, EngineDeps};
     use crate::ports::{ChatMessage, ChatModel, ChatRequest, ChatResponse, LocalFut, ModelError};
-    use crate::registry::runs::{
-        ChannelPairingApprove, ChannelPairingList, ChannelsStatus, ListSessions, RegisterChannel,
-        SendOutbound,
+    use crate::registry::channels::{
+        ChannelPairingApprove, ChannelPairingList, ChannelsStatus, RegisterChannel, SendOutbound,
     };
+    use crate::registry::runs::ListSessions;
 
     /// Answers every message with `you said: <text>`.
     struct Scripted;
@@ -391,7 +391,7 @@ mod tests {
         for account in ["a", "b"] {
             let r = engine
                 .registry
-                .send(crate::registry::runs::RouteWebhook {
+                .send(crate::registry::channels::RouteWebhook {
                     kind: KIND.id,
                     account_id: account.into(),
                     delivery: crate::channel::WebhookDelivery {

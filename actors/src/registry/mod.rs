@@ -15,6 +15,7 @@
 //! [`GetStats`], [`ShutdownGateway`], and in [`nodes`]: `DeviceConnect`, `AttachNode`, `LookupNode`,
 //! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
 
+pub mod channels;
 pub mod nodes;
 pub mod runs;
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::channel::normalize_session_key;
 use crate::protocol::error::ErrorShape;
 use crate::protocol::validate::Checker;
-use crate::registry::runs::SendOutbound;
+use crate::registry::channels::SendOutbound;
 
 use super::{Call, Params};
 
