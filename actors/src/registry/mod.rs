@@ -8,7 +8,9 @@
 //!
 //! It also owns pairing (devices, device tokens, node command surfaces — persisted through
 //! the [`StoreActor`]) and the map of connected nodes, and routes `node.invoke` calls to
-//! their [`NodeSession`] actors (see [`nodes`]).
+//! their [`NodeSession`](crate::node_session::NodeSession) actors (see [`nodes`]). Agent runs
+//! are scheduled in [`runs`]; channel accounts are held as
+//! [`ChannelHandle`](crate::channel::ChannelHandle)s and reached through them (see [`channels`]).
 //!
 //! Messages: [`SessionOpened`],
 //! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`CheckLockout`], [`GetPresence`],
