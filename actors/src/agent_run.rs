@@ -21,7 +21,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde_json::{Value, json};
 
-use crate::channel::telegram::DeliverReply;
+use crate::channel::DeliverReply;
 use crate::ports::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, FunctionCall, LocalFut, ModelError,
     ToolCall, ToolSpec,
@@ -145,8 +145,7 @@ impl AgentRun {
             (RunOrigin::Channel { inbound, deliver }, s) if s != RunStatus::Aborted => {
                 Some(deliver.send(DeliverReply {
                     inbound_id: Some(inbound.id.clone()),
-                    chat_id: inbound.chat_id,
-                    thread_id: inbound.thread_id,
+                    target: inbound.target(),
                     reply_to: Some(inbound.message_id),
                     text: if text.is_empty() {
                         "(no reply)".to_owned()

@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 use std::rc::Rc;
 
 use crate::auth::AuthSettings;
-use crate::channel::telegram::{TelegramAccountConfig, TelegramChannel};
+use crate::channel::telegram::TelegramAccountConfig;
 use crate::pairing::{self, PairingBook};
 use crate::ports::{ChatModel, TelegramApi};
 use crate::protocol;
 use crate::registry::Registry;
-use crate::registry::runs::RegisterChannel;
+use crate::registry::channels::RegisterChannel;
 use crate::store::{self, StoreActor};
 use crate::util::now_ms;
 
@@ -236,7 +236,9 @@ pub struct EngineDeps {
     pub telegram: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)>,
 }
 
-fn load_json<T: serde::de::DeserializeOwned>(
+/// Reads a JSON document of the state directory: `Ok(None)` when absent; `Err` (with a fix)
+/// when unreadable or not valid.
+pub(crate) fn load_json<T: serde::de::DeserializeOwned>(
     dir: &std::path::Path,
     name: &str,
 ) -> Result<Option<T>, String> {
@@ -284,21 +286,7 @@ impl Engine {
         let sessions_index: crate::registry::runs::SessionsIndex =
             load_json(&config.state_dir, crate::registry::runs::SESSIONS_INDEX)?
                 .unwrap_or_default();
-        let mut channel_states = Vec::new();
-        for (cfg, api) in deps.telegram {
-            let doc = crate::channel::telegram::ChannelState::document(&cfg.account_id);
-            // A corrupt document refuses the start; an unreadable one (a file where the
-            // directory should be, no permission) leaves this channel waiting with the error
-            // in its status while the rest of the gateway runs.
-            let state = match load_json(&config.state_dir, &doc) {
-                Ok(s) => Ok(s.unwrap_or_default()),
-                Err(e) if store::read_document(&config.state_dir, &doc).is_err() => Err(format!(
-                    "{e}. Fix: make the state directory readable and writable (a file may be in the way of a directory)"
-                )),
-                Err(e) => return Err(e),
-            };
-            channel_states.push((cfg, api, state));
-        }
+        let telegram = crate::channel::telegram::load_accounts(&config.state_dir, deps.telegram)?;
         let store = StoreActor::start(config.state_dir.clone());
         let shared = Arc::new(Shared {
             config,
@@ -313,17 +301,8 @@ impl Engine {
             .unwrap_or_else(|| Rc::new(crate::agent_run::CommandAgent));
         let registry =
             Registry::new(shared.clone(), store.clone(), book, model, sessions_index).start();
-        for (cfg, api, state) in channel_states {
-            let account_id = cfg.account_id.clone();
-            let addr = TelegramChannel::with_loaded_state(
-                cfg,
-                api,
-                registry.clone(),
-                store.clone(),
-                state,
-            )
-            .start();
-            registry.do_send(RegisterChannel { account_id, addr });
+        for handle in crate::channel::telegram::start_accounts(telegram, &registry, &store) {
+            registry.do_send(RegisterChannel { handle });
         }
         Ok(Self { shared, registry })
     }

@@ -9,6 +9,8 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use openclaw_actors::Engine;
+use openclaw_actors::channel::{WebhookDelivery, WebhookError};
+use openclaw_actors::registry::channels::RouteWebhook;
 
 /// Builds and starts the server on `listeners`. Signals are handled by the caller.
 pub fn serve(
@@ -74,23 +76,26 @@ async fn telegram_webhook(
         .get("x-telegram-bot-api-secret-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let Ok(update) = serde_json::from_slice(&body) else {
+    if serde_json::from_slice::<openclaw_actors::ports::TgUpdate>(&body).is_err() {
         return HttpResponse::BadRequest().body("not a Telegram update");
-    };
+    }
     let res = engine
         .registry
-        .send(openclaw_actors::registry::runs::TelegramWebhook {
+        .send(RouteWebhook {
+            kind: openclaw_actors::channel::telegram::KIND.id,
             account_id,
-            secret,
-            update,
+            delivery: WebhookDelivery { secret, body },
         })
         .await;
     match res {
         Ok(Ok(())) => HttpResponse::Ok().finish(),
-        Ok(Err(401)) => HttpResponse::Unauthorized().finish(),
-        Ok(Err(404)) => HttpResponse::NotFound().finish(),
-        Ok(Err(409)) => HttpResponse::Conflict().body("this account uses long polling"),
-        _ => HttpResponse::ServiceUnavailable().finish(),
+        Ok(Err(WebhookError::Unauthorized)) => HttpResponse::Unauthorized().finish(),
+        Ok(Err(WebhookError::NotFound)) => HttpResponse::NotFound().finish(),
+        Ok(Err(WebhookError::Conflict(why))) => HttpResponse::Conflict().body(why),
+        Ok(Err(WebhookError::BadRequest(_))) => {
+            HttpResponse::BadRequest().body("not a Telegram update")
+        }
+        Ok(Err(WebhookError::Unavailable)) | Err(_) => HttpResponse::ServiceUnavailable().finish(),
     }
 }
 

@@ -1,9 +1,168 @@
-//! Chat channels: the inbound message shape every channel hands to the registry, and the
-//! session-key rules that map a chat to an agent session.
+//! Chat channels: what every channel shares with the registry — the inbound message shape,
+//! the session-key rules that map a chat to an agent session, the messages a channel actor
+//! handles ([`DeliverReply`], [`GetChannelStatus`], [`ListChannelPairing`],
+//! [`ApproveChannelPairing`], [`WebhookDelivery`]) and the [`ChannelHandle`] the registry
+//! keeps per account. The registry knows channels only through these: adding a channel is
+//! its actor (handling these messages) plus a [`ChannelKind`] and a registration.
 
+#[cfg(test)]
+pub mod echo;
 pub mod telegram;
 
+use actix::prelude::*;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Pairing codes live this long.
+pub const PAIRING_TTL_MS: u64 = 60 * 60 * 1000;
+/// At most this many pending pairing codes per account.
+pub const MAX_PENDING_PAIRING: usize = 3;
+/// The answer to a message the agent cannot take now (its chat already has the maximum of
+/// queued messages). The message is not processed: the user has to send it again.
+pub const BUSY_TEXT: &str = "⏳ I'm still working through earlier messages in this chat, so I could not take this one. Please send it again in a minute.";
+
+/// What the registry knows about a kind of channel, without knowing the channel.
+#[derive(Debug)]
+pub struct ChannelKind {
+    /// Channel id on the wire (`send.channel`, session keys, `channels.status` keys).
+    pub id: &'static str,
+    /// Display label (`channelLabels`).
+    pub label: &'static str,
+    /// How to configure an account, for the "channel not configured" error.
+    pub setup_hint: &'static str,
+    /// Parses a `send` target (`to`, `threadId`) into a chat on this channel; `Err` is the
+    /// message of an invalid-params error.
+    pub parse_target: fn(&str, Option<i64>) -> Result<ChatTarget, String>,
+}
+
+/// Channel kinds this build supports (known even when no account is configured).
+pub const KINDS: &[&ChannelKind] = &[&telegram::KIND];
+
+/// The channel `send` uses when the caller names none.
+pub const DEFAULT_KIND: &ChannelKind = &telegram::KIND;
+
+/// A chat on a channel, as the channel addresses it. Opaque to the registry: it comes from
+/// an [`InboundMessage`] or from the channel kind's `parse_target`, and goes back to the
+/// channel in [`DeliverReply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatTarget {
+    /// Chat id.
+    pub chat_id: i64,
+    /// Topic / thread.
+    pub thread_id: Option<i64>,
+}
+
+/// Sent by the registry (agent run finished, message refused or aborted) or for the `send`
+/// RPC: deliver `text` to a chat. When `inbound_id` is set, that pending message is done once
+/// this succeeds. A blank `text` sends nothing and only completes `inbound_id` (an aborted
+/// run). Replies with the ids of the messages sent.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Vec<i64>, String>")]
+pub struct DeliverReply {
+    /// The inbound message this answers, if any.
+    pub inbound_id: Option<String>,
+    /// Where to.
+    pub target: ChatTarget,
+    /// Message to reply to.
+    pub reply_to: Option<i64>,
+    /// Text (split as the channel requires).
+    pub text: String,
+}
+
+/// Status of one account for `channels.status` / `health` (a JSON object with at least
+/// `accountId` and `running`).
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct GetChannelStatus;
+
+/// Pending DM pairing requests of one account (`channels.pairing.list`).
+#[derive(Message)]
+#[rtype(result = "Vec<Value>")]
+pub struct ListChannelPairing;
+
+/// Approves a pairing code (`channels.pairing.approve`, `openclaw pairing approve`).
+#[derive(Message)]
+#[rtype(result = "Result<Value, String>")]
+pub struct ApproveChannelPairing {
+    /// The code (case-insensitive).
+    pub code: String,
+}
+
+/// Why a webhook delivery was refused; the HTTP edge maps it to a status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// No such channel account (404).
+    #[error("no such channel account")]
+    NotFound,
+    /// The body is not an update of this channel (400).
+    #[error("not an update: {0}")]
+    BadRequest(String),
+    /// Wrong webhook secret (401).
+    #[error("wrong webhook secret")]
+    Unauthorized,
+    /// The account does not take webhook deliveries (409).
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// Not taken now; the sender should deliver it again (503).
+    #[error("unavailable")]
+    Unavailable,
+}
+
+/// An update pushed to a channel's webhook endpoint.
+#[derive(Message)]
+#[rtype(result = "Result<(), WebhookError>")]
+pub struct WebhookDelivery {
+    /// The secret the sender presented, if any.
+    pub secret: Option<String>,
+    /// The request body.
+    pub body: bytes::Bytes,
+}
+
+/// The endpoints of a channel account actor.
+#[derive(Clone)]
+pub struct ChannelRecipients {
+    /// Reply / outbound delivery.
+    pub deliver: Recipient<DeliverReply>,
+    /// Status.
+    pub status: Recipient<GetChannelStatus>,
+    /// Pending pairing requests.
+    pub pairing_list: Recipient<ListChannelPairing>,
+    /// Pairing approval.
+    pub pairing_approve: Recipient<ApproveChannelPairing>,
+    /// Webhook deliveries, for channels that take them.
+    pub webhook: Option<Recipient<WebhookDelivery>>,
+}
+
+impl ChannelRecipients {
+    /// The recipients of a channel actor handling every channel message but webhooks.
+    pub fn of<A>(addr: &Addr<A>) -> Self
+    where
+        A: Actor<Context = Context<A>>
+            + Handler<DeliverReply>
+            + Handler<GetChannelStatus>
+            + Handler<ListChannelPairing>
+            + Handler<ApproveChannelPairing>,
+    {
+        Self {
+            deliver: addr.clone().recipient(),
+            status: addr.clone().recipient(),
+            pairing_list: addr.clone().recipient(),
+            pairing_approve: addr.clone().recipient(),
+            webhook: None,
+        }
+    }
+}
+
+/// One channel account as the registry holds it.
+#[derive(Clone)]
+pub struct ChannelHandle {
+    /// The kind of channel.
+    pub kind: &'static ChannelKind,
+    /// Account id (`default`).
+    pub account: String,
+    /// Its actor's endpoints.
+    pub recipients: ChannelRecipients,
+}
 
 /// A message that arrived on a channel and was durably accepted by it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -39,6 +198,14 @@ pub struct InboundMessage {
 }
 
 impl InboundMessage {
+    /// The chat to answer in.
+    pub fn target(&self) -> ChatTarget {
+        ChatTarget {
+            chat_id: self.chat_id,
+            thread_id: self.thread_id,
+        }
+    }
+
     /// The session this message belongs to: one per DM peer, one per group (and topic).
     pub fn session_key(&self, agent_id: &str) -> String {
         if self.chat_type == "private" {
@@ -320,7 +487,7 @@ mod tests {
     fn session_keys() {
         let mut m = InboundMessage {
             id: "x".into(),
-            channel: "telegram".into(),
+            channel: telegram::KIND.id.into(),
             account_id: "default".into(),
             chat_id: -100,
             chat_type: "private".into(),

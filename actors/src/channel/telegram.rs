@@ -17,8 +17,9 @@
 //! re-reading it every few seconds. Group messages count only when they mention the bot
 //! ([`addressed_to`]); replies are split as Telegram counts (UTF-16 units).
 //!
-//! Messages: [`DeliverReply`], [`GetChannelStatus`], [`ListChannelPairing`],
-//! [`ApproveChannelPairing`], [`WebhookUpdate`].
+//! Handles the channel messages of [`super`]: [`DeliverReply`], [`GetChannelStatus`],
+//! [`ListChannelPairing`], [`ApproveChannelPairing`], [`WebhookDelivery`]; registered with the
+//! registry as a [`ChannelHandle`] of kind [`KIND`] ([`TelegramChannel::handle`]).
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -27,7 +28,12 @@ use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{InboundMessage, split_message};
+use super::{
+    ApproveChannelPairing, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget, DeliverReply,
+    GetChannelStatus, InboundMessage, ListChannelPairing, WebhookDelivery, WebhookError,
+    split_message,
+};
+pub use super::{MAX_PENDING_PAIRING, PAIRING_TTL_MS};
 use crate::ports::{SendMessage, TelegramApi, TgEntity, TgError, TgMessage, TgUpdate, TgUser};
 use crate::registry::Registry;
 use crate::registry::runs::InboundReceived;
@@ -36,19 +42,33 @@ use crate::util::{Backoff, now_ms};
 
 /// Telegram's message length limit, in UTF-16 code units (how Telegram counts it).
 pub const MAX_MESSAGE_UNITS: usize = 4096;
-/// Pairing codes live this long.
-pub const PAIRING_TTL_MS: u64 = 60 * 60 * 1000;
-/// At most this many pending pairing codes per account.
-pub const MAX_PENDING_PAIRING: usize = 3;
 /// Alphabet of pairing codes (no 0/O/1/I).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Upper bound on remembered pending inbound messages (a backlog beyond this is left
 /// unconfirmed at Telegram rather than growing our memory; polling pauses until a pending
 /// message is answered).
 pub const MAX_PENDING_INBOUND: usize = 1000;
-/// The answer to a message the agent cannot take now (its chat already has the maximum of
-/// queued messages). The message is not processed: the user has to send it again.
-pub const BUSY_TEXT: &str = "⏳ I'm still working through earlier messages in this chat, so I could not take this one. Please send it again in a minute.";
+/// The Telegram channel kind, as the registry knows it.
+pub const KIND: ChannelKind = ChannelKind {
+    id: "telegram",
+    label: "Telegram",
+    setup_hint: "set channels.telegram.botToken and enabled: true",
+    parse_target,
+};
+
+/// A `send` target: a numeric chat id, optionally prefixed `telegram:` or `tg:`.
+fn parse_target(to: &str, thread_id: Option<i64>) -> Result<ChatTarget, String> {
+    let target = to
+        .trim()
+        .trim_start_matches("telegram:")
+        .trim_start_matches("tg:");
+    match target.parse::<i64>() {
+        Ok(chat_id) => Ok(ChatTarget { chat_id, thread_id }),
+        Err(_) => Err(format!(
+            "invalid telegram target {to:?}: expected a numeric chat id"
+        )),
+    }
+}
 /// Waits between `getUpdates` attempts after a rejected token (401/404): 60 s doubling to 15 min.
 const UNAUTHORIZED_BACKOFF: Backoff =
     Backoff::new(Duration::from_secs(60), Duration::from_secs(15 * 60));
@@ -253,6 +273,17 @@ impl TelegramChannel {
                 ch.load_error = Some(e);
                 ch
             }
+        }
+    }
+
+    /// The registry's handle on a started account actor.
+    pub fn handle(addr: &Addr<Self>, account: String) -> ChannelHandle {
+        let mut recipients = ChannelRecipients::of(addr);
+        recipients.webhook = Some(addr.clone().recipient());
+        ChannelHandle {
+            kind: &KIND,
+            account,
+            recipients,
         }
     }
 
@@ -553,7 +584,7 @@ impl TelegramChannel {
         let from = msg.from.clone();
         InboundMessage {
             id: format!("telegram:{}:{update_id}", self.cfg.account_id),
-            channel: "telegram".into(),
+            channel: KIND.id.into(),
             account_id: self.cfg.account_id.clone(),
             chat_id: msg.chat.id,
             chat_type: msg.chat.kind.clone(),
@@ -999,25 +1030,6 @@ impl TelegramChannel {
     }
 }
 
-/// Sent by the registry (agent run finished, message refused or aborted) or for the `send`
-/// RPC: deliver `text` to a chat. When `inbound_id` is set, that pending message is done once
-/// this succeeds. A blank `text` sends nothing and only completes `inbound_id` (an aborted
-/// run).
-#[derive(Message, Clone)]
-#[rtype(result = "Result<Vec<i64>, String>")]
-pub struct DeliverReply {
-    /// The inbound message this answers, if any.
-    pub inbound_id: Option<String>,
-    /// Chat.
-    pub chat_id: i64,
-    /// Topic.
-    pub thread_id: Option<i64>,
-    /// Message to reply to.
-    pub reply_to: Option<i64>,
-    /// Text (split at 4096 UTF-16 units).
-    pub text: String,
-}
-
 impl Handler<DeliverReply> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<Vec<i64>, String>>;
 
@@ -1044,9 +1056,14 @@ impl Handler<DeliverReply> for TelegramChannel {
                 "message text is empty: nothing to send".to_owned(),
             )));
         }
-        let send = self.send_chunks(msg.chat_id, msg.thread_id, msg.reply_to, msg.text);
+        let send = self.send_chunks(
+            msg.target.chat_id,
+            msg.target.thread_id,
+            msg.reply_to,
+            msg.text,
+        );
         let inbound = msg.inbound_id;
-        let chat_id = msg.chat_id;
+        let chat_id = msg.target.chat_id;
         Box::pin(send.into_actor(self).then(move |res, act, ctx| {
             let mut done = None;
             match &res {
@@ -1095,11 +1112,6 @@ impl Handler<DeliverReply> for TelegramChannel {
     }
 }
 
-/// Status for `channels.status` / `health`.
-#[derive(Message)]
-#[rtype(result = "Value")]
-pub struct GetChannelStatus;
-
 impl Handler<GetChannelStatus> for TelegramChannel {
     type Result = MessageResult<GetChannelStatus>;
 
@@ -1116,11 +1128,6 @@ impl Handler<GetChannelStatus> for TelegramChannel {
     }
 }
 
-/// Pending pairing codes (`channels.pairing.list`).
-#[derive(Message)]
-#[rtype(result = "Vec<Value>")]
-pub struct ListChannelPairing;
-
 impl Handler<ListChannelPairing> for TelegramChannel {
     type Result = MessageResult<ListChannelPairing>;
 
@@ -1133,7 +1140,7 @@ impl Handler<ListChannelPairing> for TelegramChannel {
                 .filter(|p| now.saturating_sub(p.created_at_ms) < PAIRING_TTL_MS)
                 .map(|p| {
                     json!({
-                        "channel": "telegram",
+                        "channel": KIND.id,
                         "accountId": self.cfg.account_id,
                         "requestId": p.code,
                         "code": p.code,
@@ -1147,14 +1154,6 @@ impl Handler<ListChannelPairing> for TelegramChannel {
                 .collect(),
         )
     }
-}
-
-/// Approves a pairing code (`channels.pairing.approve`, `openclaw pairing approve`).
-#[derive(Message)]
-#[rtype(result = "Result<Value, String>")]
-pub struct ApproveChannelPairing {
-    /// The code (case-insensitive).
-    pub code: String,
 }
 
 impl Handler<ApproveChannelPairing> for TelegramChannel {
@@ -1201,7 +1200,7 @@ impl Handler<ApproveChannelPairing> for TelegramChannel {
             Ok(json!({
                 "requestId": code,
                 "approved": true,
-                "channel": "telegram",
+                "channel": KIND.id,
                 "accountId": account,
                 "id": req.user_id.to_string(),
             }))
@@ -1209,39 +1208,40 @@ impl Handler<ApproveChannelPairing> for TelegramChannel {
     }
 }
 
-/// An update pushed to the webhook endpoint (webhook mode). Replies `Err(401)` when the
-/// secret header is wrong, `Err(409)` when this account polls instead, `Err(503)` when the
-/// update could not be persisted (Telegram retries).
-#[derive(Message)]
-#[rtype(result = "Result<(), u16>")]
-pub struct WebhookUpdate {
-    /// `X-Telegram-Bot-Api-Secret-Token`.
-    pub secret: Option<String>,
-    /// The update.
-    pub update: TgUpdate,
-}
+/// An update pushed to the webhook endpoint (webhook mode). Refused with `Unauthorized` when
+/// the secret header is wrong, `Conflict` when this account polls instead, `Unavailable` when
+/// the update could not be persisted (Telegram retries).
+impl Handler<WebhookDelivery> for TelegramChannel {
+    type Result = ResponseActFuture<Self, Result<(), WebhookError>>;
 
-impl Handler<WebhookUpdate> for TelegramChannel {
-    type Result = ResponseActFuture<Self, Result<(), u16>>;
-
-    fn handle(&mut self, msg: WebhookUpdate, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: WebhookDelivery, _: &mut Self::Context) -> Self::Result {
         let Some((_, expected)) = &self.cfg.webhook else {
-            return Box::pin(actix::fut::ready(Err(409)));
+            return Box::pin(actix::fut::ready(Err(WebhookError::Conflict(
+                "this account uses long polling",
+            ))));
         };
         let presented = msg.secret.unwrap_or_default();
         if !crate::auth::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-            return Box::pin(actix::fut::ready(Err(401)));
+            return Box::pin(actix::fut::ready(Err(WebhookError::Unauthorized)));
         }
+        let update: TgUpdate = match serde_json::from_slice(&msg.body) {
+            Ok(u) => u,
+            Err(e) => {
+                return Box::pin(actix::fut::ready(Err(WebhookError::BadRequest(
+                    e.to_string(),
+                ))));
+            }
+        };
         if self.load_error.is_some() {
             // The state could not be read: accepting now would overwrite it.
-            return Box::pin(actix::fut::ready(Err(503)));
+            return Box::pin(actix::fut::ready(Err(WebhookError::Unavailable)));
         }
         // Same durable path as polling: persist, then hand over, then answer 200.
-        let batch = self.apply(vec![msg.update]);
+        let batch = self.apply(vec![update]);
         if batch.hit_cap {
             // Not taken (the pending list is full): Telegram delivers it again later.
             self.status.backlog_full = true;
-            return Box::pin(actix::fut::ready(Err(503)));
+            return Box::pin(actix::fut::ready(Err(WebhookError::Unavailable)));
         }
         self.status.backlog_full = false;
         let save = self.save(&self.state);
@@ -1252,12 +1252,67 @@ impl Handler<WebhookUpdate> for TelegramChannel {
                     act.cfg.account_id
                 );
                 act.rollback(&batch);
-                return Err(503);
+                return Err(WebhookError::Unavailable);
             }
             act.commit(batch, ctx);
             Ok(())
         }))
     }
+}
+
+/// A configured account with its state document as read at engine start.
+pub struct LoadedAccount {
+    cfg: TelegramAccountConfig,
+    api: Rc<dyn TelegramApi>,
+    /// `Err`: the document could not be read; the channel starts waiting (see
+    /// [`TelegramChannel::with_loaded_state`]).
+    state: Result<ChannelState, String>,
+}
+
+/// Reads each account's state document, before any actor starts. A corrupt document
+/// refuses the start; an unreadable one (a file where the directory should be, no
+/// permission) leaves that channel waiting with the error in its status while the rest of
+/// the gateway runs.
+pub fn load_accounts(
+    state_dir: &std::path::Path,
+    accounts: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)>,
+) -> Result<Vec<LoadedAccount>, String> {
+    let mut out = Vec::with_capacity(accounts.len());
+    for (cfg, api) in accounts {
+        let doc = ChannelState::document(&cfg.account_id);
+        let state = match crate::engine::load_json(state_dir, &doc) {
+            Ok(s) => Ok(s.unwrap_or_default()),
+            Err(e) if crate::store::read_document(state_dir, &doc).is_err() => Err(format!(
+                "{e}. Fix: make the state directory readable and writable (a file may be in the way of a directory)"
+            )),
+            Err(e) => return Err(e),
+        };
+        out.push(LoadedAccount { cfg, api, state });
+    }
+    Ok(out)
+}
+
+/// Starts one actor per account; returns their handles for the registry.
+pub fn start_accounts(
+    accounts: Vec<LoadedAccount>,
+    registry: &Addr<Registry>,
+    store: &Addr<StoreActor>,
+) -> Vec<ChannelHandle> {
+    accounts
+        .into_iter()
+        .map(|a| {
+            let account = a.cfg.account_id.clone();
+            let addr = TelegramChannel::with_loaded_state(
+                a.cfg,
+                a.api,
+                registry.clone(),
+                store.clone(),
+                a.state,
+            )
+            .start();
+            TelegramChannel::handle(&addr, account)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1275,6 +1330,19 @@ mod tests {
         assert!(!allowed_exact(&list, 789));
         assert!(allowed(&["*".to_owned()], 789));
         assert!(pairing_text(5, "ABCD2345").contains("openclaw pairing approve telegram ABCD2345"));
+    }
+
+    #[test]
+    fn send_targets_are_numeric_chat_ids_with_optional_prefix() {
+        let t = |chat_id, thread_id| Ok(ChatTarget { chat_id, thread_id });
+        assert_eq!(parse_target("42", None), t(42, None));
+        assert_eq!(parse_target(" telegram:-100 ", Some(7)), t(-100, Some(7)));
+        assert_eq!(parse_target("tg:5", None), t(5, None));
+        assert_eq!(
+            parse_target("@someone", None),
+            Err("invalid telegram target \"@someone\": expected a numeric chat id".to_owned())
+        );
+        assert_eq!(KIND.id, "telegram");
     }
 
     use crate::channel::testgen;

@@ -8,13 +8,16 @@
 //!
 //! It also owns pairing (devices, device tokens, node command surfaces — persisted through
 //! the [`StoreActor`]) and the map of connected nodes, and routes `node.invoke` calls to
-//! their [`NodeSession`] actors (see [`nodes`]).
+//! their [`NodeSession`](crate::node_session::NodeSession) actors (see [`nodes`]). Agent runs
+//! are scheduled in [`runs`]; channel accounts are held as
+//! [`ChannelHandle`](crate::channel::ChannelHandle)s and reached through them (see [`channels`]).
 //!
 //! Messages: [`SessionOpened`],
 //! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`CheckLockout`], [`GetPresence`],
 //! [`GetStats`], [`ShutdownGateway`], and in [`nodes`]: `DeviceConnect`, `AttachNode`, `LookupNode`,
 //! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
 
+pub mod channels;
 pub mod nodes;
 pub mod runs;
 
@@ -83,7 +86,8 @@ pub struct Registry {
     /// The agent model (or the embedded command agent).
     model: std::rc::Rc<dyn crate::ports::ChatModel>,
     /// Channel accounts.
-    channels: std::collections::BTreeMap<String, Addr<crate::channel::telegram::TelegramChannel>>,
+    /// Channel accounts by (kind, account id).
+    channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
     sessions_index: runs::SessionsIndex,
     /// Per-session run slots (active run + queue).

@@ -1,7 +1,8 @@
 //! The registry's agent half: routing inbound channel messages and operator requests to
 //! [`AgentRun`] actors — one run at a time per session (later messages queue), different
-//! sessions in parallel — plus the session index, run records for `agent.wait`, channel
-//! fan-out (`send`, `channels.status`, DM pairing) and operator event broadcast.
+//! sessions in parallel — plus the session index, run records for `agent.wait` and operator
+//! event broadcast. Channel fan-out (`send`, `channels.status`, DM pairing, webhooks) is in
+//! [`super::channels`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -13,10 +14,7 @@ use tokio::sync::oneshot;
 
 use super::Registry;
 use crate::agent_run::{AgentRun, CancelRun};
-use crate::channel::InboundMessage;
-use crate::channel::telegram::{
-    ApproveChannelPairing, DeliverReply, GetChannelStatus, ListChannelPairing, TelegramChannel,
-};
+use crate::channel::{DeliverReply, InboundMessage};
 use crate::protocol::error::ErrorShape;
 use crate::store::{LoadLines, SaveDocument};
 use crate::util::now_ms;
@@ -140,8 +138,7 @@ fn complete_aborted(channel: Option<(Recipient<DeliverReply>, Box<InboundMessage
     if let Some((deliver, inbound)) = channel {
         deliver.do_send(DeliverReply {
             inbound_id: Some(inbound.id.clone()),
-            chat_id: inbound.chat_id,
-            thread_id: inbound.thread_id,
+            target: inbound.target(),
             reply_to: None,
             text: String::new(),
         });
@@ -387,10 +384,9 @@ impl Handler<InboundReceived> for Registry {
             );
             deliver.do_send(DeliverReply {
                 inbound_id: Some(inbound.id.clone()),
-                chat_id: inbound.chat_id,
-                thread_id: inbound.thread_id,
+                target: inbound.target(),
                 reply_to: Some(inbound.message_id),
-                text: crate::channel::telegram::BUSY_TEXT.to_owned(),
+                text: crate::channel::BUSY_TEXT.to_owned(),
             });
         }
     }
@@ -760,277 +756,6 @@ impl Handler<FlushState> for Registry {
         Box::pin(async move {
             let _ = barrier.await;
         })
-    }
-}
-
-/// Registers a channel account at engine start.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RegisterChannel {
-    /// Account id.
-    pub account_id: String,
-    /// The actor.
-    pub addr: Addr<TelegramChannel>,
-}
-
-impl Handler<RegisterChannel> for Registry {
-    type Result = ();
-
-    fn handle(&mut self, msg: RegisterChannel, _: &mut Self::Context) {
-        self.channels.insert(msg.account_id, msg.addr);
-    }
-}
-
-fn no_channel(channel: &str) -> ErrorShape {
-    ErrorShape::unavailable(format!(
-        "channel not configured: {channel} (set channels.{channel}.botToken and enabled: true)"
-    ))
-}
-
-/// `send`: outbound delivery to a channel target.
-#[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
-pub struct SendOutbound {
-    /// Channel (`telegram`).
-    pub channel: String,
-    /// Account (default: the first).
-    pub account_id: Option<String>,
-    /// Target chat id.
-    pub to: String,
-    /// Text.
-    pub text: String,
-    /// Topic.
-    pub thread_id: Option<i64>,
-    /// Reply to.
-    pub reply_to: Option<i64>,
-    /// Idempotency key: a repeated `send` within 5 minutes returns the first result
-    /// instead of sending again.
-    pub idempotency_key: String,
-}
-
-/// How long `send` results are remembered for idempotency.
-const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);
-/// At most this many remembered `send` results.
-const SEND_DEDUPE_MAX: usize = 1000;
-
-impl Handler<SendOutbound> for Registry {
-    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
-
-    fn handle(&mut self, msg: SendOutbound, _: &mut Self::Context) -> Self::Result {
-        let now = std::time::Instant::now();
-        self.send_dedupe
-            .retain(|_, (at, _)| now.duration_since(*at) < SEND_DEDUPE_TTL);
-        if let Some((_, done)) = self.send_dedupe.get(&msg.idempotency_key) {
-            let mut v = done.clone();
-            v["deduplicated"] = json!(true);
-            return Box::pin(actix::fut::ready(Ok(v)));
-        }
-        if msg.channel != "telegram" {
-            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
-                "unsupported channel: {} (supported: telegram)",
-                msg.channel
-            )))));
-        }
-        let addr = match &msg.account_id {
-            Some(a) => self.channels.get(a),
-            None => self
-                .channels
-                .get("default")
-                .or_else(|| self.channels.values().next()),
-        };
-        let Some(addr) = addr.cloned() else {
-            return Box::pin(actix::fut::ready(Err(no_channel(&msg.channel))));
-        };
-        let target = msg
-            .to
-            .trim()
-            .trim_start_matches("telegram:")
-            .trim_start_matches("tg:");
-        let Ok(chat_id) = target.parse::<i64>() else {
-            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
-                "invalid telegram target {:?}: expected a numeric chat id",
-                msg.to
-            )))));
-        };
-        let to = msg.to.clone();
-        let key = msg.idempotency_key.clone();
-        let fut = addr.send(DeliverReply {
-            inbound_id: None,
-            chat_id,
-            thread_id: msg.thread_id,
-            reply_to: msg.reply_to,
-            text: msg.text,
-        });
-        Box::pin(
-            async move {
-                match fut.await {
-                    Ok(Ok(ids)) => Ok(json!({"ok": true, "channel": "telegram", "to": to, "messageIds": ids, "messageId": ids.first()})),
-                    Ok(Err(e)) => Err(ErrorShape::unavailable(format!("delivery failed: {e}"))),
-                    Err(_) => Err(ErrorShape::unavailable("channel unavailable")),
-                }
-            }
-            .into_actor(self)
-            .map(move |res, act, _| {
-                if let Ok(v) = &res {
-                    if act.send_dedupe.len() >= SEND_DEDUPE_MAX {
-                        act.send_dedupe.clear();
-                    }
-                    act.send_dedupe
-                        .insert(key, (std::time::Instant::now(), v.clone()));
-                }
-                res
-            }),
-        )
-    }
-}
-
-/// `channels.status`, and the channel part of `health`.
-#[derive(Message)]
-#[rtype(result = "Value")]
-pub struct ChannelsStatus;
-
-impl Handler<ChannelsStatus> for Registry {
-    type Result = ResponseActFuture<Self, Value>;
-
-    fn handle(&mut self, _: ChannelsStatus, _: &mut Self::Context) -> Self::Result {
-        let futs: Vec<_> = self
-            .channels
-            .iter()
-            .map(|(id, a)| (id.clone(), a.send(GetChannelStatus)))
-            .collect();
-        Box::pin(
-            async move {
-                let mut accounts = BTreeMap::new();
-                for (id, f) in futs {
-                    let v = f.await.unwrap_or_else(|_| json!({"running": false, "lastError": "channel actor stopped"}));
-                    accounts.insert(id, v);
-                }
-                accounts
-            }
-            .into_actor(self)
-            .map(|accounts, act, _| {
-                let configured = !accounts.is_empty();
-                let mut channels = serde_json::Map::new();
-                if configured {
-                    let running = accounts.values().any(|a| a.get("running") == Some(&json!(true)));
-                    channels.insert("telegram".into(), json!({"configured": true, "running": running, "accounts": accounts}));
-                }
-                json!({
-                    "ts": now_ms(),
-                    "channels": channels,
-                    "channelOrder": if configured { vec!["telegram"] } else { vec![] },
-                    "channelLabels": if configured { json!({"telegram": "Telegram"}) } else { json!({}) },
-                    "model": act.model.label(),
-                })
-            }),
-        )
-    }
-}
-
-/// Sent by the HTTP layer for `POST /telegram-webhook[/<account>]`.
-#[derive(Message)]
-#[rtype(result = "Result<(), u16>")]
-pub struct TelegramWebhook {
-    /// Account (default: `default`).
-    pub account_id: String,
-    /// `X-Telegram-Bot-Api-Secret-Token`.
-    pub secret: Option<String>,
-    /// The update.
-    pub update: crate::ports::TgUpdate,
-}
-
-impl Handler<TelegramWebhook> for Registry {
-    type Result = ResponseActFuture<Self, Result<(), u16>>;
-
-    fn handle(&mut self, msg: TelegramWebhook, _: &mut Self::Context) -> Self::Result {
-        let Some(addr) = self.channels.get(&msg.account_id).cloned() else {
-            return Box::pin(actix::fut::ready(Err(404)));
-        };
-        let fut = addr.send(crate::channel::telegram::WebhookUpdate {
-            secret: msg.secret,
-            update: msg.update,
-        });
-        Box::pin(async move { fut.await.unwrap_or(Err(503)) }.into_actor(self))
-    }
-}
-
-/// `channels.pairing.list`.
-#[derive(Message)]
-#[rtype(result = "Value")]
-pub struct ChannelPairingList;
-
-impl Handler<ChannelPairingList> for Registry {
-    type Result = ResponseActFuture<Self, Value>;
-
-    fn handle(&mut self, _: ChannelPairingList, _: &mut Self::Context) -> Self::Result {
-        let futs: Vec<_> = self
-            .channels
-            .iter()
-            .map(|(id, a)| (id.clone(), a.send(ListChannelPairing)))
-            .collect();
-        Box::pin(
-            async move {
-                let mut requests = Vec::new();
-                let mut accounts = Vec::new();
-                for (id, f) in futs {
-                    accounts.push(json!({"channel": "telegram", "accountId": id}));
-                    requests.extend(f.await.unwrap_or_default());
-                }
-                json!({"accounts": accounts, "requests": requests,
-                    "limits": {"pendingPerAccount": crate::channel::telegram::MAX_PENDING_PAIRING,
-                               "ttlMs": crate::channel::telegram::PAIRING_TTL_MS}})
-            }
-            .into_actor(self),
-        )
-    }
-}
-
-/// `channels.pairing.approve`.
-#[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
-pub struct ChannelPairingApprove {
-    /// Channel (`telegram`).
-    pub channel: String,
-    /// Account (default: try every account).
-    pub account_id: Option<String>,
-    /// The code.
-    pub code: String,
-}
-
-impl Handler<ChannelPairingApprove> for Registry {
-    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
-
-    fn handle(&mut self, msg: ChannelPairingApprove, _: &mut Self::Context) -> Self::Result {
-        if msg.channel != "telegram" {
-            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
-                "unsupported channel: {}",
-                msg.channel
-            )))));
-        }
-        let targets: Vec<Addr<TelegramChannel>> = self
-            .channels
-            .iter()
-            .filter(|(id, _)| msg.account_id.as_ref().is_none_or(|a| a == *id))
-            .map(|(_, a)| a.clone())
-            .collect();
-        if targets.is_empty() {
-            return Box::pin(actix::fut::ready(Err(no_channel("telegram"))));
-        }
-        let code = msg.code;
-        Box::pin(
-            async move {
-                let mut last = String::from("pending DM access request no longer exists");
-                for t in targets {
-                    match t.send(ApproveChannelPairing { code: code.clone() }).await {
-                        Ok(Ok(v)) => return Ok(v),
-                        Ok(Err(e)) => last = e,
-                        Err(_) => last = "channel unavailable".into(),
-                    }
-                }
-                Err(ErrorShape::invalid(last))
-            }
-            .into_actor(self),
-        )
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::channel::normalize_session_key;
 use crate::protocol::error::ErrorShape;
 use crate::protocol::validate::Checker;
-use crate::registry::runs::SendOutbound;
+use crate::registry::channels::SendOutbound;
 
 use super::{Call, Params};
 
@@ -112,7 +112,7 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
     let text = c.string("", o, "message", false).map(str::to_owned);
     let channel = c
         .string("", o, "channel", true)
-        .unwrap_or("telegram")
+        .unwrap_or(crate::channel::DEFAULT_KIND.id)
         .to_owned();
     let account_id = c.string("", o, "accountId", true).map(str::to_owned);
     let thread_id = o

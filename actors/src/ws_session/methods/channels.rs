@@ -6,7 +6,7 @@ use actix::prelude::*;
 use super::agent_params::PairingApproveParams;
 use super::{Call, Method, gone};
 use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
-use crate::registry::runs::{
+use crate::registry::channels::{
     ChannelPairingApprove, ChannelPairingList, ChannelsStatus, SendOutbound,
 };
 use crate::ws_session::WsSession;

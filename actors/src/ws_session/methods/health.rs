@@ -9,7 +9,7 @@ use crate::protocol::PROTOCOL_VERSION;
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{ADMIN, MethodAccess, READ};
 use crate::protocol::validate::optional_bool_params;
-use crate::registry::runs::ChannelsStatus;
+use crate::registry::channels::ChannelsStatus;
 use crate::registry::{GetPresence, GetStats};
 use crate::ws_session::WsSession;
 

@@ -1,0 +1,338 @@
+//! The registry's channel half: the map of channel accounts ([`ChannelHandle`]s, registered
+//! with [`RegisterChannel`]) and the fan-out to them — `send` ([`SendOutbound`]),
+//! `channels.status` ([`ChannelsStatus`]), DM pairing ([`ChannelPairingList`],
+//! [`ChannelPairingApprove`]) and webhook deliveries ([`RouteWebhook`]). The registry knows
+//! a channel only through its handle: its [`ChannelKind`] and its actor's recipients.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+
+use super::Registry;
+use crate::channel::{
+    ApproveChannelPairing, ChannelHandle, ChannelKind, DeliverReply, GetChannelStatus,
+    ListChannelPairing, WebhookDelivery, WebhookError,
+};
+use crate::protocol::error::ErrorShape;
+use crate::util::now_ms;
+
+/// Registers a channel account at engine start (a later registration of the same kind and
+/// account replaces it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterChannel {
+    /// The account's handle.
+    pub handle: ChannelHandle,
+}
+
+impl Handler<RegisterChannel> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterChannel, _: &mut Self::Context) {
+        let key = (msg.handle.kind.id, msg.handle.account.clone());
+        self.channels.insert(key, msg.handle);
+    }
+}
+
+impl Registry {
+    /// The kind called `id`: one this build supports, or one a registered account has.
+    fn channel_kind(&self, id: &str) -> Option<&'static ChannelKind> {
+        crate::channel::KINDS
+            .iter()
+            .copied()
+            .chain(self.channels.values().map(|h| h.kind))
+            .find(|k| k.id == id)
+    }
+
+    /// The accounts of channel `kind`, in account order.
+    fn accounts_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a ChannelHandle> + 'a {
+        self.channels
+            .iter()
+            .filter(move |((k, _), _)| *k == kind)
+            .map(|(_, h)| h)
+    }
+}
+
+fn no_channel(kind: &ChannelKind) -> ErrorShape {
+    ErrorShape::unavailable(format!(
+        "channel not configured: {} ({})",
+        kind.id, kind.setup_hint
+    ))
+}
+
+/// `send`: outbound delivery to a channel target.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ErrorShape>")]
+pub struct SendOutbound {
+    /// Channel kind id.
+    pub channel: String,
+    /// Account (default: `default`, else the first).
+    pub account_id: Option<String>,
+    /// Target, as the channel parses it.
+    pub to: String,
+    /// Text.
+    pub text: String,
+    /// Topic.
+    pub thread_id: Option<i64>,
+    /// Reply to.
+    pub reply_to: Option<i64>,
+    /// Idempotency key: a repeated `send` within 5 minutes returns the first result
+    /// instead of sending again.
+    pub idempotency_key: String,
+}
+
+/// How long `send` results are remembered for idempotency.
+const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);
+/// At most this many remembered `send` results.
+const SEND_DEDUPE_MAX: usize = 1000;
+
+impl Handler<SendOutbound> for Registry {
+    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+
+    fn handle(&mut self, msg: SendOutbound, _: &mut Self::Context) -> Self::Result {
+        let now = std::time::Instant::now();
+        self.send_dedupe
+            .retain(|_, (at, _)| now.duration_since(*at) < SEND_DEDUPE_TTL);
+        if let Some((_, done)) = self.send_dedupe.get(&msg.idempotency_key) {
+            let mut v = done.clone();
+            v["deduplicated"] = json!(true);
+            return Box::pin(actix::fut::ready(Ok(v)));
+        }
+        let Some(kind) = self.channel_kind(&msg.channel) else {
+            let mut supported: Vec<&str> = crate::channel::KINDS.iter().map(|k| k.id).collect();
+            for h in self.channels.values() {
+                if !supported.contains(&h.kind.id) {
+                    supported.push(h.kind.id);
+                }
+            }
+            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
+                "unsupported channel: {} (supported: {})",
+                msg.channel,
+                supported.join(", ")
+            )))));
+        };
+        let handle = match &msg.account_id {
+            Some(a) => self.channels.get(&(kind.id, a.clone())),
+            None => self
+                .channels
+                .get(&(kind.id, "default".to_owned()))
+                .or_else(|| self.accounts_of(kind.id).next()),
+        };
+        let Some(deliver) = handle.map(|h| h.recipients.deliver.clone()) else {
+            return Box::pin(actix::fut::ready(Err(no_channel(kind))));
+        };
+        let target = match (kind.parse_target)(&msg.to, msg.thread_id) {
+            Ok(t) => t,
+            Err(e) => return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(e)))),
+        };
+        let to = msg.to.clone();
+        let key = msg.idempotency_key.clone();
+        let fut = deliver.send(DeliverReply {
+            inbound_id: None,
+            target,
+            reply_to: msg.reply_to,
+            text: msg.text,
+        });
+        let channel = kind.id;
+        Box::pin(
+            async move {
+                match fut.await {
+                    Ok(Ok(ids)) => Ok(json!({"ok": true, "channel": channel, "to": to, "messageIds": ids, "messageId": ids.first()})),
+                    Ok(Err(e)) => Err(ErrorShape::unavailable(format!("delivery failed: {e}"))),
+                    Err(_) => Err(ErrorShape::unavailable("channel unavailable")),
+                }
+            }
+            .into_actor(self)
+            .map(move |res, act, _| {
+                if let Ok(v) = &res {
+                    if act.send_dedupe.len() >= SEND_DEDUPE_MAX {
+                        act.send_dedupe.clear();
+                    }
+                    act.send_dedupe
+                        .insert(key, (std::time::Instant::now(), v.clone()));
+                }
+                res
+            }),
+        )
+    }
+}
+
+/// `channels.status`, and the channel part of `health`.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct ChannelsStatus;
+
+impl Handler<ChannelsStatus> for Registry {
+    type Result = ResponseActFuture<Self, Value>;
+
+    fn handle(&mut self, _: ChannelsStatus, _: &mut Self::Context) -> Self::Result {
+        let futs: Vec<_> = self
+            .channels
+            .iter()
+            .map(|((_, id), h)| {
+                (
+                    h.kind,
+                    id.clone(),
+                    h.recipients.status.send(GetChannelStatus),
+                )
+            })
+            .collect();
+        Box::pin(
+            async move {
+                // Kinds in key order, each with its accounts in account order.
+                let mut kinds: Vec<(&'static ChannelKind, BTreeMap<String, Value>)> = Vec::new();
+                for (kind, id, f) in futs {
+                    let v = f.await.unwrap_or_else(
+                        |_| json!({"running": false, "lastError": "channel actor stopped"}),
+                    );
+                    match kinds.iter_mut().find(|(k, _)| k.id == kind.id) {
+                        Some((_, accounts)) => {
+                            accounts.insert(id, v);
+                        }
+                        None => kinds.push((kind, BTreeMap::from([(id, v)]))),
+                    }
+                }
+                kinds
+            }
+            .into_actor(self)
+            .map(|kinds, act, _| {
+                let mut channels = serde_json::Map::new();
+                let mut labels = serde_json::Map::new();
+                let mut order = Vec::new();
+                for (kind, accounts) in kinds {
+                    let running = accounts
+                        .values()
+                        .any(|a| a.get("running") == Some(&json!(true)));
+                    channels.insert(
+                        kind.id.into(),
+                        json!({"configured": true, "running": running, "accounts": accounts}),
+                    );
+                    labels.insert(kind.id.into(), json!(kind.label));
+                    order.push(kind.id);
+                }
+                json!({
+                    "ts": now_ms(),
+                    "channels": channels,
+                    "channelOrder": order,
+                    "channelLabels": labels,
+                    "model": act.model.label(),
+                })
+            }),
+        )
+    }
+}
+
+/// Sent by the HTTP layer for a channel's webhook endpoint: forwarded to the account.
+#[derive(Message)]
+#[rtype(result = "Result<(), WebhookError>")]
+pub struct RouteWebhook {
+    /// Channel kind id.
+    pub kind: &'static str,
+    /// Account.
+    pub account_id: String,
+    /// The update.
+    pub delivery: WebhookDelivery,
+}
+
+impl Handler<RouteWebhook> for Registry {
+    type Result = ResponseFuture<Result<(), WebhookError>>;
+
+    fn handle(&mut self, msg: RouteWebhook, _: &mut Self::Context) -> Self::Result {
+        let Some(webhook) = self
+            .channels
+            .get(&(msg.kind, msg.account_id))
+            .and_then(|h| h.recipients.webhook.clone())
+        else {
+            return Box::pin(async { Err(WebhookError::NotFound) });
+        };
+        let fut = webhook.send(msg.delivery);
+        Box::pin(async move { fut.await.unwrap_or(Err(WebhookError::Unavailable)) })
+    }
+}
+
+/// `channels.pairing.list`.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct ChannelPairingList;
+
+impl Handler<ChannelPairingList> for Registry {
+    type Result = ResponseActFuture<Self, Value>;
+
+    fn handle(&mut self, _: ChannelPairingList, _: &mut Self::Context) -> Self::Result {
+        let futs: Vec<_> = self
+            .channels
+            .iter()
+            .map(|((kind, id), h)| {
+                (
+                    *kind,
+                    id.clone(),
+                    h.recipients.pairing_list.send(ListChannelPairing),
+                )
+            })
+            .collect();
+        Box::pin(
+            async move {
+                let mut requests = Vec::new();
+                let mut accounts = Vec::new();
+                for (kind, id, f) in futs {
+                    accounts.push(json!({"channel": kind, "accountId": id}));
+                    requests.extend(f.await.unwrap_or_default());
+                }
+                json!({"accounts": accounts, "requests": requests,
+                    "limits": {"pendingPerAccount": crate::channel::MAX_PENDING_PAIRING,
+                               "ttlMs": crate::channel::PAIRING_TTL_MS}})
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// `channels.pairing.approve`.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ErrorShape>")]
+pub struct ChannelPairingApprove {
+    /// Channel kind id.
+    pub channel: String,
+    /// Account (default: try every account).
+    pub account_id: Option<String>,
+    /// The code.
+    pub code: String,
+}
+
+impl Handler<ChannelPairingApprove> for Registry {
+    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+
+    fn handle(&mut self, msg: ChannelPairingApprove, _: &mut Self::Context) -> Self::Result {
+        let Some(kind) = self.channel_kind(&msg.channel) else {
+            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
+                "unsupported channel: {}",
+                msg.channel
+            )))));
+        };
+        let targets: Vec<_> = self
+            .accounts_of(kind.id)
+            .filter(|h| msg.account_id.as_ref().is_none_or(|a| *a == h.account))
+            .map(|h| h.recipients.pairing_approve.clone())
+            .collect();
+        if targets.is_empty() {
+            return Box::pin(actix::fut::ready(Err(no_channel(kind))));
+        }
+        let code = msg.code;
+        Box::pin(
+            async move {
+                let mut last = String::from("pending DM access request no longer exists");
+                for t in targets {
+                    match t.send(ApproveChannelPairing { code: code.clone() }).await {
+                        Ok(Ok(v)) => return Ok(v),
+                        Ok(Err(e)) => last = e,
+                        Err(_) => last = "channel unavailable".into(),
+                    }
+                }
+                Err(ErrorShape::invalid(last))
+            }
+            .into_actor(self),
+        )
+    }
+}
