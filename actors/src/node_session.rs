@@ -76,9 +76,26 @@ pub fn fingerprint(principal: &str, command: &str, params: Option<&Value>) -> Fi
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    // serde_json's maps are ordered, so equal params serialize equally.
-    h.update(params.map(Value::to_string).unwrap_or_default().as_bytes());
+    // serde_json's maps are ordered, so equal params serialize equally. Serialized straight
+    // into the hasher: no copy of the params on the invoke path.
+    if let Some(p) = params {
+        // Writing into a hasher cannot fail, and a `Value` always serializes.
+        let _ = serde_json::to_writer(HashWriter(&mut h), p);
+    }
     h.finalize().into()
+}
+
+/// `io::Write` into a SHA-256 state.
+struct HashWriter<'a>(&'a mut sha2::Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The error for a reused idempotency key whose call differs from the first one.

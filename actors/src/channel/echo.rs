@@ -176,6 +176,33 @@ mod tests {
         }
     }
 
+    /// An engine in a fresh state dir with an echo channel for `account` registered: the
+    /// state dir, the engine, the channel and the replies it is asked to deliver.
+    async fn engine_with_echo(
+        account: &str,
+        deps: EngineDeps,
+    ) -> (
+        std::path::PathBuf,
+        Engine,
+        Addr<EchoChannel>,
+        tokio::sync::mpsc::UnboundedReceiver<DeliverReply>,
+    ) {
+        let dir = std::env::temp_dir().join(format!("openclaw-echo-{}", uuid::Uuid::new_v4()));
+        let mut cfg = EngineConfig::with_token("t");
+        cfg.state_dir = dir.clone();
+        let engine = Engine::start(cfg, deps).expect("engine starts");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let echo = EchoChannel::new(account, engine.registry.clone().recipient(), tx).start();
+        engine
+            .registry
+            .send(RegisterChannel {
+                handle: EchoChannel::handle(&echo, account),
+            })
+            .await
+            .expect("registry up");
+        (dir, engine, echo, rx)
+    }
+
     async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<DeliverReply>) -> DeliverReply {
         // A deadline on waiting, not a timed assertion: a broken route fails, not hangs.
         tokio::time::timeout(Duration::from_secs(30), rx.recv())
@@ -189,26 +216,14 @@ mod tests {
     /// `channels.status` and `channels.pairing.*` reach it through its handle.
     #[actix::test]
     async fn echo_channel_end_to_end_through_registry_and_agent_run() {
-        let dir = std::env::temp_dir().join(format!("openclaw-echo-{}", uuid::Uuid::new_v4()));
-        let mut cfg = EngineConfig::with_token("t");
-        cfg.state_dir = dir.clone();
-        let engine = Engine::start(
-            cfg,
+        let (dir, engine, echo, mut rx) = engine_with_echo(
+            "default",
             EngineDeps {
                 model: Some(Rc::new(Scripted)),
                 ..Default::default()
             },
         )
-        .expect("engine starts");
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let echo = EchoChannel::new("default", engine.registry.clone().recipient(), tx).start();
-        engine
-            .registry
-            .send(RegisterChannel {
-                handle: EchoChannel::handle(&echo, "default"),
-            })
-            .await
-            .expect("registry up");
+        .await;
 
         // Inbound → agent run → reply through the echo channel.
         let id = echo
@@ -339,19 +354,7 @@ mod tests {
     /// a webhook recipient (or for no account) is `NotFound`.
     #[actix::test]
     async fn unknown_kinds_and_webhooks_without_a_recipient_are_refused() {
-        let dir = std::env::temp_dir().join(format!("openclaw-echo-{}", uuid::Uuid::new_v4()));
-        let mut cfg = EngineConfig::with_token("t");
-        cfg.state_dir = dir.clone();
-        let engine = Engine::start(cfg, EngineDeps::default()).expect("engine starts");
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let echo = EchoChannel::new("a", engine.registry.clone().recipient(), tx).start();
-        engine
-            .registry
-            .send(RegisterChannel {
-                handle: EchoChannel::handle(&echo, "a"),
-            })
-            .await
-            .expect("registry up");
+        let (dir, engine, _echo, _rx) = engine_with_echo("a", EngineDeps::default()).await;
         let e = engine
             .registry
             .send(SendOutbound {

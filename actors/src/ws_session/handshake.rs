@@ -97,15 +97,10 @@ impl WsSession {
                 .map(move |locked, act, ctx| match locked {
                     Ok(None) => act.after_auth(id, params, false, ctx),
                     Ok(Some(retry)) => {
-                        let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
-                        let err = auth_failure("rate_limited", &params, act.peer.is_local)
-                            .retry_after(retry_ms);
-                        act.fail_handshake(&id, err, close::POLICY, ctx);
+                        act.fail_locked(&id, &params, retry, ctx);
                     }
                     Err(_) => {
-                        let err =
-                            ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
-                        act.fail_handshake(&id, err, 1013, ctx);
+                        act.fail_busy(&id, ctx);
                     }
                 })
                 .wait(ctx);
@@ -148,10 +143,7 @@ impl WsSession {
             .map(move |verdict, act, ctx| match verdict {
                 Ok(AuthVerdict::Allowed) => act.after_auth(id, params, true, ctx),
                 Ok(AuthVerdict::Locked(retry)) => {
-                    let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
-                    let err = auth_failure("rate_limited", &params, act.peer.is_local)
-                        .retry_after(retry_ms);
-                    act.fail_handshake(&id, err, close::POLICY, ctx);
+                    act.fail_locked(&id, &params, retry, ctx);
                 }
                 Ok(AuthVerdict::Failed(delay)) => {
                     let reason = if mode == AuthMode::Password {
@@ -165,9 +157,7 @@ impl WsSession {
                     });
                 }
                 Err(_) => {
-                    let err =
-                        ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
-                    act.fail_handshake(&id, err, 1013, ctx);
+                    act.fail_busy(&id, ctx);
                 }
             })
             .wait(ctx);
@@ -345,8 +335,7 @@ impl WsSession {
                 let (snap, issued, node) = match res {
                     Ok(v) => v,
                     Err(HelloError::Locked(retry)) => {
-                        let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
-                        let err = locked_error.retry_after(retry_ms);
+                        let err = locked_error.retry_after(millis(retry));
                         return act.fail_handshake(&id, err, close::POLICY, ctx);
                     }
                     Err(HelloError::Device(DeviceVerdict::PairingRequired { request_id, reason })) => {
@@ -421,9 +410,7 @@ impl WsSession {
                         return act.fail_handshake(&id, err, 1013, ctx);
                     }
                     Err(_) => {
-                        let err = ErrorShape::unavailable("gateway busy; retry shortly")
-                            .retry_after(500);
-                        return act.fail_handshake(&id, err, 1013, ctx);
+                        return act.fail_busy(&id, ctx);
                     }
                 };
                 let mut hello =
@@ -541,9 +528,27 @@ impl WsSession {
             "policy": {
                 "maxPayload": cfg.max_payload,
                 "maxBufferedBytes": cfg.max_buffered_bytes,
-                "tickIntervalMs": u64::try_from(cfg.tick_interval.as_millis()).unwrap_or(u64::MAX),
+                "tickIntervalMs": millis(cfg.tick_interval),
             },
         })
+    }
+    /// The handshake is refused because this client is locked out for `retry`.
+    fn fail_locked(
+        &mut self,
+        id: &str,
+        params: &ConnectParams,
+        retry: std::time::Duration,
+        ctx: &mut Context<Self>,
+    ) {
+        let err =
+            auth_failure("rate_limited", params, self.peer.is_local).retry_after(millis(retry));
+        self.fail_handshake(id, err, close::POLICY, ctx);
+    }
+
+    /// The registry did not answer (it is stopping or overloaded): try again shortly.
+    fn fail_busy(&mut self, id: &str, ctx: &mut Context<Self>) {
+        let err = ErrorShape::unavailable("gateway busy; retry shortly").retry_after(500);
+        self.fail_handshake(id, err, 1013, ctx);
     }
 }
 
@@ -610,4 +615,9 @@ fn auth_failure(reason: &str, p: &ConnectParams, is_local: bool) -> ErrorShape {
         "canRetryWithDeviceToken": false,
         "recommendedNextStep": next,
     }))
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
