@@ -390,22 +390,7 @@ fn unknown_config_key_warns_once_and_still_works() {
 fn device_flag_signs_with_a_persistent_identity_that_gets_paired() {
     let gw = TestGateway::with_token("T");
     let home = CliHome::new();
-    let call = |method: &str| {
-        home.run(
-            &[
-                "gateway",
-                "call",
-                method,
-                "--url",
-                &gw.url(),
-                "--token",
-                "T",
-                "--device",
-                "--json",
-            ],
-            &[],
-        )
-    };
+    let call = |method: &str| home.call(&gw.url(), "T", method, &["--device"]);
     let out = call("status");
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.json()["gateway"].is_object(), "{out}");

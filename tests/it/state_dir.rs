@@ -20,20 +20,7 @@ fn gateway_in(dir: tempfile::TempDir) -> TestGateway {
 
 /// `openclaw gateway call <method> --device --json` against `gw` from `home`.
 fn device_call(home: &CliHome, gw: &TestGateway, method: &str) -> CliOutput {
-    home.run(
-        &[
-            "gateway",
-            "call",
-            method,
-            "--url",
-            &gw.url(),
-            "--token",
-            "T",
-            "--device",
-            "--json",
-        ],
-        &[],
-    )
+    home.call(&gw.url(), "T", method, &["--device"])
 }
 
 fn device_id(home: &CliHome) -> String {
@@ -112,36 +99,12 @@ fn pairing_that_cannot_be_written_is_refused_not_acknowledged() {
         gw.stderr()
     );
     // Still serving: a plain token call works.
-    let out = CliHome::new().run(
-        &[
-            "gateway",
-            "call",
-            "health",
-            "--url",
-            &gw.url(),
-            "--token",
-            "T",
-            "--json",
-        ],
-        &[],
-    );
+    let out = CliHome::new().call(&gw.url(), "T", "health", &[]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(paired_on_disk(gw.dir.path()).is_empty());
     // What the gateway acts on does not run ahead of the disk: the refused device is not
     // paired in memory either (it used to be listed as approved, silently).
-    let out = CliHome::new().run(
-        &[
-            "gateway",
-            "call",
-            "device.pair.list",
-            "--url",
-            &gw.url(),
-            "--token",
-            "T",
-            "--json",
-        ],
-        &[],
-    );
+    let out = CliHome::new().call(&gw.url(), "T", "device.pair.list", &[]);
     assert_eq!(out.code, Some(0), "{out}");
     let listed = out.json();
     let paired: Vec<&str> = listed["paired"]
@@ -164,19 +127,7 @@ fn pairing_that_cannot_be_written_is_refused_not_acknowledged() {
     );
     assert!(!gw.stderr().contains("panicked"), "{}", gw.stderr());
     let gw2 = gateway_in(gw.take_dir());
-    let out = CliHome::new().run(
-        &[
-            "gateway",
-            "call",
-            "device.pair.list",
-            "--url",
-            &gw2.url(),
-            "--token",
-            "T",
-            "--json",
-        ],
-        &[],
-    );
+    let out = CliHome::new().call(&gw2.url(), "T", "device.pair.list", &[]);
     assert_eq!(out.code, Some(0), "{out}");
     let paired: Vec<String> = out.json()["paired"]
         .as_array()

@@ -405,6 +405,15 @@ impl CliHome {
         p
     }
 
+    /// `openclaw gateway call <method> --url <url> --token <token> --json [extra…]`.
+    pub fn call(&self, url: &str, token: &str, method: &str, extra: &[&str]) -> CliOutput {
+        let mut args = vec![
+            "gateway", "call", method, "--url", url, "--token", token, "--json",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args, &[])
+    }
+
     /// Runs `openclaw <args…>` with `env`.
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
         let mut cmd = isolated_command(BIN, self.dir.path());
