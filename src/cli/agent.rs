@@ -30,6 +30,9 @@ pub struct LongConnArgs {
     /// SHA-256 fingerprint of a wss:// gateway's certificate.
     #[arg(long)]
     pub tls_fingerprint: Option<String>,
+    /// SPKI pin `sha256/<base64>` of a wss:// gateway's key (repeatable).
+    #[arg(long = "tls-spki-pin", value_name = "sha256/BASE64")]
+    pub tls_spki_pin: Vec<String>,
     /// Connection timeout in milliseconds (default: the run timeout plus 30 s).
     #[arg(long)]
     pub timeout: Option<u64>,
@@ -49,6 +52,7 @@ impl LongConnArgs {
             token: self.token.clone(),
             password: self.password.clone(),
             tls_fingerprint: self.tls_fingerprint.clone(),
+            tls_spki_pin: self.tls_spki_pin.clone(),
             timeout: self.timeout.unwrap_or(default_ms),
             json: self.json,
             device: self.device,
@@ -441,7 +445,7 @@ pub async fn run_agent(config: Option<PathBuf>, a: AgentArgs) -> Result<(), Fail
         .unwrap_or(MAX_RUN_SECONDS)
         .min(MAX_RUN_SECONDS);
     let conn = a.conn.resolve(run_seconds * 1000 + RUN_GRACE_MS);
-    let target = client_target(config, &conn)?;
+    let target = client_target(config, &conn).await?;
     let run_id = a
         .idempotency_key
         .clone()
@@ -553,7 +557,7 @@ pub async fn run_message(config: Option<PathBuf>, cmd: MessageCmd) -> Result<(),
         }
         return Ok(());
     }
-    let target = client_target(config, &a.conn)?;
+    let target = client_target(config, &a.conn).await?;
     let r = call(&target, "send", params, a.conn.timeout, false).await?;
     if a.conn.json {
         println!("{}", pretty(&r));
@@ -624,7 +628,7 @@ fn channel_rows(status: &Value, now_ms: u64) -> Vec<Vec<String>> {
 /// `openclaw channels …`.
 pub async fn run_channels(config: Option<PathBuf>, cmd: ChannelsCmd) -> Result<(), Failure> {
     let ChannelsSub::Status(conn) = cmd.sub;
-    let target = client_target(config, &conn)?;
+    let target = client_target(config, &conn).await?;
     let r = call(&target, "channels.status", json!({}), conn.timeout, false).await?;
     if conn.json {
         println!("{}", pretty(&r));
@@ -711,7 +715,7 @@ pub async fn run_pairing(config: Option<PathBuf>, cmd: PairingCmd) -> Result<(),
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
                 .map(str::to_lowercase);
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let list = call(
                 &target,
                 "channels.pairing.list",
@@ -759,7 +763,7 @@ pub async fn run_pairing(config: Option<PathBuf>, cmd: PairingCmd) -> Result<(),
         }
         PairingSub::Approve(a) => {
             let (channel, code) = a.channel_and_code()?;
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let mut params = json!({"channel": channel, "requestId": code});
             if let Some(acc) = &a.account {
                 params["accountId"] = json!(acc);

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod client;
 pub mod nodes;
+pub mod remote;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +23,12 @@ pub struct Cli {
     /// Config file (default: $OPENCLAW_CONFIG_PATH, $OPENCLAW_STATE_DIR/openclaw.json, ~/.openclaw/openclaw.json).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Profile: state and config under ~/.openclaw-NAME (unless OPENCLAW_STATE_DIR is set).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Dev profile: ~/.openclaw-dev, default port 19001.
+    #[arg(long, global = true, conflicts_with = "profile")]
+    pub dev: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -75,8 +82,12 @@ pub enum GatewaySub {
     Health(ConnArgs),
     /// Is a gateway running here? On which port/bind/auth? Can we connect?
     Status(GatewayStatusArgs),
-    /// Probe a gateway: health, status and presence.
-    Probe(ConnArgs),
+    /// Probe a gateway: health, status and presence (`--local`: HTTP liveness only).
+    Probe(remote::ProbeArgs),
+    /// Print the gateway certificate's SHA-256 fingerprint and SPKI pin.
+    Fingerprint(remote::FingerprintArgs),
+    /// Hold the SSH tunnel to gateway.remote.sshTarget open in the foreground.
+    Tunnel(remote::TunnelArgs),
 }
 
 /// Flags of `gateway run`.
@@ -117,6 +128,9 @@ pub struct ConnArgs {
     /// SHA-256 fingerprint of a wss:// gateway's certificate.
     #[arg(long)]
     pub tls_fingerprint: Option<String>,
+    /// SPKI pin `sha256/<base64>` of a wss:// gateway's key (repeatable; any one matches).
+    #[arg(long = "tls-spki-pin", value_name = "sha256/BASE64")]
+    pub tls_spki_pin: Vec<String>,
     /// Timeout in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout: u64,
@@ -211,6 +225,26 @@ impl Failure {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let profile = match (&cli.profile, cli.dev) {
+        (_, true) => Some(config::remote::Profile {
+            name: "dev".into(),
+            dev: true,
+        }),
+        (Some(name), false) => Some(config::remote::Profile {
+            name: name.clone(),
+            dev: false,
+        }),
+        (None, false) => None,
+    };
+    if let Some(p) = profile {
+        config::remote::select_profile(p).map_err(Failure::usage)?;
+    }
+    let result = dispatch(cli).await;
+    remote::close_tunnels().await;
+    result
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Gateway(g) => match g.sub {
             None => run_gateway(cli.config, g.run).await,
@@ -218,7 +252,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Some(GatewaySub::Call(c)) => gateway_call(cli.config, c).await,
             Some(GatewaySub::Health(c)) => health(cli.config, c).await,
             Some(GatewaySub::Status(s)) => gateway_status(cli.config, s).await,
-            Some(GatewaySub::Probe(c)) => probe(cli.config, c).await,
+            Some(GatewaySub::Probe(p)) if p.local => remote::probe_local(cli.config, &p.conn).await,
+            Some(GatewaySub::Probe(p)) => probe(cli.config, p.conn).await,
+            Some(GatewaySub::Fingerprint(f)) => remote::fingerprint(cli.config, f),
+            Some(GatewaySub::Tunnel(t)) => remote::tunnel(cli.config, t).await,
         },
         Command::Health(h) => health(cli.config, h.conn).await,
         Command::Status(s) => status(cli.config, s).await,
@@ -287,12 +324,26 @@ pub fn resolve_target(
             token: conn.token.clone(),
             password: conn.password.clone(),
             tls_fingerprint: conn.tls_fingerprint.clone(),
+            tls_spki_pins: conn.tls_spki_pin.clone(),
+            allow_private_ws: allow_private_ws(env),
             force_device: conn.device,
         });
     }
     let gw = &loaded.config.gateway;
     if gw.mode == Some(GatewayMode::Remote) {
-        let url = gw.remote.url.clone().ok_or_else(|| {
+        let ssh = gw.remote.effective_transport() == config::remote::RemoteTransport::Ssh;
+        let url = if ssh {
+            // The tunnel's local end; `remote::target_with_tunnel` fills in the real port.
+            Some(
+                gw.remote
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| "ws://127.0.0.1:0".into()),
+            )
+        } else {
+            gw.remote.url.clone()
+        };
+        let url = url.ok_or_else(|| {
             Failure::usage(
                 "gateway.mode is \"remote\" but gateway.remote.url is not set. Fix: set gateway.remote.url (e.g. ws://127.0.0.1:18789 through an SSH tunnel) or pass --url",
             )
@@ -317,6 +368,12 @@ pub fn resolve_target(
                 .tls_fingerprint
                 .clone()
                 .or_else(|| gw.remote.tls_fingerprint.clone()),
+            tls_spki_pins: if conn.tls_spki_pin.is_empty() {
+                gw.remote.tls_spki_pins.clone()
+            } else {
+                conn.tls_spki_pin.clone()
+            },
+            allow_private_ws: allow_private_ws(env),
             force_device: conn.device,
         });
     }
@@ -350,6 +407,8 @@ pub fn resolve_target(
         token,
         password,
         tls_fingerprint: conn.tls_fingerprint.clone().or(local_pin),
+        tls_spki_pins: conn.tls_spki_pin.clone(),
+        allow_private_ws: allow_private_ws(env),
         force_device: conn.device,
     })
 }
@@ -362,9 +421,15 @@ fn read_runtime_token(state_dir: &std::path::Path) -> Option<String> {
     (!t.is_empty() && t.len() <= 512 && !t.contains(char::is_whitespace)).then(|| t.to_owned())
 }
 
-fn client_target(config: Option<PathBuf>, conn: &ConnArgs) -> Result<Target, Failure> {
+/// `OPENCLAW_ALLOW_INSECURE_PRIVATE_WS=1` (OpenClaw's break-glass for plaintext `ws://` to
+/// trusted private host names; process environment only, not a config key).
+fn allow_private_ws(env: &dyn config::EnvSource) -> bool {
+    env.get("OPENCLAW_ALLOW_INSECURE_PRIVATE_WS").as_deref() == Some("1")
+}
+
+async fn client_target(config: Option<PathBuf>, conn: &ConnArgs) -> Result<Target, Failure> {
     let loaded = load(config, &FlagOverrides::default())?;
-    resolve_target(conn, &loaded, &ProcessEnv)
+    remote::target_with_tunnel(conn, &loaded).await
 }
 
 /// The likely fix for a failure.
@@ -372,8 +437,9 @@ fn fix_for(err: &CallError, target: &Target) -> String {
     let no_creds = target.token.is_none() && target.password.is_none();
     match err {
         CallError::Transport { kind: "config", .. } => String::new(),
+        CallError::Transport { kind: "tls", message, .. } if message.contains("Fix: ") => String::new(),
         CallError::Transport { kind: "tls", .. } => {
-            "check gateway.remote.tlsFingerprint / --tls-fingerprint against the gateway's certificate".into()
+            "check gateway.remote.tlsFingerprint / --tls-fingerprint (or the SPKI pins) against `openclaw gateway fingerprint` on the gateway host".into()
         }
         CallError::Transport { kind: "timeout", .. } => {
             "raise --timeout, or check that the gateway is healthy".into()
@@ -515,7 +581,7 @@ async fn gateway_call(config: Option<PathBuf>, args: CallArgs) -> Result<(), Fai
             "--params is not valid JSON ({e}). Fix: pass a JSON object, e.g. --params '{{\"probe\":true}}'"
         ))
     })?;
-    let target = client_target(config, &args.conn)?;
+    let target = client_target(config, &args.conn).await?;
     let payload = call_one_with(
         &target,
         &args.method,
@@ -533,7 +599,7 @@ async fn gateway_call(config: Option<PathBuf>, args: CallArgs) -> Result<(), Fai
 }
 
 async fn health(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
+    let target = client_target(config, &conn).await?;
     let h = call_one(&target, "health", json!({}), conn.timeout).await?;
     if conn.json {
         println!("{}", pretty(&h));
@@ -589,7 +655,11 @@ fn human_duration(ms: u64) -> String {
 
 async fn gateway_status(config: Option<PathBuf>, args: GatewayStatusArgs) -> Result<(), Failure> {
     let loaded = load(config, &FlagOverrides::default())?;
-    let target = resolve_target(&args.conn, &loaded, &ProcessEnv)?;
+    let target = if args.no_probe {
+        resolve_target(&args.conn, &loaded, &ProcessEnv)?
+    } else {
+        remote::target_with_tunnel(&args.conn, &loaded).await?
+    };
     let gw = &loaded.config.gateway;
     let auth_mode = match gw.auth.mode {
         Some(m) => format!("{m:?}").to_lowercase(),
@@ -671,7 +741,7 @@ async fn gateway_status(config: Option<PathBuf>, args: GatewayStatusArgs) -> Res
 }
 
 async fn probe(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
+    let target = client_target(config, &conn).await?;
     let started = std::time::Instant::now();
     let result = with_connection(
         &target,
@@ -725,7 +795,7 @@ async fn probe(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
 }
 
 async fn status(config: Option<PathBuf>, args: StatusArgs) -> Result<(), Failure> {
-    let target = client_target(config, &args.conn)?;
+    let target = client_target(config, &args.conn).await?;
     let deep = args.deep;
     let (status, health) = with_connection(
         &target,

@@ -385,7 +385,7 @@ pub async fn run_nodes(config: Option<PathBuf>, cmd: NodesCmd) -> Result<(), Fai
         NodesSub::Pending(conn) => nodes_pending(config, conn).await,
         NodesSub::Approve(a) => nodes_approve(config, a).await,
         NodesSub::Reject(a) => {
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let r = call(
                 &target,
                 scopes_for("node.pair.reject"),
@@ -404,7 +404,7 @@ pub async fn run_nodes(config: Option<PathBuf>, cmd: NodesCmd) -> Result<(), Fai
         }
         NodesSub::Remove(a) => {
             let query = a.query()?.to_owned();
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let node_id = lookup_node(&target, &query, a.conn.timeout).await?;
             let r = call(
                 &target,
@@ -426,7 +426,7 @@ pub async fn run_nodes(config: Option<PathBuf>, cmd: NodesCmd) -> Result<(), Fai
 }
 
 async fn nodes_list(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
+    let target = client_target(config, &conn).await?;
     let list = call(
         &target,
         scopes_for("node.list"),
@@ -497,7 +497,7 @@ async fn nodes_list(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failu
 
 async fn nodes_describe(config: Option<PathBuf>, a: NodeRefArgs) -> Result<(), Failure> {
     let query = a.query()?.to_owned();
-    let target = client_target(config, &a.conn)?;
+    let target = client_target(config, &a.conn).await?;
     let node_id = lookup_node(&target, &query, a.conn.timeout).await?;
     let n = call(
         &target,
@@ -615,7 +615,7 @@ async fn nodes_invoke(config: Option<PathBuf>, a: InvokeArgs) -> Result<(), Fail
     if a.idempotency_key.as_deref() == Some("") {
         return Err(usage("--idempotency-key must not be empty"));
     }
-    let target = client_target(config, &a.conn)?;
+    let target = client_target(config, &a.conn).await?;
     let node_id = lookup_node(&target, &a.node, a.conn.timeout).await?;
     let invoke = json!({
         "nodeId": node_id,
@@ -651,7 +651,7 @@ fn pending_of(v: &Value) -> Vec<Value> {
 }
 
 async fn nodes_pending(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
+    let target = client_target(config, &conn).await?;
     let list = call(
         &target,
         scopes_for("node.pair.list"),
@@ -758,7 +758,7 @@ async fn approve_pending(
 }
 
 async fn nodes_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), Failure> {
-    let target = client_target(config, &a.conn)?;
+    let target = client_target(config, &a.conn).await?;
     let hint = "list pending requests with `openclaw nodes pending`";
     let r = approve_pending(&target, "node", &a, hint, node_approve_scopes).await?;
     if a.conn.json {
@@ -787,7 +787,7 @@ pub async fn run_devices(config: Option<PathBuf>, cmd: DevicesCmd) -> Result<(),
         DevicesSub::List(conn) => devices_list(config, conn).await,
         DevicesSub::Approve(a) => devices_approve(config, a).await,
         DevicesSub::Reject(a) => {
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let r = call(
                 &target,
                 scopes_for("device.pair.reject"),
@@ -805,7 +805,7 @@ pub async fn run_devices(config: Option<PathBuf>, cmd: DevicesCmd) -> Result<(),
             Ok(())
         }
         DevicesSub::Remove(a) => {
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let device_id = lookup_device(&target, &a.device, a.conn.timeout).await?;
             let r = call(
                 &target,
@@ -824,7 +824,7 @@ pub async fn run_devices(config: Option<PathBuf>, cmd: DevicesCmd) -> Result<(),
             Ok(())
         }
         DevicesSub::Rotate(a) => {
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let device_id = lookup_device(&target, &a.device, a.conn.timeout).await?;
             let mut params = json!({"deviceId": device_id, "role": a.role});
             if !a.scopes.is_empty() {
@@ -866,7 +866,7 @@ pub async fn run_devices(config: Option<PathBuf>, cmd: DevicesCmd) -> Result<(),
             Ok(())
         }
         DevicesSub::Revoke(a) => {
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let device_id = lookup_device(&target, &a.device, a.conn.timeout).await?;
             let scopes = token_scopes(&a.role, &[]);
             let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -962,7 +962,7 @@ async fn lookup_device(target: &Target, query: &str, timeout: u64) -> Result<Str
 }
 
 async fn devices_list(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
+    let target = client_target(config, &conn).await?;
     let list = call(
         &target,
         scopes_for("device.pair.list"),
@@ -1092,7 +1092,7 @@ fn device_approve_scopes(request: Option<&Value>) -> Vec<String> {
 }
 
 async fn devices_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), Failure> {
-    let target = client_target(config, &a.conn)?;
+    let target = client_target(config, &a.conn).await?;
     let hint =
         "list pending requests with `openclaw devices list` (requests expire after 5 minutes)";
     let r = approve_pending(&target, "device", &a, hint, device_approve_scopes).await?;

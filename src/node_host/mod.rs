@@ -22,7 +22,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::client::connect::{ClientInfo, ConnectParams};
 use crate::client::identity as state;
-use crate::client::{CallError, Target, WsConn, pin, validate};
+use crate::client::{CallError, Target, WsConn, validate};
 use crate::config::{self, ProcessEnv};
 use openclaw_actors::util::Backoff;
 
@@ -86,6 +86,10 @@ pub struct NodeRunArgs {
     /// SHA-256 fingerprint of the gateway's certificate (implies --tls).
     #[arg(long)]
     pub tls_fingerprint: Option<String>,
+    /// SPKI pin `sha256/<base64>` of the gateway's key (implies --tls; repeatable; survives
+    /// re-issuing the certificate with the same key).
+    #[arg(long = "tls-spki-pin", value_name = "sha256/BASE64")]
+    pub tls_spki_pin: Vec<String>,
     /// Name shown to operators (default: the host name).
     #[arg(long)]
     pub display_name: Option<String>,
@@ -199,7 +203,7 @@ enum SessionEnd {
 }
 
 async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> {
-    let tls = args.tls || args.tls_fingerprint.is_some();
+    let tls = args.tls || args.tls_fingerprint.is_some() || !args.tls_spki_pin.is_empty();
     let url = gateway_url(&args.host, args.port, tls, args.context_path.as_deref());
     let target = Target {
         url: url.clone(),
@@ -207,16 +211,12 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
         token: None,
         password: None,
         tls_fingerprint: args.tls_fingerprint.clone(),
+        tls_spki_pins: args.tls_spki_pin.clone(),
+        allow_private_ws: std::env::var("OPENCLAW_ALLOW_INSECURE_PRIVATE_WS").as_deref() == Ok("1"),
         force_device: false,
     };
+    // Checks the URL and the pins' format (the error names the bad value).
     validate(&target).map_err(|e| fail(e.message()))?;
-    if let Some(fp) = &args.tls_fingerprint
-        && pin::parse_fingerprint(fp).is_none()
-    {
-        return Err(fail(format!(
-            "--tls-fingerprint {fp:?} is not a SHA-256 fingerprint (64 hex characters, colons allowed)"
-        )));
-    }
     let identity = state::load_or_create_identity(&state_dir).map_err(|e| {
         fail(format!(
             "{e}\nFix: move the broken file aside; a new identity will be created (the node must then be paired again)"
