@@ -7,7 +7,8 @@ use crate::support::{CliHome, TestGateway};
 
 const TLS_CONFIG: &str = r#"{gateway: {auth: {token: "T"}, tls: {enabled: true}}}"#;
 
-fn fingerprint(gw: &TestGateway) -> String {
+/// The leaf fingerprint the gateway printed at start.
+pub(crate) fn fingerprint(gw: &TestGateway) -> String {
     let out = gw.stdout();
     out.lines()
         .find_map(|l| l.trim().strip_prefix("tls fingerprint sha256: "))
