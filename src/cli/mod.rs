@@ -1,20 +1,24 @@
-//! The `openclaw` command line: `gateway run|call|health|status|probe`, `health`, `status`.
+//! The `openclaw` command line: the [`Command`] enum and its dispatch, `gateway run|call`,
+//! target resolution and failure messages. The other commands live in their modules:
+//! [`status`] (`health`, `status`, `gateway status|probe`), [`remote`] (`gateway
+//! fingerprint|tunnel|probe --local`, the SSH transport), [`nodes`], [`devices`], [`agent`].
 //! Output is readable by default and machine-readable with `--json`; failures exit 1 with
 //! a one-line reason and the likely fix.
 
 pub mod agent;
 pub mod client;
+pub mod devices;
 pub mod nodes;
 pub mod remote;
+pub mod status;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use crate::config::{self, AuthModeCfg, BindMode, FlagOverrides, GatewayMode, Loaded, ProcessEnv};
-use client::{CallError, Target, scopes_for, with_connection};
+use client::{CallError, Target, scopes_for};
 
 /// openclaw-rs: a Gateway for your assistant, wire-compatible with OpenClaw.
 #[derive(Debug, Parser)]
@@ -46,7 +50,7 @@ pub enum Command {
     /// List, inspect, invoke and approve nodes.
     Nodes(nodes::NodesCmd),
     /// Manage paired devices and their tokens.
-    Devices(nodes::DevicesCmd),
+    Devices(devices::DevicesCmd),
     /// Run a node host (`node run`) or show its identity.
     Node(crate::node_host::NodeCmd),
     /// Run one agent turn via the gateway and print the reply.
@@ -250,17 +254,17 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             None => run_gateway(cli.config, g.run).await,
             Some(GatewaySub::Run(r)) => run_gateway(cli.config, r).await,
             Some(GatewaySub::Call(c)) => gateway_call(cli.config, c).await,
-            Some(GatewaySub::Health(c)) => health(cli.config, c).await,
-            Some(GatewaySub::Status(s)) => gateway_status(cli.config, s).await,
+            Some(GatewaySub::Health(c)) => status::health(cli.config, c).await,
+            Some(GatewaySub::Status(s)) => status::gateway_status(cli.config, s).await,
             Some(GatewaySub::Probe(p)) if p.local => remote::probe_local(cli.config, &p.conn).await,
-            Some(GatewaySub::Probe(p)) => probe(cli.config, p.conn).await,
+            Some(GatewaySub::Probe(p)) => status::probe(cli.config, p.conn).await,
             Some(GatewaySub::Fingerprint(f)) => remote::fingerprint(cli.config, f),
             Some(GatewaySub::Tunnel(t)) => remote::tunnel(cli.config, t).await,
         },
-        Command::Health(h) => health(cli.config, h.conn).await,
-        Command::Status(s) => status(cli.config, s).await,
+        Command::Health(h) => status::health(cli.config, h.conn).await,
+        Command::Status(s) => status::status(cli.config, s).await,
         Command::Nodes(n) => nodes::run_nodes(cli.config, n).await,
-        Command::Devices(d) => nodes::run_devices(cli.config, d).await,
+        Command::Devices(d) => devices::run_devices(cli.config, d).await,
         Command::Node(n) => crate::node_host::run(n).await.map_err(|f| Failure {
             code: f.code,
             message: f.message,
@@ -598,52 +602,6 @@ async fn gateway_call(config: Option<PathBuf>, args: CallArgs) -> Result<(), Fai
     Ok(())
 }
 
-async fn health(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn).await?;
-    let h = call_one(&target, "health", json!({}), conn.timeout).await?;
-    if conn.json {
-        println!("{}", pretty(&h));
-        return Ok(());
-    }
-    let ok = h.get("ok").and_then(Value::as_bool).unwrap_or(false);
-    println!("Gateway health: {}", if ok { "ok" } else { "degraded" });
-    println!("  url:      {} ({})", target.url, target.url_source);
-    if let Some(gw) = h.get("gateway") {
-        println!(
-            "  version:  {}",
-            gw.get("version").and_then(Value::as_str).unwrap_or("?")
-        );
-        if let Some(up) = gw.get("uptimeMs").and_then(Value::as_u64) {
-            println!("  uptime:   {}", human_duration(up));
-        }
-    }
-    let channels = h
-        .get("channels")
-        .and_then(Value::as_object)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    println!(
-        "  channels: {}",
-        if channels == 0 {
-            "none configured".to_owned()
-        } else {
-            channels.to_string()
-        }
-    );
-    if let Some(s) = h.get("sessions") {
-        println!(
-            "  sessions: {} ({})",
-            s.get("count").and_then(Value::as_u64).unwrap_or(0),
-            s.get("path").and_then(Value::as_str).unwrap_or("")
-        );
-    }
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::usage("gateway reports it is not healthy"))
-    }
-}
-
 fn human_duration(ms: u64) -> String {
     let s = ms / 1000;
     match s {
@@ -651,221 +609,4 @@ fn human_duration(ms: u64) -> String {
         60..=3599 => format!("{}m {}s", s / 60, s % 60),
         _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
     }
-}
-
-async fn gateway_status(config: Option<PathBuf>, args: GatewayStatusArgs) -> Result<(), Failure> {
-    let loaded = load(config, &FlagOverrides::default())?;
-    let target = if args.no_probe {
-        resolve_target(&args.conn, &loaded, &ProcessEnv)?
-    } else {
-        remote::target_with_tunnel(&args.conn, &loaded).await?
-    };
-    let gw = &loaded.config.gateway;
-    let auth_mode = match gw.auth.mode {
-        Some(m) => format!("{m:?}").to_lowercase(),
-        None if gw.auth.password.is_some() => "password".into(),
-        None => "token".into(),
-    };
-    let config_line = loaded
-        .path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "none (built-in defaults)".into());
-    let mut probe = json!(null);
-    let mut probe_err = None;
-    if !args.no_probe {
-        let m = "status";
-        match call_one(&target, m, json!({}), args.conn.timeout).await {
-            Ok(s) => probe = s,
-            Err(f) => probe_err = Some(f),
-        }
-    }
-    if args.conn.json {
-        let mut out = json!({
-            "config": {"path": loaded.path, "mode": gw.mode.map(|m| format!("{m:?}").to_lowercase()).unwrap_or_else(|| "local".into()),
-                       "port": gw.port, "bind": gw.bind.as_str(), "authMode": auth_mode},
-            "stateDir": loaded.state_dir,
-            "target": {"url": target.url, "urlSource": target.url_source},
-        });
-        if !args.no_probe {
-            out["probe"] = match &probe_err {
-                None => json!({"ok": true, "status": probe}),
-                Some(f) => {
-                    json!({"ok": false, "error": f.json.as_ref().and_then(|j| j.get("error")).cloned()})
-                }
-            };
-        }
-        println!("{}", pretty(&out));
-    } else {
-        println!("Config:   {config_line}");
-        println!("State:    {}", loaded.state_dir.display());
-        println!(
-            "Gateway:  mode {}, bind {}, port {}, auth {}",
-            gw.mode
-                .map(|m| format!("{m:?}").to_lowercase())
-                .unwrap_or_else(|| "local".into()),
-            gw.bind.as_str(),
-            gw.port,
-            auth_mode
-        );
-        println!("Target:   {} ({})", target.url, target.url_source);
-        if !args.no_probe {
-            match &probe_err {
-                None => {
-                    let g = probe.get("gateway").cloned().unwrap_or(json!({}));
-                    println!(
-                        "Probe:    reachable — version {}, up {}, {} connection(s)",
-                        g.get("version").and_then(Value::as_str).unwrap_or("?"),
-                        human_duration(g.get("uptimeMs").and_then(Value::as_u64).unwrap_or(0)),
-                        g.get("connections")
-                            .and_then(|c| c.get("connections"))
-                            .and_then(Value::as_u64)
-                            .unwrap_or(0)
-                    );
-                }
-                Some(f) => println!(
-                    "Probe:    not reachable — {}",
-                    f.message.replace('\n', "\n          ")
-                ),
-            }
-        }
-    }
-    match probe_err {
-        Some(mut f) => {
-            f.json = None;
-            f.message = String::new();
-            Err(f)
-        }
-        None => Ok(()),
-    }
-}
-
-async fn probe(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn).await?;
-    let started = std::time::Instant::now();
-    let result = with_connection(
-        &target,
-        &["operator.read"],
-        Duration::from_millis(conn.timeout.max(1)),
-        |mut c| async move {
-            let hello = c.hello.clone();
-            let mut results = serde_json::Map::new();
-            for m in ["health", "status", "system-presence"] {
-                let r = match c.request(m, json!({})).await {
-                    Ok(v) => json!({"ok": true, "payload": v}),
-                    Err(e) => json!({"ok": false, "error": e.message()}),
-                };
-                results.insert(m.to_owned(), r);
-            }
-            Ok(((hello, results), c))
-        },
-    )
-    .await;
-    let elapsed = started.elapsed().as_millis();
-    match result {
-        Ok((hello, results)) => {
-            if conn.json {
-                println!(
-                    "{}",
-                    pretty(&json!({"ok": true, "url": target.url, "latencyMs": elapsed,
-                        "server": hello.get("server"), "results": results}))
-                );
-            } else {
-                println!("Probe: {} — reachable in {elapsed} ms", target.url);
-                if let Some(s) = hello.get("server") {
-                    println!(
-                        "  server: version {}, connId {}",
-                        s.get("version").and_then(Value::as_str).unwrap_or("?"),
-                        s.get("connId").and_then(Value::as_str).unwrap_or("?")
-                    );
-                }
-                for (m, r) in &results {
-                    let line = if r["ok"] == json!(true) {
-                        "ok".to_owned()
-                    } else {
-                        format!("error: {}", r["error"].as_str().unwrap_or("?"))
-                    };
-                    println!("  {m}: {line}");
-                }
-            }
-            Ok(())
-        }
-        Err(e) => Err(failure(&e, &target)),
-    }
-}
-
-async fn status(config: Option<PathBuf>, args: StatusArgs) -> Result<(), Failure> {
-    let target = client_target(config, &args.conn).await?;
-    let deep = args.deep;
-    let (status, health) = with_connection(
-        &target,
-        &["operator.read"],
-        Duration::from_millis(args.conn.timeout.max(1)),
-        |mut c| async move {
-            let s = c.request("status", json!({})).await?;
-            let h = if deep {
-                Some(c.request("health", json!({"probe": true})).await?)
-            } else {
-                None
-            };
-            Ok(((s, h), c))
-        },
-    )
-    .await
-    .map_err(|e| failure(&e, &target))?;
-    if args.conn.json {
-        let mut out = json!({"status": status});
-        if let Some(h) = health {
-            out["health"] = h;
-        }
-        println!("{}", pretty(&out));
-        return Ok(());
-    }
-    let g = status.get("gateway").cloned().unwrap_or(json!({}));
-    println!("Gateway:     {} ({})", target.url, target.url_source);
-    println!(
-        "Version:     {} (protocol {})",
-        status
-            .get("runtimeVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("?"),
-        g.get("protocol").and_then(Value::as_u64).unwrap_or(4)
-    );
-    println!(
-        "Uptime:      {}",
-        human_duration(status.get("uptimeMs").and_then(Value::as_u64).unwrap_or(0))
-    );
-    println!(
-        "Listening:   bind {} port {} auth {}",
-        g.get("bind").and_then(Value::as_str).unwrap_or("?"),
-        g.get("port").and_then(Value::as_u64).unwrap_or(0),
-        g.get("authMode").and_then(Value::as_str).unwrap_or("?")
-    );
-    let c = g.get("connections").cloned().unwrap_or(json!({}));
-    println!(
-        "Connections: {} operator(s), {} node(s), {} handshaking",
-        c.get("operators").and_then(Value::as_u64).unwrap_or(0),
-        c.get("nodes").and_then(Value::as_u64).unwrap_or(0),
-        c.get("pending").and_then(Value::as_u64).unwrap_or(0)
-    );
-    match c.get("channels").and_then(Value::as_u64).unwrap_or(0) {
-        0 => println!("Channels:    none configured"),
-        n => println!("Channels:    {n} account(s) (see `openclaw channels status`)"),
-    }
-    println!(
-        "Agents:      {} session(s), {} run(s) active",
-        c.get("sessions").and_then(Value::as_u64).unwrap_or(0),
-        c.get("activeRuns").and_then(Value::as_u64).unwrap_or(0)
-    );
-    if let Some(h) = health {
-        println!(
-            "Health:      {}",
-            if h.get("ok").and_then(Value::as_bool) == Some(true) {
-                "ok"
-            } else {
-                "degraded"
-            }
-        );
-    }
-    Ok(())
 }
