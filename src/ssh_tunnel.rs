@@ -178,7 +178,10 @@ impl Spec {
                 .map(String::from),
             );
             a.push("-o".into());
-            a.push(format!("UserKnownHostsFile={}", self.known_hosts.display()));
+            a.push(format!(
+                "UserKnownHostsFile={}",
+                ssh_config_path(&self.known_hosts)
+            ));
             a.extend(
                 [
                     "-o",
@@ -248,6 +251,13 @@ impl Spec {
         );
         openclaw_actors::identity::hex(&Sha256::digest(text.as_bytes()))[..16].to_owned()
     }
+}
+
+/// A path as an ssh option value: `%` escaped (ssh expands `%d`, `%u`, … there) and quoted
+/// (the option takes a whitespace-separated list, and a home dir may hold spaces).
+fn ssh_config_path(path: &Path) -> String {
+    let p = path.display().to_string().replace('%', "%%");
+    format!("\"{p}\"")
 }
 
 /// A presented host key.
@@ -773,9 +783,13 @@ mod tests {
         let args = spec.ssh_args(4000).join(" ");
         assert_eq!(
             args,
-            "-N -F none -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/state/ssh/known_hosts -o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o CheckHostIP=no -o ExitOnForwardFailure=yes -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o ConnectTimeout=10 -i /k/id -o IdentitiesOnly=yes -p 2200 -L 127.0.0.1:4000:127.0.0.1:18790 -- me@h"
+            "-N -F none -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=\"/state/ssh/known_hosts\" -o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o CheckHostIP=no -o ExitOnForwardFailure=yes -o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o ConnectTimeout=10 -i /k/id -o IdentitiesOnly=yes -p 2200 -L 127.0.0.1:4000:127.0.0.1:18790 -- me@h"
         );
         assert_eq!(spec.known_hosts_name(), "[h]:2200");
+        assert_eq!(
+            ssh_config_path(Path::new("/home/J Doe/100%/kh")),
+            "\"/home/J Doe/100%%/kh\""
+        );
         // The remote port falls back to the port of a local url, then 18789.
         let r2 = RemoteCfg {
             ssh_target: Some("h".into()),

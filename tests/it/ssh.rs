@@ -296,13 +296,20 @@ fn cli_reaches_a_loopback_only_gateway_through_its_own_ssh_tunnel() {
 fn wrong_host_key_is_refused_under_strict() {
     let Some(sshd) = Sshd::start() else { return };
     let gw = TestGateway::with_token("T");
-    let home = ssh_home(&sshd, gw.port, &sshd.user_key(), "");
+    // A known-hosts file whose path has a space and a `%` (ssh would split or expand it).
+    let kh_dir = tempfile::tempdir().expect("kh dir");
+    let known_hosts = kh_dir.path().join("my hosts 100%").join("known_hosts");
+    let home = ssh_home(
+        &sshd,
+        gw.port,
+        &sshd.user_key(),
+        &format!(r#", sshKnownHostsFile: "{}""#, known_hosts.display()),
+    );
     let other = home.dir.path().join("other_key");
     keygen(&other);
     let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
     let blob = other_pub.split_whitespace().nth(1).expect("blob");
-    std::fs::create_dir_all(home.dir.path().join("ssh")).expect("ssh dir");
-    let known_hosts = home.dir.path().join("ssh/known_hosts");
+    std::fs::create_dir_all(known_hosts.parent().expect("dir")).expect("kh dir");
     std::fs::write(
         &known_hosts,
         format!("[127.0.0.1]:{} ssh-ed25519 {blob}\n", sshd.port),
