@@ -285,4 +285,79 @@ mod tests {
         let c = CertificateDer::from(params.self_signed(&other).expect("cert").der().to_vec());
         assert_ne!(spki_pin(&a).expect("spki"), spki_pin(&c).expect("spki"));
     }
+
+    /// A server presenting the pinned certificate but signing with another key: the pin
+    /// matches, yet the handshake fails on the signature (the pin is not a trust bypass).
+    #[derive(Debug)]
+    struct FixedCert(Arc<rustls::sign::CertifiedKey>);
+
+    impl rustls::server::ResolvesServerCert for FixedCert {
+        fn resolve(
+            &self,
+            _hello: rustls::server::ClientHello<'_>,
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+
+    fn handshake(
+        cert: &CertificateDer<'static>,
+        signing_key: &rcgen::KeyPair,
+    ) -> Result<(), Error> {
+        use rustls::pki_types::PrivateKeyDer;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::try_from(signing_key.serialize_der()).expect("der"))
+            .expect("load key");
+        let certified = rustls::sign::CertifiedKey::new(vec![cert.clone()], key);
+        let scfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("tls13")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(FixedCert(Arc::new(certified))));
+        let pins = Pins {
+            leaf: Some(Sha256::digest(cert.as_ref()).into()),
+            spki: Vec::new(),
+        };
+        let ccfg = pinned_config(pins).expect("client config");
+        let name = ServerName::try_from("localhost").expect("name");
+        let mut client = rustls::ClientConnection::new(Arc::new(ccfg), name).expect("client");
+        let mut server = rustls::ServerConnection::new(Arc::new(scfg)).expect("server");
+        for _ in 0..20 {
+            let mut buf = Vec::new();
+            client.write_tls(&mut buf).expect("client write");
+            if !buf.is_empty() {
+                server.read_tls(&mut buf.as_slice()).expect("server read");
+                let _ = server.process_new_packets();
+            }
+            buf.clear();
+            server.write_tls(&mut buf).expect("server write");
+            if !buf.is_empty() {
+                client.read_tls(&mut buf.as_slice()).expect("client read");
+                client.process_new_packets()?;
+            }
+            if !client.is_handshaking() {
+                return Ok(());
+            }
+        }
+        panic!("handshake did not finish");
+    }
+
+    #[test]
+    fn the_pin_verifier_still_checks_handshake_signatures() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let params = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params");
+        let cert = CertificateDer::from(params.self_signed(&key).expect("cert").der().to_vec());
+        handshake(&cert, &key).expect("the real key completes the handshake");
+        let thief = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let err = handshake(&cert, &thief).expect_err("a stolen certificate without its key");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidCertificate(rustls::CertificateError::BadSignature)
+            ),
+            "{err:?}"
+        );
+    }
 }
