@@ -350,6 +350,21 @@ fn fingerprint_command_prints_the_leaf_and_spki_pins() {
         .json();
     assert_eq!(json["sha256"], fp.as_str());
     assert_eq!(json["spki"], pin.as_str());
+    // The container healthcheck speaks https to a TLS gateway, pinned to its certificate.
+    let port = gw.port.to_string();
+    let live = cli.run(
+        &["gateway", "probe", "--local"],
+        &[
+            ("OPENCLAW_STATE_DIR", home.as_str()),
+            ("OPENCLAW_GATEWAY_PORT", port.as_str()),
+        ],
+    );
+    assert_eq!(live.code, Some(0), "{live}");
+    assert_eq!(
+        live.stdout.trim(),
+        format!("live: https://127.0.0.1:{port}/healthz (live)"),
+        "{live}"
+    );
     // Without TLS configured there is nothing to print; the error says how to get one.
     let none = CliHome::new().run(&["gateway", "fingerprint"], &[]);
     assert_eq!(none.code, Some(1), "{none}");
