@@ -339,6 +339,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let fingerprint = tls
         .as_ref()
         .map(|t| (t.fingerprint.clone(), t.cert_path.clone()));
+    let spki = tls.as_ref().map(|t| t.spki.clone());
     let server =
         http::serve(listeners, engine.clone(), tls.map(|t| t.config)).map_err(|e| StartError {
             code: 1,
@@ -368,6 +369,12 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             "tls fingerprint sha256: {fp} ({})\n  clients pin it with --tls-fingerprint {fp} (or gateway.remote.tlsFingerprint)",
             path.display()
         );
+        if let Some(spki) = &spki {
+            let _ = writeln!(
+                out,
+                "tls spki pin: {spki}\n  survives re-issuing the certificate with the same key: --tls-spki-pin {spki} (or gateway.remote.tlsSpkiPins)"
+            );
+        }
     }
     // The auth line comes before `listening on`: whoever waits for that line has it.
     match (&generated, &token_shown) {

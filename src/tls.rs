@@ -18,6 +18,8 @@ pub struct ServerTls {
     pub config: rustls::ServerConfig,
     /// SHA-256 of the leaf certificate (lowercase hex, no colons).
     pub fingerprint: String,
+    /// SPKI pin of the leaf (`sha256/<base64>`).
+    pub spki: String,
     /// Where the certificate is.
     pub cert_path: PathBuf,
 }
@@ -37,16 +39,28 @@ pub fn paths(cfg: &TlsCfg, state_dir: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
-/// SHA-256 of the first certificate in a PEM file.
+/// SHA-256 of the first certificate in a PEM file (lowercase hex, no colons: the form
+/// OpenClaw's `normalizeTlsFingerprint` produces and its clients pin).
 pub fn fingerprint_of_file(cert_path: &Path) -> Result<String, String> {
-    let first = CertificateDer::pem_file_iter(cert_path)
+    Ok(openclaw_actors::identity::hex(&Sha256::digest(
+        first_cert(cert_path)?.as_ref(),
+    )))
+}
+
+/// The first certificate of a PEM file.
+pub fn first_cert(cert_path: &Path) -> Result<CertificateDer<'static>, String> {
+    CertificateDer::pem_file_iter(cert_path)
         .map_err(|e| format!("cannot read {}: {e}", cert_path.display()))?
         .next()
         .ok_or_else(|| format!("{} holds no certificate", cert_path.display()))?
-        .map_err(|e| format!("{}: {e}", cert_path.display()))?;
-    Ok(openclaw_actors::identity::hex(&Sha256::digest(
-        first.as_ref(),
-    )))
+        .map_err(|e| format!("{}: {e}", cert_path.display()))
+}
+
+/// The SPKI pin (`sha256/<base64>`) of the first certificate in a PEM file: it stays the
+/// same when the certificate is re-issued with the same key.
+pub fn spki_pin_of_file(cert_path: &Path) -> Result<String, String> {
+    crate::client::pin::spki_pin(&first_cert(cert_path)?)
+        .map_err(|e| format!("{}: {e}", cert_path.display()))
 }
 
 /// Days from 1970-01-01 to the civil date `(year, month, day)` (proleptic Gregorian).
@@ -147,6 +161,8 @@ pub fn load(cfg: &TlsCfg, state_dir: &Path) -> Result<ServerTls, String> {
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| format!("cannot read the private key {}: {e}", key_path.display()))?;
     let fingerprint = openclaw_actors::identity::hex(&Sha256::digest(certs[0].as_ref()));
+    let spki = crate::client::pin::spki_pin(&certs[0])
+        .map_err(|e| format!("{}: {e}", cert_path.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -158,6 +174,7 @@ pub fn load(cfg: &TlsCfg, state_dir: &Path) -> Result<ServerTls, String> {
     Ok(ServerTls {
         config,
         fingerprint,
+        spki,
         cert_path,
     })
 }

@@ -1,19 +1,24 @@
-//! The `openclaw` command line: `gateway run|call|health|status|probe`, `health`, `status`.
+//! The `openclaw` command line: the [`Command`] enum and its dispatch, `gateway run|call`,
+//! target resolution and failure messages. The other commands live in their modules:
+//! [`status`] (`health`, `status`, `gateway status|probe`), [`remote`] (`gateway
+//! fingerprint|tunnel|probe --local`, the SSH transport), [`nodes`], [`devices`], [`agent`].
 //! Output is readable by default and machine-readable with `--json`; failures exit 1 with
 //! a one-line reason and the likely fix.
 
 pub mod agent;
 pub mod client;
+pub mod devices;
 pub mod nodes;
+pub mod remote;
+pub mod status;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use crate::config::{self, AuthModeCfg, BindMode, FlagOverrides, GatewayMode, Loaded, ProcessEnv};
-use client::{CallError, Target, scopes_for, with_connection};
+use client::{CallError, Target, scopes_for};
 
 /// openclaw-rs: a Gateway for your assistant, wire-compatible with OpenClaw.
 #[derive(Debug, Parser)]
@@ -22,6 +27,12 @@ pub struct Cli {
     /// Config file (default: $OPENCLAW_CONFIG_PATH, $OPENCLAW_STATE_DIR/openclaw.json, ~/.openclaw/openclaw.json).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Profile: state and config under ~/.openclaw-NAME (unless OPENCLAW_STATE_DIR is set).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Dev profile: ~/.openclaw-dev, default port 19001.
+    #[arg(long, global = true, conflicts_with = "profile")]
+    pub dev: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -39,7 +50,7 @@ pub enum Command {
     /// List, inspect, invoke and approve nodes.
     Nodes(nodes::NodesCmd),
     /// Manage paired devices and their tokens.
-    Devices(nodes::DevicesCmd),
+    Devices(devices::DevicesCmd),
     /// Run a node host (`node run`) or show its identity.
     Node(crate::node_host::NodeCmd),
     /// Run one agent turn via the gateway and print the reply.
@@ -75,8 +86,12 @@ pub enum GatewaySub {
     Health(ConnArgs),
     /// Is a gateway running here? On which port/bind/auth? Can we connect?
     Status(GatewayStatusArgs),
-    /// Probe a gateway: health, status and presence.
-    Probe(ConnArgs),
+    /// Probe a gateway: health, status and presence (`--local`: HTTP liveness only).
+    Probe(remote::ProbeArgs),
+    /// Print the gateway certificate's SHA-256 fingerprint and SPKI pin.
+    Fingerprint(remote::FingerprintArgs),
+    /// Hold the SSH tunnel to gateway.remote.sshTarget open in the foreground.
+    Tunnel(remote::TunnelArgs),
 }
 
 /// Flags of `gateway run`.
@@ -117,6 +132,9 @@ pub struct ConnArgs {
     /// SHA-256 fingerprint of a wss:// gateway's certificate.
     #[arg(long)]
     pub tls_fingerprint: Option<String>,
+    /// SPKI pin `sha256/<base64>` of a wss:// gateway's key (repeatable; any one matches).
+    #[arg(long = "tls-spki-pin", value_name = "sha256/BASE64")]
+    pub tls_spki_pin: Vec<String>,
     /// Timeout in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout: u64,
@@ -211,19 +229,42 @@ impl Failure {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let profile = match (&cli.profile, cli.dev) {
+        (_, true) => Some(config::remote::Profile {
+            name: "dev".into(),
+            dev: true,
+        }),
+        (Some(name), false) => Some(config::remote::Profile {
+            name: name.clone(),
+            dev: false,
+        }),
+        (None, false) => None,
+    };
+    if let Some(p) = profile {
+        config::remote::select_profile(p).map_err(Failure::usage)?;
+    }
+    let result = dispatch(cli).await;
+    remote::close_tunnels().await;
+    result
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Gateway(g) => match g.sub {
             None => run_gateway(cli.config, g.run).await,
             Some(GatewaySub::Run(r)) => run_gateway(cli.config, r).await,
             Some(GatewaySub::Call(c)) => gateway_call(cli.config, c).await,
-            Some(GatewaySub::Health(c)) => health(cli.config, c).await,
-            Some(GatewaySub::Status(s)) => gateway_status(cli.config, s).await,
-            Some(GatewaySub::Probe(c)) => probe(cli.config, c).await,
+            Some(GatewaySub::Health(c)) => status::health(cli.config, c).await,
+            Some(GatewaySub::Status(s)) => status::gateway_status(cli.config, s).await,
+            Some(GatewaySub::Probe(p)) if p.local => remote::probe_local(cli.config, &p.conn).await,
+            Some(GatewaySub::Probe(p)) => status::probe(cli.config, p.conn).await,
+            Some(GatewaySub::Fingerprint(f)) => remote::fingerprint(cli.config, f),
+            Some(GatewaySub::Tunnel(t)) => remote::tunnel(cli.config, t).await,
         },
-        Command::Health(h) => health(cli.config, h.conn).await,
-        Command::Status(s) => status(cli.config, s).await,
+        Command::Health(h) => status::health(cli.config, h.conn).await,
+        Command::Status(s) => status::status(cli.config, s).await,
         Command::Nodes(n) => nodes::run_nodes(cli.config, n).await,
-        Command::Devices(d) => nodes::run_devices(cli.config, d).await,
+        Command::Devices(d) => devices::run_devices(cli.config, d).await,
         Command::Node(n) => crate::node_host::run(n).await.map_err(|f| Failure {
             code: f.code,
             message: f.message,
@@ -287,12 +328,26 @@ pub fn resolve_target(
             token: conn.token.clone(),
             password: conn.password.clone(),
             tls_fingerprint: conn.tls_fingerprint.clone(),
+            tls_spki_pins: conn.tls_spki_pin.clone(),
+            allow_private_ws: allow_private_ws(env),
             force_device: conn.device,
         });
     }
     let gw = &loaded.config.gateway;
     if gw.mode == Some(GatewayMode::Remote) {
-        let url = gw.remote.url.clone().ok_or_else(|| {
+        let ssh = gw.remote.effective_transport() == config::remote::RemoteTransport::Ssh;
+        let url = if ssh {
+            // The tunnel's local end; `remote::target_with_tunnel` fills in the real port.
+            Some(
+                gw.remote
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| "ws://127.0.0.1:0".into()),
+            )
+        } else {
+            gw.remote.url.clone()
+        };
+        let url = url.ok_or_else(|| {
             Failure::usage(
                 "gateway.mode is \"remote\" but gateway.remote.url is not set. Fix: set gateway.remote.url (e.g. ws://127.0.0.1:18789 through an SSH tunnel) or pass --url",
             )
@@ -317,6 +372,12 @@ pub fn resolve_target(
                 .tls_fingerprint
                 .clone()
                 .or_else(|| gw.remote.tls_fingerprint.clone()),
+            tls_spki_pins: if conn.tls_spki_pin.is_empty() {
+                gw.remote.tls_spki_pins.clone()
+            } else {
+                conn.tls_spki_pin.clone()
+            },
+            allow_private_ws: allow_private_ws(env),
             force_device: conn.device,
         });
     }
@@ -350,6 +411,8 @@ pub fn resolve_target(
         token,
         password,
         tls_fingerprint: conn.tls_fingerprint.clone().or(local_pin),
+        tls_spki_pins: conn.tls_spki_pin.clone(),
+        allow_private_ws: allow_private_ws(env),
         force_device: conn.device,
     })
 }
@@ -362,9 +425,15 @@ fn read_runtime_token(state_dir: &std::path::Path) -> Option<String> {
     (!t.is_empty() && t.len() <= 512 && !t.contains(char::is_whitespace)).then(|| t.to_owned())
 }
 
-fn client_target(config: Option<PathBuf>, conn: &ConnArgs) -> Result<Target, Failure> {
+/// `OPENCLAW_ALLOW_INSECURE_PRIVATE_WS=1` (OpenClaw's break-glass for plaintext `ws://` to
+/// trusted private host names; process environment only, not a config key).
+fn allow_private_ws(env: &dyn config::EnvSource) -> bool {
+    env.get("OPENCLAW_ALLOW_INSECURE_PRIVATE_WS").as_deref() == Some("1")
+}
+
+async fn client_target(config: Option<PathBuf>, conn: &ConnArgs) -> Result<Target, Failure> {
     let loaded = load(config, &FlagOverrides::default())?;
-    resolve_target(conn, &loaded, &ProcessEnv)
+    remote::target_with_tunnel(conn, &loaded).await
 }
 
 /// The likely fix for a failure.
@@ -372,8 +441,9 @@ fn fix_for(err: &CallError, target: &Target) -> String {
     let no_creds = target.token.is_none() && target.password.is_none();
     match err {
         CallError::Transport { kind: "config", .. } => String::new(),
+        CallError::Transport { kind: "tls", message, .. } if message.contains("Fix: ") => String::new(),
         CallError::Transport { kind: "tls", .. } => {
-            "check gateway.remote.tlsFingerprint / --tls-fingerprint against the gateway's certificate".into()
+            "check gateway.remote.tlsFingerprint / --tls-fingerprint (or the SPKI pins) against `openclaw gateway fingerprint` on the gateway host".into()
         }
         CallError::Transport { kind: "timeout", .. } => {
             "raise --timeout, or check that the gateway is healthy".into()
@@ -515,7 +585,7 @@ async fn gateway_call(config: Option<PathBuf>, args: CallArgs) -> Result<(), Fai
             "--params is not valid JSON ({e}). Fix: pass a JSON object, e.g. --params '{{\"probe\":true}}'"
         ))
     })?;
-    let target = client_target(config, &args.conn)?;
+    let target = client_target(config, &args.conn).await?;
     let payload = call_one_with(
         &target,
         &args.method,
@@ -532,52 +602,6 @@ async fn gateway_call(config: Option<PathBuf>, args: CallArgs) -> Result<(), Fai
     Ok(())
 }
 
-async fn health(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
-    let h = call_one(&target, "health", json!({}), conn.timeout).await?;
-    if conn.json {
-        println!("{}", pretty(&h));
-        return Ok(());
-    }
-    let ok = h.get("ok").and_then(Value::as_bool).unwrap_or(false);
-    println!("Gateway health: {}", if ok { "ok" } else { "degraded" });
-    println!("  url:      {} ({})", target.url, target.url_source);
-    if let Some(gw) = h.get("gateway") {
-        println!(
-            "  version:  {}",
-            gw.get("version").and_then(Value::as_str).unwrap_or("?")
-        );
-        if let Some(up) = gw.get("uptimeMs").and_then(Value::as_u64) {
-            println!("  uptime:   {}", human_duration(up));
-        }
-    }
-    let channels = h
-        .get("channels")
-        .and_then(Value::as_object)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    println!(
-        "  channels: {}",
-        if channels == 0 {
-            "none configured".to_owned()
-        } else {
-            channels.to_string()
-        }
-    );
-    if let Some(s) = h.get("sessions") {
-        println!(
-            "  sessions: {} ({})",
-            s.get("count").and_then(Value::as_u64).unwrap_or(0),
-            s.get("path").and_then(Value::as_str).unwrap_or("")
-        );
-    }
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::usage("gateway reports it is not healthy"))
-    }
-}
-
 fn human_duration(ms: u64) -> String {
     let s = ms / 1000;
     match s {
@@ -585,217 +609,4 @@ fn human_duration(ms: u64) -> String {
         60..=3599 => format!("{}m {}s", s / 60, s % 60),
         _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
     }
-}
-
-async fn gateway_status(config: Option<PathBuf>, args: GatewayStatusArgs) -> Result<(), Failure> {
-    let loaded = load(config, &FlagOverrides::default())?;
-    let target = resolve_target(&args.conn, &loaded, &ProcessEnv)?;
-    let gw = &loaded.config.gateway;
-    let auth_mode = match gw.auth.mode {
-        Some(m) => format!("{m:?}").to_lowercase(),
-        None if gw.auth.password.is_some() => "password".into(),
-        None => "token".into(),
-    };
-    let config_line = loaded
-        .path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "none (built-in defaults)".into());
-    let mut probe = json!(null);
-    let mut probe_err = None;
-    if !args.no_probe {
-        let m = "status";
-        match call_one(&target, m, json!({}), args.conn.timeout).await {
-            Ok(s) => probe = s,
-            Err(f) => probe_err = Some(f),
-        }
-    }
-    if args.conn.json {
-        let mut out = json!({
-            "config": {"path": loaded.path, "mode": gw.mode.map(|m| format!("{m:?}").to_lowercase()).unwrap_or_else(|| "local".into()),
-                       "port": gw.port, "bind": gw.bind.as_str(), "authMode": auth_mode},
-            "stateDir": loaded.state_dir,
-            "target": {"url": target.url, "urlSource": target.url_source},
-        });
-        if !args.no_probe {
-            out["probe"] = match &probe_err {
-                None => json!({"ok": true, "status": probe}),
-                Some(f) => {
-                    json!({"ok": false, "error": f.json.as_ref().and_then(|j| j.get("error")).cloned()})
-                }
-            };
-        }
-        println!("{}", pretty(&out));
-    } else {
-        println!("Config:   {config_line}");
-        println!("State:    {}", loaded.state_dir.display());
-        println!(
-            "Gateway:  mode {}, bind {}, port {}, auth {}",
-            gw.mode
-                .map(|m| format!("{m:?}").to_lowercase())
-                .unwrap_or_else(|| "local".into()),
-            gw.bind.as_str(),
-            gw.port,
-            auth_mode
-        );
-        println!("Target:   {} ({})", target.url, target.url_source);
-        if !args.no_probe {
-            match &probe_err {
-                None => {
-                    let g = probe.get("gateway").cloned().unwrap_or(json!({}));
-                    println!(
-                        "Probe:    reachable — version {}, up {}, {} connection(s)",
-                        g.get("version").and_then(Value::as_str).unwrap_or("?"),
-                        human_duration(g.get("uptimeMs").and_then(Value::as_u64).unwrap_or(0)),
-                        g.get("connections")
-                            .and_then(|c| c.get("connections"))
-                            .and_then(Value::as_u64)
-                            .unwrap_or(0)
-                    );
-                }
-                Some(f) => println!(
-                    "Probe:    not reachable — {}",
-                    f.message.replace('\n', "\n          ")
-                ),
-            }
-        }
-    }
-    match probe_err {
-        Some(mut f) => {
-            f.json = None;
-            f.message = String::new();
-            Err(f)
-        }
-        None => Ok(()),
-    }
-}
-
-async fn probe(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
-    let started = std::time::Instant::now();
-    let result = with_connection(
-        &target,
-        &["operator.read"],
-        Duration::from_millis(conn.timeout.max(1)),
-        |mut c| async move {
-            let hello = c.hello.clone();
-            let mut results = serde_json::Map::new();
-            for m in ["health", "status", "system-presence"] {
-                let r = match c.request(m, json!({})).await {
-                    Ok(v) => json!({"ok": true, "payload": v}),
-                    Err(e) => json!({"ok": false, "error": e.message()}),
-                };
-                results.insert(m.to_owned(), r);
-            }
-            Ok(((hello, results), c))
-        },
-    )
-    .await;
-    let elapsed = started.elapsed().as_millis();
-    match result {
-        Ok((hello, results)) => {
-            if conn.json {
-                println!(
-                    "{}",
-                    pretty(&json!({"ok": true, "url": target.url, "latencyMs": elapsed,
-                        "server": hello.get("server"), "results": results}))
-                );
-            } else {
-                println!("Probe: {} — reachable in {elapsed} ms", target.url);
-                if let Some(s) = hello.get("server") {
-                    println!(
-                        "  server: version {}, connId {}",
-                        s.get("version").and_then(Value::as_str).unwrap_or("?"),
-                        s.get("connId").and_then(Value::as_str).unwrap_or("?")
-                    );
-                }
-                for (m, r) in &results {
-                    let line = if r["ok"] == json!(true) {
-                        "ok".to_owned()
-                    } else {
-                        format!("error: {}", r["error"].as_str().unwrap_or("?"))
-                    };
-                    println!("  {m}: {line}");
-                }
-            }
-            Ok(())
-        }
-        Err(e) => Err(failure(&e, &target)),
-    }
-}
-
-async fn status(config: Option<PathBuf>, args: StatusArgs) -> Result<(), Failure> {
-    let target = client_target(config, &args.conn)?;
-    let deep = args.deep;
-    let (status, health) = with_connection(
-        &target,
-        &["operator.read"],
-        Duration::from_millis(args.conn.timeout.max(1)),
-        |mut c| async move {
-            let s = c.request("status", json!({})).await?;
-            let h = if deep {
-                Some(c.request("health", json!({"probe": true})).await?)
-            } else {
-                None
-            };
-            Ok(((s, h), c))
-        },
-    )
-    .await
-    .map_err(|e| failure(&e, &target))?;
-    if args.conn.json {
-        let mut out = json!({"status": status});
-        if let Some(h) = health {
-            out["health"] = h;
-        }
-        println!("{}", pretty(&out));
-        return Ok(());
-    }
-    let g = status.get("gateway").cloned().unwrap_or(json!({}));
-    println!("Gateway:     {} ({})", target.url, target.url_source);
-    println!(
-        "Version:     {} (protocol {})",
-        status
-            .get("runtimeVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("?"),
-        g.get("protocol").and_then(Value::as_u64).unwrap_or(4)
-    );
-    println!(
-        "Uptime:      {}",
-        human_duration(status.get("uptimeMs").and_then(Value::as_u64).unwrap_or(0))
-    );
-    println!(
-        "Listening:   bind {} port {} auth {}",
-        g.get("bind").and_then(Value::as_str).unwrap_or("?"),
-        g.get("port").and_then(Value::as_u64).unwrap_or(0),
-        g.get("authMode").and_then(Value::as_str).unwrap_or("?")
-    );
-    let c = g.get("connections").cloned().unwrap_or(json!({}));
-    println!(
-        "Connections: {} operator(s), {} node(s), {} handshaking",
-        c.get("operators").and_then(Value::as_u64).unwrap_or(0),
-        c.get("nodes").and_then(Value::as_u64).unwrap_or(0),
-        c.get("pending").and_then(Value::as_u64).unwrap_or(0)
-    );
-    match c.get("channels").and_then(Value::as_u64).unwrap_or(0) {
-        0 => println!("Channels:    none configured"),
-        n => println!("Channels:    {n} account(s) (see `openclaw channels status`)"),
-    }
-    println!(
-        "Agents:      {} session(s), {} run(s) active",
-        c.get("sessions").and_then(Value::as_u64).unwrap_or(0),
-        c.get("activeRuns").and_then(Value::as_u64).unwrap_or(0)
-    );
-    if let Some(h) = health {
-        println!(
-            "Health:      {}",
-            if h.get("ok").and_then(Value::as_bool) == Some(true) {
-                "ok"
-            } else {
-                "degraded"
-            }
-        );
-    }
-    Ok(())
 }

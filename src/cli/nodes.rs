@@ -1,5 +1,5 @@
-//! `openclaw nodes …` and `openclaw devices …`: list, inspect, invoke and approve nodes and
-//! paired devices. Each call opens its own connection with the least privilege it needs.
+//! `openclaw nodes …`: list, inspect, invoke and approve nodes (`devices.rs` shares these
+//! helpers). Each call opens its own connection with the least privilege it needs.
 
 use std::path::PathBuf;
 
@@ -94,73 +94,7 @@ pub struct RequestArgs {
     pub conn: ConnArgs,
 }
 
-/// `openclaw devices`.
-#[derive(Debug, Args)]
-pub struct DevicesCmd {
-    /// What to do.
-    #[command(subcommand)]
-    pub sub: DevicesSub,
-}
-
-/// `openclaw devices <sub>`.
-#[derive(Debug, Subcommand)]
-pub enum DevicesSub {
-    /// List pending and paired devices.
-    List(ConnArgs),
-    /// Approve a pending device pairing request.
-    Approve(RequestArgs),
-    /// Reject a pending device pairing request.
-    Reject(RequestArgs),
-    /// Remove a paired device.
-    Remove(DeviceRefArgs),
-    /// Issue a new device token for a role (printed once).
-    Rotate(RotateArgs),
-    /// Revoke a device's token for a role.
-    Revoke(RevokeArgs),
-}
-
-/// A device given by id, id prefix or name.
-#[derive(Debug, Args)]
-pub struct DeviceRefArgs {
-    /// Device id (or unique prefix) or display name.
-    pub device: String,
-    /// Connection flags.
-    #[command(flatten)]
-    pub conn: ConnArgs,
-}
-
-/// `devices rotate`.
-#[derive(Debug, Args)]
-pub struct RotateArgs {
-    /// Device id (or unique prefix) or display name.
-    #[arg(long)]
-    pub device: String,
-    /// Role of the token (operator or node).
-    #[arg(long)]
-    pub role: String,
-    /// Scope of the new token (repeatable; default: the currently approved scopes).
-    #[arg(long = "scope", value_name = "SCOPE")]
-    pub scopes: Vec<String>,
-    /// Connection flags.
-    #[command(flatten)]
-    pub conn: ConnArgs,
-}
-
-/// `devices revoke`.
-#[derive(Debug, Args)]
-pub struct RevokeArgs {
-    /// Device id (or unique prefix) or display name.
-    #[arg(long)]
-    pub device: String,
-    /// Role of the token to revoke.
-    #[arg(long)]
-    pub role: String,
-    /// Connection flags.
-    #[command(flatten)]
-    pub conn: ConnArgs,
-}
-
-fn usage(message: impl Into<String>) -> Failure {
+pub(super) fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: 1,
         message: message.into(),
@@ -169,7 +103,7 @@ fn usage(message: impl Into<String>) -> Failure {
 }
 
 /// A failure with an extra fix for gateway errors the generic mapping does not know.
-fn call_failure(err: &CallError, target: &Target, hint: &str) -> Failure {
+pub(super) fn call_failure(err: &CallError, target: &Target, hint: &str) -> Failure {
     let mut f = failure(err, target);
     let msg = err.message();
     let extra = if msg.contains("unknown requestId") {
@@ -193,7 +127,7 @@ fn call_failure(err: &CallError, target: &Target, hint: &str) -> Failure {
     f
 }
 
-async fn call(
+pub(super) async fn call(
     target: &Target,
     scopes: &[&str],
     method: &str,
@@ -206,15 +140,15 @@ async fn call(
         .map_err(|e| call_failure(&e, target, hint))
 }
 
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+pub(super) fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-fn short_id(id: &str) -> &str {
+pub(super) fn short_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-fn str_list(v: &Value, key: &str) -> Vec<String> {
+pub(super) fn str_list(v: &Value, key: &str) -> Vec<String> {
     v.get(key)
         .and_then(Value::as_array)
         .map(|a| {
@@ -226,7 +160,7 @@ fn str_list(v: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn yes_no(v: &Value, key: &str) -> &'static str {
+pub(super) fn yes_no(v: &Value, key: &str) -> &'static str {
     if v.get(key).and_then(Value::as_bool) == Some(true) {
         "yes"
     } else {
@@ -234,7 +168,7 @@ fn yes_no(v: &Value, key: &str) -> &'static str {
     }
 }
 
-fn ago(v: &Value, key: &str) -> String {
+pub(super) fn ago(v: &Value, key: &str) -> String {
     let Some(ms) = v.get(key).and_then(Value::as_u64) else {
         return "-".into();
     };
@@ -246,12 +180,12 @@ fn ago(v: &Value, key: &str) -> String {
     }
 }
 
-fn or_dash(s: &str) -> &str {
+pub(super) fn or_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
 
 /// Renders rows as aligned columns.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -280,7 +214,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub(super) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
@@ -290,9 +224,9 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// A lookup rule.
-type Matcher<'a> = Box<dyn Fn(&Value) -> bool + 'a>;
+pub(super) type Matcher<'a> = Box<dyn Fn(&Value) -> bool + 'a>;
 
-fn nodes_of(list: &Value) -> Vec<Value> {
+pub(super) fn nodes_of(list: &Value) -> Vec<Value> {
     list.get("nodes")
         .and_then(Value::as_array)
         .cloned()
@@ -354,7 +288,11 @@ pub fn resolve_node<'a>(nodes: &'a [Value], query: &str) -> Result<&'a Value, St
     ))
 }
 
-async fn lookup_node(target: &Target, query: &str, timeout: u64) -> Result<String, Failure> {
+pub(super) async fn lookup_node(
+    target: &Target,
+    query: &str,
+    timeout: u64,
+) -> Result<String, Failure> {
     let list = call(
         target,
         scopes_for("node.list"),
@@ -385,7 +323,7 @@ pub async fn run_nodes(config: Option<PathBuf>, cmd: NodesCmd) -> Result<(), Fai
         NodesSub::Pending(conn) => nodes_pending(config, conn).await,
         NodesSub::Approve(a) => nodes_approve(config, a).await,
         NodesSub::Reject(a) => {
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let r = call(
                 &target,
                 scopes_for("node.pair.reject"),
@@ -404,7 +342,7 @@ pub async fn run_nodes(config: Option<PathBuf>, cmd: NodesCmd) -> Result<(), Fai
         }
         NodesSub::Remove(a) => {
             let query = a.query()?.to_owned();
-            let target = client_target(config, &a.conn)?;
+            let target = client_target(config, &a.conn).await?;
             let node_id = lookup_node(&target, &query, a.conn.timeout).await?;
             let r = call(
                 &target,
@@ -425,8 +363,8 @@ pub async fn run_nodes(config: Option<PathBuf>, cmd: NodesCmd) -> Result<(), Fai
     }
 }
 
-async fn nodes_list(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
+pub(super) async fn nodes_list(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
+    let target = client_target(config, &conn).await?;
     let list = call(
         &target,
         scopes_for("node.list"),
@@ -495,9 +433,9 @@ async fn nodes_list(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failu
     Ok(())
 }
 
-async fn nodes_describe(config: Option<PathBuf>, a: NodeRefArgs) -> Result<(), Failure> {
+pub(super) async fn nodes_describe(config: Option<PathBuf>, a: NodeRefArgs) -> Result<(), Failure> {
     let query = a.query()?.to_owned();
-    let target = client_target(config, &a.conn)?;
+    let target = client_target(config, &a.conn).await?;
     let node_id = lookup_node(&target, &query, a.conn.timeout).await?;
     let n = call(
         &target,
@@ -590,9 +528,9 @@ async fn nodes_describe(config: Option<PathBuf>, a: NodeRefArgs) -> Result<(), F
 }
 
 /// Commands `nodes invoke` refuses, like the real CLI.
-const BLOCKED_INVOKE: &[&str] = &["system.run", "system.run.prepare"];
+pub(super) const BLOCKED_INVOKE: &[&str] = &["system.run", "system.run.prepare"];
 
-async fn nodes_invoke(config: Option<PathBuf>, a: InvokeArgs) -> Result<(), Failure> {
+pub(super) async fn nodes_invoke(config: Option<PathBuf>, a: InvokeArgs) -> Result<(), Failure> {
     let command = a.command.trim().to_owned();
     if command.is_empty() || a.node.trim().is_empty() {
         return Err(usage("--node and --command are required"));
@@ -615,7 +553,7 @@ async fn nodes_invoke(config: Option<PathBuf>, a: InvokeArgs) -> Result<(), Fail
     if a.idempotency_key.as_deref() == Some("") {
         return Err(usage("--idempotency-key must not be empty"));
     }
-    let target = client_target(config, &a.conn)?;
+    let target = client_target(config, &a.conn).await?;
     let node_id = lookup_node(&target, &a.node, a.conn.timeout).await?;
     let invoke = json!({
         "nodeId": node_id,
@@ -643,15 +581,15 @@ async fn nodes_invoke(config: Option<PathBuf>, a: InvokeArgs) -> Result<(), Fail
     Ok(())
 }
 
-fn pending_of(v: &Value) -> Vec<Value> {
+pub(super) fn pending_of(v: &Value) -> Vec<Value> {
     v.get("pending")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
 }
 
-async fn nodes_pending(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
+pub(super) async fn nodes_pending(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
+    let target = client_target(config, &conn).await?;
     let list = call(
         &target,
         scopes_for("node.pair.list"),
@@ -701,7 +639,7 @@ async fn nodes_pending(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Fa
 
 /// Scopes to approve a node request: the request's `requiredApproveScopes` when the gateway
 /// names them (always with `operator.pairing`), else pairing + admin.
-fn node_approve_scopes(request: Option<&Value>) -> Vec<String> {
+pub(super) fn node_approve_scopes(request: Option<&Value>) -> Vec<String> {
     let mut scopes: Vec<String> = request
         .map(|r| str_list(r, "requiredApproveScopes"))
         .unwrap_or_default()
@@ -719,7 +657,7 @@ fn node_approve_scopes(request: Option<&Value>) -> Vec<String> {
 
 /// Finds `a.request_id` among the pending `kind` (`node` / `device`) requests, then approves
 /// it with the scopes that request needs (`scopes_of`).
-async fn approve_pending(
+pub(super) async fn approve_pending(
     target: &Target,
     kind: &str,
     a: &RequestArgs,
@@ -757,8 +695,8 @@ async fn approve_pending(
     .await
 }
 
-async fn nodes_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), Failure> {
-    let target = client_target(config, &a.conn)?;
+pub(super) async fn nodes_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), Failure> {
+    let target = client_target(config, &a.conn).await?;
     let hint = "list pending requests with `openclaw nodes pending`";
     let r = approve_pending(&target, "node", &a, hint, node_approve_scopes).await?;
     if a.conn.json {
@@ -781,342 +719,10 @@ async fn nodes_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), Fa
     Ok(())
 }
 
-/// Runs `openclaw devices …`.
-pub async fn run_devices(config: Option<PathBuf>, cmd: DevicesCmd) -> Result<(), Failure> {
-    match cmd.sub {
-        DevicesSub::List(conn) => devices_list(config, conn).await,
-        DevicesSub::Approve(a) => devices_approve(config, a).await,
-        DevicesSub::Reject(a) => {
-            let target = client_target(config, &a.conn)?;
-            let r = call(
-                &target,
-                scopes_for("device.pair.reject"),
-                "device.pair.reject",
-                json!({"requestId": a.request_id}),
-                a.conn.timeout,
-                "list pending requests with `openclaw devices list`",
-            )
-            .await?;
-            if a.conn.json {
-                println!("{}", pretty(&r));
-            } else {
-                println!("Rejected device request {}", a.request_id);
-            }
-            Ok(())
-        }
-        DevicesSub::Remove(a) => {
-            let target = client_target(config, &a.conn)?;
-            let device_id = lookup_device(&target, &a.device, a.conn.timeout).await?;
-            let r = call(
-                &target,
-                scopes_for("device.pair.remove"),
-                "device.pair.remove",
-                json!({"deviceId": device_id}),
-                a.conn.timeout,
-                "",
-            )
-            .await?;
-            if a.conn.json {
-                println!("{}", pretty(&r));
-            } else {
-                println!("Removed device {device_id}");
-            }
-            Ok(())
-        }
-        DevicesSub::Rotate(a) => {
-            let target = client_target(config, &a.conn)?;
-            let device_id = lookup_device(&target, &a.device, a.conn.timeout).await?;
-            let mut params = json!({"deviceId": device_id, "role": a.role});
-            if !a.scopes.is_empty() {
-                params["scopes"] = json!(a.scopes);
-            }
-            let scopes = token_scopes(&a.role, &a.scopes);
-            let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let r = call(
-                &target,
-                &scope_refs,
-                "device.token.rotate",
-                params,
-                a.conn.timeout,
-                "",
-            )
-            .await?;
-            if a.conn.json {
-                println!("{}", pretty(&r));
-                return Ok(());
-            }
-            println!(
-                "Rotated the {} token of device {} (scopes: {}).",
-                or_dash(s(&r, "role")),
-                or_dash(s(&r, "deviceId")),
-                or_dash(&str_list(&r, "scopes").join(", "))
-            );
-            match r.get("token").and_then(Value::as_str) {
-                Some(t) => {
-                    println!("{t}");
-                    println!(
-                        "It is shown once: store it now. The previous token for this role no longer works."
-                    );
-                }
-                None => println!(
-                    "The gateway did not return the new token ({}): the device receives it when it reconnects with its key.",
-                    or_dash(s(&r, "tokenDelivery"))
-                ),
-            }
-            Ok(())
-        }
-        DevicesSub::Revoke(a) => {
-            let target = client_target(config, &a.conn)?;
-            let device_id = lookup_device(&target, &a.device, a.conn.timeout).await?;
-            let scopes = token_scopes(&a.role, &[]);
-            let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let r = call(
-                &target,
-                &scope_refs,
-                "device.token.revoke",
-                json!({"deviceId": device_id, "role": a.role}),
-                a.conn.timeout,
-                "",
-            )
-            .await?;
-            if a.conn.json {
-                println!("{}", pretty(&r));
-            } else {
-                println!("Revoked the {} token of device {device_id}", a.role);
-            }
-            Ok(())
-        }
-    }
-}
-
-/// Scopes to rotate or revoke a device token: pairing; managing a non-operator role (e.g.
-/// a node's token) also takes admin; an operator token cannot get scopes the caller lacks.
-fn token_scopes(role: &str, requested: &[String]) -> Vec<String> {
-    let mut scopes = vec!["operator.pairing".to_owned()];
-    if role.trim() != "operator" {
-        scopes.push("operator.admin".to_owned());
-    }
-    for sc in requested {
-        if sc.starts_with("operator.") && !scopes.contains(sc) {
-            scopes.push(sc.clone());
-        }
-    }
-    scopes
-}
-
-fn paired_of(v: &Value) -> Vec<Value> {
-    v.get("paired")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// Picks a paired device: exact id, display name (case-insensitive), unique id prefix.
-pub fn resolve_device<'a>(devices: &'a [Value], query: &str) -> Result<&'a Value, String> {
-    let q = query.trim();
-    let lower = q.to_lowercase();
-    let tiers: [Matcher<'_>; 3] = [
-        Box::new(|d| s(d, "deviceId") == q),
-        Box::new(|d| !lower.is_empty() && s(d, "displayName").to_lowercase() == lower),
-        Box::new(|d| q.len() >= 4 && s(d, "deviceId").starts_with(&lower)),
-    ];
-    for tier in &tiers {
-        let matches: Vec<&Value> = devices.iter().filter(|d| tier(d)).collect();
-        match matches.as_slice() {
-            [] => continue,
-            [one] => return Ok(one),
-            many => {
-                return Err(format!(
-                    "ambiguous device {q:?} (matches: {}). Fix: pass more of the device id",
-                    many.iter()
-                        .map(|d| short_id(s(d, "deviceId")).to_owned())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-        }
-    }
-    Err(format!(
-        "unknown device {q:?}. Fix: check the id with `openclaw devices list`"
-    ))
-}
-
-async fn lookup_device(target: &Target, query: &str, timeout: u64) -> Result<String, Failure> {
-    let list = call(
-        target,
-        scopes_for("device.pair.list"),
-        "device.pair.list",
-        json!({}),
-        timeout,
-        "",
-    )
-    .await?;
-    let paired = paired_of(&list);
-    match resolve_device(&paired, query) {
-        Ok(d) => Ok(s(d, "deviceId").to_owned()),
-        Err(_) if query.len() == 64 && query.chars().all(|c| c.is_ascii_hexdigit()) => {
-            Ok(query.to_ascii_lowercase())
-        }
-        Err(e) => Err(usage(e)),
-    }
-}
-
-async fn devices_list(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Failure> {
-    let target = client_target(config, &conn)?;
-    let list = call(
-        &target,
-        scopes_for("device.pair.list"),
-        "device.pair.list",
-        json!({}),
-        conn.timeout,
-        "",
-    )
-    .await?;
-    if conn.json {
-        println!("{}", pretty(&list));
-        return Ok(());
-    }
-    let pending = pending_of(&list);
-    let paired = paired_of(&list);
-    println!("Pending: {} · Paired: {}", pending.len(), paired.len());
-    if !pending.is_empty() {
-        println!("\nPending");
-        let rows: Vec<Vec<String>> = pending
-            .iter()
-            .map(|p| {
-                vec![
-                    s(p, "requestId").to_owned(),
-                    short_id(s(p, "deviceId")).to_owned(),
-                    or_dash(s(p, "displayName")).to_owned(),
-                    format!(
-                        "{}/{}",
-                        or_dash(s(p, "clientId")),
-                        or_dash(s(p, "clientMode"))
-                    ),
-                    or_dash(s(p, "role")).to_owned(),
-                    or_dash(&str_list(p, "scopes").join(",")).to_owned(),
-                    or_dash(s(p, "remoteIp")).to_owned(),
-                    ago(p, "ts"),
-                ]
-            })
-            .collect();
-        println!(
-            "{}",
-            table(
-                &[
-                    "REQUEST",
-                    "DEVICE",
-                    "NAME",
-                    "CLIENT",
-                    "ROLE",
-                    "SCOPES",
-                    "IP",
-                    "REQUESTED"
-                ],
-                &rows
-            )
-        );
-        println!("Approve with: openclaw devices approve <requestId>");
-    }
-    if !paired.is_empty() {
-        println!("\nPaired");
-        let rows: Vec<Vec<String>> = paired
-            .iter()
-            .map(|d| {
-                let roles = {
-                    let r = str_list(d, "roles");
-                    if r.is_empty() {
-                        s(d, "role").to_owned()
-                    } else {
-                        r.join(",")
-                    }
-                };
-                let tokens = d
-                    .get("tokens")
-                    .and_then(Value::as_array)
-                    .map(|t| {
-                        t.iter()
-                            .map(|x| s(x, "role").to_owned())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default();
-                vec![
-                    short_id(s(d, "deviceId")).to_owned(),
-                    or_dash(s(d, "displayName")).to_owned(),
-                    format!(
-                        "{}/{}",
-                        or_dash(s(d, "clientId")),
-                        or_dash(s(d, "clientMode"))
-                    ),
-                    or_dash(&roles).to_owned(),
-                    truncate(or_dash(&str_list(d, "scopes").join(",")), 40),
-                    or_dash(&tokens).to_owned(),
-                    yes_no(d, "connected").to_owned(),
-                    ago(d, "lastSeenAtMs"),
-                ]
-            })
-            .collect();
-        println!(
-            "{}",
-            table(
-                &[
-                    "DEVICE",
-                    "NAME",
-                    "CLIENT",
-                    "ROLES",
-                    "SCOPES",
-                    "TOKENS",
-                    "CONNECTED",
-                    "LAST SEEN"
-                ],
-                &rows
-            )
-        );
-    }
-    Ok(())
-}
-
-/// Scopes to approve a device request: pairing, plus the operator scopes it asks for (an
-/// approver cannot grant more than it holds).
-fn device_approve_scopes(request: Option<&Value>) -> Vec<String> {
-    let mut scopes = vec!["operator.pairing".to_owned()];
-    if let Some(r) = request {
-        for sc in str_list(r, "scopes") {
-            if sc.starts_with("operator.") && !scopes.contains(&sc) {
-                scopes.push(sc);
-            }
-        }
-    }
-    scopes
-}
-
-async fn devices_approve(config: Option<PathBuf>, a: RequestArgs) -> Result<(), Failure> {
-    let target = client_target(config, &a.conn)?;
-    let hint =
-        "list pending requests with `openclaw devices list` (requests expire after 5 minutes)";
-    let r = approve_pending(&target, "device", &a, hint, device_approve_scopes).await?;
-    if a.conn.json {
-        println!("{}", pretty(&r));
-        return Ok(());
-    }
-    let d = r.get("device").cloned().unwrap_or(Value::Null);
-    println!(
-        "Approved device {} ({}) as {}{}",
-        or_dash(s(&d, "displayName")),
-        or_dash(s(&d, "deviceId")),
-        or_dash(s(&d, "role")),
-        match str_list(&d, "scopes").join(", ") {
-            sc if sc.is_empty() => String::new(),
-            sc => format!(" with {sc}"),
-        }
-    );
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::devices::{device_approve_scopes, resolve_device, token_scopes};
 
     fn nodes() -> Vec<Value> {
         vec![

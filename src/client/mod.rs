@@ -28,8 +28,13 @@ pub struct Target {
     pub token: Option<String>,
     /// Password to send.
     pub password: Option<String>,
-    /// Pinned certificate fingerprint (wss only).
+    /// Pinned leaf certificate fingerprint (wss only).
     pub tls_fingerprint: Option<String>,
+    /// Pinned SPKI hashes `sha256/<base64>` (wss only; any one match admits the gateway).
+    pub tls_spki_pins: Vec<String>,
+    /// `OPENCLAW_ALLOW_INSECURE_PRIVATE_WS=1`: plaintext `ws://` also to host names (never to
+    /// public IP literals), as OpenClaw's break-glass allows.
+    pub allow_private_ws: bool,
     /// Sign the connect with this machine's device identity even on a loopback URL
     /// (`--device`). Non-loopback URLs always do.
     pub force_device: bool,
@@ -123,11 +128,14 @@ pub fn is_loopback_url(url: &str) -> bool {
     })
 }
 
-/// Whether plaintext `ws://` to `host` is acceptable (loopback, private, CGNAT, link-local,
-/// `.local`, `.ts.net`) — the same rule the OpenClaw clients apply.
-pub fn plaintext_ok(host: &str) -> bool {
+/// Whether plaintext `ws://` to `host` is acceptable — OpenClaw's `isSecureWebSocketUrl`:
+/// loopback, private (RFC 1918), link-local, CGNAT, IPv6 unique-local and site-local,
+/// `.local` and `.ts.net` names. With `allow_private_ws` (`OPENCLAW_ALLOW_INSECURE_PRIVATE_WS=1`)
+/// also any host *name* (a trusted private DNS name); public IP literals never.
+pub fn plaintext_ok_with(host: &str, allow_private_ws: bool) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
-    if h.eq_ignore_ascii_case("localhost") || h.ends_with(".local") || h.ends_with(".ts.net") {
+    let name = h.trim_end_matches('.').to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".local") || name.ends_with(".ts.net") {
         return true;
     }
     match h.parse::<IpAddr>() {
@@ -139,12 +147,19 @@ pub fn plaintext_ok(host: &str) -> bool {
                 || (o[0] == 100 && (o[1] & 0xC0) == 64)
         }
         Ok(IpAddr::V6(v6)) => {
+            let s0 = v6.segments()[0];
             v6.is_loopback()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || (s0 & 0xfe00) == 0xfc00
+                || (s0 & 0xffc0) == 0xfe80
+                || (s0 & 0xffc0) == 0xfec0
         }
-        Err(_) => false,
+        Err(_) => allow_private_ws && !name.is_empty(),
     }
+}
+
+/// [`plaintext_ok_with`] without the break-glass.
+pub fn plaintext_ok(host: &str) -> bool {
+    plaintext_ok_with(host, false)
 }
 
 fn url_host(url: &str) -> Option<&str> {
@@ -176,43 +191,52 @@ pub fn validate(target: &Target) -> Result<(), CallError> {
     let host = url_host(url).filter(|h| !h.is_empty()).ok_or_else(|| {
         CallError::transport("config", format!("invalid gateway URL {url:?}: no host"))
     })?;
-    if !tls && target.tls_fingerprint.is_some() {
+    if !tls && (target.tls_fingerprint.is_some() || !target.tls_spki_pins.is_empty()) {
         return Err(CallError::transport(
             "config",
-            "a TLS fingerprint is set but the URL is ws://; use wss:// to pin the gateway certificate",
+            "gateway tls fingerprint requires wss:// gateway url: a TLS pin is set but the URL is ws://. Fix: use wss:// to pin the gateway certificate",
         ));
     }
-    if !tls && !plaintext_ok(host) {
+    if !tls && !plaintext_ok_with(host, target.allow_private_ws) {
         return Err(CallError::transport(
             "config",
             format!(
-                "SECURITY ERROR: refusing to connect to {host:?} over plaintext ws://; use wss:// (with gateway.remote.tlsFingerprint for a self-signed gateway) or an SSH tunnel"
+                "SECURITY ERROR: Cannot connect to \"{host}\" over plaintext ws://. Both credentials and chat data would be exposed to network interception. Use wss:// for remote URLs (with gateway.remote.tlsFingerprint or --tls-fingerprint for a self-signed gateway). Safe defaults: keep gateway.bind=loopback and connect via SSH tunnel (gateway.remote.transport \"ssh\"), or use Tailscale Serve.{}",
+                if target.allow_private_ws {
+                    ""
+                } else {
+                    " Break-glass (trusted private networks only): set OPENCLAW_ALLOW_INSECURE_PRIVATE_WS=1."
+                }
             ),
         ));
     }
+    pins_of(target)?;
     Ok(())
 }
 
 /// An open WebSocket to a gateway.
 pub type WsConn = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
 
-/// The awc client for `target`: its pinned certificate (`tls_fingerprint`) or the system
-/// roots, every wait bounded by `deadline`.
+/// The target's pins, parsed (`Err` names a malformed one).
+pub fn pins_of(target: &Target) -> Result<pin::Pins, CallError> {
+    pin::Pins::parse(target.tls_fingerprint.as_deref(), &target.tls_spki_pins)
+        .map_err(|e| CallError::transport("config", e))
+}
+
+/// The rustls config for `target`: its pins (leaf fingerprint, SPKI) or the system roots.
+pub fn tls_config_for(target: &Target) -> Result<Option<Arc<rustls::ClientConfig>>, CallError> {
+    let pins = pins_of(target)?;
+    if pins.is_empty() {
+        return Ok(crate::clients::tls_config());
+    }
+    let cfg = pin::pinned_config(pins).map_err(|e| CallError::transport("tls", e.to_string()))?;
+    Ok(Some(Arc::new(cfg)))
+}
+
+/// The awc client for `target`: its pinned certificate / keys or the system roots, every
+/// wait bounded by `deadline`.
 pub fn client_for(target: &Target, deadline: Duration) -> Result<awc::Client, CallError> {
-    Ok(match &target.tls_fingerprint {
-        Some(fp) => {
-            let pin = pin::parse_fingerprint(fp).ok_or_else(|| {
-                CallError::transport(
-                    "config",
-                    format!("TLS fingerprint {fp:?} is not a SHA-256 fingerprint (64 hex characters, colons allowed)"),
-                )
-            })?;
-            let cfg =
-                pin::pinned_config(pin).map_err(|e| CallError::transport("tls", e.to_string()))?;
-            ws_client(deadline, Some(Arc::new(cfg)))
-        }
-        None => ws_client(deadline, crate::clients::tls_config()),
-    })
+    Ok(ws_client(deadline, tls_config_for(target)?))
 }
 
 /// Validates `target` and opens its WebSocket (no handshake yet).
@@ -231,6 +255,16 @@ pub async fn connect_socket(client: &awc::Client, url: &str) -> Result<WsConn, C
         .await
         .map_err(|e| {
             let text = e.to_string();
+            if url.starts_with("ws://") && text.contains("invalid HTTP version") {
+                // A TLS server answers a plaintext request with a TLS alert, not HTTP.
+                return CallError::transport(
+                    "tls",
+                    format!(
+                        "cannot connect to {url}: the server did not answer in HTTP ({text}); it probably serves TLS (gateway.tls.enabled). Fix: use {} with --tls-fingerprint (see `openclaw gateway fingerprint` on the gateway host)",
+                        url.replacen("ws://", "wss://", 1)
+                    ),
+                );
+            }
             let kind = if text.contains("fingerprint") || text.contains("certificate") {
                 "tls"
             } else {
@@ -445,6 +479,14 @@ mod tests {
         assert!(plaintext_ok("box.ts.net"));
         assert!(!plaintext_ok("8.8.8.8"));
         assert!(!plaintext_ok("example.com"));
+        assert!(plaintext_ok("box.local."));
+        assert!(plaintext_ok("[fd00::1]"));
+        assert!(plaintext_ok("169.254.1.1"));
+        assert!(!plaintext_ok("[2001:db8::1]"));
+        // The break-glass admits host names, never public IP literals.
+        assert!(plaintext_ok_with("gw.corp.internal", true));
+        assert!(!plaintext_ok_with("8.8.8.8", true));
+        assert!(!plaintext_ok_with("[2001:db8::1]", true));
         assert_eq!(url_host("ws://[::1]:18789/x"), Some("::1"));
         assert_eq!(url_host("wss://host.ts.net"), Some("host.ts.net"));
         assert!(is_loopback_url("ws://127.0.0.1:18789"));

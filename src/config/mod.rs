@@ -15,6 +15,9 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod remote;
+pub use remote::RemoteCfg;
+
 /// Default gateway port.
 pub const DEFAULT_PORT: u16 = 18789;
 
@@ -112,36 +115,6 @@ impl std::fmt::Debug for AuthCfg {
             .field("mode", &self.mode)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-/// `gateway.remote` — what the CLI uses to reach a remote gateway. Client-side only: it
-/// never configures this host's gateway auth.
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RemoteCfg {
-    /// `ws://` or `wss://` URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Token sent to the remote gateway.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    /// Password sent to the remote gateway.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    /// SHA-256 of the remote gateway's leaf certificate (pins a `wss://` gateway).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_fingerprint: Option<String>,
-}
-
-impl std::fmt::Debug for RemoteCfg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteCfg")
-            .field("url", &self.url)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("tls_fingerprint", &self.tls_fingerprint)
             .finish()
     }
 }
@@ -587,7 +560,8 @@ pub struct ProcessEnv;
 
 impl EnvSource for ProcessEnv {
     fn get(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok().filter(|v| !v.is_empty())
+        // `--profile` / `--dev` shape the state dir and port (see `remote::profile_env`).
+        remote::env_with_profile(key)
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::client::connect::{ClientInfo, ConnectParams};
 use crate::client::identity as state;
-use crate::client::{CallError, Target, WsConn, pin, validate};
+use crate::client::{CallError, Target, WsConn, validate};
 use crate::config::{self, ProcessEnv};
 use openclaw_actors::util::Backoff;
 
@@ -86,6 +86,10 @@ pub struct NodeRunArgs {
     /// SHA-256 fingerprint of the gateway's certificate (implies --tls).
     #[arg(long)]
     pub tls_fingerprint: Option<String>,
+    /// SPKI pin `sha256/<base64>` of the gateway's key (implies --tls; repeatable; survives
+    /// re-issuing the certificate with the same key).
+    #[arg(long = "tls-spki-pin", value_name = "sha256/BASE64")]
+    pub tls_spki_pin: Vec<String>,
     /// Name shown to operators (default: the host name).
     #[arg(long)]
     pub display_name: Option<String>,
@@ -199,7 +203,7 @@ enum SessionEnd {
 }
 
 async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> {
-    let tls = args.tls || args.tls_fingerprint.is_some();
+    let tls = args.tls || args.tls_fingerprint.is_some() || !args.tls_spki_pin.is_empty();
     let url = gateway_url(&args.host, args.port, tls, args.context_path.as_deref());
     let target = Target {
         url: url.clone(),
@@ -207,16 +211,12 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
         token: None,
         password: None,
         tls_fingerprint: args.tls_fingerprint.clone(),
+        tls_spki_pins: args.tls_spki_pin.clone(),
+        allow_private_ws: std::env::var("OPENCLAW_ALLOW_INSECURE_PRIVATE_WS").as_deref() == Ok("1"),
         force_device: false,
     };
+    // Checks the URL and the pins' format (the error names the bad value).
     validate(&target).map_err(|e| fail(e.message()))?;
-    if let Some(fp) = &args.tls_fingerprint
-        && pin::parse_fingerprint(fp).is_none()
-    {
-        return Err(fail(format!(
-            "--tls-fingerprint {fp:?} is not a SHA-256 fingerprint (64 hex characters, colons allowed)"
-        )));
-    }
     let identity = state::load_or_create_identity(&state_dir).map_err(|e| {
         fail(format!(
             "{e}\nFix: move the broken file aside; a new identity will be created (the node must then be paired again)"
@@ -836,72 +836,4 @@ fn parse_meminfo(s: &str) -> (Option<u64>, Option<u64>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            gateway_url("127.0.0.1", 18789, false, None),
-            "ws://127.0.0.1:18789"
-        );
-        assert_eq!(
-            gateway_url("gw.example", 443, true, Some("openclaw/")),
-            "wss://gw.example:443/openclaw"
-        );
-        assert_eq!(gateway_url("::1", 1, false, Some("/x")), "ws://[::1]:1/x");
-    }
-
-    #[test]
-    fn reconnect_delays_are_jittered_within_20_percent() {
-        let mut b = RECONNECT_BACKOFF;
-        for want in [1u64, 2, 4, 8, 16, 30, 30] {
-            let d = jitter(b.next_delay());
-            let base = Duration::from_secs(want);
-            assert!(
-                d >= base.mul_f64(0.8) && d < base.mul_f64(1.2),
-                "{d:?} vs {base:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn meminfo() {
-        let (t, f) =
-            parse_meminfo("MemTotal:       1000 kB\nMemFree:  10 kB\nMemAvailable:   500 kB\n");
-        assert_eq!(t, Some(1_024_000));
-        assert_eq!(f, Some(512_000));
-        let s = host_stats();
-        assert!(s["cpuCount"].as_u64().is_some_and(|c| c >= 1));
-    }
-
-    #[test]
-    fn connect_signature_verifies() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let identity = state::load_or_create_identity(tmp.path()).expect("id");
-        let ctx = Ctx {
-            url: "ws://127.0.0.1:1".into(),
-            target: Target::default(),
-            state_dir: tmp.path().to_path_buf(),
-            identity,
-            display_name: "Box".into(),
-            token: Some("T".into()),
-            password: None,
-            exec_allow: vec![],
-            path_env: Some("/usr/bin:/bin".into()),
-        };
-        let params = connect_params(&ctx, Some("ignored"), "n1", 1_000).expect("params");
-        let parsed = openclaw_actors::protocol::connect::parse(&params).expect("valid connect");
-        let proof = parsed.device.clone().expect("device");
-        openclaw_actors::identity::verify_proof(&parsed, &proof, "n1", 1_000).expect("verifies");
-        assert_eq!(params["auth"], json!({"token": "T"}));
-        assert_eq!(params["pathEnv"], json!("/usr/bin:/bin"));
-        // Without a shared secret the stored device token is sent (and signed).
-        let ctx = Ctx { token: None, ..ctx };
-        let params = connect_params(&ctx, Some("DT"), "n2", 2_000).expect("params");
-        assert_eq!(params["auth"], json!({"deviceToken": "DT"}));
-        let parsed = openclaw_actors::protocol::connect::parse(&params).expect("valid connect");
-        let proof = parsed.device.clone().expect("device");
-        openclaw_actors::identity::verify_proof(&parsed, &proof, "n2", 2_000).expect("verifies");
-    }
-}
+mod tests;

@@ -7,7 +7,8 @@ use crate::support::{CliHome, TestGateway};
 
 const TLS_CONFIG: &str = r#"{gateway: {auth: {token: "T"}, tls: {enabled: true}}}"#;
 
-fn fingerprint(gw: &TestGateway) -> String {
+/// The leaf fingerprint the gateway printed at start.
+pub(crate) fn fingerprint(gw: &TestGateway) -> String {
     let out = gw.stdout();
     out.lines()
         .find_map(|l| l.trim().strip_prefix("tls fingerprint sha256: "))
@@ -43,6 +44,47 @@ fn openssl_text(cert: &std::path::Path) -> String {
         .expect("run openssl");
     assert!(out.status.success(), "openssl x509 -text: {:?}", out);
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The SPKI pin the gateway printed at start.
+fn spki(gw: &TestGateway) -> String {
+    let out = gw.stdout();
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("tls spki pin: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("the gateway prints its SPKI pin: {out}"))
+}
+
+/// `sha256/<base64>` of the certificate's SubjectPublicKeyInfo, computed with openssl:
+/// `openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256`.
+fn openssl_spki(cert: &std::path::Path) -> String {
+    let run = |args: &[&str], input: &[u8]| -> Vec<u8> {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("openssl")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run openssl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("feed openssl");
+        let out = child.wait_with_output().expect("openssl output");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        out.stdout
+    };
+    let pem = std::fs::read(cert).expect("read cert");
+    let pubkey = run(&["x509", "-pubkey", "-noout"], &pem);
+    let der = run(&["pkey", "-pubin", "-outform", "der"], &pubkey);
+    let digest = run(&["dgst", "-sha256", "-binary"], &der);
+    use base64::Engine as _;
+    format!(
+        "sha256/{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 fn wss(gw: &TestGateway) -> String {
@@ -141,7 +183,8 @@ fn pinned_wss_works_and_a_wrong_pin_is_refused() {
     assert_eq!(bad.code, Some(1), "{bad}");
     assert!(
         bad.stderr.contains(&format!(
-            "gateway tls fingerprint mismatch: the gateway presented sha256 {fp}, expected {wrong}"
+            "gateway tls fingerprint mismatch: the gateway presented sha256 {fp} (spki {}), expected sha256 {wrong}",
+            spki(&gw)
         )),
         "the error names the presented certificate: {bad}"
     );
@@ -182,9 +225,13 @@ fn pinned_wss_works_and_a_wrong_pin_is_refused() {
     );
     assert_eq!(plain.code, Some(1), "{plain}");
     assert!(
-        plain
-            .stderr
-            .starts_with(&format!("Error: cannot connect to {}: ", gw.url())),
+        plain.stderr.starts_with(&format!(
+            "Error: cannot connect to {}: the server did not answer in HTTP (",
+            gw.url()
+        )) && plain.stderr.contains(&format!(
+            "it probably serves TLS (gateway.tls.enabled). Fix: use {} with --tls-fingerprint",
+            wss(&gw)
+        )),
         "{plain}"
     );
 }
@@ -273,4 +320,237 @@ fn local_mode_cli_pins_the_local_certificate_and_restarts_keep_it() {
     let dir = gw.take_dir();
     let gw2 = TestGateway::start_in(dir, &["gateway", "run", "--port", "0"], &[], None);
     assert_eq!(fingerprint(&gw2), fp);
+}
+
+/// `openclaw gateway fingerprint` prints what the gateway serves: the leaf SHA-256 in
+/// OpenClaw's pin format and the SPKI pin, both checked against openssl.
+#[test]
+fn fingerprint_command_prints_the_leaf_and_spki_pins() {
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(TLS_CONFIG));
+    let cert = gw.dir.path().join("gateway/tls/gateway-cert.pem");
+    let (fp, pin) = (openssl_fingerprint(&cert), openssl_spki(&cert));
+    assert_eq!(fingerprint(&gw), fp);
+    assert_eq!(spki(&gw), pin);
+    let home = gw.dir.path().to_str().expect("utf-8").to_owned();
+    let cli = CliHome::new();
+    let out = cli.run(
+        &["gateway", "fingerprint"],
+        &[("OPENCLAW_STATE_DIR", home.as_str())],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], format!("sha256: {fp}"), "{out}");
+    assert_eq!(lines[1], format!("spki:   {pin}"), "{out}");
+    assert_eq!(lines[2], format!("cert:   {}", cert.display()), "{out}");
+    let json = cli
+        .run(
+            &["gateway", "fingerprint", "--json"],
+            &[("OPENCLAW_STATE_DIR", home.as_str())],
+        )
+        .json();
+    assert_eq!(json["sha256"], fp.as_str());
+    assert_eq!(json["spki"], pin.as_str());
+    // The container healthcheck speaks https to a TLS gateway, pinned to its certificate.
+    let port = gw.port.to_string();
+    let live = cli.run(
+        &["gateway", "probe", "--local"],
+        &[
+            ("OPENCLAW_STATE_DIR", home.as_str()),
+            ("OPENCLAW_GATEWAY_PORT", port.as_str()),
+        ],
+    );
+    assert_eq!(live.code, Some(0), "{live}");
+    assert_eq!(
+        live.stdout.trim(),
+        format!("live: https://127.0.0.1:{port}/healthz (live)"),
+        "{live}"
+    );
+    // Without TLS configured there is nothing to print; the error says how to get one.
+    let none = CliHome::new().run(&["gateway", "fingerprint"], &[]);
+    assert_eq!(none.code, Some(1), "{none}");
+    assert!(
+        none.stderr
+            .contains("(gateway.tls.enabled is not true). Fix: set gateway.tls.enabled to true"),
+        "{none}"
+    );
+}
+
+/// Plain HTTP on the TLS port is answered at once (a TLS alert, then the connection is
+/// closed), never left hanging.
+#[test]
+fn plain_http_on_the_tls_port_is_answered_not_left_hanging() {
+    use std::io::{Read as _, Write as _};
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(TLS_CONFIG));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", gw.port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    let n = s
+        .read_to_end(&mut got)
+        .expect("the server closes the connection (a read timeout would be a hang)");
+    // A TLS alert record (content type 21), and nothing that looks like HTTP.
+    assert!(n >= 5, "{got:?}");
+    assert_eq!(got[0], 21, "TLS alert record: {got:?}");
+    assert!(!String::from_utf8_lossy(&got).contains("HTTP/"), "{got:?}");
+}
+
+/// Re-issuing the certificate with the same key (here with openssl, as an operator renewing
+/// it would) changes the leaf fingerprint but not the SPKI pin: the CLI and the node host
+/// pinned by SPKI keep working, the old leaf pin is refused naming what was presented.
+#[test]
+fn spki_pin_survives_reissue_with_the_same_key_for_cli_and_node_host() {
+    let mut gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(TLS_CONFIG));
+    let (old_fp, pin) = (fingerprint(&gw), spki(&gw));
+    gw.sigterm();
+    let status = gw.wait_exit(std::time::Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", gw.stderr());
+    let dir = gw.take_dir();
+    let tls = dir.path().join("gateway/tls");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=renewed",
+            "-key",
+        ])
+        .arg(tls.join("gateway-key.pem"))
+        .arg("-out")
+        .arg(tls.join("gateway-cert.pem"))
+        .output()
+        .expect("run openssl req");
+    assert!(out.status.success(), "openssl req: {out:?}");
+    let gw = TestGateway::start_in(dir, &["gateway", "run", "--port", "0"], &[], None);
+    let new_fp = fingerprint(&gw);
+    assert_ne!(new_fp, old_fp, "a new certificate");
+    assert_eq!(spki(&gw), pin, "the same key");
+    assert_eq!(openssl_spki(&tls_cert(&gw)), pin);
+
+    let cli = CliHome::new();
+    let url = wss(&gw);
+    let call = |extra: &[&str]| {
+        let mut args = vec![
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            url.as_str(),
+            "--token",
+            "T",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        cli.run(&args, &[])
+    };
+    let ok = call(&["--tls-spki-pin", &pin]);
+    assert_eq!(ok.code, Some(0), "{ok}");
+    assert_eq!(ok.json()["ok"], true, "{ok}");
+    // Several pins: any one matching admits the gateway.
+    let other = format!("sha256/{}", "A".repeat(43) + "=");
+    let ok2 = call(&["--tls-spki-pin", &other, "--tls-spki-pin", &pin]);
+    assert_eq!(ok2.code, Some(0), "{ok2}");
+    // The old leaf pin is refused, naming the presented certificate and key.
+    let bad = call(&["--tls-fingerprint", &old_fp]);
+    assert_eq!(bad.code, Some(1), "{bad}");
+    assert!(
+        bad.json()["error"]["message"].as_str().is_some_and(|m| m.contains(&format!(
+            "gateway tls fingerprint mismatch: the gateway presented sha256 {new_fp} (spki {pin}), expected sha256 {old_fp}"
+        ))),
+        "{bad}"
+    );
+    // A wrong SPKI pin alone is refused too.
+    let bad2 = call(&["--tls-spki-pin", &other]);
+    assert_eq!(bad2.code, Some(1), "{bad2}");
+    assert!(
+        bad2.stdout.contains(&format!("expected spki {other}")),
+        "{bad2}"
+    );
+    // A malformed pin is a usage error naming it, before any connection.
+    let malformed = call(&["--tls-spki-pin", "sha256/short"]);
+    assert_eq!(malformed.code, Some(1), "{malformed}");
+    assert!(
+        malformed.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(
+                "SPKI pin \"sha256/short\" is not of the form sha256/<base64 of 32 bytes>"
+            )),
+        "{malformed}"
+    );
+
+    // Our node host, pinned by SPKI, connects over wss and asks to be paired.
+    let node_home = tempfile::tempdir().expect("node home");
+    let port = gw.port.to_string();
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, node_home.path());
+    cmd.args([
+        "node",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--tls-spki-pin",
+        &pin,
+        "--display-name",
+        "it-tls-node",
+    ])
+    .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let host = crate::support::Background::spawn(cmd);
+    crate::support::retry_until(
+        std::time::Duration::from_secs(30),
+        "the SPKI-pinned node host's pairing request",
+        || {
+            let listed = cli.run(
+                &[
+                    "gateway",
+                    "call",
+                    "node.pair.list",
+                    "--url",
+                    &wss(&gw),
+                    "--token",
+                    "T",
+                    "--tls-spki-pin",
+                    &pin,
+                    "--json",
+                ],
+                &[],
+            );
+            listed.stdout.contains("it-tls-node").then_some(())
+        },
+    );
+    drop(host);
+
+    // With the old leaf pin the node host never gets in, and says why.
+    let node_home2 = tempfile::tempdir().expect("node home");
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, node_home2.path());
+    cmd.args([
+        "node",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--tls-fingerprint",
+        &old_fp,
+    ])
+    .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let host2 = crate::support::Background::spawn(cmd);
+    let want = format!("the gateway presented sha256 {new_fp}");
+    crate::support::retry_until(
+        std::time::Duration::from_secs(30),
+        "the node host's pin mismatch message",
+        || {
+            // Each round trip paces the loop.
+            let _ = call(&["--tls-spki-pin", &pin]);
+            host2.output().contains(&want).then_some(())
+        },
+    );
+}
+
+fn tls_cert(gw: &TestGateway) -> std::path::PathBuf {
+    gw.dir.path().join("gateway/tls/gateway-cert.pem")
 }
