@@ -161,6 +161,11 @@ pub struct Shared {
     /// Number of agent sessions, kept by the registry (read by `health` without a round
     /// trip).
     pub session_count: std::sync::atomic::AtomicUsize,
+    /// The hot-reloadable settings (auth, proxies, origins, pairing and tool policy); read
+    /// these instead of the start-up values in `config`.
+    pub live: crate::hot::LiveSettings,
+    /// Operations hooks supplied by the shell (config RPCs, log tail, readiness).
+    pub ops: std::sync::OnceLock<std::sync::Arc<dyn crate::ports::OpsPort>>,
 }
 
 impl Shared {
@@ -288,7 +293,10 @@ impl Engine {
                 .unwrap_or_default();
         let telegram = crate::channel::telegram::load_accounts(&config.state_dir, deps.telegram)?;
         let store = StoreActor::start(config.state_dir.clone());
+        let live = crate::hot::LiveSettings::new(crate::hot::HotConfig::of(&config));
         let shared = Arc::new(Shared {
+            live,
+            ops: std::sync::OnceLock::new(),
             config,
             started: Instant::now(),
             boot_id: uuid::Uuid::new_v4().to_string(),

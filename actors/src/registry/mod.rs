@@ -19,6 +19,7 @@
 
 pub mod channels;
 pub mod nodes;
+pub mod reload;
 pub mod runs;
 
 use std::collections::HashMap;
