@@ -138,6 +138,11 @@ impl PreauthCounter {
         }
     }
 
+    /// Whether shutdown closed it.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Refuses every further upgrade (shutdown).
     pub fn close(&self) {
         self.closed
@@ -166,6 +171,8 @@ pub struct Shared {
     pub live: crate::hot::LiveSettings,
     /// Operations hooks supplied by the shell (config RPCs, log tail, readiness).
     pub ops: std::sync::OnceLock<std::sync::Arc<dyn crate::ports::OpsPort>>,
+    /// Serving traffic: false while starting, restarting in-process or draining (`/readyz`).
+    pub ready: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -297,6 +304,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             live,
             ops: std::sync::OnceLock::new(),
+            ready: std::sync::atomic::AtomicBool::new(false),
             config,
             started: Instant::now(),
             boot_id: uuid::Uuid::new_v4().to_string(),

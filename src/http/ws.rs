@@ -134,7 +134,7 @@ fn header_values<'a>(req: &'a HttpRequest, name: &str) -> Vec<&'a str> {
 }
 
 /// Works out who the client is (see the module docs).
-fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpResponse>> {
+pub(crate) fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpResponse>> {
     let live = engine.shared.live.get();
     let cfg = &*live;
     // No peer address (should not happen on TCP): treat as remote, never as local.

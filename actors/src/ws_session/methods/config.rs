@@ -57,7 +57,7 @@ impl WsSession {
             let ops = ops.ok_or_else(unavailable)?;
             let res = tokio::task::spawn_blocking(move || {
                 if method == "config.get" {
-                    ops.config_get().map_err(|m| ErrorShape::unavailable(m))
+                    ops.config_get().map_err(ErrorShape::unavailable)
                 } else {
                     ops.config_write(method, &params).map_err(|(caller, m)| {
                         if caller {
