@@ -11,6 +11,10 @@ export OPENCLAW_REF_DIR="${OPENCLAW_REF_DIR:-${HOME}/.cache/openclaw-rs/openclaw
 
 bash scripts/setup-openclaw-ref.sh
 
+# tests/it/metrics.rs parses the metrics with PyPI prometheus-client's parser.
+bash scripts/setup-prom-parser.sh
+export OPENCLAW_PROM_PYTHONPATH="${OPENCLAW_PROM_PYTHONPATH:-${HOME}/.cache/openclaw-rs/prom-client-0.21.1}"
+
 if cargo nextest --version >/dev/null 2>&1; then
     echo "test.sh: cargo nextest run --workspace $*" >&2
     exec cargo nextest run --workspace "$@"

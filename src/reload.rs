@@ -217,6 +217,9 @@ impl Watcher {
         let mut applied = signature(&self.path);
         let mut seen = applied;
         let mut since = Instant::now();
+        // An edit made between the start-up load and now is caught here (an unchanged file
+        // changes nothing and logs nothing).
+        self.reload();
         loop {
             let forced = tokio::select! {
                 () = actix_web::rt::time::sleep(POLL) => false,

@@ -215,7 +215,7 @@ impl Shared {
             "gateway": {
                 "version": self.config.server_version,
                 "uptimeMs": self.uptime_ms(),
-                "port": self.config.port,
+                "port": self.live.get().port,
                 "bind": self.config.bind_mode,
             },
         })

@@ -4,6 +4,8 @@
 
 pub mod agent;
 pub mod client;
+pub mod config_cmd;
+pub mod logs;
 pub mod nodes;
 
 use std::path::PathBuf;
@@ -50,6 +52,10 @@ pub enum Command {
     Channels(agent::ChannelsCmd),
     /// List and approve DM pairing requests from chat channels.
     Pairing(agent::PairingCmd),
+    /// Read, edit and validate the config file.
+    Config(config_cmd::ConfigCmd),
+    /// Tail the gateway log (`logs.tail`).
+    Logs(logs::LogsArgs),
 }
 
 /// `openclaw gateway`.
@@ -233,6 +239,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Message(m) => agent::run_message(cli.config, m).await,
         Command::Channels(c) => agent::run_channels(cli.config, c).await,
         Command::Pairing(p) => agent::run_pairing(cli.config, p).await,
+        Command::Config(c) => config_cmd::run(cli.config, c).await,
+        Command::Logs(l) => logs::run(cli.config, l).await,
     }
 }
 

@@ -14,6 +14,7 @@ mod methods;
 mod node_exec;
 mod nodes;
 mod pairing;
+mod reload;
 mod state_dir;
 mod support;
 mod telegram_flow;

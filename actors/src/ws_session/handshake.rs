@@ -510,7 +510,7 @@ impl WsSession {
             },
         });
         if role == "operator" && scopes.iter().any(|s| s == scopes::ADMIN) {
-            snapshot["authMode"] = json!(cfg.auth.mode.as_str());
+            snapshot["authMode"] = json!(self.shared.live.get().auth.mode.as_str());
             snapshot["stateDir"] = json!(cfg.state_dir.display().to_string());
             if let Some(p) = &cfg.config_path {
                 snapshot["configPath"] = json!(p.display().to_string());
