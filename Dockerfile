@@ -46,9 +46,10 @@ USER 65532:65532
 EXPOSE 18789
 VOLUME ["/var/lib/openclaw"]
 
-# Local mode targets ws://127.0.0.1:<port> and reads OPENCLAW_GATEWAY_TOKEN from the env.
+# The unauthenticated liveness probe on 127.0.0.1:<port>/healthz (no token needed; use
+# `healthcheck --ready` to also require the configured channels to be up).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
-    CMD ["/usr/local/bin/openclaw", "gateway", "health", "--timeout", "3000"]
+    CMD ["/usr/local/bin/openclaw", "healthcheck", "--timeout", "3000"]
 
 ENTRYPOINT ["/usr/local/bin/openclaw"]
 CMD ["gateway", "run", "--bind", "lan"]

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod client;
 pub mod config_cmd;
+pub mod healthcheck;
 pub mod logs;
 pub mod nodes;
 
@@ -56,6 +57,9 @@ pub enum Command {
     Config(config_cmd::ConfigCmd),
     /// Tail the gateway log (`logs.tail`).
     Logs(logs::LogsArgs),
+    /// Probe the local gateway's /healthz (or /readyz) without credentials (container
+    /// HEALTHCHECK).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// `openclaw gateway`.
@@ -241,6 +245,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Pairing(p) => agent::run_pairing(cli.config, p).await,
         Command::Config(c) => config_cmd::run(cli.config, c).await,
         Command::Logs(l) => logs::run(cli.config, l).await,
+        Command::Healthcheck(h) => healthcheck::run(cli.config, h).await,
     }
 }
 

@@ -76,3 +76,51 @@ fn readiness_is_503_while_a_configured_channel_is_broken() {
     let (status, _, _) = http_request(gw.port, "GET", "/healthz", &[]);
     assert_eq!(status, 200);
 }
+
+/// `openclaw healthcheck` run with the gateway's own state dir (and config).
+fn healthcheck(gw: &TestGateway, extra: &[&str]) -> crate::support::CliOutput {
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, gw.dir.path());
+    cmd.args(["healthcheck", "--port", &gw.port.to_string()])
+        .args(extra);
+    crate::support::run_bounded(cmd, crate::support::CLI_TIMEOUT)
+}
+
+#[test]
+fn the_container_healthcheck_command_uses_the_probes_over_http_and_tls() {
+    let gw = TestGateway::with_token(TOKEN);
+    let out = healthcheck(&gw, &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.stdout.trim(), r#"{"ok":true,"status":"live"}"#, "{out}");
+    let out = healthcheck(&gw, &["--ready"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        r#"{"ok":true,"status":"ready"}"#,
+        "{out}"
+    );
+    // wss:// gateway: TLS pinned to the local certificate.
+    let tls = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, tls: {enabled: true}}}"#),
+    );
+    let out = healthcheck(&tls, &["--ready"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        r#"{"ok":true,"status":"ready"}"#,
+        "{out}"
+    );
+    // Nothing listening: a clear failure.
+    drop(gw);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, dir.path());
+    cmd.args([
+        "healthcheck",
+        "--port",
+        &crate::support::free_port().to_string(),
+    ]);
+    let out = crate::support::run_bounded(cmd, crate::support::CLI_TIMEOUT);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("cannot connect to 127.0.0.1:"), "{out}");
+}
