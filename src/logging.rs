@@ -344,18 +344,7 @@ impl log::Log for Logger {
             msg.truncate(cut);
             msg.push('…');
         }
-        if to_stderr {
-            self.stderr.log(
-                &log::Record::builder()
-                    .args(format_args!("{msg}"))
-                    .level(record.level())
-                    .target(record.target())
-                    .module_path(record.module_path())
-                    .file(record.file())
-                    .line(record.line())
-                    .build(),
-            );
-        }
+        // Ring and file first: whoever sees the line on stderr finds it in `logs.tail`.
         if to_ring {
             let line = json!({
                 "time": timestamp(std::time::SystemTime::now()),
@@ -373,6 +362,18 @@ impl log::Log for Logger {
             if let Ok(mut r) = st.ring.lock() {
                 r.push(line);
             }
+        }
+        if to_stderr {
+            self.stderr.log(
+                &log::Record::builder()
+                    .args(format_args!("{msg}"))
+                    .level(record.level())
+                    .target(record.target())
+                    .module_path(record.module_path())
+                    .file(record.file())
+                    .line(record.line())
+                    .build(),
+            );
         }
     }
 

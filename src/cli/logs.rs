@@ -54,12 +54,14 @@ fn print_lines(res: &Value, json_out: bool) {
         .filter_map(Value::as_str)
     {
         match serde_json::from_str::<Value>(l) {
-            Ok(mut entry) if entry.is_object() => {
+            Ok(entry) if entry.is_object() => {
+                let s = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or("");
                 if json_out {
-                    entry["type"] = json!("log");
-                    let _ = writeln!(out, "{entry}");
+                    // The shape of OpenClaw's `openclaw logs --json` records.
+                    let rec = json!({"type": "log", "time": s("time"), "level": s("level"),
+                        "subsystem": s("subsystem"), "message": s("message"), "raw": l});
+                    let _ = writeln!(out, "{rec}");
                 } else {
-                    let s = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or("");
                     let _ = writeln!(
                         out,
                         "{} {:<5} {}: {}",
@@ -105,7 +107,7 @@ pub async fn run(config: Option<PathBuf>, args: LogsArgs) -> Result<(), Failure>
         if first && args.conn.json {
             println!(
                 "{}",
-                json!({"type": "meta", "file": res.get("file"), "source": "gateway", "cursor": res.get("cursor"), "size": res.get("size")})
+                json!({"type": "meta", "file": res.get("file"), "cursor": res.get("cursor"), "size": res.get("size")})
             );
         }
         first = false;

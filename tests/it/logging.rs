@@ -267,3 +267,86 @@ async fn logs_tail_cursor_limits_and_params() {
     let res = node.request("logs.tail", json!({})).await;
     assert_eq!(res["error"]["message"], "unauthorized role: node", "{res}");
 }
+
+/// The real OpenClaw CLI (`scripts/setup-openclaw-ref.sh`), isolated and offline-guarded
+/// like `interop.rs` runs it.
+fn real_openclaw(home: &std::path::Path, args: &[&str]) -> crate::support::CliOutput {
+    let dir = std::env::var_os("OPENCLAW_REF_DIR")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(&std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/openclaw-rs/openclaw-ref")
+        });
+    let node_bin = dir.join("node24/node_modules/.bin");
+    let oc_bin = dir.join("oc/node_modules/.bin");
+    assert!(
+        oc_bin.join("openclaw").exists(),
+        "the reference OpenClaw CLI is not installed; run scripts/setup-openclaw-ref.sh"
+    );
+    let guard =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/offline-guard.cjs");
+    let mut path = std::ffi::OsString::from(&node_bin);
+    path.push(":");
+    path.push(&oc_bin);
+    if let Some(p) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(p);
+    }
+    let mut cmd = crate::support::isolated_command(oc_bin.join("openclaw"), home);
+    cmd.args(args)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env("OPENCLAW_NO_AUTO_UPDATE", "1")
+        .env("DO_NOT_TRACK", "1")
+        .env("OPENCLAW_DISABLE_BONJOUR", "1")
+        .env("OPENCLAW_CLAWHUB_URL", "http://127.0.0.1:9")
+        .env("NODE_OPTIONS", format!("--require {}", guard.display()))
+        .env("OFFLINE_GUARD_LOG", home.join("offline-guard.log"));
+    crate::support::run_bounded(cmd, Duration::from_secs(90))
+}
+
+#[test]
+fn the_real_openclaw_cli_tails_our_log_and_our_cli_prints_the_same_records() {
+    let gw = TestGateway::with_token("T");
+    let url = gw.url();
+    let home = tempfile::tempdir().expect("tempdir");
+    let real = real_openclaw(
+        home.path(),
+        &[
+            "logs", "--url", &url, "--token", "T", "--json", "--limit", "50",
+        ],
+    );
+    assert_eq!(real.code, Some(0), "{real}");
+    let ours = CliHome::new().run(
+        &[
+            "logs", "--url", &url, "--token", "T", "--json", "--limit", "50",
+        ],
+        &[],
+    );
+    assert_eq!(ours.code, Some(0), "{ours}");
+    let records = |out: &str| -> Vec<Value> {
+        out.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["type"] == "log")
+            .collect()
+    };
+    let (real_logs, our_logs) = (records(&real.stdout), records(&ours.stdout));
+    assert!(!real_logs.is_empty(), "{real}");
+    // The real CLI parsed our JSONL records into time/level/subsystem/message.
+    let first = &real_logs[0];
+    for k in ["time", "level", "subsystem", "message"] {
+        assert!(
+            first[k].as_str().is_some_and(|s| !s.is_empty()),
+            "{k} in {first}"
+        );
+    }
+    // Ours prints the same records (the log may have grown in between: compare a prefix).
+    let n = real_logs.len().min(our_logs.len());
+    assert!(n > 0);
+    for (r, o) in real_logs.iter().zip(&our_logs).take(n) {
+        for k in ["time", "level", "subsystem", "message", "raw"] {
+            assert_eq!(r[k], o[k], "{k}: real {r} ours {o}");
+        }
+    }
+}
