@@ -63,11 +63,15 @@ print(json.dumps(out))
 }
 
 fn scrape(port: u16) -> (String, BTreeMap<String, f64>) {
+    scrape_as(port, TOKEN)
+}
+
+fn scrape_as(port: u16, token: &str) -> (String, BTreeMap<String, f64>) {
     let (status, head, body) = http_request(
         port,
         "GET",
         "/api/diagnostics/prometheus",
-        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        &[("Authorization", &format!("Bearer {token}"))],
     );
     assert_eq!(status, 200, "{head}\n{body}");
     assert!(
@@ -187,4 +191,54 @@ async fn metrics_parse_and_move_with_connections_failures_and_invokes() {
         assert!(std::time::Instant::now() < deadline, "operator gauge stuck");
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[actix_web::test]
+async fn channel_agent_and_model_series_move_with_a_telegram_turn() {
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_ARGS, GW_TOKEN, TG_TOKEN, config, dm, wait_reply};
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, Some(&ai), json!({}))));
+    let (_, before) = scrape_as(gw.port, GW_TOKEN);
+    assert_eq!(
+        get(&before, "openclaw_channel_messages_total{direction=\"in\"}"),
+        0.0
+    );
+    assert_eq!(
+        get(&before, "openclaw_agent_runs_total{outcome=\"ok\"}"),
+        0.0
+    );
+    ai.push_text("hello there");
+    let mid = dm(&tg, 7001, "hi");
+    wait_reply(&tg, mid, Duration::from_secs(10)).await;
+    // The run is counted when it finishes, right after the reply went out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let (_, m) = scrape_as(gw.port, GW_TOKEN);
+        if get(&m, "openclaw_agent_runs_total{outcome=\"ok\"}") == 1.0 {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "run not counted");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        get(&after, "openclaw_channel_messages_total{direction=\"in\"}"),
+        1.0
+    );
+    assert_eq!(
+        get(&after, "openclaw_channel_messages_total{direction=\"out\"}"),
+        1.0
+    );
+    assert_eq!(get(&after, "openclaw_channel_errors_total"), 0.0);
+    assert_eq!(
+        get(&after, "openclaw_model_call_duration_seconds_count"),
+        1.0
+    );
+    assert_eq!(get(&after, "openclaw_model_call_errors_total"), 0.0);
+    assert_eq!(
+        get(&after, "openclaw_agent_runs_total{outcome=\"error\"}"),
+        0.0
+    );
 }

@@ -470,3 +470,92 @@ fn config_cli_get_set_unset_validate_file() {
     let out = home.run(&["config", "unset", "nope.nothing"], &[]);
     assert_eq!(out.code, Some(1), "{out}");
 }
+
+#[actix_web::test]
+async fn proxies_origins_and_pairing_policy_apply_to_the_next_connection() {
+    let cfg = |extra: &str| format!("{{gateway: {{auth: {{token: \"{OLD}\"}}{extra}}}}}");
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(&cfg("")));
+    let port = gw.port;
+    let origin_connect = |origin: &'static str| async move {
+        let mut c = WsClient::open_with(port, &[("Origin", origin)])
+            .await
+            .expect("upgrade");
+        c.challenge().await;
+        c.connect(cli_params(OLD, &["operator.read"])).await
+    };
+    // Before: forwarded headers from loopback are refused, the origin is not allowed.
+    let refused = crate::support::raw_upgrade(port, &[("X-Forwarded-For", "203.0.113.9")]);
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let res = origin_connect("https://ui.example").await;
+    assert_eq!(
+        res["error"]["details"]["code"], "CONTROL_UI_ORIGIN_NOT_ALLOWED",
+        "{res}"
+    );
+    let (mut op, _) = WsClient::hello(port, cli_params(OLD, ALL_OPERATOR)).await;
+
+    replace_file(
+        &gw.config_path(),
+        &cfg(
+            ", trustedProxies: [\"127.0.0.1\"], controlUi: {allowedOrigins: [\"https://ui.example\"]}, nodes: {pairing: {autoApproveLocal: false}}",
+        ),
+    );
+    let line = gw.wait_stderr_line(&["config reloaded from"], Duration::from_secs(10));
+    for key in [
+        "gateway.trustedProxies",
+        "gateway.controlUi.allowedOrigins",
+        "gateway.nodes.pairing.autoApproveLocal",
+    ] {
+        assert!(line.contains(key), "{key} not in {line}");
+    }
+    assert!(!line.contains("closed"), "no session closed: {line}");
+    // After: the proxy is trusted, the origin allowed, a new local device waits for approval.
+    let ok = crate::support::raw_upgrade(port, &[("X-Forwarded-For", "203.0.113.9")]);
+    assert_eq!(ok.status, 101, "{ok:?}");
+    let res = origin_connect("https://ui.example").await;
+    assert_eq!(res["ok"], true, "{res}");
+    let params = node_connect_params(&["echo.test"], json!({"token": OLD}));
+    let waiting = FakeNode::connect_with(port, &random_key(), params, always(Action::Echo))
+        .await
+        .err()
+        .expect("a new local device is no longer paired silently");
+    assert!(
+        waiting["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pairing required"),
+        "{waiting}"
+    );
+    // The operator connected before the edit is still there.
+    let h = op.request("health", json!({})).await;
+    assert_eq!(h["ok"], true, "{h}");
+}
+
+#[actix_web::test]
+async fn a_model_provider_change_applies_to_the_next_run() {
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::telegram_flow::{GW_ARGS, config, dm, wait_reply};
+    let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let (a, b) = (FakeOpenAi::start(), FakeOpenAi::start());
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, Some(&a), json!({}))));
+    a.push_text("answer from A");
+    let first = dm(&tg, 5201, "hello");
+    assert_eq!(
+        wait_reply(&tg, first, Duration::from_secs(10)).await.text(),
+        "answer from A"
+    );
+
+    b.push_text("answer from B");
+    replace_file(&gw.config_path(), &config(&tg, Some(&b), json!({})));
+    gw.wait_stderr_line(
+        &["config reloaded from", "models.providers.fake.baseUrl"],
+        Duration::from_secs(10),
+    );
+    let second = dm(&tg, 5201, "again");
+    assert_eq!(
+        wait_reply(&tg, second, Duration::from_secs(10))
+            .await
+            .text(),
+        "answer from B"
+    );
+    assert_eq!((a.request_count(), b.request_count()), (1, 1));
+}
