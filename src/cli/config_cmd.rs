@@ -67,6 +67,7 @@ fn ops(config: Option<PathBuf>) -> ConfigOps {
     ConfigOps {
         path,
         flags: FlagOverrides::default(),
+        scratch_dir: config::state_dir(&ProcessEnv).join("gateway"),
     }
 }
 

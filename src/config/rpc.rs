@@ -12,7 +12,7 @@
 //! - `baseHash` (the `hash` of `config.get`, SHA-256 of the file) is required once the file
 //!   exists: a write based on a stale read is refused.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use openclaw_actors::ports::OpsPort;
 use serde_json::{Value, json};
@@ -83,6 +83,9 @@ pub struct ConfigOps {
     pub path: PathBuf,
     /// Flag overrides in force (they win over the file, as at start).
     pub flags: FlagOverrides,
+    /// Where a candidate is written to be checked (`<state>/gateway/`, private): the
+    /// config file's own directory may be read-only.
+    pub scratch_dir: PathBuf,
 }
 
 /// A rejected write: `true` when the caller's input is at fault.
@@ -98,6 +101,7 @@ impl ConfigOps {
         Self {
             path,
             flags: loaded.source.1.clone(),
+            scratch_dir: loaded.state_dir.join("gateway"),
         }
     }
 
@@ -112,8 +116,7 @@ impl ConfigOps {
     /// Loads and checks `text` as the config file would be: `Ok(loaded)` or the problem
     /// (naming the file and key).
     pub fn check(&self, text: &str) -> Result<Loaded, String> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(
+        let tmp = self.scratch_dir.join(format!(
             ".{}.check-{}.tmp",
             self.path
                 .file_name()
