@@ -127,6 +127,16 @@ pub fn classify(path: &str) -> Class {
     Class::Process
 }
 
+/// The Telegram account a key belongs to (`default` or `accounts.<id>`).
+fn telegram_account_of(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("channels.telegram")?;
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
+    Some(match rest.strip_prefix("accounts.") {
+        Some(r) => format!("accounts.{}", r.split('.').next().unwrap_or("")),
+        None => "default".to_owned(),
+    })
+}
+
 /// The keys (leaf paths; arrays count as one value) whose values differ.
 pub fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
     fn walk(prefix: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
@@ -306,7 +316,19 @@ impl Watcher {
         let of = |c: Class| -> Vec<String> {
             keys.iter().filter(|k| classify(k) == c).cloned().collect()
         };
-        let (hot, listener, process) = (of(Class::Hot), of(Class::Listener), of(Class::Process));
+        let (mut hot, listener, mut process) =
+            (of(Class::Hot), of(Class::Listener), of(Class::Process));
+        // A Telegram account whose token, API root, webhook or existence changes restarts as a
+        // whole: its admission keys wait for that restart too.
+        let restarting: std::collections::BTreeSet<String> = process
+            .iter()
+            .filter_map(|k| telegram_account_of(k))
+            .collect();
+        let (waiting, still_hot): (Vec<String>, Vec<String>) = hot
+            .into_iter()
+            .partition(|k| telegram_account_of(k).is_some_and(|a| restarting.contains(&a)));
+        hot = still_hot;
+        process.extend(waiting);
         if new.config.gateway.reload.mode == ReloadMode::Off {
             let restart: Vec<String> = listener.iter().chain(&process).cloned().collect();
             log::warn!(
@@ -432,6 +454,23 @@ mod tests {
         );
         assert_eq!(classify("models.providers.x.apiKey"), Class::Hot);
         assert_eq!(classify("gateway.portal"), Class::Process);
+    }
+
+    #[test]
+    fn telegram_accounts_of_keys() {
+        assert_eq!(
+            telegram_account_of("channels.telegram.allowFrom").as_deref(),
+            Some("default")
+        );
+        assert_eq!(
+            telegram_account_of("channels.telegram.accounts.work.botToken").as_deref(),
+            Some("accounts.work")
+        );
+        assert_eq!(
+            telegram_account_of("channels.telegram").as_deref(),
+            Some("default")
+        );
+        assert_eq!(telegram_account_of("models.x"), None);
     }
 
     #[test]

@@ -559,3 +559,28 @@ async fn a_model_provider_change_applies_to_the_next_run() {
     );
     assert_eq!((a.request_count(), b.request_count()), (1, 1));
 }
+
+#[actix_web::test]
+async fn a_bot_token_change_is_logged_as_needing_a_restart_and_not_applied() {
+    use crate::telegram_flow::{GW_ARGS, config, dm, wait_reply};
+    let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, None, json!({}))));
+    let first = dm(&tg, 5301, "/help");
+    wait_reply(&tg, first, Duration::from_secs(10)).await;
+    let new_token = "999:NEW-bot-token-never-logged";
+    let edited = config(
+        &tg,
+        None,
+        json!({"botToken": new_token, "allowFrom": ["*", 5302]}),
+    );
+    replace_file(&gw.config_path(), &edited);
+    let line = gw.wait_stderr_line(&["needs a gateway restart"], Duration::from_secs(10));
+    assert!(line.contains("channels.telegram.botToken"), "{line}");
+    // The account restarts as a whole later: its allowlist change waits with it.
+    assert!(line.contains("channels.telegram.allowFrom"), "{line}");
+    assert!(!gw.stderr().contains(new_token), "{}", gw.stderr());
+    // The running bot keeps its token and keeps answering.
+    let again = dm(&tg, 5301, "/help");
+    wait_reply(&tg, again, Duration::from_secs(10)).await;
+    assert_eq!(tg.calls("getMe"), 1);
+}
