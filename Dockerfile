@@ -13,7 +13,7 @@
 # volume (OPENCLAW_STATE_DIR). The gateway runs with `--bind auto`, which is 0.0.0.0 in a
 # container, so it refuses to start (exit 78) without a secret: pass
 # OPENCLAW_GATEWAY_TOKEN (or OPENCLAW_GATEWAY_PASSWORD, or put gateway.auth in
-# /data/openclaw.json). The healthcheck is the binary itself (`gateway probe --local`:
+# /data/openclaw.json). The healthcheck is the binary itself (`openclaw healthcheck`:
 # GET /healthz on the configured port), so the image needs no shell or curl.
 #
 # tests/it/docker.rs runs the binary the way this file does (uid 65532, this ENV, a
@@ -58,8 +58,10 @@ USER 65532:65532
 EXPOSE 18789
 VOLUME ["/data"]
 
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["/usr/local/bin/openclaw", "gateway", "probe", "--local", "--timeout", "3000"]
+# The unauthenticated liveness probe on 127.0.0.1:<port>/healthz (no token needed; use
+# `healthcheck --ready` to also require the configured channels to be up).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
+    CMD ["/usr/local/bin/openclaw", "healthcheck", "--timeout", "3000"]
 
 ENTRYPOINT ["/usr/local/bin/openclaw"]
 CMD ["gateway", "run", "--bind", "auto"]

@@ -28,6 +28,9 @@ if [ ! -x /usr/sbin/sshd ]; then
         echo "test.sh: WARNING: /usr/sbin/sshd not found; tests/it/ssh.rs will be skipped (apt-get install openssh-server)" >&2
     fi
 fi
+# tests/it/metrics.rs parses the metrics with PyPI prometheus-client's parser.
+bash scripts/setup-prom-parser.sh
+export OPENCLAW_PROM_PYTHONPATH="${OPENCLAW_PROM_PYTHONPATH:-${HOME}/.cache/openclaw-rs/prom-client-0.21.1}"
 
 if cargo nextest --version >/dev/null 2>&1; then
     echo "test.sh: cargo nextest run --workspace $*" >&2

@@ -215,8 +215,36 @@ fn bind_error(addr: SocketAddr, e: &std::io::Error) -> StartError {
     StartError { code: 1, message }
 }
 
-/// Runs the gateway until SIGTERM/SIGINT. Returns the exit code.
-pub async fn run(loaded: Loaded) -> Result<(), StartError> {
+/// A config resolved and checked as a whole (bind plan, auth, proxies, origins, policies,
+/// channel accounts, model, logging), without touching the running gateway. Used at start
+/// and by the config watcher ([`crate::reload`]) to validate an edit before applying it.
+pub struct Prepared {
+    /// Where to listen.
+    pub plan: BindPlan,
+    /// Shared-secret auth.
+    pub auth: AuthSettings,
+    /// The runtime token generated because none is configured.
+    pub generated: Option<String>,
+    /// `gateway.trustedProxies`.
+    pub trusted_proxies: Vec<openclaw_actors::auth::Cidr>,
+    /// `gateway.controlUi.allowedOrigins`, normalized.
+    pub allowed_origins: Vec<String>,
+    /// `gateway.nodes.pairing.autoApproveLocal`.
+    pub auto_approve_local: bool,
+    /// `agents.defaults.tools.nodes`.
+    pub agent_tools: openclaw_actors::tool_policy::AgentToolPolicy,
+    /// Model and channel accounts.
+    pub deps: EngineDeps,
+    /// Number of channel accounts.
+    pub channel_accounts: usize,
+    /// What the agent runs on (for the start-up line).
+    pub model_label: String,
+    /// `logging`.
+    pub logging: crate::logging::Settings,
+}
+
+/// Resolves and checks `loaded` (see [`Prepared`]).
+pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
     let gw = &loaded.config.gateway;
     if gw.mode == Some(crate::config::GatewayMode::Remote) {
         return Err(StartError::config(format!(
@@ -230,10 +258,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         )));
     }
     let plan = plan_bind(gw.bind, gw.custom_bind_host.as_deref())?;
-    for w in &plan.warnings {
-        eprintln!("warning: {w}");
-    }
-    let (auth, generated) = resolve_auth(&loaded)?;
+    let (auth, generated) = resolve_auth(loaded)?;
     if let Some(addr) = plan.non_loopback() {
         let has_secret = auth.mode != AuthMode::None && generated.is_none();
         if !has_secret {
@@ -258,11 +283,90 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let allowed_origins =
         crate::http::ws::normalize_allowed_origins(&gw.control_ui.allowed_origins)
             .map_err(StartError::config)?;
+    let agent_tools = loaded
+        .config
+        .agents
+        .defaults
+        .tools
+        .nodes
+        .to_policy()
+        .map_err(StartError::config)?;
+    let logging = loaded
+        .config
+        .logging
+        .resolve(&loaded.state_dir)
+        .map_err(StartError::config)?;
+    let (deps, channel_accounts, model_label) = build_deps(loaded)?;
+    Ok(Prepared {
+        plan,
+        auth,
+        generated,
+        trusted_proxies,
+        allowed_origins,
+        auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
+        agent_tools,
+        deps,
+        channel_accounts,
+        model_label,
+        logging,
+    })
+}
 
-    let _state_lock = lock_state_dir(&loaded.state_dir)?;
+/// The hot part of `p`, listening on `port` at `bound`.
+pub fn hot_config(
+    p: &Prepared,
+    port: u16,
+    bound: &[SocketAddr],
+) -> openclaw_actors::hot::HotConfig {
+    openclaw_actors::hot::HotConfig {
+        auth: p.auth.clone(),
+        trusted_proxies: p.trusted_proxies.clone(),
+        allowed_origins: p.allowed_origins.clone(),
+        auto_approve_local: p.auto_approve_local,
+        agent_tools: p.agent_tools.clone(),
+        port,
+        bind_addrs: bound.iter().map(ToString::to_string).collect(),
+    }
+}
 
-    // Bind every address on one port; with --port 0 the first bind picks it.
-    let mut port = gw.port;
+/// Every secret value in `loaded` (and the generated token), for the log redactor.
+pub fn secrets_of(loaded: &Loaded, generated: Option<&str>) -> Vec<String> {
+    let c = &loaded.config;
+    let mut v: Vec<String> = Vec::new();
+    let mut add = |s: &Option<String>| {
+        if let Some(s) = s {
+            v.push(s.trim().to_owned());
+        }
+    };
+    add(&c.gateway.auth.token);
+    add(&c.gateway.auth.password);
+    add(&c.gateway.remote.token);
+    add(&c.gateway.remote.password);
+    add(&generated.map(str::to_owned));
+    add(&loaded.source.1.token);
+    add(&loaded.source.1.password);
+    if let Some(t) = &c.channels.telegram {
+        for a in std::iter::once(t).chain(t.accounts.iter().flat_map(|m| m.values())) {
+            add(&a.bot_token);
+            add(&a.webhook_secret);
+            if let Some(f) = &a.token_file {
+                add(&std::fs::read_to_string(f).ok());
+            }
+        }
+    }
+    add(&std::env::var("TELEGRAM_BOT_TOKEN").ok());
+    for p in c.models.providers.values() {
+        add(&p.api_key);
+    }
+    v
+}
+
+/// Binds every address of `plan` on one port; with port 0 the first bind picks it.
+fn bind_all(
+    plan: &BindPlan,
+    port: u16,
+) -> Result<(Vec<TcpListener>, Vec<SocketAddr>, u16), StartError> {
+    let mut port = port;
     let mut listeners = Vec::new();
     let mut bound = Vec::new();
     for (ip, required) in &plan.addrs {
@@ -280,11 +384,94 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             Err(e) => return Err(bind_error(addr, &e)),
         }
     }
+    Ok((listeners, bound, port))
+}
 
-    let (deps, channel_accounts, model_label) = build_deps(&loaded)?;
+fn load_tls(loaded: &Loaded) -> Result<Option<crate::tls::ServerTls>, StartError> {
+    let gw = &loaded.config.gateway;
+    if gw.tls.enabled == Some(true) {
+        Ok(Some(
+            crate::tls::load(&gw.tls, &loaded.state_dir).map_err(StartError::config)?,
+        ))
+    } else {
+        Ok(None)
+    }
+}
+
+/// What the gateway loop is told to do.
+pub enum Control {
+    /// SIGTERM/SIGINT: stop.
+    Stop,
+    /// The config watcher validated a config whose listener keys (port, bind, TLS) changed:
+    /// restart the HTTP surface in-process with it (the engine and its state stay).
+    Restart {
+        /// The new config.
+        loaded: Box<Loaded>,
+        /// The changed keys (for the `shutdown` event and the log).
+        keys: Vec<String>,
+    },
+    /// The HTTP server of generation `.0` failed.
+    ServerFailed(u64, String),
+}
+
+/// The HTTP surface currently serving.
+struct Surface {
+    handle: actix_web::dev::ServerHandle,
+    generation: u64,
+    plan: BindPlan,
+    port: u16,
+    tls: Option<rustls::ServerConfig>,
+}
+
+/// Starts the HTTP server on `listeners` and prints the `listening on` lines.
+fn serve_and_announce(
+    engine: &Engine,
+    listeners: Vec<TcpListener>,
+    bound: &[SocketAddr],
+    tls: Option<rustls::ServerConfig>,
+    generation: u64,
+    ctl: &tokio::sync::mpsc::UnboundedSender<Control>,
+) -> Result<actix_web::dev::ServerHandle, StartError> {
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let server = http::serve(listeners, engine.clone(), tls).map_err(|e| StartError {
+        code: 1,
+        message: format!("cannot start the HTTP server: {e}"),
+    })?;
+    let handle = server.handle();
+    let tx = ctl.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = server.await {
+            let _ = tx.send(Control::ServerFailed(generation, e.to_string()));
+        }
+    });
+    let mut out = std::io::stdout().lock();
+    for a in bound {
+        let _ = writeln!(out, "listening on {scheme}://{a}");
+    }
+    let _ = out.flush();
+    Ok(handle)
+}
+
+/// Runs the gateway until SIGTERM/SIGINT. Returns the exit code.
+pub async fn run(loaded: Loaded) -> Result<(), StartError> {
+    let gw = &loaded.config.gateway;
+    let mut prepared = prepare(&loaded)?;
+    for w in &prepared.plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    crate::logging::configure(&prepared.logging).map_err(StartError::config)?;
+    crate::logging::set_secrets(secrets_of(&loaded, prepared.generated.as_deref()));
+
+    let _state_lock = lock_state_dir(&loaded.state_dir)?;
+
+    let (listeners, bound, port) = bind_all(&prepared.plan, gw.port)?;
+
+    let deps = std::mem::take(&mut prepared.deps);
+    let channel_accounts = prepared.channel_accounts;
+    let generated = prepared.generated.clone();
     let state_dir = loaded.state_dir.clone();
     let config = EngineConfig {
-        auth,
+        auth: prepared.auth.clone(),
         tick_interval: env_ms(
             "OPENCLAW_TICK_INTERVAL_MS",
             openclaw_actors::protocol::TICK_INTERVAL_MS,
@@ -306,24 +493,13 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         port,
         bind_mode: gw.bind.as_str().to_owned(),
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
-        trusted_proxies,
-        allowed_origins,
-        auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
+        trusted_proxies: prepared.trusted_proxies.clone(),
+        allowed_origins: prepared.allowed_origins.clone(),
+        auto_approve_local: prepared.auto_approve_local,
         channel_accounts,
-        agent_tools: loaded
-            .config
-            .agents
-            .defaults
-            .tools
-            .nodes
-            .to_policy()
-            .map_err(StartError::config)?,
+        agent_tools: prepared.agent_tools.clone(),
     };
-    let tls = if gw.tls.enabled == Some(true) {
-        Some(crate::tls::load(&gw.tls, &loaded.state_dir).map_err(StartError::config)?)
-    } else {
-        None
-    };
+    let tls = load_tls(&loaded)?;
     let engine = Engine::start(config, deps).map_err(|message| StartError {
         code: EXIT_CONFIG,
         message: if message.contains("Fix:") {
@@ -335,17 +511,16 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             )
         },
     })?;
-    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let _ = engine
+        .shared
+        .ops
+        .set(std::sync::Arc::new(crate::config::rpc::ConfigOps::new(
+            &loaded,
+        )));
     let fingerprint = tls
         .as_ref()
         .map(|t| (t.fingerprint.clone(), t.cert_path.clone()));
     let spki = tls.as_ref().map(|t| t.spki.clone());
-    let server =
-        http::serve(listeners, engine.clone(), tls.map(|t| t.config)).map_err(|e| StartError {
-            code: 1,
-            message: format!("cannot start the HTTP server: {e}"),
-        })?;
-    let handle = server.handle();
 
     // A generated token is shown only to a person at a terminal; otherwise (a service
     // manager's journal, `docker logs`, a CI log) it goes to a 0600 file and only the path is
@@ -394,60 +569,232 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         }
         _ => {}
     }
-    for a in &bound {
-        let _ = writeln!(out, "listening on {scheme}://{a}");
-    }
-    let _ = writeln!(
-        out,
-        "agent: {model_label}{}",
-        if channel_accounts > 0 {
-            format!("; telegram: {channel_accounts} account(s)")
-        } else {
-            String::new()
-        }
-    );
     let _ = out.flush();
     drop(out);
+    let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel::<Control>();
+    let tls_config = tls.map(|t| t.config);
+    engine
+        .shared
+        .ready
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let handle = serve_and_announce(&engine, listeners, &bound, tls_config.clone(), 0, &ctl_tx)?;
+    let mut surface = Surface {
+        handle,
+        generation: 0,
+        plan: prepared.plan.clone(),
+        port,
+        tls: tls_config,
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "agent: {}{}",
+            prepared.model_label,
+            if channel_accounts > 0 {
+                format!("; telegram: {channel_accounts} account(s)")
+            } else {
+                String::new()
+            }
+        );
+        let _ = out.flush();
+    }
 
-    let registry = engine.registry.clone();
-    actix_web::rt::spawn(async move {
-        signals.wait().await;
-        log::info!("shutting down");
-        let _ = registry
-            .send(ShutdownGateway {
-                reason: "gateway stopping".into(),
-            })
-            .await;
-        let _ = actix_web::rt::time::timeout(
-            Duration::from_secs(2),
-            registry.send(openclaw_actors::registry::runs::FlushState),
-        )
-        .await;
-        // Wait (bounded) for the sessions to flush the shutdown event and close frames,
-        // then stop the server without the graceful drain: every socket is closed already.
-        let deadline = std::time::Instant::now() + Duration::from_millis(500);
-        while std::time::Instant::now() < deadline {
-            match registry.send(openclaw_actors::registry::GetStats).await {
-                Ok(s) if s.connections > 0 => {
-                    actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-                }
-                _ => break,
+    {
+        let tx = ctl_tx.clone();
+        actix_web::rt::spawn(async move {
+            signals.wait().await;
+            let _ = tx.send(Control::Stop);
+        });
+    }
+    crate::reload::spawn_watcher(
+        loaded.clone(),
+        engine.clone(),
+        ctl_tx.clone(),
+        generated.clone(),
+    );
+
+    loop {
+        match ctl_rx.recv().await {
+            None | Some(Control::Stop) => break,
+            Some(Control::ServerFailed(generation, e)) if generation == surface.generation => {
+                return Err(StartError {
+                    code: 1,
+                    message: format!("server error: {e}"),
+                });
+            }
+            Some(Control::ServerFailed(..)) => {}
+            Some(Control::Restart { loaded: new, keys }) => {
+                restart(
+                    &engine,
+                    &mut surface,
+                    &new,
+                    generated.as_deref(),
+                    &keys,
+                    &ctl_tx,
+                )
+                .await;
             }
         }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-        // Every socket is closed: stop accepting and exit now. (Awaiting the server's own
-        // stop joins its worker threads, which adds about a second.)
-        drop(handle.stop(false));
-        if let Some(RuntimeToken::File(path)) = &token_shown {
-            let _ = std::fs::remove_file(path);
+    }
+
+    let registry = engine.registry.clone();
+    engine
+        .shared
+        .ready
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    log::info!("shutting down");
+    let _ = registry
+        .send(ShutdownGateway {
+            reason: "gateway stopping".into(),
+        })
+        .await;
+    let _ = actix_web::rt::time::timeout(
+        Duration::from_secs(2),
+        registry.send(openclaw_actors::registry::runs::FlushState),
+    )
+    .await;
+    // Wait (bounded) for the sessions to flush the shutdown event and close frames,
+    // then stop the server without the graceful drain: every socket is closed already.
+    wait_sessions_closed(&engine, Duration::from_millis(500)).await;
+    actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    // Every socket is closed: stop accepting and exit now. (Awaiting the server's own
+    // stop joins its worker threads, which adds about a second.)
+    drop(surface.handle.stop(false));
+    if let Some(RuntimeToken::File(path)) = &token_shown {
+        let _ = std::fs::remove_file(path);
+    }
+    log::info!("stopped");
+    std::process::exit(0);
+}
+
+/// Waits (bounded) until the registry counts no open socket.
+async fn wait_sessions_closed(engine: &Engine, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        match engine
+            .registry
+            .send(openclaw_actors::registry::GetStats)
+            .await
+        {
+            Ok(s) if s.connections > 0 => {
+                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+            }
+            _ => break,
         }
-        log::info!("stopped");
-        std::process::exit(0);
-    });
-    server.await.map_err(|e| StartError {
-        code: 1,
-        message: format!("server error: {e}"),
-    })
+    }
+}
+
+/// How long clients are told to wait before reconnecting after an in-process restart.
+pub const RESTART_EXPECTED_MS: u64 = 1500;
+
+/// The in-process restart for listener keys (`gateway.port`, `gateway.bind`,
+/// `gateway.customBindHost`, `gateway.tls.*`): tell every client (`shutdown` with the
+/// reason and `restartExpectedMs`, then close 1012), stop the HTTP server, bind the new
+/// addresses and serve again with the same engine — pairing, nodes' state, sessions, runs
+/// and channels stay in memory, the process id does not change. When the new addresses
+/// cannot be bound, the previous ones are bound again and the error is logged.
+async fn restart(
+    engine: &Engine,
+    surface: &mut Surface,
+    new: &Loaded,
+    generated: Option<&str>,
+    keys: &[String],
+    ctl: &tokio::sync::mpsc::UnboundedSender<Control>,
+) {
+    let file = new
+        .path
+        .as_ref()
+        .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
+    let prepared = match prepare(new) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!(
+                "config reload skipped (invalid config) in {file}: {}",
+                e.message
+            );
+            return;
+        }
+    };
+    let tls = match load_tls(new) {
+        Ok(t) => t.map(|t| t.config),
+        Err(e) => {
+            log::error!(
+                "config reload skipped (invalid config) in {file}: {}",
+                e.message
+            );
+            return;
+        }
+    };
+    let reason = format!(
+        "config change: {} (gateway restarting in-process)",
+        keys.join(", ")
+    );
+    log::warn!("{reason}");
+    engine
+        .shared
+        .ready
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = engine
+        .registry
+        .send(openclaw_actors::registry::reload::RestartNotice {
+            reason: reason.clone(),
+            restart_expected_ms: RESTART_EXPECTED_MS,
+        })
+        .await;
+    wait_sessions_closed(engine, Duration::from_millis(500)).await;
+    surface.handle.stop(false).await;
+    let want_port = new.config.gateway.port;
+    let (listeners, bound, port, plan, tls) = match bind_all(&prepared.plan, want_port) {
+        Ok((l, b, p)) => (l, b, p, prepared.plan.clone(), tls),
+        Err(e) => {
+            log::error!(
+                "config reload: {}; serving on the previous addresses again",
+                e.message
+            );
+            match bind_all(&surface.plan, surface.port) {
+                Ok((l, b, p)) => (l, b, p, surface.plan.clone(), surface.tls.clone()),
+                Err(e) => {
+                    log::error!("cannot bind the previous addresses again: {}", e.message);
+                    let _ = ctl.send(Control::ServerFailed(surface.generation, e.message));
+                    return;
+                }
+            }
+        }
+    };
+    let generation = surface.generation + 1;
+    engine
+        .shared
+        .ready
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    match serve_and_announce(engine, listeners, &bound, tls.clone(), generation, ctl) {
+        Ok(handle) => {
+            *surface = Surface {
+                handle,
+                generation,
+                plan,
+                port,
+                tls,
+            };
+        }
+        Err(e) => {
+            let _ = ctl.send(Control::ServerFailed(surface.generation, e.message));
+            return;
+        }
+    }
+    let mut hot = hot_config(&prepared, port, &bound);
+    if let (Some(g), Some(_)) = (generated, &prepared.generated) {
+        hot.auth.secret = Some(g.to_owned());
+    }
+    let _ = engine
+        .registry
+        .send(openclaw_actors::registry::reload::ApplyHotConfig {
+            hot,
+            model: None,
+            telegram: Vec::new(),
+        })
+        .await;
+    log::warn!("gateway restarted in-process on port {port}");
 }
 
 /// `<state>/gateway/runtime-token`: where a generated token goes when stdout is not a
@@ -690,6 +1037,18 @@ fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError
             }
         }
     }
+    let (model, label) = build_model(cfg)?;
+    deps.model = model;
+    let n = deps.telegram.len();
+    Ok((deps, n, label))
+}
+
+/// The model provider of `agents.defaults.model.primary` (or the first configured model),
+/// `None` for the embedded command agent; with the start-up line's label.
+pub fn build_model(
+    cfg: &crate::config::Config,
+) -> Result<(Option<Rc<dyn openclaw_actors::ports::ChatModel>>, String), StartError> {
+    let mut model: Option<Rc<dyn openclaw_actors::ports::ChatModel>> = None;
     let providers = &cfg.models.providers;
     let primary = cfg.agents.defaults.model.primary.clone().or_else(|| {
         providers
@@ -699,7 +1058,7 @@ fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError
     let label = match primary {
         None => "embedded command agent (no model provider configured)".to_owned(),
         Some(primary) => {
-            let (provider_id, model) = primary.split_once('/').ok_or_else(|| {
+            let (provider_id, model_id) = primary.split_once('/').ok_or_else(|| {
                 StartError::config(format!(
                     "agents.defaults.model.primary {primary:?} must be \"<provider>/<model>\""
                 ))
@@ -719,18 +1078,17 @@ fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError
                     "models.providers.{provider_id}.baseUrl is not set. Fix: e.g. \"https://api.openai.com/v1\""
                 ))
             })?;
-            deps.model = Some(Rc::new(crate::clients::openai::OpenAiModel::new(
+            model = Some(Rc::new(crate::clients::openai::OpenAiModel::new(
                 provider_id,
                 &base_url,
                 p.api_key.clone(),
-                model,
+                model_id,
                 p.timeout_ms.map(Duration::from_millis),
             )));
-            format!("model {provider_id}/{model}")
+            format!("model {provider_id}/{model_id}")
         }
     };
-    let n = deps.telegram.len();
-    Ok((deps, n, label))
+    Ok((model, label))
 }
 
 /// SIGTERM and SIGINT, registered up front.

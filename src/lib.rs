@@ -13,7 +13,9 @@ pub mod clients;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod logging;
 pub mod node_host;
+pub mod reload;
 pub mod ssh_tunnel;
 pub mod tls;
 

@@ -21,9 +21,7 @@ fn main() {
         }
         default_hook(info);
     }));
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp_millis()
-        .init();
+    openclaw::logging::init();
     let cli = openclaw::cli::Cli::parse();
     let json = matches!(&cli.command, openclaw::cli::Command::Gateway(_))
         || matches!(

@@ -105,6 +105,10 @@ impl AgentRun {
     fn finish(&mut self, outcome: LoopOutcome, ctx: &mut Context<Self>) {
         let run_id = self.req.run_id.clone();
         let session_key = self.req.session_key.clone();
+        match &outcome {
+            LoopOutcome::Done(_) => crate::metrics::METRICS.agent_runs_ok.inc(),
+            _ => crate::metrics::METRICS.agent_runs_error.inc(),
+        }
         let (status, text, error) = match outcome {
             LoopOutcome::Done(text) => (RunStatus::Ok, text, None),
             LoopOutcome::Failed(user_text, err) => (RunStatus::Error, user_text, Some(err)),
@@ -311,15 +315,20 @@ async fn run_loop(
     };
     let mut tool_seq = 0u64;
     for _round in 0..MAX_ROUNDS {
-        let response = match model
+        let model_started = std::time::Instant::now();
+        let response = model
             .complete(ChatRequest {
                 messages: messages.clone(),
                 tools: tools.clone(),
             })
-            .await
-        {
+            .await;
+        crate::metrics::METRICS
+            .model_seconds
+            .observe(model_started.elapsed());
+        let response = match response {
             Ok(r) => r,
             Err(e) => {
+                crate::metrics::METRICS.model_errors.inc();
                 log::warn!("run {}: model failed: {e}", req.run_id);
                 return LoopOutcome::Failed(model_failure_text(&e), e.to_string());
             }

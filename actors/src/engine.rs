@@ -138,6 +138,11 @@ impl PreauthCounter {
         }
     }
 
+    /// Whether shutdown closed it.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Refuses every further upgrade (shutdown).
     pub fn close(&self) {
         self.closed
@@ -161,6 +166,13 @@ pub struct Shared {
     /// Number of agent sessions, kept by the registry (read by `health` without a round
     /// trip).
     pub session_count: std::sync::atomic::AtomicUsize,
+    /// The hot-reloadable settings (auth, proxies, origins, pairing and tool policy); read
+    /// these instead of the start-up values in `config`.
+    pub live: crate::hot::LiveSettings,
+    /// Operations hooks supplied by the shell (config RPCs, log tail, readiness).
+    pub ops: std::sync::OnceLock<std::sync::Arc<dyn crate::ports::OpsPort>>,
+    /// Serving traffic: false while starting, restarting in-process or draining (`/readyz`).
+    pub ready: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -203,7 +215,7 @@ impl Shared {
             "gateway": {
                 "version": self.config.server_version,
                 "uptimeMs": self.uptime_ms(),
-                "port": self.config.port,
+                "port": self.live.get().port,
                 "bind": self.config.bind_mode,
             },
         })
@@ -288,7 +300,11 @@ impl Engine {
                 .unwrap_or_default();
         let telegram = crate::channel::telegram::load_accounts(&config.state_dir, deps.telegram)?;
         let store = StoreActor::start(config.state_dir.clone());
+        let live = crate::hot::LiveSettings::new(crate::hot::HotConfig::of(&config));
         let shared = Arc::new(Shared {
+            live,
+            ops: std::sync::OnceLock::new(),
+            ready: std::sync::atomic::AtomicBool::new(false),
             config,
             started: Instant::now(),
             boot_id: uuid::Uuid::new_v4().to_string(),

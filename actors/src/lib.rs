@@ -8,11 +8,11 @@
 //!
 //! | actor | file | handles |
 //! | --- | --- | --- |
-//! | [`registry::Registry`] | `registry/mod.rs`, `registry/nodes.rs`, `registry/runs.rs`, `registry/channels.rs` | sessions: `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `CheckLockout`, `GetPresence`, `GetStats`, `ShutdownGateway`; nodes: `DeviceConnect`, `AttachNode`, `LookupNode`, `KeepOutcomes`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`, `PairingRequest`; agents: `InboundReceived`, `SubmitRun`, `RunFinished`, `AbortRun`, `WaitRun`, `Broadcast`, `ListSessions`, `ChatHistory`, `FlushState`; channels (`registry/channels.rs`): `RegisterChannel`, `SendOutbound`, `ChannelsStatus`, `RouteWebhook`, `ChannelPairingList`, `ChannelPairingApprove` |
+//! | [`registry::Registry`] | `registry/mod.rs`, `registry/nodes.rs`, `registry/runs.rs`, `registry/channels.rs` | sessions: `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `CheckLockout`, `GetPresence`, `GetStats`, `ShutdownGateway`; nodes: `DeviceConnect`, `AttachNode`, `LookupNode`, `KeepOutcomes`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`, `PairingRequest`; agents: `InboundReceived`, `SubmitRun`, `RunFinished`, `AbortRun`, `WaitRun`, `Broadcast`, `ListSessions`, `ChatHistory`, `FlushState`; channels (`registry/channels.rs`): `RegisterChannel`, `SendOutbound`, `ChannelsStatus`, `RouteWebhook`, `ChannelPairingList`, `ChannelPairingApprove`; config reload (`registry/reload.rs`): `ApplyHotConfig`, `RestartNotice` |
 //! | [`ws_session::WsSession`] | `ws_session/mod.rs` (actor), `transport.rs` (frames, writer queue, ping, close), `handshake.rs` (`connect` → `hello-ok`), `peer.rs`, `methods/` (the method table) | the socket's inbound frames (stream), `SendEvent`, `SendTargeted`, `CloseSession` |
 //! | [`node_session::NodeSession`] | `node_session.rs` | `InvokeNode`, `InvokeResult`, `StopNode`, `PendingCount`, `UpdateCommands` |
 //! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600), `LoadDocument`, `AppendLines`, `LoadLines` |
-//! | [`channel::telegram::TelegramChannel`] | `channel/telegram.rs` | long-poll stream; the channel messages of [`channel`]: `DeliverReply`, `GetChannelStatus`, `ListChannelPairing`, `ApproveChannelPairing`, `WebhookDelivery` |
+//! | [`channel::telegram::TelegramChannel`] | `channel/telegram.rs` | long-poll stream; the channel messages of [`channel`]: `DeliverReply`, `GetChannelStatus`, `ListChannelPairing`, `ApproveChannelPairing`, `WebhookDelivery`; `telegram::Reconfigure` (config reload) |
 //! | [`agent_run::AgentRun`] | `agent_run.rs` | drives one run from `started()`; `CancelRun` |
 //!
 //! Every WebSocket session is one `WsSession` actor running on the actix-web worker that
@@ -33,7 +33,9 @@ pub mod agent_run;
 pub mod auth;
 pub mod channel;
 pub mod engine;
+pub mod hot;
 pub mod identity;
+pub mod metrics;
 pub mod node_session;
 pub mod pairing;
 pub mod ports;

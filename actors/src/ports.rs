@@ -276,3 +276,20 @@ pub trait ChatModel {
     /// One chat completion (non-streaming), with the provider's retries applied.
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>>;
 }
+
+/// Operations the shell serves for the `config.*` and `logs.tail` methods: the config file,
+/// its validation and the log ring live in the shell (`src/`), the method table here. Calls
+/// are short and synchronous (a small file read or an atomic write of a small file).
+pub trait OpsPort: Send + Sync + std::fmt::Debug {
+    /// `config.get`: the redacted snapshot of the config file.
+    fn config_get(&self) -> Result<serde_json::Value, String>;
+    /// `config.set` / `config.patch` / `config.apply`: validate and write atomically.
+    /// `Err((invalid_request, message))`: `true` when the caller's input is at fault.
+    fn config_write(
+        &self,
+        method: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, (bool, String)>;
+    /// `logs.tail`: lines of the gateway log after `cursor`.
+    fn logs_tail(&self, params: &serde_json::Value) -> Result<serde_json::Value, String>;
+}

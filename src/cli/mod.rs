@@ -1,13 +1,16 @@
 //! The `openclaw` command line: the [`Command`] enum and its dispatch, `gateway run|call`,
 //! target resolution and failure messages. The other commands live in their modules:
 //! [`status`] (`health`, `status`, `gateway status|probe`), [`remote`] (`gateway
-//! fingerprint|tunnel|probe --local`, the SSH transport), [`nodes`], [`devices`], [`agent`].
+//! fingerprint|tunnel`, the SSH transport), [`nodes`], [`devices`], [`agent`].
 //! Output is readable by default and machine-readable with `--json`; failures exit 1 with
 //! a one-line reason and the likely fix.
 
 pub mod agent;
 pub mod client;
+pub mod config_cmd;
 pub mod devices;
+pub mod healthcheck;
+pub mod logs;
 pub mod nodes;
 pub mod remote;
 pub mod status;
@@ -61,6 +64,13 @@ pub enum Command {
     Channels(agent::ChannelsCmd),
     /// List and approve DM pairing requests from chat channels.
     Pairing(agent::PairingCmd),
+    /// Read, edit and validate the config file.
+    Config(config_cmd::ConfigCmd),
+    /// Tail the gateway log (`logs.tail`).
+    Logs(logs::LogsArgs),
+    /// Probe the local gateway's /healthz (or /readyz) without credentials (container
+    /// HEALTHCHECK).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 /// `openclaw gateway`.
@@ -86,8 +96,8 @@ pub enum GatewaySub {
     Health(ConnArgs),
     /// Is a gateway running here? On which port/bind/auth? Can we connect?
     Status(GatewayStatusArgs),
-    /// Probe a gateway: health, status and presence (`--local`: HTTP liveness only).
-    Probe(remote::ProbeArgs),
+    /// Probe a gateway: health, status and presence.
+    Probe(ConnArgs),
     /// Print the gateway certificate's SHA-256 fingerprint and SPKI pin.
     Fingerprint(remote::FingerprintArgs),
     /// Hold the SSH tunnel to gateway.remote.sshTarget open in the foreground.
@@ -256,8 +266,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Some(GatewaySub::Call(c)) => gateway_call(cli.config, c).await,
             Some(GatewaySub::Health(c)) => status::health(cli.config, c).await,
             Some(GatewaySub::Status(s)) => status::gateway_status(cli.config, s).await,
-            Some(GatewaySub::Probe(p)) if p.local => remote::probe_local(cli.config, &p.conn).await,
-            Some(GatewaySub::Probe(p)) => status::probe(cli.config, p.conn).await,
+            Some(GatewaySub::Probe(c)) => status::probe(cli.config, c).await,
             Some(GatewaySub::Fingerprint(f)) => remote::fingerprint(cli.config, f),
             Some(GatewaySub::Tunnel(t)) => remote::tunnel(cli.config, t).await,
         },
@@ -274,6 +283,9 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Message(m) => agent::run_message(cli.config, m).await,
         Command::Channels(c) => agent::run_channels(cli.config, c).await,
         Command::Pairing(p) => agent::run_pairing(cli.config, p).await,
+        Command::Config(c) => config_cmd::run(cli.config, c).await,
+        Command::Logs(l) => logs::run(cli.config, l).await,
+        Command::Healthcheck(h) => healthcheck::run(cli.config, h).await,
     }
 }
 

@@ -1,13 +1,12 @@
 //! Remote access commands: `gateway fingerprint` (the pins clients use), `gateway tunnel`
-//! (the managed SSH tunnel in the foreground), `gateway probe --local` (the container
-//! healthcheck), and the SSH-transport side of target resolution.
+//! (the managed SSH tunnel in the foreground), and the SSH-transport side of target
+//! resolution.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{ConnArgs, Failure, load, pretty, resolve_target};
 use crate::client::Target;
@@ -35,18 +34,6 @@ pub struct TunnelArgs {
     /// tunnel opens.
     #[arg(long, value_name = "SHA256:…")]
     pub trust_host_key: Option<String>,
-}
-
-/// `gateway probe`.
-#[derive(Debug, Args)]
-pub struct ProbeArgs {
-    /// Only check this host's gateway over HTTP (`GET /healthz` on the configured port, no
-    /// credentials needed): the container healthcheck. Exit 0 when live.
-    #[arg(long)]
-    pub local: bool,
-    /// Connection flags.
-    #[command(flatten)]
-    pub conn: ConnArgs,
 }
 
 fn config_failure(message: impl Into<String>) -> Failure {
@@ -202,61 +189,4 @@ pub async fn tunnel(config: Option<PathBuf>, args: TunnelArgs) -> Result<(), Fai
             spec.display()
         ))),
     }
-}
-
-/// `openclaw gateway probe --local`: `GET /healthz` on this host's configured port
-/// (https with the local certificate pinned when gateway.tls is enabled).
-pub async fn probe_local(config: Option<PathBuf>, conn: &ConnArgs) -> Result<(), Failure> {
-    let loaded = load(config, &FlagOverrides::default())?;
-    let gw = &loaded.config.gateway;
-    let tls = gw.tls.enabled == Some(true);
-    let url = format!(
-        "{}://127.0.0.1:{}/healthz",
-        if tls { "https" } else { "http" },
-        gw.port
-    );
-    let deadline = Duration::from_millis(conn.timeout.max(1));
-    let tls_cfg = if tls {
-        let (cert, _) = crate::tls::paths(&gw.tls, &loaded.state_dir);
-        let fp = crate::tls::fingerprint_of_file(&cert).map_err(Failure::usage)?;
-        let target = Target {
-            tls_fingerprint: Some(fp),
-            ..Target::default()
-        };
-        crate::client::tls_config_for(&target).map_err(|e| Failure::usage(e.message()))?
-    } else {
-        None
-    };
-    let client = crate::client::ws_client(deadline, tls_cfg);
-    let fail = |why: String| Failure {
-        code: 1,
-        message: format!("gateway at {url} is not live: {why}"),
-        json: Some(json!({"ok": false, "url": url, "error": why})),
-    };
-    let mut res = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let status = res.status();
-    let body: Value = res
-        .json()
-        .limit(64 * 1024)
-        .await
-        .map_err(|e| fail(format!("HTTP {status}, body is not JSON: {e}")))?;
-    if !status.is_success() || body.get("ok") != Some(&Value::Bool(true)) {
-        return Err(fail(format!("HTTP {status}: {body}")));
-    }
-    if conn.json {
-        println!(
-            "{}",
-            pretty(&json!({"ok": true, "url": url, "health": body}))
-        );
-    } else {
-        println!(
-            "live: {url} ({})",
-            body.get("status").and_then(Value::as_str).unwrap_or("ok")
-        );
-    }
-    Ok(())
 }

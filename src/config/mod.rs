@@ -6,6 +6,11 @@
 //! > the file, the key and what was expected. The process environment is read through an
 //! > explicit [`EnvSource`], never mutated.
 
+pub mod edit;
+pub mod logging;
+pub mod reload;
+pub mod rpc;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -170,6 +175,9 @@ pub struct GatewayCfg {
     /// Server TLS.
     #[serde(default)]
     pub tls: TlsCfg,
+    /// Config hot reload (`gateway.reload`).
+    #[serde(default)]
+    pub reload: reload::ReloadCfg,
 }
 
 /// `gateway.controlUi`.
@@ -213,6 +221,7 @@ impl Default for GatewayCfg {
             control_ui: ControlUiCfg::default(),
             nodes: NodesCfg::default(),
             tls: TlsCfg::default(),
+            reload: reload::ReloadCfg::default(),
         }
     }
 }
@@ -450,6 +459,9 @@ pub struct Config {
     /// Agent settings.
     #[serde(default)]
     pub agents: AgentsCfg,
+    /// Logging (`logging.file`, `logging.level`, `logging.maxFileBytes`).
+    #[serde(default)]
+    pub logging: logging::LoggingCfg,
 }
 
 /// `a.b.c` of a key serde ignored (option and newtype levels add no segment); `None`
@@ -506,7 +518,7 @@ fn unknown_keys(doc: &Value) -> Vec<String> {
 }
 
 /// Flag overrides (highest precedence). Absent flags are `None` and do not override.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Clone, Default, Serialize)]
 pub struct FlagOverrides {
     /// `--port`.
     pub port: Option<u16>,
@@ -518,6 +530,18 @@ pub struct FlagOverrides {
     pub token: Option<String>,
     /// `--password`.
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for FlagOverrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlagOverrides")
+            .field("port", &self.port)
+            .field("bind", &self.bind)
+            .field("auth_mode", &self.auth_mode)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A configuration problem, reported with the file and key.
@@ -582,6 +606,8 @@ pub struct Loaded {
     pub state_dir: PathBuf,
     /// Unknown keys found in the file (already warned about).
     pub unknown_keys: Vec<String>,
+    /// How to load it again (config reload): the `--config` path and the flag overrides.
+    pub source: (Option<PathBuf>, FlagOverrides),
 }
 
 fn home_dir(env: &dyn EnvSource) -> PathBuf {
@@ -728,6 +754,7 @@ pub fn load(
         path: used_path,
         state_dir: state_dir(env),
         unknown_keys: unknown,
+        source: (explicit.map(Path::to_path_buf), flags.clone()),
     })
 }
 

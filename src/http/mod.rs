@@ -2,6 +2,8 @@
 //! `/readyz` and `/health`. `serve` takes already-bound listeners (mini-redis style), so
 //! tests and `--port 0` work the same way.
 
+pub mod metrics;
+pub mod probes;
 pub mod ws;
 
 use std::net::TcpListener;
@@ -26,9 +28,18 @@ pub fn serve(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .route("/healthz", web::get().to(live))
-            .route("/readyz", web::get().to(live))
-            .route("/health", web::get().to(live))
+            .route("/healthz", web::get().to(probes::live))
+            .route("/health", web::get().to(probes::live))
+            .route("/healthz", web::head().to(probes::live))
+            .route("/health", web::head().to(probes::live))
+            .route("/readyz", web::get().to(probes::ready))
+            .route("/ready", web::get().to(probes::ready))
+            .route("/readyz", web::head().to(probes::ready))
+            .route("/ready", web::head().to(probes::ready))
+            .route(
+                "/api/diagnostics/prometheus",
+                web::get().to(metrics::prometheus),
+            )
             .route("/telegram-webhook", web::post().to(telegram_webhook))
             .route(
                 "/telegram-webhook/{account}",
@@ -97,8 +108,4 @@ async fn telegram_webhook(
         }
         Ok(Err(WebhookError::Unavailable)) | Err(_) => HttpResponse::ServiceUnavailable().finish(),
     }
-}
-
-async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"ok": true, "status": "live"}))
 }

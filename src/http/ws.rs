@@ -134,8 +134,9 @@ fn header_values<'a>(req: &'a HttpRequest, name: &str) -> Vec<&'a str> {
 }
 
 /// Works out who the client is (see the module docs).
-fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpResponse>> {
-    let cfg = &engine.shared.config;
+pub(crate) fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpResponse>> {
+    let live = engine.shared.live.get();
+    let cfg = &*live;
     // No peer address (should not happen on TCP): treat as remote, never as local.
     let peer_ip = req.peer_addr().map(|a| canonical_ip(a.ip()));
     let has_proxy_headers = PROXY_HEADERS.iter().any(|h| req.headers().contains_key(*h));

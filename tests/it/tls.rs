@@ -353,7 +353,7 @@ fn fingerprint_command_prints_the_leaf_and_spki_pins() {
     // The container healthcheck speaks https to a TLS gateway, pinned to its certificate.
     let port = gw.port.to_string();
     let live = cli.run(
-        &["gateway", "probe", "--local"],
+        &["healthcheck"],
         &[
             ("OPENCLAW_STATE_DIR", home.as_str()),
             ("OPENCLAW_GATEWAY_PORT", port.as_str()),
@@ -362,7 +362,7 @@ fn fingerprint_command_prints_the_leaf_and_spki_pins() {
     assert_eq!(live.code, Some(0), "{live}");
     assert_eq!(
         live.stdout.trim(),
-        format!("live: https://127.0.0.1:{port}/healthz (live)"),
+        r#"{"ok":true,"status":"live"}"#,
         "{live}"
     );
     // Without TLS configured there is nothing to print; the error says how to get one.

@@ -131,6 +131,8 @@ pub struct ChannelRecipients {
     pub pairing_approve: Recipient<ApproveChannelPairing>,
     /// Webhook deliveries, for channels that take them.
     pub webhook: Option<Recipient<WebhookDelivery>>,
+    /// New admission policy on a config reload, for channels that take one.
+    pub reconfigure: Option<Recipient<telegram::Reconfigure>>,
 }
 
 impl ChannelRecipients {
@@ -149,6 +151,7 @@ impl ChannelRecipients {
             pairing_list: addr.clone().recipient(),
             pairing_approve: addr.clone().recipient(),
             webhook: None,
+            reconfigure: None,
         }
     }
 }

@@ -280,6 +280,7 @@ impl TelegramChannel {
     pub fn handle(addr: &Addr<Self>, account: String) -> ChannelHandle {
         let mut recipients = ChannelRecipients::of(addr);
         recipients.webhook = Some(addr.clone().recipient());
+        recipients.reconfigure = Some(addr.clone().recipient());
         ChannelHandle {
             kind: &KIND,
             account,
@@ -320,6 +321,7 @@ impl TelegramChannel {
     }
 
     fn record_error_text(&mut self, text: String) {
+        crate::metrics::METRICS.channel_errors.inc();
         self.status.last_error = Some(text);
         self.status.last_error_at_ms = Some(now_ms());
         self.status.consecutive_failures = self.status.consecutive_failures.saturating_add(1);
@@ -570,6 +572,7 @@ impl TelegramChannel {
             self.status.last_inbound_at_ms = Some(now_ms());
         }
         for m in batch.accepted {
+            crate::metrics::METRICS.channel_in.inc();
             self.registry.do_send(InboundReceived {
                 msg: m,
                 reply_to: ctx.address().recipient(),
@@ -1068,6 +1071,7 @@ impl Handler<DeliverReply> for TelegramChannel {
             let mut done = None;
             match &res {
                 Ok(_) => {
+                    crate::metrics::METRICS.channel_out.inc();
                     act.status.last_outbound_at_ms = Some(now_ms());
                     done = inbound.clone();
                 }
@@ -1080,6 +1084,7 @@ impl Handler<DeliverReply> for TelegramChannel {
                 Err(_) => {}
             }
             if let Err(e) = &res {
+                crate::metrics::METRICS.channel_errors.inc();
                 log::warn!(
                     "telegram[{}]: reply to chat {chat_id} not delivered: {e}",
                     act.cfg.account_id
@@ -1313,6 +1318,34 @@ pub fn start_accounts(
             TelegramChannel::handle(&addr, account)
         })
         .collect()
+}
+
+/// Sent by the registry when the config file changed (`gateway.reload`): the account's new
+/// admission settings (DM and group policy, allowlists, poll timeout) apply from the next
+/// update on, without dropping the poll or the persisted state. Bot token, API root and
+/// webhook changes are not applied here (the shell restarts the gateway for those).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reconfigure(pub TelegramAccountConfig);
+
+impl Handler<Reconfigure> for TelegramChannel {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reconfigure, _: &mut Self::Context) {
+        let new = msg.0;
+        if new.account_id != self.cfg.account_id {
+            return;
+        }
+        self.cfg.dm_policy = new.dm_policy;
+        self.cfg.allow_from = new.allow_from;
+        self.cfg.group_policy = new.group_policy;
+        self.cfg.group_allow_from = new.group_allow_from;
+        self.cfg.poll_timeout_s = new.poll_timeout_s;
+        log::info!(
+            "telegram[{}]: admission policy reloaded",
+            self.cfg.account_id
+        );
+    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,12 @@
 //! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`CheckLockout`], [`GetPresence`],
 //! [`GetStats`], [`ShutdownGateway`], and in [`nodes`]: `DeviceConnect`, `AttachNode`, `LookupNode`,
 //! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
+//! Config reload ([`reload`]): `ApplyHotConfig` (swap the hot settings, close sessions of a
+//! replaced shared secret), `RestartNotice` (tell clients about an in-process restart).
 
 pub mod channels;
 pub mod nodes;
+pub mod reload;
 pub mod runs;
 
 use std::collections::HashMap;

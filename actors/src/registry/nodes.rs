@@ -403,7 +403,7 @@ impl Handler<DeviceConnect> for Registry {
             .check_device(&msg.device_id, &msg.role, &msg.scopes);
         let approve_now = match check {
             DeviceCheck::Paired => true,
-            DeviceCheck::Needs(_) => msg.is_local && self.shared.config.auto_approve_local,
+            DeviceCheck::Needs(_) => msg.is_local && self.shared.live.get().auto_approve_local,
         };
         let req = PendingDevice {
             request_id: String::new(),
@@ -710,7 +710,13 @@ impl Handler<InvokeNodeCommand> for Registry {
             },
             InvokeOrigin::AgentRun { sender } => InvokeCaller::Agent {
                 principal: format!("agent:{}", sender.as_deref().unwrap_or("operator")),
-                rules: Box::new(self.shared.config.agent_tools.resolve(sender.as_deref())),
+                rules: Box::new(
+                    self.shared
+                        .live
+                        .get()
+                        .agent_tools
+                        .resolve(sender.as_deref()),
+                ),
             },
         };
         let fut = node.addr.send(InvokeNode {

@@ -70,7 +70,8 @@ impl WsSession {
             return self.fail_handshake(&req.id, err, close::POLICY, ctx);
         }
 
-        let auth = &self.shared.config.auth;
+        let live = self.shared.live.get();
+        let auth = &live.auth;
         let mode = auth.mode;
         if mode == AuthMode::None {
             return self.after_auth(req.id, params, true, ctx);
@@ -220,7 +221,7 @@ impl WsSession {
         let device_id = device.as_ref().map(|(d, _)| d.clone());
         let presence = self.presence_entry(&params, &scopes, device_id.as_deref());
         let method = if secret_ok {
-            self.shared.config.auth.mode.as_str()
+            self.shared.live.get().auth.mode.as_str()
         } else {
             "device-token"
         };
@@ -413,6 +414,7 @@ impl WsSession {
                         return act.fail_busy(&id, ctx);
                     }
                 };
+                crate::metrics::METRICS.handshake_ok(&role);
                 let mut hello =
                     act.hello_ok(&role, &scopes, method, snap.presence, snap.state_version);
                 if let Some((token, at)) = issued {
@@ -508,7 +510,7 @@ impl WsSession {
             },
         });
         if role == "operator" && scopes.iter().any(|s| s == scopes::ADMIN) {
-            snapshot["authMode"] = json!(cfg.auth.mode.as_str());
+            snapshot["authMode"] = json!(self.shared.live.get().auth.mode.as_str());
             snapshot["stateDir"] = json!(cfg.state_dir.display().to_string());
             if let Some(p) = &cfg.config_path {
                 snapshot["configPath"] = json!(p.display().to_string());

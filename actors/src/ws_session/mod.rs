@@ -191,6 +191,8 @@ impl Actor for WsSession {
         ctx.run_later(self.shared.config.handshake_timeout, |act, ctx| {
             if !matches!(act.phase, Phase::Ready(_)) {
                 log::debug!("conn {}: handshake timeout", act.conn_id);
+                crate::metrics::METRICS
+                    .handshake_failed_as(crate::metrics::HandshakeFailure::Timeout);
                 act.close(close::NORMAL, "", ctx);
             }
         });
@@ -214,7 +216,10 @@ impl WsSession {
     fn after_push(&mut self, pushed: Push, ctx: &mut Context<Self>) {
         match pushed {
             Push::Ok => {}
-            Push::Full => self.slow_consumer(ctx),
+            Push::Full => {
+                crate::metrics::METRICS.outbound_drops.inc();
+                self.slow_consumer(ctx);
+            }
             Push::Gone => {
                 self.phase = Phase::Closing;
                 ctx.stop();
@@ -228,6 +233,7 @@ impl WsSession {
         if matches!(self.phase, Phase::Closing) {
             return;
         }
+        crate::metrics::METRICS.outbound_closes.inc();
         log::warn!("conn {}: slow consumer, closing", self.conn_id);
         self.phase = Phase::Closing;
         self.out.close(close::POLICY, "slow consumer", true);
@@ -253,6 +259,7 @@ impl WsSession {
 
     /// Answers a handshake request with `err` and closes with `code` and the message.
     fn fail_handshake(&mut self, id: &str, err: ErrorShape, code: u16, ctx: &mut Context<Self>) {
+        crate::metrics::METRICS.handshake_failed(&err);
         let reason = err.message.clone();
         self.respond_err(id, &err, ctx);
         self.close(code, &reason, ctx);

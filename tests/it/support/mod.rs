@@ -847,3 +847,113 @@ impl Drop for Background {
         self.kill_group();
     }
 }
+
+// === operations (config reload, probes, metrics, logs) ===
+
+impl TestGateway {
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.proc.pid
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.proc.try_status().is_none()
+    }
+
+    /// Waits (bounded) for a stderr line containing every one of `needles`; returns it.
+    pub fn wait_stderr_line(&self, needles: &[&str], limit: Duration) -> String {
+        retry_until(limit, &format!("a stderr line with {needles:?}"), || {
+            self.stderr()
+                .lines()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+                .map(str::to_owned)
+        })
+    }
+
+    /// Waits (bounded) for a `listening on ws://127.0.0.1:PORT` line whose port is not
+    /// `old`; returns the port.
+    pub fn wait_new_port(&self, old: u16, limit: Duration) -> u16 {
+        retry_until(limit, "a new `listening on` line", || {
+            self.stdout().lines().find_map(|l| {
+                let p: u16 = l
+                    .trim()
+                    .strip_prefix("listening on ws://127.0.0.1:")?
+                    .parse()
+                    .ok()?;
+                (p != old).then_some(p)
+            })
+        })
+    }
+
+    /// `$OPENCLAW_STATE_DIR/openclaw.json`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("openclaw.json")
+    }
+
+    /// Sends SIGHUP.
+    pub fn signal_hup(&self) {
+        self.proc.signal("HUP");
+    }
+}
+
+/// Replaces `path` the way editors do: a temp file beside it, then a rename over it.
+pub fn replace_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("json.swp");
+    std::fs::write(&tmp, text).expect("write the temp file");
+    std::fs::rename(&tmp, path).expect("rename over the config file");
+}
+
+/// A free loopback port (bound and released; the gateway binds it right after).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// One plain HTTP/1.1 request (`Connection: close`), read to the end: (status, headers,
+/// body).
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("TCP connect to the gateway");
+    s.set_read_timeout(Some(WAIT)).expect("set read timeout");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write request");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read response");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    // Chunked bodies: keep only the chunk data.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || after.len() < n {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = after[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body.to_owned()
+    };
+    (status, head.to_owned(), body)
+}

@@ -126,13 +126,14 @@ impl WsSession {
 
     fn status_payload(&self, stats: crate::registry::Stats, is_admin: bool) -> Value {
         let cfg = &self.shared.config;
+        let live = self.shared.live.get();
         let mut gateway = json!({
             "version": cfg.server_version,
             "uptimeMs": self.shared.uptime_ms(),
-            "port": cfg.port,
+            "port": live.port,
             "bind": cfg.bind_mode,
-            "bindAddrs": cfg.bind_addrs,
-            "authMode": cfg.auth.mode.as_str(),
+            "bindAddrs": live.bind_addrs,
+            "authMode": live.auth.mode.as_str(),
             "connections": stats,
             "protocol": PROTOCOL_VERSION,
         });

@@ -11,6 +11,8 @@
 //! | `chat.rs` | `chat.send`, `chat.history`, `chat.abort`, `agent`, `agent.wait` |
 //! | `sessions.rs` | `sessions.list` |
 //! | `channels.rs` | `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve` |
+//! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply` |
+//! | `logs.rs` | `logs.tail` |
 //!
 //! An entry names the method, who may call it ([`MethodAccess`]: open, node role, or
 //! operator role with a scope) and its handler. A handler with params takes them typed
@@ -40,8 +42,10 @@ use crate::registry::nodes::{PairingOp, PairingRequest};
 mod agent_params;
 mod channels;
 mod chat;
+mod config;
 mod devices;
 mod health;
+mod logs;
 mod node_params;
 mod nodes;
 mod sessions;
@@ -90,6 +94,8 @@ const AREAS: &[&[Method]] = &[
     chat::METHODS,
     channels::METHODS,
     sessions::METHODS,
+    config::METHODS,
+    logs::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {
@@ -253,7 +259,11 @@ mod tests {
             Some(MethodAccess::Operator(PAIRING))
         );
         assert_eq!(method_access("node.event"), Some(MethodAccess::Node));
-        assert_eq!(method_access("config.get"), None);
+        assert_eq!(
+            method_access("config.get"),
+            Some(MethodAccess::Operator(READ))
+        );
+        assert_eq!(method_access("wizard.start"), None);
         // The protocol-level rule agrees with the table for every implemented method.
         for name in method_names() {
             assert_eq!(Some(scopes::method_access(name)), method_access(name));

@@ -145,6 +145,7 @@ impl WsSession {
             session_key: cmd.session_key,
             caller: crate::tool_policy::InvokeCaller::Operator { principal, scopes },
         };
+        let started = std::time::Instant::now();
         async move {
             let addr = match cached {
                 Some(a) => a,
@@ -157,6 +158,7 @@ impl WsSession {
                 .send(msg)
                 .await
                 .unwrap_or_else(|_| Err(crate::node_session::disconnected()));
+            crate::metrics::METRICS.node_invoke(out.is_ok(), started.elapsed());
             (Some(addr), out)
         }
         .into_actor(self)

@@ -1,0 +1,76 @@
+//! Settings that a config reload may change while the gateway runs (`gateway.reload`):
+//! the shared secret, trusted proxies, allowed browser origins, the node pairing policy and
+//! the agent's node-tool policy. Everything else in [`EngineConfig`](crate::EngineConfig)
+//! is fixed for the life of the engine.
+//!
+//! Readers take a cheap snapshot ([`LiveSettings::get`]: a read lock and an `Arc` clone) and
+//! use it for the whole decision, so one handshake never mixes an old and a new secret. The
+//! shell swaps the snapshot through the registry (`registry::reload::ApplyHotConfig`), which
+//! also closes the sessions that authenticated with the previous shared secret.
+
+use std::sync::{Arc, RwLock};
+
+use crate::auth::{AuthSettings, Cidr};
+use crate::tool_policy::AgentToolPolicy;
+
+/// The hot-reloadable settings.
+#[derive(Debug, Clone)]
+pub struct HotConfig {
+    /// Shared-secret auth (`gateway.auth`).
+    pub auth: AuthSettings,
+    /// `gateway.trustedProxies`.
+    pub trusted_proxies: Vec<Cidr>,
+    /// `gateway.controlUi.allowedOrigins` (normalized).
+    pub allowed_origins: Vec<String>,
+    /// `gateway.nodes.pairing.autoApproveLocal`.
+    pub auto_approve_local: bool,
+    /// `agents.defaults.tools.nodes`.
+    pub agent_tools: AgentToolPolicy,
+    /// The port the gateway listens on now (changes with an in-process restart).
+    pub port: u16,
+    /// The addresses bound now (changes with an in-process restart).
+    pub bind_addrs: Vec<String>,
+}
+
+impl HotConfig {
+    /// The hot part of a start-up configuration.
+    pub fn of(config: &crate::EngineConfig) -> Self {
+        Self {
+            auth: config.auth.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            allowed_origins: config.allowed_origins.clone(),
+            auto_approve_local: config.auto_approve_local,
+            agent_tools: config.agent_tools.clone(),
+            port: config.port,
+            bind_addrs: config.bind_addrs.clone(),
+        }
+    }
+}
+
+/// The current [`HotConfig`], swapped atomically as a whole.
+#[derive(Debug)]
+pub struct LiveSettings(RwLock<Arc<HotConfig>>);
+
+impl LiveSettings {
+    /// Starts with `hot`.
+    pub fn new(hot: HotConfig) -> Self {
+        Self(RwLock::new(Arc::new(hot)))
+    }
+
+    /// The current snapshot.
+    pub fn get(&self) -> Arc<HotConfig> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the snapshot; returns the previous one.
+    pub fn set(&self, hot: HotConfig) -> Arc<HotConfig> {
+        let new = Arc::new(hot);
+        match self.0.write() {
+            Ok(mut g) => std::mem::replace(&mut *g, new),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), new),
+        }
+    }
+}

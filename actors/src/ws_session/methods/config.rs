@@ -1,0 +1,76 @@
+//! `config.get`, `config.set`, `config.patch`, `config.apply` (OpenClaw's
+//! `server-methods/config.ts`). The file, its validation and the atomic write are the
+//! shell's ([`OpsPort`](crate::ports::OpsPort)); the work runs on a blocking thread so a
+//! slow disk never stalls the socket's worker.
+
+use actix::prelude::*;
+use serde_json::Value;
+
+use super::{Call, Method};
+use crate::protocol::error::ErrorShape;
+use crate::protocol::scopes::{ADMIN, MethodAccess, READ};
+use crate::ws_session::WsSession;
+
+pub(super) const METHODS: &[Method] = &[
+    Method {
+        name: "config.get",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::config_call,
+    },
+    Method {
+        name: "config.set",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::config_call,
+    },
+    Method {
+        name: "config.patch",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::config_call,
+    },
+    Method {
+        name: "config.apply",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::config_call,
+    },
+];
+
+/// No shell hooks (an engine started without the shell, as in unit tests).
+pub(super) fn unavailable() -> ErrorShape {
+    ErrorShape::unavailable("config and log operations are not available in this gateway")
+}
+
+impl WsSession {
+    /// Every `config.*` method: params must be an object (or absent); the shell does the rest.
+    fn config_call(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let params = match call.params {
+            Value::Null => Value::Object(Default::default()),
+            Value::Object(_) => call.params.clone(),
+            _ => {
+                let e =
+                    ErrorShape::invalid(format!("invalid {} params: must be object", call.method));
+                return self.respond_err(&call.id, &e, ctx);
+            }
+        };
+        let ops = self.shared.ops.get().cloned();
+        let method = call.method;
+        let fut = async move {
+            let ops = ops.ok_or_else(unavailable)?;
+            let res = tokio::task::spawn_blocking(move || {
+                if method == "config.get" {
+                    ops.config_get().map_err(ErrorShape::unavailable)
+                } else {
+                    ops.config_write(method, &params).map_err(|(caller, m)| {
+                        if caller {
+                            ErrorShape::invalid(m)
+                        } else {
+                            ErrorShape::unavailable(m)
+                        }
+                    })
+                }
+            })
+            .await;
+            res.unwrap_or_else(|_| Err(ErrorShape::unavailable("config operation failed")))
+        };
+        self.reply_with(call.id, fut, ctx);
+    }
+}

@@ -1,0 +1,486 @@
+//! Config hot reload (`gateway.reload`, OpenClaw's `config/hot-reload`).
+//!
+//! The watcher polls the config file's identity (mtime, size, inode) every
+//! [`POLL`] and waits until it has been unchanged for [`SETTLE`]: an editor's temp-write +
+//! rename, or a truncate-then-write, is seen as one edit of the final file. SIGHUP checks
+//! the file at once. The file is loaded exactly as at start (same `--config` path, same
+//! environment and flag overrides, which still win), then checked as a whole with
+//! [`gateway::prepare`]. An invalid edit is logged (`config reload skipped (invalid config)`
+//! with the file, the key and the reason) and changes nothing: the last good config stays
+//! in force, and the gateway never rewrites the file.
+//!
+//! A valid edit is compared with the config in force key by key (values are never logged)
+//! and each changed key is classified ([`classify`]):
+//!
+//! - **hot** (`gateway.auth.*` token/password/mode, `gateway.trustedProxies`,
+//!   `gateway.controlUi.*`, `gateway.nodes.*`, `channels.telegram` admission settings,
+//!   `models.*`, `agents.*`, `logging.*`): applied in place
+//!   (`registry::reload::ApplyHotConfig`). When the shared secret changes, sessions that
+//!   authenticated with the old secret are closed (1012, "gateway auth changed: reconnect
+//!   with the new token or password"); sessions authenticated with a device token stay.
+//! - **listener** (`gateway.port`, `gateway.bind`, `gateway.customBindHost`,
+//!   `gateway.tls.*`): in `hybrid`, an in-process restart of the HTTP surface (see
+//!   `gateway::restart`): clients get `shutdown {reason, restartExpectedMs}`, the process
+//!   and its state stay.
+//! - **process** (everything else, e.g. a Telegram bot token, accounts, `gateway.mode`,
+//!   `gateway.auth.rateLimit`): logged as needing a gateway restart; not applied.
+//! - **none** (`gateway.reload.*`, `gateway.remote.*`): nothing to do.
+//!
+//! With `gateway.reload.mode: "off"` nothing is applied: one log line names the changed
+//! keys and which of them need a restart.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use openclaw_actors::Engine;
+use serde_json::Value;
+
+use crate::config::reload::ReloadMode;
+use crate::config::{Loaded, ProcessEnv};
+use crate::gateway::{self, Control};
+
+/// Reloads applied / rejected / restarts (for `/api/diagnostics/prometheus`).
+static RELOADS: [openclaw_actors::metrics::Counter; 3] = [
+    openclaw_actors::metrics::Counter::new(),
+    openclaw_actors::metrics::Counter::new(),
+    openclaw_actors::metrics::Counter::new(),
+];
+
+/// Appends `openclaw_config_reloads_total{outcome}`.
+pub fn render_metrics(out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "# HELP openclaw_config_reloads_total Config file reloads by outcome.\n# TYPE openclaw_config_reloads_total counter"
+    );
+    for (i, o) in ["applied", "rejected", "restart"].iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "openclaw_config_reloads_total{{outcome=\"{o}\"}} {}",
+            RELOADS[i].get()
+        );
+    }
+}
+
+/// How often the file is checked.
+pub const POLL: Duration = Duration::from_millis(200);
+/// How long the file must stay unchanged before it is read.
+pub const SETTLE: Duration = Duration::from_millis(300);
+
+/// What a changed key needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Applied in place.
+    Hot,
+    /// In-process restart of the listeners.
+    Listener,
+    /// Needs the gateway process restarted.
+    Process,
+    /// Nothing to do.
+    None,
+}
+
+const TELEGRAM_HOT: &[&str] = &[
+    "dmPolicy",
+    "allowFrom",
+    "groupPolicy",
+    "groupAllowFrom",
+    "pollTimeoutSeconds",
+];
+
+/// Classifies one changed key path (`a.b.c`).
+pub fn classify(path: &str) -> Class {
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}."));
+    if under("gateway.port")
+        || under("gateway.bind")
+        || under("gateway.customBindHost")
+        || under("gateway.tls")
+    {
+        return Class::Listener;
+    }
+    if under("gateway.reload") || under("gateway.remote") {
+        return Class::None;
+    }
+    if under("gateway.auth.rateLimit") {
+        return Class::Process;
+    }
+    if under("gateway.auth")
+        || under("gateway.trustedProxies")
+        || under("gateway.controlUi")
+        || under("gateway.nodes")
+        || under("models")
+        || under("agents")
+        || under("logging")
+    {
+        return Class::Hot;
+    }
+    if let Some(rest) = path.strip_prefix("channels.telegram.") {
+        let rest = match rest.strip_prefix("accounts.") {
+            Some(r) => r.split_once('.').map_or("", |(_, k)| k),
+            None => rest,
+        };
+        if TELEGRAM_HOT.contains(&rest.split('.').next().unwrap_or("")) {
+            return Class::Hot;
+        }
+    }
+    Class::Process
+}
+
+/// The Telegram account a key belongs to (`default` or `accounts.<id>`).
+fn telegram_account_of(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("channels.telegram")?;
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
+    Some(match rest.strip_prefix("accounts.") {
+        Some(r) => format!("accounts.{}", r.split('.').next().unwrap_or("")),
+        None => "default".to_owned(),
+    })
+}
+
+/// The keys (leaf paths; arrays count as one value) whose values differ.
+pub fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
+    fn walk(prefix: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(
+                        &p,
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        out,
+                    );
+                }
+            }
+            (Value::Object(x), Value::Null) | (Value::Null, Value::Object(x)) => {
+                for (k, v) in x {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    if matches!(a, Value::Null) {
+                        walk(&p, &Value::Null, v, out);
+                    } else {
+                        walk(&p, v, &Value::Null, out);
+                    }
+                }
+            }
+            (x, y) if x != y => out.push(prefix.to_owned()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", old, new, &mut out);
+    out
+}
+
+/// The file's identity: `None` when it does not exist.
+fn signature(path: &Path) -> Option<(i64, i64, u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.mtime(), m.mtime_nsec(), m.len(), m.ino()))
+}
+
+/// Starts the watcher on the current (system) arbiter.
+pub fn spawn_watcher(
+    loaded: Loaded,
+    engine: Engine,
+    ctl: tokio::sync::mpsc::UnboundedSender<Control>,
+    generated: Option<String>,
+) {
+    let path = loaded
+        .path
+        .clone()
+        .unwrap_or_else(|| crate::config::config_path(loaded.source.0.as_deref(), &ProcessEnv).0);
+    let mut w = Watcher {
+        path,
+        current: loaded,
+        engine,
+        ctl,
+        generated,
+    };
+    actix_web::rt::spawn(async move { w.run().await });
+}
+
+struct Watcher {
+    path: PathBuf,
+    /// The config in force.
+    current: Loaded,
+    engine: Engine,
+    ctl: tokio::sync::mpsc::UnboundedSender<Control>,
+    /// The runtime token generated at start (kept while no token is configured).
+    generated: Option<String>,
+}
+
+impl Watcher {
+    async fn run(&mut self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).ok();
+        let mut applied = signature(&self.path);
+        let mut seen = applied;
+        let mut since = Instant::now();
+        // An edit made between the start-up load and now is caught here (an unchanged file
+        // changes nothing and logs nothing).
+        self.reload();
+        loop {
+            let forced = tokio::select! {
+                () = actix_web::rt::time::sleep(POLL) => false,
+                Some(()) = async {
+                    match hup.as_mut() {
+                        Some(h) => h.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => true,
+            };
+            let sig = signature(&self.path);
+            if forced {
+                log::info!("SIGHUP: reloading {}", self.path.display());
+                applied = sig;
+                seen = sig;
+                self.reload();
+                continue;
+            }
+            if sig != seen {
+                seen = sig;
+                since = Instant::now();
+                continue;
+            }
+            if sig != applied && since.elapsed() >= SETTLE {
+                applied = sig;
+                self.reload();
+            }
+        }
+    }
+
+    fn file(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Loads, validates and applies the file (see the module docs).
+    fn reload(&mut self) {
+        if !self.path.exists() {
+            if self.current.path.is_some() {
+                log::error!(
+                    "config reload skipped (invalid config): {} was removed; the last good config stays in force",
+                    self.file()
+                );
+            }
+            return;
+        }
+        let flags = self.current.source.1.clone();
+        let new = match crate::config::load(Some(&self.path), &ProcessEnv, &flags) {
+            Ok(n) => n,
+            Err(e) => {
+                RELOADS[1].inc();
+                log::error!(
+                    "config reload skipped (invalid config): {e}; the last good config stays in force"
+                );
+                return;
+            }
+        };
+        let prepared = match gateway::prepare(&new) {
+            Ok(p) => p,
+            Err(e) => {
+                RELOADS[1].inc();
+                log::error!(
+                    "config reload skipped (invalid config) in {}: {}; the last good config stays in force",
+                    self.file(),
+                    e.message
+                );
+                return;
+            }
+        };
+        for k in &new.unknown_keys {
+            if !self.current.unknown_keys.contains(k) {
+                log::warn!(
+                    "config key \"{k}\" in {} is not supported by openclaw-rs yet; ignoring it",
+                    self.file()
+                );
+            }
+        }
+        let old_v = serde_json::to_value(&self.current.config).unwrap_or(Value::Null);
+        let new_v = serde_json::to_value(&new.config).unwrap_or(Value::Null);
+        let keys = changed_keys(&old_v, &new_v);
+        if keys.is_empty() {
+            log::debug!("config file {} touched; no setting changed", self.file());
+            return;
+        }
+        let of = |c: Class| -> Vec<String> {
+            keys.iter().filter(|k| classify(k) == c).cloned().collect()
+        };
+        let (mut hot, listener, mut process) =
+            (of(Class::Hot), of(Class::Listener), of(Class::Process));
+        // A Telegram account whose token, API root, webhook or existence changes restarts as a
+        // whole: its admission keys wait for that restart too.
+        let restarting: std::collections::BTreeSet<String> = process
+            .iter()
+            .filter_map(|k| telegram_account_of(k))
+            .collect();
+        let (waiting, still_hot): (Vec<String>, Vec<String>) = hot
+            .into_iter()
+            .partition(|k| telegram_account_of(k).is_some_and(|a| restarting.contains(&a)));
+        hot = still_hot;
+        process.extend(waiting);
+        if new.config.gateway.reload.mode == ReloadMode::Off {
+            let restart: Vec<String> = listener.iter().chain(&process).cloned().collect();
+            log::warn!(
+                "config change in {} not applied (gateway.reload.mode is \"off\"): {}{}",
+                self.file(),
+                keys.join(", "),
+                if restart.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; restart the gateway to apply; {} need(s) a restart",
+                        restart.join(", ")
+                    )
+                }
+            );
+            return;
+        }
+        // Secrets of both the old and the new config stay redacted in logs.
+        let mut secrets = gateway::secrets_of(&self.current, self.generated.as_deref());
+        secrets.extend(gateway::secrets_of(&new, self.generated.as_deref()));
+        crate::logging::set_secrets(secrets);
+        if let Err(e) = crate::logging::configure(&prepared.logging) {
+            log::error!("config reload: {e}");
+        }
+        RELOADS[0].inc();
+        if !hot.is_empty() {
+            let live = self.engine.shared.live.get();
+            let bound: Vec<std::net::SocketAddr> = live
+                .bind_addrs
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect();
+            let mut cfg = gateway::hot_config(&prepared, live.port, &bound);
+            if prepared.generated.is_some() {
+                // Still no configured token: keep the one generated at start.
+                cfg.auth.secret = self.generated.clone().or(cfg.auth.secret);
+            }
+            let model_changed = hot
+                .iter()
+                .any(|k| k.starts_with("models.") || k.starts_with("agents.defaults.model"));
+            let model: Option<openclaw_actors::registry::reload::ModelFactory> = model_changed
+                .then(|| {
+                    let c = new.config.clone();
+                    Box::new(move || match gateway::build_model(&c) {
+                        Ok((Some(m), _)) => m,
+                        _ => Rc::new(openclaw_actors::agent_run::CommandAgent)
+                            as Rc<dyn openclaw_actors::ports::ChatModel>,
+                    }) as openclaw_actors::registry::reload::ModelFactory
+                });
+            let telegram = prepared
+                .deps
+                .telegram
+                .iter()
+                .map(|(c, _)| c.clone())
+                .collect();
+            let file = self.file();
+            let registry = self.engine.registry.clone();
+            let applied = hot.join(", ");
+            actix_web::rt::spawn(async move {
+                let closed = registry
+                    .send(openclaw_actors::registry::reload::ApplyHotConfig {
+                        hot: cfg,
+                        model,
+                        telegram,
+                    })
+                    .await
+                    .unwrap_or(0);
+                log::warn!(
+                    "config reloaded from {file}: applied {applied}{}",
+                    if closed > 0 {
+                        format!(
+                            "; closed {closed} session(s) authenticated with the previous shared secret"
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            });
+        }
+        if !process.is_empty() {
+            log::warn!(
+                "config change in {} needs a gateway restart to apply (stop and start it): {}; the running gateway keeps the previous values",
+                self.file(),
+                process.join(", ")
+            );
+        }
+        if !listener.is_empty() {
+            RELOADS[2].inc();
+            let _ = self.ctl.send(Control::Restart {
+                loaded: Box::new(new.clone()),
+                keys: listener,
+            });
+        }
+        self.current = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify("gateway.port"), Class::Listener);
+        assert_eq!(classify("gateway.tls.certPath"), Class::Listener);
+        assert_eq!(classify("gateway.auth.token"), Class::Hot);
+        assert_eq!(
+            classify("gateway.auth.rateLimit.maxAttempts"),
+            Class::Process
+        );
+        assert_eq!(classify("gateway.trustedProxies"), Class::Hot);
+        assert_eq!(classify("gateway.reload.mode"), Class::None);
+        assert_eq!(classify("channels.telegram.allowFrom"), Class::Hot);
+        assert_eq!(
+            classify("channels.telegram.accounts.work.dmPolicy"),
+            Class::Hot
+        );
+        assert_eq!(classify("channels.telegram.botToken"), Class::Process);
+        assert_eq!(
+            classify("channels.telegram.accounts.work.botToken"),
+            Class::Process
+        );
+        assert_eq!(classify("models.providers.x.apiKey"), Class::Hot);
+        assert_eq!(classify("gateway.portal"), Class::Process);
+    }
+
+    #[test]
+    fn telegram_accounts_of_keys() {
+        assert_eq!(
+            telegram_account_of("channels.telegram.allowFrom").as_deref(),
+            Some("default")
+        );
+        assert_eq!(
+            telegram_account_of("channels.telegram.accounts.work.botToken").as_deref(),
+            Some("accounts.work")
+        );
+        assert_eq!(
+            telegram_account_of("channels.telegram").as_deref(),
+            Some("default")
+        );
+        assert_eq!(telegram_account_of("models.x"), None);
+    }
+
+    #[test]
+    fn changed_keys_are_leaves_and_arrays_whole() {
+        let a = json!({"gateway": {"port": 1, "auth": {"token": "a"}}, "x": [1, 2]});
+        let b = json!({"gateway": {"port": 1, "auth": {"token": "b", "password": "p"}}, "x": [1], "y": {"z": 1}});
+        assert_eq!(
+            changed_keys(&a, &b),
+            vec!["gateway.auth.password", "gateway.auth.token", "x", "y.z"]
+        );
+        assert!(changed_keys(&a, &a).is_empty());
+    }
+}

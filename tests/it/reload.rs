@@ -1,0 +1,586 @@
+//! Config hot reload against the real binary: edits of the config file (editor-style
+//! write + rename) while clients are connected — token rotation, an invalid edit, a
+//! Telegram allowlist change, a port change (in-process restart in `hybrid`, a log line in
+//! `off`) — and the config RPCs and CLI that write the file.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::nodes::{ALL_OPERATOR, approve_surface};
+use crate::support::fake_node::{Action, FakeNode, always, node_connect_params, random_key};
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::{
+    CliHome, Incoming, TestGateway, WsClient, cli_params, free_port, replace_file,
+};
+
+const OLD: &str = "old-shared-token-0001";
+const NEW: &str = "new-shared-token-0002";
+
+fn token_config(token: &str) -> String {
+    format!(
+        "// gateway config\n{{\n  gateway: {{\n    auth: {{ token: \"{token}\" }},\n  }},\n}}\n"
+    )
+}
+
+/// Whether a fresh operator handshake with `token` succeeds.
+async fn can_connect(port: u16, token: &str) -> Result<(), Value> {
+    let mut ws = WsClient::open(port).await;
+    ws.challenge().await;
+    let res = ws.connect(cli_params(token, &["operator.read"])).await;
+    if res["ok"] == true { Ok(()) } else { Err(res) }
+}
+
+/// Waits (bounded) until `token` is accepted by new connections.
+async fn wait_accepts(port: u16, token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match can_connect(port, token).await {
+            Ok(()) => return,
+            Err(res) => assert!(
+                Instant::now() < deadline,
+                "token {token} still refused after 10 s: {res}"
+            ),
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn token_rotation_by_file_edit_keeps_the_process_and_device_token_sessions() {
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&token_config(OLD)),
+    );
+    let pid = gw.pid();
+    // A node that authenticates with its device token (paired with the shared one first)…
+    let key = random_key();
+    let first = FakeNode::connect(gw.port, &key, OLD, &["echo.test"], always(Action::Echo)).await;
+    let device_token = first.hello["auth"]["deviceToken"]
+        .as_str()
+        .expect("paired node gets a device token")
+        .to_owned();
+    first.close();
+    drop(first);
+    let mut params = node_connect_params(&["echo.test"], json!({"deviceToken": device_token}));
+    params["client"]["id"] = json!("node-host");
+    let token_node = FakeNode::connect_with(gw.port, &key, params, always(Action::Echo))
+        .await
+        .expect("device-token node connects");
+    // …a node and an operator on the shared secret.
+    let other = random_key();
+    let mut secret_node =
+        FakeNode::connect(gw.port, &other, OLD, &["echo.test"], always(Action::Echo)).await;
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(OLD, ALL_OPERATOR)).await;
+    approve_surface(&mut op, &token_node.node_id).await;
+
+    replace_file(&gw.config_path(), &token_config(NEW));
+
+    // The shared-secret sessions are closed with a clear reason…
+    let (code, reason, _) = op.until_close().await;
+    assert_eq!(code, Some(1012), "{reason}");
+    assert_eq!(
+        reason,
+        "gateway auth changed: reconnect with the new token or password"
+    );
+    match secret_node.closed_within(Duration::from_secs(10)).await {
+        Incoming::Close { code, reason } => {
+            assert_eq!(code, Some(1012));
+            assert!(reason.contains("gateway auth changed"), "{reason}");
+        }
+        other => panic!("shared-secret node: {other:?}"),
+    }
+    // …new connections need the new token…
+    wait_accepts(gw.port, NEW).await;
+    let refused = can_connect(gw.port, OLD)
+        .await
+        .expect_err("old token refused");
+    assert_eq!(
+        refused["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH",
+        "{refused}"
+    );
+    // …the device-token node is still connected and answers invokes…
+    let (mut op2, _) = WsClient::hello(gw.port, cli_params(NEW, ALL_OPERATOR)).await;
+    let res = op2
+        .request(
+            "node.invoke",
+            json!({"nodeId": token_node.node_id, "command": "echo.test", "params": {"x": 1},
+                   "timeoutMs": 5000, "idempotencyKey": "after-rotation"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    // …and it is the same process, which logged what it applied.
+    assert_eq!(gw.pid(), pid);
+    let line = gw.wait_stderr_line(
+        &["config reloaded from", "gateway.auth.token"],
+        Duration::from_secs(5),
+    );
+    assert!(line.contains("closed 2 session(s)"), "{line}");
+    assert!(
+        !gw.stderr().contains(OLD) && !gw.stderr().contains(NEW),
+        "{}",
+        gw.stderr()
+    );
+}
+
+#[actix_web::test]
+async fn an_invalid_edit_is_rejected_and_the_old_config_keeps_working() {
+    let mut gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&token_config(OLD)),
+    );
+    let path = gw.config_path();
+    let file = path.display().to_string();
+    // Broken JSON5.
+    let broken = "{ gateway: { auth: { token: \"x\" }";
+    replace_file(&path, broken);
+    let line = gw.wait_stderr_line(
+        &["config reload skipped (invalid config)", &file],
+        Duration::from_secs(10),
+    );
+    assert!(
+        line.contains("the last good config stays in force"),
+        "{line}"
+    );
+    // A value of the wrong type: the key is named.
+    let wrong_type =
+        format!("{{gateway: {{auth: {{token: \"{NEW}\"}}, trustedProxies: \"10.0.0.1\"}}}}");
+    replace_file(&path, &wrong_type);
+    let line = gw.wait_stderr_line(
+        &["invalid config", "key gateway.trustedProxies"],
+        Duration::from_secs(10),
+    );
+    assert!(line.contains(&file), "{line}");
+    // A semantic error: a trusted proxy that is not an address.
+    let bad_proxy =
+        format!("{{gateway: {{auth: {{token: \"{NEW}\"}}, trustedProxies: [\"proxy.example\"]}}}}");
+    replace_file(&path, &bad_proxy);
+    let line = gw.wait_stderr_line(
+        &["gateway.trustedProxies", "proxy.example"],
+        Duration::from_secs(10),
+    );
+    assert!(
+        line.contains("config reload skipped (invalid config) in"),
+        "{line}"
+    );
+    assert!(line.contains(&file), "{line}");
+    // The old token still works, the one in the rejected file does not, the file is as the
+    // user left it, and the gateway runs.
+    can_connect(gw.port, OLD)
+        .await
+        .expect("old token still accepted");
+    assert!(can_connect(gw.port, NEW).await.is_err());
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read config"),
+        bad_proxy
+    );
+    assert!(gw.running());
+    assert!(
+        !gw.stderr().contains(NEW),
+        "secret in the log: {}",
+        gw.stderr()
+    );
+    // SIGHUP re-reads the (still invalid) file and rejects it again.
+    let before = gw.stderr().matches("config reload skipped").count();
+    gw.signal_hup();
+    crate::support::retry_until(
+        Duration::from_secs(10),
+        "a second rejection after SIGHUP",
+        || (gw.stderr().matches("config reload skipped").count() > before).then_some(()),
+    );
+    assert!(gw.running());
+}
+
+#[actix_web::test]
+async fn a_telegram_allowlist_change_applies_without_restart() {
+    use crate::telegram_flow::{GW_ARGS, config, dm, replies_to, wait_reply};
+    let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let cfg = config(
+        &tg,
+        None,
+        json!({"dmPolicy": "allowlist", "allowFrom": [5101]}),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&cfg));
+    let pid = gw.pid();
+    let friend = dm(&tg, 5101, "/help");
+    wait_reply(&tg, friend, Duration::from_secs(10)).await;
+    let stranger = dm(&tg, 5102, "/help");
+    tg.wait_offset_async(stranger, Duration::from_secs(10))
+        .await;
+    assert!(replies_to(&tg, stranger).is_empty(), "{:?}", tg.sent());
+
+    let cfg = config(
+        &tg,
+        None,
+        json!({"dmPolicy": "allowlist", "allowFrom": [5101, 5102]}),
+    );
+    replace_file(&gw.config_path(), &cfg);
+    gw.wait_stderr_line(
+        &["config reloaded from", "channels.telegram.allowFrom"],
+        Duration::from_secs(10),
+    );
+    let again = dm(&tg, 5102, "/help");
+    let r = wait_reply(&tg, again, Duration::from_secs(10)).await;
+    assert_eq!(r.chat_id(), Some(5102));
+    assert_eq!(gw.pid(), pid);
+    // The poll kept going: no second getMe, no lost offset.
+    assert_eq!(tg.calls("getMe"), 1, "the channel was not restarted");
+}
+
+#[actix_web::test]
+async fn a_port_change_in_hybrid_restarts_in_process_and_answers_on_the_new_port() {
+    let p1 = free_port();
+    let cfg = |port: u16| format!("{{gateway: {{port: {port}, auth: {{token: \"{OLD}\"}}}}}}");
+    let gw = TestGateway::start(&["gateway", "run"], &[], Some(&cfg(p1)));
+    assert_eq!(gw.port, p1);
+    let pid = gw.pid();
+    let (mut op, _) = WsClient::hello(p1, cli_params(OLD, ALL_OPERATOR)).await;
+    let p2 = free_port();
+    replace_file(&gw.config_path(), &cfg(p2));
+
+    let ev = op.event_within("shutdown", Duration::from_secs(10)).await;
+    let reason = ev["payload"]["reason"].as_str().expect("reason");
+    assert!(reason.contains("gateway.port"), "{ev}");
+    assert!(reason.contains("restarting in-process"), "{ev}");
+    assert_eq!(ev["payload"]["restartExpectedMs"], 1500, "{ev}");
+    let (code, _, _) = op.until_close().await;
+    assert_eq!(code, Some(1012));
+
+    assert_eq!(gw.wait_new_port(p1, Duration::from_secs(10)), p2);
+    let (mut op2, hello) = WsClient::hello(p2, cli_params(OLD, ALL_OPERATOR)).await;
+    assert_eq!(hello["type"], "hello-ok", "{hello}");
+    assert_eq!(
+        hello["snapshot"]["health"]["gateway"]["port"], p2,
+        "{hello}"
+    );
+    let h = op2.request("health", json!({})).await;
+    assert_eq!(h["payload"]["ok"], true, "{h}");
+    assert_eq!(gw.pid(), pid, "same process");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", p1)).is_err(),
+        "the old port is closed"
+    );
+    let (status, _, body) = crate::support::http_request(p2, "GET", "/readyz", &[]);
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"ok":true,"status":"ready"}"#)
+    );
+}
+
+#[actix_web::test]
+async fn a_port_change_with_reload_off_is_only_logged() {
+    let p1 = free_port();
+    let cfg = |port: u16| {
+        format!(
+            "{{gateway: {{port: {port}, reload: {{mode: \"off\"}}, auth: {{token: \"{OLD}\"}}}}}}"
+        )
+    };
+    let gw = TestGateway::start(&["gateway", "run"], &[], Some(&cfg(p1)));
+    let (mut op, _) = WsClient::hello(p1, cli_params(OLD, ALL_OPERATOR)).await;
+    replace_file(&gw.config_path(), &cfg(free_port()));
+    let line = gw.wait_stderr_line(&["gateway.reload.mode is \"off\""], Duration::from_secs(10));
+    assert!(line.contains("gateway.port need(s) a restart"), "{line}");
+    let h = op.request("health", json!({})).await;
+    assert_eq!(h["ok"], true, "still connected on the old port: {h}");
+}
+
+#[actix_web::test]
+async fn config_rpcs_redact_secrets_check_base_hash_and_keep_comments() {
+    let text = format!(
+        "// owner's notes\n{{\n  gateway: {{\n    auth: {{ token: \"{OLD}\" }}, // rotate monthly\n  }},\n  models: {{ providers: {{ p: {{ baseUrl: \"http://127.0.0.1:9\", apiKey: \"sk-secret-key-1\", models: [{{id: \"m\"}}] }} }} }},\n}}\n"
+    );
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(&text));
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(OLD, ALL_OPERATOR)).await;
+    let got = op.request("config.get", json!({})).await;
+    assert_eq!(got["ok"], true, "{got}");
+    let p = &got["payload"];
+    let dump = p.to_string();
+    assert!(
+        !dump.contains(OLD) && !dump.contains("sk-secret-key-1"),
+        "secret leaked: {dump}"
+    );
+    assert_eq!(p["exists"], true);
+    assert_eq!(p["valid"], true);
+    assert_eq!(p["path"], gw.config_path().display().to_string());
+    assert_eq!(
+        p["parsed"]["gateway"]["auth"]["token"],
+        "__OPENCLAW_REDACTED__"
+    );
+    assert_eq!(
+        p["config"]["models"]["providers"]["p"]["apiKey"],
+        "__OPENCLAW_REDACTED__"
+    );
+    assert!(
+        p["raw"]
+            .as_str()
+            .expect("raw")
+            .contains("// rotate monthly")
+    );
+    let hash = p["hash"].as_str().expect("hash").to_owned();
+
+    // A read-only operator may not write.
+    let (mut reader, _) = WsClient::hello(gw.port, cli_params(OLD, &["operator.read"])).await;
+    let denied = reader
+        .request(
+            "config.patch",
+            json!({"raw": "{gateway: {trustedProxies: [\"10.0.0.1\"]}}", "baseHash": hash}),
+        )
+        .await;
+    assert_eq!(
+        denied["error"]["message"], "missing scope: operator.admin",
+        "{denied}"
+    );
+    // Without or with a stale baseHash: refused.
+    let stale = op
+        .request(
+            "config.patch",
+            json!({"raw": "{gateway: {trustedProxies: [\"10.0.0.1\"]}}", "baseHash": "0000"}),
+        )
+        .await;
+    assert!(
+        stale["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("config changed since last load"),
+        "{stale}"
+    );
+    let missing = op.request("config.patch", json!({"raw": "{}"})).await;
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("base hash required"),
+        "{missing}"
+    );
+    // An invalid patch is refused and the file is untouched.
+    let invalid = op
+        .request(
+            "config.patch",
+            json!({"raw": "{gateway: {trustedProxies: [\"nope\"]}}", "baseHash": hash}),
+        )
+        .await;
+    assert_eq!(invalid["error"]["code"], "INVALID_REQUEST", "{invalid}");
+    assert!(
+        invalid["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("gateway.trustedProxies"),
+        "{invalid}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(gw.config_path()).expect("read"),
+        text
+    );
+    // A valid patch: only that value changes in the text; comments and secrets stay.
+    let ok = op
+        .request(
+            "config.patch",
+            json!({"raw": "{gateway: {trustedProxies: [\"10.0.0.1\"]}}", "baseHash": hash}),
+        )
+        .await;
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(
+        ok["payload"]["changedPaths"],
+        json!(["gateway.trustedProxies"]),
+        "{ok}"
+    );
+    let after = std::fs::read_to_string(gw.config_path()).expect("read");
+    assert!(
+        after.contains("// owner's notes") && after.contains("// rotate monthly"),
+        "{after}"
+    );
+    assert!(
+        after.contains(OLD) && after.contains("sk-secret-key-1"),
+        "{after}"
+    );
+    let v: Value = json5::from_str(&after).expect("still JSON5");
+    assert_eq!(v["gateway"]["trustedProxies"], json!(["10.0.0.1"]));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(gw.config_path())
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    // config.set sending the redacted token back keeps the stored one.
+    let got = op.request("config.get", json!({})).await;
+    let hash = got["payload"]["hash"].as_str().expect("hash").to_owned();
+    let raw = got["payload"]["raw"].as_str().expect("raw").to_owned();
+    let set = op
+        .request("config.set", json!({"raw": raw, "baseHash": hash}))
+        .await;
+    assert_eq!(set["ok"], true, "{set}");
+    let v: Value =
+        json5::from_str(&std::fs::read_to_string(gw.config_path()).expect("read")).expect("json5");
+    assert_eq!(v["gateway"]["auth"]["token"], OLD);
+    assert_eq!(v["models"]["providers"]["p"]["apiKey"], "sk-secret-key-1");
+    // The patch applied live (hot): the gateway logged it, nothing restarted.
+    gw.wait_stderr_line(
+        &["config reloaded from", "gateway.trustedProxies"],
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
+fn config_cli_get_set_unset_validate_file() {
+    let home = CliHome::with_config(
+        "// keep me\n{gateway: {port: 18001, auth: {token: \"cli-secret-tok\"}}}\n",
+    );
+    let path = home.config_path();
+    let out = home.run(&["config", "file"], &[]);
+    assert_eq!(out.stdout.trim(), path.display().to_string(), "{out}");
+    let out = home.run(&["config", "get", "gateway.port"], &[]);
+    assert_eq!((out.code, out.stdout.trim()), (Some(0), "18001"), "{out}");
+    let out = home.run(&["config", "get", "gateway.auth.token"], &[]);
+    assert_eq!(out.stdout.trim(), "__OPENCLAW_REDACTED__", "{out}");
+    let out = home.run(&["config", "set", "gateway.port", "18002"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let out = home.run(
+        &[
+            "config",
+            "set",
+            "gateway.trustedProxies",
+            "[\"10.1.0.0/16\"]",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.starts_with("// keep me\n"), "{text}");
+    let v: Value = json5::from_str(&text).expect("json5");
+    assert_eq!(v["gateway"]["port"], 18002);
+    assert_eq!(v["gateway"]["trustedProxies"], json!(["10.1.0.0/16"]));
+    // A value the gateway would refuse is refused and nothing is written.
+    let out = home.run(&["config", "set", "gateway.bind", "moon"], &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    assert!(out.stderr.contains("gateway.bind"), "{out}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+    let out = home.run(&["config", "unset", "gateway.trustedProxies"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let out = home.run(&["config", "get", "gateway.trustedProxies"], &[]);
+    assert_eq!(out.stdout.trim(), "[]", "{out}");
+    let out = home.run(&["config", "validate"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    std::fs::write(&path, "{gateway: {port: 'x'}}").expect("write");
+    let out = home.run(&["config", "validate"], &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    assert!(out.stderr.contains("gateway.port"), "{out}");
+    let out = home.run(&["config", "unset", "nope.nothing"], &[]);
+    assert_eq!(out.code, Some(1), "{out}");
+}
+
+#[actix_web::test]
+async fn proxies_origins_and_pairing_policy_apply_to_the_next_connection() {
+    let cfg = |extra: &str| format!("{{gateway: {{auth: {{token: \"{OLD}\"}}{extra}}}}}");
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(&cfg("")));
+    let port = gw.port;
+    let origin_connect = |origin: &'static str| async move {
+        let mut c = WsClient::open_with(port, &[("Origin", origin)])
+            .await
+            .expect("upgrade");
+        c.challenge().await;
+        c.connect(cli_params(OLD, &["operator.read"])).await
+    };
+    // Before: forwarded headers from loopback are refused, the origin is not allowed.
+    let refused = crate::support::raw_upgrade(port, &[("X-Forwarded-For", "203.0.113.9")]);
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let res = origin_connect("https://ui.example").await;
+    assert_eq!(
+        res["error"]["details"]["code"], "CONTROL_UI_ORIGIN_NOT_ALLOWED",
+        "{res}"
+    );
+    let (mut op, _) = WsClient::hello(port, cli_params(OLD, ALL_OPERATOR)).await;
+
+    replace_file(
+        &gw.config_path(),
+        &cfg(
+            ", trustedProxies: [\"127.0.0.1\"], controlUi: {allowedOrigins: [\"https://ui.example\"]}, nodes: {pairing: {autoApproveLocal: false}}",
+        ),
+    );
+    let line = gw.wait_stderr_line(&["config reloaded from"], Duration::from_secs(10));
+    for key in [
+        "gateway.trustedProxies",
+        "gateway.controlUi.allowedOrigins",
+        "gateway.nodes.pairing.autoApproveLocal",
+    ] {
+        assert!(line.contains(key), "{key} not in {line}");
+    }
+    assert!(!line.contains("closed"), "no session closed: {line}");
+    // After: the proxy is trusted, the origin allowed, a new local device waits for approval.
+    let ok = crate::support::raw_upgrade(port, &[("X-Forwarded-For", "203.0.113.9")]);
+    assert_eq!(ok.status, 101, "{ok:?}");
+    let res = origin_connect("https://ui.example").await;
+    assert_eq!(res["ok"], true, "{res}");
+    let params = node_connect_params(&["echo.test"], json!({"token": OLD}));
+    let waiting = FakeNode::connect_with(port, &random_key(), params, always(Action::Echo))
+        .await
+        .err()
+        .expect("a new local device is no longer paired silently");
+    assert!(
+        waiting["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pairing required"),
+        "{waiting}"
+    );
+    // The operator connected before the edit is still there.
+    let h = op.request("health", json!({})).await;
+    assert_eq!(h["ok"], true, "{h}");
+}
+
+#[actix_web::test]
+async fn a_model_provider_change_applies_to_the_next_run() {
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::telegram_flow::{GW_ARGS, config, dm, wait_reply};
+    let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let (a, b) = (FakeOpenAi::start(), FakeOpenAi::start());
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, Some(&a), json!({}))));
+    a.push_text("answer from A");
+    let first = dm(&tg, 5201, "hello");
+    assert_eq!(
+        wait_reply(&tg, first, Duration::from_secs(10)).await.text(),
+        "answer from A"
+    );
+
+    b.push_text("answer from B");
+    replace_file(&gw.config_path(), &config(&tg, Some(&b), json!({})));
+    gw.wait_stderr_line(
+        &["config reloaded from", "models.providers.fake.baseUrl"],
+        Duration::from_secs(10),
+    );
+    let second = dm(&tg, 5201, "again");
+    assert_eq!(
+        wait_reply(&tg, second, Duration::from_secs(10))
+            .await
+            .text(),
+        "answer from B"
+    );
+    assert_eq!((a.request_count(), b.request_count()), (1, 1));
+}
+
+#[actix_web::test]
+async fn a_bot_token_change_is_logged_as_needing_a_restart_and_not_applied() {
+    use crate::telegram_flow::{GW_ARGS, config, dm, wait_reply};
+    let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, None, json!({}))));
+    let first = dm(&tg, 5301, "/help");
+    wait_reply(&tg, first, Duration::from_secs(10)).await;
+    let new_token = "999:NEW-bot-token-never-logged";
+    let edited = config(
+        &tg,
+        None,
+        json!({"botToken": new_token, "allowFrom": ["*", 5302]}),
+    );
+    replace_file(&gw.config_path(), &edited);
+    let line = gw.wait_stderr_line(&["needs a gateway restart"], Duration::from_secs(10));
+    assert!(line.contains("channels.telegram.botToken"), "{line}");
+    // The account restarts as a whole later: its allowlist change waits with it.
+    assert!(line.contains("channels.telegram.allowFrom"), "{line}");
+    assert!(!gw.stderr().contains(new_token), "{}", gw.stderr());
+    // The running bot keeps its token and keeps answering.
+    let again = dm(&tg, 5301, "/help");
+    wait_reply(&tg, again, Duration::from_secs(10)).await;
+    assert_eq!(tg.calls("getMe"), 1);
+}
