@@ -234,6 +234,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         eprintln!("warning: {w}");
     }
     let (auth, generated) = resolve_auth(&loaded)?;
+    let auth_mode = auth.mode;
+    crate::tailscale::check(&gw.tailscale, auth_mode).map_err(StartError::config)?;
+    let ui = crate::http::ui::Ui::from_config(&gw.control_ui).map_err(StartError::config)?;
     if let Some(addr) = plan.non_loopback() {
         let has_secret = auth.mode != AuthMode::None && generated.is_none();
         if !has_secret {
@@ -340,11 +343,15 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         .as_ref()
         .map(|t| (t.fingerprint.clone(), t.cert_path.clone()));
     let server =
-        http::serve(listeners, engine.clone(), tls.map(|t| t.config)).map_err(|e| StartError {
+        http::serve(listeners, engine.clone(), tls.map(|t| t.config), ui.clone()).map_err(|e| StartError {
             code: 1,
             message: format!("cannot start the HTTP server: {e}"),
         })?;
     let handle = server.handle();
+    // Tailscale Serve/Funnel: a dedicated loopback listener plus the foreground claim.
+    let tailscale = crate::tailscale::start(gw, engine.clone(), ui, auth_mode)
+        .await
+        .map_err(|message| StartError { code: 1, message })?;
 
     // A generated token is shown only to a person at a terminal; otherwise (a service
     // manager's journal, `docker logs`, a CI log) it goes to a 0600 file and only the path is
@@ -386,6 +393,15 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             );
         }
         _ => {}
+    }
+    if let Some(t) = &tailscale {
+        let _ = writeln!(
+            out,
+            "tailscale: {} → {} (dedicated listener http://{})",
+            gw.tailscale.mode.unwrap_or_default().as_str(),
+            t.url.as_deref().unwrap_or("(no URL printed)"),
+            t.listener
+        );
     }
     for a in &bound {
         let _ = writeln!(out, "listening on {scheme}://{a}");
@@ -430,6 +446,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         // Every socket is closed: stop accepting and exit now. (Awaiting the server's own
         // stop joins its worker threads, which adds about a second.)
+        if let Some(t) = tailscale {
+            t.release().await;
+        }
         drop(handle.stop(false));
         if let Some(RuntimeToken::File(path)) = &token_shown {
             let _ = std::fs::remove_file(path);

@@ -14,6 +14,7 @@ pub mod config;
 pub mod gateway;
 pub mod http;
 pub mod node_host;
+pub mod tailscale;
 pub mod tls;
 
 pub use openclaw_actors as actors;

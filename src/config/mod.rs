@@ -15,6 +15,8 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod tailscale;
+
 /// Default gateway port.
 pub const DEFAULT_PORT: u16 = 18789;
 
@@ -104,6 +106,10 @@ pub struct AuthCfg {
     /// Failed-auth limiter.
     #[serde(default)]
     pub rate_limit: RateLimitCfg,
+    /// Accept verified Tailscale Serve identities for operators (default: true with
+    /// `gateway.tailscale.mode: "serve"` unless the auth mode is password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_tailscale: Option<bool>,
 }
 
 impl std::fmt::Debug for AuthCfg {
@@ -197,6 +203,9 @@ pub struct GatewayCfg {
     /// Server TLS.
     #[serde(default)]
     pub tls: TlsCfg,
+    /// Tailscale Serve / Funnel (`gateway.tailscale`).
+    #[serde(default)]
+    pub tailscale: tailscale::TailscaleCfg,
 }
 
 /// `gateway.controlUi`.
@@ -207,6 +216,12 @@ pub struct ControlUiCfg {
     /// same-origin pages from loopback/private hosts; `"*"` allows any origin.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Serve the Control UI page (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// URL prefix of the page (default `/`), e.g. `/openclaw`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_path: Option<String>,
 }
 
 /// `gateway.nodes`.
@@ -240,6 +255,7 @@ impl Default for GatewayCfg {
             control_ui: ControlUiCfg::default(),
             nodes: NodesCfg::default(),
             tls: TlsCfg::default(),
+            tailscale: tailscale::TailscaleCfg::default(),
         }
     }
 }

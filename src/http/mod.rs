@@ -2,6 +2,7 @@
 //! `/readyz` and `/health`. `serve` takes already-bound listeners (mini-redis style), so
 //! tests and `--port 0` work the same way.
 
+pub mod ui;
 pub mod ws;
 
 use std::net::TcpListener;
@@ -17,15 +18,18 @@ pub fn serve(
     listeners: Vec<TcpListener>,
     engine: Engine,
     tls: Option<rustls::ServerConfig>,
+    ui: ui::Ui,
 ) -> std::io::Result<Server> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 4);
     let data = web::Data::new(engine);
+    let ui = web::Data::new(ui);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(ui.clone())
             .route("/healthz", web::get().to(live))
             .route("/readyz", web::get().to(live))
             .route("/health", web::get().to(live))

@@ -53,14 +53,15 @@ pub async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !is_ws {
-        if req.path() == "/" {
-            return HttpResponse::Ok()
-                .content_type("text/plain; charset=utf-8")
-                .body("openclaw-rs gateway: connect with a WebSocket client (protocol v4)\n");
-        }
-        return HttpResponse::NotFound().finish();
+        // Plain GET/HEAD: the Control UI (crate::http::ui).
+        return super::ui::page(&req);
     }
-    let peer = match attribute(&req, &engine) {
+    // The dedicated Tailscale Serve listener has its own rules (crate::tailscale).
+    let attributed = match req.app_data::<web::Data<crate::tailscale::Ingress>>() {
+        Some(ingress) => crate::tailscale::attribute(&req, &engine, ingress).await,
+        None => attribute(&req, &engine),
+    };
+    let peer = match attributed {
         Ok(p) => p,
         Err(resp) => return *resp,
     };
@@ -119,7 +120,7 @@ fn hard_close(req: &HttpRequest) -> Option<HardClose> {
     })))
 }
 
-fn refuse(kind: &str, message: &str) -> Box<HttpResponse> {
+pub(crate) fn refuse(kind: &str, message: &str) -> Box<HttpResponse> {
     Box::new(HttpResponse::Forbidden().json(json!({"error": {
         "message": message,
         "type": kind,
@@ -149,6 +150,16 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
         .get(header::ORIGIN)
         .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
     let proxied = has_proxy_headers;
+    if crate::tailscale::IDENTITY_HEADERS
+        .iter()
+        .any(|h| req.headers().contains_key(*h))
+    {
+        // Identity headers count only on the dedicated Serve listener (spec §5.10).
+        return Err(refuse(
+            "proxy_attribution_required",
+            "Tailscale identity headers are only accepted on the gateway's own Tailscale Serve listener (gateway.tailscale.mode: \"serve\"). Point Tailscale Serve at it, or strip these headers in your proxy.",
+        ));
+    }
     if proxied && !peer_ip.is_some_and(|ip| is_trusted(trusted, ip)) {
         return Err(refuse(
             "proxy_attribution_required",
@@ -174,6 +185,7 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
             origin,
             origin_allowed,
             hard_close: None,
+            tailscale: None,
         });
     };
     if !proxied {
@@ -184,6 +196,7 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
             origin,
             origin_allowed,
             hard_close: None,
+            tailscale: None,
         });
     }
     let trusted_fn = |ip: IpAddr| is_trusted(trusted, ip);
@@ -222,6 +235,7 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
         origin,
         origin_allowed,
         hard_close: None,
+        tailscale: None,
     })
 }
 
