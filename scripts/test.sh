@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export OPENCLAW_REF_DIR="${OPENCLAW_REF_DIR:-${HOME}/.cache/openclaw-rs/openclaw-ref}"
 
 bash scripts/setup-openclaw-ref.sh
+bash scripts/setup-browser.sh   # Debian chromium + playwright-core for tests/browser/ui.mjs
 
 if cargo nextest --version >/dev/null 2>&1; then
     echo "test.sh: cargo nextest run --workspace $*" >&2

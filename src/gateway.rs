@@ -342,8 +342,8 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let fingerprint = tls
         .as_ref()
         .map(|t| (t.fingerprint.clone(), t.cert_path.clone()));
-    let server =
-        http::serve(listeners, engine.clone(), tls.map(|t| t.config), ui.clone()).map_err(|e| StartError {
+    let server = http::serve(listeners, engine.clone(), tls.map(|t| t.config), ui.clone())
+        .map_err(|e| StartError {
             code: 1,
             message: format!("cannot start the HTTP server: {e}"),
         })?;

@@ -63,11 +63,14 @@ pub struct WhoisUser {
     pub tagged: bool,
 }
 
+/// A cached whois answer and when it was fetched.
+type Cached = (Instant, Result<WhoisUser, String>);
+
 /// Asks tailscaled who an address is, with a short cache.
 pub struct Whois {
     binary: String,
     socket: Option<std::path::PathBuf>,
-    cache: Mutex<HashMap<IpAddr, (Instant, Result<WhoisUser, String>)>>,
+    cache: Mutex<HashMap<IpAddr, Cached>>,
 }
 
 impl Whois {
@@ -208,10 +211,8 @@ pub fn parse_whois(body: &[u8]) -> Result<WhoisUser, String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or("whois answer has no UserProfile.LoginName")?;
-    let tagged = v["Node"]["Tags"]
-        .as_array()
-        .is_some_and(|t| !t.is_empty())
-        || login == "tagged-devices";
+    let tagged =
+        v["Node"]["Tags"].as_array().is_some_and(|t| !t.is_empty()) || login == "tagged-devices";
     Ok(WhoisUser {
         login: login.to_owned(),
         tagged,
@@ -359,7 +360,8 @@ impl Claim {
             && let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
         {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            let _ = tokio::time::timeout(Duration::from_secs(3), self.exited.wait_for(|e| *e)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(3), self.exited.wait_for(|e| *e)).await;
         }
         drop(self.server.stop(false));
     }
@@ -544,7 +546,8 @@ mod tests {
                 tagged: false
             })
         );
-        let tagged = br#"{"Node":{"Tags":["tag:server"]},"UserProfile":{"LoginName":"tagged-devices"}}"#;
+        let tagged =
+            br#"{"Node":{"Tags":["tag:server"]},"UserProfile":{"LoginName":"tagged-devices"}}"#;
         assert!(parse_whois(tagged).expect("parses").tagged);
         assert!(parse_whois(b"{}").is_err());
         assert!(parse_whois(b"not json").is_err());

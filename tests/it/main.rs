@@ -4,6 +4,7 @@ mod agent_rpc;
 mod agent_wait;
 mod cli;
 mod clients;
+mod control_ui;
 mod edge;
 mod events;
 mod handshake;

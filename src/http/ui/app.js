@@ -339,8 +339,17 @@
     return li;
   }
   function currentSession() { return $("session-key").value.trim() || "main"; }
+  // The gateway names sessions canonically ("main" is "agent:main:main"): remember the name
+  // it answered with for the session shown, and the runs this page started.
+  const myRuns = new Set();
+  let canonicalKey = null;
+  let canonicalFor = null;
+  function isShown(sessionKey) {
+    const shown = currentSession();
+    return sessionKey === shown || (canonicalFor === shown && sessionKey === canonicalKey);
+  }
   function onChat(p) {
-    if (p.sessionKey && p.sessionKey !== currentSession()) { refreshSessions(); return; }
+    if (!myRuns.has(p.runId) && !(p.sessionKey && isShown(p.sessionKey))) { refreshSessions(); return; }
     let li = streams.get(p.runId);
     if (!li) { li = addMessage("assistant", "", "streaming"); li.dataset.runId = p.runId || ""; streams.set(p.runId, li); }
     if (p.state === "delta") {
@@ -353,6 +362,7 @@
       li.classList.remove("streaming");
       li.dataset.state = "final";
       streams.delete(p.runId);
+      myRuns.delete(p.runId);
       refreshSessions();
     } else if (p.state === "error" || p.state === "aborted") {
       li.classList.remove("streaming");
@@ -370,15 +380,22 @@
     if (!text) return;
     input.value = "";
     addMessage("user", text);
+    const runId = uuid();
+    const shown = currentSession();
+    myRuns.add(runId);
     try {
-      await rpc("chat.send", { sessionKey: currentSession(), message: text, idempotencyKey: uuid() });
+      const ack = await rpc("chat.send", { sessionKey: shown, message: text, idempotencyKey: runId });
+      if (ack && ack.sessionKey) { canonicalKey = ack.sessionKey; canonicalFor = shown; }
     } catch (e) {
+      myRuns.delete(runId);
       addMessage("assistant", `Not sent: ${e.message}`, "failed");
     }
   }
   async function loadHistory() {
     try {
-      const h = await rpc("chat.history", { sessionKey: currentSession(), limit: 200 });
+      const shown = currentSession();
+      const h = await rpc("chat.history", { sessionKey: shown, limit: 200 });
+      if (h.sessionKey) { canonicalKey = h.sessionKey; canonicalFor = shown; }
       $("messages").replaceChildren();
       streams.clear();
       for (const m of h.messages || []) {
