@@ -17,6 +17,7 @@ mod nodes;
 mod pairing;
 mod state_dir;
 mod support;
+mod tailscale;
 mod telegram_flow;
 mod tls;
 mod tool_policy;
