@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod dashboard;
 pub mod nodes;
 
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub enum Command {
     Channels(agent::ChannelsCmd),
     /// List and approve DM pairing requests from chat channels.
     Pairing(agent::PairingCmd),
+    /// Print (or --open) the Control UI's URL for the configured gateway.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// `openclaw gateway`.
@@ -233,6 +236,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Message(m) => agent::run_message(cli.config, m).await,
         Command::Channels(c) => agent::run_channels(cli.config, c).await,
         Command::Pairing(p) => agent::run_pairing(cli.config, p).await,
+        Command::Dashboard(d) => dashboard::run(cli.config, d).await,
     }
 }
 

@@ -248,8 +248,8 @@ async fn the_page_client_on_loopback_is_paired_silently_and_cross_origin_pages_a
         json!(["operator.read", "operator.write"]),
         "{res}"
     );
-    // An allowed cross-origin page: accepted by origin, but not local for pairing? It is a
-    // direct loopback peer with a loopback Host, and the Control UI client: silent too.
+    // A page from an allowed origin, opened through the loopback port (direct loopback peer,
+    // loopback Host, the Control UI client): accepted, and silently paired as well.
     let (_c, res) = page_connect(p, &[("Origin", "https://ui.example")], "T").await;
     assert_eq!(res["ok"], true, "{res}");
     // Refused origins, whatever the credentials.
@@ -548,4 +548,89 @@ async fn browser_control_ui_end_to_end() {
             "missing screenshot {name}"
         );
     }
+}
+
+// === openclaw dashboard ===
+
+#[test]
+fn dashboard_prints_the_page_url_for_the_configured_gateway() {
+    use crate::support::CliHome;
+    // Defaults: loopback, port 18789, root path; the URL never carries the secret.
+    let home = CliHome::with_config(r#"{gateway: {auth: {token: "SECRET-T"}}}"#);
+    let out = home.run(&["dashboard"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.stdout, "http://127.0.0.1:18789/\n", "{out}");
+    assert!(
+        !out.stdout.contains("SECRET-T") && !out.stderr.contains("SECRET-T"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("sign in with gateway.auth.token"),
+        "{out}"
+    );
+
+    // basePath, TLS, --json.
+    let home = CliHome::with_config(
+        r#"{gateway: {port: 20001, tls: {enabled: true}, controlUi: {basePath: "/openclaw"}}}"#,
+    );
+    let out = home.run(&["dashboard", "--json"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["httpUrl"], "https://127.0.0.1:20001/openclaw/", "{v}");
+    assert_eq!(v["wsUrl"], "wss://127.0.0.1:20001/openclaw/", "{v}");
+    assert_eq!(v["port"], 20001, "{v}");
+    assert_eq!(v["tokenIncluded"], false, "{v}");
+
+    // A remote gateway: derived from gateway.remote.url.
+    let home = CliHome::with_config(
+        r#"{gateway: {mode: "remote", remote: {url: "wss://gw.example:8443", token: "X"}}}"#,
+    );
+    let out = home.run(&["dashboard"], &[]);
+    assert_eq!(out.stdout, "https://gw.example:8443/\n", "{out}");
+
+    // The page turned off: a clear refusal.
+    let home = CliHome::with_config(r#"{gateway: {controlUi: {enabled: false}}}"#);
+    let out = home.run(&["dashboard"], &[]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("the Control UI is off (gateway.controlUi.enabled: false). Fix:"),
+        "{out}"
+    );
+}
+
+#[test]
+fn dashboard_open_hands_the_url_of_a_running_gateway_to_the_browser() {
+    use crate::support::CliHome;
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::with_config(&format!("{{gateway: {{port: {}}}}}", gw.port));
+    let seen = home.dir.path().join("opened.txt");
+    let browser = home.write(
+        "fake-browser",
+        &format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", seen.display()),
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let browser = browser.display().to_string();
+    let out = home.run(&["dashboard", "--open"], &[("BROWSER", browser.as_str())]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let url = format!("http://127.0.0.1:{}/", gw.port);
+    assert_eq!(out.stdout, format!("{url}\n"), "{out}");
+    assert!(!out.stderr.contains("nothing is listening"), "{out}");
+    assert_eq!(std::fs::read_to_string(&seen).expect("browser ran"), url);
+    // The URL really is the page.
+    let (status, _, body) = http(gw.port, "GET", "/", &[]);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("OpenClaw Control"));
+    // A browser that fails: exit 1 naming the fix.
+    let out = home.run(
+        &["dashboard", "--open"],
+        &[("BROWSER", "/nonexistent/browser")],
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&format!("Fix: open {url} yourself")),
+        "{out}"
+    );
 }
