@@ -17,6 +17,10 @@
 //! authenticates **operators** only ([`TailscaleIdentity`] in the handshake); nodes, and
 //! every request on the ordinary listener, never get it (there, the headers are refused).
 //! Funnel requests (`Tailscale-Funnel-Request`) never carry identity.
+//!
+//! Like OpenClaw's, this tokenless path trusts the gateway host: any local process can reach
+//! the loopback listener and claim a tailnet address; set `gateway.auth.allowTailscale: false`
+//! where untrusted code runs on the same host.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -51,6 +55,8 @@ const WHOIS_ERROR_TTL: Duration = Duration::from_secs(5);
 const WHOIS_CACHE_MAX: usize = 4096;
 /// Largest `whois` answer read.
 const WHOIS_MAX_BYTES: usize = 256 * 1024;
+/// `whois` lookups running at once at most (further ones wait for a slot).
+const WHOIS_CONCURRENCY: usize = 8;
 /// How long `tailscale serve` has to print its URL.
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,6 +77,7 @@ pub struct Whois {
     binary: String,
     socket: Option<std::path::PathBuf>,
     cache: Mutex<HashMap<IpAddr, Cached>>,
+    slots: tokio::sync::Semaphore,
 }
 
 impl Whois {
@@ -80,6 +87,7 @@ impl Whois {
             binary: tailscale_binary(cfg),
             socket: cfg.socket.as_ref().map(std::path::PathBuf::from),
             cache: Mutex::new(HashMap::new()),
+            slots: tokio::sync::Semaphore::new(WHOIS_CONCURRENCY),
         }
     }
 
@@ -98,7 +106,13 @@ impl Whois {
                 return res.clone();
             }
         }
-        let res = match tokio::time::timeout(WHOIS_TIMEOUT, self.query(ip)).await {
+        // Bounded: a burst of new addresses cannot fork unbounded `tailscale` processes.
+        let res = match tokio::time::timeout(WHOIS_TIMEOUT, async {
+            let _slot = self.slots.acquire().await.map_err(|e| e.to_string())?;
+            self.query(ip).await
+        })
+        .await
+        {
             Ok(r) => r,
             Err(_) => Err(format!("whois timed out after {WHOIS_TIMEOUT:?}")),
         };

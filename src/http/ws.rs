@@ -23,6 +23,10 @@
 //!   (`http(s)://localhost|127.0.0.1|[::1]:<port>`), and same-origin pages whose host is
 //!   loopback, private (RFC 1918, link-local, CGNAT, IPv6 ULA), `*.local` or `*.ts.net`.
 //!   Anything else is refused at `connect` with `CONTROL_UI_ORIGIN_NOT_ALLOWED`.
+//! - **Tailscale.** `Tailscale-User-*` identity headers are refused here (HTTP 403
+//!   `proxy_attribution_required`); they count only on the dedicated Serve listener, whose
+//!   requests [`crate::tailscale::attribute`] works out instead.
+//! - A request that is not an upgrade is the Control UI page ([`super::ui`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
