@@ -5,10 +5,11 @@
 //
 // Env: PLAYWRIGHT_DIR (dir holding node_modules/playwright-core), UI_URL (the page, direct on
 // loopback), UI_REMOTE_URL (the page through a trusted proxy that adds X-Forwarded-For),
-// UI_REMOTE_IP (the address that proxy claims), UI_TOKEN, UI_NODE_ID, UI_SCREENSHOTS.
+// UI_REMOTE_IP (the address that proxy claims), UI_TOKEN, UI_NODE_ID, UI_SCREENSHOTS, and
+// UI_CONTROL_DIR (the script asks the test to restart the gateway by creating restart-now).
 
 import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 const env = (k) => {
@@ -25,6 +26,7 @@ const REMOTE_IP = env("UI_REMOTE_IP");
 const TOKEN = env("UI_TOKEN");
 const NODE_ID = env("UI_NODE_ID");
 const SHOTS = env("UI_SCREENSHOTS");
+const CONTROL = env("UI_CONTROL_DIR");
 const STEP_TIMEOUT = 20000;
 mkdirSync(SHOTS, { recursive: true });
 
@@ -156,6 +158,16 @@ try {
   await local.click('.tabs button[data-tab="health"]');
   await expectText(local.locator("#health-summary"), /Status\s*ok/, "health");
   await shot(local, "09-health");
+
+  step = "gateway restart";
+  writeFileSync(path.join(CONTROL, "restart-now"), "");
+  await expectText(local.locator("#banner"), /Gateway restarting — reconnecting/, "restart banner");
+  await shot(local, "10-restarting");
+  await local.locator('#conn-state[data-state="connected"]').waitFor({ timeout: 30000 });
+  await local.locator("#banner").waitFor({ state: "hidden", timeout: STEP_TIMEOUT });
+  // The remote browser (paired, secret remembered) comes back by itself too.
+  await remote.locator('#conn-state[data-state="connected"]').waitFor({ timeout: 30000 });
+  await shot(local, "11-reconnected");
 
   if (consoleErrors.length) throw new Error(`console errors:\n${consoleErrors.join("\n")}`);
   log("all steps passed");

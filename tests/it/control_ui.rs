@@ -477,10 +477,11 @@ async fn browser_control_ui_end_to_end() {
         "/usr/bin/chromium is missing: run scripts/setup-browser.sh (as root it installs Debian's chromium)"
     );
     const REMOTE_IP: &str = "203.0.113.7";
-    let gw = TestGateway::start(
+    const CONFIG: &str = r#"{gateway: {trustedProxies: ["127.0.0.1"]}}"#;
+    let mut gw = TestGateway::start(
         &["gateway", "run", "--port", "0", "--token", "T"],
         &[],
-        Some(r#"{gateway: {trustedProxies: ["127.0.0.1"]}}"#),
+        Some(CONFIG),
     );
     let key = random_key();
     let node = FakeNode::connect(gw.port, &key, "T", &["system.which"], always(Action::Echo)).await;
@@ -497,13 +498,37 @@ async fn browser_control_ui_end_to_end() {
         .env("UI_REMOTE_IP", REMOTE_IP)
         .env("UI_TOKEN", "T")
         .env("UI_NODE_ID", &node.node_id)
-        .env("UI_SCREENSHOTS", &shots);
+        .env("UI_SCREENSHOTS", &shots)
+        .env("UI_CONTROL_DIR", home.path());
     let mut run = Background::spawn(cmd);
     let limit = Duration::from_secs(180);
     let deadline = Instant::now() + limit;
+    let restart = home.path().join("restart-now");
+    let mut restarted = false;
     let status = loop {
         if let Some(s) = run.try_status() {
             break s;
+        }
+        if !restarted && restart.exists() {
+            // The page asked for a restart: SIGTERM, then the same port and state dir.
+            restarted = true;
+            let port = gw.port;
+            gw.sigterm();
+            assert!(gw.wait_exit(Duration::from_secs(15)).success());
+            let dir = gw.take_dir();
+            gw = TestGateway::start_in(
+                dir,
+                &[
+                    "gateway",
+                    "run",
+                    "--port",
+                    &port.to_string(),
+                    "--token",
+                    "T",
+                ],
+                &[],
+                Some(CONFIG),
+            );
         }
         assert!(
             Instant::now() < deadline,

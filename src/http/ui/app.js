@@ -519,7 +519,9 @@
     try {
       const h = await rpc("health", {});
       const dl = $("health-summary"); dl.replaceChildren();
-      const rows = [["Status", h.ok === false ? "unhealthy" : "ok"], ["Server", hello && hello.server ? `${hello.server.version || ""} (${hello.server.host || ""})` : "—"]];
+      const rows = [["Status", h.ok === false ? "unhealthy" : "ok"], ["Server", hello && hello.server ? `openclaw-rs ${hello.server.version || "?"}` : "—"],
+        ["Signed in with", (hello && hello.auth && hello.auth.method) || "—"],
+        ["Scopes", (hello && hello.auth && (hello.auth.scopes || []).join(", ")) || "none"]];
       for (const [k, v] of Object.entries(h)) if (["string", "number", "boolean"].includes(typeof v) && k !== "ok") rows.push([k, String(v)]);
       for (const [k, v] of rows) dl.append(el("dt", { text: k }), el("dd", { text: v }));
       $("health-raw").textContent = JSON.stringify(h, null, 2);
