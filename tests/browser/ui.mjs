@@ -151,13 +151,37 @@ try {
   if (!remembered || !remembered.includes(TOKEN)) throw new Error("ticked 'remember' but nothing was stored");
   await shot(remote, "08-remote-approved");
 
-  step = "sessions and health";
+  step = "reject a device";
+  const stranger = await (await browser.newContext()).newPage();
+  watch(stranger, "stranger");
+  await stranger.goto(URL_REMOTE, { waitUntil: "load" });
+  await stranger.fill("#secret", TOKEN);
+  await stranger.click("#connect");
+  const strangerText = await expectText(stranger.locator("#banner"), /openclaw devices approve [0-9a-f-]+/, "stranger pairing banner");
+  const strangerReq = strangerText.match(/openclaw devices approve ([0-9a-f-]+)/)[1];
+  await local.click('[data-refresh="approvals"]');
+  const strangerLi = local.locator(`#pending-devices li[data-request-id="${strangerReq}"]`);
+  await strangerLi.locator("button.bad").click();
+  await strangerLi.waitFor({ state: "detached", timeout: STEP_TIMEOUT });
+  if (await stranger.locator("#app").isVisible()) throw new Error("rejected browser got in");
+  await stranger.close();
+
+  step = "sessions and history";
   await local.click('.tabs button[data-tab="sessions"]');
   await local.click('[data-refresh="sessions"]');
-  await local.locator('#sessions-body tr[data-session="agent:main:main"]').waitFor({ timeout: STEP_TIMEOUT });
+  const sessionRow = local.locator('#sessions-body tr[data-session="agent:main:main"]');
+  await sessionRow.waitFor({ timeout: STEP_TIMEOUT });
+  await local.evaluate(() => document.getElementById("messages").replaceChildren());
+  await sessionRow.locator("button").click();
+  await expectText(local.locator("#messages li.msg.user").first(), /^\/help$/, "history: user message");
+  await expectText(local.locator("#messages li.msg.assistant").first(), /understands:/, "history: reply");
+  if ((await local.inputValue("#session-key")) !== "agent:main:main") throw new Error("session key not set from the list");
+  await shot(local, "09-history");
+
+  step = "health";
   await local.click('.tabs button[data-tab="health"]');
   await expectText(local.locator("#health-summary"), /Status\s*ok/, "health");
-  await shot(local, "09-health");
+  await shot(local, "09b-health");
 
   step = "gateway restart";
   writeFileSync(path.join(CONTROL, "restart-now"), "");

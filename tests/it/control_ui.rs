@@ -457,8 +457,10 @@ async fn forwarding_proxy(upstream: u16, client_ip: &'static str) -> u16 {
 /// The whole page in real headless Chromium (tests/browser/ui.mjs): loads without console
 /// errors, refuses a wrong token with "Token mismatch", signs in with the token, chats with
 /// the embedded command agent (streamed `chat` events), approves the fake node's commands,
-/// lists the node and invokes `system.which`, and approves a "remote" browser (behind a
-/// trusted proxy) that shows "pairing required". Screenshots: target/browser-screenshots/.
+/// lists the node and invokes `system.which`, approves a "remote" browser (behind a trusted
+/// proxy) that shows "pairing required", rejects another, reopens the session's history,
+/// shows health, and rides out a gateway restart ("Gateway restarting — reconnecting…").
+/// Screenshots: target/browser-screenshots/.
 #[actix_web::test]
 async fn browser_control_ui_end_to_end() {
     let refd = ref_dir();
