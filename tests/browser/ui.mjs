@@ -95,11 +95,22 @@ try {
   await shot(local, "03-signed-in");
 
   step = "chat";
+  // Record what the reply bubble showed while the run was still streaming (delta events).
+  await local.evaluate(() => {
+    window.__streamed = [];
+    new MutationObserver(() => {
+      for (const li of document.querySelectorAll("#messages li.msg.assistant.streaming")) {
+        if (li.textContent) window.__streamed.push(li.textContent);
+      }
+    }).observe(document.getElementById("messages"), { subtree: true, childList: true, characterData: true, attributes: true });
+  });
   await local.fill("#chat-input", "/help");
   await local.click("#chat-send");
   await expectText(local.locator("#messages li.msg.user").last(), /^\/help$/, "user bubble");
   const reply = local.locator('#messages li.msg.assistant[data-state="final"]').last();
   await expectText(reply, /understands:[\s\S]*\/invoke <node> <command>/, "streamed reply");
+  const streamed = await local.evaluate(() => window.__streamed);
+  if (!streamed.some((t) => t.includes("understands:"))) throw new Error(`no streamed (delta) text was shown before the final reply: ${JSON.stringify(streamed)}`);
   await shot(local, "04-chat");
 
   step = "approve the node's commands";
