@@ -23,9 +23,11 @@
 //!   (`http(s)://localhost|127.0.0.1|[::1]:<port>`), and same-origin pages whose host is
 //!   loopback, private (RFC 1918, link-local, CGNAT, IPv6 ULA), `*.local` or `*.ts.net`.
 //!   Anything else is refused at `connect` with `CONTROL_UI_ORIGIN_NOT_ALLOWED`.
-//! - **Tailscale.** `Tailscale-User-*` identity headers are refused here (HTTP 403
-//!   `proxy_attribution_required`); they count only on the dedicated Serve listener, whose
-//!   requests [`crate::tailscale::attribute`] works out instead.
+//! - **Tailscale.** `Tailscale-User-*` identity headers never authenticate here: from a peer
+//!   outside `gateway.trustedProxies` the upgrade is refused (HTTP 403
+//!   `proxy_attribution_required`), from a trusted proxy (an externally managed Serve route)
+//!   they are ignored. They count only on the dedicated Serve listener, whose requests
+//!   [`crate::tailscale::attribute`] works out instead.
 //! - A request that is not an upgrade is the Control UI page ([`super::ui`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -157,8 +159,11 @@ fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, Box<HttpRes
     if crate::tailscale::IDENTITY_HEADERS
         .iter()
         .any(|h| req.headers().contains_key(*h))
+        && !peer_ip.is_some_and(|ip| is_trusted(trusted, ip))
     {
-        // Identity headers count only on the dedicated Serve listener (spec §5.10).
+        // Identity headers count only on the dedicated Serve listener (spec §5.10); from a
+        // trusted proxy (an externally managed Serve route) they are ignored, from anyone
+        // else the request is unattributable.
         return Err(refuse(
             "proxy_attribution_required",
             "Tailscale identity headers are only accepted on the gateway's own Tailscale Serve listener (gateway.tailscale.mode: \"serve\"). Point Tailscale Serve at it, or strip these headers in your proxy.",

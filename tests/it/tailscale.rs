@@ -256,7 +256,7 @@ async fn identity_is_accepted_only_when_verified_and_only_for_operators() {
         "{res}"
     );
 
-    // Never on the ordinary listener: the same headers are refused outright.
+    // Never on the ordinary listener: without a trusted proxy the same headers are refused.
     let headers = serve_headers(ALICE_IP, Some(LOGIN));
     let r = raw_upgrade(gw.port, &headers);
     assert_eq!(r.status, 403, "{r:?}");
@@ -272,6 +272,35 @@ async fn identity_is_accepted_only_when_verified_and_only_for_operators() {
         error_of(&res)["details"]["code"],
         "AUTH_TOKEN_MISSING",
         "{res}"
+    );
+
+    drop(gw);
+
+    // An externally managed Serve route to the ordinary listener (its source trusted): the
+    // headers are ignored, never an identity; the token is still required.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let bin = fake_tailscale(dir2.path());
+    let ext = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some(&format!(
+            r#"{{gateway: {{trustedProxies: ["127.0.0.1"], tailscale: {{binary: "{}"}}}}}}"#,
+            bin.display()
+        )),
+    );
+    // Tailscale Serve keeps the public Host.
+    let mut headers = serve_headers(ALICE_IP, Some(LOGIN));
+    headers.push(("Host", TS_HOST));
+    let (_c, res) = ts_connect(ext.port, &headers, Some(&key)).await;
+    assert_eq!(
+        error_of(&res)["details"]["code"],
+        "AUTH_TOKEN_MISSING",
+        "{res}"
+    );
+    assert!(
+        !calls(dir2.path()).contains("whois"),
+        "{}",
+        calls(dir2.path())
     );
 }
 
