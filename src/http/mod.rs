@@ -1,5 +1,5 @@
 //! The HTTP surface: one port serves the WebSocket upgrade (on any path) plus `/healthz`,
-//! `/readyz` and `/health`. `serve` takes already-bound listeners (mini-redis style), so
+//! `/readyz` and `/health`, and every other `GET`/`HEAD` is the Control UI page ([`ui`]). `serve` takes already-bound listeners (mini-redis style), so
 //! tests and `--port 0` work the same way.
 
 pub mod ui;
