@@ -24,9 +24,12 @@ const URL_LOCAL = env("UI_URL");
 const URL_REMOTE = env("UI_REMOTE_URL");
 const REMOTE_IP = env("UI_REMOTE_IP");
 const TOKEN = env("UI_TOKEN");
-const NODE_ID = env("UI_NODE_ID");
 const SHOTS = env("UI_SCREENSHOTS");
-const CONTROL = env("UI_CONTROL_DIR");
+// "full" (default): everything below; "tailscale": UI_REMOTE_URL is the gateway's Tailscale
+// Serve listener behind a fake tailscaled proxy that adds a tailnet identity.
+const MODE = process.env.UI_MODE || "full";
+const NODE_ID = MODE === "full" ? env("UI_NODE_ID") : "";
+const CONTROL = MODE === "full" ? env("UI_CONTROL_DIR") : "";
 const STEP_TIMEOUT = 20000;
 mkdirSync(SHOTS, { recursive: true });
 
@@ -72,7 +75,7 @@ const browser = await chromium.launch({
     "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
 });
 let failed = null;
-try {
+async function fullFlow() {
   // ---- the local browser (direct loopback: silently paired) ----
   const local = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
   watch(local, "local");
@@ -209,7 +212,42 @@ try {
   // The remote browser (paired, secret remembered) comes back by itself too.
   await remote.locator('#conn-state[data-state="connected"]').waitFor({ timeout: 30000 });
   await shot(local, "11-reconnected");
+}
 
+// Signs in through Tailscale Serve with an empty secret: the tailnet login authenticates, the
+// new browser is still paired (approved from a local page signed in with the token).
+async function tailscaleFlow() {
+  step = "tailscale: load";
+  const ts = await (await browser.newContext()).newPage();
+  watch(ts, "tailscale");
+  await ts.goto(URL_REMOTE, { waitUntil: "load" });
+  await ts.locator("#login").waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+  step = "tailscale: sign in without a secret";
+  await ts.click("#connect");
+  const text = await expectText(ts.locator("#banner"), /Pairing required[\s\S]*openclaw devices approve [0-9a-f-]+/, "pairing banner");
+  const requestId = text.match(/openclaw devices approve ([0-9a-f-]+)/)[1];
+  await shot(ts, "ts-01-pairing-required");
+  step = "tailscale: approve from the local page";
+  const local = await (await browser.newContext()).newPage();
+  watch(local, "local");
+  await local.goto(URL_LOCAL, { waitUntil: "load" });
+  await local.fill("#secret", TOKEN);
+  await local.click("#connect");
+  await local.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await local.click('.tabs button[data-tab="approvals"]');
+  const li = local.locator(`#pending-devices li[data-request-id="${requestId}"]`);
+  await expectText(li, new RegExp(`from ${REMOTE_IP.replace(/\./g, "\\.")}`), "pending tailnet device");
+  await li.locator("button.ok").click();
+  step = "tailscale: connected";
+  await ts.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await ts.click('.tabs button[data-tab="health"]');
+  await expectText(ts.locator("#health-summary"), /Signed in with\s*tailscale/, "auth method");
+  await shot(ts, "ts-02-signed-in");
+}
+
+try {
+  if (MODE === "tailscale") await tailscaleFlow();
+  else await fullFlow();
   if (consoleErrors.length) throw new Error(`console errors:\n${consoleErrors.join("\n")}`);
   log("all steps passed");
 } catch (e) {

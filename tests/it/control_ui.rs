@@ -395,6 +395,12 @@ fn ref_dir() -> PathBuf {
 /// `X-Forwarded-For` with `client_ip` and forces one request per connection (so every request,
 /// the WebSocket upgrade included, carries the header), then relays bytes both ways.
 async fn forwarding_proxy(upstream: u16, client_ip: &'static str) -> u16 {
+    proxy_with_headers(upstream, vec![("X-Forwarded-For".into(), client_ip.into())]).await
+}
+
+/// Like [`forwarding_proxy`], with any set of headers replaced (removed from the request, then
+/// added with these values; `$host` stands for the request's `Host`).
+async fn proxy_with_headers(upstream: u16, set: Vec<(String, String)>) -> u16 {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -402,6 +408,7 @@ async fn forwarding_proxy(upstream: u16, client_ip: &'static str) -> u16 {
     let port = listener.local_addr().expect("proxy addr").port();
     actix_web::rt::spawn(async move {
         while let Ok((mut down, _)) = listener.accept().await {
+            let set = set.clone();
             actix_web::rt::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -424,16 +431,32 @@ async fn forwarding_proxy(upstream: u16, client_ip: &'static str) -> u16 {
                 let mut out = String::new();
                 for (i, line) in head.split("\r\n").enumerate() {
                     let lower = line.to_ascii_lowercase();
-                    if i > 0
-                        && (lower.starts_with("x-forwarded-for:")
-                            || (!upgrade && lower.starts_with("connection:")))
-                    {
+                    let replaced = set
+                        .iter()
+                        .any(|(k, _)| lower.starts_with(&format!("{}:", k.to_ascii_lowercase())));
+                    if i > 0 && (replaced || (!upgrade && lower.starts_with("connection:"))) {
                         continue;
                     }
                     out.push_str(line);
                     out.push_str("\r\n");
                 }
-                out.push_str(&format!("X-Forwarded-For: {client_ip}\r\n"));
+                let host = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.trim()
+                            .eq_ignore_ascii_case("host")
+                            .then(|| v.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                for (k, v) in &set {
+                    let v = if v == "$host" {
+                        host.as_str()
+                    } else {
+                        v.as_str()
+                    };
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
                 if !upgrade {
                     out.push_str("Connection: close\r\n");
                 }
@@ -460,7 +483,7 @@ async fn forwarding_proxy(upstream: u16, client_ip: &'static str) -> u16 {
 /// lists the node and invokes `system.which`, approves a "remote" browser (behind a trusted
 /// proxy) that shows "pairing required", rejects another, reopens the session's history,
 /// shows health, and rides out a gateway restart ("Gateway restarting — reconnecting…").
-/// Screenshots: target/browser-screenshots/.
+/// Screenshots: target/browser-screenshots/control-ui/.
 #[actix_web::test]
 async fn browser_control_ui_end_to_end() {
     let refd = ref_dir();
@@ -488,7 +511,8 @@ async fn browser_control_ui_end_to_end() {
     let key = random_key();
     let node = FakeNode::connect(gw.port, &key, "T", &["system.which"], always(Action::Echo)).await;
     let proxy = forwarding_proxy(gw.port, REMOTE_IP).await;
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+    // Each browser test has its own folder (they may run in parallel).
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots/control-ui");
     let _ = std::fs::remove_dir_all(&shots);
     let home = tempfile::tempdir().expect("tempdir for the browser");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/ui.mjs");
@@ -659,5 +683,97 @@ fn dashboard_open_hands_the_url_of_a_running_gateway_to_the_browser() {
     assert!(
         out.stderr.contains(&format!("Fix: open {url} yourself")),
         "{out}"
+    );
+}
+
+/// The page through the gateway's own Tailscale Serve listener (a fake tailscaled proxy in
+/// front adds the tailnet identity; `tailscale whois` is the fake CLI): signing in with an
+/// empty secret works, the new browser is approved from a local page, and the health panel
+/// says "Signed in with tailscale".
+#[actix_web::test]
+async fn browser_signs_in_through_tailscale_serve() {
+    use crate::tailscale::{ALICE_IP, LOGIN, dedicated_port, fake_tailscale};
+    let refd = ref_dir();
+    let node_bin = refd.join("node24/node_modules/.bin/node");
+    let pw_dir = refd.join("browser");
+    assert!(
+        node_bin.exists()
+            && pw_dir
+                .join("node_modules/playwright-core/package.json")
+                .exists(),
+        "Node 24 and playwright-core are not installed under {}. Run scripts/test.sh (it runs scripts/setup-openclaw-ref.sh and scripts/setup-browser.sh).",
+        refd.display()
+    );
+    let tsdir = tempfile::tempdir().expect("tempdir");
+    let bin = fake_tailscale(tsdir.path());
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some(&format!(
+            r#"{{gateway: {{tailscale: {{mode: "serve", binary: "{}"}}}}}}"#,
+            bin.display()
+        )),
+    );
+    let ts = dedicated_port(&gw);
+    let proxy = proxy_with_headers(
+        ts,
+        vec![
+            ("X-Forwarded-For".into(), ALICE_IP.into()),
+            ("X-Forwarded-Proto".into(), "http".into()),
+            // Like tailscaled: the Host the browser asked for.
+            ("X-Forwarded-Host".into(), "$host".into()),
+            ("Tailscale-User-Login".into(), LOGIN.to_ascii_lowercase()),
+            ("Tailscale-User-Name".into(), "Alice".into()),
+        ],
+    )
+    .await;
+    let shots =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots/tailscale-serve");
+    let _ = std::fs::remove_dir_all(&shots);
+    let home = tempfile::tempdir().expect("tempdir for the browser");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/ui.mjs");
+    let mut cmd = crate::support::isolated_command(&node_bin, home.path());
+    cmd.arg(&script)
+        .env("PLAYWRIGHT_DIR", &pw_dir)
+        .env("UI_MODE", "tailscale")
+        .env("UI_URL", format!("http://127.0.0.1:{}/", gw.port))
+        .env("UI_REMOTE_URL", format!("http://127.0.0.1:{proxy}/"))
+        .env("UI_REMOTE_IP", ALICE_IP)
+        .env("UI_TOKEN", "T")
+        .env("UI_SCREENSHOTS", &shots);
+    let mut run = Background::spawn(cmd);
+    let limit = Duration::from_secs(120);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = run.try_status() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tests/browser/ui.mjs (tailscale) did not finish within {limit:?}\n{}",
+            run.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        status.success(),
+        "tests/browser/ui.mjs (tailscale) failed ({status}); screenshots in {}\n{}\ngateway stderr:\n{}",
+        shots.display(),
+        run.output(),
+        gw.stderr()
+    );
+    assert!(
+        run.output().contains("ui.mjs: all steps passed"),
+        "{}",
+        run.output()
+    );
+    // tailscaled was asked about the tailnet address, once (cached across reconnects).
+    let log = std::fs::read_to_string(tsdir.path().join("calls.log")).unwrap_or_default();
+    assert_eq!(
+        log.lines()
+            .filter(|l| *l == format!("whois --json {ALICE_IP}"))
+            .count(),
+        1,
+        "{log}"
     );
 }

@@ -14,14 +14,14 @@ use crate::support::{
     TestGateway, WsClient, cli_params, connect_params, error_of, now_ms, raw_upgrade,
 };
 
-const LOGIN: &str = "Alice@Example.com";
-const ALICE_IP: &str = "100.101.102.103";
+pub(crate) const LOGIN: &str = "Alice@Example.com";
+pub(crate) const ALICE_IP: &str = "100.101.102.103";
 const TAGGED_IP: &str = "100.101.102.104";
 const UNKNOWN_IP: &str = "100.64.0.99";
 const TS_HOST: &str = "gw.tail1234.ts.net";
 
 /// A fake `tailscale` in `dir`; its call log is `dir/calls.log`.
-fn fake_tailscale(dir: &Path) -> PathBuf {
+pub(crate) fn fake_tailscale(dir: &Path) -> PathBuf {
     let log = dir.join("calls.log");
     let script = format!(
         r#"#!/bin/sh
@@ -72,7 +72,7 @@ fn calls(dir: &Path) -> String {
 }
 
 /// The dedicated listener's port from `tailscale: serve → … (dedicated listener http://…)`.
-fn dedicated_port(gw: &TestGateway) -> u16 {
+pub(crate) fn dedicated_port(gw: &TestGateway) -> u16 {
     let out = gw.stdout();
     let line = out
         .lines()
