@@ -22,10 +22,11 @@ if [ ! -x /usr/bin/chromium ]; then
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends chromium >/dev/null
     else
-        die "/usr/bin/chromium not found. Install it (e.g. 'sudo apt-get install chromium') and re-run."
+        # Not fatal here: the rest of the suite still runs; the browser tests fail with this hint.
+        log "warning: /usr/bin/chromium not found and not root. Install it ('sudo apt-get install chromium'); the browser tests in tests/it/control_ui.rs fail until then."
     fi
 fi
-log "$(/usr/bin/chromium --version 2>/dev/null | tail -n1)"
+[ -x /usr/bin/chromium ] && log "$(/usr/bin/chromium --version 2>/dev/null | tail -n1)"
 
 mkdir -p "${BROWSER_DIR}"
 current="$(PATH="${NODE_BIN}:${PATH}" node -p "require('${BROWSER_DIR}/node_modules/playwright-core/package.json').version" 2>/dev/null || true)"
