@@ -704,6 +704,10 @@ async fn browser_signs_in_through_tailscale_serve() {
         "Node 24 and playwright-core are not installed under {}. Run scripts/test.sh (it runs scripts/setup-openclaw-ref.sh and scripts/setup-browser.sh).",
         refd.display()
     );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: run scripts/setup-browser.sh (as root it installs Debian's chromium)"
+    );
     let tsdir = tempfile::tempdir().expect("tempdir");
     let bin = fake_tailscale(tsdir.path());
     let gw = TestGateway::start(
