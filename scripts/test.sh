@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export OPENCLAW_REF_DIR="${OPENCLAW_REF_DIR:-${HOME}/.cache/openclaw-rs/openclaw-ref}"
 
 bash scripts/setup-openclaw-ref.sh
+bash scripts/setup-browser.sh   # Debian chromium + playwright-core for tests/browser/ui.mjs
 
 # tests/it/ssh.rs needs a real sshd (Debian openssh-server). Install it when we can (root
 # with apt-get, as in CI); otherwise those tests say loudly that they were skipped.

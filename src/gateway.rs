@@ -241,6 +241,8 @@ pub struct Prepared {
     pub model_label: String,
     /// `logging`.
     pub logging: crate::logging::Settings,
+    /// The Control UI (`gateway.controlUi`).
+    pub ui: crate::http::ui::Ui,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -259,6 +261,8 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
     }
     let plan = plan_bind(gw.bind, gw.custom_bind_host.as_deref())?;
     let (auth, generated) = resolve_auth(loaded)?;
+    crate::tailscale::check(&gw.tailscale, auth.mode).map_err(StartError::config)?;
+    let ui = crate::http::ui::Ui::from_config(&gw.control_ui).map_err(StartError::config)?;
     if let Some(addr) = plan.non_loopback() {
         let has_secret = auth.mode != AuthMode::None && generated.is_none();
         if !has_secret {
@@ -309,6 +313,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         channel_accounts,
         model_label,
         logging,
+        ui,
     })
 }
 
@@ -429,11 +434,12 @@ fn serve_and_announce(
     listeners: Vec<TcpListener>,
     bound: &[SocketAddr],
     tls: Option<rustls::ServerConfig>,
+    ui: crate::http::ui::Ui,
     generation: u64,
     ctl: &tokio::sync::mpsc::UnboundedSender<Control>,
 ) -> Result<actix_web::dev::ServerHandle, StartError> {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    let server = http::serve(listeners, engine.clone(), tls).map_err(|e| StartError {
+    let server = http::serve(listeners, engine.clone(), tls, ui).map_err(|e| StartError {
         code: 1,
         message: format!("cannot start the HTTP server: {e}"),
     })?;
@@ -577,7 +583,31 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         .shared
         .ready
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    let handle = serve_and_announce(&engine, listeners, &bound, tls_config.clone(), 0, &ctl_tx)?;
+    // Tailscale Serve/Funnel: a dedicated loopback listener plus the foreground claim.
+    let tailscale =
+        crate::tailscale::start(gw, engine.clone(), prepared.ui.clone(), prepared.auth.mode)
+            .await
+            .map_err(|message| StartError { code: 1, message })?;
+    if let Some(t) = &tailscale {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "tailscale: {} → {} (dedicated listener http://{})",
+            gw.tailscale.mode.unwrap_or_default().as_str(),
+            t.url.as_deref().unwrap_or("(no URL printed)"),
+            t.listener
+        );
+        let _ = out.flush();
+    }
+    let handle = serve_and_announce(
+        &engine,
+        listeners,
+        &bound,
+        tls_config.clone(),
+        prepared.ui.clone(),
+        0,
+        &ctl_tx,
+    )?;
     let mut surface = Surface {
         handle,
         generation: 0,
@@ -660,6 +690,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     // Every socket is closed: stop accepting and exit now. (Awaiting the server's own
     // stop joins its worker threads, which adds about a second.)
+    if let Some(t) = tailscale {
+        t.release().await;
+    }
     drop(surface.handle.stop(false));
     if let Some(RuntimeToken::File(path)) = &token_shown {
         let _ = std::fs::remove_file(path);
@@ -767,7 +800,15 @@ async fn restart(
         .shared
         .ready
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    match serve_and_announce(engine, listeners, &bound, tls.clone(), generation, ctl) {
+    match serve_and_announce(
+        engine,
+        listeners,
+        &bound,
+        tls.clone(),
+        prepared.ui.clone(),
+        generation,
+        ctl,
+    ) {
         Ok(handle) => {
             *surface = Surface {
                 handle,

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod node_host;
 pub mod reload;
 pub mod ssh_tunnel;
+pub mod tailscale;
 pub mod tls;
 
 pub use openclaw_actors as actors;

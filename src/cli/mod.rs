@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod client;
 pub mod config_cmd;
+pub mod dashboard;
 pub mod devices;
 pub mod healthcheck;
 pub mod logs;
@@ -71,6 +72,8 @@ pub enum Command {
     /// Probe the local gateway's /healthz (or /readyz) without credentials (container
     /// HEALTHCHECK).
     Healthcheck(healthcheck::HealthcheckArgs),
+    /// Print (or --open) the Control UI's URL for the configured gateway.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// `openclaw gateway`.
@@ -286,6 +289,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Config(c) => config_cmd::run(cli.config, c).await,
         Command::Logs(l) => logs::run(cli.config, l).await,
         Command::Healthcheck(h) => healthcheck::run(cli.config, h).await,
+        Command::Dashboard(d) => dashboard::run(cli.config, d).await,
     }
 }
 

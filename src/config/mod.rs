@@ -22,6 +22,7 @@ use serde_json::Value;
 
 pub mod remote;
 pub use remote::RemoteCfg;
+pub mod tailscale;
 
 /// Default gateway port.
 pub const DEFAULT_PORT: u16 = 18789;
@@ -112,6 +113,10 @@ pub struct AuthCfg {
     /// Failed-auth limiter.
     #[serde(default)]
     pub rate_limit: RateLimitCfg,
+    /// Accept verified Tailscale Serve identities for operators (default: true with
+    /// `gateway.tailscale.mode: "serve"` unless the auth mode is password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_tailscale: Option<bool>,
 }
 
 impl std::fmt::Debug for AuthCfg {
@@ -178,6 +183,9 @@ pub struct GatewayCfg {
     /// Config hot reload (`gateway.reload`).
     #[serde(default)]
     pub reload: reload::ReloadCfg,
+    /// Tailscale Serve / Funnel (`gateway.tailscale`).
+    #[serde(default)]
+    pub tailscale: tailscale::TailscaleCfg,
 }
 
 /// `gateway.controlUi`.
@@ -188,6 +196,12 @@ pub struct ControlUiCfg {
     /// same-origin pages from loopback/private hosts; `"*"` allows any origin.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Serve the Control UI page (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// URL prefix of the page (default `/`), e.g. `/openclaw`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_path: Option<String>,
 }
 
 /// `gateway.nodes`.
@@ -222,6 +236,7 @@ impl Default for GatewayCfg {
             nodes: NodesCfg::default(),
             tls: TlsCfg::default(),
             reload: reload::ReloadCfg::default(),
+            tailscale: tailscale::TailscaleCfg::default(),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The HTTP surface: one port serves the WebSocket upgrade (on any path) plus `/healthz`,
-//! `/readyz` and `/health`. `serve` takes already-bound listeners (mini-redis style), so
+//! `/readyz` and `/health`, and every other `GET`/`HEAD` is the Control UI page ([`ui`]). `serve` takes already-bound listeners (mini-redis style), so
 //! tests and `--port 0` work the same way.
 
 pub mod metrics;
 pub mod probes;
+pub mod ui;
 pub mod ws;
 
 use std::net::TcpListener;
@@ -19,15 +20,18 @@ pub fn serve(
     listeners: Vec<TcpListener>,
     engine: Engine,
     tls: Option<rustls::ServerConfig>,
+    ui: ui::Ui,
 ) -> std::io::Result<Server> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 4);
     let data = web::Data::new(engine);
+    let ui = web::Data::new(ui);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(ui.clone())
             .route("/healthz", web::get().to(probes::live))
             .route("/health", web::get().to(probes::live))
             .route("/healthz", web::head().to(probes::live))

@@ -23,6 +23,12 @@
 //!   (`http(s)://localhost|127.0.0.1|[::1]:<port>`), and same-origin pages whose host is
 //!   loopback, private (RFC 1918, link-local, CGNAT, IPv6 ULA), `*.local` or `*.ts.net`.
 //!   Anything else is refused at `connect` with `CONTROL_UI_ORIGIN_NOT_ALLOWED`.
+//! - **Tailscale.** `Tailscale-User-*` identity headers never authenticate here: from a peer
+//!   outside `gateway.trustedProxies` the upgrade is refused (HTTP 403
+//!   `proxy_attribution_required`), from a trusted proxy (an externally managed Serve route)
+//!   they are ignored. They count only on the dedicated Serve listener, whose requests
+//!   [`crate::tailscale::attribute`] works out instead.
+//! - A request that is not an upgrade is the Control UI page ([`super::ui`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
@@ -53,14 +59,15 @@ pub async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !is_ws {
-        if req.path() == "/" {
-            return HttpResponse::Ok()
-                .content_type("text/plain; charset=utf-8")
-                .body("openclaw-rs gateway: connect with a WebSocket client (protocol v4)\n");
-        }
-        return HttpResponse::NotFound().finish();
+        // Plain GET/HEAD: the Control UI (crate::http::ui).
+        return super::ui::page(&req);
     }
-    let peer = match attribute(&req, &engine) {
+    // The dedicated Tailscale Serve listener has its own rules (crate::tailscale).
+    let attributed = match req.app_data::<web::Data<crate::tailscale::Ingress>>() {
+        Some(ingress) => crate::tailscale::attribute(&req, &engine, ingress).await,
+        None => attribute(&req, &engine),
+    };
+    let peer = match attributed {
         Ok(p) => p,
         Err(resp) => return *resp,
     };
@@ -119,7 +126,7 @@ fn hard_close(req: &HttpRequest) -> Option<HardClose> {
     })))
 }
 
-fn refuse(kind: &str, message: &str) -> Box<HttpResponse> {
+pub(crate) fn refuse(kind: &str, message: &str) -> Box<HttpResponse> {
     Box::new(HttpResponse::Forbidden().json(json!({"error": {
         "message": message,
         "type": kind,
@@ -150,6 +157,19 @@ pub(crate) fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, 
         .get(header::ORIGIN)
         .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
     let proxied = has_proxy_headers;
+    if crate::tailscale::IDENTITY_HEADERS
+        .iter()
+        .any(|h| req.headers().contains_key(*h))
+        && !peer_ip.is_some_and(|ip| is_trusted(trusted, ip))
+    {
+        // Identity headers count only on the dedicated Serve listener (spec §5.10); from a
+        // trusted proxy (an externally managed Serve route) they are ignored, from anyone
+        // else the request is unattributable.
+        return Err(refuse(
+            "proxy_attribution_required",
+            "Tailscale identity headers are only accepted on the gateway's own Tailscale Serve listener (gateway.tailscale.mode: \"serve\"). Point Tailscale Serve at it, or strip these headers in your proxy.",
+        ));
+    }
     if proxied && !peer_ip.is_some_and(|ip| is_trusted(trusted, ip)) {
         return Err(refuse(
             "proxy_attribution_required",
@@ -175,6 +195,7 @@ pub(crate) fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, 
             origin,
             origin_allowed,
             hard_close: None,
+            tailscale: None,
         });
     };
     if !proxied {
@@ -185,6 +206,7 @@ pub(crate) fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, 
             origin,
             origin_allowed,
             hard_close: None,
+            tailscale: None,
         });
     }
     let trusted_fn = |ip: IpAddr| is_trusted(trusted, ip);
@@ -223,6 +245,7 @@ pub(crate) fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, 
         origin,
         origin_allowed,
         hard_close: None,
+        tailscale: None,
     })
 }
 

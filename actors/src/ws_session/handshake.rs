@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use actix::prelude::*;
 use serde_json::{Value, json};
 
+use super::peer::TailscaleIdentity;
 use super::{EVENTS, Phase, ReadyState, WsSession, method_names};
 use crate::auth::{AuthMode, AuthScope, constant_time_eq};
 use crate::identity;
@@ -83,6 +84,21 @@ impl WsSession {
         .into_iter()
         .flatten()
         .collect();
+        if offered.is_empty()
+            && params.auth.device_token.is_none()
+            && params.role == "operator"
+            && let Some(ts) = &self.peer.tailscale
+        {
+            // Tailscale Serve identity (spec §5.10): set only on the dedicated Serve
+            // listener; operators only (a node falls through to the token check below).
+            return match ts {
+                TailscaleIdentity::Verified { .. } => self.after_auth(req.id, params, true, ctx),
+                TailscaleIdentity::Unverified { reason } => {
+                    let err = auth_failure(reason, &params, false);
+                    self.fail_handshake(&req.id, err, close::POLICY, ctx)
+                }
+            };
+        }
         if offered.is_empty() && params.device.is_some() && params.auth.device_token.is_some() {
             // Device-token auth: checked against the pairing store with the device proof,
             // unless this client is locked out of device-token attempts.
@@ -220,8 +236,15 @@ impl WsSession {
         }
         let device_id = device.as_ref().map(|(d, _)| d.clone());
         let presence = self.presence_entry(&params, &scopes, device_id.as_deref());
-        let method = if secret_ok {
-            self.shared.live.get().auth.mode.as_str()
+        let live = self.shared.live.get();
+        let via_tailscale = self.peer.tailscale_login().is_some()
+            && params.auth.token.is_none()
+            && params.auth.password.is_none()
+            && live.auth.mode != AuthMode::None;
+        let method = if secret_ok && via_tailscale {
+            "tailscale"
+        } else if secret_ok {
+            live.auth.mode.as_str()
         } else {
             "device-token"
         };
@@ -604,6 +627,21 @@ fn auth_failure(reason: &str, p: &ConnectParams, is_local: bool) -> ErrorShape {
             format!("unauthorized: gateway password mismatch ({password_hint})"),
             "AUTH_PASSWORD_MISMATCH",
             "update_auth_credentials",
+        ),
+        "tailscale_whois_failed" => (
+            "unauthorized: tailscale identity could not be verified (tailscaled did not answer whois for this address; check `tailscale status` on the gateway host, or sign in with the gateway token/password)".to_owned(),
+            "AUTH_TAILSCALE_WHOIS_FAILED",
+            "retry_with_shared_secret",
+        ),
+        "tailscale_user_mismatch" => (
+            "unauthorized: tailscale identity mismatch (tailscale-user-login does not match what tailscaled reports for this address)".to_owned(),
+            "AUTH_TAILSCALE_IDENTITY_MISMATCH",
+            "retry_with_shared_secret",
+        ),
+        "tailscale_not_a_user" => (
+            "unauthorized: tailscale identity is a tagged node, not a person (sign in with the gateway token/password)".to_owned(),
+            "AUTH_TAILSCALE_NOT_A_USER",
+            "retry_with_shared_secret",
         ),
         _ => (
             "unauthorized: too many failed authentication attempts (retry later)".to_owned(),

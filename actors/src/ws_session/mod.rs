@@ -44,7 +44,7 @@ mod peer;
 mod transport;
 
 pub use methods::{MAX_HOST_STATS_BYTES, method_access, method_names};
-pub use peer::{HardClose, PeerInfo};
+pub use peer::{HardClose, PeerInfo, TailscaleIdentity};
 pub use transport::{ClientFrames, OutState};
 use transport::{Outbound, Push};
 

@@ -22,6 +22,24 @@ pub struct PeerInfo {
     pub origin_allowed: bool,
     /// Shuts the connection's socket down (set by the HTTP shell when it can).
     pub hard_close: Option<HardClose>,
+    /// A Tailscale Serve identity, set only for requests on the gateway's dedicated Serve
+    /// listener that carried identity headers (spec §5.10); `None` everywhere else.
+    pub tailscale: Option<TailscaleIdentity>,
+}
+
+/// The outcome of checking a request's Tailscale identity headers with tailscaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailscaleIdentity {
+    /// `tailscale whois` named the same login as the `tailscale-user-login` header.
+    Verified {
+        /// The login (as the header wrote it).
+        login: String,
+    },
+    /// The headers could not be verified; the reason goes into the auth failure.
+    Unverified {
+        /// `tailscale_whois_failed`, `tailscale_user_mismatch`, …
+        reason: &'static str,
+    },
 }
 
 /// Shuts a connection's TCP socket down in both directions: the last resort when a peer
@@ -53,6 +71,14 @@ impl PeerInfo {
             || matches!(client_id, "openclaw-control-ui" | "webchat-ui" | "webchat")
             || client_mode == "webchat";
         self.is_local && self.local_host && browser_ok
+    }
+
+    /// The verified Tailscale login, if any.
+    pub fn tailscale_login(&self) -> Option<&str> {
+        match &self.tailscale {
+            Some(TailscaleIdentity::Verified { login }) => Some(login),
+            _ => None,
+        }
     }
 
     /// A local CLI for the device-less scope rule: local, and not a browser.

@@ -1,0 +1,579 @@
+// OpenClaw Control UI for openclaw-rs: plain JavaScript, no build step, no dependencies.
+// Speaks the gateway protocol (v4) over a WebSocket to the page's own origin.
+"use strict";
+
+(() => {
+  const PROTOCOL = 4;
+  const CLIENT = { id: "openclaw-control-ui", mode: "webchat", platform: "web", version: "openclaw-rs-ui" };
+  const SCOPES = ["operator.admin", "operator.read", "operator.write", "operator.approvals", "operator.pairing"];
+  const REQUEST_TIMEOUT_MS = 30000;
+  const STORE_KEY = "openclaw.controlUi.auth";
+
+  // The page's base path comes from this script's own URL (app.js sits next to index.html).
+  const scriptEl = document.querySelector('script[src$="app.js"]');
+  const BASE = new URL(".", scriptEl ? scriptEl.src : location.href).pathname;
+  const WS_URL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + BASE;
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, attrs = {}, ...children) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") e.className = v;
+      else if (k.startsWith("data-")) e.setAttribute(k, v);
+      else if (k === "text") e.textContent = v;
+      else e[k] = v;
+    }
+    for (const c of children) e.append(c);
+    return e;
+  };
+
+  // ---------- small helpers ----------
+  const b64url = (bytes) => {
+    let s = "";
+    for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+  const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+  const uuid = () => {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+    const h = hex(b);
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  };
+  const fmtTime = (ms) => (typeof ms === "number" && ms > 0 ? new Date(ms).toLocaleString() : "—");
+  const textOf = (content) => {
+    if (typeof content === "string") return content;
+    if (Array.isArray(content)) return content.map((p) => (typeof p === "string" ? p : p && p.text ? p.text : "")).join("");
+    if (content && typeof content.text === "string") return content.text;
+    return "";
+  };
+
+  // ---------- device identity: Ed25519 in WebCrypto, kept in IndexedDB ----------
+  const idb = () => new Promise((resolve, reject) => {
+    const req = indexedDB.open("openclaw-control-ui", 1);
+    req.onupgradeneeded = () => req.result.createObjectStore("kv");
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  const idbGet = async (key) => {
+    const db = await idb();
+    return new Promise((resolve, reject) => {
+      const r = db.transaction("kv").objectStore("kv").get(key);
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+  };
+  const idbPut = async (key, value) => {
+    const db = await idb();
+    return new Promise((resolve, reject) => {
+      const tx = db.transaction("kv", "readwrite");
+      if (value === undefined) tx.objectStore("kv").delete(key); else tx.objectStore("kv").put(value, key);
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+    });
+  };
+
+  let device = null; // {id, publicKey (b64url raw), privateKey: CryptoKey}
+  async function loadDevice() {
+    if (!window.isSecureContext || !crypto.subtle) {
+      throw new Error("This page is not a secure context (plain HTTP to an address other than localhost), so the browser disables WebCrypto and this browser cannot get a device identity. Open the page over HTTPS (Tailscale Serve), or through an SSH tunnel at http://127.0.0.1:<port>/.");
+    }
+    let pair = await idbGet("device");
+    if (!pair) {
+      try {
+        // The private key is not extractable: it never leaves WebCrypto.
+        pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+      } catch (e) {
+        throw new Error(`This browser has no WebCrypto Ed25519 (${e.message}); use a current Chrome, Edge, Firefox or Safari.`);
+      }
+      await idbPut("device", { publicKey: pair.publicKey, privateKey: pair.privateKey });
+    }
+    const raw = await crypto.subtle.exportKey("raw", pair.publicKey);
+    device = { id: hex(await crypto.subtle.digest("SHA-256", raw)), publicKey: b64url(raw), privateKey: pair.privateKey };
+    $("device-line").textContent = `This browser's device id: ${device.id.slice(0, 16)}…`;
+    return device;
+  }
+
+  // The v3 device proof, exactly as native clients sign it:
+  // v3|deviceId|clientId|clientMode|role|scopes|signedAtMs|token|nonce|platform|deviceFamily
+  async function signProof(params, nonce) {
+    const signedAt = Date.now();
+    const token = params.auth.token || params.auth.deviceToken || "";
+    const payload = ["v3", device.id, params.client.id, params.client.mode, params.role, params.scopes.join(","),
+      String(signedAt), token, nonce, (params.client.platform || "").trim().toLowerCase(), ""].join("|");
+    const sig = await crypto.subtle.sign({ name: "Ed25519" }, device.privateKey, new TextEncoder().encode(payload));
+    return { id: device.id, publicKey: device.publicKey, signature: b64url(sig), signedAt, nonce };
+  }
+
+  // ---------- credentials ----------
+  let creds = null; // {kind: "token"|"password", secret, remember}
+  let deviceToken = null;
+  function loadRemembered() {
+    try {
+      const v = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
+      if (v && (v.kind === "token" || v.kind === "password") && typeof v.secret === "string") return { ...v, remember: true };
+    } catch (_) { /* ignore a corrupt entry */ }
+    return null;
+  }
+  function saveCreds() {
+    if (creds && creds.remember) localStorage.setItem(STORE_KEY, JSON.stringify({ kind: creds.kind, secret: creds.secret }));
+    else localStorage.removeItem(STORE_KEY);
+  }
+
+  // ---------- UI state ----------
+  function setState(state, text) {
+    const p = $("conn-state");
+    p.dataset.state = state;
+    p.textContent = text || state;
+    p.className = "pill " + (state === "connected" ? "pill-on" : state === "offline" ? "pill-off" : "pill-wait");
+  }
+  function banner(text, kind) {
+    const b = $("banner");
+    if (!text) { b.hidden = true; b.textContent = ""; return; }
+    b.hidden = false;
+    b.className = "banner" + (kind === "info" ? " info" : "");
+    b.dataset.kind = kind || "error";
+    b.textContent = text;
+  }
+  function loginError(text) {
+    const e = $("login-error");
+    e.hidden = !text;
+    e.textContent = text || "";
+  }
+  function showApp(on) {
+    $("login").hidden = on;
+    $("app").hidden = !on;
+    $("sign-out").hidden = !on;
+  }
+
+  // ---------- the connection ----------
+  let ws = null;
+  let connected = false;
+  let userClosed = false;
+  let reconnectTimer = null;
+  let reconnectDelay = 1000;
+  let lastClose = null;
+  const pending = new Map();
+  let nextId = 1;
+
+  function rpc(method, params = {}) {
+    return new Promise((resolve, reject) => {
+      if (!ws || ws.readyState !== WebSocket.OPEN) return reject(new Error("not connected to the gateway"));
+      const id = String(nextId++);
+      const timer = setTimeout(() => { pending.delete(id); reject(new Error(`${method}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)); }, REQUEST_TIMEOUT_MS);
+      pending.set(id, { resolve, reject, timer, method });
+      ws.send(JSON.stringify({ type: "req", id, method, params }));
+    });
+  }
+  function failAll(reason) {
+    for (const [, p] of pending) { clearTimeout(p.timer); p.reject(new Error(reason)); }
+    pending.clear();
+  }
+  const errText = (error) => (error && error.message) || "request failed";
+
+  // What a failed connect means, and what to do about it.
+  function explain(error) {
+    const d = (error && error.details) || {};
+    const code = d.code || "";
+    const msg = errText(error);
+    switch (code) {
+      case "PAIRING_REQUIRED":
+        return { pairing: true, text: `Pairing required — approve this browser from the CLI with:\n  openclaw devices approve ${d.requestId}\n(or from another signed-in Control UI under Approvals). This page connects by itself once approved.` };
+      case "AUTH_TOKEN_MISMATCH":
+        return { text: "Token mismatch — the gateway rejected this token. Copy gateway.auth.token (or OPENCLAW_GATEWAY_TOKEN) from the gateway host and sign in again." };
+      case "AUTH_PASSWORD_MISMATCH":
+        return { text: "Password mismatch — the gateway rejected this password (gateway.auth.password on the gateway host)." };
+      case "AUTH_TOKEN_MISSING":
+        return { text: "This gateway needs its token: paste gateway.auth.token below." };
+      case "AUTH_PASSWORD_MISSING":
+        return { text: "This gateway needs its password: type gateway.auth.password below." };
+      case "AUTH_RATE_LIMITED": {
+        const s = Math.ceil((error.retryAfterMs || 60000) / 1000);
+        return { text: `Too many failed sign-ins from this browser — wait ${s} s before trying again.` };
+      }
+      case "CONTROL_UI_ORIGIN_NOT_ALLOWED":
+        return { text: `This page's origin (${location.origin}) is not allowed to connect. Open the Control UI from the gateway host, or add "${location.origin}" to gateway.controlUi.allowedOrigins.` };
+      case "AUTH_DEVICE_TOKEN_MISMATCH":
+        return { dropDeviceToken: true, text: "This browser's saved device token is no longer valid — sign in with the gateway token or password." };
+      case "AUTH_TAILSCALE_WHOIS_FAILED":
+      case "AUTH_TAILSCALE_IDENTITY_MISMATCH":
+      case "AUTH_TAILSCALE_NOT_A_USER":
+        return { text: msg + " — or sign in with the gateway token/password below." };
+      default:
+        if (error && error.code === "UNAVAILABLE") return { retry: true, text: `Gateway busy — retrying (${msg}).` };
+        return { text: msg };
+    }
+  }
+
+  function scheduleReconnect(text) {
+    clearTimeout(reconnectTimer);
+    setState("reconnecting", "reconnecting");
+    banner(text, "info");
+    reconnectTimer = setTimeout(() => connect(), reconnectDelay);
+    reconnectDelay = Math.min(reconnectDelay * 2, 5000);
+  }
+
+  async function connect() {
+    clearTimeout(reconnectTimer);
+    userClosed = false;
+    try { await loadDevice(); } catch (e) { loginError(e.message); setState("offline"); return; }
+    setState("connecting", "connecting");
+    let challengeSeen = false;
+    let helloDone = false;
+    let failure = null;
+    const sock = new WebSocket(WS_URL);
+    ws = sock;
+    sock.onmessage = async (ev) => {
+      let f;
+      try { f = JSON.parse(ev.data); } catch (_) { return; }
+      if (f.type === "event" && f.event === "connect.challenge" && !challengeSeen) {
+        challengeSeen = true;
+        const auth = {};
+        if (creds && creds.secret) auth[creds.kind] = creds.secret;
+        else if (deviceToken) auth.deviceToken = deviceToken;
+        const params = {
+          minProtocol: PROTOCOL, maxProtocol: PROTOCOL,
+          client: { ...CLIENT, displayName: "Control UI (" + (navigator.userAgentData ? navigator.userAgentData.platform || "browser" : "browser") + ")" },
+          role: "operator", scopes: SCOPES, caps: [], auth,
+          locale: navigator.language, userAgent: navigator.userAgent,
+        };
+        try { params.device = await signProof(params, f.payload.nonce); } catch (e) { loginError(`Cannot sign the device proof: ${e.message}`); sock.close(); return; }
+        sock.send(JSON.stringify({ type: "req", id: "connect", method: "connect", params }));
+        return;
+      }
+      if (f.type === "res" && f.id === "connect") {
+        if (f.ok) { helloDone = true; onHello(f.payload); } else { failure = f.error; onConnectFailed(f.error); }
+        return;
+      }
+      if (f.type === "res") {
+        const p = pending.get(f.id);
+        if (!p) return;
+        pending.delete(f.id); clearTimeout(p.timer);
+        if (f.ok) p.resolve(f.payload); else p.reject(Object.assign(new Error(errText(f.error)), { error: f.error }));
+        return;
+      }
+      if (f.type === "event") onEvent(f.event, f.payload || {});
+    };
+    sock.onclose = (ev) => {
+      if (ws !== sock) return;
+      const wasConnected = connected;
+      connected = false;
+      lastClose = ev;
+      failAll("connection closed");
+      if (userClosed) { setState("offline"); return; }
+      if (failure) return; // onConnectFailed decided what happens next
+      if (wasConnected || helloDone) {
+        const restarting = ev.code === 1012;
+        scheduleReconnect(restarting ? "Gateway restarting — reconnecting…" : `Connection to the gateway lost (${ev.code}) — reconnecting…`);
+        return;
+      }
+      if (!challengeSeen) {
+        setState("offline");
+        if ($("app").hidden) loginError(`Cannot reach the gateway at ${WS_URL} — is it running? Start it with \`openclaw gateway\`.`);
+        else scheduleReconnect("Gateway unreachable — reconnecting…");
+        return;
+      }
+      setState("offline");
+    };
+  }
+
+  function onConnectFailed(error) {
+    const x = explain(error);
+    if (x.dropDeviceToken) { deviceToken = null; idbPut("deviceToken", undefined).catch(() => {}); }
+    if (x.pairing) {
+      setState("pairing", "pairing required");
+      showApp(false);
+      loginError("");
+      banner(x.text, "info");
+      clearTimeout(reconnectTimer);
+      reconnectTimer = setTimeout(() => connect(), 3000);
+      return;
+    }
+    if (x.retry) { scheduleReconnect(x.text); return; }
+    setState("offline");
+    showApp(false);
+    banner("");
+    loginError(x.text);
+  }
+
+  let hello = null;
+  function onHello(payload) {
+    hello = payload;
+    connected = true;
+    reconnectDelay = 1000;
+    banner("");
+    loginError("");
+    setState("connected", "connected");
+    showApp(true);
+    if (payload.auth && payload.auth.deviceToken) {
+      deviceToken = payload.auth.deviceToken;
+      if (creds && creds.remember) idbPut("deviceToken", deviceToken).catch(() => {});
+    }
+    saveCreds();
+    refreshAll();
+  }
+
+  function onEvent(name, p) {
+    switch (name) {
+      case "chat": onChat(p); break;
+      case "device.pair.requested": case "device.pair.resolved":
+      case "node.pair.requested": case "node.pair.resolved":
+        refreshApprovals(); refreshNodes(); break;
+      case "presence": refreshNodes(); break;
+      case "shutdown":
+        banner("Gateway restarting — reconnecting…", "info");
+        break;
+      default: break;
+    }
+  }
+
+  // ---------- chat ----------
+  const streams = new Map(); // runId -> <li>
+  function addMessage(role, text, extra) {
+    const li = el("li", { class: `msg ${role}` + (extra ? " " + extra : "") });
+    li.textContent = text;
+    li.dataset.role = role;
+    $("messages").append(li);
+    $("messages").scrollTop = $("messages").scrollHeight;
+    return li;
+  }
+  function currentSession() { return $("session-key").value.trim() || "main"; }
+  // The gateway names sessions canonically ("main" is "agent:main:main"): remember the name
+  // it answered with for the session shown, and the runs this page started.
+  const myRuns = new Set();
+  let canonicalKey = null;
+  let canonicalFor = null;
+  function isShown(sessionKey) {
+    const shown = currentSession();
+    return sessionKey === shown || (canonicalFor === shown && sessionKey === canonicalKey);
+  }
+  function onChat(p) {
+    if (!myRuns.has(p.runId) && !(p.sessionKey && isShown(p.sessionKey))) { refreshSessions(); return; }
+    let li = streams.get(p.runId);
+    if (!li) { li = addMessage("assistant", "", "streaming"); li.dataset.runId = p.runId || ""; streams.set(p.runId, li); }
+    if (p.state === "delta") {
+      if (p.replace && typeof p.deltaText === "string") li.textContent = p.deltaText;
+      else if (typeof p.deltaText === "string") li.textContent += p.deltaText;
+      else if (p.message) li.textContent = textOf(p.message.content);
+    } else if (p.state === "final") {
+      const t = p.message ? textOf(p.message.content) : "";
+      if (t) li.textContent = t;
+      li.classList.remove("streaming");
+      li.dataset.state = "final";
+      streams.delete(p.runId);
+      myRuns.delete(p.runId);
+      refreshSessions();
+    } else if (p.state === "error" || p.state === "aborted") {
+      li.classList.remove("streaming");
+      li.classList.add("failed");
+      li.dataset.state = p.state;
+      li.textContent = (li.textContent ? li.textContent + "\n" : "") + (p.errorMessage || (p.state === "aborted" ? "(stopped)" : "the run failed"));
+      streams.delete(p.runId);
+    }
+    $("messages").scrollTop = $("messages").scrollHeight;
+  }
+  async function sendChat(ev) {
+    ev.preventDefault();
+    const input = $("chat-input");
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    addMessage("user", text);
+    const runId = uuid();
+    const shown = currentSession();
+    myRuns.add(runId);
+    try {
+      const ack = await rpc("chat.send", { sessionKey: shown, message: text, idempotencyKey: runId });
+      if (ack && ack.sessionKey) { canonicalKey = ack.sessionKey; canonicalFor = shown; }
+    } catch (e) {
+      myRuns.delete(runId);
+      addMessage("assistant", `Not sent: ${e.message}`, "failed");
+    }
+  }
+  async function loadHistory() {
+    try {
+      const shown = currentSession();
+      const h = await rpc("chat.history", { sessionKey: shown, limit: 200 });
+      if (h.sessionKey) { canonicalKey = h.sessionKey; canonicalFor = shown; }
+      $("messages").replaceChildren();
+      streams.clear();
+      for (const m of h.messages || []) {
+        const role = m.role === "user" ? "user" : "assistant";
+        const t = textOf(m.content);
+        if (t) addMessage(role, t);
+      }
+    } catch (e) { banner(`Cannot load the history: ${e.message}`); }
+  }
+
+  // ---------- sessions ----------
+  async function refreshSessions() {
+    if (!connected) return;
+    try {
+      const r = await rpc("sessions.list", { limit: 100, includeDerivedTitles: true });
+      const body = $("sessions-body");
+      body.replaceChildren();
+      for (const s of r.sessions || []) {
+        const open = el("button", { type: "button", text: "Open" });
+        open.addEventListener("click", () => { $("session-key").value = s.key; selectTab("chat"); loadHistory(); });
+        body.append(el("tr", { "data-session": s.key },
+          el("td", {}, el("code", { text: s.key }), s.derivedTitle ? el("div", { class: "muted small", text: s.derivedTitle }) : ""),
+          el("td", { text: fmtTime(s.updatedAt) }), el("td", {}, open)));
+      }
+      if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 3, class: "muted", text: "No sessions yet — send a chat message." })));
+    } catch (e) { banner(`Cannot list sessions: ${e.message}`); }
+  }
+
+  // ---------- nodes ----------
+  let nodes = [];
+  async function refreshNodes() {
+    if (!connected) return;
+    try {
+      const r = await rpc("node.list", {});
+      nodes = r.nodes || [];
+      const body = $("nodes-body");
+      body.replaceChildren();
+      for (const n of nodes) {
+        const state = (n.connected ? "connected" : "offline") + (n.approvalState && n.approvalState !== "approved" ? ` · ${n.approvalState}` : "");
+        body.append(el("tr", { "data-node": n.nodeId },
+          el("td", {}, el("div", { text: n.displayName || n.clientId || "node" }), el("code", { class: "small", text: n.nodeId.slice(0, 16) + "…" })),
+          el("td", { text: n.platform || "—" }), el("td", { text: state }),
+          el("td", { text: (n.commands || []).join(", ") || (n.declaredCommands ? `(awaiting approval: ${n.declaredCommands.join(", ")})` : "—") })));
+      }
+      if (!nodes.length) body.append(el("tr", {}, el("td", { colSpan: 4, class: "muted", text: "No nodes. Start one with `openclaw node run`." })));
+      const sel = $("invoke-node");
+      const keep = sel.value;
+      sel.replaceChildren();
+      for (const n of nodes.filter((x) => x.connected)) sel.append(el("option", { value: n.nodeId, text: n.displayName || n.nodeId }));
+      if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+      fillCommands();
+    } catch (e) { banner(`Cannot list nodes: ${e.message}`); }
+  }
+  function fillCommands() {
+    const n = nodes.find((x) => x.nodeId === $("invoke-node").value);
+    const sel = $("invoke-command");
+    const keep = sel.value;
+    sel.replaceChildren();
+    for (const c of (n && n.commands) || []) sel.append(el("option", { value: c, text: c }));
+    if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+    $("invoke-run").disabled = !sel.options.length;
+  }
+  async function invoke(ev) {
+    ev.preventDefault();
+    const out = $("invoke-result");
+    out.hidden = false;
+    let params;
+    try { params = JSON.parse($("invoke-params").value || "{}"); } catch (e) { out.dataset.state = "error"; out.textContent = `Params are not JSON: ${e.message}`; return; }
+    out.dataset.state = "running";
+    out.textContent = "…";
+    try {
+      const r = await rpc("node.invoke", { nodeId: $("invoke-node").value, command: $("invoke-command").value, params, timeoutMs: 15000, idempotencyKey: uuid() });
+      out.dataset.state = "ok";
+      out.textContent = JSON.stringify(r.payload !== undefined ? r.payload : r, null, 2);
+    } catch (e) {
+      out.dataset.state = "error";
+      out.textContent = `Failed: ${e.message}`;
+    }
+  }
+
+  // ---------- approvals ----------
+  async function decide(method, requestId, btn) {
+    btn.disabled = true;
+    try { await rpc(method, { requestId }); } catch (e) { banner(`${method}: ${e.message}`); }
+    refreshApprovals();
+    refreshNodes();
+  }
+  function approvalItem(kind, p, title, detail) {
+    const approve = el("button", { type: "button", class: "ok", text: "Approve" });
+    const reject = el("button", { type: "button", class: "bad", text: "Reject" });
+    approve.addEventListener("click", () => decide(`${kind}.pair.approve`, p.requestId, approve));
+    reject.addEventListener("click", () => decide(`${kind}.pair.reject`, p.requestId, reject));
+    return el("li", { "data-request-id": p.requestId, "data-kind": kind },
+      el("div", {}, el("strong", { text: title }), el("div", { class: "muted small", text: detail })),
+      el("div", { class: "actions" }, approve, reject));
+  }
+  async function refreshApprovals() {
+    if (!connected) return;
+    try {
+      const [dev, nod] = await Promise.all([rpc("device.pair.list", {}), rpc("node.pair.list", {})]);
+      const d = $("pending-devices"); d.replaceChildren();
+      for (const p of dev.pending || []) {
+        d.append(approvalItem("device", p, `${p.displayName || p.clientId} (${p.role})`,
+          `from ${p.remoteIp || "?"} · ${p.platform || "?"} · scopes ${(p.scopes || []).join(", ") || "none"} · device ${String(p.deviceId).slice(0, 12)}… · ${fmtTime(p.ts)}`));
+      }
+      if (!d.children.length) d.append(el("li", { class: "muted", text: "No devices waiting." }));
+      const n = $("pending-nodes"); n.replaceChildren();
+      for (const p of nod.pending || []) {
+        n.append(approvalItem("node", p, p.displayName || p.nodeId, `commands: ${(p.commands || []).join(", ") || "none"} · ${fmtTime(p.ts)}`));
+      }
+      if (!n.children.length) n.append(el("li", { class: "muted", text: "No node commands waiting." }));
+      const count = (dev.pending || []).length + (nod.pending || []).length;
+      $("approvals-count").hidden = count === 0;
+      $("approvals-count").textContent = String(count);
+    } catch (e) { banner(`Cannot list approvals: ${e.message}`); }
+  }
+
+  // ---------- health ----------
+  async function refreshHealth() {
+    if (!connected) return;
+    try {
+      const h = await rpc("health", {});
+      const dl = $("health-summary"); dl.replaceChildren();
+      const rows = [["Status", h.ok === false ? "unhealthy" : "ok"], ["Server", hello && hello.server ? `openclaw-rs ${hello.server.version || "?"}` : "—"],
+        ["Signed in with", (hello && hello.auth && hello.auth.method) || "—"],
+        ["Scopes", (hello && hello.auth && (hello.auth.scopes || []).join(", ")) || "none"]];
+      for (const [k, v] of Object.entries(h)) if (["string", "number", "boolean"].includes(typeof v) && k !== "ok") rows.push([k, String(v)]);
+      for (const [k, v] of rows) dl.append(el("dt", { text: k }), el("dd", { text: v }));
+      $("health-raw").textContent = JSON.stringify(h, null, 2);
+    } catch (e) { banner(`Cannot read health: ${e.message}`); }
+  }
+
+  function refreshAll() { refreshSessions(); refreshNodes(); refreshApprovals(); refreshHealth(); }
+
+  // ---------- tabs & wiring ----------
+  function selectTab(name) {
+    for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b.dataset.tab === name));
+    for (const p of document.querySelectorAll(".panel")) p.hidden = p.dataset.panel !== name;
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => selectTab(b.dataset.tab));
+    const refreshers = { sessions: refreshSessions, nodes: refreshNodes, approvals: refreshApprovals, health: refreshHealth };
+    for (const b of document.querySelectorAll("[data-refresh]")) b.addEventListener("click", () => refreshers[b.dataset.refresh]());
+    $("chat-form").addEventListener("submit", sendChat);
+    $("chat-input").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) sendChat(e); });
+    $("load-history").addEventListener("click", loadHistory);
+    $("invoke-node").addEventListener("change", fillCommands);
+    $("invoke-form").addEventListener("submit", invoke);
+    $("login-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const kind = document.querySelector('input[name="kind"]:checked').value;
+      const secret = $("secret").value;
+      creds = secret ? { kind, secret, remember: $("remember").checked } : null;
+      if (!$("remember").checked) { localStorage.removeItem(STORE_KEY); idbPut("deviceToken", undefined).catch(() => {}); }
+      loginError("");
+      connect();
+    });
+    $("sign-out").addEventListener("click", () => {
+      userClosed = true;
+      creds = null; deviceToken = null;
+      localStorage.removeItem(STORE_KEY);
+      idbPut("deviceToken", undefined).catch(() => {});
+      clearTimeout(reconnectTimer);
+      if (ws) ws.close(1000, "signed out");
+      showApp(false);
+      banner("");
+      $("secret").value = "";
+    });
+    try { await loadDevice(); } catch (e) { loginError(e.message); }
+    creds = loadRemembered();
+    if (creds) {
+      $("remember").checked = true;
+      for (const r of document.querySelectorAll('input[name="kind"]')) r.checked = r.value === creds.kind;
+      connect();
+    } else {
+      try { deviceToken = (await idbGet("deviceToken")) || null; } catch (_) { deviceToken = null; }
+      if (deviceToken) connect();
+    }
+  });
+})();

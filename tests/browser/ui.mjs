@@ -1,0 +1,265 @@
+// Browser test of the Control UI in real headless Chromium (Debian /usr/bin/chromium),
+// driven by playwright-core. Started by tests/it/control_ui.rs::browser_control_ui_end_to_end,
+// which runs the real gateway, a fake node and a forwarding proxy, and fails if this exits
+// non-zero. Screenshots of every step (and of a failure) go to $UI_SCREENSHOTS.
+//
+// Env: PLAYWRIGHT_DIR (dir holding node_modules/playwright-core), UI_URL (the page, direct on
+// loopback), UI_REMOTE_URL (the page through a trusted proxy that adds X-Forwarded-For),
+// UI_REMOTE_IP (the address that proxy claims), UI_TOKEN, UI_NODE_ID, UI_SCREENSHOTS, and
+// UI_CONTROL_DIR (the script asks the test to restart the gateway by creating restart-now).
+
+import { createRequire } from "node:module";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`missing env ${k}`);
+  return v;
+};
+const require = createRequire(path.join(env("PLAYWRIGHT_DIR"), "package.json"));
+const { chromium } = require("playwright-core");
+
+const URL_LOCAL = env("UI_URL");
+const URL_REMOTE = env("UI_REMOTE_URL");
+const REMOTE_IP = env("UI_REMOTE_IP");
+const TOKEN = env("UI_TOKEN");
+const SHOTS = env("UI_SCREENSHOTS");
+// "full" (default): everything below; "tailscale": UI_REMOTE_URL is the gateway's Tailscale
+// Serve listener behind a fake tailscaled proxy that adds a tailnet identity.
+const MODE = process.env.UI_MODE || "full";
+const NODE_ID = MODE === "full" ? env("UI_NODE_ID") : "";
+const CONTROL = MODE === "full" ? env("UI_CONTROL_DIR") : "";
+const STEP_TIMEOUT = 20000;
+mkdirSync(SHOTS, { recursive: true });
+
+const consoleErrors = [];
+let step = "start";
+const pages = [];
+
+function watch(page, label) {
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    // While the gateway is deliberately down for the restart step, the page's reconnect
+    // attempts are refused and Chromium logs each one; nothing else is tolerated.
+    if (step === "gateway restart" && /WebSocket connection to .* failed/.test(m.text())) return;
+    consoleErrors.push(`[${label}] console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`[${label}] pageerror: ${e.message}`));
+  page.on("requestfailed", (r) => {
+    // A WebSocket the gateway closes is not a failed request; anything else is.
+    if (r.resourceType() !== "websocket") consoleErrors.push(`[${label}] request failed: ${r.url()} ${r.failure() && r.failure().errorText}`);
+  });
+  pages.push([label, page]);
+}
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+function log(msg) { process.stdout.write(`ui.mjs: ${msg}\n`); }
+async function expectText(locator, re, what) {
+  await locator.waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+  const deadline = Date.now() + STEP_TIMEOUT;
+  let last = "";
+  while (Date.now() < deadline) {
+    last = (await locator.textContent()) || "";
+    if (re.test(last)) return last;
+    await locator.page().waitForTimeout(100);
+  }
+  throw new Error(`${what}: expected ${re} but found ${JSON.stringify(last)}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
+});
+let failed = null;
+async function fullFlow() {
+  // ---- the local browser (direct loopback: silently paired) ----
+  const local = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
+  watch(local, "local");
+  step = "load";
+  const resp = await local.goto(URL_LOCAL, { waitUntil: "load" });
+  if (!resp || resp.status() !== 200) throw new Error(`page answered ${resp && resp.status()}`);
+  const csp = resp.headers()["content-security-policy"] || "";
+  if (!csp.includes("default-src 'none'") || !csp.includes("script-src 'self'")) throw new Error(`weak CSP: ${csp}`);
+  await local.locator("#login").waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+  await shot(local, "01-login");
+
+  step = "wrong token";
+  await local.fill("#secret", "not-the-token");
+  await local.click("#connect");
+  await expectText(local.locator("#login-error"), /Token mismatch/, "wrong-token error");
+  if (await local.locator("#app").isVisible()) throw new Error("app shown after a wrong token");
+  await shot(local, "02-wrong-token");
+
+  step = "sign in";
+  await local.fill("#secret", TOKEN);
+  await local.click("#connect");
+  await local.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await local.locator("#app").waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+  const stored = await local.evaluate(() => localStorage.getItem("openclaw.controlUi.auth"));
+  if (stored !== null) throw new Error(`secret stored without "remember": ${stored}`);
+  await shot(local, "03-signed-in");
+
+  step = "chat";
+  // Record what the reply bubble showed while the run was still streaming (delta events).
+  await local.evaluate(() => {
+    window.__streamed = [];
+    new MutationObserver(() => {
+      for (const li of document.querySelectorAll("#messages li.msg.assistant.streaming")) {
+        if (li.textContent) window.__streamed.push(li.textContent);
+      }
+    }).observe(document.getElementById("messages"), { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  await local.fill("#chat-input", "/help");
+  await local.click("#chat-send");
+  await expectText(local.locator("#messages li.msg.user").last(), /^\/help$/, "user bubble");
+  const reply = local.locator('#messages li.msg.assistant[data-state="final"]').last();
+  await expectText(reply, /understands:[\s\S]*\/invoke <node> <command>/, "streamed reply");
+  const streamed = await local.evaluate(() => window.__streamed);
+  if (!streamed.some((t) => t.includes("understands:"))) throw new Error(`no streamed (delta) text was shown before the final reply: ${JSON.stringify(streamed)}`);
+  await shot(local, "04-chat");
+
+  step = "approve the node's commands";
+  await local.click('.tabs button[data-tab="approvals"]');
+  const nodeReq = local.locator('#pending-nodes li[data-kind="node"]').first();
+  await expectText(nodeReq, /system\.which/, "pending node commands");
+  await nodeReq.locator("button.ok").click();
+  await local.locator('#pending-nodes li[data-kind="node"]').first().waitFor({ state: "detached", timeout: STEP_TIMEOUT });
+
+  step = "nodes list and invoke";
+  await local.click('.tabs button[data-tab="nodes"]');
+  const row = local.locator(`#nodes-body tr[data-node="${NODE_ID}"]`);
+  await expectText(row, /connected[\s\S]*system\.which/, "node row");
+  await local.selectOption("#invoke-node", NODE_ID);
+  await local.selectOption("#invoke-command", "system.which");
+  await local.fill("#invoke-params", '{"bins": ["sh"]}');
+  await local.click("#invoke-run");
+  await local.locator('#invoke-result[data-state="ok"]').waitFor({ timeout: STEP_TIMEOUT });
+  const result = JSON.parse(await local.locator("#invoke-result").textContent());
+  if (result.command !== "system.which" || JSON.stringify(result.echo) !== '{"bins":["sh"]}') {
+    throw new Error(`unexpected invoke result ${JSON.stringify(result)}`);
+  }
+  await shot(local, "05-nodes-invoke");
+
+  // ---- a "remote" browser: through the trusted proxy, so it must be approved ----
+  step = "remote pairing";
+  const remote = await (await browser.newContext({ viewport: { width: 420, height: 800 } })).newPage();
+  watch(remote, "remote");
+  await remote.goto(URL_REMOTE, { waitUntil: "load" });
+  await remote.fill("#secret", TOKEN);
+  await remote.check("#remember");
+  await remote.click("#connect");
+  const pairText = await expectText(remote.locator("#banner"), /Pairing required[\s\S]*openclaw devices approve [0-9a-f-]+/, "pairing banner");
+  const requestId = pairText.match(/openclaw devices approve ([0-9a-f-]+)/)[1];
+  if (await remote.locator("#app").isVisible()) throw new Error("remote app shown before approval");
+  await shot(remote, "06-remote-pairing-required");
+
+  step = "approve the remote device";
+  await local.click('.tabs button[data-tab="approvals"]');
+  await local.click('[data-refresh="approvals"]');
+  const devReq = local.locator(`#pending-devices li[data-request-id="${requestId}"]`);
+  await expectText(devReq, new RegExp(`from ${REMOTE_IP.replace(/\./g, "\\.")}`), "pending remote device");
+  await shot(local, "07-pending-device");
+  await devReq.locator("button.ok").click();
+  await devReq.waitFor({ state: "detached", timeout: STEP_TIMEOUT });
+  await remote.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await remote.locator("#app").waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+  const remembered = await remote.evaluate(() => localStorage.getItem("openclaw.controlUi.auth"));
+  if (!remembered || !remembered.includes(TOKEN)) throw new Error("ticked 'remember' but nothing was stored");
+  await shot(remote, "08-remote-approved");
+
+  step = "reject a device";
+  const stranger = await (await browser.newContext()).newPage();
+  watch(stranger, "stranger");
+  await stranger.goto(URL_REMOTE, { waitUntil: "load" });
+  await stranger.fill("#secret", TOKEN);
+  await stranger.click("#connect");
+  const strangerText = await expectText(stranger.locator("#banner"), /openclaw devices approve [0-9a-f-]+/, "stranger pairing banner");
+  const strangerReq = strangerText.match(/openclaw devices approve ([0-9a-f-]+)/)[1];
+  await local.click('[data-refresh="approvals"]');
+  const strangerLi = local.locator(`#pending-devices li[data-request-id="${strangerReq}"]`);
+  await strangerLi.locator("button.bad").click();
+  await strangerLi.waitFor({ state: "detached", timeout: STEP_TIMEOUT });
+  if (await stranger.locator("#app").isVisible()) throw new Error("rejected browser got in");
+  await stranger.close();
+
+  step = "sessions and history";
+  await local.click('.tabs button[data-tab="sessions"]');
+  await local.click('[data-refresh="sessions"]');
+  const sessionRow = local.locator('#sessions-body tr[data-session="agent:main:main"]');
+  await sessionRow.waitFor({ timeout: STEP_TIMEOUT });
+  await local.evaluate(() => document.getElementById("messages").replaceChildren());
+  await sessionRow.locator("button").click();
+  await expectText(local.locator("#messages li.msg.user").first(), /^\/help$/, "history: user message");
+  await expectText(local.locator("#messages li.msg.assistant").first(), /understands:/, "history: reply");
+  if ((await local.inputValue("#session-key")) !== "agent:main:main") throw new Error("session key not set from the list");
+  await shot(local, "09-history");
+
+  step = "health";
+  await local.click('.tabs button[data-tab="health"]');
+  await expectText(local.locator("#health-summary"), /Status\s*ok/, "health");
+  await shot(local, "09b-health");
+
+  step = "gateway restart";
+  writeFileSync(path.join(CONTROL, "restart-now"), "");
+  await expectText(local.locator("#banner"), /Gateway restarting — reconnecting/, "restart banner");
+  await shot(local, "10-restarting");
+  await local.locator('#conn-state[data-state="connected"]').waitFor({ timeout: 30000 });
+  await local.locator("#banner").waitFor({ state: "hidden", timeout: STEP_TIMEOUT });
+  // The remote browser (paired, secret remembered) comes back by itself too.
+  await remote.locator('#conn-state[data-state="connected"]').waitFor({ timeout: 30000 });
+  await shot(local, "11-reconnected");
+}
+
+// Signs in through Tailscale Serve with an empty secret: the tailnet login authenticates, the
+// new browser is still paired (approved from a local page signed in with the token).
+async function tailscaleFlow() {
+  step = "tailscale: load";
+  const ts = await (await browser.newContext()).newPage();
+  watch(ts, "tailscale");
+  await ts.goto(URL_REMOTE, { waitUntil: "load" });
+  await ts.locator("#login").waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+  step = "tailscale: sign in without a secret";
+  await ts.click("#connect");
+  const text = await expectText(ts.locator("#banner"), /Pairing required[\s\S]*openclaw devices approve [0-9a-f-]+/, "pairing banner");
+  const requestId = text.match(/openclaw devices approve ([0-9a-f-]+)/)[1];
+  await shot(ts, "ts-01-pairing-required");
+  step = "tailscale: approve from the local page";
+  const local = await (await browser.newContext()).newPage();
+  watch(local, "local");
+  await local.goto(URL_LOCAL, { waitUntil: "load" });
+  await local.fill("#secret", TOKEN);
+  await local.click("#connect");
+  await local.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await local.click('.tabs button[data-tab="approvals"]');
+  const li = local.locator(`#pending-devices li[data-request-id="${requestId}"]`);
+  await expectText(li, new RegExp(`from ${REMOTE_IP.replace(/\./g, "\\.")}`), "pending tailnet device");
+  await li.locator("button.ok").click();
+  step = "tailscale: connected";
+  await ts.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await ts.click('.tabs button[data-tab="health"]');
+  await expectText(ts.locator("#health-summary"), /Signed in with\s*tailscale/, "auth method");
+  await shot(ts, "ts-02-signed-in");
+}
+
+try {
+  if (MODE === "tailscale") await tailscaleFlow();
+  else await fullFlow();
+  if (consoleErrors.length) throw new Error(`console errors:\n${consoleErrors.join("\n")}`);
+  log("all steps passed");
+} catch (e) {
+  failed = e;
+  for (const [label, page] of pages) {
+    try { await shot(page, `failure-${label}`); } catch (_) { /* page gone */ }
+  }
+} finally {
+  await browser.close();
+}
+if (failed) {
+  process.stderr.write(`ui.mjs: FAILED at step "${step}": ${failed.stack || failed}\n`);
+  if (consoleErrors.length) process.stderr.write(`console errors:\n${consoleErrors.join("\n")}\n`);
+  process.exit(1);
+}
