@@ -1,0 +1,66 @@
+//! `channels.*`: the chat channels' config sections.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `channels.telegram` (and each `channels.telegram.accounts.<id>`).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelegramCfg {
+    /// Run this account (default: true when a token is configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Bot token from @BotFather.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<String>,
+    /// File holding the bot token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
+    /// Bot API root (default `https://api.telegram.org`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_root: Option<String>,
+    /// `pairing` (default), `allowlist`, `open`, `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dm_policy: Option<String>,
+    /// Allowed DM senders (numeric ids; `"*"` with `open`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_from: Option<Vec<Value>>,
+    /// `allowlist` (default), `open`, `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_policy: Option<String>,
+    /// Allowed groups / group senders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_allow_from: Option<Vec<Value>>,
+    /// Webhook mode: public HTTPS URL Telegram posts to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Webhook mode: secret checked on every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    /// Long-poll timeout in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_timeout_seconds: Option<u32>,
+    /// Extra bot accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<std::collections::BTreeMap<String, TelegramCfg>>,
+}
+
+impl std::fmt::Debug for TelegramCfg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramCfg")
+            .field("enabled", &self.enabled)
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
+            .field("api_root", &self.api_root)
+            .field("dm_policy", &self.dm_policy)
+            .finish()
+    }
+}
+
+/// `channels`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelsCfg {
+    /// Telegram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram: Option<TelegramCfg>,
+}
