@@ -17,6 +17,7 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::protocol::codes;
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::tool_policy::InvokeCaller;
 use crate::ws_session::{SendTargeted, WsSession};
@@ -179,9 +180,11 @@ impl NodeSession {
         let timer_id = id.clone();
         let timer = ctx.run_later(timeout, move |act, _| {
             if let Some(p) = act.pending.remove(&timer_id) {
-                let _ = p
-                    .reply
-                    .send(Err(node_error("TIMEOUT", "node invoke timed out", true)));
+                let _ = p.reply.send(Err(node_error(
+                    codes::TIMEOUT,
+                    "node invoke timed out",
+                    true,
+                )));
             }
         });
         let params_json = msg.params.as_ref().map(Value::to_string);
@@ -227,7 +230,7 @@ pub fn node_error(code: &str, message: &str, dispatched: bool) -> ErrorShape {
 /// The error of a call whose node went away before answering.
 pub fn disconnected() -> ErrorShape {
     node_error(
-        "NODE_DISCONNECTED",
+        codes::NODE_DISCONNECTED,
         "node disconnected before answering",
         true,
     )

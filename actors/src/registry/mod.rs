@@ -35,6 +35,7 @@ use crate::engine::Shared;
 use crate::pairing::PairingBook;
 use crate::protocol::close;
 use crate::protocol::frame::StateVersion;
+use crate::protocol::role::Role;
 use crate::protocol::scopes::{self, EventGuard};
 use crate::store::StoreActor;
 use crate::ws_session::{CloseSession, SendEvent, WsSession};
@@ -42,7 +43,7 @@ use crate::ws_session::{CloseSession, SendEvent, WsSession};
 /// Who an authenticated session is.
 #[derive(Debug, Clone)]
 struct Authed {
-    role: String,
+    role: Role,
     scopes: Vec<String>,
     presence: Value,
     device_id: Option<String>,
@@ -188,7 +189,7 @@ impl Registry {
             let admitted = match guard {
                 EventGuard::Everyone => true,
                 EventGuard::Operator(scope) => {
-                    a.role == "operator" && scopes::satisfied(&a.scopes, scope)
+                    a.role == Role::Operator && scopes::satisfied(&a.scopes, scope)
                 }
                 EventGuard::Nobody => false,
             };
@@ -285,7 +286,7 @@ pub struct SessionAuthenticated {
     /// Connection id.
     pub conn_id: String,
     /// `operator` or `node`.
-    pub role: String,
+    pub role: Role,
     /// Granted scopes.
     pub scopes: Vec<String>,
     /// The client's presence entry.
@@ -455,8 +456,8 @@ impl Handler<GetStats> for Registry {
             ..Default::default()
         };
         for e in self.sessions.values() {
-            match e.authed.as_ref().map(|a| a.role.as_str()) {
-                Some("node") => s.nodes += 1,
+            match e.authed.as_ref().map(|a| a.role) {
+                Some(Role::Node) => s.nodes += 1,
                 Some(_) => s.operators += 1,
                 None => s.pending += 1,
             }

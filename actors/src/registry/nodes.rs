@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use super::Registry;
 use crate::node_session::{InvokeNode, KeptOutcome, NodeSession, StopNode, UpdateCommands};
 use crate::pairing::{self, DeviceCheck, NodeDescriptor, PairingBook, PendingDevice};
+use crate::protocol::codes;
 use crate::protocol::error::{ErrorCode, ErrorShape};
+use crate::protocol::role::Role;
 use crate::protocol::scopes;
 use crate::store::SaveDocument;
 use crate::tool_policy::InvokeCaller;
@@ -359,7 +361,7 @@ pub struct DeviceConnect {
     /// Device family.
     pub device_family: Option<String>,
     /// Role.
-    pub role: String,
+    pub role: Role,
     /// Requested scopes.
     pub scopes: Vec<String>,
     /// Direct loopback peer.
@@ -382,7 +384,7 @@ impl Handler<DeviceConnect> for Registry {
             let bound = msg
                 .device_token
                 .as_deref()
-                .and_then(|t| self.book.token_scopes(&msg.device_id, &msg.role, t));
+                .and_then(|t| self.book.token_scopes(&msg.device_id, msg.role.as_str(), t));
             let Some(bound) = bound else {
                 // The session records the failure with its limiter key (`AuthAttempt`).
                 return Box::pin(actix::fut::ready(DeviceVerdict::TokenMismatch));
@@ -394,13 +396,13 @@ impl Handler<DeviceConnect> for Registry {
             }
             token_ok = true;
             if let Some(t) = msg.device_token.as_deref() {
-                self.remember_token_session(&msg.conn_id, &msg.device_id, &msg.role, t);
+                self.remember_token_session(&msg.conn_id, &msg.device_id, msg.role.as_str(), t);
             }
         }
         let before = self.book.clone();
         let check = self
             .book
-            .check_device(&msg.device_id, &msg.role, &msg.scopes);
+            .check_device(&msg.device_id, msg.role.as_str(), &msg.scopes);
         let approve_now = match check {
             DeviceCheck::Paired => true,
             DeviceCheck::Needs(_) => msg.is_local && self.shared.config.auto_approve_local,
@@ -414,7 +416,7 @@ impl Handler<DeviceConnect> for Registry {
             device_family: msg.device_family.clone(),
             client_id: msg.client_id.clone(),
             client_mode: msg.client_mode.clone(),
-            role: msg.role.clone(),
+            role: msg.role.as_str().to_owned(),
             scopes: msg.scopes.clone(),
             remote_ip: Some(msg.remote_ip.clone()),
             reason: match check {
@@ -458,10 +460,14 @@ impl Handler<DeviceConnect> for Registry {
         } else {
             let t = self
                 .book
-                .issue_token(&msg.device_id, &msg.role, &msg.scopes, now)
+                .issue_token(&msg.device_id, msg.role.as_str(), &msg.scopes, now)
                 .map(|t| (t, now));
             // The new token replaces the old one: sessions that used the old one go.
-            self.close_stale_token_sessions(&msg.device_id, &msg.role, "device token replaced");
+            self.close_stale_token_sessions(
+                &msg.device_id,
+                msg.role.as_str(),
+                "device token replaced",
+            );
             t
         };
         Box::pin(self.save_book_or_undo(before).map(move |r, _, _| match r {
@@ -690,8 +696,8 @@ pub enum InvokeOrigin {
 /// `UNAVAILABLE node not connected` with the real gateway's details.
 pub fn not_connected() -> ErrorShape {
     ErrorShape::new(ErrorCode::Unavailable, "node not connected").with_details(json!({
-        "code": "NOT_CONNECTED",
-        "nodeError": {"code": "NOT_CONNECTED", "message": "node not connected"},
+        "code": codes::NOT_CONNECTED,
+        "nodeError": {"code": codes::NOT_CONNECTED, "message": "node not connected"},
         "nodeCommandDispatched": false,
     }))
 }

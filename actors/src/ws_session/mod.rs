@@ -34,6 +34,7 @@ use crate::engine::{Engine, Shared};
 use crate::node_session::NodeSession;
 use crate::protocol::error::ErrorShape;
 use crate::protocol::frame::{self, Inbound, StateVersion};
+use crate::protocol::role::Role;
 use crate::protocol::{MAX_PENDING_HANDSHAKE_FRAMES, MAX_PREAUTH_PAYLOAD_BYTES, close};
 use crate::registry::{Registry, SessionClosed, SessionOpened};
 use crate::util::now_ms;
@@ -89,7 +90,7 @@ enum Phase {
 
 /// What an authenticated session is allowed to do.
 struct ReadyState {
-    role: String,
+    role: Role,
     scopes: Vec<String>,
     /// Set for nodes.
     node_id: Option<String>,
