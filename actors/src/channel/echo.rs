@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
-    ApproveChannelPairing, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget, DeliverReply,
-    GetChannelStatus, InboundMessage, ListChannelPairing,
+    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget,
+    DeliverReply, GetChannelStatus, InboundMessage, ListChannelPairing,
 };
 use crate::registry::runs::InboundReceived;
 use crate::util::now_ms;
@@ -105,13 +105,13 @@ impl Handler<Say> for EchoChannel {
 }
 
 impl Handler<DeliverReply> for EchoChannel {
-    type Result = Result<Vec<i64>, String>;
+    type Result = Result<Vec<i64>, ChannelError>;
 
     fn handle(&mut self, msg: DeliverReply, _: &mut Self::Context) -> Self::Result {
         self.next_id += 1;
         self.delivered
             .send(msg)
-            .map_err(|_| "the test stopped listening".to_owned())?;
+            .map_err(|_| ChannelError::Delivery("the test stopped listening".to_owned()))?;
         Ok(vec![self.next_id])
     }
 }
@@ -133,10 +133,10 @@ impl Handler<ListChannelPairing> for EchoChannel {
 }
 
 impl Handler<ApproveChannelPairing> for EchoChannel {
-    type Result = Result<Value, String>;
+    type Result = Result<Value, ChannelError>;
 
     fn handle(&mut self, _: ApproveChannelPairing, _: &mut Self::Context) -> Self::Result {
-        Err("the echo channel has no pairing".to_owned())
+        Err(ChannelError::NoPairing(KIND.id))
     }
 }
 

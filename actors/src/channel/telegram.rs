@@ -29,15 +29,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    ApproveChannelPairing, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget, DeliverReply,
-    GetChannelStatus, InboundMessage, ListChannelPairing, WebhookDelivery, WebhookError,
-    split_message,
+    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget,
+    DeliverReply, GetChannelStatus, InboundMessage, ListChannelPairing, WebhookDelivery,
+    WebhookError, split_message,
 };
 pub use super::{MAX_PENDING_PAIRING, PAIRING_TTL_MS};
 use crate::ports::{SendMessage, TelegramApi, TgEntity, TgError, TgMessage, TgUpdate, TgUser};
 use crate::registry::Registry;
 use crate::registry::runs::InboundReceived;
-use crate::store::{LoadDocument, SaveDocument, StoreActor};
+use crate::store::{LoadDocument, SaveDocument, StoreActor, StoreError};
 use crate::util::{Backoff, now_ms};
 
 /// Telegram's message length limit, in UTF-16 code units (how Telegram counts it).
@@ -292,17 +292,12 @@ impl TelegramChannel {
     fn save(
         &self,
         state: &ChannelState,
-    ) -> impl std::future::Future<Output = Result<(), String>> + use<> {
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
         let fut = self.store.send(SaveDocument {
             name: ChannelState::document(&self.cfg.account_id),
             contents: serde_json::to_vec_pretty(state).unwrap_or_default(),
         });
-        async move {
-            match fut.await {
-                Ok(r) => r,
-                Err(e) => Err(format!("store unavailable: {e}")),
-            }
-        }
+        async move { StoreError::flatten(fut.await) }
     }
 
     /// A polling (or getMe / setWebhook) failure: shown in the status until polling works.
@@ -1031,7 +1026,7 @@ impl TelegramChannel {
 }
 
 impl Handler<DeliverReply> for TelegramChannel {
-    type Result = ResponseActFuture<Self, Result<Vec<i64>, String>>;
+    type Result = ResponseActFuture<Self, Result<Vec<i64>, ChannelError>>;
 
     fn handle(&mut self, msg: DeliverReply, ctx: &mut Self::Context) -> Self::Result {
         if msg.text.trim().is_empty() {
@@ -1052,9 +1047,7 @@ impl Handler<DeliverReply> for TelegramChannel {
                     );
                 }
             }
-            return Box::pin(actix::fut::ready(Err(
-                "message text is empty: nothing to send".to_owned(),
-            )));
+            return Box::pin(actix::fut::ready(Err(ChannelError::EmptyText)));
         }
         let send = self.send_chunks(
             msg.target.chat_id,
@@ -1105,7 +1098,7 @@ impl Handler<DeliverReply> for TelegramChannel {
                 {
                     log::error!("cannot persist channel state: {e}");
                 }
-                res.map_err(|e| e.to_string())
+                res.map_err(|e| ChannelError::Delivery(e.to_string()))
             }
             .into_actor(act)
         }))
@@ -1157,13 +1150,14 @@ impl Handler<ListChannelPairing> for TelegramChannel {
 }
 
 impl Handler<ApproveChannelPairing> for TelegramChannel {
-    type Result = ResponseActFuture<Self, Result<Value, String>>;
+    type Result = ResponseActFuture<Self, Result<Value, ChannelError>>;
 
     fn handle(&mut self, msg: ApproveChannelPairing, _: &mut Self::Context) -> Self::Result {
         if let Some(e) = &self.load_error {
-            return Box::pin(actix::fut::ready(Err(format!(
-                "the telegram channel state is not loaded: {e}"
-            ))));
+            return Box::pin(actix::fut::ready(Err(ChannelError::StateNotLoaded {
+                channel: KIND.id,
+                reason: e.clone(),
+            })));
         }
         let code = msg.code.trim().to_uppercase();
         let now = now_ms();
@@ -1171,9 +1165,7 @@ impl Handler<ApproveChannelPairing> for TelegramChannel {
             .pairing
             .retain(|p| now.saturating_sub(p.created_at_ms) < PAIRING_TTL_MS);
         let Some(pos) = self.state.pairing.iter().position(|p| p.code == code) else {
-            return Box::pin(actix::fut::ready(Err(
-                "pending DM access request no longer exists".to_owned(),
-            )));
+            return Box::pin(actix::fut::ready(Err(ChannelError::UnknownPairingCode)));
         };
         let req = self.state.pairing.remove(pos);
         let newly = !self.state.approved.contains(&req.user_id);
@@ -1189,7 +1181,7 @@ impl Handler<ApproveChannelPairing> for TelegramChannel {
                     act.state.approved.retain(|u| *u != req.user_id);
                 }
                 act.state.pairing.push(req);
-                return Err(e);
+                return Err(e.into());
             }
             act.send_notice(
                 req.user_id,

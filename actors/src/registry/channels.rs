@@ -326,7 +326,7 @@ impl Handler<ChannelPairingApprove> for Registry {
                 for t in targets {
                     match t.send(ApproveChannelPairing { code: code.clone() }).await {
                         Ok(Ok(v)) => return Ok(v),
-                        Ok(Err(e)) => last = e,
+                        Ok(Err(e)) => last = e.to_string(),
                         Err(_) => last = "channel unavailable".into(),
                     }
                 }

@@ -14,7 +14,7 @@ use crate::protocol::codes;
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::protocol::role::Role;
 use crate::protocol::scopes;
-use crate::store::SaveDocument;
+use crate::store::{SaveDocument, StoreError};
 use crate::tool_policy::InvokeCaller;
 use crate::util::now_ms;
 use crate::ws_session::{CloseSession, SendTargeted, WsSession};
@@ -56,18 +56,13 @@ impl Registry {
     /// Persists the pairing book; the future resolves once the write is durable. Every
     /// change to the book is followed by a save, so the save counter tells a failed save
     /// whether a later change has been made since.
-    fn save_book(&mut self) -> impl std::future::Future<Output = Result<(), String>> + use<> {
+    fn save_book(&mut self) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
         self.book_saves = self.book_saves.wrapping_add(1);
         let fut = self.store.send(SaveDocument {
             name: pairing::DOCUMENT.to_owned(),
             contents: self.book.to_json(),
         });
-        async move {
-            match fut.await {
-                Ok(r) => r,
-                Err(e) => Err(format!("store unavailable: {e}")),
-            }
-        }
+        async move { StoreError::flatten(fut.await) }
     }
 
     /// Saves the book changed from `before`. If the save fails and nothing changed the
@@ -76,7 +71,7 @@ impl Registry {
     fn save_book_or_undo(
         &mut self,
         before: PairingBook,
-    ) -> impl ActorFuture<Self, Output = Result<(), String>> + use<> {
+    ) -> impl ActorFuture<Self, Output = Result<(), StoreError>> + use<> {
         let save = self.save_book();
         let this_save = self.book_saves;
         actix::fut::wrap_future::<_, Self>(save).map(move |r, act, _| {
