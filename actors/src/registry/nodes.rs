@@ -8,10 +8,11 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 
 use super::Registry;
-use crate::node_session::{InvokeNode, KeptOutcome, NodeSession, StopNode, UpdateCommands};
+use crate::node_session::{
+    InvokeError, InvokeNode, KeptOutcome, NodeSession, StopNode, UpdateCommands,
+};
 use crate::pairing::{self, DeviceCheck, NodeDescriptor, PairingBook, PendingDevice};
-use crate::protocol::codes;
-use crate::protocol::error::{ErrorCode, ErrorShape};
+use crate::protocol::error::ErrorShape;
 use crate::protocol::role::Role;
 use crate::protocol::scopes;
 use crate::store::{SaveDocument, StoreError};
@@ -688,21 +689,12 @@ pub enum InvokeOrigin {
     },
 }
 
-/// `UNAVAILABLE node not connected` with the real gateway's details.
-pub fn not_connected() -> ErrorShape {
-    ErrorShape::new(ErrorCode::Unavailable, "node not connected").with_details(json!({
-        "code": codes::NOT_CONNECTED,
-        "nodeError": {"code": codes::NOT_CONNECTED, "message": "node not connected"},
-        "nodeCommandDispatched": false,
-    }))
-}
-
 impl Handler<InvokeNodeCommand> for Registry {
     type Result = ResponseFuture<crate::node_session::InvokeOutcome>;
 
     fn handle(&mut self, msg: InvokeNodeCommand, _: &mut Self::Context) -> Self::Result {
         let Some(node) = self.nodes.get(&msg.node_id) else {
-            return Box::pin(async { Err(not_connected()) });
+            return Box::pin(async { Err(InvokeError::NotConnected) });
         };
         let caller = match msg.origin {
             InvokeOrigin::Operator { scopes } => InvokeCaller::Operator {
@@ -724,7 +716,7 @@ impl Handler<InvokeNodeCommand> for Registry {
         });
         Box::pin(async move {
             fut.await
-                .unwrap_or_else(|_| Err(crate::node_session::disconnected()))
+                .unwrap_or_else(|_| Err(InvokeError::disconnected()))
         })
     }
 }
