@@ -271,8 +271,11 @@ mod tests {
             .await
             .expect("registry up")
             .expect("sent");
-        assert_eq!(sent["channel"], json!("echo"));
-        assert_eq!(sent["to"], json!(" 9 "));
+        assert_eq!(sent.channel, "echo");
+        assert_eq!(sent.to, " 9 ");
+        assert!(!sent.deduplicated);
+        assert_eq!(sent.message_ids.len(), 1, "{sent:?}");
+        assert_eq!(sent.message_id, sent.message_ids.first().copied());
         let out = next(&mut rx).await;
         assert_eq!(out.text, "out");
         assert_eq!(out.inbound_id, None);

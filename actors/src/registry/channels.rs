@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Registry;
@@ -62,9 +63,29 @@ fn no_channel(kind: &ChannelKind) -> ErrorShape {
     ))
 }
 
+/// What `send` answers: where the text went and the ids of the messages sent. Fields in
+/// the order of the wire object's keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendReceipt {
+    /// Channel kind id.
+    pub channel: &'static str,
+    /// Set on a repeated `send` answered from the idempotency cache.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deduplicated: bool,
+    /// The first message id (`null` when nothing was sent).
+    pub message_id: Option<i64>,
+    /// Every message id (a long text is split into several messages).
+    pub message_ids: Vec<i64>,
+    /// Always `true`.
+    pub ok: bool,
+    /// The target as given.
+    pub to: String,
+}
+
 /// `send`: outbound delivery to a channel target.
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<SendReceipt, ErrorShape>")]
 pub struct SendOutbound {
     /// Channel kind id.
     pub channel: String,
@@ -89,16 +110,18 @@ const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);
 const SEND_DEDUPE_MAX: usize = 1000;
 
 impl Handler<SendOutbound> for Registry {
-    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+    type Result = ResponseActFuture<Self, Result<SendReceipt, ErrorShape>>;
 
     fn handle(&mut self, msg: SendOutbound, _: &mut Self::Context) -> Self::Result {
         let now = std::time::Instant::now();
         self.send_dedupe
             .retain(|_, (at, _)| now.duration_since(*at) < SEND_DEDUPE_TTL);
         if let Some((_, done)) = self.send_dedupe.get(&msg.idempotency_key) {
-            let mut v = done.clone();
-            v["deduplicated"] = json!(true);
-            return Box::pin(actix::fut::ready(Ok(v)));
+            let receipt = SendReceipt {
+                deduplicated: true,
+                ..done.clone()
+            };
+            return Box::pin(actix::fut::ready(Ok(receipt)));
         }
         let Some(kind) = self.channel_kind(&msg.channel) else {
             let mut supported: Vec<&str> = crate::channel::KINDS.iter().map(|k| k.id).collect();
@@ -139,7 +162,14 @@ impl Handler<SendOutbound> for Registry {
         Box::pin(
             async move {
                 match fut.await {
-                    Ok(Ok(ids)) => Ok(json!({"ok": true, "channel": channel, "to": to, "messageIds": ids, "messageId": ids.first()})),
+                    Ok(Ok(ids)) => Ok(SendReceipt {
+                        channel,
+                        deduplicated: false,
+                        message_id: ids.first().copied(),
+                        message_ids: ids,
+                        ok: true,
+                        to,
+                    }),
                     Ok(Err(e)) => Err(ErrorShape::unavailable(format!("delivery failed: {e}"))),
                     Err(_) => Err(ErrorShape::unavailable("channel unavailable")),
                 }
@@ -334,5 +364,33 @@ impl Handler<ChannelPairingApprove> for Registry {
             }
             .into_actor(self),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed `send` answer writes the same bytes as the JSON object it replaces
+    /// (keys in order, `deduplicated` only on a repeat, `messageId` null when nothing went).
+    #[test]
+    fn send_receipt_serializes_as_the_wire_object() {
+        let mut r = SendReceipt {
+            channel: "telegram",
+            deduplicated: false,
+            message_id: Some(7),
+            message_ids: vec![7, 8],
+            ok: true,
+            to: "123".into(),
+        };
+        let wire = json!({"ok": true, "channel": "telegram", "to": "123", "messageIds": [7, 8], "messageId": 7});
+        assert_eq!(serde_json::to_string(&r).unwrap(), wire.to_string());
+        r.deduplicated = true;
+        let mut dup = wire.clone();
+        dup["deduplicated"] = json!(true);
+        assert_eq!(serde_json::to_string(&r).unwrap(), dup.to_string());
+        r.message_ids.clear();
+        r.message_id = None;
+        assert_eq!(serde_json::to_value(&r).unwrap()["messageId"], Value::Null);
     }
 }

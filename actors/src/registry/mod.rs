@@ -96,7 +96,7 @@ pub struct Registry {
     /// Finished invoke outcomes of stopped node sessions, by node id (see `KeepOutcomes`).
     kept_outcomes: HashMap<String, (Instant, Vec<crate::node_session::KeptOutcome>)>,
     /// Recent `send` results by idempotency key.
-    send_dedupe: HashMap<String, (Instant, Value)>,
+    send_dedupe: HashMap<String, (Instant, channels::SendReceipt)>,
     /// A debounced session-index save is pending.
     sessions_save_scheduled: bool,
     /// Run records by run id (bounded).

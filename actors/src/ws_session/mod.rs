@@ -28,7 +28,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use actix_http::ws::{Frame, ProtocolError};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::engine::{Engine, Shared};
 use crate::node_session::NodeSession;
@@ -235,7 +235,12 @@ impl WsSession {
         ctx.stop();
     }
 
-    fn respond_ok(&mut self, id: &str, payload: &Value, ctx: &mut Context<Self>) {
+    fn respond_ok<T: serde::Serialize + ?Sized>(
+        &mut self,
+        id: &str,
+        payload: &T,
+        ctx: &mut Context<Self>,
+    ) {
         self.send_raw(frame::response_ok(id, payload), ctx);
     }
 

@@ -198,9 +198,10 @@ impl WsSession {
     }
 
     /// Replies to `id` when `fut` resolves with `Ok(payload)` / `Err(error)`.
-    pub(crate) fn reply_with<F>(&mut self, id: String, fut: F, ctx: &mut Context<Self>)
+    pub(crate) fn reply_with<F, T>(&mut self, id: String, fut: F, ctx: &mut Context<Self>)
     where
-        F: std::future::Future<Output = Result<Value, ErrorShape>> + 'static,
+        F: std::future::Future<Output = Result<T, ErrorShape>> + 'static,
+        T: serde::Serialize + 'static,
     {
         fut.into_actor(self)
             .map(move |res, act, ctx| match res {
