@@ -20,6 +20,7 @@
 pub mod channels;
 pub mod nodes;
 pub mod runs;
+pub mod scheduler;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -91,18 +92,14 @@ pub struct Registry {
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
     sessions_index: runs::SessionsIndex,
-    /// Per-session run slots (active run + queue).
-    slots: HashMap<String, runs::Slot>,
     /// Finished invoke outcomes of stopped node sessions, by node id (see `KeepOutcomes`).
     kept_outcomes: HashMap<String, (Instant, Vec<crate::node_session::KeptOutcome>)>,
     /// Recent `send` results by idempotency key.
     send_dedupe: HashMap<String, (Instant, channels::SendReceipt)>,
     /// A debounced session-index save is pending.
     sessions_save_scheduled: bool,
-    /// Run records by run id (bounded).
-    runs: runs::RunRecords,
-    /// Insertion order of `runs`, for pruning.
-    run_order: std::collections::VecDeque<String>,
+    /// The run scheduler: one run at a time per session, run records.
+    runs: scheduler::RunScheduler<Addr<crate::agent_run::AgentRun>>,
     /// Sessions that authenticated with a device token, by connection id (see
     /// `nodes::TokenSession`): closed when that token is revoked or replaced.
     token_sessions: HashMap<String, nodes::TokenSession>,
@@ -133,12 +130,10 @@ impl Registry {
             model,
             channels: std::collections::BTreeMap::new(),
             sessions_index,
-            slots: HashMap::new(),
             sessions_save_scheduled: false,
             send_dedupe: HashMap::new(),
             kept_outcomes: HashMap::new(),
-            runs: HashMap::new(),
-            run_order: std::collections::VecDeque::new(),
+            runs: scheduler::RunScheduler::default(),
             token_sessions: HashMap::new(),
         }
     }
@@ -450,8 +445,8 @@ impl Handler<GetStats> for Registry {
         let mut s = Stats {
             connections: self.sessions.len(),
             sessions: self.sessions_index.len(),
-            active_runs: self.slots.values().filter(|x| x.has_active()).count(),
-            queued_runs: self.slots.values().map(runs::Slot::queued).sum(),
+            active_runs: self.runs.active_count(),
+            queued_runs: self.runs.queued_count(),
             channels: self.channels.len(),
             ..Default::default()
         };
