@@ -491,3 +491,6 @@ impl Handler<ShutdownGateway> for Registry {
         self.sessions.len()
     }
 }
+
+#[cfg(test)]
+mod tests;
