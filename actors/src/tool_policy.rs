@@ -49,7 +49,7 @@ pub struct NodeToolRules {
 }
 
 /// `agents.defaults.tools.nodes`: the defaults plus per-sender overrides keyed by
-/// `<channel>:<senderId>` (e.g. `telegram:123456789`). An override's `allowCommands` and
+/// `<channel>:<senderId>` (e.g. `<channel>:123456789`). An override's `allowCommands` and
 /// `allowNodes` replace the defaults; its `denyCommands` add to them (a default deny is
 /// never lifted).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,7 +117,8 @@ impl AgentToolPolicy {
                 .is_some_and(|(c, id)| !c.is_empty() && !id.is_empty());
             if !ok {
                 return Err(format!(
-                    "{BASE}.senders key {k:?} is not <channel>:<senderId>. Fix: use e.g. \"telegram:123456789\""
+                    "{BASE}.senders key {k:?} is not <channel>:<senderId>. Fix: use e.g. \"{}:123456789\"",
+                    crate::channel::DEFAULT_KIND.id
                 ));
             }
         }

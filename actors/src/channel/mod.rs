@@ -147,6 +147,21 @@ pub struct WebhookDelivery {
     pub body: bytes::Bytes,
 }
 
+/// A channel's configured accounts, as the shell hands them to the engine
+/// ([`crate::EngineDeps::channels`]): their persisted state is read at engine start (an
+/// unreadable state fails the start with a fix), then their actors start once the registry
+/// runs.
+pub trait ChannelRegistration {
+    /// Reads the accounts' persisted state from the state directory.
+    fn load(&mut self, state_dir: &std::path::Path) -> Result<(), String>;
+    /// Starts one actor per account; returns the handles the registry keeps.
+    fn start(
+        self: Box<Self>,
+        registry: &Addr<crate::registry::Registry>,
+        store: &Addr<crate::store::StoreActor>,
+    ) -> Vec<ChannelHandle>;
+}
+
 /// The endpoints of a channel account actor.
 #[derive(Clone)]
 pub struct ChannelRecipients {
