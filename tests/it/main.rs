@@ -19,3 +19,4 @@ mod support;
 mod telegram_flow;
 mod tls;
 mod tool_policy;
+mod webhook_body;
