@@ -18,7 +18,9 @@
 //! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
 
 pub mod channels;
+pub mod devices;
 pub mod nodes;
+pub mod pairing_ops;
 pub mod runs;
 pub mod scheduler;
 
