@@ -8,14 +8,18 @@
 //!
 //! It also owns pairing (devices, device tokens, node command surfaces — persisted through
 //! the [`StoreActor`]) and the map of connected nodes, and routes `node.invoke` calls to
-//! their [`NodeSession`](crate::node_session::NodeSession) actors (see [`nodes`]). Agent runs
-//! are scheduled in [`runs`]; channel accounts are held as
+//! their [`NodeSession`](crate::node_session::NodeSession) actors (see [`nodes`], with
+//! connect-time device pairing in [`devices`] and the pairing operations in [`pairing_ops`]).
+//! Agent runs are scheduled by the plain [`scheduler::RunScheduler`] it owns, driven from
+//! [`runs`]; channel accounts are held as
 //! [`ChannelHandle`](crate::channel::ChannelHandle)s and reached through them (see [`channels`]).
 //!
 //! Messages: [`SessionOpened`],
 //! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`CheckLockout`], [`GetPresence`],
-//! [`GetStats`], [`ShutdownGateway`], and in [`nodes`]: `DeviceConnect`, `AttachNode`, `LookupNode`,
-//! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
+//! [`GetStats`], [`ShutdownGateway`]; in [`devices`]: `DeviceConnect`; in [`nodes`]:
+//! `AttachNode`, `LookupNode`, `KeepOutcomes`, `InvokeNodeCommand`, `NodeHostStats`,
+//! `ListNodes`, `DescribeNode`; in [`pairing_ops`]: `PairingRequest`; in [`runs`] and
+//! [`channels`]: see there.
 
 pub mod channels;
 pub mod devices;
