@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use crate::protocol::codes;
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::tool_policy::InvokeCaller;
-use crate::ws_session::{SendTargeted, WsSession};
+use crate::ws_session::SendTargeted;
 
 /// Default invoke timeout.
 pub const DEFAULT_INVOKE_TIMEOUT_MS: u64 = 30_000;
@@ -152,7 +152,7 @@ pub struct NodeSession {
     /// Node id (= device id).
     node_id: String,
     /// The node's socket.
-    ws: Addr<WsSession>,
+    ws: Recipient<SendTargeted>,
     /// In-flight invokes by invoke id.
     pending: HashMap<String, Pending>,
     /// Commands the node declared.
@@ -169,7 +169,7 @@ pub struct NodeSession {
     /// Display name (for `allowNodes` of the agent tool policy; set by the registry).
     display_name: Option<String>,
     /// The registry, which keeps finished outcomes across a reconnect of the node.
-    registry: Option<Addr<crate::registry::Registry>>,
+    registry: Option<Recipient<crate::registry::nodes::KeepOutcomes>>,
 }
 
 /// What an idempotency key is bound to: SHA-256 over the caller's principal, the command
@@ -219,7 +219,7 @@ impl NodeSession {
     /// registry sends [`UpdateCommands`].
     pub fn new(
         node_id: String,
-        ws: Addr<WsSession>,
+        ws: Recipient<SendTargeted>,
         declared: Vec<String>,
         platform: String,
     ) -> Self {
@@ -240,7 +240,10 @@ impl NodeSession {
     /// Hands finished outcomes to `registry` when the session stops, so a retry after the
     /// node reconnects is still answered from the dedupe cache.
     #[must_use]
-    pub fn with_registry(mut self, registry: Addr<crate::registry::Registry>) -> Self {
+    pub fn with_registry(
+        mut self,
+        registry: Recipient<crate::registry::nodes::KeepOutcomes>,
+    ) -> Self {
         self.registry = Some(registry);
         self
     }

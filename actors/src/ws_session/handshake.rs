@@ -283,11 +283,11 @@ impl WsSession {
             // then never cross threads on the node side.
             let addr = NodeSession::new(
                 node_id.clone(),
-                ctx.address(),
+                ctx.address().recipient(),
                 commands.clone(),
                 params.client.platform.clone(),
             )
-            .with_registry(self.registry.clone())
+            .with_registry(self.registry.clone().recipient())
             .start();
             AttachNode {
                 conn_id: self.conn_id.clone(),

@@ -212,7 +212,7 @@ pub struct TelegramChannel {
     /// Bot API client.
     api: Rc<dyn TelegramApi>,
     /// Where accepted messages go.
-    registry: Addr<Registry>,
+    registry: Recipient<InboundReceived>,
     /// Durable state writer.
     store: Addr<StoreActor>,
     /// Persisted state (what was last written successfully).
@@ -236,7 +236,7 @@ impl TelegramChannel {
     pub fn new(
         cfg: TelegramAccountConfig,
         api: Rc<dyn TelegramApi>,
-        registry: Addr<Registry>,
+        registry: Recipient<InboundReceived>,
         store: Addr<StoreActor>,
         state: ChannelState,
     ) -> Self {
@@ -269,7 +269,7 @@ impl TelegramChannel {
     pub fn with_loaded_state(
         cfg: TelegramAccountConfig,
         api: Rc<dyn TelegramApi>,
-        registry: Addr<Registry>,
+        registry: Recipient<InboundReceived>,
         store: Addr<StoreActor>,
         state: Result<ChannelState, String>,
     ) -> Self {
@@ -521,7 +521,7 @@ pub fn start_accounts(
             let addr = TelegramChannel::with_loaded_state(
                 a.cfg,
                 a.api,
-                registry.clone(),
+                registry.clone().recipient(),
                 store.clone(),
                 a.state,
             )
