@@ -34,7 +34,7 @@ impl Registry {
     ) {
         if self.token_sessions.len() >= TOKEN_SESSIONS_MAX {
             let open = &self.sessions;
-            self.token_sessions.retain(|c, _| open.contains_key(c));
+            self.token_sessions.retain(|c, _| open.contains(c));
         }
         if self.token_sessions.len() < TOKEN_SESSIONS_MAX {
             self.token_sessions.insert(

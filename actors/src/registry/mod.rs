@@ -25,6 +25,7 @@ pub mod channels;
 pub mod devices;
 pub mod nodes;
 pub mod pairing_ops;
+pub mod presence;
 pub mod runs;
 pub mod scheduler;
 
@@ -47,32 +48,12 @@ use crate::protocol::scopes::{self, EventGuard};
 use crate::store::StoreActor;
 use crate::ws_session::{CloseSession, SendEvent, WsSession};
 
-/// Who an authenticated session is.
-#[derive(Debug, Clone)]
-struct Authed {
-    role: Role,
-    scopes: Vec<String>,
-    presence: Value,
-    device_id: Option<String>,
-}
-
-/// One socket known to the registry.
-#[derive(Debug)]
-struct Entry {
-    /// The session actor.
-    addr: Addr<WsSession>,
-    /// Client IP (after trusted-proxy attribution).
-    ip: IpAddr,
-    /// Set once the handshake succeeded.
-    authed: Option<Authed>,
-}
-
 /// The registry actor.
 pub struct Registry {
     /// Process-wide facts.
     shared: Arc<Shared>,
-    /// Every open socket by connection id.
-    sessions: HashMap<String, Entry>,
+    /// Every open socket by connection id, and who it authenticated as.
+    sessions: presence::Presence<Addr<WsSession>>,
     /// Failed shared-secret attempts.
     limiter: AuthLimiter,
     /// Presence / health version counters.
@@ -123,7 +104,7 @@ impl Registry {
         let limiter = AuthLimiter::new(shared.config.auth.rate_limit);
         Self {
             shared,
-            sessions: HashMap::new(),
+            sessions: presence::Presence::default(),
             limiter,
             version: StateVersion::default(),
             shutting_down: false,
@@ -145,14 +126,7 @@ impl Registry {
     }
 
     fn presence_list(&self) -> Vec<Value> {
-        let mut list = Vec::with_capacity(self.sessions.len() + 1);
-        list.push(self.shared.self_presence());
-        list.extend(
-            self.sessions
-                .values()
-                .filter_map(|e| e.authed.as_ref().map(|a| a.presence.clone())),
-        );
-        list
+        self.sessions.list(self.shared.self_presence())
     }
 
     /// The limiter's verdict on an attempt by `key` (locked-out keys are refused even with
@@ -182,26 +156,13 @@ impl Registry {
         }
         let payload: Arc<str> = Arc::from(payload.to_string());
         let name: Arc<str> = Arc::from(event);
-        for (id, entry) in &self.sessions {
-            if skip == Some(id.as_str()) {
-                continue;
-            }
-            let Some(a) = &entry.authed else { continue };
-            let admitted = match guard {
-                EventGuard::Everyone => true,
-                EventGuard::Operator(scope) => {
-                    a.role == Role::Operator && scopes::satisfied(&a.scopes, scope)
-                }
-                EventGuard::Nobody => false,
-            };
-            if admitted {
-                // A full mailbox means the session is not keeping up: drop, do not grow.
-                let _ = entry.addr.try_send(SendEvent {
-                    event: name.clone(),
-                    payload: payload.clone(),
-                    state_version: with_version.then_some(self.version),
-                });
-            }
+        for addr in self.sessions.audience(event, skip) {
+            // A full mailbox means the session is not keeping up: drop, do not grow.
+            let _ = addr.try_send(SendEvent {
+                event: name.clone(),
+                payload: payload.clone(),
+                state_version: with_version.then_some(self.version),
+            });
         }
     }
 
@@ -215,8 +176,7 @@ impl Registry {
             return;
         }
         self.presence_scheduled = true;
-        let window =
-            Duration::from_millis(100 + 5 * self.sessions.len() as u64).min(Duration::from_secs(5));
+        let window = self.sessions.coalesce_window();
         ctx.run_later(window, |act, _| {
             act.presence_scheduled = false;
             let payload = json!({ "presence": act.presence_list() });
@@ -259,14 +219,7 @@ impl Handler<SessionOpened> for Registry {
                 reason: "service restart".into(),
             });
         }
-        self.sessions.insert(
-            msg.conn_id,
-            Entry {
-                addr: msg.addr,
-                ip: msg.ip,
-                authed: None,
-            },
-        );
+        self.sessions.open(msg.conn_id, msg.ip, msg.addr);
     }
 }
 
@@ -310,19 +263,16 @@ impl Handler<SessionAuthenticated> for Registry {
                 AuthVerdict::Allowed | AuthVerdict::Failed(_) => {}
             }
         }
-        let mut ip = None;
-        if let Some(entry) = self.sessions.get_mut(&msg.conn_id) {
-            if entry.authed.is_none() {
-                ip = Some(entry.ip);
-            }
-            entry.authed = Some(Authed {
+        let first = self.sessions.authenticate(
+            &msg.conn_id,
+            presence::Authed {
                 role: msg.role,
                 scopes: msg.scopes,
                 presence: msg.presence,
                 device_id: msg.device_id,
-            });
-        }
-        if let Some(ip) = ip {
+            },
+        );
+        if let Some(ip) = first {
             self.release_preauth(ip);
         }
         self.broadcast_presence(ctx);
@@ -346,7 +296,7 @@ impl Handler<SessionClosed> for Registry {
 
     fn handle(&mut self, msg: SessionClosed, ctx: &mut Self::Context) {
         self.detach_node(&msg.conn_id);
-        if let Some(entry) = self.sessions.remove(&msg.conn_id) {
+        if let Some(entry) = self.sessions.close(&msg.conn_id) {
             if entry.authed.is_some() {
                 self.broadcast_presence(ctx);
             } else {
@@ -456,13 +406,10 @@ impl Handler<GetStats> for Registry {
             channels: self.channels.len(),
             ..Default::default()
         };
-        for e in self.sessions.values() {
-            match e.authed.as_ref().map(|a| a.role) {
-                Some(Role::Node) => s.nodes += 1,
-                Some(_) => s.operators += 1,
-                None => s.pending += 1,
-            }
-        }
+        let counts = self.sessions.counts();
+        s.operators = counts.operators;
+        s.nodes = counts.nodes;
+        s.pending = counts.pending;
         MessageResult(s)
     }
 }
@@ -487,7 +434,7 @@ impl Handler<ShutdownGateway> for Registry {
         }
         let payload = json!({"reason": msg.reason, "restartExpectedMs": Value::Null});
         self.broadcast("shutdown", &payload, false, None);
-        for entry in self.sessions.values() {
+        for entry in self.sessions.conns() {
             // do_send: the close must not be dropped even if the mailbox is busy.
             entry.addr.do_send(CloseSession {
                 code: close::SERVICE_RESTART,

@@ -238,9 +238,7 @@ impl Registry {
     }
 
     pub(super) fn device_connected(&self, device_id: &str) -> bool {
-        self.sessions
-            .values()
-            .any(|e| e.authed.as_ref().and_then(|a| a.device_id.as_deref()) == Some(device_id))
+        self.sessions.device_connected(device_id)
     }
 
     pub(super) fn resolved(

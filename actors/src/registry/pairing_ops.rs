@@ -207,10 +207,8 @@ impl Registry {
                 if !self.book.remove_device(&device_id) {
                     return (Err(ErrorShape::invalid("unknown deviceId")), false);
                 }
-                for e in self.sessions.values() {
-                    if e.authed.as_ref().and_then(|a| a.device_id.as_deref())
-                        == Some(device_id.as_str())
-                    {
+                for e in self.sessions.conns() {
+                    if e.device_id() == Some(device_id.as_str()) {
                         e.addr.do_send(CloseSession {
                             code: 4001,
                             reason: "client invalidated: device removed".into(),
