@@ -28,6 +28,7 @@ pub mod pairing_ops;
 pub mod presence;
 pub mod runs;
 pub mod scheduler;
+pub mod sessions;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -4,7 +4,6 @@
 //! event broadcast. Channel fan-out (`send`, `channels.status`, DM pairing, webhooks) is in
 //! [`super::channels`].
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -128,39 +127,11 @@ pub fn transcript_name(session_id: &str) -> String {
     format!("agents/main/sessions/{session_id}.jsonl")
 }
 
-fn preview(text: &str) -> String {
-    let mut p: String = text.chars().take(120).collect();
-    if text.chars().count() > 120 {
-        p.push('…');
-    }
-    p
-}
-
 impl Registry {
     fn session_meta(&mut self, key: &str, origin: &RunOrigin) -> SessionMeta {
-        let now = now_ms();
-        let created = !self.sessions_index.contains_key(key);
-        let meta = self
+        let (meta, created) = self
             .sessions_index
-            .entry(key.to_owned())
-            .or_insert_with(|| SessionMeta {
-                session_id: uuid::Uuid::new_v4().to_string(),
-                created_at: now,
-                updated_at: now,
-                channel: None,
-                chat_id: None,
-                display_name: None,
-                last_message_preview: None,
-                message_count: 0,
-            });
-        if let RunOrigin::Channel { inbound, .. } = origin {
-            meta.channel = Some(inbound.channel.clone());
-            meta.chat_id = Some(inbound.chat_id);
-            if !inbound.sender_name.is_empty() {
-                meta.display_name = Some(inbound.sender_name.clone());
-            }
-        }
-        let meta = meta.clone();
+            .touch(key, origin, now_ms(), || uuid::Uuid::new_v4().to_string());
         if created {
             self.shared.session_count.store(
                 self.sessions_index.len(),
@@ -363,13 +334,8 @@ impl Handler<RunFinished> for Registry {
             self.runs
                 .finished(&msg.run_id, &msg.session_key, &msg.outcome),
         );
-        if let Some(meta) = self.sessions_index.get_mut(&msg.session_key) {
-            meta.updated_at = msg.outcome.ended_at;
-            meta.message_count += if msg.outcome.text.is_empty() { 1 } else { 2 };
-            if !msg.outcome.text.is_empty() {
-                meta.last_message_preview = Some(preview(&msg.outcome.text));
-            }
-        }
+        self.sessions_index
+            .run_ended(&msg.session_key, msg.outcome.ended_at, &msg.outcome.text);
         self.save_sessions_logged(ctx);
         self.start_next(&msg.session_key, ctx);
     }
@@ -487,8 +453,7 @@ impl Handler<ListSessions> for Registry {
     type Result = MessageResult<ListSessions>;
 
     fn handle(&mut self, msg: ListSessions, _: &mut Self::Context) -> Self::Result {
-        let mut rows: Vec<(&String, &SessionMeta)> = self.sessions_index.iter().collect();
-        rows.sort_by_key(|r| std::cmp::Reverse(r.1.updated_at));
+        let rows = self.sessions_index.by_recency();
         let total = rows.len();
         let now = now_ms();
         let sessions: Vec<Value> = rows
@@ -595,4 +560,4 @@ impl Handler<FlushState> for Registry {
     }
 }
 
-pub(crate) type SessionsIndex = BTreeMap<String, SessionMeta>;
+pub(crate) type SessionsIndex = super::sessions::SessionIndex;
