@@ -23,6 +23,7 @@
 
 pub mod channels;
 pub mod devices;
+pub mod directory;
 pub mod nodes;
 pub mod pairing_ops;
 pub mod presence;
@@ -69,19 +70,14 @@ pub struct Registry {
     book: PairingBook,
     /// Saves of `book` started so far (see `save_book_or_undo`).
     book_saves: u64,
-    /// Connected nodes by node id.
-    nodes: HashMap<String, nodes::NodeEntry>,
-    /// Connect/disconnect times of nodes seen since start.
-    node_seen: HashMap<String, nodes::NodeSeen>,
+    /// Connected nodes, when nodes were last seen, and outcomes kept across a reconnect.
+    nodes: directory::NodeDirectory<nodes::NodeEntry>,
     /// The agent model (or the embedded command agent).
     model: std::rc::Rc<dyn crate::ports::ChatModel>,
-    /// Channel accounts.
     /// Channel accounts by (kind, account id).
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
     sessions_index: runs::SessionsIndex,
-    /// Finished invoke outcomes of stopped node sessions, by node id (see `KeepOutcomes`).
-    kept_outcomes: HashMap<String, (Instant, Vec<crate::node_session::KeptOutcome>)>,
     /// Recent `send` results by idempotency key.
     send_dedupe: HashMap<String, (Instant, channels::SendReceipt)>,
     /// A debounced session-index save is pending.
@@ -113,14 +109,12 @@ impl Registry {
             store,
             book,
             book_saves: 0,
-            nodes: HashMap::new(),
-            node_seen: HashMap::new(),
+            nodes: directory::NodeDirectory::default(),
             model,
             channels: std::collections::BTreeMap::new(),
             sessions_index,
             sessions_save_scheduled: false,
             send_dedupe: HashMap::new(),
-            kept_outcomes: HashMap::new(),
             runs: scheduler::RunScheduler::default(),
             token_sessions: HashMap::new(),
         }

@@ -3,12 +3,11 @@
 //! `node.pair.*` / `device.pair.*` / `device.token.*` operations in [`super::pairing_ops`]
 //! (both re-exported here).
 
-use std::time::Instant;
-
 use actix::prelude::*;
 use serde_json::{Value, json};
 
 use super::Registry;
+use super::directory::{Kept, NodeConn};
 use crate::node_session::{
     InvokeError, InvokeNode, KeptOutcome, NodeSession, StopNode, UpdateCommands,
 };
@@ -49,11 +48,10 @@ pub(crate) struct NodeEntry {
     pub(crate) last_seen_at_ms: u64,
 }
 
-/// Connect/disconnect times of a node.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct NodeSeen {
-    pub(crate) last_connected_at_ms: u64,
-    pub(crate) last_disconnected_at_ms: Option<u64>,
+impl NodeConn for NodeEntry {
+    fn conn_id(&self) -> &str {
+        &self.conn_id
+    }
 }
 
 impl Registry {
@@ -107,20 +105,8 @@ impl Registry {
     /// A socket closed: forget its node (if it was one) and its device-token record.
     pub(super) fn detach_node(&mut self, conn_id: &str) {
         self.token_sessions.remove(conn_id);
-        let Some(node_id) = self
-            .nodes
-            .iter()
-            .find(|(_, n)| n.conn_id == conn_id)
-            .map(|(id, _)| id.clone())
-        else {
-            return;
-        };
-        if let Some(n) = self.nodes.remove(&node_id) {
+        if let Some((_, n)) = self.nodes.detach_conn(conn_id, now_ms()) {
             n.addr.do_send(StopNode);
-            self.node_seen
-                .entry(node_id)
-                .or_default()
-                .last_disconnected_at_ms = Some(now_ms());
         }
     }
 
@@ -184,7 +170,7 @@ impl Registry {
         if let Some(s) = surface {
             v["approvedAtMs"] = json!(s.approved_at_ms);
         }
-        if let Some(seen) = self.node_seen.get(node_id) {
+        if let Some(seen) = self.nodes.seen(node_id) {
             v["lastConnectedAtMs"] = json!(seen.last_connected_at_ms);
             if let Some(d) = seen.last_disconnected_at_ms {
                 v["lastDisconnectedAtMs"] = json!(d);
@@ -288,32 +274,8 @@ impl Handler<AttachNode> for Registry {
     fn handle(&mut self, msg: AttachNode, _: &mut Self::Context) -> Self::Result {
         let now = now_ms();
         let node_id = msg.descriptor.node_id.clone();
-        if let Some(old) = self.nodes.remove(&node_id) {
-            // A reconnect replaces the old socket.
-            old.addr.do_send(StopNode);
-            old.ws.do_send(CloseSession {
-                code: 1000,
-                reason: "replaced by a newer connection".into(),
-            });
-        }
         let addr = msg.addr;
         let approved = self.book.approved_commands(&msg.descriptor);
-        let seed = self
-            .kept_outcomes
-            .remove(&node_id)
-            .map(|(at, v)| {
-                if at.elapsed() < KEPT_OUTCOMES_TTL {
-                    v
-                } else {
-                    Vec::new()
-                }
-            })
-            .unwrap_or_default();
-        addr.do_send(UpdateCommands {
-            approved: approved.clone(),
-            seed,
-            display_name: msg.descriptor.display_name.clone(),
-        });
         if let Some((req, created)) = self.book.request_surface(&msg.descriptor, now)
             && created
         {
@@ -322,18 +284,15 @@ impl Handler<AttachNode> for Registry {
             self.broadcast("node.pair.requested", &payload, false, None);
             self.save_book_logged();
         }
-        self.node_seen
-            .entry(node_id.clone())
-            .or_default()
-            .last_connected_at_ms = now;
-        self.nodes.insert(
-            node_id,
+        let display_name = msg.descriptor.display_name.clone();
+        let (old, seed) = self.nodes.attach(
+            &node_id,
             NodeEntry {
                 addr: addr.clone(),
                 ws: msg.ws,
                 conn_id: msg.conn_id,
                 descriptor: msg.descriptor,
-                approved,
+                approved: approved.clone(),
                 remote_ip: msg.remote_ip,
                 path_env: msg.path_env,
                 permissions: msg.permissions,
@@ -341,14 +300,23 @@ impl Handler<AttachNode> for Registry {
                 connected_at_ms: now,
                 last_seen_at_ms: now,
             },
+            now,
         );
+        if let Some(old) = old {
+            // A reconnect replaces the old socket.
+            old.addr.do_send(StopNode);
+            old.ws.do_send(CloseSession {
+                code: 1000,
+                reason: "replaced by a newer connection".into(),
+            });
+        }
+        addr.do_send(UpdateCommands {
+            approved,
+            seed,
+            display_name,
+        });
     }
 }
-
-/// How long outcomes handed over by a stopped node session are kept for its reconnect.
-const KEPT_OUTCOMES_TTL: std::time::Duration = std::time::Duration::from_secs(300);
-/// Nodes whose outcomes are kept at most.
-const KEPT_OUTCOMES_NODES: usize = 256;
 
 /// Sent by a stopping `NodeSession`: its finished invoke outcomes, kept for 5 minutes so
 /// the node's next session answers a retried idempotency key without running it again.
@@ -365,22 +333,18 @@ impl Handler<KeepOutcomes> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: KeepOutcomes, _: &mut Self::Context) {
-        self.kept_outcomes
-            .retain(|_, (at, _)| at.elapsed() < KEPT_OUTCOMES_TTL);
-        if self.kept_outcomes.len() >= KEPT_OUTCOMES_NODES {
-            return;
+        match self.nodes.keep(msg.node_id.clone(), msg.entries) {
+            Kept::Stored | Kept::Full => {}
+            Kept::SeedNow(seed) => {
+                if let Some(n) = self.nodes.get(&msg.node_id) {
+                    n.addr.do_send(UpdateCommands {
+                        approved: n.approved.clone(),
+                        seed,
+                        display_name: None,
+                    });
+                }
+            }
         }
-        // A reconnect may already have attached the new session: seed it directly.
-        if let Some(n) = self.nodes.get(&msg.node_id) {
-            n.addr.do_send(UpdateCommands {
-                approved: n.approved.clone(),
-                seed: msg.entries,
-                display_name: None,
-            });
-            return;
-        }
-        self.kept_outcomes
-            .insert(msg.node_id, (Instant::now(), msg.entries));
     }
 }
 
@@ -515,7 +479,7 @@ impl Handler<ListNodes> for Registry {
 
     fn handle(&mut self, _: ListNodes, _: &mut Self::Context) -> Self::Result {
         let mut ids: Vec<String> = self.book.nodes.keys().cloned().collect();
-        for id in self.nodes.keys() {
+        for id in self.nodes.ids() {
             if !ids.contains(id) {
                 ids.push(id.clone());
             }
