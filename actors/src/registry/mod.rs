@@ -11,7 +11,9 @@
 //! their [`NodeSession`](crate::node_session::NodeSession) actors (see [`nodes`], with
 //! connect-time device pairing in [`devices`] and the pairing operations in [`pairing_ops`]).
 //! Agent runs are scheduled by the plain [`scheduler::RunScheduler`] it owns, driven from
-//! [`runs`]; channel accounts are held as
+//! [`runs`]. Its other state is in plain structs too: the connection table
+//! ([`presence::Presence`]), the node directory ([`directory::NodeDirectory`]) and the
+//! session index ([`sessions::SessionIndex`]). Channel accounts are held as
 //! [`ChannelHandle`](crate::channel::ChannelHandle)s and reached through them (see [`channels`]).
 //!
 //! Messages: [`SessionOpened`],
