@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Registry;
-use super::scheduler::{RunChannel, WaitAdmission};
+use super::scheduler::{QueueFull, RunChannel, WaitAdmission};
 use crate::agent_run::{AgentRun, CancelRun};
 use crate::channel::{DeliverReply, InboundMessage};
 use crate::protocol::error::ErrorShape;
@@ -172,12 +172,9 @@ impl Registry {
     }
 
     /// Queues a run; starts it when its session is idle. Returns whether it started.
-    fn submit(&mut self, req: RunRequest, ctx: &mut Context<Self>) -> Result<bool, ErrorShape> {
+    fn submit(&mut self, req: RunRequest, ctx: &mut Context<Self>) -> Result<bool, QueueFull> {
         let key = req.session_key.clone();
-        let idle = self
-            .runs
-            .enqueue(req)
-            .map_err(|e| ErrorShape::unavailable(e.to_string()).retry_after(5000))?;
+        let idle = self.runs.enqueue(req)?;
         if idle {
             self.start_next(&key, ctx);
         }
@@ -245,7 +242,7 @@ impl Handler<InboundReceived> for Registry {
             log::warn!(
                 "inbound message {} refused: {}; the sender is asked to retry",
                 inbound.id,
-                e.message
+                e
             );
             deliver.do_send(DeliverReply {
                 inbound_id: Some(inbound.id.clone()),
@@ -270,7 +267,7 @@ pub struct SubmitAck {
 
 /// Sent by an operator session for `chat.send` and `agent`.
 #[derive(Message)]
-#[rtype(result = "Result<SubmitAck, ErrorShape>")]
+#[rtype(result = "Result<SubmitAck, QueueFull>")]
 pub struct SubmitRun {
     /// Run id (the idempotency key).
     pub run_id: String,
@@ -283,7 +280,7 @@ pub struct SubmitRun {
 }
 
 impl Handler<SubmitRun> for Registry {
-    type Result = Result<SubmitAck, ErrorShape>;
+    type Result = Result<SubmitAck, QueueFull>;
 
     fn handle(&mut self, msg: SubmitRun, ctx: &mut Self::Context) -> Self::Result {
         if let Some(r) = self.runs.record(&msg.run_id) {

@@ -70,10 +70,18 @@ impl<H> Default for Slot<H> {
     }
 }
 
-/// A session's queue is full: the request is refused.
+/// A session's queue is full: the request is refused (on the wire: `UNAVAILABLE`,
+/// retryable after 5 s; to a chat: the busy notice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("too many queued messages for this session")]
 pub struct QueueFull;
+
+impl QueueFull {
+    /// The wire error.
+    pub fn to_shape(self) -> crate::protocol::error::ErrorShape {
+        crate::protocol::error::ErrorShape::unavailable(self.to_string()).retry_after(5000)
+    }
+}
 
 /// What [`RunScheduler::abort`] did.
 pub struct Aborted<H> {
@@ -413,6 +421,11 @@ mod tests {
             assert_eq!(s.enqueue(req(&format!("q{i}"), "a")), Ok(false));
         }
         assert_eq!(s.enqueue(req("over", "a")), Err(QueueFull));
+        assert_eq!(
+            serde_json::to_value(QueueFull.to_shape()).unwrap(),
+            json!({"code": "UNAVAILABLE", "message": "too many queued messages for this session",
+                "retryable": true, "retryAfterMs": 5000})
+        );
         assert!(s.record("over").is_none());
         // Another session is not affected.
         assert_eq!(s.enqueue(req("b1", "b")), Ok(true));
