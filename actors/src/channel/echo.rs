@@ -299,7 +299,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("not a chat id");
+            .expect_err("not a chat id")
+            .to_shape();
         assert_eq!(bad.message, "invalid echo target \"nine\"");
 
         // Status and pairing through the handle.
@@ -333,7 +334,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("no pairing");
+            .expect_err("no pairing")
+            .to_shape();
         assert_eq!(approve.message, "the echo channel has no pairing");
         // Telegram is a known kind without an account here.
         let none = engine
@@ -345,7 +347,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("not configured");
+            .expect_err("not configured")
+            .to_shape();
         assert_eq!(
             none.message,
             "channel not configured: telegram (set channels.telegram.botToken and enabled: true)"
@@ -371,7 +374,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("unknown kind");
+            .expect_err("unknown kind")
+            .to_shape();
         assert_eq!(
             e.message,
             "unsupported channel: nope (supported: telegram, echo)"
@@ -389,7 +393,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("unknown account");
+            .expect_err("unknown account")
+            .to_shape();
         assert_eq!(
             e.message,
             "channel not configured: echo (register an EchoChannel)"

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::Registry;
 use crate::channel::{
-    ApproveChannelPairing, ChannelHandle, ChannelKind, DeliverReply, GetChannelStatus,
-    ListChannelPairing, WebhookDelivery, WebhookError,
+    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, DeliverReply,
+    GetChannelStatus, ListChannelPairing, WebhookDelivery, WebhookError,
 };
 use crate::protocol::error::ErrorShape;
 use crate::util::now_ms;
@@ -56,11 +56,48 @@ impl Registry {
     }
 }
 
-fn no_channel(kind: &ChannelKind) -> ErrorShape {
-    ErrorShape::unavailable(format!(
-        "channel not configured: {} ({})",
-        kind.id, kind.setup_hint
-    ))
+/// Why `send` or `channels.pairing.approve` failed in the registry's channel routing;
+/// [`RouteError::to_shape`] gives the wire error.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// No channel kind of that id (`supported` lists the ids, for `send`).
+    #[error("unsupported channel: {channel}{}", supported.as_ref().map(|s| format!(" (supported: {s})")).unwrap_or_default())]
+    Unsupported {
+        /// The id asked for.
+        channel: String,
+        /// The supported ids, comma-separated.
+        supported: Option<String>,
+    },
+    /// The kind is known but no account of it is configured.
+    #[error("channel not configured: {} ({})", .0.id, .0.setup_hint)]
+    NotConfigured(&'static ChannelKind),
+    /// The target does not parse for this kind.
+    #[error("{0}")]
+    BadTarget(String),
+    /// The channel could not deliver.
+    #[error("delivery failed: {0}")]
+    Delivery(ChannelError),
+    /// The channel refused the pairing code.
+    #[error("{0}")]
+    Refused(String),
+    /// The channel actor is gone.
+    #[error("channel unavailable")]
+    Unavailable,
+}
+
+impl RouteError {
+    /// The wire error: `INVALID_REQUEST` for what the caller can fix, `UNAVAILABLE` for
+    /// what the gateway cannot do now.
+    pub fn to_shape(&self) -> ErrorShape {
+        match self {
+            Self::Unsupported { .. } | Self::BadTarget(_) | Self::Refused(_) => {
+                ErrorShape::invalid(self.to_string())
+            }
+            Self::NotConfigured(_) | Self::Delivery(_) | Self::Unavailable => {
+                ErrorShape::unavailable(self.to_string())
+            }
+        }
+    }
 }
 
 /// What `send` answers: where the text went and the ids of the messages sent. Fields in
@@ -85,7 +122,7 @@ pub struct SendReceipt {
 
 /// `send`: outbound delivery to a channel target.
 #[derive(Message)]
-#[rtype(result = "Result<SendReceipt, ErrorShape>")]
+#[rtype(result = "Result<SendReceipt, RouteError>")]
 pub struct SendOutbound {
     /// Channel kind id.
     pub channel: String,
@@ -110,7 +147,7 @@ const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);
 const SEND_DEDUPE_MAX: usize = 1000;
 
 impl Handler<SendOutbound> for Registry {
-    type Result = ResponseActFuture<Self, Result<SendReceipt, ErrorShape>>;
+    type Result = ResponseActFuture<Self, Result<SendReceipt, RouteError>>;
 
     fn handle(&mut self, msg: SendOutbound, _: &mut Self::Context) -> Self::Result {
         let now = std::time::Instant::now();
@@ -130,11 +167,10 @@ impl Handler<SendOutbound> for Registry {
                     supported.push(h.kind.id);
                 }
             }
-            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
-                "unsupported channel: {} (supported: {})",
-                msg.channel,
-                supported.join(", ")
-            )))));
+            return Box::pin(actix::fut::ready(Err(RouteError::Unsupported {
+                channel: msg.channel,
+                supported: Some(supported.join(", ")),
+            })));
         };
         let handle = match &msg.account_id {
             Some(a) => self.channels.get(&(kind.id, a.clone())),
@@ -144,11 +180,11 @@ impl Handler<SendOutbound> for Registry {
                 .or_else(|| self.accounts_of(kind.id).next()),
         };
         let Some(deliver) = handle.map(|h| h.recipients.deliver.clone()) else {
-            return Box::pin(actix::fut::ready(Err(no_channel(kind))));
+            return Box::pin(actix::fut::ready(Err(RouteError::NotConfigured(kind))));
         };
         let target = match (kind.parse_target)(&msg.to, msg.thread_id) {
             Ok(t) => t,
-            Err(e) => return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(e)))),
+            Err(e) => return Box::pin(actix::fut::ready(Err(RouteError::BadTarget(e)))),
         };
         let to = msg.to.clone();
         let key = msg.idempotency_key.clone();
@@ -170,8 +206,8 @@ impl Handler<SendOutbound> for Registry {
                         ok: true,
                         to,
                     }),
-                    Ok(Err(e)) => Err(ErrorShape::unavailable(format!("delivery failed: {e}"))),
-                    Err(_) => Err(ErrorShape::unavailable("channel unavailable")),
+                    Ok(Err(e)) => Err(RouteError::Delivery(e)),
+                    Err(_) => Err(RouteError::Unavailable),
                 }
             }
             .into_actor(self)
@@ -321,7 +357,7 @@ impl Handler<ChannelPairingList> for Registry {
 
 /// `channels.pairing.approve`.
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<Value, RouteError>")]
 pub struct ChannelPairingApprove {
     /// Channel kind id.
     pub channel: String,
@@ -332,14 +368,14 @@ pub struct ChannelPairingApprove {
 }
 
 impl Handler<ChannelPairingApprove> for Registry {
-    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+    type Result = ResponseActFuture<Self, Result<Value, RouteError>>;
 
     fn handle(&mut self, msg: ChannelPairingApprove, _: &mut Self::Context) -> Self::Result {
         let Some(kind) = self.channel_kind(&msg.channel) else {
-            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
-                "unsupported channel: {}",
-                msg.channel
-            )))));
+            return Box::pin(actix::fut::ready(Err(RouteError::Unsupported {
+                channel: msg.channel,
+                supported: None,
+            })));
         };
         let targets: Vec<_> = self
             .accounts_of(kind.id)
@@ -347,7 +383,7 @@ impl Handler<ChannelPairingApprove> for Registry {
             .map(|h| h.recipients.pairing_approve.clone())
             .collect();
         if targets.is_empty() {
-            return Box::pin(actix::fut::ready(Err(no_channel(kind))));
+            return Box::pin(actix::fut::ready(Err(RouteError::NotConfigured(kind))));
         }
         let code = msg.code;
         Box::pin(
@@ -360,7 +396,7 @@ impl Handler<ChannelPairingApprove> for Registry {
                         Err(_) => last = "channel unavailable".into(),
                     }
                 }
-                Err(ErrorShape::invalid(last))
+                Err(RouteError::Refused(last))
             }
             .into_actor(self),
         )
@@ -370,6 +406,59 @@ impl Handler<ChannelPairingApprove> for Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Routing failures keep the wire codes and texts `send` and `channels.pairing.approve`
+    /// answered with before they were typed.
+    #[test]
+    fn route_errors_become_the_wire_errors() {
+        use crate::protocol::error::ErrorCode;
+        let cases = [
+            (
+                RouteError::Unsupported {
+                    channel: "x".into(),
+                    supported: Some("telegram, echo".into()),
+                },
+                ErrorCode::InvalidRequest,
+                "unsupported channel: x (supported: telegram, echo)",
+            ),
+            (
+                RouteError::Unsupported {
+                    channel: "x".into(),
+                    supported: None,
+                },
+                ErrorCode::InvalidRequest,
+                "unsupported channel: x",
+            ),
+            (
+                RouteError::NotConfigured(crate::channel::DEFAULT_KIND),
+                ErrorCode::Unavailable,
+                &format!(
+                    "channel not configured: {} ({})",
+                    crate::channel::DEFAULT_KIND.id,
+                    crate::channel::DEFAULT_KIND.setup_hint
+                ),
+            ),
+            (
+                RouteError::Delivery(ChannelError::EmptyText),
+                ErrorCode::Unavailable,
+                "delivery failed: message text is empty: nothing to send",
+            ),
+            (
+                RouteError::Unavailable,
+                ErrorCode::Unavailable,
+                "channel unavailable",
+            ),
+            (
+                RouteError::Refused("nope".into()),
+                ErrorCode::InvalidRequest,
+                "nope",
+            ),
+        ];
+        for (e, code, message) in cases {
+            let shape = e.to_shape();
+            assert_eq!((shape.code, shape.message.as_str()), (code, message));
+        }
+    }
 
     /// The typed `send` answer writes the same bytes as the JSON object it replaces
     /// (keys in order, `deduplicated` only on a repeat, `messageId` null when nothing went).
