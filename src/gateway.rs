@@ -10,7 +10,7 @@ use openclaw_actors::registry::ShutdownGateway;
 use std::rc::Rc;
 
 use openclaw_actors::channel::telegram::TelegramAccountConfig;
-use openclaw_actors::ports::TelegramApi;
+use openclaw_actors::channel::telegram::api::TelegramApi;
 use openclaw_actors::{Engine, EngineConfig, EngineDeps};
 
 use crate::config::{AuthModeCfg, BindMode, Loaded};
@@ -832,7 +832,7 @@ async fn restart(
         .send(openclaw_actors::registry::reload::ApplyHotConfig {
             hot,
             model: None,
-            telegram: Vec::new(),
+            channels: Vec::new(),
         })
         .await;
     log::warn!("gateway restarted in-process on port {port}");
@@ -1061,6 +1061,7 @@ fn telegram_account(
 fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError> {
     let cfg = &loaded.config;
     let mut deps = EngineDeps::default();
+    let mut telegram = Vec::new();
     if let Some(t) = &cfg.channels.telegram {
         let env_token = std::env::var("TELEGRAM_BOT_TOKEN")
             .ok()
@@ -1070,17 +1071,22 @@ fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError
         if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
             && let Some(acc) = telegram_account("default", t, None, env_token)?
         {
-            deps.telegram.push(acc);
+            telegram.push(acc);
         }
         for (id, a) in t.accounts.iter().flatten() {
             if let Some(acc) = telegram_account(id, a, Some(t), None)? {
-                deps.telegram.push(acc);
+                telegram.push(acc);
             }
         }
     }
     let (model, label) = build_model(cfg)?;
     deps.model = model;
-    let n = deps.telegram.len();
+    let n = telegram.len();
+    if n > 0 {
+        deps.channels.push(Box::new(
+            openclaw_actors::channel::telegram::TelegramAccounts::new(telegram),
+        ));
+    }
     Ok((deps, n, label))
 }
 

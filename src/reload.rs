@@ -378,11 +378,11 @@ impl Watcher {
                             as Rc<dyn openclaw_actors::ports::ChatModel>,
                     }) as openclaw_actors::registry::reload::ModelFactory
                 });
-            let telegram = prepared
+            let channels = prepared
                 .deps
-                .telegram
+                .channels
                 .iter()
-                .map(|(c, _)| c.clone())
+                .flat_map(|c| c.hot_settings())
                 .collect();
             let file = self.file();
             let registry = self.engine.registry.clone();
@@ -392,7 +392,7 @@ impl Watcher {
                     .send(openclaw_actors::registry::reload::ApplyHotConfig {
                         hot: cfg,
                         model,
-                        telegram,
+                        channels,
                     })
                     .await
                     .unwrap_or(0);

@@ -523,10 +523,13 @@ async fn run_tool(
                 Ok(Ok(v)) => {
                     json!({"ok": true, "nodeId": node_id, "command": command, "payload": v.get("payload")})
                 }
-                Ok(Err(e)) => json!({"ok": false, "nodeId": node_id, "command": command,
+                Ok(Err(e)) => {
+                    let e = e.to_shape();
+                    json!({"ok": false, "nodeId": node_id, "command": command,
                     "error": {"message": e.message, "code": e.details.as_ref()
                         .and_then(|d| d.get("nodeError")).and_then(|n| n.get("code")).cloned()
-                        .or_else(|| e.details.as_ref().and_then(|d| d.get("code")).cloned())}}),
+                        .or_else(|| e.details.as_ref().and_then(|d| d.get("code")).cloned())}})
+                }
                 Err(_) => json!({"ok": false, "error": "gateway is shutting down"}),
             }
         }

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use std::rc::Rc;
 
 use crate::auth::AuthSettings;
-use crate::channel::telegram::TelegramAccountConfig;
+use crate::channel::ChannelRegistration;
 use crate::pairing::{self, PairingBook};
-use crate::ports::{ChatModel, TelegramApi};
+use crate::ports::ChatModel;
 use crate::protocol;
 use crate::registry::Registry;
 use crate::registry::channels::RegisterChannel;
@@ -244,8 +244,8 @@ impl Shared {
 pub struct EngineDeps {
     /// The model provider; `None` runs the embedded command agent.
     pub model: Option<Rc<dyn ChatModel>>,
-    /// Telegram bot accounts.
-    pub telegram: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)>,
+    /// The configured channels' accounts (each channel module provides its registration).
+    pub channels: Vec<Box<dyn ChannelRegistration>>,
 }
 
 /// Reads a JSON document of the state directory: `Ok(None)` when absent; `Err` (with a fix)
@@ -298,7 +298,10 @@ impl Engine {
         let sessions_index: crate::registry::runs::SessionsIndex =
             load_json(&config.state_dir, crate::registry::runs::SESSIONS_INDEX)?
                 .unwrap_or_default();
-        let telegram = crate::channel::telegram::load_accounts(&config.state_dir, deps.telegram)?;
+        let mut channels = deps.channels;
+        for c in &mut channels {
+            c.load(&config.state_dir)?;
+        }
         let store = StoreActor::start(config.state_dir.clone());
         let live = crate::hot::LiveSettings::new(crate::hot::HotConfig::of(&config));
         let shared = Arc::new(Shared {
@@ -317,8 +320,10 @@ impl Engine {
             .unwrap_or_else(|| Rc::new(crate::agent_run::CommandAgent));
         let registry =
             Registry::new(shared.clone(), store.clone(), book, model, sessions_index).start();
-        for handle in crate::channel::telegram::start_accounts(telegram, &registry, &store) {
-            registry.do_send(RegisterChannel { handle });
+        for c in channels {
+            for handle in c.start(&registry, &store) {
+                registry.do_send(RegisterChannel { handle });
+            }
         }
         Ok(Self { shared, registry })
     }

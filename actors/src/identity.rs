@@ -9,6 +9,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use crate::protocol::codes;
 use crate::protocol::connect::{ConnectParams, DeviceProof};
 
 /// Allowed clock skew between `signedAt` and the gateway's clock.
@@ -42,32 +43,32 @@ impl ProofError {
         match self {
             Self::IdMismatch => (
                 "device identity mismatch",
-                "DEVICE_AUTH_DEVICE_ID_MISMATCH",
+                codes::DEVICE_AUTH_DEVICE_ID_MISMATCH,
                 "device-id-mismatch",
             ),
             Self::Stale => (
                 "device signature expired",
-                "DEVICE_AUTH_SIGNATURE_EXPIRED",
+                codes::DEVICE_AUTH_SIGNATURE_EXPIRED,
                 "device-signature-stale",
             ),
             Self::NonceMissing => (
                 "device nonce required",
-                "DEVICE_AUTH_NONCE_REQUIRED",
+                codes::DEVICE_AUTH_NONCE_REQUIRED,
                 "device-nonce-missing",
             ),
             Self::NonceMismatch => (
                 "device nonce mismatch",
-                "DEVICE_AUTH_NONCE_MISMATCH",
+                codes::DEVICE_AUTH_NONCE_MISMATCH,
                 "device-nonce-mismatch",
             ),
             Self::Signature => (
                 "device signature invalid",
-                "DEVICE_AUTH_SIGNATURE_INVALID",
+                codes::DEVICE_AUTH_SIGNATURE_INVALID,
                 "device-signature",
             ),
             Self::PublicKey => (
                 "device public key invalid",
-                "DEVICE_AUTH_PUBLIC_KEY_INVALID",
+                codes::DEVICE_AUTH_PUBLIC_KEY_INVALID,
                 "device-public-key",
             ),
         }

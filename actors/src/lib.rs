@@ -8,11 +8,11 @@
 //!
 //! | actor | file | handles |
 //! | --- | --- | --- |
-//! | [`registry::Registry`] | `registry/mod.rs`, `registry/nodes.rs`, `registry/runs.rs`, `registry/channels.rs` | sessions: `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `CheckLockout`, `GetPresence`, `GetStats`, `ShutdownGateway`; nodes: `DeviceConnect`, `AttachNode`, `LookupNode`, `KeepOutcomes`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`, `PairingRequest`; agents: `InboundReceived`, `SubmitRun`, `RunFinished`, `AbortRun`, `WaitRun`, `Broadcast`, `ListSessions`, `ChatHistory`, `FlushState`; channels (`registry/channels.rs`): `RegisterChannel`, `SendOutbound`, `ChannelsStatus`, `RouteWebhook`, `ChannelPairingList`, `ChannelPairingApprove`; config reload (`registry/reload.rs`): `ApplyHotConfig`, `RestartNotice` |
+//! | [`registry::Registry`] | `registry/mod.rs`, `registry/devices.rs`, `registry/nodes.rs`, `registry/pairing_ops.rs`, `registry/runs.rs`, `registry/channels.rs`; the plain structs it owns: [`registry::presence::Presence`], [`registry::directory::NodeDirectory`], [`registry::sessions::SessionIndex`], [`registry::scheduler::RunScheduler`] | sessions: `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `CheckLockout`, `GetPresence`, `GetStats`, `ShutdownGateway`; devices: `DeviceConnect`; nodes: `AttachNode`, `LookupNode`, `KeepOutcomes`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`; pairing: `PairingRequest`; agents: `InboundReceived`, `SubmitRun`, `RunFinished`, `AbortRun`, `WaitRun`, `Broadcast`, `ListSessions`, `ChatHistory`, `FlushState`; channels (`registry/channels.rs`): `RegisterChannel`, `SendOutbound`, `ChannelsStatus`, `RouteWebhook`, `ChannelPairingList`, `ChannelPairingApprove`; config reload (`registry/reload.rs`): `ApplyHotConfig`, `RestartNotice` |
 //! | [`ws_session::WsSession`] | `ws_session/mod.rs` (actor), `transport.rs` (frames, writer queue, ping, close), `handshake.rs` (`connect` → `hello-ok`), `peer.rs`, `methods/` (the method table) | the socket's inbound frames (stream), `SendEvent`, `SendTargeted`, `CloseSession` |
 //! | [`node_session::NodeSession`] | `node_session.rs` | `InvokeNode`, `InvokeResult`, `StopNode`, `PendingCount`, `UpdateCommands` |
 //! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600), `LoadDocument`, `AppendLines`, `LoadLines` |
-//! | [`channel::telegram::TelegramChannel`] | `channel/telegram.rs` | long-poll stream; the channel messages of [`channel`]: `DeliverReply`, `GetChannelStatus`, `ListChannelPairing`, `ApproveChannelPairing`, `WebhookDelivery`; `telegram::Reconfigure` (config reload) |
+//! | [`channel::telegram::TelegramChannel`] | `channel/telegram/` (`mod.rs`, `api.rs`, `intake.rs`, `addressing.rs`, `send.rs`, `pairing.rs`, `webhook.rs`) | long-poll stream; the channel messages of [`channel`]: `DeliverReply`, `GetChannelStatus`, `ListChannelPairing`, `ApproveChannelPairing`, `WebhookDelivery`, `ReconfigureChannel` (config reload) |
 //! | [`agent_run::AgentRun`] | `agent_run.rs` | drives one run from `started()`; `CancelRun` |
 //!
 //! Every WebSocket session is one `WsSession` actor running on the actix-web worker that
@@ -25,6 +25,11 @@
 //! (name, role/scope, handler, grouped by area): `hello-ok.features.methods`
 //! ([`ws_session::method_names`]) and the access check
 //! ([`protocol::scopes::method_access`]) come from it.
+//!
+//! Errors stay typed inside the engine — [`store::StoreError`],
+//! [`node_session::InvokeError`], [`channel::ChannelError`], [`channel::WebhookError`] — and
+//! become a wire [`protocol::error::ErrorShape`] or an HTTP status only where the answer is
+//! written; the `details.code` strings are the constants of [`protocol::codes`].
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]

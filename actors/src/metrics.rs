@@ -245,8 +245,8 @@ impl Metrics {
     }
 
     /// A handshake succeeded for `role`.
-    pub fn handshake_ok(&self, role: &str) {
-        self.handshakes_ok[usize::from(role == "node")].inc();
+    pub fn handshake_ok(&self, role: crate::protocol::role::Role) {
+        self.handshakes_ok[usize::from(role == crate::protocol::role::Role::Node)].inc();
     }
 
     /// A `node.invoke` finished after `took`.

@@ -17,9 +17,10 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::protocol::codes;
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::tool_policy::InvokeCaller;
-use crate::ws_session::{SendTargeted, WsSession};
+use crate::ws_session::SendTargeted;
 
 /// Default invoke timeout.
 pub const DEFAULT_INVOKE_TIMEOUT_MS: u64 = 30_000;
@@ -27,8 +28,118 @@ pub const DEFAULT_INVOKE_TIMEOUT_MS: u64 = 30_000;
 pub const MAX_PENDING_INVOKES: usize = 1024;
 
 /// What a finished invoke carries back to the caller: the `node.invoke` response payload, or
-/// the error to answer with.
-pub type InvokeOutcome = Result<Value, ErrorShape>;
+/// why it failed.
+pub type InvokeOutcome = Result<Value, InvokeError>;
+
+/// Why a `node.invoke` failed. The engine passes it around typed; it becomes the wire
+/// [`ErrorShape`] ([`InvokeError::to_shape`]) only where an answer is written (the operator's
+/// `res` frame, the agent's tool result).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvokeError {
+    /// The node is not connected (`NOT_CONNECTED`).
+    #[error("node not connected")]
+    NotConnected,
+    /// The node failed the call, did not answer in time ([`codes::TIMEOUT`]) or went away
+    /// before answering ([`codes::NODE_DISCONNECTED`]).
+    #[error("{}", if code.is_empty() { message.clone() } else { format!("{code}: {message}") })]
+    Node {
+        /// The node's error code (may be empty).
+        code: String,
+        /// The node's message.
+        message: String,
+        /// The node's own `error` object, when it sent the failure (kept as it sent it).
+        raw: Option<Value>,
+    },
+    /// Refused before it reached the node: a command private to the gateway, outside the
+    /// node's approved surface, or denied by the agent tool policy.
+    #[error("{message}")]
+    Refused {
+        /// The whole message (some clients match on it).
+        message: String,
+        /// `details.reason`, when the refusal has details.
+        reason: Option<&'static str>,
+        /// The command.
+        command: String,
+    },
+    /// The caller lacks a scope the command needs.
+    #[error("missing scope: {0}")]
+    MissingScope(&'static str),
+    /// The idempotency key was used for a different call.
+    #[error(
+        "idempotencyKey was already used for a different node.invoke (other caller, command or params); use a new key for a new call"
+    )]
+    KeyReused,
+    /// Too many invokes in flight on this node.
+    #[error("node is busy; too many invokes in flight")]
+    Busy,
+}
+
+impl InvokeError {
+    /// No answer before the deadline.
+    pub fn timeout() -> Self {
+        Self::node(codes::TIMEOUT, "node invoke timed out")
+    }
+
+    /// The node went away before answering.
+    pub fn disconnected() -> Self {
+        Self::node(
+            codes::NODE_DISCONNECTED,
+            "node disconnected before answering",
+        )
+    }
+
+    fn node(code: &str, message: &str) -> Self {
+        Self::Node {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            raw: None,
+        }
+    }
+
+    /// The wire error, as the real gateway sends it.
+    pub fn to_shape(&self) -> ErrorShape {
+        let text = self.to_string();
+        match self {
+            Self::NotConnected => {
+                ErrorShape::new(ErrorCode::Unavailable, text).with_details(json!({
+                    "code": codes::NOT_CONNECTED,
+                    "nodeError": {"code": codes::NOT_CONNECTED, "message": "node not connected"},
+                    "nodeCommandDispatched": false,
+                }))
+            }
+            // `respondUnavailableOnNodeInvokeError`.
+            Self::Node { code, message, raw } => {
+                let node_error = raw
+                    .clone()
+                    .unwrap_or_else(|| json!({"code": code, "message": message}));
+                ErrorShape::new(ErrorCode::Unavailable, text).with_details(json!({
+                    "nodeError": node_error,
+                    "nodeCommandDispatched": true,
+                }))
+            }
+            Self::Refused {
+                reason, command, ..
+            } => {
+                let e = ErrorShape::invalid(text);
+                match reason {
+                    Some(r) => e.with_details(json!({"reason": r, "command": command})),
+                    None => e,
+                }
+            }
+            Self::MissingScope(scope) => ErrorShape::missing_scope(scope),
+            Self::KeyReused => {
+                ErrorShape::invalid(text).with_details(json!({"reason": "idempotency key reused"}))
+            }
+            Self::Busy => ErrorShape::unavailable(text).retry_after(1000),
+        }
+    }
+}
+
+impl From<InvokeError> for ErrorShape {
+    fn from(e: InvokeError) -> Self {
+        e.to_shape()
+    }
+}
 
 struct Pending {
     reply: oneshot::Sender<InvokeOutcome>,
@@ -41,7 +152,7 @@ pub struct NodeSession {
     /// Node id (= device id).
     node_id: String,
     /// The node's socket.
-    ws: Addr<WsSession>,
+    ws: Recipient<SendTargeted>,
     /// In-flight invokes by invoke id.
     pending: HashMap<String, Pending>,
     /// Commands the node declared.
@@ -58,7 +169,7 @@ pub struct NodeSession {
     /// Display name (for `allowNodes` of the agent tool policy; set by the registry).
     display_name: Option<String>,
     /// The registry, which keeps finished outcomes across a reconnect of the node.
-    registry: Option<Addr<crate::registry::Registry>>,
+    registry: Option<Recipient<crate::registry::nodes::KeepOutcomes>>,
 }
 
 /// What an idempotency key is bound to: SHA-256 over the caller's principal, the command
@@ -98,14 +209,6 @@ impl std::io::Write for HashWriter<'_> {
     }
 }
 
-/// The error for a reused idempotency key whose call differs from the first one.
-pub fn key_reused() -> ErrorShape {
-    ErrorShape::invalid(
-        "idempotencyKey was already used for a different node.invoke (other caller, command or params); use a new key for a new call",
-    )
-    .with_details(json!({"reason": "idempotency key reused"}))
-}
-
 /// Dedupe window for idempotency keys (`DEDUPE_TTL_MS`).
 const DEDUPE_TTL: Duration = Duration::from_secs(300);
 /// Dedupe capacity (`DEDUPE_MAX`).
@@ -116,7 +219,7 @@ impl NodeSession {
     /// registry sends [`UpdateCommands`].
     pub fn new(
         node_id: String,
-        ws: Addr<WsSession>,
+        ws: Recipient<SendTargeted>,
         declared: Vec<String>,
         platform: String,
     ) -> Self {
@@ -137,13 +240,16 @@ impl NodeSession {
     /// Hands finished outcomes to `registry` when the session stops, so a retry after the
     /// node reconnects is still answered from the dedupe cache.
     #[must_use]
-    pub fn with_registry(mut self, registry: Addr<crate::registry::Registry>) -> Self {
+    pub fn with_registry(
+        mut self,
+        registry: Recipient<crate::registry::nodes::KeepOutcomes>,
+    ) -> Self {
         self.registry = Some(registry);
         self
     }
 
     /// Refuses commands outside the approved surface, with the real gateway's wording.
-    fn check_allowed(&self, command: &str) -> Result<(), ErrorShape> {
+    fn check_allowed(&self, command: &str) -> Result<(), InvokeError> {
         if self.approved.iter().any(|c| c == command) {
             return Ok(());
         }
@@ -163,8 +269,11 @@ impl NodeSession {
                 ),
             )
         };
-        Err(ErrorShape::invalid(message)
-            .with_details(json!({"reason": reason, "command": command})))
+        Err(InvokeError::Refused {
+            message,
+            reason: Some(reason),
+            command: command.to_owned(),
+        })
     }
 
     /// Sends the request to the node and arms its deadline.
@@ -179,9 +288,7 @@ impl NodeSession {
         let timer_id = id.clone();
         let timer = ctx.run_later(timeout, move |act, _| {
             if let Some(p) = act.pending.remove(&timer_id) {
-                let _ = p
-                    .reply
-                    .send(Err(node_error("TIMEOUT", "node invoke timed out", true)));
+                let _ = p.reply.send(Err(InvokeError::timeout()));
             }
         });
         let params_json = msg.params.as_ref().map(Value::to_string);
@@ -211,28 +318,6 @@ impl NodeSession {
     }
 }
 
-/// The error for a node-side failure (`respondUnavailableOnNodeInvokeError`).
-pub fn node_error(code: &str, message: &str, dispatched: bool) -> ErrorShape {
-    let text = if code.is_empty() {
-        message.to_owned()
-    } else {
-        format!("{code}: {message}")
-    };
-    ErrorShape::new(ErrorCode::Unavailable, text).with_details(json!({
-        "nodeError": {"code": code, "message": message},
-        "nodeCommandDispatched": dispatched,
-    }))
-}
-
-/// The error of a call whose node went away before answering.
-pub fn disconnected() -> ErrorShape {
-    node_error(
-        "NODE_DISCONNECTED",
-        "node disconnected before answering",
-        true,
-    )
-}
-
 impl Actor for NodeSession {
     type Context = Context<Self>;
 
@@ -256,7 +341,7 @@ impl Actor for NodeSession {
             }
         }
         for (_, p) in self.pending.drain() {
-            let _ = p.reply.send(Err(disconnected()));
+            let _ = p.reply.send(Err(InvokeError::disconnected()));
         }
         Running::Stop
     }
@@ -306,50 +391,52 @@ impl Handler<InvokeNode> for NodeSession {
             let done = if *done_fp == fp {
                 done.clone()
             } else {
-                Err(key_reused())
+                Err(InvokeError::KeyReused)
             };
             return Box::pin(async move { done });
         }
         let (tx, rx) = oneshot::channel();
         if let Some((first_fp, waiters)) = self.inflight.get_mut(&key) {
             if *first_fp != fp {
-                return Box::pin(async { Err(key_reused()) });
+                return Box::pin(async { Err(InvokeError::KeyReused) });
             }
             // Same key while the first call runs: wait for its result, run nothing new.
             waiters.push(tx);
         } else {
             if self.pending.len() >= MAX_PENDING_INVOKES {
-                return Box::pin(async {
-                    Err(
-                        ErrorShape::unavailable("node is busy; too many invokes in flight")
-                            .retry_after(1000),
-                    )
-                });
+                return Box::pin(async { Err(InvokeError::Busy) });
             }
             self.inflight.insert(key.clone(), (fp, vec![tx]));
             let (first_tx, first_rx) = oneshot::channel();
             self.dispatch(&msg, first_tx, ctx);
             // Fan the node's single answer out to every caller with this key.
             ctx.spawn(
-                async move { first_rx.await.unwrap_or_else(|_| Err(disconnected())) }
-                    .into_actor(self)
-                    .map(move |outcome, act, _| {
+                async move {
+                    first_rx
+                        .await
+                        .unwrap_or_else(|_| Err(InvokeError::disconnected()))
+                }
+                .into_actor(self)
+                .map(move |outcome, act, _| {
+                    if act.dedupe.len() >= DEDUPE_MAX {
+                        act.dedupe.retain(|_, (at, _, _)| at.elapsed() < DEDUPE_TTL);
                         if act.dedupe.len() >= DEDUPE_MAX {
-                            act.dedupe.retain(|_, (at, _, _)| at.elapsed() < DEDUPE_TTL);
-                            if act.dedupe.len() >= DEDUPE_MAX {
-                                act.dedupe.clear();
-                            }
+                            act.dedupe.clear();
                         }
-                        act.dedupe
-                            .insert(key.clone(), (Instant::now(), fp, outcome.clone()));
-                        let waiters = act.inflight.remove(&key).map(|(_, w)| w);
-                        for w in waiters.unwrap_or_default() {
-                            let _ = w.send(outcome.clone());
-                        }
-                    }),
+                    }
+                    act.dedupe
+                        .insert(key.clone(), (Instant::now(), fp, outcome.clone()));
+                    let waiters = act.inflight.remove(&key).map(|(_, w)| w);
+                    for w in waiters.unwrap_or_default() {
+                        let _ = w.send(outcome.clone());
+                    }
+                }),
             );
         }
-        Box::pin(async move { rx.await.unwrap_or_else(|_| Err(disconnected())) })
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err(InvokeError::disconnected()))
+        })
     }
 }
 
@@ -408,11 +495,11 @@ impl Handler<InvokeResult> for NodeSession {
                 .and_then(Value::as_str)
                 .unwrap_or("node invoke failed")
                 .to_owned();
-            let mut err = node_error(&code, &message, true);
-            if let Some(d) = err.details.as_mut() {
-                d["nodeError"] = msg.error.unwrap_or(Value::Null);
-            }
-            Err(err)
+            Err(InvokeError::Node {
+                code,
+                message,
+                raw: Some(msg.error.unwrap_or(Value::Null)),
+            })
         };
         let _ = p.reply.send(outcome);
         true
@@ -473,5 +560,79 @@ impl Handler<UpdateCommands> for NodeSession {
                 self.dedupe.entry(k).or_insert((now, fp, v));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(e: &InvokeError) -> Value {
+        serde_json::to_value(e.to_shape()).expect("serializes")
+    }
+
+    /// Each typed failure becomes the exact error frame the real gateway sends.
+    #[test]
+    fn invoke_errors_become_the_real_gateways_wire_errors() {
+        assert_eq!(
+            wire(&InvokeError::NotConnected),
+            json!({"code": "UNAVAILABLE", "message": "node not connected", "details": {
+                "code": "NOT_CONNECTED",
+                "nodeError": {"code": "NOT_CONNECTED", "message": "node not connected"},
+                "nodeCommandDispatched": false}})
+        );
+        assert_eq!(
+            wire(&InvokeError::timeout()),
+            json!({"code": "UNAVAILABLE", "message": "TIMEOUT: node invoke timed out", "details": {
+                "nodeError": {"code": "TIMEOUT", "message": "node invoke timed out"},
+                "nodeCommandDispatched": true}})
+        );
+        assert_eq!(
+            wire(&InvokeError::disconnected())["message"],
+            "NODE_DISCONNECTED: node disconnected before answering"
+        );
+        // The node's own error object is passed through as it sent it; no code, no prefix.
+        let raw = json!({"message": "denied", "extra": [1]});
+        let e = InvokeError::Node {
+            code: String::new(),
+            message: "denied".into(),
+            raw: Some(raw.clone()),
+        };
+        assert_eq!(
+            wire(&e),
+            json!({"code": "UNAVAILABLE", "message": "denied", "details": {
+                "nodeError": raw, "nodeCommandDispatched": true}})
+        );
+        let e = InvokeError::Refused {
+            message: "node command not allowed: x".into(),
+            reason: Some("command not approved"),
+            command: "x".into(),
+        };
+        assert_eq!(
+            wire(&e),
+            json!({"code": "INVALID_REQUEST", "message": "node command not allowed: x",
+                "details": {"reason": "command not approved", "command": "x"}})
+        );
+        let e = InvokeError::Refused {
+            message: "private".into(),
+            reason: None,
+            command: "worker.x".into(),
+        };
+        assert_eq!(
+            wire(&e),
+            json!({"code": "INVALID_REQUEST", "message": "private"})
+        );
+        assert_eq!(
+            wire(&InvokeError::MissingScope("operator.admin"))["details"]["code"],
+            "MISSING_SCOPE"
+        );
+        assert_eq!(
+            wire(&InvokeError::KeyReused)["details"],
+            json!({"reason": "idempotency key reused"})
+        );
+        let busy = wire(&InvokeError::Busy);
+        assert_eq!(busy["code"], "UNAVAILABLE");
+        assert_eq!(busy["retryable"], true);
+        assert_eq!(busy["retryAfterMs"], 1000);
     }
 }

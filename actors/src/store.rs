@@ -19,6 +19,36 @@ use std::path::{Path, PathBuf};
 
 use actix::prelude::*;
 
+/// Why a state-directory operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file of the state directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file (absolute, or relative to the state directory).
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store actor is not running (the gateway is shutting down).
+    #[error("store unavailable: {0}")]
+    Unavailable(#[from] MailboxError),
+}
+
+impl StoreError {
+    fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+
+    /// The result of a message sent to the store: the store's answer, or
+    /// [`StoreError::Unavailable`] when the store did not answer.
+    pub fn flatten<T>(res: Result<Result<T, StoreError>, MailboxError>) -> Result<T, StoreError> {
+        res.map_err(StoreError::from).and_then(|r| r)
+    }
+}
+
 /// The store actor.
 pub struct StoreActor {
     /// The state directory.
@@ -39,7 +69,7 @@ impl Actor for StoreActor {
 /// Writes `contents` to `<state>/<name>` atomically. Sent by the `Registry` after every
 /// pairing change; the reply says whether the write is durable.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), StoreError>")]
 pub struct SaveDocument {
     /// Path relative to the state directory.
     pub name: String,
@@ -48,27 +78,27 @@ pub struct SaveDocument {
 }
 
 impl Handler<SaveDocument> for StoreActor {
-    type Result = Result<(), String>;
+    type Result = Result<(), StoreError>;
 
     fn handle(&mut self, msg: SaveDocument, _: &mut Self::Context) -> Self::Result {
         let path = self.dir.join(&msg.name);
-        write_atomic(&path, &msg.contents).map_err(|e| format!("{}: {e}", path.display()))
+        write_atomic(&path, &msg.contents).map_err(StoreError::io(path))
     }
 }
 
 /// Reads `<state>/<name>` (`None` when missing).
 #[derive(Message)]
-#[rtype(result = "Result<Option<Vec<u8>>, String>")]
+#[rtype(result = "Result<Option<Vec<u8>>, StoreError>")]
 pub struct LoadDocument {
     /// Path relative to the state directory.
     pub name: String,
 }
 
 impl Handler<LoadDocument> for StoreActor {
-    type Result = Result<Option<Vec<u8>>, String>;
+    type Result = Result<Option<Vec<u8>>, StoreError>;
 
     fn handle(&mut self, msg: LoadDocument, _: &mut Self::Context) -> Self::Result {
-        read_document(&self.dir, &msg.name).map_err(|e| format!("{}: {e}", msg.name))
+        read_document(&self.dir, &msg.name).map_err(StoreError::io(msg.name))
     }
 }
 
@@ -76,7 +106,7 @@ impl Handler<LoadDocument> for StoreActor {
 /// channel's pending list is what makes inbound messages durable). Sent by agent runs;
 /// failures are logged here because runs send it without waiting.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), StoreError>")]
 pub struct AppendLines {
     /// Path relative to the state directory.
     pub name: String,
@@ -85,20 +115,20 @@ pub struct AppendLines {
 }
 
 impl Handler<AppendLines> for StoreActor {
-    type Result = Result<(), String>;
+    type Result = Result<(), StoreError>;
 
     fn handle(&mut self, msg: AppendLines, _: &mut Self::Context) -> Self::Result {
         let path = self.dir.join(&msg.name);
         append_lines(&path, &msg.lines).map_err(|e| {
             log::error!("transcript append to {} failed: {e}", path.display());
-            format!("{}: {e}", path.display())
+            StoreError::io(path)(e)
         })
     }
 }
 
 /// Loads the last `limit` JSON lines of `<state>/<name>` (missing file: empty).
 #[derive(Message)]
-#[rtype(result = "Result<Vec<serde_json::Value>, String>")]
+#[rtype(result = "Result<Vec<serde_json::Value>, StoreError>")]
 pub struct LoadLines {
     /// Path relative to the state directory.
     pub name: String,
@@ -107,11 +137,11 @@ pub struct LoadLines {
 }
 
 impl Handler<LoadLines> for StoreActor {
-    type Result = Result<Vec<serde_json::Value>, String>;
+    type Result = Result<Vec<serde_json::Value>, StoreError>;
 
     fn handle(&mut self, msg: LoadLines, _: &mut Self::Context) -> Self::Result {
         let path = self.dir.join(&msg.name);
-        load_lines(&path, msg.limit).map_err(|e| format!("{}: {e}", path.display()))
+        load_lines(&path, msg.limit).map_err(StoreError::io(path))
     }
 }
 
@@ -381,6 +411,45 @@ mod tests {
         );
         append_lines(&only, &[serde_json::json!({"a": 1})]).expect("append");
         assert_eq!(fs::read_to_string(&only).expect("read"), "{\"a\":1}\n");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A failed write answers a typed error naming the file; a stopped store answers
+    /// `Unavailable`.
+    #[actix::test]
+    async fn store_errors_name_the_file_and_the_stopped_store() {
+        let dir = tempfile_dir();
+        // A directory where the document should go: the rename cannot replace it.
+        fs::create_dir_all(dir.join("doc.json").join("inner")).expect("mkdir");
+        let store = StoreActor::start(dir.clone());
+        let res = store
+            .send(SaveDocument {
+                name: "doc.json".into(),
+                contents: b"{}".to_vec(),
+            })
+            .await;
+        let err = StoreError::flatten(res).expect_err("a directory is in the way");
+        let StoreError::Io { path, .. } = &err else {
+            panic!("not an I/O error: {err:?}");
+        };
+        assert_eq!(path, &dir.join("doc.json"));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: ", dir.join("doc.json").display())),
+            "{err}"
+        );
+        let read = store
+            .send(LoadDocument {
+                name: "doc.json".into(),
+            })
+            .await;
+        let err = StoreError::flatten(read).expect_err("a directory is not a document");
+        assert!(err.to_string().starts_with("doc.json: "), "{err}");
+        let gone = StoreError::flatten::<()>(Err(MailboxError::Closed));
+        assert_eq!(
+            gone.map_err(|e| e.to_string()),
+            Err("store unavailable: Mailbox has closed".to_owned())
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -13,9 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-
-use crate::protocol::error::ErrorShape;
+use crate::node_session::InvokeError;
 use crate::protocol::scopes;
 
 /// Commands that need `operator.admin` to invoke (and an exact allow entry for agents).
@@ -51,7 +49,7 @@ pub struct NodeToolRules {
 }
 
 /// `agents.defaults.tools.nodes`: the defaults plus per-sender overrides keyed by
-/// `<channel>:<senderId>` (e.g. `telegram:123456789`). An override's `allowCommands` and
+/// `<channel>:<senderId>` (e.g. `<channel>:123456789`). An override's `allowCommands` and
 /// `allowNodes` replace the defaults; its `denyCommands` add to them (a default deny is
 /// never lifted).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,7 +117,8 @@ impl AgentToolPolicy {
                 .is_some_and(|(c, id)| !c.is_empty() && !id.is_empty());
             if !ok {
                 return Err(format!(
-                    "{BASE}.senders key {k:?} is not <channel>:<senderId>. Fix: use e.g. \"telegram:123456789\""
+                    "{BASE}.senders key {k:?} is not <channel>:<senderId>. Fix: use e.g. \"{}:123456789\"",
+                    crate::channel::DEFAULT_KIND.id
                 ));
             }
         }
@@ -187,8 +186,12 @@ impl InvokeCaller {
     }
 }
 
-fn refused(message: String, reason: &str, command: &str) -> ErrorShape {
-    ErrorShape::invalid(message).with_details(json!({"reason": reason, "command": command}))
+fn refused(message: String, reason: &'static str, command: &str) -> InvokeError {
+    InvokeError::Refused {
+        message,
+        reason: Some(reason),
+        command: command.to_owned(),
+    }
 }
 
 /// The command-class and caller checks for invoking `command` on the node `node_id`
@@ -198,21 +201,26 @@ pub fn check(
     node_id: &str,
     node_name: Option<&str>,
     command: &str,
-) -> Result<(), ErrorShape> {
+) -> Result<(), InvokeError> {
+    let plain = |message: String| InvokeError::Refused {
+        message,
+        reason: None,
+        command: command.to_owned(),
+    };
     if command.starts_with("worker.") {
-        return Err(ErrorShape::invalid(format!(
+        return Err(plain(format!(
             "node command not allowed: {command} is private to the gateway"
         )));
     }
     if command.starts_with("system.execApprovals.") {
-        return Err(ErrorShape::invalid(format!(
+        return Err(plain(format!(
             "node command not allowed: {command} (use exec.approvals.node.*)"
         )));
     }
     match caller {
         InvokeCaller::Operator { scopes: s, .. } => {
             if ADMIN_INVOKE.contains(&command) && !scopes::satisfied(s, scopes::ADMIN) {
-                return Err(ErrorShape::missing_scope(scopes::ADMIN));
+                return Err(InvokeError::MissingScope(scopes::ADMIN));
             }
             Ok(())
         }
@@ -287,7 +295,7 @@ mod tests {
         assert!(check(&a, "n", None, "system.which").is_ok());
         let e = check(&a, "n", None, "system.run").expect_err("system.run refused");
         assert_eq!(
-            e.message,
+            e.to_string(),
             "node command not allowed for agent runs: \"system.run\" is not in agents.defaults.tools.nodes.allowCommands. Fix: the owner lists it there by its exact name (wildcards do not grant it)"
         );
         assert!(check(&a, "n", None, "camera.snap").is_err());
@@ -338,7 +346,7 @@ mod tests {
         assert_eq!(
             check(&op, "n", None, "fs.listDir")
                 .expect_err("admin only")
-                .message,
+                .to_string(),
             "missing scope: operator.admin"
         );
         assert!(check(&op, "n", None, "system.run").is_ok());

@@ -101,8 +101,8 @@ pub enum MessageSub {
 /// `message send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Channel (supported: telegram).
-    #[arg(long, default_value = "telegram")]
+    /// Channel (default: the gateway's default channel kind).
+    #[arg(long, default_value = crate::actors::channel::DEFAULT_KIND.id)]
     pub channel: String,
     /// Target: a Telegram chat id (`123456789`, `-100…` for groups, `telegram:` prefix allowed).
     #[arg(short, long)]

@@ -1,7 +1,7 @@
 //! Outbound HTTP clients: the implementations of the engine's ports
 //! ([`crate::actors::ports`]) over awc.
 //!
-//! - [`telegram::BotApi`] implements [`TelegramApi`](crate::actors::ports::TelegramApi);
+//! - [`telegram::BotApi`] implements [`TelegramApi`](crate::actors::channel::telegram::api::TelegramApi);
 //! - [`openai::OpenAiModel`] implements [`ChatModel`](crate::actors::ports::ChatModel).
 //!
 //! Both are plain `Send + Sync` values (strings and durations): they can be built on any

@@ -1,5 +1,5 @@
 //! The Telegram Bot API over HTTPS: [`BotApi`] implements
-//! [`TelegramApi`](crate::actors::ports::TelegramApi).
+//! [`TelegramApi`](crate::actors::channel::telegram::api::TelegramApi).
 //!
 //! Every method is a `POST {api_root}/bot{token}/{method}` with a JSON body. The bot token is
 //! part of the URL path, so it is scrubbed (`bot<redacted>`) from every error string and log
@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{MAX_BODY, http_client, redact, truncate};
-use crate::actors::ports::{LocalFut, SendMessage, TelegramApi, TgError, TgUpdate, TgUser};
+use crate::actors::channel::telegram::api::{SendMessage, TelegramApi, TgError, TgUpdate, TgUser};
+use crate::actors::ports::LocalFut;
 
 /// The public Bot API endpoint.
 pub const DEFAULT_API_ROOT: &str = "https://api.telegram.org";

@@ -3,10 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use openclaw::actors::ports::{
-    ChatMessage, ChatModel as _, ChatRequest, ModelError, SendMessage, TelegramApi as _, TgError,
-    ToolSpec,
-};
+use openclaw::actors::channel::telegram::api::{SendMessage, TelegramApi as _, TgError};
+use openclaw::actors::ports::{ChatMessage, ChatModel as _, ChatRequest, ModelError, ToolSpec};
 use openclaw::clients::openai::OpenAiModel;
 use openclaw::clients::telegram::BotApi;
 use serde_json::{Value, json};

@@ -29,3 +29,4 @@ mod tailscale;
 mod telegram_flow;
 mod tls;
 mod tool_policy;
+mod webhook_body;

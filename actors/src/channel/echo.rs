@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
-    ApproveChannelPairing, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget, DeliverReply,
-    GetChannelStatus, InboundMessage, ListChannelPairing,
+    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget,
+    DeliverReply, GetChannelStatus, InboundMessage, ListChannelPairing,
 };
 use crate::registry::runs::InboundReceived;
 use crate::util::now_ms;
@@ -105,13 +105,13 @@ impl Handler<Say> for EchoChannel {
 }
 
 impl Handler<DeliverReply> for EchoChannel {
-    type Result = Result<Vec<i64>, String>;
+    type Result = Result<Vec<i64>, ChannelError>;
 
     fn handle(&mut self, msg: DeliverReply, _: &mut Self::Context) -> Self::Result {
         self.next_id += 1;
         self.delivered
             .send(msg)
-            .map_err(|_| "the test stopped listening".to_owned())?;
+            .map_err(|_| ChannelError::Delivery("the test stopped listening".to_owned()))?;
         Ok(vec![self.next_id])
     }
 }
@@ -133,10 +133,10 @@ impl Handler<ListChannelPairing> for EchoChannel {
 }
 
 impl Handler<ApproveChannelPairing> for EchoChannel {
-    type Result = Result<Value, String>;
+    type Result = Result<Value, ChannelError>;
 
     fn handle(&mut self, _: ApproveChannelPairing, _: &mut Self::Context) -> Self::Result {
-        Err("the echo channel has no pairing".to_owned())
+        Err(ChannelError::NoPairing(KIND.id))
     }
 }
 
@@ -271,8 +271,11 @@ mod tests {
             .await
             .expect("registry up")
             .expect("sent");
-        assert_eq!(sent["channel"], json!("echo"));
-        assert_eq!(sent["to"], json!(" 9 "));
+        assert_eq!(sent.channel, "echo");
+        assert_eq!(sent.to, " 9 ");
+        assert!(!sent.deduplicated);
+        assert_eq!(sent.message_ids.len(), 1, "{sent:?}");
+        assert_eq!(sent.message_id, sent.message_ids.first().copied());
         let out = next(&mut rx).await;
         assert_eq!(out.text, "out");
         assert_eq!(out.inbound_id, None);
@@ -296,7 +299,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("not a chat id");
+            .expect_err("not a chat id")
+            .to_shape();
         assert_eq!(bad.message, "invalid echo target \"nine\"");
 
         // Status and pairing through the handle.
@@ -330,7 +334,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("no pairing");
+            .expect_err("no pairing")
+            .to_shape();
         assert_eq!(approve.message, "the echo channel has no pairing");
         // Telegram is a known kind without an account here.
         let none = engine
@@ -342,7 +347,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("not configured");
+            .expect_err("not configured")
+            .to_shape();
         assert_eq!(
             none.message,
             "channel not configured: telegram (set channels.telegram.botToken and enabled: true)"
@@ -368,7 +374,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("unknown kind");
+            .expect_err("unknown kind")
+            .to_shape();
         assert_eq!(
             e.message,
             "unsupported channel: nope (supported: telegram, echo)"
@@ -386,7 +393,8 @@ mod tests {
             })
             .await
             .expect("registry up")
-            .expect_err("unknown account");
+            .expect_err("unknown account")
+            .to_shape();
         assert_eq!(
             e.message,
             "channel not configured: echo (register an EchoChannel)"

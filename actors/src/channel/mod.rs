@@ -57,7 +57,7 @@ pub struct ChatTarget {
 /// this succeeds. A blank `text` sends nothing and only completes `inbound_id` (an aborted
 /// run). Replies with the ids of the messages sent.
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<Vec<i64>, String>")]
+#[rtype(result = "Result<Vec<i64>, ChannelError>")]
 pub struct DeliverReply {
     /// The inbound message this answers, if any.
     pub inbound_id: Option<String>,
@@ -82,10 +82,39 @@ pub struct ListChannelPairing;
 
 /// Approves a pairing code (`channels.pairing.approve`, `openclaw pairing approve`).
 #[derive(Message)]
-#[rtype(result = "Result<Value, String>")]
+#[rtype(result = "Result<Value, ChannelError>")]
 pub struct ApproveChannelPairing {
     /// The code (case-insensitive).
     pub code: String,
+}
+
+/// Why a channel could not deliver a message or approve a pairing code. The registry turns
+/// it into the wire error of the RPC that asked (`send`, `channels.pairing.approve`).
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// A blank text and no pending message to complete.
+    #[error("message text is empty: nothing to send")]
+    EmptyText,
+    /// No pending pairing request has this code (wrong, used or expired).
+    #[error("pending DM access request no longer exists")]
+    UnknownPairingCode,
+    /// The channel does not do DM pairing.
+    #[error("the {0} channel has no pairing")]
+    NoPairing(&'static str),
+    /// The channel's state could not be read at start, so it cannot change it.
+    #[error("the {channel} channel state is not loaded: {reason}")]
+    StateNotLoaded {
+        /// Channel kind id.
+        channel: &'static str,
+        /// Why (with the fix).
+        reason: String,
+    },
+    /// The change could not be persisted (and was undone).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The channel's service refused or failed the delivery.
+    #[error("{0}")]
+    Delivery(String),
 }
 
 /// Why a webhook delivery was refused; the HTTP edge maps it to a status.
@@ -118,6 +147,34 @@ pub struct WebhookDelivery {
     pub body: bytes::Bytes,
 }
 
+/// A channel's configured accounts, as the shell hands them to the engine
+/// ([`crate::EngineDeps::channels`]): their persisted state is read at engine start (an
+/// unreadable state fails the start with a fix), then their actors start once the registry
+/// runs.
+pub trait ChannelRegistration {
+    /// Reads the accounts' persisted state from the state directory.
+    fn load(&mut self, state_dir: &std::path::Path) -> Result<(), String>;
+    /// Starts one actor per account; returns the handles the registry keeps.
+    fn start(
+        self: Box<Self>,
+        registry: &Addr<crate::registry::Registry>,
+        store: &Addr<crate::store::StoreActor>,
+    ) -> Vec<ChannelHandle>;
+
+    /// Each account's settings that apply without a restart, for a config reload
+    /// (`(kind id, account, settings)`, sent to the running account as [`ReconfigureChannel`]).
+    fn hot_settings(&self) -> Vec<(&'static str, String, ReconfigureChannel)> {
+        Vec::new()
+    }
+}
+
+/// Sent by the registry on a config reload (`gateway.reload`): an account's new settings,
+/// opaque to the registry; the channel takes what it can apply live (for Telegram: the
+/// admission policy) and ignores a payload of another type.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReconfigureChannel(pub Box<dyn std::any::Any + Send>);
+
 /// The endpoints of a channel account actor.
 #[derive(Clone)]
 pub struct ChannelRecipients {
@@ -132,7 +189,7 @@ pub struct ChannelRecipients {
     /// Webhook deliveries, for channels that take them.
     pub webhook: Option<Recipient<WebhookDelivery>>,
     /// New admission policy on a config reload, for channels that take one.
-    pub reconfigure: Option<Recipient<telegram::Reconfigure>>,
+    pub reconfigure: Option<Recipient<ReconfigureChannel>>,
 }
 
 impl ChannelRecipients {
@@ -483,6 +540,45 @@ mod tests {
             let parts = split_message(&text, 4096);
             assert_eq!(parts.concat(), text, "long round {round}");
             assert!(parts.iter().all(|p| units(p) <= 4096), "long round {round}");
+        }
+    }
+
+    /// The texts clients see in `send` / `channels.pairing.approve` errors are the ones
+    /// the channels answered with before the errors were typed.
+    #[test]
+    fn channel_errors_keep_their_wire_text() {
+        let store = crate::store::StoreError::Unavailable(actix::MailboxError::Closed);
+        let cases = [
+            (
+                ChannelError::EmptyText,
+                "message text is empty: nothing to send",
+            ),
+            (
+                ChannelError::UnknownPairingCode,
+                "pending DM access request no longer exists",
+            ),
+            (
+                ChannelError::NoPairing("echo"),
+                "the echo channel has no pairing",
+            ),
+            (
+                ChannelError::StateNotLoaded {
+                    channel: "telegram",
+                    reason: "x is not valid".into(),
+                },
+                "the telegram channel state is not loaded: x is not valid",
+            ),
+            (
+                ChannelError::from(store),
+                "store unavailable: Mailbox has closed",
+            ),
+            (
+                ChannelError::Delivery("Forbidden: bot was blocked".into()),
+                "Forbidden: bot was blocked",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
         }
     }
 

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::protocol::codes;
+
 /// Stable top-level error codes (`ErrorCodes` in OpenClaw).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ErrorCode {
@@ -68,7 +70,7 @@ impl ErrorShape {
     /// `FORBIDDEN missing scope: <scope>` with `MISSING_SCOPE` details.
     pub fn missing_scope(scope: &str) -> Self {
         Self::new(ErrorCode::Forbidden, format!("missing scope: {scope}")).with_details(json!({
-            "code": "MISSING_SCOPE",
+            "code": codes::MISSING_SCOPE,
             "missingScope": scope,
             "requiredScopes": [scope],
         }))

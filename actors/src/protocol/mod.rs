@@ -1,9 +1,11 @@
 //! The OpenClaw Gateway wire protocol, version 4: frames, errors, scopes and the `connect`
 //! parameters. Shapes follow `openclaw@2026.9.6` (see the README's protocol notes).
 
+pub mod codes;
 pub mod connect;
 pub mod error;
 pub mod frame;
+pub mod role;
 pub mod scopes;
 pub mod validate;
 

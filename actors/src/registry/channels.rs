@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Registry;
 use crate::channel::{
-    ApproveChannelPairing, ChannelHandle, ChannelKind, DeliverReply, GetChannelStatus,
-    ListChannelPairing, WebhookDelivery, WebhookError,
+    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, DeliverReply,
+    GetChannelStatus, ListChannelPairing, WebhookDelivery, WebhookError,
 };
 use crate::protocol::error::ErrorShape;
 use crate::util::now_ms;
@@ -55,16 +56,73 @@ impl Registry {
     }
 }
 
-fn no_channel(kind: &ChannelKind) -> ErrorShape {
-    ErrorShape::unavailable(format!(
-        "channel not configured: {} ({})",
-        kind.id, kind.setup_hint
-    ))
+/// Why `send` or `channels.pairing.approve` failed in the registry's channel routing;
+/// [`RouteError::to_shape`] gives the wire error.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// No channel kind of that id (`supported` lists the ids, for `send`).
+    #[error("unsupported channel: {channel}{}", supported.as_ref().map(|s| format!(" (supported: {s})")).unwrap_or_default())]
+    Unsupported {
+        /// The id asked for.
+        channel: String,
+        /// The supported ids, comma-separated.
+        supported: Option<String>,
+    },
+    /// The kind is known but no account of it is configured.
+    #[error("channel not configured: {} ({})", .0.id, .0.setup_hint)]
+    NotConfigured(&'static ChannelKind),
+    /// The target does not parse for this kind.
+    #[error("{0}")]
+    BadTarget(String),
+    /// The channel could not deliver.
+    #[error("delivery failed: {0}")]
+    Delivery(ChannelError),
+    /// The channel refused the pairing code.
+    #[error("{0}")]
+    Refused(String),
+    /// The channel actor is gone.
+    #[error("channel unavailable")]
+    Unavailable,
+}
+
+impl RouteError {
+    /// The wire error: `INVALID_REQUEST` for what the caller can fix, `UNAVAILABLE` for
+    /// what the gateway cannot do now.
+    pub fn to_shape(&self) -> ErrorShape {
+        match self {
+            Self::Unsupported { .. } | Self::BadTarget(_) | Self::Refused(_) => {
+                ErrorShape::invalid(self.to_string())
+            }
+            Self::NotConfigured(_) | Self::Delivery(_) | Self::Unavailable => {
+                ErrorShape::unavailable(self.to_string())
+            }
+        }
+    }
+}
+
+/// What `send` answers: where the text went and the ids of the messages sent. Fields in
+/// the order of the wire object's keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendReceipt {
+    /// Channel kind id.
+    pub channel: &'static str,
+    /// Set on a repeated `send` answered from the idempotency cache.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deduplicated: bool,
+    /// The first message id (`null` when nothing was sent).
+    pub message_id: Option<i64>,
+    /// Every message id (a long text is split into several messages).
+    pub message_ids: Vec<i64>,
+    /// Always `true`.
+    pub ok: bool,
+    /// The target as given.
+    pub to: String,
 }
 
 /// `send`: outbound delivery to a channel target.
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<SendReceipt, RouteError>")]
 pub struct SendOutbound {
     /// Channel kind id.
     pub channel: String,
@@ -89,16 +147,18 @@ const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);
 const SEND_DEDUPE_MAX: usize = 1000;
 
 impl Handler<SendOutbound> for Registry {
-    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+    type Result = ResponseActFuture<Self, Result<SendReceipt, RouteError>>;
 
     fn handle(&mut self, msg: SendOutbound, _: &mut Self::Context) -> Self::Result {
         let now = std::time::Instant::now();
         self.send_dedupe
             .retain(|_, (at, _)| now.duration_since(*at) < SEND_DEDUPE_TTL);
         if let Some((_, done)) = self.send_dedupe.get(&msg.idempotency_key) {
-            let mut v = done.clone();
-            v["deduplicated"] = json!(true);
-            return Box::pin(actix::fut::ready(Ok(v)));
+            let receipt = SendReceipt {
+                deduplicated: true,
+                ..done.clone()
+            };
+            return Box::pin(actix::fut::ready(Ok(receipt)));
         }
         let Some(kind) = self.channel_kind(&msg.channel) else {
             let mut supported: Vec<&str> = crate::channel::KINDS.iter().map(|k| k.id).collect();
@@ -107,11 +167,10 @@ impl Handler<SendOutbound> for Registry {
                     supported.push(h.kind.id);
                 }
             }
-            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
-                "unsupported channel: {} (supported: {})",
-                msg.channel,
-                supported.join(", ")
-            )))));
+            return Box::pin(actix::fut::ready(Err(RouteError::Unsupported {
+                channel: msg.channel,
+                supported: Some(supported.join(", ")),
+            })));
         };
         let handle = match &msg.account_id {
             Some(a) => self.channels.get(&(kind.id, a.clone())),
@@ -121,11 +180,11 @@ impl Handler<SendOutbound> for Registry {
                 .or_else(|| self.accounts_of(kind.id).next()),
         };
         let Some(deliver) = handle.map(|h| h.recipients.deliver.clone()) else {
-            return Box::pin(actix::fut::ready(Err(no_channel(kind))));
+            return Box::pin(actix::fut::ready(Err(RouteError::NotConfigured(kind))));
         };
         let target = match (kind.parse_target)(&msg.to, msg.thread_id) {
             Ok(t) => t,
-            Err(e) => return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(e)))),
+            Err(e) => return Box::pin(actix::fut::ready(Err(RouteError::BadTarget(e)))),
         };
         let to = msg.to.clone();
         let key = msg.idempotency_key.clone();
@@ -139,9 +198,16 @@ impl Handler<SendOutbound> for Registry {
         Box::pin(
             async move {
                 match fut.await {
-                    Ok(Ok(ids)) => Ok(json!({"ok": true, "channel": channel, "to": to, "messageIds": ids, "messageId": ids.first()})),
-                    Ok(Err(e)) => Err(ErrorShape::unavailable(format!("delivery failed: {e}"))),
-                    Err(_) => Err(ErrorShape::unavailable("channel unavailable")),
+                    Ok(Ok(ids)) => Ok(SendReceipt {
+                        channel,
+                        deduplicated: false,
+                        message_id: ids.first().copied(),
+                        message_ids: ids,
+                        ok: true,
+                        to,
+                    }),
+                    Ok(Err(e)) => Err(RouteError::Delivery(e)),
+                    Err(_) => Err(RouteError::Unavailable),
                 }
             }
             .into_actor(self)
@@ -291,7 +357,7 @@ impl Handler<ChannelPairingList> for Registry {
 
 /// `channels.pairing.approve`.
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<Value, RouteError>")]
 pub struct ChannelPairingApprove {
     /// Channel kind id.
     pub channel: String,
@@ -302,14 +368,14 @@ pub struct ChannelPairingApprove {
 }
 
 impl Handler<ChannelPairingApprove> for Registry {
-    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+    type Result = ResponseActFuture<Self, Result<Value, RouteError>>;
 
     fn handle(&mut self, msg: ChannelPairingApprove, _: &mut Self::Context) -> Self::Result {
         let Some(kind) = self.channel_kind(&msg.channel) else {
-            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(format!(
-                "unsupported channel: {}",
-                msg.channel
-            )))));
+            return Box::pin(actix::fut::ready(Err(RouteError::Unsupported {
+                channel: msg.channel,
+                supported: None,
+            })));
         };
         let targets: Vec<_> = self
             .accounts_of(kind.id)
@@ -317,7 +383,7 @@ impl Handler<ChannelPairingApprove> for Registry {
             .map(|h| h.recipients.pairing_approve.clone())
             .collect();
         if targets.is_empty() {
-            return Box::pin(actix::fut::ready(Err(no_channel(kind))));
+            return Box::pin(actix::fut::ready(Err(RouteError::NotConfigured(kind))));
         }
         let code = msg.code;
         Box::pin(
@@ -326,13 +392,94 @@ impl Handler<ChannelPairingApprove> for Registry {
                 for t in targets {
                     match t.send(ApproveChannelPairing { code: code.clone() }).await {
                         Ok(Ok(v)) => return Ok(v),
-                        Ok(Err(e)) => last = e,
+                        Ok(Err(e)) => last = e.to_string(),
                         Err(_) => last = "channel unavailable".into(),
                     }
                 }
-                Err(ErrorShape::invalid(last))
+                Err(RouteError::Refused(last))
             }
             .into_actor(self),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Routing failures keep the wire codes and texts `send` and `channels.pairing.approve`
+    /// answered with before they were typed.
+    #[test]
+    fn route_errors_become_the_wire_errors() {
+        use crate::protocol::error::ErrorCode;
+        let cases = [
+            (
+                RouteError::Unsupported {
+                    channel: "x".into(),
+                    supported: Some("telegram, echo".into()),
+                },
+                ErrorCode::InvalidRequest,
+                "unsupported channel: x (supported: telegram, echo)",
+            ),
+            (
+                RouteError::Unsupported {
+                    channel: "x".into(),
+                    supported: None,
+                },
+                ErrorCode::InvalidRequest,
+                "unsupported channel: x",
+            ),
+            (
+                RouteError::NotConfigured(crate::channel::DEFAULT_KIND),
+                ErrorCode::Unavailable,
+                &format!(
+                    "channel not configured: {} ({})",
+                    crate::channel::DEFAULT_KIND.id,
+                    crate::channel::DEFAULT_KIND.setup_hint
+                ),
+            ),
+            (
+                RouteError::Delivery(ChannelError::EmptyText),
+                ErrorCode::Unavailable,
+                "delivery failed: message text is empty: nothing to send",
+            ),
+            (
+                RouteError::Unavailable,
+                ErrorCode::Unavailable,
+                "channel unavailable",
+            ),
+            (
+                RouteError::Refused("nope".into()),
+                ErrorCode::InvalidRequest,
+                "nope",
+            ),
+        ];
+        for (e, code, message) in cases {
+            let shape = e.to_shape();
+            assert_eq!((shape.code, shape.message.as_str()), (code, message));
+        }
+    }
+
+    /// The typed `send` answer writes the same bytes as the JSON object it replaces
+    /// (keys in order, `deduplicated` only on a repeat, `messageId` null when nothing went).
+    #[test]
+    fn send_receipt_serializes_as_the_wire_object() {
+        let mut r = SendReceipt {
+            channel: "telegram",
+            deduplicated: false,
+            message_id: Some(7),
+            message_ids: vec![7, 8],
+            ok: true,
+            to: "123".into(),
+        };
+        let wire = json!({"ok": true, "channel": "telegram", "to": "123", "messageIds": [7, 8], "messageId": 7});
+        assert_eq!(serde_json::to_string(&r).unwrap(), wire.to_string());
+        r.deduplicated = true;
+        let mut dup = wire.clone();
+        dup["deduplicated"] = json!(true);
+        assert_eq!(serde_json::to_string(&r).unwrap(), dup.to_string());
+        r.message_ids.clear();
+        r.message_id = None;
+        assert_eq!(serde_json::to_value(&r).unwrap()["messageId"], Value::Null);
     }
 }

@@ -8,21 +8,33 @@
 //!
 //! It also owns pairing (devices, device tokens, node command surfaces — persisted through
 //! the [`StoreActor`]) and the map of connected nodes, and routes `node.invoke` calls to
-//! their [`NodeSession`](crate::node_session::NodeSession) actors (see [`nodes`]). Agent runs
-//! are scheduled in [`runs`]; channel accounts are held as
+//! their [`NodeSession`](crate::node_session::NodeSession) actors (see [`nodes`], with
+//! connect-time device pairing in [`devices`] and the pairing operations in [`pairing_ops`]).
+//! Agent runs are scheduled by the plain [`scheduler::RunScheduler`] it owns, driven from
+//! [`runs`]. Its other state is in plain structs too: the connection table
+//! ([`presence::Presence`]), the node directory ([`directory::NodeDirectory`]) and the
+//! session index ([`sessions::SessionIndex`]). Channel accounts are held as
 //! [`ChannelHandle`](crate::channel::ChannelHandle)s and reached through them (see [`channels`]).
 //!
 //! Messages: [`SessionOpened`],
 //! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`CheckLockout`], [`GetPresence`],
-//! [`GetStats`], [`ShutdownGateway`], and in [`nodes`]: `DeviceConnect`, `AttachNode`, `LookupNode`,
-//! `InvokeNodeCommand`, `NodeHostStats`, `ListNodes`, `DescribeNode`, `PairingRequest`.
+//! [`GetStats`], [`ShutdownGateway`]; in [`devices`]: `DeviceConnect`; in [`nodes`]:
+//! `AttachNode`, `LookupNode`, `KeepOutcomes`, `InvokeNodeCommand`, `NodeHostStats`,
+//! `ListNodes`, `DescribeNode`; in [`pairing_ops`]: `PairingRequest`; in [`runs`] and
+//! [`channels`]: see there.
 //! Config reload ([`reload`]): `ApplyHotConfig` (swap the hot settings, close sessions of a
 //! replaced shared secret), `RestartNotice` (tell clients about an in-process restart).
 
 pub mod channels;
+pub mod devices;
+pub mod directory;
 pub mod nodes;
+pub mod pairing_ops;
+pub mod presence;
 pub mod reload;
 pub mod runs;
+pub mod scheduler;
+pub mod sessions;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,36 +50,17 @@ use crate::engine::Shared;
 use crate::pairing::PairingBook;
 use crate::protocol::close;
 use crate::protocol::frame::StateVersion;
+use crate::protocol::role::Role;
 use crate::protocol::scopes::{self, EventGuard};
 use crate::store::StoreActor;
 use crate::ws_session::{CloseSession, SendEvent, WsSession};
-
-/// Who an authenticated session is.
-#[derive(Debug, Clone)]
-struct Authed {
-    role: String,
-    scopes: Vec<String>,
-    presence: Value,
-    device_id: Option<String>,
-}
-
-/// One socket known to the registry.
-#[derive(Debug)]
-struct Entry {
-    /// The session actor.
-    addr: Addr<WsSession>,
-    /// Client IP (after trusted-proxy attribution).
-    ip: IpAddr,
-    /// Set once the handshake succeeded.
-    authed: Option<Authed>,
-}
 
 /// The registry actor.
 pub struct Registry {
     /// Process-wide facts.
     shared: Arc<Shared>,
-    /// Every open socket by connection id.
-    sessions: HashMap<String, Entry>,
+    /// Every open socket by connection id, and who it authenticated as.
+    sessions: presence::Presence<Addr<WsSession>>,
     /// Failed shared-secret attempts.
     limiter: AuthLimiter,
     /// Presence / health version counters.
@@ -82,29 +75,20 @@ pub struct Registry {
     book: PairingBook,
     /// Saves of `book` started so far (see `save_book_or_undo`).
     book_saves: u64,
-    /// Connected nodes by node id.
-    nodes: HashMap<String, nodes::NodeEntry>,
-    /// Connect/disconnect times of nodes seen since start.
-    node_seen: HashMap<String, nodes::NodeSeen>,
+    /// Connected nodes, when nodes were last seen, and outcomes kept across a reconnect.
+    nodes: directory::NodeDirectory<nodes::NodeEntry>,
     /// The agent model (or the embedded command agent).
     model: std::rc::Rc<dyn crate::ports::ChatModel>,
-    /// Channel accounts.
     /// Channel accounts by (kind, account id).
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
     sessions_index: runs::SessionsIndex,
-    /// Per-session run slots (active run + queue).
-    slots: HashMap<String, runs::Slot>,
-    /// Finished invoke outcomes of stopped node sessions, by node id (see `KeepOutcomes`).
-    kept_outcomes: HashMap<String, (Instant, Vec<crate::node_session::KeptOutcome>)>,
     /// Recent `send` results by idempotency key.
-    send_dedupe: HashMap<String, (Instant, Value)>,
+    send_dedupe: HashMap<String, (Instant, channels::SendReceipt)>,
     /// A debounced session-index save is pending.
     sessions_save_scheduled: bool,
-    /// Run records by run id (bounded).
-    runs: runs::RunRecords,
-    /// Insertion order of `runs`, for pruning.
-    run_order: std::collections::VecDeque<String>,
+    /// The run scheduler: one run at a time per session, run records.
+    runs: scheduler::RunScheduler<Addr<crate::agent_run::AgentRun>>,
     /// Sessions that authenticated with a device token, by connection id (see
     /// `nodes::TokenSession`): closed when that token is revoked or replaced.
     token_sessions: HashMap<String, nodes::TokenSession>,
@@ -122,7 +106,7 @@ impl Registry {
         let limiter = AuthLimiter::new(shared.config.auth.rate_limit);
         Self {
             shared,
-            sessions: HashMap::new(),
+            sessions: presence::Presence::default(),
             limiter,
             version: StateVersion::default(),
             shutting_down: false,
@@ -130,30 +114,19 @@ impl Registry {
             store,
             book,
             book_saves: 0,
-            nodes: HashMap::new(),
-            node_seen: HashMap::new(),
+            nodes: directory::NodeDirectory::default(),
             model,
             channels: std::collections::BTreeMap::new(),
             sessions_index,
-            slots: HashMap::new(),
             sessions_save_scheduled: false,
             send_dedupe: HashMap::new(),
-            kept_outcomes: HashMap::new(),
-            runs: HashMap::new(),
-            run_order: std::collections::VecDeque::new(),
+            runs: scheduler::RunScheduler::default(),
             token_sessions: HashMap::new(),
         }
     }
 
     fn presence_list(&self) -> Vec<Value> {
-        let mut list = Vec::with_capacity(self.sessions.len() + 1);
-        list.push(self.shared.self_presence());
-        list.extend(
-            self.sessions
-                .values()
-                .filter_map(|e| e.authed.as_ref().map(|a| a.presence.clone())),
-        );
-        list
+        self.sessions.list(self.shared.self_presence())
     }
 
     /// The limiter's verdict on an attempt by `key` (locked-out keys are refused even with
@@ -183,26 +156,13 @@ impl Registry {
         }
         let payload: Arc<str> = Arc::from(payload.to_string());
         let name: Arc<str> = Arc::from(event);
-        for (id, entry) in &self.sessions {
-            if skip == Some(id.as_str()) {
-                continue;
-            }
-            let Some(a) = &entry.authed else { continue };
-            let admitted = match guard {
-                EventGuard::Everyone => true,
-                EventGuard::Operator(scope) => {
-                    a.role == "operator" && scopes::satisfied(&a.scopes, scope)
-                }
-                EventGuard::Nobody => false,
-            };
-            if admitted {
-                // A full mailbox means the session is not keeping up: drop, do not grow.
-                let _ = entry.addr.try_send(SendEvent {
-                    event: name.clone(),
-                    payload: payload.clone(),
-                    state_version: with_version.then_some(self.version),
-                });
-            }
+        for addr in self.sessions.audience(event, skip) {
+            // A full mailbox means the session is not keeping up: drop, do not grow.
+            let _ = addr.try_send(SendEvent {
+                event: name.clone(),
+                payload: payload.clone(),
+                state_version: with_version.then_some(self.version),
+            });
         }
     }
 
@@ -216,8 +176,7 @@ impl Registry {
             return;
         }
         self.presence_scheduled = true;
-        let window =
-            Duration::from_millis(100 + 5 * self.sessions.len() as u64).min(Duration::from_secs(5));
+        let window = self.sessions.coalesce_window();
         ctx.run_later(window, |act, _| {
             act.presence_scheduled = false;
             let payload = json!({ "presence": act.presence_list() });
@@ -260,14 +219,7 @@ impl Handler<SessionOpened> for Registry {
                 reason: "service restart".into(),
             });
         }
-        self.sessions.insert(
-            msg.conn_id,
-            Entry {
-                addr: msg.addr,
-                ip: msg.ip,
-                authed: None,
-            },
-        );
+        self.sessions.open(msg.conn_id, msg.ip, msg.addr);
     }
 }
 
@@ -288,7 +240,7 @@ pub struct SessionAuthenticated {
     /// Connection id.
     pub conn_id: String,
     /// `operator` or `node`.
-    pub role: String,
+    pub role: Role,
     /// Granted scopes.
     pub scopes: Vec<String>,
     /// The client's presence entry.
@@ -311,19 +263,16 @@ impl Handler<SessionAuthenticated> for Registry {
                 AuthVerdict::Allowed | AuthVerdict::Failed(_) => {}
             }
         }
-        let mut ip = None;
-        if let Some(entry) = self.sessions.get_mut(&msg.conn_id) {
-            if entry.authed.is_none() {
-                ip = Some(entry.ip);
-            }
-            entry.authed = Some(Authed {
+        let first = self.sessions.authenticate(
+            &msg.conn_id,
+            presence::Authed {
                 role: msg.role,
                 scopes: msg.scopes,
                 presence: msg.presence,
                 device_id: msg.device_id,
-            });
-        }
-        if let Some(ip) = ip {
+            },
+        );
+        if let Some(ip) = first {
             self.release_preauth(ip);
         }
         self.broadcast_presence(ctx);
@@ -347,7 +296,7 @@ impl Handler<SessionClosed> for Registry {
 
     fn handle(&mut self, msg: SessionClosed, ctx: &mut Self::Context) {
         self.detach_node(&msg.conn_id);
-        if let Some(entry) = self.sessions.remove(&msg.conn_id) {
+        if let Some(entry) = self.sessions.close(&msg.conn_id) {
             if entry.authed.is_some() {
                 self.broadcast_presence(ctx);
             } else {
@@ -452,18 +401,15 @@ impl Handler<GetStats> for Registry {
         let mut s = Stats {
             connections: self.sessions.len(),
             sessions: self.sessions_index.len(),
-            active_runs: self.slots.values().filter(|x| x.has_active()).count(),
-            queued_runs: self.slots.values().map(runs::Slot::queued).sum(),
+            active_runs: self.runs.active_count(),
+            queued_runs: self.runs.queued_count(),
             channels: self.channels.len(),
             ..Default::default()
         };
-        for e in self.sessions.values() {
-            match e.authed.as_ref().map(|a| a.role.as_str()) {
-                Some("node") => s.nodes += 1,
-                Some(_) => s.operators += 1,
-                None => s.pending += 1,
-            }
-        }
+        let counts = self.sessions.counts();
+        s.operators = counts.operators;
+        s.nodes = counts.nodes;
+        s.pending = counts.pending;
         MessageResult(s)
     }
 }
@@ -488,7 +434,7 @@ impl Handler<ShutdownGateway> for Registry {
         }
         let payload = json!({"reason": msg.reason, "restartExpectedMs": Value::Null});
         self.broadcast("shutdown", &payload, false, None);
-        for entry in self.sessions.values() {
+        for entry in self.sessions.conns() {
             // do_send: the close must not be dropped even if the mailbox is busy.
             entry.addr.do_send(CloseSession {
                 code: close::SERVICE_RESTART,
@@ -498,3 +444,6 @@ impl Handler<ShutdownGateway> for Registry {
         self.sessions.len()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use serde_json::json;
 
 use super::Registry;
-use crate::channel::telegram::{Reconfigure, TelegramAccountConfig};
+use crate::channel::ReconfigureChannel;
 use crate::hot::HotConfig;
 use crate::ports::ChatModel;
 use crate::protocol::close;
@@ -32,8 +32,9 @@ pub struct ApplyHotConfig {
     pub hot: HotConfig,
     /// A new model, when `models` or `agents.defaults.model` changed.
     pub model: Option<ModelFactory>,
-    /// Channel accounts' new admission settings (matched by account id).
-    pub telegram: Vec<TelegramAccountConfig>,
+    /// Channel accounts' new settings, `(kind id, account, settings)`
+    /// ([`crate::channel::ChannelRegistration::hot_settings`]).
+    pub channels: Vec<(&'static str, String, ReconfigureChannel)>,
 }
 
 impl Handler<ApplyHotConfig> for Registry {
@@ -48,13 +49,11 @@ impl Handler<ApplyHotConfig> for Registry {
         if let Some(make) = msg.model {
             self.model = make();
         }
-        for cfg in msg.telegram {
-            if let Some(h) = self
-                .channels
-                .get(&(crate::channel::telegram::KIND.id, cfg.account_id.clone()))
+        for (kind, account, settings) in msg.channels {
+            if let Some(h) = self.channels.get(&(kind, account))
                 && let Some(r) = &h.recipients.reconfigure
             {
-                r.do_send(Reconfigure(cfg));
+                r.do_send(settings);
             }
         }
         if !secret_changed {
@@ -64,7 +63,7 @@ impl Handler<ApplyHotConfig> for Registry {
         // they reconnect with the new one. Sessions admitted by a device token (which the
         // secret rotation does not touch) stay connected.
         let mut closed = 0;
-        for (conn_id, entry) in &self.sessions {
+        for (conn_id, entry) in self.sessions.iter() {
             if entry.authed.is_some() && !self.token_sessions.contains_key(conn_id) {
                 entry.addr.do_send(CloseSession {
                     code: close::SERVICE_RESTART,
@@ -99,7 +98,7 @@ impl Handler<RestartNotice> for Registry {
         }
         let payload = json!({"reason": msg.reason, "restartExpectedMs": msg.restart_expected_ms});
         self.broadcast("shutdown", &payload, false, None);
-        for entry in self.sessions.values() {
+        for entry in self.sessions.conns() {
             entry.addr.do_send(CloseSession {
                 code: close::SERVICE_RESTART,
                 reason: "service restart".into(),

@@ -4,15 +4,14 @@
 //! event broadcast. Channel fan-out (`send`, `channels.status`, DM pairing, webhooks) is in
 //! [`super::channels`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use super::Registry;
+use super::scheduler::{QueueFull, RunChannel, WaitAdmission};
 use crate::agent_run::{AgentRun, CancelRun};
 use crate::channel::{DeliverReply, InboundMessage};
 use crate::protocol::error::ErrorShape;
@@ -21,14 +20,6 @@ use crate::util::now_ms;
 
 /// Where the session index lives (relative to the state dir).
 pub const SESSIONS_INDEX: &str = "agents/main/sessions/sessions.json";
-/// Finished run records kept for `agent.wait`.
-const MAX_RUN_RECORDS: usize = 1000;
-/// Messages queued per session before new ones are refused.
-const MAX_QUEUE_PER_SESSION: usize = 100;
-/// `agent.wait` calls waiting on one run at a time; more are refused.
-pub const MAX_WAITERS_PER_RUN: usize = 64;
-/// `agent.wait` calls waiting at a time over all runs; more are refused.
-pub const MAX_WAITERS_TOTAL: usize = 1024;
 
 /// Where a run came from, and so where its reply goes.
 #[derive(Clone)]
@@ -117,24 +108,10 @@ pub struct SessionMeta {
     pub message_count: u64,
 }
 
-pub(crate) struct RunRecord {
-    session_key: String,
-    status: RunStatus,
-    started_at: Option<u64>,
-    ended_at: Option<u64>,
-    text: Option<String>,
-    error: Option<String>,
-    /// `agent.wait` calls waiting for the end (bounded; a timed-out one is removed).
-    waiters: Vec<oneshot::Sender<()>>,
-    /// For a channel message: its channel, told when the run is aborted (no reply then, but
-    /// the message must leave the channel's pending list).
-    channel: Option<(Recipient<DeliverReply>, Box<InboundMessage>)>,
-}
-
 /// An aborted channel run ends without a reply: tell its channel to drop the message from
 /// its pending list (an empty text sends nothing), so it neither waits forever nor runs
 /// again after a restart.
-fn complete_aborted(channel: Option<(Recipient<DeliverReply>, Box<InboundMessage>)>) {
+fn complete_aborted(channel: Option<RunChannel>) {
     if let Some((deliver, inbound)) = channel {
         deliver.do_send(DeliverReply {
             inbound_id: Some(inbound.id.clone()),
@@ -145,60 +122,16 @@ fn complete_aborted(channel: Option<(Recipient<DeliverReply>, Box<InboundMessage
     }
 }
 
-#[derive(Default)]
-pub(crate) struct Slot {
-    active: Option<(String, Addr<AgentRun>)>,
-    queue: VecDeque<RunRequest>,
-}
-
-impl Slot {
-    pub(crate) fn has_active(&self) -> bool {
-        self.active.is_some()
-    }
-
-    pub(crate) fn queued(&self) -> usize {
-        self.queue.len()
-    }
-}
-
 /// Transcript file of a session id.
 pub fn transcript_name(session_id: &str) -> String {
     format!("agents/main/sessions/{session_id}.jsonl")
 }
 
-fn preview(text: &str) -> String {
-    let mut p: String = text.chars().take(120).collect();
-    if text.chars().count() > 120 {
-        p.push('…');
-    }
-    p
-}
-
 impl Registry {
     fn session_meta(&mut self, key: &str, origin: &RunOrigin) -> SessionMeta {
-        let now = now_ms();
-        let created = !self.sessions_index.contains_key(key);
-        let meta = self
+        let (meta, created) = self
             .sessions_index
-            .entry(key.to_owned())
-            .or_insert_with(|| SessionMeta {
-                session_id: uuid::Uuid::new_v4().to_string(),
-                created_at: now,
-                updated_at: now,
-                channel: None,
-                chat_id: None,
-                display_name: None,
-                last_message_preview: None,
-                message_count: 0,
-            });
-        if let RunOrigin::Channel { inbound, .. } = origin {
-            meta.channel = Some(inbound.channel.clone());
-            meta.chat_id = Some(inbound.chat_id);
-            if !inbound.sender_name.is_empty() {
-                meta.display_name = Some(inbound.sender_name.clone());
-            }
-        }
-        let meta = meta.clone();
+            .touch(key, origin, now_ms(), || uuid::Uuid::new_v4().to_string());
         if created {
             self.shared.session_count.store(
                 self.sessions_index.len(),
@@ -239,36 +172,9 @@ impl Registry {
     }
 
     /// Queues a run; starts it when its session is idle. Returns whether it started.
-    fn submit(&mut self, req: RunRequest, ctx: &mut Context<Self>) -> Result<bool, ErrorShape> {
+    fn submit(&mut self, req: RunRequest, ctx: &mut Context<Self>) -> Result<bool, QueueFull> {
         let key = req.session_key.clone();
-        let slot = self.slots.entry(key.clone()).or_default();
-        if slot.queue.len() >= MAX_QUEUE_PER_SESSION {
-            return Err(
-                ErrorShape::unavailable("too many queued messages for this session")
-                    .retry_after(5000),
-            );
-        }
-        self.runs.insert(
-            req.run_id.clone(),
-            RunRecord {
-                session_key: key.clone(),
-                status: RunStatus::Queued,
-                started_at: None,
-                ended_at: None,
-                text: None,
-                error: None,
-                waiters: Vec::new(),
-                channel: match &req.origin {
-                    RunOrigin::Channel { inbound, deliver } => {
-                        Some((deliver.clone(), inbound.clone()))
-                    }
-                    RunOrigin::Operator => None,
-                },
-            },
-        );
-        self.run_order.push_back(req.run_id.clone());
-        slot.queue.push_back(req);
-        let idle = slot.active.is_none();
+        let idle = self.runs.enqueue(req)?;
         if idle {
             self.start_next(&key, ctx);
         }
@@ -276,14 +182,7 @@ impl Registry {
     }
 
     fn start_next(&mut self, key: &str, ctx: &mut Context<Self>) {
-        let Some(slot) = self.slots.get_mut(key) else {
-            return;
-        };
-        if slot.active.is_some() {
-            return;
-        }
-        let Some(req) = slot.queue.pop_front() else {
-            self.slots.remove(key);
+        let Some(req) = self.runs.next(key) else {
             return;
         };
         let meta = self.session_meta(key, &req.origin);
@@ -296,44 +195,7 @@ impl Registry {
             self.model.clone(),
         )
         .start();
-        if let Some(slot) = self.slots.get_mut(key) {
-            slot.active = Some((run_id.clone(), run));
-        }
-        if let Some(r) = self.runs.get_mut(&run_id) {
-            r.status = RunStatus::Running;
-            r.started_at = Some(now_ms());
-        }
-    }
-
-    fn prune_runs(&mut self) {
-        while self.run_order.len() > MAX_RUN_RECORDS {
-            let Some(id) = self.run_order.pop_front() else {
-                break;
-            };
-            let finished = self
-                .runs
-                .get(&id)
-                .is_some_and(|r| !matches!(r.status, RunStatus::Queued | RunStatus::Running));
-            if finished {
-                self.runs.remove(&id);
-            } else {
-                self.run_order.push_back(id);
-                break;
-            }
-        }
-    }
-
-    fn run_view(&self, run_id: &str) -> Option<Value> {
-        let r = self.runs.get(run_id)?;
-        Some(json!({
-            "runId": run_id,
-            "sessionKey": r.session_key,
-            "status": r.status,
-            "startedAt": r.started_at,
-            "endedAt": r.ended_at,
-            "text": r.text,
-            "error": r.error,
-        }))
+        self.runs.started(key, &run_id, run, now_ms());
     }
 }
 
@@ -354,7 +216,7 @@ impl Handler<InboundReceived> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: InboundReceived, ctx: &mut Self::Context) {
-        if self.runs.contains_key(&msg.msg.id) {
+        if self.runs.record(&msg.msg.id).is_some() {
             return;
         }
         let agent = "main";
@@ -380,7 +242,7 @@ impl Handler<InboundReceived> for Registry {
             log::warn!(
                 "inbound message {} refused: {}; the sender is asked to retry",
                 inbound.id,
-                e.message
+                e
             );
             deliver.do_send(DeliverReply {
                 inbound_id: Some(inbound.id.clone()),
@@ -405,7 +267,7 @@ pub struct SubmitAck {
 
 /// Sent by an operator session for `chat.send` and `agent`.
 #[derive(Message)]
-#[rtype(result = "Result<SubmitAck, ErrorShape>")]
+#[rtype(result = "Result<SubmitAck, QueueFull>")]
 pub struct SubmitRun {
     /// Run id (the idempotency key).
     pub run_id: String,
@@ -418,13 +280,14 @@ pub struct SubmitRun {
 }
 
 impl Handler<SubmitRun> for Registry {
-    type Result = Result<SubmitAck, ErrorShape>;
+    type Result = Result<SubmitAck, QueueFull>;
 
     fn handle(&mut self, msg: SubmitRun, ctx: &mut Self::Context) -> Self::Result {
-        if let Some(r) = self.runs.get(&msg.run_id) {
-            let status = match r.status {
-                RunStatus::Queued | RunStatus::Running => "in_flight",
-                _ => "accepted",
+        if let Some(r) = self.runs.record(&msg.run_id) {
+            let status = if r.in_flight() {
+                "in_flight"
+            } else {
+                "accepted"
             };
             return Ok(SubmitAck {
                 run_id: msg.run_id,
@@ -464,37 +327,13 @@ impl Handler<RunFinished> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: RunFinished, ctx: &mut Self::Context) {
-        if let Some(r) = self.runs.get_mut(&msg.run_id) {
-            r.status = msg.outcome.status;
-            r.started_at = Some(msg.outcome.started_at);
-            r.ended_at = Some(msg.outcome.ended_at);
-            r.text = Some(msg.outcome.text.clone());
-            r.error = msg.outcome.error.clone();
-            for w in r.waiters.drain(..) {
-                let _ = w.send(());
-            }
-            let channel = r.channel.take();
-            if msg.outcome.status == RunStatus::Aborted {
-                complete_aborted(channel);
-            }
-        }
-        if let Some(meta) = self.sessions_index.get_mut(&msg.session_key) {
-            meta.updated_at = msg.outcome.ended_at;
-            meta.message_count += if msg.outcome.text.is_empty() { 1 } else { 2 };
-            if !msg.outcome.text.is_empty() {
-                meta.last_message_preview = Some(preview(&msg.outcome.text));
-            }
-        }
+        complete_aborted(
+            self.runs
+                .finished(&msg.run_id, &msg.session_key, &msg.outcome),
+        );
+        self.sessions_index
+            .run_ended(&msg.session_key, msg.outcome.ended_at, &msg.outcome.text);
         self.save_sessions_logged(ctx);
-        if let Some(slot) = self.slots.get_mut(&msg.session_key)
-            && slot
-                .active
-                .as_ref()
-                .is_some_and(|(id, _)| *id == msg.run_id)
-        {
-            slot.active = None;
-        }
-        self.prune_runs();
         self.start_next(&msg.session_key, ctx);
     }
 }
@@ -513,31 +352,16 @@ impl Handler<AbortRun> for Registry {
     type Result = MessageResult<AbortRun>;
 
     fn handle(&mut self, msg: AbortRun, _: &mut Self::Context) -> Self::Result {
-        let mut aborted = Vec::new();
-        if let Some(slot) = self.slots.get_mut(&msg.session_key) {
-            if let Some((id, addr)) = &slot.active
-                && msg.run_id.as_ref().is_none_or(|r| r == id)
-            {
-                addr.do_send(CancelRun);
-                aborted.push(id.clone());
-            }
-            let before: Vec<String> = slot.queue.iter().map(|r| r.run_id.clone()).collect();
-            slot.queue
-                .retain(|r| msg.run_id.as_ref().is_some_and(|id| *id != r.run_id));
-            for id in before {
-                if !slot.queue.iter().any(|r| r.run_id == id) {
-                    aborted.push(id.clone());
-                    if let Some(rec) = self.runs.get_mut(&id) {
-                        rec.status = RunStatus::Aborted;
-                        rec.ended_at = Some(now_ms());
-                        for w in rec.waiters.drain(..) {
-                            let _ = w.send(());
-                        }
-                        complete_aborted(rec.channel.take());
-                    }
-                }
-            }
+        let aborted = self
+            .runs
+            .abort(&msg.session_key, msg.run_id.as_deref(), now_ms());
+        if let Some(run) = aborted.cancel {
+            run.do_send(CancelRun);
         }
+        for channel in aborted.channels {
+            complete_aborted(Some(channel));
+        }
+        let aborted = aborted.run_ids;
         MessageResult(json!({"ok": true, "aborted": !aborted.is_empty(), "runIds": aborted}))
     }
 }
@@ -558,39 +382,35 @@ impl Handler<WaitRun> for Registry {
 
     fn handle(&mut self, msg: WaitRun, _: &mut Self::Context) -> Self::Result {
         let run_id = msg.run_id;
-        let Some(rec) = self.runs.get_mut(&run_id) else {
-            return Box::pin(actix::fut::ready(
-                json!({"runId": run_id, "status": "error", "error": "unknown runId"}),
-            ));
+        let rx = match self.runs.wait(&run_id) {
+            WaitAdmission::Waiting(rx) => rx,
+            WaitAdmission::Unknown => {
+                return Box::pin(actix::fut::ready(
+                    json!({"runId": run_id, "status": "error", "error": "unknown runId"}),
+                ));
+            }
+            WaitAdmission::Ended => {
+                return Box::pin(actix::fut::ready(
+                    self.runs.view(&run_id).unwrap_or(Value::Null),
+                ));
+            }
+            WaitAdmission::Refused(e) => {
+                return Box::pin(actix::fut::ready(
+                    json!({"runId": run_id, "status": "error", "error": e}),
+                ));
+            }
         };
-        if !matches!(rec.status, RunStatus::Queued | RunStatus::Running) {
-            return Box::pin(actix::fut::ready(
-                self.run_view(&run_id).unwrap_or(Value::Null),
-            ));
-        }
-        rec.waiters.retain(|w| !w.is_closed());
-        let here = rec.waiters.len();
-        let total: usize = self.runs.values().map(|r| r.waiters.len()).sum();
-        if let Err(e) = admit_waiter(here, total) {
-            return Box::pin(actix::fut::ready(
-                json!({"runId": run_id, "status": "error", "error": e}),
-            ));
-        }
-        let (tx, rx) = oneshot::channel();
-        if let Some(rec) = self.runs.get_mut(&run_id) {
-            rec.waiters.push(tx);
-        }
         let timeout = msg.timeout;
         Box::pin(
             async move { actix_web::rt::time::timeout(timeout, rx).await.is_ok() }
                 .into_actor(self)
                 .map(move |finished, act, _| {
-                    if !finished && let Some(rec) = act.runs.get_mut(&run_id) {
+                    if !finished {
                         // This wait's receiver is gone: drop its sender now, not at the end
                         // of the run.
-                        rec.waiters.retain(|w| !w.is_closed());
+                        act.runs.forget_closed_waiters(&run_id);
                     }
-                    let mut v = act.run_view(&run_id).unwrap_or(Value::Null);
+                    let mut v = act.runs.view(&run_id).unwrap_or(Value::Null);
                     if !finished {
                         v["status"] = json!("timeout");
                     }
@@ -598,22 +418,6 @@ impl Handler<WaitRun> for Registry {
                 }),
         )
     }
-}
-
-/// Whether one more `agent.wait` may wait, with `here` waiting on its run and `total` on
-/// all runs.
-fn admit_waiter(here: usize, total: usize) -> Result<(), String> {
-    if here >= MAX_WAITERS_PER_RUN {
-        return Err(format!(
-            "too many agent.wait calls are waiting on this run (at most {MAX_WAITERS_PER_RUN}); wait for one of them to return, then retry"
-        ));
-    }
-    if total >= MAX_WAITERS_TOTAL {
-        return Err(format!(
-            "too many agent.wait calls are waiting on the gateway (at most {MAX_WAITERS_TOTAL}); retry later"
-        ));
-    }
-    Ok(())
 }
 
 /// Sent by agent runs: an event for operators (`chat`, `agent`), scope-filtered.
@@ -646,20 +450,14 @@ impl Handler<ListSessions> for Registry {
     type Result = MessageResult<ListSessions>;
 
     fn handle(&mut self, msg: ListSessions, _: &mut Self::Context) -> Self::Result {
-        let mut rows: Vec<(&String, &SessionMeta)> = self.sessions_index.iter().collect();
-        rows.sort_by_key(|r| std::cmp::Reverse(r.1.updated_at));
+        let rows = self.sessions_index.by_recency();
         let total = rows.len();
         let now = now_ms();
         let sessions: Vec<Value> = rows
             .into_iter()
             .take(msg.limit)
             .map(|(key, m)| {
-                let active: Vec<String> = self
-                    .slots
-                    .get(key)
-                    .and_then(|s| s.active.as_ref().map(|(id, _)| id.clone()))
-                    .into_iter()
-                    .collect();
+                let active: Vec<&str> = self.runs.active_run(key).into_iter().collect();
                 let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
                 v["key"] = json!(key);
                 v["hasActiveRun"] = json!(!active.is_empty());
@@ -759,20 +557,4 @@ impl Handler<FlushState> for Registry {
     }
 }
 
-pub(crate) type SessionsIndex = BTreeMap<String, SessionMeta>;
-pub(crate) type RunRecords = HashMap<String, RunRecord>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waiters_are_capped_per_run_and_in_total() {
-        assert!(admit_waiter(0, 0).is_ok());
-        assert!(admit_waiter(MAX_WAITERS_PER_RUN - 1, MAX_WAITERS_TOTAL - 1).is_ok());
-        let e = admit_waiter(MAX_WAITERS_PER_RUN, 0).expect_err("per-run cap");
-        assert!(e.contains("waiting on this run (at most 64)"), "{e}");
-        let e = admit_waiter(0, MAX_WAITERS_TOTAL).expect_err("total cap");
-        assert!(e.contains("waiting on the gateway (at most 1024)"), "{e}");
-    }
-}
+pub(crate) type SessionsIndex = super::sessions::SessionIndex;

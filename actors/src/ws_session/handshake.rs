@@ -13,9 +13,11 @@ use crate::auth::{AuthMode, AuthScope, constant_time_eq};
 use crate::identity;
 use crate::node_session::NodeSession;
 use crate::pairing::NodeDescriptor;
+use crate::protocol::codes;
 use crate::protocol::connect::{self, ConnectParams};
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::protocol::frame::{Request, StateVersion};
+use crate::protocol::role::Role;
 use crate::protocol::scopes;
 use crate::protocol::{MIN_NODE_PROTOCOL_VERSION, PROTOCOL_VERSION, close};
 use crate::registry::nodes::{AttachNode, DeviceConnect, DeviceVerdict};
@@ -47,7 +49,7 @@ impl WsSession {
             && params.max_protocol >= MIN_NODE_PROTOCOL_VERSION;
         if !(accepts_current || accepts_legacy) {
             let err = ErrorShape::invalid("protocol mismatch").with_details(json!({
-                "code": "PROTOCOL_MISMATCH",
+                "code": codes::PROTOCOL_MISMATCH,
                 "clientMinProtocol": params.min_protocol,
                 "clientMaxProtocol": params.max_protocol,
                 "expectedProtocol": PROTOCOL_VERSION,
@@ -67,7 +69,7 @@ impl WsSession {
             let err = ErrorShape::invalid(
                 "origin not allowed (open the Control UI from the gateway host or allow it in gateway.controlUi.allowedOrigins)",
             )
-            .with_details(json!({"code": "CONTROL_UI_ORIGIN_NOT_ALLOWED"}));
+            .with_details(json!({"code": codes::CONTROL_UI_ORIGIN_NOT_ALLOWED}));
             return self.fail_handshake(&req.id, err, close::POLICY, ctx);
         }
 
@@ -126,7 +128,7 @@ impl WsSession {
         if offered.is_empty() {
             if params.device.is_none() {
                 let err = ErrorShape::new(ErrorCode::NotPaired, "device identity required")
-                    .with_details(json!({"code": "DEVICE_IDENTITY_REQUIRED"}));
+                    .with_details(json!({"code": codes::DEVICE_IDENTITY_REQUIRED}));
                 return self.fail_handshake(&req.id, err, close::POLICY, ctx);
             }
             let reason = if mode == AuthMode::Password {
@@ -192,7 +194,16 @@ impl WsSession {
         if matches!(self.phase, Phase::Closing) {
             return;
         }
-        let mut scopes: Vec<String> = if params.role == "node" {
+        let Some(role) = Role::parse(&params.role) else {
+            // on_connect refused other roles already.
+            return self.fail_handshake(
+                &id,
+                ErrorShape::invalid("invalid role"),
+                close::POLICY,
+                ctx,
+            );
+        };
+        let mut scopes: Vec<String> = if role == Role::Node {
             Vec::new()
         } else {
             let mut v: Vec<String> = Vec::with_capacity(params.scopes.len());
@@ -206,9 +217,9 @@ impl WsSession {
         let mut device: Option<(String, String)> = None;
         match &params.device {
             None => {
-                if params.role == "node" {
+                if role == Role::Node {
                     let err = ErrorShape::new(ErrorCode::NotPaired, "device identity required")
-                        .with_details(json!({"code": "DEVICE_IDENTITY_REQUIRED"}));
+                        .with_details(json!({"code": codes::DEVICE_IDENTITY_REQUIRED}));
                     return self.fail_handshake(&id, err, close::POLICY, ctx);
                 }
                 let keeps_scopes = self.peer.local_cli()
@@ -248,7 +259,6 @@ impl WsSession {
         } else {
             "device-token"
         };
-        let role = params.role.clone();
         if !matches!(self.phase, Phase::Authenticating { .. }) {
             self.phase = Phase::Authenticating {
                 pending: VecDeque::new(),
@@ -265,7 +275,7 @@ impl WsSession {
             display_name: params.client.display_name.clone(),
             platform: Some(params.client.platform.clone()).filter(|p| !p.is_empty()),
             device_family: params.client.device_family.clone(),
-            role: role.clone(),
+            role,
             scopes: scopes.clone(),
             is_local: self
                 .peer
@@ -276,14 +286,14 @@ impl WsSession {
         });
         let authenticated = SessionAuthenticated {
             conn_id: self.conn_id.clone(),
-            role: role.clone(),
+            role,
             scopes: scopes.clone(),
             presence,
             device_id: device_id.clone(),
             check_lockout: std::mem::take(&mut self.defer_lockout)
                 .then(|| self.peer.limiter_key(AuthScope::SharedSecret)),
         };
-        let attach = (role == "node").then(|| {
+        let attach = (role == Role::Node).then(|| {
             let mut caps = params.caps.clone();
             caps.sort();
             caps.dedup();
@@ -297,11 +307,11 @@ impl WsSession {
             // then never cross threads on the node side.
             let addr = NodeSession::new(
                 node_id.clone(),
-                ctx.address(),
+                ctx.address().recipient(),
                 commands.clone(),
                 params.client.platform.clone(),
             )
-            .with_registry(self.registry.clone())
+            .with_registry(self.registry.clone().recipient())
             .start();
             AttachNode {
                 conn_id: self.conn_id.clone(),
@@ -379,7 +389,7 @@ impl WsSession {
                         };
                         let message = format!("pairing required: {requirement}");
                         let mut details = json!({
-                            "code": "PAIRING_REQUIRED",
+                            "code": codes::PAIRING_REQUIRED,
                             "reason": reason,
                             "requestId": request_id,
                             "remediationHint": hint,
@@ -403,7 +413,7 @@ impl WsSession {
                             "unauthorized: device token scope mismatch (re-pair or approve scope upgrade)",
                         )
                         .with_details(json!({
-                            "code": "AUTH_SCOPE_MISMATCH",
+                            "code": codes::AUTH_SCOPE_MISMATCH,
                             "authReason": "scope_mismatch",
                             "canRetryWithDeviceToken": false,
                             "recommendedNextStep": "review_auth_configuration",
@@ -419,7 +429,7 @@ impl WsSession {
                             "unauthorized: device token mismatch (rotate/reissue device token)",
                         )
                         .with_details(json!({
-                            "code": "AUTH_DEVICE_TOKEN_MISMATCH",
+                            "code": codes::AUTH_DEVICE_TOKEN_MISMATCH,
                             "authReason": "device_token_mismatch",
                             "canRetryWithDeviceToken": false,
                             "recommendedNextStep": "update_auth_credentials",
@@ -437,9 +447,9 @@ impl WsSession {
                         return act.fail_busy(&id, ctx);
                     }
                 };
-                crate::metrics::METRICS.handshake_ok(&role);
+                crate::metrics::METRICS.handshake_ok(role);
                 let mut hello =
-                    act.hello_ok(&role, &scopes, method, snap.presence, snap.state_version);
+                    act.hello_ok(role, &scopes, method, snap.presence, snap.state_version);
                 if let Some((token, at)) = issued {
                     hello["auth"]["deviceToken"] = json!(token);
                     hello["auth"]["issuedAtMs"] = json!(at);
@@ -514,7 +524,7 @@ impl WsSession {
 
     fn hello_ok(
         &self,
-        role: &str,
+        role: Role,
         scopes: &[String],
         method: &str,
         presence: Vec<Value>,
@@ -532,7 +542,7 @@ impl WsSession {
                 "mainSessionKey": "agent:main:main",
             },
         });
-        if role == "operator" && scopes.iter().any(|s| s == scopes::ADMIN) {
+        if role == Role::Operator && scopes.iter().any(|s| s == scopes::ADMIN) {
             snapshot["authMode"] = json!(self.shared.live.get().auth.mode.as_str());
             snapshot["stateDir"] = json!(cfg.state_dir.display().to_string());
             if let Some(p) = &cfg.config_path {
@@ -610,22 +620,22 @@ fn auth_failure(reason: &str, p: &ConnectParams, is_local: bool) -> ErrorShape {
     let (message, code, next) = match reason {
         "token_missing" => (
             format!("unauthorized: gateway token missing ({token_hint})"),
-            "AUTH_TOKEN_MISSING",
+            codes::AUTH_TOKEN_MISSING,
             "update_auth_configuration",
         ),
         "token_mismatch" => (
             format!("unauthorized: gateway token mismatch ({token_hint})"),
-            "AUTH_TOKEN_MISMATCH",
+            codes::AUTH_TOKEN_MISMATCH,
             "update_auth_credentials",
         ),
         "password_missing" => (
             format!("unauthorized: gateway password missing ({password_hint})"),
-            "AUTH_PASSWORD_MISSING",
+            codes::AUTH_PASSWORD_MISSING,
             "update_auth_configuration",
         ),
         "password_mismatch" => (
             format!("unauthorized: gateway password mismatch ({password_hint})"),
-            "AUTH_PASSWORD_MISMATCH",
+            codes::AUTH_PASSWORD_MISMATCH,
             "update_auth_credentials",
         ),
         "tailscale_whois_failed" => (
@@ -645,7 +655,7 @@ fn auth_failure(reason: &str, p: &ConnectParams, is_local: bool) -> ErrorShape {
         ),
         _ => (
             "unauthorized: too many failed authentication attempts (retry later)".to_owned(),
-            "AUTH_RATE_LIMITED",
+            codes::AUTH_RATE_LIMITED,
             "wait_then_retry",
         ),
     };

@@ -28,12 +28,13 @@ use std::time::Instant;
 use actix::prelude::*;
 use actix_http::ws::{Frame, ProtocolError};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::engine::{Engine, Shared};
 use crate::node_session::NodeSession;
 use crate::protocol::error::ErrorShape;
 use crate::protocol::frame::{self, Inbound, StateVersion};
+use crate::protocol::role::Role;
 use crate::protocol::{MAX_PENDING_HANDSHAKE_FRAMES, MAX_PREAUTH_PAYLOAD_BYTES, close};
 use crate::registry::{Registry, SessionClosed, SessionOpened};
 use crate::util::now_ms;
@@ -89,7 +90,7 @@ enum Phase {
 
 /// What an authenticated session is allowed to do.
 struct ReadyState {
-    role: String,
+    role: Role,
     scopes: Vec<String>,
     /// Set for nodes.
     node_id: Option<String>,
@@ -240,7 +241,12 @@ impl WsSession {
         ctx.stop();
     }
 
-    fn respond_ok(&mut self, id: &str, payload: &Value, ctx: &mut Context<Self>) {
+    fn respond_ok<T: serde::Serialize + ?Sized>(
+        &mut self,
+        id: &str,
+        payload: &T,
+        ctx: &mut Context<Self>,
+    ) {
         self.send_raw(frame::response_ok(id, payload), ctx);
     }
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use openclaw::actors::ports::{TgChat, TgEntity, TgMessage, TgUser};
+use openclaw::actors::channel::telegram::api::{TgChat, TgEntity, TgMessage, TgUser};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 

@@ -56,7 +56,7 @@ impl WsSession {
             .map(move |res, act, ctx| {
                 let ack = match res {
                     Ok(Ok(a)) => a,
-                    Ok(Err(e)) => return act.respond_err(&id, &e, ctx),
+                    Ok(Err(e)) => return act.respond_err(&id, &e.to_shape(), ctx),
                     Err(_) => return act.respond_err(&id, &gone(), ctx),
                 };
                 if !two_phase {

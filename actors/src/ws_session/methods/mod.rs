@@ -36,6 +36,7 @@ use serde_json::Value;
 use super::{Phase, ReadyState, WsSession};
 use crate::protocol::error::ErrorShape;
 use crate::protocol::frame::Request;
+use crate::protocol::role::Role;
 use crate::protocol::scopes::{self, MethodAccess};
 use crate::registry::nodes::{PairingOp, PairingRequest};
 
@@ -143,12 +144,12 @@ pub(crate) fn gone() -> ErrorShape {
 pub(super) fn access_denied(state: &ReadyState, access: MethodAccess) -> Option<ErrorShape> {
     match access {
         MethodAccess::Open => None,
-        MethodAccess::Node if state.role != "node" => Some(ErrorShape::invalid(format!(
+        MethodAccess::Node if state.role != Role::Node => Some(ErrorShape::invalid(format!(
             "unauthorized role: {}",
             state.role
         ))),
         MethodAccess::Node => None,
-        MethodAccess::Operator(_) if state.role != "operator" => Some(ErrorShape::invalid(
+        MethodAccess::Operator(_) if state.role != Role::Operator => Some(ErrorShape::invalid(
             format!("unauthorized role: {}", state.role),
         )),
         MethodAccess::Operator(scope) if !scopes::satisfied(&state.scopes, scope) => {
@@ -203,9 +204,10 @@ impl WsSession {
     }
 
     /// Replies to `id` when `fut` resolves with `Ok(payload)` / `Err(error)`.
-    pub(crate) fn reply_with<F>(&mut self, id: String, fut: F, ctx: &mut Context<Self>)
+    pub(crate) fn reply_with<F, T>(&mut self, id: String, fut: F, ctx: &mut Context<Self>)
     where
-        F: std::future::Future<Output = Result<Value, ErrorShape>> + 'static,
+        F: std::future::Future<Output = Result<T, ErrorShape>> + 'static,
+        T: serde::Serialize + 'static,
     {
         fut.into_actor(self)
             .map(move |res, act, ctx| match res {
@@ -270,9 +272,9 @@ mod tests {
         }
     }
 
-    fn ready(role: &str, scopes: &[&str]) -> ReadyState {
+    fn ready(role: Role, scopes: &[&str]) -> ReadyState {
         ReadyState {
-            role: role.to_owned(),
+            role,
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             node_id: None,
             device_id: None,
@@ -281,8 +283,8 @@ mod tests {
 
     #[test]
     fn access_checks_role_then_scope() {
-        let read = ready("operator", &[READ]);
-        let node = ready("node", &[]);
+        let read = ready(Role::Operator, &[READ]);
+        let node = ready(Role::Node, &[]);
         assert!(access_denied(&read, MethodAccess::Open).is_none());
         assert!(access_denied(&node, MethodAccess::Open).is_none());
         assert!(access_denied(&read, MethodAccess::Operator(READ)).is_none());

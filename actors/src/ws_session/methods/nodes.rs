@@ -8,10 +8,10 @@ use serde_json::json;
 
 use super::node_params::{NodeEventParams, NodeIdParams};
 use super::{Call, Method, gone};
-use crate::node_session::{InvokeNode, InvokeResult};
+use crate::node_session::{InvokeError, InvokeNode, InvokeResult};
 use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
 use crate::registry::nodes::{
-    DescribeNode, InvokeNodeCommand, ListNodes, LookupNode, NodeHostStats, PairingOp, not_connected,
+    DescribeNode, InvokeNodeCommand, ListNodes, LookupNode, NodeHostStats, PairingOp,
 };
 use crate::ws_session::{Phase, WsSession};
 
@@ -151,13 +151,13 @@ impl WsSession {
                 Some(a) => a,
                 None => match registry.send(LookupNode { node_id }).await {
                     Ok(Some(a)) => a,
-                    _ => return (None, Err(not_connected())),
+                    _ => return (None, Err(InvokeError::NotConnected)),
                 },
             };
             let out = addr
                 .send(msg)
                 .await
-                .unwrap_or_else(|_| Err(crate::node_session::disconnected()));
+                .unwrap_or_else(|_| Err(InvokeError::disconnected()));
             crate::metrics::METRICS.node_invoke(out.is_ok(), started.elapsed());
             (Some(addr), out)
         }
@@ -173,7 +173,7 @@ impl WsSession {
             }
             match out {
                 Ok(v) => act.respond_ok(&id, &v, ctx),
-                Err(e) => act.respond_err(&id, &e, ctx),
+                Err(e) => act.respond_err(&id, &e.to_shape(), ctx),
             }
         })
         .spawn(ctx);

@@ -1,0 +1,157 @@
+//! The Telegram Bot API port: the update and message shapes the channel reads and the
+//! [`TelegramApi`] trait the shell implements over HTTP (`src/clients/telegram.rs`),
+//! pointed at a configurable base URL (tests point it at a local fake).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ports::LocalFut;
+
+/// A Telegram user (`User`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TgUser {
+    /// User id.
+    pub id: i64,
+    /// Whether it is a bot.
+    #[serde(default)]
+    pub is_bot: bool,
+    /// First name.
+    #[serde(default)]
+    pub first_name: String,
+    /// Username without `@`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+/// A chat (`Chat`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TgChat {
+    /// Chat id.
+    pub id: i64,
+    /// `private`, `group`, `supergroup` or `channel`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Group title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// A message entity (mentions, commands…).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TgEntity {
+    /// Entity type (`mention`, `bot_command`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Offset in UTF-16 code units.
+    pub offset: i64,
+    /// Length in UTF-16 code units.
+    pub length: i64,
+    /// The mentioned user (`text_mention`, for users without a username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<TgUser>,
+}
+
+/// A message (`Message`), only the fields the gateway reads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TgMessage {
+    /// Message id.
+    pub message_id: i64,
+    /// Forum topic / thread id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_thread_id: Option<i64>,
+    /// Sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<TgUser>,
+    /// Chat.
+    pub chat: TgChat,
+    /// Unix time.
+    #[serde(default)]
+    pub date: i64,
+    /// Text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Caption of media messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// Entities in `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entities: Option<Vec<TgEntity>>,
+    /// Entities in `caption`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption_entities: Option<Vec<TgEntity>>,
+    /// The message this one replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_message: Option<Box<TgMessage>>,
+}
+
+/// An update (`Update`). Only `message` is consumed; other kinds are skipped (but their
+/// `update_id` still advances the offset).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TgUpdate {
+    /// Update id.
+    pub update_id: i64,
+    /// A new message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<TgMessage>,
+}
+
+/// `sendMessage` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SendMessage {
+    /// Target chat.
+    pub chat_id: i64,
+    /// Text (≤ 4096 UTF-16 code units, as Telegram counts; the channel splits longer
+    /// replies).
+    pub text: String,
+    /// Reply to this message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_message_id: Option<i64>,
+    /// Forum topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_thread_id: Option<i64>,
+}
+
+/// A Bot API failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TgError {
+    /// Could not reach the API (connect, timeout, 5xx, unreadable body). Retry with backoff.
+    #[error("telegram unreachable: {0}")]
+    Network(String),
+    /// 429 Too Many Requests: wait `retry_after` seconds.
+    #[error("telegram rate limit: retry after {retry_after}s")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// 401/404: the bot token is wrong. Do not retry fast.
+    #[error("telegram rejected the bot token: {0}")]
+    Unauthorized(String),
+    /// 409: another poller or a webhook is active.
+    #[error("telegram conflict: {0}")]
+    Conflict(String),
+    /// Any other `ok:false` answer (400 bad request…).
+    #[error("telegram error {code}: {description}")]
+    Api {
+        /// `error_code`.
+        code: u16,
+        /// `description`.
+        description: String,
+    },
+}
+
+/// The Bot API methods the Telegram channel uses.
+pub trait TelegramApi {
+    /// `getMe`.
+    fn get_me(&self) -> LocalFut<Result<TgUser, TgError>>;
+    /// `getUpdates` (long poll). `offset` confirms every update below it.
+    fn get_updates(
+        &self,
+        offset: Option<i64>,
+        timeout_s: u32,
+    ) -> LocalFut<Result<Vec<TgUpdate>, TgError>>;
+    /// `sendMessage`; returns the new message id.
+    fn send_message(&self, msg: SendMessage) -> LocalFut<Result<i64, TgError>>;
+    /// `setWebhook` with a secret token (webhook mode).
+    fn set_webhook(&self, url: String, secret: String) -> LocalFut<Result<(), TgError>>;
+    /// `deleteWebhook` (polling mode).
+    fn delete_webhook(&self) -> LocalFut<Result<(), TgError>>;
+}

@@ -1,0 +1,415 @@
+//! Taking updates in: identifying the bot, polling `getUpdates` (or registering the
+//! webhook), the DM and group policies, DM pairing codes, and the durable batch that
+//! persists accepted messages before they are confirmed to Telegram.
+
+use actix::prelude::*;
+
+use super::api::{TgError, TgMessage, TgUpdate, TgUser};
+use super::*;
+use crate::channel::InboundMessage;
+
+impl TelegramChannel {
+    // --- startup ---
+
+    pub(super) fn identify(&mut self, ctx: &mut Context<Self>) {
+        self.api
+            .get_me()
+            .into_actor(self)
+            .map(|res, act, ctx| match res {
+                Ok(me) => {
+                    log::info!(
+                        "telegram[{}]: connected as @{}",
+                        act.cfg.account_id,
+                        me.username.as_deref().unwrap_or("?")
+                    );
+                    act.status.bot_username = me.username.clone();
+                    act.status.bot_id = Some(me.id);
+                    act.me = Some(me);
+                    act.recovered();
+                    if act.cfg.webhook.is_none() {
+                        act.start_polling(ctx);
+                    } else {
+                        act.register_webhook(ctx);
+                    }
+                }
+                Err(e) => {
+                    log::warn!("telegram[{}]: getMe failed: {e}", act.cfg.account_id);
+                    act.record_error(&e);
+                    let d = act.next_backoff(&e);
+                    ctx.run_later(d, |act, ctx| act.identify(ctx));
+                }
+            })
+            .spawn(ctx);
+    }
+
+    pub(super) fn register_webhook(&mut self, ctx: &mut Context<Self>) {
+        let Some((url, secret)) = self.cfg.webhook.clone() else {
+            return;
+        };
+        self.api
+            .set_webhook(url, secret)
+            .into_actor(self)
+            .map(|res, act, ctx| {
+                if let Err(e) = res {
+                    log::warn!("telegram[{}]: setWebhook failed: {e}", act.cfg.account_id);
+                    act.record_error(&e);
+                    let d = act.next_backoff(&e);
+                    ctx.run_later(d, |act, ctx| act.register_webhook(ctx));
+                }
+            })
+            .spawn(ctx);
+    }
+
+    pub(super) fn start_polling(&mut self, ctx: &mut Context<Self>) {
+        // A webhook left over from another deployment makes getUpdates fail with 409.
+        self.api
+            .delete_webhook()
+            .into_actor(self)
+            .map(|_, act, ctx| act.poll(ctx))
+            .spawn(ctx);
+    }
+
+    // --- polling ---
+
+    pub(super) fn poll(&mut self, ctx: &mut Context<Self>) {
+        let offset = self.state.offset;
+        self.api
+            .get_updates(offset, self.cfg.poll_timeout_s)
+            .into_actor(self)
+            .map(|res, act, ctx| {
+                act.status.last_poll_at_ms = Some(now_ms());
+                match res {
+                    Ok(updates) => act.accept_updates(updates, ctx),
+                    Err(e) => {
+                        log::warn!("telegram[{}]: getUpdates failed: {e}", act.cfg.account_id);
+                        act.record_error(&e);
+                        let d = act.next_backoff(&e);
+                        ctx.run_later(d, |act, ctx| act.poll(ctx));
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Applies policy to a batch, persists offset + pending in one write, then hands the
+    /// accepted messages to the registry and polls again — or pauses, when the pending list
+    /// is full (a delivered reply resumes polling).
+    pub(super) fn accept_updates(&mut self, updates: Vec<TgUpdate>, ctx: &mut Context<Self>) {
+        if updates.is_empty() {
+            self.recovered();
+            return self.poll(ctx);
+        }
+        let batch = self.apply(updates);
+        if batch.accepted.is_empty()
+            && batch.replies.is_empty()
+            && batch.old_offset == self.state.offset
+        {
+            // Nothing changed (every update was already confirmed, or the backlog is full):
+            // no write.
+            self.recovered();
+            return self.next_poll(batch.hit_cap, ctx);
+        }
+        self.save(&self.state)
+            .into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(()) => {
+                    act.recovered();
+                    let hit_cap = batch.hit_cap;
+                    act.commit(batch, ctx);
+                    act.next_poll(hit_cap, ctx);
+                }
+                Err(e) => {
+                    // Not persisted: take the batch back; Telegram hands it over again.
+                    log::error!(
+                        "telegram[{}]: cannot persist channel state: {e}",
+                        act.cfg.account_id
+                    );
+                    act.rollback(&batch);
+                    act.record_error_text(format!(
+                        "state not saved, updates left unconfirmed at Telegram: {e}. Fix: make the state directory writable"
+                    ));
+                    let d = act.next_backoff(&TgError::Network(String::new()));
+                    ctx.run_later(d, |act, ctx| act.poll(ctx));
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Polls again, or pauses while the pending list is full.
+    pub(super) fn next_poll(&mut self, hit_cap: bool, ctx: &mut Context<Self>) {
+        if hit_cap && self.state.pending.len() >= MAX_PENDING_INBOUND {
+            if !self.status.backlog_full {
+                log::warn!(
+                    "telegram[{}]: {MAX_PENDING_INBOUND} messages wait for replies; polling pauses until one is answered",
+                    self.cfg.account_id
+                );
+            }
+            self.status.backlog_full = true;
+        } else {
+            self.status.backlog_full = false;
+            self.poll(ctx);
+        }
+    }
+
+    /// A pending message left the list: resume polling if it was paused for the backlog.
+    pub(super) fn resume_if_paused(&mut self, ctx: &mut Context<Self>) {
+        if self.status.backlog_full && self.state.pending.len() < MAX_PENDING_INBOUND {
+            self.status.backlog_full = false;
+            if self.cfg.webhook.is_none() {
+                self.poll(ctx);
+            }
+        }
+    }
+
+    /// Applies policy to updates, changing the state in memory (offset, pending, pairing
+    /// codes). The caller persists it and hands the batch over only once it is on disk.
+    pub(super) fn apply(&mut self, updates: Vec<TgUpdate>) -> Batch {
+        let old_offset = self.state.offset;
+        let mut accepted = Vec::new();
+        let mut replies = Vec::new();
+        let mut hit_cap = false;
+        for u in updates {
+            if self.state.offset.is_some_and(|o| u.update_id < o) {
+                continue; // already confirmed
+            }
+            if self.state.pending.len() >= MAX_PENDING_INBOUND {
+                hit_cap = true;
+                break; // leave the rest unconfirmed at Telegram
+            }
+            self.state.offset = Some(u.update_id + 1);
+            let Some(msg) = u.message else { continue };
+            let mut state = std::mem::take(&mut self.state);
+            let decision = self.classify(&msg, &mut state);
+            self.state = state;
+            match decision {
+                Decision::Accept(text) => {
+                    let inbound = self.inbound(u.update_id, &msg, text);
+                    if !self.state.pending.iter().any(|p| p.id == inbound.id) {
+                        self.state.pending.push(inbound.clone());
+                        accepted.push(inbound);
+                    }
+                }
+                Decision::Reply(text) => replies.push((msg.chat.id, msg.message_thread_id, text)),
+                Decision::Drop(why) => log::debug!(
+                    "telegram[{}]: dropped update {}: {why}",
+                    self.cfg.account_id,
+                    u.update_id
+                ),
+            }
+        }
+        Batch {
+            old_offset,
+            accepted,
+            replies,
+            hit_cap,
+        }
+    }
+
+    /// A batch could not be persisted: forget its messages and its offset advance.
+    pub(super) fn rollback(&mut self, batch: &Batch) {
+        self.state
+            .pending
+            .retain(|p| !batch.accepted.iter().any(|a| a.id == p.id));
+        self.state.offset = batch.old_offset;
+    }
+
+    /// The batch's state is durable: adopt it, hand accepted messages to the registry and
+    /// send pairing notices.
+    pub(super) fn commit(&mut self, batch: Batch, ctx: &mut Context<Self>) {
+        if !batch.accepted.is_empty() {
+            self.status.last_inbound_at_ms = Some(now_ms());
+        }
+        for m in batch.accepted {
+            crate::metrics::METRICS.channel_in.inc();
+            self.registry.do_send(InboundReceived {
+                msg: m,
+                reply_to: ctx.address().recipient(),
+            });
+        }
+        for (chat_id, thread_id, text) in batch.replies {
+            self.send_notice(chat_id, thread_id, text, ctx);
+        }
+    }
+
+    pub(super) fn inbound(&self, update_id: i64, msg: &TgMessage, text: String) -> InboundMessage {
+        let from = msg.from.clone();
+        InboundMessage {
+            id: format!("telegram:{}:{update_id}", self.cfg.account_id),
+            channel: KIND.id.into(),
+            account_id: self.cfg.account_id.clone(),
+            chat_id: msg.chat.id,
+            chat_type: msg.chat.kind.clone(),
+            thread_id: msg.message_thread_id,
+            sender_id: from.as_ref().map(|u| u.id).unwrap_or(msg.chat.id),
+            sender_name: from
+                .as_ref()
+                .map(|u| u.first_name.clone())
+                .unwrap_or_default(),
+            sender_username: from.and_then(|u| u.username),
+            message_id: msg.message_id,
+            text,
+            ts: now_ms(),
+        }
+    }
+
+    /// Decides what to do with one message.
+    pub(super) fn classify(&self, msg: &TgMessage, state: &mut ChannelState) -> Decision {
+        let Some(text) = msg.text.clone().or_else(|| msg.caption.clone()) else {
+            return Decision::Drop("no text");
+        };
+        let Some(from) = &msg.from else {
+            return Decision::Drop("no sender");
+        };
+        if from.is_bot {
+            return Decision::Drop("from a bot");
+        }
+        if msg.chat.kind == "private" {
+            return self.classify_dm(from, text, state);
+        }
+        if msg.chat.kind != "group" && msg.chat.kind != "supergroup" {
+            return Decision::Drop("unsupported chat type");
+        }
+        match self.cfg.group_policy {
+            GroupPolicy::Disabled => return Decision::Drop("groups disabled"),
+            GroupPolicy::Allowlist => {
+                if !allowed(&self.cfg.group_allow_from, msg.chat.id)
+                    && !allowed(&self.cfg.group_allow_from, from.id)
+                {
+                    return Decision::Drop("group not allowed");
+                }
+            }
+            GroupPolicy::Open => {}
+        }
+        match self.addressed_to_me(msg, &text) {
+            Some(stripped) => Decision::Accept(stripped),
+            None => Decision::Drop("not mentioned"),
+        }
+    }
+
+    pub(super) fn classify_dm(
+        &self,
+        from: &TgUser,
+        text: String,
+        state: &mut ChannelState,
+    ) -> Decision {
+        match self.cfg.dm_policy {
+            DmPolicy::Disabled => Decision::Drop("DMs disabled"),
+            DmPolicy::Open => {
+                if allowed(&self.cfg.allow_from, from.id)
+                    || self.cfg.allow_from.iter().any(|a| a == "*")
+                {
+                    Decision::Accept(text)
+                } else {
+                    Decision::Drop("open policy without \"*\" in allowFrom")
+                }
+            }
+            DmPolicy::Allowlist => {
+                if allowed_exact(&self.cfg.allow_from, from.id) {
+                    Decision::Accept(text)
+                } else {
+                    Decision::Drop("sender not in allowFrom")
+                }
+            }
+            DmPolicy::Pairing => {
+                if allowed_exact(&self.cfg.allow_from, from.id) || state.approved.contains(&from.id)
+                {
+                    return Decision::Accept(text);
+                }
+                let now = now_ms();
+                state
+                    .pairing
+                    .retain(|p| now.saturating_sub(p.created_at_ms) < PAIRING_TTL_MS);
+                if let Some(p) = state.pairing.iter_mut().find(|p| p.user_id == from.id) {
+                    if now.saturating_sub(p.last_sent_at_ms) < 60_000 {
+                        return Decision::Drop("pairing code already sent");
+                    }
+                    p.last_sent_at_ms = now;
+                    return Decision::Reply(pairing_text(from.id, &p.code));
+                }
+                if state.pairing.len() >= MAX_PENDING_PAIRING {
+                    return Decision::Drop("too many pending pairing requests");
+                }
+                let code = new_code();
+                state.pairing.push(PairingCode {
+                    code: code.clone(),
+                    user_id: from.id,
+                    name: from.first_name.clone(),
+                    username: from.username.clone(),
+                    created_at_ms: now,
+                    last_sent_at_ms: now,
+                });
+                Decision::Reply(pairing_text(from.id, &code))
+            }
+        }
+    }
+
+    /// In groups the bot answers only when mentioned or replied to. Returns the text with
+    /// the mention removed.
+    pub(super) fn addressed_to_me(&self, msg: &TgMessage, text: &str) -> Option<String> {
+        addressed_to(self.me.as_ref()?, msg, text)
+    }
+}
+
+pub(super) enum Decision {
+    Accept(String),
+    Reply(String),
+    Drop(&'static str),
+}
+
+/// A batch of updates applied to the state: its messages are handed over (and pairing
+/// notices sent) only once the state is on disk.
+pub(super) struct Batch {
+    old_offset: Option<i64>,
+    accepted: Vec<InboundMessage>,
+    replies: Vec<(i64, Option<i64>, String)>,
+    /// Updates were left unconfirmed because the pending list is full.
+    pub(super) hit_cap: bool,
+}
+
+pub(super) fn parse_id(entry: &str) -> Option<i64> {
+    let e = entry.trim();
+    let e = e
+        .strip_prefix("telegram:")
+        .or_else(|| e.strip_prefix("tg:"))
+        .unwrap_or(e);
+    e.parse().ok()
+}
+
+pub(super) fn allowed_exact(list: &[String], id: i64) -> bool {
+    list.iter().any(|e| parse_id(e) == Some(id))
+}
+
+pub(super) fn allowed(list: &[String], id: i64) -> bool {
+    list.iter().any(|e| e.trim() == "*") || allowed_exact(list, id)
+}
+
+pub(super) fn new_code() -> String {
+    crate::util::random_bytes::<8>()
+        .iter()
+        .map(|b| char::from(CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()]))
+        .collect()
+}
+
+pub(super) fn pairing_text(user_id: i64, code: &str) -> String {
+    format!(
+        "OpenClaw: access not configured.\n\nYour Telegram user id: {user_id}\nPairing code: {code}\n\nAsk the bot owner to approve with:\nopenclaw pairing approve telegram {code}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_allowlists() {
+        let c = new_code();
+        assert_eq!(c.len(), 8);
+        assert!(c.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        let list = vec!["123".to_owned(), "tg:456".to_owned()];
+        assert!(allowed_exact(&list, 123));
+        assert!(allowed_exact(&list, 456));
+        assert!(!allowed_exact(&list, 789));
+        assert!(allowed(&["*".to_owned()], 789));
+        assert!(pairing_text(5, "ABCD2345").contains("openclaw pairing approve telegram ABCD2345"));
+    }
+}

@@ -1,0 +1,593 @@
+//! # `TelegramChannel` — one actor per Telegram bot account
+//!
+//! Long-polls `getUpdates`; applies the DM and group policies; hands accepted messages to
+//! the [`Registry`] as [`InboundReceived`]; delivers replies with `sendMessage`.
+//!
+//! Durability: an accepted update is written to this account's state document (its
+//! `pending` list) together with the advanced offset, in one atomic write, *before* the
+//! next `getUpdates` confirms it to Telegram and before the registry sees it. A pending
+//! message leaves the list only once its reply was delivered. After a crash or restart the
+//! pending messages are handed to the registry again: nothing is lost, and nothing that was
+//! answered is answered again — barring a crash in the instant between `sendMessage`
+//! succeeding and the list being saved: then the reply is sent again (at-least-once).
+//!
+//! Backlog: at [`MAX_PENDING_INBOUND`] pending messages polling pauses (updates stay
+//! unconfirmed at Telegram) until a delivered reply frees a slot. A state document that
+//! cannot be read at start leaves the channel waiting (no polling, error in the status),
+//! re-reading it every few seconds. Group messages count only when they mention the bot
+//! ([`addressed_to`]); replies are split as Telegram counts (UTF-16 units).
+//!
+//! Handles the channel messages of [`super`]: [`DeliverReply`], [`GetChannelStatus`],
+//! [`ListChannelPairing`], [`ApproveChannelPairing`], [`WebhookDelivery`]; registered with the
+//! registry as a [`ChannelHandle`] of kind [`KIND`] ([`TelegramChannel::handle`]).
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{
+    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget,
+    DeliverReply, GetChannelStatus, InboundMessage, ListChannelPairing, WebhookDelivery,
+    WebhookError, split_message,
+};
+pub use super::{MAX_PENDING_PAIRING, PAIRING_TTL_MS};
+use crate::registry::Registry;
+use crate::registry::runs::InboundReceived;
+use crate::store::{LoadDocument, SaveDocument, StoreActor, StoreError};
+use crate::util::{Backoff, now_ms};
+
+mod addressing;
+pub mod api;
+mod intake;
+mod pairing;
+mod send;
+mod webhook;
+
+pub use addressing::addressed_to;
+use api::{TelegramApi, TgError, TgUser};
+
+/// Telegram's message length limit, in UTF-16 code units (how Telegram counts it).
+pub const MAX_MESSAGE_UNITS: usize = 4096;
+/// Alphabet of pairing codes (no 0/O/1/I).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// Upper bound on remembered pending inbound messages (a backlog beyond this is left
+/// unconfirmed at Telegram rather than growing our memory; polling pauses until a pending
+/// message is answered).
+pub const MAX_PENDING_INBOUND: usize = 1000;
+/// The Telegram channel kind, as the registry knows it.
+pub const KIND: ChannelKind = ChannelKind {
+    id: "telegram",
+    label: "Telegram",
+    setup_hint: "set channels.telegram.botToken and enabled: true",
+    parse_target,
+};
+
+/// A `send` target: a numeric chat id, optionally prefixed `telegram:` or `tg:`.
+fn parse_target(to: &str, thread_id: Option<i64>) -> Result<ChatTarget, String> {
+    let target = to
+        .trim()
+        .trim_start_matches("telegram:")
+        .trim_start_matches("tg:");
+    match target.parse::<i64>() {
+        Ok(chat_id) => Ok(ChatTarget { chat_id, thread_id }),
+        Err(_) => Err(format!(
+            "invalid telegram target {to:?}: expected a numeric chat id"
+        )),
+    }
+}
+/// Waits between `getUpdates` attempts after a rejected token (401/404): 60 s doubling to 15 min.
+const UNAUTHORIZED_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(60), Duration::from_secs(15 * 60));
+/// Waits between `getUpdates` attempts after a conflict (409): 10 s doubling to 5 min.
+const CONFLICT_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(10), Duration::from_secs(5 * 60));
+/// Waits between `getUpdates` attempts after other errors: 1 s doubling to 30 s.
+const POLL_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+/// Longest `retry_after` honoured (a larger one is capped).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `channels.telegram.dmPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DmPolicy {
+    /// Unknown senders get a pairing code.
+    #[default]
+    Pairing,
+    /// Only `allowFrom`.
+    Allowlist,
+    /// Anyone (`allowFrom` must contain `"*"`).
+    Open,
+    /// No DMs.
+    Disabled,
+}
+
+/// `channels.telegram.groupPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupPolicy {
+    /// Only groups (or senders) in `groupAllowFrom`.
+    #[default]
+    Allowlist,
+    /// Any group.
+    Open,
+    /// No groups.
+    Disabled,
+}
+
+/// One bot account's settings (resolved by the shell from `channels.telegram`).
+#[derive(Debug, Clone)]
+pub struct TelegramAccountConfig {
+    /// Account id (`default`).
+    pub account_id: String,
+    /// DM policy.
+    pub dm_policy: DmPolicy,
+    /// Allowed DM senders (numeric ids, or `*`).
+    pub allow_from: Vec<String>,
+    /// Group policy.
+    pub group_policy: GroupPolicy,
+    /// Allowed groups or group senders (numeric ids, or `*`).
+    pub group_allow_from: Vec<String>,
+    /// Long-poll timeout in seconds.
+    pub poll_timeout_s: u32,
+    /// Webhook mode: public URL and secret (polling when `None`).
+    pub webhook: Option<(String, String)>,
+}
+
+/// A pending DM pairing code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingCode {
+    /// The code.
+    pub code: String,
+    /// Sender's user id.
+    pub user_id: i64,
+    /// Sender's name.
+    pub name: String,
+    /// Sender's username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Created.
+    pub created_at_ms: u64,
+    /// Last time the code was sent to the user.
+    pub last_sent_at_ms: u64,
+}
+
+/// What the account persists.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelState {
+    /// Next `getUpdates` offset.
+    #[serde(default)]
+    pub offset: Option<i64>,
+    /// Accepted messages not yet answered.
+    #[serde(default)]
+    pub pending: Vec<InboundMessage>,
+    /// Senders approved through pairing.
+    #[serde(default)]
+    pub approved: Vec<i64>,
+    /// Pending pairing codes.
+    #[serde(default)]
+    pub pairing: Vec<PairingCode>,
+}
+
+impl ChannelState {
+    /// Where an account's state lives, relative to the state directory.
+    pub fn document(account_id: &str) -> String {
+        format!("channels/telegram/{account_id}.json")
+    }
+}
+
+/// Live status for `channels.status` and `health`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    running: bool,
+    mode: &'static str,
+    bot_username: Option<String>,
+    bot_id: Option<i64>,
+    last_poll_at_ms: Option<u64>,
+    last_inbound_at_ms: Option<u64>,
+    last_outbound_at_ms: Option<u64>,
+    /// The last polling / state error; cleared once polling and saving work again.
+    last_error: Option<String>,
+    last_error_at_ms: Option<u64>,
+    /// Consecutive failed polls (or state saves).
+    consecutive_failures: u32,
+    /// When the next attempt is due, while backing off after an error.
+    retry_at_ms: Option<u64>,
+    /// The last failed reply delivery (kept: it is about one chat, not the channel).
+    last_delivery_error: Option<String>,
+    last_delivery_error_at_ms: Option<u64>,
+    /// Polling is paused: `MAX_PENDING_INBOUND` messages wait for their replies.
+    backlog_full: bool,
+}
+
+/// The channel actor.
+pub struct TelegramChannel {
+    /// Settings.
+    cfg: TelegramAccountConfig,
+    /// Bot API client.
+    api: Rc<dyn TelegramApi>,
+    /// Where accepted messages go.
+    registry: Recipient<InboundReceived>,
+    /// Durable state writer.
+    store: Addr<StoreActor>,
+    /// Persisted state (what was last written successfully).
+    state: ChannelState,
+    /// The bot itself (from `getMe`).
+    me: Option<TgUser>,
+    /// Status.
+    status: Status,
+    /// Backoff for the poll loop (network errors).
+    backoff: Backoff,
+    /// Backoff after 401/404 and 409 answers.
+    auth_backoff: Backoff,
+    conflict_backoff: Backoff,
+    /// Why the persisted state could not be read at start (the channel waits, without
+    /// polling, until it can: starting empty would forget the offset and approvals).
+    load_error: Option<String>,
+}
+
+impl TelegramChannel {
+    /// A channel for one account with its persisted state.
+    pub fn new(
+        cfg: TelegramAccountConfig,
+        api: Rc<dyn TelegramApi>,
+        registry: Recipient<InboundReceived>,
+        store: Addr<StoreActor>,
+        state: ChannelState,
+    ) -> Self {
+        let mode = if cfg.webhook.is_some() {
+            "webhook"
+        } else {
+            "polling"
+        };
+        Self {
+            cfg,
+            api,
+            registry,
+            store,
+            state,
+            me: None,
+            status: Status {
+                mode,
+                ..Default::default()
+            },
+            backoff: POLL_BACKOFF,
+            auth_backoff: UNAUTHORIZED_BACKOFF,
+            conflict_backoff: CONFLICT_BACKOFF,
+            load_error: None,
+        }
+    }
+
+    /// A channel whose state document could not be read (`Err` carries why, with a fix):
+    /// it reports the error in its status, polls nothing (Telegram keeps the updates) and
+    /// retries reading the document every 5 s; the rest of the gateway runs normally.
+    pub fn with_loaded_state(
+        cfg: TelegramAccountConfig,
+        api: Rc<dyn TelegramApi>,
+        registry: Recipient<InboundReceived>,
+        store: Addr<StoreActor>,
+        state: Result<ChannelState, String>,
+    ) -> Self {
+        match state {
+            Ok(state) => Self::new(cfg, api, registry, store, state),
+            Err(e) => {
+                let mut ch = Self::new(cfg, api, registry, store, ChannelState::default());
+                ch.status.last_error = Some(e.clone());
+                ch.status.last_error_at_ms = Some(now_ms());
+                ch.load_error = Some(e);
+                ch
+            }
+        }
+    }
+
+    /// The registry's handle on a started account actor.
+    pub fn handle(addr: &Addr<Self>, account: String) -> ChannelHandle {
+        let mut recipients = ChannelRecipients::of(addr);
+        recipients.webhook = Some(addr.clone().recipient());
+        recipients.reconfigure = Some(addr.clone().recipient());
+        ChannelHandle {
+            kind: &KIND,
+            account,
+            recipients,
+        }
+    }
+
+    /// Persists `state`. Callers pass the current state: every save carries all changes
+    /// made so far and the store applies saves in order, so the file ends at the latest state.
+    fn save(
+        &self,
+        state: &ChannelState,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
+        let fut = self.store.send(SaveDocument {
+            name: ChannelState::document(&self.cfg.account_id),
+            contents: serde_json::to_vec_pretty(state).unwrap_or_default(),
+        });
+        async move { StoreError::flatten(fut.await) }
+    }
+
+    /// A polling (or getMe / setWebhook) failure: shown in the status until polling works.
+    fn record_error(&mut self, e: &TgError) {
+        let text = match e {
+            TgError::Unauthorized(_) => format!(
+                "{e}. Fix: check channels.telegram.botToken (a token from @BotFather), then restart the gateway"
+            ),
+            TgError::Conflict(_) => format!(
+                "{e}. Fix: stop the other program polling with this bot token, or remove its webhook"
+            ),
+            _ => e.to_string(),
+        };
+        self.record_error_text(text);
+    }
+
+    fn record_error_text(&mut self, text: String) {
+        crate::metrics::METRICS.channel_errors.inc();
+        self.status.last_error = Some(text);
+        self.status.last_error_at_ms = Some(now_ms());
+        self.status.consecutive_failures = self.status.consecutive_failures.saturating_add(1);
+    }
+
+    /// Polling works (and what it fetched is saved): clear the error state.
+    fn recovered(&mut self) {
+        self.backoff.reset();
+        self.auth_backoff.reset();
+        self.conflict_backoff.reset();
+        self.status.consecutive_failures = 0;
+        self.status.retry_at_ms = None;
+        self.status.running = true;
+        // Keep when the last error happened, drop its text.
+        self.status.last_error = None;
+    }
+
+    /// How long to wait after `e`: Telegram's `retry_after` on 429; 60 s doubling to 15 min
+    /// on a rejected token (it will not fix itself); 10 s doubling to 5 min on a conflict
+    /// (another poller or a webhook); 1 s doubling to 30 s otherwise. Recorded in the
+    /// status as `retryAtMs`.
+    fn next_backoff(&mut self, e: &TgError) -> Duration {
+        let d = match e {
+            TgError::RateLimited { retry_after } => {
+                Duration::from_secs((*retry_after).max(1)).min(MAX_RETRY_AFTER)
+            }
+            TgError::Unauthorized(_) => {
+                // Not polling in any useful sense until the token is fixed.
+                self.status.running = false;
+                self.auth_backoff.next_delay()
+            }
+            TgError::Conflict(_) => self.conflict_backoff.next_delay(),
+            _ => self.backoff.next_delay(),
+        };
+        self.status.retry_at_ms =
+            Some(now_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
+        d
+    }
+}
+
+impl Actor for TelegramChannel {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        if let Some(e) = &self.load_error {
+            log::error!("telegram[{}]: {e}", self.cfg.account_id);
+            ctx.run_later(RELOAD_INTERVAL, |act, ctx| act.reload(ctx));
+            return;
+        }
+        self.begin(ctx);
+    }
+}
+
+/// How often a channel whose state could not be read tries again.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+impl TelegramChannel {
+    /// Runs the pending messages again and starts talking to Telegram.
+    fn begin(&mut self, ctx: &mut Context<Self>) {
+        // Messages accepted before a restart but not answered: run them again.
+        for m in self.state.pending.clone() {
+            self.registry.do_send(InboundReceived {
+                msg: m,
+                reply_to: ctx.address().recipient(),
+            });
+        }
+        self.identify(ctx);
+    }
+
+    /// Tries again to read the state document that could not be read at start.
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        let name = ChannelState::document(&self.cfg.account_id);
+        self.store
+            .send(LoadDocument { name: name.clone() })
+            .into_actor(self)
+            .map(move |res, act, ctx| {
+                let state = match res {
+                    Ok(Ok(None)) => Ok(ChannelState::default()),
+                    Ok(Ok(Some(bytes))) => serde_json::from_slice::<ChannelState>(&bytes)
+                        .map_err(|e| format!("{name} is not valid ({e}). Fix: restore it from a backup or move it aside")),
+                    Ok(Err(e)) => Err(format!("cannot read {e}. Fix: make the state directory readable and writable (a file may be in the way of a directory)")),
+                    Err(e) => Err(format!("store unavailable: {e}")),
+                };
+                match state {
+                    Ok(state) => {
+                        log::info!("telegram[{}]: channel state readable again", act.cfg.account_id);
+                        act.state = state;
+                        act.load_error = None;
+                        act.status.last_error = None;
+                        act.begin(ctx);
+                    }
+                    Err(e) => {
+                        act.status.last_error = Some(e.clone());
+                        act.status.last_error_at_ms = Some(now_ms());
+                        act.load_error = Some(e);
+                        ctx.run_later(RELOAD_INTERVAL, |act, ctx| act.reload(ctx));
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<GetChannelStatus> for TelegramChannel {
+    type Result = MessageResult<GetChannelStatus>;
+
+    fn handle(&mut self, _: GetChannelStatus, _: &mut Self::Context) -> Self::Result {
+        let mut v = serde_json::to_value(&self.status).unwrap_or(Value::Null);
+        v["accountId"] = json!(self.cfg.account_id);
+        v["enabled"] = json!(true);
+        v["configured"] = json!(true);
+        v["dmPolicy"] = json!(self.cfg.dm_policy);
+        v["groupPolicy"] = json!(self.cfg.group_policy);
+        v["pendingInbound"] = json!(self.state.pending.len());
+        v["pendingPairing"] = json!(self.state.pairing.len());
+        MessageResult(v)
+    }
+}
+
+/// The configured bot accounts, as the shell hands them to the engine.
+pub struct TelegramAccounts {
+    configured: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)>,
+    loaded: Vec<LoadedAccount>,
+}
+
+impl TelegramAccounts {
+    /// The accounts with their API clients.
+    pub fn new(accounts: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)>) -> Self {
+        Self {
+            configured: accounts,
+            loaded: Vec::new(),
+        }
+    }
+}
+
+impl super::ChannelRegistration for TelegramAccounts {
+    fn load(&mut self, state_dir: &std::path::Path) -> Result<(), String> {
+        let configured = std::mem::take(&mut self.configured);
+        self.loaded.extend(load_accounts(state_dir, configured)?);
+        Ok(())
+    }
+
+    fn start(
+        self: Box<Self>,
+        registry: &Addr<Registry>,
+        store: &Addr<StoreActor>,
+    ) -> Vec<ChannelHandle> {
+        start_accounts(self.loaded, registry, store)
+    }
+
+    fn hot_settings(&self) -> Vec<(&'static str, String, super::ReconfigureChannel)> {
+        self.configured
+            .iter()
+            .map(|(c, _)| c)
+            .chain(self.loaded.iter().map(|l| &l.cfg))
+            .map(|c| {
+                (
+                    KIND.id,
+                    c.account_id.clone(),
+                    super::ReconfigureChannel(Box::new(c.clone())),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A config reload's new settings for this account: the admission policy (DM and group
+/// policy, allowlists, poll timeout) applies from the next update on, without dropping the
+/// poll or the persisted state. Bot token, API root and webhook changes are not applied here
+/// (the shell logs them as needing a restart).
+impl Handler<super::ReconfigureChannel> for TelegramChannel {
+    type Result = ();
+
+    fn handle(&mut self, msg: super::ReconfigureChannel, _: &mut Self::Context) {
+        let Ok(new) = msg.0.downcast::<TelegramAccountConfig>() else {
+            return;
+        };
+        if new.account_id != self.cfg.account_id {
+            return;
+        }
+        self.cfg.dm_policy = new.dm_policy;
+        self.cfg.allow_from = new.allow_from;
+        self.cfg.group_policy = new.group_policy;
+        self.cfg.group_allow_from = new.group_allow_from;
+        self.cfg.poll_timeout_s = new.poll_timeout_s;
+        log::info!(
+            "telegram[{}]: admission policy reloaded",
+            self.cfg.account_id
+        );
+    }
+}
+
+/// A configured account with its state document as read at engine start.
+pub struct LoadedAccount {
+    cfg: TelegramAccountConfig,
+    api: Rc<dyn TelegramApi>,
+    /// `Err`: the document could not be read; the channel starts waiting (see
+    /// [`TelegramChannel::with_loaded_state`]).
+    state: Result<ChannelState, String>,
+}
+
+/// Reads each account's state document, before any actor starts. A corrupt document
+/// refuses the start; an unreadable one (a file where the directory should be, no
+/// permission) leaves that channel waiting with the error in its status while the rest of
+/// the gateway runs.
+pub fn load_accounts(
+    state_dir: &std::path::Path,
+    accounts: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)>,
+) -> Result<Vec<LoadedAccount>, String> {
+    let mut out = Vec::with_capacity(accounts.len());
+    for (cfg, api) in accounts {
+        let doc = ChannelState::document(&cfg.account_id);
+        let state = match crate::engine::load_json(state_dir, &doc) {
+            Ok(s) => Ok(s.unwrap_or_default()),
+            Err(e) if crate::store::read_document(state_dir, &doc).is_err() => Err(format!(
+                "{e}. Fix: make the state directory readable and writable (a file may be in the way of a directory)"
+            )),
+            Err(e) => return Err(e),
+        };
+        out.push(LoadedAccount { cfg, api, state });
+    }
+    Ok(out)
+}
+
+/// Starts one actor per account; returns their handles for the registry.
+pub fn start_accounts(
+    accounts: Vec<LoadedAccount>,
+    registry: &Addr<Registry>,
+    store: &Addr<StoreActor>,
+) -> Vec<ChannelHandle> {
+    accounts
+        .into_iter()
+        .map(|a| {
+            let account = a.cfg.account_id.clone();
+            let addr = TelegramChannel::with_loaded_state(
+                a.cfg,
+                a.api,
+                registry.clone().recipient(),
+                store.clone(),
+                a.state,
+            )
+            .start();
+            TelegramChannel::handle(&addr, account)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_targets_are_numeric_chat_ids_with_optional_prefix() {
+        let t = |chat_id, thread_id| Ok(ChatTarget { chat_id, thread_id });
+        assert_eq!(parse_target("42", None), t(42, None));
+        assert_eq!(parse_target(" telegram:-100 ", Some(7)), t(-100, Some(7)));
+        assert_eq!(parse_target("tg:5", None), t(5, None));
+        assert_eq!(
+            parse_target("@someone", None),
+            Err("invalid telegram target \"@someone\": expected a numeric chat id".to_owned())
+        );
+        assert_eq!(KIND.id, "telegram");
+    }
+}

@@ -1,0 +1,84 @@
+//! DM pairing: the pending requests of this account and their approval.
+
+use actix::prelude::*;
+
+use super::*;
+
+impl Handler<ListChannelPairing> for TelegramChannel {
+    type Result = MessageResult<ListChannelPairing>;
+
+    fn handle(&mut self, _: ListChannelPairing, _: &mut Self::Context) -> Self::Result {
+        let now = now_ms();
+        MessageResult(
+            self.state
+                .pairing
+                .iter()
+                .filter(|p| now.saturating_sub(p.created_at_ms) < PAIRING_TTL_MS)
+                .map(|p| {
+                    json!({
+                        "channel": KIND.id,
+                        "accountId": self.cfg.account_id,
+                        "requestId": p.code,
+                        "code": p.code,
+                        "id": p.user_id.to_string(),
+                        "name": p.name,
+                        "username": p.username,
+                        "createdAtMs": p.created_at_ms,
+                        "expiresAtMs": p.created_at_ms + PAIRING_TTL_MS,
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Handler<ApproveChannelPairing> for TelegramChannel {
+    type Result = ResponseActFuture<Self, Result<Value, ChannelError>>;
+
+    fn handle(&mut self, msg: ApproveChannelPairing, _: &mut Self::Context) -> Self::Result {
+        if let Some(e) = &self.load_error {
+            return Box::pin(actix::fut::ready(Err(ChannelError::StateNotLoaded {
+                channel: KIND.id,
+                reason: e.clone(),
+            })));
+        }
+        let code = msg.code.trim().to_uppercase();
+        let now = now_ms();
+        self.state
+            .pairing
+            .retain(|p| now.saturating_sub(p.created_at_ms) < PAIRING_TTL_MS);
+        let Some(pos) = self.state.pairing.iter().position(|p| p.code == code) else {
+            return Box::pin(actix::fut::ready(Err(ChannelError::UnknownPairingCode)));
+        };
+        let req = self.state.pairing.remove(pos);
+        let newly = !self.state.approved.contains(&req.user_id);
+        if newly {
+            self.state.approved.push(req.user_id);
+        }
+        let save = self.save(&self.state);
+        let account = self.cfg.account_id.clone();
+        Box::pin(save.into_actor(self).map(move |res, act, ctx| {
+            if let Err(e) = res {
+                // Not on disk: undo, so memory and file agree.
+                if newly {
+                    act.state.approved.retain(|u| *u != req.user_id);
+                }
+                act.state.pairing.push(req);
+                return Err(e.into());
+            }
+            act.send_notice(
+                req.user_id,
+                None,
+                "OpenClaw: access approved. Send me a message.".to_owned(),
+                ctx,
+            );
+            Ok(json!({
+                "requestId": code,
+                "approved": true,
+                "channel": KIND.id,
+                "accountId": account,
+                "id": req.user_id.to_string(),
+            }))
+        }))
+    }
+}

@@ -1,0 +1,163 @@
+//! Sending: replies and notices with `sendMessage`, split as Telegram counts, and the
+//! [`DeliverReply`] handler that completes pending messages.
+
+use actix::prelude::*;
+
+use super::api::{SendMessage, TgError};
+use super::*;
+
+impl TelegramChannel {
+    /// Sends a notice (pairing code) without blocking polling; failures are logged.
+    pub(super) fn send_notice(
+        &mut self,
+        chat_id: i64,
+        thread_id: Option<i64>,
+        text: String,
+        ctx: &mut Context<Self>,
+    ) {
+        self.send_chunks(chat_id, thread_id, None, text)
+            .into_actor(self)
+            .map(|res, act, _| {
+                if let Err(e) = res {
+                    log::warn!(
+                        "telegram[{}]: notice not delivered: {e}",
+                        act.cfg.account_id
+                    );
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Sends `text` in chunks of ≤ 4096 UTF-16 units, in order, retrying each chunk on rate
+    /// limits and network failures (bounded), replying to `reply_to` with the first chunk.
+    pub(super) fn send_chunks(
+        &self,
+        chat_id: i64,
+        thread_id: Option<i64>,
+        reply_to: Option<i64>,
+        text: String,
+    ) -> impl std::future::Future<Output = Result<Vec<i64>, TgError>> + use<> {
+        let api = self.api.clone();
+        async move {
+            let mut ids = Vec::new();
+            // Telegram refuses a blank message; a blank chunk carries nothing visible.
+            for (i, chunk) in split_message(&text, MAX_MESSAGE_UNITS)
+                .into_iter()
+                .filter(|c| !c.trim().is_empty())
+                .enumerate()
+            {
+                let msg = SendMessage {
+                    chat_id,
+                    text: chunk,
+                    reply_to_message_id: if i == 0 { reply_to } else { None },
+                    message_thread_id: thread_id,
+                };
+                let mut delay = Duration::from_millis(500);
+                let mut attempt = 0u32;
+                loop {
+                    attempt += 1;
+                    match api.send_message(msg.clone()).await {
+                        Ok(id) => {
+                            ids.push(id);
+                            break;
+                        }
+                        Err(TgError::RateLimited { retry_after }) if attempt < 20 => {
+                            actix_web::rt::time::sleep(Duration::from_secs(
+                                retry_after.clamp(1, 300),
+                            ))
+                            .await;
+                        }
+                        Err(TgError::Network(_)) if attempt < 20 => {
+                            actix_web::rt::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(30));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(ids)
+        }
+    }
+}
+
+impl Handler<DeliverReply> for TelegramChannel {
+    type Result = ResponseActFuture<Self, Result<Vec<i64>, ChannelError>>;
+
+    fn handle(&mut self, msg: DeliverReply, ctx: &mut Self::Context) -> Self::Result {
+        if msg.text.trim().is_empty() {
+            if let Some(id) = msg.inbound_id {
+                let before = self.state.pending.len();
+                self.state.pending.retain(|p| p.id != id);
+                if self.state.pending.len() != before {
+                    let save = self.save(&self.state);
+                    self.resume_if_paused(ctx);
+                    return Box::pin(
+                        async move {
+                            if let Err(e) = save.await {
+                                log::error!("cannot persist channel state: {e}");
+                            }
+                            Ok(Vec::new())
+                        }
+                        .into_actor(self),
+                    );
+                }
+            }
+            return Box::pin(actix::fut::ready(Err(ChannelError::EmptyText)));
+        }
+        let send = self.send_chunks(
+            msg.target.chat_id,
+            msg.target.thread_id,
+            msg.reply_to,
+            msg.text,
+        );
+        let inbound = msg.inbound_id;
+        let chat_id = msg.target.chat_id;
+        Box::pin(send.into_actor(self).then(move |res, act, ctx| {
+            let mut done = None;
+            match &res {
+                Ok(_) => {
+                    crate::metrics::METRICS.channel_out.inc();
+                    act.status.last_outbound_at_ms = Some(now_ms());
+                    done = inbound.clone();
+                }
+                // A permanent refusal of this chat (chat gone, bot blocked: 400/403) will
+                // not get better on a restart: stop retrying that message. A rejected token
+                // (401) and transient failures keep it pending for the next start.
+                Err(TgError::Api { .. }) => {
+                    done = inbound.clone();
+                }
+                Err(_) => {}
+            }
+            if let Err(e) = &res {
+                crate::metrics::METRICS.channel_errors.inc();
+                log::warn!(
+                    "telegram[{}]: reply to chat {chat_id} not delivered: {e}",
+                    act.cfg.account_id
+                );
+                act.status.last_delivery_error = Some(format!(
+                    "chat {chat_id}: {e}{}",
+                    if done.is_some() {
+                        " (message dropped)"
+                    } else {
+                        " (message kept pending)"
+                    }
+                ));
+                act.status.last_delivery_error_at_ms = Some(now_ms());
+            }
+            let save = done.map(|id| {
+                act.state.pending.retain(|p| p.id != id);
+                act.save(&act.state)
+            });
+            act.resume_if_paused(ctx);
+            async move {
+                if let Some(save) = save
+                    && let Err(e) = save.await
+                {
+                    log::error!("cannot persist channel state: {e}");
+                }
+                res.map_err(|e| ChannelError::Delivery(e.to_string()))
+            }
+            .into_actor(act)
+        }))
+    }
+}

@@ -1,0 +1,58 @@
+//! Webhook mode: updates pushed by Telegram, checked and persisted like polled ones.
+
+use actix::prelude::*;
+
+use super::api::TgUpdate;
+use super::*;
+
+/// An update pushed to the webhook endpoint (webhook mode). Refused with `Unauthorized` when
+/// the secret header is wrong, `Conflict` when this account polls instead, `Unavailable` when
+/// the update could not be persisted (Telegram retries).
+impl Handler<WebhookDelivery> for TelegramChannel {
+    type Result = ResponseActFuture<Self, Result<(), WebhookError>>;
+
+    fn handle(&mut self, msg: WebhookDelivery, _: &mut Self::Context) -> Self::Result {
+        let Some((_, expected)) = &self.cfg.webhook else {
+            return Box::pin(actix::fut::ready(Err(WebhookError::Conflict(
+                "this account uses long polling",
+            ))));
+        };
+        let presented = msg.secret.unwrap_or_default();
+        if !crate::auth::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            return Box::pin(actix::fut::ready(Err(WebhookError::Unauthorized)));
+        }
+        let update: TgUpdate = match serde_json::from_slice(&msg.body) {
+            Ok(u) => u,
+            Err(e) => {
+                return Box::pin(actix::fut::ready(Err(WebhookError::BadRequest(
+                    e.to_string(),
+                ))));
+            }
+        };
+        if self.load_error.is_some() {
+            // The state could not be read: accepting now would overwrite it.
+            return Box::pin(actix::fut::ready(Err(WebhookError::Unavailable)));
+        }
+        // Same durable path as polling: persist, then hand over, then answer 200.
+        let batch = self.apply(vec![update]);
+        if batch.hit_cap {
+            // Not taken (the pending list is full): Telegram delivers it again later.
+            self.status.backlog_full = true;
+            return Box::pin(actix::fut::ready(Err(WebhookError::Unavailable)));
+        }
+        self.status.backlog_full = false;
+        let save = self.save(&self.state);
+        Box::pin(save.into_actor(self).map(move |res, act, ctx| {
+            if let Err(e) = res {
+                log::error!(
+                    "telegram[{}]: cannot persist webhook update: {e}",
+                    act.cfg.account_id
+                );
+                act.rollback(&batch);
+                return Err(WebhookError::Unavailable);
+            }
+            act.commit(batch, ctx);
+            Ok(())
+        }))
+    }
+}

@@ -1,0 +1,298 @@
+//! The registry's connection table: every open socket, who it authenticated as, and what
+//! follows from that — the `system-presence` list, the connection counts of `status`, which
+//! sessions an event may reach, the devices connected. A plain struct the
+//! [`Registry`](super::Registry) owns; `S` is a session's handle (its `WsSession` address
+//! in the registry, a plain value in tests).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::protocol::role::Role;
+use crate::protocol::scopes::{self, EventGuard};
+
+/// Who an authenticated session is.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    /// Its role.
+    pub role: Role,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Its `system-presence` entry.
+    pub presence: Value,
+    /// The verified device id, if it presented one.
+    pub device_id: Option<String>,
+}
+
+/// One open socket.
+#[derive(Debug)]
+pub struct Conn<S> {
+    /// The session.
+    pub addr: S,
+    /// Client IP (after trusted-proxy attribution).
+    pub ip: IpAddr,
+    /// Set once the handshake succeeded.
+    pub authed: Option<Authed>,
+}
+
+impl<S> Conn<S> {
+    /// The verified device id of an authenticated session.
+    pub fn device_id(&self) -> Option<&str> {
+        self.authed.as_ref()?.device_id.as_deref()
+    }
+}
+
+/// Connection counts for `status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Authenticated operators.
+    pub operators: usize,
+    /// Authenticated nodes.
+    pub nodes: usize,
+    /// Sockets still in their handshake.
+    pub pending: usize,
+}
+
+/// The connection table.
+#[derive(Debug)]
+pub struct Presence<S> {
+    conns: HashMap<String, Conn<S>>,
+}
+
+impl<S> Default for Presence<S> {
+    fn default() -> Self {
+        Self {
+            conns: HashMap::new(),
+        }
+    }
+}
+
+impl<S> Presence<S> {
+    /// A socket opened (not yet authenticated).
+    pub fn open(&mut self, conn_id: String, ip: IpAddr, addr: S) {
+        self.conns.insert(
+            conn_id,
+            Conn {
+                addr,
+                ip,
+                authed: None,
+            },
+        );
+    }
+
+    /// A socket's handshake succeeded. Returns its IP the first time (its pre-auth slot is
+    /// then released); `None` for an unknown or already authenticated socket.
+    pub fn authenticate(&mut self, conn_id: &str, authed: Authed) -> Option<IpAddr> {
+        let conn = self.conns.get_mut(conn_id)?;
+        let first = conn.authed.is_none();
+        conn.authed = Some(authed);
+        first.then_some(conn.ip)
+    }
+
+    /// A socket closed.
+    pub fn close(&mut self, conn_id: &str) -> Option<Conn<S>> {
+        self.conns.remove(conn_id)
+    }
+
+    /// The socket `conn_id`.
+    pub fn get(&self, conn_id: &str) -> Option<&Conn<S>> {
+        self.conns.get(conn_id)
+    }
+
+    /// Whether `conn_id` is open.
+    pub fn contains(&self, conn_id: &str) -> bool {
+        self.conns.contains_key(conn_id)
+    }
+
+    /// Open sockets.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// No socket open.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Every open socket.
+    pub fn conns(&self) -> impl Iterator<Item = &Conn<S>> {
+        self.conns.values()
+    }
+
+    /// Every open socket with its connection id.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Conn<S>)> {
+        self.conns.iter().map(|(id, c)| (id.as_str(), c))
+    }
+
+    /// The `system-presence` list: `own` (the gateway's entry) first, then every
+    /// authenticated session's.
+    pub fn list(&self, own: Value) -> Vec<Value> {
+        let mut list = Vec::with_capacity(self.conns.len() + 1);
+        list.push(own);
+        list.extend(
+            self.conns
+                .values()
+                .filter_map(|c| c.authed.as_ref().map(|a| a.presence.clone())),
+        );
+        list
+    }
+
+    /// Connection counts by role.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for conn in self.conns.values() {
+            match conn.authed.as_ref().map(|a| a.role) {
+                Some(Role::Node) => c.nodes += 1,
+                Some(Role::Operator) => c.operators += 1,
+                None => c.pending += 1,
+            }
+        }
+        c
+    }
+
+    /// The sessions the event `event` may reach (authenticated, admitted by the event's
+    /// guard), except `skip`.
+    pub fn audience<'a>(
+        &'a self,
+        event: &str,
+        skip: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a S> + 'a {
+        let guard = scopes::event_guard(event);
+        self.conns.iter().filter_map(move |(id, c)| {
+            if skip == Some(id.as_str()) {
+                return None;
+            }
+            let a = c.authed.as_ref()?;
+            let admitted = match guard {
+                EventGuard::Everyone => true,
+                EventGuard::Operator(scope) => {
+                    a.role == Role::Operator && scopes::satisfied(&a.scopes, scope)
+                }
+                EventGuard::Nobody => false,
+            };
+            admitted.then_some(&c.addr)
+        })
+    }
+
+    /// Whether a session of device `device_id` is open.
+    pub fn device_connected(&self, device_id: &str) -> bool {
+        self.conns
+            .values()
+            .any(|c| c.device_id() == Some(device_id))
+    }
+
+    /// How long presence broadcasts are coalesced: each carries the whole list to every
+    /// reader, so the window grows with the number of sessions (at most 5 s).
+    pub fn coalesce_window(&self) -> Duration {
+        Duration::from_millis(100 + 5 * self.conns.len() as u64).min(Duration::from_secs(5))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ip() -> IpAddr {
+        IpAddr::from([127, 0, 0, 1])
+    }
+
+    fn authed(role: Role, scopes: &[&str], device: Option<&str>, name: &str) -> Authed {
+        Authed {
+            role,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            presence: json!({"host": name}),
+            device_id: device.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn sockets_authenticate_once_and_are_counted_by_role() {
+        let mut p = Presence::default();
+        p.open("a".into(), ip(), 1);
+        p.open("b".into(), ip(), 2);
+        p.open("c".into(), ip(), 3);
+        assert_eq!(
+            p.counts(),
+            Counts {
+                operators: 0,
+                nodes: 0,
+                pending: 3
+            }
+        );
+        let op = authed(Role::Operator, &[scopes::READ], None, "cli");
+        assert_eq!(p.authenticate("a", op.clone()), Some(ip()));
+        // The pre-auth slot is released once only.
+        assert_eq!(p.authenticate("a", op), None);
+        assert_eq!(
+            p.authenticate("b", authed(Role::Node, &[], Some("dev-1"), "node")),
+            Some(ip())
+        );
+        assert_eq!(
+            p.authenticate("nope", authed(Role::Node, &[], None, "x")),
+            None
+        );
+        assert_eq!(
+            p.counts(),
+            Counts {
+                operators: 1,
+                nodes: 1,
+                pending: 1
+            }
+        );
+        assert!(p.device_connected("dev-1"));
+        assert!(!p.device_connected("dev-2"));
+        let list = p.list(json!({"host": "gateway"}));
+        assert_eq!(list[0], json!({"host": "gateway"}), "the gateway first");
+        let mut rest: Vec<&Value> = list[1..].iter().collect();
+        rest.sort_by_key(|v| v["host"].as_str().map(str::to_owned));
+        assert_eq!(
+            rest,
+            vec![&json!({"host": "cli"}), &json!({"host": "node"})]
+        );
+        assert_eq!(p.close("b").map(|c| c.addr), Some(2));
+        assert!(!p.device_connected("dev-1"));
+        assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn events_reach_only_sessions_their_guard_admits() {
+        let mut p = Presence::default();
+        for (id, h) in [("read", 1), ("none", 2), ("node", 3), ("pending", 4)] {
+            p.open(id.into(), ip(), h);
+        }
+        p.authenticate("read", authed(Role::Operator, &[scopes::READ], None, "r"));
+        p.authenticate("none", authed(Role::Operator, &[], None, "n"));
+        p.authenticate("node", authed(Role::Node, &[], None, "x"));
+        let to = |event: &str, skip: Option<&'static str>| {
+            let mut v: Vec<i32> = p.audience(event, skip).copied().collect();
+            v.sort_unstable();
+            v
+        };
+        // `shutdown` goes to every authenticated session; never to one in its handshake.
+        assert_eq!(to("shutdown", None), vec![1, 2, 3]);
+        assert_eq!(to("shutdown", Some("none")), vec![1, 3]);
+        // `presence` and `chat` need operator.read: not a node, not a scopeless operator.
+        assert_eq!(to("presence", None), vec![1]);
+        assert_eq!(to("chat", Some("none")), vec![1]);
+        assert_eq!(to("chat", Some("read")), Vec::<i32>::new());
+        // Events nobody may see (node-targeted ones) are never broadcast.
+        assert_eq!(to("node.invoke.request", None), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn the_coalescing_window_grows_with_sessions_up_to_five_seconds() {
+        let mut p = Presence::default();
+        assert_eq!(p.coalesce_window(), Duration::from_millis(100));
+        for i in 0..100 {
+            p.open(format!("c{i}"), ip(), i);
+        }
+        assert_eq!(p.coalesce_window(), Duration::from_millis(600));
+        for i in 100..2000 {
+            p.open(format!("c{i}"), ip(), i);
+        }
+        assert_eq!(p.coalesce_window(), Duration::from_secs(5));
+    }
+}

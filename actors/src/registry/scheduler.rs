@@ -1,0 +1,510 @@
+//! The run scheduler the [`Registry`](super::Registry) owns: one run at a time per session
+//! (later requests queue, at most [`MAX_QUEUE_PER_SESSION`]), different sessions in
+//! parallel, and the bounded run records `agent.wait` reads. A plain struct: it decides,
+//! the registry acts (starts [`AgentRun`](crate::agent_run::AgentRun)s, cancels them, tells
+//! channels). `H` is the handle of a running run (the run's address in the registry, a
+//! plain value in tests).
+
+use std::collections::{HashMap, VecDeque};
+
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::runs::{RunOrigin, RunOutcome, RunRequest, RunStatus};
+use crate::channel::{DeliverReply, InboundMessage};
+
+/// Finished run records kept for `agent.wait`.
+pub const MAX_RUN_RECORDS: usize = 1000;
+/// Messages queued per session before new ones are refused.
+pub const MAX_QUEUE_PER_SESSION: usize = 100;
+/// `agent.wait` calls waiting on one run at a time; more are refused.
+pub const MAX_WAITERS_PER_RUN: usize = 64;
+/// `agent.wait` calls waiting at a time over all runs; more are refused.
+pub const MAX_WAITERS_TOTAL: usize = 1024;
+
+/// The channel a channel-originated run answers on, kept so an aborted run can complete
+/// the channel's pending message.
+pub type RunChannel = (actix::Recipient<DeliverReply>, Box<InboundMessage>);
+
+/// What the scheduler remembers of a run.
+pub struct RunRecord {
+    /// Session.
+    pub session_key: String,
+    /// State.
+    pub status: RunStatus,
+    started_at: Option<u64>,
+    ended_at: Option<u64>,
+    text: Option<String>,
+    error: Option<String>,
+    /// `agent.wait` calls waiting for the end (bounded; a timed-out one is removed).
+    waiters: Vec<oneshot::Sender<()>>,
+    /// For a channel message: its channel, told when the run is aborted (no reply then, but
+    /// the message must leave the channel's pending list).
+    channel: Option<RunChannel>,
+}
+
+impl RunRecord {
+    /// Still queued or running.
+    pub fn in_flight(&self) -> bool {
+        matches!(self.status, RunStatus::Queued | RunStatus::Running)
+    }
+
+    fn end(&mut self) {
+        for w in self.waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
+struct Slot<H> {
+    active: Option<(String, H)>,
+    queue: VecDeque<RunRequest>,
+}
+
+impl<H> Default for Slot<H> {
+    fn default() -> Self {
+        Self {
+            active: None,
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+/// A session's queue is full: the request is refused (on the wire: `UNAVAILABLE`,
+/// retryable after 5 s; to a chat: the busy notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many queued messages for this session")]
+pub struct QueueFull;
+
+impl QueueFull {
+    /// The wire error.
+    pub fn to_shape(self) -> crate::protocol::error::ErrorShape {
+        crate::protocol::error::ErrorShape::unavailable(self.to_string()).retry_after(5000)
+    }
+}
+
+/// What [`RunScheduler::abort`] did.
+pub struct Aborted<H> {
+    /// Every run id aborted (the active one first).
+    pub run_ids: Vec<String>,
+    /// The active run to cancel (it reports its end itself).
+    pub cancel: Option<H>,
+    /// Channels whose dropped runs must leave their pending list.
+    pub channels: Vec<RunChannel>,
+}
+
+/// Whether an `agent.wait` may wait.
+pub enum WaitAdmission {
+    /// No such run.
+    Unknown,
+    /// The run already ended.
+    Ended,
+    /// Too many waiters; the message says which bound.
+    Refused(String),
+    /// Waiting: resolves when the run ends.
+    Waiting(oneshot::Receiver<()>),
+}
+
+/// The scheduler.
+pub struct RunScheduler<H> {
+    slots: HashMap<String, Slot<H>>,
+    runs: HashMap<String, RunRecord>,
+    /// Insertion order of `runs`, for pruning.
+    order: VecDeque<String>,
+}
+
+impl<H> Default for RunScheduler<H> {
+    fn default() -> Self {
+        Self {
+            slots: HashMap::new(),
+            runs: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<H: Clone> RunScheduler<H> {
+    /// The record of `run_id`.
+    pub fn record(&self, run_id: &str) -> Option<&RunRecord> {
+        self.runs.get(run_id)
+    }
+
+    /// Queues a run. `Ok(true)` when its session is idle: the caller starts it now with
+    /// [`Self::next`].
+    pub fn enqueue(&mut self, req: RunRequest) -> Result<bool, QueueFull> {
+        let slot = self.slots.entry(req.session_key.clone()).or_default();
+        if slot.queue.len() >= MAX_QUEUE_PER_SESSION {
+            return Err(QueueFull);
+        }
+        self.runs.insert(
+            req.run_id.clone(),
+            RunRecord {
+                session_key: req.session_key.clone(),
+                status: RunStatus::Queued,
+                started_at: None,
+                ended_at: None,
+                text: None,
+                error: None,
+                waiters: Vec::new(),
+                channel: match &req.origin {
+                    RunOrigin::Channel { inbound, deliver } => {
+                        Some((deliver.clone(), inbound.clone()))
+                    }
+                    RunOrigin::Operator => None,
+                },
+            },
+        );
+        self.order.push_back(req.run_id.clone());
+        let idle = slot.active.is_none();
+        slot.queue.push_back(req);
+        Ok(idle)
+    }
+
+    /// The next run of an idle session, to start; the caller then calls [`Self::started`].
+    /// `None` while a run is active or when nothing is queued (the session's slot is then
+    /// forgotten).
+    pub fn next(&mut self, session_key: &str) -> Option<RunRequest> {
+        let slot = self.slots.get_mut(session_key)?;
+        if slot.active.is_some() {
+            return None;
+        }
+        let req = slot.queue.pop_front();
+        if req.is_none() {
+            self.slots.remove(session_key);
+        }
+        req
+    }
+
+    /// The run taken with [`Self::next`] is running as `handle`.
+    pub fn started(&mut self, session_key: &str, run_id: &str, handle: H, now: u64) {
+        let slot = self.slots.entry(session_key.to_owned()).or_default();
+        slot.active = Some((run_id.to_owned(), handle));
+        if let Some(r) = self.runs.get_mut(run_id) {
+            r.status = RunStatus::Running;
+            r.started_at = Some(now);
+        }
+    }
+
+    /// A run ended: records its outcome, wakes its waiters and frees its session (the
+    /// caller then starts the session's next run). Returns the run's channel when the run
+    /// was aborted, to complete its pending message.
+    pub fn finished(
+        &mut self,
+        run_id: &str,
+        session_key: &str,
+        outcome: &RunOutcome,
+    ) -> Option<RunChannel> {
+        let mut channel = None;
+        if let Some(r) = self.runs.get_mut(run_id) {
+            r.status = outcome.status;
+            r.started_at = Some(outcome.started_at);
+            r.ended_at = Some(outcome.ended_at);
+            r.text = Some(outcome.text.clone());
+            r.error = outcome.error.clone();
+            r.end();
+            let c = r.channel.take();
+            if outcome.status == RunStatus::Aborted {
+                channel = c;
+            }
+        }
+        if let Some(slot) = self.slots.get_mut(session_key)
+            && slot.active.as_ref().is_some_and(|(id, _)| id == run_id)
+        {
+            slot.active = None;
+        }
+        self.prune();
+        channel
+    }
+
+    /// Aborts the active run of a session (when `run_id` is `None` or names it) and drops
+    /// its queued runs (all of them, or the one named).
+    pub fn abort(&mut self, session_key: &str, run_id: Option<&str>, now: u64) -> Aborted<H> {
+        let mut out = Aborted {
+            run_ids: Vec::new(),
+            cancel: None,
+            channels: Vec::new(),
+        };
+        let Some(slot) = self.slots.get_mut(session_key) else {
+            return out;
+        };
+        if let Some((id, handle)) = &slot.active
+            && run_id.is_none_or(|r| r == id)
+        {
+            out.cancel = Some(handle.clone());
+            out.run_ids.push(id.clone());
+        }
+        let mut kept = VecDeque::with_capacity(slot.queue.len());
+        for req in slot.queue.drain(..) {
+            if run_id.is_some_and(|id| id != req.run_id) {
+                kept.push_back(req);
+                continue;
+            }
+            if let Some(rec) = self.runs.get_mut(&req.run_id) {
+                rec.status = RunStatus::Aborted;
+                rec.ended_at = Some(now);
+                rec.end();
+                out.channels.extend(rec.channel.take());
+            }
+            out.run_ids.push(req.run_id);
+        }
+        slot.queue = kept;
+        out
+    }
+
+    /// Admits one more `agent.wait` on `run_id`, within the bounds.
+    pub fn wait(&mut self, run_id: &str) -> WaitAdmission {
+        let Some(rec) = self.runs.get_mut(run_id) else {
+            return WaitAdmission::Unknown;
+        };
+        if !rec.in_flight() {
+            return WaitAdmission::Ended;
+        }
+        rec.waiters.retain(|w| !w.is_closed());
+        let here = rec.waiters.len();
+        let total: usize = self.runs.values().map(|r| r.waiters.len()).sum();
+        if let Err(e) = admit_waiter(here, total) {
+            return WaitAdmission::Refused(e);
+        }
+        let (tx, rx) = oneshot::channel();
+        if let Some(rec) = self.runs.get_mut(run_id) {
+            rec.waiters.push(tx);
+        }
+        WaitAdmission::Waiting(rx)
+    }
+
+    /// Drops the senders of waits that gave up (timed out) on `run_id`.
+    pub fn forget_closed_waiters(&mut self, run_id: &str) {
+        if let Some(rec) = self.runs.get_mut(run_id) {
+            rec.waiters.retain(|w| !w.is_closed());
+        }
+    }
+
+    /// The `agent.wait` view of a run.
+    pub fn view(&self, run_id: &str) -> Option<Value> {
+        let r = self.runs.get(run_id)?;
+        Some(json!({
+            "runId": run_id,
+            "sessionKey": r.session_key,
+            "status": r.status,
+            "startedAt": r.started_at,
+            "endedAt": r.ended_at,
+            "text": r.text,
+            "error": r.error,
+        }))
+    }
+
+    /// The id of the session's running run.
+    pub fn active_run(&self, session_key: &str) -> Option<&str> {
+        self.slots
+            .get(session_key)?
+            .active
+            .as_ref()
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// Sessions with a running run.
+    pub fn active_count(&self) -> usize {
+        self.slots.values().filter(|s| s.active.is_some()).count()
+    }
+
+    /// Runs waiting behind another run of their session.
+    pub fn queued_count(&self) -> usize {
+        self.slots.values().map(|s| s.queue.len()).sum()
+    }
+
+    /// Run records held.
+    pub fn records(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Forgets the oldest finished records beyond [`MAX_RUN_RECORDS`]. A record still in
+    /// flight is kept and moved to the back; pruning resumes at the next end of a run.
+    fn prune(&mut self) {
+        while self.order.len() > MAX_RUN_RECORDS {
+            let Some(id) = self.order.pop_front() else {
+                break;
+            };
+            if self.runs.get(&id).is_some_and(|r| !r.in_flight()) {
+                self.runs.remove(&id);
+            } else {
+                self.order.push_back(id);
+                break;
+            }
+        }
+    }
+}
+
+/// Whether one more `agent.wait` may wait, with `here` waiting on its run and `total` on
+/// all runs.
+pub(crate) fn admit_waiter(here: usize, total: usize) -> Result<(), String> {
+    if here >= MAX_WAITERS_PER_RUN {
+        return Err(format!(
+            "too many agent.wait calls are waiting on this run (at most {MAX_WAITERS_PER_RUN}); wait for one of them to return, then retry"
+        ));
+    }
+    if total >= MAX_WAITERS_TOTAL {
+        return Err(format!(
+            "too many agent.wait calls are waiting on the gateway (at most {MAX_WAITERS_TOTAL}); retry later"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(run: &str, session: &str) -> RunRequest {
+        RunRequest {
+            run_id: run.into(),
+            session_key: session.into(),
+            text: "hi".into(),
+            origin: RunOrigin::Operator,
+            sender: None,
+        }
+    }
+
+    fn outcome(status: RunStatus, text: &str) -> RunOutcome {
+        RunOutcome {
+            status,
+            text: text.into(),
+            error: None,
+            started_at: 1,
+            ended_at: 2,
+        }
+    }
+
+    /// Starts what `enqueue` says is startable, as the registry does.
+    fn submit(s: &mut RunScheduler<u32>, r: RunRequest, handle: u32) -> bool {
+        let key = r.session_key.clone();
+        let idle = s.enqueue(r).expect("queued");
+        if idle {
+            let next = s.next(&key).expect("a run to start");
+            s.started(&key, &next.run_id, handle, 1);
+        }
+        idle
+    }
+
+    #[test]
+    fn one_run_per_session_later_ones_queue_other_sessions_run_in_parallel() {
+        let mut s = RunScheduler::default();
+        assert!(submit(&mut s, req("r1", "a"), 1));
+        assert!(!submit(&mut s, req("r2", "a"), 2));
+        assert!(submit(&mut s, req("r3", "b"), 3));
+        assert_eq!((s.active_count(), s.queued_count()), (2, 1));
+        assert_eq!(s.active_run("a"), Some("r1"));
+        assert_eq!(s.record("r2").map(|r| r.status), Some(RunStatus::Queued));
+        // Nothing starts while r1 runs.
+        assert!(s.next("a").is_none());
+        assert!(
+            s.finished("r1", "a", &outcome(RunStatus::Ok, "done"))
+                .is_none()
+        );
+        assert_eq!(s.view("r1").expect("kept")["text"], "done");
+        assert_eq!(s.view("r1").expect("kept")["status"], "ok");
+        let next = s.next("a").expect("r2 is next");
+        assert_eq!(next.run_id, "r2");
+        s.started("a", "r2", 2, 5);
+        assert_eq!(s.record("r2").map(|r| r.status), Some(RunStatus::Running));
+        s.finished("r2", "a", &outcome(RunStatus::Ok, ""));
+        // An idle session with an empty queue is forgotten.
+        assert!(s.next("a").is_none());
+        assert_eq!(s.active_run("a"), None);
+        assert_eq!((s.active_count(), s.queued_count()), (1, 0));
+    }
+
+    #[test]
+    fn a_full_session_queue_refuses_and_leaves_no_record() {
+        let mut s = RunScheduler::default();
+        submit(&mut s, req("active", "a"), 0);
+        for i in 0..MAX_QUEUE_PER_SESSION {
+            assert_eq!(s.enqueue(req(&format!("q{i}"), "a")), Ok(false));
+        }
+        assert_eq!(s.enqueue(req("over", "a")), Err(QueueFull));
+        assert_eq!(
+            serde_json::to_value(QueueFull.to_shape()).unwrap(),
+            json!({"code": "UNAVAILABLE", "message": "too many queued messages for this session",
+                "retryable": true, "retryAfterMs": 5000})
+        );
+        assert!(s.record("over").is_none());
+        // Another session is not affected.
+        assert_eq!(s.enqueue(req("b1", "b")), Ok(true));
+    }
+
+    #[test]
+    fn abort_cancels_the_active_run_and_drops_the_queue_or_only_the_named_run() {
+        let mut s = RunScheduler::default();
+        submit(&mut s, req("r1", "a"), 7);
+        for id in ["r2", "r3", "r4"] {
+            s.enqueue(req(id, "a")).expect("queued");
+        }
+        let one = s.abort("a", Some("r3"), 9);
+        assert_eq!(one.run_ids, vec!["r3".to_owned()]);
+        assert_eq!(one.cancel, None);
+        assert_eq!(s.record("r3").map(|r| r.status), Some(RunStatus::Aborted));
+        assert_eq!(s.queued_count(), 2);
+        let all = s.abort("a", None, 9);
+        assert_eq!(all.run_ids, vec!["r1", "r2", "r4"]);
+        assert_eq!(all.cancel, Some(7));
+        assert_eq!(s.queued_count(), 0);
+        // The active run ends when it reports back, not at the abort.
+        assert_eq!(s.record("r1").map(|r| r.status), Some(RunStatus::Running));
+        assert!(s.abort("nobody", None, 9).run_ids.is_empty());
+    }
+
+    #[test]
+    fn waiters_wake_at_the_end_and_are_bounded() {
+        let mut s = RunScheduler::default();
+        assert!(matches!(s.wait("nope"), WaitAdmission::Unknown));
+        submit(&mut s, req("r1", "a"), 1);
+        let WaitAdmission::Waiting(mut rx) = s.wait("r1") else {
+            panic!("should wait");
+        };
+        assert!(rx.try_recv().is_err(), "not ended yet");
+        let mut held = Vec::new();
+        for _ in 1..MAX_WAITERS_PER_RUN {
+            match s.wait("r1") {
+                WaitAdmission::Waiting(rx) => held.push(rx),
+                _ => panic!("under the bound"),
+            }
+        }
+        let WaitAdmission::Refused(e) = s.wait("r1") else {
+            panic!("over the bound");
+        };
+        assert!(e.contains("waiting on this run (at most 64)"), "{e}");
+        // A waiter that gave up frees its place.
+        drop(held.pop());
+        assert!(matches!(s.wait("r1"), WaitAdmission::Waiting(_)));
+        s.finished("r1", "a", &outcome(RunStatus::Error, ""));
+        assert_eq!(rx.try_recv(), Ok(()));
+        assert!(matches!(s.wait("r1"), WaitAdmission::Ended));
+    }
+
+    #[test]
+    fn old_finished_records_are_pruned_but_not_runs_in_flight() {
+        let mut s = RunScheduler::default();
+        submit(&mut s, req("first", "keep"), 0);
+        for i in 0..MAX_RUN_RECORDS + 10 {
+            let id = format!("r{i}");
+            submit(&mut s, req(&id, &id), 1);
+            s.finished(&id, &id, &outcome(RunStatus::Ok, "x"));
+        }
+        // The oldest record is still running: it is kept, older finished ones go.
+        assert!(s.record("first").is_some());
+        assert!(s.record("r0").is_none());
+        assert!(s.records() <= MAX_RUN_RECORDS + 1, "{}", s.records());
+        assert!(s.record(&format!("r{}", MAX_RUN_RECORDS + 9)).is_some());
+        s.finished("first", "keep", &outcome(RunStatus::Ok, "x"));
+        assert!(s.records() <= MAX_RUN_RECORDS + 1);
+    }
+
+    #[test]
+    fn waiters_are_capped_per_run_and_in_total() {
+        assert!(admit_waiter(0, 0).is_ok());
+        assert!(admit_waiter(MAX_WAITERS_PER_RUN - 1, MAX_WAITERS_TOTAL - 1).is_ok());
+        let e = admit_waiter(MAX_WAITERS_PER_RUN, 0).expect_err("per-run cap");
+        assert!(e.contains("waiting on this run (at most 64)"), "{e}");
+        let e = admit_waiter(0, MAX_WAITERS_TOTAL).expect_err("total cap");
+        assert!(e.contains("waiting on the gateway (at most 1024)"), "{e}");
+    }
+}

@@ -1,0 +1,139 @@
+//! The session index the [`Registry`](super::Registry) owns: one [`SessionMeta`] per agent
+//! session key, persisted as `sessions.json` (a JSON object by key, unchanged by this
+//! type). A plain struct: the registry decides when to save it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::runs::{RunOrigin, SessionMeta};
+
+/// Characters of the last message kept as the session's preview.
+const PREVIEW_CHARS: usize = 120;
+
+/// The session index.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionIndex(BTreeMap<String, SessionMeta>);
+
+impl SessionIndex {
+    /// Sessions known.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No session yet.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The entry of `key`.
+    pub fn get(&self, key: &str) -> Option<&SessionMeta> {
+        self.0.get(key)
+    }
+
+    /// The entry of `key` for a run starting now, created (with the id `new_id` gives) if
+    /// the session is new; a channel origin records its channel, chat and peer. Returns the
+    /// entry and whether it was created (a new session id must be saved before its
+    /// transcript grows).
+    pub fn touch(
+        &mut self,
+        key: &str,
+        origin: &RunOrigin,
+        now: u64,
+        new_id: impl FnOnce() -> String,
+    ) -> (SessionMeta, bool) {
+        let created = !self.0.contains_key(key);
+        let meta = self.0.entry(key.to_owned()).or_insert_with(|| SessionMeta {
+            session_id: new_id(),
+            created_at: now,
+            updated_at: now,
+            channel: None,
+            chat_id: None,
+            display_name: None,
+            last_message_preview: None,
+            message_count: 0,
+        });
+        if let RunOrigin::Channel { inbound, .. } = origin {
+            meta.channel = Some(inbound.channel.clone());
+            meta.chat_id = Some(inbound.chat_id);
+            if !inbound.sender_name.is_empty() {
+                meta.display_name = Some(inbound.sender_name.clone());
+            }
+        }
+        (meta.clone(), created)
+    }
+
+    /// A run of `key` ended at `ended_at` with the answer `text` (empty: no answer).
+    pub fn run_ended(&mut self, key: &str, ended_at: u64, text: &str) {
+        if let Some(meta) = self.0.get_mut(key) {
+            meta.updated_at = ended_at;
+            meta.message_count += if text.is_empty() { 1 } else { 2 };
+            if !text.is_empty() {
+                meta.last_message_preview = Some(preview(text));
+            }
+        }
+    }
+
+    /// Every session, most recently updated first.
+    pub fn by_recency(&self) -> Vec<(&String, &SessionMeta)> {
+        let mut rows: Vec<(&String, &SessionMeta)> = self.0.iter().collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.updated_at));
+        rows
+    }
+}
+
+fn preview(text: &str) -> String {
+    let mut p: String = text.chars().take(PREVIEW_CHARS).collect();
+    if text.chars().count() > PREVIEW_CHARS {
+        p.push('…');
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_created_once_and_count_messages_with_a_preview() {
+        let mut idx = SessionIndex::default();
+        let (m, created) = idx.touch("agent:main:main", &RunOrigin::Operator, 10, || "s1".into());
+        assert!(created);
+        assert_eq!((m.session_id.as_str(), m.created_at), ("s1", 10));
+        let (m, created) = idx.touch("agent:main:main", &RunOrigin::Operator, 20, || {
+            panic!("an existing session keeps its id")
+        });
+        assert!(!created);
+        assert_eq!(m.session_id, "s1");
+        idx.run_ended("agent:main:main", 30, "");
+        idx.run_ended("agent:main:main", 40, &"é".repeat(200));
+        let m = idx.get("agent:main:main").expect("kept");
+        assert_eq!(
+            m.message_count, 3,
+            "an unanswered run counts its question only"
+        );
+        assert_eq!(m.updated_at, 40);
+        let p = m.last_message_preview.as_deref().expect("preview");
+        assert_eq!(p.chars().count(), PREVIEW_CHARS + 1);
+        assert!(p.ends_with('…'));
+        // Unknown sessions are ignored.
+        idx.run_ended("agent:main:other", 50, "x");
+        assert_eq!(idx.len(), 1);
+    }
+
+    #[test]
+    fn the_index_lists_by_recency_and_persists_as_an_object_by_key() {
+        let mut idx = SessionIndex::default();
+        for (key, at) in [("a", 5), ("b", 9), ("c", 1)] {
+            idx.touch(key, &RunOrigin::Operator, at, || format!("id-{key}"));
+        }
+        let order: Vec<&str> = idx.by_recency().iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(order, vec!["b", "a", "c"]);
+        let json = serde_json::to_value(&idx).expect("serializes");
+        assert_eq!(json["b"]["sessionId"], "id-b");
+        assert_eq!(json["b"]["createdAt"], 9);
+        let back: SessionIndex = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, idx);
+    }
+}
