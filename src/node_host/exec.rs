@@ -19,22 +19,15 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt as _;
-use tokio::time::{Instant, sleep_until};
 
 /// Most bytes of stdout (and, separately, stderr) returned by `system.run`.
 pub const OUTPUT_CAP: usize = 256 * 1024;
 
 /// Default `system.run` timeout when neither the params nor the request give one.
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// How long to keep reading output after the process exited (a daemonised grandchild may
-/// hold the pipes open).
-const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// An error answered to the gateway as `ok:false, error:{code, message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -667,173 +660,9 @@ pub fn parse_run(params: &Value) -> Result<RunRequest, InvokeError> {
     })
 }
 
-/// Output kept up to a cap, counting what was dropped.
-#[derive(Debug, Default)]
-pub struct Capped {
-    buf: Vec<u8>,
-    cap: usize,
-    omitted: u64,
-}
-
-impl Capped {
-    /// An empty buffer holding at most `cap` bytes.
-    pub fn new(cap: usize) -> Self {
-        Self {
-            buf: Vec::new(),
-            cap,
-            omitted: 0,
-        }
-    }
-
-    /// Appends, dropping what does not fit.
-    pub fn push(&mut self, bytes: &[u8]) {
-        let room = self.cap.saturating_sub(self.buf.len());
-        let take = room.min(bytes.len());
-        self.buf.extend_from_slice(&bytes[..take]);
-        self.omitted += (bytes.len() - take) as u64;
-    }
-
-    /// The text (lossy UTF-8), with a truncation marker when bytes were dropped.
-    pub fn into_text(self) -> String {
-        let mut s = String::from_utf8_lossy(&self.buf).into_owned();
-        if self.omitted > 0 {
-            s.push_str(&format!(
-                "\n[output truncated: {} more bytes not shown]",
-                self.omitted
-            ));
-        }
-        s
-    }
-}
-
-fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok())
-        && let Some(pid) = rustix::process::Pid::from_raw(pid)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-}
-
-/// Runs `argv` (program already resolved to `exec_path`) in its own process group, with
-/// exactly the environment `env` (see [`child_env`]), stdin closed, output capped at [`OUTPUT_CAP`] per stream and the whole group killed on
-/// timeout. Returns the `system.run` payload.
-pub async fn run_program(
-    exec_path: &Path,
-    argv: &[String],
-    cwd: Option<&Path>,
-    env: &BTreeMap<String, String>,
-    timeout: Duration,
-) -> Value {
-    run_program_capped(exec_path, argv, cwd, env, timeout, OUTPUT_CAP).await
-}
-
-async fn run_program_capped(
-    exec_path: &Path,
-    argv: &[String],
-    cwd: Option<&Path>,
-    env: &BTreeMap<String, String>,
-    timeout: Duration,
-    cap: usize,
-) -> Value {
-    let mut cmd = tokio::process::Command::new(exec_path);
-    if let Some(arg0) = argv.first() {
-        cmd.arg0(arg0);
-    }
-    cmd.args(argv.iter().skip(1))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(c) = cwd {
-        cmd.current_dir(c);
-    }
-    // Only what `env` holds: the node's own environment (its gateway token, say) never
-    // reaches the program.
-    cmd.env_clear();
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return json!({"exitCode": null, "timedOut": false, "success": false,
-                "stdout": "", "stderr": "", "error": format!("failed to start {}: {e}", exec_path.display())});
-        }
-    };
-    let pid = child.id();
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    let mut out_buf = Capped::new(cap);
-    let mut err_buf = Capped::new(cap);
-    let mut b1 = vec![0u8; 16 * 1024];
-    let mut b2 = vec![0u8; 16 * 1024];
-    let hard_deadline = Instant::now() + timeout;
-    let mut drain_deadline: Option<Instant> = None;
-    let mut status: Option<std::process::ExitStatus> = None;
-    let mut wait_failed = false;
-    let mut timed_out = false;
-    loop {
-        let exited = status.is_some() || wait_failed;
-        if exited && out.is_none() && err.is_none() {
-            break;
-        }
-        let drain_at = drain_deadline.unwrap_or(hard_deadline + Duration::from_secs(3600));
-        tokio::select! {
-            r = async { match out.as_mut() { Some(o) => o.read(&mut b1).await, None => std::future::pending().await } } => {
-                match r {
-                    Ok(0) | Err(_) => out = None,
-                    Ok(n) => out_buf.push(&b1[..n]),
-                }
-            }
-            r = async { match err.as_mut() { Some(o) => o.read(&mut b2).await, None => std::future::pending().await } } => {
-                match r {
-                    Ok(0) | Err(_) => err = None,
-                    Ok(n) => err_buf.push(&b2[..n]),
-                }
-            }
-            s = child.wait(), if !exited => {
-                match s {
-                    Ok(s) => status = Some(s),
-                    Err(_) => wait_failed = true,
-                }
-                drain_deadline = Some(Instant::now() + DRAIN_GRACE);
-            }
-            _ = sleep_until(hard_deadline), if !exited && !timed_out => {
-                timed_out = true;
-                kill_group(pid);
-                let _ = child.start_kill();
-            }
-            _ = sleep_until(drain_at), if drain_deadline.is_some() => break,
-        }
-    }
-    if timed_out {
-        // Also reap anything left in the group.
-        kill_group(pid);
-    }
-    let exit_code = status.and_then(|s| s.code());
-    let error = if timed_out {
-        Some(format!(
-            "command timed out after {} ms",
-            timeout.as_millis()
-        ))
-    } else if wait_failed {
-        Some("lost track of the process".to_owned())
-    } else {
-        use std::os::unix::process::ExitStatusExt as _;
-        status
-            .and_then(|s| s.signal())
-            .map(|sig| format!("terminated by signal {sig}"))
-    };
-    json!({
-        "exitCode": exit_code,
-        "timedOut": timed_out,
-        "success": exit_code == Some(0) && !timed_out,
-        "stdout": out_buf.into_text(),
-        "stderr": err_buf.into_text(),
-        "error": error,
-    })
-}
+#[cfg(test)]
+use super::run::run_program_capped;
+pub use super::run::{Capped, run_program};
 
 #[cfg(test)]
 #[path = "exec_tests.rs"]

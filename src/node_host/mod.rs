@@ -7,6 +7,12 @@
 //! (`$STATE/node/exec-allowlist.json`, empty by default), whatever the gateway approved.
 
 pub mod exec;
+mod run;
+mod stats;
+
+pub use stats::host_stats;
+#[cfg(test)]
+use stats::parse_meminfo;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -790,49 +796,6 @@ async fn invoke(
             message: "command not supported".into(),
         }),
     }
-}
-
-/// `{cpuCount, loadAverage, memoryTotalBytes, memoryFreeBytes}` from /proc.
-pub fn host_stats() -> Value {
-    let cpu = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let mut v = json!({"cpuCount": cpu});
-    if let Ok(s) = std::fs::read_to_string("/proc/loadavg") {
-        let la: Vec<f64> = s
-            .split_whitespace()
-            .take(3)
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        if la.len() == 3 {
-            v["loadAverage"] = json!(la);
-        }
-    }
-    if let Ok(s) = std::fs::read_to_string("/proc/meminfo") {
-        let (total, free) = parse_meminfo(&s);
-        if let Some(t) = total {
-            v["memoryTotalBytes"] = json!(t);
-        }
-        if let Some(f) = free {
-            v["memoryFreeBytes"] = json!(f);
-        }
-    }
-    v
-}
-
-/// `(MemTotal, MemAvailable or MemFree)` in bytes.
-fn parse_meminfo(s: &str) -> (Option<u64>, Option<u64>) {
-    let field = |name: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .map(|kb| kb.saturating_mul(1024))
-    };
-    (
-        field("MemTotal:"),
-        field("MemAvailable:").or_else(|| field("MemFree:")),
-    )
 }
 
 #[cfg(test)]
