@@ -17,6 +17,7 @@ mod nodes;
 mod pairing;
 mod profiles;
 mod remote;
+mod soak;
 mod ssh;
 mod state_dir;
 mod support;
