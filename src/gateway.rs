@@ -230,6 +230,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         )));
     }
     let plan = plan_bind(gw.bind, gw.custom_bind_host.as_deref())?;
+    let conn_limits = gw.limits.resolve().map_err(StartError::config)?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
@@ -340,11 +341,16 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         .as_ref()
         .map(|t| (t.fingerprint.clone(), t.cert_path.clone()));
     let spki = tls.as_ref().map(|t| t.spki.clone());
-    let server =
-        http::serve(listeners, engine.clone(), tls.map(|t| t.config)).map_err(|e| StartError {
-            code: 1,
-            message: format!("cannot start the HTTP server: {e}"),
-        })?;
+    let server = http::serve(
+        listeners,
+        engine.clone(),
+        tls.map(|t| t.config),
+        conn_limits,
+    )
+    .map_err(|e| StartError {
+        code: 1,
+        message: format!("cannot start the HTTP server: {e}"),
+    })?;
     let handle = server.handle();
 
     // A generated token is shown only to a person at a terminal; otherwise (a service

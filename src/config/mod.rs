@@ -17,6 +17,7 @@ use serde_json::Value;
 
 pub mod remote;
 pub use remote::RemoteCfg;
+pub mod limits;
 
 /// Default gateway port.
 pub const DEFAULT_PORT: u16 = 18789;
@@ -170,6 +171,9 @@ pub struct GatewayCfg {
     /// Server TLS.
     #[serde(default)]
     pub tls: TlsCfg,
+    /// Connection caps (`gateway.limits`, see `limits.rs`).
+    #[serde(default)]
+    pub limits: limits::LimitsCfg,
 }
 
 /// `gateway.controlUi`.
@@ -213,6 +217,7 @@ impl Default for GatewayCfg {
             control_ui: ControlUiCfg::default(),
             nodes: NodesCfg::default(),
             tls: TlsCfg::default(),
+            limits: limits::LimitsCfg::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod agent_rpc;
 mod agent_wait;
+mod ceiling;
 mod cli;
 mod clients;
 mod docker;
