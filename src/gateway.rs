@@ -243,6 +243,8 @@ pub struct Prepared {
     pub logging: crate::logging::Settings,
     /// The Control UI (`gateway.controlUi`).
     pub ui: crate::http::ui::Ui,
+    /// Connection caps (`gateway.limits`).
+    pub conn_limits: crate::http::ceiling::ConnLimits,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -263,6 +265,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
     let (auth, generated) = resolve_auth(loaded)?;
     crate::tailscale::check(&gw.tailscale, auth.mode).map_err(StartError::config)?;
     let ui = crate::http::ui::Ui::from_config(&gw.control_ui).map_err(StartError::config)?;
+    let conn_limits = gw.limits.resolve().map_err(StartError::config)?;
     if let Some(addr) = plan.non_loopback() {
         let has_secret = auth.mode != AuthMode::None && generated.is_none();
         if !has_secret {
@@ -314,6 +317,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         model_label,
         logging,
         ui,
+        conn_limits,
     })
 }
 
@@ -435,14 +439,16 @@ fn serve_and_announce(
     bound: &[SocketAddr],
     tls: Option<rustls::ServerConfig>,
     ui: crate::http::ui::Ui,
+    limits: crate::http::ceiling::ConnLimits,
     generation: u64,
     ctl: &tokio::sync::mpsc::UnboundedSender<Control>,
 ) -> Result<actix_web::dev::ServerHandle, StartError> {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    let server = http::serve(listeners, engine.clone(), tls, ui).map_err(|e| StartError {
-        code: 1,
-        message: format!("cannot start the HTTP server: {e}"),
-    })?;
+    let server =
+        http::serve(listeners, engine.clone(), tls, ui, limits).map_err(|e| StartError {
+            code: 1,
+            message: format!("cannot start the HTTP server: {e}"),
+        })?;
     let handle = server.handle();
     let tx = ctl.clone();
     actix_web::rt::spawn(async move {
@@ -605,6 +611,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         &bound,
         tls_config.clone(),
         prepared.ui.clone(),
+        prepared.conn_limits,
         0,
         &ctl_tx,
     )?;
@@ -806,6 +813,7 @@ async fn restart(
         &bound,
         tls.clone(),
         prepared.ui.clone(),
+        prepared.conn_limits,
         generation,
         ctl,
     ) {

@@ -96,6 +96,9 @@ pub fn classify(path: &str) -> Class {
         || under("gateway.bind")
         || under("gateway.customBindHost")
         || under("gateway.tls")
+        || under("gateway.limits")
+        || under("gateway.controlUi.basePath")
+        || under("gateway.controlUi.enabled")
     {
         return Class::Listener;
     }
@@ -442,6 +445,9 @@ mod tests {
         );
         assert_eq!(classify("gateway.trustedProxies"), Class::Hot);
         assert_eq!(classify("gateway.reload.mode"), Class::None);
+        assert_eq!(classify("gateway.limits.maxConnections"), Class::Listener);
+        assert_eq!(classify("gateway.controlUi.basePath"), Class::Listener);
+        assert_eq!(classify("gateway.controlUi.allowedOrigins"), Class::Hot);
         assert_eq!(classify("channels.telegram.allowFrom"), Class::Hot);
         assert_eq!(
             classify("channels.telegram.accounts.work.dmPolicy"),

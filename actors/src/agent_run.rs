@@ -106,18 +106,25 @@ impl AgentRun {
         let run_id = self.req.run_id.clone();
         let session_key = self.req.session_key.clone();
         match &outcome {
-            LoopOutcome::Done(_) => crate::metrics::METRICS.agent_runs_ok.inc(),
+            LoopOutcome::Done(_) | LoopOutcome::Recorded(_) => {
+                crate::metrics::METRICS.agent_runs_ok.inc()
+            }
             _ => crate::metrics::METRICS.agent_runs_error.inc(),
         }
+        let mut recorded = false;
         let (status, text, error) = match outcome {
             LoopOutcome::Done(text) => (RunStatus::Ok, text, None),
+            LoopOutcome::Recorded(text) => {
+                recorded = true;
+                (RunStatus::Ok, text, None)
+            }
             LoopOutcome::Failed(user_text, err) => (RunStatus::Error, user_text, Some(err)),
             LoopOutcome::Aborted => (RunStatus::Aborted, String::new(), None),
         };
         let now = now_ms();
         // Transcript: the assistant's answer (or the failure note the user saw).
         let mut lines = Vec::new();
-        if status != RunStatus::Aborted && !text.is_empty() {
+        if !recorded && status != RunStatus::Aborted && !text.is_empty() {
             lines.push(json!({"type": "message", "role": "assistant", "content": text, "ts": now, "runId": run_id}));
         }
         let event = match status {
@@ -207,6 +214,9 @@ fn assistant_message(text: &str, ts: u64) -> Value {
 
 enum LoopOutcome {
     Done(String),
+    /// A rerun whose answer the transcript already holds (the process died after recording
+    /// it, before the channel confirmed the reply): deliver that answer again, record nothing.
+    Recorded(String),
     /// `(what the user is told, the error)`.
     Failed(String, String),
     Aborted,
@@ -261,6 +271,20 @@ fn history_to_messages(lines: &[Value], skip_source: Option<&str>) -> Vec<ChatMe
         .collect()
 }
 
+/// The answer recorded for `run_id` (a channel run's id is its inbound message's stable id,
+/// so a rerun after a crash finds the answer of the run that died).
+fn recorded_answer(history: &[Value], run_id: &str) -> Option<String> {
+    history
+        .iter()
+        .rev()
+        .find(|l| {
+            l.get("role").and_then(Value::as_str) == Some("assistant")
+                && l.get("runId").and_then(Value::as_str) == Some(run_id)
+        })
+        .and_then(|l| l.get("content").and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
 async fn run_loop(
     req: RunRequest,
     transcript: String,
@@ -293,6 +317,9 @@ async fn run_loop(
     }
     if let Some(sender) = &req.sender {
         user_line["sender"] = json!(sender);
+    }
+    if already && let Some(answer) = recorded_answer(&history, &req.run_id) {
+        return LoopOutcome::Recorded(answer);
     }
     if !already {
         // Not awaited: the store appends in order, so this line precedes the answer, and

@@ -120,7 +120,13 @@ async fn call_raw(url: &str, body: Value, timeout: Duration) -> Result<Value, Tg
         .limit(MAX_BODY)
         .await
         .map_err(|e| TgError::Network(format!("HTTP {status}: cannot read the body: {e}")))?;
-    let envelope = serde_json::from_slice::<Envelope>(&bytes).ok();
+    decode_envelope(status, &bytes)
+}
+
+/// A Bot API answer (`status`, body) → `Ok(result)` for `{ok:true,result}` with a 2xx, the
+/// classified error otherwise.
+fn decode_envelope(status: u16, bytes: &[u8]) -> Result<Value, TgError> {
+    let envelope = serde_json::from_slice::<Envelope>(bytes).ok();
     match envelope {
         Some(Envelope {
             ok: true,
@@ -138,7 +144,7 @@ async fn call_raw(url: &str, body: Value, timeout: Duration) -> Result<Value, Tg
             Err(classify(code, description, retry_after))
         }
         None => {
-            let text = truncate(&String::from_utf8_lossy(&bytes), 200);
+            let text = truncate(&String::from_utf8_lossy(bytes), 200);
             match status {
                 429 | 401 | 404 | 409 => Err(classify(status, format!("HTTP {status}"), None)),
                 _ => Err(TgError::Network(format!(
@@ -174,6 +180,12 @@ fn redact_error(e: TgError, token: &str) -> TgError {
         },
         e @ TgError::RateLimited { .. } => e,
     }
+}
+
+/// A whole `getUpdates` answer body (HTTP 200), as the poller decodes it: the envelope, then
+/// [`decode_updates`]. Public for the fuzz target (`fuzz/fuzz_targets/telegram_updates.rs`).
+pub fn decode_get_updates(body: &[u8]) -> Result<Vec<TgUpdate>, TgError> {
+    decode_updates(decode_envelope(200, body)?)
 }
 
 /// Updates decoded one by one: an update whose payload does not parse keeps its `update_id`

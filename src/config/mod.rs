@@ -27,6 +27,7 @@ pub mod channels;
 pub mod tailscale;
 pub use agents::*;
 pub use channels::*;
+pub mod limits;
 
 /// Default gateway port.
 pub const DEFAULT_PORT: u16 = 18789;
@@ -190,6 +191,9 @@ pub struct GatewayCfg {
     /// Tailscale Serve / Funnel (`gateway.tailscale`).
     #[serde(default)]
     pub tailscale: tailscale::TailscaleCfg,
+    /// Connection caps (`gateway.limits`, see `limits.rs`).
+    #[serde(default)]
+    pub limits: limits::LimitsCfg,
 }
 
 /// `gateway.controlUi`.
@@ -241,6 +245,7 @@ impl Default for GatewayCfg {
             tls: TlsCfg::default(),
             reload: reload::ReloadCfg::default(),
             tailscale: tailscale::TailscaleCfg::default(),
+            limits: limits::LimitsCfg::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `/readyz` and `/health`, and every other `GET`/`HEAD` is the Control UI page ([`ui`]). `serve` takes already-bound listeners (mini-redis style), so
 //! tests and `--port 0` work the same way.
 
+pub mod ceiling;
 pub mod metrics;
 pub mod probes;
 pub mod ui;
@@ -21,7 +22,9 @@ pub fn serve(
     engine: Engine,
     tls: Option<rustls::ServerConfig>,
     ui: ui::Ui,
+    limits: ceiling::ConnLimits,
 ) -> std::io::Result<Server> {
+    let ceiling = ceiling::Ceiling::new(limits);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -53,7 +56,11 @@ pub fn serve(
     })
     // Keep a duplicate of each connection's socket so a WebSocket whose peer stops reading
     // can be shut down for real (see `ws::ConnSocket`).
-    .on_connect(ws::remember_socket)
+    // and count it against `gateway.limits` (see `ceiling`).
+    .on_connect(move |conn, ext| {
+        ws::remember_socket(conn, ext);
+        ceiling.on_connect(ext);
+    })
     .workers(workers)
     .backlog(4096)
     // Without TCP_NODELAY a small frame written right after another (an ack, then the next

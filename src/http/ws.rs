@@ -71,6 +71,9 @@ pub async fn upgrade(
         Ok(p) => p,
         Err(resp) => return *resp,
     };
+    if let Err(resp) = super::ceiling::admit(&req, peer.ip) {
+        return *resp;
+    }
     if !engine.shared.preauth.admit(peer.ip) {
         return HttpResponse::ServiceUnavailable()
             .content_type("text/plain; charset=utf-8")
@@ -96,6 +99,16 @@ pub async fn upgrade(
 /// duplicate (not the raw fd number) so the handle can never name a reused descriptor.
 #[derive(Clone)]
 pub struct ConnSocket(Arc<OwnedFd>);
+
+impl ConnSocket {
+    /// Ends the request side of a refused upgrade: reads see EOF, so actix writes the
+    /// response and closes the connection instead of draining an upgrade payload forever.
+    pub fn shutdown_read(&self) {
+        if let Ok(fd) = self.0.try_clone() {
+            let _ = std::net::TcpStream::from(fd).shutdown(std::net::Shutdown::Read);
+        }
+    }
+}
 
 /// `HttpServer::on_connect` hook: remembers the socket of plain and TLS connections.
 pub fn remember_socket(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {

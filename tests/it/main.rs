@@ -2,6 +2,7 @@
 
 mod agent_rpc;
 mod agent_wait;
+mod ceiling;
 mod cli;
 mod clients;
 mod control_ui;
@@ -22,6 +23,7 @@ mod probes;
 mod profiles;
 mod reload;
 mod remote;
+mod soak;
 mod ssh;
 mod state_dir;
 mod support;

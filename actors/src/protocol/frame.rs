@@ -127,11 +127,69 @@ pub fn peek_request(text: &str) -> Option<(String, String)> {
     }
 }
 
+/// `text` with every unpaired UTF-16 surrogate escape (`\\ud83d` from a JavaScript string cut
+/// inside an emoji) replaced by `\\ufffd`; `None` when there is none. JavaScript clients send
+/// them and `JSON.parse` (the real gateway) accepts them; serde_json refuses them, which
+/// would drop the whole request as "not JSON" — and the client would wait for an answer that
+/// never comes. (Found by the `frame` fuzz target: the head parse, which skips unknown
+/// fields unchecked, saw a request the full parse refused.)
+fn replace_lone_surrogates(text: &str) -> Option<String> {
+    fn hex4(s: &str, at: usize) -> Option<u32> {
+        let h = s.get(at..at + 4)?;
+        if !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(h, 16).ok()
+    }
+    let b = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) != Some(&b'u') {
+            i += 2; // another escape (`\\\\`, `\\"` …): skip both bytes
+            continue;
+        }
+        let Some(unit) = hex4(text, i + 2) else {
+            i += 2;
+            continue;
+        };
+        let paired = (0xD800..0xDC00).contains(&unit)
+            && b.get(i + 6) == Some(&b'\\')
+            && b.get(i + 7) == Some(&b'u')
+            && hex4(text, i + 8).is_some_and(|low| (0xDC00..0xE000).contains(&low));
+        if paired {
+            i += 12;
+        } else if (0xD800..0xE000).contains(&unit) {
+            out.push_str(&text[copied..i]);
+            out.push_str("\\ufffd");
+            i += 6;
+            copied = i;
+        } else {
+            i += 6;
+        }
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
 /// Classifies an inbound text frame.
 pub fn parse_inbound(text: &str) -> Inbound {
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(_) => return Inbound::NotJson,
+        Err(_) => match replace_lone_surrogates(text)
+            .and_then(|fixed| serde_json::from_str(&fixed).ok())
+        {
+            Some(v) => v,
+            None => return Inbound::NotJson,
+        },
     };
     let Value::Object(mut map) = value else {
         return Inbound::NotRequest;
@@ -183,6 +241,35 @@ pub fn parse_inbound(text: &str) -> Inbound {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters_as_javascript_would_accept_them() {
+        let text = r#"{"type":"req","id":"1","method":"chat.send","params":{"text":"cut \ud83d","k\ude0f":1,"pair":"\ud83d\ude00","lit":"\\ud800"}}"#;
+        assert!(serde_json::from_str::<Value>(text).is_err());
+        assert_eq!(
+            peek_request(text),
+            Some(("1".to_owned(), "chat.send".to_owned()))
+        );
+        match parse_inbound(text) {
+            Inbound::Request(r) => {
+                assert_eq!(r.id, "1");
+                assert_eq!(r.method, "chat.send");
+                assert_eq!(
+                    r.params,
+                    serde_json::json!({"text": "cut \u{fffd}", "k\u{fffd}": 1, "pair": "😀", "lit": "\\ud800"})
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Nothing to replace: still not JSON.
+        assert!(matches!(parse_inbound(r#"{"a":"\u12"}"#), Inbound::NotJson));
+        assert!(matches!(parse_inbound("{\"a\":\"\\"), Inbound::NotJson));
+        assert_eq!(replace_lone_surrogates(r#""\ud83d\ude00""#), None);
+        assert_eq!(
+            replace_lone_surrogates(r#""x\udc00\ud800""#).as_deref(),
+            Some(r#""x\ufffd\ufffd""#)
+        );
+    }
 
     #[test]
     fn parses_request_and_rejects_garbage() {

@@ -1,0 +1,38 @@
+//! The Telegram update decoder: a `getUpdates` response body (any bytes) through the
+//! client's decoder (`decode_get_updates`: envelope, then update by update), and every
+//! decoded message through the group addressing logic (`addressed_to`: mentions by
+//! entity — UTF-16 offsets a stranger controls — and by word, replies, commands). Nothing may
+//! panic, and a decoded update keeps its `update_id` so the offset can advance past it.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use openclaw::actors::channel::telegram::addressed_to;
+use openclaw::actors::ports::TgUser;
+use openclaw::clients::telegram::decode_get_updates;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(updates) = decode_get_updates(data) else {
+        return;
+    };
+    let me = TgUser {
+        id: 777_002,
+        is_bot: true,
+        first_name: "Claw".into(),
+        username: Some("claw_bot".into()),
+    };
+    for u in &updates {
+        if let Some(msg) = &u.message {
+            let text = msg
+                .text
+                .clone()
+                .or_else(|| msg.caption.clone())
+                .unwrap_or_default();
+            if let Some(stripped) = addressed_to(&me, msg, &text) {
+                assert!(
+                    stripped.len() <= text.len(),
+                    "stripping made the text longer"
+                );
+            }
+        }
+    }
+});

@@ -1,0 +1,424 @@
+//! Crash soak: SIGKILL the real gateway at random points while devices pair (silent local
+//! pairing with signed v3 proofs), Telegram DMs arrive at a fake Bot API (offsets advance)
+//! and the embedded command agent answers them (transcripts grow), then restart it on the
+//! same state directory and check, after every cycle, that the state directory loads and
+//! that nothing acknowledged was lost or duplicated:
+//!
+//! - every device that received `hello-ok` is in `device.pair.list` exactly once, and nothing
+//!   is listed that never tried to pair;
+//! - every transcript line is whole JSON (a torn *last* line is counted: the store repairs it),
+//!   each Telegram update's user line appears at most once, no answer is recorded twice in a
+//!   row, and every update that got a reply has its user line;
+//! - every update Telegram was told to forget (`update_id` below an offset the gateway sent) is
+//!   still in the channel's pending list on disk or has been answered;
+//! - the Telegram state file's offset never goes backwards.
+//!
+//! At the end the gateway runs undisturbed until everything is answered: every update has
+//! a reply and a user line (exactly once) in its transcript. Replies sent twice are counted
+//! separately: Telegram has no idempotency key, so a kill after Telegram accepted a reply but
+//! before the gateway recorded that is re-sent by design (at-least-once delivery).
+//!
+//! `OPENCLAW_SOAK_CYCLES` (default 5, the suite's smoke run) and `OPENCLAW_SOAK_SEED`
+//! (default: from the clock; printed) control the run; `scripts/soak.sh` runs ≥ 100 cycles.
+//! The summary line starts with `soak:`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use awc::ws::{Frame, Message};
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+
+use crate::nodes::ALL_OPERATOR;
+use crate::support::fake_node::{Sig, random_key, sign_device};
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::{TestGateway, WsClient, cli_params, now_ms};
+use crate::telegram_flow::{GW_ARGS, GW_TOKEN, TG_TOKEN, all_answered, config, start_gateway};
+
+/// Distinct Telegram users (each DM chat is its own session and transcript).
+const USERS: [i64; 4] = [5101, 5102, 5103, 5104];
+/// Devices one cycle pairs at most (the kill usually comes first).
+const DEVICES_PER_CYCLE: usize = 40;
+/// Longest random delay before the kill.
+const MAX_KILL_DELAY_MS: u64 = 700;
+
+/// splitmix64: small, seedable, good enough to pick kill points.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+/// What the soak has done so far.
+#[derive(Default)]
+struct Ledger {
+    /// Devices that got `hello-ok` (must stay paired).
+    confirmed: BTreeSet<String>,
+    /// Devices that sent a signed `connect` (may be paired or not).
+    attempted: BTreeSet<String>,
+    /// Pushed updates: `update_id` → Telegram `message_id`.
+    updates: BTreeMap<i64, i64>,
+    /// Highest offset seen in the state file.
+    offset: i64,
+    /// Torn last transcript lines seen after a kill.
+    torn: u64,
+}
+
+/// One device's pairing attempt: its id, and whether it got `hello-ok`.
+type Attempt = (String, bool);
+
+/// The next JSON text frame, within 5 s; `Err` on close, EOF or error.
+async fn next_json<S>(ws: &mut S) -> Result<Value, String>
+where
+    S: futures_util::Stream<Item = Result<Frame, awc::error::WsProtocolError>> + Unpin,
+{
+    loop {
+        let item = actix_web::rt::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .map_err(|_| "no frame within 5 s".to_owned())?;
+        match item {
+            Some(Ok(Frame::Text(b))) => {
+                return serde_json::from_slice(&b).map_err(|e| format!("not JSON: {e}"));
+            }
+            Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
+            Some(Ok(other)) => return Err(format!("frame {other:?}")),
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("eof".into()),
+        }
+    }
+}
+
+/// Pairs one fresh device by a signed v3 `connect` from loopback (silent pairing). Pushes
+/// the device id to `attempts` before the `connect` is sent; `Ok` once `hello-ok` arrived.
+async fn pair_one(port: u16, attempts: &mut Vec<Attempt>) -> Result<(), String> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .max_http_version(awc::http::Version::HTTP_11)
+        .finish();
+    let (_, mut ws) = client
+        .ws(format!("ws://127.0.0.1:{port}/"))
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let challenge = next_json(&mut ws).await?;
+    let nonce = challenge["payload"]["nonce"]
+        .as_str()
+        .ok_or_else(|| format!("challenge without nonce: {challenge}"))?
+        .to_owned();
+    let key = random_key();
+    let mut params = cli_params(GW_TOKEN, &["operator.read"]);
+    sign_device(&mut params, &key, &nonce, now_ms(), Sig::V3);
+    let frame = json!({"type": "req", "id": "c1", "method": "connect", "params": params});
+    attempts.push((key.device_id(), false));
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let res = next_json(&mut ws).await?;
+    if res["ok"] == true && res["payload"]["type"] == "hello-ok" {
+        if let Some(last) = attempts.last_mut() {
+            last.1 = true;
+        }
+        let _ = ws.close().await;
+        Ok(())
+    } else {
+        Err(format!("connect refused: {res}"))
+    }
+}
+
+/// Pairs devices one after another until the gateway goes away (or the per-cycle cap).
+async fn pair_devices(port: u16) -> Vec<Attempt> {
+    let mut attempts = Vec::new();
+    for _ in 0..DEVICES_PER_CYCLE {
+        if pair_one(port, &mut attempts).await.is_err() {
+            break;
+        }
+    }
+    attempts
+}
+
+/// Every transcript line under `<dir>/agents/main/sessions/*.jsonl`, per file; the number of
+/// torn last lines. Panics on a torn line that is not the last one.
+fn transcripts(dir: &Path) -> (BTreeMap<String, Vec<Value>>, u64) {
+    let mut out = BTreeMap::new();
+    let mut torn = 0;
+    let Ok(entries) = std::fs::read_dir(dir.join("agents/main/sessions")) else {
+        return (out, 0);
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().and_then(|x| x.to_str()) != Some("jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("read {}: {err}", path.display()));
+        let raw: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
+        let mut lines = Vec::new();
+        for (i, l) in raw.iter().enumerate() {
+            match serde_json::from_str::<Value>(l) {
+                Ok(v) => lines.push(v),
+                Err(err) if i + 1 == raw.len() && !text.ends_with('\n') => {
+                    let _ = err;
+                    torn += 1;
+                }
+                Err(err) => panic!(
+                    "{}: line {} is not JSON ({err}): {l:?}\nwhole file:\n{text}",
+                    path.display(),
+                    i + 1
+                ),
+            }
+        }
+        out.insert(path.display().to_string(), lines);
+    }
+    (out, torn)
+}
+
+/// `telegram:default:<update_id>` → the update id.
+fn update_of(source_id: &str) -> Option<i64> {
+    source_id.strip_prefix("telegram:default:")?.parse().ok()
+}
+
+/// Checks the transcripts: no user line twice, no answer twice in a row. Returns the updates
+/// that have a user line.
+fn check_transcripts(dir: &Path, ledger: &mut Ledger, cycle: usize) -> BTreeSet<i64> {
+    let (files, torn) = transcripts(dir);
+    ledger.torn += torn;
+    let mut seen = BTreeSet::new();
+    for (file, lines) in &files {
+        let mut last_role = "";
+        for l in lines {
+            let role = l["role"].as_str().unwrap_or("");
+            if let Some(u) = l["sourceId"].as_str().and_then(update_of) {
+                assert!(
+                    seen.insert(u),
+                    "cycle {cycle}: update {u}'s user line is in the transcripts twice ({file}):\n{lines:#?}"
+                );
+            }
+            assert!(
+                !(role == "assistant" && last_role == "assistant"),
+                "cycle {cycle}: an answer is recorded twice in a row in {file}:\n{lines:#?}"
+            );
+            last_role = role;
+        }
+    }
+    seen
+}
+
+/// The invariants that hold at any moment after a restart.
+async fn check_cycle(gw: &TestGateway, tg: &FakeTelegram, ledger: &mut Ledger, cycle: usize) {
+    // Devices.
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ALL_OPERATOR)).await;
+    let list = op.request("device.pair.list", json!({})).await;
+    assert_eq!(list["ok"], true, "{list}");
+    let paired: Vec<String> = list["payload"]["paired"]
+        .as_array()
+        .unwrap_or_else(|| panic!("paired is an array: {list}"))
+        .iter()
+        .filter_map(|d| d["deviceId"].as_str().map(str::to_owned))
+        .collect();
+    let unique: BTreeSet<String> = paired.iter().cloned().collect();
+    assert_eq!(
+        unique.len(),
+        paired.len(),
+        "cycle {cycle}: a device is listed twice"
+    );
+    let lost: Vec<&String> = ledger.confirmed.difference(&unique).collect();
+    assert!(
+        lost.is_empty(),
+        "cycle {cycle}: paired devices lost: {lost:?}"
+    );
+    let unknown: Vec<&String> = unique.difference(&ledger.attempted).collect();
+    assert!(
+        unknown.is_empty(),
+        "cycle {cycle}: devices listed that never paired: {unknown:?}"
+    );
+
+    // Telegram: read the fake's offset first, then the state file, then the replies (a reply
+    // is sent before its message leaves the pending list).
+    let confirmed_below = tg.last_offset().unwrap_or(0);
+    let state_path = gw.dir.path().join("channels/telegram/default.json");
+    let state: Value = match std::fs::read(&state_path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .unwrap_or_else(|e| panic!("cycle {cycle}: {} is not JSON: {e}", state_path.display())),
+        Err(_) => json!({"offset": null, "pending": []}),
+    };
+    let replied: BTreeSet<i64> = tg.sent().iter().filter_map(|s| s.reply_to()).collect();
+    let offset = state["offset"].as_i64().unwrap_or(0);
+    assert!(
+        offset >= ledger.offset,
+        "cycle {cycle}: the stored offset went back from {} to {offset}",
+        ledger.offset
+    );
+    ledger.offset = offset;
+    let pending: BTreeSet<i64> = state["pending"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .filter_map(|m| m["id"].as_str().and_then(update_of))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (&u, &msg) in ledger.updates.range(..confirmed_below) {
+        assert!(
+            pending.contains(&u) || replied.contains(&msg),
+            "cycle {cycle}: update {u} was confirmed to Telegram (offset {confirmed_below}) but is neither pending ({pending:?}) nor answered"
+        );
+    }
+
+    // Transcripts.
+    let recorded = check_transcripts(gw.dir.path(), ledger, cycle);
+    for (&u, &msg) in &ledger.updates {
+        if replied.contains(&msg) {
+            assert!(
+                recorded.contains(&u),
+                "cycle {cycle}: update {u} was answered but its user line is not in any transcript"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn crash_soak_sigkill_at_random_points_loses_and_duplicates_nothing() {
+    let cycles = env_u64("OPENCLAW_SOAK_CYCLES").unwrap_or(5) as usize;
+    let seed = env_u64("OPENCLAW_SOAK_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    });
+    eprintln!(
+        "soak: {cycles} cycles, seed {seed} (OPENCLAW_SOAK_SEED={seed} repeats the kill points)"
+    );
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let mut gw = start_gateway(&config(&tg, None, json!({})));
+    let mut ledger = Ledger::default();
+    let mut msg_no = 0u64;
+
+    for cycle in 0..cycles {
+        let port = gw.port;
+        let pairing = actix_web::rt::spawn(pair_devices(port));
+        for _ in 0..=rng.below(3) {
+            msg_no += 1;
+            let user = USERS[rng.below(USERS.len() as u64) as usize];
+            let msg = tg.message(user, user, &format!("soak message {msg_no}"));
+            let message_id = msg.message_id;
+            let update_id = tg.push_message(msg);
+            ledger.updates.insert(update_id, message_id);
+        }
+        // The kill point: a random moment of the workload (not a wait for a condition).
+        actix_web::rt::time::sleep(Duration::from_millis(rng.below(MAX_KILL_DELAY_MS))).await;
+        let dir = gw.take_dir();
+        drop(gw); // SIGKILL
+        let attempts = pairing.await.unwrap_or_default();
+        for (id, ok) in attempts {
+            if ok {
+                ledger.confirmed.insert(id.clone());
+            }
+            ledger.attempted.insert(id);
+        }
+        // Panics (naming stderr) if the state directory does not load.
+        gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+        check_cycle(&gw, &tg, &mut ledger, cycle).await;
+    }
+
+    // Undisturbed: everything gets answered exactly once in the transcripts.
+    all_answered(&gw, &tg).await;
+    check_cycle(&gw, &tg, &mut ledger, cycles).await;
+    let sent = tg.sent();
+    let mut replies: BTreeMap<i64, usize> = BTreeMap::new();
+    for s in &sent {
+        if let Some(m) = s.reply_to() {
+            *replies.entry(m).or_default() += 1;
+        }
+    }
+    let recorded = check_transcripts(gw.dir.path(), &mut ledger, cycles);
+    for (&u, &msg) in &ledger.updates {
+        assert!(
+            replies.contains_key(&msg),
+            "update {u} (message {msg}) was never answered"
+        );
+        assert!(
+            recorded.contains(&u),
+            "update {u} has no user line in the transcripts"
+        );
+    }
+    let resent = replies.values().filter(|&&n| n > 1).count();
+    let lines: usize = transcripts(gw.dir.path()).0.values().map(Vec::len).sum();
+    // The state directory loads once more from cold.
+    let dir = gw.take_dir();
+    drop(gw);
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    check_cycle(&gw, &tg, &mut ledger, cycles + 1).await;
+    println!(
+        "soak: {cycles} SIGKILL cycles, seed {seed}: {} devices paired ({} attempted), {} Telegram updates answered, {lines} transcript lines, 0 lost, 0 duplicated; {resent} replies re-sent (kill between sendMessage and its record, at-least-once); {} torn last transcript lines repaired; {:.1} s",
+        ledger.confirmed.len(),
+        ledger.attempted.len(),
+        ledger.updates.len(),
+        ledger.torn,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Regression (found by the soak): a SIGKILL after the answer was recorded in the transcript
+/// but before Telegram's `sendMessage` answer arrived made the rerun record the answer a
+/// second time (and ask the model again). Now the rerun re-sends the recorded answer and the
+/// transcript holds the exchange once.
+#[actix_web::test]
+async fn rerun_after_sigkill_resends_the_recorded_answer_and_records_it_once() {
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::telegram_flow::{SLOW, dm, replies_to, wait_reply};
+
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("the one answer");
+    let mut gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.hold_send_responses(true);
+    let a = dm(&tg, 5201, "answer me once");
+    wait_reply(&tg, a, SLOW).await;
+    let dir = gw.take_dir();
+    drop(gw); // SIGKILL while the sendMessage answer is held
+    tg.hold_send_responses(false);
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    all_answered(&gw, &tg).await;
+
+    let replies = replies_to(&tg, a);
+    assert_eq!(replies.len(), 2, "re-sent once: {:?}", tg.sent());
+    assert_eq!(replies[1].text(), "the one answer");
+    assert_eq!(ai.request_count(), 1, "the model was asked once");
+    let (files, torn) = transcripts(gw.dir.path());
+    assert_eq!(torn, 0);
+    let lines: Vec<(String, String)> = files
+        .values()
+        .flatten()
+        .map(|l| {
+            (
+                l["role"].as_str().unwrap_or("").to_owned(),
+                l["content"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("user".to_owned(), "answer me once".to_owned()),
+            ("assistant".to_owned(), "the one answer".to_owned()),
+        ],
+        "{files:#?}"
+    );
+}
