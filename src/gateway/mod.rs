@@ -7,14 +7,18 @@ use std::time::Duration;
 
 use openclaw_actors::auth::{AuthMode, AuthSettings, RateLimitSettings};
 use openclaw_actors::registry::ShutdownGateway;
-use std::rc::Rc;
 
-use openclaw_actors::channel::telegram::TelegramAccountConfig;
-use openclaw_actors::channel::telegram::api::TelegramApi;
 use openclaw_actors::{Engine, EngineConfig, EngineDeps};
 
 use crate::config::{AuthModeCfg, BindMode, Loaded};
-use crate::http;
+
+mod deps;
+mod surface;
+
+use deps::build_deps;
+pub use deps::build_model;
+pub use surface::{Control, RESTART_EXPECTED_MS};
+use surface::{HttpSpec, Surface, restart, serve_and_announce, wait_sessions_closed};
 
 /// `EX_CONFIG` from sysexits: refused to start because of configuration.
 pub const EXIT_CONFIG: i32 = 78;
@@ -407,63 +411,6 @@ fn load_tls(loaded: &Loaded) -> Result<Option<crate::tls::ServerTls>, StartError
     }
 }
 
-/// What the gateway loop is told to do.
-pub enum Control {
-    /// SIGTERM/SIGINT: stop.
-    Stop,
-    /// The config watcher validated a config whose listener keys (port, bind, TLS) changed:
-    /// restart the HTTP surface in-process with it (the engine and its state stay).
-    Restart {
-        /// The new config.
-        loaded: Box<Loaded>,
-        /// The changed keys (for the `shutdown` event and the log).
-        keys: Vec<String>,
-    },
-    /// The HTTP server of generation `.0` failed.
-    ServerFailed(u64, String),
-}
-
-/// The HTTP surface currently serving.
-struct Surface {
-    handle: actix_web::dev::ServerHandle,
-    generation: u64,
-    plan: BindPlan,
-    port: u16,
-    tls: Option<rustls::ServerConfig>,
-}
-
-/// Starts the HTTP server on `listeners` and prints the `listening on` lines.
-fn serve_and_announce(
-    engine: &Engine,
-    listeners: Vec<TcpListener>,
-    bound: &[SocketAddr],
-    tls: Option<rustls::ServerConfig>,
-    ui: crate::http::ui::Ui,
-    limits: crate::http::ceiling::ConnLimits,
-    generation: u64,
-    ctl: &tokio::sync::mpsc::UnboundedSender<Control>,
-) -> Result<actix_web::dev::ServerHandle, StartError> {
-    let scheme = if tls.is_some() { "wss" } else { "ws" };
-    let server =
-        http::serve(listeners, engine.clone(), tls, ui, limits).map_err(|e| StartError {
-            code: 1,
-            message: format!("cannot start the HTTP server: {e}"),
-        })?;
-    let handle = server.handle();
-    let tx = ctl.clone();
-    actix_web::rt::spawn(async move {
-        if let Err(e) = server.await {
-            let _ = tx.send(Control::ServerFailed(generation, e.to_string()));
-        }
-    });
-    let mut out = std::io::stdout().lock();
-    for a in bound {
-        let _ = writeln!(out, "listening on {scheme}://{a}");
-    }
-    let _ = out.flush();
-    Ok(handle)
-}
-
 /// Runs the gateway until SIGTERM/SIGINT. Returns the exit code.
 pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let gw = &loaded.config.gateway;
@@ -605,16 +552,12 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         );
         let _ = out.flush();
     }
-    let handle = serve_and_announce(
-        &engine,
-        listeners,
-        &bound,
-        tls_config.clone(),
-        prepared.ui.clone(),
-        prepared.conn_limits,
-        0,
-        &ctl_tx,
-    )?;
+    let spec = HttpSpec {
+        tls: tls_config.clone(),
+        ui: prepared.ui.clone(),
+        limits: prepared.conn_limits,
+    };
+    let handle = serve_and_announce(&engine, listeners, &bound, spec, 0, &ctl_tx)?;
     let mut surface = Surface {
         handle,
         generation: 0,
@@ -708,144 +651,6 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     std::process::exit(0);
 }
 
-/// Waits (bounded) until the registry counts no open socket.
-async fn wait_sessions_closed(engine: &Engine, limit: Duration) {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        match engine
-            .registry
-            .send(openclaw_actors::registry::GetStats)
-            .await
-        {
-            Ok(s) if s.connections > 0 => {
-                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-            }
-            _ => break,
-        }
-    }
-}
-
-/// How long clients are told to wait before reconnecting after an in-process restart.
-pub const RESTART_EXPECTED_MS: u64 = 1500;
-
-/// The in-process restart for listener keys (`gateway.port`, `gateway.bind`,
-/// `gateway.customBindHost`, `gateway.tls.*`): tell every client (`shutdown` with the
-/// reason and `restartExpectedMs`, then close 1012), stop the HTTP server, bind the new
-/// addresses and serve again with the same engine — pairing, nodes' state, sessions, runs
-/// and channels stay in memory, the process id does not change. When the new addresses
-/// cannot be bound, the previous ones are bound again and the error is logged.
-async fn restart(
-    engine: &Engine,
-    surface: &mut Surface,
-    new: &Loaded,
-    generated: Option<&str>,
-    keys: &[String],
-    ctl: &tokio::sync::mpsc::UnboundedSender<Control>,
-) {
-    let file = new
-        .path
-        .as_ref()
-        .map_or_else(|| "config".to_owned(), |p| p.display().to_string());
-    let prepared = match prepare(new) {
-        Ok(p) => p,
-        Err(e) => {
-            log::error!(
-                "config reload skipped (invalid config) in {file}: {}",
-                e.message
-            );
-            return;
-        }
-    };
-    let tls = match load_tls(new) {
-        Ok(t) => t.map(|t| t.config),
-        Err(e) => {
-            log::error!(
-                "config reload skipped (invalid config) in {file}: {}",
-                e.message
-            );
-            return;
-        }
-    };
-    let reason = format!(
-        "config change: {} (gateway restarting in-process)",
-        keys.join(", ")
-    );
-    log::warn!("{reason}");
-    engine
-        .shared
-        .ready
-        .store(false, std::sync::atomic::Ordering::Relaxed);
-    let _ = engine
-        .registry
-        .send(openclaw_actors::registry::reload::RestartNotice {
-            reason: reason.clone(),
-            restart_expected_ms: RESTART_EXPECTED_MS,
-        })
-        .await;
-    wait_sessions_closed(engine, Duration::from_millis(500)).await;
-    surface.handle.stop(false).await;
-    let want_port = new.config.gateway.port;
-    let (listeners, bound, port, plan, tls) = match bind_all(&prepared.plan, want_port) {
-        Ok((l, b, p)) => (l, b, p, prepared.plan.clone(), tls),
-        Err(e) => {
-            log::error!(
-                "config reload: {}; serving on the previous addresses again",
-                e.message
-            );
-            match bind_all(&surface.plan, surface.port) {
-                Ok((l, b, p)) => (l, b, p, surface.plan.clone(), surface.tls.clone()),
-                Err(e) => {
-                    log::error!("cannot bind the previous addresses again: {}", e.message);
-                    let _ = ctl.send(Control::ServerFailed(surface.generation, e.message));
-                    return;
-                }
-            }
-        }
-    };
-    let generation = surface.generation + 1;
-    engine
-        .shared
-        .ready
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    match serve_and_announce(
-        engine,
-        listeners,
-        &bound,
-        tls.clone(),
-        prepared.ui.clone(),
-        prepared.conn_limits,
-        generation,
-        ctl,
-    ) {
-        Ok(handle) => {
-            *surface = Surface {
-                handle,
-                generation,
-                plan,
-                port,
-                tls,
-            };
-        }
-        Err(e) => {
-            let _ = ctl.send(Control::ServerFailed(surface.generation, e.message));
-            return;
-        }
-    }
-    let mut hot = hot_config(&prepared, port, &bound);
-    if let (Some(g), Some(_)) = (generated, &prepared.generated) {
-        hot.auth.secret = Some(g.to_owned());
-    }
-    let _ = engine
-        .registry
-        .send(openclaw_actors::registry::reload::ApplyHotConfig {
-            hot,
-            model: None,
-            channels: Vec::new(),
-        })
-        .await;
-    log::warn!("gateway restarted in-process on port {port}");
-}
-
 /// `<state>/gateway/runtime-token`: where a generated token goes when stdout is not a
 /// terminal.
 pub fn runtime_token_path(state_dir: &std::path::Path) -> std::path::PathBuf {
@@ -920,230 +725,6 @@ fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
             message: format!("cannot lock {}: {e}", path.display()),
         }),
     }
-}
-
-fn id_list(values: Option<&Vec<serde_json::Value>>) -> Vec<String> {
-    values
-        .map(|v| {
-            v.iter()
-                .filter_map(|x| match x {
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A configured bot account and its API client.
-type TelegramAccount = (TelegramAccountConfig, Rc<dyn TelegramApi>);
-
-fn telegram_account(
-    account_id: &str,
-    t: &crate::config::TelegramCfg,
-    base: Option<&crate::config::TelegramCfg>,
-    env_token: Option<String>,
-) -> Result<Option<TelegramAccount>, StartError> {
-    use openclaw_actors::channel::telegram::{DmPolicy, GroupPolicy};
-    let pick = |f: &dyn Fn(&crate::config::TelegramCfg) -> Option<String>| {
-        f(t).or_else(|| base.and_then(f))
-    };
-    let prefix = if base.is_some() {
-        format!("channels.telegram.accounts.{account_id}")
-    } else {
-        "channels.telegram".to_owned()
-    };
-    let token = match (&t.bot_token, &t.token_file) {
-        (Some(tok), _) if !tok.trim().is_empty() => Some(tok.trim().to_owned()),
-        (_, Some(file)) => Some(
-            std::fs::read_to_string(file)
-                .map_err(|e| {
-                    StartError::config(format!(
-                        "{prefix}.tokenFile {file}: {e}. Fix: point it at a file holding the bot token"
-                    ))
-                })?
-                .trim()
-                .to_owned(),
-        ),
-        _ => env_token,
-    };
-    let enabled = t.enabled.unwrap_or(token.is_some());
-    if !enabled {
-        return Ok(None);
-    }
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Err(StartError::config(format!(
-            "{prefix} is enabled but has no bot token. Fix: set {prefix}.botToken (or tokenFile, or TELEGRAM_BOT_TOKEN)"
-        )));
-    };
-    let parse =
-        |what: &str, v: Option<String>, allowed: &[&str]| -> Result<Option<String>, StartError> {
-            match v {
-                Some(x) if !allowed.contains(&x.as_str()) => Err(StartError::config(format!(
-                    "{prefix}.{what} {x:?} is not one of {}",
-                    allowed.join(", ")
-                ))),
-                other => Ok(other),
-            }
-        };
-    let dm = parse(
-        "dmPolicy",
-        pick(&|c| c.dm_policy.clone()),
-        &["pairing", "allowlist", "open", "disabled"],
-    )?;
-    let group = parse(
-        "groupPolicy",
-        pick(&|c| c.group_policy.clone()),
-        &["allowlist", "open", "disabled"],
-    )?;
-    let dm_policy = match dm.as_deref() {
-        Some("allowlist") => DmPolicy::Allowlist,
-        Some("open") => DmPolicy::Open,
-        Some("disabled") => DmPolicy::Disabled,
-        _ => DmPolicy::Pairing,
-    };
-    let group_policy = match group.as_deref() {
-        Some("open") => GroupPolicy::Open,
-        Some("disabled") => GroupPolicy::Disabled,
-        _ => GroupPolicy::Allowlist,
-    };
-    let allow_from = {
-        let own = id_list(t.allow_from.as_ref());
-        if own.is_empty() {
-            id_list(base.and_then(|b| b.allow_from.as_ref()))
-        } else {
-            own
-        }
-    };
-    let group_allow_from = {
-        let own = id_list(t.group_allow_from.as_ref());
-        if own.is_empty() {
-            id_list(base.and_then(|b| b.group_allow_from.as_ref()))
-        } else {
-            own
-        }
-    };
-    if dm_policy == DmPolicy::Open && !allow_from.iter().any(|a| a == "*") {
-        return Err(StartError::config(format!(
-            "{prefix}.dmPolicy is \"open\" but allowFrom does not contain \"*\". Fix: add \"*\" to {prefix}.allowFrom to confirm anyone may talk to the bot"
-        )));
-    }
-    if dm_policy == DmPolicy::Allowlist && allow_from.is_empty() {
-        return Err(StartError::config(format!(
-            "{prefix}.dmPolicy is \"allowlist\" but allowFrom is empty. Fix: list the numeric Telegram user ids allowed to talk to the bot"
-        )));
-    }
-    // Webhook settings are per account: inheriting them would register one bot's URL and
-    // secret for another.
-    let webhook = match (t.webhook_url.clone(), t.webhook_secret.clone()) {
-        (Some(url), Some(secret)) if !secret.is_empty() => Some((url, secret)),
-        (Some(_), _) => {
-            return Err(StartError::config(format!(
-                "{prefix}.webhookUrl is set without webhookSecret. Fix: set a random {prefix}.webhookSecret (checked on every webhook request)"
-            )));
-        }
-        _ => None,
-    };
-    let api_root =
-        pick(&|c| c.api_root.clone()).unwrap_or_else(|| "https://api.telegram.org".into());
-    let cfg = TelegramAccountConfig {
-        account_id: account_id.to_owned(),
-        dm_policy,
-        allow_from,
-        group_policy,
-        group_allow_from,
-        poll_timeout_s: t
-            .poll_timeout_seconds
-            .or_else(|| base.and_then(|b| b.poll_timeout_seconds))
-            .unwrap_or(30)
-            .clamp(1, 50),
-        webhook,
-    };
-    let api: Rc<dyn TelegramApi> =
-        Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));
-    Ok(Some((cfg, api)))
-}
-
-/// Builds the engine's outside links (model provider, Telegram accounts) from config.
-fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError> {
-    let cfg = &loaded.config;
-    let mut deps = EngineDeps::default();
-    let mut telegram = Vec::new();
-    if let Some(t) = &cfg.channels.telegram {
-        let env_token = std::env::var("TELEGRAM_BOT_TOKEN")
-            .ok()
-            .filter(|v| !v.is_empty());
-        let has_default =
-            t.bot_token.is_some() || t.token_file.is_some() || t.enabled == Some(true);
-        if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
-            && let Some(acc) = telegram_account("default", t, None, env_token)?
-        {
-            telegram.push(acc);
-        }
-        for (id, a) in t.accounts.iter().flatten() {
-            if let Some(acc) = telegram_account(id, a, Some(t), None)? {
-                telegram.push(acc);
-            }
-        }
-    }
-    let (model, label) = build_model(cfg)?;
-    deps.model = model;
-    let n = telegram.len();
-    if n > 0 {
-        deps.channels.push(Box::new(
-            openclaw_actors::channel::telegram::TelegramAccounts::new(telegram),
-        ));
-    }
-    Ok((deps, n, label))
-}
-
-/// The model provider of `agents.defaults.model.primary` (or the first configured model),
-/// `None` for the embedded command agent; with the start-up line's label.
-pub fn build_model(
-    cfg: &crate::config::Config,
-) -> Result<(Option<Rc<dyn openclaw_actors::ports::ChatModel>>, String), StartError> {
-    let mut model: Option<Rc<dyn openclaw_actors::ports::ChatModel>> = None;
-    let providers = &cfg.models.providers;
-    let primary = cfg.agents.defaults.model.primary.clone().or_else(|| {
-        providers
-            .iter()
-            .find_map(|(id, p)| p.models.first().map(|m| format!("{id}/{}", m.id)))
-    });
-    let label = match primary {
-        None => "embedded command agent (no model provider configured)".to_owned(),
-        Some(primary) => {
-            let (provider_id, model_id) = primary.split_once('/').ok_or_else(|| {
-                StartError::config(format!(
-                    "agents.defaults.model.primary {primary:?} must be \"<provider>/<model>\""
-                ))
-            })?;
-            let p = providers.get(provider_id).ok_or_else(|| {
-                StartError::config(format!(
-                    "agents.defaults.model.primary names provider {provider_id:?}, but models.providers.{provider_id} is not configured"
-                ))
-            })?;
-            if let Some(api) = p.api.as_deref().filter(|a| *a != "openai-completions") {
-                return Err(StartError::config(format!(
-                    "models.providers.{provider_id}.api {api:?} is not supported. Fix: use \"openai-completions\" (any OpenAI-compatible chat completions endpoint)"
-                )));
-            }
-            let base_url = p.base_url.clone().ok_or_else(|| {
-                StartError::config(format!(
-                    "models.providers.{provider_id}.baseUrl is not set. Fix: e.g. \"https://api.openai.com/v1\""
-                ))
-            })?;
-            model = Some(Rc::new(crate::clients::openai::OpenAiModel::new(
-                provider_id,
-                &base_url,
-                p.api_key.clone(),
-                model_id,
-                p.timeout_ms.map(Duration::from_millis),
-            )));
-            format!("model {provider_id}/{model_id}")
-        }
-    };
-    Ok((model, label))
 }
 
 /// SIGTERM and SIGINT, registered up front.

@@ -1,0 +1,236 @@
+//! The engine's outside links built from config: Telegram accounts with their Bot API
+//! clients, and the model provider.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use openclaw_actors::EngineDeps;
+use openclaw_actors::channel::telegram::TelegramAccountConfig;
+use openclaw_actors::channel::telegram::api::TelegramApi;
+
+use super::StartError;
+use crate::config::Loaded;
+
+pub(super) fn id_list(values: Option<&Vec<serde_json::Value>>) -> Vec<String> {
+    values
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| match x {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A configured bot account and its API client.
+type TelegramAccount = (TelegramAccountConfig, Rc<dyn TelegramApi>);
+
+pub(super) fn telegram_account(
+    account_id: &str,
+    t: &crate::config::TelegramCfg,
+    base: Option<&crate::config::TelegramCfg>,
+    env_token: Option<String>,
+) -> Result<Option<TelegramAccount>, StartError> {
+    use openclaw_actors::channel::telegram::{DmPolicy, GroupPolicy};
+    let pick = |f: &dyn Fn(&crate::config::TelegramCfg) -> Option<String>| {
+        f(t).or_else(|| base.and_then(f))
+    };
+    let prefix = if base.is_some() {
+        format!("channels.telegram.accounts.{account_id}")
+    } else {
+        "channels.telegram".to_owned()
+    };
+    let token = match (&t.bot_token, &t.token_file) {
+        (Some(tok), _) if !tok.trim().is_empty() => Some(tok.trim().to_owned()),
+        (_, Some(file)) => Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| {
+                    StartError::config(format!(
+                        "{prefix}.tokenFile {file}: {e}. Fix: point it at a file holding the bot token"
+                    ))
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        _ => env_token,
+    };
+    let enabled = t.enabled.unwrap_or(token.is_some());
+    if !enabled {
+        return Ok(None);
+    }
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(StartError::config(format!(
+            "{prefix} is enabled but has no bot token. Fix: set {prefix}.botToken (or tokenFile, or TELEGRAM_BOT_TOKEN)"
+        )));
+    };
+    let parse =
+        |what: &str, v: Option<String>, allowed: &[&str]| -> Result<Option<String>, StartError> {
+            match v {
+                Some(x) if !allowed.contains(&x.as_str()) => Err(StartError::config(format!(
+                    "{prefix}.{what} {x:?} is not one of {}",
+                    allowed.join(", ")
+                ))),
+                other => Ok(other),
+            }
+        };
+    let dm = parse(
+        "dmPolicy",
+        pick(&|c| c.dm_policy.clone()),
+        &["pairing", "allowlist", "open", "disabled"],
+    )?;
+    let group = parse(
+        "groupPolicy",
+        pick(&|c| c.group_policy.clone()),
+        &["allowlist", "open", "disabled"],
+    )?;
+    let dm_policy = match dm.as_deref() {
+        Some("allowlist") => DmPolicy::Allowlist,
+        Some("open") => DmPolicy::Open,
+        Some("disabled") => DmPolicy::Disabled,
+        _ => DmPolicy::Pairing,
+    };
+    let group_policy = match group.as_deref() {
+        Some("open") => GroupPolicy::Open,
+        Some("disabled") => GroupPolicy::Disabled,
+        _ => GroupPolicy::Allowlist,
+    };
+    let allow_from = {
+        let own = id_list(t.allow_from.as_ref());
+        if own.is_empty() {
+            id_list(base.and_then(|b| b.allow_from.as_ref()))
+        } else {
+            own
+        }
+    };
+    let group_allow_from = {
+        let own = id_list(t.group_allow_from.as_ref());
+        if own.is_empty() {
+            id_list(base.and_then(|b| b.group_allow_from.as_ref()))
+        } else {
+            own
+        }
+    };
+    if dm_policy == DmPolicy::Open && !allow_from.iter().any(|a| a == "*") {
+        return Err(StartError::config(format!(
+            "{prefix}.dmPolicy is \"open\" but allowFrom does not contain \"*\". Fix: add \"*\" to {prefix}.allowFrom to confirm anyone may talk to the bot"
+        )));
+    }
+    if dm_policy == DmPolicy::Allowlist && allow_from.is_empty() {
+        return Err(StartError::config(format!(
+            "{prefix}.dmPolicy is \"allowlist\" but allowFrom is empty. Fix: list the numeric Telegram user ids allowed to talk to the bot"
+        )));
+    }
+    // Webhook settings are per account: inheriting them would register one bot's URL and
+    // secret for another.
+    let webhook = match (t.webhook_url.clone(), t.webhook_secret.clone()) {
+        (Some(url), Some(secret)) if !secret.is_empty() => Some((url, secret)),
+        (Some(_), _) => {
+            return Err(StartError::config(format!(
+                "{prefix}.webhookUrl is set without webhookSecret. Fix: set a random {prefix}.webhookSecret (checked on every webhook request)"
+            )));
+        }
+        _ => None,
+    };
+    let api_root =
+        pick(&|c| c.api_root.clone()).unwrap_or_else(|| "https://api.telegram.org".into());
+    let cfg = TelegramAccountConfig {
+        account_id: account_id.to_owned(),
+        dm_policy,
+        allow_from,
+        group_policy,
+        group_allow_from,
+        poll_timeout_s: t
+            .poll_timeout_seconds
+            .or_else(|| base.and_then(|b| b.poll_timeout_seconds))
+            .unwrap_or(30)
+            .clamp(1, 50),
+        webhook,
+    };
+    let api: Rc<dyn TelegramApi> =
+        Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));
+    Ok(Some((cfg, api)))
+}
+
+/// Builds the engine's outside links (model provider, Telegram accounts) from config.
+pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError> {
+    let cfg = &loaded.config;
+    let mut deps = EngineDeps::default();
+    let mut telegram = Vec::new();
+    if let Some(t) = &cfg.channels.telegram {
+        let env_token = std::env::var("TELEGRAM_BOT_TOKEN")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let has_default =
+            t.bot_token.is_some() || t.token_file.is_some() || t.enabled == Some(true);
+        if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
+            && let Some(acc) = telegram_account("default", t, None, env_token)?
+        {
+            telegram.push(acc);
+        }
+        for (id, a) in t.accounts.iter().flatten() {
+            if let Some(acc) = telegram_account(id, a, Some(t), None)? {
+                telegram.push(acc);
+            }
+        }
+    }
+    let (model, label) = build_model(cfg)?;
+    deps.model = model;
+    let n = telegram.len();
+    if n > 0 {
+        deps.channels.push(Box::new(
+            openclaw_actors::channel::telegram::TelegramAccounts::new(telegram),
+        ));
+    }
+    Ok((deps, n, label))
+}
+
+/// The model provider of `agents.defaults.model.primary` (or the first configured model),
+/// `None` for the embedded command agent; with the start-up line's label.
+pub fn build_model(
+    cfg: &crate::config::Config,
+) -> Result<(Option<Rc<dyn openclaw_actors::ports::ChatModel>>, String), StartError> {
+    let mut model: Option<Rc<dyn openclaw_actors::ports::ChatModel>> = None;
+    let providers = &cfg.models.providers;
+    let primary = cfg.agents.defaults.model.primary.clone().or_else(|| {
+        providers
+            .iter()
+            .find_map(|(id, p)| p.models.first().map(|m| format!("{id}/{}", m.id)))
+    });
+    let label = match primary {
+        None => "embedded command agent (no model provider configured)".to_owned(),
+        Some(primary) => {
+            let (provider_id, model_id) = primary.split_once('/').ok_or_else(|| {
+                StartError::config(format!(
+                    "agents.defaults.model.primary {primary:?} must be \"<provider>/<model>\""
+                ))
+            })?;
+            let p = providers.get(provider_id).ok_or_else(|| {
+                StartError::config(format!(
+                    "agents.defaults.model.primary names provider {provider_id:?}, but models.providers.{provider_id} is not configured"
+                ))
+            })?;
+            if let Some(api) = p.api.as_deref().filter(|a| *a != "openai-completions") {
+                return Err(StartError::config(format!(
+                    "models.providers.{provider_id}.api {api:?} is not supported. Fix: use \"openai-completions\" (any OpenAI-compatible chat completions endpoint)"
+                )));
+            }
+            let base_url = p.base_url.clone().ok_or_else(|| {
+                StartError::config(format!(
+                    "models.providers.{provider_id}.baseUrl is not set. Fix: e.g. \"https://api.openai.com/v1\""
+                ))
+            })?;
+            model = Some(Rc::new(crate::clients::openai::OpenAiModel::new(
+                provider_id,
+                &base_url,
+                p.api_key.clone(),
+                model_id,
+                p.timeout_ms.map(Duration::from_millis),
+            )));
+            format!("model {provider_id}/{model_id}")
+        }
+    };
+    Ok((model, label))
+}
