@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::channel::telegram::addressed_to;
-use openclaw::actors::ports::TgUser;
+use openclaw::actors::channel::telegram::api::TgUser;
 use openclaw::clients::telegram::decode_get_updates;
 
 fuzz_target!(|data: &[u8]| {
