@@ -83,40 +83,28 @@ pub async fn run_devices(config: Option<PathBuf>, cmd: DevicesCmd) -> Result<(),
         DevicesSub::Approve(a) => devices_approve(config, a).await,
         DevicesSub::Reject(a) => {
             let target = client_target(config, &a.conn).await?;
-            let r = call(
+            call_and_report(
                 &target,
-                scopes_for("device.pair.reject"),
                 "device.pair.reject",
                 json!({"requestId": a.request_id}),
-                a.conn.timeout,
+                &a.conn,
                 "list pending requests with `openclaw devices list`",
+                format!("Rejected device request {}", a.request_id),
             )
-            .await?;
-            if a.conn.json {
-                println!("{}", pretty(&r));
-            } else {
-                println!("Rejected device request {}", a.request_id);
-            }
-            Ok(())
+            .await
         }
         DevicesSub::Remove(a) => {
             let target = client_target(config, &a.conn).await?;
             let device_id = lookup_device(&target, &a.device, a.conn.timeout).await?;
-            let r = call(
+            call_and_report(
                 &target,
-                scopes_for("device.pair.remove"),
                 "device.pair.remove",
                 json!({"deviceId": device_id}),
-                a.conn.timeout,
+                &a.conn,
                 "",
+                format!("Removed device {device_id}"),
             )
-            .await?;
-            if a.conn.json {
-                println!("{}", pretty(&r));
-            } else {
-                println!("Removed device {device_id}");
-            }
-            Ok(())
+            .await
         }
         DevicesSub::Rotate(a) => {
             let target = client_target(config, &a.conn).await?;

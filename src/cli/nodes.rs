@@ -140,6 +140,33 @@ pub(super) async fn call(
         .map_err(|e| call_failure(&e, target, hint))
 }
 
+/// Calls `method` with the scopes it needs and prints the answer (`--json`) or `done`:
+/// the shape of every reject/remove subcommand.
+pub(super) async fn call_and_report(
+    target: &Target,
+    method: &str,
+    params: Value,
+    conn: &ConnArgs,
+    hint: &str,
+    done: String,
+) -> Result<(), Failure> {
+    let r = call(
+        target,
+        scopes_for(method),
+        method,
+        params,
+        conn.timeout,
+        hint,
+    )
+    .await?;
+    if conn.json {
+        println!("{}", pretty(&r));
+    } else {
+        println!("{done}");
+    }
+    Ok(())
+}
+
 pub(super) fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -324,41 +351,29 @@ pub async fn run_nodes(config: Option<PathBuf>, cmd: NodesCmd) -> Result<(), Fai
         NodesSub::Approve(a) => nodes_approve(config, a).await,
         NodesSub::Reject(a) => {
             let target = client_target(config, &a.conn).await?;
-            let r = call(
+            call_and_report(
                 &target,
-                scopes_for("node.pair.reject"),
                 "node.pair.reject",
                 json!({"requestId": a.request_id}),
-                a.conn.timeout,
+                &a.conn,
                 "list pending requests with `openclaw nodes pending`",
+                format!("Rejected node request {}", a.request_id),
             )
-            .await?;
-            if a.conn.json {
-                println!("{}", pretty(&r));
-            } else {
-                println!("Rejected node request {}", a.request_id);
-            }
-            Ok(())
+            .await
         }
         NodesSub::Remove(a) => {
             let query = a.query()?.to_owned();
             let target = client_target(config, &a.conn).await?;
             let node_id = lookup_node(&target, &query, a.conn.timeout).await?;
-            let r = call(
+            call_and_report(
                 &target,
-                scopes_for("node.pair.remove"),
                 "node.pair.remove",
                 json!({"nodeId": node_id}),
-                a.conn.timeout,
+                &a.conn,
                 "",
+                format!("Removed node {node_id}"),
             )
-            .await?;
-            if a.conn.json {
-                println!("{}", pretty(&r));
-            } else {
-                println!("Removed node {node_id}");
-            }
-            Ok(())
+            .await
         }
     }
 }
