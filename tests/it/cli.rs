@@ -433,3 +433,50 @@ fn device_flag_signs_with_a_persistent_identity_that_gets_paired() {
         "{list}"
     );
 }
+
+#[test]
+fn reject_and_remove_of_unknown_entries_fail_naming_the_fix() {
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::new();
+    let url = format!("ws://127.0.0.1:{}", gw.port);
+    for (what, hint) in [
+        (
+            "devices",
+            "list pending requests with `openclaw devices list`",
+        ),
+        (
+            "nodes",
+            "list pending requests with `openclaw nodes pending`",
+        ),
+    ] {
+        let out = home.run(
+            &[
+                what,
+                "reject",
+                "no-such-request",
+                "--url",
+                &url,
+                "--token",
+                "T",
+            ],
+            &[],
+        );
+        assert_eq!(out.code, Some(1), "{out}");
+        assert!(out.stderr.contains(hint), "{out}");
+        assert!(out.stdout.is_empty(), "{out}");
+    }
+    let out = home.run(
+        &[
+            "devices",
+            "remove",
+            "no-such-device",
+            "--url",
+            &url,
+            "--token",
+            "T",
+        ],
+        &[],
+    );
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+}
