@@ -3,12 +3,13 @@
 //! naming the limit and `Connection: close` — and closes the refused socket — instead of
 //! holding every socket; the sockets it holds keep working, and a freed slot is reused.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::Read as _;
 
 use serde_json::{Value, json};
 
-use crate::support::{CliHome, TestGateway, WAIT, WsClient, cli_params, raw_upgrade, retry_until};
+use crate::support::{
+    CliHome, TestGateway, WAIT, WsClient, cli_params, raw_upgrade, raw_upgrade_keep, retry_until,
+};
 
 /// A raw upgrade's status line code, header block and body; the socket is read to its end
 /// when the answer is not 101, and `closed` says whether the gateway closed it.
@@ -20,52 +21,26 @@ struct Refusal {
 }
 
 fn upgrade_raw(port: u16, headers: &[(&str, &str)]) -> Refusal {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("TCP connect to the gateway");
-    s.set_read_timeout(Some(WAIT)).expect("set read timeout");
-    let mut req = format!(
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())
-        .expect("write the upgrade request");
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
+    let (mut s, r) = raw_upgrade_keep(port, headers);
     let mut closed = false;
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut chunk).expect("read the upgrade response");
-        assert!(n > 0, "closed before the response headers");
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head:?}"));
-    if status != 101 {
+    if r.status != 101 {
         // Read to EOF: a refused socket must be closed by the gateway (bounded by WAIT).
+        let mut chunk = [0u8; 4096];
         loop {
             match s.read(&mut chunk) {
                 Ok(0) => {
                     closed = true;
                     break;
                 }
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
                 Err(_) => break,
             }
         }
     }
-    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
     Refusal {
-        status,
-        headers: head.to_ascii_lowercase(),
-        body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        status: r.status,
+        headers: r.headers.to_ascii_lowercase(),
+        body: serde_json::from_str(&r.body).unwrap_or(Value::String(r.body)),
         closed,
     }
 }

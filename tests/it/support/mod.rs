@@ -437,6 +437,11 @@ pub struct RawResponse {
 
 /// Sends a WebSocket upgrade request by hand and reads the response (blocking, bounded).
 pub fn raw_upgrade(port: u16, extra_headers: &[(&str, &str)]) -> RawResponse {
+    raw_upgrade_keep(port, extra_headers).1
+}
+
+/// [`raw_upgrade`], also handing back the socket (to see whether the gateway closes it).
+pub fn raw_upgrade_keep(port: u16, extra_headers: &[(&str, &str)]) -> (TcpStream, RawResponse) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("TCP connect to the gateway");
     s.set_read_timeout(Some(WAIT))
         .expect("set read timeout on raw socket");
@@ -484,11 +489,12 @@ pub fn raw_upgrade(port: u16, extra_headers: &[(&str, &str)]) -> RawResponse {
             body.extend_from_slice(&chunk[..n]);
         }
     }
-    RawResponse {
+    let r = RawResponse {
         status,
         headers: head,
         body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    };
+    (s, r)
 }
 
 // === WebSocket client ===
