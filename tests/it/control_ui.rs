@@ -692,7 +692,7 @@ fn dashboard_open_hands_the_url_of_a_running_gateway_to_the_browser() {
 /// says "Signed in with tailscale".
 #[actix_web::test]
 async fn browser_signs_in_through_tailscale_serve() {
-    use crate::tailscale::{ALICE_IP, LOGIN, dedicated_port, fake_tailscale};
+    use crate::tailscale::{ALICE_IP, LOGIN, dedicated_port, serve_gateway};
     let refd = ref_dir();
     let node_bin = refd.join("node24/node_modules/.bin/node");
     let pw_dir = refd.join("browser");
@@ -709,15 +709,7 @@ async fn browser_signs_in_through_tailscale_serve() {
         "/usr/bin/chromium is missing: run scripts/setup-browser.sh (as root it installs Debian's chromium)"
     );
     let tsdir = tempfile::tempdir().expect("tempdir");
-    let bin = fake_tailscale(tsdir.path());
-    let gw = TestGateway::start(
-        &["gateway", "run", "--port", "0", "--token", "T"],
-        &[],
-        Some(&format!(
-            r#"{{gateway: {{tailscale: {{mode: "serve", binary: "{}"}}}}}}"#,
-            bin.display()
-        )),
-    );
+    let gw = serve_gateway(tsdir.path(), "");
     let ts = dedicated_port(&gw);
     let proxy = proxy_with_headers(
         ts,

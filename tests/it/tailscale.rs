@@ -83,7 +83,7 @@ pub(crate) fn dedicated_port(gw: &TestGateway) -> u16 {
         .unwrap_or_else(|| panic!("no dedicated listener in {line:?}"))
 }
 
-fn serve_gateway(dir: &Path, extra: &str) -> TestGateway {
+pub(crate) fn serve_gateway(dir: &Path, extra: &str) -> TestGateway {
     let bin = fake_tailscale(dir);
     TestGateway::start(
         &["gateway", "run", "--port", "0", "--token", "T"],
@@ -93,6 +93,15 @@ fn serve_gateway(dir: &Path, extra: &str) -> TestGateway {
             bin.display()
         )),
     )
+}
+
+/// Runs `gateway run --token T` with `config` as the state dir's config file until it exits.
+fn run_to_exit(config: String, limit: Duration) -> crate::support::CliOutput {
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(home.path().join("openclaw.json"), config).expect("config");
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, home.path());
+    cmd.args(["gateway", "run", "--port", "0", "--token", "T"]);
+    crate::support::run_bounded(cmd, limit)
 }
 
 /// Headers tailscaled's Serve proxy sends for a tailnet user at `ip`.
@@ -379,18 +388,13 @@ async fn allow_tailscale_false_turns_identity_off() {
 fn funnel_without_password_refuses_to_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = fake_tailscale(dir.path());
-    let home = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        home.path().join("openclaw.json"),
+    let out = run_to_exit(
         format!(
             r#"{{gateway: {{tailscale: {{mode: "funnel", binary: "{}"}}}}}}"#,
             bin.display()
         ),
-    )
-    .expect("config");
-    let mut cmd = crate::support::isolated_command(crate::support::BIN, home.path());
-    cmd.args(["gateway", "run", "--port", "0", "--token", "T"]);
-    let out = crate::support::run_bounded(cmd, Duration::from_secs(20));
+        Duration::from_secs(20),
+    );
     assert_eq!(out.code, Some(78), "{out}");
     assert!(
         out.stderr.contains("gateway.tailscale.mode is \"funnel\" (public internet) but gateway.auth.mode is \"token\". Fix: set gateway.auth.mode to \"password\""),
@@ -451,18 +455,13 @@ fn a_claim_that_fails_stops_the_start() {
     .expect("write");
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let home = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        home.path().join("openclaw.json"),
+    let out = run_to_exit(
         format!(
             r#"{{gateway: {{tailscale: {{mode: "serve", binary: "{}"}}}}}}"#,
             bin.display()
         ),
-    )
-    .expect("config");
-    let mut cmd = crate::support::isolated_command(crate::support::BIN, home.path());
-    cmd.args(["gateway", "run", "--port", "0", "--token", "T"]);
-    let out = crate::support::run_bounded(cmd, Duration::from_secs(40));
+        Duration::from_secs(40),
+    );
     assert_eq!(out.code, Some(1), "{out}");
     assert!(
         out.stderr.contains("HTTPS is not enabled for this tailnet"),
