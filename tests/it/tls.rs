@@ -734,3 +734,55 @@ fn spki_pin_survives_reissue_with_the_same_key_for_cli_and_node_host() {
 fn tls_cert(gw: &TestGateway) -> std::path::PathBuf {
     gw.dir.path().join("gateway/tls/gateway-cert.pem")
 }
+
+/// The TLS listeners keep what the plain ones do: the peer address reaches the WebSocket
+/// code and the connection ceiling (`gateway.limits.maxConnectionsPerIp`) counts `wss://`
+/// clients by it, giving the slot back when the socket closes.
+#[actix_web::test]
+async fn the_connection_ceiling_counts_wss_clients_by_their_address() {
+    use futures_util::StreamExt as _;
+    use std::time::{Duration, Instant};
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(
+            r#"{gateway: {auth: {token: "T"}, tls: {enabled: true},
+                limits: {maxConnections: 100, maxConnectionsPerIp: 1}}}"#,
+        ),
+    );
+    let target = openclaw::client::Target {
+        url: wss(&gw),
+        tls_fingerprint: Some(fingerprint(&gw)),
+        ..Default::default()
+    };
+    let client = openclaw::client::client_for(&target, Duration::from_secs(10)).expect("client");
+    let (_, mut first) = client
+        .ws(wss(&gw))
+        .connect()
+        .await
+        .expect("the first wss:// client is within the cap");
+    let challenge = actix_web::rt::time::timeout(Duration::from_secs(10), first.next())
+        .await
+        .expect("a first frame in time");
+    assert!(
+        matches!(&challenge, Some(Ok(awc::ws::Frame::Text(t))) if String::from_utf8_lossy(t).contains("connect.challenge")),
+        "{challenge:?}"
+    );
+    match client.ws(wss(&gw)).connect().await {
+        Err(awc::error::WsClientError::InvalidResponseStatus(s)) => assert_eq!(s, 503),
+        Err(e) => panic!("the second wss:// client from 127.0.0.1: {e}"),
+        Ok(_) => panic!("the second wss:// client from 127.0.0.1 was admitted beyond the cap"),
+    }
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.ws(wss(&gw)).connect().await {
+            Ok(_) => break,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the slot is not given back after the first socket closed: {e}"
+            ),
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
