@@ -19,9 +19,12 @@
 //! `HttpServer` cannot put a service in front of its TLS acceptor.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::io;
 use std::net::TcpListener;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use actix_http::body::MessageBody;
@@ -29,7 +32,7 @@ use actix_http::{HttpService, Request, Response, TlsAcceptorConfig};
 use actix_service::{IntoServiceFactory, ServiceFactory, ServiceFactoryExt as _, map_config};
 use actix_tls::accept::TlsError;
 use actix_tls::accept::rustls_0_23::TlsStream;
-use actix_web::dev::{AppConfig, Extensions, Server, fn_service};
+use actix_web::dev::{AppConfig, Extensions, Server};
 use actix_web::rt::net::TcpStream;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -50,6 +53,9 @@ const PEEK_RETRY: Duration = Duration::from_millis(10);
 /// After the 400: how long, and how much of the request, is read before closing.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 64 * 1024;
+/// Connections being sniffed at once per worker; beyond it the worker stops accepting until
+/// one is done (the kernel's backlog holds the rest), as actix-tls does for handshakes.
+const MAX_SNIFFING: usize = 256;
 
 /// What the first bytes of a connection are.
 #[derive(Debug, PartialEq, Eq)]
@@ -91,15 +97,13 @@ pub fn classify(b: &[u8]) -> Option<FirstBytes> {
 }
 
 /// Why a connection did not reach rustls (the accept loop drops the error).
-fn refused(why: &'static str) -> TlsError<io::Error, actix_http::error::DispatchError> {
+fn refused(why: &'static str) -> SniffError {
     TlsError::Tls(io::Error::other(why))
 }
 
 /// Peeks at the first bytes of `io` (bounded by [`TLS_HANDSHAKE_TIMEOUT`]): `Ok` hands a TLS
 /// connection on to rustls; plain HTTP is answered and closed; anything else is closed.
-async fn sniff(
-    io: TcpStream,
-) -> Result<TcpStream, TlsError<io::Error, actix_http::error::DispatchError>> {
+async fn sniff(io: TcpStream) -> Result<TcpStream, SniffError> {
     let deadline = tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT;
     let mut buf = [0u8; PEEK_BYTES];
     let kind = loop {
@@ -160,6 +164,83 @@ async fn answer_plain_http(mut io: TcpStream, head: bool) {
         Ok::<_, io::Error>(())
     })
     .await;
+}
+
+type SniffError = TlsError<io::Error, actix_http::error::DispatchError>;
+
+/// Makes one [`SniffService`] per worker.
+#[derive(Clone, Copy)]
+struct SniffFactory;
+
+impl ServiceFactory<TcpStream> for SniffFactory {
+    type Response = TcpStream;
+    type Error = SniffError;
+    type Config = ();
+    type Service = SniffService;
+    type InitError = ();
+    type Future = std::future::Ready<Result<SniffService, ()>>;
+
+    fn new_service(&self, (): ()) -> Self::Future {
+        std::future::ready(Ok(SniffService {
+            slots: Rc::new(Slots::default()),
+        }))
+    }
+}
+
+/// Runs [`sniff`] on each connection, at most [`MAX_SNIFFING`] at once.
+struct SniffService {
+    slots: Rc<Slots>,
+}
+
+/// A worker's count of connections being sniffed, and the accept loop waiting for a slot.
+#[derive(Default)]
+struct Slots {
+    busy: Cell<usize>,
+    waiting: Cell<Option<Waker>>,
+}
+
+/// One taken slot; given back (waking the accept loop) when the sniff ends.
+struct Slot(Rc<Slots>);
+
+impl Slot {
+    fn take(slots: &Rc<Slots>) -> Self {
+        slots.busy.set(slots.busy.get() + 1);
+        Self(slots.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let busy = self.0.busy.get();
+        self.0.busy.set(busy.saturating_sub(1));
+        if let Some(w) = self.0.waiting.take() {
+            w.wake();
+        }
+    }
+}
+
+impl actix_service::Service<TcpStream> for SniffService {
+    type Response = TcpStream;
+    type Error = SniffError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<TcpStream, SniffError>>;
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), SniffError>> {
+        if self.slots.busy.get() < MAX_SNIFFING {
+            Poll::Ready(Ok(()))
+        } else {
+            self.slots.waiting.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+
+    fn call(&self, io: TcpStream) -> Self::Future {
+        let slot = Slot::take(&self.slots);
+        Box::pin(async move {
+            let res = sniff(io).await;
+            drop(slot);
+            res
+        })
+    }
 }
 
 /// The `on_connect` hook shared with the plain listeners.
@@ -237,7 +318,7 @@ where
                     tls.clone(),
                     TlsAcceptorConfig::default().handshake_timeout(TLS_HANDSHAKE_TIMEOUT),
                 );
-            fn_service(sniff).and_then(http)
+            SniffFactory.and_then(http)
         })?;
     }
     Ok(builder.run())
@@ -246,6 +327,44 @@ where
 #[cfg(test)]
 mod tests {
     use super::{FirstBytes, PLAIN_HTTP_BODY, classify, plain_http_answer};
+
+    /// A full worker stops accepting (`poll_ready` pending) until a sniff ends, which wakes it.
+    #[test]
+    fn sniffing_is_capped_per_worker() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::task::{Context, Poll, Wake, Waker};
+
+        use actix_service::Service as _;
+
+        struct Flag(AtomicBool);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let svc = super::SniffService {
+            slots: std::rc::Rc::new(super::Slots::default()),
+        };
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut held: Vec<super::Slot> = Vec::new();
+        for _ in 0..super::MAX_SNIFFING {
+            assert!(svc.poll_ready(&mut cx).is_ready());
+            held.push(super::Slot::take(&svc.slots));
+        }
+        assert!(matches!(svc.poll_ready(&mut cx), Poll::Pending));
+        assert!(!flag.0.load(Ordering::SeqCst));
+        held.pop();
+        assert!(
+            flag.0.load(Ordering::SeqCst),
+            "a freed slot wakes the accept loop"
+        );
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        drop(held);
+        assert_eq!(svc.slots.busy.get(), 0);
+    }
 
     #[test]
     fn first_bytes_are_classified() {
