@@ -471,6 +471,29 @@ fn plain_http_on_the_tls_port_gets_a_400_naming_the_fix() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(text, format!("{PLAIN_HTTP_BODY}\n400"), "{out:?}");
     }
+    // Our node host pointed at the TLS port without --tls says what to change.
+    let node_home = tempfile::tempdir().expect("node home");
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, node_home.path());
+    cmd.args(["node", "run", "--host", "127.0.0.1", "--port"])
+        .arg(gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let host = crate::support::Background::spawn(cmd);
+    let want = format!(
+        "node host: cannot connect to {}: the gateway serves TLS on this port (gateway.tls.enabled) and answered plain ws:// with 400 Bad Request. Fix: use {} with --tls-fingerprint",
+        gw.url(),
+        wss(&gw)
+    );
+    crate::support::retry_until(
+        std::time::Duration::from_secs(30),
+        "the node host's use-TLS message",
+        || {
+            host.output()
+                .lines()
+                .any(|l| l.starts_with(&want))
+                .then_some(())
+        },
+    );
+    drop(host);
     // TLS clients still get the gateway on the same port.
     let fp = fingerprint(&gw);
     let ok = CliHome::new().run(
