@@ -311,7 +311,8 @@ where
                     app()
                         .into_factory()
                         .map_err(|err| err.into().error_response()),
-                    // What `HttpServer` gives a TLS listener's app (`secure`, host = address).
+                    // What `HttpServer` gives a TLS listener's app (`secure`, host = address);
+                    // `AppConfig::new` is crate-private, this is its public (doc-hidden) twin.
                     move |()| AppConfig::__priv_test_new(true, host.clone(), addr),
                 ))
                 .rustls_0_23_with_config(
