@@ -248,12 +248,25 @@ pub async fn open_socket(target: &Target, deadline: Duration) -> Result<WsConn, 
 
 /// Opens the WebSocket to `url` with `client` (see [`client_for`]).
 pub async fn connect_socket(client: &awc::Client, url: &str) -> Result<WsConn, CallError> {
-    let (_resp, framed) = client
+    let res = client
         .ws(url)
         .max_frame_size(openclaw_actors::protocol::MAX_PAYLOAD_BYTES)
         .connect()
-        .await
-        .map_err(|e| {
+        .await;
+    if let Err(awc::error::WsClientError::InvalidResponseStatus(status)) = &res
+        && *status == awc::http::StatusCode::BAD_REQUEST
+        && url.starts_with("ws://")
+        && plain_on_tls_port(client, url).await
+    {
+        return Err(CallError::transport(
+            "tls",
+            format!(
+                "cannot connect to {url}: the gateway serves TLS on this port (gateway.tls.enabled) and answered plain ws:// with 400 Bad Request. Fix: use {} with --tls-fingerprint (see `openclaw gateway fingerprint` on the gateway host)",
+                url.replacen("ws://", "wss://", 1)
+            ),
+        ));
+    }
+    let (_resp, framed) = res.map_err(|e| {
             let text = e.to_string();
             if url.starts_with("ws://") && text.contains("invalid HTTP version") {
                 // A TLS server answers a plaintext request with a TLS alert, not HTTP.
@@ -273,6 +286,22 @@ pub async fn connect_socket(client: &awc::Client, url: &str) -> Result<WsConn, C
             CallError::transport(kind, format!("cannot connect to {url}: {text}"))
         })?;
     Ok(framed)
+}
+
+/// After a `400` to a `ws://` upgrade: whether `url` (as `http://`) answers with the
+/// gateway's "plain HTTP sent to a TLS port" text (`crate::http::tls_sniff`). One bounded
+/// request, body read up to 1 KiB.
+async fn plain_on_tls_port(client: &awc::Client, url: &str) -> bool {
+    let http = url.replacen("ws://", "http://", 1);
+    let Ok(mut resp) = client.get(&http).send().await else {
+        return false;
+    };
+    if resp.status() != awc::http::StatusCode::BAD_REQUEST {
+        return false;
+    }
+    resp.body().limit(1024).await.is_ok_and(|b| {
+        String::from_utf8_lossy(&b).contains(crate::http::tls_sniff::PLAIN_HTTP_MARKER)
+    })
 }
 
 /// The `connect.challenge` payload's parts.

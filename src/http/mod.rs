@@ -5,6 +5,7 @@
 pub mod ceiling;
 pub mod metrics;
 pub mod probes;
+pub mod tls_sniff;
 pub mod ui;
 pub mod ws;
 
@@ -31,7 +32,7 @@ pub fn serve(
         .clamp(1, 4);
     let data = web::Data::new(engine);
     let ui = web::Data::new(ui);
-    let mut server = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .app_data(data.clone())
             .app_data(ui.clone())
@@ -53,29 +54,46 @@ pub fn serve(
                 web::post().to(telegram_webhook),
             )
             .default_service(web::to(ws::upgrade))
-    })
+    };
     // Keep a duplicate of each connection's socket so a WebSocket whose peer stops reading
     // can be shut down for real (see `ws::ConnSocket`).
     // and count it against `gateway.limits` (see `ceiling`).
-    .on_connect(move |conn, ext| {
+    let on_connect = move |conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions| {
         ws::remember_socket(conn, ext);
         ceiling.on_connect(ext);
-    })
-    .workers(workers)
-    .backlog(4096)
-    // Without TCP_NODELAY a small frame written right after another (an ack, then the next
-    // node.invoke.request) waits for the peer's delayed ACK: ~40 ms per invoke round trip.
-    .tcp_nodelay(true)
-    .shutdown_timeout(1)
-    // A closed WebSocket leaves an endless request payload behind; without a short
-    // disconnect deadline actix keeps draining it and the peer waits ~1 s for our FIN.
-    .client_disconnect_timeout(std::time::Duration::from_millis(50))
-    .disable_signals();
+    };
+    let settings = tls_sniff::Settings {
+        workers,
+        backlog: 4096,
+        // Without TCP_NODELAY a small frame written right after another (an ack, then the next
+        // node.invoke.request) waits for the peer's delayed ACK: ~40 ms per invoke round trip.
+        tcp_nodelay: true,
+        shutdown_timeout: 1,
+        // A closed WebSocket leaves an endless request payload behind; without a short
+        // disconnect deadline actix keeps draining it and the peer waits ~1 s for our FIN.
+        client_disconnect_timeout: std::time::Duration::from_millis(50),
+    };
+    // TLS listeners answer plain HTTP with a 400 first (see `tls_sniff`); plain ones are
+    // `HttpServer`'s own, untouched.
+    if let Some(cfg) = &tls {
+        return tls_sniff::serve(
+            listeners,
+            app,
+            std::sync::Arc::new(on_connect),
+            settings,
+            cfg,
+        );
+    }
+    let mut server = HttpServer::new(app)
+        .on_connect(on_connect)
+        .workers(settings.workers)
+        .backlog(settings.backlog)
+        .tcp_nodelay(settings.tcp_nodelay)
+        .shutdown_timeout(settings.shutdown_timeout)
+        .client_disconnect_timeout(settings.client_disconnect_timeout)
+        .disable_signals();
     for l in listeners {
-        server = match &tls {
-            Some(cfg) => server.listen_rustls_0_23(l, cfg.clone())?,
-            None => server.listen(l)?,
-        };
+        server = server.listen(l)?;
     }
     Ok(server.run())
 }

@@ -224,14 +224,13 @@ fn pinned_wss_works_and_a_wrong_pin_is_refused() {
         &[],
     );
     assert_eq!(plain.code, Some(1), "{plain}");
-    assert!(
-        plain.stderr.starts_with(&format!(
-            "Error: cannot connect to {}: the server did not answer in HTTP (",
-            gw.url()
-        )) && plain.stderr.contains(&format!(
-            "it probably serves TLS (gateway.tls.enabled). Fix: use {} with --tls-fingerprint",
+    assert_eq!(
+        plain.stderr.trim_end(),
+        format!(
+            "Error: cannot connect to {}: the gateway serves TLS on this port (gateway.tls.enabled) and answered plain ws:// with 400 Bad Request. Fix: use {} with --tls-fingerprint (see `openclaw gateway fingerprint` on the gateway host)",
+            gw.url(),
             wss(&gw)
-        )),
+        ),
         "{plain}"
     );
 }
@@ -375,25 +374,229 @@ fn fingerprint_command_prints_the_leaf_and_spki_pins() {
     );
 }
 
-/// Plain HTTP on the TLS port is answered at once (a TLS alert, then the connection is
-/// closed), never left hanging.
-#[test]
-fn plain_http_on_the_tls_port_is_answered_not_left_hanging() {
+/// What a plain HTTP client gets on the TLS port (the body is spelled out here, not taken
+/// from the source, so a change of the text is a visible change of this test).
+const PLAIN_HTTP_BODY: &str = "Plain HTTP sent to a TLS port: this gateway serves HTTPS/WSS on this port. Use https:// (or wss:// for WebSocket clients), or turn TLS off with gateway.tls.enabled=false.\n";
+
+/// Sends `parts` (each its own write, `TCP_NODELAY`) to `port` and reads until the server
+/// closes: the bytes, or the error that ended the read. A read timeout (a hang) fails.
+fn exchange(port: u16, parts: &[&[u8]]) -> (Vec<u8>, Option<std::io::ErrorKind>) {
     use std::io::{Read as _, Write as _};
-    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(TLS_CONFIG));
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", gw.port)).expect("connect");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .expect("timeout");
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .expect("write");
+    for p in parts {
+        s.write_all(p).expect("write");
+    }
     let mut got = Vec::new();
-    let n = s
-        .read_to_end(&mut got)
-        .expect("the server closes the connection (a read timeout would be a hang)");
-    // A TLS alert record (content type 21), and nothing that looks like HTTP.
-    assert!(n >= 5, "{got:?}");
-    assert_eq!(got[0], 21, "TLS alert record: {got:?}");
-    assert!(!String::from_utf8_lossy(&got).contains("HTTP/"), "{got:?}");
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, None),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                assert!(
+                    !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "the server never closed the connection (a hang); got {got:?}"
+                );
+                return (got, Some(e.kind()));
+            }
+        }
+    }
+}
+
+/// Asserts that `got` is the whole 400 answer (with the body unless `head`).
+fn assert_plain_http_answer(got: &[u8], head: bool) {
+    let text = String::from_utf8_lossy(got);
+    let (head_part, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("a complete HTTP response: {text:?}"));
+    let mut lines = head_part.split("\r\n");
+    assert_eq!(lines.next(), Some("HTTP/1.1 400 Bad Request"), "{text:?}");
+    let mut headers: Vec<&str> = lines.collect();
+    headers.sort_unstable();
+    let len = format!("Content-Length: {}", PLAIN_HTTP_BODY.len());
+    assert_eq!(
+        headers,
+        [
+            "Connection: close",
+            len.as_str(),
+            "Content-Type: text/plain; charset=utf-8"
+        ],
+        "{text:?}"
+    );
+    assert_eq!(body, if head { "" } else { PLAIN_HTTP_BODY }, "{text:?}");
+}
+
+/// Plain HTTP on the TLS port is answered with a readable 400 that names the fix, then
+/// closed (not reset: the whole answer arrives); a plain `ws://` upgrade gets the same.
+#[test]
+fn plain_http_on_the_tls_port_gets_a_400_naming_the_fix() {
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(TLS_CONFIG));
+    let (got, err) = exchange(
+        gw.port,
+        &[b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"],
+    );
+    assert_plain_http_answer(&got, false);
+    assert_eq!(err, None, "closed with a FIN, not a reset");
+    // A plain WebSocket upgrade (what a ws:// client sends).
+    let upgrade = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n\r\n",
+        gw.port
+    );
+    let (got, err) = exchange(gw.port, &[upgrade.as_bytes()]);
+    assert_plain_http_answer(&got, false);
+    assert_eq!(err, None);
+    // A POST with a body, the method token split across writes, and HEAD (no body).
+    let (got, _) = exchange(
+        gw.port,
+        &[
+            b"PO",
+            b"ST /telegram-webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        ],
+    );
+    assert_plain_http_answer(&got, false);
+    let (got, _) = exchange(gw.port, &[b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"]);
+    assert_plain_http_answer(&got, true);
+    // curl, a real client, reads it too.
+    let curl = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{}/", gw.port))
+        .output();
+    if let Ok(out) = curl {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text, format!("{PLAIN_HTTP_BODY}\n400"), "{out:?}");
+    }
+    // Our node host pointed at the TLS port without --tls says what to change.
+    let node_home = tempfile::tempdir().expect("node home");
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, node_home.path());
+    cmd.args(["node", "run", "--host", "127.0.0.1", "--port"])
+        .arg(gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let host = crate::support::Background::spawn(cmd);
+    let want = format!(
+        "node host: cannot connect to {}: the gateway serves TLS on this port (gateway.tls.enabled) and answered plain ws:// with 400 Bad Request. Fix: use {} with --tls-fingerprint",
+        gw.url(),
+        wss(&gw)
+    );
+    crate::support::retry_until(
+        std::time::Duration::from_secs(30),
+        "the node host's use-TLS message",
+        || {
+            host.output()
+                .lines()
+                .any(|l| l.starts_with(&want))
+                .then_some(())
+        },
+    );
+    drop(host);
+    // TLS clients still get the gateway on the same port.
+    let fp = fingerprint(&gw);
+    let ok = CliHome::new().run(
+        &[
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &wss(&gw),
+            "--token",
+            "T",
+            "--tls-fingerprint",
+            &fp,
+        ],
+        &[],
+    );
+    assert_eq!(ok.code, Some(0), "{ok}");
+}
+
+/// A connection that sends nothing is closed by the server (after the TLS handshake
+/// timeout); one whose first byte is neither TLS nor HTTP is closed without an answer.
+#[test]
+fn silent_and_garbage_connections_on_the_tls_port_are_closed() {
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(TLS_CONFIG));
+    let (got, err) = exchange(gw.port, &[]);
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(err, None, "a silent peer is closed with a FIN");
+    for junk in [
+        &b"\x00\x01\x02\x03 not a protocol\r\n\r\n"[..],
+        b"SSH-2.0-OpenSSH_9.2\r\n",
+        b"get / HTTP/1.1\r\n\r\n",
+        b"\x80\x2e\x01\x00\x02",
+    ] {
+        let (got, err) = exchange(gw.port, &[junk]);
+        assert!(got.is_empty(), "{junk:?} got an answer: {got:?}");
+        assert!(
+            matches!(err, None | Some(std::io::ErrorKind::ConnectionReset)),
+            "{junk:?}: {err:?}"
+        );
+    }
+    // The gateway is unharmed.
+    let ok = CliHome::new().run(
+        &[
+            "gateway",
+            "call",
+            "health",
+            "--url",
+            &wss(&gw),
+            "--token",
+            "T",
+            "--tls-fingerprint",
+            &fingerprint(&gw),
+        ],
+        &[],
+    );
+    assert_eq!(ok.code, Some(0), "{ok}");
+}
+
+/// Turning TLS on by a config edit restarts the listeners in-process onto the TLS server
+/// (plain HTTP gets the 400, pinned `wss://` works); turning it off again serves plain.
+#[test]
+fn tls_toggled_by_reload_keeps_the_plain_http_answer() {
+    use std::time::Duration;
+    let port = crate::support::free_port();
+    let cfg = |tls: bool| {
+        format!("{{gateway: {{port: {port}, auth: {{token: \"T\"}}, tls: {{enabled: {tls}}}}}}}")
+    };
+    let gw = TestGateway::start(&["gateway", "run"], &[], Some(&cfg(false)));
+    assert_eq!(gw.port, port);
+    let pid = gw.pid();
+    crate::support::replace_file(&gw.config_path(), &cfg(true));
+    let wss_line = format!("listening on wss://127.0.0.1:{port}");
+    crate::support::retry_until(Duration::from_secs(20), &wss_line, || {
+        gw.stdout().contains(&wss_line).then_some(())
+    });
+    let fp = openssl_fingerprint(&tls_cert(&gw));
+    let (got, _) = exchange(port, &[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]);
+    assert_plain_http_answer(&got, false);
+    let call = |url: &str, extra: &[&str]| {
+        let mut args = vec!["gateway", "call", "health", "--url", url, "--token", "T"];
+        args.extend_from_slice(extra);
+        CliHome::new().run(&args, &[])
+    };
+    let ok = call(
+        &format!("wss://127.0.0.1:{port}"),
+        &["--tls-fingerprint", &fp],
+    );
+    assert_eq!(ok.code, Some(0), "{ok}");
+    assert_eq!(gw.pid(), pid, "restarted in-process");
+    // Off again: plain HTTP is served.
+    crate::support::replace_file(&gw.config_path(), &cfg(false));
+    let ws_line = format!("listening on ws://127.0.0.1:{port}");
+    crate::support::retry_until(Duration::from_secs(20), &ws_line, || {
+        (gw.stdout().matches(&ws_line).count() >= 2).then_some(())
+    });
+    let (got, _) = exchange(
+        port,
+        &[b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"],
+    );
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+    let ok = call(&format!("ws://127.0.0.1:{port}"), &[]);
+    assert_eq!(ok.code, Some(0), "{ok}");
 }
 
 /// Re-issuing the certificate with the same key (here with openssl, as an operator renewing
@@ -553,4 +756,56 @@ fn spki_pin_survives_reissue_with_the_same_key_for_cli_and_node_host() {
 
 fn tls_cert(gw: &TestGateway) -> std::path::PathBuf {
     gw.dir.path().join("gateway/tls/gateway-cert.pem")
+}
+
+/// The TLS listeners keep what the plain ones do: the peer address reaches the WebSocket
+/// code and the connection ceiling (`gateway.limits.maxConnectionsPerIp`) counts `wss://`
+/// clients by it, giving the slot back when the socket closes.
+#[actix_web::test]
+async fn the_connection_ceiling_counts_wss_clients_by_their_address() {
+    use futures_util::StreamExt as _;
+    use std::time::{Duration, Instant};
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(
+            r#"{gateway: {auth: {token: "T"}, tls: {enabled: true},
+                limits: {maxConnections: 100, maxConnectionsPerIp: 1}}}"#,
+        ),
+    );
+    let target = openclaw::client::Target {
+        url: wss(&gw),
+        tls_fingerprint: Some(fingerprint(&gw)),
+        ..Default::default()
+    };
+    let client = openclaw::client::client_for(&target, Duration::from_secs(10)).expect("client");
+    let (_, mut first) = client
+        .ws(wss(&gw))
+        .connect()
+        .await
+        .expect("the first wss:// client is within the cap");
+    let challenge = actix_web::rt::time::timeout(Duration::from_secs(10), first.next())
+        .await
+        .expect("a first frame in time");
+    assert!(
+        matches!(&challenge, Some(Ok(awc::ws::Frame::Text(t))) if String::from_utf8_lossy(t).contains("connect.challenge")),
+        "{challenge:?}"
+    );
+    match client.ws(wss(&gw)).connect().await {
+        Err(awc::error::WsClientError::InvalidResponseStatus(s)) => assert_eq!(s, 503),
+        Err(e) => panic!("the second wss:// client from 127.0.0.1: {e}"),
+        Ok(_) => panic!("the second wss:// client from 127.0.0.1 was admitted beyond the cap"),
+    }
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.ws(wss(&gw)).connect().await {
+            Ok(_) => break,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the slot is not given back after the first socket closed: {e}"
+            ),
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }

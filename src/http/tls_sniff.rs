@@ -1,0 +1,431 @@
+//! The TLS listeners (`gateway.tls.enabled`): each accepted connection's first bytes are
+//! peeked (`MSG_PEEK`, nothing consumed) before rustls sees them.
+//!
+//! - A TLS record (`0x16`, a handshake: the ClientHello) goes to rustls as before.
+//! - A plain HTTP request line (an upper-case method token and a space: `GET `, `POST `,
+//!   a `ws://` upgrade, …) is answered `400 Bad Request` in plain HTTP/1.1 with a body that
+//!   names the problem and the fix ([`PLAIN_HTTP_BODY`]), then closed gracefully (our write
+//!   side shut down, the request drained for a bounded time and size) so the client reads the
+//!   answer instead of a reset.
+//! - Anything else is closed without an answer.
+//! - A peer that sends nothing is closed after [`TLS_HANDSHAKE_TIMEOUT`], as rustls did.
+//!
+//! Plain listeners (TLS off, the Tailscale Serve listener) never go through this: they stay on
+//! `HttpServer::listen` in [`super::serve`].
+//!
+//! The HTTP service behind rustls is the one `HttpServer::listen_rustls_0_23` builds, with the
+//! same settings (keep-alive, request and disconnect timeouts, `TCP_NODELAY`, the
+//! `on_connect` hook, graceful shutdown): [`serve`] builds the `actix_server` itself because
+//! `HttpServer` cannot put a service in front of its TLS acceptor.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::io;
+use std::net::TcpListener;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use actix_http::body::MessageBody;
+use actix_http::{HttpService, Request, Response, TlsAcceptorConfig};
+use actix_service::{IntoServiceFactory, ServiceFactory, ServiceFactoryExt as _, map_config};
+use actix_tls::accept::TlsError;
+use actix_tls::accept::rustls_0_23::TlsStream;
+use actix_web::dev::{AppConfig, Extensions, Server};
+use actix_web::rt::net::TcpStream;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// How long a new connection on a TLS listener has to send its first bytes, and then (again)
+/// to finish the TLS handshake. actix-tls' own default; a silent peer is dropped after it.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The part of [`PLAIN_HTTP_BODY`] our client looks for to tell a `ws://` user to use `wss://`.
+pub const PLAIN_HTTP_MARKER: &str = "this gateway serves HTTPS/WSS on this port";
+
+/// The body of the answer to plain HTTP on a TLS port.
+pub const PLAIN_HTTP_BODY: &str = "Plain HTTP sent to a TLS port: this gateway serves HTTPS/WSS on this port. Use https:// (or wss:// for WebSocket clients), or turn TLS off with gateway.tls.enabled=false.\n";
+
+/// Bytes peeked to classify a connection: the longest method token we recognise plus a space.
+const PEEK_BYTES: usize = 16;
+/// While the first bytes are an incomplete method token, peek again this often.
+const PEEK_RETRY: Duration = Duration::from_millis(10);
+/// After the 400: how long, and how much of the request, is read before closing.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 64 * 1024;
+/// Connections being sniffed at once per worker; beyond it the worker stops accepting until
+/// one is done (the kernel's backlog holds the rest), as actix-tls does for handshakes.
+const MAX_SNIFFING: usize = 256;
+
+/// What the first bytes of a connection are.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FirstBytes {
+    /// A TLS handshake record.
+    Tls,
+    /// A plain HTTP request line; `head` when the method is `HEAD` (the answer has no body).
+    Http {
+        /// The method is `HEAD`.
+        head: bool,
+    },
+    /// Neither.
+    Other,
+}
+
+/// Classifies `b` (the bytes received so far, at least one); `None` while `b` is an
+/// incomplete method token that more bytes may complete.
+pub fn classify(b: &[u8]) -> Option<FirstBytes> {
+    let first = *b.first()?;
+    if first == 0x16 {
+        return Some(FirstBytes::Tls);
+    }
+    if !first.is_ascii_uppercase() {
+        return Some(FirstBytes::Other);
+    }
+    // A method token: upper-case letters (and `-`, as in `M-SEARCH`), then one space.
+    let token = b
+        .iter()
+        .take_while(|c| c.is_ascii_uppercase() || **c == b'-')
+        .count();
+    match b.get(token) {
+        Some(b' ') => Some(FirstBytes::Http {
+            head: &b[..token] == b"HEAD",
+        }),
+        Some(_) => Some(FirstBytes::Other),
+        None if token < PEEK_BYTES - 1 => None,
+        None => Some(FirstBytes::Other),
+    }
+}
+
+/// Why a connection did not reach rustls (the accept loop drops the error).
+fn refused(why: &'static str) -> SniffError {
+    TlsError::Tls(io::Error::other(why))
+}
+
+/// Peeks at the first bytes of `io` (bounded by [`TLS_HANDSHAKE_TIMEOUT`]): `Ok` hands a TLS
+/// connection on to rustls; plain HTTP is answered and closed; anything else is closed.
+async fn sniff(io: TcpStream) -> Result<TcpStream, SniffError> {
+    let deadline = tokio::time::Instant::now() + TLS_HANDSHAKE_TIMEOUT;
+    let mut buf = [0u8; PEEK_BYTES];
+    let kind = loop {
+        let n = match tokio::time::timeout_at(deadline, io.peek(&mut buf)).await {
+            Err(_) => return Err(TlsError::Timeout),
+            Ok(Err(e)) => return Err(TlsError::Tls(e)),
+            Ok(Ok(0)) => return Err(refused("closed before sending anything")),
+            Ok(Ok(n)) => n,
+        };
+        match classify(&buf[..n]) {
+            Some(kind) => break kind,
+            // The rest of the method token has not arrived yet: `peek` would return the same
+            // bytes at once, so wait a little (still bounded by the deadline).
+            None => {
+                if tokio::time::Instant::now() + PEEK_RETRY >= deadline {
+                    return Err(TlsError::Timeout);
+                }
+                tokio::time::sleep(PEEK_RETRY).await;
+            }
+        }
+    };
+    match kind {
+        FirstBytes::Tls => Ok(io),
+        FirstBytes::Http { head } => {
+            if let Ok(peer) = io.peer_addr() {
+                log::debug!("plain HTTP from {peer} on a TLS port: answered 400");
+            }
+            answer_plain_http(io, head).await;
+            Err(refused("plain HTTP on a TLS port"))
+        }
+        FirstBytes::Other => Err(refused("neither TLS nor HTTP")),
+    }
+}
+
+/// The whole `400` answer to plain HTTP on a TLS port.
+pub fn plain_http_answer(head: bool) -> String {
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        PLAIN_HTTP_BODY.len(),
+        if head { "" } else { PLAIN_HTTP_BODY }
+    )
+}
+
+/// Writes the `400`, shuts our side down and reads (bounded in time and size) what the client
+/// still sends, so closing does not reset the connection before the client read the answer.
+async fn answer_plain_http(mut io: TcpStream, head: bool) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        io.write_all(plain_http_answer(head).as_bytes()).await?;
+        io.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut read = 0;
+        while read < DRAIN_BYTES {
+            match io.read(&mut sink).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok::<_, io::Error>(())
+    })
+    .await;
+}
+
+type SniffError = TlsError<io::Error, actix_http::error::DispatchError>;
+
+/// Makes one [`SniffService`] per worker.
+#[derive(Clone, Copy)]
+struct SniffFactory;
+
+impl ServiceFactory<TcpStream> for SniffFactory {
+    type Response = TcpStream;
+    type Error = SniffError;
+    type Config = ();
+    type Service = SniffService;
+    type InitError = ();
+    type Future = std::future::Ready<Result<SniffService, ()>>;
+
+    fn new_service(&self, (): ()) -> Self::Future {
+        std::future::ready(Ok(SniffService {
+            slots: Rc::new(Slots::default()),
+        }))
+    }
+}
+
+/// Runs [`sniff`] on each connection, at most [`MAX_SNIFFING`] at once.
+struct SniffService {
+    slots: Rc<Slots>,
+}
+
+/// A worker's count of connections being sniffed, and the accept loop waiting for a slot.
+#[derive(Default)]
+struct Slots {
+    busy: Cell<usize>,
+    waiting: Cell<Option<Waker>>,
+}
+
+/// One taken slot; given back (waking the accept loop) when the sniff ends.
+struct Slot(Rc<Slots>);
+
+impl Slot {
+    fn take(slots: &Rc<Slots>) -> Self {
+        slots.busy.set(slots.busy.get() + 1);
+        Self(slots.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let busy = self.0.busy.get();
+        self.0.busy.set(busy.saturating_sub(1));
+        if let Some(w) = self.0.waiting.take() {
+            w.wake();
+        }
+    }
+}
+
+impl actix_service::Service<TcpStream> for SniffService {
+    type Response = TcpStream;
+    type Error = SniffError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<TcpStream, SniffError>>;
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), SniffError>> {
+        if self.slots.busy.get() < MAX_SNIFFING {
+            Poll::Ready(Ok(()))
+        } else {
+            self.slots.waiting.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+
+    fn call(&self, io: TcpStream) -> Self::Future {
+        let slot = Slot::take(&self.slots);
+        Box::pin(async move {
+            let res = sniff(io).await;
+            drop(slot);
+            res
+        })
+    }
+}
+
+/// The `on_connect` hook shared with the plain listeners.
+pub type OnConnect = Arc<dyn Fn(&dyn Any, &mut Extensions) + Send + Sync>;
+
+/// The server settings shared with the plain listeners' `HttpServer`.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Worker threads.
+    pub workers: usize,
+    /// Listen backlog.
+    pub backlog: u32,
+    /// `TCP_NODELAY` on accepted sockets.
+    pub tcp_nodelay: bool,
+    /// Seconds a stopping server waits for its workers.
+    pub shutdown_timeout: u64,
+    /// How long a closing connection is drained.
+    pub client_disconnect_timeout: Duration,
+}
+
+/// Builds and starts the server on TLS `listeners` (see the module docs). `app` is the
+/// application factory given to `HttpServer::new` for plain listeners.
+pub fn serve<F, I, S, B>(
+    listeners: Vec<TcpListener>,
+    app: F,
+    on_connect: OnConnect,
+    settings: Settings,
+    tls: &rustls::ServerConfig,
+) -> io::Result<Server>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as actix_service::Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    let mut builder = Server::build()
+        .workers(settings.workers)
+        .backlog(settings.backlog)
+        .shutdown_timeout(settings.shutdown_timeout)
+        .disable_signals();
+    let graceful = builder.graceful_shutdown_signal();
+    for lst in listeners {
+        let addr = lst.local_addr()?;
+        let app = app.clone();
+        let on_connect = on_connect.clone();
+        let graceful = graceful.clone();
+        let tls = tls.clone();
+        builder = builder.listen(format!("openclaw-tls-{addr}"), lst, move || {
+            let on_connect = on_connect.clone();
+            let graceful = graceful.clone();
+            let host = addr.to_string();
+            let http = HttpService::<TlsStream<TcpStream>, _, _, _, _>::build()
+                .graceful_shutdown_signal(move || {
+                    let signal = graceful.clone();
+                    async move { signal.notified().await }
+                })
+                .client_disconnect_timeout(settings.client_disconnect_timeout)
+                .tcp_nodelay(settings.tcp_nodelay)
+                .on_connect_ext(move |io: &TlsStream<TcpStream>, ext: &mut Extensions| {
+                    on_connect(io as &dyn Any, ext)
+                })
+                .finish(map_config(
+                    app()
+                        .into_factory()
+                        .map_err(|err| err.into().error_response()),
+                    // What `HttpServer` gives a TLS listener's app (`secure`, host = address);
+                    // `AppConfig::new` is crate-private, this is its public (doc-hidden) twin.
+                    move |()| AppConfig::__priv_test_new(true, host.clone(), addr),
+                ))
+                .rustls_0_23_with_config(
+                    tls.clone(),
+                    TlsAcceptorConfig::default().handshake_timeout(TLS_HANDSHAKE_TIMEOUT),
+                );
+            SniffFactory.and_then(http)
+        })?;
+    }
+    Ok(builder.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FirstBytes, PLAIN_HTTP_BODY, classify, plain_http_answer};
+
+    /// A full worker stops accepting (`poll_ready` pending) until a sniff ends, which wakes it.
+    #[test]
+    fn sniffing_is_capped_per_worker() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::task::{Context, Poll, Wake, Waker};
+
+        use actix_service::Service as _;
+
+        struct Flag(AtomicBool);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let svc = super::SniffService {
+            slots: std::rc::Rc::new(super::Slots::default()),
+        };
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut held: Vec<super::Slot> = Vec::new();
+        for _ in 0..super::MAX_SNIFFING {
+            assert!(svc.poll_ready(&mut cx).is_ready());
+            held.push(super::Slot::take(&svc.slots));
+        }
+        assert!(matches!(svc.poll_ready(&mut cx), Poll::Pending));
+        assert!(!flag.0.load(Ordering::SeqCst));
+        held.pop();
+        assert!(
+            flag.0.load(Ordering::SeqCst),
+            "a freed slot wakes the accept loop"
+        );
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        drop(held);
+        assert_eq!(svc.slots.busy.get(), 0);
+    }
+
+    #[test]
+    fn first_bytes_are_classified() {
+        assert_eq!(classify(b"\x16\x03\x01\x02\x00"), Some(FirstBytes::Tls));
+        assert_eq!(classify(b"\x16"), Some(FirstBytes::Tls));
+        for req in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"POST /x HTTP/1.1",
+            b"OPTIONS * HTTP/1.1",
+            b"PUT ",
+            b"DELETE /",
+            b"PATCH /",
+            b"CONNECT host:443",
+            b"M-SEARCH * HTTP/1.1",
+            b"PRI * HTTP/2.0",
+        ] {
+            assert_eq!(
+                classify(req),
+                Some(FirstBytes::Http { head: false }),
+                "{req:?}"
+            );
+        }
+        assert_eq!(
+            classify(b"HEAD / HTTP/1.1"),
+            Some(FirstBytes::Http { head: true })
+        );
+        // Incomplete tokens wait for more bytes.
+        assert_eq!(classify(b"G"), None);
+        assert_eq!(classify(b"GE"), None);
+        assert_eq!(classify(b"OPTIONS"), None);
+        // Anything else is closed.
+        for junk in [
+            &b"\x00"[..],
+            b"\x80\x2e\x01",
+            b"get / HTTP/1.1",
+            b" GET",
+            b"GET\t/",
+            b"G\x00",
+            b"SSH-2.0-OpenSSH",
+            b"ABCDEFGHIJKLMNOP",
+            b"\x15\x03\x03",
+        ] {
+            assert_eq!(classify(junk), Some(FirstBytes::Other), "{junk:?}");
+        }
+        assert_eq!(classify(b""), None);
+    }
+
+    #[test]
+    fn the_answer_is_a_complete_response() {
+        let full = plain_http_answer(false);
+        assert!(full.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        assert!(full.contains("\r\nConnection: close\r\n"));
+        assert!(full.contains("\r\nContent-Type: text/plain; charset=utf-8\r\n"));
+        let (head, body) = full.split_once("\r\n\r\n").expect("head and body");
+        assert_eq!(body, PLAIN_HTTP_BODY);
+        assert!(PLAIN_HTTP_BODY.contains(super::PLAIN_HTTP_MARKER));
+        assert!(head.contains(&format!("\r\nContent-Length: {}", body.len())));
+        // HEAD: same length announced, no body.
+        let head_only = plain_http_answer(true);
+        assert!(head_only.ends_with("\r\n\r\n"));
+        assert!(head_only.contains(&format!("\r\nContent-Length: {}", PLAIN_HTTP_BODY.len())));
+    }
+}
