@@ -1,7 +1,7 @@
 //! Inbound WebSocket text frames: `parse_inbound` (the full classification every frame
 //! gets) and `peek_request` (the cheap head parse used before access checks) must never
 //! panic, and must agree: when the peek finds a request, the full parse finds the same id
-//! and method.
+//! and method, or refuses it as a bad request under that same id (so the client is answered).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
             Inbound::Request(r) => {
                 assert_eq!(r.id, id, "peek and parse disagree on the id");
                 assert_eq!(r.method, method, "peek and parse disagree on the method");
+            }
+            Inbound::BadRequest { id: bad_id, .. } => {
+                assert_eq!(bad_id, id, "a refused request must be answered under its id");
             }
             other => panic!("peek found request {id}/{method}, parse says {other:?}"),
         }

@@ -389,6 +389,29 @@ async fn frames_over_64k_after_auth_are_answered_over_25mib_closed_1009() {
 }
 
 #[actix_web::test]
+async fn a_request_with_a_number_beyond_f64_is_answered_not_ignored() {
+    // JSON.parse reads `1e400` as Infinity; serde_json refuses it. The client must still get
+    // an answer under its id (fuzz finding), and the session stays usable.
+    let gw = TestGateway::with_token("T");
+    let (mut c, _) = WsClient::hello(gw.port, cli_params("T", &["operator.admin"])).await;
+    c.send_text(r#"{"type":"req","id":"inf","method":"health","params":{"x":1e400}}"#)
+        .await;
+    let res = c.response("inf").await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert_eq!(error_of(&res)["code"], "INVALID_REQUEST", "{res}");
+    let message = error_of(&res)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.starts_with("invalid request frame: number out of range at line 1 column"),
+        "{message}"
+    );
+    let res = c.request("health", json!({})).await;
+    assert_eq!(res["ok"], true, "{res}");
+}
+
+#[actix_web::test]
 async fn large_frames_for_a_forbidden_method_get_the_scope_error() {
     let gw = TestGateway::with_token("T");
     let (mut c, _) = WsClient::hello(gw.port, cli_params("T", &["operator.read"])).await;

@@ -184,11 +184,23 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
 pub fn parse_inbound(text: &str) -> Inbound {
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(_) => match replace_lone_surrogates(text)
+        Err(err) => match replace_lone_surrogates(text)
             .and_then(|fixed| serde_json::from_str(&fixed).ok())
         {
             Some(v) => v,
-            None => return Inbound::NotJson,
+            // Syntactically a request whose body serde_json still refuses (a number beyond
+            // f64 such as `1e400`, which `JSON.parse` turns into Infinity): answer it with an
+            // error under its own id rather than ignore it and leave the client waiting.
+            // (Found by the `frame` fuzz target: the head parse skips such a number unchecked.)
+            None => {
+                return match peek_request(text) {
+                    Some((id, _)) => Inbound::BadRequest {
+                        id,
+                        message: format!("invalid request frame: {err}"),
+                    },
+                    None => Inbound::NotJson,
+                };
+            }
         },
     };
     let Value::Object(mut map) = value else {
@@ -269,6 +281,32 @@ mod tests {
             replace_lone_surrogates(r#""x\udc00\ud800""#).as_deref(),
             Some(r#""x\ufffd\ufffd""#)
         );
+    }
+
+    #[test]
+    fn a_request_with_a_number_beyond_f64_is_answered_under_its_id() {
+        // The fuzz finding (trimmed): `2e5318576640` overflows f64; the head parse skips it.
+        let text = r#"{"type":"req","id":"81a","method":"node.ine","params":{"free":2e5318576640,"n":[1e400,-1e999]}}"#;
+        assert!(serde_json::from_str::<Value>(text).is_err());
+        assert_eq!(
+            peek_request(text),
+            Some(("81a".to_owned(), "node.ine".to_owned()))
+        );
+        match parse_inbound(text) {
+            Inbound::BadRequest { id, message } => {
+                assert_eq!(id, "81a");
+                assert!(
+                    message.starts_with("invalid request frame: number out of range at line 1"),
+                    "{message}"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Not a request: still ignored as not JSON, never answered.
+        assert!(matches!(
+            parse_inbound(r#"{"type":"event","x":1e400}"#),
+            Inbound::NotJson
+        ));
     }
 
     #[test]
