@@ -429,31 +429,20 @@ async fn resolve_node(registry: &Addr<Registry>, reference: &str) -> Result<Stri
         .send(ListNodes)
         .await
         .map_err(|_| "gateway is shutting down".to_owned())?;
-    let nodes = list
-        .get("nodes")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let nodes = list.nodes;
     let r = reference.trim();
-    let id_of = |n: &Value| {
-        n.get("nodeId")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
-    if let Some(n) = nodes.iter().find(|n| id_of(n) == r) {
-        return Ok(id_of(n));
+    if let Some(n) = nodes.iter().find(|n| n.node_id == r) {
+        return Ok(n.node_id.clone());
     }
     let matches: Vec<String> = nodes
-        .iter()
+        .into_iter()
         .filter(|n| {
-            let id = id_of(n);
-            (r.len() >= 6 && id.starts_with(r))
-                || n.get("displayName")
-                    .and_then(Value::as_str)
+            (r.len() >= 6 && n.node_id.starts_with(r))
+                || n.display_name
+                    .as_deref()
                     .is_some_and(|d| d.eq_ignore_ascii_case(r))
         })
-        .map(id_of)
+        .map(|n| n.node_id)
         .collect();
     match matches.as_slice() {
         [one] => Ok(one.clone()),
@@ -488,18 +477,16 @@ async fn run_tool(
         "status" => match registry.send(ListNodes).await {
             Ok(list) => {
                 let nodes: Vec<Value> = list
-                    .get("nodes")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .map(|n| json!({
-                                "nodeId": n.get("nodeId"), "displayName": n.get("displayName"),
-                                "platform": n.get("platform"), "connected": n.get("connected"),
-                                "approvalState": n.get("approvalState"), "commands": n.get("commands"),
-                            }))
-                            .collect()
+                    .nodes
+                    .iter()
+                    .map(|n| {
+                        json!({
+                            "nodeId": n.node_id, "displayName": n.display_name,
+                            "platform": n.platform, "connected": n.connected,
+                            "approvalState": n.approval_state, "commands": n.commands,
+                        })
                     })
-                    .unwrap_or_default();
+                    .collect();
                 json!({"ok": true, "nodes": nodes})
             }
             Err(_) => json!({"ok": false, "error": "gateway is shutting down"}),
@@ -515,7 +502,7 @@ async fn run_tool(
             if action == "describe" {
                 return match registry.send(DescribeNode { node_id }).await {
                     Ok(Ok(v)) => json!({"ok": true, "node": v}),
-                    Ok(Err(e)) => json!({"ok": false, "error": e.message}),
+                    Ok(Err(e)) => json!({"ok": false, "error": e.to_string()}),
                     Err(_) => json!({"ok": false, "error": "gateway is shutting down"}),
                 };
             }

@@ -26,10 +26,21 @@
 //! ([`ws_session::method_names`]) and the access check
 //! ([`protocol::scopes::method_access`]) come from it.
 //!
+//! Messages between actors answer typed replies, not `serde_json::Value`: reply structs
+//! (e.g. [`registry::nodes::NodeList`], [`registry::pairing_ops::PairingReply`],
+//! [`registry::runs::WaitReply`], [`registry::runs::SessionList`],
+//! [`registry::channels::ChannelsStatusReply`], [`channel::ChannelStatus`]) whose `Serialize`
+//! writes the wire object (fields named and ordered as its keys), serialized once when the
+//! frame is written. `Value` remains only for JSON a client or node supplied (host stats,
+//! permissions, a command's result, transcript values, a channel's own status fields).
+//!
 //! Errors stay typed inside the engine — [`store::StoreError`],
-//! [`node_session::InvokeError`], [`channel::ChannelError`], [`channel::WebhookError`] — and
+//! [`node_session::InvokeError`], [`channel::ChannelError`], [`channel::WebhookError`],
+//! [`registry::nodes::NodeError`], [`registry::pairing_ops::PairingError`],
+//! [`registry::runs::HistoryError`], [`registry::channels::RouteError`] — and
 //! become a wire [`protocol::error::ErrorShape`] or an HTTP status only where the answer is
-//! written; the `details.code` strings are the constants of [`protocol::codes`].
+//! written (the method handlers in `ws_session/methods/`, the HTTP handlers); the
+//! `details.code` strings are the constants of [`protocol::codes`].
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::constant_time_eq;
@@ -439,40 +438,89 @@ impl PairingBook {
     }
 
     /// Public view of a paired device (token hashes stripped).
-    pub fn device_view(d: &PairedDevice, connected: bool) -> Value {
-        let tokens: Vec<Value> = d
-            .tokens
-            .iter()
-            .map(|t| json!({"role": t.role, "scopes": t.scopes, "createdAtMs": t.created_at_ms}))
-            .collect();
-        let mut v = json!({
-            "deviceId": d.device_id,
-            "publicKey": d.public_key,
-            "clientId": d.client_id,
-            "clientMode": d.client_mode,
-            "role": d.roles.first().cloned().unwrap_or_default(),
-            "roles": d.roles,
-            "scopes": d.scopes,
-            "approvedVia": d.approved_via,
-            "createdAtMs": d.created_at_ms,
-            "approvedAtMs": d.approved_at_ms,
-            "connected": connected,
-            "tokens": tokens,
-        });
-        for (k, val) in [
-            ("displayName", &d.display_name),
-            ("platform", &d.platform),
-            ("deviceFamily", &d.device_family),
-        ] {
-            if let Some(x) = val {
-                v[k] = json!(x);
-            }
+    pub fn device_view(d: &PairedDevice, connected: bool) -> DeviceView {
+        DeviceView {
+            approved_at_ms: d.approved_at_ms,
+            approved_via: d.approved_via.clone(),
+            client_id: d.client_id.clone(),
+            client_mode: d.client_mode.clone(),
+            connected,
+            created_at_ms: d.created_at_ms,
+            device_family: d.device_family.clone(),
+            device_id: d.device_id.clone(),
+            display_name: d.display_name.clone(),
+            last_seen_at_ms: d.last_seen_at_ms,
+            platform: d.platform.clone(),
+            public_key: d.public_key.clone(),
+            role: d.roles.first().cloned().unwrap_or_default(),
+            roles: d.roles.clone(),
+            scopes: d.scopes.clone(),
+            tokens: d
+                .tokens
+                .iter()
+                .map(|t| TokenView {
+                    created_at_ms: t.created_at_ms,
+                    role: t.role.clone(),
+                    scopes: t.scopes.clone(),
+                })
+                .collect(),
         }
-        if let Some(t) = d.last_seen_at_ms {
-            v["lastSeenAtMs"] = json!(t);
-        }
-        v
     }
+}
+
+/// A paired device as `device.pair.list` / `device.pair.approve` show it (no token
+/// secrets). Fields in the order of the wire object's keys; absent ones are omitted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceView {
+    /// Last approval.
+    pub approved_at_ms: u64,
+    /// Who approved it.
+    pub approved_via: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client mode.
+    pub client_mode: String,
+    /// Whether a session of it is open.
+    pub connected: bool,
+    /// First pairing.
+    pub created_at_ms: u64,
+    /// Device family.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_family: Option<String>,
+    /// Device id.
+    pub device_id: String,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Last connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_at_ms: Option<u64>,
+    /// Platform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Public key.
+    pub public_key: String,
+    /// First role (`""` when none).
+    pub role: String,
+    /// Paired roles.
+    pub roles: Vec<String>,
+    /// Approved scopes.
+    pub scopes: Vec<String>,
+    /// Its device tokens, without the secrets.
+    pub tokens: Vec<TokenView>,
+}
+
+/// A device token as listed (the secret is never shown again).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    /// Issue time.
+    pub created_at_ms: u64,
+    /// Role.
+    pub role: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ pub async fn ready(engine: web::Data<Engine>) -> HttpResponse {
         )
         .await;
         match res {
-            Ok(Ok(v)) => failing.extend(failing_channels(&v)),
+            Ok(Ok(v)) => failing.extend(failing_channels(&json!(v))),
             _ => failing.push("gateway".to_owned()),
         }
     }

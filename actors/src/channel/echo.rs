@@ -6,12 +6,13 @@
 //! [`DeliverReply`] it gets is forwarded to the test's receiver.
 
 use actix::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
-    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget,
-    DeliverReply, GetChannelStatus, InboundMessage, ListChannelPairing,
+    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelRecipients,
+    ChannelStatus, ChatTarget, DeliverReply, GetChannelStatus, InboundMessage, ListChannelPairing,
+    PairingApproval,
 };
 use crate::registry::runs::InboundReceived;
 use crate::util::now_ms;
@@ -120,7 +121,11 @@ impl Handler<GetChannelStatus> for EchoChannel {
     type Result = MessageResult<GetChannelStatus>;
 
     fn handle(&mut self, _: GetChannelStatus, _: &mut Self::Context) -> Self::Result {
-        MessageResult(json!({"accountId": self.account, "running": true}))
+        MessageResult(ChannelStatus {
+            account_id: Some(self.account.clone()),
+            running: true,
+            details: serde_json::Map::new(),
+        })
     }
 }
 
@@ -133,7 +138,7 @@ impl Handler<ListChannelPairing> for EchoChannel {
 }
 
 impl Handler<ApproveChannelPairing> for EchoChannel {
-    type Result = Result<Value, ChannelError>;
+    type Result = Result<PairingApproval, ChannelError>;
 
     fn handle(&mut self, _: ApproveChannelPairing, _: &mut Self::Context) -> Self::Result {
         Err(ChannelError::NoPairing(KIND.id))
@@ -250,6 +255,7 @@ mod tests {
             .send(ListSessions { limit: 10 })
             .await
             .expect("registry up");
+        let sessions = serde_json::to_value(&sessions).expect("serializes");
         assert_eq!(
             sessions["sessions"][0]["key"],
             json!("agent:main:echo:dm:77")
@@ -309,6 +315,7 @@ mod tests {
             .send(ChannelsStatus)
             .await
             .expect("registry up");
+        let status = serde_json::to_value(&status).expect("serializes");
         assert_eq!(status["channelOrder"], json!(["echo"]));
         assert_eq!(status["channelLabels"], json!({"echo": "Echo"}));
         assert_eq!(
@@ -321,6 +328,7 @@ mod tests {
             .send(ChannelPairingList)
             .await
             .expect("registry up");
+        let pairing = serde_json::to_value(&pairing).expect("serializes");
         assert_eq!(
             pairing["accounts"],
             json!([{"channel": "echo", "accountId": "default"}])

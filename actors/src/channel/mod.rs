@@ -69,23 +69,92 @@ pub struct DeliverReply {
     pub text: String,
 }
 
-/// Status of one account for `channels.status` / `health` (a JSON object with at least
-/// `accountId` and `running`).
+/// Status of one account for `channels.status` / `health`.
 #[derive(Message)]
-#[rtype(result = "Value")]
+#[rtype(result = "ChannelStatus")]
 pub struct GetChannelStatus;
+
+/// One account's status: what the registry reads (`running`) and the channel's own fields
+/// (`details`, flattened into the same wire object: for Telegram the bot, poll mode, last
+/// error, policies and queue lengths).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelStatus {
+    /// Account id (absent only for an account whose actor is gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// Whether it is taking messages.
+    pub running: bool,
+    /// The channel's own status fields.
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, Value>,
+}
+
+impl ChannelStatus {
+    /// The status of an account whose actor does not answer.
+    pub fn stopped() -> Self {
+        let mut details = serde_json::Map::new();
+        details.insert("lastError".into(), "channel actor stopped".into());
+        Self {
+            account_id: None,
+            running: false,
+            details,
+        }
+    }
+}
 
 /// Pending DM pairing requests of one account (`channels.pairing.list`).
 #[derive(Message)]
-#[rtype(result = "Vec<Value>")]
+#[rtype(result = "Vec<ChannelPairingRequest>")]
 pub struct ListChannelPairing;
+
+/// A pending DM pairing request, as `channels.pairing.list` shows it. Fields in the order
+/// of the wire object's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelPairingRequest {
+    /// Account.
+    pub account_id: String,
+    /// Channel kind id.
+    pub channel: &'static str,
+    /// The code.
+    pub code: String,
+    /// Created.
+    pub created_at_ms: u64,
+    /// Expires.
+    pub expires_at_ms: u64,
+    /// The sender's id on the channel.
+    pub id: String,
+    /// The sender's name.
+    pub name: String,
+    /// Same as `code`.
+    pub request_id: String,
+    /// The sender's username (`null` when none).
+    pub username: Option<String>,
+}
 
 /// Approves a pairing code (`channels.pairing.approve`, `openclaw pairing approve`).
 #[derive(Message)]
-#[rtype(result = "Result<Value, ChannelError>")]
+#[rtype(result = "Result<PairingApproval, ChannelError>")]
 pub struct ApproveChannelPairing {
     /// The code (case-insensitive).
     pub code: String,
+}
+
+/// What an approved pairing code answers. Fields in the order of the wire object's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingApproval {
+    /// Account.
+    pub account_id: String,
+    /// Always `true`.
+    pub approved: bool,
+    /// Channel kind id.
+    pub channel: &'static str,
+    /// The approved sender's id on the channel.
+    pub id: String,
+    /// The code (normalized).
+    pub request_id: String,
 }
 
 /// Why a channel could not deliver a message or approve a pairing code. The registry turns

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::Registry;
 use crate::channel::{
-    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, DeliverReply,
-    GetChannelStatus, ListChannelPairing, WebhookDelivery, WebhookError,
+    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelPairingRequest,
+    ChannelStatus, DeliverReply, GetChannelStatus, ListChannelPairing, PairingApproval,
+    WebhookDelivery, WebhookError,
 };
 use crate::protocol::error::ErrorShape;
 use crate::util::now_ms;
@@ -225,13 +225,41 @@ impl Handler<SendOutbound> for Registry {
     }
 }
 
+/// One channel kind in `channels.status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KindStatus {
+    /// Its accounts by id.
+    pub accounts: BTreeMap<String, ChannelStatus>,
+    /// Always `true` (only configured kinds are listed).
+    pub configured: bool,
+    /// Whether any account is running.
+    pub running: bool,
+}
+
+/// What `channels.status` answers (and `health` takes its channel part from). Fields in
+/// the order of the wire object's keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelsStatusReply {
+    /// Display labels by kind id.
+    pub channel_labels: BTreeMap<&'static str, &'static str>,
+    /// Kind ids, in order.
+    pub channel_order: Vec<&'static str>,
+    /// Status by kind id.
+    pub channels: BTreeMap<&'static str, KindStatus>,
+    /// The model provider's label.
+    pub model: String,
+    /// Answer time.
+    pub ts: u64,
+}
+
 /// `channels.status`, and the channel part of `health`.
 #[derive(Message)]
-#[rtype(result = "Value")]
+#[rtype(result = "ChannelsStatusReply")]
 pub struct ChannelsStatus;
 
 impl Handler<ChannelsStatus> for Registry {
-    type Result = ResponseActFuture<Self, Value>;
+    type Result = ResponseActFuture<Self, ChannelsStatusReply>;
 
     fn handle(&mut self, _: ChannelsStatus, _: &mut Self::Context) -> Self::Result {
         let futs: Vec<_> = self
@@ -248,11 +276,10 @@ impl Handler<ChannelsStatus> for Registry {
         Box::pin(
             async move {
                 // Kinds in key order, each with its accounts in account order.
-                let mut kinds: Vec<(&'static ChannelKind, BTreeMap<String, Value>)> = Vec::new();
+                let mut kinds: Vec<(&'static ChannelKind, BTreeMap<String, ChannelStatus>)> =
+                    Vec::new();
                 for (kind, id, f) in futs {
-                    let v = f.await.unwrap_or_else(
-                        |_| json!({"running": false, "lastError": "channel actor stopped"}),
-                    );
+                    let v = f.await.unwrap_or_else(|_| ChannelStatus::stopped());
                     match kinds.iter_mut().find(|(k, _)| k.id == kind.id) {
                         Some((_, accounts)) => {
                             accounts.insert(id, v);
@@ -264,27 +291,27 @@ impl Handler<ChannelsStatus> for Registry {
             }
             .into_actor(self)
             .map(|kinds, act, _| {
-                let mut channels = serde_json::Map::new();
-                let mut labels = serde_json::Map::new();
-                let mut order = Vec::new();
+                let mut reply = ChannelsStatusReply {
+                    channel_labels: BTreeMap::new(),
+                    channel_order: Vec::new(),
+                    channels: BTreeMap::new(),
+                    model: act.model.label(),
+                    ts: now_ms(),
+                };
                 for (kind, accounts) in kinds {
-                    let running = accounts
-                        .values()
-                        .any(|a| a.get("running") == Some(&json!(true)));
-                    channels.insert(
-                        kind.id.into(),
-                        json!({"configured": true, "running": running, "accounts": accounts}),
+                    let running = accounts.values().any(|a| a.running);
+                    reply.channels.insert(
+                        kind.id,
+                        KindStatus {
+                            accounts,
+                            configured: true,
+                            running,
+                        },
                     );
-                    labels.insert(kind.id.into(), json!(kind.label));
-                    order.push(kind.id);
+                    reply.channel_labels.insert(kind.id, kind.label);
+                    reply.channel_order.push(kind.id);
                 }
-                json!({
-                    "ts": now_ms(),
-                    "channels": channels,
-                    "channelOrder": order,
-                    "channelLabels": labels,
-                    "model": act.model.label(),
-                })
+                reply
             }),
         )
     }
@@ -318,13 +345,44 @@ impl Handler<RouteWebhook> for Registry {
     }
 }
 
+/// A channel account, as `channels.pairing.list` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountRef {
+    /// Account id.
+    pub account_id: String,
+    /// Channel kind id.
+    pub channel: &'static str,
+}
+
+/// The pairing bounds `channels.pairing.list` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingLimits {
+    /// Pending codes per account.
+    pub pending_per_account: usize,
+    /// Code lifetime.
+    pub ttl_ms: u64,
+}
+
+/// What `channels.pairing.list` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelPairingListReply {
+    /// Every channel account.
+    pub accounts: Vec<AccountRef>,
+    /// The bounds.
+    pub limits: PairingLimits,
+    /// Pending requests of every account.
+    pub requests: Vec<ChannelPairingRequest>,
+}
+
 /// `channels.pairing.list`.
 #[derive(Message)]
-#[rtype(result = "Value")]
+#[rtype(result = "ChannelPairingListReply")]
 pub struct ChannelPairingList;
 
 impl Handler<ChannelPairingList> for Registry {
-    type Result = ResponseActFuture<Self, Value>;
+    type Result = ResponseActFuture<Self, ChannelPairingListReply>;
 
     fn handle(&mut self, _: ChannelPairingList, _: &mut Self::Context) -> Self::Result {
         let futs: Vec<_> = self
@@ -342,13 +400,21 @@ impl Handler<ChannelPairingList> for Registry {
             async move {
                 let mut requests = Vec::new();
                 let mut accounts = Vec::new();
-                for (kind, id, f) in futs {
-                    accounts.push(json!({"channel": kind, "accountId": id}));
+                for (channel, account_id, f) in futs {
+                    accounts.push(AccountRef {
+                        account_id,
+                        channel,
+                    });
                     requests.extend(f.await.unwrap_or_default());
                 }
-                json!({"accounts": accounts, "requests": requests,
-                    "limits": {"pendingPerAccount": crate::channel::MAX_PENDING_PAIRING,
-                               "ttlMs": crate::channel::PAIRING_TTL_MS}})
+                ChannelPairingListReply {
+                    accounts,
+                    limits: PairingLimits {
+                        pending_per_account: crate::channel::MAX_PENDING_PAIRING,
+                        ttl_ms: crate::channel::PAIRING_TTL_MS,
+                    },
+                    requests,
+                }
             }
             .into_actor(self),
         )
@@ -357,7 +423,7 @@ impl Handler<ChannelPairingList> for Registry {
 
 /// `channels.pairing.approve`.
 #[derive(Message)]
-#[rtype(result = "Result<Value, RouteError>")]
+#[rtype(result = "Result<PairingApproval, RouteError>")]
 pub struct ChannelPairingApprove {
     /// Channel kind id.
     pub channel: String,
@@ -368,7 +434,7 @@ pub struct ChannelPairingApprove {
 }
 
 impl Handler<ChannelPairingApprove> for Registry {
-    type Result = ResponseActFuture<Self, Result<Value, RouteError>>;
+    type Result = ResponseActFuture<Self, Result<PairingApproval, RouteError>>;
 
     fn handle(&mut self, msg: ChannelPairingApprove, _: &mut Self::Context) -> Self::Result {
         let Some(kind) = self.channel_kind(&msg.channel) else {
@@ -405,6 +471,8 @@ impl Handler<ChannelPairingApprove> for Registry {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     /// Routing failures keep the wire codes and texts `send` and `channels.pairing.approve`

@@ -194,7 +194,8 @@ impl Handler<DeviceConnect> for Registry {
             if created {
                 self.broadcast(
                     "device.pair.requested",
-                    &Self::pending_device_view(&pending),
+                    &serde_json::to_value(Self::pending_device_view(&pending))
+                        .unwrap_or(serde_json::Value::Null),
                     false,
                     None,
                 );

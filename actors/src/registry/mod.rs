@@ -447,3 +447,5 @@ impl Handler<ShutdownGateway> for Registry {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_tests;

@@ -4,6 +4,7 @@
 //! (both re-exported here).
 
 use actix::prelude::*;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Registry;
@@ -119,7 +120,7 @@ impl Registry {
         }
     }
 
-    pub(super) fn node_view(&self, node_id: &str) -> Option<Value> {
+    pub(super) fn node_view(&self, node_id: &str) -> Option<NodeView> {
         let connected = self.nodes.get(node_id);
         let surface = self.book.nodes.get(node_id);
         let pending = self
@@ -137,90 +138,60 @@ impl Registry {
             Some(c) => c.approved.clone(),
             None => surface.map(|s| s.node.commands.clone()).unwrap_or_default(),
         };
-        let approval = match (surface, pending) {
-            (Some(_), Some(_)) => "pending-reapproval",
-            (Some(_), None) => "approved",
-            (None, Some(_)) => "pending-approval",
-            (None, None) => "unapproved",
+        let approval_state = match (surface, pending) {
+            (Some(_), Some(_)) => ApprovalState::PendingReapproval,
+            (Some(_), None) => ApprovalState::Approved,
+            (None, Some(_)) => ApprovalState::PendingApproval,
+            (None, None) => ApprovalState::Unapproved,
         };
-        let mut v = json!({
-            "nodeId": node_id,
-            "clientId": desc.client_id,
-            "clientMode": desc.client_mode,
-            "caps": desc.caps,
-            "commands": commands,
-            "approvalState": approval,
-            "paired": surface.is_some() || self.book.devices.contains_key(node_id),
-            "connected": connected.is_some(),
-        });
-        for (k, val) in [
-            ("displayName", &desc.display_name),
-            ("platform", &desc.platform),
-            ("version", &desc.version),
-            ("deviceFamily", &desc.device_family),
-        ] {
-            if let Some(x) = val {
-                v[k] = json!(x);
-            }
-        }
-        if let Some(p) = pending {
-            v["pendingRequestId"] = json!(p.request_id);
-            v["declaredCommands"] = json!(p.node.commands);
-        }
-        if let Some(s) = surface {
-            v["approvedAtMs"] = json!(s.approved_at_ms);
-        }
-        if let Some(seen) = self.nodes.seen(node_id) {
-            v["lastConnectedAtMs"] = json!(seen.last_connected_at_ms);
-            if let Some(d) = seen.last_disconnected_at_ms {
-                v["lastDisconnectedAtMs"] = json!(d);
-            }
-        }
-        if let Some(c) = connected {
-            v["connectedAtMs"] = json!(c.connected_at_ms);
-            v["lastSeenAtMs"] = json!(c.last_seen_at_ms);
-            v["lastSeenReason"] = json!("connect");
-            if let Some(ip) = &c.remote_ip {
-                v["remoteIp"] = json!(ip);
-            }
-            if let Some(p) = &c.path_env {
-                v["pathEnv"] = json!(p);
-            }
-            if let Some(p) = &c.permissions {
-                v["permissions"] = p.clone();
-            }
-            if let Some(h) = &c.host_stats {
-                v["hostStats"] = h.clone();
-            }
-        }
-        Some(v)
+        let seen = self.nodes.seen(node_id);
+        Some(NodeView {
+            approval_state,
+            approved_at_ms: surface.map(|s| s.approved_at_ms),
+            caps: desc.caps.clone(),
+            client_id: desc.client_id.clone(),
+            client_mode: desc.client_mode.clone(),
+            commands,
+            connected: connected.is_some(),
+            connected_at_ms: connected.map(|c| c.connected_at_ms),
+            declared_commands: pending.map(|p| p.node.commands.clone()),
+            device_family: desc.device_family.clone(),
+            display_name: desc.display_name.clone(),
+            host_stats: connected.and_then(|c| c.host_stats.clone()),
+            last_connected_at_ms: seen.map(|s| s.last_connected_at_ms),
+            last_disconnected_at_ms: seen.and_then(|s| s.last_disconnected_at_ms),
+            last_seen_at_ms: connected.map(|c| c.last_seen_at_ms),
+            last_seen_reason: connected.map(|_| "connect"),
+            node_id: node_id.to_owned(),
+            paired: surface.is_some() || self.book.devices.contains_key(node_id),
+            path_env: connected.and_then(|c| c.path_env.clone()),
+            pending_request_id: pending.map(|p| p.request_id.clone()),
+            permissions: connected.and_then(|c| c.permissions.clone()),
+            platform: desc.platform.clone(),
+            remote_ip: connected.and_then(|c| c.remote_ip.clone()),
+            ts: None,
+            version: desc.version.clone(),
+        })
     }
 
-    pub(super) fn pending_device_view(p: &PendingDevice) -> Value {
-        let mut v = json!({
-            "requestId": p.request_id,
-            "deviceId": p.device_id,
-            "publicKey": p.public_key,
-            "clientId": p.client_id,
-            "clientMode": p.client_mode,
-            "role": p.role,
-            "roles": [p.role],
-            "scopes": p.scopes,
-            "reason": p.reason,
-            "silent": false,
-            "ts": p.ts,
-        });
-        for (k, val) in [
-            ("displayName", &p.display_name),
-            ("platform", &p.platform),
-            ("deviceFamily", &p.device_family),
-            ("remoteIp", &p.remote_ip),
-        ] {
-            if let Some(x) = val {
-                v[k] = json!(x);
-            }
+    pub(super) fn pending_device_view(p: &PendingDevice) -> PendingDeviceView {
+        PendingDeviceView {
+            client_id: p.client_id.clone(),
+            client_mode: p.client_mode.clone(),
+            device_family: p.device_family.clone(),
+            device_id: p.device_id.clone(),
+            display_name: p.display_name.clone(),
+            platform: p.platform.clone(),
+            public_key: p.public_key.clone(),
+            reason: p.reason.clone(),
+            remote_ip: p.remote_ip.clone(),
+            request_id: p.request_id.clone(),
+            role: p.role.clone(),
+            roles: vec![p.role.clone()],
+            scopes: p.scopes.clone(),
+            silent: false,
+            ts: p.ts,
         }
-        v
     }
 
     pub(super) fn device_connected(&self, device_id: &str) -> bool {
@@ -242,6 +213,47 @@ impl Registry {
             self.send_to_node(id, "node.pair.resolved", &payload);
         }
     }
+}
+
+/// A device pairing request as `device.pair.list` and `device.pair.requested` show it.
+/// Fields in the order of the wire object's keys; absent ones are omitted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingDeviceView {
+    /// Client id.
+    pub client_id: String,
+    /// Client mode.
+    pub client_mode: String,
+    /// Device family.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_family: Option<String>,
+    /// Device id.
+    pub device_id: String,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Platform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Public key.
+    pub public_key: String,
+    /// Why pairing is needed.
+    pub reason: String,
+    /// Client IP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+    /// Request id.
+    pub request_id: String,
+    /// Requested role.
+    pub role: String,
+    /// Requested roles (the one role).
+    pub roles: Vec<String>,
+    /// Requested scopes.
+    pub scopes: Vec<String>,
+    /// Always `false`.
+    pub silent: bool,
+    /// Request time.
+    pub ts: u64,
 }
 
 // === node attachment ===
@@ -475,9 +487,122 @@ impl Handler<InvokeNodeCommand> for Registry {
 
 // === queries ===
 
+/// Where a node's command surface stands (`approvalState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalState {
+    /// Approved, and a changed surface waits for approval.
+    PendingReapproval,
+    /// Approved.
+    Approved,
+    /// Never approved; a request is pending.
+    PendingApproval,
+    /// Never approved, nothing pending.
+    Unapproved,
+}
+
+/// A node as `node.list` and `node.describe` show it: what it declared, its approved
+/// surface and, while connected, its connection. Fields in the order of the wire object's
+/// keys; absent ones are omitted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView {
+    /// Surface approval.
+    pub approval_state: ApprovalState,
+    /// Last approval of its surface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_at_ms: Option<u64>,
+    /// Declared capabilities.
+    pub caps: Vec<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client mode.
+    pub client_mode: String,
+    /// Commands callable now (connected: the approved ones it declared).
+    pub commands: Vec<String>,
+    /// Whether it is connected.
+    pub connected: bool,
+    /// Connect time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected_at_ms: Option<u64>,
+    /// The commands of a pending surface request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_commands: Option<Vec<String>>,
+    /// Device family.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_family: Option<String>,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Last `node.host.stats` (as the node sent it, plus `updatedAtMs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_stats: Option<Value>,
+    /// Last connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_connected_at_ms: Option<u64>,
+    /// Last disconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_disconnected_at_ms: Option<u64>,
+    /// Last traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_at_ms: Option<u64>,
+    /// Why `lastSeenAtMs` was set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_reason: Option<&'static str>,
+    /// Node id.
+    pub node_id: String,
+    /// Whether its device or surface is paired.
+    pub paired: bool,
+    /// Its PATH.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_env: Option<String>,
+    /// The pending surface request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_request_id: Option<String>,
+    /// Declared permissions (as the node sent them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Value>,
+    /// Platform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Client IP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+    /// Answer time (`node.describe` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
+    /// Version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// What `node.list` answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeList {
+    /// Paired and connected nodes, by id.
+    pub nodes: Vec<NodeView>,
+    /// Answer time.
+    pub ts: u64,
+}
+
+/// Why a node query failed; [`NodeError::to_shape`] gives the wire error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// Neither connected nor paired.
+    #[error("unknown nodeId")]
+    UnknownNode,
+}
+
+impl NodeError {
+    /// The wire error (`INVALID_REQUEST`).
+    pub fn to_shape(&self) -> ErrorShape {
+        ErrorShape::invalid(self.to_string())
+    }
+}
+
 /// `node.list`.
 #[derive(Message)]
-#[rtype(result = "Value")]
+#[rtype(result = "NodeList")]
 pub struct ListNodes;
 
 impl Handler<ListNodes> for Registry {
@@ -491,27 +616,28 @@ impl Handler<ListNodes> for Registry {
             }
         }
         ids.sort();
-        let nodes: Vec<Value> = ids.iter().filter_map(|id| self.node_view(id)).collect();
-        MessageResult(json!({"ts": now_ms(), "nodes": nodes}))
+        let nodes = ids.iter().filter_map(|id| self.node_view(id)).collect();
+        MessageResult(NodeList {
+            nodes,
+            ts: now_ms(),
+        })
     }
 }
 
 /// `node.describe`.
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<NodeView, NodeError>")]
 pub struct DescribeNode {
     /// Node id.
     pub node_id: String,
 }
 
 impl Handler<DescribeNode> for Registry {
-    type Result = Result<Value, ErrorShape>;
+    type Result = Result<NodeView, NodeError>;
 
     fn handle(&mut self, msg: DescribeNode, _: &mut Self::Context) -> Self::Result {
-        let mut v = self
-            .node_view(&msg.node_id)
-            .ok_or_else(|| ErrorShape::invalid("unknown nodeId"))?;
-        v["ts"] = json!(now_ms());
+        let mut v = self.node_view(&msg.node_id).ok_or(NodeError::UnknownNode)?;
+        v.ts = Some(now_ms());
         Ok(v)
     }
 }

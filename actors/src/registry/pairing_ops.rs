@@ -2,11 +2,12 @@
 //! with a [`PairingOp`]), each persisted before it is answered.
 
 use actix::prelude::*;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::Registry;
+use super::nodes::PendingDeviceView;
 use crate::node_session::UpdateCommands;
-use crate::pairing::{self, PairingBook};
+use crate::pairing::{self, DeviceView, NodeSurface, PairingBook, PendingNode};
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes;
 use crate::util::now_ms;
@@ -72,7 +73,7 @@ pub enum PairingOp {
 /// Sent by an operator's `WsSession` for a pairing method; `caller_scopes` are checked
 /// against what approving a node surface needs. Replies after the change is persisted.
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<PairingReply, PairingError>")]
 pub struct PairingRequest {
     /// The operation.
     pub op: PairingOp,
@@ -80,39 +81,175 @@ pub struct PairingRequest {
     pub caller_scopes: Vec<String>,
 }
 
-type PairingResult = Result<Value, ErrorShape>;
+/// What a [`PairingOp`] answers, one variant per operation (serialized as the bare wire
+/// object; fields in the order of its keys).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged, rename_all_fields = "camelCase")]
+pub enum PairingReply {
+    /// `node.pair.list`.
+    NodeList {
+        /// Approved surfaces.
+        paired: Vec<NodeSurface>,
+        /// Surface requests.
+        pending: Vec<PendingNode>,
+    },
+    /// `node.pair.approve`.
+    NodeApproved {
+        /// The approved surface.
+        node: NodeSurface,
+        /// Request id.
+        request_id: String,
+    },
+    /// `node.pair.reject`.
+    NodeRejected {
+        /// `rejected`.
+        decision: &'static str,
+        /// Node id.
+        node_id: String,
+        /// Request id.
+        request_id: String,
+    },
+    /// `node.pair.remove`.
+    NodeRemoved {
+        /// Node id.
+        node_id: String,
+        /// `true`.
+        removed: bool,
+    },
+    /// `device.pair.list`.
+    DeviceList {
+        /// Paired devices.
+        paired: Vec<DeviceView>,
+        /// Pairing requests.
+        pending: Vec<PendingDeviceView>,
+    },
+    /// `device.pair.approve`.
+    DeviceApproved {
+        /// The paired device.
+        device: DeviceView,
+        /// Request id.
+        request_id: String,
+    },
+    /// `device.pair.reject`.
+    DeviceRejected {
+        /// `rejected`.
+        decision: &'static str,
+        /// Device id.
+        device_id: String,
+        /// Request id.
+        request_id: String,
+    },
+    /// `device.pair.remove`.
+    DeviceRemoved {
+        /// Device id.
+        device_id: String,
+        /// `true`.
+        removed: bool,
+    },
+    /// `device.token.rotate`: the new token (shown once).
+    TokenRotated {
+        /// Device id.
+        device_id: String,
+        /// Issue time.
+        issued_at_ms: u64,
+        /// Role.
+        role: String,
+        /// Scopes.
+        scopes: Vec<String>,
+        /// The token.
+        token: String,
+    },
+    /// `device.token.revoke`.
+    TokenRevoked {
+        /// Device id.
+        device_id: String,
+        /// `true`.
+        revoked: bool,
+        /// Role.
+        role: String,
+    },
+}
+
+/// Why a pairing operation failed; [`PairingError::to_shape`] gives the wire error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PairingError {
+    /// No pending request has this id.
+    #[error("unknown requestId")]
+    UnknownRequest,
+    /// No approved surface for this node.
+    #[error("unknown nodeId")]
+    UnknownNode,
+    /// No paired device of this id.
+    #[error("unknown deviceId")]
+    UnknownDevice,
+    /// The caller lacks a scope the operation needs.
+    #[error("missing scope: {0}")]
+    MissingScope(String),
+    /// The device is not paired for the role.
+    #[error("device is not paired for role {0}")]
+    RoleNotPaired(String),
+    /// A requested scope is beyond what the device was approved for.
+    #[error("scope {0} is not approved for this device")]
+    ScopeNotApproved(String),
+    /// Nothing to revoke.
+    #[error("no token for that device and role")]
+    NoToken,
+    /// The change could not be persisted (and was undone).
+    #[error("could not save pairing state; check the state directory")]
+    NotSaved,
+}
+
+impl PairingError {
+    /// The wire error: `FORBIDDEN` with `MISSING_SCOPE` details for a missing scope,
+    /// `UNAVAILABLE` when the change was not saved, `INVALID_REQUEST` otherwise.
+    pub fn to_shape(&self) -> ErrorShape {
+        match self {
+            Self::MissingScope(s) => ErrorShape::missing_scope(s),
+            Self::NotSaved => ErrorShape::unavailable(self.to_string()),
+            _ => ErrorShape::invalid(self.to_string()),
+        }
+    }
+}
+
+type PairingResult = Result<PairingReply, PairingError>;
 
 impl Registry {
     pub(super) fn pairing_op(&mut self, op: PairingOp, caller: &[String]) -> (PairingResult, bool) {
+        match self.apply_pairing_op(op, caller) {
+            Ok(reply) => {
+                let changed = !matches!(
+                    reply,
+                    PairingReply::NodeList { .. } | PairingReply::DeviceList { .. }
+                );
+                (Ok(reply), changed)
+            }
+            Err(e) => (Err(e), false),
+        }
+    }
+
+    fn apply_pairing_op(&mut self, op: PairingOp, caller: &[String]) -> PairingResult {
         let now = now_ms();
+        let missing = |s: &str| PairingError::MissingScope(s.to_owned());
         match op {
-            PairingOp::NodeList => {
-                let pending: Vec<Value> = self
+            PairingOp::NodeList => Ok(PairingReply::NodeList {
+                paired: self.book.nodes.values().cloned().collect(),
+                pending: self.book.pending_nodes.values().cloned().collect(),
+            }),
+            PairingOp::NodeApprove { request_id } => {
+                let p = self
                     .book
                     .pending_nodes
-                    .values()
-                    .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
-                    .collect();
-                let paired: Vec<Value> = self
-                    .book
-                    .nodes
-                    .values()
-                    .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
-                    .collect();
-                (Ok(json!({"pending": pending, "paired": paired})), false)
-            }
-            PairingOp::NodeApprove { request_id } => {
-                let Some(p) = self.book.pending_nodes.get(&request_id) else {
-                    return (Err(ErrorShape::invalid("unknown requestId")), false);
-                };
+                    .get(&request_id)
+                    .ok_or(PairingError::UnknownRequest)?;
                 for needed in pairing::approve_scopes(&p.node.commands) {
                     if !scopes::satisfied(caller, &needed) {
-                        return (Err(ErrorShape::missing_scope(&needed)), false);
+                        return Err(missing(&needed));
                     }
                 }
-                let Some(surface) = self.book.approve_surface(&request_id, now) else {
-                    return (Err(ErrorShape::invalid("unknown requestId")), false);
-                };
+                let surface = self
+                    .book
+                    .approve_surface(&request_id, now)
+                    .ok_or(PairingError::UnknownRequest)?;
                 let node_id = surface.node.node_id.clone();
                 if let Some(n) = self.nodes.get_mut(&node_id) {
                     n.approved = n
@@ -129,20 +266,23 @@ impl Registry {
                     });
                 }
                 self.resolved("node", &request_id, "nodeId", &node_id, "approved");
-                let node = serde_json::to_value(&surface).unwrap_or(Value::Null);
-                (Ok(json!({"requestId": request_id, "node": node})), true)
+                Ok(PairingReply::NodeApproved {
+                    node: surface,
+                    request_id,
+                })
             }
             PairingOp::NodeReject { request_id } => {
-                let Some(p) = self.book.pending_nodes.remove(&request_id) else {
-                    return (Err(ErrorShape::invalid("unknown requestId")), false);
-                };
+                let p = self
+                    .book
+                    .pending_nodes
+                    .remove(&request_id)
+                    .ok_or(PairingError::UnknownRequest)?;
                 self.resolved("node", &request_id, "nodeId", &p.node.node_id, "rejected");
-                (
-                    Ok(
-                        json!({"requestId": request_id, "nodeId": p.node.node_id, "decision": "rejected"}),
-                    ),
-                    true,
-                )
+                Ok(PairingReply::NodeRejected {
+                    decision: "rejected",
+                    node_id: p.node.node_id,
+                    request_id,
+                })
             }
             PairingOp::NodeRemove { node_id } => {
                 let removed = self.book.nodes.remove(&node_id).is_some();
@@ -158,54 +298,60 @@ impl Registry {
                     });
                 }
                 if !removed {
-                    return (Err(ErrorShape::invalid("unknown nodeId")), false);
+                    return Err(PairingError::UnknownNode);
                 }
-                (Ok(json!({"nodeId": node_id, "removed": true})), true)
+                Ok(PairingReply::NodeRemoved {
+                    node_id,
+                    removed: true,
+                })
             }
-            PairingOp::DeviceList => {
-                let pending: Vec<Value> = self
-                    .book
-                    .pending_devices
-                    .values()
-                    .map(Self::pending_device_view)
-                    .collect();
-                let paired: Vec<Value> = self
+            PairingOp::DeviceList => Ok(PairingReply::DeviceList {
+                paired: self
                     .book
                     .devices
                     .values()
                     .map(|d| PairingBook::device_view(d, self.device_connected(&d.device_id)))
-                    .collect();
-                (Ok(json!({"pending": pending, "paired": paired})), false)
-            }
+                    .collect(),
+                pending: self
+                    .book
+                    .pending_devices
+                    .values()
+                    .map(Self::pending_device_view)
+                    .collect(),
+            }),
             PairingOp::DeviceApprove { request_id } => {
-                let Some(p) = self.book.pending_devices.get(&request_id).cloned() else {
-                    return (Err(ErrorShape::invalid("unknown requestId")), false);
-                };
+                let p = self
+                    .book
+                    .pending_devices
+                    .get(&request_id)
+                    .cloned()
+                    .ok_or(PairingError::UnknownRequest)?;
                 // An approver cannot hand out more than it holds.
                 if let Some(s) = p.scopes.iter().find(|s| !scopes::satisfied(caller, s)) {
-                    return (Err(ErrorShape::missing_scope(s)), false);
+                    return Err(missing(s));
                 }
                 let device = self.book.approve_device(&p, "operator", now);
                 self.resolved("device", &request_id, "deviceId", &p.device_id, "approved");
-                let view =
+                let device =
                     PairingBook::device_view(&device, self.device_connected(&device.device_id));
-                (Ok(json!({"requestId": request_id, "device": view})), true)
+                Ok(PairingReply::DeviceApproved { device, request_id })
             }
             PairingOp::DeviceReject { request_id } => {
-                let Some(p) = self.book.pending_devices.remove(&request_id) else {
-                    return (Err(ErrorShape::invalid("unknown requestId")), false);
-                };
+                let p = self
+                    .book
+                    .pending_devices
+                    .remove(&request_id)
+                    .ok_or(PairingError::UnknownRequest)?;
                 self.resolved("device", &request_id, "deviceId", &p.device_id, "rejected");
-                (
-                    Ok(
-                        json!({"requestId": request_id, "deviceId": p.device_id, "decision": "rejected"}),
-                    ),
-                    true,
-                )
+                Ok(PairingReply::DeviceRejected {
+                    decision: "rejected",
+                    device_id: p.device_id,
+                    request_id,
+                })
             }
             PairingOp::DeviceRemove { device_id } => {
                 if !self.book.remove_device(&device_id) {
-                    return (Err(ErrorShape::invalid("unknown deviceId")), false);
+                    return Err(PairingError::UnknownDevice);
                 }
                 for e in self.sessions.conns() {
                     if e.device_id() == Some(device_id.as_str()) {
@@ -215,66 +361,61 @@ impl Registry {
                         });
                     }
                 }
-                (Ok(json!({"deviceId": device_id, "removed": true})), true)
+                Ok(PairingReply::DeviceRemoved {
+                    device_id,
+                    removed: true,
+                })
             }
             PairingOp::TokenRotate {
                 device_id,
                 role,
                 scopes: requested,
             } => {
-                let Some(d) = self.book.devices.get(&device_id) else {
-                    return (Err(ErrorShape::invalid("unknown deviceId")), false);
-                };
+                let d = self
+                    .book
+                    .devices
+                    .get(&device_id)
+                    .ok_or(PairingError::UnknownDevice)?;
                 if !d.roles.contains(&role) {
-                    return (
-                        Err(ErrorShape::invalid(format!(
-                            "device is not paired for role {role}"
-                        ))),
-                        false,
-                    );
+                    return Err(PairingError::RoleNotPaired(role));
                 }
                 let scopes = requested.unwrap_or_else(|| d.scopes.clone());
                 if let Some(extra) = scopes.iter().find(|s| !d.scopes.contains(s)) {
-                    return (
-                        Err(ErrorShape::invalid(format!(
-                            "scope {extra} is not approved for this device"
-                        ))),
-                        false,
-                    );
+                    return Err(PairingError::ScopeNotApproved(extra.clone()));
                 }
                 if let Some(s) = scopes.iter().find(|s| !scopes::satisfied(caller, s)) {
-                    return (Err(ErrorShape::missing_scope(s)), false);
+                    return Err(missing(s));
                 }
-                let Some(token) = self.book.issue_token(&device_id, &role, &scopes, now) else {
-                    return (Err(ErrorShape::invalid("unknown deviceId")), false);
-                };
+                let token = self
+                    .book
+                    .issue_token(&device_id, &role, &scopes, now)
+                    .ok_or(PairingError::UnknownDevice)?;
                 self.close_stale_token_sessions(&device_id, &role, "device token rotated");
-                (
-                    Ok(
-                        json!({"deviceId": device_id, "role": role, "token": token, "scopes": scopes, "issuedAtMs": now}),
-                    ),
-                    true,
-                )
+                Ok(PairingReply::TokenRotated {
+                    device_id,
+                    issued_at_ms: now,
+                    role,
+                    scopes,
+                    token,
+                })
             }
             PairingOp::TokenRevoke { device_id, role } => {
                 if !self.book.revoke_token(&device_id, &role) {
-                    return (
-                        Err(ErrorShape::invalid("no token for that device and role")),
-                        false,
-                    );
+                    return Err(PairingError::NoToken);
                 }
                 self.close_stale_token_sessions(&device_id, &role, "device token revoked");
-                (
-                    Ok(json!({"deviceId": device_id, "role": role, "revoked": true})),
-                    true,
-                )
+                Ok(PairingReply::TokenRevoked {
+                    device_id,
+                    revoked: true,
+                    role,
+                })
             }
         }
     }
 }
 
 impl Handler<PairingRequest> for Registry {
-    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+    type Result = ResponseActFuture<Self, PairingResult>;
 
     fn handle(&mut self, msg: PairingRequest, _: &mut Self::Context) -> Self::Result {
         self.book.expire(now_ms());
@@ -287,9 +428,7 @@ impl Handler<PairingRequest> for Registry {
             Ok(()) => result,
             Err(e) => {
                 log::error!("cannot persist pairing state: {e}");
-                Err(ErrorShape::unavailable(
-                    "could not save pairing state; check the state directory",
-                ))
+                Err(PairingError::NotSaved)
             }
         }))
     }

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Registry;
-use super::scheduler::{QueueFull, RunChannel, WaitAdmission};
+use super::scheduler::{QueueFull, RunChannel, RunView, WaitAdmission, WaitStatus};
 use crate::agent_run::{AgentRun, CancelRun};
 use crate::channel::{DeliverReply, InboundMessage};
 use crate::protocol::error::ErrorShape;
@@ -338,9 +338,21 @@ impl Handler<RunFinished> for Registry {
     }
 }
 
+/// What `chat.abort` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AbortReply {
+    /// Whether any run was aborted.
+    pub aborted: bool,
+    /// Always `true`.
+    pub ok: bool,
+    /// The runs aborted (the active one first).
+    pub run_ids: Vec<String>,
+}
+
 /// `chat.abort`: aborts the active run of a session (and drops its queue), or one run.
 #[derive(Message)]
-#[rtype(result = "Value")]
+#[rtype(result = "AbortReply")]
 pub struct AbortRun {
     /// Session.
     pub session_key: String,
@@ -361,15 +373,59 @@ impl Handler<AbortRun> for Registry {
         for channel in aborted.channels {
             complete_aborted(Some(channel));
         }
-        let aborted = aborted.run_ids;
-        MessageResult(json!({"ok": true, "aborted": !aborted.is_empty(), "runIds": aborted}))
+        MessageResult(AbortReply {
+            aborted: !aborted.run_ids.is_empty(),
+            ok: true,
+            run_ids: aborted.run_ids,
+        })
+    }
+}
+
+/// What `agent.wait` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged, rename_all_fields = "camelCase")]
+pub enum WaitReply {
+    /// The run, ended or (`status: timeout`) not yet.
+    Run(RunView),
+    /// No such run, or too many waits.
+    Failed {
+        /// Why.
+        error: String,
+        /// Run id.
+        run_id: String,
+        /// `error`.
+        status: WaitStatus,
+    },
+    /// The run's record was dropped while waiting (`null`).
+    Gone,
+}
+
+impl WaitReply {
+    fn of(view: Option<RunView>) -> Self {
+        view.map_or(Self::Gone, Self::Run)
+    }
+
+    fn failed(run_id: String, error: impl Into<String>) -> Self {
+        Self::Failed {
+            error: error.into(),
+            run_id,
+            status: WaitStatus::Error,
+        }
+    }
+
+    /// The run's status (`error` unless it is a run view).
+    pub fn status(&self) -> WaitStatus {
+        match self {
+            Self::Run(v) => v.status,
+            Self::Failed { .. } | Self::Gone => WaitStatus::Error,
+        }
     }
 }
 
 /// `agent.wait` (and the second `agent` response): resolves when the run ends or the
 /// timeout passes.
 #[derive(Message)]
-#[rtype(result = "Value")]
+#[rtype(result = "WaitReply")]
 pub struct WaitRun {
     /// Run id.
     pub run_id: String,
@@ -378,26 +434,23 @@ pub struct WaitRun {
 }
 
 impl Handler<WaitRun> for Registry {
-    type Result = ResponseActFuture<Self, Value>;
+    type Result = ResponseActFuture<Self, WaitReply>;
 
     fn handle(&mut self, msg: WaitRun, _: &mut Self::Context) -> Self::Result {
         let run_id = msg.run_id;
         let rx = match self.runs.wait(&run_id) {
             WaitAdmission::Waiting(rx) => rx,
             WaitAdmission::Unknown => {
-                return Box::pin(actix::fut::ready(
-                    json!({"runId": run_id, "status": "error", "error": "unknown runId"}),
-                ));
+                return Box::pin(actix::fut::ready(WaitReply::failed(
+                    run_id,
+                    "unknown runId",
+                )));
             }
             WaitAdmission::Ended => {
-                return Box::pin(actix::fut::ready(
-                    self.runs.view(&run_id).unwrap_or(Value::Null),
-                ));
+                return Box::pin(actix::fut::ready(WaitReply::of(self.runs.view(&run_id))));
             }
             WaitAdmission::Refused(e) => {
-                return Box::pin(actix::fut::ready(
-                    json!({"runId": run_id, "status": "error", "error": e}),
-                ));
+                return Box::pin(actix::fut::ready(WaitReply::failed(run_id, e)));
             }
         };
         let timeout = msg.timeout;
@@ -410,11 +463,11 @@ impl Handler<WaitRun> for Registry {
                         // of the run.
                         act.runs.forget_closed_waiters(&run_id);
                     }
-                    let mut v = act.runs.view(&run_id).unwrap_or(Value::Null);
-                    if !finished {
-                        v["status"] = json!("timeout");
+                    let mut view = act.runs.view(&run_id);
+                    if !finished && let Some(v) = &mut view {
+                        v.status = WaitStatus::Timeout;
                     }
-                    v
+                    WaitReply::of(view)
                 }),
         )
     }
@@ -438,9 +491,49 @@ impl Handler<Broadcast> for Registry {
     }
 }
 
+/// A session as `sessions.list` shows it: its index entry and its runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRow {
+    /// The index entry.
+    #[serde(flatten)]
+    pub meta: SessionMeta,
+    /// Session key.
+    pub key: String,
+    /// Whether a run is in progress.
+    pub has_active_run: bool,
+    /// The run in progress, if any.
+    pub active_run_ids: Vec<String>,
+    /// Answer time.
+    pub snapshot_at: u64,
+}
+
+/// What `sessions.list` answers (one page: no paging yet). Fields in the order of the
+/// wire object's keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionList {
+    /// Rows returned.
+    pub count: usize,
+    /// Whether rows were left out.
+    pub has_more: bool,
+    /// The limit applied.
+    pub limit_applied: usize,
+    /// Always `null`.
+    pub next_offset: Option<usize>,
+    /// Always 0.
+    pub offset: usize,
+    /// Where the index lives.
+    pub path: String,
+    /// Most recent first.
+    pub sessions: Vec<SessionRow>,
+    /// Sessions known.
+    pub total_count: usize,
+}
+
 /// `sessions.list`.
 #[derive(Message)]
-#[rtype(result = "Value")]
+#[rtype(result = "SessionList")]
 pub struct ListSessions {
     /// At most this many rows.
     pub limit: usize,
@@ -453,31 +546,127 @@ impl Handler<ListSessions> for Registry {
         let rows = self.sessions_index.by_recency();
         let total = rows.len();
         let now = now_ms();
-        let sessions: Vec<Value> = rows
+        let sessions: Vec<SessionRow> = rows
             .into_iter()
             .take(msg.limit)
             .map(|(key, m)| {
-                let active: Vec<&str> = self.runs.active_run(key).into_iter().collect();
-                let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
-                v["key"] = json!(key);
-                v["hasActiveRun"] = json!(!active.is_empty());
-                v["activeRunIds"] = json!(active);
-                v["snapshotAt"] = json!(now);
-                v
+                let active: Vec<String> = self
+                    .runs
+                    .active_run(key)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                SessionRow {
+                    meta: m.clone(),
+                    key: key.to_owned(),
+                    has_active_run: !active.is_empty(),
+                    active_run_ids: active,
+                    snapshot_at: now,
+                }
             })
             .collect();
         let count = sessions.len();
-        MessageResult(json!({
-            "sessions": sessions, "count": count, "totalCount": total, "limitApplied": msg.limit,
-            "offset": 0, "nextOffset": Value::Null, "hasMore": count < total,
-            "path": self.shared.sessions_path(),
-        }))
+        MessageResult(SessionList {
+            count,
+            has_more: count < total,
+            limit_applied: msg.limit,
+            next_offset: None,
+            offset: 0,
+            path: self.shared.sessions_path(),
+            sessions,
+            total_count: total,
+        })
+    }
+}
+
+/// One text part of a history message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TextPart {
+    /// The text.
+    pub text: String,
+    /// `text`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// A transcript message as `chat.history` shows it. The transcript's own values (role,
+/// time, run id, sender, source id) are passed through as written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryMessage {
+    /// The text, as one part.
+    pub content: Vec<TextPart>,
+    /// `user` / `assistant` (`null` when the line has none).
+    pub role: Option<Value>,
+    /// The run that wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<Value>,
+    /// Who sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Value>,
+    /// The channel message it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<Value>,
+    /// Time (`null` when the line has none).
+    pub timestamp: Option<Value>,
+}
+
+impl HistoryMessage {
+    /// The message of a transcript line, if it is a `message` line.
+    fn of(line: &Value) -> Option<Self> {
+        if line.get("type").and_then(Value::as_str) != Some("message") {
+            return None;
+        }
+        let text = line.get("content").and_then(Value::as_str).unwrap_or("");
+        Some(Self {
+            content: vec![TextPart {
+                text: text.to_owned(),
+                kind: "text",
+            }],
+            role: line.get("role").cloned(),
+            run_id: line.get("runId").cloned(),
+            sender: line.get("sender").cloned(),
+            source_id: line.get("sourceId").cloned(),
+            timestamp: line.get("ts").cloned(),
+        })
+    }
+}
+
+/// What `chat.history` answers. Fields in the order of the wire object's keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    /// Always `false` (the last `limit` messages are returned).
+    pub has_more: bool,
+    /// Oldest first.
+    pub messages: Vec<HistoryMessage>,
+    /// Transcript id (`null` for an unknown session).
+    pub session_id: Option<String>,
+    /// Session.
+    pub session_key: String,
+}
+
+/// Why `chat.history` failed; [`HistoryError::to_shape`] gives the wire error.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The transcript could not be read.
+    #[error("cannot read transcript: {0}")]
+    Transcript(#[from] crate::store::StoreError),
+    /// The store actor is gone.
+    #[error("store unavailable")]
+    StoreGone,
+}
+
+impl HistoryError {
+    /// The wire error (`UNAVAILABLE`).
+    pub fn to_shape(&self) -> ErrorShape {
+        ErrorShape::unavailable(self.to_string())
     }
 }
 
 /// `chat.history`.
 #[derive(Message)]
-#[rtype(result = "Result<Value, ErrorShape>")]
+#[rtype(result = "Result<History, HistoryError>")]
 pub struct ChatHistory {
     /// Session.
     pub session_key: String,
@@ -486,14 +675,17 @@ pub struct ChatHistory {
 }
 
 impl Handler<ChatHistory> for Registry {
-    type Result = ResponseActFuture<Self, Result<Value, ErrorShape>>;
+    type Result = ResponseActFuture<Self, Result<History, HistoryError>>;
 
     fn handle(&mut self, msg: ChatHistory, _: &mut Self::Context) -> Self::Result {
         let key = msg.session_key;
         let Some(meta) = self.sessions_index.get(&key) else {
-            return Box::pin(actix::fut::ready(Ok(
-                json!({"sessionKey": key, "sessionId": Value::Null, "messages": [], "hasMore": false}),
-            )));
+            return Box::pin(actix::fut::ready(Ok(History {
+                has_more: false,
+                messages: Vec::new(),
+                session_id: None,
+                session_key: key,
+            })));
         };
         let session_id = meta.session_id.clone();
         let fut = self.store.send(LoadLines {
@@ -502,30 +694,13 @@ impl Handler<ChatHistory> for Registry {
         });
         Box::pin(
             async move {
-                let lines = match fut.await {
-                    Ok(Ok(l)) => l,
-                    Ok(Err(e)) => return Err(ErrorShape::unavailable(format!("cannot read transcript: {e}"))),
-                    Err(_) => return Err(ErrorShape::unavailable("store unavailable")),
-                };
-                let messages: Vec<Value> = lines
-                    .iter()
-                    .filter(|l| l.get("type").and_then(Value::as_str) == Some("message"))
-                    .map(|l| {
-                        let text = l.get("content").and_then(Value::as_str).unwrap_or("");
-                        let mut m = json!({
-                            "role": l.get("role"),
-                            "content": [{"type": "text", "text": text}],
-                            "timestamp": l.get("ts"),
-                        });
-                        for k in ["runId", "sender", "sourceId"] {
-                            if let Some(v) = l.get(k) {
-                                m[k] = v.clone();
-                            }
-                        }
-                        m
-                    })
-                    .collect();
-                Ok(json!({"sessionKey": key, "sessionId": session_id, "messages": messages, "hasMore": false}))
+                let lines = fut.await.map_err(|_| HistoryError::StoreGone)??;
+                Ok(History {
+                    has_more: false,
+                    messages: lines.iter().filter_map(HistoryMessage::of).collect(),
+                    session_id: Some(session_id),
+                    session_key: key,
+                })
             }
             .into_actor(self),
         )

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::runs::{RunOrigin, RunOutcome, RunRequest, RunStatus};
@@ -103,6 +103,71 @@ pub enum WaitAdmission {
     Refused(String),
     /// Waiting: resolves when the run ends.
     Waiting(oneshot::Receiver<()>),
+}
+
+/// A run as `agent.wait` shows it. Fields in the order of the wire object's keys; unset
+/// ones are `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunView {
+    /// End time.
+    pub ended_at: Option<u64>,
+    /// The error, for failed runs.
+    pub error: Option<String>,
+    /// Run id.
+    pub run_id: String,
+    /// Session.
+    pub session_key: String,
+    /// Start time.
+    pub started_at: Option<u64>,
+    /// State (`timeout` when the wait gave up first).
+    pub status: WaitStatus,
+    /// The answer.
+    pub text: Option<String>,
+}
+
+/// A run's state as `agent.wait` reports it: the [`RunStatus`], or `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitStatus {
+    /// Waiting behind another run of the session.
+    Queued,
+    /// Running.
+    Running,
+    /// Finished with an answer.
+    Ok,
+    /// Failed, or no such run.
+    Error,
+    /// Aborted.
+    Aborted,
+    /// Still running when the wait ended.
+    Timeout,
+}
+
+impl WaitStatus {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Aborted => "aborted",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+impl From<RunStatus> for WaitStatus {
+    fn from(s: RunStatus) -> Self {
+        match s {
+            RunStatus::Queued => Self::Queued,
+            RunStatus::Running => Self::Running,
+            RunStatus::Ok => Self::Ok,
+            RunStatus::Error => Self::Error,
+            RunStatus::Aborted => Self::Aborted,
+        }
+    }
 }
 
 /// The scheduler.
@@ -280,17 +345,17 @@ impl<H: Clone> RunScheduler<H> {
     }
 
     /// The `agent.wait` view of a run.
-    pub fn view(&self, run_id: &str) -> Option<Value> {
+    pub fn view(&self, run_id: &str) -> Option<RunView> {
         let r = self.runs.get(run_id)?;
-        Some(json!({
-            "runId": run_id,
-            "sessionKey": r.session_key,
-            "status": r.status,
-            "startedAt": r.started_at,
-            "endedAt": r.ended_at,
-            "text": r.text,
-            "error": r.error,
-        }))
+        Some(RunView {
+            ended_at: r.ended_at,
+            error: r.error.clone(),
+            run_id: run_id.to_owned(),
+            session_key: r.session_key.clone(),
+            started_at: r.started_at,
+            status: r.status.into(),
+            text: r.text.clone(),
+        })
     }
 
     /// The id of the session's running run.
@@ -352,6 +417,8 @@ pub(crate) fn admit_waiter(here: usize, total: usize) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn req(run: &str, session: &str) -> RunRequest {
@@ -400,8 +467,11 @@ mod tests {
             s.finished("r1", "a", &outcome(RunStatus::Ok, "done"))
                 .is_none()
         );
-        assert_eq!(s.view("r1").expect("kept")["text"], "done");
-        assert_eq!(s.view("r1").expect("kept")["status"], "ok");
+        let view = s.view("r1").expect("kept");
+        assert_eq!(
+            (view.text.as_deref(), view.status),
+            (Some("done"), WaitStatus::Ok)
+        );
         let next = s.next("a").expect("r2 is next");
         assert_eq!(next.run_id, "r2");
         s.started("a", "r2", 2, 5);

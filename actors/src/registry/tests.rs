@@ -134,8 +134,8 @@ async fn registry_runs_one_per_session_and_completes_aborted_channel_messages() 
         .await
         .expect("registry up");
     assert_eq!(
-        aborted,
-        json!({"ok": true, "aborted": true, "runIds": ["fake:default:2"]})
+        serde_json::to_string(&aborted).expect("serializes"),
+        json!({"ok": true, "aborted": true, "runIds": ["fake:default:2"]}).to_string()
     );
     let done = next(&mut rx).await;
     assert_eq!(done.inbound_id.as_deref(), Some("fake:default:2"));
@@ -165,7 +165,7 @@ async fn registry_runs_one_per_session_and_completes_aborted_channel_messages() 
             })
             .await
             .expect("registry up");
-        assert_eq!(v["status"], status, "{run}: {v}");
+        assert_eq!(v.status().as_str(), status, "{run}: {v:?}");
     }
     let stats = registry.send(GetStats).await.expect("registry up");
     assert_eq!((stats.active_runs, stats.queued_runs), (0, 0));

@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelRecipients, ChatTarget,
-    DeliverReply, GetChannelStatus, InboundMessage, ListChannelPairing, WebhookDelivery,
-    WebhookError, split_message,
+    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelPairingRequest,
+    ChannelRecipients, ChannelStatus, ChatTarget, DeliverReply, GetChannelStatus, InboundMessage,
+    ListChannelPairing, PairingApproval, WebhookDelivery, WebhookError, split_message,
 };
 pub use super::{MAX_PENDING_PAIRING, PAIRING_TTL_MS};
 use crate::registry::Registry;
@@ -434,15 +434,22 @@ impl Handler<GetChannelStatus> for TelegramChannel {
     type Result = MessageResult<GetChannelStatus>;
 
     fn handle(&mut self, _: GetChannelStatus, _: &mut Self::Context) -> Self::Result {
-        let mut v = serde_json::to_value(&self.status).unwrap_or(Value::Null);
-        v["accountId"] = json!(self.cfg.account_id);
-        v["enabled"] = json!(true);
-        v["configured"] = json!(true);
-        v["dmPolicy"] = json!(self.cfg.dm_policy);
-        v["groupPolicy"] = json!(self.cfg.group_policy);
-        v["pendingInbound"] = json!(self.state.pending.len());
-        v["pendingPairing"] = json!(self.state.pairing.len());
-        MessageResult(v)
+        let mut details = match serde_json::to_value(&self.status) {
+            Ok(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        details.remove("running");
+        details.insert("enabled".into(), json!(true));
+        details.insert("configured".into(), json!(true));
+        details.insert("dmPolicy".into(), json!(self.cfg.dm_policy));
+        details.insert("groupPolicy".into(), json!(self.cfg.group_policy));
+        details.insert("pendingInbound".into(), json!(self.state.pending.len()));
+        details.insert("pendingPairing".into(), json!(self.state.pairing.len()));
+        MessageResult(ChannelStatus {
+            account_id: Some(self.cfg.account_id.clone()),
+            running: self.status.running,
+            details,
+        })
     }
 }
 

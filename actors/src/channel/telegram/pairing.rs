@@ -14,18 +14,16 @@ impl Handler<ListChannelPairing> for TelegramChannel {
                 .pairing
                 .iter()
                 .filter(|p| now.saturating_sub(p.created_at_ms) < PAIRING_TTL_MS)
-                .map(|p| {
-                    json!({
-                        "channel": KIND.id,
-                        "accountId": self.cfg.account_id,
-                        "requestId": p.code,
-                        "code": p.code,
-                        "id": p.user_id.to_string(),
-                        "name": p.name,
-                        "username": p.username,
-                        "createdAtMs": p.created_at_ms,
-                        "expiresAtMs": p.created_at_ms + PAIRING_TTL_MS,
-                    })
+                .map(|p| ChannelPairingRequest {
+                    account_id: self.cfg.account_id.clone(),
+                    channel: KIND.id,
+                    code: p.code.clone(),
+                    created_at_ms: p.created_at_ms,
+                    expires_at_ms: p.created_at_ms + PAIRING_TTL_MS,
+                    id: p.user_id.to_string(),
+                    name: p.name.clone(),
+                    request_id: p.code.clone(),
+                    username: p.username.clone(),
                 })
                 .collect(),
         )
@@ -33,7 +31,7 @@ impl Handler<ListChannelPairing> for TelegramChannel {
 }
 
 impl Handler<ApproveChannelPairing> for TelegramChannel {
-    type Result = ResponseActFuture<Self, Result<Value, ChannelError>>;
+    type Result = ResponseActFuture<Self, Result<PairingApproval, ChannelError>>;
 
     fn handle(&mut self, msg: ApproveChannelPairing, _: &mut Self::Context) -> Self::Result {
         if let Some(e) = &self.load_error {
@@ -72,13 +70,13 @@ impl Handler<ApproveChannelPairing> for TelegramChannel {
                 "OpenClaw: access approved. Send me a message.".to_owned(),
                 ctx,
             );
-            Ok(json!({
-                "requestId": code,
-                "approved": true,
-                "channel": KIND.id,
-                "accountId": account,
-                "id": req.user_id.to_string(),
-            }))
+            Ok(PairingApproval {
+                account_id: account,
+                approved: true,
+                channel: KIND.id,
+                id: req.user_id.to_string(),
+                request_id: code,
+            })
         }))
     }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::agent_params::{AbortParams, HistoryParams, SubmitParams, WaitParams};
 use super::{Call, Method, gone};
 use crate::protocol::scopes::{MethodAccess, READ, WRITE};
-use crate::registry::runs::{AbortRun, ChatHistory, SubmitRun, WaitRun};
+use crate::registry::runs::{AbortRun, ChatHistory, SubmitRun, WaitReply, WaitRun};
 use crate::util::now_ms;
 use crate::ws_session::WsSession;
 
@@ -78,20 +78,24 @@ impl WsSession {
                 act.reply_with(
                     id,
                     async move {
-                        let v = wait_fut.await.map_err(|_| gone())?;
-                        let status = v["status"].as_str().unwrap_or("error").to_owned();
-                        let summary = match status.as_str() {
+                        let reply = wait_fut.await.map_err(|_| gone())?;
+                        let status = reply.status().as_str();
+                        let summary = match status {
                             "ok" => "completed",
                             "aborted" => "aborted",
                             _ => "failed",
                         };
-                        let text = v["text"].as_str().unwrap_or("").to_owned();
+                        let (text, started, ended, error) = match reply {
+                            WaitReply::Run(v) => (v.text, v.started_at, v.ended_at, v.error),
+                            WaitReply::Failed { error, .. } => (None, None, None, Some(error)),
+                            WaitReply::Gone => (None, None, None, None),
+                        };
                         let mut out = json!({
-                            "runId": ack.run_id, "status": if status == "aborted" { "error" } else { status.as_str() },
+                            "runId": ack.run_id, "status": if status == "aborted" { "error" } else { status },
                             "summary": summary, "sessionKey": ack.session_key,
-                            "result": {"payloads": [{"text": text}], "meta": {"startedAt": v["startedAt"], "endedAt": v["endedAt"]}},
+                            "result": {"payloads": [{"text": text.unwrap_or_default()}], "meta": {"startedAt": started, "endedAt": ended}},
                         });
-                        if let Some(e) = v["error"].as_str() {
+                        if let Some(e) = error {
                             out["error"] = json!(e);
                         }
                         Ok(out)
@@ -119,7 +123,12 @@ impl WsSession {
         });
         self.reply_with(
             call.id,
-            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            async move {
+                match fut.await {
+                    Ok(r) => r.map_err(|e| e.to_shape()),
+                    Err(_) => Err(gone()),
+                }
+            },
             ctx,
         );
     }

@@ -82,12 +82,10 @@ impl WsSession {
             async move {
                 let mut health = shared.health();
                 if let Ok(ch) = fut.await {
-                    for k in ["channels", "channelOrder", "channelLabels"] {
-                        health[k] = ch[k].clone();
-                    }
-                    let healthy = ch["channels"]
-                        .as_object()
-                        .is_none_or(|m| m.values().all(|c| c["running"] == json!(true)));
+                    health["channels"] = json!(ch.channels);
+                    health["channelOrder"] = json!(ch.channel_order);
+                    health["channelLabels"] = json!(ch.channel_labels);
+                    let healthy = ch.channels.values().all(|c| c.running);
                     health["channelsHealthy"] = json!(healthy);
                 }
                 Ok(health)

@@ -226,7 +226,12 @@ impl WsSession {
         });
         self.reply_with(
             call.id,
-            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            async move {
+                match fut.await {
+                    Ok(r) => r.map_err(|e| e.to_shape()),
+                    Err(_) => Err(gone()),
+                }
+            },
             ctx,
         );
     }

@@ -107,7 +107,12 @@ impl WsSession {
         let fut = self.registry.send(DescribeNode { node_id: p.node_id });
         self.reply_with(
             call.id,
-            async move { fut.await.unwrap_or_else(|_| Err(gone())) },
+            async move {
+                match fut.await {
+                    Ok(r) => r.map_err(|e| e.to_shape()),
+                    Err(_) => Err(gone()),
+                }
+            },
             ctx,
         );
     }
