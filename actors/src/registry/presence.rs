@@ -15,7 +15,7 @@
 //! serializes each once for all recipients. Under a storm of N connects a reader gets at
 //! most one event per window instead of one per connect, and each is bounded in size.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -102,12 +102,16 @@ pub struct Counts {
 #[derive(Debug)]
 pub struct Presence<S> {
     conns: HashMap<String, Conn<S>>,
+    /// Connection ids of the authenticated, [`tracked`] sessions: the list is built from
+    /// these alone, so a storm of CLI connections costs each hello nothing.
+    listed: HashSet<String>,
 }
 
 impl<S> Default for Presence<S> {
     fn default() -> Self {
         Self {
             conns: HashMap::new(),
+            listed: HashSet::new(),
         }
     }
 }
@@ -130,12 +134,18 @@ impl<S> Presence<S> {
     pub fn authenticate(&mut self, conn_id: &str, authed: Authed) -> Option<IpAddr> {
         let conn = self.conns.get_mut(conn_id)?;
         let first = conn.authed.is_none();
+        if authed.tracked() {
+            self.listed.insert(conn_id.to_owned());
+        } else {
+            self.listed.remove(conn_id);
+        }
         conn.authed = Some(authed);
         first.then_some(conn.ip)
     }
 
     /// A socket closed.
     pub fn close(&mut self, conn_id: &str) -> Option<Conn<S>> {
+        self.listed.remove(conn_id);
         self.conns.remove(conn_id)
     }
 
@@ -172,18 +182,12 @@ impl<S> Presence<S> {
     /// Whether `conn_id` is authenticated and listed in presence: its connect and close
     /// change the list (and are broadcast).
     pub fn is_tracked(&self, conn_id: &str) -> bool {
-        self.conns
-            .get(conn_id)
-            .and_then(|c| c.authed.as_ref())
-            .is_some_and(Authed::tracked)
+        self.listed.contains(conn_id)
     }
 
     /// Authenticated sessions listed in presence.
     pub fn tracked_count(&self) -> usize {
-        self.conns
-            .values()
-            .filter(|c| c.authed.as_ref().is_some_and(Authed::tracked))
-            .count()
+        self.listed.len()
     }
 
     /// The `system-presence` list: `own` (the gateway's entry) first, then the entries of
@@ -191,9 +195,9 @@ impl<S> Presence<S> {
     pub fn list(&self, own: Value) -> Vec<Value> {
         let ts = |v: &Value| v.get("ts").and_then(Value::as_u64).unwrap_or(0);
         let mut entries: Vec<&Value> = self
-            .conns
-            .values()
-            .filter_map(|c| c.authed.as_ref().filter(|a| a.tracked()))
+            .listed
+            .iter()
+            .filter_map(|id| self.conns.get(id)?.authed.as_ref())
             .map(|a| &a.presence)
             .collect();
         let keep = MAX_ENTRIES - 1;
@@ -414,6 +418,11 @@ mod tests {
         // They still count as connections.
         assert_eq!(p.counts().operators, 4);
         assert_eq!(p.counts().pending, 1);
+        // Closing a listed session unlists it.
+        assert!(p.close("ui").is_some());
+        assert!(!p.is_tracked("ui"));
+        assert_eq!(p.tracked_count(), 0);
+        assert_eq!(p.list(json!({"mode": "gateway"})).len(), 1);
     }
 
     #[test]
