@@ -41,8 +41,9 @@ const CLOSED: &str = "closed by the gateway:";
 
 /// Loopback source addresses the clients spread over (127.0.0.2 …).
 const SOURCES: usize = 16;
-/// One upgrade or handshake step may take this long before the attempt counts as hung.
-const STEP_LIMIT: Duration = Duration::from_secs(30);
+/// One upgrade or handshake step may take this long before the attempt counts as hung
+/// (generous: the suite's debug build shares 2 cores with the other tests).
+const STEP_LIMIT: Duration = Duration::from_secs(60);
 
 // === a raw asynchronous WebSocket client ===
 
@@ -251,7 +252,9 @@ impl Ws {
             .await
             .map_err(|e| e.to_string())?;
         loop {
-            let v = self.next_json().await?;
+            let v = timeout(STEP_LIMIT, self.next_json())
+                .await
+                .map_err(|_| format!("no answer to {method} within {STEP_LIMIT:?}"))??;
             if v["type"] == "res" && v["id"] == id.as_str() {
                 return Ok(v);
             }
@@ -307,7 +310,7 @@ async fn backoff(seed: &mut u64, retry_after: u64, attempt: u64) {
 /// Connects client `idx` with `params`, retrying explicit refusals — HTTP 503 with
 /// `Retry-After`, HTTP 408 (request not read within actix's 5 s, under overload), a close
 /// frame during the handshake — after a backoff. `Err` for anything silent: a reset or
-/// refused TCP connection, EOF without an answer, a step with no answer within 30 s, a
+/// refused TCP connection, EOF without an answer, a step with no answer within 60 s, a
 /// 503 without `Retry-After`, or 20 attempts without success.
 async fn connect_one(
     port: u16,
@@ -571,7 +574,7 @@ async fn stalling_client(port: u16, params: &Value) -> (Ws, Value) {
     (c, hello)
 }
 
-/// Pipelines `n` `chat.history` requests (each answered with the 1 MB transcript) in one
+/// Pipelines `n` `chat.history` requests (each answered with the 256 KB transcript) in one
 /// write, then reads nothing.
 async fn stall_with_history(c: &mut Ws, n: usize) {
     let mut burst = Vec::new();
@@ -605,13 +608,13 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
         .await
         .expect("driver");
 
-    // A 1 MB message in a session of its own: each `chat.history` answer is 1 MB.
+    // A 256 KB message in a session of its own: each `chat.history` answer is 256 KB.
     let (mut stalled, hello) = stalling_client(port, &rw).await;
     let max_buffered = hello["policy"]["maxBufferedBytes"]
         .as_u64()
         .expect("policy.maxBufferedBytes");
     assert_eq!(max_buffered, 52_428_800, "{}", hello["policy"]);
-    let big = "x".repeat(1_000_000);
+    let big = "x".repeat(256_000);
     let ack = stalled
         .request(
             "chat.send",
@@ -621,7 +624,10 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
         .expect("chat.send");
     assert_eq!(ack["ok"], true, "{ack}");
     loop {
-        let v = stalled.next_json().await.expect("slow client frame");
+        let v = timeout(STEP_LIMIT, stalled.next_json())
+            .await
+            .expect("the run's final chat event")
+            .expect("slow client frame");
         if v["event"] == "chat"
             && v["payload"]["runId"] == "storm-slow-1"
             && v["payload"]["state"] == "final"
@@ -631,9 +637,9 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
     }
     assert_eq!(operators(&mut driver).await, 1002);
 
-    // Phase A: a client stops reading with 20 MB of answers queued (under the limit);
+    // Phase A: a client stops reading with 20 MB of answers (80) queued (under the limit);
     // broadcasts to the 1000 others complete while it is stalled.
-    stall_with_history(&mut stalled, 20).await;
+    stall_with_history(&mut stalled, 80).await;
     let mut stalled_latencies = Vec::new();
     let t = Instant::now();
     rounds(&mut driver, &mut fast, "stalled", 3, &mut stalled_latencies).await;
@@ -644,10 +650,11 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
         "the stalled client was closed below maxBufferedBytes"
     );
 
-    // Phase B: another one asks for 80 MB and reads nothing: closed once its queue passes
+    // Phase B: another one asks for 77 MB (300 answers) and reads nothing: closed once its
+    // queue passes
     // maxBufferedBytes, while the broadcast rounds go on.
     let (mut slow, _) = stalling_client(port, &rw).await;
-    stall_with_history(&mut slow, 80).await;
+    stall_with_history(&mut slow, 300).await;
     let t = Instant::now();
     let mut after_latencies = Vec::new();
     while operators(&mut driver).await != 1002 {
@@ -677,11 +684,11 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
     };
 
     // The others are unaffected, and the stalled one (never over the limit) gets everything
-    // once it reads: its 20 answers and every broadcast, in order.
+    // once it reads: its 80 answers and every broadcast, in order.
     rounds(&mut driver, &mut fast, "after", 2, &mut after_latencies).await;
     let mut answers = 0;
     let mut finals = Vec::new();
-    while answers < 20 || finals.len() < 5 {
+    while answers < 80 || finals.len() < 5 {
         let v = timeout(WAIT, stalled.next_json())
             .await
             .expect("the stalled client reads its backlog")
@@ -702,11 +709,11 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
     stalled_latencies.sort_unstable();
     after_latencies.sort_unstable();
     println!(
-        "slow-consumer: maxBufferedBytes {max_buffered}; 3 broadcast rounds to 1000 readers + 1 stalled (20 MB queued) in {stalled_took:?}; the stalled one then read its 20 answers and all {} chat finals",
+        "slow-consumer: maxBufferedBytes {max_buffered}; 3 broadcast rounds to 1000 readers + 1 stalled (20 MB queued) in {stalled_took:?}; the stalled one then read its 80 answers and all {} chat finals",
         finals.len()
     );
     println!(
-        "slow-consumer: a reader asking for 80 MB without reading was closed {closed_after:?} later; it then read {drained} bytes and saw: {ended}"
+        "slow-consumer: a reader asking for 77 MB without reading was closed {closed_after:?} later; it then read {drained} bytes and saw: {ended}"
     );
     for (label, l) in [
         ("while one is stalled", &stalled_latencies),
@@ -992,9 +999,10 @@ async fn presence_under_a_connect_storm_is_coalesced_and_bounded() {
         hello["snapshot"]["presence"]
     );
 
-    // The storm: 500 tracked clients (`test` mode) connect at once, while every reader
+    // The storm: 250 tracked clients (`test` mode, more than the list holds) connect at
+    // once, while every reader
     // reads (a reader that stops reading would get presence dropped, as in OpenClaw).
-    let storm_n = 500;
+    let storm_n = 250;
     let target = Cell::new(0u64);
     let storm = async {
         let (storm, tally, took) = connect_many(port, storm_n, |i| {
