@@ -758,7 +758,7 @@ async fn a_reconnect_storm_is_all_served_or_refused_retryably() {
         assert_eq!(hello["type"], "hello-ok");
     }
     println!(
-        "storm: {n} clients at once from {SOURCES} loopback addresses: all served in {took:?}; {} refusals (503 + Retry-After) {:?}; {} retries, at most {} attempts for one client",
+        "storm: {n} clients at once from {SOURCES} loopback addresses: all served in {took:?}; {} explicit refusals retried {:?}; {} retries, at most {} attempts for one client",
         tally.refused(),
         tally.refusals,
         tally.retries,
