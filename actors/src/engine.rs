@@ -102,28 +102,76 @@ impl EngineConfig {
 /// socket authenticates or closes, for one short map operation; a registry round trip on
 /// the connect hot path costs a cross-thread wake-up instead (measured: the bigger part of
 /// the upgrade time).
+///
+/// Besides the per-IP cap (OpenClaw's 32) it bounds the unauthenticated sockets in all
+/// (`gateway.limits.maxPreauthConnections`, [`DEFAULT_MAX_PREAUTH_SOCKETS`] unless set), so
+/// a reconnect storm or a many-address flood cannot hold more half-open handshakes than that.
 #[derive(Debug, Default)]
 pub struct PreauthCounter {
     counts: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
     closed: std::sync::atomic::AtomicBool,
+    /// Unauthenticated sockets in all (changed under the `counts` lock).
+    total: std::sync::atomic::AtomicUsize,
+    /// Cap on `total`; 0 means [`DEFAULT_MAX_PREAUTH_SOCKETS`].
+    max_total: std::sync::atomic::AtomicUsize,
+}
+
+/// Default cap on unauthenticated sockets in all (`gateway.limits.maxPreauthConnections`).
+pub const DEFAULT_MAX_PREAUTH_SOCKETS: usize = 1024;
+
+/// Why [`PreauthCounter::try_admit`] refused a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreauthRefusal {
+    /// The gateway is shutting down.
+    Closed,
+    /// This address already holds its unauthenticated sockets.
+    PerIp,
+    /// The gateway holds this many unauthenticated sockets in all.
+    Total(usize),
 }
 
 impl PreauthCounter {
-    /// Counts a new unauthenticated socket from `ip`; `false` when over the cap (or the
+    /// Counts a new unauthenticated socket from `ip`; `false` when over a cap (or the
     /// gateway is shutting down).
     pub fn admit(&self, ip: IpAddr) -> bool {
-        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
-            return false;
+        self.try_admit(ip).is_ok()
+    }
+
+    /// Counts a new unauthenticated socket from `ip`, or says which cap refuses it.
+    pub fn try_admit(&self, ip: IpAddr) -> Result<(), PreauthRefusal> {
+        use std::sync::atomic::Ordering;
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(PreauthRefusal::Closed);
         }
         let Ok(mut map) = self.counts.lock() else {
-            return false;
+            return Err(PreauthRefusal::Closed);
         };
+        let max_total = match self.max_total.load(Ordering::Relaxed) {
+            0 => DEFAULT_MAX_PREAUTH_SOCKETS,
+            n => n,
+        };
+        let total = self.total.load(Ordering::Relaxed);
+        if total >= max_total {
+            return Err(PreauthRefusal::Total(max_total));
+        }
         let n = map.entry(ip).or_insert(0);
         if *n >= protocol::MAX_PREAUTH_SOCKETS_PER_IP {
-            return false;
+            return Err(PreauthRefusal::PerIp);
         }
         *n += 1;
-        true
+        self.total.store(total + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sets the cap on unauthenticated sockets in all (at least 1).
+    pub fn set_max_total(&self, n: usize) {
+        self.max_total
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Unauthenticated sockets held now.
+    pub fn total(&self) -> usize {
+        self.total.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Releases one slot of `ip` (authenticated, closed, or upgrade failed).
@@ -135,6 +183,11 @@ impl PreauthCounter {
             if *n == 0 {
                 map.remove(&ip);
             }
+            let total = self.total.load(std::sync::atomic::Ordering::Relaxed);
+            self.total.store(
+                total.saturating_sub(1),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 
@@ -326,5 +379,50 @@ impl Engine {
             }
         }
         Ok(Self { shared, registry })
+    }
+}
+
+#[cfg(test)]
+mod preauth_tests {
+    use super::*;
+
+    #[test]
+    fn preauth_sockets_are_capped_per_ip_and_in_all() {
+        let c = PreauthCounter::default();
+        c.set_max_total(40);
+        let a = IpAddr::from([127, 0, 0, 1]);
+        let b = IpAddr::from([127, 0, 0, 2]);
+        for _ in 0..protocol::MAX_PREAUTH_SOCKETS_PER_IP {
+            assert_eq!(c.try_admit(a), Ok(()));
+        }
+        assert_eq!(c.try_admit(a), Err(PreauthRefusal::PerIp));
+        for _ in 0..(40 - protocol::MAX_PREAUTH_SOCKETS_PER_IP) {
+            assert_eq!(c.try_admit(b), Ok(()));
+        }
+        assert_eq!(c.total(), 40);
+        // The total cap is checked first: B is under its per-IP cap but refused.
+        assert_eq!(c.try_admit(b), Err(PreauthRefusal::Total(40)));
+        c.release(b);
+        assert_eq!(c.total(), 39);
+        assert_eq!(c.try_admit(b), Ok(()));
+        // Releasing an address that holds nothing changes nothing.
+        c.release(IpAddr::from([10, 0, 0, 1]));
+        assert_eq!(c.total(), 40);
+        c.close();
+        assert_eq!(c.try_admit(b), Err(PreauthRefusal::Closed));
+        assert!(!c.admit(b));
+    }
+
+    #[test]
+    fn the_default_total_cap_applies_until_set() {
+        let c = PreauthCounter::default();
+        let mut admitted = 0;
+        for i in 0..=DEFAULT_MAX_PREAUTH_SOCKETS {
+            let ip = IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
+            if c.try_admit(ip).is_ok() {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, DEFAULT_MAX_PREAUTH_SOCKETS);
     }
 }

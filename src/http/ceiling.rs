@@ -20,6 +20,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
 pub use crate::config::limits::ConnLimits;
+use openclaw_actors::engine::PreauthRefusal;
 
 /// Open connections, in all and WebSockets per client address.
 #[derive(Debug, Default)]
@@ -70,6 +71,7 @@ impl Ceiling {
 
     /// `HttpServer::on_connect` hook: counts the socket; its slot is freed with it.
     pub fn on_connect(self: &Arc<Self>, ext: &mut Extensions) {
+        super::accept_pause::accepted();
         let before = self.total.fetch_add(1, Ordering::AcqRel);
         ext.insert(Arc::new(ConnSlot {
             ceiling: self.clone(),
@@ -128,6 +130,28 @@ fn check(req: &HttpRequest, ip: IpAddr) -> Result<(), Box<HttpResponse>> {
     *n += 1;
     *mine = Some(ip);
     Ok(())
+}
+
+/// The answer to an upgrade refused because too many sockets are still in their handshake
+/// (per client address, OpenClaw's 32, or in all, `gateway.limits.maxPreauthConnections`):
+/// HTTP 503 with OpenClaw's text, `Retry-After: 1` (handshakes finish or time out within
+/// seconds) and `Connection: close`; the socket is closed.
+pub fn preauth_refused(req: &HttpRequest, why: PreauthRefusal) -> HttpResponse {
+    if let Some(sock) = req.conn_data::<super::ws::ConnSocket>() {
+        sock.shutdown_read();
+    }
+    let text = match why {
+        PreauthRefusal::PerIp => "Too many unauthenticated sockets".to_owned(),
+        PreauthRefusal::Total(n) => format!(
+            "Too many unauthenticated sockets: the gateway holds its maximum of {n} handshakes in progress (gateway.limits.maxPreauthConnections); retry later"
+        ),
+        PreauthRefusal::Closed => "Gateway websocket admission closed".to_owned(),
+    };
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("Retry-After", "1"))
+        .force_close()
+        .content_type("text/plain; charset=utf-8")
+        .body(text)
 }
 
 fn refuse(kind: &str, message: &str) -> Box<HttpResponse> {

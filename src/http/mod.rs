@@ -2,6 +2,7 @@
 //! `/readyz` and `/health`, and every other `GET`/`HEAD` is the Control UI page ([`ui`]). `serve` takes already-bound listeners (mini-redis style), so
 //! tests and `--port 0` work the same way.
 
+pub mod accept_pause;
 pub mod ceiling;
 pub mod metrics;
 pub mod probes;
@@ -30,6 +31,10 @@ pub fn serve(
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 4);
+    engine
+        .shared
+        .preauth
+        .set_max_total(limits.max_preauth_connections);
     let data = web::Data::new(engine);
     let ui = web::Data::new(ui);
     let app = move || {

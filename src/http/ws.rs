@@ -74,10 +74,8 @@ pub async fn upgrade(
     if let Err(resp) = super::ceiling::admit(&req, peer.ip) {
         return *resp;
     }
-    if !engine.shared.preauth.admit(peer.ip) {
-        return HttpResponse::ServiceUnavailable()
-            .content_type("text/plain; charset=utf-8")
-            .body("Too many unauthenticated sockets");
+    if let Err(why) = engine.shared.preauth.try_admit(peer.ip) {
+        return super::ceiling::preauth_refused(&req, why);
     }
     let ip = peer.ip;
     let peer = PeerInfo {

@@ -631,9 +631,17 @@ async fn forwarded_and_x_real_ip_from_a_trusted_cidr() {
     ] {
         let mut c = WsClient::open_with(p, &headers).await.expect("upgrade");
         c.challenge().await;
-        let res = c.connect(cli_params("T", &["operator.read"])).await;
+        // A client listed in presence (a `cli` one is not, as in OpenClaw).
+        let res = c
+            .connect(connect_params(
+                "test",
+                "test",
+                &["operator.read"],
+                json!({"token": "T"}),
+            ))
+            .await;
         assert_eq!(res["ok"], true, "{headers:?}: {res}");
-        // Proxied, so never local: a device-less CLI loses its scopes.
+        // Proxied, so never local: a device-less client has no scopes.
         assert_eq!(
             res["payload"]["auth"]["scopes"],
             json!([]),

@@ -54,7 +54,8 @@ async fn presence_follows_connects_and_disconnects() {
         "first entry is the gateway: {list}"
     );
 
-    let mut b_params = connect_params("cli", "cli", &["operator.read"], json!({"token": "T"}));
+    // A tracked client (OpenClaw lists no `cli`, `backend` or `probe` connection in presence).
+    let mut b_params = connect_params("test", "test", &[], json!({"token": "T"}));
     b_params["client"]["instanceId"] = json!("it-presence-b");
     let (mut b, _) = WsClient::hello(gw.port, b_params).await;
 

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::support::{
-    TestGateway, WAIT, WsClient, cli_params, error_of, golden_case, raw_upgrade, retry_until,
+    TestGateway, WAIT, WsClient, cli_params, connect_params, error_of, golden_case, raw_upgrade,
+    retry_until,
 };
 
 #[actix_web::test]
@@ -129,7 +130,16 @@ async fn client_behind_trusted_proxy_is_remote_and_loses_scopes() {
         &golden_case("remote_nodevice_cli")["error"]
     );
 
-    // The presence entry carries the forwarded client address.
+    // The presence entry carries the forwarded client address (of a client listed in
+    // presence: OpenClaw lists no `cli` connection).
+    let mut listed = WsClient::open_with(gw.port, &[("X-Forwarded-For", "203.0.113.9")])
+        .await
+        .expect("upgrade through a trusted proxy is accepted");
+    listed.challenge().await;
+    let res = listed
+        .connect(connect_params("test", "test", &[], json!({"token": "T"})))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
     let list = local.request("system-presence", json!({})).await;
     let ips: Vec<&str> = list["payload"]
         .as_array()

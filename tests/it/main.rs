@@ -26,6 +26,7 @@ mod remote;
 mod soak;
 mod ssh;
 mod state_dir;
+mod storm;
 mod support;
 mod tailscale;
 mod telegram_flow;

@@ -166,10 +166,10 @@ impl Registry {
         }
     }
 
-    /// Presence changed: bump the version now, broadcast the full list soon. Broadcasts are
-    /// coalesced (one per window, the window growing with the number of sessions) because
-    /// each carries the whole list to every reader: per-change broadcasts are quadratic in
-    /// messages and cubic in bytes when many clients connect at once.
+    /// Presence changed: bump the version now, broadcast the list soon. Broadcasts are
+    /// coalesced (one per window, 100 ms to 1 s growing with the sockets open, see
+    /// `Presence::coalesce_window`) because each carries the list to every reader:
+    /// per-change broadcasts are quadratic in messages when many clients connect at once.
     fn broadcast_presence(&mut self, ctx: &mut Context<Self>) {
         self.version.presence += 1;
         if self.presence_scheduled {
@@ -275,7 +275,9 @@ impl Handler<SessionAuthenticated> for Registry {
         if let Some(ip) = first {
             self.release_preauth(ip);
         }
-        self.broadcast_presence(ctx);
+        if self.sessions.is_tracked(&msg.conn_id) {
+            self.broadcast_presence(ctx);
+        }
         Ok(HelloSnapshot {
             presence: self.presence_list(),
             state_version: self.version,
@@ -297,8 +299,10 @@ impl Handler<SessionClosed> for Registry {
     fn handle(&mut self, msg: SessionClosed, ctx: &mut Self::Context) {
         self.detach_node(&msg.conn_id);
         if let Some(entry) = self.sessions.close(&msg.conn_id) {
-            if entry.authed.is_some() {
-                self.broadcast_presence(ctx);
+            if let Some(authed) = &entry.authed {
+                if authed.tracked() {
+                    self.broadcast_presence(ctx);
+                }
             } else {
                 self.release_preauth(entry.ip);
             }

@@ -3,8 +3,19 @@
 //! sessions an event may reach, the devices connected. A plain struct the
 //! [`Registry`](super::Registry) owns; `S` is a session's handle (its `WsSession` address
 //! in the registry, a plain value in tests).
+//!
+//! Presence follows OpenClaw (`system-presence.ts`, `message-handler.ts`):
+//! - ephemeral control-plane clients (`client.mode` `cli`, `backend`, `probe`) get no entry,
+//!   and their connects and disconnects broadcast nothing ([`tracked`]);
+//! - the list holds at most [`MAX_ENTRIES`] entries, the gateway's own included, the most
+//!   recent (`ts`) first.
+//!
+//! What a `presence` event costs: every one carries the whole list (≤ 200 entries) to every
+//! reader, so the registry coalesces them ([`Presence::coalesce_window`], at most 1 s) and
+//! serializes each once for all recipients. Under a storm of N connects a reader gets at
+//! most one event per window instead of one per connect, and each is bounded in size.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -12,6 +23,31 @@ use serde_json::Value;
 
 use crate::protocol::role::Role;
 use crate::protocol::scopes::{self, EventGuard};
+
+/// Entries in the `system-presence` list at most, the gateway's own included (OpenClaw's
+/// `MAX_ENTRIES`; the oldest by `ts` are left out).
+pub const MAX_ENTRIES: usize = 200;
+
+/// Shortest presence coalescing window (few sockets open).
+pub const WINDOW_MIN: Duration = Duration::from_millis(100);
+/// Longest presence coalescing window: a change is broadcast at most this long after it
+/// happened.
+pub const WINDOW_MAX: Duration = Duration::from_secs(1);
+
+/// `client.mode`s that OpenClaw does not turn into presence entries (short-lived CLI
+/// commands, backend RPC clients, probes).
+pub const EPHEMERAL_MODES: &[&str] = &["cli", "backend", "probe"];
+
+/// Whether a session with this presence entry is listed in `system-presence` (and its
+/// connect and disconnect broadcast): every `mode` but the ephemeral ones.
+pub fn tracked(entry: &Value) -> bool {
+    let mode = entry
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim();
+    !EPHEMERAL_MODES.iter().any(|m| mode.eq_ignore_ascii_case(m))
+}
 
 /// Who an authenticated session is.
 #[derive(Debug, Clone)]
@@ -37,6 +73,13 @@ pub struct Conn<S> {
     pub authed: Option<Authed>,
 }
 
+impl Authed {
+    /// Whether this session is listed in presence (see [`tracked`]).
+    pub fn tracked(&self) -> bool {
+        tracked(&self.presence)
+    }
+}
+
 impl<S> Conn<S> {
     /// The verified device id of an authenticated session.
     pub fn device_id(&self) -> Option<&str> {
@@ -59,12 +102,16 @@ pub struct Counts {
 #[derive(Debug)]
 pub struct Presence<S> {
     conns: HashMap<String, Conn<S>>,
+    /// Connection ids of the authenticated, [`tracked`] sessions: the list is built from
+    /// these alone, so a storm of CLI connections costs each hello nothing.
+    listed: HashSet<String>,
 }
 
 impl<S> Default for Presence<S> {
     fn default() -> Self {
         Self {
             conns: HashMap::new(),
+            listed: HashSet::new(),
         }
     }
 }
@@ -87,12 +134,18 @@ impl<S> Presence<S> {
     pub fn authenticate(&mut self, conn_id: &str, authed: Authed) -> Option<IpAddr> {
         let conn = self.conns.get_mut(conn_id)?;
         let first = conn.authed.is_none();
+        if authed.tracked() {
+            self.listed.insert(conn_id.to_owned());
+        } else {
+            self.listed.remove(conn_id);
+        }
         conn.authed = Some(authed);
         first.then_some(conn.ip)
     }
 
     /// A socket closed.
     pub fn close(&mut self, conn_id: &str) -> Option<Conn<S>> {
+        self.listed.remove(conn_id);
         self.conns.remove(conn_id)
     }
 
@@ -126,16 +179,37 @@ impl<S> Presence<S> {
         self.conns.iter().map(|(id, c)| (id.as_str(), c))
     }
 
-    /// The `system-presence` list: `own` (the gateway's entry) first, then every
-    /// authenticated session's.
+    /// Whether `conn_id` is authenticated and listed in presence: its connect and close
+    /// change the list (and are broadcast).
+    pub fn is_tracked(&self, conn_id: &str) -> bool {
+        self.listed.contains(conn_id)
+    }
+
+    /// Authenticated sessions listed in presence.
+    pub fn tracked_count(&self) -> usize {
+        self.listed.len()
+    }
+
+    /// The `system-presence` list: `own` (the gateway's entry) first, then the entries of
+    /// the tracked sessions, most recent first, [`MAX_ENTRIES`] in all at most.
     pub fn list(&self, own: Value) -> Vec<Value> {
-        let mut list = Vec::with_capacity(self.conns.len() + 1);
+        let ts = |v: &Value| v.get("ts").and_then(Value::as_u64).unwrap_or(0);
+        let mut entries: Vec<&Value> = self
+            .listed
+            .iter()
+            .filter_map(|id| self.conns.get(id)?.authed.as_ref())
+            .map(|a| &a.presence)
+            .collect();
+        let keep = MAX_ENTRIES - 1;
+        let newest_first = |a: &&Value, b: &&Value| ts(b).cmp(&ts(a));
+        if entries.len() > keep {
+            entries.select_nth_unstable_by(keep, newest_first);
+            entries.truncate(keep);
+        }
+        entries.sort_by(newest_first);
+        let mut list = Vec::with_capacity(entries.len() + 1);
         list.push(own);
-        list.extend(
-            self.conns
-                .values()
-                .filter_map(|c| c.authed.as_ref().map(|a| a.presence.clone())),
-        );
+        list.extend(entries.into_iter().cloned());
         list
     }
 
@@ -183,10 +257,14 @@ impl<S> Presence<S> {
             .any(|c| c.device_id() == Some(device_id))
     }
 
-    /// How long presence broadcasts are coalesced: each carries the whole list to every
-    /// reader, so the window grows with the number of sessions (at most 5 s).
+    /// How long presence broadcasts are coalesced: each carries the list (≤ [`MAX_ENTRIES`])
+    /// to every reader, so the window grows with the sockets open — 100 ms plus 1 ms per
+    /// socket — up to [`WINDOW_MAX`] (1 s), which bounds how late a change is seen.
     pub fn coalesce_window(&self) -> Duration {
-        Duration::from_millis(100 + 5 * self.conns.len() as u64).min(Duration::from_secs(5))
+        let n = u64::try_from(self.conns.len()).unwrap_or(u64::MAX);
+        WINDOW_MIN
+            .saturating_add(Duration::from_millis(n))
+            .min(WINDOW_MAX)
     }
 }
 
@@ -205,6 +283,15 @@ mod tests {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             presence: json!({"host": name}),
             device_id: device.map(str::to_owned),
+        }
+    }
+
+    fn entry(mode: &str, ts: u64) -> Authed {
+        Authed {
+            role: Role::Operator,
+            scopes: vec![scopes::READ.to_owned()],
+            presence: json!({"mode": mode, "ts": ts, "host": format!("{mode}-{ts}")}),
+            device_id: None,
         }
     }
 
@@ -283,16 +370,84 @@ mod tests {
     }
 
     #[test]
-    fn the_coalescing_window_grows_with_sessions_up_to_five_seconds() {
+    fn the_coalescing_window_grows_with_open_sockets_up_to_one_second() {
         let mut p = Presence::default();
         assert_eq!(p.coalesce_window(), Duration::from_millis(100));
         for i in 0..100 {
             p.open(format!("c{i}"), ip(), i);
         }
-        assert_eq!(p.coalesce_window(), Duration::from_millis(600));
-        for i in 100..2000 {
+        assert_eq!(p.coalesce_window(), Duration::from_millis(200));
+        for i in 100..800 {
+            p.open(format!("c{i}"), ip(), i);
+            p.authenticate(&format!("c{i}"), entry("cli", i as u64));
+        }
+        assert_eq!(p.coalesce_window(), Duration::from_millis(900));
+        for i in 800..3000 {
             p.open(format!("c{i}"), ip(), i);
         }
-        assert_eq!(p.coalesce_window(), Duration::from_secs(5));
+        assert_eq!(p.coalesce_window(), WINDOW_MAX);
+    }
+
+    #[test]
+    fn ephemeral_clients_are_not_listed_or_tracked() {
+        for mode in ["cli", "backend", "probe", " CLI ", "Probe"] {
+            assert!(!tracked(&json!({"mode": mode})), "{mode}");
+        }
+        for mode in ["ui", "webchat", "node", "test", "worker", ""] {
+            assert!(tracked(&json!({"mode": mode})), "{mode:?}");
+        }
+        assert!(tracked(&json!({})), "no mode: listed");
+        let mut p = Presence::default();
+        for (id, mode) in [
+            ("cli", "cli"),
+            ("be", "backend"),
+            ("probe", "probe"),
+            ("ui", "ui"),
+        ] {
+            p.open(id.into(), ip(), 0);
+            p.authenticate(id, entry(mode, 1));
+        }
+        p.open("pending".into(), ip(), 0);
+        assert!(p.is_tracked("ui"));
+        assert!(!p.is_tracked("cli") && !p.is_tracked("be") && !p.is_tracked("probe"));
+        assert!(!p.is_tracked("pending") && !p.is_tracked("nope"));
+        assert_eq!(p.tracked_count(), 1);
+        let list = p.list(json!({"mode": "gateway"}));
+        let modes: Vec<&str> = list.iter().filter_map(|e| e["mode"].as_str()).collect();
+        assert_eq!(modes, vec!["gateway", "ui"]);
+        // They still count as connections.
+        assert_eq!(p.counts().operators, 4);
+        assert_eq!(p.counts().pending, 1);
+        // Closing a listed session unlists it.
+        assert!(p.close("ui").is_some());
+        assert!(!p.is_tracked("ui"));
+        assert_eq!(p.tracked_count(), 0);
+        assert_eq!(p.list(json!({"mode": "gateway"})).len(), 1);
+    }
+
+    #[test]
+    fn the_list_keeps_the_newest_entries_up_to_the_cap_gateway_first() {
+        let mut p = Presence::default();
+        for i in 0..1000u64 {
+            let id = format!("c{i}");
+            p.open(id.clone(), ip(), i);
+            // Insertion order differs from `ts` order.
+            p.authenticate(&id, entry("ui", (i * 7919) % 1000));
+        }
+        let list = p.list(json!({"mode": "gateway", "ts": 0}));
+        assert_eq!(list.len(), MAX_ENTRIES);
+        assert_eq!(list[0]["mode"], "gateway", "the gateway first");
+        let ts: Vec<u64> = list[1..].iter().filter_map(|e| e["ts"].as_u64()).collect();
+        let want: Vec<u64> = (0..1000u64).rev().take(MAX_ENTRIES - 1).collect();
+        assert_eq!(ts, want, "the newest 199, newest first");
+        // Below the cap, everything is listed.
+        let mut small = Presence::default();
+        for i in 0..3u64 {
+            small.open(format!("s{i}"), ip(), i);
+            small.authenticate(&format!("s{i}"), entry("node", i));
+        }
+        let list = small.list(json!({"mode": "gateway"}));
+        let ts: Vec<u64> = list[1..].iter().filter_map(|e| e["ts"].as_u64()).collect();
+        assert_eq!(ts, vec![2, 1, 0]);
     }
 }

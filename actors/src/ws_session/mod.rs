@@ -421,11 +421,12 @@ impl Handler<SendEvent> for WsSession {
             return;
         }
         // Snapshot-style events are dropped for a client that is not keeping up: the next
-        // one supersedes them, and queueing them would only grow our memory.
+        // one supersedes them, and queueing them would only grow our memory. As in OpenClaw
+        // a dropped event still takes its `seq`, so the client sees the gap.
+        let seq = self.next_seq();
         if DROP_IF_SLOW.contains(&&*msg.event) && self.out.queued() > SLOW_QUEUE_BYTES {
             return;
         }
-        let seq = self.next_seq();
         let text = frame::event(&msg.event, &msg.payload, Some(seq), msg.state_version);
         self.send_raw(text, ctx);
     }
