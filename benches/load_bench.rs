@@ -77,6 +77,8 @@ struct Args {
     stage: Stage,
     /// Scopes of the held connections (`--held-scopes a,b`; none by default, see the docs).
     held_scopes: Vec<String>,
+    /// The gateway's shared token (`--token`; the spawned gateway uses the benches' own).
+    token: String,
     /// `--port P --pid PID`: measure a running gateway instead of spawning one.
     port: Option<u16>,
     pid: Option<u32>,
@@ -98,7 +100,7 @@ fn usage() -> &'static str {
      [--probes P (500)] [--open-concurrency C (16)] [--health-conns C (4)] [--health-n N (40000)] \
      [--invoke-n N (5000)] [--invoke-pipelined N (20000)] [--flow-n N (300)] [--no-flow] \
      [--no-invoke] [--rss-cap-mb MB (4096)] [--stage tcp|upgrade|hello (hello)] [--held-scopes S1,S2 (none)] \
-     [--port P --pid PID (measure a running gateway)]"
+     [--port P --pid PID --token T (measure a running gateway)]"
 }
 
 fn parse_args() -> Result<Args> {
@@ -118,6 +120,7 @@ fn parse_args() -> Result<Args> {
         rss_cap_mb: 4096,
         stage: Stage::Hello,
         held_scopes: Vec::new(),
+        token: common::TOKEN.to_owned(),
         port: None,
         pid: None,
     };
@@ -159,6 +162,11 @@ fn parse_args() -> Result<Args> {
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
                     .collect();
+            }
+            "--token" => {
+                a.token = it
+                    .next()
+                    .ok_or_else(|| anyhow!("--token needs a value\nusage: {}", usage()))?;
             }
             "--no-flow" => a.flow = false,
             "--no-invoke" => a.invoke = false,
@@ -217,6 +225,13 @@ fn raise_nofile() -> (u64, u64) {
 }
 
 // ===================================================================== raw probes
+
+/// `connect` params of an operator with `scopes` and the shared `token`.
+fn op_params(scopes: &[&str], token: &str) -> Value {
+    let mut p = operator_params(scopes);
+    p["auth"]["token"] = json!(token);
+    p
+}
 
 fn health_req(id: &str) -> String {
     format!(r#"{{"type":"req","id":"{id}","method":"health","params":{{}}}}"#)
@@ -292,12 +307,18 @@ async fn probes(
 // ===================================================================== phases
 
 /// `health` req/s over `conns` connections with [`HEALTH_WINDOW`] in flight each.
-async fn health_rps(client: &Client, url: &str, conns: usize, total: usize) -> Result<Value> {
+async fn health_rps(
+    client: &Client,
+    url: &str,
+    token: &str,
+    conns: usize,
+    total: usize,
+) -> Result<Value> {
     println!("[health] req/s: {conns} connections × {HEALTH_WINDOW} in flight, {total} requests");
     let mut cs = Vec::with_capacity(conns);
     for _ in 0..conns {
         let (c, _) = client
-            .handshake(url, |_| Ok(operator_params(&["operator.read"])))
+            .handshake(url, |_| Ok(op_params(&["operator.read"], token)))
             .await
             .context("health connection")?;
         cs.push(c);
@@ -551,7 +572,9 @@ async fn run(args: Args) -> Result<()> {
     let url = format!("ws://127.0.0.1:{port}");
     let listening = t0.elapsed();
     let dst = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    let params: Rc<str> = operator_params(&["operator.read"]).to_string().into();
+    let params: Rc<str> = op_params(&["operator.read"], &args.token)
+        .to_string()
+        .into();
     let first = probe(dst, IpAddr::V4(Ipv4Addr::LOCALHOST), &params, 0)
         .await
         .with_context(|| format!("first connection{}", tail()))?;
@@ -574,7 +597,7 @@ async fn run(args: Args) -> Result<()> {
     out.insert("latency_idle".into(), lat_idle.clone());
 
     let client = Client::new(LIMITS);
-    let health = health_rps(&client, &url, args.health_conns, args.health_n)
+    let health = health_rps(&client, &url, &args.token, args.health_conns, args.health_n)
         .await
         .with_context(|| format!("[health]{}", tail()))?;
     out.insert("health".into(), health.clone());
@@ -590,7 +613,7 @@ async fn run(args: Args) -> Result<()> {
     };
 
     let scopes: Vec<&str> = args.held_scopes.iter().map(String::as_str).collect();
-    let held_params: Rc<str> = operator_params(&scopes).to_string().into();
+    let held_params: Rc<str> = op_params(&scopes, &args.token).to_string().into();
     out.insert("held_scopes".into(), json!(scopes));
     let held = open_held(&args, dst, pid, held_params, &mut out)
         .await
@@ -645,7 +668,11 @@ async fn run(args: Args) -> Result<()> {
     let rows: Vec<(String, String, String)> = vec![
         (
             "spawn → first health answered".into(),
-            format!("{:.1} ms", ms(hello)),
+            if args.port.is_some() {
+                "n/a (external)".into()
+            } else {
+                format!("{:.1} ms", ms(hello))
+            },
             String::new(),
         ),
         (
@@ -660,11 +687,19 @@ async fn run(args: Args) -> Result<()> {
         ),
         (
             "RSS per held connection".into(),
-            format!("{per_conn:.2} KB"),
-            format!(
-                "goal ≤ {GOAL_KB_PER_CONN} KB: {}",
-                common::verdict(per_conn <= GOAL_KB_PER_CONN)
-            ),
+            if n > 0 {
+                format!("{per_conn:.2} KB")
+            } else {
+                "n/a".into()
+            },
+            if n > 0 {
+                format!(
+                    "goal ≤ {GOAL_KB_PER_CONN} KB: {}",
+                    common::verdict(per_conn <= GOAL_KB_PER_CONN)
+                )
+            } else {
+                String::new()
+            },
         ),
         (
             "connect+hello+health p50 / p99 (none held)".into(),
