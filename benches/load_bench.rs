@@ -345,8 +345,13 @@ async fn health_rps(
     let mut ok = 0;
     let mut lat = Vec::new();
     for r in runs {
+        // A slow gateway may not finish `total` within the time limit: the rate of what it
+        // answered still counts; failures do not.
         if let Err(e) = r.outcome {
-            bail!("health pipeline: {e:#}");
+            println!("    health pipeline stopped early: {e:#}");
+            if r.failed > 0 || r.ok == 0 {
+                bail!("health pipeline: {e:#}");
+            }
         }
         ok += r.ok;
         lat.extend(r.lat);
