@@ -3,17 +3,23 @@
 # scripts/setup-openclaw-ref.sh) and ours (release build), same token, each alone on its own
 # loopback port, measured by the same unchanged bench (scripts/bench/bench.py, a copy of
 # the shared tools' bench.py): `latency` (N sequential connect + hello + health) and `idle`
-# (K held authenticated connections, RSS per connection, connect+health probes while held).
-# Prints each figure for both and the ratio (OpenClaw / ours; > 1 means ours is better for
-# times and memory). JSON results go to $OUT (default target/side-by-side/).
+# (K held authenticated connections, RSS per connection, connect+health probes while held) and
+# `throughput` (`health` req/s, 64 in flight on each of C connections); plus the Rust load
+# bench's client (benches/load_bench.rs, `--port/--pid` mode) for `health` req/s and
+# connect+hello+health latency, where the Python client would be the bottleneck.
+# Start-up: OpenClaw is started once (~35 s) and timed by `bench.py wait` launched right after
+# the spawn; ours by `bench.py startup` (its own short-lived process, then started again).
+# Prints each figure for both, the ratio (OpenClaw / ours, or ours / OpenClaw for req/s: > 1
+# means ours is better) and the issue-12 goal. JSON results go to $OUT (default
+# target/side-by-side/).
 #
-#   scripts/side-by-side.sh                   # N=500 K=1000
+#   scripts/side-by-side.sh                   # N=500 K=1000 C=4 SECS=10
 #   N=2000 K=5000 HOLD=20 scripts/side-by-side.sh
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
-: "${N:=500}" "${K:=1000}" "${HOLD:=10}" "${SETTLE:=5}" "${TOKEN:=T}"
+: "${N:=500}" "${K:=1000}" "${HOLD:=10}" "${SETTLE:=5}" "${TOKEN:=T}" "${C:=4}" "${SECS:=10}"
 : "${OUT:=${ROOT}/target/side-by-side}"
 : "${OPENCLAW_REF_DIR:=${HOME}/.cache/openclaw-rs/openclaw-ref}"
 export OPENCLAW_REF_DIR
@@ -24,6 +30,7 @@ python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet web
     || python3 -m pip install --quiet --break-system-packages websockets
 bash scripts/setup-openclaw-ref.sh >&2
 cargo build --release --bin openclaw >&2
+cargo bench --bench load_bench --no-run >&2
 # K held connections plus the probes need file descriptors on both sides.
 ulimit -n "$(( K * 2 + 1024 ))" 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
@@ -50,6 +57,12 @@ run_bench() {
     python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-latency.json" latency --n "${N}" --warmup 20 --pid "${pid}" >/dev/null
     echo "== ${name}: idle --conns ${K}" >&2
     python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-idle.json" idle --conns "${K}" --hold "${HOLD}" --settle "${SETTLE}" --pid "${pid}" --max-open-seconds 300 >/dev/null
+    echo "== ${name}: throughput --connections ${C} --window 64 --seconds ${SECS}" >&2
+    python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-throughput.json" throughput --connections "${C}" --window 64 --seconds "${SECS}" --pid "${pid}" >/dev/null
+    echo "== ${name}: Rust client (load_bench --port ${port} --pid ${pid} --conns 0)" >&2
+    cargo bench --bench load_bench -- --port "${port}" --pid "${pid}" --token "${TOKEN}" --conns 0 --probes "${N}" \
+        --health-conns "${C}" --health-n 40000 --no-invoke --no-flow --json "${OUT}/${name}-load.json" >"${OUT}/${name}-load.txt" 2>&1 \
+        || echo "   load_bench failed against ${name}: see ${OUT}/${name}-load.txt" >&2
 }
 
 # --- the real OpenClaw ---
@@ -73,6 +86,11 @@ cleanup; PIDS=()
 # --- ours ---
 RS_HOME="$(mktemp -d)"
 RS_PORT="$(free_port)"
+echo "== openclaw-rs: startup" >&2
+( export HOME="${RS_HOME}" OPENCLAW_STATE_DIR="${RS_HOME}"
+  python3 "${BENCH}" --url "ws://127.0.0.1:${RS_PORT}" --token "${TOKEN}" --json-out "${OUT}/openclaw-rs-startup.json" \
+      startup --port "${RS_PORT}" --settle 1 --idle-seconds 1 -- "${ROOT}/target/release/openclaw" gateway run --port "${RS_PORT}" --token "${TOKEN}" >/dev/null )
+RS_PORT="$(free_port)"
 cat >"${RS_HOME}/openclaw.json" <<JSON
 { "gateway": { "limits": { "maxConnections": $(( K + 1000 )), "maxConnectionsPerIp": $(( K + 1000 )) } } }
 JSON
@@ -84,11 +102,14 @@ run_bench openclaw-rs "${RS_PORT}" "${RS_PID}"
 cleanup; PIDS=()
 rm -rf "${OC_HOME}" "${RS_HOME}"
 
-python3 - "${OUT}" "${N}" "${K}" <<'PY'
-import json, sys
-out, n, k = sys.argv[1], sys.argv[2], sys.argv[3]
+python3 - "${OUT}" "${N}" "${K}" "${C}" <<'PY'
+import json, os, sys
+out, n, k, c = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 def load(name, kind):
-    with open(f"{out}/{name}-{kind}.json") as fh:
+    path = f"{out}/{name}-{kind}.json"
+    if not os.path.exists(path):
+        return {}
+    with open(path) as fh:
         return json.load(fh)
 rows = []
 def g(d, *path):
@@ -97,24 +118,47 @@ def g(d, *path):
             return None
         d = d[p]
     return d
-for label, kind, path, unit in [
-    ("ready after spawn (bench.py wait, approx.)", "wait", ("ready_after_s",), "s"),
-    ("idle RSS (process tree)", "procstats", ("mem", "tree_rss_mb"), "MB"),
-    (f"connect+hello+health p50 ({n} seq.)", "latency", ("ms", "total", "p50"), "ms"),
-    (f"connect+hello+health p99 ({n} seq.)", "latency", ("ms", "total", "p99"), "ms"),
-    ("hello (connect req → hello-ok) p50", "latency", ("ms", "hello", "p50"), "ms"),
-    (f"RSS per held connection ({k} held)", "idle", ("rss_per_conn_kb",), "KB"),
-    (f"connect+health p50 while {k} held", "idle", ("probe_connect_health_ms", "p50"), "ms"),
-    (f"connections opened of {k}", "idle", ("opened",), ""),
+# Start-up: OpenClaw's `wait` (seconds since spawn) against our `startup` (ms since spawn).
+oc_ready = g(load("openclaw", "wait"), "ready_after_s")
+rs_ready = g(load("openclaw-rs", "startup"), "first_health_ok_ms")
+def num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+# (label, OpenClaw value, ours value, unit, higher_is_better, goal ratio or None)
+figs = [
+    ("spawn → first health answered", oc_ready * 1000 if num(oc_ready) else None, rs_ready, "ms", False, 250),
+    ("idle RSS (process tree)", g(load("openclaw", "procstats"), "mem", "tree_rss_mb"),
+     g(load("openclaw-rs", "procstats"), "mem", "tree_rss_mb"), "MB", False, 80),
+]
+for label, kind, path, unit, hib, goal in [
+    (f"connect+hello+health p50 ({n} seq., bench.py)", "latency", ("ms", "total", "p50"), "ms", False, 10),
+    (f"connect+hello+health p99 ({n} seq., bench.py)", "latency", ("ms", "total", "p99"), "ms", False, None),
+    ("hello (connect req → hello-ok) p50", "latency", ("ms", "hello", "p50"), "ms", False, None),
+    (f"connect+hello+health p50 ({n} seq., Rust client)", "load", ("latency_idle", "p50_ms"), "ms", False, 10),
+    (f"health req/s ({c} conns × 64, bench.py)", "throughput", ("rps",), "req/s", True, 20),
+    (f"health req/s ({c} conns × 64, Rust client)", "load", ("health", "rps"), "req/s", True, 20),
+    (f"RSS per held connection ({k} held)", "idle", ("rss_per_conn_kb",), "KB", False, None),
+    (f"connect+health p50 while {k} held", "idle", ("probe_connect_health_ms", "p50"), "ms", False, None),
+    (f"connections opened of {k}", "idle", ("opened",), "", True, None),
 ]:
-    a = g(load("openclaw", kind), *path)
-    b = g(load("openclaw-rs", kind), *path)
-    ratio = f"{a / b:.1f}×" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "—"
-    rows.append((label, f"{a} {unit}".strip(), f"{b} {unit}".strip(), ratio))
-w = [max(len(r[i]) for r in rows + [("figure", "OpenClaw", "openclaw-rs", "ratio")]) for i in range(4)]
-hdr = ("figure", "OpenClaw", "openclaw-rs", "ratio")
+    figs.append((label, g(load("openclaw", kind), *path), g(load("openclaw-rs", kind), *path), unit, hib, goal))
+def fmt(v, unit):
+    if not num(v):
+        return "n/a"
+    s = f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}" if abs(v) < 1000 else f"{v:.0f}"
+    return f"{s} {unit}".strip()
+for label, a, b, unit, hib, goal in figs:
+    ratio = None
+    if num(a) and num(b) and a and b:
+        ratio = b / a if hib else a / b
+    rstr = f"{ratio:.1f}×" if ratio is not None else "—"
+    gstr = "" if goal is None else f"≥ {goal}×: " + ("met" if ratio is not None and ratio >= goal else "MISSED" if ratio is not None else "n/a")
+    rows.append((label, fmt(a, unit), fmt(b, unit), rstr, gstr))
+hdr = ("figure", "OpenClaw", "openclaw-rs", "ratio", "goal")
+w = [max(len(r[i]) for r in rows + [hdr]) for i in range(5)]
 print("  ".join(h.ljust(w[i]) for i, h in enumerate(hdr)))
 for r in rows:
-    print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
-print(f"(ratio = OpenClaw / openclaw-rs; JSON in {out})")
+    print("  ".join(col.ljust(w[i]) for i, col in enumerate(r)))
+print("(ratio: how many times better ours is: OpenClaw / ours for times and memory, ours / OpenClaw for req/s)")
+print("(≤ 8 KB per idle connection with 15000 held: scripts/bench/load.sh, see README Performance)")
+print(f"(JSON in {out})")
 PY

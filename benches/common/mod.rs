@@ -15,6 +15,10 @@
 //! Each bench uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod flow;
+pub mod invoke;
+pub mod raw;
+
 use std::cell::Cell;
 use std::future::Future;
 use std::io::{BufRead as _, BufReader, Read};
