@@ -275,19 +275,21 @@ impl Shared {
     }
 
     /// This gateway's own presence entry.
-    pub fn self_presence(&self) -> Value {
-        let platform = std::env::consts::OS;
-        json!({
-            "host": self.config.host_name,
-            "version": self.config.server_version,
-            "platform": platform,
-            "mode": "gateway",
-            "reason": "self",
-            "instanceId": self.instance_id,
-            "text": format!("Gateway: {} · app {} · mode gateway · reason self",
-                self.config.host_name, self.config.server_version),
-            "ts": now_ms(),
-        })
+    pub fn self_presence(&self) -> crate::registry::presence::PresenceEntry {
+        crate::registry::presence::PresenceEntry {
+            host: self.config.host_name.clone(),
+            version: self.config.server_version.clone(),
+            platform: std::env::consts::OS.to_owned(),
+            mode: "gateway".to_owned(),
+            reason: "self",
+            instance_id: self.instance_id.clone(),
+            text: format!(
+                "Gateway: {} · app {} · mode gateway · reason self",
+                self.config.host_name, self.config.server_version
+            ),
+            ts: now_ms(),
+            ..Default::default()
+        }
     }
 }
 

@@ -125,7 +125,7 @@ impl Registry {
         }
     }
 
-    fn presence_list(&self) -> Vec<Value> {
+    fn presence_list(&self) -> Vec<Arc<presence::PresenceEntry>> {
         self.sessions.list(self.shared.self_presence())
     }
 
@@ -227,7 +227,7 @@ impl Handler<SessionOpened> for Registry {
 #[derive(Debug, Clone, Serialize)]
 pub struct HelloSnapshot {
     /// Presence entries, the gateway's own first.
-    pub presence: Vec<Value>,
+    pub presence: Vec<Arc<presence::PresenceEntry>>,
     /// Current version counters.
     pub state_version: StateVersion,
 }
@@ -244,7 +244,7 @@ pub struct SessionAuthenticated {
     /// Granted scopes.
     pub scopes: Vec<String>,
     /// The client's presence entry.
-    pub presence: Value,
+    pub presence: presence::PresenceEntry,
     /// The verified device id, if the client presented one.
     pub device_id: Option<String>,
     /// Set when the client's credential matched but its lockout was not checked yet (fast
@@ -268,7 +268,7 @@ impl Handler<SessionAuthenticated> for Registry {
             presence::Authed {
                 role: msg.role,
                 scopes: msg.scopes,
-                presence: msg.presence,
+                presence: Arc::new(msg.presence),
                 device_id: msg.device_id,
             },
         );
@@ -360,7 +360,7 @@ impl Handler<CheckLockout> for Registry {
 
 /// Asks for the current presence list (`system-presence`).
 #[derive(Message)]
-#[rtype(result = "Vec<Value>")]
+#[rtype(result = "Vec<Arc<presence::PresenceEntry>>")]
 pub struct GetPresence;
 
 impl Handler<GetPresence> for Registry {

@@ -17,9 +17,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::protocol::role::Role;
 use crate::protocol::scopes::{self, EventGuard};
@@ -38,14 +39,58 @@ pub const WINDOW_MAX: Duration = Duration::from_secs(1);
 /// commands, backend RPC clients, probes).
 pub const EPHEMERAL_MODES: &[&str] = &["cli", "backend", "probe"];
 
+/// One `system-presence` entry (OpenClaw's `SystemPresence`): a client's, built at its
+/// hello, or the gateway's own (`reason: "self"`). Fields in wire-key order (alphabetical,
+/// the order of the JSON objects this struct replaced), absent ones left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceEntry {
+    /// `client.id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `client.deviceFamily`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_family: Option<String>,
+    /// The verified device id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// `client.displayName`, else `client.id`; the gateway's host name for its own entry.
+    pub host: String,
+    /// `client.instanceId`, else the connection id.
+    pub instance_id: String,
+    /// The client's address (after trusted-proxy attribution).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// `client.mode` (`gateway` for the gateway's own entry).
+    pub mode: String,
+    /// `client.modelIdentifier`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_identifier: Option<String>,
+    /// When the session authenticated (ms since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_since: Option<u64>,
+    /// `client.platform`.
+    pub platform: String,
+    /// `connect` or `self`.
+    pub reason: &'static str,
+    /// The connect's role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<[String; 1]>,
+    /// Granted scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// The one-line summary OpenClaw's apps show.
+    pub text: String,
+    /// Last update (ms since the epoch): the list's sort key.
+    pub ts: u64,
+    /// `client.version` (the server version for the gateway's own entry).
+    pub version: String,
+}
+
 /// Whether a session with this presence entry is listed in `system-presence` (and its
 /// connect and disconnect broadcast): every `mode` but the ephemeral ones.
-pub fn tracked(entry: &Value) -> bool {
-    let mode = entry
-        .get("mode")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim();
+pub fn tracked(entry: &PresenceEntry) -> bool {
+    let mode = entry.mode.trim();
     !EPHEMERAL_MODES.iter().any(|m| mode.eq_ignore_ascii_case(m))
 }
 
@@ -56,8 +101,8 @@ pub struct Authed {
     pub role: Role,
     /// Granted scopes.
     pub scopes: Vec<String>,
-    /// Its `system-presence` entry.
-    pub presence: Value,
+    /// Its `system-presence` entry (shared by every list that includes it).
+    pub presence: Arc<PresenceEntry>,
     /// The verified device id, if it presented one.
     pub device_id: Option<String>,
 }
@@ -192,23 +237,22 @@ impl<S> Presence<S> {
 
     /// The `system-presence` list: `own` (the gateway's entry) first, then the entries of
     /// the tracked sessions, most recent first, [`MAX_ENTRIES`] in all at most.
-    pub fn list(&self, own: Value) -> Vec<Value> {
-        let ts = |v: &Value| v.get("ts").and_then(Value::as_u64).unwrap_or(0);
-        let mut entries: Vec<&Value> = self
+    pub fn list(&self, own: PresenceEntry) -> Vec<Arc<PresenceEntry>> {
+        let mut entries: Vec<&Arc<PresenceEntry>> = self
             .listed
             .iter()
             .filter_map(|id| self.conns.get(id)?.authed.as_ref())
             .map(|a| &a.presence)
             .collect();
         let keep = MAX_ENTRIES - 1;
-        let newest_first = |a: &&Value, b: &&Value| ts(b).cmp(&ts(a));
+        let newest_first = |a: &&Arc<PresenceEntry>, b: &&Arc<PresenceEntry>| b.ts.cmp(&a.ts);
         if entries.len() > keep {
             entries.select_nth_unstable_by(keep, newest_first);
             entries.truncate(keep);
         }
         entries.sort_by(newest_first);
         let mut list = Vec::with_capacity(entries.len() + 1);
-        list.push(own);
+        list.push(Arc::new(own));
         list.extend(entries.into_iter().cloned());
         list
     }
@@ -271,7 +315,21 @@ impl<S> Presence<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::Value;
+
+    fn moded(mode: &str) -> PresenceEntry {
+        PresenceEntry {
+            mode: mode.into(),
+            ..PresenceEntry::default()
+        }
+    }
+
+    fn lv<S>(p: &Presence<S>, own: PresenceEntry) -> Vec<Value> {
+        p.list(own)
+            .iter()
+            .map(|e| serde_json::to_value(&**e).unwrap_or_default())
+            .collect()
+    }
 
     fn ip() -> IpAddr {
         IpAddr::from([127, 0, 0, 1])
@@ -281,7 +339,10 @@ mod tests {
         Authed {
             role,
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            presence: json!({"host": name}),
+            presence: Arc::new(PresenceEntry {
+                host: name.into(),
+                ..PresenceEntry::default()
+            }),
             device_id: device.map(str::to_owned),
         }
     }
@@ -290,7 +351,12 @@ mod tests {
         Authed {
             role: Role::Operator,
             scopes: vec![scopes::READ.to_owned()],
-            presence: json!({"mode": mode, "ts": ts, "host": format!("{mode}-{ts}")}),
+            presence: Arc::new(PresenceEntry {
+                mode: mode.into(),
+                ts,
+                host: format!("{mode}-{ts}"),
+                ..PresenceEntry::default()
+            }),
             device_id: None,
         }
     }
@@ -331,14 +397,15 @@ mod tests {
         );
         assert!(p.device_connected("dev-1"));
         assert!(!p.device_connected("dev-2"));
-        let list = p.list(json!({"host": "gateway"}));
-        assert_eq!(list[0], json!({"host": "gateway"}), "the gateway first");
-        let mut rest: Vec<&Value> = list[1..].iter().collect();
-        rest.sort_by_key(|v| v["host"].as_str().map(str::to_owned));
-        assert_eq!(
-            rest,
-            vec![&json!({"host": "cli"}), &json!({"host": "node"})]
-        );
+        let gateway = PresenceEntry {
+            host: "gateway".into(),
+            ..PresenceEntry::default()
+        };
+        let list = p.list(gateway.clone());
+        assert_eq!(*list[0], gateway, "the gateway first");
+        let mut rest: Vec<&str> = list[1..].iter().map(|e| e.host.as_str()).collect();
+        rest.sort_unstable();
+        assert_eq!(rest, vec!["cli", "node"]);
         assert_eq!(p.close("b").map(|c| c.addr), Some(2));
         assert!(!p.device_connected("dev-1"));
         assert_eq!(p.len(), 2);
@@ -391,12 +458,12 @@ mod tests {
     #[test]
     fn ephemeral_clients_are_not_listed_or_tracked() {
         for mode in ["cli", "backend", "probe", " CLI ", "Probe"] {
-            assert!(!tracked(&json!({"mode": mode})), "{mode}");
+            assert!(!tracked(&moded(mode)), "{mode}");
         }
         for mode in ["ui", "webchat", "node", "test", "worker", ""] {
-            assert!(tracked(&json!({"mode": mode})), "{mode:?}");
+            assert!(tracked(&moded(mode)), "{mode:?}");
         }
-        assert!(tracked(&json!({})), "no mode: listed");
+        assert!(tracked(&PresenceEntry::default()), "no mode: listed");
         let mut p = Presence::default();
         for (id, mode) in [
             ("cli", "cli"),
@@ -412,7 +479,7 @@ mod tests {
         assert!(!p.is_tracked("cli") && !p.is_tracked("be") && !p.is_tracked("probe"));
         assert!(!p.is_tracked("pending") && !p.is_tracked("nope"));
         assert_eq!(p.tracked_count(), 1);
-        let list = p.list(json!({"mode": "gateway"}));
+        let list = lv(&p, moded("gateway"));
         let modes: Vec<&str> = list.iter().filter_map(|e| e["mode"].as_str()).collect();
         assert_eq!(modes, vec!["gateway", "ui"]);
         // They still count as connections.
@@ -422,7 +489,7 @@ mod tests {
         assert!(p.close("ui").is_some());
         assert!(!p.is_tracked("ui"));
         assert_eq!(p.tracked_count(), 0);
-        assert_eq!(p.list(json!({"mode": "gateway"})).len(), 1);
+        assert_eq!(p.list(moded("gateway")).len(), 1);
     }
 
     #[test]
@@ -434,7 +501,7 @@ mod tests {
             // Insertion order differs from `ts` order.
             p.authenticate(&id, entry("ui", (i * 7919) % 1000));
         }
-        let list = p.list(json!({"mode": "gateway", "ts": 0}));
+        let list = lv(&p, moded("gateway"));
         assert_eq!(list.len(), MAX_ENTRIES);
         assert_eq!(list[0]["mode"], "gateway", "the gateway first");
         let ts: Vec<u64> = list[1..].iter().filter_map(|e| e["ts"].as_u64()).collect();
@@ -446,7 +513,7 @@ mod tests {
             small.open(format!("s{i}"), ip(), i);
             small.authenticate(&format!("s{i}"), entry("node", i));
         }
-        let list = small.list(json!({"mode": "gateway"}));
+        let list = lv(&small, moded("gateway"));
         let ts: Vec<u64> = list[1..].iter().filter_map(|e| e["ts"].as_u64()).collect();
         assert_eq!(ts, vec![2, 1, 0]);
     }

@@ -432,3 +432,84 @@ fn channel_replies_match_their_objects() {
                 "accountId": "default", "id": "42"}),
     );
 }
+
+#[test]
+fn presence_entries_write_the_objects_they_replaced() {
+    use super::presence::PresenceEntry;
+    // A client's entry with every optional field (the handshake's former `json!`).
+    let full = PresenceEntry {
+        client_id: Some("openclaw-macos".into()),
+        device_family: Some("Mac".into()),
+        device_id: Some("dev-1".into()),
+        host: "Laptop".into(),
+        instance_id: "inst-1".into(),
+        ip: Some("127.0.0.1".into()),
+        mode: "ui".into(),
+        model_identifier: Some("Mac15,3".into()),
+        online_since: Some(1_700_000_000_000),
+        platform: "macos".into(),
+        reason: "connect",
+        roles: Some(["operator".into()]),
+        scopes: Some(strings(&["operator.read", "operator.write"])),
+        text: "Client: Laptop · mode ui".into(),
+        ts: 1_700_000_000_001,
+        version: "2026.9.6".into(),
+    };
+    same(
+        &full,
+        &json!({
+            "host": "Laptop",
+            "ip": "127.0.0.1",
+            "clientId": "openclaw-macos",
+            "version": "2026.9.6",
+            "platform": "macos",
+            "mode": "ui",
+            "roles": ["operator"],
+            "scopes": ["operator.read", "operator.write"],
+            "instanceId": "inst-1",
+            "reason": "connect",
+            "onlineSince": 1_700_000_000_000u64,
+            "ts": 1_700_000_000_001u64,
+            "text": "Client: Laptop · mode ui",
+            "deviceFamily": "Mac",
+            "modelIdentifier": "Mac15,3",
+            "deviceId": "dev-1",
+        }),
+    );
+    // Without the optional client fields they are left out, not null.
+    let bare = PresenceEntry {
+        device_family: None,
+        device_id: None,
+        model_identifier: None,
+        ..full
+    };
+    let wire = serde_json::to_value(&bare).expect("serializes");
+    for key in ["deviceFamily", "deviceId", "modelIdentifier"] {
+        assert!(wire.get(key).is_none(), "{key} in {wire}");
+    }
+    // The gateway's own entry (the engine's former `json!`).
+    let own = PresenceEntry {
+        host: "vps".into(),
+        version: "0.1.0".into(),
+        platform: "linux".into(),
+        mode: "gateway".into(),
+        reason: "self",
+        instance_id: "gw-1".into(),
+        text: "Gateway: vps · app 0.1.0 · mode gateway · reason self".into(),
+        ts: 5,
+        ..PresenceEntry::default()
+    };
+    same(
+        &own,
+        &json!({
+            "host": "vps",
+            "version": "0.1.0",
+            "platform": "linux",
+            "mode": "gateway",
+            "reason": "self",
+            "instanceId": "gw-1",
+            "text": "Gateway: vps · app 0.1.0 · mode gateway · reason self",
+            "ts": 5,
+        }),
+    );
+}

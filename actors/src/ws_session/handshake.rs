@@ -3,6 +3,7 @@
 //! attachment, then `hello-ok`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use serde_json::{Value, json};
@@ -21,6 +22,7 @@ use crate::protocol::role::Role;
 use crate::protocol::scopes;
 use crate::protocol::{MIN_NODE_PROTOCOL_VERSION, PROTOCOL_VERSION, close};
 use crate::registry::nodes::{AttachNode, DeviceConnect, DeviceVerdict};
+use crate::registry::presence::PresenceEntry;
 use crate::registry::{AuthAttempt, AuthVerdict, CheckLockout, SessionAuthenticated};
 use crate::util::now_ms;
 
@@ -488,38 +490,41 @@ impl WsSession {
         p: &ConnectParams,
         scopes: &[String],
         device_id: Option<&str>,
-    ) -> Value {
+    ) -> PresenceEntry {
         let host = p
             .client
             .display_name
             .clone()
             .unwrap_or_else(|| p.client.id.clone());
         let now = now_ms();
-        let mut e = json!({
-            "host": host,
-            "ip": self.peer.ip.to_string(),
-            "clientId": p.client.id,
-            "version": p.client.version,
-            "platform": p.client.platform,
-            "mode": p.client.mode,
-            "roles": [p.role],
-            "scopes": scopes,
-            "instanceId": p.client.instance_id.clone().unwrap_or_else(|| self.conn_id.clone()),
-            "reason": "connect",
-            "onlineSince": now,
-            "ts": now,
-            "text": format!("{}: {} · mode {}", if p.role == "node" { "Node" } else { "Client" }, host, p.client.mode),
-        });
-        if let Some(f) = &p.client.device_family {
-            e["deviceFamily"] = json!(f);
+        let text = format!(
+            "{}: {} · mode {}",
+            if p.role == "node" { "Node" } else { "Client" },
+            host,
+            p.client.mode
+        );
+        PresenceEntry {
+            client_id: Some(p.client.id.clone()),
+            device_family: p.client.device_family.clone(),
+            device_id: device_id.map(str::to_owned),
+            host,
+            instance_id: p
+                .client
+                .instance_id
+                .clone()
+                .unwrap_or_else(|| self.conn_id.clone()),
+            ip: Some(self.peer.ip.to_string()),
+            mode: p.client.mode.clone(),
+            model_identifier: p.client.model_identifier.clone(),
+            online_since: Some(now),
+            platform: p.client.platform.clone(),
+            reason: "connect",
+            roles: Some([p.role.clone()]),
+            scopes: Some(scopes.to_vec()),
+            text,
+            ts: now,
+            version: p.client.version.clone(),
         }
-        if let Some(m) = &p.client.model_identifier {
-            e["modelIdentifier"] = json!(m);
-        }
-        if let Some(d) = device_id {
-            e["deviceId"] = json!(d);
-        }
-        e
     }
 
     fn hello_ok(
@@ -527,7 +532,7 @@ impl WsSession {
         role: Role,
         scopes: &[String],
         method: &str,
-        presence: Vec<Value>,
+        presence: Vec<Arc<PresenceEntry>>,
         state_version: StateVersion,
     ) -> Value {
         let cfg = &self.shared.config;

@@ -116,8 +116,7 @@ impl WsSession {
             .send(GetPresence)
             .into_actor(self)
             .map(move |list, act, ctx| {
-                let list = Value::Array(list.unwrap_or_default());
-                act.respond_ok(&id, &list, ctx);
+                act.respond_ok(&id, &list.unwrap_or_default(), ctx);
             })
             .spawn(ctx);
     }
