@@ -74,20 +74,6 @@ const REF_KB_PER_CONN: &str = "≈ 15 KB";
 
 // ===================================================================== /proc
 
-fn proc_status_kb(pid: u32, key: &str) -> Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| anyhow!("{key} not found in {path}"))
-}
-
-fn rss_kb(pid: u32) -> Result<u64> {
-    proc_status_kb(pid, "VmRSS")
-}
-
 fn clk_tck() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -262,8 +248,8 @@ fn log_retry(run: usize, e: &anyhow::Error) {
 async fn fig_idle_rss(gw: &Gateway, res: &mut Results) -> Result<()> {
     println!("[2] idle RSS after startup and one connection");
     sleep(SETTLE).await;
-    let rss = rss_kb(gw.pid())?;
-    let hwm = proc_status_kb(gw.pid(), "VmHWM").unwrap_or(0);
+    let rss = common::rss_kb(gw.pid())?;
+    let hwm = common::proc_status_kb(gw.pid(), "VmHWM").unwrap_or(0);
     let threads = std::fs::read_to_string(format!("/proc/{}/status", gw.pid()))
         .ok()
         .and_then(|s| {
@@ -459,7 +445,7 @@ async fn fig_idle_conns(client: &Client, gw: &Gateway, res: &mut Results) -> Res
     let url = gw.url();
     let pid = gw.pid();
     sleep(SETTLE).await;
-    let before = rss_kb(pid)?;
+    let before = common::rss_kb(pid)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let stats = Rc::new(HoldStats::default());
     let mut holders = Vec::with_capacity(IDLE_CONNS);
@@ -477,7 +463,7 @@ async fn fig_idle_conns(client: &Client, gw: &Gateway, res: &mut Results) -> Res
                 ));
                 break;
             }
-            match rss_kb(pid) {
+            match common::rss_kb(pid) {
                 Ok(kb) if kb > IDLE_RSS_CAP_MB * 1024 => {
                     abort = Some(format!(
                         "stopped opening: gateway RSS {} MB exceeds the {IDLE_RSS_CAP_MB} MB safety cap",
@@ -527,7 +513,7 @@ async fn fig_idle_conns(client: &Client, gw: &Gateway, res: &mut Results) -> Res
         println!("    {why}");
     }
     sleep(SETTLE).await;
-    let held = rss_kb(pid);
+    let held = common::rss_kb(pid);
 
     // A few connect+hello+health probes while the idle connections are held.
     let mut probes = Vec::with_capacity(IDLE_PROBES);
@@ -571,7 +557,7 @@ async fn fig_idle_conns(client: &Client, gw: &Gateway, res: &mut Results) -> Res
     }
     let close_time = tc.elapsed();
     sleep(SETTLE).await;
-    let after = rss_kb(pid);
+    let after = common::rss_kb(pid);
 
     let held = held?;
     let per_conn = if n > 0 {

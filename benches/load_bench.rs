@@ -198,20 +198,6 @@ fn parse_args() -> Result<Args> {
 
 // ===================================================================== /proc
 
-fn status_kb(pid: u32, key: &str) -> Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| anyhow!("{key} not found in {path}"))
-}
-
-fn rss_kb(pid: u32) -> Result<u64> {
-    status_kb(pid, "VmRSS")
-}
-
 /// The soft open-file limit, raised to the hard limit (the gateway inherits it).
 fn raise_nofile() -> (u64, u64) {
     use rustix::process::{Resource, getrlimit, setrlimit};
@@ -404,7 +390,7 @@ async fn open_held(
     let (stop, stop_rx) = watch::channel(false);
     let stats = Rc::new(HoldStats::default());
     let mut tasks = Vec::with_capacity(args.conns);
-    let before = rss_kb(pid)?;
+    let before = common::rss_kb(pid)?;
     let mut checkpoints = Vec::new();
     let mut marks: Vec<usize> = CHECKPOINTS
         .iter()
@@ -462,7 +448,7 @@ async fn open_held(
                 }
             }
             if tasks.len() % 1000 == 0 {
-                let kb = rss_kb(pid)?;
+                let kb = common::rss_kb(pid)?;
                 if kb > args.rss_cap_mb * 1024 {
                     bail!(
                         "opening: gateway RSS {} MB passed the --rss-cap-mb {} safety cap with {} held",
@@ -476,7 +462,7 @@ async fn open_held(
         next = mark;
         sleep(SETTLE).await;
         let held = tasks.len();
-        let kb = rss_kb(pid)?;
+        let kb = common::rss_kb(pid)?;
         let per = (kb as f64 - before as f64) / held.max(1) as f64;
         println!(
             "    {held:>6} held after {:6.1} s: gateway RSS {:8.1} MB → {per:6.2} KB per connection ({} lost)",
@@ -502,7 +488,7 @@ async fn close_held(held: Held, pid: u32, out: &mut serde_json::Map<String, Valu
         println!("    closing: {CLOSE_MAX:?} time limit reached; the rest are dropped");
     }
     sleep(SETTLE).await;
-    let after = rss_kb(pid)?;
+    let after = common::rss_kb(pid)?;
     println!(
         "    closed {n} in {:.1} s; gateway RSS after close {:.1} MB; held connections saw {} events ({:.1} MB), {} pings, {} closed by the gateway",
         t0.elapsed().as_secs_f64(),
@@ -593,7 +579,7 @@ async fn run(args: Args) -> Result<()> {
     out.insert("spawn_listening_ms".into(), json!(ms(listening)));
     out.insert("spawn_first_health_ms".into(), json!(ms(hello)));
     sleep(SETTLE).await;
-    let idle = rss_kb(pid)?;
+    let idle = common::rss_kb(pid)?;
     println!("[idle] gateway RSS {:.2} MB", idle as f64 / 1024.0);
     out.insert("rss_idle_kb".into(), json!(idle));
 
@@ -625,7 +611,7 @@ async fn run(args: Args) -> Result<()> {
         .with_context(|| format!("[held]{}", tail()))?;
     let n = held.tasks.len();
     out.insert("conns_held".into(), json!(n));
-    let held_kb = rss_kb(pid)?;
+    let held_kb = common::rss_kb(pid)?;
     let per_conn = (held_kb as f64 - idle as f64) / n.max(1) as f64;
     out.insert("rss_held_kb".into(), json!(held_kb));
     out.insert("kb_per_conn".into(), json!(per_conn));

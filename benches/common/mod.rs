@@ -681,3 +681,19 @@ pub fn ms(d: Duration) -> f64 {
 pub fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
 }
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, …).
+pub fn proc_status_kb(pid: u32, key: &str) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow!("{key} not found in {path}"))
+}
+
+/// The resident set of process `pid`, in kB.
+pub fn rss_kb(pid: u32) -> Result<u64> {
+    proc_status_kb(pid, "VmRSS")
+}

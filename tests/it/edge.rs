@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use crate::support::fake_node::{Sig, random_key, sign_device};
 use crate::support::{
-    TestGateway, WAIT, WsClient, cli_params, connect_params, error_of, now_ms, raw_upgrade,
+    TestGateway, WAIT, WsClient, cli_params, connect_params, error_of, masked_frame, now_ms,
+    raw_upgrade,
 };
 
 // === a raw WebSocket client ===
@@ -91,21 +92,7 @@ impl RawWs {
     }
 
     fn frame_bytes(opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x12u8, 0x34, 0x56, 0x78];
-        let mut f = vec![0x80 | opcode];
-        let n = payload.len();
-        if n < 126 {
-            f.push(0x80 | n as u8);
-        } else if n <= 0xFFFF {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        } else {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-        f.extend_from_slice(&mask);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        f
+        masked_frame(opcode, payload)
     }
 
     fn send(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {

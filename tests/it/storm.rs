@@ -218,22 +218,9 @@ impl Ws {
     }
 
     async fn send(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
-        let mask = [0x5Au8, 0x11, 0xC3, 0x7E];
-        let n = payload.len();
-        let mut f = Vec::with_capacity(n + 14);
-        f.push(0x80 | opcode);
-        if n < 126 {
-            f.push(0x80 | n as u8);
-        } else if n <= 0xFFFF {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        } else {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-        f.extend_from_slice(&mask);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.s.write_all(&f).await
+        self.s
+            .write_all(&crate::support::masked_frame(opcode, payload))
+            .await
     }
 
     /// Sends a request; returns its id.
@@ -877,6 +864,28 @@ async fn at_the_open_file_limit_accept_backs_off_and_recovers() {
     // The clients leave; the gateway serves new ones again.
     drop(socks);
     let resumed = gw.wait_stderr_line(&["accept resumed"], WAIT);
+    // Until the gateway has seen those sockets close they still count against the
+    // per-address pre-auth cap: an upgrade may get the retryable 503 meanwhile (never
+    // anything else); retry until it is served.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = crate::support::raw_upgrade(gw.port, &[]);
+        if r.status == 101 {
+            break;
+        }
+        assert_eq!(r.status, 503, "{} {}", r.headers, r.body);
+        assert!(
+            r.headers.to_ascii_lowercase().contains("retry-after"),
+            "{}",
+            r.headers
+        );
+        assert!(
+            Instant::now() < deadline,
+            "still refused after the clients left: {}",
+            r.body
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
     let (mut c, _) = WsClient::hello(gw.port, reader_params()).await;
     assert_eq!(c.request("health", json!({})).await["ok"], true);
     assert!(gw.running());

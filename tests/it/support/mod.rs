@@ -963,3 +963,24 @@ pub fn http_request(
     };
     (status, head.to_owned(), body)
 }
+
+/// One final, masked client WebSocket frame (`opcode`, `payload`) as raw bytes, for tests
+/// that write to the socket themselves.
+pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let n = payload.len();
+    let mut f = Vec::with_capacity(n + 14);
+    f.push(0x80 | opcode);
+    if n < 126 {
+        f.push(0x80 | n as u8);
+    } else if let Ok(short) = u16::try_from(n) {
+        f.push(0x80 | 126);
+        f.extend_from_slice(&short.to_be_bytes());
+    } else {
+        f.push(0x80 | 127);
+        f.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
