@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, web};
 use openclaw_actors::Engine;
 use openclaw_actors::auth::{AuthMode, canonical_ip};
 use openclaw_actors::ws_session::{PeerInfo, TailscaleIdentity};
@@ -320,7 +320,6 @@ pub async fn attribute(
         local_host: false,
         origin,
         origin_allowed: origin_ok,
-        hard_close: None,
         tailscale,
     })
 }
@@ -406,22 +405,28 @@ pub async fn start(
     });
     let data = web::Data::new(engine);
     let ui = web::Data::new(ui);
-    let server = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .app_data(data.clone())
             .app_data(ui.clone())
             .app_data(ingress.clone())
             .default_service(web::to(crate::http::ws::upgrade))
-    })
-    .on_connect(crate::http::ws::remember_socket)
-    .workers(1)
-    .tcp_nodelay(true)
-    .shutdown_timeout(1)
-    .client_disconnect_timeout(Duration::from_millis(50))
-    .disable_signals()
-    .listen(listener)
-    .map_err(|e| format!("Tailscale Serve listener: {e}"))?
-    .run();
+    };
+    let settings = crate::http::server::Settings {
+        workers: 1,
+        backlog: 1024,
+        tcp_nodelay: true,
+        shutdown_timeout: 1,
+        client_disconnect_timeout: Duration::from_millis(50),
+    };
+    let server = crate::http::server::serve(
+        vec![listener],
+        app,
+        Arc::new(|_: &dyn std::any::Any, _: &mut actix_web::dev::Extensions| {}),
+        settings,
+        None,
+    )
+    .map_err(|e| format!("Tailscale Serve listener: {e}"))?;
     let handle = server.handle();
     actix_web::rt::spawn(server);
 

@@ -30,8 +30,9 @@ pub struct Ceiling {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One accepted connection's slot, kept in its extensions.
-struct ConnSlot {
+/// One accepted connection's slot, kept in its extensions (and by the session of a
+/// WebSocket that took the connection over, see `super::takeover`).
+pub struct ConnSlot {
     ceiling: Arc<Ceiling>,
     /// Accepted while the gateway already held `maxConnections`.
     over: bool,
@@ -84,17 +85,6 @@ impl Ceiling {
 /// Called before a WebSocket upgrade with the attributed client address: `Err` is the
 /// response refusing it. A connection that was not counted (no hook) is let through.
 pub fn admit(req: &HttpRequest, ip: IpAddr) -> Result<(), Box<HttpResponse>> {
-    let refused = check(req, ip);
-    if refused.is_err()
-        && let Some(sock) = req.conn_data::<super::ws::ConnSocket>()
-    {
-        // The request of an upgrade is endless; without this the refused socket stays open.
-        sock.shutdown_read();
-    }
-    refused
-}
-
-fn check(req: &HttpRequest, ip: IpAddr) -> Result<(), Box<HttpResponse>> {
     let Some(slot) = req.conn_data::<Arc<ConnSlot>>() else {
         return Ok(());
     };
@@ -136,10 +126,7 @@ fn check(req: &HttpRequest, ip: IpAddr) -> Result<(), Box<HttpResponse>> {
 /// (per client address, OpenClaw's 32, or in all, `gateway.limits.maxPreauthConnections`):
 /// HTTP 503 with OpenClaw's text, `Retry-After: 1` (handshakes finish or time out within
 /// seconds) and `Connection: close`; the socket is closed.
-pub fn preauth_refused(req: &HttpRequest, why: PreauthRefusal) -> HttpResponse {
-    if let Some(sock) = req.conn_data::<super::ws::ConnSocket>() {
-        sock.shutdown_read();
-    }
+pub fn preauth_refused(why: PreauthRefusal) -> HttpResponse {
     let text = match why {
         PreauthRefusal::PerIp => "Too many unauthenticated sockets".to_owned(),
         PreauthRefusal::Total(n) => format!(

@@ -6,6 +6,8 @@ pub mod accept_pause;
 pub mod ceiling;
 pub mod metrics;
 pub mod probes;
+pub mod server;
+pub mod takeover;
 pub mod tls_sniff;
 pub mod ui;
 pub mod ws;
@@ -13,7 +15,7 @@ pub mod ws;
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use openclaw_actors::Engine;
 use openclaw_actors::channel::{WebhookDelivery, WebhookError};
 use openclaw_actors::registry::channels::RouteWebhook;
@@ -60,47 +62,28 @@ pub fn serve(
             )
             .default_service(web::to(ws::upgrade))
     };
-    // Keep a duplicate of each connection's socket so a WebSocket whose peer stops reading
-    // can be shut down for real (see `ws::ConnSocket`).
-    // and count it against `gateway.limits` (see `ceiling`).
-    let on_connect = move |conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions| {
-        ws::remember_socket(conn, ext);
+    // Count each connection against `gateway.limits` (see `ceiling`).
+    let on_connect = move |_: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions| {
         ceiling.on_connect(ext);
     };
-    let settings = tls_sniff::Settings {
+    let settings = server::Settings {
         workers,
         backlog: 4096,
         // Without TCP_NODELAY a small frame written right after another (an ack, then the next
         // node.invoke.request) waits for the peer's delayed ACK: ~40 ms per invoke round trip.
         tcp_nodelay: true,
         shutdown_timeout: 1,
-        // A closed WebSocket leaves an endless request payload behind; without a short
-        // disconnect deadline actix keeps draining it and the peer waits ~1 s for our FIN.
         client_disconnect_timeout: std::time::Duration::from_millis(50),
     };
-    // TLS listeners answer plain HTTP with a 400 first (see `tls_sniff`); plain ones are
-    // `HttpServer`'s own, untouched.
-    if let Some(cfg) = &tls {
-        return tls_sniff::serve(
-            listeners,
-            app,
-            std::sync::Arc::new(on_connect),
-            settings,
-            cfg,
-        );
-    }
-    let mut server = HttpServer::new(app)
-        .on_connect(on_connect)
-        .workers(settings.workers)
-        .backlog(settings.backlog)
-        .tcp_nodelay(settings.tcp_nodelay)
-        .shutdown_timeout(settings.shutdown_timeout)
-        .client_disconnect_timeout(settings.client_disconnect_timeout)
-        .disable_signals();
-    for l in listeners {
-        server = server.listen(l)?;
-    }
-    Ok(server.run())
+    // TLS listeners answer plain HTTP with a 400 first (see `tls_sniff`); on every listener
+    // an accepted WebSocket takes its socket over (see `takeover`).
+    server::serve(
+        listeners,
+        app,
+        std::sync::Arc::new(on_connect),
+        settings,
+        tls.as_ref(),
+    )
 }
 
 /// Telegram webhook mode: Telegram POSTs updates here with the configured secret in

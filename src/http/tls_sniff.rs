@@ -10,29 +10,17 @@
 //! - Anything else is closed without an answer.
 //! - A peer that sends nothing is closed after [`TLS_HANDSHAKE_TIMEOUT`], as rustls did.
 //!
-//! Plain listeners (TLS off, the Tailscale Serve listener) never go through this: they stay on
-//! `HttpServer::listen` in [`super::serve`].
-//!
-//! The HTTP service behind rustls is the one `HttpServer::listen_rustls_0_23` builds, with the
-//! same settings (keep-alive, request and disconnect timeouts, `TCP_NODELAY`, the
-//! `on_connect` hook, graceful shutdown): [`serve`] builds the `actix_server` itself because
-//! `HttpServer` cannot put a service in front of its TLS acceptor.
+//! Plain listeners (TLS off, the Tailscale Serve listener) never go through this.
+//! [`super::server`] puts [`SniffFactory`] in front of the rustls acceptor.
 
-use std::any::Any;
 use std::cell::Cell;
 use std::io;
-use std::net::TcpListener;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use actix_http::body::MessageBody;
-use actix_http::{HttpService, Request, Response, TlsAcceptorConfig};
-use actix_service::{IntoServiceFactory, ServiceFactory, ServiceFactoryExt as _, map_config};
+use actix_service::ServiceFactory;
 use actix_tls::accept::TlsError;
-use actix_tls::accept::rustls_0_23::TlsStream;
-use actix_web::dev::{AppConfig, Extensions, Server};
 use actix_web::rt::net::TcpStream;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -166,11 +154,12 @@ async fn answer_plain_http(mut io: TcpStream, head: bool) {
     .await;
 }
 
-type SniffError = TlsError<io::Error, actix_http::error::DispatchError>;
+/// Why a connection was not handed to rustls.
+pub type SniffError = TlsError<io::Error, actix_http::error::DispatchError>;
 
 /// Makes one [`SniffService`] per worker.
 #[derive(Clone, Copy)]
-struct SniffFactory;
+pub struct SniffFactory;
 
 impl ServiceFactory<TcpStream> for SniffFactory {
     type Response = TcpStream;
@@ -188,7 +177,7 @@ impl ServiceFactory<TcpStream> for SniffFactory {
 }
 
 /// Runs [`sniff`] on each connection, at most [`MAX_SNIFFING`] at once.
-struct SniffService {
+pub struct SniffService {
     slots: Rc<Slots>,
 }
 
@@ -241,88 +230,6 @@ impl actix_service::Service<TcpStream> for SniffService {
             res
         })
     }
-}
-
-/// The `on_connect` hook shared with the plain listeners.
-pub type OnConnect = Arc<dyn Fn(&dyn Any, &mut Extensions) + Send + Sync>;
-
-/// The server settings shared with the plain listeners' `HttpServer`.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    /// Worker threads.
-    pub workers: usize,
-    /// Listen backlog.
-    pub backlog: u32,
-    /// `TCP_NODELAY` on accepted sockets.
-    pub tcp_nodelay: bool,
-    /// Seconds a stopping server waits for its workers.
-    pub shutdown_timeout: u64,
-    /// How long a closing connection is drained.
-    pub client_disconnect_timeout: Duration,
-}
-
-/// Builds and starts the server on TLS `listeners` (see the module docs). `app` is the
-/// application factory given to `HttpServer::new` for plain listeners.
-pub fn serve<F, I, S, B>(
-    listeners: Vec<TcpListener>,
-    app: F,
-    on_connect: OnConnect,
-    settings: Settings,
-    tls: &rustls::ServerConfig,
-) -> io::Result<Server>
-where
-    F: Fn() -> I + Send + Clone + 'static,
-    I: IntoServiceFactory<S, Request>,
-    S: ServiceFactory<Request, Config = AppConfig> + 'static,
-    S::Error: Into<actix_web::Error> + 'static,
-    S::InitError: std::fmt::Debug,
-    S::Response: Into<Response<B>> + 'static,
-    <S::Service as actix_service::Service<Request>>::Future: 'static,
-    S::Service: 'static,
-    B: MessageBody + 'static,
-{
-    let mut builder = Server::build()
-        .workers(settings.workers)
-        .backlog(settings.backlog)
-        .shutdown_timeout(settings.shutdown_timeout)
-        .disable_signals();
-    let graceful = builder.graceful_shutdown_signal();
-    for lst in listeners {
-        let addr = lst.local_addr()?;
-        let app = app.clone();
-        let on_connect = on_connect.clone();
-        let graceful = graceful.clone();
-        let tls = tls.clone();
-        builder = builder.listen(format!("openclaw-tls-{addr}"), lst, move || {
-            let on_connect = on_connect.clone();
-            let graceful = graceful.clone();
-            let host = addr.to_string();
-            let http = HttpService::<TlsStream<TcpStream>, _, _, _, _>::build()
-                .graceful_shutdown_signal(move || {
-                    let signal = graceful.clone();
-                    async move { signal.notified().await }
-                })
-                .client_disconnect_timeout(settings.client_disconnect_timeout)
-                .tcp_nodelay(settings.tcp_nodelay)
-                .on_connect_ext(move |io: &TlsStream<TcpStream>, ext: &mut Extensions| {
-                    on_connect(io as &dyn Any, ext)
-                })
-                .finish(map_config(
-                    app()
-                        .into_factory()
-                        .map_err(|err| err.into().error_response()),
-                    // What `HttpServer` gives a TLS listener's app (`secure`, host = address);
-                    // `AppConfig::new` is crate-private, this is its public (doc-hidden) twin.
-                    move |()| AppConfig::__priv_test_new(true, host.clone(), addr),
-                ))
-                .rustls_0_23_with_config(
-                    tls.clone(),
-                    TlsAcceptorConfig::default().handshake_timeout(TLS_HANDSHAKE_TIMEOUT),
-                );
-            SniffFactory.and_then(http)
-        })?;
-    }
-    Ok(builder.run())
 }
 
 #[cfg(test)]

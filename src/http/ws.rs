@@ -1,6 +1,9 @@
 //! The WebSocket upgrade: the `Host` check (DNS rebinding), client attribution (trusted
 //! proxies), browser `Origin` checks, the per-IP cap on unauthenticated sockets, then
-//! `ws_session::start`.
+//! the takeover of the socket by the session ([`super::takeover`]).
+//!
+//! The accepted upgrade is answered `101` here and the socket is then handed to the session
+//! by [`super::takeover`].
 //!
 //! Rules (protocol spec §5.7, §5.9, §5.11):
 //! - **Host.** A gateway bound only to loopback accepts only `Host` values that name
@@ -31,14 +34,12 @@
 //! - A request that is not an upgrade is the Control UI page ([`super::ui`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
 use openclaw_actors::Engine;
 use openclaw_actors::auth::{Cidr, canonical_ip};
-use openclaw_actors::ws_session::{self, HardClose, PeerInfo};
+use openclaw_actors::ws_session::PeerInfo;
 use serde_json::json;
 
 const PROXY_HEADERS: &[&str] = &["x-forwarded-for", "forwarded", "x-real-ip"];
@@ -48,20 +49,30 @@ const PROXY_HEADERS: &[&str] = &["x-forwarded-for", "forwarded", "x-real-ip"];
 const MAX_HOPS: usize = 32;
 
 /// Any request that is not claimed by another route.
-pub async fn upgrade(
-    req: HttpRequest,
-    payload: web::Payload,
-    engine: web::Data<Engine>,
-) -> HttpResponse {
+pub async fn upgrade(req: HttpRequest, engine: web::Data<Engine>) -> HttpResponse {
     let is_ws = req
         .headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
     if !is_ws {
         // Plain GET/HEAD: the Control UI (crate::http::ui).
         return super::ui::page(&req);
     }
+    // A malformed handshake (not GET, no key, wrong version, no `Connection: upgrade`) is
+    // answered 400 before anything else.
+    let mut handshake = match actix_http::ws::handshake(req.head()) {
+        Ok(h) => h,
+        Err(e) => return HttpResponse::from(actix_http::Response::from(&e)),
+    };
+    // Every listener's HTTP service hands WebSocket requests to the takeover
+    // (crate::http::takeover); one that reached us otherwise (an upgrade request with a
+    // body) cannot be taken over.
+    let Some(takeover) = req.extensions().get::<super::takeover::Takeover>().cloned() else {
+        return HttpResponse::BadRequest()
+            .force_close()
+            .body("a WebSocket upgrade request must not carry a body");
+    };
     // The dedicated Tailscale Serve listener has its own rules (crate::tailscale).
     let attributed = match req.app_data::<web::Data<crate::tailscale::Ingress>>() {
         Some(ingress) => crate::tailscale::attribute(&req, &engine, ingress).await,
@@ -75,66 +86,10 @@ pub async fn upgrade(
         return *resp;
     }
     if let Err(why) = engine.shared.preauth.try_admit(peer.ip) {
-        return super::ceiling::preauth_refused(&req, why);
+        return super::ceiling::preauth_refused(why);
     }
-    let ip = peer.ip;
-    let peer = PeerInfo {
-        hard_close: hard_close(&req),
-        ..peer
-    };
-    match ws_session::start(&req, payload, &engine, peer).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            engine.shared.preauth.release(ip);
-            e.error_response()
-        }
-    }
-}
-
-/// A duplicate of a connection's TCP socket, taken when the connection is accepted. When a
-/// peer stops reading, actix keeps the connection (and its pending writes) forever; the
-/// session then shuts the socket down through this handle, which makes actix drop it. A
-/// duplicate (not the raw fd number) so the handle can never name a reused descriptor.
-#[derive(Clone)]
-pub struct ConnSocket(Arc<OwnedFd>);
-
-impl ConnSocket {
-    /// Ends the request side of a refused upgrade: reads see EOF, so actix writes the
-    /// response and closes the connection instead of draining an upgrade payload forever.
-    pub fn shutdown_read(&self) {
-        if let Ok(fd) = self.0.try_clone() {
-            let _ = std::net::TcpStream::from(fd).shutdown(std::net::Shutdown::Read);
-        }
-    }
-}
-
-/// `HttpServer::on_connect` hook: remembers the socket of plain and TLS connections.
-pub fn remember_socket(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
-    use actix_web::rt::net::TcpStream;
-    let fd = if let Some(tcp) = conn.downcast_ref::<TcpStream>() {
-        tcp.as_fd().try_clone_to_owned()
-    } else if let Some(tls) =
-        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
-    {
-        (**tls).get_ref().0.as_fd().try_clone_to_owned()
-    } else {
-        return;
-    };
-    match fd {
-        Ok(fd) => {
-            ext.insert(ConnSocket(Arc::new(fd)));
-        }
-        Err(e) => log::debug!("cannot keep a socket handle: {e}"),
-    }
-}
-
-fn hard_close(req: &HttpRequest) -> Option<HardClose> {
-    let sock = req.conn_data::<ConnSocket>()?.0.clone();
-    Some(HardClose(Arc::new(move || {
-        if let Ok(fd) = sock.try_clone() {
-            let _ = std::net::TcpStream::from(fd).shutdown(std::net::Shutdown::Both);
-        }
-    })))
+    takeover.accept(engine.get_ref().clone(), peer);
+    HttpResponse::from(handshake.finish().map_into_boxed_body())
 }
 
 pub(crate) fn refuse(kind: &str, message: &str) -> Box<HttpResponse> {
@@ -205,7 +160,6 @@ pub(crate) fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, 
             local_host,
             origin,
             origin_allowed,
-            hard_close: None,
             tailscale: None,
         });
     };
@@ -216,7 +170,6 @@ pub(crate) fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, 
             local_host,
             origin,
             origin_allowed,
-            hard_close: None,
             tailscale: None,
         });
     }
@@ -255,7 +208,6 @@ pub(crate) fn attribute(req: &HttpRequest, engine: &Engine) -> Result<PeerInfo, 
         local_host,
         origin,
         origin_allowed,
-        hard_close: None,
         tailscale: None,
     })
 }

@@ -1,11 +1,13 @@
 //! # `WsSession` — one actor per WebSocket connection
 //!
-//! Built on `actix-ws` rather than the deprecated `actix-web-actors`: the socket's outbound
-//! half is an `actix_ws::Session` owned by a small writer task that drains this actor's
-//! byte-bounded queue, so the actor keeps running (timers, mailbox) even when a client stops
-//! reading, and can close a slow consumer at `maxBufferedBytes`. The inbound half is
-//! [`ClientFrames`], a frame decoder whose size limit the actor raises from 64 KiB to
-//! `maxPayload` once the client has authenticated.
+//! Not built on the deprecated `actix-web-actors`, nor on `actix-ws`: once the HTTP layer has
+//! answered the upgrade it hands the session the raw socket (see [`serve_socket`]), so an
+//! idle connection keeps no HTTP dispatcher and no buffers. The socket's outbound half is a
+//! writer future ([`transport`]) that drains this actor's byte-bounded queue, so the actor
+//! keeps running (timers, mailbox) even when a client stops reading, and can close a slow
+//! consumer at `maxBufferedBytes`. The inbound half is [`ClientFrames`], a frame decoder
+//! reading the socket, whose size limit the actor raises from 64 KiB to `maxPayload` once the
+//! client has authenticated.
 //!
 //! Lifecycle: `connect.challenge` on start → the first frame must be `connect` → protocol,
 //! role, origin, shared-secret (with the [`Registry`]'s limiter), device rules → `hello-ok`
@@ -27,7 +29,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use actix_http::ws::{Frame, ProtocolError};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
+use bytes::BytesMut;
 use serde_json::json;
 
 use crate::engine::{Engine, Shared};
@@ -45,8 +47,8 @@ mod peer;
 mod transport;
 
 pub use methods::{MAX_HOST_STATS_BYTES, method_access, method_names};
-pub use peer::{HardClose, PeerInfo, TailscaleIdentity};
-pub use transport::{ClientFrames, OutState};
+pub use peer::{PeerInfo, TailscaleIdentity};
+pub use transport::{CLOSE_GRACE, ClientFrames, OutState, SharedIo, Sock, SockIo};
 use transport::{Outbound, Push};
 
 /// Events dropped (not queued) for a session whose outbound queue is over
@@ -128,31 +130,24 @@ pub struct WsSession {
     node_cache: std::collections::HashMap<String, Addr<NodeSession>>,
 }
 
-/// Accepts a WebSocket upgrade and starts its `WsSession`. The HTTP layer has already
-/// admitted the peer (pre-auth socket cap) and worked out [`PeerInfo`].
-pub async fn start(
-    req: &HttpRequest,
-    payload: web::Payload,
+/// Starts the session of an upgraded connection. The HTTP layer has already admitted the
+/// peer (pre-auth socket cap), worked out [`PeerInfo`] and written the `101`; `io` is the
+/// socket and `read` what the client sent right behind its upgrade request. Returns the
+/// connection's writer, which the caller runs for the life of the connection: it ends once
+/// the socket is closed.
+pub fn serve_socket(
+    io: SharedIo,
+    read: BytesMut,
     engine: &Engine,
     peer: PeerInfo,
-) -> Result<HttpResponse, actix_web::Error> {
-    let real_payload = payload.into_inner();
-    // actix-ws owns the response body and the outbound `Session`; we hand it an empty
-    // payload and decode the real one ourselves so the frame limit can change after auth.
-    let empty = web::Payload::from_request(req, &mut dev::Payload::None).await?;
-    let (response, session, _unused) = actix_ws::handle(req, empty)?;
+) -> impl Future<Output = ()> + 'static {
     let limit = Rc::new(Cell::new(MAX_PREAUTH_PAYLOAD_BYTES));
-    let state = Rc::new(OutState::default());
-    let frames = ClientFrames::new(real_payload, limit.clone(), state.clone());
-    let out = Outbound::spawn(
-        session,
-        engine.shared.config.max_buffered_bytes,
-        state,
-        peer.hard_close.clone(),
-        engine.shared.config.close_linger,
-    );
+    let state = Rc::new(OutState::with_read(read));
+    let frames = ClientFrames::new(io.clone(), limit.clone(), state.clone());
+    let out = Outbound::new(engine.shared.config.max_buffered_bytes, state.clone());
     let shared = engine.shared.clone();
     let registry = engine.registry.clone();
+    let linger = shared.config.close_linger;
     WsSession::create(move |ctx| {
         ctx.add_stream(frames);
         WsSession {
@@ -171,7 +166,7 @@ pub async fn start(
             node_cache: std::collections::HashMap::new(),
         }
     });
-    Ok(response)
+    transport::drive(io, state, linger)
 }
 
 impl Actor for WsSession {
@@ -377,7 +372,6 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
                 // Echo the close (a no-op when we closed first); the close task shuts TCP
                 // down once the echo is written.
                 self.out.state.peer_closed.set(true);
-                self.out.state.peer_closed_notify.notify_one();
                 self.close(close::NORMAL, "", ctx);
             }
             Ok(Frame::Continuation(_)) => {

@@ -1,8 +1,6 @@
-//! Where a connection comes from ([`PeerInfo`], worked out by the HTTP layer) and the
-//! last-resort socket shutdown ([`HardClose`]).
+//! Where a connection comes from ([`PeerInfo`], worked out by the HTTP layer).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use crate::auth::{AuthScope, ClientKey, LimiterKey};
 
@@ -20,8 +18,6 @@ pub struct PeerInfo {
     pub origin: Option<String>,
     /// `false` when a browser `Origin` header names a host we do not allow.
     pub origin_allowed: bool,
-    /// Shuts the connection's socket down (set by the HTTP shell when it can).
-    pub hard_close: Option<HardClose>,
     /// A Tailscale Serve identity, set only for requests on the gateway's dedicated Serve
     /// listener that carried identity headers (spec §5.10); `None` everywhere else.
     pub tailscale: Option<TailscaleIdentity>,
@@ -40,17 +36,6 @@ pub enum TailscaleIdentity {
         /// `tailscale_whois_failed`, `tailscale_user_mismatch`, …
         reason: &'static str,
     },
-}
-
-/// Shuts a connection's TCP socket down in both directions: the last resort when a peer
-/// that does not read leaves our writes (and so the connection) pending forever.
-#[derive(Clone)]
-pub struct HardClose(pub Arc<dyn Fn() + Send + Sync>);
-
-impl std::fmt::Debug for HardClose {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HardClose")
-    }
 }
 
 impl PeerInfo {
