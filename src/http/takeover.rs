@@ -82,12 +82,10 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    /// Runs the session on `io` for the connection's life.
-    async fn serve(mut self, io: SharedIo, read: BytesMut) {
+    /// Starts the session on `io`; the returned writer runs for the connection's life.
+    fn start(mut self, io: SharedIo, read: BytesMut) -> impl Future<Output = ()> + use<> {
         self.admitted = None;
-        let writer = ws_session::serve_socket(io, read, &self.engine, self.peer.clone());
-        drop(self);
-        writer.await;
+        ws_session::serve_socket(io, read, &self.engine, self.peer.clone())
     }
 }
 
@@ -238,8 +236,13 @@ where
             BytesMut::from(&parts.read_buf[..])
         };
         drop((parts.read_buf, parts.write_buf, parts.codec));
-        accepted.serve(parts.io.into_sock(), read).await;
-        drop(ceiling);
+        let writer = accepted.start(parts.io.into_sock(), read);
+        // The writer is a task of its own (on this worker), so that this future, the HTTP
+        // dispatcher and the connection's accept task (a few KB together) end here.
+        actix_web::rt::spawn(async move {
+            writer.await;
+            drop(ceiling);
+        });
         return;
     }
     drop(accepted);

@@ -140,7 +140,7 @@ pub fn serve_socket(
     read: BytesMut,
     engine: &Engine,
     peer: PeerInfo,
-) -> impl Future<Output = ()> + 'static {
+) -> impl Future<Output = ()> + use<> {
     let limit = Rc::new(Cell::new(MAX_PREAUTH_PAYLOAD_BYTES));
     let state = Rc::new(OutState::with_read(read));
     let frames = ClientFrames::new(io.clone(), limit.clone(), state.clone());

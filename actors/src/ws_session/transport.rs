@@ -127,6 +127,97 @@ fn release_if_empty(buf: &mut BytesMut) {
     }
 }
 
+/// Walks client frames without keeping them (after our close): O(1) memory whatever the
+/// frame sizes, and notices the peer's close frame.
+#[derive(Default)]
+struct Skipper {
+    hdr: [u8; 14],
+    hlen: usize,
+    /// Payload bytes of the current frame still to skip.
+    skip: u64,
+    /// The current frame is a close frame.
+    close: bool,
+    /// Bytes walked so far.
+    seen: usize,
+}
+
+impl Skipper {
+    /// Walks `b`; `true` once a whole close frame has passed.
+    fn feed(&mut self, mut b: &[u8]) -> bool {
+        self.seen = self.seen.saturating_add(b.len());
+        while !b.is_empty() {
+            if self.skip > 0 {
+                let n = usize::try_from(self.skip)
+                    .unwrap_or(usize::MAX)
+                    .min(b.len());
+                b = &b[n..];
+                self.skip -= n as u64;
+                if self.skip == 0 && self.close {
+                    return true;
+                }
+                continue;
+            }
+            self.hdr[self.hlen] = b[0];
+            self.hlen += 1;
+            b = &b[1..];
+            if self.hlen < 2 {
+                continue;
+            }
+            let len7 = self.hdr[1] & 0x7f;
+            let ext = match len7 {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            let masked = self.hdr[1] & 0x80 != 0;
+            let size = 2 + ext + if masked { 4 } else { 0 };
+            if self.hlen < size {
+                continue;
+            }
+            let len = match ext {
+                2 => u64::from(u16::from_be_bytes([self.hdr[2], self.hdr[3]])),
+                8 => {
+                    let mut l = [0u8; 8];
+                    l.copy_from_slice(&self.hdr[2..10]);
+                    u64::from_be_bytes(l)
+                }
+                _ => u64::from(len7),
+            };
+            self.close = self.hdr[0] & 0x0f == 0x8;
+            self.hlen = 0;
+            self.skip = len;
+            if len == 0 && self.close {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Reads what the socket has and walks it with `skip`: `Ready(Ok(0))` is EOF.
+fn read_discard(
+    io: &SharedIo,
+    cx: &mut TaskContext<'_>,
+    skip: &mut Skipper,
+) -> Poll<io::Result<usize>> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let mut rb = ReadBuf::new(&mut scratch[..]);
+        let mut sock = io.borrow_mut();
+        match Pin::new(&mut *sock).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let got = rb.filled();
+                Poll::Ready(Ok(if skip.feed(got) {
+                    usize::MAX
+                } else {
+                    got.len()
+                }))
+            }
+            other => other.map_ok(|()| 0),
+        }
+    })
+}
+
 // === inbound frames ===
 
 /// Decodes client frames from the socket. The size limit lives in a shared cell so the
@@ -221,8 +312,8 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Frames encoded into one write, at most (one frame can be larger).
 const BATCH_BYTES: usize = 64 * 1024;
 
-/// What the peer may still send after our close frame before we stop reading it.
-const DRAIN_AFTER_CLOSE: usize = 1024 * 1024;
+/// What the peer may still send once we close before we stop reading (and dropping) it.
+const DRAIN_AFTER_CLOSE: usize = 64 * 1024 * 1024;
 
 enum OutItem {
     Text(String),
@@ -281,7 +372,7 @@ impl OutState {
     }
 
     fn wake_reader(&self) {
-        if let Some(w) = self.reader.borrow_mut().take() {
+        if let Some(w) = self.reader.try_borrow_mut().ok().and_then(|mut r| r.take()) {
             w.wake();
         }
     }
@@ -494,10 +585,30 @@ fn take_batch(st: &OutState, wbuf: &mut BytesMut) -> Option<Batch> {
 }
 
 /// Writes all of `wbuf`. Gives up (`TimedOut`) once the close deadline passes: a close
-/// requested while a write is blocked sets it, and wakes us to see it.
-async fn write_all(io: &SharedIo, wbuf: &mut BytesMut, st: &OutState) -> io::Result<()> {
+/// requested while a write is blocked sets it, and wakes us to see it. Once the session
+/// closed, what the peer sends meanwhile is read and dropped (`skip`), so a peer that is
+/// still sending does not block on us before it reads our close.
+async fn write_all(
+    io: &SharedIo,
+    wbuf: &mut BytesMut,
+    st: &OutState,
+    skip: &mut Option<Skipper>,
+) -> io::Result<()> {
     loop {
         let deadline = st.close_deadline.get();
+        if skip.is_none() && st.closing.get() && !st.peer_closed.get() {
+            // The peer's bytes not yet decoded start at a frame boundary.
+            let mut s = Skipper::default();
+            let rest = std::mem::take(&mut *st.rbuf.borrow_mut());
+            if s.feed(&rest) {
+                st.peer_closed.set(true);
+            }
+            *skip = Some(s);
+        }
+        let draining = match skip.as_mut() {
+            Some(s) => !st.peer_closed.get() && s.seen < DRAIN_AFTER_CLOSE,
+            None => false,
+        };
         // Everything written: flush (TLS records buffered by rustls).
         let flushing = wbuf.is_empty();
         let step = std::future::poll_fn(|cx| {
@@ -508,12 +619,29 @@ async fn write_all(io: &SharedIo, wbuf: &mut BytesMut, st: &OutState) -> io::Res
                 Pin::new(&mut *sock).poll_write(cx, wbuf)
             }
         });
+        let drain = std::future::poll_fn(|cx| match skip.as_mut() {
+            Some(s) if draining => read_discard(io, cx, s),
+            _ => Poll::Pending,
+        });
         let done = tokio::select! {
             biased;
             r = step => Some(r),
             () = sleep_until(deadline) => return Err(io::ErrorKind::TimedOut.into()),
             // A close requested while the socket is blocked: loop to pick up its deadline.
             () = st.wake.notified(), if deadline.is_none() => None,
+            r = drain, if draining => {
+                match r {
+                    Ok(usize::MAX) => st.peer_closed.set(true),
+                    // EOF or a broken socket: stop reading; the write decides.
+                    Ok(0) | Err(_) => {
+                        if let Some(s) = skip.as_mut() {
+                            s.seen = DRAIN_AFTER_CLOSE;
+                        }
+                    }
+                    Ok(_) => {}
+                }
+                None
+            }
         };
         match done {
             Some(Ok(_)) if flushing => return Ok(()),
@@ -534,26 +662,21 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// After our close frame: reads (and drops) what the peer still sends until its close frame
-/// or EOF, at most [`DRAIN_AFTER_CLOSE`] bytes.
-async fn await_peer_close(io: &SharedIo, st: &OutState) {
-    let mut codec = Codec::new().max_size(DRAIN_AFTER_CLOSE);
-    let mut read = 0usize;
-    loop {
-        loop {
-            let mut buf = st.rbuf.borrow_mut();
-            match codec.decode(&mut buf) {
-                Ok(Some(Frame::Close(_))) | Err(_) => return,
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-            }
+/// or EOF, at most [`DRAIN_AFTER_CLOSE`] bytes in all.
+async fn await_peer_close(io: &SharedIo, st: &OutState, skip: &mut Option<Skipper>) {
+    let skip = skip.get_or_insert_with(|| {
+        let mut s = Skipper::default();
+        let rest = std::mem::take(&mut *st.rbuf.borrow_mut());
+        if s.feed(&rest) {
+            st.peer_closed.set(true);
         }
-        if read >= DRAIN_AFTER_CLOSE {
-            return;
-        }
-        let got = std::future::poll_fn(|cx| read_some(io, cx, &mut st.rbuf.borrow_mut())).await;
-        match got {
+        s
+    });
+    while !st.peer_closed.get() && skip.seen < DRAIN_AFTER_CLOSE {
+        match std::future::poll_fn(|cx| read_discard(io, cx, skip)).await {
+            Ok(usize::MAX) => st.peer_closed.set(true),
             Ok(0) | Err(_) => return,
-            Ok(n) => read += n,
+            Ok(_) => {}
         }
     }
 }
@@ -562,8 +685,15 @@ async fn await_peer_close(io: &SharedIo, st: &OutState) {
 /// the socket down. `linger` (`EngineConfig::close_linger`) bounds the wait for the peer's
 /// close frame after ours.
 pub(super) async fn drive(io: SharedIo, st: Rc<OutState>, linger: Duration) {
+    // However the writer ends (returns, or is dropped with its worker), the socket is shut
+    // down and the session's reader sees the end.
+    let _end = DriveEnd {
+        io: io.clone(),
+        st: st.clone(),
+    };
     let mut wbuf = BytesMut::new();
     let mut closed = false;
+    let mut skip: Option<Skipper> = None;
     loop {
         let Some(batch) = take_batch(&st, &mut wbuf) else {
             if st.abandoned.get() {
@@ -572,7 +702,7 @@ pub(super) async fn drive(io: SharedIo, st: Rc<OutState>, linger: Duration) {
             st.wake.notified().await;
             continue;
         };
-        if write_all(&io, &mut wbuf, &st).await.is_err() {
+        if write_all(&io, &mut wbuf, &st, &mut skip).await.is_err() {
             break;
         }
         st.sub(batch.bytes);
@@ -592,7 +722,8 @@ pub(super) async fn drive(io: SharedIo, st: Rc<OutState>, linger: Duration) {
     if closed && !st.peer_closed.get() {
         // RFC 6455 §7.1.1: the server closes TCP once both close frames have passed; wait
         // (bounded) for the peer's.
-        let _ = tokio::time::timeout(linger, await_peer_close(&io, &st)).await;
+        // Boxed: the rare path should not size every idle connection's writer.
+        let _ = tokio::time::timeout(linger, Box::pin(await_peer_close(&io, &st, &mut skip))).await;
     }
     if closed {
         // TLS: close_notify; TCP: FIN. Bounded: the peer may not read.
@@ -602,11 +733,90 @@ pub(super) async fn drive(io: SharedIo, st: Rc<OutState>, linger: Duration) {
         });
         let _ = tokio::time::timeout(Duration::from_millis(100), shutdown).await;
     }
-    io.borrow().shutdown_both();
-    *st.rbuf.borrow_mut() = BytesMut::new();
-    // Release a reader parked on an unsendable pong, so it sees the end of the stream and
-    // the session stops.
-    st.pong.borrow_mut().take();
-    st.pong_since.set(None);
-    st.wake_reader();
+}
+
+/// The end of a connection's writer (see [`drive`]).
+struct DriveEnd {
+    io: SharedIo,
+    st: Rc<OutState>,
+}
+
+impl Drop for DriveEnd {
+    fn drop(&mut self) {
+        let st = &self.st;
+        st.writer_done.set(true);
+        if let Ok(mut q) = st.queue.try_borrow_mut() {
+            q.clear();
+        }
+        if let Ok(sock) = self.io.try_borrow() {
+            sock.shutdown_both();
+        }
+        if let Ok(mut buf) = st.rbuf.try_borrow_mut() {
+            *buf = BytesMut::new();
+        }
+        // Release a reader parked on an unsendable pong, so it sees the end of the stream
+        // and the session stops.
+        if let Ok(mut pong) = st.pong.try_borrow_mut() {
+            pong.take();
+        }
+        st.pong_since.set(None);
+        st.wake_reader();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Skipper;
+
+    fn frame(op: u8, len: usize, masked: bool) -> Vec<u8> {
+        let mut f = vec![0x80 | op];
+        let m = if masked { 0x80 } else { 0 };
+        if len < 126 {
+            f.push(m | len as u8);
+        } else if len <= 0xffff {
+            f.push(m | 126);
+            f.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            f.push(m | 127);
+            f.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        if masked {
+            f.extend_from_slice(&[1, 2, 3, 4]);
+        }
+        f.extend(std::iter::repeat_n(0x88u8, len));
+        f
+    }
+
+    /// Frames of every length class, fed in every split, are walked without being kept;
+    /// only a whole close frame counts (a close opcode byte inside a payload does not).
+    #[test]
+    fn the_skipper_walks_frames_of_any_size_and_finds_the_close() {
+        let mut bytes = Vec::new();
+        for (op, len) in [(1, 0), (1, 125), (2, 126), (1, 65_535), (2, 65_536), (9, 3)] {
+            bytes.extend(frame(op, len, true));
+        }
+        let before_close = bytes.len();
+        bytes.extend(frame(8, 2, true));
+        for chunk in [1, 2, 3, 7, 13, 4096, bytes.len()] {
+            let mut s = Skipper::default();
+            let mut at = None;
+            for (i, c) in bytes.chunks(chunk).enumerate() {
+                if s.feed(c) {
+                    at = Some((i + 1) * chunk);
+                    break;
+                }
+            }
+            let at = at.unwrap_or_else(|| panic!("no close found with chunks of {chunk}"));
+            assert!(
+                at >= bytes.len() && at < bytes.len() + chunk,
+                "chunk {chunk}: at {at}"
+            );
+            assert_eq!(s.seen, at.min(bytes.len()));
+        }
+        let mut s = Skipper::default();
+        assert!(!s.feed(&bytes[..before_close]));
+        // An empty close frame (no code) counts too, unmasked as well.
+        assert!(Skipper::default().feed(&frame(8, 0, false)));
+        assert!(!Skipper::default().feed(&frame(8, 2, true)[..7]));
+    }
 }
