@@ -326,17 +326,25 @@ fn slow_consumer_is_closed_with_1008() {
     let gw = TestGateway::with_token("T");
     let mut c = hello_raw(gw.port, cli_params("T", &["operator.admin"]));
     // Each request is answered with `unknown method: <its 1 MiB name>`; we read none of
-    // the answers, so more than maxBufferedBytes (50 MiB) pile up.
+    // the answers, so more than maxBufferedBytes (50 MiB) pile up. The requests go out from
+    // another thread, whole frames only, until all are sent or the socket fails: once the
+    // gateway has closed us it reads and drops what we still send (bounded), so the sender
+    // finishes, and only then do we read.
+    // One frame, built once, sent 100 times: the sender is as fast as the socket.
     let name = "x".repeat(1024 * 1024);
-    c.s.set_write_timeout(Some(Duration::from_millis(500)))
-        .expect("write timeout");
-    for i in 0..100 {
-        let frame = json!({"type": "req", "id": format!("r{i}"), "method": name});
-        if c.send(OP_TEXT, frame.to_string().as_bytes()).is_err() {
-            break; // the server stopped reading: it has decided
+    let req = json!({"type": "req", "id": "r", "method": name}).to_string();
+    let frame = RawWs::frame_bytes(OP_TEXT, req.as_bytes());
+    let mut tx = c.s.try_clone().expect("clone the socket");
+    let sender = std::thread::spawn(move || {
+        for i in 0..100 {
+            if tx.write_all(&frame).is_err() {
+                return i;
+            }
         }
-    }
-    c.s.set_write_timeout(None).expect("timeout");
+        100
+    });
+    let sent = sender.join().expect("the sender thread");
+    assert_eq!(sent, 100, "the gateway stopped taking our frames");
     let (code, reason) = c.read_close();
     assert_eq!(code, Some(1008));
     assert_eq!(reason, "slow consumer");
