@@ -29,6 +29,7 @@ mod state_dir;
 mod storm;
 mod support;
 mod tailscale;
+mod takeover;
 mod telegram_flow;
 mod tls;
 mod tool_policy;
