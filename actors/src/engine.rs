@@ -226,6 +226,9 @@ pub struct Shared {
     pub ops: std::sync::OnceLock<std::sync::Arc<dyn crate::ports::OpsPort>>,
     /// Serving traffic: false while starting, restarting in-process or draining (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
+    /// The failed-auth limiter and the published presence (see
+    /// [`crate::registry::hello_view`]).
+    pub hello_view: crate::registry::hello_view::HelloView,
 }
 
 impl Shared {
@@ -359,6 +362,7 @@ impl Engine {
         }
         let store = StoreActor::start(config.state_dir.clone());
         let live = crate::hot::LiveSettings::new(crate::hot::HotConfig::of(&config));
+        let hello_view = crate::registry::hello_view::HelloView::new(config.auth.rate_limit);
         let shared = Arc::new(Shared {
             live,
             ops: std::sync::OnceLock::new(),
@@ -369,6 +373,7 @@ impl Engine {
             instance_id: uuid::Uuid::new_v4().to_string(),
             preauth: PreauthCounter::default(),
             session_count: std::sync::atomic::AtomicUsize::new(sessions_index.len()),
+            hello_view,
         });
         let model: Rc<dyn ChatModel> = deps
             .model

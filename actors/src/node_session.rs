@@ -141,9 +141,12 @@ impl From<InvokeError> for ErrorShape {
     }
 }
 
+/// A call sent to the node and not answered yet. Its callers wait in `inflight` under
+/// `key`; the answer (or the deadline) settles them all at once ([`NodeSession::settle`]).
 struct Pending {
-    reply: oneshot::Sender<InvokeOutcome>,
     command: String,
+    key: String,
+    fingerprint: Fingerprint,
     timer: SpawnHandle,
 }
 
@@ -207,6 +210,37 @@ impl std::io::Write for HashWriter<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A fresh invoke id: a UUID v4 as OpenClaw's `randomUUID()` writes it, drawn without a
+/// system call. Invoke ids only correlate a node's answer with its call (a node can answer
+/// only its own session's calls), so they need to be unique, not secret: 122 bits of keyed
+/// SipHash over a per-thread counter, keyed once per thread from the OS (std's
+/// `RandomState`).
+fn invoke_id() -> String {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static IDS: (std::collections::hash_map::RandomState, Cell<u64>) =
+            (std::collections::hash_map::RandomState::new(), Cell::new(0));
+    }
+    IDS.with(|(keys, n)| {
+        let count = n.get().wrapping_add(1);
+        n.set(count);
+        let mut bytes = [0u8; 16];
+        for (half, chunk) in bytes.chunks_exact_mut(8).enumerate() {
+            let mut h = keys.build_hasher();
+            h.write_u64(count);
+            h.write_u8(half as u8);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+        let mut buf = uuid::Uuid::encode_buffer();
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .hyphenated()
+            .encode_lower(&mut buf)
+            .to_owned()
+    })
 }
 
 /// Dedupe window for idempotency keys (`DEDUPE_TTL_MS`).
@@ -277,45 +311,84 @@ impl NodeSession {
     }
 
     /// Sends the request to the node and arms its deadline.
-    fn dispatch(
-        &mut self,
-        msg: &InvokeNode,
-        tx: oneshot::Sender<InvokeOutcome>,
-        ctx: &mut Context<Self>,
-    ) {
-        let id = uuid::Uuid::new_v4().to_string();
+    fn dispatch(&mut self, msg: &InvokeNode, fingerprint: Fingerprint, ctx: &mut Context<Self>) {
+        let id = invoke_id();
         let timeout = Duration::from_millis(msg.timeout_ms.max(1));
         let timer_id = id.clone();
         let timer = ctx.run_later(timeout, move |act, _| {
             if let Some(p) = act.pending.remove(&timer_id) {
-                let _ = p.reply.send(Err(InvokeError::timeout()));
+                act.settle(p, Err(InvokeError::timeout()));
             }
         });
         let params_json = msg.params.as_ref().map(Value::to_string);
-        let mut payload = json!({
-            "id": id,
-            "nodeId": self.node_id,
-            "command": msg.command,
-            "paramsJSON": params_json,
-            "timeoutMs": msg.timeout_ms,
-            "idempotencyKey": msg.idempotency_key,
-        });
-        if let Some(k) = &msg.session_key {
-            payload["sessionKey"] = json!(k);
-        }
+        let payload = InvokeRequestPayload {
+            command: &msg.command,
+            id: &id,
+            idempotency_key: &msg.idempotency_key,
+            node_id: &self.node_id,
+            params_json: params_json.as_deref(),
+            session_key: msg.session_key.as_deref(),
+            timeout_ms: msg.timeout_ms,
+        };
+        // Serializing a struct of string slices cannot fail.
+        let payload = serde_json::to_string(&payload).unwrap_or_default();
         self.pending.insert(
             id,
             Pending {
-                reply: tx,
                 command: msg.command.clone(),
+                key: msg.idempotency_key.clone(),
+                fingerprint,
                 timer,
             },
         );
         self.ws.do_send(SendTargeted {
             event: "node.invoke.request",
-            payload: payload.to_string(),
+            payload,
         });
     }
+
+    /// A call finished (answered or timed out): its outcome goes into the dedupe cache and
+    /// to every caller waiting on its idempotency key, straight from here (no task between
+    /// the node's answer and the callers).
+    fn settle(&mut self, p: Pending, outcome: InvokeOutcome) {
+        if self.dedupe.len() >= DEDUPE_MAX {
+            self.dedupe
+                .retain(|_, (at, _, _)| at.elapsed() < DEDUPE_TTL);
+            if self.dedupe.len() >= DEDUPE_MAX {
+                self.dedupe.clear();
+            }
+        }
+        let waiters = self.inflight.remove(&p.key).map(|(_, w)| w);
+        for w in waiters.unwrap_or_default() {
+            let _ = w.send(outcome.clone());
+        }
+        self.dedupe
+            .insert(p.key, (Instant::now(), p.fingerprint, outcome));
+    }
+}
+
+/// The `node.invoke.request` event payload, written straight from the call (no `Value`
+/// tree). Fields in the order of the wire object's keys (sorted, as the `json!` object it
+/// replaced wrote them); `paramsJSON` is `null` when the call has no params.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InvokeRequestPayload<'a> {
+    /// Command name.
+    pub command: &'a str,
+    /// Invoke id (the node answers with it).
+    pub id: &'a str,
+    /// Caller's idempotency key.
+    pub idempotency_key: &'a str,
+    /// The node.
+    pub node_id: &'a str,
+    /// The params, serialized.
+    #[serde(rename = "paramsJSON")]
+    pub params_json: Option<&'a str>,
+    /// Session key, for calls from an agent run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_key: Option<&'a str>,
+    /// Deadline.
+    pub timeout_ms: u64,
 }
 
 impl Actor for NodeSession {
@@ -340,8 +413,11 @@ impl Actor for NodeSession {
                 });
             }
         }
-        for (_, p) in self.pending.drain() {
-            let _ = p.reply.send(Err(InvokeError::disconnected()));
+        self.pending.clear();
+        for (_, (_, waiters)) in self.inflight.drain() {
+            for w in waiters {
+                let _ = w.send(Err(InvokeError::disconnected()));
+            }
         }
         Running::Stop
     }
@@ -406,32 +482,9 @@ impl Handler<InvokeNode> for NodeSession {
             if self.pending.len() >= MAX_PENDING_INVOKES {
                 return Box::pin(async { Err(InvokeError::Busy) });
             }
-            self.inflight.insert(key.clone(), (fp, vec![tx]));
-            let (first_tx, first_rx) = oneshot::channel();
-            self.dispatch(&msg, first_tx, ctx);
-            // Fan the node's single answer out to every caller with this key.
-            ctx.spawn(
-                async move {
-                    first_rx
-                        .await
-                        .unwrap_or_else(|_| Err(InvokeError::disconnected()))
-                }
-                .into_actor(self)
-                .map(move |outcome, act, _| {
-                    if act.dedupe.len() >= DEDUPE_MAX {
-                        act.dedupe.retain(|_, (at, _, _)| at.elapsed() < DEDUPE_TTL);
-                        if act.dedupe.len() >= DEDUPE_MAX {
-                            act.dedupe.clear();
-                        }
-                    }
-                    act.dedupe
-                        .insert(key.clone(), (Instant::now(), fp, outcome.clone()));
-                    let waiters = act.inflight.remove(&key).map(|(_, w)| w);
-                    for w in waiters.unwrap_or_default() {
-                        let _ = w.send(outcome.clone());
-                    }
-                }),
-            );
+            // The node's single answer settles every caller with this key.
+            self.inflight.insert(key, (fp, vec![tx]));
+            self.dispatch(&msg, fp, ctx);
         }
         Box::pin(async move {
             rx.await
@@ -501,7 +554,7 @@ impl Handler<InvokeResult> for NodeSession {
                 raw: Some(msg.error.unwrap_or(Value::Null)),
             })
         };
-        let _ = p.reply.send(outcome);
+        self.settle(p, outcome);
         true
     }
 }
@@ -569,6 +622,58 @@ mod tests {
 
     fn wire(e: &InvokeError) -> Value {
         serde_json::to_value(e.to_shape()).expect("serializes")
+    }
+
+    /// The typed `node.invoke.request` payload writes the bytes of the `json!` object it
+    /// replaced (keys sorted; `paramsJSON` null without params; `sessionKey` only when set).
+    #[test]
+    fn invoke_request_payload_writes_the_object_it_replaced() {
+        for (params, session) in [
+            (
+                Some(r#"{"bins":["sh"],"q":"\"x\""}"#),
+                Some("agent:main:main"),
+            ),
+            (None, None),
+            (Some("[]"), None),
+        ] {
+            let typed = InvokeRequestPayload {
+                command: "system.which",
+                id: "5d1f0c3e-1111-4222-8333-444455556666",
+                idempotency_key: "key \"1\"",
+                node_id: "n1",
+                params_json: params,
+                session_key: session,
+                timeout_ms: 5000,
+            };
+            let mut wire = json!({
+                "id": typed.id,
+                "nodeId": typed.node_id,
+                "command": typed.command,
+                "paramsJSON": params,
+                "timeoutMs": 5000,
+                "idempotencyKey": typed.idempotency_key,
+            });
+            if let Some(k) = session {
+                wire["sessionKey"] = json!(k);
+            }
+            assert_eq!(
+                serde_json::to_string(&typed).expect("serializes"),
+                wire.to_string()
+            );
+        }
+    }
+
+    /// Invoke ids look like `randomUUID()`'s (version 4, RFC 4122 variant) and differ.
+    #[test]
+    fn invoke_ids_are_distinct_v4_uuids() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| invoke_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            let u = uuid::Uuid::parse_str(id).expect("a uuid");
+            assert_eq!(u.get_version_num(), 4, "{id}");
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert_eq!(id, &u.hyphenated().to_string(), "lower-case, hyphenated");
+        }
     }
 
     /// Each typed failure becomes the exact error frame the real gateway sends.

@@ -28,6 +28,7 @@
 pub mod channels;
 pub mod devices;
 pub mod directory;
+pub mod hello_view;
 pub mod nodes;
 pub mod pairing_ops;
 pub mod presence;
@@ -45,7 +46,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::auth::{AuthLimiter, LimiterKey};
+use crate::auth::LimiterKey;
 use crate::engine::Shared;
 use crate::pairing::PairingBook;
 use crate::protocol::close;
@@ -61,8 +62,6 @@ pub struct Registry {
     shared: Arc<Shared>,
     /// Every open socket by connection id, and who it authenticated as.
     sessions: presence::Presence<Addr<WsSession>>,
-    /// Failed shared-secret attempts.
-    limiter: AuthLimiter,
     /// Presence / health version counters.
     version: StateVersion,
     /// Set once shutdown started: new upgrades are refused.
@@ -103,11 +102,9 @@ impl Registry {
         model: std::rc::Rc<dyn crate::ports::ChatModel>,
         sessions_index: runs::SessionsIndex,
     ) -> Self {
-        let limiter = AuthLimiter::new(shared.config.auth.rate_limit);
         Self {
             shared,
             sessions: presence::Presence::default(),
-            limiter,
             version: StateVersion::default(),
             shutting_down: false,
             presence_scheduled: false,
@@ -131,17 +128,9 @@ impl Registry {
 
     /// The limiter's verdict on an attempt by `key` (locked-out keys are refused even with
     /// the right credential).
+    /// (The limiter is shared with the sessions, see [`hello_view`].)
     fn auth_verdict(&mut self, key: &LimiterKey, matched: bool) -> AuthVerdict {
-        let now = Instant::now();
-        if let Some(retry) = self.limiter.locked(key, now) {
-            return AuthVerdict::Locked(retry);
-        }
-        if matched {
-            self.limiter.record_success(key);
-            AuthVerdict::Allowed
-        } else {
-            AuthVerdict::Failed(self.limiter.record_failure(key, now).delay)
-        }
+        self.shared.hello_view.auth_verdict(key, matched)
     }
 
     fn release_preauth(&mut self, ip: IpAddr) {
@@ -172,6 +161,9 @@ impl Registry {
     /// per-change broadcasts are quadratic in messages when many clients connect at once.
     fn broadcast_presence(&mut self, ctx: &mut Context<Self>) {
         self.version.presence += 1;
+        self.shared
+            .hello_view
+            .publish(self.sessions.entries(), self.version);
         if self.presence_scheduled {
             return;
         }
@@ -251,6 +243,9 @@ pub struct SessionAuthenticated {
     /// path: one registry round trip for the common connect): the limiter bucket to check.
     /// `Err(retry)` when it is locked out.
     pub check_lockout: Option<LimiterKey>,
+    /// Whether the sender waits for the snapshot (false: it read the published one, see
+    /// [`hello_view`], and sent this with `do_send`).
+    pub reply_snapshot: bool,
 }
 
 impl Handler<SessionAuthenticated> for Registry {
@@ -277,6 +272,12 @@ impl Handler<SessionAuthenticated> for Registry {
         }
         if self.sessions.is_tracked(&msg.conn_id) {
             self.broadcast_presence(ctx);
+        }
+        if !msg.reply_snapshot {
+            return Ok(HelloSnapshot {
+                presence: Vec::new(),
+                state_version: self.version,
+            });
         }
         Ok(HelloSnapshot {
             presence: self.presence_list(),
@@ -354,7 +355,7 @@ impl Handler<CheckLockout> for Registry {
     type Result = Option<Duration>;
 
     fn handle(&mut self, msg: CheckLockout, _: &mut Self::Context) -> Self::Result {
-        self.limiter.locked(&msg.key, Instant::now())
+        self.shared.hello_view.locked(&msg.key)
     }
 }
 

@@ -238,6 +238,16 @@ impl<S> Presence<S> {
     /// The `system-presence` list: `own` (the gateway's entry) first, then the entries of
     /// the tracked sessions, most recent first, [`MAX_ENTRIES`] in all at most.
     pub fn list(&self, own: PresenceEntry) -> Vec<Arc<PresenceEntry>> {
+        let entries = self.entries();
+        let mut list = Vec::with_capacity(entries.len() + 1);
+        list.push(Arc::new(own));
+        list.extend(entries);
+        list
+    }
+
+    /// The tracked sessions' entries of the `system-presence` list (without the gateway's
+    /// own), most recent first, [`MAX_ENTRIES`]` - 1` at most.
+    pub fn entries(&self) -> Vec<Arc<PresenceEntry>> {
         let mut entries: Vec<&Arc<PresenceEntry>> = self
             .listed
             .iter()
@@ -251,10 +261,7 @@ impl<S> Presence<S> {
             entries.truncate(keep);
         }
         entries.sort_by(newest_first);
-        let mut list = Vec::with_capacity(entries.len() + 1);
-        list.push(Arc::new(own));
-        list.extend(entries.into_iter().cloned());
-        list
+        entries.into_iter().cloned().collect()
     }
 
     /// Connection counts by role.

@@ -3,10 +3,9 @@
 //! attachment, then `hello-ok`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use actix::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::peer::TailscaleIdentity;
 use super::{EVENTS, Phase, ReadyState, WsSession, method_names};
@@ -17,13 +16,18 @@ use crate::pairing::NodeDescriptor;
 use crate::protocol::codes;
 use crate::protocol::connect::{self, ConnectParams};
 use crate::protocol::error::{ErrorCode, ErrorShape};
-use crate::protocol::frame::{Request, StateVersion};
+use crate::protocol::frame::{self, Request};
+use crate::protocol::hello::{
+    Features, HelloAuth, HelloOk, Policy, SESSION_DEFAULTS, Server, Snapshot,
+};
 use crate::protocol::role::Role;
 use crate::protocol::scopes;
 use crate::protocol::{MIN_NODE_PROTOCOL_VERSION, PROTOCOL_VERSION, close};
 use crate::registry::nodes::{AttachNode, DeviceConnect, DeviceVerdict};
-use crate::registry::presence::PresenceEntry;
-use crate::registry::{AuthAttempt, AuthVerdict, CheckLockout, SessionAuthenticated};
+use crate::registry::presence::{self, PresenceEntry};
+use crate::registry::{
+    AuthAttempt, AuthVerdict, CheckLockout, HelloSnapshot, SessionAuthenticated,
+};
 use crate::util::now_ms;
 
 /// Why the post-auth handshake steps failed.
@@ -286,14 +290,27 @@ impl WsSession {
             device_token: params.auth.device_token.clone(),
             secret_ok,
         });
+        let check_lockout = std::mem::take(&mut self.defer_lockout)
+            .then(|| self.peer.limiter_key(AuthScope::SharedSecret));
+        if device_connect.is_none() && role == Role::Operator && !presence::tracked(&presence) {
+            // A short-lived client with no device (the common CLI / backend call): nothing
+            // to pair, no presence change, so no registry round trip — the lockout check and
+            // the snapshot come from the registry's shared view.
+            if let Some(key) = &check_lockout
+                && let AuthVerdict::Locked(retry) = self.shared.hello_view.auth_verdict(key, true)
+            {
+                return self.fail_locked(&id, &params, retry, ctx);
+            }
+            return self.fast_hello(id, role, scopes, method, presence, ctx);
+        }
         let authenticated = SessionAuthenticated {
             conn_id: self.conn_id.clone(),
             role,
             scopes: scopes.clone(),
             presence,
             device_id: device_id.clone(),
-            check_lockout: std::mem::take(&mut self.defer_lockout)
-                .then(|| self.peer.limiter_key(AuthScope::SharedSecret)),
+            check_lockout,
+            reply_snapshot: true,
         };
         let attach = (role == Role::Node).then(|| {
             let mut caps = params.caps.clone();
@@ -449,40 +466,79 @@ impl WsSession {
                         return act.fail_busy(&id, ctx);
                     }
                 };
-                crate::metrics::METRICS.handshake_ok(role);
-                let mut hello =
-                    act.hello_ok(role, &scopes, method, snap.presence, snap.state_version);
-                if let Some((token, at)) = issued {
-                    hello["auth"]["deviceToken"] = json!(token);
-                    hello["auth"]["issuedAtMs"] = json!(at);
-                }
-                act.respond_ok(&id, &hello, ctx);
-                let node_id = node.as_ref().map(|(_, n)| n.clone());
-                act.node = node.map(|(addr, _)| addr);
-                let pending = match std::mem::replace(
-                    &mut act.phase,
-                    Phase::Ready(Box::new(ReadyState {
-                        role,
-                        scopes,
-                        node_id,
-                        device_id: ready_device_id,
-                    })),
-                ) {
-                    Phase::Authenticating { pending } => pending,
-                    Phase::Closing => {
-                        act.phase = Phase::Closing;
-                        return;
-                    }
-                    _ => VecDeque::new(),
+                let ready = ReadyState {
+                    role,
+                    scopes,
+                    node_id: node.as_ref().map(|(_, n)| n.clone()),
+                    device_id: ready_device_id,
                 };
-                act.limit.set(act.shared.config.max_payload);
-                let tick = act.shared.config.tick_interval;
-                ctx.run_interval(tick, |act, ctx| act.tick(ctx));
-                for text in pending {
-                    act.on_text(&text, ctx);
-                }
+                act.node = node.map(|(addr, _)| addr);
+                act.finish_hello(&id, ready, method, &snap, issued, ctx);
             })
             .wait(ctx);
+    }
+
+    /// Sends `hello-ok` and makes the session ready: the post-auth frame limit, the tick,
+    /// then the frames the client pipelined behind its `connect`.
+    fn finish_hello(
+        &mut self,
+        id: &str,
+        ready: ReadyState,
+        method: &str,
+        snap: &HelloSnapshot,
+        issued: Option<(String, u64)>,
+        ctx: &mut Context<Self>,
+    ) {
+        crate::metrics::METRICS.handshake_ok(ready.role);
+        let issued = issued.as_ref().map(|(t, at)| (t.as_str(), *at));
+        let hello = self.hello_frame(id, ready.role, &ready.scopes, method, snap, issued);
+        self.send_raw(hello, ctx);
+        let pending = match std::mem::replace(&mut self.phase, Phase::Ready(Box::new(ready))) {
+            Phase::Authenticating { pending } => pending,
+            Phase::Closing => {
+                self.phase = Phase::Closing;
+                return;
+            }
+            _ => VecDeque::new(),
+        };
+        self.limit.set(self.shared.config.max_payload);
+        let tick = self.shared.config.tick_interval;
+        ctx.run_interval(tick, |act, ctx| act.tick(ctx));
+        for text in pending {
+            self.on_text(&text, ctx);
+        }
+    }
+
+    /// The hello of a client that [`after_auth`](Self::after_auth) found needs no registry
+    /// round trip (its lockout was checked in the shared limiter): snapshot from the
+    /// published presence, and the registry told afterwards (`do_send`; its mailbox keeps
+    /// this session's messages in order).
+    fn fast_hello(
+        &mut self,
+        id: String,
+        role: Role,
+        scopes: Vec<String>,
+        method: &'static str,
+        presence: PresenceEntry,
+        ctx: &mut Context<Self>,
+    ) {
+        let snap = self.shared.hello_view.snapshot(self.shared.self_presence());
+        self.registry.do_send(SessionAuthenticated {
+            conn_id: self.conn_id.clone(),
+            role,
+            scopes: scopes.clone(),
+            presence,
+            device_id: None,
+            check_lockout: None,
+            reply_snapshot: false,
+        });
+        let ready = ReadyState {
+            role,
+            scopes,
+            node_id: None,
+            device_id: None,
+        };
+        self.finish_hello(&id, ready, method, &snap, None, ctx);
     }
 
     fn presence_entry(
@@ -527,51 +583,61 @@ impl WsSession {
         }
     }
 
-    fn hello_ok(
+    /// The `hello-ok` response frame, written from typed parts (see [`HelloOk`]).
+    fn hello_frame(
         &self,
+        id: &str,
         role: Role,
         scopes: &[String],
         method: &str,
-        presence: Vec<Arc<PresenceEntry>>,
-        state_version: StateVersion,
-    ) -> Value {
+        snap: &HelloSnapshot,
+        issued: Option<(&str, u64)>,
+    ) -> String {
         let cfg = &self.shared.config;
-        let mut snapshot = json!({
-            "presence": presence,
-            "health": self.shared.health(),
-            "stateVersion": state_version,
-            "uptimeMs": self.shared.uptime_ms(),
-            "sessionDefaults": {
-                "defaultAgentId": "main",
-                "mainKey": "main",
-                "mainSessionKey": "agent:main:main",
+        let admin = role == Role::Operator && scopes.iter().any(|s| s == scopes::ADMIN);
+        let live = admin.then(|| self.shared.live.get());
+        let hello = HelloOk {
+            auth: HelloAuth {
+                device_token: issued.map(|(t, _)| t),
+                issued_at_ms: issued.map(|(_, at)| at),
+                method,
+                role,
+                scopes,
             },
-        });
-        if role == Role::Operator && scopes.iter().any(|s| s == scopes::ADMIN) {
-            snapshot["authMode"] = json!(self.shared.live.get().auth.mode.as_str());
-            snapshot["stateDir"] = json!(cfg.state_dir.display().to_string());
-            if let Some(p) = &cfg.config_path {
-                snapshot["configPath"] = json!(p.display().to_string());
-            }
-        }
-        json!({
-            "type": "hello-ok",
-            "protocol": PROTOCOL_VERSION,
-            "server": {
-                "version": cfg.server_version,
-                "connId": self.conn_id,
-                "bootId": self.shared.boot_id,
+            features: Features {
+                events: EVENTS,
+                methods: method_names(),
             },
-            "features": { "methods": method_names(), "events": EVENTS },
-            "snapshot": snapshot,
-            "auth": { "role": role, "scopes": scopes, "method": method },
-            "policy": {
-                "maxPayload": cfg.max_payload,
-                "maxBufferedBytes": cfg.max_buffered_bytes,
-                "tickIntervalMs": millis(cfg.tick_interval),
+            policy: Policy {
+                max_buffered_bytes: cfg.max_buffered_bytes,
+                max_payload: cfg.max_payload,
+                tick_interval_ms: millis(cfg.tick_interval),
             },
-        })
+            protocol: PROTOCOL_VERSION,
+            server: Server {
+                boot_id: &self.shared.boot_id,
+                conn_id: &self.conn_id,
+                version: &cfg.server_version,
+            },
+            snapshot: Snapshot {
+                auth_mode: live.as_ref().map(|l| l.auth.mode.as_str()),
+                config_path: cfg
+                    .config_path
+                    .as_ref()
+                    .filter(|_| admin)
+                    .map(|p| p.display().to_string()),
+                health: self.shared.health(),
+                presence: &snap.presence,
+                session_defaults: SESSION_DEFAULTS,
+                state_dir: admin.then(|| cfg.state_dir.display().to_string()),
+                state_version: snap.state_version.into(),
+                uptime_ms: self.shared.uptime_ms(),
+            },
+            kind: "hello-ok",
+        };
+        frame::response_ok(id, &hello)
     }
+
     /// The handshake is refused because this client is locked out for `retry`.
     fn fail_locked(
         &mut self,
