@@ -542,8 +542,13 @@ async fn run(args: Args) -> Result<()> {
     );
 
     let cap = args.conns + 1000;
-    let config =
-        json!({"gateway": {"limits": {"maxConnections": cap, "maxConnectionsPerIp": cap}}});
+    // `--stage tcp|upgrade` holds sockets that never authenticate: the pre-auth cap must fit
+    // them too (its per-address cap of 32 is met by the source addresses).
+    let config = json!({"gateway": {"limits": {
+        "maxConnections": cap,
+        "maxConnectionsPerIp": cap,
+        "maxPreauthConnections": cap,
+    }}});
     let (gw, port, pid, t0) = match (args.port, args.pid) {
         (Some(port), Some(pid)) => {
             println!("  measuring the running gateway on port {port}, pid {pid}");
