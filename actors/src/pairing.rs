@@ -199,9 +199,15 @@ pub fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A fresh random device token (256 bits, base64url).
+/// A fresh random token (256 bits, base64url) that never starts with `-`, so it can follow
+/// `--token` on any command line (a leading `-` reads as a flag to most CLI parsers).
 pub fn new_token() -> String {
-    URL_SAFE_NO_PAD.encode(crate::util::random_bytes::<32>())
+    loop {
+        let t = URL_SAFE_NO_PAD.encode(crate::util::random_bytes::<32>());
+        if !t.starts_with('-') {
+            return t;
+        }
+    }
 }
 
 /// Scopes needed to approve a surface with these commands.
@@ -521,6 +527,21 @@ pub struct TokenView {
     pub role: String,
     /// Scopes.
     pub scopes: Vec<String>,
+}
+
+#[cfg(test)]
+mod token_tests {
+    /// Out of 4096 tokens about 64 would start with `-` if nothing prevented it.
+    #[test]
+    fn generated_tokens_never_start_with_a_hyphen() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..4096 {
+            let t = super::new_token();
+            assert_eq!(t.len(), 43, "{t}");
+            assert!(!t.starts_with('-'), "{t}");
+            assert!(seen.insert(t), "a repeated token");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,10 +22,10 @@ pub struct LongConnArgs {
     #[arg(long)]
     pub url: Option<String>,
     /// Shared token to send.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub token: Option<String>,
     /// Shared password to send.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub password: Option<String>,
     /// SHA-256 fingerprint of a wss:// gateway's certificate.
     #[arg(long)]

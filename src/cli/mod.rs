@@ -120,10 +120,10 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_auth)]
     pub auth: Option<AuthModeCfg>,
     /// Shared token.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub token: Option<String>,
     /// Shared password.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub password: Option<String>,
     /// Read the shared password from a file.
     #[arg(long, value_name = "PATH")]
@@ -137,10 +137,10 @@ pub struct ConnArgs {
     #[arg(long)]
     pub url: Option<String>,
     /// Shared token to send.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub token: Option<String>,
     /// Shared password to send.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub password: Option<String>,
     /// SHA-256 fingerprint of a wss:// gateway's certificate.
     #[arg(long)]
@@ -624,5 +624,36 @@ fn human_duration(ms: u64) -> String {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m {}s", s / 60, s % 60),
         _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod hyphen_tests {
+    use clap::Parser as _;
+
+    /// A token or password may start with `-` (base64url tokens do, one time in 64).
+    #[test]
+    fn secrets_starting_with_a_hyphen_are_values_not_flags() {
+        for argv in [
+            &["openclaw", "gateway", "call", "health", "--token", "-oAbC"][..],
+            &[
+                "openclaw",
+                "gateway",
+                "call",
+                "health",
+                "--password",
+                "-4pw",
+            ],
+            &["openclaw", "gateway", "run", "--token", "-oAbC"],
+            &["openclaw", "health", "--token", "-oAbC"],
+        ] {
+            let cli = super::Cli::try_parse_from(argv);
+            assert!(cli.is_ok(), "{argv:?}: {:?}", cli.err());
+            let dbg = format!("{:?}", cli.ok());
+            assert!(
+                dbg.contains("\"-oAbC\"") || dbg.contains("\"-4pw\""),
+                "{dbg}"
+            );
+        }
     }
 }
