@@ -49,7 +49,7 @@ use super::ceiling::ConnSlot;
 /// page is the largest one we make).
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 /// After such an answer: how long, and how much of the request, is read before closing.
-const DRAIN_TIME: Duration = Duration::from_secs(1);
+pub const DRAIN_TIME: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 64 * 1024;
 
 /// The request extension through which the WebSocket handler accepts an upgrade.

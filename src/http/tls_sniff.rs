@@ -22,7 +22,7 @@ use std::time::Duration;
 use actix_service::ServiceFactory;
 use actix_tls::accept::TlsError;
 use actix_web::rt::net::TcpStream;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 /// How long a new connection on a TLS listener has to send its first bytes, and then (again)
 /// to finish the TLS handshake. actix-tls' own default; a silent peer is dropped after it.
@@ -38,9 +38,6 @@ pub const PLAIN_HTTP_BODY: &str = "Plain HTTP sent to a TLS port: this gateway s
 const PEEK_BYTES: usize = 16;
 /// While the first bytes are an incomplete method token, peek again this often.
 const PEEK_RETRY: Duration = Duration::from_millis(10);
-/// After the 400: how long, and how much of the request, is read before closing.
-const DRAIN_TIME: Duration = Duration::from_secs(1);
-const DRAIN_BYTES: usize = 64 * 1024;
 /// Connections being sniffed at once per worker; beyond it the worker stops accepting until
 /// one is done (the kernel's backlog holds the rest), as actix-tls does for handshakes.
 const MAX_SNIFFING: usize = 256;
@@ -135,23 +132,16 @@ pub fn plain_http_answer(head: bool) -> String {
     )
 }
 
-/// Writes the `400`, shuts our side down and reads (bounded in time and size) what the client
-/// still sends, so closing does not reset the connection before the client read the answer.
+/// Writes the `400`, then closes without resetting (see [`super::takeover::linger_close`]).
 async fn answer_plain_http(mut io: TcpStream, head: bool) {
-    let _ = tokio::time::timeout(DRAIN_TIME, async {
-        io.write_all(plain_http_answer(head).as_bytes()).await?;
-        io.shutdown().await?;
-        let mut sink = [0u8; 4096];
-        let mut read = 0;
-        while read < DRAIN_BYTES {
-            match io.read(&mut sink).await? {
-                0 => break,
-                n => read += n,
-            }
-        }
-        Ok::<_, io::Error>(())
-    })
+    let written = tokio::time::timeout(
+        super::takeover::DRAIN_TIME,
+        io.write_all(plain_http_answer(head).as_bytes()),
+    )
     .await;
+    if matches!(written, Ok(Ok(()))) {
+        super::takeover::linger_close(io).await;
+    }
 }
 
 /// Why a connection was not handed to rustls.

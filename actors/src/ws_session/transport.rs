@@ -98,25 +98,34 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
 }
 
+/// Reads what the socket has into the worker's scratch buffer and hands it to `take`:
+/// `Ready(Ok(0))` is EOF.
+fn read_scratch<R>(
+    io: &SharedIo,
+    cx: &mut TaskContext<'_>,
+    take: impl FnOnce(&[u8]) -> R,
+) -> Poll<io::Result<R>> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let mut rb = ReadBuf::new(&mut scratch[..]);
+        let mut sock = io.borrow_mut();
+        match Pin::new(&mut *sock).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(take(rb.filled()))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+}
+
 /// Reads what the socket has into `buf`: `Ready(Ok(0))` is EOF.
 fn read_some(
     io: &SharedIo,
     cx: &mut TaskContext<'_>,
     buf: &mut BytesMut,
 ) -> Poll<io::Result<usize>> {
-    SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let mut rb = ReadBuf::new(&mut scratch[..]);
-        let mut sock = io.borrow_mut();
-        match Pin::new(&mut *sock).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                let got = rb.filled();
-                buf.extend_from_slice(got);
-                Poll::Ready(Ok(got.len()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+    read_scratch(io, cx, |got| {
+        buf.extend_from_slice(got);
+        got.len()
     })
 }
 
@@ -194,26 +203,18 @@ impl Skipper {
     }
 }
 
-/// Reads what the socket has and walks it with `skip`: `Ready(Ok(0))` is EOF.
+/// Reads what the socket has and walks it with `skip`: `Ready(Ok(0))` is EOF,
+/// `Ready(Ok(usize::MAX))` the end of the peer's close frame.
 fn read_discard(
     io: &SharedIo,
     cx: &mut TaskContext<'_>,
     skip: &mut Skipper,
 ) -> Poll<io::Result<usize>> {
-    SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let mut rb = ReadBuf::new(&mut scratch[..]);
-        let mut sock = io.borrow_mut();
-        match Pin::new(&mut *sock).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                let got = rb.filled();
-                Poll::Ready(Ok(if skip.feed(got) {
-                    usize::MAX
-                } else {
-                    got.len()
-                }))
-            }
-            other => other.map_ok(|()| 0),
+    read_scratch(io, cx, |got| {
+        if skip.feed(got) {
+            usize::MAX
+        } else {
+            got.len()
         }
     })
 }
