@@ -29,9 +29,14 @@ pub fn serve(
     limits: ceiling::ConnLimits,
 ) -> std::io::Result<Server> {
     let ceiling = ceiling::Ceiling::new(limits);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    let workers = std::env::var("OPENCLAW_HTTP_WORKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
         .clamp(1, 4);
     engine
         .shared
