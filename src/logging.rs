@@ -334,6 +334,18 @@ impl log::Log for Logger {
         if !to_stderr && !to_ring {
             return;
         }
+        // actix-http logs a peer's malformed request or broken connection as an ERROR
+        // ("stream error: request parse error: …"): any stranger could write such lines at will.
+        // The fault is the peer's, not the gateway's: they are kept only when debug is asked for.
+        if record.target().starts_with("actix_http::h1") && record.level() <= log::Level::Warn {
+            let as_debug = log::Metadata::builder()
+                .level(log::Level::Debug)
+                .target(record.target())
+                .build();
+            if !self.enabled(&as_debug) {
+                return;
+            }
+        }
         let mut raw = record.args().to_string();
         // actix-server's accept error line repeats every 500 ms while accept is paused.
         if crate::http::accept_pause::is_accept_error(record.target(), &raw) {

@@ -197,3 +197,34 @@ fn a_websocket_holds_one_file_descriptor() {
         std::thread::yield_now();
     }
 }
+
+/// A stranger's malformed requests are the stranger's fault: they do not write ERROR lines
+/// into the gateway's log (actix-http logs each one as an error otherwise), and the gateway
+/// keeps serving.
+#[test]
+fn malformed_requests_do_not_write_errors_into_the_log() {
+    let gw = TestGateway::with_token("T");
+    for junk in [
+        &b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n"[..],
+        b"\x00\x01\x02 garbage \xff\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: \x7f\x00\r\n\r\n",
+    ] {
+        let mut s = TcpStream::connect(("127.0.0.1", gw.port)).expect("connect");
+        s.set_read_timeout(Some(WAIT)).expect("read timeout");
+        s.write_all(junk).expect("send");
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 400 "),
+            "{text}"
+        );
+    }
+    // Served after them; then nothing the junk caused is in the log.
+    let (mut s, head, mut rest) = send_upgrade(gw.port, &[]);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert_eq!(read_json(&mut s, &mut rest)["event"], "connect.challenge");
+    let log = gw.stderr();
+    assert!(!log.contains("ERROR"), "{log}");
+    assert!(!log.contains("parse error"), "{log}");
+}
