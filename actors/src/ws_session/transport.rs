@@ -151,6 +151,17 @@ struct Skipper {
 }
 
 impl Skipper {
+    /// Takes over from the session's reader: walks the bytes it read and did not decode
+    /// (they start at a frame boundary).
+    fn after_reader(st: &OutState) -> Self {
+        let mut s = Self::default();
+        let rest = std::mem::take(&mut *st.rbuf.borrow_mut());
+        if s.feed(&rest) {
+            st.peer_closed.set(true);
+        }
+        s
+    }
+
     /// Walks `b`; `true` once a whole close frame has passed.
     fn feed(&mut self, mut b: &[u8]) -> bool {
         self.seen = self.seen.saturating_add(b.len());
@@ -598,13 +609,7 @@ async fn write_all(
     loop {
         let deadline = st.close_deadline.get();
         if skip.is_none() && st.closing.get() && !st.peer_closed.get() {
-            // The peer's bytes not yet decoded start at a frame boundary.
-            let mut s = Skipper::default();
-            let rest = std::mem::take(&mut *st.rbuf.borrow_mut());
-            if s.feed(&rest) {
-                st.peer_closed.set(true);
-            }
-            *skip = Some(s);
+            *skip = Some(Skipper::after_reader(st));
         }
         let draining = match skip.as_mut() {
             Some(s) => !st.peer_closed.get() && s.seen < DRAIN_AFTER_CLOSE,
@@ -665,14 +670,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// After our close frame: reads (and drops) what the peer still sends until its close frame
 /// or EOF, at most [`DRAIN_AFTER_CLOSE`] bytes in all.
 async fn await_peer_close(io: &SharedIo, st: &OutState, skip: &mut Option<Skipper>) {
-    let skip = skip.get_or_insert_with(|| {
-        let mut s = Skipper::default();
-        let rest = std::mem::take(&mut *st.rbuf.borrow_mut());
-        if s.feed(&rest) {
-            st.peer_closed.set(true);
-        }
-        s
-    });
+    let skip = skip.get_or_insert_with(|| Skipper::after_reader(st));
     while !st.peer_closed.get() && skip.seen < DRAIN_AFTER_CLOSE {
         match std::future::poll_fn(|cx| read_discard(io, cx, skip)).await {
             Ok(usize::MAX) => st.peer_closed.set(true),
@@ -718,8 +716,8 @@ pub(super) async fn drive(io: SharedIo, st: Rc<OutState>, linger: Duration) {
             break;
         }
     }
+    // Ended: pushes are refused from here on (`DriveEnd` cleans up once we return).
     st.writer_done.set(true);
-    st.queue.borrow_mut().clear();
     if closed && !st.peer_closed.get() {
         // RFC 6455 §7.1.1: the server closes TCP once both close frames have passed; wait
         // (bounded) for the peer's.
