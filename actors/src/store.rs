@@ -221,8 +221,9 @@ fn repair_torn_tail(f: &mut fs::File, path: &Path) -> std::io::Result<()> {
 }
 
 /// Reads the last `limit` JSON lines, skipping a torn or unparsable line instead of failing
-/// the whole load. Reads backwards from the end in growing chunks, so the cost follows
-/// `limit`, not the transcript's length.
+/// the whole load. Reads backwards from the end in growing chunks (16 KB first) and parses
+/// lines from the end until it has `limit`, so the cost follows `limit`, not the
+/// transcript's length.
 pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::Value>> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     let mut f = match fs::File::open(path) {
@@ -231,7 +232,7 @@ pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::
         Err(e) => return Err(e),
     };
     let len = f.metadata()?.len();
-    let mut window: u64 = 64 * 1024;
+    let mut window: u64 = 16 * 1024;
     let buf = loop {
         let start = len.saturating_sub(window);
         f.seek(SeekFrom::Start(start))?;
@@ -254,12 +255,12 @@ pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::
     let text = String::from_utf8_lossy(&buf);
     let mut out: Vec<serde_json::Value> = text
         .lines()
+        .rev()
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| serde_json::from_str(l).ok())
+        .take(limit)
         .collect();
-    if out.len() > limit {
-        out.drain(..out.len() - limit);
-    }
+    out.reverse();
     Ok(out)
 }
 

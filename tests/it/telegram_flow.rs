@@ -1140,12 +1140,16 @@ async fn at_the_pending_cap_polling_pauses_until_a_reply_frees_a_slot() {
 
 /// SIGKILL after `getUpdates` handed an update over but before its state write succeeded
 /// (held there deterministically: a file stands where the state directory must be, so the
-/// write fails and the channel waits). The update was never confirmed: after the restart
-/// it is answered, once.
+/// write fails and the channel retries it). The message is handed to the agent at once (the
+/// model call overlaps the write), but while saves fail its reply is held and the update
+/// stays unconfirmed at Telegram. After the restart it is answered once, with the answer
+/// the transcript recorded (the model is not asked again).
 #[actix_web::test]
 async fn sigkill_between_get_updates_and_the_state_write_loses_nothing() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
+    // The answer comes well after the failed write (which fails at once).
+    ai.push(FakeReply::text("ok").delayed(Duration::from_millis(500)));
     let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
     tg.wait_polls_async(1, Duration::from_secs(10)).await;
     let blocker = gw.dir.path().join("channels/telegram");
@@ -1164,12 +1168,15 @@ async fn sigkill_between_get_updates_and_the_state_write_loses_nothing() {
         err.ends_with("Fix: make the state directory writable"),
         "{acc}"
     );
-    assert_eq!(acc["pendingInbound"], 0, "{acc}");
-    assert_eq!(
-        ai.request_count(),
-        0,
-        "not handed over before it is durable"
+    assert_eq!(acc["pendingInbound"], 1, "kept in memory: {acc}");
+    let acc = wait_status(&gw, SLOW, "the reply held", |acc| acc["repliesHeld"] == 1).await;
+    assert!(
+        acc["lastError"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("state not saved")),
+        "{acc}"
     );
+    assert_eq!(ai.request_count(), 1, "handed over at once");
     assert!(tg.sent().is_empty(), "{:?}", tg.sent());
     assert_eq!(tg.pending_updates(), 1, "still unconfirmed at Telegram");
     assert_healthy(&gw).await;
@@ -1182,6 +1189,42 @@ async fn sigkill_between_get_updates_and_the_state_write_loses_nothing() {
     let r = wait_reply(&tg, a, SLOW).await;
     assert_eq!(r.text(), "ok");
     all_answered(&gw, &tg).await;
+    assert_eq!(replies_to(&tg, a).len(), 1, "{:?}", tg.sent());
+    assert_eq!(ai.request_count(), 1, "the recorded answer was sent");
+}
+
+/// Saves fail for a while, then work again without a restart: the held reply goes out once
+/// the state is on disk, the update is confirmed only then, and the error clears.
+#[actix_web::test]
+async fn a_held_reply_goes_out_once_the_state_can_be_saved_again() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.push(FakeReply::text("ok").delayed(Duration::from_millis(500)));
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    tg.wait_polls_async(1, Duration::from_secs(10)).await;
+    let blocker = gw.dir.path().join("channels/telegram");
+    std::fs::create_dir_all(gw.dir.path().join("channels")).expect("mkdir channels");
+    std::fs::write(&blocker, "not a directory").expect("write the blocking file");
+
+    let a = dm(&tg, 7403, "wait for the disk");
+    wait_status(&gw, SLOW, "the reply held", |acc| acc["repliesHeld"] == 1).await;
+    assert!(tg.sent().is_empty(), "{:?}", tg.sent());
+    assert_eq!(tg.pending_updates(), 1, "still unconfirmed at Telegram");
+
+    std::fs::remove_file(&blocker).expect("remove the blocker");
+    let r = wait_reply(&tg, a, SLOW).await;
+    assert_eq!(r.text(), "ok");
+    all_answered(&gw, &tg).await;
+    let state = wait_state_file(&gw, "the answered message saved", |v| {
+        v["pending"] == json!([])
+    })
+    .await;
+    assert!(state["offset"].as_i64().is_some_and(|o| o > 0), "{state}");
+    let acc = wait_status(&gw, SLOW, "the error cleared", |acc| {
+        acc["lastError"].is_null() && acc["repliesHeld"] == 0
+    })
+    .await;
+    assert_eq!(acc["running"], true, "{acc}");
     assert_eq!(replies_to(&tg, a).len(), 1, "{:?}", tg.sent());
     assert_eq!(ai.request_count(), 1);
 }

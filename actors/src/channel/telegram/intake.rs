@@ -4,7 +4,7 @@
 
 use actix::prelude::*;
 
-use super::api::{TgError, TgMessage, TgUpdate, TgUser};
+use super::api::{TgMessage, TgUpdate, TgUser};
 use super::*;
 use crate::channel::InboundMessage;
 
@@ -72,7 +72,8 @@ impl TelegramChannel {
     // --- polling ---
 
     pub(super) fn poll(&mut self, ctx: &mut Context<Self>) {
-        let offset = self.state.offset;
+        // Only what is on disk is confirmed to Telegram.
+        let offset = self.durable.saved_offset;
         self.api
             .get_updates(offset, self.cfg.poll_timeout_s)
             .into_actor(self)
@@ -91,13 +92,15 @@ impl TelegramChannel {
             .spawn(ctx);
     }
 
-    /// Applies policy to a batch, persists offset + pending in one write, then hands the
-    /// accepted messages to the registry and polls again — or pauses, when the pending list
-    /// is full (a delivered reply resumes polling).
+    /// Applies policy to a batch and hands the accepted messages to the registry at once;
+    /// the state (offset + pending) goes to disk by group commit meanwhile, and the next
+    /// `getUpdates`, which confirms the batch to Telegram, waits for it (see [`super::durable`]).
+    /// Pairing notices go out once their codes are on disk. Polling pauses instead when the
+    /// pending list is full (a delivered reply resumes it).
     pub(super) fn accept_updates(&mut self, updates: Vec<TgUpdate>, ctx: &mut Context<Self>) {
         if updates.is_empty() {
             self.recovered();
-            return self.poll(ctx);
+            return self.next_poll(false, ctx);
         }
         let batch = self.apply(updates);
         if batch.accepted.is_empty()
@@ -109,34 +112,20 @@ impl TelegramChannel {
             self.recovered();
             return self.next_poll(batch.hit_cap, ctx);
         }
-        self.save(&self.state)
-            .into_actor(self)
-            .map(move |res, act, ctx| match res {
-                Ok(()) => {
-                    act.recovered();
-                    let hit_cap = batch.hit_cap;
-                    act.commit(batch, ctx);
-                    act.next_poll(hit_cap, ctx);
-                }
-                Err(e) => {
-                    // Not persisted: take the batch back; Telegram hands it over again.
-                    log::error!(
-                        "telegram[{}]: cannot persist channel state: {e}",
-                        act.cfg.account_id
-                    );
-                    act.rollback(&batch);
-                    act.record_error_text(format!(
-                        "state not saved, updates left unconfirmed at Telegram: {e}. Fix: make the state directory writable"
-                    ));
-                    let d = act.next_backoff(&TgError::Network(String::new()));
-                    ctx.run_later(d, |act, ctx| act.poll(ctx));
-                }
-            })
-            .spawn(ctx);
+        let version = self.changed(ctx);
+        let hit_cap = batch.hit_cap;
+        self.commit(batch, version, ctx);
+        self.next_poll(hit_cap, ctx);
     }
 
-    /// Polls again, or pauses while the pending list is full.
+    /// Polls again once the offset it would confirm is on disk, or pauses while the pending
+    /// list is full.
     pub(super) fn next_poll(&mut self, hit_cap: bool, ctx: &mut Context<Self>) {
+        if self.durable.saved_offset != self.state.offset {
+            // Resumed by `durable::saved` once the offset is durable.
+            self.durable.poll_waiting = Some(hit_cap);
+            return;
+        }
         if hit_cap && self.state.pending.len() >= MAX_PENDING_INBOUND {
             if !self.status.backlog_full {
                 log::warn!(
@@ -156,13 +145,13 @@ impl TelegramChannel {
         if self.status.backlog_full && self.state.pending.len() < MAX_PENDING_INBOUND {
             self.status.backlog_full = false;
             if self.cfg.webhook.is_none() {
-                self.poll(ctx);
+                self.next_poll(false, ctx);
             }
         }
     }
 
     /// Applies policy to updates, changing the state in memory (offset, pending, pairing
-    /// codes). The caller persists it and hands the batch over only once it is on disk.
+    /// codes). The caller records the change ([`Self::changed`]) and hands the batch over.
     pub(super) fn apply(&mut self, updates: Vec<TgUpdate>) -> Batch {
         let old_offset = self.state.offset;
         let mut accepted = Vec::new();
@@ -205,17 +194,9 @@ impl TelegramChannel {
         }
     }
 
-    /// A batch could not be persisted: forget its messages and its offset advance.
-    pub(super) fn rollback(&mut self, batch: &Batch) {
-        self.state
-            .pending
-            .retain(|p| !batch.accepted.iter().any(|a| a.id == p.id));
-        self.state.offset = batch.old_offset;
-    }
-
-    /// The batch's state is durable: adopt it, hand accepted messages to the registry and
-    /// send pairing notices.
-    pub(super) fn commit(&mut self, batch: Batch, ctx: &mut Context<Self>) {
+    /// Hands a batch's accepted messages to the registry (now: the model call overlaps the
+    /// save of `version`) and queues its pairing notices until `version` is on disk.
+    pub(super) fn commit(&mut self, batch: Batch, version: u64, ctx: &mut Context<Self>) {
         if !batch.accepted.is_empty() {
             self.status.last_inbound_at_ms = Some(now_ms());
         }
@@ -226,8 +207,8 @@ impl TelegramChannel {
                 reply_to: ctx.address().recipient(),
             });
         }
-        for (chat_id, thread_id, text) in batch.replies {
-            self.send_notice(chat_id, thread_id, text, ctx);
+        for notice in batch.replies {
+            self.notice_when_saved(version, notice, ctx);
         }
     }
 
@@ -356,12 +337,11 @@ pub(super) enum Decision {
     Drop(&'static str),
 }
 
-/// A batch of updates applied to the state: its messages are handed over (and pairing
-/// notices sent) only once the state is on disk.
+/// A batch of updates applied to the state in memory.
 pub(super) struct Batch {
-    old_offset: Option<i64>,
-    accepted: Vec<InboundMessage>,
-    replies: Vec<(i64, Option<i64>, String)>,
+    pub(super) old_offset: Option<i64>,
+    pub(super) accepted: Vec<InboundMessage>,
+    pub(super) replies: Vec<(i64, Option<i64>, String)>,
     /// Updates were left unconfirmed because the pending list is full.
     pub(super) hit_cap: bool,
 }

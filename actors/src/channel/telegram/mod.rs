@@ -5,11 +5,14 @@
 //!
 //! Durability: an accepted update is written to this account's state document (its
 //! `pending` list) together with the advanced offset, in one atomic write, *before* the
-//! next `getUpdates` confirms it to Telegram and before the registry sees it. A pending
+//! next `getUpdates` confirms it to Telegram. The registry gets it at once, while that write
+//! is in flight (see [`durable`] for what waits for the disk and what does not). A pending
 //! message leaves the list only once its reply was delivered. After a crash or restart the
-//! pending messages are handed to the registry again: nothing is lost, and nothing that was
-//! answered is answered again — barring a crash in the instant between `sendMessage`
-//! succeeding and the list being saved: then the reply is sent again (at-least-once).
+//! pending messages are handed to the registry again, and Telegram hands over again every
+//! update past the durable offset: nothing is lost, and no transcript line is written twice.
+//! A reply may be sent twice (at-least-once): after a crash between `sendMessage`
+//! succeeding and the save that records it, or between the reply and the save of the
+//! update's receipt.
 //!
 //! Backlog: at [`MAX_PENDING_INBOUND`] pending messages polling pauses (updates stay
 //! unconfirmed at Telegram) until a delivered reply frees a slot. A state document that
@@ -41,6 +44,9 @@ use crate::util::{Backoff, now_ms};
 
 mod addressing;
 pub mod api;
+#[cfg(test)]
+mod durability_tests;
+mod durable;
 mod intake;
 mod pairing;
 mod send;
@@ -213,10 +219,17 @@ pub struct TelegramChannel {
     api: Rc<dyn TelegramApi>,
     /// Where accepted messages go.
     registry: Recipient<InboundReceived>,
-    /// Durable state writer.
+    /// Durable state writer (this account's own: see [`durable`]).
     store: Addr<StoreActor>,
-    /// Persisted state (what was last written successfully).
+    /// The state; what is on disk may lag behind (see [`durable`]).
     state: ChannelState,
+    /// Save bookkeeping (group commit).
+    durable: durable::Durability,
+    /// Per chat with a delivery in flight: the last one's number and its completion (the
+    /// next delivery to that chat waits for it).
+    chat_tails: std::collections::HashMap<i64, (u64, tokio::sync::oneshot::Receiver<()>)>,
+    /// Numbers deliveries.
+    send_seq: u64,
     /// The bot itself (from `getMe`).
     me: Option<TgUser>,
     /// Status.
@@ -250,6 +263,9 @@ impl TelegramChannel {
             api,
             registry,
             store,
+            durable: durable::Durability::loaded(&state),
+            chat_tails: std::collections::HashMap::new(),
+            send_seq: 0,
             state,
             me: None,
             status: Status {
@@ -297,8 +313,7 @@ impl TelegramChannel {
         }
     }
 
-    /// Persists `state`. Callers pass the current state: every save carries all changes
-    /// made so far and the store applies saves in order, so the file ends at the latest state.
+    /// Persists `state` (only [`durable`]'s group commit calls this: one save in flight).
     fn save(
         &self,
         state: &ChannelState,
@@ -339,8 +354,10 @@ impl TelegramChannel {
         self.status.consecutive_failures = 0;
         self.status.retry_at_ms = None;
         self.status.running = true;
-        // Keep when the last error happened, drop its text.
-        self.status.last_error = None;
+        // Keep when the last error happened, drop its text (unless saves still fail).
+        if self.durable.failing.is_none() {
+            self.status.last_error = None;
+        }
     }
 
     /// How long to wait after `e`: Telegram's `retry_after` on 429; 60 s doubling to 15 min
@@ -413,6 +430,7 @@ impl TelegramChannel {
                 match state {
                     Ok(state) => {
                         log::info!("telegram[{}]: channel state readable again", act.cfg.account_id);
+                        act.durable = durable::Durability::loaded(&state);
                         act.state = state;
                         act.load_error = None;
                         act.status.last_error = None;
@@ -445,6 +463,7 @@ impl Handler<GetChannelStatus> for TelegramChannel {
         details.insert("groupPolicy".into(), json!(self.cfg.group_policy));
         details.insert("pendingInbound".into(), json!(self.state.pending.len()));
         details.insert("pendingPairing".into(), json!(self.state.pairing.len()));
+        details.insert("repliesHeld".into(), json!(self.durable.held()));
         MessageResult(ChannelStatus {
             account_id: Some(self.cfg.account_id.clone()),
             running: self.status.running,
@@ -533,6 +552,8 @@ pub struct LoadedAccount {
     /// `Err`: the document could not be read; the channel starts waiting (see
     /// [`TelegramChannel::with_loaded_state`]).
     state: Result<ChannelState, String>,
+    /// The state directory (the account's own writer thread writes there).
+    state_dir: std::path::PathBuf,
 }
 
 /// Reads each account's state document, before any actor starts. A corrupt document
@@ -553,16 +574,23 @@ pub fn load_accounts(
             )),
             Err(e) => return Err(e),
         };
-        out.push(LoadedAccount { cfg, api, state });
+        out.push(LoadedAccount {
+            cfg,
+            api,
+            state,
+            state_dir: state_dir.to_path_buf(),
+        });
     }
     Ok(out)
 }
 
-/// Starts one actor per account; returns their handles for the registry.
+/// Starts one actor per account, each with its own state writer thread (its fsyncs do not
+/// queue in front of the shared store's transcript work); returns their handles for the
+/// registry.
 pub fn start_accounts(
     accounts: Vec<LoadedAccount>,
     registry: &Addr<Registry>,
-    store: &Addr<StoreActor>,
+    _shared_store: &Addr<StoreActor>,
 ) -> Vec<ChannelHandle> {
     accounts
         .into_iter()
@@ -572,7 +600,7 @@ pub fn start_accounts(
                 a.cfg,
                 a.api,
                 registry.clone().recipient(),
-                store.clone(),
+                StoreActor::start(a.state_dir),
                 a.state,
             )
             .start();

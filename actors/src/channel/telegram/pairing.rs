@@ -33,7 +33,7 @@ impl Handler<ListChannelPairing> for TelegramChannel {
 impl Handler<ApproveChannelPairing> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<PairingApproval, ChannelError>>;
 
-    fn handle(&mut self, msg: ApproveChannelPairing, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: ApproveChannelPairing, ctx: &mut Self::Context) -> Self::Result {
         if let Some(e) = &self.load_error {
             return Box::pin(actix::fut::ready(Err(ChannelError::StateNotLoaded {
                 channel: KIND.id,
@@ -53,15 +53,17 @@ impl Handler<ApproveChannelPairing> for TelegramChannel {
         if newly {
             self.state.approved.push(req.user_id);
         }
-        let save = self.save(&self.state);
+        let version = self.changed(ctx);
+        let saved = self.committed(version);
         let account = self.cfg.account_id.clone();
-        Box::pin(save.into_actor(self).map(move |res, act, ctx| {
+        Box::pin(saved.into_actor(self).map(move |res, act, ctx| {
             if let Err(e) = res {
-                // Not on disk: undo, so memory and file agree.
+                // Not on disk: undo (the retried save writes the state without it).
                 if newly {
                     act.state.approved.retain(|u| *u != req.user_id);
                 }
                 act.state.pairing.push(req);
+                act.changed(ctx);
                 return Err(e.into());
             }
             act.send_notice(

@@ -28,8 +28,7 @@ impl TelegramChannel {
             .spawn(ctx);
     }
 
-    /// Sends `text` in chunks of ≤ 4096 UTF-16 units, in order, retrying each chunk on rate
-    /// limits and network failures (bounded), replying to `reply_to` with the first chunk.
+    /// Sends `text` in chunks (see [`send_chunks`]).
     pub(super) fn send_chunks(
         &self,
         chat_id: i64,
@@ -37,82 +36,116 @@ impl TelegramChannel {
         reply_to: Option<i64>,
         text: String,
     ) -> impl std::future::Future<Output = Result<Vec<i64>, TgError>> + use<> {
-        let api = self.api.clone();
-        async move {
-            let mut ids = Vec::new();
-            // Telegram refuses a blank message; a blank chunk carries nothing visible.
-            for (i, chunk) in split_message(&text, MAX_MESSAGE_UNITS)
-                .into_iter()
-                .filter(|c| !c.trim().is_empty())
-                .enumerate()
-            {
-                let msg = SendMessage {
-                    chat_id,
-                    text: chunk,
-                    reply_to_message_id: if i == 0 { reply_to } else { None },
-                    message_thread_id: thread_id,
-                };
-                let mut delay = Duration::from_millis(500);
-                let mut attempt = 0u32;
-                loop {
-                    attempt += 1;
-                    match api.send_message(msg.clone()).await {
-                        Ok(id) => {
-                            ids.push(id);
-                            break;
-                        }
-                        Err(TgError::RateLimited { retry_after }) if attempt < 20 => {
-                            actix_web::rt::time::sleep(Duration::from_secs(
-                                retry_after.clamp(1, 300),
-                            ))
-                            .await;
-                        }
-                        Err(TgError::Network(_)) if attempt < 20 => {
-                            actix_web::rt::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(30));
-                        }
-                        Err(e) => return Err(e),
-                    }
+        send_chunks(self.api.clone(), chat_id, thread_id, reply_to, text)
+    }
+}
+
+/// Sends `text` in chunks of ≤ 4096 UTF-16 units, in order, retrying each chunk on rate
+/// limits and network failures (bounded), replying to `reply_to` with the first chunk.
+async fn send_chunks(
+    api: std::rc::Rc<dyn super::api::TelegramApi>,
+    chat_id: i64,
+    thread_id: Option<i64>,
+    reply_to: Option<i64>,
+    text: String,
+) -> Result<Vec<i64>, TgError> {
+    let mut ids = Vec::new();
+    // Telegram refuses a blank message; a blank chunk carries nothing visible.
+    for (i, chunk) in split_message(&text, MAX_MESSAGE_UNITS)
+        .into_iter()
+        .filter(|c| !c.trim().is_empty())
+        .enumerate()
+    {
+        let msg = SendMessage {
+            chat_id,
+            text: chunk,
+            reply_to_message_id: if i == 0 { reply_to } else { None },
+            message_thread_id: thread_id,
+        };
+        let mut delay = Duration::from_millis(500);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match api.send_message(msg.clone()).await {
+                Ok(id) => {
+                    ids.push(id);
+                    break;
                 }
+                Err(TgError::RateLimited { retry_after }) if attempt < 20 => {
+                    actix_web::rt::time::sleep(Duration::from_secs(retry_after.clamp(1, 300)))
+                        .await;
+                }
+                Err(TgError::Network(_)) if attempt < 20 => {
+                    actix_web::rt::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Err(e),
             }
-            Ok(ids)
         }
     }
+    Ok(ids)
 }
 
 impl Handler<DeliverReply> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<Vec<i64>, ChannelError>>;
 
+    /// Sends the reply at once (see [`super::durable`]: held only while saves fail); once it
+    /// is delivered, its message leaves the pending list, saved by the next group commit.
     fn handle(&mut self, msg: DeliverReply, ctx: &mut Self::Context) -> Self::Result {
         if msg.text.trim().is_empty() {
             if let Some(id) = msg.inbound_id {
                 let before = self.state.pending.len();
                 self.state.pending.retain(|p| p.id != id);
                 if self.state.pending.len() != before {
-                    let save = self.save(&self.state);
+                    self.changed(ctx);
                     self.resume_if_paused(ctx);
-                    return Box::pin(
-                        async move {
-                            if let Err(e) = save.await {
-                                log::error!("cannot persist channel state: {e}");
-                            }
-                            Ok(Vec::new())
-                        }
-                        .into_actor(self),
-                    );
+                    return Box::pin(actix::fut::ready(Ok(Vec::new())));
                 }
             }
             return Box::pin(actix::fut::ready(Err(ChannelError::EmptyText)));
         }
-        let send = self.send_chunks(
-            msg.target.chat_id,
-            msg.target.thread_id,
-            msg.reply_to,
-            msg.text,
-        );
+        // Only a reply to a received message is held (an operator's `send` has no receipt).
+        let held = match msg.inbound_id {
+            Some(_) => self.hold_while_failing(),
+            None => None,
+        };
+        let api = self.api.clone();
         let inbound = msg.inbound_id;
         let chat_id = msg.target.chat_id;
-        Box::pin(send.into_actor(self).then(move |res, act, ctx| {
+        // Messages to one chat go out in the order they were asked for: each waits for the
+        // previous one to that chat (its sender is dropped when it is done).
+        let (done, done_rx) = tokio::sync::oneshot::channel::<()>();
+        self.send_seq += 1;
+        let seq = self.send_seq;
+        let previous = self
+            .chat_tails
+            .insert(chat_id, (seq, done_rx))
+            .map(|(_, rx)| rx);
+        let send = async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            if let Some(held) = held {
+                // Released once the state is on disk; dropped only if the channel stops.
+                if held.await.is_err() {
+                    return Err(TgError::Network("the channel stopped".to_owned()));
+                }
+            }
+            let res = send_chunks(
+                api,
+                msg.target.chat_id,
+                msg.target.thread_id,
+                msg.reply_to,
+                msg.text,
+            )
+            .await;
+            drop(done);
+            res
+        };
+        Box::pin(send.into_actor(self).map(move |res, act, ctx| {
+            if act.chat_tails.get(&chat_id).is_some_and(|(s, _)| *s == seq) {
+                act.chat_tails.remove(&chat_id);
+            }
             let mut done = None;
             match &res {
                 Ok(_) => {
@@ -144,20 +177,15 @@ impl Handler<DeliverReply> for TelegramChannel {
                 ));
                 act.status.last_delivery_error_at_ms = Some(now_ms());
             }
-            let save = done.map(|id| {
+            if let Some(id) = done {
+                let before = act.state.pending.len();
                 act.state.pending.retain(|p| p.id != id);
-                act.save(&act.state)
-            });
-            act.resume_if_paused(ctx);
-            async move {
-                if let Some(save) = save
-                    && let Err(e) = save.await
-                {
-                    log::error!("cannot persist channel state: {e}");
+                if act.state.pending.len() != before {
+                    act.changed(ctx);
                 }
-                res.map_err(|e| ChannelError::Delivery(e.to_string()))
             }
-            .into_actor(act)
+            act.resume_if_paused(ctx);
+            res.map_err(|e| ChannelError::Delivery(e.to_string()))
         }))
     }
 }

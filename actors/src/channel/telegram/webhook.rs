@@ -11,7 +11,7 @@ use super::*;
 impl Handler<WebhookDelivery> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<(), WebhookError>>;
 
-    fn handle(&mut self, msg: WebhookDelivery, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: WebhookDelivery, ctx: &mut Self::Context) -> Self::Result {
         let Some((_, expected)) = &self.cfg.webhook else {
             return Box::pin(actix::fut::ready(Err(WebhookError::Conflict(
                 "this account uses long polling",
@@ -33,7 +33,9 @@ impl Handler<WebhookDelivery> for TelegramChannel {
             // The state could not be read: accepting now would overwrite it.
             return Box::pin(actix::fut::ready(Err(WebhookError::Unavailable)));
         }
-        // Same durable path as polling: persist, then hand over, then answer 200.
+        // Same durable path as polling: hand over now, answer 200 once the update is on
+        // disk (a failed save answers 503 and Telegram delivers it again; it is then
+        // skipped as known, and answered 200 once the state is saved).
         let batch = self.apply(vec![update]);
         if batch.hit_cap {
             // Not taken (the pending list is full): Telegram delivers it again later.
@@ -41,18 +43,25 @@ impl Handler<WebhookDelivery> for TelegramChannel {
             return Box::pin(actix::fut::ready(Err(WebhookError::Unavailable)));
         }
         self.status.backlog_full = false;
-        let save = self.save(&self.state);
-        Box::pin(save.into_actor(self).map(move |res, act, ctx| {
-            if let Err(e) = res {
-                log::error!(
-                    "telegram[{}]: cannot persist webhook update: {e}",
-                    act.cfg.account_id
-                );
-                act.rollback(&batch);
-                return Err(WebhookError::Unavailable);
+        let changed = !batch.accepted.is_empty()
+            || !batch.replies.is_empty()
+            || batch.old_offset != self.state.offset;
+        let version = if changed {
+            self.changed(ctx)
+        } else {
+            self.durable.version
+        };
+        self.commit(batch, version, ctx);
+        let saved = self.committed(version);
+        let account = self.cfg.account_id.clone();
+        Box::pin(
+            async move {
+                saved.await.map_err(|e| {
+                    log::error!("telegram[{account}]: cannot persist webhook update: {e}");
+                    WebhookError::Unavailable
+                })
             }
-            act.commit(batch, ctx);
-            Ok(())
-        }))
+            .into_actor(self),
+        )
     }
 }
