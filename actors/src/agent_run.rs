@@ -146,15 +146,13 @@ impl AgentRun {
             });
         }
 
-        let append = (!lines.is_empty()).then(|| {
-            self.store.send(AppendLines {
-                name: self.transcript.clone(),
-                lines,
-            })
-        });
+        // Built now, sent only after the transcript append below: `send` queues at once,
+        // and a reply must never reach the chat before the lines it answers are written
+        // (a kill in between would leave an answered message with no user line).
         let deliver = match (&self.req.origin, status) {
-            (RunOrigin::Channel { inbound, deliver }, s) if s != RunStatus::Aborted => {
-                Some(deliver.send(DeliverReply {
+            (RunOrigin::Channel { inbound, deliver }, s) if s != RunStatus::Aborted => Some((
+                deliver.clone(),
+                DeliverReply {
                     inbound_id: Some(inbound.id.clone()),
                     target: inbound.target(),
                     reply_to: Some(inbound.message_id),
@@ -163,10 +161,18 @@ impl AgentRun {
                     } else {
                         text.clone()
                     },
-                }))
-            }
+                },
+            )),
             _ => None,
         };
+        // With a reply to deliver, the append runs even with no line of its own: the store
+        // handles messages in order, so its answer means the user's line is written too.
+        let append = (!lines.is_empty() || deliver.is_some()).then(|| {
+            self.store.send(AppendLines {
+                name: self.transcript.clone(),
+                lines,
+            })
+        });
         let registry = self.registry.clone();
         let started_at = self.started_at;
         let outcome = RunOutcome {
@@ -189,8 +195,8 @@ impl AgentRun {
                 event: "chat".into(),
                 payload: event,
             });
-            if let Some(d) = deliver {
-                match d.await {
+            if let Some((to, reply)) = deliver {
+                match to.send(reply).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => log::warn!("run {run_id}: reply not delivered: {e}"),
                     Err(e) => log::warn!("run {run_id}: channel unavailable: {e}"),

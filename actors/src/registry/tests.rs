@@ -213,3 +213,157 @@ async fn registry_answers_busy_when_a_chat_queue_is_full() {
     assert_eq!((stats.active_runs, stats.queued_runs), (1, max as usize));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The registry's store (test-only): lets a test hold the store thread.
+#[derive(Message)]
+#[rtype(result = "Addr<crate::store::StoreActor>")]
+struct GetStore;
+
+impl Handler<GetStore> for super::Registry {
+    type Result = MessageResult<GetStore>;
+
+    fn handle(&mut self, _: GetStore, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.store.clone())
+    }
+}
+
+/// Answers `done`, and says on `called` that it was asked (then waits for a permit).
+struct Signalling {
+    called: UnboundedSender<()>,
+    gate: Rc<Semaphore>,
+}
+
+impl ChatModel for Signalling {
+    fn label(&self) -> String {
+        "test/signalling".into()
+    }
+
+    fn complete(&self, _: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let _ = self.called.send(());
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            if let Ok(permit) = gate.acquire().await {
+                permit.forget();
+            }
+            Ok(ChatResponse {
+                message: ChatMessage::text("assistant", "done"),
+                finish_reason: Some("stop".into()),
+            })
+        })
+    }
+}
+
+/// A fake channel that, when a reply arrives, records what the session transcripts on disk
+/// hold at that moment.
+struct DiskWitness {
+    sessions: std::path::PathBuf,
+    seen: UnboundedSender<(DeliverReply, String)>,
+}
+
+impl Actor for DiskWitness {
+    type Context = Context<Self>;
+}
+
+impl Handler<DeliverReply> for DiskWitness {
+    type Result = Result<Vec<i64>, ChannelError>;
+
+    fn handle(&mut self, msg: DeliverReply, _: &mut Self::Context) -> Self::Result {
+        let mut on_disk = String::new();
+        for e in std::fs::read_dir(&self.sessions)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.path().extension().is_some_and(|x| x == "jsonl") {
+                on_disk.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        let _ = self.seen.send((msg, on_disk));
+        Ok(vec![1])
+    }
+}
+
+/// A reply reaches the channel only after the transcript lines it answers are written: with
+/// the store held (reading a FIFO nobody writes yet), the run finishes but nothing is
+/// delivered; once the store is free, the reply comes and the disk already has the user's
+/// line and the answer. (A reply sent first, then a kill, left an answered message with no
+/// user line: the crash soak found it.)
+#[actix::test]
+async fn a_reply_is_delivered_only_after_its_transcript_lines_are_written() {
+    let dir = std::env::temp_dir().join(format!("openclaw-reg-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("state dir");
+    let mut cfg = EngineConfig::with_token("t");
+    cfg.state_dir = dir.clone();
+    let gate = Rc::new(Semaphore::new(0));
+    let (called_tx, mut called) = unbounded_channel();
+    let engine = Engine::start(
+        cfg,
+        EngineDeps {
+            model: Some(Rc::new(Signalling {
+                called: called_tx,
+                gate: gate.clone(),
+            })),
+            ..Default::default()
+        },
+    )
+    .expect("engine starts");
+    let (tx, mut rx) = unbounded_channel();
+    let witness = DiskWitness {
+        sessions: dir.join("agents/main/sessions"),
+        seen: tx,
+    }
+    .start()
+    .recipient::<DeliverReply>();
+    engine
+        .registry
+        .send(InboundReceived {
+            msg: inbound(1, 10, "remember this"),
+            reply_to: witness,
+        })
+        .await
+        .expect("registry up");
+    tokio::time::timeout(Duration::from_secs(30), called.recv())
+        .await
+        .expect("the model is asked within 30 s");
+
+    // Hold the store: its next job opens a FIFO for reading, which blocks until a writer.
+    let fifo = dir.join("hold.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo failed");
+    let store = engine.registry.send(GetStore).await.expect("registry up");
+    let held = store.send(crate::store::LoadDocument {
+        name: "hold.fifo".into(),
+    });
+    gate.add_permits(1);
+    // The run ends now; give a wrongly early reply time to show up while the store is held.
+    let early = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
+    if let Ok(Some((reply, on_disk))) = &early {
+        panic!(
+            "the reply {:?} was delivered while the store was held; the disk had:\n{on_disk}",
+            reply.text
+        );
+    }
+    // Free the store: open the FIFO's write end and close it (the reader sees EOF).
+    let fifo_w = fifo.clone();
+    std::thread::spawn(move || drop(std::fs::OpenOptions::new().write(true).open(fifo_w)))
+        .join()
+        .expect("fifo writer");
+    let _ = held.await;
+    let (reply, on_disk) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the reply comes once the store is free")
+        .expect("witness up");
+    assert_eq!(reply.text, "done");
+    let lines: Vec<serde_json::Value> = on_disk
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("whole JSON lines"))
+        .collect();
+    let roles: Vec<&str> = lines.iter().filter_map(|l| l["role"].as_str()).collect();
+    assert_eq!(roles, ["user", "assistant"], "{on_disk}");
+    assert_eq!(lines[0]["content"], "remember this");
+    assert_eq!(lines[0]["sourceId"], "fake:default:1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
