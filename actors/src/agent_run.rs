@@ -80,6 +80,10 @@ pub struct AgentRun {
     handle: Option<SpawnHandle>,
     /// When the run started.
     started_at: u64,
+    /// The transcript's last lines, when the registry had them (else read from disk).
+    history: Option<Vec<Value>>,
+    /// The write of the user's line, once sent.
+    user_write: UserWrite,
 }
 
 impl AgentRun {
@@ -99,10 +103,19 @@ impl AgentRun {
             model,
             handle: None,
             started_at: now_ms(),
+            history: None,
+            user_write: UserWrite::default(),
         }
     }
 
-    fn finish(&mut self, outcome: LoopOutcome, ctx: &mut Context<Self>) {
+    /// Starts from these last lines of the transcript instead of reading them from disk
+    /// (the registry's cache of an idle session's tail; `None`: read the disk).
+    pub fn with_history(mut self, history: Option<Vec<Value>>) -> Self {
+        self.history = history;
+        self
+    }
+
+    fn finish(&mut self, outcome: LoopOutcome, tail: Option<Tail>, ctx: &mut Context<Self>) {
         let run_id = self.req.run_id.clone();
         let session_key = self.req.session_key.clone();
         match &outcome {
@@ -167,12 +180,14 @@ impl AgentRun {
         };
         // With a reply to deliver, the append runs even with no line of its own: the store
         // handles messages in order, so its answer means the user's line is written too.
+        let written = lines.clone();
         let append = (!lines.is_empty() || deliver.is_some()).then(|| {
             self.store.send(AppendLines {
                 name: self.transcript.clone(),
                 lines,
             })
         });
+        let transcript = self.transcript.clone();
         let registry = self.registry.clone();
         let started_at = self.started_at;
         let outcome = RunOutcome {
@@ -182,14 +197,38 @@ impl AgentRun {
             started_at,
             ended_at: now,
         };
+        let user_write = self.user_write.borrow_mut().take();
         async move {
+            // The user's line went to the store first (even if the run was aborted after
+            // that); the store writes in order.
+            let mut all_written = match user_write {
+                Some(w) => matches!(w.await, Ok(Ok(()))),
+                None => true,
+            };
             if let Some(a) = append {
                 match a.await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => log::error!("run {run_id}: transcript not saved: {e}"),
-                    Err(e) => log::error!("run {run_id}: store unavailable: {e}"),
+                    Ok(Err(e)) => {
+                        all_written = false;
+                        log::error!("run {run_id}: transcript not saved: {e}");
+                    }
+                    Err(e) => {
+                        all_written = false;
+                        log::error!("run {run_id}: store unavailable: {e}");
+                    }
                 }
             }
+            // What the disk now ends with, for the next run of this session.
+            let tail_lines = match tail {
+                Some(t) if all_written && status != RunStatus::Aborted => {
+                    let mut l = t.lines;
+                    l.extend(written);
+                    let extra = l.len().saturating_sub(HISTORY_LINES);
+                    l.drain(..extra);
+                    Some(l)
+                }
+                _ => None,
+            };
             // After the transcript append, so `chat.history` right after `final` has it.
             registry.do_send(Broadcast {
                 event: "chat".into(),
@@ -206,6 +245,7 @@ impl AgentRun {
                 run_id,
                 session_key,
                 outcome,
+                tail: (transcript, tail_lines),
             });
         }
         .into_actor(self)
@@ -217,6 +257,15 @@ impl AgentRun {
 fn assistant_message(text: &str, ts: u64) -> Value {
     json!({"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts})
 }
+
+/// The transcript's last lines as the run found them, plus the user's line.
+struct Tail {
+    lines: Vec<Value>,
+}
+
+/// The pending write of the user's line. The actor holds it, not the loop: dropping an
+/// actix request before the store took it cancels the write, and an aborted loop is dropped.
+type UserWrite = Rc<std::cell::RefCell<Option<actix::dev::Request<StoreActor, AppendLines>>>>;
 
 enum LoopOutcome {
     Done(String),
@@ -237,10 +286,14 @@ impl Actor for AgentRun {
         let model = self.model.clone();
         let req = self.req.clone();
         let transcript = self.transcript.clone();
-        let fut = async move { run_loop(req, transcript, registry, store, model).await };
-        let handle = ctx.spawn(fut.into_actor(self).map(|outcome, act, ctx| {
+        let history = self.history.take();
+        let user_write = self.user_write.clone();
+        let fut = async move {
+            run_loop(req, transcript, registry, store, model, history, user_write).await
+        };
+        let handle = ctx.spawn(fut.into_actor(self).map(|(outcome, tail), act, ctx| {
             act.handle = None;
-            act.finish(outcome, ctx);
+            act.finish(outcome, Some(tail), ctx);
         }));
         self.handle = Some(handle);
     }
@@ -257,7 +310,7 @@ impl Handler<CancelRun> for AgentRun {
     fn handle(&mut self, _: CancelRun, ctx: &mut Self::Context) {
         if let Some(h) = self.handle.take() {
             ctx.cancel_future(h);
-            self.finish(LoopOutcome::Aborted, ctx);
+            self.finish(LoopOutcome::Aborted, None, ctx);
         }
     }
 }
@@ -297,20 +350,25 @@ async fn run_loop(
     registry: Addr<Registry>,
     store: Addr<StoreActor>,
     model: Rc<dyn ChatModel>,
-) -> LoopOutcome {
+    cached: Option<Vec<Value>>,
+    user_write: UserWrite,
+) -> (LoopOutcome, Tail) {
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
         _ => None,
     };
-    let history = store
-        .send(LoadLines {
-            name: transcript.clone(),
-            limit: HISTORY_LINES,
-        })
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let history = match cached {
+        Some(lines) => lines,
+        None => store
+            .send(LoadLines {
+                name: transcript.clone(),
+                limit: HISTORY_LINES,
+            })
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default(),
+    };
     // A rerun after a restart must not record the user's message twice.
     let already = source_id.as_deref().is_some_and(|sid| {
         history
@@ -325,19 +383,33 @@ async fn run_loop(
         user_line["sender"] = json!(sender);
     }
     if already && let Some(answer) = recorded_answer(&history, &req.run_id) {
-        return LoopOutcome::Recorded(answer);
-    }
-    if !already {
-        // Not awaited: the store appends in order, so this line precedes the answer, and
-        // the model call need not wait for the disk.
-        store.do_send(AppendLines {
-            name: transcript.clone(),
-            lines: vec![user_line],
-        });
+        let tail = Tail { lines: history };
+        return (LoopOutcome::Recorded(answer), tail);
     }
     let mut messages = vec![ChatMessage::text("system", SYSTEM_PROMPT)];
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(ChatMessage::text("user", req.text.clone()));
+    let mut tail = Tail { lines: history };
+    if !already {
+        // Awaited only at the end: the store appends in order, so this line precedes the
+        // answer, and the model call need not wait for the disk.
+        *user_write.borrow_mut() = Some(store.send(AppendLines {
+            name: transcript.clone(),
+            lines: vec![user_line.clone()],
+        }));
+        tail.lines.push(user_line);
+    }
+    let outcome = converse(&req, &registry, &model, messages).await;
+    (outcome, tail)
+}
+
+/// The model loop: asks the model, runs the tools it calls, until it answers.
+async fn converse(
+    req: &RunRequest,
+    registry: &Addr<Registry>,
+    model: &Rc<dyn ChatModel>,
+    mut messages: Vec<ChatMessage>,
+) -> LoopOutcome {
     let tools = vec![nodes_tool()];
     // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
     let sender = match &req.origin {
@@ -384,7 +456,7 @@ async fn run_loop(
                 payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
                     "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
             });
-            let result = run_tool(&registry, &req.run_id, sender.as_deref(), &call).await;
+            let result = run_tool(registry, &req.run_id, sender.as_deref(), &call).await;
             let mut text = result.to_string();
             if text.len() > MAX_TOOL_RESULT_CHARS {
                 let mut end = MAX_TOOL_RESULT_CHARS;

@@ -36,6 +36,7 @@ pub mod reload;
 pub mod runs;
 pub mod scheduler;
 pub mod sessions;
+pub mod tails;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -91,6 +92,8 @@ pub struct Registry {
     /// Sessions that authenticated with a device token, by connection id (see
     /// `nodes::TokenSession`): closed when that token is revoked or replaced.
     token_sessions: HashMap<String, nodes::TokenSession>,
+    /// Transcript tails of idle sessions (see `tails`).
+    tails: tails::TailCache,
 }
 
 impl Registry {
@@ -119,6 +122,7 @@ impl Registry {
             send_dedupe: HashMap::new(),
             runs: scheduler::RunScheduler::default(),
             token_sessions: HashMap::new(),
+            tails: tails::TailCache::default(),
         }
     }
 
@@ -392,6 +396,9 @@ pub struct Stats {
     pub queued_runs: usize,
     /// Channel accounts running.
     pub channels: usize,
+    /// Idle sessions whose transcript tail is cached (not on the wire).
+    #[serde(skip)]
+    pub transcript_tails: usize,
 }
 
 /// Asks for [`Stats`].
@@ -409,6 +416,7 @@ impl Handler<GetStats> for Registry {
             active_runs: self.runs.active_count(),
             queued_runs: self.runs.queued_count(),
             channels: self.channels.len(),
+            transcript_tails: self.tails.len(),
             ..Default::default()
         };
         let counts = self.sessions.counts();

@@ -187,13 +187,16 @@ impl Registry {
         };
         let meta = self.session_meta(key, &req.origin);
         let run_id = req.run_id.clone();
+        let transcript = transcript_name(&meta.session_id);
+        let tail = self.tails.take(&transcript);
         let run = AgentRun::new(
             req,
-            transcript_name(&meta.session_id),
+            transcript,
             ctx.address(),
             self.store.clone(),
             self.model.clone(),
         )
+        .with_history(tail)
         .start();
         self.runs.started(key, &run_id, run, now_ms());
     }
@@ -321,12 +324,19 @@ pub struct RunFinished {
     pub session_key: String,
     /// Outcome.
     pub outcome: RunOutcome,
+    /// The transcript's name and its last lines once every line of the run is written;
+    /// `None` for the lines when that is not known (aborted, a write failed).
+    pub tail: (String, Option<Vec<serde_json::Value>>),
 }
 
 impl Handler<RunFinished> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: RunFinished, ctx: &mut Self::Context) {
+        // Only the session's running run may hand a tail back (one run at a time).
+        let (transcript, lines) = msg.tail;
+        let current = self.runs.active_run(&msg.session_key) == Some(msg.run_id.as_str());
+        self.tails.put(transcript, lines.filter(|_| current));
         complete_aborted(
             self.runs
                 .finished(&msg.run_id, &msg.session_key, &msg.outcome),

@@ -367,3 +367,180 @@ async fn a_reply_is_delivered_only_after_its_transcript_lines_are_written() {
     assert_eq!(lines[0]["sourceId"], "fake:default:1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every request's messages (role, content), system prompt left out.
+type Seen = Rc<std::cell::RefCell<Vec<Vec<(String, String)>>>>;
+
+/// Answers `you said: <last>` once per permit and records every request's messages.
+struct Recording {
+    gate: Rc<Semaphore>,
+    seen: Seen,
+}
+
+impl ChatModel for Recording {
+    fn label(&self) -> String {
+        "test/recording".into()
+    }
+
+    fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let msgs: Vec<(String, String)> = req
+            .messages
+            .iter()
+            .filter(|m| m.role != "system")
+            .map(|m| (m.role.clone(), m.content.clone().unwrap_or_default()))
+            .collect();
+        let last = msgs.last().map(|m| m.1.clone()).unwrap_or_default();
+        self.seen.borrow_mut().push(msgs);
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            if let Ok(permit) = gate.acquire().await {
+                permit.forget();
+            }
+            Ok(ChatResponse {
+                message: ChatMessage::text("assistant", format!("you said: {last}")),
+                finish_reason: Some("stop".into()),
+            })
+        })
+    }
+}
+
+/// A session's next run starts from the cached transcript tail (no disk read), and that
+/// tail is what the disk holds: the model sees the same history either way. An aborted run
+/// hands no tail back, so the run after it reads the disk and sees the aborted run's line.
+#[actix::test]
+async fn the_next_run_starts_from_the_cached_tail_which_matches_the_disk() {
+    let dir = std::env::temp_dir().join(format!("openclaw-reg-{}", uuid::Uuid::new_v4()));
+    let mut cfg = EngineConfig::with_token("t");
+    cfg.state_dir = dir.clone();
+    let gate = Rc::new(Semaphore::new(0));
+    let seen = Seen::default();
+    let engine = Engine::start(
+        cfg.clone(),
+        EngineDeps {
+            model: Some(Rc::new(Recording {
+                gate: gate.clone(),
+                seen: seen.clone(),
+            })),
+            ..Default::default()
+        },
+    )
+    .expect("engine starts");
+    let (tx, mut rx) = unbounded_channel();
+    let outbox = Outbox(tx).start().recipient::<DeliverReply>();
+    let registry = engine.registry.clone();
+    let send = |n: i64, text: &str| InboundReceived {
+        msg: inbound(n, 10, text),
+        reply_to: outbox.clone(),
+    };
+    let stats = || async { registry.send(GetStats).await.expect("registry up") };
+
+    registry.send(send(1, "first")).await.expect("registry up");
+    gate.add_permits(1);
+    assert_eq!(next(&mut rx).await.text, "you said: first");
+    let wait = |run: &str| WaitRun {
+        run_id: run.into(),
+        timeout: Duration::from_secs(30),
+    };
+    registry.send(wait("fake:default:1")).await.expect("up");
+    assert_eq!(
+        stats().await.transcript_tails,
+        1,
+        "the idle session's tail is kept"
+    );
+
+    registry.send(send(2, "second")).await.expect("registry up");
+    assert_eq!(
+        stats().await.transcript_tails,
+        0,
+        "the running session owns its tail"
+    );
+    gate.add_permits(1);
+    assert_eq!(next(&mut rx).await.text, "you said: second");
+    registry.send(wait("fake:default:2")).await.expect("up");
+
+    // Third run: started, then aborted while the model works (its user line is written).
+    registry.send(send(3, "third")).await.expect("registry up");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen.borrow().len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run 3 never asked the model"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let aborted = registry
+        .send(AbortRun {
+            session_key: "agent:main:fake:dm:10".into(),
+            run_id: None,
+        })
+        .await
+        .expect("registry up");
+    assert!(aborted.aborted);
+    registry.send(wait("fake:default:3")).await.expect("up");
+    assert_eq!(
+        next(&mut rx).await.text,
+        "",
+        "the aborted message is completed"
+    );
+    assert_eq!(
+        stats().await.transcript_tails,
+        0,
+        "an aborted run hands no tail back"
+    );
+
+    registry.send(send(4, "fourth")).await.expect("registry up");
+    gate.add_permits(2);
+    assert_eq!(next(&mut rx).await.text, "you said: fourth");
+    registry.send(wait("fake:default:4")).await.expect("up");
+
+    let pair = |r: &str, c: &str| (r.to_owned(), c.to_owned());
+    let seen = seen.borrow().clone();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    // Run 2 (cached tail): run 1's exchange, then its own message.
+    assert_eq!(
+        seen[1],
+        [
+            pair("user", "first"),
+            pair("assistant", "you said: first"),
+            pair("user", "second")
+        ]
+    );
+    // Run 4 (disk, after the abort): everything, including the aborted run's message.
+    assert_eq!(
+        seen[3],
+        [
+            pair("user", "first"),
+            pair("assistant", "you said: first"),
+            pair("user", "second"),
+            pair("assistant", "you said: second"),
+            pair("user", "third"),
+            pair("user", "fourth")
+        ]
+    );
+    // And a fresh engine on the same directory (no cache) sees what run 4's would have.
+    drop(engine);
+    let lines = crate::store::load_lines(
+        &std::fs::read_dir(dir.join("agents/main/sessions"))
+            .expect("sessions dir")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .expect("a transcript"),
+        100,
+    )
+    .expect("transcript loads");
+    let contents: Vec<&str> = lines.iter().filter_map(|l| l["content"].as_str()).collect();
+    assert_eq!(
+        contents,
+        [
+            "first",
+            "you said: first",
+            "second",
+            "you said: second",
+            "third",
+            "fourth",
+            "you said: fourth"
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,163 @@
+//! The transcript tails of idle sessions, so the next run of a session starts without a trip
+//! to the store thread and a read and parse of the transcript's end.
+//!
+//! Runs of one session never overlap (the scheduler), and agent runs are the only writers
+//! of transcripts. A run takes its session's tail out of the cache when it starts (a miss
+//! loads it from disk) and hands back the tail after its own lines once the store has
+//! written all of them; a run that was aborted or whose write failed hands back nothing, so
+//! the next run reads the disk. The cache therefore never holds anything the disk lacks.
+//!
+//! Bounded: at most [`MAX_ENTRIES`] tails and about [`MAX_BYTES`] of text; the least
+//! recently handed back go first.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+/// Tails kept at most.
+pub const MAX_ENTRIES: usize = 512;
+/// Approximate bytes kept at most (string lengths plus a per-value overhead).
+pub const MAX_BYTES: usize = 2 * 1024 * 1024;
+
+struct Entry {
+    lines: Vec<Value>,
+    bytes: usize,
+    /// When it was put (higher is newer).
+    seq: u64,
+}
+
+/// Transcript name → its last lines.
+#[derive(Default)]
+pub struct TailCache {
+    map: HashMap<String, Entry>,
+    bytes: usize,
+    seq: u64,
+}
+
+impl TailCache {
+    /// Takes the tail of `transcript` out (the run that starts now owns it).
+    pub fn take(&mut self, transcript: &str) -> Option<Vec<Value>> {
+        let e = self.map.remove(transcript)?;
+        self.bytes -= e.bytes;
+        Some(e.lines)
+    }
+
+    /// Puts the tail of `transcript` back (`None`: unknown, the next run reads the disk).
+    pub fn put(&mut self, transcript: String, lines: Option<Vec<Value>>) {
+        if let Some(old) = self.map.remove(&transcript) {
+            self.bytes -= old.bytes;
+        }
+        let Some(lines) = lines else {
+            return;
+        };
+        let bytes = lines.iter().map(approx_size).sum::<usize>();
+        if bytes > MAX_BYTES / 4 {
+            return;
+        }
+        self.seq += 1;
+        self.bytes += bytes;
+        self.map.insert(
+            transcript,
+            Entry {
+                lines,
+                bytes,
+                seq: self.seq,
+            },
+        );
+        while self.bytes > MAX_BYTES || self.map.len() > MAX_ENTRIES {
+            let Some(oldest) = self
+                .map
+                .iter()
+                .min_by_key(|(_, e)| e.seq)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.take(&oldest);
+        }
+    }
+
+    /// Tails held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no tail is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Approximate bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// Roughly what a value costs in memory: its strings plus a fixed overhead per value.
+fn approx_size(v: &Value) -> usize {
+    const NODE: usize = 32;
+    match v {
+        Value::String(s) => NODE + s.len(),
+        Value::Array(a) => NODE + a.iter().map(approx_size).sum::<usize>(),
+        Value::Object(o) => {
+            NODE + o
+                .iter()
+                .map(|(k, v)| NODE + k.len() + approx_size(v))
+                .sum::<usize>()
+        }
+        _ => NODE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(text: &str) -> Value {
+        json!({"type": "message", "role": "user", "content": text})
+    }
+
+    #[test]
+    fn a_tail_is_taken_once_and_unknown_clears_it() {
+        let mut c = TailCache::default();
+        c.put("a".into(), Some(vec![line("hi")]));
+        assert_eq!(c.len(), 1);
+        assert!(c.bytes() > 0);
+        assert_eq!(c.take("a"), Some(vec![line("hi")]));
+        assert_eq!(
+            c.take("a"),
+            None,
+            "a running session's tail is out of the cache"
+        );
+        assert_eq!(c.bytes(), 0);
+        c.put("a".into(), Some(vec![line("one")]));
+        c.put("a".into(), None);
+        assert_eq!(c.take("a"), None, "unknown replaces what was there");
+        assert!(c.is_empty());
+        assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bounds_dropping_the_oldest() {
+        let mut c = TailCache::default();
+        for i in 0..MAX_ENTRIES + 10 {
+            c.put(format!("s{i}"), Some(vec![line("x")]));
+        }
+        assert_eq!(c.len(), MAX_ENTRIES);
+        assert!(c.take("s0").is_none(), "the oldest went first");
+        assert!(c.take(&format!("s{}", MAX_ENTRIES + 9)).is_some());
+
+        let mut c = TailCache::default();
+        let big = "é".repeat(100 * 1024);
+        for i in 0..40 {
+            c.put(format!("b{i}"), Some(vec![line(&big)]));
+        }
+        assert!(c.bytes() <= MAX_BYTES, "{}", c.bytes());
+        assert!(c.take("b39").is_some());
+        assert!(c.take("b0").is_none());
+        // One tail larger than a quarter of the budget is not kept at all.
+        c.put("huge".into(), Some(vec![line(&"x".repeat(MAX_BYTES / 2))]));
+        assert!(c.take("huge").is_none());
+    }
+}
