@@ -159,9 +159,11 @@ impl AgentRun {
             });
         }
 
-        // Built now, sent only after the transcript append below: `send` queues at once,
-        // and a reply must never reach the chat before the lines it answers are written
-        // (a kill in between would leave an answered message with no user line).
+        // Built now, sent only once the user's line is written: `send` queues at once, and
+        // a reply must never reach the chat before the line it answers is on disk (a kill
+        // in between would leave an answered message that no transcript has). The answer's
+        // own line may follow the reply: a kill before it is written re-runs the message
+        // after the restart (the reply may go out twice: delivery is at least once).
         let deliver = match (&self.req.origin, status) {
             (RunOrigin::Channel { inbound, deliver }, s) if s != RunStatus::Aborted => Some((
                 deliver.clone(),
@@ -178,10 +180,8 @@ impl AgentRun {
             )),
             _ => None,
         };
-        // With a reply to deliver, the append runs even with no line of its own: the store
-        // handles messages in order, so its answer means the user's line is written too.
         let written = lines.clone();
-        let append = (!lines.is_empty() || deliver.is_some()).then(|| {
+        let append = (!lines.is_empty()).then(|| {
             self.store.send(AppendLines {
                 name: self.transcript.clone(),
                 lines,
@@ -205,6 +205,7 @@ impl AgentRun {
                 Some(w) => matches!(w.await, Ok(Ok(()))),
                 None => true,
             };
+            let delivery = deliver.map(|(to, reply)| to.send(reply));
             if let Some(a) = append {
                 match a.await {
                     Ok(Ok(())) => {}
@@ -234,8 +235,8 @@ impl AgentRun {
                 event: "chat".into(),
                 payload: event,
             });
-            if let Some((to, reply)) = deliver {
-                match to.send(reply).await {
+            if let Some(d) = delivery {
+                match d.await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => log::warn!("run {run_id}: reply not delivered: {e}"),
                     Err(e) => log::warn!("run {run_id}: channel unavailable: {e}"),

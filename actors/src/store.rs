@@ -148,9 +148,6 @@ impl Handler<LoadLines> for StoreActor {
 /// Appends JSON lines with `O_APPEND` in a single write (lines from one call are never
 /// interleaved with another's).
 pub fn append_lines(path: &Path, lines: &[serde_json::Value]) -> std::io::Result<()> {
-    if lines.is_empty() {
-        return Ok(());
-    }
     if let Some(dir) = path.parent() {
         fs::DirBuilder::new()
             .recursive(true)

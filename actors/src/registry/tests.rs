@@ -283,13 +283,22 @@ impl Handler<DeliverReply> for DiskWitness {
     }
 }
 
-/// A reply reaches the channel only after the transcript lines it answers are written: with
-/// the store held (reading a FIFO nobody writes yet), the run finishes but nothing is
-/// delivered; once the store is free, the reply comes and the disk already has the user's
-/// line and the answer. (A reply sent first, then a kill, left an answered message with no
-/// user line: the crash soak found it.)
+/// Waits (bounded) until the model says it was asked.
+async fn model_asked(rx: &mut UnboundedReceiver<()>) {
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the model is asked within 30 s")
+        .expect("model up");
+}
+
+/// A reply reaches the channel only after the user's line it answers is written. The first
+/// message fills the registry's cached tail, so the second run starts without the store;
+/// with the store then held (reading a FIFO nobody writes yet), its user line waits in the
+/// store's queue and the run's reply is not delivered until the store is free, when the
+/// disk already has that line. (A reply sent first, then a kill, left an answered message
+/// with no user line: the crash soak found it.)
 #[actix::test]
-async fn a_reply_is_delivered_only_after_its_transcript_lines_are_written() {
+async fn a_reply_is_delivered_only_after_its_user_line_is_written() {
     let dir = std::env::temp_dir().join(format!("openclaw-reg-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("state dir");
     let mut cfg = EngineConfig::with_token("t");
@@ -314,17 +323,30 @@ async fn a_reply_is_delivered_only_after_its_transcript_lines_are_written() {
     }
     .start()
     .recipient::<DeliverReply>();
+    let submit = |n: i64, text: &str| InboundReceived {
+        msg: inbound(n, 10, text),
+        reply_to: witness.clone(),
+    };
     engine
         .registry
-        .send(InboundReceived {
-            msg: inbound(1, 10, "remember this"),
-            reply_to: witness,
+        .send(submit(1, "hello"))
+        .await
+        .expect("registry up");
+    model_asked(&mut called).await;
+    gate.add_permits(1);
+    let (first, _) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the first reply comes")
+        .expect("witness up");
+    assert_eq!(first.text, "done");
+    engine
+        .registry
+        .send(WaitRun {
+            run_id: "fake:default:1".into(),
+            timeout: Duration::from_secs(30),
         })
         .await
         .expect("registry up");
-    tokio::time::timeout(Duration::from_secs(30), called.recv())
-        .await
-        .expect("the model is asked within 30 s");
 
     // Hold the store: its next job opens a FIFO for reading, which blocks until a writer.
     let fifo = dir.join("hold.fifo");
@@ -337,6 +359,12 @@ async fn a_reply_is_delivered_only_after_its_transcript_lines_are_written() {
     let held = store.send(crate::store::LoadDocument {
         name: "hold.fifo".into(),
     });
+    engine
+        .registry
+        .send(submit(2, "remember this"))
+        .await
+        .expect("registry up");
+    model_asked(&mut called).await;
     gate.add_permits(1);
     // The run ends now; give a wrongly early reply time to show up while the store is held.
     let early = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
@@ -357,14 +385,15 @@ async fn a_reply_is_delivered_only_after_its_transcript_lines_are_written() {
         .expect("the reply comes once the store is free")
         .expect("witness up");
     assert_eq!(reply.text, "done");
-    let lines: Vec<serde_json::Value> = on_disk
+    assert_eq!(reply.inbound_id.as_deref(), Some("fake:default:2"));
+    let users: Vec<serde_json::Value> = on_disk
         .lines()
-        .map(|l| serde_json::from_str(l).expect("whole JSON lines"))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("whole JSON lines"))
+        .filter(|l| l["role"] == "user")
         .collect();
-    let roles: Vec<&str> = lines.iter().filter_map(|l| l["role"].as_str()).collect();
-    assert_eq!(roles, ["user", "assistant"], "{on_disk}");
-    assert_eq!(lines[0]["content"], "remember this");
-    assert_eq!(lines[0]["sourceId"], "fake:default:1");
+    assert_eq!(users.len(), 2, "{on_disk}");
+    assert_eq!(users[1]["content"], "remember this");
+    assert_eq!(users[1]["sourceId"], "fake:default:2");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
