@@ -1,9 +1,11 @@
 //! # `AgentRun` — one agent run (one inbound message or operator request)
 //!
-//! Loads the session transcript, calls the model, executes tool calls (the `nodes` tool goes
-//! through the [`Registry`] to the node's `NodeSession`), loops up to [`MAX_ROUNDS`],
-//! streams `agent`/`chat` events to operators, appends the transcript, delivers the reply to
-//! the originating channel, and reports [`RunFinished`].
+//! Loads the session transcript (or takes the registry's cached tail of it), writes the
+//! user's line, calls the model, executes tool calls (the `nodes` tool goes through the
+//! [`Registry`] to the node's `NodeSession`), loops up to [`MAX_ROUNDS`], streams
+//! `agent`/`chat` events to operators, appends the answer, delivers the reply to the
+//! originating channel once the user's line is written, and reports [`RunFinished`] with the
+//! transcript's new tail once every line is written.
 //!
 //! Node commands run under the agent tool policy (`agents.defaults.tools.nodes`, resolved by
 //! the registry for the run's `<channel>:<senderId>`) and the same command-class checks as
