@@ -28,7 +28,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_codec::Framed;
+use actix_codec::{Encoder as _, Framed};
 use actix_http::body::{BodySize, MessageBody};
 use actix_http::h1::{self, Message};
 use actix_http::{ConnectionType, HttpMessage as _, Request, Response, StatusCode};
@@ -83,9 +83,14 @@ pub struct Accepted {
 
 impl Accepted {
     /// Starts the session on `io`; the returned writer runs for the connection's life.
-    fn start(mut self, io: SharedIo, read: BytesMut) -> impl Future<Output = ()> + use<> {
+    fn start(
+        mut self,
+        io: SharedIo,
+        read: BytesMut,
+        preamble: bytes::Bytes,
+    ) -> impl Future<Output = ()> + use<> {
         self.admitted = None;
-        ws_session::serve_socket(io, read, &self.engine, self.peer.clone())
+        ws_session::serve_socket(io, read, preamble, &self.engine, self.peer.clone())
     }
 }
 
@@ -243,10 +248,17 @@ where
     if head.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(accepted) = accepted
     {
-        if let Err(e) = framed.send(Message::Item((head, BodySize::None))).await {
-            log::debug!("cannot write the 101: {e}");
+        // The `101` is encoded here and written by the session, in one write with the
+        // `connect.challenge`.
+        let mut preamble = BytesMut::with_capacity(256);
+        if let Err(e) = framed
+            .codec_mut()
+            .encode(Message::Item((head, BodySize::None)), &mut preamble)
+        {
+            log::debug!("cannot encode the 101: {e}");
             return;
         }
+        let preamble = preamble.freeze();
         let parts = framed.into_parts();
         // Only what the client sent behind its request is kept, in a buffer of its size;
         // the codec's buffers go.
@@ -263,7 +275,9 @@ where
                     // with that thread's reactor there.
                     let home = accepted.engine.home.clone();
                     let moved = home.spawn_fn(move || match TcpStream::from_std(tcp) {
-                        Ok(tcp) => run_session(accepted, tcp.into_sock(), read, ceiling),
+                        Ok(tcp) => {
+                            run_session(accepted, tcp.into_sock(), read, preamble, ceiling);
+                        }
                         Err(e) => log::warn!("cannot hand a WebSocket to the engine: {e}"),
                     });
                     if !moved {
@@ -280,7 +294,7 @@ where
         } else {
             parts.io
         };
-        run_session(accepted, io.into_sock(), read, ceiling);
+        run_session(accepted, io.into_sock(), read, preamble, ceiling);
         return;
     }
     drop(accepted);
@@ -313,8 +327,14 @@ where
 /// Starts the session on this thread. Its writer is a task of its own, so that the upgrade
 /// future, the HTTP dispatcher and the connection's accept task (a few KB together) end at
 /// the `101`; the connection's ceiling slot lives as long as the writer.
-fn run_session(accepted: Accepted, io: SharedIo, read: BytesMut, ceiling: Option<Arc<ConnSlot>>) {
-    let writer = accepted.start(io, read);
+fn run_session(
+    accepted: Accepted,
+    io: SharedIo,
+    read: BytesMut,
+    preamble: bytes::Bytes,
+    ceiling: Option<Arc<ConnSlot>>,
+) {
+    let writer = accepted.start(io, read, preamble);
     actix_web::rt::spawn(async move {
         writer.await;
         drop(ceiling);

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use actix_http::ws::{Frame, ProtocolError};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use serde_json::json;
 
 use crate::engine::{Engine, Shared};
@@ -131,18 +131,20 @@ pub struct WsSession {
 }
 
 /// Starts the session of an upgraded connection. The HTTP layer has already admitted the
-/// peer (pre-auth socket cap), worked out [`PeerInfo`] and written the `101`; `io` is the
-/// socket and `read` what the client sent right behind its upgrade request. Returns the
-/// connection's writer, which the caller runs for the life of the connection: it ends once
-/// the socket is closed.
+/// peer (pre-auth socket cap) and worked out [`PeerInfo`]; `io` is the socket, `read` what
+/// the client sent right behind its upgrade request, and `preamble` the encoded `101`
+/// answer, which goes out in the same write as the `connect.challenge` (one wake-up of the
+/// client instead of two). Returns the connection's writer, which the caller runs for the
+/// life of the connection: it ends once the socket is closed.
 pub fn serve_socket(
     io: SharedIo,
     read: BytesMut,
+    preamble: Bytes,
     engine: &Engine,
     peer: PeerInfo,
 ) -> impl Future<Output = ()> + use<> {
     let limit = Rc::new(Cell::new(MAX_PREAUTH_PAYLOAD_BYTES));
-    let state = Rc::new(OutState::with_read(read));
+    let state = Rc::new(OutState::with_read(read, preamble));
     let frames = ClientFrames::new(io.clone(), limit.clone(), state.clone());
     let out = Outbound::new(engine.shared.config.max_buffered_bytes, state.clone());
     let shared = engine.shared.clone();

@@ -328,6 +328,8 @@ const BATCH_BYTES: usize = 64 * 1024;
 const DRAIN_AFTER_CLOSE: usize = 64 * 1024 * 1024;
 
 enum OutItem {
+    /// Bytes written as they are (the HTTP `101` ahead of the first frame).
+    Raw(Bytes),
     Text(String),
     Ping,
     /// Answer the latest ping (its payload is in [`OutState::pong`]).
@@ -371,12 +373,18 @@ pub struct OutState {
 
 impl OutState {
     /// State for a socket whose first bytes (sent right behind the upgrade request) are
-    /// `read`.
-    pub(super) fn with_read(read: BytesMut) -> Self {
-        Self {
+    /// `read`, and whose first bytes out are `preamble` (written whatever else happens).
+    pub(super) fn with_read(read: BytesMut, preamble: Bytes) -> Self {
+        let st = Self {
             rbuf: RefCell::new(read),
             ..Self::default()
+        };
+        if !preamble.is_empty() {
+            st.queued.set(preamble.len());
+            st.queue.borrow_mut().push_back(OutItem::Raw(preamble));
+            st.wake.notify_one();
         }
+        st
     }
 
     fn sub(&self, n: usize) {
@@ -561,6 +569,10 @@ fn take_batch(st: &OutState, wbuf: &mut BytesMut) -> Option<Batch> {
         let Some(item) = q.pop_front() else { break };
         let discard = st.discard.get();
         match item {
+            OutItem::Raw(raw) => {
+                b.bytes += raw.len();
+                wbuf.extend_from_slice(&raw);
+            }
             OutItem::Text(s) => {
                 b.bytes += s.len() + FRAME_OVERHEAD;
                 if !discard {
