@@ -331,10 +331,6 @@ pub struct Engine {
     pub shared: Arc<Shared>,
     /// The registry actor.
     pub registry: Addr<Registry>,
-    /// The arbiter the registry (and agent runs, channels) run on. WebSocket sessions over
-    /// plain TCP are moved here after the upgrade, so that a session's messages to the
-    /// registry, to node sessions and back never cross threads.
-    pub home: actix::ArbiterHandle,
 }
 
 impl Engine {
@@ -389,11 +385,7 @@ impl Engine {
                 registry.do_send(RegisterChannel { handle });
             }
         }
-        Ok(Self {
-            shared,
-            registry,
-            home: actix::Arbiter::current(),
-        })
+        Ok(Self { shared, registry })
     }
 }
 

@@ -106,22 +106,6 @@ impl Drop for Accepted {
 pub trait IntoSock: AsyncRead + AsyncWrite + Unpin + Sized + 'static {
     /// The socket, ready for the session.
     fn into_sock(self) -> SharedIo;
-
-    /// The bare socket, unregistered from this thread's reactor so that another arbiter
-    /// can take it (`Err(self)`: this kind stays on its thread).
-    fn detach(self) -> Result<std::io::Result<std::net::TcpStream>, Self> {
-        Err(self)
-    }
-}
-
-/// Whether sessions over plain TCP move to the engine's arbiter (the default; the
-/// environment variable `OPENCLAW_SESSIONS_ON_WORKERS=1` keeps them on the HTTP worker that
-/// accepted them, for comparison).
-fn sessions_move_home() -> bool {
-    static MOVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *MOVE.get_or_init(|| {
-        std::env::var("OPENCLAW_SESSIONS_ON_WORKERS").map_or(true, |v| v.trim() != "1")
-    })
 }
 
 fn shutdown_tcp(tcp: &TcpStream) {
@@ -131,10 +115,6 @@ fn shutdown_tcp(tcp: &TcpStream) {
 impl IntoSock for TcpStream {
     fn into_sock(self) -> SharedIo {
         Rc::new(RefCell::new(Sock::new(self, shutdown_tcp)))
-    }
-
-    fn detach(self) -> Result<std::io::Result<std::net::TcpStream>, Self> {
-        Ok(self.into_std())
     }
 }
 
@@ -268,33 +248,13 @@ where
             BytesMut::from(&parts.read_buf[..])
         };
         drop((parts.read_buf, parts.write_buf, parts.codec));
-        let io = if sessions_move_home() {
-            match parts.io.detach() {
-                Ok(Ok(tcp)) => {
-                    // The session lives on the engine's arbiter; the socket is registered
-                    // with that thread's reactor there.
-                    let home = accepted.engine.home.clone();
-                    let moved = home.spawn_fn(move || match TcpStream::from_std(tcp) {
-                        Ok(tcp) => {
-                            run_session(accepted, tcp.into_sock(), read, preamble, ceiling);
-                        }
-                        Err(e) => log::warn!("cannot hand a WebSocket to the engine: {e}"),
-                    });
-                    if !moved {
-                        log::debug!("the engine's arbiter is gone; the WebSocket is closed");
-                    }
-                    return;
-                }
-                Ok(Err(e)) => {
-                    log::warn!("cannot detach a WebSocket from its worker: {e}");
-                    return;
-                }
-                Err(io) => io,
-            }
-        } else {
-            parts.io
-        };
-        run_session(accepted, io.into_sock(), read, preamble, ceiling);
+        let writer = accepted.start(parts.io.into_sock(), read, preamble);
+        // The writer is a task of its own (on this worker), so that this future, the HTTP
+        // dispatcher and the connection's accept task (a few KB together) end here.
+        actix_web::rt::spawn(async move {
+            writer.await;
+            drop(ceiling);
+        });
         return;
     }
     drop(accepted);
@@ -322,23 +282,6 @@ where
         return;
     }
     linger_close(framed.into_parts().io).await;
-}
-
-/// Starts the session on this thread. Its writer is a task of its own, so that the upgrade
-/// future, the HTTP dispatcher and the connection's accept task (a few KB together) end at
-/// the `101`; the connection's ceiling slot lives as long as the writer.
-fn run_session(
-    accepted: Accepted,
-    io: SharedIo,
-    read: BytesMut,
-    preamble: bytes::Bytes,
-    ceiling: Option<Arc<ConnSlot>>,
-) {
-    let writer = accepted.start(io, read, preamble);
-    actix_web::rt::spawn(async move {
-        writer.await;
-        drop(ceiling);
-    });
 }
 
 /// Shuts our side down and reads (bounded in time and size) what the client still sends, so

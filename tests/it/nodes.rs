@@ -54,11 +54,7 @@ pub async fn approve_surface(op: &mut WsClient, node_id: &str) -> String {
 
 /// A gateway (token T), an all-scopes operator and an approved fake node running `script`.
 async fn setup(script: Script) -> (TestGateway, WsClient, FakeNode) {
-    setup_in(TestGateway::with_token("T"), script).await
-}
-
-/// [`setup`] on a given gateway.
-async fn setup_in(gw: TestGateway, script: Script) -> (TestGateway, WsClient, FakeNode) {
+    let gw = TestGateway::with_token("T");
     let key = random_key();
     let node = FakeNode::connect(gw.port, &key, "T", SURFACE, script).await;
     let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
@@ -322,25 +318,8 @@ async fn node_disconnect_fails_the_invoke_promptly() {
 
 #[actix_web::test]
 async fn hundred_concurrent_invokes_correlate_out_of_order() {
-    let gw = TestGateway::with_token("T");
-    hundred_concurrent_invokes(gw).await;
-}
-
-/// The same with sessions left on the HTTP worker that accepted them (by default sessions
-/// over plain TCP move to the engine's thread): both ways stay correct.
-#[actix_web::test]
-async fn hundred_concurrent_invokes_with_sessions_on_the_http_workers() {
-    let gw = TestGateway::start(
-        &["gateway", "run", "--port", "0", "--token", "T"],
-        &[("OPENCLAW_SESSIONS_ON_WORKERS", "1")],
-        None,
-    );
-    hundred_concurrent_invokes(gw).await;
-}
-
-async fn hundred_concurrent_invokes(gw: TestGateway) {
     const N: usize = 100;
-    let (_gw, mut op, node) = setup_in(gw, always(Action::HoldThenReverse(N))).await;
+    let (_gw, mut op, node) = setup(always(Action::HoldThenReverse(N))).await;
     let mut ids = Vec::with_capacity(N);
     for i in 0..N {
         let id = op
