@@ -77,7 +77,7 @@ impl Takeover {
 pub struct Accepted {
     engine: Engine,
     peer: PeerInfo,
-    /// The pre-auth slot, until the session (and so the registry) owns it.
+    /// The pre-auth slot, until the session owns it (it gives it back at `hello-ok`).
     admitted: Option<IpAddr>,
 }
 

@@ -808,6 +808,34 @@ async fn handshakes_in_progress_are_capped_by_max_preauth_connections() {
     );
 }
 
+/// A client that has its `hello-ok` holds no pre-auth slot any more: with room for one
+/// handshake in all, 200 sockets opened one after another from one address, each upgraded
+/// the moment the previous one got its `hello-ok` and all kept open, are all admitted at
+/// the first try. (The slot used to be given back by the registry, after `hello-ok` had
+/// gone out on the fast path: a quick client could be refused a 503 it had done nothing to
+/// earn.)
+#[actix_web::test]
+async fn a_socket_with_its_hello_ok_no_longer_counts_as_a_handshake() {
+    let gw = gateway(", maxPreauthConnections: 1");
+    let mut held = Vec::new();
+    for i in 0..200 {
+        match Ws::upgrade(gw.port, src_addr(0), None)
+            .await
+            .expect("upgrade")
+        {
+            Upgrade::Open(mut ws) => {
+                ws.handshake(reader_params()).await.expect("hello-ok");
+                held.push(ws);
+            }
+            Upgrade::Refused { head, body, .. } => {
+                panic!("socket {i} refused with {} held: {head}{body}", held.len())
+            }
+        }
+    }
+    let last = held.last_mut().expect("held");
+    assert_eq!(operators(last).await, 200);
+}
+
 #[test]
 fn a_zero_max_preauth_connections_refuses_to_start() {
     let home = crate::support::CliHome::with_config(

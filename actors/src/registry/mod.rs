@@ -137,10 +137,6 @@ impl Registry {
         self.shared.hello_view.auth_verdict(key, matched)
     }
 
-    fn release_preauth(&mut self, ip: IpAddr) {
-        self.shared.preauth.release(ip);
-    }
-
     /// Sends `event` to every authenticated session its guard admits, except `skip`.
     fn broadcast(&self, event: &str, payload: &Value, with_version: bool, skip: Option<&str>) {
         let guard = scopes::event_guard(event);
@@ -262,7 +258,8 @@ impl Handler<SessionAuthenticated> for Registry {
                 AuthVerdict::Allowed | AuthVerdict::Failed(_) => {}
             }
         }
-        let first = self.sessions.authenticate(
+        // The session gives its pre-auth slot back itself (at `hello-ok`, or when it ends).
+        let _first = self.sessions.authenticate(
             &msg.conn_id,
             presence::Authed {
                 role: msg.role,
@@ -271,9 +268,6 @@ impl Handler<SessionAuthenticated> for Registry {
                 device_id: msg.device_id,
             },
         );
-        if let Some(ip) = first {
-            self.release_preauth(ip);
-        }
         if self.sessions.is_tracked(&msg.conn_id) {
             self.broadcast_presence(ctx);
         }
@@ -303,14 +297,11 @@ impl Handler<SessionClosed> for Registry {
 
     fn handle(&mut self, msg: SessionClosed, ctx: &mut Self::Context) {
         self.detach_node(&msg.conn_id);
-        if let Some(entry) = self.sessions.close(&msg.conn_id) {
-            if let Some(authed) = &entry.authed {
-                if authed.tracked() {
-                    self.broadcast_presence(ctx);
-                }
-            } else {
-                self.release_preauth(entry.ip);
-            }
+        if let Some(entry) = self.sessions.close(&msg.conn_id)
+            && let Some(authed) = &entry.authed
+            && authed.tracked()
+        {
+            self.broadcast_presence(ctx);
         }
     }
 }

@@ -490,6 +490,7 @@ impl WsSession {
         ctx: &mut Context<Self>,
     ) {
         crate::metrics::METRICS.handshake_ok(ready.role);
+        self.release_preauth();
         let issued = issued.as_ref().map(|(t, at)| (t.as_str(), *at));
         let hello = self.hello_frame(id, ready.role, &ready.scopes, method, snap, issued);
         self.send_raw(hello, ctx);

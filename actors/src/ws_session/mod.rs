@@ -128,6 +128,25 @@ pub struct WsSession {
     defer_lockout: bool,
     /// Node sessions this operator invoked recently (see `invoke_node`).
     node_cache: std::collections::HashMap<String, Addr<NodeSession>>,
+    /// The pre-auth slot this socket holds (per client address and in all), until the
+    /// session is authenticated or gone. The session gives it back itself, at `hello-ok`:
+    /// a client must be able to open its next socket as soon as it has its `hello-ok`.
+    preauth: Option<std::net::IpAddr>,
+}
+
+impl WsSession {
+    /// Gives the pre-auth slot back (once).
+    fn release_preauth(&mut self) {
+        if let Some(ip) = self.preauth.take() {
+            self.shared.preauth.release(ip);
+        }
+    }
+}
+
+impl Drop for WsSession {
+    fn drop(&mut self) {
+        self.release_preauth();
+    }
 }
 
 /// Starts the session of an upgraded connection. The HTTP layer has already admitted the
@@ -150,6 +169,7 @@ pub fn serve_socket(
     let shared = engine.shared.clone();
     let registry = engine.registry.clone();
     let linger = shared.config.close_linger;
+    let peer_ip = peer.ip;
     WsSession::create(move |ctx| {
         ctx.add_stream(frames);
         WsSession {
@@ -166,6 +186,7 @@ pub fn serve_socket(
             node: None,
             defer_lockout: false,
             node_cache: std::collections::HashMap::new(),
+            preauth: Some(peer_ip),
         }
     });
     transport::drive(io, state, linger)
