@@ -36,7 +36,9 @@ case "$1" in
     echo "|-- proxy $4"
     echo
     echo "Press Ctrl+C to exit."
-    while :; do sleep 1 & wait $!; done
+    # Like the real one it stays until stopped; unlike it, it also goes once the gateway
+    # that started it is gone (a SIGKILLed test gateway would leave it behind).
+    while kill -0 "$PPID" 2>/dev/null; do sleep 1 & wait $!; done
     ;;
   whois)
     f="{dir}/whois-$3.json"
