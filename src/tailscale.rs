@@ -380,6 +380,59 @@ impl Claim {
     }
 }
 
+/// Where the running `tailscale serve|funnel` child is recorded (pid, subcommand, target),
+/// relative to the state directory.
+pub const CLAIM_FILE: &str = "tailscale-claim";
+
+/// Stops the `tailscale serve|funnel` a previous run of this gateway left behind (it was
+/// SIGKILLed or crashed, so it could not stop its child): the recorded process is sent
+/// SIGTERM only if it still runs that very command line (a reused pid is left alone), and
+/// is waited for (bounded) before the new claim starts.
+async fn stop_stale_claim(file: &std::path::Path) {
+    let Ok(record) = std::fs::read_to_string(file) else {
+        return;
+    };
+    let _ = std::fs::remove_file(file);
+    let mut parts = record.lines();
+    let (Some(pid), Some(sub), Some(target)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    let Some(pid) = pid
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return;
+    };
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.as_raw_nonzero()));
+    let Ok(cmdline) = std::fs::read(proc_dir.join("cmdline")) else {
+        return; // gone already
+    };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let ours = args.contains(&sub.as_bytes()) && args.contains(&target.as_bytes());
+    if !ours {
+        return;
+    }
+    log::warn!(
+        "stopping `tailscale {sub}` (pid {}) left running by a previous run of this gateway",
+        pid.as_raw_nonzero()
+    );
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while proc_dir.exists() && tokio::time::Instant::now() < deadline {
+        // A zombie (its parent is gone, init reaps it) counts as stopped.
+        let state = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+        if state
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Binds the dedicated listener, serves the page and WebSocket on it, and runs the
 /// foreground `tailscale serve|funnel` claim pointing at it. `Ok(None)` when the mode is off.
 pub async fn start(
@@ -403,6 +456,7 @@ pub async fn start(
         whois: Whois::new(cfg),
         port: engine.shared.config.port,
     });
+    let engine_state_dir = engine.shared.config.state_dir.clone();
     let data = web::Data::new(engine);
     let ui = web::Data::new(ui);
     let app = move || {
@@ -438,6 +492,8 @@ pub async fn start(
         "serve"
     };
     let target = format!("http://{local}");
+    let claim_file = engine_state_dir.join(CLAIM_FILE);
+    stop_stale_claim(&claim_file).await;
     let mut child = match tokio::process::Command::new(&binary)
         .args([sub, "--yes", &format!("--https={https}"), &target])
         .stdin(Stdio::null())
@@ -455,6 +511,16 @@ pub async fn start(
         }
     };
     let child_pid = child.id();
+    if let Some(pid) = child_pid {
+        // A SIGKILLed gateway cannot stop its foreground claim: the next start does, by this.
+        let record = format!("{pid}\n{sub}\n{target}\n");
+        if let Err(e) = crate::actors::store::write_atomic(&claim_file, record.as_bytes()) {
+            log::warn!(
+                "cannot record the tailscale {sub} process in {}: {e}",
+                claim_file.display()
+            );
+        }
+    }
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         drop(handle.stop(false));
         return Err("tailscale child has no output pipes".to_owned());

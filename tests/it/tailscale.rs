@@ -38,7 +38,8 @@ case "$1" in
     echo "Press Ctrl+C to exit."
     # Like the real one it stays until stopped; unlike it, it also goes once the gateway
     # that started it is gone (a SIGKILLed test gateway would leave it behind).
-    while kill -0 "$PPID" 2>/dev/null; do sleep 1 & wait $!; done
+    # (`FAKE_TS_OUTLIVE=1`: stays like the real one, for the stale-claim test.)
+    while [ -n "$FAKE_TS_OUTLIVE" ] || kill -0 "$PPID" 2>/dev/null; do sleep 1 & wait $!; done
     ;;
   whois)
     f="{dir}/whois-$3.json"
@@ -531,4 +532,63 @@ async fn whois_over_the_local_api_socket() {
         "{}",
         calls(dir.path())
     );
+}
+
+/// A gateway that is SIGKILLed cannot stop its foreground `tailscale serve`; the next start
+/// on the same state directory stops that stale claim (SIGTERM, recorded pid whose command
+/// line still matches) before it starts its own, so two never run at once.
+#[actix_web::test]
+async fn a_serve_claim_left_by_a_killed_gateway_is_stopped_at_the_next_start() {
+    let ts = tempfile::tempdir().expect("tempdir");
+    let bin = fake_tailscale(ts.path());
+    let config = format!(
+        r#"{{gateway: {{tailscale: {{mode: "serve", binary: "{}"}}}}}}"#,
+        bin.display()
+    );
+    let args = ["gateway", "run", "--port", "0", "--token", "T"];
+    let env = [("FAKE_TS_OUTLIVE", "1")];
+    let mut first = TestGateway::start(&args, &env, Some(&config));
+    let record =
+        |dir: &Path| std::fs::read_to_string(dir.join("tailscale-claim")).unwrap_or_default();
+    let old_pid: i32 = record(first.dir.path())
+        .lines()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .expect("the claim's pid is recorded");
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+        })
+    };
+    let dir = first.take_dir();
+    drop(first); // SIGKILL
+    assert!(
+        alive(old_pid),
+        "the fake claim outlives a SIGKILLed gateway, like the real one"
+    );
+
+    let mut second = TestGateway::start_in(dir, &args, &env, Some(&config));
+    assert!(
+        !alive(old_pid),
+        "the stale claim is stopped before the new one starts"
+    );
+    let log = calls(ts.path());
+    assert_eq!(log.matches("released serve").count(), 1, "{log}");
+    assert_eq!(log.matches("serve --yes").count(), 2, "{log}");
+    let new_pid: i32 = record(second.dir.path())
+        .lines()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .expect("the new claim is recorded");
+    assert_ne!(new_pid, old_pid);
+    assert!(alive(new_pid));
+    // A clean stop stops the claim it started.
+    second.sigterm();
+    second.wait_exit(Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while alive(new_pid) && std::time::Instant::now() < deadline {
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!alive(new_pid), "a stopped gateway stops its claim");
 }
