@@ -117,7 +117,9 @@ impl AgentRun {
         self
     }
 
-    fn finish(&mut self, outcome: LoopOutcome, tail: Option<Tail>, ctx: &mut Context<Self>) {
+    /// `tail`: the transcript's last lines as the run found them plus the user's line (`None`
+    /// when the run was aborted).
+    fn finish(&mut self, outcome: LoopOutcome, tail: Option<Vec<Value>>, ctx: &mut Context<Self>) {
         let run_id = self.req.run_id.clone();
         let session_key = self.req.session_key.clone();
         match &outcome {
@@ -223,8 +225,7 @@ impl AgentRun {
             }
             // What the disk now ends with, for the next run of this session.
             let tail_lines = match tail {
-                Some(t) if all_written && status != RunStatus::Aborted => {
-                    let mut l = t.lines;
+                Some(mut l) if all_written && status != RunStatus::Aborted => {
                     l.extend(written);
                     let extra = l.len().saturating_sub(HISTORY_LINES);
                     l.drain(..extra);
@@ -259,11 +260,6 @@ impl AgentRun {
 
 fn assistant_message(text: &str, ts: u64) -> Value {
     json!({"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts})
-}
-
-/// The transcript's last lines as the run found them, plus the user's line.
-struct Tail {
-    lines: Vec<Value>,
 }
 
 /// The pending write of the user's line. The actor holds it, not the loop: dropping an
@@ -355,7 +351,7 @@ async fn run_loop(
     model: Rc<dyn ChatModel>,
     cached: Option<Vec<Value>>,
     user_write: UserWrite,
-) -> (LoopOutcome, Tail) {
+) -> (LoopOutcome, Vec<Value>) {
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
         _ => None,
@@ -386,13 +382,12 @@ async fn run_loop(
         user_line["sender"] = json!(sender);
     }
     if already && let Some(answer) = recorded_answer(&history, &req.run_id) {
-        let tail = Tail { lines: history };
-        return (LoopOutcome::Recorded(answer), tail);
+        return (LoopOutcome::Recorded(answer), history);
     }
     let mut messages = vec![ChatMessage::text("system", SYSTEM_PROMPT)];
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(ChatMessage::text("user", req.text.clone()));
-    let mut tail = Tail { lines: history };
+    let mut tail = history;
     if !already {
         // Awaited only at the end: the store appends in order, so this line precedes the
         // answer, and the model call need not wait for the disk.
@@ -400,7 +395,7 @@ async fn run_loop(
             name: transcript.clone(),
             lines: vec![user_line.clone()],
         }));
-        tail.lines.push(user_line);
+        tail.push(user_line);
     }
     let outcome = converse(&req, &registry, &model, messages).await;
     (outcome, tail)

@@ -259,7 +259,7 @@ impl Handler<SessionAuthenticated> for Registry {
             }
         }
         // The session gives its pre-auth slot back itself (at `hello-ok`, or when it ends).
-        let _first = self.sessions.authenticate(
+        self.sessions.authenticate(
             &msg.conn_id,
             presence::Authed {
                 role: msg.role,

@@ -174,18 +174,18 @@ impl<S> Presence<S> {
         );
     }
 
-    /// A socket's handshake succeeded. Returns its IP the first time (its pre-auth slot is
-    /// then released); `None` for an unknown or already authenticated socket.
-    pub fn authenticate(&mut self, conn_id: &str, authed: Authed) -> Option<IpAddr> {
-        let conn = self.conns.get_mut(conn_id)?;
-        let first = conn.authed.is_none();
+    /// A socket's handshake succeeded (an unknown socket is ignored). Its pre-auth slot is
+    /// the session's to give back, not this table's.
+    pub fn authenticate(&mut self, conn_id: &str, authed: Authed) {
+        let Some(conn) = self.conns.get_mut(conn_id) else {
+            return;
+        };
         if authed.tracked() {
             self.listed.insert(conn_id.to_owned());
         } else {
             self.listed.remove(conn_id);
         }
         conn.authed = Some(authed);
-        first.then_some(conn.ip)
     }
 
     /// A socket closed.
@@ -383,17 +383,12 @@ mod tests {
             }
         );
         let op = authed(Role::Operator, &[scopes::READ], None, "cli");
-        assert_eq!(p.authenticate("a", op.clone()), Some(ip()));
-        // The pre-auth slot is released once only.
-        assert_eq!(p.authenticate("a", op), None);
-        assert_eq!(
-            p.authenticate("b", authed(Role::Node, &[], Some("dev-1"), "node")),
-            Some(ip())
-        );
-        assert_eq!(
-            p.authenticate("nope", authed(Role::Node, &[], None, "x")),
-            None
-        );
+        p.authenticate("a", op.clone());
+        // Authenticating twice changes nothing; an unknown socket is ignored.
+        p.authenticate("a", op);
+        p.authenticate("b", authed(Role::Node, &[], Some("dev-1"), "node"));
+        p.authenticate("nope", authed(Role::Node, &[], None, "x"));
+        assert!(!p.contains("nope"));
         assert_eq!(
             p.counts(),
             Counts {
