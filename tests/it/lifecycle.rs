@@ -72,11 +72,19 @@ fn port_in_use_fails_and_names_the_port() {
 async fn sigterm_sends_shutdown_closes_1012_and_exits_0() {
     let mut gw = TestGateway::with_token("T");
     let (mut c, _) = WsClient::hello(gw.port, cli_params("T", &["operator.read"])).await;
+    // A socket still in its handshake (challenged, no `connect` yet) is closed the same way.
+    let (mut waiting, _) = WsClient::open_challenged(gw.port).await;
     gw.sigterm();
     let ev = c.event_within("shutdown", Duration::from_secs(5)).await;
     assert!(ev["payload"]["reason"].is_string(), "{ev}");
     let (code, _reason, _) = c.until_close().await;
     assert_eq!(code, Some(1012));
+    let (code, reason, _) = waiting.until_close().await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (Some(1012), "service restart"),
+        "the socket in its handshake"
+    );
     let status = gw.wait_exit(Duration::from_secs(5));
     assert_eq!(status.code(), Some(0), "stderr:\n{}", gw.stderr());
 }

@@ -146,7 +146,10 @@ async fn metrics_parse_and_move_with_connections_failures_and_invokes() {
             .await;
         assert_eq!(res["ok"], true, "{res}");
     }
+    // A socket in its handshake counts as pending (the registry does not track it yet).
+    let (_waiting, _) = WsClient::open_challenged(gw.port).await;
     let (text, after) = scrape(gw.port);
+    assert_eq!(get(&after, "openclaw_connections{role=\"pending\"}"), 1.0);
     assert_eq!(get(&after, "openclaw_connections{role=\"operator\"}"), 1.0);
     assert_eq!(get(&after, "openclaw_connections{role=\"node\"}"), 1.0);
     assert_eq!(get(&after, "openclaw_nodes_connected"), 1.0);

@@ -237,6 +237,8 @@ async fn a_port_change_in_hybrid_restarts_in_process_and_answers_on_the_new_port
     assert_eq!(gw.port, p1);
     let pid = gw.pid();
     let (mut op, _) = WsClient::hello(p1, cli_params(OLD, ALL_OPERATOR)).await;
+    // A socket still in its handshake is closed too, so it reconnects to the new listener.
+    let (mut waiting, _) = WsClient::open_challenged(p1).await;
     let p2 = free_port();
     replace_file(&gw.config_path(), &cfg(p2));
 
@@ -247,6 +249,8 @@ async fn a_port_change_in_hybrid_restarts_in_process_and_answers_on_the_new_port
     assert_eq!(ev["payload"]["restartExpectedMs"], 1500, "{ev}");
     let (code, _, _) = op.until_close().await;
     assert_eq!(code, Some(1012));
+    let (code, reason, _) = waiting.until_close().await;
+    assert_eq!((code, reason.as_str()), (Some(1012), "service restart"));
 
     assert_eq!(gw.wait_new_port(p1, Duration::from_secs(10)), p2);
     let (mut op2, hello) = WsClient::hello(p2, cli_params(OLD, ALL_OPERATOR)).await;

@@ -1,8 +1,11 @@
 //! # `Registry` — the gateway's one owner of cross-connection state
 //!
-//! Runs on the system arbiter. Every [`WsSession`] registers with it on open
-//! ([`SessionOpened`]), after its handshake ([`SessionAuthenticated`]) and on close
-//! ([`SessionClosed`]). It owns presence, the per-IP count of unauthenticated sockets, and
+//! Runs on the system arbiter. A [`WsSession`] registers with it once it needs to: with its
+//! [`SessionAuthenticated`] on the hello fast path (carrying an [`Opening`]), or with
+//! [`SessionOpened`] before its first request on the slow path; and on close
+//! ([`SessionClosed`]). Until then the session is only in the engine's shared
+//! [`Handshaking`](crate::ws_session::Handshaking) set, so a socket that never
+//! authenticates never wakes this actor. It owns presence, the per-IP count of unauthenticated sockets, and
 //! the failed-auth limiter, and it fans broadcasts out to sessions with `try_send` (a slow
 //! session's full mailbox drops the event instead of growing our memory).
 //!
@@ -189,29 +192,65 @@ impl Actor for Registry {
 
 // === messages ===
 
-/// Sent by a `WsSession` from `started()`: the socket is open (not yet authenticated).
+/// What the registry needs to start tracking a session.
+pub struct Opening {
+    /// Client IP.
+    pub ip: IpAddr,
+    /// The session.
+    pub addr: Addr<WsSession>,
+    /// Its entry in the shared handshaking set, which the registry removes as it takes over.
+    pub ticket: Option<u64>,
+}
+
+/// Sent by a `WsSession` before its first request about its own connection on the slow
+/// hello path (the fast path puts the [`Opening`] in its `SessionAuthenticated`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SessionOpened {
     /// Connection id.
     pub conn_id: String,
-    /// Client IP.
-    pub ip: IpAddr,
     /// The session.
-    pub addr: Addr<WsSession>,
+    pub open: Opening,
 }
 
 impl Handler<SessionOpened> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: SessionOpened, _: &mut Self::Context) {
+        self.open_session(msg.conn_id, msg.open);
+    }
+}
+
+impl Registry {
+    /// Starts tracking a session (closing it at once if the gateway is shutting down).
+    fn open_session(&mut self, conn_id: String, open: Opening) {
+        if let Some(t) = open.ticket {
+            self.shared.handshaking.leave(t);
+        }
         if self.shutting_down {
-            msg.addr.do_send(CloseSession {
+            open.addr.do_send(CloseSession {
                 code: close::SERVICE_RESTART,
                 reason: "service restart".into(),
             });
         }
-        self.sessions.open(msg.conn_id, msg.ip, msg.addr);
+        self.sessions.open(conn_id, open.ip, open.addr);
+    }
+
+    /// Closes the sessions still in their handshake (`closing`: and refuses new ones);
+    /// returns how many.
+    fn close_handshaking(&mut self, closing: bool) -> usize {
+        let handshaking = if closing {
+            self.shared.handshaking.close()
+        } else {
+            self.shared.handshaking.drain()
+        };
+        for addr in &handshaking {
+            addr.do_send(CloseSession {
+                code: close::SERVICE_RESTART,
+                reason: "service restart".into(),
+            });
+        }
+        handshaking.len()
     }
 }
 
@@ -246,12 +285,17 @@ pub struct SessionAuthenticated {
     /// Whether the sender waits for the snapshot (false: it read the published one, see
     /// [`hello_view`], and sent this with `do_send`).
     pub reply_snapshot: bool,
+    /// Set on the fast path: the registry does not track the session yet.
+    pub open: Option<Opening>,
 }
 
 impl Handler<SessionAuthenticated> for Registry {
     type Result = Result<HelloSnapshot, Duration>;
 
-    fn handle(&mut self, msg: SessionAuthenticated, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, mut msg: SessionAuthenticated, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(open) = msg.open.take() {
+            self.open_session(msg.conn_id.clone(), open);
+        }
         if let Some(key) = &msg.check_lockout {
             match self.auth_verdict(key, true) {
                 AuthVerdict::Locked(retry) => return Err(retry),
@@ -401,8 +445,9 @@ impl Handler<GetStats> for Registry {
     type Result = MessageResult<GetStats>;
 
     fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
+        let handshaking = self.shared.handshaking.len();
         let mut s = Stats {
-            connections: self.sessions.len(),
+            connections: self.sessions.len() + handshaking,
             sessions: self.sessions_index.len(),
             active_runs: self.runs.active_count(),
             queued_runs: self.runs.queued_count(),
@@ -413,7 +458,7 @@ impl Handler<GetStats> for Registry {
         let counts = self.sessions.counts();
         s.operators = counts.operators;
         s.nodes = counts.nodes;
-        s.pending = counts.pending;
+        s.pending = counts.pending + handshaking;
         MessageResult(s)
     }
 }
@@ -445,7 +490,7 @@ impl Handler<ShutdownGateway> for Registry {
                 reason: "service restart".into(),
             });
         }
-        self.sessions.len()
+        self.sessions.len() + self.close_handshaking(true)
     }
 }
 

@@ -104,6 +104,6 @@ impl Handler<RestartNotice> for Registry {
                 reason: "service restart".into(),
             });
         }
-        self.sessions.len()
+        self.sessions.len() + self.close_handshaking(false)
     }
 }

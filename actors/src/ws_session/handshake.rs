@@ -303,6 +303,8 @@ impl WsSession {
             }
             return self.fast_hello(id, role, scopes, method, presence, ctx);
         }
+        // The requests below are about this connection: the registry must track it first.
+        self.register(ctx);
         let authenticated = SessionAuthenticated {
             conn_id: self.conn_id.clone(),
             role,
@@ -311,6 +313,7 @@ impl WsSession {
             device_id: device_id.clone(),
             check_lockout,
             reply_snapshot: true,
+            open: None,
         };
         let attach = (role == Role::Node).then(|| {
             let mut caps = params.caps.clone();
@@ -524,6 +527,8 @@ impl WsSession {
         ctx: &mut Context<Self>,
     ) {
         let snap = self.shared.hello_view.snapshot(self.shared.self_presence());
+        // One message opens and authenticates the session in the registry.
+        let open = self.opening(ctx);
         self.registry.do_send(SessionAuthenticated {
             conn_id: self.conn_id.clone(),
             role,
@@ -532,6 +537,7 @@ impl WsSession {
             device_id: None,
             check_lockout: None,
             reply_snapshot: false,
+            open,
         });
         let ready = ReadyState {
             role,

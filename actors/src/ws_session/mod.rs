@@ -38,14 +38,16 @@ use crate::protocol::error::ErrorShape;
 use crate::protocol::frame::{self, Inbound, StateVersion};
 use crate::protocol::role::Role;
 use crate::protocol::{MAX_PENDING_HANDSHAKE_FRAMES, MAX_PREAUTH_PAYLOAD_BYTES, close};
-use crate::registry::{Registry, SessionClosed, SessionOpened};
+use crate::registry::{Opening, Registry, SessionClosed, SessionOpened};
 use crate::util::now_ms;
 
 mod handshake;
+mod handshaking;
 mod methods;
 mod peer;
 mod transport;
 
+pub use handshaking::Handshaking;
 pub use methods::{MAX_HOST_STATS_BYTES, method_access, method_names};
 pub use peer::{PeerInfo, TailscaleIdentity};
 pub use transport::{CLOSE_GRACE, ClientFrames, OutState, SharedIo, Sock, SockIo};
@@ -132,9 +134,39 @@ pub struct WsSession {
     /// session is authenticated or gone. The session gives it back itself, at `hello-ok`:
     /// a client must be able to open its next socket as soon as it has its `hello-ok`.
     preauth: Option<std::net::IpAddr>,
+    /// This session's entry in [`Shared::handshaking`] while the registry does not track
+    /// it (see [`handshaking`]).
+    ticket: Option<u64>,
+    /// The registry tracks this session (it was sent `SessionOpened`, or the fast path's
+    /// `SessionAuthenticated` with [`Opening`]): it must be told when the session ends.
+    registered: bool,
 }
 
 impl WsSession {
+    /// What the registry needs to start tracking this session, the first time only (then
+    /// `None`): goes in `SessionAuthenticated.open` on the hello fast path.
+    fn opening(&mut self, ctx: &Context<Self>) -> Option<Opening> {
+        if std::mem::replace(&mut self.registered, true) {
+            return None;
+        }
+        Some(Opening {
+            ip: self.peer.ip,
+            addr: ctx.address(),
+            ticket: self.ticket,
+        })
+    }
+
+    /// Makes sure the registry tracks this session before it sends it a request about
+    /// this connection (the slow hello path: device pairing, nodes, presence).
+    fn register(&mut self, ctx: &Context<Self>) {
+        if let Some(o) = self.opening(ctx) {
+            self.registry.do_send(SessionOpened {
+                conn_id: self.conn_id.clone(),
+                open: o,
+            });
+        }
+    }
+
     /// Gives the pre-auth slot back (once).
     fn release_preauth(&mut self) {
         if let Some(ip) = self.preauth.take() {
@@ -146,6 +178,9 @@ impl WsSession {
 impl Drop for WsSession {
     fn drop(&mut self) {
         self.release_preauth();
+        if let Some(t) = self.ticket.take() {
+            self.shared.handshaking.leave(t);
+        }
     }
 }
 
@@ -187,6 +222,8 @@ pub fn serve_socket(
             defer_lockout: false,
             node_cache: std::collections::HashMap::new(),
             preauth: Some(peer_ip),
+            ticket: None,
+            registered: false,
         }
     });
     transport::drive(io, state, linger)
@@ -197,16 +234,18 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(256);
-        self.registry.do_send(SessionOpened {
-            conn_id: self.conn_id.clone(),
-            ip: self.peer.ip,
-            addr: ctx.address(),
-        });
+        // Known to the registry only once it needs to be (see `handshaking`).
+        self.ticket = self.shared.handshaking.enter(ctx.address());
         let challenge = json!({"nonce": self.nonce, "ts": now_ms()});
         self.send_raw(
             frame::event("connect.challenge", &challenge.to_string(), None, None),
             ctx,
         );
+        if self.ticket.is_none() {
+            // The gateway is shutting down.
+            self.close(close::SERVICE_RESTART, "service restart", ctx);
+            return;
+        }
         ctx.run_later(self.shared.config.handshake_timeout, |act, ctx| {
             if !matches!(act.phase, Phase::Ready(_)) {
                 log::debug!("conn {}: handshake timeout", act.conn_id);
@@ -218,9 +257,14 @@ impl Actor for WsSession {
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        self.registry.do_send(SessionClosed {
-            conn_id: self.conn_id.clone(),
-        });
+        if self.registered {
+            self.registry.do_send(SessionClosed {
+                conn_id: self.conn_id.clone(),
+            });
+        }
+        if let Some(t) = self.ticket.take() {
+            self.shared.handshaking.leave(t);
+        }
         Running::Stop
     }
 }
