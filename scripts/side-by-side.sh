@@ -28,9 +28,22 @@ mkdir -p "${OUT}"
 
 python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet websockets \
     || python3 -m pip install --quiet --break-system-packages websockets
+# bench.py uses orjson when it is importable (its docs): the faster client, for both gateways.
+ORJSON_VERSION="3.13.0"
+ORJSON_DIR="${HOME}/.cache/openclaw-rs/orjson-${ORJSON_VERSION}"
+if ! PYTHONPATH="${ORJSON_DIR}" python3 -c 'import orjson' 2>/dev/null; then
+    mkdir -p "${ORJSON_DIR}"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "${ORJSON_DIR}" \
+            "orjson==${ORJSON_VERSION}" 2>/dev/null \
+        || python3 -m pip install --quiet --disable-pip-version-check --no-deps --break-system-packages \
+            --target "${ORJSON_DIR}" "orjson==${ORJSON_VERSION}" \
+        || echo "side-by-side: orjson not installed; bench.py falls back to json (slower client)" >&2
+fi
+export PYTHONPATH="${ORJSON_DIR}${PYTHONPATH:+:${PYTHONPATH}}"
 bash scripts/setup-openclaw-ref.sh >&2
 cargo build --release --bin openclaw >&2
 cargo bench --bench load_bench --no-run >&2
+cargo bench --bench floor_server --no-run >&2
 # K held connections plus the probes need file descriptors on both sides.
 ulimit -n "$(( K * 2 + 1024 ))" 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
@@ -102,6 +115,17 @@ run_bench openclaw-rs "${RS_PORT}" "${RS_PID}"
 cleanup; PIDS=()
 rm -rf "${OC_HOME}" "${RS_HOME}"
 
+# --- the client's floor: a server that does no work (benches/floor_server.rs) ---
+# What bench.py itself costs: no gateway can score better than this with the same client.
+FLOOR_PORT="$(free_port)"
+( exec setsid cargo bench --bench floor_server -- --port "${FLOOR_PORT}" ) >"${OUT}/floor.log" 2>&1 &
+PIDS+=("$!")
+echo "== floor: latency --n ${N}, throughput --connections ${C}" >&2
+python3 "${BENCH}" --url "ws://127.0.0.1:${FLOOR_PORT}" --token "${TOKEN}" --json-out "${OUT}/floor-wait.json" wait --max-seconds 60 >/dev/null
+python3 "${BENCH}" --url "ws://127.0.0.1:${FLOOR_PORT}" --token "${TOKEN}" --json-out "${OUT}/floor-latency.json" latency --n "${N}" --warmup 20 >/dev/null
+python3 "${BENCH}" --url "ws://127.0.0.1:${FLOOR_PORT}" --token "${TOKEN}" --json-out "${OUT}/floor-throughput.json" throughput --connections "${C}" --window 64 --seconds "${SECS}" >/dev/null
+cleanup; PIDS=()
+
 python3 - "${OUT}" "${N}" "${K}" "${C}" <<'PY'
 import json, os, sys
 out, n, k, c = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
@@ -158,6 +182,16 @@ w = [max(len(r[i]) for r in rows + [hdr]) for i in range(5)]
 print("  ".join(h.ljust(w[i]) for i, h in enumerate(hdr)))
 for r in rows:
     print("  ".join(col.ljust(w[i]) for i, col in enumerate(r)))
+# The floor: the best any server could score with bench.py on this machine.
+fl_lat = g(load("floor", "latency"), "ms", "total", "p50")
+fl_rps = g(load("floor", "throughput"), "rps")
+oc_lat = g(load("openclaw", "latency"), "ms", "total", "p50")
+oc_rps = g(load("openclaw", "throughput"), "rps")
+if num(fl_lat) and num(oc_lat) and fl_lat:
+    print(f"bench.py's floor (benches/floor_server.rs, a server that does no work): connect+hello+health p50 "
+          f"{fmt(fl_lat, 'ms')} → no server can be more than {oc_lat / fl_lat:.1f}× below OpenClaw with this client")
+if num(fl_rps) and num(oc_rps) and oc_rps:
+    print(f"bench.py's floor: health {fmt(fl_rps, 'req/s')} → no server can be more than {fl_rps / oc_rps:.1f}× above OpenClaw with this client")
 print("(ratio: how many times better ours is: OpenClaw / ours for times and memory, ours / OpenClaw for req/s)")
 print("(≤ 8 KB per idle connection with 15000 held: scripts/bench/load.sh, see README Performance)")
 print(f"(JSON in {out})")
