@@ -129,13 +129,12 @@ mod tests {
     #[test]
     fn snapshot_is_the_registrys_list() {
         let mut p: Presence<u32> = Presence::default();
-        let ip = IpAddr::from([127, 0, 0, 1]);
         for (i, (mode, ts)) in [("ui", 5), ("cli", 9), ("node", 7), ("webchat", 1)]
             .into_iter()
             .enumerate()
         {
             let id = format!("c{i}");
-            p.open(id.clone(), ip, 0);
+            p.open(id.clone(), 0);
             p.authenticate(&id, authed(mode, ts));
         }
         let view = HelloView::new(RateLimitSettings::default());

@@ -42,7 +42,6 @@ pub mod sessions;
 pub mod tails;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -194,8 +193,6 @@ impl Actor for Registry {
 
 /// What the registry needs to start tracking a session.
 pub struct Opening {
-    /// Client IP.
-    pub ip: IpAddr,
     /// The session.
     pub addr: Addr<WsSession>,
     /// Its entry in the shared handshaking set, which the registry removes as it takes over.
@@ -233,7 +230,7 @@ impl Registry {
                 reason: "service restart".into(),
             });
         }
-        self.sessions.open(conn_id, open.ip, open.addr);
+        self.sessions.open(conn_id, open.addr);
     }
 
     /// Closes the sessions still in their handshake (`closing`: and refuses new ones);

@@ -16,7 +16,6 @@
 //! most one event per window instead of one per connect, and each is bounded in size.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,8 +111,6 @@ pub struct Authed {
 pub struct Conn<S> {
     /// The session.
     pub addr: S,
-    /// Client IP (after trusted-proxy attribution).
-    pub ip: IpAddr,
     /// Set once the handshake succeeded.
     pub authed: Option<Authed>,
 }
@@ -163,15 +160,8 @@ impl<S> Default for Presence<S> {
 
 impl<S> Presence<S> {
     /// A socket opened (not yet authenticated).
-    pub fn open(&mut self, conn_id: String, ip: IpAddr, addr: S) {
-        self.conns.insert(
-            conn_id,
-            Conn {
-                addr,
-                ip,
-                authed: None,
-            },
-        );
+    pub fn open(&mut self, conn_id: String, addr: S) {
+        self.conns.insert(conn_id, Conn { addr, authed: None });
     }
 
     /// A socket's handshake succeeded (an unknown socket is ignored). Its pre-auth slot is
@@ -338,10 +328,6 @@ mod tests {
             .collect()
     }
 
-    fn ip() -> IpAddr {
-        IpAddr::from([127, 0, 0, 1])
-    }
-
     fn authed(role: Role, scopes: &[&str], device: Option<&str>, name: &str) -> Authed {
         Authed {
             role,
@@ -371,9 +357,9 @@ mod tests {
     #[test]
     fn sockets_authenticate_once_and_are_counted_by_role() {
         let mut p = Presence::default();
-        p.open("a".into(), ip(), 1);
-        p.open("b".into(), ip(), 2);
-        p.open("c".into(), ip(), 3);
+        p.open("a".into(), 1);
+        p.open("b".into(), 2);
+        p.open("c".into(), 3);
         assert_eq!(
             p.counts(),
             Counts {
@@ -417,7 +403,7 @@ mod tests {
     fn events_reach_only_sessions_their_guard_admits() {
         let mut p = Presence::default();
         for (id, h) in [("read", 1), ("none", 2), ("node", 3), ("pending", 4)] {
-            p.open(id.into(), ip(), h);
+            p.open(id.into(), h);
         }
         p.authenticate("read", authed(Role::Operator, &[scopes::READ], None, "r"));
         p.authenticate("none", authed(Role::Operator, &[], None, "n"));
@@ -443,16 +429,16 @@ mod tests {
         let mut p = Presence::default();
         assert_eq!(p.coalesce_window(), Duration::from_millis(100));
         for i in 0..100 {
-            p.open(format!("c{i}"), ip(), i);
+            p.open(format!("c{i}"), i);
         }
         assert_eq!(p.coalesce_window(), Duration::from_millis(200));
         for i in 100..800 {
-            p.open(format!("c{i}"), ip(), i);
+            p.open(format!("c{i}"), i);
             p.authenticate(&format!("c{i}"), entry("cli", i as u64));
         }
         assert_eq!(p.coalesce_window(), Duration::from_millis(900));
         for i in 800..3000 {
-            p.open(format!("c{i}"), ip(), i);
+            p.open(format!("c{i}"), i);
         }
         assert_eq!(p.coalesce_window(), WINDOW_MAX);
     }
@@ -473,10 +459,10 @@ mod tests {
             ("probe", "probe"),
             ("ui", "ui"),
         ] {
-            p.open(id.into(), ip(), 0);
+            p.open(id.into(), 0);
             p.authenticate(id, entry(mode, 1));
         }
-        p.open("pending".into(), ip(), 0);
+        p.open("pending".into(), 0);
         assert!(p.is_tracked("ui"));
         assert!(!p.is_tracked("cli") && !p.is_tracked("be") && !p.is_tracked("probe"));
         assert!(!p.is_tracked("pending") && !p.is_tracked("nope"));
@@ -499,7 +485,7 @@ mod tests {
         let mut p = Presence::default();
         for i in 0..1000u64 {
             let id = format!("c{i}");
-            p.open(id.clone(), ip(), i);
+            p.open(id.clone(), i);
             // Insertion order differs from `ts` order.
             p.authenticate(&id, entry("ui", (i * 7919) % 1000));
         }
@@ -512,7 +498,7 @@ mod tests {
         // Below the cap, everything is listed.
         let mut small = Presence::default();
         for i in 0..3u64 {
-            small.open(format!("s{i}"), ip(), i);
+            small.open(format!("s{i}"), i);
             small.authenticate(&format!("s{i}"), entry("node", i));
         }
         let list = lv(&small, moded("gateway"));

@@ -150,7 +150,6 @@ impl WsSession {
             return None;
         }
         Some(Opening {
-            ip: self.peer.ip,
             addr: ctx.address(),
             ticket: self.ticket,
         })
