@@ -11,7 +11,9 @@
 //!
 //! Lifecycle: `connect.challenge` on start → the first frame must be `connect` → protocol,
 //! role, origin, shared-secret (with the [`Registry`]'s limiter), device rules → `hello-ok`
-//! → request dispatch and `tick` events every `tickIntervalMs`.
+//! → request dispatch and `tick` events every `tickIntervalMs`. Until the registry needs to
+//! know the session (its `hello-ok`, or the slow path's first request about itself) the
+//! session is only in the engine's shared [`Handshaking`] set (`handshaking.rs`).
 //!
 //! Layout: this file holds the actor (state, lifecycle, frame routing, tick, messages);
 //! `transport.rs` the frame decoder and the writer queue (pings, pongs, close);
