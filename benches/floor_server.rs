@@ -14,7 +14,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use actix_codec::{Decoder as _, Encoder as _};
+use actix_http::ws;
 use anyhow::{Context as _, Result, bail};
+use bytes::BytesMut;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -65,26 +68,9 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Appends one unmasked server frame.
-fn frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    out.push(0x80 | opcode);
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
-        n if n <= 0xffff => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(payload);
-}
-
 /// A `res` frame's JSON for request `id` (`hello-ok` for `connect`). Sizes match what the
 /// gateways send (≈ 2 KB hello, ≈ 360 B health), so the client parses as much.
-fn answer(id: &Value, method: &str) -> Vec<u8> {
+fn answer(id: &Value, method: &str) -> String {
     let payload = if method == "connect" {
         json!({
             "type": "hello-ok", "protocol": 4,
@@ -110,12 +96,11 @@ fn answer(id: &Value, method: &str) -> Vec<u8> {
                          "recent": []},
         })
     };
-    serde_json::to_vec(&json!({"type": "res", "id": id, "ok": true, "payload": payload}))
-        .unwrap_or_default()
+    json!({"type": "res", "id": id, "ok": true, "payload": payload}).to_string()
 }
 
 async fn serve(mut sock: TcpStream) -> Result<()> {
-    let mut buf = Vec::with_capacity(4096);
+    let mut buf = BytesMut::with_capacity(4096);
     // The upgrade request.
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -139,75 +124,39 @@ async fn serve(mut sock: TcpStream) -> Result<()> {
         })
         .context("no Sec-WebSocket-Key")?;
     let accept = actix_http::ws::hash_key(key.as_bytes());
-    let mut out = Vec::with_capacity(4096);
+    let mut out = BytesMut::with_capacity(4096);
     out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ");
     out.extend_from_slice(&accept);
     out.extend_from_slice(b"\r\n\r\n");
+    // actix-http's frame codec (server side: client frames must be masked).
+    let mut codec = ws::Codec::new().max_size(MAX_IN);
     let challenge = json!({"type": "event", "event": "connect.challenge",
                            "payload": {"nonce": "00000000-0000-4000-8000-000000000000", "ts": now_ms()}});
-    frame(&mut out, 0x1, &serde_json::to_vec(&challenge)?);
+    codec.encode(ws::Message::Text(challenge.to_string().into()), &mut out)?;
     sock.write_all(&out).await?;
-    buf.drain(..head_end);
+    let _ = buf.split_to(head_end);
 
     loop {
         // Answer every complete frame in the buffer with one write.
         out.clear();
         let mut closing = false;
-        loop {
-            if buf.len() < 2 {
-                break;
-            }
-            let opcode = buf[0] & 0x0f;
-            let masked = buf[1] & 0x80 != 0;
-            let (len, mut at) = match buf[1] & 0x7f {
-                126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
-                127 if buf.len() >= 10 => {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&buf[2..10]);
-                    (
-                        usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX),
-                        10,
-                    )
-                }
-                126 | 127 => break,
-                n => (usize::from(n), 2),
-            };
-            if len > MAX_IN {
-                bail!("client frame too large");
-            }
-            let mask = if masked {
-                if buf.len() < at + 4 {
-                    break;
-                }
-                let m = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-                at += 4;
-                Some(m)
-            } else {
-                None
-            };
-            if buf.len() < at + len {
-                break;
-            }
-            let mut payload = buf[at..at + len].to_vec();
-            if let Some(m) = mask {
-                for (i, b) in payload.iter_mut().enumerate() {
-                    *b ^= m[i % 4];
-                }
-            }
-            buf.drain(..at + len);
-            match opcode {
-                0x1 => {
-                    let req: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+        while let Some(frame) = codec.decode(&mut buf)? {
+            let reply = match frame {
+                ws::Frame::Text(text) => {
+                    let req: Value = serde_json::from_slice(&text).unwrap_or(Value::Null);
                     let method = req["method"].as_str().unwrap_or("");
-                    frame(&mut out, 0x1, &answer(&req["id"], method));
+                    ws::Message::Text(answer(&req["id"], method).into())
                 }
-                0x9 => frame(&mut out, 0xA, &payload),
-                0x8 => {
-                    frame(&mut out, 0x8, &payload);
+                ws::Frame::Ping(p) => ws::Message::Pong(p),
+                ws::Frame::Close(reason) => {
                     closing = true;
-                    break;
+                    ws::Message::Close(reason)
                 }
-                _ => {}
+                _ => continue,
+            };
+            codec.encode(reply, &mut out)?;
+            if closing {
+                break;
             }
         }
         if !out.is_empty() {
@@ -216,9 +165,6 @@ async fn serve(mut sock: TcpStream) -> Result<()> {
         if closing {
             sock.shutdown().await?;
             return Ok(());
-        }
-        if buf.len() > 2 * MAX_IN {
-            bail!("client sent too much");
         }
         if sock.read_buf(&mut buf).await? == 0 {
             return Ok(());
