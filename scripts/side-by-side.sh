@@ -62,19 +62,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run_bench NAME PORT PID: latency + idle against one gateway.
+# run_bench NAME PORT PID [rounds]: with `rounds`, bench.py's latency and throughput are left to
+# the alternating rounds with the floor below (they would be measured twice).
 run_bench() {
-    local name="$1" port="$2" pid="$3" url="ws://127.0.0.1:$2"
+    local name="$1" port="$2" pid="$3" url="ws://127.0.0.1:$2" rounds="${4:-}"
     echo "== ${name}: waiting for the first health" >&2
     python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-wait.json" wait --max-seconds 180 >/dev/null
     sleep "${SETTLE}"   # let start-up work settle before measuring (not a wait for a condition)
     python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-procstats.json" procstats --pid "${pid}" --seconds 3 >/dev/null
-    echo "== ${name}: latency --n ${N}" >&2
-    python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-latency.json" latency --n "${N}" --warmup 20 --pid "${pid}" >/dev/null
+    if [ -z "${rounds}" ]; then
+        echo "== ${name}: latency --n ${N}" >&2
+        python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-latency.json" latency --n "${N}" --warmup 20 --pid "${pid}" >/dev/null
+    fi
     echo "== ${name}: idle --conns ${K}" >&2
     python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-idle.json" idle --conns "${K}" --hold "${HOLD}" --settle "${SETTLE}" --pid "${pid}" --max-open-seconds 300 >/dev/null
-    echo "== ${name}: throughput --connections ${C} --window 64 --seconds ${SECS}" >&2
-    python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-throughput.json" throughput --connections "${C}" --window 64 --seconds "${SECS}" --pid "${pid}" >/dev/null
+    if [ -z "${rounds}" ]; then
+        echo "== ${name}: throughput --connections ${C} --window 64 --seconds ${SECS}" >&2
+        python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-throughput.json" throughput --connections "${C}" --window 64 --seconds "${SECS}" --pid "${pid}" >/dev/null
+    fi
     echo "== ${name}: Rust client (load_bench --port ${port} --pid ${pid} --conns 0)" >&2
     cargo bench --bench load_bench -- --port "${port}" --pid "${pid}" --token "${TOKEN}" --conns 0 --probes "${N}" \
         --health-conns "${C}" --health-n 40000 --no-invoke --no-flow --json "${OUT}/${name}-load.json" >"${OUT}/${name}-load.txt" 2>&1 \
@@ -114,7 +119,7 @@ JSON
   exec setsid "${ROOT}/target/release/openclaw" gateway run --port "${RS_PORT}" --token "${TOKEN}" ) >"${OUT}/openclaw-rs.log" 2>&1 &
 RS_PID=$!
 PIDS+=("${RS_PID}")
-run_bench openclaw-rs "${RS_PORT}" "${RS_PID}"
+run_bench openclaw-rs "${RS_PORT}" "${RS_PID}" rounds
 
 # --- the client's floor: a server that does no work (benches/floor_server.rs) ---
 # What bench.py itself costs: no gateway can score better than this with the same client.
