@@ -81,10 +81,9 @@ impl Handshaking {
 
     /// Refuses new sessions from now on and takes every session out (shutdown).
     pub fn close(&self) -> Vec<Addr<WsSession>> {
-        let mut inner = self.lock();
-        inner.closed = true;
-        let taken = std::mem::take(&mut inner.sessions);
-        taken.into_values().collect()
+        // No session enters once `closed` is set, so the drain after it takes them all.
+        self.lock().closed = true;
+        self.drain()
     }
 }
 
