@@ -173,12 +173,14 @@ async fn transcript_that_cannot_be_written_is_an_error_not_a_panic() {
         )),
         "{hist}"
     );
-    let stderr = gw.stderr();
-    assert!(
-        stderr.lines().any(|l| l.contains("transcript not saved: ")
-            && l.contains(&sessions_dir.display().to_string())),
-        "{stderr}"
+    // The gateway logs this before the run ends, but its stderr reaches this test through
+    // a pipe and a reader thread, which may still be behind the WebSocket answer: wait.
+    let sessions_dir_text = sessions_dir.display().to_string();
+    gw.wait_stderr_line(
+        &["transcript not saved: ", &sessions_dir_text],
+        std::time::Duration::from_secs(10),
     );
+    let stderr = gw.stderr();
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     std::fs::remove_file(&blocker).expect("remove blocker");
