@@ -4,7 +4,8 @@
 //!
 //! Figures:
 //! - spawn → listening line and → first `hello-ok`; gateway RSS idle (after one connection);
-//! - connect + hello + `health` p50/p99 with nothing held (sequential, raw client);
+//! - connect + hello + `health` p50/p99 with nothing held (sequential, raw client), and the
+//!   p50 of each phase (TCP + upgrade, `connect` → `hello-ok`, `health`);
 //! - `health` req/s over several connections, 64 in flight each;
 //! - `node.invoke` round trips (sequential p50/p99) and pipelined calls/s;
 //! - N held authenticated connections (real v4 handshake, events drained, pings answered):
@@ -22,6 +23,10 @@
 //! Loopback only (held connections spread over 127.0.0.1 … 127.0.0.K as source addresses);
 //! every phase is bounded in count and time and fails with a message naming the phase; the
 //! gateway is killed on exit (also on panic).
+//!
+//! `--port P --pid PID` measures a server that is already running instead (the gateway, or
+//! `benches/floor_server.rs` for the floor of the connect and invoke figures:
+//! `scripts/bench/floor.sh` alternates the two).
 
 mod common;
 
@@ -223,11 +228,17 @@ fn health_req(id: &str) -> String {
     format!(r#"{{"type":"req","id":"{id}","method":"health","params":{{}}}}"#)
 }
 
-/// One connect + hello + `health` with the raw client; returns its duration.
-async fn probe(dst: SocketAddr, src: IpAddr, params: &str, seed: u32) -> Result<Duration> {
+/// The phases of one probe: TCP connect + upgrade (to the `101`), `connect` → `hello-ok`
+/// (the challenge comes with the `101` or just after it), `health` → its `res`.
+type Phases = [Duration; 3];
+
+/// One connect + hello + `health` with the raw client; returns its phases.
+async fn probe(dst: SocketAddr, src: IpAddr, params: &str, seed: u32) -> Result<Phases> {
     let t0 = Instant::now();
     let mut c = RawConn::open(src, dst, IO, seed).await?;
+    let upgraded = Instant::now();
     c.handshake(params, IO).await?;
+    let hello = Instant::now();
     c.send_text(&health_req("h")).await?;
     timeout(IO, async {
         loop {
@@ -243,9 +254,9 @@ async fn probe(dst: SocketAddr, src: IpAddr, params: &str, seed: u32) -> Result<
     })
     .await
     .map_err(|_| anyhow!("no health response within {IO:?}"))??;
-    let d = t0.elapsed();
+    let done = Instant::now();
     let _ = c.send(0x8, &1000u16.to_be_bytes()).await;
-    Ok(d)
+    Ok([upgraded - t0, hello - upgraded, done - hello])
 }
 
 /// `n` sequential probes; `(p50, p99, ok)` in ms.
@@ -257,6 +268,7 @@ async fn probes(
     warmup: usize,
 ) -> Result<Value> {
     let mut lat = Vec::with_capacity(n);
+    let mut phases: [Vec<Duration>; 3] = Default::default();
     let mut errors = 0;
     let started = Instant::now();
     for i in 0..warmup + n {
@@ -265,7 +277,12 @@ async fn probes(
             break;
         }
         match probe(dst, IpAddr::V4(Ipv4Addr::LOCALHOST), params, i as u32).await {
-            Ok(d) if i >= warmup => lat.push(d),
+            Ok(ph) if i >= warmup => {
+                lat.push(ph.iter().sum());
+                for (all, d) in phases.iter_mut().zip(ph) {
+                    all.push(d);
+                }
+            }
             Ok(_) => {}
             Err(e) => {
                 errors += 1;
@@ -285,8 +302,13 @@ async fn probes(
         "    {label}: {} probes, {errors} errors: p50 {p50:.3} ms, p90 {p90:.3} ms, p99 {p99:.3} ms, max {max:.3} ms",
         v.len()
     );
+    let [upgrade, hello, health] = phases.map(|d| pct(&sorted_ms(&d), 50.0));
+    println!(
+        "      p50 by phase: TCP + upgrade {upgrade:.3} ms, connect → hello-ok {hello:.3} ms, health {health:.3} ms"
+    );
     Ok(
-        json!({"n": v.len(), "errors": errors, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max}),
+        json!({"n": v.len(), "errors": errors, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max,
+              "phase_p50_ms": {"upgrade": upgrade, "hello": hello, "health": health}}),
     )
 }
 
@@ -579,7 +601,7 @@ async fn run(args: Args) -> Result<()> {
         "[start] spawn → listening {:.2} ms, → first health answered {:.2} ms (that connection {:.2} ms)",
         ms(listening),
         ms(hello),
-        ms(first)
+        ms(first.iter().sum())
     );
     out.insert("spawn_listening_ms".into(), json!(ms(listening)));
     out.insert("spawn_first_health_ms".into(), json!(ms(hello)));
