@@ -50,17 +50,9 @@ cargo bench --bench floor_server --no-run >&2
 # K held connections plus the probes need file descriptors on both sides.
 ulimit -n "$(( K * 2 + 1024 ))" 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -TERM "-${p}" 2>/dev/null || kill -TERM "${p}" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 40); do kill -0 "${p}" 2>/dev/null || break; sleep 0.25; done
-        kill -KILL "-${p}" 2>/dev/null || kill -KILL "${p}" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
+# shellcheck source=bench/procs.sh
+source scripts/bench/procs.sh
+trap stop_pids EXIT
 
 # run_bench NAME PORT PID [rounds]: with `rounds`, bench.py's latency and throughput are left to
 # the alternating rounds with the floor below (they would be measured twice).
@@ -102,7 +94,7 @@ OC_PID=$!
 PIDS+=("${OC_PID}")
 T0=$(date +%s.%N)
 run_bench openclaw "${OC_PORT}" "${OC_PID}"
-cleanup; PIDS=()
+stop_pids
 
 # --- ours ---
 RS_HOME="$(mktemp -d)"
@@ -138,7 +130,7 @@ for r in $(seq 1 "${ROUNDS}"); do
         python3 "${BENCH}" --url "${url}" --token "${TOKEN}" --json-out "${OUT}/${name}-throughput-r${r}.json" throughput --connections "${C}" --window 64 --seconds "${SECS}" >/dev/null
     done
 done
-cleanup; PIDS=()
+stop_pids
 rm -rf "${OC_HOME}" "${RS_HOME}"
 python3 - "${OUT}" "${ROUNDS}" <<'PY'
 import json, shutil, sys

@@ -24,16 +24,11 @@ cargo build --release --bin openclaw >&2
 cargo bench --bench load_bench --no-run >&2
 cargo bench --bench floor_server --no-run >&2
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-PIDS=()
+# shellcheck source=procs.sh
+source scripts/bench/procs.sh
 HOMES=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill -TERM "-${p}" 2>/dev/null || kill -TERM "${p}" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 40); do kill -0 "${p}" 2>/dev/null || break; sleep 0.25; done
-        kill -KILL "-${p}" 2>/dev/null || kill -KILL "${p}" 2>/dev/null || true
-    done
+    stop_pids
     for h in "${HOMES[@]}"; do rm -rf "${h}"; done
 }
 trap cleanup EXIT
