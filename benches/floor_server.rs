@@ -153,12 +153,13 @@ fn on_text(conn: u64, text: &[u8]) -> Option<String> {
             Some(res(id, json!({"pending": pending, "paired": []})))
         }
         "node.invoke" => RELAY.with_borrow_mut(|r| {
+            let unavailable = || {
+                json!({"type": "res", "id": id, "ok": false,
+                       "error": {"code": "UNAVAILABLE", "message": "no node connected"}})
+                .to_string()
+            };
             let Some((node_conn, node_id)) = r.node.clone() else {
-                return Some(
-                    json!({"type": "res", "id": id, "ok": false,
-                                   "error": {"code": "UNAVAILABLE", "message": "no node"}})
-                    .to_string(),
-                );
+                return Some(unavailable());
             };
             r.next_call += 1;
             let call = format!("00000000-0000-4000-8000-{:012x}", r.next_call);
@@ -172,9 +173,10 @@ fn on_text(conn: u64, text: &[u8]) -> Option<String> {
                 .outboxes
                 .get(&node_conn)
                 .is_some_and(|tx| tx.send(event.to_string()).is_ok());
-            if sent {
-                r.calls.insert(call, (conn, id.clone()));
+            if !sent {
+                return Some(unavailable());
             }
+            r.calls.insert(call, (conn, id.clone()));
             None
         }),
         "node.invoke.result" => {
