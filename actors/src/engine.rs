@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use std::rc::Rc;
 
@@ -16,6 +16,7 @@ use crate::channel::ChannelRegistration;
 use crate::pairing::{self, PairingBook};
 use crate::ports::ChatModel;
 use crate::protocol;
+use crate::protocol::health::{EmptyObject, HealthGateway, HealthSessions, HealthSummary};
 use crate::registry::Registry;
 use crate::registry::channels::RegisterChannel;
 use crate::store::{self, StoreActor};
@@ -231,6 +232,8 @@ pub struct Shared {
     /// The failed-auth limiter and the published presence (see
     /// [`crate::registry::hello_view`]).
     pub hello_view: crate::registry::hello_view::HelloView,
+    /// `<state>/agents/main/sessions/sessions.json`, reported by `health`.
+    sessions_path: String,
 }
 
 impl Shared {
@@ -240,43 +243,43 @@ impl Shared {
     }
 
     /// Where session transcripts will live (reported by `health`).
-    pub fn sessions_path(&self) -> String {
-        self.config
-            .state_dir
-            .join("agents")
-            .join("main")
-            .join("sessions")
-            .join("sessions.json")
-            .display()
-            .to_string()
+    pub fn sessions_path(&self) -> &str {
+        &self.sessions_path
     }
 
     /// The `health` summary (`HealthSummary`): the fields `openclaw health` and
-    /// `openclaw gateway call health` read.
-    pub fn health(&self) -> Value {
-        let started = Instant::now();
-        let count = self
-            .session_count
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let sessions = json!({"path": self.sessions_path(), "count": count, "recent": []});
-        json!({
-            "ok": true,
-            "ts": now_ms(),
-            "durationMs": u64::try_from(started.elapsed().as_millis()).unwrap_or(0),
-            "channels": {},
-            "channelOrder": [],
-            "channelLabels": {},
-            "heartbeatSeconds": 0,
-            "defaultAgentId": "main",
-            "agents": [],
-            "sessions": sessions,
-            "gateway": {
-                "version": self.config.server_version,
-                "uptimeMs": self.uptime_ms(),
-                "port": self.live.get().port,
-                "bind": self.config.bind_mode,
+    /// `openclaw gateway call health` read, written from where they live.
+    pub fn health_summary(&self) -> HealthSummary<'_> {
+        HealthSummary {
+            agents: [],
+            channel_labels: EmptyObject,
+            channel_order: [],
+            channels: EmptyObject,
+            default_agent_id: "main",
+            // Gathered from memory: nothing to wait for.
+            duration_ms: 0,
+            gateway: HealthGateway {
+                bind: &self.config.bind_mode,
+                port: self.live.get().port,
+                uptime_ms: self.uptime_ms(),
+                version: &self.config.server_version,
             },
-        })
+            heartbeat_seconds: 0,
+            ok: true,
+            sessions: HealthSessions {
+                count: self
+                    .session_count
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                path: &self.sessions_path,
+                recent: [],
+            },
+            ts: now_ms(),
+        }
+    }
+
+    /// [`Self::health_summary`] as a JSON object, for callers that add to it.
+    pub fn health(&self) -> Value {
+        serde_json::to_value(self.health_summary()).unwrap_or_default()
     }
 
     /// This gateway's own presence entry.
@@ -365,6 +368,14 @@ impl Engine {
         let store = StoreActor::start(config.state_dir.clone());
         let live = crate::hot::LiveSettings::new(crate::hot::HotConfig::of(&config));
         let hello_view = crate::registry::hello_view::HelloView::new(config.auth.rate_limit);
+        let sessions_path = config
+            .state_dir
+            .join("agents")
+            .join("main")
+            .join("sessions")
+            .join("sessions.json")
+            .display()
+            .to_string();
         let shared = Arc::new(Shared {
             live,
             ops: std::sync::OnceLock::new(),
@@ -377,6 +388,7 @@ impl Engine {
             handshaking: crate::ws_session::Handshaking::default(),
             session_count: std::sync::atomic::AtomicUsize::new(sessions_index.len()),
             hello_view,
+            sessions_path,
         });
         let model: Rc<dyn ChatModel> = deps
             .model

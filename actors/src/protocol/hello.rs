@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::frame::StateVersion;
+use super::health::HealthSummary;
 use super::role::Role;
 use crate::registry::presence::PresenceEntry;
 
@@ -95,7 +95,7 @@ pub struct Snapshot<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_path: Option<String>,
     /// The `health` summary.
-    pub health: Value,
+    pub health: HealthSummary<'a>,
     /// Presence entries, the gateway's own first.
     pub presence: &'a [Arc<PresenceEntry>],
     /// Default agent session.
@@ -149,7 +149,7 @@ impl From<StateVersion> for SortedStateVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     /// The `json!` builder the typed payload replaced (kept here as the reference).
     #[allow(clippy::too_many_arguments)]
@@ -238,7 +238,28 @@ mod tests {
             health: 2,
         };
         let scopes = vec!["operator.admin".to_owned(), "operator.read".to_owned()];
-        let health = json!({"ok": true, "ts": 9, "gateway": {"port": 1, "bind": "loopback"}});
+        let health = || HealthSummary {
+            agents: [],
+            channel_labels: crate::protocol::health::EmptyObject,
+            channel_order: [],
+            channels: crate::protocol::health::EmptyObject,
+            default_agent_id: "main",
+            duration_ms: 0,
+            gateway: crate::protocol::health::HealthGateway {
+                bind: "loopback",
+                port: 1,
+                uptime_ms: 2,
+                version: "0.1.0",
+            },
+            heartbeat_seconds: 0,
+            ok: true,
+            sessions: crate::protocol::health::HealthSessions {
+                count: 0,
+                path: "/s/sessions.json",
+                recent: [],
+            },
+            ts: 9,
+        };
         for (admin, issued, config) in [
             (false, None, None),
             (
@@ -274,7 +295,7 @@ mod tests {
                 snapshot: Snapshot {
                     auth_mode: admin.then_some("token"),
                     config_path: config.filter(|_| admin),
-                    health: health.clone(),
+                    health: health(),
                     presence: &presence,
                     session_defaults: SESSION_DEFAULTS,
                     state_dir: admin.then(|| "/var/lib/openclaw".to_owned()),

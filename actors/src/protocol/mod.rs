@@ -5,6 +5,7 @@ pub mod codes;
 pub mod connect;
 pub mod error;
 pub mod frame;
+pub mod health;
 pub mod hello;
 pub mod role;
 pub mod scopes;

@@ -582,7 +582,7 @@ impl Handler<ListSessions> for Registry {
             limit_applied: msg.limit,
             next_offset: None,
             offset: 0,
-            path: self.shared.sessions_path(),
+            path: self.shared.sessions_path().to_owned(),
             sessions,
             total_count: total,
         })

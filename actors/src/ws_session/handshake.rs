@@ -633,7 +633,7 @@ impl WsSession {
                     .as_ref()
                     .filter(|_| admin)
                     .map(|p| p.display().to_string()),
-                health: self.shared.health(),
+                health: self.shared.health_summary(),
                 presence: &snap.presence,
                 session_defaults: SESSION_DEFAULTS,
                 state_dir: admin.then(|| cfg.state_dir.display().to_string()),

@@ -72,8 +72,8 @@ impl WsSession {
     /// `health {probe?}`: the gateway's health, with the channels' when any are configured.
     fn health(&mut self, call: Call, _: HealthParams, ctx: &mut Context<Self>) {
         if self.shared.config.channel_accounts == 0 {
-            let health = self.shared.health();
-            return self.respond_ok(&call.id, &health, ctx);
+            let shared = self.shared.clone();
+            return self.respond_ok(&call.id, &shared.health_summary(), ctx);
         }
         let fut = self.registry.send(ChannelsStatus);
         let shared = self.shared.clone();
