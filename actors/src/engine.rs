@@ -16,7 +16,7 @@ use crate::channel::ChannelRegistration;
 use crate::pairing::{self, PairingBook};
 use crate::ports::ChatModel;
 use crate::protocol;
-use crate::protocol::health::{EmptyObject, HealthGateway, HealthSessions, HealthSummary};
+use crate::protocol::health::{HealthGateway, HealthSummary};
 use crate::registry::Registry;
 use crate::registry::channels::RegisterChannel;
 use crate::store::{self, StoreActor};
@@ -250,31 +250,16 @@ impl Shared {
     /// The `health` summary (`HealthSummary`): the fields `openclaw health` and
     /// `openclaw gateway call health` read, written from where they live.
     pub fn health_summary(&self) -> HealthSummary<'_> {
-        HealthSummary {
-            agents: [],
-            channel_labels: EmptyObject,
-            channel_order: [],
-            channels: EmptyObject,
-            default_agent_id: "main",
-            // Gathered from memory: nothing to wait for.
-            duration_ms: 0,
-            gateway: HealthGateway {
-                bind: &self.config.bind_mode,
-                port: self.live.get().port,
-                uptime_ms: self.uptime_ms(),
-                version: &self.config.server_version,
-            },
-            heartbeat_seconds: 0,
-            ok: true,
-            sessions: HealthSessions {
-                count: self
-                    .session_count
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                path: &self.sessions_path,
-                recent: [],
-            },
-            ts: now_ms(),
-        }
+        let gateway = HealthGateway {
+            bind: &self.config.bind_mode,
+            port: self.live.get().port,
+            uptime_ms: self.uptime_ms(),
+            version: &self.config.server_version,
+        };
+        let count = self
+            .session_count
+            .load(std::sync::atomic::Ordering::Relaxed);
+        HealthSummary::new(gateway, count, &self.sessions_path, now_ms())
     }
 
     /// [`Self::health_summary`] as a JSON object, for callers that add to it.

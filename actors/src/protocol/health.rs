@@ -35,6 +35,31 @@ pub struct HealthSummary<'a> {
     pub ts: u64,
 }
 
+impl<'a> HealthSummary<'a> {
+    /// The summary for `gateway` with `count` agent sessions indexed at `sessions_path`, at
+    /// `ts` (ms since the epoch).
+    pub fn new(gateway: HealthGateway<'a>, count: usize, sessions_path: &'a str, ts: u64) -> Self {
+        Self {
+            agents: [],
+            channel_labels: EmptyObject,
+            channel_order: [],
+            channels: EmptyObject,
+            default_agent_id: "main",
+            // Gathered from memory: nothing to wait for.
+            duration_ms: 0,
+            gateway,
+            heartbeat_seconds: 0,
+            ok: true,
+            sessions: HealthSessions {
+                count,
+                path: sessions_path,
+                recent: [],
+            },
+            ts,
+        }
+    }
+}
+
 /// `health.gateway`.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -84,28 +109,13 @@ mod tests {
             ),
             ("/tmp/a \"quoted\" dir/ü/sessions.json", "1.2.3-rc.1", "lan"),
         ] {
-            let typed = HealthSummary {
-                agents: [],
-                channel_labels: EmptyObject,
-                channel_order: [],
-                channels: EmptyObject,
-                default_agent_id: "main",
-                duration_ms: 0,
-                gateway: HealthGateway {
-                    bind,
-                    port: 18789,
-                    uptime_ms: 1234,
-                    version,
-                },
-                heartbeat_seconds: 0,
-                ok: true,
-                sessions: HealthSessions {
-                    count: 3,
-                    path,
-                    recent: [],
-                },
-                ts: 1_796_000_000_000,
+            let gateway = HealthGateway {
+                bind,
+                port: 18789,
+                uptime_ms: 1234,
+                version,
             };
+            let typed = HealthSummary::new(gateway, 3, path, 1_796_000_000_000);
             // The `json!` builder the typed summary replaced.
             let sessions = json!({"path": path, "count": 3, "recent": []});
             let reference = json!({

@@ -238,27 +238,14 @@ mod tests {
             health: 2,
         };
         let scopes = vec!["operator.admin".to_owned(), "operator.read".to_owned()];
-        let health = || HealthSummary {
-            agents: [],
-            channel_labels: crate::protocol::health::EmptyObject,
-            channel_order: [],
-            channels: crate::protocol::health::EmptyObject,
-            default_agent_id: "main",
-            duration_ms: 0,
-            gateway: crate::protocol::health::HealthGateway {
+        let health = || {
+            let gateway = crate::protocol::health::HealthGateway {
                 bind: "loopback",
                 port: 1,
                 uptime_ms: 2,
                 version: "0.1.0",
-            },
-            heartbeat_seconds: 0,
-            ok: true,
-            sessions: crate::protocol::health::HealthSessions {
-                count: 0,
-                path: "/s/sessions.json",
-                recent: [],
-            },
-            ts: 9,
+            };
+            HealthSummary::new(gateway, 0, "/s/sessions.json", 9)
         };
         for (admin, issued, config) in [
             (false, None, None),
