@@ -5,9 +5,11 @@
 //! [`SessionOpened`] before its first request on the slow path; and on close
 //! ([`SessionClosed`]). Until then the session is only in the engine's shared
 //! [`Handshaking`](crate::ws_session::Handshaking) set, so a socket that never
-//! authenticates never wakes this actor. It owns presence, the per-IP count of unauthenticated sockets, and
-//! the failed-auth limiter, and it fans broadcasts out to sessions with `try_send` (a slow
-//! session's full mailbox drops the event instead of growing our memory).
+//! authenticates never wakes this actor (the sessions also take and give back their per-IP
+//! pre-auth slots themselves, in `Shared::preauth`). It owns presence and decides with the
+//! failed-auth limiter (which it shares with the sessions, see [`hello_view`]), and it fans
+//! broadcasts out to sessions with `try_send` (a slow session's full mailbox drops the event
+//! instead of growing our memory).
 //!
 //! It also owns pairing (devices, device tokens, node command surfaces — persisted through
 //! the [`StoreActor`]) and the map of connected nodes, and routes `node.invoke` calls to
