@@ -281,6 +281,7 @@ async fn serve(mut sock: TcpStream) -> Result<()> {
                            "payload": {"nonce": "00000000-0000-4000-8000-000000000000", "ts": now_ms()}});
     codec.encode(ws::Message::Text(challenge.to_string().into()), &mut out)?;
     sock.write_all(&out).await?;
+    out.clear();
     let _ = buf.split_to(head_end);
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -292,8 +293,7 @@ async fn serve(mut sock: TcpStream) -> Result<()> {
     let _registered = Registered(conn);
     loop {
         // Answer every complete frame in the buffer, and send what other connections
-        // relayed here, with one write.
-        out.clear();
+        // relayed here, with one write (`out` may already hold a relayed frame).
         let mut closing = false;
         while let Some(frame) = codec.decode(&mut buf)? {
             let reply = match frame {
@@ -313,11 +313,12 @@ async fn serve(mut sock: TcpStream) -> Result<()> {
                 break;
             }
         }
-        while let Ok(relayed) = rx.try_recv() {
+        while !closing && let Ok(relayed) = rx.try_recv() {
             codec.encode(ws::Message::Text(relayed.into()), &mut out)?;
         }
         if !out.is_empty() {
             sock.write_all(&out).await?;
+            out.clear();
         }
         if closing {
             sock.shutdown().await?;
@@ -330,9 +331,7 @@ async fn serve(mut sock: TcpStream) -> Result<()> {
                 }
             }
             Some(relayed) = rx.recv() => {
-                out.clear();
                 codec.encode(ws::Message::Text(relayed.into()), &mut out)?;
-                sock.write_all(&out).await?;
             }
         }
     }
