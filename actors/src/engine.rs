@@ -218,7 +218,7 @@ pub struct Shared {
     /// Unauthenticated sockets per IP.
     pub preauth: PreauthCounter,
     /// Sessions in their handshake that the registry does not track yet.
-    pub handshaking: crate::ws_session::Handshaking,
+    pub untracked: crate::ws_session::Untracked,
     /// Number of agent sessions, kept by the registry (read by `health` without a round
     /// trip).
     pub session_count: std::sync::atomic::AtomicUsize,
@@ -370,7 +370,7 @@ impl Engine {
             boot_id: uuid::Uuid::new_v4().to_string(),
             instance_id: uuid::Uuid::new_v4().to_string(),
             preauth: PreauthCounter::default(),
-            handshaking: crate::ws_session::Handshaking::default(),
+            untracked: crate::ws_session::Untracked::default(),
             session_count: std::sync::atomic::AtomicUsize::new(sessions_index.len()),
             hello_view,
             sessions_path,

@@ -123,6 +123,19 @@ pub enum EventGuard {
     Nobody,
 }
 
+impl EventGuard {
+    /// Whether a session of `role` holding `scopes` receives the event.
+    pub fn admits(self, role: crate::protocol::role::Role, scopes: &[String]) -> bool {
+        match self {
+            EventGuard::Everyone => true,
+            EventGuard::Operator(scope) => {
+                role == crate::protocol::role::Role::Operator && satisfied(scopes, scope)
+            }
+            EventGuard::Nobody => false,
+        }
+    }
+}
+
 /// The guard for a broadcast event name.
 pub fn event_guard(event: &str) -> EventGuard {
     match event {

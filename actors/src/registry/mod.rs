@@ -1,12 +1,14 @@
 //! # `Registry` — the gateway's one owner of cross-connection state
 //!
-//! Runs on the system arbiter. A [`WsSession`] registers with it once it needs to: with its
-//! [`SessionAuthenticated`] on the hello fast path (carrying an [`Opening`]), or with
-//! [`SessionOpened`] before its first request on the slow path; and on close
+//! Runs on the system arbiter. A [`WsSession`] registers with it once it needs to: with
+//! [`SessionOpened`] before its first request on the slow hello path (devices, nodes,
+//! presence-listed clients), then [`SessionAuthenticated`]; and on close
 //! ([`SessionClosed`]). Until then the session is only in the engine's shared
-//! [`Handshaking`](crate::ws_session::Handshaking) set, so a socket that never
-//! authenticates never wakes this actor (the sessions also take and give back their per-IP
-//! pre-auth slots themselves, in `Shared::preauth`). It owns presence and decides with the
+//! [`Untracked`](crate::ws_session::Untracked) set, so a socket that never authenticates
+//! never wakes this actor, and neither does the short-lived deviceless operator the hello
+//! fast path admits (the CLI's one-call connections): it stays in that set, where this
+//! actor's broadcasts, `status` counts, secret rotation and shutdown reach it. (The sessions
+//! also take and give back their per-IP pre-auth slots themselves, in `Shared::preauth`.) It owns presence and decides with the
 //! failed-auth limiter (which it shares with the sessions, see [`hello_view`]), and it fans
 //! broadcasts out to sessions with `try_send` (a slow session's full mailbox drops the event
 //! instead of growing our memory).
@@ -149,14 +151,17 @@ impl Registry {
         }
         let payload: Arc<str> = Arc::from(payload.to_string());
         let name: Arc<str> = Arc::from(event);
-        for addr in self.sessions.audience(event, skip) {
+        let send = |addr: &Addr<WsSession>| {
             // A full mailbox means the session is not keeping up: drop, do not grow.
             let _ = addr.try_send(SendEvent {
                 event: name.clone(),
                 payload: payload.clone(),
                 state_version: with_version.then_some(self.version),
             });
-        }
+        };
+        self.sessions.audience(event, skip).for_each(send);
+        // The fast path's operators (never skipped: `skip` names a tracked session).
+        self.shared.untracked.for_audience(guard, send);
     }
 
     /// Presence changed: bump the version now, broadcast the list soon. Broadcasts are
@@ -172,7 +177,7 @@ impl Registry {
             return;
         }
         self.presence_scheduled = true;
-        let window = self.sessions.coalesce_window();
+        let window = self.sessions.coalesce_window(self.shared.untracked.len());
         ctx.run_later(window, |act, _| {
             act.presence_scheduled = false;
             let payload = json!({ "presence": act.presence_list() });
@@ -197,12 +202,13 @@ impl Actor for Registry {
 pub struct Opening {
     /// The session.
     pub addr: Addr<WsSession>,
-    /// Its entry in the shared handshaking set, which the registry removes as it takes over.
+    /// Its entry in the shared [`Untracked`](crate::ws_session::Untracked) set, which the
+    /// registry removes as it takes over.
     pub ticket: Option<u64>,
 }
 
 /// Sent by a `WsSession` before its first request about its own connection on the slow
-/// hello path (the fast path puts the [`Opening`] in its `SessionAuthenticated`).
+/// hello path (the fast path never sends it: see [`Untracked`](crate::ws_session::Untracked)).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SessionOpened {
@@ -224,7 +230,7 @@ impl Registry {
     /// Starts tracking a session (closing it at once if the gateway is shutting down).
     fn open_session(&mut self, conn_id: String, open: Opening) {
         if let Some(t) = open.ticket {
-            self.shared.handshaking.leave(t);
+            self.shared.untracked.leave(t);
         }
         if self.shutting_down {
             open.addr.do_send(CloseSession {
@@ -235,21 +241,21 @@ impl Registry {
         self.sessions.open(conn_id, open.addr);
     }
 
-    /// Closes the sessions still in their handshake (`closing`: and refuses new ones);
-    /// returns how many.
-    fn close_handshaking(&mut self, closing: bool) -> usize {
-        let handshaking = if closing {
-            self.shared.handshaking.close()
+    /// Closes the sessions it does not track (in their handshake, or fast-path operators;
+    /// `closing`: and refuses new ones); returns how many.
+    fn close_untracked(&mut self, closing: bool) -> usize {
+        let untracked = if closing {
+            self.shared.untracked.close()
         } else {
-            self.shared.handshaking.drain()
+            self.shared.untracked.drain()
         };
-        for addr in &handshaking {
+        for addr in &untracked {
             addr.do_send(CloseSession {
                 code: close::SERVICE_RESTART,
                 reason: "service restart".into(),
             });
         }
-        handshaking.len()
+        untracked.len()
     }
 }
 
@@ -262,8 +268,9 @@ pub struct HelloSnapshot {
     pub state_version: StateVersion,
 }
 
-/// Sent by a `WsSession` once its handshake succeeded. Releases its pre-auth slot, adds it
-/// to presence and broadcasts `presence` to the other operators. Replies with the snapshot.
+/// Sent by a `WsSession` on the slow hello path (after [`SessionOpened`]) once its handshake
+/// succeeded: adds it to presence and broadcasts `presence` to the other operators. Replies
+/// with the snapshot.
 #[derive(Message)]
 #[rtype(result = "Result<HelloSnapshot, Duration>")]
 pub struct SessionAuthenticated {
@@ -277,24 +284,16 @@ pub struct SessionAuthenticated {
     pub presence: presence::PresenceEntry,
     /// The verified device id, if the client presented one.
     pub device_id: Option<String>,
-    /// Set when the client's credential matched but its lockout was not checked yet (fast
-    /// path: one registry round trip for the common connect): the limiter bucket to check.
-    /// `Err(retry)` when it is locked out.
+    /// Set when the client's credential matched but its lockout was not checked yet (one
+    /// registry round trip for the connect): the limiter bucket to check. `Err(retry)` when
+    /// it is locked out.
     pub check_lockout: Option<LimiterKey>,
-    /// Whether the sender waits for the snapshot (false: it read the published one, see
-    /// [`hello_view`], and sent this with `do_send`).
-    pub reply_snapshot: bool,
-    /// Set on the fast path: the registry does not track the session yet.
-    pub open: Option<Opening>,
 }
 
 impl Handler<SessionAuthenticated> for Registry {
     type Result = Result<HelloSnapshot, Duration>;
 
-    fn handle(&mut self, mut msg: SessionAuthenticated, ctx: &mut Self::Context) -> Self::Result {
-        if let Some(open) = msg.open.take() {
-            self.open_session(msg.conn_id.clone(), open);
-        }
+    fn handle(&mut self, msg: SessionAuthenticated, ctx: &mut Self::Context) -> Self::Result {
         if let Some(key) = &msg.check_lockout {
             match self.auth_verdict(key, true) {
                 AuthVerdict::Locked(retry) => return Err(retry),
@@ -313,12 +312,6 @@ impl Handler<SessionAuthenticated> for Registry {
         );
         if self.sessions.is_tracked(&msg.conn_id) {
             self.broadcast_presence(ctx);
-        }
-        if !msg.reply_snapshot {
-            return Ok(HelloSnapshot {
-                presence: Vec::new(),
-                state_version: self.version,
-            });
         }
         Ok(HelloSnapshot {
             presence: self.presence_list(),
@@ -444,9 +437,9 @@ impl Handler<GetStats> for Registry {
     type Result = MessageResult<GetStats>;
 
     fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
-        let handshaking = self.shared.handshaking.len();
+        let untracked = self.shared.untracked.counts();
         let mut s = Stats {
-            connections: self.sessions.len() + handshaking,
+            connections: self.sessions.len() + untracked.handshaking + untracked.operators,
             sessions: self.sessions_index.len(),
             active_runs: self.runs.active_count(),
             queued_runs: self.runs.queued_count(),
@@ -455,9 +448,9 @@ impl Handler<GetStats> for Registry {
             ..Default::default()
         };
         let counts = self.sessions.counts();
-        s.operators = counts.operators;
+        s.operators = counts.operators + untracked.operators;
         s.nodes = counts.nodes;
-        s.pending = counts.pending + handshaking;
+        s.pending = counts.pending + untracked.handshaking;
         MessageResult(s)
     }
 }
@@ -489,7 +482,7 @@ impl Handler<ShutdownGateway> for Registry {
                 reason: "service restart".into(),
             });
         }
-        self.sessions.len() + self.close_handshaking(true)
+        self.sessions.len() + self.close_untracked(true)
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::protocol::role::Role;
-use crate::protocol::scopes::{self, EventGuard};
+use crate::protocol::scopes;
 
 /// Entries in the `system-presence` list at most, the gateway's own included (OpenClaw's
 /// `MAX_ENTRIES`; the oldest by `ts` are left out).
@@ -89,7 +89,12 @@ pub struct PresenceEntry {
 /// Whether a session with this presence entry is listed in `system-presence` (and its
 /// connect and disconnect broadcast): every `mode` but the ephemeral ones.
 pub fn tracked(entry: &PresenceEntry) -> bool {
-    let mode = entry.mode.trim();
+    mode_tracked(&entry.mode)
+}
+
+/// Whether a client of `client.mode` `mode` is listed in presence (see [`tracked`]).
+pub fn mode_tracked(mode: &str) -> bool {
+    let mode = mode.trim();
     !EPHEMERAL_MODES.iter().any(|m| mode.eq_ignore_ascii_case(m))
 }
 
@@ -280,14 +285,7 @@ impl<S> Presence<S> {
                 return None;
             }
             let a = c.authed.as_ref()?;
-            let admitted = match guard {
-                EventGuard::Everyone => true,
-                EventGuard::Operator(scope) => {
-                    a.role == Role::Operator && scopes::satisfied(&a.scopes, scope)
-                }
-                EventGuard::Nobody => false,
-            };
-            admitted.then_some(&c.addr)
+            guard.admits(a.role, &a.scopes).then_some(&c.addr)
         })
     }
 
@@ -300,9 +298,10 @@ impl<S> Presence<S> {
 
     /// How long presence broadcasts are coalesced: each carries the list (≤ [`MAX_ENTRIES`])
     /// to every reader, so the window grows with the sockets open — 100 ms plus 1 ms per
-    /// socket — up to [`WINDOW_MAX`] (1 s), which bounds how late a change is seen.
-    pub fn coalesce_window(&self) -> Duration {
-        let n = u64::try_from(self.conns.len()).unwrap_or(u64::MAX);
+    /// socket, these and the `untracked` ones the registry does not hold — up to
+    /// [`WINDOW_MAX`] (1 s), which bounds how late a change is seen.
+    pub fn coalesce_window(&self, untracked: usize) -> Duration {
+        let n = u64::try_from(self.conns.len().saturating_add(untracked)).unwrap_or(u64::MAX);
         WINDOW_MIN
             .saturating_add(Duration::from_millis(n))
             .min(WINDOW_MAX)
@@ -427,20 +426,23 @@ mod tests {
     #[test]
     fn the_coalescing_window_grows_with_open_sockets_up_to_one_second() {
         let mut p = Presence::default();
-        assert_eq!(p.coalesce_window(), Duration::from_millis(100));
+        assert_eq!(p.coalesce_window(0), Duration::from_millis(100));
         for i in 0..100 {
             p.open(format!("c{i}"), i);
         }
-        assert_eq!(p.coalesce_window(), Duration::from_millis(200));
+        assert_eq!(p.coalesce_window(0), Duration::from_millis(200));
         for i in 100..800 {
             p.open(format!("c{i}"), i);
             p.authenticate(&format!("c{i}"), entry("cli", i as u64));
         }
-        assert_eq!(p.coalesce_window(), Duration::from_millis(900));
+        assert_eq!(p.coalesce_window(0), Duration::from_millis(900));
+        // Sockets the registry does not hold (see `ws_session::Untracked`) count too.
+        assert_eq!(p.coalesce_window(50), Duration::from_millis(950));
         for i in 800..3000 {
             p.open(format!("c{i}"), i);
         }
-        assert_eq!(p.coalesce_window(), WINDOW_MAX);
+        assert_eq!(p.coalesce_window(0), WINDOW_MAX);
+        assert_eq!(p.coalesce_window(usize::MAX), WINDOW_MAX);
     }
 
     #[test]

@@ -72,6 +72,14 @@ impl Handler<ApplyHotConfig> for Registry {
                 closed += 1;
             }
         }
+        // The hello fast path's operators: admitted by the shared secret (or by none).
+        for addr in self.shared.untracked.authenticated() {
+            addr.do_send(CloseSession {
+                code: close::SERVICE_RESTART,
+                reason: SECRET_ROTATED_REASON.into(),
+            });
+            closed += 1;
+        }
         closed
     }
 }
@@ -104,6 +112,6 @@ impl Handler<RestartNotice> for Registry {
                 reason: "service restart".into(),
             });
         }
-        self.sessions.len() + self.close_handshaking(false)
+        self.sessions.len() + self.close_untracked(false)
     }
 }

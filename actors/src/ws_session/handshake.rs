@@ -252,7 +252,6 @@ impl WsSession {
             },
         }
         let device_id = device.as_ref().map(|(d, _)| d.clone());
-        let presence = self.presence_entry(&params, &scopes, device_id.as_deref());
         let live = self.shared.live.get();
         let via_tailscale = self.peer.tailscale_login().is_some()
             && params.auth.token.is_none()
@@ -292,17 +291,21 @@ impl WsSession {
         });
         let check_lockout = std::mem::take(&mut self.defer_lockout)
             .then(|| self.peer.limiter_key(AuthScope::SharedSecret));
-        if device_connect.is_none() && role == Role::Operator && !presence::tracked(&presence) {
+        if device_connect.is_none()
+            && role == Role::Operator
+            && !presence::mode_tracked(&params.client.mode)
+        {
             // A short-lived client with no device (the common CLI / backend call): nothing
-            // to pair, no presence change, so no registry round trip — the lockout check and
-            // the snapshot come from the registry's shared view.
+            // to pair, no presence change, so the registry never hears of it (see
+            // `Untracked`) — the lockout check and the snapshot come from its shared view.
             if let Some(key) = &check_lockout
                 && let AuthVerdict::Locked(retry) = self.shared.hello_view.auth_verdict(key, true)
             {
                 return self.fail_locked(&id, &params, retry, ctx);
             }
-            return self.fast_hello(id, role, scopes, method, presence, ctx);
+            return self.fast_hello(id, role, scopes, method, ctx);
         }
+        let presence = self.presence_entry(&params, &scopes, device_id.as_deref());
         // The requests below are about this connection: the registry must track it first.
         self.register(ctx);
         let authenticated = SessionAuthenticated {
@@ -312,8 +315,6 @@ impl WsSession {
             presence,
             device_id: device_id.clone(),
             check_lockout,
-            reply_snapshot: true,
-            open: None,
         };
         let attach = (role == Role::Node).then(|| {
             let mut caps = params.caps.clone();
@@ -513,32 +514,27 @@ impl WsSession {
         }
     }
 
-    /// The hello of a client that [`after_auth`](Self::after_auth) found needs no registry
-    /// round trip (its lockout was checked in the shared limiter): snapshot from the
-    /// published presence, and the registry told afterwards (`do_send`; its mailbox keeps
-    /// this session's messages in order).
+    /// The hello of an operator that [`after_auth`](Self::after_auth) found the registry
+    /// has nothing to do with (its lockout was checked in the shared limiter): snapshot from
+    /// the published presence, and the session stays in the shared
+    /// [`Untracked`](super::Untracked) set, marked authenticated with its scopes, where the
+    /// registry's broadcasts, counts and closes find it. Its whole life wakes no other thread.
     fn fast_hello(
         &mut self,
         id: String,
         role: Role,
         scopes: Vec<String>,
         method: &'static str,
-        presence: PresenceEntry,
         ctx: &mut Context<Self>,
     ) {
+        let marked = self
+            .ticket
+            .is_some_and(|t| self.shared.untracked.authenticate(t, &scopes));
+        if !marked {
+            // A shutdown or restart took the entry (and told this session to close).
+            return self.close(close::SERVICE_RESTART, "service restart", ctx);
+        }
         let snap = self.shared.hello_view.snapshot(self.shared.self_presence());
-        // One message opens and authenticates the session in the registry.
-        let open = self.opening(ctx);
-        self.registry.do_send(SessionAuthenticated {
-            conn_id: self.conn_id.clone(),
-            role,
-            scopes: scopes.clone(),
-            presence,
-            device_id: None,
-            check_lockout: None,
-            reply_snapshot: false,
-            open,
-        });
         let ready = ReadyState {
             role,
             scopes,

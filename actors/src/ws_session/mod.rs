@@ -12,8 +12,9 @@
 //! Lifecycle: `connect.challenge` on start → the first frame must be `connect` → protocol,
 //! role, origin, shared-secret (with the [`Registry`]'s limiter), device rules → `hello-ok`
 //! → request dispatch and `tick` events every `tickIntervalMs`. Until the registry needs to
-//! know the session (its `hello-ok`, or the slow path's first request about itself) the
-//! session is only in the engine's shared [`Handshaking`] set (`handshaking.rs`).
+//! know the session (the slow hello path's first request about itself) the session is only
+//! in the engine's shared [`Untracked`] set (`untracked.rs`); a deviceless operator that
+//! presence does not list (the CLI's one-call connections) stays there for its whole life.
 //!
 //! Layout: this file holds the actor (state, lifecycle, frame routing, tick, messages);
 //! `transport.rs` the frame decoder and the writer queue (pings, pongs, close);
@@ -44,12 +45,12 @@ use crate::registry::{Opening, Registry, SessionClosed, SessionOpened};
 use crate::util::now_ms;
 
 mod handshake;
-mod handshaking;
+mod untracked;
 mod methods;
 mod peer;
 mod transport;
 
-pub use handshaking::Handshaking;
+pub use untracked::{Untracked, UntrackedCounts};
 pub use methods::{MAX_HOST_STATS_BYTES, method_access, method_names};
 pub use peer::{PeerInfo, TailscaleIdentity};
 pub use transport::{CLOSE_GRACE, ClientFrames, OutState, SharedIo, Sock, SockIo};
@@ -136,36 +137,28 @@ pub struct WsSession {
     /// session is authenticated or gone. The session gives it back itself, at `hello-ok`:
     /// a client must be able to open its next socket as soon as it has its `hello-ok`.
     preauth: Option<std::net::IpAddr>,
-    /// This session's entry in [`Shared::handshaking`] while the registry does not track
-    /// it (see [`handshaking`]).
+    /// This session's entry in [`Shared::untracked`] while the registry does not track
+    /// it (see [`untracked`]).
     ticket: Option<u64>,
-    /// The registry tracks this session (it was sent `SessionOpened`, or the fast path's
-    /// `SessionAuthenticated` with [`Opening`]): it must be told when the session ends.
+    /// The registry tracks this session (it was sent `SessionOpened`): it must be told when
+    /// the session ends.
     registered: bool,
 }
 
 impl WsSession {
-    /// What the registry needs to start tracking this session, the first time only (then
-    /// `None`): goes in `SessionAuthenticated.open` on the hello fast path.
-    fn opening(&mut self, ctx: &Context<Self>) -> Option<Opening> {
-        if std::mem::replace(&mut self.registered, true) {
-            return None;
-        }
-        Some(Opening {
-            addr: ctx.address(),
-            ticket: self.ticket,
-        })
-    }
-
     /// Makes sure the registry tracks this session before it sends it a request about
     /// this connection (the slow hello path: device pairing, nodes, presence).
     fn register(&mut self, ctx: &Context<Self>) {
-        if let Some(o) = self.opening(ctx) {
-            self.registry.do_send(SessionOpened {
-                conn_id: self.conn_id.clone(),
-                open: o,
-            });
+        if std::mem::replace(&mut self.registered, true) {
+            return;
         }
+        self.registry.do_send(SessionOpened {
+            conn_id: self.conn_id.clone(),
+            open: Opening {
+                addr: ctx.address(),
+                ticket: self.ticket,
+            },
+        });
     }
 
     /// Gives the pre-auth slot back (once).
@@ -180,7 +173,7 @@ impl Drop for WsSession {
     fn drop(&mut self) {
         self.release_preauth();
         if let Some(t) = self.ticket.take() {
-            self.shared.handshaking.leave(t);
+            self.shared.untracked.leave(t);
         }
     }
 }
@@ -235,8 +228,8 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(256);
-        // Known to the registry only once it needs to be (see `handshaking`).
-        self.ticket = self.shared.handshaking.enter(ctx.address());
+        // Known to the registry only once it needs to be (see `untracked`).
+        self.ticket = self.shared.untracked.enter(ctx.address());
         let challenge = json!({"nonce": self.nonce, "ts": now_ms()});
         self.send_raw(
             frame::event("connect.challenge", &challenge.to_string(), None, None),
@@ -264,7 +257,7 @@ impl Actor for WsSession {
             });
         }
         if let Some(t) = self.ticket.take() {
-            self.shared.handshaking.leave(t);
+            self.shared.untracked.leave(t);
         }
         Running::Stop
     }
