@@ -24,6 +24,20 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     try_random_bytes().unwrap_or_else(|e| panic!("the OS random number generator failed: {e}"))
 }
 
+/// Two random (v4) UUIDs in their hyphenated form, from one call to the OS generator (see
+/// [`random_bytes`]).
+pub fn random_uuid_pair() -> [String; 2] {
+    let bytes: [u8; 32] = random_bytes();
+    let (a, b) = bytes.split_at(16);
+    [a, b].map(|half| {
+        let mut raw = [0u8; 16];
+        raw.copy_from_slice(half);
+        uuid::Builder::from_random_bytes(raw)
+            .into_uuid()
+            .to_string()
+    })
+}
+
 /// Truncates a WebSocket close reason to the 123 bytes a close frame can carry, on a char
 /// boundary.
 pub(crate) fn truncate_close_reason(reason: &str) -> String {
@@ -96,5 +110,20 @@ mod backoff_tests {
         b.reset();
         assert_eq!(b.next_delay(), s(1));
         assert_eq!(b.next_delay(), s(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_uuid_pair_is_two_distinct_v4_uuids() {
+        let [a, b] = super::random_uuid_pair();
+        assert_ne!(a, b);
+        for s in [&a, &b] {
+            let u = uuid::Uuid::parse_str(s).expect("hyphenated UUID");
+            assert_eq!(s.len(), 36, "{s}");
+            assert_eq!(u.get_version(), Some(uuid::Version::Random), "{s}");
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{s}");
+        }
     }
 }

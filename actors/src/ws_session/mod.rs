@@ -199,16 +199,18 @@ pub fn serve_socket(
     let registry = engine.registry.clone();
     let linger = shared.config.close_linger;
     let peer_ip = peer.ip;
+    // The connection id and the challenge nonce: two v4 UUIDs from one `getrandom`.
+    let [conn_id, nonce] = crate::util::random_uuid_pair();
     WsSession::create(move |ctx| {
         ctx.add_stream(frames);
         WsSession {
-            conn_id: uuid::Uuid::new_v4().to_string(),
+            conn_id,
             shared,
             registry,
             peer,
             out,
             limit,
-            nonce: uuid::Uuid::new_v4().to_string(),
+            nonce,
             seq: 0,
             phase: Phase::AwaitConnect,
             last_seen: Instant::now(),
