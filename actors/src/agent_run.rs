@@ -611,7 +611,7 @@ async fn run_tool(
                 .await;
             match res {
                 Ok(Ok(v)) => {
-                    json!({"ok": true, "nodeId": node_id, "command": command, "payload": v.get("payload")})
+                    json!({"ok": true, "nodeId": node_id, "command": command, "payload": v.payload_value()})
                 }
                 Ok(Err(e)) => {
                     let e = e.to_shape();

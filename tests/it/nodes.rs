@@ -872,3 +872,54 @@ async fn node_requested(node: &FakeNode, key: &str) {
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Large answers (a camera snapshot is megabytes) are kept for idempotency within a byte
+/// budget per node, not 1000 of them whatever their size: 48 answers of 1 MiB leave the
+/// gateway's memory bounded, the newest are still answered from the cache and the oldest
+/// run again.
+#[actix_web::test]
+async fn large_answers_are_kept_for_retries_within_a_byte_budget() {
+    const N: usize = 48;
+    let blob = "A".repeat(1 << 20);
+    let (gw, mut op, node) = setup(always(Action::Reply(json!({"base64": blob})))).await;
+    let call = |i: usize| invoke_params(&node.node_id, "echo.test", json!({}), &format!("big-{i}"));
+    let first = op.request("node.invoke", call(0)).await;
+    assert_eq!(
+        first["payload"]["payload"]["base64"].as_str().map(str::len),
+        Some(1 << 20),
+        "the answer arrives whole"
+    );
+    let before = rss_kib(gw.pid());
+    for i in 1..N {
+        let res = op.request("node.invoke", call(i)).await;
+        assert_eq!(res["ok"], true, "call {i}");
+    }
+    let grown_mib = rss_kib(gw.pid()).saturating_sub(before) / 1024;
+    println!("gateway RSS grew {grown_mib} MiB over {N} answers of 1 MiB");
+    // Kept whole (as before), the answers alone would be about 2 × 48 MiB (text and tree).
+    assert!(
+        grown_mib < 40,
+        "gateway RSS grew {grown_mib} MiB for {N} answers of 1 MiB"
+    );
+    // The newest is answered from the cache, the oldest went to make room.
+    let again = op.request("node.invoke", call(N - 1)).await;
+    assert_eq!(
+        again["payload"]["payload"]["base64"].as_str().map(str::len),
+        Some(1 << 20),
+        "answered whole from the cache"
+    );
+    assert_eq!(node.requests_with_key(&format!("big-{}", N - 1)), 1);
+    let oldest = op.request("node.invoke", call(0)).await;
+    assert_eq!(oldest["ok"], true, "{}", oldest["error"]);
+    assert_eq!(node.requests_with_key("big-0"), 2, "the oldest ran again");
+}

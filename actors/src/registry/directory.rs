@@ -129,7 +129,6 @@ impl<E: NodeConn> NodeDirectory<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[derive(Debug, PartialEq)]
     struct Conn(&'static str);
@@ -141,7 +140,8 @@ mod tests {
     }
 
     fn outcome(key: &str) -> KeptOutcome {
-        (key.to_owned(), [0; 32], Ok(json!({"ok": true})))
+        let reply = crate::node_session::InvokeReply::new("n1", "x", Some("{}".into()), None);
+        (key.to_owned(), [0; 32], Ok(reply))
     }
 
     #[test]

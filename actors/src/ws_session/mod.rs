@@ -45,16 +45,16 @@ use crate::registry::{Opening, Registry, SessionClosed, SessionOpened};
 use crate::util::now_ms;
 
 mod handshake;
-mod untracked;
 mod methods;
 mod peer;
 mod transport;
+mod untracked;
 
-pub use untracked::{Untracked, UntrackedCounts};
 pub use methods::{MAX_HOST_STATS_BYTES, method_access, method_names};
 pub use peer::{PeerInfo, TailscaleIdentity};
 pub use transport::{CLOSE_GRACE, ClientFrames, OutState, SharedIo, Sock, SockIo};
 use transport::{Outbound, Push};
+pub use untracked::{Untracked, UntrackedCounts};
 
 /// Events dropped (not queued) for a session whose outbound queue is over
 /// [`SLOW_QUEUE_BYTES`].

@@ -85,6 +85,12 @@ pub(crate) struct Call {
 pub(crate) trait Params: Sized {
     /// Parses `call.params` (the caller's scopes and node id are there too).
     fn parse(call: &Call) -> Result<Self, ErrorShape>;
+
+    /// As [`parse`](Self::parse), but free to move what it keeps out of `call.params`
+    /// instead of copying it (a node's answer can be megabytes). What the dispatcher calls.
+    fn take(call: &mut Call) -> Result<Self, ErrorShape> {
+        Self::parse(call)
+    }
 }
 
 /// The areas, in the order `hello-ok.features.methods` lists them.
@@ -193,11 +199,11 @@ impl WsSession {
     /// `handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_history)`.
     pub(crate) fn with_params<P: Params>(
         &mut self,
-        call: Call,
+        mut call: Call,
         ctx: &mut Context<Self>,
         handler: fn(&mut Self, Call, P, &mut Context<Self>),
     ) {
-        match P::parse(&call) {
+        match P::take(&mut call) {
             Ok(params) => handler(self, call, params, ctx),
             Err(e) => self.respond_err(&call.id, &e, ctx),
         }

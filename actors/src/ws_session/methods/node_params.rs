@@ -121,7 +121,11 @@ pub(super) fn invoke(params: &Value, caller: &[String]) -> Result<InvokeNodeComm
     })
 }
 
-pub(super) fn invoke_result(params: &Value, my_node_id: &str) -> Result<InvokeResult, ErrorShape> {
+/// Checks a `node.invoke.result` and moves its payload out of `params` (no copy of it).
+pub(super) fn invoke_result(
+    params: &mut Value,
+    my_node_id: &str,
+) -> Result<InvokeResult, ErrorShape> {
     const METHOD: &str = "node.invoke.result";
     let obj = object(METHOD, params)?;
     let mut c = Checker::new();
@@ -136,14 +140,12 @@ pub(super) fn invoke_result(params: &Value, my_node_id: &str) -> Result<InvokeRe
     let id = c.string("", obj, "id", true).map(str::to_owned);
     let node_id = c.string("", obj, "nodeId", true).map(str::to_owned);
     let ok = c.boolean("", obj, "ok");
-    let payload_json = match obj.get("payloadJSON") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            c.error("/payloadJSON", "must be string");
-            None
-        }
-    };
+    if !matches!(
+        obj.get("payloadJSON"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
+        c.error("/payloadJSON", "must be string");
+    }
     let error = match obj.get("error") {
         None | Some(Value::Null) => None,
         Some(v @ Value::Object(_)) => Some(v.clone()),
@@ -161,10 +163,20 @@ pub(super) fn invoke_result(params: &Value, my_node_id: &str) -> Result<InvokeRe
     if node_id != my_node_id {
         return Err(ErrorShape::invalid("nodeId mismatch"));
     }
+    let (payload_json, payload) = match params.as_object_mut() {
+        Some(obj) => (
+            match obj.remove("payloadJSON") {
+                Some(Value::String(s)) => Some(s),
+                _ => None,
+            },
+            obj.remove("payload").filter(|v| !v.is_null()),
+        ),
+        None => (None, None),
+    };
     Ok(InvokeResult {
         id,
         ok,
-        payload: obj.get("payload").cloned().filter(|v| !v.is_null()),
+        payload,
         payload_json,
         error,
     })
@@ -232,7 +244,14 @@ impl Params for InvokeResult {
         let Some(node_id) = &call.node_id else {
             return Err(ErrorShape::invalid("unauthorized role: operator"));
         };
-        invoke_result(&call.params, node_id)
+        invoke_result(&mut call.params.clone(), node_id)
+    }
+
+    fn take(call: &mut Call) -> Result<Self, ErrorShape> {
+        let Some(node_id) = &call.node_id else {
+            return Err(ErrorShape::invalid("unauthorized role: operator"));
+        };
+        invoke_result(&mut call.params, node_id)
     }
 }
 

@@ -1,7 +1,8 @@
 //! # `NodeSession` — one actor per connected node
 //!
 //! Owns the node's pending `node.invoke` calls, the approved command surface and the
-//! idempotency dedupe. The node's `WsSession` starts it on its own worker thread when the
+//! idempotency dedupe ([`dedupe`], bounded in entries and bytes). Answers are held as JSON
+//! text and shared, never copied ([`InvokeReply`]). The node's `WsSession` starts it on its own worker thread when the
 //! handshake completes (so requests and results never cross threads on the node side) and
 //! the [`crate::registry::Registry`] stops it when the socket closes; stopping fails every
 //! pending call at once with `NODE_DISCONNECTED`. Operator sessions send [`InvokeNode`]
@@ -22,6 +23,12 @@ use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::tool_policy::InvokeCaller;
 use crate::ws_session::SendTargeted;
 
+pub mod dedupe;
+mod reply;
+
+use dedupe::Dedupe;
+pub use reply::InvokeReply;
+
 /// Default invoke timeout.
 pub const DEFAULT_INVOKE_TIMEOUT_MS: u64 = 30_000;
 /// Bound on concurrent invokes per node.
@@ -29,7 +36,7 @@ pub const MAX_PENDING_INVOKES: usize = 1024;
 
 /// What a finished invoke carries back to the caller: the `node.invoke` response payload, or
 /// why it failed.
-pub type InvokeOutcome = Result<Value, InvokeError>;
+pub type InvokeOutcome = Result<InvokeReply, InvokeError>;
 
 /// Why a `node.invoke` failed. The engine passes it around typed; it becomes the wire
 /// [`ErrorShape`] ([`InvokeError::to_shape`]) only where an answer is written (the operator's
@@ -164,9 +171,8 @@ pub struct NodeSession {
     approved: Vec<String>,
     /// The node's platform (for error messages).
     platform: String,
-    /// Finished invokes by idempotency key with the call's fingerprint, kept 5 minutes
-    /// (at most 1000).
-    dedupe: HashMap<String, (Instant, Fingerprint, InvokeOutcome)>,
+    /// Finished invokes by idempotency key with the call's fingerprint (see [`dedupe`]).
+    dedupe: Dedupe,
     /// Callers waiting on an in-flight invoke with the same key (and its fingerprint).
     inflight: HashMap<String, (Fingerprint, Vec<oneshot::Sender<InvokeOutcome>>)>,
     /// Display name (for `allowNodes` of the agent tool policy; set by the registry).
@@ -243,11 +249,6 @@ fn invoke_id() -> String {
     })
 }
 
-/// Dedupe window for idempotency keys (`DEDUPE_TTL_MS`).
-const DEDUPE_TTL: Duration = Duration::from_secs(300);
-/// Dedupe capacity (`DEDUPE_MAX`).
-const DEDUPE_MAX: usize = 1000;
-
 impl NodeSession {
     /// A session for `node_id` talking through `ws`. Nothing is approved until the
     /// registry sends [`UpdateCommands`].
@@ -264,7 +265,7 @@ impl NodeSession {
             declared,
             approved: Vec::new(),
             platform,
-            dedupe: HashMap::new(),
+            dedupe: Dedupe::default(),
             inflight: HashMap::new(),
             display_name: None,
             registry: None,
@@ -351,19 +352,12 @@ impl NodeSession {
     /// to every caller waiting on its idempotency key, straight from here (no task between
     /// the node's answer and the callers).
     fn settle(&mut self, p: Pending, outcome: InvokeOutcome) {
-        if self.dedupe.len() >= DEDUPE_MAX {
-            self.dedupe
-                .retain(|_, (at, _, _)| at.elapsed() < DEDUPE_TTL);
-            if self.dedupe.len() >= DEDUPE_MAX {
-                self.dedupe.clear();
-            }
-        }
         let waiters = self.inflight.remove(&p.key).map(|(_, w)| w);
         for w in waiters.unwrap_or_default() {
+            // A clone of an answer shares its text (see `InvokeReply`).
             let _ = w.send(outcome.clone());
         }
-        self.dedupe
-            .insert(p.key, (Instant::now(), p.fingerprint, outcome));
+        self.dedupe.insert(p.key, p.fingerprint, outcome);
     }
 }
 
@@ -400,12 +394,7 @@ impl Actor for NodeSession {
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         if let Some(registry) = &self.registry {
-            let entries: Vec<KeptOutcome> = self
-                .dedupe
-                .drain()
-                .filter(|(_, (at, _, _))| at.elapsed() < DEDUPE_TTL)
-                .map(|(k, (_, fp, v))| (k, fp, v))
-                .collect();
+            let entries: Vec<KeptOutcome> = self.dedupe.take_live();
             if !entries.is_empty() {
                 registry.do_send(crate::registry::nodes::KeepOutcomes {
                     node_id: self.node_id.clone(),
@@ -461,9 +450,7 @@ impl Handler<InvokeNode> for NodeSession {
         let key = msg.idempotency_key.clone();
         let fp = fingerprint(msg.caller.principal(), &msg.command, msg.params.as_ref());
         let now = Instant::now();
-        if let Some((at, done_fp, done)) = self.dedupe.get(&key)
-            && now.duration_since(*at) < DEDUPE_TTL
-        {
+        if let Some((done_fp, done)) = self.dedupe.get(&key, now) {
             let done = if *done_fp == fp {
                 done.clone()
             } else {
@@ -519,20 +506,12 @@ impl Handler<InvokeResult> for NodeSession {
         };
         ctx.cancel_future(p.timer);
         let outcome = if msg.ok {
-            let payload = match (&msg.payload_json, msg.payload) {
-                (Some(s), _) => {
-                    serde_json::from_str(s).unwrap_or_else(|_| json!({"payloadJSON": s}))
-                }
-                (None, Some(v)) => v,
-                (None, None) => Value::Null,
-            };
-            Ok(json!({
-                "ok": true,
-                "nodeId": self.node_id,
-                "command": p.command,
-                "payload": payload,
-                "payloadJSON": msg.payload_json,
-            }))
+            Ok(InvokeReply::new(
+                &self.node_id,
+                &p.command,
+                msg.payload_json,
+                msg.payload,
+            ))
         } else {
             let code = msg
                 .error
@@ -607,10 +586,9 @@ impl Handler<UpdateCommands> for NodeSession {
         if msg.display_name.is_some() {
             self.display_name = msg.display_name;
         }
-        let now = Instant::now();
         for (k, fp, v) in msg.seed {
-            if self.dedupe.len() < DEDUPE_MAX {
-                self.dedupe.entry(k).or_insert((now, fp, v));
+            if self.dedupe.get(&k, Instant::now()).is_none() {
+                self.dedupe.insert(k, fp, v);
             }
         }
     }

@@ -1,0 +1,228 @@
+//! A node's successful answer to `node.invoke`, held as JSON text.
+//!
+//! The `node.invoke` response carries the node's payload twice, as OpenClaw's does:
+//! `payload` (the parsed `payloadJSON`, or the `payload` value the node sent) and
+//! `payloadJSON` (the string as sent, or null). A camera snapshot is megabytes of base64, so
+//! the answer is never turned into a `serde_json::Value` tree: `payloadJSON` is validated
+//! once and written into `payload` as it is ([`RawValue`]), and the text is held once.
+//! [`InvokeReply`] is shared (an `Arc`): the dedupe cache, every caller waiting on the same
+//! idempotency key and a node's reconnect hand-over hold the same answer, not copies.
+
+use std::sync::Arc;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct InvokeReply(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    node_id: String,
+    command: String,
+    payload: Payload,
+}
+
+#[derive(Debug)]
+enum Payload {
+    /// `payloadJSON` is JSON with nothing around it: it is also `payload`.
+    Json(Box<RawValue>),
+    /// `payloadJSON` is JSON with whitespace around it: `payload` is the value alone.
+    Padded { raw: Box<RawValue>, text: String },
+    /// `payloadJSON` is not JSON: `payload` is `{"payloadJSON": text}` (OpenClaw's answer).
+    NotJson(String),
+    /// No `payloadJSON`: the `payload` value the node sent (`None`: null).
+    Value(Option<Box<RawValue>>),
+}
+
+impl InvokeReply {
+    /// The answer of `node_id` to `command`, from the `payloadJSON` and `payload` of its
+    /// `node.invoke.result` (`payloadJSON` wins when both are sent).
+    pub fn new(
+        node_id: &str,
+        command: &str,
+        payload_json: Option<String>,
+        payload: Option<Value>,
+    ) -> Self {
+        let payload = match payload_json {
+            Some(text) => match serde_json::from_str::<Box<RawValue>>(&text) {
+                Ok(raw) if raw.get().len() == text.len() => Payload::Json(raw),
+                Ok(raw) => Payload::Padded { raw, text },
+                Err(_) => Payload::NotJson(text),
+            },
+            None => Payload::Value(
+                payload
+                    .filter(|v| !v.is_null())
+                    .and_then(|v| serde_json::value::to_raw_value(&v).ok()),
+            ),
+        };
+        Self(Arc::new(Inner {
+            node_id: node_id.to_owned(),
+            command: command.to_owned(),
+            payload,
+        }))
+    }
+
+    /// Bytes of text held (what the dedupe cache budgets).
+    pub fn size(&self) -> usize {
+        let payload = match &self.0.payload {
+            Payload::Json(raw) => raw.get().len(),
+            Payload::Padded { raw, text } => raw.get().len() + text.len(),
+            Payload::NotJson(text) => text.len(),
+            Payload::Value(raw) => raw.as_ref().map_or(0, |r| r.get().len()),
+        };
+        self.0.node_id.len() + self.0.command.len() + payload
+    }
+
+    /// `payload` as a value (for the agent's tool result; the operator's answer is written
+    /// from the text).
+    pub fn payload_value(&self) -> Value {
+        let raw = match &self.0.payload {
+            Payload::Json(raw) | Payload::Padded { raw, .. } => raw,
+            Payload::Value(Some(raw)) => raw,
+            Payload::Value(None) => return Value::Null,
+            Payload::NotJson(text) => return serde_json::json!({ "payloadJSON": text }),
+        };
+        // Text `RawValue` took but a `Value` cannot hold (a lone surrogate escape): given to
+        // the agent as a string, as a payload that is not JSON is.
+        serde_json::from_str(raw.get())
+            .unwrap_or_else(|_| serde_json::json!({ "payloadJSON": raw.get() }))
+    }
+}
+
+/// Equal when they write the same answer.
+impl PartialEq for InvokeReply {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || serde_json::to_string(self).ok() == serde_json::to_string(other).ok()
+    }
+}
+
+/// `{"command", "nodeId", "ok": true, "payload", "payloadJSON"}`, keys in the order of the
+/// `json!` object this replaced.
+impl Serialize for InvokeReply {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct NotJson<'a>(&'a str);
+        impl Serialize for NotJson<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("payloadJSON", self.0)?;
+                m.end()
+            }
+        }
+        let r = &*self.0;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("command", &r.command)?;
+        m.serialize_entry("nodeId", &r.node_id)?;
+        m.serialize_entry("ok", &true)?;
+        match &r.payload {
+            Payload::Json(raw) => {
+                m.serialize_entry("payload", raw)?;
+                m.serialize_entry("payloadJSON", raw.get())?;
+            }
+            Payload::Padded { raw, text } => {
+                m.serialize_entry("payload", raw)?;
+                m.serialize_entry("payloadJSON", text)?;
+            }
+            Payload::NotJson(text) => {
+                m.serialize_entry("payload", &NotJson(text))?;
+                m.serialize_entry("payloadJSON", text)?;
+            }
+            Payload::Value(raw) => {
+                m.serialize_entry("payload", raw)?;
+                m.serialize_entry("payloadJSON", &Value::Null)?;
+            }
+        }
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What the answer was before: a `json!` object with the parsed payload.
+    fn old(payload_json: Option<&str>, payload: Option<Value>) -> Value {
+        let parsed = match (payload_json, payload) {
+            (Some(s), _) => serde_json::from_str(s).unwrap_or_else(|_| json!({"payloadJSON": s})),
+            (None, Some(v)) => v,
+            (None, None) => Value::Null,
+        };
+        json!({
+            "ok": true,
+            "nodeId": "n1",
+            "command": "camera.snap",
+            "payload": parsed,
+            "payloadJSON": payload_json,
+        })
+    }
+
+    #[test]
+    fn the_answer_is_the_object_it_replaced_for_every_form_of_payload() {
+        let big = format!(r#"{{"format":"jpg","base64":"{}"}}"#, "A".repeat(100_000));
+        let cases: Vec<(Option<&str>, Option<Value>)> = vec![
+            (Some(r#"{"stdout":"hi\n","exitCode":0}"#), None),
+            (Some(&big), None),
+            (Some("  [1, 2.5, \"é\\u00e9\\ud83d\\ude00\"]\n"), None),
+            (Some("not json {"), None),
+            (Some(""), None),
+            (Some("null"), None),
+            (Some("\"a \\\"quoted\\\" string\""), None),
+            (None, Some(json!({"a": [1, {"b": null}], "c": "ü"}))),
+            (None, Some(Value::Null)),
+            (None, None),
+            (Some("7"), Some(json!({"ignored": true}))),
+        ];
+        for (pj, p) in cases {
+            let reply = InvokeReply::new("n1", "camera.snap", pj.map(str::to_owned), p.clone());
+            let text = serde_json::to_string(&reply).expect("serializes");
+            let back: Value = serde_json::from_str(&text).expect("the answer is JSON");
+            let want = old(pj, p);
+            assert_eq!(back, want, "payloadJSON {pj:?}");
+            assert_eq!(reply.payload_value(), want["payload"], "payloadJSON {pj:?}");
+            // A payload already in the form the old object wrote (compact, keys sorted) is
+            // written byte for byte as it was; any other is written as the node sent it (key
+            // order and spacing kept, as OpenClaw's `JSON.parse` and `stringify` keep order).
+            let canonical = pj.is_none_or(|s| {
+                serde_json::from_str::<Value>(s)
+                    .map_or(true, |v| serde_json::to_string(&v).is_ok_and(|t| t == s))
+            });
+            if canonical {
+                assert_eq!(text, want.to_string(), "payloadJSON {pj:?}");
+            } else if let Some(s) = pj.filter(|s| s.trim() == *s) {
+                assert!(text.contains(&format!(",\"payload\":{s},")), "{text}");
+            }
+        }
+    }
+
+    /// A lone surrogate escape is JSON to OpenClaw (`JSON.parse` takes it, `stringify` writes
+    /// it back escaped): it is passed through the same way, not turned into
+    /// `{"payloadJSON": …}` as a strict parser would have it.
+    #[test]
+    fn a_lone_surrogate_escape_passes_through_as_openclaw_writes_it() {
+        let reply = InvokeReply::new("n1", "x", Some(r#"{"s":"\ud800"}"#.into()), None);
+        let text = serde_json::to_string(&reply).expect("serializes");
+        assert!(text.contains(r#","payload":{"s":"\ud800"},"#), "{text}");
+        assert_eq!(
+            reply.payload_value(),
+            serde_json::json!({"payloadJSON": r#"{"s":"\ud800"}"#})
+        );
+    }
+
+    #[test]
+    fn the_text_is_held_once_and_clones_share_it() {
+        let body = format!(r#"{{"base64":"{}"}}"#, "B".repeat(1 << 20));
+        let reply = InvokeReply::new("node", "camera.snap", Some(body.clone()), None);
+        assert_eq!(
+            reply.size(),
+            body.len() + "node".len() + "camera.snap".len()
+        );
+        let copy = reply.clone();
+        assert!(Arc::ptr_eq(&reply.0, &copy.0), "a clone shares the answer");
+        let padded = InvokeReply::new("node", "x", Some(format!(" {body} ")), None);
+        assert_eq!(padded.size(), 2 * body.len() + 2 + "node".len() + 1);
+    }
+}
