@@ -7,7 +7,7 @@
 //! oldest go first, and an answer larger than the whole budget is not kept (a retry of that
 //! call runs the command again). Memory per node is bounded either way.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::{Fingerprint, InvokeError, InvokeOutcome, KeptOutcome};
@@ -25,11 +25,17 @@ const ENTRY_OVERHEAD: usize = 128;
 #[derive(Default)]
 pub struct Dedupe {
     entries: HashMap<String, Done>,
+    /// Keys in the order they were kept (oldest first), each with the sequence number of
+    /// the entry it was queued for: a key kept again leaves a stale item behind, skipped
+    /// when it reaches the front. Making room is then a pop, not a search.
+    order: VecDeque<(u64, String)>,
+    next_seq: u64,
     bytes: usize,
 }
 
 struct Done {
     at: Instant,
+    seq: u64,
     fingerprint: Fingerprint,
     outcome: InvokeOutcome,
     bytes: usize,
@@ -90,37 +96,29 @@ impl Dedupe {
         if bytes > DEDUPE_MAX_BYTES {
             return;
         }
-        let fits = |d: &Self| d.entries.len() < DEDUPE_MAX && d.bytes + bytes <= DEDUPE_MAX_BYTES;
-        if !fits(self) {
-            let mut expired = Vec::new();
-            for (k, d) in &self.entries {
-                if at.saturating_duration_since(d.at) >= DEDUPE_TTL {
-                    expired.push(k.clone());
+        // Expired entries go first (they are at the front), then the oldest until it fits.
+        while let Some((seq, k)) = self.order.front() {
+            let fits = self.entries.len() < DEDUPE_MAX && self.bytes + bytes <= DEDUPE_MAX_BYTES;
+            match self.entries.get(k).filter(|d| d.seq == *seq) {
+                Some(d) if fits && at.saturating_duration_since(d.at) < DEDUPE_TTL => break,
+                Some(_) => {
+                    let k = k.clone();
+                    self.remove(&k);
                 }
+                // A stale item: its key was kept again later, or is gone.
+                None => {}
             }
-            for k in expired {
-                self.remove(&k);
-            }
+            self.order.pop_front();
         }
-        if !fits(self) {
-            let mut by_age: Vec<(Instant, String)> = self
-                .entries
-                .iter()
-                .map(|(k, d)| (d.at, k.clone()))
-                .collect();
-            by_age.sort_unstable();
-            for (_, k) in by_age {
-                if fits(self) {
-                    break;
-                }
-                self.remove(&k);
-            }
-        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
         self.bytes += bytes;
+        self.order.push_back((seq, key.clone()));
         self.entries.insert(
             key,
             Done {
                 at,
+                seq,
                 fingerprint,
                 outcome,
                 bytes,
@@ -153,6 +151,7 @@ impl Dedupe {
     /// the registry for the node's next session).
     pub fn take_live(&mut self) -> Vec<KeptOutcome> {
         self.bytes = 0;
+        self.order.clear();
         self.entries
             .drain()
             .filter(|(_, d)| d.at.elapsed() < DEDUPE_TTL)
