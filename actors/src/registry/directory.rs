@@ -13,6 +13,9 @@ use crate::node_session::KeptOutcome;
 pub const KEPT_OUTCOMES_TTL: Duration = Duration::from_secs(300);
 /// Nodes whose outcomes are kept at most.
 pub const KEPT_OUTCOMES_NODES: usize = 256;
+/// Bytes of answers kept for all disconnected nodes together (each node's own cache holds
+/// at most `dedupe::DEDUPE_MAX_BYTES`).
+pub const KEPT_OUTCOMES_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the directory needs of a node entry.
 pub trait NodeConn {
@@ -36,7 +39,7 @@ pub enum Kept {
     Stored,
     /// The node is attached again already: seed its session with these.
     SeedNow(Vec<KeptOutcome>),
-    /// Too many nodes have outcomes kept: dropped.
+    /// Too many nodes, or too many bytes of answers, are kept already: dropped.
     Full,
 }
 
@@ -44,7 +47,8 @@ pub enum Kept {
 pub struct NodeDirectory<E> {
     nodes: HashMap<String, E>,
     seen: HashMap<String, NodeSeen>,
-    kept: HashMap<String, (Instant, Vec<KeptOutcome>)>,
+    /// Outcomes by node, with when they were handed over and their bytes.
+    kept: HashMap<String, (Instant, Vec<KeptOutcome>, usize)>,
 }
 
 impl<E> Default for NodeDirectory<E> {
@@ -65,8 +69,8 @@ impl<E: NodeConn> NodeDirectory<E> {
         let seed = self
             .kept
             .remove(node_id)
-            .filter(|(at, _)| at.elapsed() < KEPT_OUTCOMES_TTL)
-            .map(|(_, v)| v)
+            .filter(|(at, _, _)| at.elapsed() < KEPT_OUTCOMES_TTL)
+            .map(|(_, v, _)| v)
             .unwrap_or_default();
         self.seen
             .entry(node_id.to_owned())
@@ -93,15 +97,23 @@ impl<E: NodeConn> NodeDirectory<E> {
     /// Outcomes a stopped session of `node_id` handed over.
     pub fn keep(&mut self, node_id: String, entries: Vec<KeptOutcome>) -> Kept {
         self.kept
-            .retain(|_, (at, _)| at.elapsed() < KEPT_OUTCOMES_TTL);
+            .retain(|_, (at, _, _)| at.elapsed() < KEPT_OUTCOMES_TTL);
         if self.kept.len() >= KEPT_OUTCOMES_NODES {
+            return Kept::Full;
+        }
+        let bytes: usize = entries
+            .iter()
+            .map(|(k, _, o)| k.len() + crate::node_session::dedupe::outcome_bytes(o))
+            .sum();
+        let held: usize = self.kept.values().map(|(_, _, b)| b).sum();
+        if held + bytes > KEPT_OUTCOMES_MAX_BYTES {
             return Kept::Full;
         }
         // A reconnect may already have attached the new session.
         if self.nodes.contains_key(&node_id) {
             return Kept::SeedNow(entries);
         }
-        self.kept.insert(node_id, (Instant::now(), entries));
+        self.kept.insert(node_id, (Instant::now(), entries, bytes));
         Kept::Stored
     }
 
@@ -188,5 +200,34 @@ mod tests {
             assert_eq!(d.keep(format!("n{i}"), vec![outcome("k")]), Kept::Stored);
         }
         assert_eq!(d.keep("over".into(), vec![outcome("k")]), Kept::Full);
+    }
+
+    #[test]
+    fn kept_outcomes_are_bounded_in_bytes_across_nodes() {
+        let mut d: NodeDirectory<Conn> = NodeDirectory::default();
+        // What one node's full cache holds: 15 answers of 1 MiB (see `dedupe`).
+        let cache = |n: usize| -> Vec<KeptOutcome> {
+            (0..15)
+                .map(|i| {
+                    let text = format!("\"{}\"", "A".repeat((1 << 20) - 2));
+                    let reply = crate::node_session::InvokeReply::new(
+                        &format!("n{n}"),
+                        "x",
+                        Some(text),
+                        None,
+                    );
+                    (format!("k{i}"), [0; 32], Ok(reply))
+                })
+                .collect()
+        };
+        for n in 0..4 {
+            assert_eq!(d.keep(format!("n{n}"), cache(n)), Kept::Stored, "node {n}");
+        }
+        // 4 × 15 MiB kept; a fifth full cache would pass 64 MiB.
+        assert_eq!(d.keep("n4".into(), cache(4)), Kept::Full);
+        // Small ones still fit, and a node that reattaches frees its share.
+        assert_eq!(d.keep("small".into(), vec![outcome("k")]), Kept::Stored);
+        assert_eq!(d.attach("n0", Conn("c0"), 1).1.len(), 15);
+        assert_eq!(d.keep("n4".into(), cache(4)), Kept::Stored);
     }
 }
