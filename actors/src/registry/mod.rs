@@ -8,10 +8,10 @@
 //! never wakes this actor, and neither does the short-lived deviceless operator the hello
 //! fast path admits (the CLI's one-call connections): it stays in that set, where this
 //! actor's broadcasts, `status` counts, secret rotation and shutdown reach it. (The sessions
-//! also take and give back their per-IP pre-auth slots themselves, in `Shared::preauth`.) It owns presence and decides with the
-//! failed-auth limiter (which it shares with the sessions, see [`hello_view`]), and it fans
-//! broadcasts out to sessions with `try_send` (a slow session's full mailbox drops the event
-//! instead of growing our memory).
+//! also take and give back their per-IP pre-auth slots themselves, in `Shared::preauth`.)
+//! It owns presence and decides with the failed-auth limiter (which it shares with the
+//! sessions, see [`hello_view`]), and it fans broadcasts out to sessions with `try_send` (a
+//! slow session's full mailbox drops the event instead of growing our memory).
 //!
 //! It also owns pairing (devices, device tokens, node command surfaces — persisted through
 //! the [`StoreActor`]) and the map of connected nodes, and routes `node.invoke` calls to
@@ -161,7 +161,7 @@ impl Registry {
         };
         self.sessions.audience(event, skip).for_each(send);
         // The fast path's operators (never skipped: `skip` names a tracked session).
-        self.shared.untracked.for_audience(guard, send);
+        self.shared.untracked.audience(guard).iter().for_each(send);
     }
 
     /// Presence changed: bump the version now, broadcast the list soon. Broadcasts are

@@ -13,7 +13,7 @@
 //! scopes ([`authenticate`](Untracked::authenticate)), and it leaves the set when it ends. Its
 //! whole life costs the registry's thread no wake-up. What the registry still owes such a
 //! session it finds here: its broadcasts reach the authenticated entries their guard admits
-//! ([`for_audience`](Untracked::for_audience)), `status` counts them ([`counts`](Untracked::counts)),
+//! ([`audience`](Untracked::audience)), `status` counts them ([`counts`](Untracked::counts)),
 //! a rotated shared secret closes them ([`authenticated`](Untracked::authenticated)), and
 //! shutdown and restart close every entry ([`close`](Untracked::close),
 //! [`drain`](Untracked::drain)). A socket that never authenticates (a scanner, a wrong token,
@@ -129,23 +129,23 @@ impl Untracked {
         }
     }
 
-    /// Calls `send` with every authenticated session `guard` admits (under the set's lock:
-    /// `send` must not block). Returns how many.
-    pub fn for_audience(&self, guard: EventGuard, mut send: impl FnMut(&Addr<WsSession>)) -> usize {
+    /// The authenticated sessions `guard` admits (taken under the lock, sent to after it, so
+    /// the workers' connects and closes never wait on a broadcast's sends).
+    pub fn audience(&self, guard: EventGuard) -> Vec<Addr<WsSession>> {
         let inner = self.lock();
         if inner.authenticated == 0 {
-            return 0;
+            return Vec::new();
         }
-        let mut n = 0;
-        for entry in inner.sessions.values() {
-            if let Some(scopes) = &entry.scopes
-                && guard.admits(Role::Operator, scopes)
-            {
-                send(&entry.addr);
-                n += 1;
-            }
-        }
-        n
+        inner
+            .sessions
+            .values()
+            .filter(|e| {
+                e.scopes
+                    .as_ref()
+                    .is_some_and(|s| guard.admits(Role::Operator, s))
+            })
+            .map(|e| e.addr.clone())
+            .collect()
     }
 
     /// The authenticated sessions (a rotated shared secret closes them: the fast path admits
@@ -245,7 +245,7 @@ mod tests {
                 operators: 2
             }
         );
-        let reached = |event: &str| set.for_audience(event_guard(event), |_| {});
+        let reached = |event: &str| set.audience(event_guard(event)).len();
         assert_eq!(reached("tick"), 2, "not the one still in its handshake");
         assert_eq!(reached("chat"), 2, "admin implies read");
         assert_eq!(reached("device.pair.requested"), 1, "pairing: admin only");
