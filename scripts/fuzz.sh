@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# cargo fuzz (libFuzzer) targets in fuzz/: frame, connect, config_json5, telegram_updates.
+# cargo fuzz (libFuzzer) targets in fuzz/: frame, connect, config_json5, telegram_updates,
+# invoke_reply.
 #
 #   scripts/fuzz.sh smoke [SECONDS]         # every target for SECONDS (default 20) — CI
 #   scripts/fuzz.sh run TARGET [SECONDS]    # one target (default 1800 s), at nice 19
@@ -8,14 +9,14 @@
 # Works on the stable toolchain (RUSTC_BOOTSTRAP=1 lets cargo fuzz pass its -Z flags) and
 # installs cargo-fuzz from crates.io when it is missing. Inputs found go to fuzz/corpus/<t>
 # (not committed); the committed seeds are fuzz/seeds/<t> (copied from the reference
-# captures for frame and connect). A crash leaves fuzz/artifacts/<t>/crash-*, and the
+# captures for frame, connect and invoke_reply). A crash leaves fuzz/artifacts/<t>/crash-*, and the
 # script exits non-zero; reproduce with `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none <t> <file>`
 # in fuzz/. The last line per target is libFuzzer's `Done N runs in S second(s)`.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 
-TARGETS=(frame connect config_json5 telegram_updates)
+TARGETS=(frame connect config_json5 telegram_updates invoke_reply)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

@@ -47,10 +47,10 @@ impl InvokeReply {
         payload: Option<Value>,
     ) -> Self {
         let payload = match payload_json {
-            Some(text) => match serde_json::from_str::<Box<RawValue>>(&text) {
-                Ok(raw) if raw.get().len() == text.len() => Payload::Json(raw),
-                Ok(raw) => Payload::Padded { raw, text },
-                Err(_) => Payload::NotJson(text),
+            Some(text) => match strict_raw(&text) {
+                Some(raw) if raw.get().len() == text.len() => Payload::Json(raw),
+                Some(raw) => Payload::Padded { raw, text },
+                None => Payload::NotJson(text),
             },
             None => Payload::Value(
                 payload
@@ -85,10 +85,64 @@ impl InvokeReply {
             Payload::Value(None) => return Value::Null,
             Payload::NotJson(text) => return serde_json::json!({ "payloadJSON": text }),
         };
-        // Text `RawValue` took but a `Value` cannot hold (a lone surrogate escape): given to
-        // the agent as a string, as a payload that is not JSON is.
+        // The text passed `strict_raw`, so it parses; a `Value` is what the agent gets anyway.
         serde_json::from_str(raw.get())
             .unwrap_or_else(|_| serde_json::json!({ "payloadJSON": raw.get() }))
+    }
+}
+
+/// `text` as a [`RawValue`] if it is JSON that a `serde_json::Value` can hold. `RawValue`
+/// alone is more lenient (it skips over a lone surrogate escape or a number out of `f64`'s
+/// range without decoding it), and the answer must parse wherever it goes, our own CLI
+/// included: such text is treated as not JSON (`{"payloadJSON": …}`), as it was when the
+/// answer was a `Value`. The check decodes every string and number but builds nothing.
+fn strict_raw(text: &str) -> Option<Box<RawValue>> {
+    serde_json::from_str::<Strict>(text).ok()?;
+    serde_json::from_str::<Box<RawValue>>(text).ok()
+}
+
+/// Deserializes anything, decoding as a `Value` would, and keeps nothing.
+struct Strict;
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        while seq.next_element::<Strict>()?.is_some() {}
+        Ok(Strict)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        while map.next_entry::<Strict, Strict>()?.is_some() {}
+        Ok(Strict)
     }
 }
 
@@ -170,6 +224,10 @@ mod tests {
             (Some("not json {"), None),
             (Some(""), None),
             (Some("null"), None),
+            (Some(r#"["\ud800"]"#), None),
+            (Some("1e400"), None),
+            (Some("-0.0"), None),
+            (Some("123456789012345678901234567890"), None),
             (Some("\"a \\\"quoted\\\" string\""), None),
             (None, Some(json!({"a": [1, {"b": null}], "c": "ü"}))),
             (None, Some(Value::Null)),
@@ -198,18 +256,19 @@ mod tests {
         }
     }
 
-    /// A lone surrogate escape is JSON to OpenClaw (`JSON.parse` takes it, `stringify` writes
-    /// it back escaped): it is passed through the same way, not turned into
-    /// `{"payloadJSON": …}` as a strict parser would have it.
+    /// Text `RawValue` takes but a strict parser refuses (a lone surrogate escape, a number
+    /// beyond `f64`) is not passed through: the answer would not parse in our own CLI.
     #[test]
-    fn a_lone_surrogate_escape_passes_through_as_openclaw_writes_it() {
-        let reply = InvokeReply::new("n1", "x", Some(r#"{"s":"\ud800"}"#.into()), None);
-        let text = serde_json::to_string(&reply).expect("serializes");
-        assert!(text.contains(r#","payload":{"s":"\ud800"},"#), "{text}");
-        assert_eq!(
-            reply.payload_value(),
-            serde_json::json!({"payloadJSON": r#"{"s":"\ud800"}"#})
-        );
+    fn text_a_strict_parser_refuses_is_not_passed_through() {
+        for bad in [r#"{"s":"\ud800"}"#, "[1e400]", r#""\udfff\ud800""#] {
+            assert!(serde_json::from_str::<Box<RawValue>>(bad).is_ok(), "{bad}");
+            let reply = InvokeReply::new("n1", "x", Some(bad.into()), None);
+            let text = serde_json::to_string(&reply).expect("serializes");
+            let back: Value = serde_json::from_str(&text).expect("the answer parses");
+            assert_eq!(back["payload"], json!({"payloadJSON": bad}), "{bad}");
+            assert_eq!(back["payloadJSON"], bad);
+            assert_eq!(reply.payload_value(), json!({"payloadJSON": bad}));
+        }
     }
 
     #[test]

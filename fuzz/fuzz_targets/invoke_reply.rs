@@ -1,0 +1,35 @@
+//! A node's answer to `node.invoke` (any bytes as its `payloadJSON`, and the same text as a
+//! parsed `payload` when it is JSON) through `InvokeReply`, which holds it as JSON text
+//! instead of a `Value`. Nothing may panic, the answer written to the operator must always
+//! parse, carry `payloadJSON` exactly as sent, and carry as `payload` what a `Value` parse
+//! gives (or `{"payloadJSON": text}` for text that is not JSON), as the `json!` object it
+//! replaced did.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use openclaw::actors::node_session::InvokeReply;
+use serde_json::{Value, json};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    let reply = InvokeReply::new("node-1", "camera.snap", Some(text.to_owned()), None);
+    let answer = serde_json::to_string(&reply).expect("an answer always serializes");
+    let back: Value = serde_json::from_str(&answer).expect("the answer always parses");
+    assert_eq!(back["payloadJSON"], text, "payloadJSON as sent");
+    let want = parsed.clone().unwrap_or_else(|| json!({ "payloadJSON": text }));
+    assert_eq!(back["payload"], want);
+    assert_eq!(reply.payload_value(), want);
+    assert_eq!(back["ok"], true);
+    assert!(reply.size() >= text.len());
+    // The node may send the value itself (`payload`, no `payloadJSON`).
+    if let Some(v) = parsed {
+        let reply = InvokeReply::new("node-1", "camera.snap", None, Some(v.clone()));
+        let answer = serde_json::to_string(&reply).expect("serializes");
+        let back: Value = serde_json::from_str(&answer).expect("parses");
+        assert_eq!(back["payload"], v);
+        assert_eq!(back["payloadJSON"], Value::Null);
+    }
+});
