@@ -84,7 +84,9 @@ impl Dedupe {
         self.insert_at(key, fingerprint, outcome, Instant::now());
     }
 
-    fn insert_at(
+    /// As [`insert`](Self::insert), for an outcome that finished at `at` (oldest first:
+    /// the cache expires and evicts in the order entries were kept).
+    pub fn insert_at(
         &mut self,
         key: String,
         fingerprint: Fingerprint,
@@ -155,7 +157,7 @@ impl Dedupe {
         self.entries
             .drain()
             .filter(|(_, d)| d.at.elapsed() < DEDUPE_TTL)
-            .map(|(k, d)| (k, d.fingerprint, d.outcome))
+            .map(|(k, d)| (k, d.fingerprint, d.outcome, d.at))
             .collect()
     }
 }
@@ -230,6 +232,26 @@ mod tests {
         // At capacity, an insert drops every expired entry, not only the oldest.
         d.insert_at("fresh".into(), [0; 32], Err(InvokeError::Busy), expired);
         assert_eq!(d.len(), 1);
+    }
+
+    /// What a stopping session hands over keeps its age: seeded into the node's next session,
+    /// an entry expires when it would have, not 5 minutes after the reconnect.
+    #[test]
+    fn handed_over_entries_keep_their_age() {
+        let mut old = Dedupe::default();
+        let t0 = Instant::now();
+        old.insert_at("k".into(), [7; 32], reply(10), t0);
+        let kept = old.take_live();
+        let mut new = Dedupe::default();
+        for (k, fp, v, at) in kept {
+            assert_eq!(at, t0);
+            new.insert_at(k, fp, v, at);
+        }
+        assert!(
+            new.get("k", t0 + DEDUPE_TTL - Duration::from_secs(1))
+                .is_some()
+        );
+        assert!(new.get("k", t0 + DEDUPE_TTL).is_none());
     }
 
     #[test]

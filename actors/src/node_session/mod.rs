@@ -185,8 +185,9 @@ pub struct NodeSession {
 /// and the params (the node is implicit: each node has its own cache).
 pub type Fingerprint = [u8; 32];
 
-/// A finished outcome handed over across a node reconnect: `(key, fingerprint, outcome)`.
-pub type KeptOutcome = (String, Fingerprint, InvokeOutcome);
+/// A finished outcome handed over across a node reconnect: `(key, fingerprint, outcome,
+/// when it finished)` (its dedupe window runs from then, not from the reconnect).
+pub type KeptOutcome = (String, Fingerprint, InvokeOutcome, Instant);
 
 /// The fingerprint of a call.
 pub fn fingerprint(principal: &str, command: &str, params: Option<&Value>) -> Fingerprint {
@@ -586,9 +587,12 @@ impl Handler<UpdateCommands> for NodeSession {
         if msg.display_name.is_some() {
             self.display_name = msg.display_name;
         }
-        for (k, fp, v) in msg.seed {
+        let mut seed = msg.seed;
+        // Oldest first, as the cache keeps them.
+        seed.sort_by_key(|(_, _, _, at)| *at);
+        for (k, fp, v, at) in seed {
             if self.dedupe.get(&k, Instant::now()).is_none() {
-                self.dedupe.insert(k, fp, v);
+                self.dedupe.insert_at(k, fp, v, at);
             }
         }
     }

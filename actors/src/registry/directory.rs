@@ -103,7 +103,7 @@ impl<E: NodeConn> NodeDirectory<E> {
         }
         let bytes: usize = entries
             .iter()
-            .map(|(k, _, o)| k.len() + crate::node_session::dedupe::outcome_bytes(o))
+            .map(|(k, _, o, _)| k.len() + crate::node_session::dedupe::outcome_bytes(o))
             .sum();
         let held: usize = self.kept.values().map(|(_, _, b)| b).sum();
         if held + bytes > KEPT_OUTCOMES_MAX_BYTES {
@@ -153,8 +153,11 @@ mod tests {
 
     fn outcome(key: &str) -> KeptOutcome {
         let reply = crate::node_session::InvokeReply::new("n1", "x", Some("{}".into()), None);
-        (key.to_owned(), [0; 32], Ok(reply))
+        (key.to_owned(), [0; 32], Ok(reply), *EPOCH)
     }
+
+    /// One instant for every test outcome (they compare equal only with the same one).
+    static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
 
     #[test]
     fn attach_replaces_a_previous_socket_and_detach_records_the_times() {
@@ -216,7 +219,7 @@ mod tests {
                         Some(text),
                         None,
                     );
-                    (format!("k{i}"), [0; 32], Ok(reply))
+                    (format!("k{i}"), [0; 32], Ok(reply), *EPOCH)
                 })
                 .collect()
         };
