@@ -149,15 +149,9 @@ impl Untracked {
     }
 
     /// The authenticated sessions (a rotated shared secret closes them: the fast path admits
-    /// no device-token session).
+    /// no device-token session): the audience of an event for everyone.
     pub fn authenticated(&self) -> Vec<Addr<WsSession>> {
-        let inner = self.lock();
-        inner
-            .sessions
-            .values()
-            .filter(|e| e.scopes.is_some())
-            .map(|e| e.addr.clone())
-            .collect()
+        self.audience(EventGuard::Everyone)
     }
 
     /// Takes every session out (an in-process restart closes them; new ones still enter).
