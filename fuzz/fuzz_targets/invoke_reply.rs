@@ -2,19 +2,23 @@
 //! parsed `payload` when it is JSON) through `InvokeReply`, which holds it as JSON text
 //! instead of a `Value`. Nothing may panic, the answer written to the operator must always
 //! parse, carry `payloadJSON` exactly as sent, and carry as `payload` what a `Value` parse
-//! gives (or `{"payloadJSON": text}` for text that is not JSON), as the `json!` object it
-//! replaced did.
+//! gives (unpaired surrogate escapes replaced, as in every frame we read; or
+//! `{"payloadJSON": text}` for text that is not JSON).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::node_session::InvokeReply;
+use openclaw::actors::protocol::frame::replace_lone_surrogates;
 use serde_json::{Value, json};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    // What every frame we read gets: unpaired surrogate escapes become U+FFFD.
+    let parsed: Option<Value> = serde_json::from_str(text).ok().or_else(|| {
+        serde_json::from_str(&replace_lone_surrogates(text)?).ok()
+    });
     let reply = InvokeReply::new("node-1", "camera.snap", Some(text.to_owned()), None);
     let answer = serde_json::to_string(&reply).expect("an answer always serializes");
     let back: Value = serde_json::from_str(&answer).expect("the answer always parses");

@@ -14,6 +14,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::protocol::frame::replace_lone_surrogates;
+
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct InvokeReply(Arc<Inner>);
@@ -29,8 +31,10 @@ struct Inner {
 enum Payload {
     /// `payloadJSON` is JSON with nothing around it: it is also `payload`.
     Json(Box<RawValue>),
-    /// `payloadJSON` is JSON with whitespace around it: `payload` is the value alone.
-    Padded { raw: Box<RawValue>, text: String },
+    /// `payloadJSON` is JSON whose value reads differently: whitespace around it, or an
+    /// unpaired surrogate escape, which `payload` carries as U+FFFD (as every frame we read
+    /// does, see [`replace_lone_surrogates`]).
+    Apart { raw: Box<RawValue>, text: String },
     /// `payloadJSON` is not JSON: `payload` is `{"payloadJSON": text}` (OpenClaw's answer).
     NotJson(String),
     /// No `payloadJSON`: the `payload` value the node sent (`None`: null).
@@ -47,9 +51,13 @@ impl InvokeReply {
         payload: Option<Value>,
     ) -> Self {
         let payload = match payload_json {
-            Some(text) => match strict_raw(&text) {
-                Some(raw) if raw.get().len() == text.len() => Payload::Json(raw),
-                Some(raw) => Payload::Padded { raw, text },
+            Some(text) => match strict_raw(&text).or_else(|| {
+                // JavaScript's `JSON.parse` (OpenClaw's) takes an unpaired surrogate escape,
+                // such as a node's output cut inside an emoji: so does every frame we read.
+                strict_raw(&replace_lone_surrogates(&text)?)
+            }) {
+                Some(raw) if raw.get() == text => Payload::Json(raw),
+                Some(raw) => Payload::Apart { raw, text },
                 None => Payload::NotJson(text),
             },
             None => Payload::Value(
@@ -69,7 +77,7 @@ impl InvokeReply {
     pub fn size(&self) -> usize {
         let payload = match &self.0.payload {
             Payload::Json(raw) => raw.get().len(),
-            Payload::Padded { raw, text } => raw.get().len() + text.len(),
+            Payload::Apart { raw, text } => raw.get().len() + text.len(),
             Payload::NotJson(text) => text.len(),
             Payload::Value(raw) => raw.as_ref().map_or(0, |r| r.get().len()),
         };
@@ -80,7 +88,7 @@ impl InvokeReply {
     /// from the text).
     pub fn payload_value(&self) -> Value {
         let raw = match &self.0.payload {
-            Payload::Json(raw) | Payload::Padded { raw, .. } => raw,
+            Payload::Json(raw) | Payload::Apart { raw, .. } => raw,
             Payload::Value(Some(raw)) => raw,
             Payload::Value(None) => return Value::Null,
             Payload::NotJson(text) => return serde_json::json!({ "payloadJSON": text }),
@@ -94,8 +102,9 @@ impl InvokeReply {
 /// `text` as a [`RawValue`] if it is JSON that a `serde_json::Value` can hold. `RawValue`
 /// alone is more lenient (it skips over a lone surrogate escape or a number out of `f64`'s
 /// range without decoding it), and the answer must parse wherever it goes, our own CLI
-/// included: such text is treated as not JSON (`{"payloadJSON": …}`), as it was when the
-/// answer was a `Value`. The check decodes every string and number but builds nothing.
+/// included: text a `Value` cannot hold is treated as not JSON (`{"payloadJSON": …}`), as it
+/// was when the answer was a `Value`, once its lone surrogates are replaced (see
+/// [`InvokeReply::new`]). The check decodes every string and number but builds nothing.
 fn strict_raw(text: &str) -> Option<Box<RawValue>> {
     serde_json::from_str::<Strict>(text).ok()?;
     serde_json::from_str::<Box<RawValue>>(text).ok()
@@ -176,7 +185,7 @@ impl Serialize for InvokeReply {
                 m.serialize_entry("payload", raw)?;
                 m.serialize_entry("payloadJSON", raw.get())?;
             }
-            Payload::Padded { raw, text } => {
+            Payload::Apart { raw, text } => {
                 m.serialize_entry("payload", raw)?;
                 m.serialize_entry("payloadJSON", text)?;
             }
@@ -224,7 +233,6 @@ mod tests {
             (Some("not json {"), None),
             (Some(""), None),
             (Some("null"), None),
-            (Some(r#"["\ud800"]"#), None),
             (Some("1e400"), None),
             (Some("-0.0"), None),
             (Some("123456789012345678901234567890"), None),
@@ -262,11 +270,11 @@ mod tests {
         }
     }
 
-    /// Text `RawValue` takes but a strict parser refuses (a lone surrogate escape, a number
-    /// beyond `f64`) is not passed through: the answer would not parse in our own CLI.
+    /// Text `RawValue` takes but a strict parser refuses (a number beyond `f64`) is not
+    /// passed through: the answer would not parse in our own CLI.
     #[test]
     fn text_a_strict_parser_refuses_is_not_passed_through() {
-        for bad in [r#"{"s":"\ud800"}"#, "[1e400]", r#""\udfff\ud800""#] {
+        for bad in ["[1e400]", r#"{"s":"\ud800","n":-1e999}"#] {
             assert!(serde_json::from_str::<Box<RawValue>>(bad).is_ok(), "{bad}");
             let reply = InvokeReply::new("n1", "x", Some(bad.into()), None);
             let text = serde_json::to_string(&reply).expect("serializes");
@@ -274,6 +282,28 @@ mod tests {
             assert_eq!(back["payload"], json!({"payloadJSON": bad}), "{bad}");
             assert_eq!(back["payloadJSON"], bad);
             assert_eq!(reply.payload_value(), json!({"payloadJSON": bad}));
+        }
+    }
+
+    /// An unpaired surrogate escape (a node's output cut inside an emoji) is JSON to
+    /// OpenClaw's `JSON.parse`: `payload` is the value with U+FFFD in its place, as in every
+    /// frame we read, and `payloadJSON` is the text as sent.
+    #[test]
+    fn lone_surrogates_in_a_payload_become_replacement_characters_as_in_frames() {
+        for (sent, want) in [
+            (r#"{"s":"\ud800"}"#, json!({"s": "\u{fffd}"})),
+            (r#""\udfff\ud800""#, json!("\u{fffd}\u{fffd}")),
+            (
+                r#"["ok \ud83d\ude00", "cut \ud83d"]"#,
+                json!(["ok 😀", "cut \u{fffd}"]),
+            ),
+        ] {
+            let reply = InvokeReply::new("n1", "x", Some(sent.into()), None);
+            let text = serde_json::to_string(&reply).expect("serializes");
+            let back: Value = serde_json::from_str(&text).expect("the answer parses");
+            assert_eq!(back["payload"], want, "{sent}");
+            assert_eq!(back["payloadJSON"], sent);
+            assert_eq!(reply.payload_value(), want);
         }
     }
 

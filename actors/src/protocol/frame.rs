@@ -133,7 +133,7 @@ pub fn peek_request(text: &str) -> Option<(String, String)> {
 /// would drop the whole request as "not JSON" — and the client would wait for an answer that
 /// never comes. (Found by the `frame` fuzz target: the head parse, which skips unknown
 /// fields unchecked, saw a request the full parse refused.)
-fn replace_lone_surrogates(text: &str) -> Option<String> {
+pub fn replace_lone_surrogates(text: &str) -> Option<String> {
     fn hex4(s: &str, at: usize) -> Option<u32> {
         let h = s.get(at..at + 4)?;
         if !h.bytes().all(|b| b.is_ascii_hexdigit()) {
