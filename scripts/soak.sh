@@ -7,6 +7,8 @@
 #   scripts/soak.sh              # 100 cycles
 #   scripts/soak.sh 500          # 500 cycles
 #   OPENCLAW_SOAK_SEED=123 scripts/soak.sh   # repeat the kill points of an earlier run
+#   OPENCLAW_SOAK_POWER=1 scripts/soak.sh 200 # power cuts instead: the state directory on a
+#                                             # loop-mounted ext4 image (needs root)
 #
 # The suite runs the same test with 5 cycles. The last line printed is the summary (`soak: …`).
 set -euo pipefail
@@ -19,6 +21,9 @@ case "${cycles}" in
 esac
 export OPENCLAW_SOAK_CYCLES="${cycles}"
 filter='crash_soak_sigkill_at_random_points'
+if [ "${OPENCLAW_SOAK_POWER:-0}" != 0 ]; then
+    filter='crash_soak_power_cut_at_random_points'
+fi
 log="$(mktemp)"
 trap 'rm -f "${log}"' EXIT
 if cargo nextest --version >/dev/null 2>&1; then

@@ -164,10 +164,13 @@ impl AgentRun {
         }
 
         // Built now, sent only once the user's line is written: `send` queues at once, and
-        // a reply must never reach the chat before the line it answers is on disk (a kill
+        // a reply must never reach the chat before the line it answers is written (a kill
         // in between would leave an answered message that no transcript has). The answer's
-        // own line may follow the reply: a kill before it is written re-runs the message
-        // after the restart (the reply may go out twice: delivery is at least once).
+        // own line may follow the reply. The channel lets go of the message only once
+        // `recorded` says every line of this run is synced, so a kill or a power cut before
+        // that re-runs the message after the restart (the reply may go out twice: delivery
+        // is at least once), and the reply never waits for the disk.
+        let (recorded_tx, recorded_rx) = tokio::sync::oneshot::channel::<()>();
         let deliver = match (&self.req.origin, status) {
             (RunOrigin::Channel { inbound, deliver }, s) if s != RunStatus::Aborted => Some((
                 deliver.clone(),
@@ -180,16 +183,18 @@ impl AgentRun {
                     } else {
                         text.clone()
                     },
+                    recorded: Some(futures_util::FutureExt::shared(recorded_rx)),
                 },
             )),
             _ => None,
         };
         let written = lines.clone();
-        let append = (!lines.is_empty()).then(|| {
-            self.store.send(AppendLines {
-                name: self.transcript.clone(),
-                lines,
-            })
+        // Synced even with no lines of its own: the user's line, or a rerun's recorded answer
+        // that a killed process left in the page cache.
+        let append = self.store.send(AppendLines {
+            name: self.transcript.clone(),
+            lines,
+            sync: true,
         });
         let transcript = self.transcript.clone();
         let registry = self.registry.clone();
@@ -210,19 +215,19 @@ impl AgentRun {
                 None => true,
             };
             let delivery = deliver.map(|(to, reply)| to.send(reply));
-            if let Some(a) = append {
-                match a.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        all_written = false;
-                        log::error!("run {run_id}: transcript not saved: {e}");
-                    }
-                    Err(e) => {
-                        all_written = false;
-                        log::error!("run {run_id}: store unavailable: {e}");
-                    }
+            match append.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    all_written = false;
+                    log::error!("run {run_id}: transcript not saved: {e}");
+                }
+                Err(e) => {
+                    all_written = false;
+                    log::error!("run {run_id}: store unavailable: {e}");
                 }
             }
+            // Synced, or failed: either way the channel need not wait longer.
+            let _ = recorded_tx.send(());
             // What the disk now ends with, for the next run of this session.
             let tail_lines = match tail {
                 Some(mut l) if all_written && status != RunStatus::Aborted => {
@@ -394,6 +399,7 @@ async fn run_loop(
         *user_write.borrow_mut() = Some(store.send(AppendLines {
             name: transcript.clone(),
             lines: vec![user_line.clone()],
+            sync: false,
         }));
         tail.push(user_line);
     }

@@ -102,16 +102,23 @@ impl Handler<LoadDocument> for StoreActor {
     }
 }
 
-/// Appends JSON lines to `<state>/<name>` (one `write`, no fsync: a transcript is a log; the
-/// channel's pending list is what makes inbound messages durable). Sent by agent runs;
-/// failures are logged here because runs send it without waiting.
+/// Appends JSON lines to `<state>/<name>` in one `write`. With `sync`, the file's data (every
+/// line appended so far, by this message or earlier ones) and its directory entry are on
+/// disk when the reply comes (`fdatasync`, then the directory's `fsync`); without, they are
+/// in the page cache, which a killed process does not lose but a power cut does. Agent runs
+/// append the user's line without `sync` (the model call need not wait for the disk) and
+/// their last lines with it: the channel lets go of a message only once its run's lines
+/// are synced. Sent by agent runs; failures are logged here because runs send it without
+/// waiting.
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
 pub struct AppendLines {
     /// Path relative to the state directory.
     pub name: String,
-    /// One JSON value per line.
+    /// One JSON value per line (none: only `sync`).
     pub lines: Vec<serde_json::Value>,
+    /// Sync the file before replying.
+    pub sync: bool,
 }
 
 impl Handler<AppendLines> for StoreActor {
@@ -119,7 +126,7 @@ impl Handler<AppendLines> for StoreActor {
 
     fn handle(&mut self, msg: AppendLines, _: &mut Self::Context) -> Self::Result {
         let path = self.dir.join(&msg.name);
-        append_lines(&path, &msg.lines).map_err(|e| {
+        append_lines(&path, &msg.lines, msg.sync).map_err(|e| {
             log::error!("transcript append to {} failed: {e}", path.display());
             StoreError::io(path)(e)
         })
@@ -146,14 +153,14 @@ impl Handler<LoadLines> for StoreActor {
 }
 
 /// Appends JSON lines with `O_APPEND` in a single write (lines from one call are never
-/// interleaved with another's).
-pub fn append_lines(path: &Path, lines: &[serde_json::Value]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+/// interleaved with another's); with `sync`, the file's data and its directory entry are on
+/// disk before it returns ([`AppendLines`]). No lines and a missing file: nothing to do.
+pub fn append_lines(path: &Path, lines: &[serde_json::Value], sync: bool) -> std::io::Result<()> {
+    let dir = parent_dir(path)?;
+    if lines.is_empty() && !path.exists() {
+        return Ok(());
     }
+    create_dir_durable(dir)?;
     let mut buf = Vec::new();
     for l in lines {
         serde_json::to_writer(&mut buf, l).map_err(std::io::Error::other)?;
@@ -165,8 +172,53 @@ pub fn append_lines(path: &Path, lines: &[serde_json::Value]) -> std::io::Result
         .append(true)
         .mode(0o600)
         .open(path)?;
-    repair_torn_tail(&mut f, path)?;
-    f.write_all(&buf)
+    if !buf.is_empty() {
+        repair_torn_tail(&mut f, path)?;
+        f.write_all(&buf)?;
+    }
+    if sync {
+        f.sync_data()?;
+        // The entry of a file created by an earlier, unsynced append.
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> std::io::Result<&Path> {
+    match path.parent() {
+        Some(d) if d.as_os_str().is_empty() => Ok(Path::new(".")),
+        Some(d) => Ok(d),
+        None => Err(std::io::Error::other("path has no parent directory")),
+    }
+}
+
+/// Creates `dir` and its missing ancestors (mode 0700), each one's entry synced in its
+/// parent, so a directory that a synced file lives in cannot vanish in a power cut. An
+/// existing `dir` costs one `stat`.
+pub fn create_dir_durable(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.as_os_str().is_empty() && !at.exists() {
+        missing.push(at);
+        match at.parent() {
+            Some(p) => at = p,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o700).create(d) {
+            Ok(()) => {}
+            // Made meanwhile by someone else: its entry is theirs to sync.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => continue,
+            Err(e) => return Err(e),
+        }
+        fs::File::open(parent_dir(d)?)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Longest torn tail we try to parse (a longer one is dropped without parsing).
@@ -270,18 +322,11 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// Atomic write with the file created as `mode` (the content is never readable beyond
-/// `mode`, not even briefly): a temp file in the same directory (created 0700 if missing),
-/// fsync, rename over `path`, directory fsync. The one atomic-write helper of the workspace.
+/// `mode`, not even briefly): a temp file in the same directory (created 0700 if missing,
+/// durably: [`create_dir_durable`]), fsync, rename over `path`, directory fsync. The one atomic-write helper of the workspace.
 pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if d.as_os_str().is_empty() => Path::new("."),
-        Some(d) => d,
-        None => return Err(std::io::Error::other("path has no parent directory")),
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    let dir = parent_dir(path)?;
+    create_dir_durable(dir)?;
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -336,6 +381,7 @@ mod tests {
         append_lines(
             &log,
             &[serde_json::json!({"a": 1}), serde_json::json!({"a": 2})],
+            true,
         )
         .expect("append");
         std::fs::OpenOptions::new()
@@ -350,7 +396,7 @@ mod tests {
         let many: Vec<serde_json::Value> = (0..5000)
             .map(|i| serde_json::json!({"i": i, "pad": "x".repeat(100)}))
             .collect();
-        append_lines(&big, &many).expect("append");
+        append_lines(&big, &many, false).expect("append");
         let tail = load_lines(&big, 40).expect("tail");
         assert_eq!(tail.len(), 40);
         assert_eq!(tail[0]["i"], 4960);
@@ -384,7 +430,7 @@ mod tests {
     fn torn_last_line_is_repaired_before_the_next_append() {
         let dir = tempfile_dir();
         let log = dir.join("t.jsonl");
-        let a = |v: serde_json::Value| append_lines(&log, &[v]).expect("append");
+        let a = |v: serde_json::Value| append_lines(&log, &[v], false).expect("append");
         a(serde_json::json!({"a": 1}));
         a(serde_json::json!({"a": 2}));
         // Crash mid-append: partial JSON, no newline.
@@ -410,8 +456,35 @@ mod tests {
             &only,
             format!("{{\"x\":\"{}", "y".repeat(200_000)).as_bytes(),
         );
-        append_lines(&only, &[serde_json::json!({"a": 1})]).expect("append");
+        append_lines(&only, &[serde_json::json!({"a": 1})], true).expect("append");
         assert_eq!(fs::read_to_string(&only).expect("read"), "{\"a\":1}\n");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A synced append creates the missing directories (0700) and the file (0600); a sync
+    /// with no lines syncs what is there and never creates a file.
+    #[test]
+    fn synced_appends_create_directories_and_a_bare_sync_creates_nothing() {
+        let dir = tempfile_dir();
+        let log = dir.join("agents/main/sessions/s.jsonl");
+        append_lines(&log, &[], true).expect("sync of a missing file");
+        assert!(!dir.join("agents").exists(), "a bare sync creates nothing");
+        append_lines(&log, &[serde_json::json!({"a": 1})], false).expect("append");
+        append_lines(&log, &[], true).expect("sync");
+        append_lines(&log, &[serde_json::json!({"a": 2})], true).expect("append + sync");
+        assert_eq!(
+            fs::read_to_string(&log).expect("read"),
+            "{\"a\":1}\n{\"a\":2}\n"
+        );
+        for d in ["agents", "agents/main", "agents/main/sessions"] {
+            let mode = fs::metadata(dir.join(d)).expect("dir").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{d}");
+        }
+        let mode = fs::metadata(&log).expect("file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A file where a directory should be: an error, not a panic.
+        fs::write(dir.join("flat"), b"x").expect("write");
+        assert!(append_lines(&dir.join("flat/s.jsonl"), &[serde_json::json!(1)], true).is_err());
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -21,9 +21,23 @@
 //! `OPENCLAW_SOAK_CYCLES` (default 5, the suite's smoke run) and `OPENCLAW_SOAK_SEED`
 //! (default: from the clock; printed) control the run; `scripts/soak.sh` runs ≥ 100 cycles.
 //! The summary line starts with `soak:`.
+//!
+//! **Power cuts.** A SIGKILL leaves the kernel's page cache behind, so it never loses a write
+//! that was not synced. The power-cut soak puts the state directory on an ext4 file system
+//! on a loop device ([`PowerDisk`]) and, instead of only killing the gateway, cuts the power:
+//! the gateway is stopped (`SIGSTOP`, every thread parked, so no write is in flight), the
+//! disk image is copied as the kernel has it (what reached the "disk": synced data and
+//! whatever writeback happened, never a write that sits only in the page cache), the gateway
+//! is killed and the copy is mounted in place of the disk. The same checks then run, with
+//! one difference: a reply may have reached Telegram while the lines of its run were only
+//! in the page cache; the update must then still be pending on disk (it is answered again
+//! and recorded after the restart). It needs root and a loop device (`losetup`, `mount`);
+//! without them it says so and does nothing. `OPENCLAW_SOAK_POWER=1 scripts/soak.sh N` runs
+//! N power-cut cycles.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use awc::ws::{Frame, Message};
@@ -218,8 +232,15 @@ fn check_transcripts(dir: &Path, ledger: &mut Ledger, cycle: usize) -> BTreeSet<
     seen
 }
 
-/// The invariants that hold at any moment after a restart.
-async fn check_cycle(gw: &TestGateway, tg: &FakeTelegram, ledger: &mut Ledger, cycle: usize) {
+/// The invariants that hold at any moment after a restart (`power`: after a power cut, see
+/// the module docs).
+async fn check_cycle(
+    gw: &TestGateway,
+    tg: &FakeTelegram,
+    ledger: &mut Ledger,
+    cycle: usize,
+    power: bool,
+) {
     // Devices.
     let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ALL_OPERATOR)).await;
     let list = op.request("device.pair.list", json!({})).await;
@@ -284,8 +305,13 @@ async fn check_cycle(gw: &TestGateway, tg: &FakeTelegram, ledger: &mut Ledger, c
     for (&u, &msg) in &ledger.updates {
         if replied.contains(&msg) {
             assert!(
-                recorded.contains(&u),
-                "cycle {cycle}: update {u} was answered but its user line is not in any transcript"
+                recorded.contains(&u) || (power && pending.contains(&u)),
+                "cycle {cycle}: update {u} was answered but its user line is not in any transcript{}",
+                if power {
+                    format!(" and it is not pending on disk ({pending:?})")
+                } else {
+                    String::new()
+                }
             );
         }
     }
@@ -293,6 +319,30 @@ async fn check_cycle(gw: &TestGateway, tg: &FakeTelegram, ledger: &mut Ledger, c
 
 #[actix_web::test]
 async fn crash_soak_sigkill_at_random_points_loses_and_duplicates_nothing() {
+    if std::env::var_os("OPENCLAW_SOAK_POWER").is_some_and(|v| v != "0") {
+        // `OPENCLAW_SOAK_POWER=1 scripts/soak.sh N`: the power-cut soak runs the N cycles.
+        return;
+    }
+    soak(None).await;
+}
+
+#[actix_web::test]
+async fn crash_soak_power_cut_at_random_points_loses_and_duplicates_nothing() {
+    let disk = match PowerDisk::new() {
+        Ok(d) => d,
+        Err(why) if std::env::var_os("OPENCLAW_SOAK_POWER").is_none_or(|v| v == "0") => {
+            eprintln!("SKIPPED: the power-cut soak needs root and a loop device: {why}");
+            return;
+        }
+        Err(why) => panic!("OPENCLAW_SOAK_POWER is set, but {why} (run as root)"),
+    };
+    soak(Some(disk)).await;
+}
+
+/// The soak: SIGKILLs, or power cuts of `disk`.
+async fn soak(mut disk: Option<PowerDisk>) {
+    let power = disk.is_some();
+    let what = if power { "power-cut" } else { "SIGKILL" };
     let cycles = env_u64("OPENCLAW_SOAK_CYCLES").unwrap_or(5) as usize;
     let seed = env_u64("OPENCLAW_SOAK_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -306,7 +356,17 @@ async fn crash_soak_sigkill_at_random_points_loses_and_duplicates_nothing() {
     let mut rng = Rng(seed);
     let started = Instant::now();
     let tg = FakeTelegram::start(TG_TOKEN);
-    let mut gw = start_gateway(&config(&tg, None, json!({})));
+    let cfg = config(&tg, None, json!({}));
+    let mut gw = match &disk {
+        Some(d) => {
+            // Written by the test, so synced by the test: the config is not what is soaked.
+            let dir = d.state_dir();
+            std::fs::write(dir.path().join("openclaw.json"), &cfg).expect("write gateway config");
+            d.sync();
+            TestGateway::start_in(dir, GW_ARGS, &[], None)
+        }
+        None => start_gateway(&cfg),
+    };
     let mut ledger = Ledger::default();
     let mut msg_no = 0u64;
 
@@ -324,7 +384,10 @@ async fn crash_soak_sigkill_at_random_points_loses_and_duplicates_nothing() {
         // The kill point: a random moment of the workload (not a wait for a condition).
         actix_web::rt::time::sleep(Duration::from_millis(rng.below(MAX_KILL_DELAY_MS))).await;
         let dir = gw.take_dir();
-        drop(gw); // SIGKILL
+        match disk.as_mut() {
+            Some(d) => d.cut(gw),
+            None => drop(gw), // SIGKILL
+        }
         let attempts = pairing.await.unwrap_or_default();
         for (id, ok) in attempts {
             if ok {
@@ -334,12 +397,12 @@ async fn crash_soak_sigkill_at_random_points_loses_and_duplicates_nothing() {
         }
         // Panics (naming stderr) if the state directory does not load.
         gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
-        check_cycle(&gw, &tg, &mut ledger, cycle).await;
+        check_cycle(&gw, &tg, &mut ledger, cycle, power).await;
     }
 
     // Undisturbed: everything gets answered exactly once in the transcripts.
     all_answered(&gw, &tg).await;
-    check_cycle(&gw, &tg, &mut ledger, cycles).await;
+    check_cycle(&gw, &tg, &mut ledger, cycles, false).await;
     let sent = tg.sent();
     let mut replies: BTreeMap<i64, usize> = BTreeMap::new();
     for s in &sent {
@@ -362,11 +425,17 @@ async fn crash_soak_sigkill_at_random_points_loses_and_duplicates_nothing() {
     let lines: usize = transcripts(gw.dir.path()).0.values().map(Vec::len).sum();
     // The state directory loads once more from cold.
     let dir = gw.take_dir();
-    drop(gw);
+    match disk.as_mut() {
+        Some(d) => d.cut(gw),
+        None => drop(gw),
+    }
     let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
-    check_cycle(&gw, &tg, &mut ledger, cycles + 1).await;
+    check_cycle(&gw, &tg, &mut ledger, cycles + 1, power).await;
+    // Unmounted after the state directory is gone.
+    drop(gw);
+    drop(disk);
     println!(
-        "soak: {cycles} SIGKILL cycles, seed {seed}: {} devices paired ({} attempted), {} Telegram updates answered, {lines} transcript lines, 0 lost, 0 duplicated; {resent} replies re-sent (kill between sendMessage and its record, at-least-once); {} torn last transcript lines repaired; {:.1} s",
+        "soak: {cycles} {what} cycles, seed {seed}: {} devices paired ({} attempted), {} Telegram updates answered, {lines} transcript lines, 0 lost, 0 duplicated; {resent} replies re-sent (cut between sendMessage and its record, at-least-once); {} torn last transcript lines repaired; {:.1} s",
         ledger.confirmed.len(),
         ledger.attempted.len(),
         ledger.updates.len(),
@@ -421,4 +490,174 @@ async fn rerun_after_sigkill_resends_the_recorded_answer_and_records_it_once() {
         ],
         "{files:#?}"
     );
+}
+
+/// Size of the power-cut disk image (sparse).
+const DISK_BYTES: u64 = 48 << 20;
+
+/// A disk whose power can be cut (see the module docs): an ext4 image on a loop device,
+/// mounted at a fixed mountpoint so the state directory keeps its path across cuts.
+struct PowerDisk {
+    /// Holds the images and the mountpoint.
+    root: tempfile::TempDir,
+    mnt: PathBuf,
+    image: PathBuf,
+    /// `/dev/loopN`, while attached.
+    loopdev: Option<String>,
+    mounted: bool,
+    cuts: u32,
+}
+
+/// Runs a command; `Err` names it, its exit and its stderr.
+fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "{program} {args:?}: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl PowerDisk {
+    /// Makes, attaches and mounts a fresh ext4 image; `Err` says what is missing.
+    fn new() -> Result<Self, String> {
+        if !Path::new("/dev/loop-control").exists() {
+            return Err("/dev/loop-control does not exist".into());
+        }
+        let root = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mnt = root.path().join("mnt");
+        std::fs::create_dir(&mnt).map_err(|e| e.to_string())?;
+        let image = root.path().join("disk-0.img");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(DISK_BYTES))
+            .map_err(|e| e.to_string())?;
+        let image_s = image.display().to_string();
+        // Inode tables and the journal are written now, not by a background thread while an
+        // image is copied.
+        run(
+            "mkfs.ext4",
+            &[
+                "-q",
+                "-F",
+                "-E",
+                "lazy_itable_init=0,lazy_journal_init=0",
+                &image_s,
+            ],
+        )?;
+        let mut disk = Self {
+            root,
+            mnt,
+            image,
+            loopdev: None,
+            mounted: false,
+            cuts: 0,
+        };
+        disk.attach()?;
+        Ok(disk)
+    }
+
+    /// Attaches `self.image` and mounts it. `commit=600`: the journal commits when a file is
+    /// synced, not on a 5 s timer, so what is on the "disk" at a cut is what the gateway
+    /// synced (plus the kernel's own writeback, as on any machine).
+    fn attach(&mut self) -> Result<(), String> {
+        let image = self.image.display().to_string();
+        let dev = run("losetup", &["-f", "--show", &image])?;
+        self.loopdev = Some(dev.clone());
+        let mnt = self.mnt.display().to_string();
+        run("mount", &["-t", "ext4", "-o", "commit=600", &dev, &mnt])?;
+        self.mounted = true;
+        Ok(())
+    }
+
+    /// Unmounts and detaches (the page cache of the old disk goes with it).
+    fn detach(&mut self) -> Result<(), String> {
+        if self.mounted {
+            run("umount", &[&self.mnt.display().to_string()])?;
+            self.mounted = false;
+        }
+        if let Some(dev) = self.loopdev.take() {
+            run("losetup", &["-d", &dev])?;
+        }
+        Ok(())
+    }
+
+    /// A fresh state directory on the disk.
+    fn state_dir(&self) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("state")
+            .tempdir_in(&self.mnt)
+            .expect("state directory on the power-cut disk")
+    }
+
+    /// Syncs the whole file system (`syncfs`).
+    fn sync(&self) {
+        run("sync", &["-f", &self.mnt.display().to_string()])
+            .unwrap_or_else(|e| panic!("sync the power-cut disk: {e}"));
+    }
+
+    /// Cuts the power under `gw`: stops it, copies the image as the kernel has it, kills
+    /// it and mounts the copy in place of the disk.
+    fn cut(&mut self, gw: TestGateway) {
+        let pid = gw.pid();
+        gw.signal("STOP");
+        // Every thread parked: a sync that was running has returned, none starts.
+        crate::support::retry_until(Duration::from_secs(10), "the gateway stopped", || {
+            all_threads_stopped(pid).then_some(())
+        });
+        self.cuts += 1;
+        let next = self.root.path().join(format!("disk-{}.img", self.cuts));
+        run(
+            "cp",
+            &[
+                "--sparse=always",
+                &self.image.display().to_string(),
+                &next.display().to_string(),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("copy the disk image: {e}"));
+        drop(gw); // SIGKILL, reaped
+        self.detach()
+            .unwrap_or_else(|e| panic!("unmount the old disk: {e}"));
+        let _ = std::fs::remove_file(&self.image);
+        self.image = next;
+        self.attach()
+            .unwrap_or_else(|e| panic!("mount the disk as the power cut left it: {e}"));
+    }
+}
+
+impl Drop for PowerDisk {
+    fn drop(&mut self) {
+        if let Err(e) = self.detach() {
+            eprintln!("power-cut disk: {e}");
+        }
+    }
+}
+
+/// Whether every thread of `pid` is stopped (`T` in `/proc/PID/task/*/stat`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) S …`: the state follows the last `)`.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if !matches!(state, Some('T' | 't')) {
+            return false;
+        }
+        any = true;
+    }
+    any
 }

@@ -67,7 +67,14 @@ pub struct DeliverReply {
     pub reply_to: Option<i64>,
     /// Text (split as the channel requires).
     pub text: String,
+    /// For a run's reply: resolves once the run's transcript lines are synced (or could not
+    /// be). `inbound_id` is done only then, so a power cut never leaves a message that is
+    /// neither pending nor in a transcript. The reply itself does not wait for it.
+    pub recorded: Option<Recorded>,
 }
+
+/// See [`DeliverReply::recorded`].
+pub type Recorded = futures_util::future::Shared<tokio::sync::oneshot::Receiver<()>>;
 
 /// Status of one account for `channels.status` / `health`.
 #[derive(Message)]

@@ -193,6 +193,7 @@ impl Handler<SendOutbound> for Registry {
             target,
             reply_to: msg.reply_to,
             text: msg.text,
+            recorded: None,
         });
         let channel = kind.id;
         Box::pin(

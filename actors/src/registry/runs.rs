@@ -118,6 +118,7 @@ fn complete_aborted(channel: Option<RunChannel>) {
             target: inbound.target(),
             reply_to: None,
             text: String::new(),
+            recorded: None,
         });
     }
 }
@@ -252,6 +253,7 @@ impl Handler<InboundReceived> for Registry {
                 target: inbound.target(),
                 reply_to: Some(inbound.message_id),
                 text: crate::channel::BUSY_TEXT.to_owned(),
+                recorded: None,
             });
         }
     }

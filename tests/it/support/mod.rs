@@ -291,6 +291,11 @@ impl TestGateway {
         std::mem::replace(&mut self.dir, fresh)
     }
 
+    /// Sends `sig` (via `kill -<sig>`).
+    pub fn signal(&self, sig: &str) {
+        self.proc.signal(sig);
+    }
+
     /// Sends SIGTERM (via `kill -TERM`).
     pub fn sigterm(&self) {
         self.proc.signal("TERM");

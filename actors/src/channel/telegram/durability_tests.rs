@@ -137,6 +137,7 @@ fn reply(msg: &InboundReceived) -> DeliverReply {
         target: msg.msg.target(),
         reply_to: Some(msg.msg.message_id),
         text: format!("re: {}", msg.msg.text),
+        recorded: None,
     }
 }
 

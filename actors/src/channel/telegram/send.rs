@@ -90,7 +90,8 @@ impl Handler<DeliverReply> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<Vec<i64>, ChannelError>>;
 
     /// Sends the reply at once (see [`super::durable`]: held only while saves fail); once it
-    /// is delivered, its message leaves the pending list, saved by the next group commit.
+    /// is delivered and its run's lines are synced ([`DeliverReply::recorded`]), its message
+    /// leaves the pending list, saved by the next group commit.
     fn handle(&mut self, msg: DeliverReply, ctx: &mut Self::Context) -> Self::Result {
         if msg.text.trim().is_empty() {
             if let Some(id) = msg.inbound_id {
@@ -111,6 +112,7 @@ impl Handler<DeliverReply> for TelegramChannel {
         };
         let api = self.api.clone();
         let inbound = msg.inbound_id;
+        let recorded = msg.recorded;
         let chat_id = msg.target.chat_id;
         // Messages to one chat go out in the order they were asked for: each waits for the
         // previous one to that chat (its sender is dropped when it is done).
@@ -140,6 +142,11 @@ impl Handler<DeliverReply> for TelegramChannel {
             )
             .await;
             drop(done);
+            // The message stays pending until its run's lines are synced (the next message
+            // to this chat does not wait for that).
+            if let Some(recorded) = recorded {
+                let _ = recorded.await;
+            }
             res
         };
         Box::pin(send.into_actor(self).map(move |res, act, ctx| {
