@@ -33,7 +33,7 @@
 
 mod common;
 
-use common::BIN;
+use common::bin;
 use common::flow::{Flow, run_flow};
 
 const WARMUP: usize = 50;
@@ -41,7 +41,7 @@ const N: usize = 1000;
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
-    println!("flow_bench: {BIN}");
+    println!("flow_bench: {}", bin());
     common::run_main("flow_bench", async move {
         for f in [Flow::with_model(), Flow::command_agent()] {
             run_flow(&f, N, WARMUP).await?;

@@ -28,7 +28,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use common::{
-    BIN, Client, Conn, Gateway, Limits, STARTUP_TIMEOUT, Spawn, Window, ms, operator_params, pct,
+    Client, Conn, Gateway, Limits, STARTUP_TIMEOUT, Spawn, Window, bin, ms, operator_params, pct,
     sorted_ms, verdict,
 };
 
@@ -681,7 +681,7 @@ async fn run() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("openclaw-rs gateway bench");
-    println!("  binary: {BIN}");
+    println!("  binary: {}", bin());
     println!(
         "  {cpus} CPUs; the measuring client (1 thread) shares them with the gateway; loopback only"
     );

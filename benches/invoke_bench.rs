@@ -22,7 +22,7 @@ use actix_web::rt::time::timeout;
 use anyhow::{Context as _, Result};
 
 use common::invoke::{THROUGHPUT_WINDOW, fig_latency, fig_throughput, start_node};
-use common::{BIN, Client, Gateway, Limits, Spawn, verdict};
+use common::{Client, Gateway, Limits, Spawn, bin, verdict};
 
 /// Every single network await is bounded by `io`.
 const LIMITS: Limits = Limits {
@@ -39,7 +39,7 @@ const GOAL_P50_US: f64 = 100.0;
 const GOAL_P99_US: f64 = 500.0;
 
 async fn run() -> Result<()> {
-    println!("invoke_bench: {BIN}");
+    println!("invoke_bench: {}", bin());
     let (gw, _) = Gateway::spawn(&Spawn {
         state_prefix: "openclaw-invoke-bench-",
         config: None,

@@ -42,7 +42,7 @@ use tokio::sync::watch;
 
 use common::flow::{Flow, run_flow};
 use common::raw::{HoldStats, RawConn};
-use common::{BIN, Client, Gateway, Limits, Spawn, Window, ms, operator_params, pct, sorted_ms};
+use common::{Client, Gateway, Limits, Spawn, Window, bin, ms, operator_params, pct, sorted_ms};
 
 const IO: Duration = Duration::from_secs(10);
 const LIMITS: Limits = Limits {
@@ -535,7 +535,7 @@ fn fmt_opt(v: Option<f64>, unit: &str, prec: usize) -> String {
 async fn run(args: Args) -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (soft, hard) = raise_nofile();
-    println!("load_bench: {BIN}");
+    println!("load_bench: {}", bin());
     println!(
         "  {} CPUs; open-file limit {soft} (hard {hard}); load average {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),

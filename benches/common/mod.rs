@@ -39,7 +39,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+/// The gateway binary the benches spawn: `OPENCLAW_BENCH_BIN` if set (an A/B of two builds
+/// with the same bench), else the `openclaw` of this build.
+pub fn bin() -> String {
+    std::env::var("OPENCLAW_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_openclaw").to_owned())
+}
 pub const TOKEN: &str = "BENCH";
 /// Bound on spawn → `listening` line (and, in gateway_bench, → first hello-ok).
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -97,7 +102,8 @@ impl Gateway {
             )
             .context("writing the gateway config")?;
         }
-        let mut cmd = Command::new(BIN);
+        let bin = bin();
+        let mut cmd = Command::new(&bin);
         for (k, _) in std::env::vars_os() {
             let name = k.to_string_lossy();
             if name.starts_with("OPENCLAW_") || how.clear_env.iter().any(|p| name.starts_with(p)) {
@@ -113,7 +119,7 @@ impl Gateway {
             .stderr(Stdio::piped());
 
         let t0 = Instant::now();
-        let mut child = cmd.spawn().with_context(|| format!("spawning {BIN}"))?;
+        let mut child = cmd.spawn().with_context(|| format!("spawning {bin}"))?;
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let mut gw = Self {
