@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(r.method, method, "peek and parse disagree on the method");
             }
             Inbound::BadRequest { id: bad_id, .. } => {
-                assert_eq!(bad_id, id, "a refused request must be answered under its id");
+                assert_eq!(
+                    bad_id, id,
+                    "a refused request must be answered under its id"
+                );
             }
             other => panic!("peek found request {id}/{method}, parse says {other:?}"),
         }

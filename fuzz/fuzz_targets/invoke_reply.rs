@@ -16,14 +16,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // What every frame we read gets: unpaired surrogate escapes become U+FFFD.
-    let parsed: Option<Value> = serde_json::from_str(text).ok().or_else(|| {
-        serde_json::from_str(&replace_lone_surrogates(text)?).ok()
-    });
+    let parsed: Option<Value> = serde_json::from_str(text)
+        .ok()
+        .or_else(|| serde_json::from_str(&replace_lone_surrogates(text)?).ok());
     let reply = InvokeReply::new("node-1", "camera.snap", Some(text.to_owned()), None);
     let answer = serde_json::to_string(&reply).expect("an answer always serializes");
     let back: Value = serde_json::from_str(&answer).expect("the answer always parses");
     assert_eq!(back["payloadJSON"], text, "payloadJSON as sent");
-    let want = parsed.clone().unwrap_or_else(|| json!({ "payloadJSON": text }));
+    let want = parsed
+        .clone()
+        .unwrap_or_else(|| json!({ "payloadJSON": text }));
     assert_eq!(back["payload"], want);
     assert_eq!(reply.payload_value(), want);
     assert_eq!(back["ok"], true);

@@ -46,7 +46,7 @@ const PROXY_HEADERS: &[&str] = &["x-forwarded-for", "forwarded", "x-real-ip"];
 
 /// Hops of a forwarding chain walked at most (a longer all-trusted chain ends at the last
 /// hop walked).
-const MAX_HOPS: usize = 32;
+pub const MAX_HOPS: usize = 32;
 
 /// Any request that is not claimed by another route.
 pub async fn upgrade(req: HttpRequest, engine: web::Data<Engine>) -> HttpResponse {
@@ -250,7 +250,7 @@ fn parse_node(s: &str) -> Hop {
         let port_ok = after.is_empty()
             || after
                 .strip_prefix(':')
-                .is_some_and(|p| !p.is_empty() && p.parse::<u16>().is_ok());
+                .is_some_and(|p| parse_port(p).is_some());
         return match inner.parse::<std::net::Ipv6Addr>() {
             Ok(v6) if port_ok => Hop::Addr(canonical_ip(IpAddr::V6(v6))),
             _ => Hop::Opaque,
@@ -375,6 +375,14 @@ pub fn client_from_chain(hops: &[Hop], peer: IpAddr, trusted: impl Fn(IpAddr) ->
     vouched
 }
 
+/// A port as URLs write it: ASCII digits only (Rust's integer parse would also take `+9`).
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok()
+}
+
 /// Splits `host[:port]` / `[v6][:port]`; `None` when malformed.
 fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     let s = s.trim();
@@ -383,11 +391,11 @@ fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
         h.parse::<std::net::Ipv6Addr>().ok()?;
         return match after {
             "" => Some((h, None)),
-            p => Some((h, Some(p.strip_prefix(':')?.parse().ok()?))),
+            p => Some((h, Some(parse_port(p.strip_prefix(':')?)?))),
         };
     }
     match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => Some((h, Some(p.parse().ok()?))),
+        Some((h, p)) if !h.contains(':') => Some((h, Some(parse_port(p)?))),
         Some(_) => None, // a bare IPv6 literal is not valid in Host/Origin
         None if s.is_empty() => None,
         None => Some((s, None)),
@@ -627,6 +635,11 @@ mod tests {
         assert!(!ok("localhost:x"));
         assert!(!ok("[::1"));
         assert!(!host_allowed_on_loopback(None));
+        // A port is digits only (found by the upgrade_headers fuzz target: Rust's integer
+        // parse takes a sign, a browser does not).
+        assert!(!ok("[::1]:+9"));
+        assert!(!ok("localhost:+18789"));
+        assert!(!ok("localhost:"));
     }
 
     #[test]
@@ -655,6 +668,8 @@ mod tests {
         assert!(!ok("file://", "127.0.0.1:18789"));
         assert!(!ok("http://localhost:18789/path", "127.0.0.1:18789"));
         assert!(!ok("http://evil@localhost:18789", "127.0.0.1:18789"));
+        assert!(!ok("http://localhost:+18789", "127.0.0.1:18789"));
+        assert!(!ok("http://box.local:+18789", "box.local:+18789"));
         // allowedOrigins.
         let allowed = normalize_allowed_origins(&["https://UI.example".to_owned()]).expect("ok");
         assert_eq!(allowed, vec!["https://ui.example:443".to_owned()]);
