@@ -189,13 +189,7 @@ impl AgentRun {
             _ => None,
         };
         let written = lines.clone();
-        // Synced even with no lines of its own: the user's line, or a rerun's recorded answer
-        // that a killed process left in the page cache.
-        let append = self.store.send(AppendLines {
-            name: self.transcript.clone(),
-            lines,
-            sync: true,
-        });
+        let store = self.store.clone();
         let transcript = self.transcript.clone();
         let registry = self.registry.clone();
         let started_at = self.started_at;
@@ -209,24 +203,18 @@ impl AgentRun {
         let user_write = self.user_write.borrow_mut().take();
         async move {
             // The user's line went to the store first (even if the run was aborted after
-            // that); the store writes in order.
-            let mut all_written = match user_write {
-                Some(w) => matches!(w.await, Ok(Ok(()))),
-                None => true,
-            };
-            let delivery = deliver.map(|(to, reply)| to.send(reply));
-            match append.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    all_written = false;
-                    log::error!("run {run_id}: transcript not saved: {e}");
-                }
-                Err(e) => {
-                    all_written = false;
-                    log::error!("run {run_id}: store unavailable: {e}");
-                }
+            // that). If it could not be written, it goes with the run's last lines.
+            let mut lines = lines;
+            if let Some((write, line)) = user_write
+                && !matches!(write.await, Ok(Ok(())))
+            {
+                lines.insert(0, line);
             }
-            // Synced, or failed: either way the channel need not wait longer.
+            let delivery = deliver.map(|(to, reply)| to.send(reply));
+            // Synced even with no lines of its own: the user's line, or a rerun's recorded
+            // answer that a killed process left in the page cache.
+            let all_written = record(&store, &transcript, lines, &run_id).await;
+            // Synced, or given up: either way the channel need not wait longer.
             let _ = recorded_tx.send(());
             // What the disk now ends with, for the next run of this session.
             let tail_lines = match tail {
@@ -267,9 +255,53 @@ fn assistant_message(text: &str, ts: u64) -> Value {
     json!({"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts})
 }
 
-/// The pending write of the user's line. The actor holds it, not the loop: dropping an
-/// actix request before the store took it cancels the write, and an aborted loop is dropped.
-type UserWrite = Rc<std::cell::RefCell<Option<actix::dev::Request<StoreActor, AppendLines>>>>;
+/// The pending write of the user's line, and the line. The actor holds it, not the loop:
+/// dropping an actix request before the store took it cancels the write, and an aborted loop
+/// is dropped.
+type UserWrite =
+    Rc<std::cell::RefCell<Option<(actix::dev::Request<StoreActor, AppendLines>, Value)>>>;
+
+/// How long a run keeps trying to record its lines while the store fails (a full disk being
+/// cleaned up) before it gives up on them; its message stays pending at its channel meanwhile.
+const RECORD_RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// Appends `lines` to `transcript` and syncs it (with no lines: only the sync), retrying with
+/// backoff while the store fails, for at most [`RECORD_RETRY_FOR`]. `true` once on disk.
+async fn record(
+    store: &Addr<StoreActor>,
+    transcript: &str,
+    lines: Vec<Value>,
+    run_id: &str,
+) -> bool {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let append = AppendLines {
+            name: transcript.to_owned(),
+            lines: lines.clone(),
+            sync: true,
+        };
+        match store.send(append).await {
+            Ok(Ok(())) => return true,
+            Ok(Err(e)) if started.elapsed() + delay <= RECORD_RETRY_FOR => {
+                log::warn!("run {run_id}: transcript not saved, retrying in {delay:?}: {e}");
+                actix::clock::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Ok(Err(e)) => {
+                log::error!(
+                    "run {run_id}: transcript not saved, {} line(s) given up after {RECORD_RETRY_FOR:?}: {e}",
+                    lines.len()
+                );
+                return false;
+            }
+            Err(e) => {
+                log::error!("run {run_id}: store unavailable: {e}");
+                return false;
+            }
+        }
+    }
+}
 
 enum LoopOutcome {
     Done(String),
@@ -396,11 +428,12 @@ async fn run_loop(
     if !already {
         // Awaited only at the end: the store appends in order, so this line precedes the
         // answer, and the model call need not wait for the disk.
-        *user_write.borrow_mut() = Some(store.send(AppendLines {
+        let write = store.send(AppendLines {
             name: transcript.clone(),
             lines: vec![user_line.clone()],
             sync: false,
-        }));
+        });
+        *user_write.borrow_mut() = Some((write, user_line.clone()));
         tail.push(user_line);
     }
     let outcome = converse(&req, &registry, &model, messages).await;

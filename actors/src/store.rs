@@ -42,6 +42,29 @@ impl StoreError {
         move |source| Self::Io { path, source }
     }
 
+    /// What to do about it, for a status line: free space, fix permissions, …
+    pub fn fix(&self) -> &'static str {
+        use std::io::ErrorKind as K;
+        match self {
+            Self::Io { source, .. } => match source.kind() {
+                K::StorageFull | K::QuotaExceeded => {
+                    "free space on the disk that holds the state directory (df -h); saving resumes by itself"
+                }
+                K::ReadOnlyFilesystem => {
+                    "the file system is read-only: remount it read-write (a read-only remount after disk errors needs fsck first)"
+                }
+                K::NotADirectory => {
+                    "a file stands where the state directory needs a directory: move it away"
+                }
+                K::PermissionDenied => {
+                    "make the state directory writable by the user the gateway runs as"
+                }
+                _ => "check the state directory and the disk that holds it; saving is retried",
+            },
+            Self::Unavailable(_) => "the gateway is shutting down",
+        }
+    }
+
     /// The result of a message sent to the store: the store's answer, or
     /// [`StoreError::Unavailable`] when the store did not answer.
     pub fn flatten<T>(res: Result<Result<T, StoreError>, MailboxError>) -> Result<T, StoreError> {
@@ -154,7 +177,8 @@ impl Handler<LoadLines> for StoreActor {
 
 /// Appends JSON lines with `O_APPEND` in a single write (lines from one call are never
 /// interleaved with another's); with `sync`, the file's data and its directory entry are on
-/// disk before it returns ([`AppendLines`]). No lines and a missing file: nothing to do.
+/// disk before it returns ([`AppendLines`]). A failed append leaves the file as it was, so
+/// it can be retried. No lines and a missing file: nothing to do.
 pub fn append_lines(path: &Path, lines: &[serde_json::Value], sync: bool) -> std::io::Result<()> {
     let dir = parent_dir(path)?;
     if lines.is_empty() && !path.exists() {
@@ -174,14 +198,23 @@ pub fn append_lines(path: &Path, lines: &[serde_json::Value], sync: bool) -> std
         .open(path)?;
     if !buf.is_empty() {
         repair_torn_tail(&mut f, path)?;
+    }
+    let before = f.metadata()?.len();
+    let result = (|| {
         f.write_all(&buf)?;
+        if sync {
+            f.sync_data()?;
+            // The entry of a file created by an earlier, unsynced append.
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        // Nothing of a failed append stays (a partial write, or lines whose sync failed and
+        // whose pages the kernel may have dropped): a retry writes them once, whole.
+        let _ = f.set_len(before);
     }
-    if sync {
-        f.sync_data()?;
-        // The entry of a file created by an earlier, unsynced append.
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    result
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -459,6 +492,24 @@ mod tests {
         append_lines(&only, &[serde_json::json!({"a": 1})], true).expect("append");
         assert_eq!(fs::read_to_string(&only).expect("read"), "{\"a\":1}\n");
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn store_errors_say_what_to_do_about_them() {
+        use std::io::ErrorKind as K;
+        let fix = |k: K| {
+            StoreError::Io {
+                path: "x".into(),
+                source: std::io::Error::from(k),
+            }
+            .fix()
+        };
+        assert!(fix(K::StorageFull).starts_with("free space"));
+        assert!(fix(K::QuotaExceeded).starts_with("free space"));
+        assert!(fix(K::ReadOnlyFilesystem).contains("remount"));
+        assert!(fix(K::PermissionDenied).contains("writable"));
+        assert!(fix(K::NotADirectory).contains("a file stands"));
+        assert!(fix(K::Other).contains("retried"));
     }
 
     /// A synced append creates the missing directories (0700) and the file (0600); a sync

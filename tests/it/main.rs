@@ -6,6 +6,7 @@ mod ceiling;
 mod cli;
 mod clients;
 mod control_ui;
+mod disk_full;
 mod docker;
 mod edge;
 mod events;

@@ -24,7 +24,7 @@
 //!
 //! **Power cuts.** A SIGKILL leaves the kernel's page cache behind, so it never loses a write
 //! that was not synced. The power-cut soak puts the state directory on an ext4 file system
-//! on a loop device ([`PowerDisk`]) and, instead of only killing the gateway, cuts the power:
+//! on a loop device ([`PowerDisk`](crate::support::disk::PowerDisk)) and, instead of only killing the gateway, cuts the power:
 //! the gateway is stopped (`SIGSTOP`, every thread parked, so no write is in flight), the
 //! disk image is copied as the kernel has it (what reached the "disk": synced data and
 //! whatever writeback happened, never a write that sits only in the page cache), the gateway
@@ -36,8 +36,7 @@
 //! N power-cut cycles.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use awc::ws::{Frame, Message};
@@ -45,6 +44,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 
 use crate::nodes::ALL_OPERATOR;
+use crate::support::disk::PowerDisk;
 use crate::support::fake_node::{Sig, random_key, sign_device};
 use crate::support::fake_telegram::FakeTelegram;
 use crate::support::{TestGateway, WsClient, cli_params, now_ms};
@@ -54,6 +54,8 @@ use crate::telegram_flow::{GW_ARGS, GW_TOKEN, TG_TOKEN, all_answered, config, st
 const USERS: [i64; 4] = [5101, 5102, 5103, 5104];
 /// Devices one cycle pairs at most (the kill usually comes first).
 const DEVICES_PER_CYCLE: usize = 40;
+/// Size of the power-cut disk image (sparse).
+const POWER_DISK_BYTES: u64 = 48 << 20;
 /// Longest random delay before the kill.
 const MAX_KILL_DELAY_MS: u64 = 700;
 
@@ -328,7 +330,7 @@ async fn crash_soak_sigkill_at_random_points_loses_and_duplicates_nothing() {
 
 #[actix_web::test]
 async fn crash_soak_power_cut_at_random_points_loses_and_duplicates_nothing() {
-    let disk = match PowerDisk::new() {
+    let disk = match PowerDisk::new(POWER_DISK_BYTES) {
         Ok(d) => d,
         Err(why) if std::env::var_os("OPENCLAW_SOAK_POWER").is_none_or(|v| v == "0") => {
             eprintln!("SKIPPED: the power-cut soak needs root and a loop device: {why}");
@@ -490,174 +492,4 @@ async fn rerun_after_sigkill_resends_the_recorded_answer_and_records_it_once() {
         ],
         "{files:#?}"
     );
-}
-
-/// Size of the power-cut disk image (sparse).
-const DISK_BYTES: u64 = 48 << 20;
-
-/// A disk whose power can be cut (see the module docs): an ext4 image on a loop device,
-/// mounted at a fixed mountpoint so the state directory keeps its path across cuts.
-struct PowerDisk {
-    /// Holds the images and the mountpoint.
-    root: tempfile::TempDir,
-    mnt: PathBuf,
-    image: PathBuf,
-    /// `/dev/loopN`, while attached.
-    loopdev: Option<String>,
-    mounted: bool,
-    cuts: u32,
-}
-
-/// Runs a command; `Err` names it, its exit and its stderr.
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    } else {
-        Err(format!(
-            "{program} {args:?}: {} {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-impl PowerDisk {
-    /// Makes, attaches and mounts a fresh ext4 image; `Err` says what is missing.
-    fn new() -> Result<Self, String> {
-        if !Path::new("/dev/loop-control").exists() {
-            return Err("/dev/loop-control does not exist".into());
-        }
-        let root = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mnt = root.path().join("mnt");
-        std::fs::create_dir(&mnt).map_err(|e| e.to_string())?;
-        let image = root.path().join("disk-0.img");
-        std::fs::File::create(&image)
-            .and_then(|f| f.set_len(DISK_BYTES))
-            .map_err(|e| e.to_string())?;
-        let image_s = image.display().to_string();
-        // Inode tables and the journal are written now, not by a background thread while an
-        // image is copied.
-        run(
-            "mkfs.ext4",
-            &[
-                "-q",
-                "-F",
-                "-E",
-                "lazy_itable_init=0,lazy_journal_init=0",
-                &image_s,
-            ],
-        )?;
-        let mut disk = Self {
-            root,
-            mnt,
-            image,
-            loopdev: None,
-            mounted: false,
-            cuts: 0,
-        };
-        disk.attach()?;
-        Ok(disk)
-    }
-
-    /// Attaches `self.image` and mounts it. `commit=600`: the journal commits when a file is
-    /// synced, not on a 5 s timer, so what is on the "disk" at a cut is what the gateway
-    /// synced (plus the kernel's own writeback, as on any machine).
-    fn attach(&mut self) -> Result<(), String> {
-        let image = self.image.display().to_string();
-        let dev = run("losetup", &["-f", "--show", &image])?;
-        self.loopdev = Some(dev.clone());
-        let mnt = self.mnt.display().to_string();
-        run("mount", &["-t", "ext4", "-o", "commit=600", &dev, &mnt])?;
-        self.mounted = true;
-        Ok(())
-    }
-
-    /// Unmounts and detaches (the page cache of the old disk goes with it).
-    fn detach(&mut self) -> Result<(), String> {
-        if self.mounted {
-            run("umount", &[&self.mnt.display().to_string()])?;
-            self.mounted = false;
-        }
-        if let Some(dev) = self.loopdev.take() {
-            run("losetup", &["-d", &dev])?;
-        }
-        Ok(())
-    }
-
-    /// A fresh state directory on the disk.
-    fn state_dir(&self) -> tempfile::TempDir {
-        tempfile::Builder::new()
-            .prefix("state")
-            .tempdir_in(&self.mnt)
-            .expect("state directory on the power-cut disk")
-    }
-
-    /// Syncs the whole file system (`syncfs`).
-    fn sync(&self) {
-        run("sync", &["-f", &self.mnt.display().to_string()])
-            .unwrap_or_else(|e| panic!("sync the power-cut disk: {e}"));
-    }
-
-    /// Cuts the power under `gw`: stops it, copies the image as the kernel has it, kills
-    /// it and mounts the copy in place of the disk.
-    fn cut(&mut self, gw: TestGateway) {
-        let pid = gw.pid();
-        gw.signal("STOP");
-        // Every thread parked: a sync that was running has returned, none starts.
-        crate::support::retry_until(Duration::from_secs(10), "the gateway stopped", || {
-            all_threads_stopped(pid).then_some(())
-        });
-        self.cuts += 1;
-        let next = self.root.path().join(format!("disk-{}.img", self.cuts));
-        run(
-            "cp",
-            &[
-                "--sparse=always",
-                &self.image.display().to_string(),
-                &next.display().to_string(),
-            ],
-        )
-        .unwrap_or_else(|e| panic!("copy the disk image: {e}"));
-        drop(gw); // SIGKILL, reaped
-        self.detach()
-            .unwrap_or_else(|e| panic!("unmount the old disk: {e}"));
-        let _ = std::fs::remove_file(&self.image);
-        self.image = next;
-        self.attach()
-            .unwrap_or_else(|e| panic!("mount the disk as the power cut left it: {e}"));
-    }
-}
-
-impl Drop for PowerDisk {
-    fn drop(&mut self) {
-        if let Err(e) = self.detach() {
-            eprintln!("power-cut disk: {e}");
-        }
-    }
-}
-
-/// Whether every thread of `pid` is stopped (`T` in `/proc/PID/task/*/stat`).
-fn all_threads_stopped(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    let mut any = false;
-    for t in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-            return false;
-        };
-        // `pid (comm) S …`: the state follows the last `)`.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        if !matches!(state, Some('T' | 't')) {
-            return false;
-        }
-        any = true;
-    }
-    any
 }

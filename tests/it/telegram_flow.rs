@@ -1165,7 +1165,9 @@ async fn sigkill_between_get_updates_and_the_state_write_loses_nothing() {
     .await;
     let err = acc["lastError"].as_str().unwrap_or_default();
     assert!(
-        err.ends_with("Fix: make the state directory writable"),
+        err.ends_with(
+            "Fix: a file stands where the state directory needs a directory: move it away"
+        ),
         "{acc}"
     );
     assert_eq!(acc["pendingInbound"], 1, "kept in memory: {acc}");

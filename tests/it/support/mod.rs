@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod disk;
 pub mod fake_node;
 pub mod fake_openai;
 pub mod fake_telegram;

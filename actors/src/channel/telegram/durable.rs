@@ -151,9 +151,10 @@ impl TelegramChannel {
         for (_, tx) in extract(&mut self.durable.commits, |(v, _)| *v <= version) {
             let _ = tx.send(Err(copy_error(&e)));
         }
+        let fix = e.fix();
         let e = e.to_string();
         self.record_error_text(format!(
-            "state not saved, updates left unconfirmed at Telegram: {e}. Fix: make the state directory writable"
+            "state not saved, updates left unconfirmed at Telegram: {e}. Fix: {fix}"
         ));
         self.durable.failing = Some(e);
         let delay = self.next_backoff(&api::TgError::Network(String::new()));

@@ -1,0 +1,123 @@
+//! A full disk under a running gateway (the state directory on a small loop-mounted ext4,
+//! filled to the last block while the gateway runs): it keeps serving, says what is wrong,
+//! confirms nothing to Telegram that it could not save, and once space is freed it answers
+//! what came in meanwhile and records every line, with nothing lost or written twice. Needs
+//! root and a loop device ([`PowerDisk`]); without them it says so and does nothing.
+
+use serde_json::{Value, json};
+
+use crate::support::TestGateway;
+use crate::support::disk::PowerDisk;
+use crate::support::fake_telegram::FakeTelegram;
+use crate::telegram_flow::{
+    GW_ARGS, SLOW, TG_TOKEN, all_answered, assert_healthy, config, dm, replies_to, wait_reply,
+    wait_status,
+};
+
+/// Every transcript line on the disk, in file order.
+fn transcript_lines(gw: &TestGateway) -> Vec<Value> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(gw.dir.path().join("agents/main/sessions")) else {
+        return out;
+    };
+    let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    for f in files {
+        if f.extension().and_then(|x| x.to_str()) != Some("jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        out.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+    }
+    out
+}
+
+/// How many user lines say `text`, and whether an answer follows the first.
+fn recorded(lines: &[Value], text: &str) -> (usize, bool) {
+    let at: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i]["role"] == "user" && lines[i]["content"] == text)
+        .collect();
+    let answered = at
+        .first()
+        .is_some_and(|&i| lines.get(i + 1).is_some_and(|l| l["role"] == "assistant"));
+    (at.len(), answered)
+}
+
+#[actix_web::test]
+async fn a_full_disk_loses_nothing_and_the_gateway_recovers_once_space_is_freed() {
+    let disk = match PowerDisk::new(16 << 20) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED: the disk-full test needs root and a loop device: {why}");
+            return;
+        }
+    };
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let dir = disk.state_dir();
+    std::fs::write(
+        dir.path().join("openclaw.json"),
+        config(&tg, None, json!({})),
+    )
+    .expect("write gateway config");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    let before = dm(&tg, 6101, "written before the disk filled up");
+    wait_reply(&tg, before, SLOW).await;
+    all_answered(&gw, &tg).await;
+
+    let filler = disk.fill();
+    let during = "written while the disk is full";
+    // A new chat: a new session, so its transcript needs a new file (an append to an
+    // existing one may still fit in its last block).
+    let m = tg.message(6102, 6102, during);
+    let msg = m.message_id;
+    let update = tg.push_message(m);
+    let acc = wait_status(&gw, SLOW, "the save error in the status", |acc| {
+        acc["lastError"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("state not saved"))
+    })
+    .await;
+    let err = acc["lastError"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("No space left on device") && err.ends_with("Fix: free space on the disk that holds the state directory (df -h); saving resumes by itself"),
+        "{acc}"
+    );
+    println!("disk full: status {acc}");
+    // Still serving, and nothing it could not save was confirmed to Telegram.
+    assert_healthy(&gw).await;
+    assert!(
+        tg.last_offset().unwrap_or(0) <= update,
+        "update {update} was confirmed to Telegram (offset {:?}) though it could not be saved",
+        tg.last_offset()
+    );
+    assert!(
+        replies_to(&tg, msg).is_empty(),
+        "a reply went out while its message could not be saved: {:?}",
+        tg.sent()
+    );
+
+    std::fs::remove_file(&filler).expect("free the disk");
+    wait_reply(&tg, msg, SLOW).await;
+    all_answered(&gw, &tg).await;
+    let lines = transcript_lines(&gw);
+    assert_eq!(
+        recorded(&lines, during),
+        (1, true),
+        "the message that came in while the disk was full is recorded once, with its answer: {lines:#?}"
+    );
+    assert_eq!(
+        recorded(&lines, "written before the disk filled up"),
+        (1, true)
+    );
+
+    // A restart loads everything and runs nothing again.
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw);
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    all_answered(&gw, &tg).await;
+    assert_eq!(replies_to(&tg, msg).len(), 1, "{:?}", tg.sent());
+    assert_eq!(transcript_lines(&gw).len(), lines.len());
+    drop(gw);
+    drop(disk);
+}
