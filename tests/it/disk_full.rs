@@ -1,7 +1,8 @@
 //! A full disk under a running gateway (the state directory on a small loop-mounted ext4,
 //! filled to the last block while the gateway runs): it keeps serving, says what is wrong,
 //! confirms nothing to Telegram that it could not save, and once space is freed it answers
-//! what came in meanwhile and records every line, with nothing lost or written twice. Needs
+//! what came in meanwhile and records every line, with nothing lost or written twice. A
+//! device that tries to pair meanwhile is told to retry (`UNAVAILABLE`, retryable). Needs
 //! root and a loop device ([`PowerDisk`]); without them it says so and does nothing.
 
 use serde_json::{Value, json};
@@ -96,7 +97,19 @@ async fn a_full_disk_loses_nothing_and_the_gateway_recovers_once_space_is_freed(
         tg.sent()
     );
 
+    // A device that pairs now is refused with a reason, not left half-paired.
+    let mut attempts = Vec::new();
+    let refused = crate::soak::pair_one(gw.port, &mut attempts).await;
+    println!("disk full: pairing a device: {refused:?}");
+    let why = refused.expect_err("pairing cannot succeed on a full disk");
+    assert!(
+        why.contains("\"UNAVAILABLE\"") && why.contains("\"retryable\":true"),
+        "{why}"
+    );
+
     std::fs::remove_file(&filler).expect("free the disk");
+    let paired = crate::soak::pair_one(gw.port, &mut attempts).await;
+    assert_eq!(paired, Ok(()), "pairing works again once space is freed");
     wait_reply(&tg, msg, SLOW).await;
     all_answered(&gw, &tg).await;
     let lines = transcript_lines(&gw);

@@ -96,7 +96,7 @@ struct Ledger {
 }
 
 /// One device's pairing attempt: its id, and whether it got `hello-ok`.
-type Attempt = (String, bool);
+pub(crate) type Attempt = (String, bool);
 
 /// The next JSON text frame, within 5 s; `Err` on close, EOF or error.
 async fn next_json<S>(ws: &mut S) -> Result<Value, String>
@@ -121,7 +121,7 @@ where
 
 /// Pairs one fresh device by a signed v3 `connect` from loopback (silent pairing). Pushes
 /// the device id to `attempts` before the `connect` is sent; `Ok` once `hello-ok` arrived.
-async fn pair_one(port: u16, attempts: &mut Vec<Attempt>) -> Result<(), String> {
+pub(crate) async fn pair_one(port: u16, attempts: &mut Vec<Attempt>) -> Result<(), String> {
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(5))
         .max_http_version(awc::http::Version::HTTP_11)
