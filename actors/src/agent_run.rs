@@ -261,12 +261,15 @@ fn assistant_message(text: &str, ts: u64) -> Value {
 type UserWrite =
     Rc<std::cell::RefCell<Option<(actix::dev::Request<StoreActor, AppendLines>, Value)>>>;
 
-/// How long a run keeps trying to record its lines while the store fails (a full disk being
-/// cleaned up) before it gives up on them; its message stays pending at its channel meanwhile.
+/// How long a run keeps trying to record its lines while the disk is full (being cleaned up,
+/// one hopes) before it gives up on them; its message stays pending at its channel, and its
+/// `final` event waits, meanwhile.
 const RECORD_RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// Appends `lines` to `transcript` and syncs it (with no lines: only the sync), retrying with
-/// backoff while the store fails, for at most [`RECORD_RETRY_FOR`]. `true` once on disk.
+/// backoff while the disk is full ([`StoreError::passes`](crate::store::StoreError::passes)),
+/// for at most [`RECORD_RETRY_FOR`]; any other failure is not retried (it does not pass by
+/// itself, and the session's next message waits for this run). `true` once on disk.
 async fn record(
     store: &Addr<StoreActor>,
     transcript: &str,
@@ -283,15 +286,20 @@ async fn record(
         };
         match store.send(append).await {
             Ok(Ok(())) => return true,
-            Ok(Err(e)) if started.elapsed() + delay <= RECORD_RETRY_FOR => {
+            Ok(Err(e)) if e.passes() && started.elapsed() + delay <= RECORD_RETRY_FOR => {
                 log::warn!("run {run_id}: transcript not saved, retrying in {delay:?}: {e}");
                 actix::clock::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Ok(Err(e)) => {
                 log::error!(
-                    "run {run_id}: transcript not saved, {} line(s) given up after {RECORD_RETRY_FOR:?}: {e}",
-                    lines.len()
+                    "run {run_id}: transcript not saved: {e} ({} line(s) lost{})",
+                    lines.len(),
+                    if e.passes() {
+                        format!(", given up after {RECORD_RETRY_FOR:?}")
+                    } else {
+                        String::new()
+                    }
                 );
                 return false;
             }

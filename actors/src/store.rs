@@ -42,6 +42,13 @@ impl StoreError {
         move |source| Self::Io { path, source }
     }
 
+    /// Whether the failure is one that passes by itself (a full disk or quota, once space is
+    /// freed), so a write is worth retrying.
+    pub fn passes(&self) -> bool {
+        use std::io::ErrorKind as K;
+        matches!(self, Self::Io { source, .. } if matches!(source.kind(), K::StorageFull | K::QuotaExceeded))
+    }
+
     /// What to do about it, for a status line: free space, fix permissions, …
     pub fn fix(&self) -> &'static str {
         use std::io::ErrorKind as K;
@@ -510,6 +517,13 @@ mod tests {
         assert!(fix(K::PermissionDenied).contains("writable"));
         assert!(fix(K::NotADirectory).contains("a file stands"));
         assert!(fix(K::Other).contains("retried"));
+        let io = |k: K| StoreError::Io {
+            path: "x".into(),
+            source: std::io::Error::from(k),
+        };
+        assert!(io(K::StorageFull).passes());
+        assert!(!io(K::PermissionDenied).passes());
+        assert!(!io(K::NotADirectory).passes());
     }
 
     /// A synced append creates the missing directories (0700) and the file (0600); a sync
