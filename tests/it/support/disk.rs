@@ -78,6 +78,25 @@ impl PowerDisk {
         Ok(disk)
     }
 
+    /// [`Self::new`] for `test`, or `None` after a loud message when this machine cannot
+    /// (not root, no loop device), except under `CI=true` (or with `OPENCLAW_SOAK_POWER`
+    /// set), where that fails the test: CI runs as root on a machine with loop devices.
+    pub fn for_test(bytes: u64, test: &str) -> Option<Self> {
+        match Self::new(bytes) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                let required = std::env::var("CI").as_deref() == Ok("true")
+                    || std::env::var_os("OPENCLAW_SOAK_POWER").is_some_and(|v| v != "0");
+                assert!(
+                    !required,
+                    "{test} needs root and a loop device, and CI=true (or OPENCLAW_SOAK_POWER) requires it: {why}"
+                );
+                eprintln!("SKIPPED: {test} needs root and a loop device: {why}");
+                None
+            }
+        }
+    }
+
     /// Attaches `self.image` and mounts it. `commit=600`: the journal commits when a file is
     /// synced, not on a 5 s timer, so what is on the "disk" at a cut is what the gateway
     /// synced (plus the kernel's own writeback, as on any machine).
