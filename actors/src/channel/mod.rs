@@ -67,9 +67,10 @@ pub struct DeliverReply {
     pub reply_to: Option<i64>,
     /// Text (split as the channel requires).
     pub text: String,
-    /// For a run's reply: resolves once the run's transcript lines are synced (or could not
-    /// be). `inbound_id` is done only then, so a power cut never leaves a message that is
-    /// neither pending nor in a transcript. The reply itself does not wait for it.
+    /// For a run's reply: resolves once the run's transcript lines are synced (or the run
+    /// gave up on them), or fails if the run went away first. `inbound_id` is done only once
+    /// it resolved, so a power cut never leaves a message that is neither pending nor in a
+    /// transcript. The reply itself does not wait for it.
     pub recorded: Option<Recorded>,
 }
 

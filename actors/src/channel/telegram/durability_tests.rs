@@ -423,3 +423,72 @@ async fn replies_are_held_while_saves_fail_and_sent_once_the_state_is_saved() {
     assert_eq!(st["lastError"], Value::Null, "{st}");
     assert_eq!(st["repliesHeld"], 0, "{st}");
 }
+
+/// A run's message leaves the pending list only once the run says its transcript lines are
+/// synced (`recorded`), not when the reply is delivered; and never if the run went away
+/// before saying so (the gateway stopping): the restart runs it again.
+#[actix::test]
+async fn a_message_stays_pending_until_its_run_recorded_it() {
+    let dir = temp_dir();
+    let s = setup(
+        dir.clone(),
+        vec![dm(30, "recorded later"), dm(31, "run gone")],
+        false,
+        |_| {},
+    );
+    let (a, b) = until("both messages handed over", || {
+        let got = s.got.borrow();
+        (got.len() == 2).then(|| (reply(&got[0]), reply(&got[1])))
+    })
+    .await;
+    let (recorded_tx, recorded_rx) = tokio::sync::oneshot::channel::<()>();
+    let a = DeliverReply {
+        recorded: Some(futures_util::FutureExt::shared(recorded_rx)),
+        ..a
+    };
+    let delivery_a = actix::spawn(s.channel.send(a));
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel::<()>();
+    drop(gone_tx);
+    let b = DeliverReply {
+        recorded: Some(futures_util::FutureExt::shared(gone_rx)),
+        ..b
+    };
+    // b's run went away: delivered, and still pending once the delivery is done.
+    let ids = s
+        .channel
+        .send(b)
+        .await
+        .expect("mailbox")
+        .expect("delivered");
+    assert_eq!(ids.len(), 1);
+    until("a's reply sent", || {
+        s.api
+            .sent()
+            .iter()
+            .any(|m| m.text == "re: recorded later")
+            .then_some(())
+    })
+    .await;
+    let st = status(&s.channel).await;
+    assert_eq!(st["pendingInbound"], 2, "both still pending: {st}");
+
+    // a's lines are on disk: a leaves the list, b stays.
+    recorded_tx.send(()).expect("a's delivery waits for it");
+    delivery_a
+        .await
+        .expect("task")
+        .expect("mailbox")
+        .expect("delivered");
+    let st = status(&s.channel).await;
+    assert_eq!(st["pendingInbound"], 1, "{st}");
+    let on_disk = until("a off the pending list on disk", || {
+        let text = std::fs::read(dir.join(ChannelState::document("default"))).ok()?;
+        let v: Value = serde_json::from_slice(&text).ok()?;
+        (v["pending"].as_array().map(Vec::len) == Some(1)).then_some(v)
+    })
+    .await;
+    assert_eq!(
+        on_disk["pending"][0]["id"], "telegram:default:31",
+        "{on_disk}"
+    );
+}

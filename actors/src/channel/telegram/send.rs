@@ -130,7 +130,10 @@ impl Handler<DeliverReply> for TelegramChannel {
             if let Some(held) = held {
                 // Released once the state is on disk; dropped only if the channel stops.
                 if held.await.is_err() {
-                    return Err(TgError::Network("the channel stopped".to_owned()));
+                    return (
+                        Err(TgError::Network("the channel stopped".to_owned())),
+                        false,
+                    );
                 }
             }
             let res = send_chunks(
@@ -143,13 +146,15 @@ impl Handler<DeliverReply> for TelegramChannel {
             .await;
             drop(done);
             // The message stays pending until its run's lines are synced (the next message
-            // to this chat does not wait for that).
-            if let Some(recorded) = recorded {
-                let _ = recorded.await;
-            }
-            res
+            // to this chat does not wait for that); for good if the run went away first (the
+            // gateway stopping): the restart runs it again.
+            let run_gone = match recorded {
+                Some(recorded) => recorded.await.is_err(),
+                None => false,
+            };
+            (res, run_gone)
         };
-        Box::pin(send.into_actor(self).map(move |res, act, ctx| {
+        Box::pin(send.into_actor(self).map(move |(res, run_gone), act, ctx| {
             if act.chat_tails.get(&chat_id).is_some_and(|(s, _)| *s == seq) {
                 act.chat_tails.remove(&chat_id);
             }
@@ -183,6 +188,9 @@ impl Handler<DeliverReply> for TelegramChannel {
                     }
                 ));
                 act.status.last_delivery_error_at_ms = Some(now_ms());
+            }
+            if run_gone {
+                done = None;
             }
             if let Some(id) = done {
                 let before = act.state.pending.len();
