@@ -8,7 +8,9 @@
 //! Transcripts are append-only JSONL files (one JSON object per line); a torn last line
 //! (crash mid-write) is ignored on load and repaired before the next append (completed if
 //! it is whole JSON missing its newline, cut off otherwise), so the next entry never lands
-//! on the same line as the garbage.
+//! on the same line as the garbage. An append with `sync` puts the file (and its directory
+//! entry) on disk before it answers; a failed append leaves the file as it was. Directories
+//! are created with their entries synced ([`create_dir_durable`]).
 //!
 //! Messages: [`SaveDocument`], [`LoadDocument`], [`AppendLines`], [`LoadLines`].
 

@@ -16,22 +16,11 @@ use crate::telegram_flow::{
     wait_status,
 };
 
-/// Every transcript line on the disk, in file order.
+/// Every transcript line on the disk, file by file (a torn line fails the test).
 fn transcript_lines(gw: &TestGateway) -> Vec<Value> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(gw.dir.path().join("agents/main/sessions")) else {
-        return out;
-    };
-    let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    files.sort();
-    for f in files {
-        if f.extension().and_then(|x| x.to_str()) != Some("jsonl") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&f).unwrap_or_default();
-        out.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
-    }
-    out
+    let (files, torn) = crate::soak::transcripts(gw.dir.path());
+    assert_eq!(torn, 0, "a torn transcript line: {files:#?}");
+    files.into_values().flatten().collect()
 }
 
 /// How many user lines say `text`, and whether an answer follows the first.

@@ -169,7 +169,7 @@ async fn pair_devices(port: u16) -> Vec<Attempt> {
 
 /// Every transcript line under `<dir>/agents/main/sessions/*.jsonl`, per file; the number of
 /// torn last lines. Panics on a torn line that is not the last one.
-fn transcripts(dir: &Path) -> (BTreeMap<String, Vec<Value>>, u64) {
+pub(crate) fn transcripts(dir: &Path) -> (BTreeMap<String, Vec<Value>>, u64) {
     let mut out = BTreeMap::new();
     let mut torn = 0;
     let Ok(entries) = std::fs::read_dir(dir.join("agents/main/sessions")) else {

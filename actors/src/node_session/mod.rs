@@ -5,8 +5,9 @@
 //! text and shared, never copied ([`InvokeReply`]). The node's `WsSession` starts it on its
 //! own worker thread when the handshake completes (so requests and results never cross
 //! threads on the node side) and the [`crate::registry::Registry`] stops it when the socket
-//! closes; stopping fails every pending call at once with `NODE_DISCONNECTED`. Operator sessions send [`InvokeNode`]
-//! straight to it (the address comes from the registry once, then is cached).
+//! closes; stopping fails every pending call at once with `NODE_DISCONNECTED`. Operator
+//! sessions send [`InvokeNode`] straight to it (the address comes from the registry once,
+//! then is cached).
 //!
 //! Messages: [`InvokeNode`], [`InvokeResult`], [`StopNode`], [`PendingCount`],
 //! [`UpdateCommands`].
