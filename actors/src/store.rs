@@ -205,10 +205,11 @@ pub fn append_lines(path: &Path, lines: &[serde_json::Value], sync: bool) -> std
         .append(true)
         .mode(0o600)
         .open(path)?;
-    if !buf.is_empty() {
-        repair_torn_tail(&mut f, path)?;
-    }
-    let before = f.metadata()?.len();
+    let before = if buf.is_empty() {
+        f.metadata()?.len()
+    } else {
+        repair_torn_tail(&mut f, path)?
+    };
     let result = (|| {
         f.write_all(&buf)?;
         if sync {
@@ -270,16 +271,17 @@ const MAX_TORN_TAIL: u64 = 8 * 1024 * 1024;
 /// mid-append is not glued to the next entry: a tail that is complete JSON missing only its
 /// newline gets the newline; anything else after the last newline is cut off (it was never
 /// acknowledged as written). The store is the only writer, so check-then-append is safe.
-fn repair_torn_tail(f: &mut fs::File, path: &Path) -> std::io::Result<()> {
+/// Returns the file's length after the repair.
+fn repair_torn_tail(f: &mut fs::File, path: &Path) -> std::io::Result<u64> {
     use std::os::unix::fs::FileExt as _;
     let len = f.metadata()?.len();
     if len == 0 {
-        return Ok(());
+        return Ok(0);
     }
     let mut last = [0u8; 1];
     f.read_exact_at(&mut last, len - 1)?;
     if last[0] == b'\n' {
-        return Ok(());
+        return Ok(len);
     }
     // Find the start of the torn line: just after the last newline (or the file's start).
     let mut start = 0u64;
@@ -304,14 +306,16 @@ fn repair_torn_tail(f: &mut fs::File, path: &Path) -> std::io::Result<()> {
                 "{}: the last line had no newline (interrupted append); completing it",
                 path.display()
             );
-            return f.write_all(b"\n");
+            f.write_all(b"\n")?;
+            return Ok(len + 1);
         }
     }
     log::warn!(
         "{}: dropping a torn last line ({tail_len} bytes, interrupted append) before appending",
         path.display()
     );
-    f.set_len(start)
+    f.set_len(start)?;
+    Ok(start)
 }
 
 /// Reads the last `limit` JSON lines, skipping a torn or unparsable line instead of failing
