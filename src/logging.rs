@@ -346,14 +346,7 @@ impl log::Log for Logger {
                 return;
             }
         }
-        let mut raw = record.args().to_string();
-        // actix-server's accept error line repeats every 500 ms while accept is paused.
-        if crate::http::accept_pause::is_accept_error(record.target(), &raw) {
-            match crate::http::accept_pause::on_accept_error(&raw) {
-                Some(line) => raw = line,
-                None => return,
-            }
-        }
+        let raw = record.args().to_string();
         let mut msg = redact(&raw).into_owned();
         if msg.len() > MAX_MESSAGE {
             let mut cut = MAX_MESSAGE;

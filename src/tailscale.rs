@@ -28,7 +28,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::dev::ServerHandle;
+use crate::http::server::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use openclaw_actors::Engine;
 use openclaw_actors::auth::{AuthMode, canonical_ip};
@@ -376,7 +376,7 @@ impl Claim {
             let _ =
                 tokio::time::timeout(Duration::from_secs(3), self.exited.wait_for(|e| *e)).await;
         }
-        drop(self.server.stop(false));
+        drop(self.server.stop());
     }
 }
 
@@ -470,7 +470,6 @@ pub async fn start(
         workers: 1,
         backlog: 1024,
         tcp_nodelay: true,
-        shutdown_timeout: 1,
         client_disconnect_timeout: Duration::from_millis(50),
     };
     let server = crate::http::server::serve(
@@ -504,7 +503,7 @@ pub async fn start(
     {
         Ok(c) => c,
         Err(e) => {
-            drop(handle.stop(false));
+            drop(handle.stop());
             return Err(format!(
                 "cannot run `{binary} {sub}`: {e}. Fix: install Tailscale and log in, set gateway.tailscale.binary, or set gateway.tailscale.mode to \"off\""
             ));
@@ -522,7 +521,7 @@ pub async fn start(
         }
     }
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        drop(handle.stop(false));
+        drop(handle.stop());
         return Err("tailscale child has no output pipes".to_owned());
     };
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Option<String>>(4);
@@ -572,7 +571,7 @@ pub async fn start(
             None => {
                 // Output closed without the line: wait for the exit status below.
                 let status = tokio::time::timeout(Duration::from_secs(5), status_rx.recv()).await;
-                drop(handle.stop(false));
+                drop(handle.stop());
                 let tail = err_tail.lock().map(|t| t.trim().to_owned()).unwrap_or_default();
                 return Err(format!(
                     "`{binary} {sub}` stopped before it was ready ({}){}. Fix: check `tailscale status` (logged in, HTTPS enabled for the tailnet{})",
@@ -583,7 +582,7 @@ pub async fn start(
             }
         },
         status = status_rx.recv() => {
-            drop(handle.stop(false));
+            drop(handle.stop());
             let tail = err_tail.lock().map(|t| t.trim().to_owned()).unwrap_or_default();
             return Err(format!(
                 "`{binary} {sub}` exited at start-up ({}){}. Fix: check `tailscale status` (logged in, HTTPS enabled for the tailnet)",
@@ -595,7 +594,7 @@ pub async fn start(
             if let Some(pid) = child_pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             }
-            drop(handle.stop(false));
+            drop(handle.stop());
             return Err(format!(
                 "`{binary} {sub}` did not become ready within {CLAIM_TIMEOUT:?}. Fix: check `tailscale status`"
             ));

@@ -384,7 +384,7 @@ fn bind_all(
     let mut bound = Vec::new();
     for (ip, required) in &plan.addrs {
         let addr = SocketAddr::new(*ip, port);
-        match TcpListener::bind(addr) {
+        match crate::http::server::bind(addr, crate::http::BACKLOG) {
             Ok(l) => {
                 let local = l.local_addr().map_err(|e| bind_error(addr, &e))?;
                 port = local.port();
@@ -638,12 +638,11 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     // then stop the server without the graceful drain: every socket is closed already.
     wait_sessions_closed(&engine, Duration::from_millis(500)).await;
     actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    // Every socket is closed: stop accepting and exit now. (Awaiting the server's own
-    // stop joins its worker threads, which adds about a second.)
+    // Every socket is closed: stop accepting and exit now.
     if let Some(t) = tailscale {
         t.release().await;
     }
-    drop(surface.handle.stop(false));
+    drop(surface.handle.stop());
     if let Some(RuntimeToken::File(path)) = &token_shown {
         let _ = std::fs::remove_file(path);
     }

@@ -29,7 +29,7 @@ pub enum Control {
 
 /// The HTTP surface currently serving.
 pub(super) struct Surface {
-    pub(super) handle: actix_web::dev::ServerHandle,
+    pub(super) handle: crate::http::server::ServerHandle,
     pub(super) generation: u64,
     pub(super) plan: BindPlan,
     pub(super) port: u16,
@@ -55,7 +55,7 @@ pub(super) fn serve_and_announce(
     spec: HttpSpec,
     generation: u64,
     ctl: &tokio::sync::mpsc::UnboundedSender<Control>,
-) -> Result<actix_web::dev::ServerHandle, StartError> {
+) -> Result<crate::http::server::ServerHandle, StartError> {
     let scheme = if spec.tls.is_some() { "wss" } else { "ws" };
     let server =
         http::serve(listeners, engine.clone(), spec.tls, spec.ui, spec.limits).map_err(|e| {
@@ -154,7 +154,7 @@ pub(super) async fn restart(
         })
         .await;
     wait_sessions_closed(engine, Duration::from_millis(500)).await;
-    surface.handle.stop(false).await;
+    surface.handle.stop().await;
     let want_port = new.config.gateway.port;
     let (listeners, bound, port, plan, tls) = match bind_all(&prepared.plan, want_port) {
         Ok((l, b, p)) => (l, b, p, prepared.plan.clone(), tls),

@@ -1,10 +1,9 @@
 //! Accept back-off, logged once per episode. When `accept()` fails with anything but a
 //! connection-level error — above all `EMFILE` (`Too many open files`) at the open-file
-//! limit — actix-server does not spin: it deregisters the listener for 500 ms and tries
-//! again, leaving new connections in the kernel's listen backlog. But it logs
-//! `Error accepting connection: …` at every retry, two lines a second for as long as the
-//! limit is hit. The logger routes those lines here: the first of an episode is logged
-//! (rewritten to say what happens and what to do), the rest are counted, and the next
+//! limit — a worker does not spin: it pauses its accept for 500 ms
+//! ([`super::server::ACCEPT_PAUSE`]) and tries again, leaving new connections in the kernel's
+//! listen backlog. Every worker hits the limit, at every retry: the first error of an episode
+//! is logged (saying what happens and what to do), the rest are counted, and the next
 //! accepted connection ([`accepted`], from the connection hook) ends the episode with one
 //! `accept resumed` line.
 
@@ -15,27 +14,16 @@ static PAUSED: AtomicBool = AtomicBool::new(false);
 /// Accept errors of the current episode that were not logged.
 static REPEATS: AtomicU64 = AtomicU64::new(0);
 
-const PREFIX: &str = "Error accepting connection";
-
-/// Whether a log record is actix-server's accept error line.
-pub fn is_accept_error(target: &str, message: &str) -> bool {
-    target.starts_with("actix_server") && message.starts_with(PREFIX)
-}
-
-/// The line to log for an accept error: the first of an episode, rewritten; `None` (not
-/// logged, counted) for the others.
-pub fn on_accept_error(message: &str) -> Option<String> {
+/// The line to log for an accept error: the first of an episode; `None` (not logged,
+/// counted) for the others.
+pub fn on_accept_error(err: &std::io::Error) -> Option<String> {
     if PAUSED.swap(true, Ordering::AcqRel) {
         REPEATS.fetch_add(1, Ordering::Relaxed);
         return None;
     }
     REPEATS.store(0, Ordering::Relaxed);
-    let err = message
-        .strip_prefix(PREFIX)
-        .unwrap_or(message)
-        .trim_start_matches(':')
-        .trim();
-    let hint = if err.contains("os error 24") || err.contains("os error 23") {
+    // EMFILE (the process's limit) and ENFILE (the system's).
+    let hint = if matches!(err.raw_os_error(), Some(23 | 24)) {
         " Fix: raise the open-file limit (`ulimit -n`, systemd `LimitNOFILE=`) or lower gateway.limits.maxConnections."
     } else {
         ""
@@ -59,28 +47,26 @@ mod tests {
 
     #[test]
     fn one_line_per_episode() {
-        let err = "Error accepting connection: Too many open files (os error 24)";
-        assert!(is_accept_error("actix_server::accept", err));
-        assert!(!is_accept_error(
-            "actix_server::accept",
-            "Accepting connections on …"
-        ));
-        assert!(!is_accept_error("gateway", err));
-        let first = on_accept_error(err).expect("the first error of an episode is logged");
+        let err = std::io::Error::from_raw_os_error(24);
+        let first = on_accept_error(&err).expect("the first error of an episode is logged");
         assert!(
             first.starts_with("accept paused: Too many open files (os error 24); "),
             "{first}"
         );
         assert!(first.contains("ulimit -n"), "{first}");
         for _ in 0..10 {
-            assert_eq!(on_accept_error(err), None);
+            assert_eq!(on_accept_error(&err), None);
         }
         assert_eq!(REPEATS.load(Ordering::Relaxed), 10);
         accepted();
         assert!(!PAUSED.load(Ordering::Relaxed));
         // A new episode logs again; other errors get no open-file hint.
-        let again = on_accept_error("Error accepting connection: Out of memory (os error 12)")
+        let again = on_accept_error(&std::io::Error::from_raw_os_error(12))
             .expect("a new episode is logged");
+        assert!(
+            again.starts_with("accept paused: Cannot allocate memory"),
+            "{again}"
+        );
         assert!(!again.contains("ulimit"), "{again}");
         accepted();
     }

@@ -14,11 +14,14 @@ pub mod ws;
 
 use std::net::TcpListener;
 
-use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, web};
 use openclaw_actors::Engine;
 use openclaw_actors::channel::{WebhookDelivery, WebhookError};
 use openclaw_actors::registry::channels::RouteWebhook;
+
+/// The listen backlog of the gateway's listening sockets (the kernel caps it at
+/// `net.core.somaxconn`): a reconnect storm waits there, not in refused connections.
+pub const BACKLOG: u32 = 4096;
 
 /// Builds and starts the server on `listeners`. Signals are handled by the caller.
 pub fn serve(
@@ -27,7 +30,7 @@ pub fn serve(
     tls: Option<rustls::ServerConfig>,
     ui: ui::Ui,
     limits: ceiling::ConnLimits,
-) -> std::io::Result<Server> {
+) -> std::io::Result<server::Server> {
     let ceiling = ceiling::Ceiling::new(limits);
     let workers = std::env::var("OPENCLAW_HTTP_WORKERS")
         .ok()
@@ -73,11 +76,10 @@ pub fn serve(
     };
     let settings = server::Settings {
         workers,
-        backlog: 4096,
+        backlog: BACKLOG,
         // Without TCP_NODELAY a small frame written right after another (an ack, then the next
         // node.invoke.request) waits for the peer's delayed ACK: ~40 ms per invoke round trip.
         tcp_nodelay: true,
-        shutdown_timeout: 1,
         client_disconnect_timeout: std::time::Duration::from_millis(50),
     };
     // TLS listeners answer plain HTTP with a 400 first (see `tls_sniff`); on every listener
