@@ -217,8 +217,10 @@ where
 {
     let workers = settings.workers.max(1);
     let mut sockets: Vec<Vec<TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut addrs = Vec::with_capacity(listeners.len());
     for lst in listeners {
         lst.set_nonblocking(true)?;
+        addrs.push(lst.local_addr()?.to_string());
         for own in sockets.iter_mut().skip(1) {
             own.push(sibling(&lst, settings.backlog)?);
         }
@@ -256,6 +258,10 @@ where
             return Err(e);
         }
     }
+    log::info!(
+        "HTTP server on {}: {workers} worker thread(s), each accepting its own connections",
+        addrs.join(", ")
+    );
     let handle = ServerHandle {
         stop,
         done: done_rx,
