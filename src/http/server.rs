@@ -153,43 +153,20 @@ where
     S::Service: 'static,
     B: MessageBody + 'static,
 {
-    match tls {
-        Some(tls) => {
-            let tls = tls.clone();
-            start(listeners, settings, move |addr: SocketAddr| {
-                let on_connect = on_connect.clone();
-                // What `HttpServer` gives a listener's app (`secure`, host = address);
-                // `AppConfig::new` is crate-private, this is its public (doc-hidden) twin.
-                let config = AppConfig::__priv_test_new(true, addr.to_string(), addr);
-                let http = HttpService::<TlsStream<TcpStream>, _, _, _, _>::build()
-                    .client_disconnect_timeout(settings.client_disconnect_timeout)
-                    .tcp_nodelay(settings.tcp_nodelay)
-                    .local_addr(addr)
-                    .on_connect_ext(move |io: &TlsStream<TcpStream>, ext: &mut Extensions| {
-                        on_connect(io as &dyn Any, ext)
-                    })
-                    .upgrade(TakeoverFactory::new(app.clone(), config.clone()))
-                    .finish(map_config(
-                        app()
-                            .into_factory()
-                            .map_err(|err| err.into().error_response()),
-                        move |()| config.clone(),
-                    ))
-                    .rustls_0_23_with_config(
-                        tls.clone(),
-                        TlsAcceptorConfig::default().handshake_timeout(TLS_HANDSHAKE_TIMEOUT),
-                    );
-                SniffFactory.and_then(http)
-            })
-        }
-        None => start(listeners, settings, move |addr: SocketAddr| {
+    // The HTTP/1 service over `$io` for the listener on `$addr`: what `HttpServer` builds,
+    // plus the takeover as the upgrade service.
+    macro_rules! http_service {
+        ($io:ty, $addr:expr, $secure:expr) => {{
+            let addr: SocketAddr = $addr;
             let on_connect = on_connect.clone();
-            let config = AppConfig::__priv_test_new(false, addr.to_string(), addr);
-            HttpService::<TcpStream, _, _, _, _>::build()
+            // What `HttpServer` gives a listener's app (`secure`, host = address);
+            // `AppConfig::new` is crate-private, this is its public (doc-hidden) twin.
+            let config = AppConfig::__priv_test_new($secure, addr.to_string(), addr);
+            HttpService::<$io, _, _, _, _>::build()
                 .client_disconnect_timeout(settings.client_disconnect_timeout)
                 .tcp_nodelay(settings.tcp_nodelay)
                 .local_addr(addr)
-                .on_connect_ext(move |io: &TcpStream, ext: &mut Extensions| {
+                .on_connect_ext(move |io: &$io, ext: &mut Extensions| {
                     on_connect(io as &dyn Any, ext)
                 })
                 .upgrade(TakeoverFactory::new(app.clone(), config.clone()))
@@ -199,7 +176,21 @@ where
                         .map_err(|err| err.into().error_response()),
                     move |()| config.clone(),
                 ))
-                .tcp()
+        }};
+    }
+    match tls {
+        Some(tls) => {
+            let tls = tls.clone();
+            start(listeners, settings, move |addr| {
+                let http = http_service!(TlsStream<TcpStream>, addr, true).rustls_0_23_with_config(
+                    tls.clone(),
+                    TlsAcceptorConfig::default().handshake_timeout(TLS_HANDSHAKE_TIMEOUT),
+                );
+                SniffFactory.and_then(http)
+            })
+        }
+        None => start(listeners, settings, move |addr| {
+            http_service!(TcpStream, addr, false).tcp()
         }),
     }
 }
