@@ -23,7 +23,7 @@
 //! where untrusted code runs on the same host.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,6 +53,8 @@ const WHOIS_TTL: Duration = Duration::from_secs(60);
 const WHOIS_ERROR_TTL: Duration = Duration::from_secs(5);
 /// Cached answers at most (expired ones are dropped first, then everything).
 const WHOIS_CACHE_MAX: usize = 4096;
+/// Listen backlog of the dedicated Serve listener (its connections all come from tailscaled).
+const SERVE_BACKLOG: u32 = 1024;
 /// Largest `whois` answer read.
 const WHOIS_MAX_BYTES: usize = 256 * 1024;
 /// `whois` lookups running at once at most (further ones wait for a slot).
@@ -446,8 +448,11 @@ pub async fn start(
     if mode == TailscaleMode::Off {
         return Ok(None);
     }
-    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
-        .map_err(|e| format!("cannot bind the Tailscale Serve listener on 127.0.0.1: {e}"))?;
+    let listener = crate::http::server::bind(
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        SERVE_BACKLOG,
+    )
+    .map_err(|e| format!("cannot bind the Tailscale Serve listener on 127.0.0.1: {e}"))?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("Tailscale Serve listener: {e}"))?;
@@ -468,7 +473,7 @@ pub async fn start(
     };
     let settings = crate::http::server::Settings {
         workers: 1,
-        backlog: 1024,
+        backlog: SERVE_BACKLOG,
         tcp_nodelay: true,
         client_disconnect_timeout: Duration::from_millis(50),
     };

@@ -29,7 +29,8 @@ pub fn on_accept_error(err: &std::io::Error) -> Option<String> {
         ""
     };
     Some(format!(
-        "accept paused: {err}; new connections wait in the listen backlog and accept is retried every 500 ms (logged once until a connection is accepted again).{hint}"
+        "accept paused: {err}; new connections wait in the listen backlog and accept is retried every {} ms (logged once until a connection is accepted again).{hint}",
+        super::server::ACCEPT_PAUSE.as_millis()
     ))
 }
 

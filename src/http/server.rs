@@ -61,7 +61,8 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(30);
 pub struct Settings {
     /// Worker threads: each accepts and serves its own connections.
     pub workers: usize,
-    /// Listen backlog of each worker's listening socket.
+    /// Listen backlog of the sockets made here for the workers after the first (the first
+    /// worker's is the caller's listener, bound with its own: see [`bind`]).
     pub backlog: u32,
     /// `TCP_NODELAY` on accepted sockets.
     pub tcp_nodelay: bool,
