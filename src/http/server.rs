@@ -21,7 +21,7 @@
 //! every listener at once and drops the workers' connections.
 
 use std::any::Any;
-use std::future::Future;
+use std::future::{Future, ready};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
@@ -32,9 +32,10 @@ use std::time::Duration;
 
 use actix::Arbiter;
 use actix_http::body::MessageBody;
-use actix_http::{HttpService, Request, Response, TlsAcceptorConfig};
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, Protocol as HttpProtocol, Request, Response, TlsAcceptorConfig};
 use actix_service::{
-    IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt as _, map_config,
+    IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt as _, fn_service, map_config,
 };
 use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::{AppConfig, Extensions};
@@ -44,7 +45,10 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::sync::watch;
 
 use super::takeover::TakeoverFactory;
-use super::tls_sniff::{SniffFactory, TLS_HANDSHAKE_TIMEOUT};
+use super::tls_sniff::{SniffError, SniffFactory, TLS_HANDSHAKE_TIMEOUT};
+
+/// An accepted connection and its peer's address.
+pub type Accepted = (TcpStream, SocketAddr);
 
 /// The `on_connect` hook of every connection.
 pub type OnConnect = Arc<dyn Fn(&dyn Any, &mut Extensions) + Send + Sync>;
@@ -187,12 +191,30 @@ where
                     tls.clone(),
                     TlsAcceptorConfig::default().handshake_timeout(TLS_HANDSHAKE_TIMEOUT),
                 );
-                SniffFactory.and_then(http)
+                // The TLS acceptor reads the peer's address from the socket itself.
+                fn_service(|(io, _peer): Accepted| ready(Ok::<_, SniffError>(io)))
+                    .and_then(SniffFactory)
+                    .and_then(http)
             })
         }
-        None => start(listeners, settings, move |addr| {
-            http_service!(TcpStream, addr, false).tcp()
-        }),
+        None => {
+            let nodelay = settings.tcp_nodelay;
+            start(listeners, settings, move |addr| {
+                // What `HttpService::tcp` does, with the peer address that `accept` gave
+                // (it asks the socket again: one `getpeername` per connection).
+                fn_service(move |(io, peer): Accepted| {
+                    if nodelay {
+                        let _ = io.set_nodelay(true);
+                    }
+                    ready(Ok::<_, DispatchError>((
+                        io,
+                        HttpProtocol::Http1,
+                        Some(peer),
+                    )))
+                })
+                .and_then(http_service!(TcpStream, addr, false))
+            })
+        }
     }
 }
 
@@ -201,11 +223,11 @@ where
 fn start<M, SF>(listeners: Vec<TcpListener>, settings: Settings, make: M) -> io::Result<Server>
 where
     M: Fn(SocketAddr) -> SF + Send + Clone + 'static,
-    SF: ServiceFactory<TcpStream, Config = ()> + 'static,
+    SF: ServiceFactory<Accepted, Config = ()> + 'static,
     SF::InitError: std::fmt::Debug,
     SF::Error: std::fmt::Debug,
     SF::Service: 'static,
-    <SF::Service as Service<TcpStream>>::Future: 'static,
+    <SF::Service as Service<Accepted>>::Future: 'static,
 {
     let workers = settings.workers.max(1);
     let mut sockets: Vec<Vec<TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
@@ -275,11 +297,11 @@ async fn worker<M, SF>(
     up: std::sync::mpsc::Sender<io::Result<()>>,
 ) where
     M: Fn(SocketAddr) -> SF,
-    SF: ServiceFactory<TcpStream, Config = ()> + 'static,
+    SF: ServiceFactory<Accepted, Config = ()> + 'static,
     SF::InitError: std::fmt::Debug,
     SF::Error: std::fmt::Debug,
     SF::Service: 'static,
-    <SF::Service as Service<TcpStream>>::Future: 'static,
+    <SF::Service as Service<Accepted>>::Future: 'static,
 {
     let mut loops = Vec::with_capacity(sockets.len());
     for lst in sockets {
@@ -333,7 +355,7 @@ async fn accept_loop<S>(
     mut stop: watch::Receiver<bool>,
     done: Arc<watch::Sender<()>>,
 ) where
-    S: Service<TcpStream> + 'static,
+    S: Service<Accepted> + 'static,
     S::Error: std::fmt::Debug,
     S::Future: 'static,
 {
@@ -344,9 +366,9 @@ async fn accept_loop<S>(
             r = lst.accept() => r,
         };
         let pause = match accepted {
-            Ok((io, _)) => match std::future::poll_fn(|cx| svc.poll_ready(cx)).await {
+            Ok(accepted) => match std::future::poll_fn(|cx| svc.poll_ready(cx)).await {
                 Ok(()) => {
-                    let call = svc.call(io);
+                    let call = svc.call(accepted);
                     actix_web::rt::spawn(async move {
                         let _ = call.await;
                     });
@@ -428,7 +450,6 @@ impl ServerHandle {
 mod tests {
     use std::collections::HashSet;
 
-    use actix_service::fn_service;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::*;
@@ -442,7 +463,7 @@ mod tests {
             client_disconnect_timeout: Duration::from_millis(50),
         };
         start(listeners, settings, |_addr| {
-            fn_service(|mut io: TcpStream| async move {
+            fn_service(|(mut io, _peer): Accepted| async move {
                 let id = format!("{:?}", std::thread::current().id());
                 io.write_all(id.as_bytes()).await?;
                 io.shutdown().await
@@ -518,7 +539,7 @@ mod tests {
         };
         let factory = |_addr| {
             actix_service::fn_factory(|| async {
-                Err::<actix_service::boxed::BoxService<TcpStream, (), io::Error>, _>("no service")
+                Err::<actix_service::boxed::BoxService<Accepted, (), io::Error>, _>("no service")
             })
         };
         let e = start(vec![lst], settings, factory)

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::frame::StateVersion;
 use super::health::HealthSummary;
@@ -18,8 +19,9 @@ use crate::registry::presence::PresenceEntry;
 pub struct HelloOk<'a> {
     /// What the client authenticated as.
     pub auth: HelloAuth<'a>,
-    /// Methods and events this gateway implements.
-    pub features: Features,
+    /// Methods and events this gateway implements: the same in every hello, so written
+    /// once ([`Features::to_json`]) and copied in.
+    pub features: &'a RawValue,
     /// Limits the client must respect.
     pub policy: Policy,
     /// The protocol version spoken.
@@ -58,6 +60,14 @@ pub struct Features {
     pub events: &'static [&'static str],
     /// Methods implemented.
     pub methods: &'static [&'static str],
+}
+
+impl Features {
+    /// The object as JSON text, for [`HelloOk::features`].
+    pub fn to_json(&self) -> Box<RawValue> {
+        // Serializing string slices cannot fail (no maps with non-string keys, no I/O).
+        serde_json::value::to_raw_value(self).expect("string lists serialize")
+    }
 }
 
 /// `hello-ok.policy`.
@@ -185,7 +195,10 @@ mod tests {
                 "connId": h.server.conn_id,
                 "bootId": h.server.boot_id,
             },
-            "features": { "methods": h.features.methods, "events": h.features.events },
+            "features": {
+                "methods": ["health", "node.invoke", "a\"b"],
+                "events": ["connect.challenge", "tick"],
+            },
             "snapshot": snapshot,
             "auth": { "role": h.auth.role, "scopes": h.auth.scopes, "method": h.auth.method },
             "policy": {
@@ -247,6 +260,11 @@ mod tests {
             };
             HealthSummary::new(gateway, 0, "/s/sessions.json", 9)
         };
+        let features = Features {
+            events: &["connect.challenge", "tick"],
+            methods: &["health", "node.invoke", "a\"b"],
+        }
+        .to_json();
         for (admin, issued, config) in [
             (false, None, None),
             (
@@ -264,10 +282,7 @@ mod tests {
                     role: Role::Operator,
                     scopes: &scopes,
                 },
-                features: Features {
-                    events: &["connect.challenge", "tick"],
-                    methods: &["health", "node.invoke", "a\"b"],
-                },
+                features: &features,
                 policy: Policy {
                     max_buffered_bytes: 50,
                     max_payload: 25,

@@ -8,7 +8,7 @@ use actix::prelude::*;
 use serde_json::json;
 
 use super::peer::TailscaleIdentity;
-use super::{EVENTS, Phase, ReadyState, WsSession, method_names};
+use super::{Phase, ReadyState, WsSession, features_json};
 use crate::auth::{AuthMode, AuthScope, constant_time_eq};
 use crate::identity;
 use crate::node_session::NodeSession;
@@ -17,9 +17,7 @@ use crate::protocol::codes;
 use crate::protocol::connect::{self, ConnectParams};
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::protocol::frame::{self, Request};
-use crate::protocol::hello::{
-    Features, HelloAuth, HelloOk, Policy, SESSION_DEFAULTS, Server, Snapshot,
-};
+use crate::protocol::hello::{HelloAuth, HelloOk, Policy, SESSION_DEFAULTS, Server, Snapshot};
 use crate::protocol::role::Role;
 use crate::protocol::scopes;
 use crate::protocol::{MIN_NODE_PROTOCOL_VERSION, PROTOCOL_VERSION, close};
@@ -607,10 +605,7 @@ impl WsSession {
                 role,
                 scopes,
             },
-            features: Features {
-                events: EVENTS,
-                methods: method_names(),
-            },
+            features: features_json(),
             policy: Policy {
                 max_buffered_bytes: cfg.max_buffered_bytes,
                 max_payload: cfg.max_payload,

@@ -33,7 +33,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use actix_http::ws::{Frame, ProtocolError};
 use bytes::{Bytes, BytesMut};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::engine::{Engine, Shared};
 use crate::node_session::NodeSession;
@@ -50,7 +50,7 @@ mod peer;
 mod transport;
 mod untracked;
 
-pub use methods::{MAX_HOST_STATS_BYTES, method_access, method_names};
+pub use methods::{MAX_HOST_STATS_BYTES, features_json, method_access, method_names};
 pub use peer::{PeerInfo, TailscaleIdentity};
 pub use transport::{CLOSE_GRACE, ClientFrames, OutState, SharedIo, Sock, SockIo};
 use transport::{Outbound, Push};
@@ -232,11 +232,13 @@ impl Actor for WsSession {
         ctx.set_mailbox_capacity(256);
         // Known to the registry only once it needs to be (see `untracked`).
         self.ticket = self.shared.untracked.enter(ctx.address());
-        let challenge = json!({"nonce": self.nonce, "ts": now_ms()});
-        self.send_raw(
-            frame::event("connect.challenge", &challenge.to_string(), None, None),
-            ctx,
-        );
+        let challenge = Challenge {
+            nonce: &self.nonce,
+            ts: now_ms(),
+        };
+        // Serializing a string and an integer cannot fail.
+        let payload = serde_json::to_string(&challenge).unwrap_or_default();
+        self.send_raw(frame::event("connect.challenge", &payload, None, None), ctx);
         if self.ticket.is_none() {
             // The gateway is shutting down.
             self.close(close::SERVICE_RESTART, "service restart", ctx);
@@ -263,6 +265,15 @@ impl Actor for WsSession {
         }
         Running::Stop
     }
+}
+
+/// The `connect.challenge` payload.
+#[derive(Serialize)]
+struct Challenge<'a> {
+    /// The nonce a device signs.
+    nonce: &'a str,
+    /// When it was issued (ms since the epoch).
+    ts: u64,
 }
 
 impl WsSession {

@@ -32,10 +32,12 @@ use std::sync::LazyLock;
 
 use actix::prelude::*;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{Phase, ReadyState, WsSession};
 use crate::protocol::error::ErrorShape;
 use crate::protocol::frame::Request;
+use crate::protocol::hello::Features;
 use crate::protocol::role::Role;
 use crate::protocol::scopes::{self, MethodAccess};
 use crate::registry::nodes::{PairingOp, PairingRequest};
@@ -129,6 +131,19 @@ pub(crate) fn lookup(name: &str) -> Option<&'static Method> {
 /// The methods this gateway implements (advertised in `hello-ok.features.methods`).
 pub fn method_names() -> &'static [&'static str] {
     &NAMES
+}
+
+static FEATURES: LazyLock<Box<RawValue>> = LazyLock::new(|| {
+    Features {
+        events: super::EVENTS,
+        methods: method_names(),
+    }
+    .to_json()
+});
+
+/// `hello-ok.features` (the events and [`method_names`]) as JSON text, written once.
+pub fn features_json() -> &'static RawValue {
+    &FEATURES
 }
 
 /// The access rule of an implemented method (`None`: not in the table).
