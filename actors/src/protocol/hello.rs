@@ -1,6 +1,7 @@
 //! The `hello-ok` payload as typed structs, serialized straight into the response frame
-//! (no `serde_json::Value` tree: the method list, the presence entries and the policy are
-//! written from where they live). Every struct lists its fields in the order of the wire
+//! (no `serde_json::Value` tree: the presence entries and the policy are written from where
+//! they live, and the method and event lists, the same in every hello, are serialized once:
+//! [`Features::to_json`]). Every struct lists its fields in the order of the wire
 //! object's keys — alphabetical, as the `json!` objects they replaced wrote them — and the
 //! wire test below compares the bytes with those objects.
 
