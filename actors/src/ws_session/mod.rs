@@ -236,8 +236,8 @@ impl Actor for WsSession {
             nonce: &self.nonce,
             ts: now_ms(),
         };
-        // Serializing a string and an integer cannot fail.
-        let payload = serde_json::to_string(&challenge).unwrap_or_default();
+        // Serializing a string and an integer cannot fail; were it to, the frame stays JSON.
+        let payload = serde_json::to_string(&challenge).unwrap_or_else(|_| "{}".to_owned());
         self.send_raw(frame::event("connect.challenge", &payload, None, None), ctx);
         if self.ticket.is_none() {
             // The gateway is shutting down.
