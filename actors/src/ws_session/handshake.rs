@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 use actix::prelude::*;
 use serde_json::json;
 
+use super::methods::features_json;
 use super::peer::TailscaleIdentity;
-use super::{Phase, ReadyState, WsSession, features_json};
+use super::{Phase, ReadyState, WsSession};
 use crate::auth::{AuthMode, AuthScope, constant_time_eq};
 use crate::identity;
 use crate::node_session::NodeSession;

@@ -142,7 +142,7 @@ static FEATURES: LazyLock<Box<RawValue>> = LazyLock::new(|| {
 });
 
 /// `hello-ok.features` (the events and [`method_names`]) as JSON text, written once.
-pub fn features_json() -> &'static RawValue {
+pub(super) fn features_json() -> &'static RawValue {
     &FEATURES
 }
 
