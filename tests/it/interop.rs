@@ -254,3 +254,44 @@ async fn real_openclaw_node_host_pairs_and_runs_system_which() {
     host.kill_group();
     assert!(host.try_status().is_some(), "node host is gone");
 }
+
+/// The operator handshakes our gateway has completed, from its Prometheus text.
+fn operator_handshakes(port: u16, token: &str) -> u64 {
+    let (status, head, body) = crate::support::http_request(
+        port,
+        "GET",
+        "/api/diagnostics/prometheus",
+        &[("Authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!(status, 200, "{head}\n{body}");
+    body.lines()
+        .find_map(|l| l.strip_prefix("openclaw_handshakes_total{role=\"operator\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no operator handshake counter in:\n{body}"))
+}
+
+/// `openclaw skills list` and `hooks list` ask the gateway first (`skills.status`,
+/// `hooks.status`, which this gateway does not implement) and fall back to the local
+/// workspace only on the exact answer `unknown method: <m>`. Before the gateway used
+/// OpenClaw's whole method table it answered `missing scope: operator.admin` to the
+/// CLI's read-scoped call, and both commands failed.
+#[test]
+fn real_cli_skills_and_hooks_fall_back_on_our_unknown_method() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::with_token("T");
+    let before = operator_handshakes(gw.port, "T");
+    for (args, key) in [
+        (&["skills", "list", "--json"][..], "skills"),
+        (&["hooks", "list", "--json"][..], "hooks"),
+    ] {
+        let mut cmd = cli.command(args);
+        cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+            .env("OPENCLAW_GATEWAY_TOKEN", "T");
+        let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+        assert_eq!(out.code, Some(0), "{args:?}: {out}");
+        let v = out.json();
+        assert!(v[key].is_array(), "{args:?}: {out}");
+    }
+    // Both asked our gateway (one operator handshake each) before falling back.
+    assert_eq!(operator_handshakes(gw.port, "T"), before + 2);
+}

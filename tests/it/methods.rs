@@ -250,3 +250,114 @@ fn verdict(caller: Caller, method: &str, res: &Value) {
         }
     }
 }
+
+/// Methods OpenClaw has and this gateway does not: a caller holding the scope OpenClaw's
+/// method table asks for learns the method is unknown (`INVALID_REQUEST unknown method: <m>`,
+/// the exact answer the real CLI's fallbacks look for: `skills list` on `skills.status`,
+/// `hooks list` on `hooks.status`), and one without it is refused for the scope, as OpenClaw
+/// would refuse it. The scopes below are copied from OpenClaw 2026.9.6's table.
+#[actix_web::test]
+async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_scope() {
+    let gw = TestGateway::with_token("T");
+    let (mut read, _) = WsClient::hello(gw.port, cli_params("T", &["operator.read"])).await;
+    let (mut none, _) = WsClient::hello(gw.port, cli_params("T", &[])).await;
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", &["operator.admin"])).await;
+    let unknown = |res: &Value, method: &str| {
+        assert_eq!(res["ok"], false, "{method}: {res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{method}: {res}");
+        assert_eq!(
+            res["error"]["message"],
+            format!("unknown method: {method}"),
+            "{method}: {res}"
+        );
+    };
+    let refused = |res: &Value, method: &str, scope: &str| {
+        assert_eq!(res["error"]["code"], "FORBIDDEN", "{method}: {res}");
+        assert_eq!(
+            res["error"]["details"]["missingScope"], scope,
+            "{method}: {res}"
+        );
+    };
+    for method in [
+        "skills.status",
+        "hooks.status",
+        "cron.list",
+        "cron.status",
+        "sessions.resolve",
+        "last-heartbeat",
+        "config.schema",
+        "usage.cost",
+    ] {
+        unknown(&read.request(method, json!({})).await, method);
+        refused(
+            &none.request(method, json!({})).await,
+            method,
+            "operator.read",
+        );
+        unknown(&admin.request(method, json!({})).await, method);
+    }
+    // Admin-only in OpenClaw's table, or not in it at all (a plugin's method, a typo, a
+    // reserved prefix): a read-scoped caller is refused, an admin told it is unknown.
+    for method in [
+        "cron.add",
+        "exec.approvals.get",
+        "config.nosuch",
+        "no.such.method",
+    ] {
+        refused(
+            &read.request(method, json!({})).await,
+            method,
+            "operator.admin",
+        );
+        unknown(&admin.request(method, json!({})).await, method);
+    }
+    // Write-scoped and node-only ones.
+    refused(
+        &read.request("message.action", json!({})).await,
+        "message.action",
+        "operator.write",
+    );
+    let res = read.request("node.pending.pull", json!({})).await;
+    assert_eq!(
+        res["error"]["message"], "unauthorized role: operator",
+        "{res}"
+    );
+}
+
+/// OpenClaw lets `operator.sessions.read` stand in for `operator.read` on its session
+/// methods (and `operator.sessions.write` for `operator.write`), and nowhere else.
+#[actix_web::test]
+async fn session_scopes_reach_session_methods_only() {
+    let gw = TestGateway::with_token("T");
+    let (mut reader, _) =
+        WsClient::hello(gw.port, cli_params("T", &["operator.sessions.read"])).await;
+    for method in ["sessions.list", "chat.history"] {
+        let res = reader.request(method, json!({})).await;
+        let msg = res["error"]["message"].as_str().unwrap_or("");
+        assert!(!msg.starts_with("missing scope"), "{method}: {res}");
+    }
+    for (method, scope) in [("status", "operator.read"), ("chat.send", "operator.write")] {
+        let res = reader.request(method, json!({})).await;
+        assert_eq!(
+            res["error"]["details"]["missingScope"], scope,
+            "{method}: {res}"
+        );
+    }
+    let (mut writer, _) =
+        WsClient::hello(gw.port, cli_params("T", &["operator.sessions.write"])).await;
+    for method in ["sessions.list", "chat.history", "chat.send", "chat.abort"] {
+        let res = writer.request(method, json!({})).await;
+        let msg = res["error"]["message"].as_str().unwrap_or("");
+        assert!(!msg.starts_with("missing scope"), "{method}: {res}");
+    }
+    for (method, scope) in [
+        ("node.invoke", "operator.write"),
+        ("status", "operator.read"),
+    ] {
+        let res = writer.request(method, json!({})).await;
+        assert_eq!(
+            res["error"]["details"]["missingScope"], scope,
+            "{method}: {res}"
+        );
+    }
+}

@@ -7,6 +7,7 @@ pub mod error;
 pub mod frame;
 pub mod health;
 pub mod hello;
+pub mod openclaw_methods;
 pub mod role;
 pub mod scopes;
 pub mod validate;

@@ -2,9 +2,11 @@
 //! and `EVENT_SCOPE_GUARDS` in OpenClaw).
 //!
 //! The access rule of every method this gateway implements is declared with the method, in
-//! the method table (`ws_session/methods/`). The lists here are OpenClaw's rules for the
-//! methods it does *not* implement, so that a caller without the scope is refused (rather
-//! than told the method is unknown) and the CLI picks the same scopes OpenClaw's would.
+//! the method table (`ws_session/methods/`). The methods it does *not* implement get
+//! OpenClaw's rule from OpenClaw's own method table ([`METHODS`], generated from the
+//! reference package by `scripts/gen-method-scopes.mjs`): a caller without the scope is
+//! refused as OpenClaw would refuse it, and one with it is told the method is unknown, the
+//! answer the CLI's fallbacks look for.
 
 /// Full administrative access; satisfies every scope.
 pub const ADMIN: &str = "operator.admin";
@@ -47,6 +49,14 @@ pub fn satisfied(granted: &[String], required: &str) -> bool {
     })
 }
 
+pub use super::openclaw_methods::{METHODS, Required, SESSION_READ_METHODS, SESSION_WRITE_METHODS};
+
+/// The access rule for `method`: the method table's entry when this gateway implements
+/// it, else [`unimplemented_access`].
+pub fn method_access(method: &str) -> MethodAccess {
+    crate::ws_session::method_access(method).unwrap_or_else(|| unimplemented_access(method))
+}
+
 /// Who may call a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MethodAccess {
@@ -58,57 +68,62 @@ pub enum MethodAccess {
     Operator(&'static str),
 }
 
-/// Node-only methods not implemented here (scope `"node"` in OpenClaw's table).
-const NODE_METHODS: &[&str] = &[
-    "node.pending.pull",
-    "node.pending.ack",
-    "node.pending.drain",
-    "node.pluginSurface.refresh",
-];
-
-/// Methods not implemented here gated by `operator.read`.
-const READ_METHODS: &[&str] = &[
-    "last-heartbeat",
-    "logs.tail",
-    "config.get",
-    "agent.identity.get",
-    "gateway.identity.get",
-    "system.info",
-    "users.self",
-    "models.list",
-];
-
-/// Methods not implemented here gated by `operator.write`.
-const WRITE_METHODS: &[&str] = &["wake", "poll", "node.pending.enqueue"];
-
-/// Methods not implemented here gated by `operator.pairing`.
-const PAIRING_METHODS: &[&str] = &["node.rename", "device.pair.rename"];
-
-/// The access rule for `method`: the method table's entry when this gateway implements
-/// it, else [`unimplemented_access`].
-pub fn method_access(method: &str) -> MethodAccess {
-    crate::ws_session::method_access(method).unwrap_or_else(|| unimplemented_access(method))
+/// Whether `granted` lets an operator call `method`, whose rule requires `required`
+/// (`authorizeOperatorScopesForRequiredScope`): [`satisfied`], or, for OpenClaw's session
+/// methods, the matching `operator.sessions.*` scope in place of `operator.read` (reads)
+/// or `operator.write` (writes; `operator.questions` for `question.*`).
+pub fn authorized(granted: &[String], method: &str, required: &str) -> bool {
+    if satisfied(granted, required) {
+        return true;
+    }
+    let session_scope = if SESSION_READ_METHODS.contains(&method) {
+        "operator.sessions.read"
+    } else if SESSION_WRITE_METHODS.contains(&method) {
+        "operator.sessions.write"
+    } else {
+        return false;
+    };
+    let substitutes = match session_scope {
+        "operator.sessions.read" => required == READ,
+        _ => {
+            required == WRITE
+                || (required == "operator.questions" && method.starts_with("question."))
+        }
+    };
+    substitutes && satisfied(granted, session_scope)
 }
 
-/// OpenClaw's access rule for a method this gateway does not implement. Unknown methods and
-/// the reserved prefixes are admin-only.
+/// OpenClaw's rule for `method`, from its method table ([`METHODS`]).
+pub fn openclaw_rule(method: &str) -> Option<Required> {
+    METHODS
+        .binary_search_by(|(name, _)| (*name).cmp(method))
+        .ok()
+        .and_then(|i| METHODS.get(i))
+        .map(|(_, rule)| *rule)
+}
+
+/// OpenClaw's access rule for a method this gateway does not implement, so that a caller
+/// holding the scope OpenClaw asks for is told the method is unknown (the answer the CLI
+/// falls back on, e.g. `skills list` on `unknown method: skills.status`) and one without
+/// it is refused as OpenClaw would refuse it.
+///
+/// A method in OpenClaw's table gets its scope there. The few whose scope OpenClaw's handler
+/// picks from the parameters get the least any call of theirs needs
+/// (`resolveDynamicLeastPrivilegeOperatorScopesForMethod` with no parameters). Any other
+/// method (a plugin's, a typo) is admin-only, as in OpenClaw.
 pub fn unimplemented_access(method: &str) -> MethodAccess {
-    if NODE_METHODS.contains(&method) {
-        return MethodAccess::Node;
-    }
-    for prefix in ["config.", "exec.approvals.", "wizard.", "update."] {
-        if method.starts_with(prefix) && method != "config.get" {
-            return MethodAccess::Operator(ADMIN);
-        }
-    }
-    if READ_METHODS.contains(&method) {
-        MethodAccess::Operator(READ)
-    } else if WRITE_METHODS.contains(&method) {
-        MethodAccess::Operator(WRITE)
-    } else if PAIRING_METHODS.contains(&method) {
-        MethodAccess::Operator(PAIRING)
-    } else {
-        MethodAccess::Operator(ADMIN)
+    match openclaw_rule(method) {
+        Some(Required::Node) => MethodAccess::Node,
+        Some(Required::Scope(scope)) => MethodAccess::Operator(scope),
+        Some(Required::Dynamic) => MethodAccess::Operator(match method {
+            "talk.config" | "environments.list" => READ,
+            "channels.pairing.approve" => PAIRING,
+            "sessions.delete" => ADMIN,
+            _ => WRITE,
+        }),
+        // Not in the table: OpenClaw's reserved prefixes (`config.`, `exec.approvals.`,
+        // `wizard.`, `update.`) and everything else are admin-only.
+        None => MethodAccess::Operator(ADMIN),
     }
 }
 
@@ -160,21 +175,38 @@ pub fn event_guard(event: &str) -> EventGuard {
 
 #[cfg(test)]
 mod tests {
-    /// A method implemented later may still be listed here; its table entry must then
-    /// grant what OpenClaw grants.
+    use super::*;
+
+    /// Every method this gateway implements asks for what OpenClaw's table asks for: the
+    /// same scope, the node role, or (for the methods whose handler decides from the call)
+    /// the least any call needs. `health` is the one exception OpenClaw makes itself: it is
+    /// in the table as `operator.read` but exempt from every scope check.
     #[test]
-    fn table_agrees_with_openclaw_rules() {
+    fn implemented_methods_agree_with_openclaw_table() {
         for name in crate::ws_session::method_names() {
-            let listed = [NODE_METHODS, READ_METHODS, WRITE_METHODS, PAIRING_METHODS]
-                .iter()
-                .any(|list| list.contains(name));
-            if listed {
-                assert_eq!(method_access(name), unimplemented_access(name), "{name}");
-            }
+            let ours = method_access(name);
+            let expected = match openclaw_rule(name) {
+                _ if *name == "health" => MethodAccess::Open,
+                Some(Required::Scope(scope)) => MethodAccess::Operator(scope),
+                Some(Required::Node) => MethodAccess::Node,
+                Some(Required::Dynamic) => unimplemented_access(name),
+                None => panic!("{name} is not in OpenClaw's method table"),
+            };
+            assert_eq!(ours, expected, "{name}");
         }
     }
 
-    use super::*;
+    #[test]
+    fn openclaw_table_is_sorted_and_complete() {
+        assert!(METHODS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(METHODS.len(), 482);
+        for (name, _) in METHODS {
+            assert!(openclaw_rule(name).is_some(), "{name}");
+        }
+        for name in SESSION_READ_METHODS.iter().chain(SESSION_WRITE_METHODS) {
+            assert!(openclaw_rule(name).is_some(), "{name}");
+        }
+    }
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| (*x).to_owned()).collect()
@@ -190,6 +222,22 @@ mod tests {
     }
 
     #[test]
+    fn session_scopes_stand_in_for_read_and_write_on_session_methods() {
+        let sr = s(&["operator.sessions.read"]);
+        let sw = s(&["operator.sessions.write"]);
+        assert!(authorized(&sr, "sessions.list", READ));
+        assert!(authorized(&sr, "chat.history", READ));
+        assert!(!authorized(&sr, "status", READ));
+        assert!(!authorized(&sr, "chat.send", WRITE));
+        assert!(authorized(&sw, "chat.send", WRITE));
+        assert!(authorized(&sw, "sessions.list", READ));
+        assert!(!authorized(&sw, "node.invoke", WRITE));
+        assert!(!authorized(&sw, "sessions.delete", ADMIN));
+        assert!(authorized(&sw, "question.get", "operator.questions"));
+        assert!(!authorized(&s(&[]), "sessions.list", READ));
+    }
+
+    #[test]
     fn table() {
         assert_eq!(method_access("health"), MethodAccess::Open);
         assert_eq!(method_access("status"), MethodAccess::Operator(READ));
@@ -198,18 +246,25 @@ mod tests {
         assert_eq!(method_access("config.set"), MethodAccess::Operator(ADMIN));
         assert_eq!(method_access("no.such"), MethodAccess::Operator(ADMIN));
         assert_eq!(
-            unimplemented_access("config.get"),
-            MethodAccess::Operator(READ)
+            method_access("config.nosuch"),
+            MethodAccess::Operator(ADMIN)
         );
-        assert_eq!(unimplemented_access("wake"), MethodAccess::Operator(WRITE));
-        assert_eq!(
-            unimplemented_access("node.rename"),
-            MethodAccess::Operator(PAIRING)
-        );
-        assert_eq!(
-            unimplemented_access("node.pending.pull"),
-            MethodAccess::Node
-        );
+        for (method, access) in [
+            ("config.get", MethodAccess::Operator(READ)),
+            ("config.schema", MethodAccess::Operator(READ)),
+            ("cron.list", MethodAccess::Operator(READ)),
+            ("cron.add", MethodAccess::Operator(ADMIN)),
+            ("skills.status", MethodAccess::Operator(READ)),
+            ("sessions.resolve", MethodAccess::Operator(READ)),
+            ("wake", MethodAccess::Operator(WRITE)),
+            ("talk.config", MethodAccess::Operator(READ)),
+            ("sessions.delete", MethodAccess::Operator(ADMIN)),
+            ("fs.listDir", MethodAccess::Operator(WRITE)),
+            ("node.rename", MethodAccess::Operator(PAIRING)),
+            ("node.pending.pull", MethodAccess::Node),
+        ] {
+            assert_eq!(unimplemented_access(method), access, "{method}");
+        }
         assert_eq!(event_guard("presence"), EventGuard::Operator(READ));
         assert_eq!(event_guard("tick"), EventGuard::Everyone);
         assert_eq!(event_guard("zzz"), EventGuard::Nobody);

@@ -373,7 +373,8 @@ impl WsSession {
                 // building its params.
                 if text.len() > MAX_PREAUTH_PAYLOAD_BYTES
                     && let Some((id, method)) = frame::peek_request(text)
-                    && let Some(err) = methods::access_denied(state, methods::access_of(&method))
+                    && let Some(err) =
+                        methods::access_denied(state, &method, methods::access_of(&method))
                 {
                     return self.respond_err(&id, &err, ctx);
                 }

@@ -24,8 +24,9 @@
 //! check before every call ([`WsSession::dispatch`]) and
 //! [`scopes::method_access`](crate::protocol::scopes::method_access). Methods that are not
 //! in the table keep OpenClaw's access rule
-//! ([`scopes::unimplemented_access`](crate::protocol::scopes::unimplemented_access)), so a
-//! caller without the scope is refused before it learns the method is unknown.
+//! ([`scopes::unimplemented_access`](crate::protocol::scopes::unimplemented_access), from
+//! OpenClaw's own method table), so a caller without the scope is refused before it learns
+//! the method is unknown, and one with it gets the `unknown method: <m>` the CLI falls back on.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -162,7 +163,11 @@ pub(crate) fn gone() -> ErrorShape {
 }
 
 /// Why an authenticated session may not call a method with `access` (role, then scope).
-pub(super) fn access_denied(state: &ReadyState, access: MethodAccess) -> Option<ErrorShape> {
+pub(super) fn access_denied(
+    state: &ReadyState,
+    method: &str,
+    access: MethodAccess,
+) -> Option<ErrorShape> {
     match access {
         MethodAccess::Open => None,
         MethodAccess::Node if state.role != Role::Node => Some(ErrorShape::invalid(format!(
@@ -173,7 +178,7 @@ pub(super) fn access_denied(state: &ReadyState, access: MethodAccess) -> Option<
         MethodAccess::Operator(_) if state.role != Role::Operator => Some(ErrorShape::invalid(
             format!("unauthorized role: {}", state.role),
         )),
-        MethodAccess::Operator(scope) if !scopes::satisfied(&state.scopes, scope) => {
+        MethodAccess::Operator(scope) if !scopes::authorized(&state.scopes, method, scope) => {
             Some(ErrorShape::missing_scope(scope))
         }
         MethodAccess::Operator(_) => None,
@@ -188,7 +193,7 @@ impl WsSession {
         };
         let method = lookup(&req.method);
         let access = method.map_or_else(|| scopes::unimplemented_access(&req.method), |m| m.access);
-        if let Some(err) = access_denied(state, access) {
+        if let Some(err) = access_denied(state, &req.method, access) {
             return self.respond_err(&req.id, &err, ctx);
         }
         let Some(method) = method else {
@@ -311,15 +316,15 @@ mod tests {
     fn access_checks_role_then_scope() {
         let read = ready(Role::Operator, &[READ]);
         let node = ready(Role::Node, &[]);
-        assert!(access_denied(&read, MethodAccess::Open).is_none());
-        assert!(access_denied(&node, MethodAccess::Open).is_none());
-        assert!(access_denied(&read, MethodAccess::Operator(READ)).is_none());
-        let e = access_denied(&read, MethodAccess::Operator(WRITE)).map(|e| e.message);
+        assert!(access_denied(&read, "m", MethodAccess::Open).is_none());
+        assert!(access_denied(&node, "m", MethodAccess::Open).is_none());
+        assert!(access_denied(&read, "m", MethodAccess::Operator(READ)).is_none());
+        let e = access_denied(&read, "m", MethodAccess::Operator(WRITE)).map(|e| e.message);
         assert_eq!(e.as_deref(), Some("missing scope: operator.write"));
-        let e = access_denied(&node, MethodAccess::Operator(READ)).map(|e| e.message);
+        let e = access_denied(&node, "m", MethodAccess::Operator(READ)).map(|e| e.message);
         assert_eq!(e.as_deref(), Some("unauthorized role: node"));
-        let e = access_denied(&read, MethodAccess::Node).map(|e| e.message);
+        let e = access_denied(&read, "m", MethodAccess::Node).map(|e| e.message);
         assert_eq!(e.as_deref(), Some("unauthorized role: operator"));
-        assert!(access_denied(&node, MethodAccess::Node).is_none());
+        assert!(access_denied(&node, "m", MethodAccess::Node).is_none());
     }
 }
