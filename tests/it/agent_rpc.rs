@@ -472,3 +472,133 @@ async fn chat_abort_with_nothing_running() {
         "{res}"
     );
 }
+
+/// `message.action` (what `openclaw message send` calls): `send` goes out as `send` does,
+/// with the same idempotency; a dry run, media, other actions and malformed calls send
+/// nothing and say why.
+#[actix_web::test]
+async fn message_action_send_delivers_once_and_refuses_what_it_cannot_do() {
+    let (tg, _ai, _gw, mut op) = setup().await;
+    let text = "line one\nüñí©ødé 🦀 \u{202e}rtl\u{0}nul";
+    let call = |params: Value, key: &str| {
+        json!({"channel": "telegram", "action": "send", "params": params,
+               "idempotencyKey": key, "conversationReadOrigin": "direct-operator"})
+    };
+    let res = op
+        .request(
+            "message.action",
+            call(json!({"to": "telegram:6101", "message": text}), "ma-1"),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let sent = poll_until(Duration::from_secs(10), "the message.action send", || {
+        tg.sent().into_iter().find(|s| s.text() == text)
+    })
+    .await;
+    assert_eq!(sent.chat_id(), Some(6101), "{:?}", sent.body);
+    let id = sent.message_id.to_string();
+    assert_eq!(res["payload"]["messageId"], id, "{res}");
+    assert_eq!(res["payload"]["result"]["messageId"], id, "{res}");
+    assert_eq!(res["payload"]["channel"], "telegram", "{res}");
+
+    // The same key again (the CLI's retry after a lost answer): the first result.
+    let again = op
+        .request(
+            "message.action",
+            call(json!({"to": "telegram:6101", "message": text}), "ma-1"),
+        )
+        .await;
+    assert_eq!(again["payload"]["messageId"], id, "{again}");
+    assert_eq!(again["payload"]["deduplicated"], true, "{again}");
+
+    // `target` in place of `to`, a dry run: checked, not sent.
+    let dry = op
+        .request(
+            "message.action",
+            call(
+                json!({"target": "6101", "message": "dry", "dryRun": true}),
+                "ma-2",
+            ),
+        )
+        .await;
+    assert_eq!(dry["ok"], true, "{dry}");
+    assert_eq!(dry["payload"]["dryRun"], true, "{dry}");
+    assert_eq!(dry["payload"]["messageId"], Value::Null, "{dry}");
+
+    let refused = [
+        (
+            json!({"channel": "telegram", "action": "react", "params": {"to": "6101", "emoji": "👍"}, "idempotencyKey": "ma-3"}),
+            "Channel telegram does not support action react.",
+        ),
+        (
+            call(
+                json!({"to": "6101", "message": "pic", "media": "/etc/passwd"}),
+                "ma-4",
+            ),
+            "media attachments are not supported",
+        ),
+        (
+            call(
+                json!({"to": "6101", "message": "x", "buffer": "AAAA"}),
+                "ma-5",
+            ),
+            "media attachments are not supported",
+        ),
+        (
+            call(json!({"message": "nobody"}), "ma-6"),
+            "params.to (or params.target) is required",
+        ),
+        (
+            call(json!({"to": "6101"}), "ma-7"),
+            "params.message is required",
+        ),
+        (
+            json!({"channel": "telegram", "action": "send", "params": {"to": "6101", "message": "x"}}),
+            "must have required property 'idempotencyKey'",
+        ),
+        (
+            json!({"channel": "telegram", "action": "send", "params": "to=6101", "idempotencyKey": "ma-8"}),
+            "must be object",
+        ),
+        (
+            json!({"channel": "", "action": "send", "params": {}, "idempotencyKey": "ma-9"}),
+            "invalid message.action params",
+        ),
+        (
+            json!([1, 2]),
+            "invalid message.action params: must be object",
+        ),
+    ];
+    for (params, why) in refused {
+        let res = op.request("message.action", params.clone()).await;
+        assert_eq!(res["ok"], false, "{params}: {res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{params}: {res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(why), "{params}: {msg:?} should say {why:?}");
+    }
+    // An unknown channel and a bad Telegram target are the channel's own errors.
+    let res = op
+        .request(
+            "message.action",
+            json!({"channel": "nosuch", "action": "send", "params": {"to": "1", "message": "x"}, "idempotencyKey": "ma-10"}),
+        )
+        .await;
+    assert_eq!(res["ok"], false, "{res}");
+    let res = op
+        .request(
+            "message.action",
+            call(json!({"to": "@someone", "message": "x"}), "ma-11"),
+        )
+        .await;
+    assert_eq!(res["ok"], false, "{res}");
+
+    // Only the one message went out.
+    let total = tg.sent().len();
+    assert_eq!(tg.sent().iter().filter(|s| s.text() == text).count(), 1);
+    assert!(
+        !tg.sent()
+            .iter()
+            .any(|s| ["dry", "pic", "x", "nobody"].contains(&s.text())),
+        "nothing refused was sent: {total} messages"
+    );
+}

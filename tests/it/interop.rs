@@ -295,3 +295,72 @@ fn real_cli_skills_and_hooks_fall_back_on_our_unknown_method() {
     // Both asked our gateway (one operator handshake each) before falling back.
     assert_eq!(operator_handshakes(gw.port, "T"), before + 2);
 }
+
+/// `openclaw message send` (the real CLI) goes out through our Telegram channel: the CLI
+/// calls `message.action` with `action:"send"`, the gateway delivers it to the Bot API
+/// (a local fake), and the CLI prints the message id the Bot API gave.
+#[test]
+fn real_cli_message_send_goes_out_through_our_telegram_channel() {
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, start_gateway};
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let text = "from the real CLI: ünïcødé ✓";
+    let mut cmd = cli.command(&[
+        "message",
+        "send",
+        "--channel",
+        "telegram",
+        "--target",
+        "6101",
+        "--message",
+        text,
+        "--json",
+    ]);
+    cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "{out}\noffline-guard log:\n{}",
+        cli.guard_log()
+    );
+    let sent: Vec<_> = tg.sent().into_iter().filter(|s| s.text() == text).collect();
+    assert_eq!(sent.len(), 1, "exactly one message reached the Bot API");
+    assert_eq!(sent[0].chat_id(), Some(6101), "{:?}", sent[0].body);
+    let id = sent[0].message_id;
+    assert!(
+        out.stdout.contains(&id.to_string()),
+        "the CLI printed the Bot API's message id {id}:\n{out}"
+    );
+
+    // The human form names the channel and the id.
+    let mut cmd = cli.command(&[
+        "message",
+        "send",
+        "--channel",
+        "telegram",
+        "--target",
+        "6101",
+        "--message",
+        "second",
+    ]);
+    cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "{out}");
+    let second: Vec<_> = tg
+        .sent()
+        .into_iter()
+        .filter(|s| s.text() == "second")
+        .collect();
+    assert_eq!(second.len(), 1, "exactly one second message");
+    let expected = format!("Message ID: {}", second[0].message_id);
+    assert!(
+        out.stdout.contains("Sent via") && out.stdout.contains(&expected),
+        "the CLI says it was sent, with the id ({expected}):\n{out}"
+    );
+}

@@ -313,8 +313,8 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
     }
     // Write-scoped and node-only ones.
     refused(
-        &read.request("message.action", json!({})).await,
-        "message.action",
+        &read.request("wake", json!({})).await,
+        "wake",
         "operator.write",
     );
     let res = read.request("node.pending.pull", json!({})).await;

@@ -143,6 +143,116 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
     })
 }
 
+/// What a `message.action` call asks for.
+pub(crate) enum MessageAction {
+    /// `action:"send"`: deliver the text, as `send` does.
+    Send(SendOutbound),
+    /// `action:"send"` with `params.dryRun: true`: check it, send nothing.
+    DryRun {
+        /// Channel kind id.
+        channel: String,
+        /// The target as given.
+        to: String,
+    },
+}
+
+/// The `params` keys that carry media, which this gateway does not deliver yet.
+const MEDIA_KEYS: &[&str] = &[
+    "media",
+    "mediaUrl",
+    "mediaUrls",
+    "buffer",
+    "path",
+    "filePath",
+    "filename",
+];
+
+/// `message.action {channel, action, params, idempotencyKey, accountId?, …}`, the call the
+/// CLI's `openclaw message send` makes (OpenClaw's `MessageActionParamsSchema`). Only the
+/// `send` action of a text message is carried out; any other action, and media, get an
+/// error that says so rather than being dropped.
+pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
+    const M: &str = "message.action";
+    let o = obj(M, p)?;
+    let mut c = Checker::new();
+    for key in ["channel", "action", "params", "idempotencyKey"] {
+        c.required("", o, key);
+    }
+    let channel = c.string("", o, "channel", true).map(str::to_owned);
+    let action = c.string("", o, "action", true).map(str::to_owned);
+    let idempotency_key = c.string("", o, "idempotencyKey", true).map(str::to_owned);
+    let account_id = c.string("", o, "accountId", false).map(str::to_owned);
+    let params = o.get("params").and_then(|v| c.object("/params", v));
+    let (Some(channel), Some(action), Some(idempotency_key), Some(params)) =
+        (channel, action, idempotency_key, params)
+    else {
+        return Err(fail(M, &c));
+    };
+    if !c.ok() {
+        return Err(fail(M, &c));
+    }
+    if action != "send" {
+        return Err(ErrorShape::invalid(format!(
+            "Channel {channel} does not support action {action}."
+        )));
+    }
+    if MEDIA_KEYS.iter().any(|k| match params.get(*k) {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(_) => true,
+    }) {
+        return Err(ErrorShape::invalid(
+            "invalid message.action params: media attachments are not supported by this gateway yet; send text only",
+        ));
+    }
+    let to = params
+        .get("to")
+        .or_else(|| params.get("target"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.trim().is_empty())
+        .map(str::to_owned);
+    let Some(to) = to else {
+        return Err(ErrorShape::invalid(
+            "invalid message.action params: params.to (or params.target) is required",
+        ));
+    };
+    let text = params
+        .get("message")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
+    let Some(text) = text else {
+        return Err(ErrorShape::invalid(
+            "invalid message.action params: params.message is required (media is not supported yet)",
+        ));
+    };
+    let int = |key: &str| {
+        params
+            .get(key)
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
+    };
+    if params.get("dryRun").and_then(Value::as_bool) == Some(true) {
+        return Ok(MessageAction::DryRun { channel, to });
+    }
+    let account_id = account_id.filter(|a| !a.is_empty()).or_else(|| {
+        params
+            .get("accountId")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+    });
+    Ok(MessageAction::Send(SendOutbound {
+        channel,
+        account_id,
+        to,
+        text,
+        thread_id: int("threadId"),
+        reply_to: int("replyTo").or_else(|| int("replyToId")),
+        idempotency_key,
+    }))
+}
+
 pub(super) fn pairing_approve(p: &Value) -> Result<(String, Option<String>, String), ErrorShape> {
     const M: &str = "channels.pairing.approve";
     let o = obj(M, p)?;
@@ -239,6 +349,12 @@ impl Params for AbortParams {
 
 /// `send {to, message, idempotencyKey, channel?, accountId?, threadId?, replyToId?}`: the
 /// registry message itself.
+impl Params for MessageAction {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        message_action(&call.params)
+    }
+}
+
 impl Params for SendOutbound {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         send(&call.params)

@@ -1,9 +1,12 @@
-//! `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve`
-//! (OpenClaw's `server-methods/send.ts`, `channels.ts`).
+//! `send`, `message.action` (its `send` action), `channels.status`,
+//! `channels.pairing.list`, `channels.pairing.approve` (OpenClaw's `server-methods/send.ts`,
+//! `channels.ts`).
 
 use actix::prelude::*;
 
-use super::agent_params::PairingApproveParams;
+use serde::Serialize;
+
+use super::agent_params::{MessageAction, PairingApproveParams};
 use super::{Call, Method, gone};
 use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
 use crate::registry::channels::{
@@ -16,6 +19,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "send",
         access: MethodAccess::Operator(WRITE),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::send_outbound),
+    },
+    Method {
+        name: "message.action",
+        access: MethodAccess::Operator(WRITE),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::message_action),
     },
     Method {
         name: "channels.status",
@@ -45,6 +53,52 @@ impl WsSession {
                     Ok(r) => r.map_err(|e| e.to_shape()),
                     Err(_) => Err(gone()),
                 }
+            },
+            ctx,
+        );
+    }
+
+    /// `message.action` with `action:"send"`: the same delivery as `send` (and the same
+    /// idempotency), answered in the shape the CLI's `message send` reads its message id
+    /// from (`messageId`, `result.messageId`).
+    fn message_action(&mut self, call: Call, action: MessageAction, ctx: &mut Context<Self>) {
+        let msg = match action {
+            MessageAction::Send(msg) => msg,
+            MessageAction::DryRun { channel, to } => {
+                let answer = ActionReceipt {
+                    ok: true,
+                    channel,
+                    to,
+                    via: "gateway",
+                    dry_run: true,
+                    deduplicated: false,
+                    message_id: None,
+                    message_ids: Vec::new(),
+                    result: ActionResult { message_id: None },
+                };
+                return self.respond_ok(&call.id, &answer, ctx);
+            }
+        };
+        let fut = self.registry.send(msg);
+        self.reply_with(
+            call.id,
+            async move {
+                let receipt = match fut.await {
+                    Ok(r) => r.map_err(|e| e.to_shape())?,
+                    Err(_) => return Err(gone()),
+                };
+                let message_id = receipt.message_id.map(|id| id.to_string());
+                Ok(ActionReceipt {
+                    ok: receipt.ok,
+                    channel: receipt.channel.to_owned(),
+                    to: receipt.to,
+                    via: "gateway",
+                    dry_run: false,
+                    deduplicated: receipt.deduplicated,
+                    message_id: message_id.clone(),
+                    message_ids: receipt.message_ids.iter().map(i64::to_string).collect(),
+                    result: ActionResult { message_id },
+                })
             },
             ctx,
         );
@@ -85,4 +139,30 @@ impl WsSession {
             ctx,
         );
     }
+}
+
+/// What `message.action` answers for `send`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionReceipt {
+    ok: bool,
+    channel: String,
+    to: String,
+    /// The gateway delivered it (the CLI reads `result.messageId` then).
+    via: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dry_run: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deduplicated: bool,
+    /// The first message id, as a string (`null` when nothing was sent).
+    message_id: Option<String>,
+    message_ids: Vec<String>,
+    result: ActionResult,
+}
+
+/// `result` of [`ActionReceipt`].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionResult {
+    message_id: Option<String>,
 }
