@@ -510,6 +510,25 @@ async fn message_action_send_delivers_once_and_refuses_what_it_cannot_do() {
         .await;
     assert_eq!(again["payload"]["messageId"], id, "{again}");
     assert_eq!(again["payload"]["deduplicated"], true, "{again}");
+    // A `send` with the same key is another call (OpenClaw keys them apart).
+    let other = op
+        .request(
+            "send",
+            json!({"to": "6101", "message": "same key, other method", "idempotencyKey": "ma-1"}),
+        )
+        .await;
+    assert_eq!(other["ok"], true, "{other}");
+    assert_ne!(other["payload"]["deduplicated"], true, "{other}");
+    poll_until(
+        Duration::from_secs(10),
+        "the send with the same key",
+        || {
+            tg.sent()
+                .into_iter()
+                .find(|s| s.text() == "same key, other method")
+        },
+    )
+    .await;
 
     // `target` in place of `to`, a dry run: checked, not sent.
     let dry = op

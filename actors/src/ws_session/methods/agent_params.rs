@@ -249,7 +249,8 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
         text,
         thread_id: int("threadId"),
         reply_to: int("replyTo").or_else(|| int("replyToId")),
-        idempotency_key,
+        // Its own namespace, as in OpenClaw: a `send` with the same key is another call.
+        idempotency_key: format!("message.action:{idempotency_key}"),
     }))
 }
 
