@@ -433,14 +433,35 @@ impl PairingBook {
             .get(&p.node.node_id)
             .map(|s| s.created_at_ms)
             .unwrap_or(now);
-        let surface = NodeSurface {
+        let mut surface = NodeSurface {
             node: p.node,
             created_at_ms: created,
             approved_at_ms: now,
         };
+        // The approved name stays until an operator renames the node (`node.rename`): a
+        // reconnect that asks for more commands does not rename it.
+        if let Some(name) = self
+            .nodes
+            .get(&surface.node.node_id)
+            .and_then(|s| s.node.display_name.clone())
+        {
+            surface.node.display_name = Some(name);
+        }
         self.nodes
             .insert(surface.node.node_id.clone(), surface.clone());
         Some(surface)
+    }
+
+    /// Sets the approved surface's display name (`node.rename`); `false` when `node_id`
+    /// has no approved surface.
+    pub fn rename_surface(&mut self, node_id: &str, name: &str) -> bool {
+        match self.nodes.get_mut(node_id) {
+            Some(s) => {
+                s.node.display_name = Some(name.to_owned());
+                true
+            }
+            None => false,
+        }
     }
 
     /// Public view of a paired device (token hashes stripped).

@@ -34,6 +34,22 @@ pub enum NodesSub {
     Reject(RequestArgs),
     /// Remove a paired node.
     Remove(NodeRefArgs),
+    /// Rename a paired node (its approved display name).
+    Rename(RenameArgs),
+}
+
+/// `nodes rename --node NODE --name NAME`.
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// Node id (or unique prefix), display name or IP.
+    #[arg(long, value_name = "NODE")]
+    pub node: String,
+    /// The new display name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 /// A node given by id, id prefix, name or IP.
@@ -107,6 +123,8 @@ pub(super) fn call_failure(err: &CallError, target: &Target, hint: &str) -> Fail
     let mut f = failure(err, target);
     let msg = err.message();
     let extra = if msg.contains("unknown requestId") {
+        Some(hint.to_owned())
+    } else if msg.contains("unknown nodeId") && !hint.is_empty() {
         Some(hint.to_owned())
     } else if msg.contains("unknown nodeId") {
         Some("check the id with `openclaw nodes list`".to_owned())
@@ -358,6 +376,26 @@ pub async fn run_nodes(config: Option<PathBuf>, cmd: NodesCmd) -> Result<(), Fai
                 &a.conn,
                 "list pending requests with `openclaw nodes pending`",
                 format!("Rejected node request {}", a.request_id),
+            )
+            .await
+        }
+        NodesSub::Rename(a) => {
+            let name = a.name.trim().to_owned();
+            if name.is_empty() {
+                return Err(usage(
+                    "--name must not be empty. Fix: run `openclaw nodes list` to see paired nodes, then rerun with --name <displayName>",
+                ));
+            }
+            let query = a.node.trim().to_owned();
+            let target = client_target(config, &a.conn).await?;
+            let node_id = lookup_node(&target, &query, a.conn.timeout).await?;
+            call_and_report(
+                &target,
+                "node.rename",
+                json!({"nodeId": node_id, "displayName": name}),
+                &a.conn,
+                "only a node whose commands were approved can be renamed: approve it first (`openclaw nodes pending`, then `openclaw nodes approve <requestId>`)",
+                format!("node rename ok: {node_id} -> {name}"),
             )
             .await
         }

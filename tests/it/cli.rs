@@ -480,3 +480,69 @@ fn reject_and_remove_of_unknown_entries_fail_naming_the_fix() {
     assert_ne!(out.code, Some(0), "{out}");
     assert!(out.stdout.is_empty(), "{out}");
 }
+
+/// Our `openclaw nodes rename --node NODE --name NAME`, as the real CLI words it: the node
+/// found by its declared name, renamed, listed under the new name; a blank name and a node
+/// that is not approved fail naming the fix.
+#[actix_web::test]
+async fn nodes_rename_renames_an_approved_node() {
+    use crate::nodes::{ALL_OPERATOR, approve_surface};
+    use crate::support::fake_node::{Action, FakeNode, always, random_key};
+    use crate::support::{WsClient, cli_params};
+
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::new();
+    let url = gw.url();
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let node = FakeNode::connect(
+        gw.port,
+        &random_key(),
+        "T",
+        &["echo.test"],
+        always(Action::Echo),
+    )
+    .await;
+    let rename = |name: &str| {
+        home.run(
+            &[
+                "nodes",
+                "rename",
+                "--node",
+                "it-fake-node",
+                "--name",
+                name,
+                "--url",
+                &url,
+                "--token",
+                "T",
+            ],
+            &[],
+        )
+    };
+    let out = rename("Kitchen Pi");
+    assert_eq!(out.code, Some(1), "not approved yet: {out}");
+    assert!(out.stderr.contains("openclaw nodes pending"), "{out}");
+
+    approve_surface(&mut op, &node.node_id).await;
+    let out = rename("  ");
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("--name must not be empty"), "{out}");
+    let out = rename(" Kitchen Pi ");
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("node rename ok: {} -> Kitchen Pi", node.node_id),
+        "{out}"
+    );
+    let list = home.run(
+        &["nodes", "list", "--json", "--url", &url, "--token", "T"],
+        &[],
+    );
+    assert_eq!(list.code, Some(0), "{list}");
+    let v = list.json();
+    let listed = v["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["nodeId"] == node.node_id.as_str()))
+        .unwrap_or_else(|| panic!("node listed: {list}"));
+    assert_eq!(listed["displayName"], "Kitchen Pi", "{list}");
+}

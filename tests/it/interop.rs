@@ -251,6 +251,28 @@ async fn real_openclaw_node_host_pairs_and_runs_system_which() {
         assert!(out.stdout.contains(&node_id), "{what} list: {out}");
     }
 
+    // `nodes rename` (`node.rename`) names it; `nodes list` shows the new name.
+    let out = cli.run(&[
+        "nodes",
+        "rename",
+        "--node",
+        &node_id,
+        "--name",
+        "Kitchen Pi",
+        "--url",
+        &url,
+        "--token",
+        "T",
+    ]);
+    assert_eq!(out.code, Some(0), "nodes rename: {out}");
+    let out = cli.run(&["nodes", "list", "--json", "--url", &url, "--token", "T"]);
+    assert_eq!(out.code, Some(0), "nodes list: {out}");
+    let listed = out.json().to_string();
+    assert!(
+        listed.contains("Kitchen Pi"),
+        "nodes list after rename: {out}"
+    );
+
     host.kill_group();
     assert!(host.try_status().is_some(), "node host is gone");
 }

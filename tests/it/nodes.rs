@@ -923,3 +923,150 @@ async fn large_answers_are_kept_for_retries_within_a_byte_budget() {
     assert_eq!(oldest["ok"], true, "{}", oldest["error"]);
     assert_eq!(node.requests_with_key("big-0"), 2, "the oldest ran again");
 }
+
+/// A failed answer's `(code, message)`.
+fn code_message(res: &Value) -> (String, String) {
+    let e = error_of(res);
+    (
+        e["code"].as_str().unwrap_or_default().to_owned(),
+        e["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// The `displayName` of a node in `node.list`.
+async fn listed_name(op: &mut WsClient, node_id: &str) -> Value {
+    let list = op.request("node.list", json!({})).await;
+    list["payload"]["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["nodeId"] == node_id))
+        .map(|n| n["displayName"].clone())
+        .unwrap_or_else(|| panic!("node {node_id} not listed: {list}"))
+}
+
+/// `node.rename` (`openclaw nodes rename`): an operator with `operator.pairing` names an
+/// approved node; the name is trimmed, bounded, kept on disk across a restart, and wins over
+/// the name the node declares, also when it reconnects declaring another one.
+#[actix_web::test]
+async fn node_rename_names_an_approved_node_until_renamed_again() {
+    let gw = TestGateway::with_token("T");
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let key = random_key();
+    let node = FakeNode::connect(gw.port, &key, "T", SURFACE, always(Action::Echo)).await;
+    let node_id = node.node_id.clone();
+
+    // Not approved yet: nothing to rename.
+    let res = op
+        .request(
+            "node.rename",
+            json!({"nodeId": node_id, "displayName": "x"}),
+        )
+        .await;
+    assert_eq!(
+        code_message(&res),
+        ("INVALID_REQUEST".into(), "unknown nodeId".into()),
+        "{res}"
+    );
+    approve_surface(&mut op, &node_id).await;
+    assert_eq!(listed_name(&mut op, &node_id).await, "it-fake-node");
+
+    let name = "Küche 🍳 Pi";
+    let res = op
+        .request(
+            "node.rename",
+            json!({"nodeId": node_id, "displayName": format!("\t{name}  ")}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"],
+        json!({"nodeId": node_id, "displayName": name})
+    );
+    assert_eq!(listed_name(&mut op, &node_id).await, name);
+    let paired = op.request("node.pair.list", json!({})).await;
+    assert_eq!(
+        paired["payload"]["paired"][0]["displayName"], name,
+        "{paired}"
+    );
+
+    // Refusals: no scope, blank, too long, wrong types, unknown node, extra keys.
+    let (mut reader, _) = WsClient::hello(gw.port, cli_params("T", &["operator.read"])).await;
+    let res = reader
+        .request(
+            "node.rename",
+            json!({"nodeId": node_id, "displayName": "y"}),
+        )
+        .await;
+    assert_eq!(
+        res["error"]["details"]["missingScope"], "operator.pairing",
+        "{res}"
+    );
+    let long = "é".repeat(257);
+    for (params, code, msg) in [
+        (
+            json!({"nodeId": node_id, "displayName": " \n "}),
+            "INVALID_REQUEST",
+            "displayName required",
+        ),
+        (
+            json!({"nodeId": node_id, "displayName": long}),
+            "INVALID_REQUEST",
+            "invalid node.rename params: displayName is longer than 256 characters",
+        ),
+        (
+            json!({"nodeId": node_id, "displayName": 7}),
+            "INVALID_REQUEST",
+            "invalid node.rename params: at /displayName: must be string",
+        ),
+        (
+            json!({"nodeId": "", "displayName": "z"}),
+            "INVALID_REQUEST",
+            "invalid node.rename params: at /nodeId: must NOT have fewer than 1 characters",
+        ),
+        (
+            json!({"nodeId": "nope", "displayName": "z"}),
+            "INVALID_REQUEST",
+            "unknown nodeId",
+        ),
+        (
+            json!({"nodeId": node_id, "displayName": "z", "extra": 1}),
+            "INVALID_REQUEST",
+            "invalid node.rename params: at root: unexpected property 'extra'",
+        ),
+    ] {
+        let res = op.request("node.rename", params.clone()).await;
+        assert_eq!(
+            code_message(&res),
+            (code.to_owned(), msg.to_owned()),
+            "{params}: {res}"
+        );
+    }
+    assert_eq!(
+        listed_name(&mut op, &node_id).await,
+        name,
+        "refusals change nothing"
+    );
+
+    // The node reconnects declaring another name: the operator's name stays.
+    drop(node);
+    let mut params = crate::support::fake_node::node_connect_params(SURFACE, json!({"token": "T"}));
+    params["client"]["displayName"] = json!("renamed-by-the-node");
+    let node = FakeNode::connect_with(gw.port, &key, params, always(Action::Echo))
+        .await
+        .unwrap_or_else(|e| panic!("node reconnect: {e}"));
+    assert_eq!(listed_name(&mut op, &node.node_id).await, name);
+
+    // And across a restart, from the pairing file.
+    let mut gw = gw;
+    gw.sigterm();
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", gw.stderr());
+    drop((node, op, reader));
+    let gw2 = TestGateway::start_in(
+        gw.take_dir(),
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        None,
+    );
+    let (mut op, _) = WsClient::hello(gw2.port, cli_params("T", ALL_OPERATOR)).await;
+    assert_eq!(listed_name(&mut op, &node_id).await, name);
+}

@@ -332,3 +332,55 @@ async fn allow_nodes_limits_the_nodes_agent_runs_reach() {
     assert!(r.text().starts_with("✅ system.which on "), "{}", r.text());
     assert_eq!(node.requests.borrow().len(), 1, "{:?}", node.requests);
 }
+
+/// `allowNodes` names the node an operator approved and renamed (`node.rename`), not the
+/// name a node declares for itself: the node declares `it-fake-node`, is renamed to
+/// `Kitchen-Pi`, and from then on only that name reaches it, for `/invoke` and the policy.
+#[actix_web::test]
+async fn allow_nodes_follows_an_operator_rename() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let nodes = json!({"allowNodes": ["Kitchen-Pi"]});
+    let (_gw, mut op, node) = gateway_and_node(&config_with(&tg, None, nodes)).await;
+    let which = |name: &str| format!("/invoke {name} system.which {{\"bins\":[\"sh\"]}}");
+
+    // The self-declared name is not in allowNodes.
+    let r = wait_reply(
+        &tg,
+        dm(&tg, 5601, &which(NODE_NAME)),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        r.text().contains("node not allowed for agent runs"),
+        "{}",
+        r.text()
+    );
+    assert!(node.requests.borrow().is_empty(), "{:?}", node.requests);
+
+    let res = op
+        .request(
+            "node.rename",
+            json!({"nodeId": node.node_id, "displayName": "  Kitchen-Pi "}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["displayName"], "Kitchen-Pi", "{res}");
+
+    let r = wait_reply(
+        &tg,
+        dm(&tg, 5602, &which("kitchen-pi")),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(r.text().starts_with("✅ system.which on "), "{}", r.text());
+    assert_eq!(node.requests.borrow().len(), 1, "{:?}", node.requests);
+    // The old, self-declared name no longer finds it.
+    let r = wait_reply(
+        &tg,
+        dm(&tg, 5603, &which(NODE_NAME)),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(r.text().contains("no node matches"), "{}", r.text());
+    assert_eq!(node.requests.borrow().len(), 1, "{:?}", node.requests);
+}

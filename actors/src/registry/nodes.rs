@@ -156,7 +156,11 @@ impl Registry {
             connected_at_ms: connected.map(|c| c.connected_at_ms),
             declared_commands: pending.map(|p| p.node.commands.clone()),
             device_family: desc.device_family.clone(),
-            display_name: desc.display_name.clone(),
+            // The approved surface's name first (an operator's `node.rename`), as in
+            // OpenClaw's node catalog, then what the node declared.
+            display_name: surface
+                .and_then(|s| s.node.display_name.clone())
+                .or_else(|| desc.display_name.clone()),
             host_stats: connected.and_then(|c| c.host_stats.clone()),
             last_connected_at_ms: seen.map(|s| s.last_connected_at_ms),
             last_disconnected_at_ms: seen.and_then(|s| s.last_disconnected_at_ms),
@@ -296,7 +300,14 @@ impl Handler<AttachNode> for Registry {
             self.broadcast("node.pair.requested", &payload, false, None);
             self.save_book_logged();
         }
-        let display_name = msg.descriptor.display_name.clone();
+        // The tool policy's `allowNodes` matches the approved name, which only an operator
+        // changes, before the one the node declares for itself.
+        let display_name = self
+            .book
+            .nodes
+            .get(&node_id)
+            .and_then(|s| s.node.display_name.clone())
+            .or_else(|| msg.descriptor.display_name.clone());
         let (old, seed) = self.nodes.attach(
             &node_id,
             NodeEntry {

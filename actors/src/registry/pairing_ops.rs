@@ -35,6 +35,13 @@ pub enum PairingOp {
         /// Node id.
         node_id: String,
     },
+    /// `node.rename`: the approved surface's display name.
+    NodeRename {
+        /// Node id.
+        node_id: String,
+        /// The new name (trimmed, not empty).
+        display_name: String,
+    },
     /// `device.pair.list`.
     DeviceList,
     /// `device.pair.approve`.
@@ -115,6 +122,13 @@ pub enum PairingReply {
         node_id: String,
         /// `true`.
         removed: bool,
+    },
+    /// `node.rename`.
+    NodeRenamed {
+        /// Node id.
+        node_id: String,
+        /// The name now stored.
+        display_name: String,
     },
     /// `device.pair.list`.
     DeviceList {
@@ -303,6 +317,26 @@ impl Registry {
                 Ok(PairingReply::NodeRemoved {
                     node_id,
                     removed: true,
+                })
+            }
+            PairingOp::NodeRename {
+                node_id,
+                display_name,
+            } => {
+                if !self.book.rename_surface(&node_id, &display_name) {
+                    return Err(PairingError::UnknownNode);
+                }
+                if let Some(n) = self.nodes.get(&node_id) {
+                    // The agent tool policy's `allowNodes` matches this name from now on.
+                    n.addr.do_send(UpdateCommands {
+                        approved: n.approved.clone(),
+                        seed: Vec::new(),
+                        display_name: Some(display_name.clone()),
+                    });
+                }
+                Ok(PairingReply::NodeRenamed {
+                    node_id,
+                    display_name,
                 })
             }
             PairingOp::DeviceList => Ok(PairingReply::DeviceList {

@@ -70,6 +70,41 @@ pub(super) fn token_op(method: &str, params: &Value) -> Result<PairingOp, ErrorS
     }
 }
 
+/// Longest display name `node.rename` stores, in characters.
+pub(crate) const MAX_DISPLAY_NAME_CHARS: usize = 256;
+
+/// `node.rename {nodeId, displayName}` (OpenClaw's `NodeRenameParamsSchema`): the name is
+/// trimmed and must not be empty (`displayName required`, OpenClaw's words) or longer than
+/// [`MAX_DISPLAY_NAME_CHARS`].
+pub(super) fn rename(params: &Value) -> Result<PairingOp, ErrorShape> {
+    const METHOD: &str = "node.rename";
+    let obj = object(METHOD, params)?;
+    let mut c = Checker::new();
+    c.required("", obj, "nodeId");
+    c.required("", obj, "displayName");
+    c.closed("", obj, &["nodeId", "displayName"]);
+    let node_id = c.string("", obj, "nodeId", true).map(str::to_owned);
+    let name = c.string("", obj, "displayName", false).map(str::trim);
+    let (Some(node_id), Some(name)) = (node_id, name) else {
+        return Err(fail(METHOD, &c));
+    };
+    if !c.ok() {
+        return Err(fail(METHOD, &c));
+    }
+    if name.is_empty() {
+        return Err(ErrorShape::invalid("displayName required"));
+    }
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return Err(ErrorShape::invalid(format!(
+            "invalid {METHOD} params: displayName is longer than {MAX_DISPLAY_NAME_CHARS} characters"
+        )));
+    }
+    Ok(PairingOp::NodeRename {
+        node_id,
+        display_name: name.to_owned(),
+    })
+}
+
 pub(super) fn invoke(params: &Value, caller: &[String]) -> Result<InvokeNodeCommand, ErrorShape> {
     const METHOD: &str = "node.invoke";
     let obj = object(METHOD, params)?;

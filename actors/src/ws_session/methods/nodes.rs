@@ -74,6 +74,14 @@ pub(super) const METHODS: &[Method] = &[
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::node_pair_remove),
     },
     Method {
+        name: "node.rename",
+        access: MethodAccess::Operator(PAIRING),
+        handler: |s, call, ctx| match super::node_params::rename(&call.params) {
+            Ok(op) => s.reply_pairing(call, op, ctx),
+            Err(e) => s.respond_err(&call.id, &e, ctx),
+        },
+    },
+    Method {
         name: "node.pluginTools.update",
         access: MethodAccess::Node,
         handler: WsSession::node_plugin_tools_update,
