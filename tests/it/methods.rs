@@ -98,6 +98,7 @@ fn spec_access(method: &str) -> Option<Access> {
     const WRITE: &[&str] = &[
         "wake",
         "send",
+        "message.action",
         "poll",
         "agent",
         "agent.wait",

@@ -348,14 +348,15 @@ impl Params for AbortParams {
     }
 }
 
-/// `send {to, message, idempotencyKey, channel?, accountId?, threadId?, replyToId?}`: the
-/// registry message itself.
+/// `message.action` (see [`message_action`]).
 impl Params for MessageAction {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         message_action(&call.params)
     }
 }
 
+/// `send {to, message, idempotencyKey, channel?, accountId?, threadId?, replyToId?}`: the
+/// registry message itself.
 impl Params for SendOutbound {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         send(&call.params)
