@@ -122,9 +122,9 @@ pub(super) fn usage(message: impl Into<String>) -> Failure {
 pub(super) fn call_failure(err: &CallError, target: &Target, hint: &str) -> Failure {
     let mut f = failure(err, target);
     let msg = err.message();
-    let extra = if msg.contains("unknown requestId") {
-        Some(hint.to_owned())
-    } else if msg.contains("unknown nodeId") && !hint.is_empty() {
+    let extra = if msg.contains("unknown requestId")
+        || (msg.contains("unknown nodeId") && !hint.is_empty())
+    {
         Some(hint.to_owned())
     } else if msg.contains("unknown nodeId") {
         Some("check the id with `openclaw nodes list`".to_owned())
