@@ -4,17 +4,21 @@
 // session methods a `operator.sessions.*` scope may call, read from an installed
 // `openclaw` package (the reference install of scripts/setup-openclaw-ref.sh by default).
 //
-//   node scripts/gen-method-scopes.mjs [path/to/node_modules/openclaw]
+//   node scripts/gen-method-scopes.mjs [--check] [path/to/node_modules/openclaw]
 //
-// The output is committed: nothing reads the package at build or test time.
+// The output is committed: nothing reads the package at build time. `--check` writes
+// nothing and exits 1 when the committed file differs from what the package gives (the
+// interop tests run it against the reference install).
 import fs from "node:fs";
 import path from "node:path";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const check = args.includes("--check");
 const pkg =
-  process.argv[2] ??
+  args.find((a) => a !== "--check") ??
   path.join(
     process.env.OPENCLAW_REF_DIR ?? path.join(os.homedir(), ".cache/openclaw-rs/openclaw-ref"),
     "oc/node_modules/openclaw",
@@ -106,5 +110,14 @@ ${list(sessionWrite)}
 ];
 `;
 const target = path.join(root, "actors/src/protocol/openclaw_methods.rs");
+if (check) {
+  const committed = fs.existsSync(target) ? fs.readFileSync(target, "utf8") : "";
+  if (committed !== out) {
+    console.error(`${target} differs from openclaw@${version}'s method table: run node scripts/gen-method-scopes.mjs`);
+    process.exit(1);
+  }
+  console.log(`${target}: up to date with openclaw@${version} (${rows.length} methods)`);
+  process.exit(0);
+}
 fs.writeFileSync(target, out);
 console.log(`${target}: ${rows.length} methods, ${sessionRead.length} session-read, ${sessionWrite.length} session-write (openclaw@${version})`);

@@ -386,3 +386,21 @@ fn real_cli_message_send_goes_out_through_our_telegram_channel() {
         "the CLI says it was sent, with the id ({expected}):\n{out}"
     );
 }
+
+/// `actors/src/protocol/openclaw_methods.rs` is what `scripts/gen-method-scopes.mjs`
+/// makes of the reference package's method table: not edited by hand, not stale.
+#[test]
+fn openclaw_method_table_matches_the_reference_package() {
+    let cli = RealCli::locate();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-method-scopes.mjs");
+    let pkg = cli
+        .oc_bin
+        .parent()
+        .map(|modules| modules.join("openclaw"))
+        .expect("node_modules/.bin has a parent");
+    let mut cmd = Command::new(cli.node_bin.join("node"));
+    cmd.arg(&script).arg("--check").arg(&pkg);
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("up to date with openclaw@"), "{out}");
+}
