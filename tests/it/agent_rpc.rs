@@ -621,3 +621,89 @@ async fn message_action_send_delivers_once_and_refuses_what_it_cannot_do() {
         "nothing refused was sent: {total} messages"
     );
 }
+
+/// `sessions.subscribe` (what OpenClaw's TUI asks for first): the subscribed connection gets
+/// `sessions.changed` when a run starts and ends in a session, others do not;
+/// `sessions.describe` answers one session's row (or `null`).
+#[actix_web::test]
+async fn sessions_subscribe_sends_sessions_changed_and_describe_answers_one_row() {
+    let (tg, ai, gw, mut op) = setup().await;
+    let (mut sub, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let res = sub.request("sessions.subscribe", json!({})).await;
+    assert_eq!(res["payload"], json!({"subscribed": true}), "{res}");
+    // `operator.sessions.read` may subscribe (OpenClaw's session read methods).
+    let (mut reader, _) =
+        WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.sessions.read"])).await;
+    let res = reader
+        .request("sessions.subscribe", json!({"limit": 1}))
+        .await;
+    assert_eq!(res["payload"]["subscribed"], true, "{res}");
+    assert_eq!(res["payload"]["list"]["sessions"], json!([]), "{res}");
+
+    ai.push(FakeReply::text("hi back"));
+    let mid = dm(&tg, 6201, "hello, subscribers");
+    wait_reply(&tg, mid, Duration::from_secs(10)).await;
+    let key = "agent:main:telegram:dm:6201";
+    for who in [&mut sub, &mut reader] {
+        for _ in 0..2 {
+            let ev = who
+                .event_within("sessions.changed", Duration::from_secs(10))
+                .await;
+            assert_eq!(ev["payload"]["sessionKey"], key, "{ev}");
+            assert_eq!(ev["payload"]["phase"], "message", "{ev}");
+            assert!(ev["payload"]["ts"].is_u64(), "{ev}");
+        }
+    }
+    // The connection that did not subscribe got none (its answers and events are in order:
+    // anything sent to it before this answer is in its backlog now).
+    let res = op.request("health", json!({})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert!(
+        !op.backlog.iter().any(|e| e["event"] == "sessions.changed"),
+        "{:?}",
+        op.backlog
+    );
+
+    let res = sub.request("sessions.describe", json!({"key": key})).await;
+    let row = &res["payload"]["session"];
+    assert_eq!(row["key"], key, "{res}");
+    assert_eq!(row["channel"], "telegram", "{res}");
+    assert_eq!(row["hasActiveRun"], false, "{res}");
+    let res = sub
+        .request("sessions.describe", json!({"key": "agent:main:nosuch"}))
+        .await;
+    assert_eq!(res["payload"], json!({"session": null}), "{res}");
+    for (params, msg) in [
+        (
+            json!({}),
+            "invalid sessions.describe params: must have required property 'key'",
+        ),
+        (
+            json!({"key": 5}),
+            "invalid sessions.describe params: at /key: must be string",
+        ),
+        (
+            json!({"key": ""}),
+            "invalid sessions.describe params: at /key: must NOT have fewer than 1 characters",
+        ),
+        (
+            json!("agent:main:main"),
+            "invalid sessions.describe params: must be object",
+        ),
+    ] {
+        let res = sub.request("sessions.describe", params.clone()).await;
+        assert_eq!(res["error"]["message"], msg, "{params}: {res}");
+    }
+    let res = sub.request("sessions.subscribe", json!([1])).await;
+    assert_eq!(
+        res["error"]["message"], "invalid sessions.subscribe params: must be object",
+        "{res}"
+    );
+    // Without a read scope: refused.
+    let (mut none, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &[])).await;
+    let res = none.request("sessions.subscribe", json!({})).await;
+    assert_eq!(
+        res["error"]["details"]["missingScope"], "operator.read",
+        "{res}"
+    );
+}

@@ -404,3 +404,84 @@ fn openclaw_method_table_matches_the_reference_package() {
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains("up to date with openclaw@"), "{out}");
 }
+
+/// Quotes `s` for `sh -c`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// OpenClaw's terminal UI (`openclaw tui`, run in a pseudo-terminal by `script`) against our
+/// gateway: it subscribes to session events (`sessions.subscribe`, without which it stops at
+/// "session event subscription failed"), sends its `--message` with `chat.send`, and shows
+/// the agent's answer (a local fake model) as it arrives in `chat` events.
+#[test]
+fn real_openclaw_tui_chats_with_our_agent() {
+    use crate::support::fake_openai::{FakeOpenAi, FakeReply};
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, start_gateway};
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.push(FakeReply::text("Reply-for-the-TUI-7f3"));
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+
+    let url = gw.url();
+    let args = [
+        "tui",
+        "--url",
+        &url,
+        "--token",
+        GW_TOKEN,
+        "--message",
+        "hello from the real TUI",
+    ];
+    let base = cli.command(&args);
+    let line = std::iter::once(base.get_program())
+        .chain(base.get_args())
+        .map(|a| sh_quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = Command::new("script");
+    cmd.env_clear();
+    for (k, v) in base.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("TERM", "xterm")
+        .env("COLUMNS", "120")
+        .env("LINES", "40")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null());
+    let (mut tui, lines) = Background::spawn_lines(cmd);
+
+    let requests = ai.wait_requests(1, Duration::from_secs(60));
+    assert!(
+        requests[0].to_string().contains("hello from the real TUI"),
+        "{:?}\n{}",
+        requests[0],
+        tui.output()
+    );
+    // The answer is drawn on the screen: wait for the TUI's output lines until it is there.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !tui.stdout().contains("Reply-for-the-TUI-7f3") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if lines.recv_timeout(left).is_err() && !tui.stdout().contains("Reply-for-the-TUI-7f3") {
+            panic!(
+                "the answer never reached the TUI's screen:\n{}",
+                tui.output()
+            );
+        }
+    }
+    let out = tui.output();
+    assert!(
+        !out.contains("session event subscription failed") && !out.contains("startup failed"),
+        "{out}"
+    );
+    assert!(
+        tui.try_status().is_none(),
+        "the TUI is still running:\n{out}"
+    );
+    tui.kill_group();
+}

@@ -42,6 +42,7 @@ pub mod presence;
 pub mod reload;
 pub mod runs;
 pub mod scheduler;
+pub mod session_events;
 pub mod sessions;
 pub mod tails;
 
@@ -100,6 +101,8 @@ pub struct Registry {
     token_sessions: HashMap<String, nodes::TokenSession>,
     /// Transcript tails of idle sessions (see `tails`).
     tails: tails::TailCache,
+    /// Connections that asked for `sessions.changed` (`sessions.subscribe`).
+    session_subscribers: session_events::SessionSubscribers,
 }
 
 impl Registry {
@@ -129,6 +132,7 @@ impl Registry {
             runs: scheduler::RunScheduler::default(),
             token_sessions: HashMap::new(),
             tails: tails::TailCache::default(),
+            session_subscribers: session_events::SessionSubscribers::default(),
         }
     }
 
@@ -333,6 +337,7 @@ impl Handler<SessionClosed> for Registry {
 
     fn handle(&mut self, msg: SessionClosed, ctx: &mut Self::Context) {
         self.detach_node(&msg.conn_id);
+        self.session_subscribers.remove(&msg.conn_id);
         if let Some(entry) = self.sessions.close(&msg.conn_id)
             && let Some(authed) = &entry.authed
             && authed.tracked()

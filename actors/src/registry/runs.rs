@@ -200,6 +200,8 @@ impl Registry {
         .with_history(tail)
         .start();
         self.runs.started(key, &run_id, run, now_ms());
+        // The session has a run now (and its user message on the way to the transcript).
+        self.session_changed(key);
     }
 }
 
@@ -345,6 +347,7 @@ impl Handler<RunFinished> for Registry {
         );
         self.sessions_index
             .run_ended(&msg.session_key, msg.outcome.ended_at, &msg.outcome.text);
+        self.session_changed(&msg.session_key);
         self.save_sessions_logged(ctx);
         self.start_next(&msg.session_key, ctx);
     }
@@ -543,6 +546,31 @@ pub struct SessionList {
     pub total_count: usize,
 }
 
+impl Registry {
+    fn row_of(&self, key: &str, meta: &SessionMeta, now: u64) -> SessionRow {
+        let active: Vec<String> = self
+            .runs
+            .active_run(key)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        SessionRow {
+            meta: meta.clone(),
+            key: key.to_owned(),
+            has_active_run: !active.is_empty(),
+            active_run_ids: active,
+            snapshot_at: now,
+        }
+    }
+
+    /// The `sessions.list` row of `key`, if the session exists.
+    pub(super) fn session_row(&self, key: &str) -> Option<SessionRow> {
+        self.sessions_index
+            .get(key)
+            .map(|m| self.row_of(key, m, now_ms()))
+    }
+}
+
 /// `sessions.list`.
 #[derive(Message)]
 #[rtype(result = "SessionList")]
@@ -561,21 +589,7 @@ impl Handler<ListSessions> for Registry {
         let sessions: Vec<SessionRow> = rows
             .into_iter()
             .take(msg.limit)
-            .map(|(key, m)| {
-                let active: Vec<String> = self
-                    .runs
-                    .active_run(key)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect();
-                SessionRow {
-                    meta: m.clone(),
-                    key: key.to_owned(),
-                    has_active_run: !active.is_empty(),
-                    active_run_ids: active,
-                    snapshot_at: now,
-                }
-            })
+            .map(|(key, m)| self.row_of(key, m, now))
             .collect();
         let count = sessions.len();
         MessageResult(SessionList {

@@ -79,6 +79,7 @@ pub const EVENTS: &[&str] = &[
     "device.pair.resolved",
     "chat",
     "agent",
+    "sessions.changed",
 ];
 
 // === the actor ===

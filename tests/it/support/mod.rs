@@ -828,6 +828,29 @@ impl Background {
         }
     }
 
+    /// Like [`Self::spawn`], and each line of its stdout is also sent on the receiver.
+    pub fn spawn_lines(mut cmd: Command) -> (Self, mpsc::Receiver<String>) {
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+        let (proc, out, err) = Proc::spawn(cmd);
+        let out_buf = Arc::new(Mutex::new(String::new()));
+        let err_buf = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        drain(out, out_buf.clone(), Some(tx));
+        drain(err, err_buf.clone(), None);
+        let bg = Self {
+            proc,
+            out: out_buf,
+            err: err_buf,
+        };
+        (bg, rx)
+    }
+
+    /// Its stdout so far.
+    pub fn stdout(&self) -> String {
+        self.out.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     /// Its output so far (stdout, then stderr), for diagnostics.
     pub fn output(&self) -> String {
         format!(

@@ -1,0 +1,120 @@
+//! `sessions.subscribe` and the `sessions.changed` events it asks for (OpenClaw's
+//! `server-methods/sessions-subscriptions.ts`, `server-session-events.ts`), and
+//! `sessions.describe`.
+//!
+//! A subscribed connection gets `sessions.changed {sessionKey, phase:"message", ts}` when a
+//! session's transcript grows: a run starts (its user message) and a run ends (its answer).
+//! OpenClaw's TUI (`openclaw tui`) subscribes before anything else and refreshes the
+//! session it shows on these events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use super::Registry;
+use super::runs::{ListSessions, SessionList, SessionRow};
+use crate::util::now_ms;
+use crate::ws_session::{SendEvent, WsSession};
+
+/// The connections subscribed to session events, by connection id. A connection is dropped
+/// when it closes (the registry hears of tracked sessions closing) or, for the sockets the
+/// registry does not track, the next time the set is walked and its actor is gone; so the
+/// set never holds more than the connections alive plus those closed since the last walk.
+#[derive(Default)]
+pub struct SessionSubscribers(HashMap<String, Addr<WsSession>>);
+
+impl SessionSubscribers {
+    /// Adds (or refreshes) `conn_id`, dropping subscribers whose actor has stopped.
+    pub fn subscribe(&mut self, conn_id: String, addr: Addr<WsSession>) {
+        self.0.retain(|_, a| a.connected());
+        self.0.insert(conn_id, addr);
+    }
+
+    /// Forgets a closed connection.
+    pub fn remove(&mut self, conn_id: &str) {
+        self.0.remove(conn_id);
+    }
+
+    /// Sends `sessions.changed` for `key` to every live subscriber (a full mailbox drops
+    /// the event for that one: a slow client refreshes on the next change).
+    fn notify(&mut self, key: &str) {
+        if self.0.is_empty() {
+            return;
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Changed<'a> {
+            session_key: &'a str,
+            phase: &'static str,
+            ts: u64,
+        }
+        let payload = serde_json::to_string(&Changed {
+            session_key: key,
+            phase: "message",
+            ts: now_ms(),
+        })
+        .unwrap_or_else(|_| "{}".to_owned());
+        let payload: Arc<str> = Arc::from(payload);
+        let event: Arc<str> = Arc::from("sessions.changed");
+        self.0.retain(|_, addr| {
+            if !addr.connected() {
+                return false;
+            }
+            let _ = addr.try_send(SendEvent {
+                event: event.clone(),
+                payload: payload.clone(),
+                state_version: None,
+            });
+            true
+        });
+    }
+}
+
+impl Registry {
+    /// A session's transcript grew: tell the subscribers.
+    pub(super) fn session_changed(&mut self, key: &str) {
+        self.session_subscribers.notify(key);
+    }
+}
+
+/// `sessions.subscribe`: from now on `addr` gets `sessions.changed`. With `list`, answers
+/// the `sessions.list` page as well (OpenClaw does when the call has list params).
+#[derive(Message)]
+#[rtype(result = "Option<SessionList>")]
+pub struct SubscribeSessionEvents {
+    /// The subscribing connection.
+    pub conn_id: String,
+    /// Its session actor.
+    pub addr: Addr<WsSession>,
+    /// A `sessions.list` page to answer with (its limit).
+    pub list: Option<usize>,
+}
+
+impl Handler<SubscribeSessionEvents> for Registry {
+    type Result = MessageResult<SubscribeSessionEvents>;
+
+    fn handle(&mut self, msg: SubscribeSessionEvents, ctx: &mut Self::Context) -> Self::Result {
+        self.session_subscribers.subscribe(msg.conn_id, msg.addr);
+        MessageResult(msg.list.map(|limit| {
+            <Self as Handler<ListSessions>>::handle(self, ListSessions { limit }, ctx).0
+        }))
+    }
+}
+
+/// `sessions.describe {key}`: the session's `sessions.list` row, if the session exists.
+#[derive(Message)]
+#[rtype(result = "Option<SessionRow>")]
+pub struct DescribeSession {
+    /// Normalized session key.
+    pub key: String,
+}
+
+impl Handler<DescribeSession> for Registry {
+    type Result = MessageResult<DescribeSession>;
+
+    fn handle(&mut self, msg: DescribeSession, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.session_row(&msg.key))
+    }
+}
