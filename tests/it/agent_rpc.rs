@@ -699,6 +699,19 @@ async fn sessions_subscribe_sends_sessions_changed_and_describe_answers_one_row(
         res["error"]["message"], "invalid sessions.subscribe params: must be object",
         "{res}"
     );
+    // `agents.list`: the one agent (the TUI reads it at start).
+    let res = sub.request("agents.list", json!({})).await;
+    assert_eq!(
+        res["payload"],
+        json!({"defaultId": "main", "mainKey": "main", "scope": "per-sender",
+               "agents": [{"id": "main", "name": "main"}]}),
+        "{res}"
+    );
+    let res = sub.request("agents.list", json!("x")).await;
+    assert_eq!(
+        res["error"]["message"], "invalid agents.list params: must be object",
+        "{res}"
+    );
     // Without a read scope: refused.
     let (mut none, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &[])).await;
     let res = none.request("sessions.subscribe", json!({})).await;

@@ -1,5 +1,6 @@
-//! `sessions.list`, `sessions.subscribe`, `sessions.describe` (OpenClaw's
-//! `server-methods/sessions.ts`, `sessions-subscriptions.ts`, `sessions-read.ts`).
+//! `sessions.list`, `sessions.subscribe`, `sessions.describe`, `agents.list` (OpenClaw's
+//! `server-methods/sessions.ts`, `sessions-subscriptions.ts`, `sessions-read.ts`,
+//! `agents.ts`).
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -31,7 +32,41 @@ pub(super) const METHODS: &[Method] = &[
         access: MethodAccess::Operator(READ),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_describe),
     },
+    Method {
+        name: "agents.list",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::agents_list,
+    },
 ];
+
+/// What `agents.list` answers (OpenClaw's `AgentsListResultSchema`): this gateway runs one
+/// agent, `main`, whose operator session is `agent:main:main` and whose channel sessions
+/// are one per sender.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AgentsList {
+    default_id: &'static str,
+    main_key: &'static str,
+    scope: &'static str,
+    agents: [AgentSummary; 1],
+}
+
+/// One agent of [`AgentsList`].
+#[derive(Serialize)]
+struct AgentSummary {
+    id: &'static str,
+    name: &'static str,
+}
+
+const AGENTS: AgentsList = AgentsList {
+    default_id: "main",
+    main_key: "main",
+    scope: "per-sender",
+    agents: [AgentSummary {
+        id: "main",
+        name: "main",
+    }],
+};
 
 /// `sessions.subscribe` params: `sessions.list`'s; when there are any, the answer carries
 /// that page too.
@@ -122,6 +157,15 @@ impl WsSession {
             },
             ctx,
         );
+    }
+
+    /// `agents.list`: the one agent (params: an object, not read).
+    fn agents_list(&mut self, call: Call, ctx: &mut Context<Self>) {
+        if !call.params.is_object() && !call.params.is_null() {
+            let err = ErrorShape::invalid("invalid agents.list params: must be object");
+            return self.respond_err(&call.id, &err, ctx);
+        }
+        self.respond_ok(&call.id, &AGENTS, ctx);
     }
 
     /// `sessions.describe {key}`: `{session: row}`, or `{session: null}` for no such session.
