@@ -330,20 +330,24 @@ fn real_cli_message_send_goes_out_through_our_telegram_channel() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let gw = start_gateway(&config(&tg, None, json!({})));
     let text = "from the real CLI: ünïcødé ✓";
-    let mut cmd = cli.command(&[
-        "message",
-        "send",
-        "--channel",
-        "telegram",
-        "--target",
-        "6101",
-        "--message",
-        text,
-        "--json",
-    ]);
-    cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
-        .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
-    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    // `openclaw message send --channel telegram --target 6101 --message <rest…>`.
+    let send = |rest: &[&str]| {
+        let mut args = vec![
+            "message",
+            "send",
+            "--channel",
+            "telegram",
+            "--target",
+            "6101",
+            "--message",
+        ];
+        args.extend_from_slice(rest);
+        let mut cmd = cli.command(&args);
+        cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+            .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+        run_bounded(cmd, REAL_CLI_TIMEOUT)
+    };
+    let out = send(&[text, "--json"]);
     assert_eq!(
         out.code,
         Some(0),
@@ -360,19 +364,7 @@ fn real_cli_message_send_goes_out_through_our_telegram_channel() {
     );
 
     // The human form names the channel and the id.
-    let mut cmd = cli.command(&[
-        "message",
-        "send",
-        "--channel",
-        "telegram",
-        "--target",
-        "6101",
-        "--message",
-        "second",
-    ]);
-    cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
-        .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
-    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    let out = send(&["second"]);
     assert_eq!(out.code, Some(0), "{out}");
     let second: Vec<_> = tg
         .sent()
