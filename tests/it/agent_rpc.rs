@@ -712,6 +712,40 @@ async fn sessions_subscribe_sends_sessions_changed_and_describe_answers_one_row(
         res["error"]["message"], "invalid agents.list params: must be object",
         "{res}"
     );
+    // Nothing waits for an operator here: the TUI's two start-up lists are empty.
+    let (mut all, _) = WsClient::hello(
+        gw.port,
+        cli_params(
+            GW_TOKEN,
+            &["operator.read", "operator.questions", "operator.approvals"],
+        ),
+    )
+    .await;
+    let res = all.request("question.list", json!({})).await;
+    assert_eq!(res["payload"], json!({"questions": []}), "{res}");
+    let res = all.request("question.list", json!({"x": 1})).await;
+    assert_eq!(
+        res["error"]["message"], "invalid question.list params: at root: unexpected property 'x'",
+        "{res}"
+    );
+    let res = all.request("plugin.approval.list", json!({})).await;
+    assert_eq!(res["payload"], json!([]), "{res}");
+    // A read-only operator may not (a write one may call `question.list`: OpenClaw lets
+    // `operator.sessions.write`, which write implies, stand in on `question.*`).
+    let (mut read_only, _) =
+        WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    let res = sub.request("question.list", json!({})).await;
+    assert_eq!(res["payload"], json!({"questions": []}), "{res}");
+    for (method, scope) in [
+        ("question.list", "operator.questions"),
+        ("plugin.approval.list", "operator.approvals"),
+    ] {
+        let res = read_only.request(method, json!({})).await;
+        assert_eq!(
+            res["error"]["details"]["missingScope"], scope,
+            "{method}: {res}"
+        );
+    }
     // Without a read scope: refused.
     let (mut none, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &[])).await;
     let res = none.request("sessions.subscribe", json!({})).await;

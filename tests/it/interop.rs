@@ -470,7 +470,9 @@ fn real_openclaw_tui_chats_with_our_agent() {
     assert!(
         !out.contains("session event subscription failed")
             && !out.contains("startup failed")
-            && !out.contains("agents list failed"),
+            && !out.contains("agents list failed")
+            && !out.contains("refresh failed")
+            && !out.contains("description failed"),
         "{out}"
     );
     assert!(

@@ -52,6 +52,7 @@ mod health;
 mod logs;
 mod node_params;
 mod nodes;
+mod pending;
 mod sessions;
 
 pub use nodes::MAX_HOST_STATS_BYTES;
@@ -104,6 +105,7 @@ const AREAS: &[&[Method]] = &[
     chat::METHODS,
     channels::METHODS,
     sessions::METHODS,
+    pending::METHODS,
     config::METHODS,
     logs::METHODS,
 ];
