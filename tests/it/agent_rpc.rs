@@ -754,3 +754,30 @@ async fn sessions_subscribe_sends_sessions_changed_and_describe_answers_one_row(
         "{res}"
     );
 }
+
+/// Subscribers that went away are dropped from the registry's set (walked when it doubles
+/// and at every event) without losing the live ones: 100 CLI-style sockets subscribe and
+/// close, one more subscribes and stays, and it alone still gets `sessions.changed`.
+#[actix_web::test]
+async fn sessions_changed_reaches_live_subscribers_after_many_closed_ones() {
+    let (tg, ai, gw, _op) = setup().await;
+    for _ in 0..100 {
+        let (mut c, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+        let res = c.request("sessions.subscribe", json!({})).await;
+        assert_eq!(res["payload"]["subscribed"], true, "{res}");
+        c.close().await;
+    }
+    let (mut live, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let res = live.request("sessions.subscribe", json!({})).await;
+    assert_eq!(res["payload"]["subscribed"], true, "{res}");
+    ai.push(FakeReply::text("ok"));
+    let mid = dm(&tg, 6301, "after the storm");
+    wait_reply(&tg, mid, Duration::from_secs(10)).await;
+    let ev = live
+        .event_within("sessions.changed", Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        ev["payload"]["sessionKey"], "agent:main:telegram:dm:6301",
+        "{ev}"
+    );
+}

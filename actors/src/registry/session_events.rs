@@ -20,27 +20,48 @@ use crate::ws_session::{SendEvent, WsSession};
 
 /// The connections subscribed to session events, by connection id. A connection is dropped
 /// when it closes (the registry hears of tracked sessions closing) or, for the sockets the
-/// registry does not track, the next time the set is walked and its actor is gone; so the
-/// set never holds more than the connections alive plus those closed since the last walk.
-#[derive(Default)]
-pub struct SessionSubscribers(HashMap<String, Addr<WsSession>>);
+/// registry does not track, the next time the set is walked and its actor is gone: at every
+/// `sessions.changed`, and when the set has doubled since the last walk. So it holds at most
+/// twice the connections alive (and at least 64 entries before it is walked).
+pub struct SessionSubscribers {
+    by_conn: HashMap<String, Addr<WsSession>>,
+    /// Walk the set for stopped actors when it grows past this (twice its size after the
+    /// last walk), so a client repeating `sessions.subscribe` costs O(1) per call.
+    prune_at: usize,
+}
+
+/// The smallest [`SessionSubscribers::prune_at`].
+const MIN_PRUNE_AT: usize = 64;
+
+impl Default for SessionSubscribers {
+    fn default() -> Self {
+        Self {
+            by_conn: HashMap::new(),
+            prune_at: MIN_PRUNE_AT,
+        }
+    }
+}
 
 impl SessionSubscribers {
-    /// Adds (or refreshes) `conn_id`, dropping subscribers whose actor has stopped.
+    /// Adds (or refreshes) `conn_id`; drops subscribers whose actor has stopped once the
+    /// set has doubled since the last walk.
     pub fn subscribe(&mut self, conn_id: String, addr: Addr<WsSession>) {
-        self.0.retain(|_, a| a.connected());
-        self.0.insert(conn_id, addr);
+        self.by_conn.insert(conn_id, addr);
+        if self.by_conn.len() > self.prune_at {
+            self.by_conn.retain(|_, a| a.connected());
+            self.prune_at = (2 * self.by_conn.len()).max(MIN_PRUNE_AT);
+        }
     }
 
     /// Forgets a closed connection.
     pub fn remove(&mut self, conn_id: &str) {
-        self.0.remove(conn_id);
+        self.by_conn.remove(conn_id);
     }
 
     /// Sends `sessions.changed` for `key` to every live subscriber (a full mailbox drops
     /// the event for that one: a slow client refreshes on the next change).
     fn notify(&mut self, key: &str) {
-        if self.0.is_empty() {
+        if self.by_conn.is_empty() {
             return;
         }
         #[derive(Serialize)]
@@ -58,7 +79,7 @@ impl SessionSubscribers {
         .unwrap_or_else(|_| "{}".to_owned());
         let payload: Arc<str> = Arc::from(payload);
         let event: Arc<str> = Arc::from("sessions.changed");
-        self.0.retain(|_, addr| {
+        self.by_conn.retain(|_, addr| {
             if !addr.connected() {
                 return false;
             }
@@ -69,6 +90,7 @@ impl SessionSubscribers {
             });
             true
         });
+        self.prune_at = (2 * self.by_conn.len()).max(MIN_PRUNE_AT);
     }
 }
 
