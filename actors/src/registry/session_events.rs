@@ -21,8 +21,8 @@ use crate::ws_session::{SendEvent, WsSession};
 /// The connections subscribed to session events, by connection id. A connection is dropped
 /// when it closes (the registry hears of tracked sessions closing) or, for the sockets the
 /// registry does not track, the next time the set is walked and its actor is gone: at every
-/// `sessions.changed`, and when the set has doubled since the last walk. So it holds at most
-/// twice the connections alive (and at least 64 entries before it is walked).
+/// `sessions.changed`, and when the set has doubled since the last walk. So it never grows past
+/// twice its size at the last walk (or 64 entries).
 pub struct SessionSubscribers {
     by_conn: HashMap<String, Addr<WsSession>>,
     /// Walk the set for stopped actors when it grows past this (twice its size after the
