@@ -216,14 +216,20 @@ async fn channel_agent_and_model_series_move_with_a_telegram_turn() {
     ai.push_text("hello there");
     let mid = dm(&tg, 7001, "hi");
     wait_reply(&tg, mid, Duration::from_secs(10)).await;
-    // The run is counted when it finishes, right after the reply went out.
+    // The run is counted when it finishes, and the reply when the Bot API has answered its
+    // `sendMessage` (the fake saw the request a moment before): wait for both.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let after = loop {
         let (_, m) = scrape_as(gw.port, GW_TOKEN);
-        if get(&m, "openclaw_agent_runs_total{outcome=\"ok\"}") == 1.0 {
+        if get(&m, "openclaw_agent_runs_total{outcome=\"ok\"}") == 1.0
+            && get(&m, "openclaw_channel_messages_total{direction=\"out\"}") == 1.0
+        {
             break m;
         }
-        assert!(std::time::Instant::now() < deadline, "run not counted");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run or reply not counted"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(
