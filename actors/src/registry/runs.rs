@@ -583,25 +583,32 @@ impl Handler<ListSessions> for Registry {
     type Result = MessageResult<ListSessions>;
 
     fn handle(&mut self, msg: ListSessions, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.session_list(msg.limit))
+    }
+}
+
+impl Registry {
+    /// The `sessions.list` page of at most `limit` rows, most recent first.
+    pub(super) fn session_list(&self, limit: usize) -> SessionList {
         let rows = self.sessions_index.by_recency();
         let total = rows.len();
         let now = now_ms();
         let sessions: Vec<SessionRow> = rows
             .into_iter()
-            .take(msg.limit)
+            .take(limit)
             .map(|(key, m)| self.row_of(key, m, now))
             .collect();
         let count = sessions.len();
-        MessageResult(SessionList {
+        SessionList {
             count,
             has_more: count < total,
-            limit_applied: msg.limit,
+            limit_applied: limit,
             next_offset: None,
             offset: 0,
             path: self.shared.sessions_path().to_owned(),
             sessions,
             total_count: total,
-        })
+        }
     }
 }
 

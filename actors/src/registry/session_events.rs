@@ -14,7 +14,7 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use super::Registry;
-use super::runs::{ListSessions, SessionList, SessionRow};
+use super::runs::{SessionList, SessionRow};
 use crate::util::now_ms;
 use crate::ws_session::{SendEvent, WsSession};
 
@@ -117,11 +117,9 @@ pub struct SubscribeSessionEvents {
 impl Handler<SubscribeSessionEvents> for Registry {
     type Result = MessageResult<SubscribeSessionEvents>;
 
-    fn handle(&mut self, msg: SubscribeSessionEvents, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SubscribeSessionEvents, _: &mut Self::Context) -> Self::Result {
         self.session_subscribers.subscribe(msg.conn_id, msg.addr);
-        MessageResult(msg.list.map(|limit| {
-            <Self as Handler<ListSessions>>::handle(self, ListSessions { limit }, ctx).0
-        }))
+        MessageResult(msg.list.map(|limit| self.session_list(limit)))
     }
 }
 

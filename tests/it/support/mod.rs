@@ -813,37 +813,29 @@ pub struct Background {
 
 impl Background {
     /// Spawns `cmd` as the leader of a new process group.
-    pub fn spawn(mut cmd: Command) -> Self {
+    pub fn spawn(cmd: Command) -> Self {
+        Self::start(cmd, None)
+    }
+
+    /// Like [`Self::spawn`], and each line of its stdout is also sent on the receiver.
+    pub fn spawn_lines(cmd: Command) -> (Self, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel();
+        (Self::start(cmd, Some(tx)), rx)
+    }
+
+    fn start(mut cmd: Command, lines: Option<mpsc::Sender<String>>) -> Self {
         use std::os::unix::process::CommandExt as _;
         cmd.process_group(0);
         let (proc, out, err) = Proc::spawn(cmd);
         let out_buf = Arc::new(Mutex::new(String::new()));
         let err_buf = Arc::new(Mutex::new(String::new()));
-        drain(out, out_buf.clone(), None);
+        drain(out, out_buf.clone(), lines);
         drain(err, err_buf.clone(), None);
         Self {
             proc,
             out: out_buf,
             err: err_buf,
         }
-    }
-
-    /// Like [`Self::spawn`], and each line of its stdout is also sent on the receiver.
-    pub fn spawn_lines(mut cmd: Command) -> (Self, mpsc::Receiver<String>) {
-        use std::os::unix::process::CommandExt as _;
-        cmd.process_group(0);
-        let (proc, out, err) = Proc::spawn(cmd);
-        let out_buf = Arc::new(Mutex::new(String::new()));
-        let err_buf = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        drain(out, out_buf.clone(), Some(tx));
-        drain(err, err_buf.clone(), None);
-        let bg = Self {
-            proc,
-            out: out_buf,
-            err: err_buf,
-        };
-        (bg, rx)
     }
 
     /// Its stdout so far.

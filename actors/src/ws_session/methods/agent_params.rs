@@ -11,12 +11,17 @@ use crate::registry::channels::SendOutbound;
 
 use super::{Call, Params};
 
-fn obj<'a>(method: &str, p: &'a Value) -> Result<&'a serde_json::Map<String, Value>, ErrorShape> {
+/// `p` as an object, or `invalid <method> params: must be object`.
+pub(super) fn obj<'a>(
+    method: &str,
+    p: &'a Value,
+) -> Result<&'a serde_json::Map<String, Value>, ErrorShape> {
     p.as_object()
         .ok_or_else(|| ErrorShape::invalid(format!("invalid {method} params: must be object")))
 }
 
-fn fail(method: &str, c: &Checker) -> ErrorShape {
+/// `invalid <method> params: <what the checker found>`.
+pub(super) fn fail(method: &str, c: &Checker) -> ErrorShape {
     ErrorShape::invalid(format!("invalid {method} params: {}", c.message()))
 }
 

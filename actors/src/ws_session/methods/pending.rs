@@ -5,11 +5,13 @@
 //! start (an unknown method there shows up as an error line).
 
 use actix::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::agent_params::{fail, obj};
 use super::{Call, Method};
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{APPROVALS, MethodAccess};
+use crate::protocol::validate::Checker;
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
@@ -25,26 +27,24 @@ pub(super) const METHODS: &[Method] = &[
     },
 ];
 
-/// `params` must be an object without keys (OpenClaw's closed `{}` schema).
-fn empty_params(method: &str, call: &Call) -> Result<(), ErrorShape> {
-    match call.params.as_object() {
-        Some(o) => match o.keys().next() {
-            None => Ok(()),
-            Some(k) => Err(ErrorShape::invalid(format!(
-                "invalid {method} params: at root: unexpected property '{k}'"
-            ))),
-        },
-        None if call.params.is_null() => Ok(()),
-        None => Err(ErrorShape::invalid(format!(
-            "invalid {method} params: must be object"
-        ))),
+/// `params` must be absent or an object without keys (OpenClaw's closed `{}` schema).
+fn empty_params(method: &str, params: &Value) -> Result<(), ErrorShape> {
+    if params.is_null() {
+        return Ok(());
+    }
+    let mut c = Checker::new();
+    c.closed("", obj(method, params)?, &[]);
+    if c.ok() {
+        Ok(())
+    } else {
+        Err(fail(method, &c))
     }
 }
 
 impl WsSession {
     /// `question.list {}` → `{questions: []}`.
     fn question_list(&mut self, call: Call, ctx: &mut Context<Self>) {
-        match empty_params("question.list", &call) {
+        match empty_params("question.list", &call.params) {
             Ok(()) => self.respond_ok(&call.id, &json!({"questions": []}), ctx),
             Err(e) => self.respond_err(&call.id, &e, ctx),
         }

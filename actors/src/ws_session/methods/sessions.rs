@@ -6,7 +6,7 @@ use actix::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::agent_params::SessionsListParams;
+use super::agent_params::{SessionsListParams, fail, obj};
 use super::{Call, Method, Params, gone};
 use crate::channel::normalize_session_key;
 use crate::protocol::error::ErrorShape;
@@ -99,21 +99,14 @@ pub(crate) struct DescribeParams {
 impl Params for DescribeParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         const M: &str = "sessions.describe";
-        let Some(o) = call.params.as_object() else {
-            return Err(ErrorShape::invalid(format!(
-                "invalid {M} params: must be object"
-            )));
-        };
+        let o = obj(M, &call.params)?;
         let mut c = Checker::new();
         c.required("", o, "key");
         let key = c.string("", o, "key", true).map(normalize_session_key);
         let _ = c.string("", o, "agentId", false);
         match key {
             Some(key) if c.ok() => Ok(Self { key }),
-            _ => Err(ErrorShape::invalid(format!(
-                "invalid {M} params: {}",
-                c.message()
-            ))),
+            _ => Err(fail(M, &c)),
         }
     }
 }
