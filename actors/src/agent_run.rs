@@ -794,6 +794,10 @@ impl ChatModel for CommandAgent {
         "embedded/commands".into()
     }
 
+    fn commands_help(&self) -> Option<&'static str> {
+        Some(HELP)
+    }
+
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
         let reply = (|| {
             let last = req.messages.last()?;

@@ -124,6 +124,11 @@ pub trait ChatModel {
     fn label(&self) -> String;
     /// One chat completion (non-streaming), with the provider's retries applied.
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>>;
+    /// The commands this model itself understands, for the chat's `/help` (the embedded
+    /// command agent's; a real model has none).
+    fn commands_help(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Operations the shell serves for the `config.*` and `logs.tail` methods: the config file,

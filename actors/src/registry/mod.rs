@@ -33,6 +33,7 @@
 //! replaced shared secret), `RestartNotice` (tell clients about an in-process restart).
 
 pub mod channels;
+pub mod chat_commands;
 pub mod devices;
 pub mod directory;
 pub mod hello_view;
@@ -43,6 +44,7 @@ pub mod reload;
 pub mod runs;
 pub mod scheduler;
 pub mod session_events;
+pub mod session_reset;
 pub mod sessions;
 pub mod tails;
 

@@ -106,6 +106,10 @@ pub struct SessionMeta {
     /// Messages exchanged (user + assistant).
     #[serde(default)]
     pub message_count: u64,
+    /// The inbound message (`/new`, `/reset`) that started this session id, so the same
+    /// message handed again after a restart does not reset the session a second time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_source: Option<String>,
 }
 
 /// An aborted channel run ends without a reply: tell its channel to drop the message from
@@ -159,21 +163,38 @@ impl Registry {
     }
 
     pub(crate) fn save_sessions_now(&self) {
+        actix::spawn(self.save_sessions());
+    }
+
+    /// Writes the session index as it is now; resolves once it is on disk (`true`) or the
+    /// write failed (`false`, logged). The store writes in order, so anything sent to it
+    /// after this call (a transcript append) lands after the index.
+    pub(super) fn save_sessions(&self) -> impl std::future::Future<Output = bool> + 'static {
         let fut = self.store.send(SaveDocument {
             name: SESSIONS_INDEX.to_owned(),
             contents: serde_json::to_vec_pretty(&self.sessions_index).unwrap_or_default(),
         });
-        actix::spawn(async move {
+        async move {
             match fut.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => log::error!("session index not saved: {e}"),
-                Err(e) => log::error!("store unavailable: {e}"),
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    log::error!("session index not saved: {e}");
+                    false
+                }
+                Err(e) => {
+                    log::error!("store unavailable: {e}");
+                    false
+                }
             }
-        });
+        }
     }
 
     /// Queues a run; starts it when its session is idle. Returns whether it started.
-    fn submit(&mut self, req: RunRequest, ctx: &mut Context<Self>) -> Result<bool, QueueFull> {
+    pub(super) fn submit(
+        &mut self,
+        req: RunRequest,
+        ctx: &mut Context<Self>,
+    ) -> Result<bool, QueueFull> {
         let key = req.session_key.clone();
         let idle = self.runs.enqueue(req)?;
         if idle {
@@ -225,39 +246,11 @@ impl Handler<InboundReceived> for Registry {
         if self.runs.record(&msg.msg.id).is_some() {
             return;
         }
-        let agent = "main";
-        let req = RunRequest {
-            run_id: msg.msg.id.clone(),
-            session_key: msg.msg.session_key(agent),
-            text: msg.msg.text.clone(),
-            sender: Some(match &msg.msg.sender_username {
-                Some(u) => format!("{} (@{u})", msg.msg.sender_name),
-                None => msg.msg.sender_name.clone(),
-            }),
-            origin: RunOrigin::Channel {
-                inbound: Box::new(msg.msg),
-                deliver: msg.reply_to,
-            },
-        };
-        let RunOrigin::Channel { inbound, deliver } = req.origin.clone() else {
-            return;
-        };
-        if let Err(e) = self.submit(req, ctx) {
-            // Refused (the chat's queue is full): tell the user, and let the channel drop
-            // the message from its pending list once the notice is delivered.
-            log::warn!(
-                "inbound message {} refused: {}; the sender is asked to retry",
-                inbound.id,
-                e
-            );
-            deliver.do_send(DeliverReply {
-                inbound_id: Some(inbound.id.clone()),
-                target: inbound.target(),
-                reply_to: Some(inbound.message_id),
-                text: crate::channel::BUSY_TEXT.to_owned(),
-                recorded: None,
-            });
+        if let Some(command) = super::chat_commands::parse(&msg.msg.text) {
+            return self.chat_command(command, msg.msg, msg.reply_to, ctx);
         }
+        let text = msg.msg.text.clone();
+        self.submit_inbound(msg.msg, text, msg.reply_to, ctx);
     }
 }
 
@@ -340,13 +333,21 @@ impl Handler<RunFinished> for Registry {
         // Only the session's running run may hand a tail back (one run at a time).
         let (transcript, lines) = msg.tail;
         let current = self.runs.active_run(&msg.session_key) == Some(msg.run_id.as_str());
+        // A run that was aborted by a reset ends in the old transcript: the new one's
+        // counts are not its.
+        let same_transcript = self
+            .sessions_index
+            .get(&msg.session_key)
+            .is_some_and(|m| transcript_name(&m.session_id) == transcript);
         self.tails.put(transcript, lines.filter(|_| current));
         complete_aborted(
             self.runs
                 .finished(&msg.run_id, &msg.session_key, &msg.outcome),
         );
-        self.sessions_index
-            .run_ended(&msg.session_key, msg.outcome.ended_at, &msg.outcome.text);
+        if same_transcript {
+            self.sessions_index
+                .run_ended(&msg.session_key, msg.outcome.ended_at, &msg.outcome.text);
+        }
         self.session_changed(&msg.session_key);
         self.save_sessions_logged(ctx);
         self.start_next(&msg.session_key, ctx);
@@ -379,20 +380,28 @@ impl Handler<AbortRun> for Registry {
     type Result = MessageResult<AbortRun>;
 
     fn handle(&mut self, msg: AbortRun, _: &mut Self::Context) -> Self::Result {
-        let aborted = self
-            .runs
-            .abort(&msg.session_key, msg.run_id.as_deref(), now_ms());
+        let run_ids = self.abort_runs(&msg.session_key, msg.run_id.as_deref());
+        MessageResult(AbortReply {
+            aborted: !run_ids.is_empty(),
+            ok: true,
+            run_ids,
+        })
+    }
+}
+
+impl Registry {
+    /// Aborts the session's active run (when `run_id` is `None` or names it) and drops its
+    /// queued runs (all, or the one named); their channels drop the messages from their
+    /// pending lists. Returns the run ids aborted, the active one first.
+    pub(super) fn abort_runs(&mut self, session_key: &str, run_id: Option<&str>) -> Vec<String> {
+        let aborted = self.runs.abort(session_key, run_id, now_ms());
         if let Some(run) = aborted.cancel {
             run.do_send(CancelRun);
         }
         for channel in aborted.channels {
             complete_aborted(Some(channel));
         }
-        MessageResult(AbortReply {
-            aborted: !aborted.run_ids.is_empty(),
-            ok: true,
-            run_ids: aborted.run_ids,
-        })
+        aborted.run_ids
     }
 }
 
@@ -547,7 +556,7 @@ pub struct SessionList {
 }
 
 impl Registry {
-    fn row_of(&self, key: &str, meta: &SessionMeta, now: u64) -> SessionRow {
+    pub(super) fn row_of(&self, key: &str, meta: &SessionMeta, now: u64) -> SessionRow {
         let active: Vec<String> = self
             .runs
             .active_run(key)

@@ -3,7 +3,9 @@
 //! `sessions.describe`.
 //!
 //! A subscribed connection gets `sessions.changed {sessionKey, phase:"message", ts}` when a
-//! session's transcript grows: a run starts (its user message) and a run ends (its answer).
+//! session's transcript grows: a run starts (its user message) and a run ends (its answer);
+//! and `sessions.changed {sessionKey, agentId, reason, ts}` when a session is created
+//! (`create`) or given a new transcript (`new`, `reset`: see `session_reset`).
 //! OpenClaw's TUI (`openclaw tui`) subscribes before anything else and refreshes the
 //! session it shows on these events.
 
@@ -60,7 +62,7 @@ impl SessionSubscribers {
 
     /// Sends `sessions.changed` for `key` to every live subscriber (a full mailbox drops
     /// the event for that one: a slow client refreshes on the next change).
-    fn notify(&mut self, key: &str) {
+    fn notify(&mut self, key: &str, change: Change) {
         if self.by_conn.is_empty() {
             return;
         }
@@ -68,12 +70,23 @@ impl SessionSubscribers {
         #[serde(rename_all = "camelCase")]
         struct Changed<'a> {
             session_key: &'a str,
-            phase: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            agent_id: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            phase: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reason: Option<&'static str>,
             ts: u64,
         }
+        let (phase, reason, agent_id) = match change {
+            Change::Message => (Some("message"), None, None),
+            Change::Lifecycle(reason) => (None, Some(reason), Some("main")),
+        };
         let payload = serde_json::to_string(&Changed {
             session_key: key,
-            phase: "message",
+            agent_id,
+            phase,
+            reason,
             ts: now_ms(),
         })
         .unwrap_or_else(|_| "{}".to_owned());
@@ -94,10 +107,25 @@ impl SessionSubscribers {
     }
 }
 
+/// What changed in a session, as `sessions.changed` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Its transcript grew (`phase: "message"`).
+    Message,
+    /// It was created or given a new transcript (`reason`: `create`, `new`, `reset`).
+    Lifecycle(&'static str),
+}
+
 impl Registry {
     /// A session's transcript grew: tell the subscribers.
     pub(super) fn session_changed(&mut self, key: &str) {
-        self.session_subscribers.notify(key);
+        self.session_subscribers.notify(key, Change::Message);
+    }
+
+    /// A session was created or reset (`reason`): tell the subscribers.
+    pub(super) fn session_lifecycle(&mut self, key: &str, reason: &'static str) {
+        self.session_subscribers
+            .notify(key, Change::Lifecycle(reason));
     }
 }
 

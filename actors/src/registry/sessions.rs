@@ -53,6 +53,7 @@ impl SessionIndex {
             display_name: None,
             last_message_preview: None,
             message_count: 0,
+            reset_source: None,
         });
         if let RunOrigin::Channel { inbound, .. } = origin {
             meta.channel = Some(inbound.channel.clone());
@@ -62,6 +63,59 @@ impl SessionIndex {
             }
         }
         (meta.clone(), created)
+    }
+
+    /// Gives `key` a fresh session id (a new, empty transcript; the old one stays on disk),
+    /// keeping where the session lives (channel, chat, peer name). `source` is the inbound
+    /// message asking for it: when the session's current id was already started by that
+    /// same message (handed again after a restart), nothing changes. Returns the entry and
+    /// the id it replaced (`None` when nothing changed or the session is new).
+    pub fn reset(
+        &mut self,
+        key: &str,
+        now: u64,
+        source: Option<&str>,
+        new_id: impl FnOnce() -> String,
+    ) -> (SessionMeta, Option<String>) {
+        if let Some(meta) = self.0.get(key)
+            && source.is_some()
+            && meta.reset_source.as_deref() == source
+        {
+            return (meta.clone(), None);
+        }
+        let fresh = SessionMeta {
+            session_id: new_id(),
+            created_at: now,
+            updated_at: now,
+            channel: None,
+            chat_id: None,
+            display_name: None,
+            last_message_preview: None,
+            message_count: 0,
+            reset_source: source.map(str::to_owned),
+        };
+        match self.0.get_mut(key) {
+            Some(meta) => {
+                let old = std::mem::replace(&mut meta.session_id, fresh.session_id);
+                meta.created_at = now;
+                meta.updated_at = now;
+                meta.last_message_preview = None;
+                meta.message_count = 0;
+                meta.reset_source = fresh.reset_source;
+                (meta.clone(), Some(old))
+            }
+            None => {
+                self.0.insert(key.to_owned(), fresh.clone());
+                (fresh, None)
+            }
+        }
+    }
+
+    /// Names the session `key` (`sessions.create {displayName}`); returns its entry.
+    pub fn set_display_name(&mut self, key: &str, name: String) -> Option<SessionMeta> {
+        let meta = self.0.get_mut(key)?;
+        meta.display_name = Some(name);
+        Some(meta.clone())
     }
 
     /// A run of `key` ended at `ended_at` with the answer `text` (empty: no answer).
@@ -120,6 +174,44 @@ mod tests {
         // Unknown sessions are ignored.
         idx.run_ended("agent:main:other", 50, "x");
         assert_eq!(idx.len(), 1);
+    }
+
+    #[test]
+    fn a_reset_starts_a_new_id_once_per_source_and_keeps_where_the_session_lives() {
+        let mut idx = SessionIndex::default();
+        idx.touch("k", &RunOrigin::Operator, 1, || "s1".into());
+        if let Some(m) = idx.0.get_mut("k") {
+            m.channel = Some("telegram".into());
+            m.chat_id = Some(42);
+            m.display_name = Some("Ada".into());
+        }
+        idx.run_ended("k", 2, "answer");
+        let (m, old) = idx.reset("k", 5, Some("src-1"), || "s2".into());
+        assert_eq!(old.as_deref(), Some("s1"));
+        assert_eq!(
+            (m.session_id.as_str(), m.created_at, m.message_count),
+            ("s2", 5, 0)
+        );
+        assert_eq!(m.last_message_preview, None);
+        assert_eq!(
+            (m.channel.as_deref(), m.chat_id, m.display_name.as_deref()),
+            (Some("telegram"), Some(42), Some("Ada"))
+        );
+        // The same message handed again (after a restart) changes nothing.
+        let (m, old) = idx.reset("k", 9, Some("src-1"), || panic!("no new id"));
+        assert_eq!((m.session_id.as_str(), old), ("s2", None));
+        // Another request (or an operator's, with no source) does.
+        let (m, old) = idx.reset("k", 9, None, || "s3".into());
+        assert_eq!((m.session_id.as_str(), old.as_deref()), ("s3", Some("s2")));
+        let (m, _) = idx.reset("k", 9, None, || "s4".into());
+        assert_eq!(m.session_id, "s4", "no source never matches");
+        // An unknown key gets a fresh entry.
+        let (m, old) = idx.reset("new", 9, Some("src-2"), || "n1".into());
+        assert_eq!((m.session_id.as_str(), old), ("n1", None));
+        assert_eq!(idx.len(), 2);
+        let json = serde_json::to_value(&idx).expect("serializes");
+        assert_eq!(json["new"]["resetSource"], "src-2");
+        assert!(json["k"].get("resetSource").is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `sessions.list`, `sessions.subscribe`, `sessions.describe`, `agents.list` (OpenClaw's
-//! `server-methods/sessions.ts`, `sessions-subscriptions.ts`, `sessions-read.ts`,
-//! `agents.ts`).
+//! `sessions.list`, `sessions.subscribe`, `sessions.describe`, `sessions.reset`,
+//! `sessions.create`, `agents.list` (OpenClaw's `server-methods/sessions.ts`,
+//! `sessions-subscriptions.ts`, `sessions-read.ts`, `sessions-mutations.ts`,
+//! `sessions-create.ts`, `agents.ts`).
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -10,10 +11,11 @@ use super::agent_params::{SessionsListParams, fail, obj};
 use super::{Call, Method, Params, gone};
 use crate::channel::normalize_session_key;
 use crate::protocol::error::ErrorShape;
-use crate::protocol::scopes::{MethodAccess, READ};
+use crate::protocol::scopes::{ADMIN, MethodAccess, READ, WRITE};
 use crate::protocol::validate::Checker;
 use crate::registry::runs::{ListSessions, SessionList, SessionRow};
 use crate::registry::session_events::{DescribeSession, SubscribeSessionEvents};
+use crate::registry::session_reset::{CreateSession, ResetReason, ResetSession};
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
@@ -31,6 +33,16 @@ pub(super) const METHODS: &[Method] = &[
         name: "sessions.describe",
         access: MethodAccess::Operator(READ),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_describe),
+    },
+    Method {
+        name: "sessions.reset",
+        access: MethodAccess::Operator(ADMIN),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_reset),
+    },
+    Method {
+        name: "sessions.create",
+        access: MethodAccess::Operator(WRITE),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_create),
     },
     Method {
         name: "agents.list",
@@ -111,6 +123,158 @@ impl Params for DescribeParams {
     }
 }
 
+/// An `agentId` param: this gateway runs one agent, `main`.
+fn check_agent(c: &mut Checker, o: &serde_json::Map<String, Value>) -> Result<(), ErrorShape> {
+    match c.string("", o, "agentId", true) {
+        Some(id) if id.trim() != "main" => Err(ErrorShape::invalid(format!(
+            "unknown agent id: {id} (this gateway runs one agent, main)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `sessions.reset {key, agentId?, reason?, expectedSessionId?}`.
+pub(crate) struct ResetParams {
+    key: String,
+    reason: ResetReason,
+    expected_session_id: Option<String>,
+}
+
+impl Params for ResetParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "sessions.reset";
+        let o = obj(M, &call.params)?;
+        let mut c = Checker::new();
+        c.closed("", o, &["key", "agentId", "reason", "expectedSessionId"]);
+        c.required("", o, "key");
+        let key = c.string("", o, "key", true).map(normalize_session_key);
+        let reason = match o.get("reason") {
+            None => Some(ResetReason::Reset),
+            Some(Value::String(r)) if r == "reset" => Some(ResetReason::Reset),
+            Some(Value::String(r)) if r == "new" => Some(ResetReason::New),
+            Some(_) => {
+                c.error("/reason", "must be equal to one of the allowed values");
+                None
+            }
+        };
+        let expected = c
+            .string("", o, "expectedSessionId", true)
+            .map(str::to_owned);
+        check_agent(&mut c, o)?;
+        match (key, reason) {
+            (Some(key), Some(reason)) if c.ok() => Ok(Self {
+                key,
+                reason,
+                expected_session_id: expected,
+            }),
+            _ => Err(fail(M, &c)),
+        }
+    }
+}
+
+/// `sessions.create` params this gateway has no feature for (OpenClaw's model, workspace,
+/// project and run options): refused by name rather than ignored.
+const CREATE_UNSUPPORTED: &[&str] = &[
+    "category",
+    "model",
+    "agentRuntime",
+    "contextWindow",
+    "thinkingLevel",
+    "fastMode",
+    "permissionMode",
+    "toolOverrides",
+    "incognito",
+    "visibility",
+    "catalogId",
+    "spawnDepth",
+    "fork",
+    "forkFrom",
+    "timeoutMs",
+    "task",
+    "message",
+    "mentions",
+    "attachments",
+    "projectId",
+    "projectGitUrl",
+    "repository",
+    "worktree",
+    "worktreeSource",
+    "worktreeBaseRef",
+    "worktreeName",
+    "execNode",
+    "cwd",
+];
+
+/// The `sessions.create` params it takes: the TUI's `/new` sends `key`, `agentId`,
+/// `parentSessionKey`, `succeedsParent` and `emitCommandHooks`.
+const CREATE_ACCEPTED: &[&str] = &[
+    "key",
+    "idempotencyKey",
+    "agentId",
+    "label",
+    "displayName",
+    "titleSource",
+    "parentSessionKey",
+    "succeedsParent",
+    "emitCommandHooks",
+];
+
+/// Longest `label` / `displayName` (OpenClaw's `SESSION_LABEL_MAX_LENGTH` is 512, its
+/// `displayName` limit 500).
+const MAX_SESSION_NAME: usize = 500;
+
+/// `sessions.create {key?, idempotencyKey?, agentId?, label?, displayName?, …}`.
+pub(crate) struct CreateParams {
+    key: String,
+    display_name: Option<String>,
+}
+
+impl Params for CreateParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "sessions.create";
+        let o = obj(M, &call.params)?;
+        if let Some(k) = o.keys().find(|k| CREATE_UNSUPPORTED.contains(&k.as_str())) {
+            return Err(ErrorShape::invalid(format!(
+                "sessions.create {k} is not supported by this gateway: create the session with key, label or displayName only, then chat.send to it"
+            )));
+        }
+        let mut c = Checker::new();
+        c.closed("", o, CREATE_ACCEPTED);
+        let key = c.string("", o, "key", true).map(normalize_session_key);
+        let idem = c.string("", o, "idempotencyKey", true);
+        let mut name = None;
+        for field in ["label", "displayName"] {
+            if let Some(v) = c.string("", o, field, true) {
+                if v.chars().count() > MAX_SESSION_NAME {
+                    c.error(
+                        &format!("/{field}"),
+                        &format!("must NOT have more than {MAX_SESSION_NAME} characters"),
+                    );
+                } else if field == "displayName" || name.is_none() {
+                    name = Some(v.trim().to_owned());
+                }
+            }
+        }
+        let _ = c.string("", o, "titleSource", false);
+        let _ = c.string("", o, "parentSessionKey", true);
+        let _ = c.boolean("", o, "succeedsParent");
+        let _ = c.boolean("", o, "emitCommandHooks");
+        check_agent(&mut c, o)?;
+        if !c.ok() {
+            return Err(fail(M, &c));
+        }
+        // No key: a new one; a retried call with the same idempotency key gets the same.
+        let key = key.unwrap_or_else(|| match idem {
+            Some(k) => normalize_session_key(&format!("create-{}", k.trim())),
+            None => normalize_session_key(&uuid::Uuid::new_v4().to_string()),
+        });
+        Ok(Self {
+            key,
+            display_name: name,
+        })
+    }
+}
+
 /// What `sessions.subscribe` answers.
 #[derive(Serialize)]
 struct Subscribed {
@@ -148,6 +312,34 @@ impl WsSession {
                     list,
                 })
             },
+            ctx,
+        );
+    }
+
+    /// `sessions.reset`: the session starts over (its run aborted, a fresh transcript);
+    /// answered once the new session id is on disk.
+    fn sessions_reset(&mut self, call: Call, p: ResetParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(ResetSession {
+            key: p.key,
+            reason: p.reason,
+            expected_session_id: p.expected_session_id,
+        });
+        self.reply_with(
+            call.id,
+            async move { fut.await.map_err(|_| gone())? },
+            ctx,
+        );
+    }
+
+    /// `sessions.create`: a new session, or the existing one of that key.
+    fn sessions_create(&mut self, call: Call, p: CreateParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(CreateSession {
+            key: p.key,
+            display_name: p.display_name,
+        });
+        self.reply_with(
+            call.id,
+            async move { fut.await.map_err(|_| gone())? },
             ctx,
         );
     }

@@ -1,0 +1,379 @@
+//! Chat commands the gateway answers itself, before any model sees the message (OpenClaw's
+//! `docs/tools/slash-commands.md`): `/new` and `/reset` start the chat's session over (text
+//! after the command becomes the new session's first message), `/stop` (or a bare "stop",
+//! "abort", "стоп", … as in OpenClaw's abort triggers) aborts the reply in progress,
+//! `/whoami` (`/id`) shows the sender's ids for `allowFrom`, `/help` (`/commands`) lists
+//! them.
+//!
+//! They reach this far only from a sender the channel already admitted (DM pairing or
+//! allowlist, group policy and mention): the same senders who may talk to the agent. A
+//! command is the whole message: `/new@mybot`, `/new: text` and any case are accepted;
+//! "/newer" or a command later in the text is an ordinary message.
+
+use actix::prelude::*;
+
+use super::Registry;
+use super::runs::{RunOrigin, RunRequest};
+use super::session_reset::ResetReason;
+use crate::channel::{DeliverReply, InboundMessage};
+
+/// A chat command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatCommand {
+    /// `/new`, `/reset`: start over; `rest` (may be empty) is the first message.
+    Reset {
+        /// Which one.
+        reason: ResetReason,
+        /// Text after the command.
+        rest: String,
+    },
+    /// `/stop` or an abort trigger word.
+    Stop,
+    /// `/whoami`, `/id`.
+    WhoAmI,
+    /// `/help`, `/commands`.
+    Help,
+}
+
+/// OpenClaw's abort triggers (`abort-trigger-text.ts`): a message that is only one of these
+/// (any case, trailing punctuation ignored) stops the reply in progress.
+const ABORT_TRIGGERS: &[&str] = &[
+    "stop",
+    "esc",
+    "abort",
+    "exit",
+    "interrupt",
+    "detente",
+    "deten",
+    "detén",
+    "arrete",
+    "arrête",
+    "停止",
+    "停下来",
+    "暂停",
+    "やめて",
+    "止めて",
+    "रुको",
+    "توقف",
+    "стоп",
+    "остановись",
+    "останови",
+    "остановить",
+    "прекрати",
+    "halt",
+    "anhalten",
+    "aufhören",
+    "hoer auf",
+    "stopp",
+    "pare",
+    "stop openclaw",
+    "openclaw stop",
+    "stop action",
+    "stop current action",
+    "stop run",
+    "stop current run",
+    "stop agent",
+    "stop the agent",
+    "stop don't do anything",
+    "stop dont do anything",
+    "stop do not do anything",
+    "stop doing anything",
+    "do not do that",
+    "please stop",
+    "stop please",
+];
+
+/// The longest trigger, in bytes: longer messages are not compared.
+const MAX_TRIGGER_BYTES: usize = 32;
+
+/// Characters a trigger may be followed by (OpenClaw's `TRAILING_ABORT_PUNCTUATION_RE`).
+fn trailing_punctuation(c: char) -> bool {
+    ".!?！？…,，。;；:：'\"’”)]}".contains(c)
+}
+
+fn is_abort_trigger(text: &str) -> bool {
+    // Only short texts can be a trigger (with room for spaces and punctuation).
+    if text.len() > 4 * MAX_TRIGGER_BYTES {
+        return false;
+    }
+    let mut norm = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !norm.is_empty() {
+            norm.push(' ');
+        }
+        for c in word.chars() {
+            match c {
+                '’' | '`' => norm.push('\''),
+                c => norm.extend(c.to_lowercase()),
+            }
+        }
+    }
+    let norm = norm.trim_end_matches(trailing_punctuation).trim_end();
+    ABORT_TRIGGERS.contains(&norm)
+}
+
+/// The command `text` is, if it is one.
+pub fn parse(text: &str) -> Option<ChatCommand> {
+    let text = text.trim();
+    let Some(body) = text.strip_prefix('/') else {
+        return is_abort_trigger(text).then_some(ChatCommand::Stop);
+    };
+    let end = body
+        .find(|c: char| c.is_whitespace() || c == ':')
+        .unwrap_or(body.len());
+    let (token, rest) = body.split_at(end);
+    // `/new@mybot`: the bot's name, as Telegram menus send it.
+    let name = token.split('@').next().unwrap_or(token);
+    let rest = rest.strip_prefix(':').unwrap_or(rest).trim();
+    let reset = |reason| ChatCommand::Reset {
+        reason,
+        rest: rest.to_owned(),
+    };
+    let command = if name.eq_ignore_ascii_case("new") {
+        reset(ResetReason::New)
+    } else if name.eq_ignore_ascii_case("reset") {
+        reset(ResetReason::Reset)
+    } else if !rest.is_empty() {
+        // The others take no arguments: "/stop it now" is a message.
+        return None;
+    } else if name.eq_ignore_ascii_case("stop") {
+        ChatCommand::Stop
+    } else if name.eq_ignore_ascii_case("whoami") || name.eq_ignore_ascii_case("id") {
+        ChatCommand::WhoAmI
+    } else if name.eq_ignore_ascii_case("help") || name.eq_ignore_ascii_case("commands") {
+        ChatCommand::Help
+    } else {
+        return None;
+    };
+    Some(command)
+}
+
+/// `/help`'s text (the embedded command agent's own list follows it when no model is set).
+const HELP: &str = "Chat commands:\n\
+/new [message] — start a new session (the agent forgets this chat so far)\n\
+/reset — the same\n\
+/stop — stop the reply in progress\n\
+/whoami — your ids (for allowFrom)\n\
+/help — this text";
+
+/// `/new` without a first message.
+const NEW_SESSION: &str = "✅ New session started.";
+
+/// `/whoami`'s answer (OpenClaw's `commands-whoami.ts` lines).
+fn whoami(m: &InboundMessage) -> String {
+    let mut lines = vec![
+        "🧭 Identity".to_owned(),
+        format!("Channel: {}", m.channel),
+        format!("User id: {}", m.sender_id),
+    ];
+    if let Some(u) = &m.sender_username {
+        lines.push(format!("Username: @{}", u.trim_start_matches('@')));
+    }
+    if m.chat_type != "private" {
+        lines.push(format!("Chat: {}", m.chat_id));
+    }
+    if let Some(t) = m.thread_id {
+        lines.push(format!("Thread: {t}"));
+    }
+    lines.push(format!("AllowFrom: {}", m.sender_id));
+    lines.join("\n")
+}
+
+impl Registry {
+    /// Answers a chat command from `inbound` (the channel's message, already admitted).
+    pub(super) fn chat_command(
+        &mut self,
+        command: ChatCommand,
+        inbound: InboundMessage,
+        deliver: Recipient<DeliverReply>,
+        ctx: &mut Context<Self>,
+    ) {
+        let key = inbound.session_key("main");
+        let mut recorded = None;
+        let text = match command {
+            ChatCommand::Stop => {
+                if self.abort_runs(&key, None).is_empty() {
+                    "⚙️ Nothing to stop: no reply is in progress.".to_owned()
+                } else {
+                    "⚙️ Agent was aborted.".to_owned()
+                }
+            }
+            ChatCommand::WhoAmI => whoami(&inbound),
+            ChatCommand::Help => match self.model.commands_help() {
+                Some(agent) => format!("{HELP}\n\n{agent}"),
+                None => HELP.to_owned(),
+            },
+            ChatCommand::Reset { reason, rest } => {
+                let done = self.reset_session(&key, reason, Some(&inbound.id));
+                if !rest.is_empty() {
+                    // The rest is the new session's first message: its run answers (and
+                    // completes) the inbound message. The index write is queued before
+                    // the run's transcript lines.
+                    return self.submit_inbound(inbound, rest, deliver, ctx);
+                }
+                // The message is done only once the new session id is on disk: a crash
+                // before that hands it again, and the reset is redone.
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let saved = done.saved;
+                let aborted = done.aborted;
+                actix::spawn(async move {
+                    if saved.await {
+                        let _ = tx.send(());
+                    }
+                });
+                recorded = Some(futures_util::FutureExt::shared(rx));
+                if aborted.is_empty() {
+                    NEW_SESSION.to_owned()
+                } else {
+                    format!("{NEW_SESSION} The reply in progress was stopped.")
+                }
+            }
+        };
+        deliver.do_send(DeliverReply {
+            inbound_id: Some(inbound.id.clone()),
+            target: inbound.target(),
+            reply_to: Some(inbound.message_id),
+            text,
+            recorded,
+        });
+    }
+
+    /// Queues the agent run for an inbound message whose text is `text`; a full queue gets
+    /// the busy notice.
+    pub(super) fn submit_inbound(
+        &mut self,
+        inbound: InboundMessage,
+        text: String,
+        deliver: Recipient<DeliverReply>,
+        ctx: &mut Context<Self>,
+    ) {
+        let req = RunRequest {
+            run_id: inbound.id.clone(),
+            session_key: inbound.session_key("main"),
+            text,
+            sender: Some(match &inbound.sender_username {
+                Some(u) => format!("{} (@{u})", inbound.sender_name),
+                None => inbound.sender_name.clone(),
+            }),
+            origin: RunOrigin::Channel {
+                inbound: Box::new(inbound.clone()),
+                deliver: deliver.clone(),
+            },
+        };
+        if let Err(e) = self.submit(req, ctx) {
+            // Refused (the chat's queue is full): tell the user, and let the channel drop
+            // the message from its pending list once the notice is delivered.
+            log::warn!(
+                "inbound message {} refused: {}; the sender is asked to retry",
+                inbound.id,
+                e
+            );
+            deliver.do_send(DeliverReply {
+                inbound_id: Some(inbound.id.clone()),
+                target: inbound.target(),
+                reply_to: Some(inbound.message_id),
+                text: crate::channel::BUSY_TEXT.to_owned(),
+                recorded: None,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reset(reason: ResetReason, rest: &str) -> Option<ChatCommand> {
+        Some(ChatCommand::Reset {
+            reason,
+            rest: rest.to_owned(),
+        })
+    }
+
+    #[test]
+    fn commands_are_whole_messages_in_any_case_with_a_bot_name_or_colon() {
+        assert_eq!(parse("/new"), reset(ResetReason::New, ""));
+        assert_eq!(parse("  /NEW  "), reset(ResetReason::New, ""));
+        assert_eq!(parse("/new@my_bot"), reset(ResetReason::New, ""));
+        assert_eq!(parse("/new: hello there"), reset(ResetReason::New, "hello there"));
+        assert_eq!(parse("/new:hello"), reset(ResetReason::New, "hello"));
+        assert_eq!(
+            parse("/reset\nline one\nline two"),
+            reset(ResetReason::Reset, "line one\nline two")
+        );
+        assert_eq!(parse("/stop"), Some(ChatCommand::Stop));
+        assert_eq!(parse("/Stop@my_bot"), Some(ChatCommand::Stop));
+        assert_eq!(parse("/whoami"), Some(ChatCommand::WhoAmI));
+        assert_eq!(parse("/id:"), Some(ChatCommand::WhoAmI));
+        assert_eq!(parse("/help"), Some(ChatCommand::Help));
+        assert_eq!(parse("/commands"), Some(ChatCommand::Help));
+        for text in [
+            "/newer",
+            "/news today",
+            "please /new",
+            "/stop it now",
+            "/whoami please",
+            "/",
+            "//new",
+            "/ new",
+            "/invoke node echo.test",
+            "/status",
+            "",
+            "new",
+        ] {
+            assert_eq!(parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn abort_triggers_match_openclaws_list_whole_and_normalized() {
+        for text in [
+            "stop",
+            "STOP!",
+            "Stop.",
+            "  please   stop ",
+            "stop don’t do anything",
+            "стоп",
+            "停止",
+            "arrête!!",
+            "stop please…",
+        ] {
+            assert_eq!(parse(text), Some(ChatCommand::Stop), "{text:?}");
+        }
+        for text in [
+            "stop the music",
+            "don't stop",
+            "stopping",
+            "s t o p",
+            "¿stop",
+            &"stop ".repeat(40),
+        ] {
+            assert_eq!(parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn any_text_parses_without_panicking() {
+        let samples = [
+            "/\u{0}",
+            "/new\u{202e}evil",
+            "/new@",
+            "/@",
+            "/:",
+            "/new\u{0}:x",
+            "/é",
+            "/new\u{3000}全角",
+            "\u{feff}/new",
+            "/new🙂",
+        ];
+        for s in samples {
+            let _ = parse(s);
+        }
+        // The ideographic space is whitespace: the rest is the message.
+        assert_eq!(parse("/new\u{3000}全角"), reset(ResetReason::New, "全角"));
+        // A NUL is not a separator: "/new\0" is not the command.
+        assert_eq!(parse("/new\u{0}:x"), None);
+        let long = format!("/new {}", "x".repeat(100_000));
+        assert!(matches!(parse(&long), Some(ChatCommand::Reset { rest, .. }) if rest.len() == 100_000));
+    }
+}

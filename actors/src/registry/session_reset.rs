@@ -1,0 +1,217 @@
+//! Starting a session over: `/new` and `/reset` from a chat (see [`super::chat_commands`]),
+//! `sessions.reset` and `sessions.create` from an operator (OpenClaw's
+//! `server-methods/sessions-mutations.ts`, `sessions-create.ts`; the TUI's `/reset` and
+//! `/new`).
+//!
+//! A reset aborts the session's run and drops its queue (as `/stop` does), gives the
+//! session key a fresh session id, so the next message starts an empty transcript, and
+//! keeps the old transcript on disk. The index is saved before anything is answered:
+//! a reset that was answered survives a crash. A chat's `/new` records its inbound id in
+//! the entry, so the same message handed again after a restart does not reset twice.
+
+use std::future::Future;
+
+use actix::prelude::*;
+use serde::Serialize;
+
+use super::Registry;
+use super::runs::{SessionMeta, SessionRow};
+use crate::protocol::error::ErrorShape;
+use crate::util::now_ms;
+
+/// Why a session starts over (`sessions.changed`'s `reason`, `sessions.reset`'s param).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetReason {
+    /// `/new`, `sessions.reset {reason: "new"}`.
+    New,
+    /// `/reset`, `sessions.reset`.
+    Reset,
+}
+
+impl ResetReason {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Reset => "reset",
+        }
+    }
+}
+
+/// A reset, done in the registry: the entry now, and a future that resolves once the index
+/// holding it is on disk (`false`: the write failed).
+pub(super) struct ResetDone {
+    /// The session's entry with its new id.
+    pub meta: SessionMeta,
+    /// The runs aborted, the active one first.
+    pub aborted: Vec<String>,
+    /// The index save.
+    pub saved: std::pin::Pin<Box<dyn Future<Output = bool>>>,
+}
+
+impl Registry {
+    /// Starts `key` over (see the module doc); `source` is the chat message asking for it.
+    pub(super) fn reset_session(
+        &mut self,
+        key: &str,
+        reason: ResetReason,
+        source: Option<&str>,
+    ) -> ResetDone {
+        let aborted = self.abort_runs(key, None);
+        let (meta, replaced) =
+            self.sessions_index
+                .reset(key, now_ms(), source, || uuid::Uuid::new_v4().to_string());
+        if let Some(old) = replaced {
+            // The old transcript's cached tail is of no use any more.
+            let _ = self.tails.take(&super::runs::transcript_name(&old));
+        }
+        self.shared.session_count.store(
+            self.sessions_index.len(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let saved = Box::pin(self.save_sessions());
+        self.session_lifecycle(key, reason.as_str());
+        ResetDone {
+            meta,
+            aborted,
+            saved,
+        }
+    }
+}
+
+/// What `sessions.reset` and `sessions.create` answer (OpenClaw's shape: the TUI reads
+/// `key` and `entry.sessionId`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMutation {
+    /// Always `true`.
+    pub ok: bool,
+    /// The session key.
+    pub key: String,
+    /// `sessions.create`: the new session id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The session as `sessions.list` shows it.
+    pub entry: SessionRow,
+    /// `sessions.create`: no run is started by it here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_started: Option<bool>,
+    /// The agent it belongs to.
+    pub resolved: Resolved,
+}
+
+/// `resolved` of a [`SessionMutation`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resolved {
+    /// Always `main`.
+    pub agent_id: &'static str,
+}
+
+/// `sessions.reset`: starts `key` over.
+#[derive(Message)]
+#[rtype(result = "Result<SessionMutation, ErrorShape>")]
+pub struct ResetSession {
+    /// Normalized session key.
+    pub key: String,
+    /// `new` or `reset`.
+    pub reason: ResetReason,
+    /// Refuse unless the session's current id is this one (a client resetting what it
+    /// saw, not what another client has made of it since).
+    pub expected_session_id: Option<String>,
+}
+
+impl Handler<ResetSession> for Registry {
+    type Result = ResponseFuture<Result<SessionMutation, ErrorShape>>;
+
+    fn handle(&mut self, msg: ResetSession, _: &mut Self::Context) -> Self::Result {
+        if let Some(expected) = &msg.expected_session_id {
+            let current = self.sessions_index.get(&msg.key).map(|m| &m.session_id);
+            if current != Some(expected) {
+                let err = ErrorShape::invalid(format!(
+                    "session {} is no longer {expected}: reload it and retry",
+                    msg.key
+                ));
+                return Box::pin(std::future::ready(Err(err)));
+            }
+        }
+        let done = self.reset_session(&msg.key, msg.reason, None);
+        let entry = self.row_of(&msg.key, &done.meta, now_ms());
+        let key = msg.key;
+        Box::pin(async move {
+            if !done.saved.await {
+                return Err(index_not_saved());
+            }
+            Ok(SessionMutation {
+                ok: true,
+                key,
+                session_id: None,
+                entry,
+                run_started: None,
+                resolved: Resolved { agent_id: "main" },
+            })
+        })
+    }
+}
+
+/// `sessions.create`: a new session (a fresh key the caller picked) or, for a key that
+/// exists, that session as it is (OpenClaw adopts an existing key).
+#[derive(Message)]
+#[rtype(result = "Result<SessionMutation, ErrorShape>")]
+pub struct CreateSession {
+    /// Normalized session key.
+    pub key: String,
+    /// The name `sessions.list` shows for it.
+    pub display_name: Option<String>,
+}
+
+impl Handler<CreateSession> for Registry {
+    type Result = ResponseFuture<Result<SessionMutation, ErrorShape>>;
+
+    fn handle(&mut self, msg: CreateSession, _: &mut Self::Context) -> Self::Result {
+        let (meta, created) = self.sessions_index.touch(
+            &msg.key,
+            &super::runs::RunOrigin::Operator,
+            now_ms(),
+            || uuid::Uuid::new_v4().to_string(),
+        );
+        let meta = match (created, msg.display_name) {
+            (true, Some(name)) => self.sessions_index.set_display_name(&msg.key, name),
+            _ => None,
+        }
+        .unwrap_or(meta);
+        let saved: std::pin::Pin<Box<dyn Future<Output = bool>>> = if created {
+            self.shared.session_count.store(
+                self.sessions_index.len(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            self.session_lifecycle(&msg.key, "create");
+            Box::pin(self.save_sessions())
+        } else {
+            Box::pin(std::future::ready(true))
+        };
+        let entry = self.row_of(&msg.key, &meta, now_ms());
+        let key = msg.key;
+        Box::pin(async move {
+            if !saved.await {
+                return Err(index_not_saved());
+            }
+            Ok(SessionMutation {
+                ok: true,
+                key,
+                session_id: Some(meta.session_id),
+                entry,
+                run_started: Some(false),
+                resolved: Resolved { agent_id: "main" },
+            })
+        })
+    }
+}
+
+/// The session index could not be written (the change is in memory and is written with
+/// the next save).
+fn index_not_saved() -> ErrorShape {
+    ErrorShape::unavailable(
+        "the session index could not be saved (see the gateway log: a full or read-only disk?); the change is kept in memory and saved with the next change",
+    )
+}
