@@ -3,6 +3,7 @@
 mod agent_rpc;
 mod agent_wait;
 mod ceiling;
+mod chat_commands;
 mod cli;
 mod clients;
 mod control_ui;

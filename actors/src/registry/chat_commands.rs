@@ -204,7 +204,7 @@ impl Registry {
                 None => HELP.to_owned(),
             },
             ChatCommand::Reset { reason, rest } => {
-                let done = self.reset_session(&key, reason, Some(&inbound.id));
+                let done = self.reset_session(&key, reason, Some(inbound.ts));
                 if !rest.is_empty() {
                     // The rest is the new session's first message: its run answers (and
                     // completes) the inbound message. The index write is queued before
@@ -295,7 +295,10 @@ mod tests {
         assert_eq!(parse("/new"), reset(ResetReason::New, ""));
         assert_eq!(parse("  /NEW  "), reset(ResetReason::New, ""));
         assert_eq!(parse("/new@my_bot"), reset(ResetReason::New, ""));
-        assert_eq!(parse("/new: hello there"), reset(ResetReason::New, "hello there"));
+        assert_eq!(
+            parse("/new: hello there"),
+            reset(ResetReason::New, "hello there")
+        );
         assert_eq!(parse("/new:hello"), reset(ResetReason::New, "hello"));
         assert_eq!(
             parse("/reset\nline one\nline two"),
@@ -374,6 +377,8 @@ mod tests {
         // A NUL is not a separator: "/new\0" is not the command.
         assert_eq!(parse("/new\u{0}:x"), None);
         let long = format!("/new {}", "x".repeat(100_000));
-        assert!(matches!(parse(&long), Some(ChatCommand::Reset { rest, .. }) if rest.len() == 100_000));
+        assert!(
+            matches!(parse(&long), Some(ChatCommand::Reset { rest, .. }) if rest.len() == 100_000)
+        );
     }
 }

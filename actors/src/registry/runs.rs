@@ -106,10 +106,6 @@ pub struct SessionMeta {
     /// Messages exchanged (user + assistant).
     #[serde(default)]
     pub message_count: u64,
-    /// The inbound message (`/new`, `/reset`) that started this session id, so the same
-    /// message handed again after a restart does not reset the session a second time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reset_source: Option<String>,
 }
 
 /// An aborted channel run ends without a reply: tell its channel to drop the message from
@@ -163,13 +159,26 @@ impl Registry {
     }
 
     pub(crate) fn save_sessions_now(&self) {
-        actix::spawn(self.save_sessions());
+        actix::spawn(self.save_sessions_request());
     }
 
-    /// Writes the session index as it is now; resolves once it is on disk (`true`) or the
-    /// write failed (`false`, logged). The store writes in order, so anything sent to it
-    /// after this call (a transcript append) lands after the index.
+    /// Writes the session index as it is now; the returned future resolves once it is on
+    /// disk (`true`) or the write failed (`false`, logged). The write is queued now and
+    /// happens whether or not the future is awaited (the store skips a message whose
+    /// answer nobody waits for, so the request is awaited here, not by the caller). The
+    /// store writes in order: anything sent to it after this call (a transcript append)
+    /// lands after the index.
     pub(super) fn save_sessions(&self) -> impl std::future::Future<Output = bool> + 'static {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let save = self.save_sessions_request();
+        actix::spawn(async move {
+            let _ = tx.send(save.await);
+        });
+        async move { rx.await.unwrap_or(false) }
+    }
+
+    /// The index write, queued now; it is skipped if the future is dropped unpolled.
+    fn save_sessions_request(&self) -> impl std::future::Future<Output = bool> + 'static {
         let fut = self.store.send(SaveDocument {
             name: SESSIONS_INDEX.to_owned(),
             contents: serde_json::to_vec_pretty(&self.sessions_index).unwrap_or_default(),
@@ -345,8 +354,11 @@ impl Handler<RunFinished> for Registry {
                 .finished(&msg.run_id, &msg.session_key, &msg.outcome),
         );
         if same_transcript {
-            self.sessions_index
-                .run_ended(&msg.session_key, msg.outcome.ended_at, &msg.outcome.text);
+            self.sessions_index.run_ended(
+                &msg.session_key,
+                msg.outcome.ended_at,
+                &msg.outcome.text,
+            );
         }
         self.session_changed(&msg.session_key);
         self.save_sessions_logged(ctx);

@@ -6,8 +6,9 @@
 //! A reset aborts the session's run and drops its queue (as `/stop` does), gives the
 //! session key a fresh session id, so the next message starts an empty transcript, and
 //! keeps the old transcript on disk. The index is saved before anything is answered:
-//! a reset that was answered survives a crash. A chat's `/new` records its inbound id in
-//! the entry, so the same message handed again after a restart does not reset twice.
+//! a reset that was answered survives a crash. A chat's `/new` resets only a session older
+//! than the message, so the same message handed again after a restart (a channel hands a
+//! message again until its completion is saved) never undoes what came after it.
 
 use std::future::Future;
 
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 use super::Registry;
 use super::runs::{SessionMeta, SessionRow};
+use super::sessions::ResetOutcome;
 use crate::protocol::error::ErrorShape;
 use crate::util::now_ms;
 
@@ -50,17 +52,28 @@ pub(super) struct ResetDone {
 }
 
 impl Registry {
-    /// Starts `key` over (see the module doc); `source` is the chat message asking for it.
+    /// Starts `key` over (see the module doc); `asked_at` is when the chat message asking
+    /// for it arrived. A session already newer than that is left as it is, runs included.
     pub(super) fn reset_session(
         &mut self,
         key: &str,
         reason: ResetReason,
-        source: Option<&str>,
+        asked_at: Option<u64>,
     ) -> ResetDone {
+        let (meta, replaced) = match self
+            .sessions_index
+            .reset(key, now_ms(), asked_at, || uuid::Uuid::new_v4().to_string())
+        {
+            ResetOutcome::Unchanged(meta) => {
+                return ResetDone {
+                    meta,
+                    aborted: Vec::new(),
+                    saved: Box::pin(std::future::ready(true)),
+                };
+            }
+            ResetOutcome::Fresh { meta, replaced } => (meta, replaced),
+        };
         let aborted = self.abort_runs(key, None);
-        let (meta, replaced) =
-            self.sessions_index
-                .reset(key, now_ms(), source, || uuid::Uuid::new_v4().to_string());
         if let Some(old) = replaced {
             // The old transcript's cached tail is of no use any more.
             let _ = self.tails.take(&super::runs::transcript_name(&old));

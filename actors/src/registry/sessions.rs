@@ -11,6 +11,20 @@ use super::runs::{RunOrigin, SessionMeta};
 /// Characters of the last message kept as the session's preview.
 const PREVIEW_CHARS: usize = 120;
 
+/// What [`SessionIndex::reset`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResetOutcome {
+    /// The session is already newer than the request: its entry, unchanged.
+    Unchanged(SessionMeta),
+    /// A fresh session id.
+    Fresh {
+        /// The entry now.
+        meta: SessionMeta,
+        /// The id it replaced (`None`: the session is new).
+        replaced: Option<String>,
+    },
+}
+
 /// The session index.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -53,7 +67,6 @@ impl SessionIndex {
             display_name: None,
             last_message_preview: None,
             message_count: 0,
-            reset_source: None,
         });
         if let RunOrigin::Channel { inbound, .. } = origin {
             meta.channel = Some(inbound.channel.clone());
@@ -66,47 +79,50 @@ impl SessionIndex {
     }
 
     /// Gives `key` a fresh session id (a new, empty transcript; the old one stays on disk),
-    /// keeping where the session lives (channel, chat, peer name). `source` is the inbound
-    /// message asking for it: when the session's current id was already started by that
-    /// same message (handed again after a restart), nothing changes. Returns the entry and
-    /// the id it replaced (`None` when nothing changed or the session is new).
+    /// keeping where the session lives (channel, chat, peer name). `asked_at` is when the
+    /// chat message asking for it arrived: a session whose current id is no older than that
+    /// already satisfies it (the same `/new` handed again after a restart, after it or a
+    /// later one was done), and nothing changes.
     pub fn reset(
         &mut self,
         key: &str,
         now: u64,
-        source: Option<&str>,
+        asked_at: Option<u64>,
         new_id: impl FnOnce() -> String,
-    ) -> (SessionMeta, Option<String>) {
+    ) -> ResetOutcome {
         if let Some(meta) = self.0.get(key)
-            && source.is_some()
-            && meta.reset_source.as_deref() == source
+            && asked_at.is_some_and(|t| meta.created_at >= t)
         {
-            return (meta.clone(), None);
+            return ResetOutcome::Unchanged(meta.clone());
         }
-        let fresh = SessionMeta {
-            session_id: new_id(),
-            created_at: now,
-            updated_at: now,
-            channel: None,
-            chat_id: None,
-            display_name: None,
-            last_message_preview: None,
-            message_count: 0,
-            reset_source: source.map(str::to_owned),
-        };
         match self.0.get_mut(key) {
             Some(meta) => {
-                let old = std::mem::replace(&mut meta.session_id, fresh.session_id);
+                let old = std::mem::replace(&mut meta.session_id, new_id());
                 meta.created_at = now;
                 meta.updated_at = now;
                 meta.last_message_preview = None;
                 meta.message_count = 0;
-                meta.reset_source = fresh.reset_source;
-                (meta.clone(), Some(old))
+                ResetOutcome::Fresh {
+                    meta: meta.clone(),
+                    replaced: Some(old),
+                }
             }
             None => {
+                let fresh = SessionMeta {
+                    session_id: new_id(),
+                    created_at: now,
+                    updated_at: now,
+                    channel: None,
+                    chat_id: None,
+                    display_name: None,
+                    last_message_preview: None,
+                    message_count: 0,
+                };
                 self.0.insert(key.to_owned(), fresh.clone());
-                (fresh, None)
+                ResetOutcome::Fresh {
+                    meta: fresh,
+                    replaced: None,
+                }
             }
         }
     }
@@ -177,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_starts_a_new_id_once_per_source_and_keeps_where_the_session_lives() {
+    fn a_reset_starts_a_new_id_unless_the_session_is_newer_than_the_request() {
         let mut idx = SessionIndex::default();
         idx.touch("k", &RunOrigin::Operator, 1, || "s1".into());
         if let Some(m) = idx.0.get_mut("k") {
@@ -186,7 +202,16 @@ mod tests {
             m.display_name = Some("Ada".into());
         }
         idx.run_ended("k", 2, "answer");
-        let (m, old) = idx.reset("k", 5, Some("src-1"), || "s2".into());
+        // `/new` that arrived at 4, handled at 5.
+        let fresh = |o: ResetOutcome| match o {
+            ResetOutcome::Fresh { meta, replaced } => (meta, replaced),
+            ResetOutcome::Unchanged(m) => panic!("unchanged: {m:?}"),
+        };
+        let unchanged = |o: ResetOutcome| match o {
+            ResetOutcome::Unchanged(m) => m.session_id,
+            ResetOutcome::Fresh { meta, .. } => panic!("reset: {meta:?}"),
+        };
+        let (m, old) = fresh(idx.reset("k", 5, Some(4), || "s2".into()));
         assert_eq!(old.as_deref(), Some("s1"));
         assert_eq!(
             (m.session_id.as_str(), m.created_at, m.message_count),
@@ -197,21 +222,19 @@ mod tests {
             (m.channel.as_deref(), m.chat_id, m.display_name.as_deref()),
             (Some("telegram"), Some(42), Some("Ada"))
         );
-        // The same message handed again (after a restart) changes nothing.
-        let (m, old) = idx.reset("k", 9, Some("src-1"), || panic!("no new id"));
-        assert_eq!((m.session_id.as_str(), old), ("s2", None));
-        // Another request (or an operator's, with no source) does.
-        let (m, old) = idx.reset("k", 9, None, || "s3".into());
+        // The same message handed again (after a restart) changes nothing; so does an
+        // older one handed again after a newer reset.
+        assert_eq!(unchanged(idx.reset("k", 9, Some(4), || "x".into())), "s2");
+        assert_eq!(unchanged(idx.reset("k", 9, Some(3), || "x".into())), "s2");
+        // A later request does; an operator's (no arrival time) always does.
+        let (m, old) = fresh(idx.reset("k", 9, Some(6), || "s3".into()));
         assert_eq!((m.session_id.as_str(), old.as_deref()), ("s3", Some("s2")));
-        let (m, _) = idx.reset("k", 9, None, || "s4".into());
-        assert_eq!(m.session_id, "s4", "no source never matches");
+        let (m, _) = fresh(idx.reset("k", 9, None, || "s4".into()));
+        assert_eq!(m.session_id, "s4");
         // An unknown key gets a fresh entry.
-        let (m, old) = idx.reset("new", 9, Some("src-2"), || "n1".into());
+        let (m, old) = fresh(idx.reset("new", 9, Some(8), || "n1".into()));
         assert_eq!((m.session_id.as_str(), old), ("n1", None));
         assert_eq!(idx.len(), 2);
-        let json = serde_json::to_value(&idx).expect("serializes");
-        assert_eq!(json["new"]["resetSource"], "src-2");
-        assert!(json["k"].get("resetSource").is_none());
     }
 
     #[test]

@@ -324,11 +324,7 @@ impl WsSession {
             reason: p.reason,
             expected_session_id: p.expected_session_id,
         });
-        self.reply_with(
-            call.id,
-            async move { fut.await.map_err(|_| gone())? },
-            ctx,
-        );
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone())? }, ctx);
     }
 
     /// `sessions.create`: a new session, or the existing one of that key.
@@ -337,11 +333,7 @@ impl WsSession {
             key: p.key,
             display_name: p.display_name,
         });
-        self.reply_with(
-            call.id,
-            async move { fut.await.map_err(|_| gone())? },
-            ctx,
-        );
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone())? }, ctx);
     }
 
     /// `agents.list`: the one agent (params: an object, not read).

@@ -1,0 +1,402 @@
+//! Chat commands the gateway answers itself (`/new`, `/reset`, `/stop` and OpenClaw's abort
+//! words, `/whoami`, `/help`) from a Telegram chat through the fake Bot API, and the
+//! operator's `sessions.reset` / `sessions.create` (what OpenClaw's TUI sends for `/reset`
+//! and `/new`) over the wire: the model's view of the conversation, the state directory,
+//! restarts, refusals and hostile text.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::fake_openai::{FakeOpenAi, FakeReply};
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::{TestGateway, WsClient, cli_params};
+use crate::telegram_flow::{
+    GW_TOKEN, SLOW, TG_TOKEN, admin, all_answered, config, dm, poll_until, replies_to, restart,
+    start_gateway, wait_reply, wait_state_file,
+};
+
+/// Every message text the model was shown in `request`.
+fn shown(request: &Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m["content"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The session index entry of `key` in `sessions.list`.
+async fn session(gw: &TestGateway, key: &str) -> Value {
+    let res = admin(gw)
+        .await
+        .request("sessions.list", json!({"limit": 1000}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    res["payload"]["sessions"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["key"] == key).cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// Lines of a transcript file in the gateway's state directory.
+fn transcript_lines(gw: &TestGateway, session_id: &str) -> usize {
+    let path = gw
+        .dir
+        .path()
+        .join(format!("agents/main/sessions/{session_id}.jsonl"));
+    std::fs::read_to_string(&path)
+        .map(|t| t.lines().count())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[actix_web::test]
+async fn new_starts_an_empty_session_the_model_sees_and_a_restart_keeps_it() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("noted");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let key = "agent:main:telegram:dm:7901";
+
+    let m1 = dm(&tg, 7901, "my number is 42");
+    wait_reply(&tg, m1, SLOW).await;
+    let before = session(&gw, key).await;
+    let s1 = before["sessionId"]
+        .as_str()
+        .expect("a session id")
+        .to_owned();
+    assert_eq!(before["messageCount"], 2, "{before}");
+
+    let m2 = dm(&tg, 7901, "/new");
+    let r = wait_reply(&tg, m2, SLOW).await;
+    assert_eq!(r.text(), "✅ New session started.");
+    let after = session(&gw, key).await;
+    let s2 = after["sessionId"]
+        .as_str()
+        .expect("a session id")
+        .to_owned();
+    assert_ne!(s1, s2, "a new transcript");
+    assert_eq!(after["messageCount"], 0, "{after}");
+    assert_eq!(
+        after["channel"], "telegram",
+        "still the chat's session: {after}"
+    );
+    assert_eq!(transcript_lines(&gw, &s1), 2, "the old transcript is kept");
+    assert_eq!(ai.request_count(), 1, "no model call for a command");
+
+    let m3 = dm(&tg, 7901, "what is my number?");
+    wait_reply(&tg, m3, SLOW).await;
+    let seen = shown(&ai.requests()[1]);
+    assert!(seen.iter().any(|t| t == "what is my number?"), "{seen:?}");
+    assert!(
+        !seen.iter().any(|t| t.contains("42")),
+        "the new session does not carry the old conversation: {seen:?}"
+    );
+
+    // Text after the command is the new session's first message, answered by the model.
+    let m4 = dm(&tg, 7901, "/reset@openclaw_test_bot: hello again");
+    let r = wait_reply(&tg, m4, SLOW).await;
+    assert_eq!(r.text(), "noted");
+    let seen = shown(&ai.requests()[2]);
+    assert!(seen.iter().any(|t| t == "hello again"), "{seen:?}");
+    assert!(
+        !seen.iter().any(|t| t.contains("number")),
+        "reset again: {seen:?}"
+    );
+    all_answered(&gw, &tg).await;
+    let s3 = session(&gw, key).await["sessionId"]
+        .as_str()
+        .expect("a session id")
+        .to_owned();
+    assert!(s3 != s2 && s3 != s1, "{s1} {s2} {s3}");
+    assert_eq!(transcript_lines(&gw, &s3), 2);
+
+    // SIGKILL and restart, once the channel's state and the session index are on disk
+    // (the index's message counts are saved within a second of a run's end): the session
+    // id and every transcript are as they were, and no message is answered twice.
+    wait_state_file(&gw, "no pending message", |v| v["pending"] == json!([])).await;
+    let index = gw.dir.path().join("agents/main/sessions/sessions.json");
+    poll_until(SLOW, "the index to hold the last run", || {
+        let v: Value = serde_json::from_slice(&std::fs::read(&index).ok()?).ok()?;
+        (v[key]["sessionId"] == s3.as_str() && v[key]["messageCount"] == 2).then_some(())
+    })
+    .await;
+    let sent = tg.sent().len();
+    let gw = restart(gw);
+    all_answered(&gw, &tg).await;
+    let row = session(&gw, key).await;
+    assert_eq!(row["sessionId"], s3.as_str(), "{row}");
+    assert_eq!(row["messageCount"], 2, "{row}");
+    assert_eq!(tg.sent().len(), sent, "{:?}", tg.sent());
+    assert_eq!(ai.request_count(), 3);
+    for (id, lines) in [(&s1, 2), (&s2, 2), (&s3, 2)] {
+        assert_eq!(transcript_lines(&gw, id), lines, "{id}");
+    }
+}
+
+#[actix_web::test]
+async fn stop_aborts_the_reply_in_progress_and_new_drops_the_queue() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // The first two model calls hang (well past the test); later ones answer at once.
+    ai.push(FakeReply::text("never").delayed(Duration::from_secs(100)));
+    ai.push(FakeReply::text("never either").delayed(Duration::from_secs(100)));
+    ai.set_default_text("fresh answer");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+
+    let long = dm(&tg, 7902, "a long task");
+    ai.wait_requests_async(1, SLOW).await;
+    let stop = dm(&tg, 7902, "Stop!");
+    let r = wait_reply(&tg, stop, SLOW).await;
+    assert_eq!(r.text(), "⚙️ Agent was aborted.");
+    let again = dm(&tg, 7902, "/stop");
+    let r = wait_reply(&tg, again, SLOW).await;
+    assert_eq!(r.text(), "⚙️ Nothing to stop: no reply is in progress.");
+
+    // A run in progress and one queued behind it: `/new` drops both and says so.
+    let busy = dm(&tg, 7902, "another long task");
+    ai.wait_requests_async(2, SLOW).await;
+    let queued = dm(&tg, 7902, "queued behind it");
+    crate::telegram_flow::wait_status(&gw, SLOW, "two pending", |a| a["pendingInbound"] == 2).await;
+    let new = dm(&tg, 7902, "/new");
+    let r = wait_reply(&tg, new, SLOW).await;
+    assert_eq!(
+        r.text(),
+        "✅ New session started. The reply in progress was stopped."
+    );
+    let after = dm(&tg, 7902, "hello");
+    let r = wait_reply(&tg, after, SLOW).await;
+    assert_eq!(r.text(), "fresh answer");
+    all_answered(&gw, &tg).await;
+    for id in [long, busy, queued] {
+        assert!(replies_to(&tg, id).is_empty(), "aborted: no reply to {id}");
+    }
+    assert_eq!(ai.request_count(), 3, "the queued message never ran");
+    // The aborted runs' transcripts are the old session's; the new one has its own pair.
+    let row = session(&gw, "agent:main:telegram:dm:7902").await;
+    assert_eq!(row["messageCount"], 2, "{row}");
+}
+
+#[actix_web::test]
+async fn whoami_and_help_answer_without_the_model_and_other_text_reaches_it() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("model answer");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+
+    let who = dm(&tg, 7903, "/whoami");
+    let r = wait_reply(&tg, who, SLOW).await;
+    let lines: Vec<&str> = r.text().lines().collect();
+    assert_eq!(lines.first(), Some(&"🧭 Identity"), "{}", r.text());
+    assert!(lines.contains(&"Channel: telegram"), "{}", r.text());
+    assert!(lines.contains(&"User id: 7903"), "{}", r.text());
+    assert!(lines.contains(&"AllowFrom: 7903"), "{}", r.text());
+    let help = dm(&tg, 7903, "/help");
+    let r = wait_reply(&tg, help, SLOW).await;
+    assert!(r.text().starts_with("Chat commands:"), "{}", r.text());
+    for cmd in ["/new", "/reset", "/stop", "/whoami"] {
+        assert!(r.text().contains(cmd), "{cmd}: {}", r.text());
+    }
+    assert!(
+        !r.text().contains("/invoke"),
+        "with a model, no command-agent list: {}",
+        r.text()
+    );
+    assert_eq!(ai.request_count(), 0);
+
+    // Hostile and near-miss texts are ordinary messages: each gets the model's answer, and
+    // the session is never reset by them (a reset would restart its message count).
+    let near = [
+        "/newer",
+        "please /new",
+        "/stop it now",
+        "stop the music",
+        "/new\u{0}",
+        "\u{202e}/new",
+        "/\u{200b}new",
+        "🙂/stop",
+    ];
+    let ids: Vec<i64> = near.iter().map(|t| dm(&tg, 7903, t)).collect();
+    for (id, text) in ids.iter().zip(near) {
+        let r = wait_reply(&tg, *id, SLOW).await;
+        assert_eq!(r.text(), "model answer", "{text:?}");
+    }
+    let row = session(&gw, "agent:main:telegram:dm:7903").await;
+    assert_eq!(row["messageCount"], 2 * near.len(), "{row}");
+    assert_eq!(ai.request_count(), near.len());
+}
+
+#[actix_web::test]
+async fn help_lists_the_command_agents_commands_when_no_model_is_set() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let help = dm(&tg, 7904, "/commands");
+    let r = wait_reply(&tg, help, SLOW).await;
+    assert!(r.text().starts_with("Chat commands:"), "{}", r.text());
+    assert!(
+        r.text().contains("/invoke <node> <command>"),
+        "{}",
+        r.text()
+    );
+    all_answered(&gw, &tg).await;
+}
+
+const RW: &[&str] = &["operator.read", "operator.write"];
+
+#[actix_web::test]
+async fn sessions_reset_and_create_over_the_wire() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("hi operator");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut op = admin(&gw).await;
+    let (mut sub, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let res = sub.request("sessions.subscribe", json!({})).await;
+    assert_eq!(res["ok"], true, "{res}");
+
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "remember blue", "idempotencyKey": "r-blue"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = op
+        .request("agent.wait", json!({"runId": "r-blue", "timeoutMs": 10000}))
+        .await;
+    assert_eq!(res["payload"]["status"], "ok", "{res}");
+    let s1 = session(&gw, "agent:main:main").await["sessionId"].clone();
+
+    // A write-only operator may not reset (OpenClaw: operator.admin).
+    let (mut rw, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let res = rw.request("sessions.reset", json!({"key": "main"})).await;
+    assert_eq!(res["error"]["code"], "FORBIDDEN", "{res}");
+    assert_eq!(
+        res["error"]["message"], "missing scope: operator.admin",
+        "{res}"
+    );
+    // The caller's view is stale: refused, nothing changes.
+    let res = op
+        .request(
+            "sessions.reset",
+            json!({"key": "main", "expectedSessionId": "not-the-id"}),
+        )
+        .await;
+    assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+    assert_eq!(session(&gw, "agent:main:main").await["sessionId"], s1);
+    for (params, msg) in [
+        (
+            json!({}),
+            "invalid sessions.reset params: must have required property 'key'",
+        ),
+        (
+            json!({"key": "main", "reason": "wipe"}),
+            "invalid sessions.reset params: at /reason: must be equal to one of the allowed values",
+        ),
+        (
+            json!({"key": "main", "bogus": 1}),
+            "invalid sessions.reset params: at root: unexpected property 'bogus'",
+        ),
+        (
+            json!({"key": "main", "agentId": "other"}),
+            "unknown agent id: other (this gateway runs one agent, main)",
+        ),
+    ] {
+        let res = op.request("sessions.reset", params.clone()).await;
+        assert_eq!(res["error"]["message"], msg, "{params}: {res}");
+    }
+
+    let res = op
+        .request(
+            "sessions.reset",
+            json!({"key": "main", "reason": "new", "expectedSessionId": s1}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let p = &res["payload"];
+    assert_eq!(p["key"], "agent:main:main", "{res}");
+    assert_ne!(p["entry"]["sessionId"], s1, "{res}");
+    assert_eq!(p["entry"]["messageCount"], 0, "{res}");
+    assert_eq!(p["resolved"]["agentId"], "main", "{res}");
+    let s2 = p["entry"]["sessionId"].clone();
+    let history = op
+        .request("chat.history", json!({"sessionKey": "main"}))
+        .await;
+    assert_eq!(history["payload"]["messages"], json!([]), "{history}");
+    assert_eq!(history["payload"]["sessionId"], s2, "{history}");
+    // The subscriber hears of it (after the run's two message events).
+    let mut reasons = Vec::new();
+    while reasons.len() < 3 {
+        let ev = sub
+            .event_within("sessions.changed", Duration::from_secs(10))
+            .await;
+        reasons.push(ev["payload"]["reason"].clone());
+        if ev["payload"]["reason"] == "new" {
+            assert_eq!(ev["payload"]["sessionKey"], "agent:main:main", "{ev}");
+            assert_eq!(ev["payload"]["agentId"], "main", "{ev}");
+            break;
+        }
+    }
+    assert_eq!(reasons.last(), Some(&json!("new")), "{reasons:?}");
+
+    // sessions.create as the TUI's /new sends it (operator.write is enough).
+    let tui_new = json!({
+        "key": "tui-5c1e", "agentId": "main", "parentSessionKey": "agent:main:main",
+        "succeedsParent": true, "emitCommandHooks": true,
+    });
+    let res = rw.request("sessions.create", tui_new.clone()).await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["key"], "agent:main:tui-5c1e", "{res}");
+    assert_eq!(res["payload"]["runStarted"], false, "{res}");
+    let created = res["payload"]["sessionId"].clone();
+    assert!(created.is_string(), "{res}");
+    assert_eq!(res["payload"]["entry"]["sessionId"], created, "{res}");
+    let res = rw.request("sessions.create", tui_new).await;
+    assert_eq!(
+        res["payload"]["sessionId"], created,
+        "an existing key is adopted: {res}"
+    );
+    let a = rw
+        .request(
+            "sessions.create",
+            json!({"idempotencyKey": "k-77", "displayName": "Trip planning"}),
+        )
+        .await;
+    let b = rw
+        .request("sessions.create", json!({"idempotencyKey": "k-77"}))
+        .await;
+    assert_eq!(a["payload"]["key"], b["payload"]["key"], "{a} {b}");
+    assert_eq!(a["payload"]["sessionId"], b["payload"]["sessionId"]);
+    assert_eq!(a["payload"]["entry"]["displayName"], "Trip planning", "{a}");
+    for (params, msg) in [
+        (
+            json!({"model": "x/y"}),
+            "sessions.create model is not supported by this gateway: create the session with key, label or displayName only, then chat.send to it",
+        ),
+        (
+            json!({"key": "k", "nope": true}),
+            "invalid sessions.create params: at root: unexpected property 'nope'",
+        ),
+        (
+            json!({"displayName": "x".repeat(501)}),
+            "invalid sessions.create params: at /displayName: must NOT have more than 500 characters",
+        ),
+        (
+            json!({"key": ""}),
+            "invalid sessions.create params: at /key: must NOT have fewer than 1 characters",
+        ),
+    ] {
+        let res = rw.request("sessions.create", params.clone()).await;
+        assert_eq!(res["error"]["message"], msg, "{params}: {res}");
+    }
+
+    // A restart keeps all of it.
+    let gw = restart(gw);
+    assert_eq!(session(&gw, "agent:main:main").await["sessionId"], s2);
+    assert_eq!(
+        session(&gw, "agent:main:tui-5c1e").await["sessionId"],
+        created
+    );
+}
