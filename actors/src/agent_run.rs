@@ -145,10 +145,7 @@ impl AgentRun {
             lines.push(json!({"type": "message", "role": "assistant", "content": text, "ts": now, "runId": run_id}));
         }
         let event = match status {
-            RunStatus::Ok => {
-                json!({"runId": run_id, "sessionKey": session_key, "seq": 2, "state": "final",
-                "message": assistant_message(&text, now), "stopReason": "stop"})
-            }
+            RunStatus::Ok => final_event(&run_id, &session_key, &text, now),
             RunStatus::Aborted => {
                 json!({"runId": run_id, "sessionKey": session_key, "seq": 2, "state": "aborted", "stopReason": "aborted"})
             }
@@ -159,7 +156,7 @@ impl AgentRun {
         if status != RunStatus::Aborted && !text.is_empty() {
             self.registry.do_send(Broadcast {
                 event: "chat".into(),
-                payload: json!({"runId": run_id, "sessionKey": session_key, "seq": 1, "state": "delta", "deltaText": text}),
+                payload: delta_event(&run_id, &session_key, &text),
             });
         }
 
@@ -253,6 +250,17 @@ impl AgentRun {
 
 fn assistant_message(text: &str, ts: u64) -> Value {
     json!({"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts})
+}
+
+/// The `chat` event carrying a run's answer text (`state: "delta"`, before the final).
+pub(crate) fn delta_event(run_id: &str, session_key: &str, text: &str) -> Value {
+    json!({"runId": run_id, "sessionKey": session_key, "seq": 1, "state": "delta", "deltaText": text})
+}
+
+/// The `chat` event ending a run with its answer (`state: "final"`).
+pub(crate) fn final_event(run_id: &str, session_key: &str, text: &str, ts: u64) -> Value {
+    json!({"runId": run_id, "sessionKey": session_key, "seq": 2, "state": "final",
+        "message": assistant_message(text, ts), "stopReason": "stop"})
 }
 
 /// The pending write of the user's line, and the line. The actor holds it, not the loop:

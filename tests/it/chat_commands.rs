@@ -400,3 +400,93 @@ async fn sessions_reset_and_create_over_the_wire() {
         created
     );
 }
+
+/// The `chat` event of `run_id` in `state`, from `op`'s events.
+async fn chat_event(op: &mut WsClient, run_id: &str, state: &str) -> Value {
+    let deadline = std::time::Instant::now() + SLOW;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "no chat {state} for {run_id}: {seen:?}");
+        let ev = op.event_within("chat", left).await;
+        if ev["payload"]["runId"] == run_id && ev["payload"]["state"] == state {
+            op.backlog.extend(seen);
+            return ev["payload"].clone();
+        }
+        seen.push(ev);
+    }
+}
+
+/// What OpenClaw's TUI (`--message`) and WebChat send: the command as `chat.send` text. The
+/// answer is the run's `chat` events and `agent.wait`; nothing reaches the model.
+#[actix_web::test]
+async fn operator_chat_send_takes_the_same_commands() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.push(FakeReply::text("never").delayed(Duration::from_secs(100)));
+    ai.set_default_text("after the reset");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let send =
+        |text: &str, id: &str| json!({"sessionKey": "main", "message": text, "idempotencyKey": id});
+
+    let res = op.request("chat.send", send("think long", "op-long")).await;
+    assert_eq!(res["payload"]["status"], "started", "{res}");
+    ai.wait_requests_async(1, SLOW).await;
+    let before = session(&gw, "agent:main:main").await["sessionId"].clone();
+
+    let res = op.request("chat.send", send("/stop", "op-stop")).await;
+    assert_eq!(res["payload"]["runId"], "op-stop", "{res}");
+    let fin = chat_event(&mut op, "op-stop", "final").await;
+    assert_eq!(
+        fin["message"]["content"][0]["text"], "⚙️ Agent was aborted.",
+        "{fin}"
+    );
+    chat_event(&mut op, "op-long", "aborted").await;
+    let waited = op
+        .request("agent.wait", json!({"runId": "op-stop", "timeoutMs": 1000}))
+        .await;
+    assert_eq!(waited["payload"]["status"], "ok", "{waited}");
+    assert_eq!(
+        waited["payload"]["text"], "⚙️ Agent was aborted.",
+        "{waited}"
+    );
+    // The same idempotency key again is the same (ended) run, not a second command.
+    let res = op.request("chat.send", send("/stop", "op-stop")).await;
+    assert_eq!(res["payload"]["status"], "accepted", "{res}");
+
+    let res = op
+        .request(
+            "agent",
+            json!({"message": "/new", "sessionKey": "main", "idempotencyKey": "op-new"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let fin = chat_event(&mut op, "op-new", "final").await;
+    assert_eq!(
+        fin["message"]["content"][0]["text"], "✅ New session started.",
+        "{fin}"
+    );
+    let after = session(&gw, "agent:main:main").await["sessionId"].clone();
+    assert_ne!(before, after);
+
+    let res = op
+        .request("chat.send", send("/reset now greet me", "op-rest"))
+        .await;
+    assert_eq!(res["payload"]["status"], "started", "{res}");
+    let fin = chat_event(&mut op, "op-rest", "final").await;
+    assert_eq!(
+        fin["message"]["content"][0]["text"], "after the reset",
+        "{fin}"
+    );
+    let seen = shown(&ai.requests()[1]);
+    assert!(seen.iter().any(|t| t == "now greet me"), "{seen:?}");
+    assert!(!seen.iter().any(|t| t == "think long"), "{seen:?}");
+
+    let res = op.request("chat.send", send("/whoami", "op-who")).await;
+    assert_eq!(res["ok"], true, "{res}");
+    let fin = chat_event(&mut op, "op-who", "final").await;
+    let text = fin["message"]["content"][0]["text"].as_str().unwrap_or("");
+    assert!(text.contains("Session: agent:main:main"), "{fin}");
+    assert_eq!(ai.request_count(), 2, "commands never reach the model");
+}

@@ -150,7 +150,7 @@ async fn transcript_that_cannot_be_written_is_an_error_not_a_panic() {
     )
     .await;
     let agent = |key: &str, msg: &str| json!({"message": msg, "sessionKey": "agent:main:main", "idempotencyKey": key});
-    let res = op.request("agent", agent("it-sd-1", "/help")).await;
+    let res = op.request("agent", agent("it-sd-1", "hello")).await;
     assert_eq!(res["ok"], true, "{res}");
     let run_id = res["payload"]["runId"].as_str().expect("runId").to_owned();
     let waited = op
@@ -181,7 +181,7 @@ async fn transcript_that_cannot_be_written_is_an_error_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     std::fs::remove_file(&blocker).expect("remove blocker");
-    let res = op.request("agent", agent("it-sd-2", "/help")).await;
+    let res = op.request("agent", agent("it-sd-2", "hello")).await;
     assert_eq!(res["ok"], true, "{res}");
     let run_id = res["payload"]["runId"].as_str().expect("runId").to_owned();
     let waited = op

@@ -5,15 +5,21 @@
 //! `/whoami` (`/id`) shows the sender's ids for `allowFrom`, `/help` (`/commands`) lists
 //! them.
 //!
+//! An operator's `chat.send` / `agent` takes them too (OpenClaw's TUI sends its
+//! `--message` and WebChat its input that way): the answer is the run's `chat` events, and
+//! `agent.wait` finds the run ended with it.
+//!
 //! They reach this far only from a sender the channel already admitted (DM pairing or
-//! allowlist, group policy and mention): the same senders who may talk to the agent. A
+//! allowlist, group policy and mention), or an operator with `operator.write`: the same
+//! senders who may talk to the agent. A
 //! command is the whole message: `/new@mybot`, `/new: text` and any case are accepted;
 //! "/newer" or a command later in the text is an ordinary message.
 
 use actix::prelude::*;
 
 use super::Registry;
-use super::runs::{RunOrigin, RunRequest};
+use super::runs::{RunOrigin, RunRequest, SubmitAck, SubmitRun};
+use super::scheduler::QueueFull;
 use super::session_reset::ResetReason;
 use crate::channel::{DeliverReply, InboundMessage};
 
@@ -180,6 +186,44 @@ fn whoami(m: &InboundMessage) -> String {
 }
 
 impl Registry {
+    /// The answer to a command other than a reset with a first message, for session `key`;
+    /// `who` is `/whoami`'s text. A reset's index save is returned when there is one.
+    fn command_reply(
+        &mut self,
+        command: &ChatCommand,
+        key: &str,
+        asked_at: Option<u64>,
+        who: impl FnOnce() -> String,
+    ) -> (String, Option<super::session_reset::ResetDone>) {
+        match command {
+            ChatCommand::Stop => {
+                let text = if self.abort_runs(key, None).is_empty() {
+                    "⚙️ Nothing to stop: no reply is in progress."
+                } else {
+                    "⚙️ Agent was aborted."
+                };
+                (text.to_owned(), None)
+            }
+            ChatCommand::WhoAmI => (who(), None),
+            ChatCommand::Help => {
+                let text = match self.model.commands_help() {
+                    Some(agent) => format!("{HELP}\n\n{agent}"),
+                    None => HELP.to_owned(),
+                };
+                (text, None)
+            }
+            ChatCommand::Reset { reason, .. } => {
+                let done = self.reset_session(key, *reason, asked_at);
+                let text = if done.aborted.is_empty() {
+                    NEW_SESSION.to_owned()
+                } else {
+                    format!("{NEW_SESSION} The reply in progress was stopped.")
+                };
+                (text, Some(done))
+            }
+        }
+    }
+
     /// Answers a chat command from `inbound` (the channel's message, already admitted).
     pub(super) fn chat_command(
         &mut self,
@@ -189,46 +233,29 @@ impl Registry {
         ctx: &mut Context<Self>,
     ) {
         let key = inbound.session_key("main");
-        let mut recorded = None;
-        let text = match command {
-            ChatCommand::Stop => {
-                if self.abort_runs(&key, None).is_empty() {
-                    "⚙️ Nothing to stop: no reply is in progress.".to_owned()
-                } else {
-                    "⚙️ Agent was aborted.".to_owned()
+        if let ChatCommand::Reset { reason, rest } = &command
+            && !rest.is_empty()
+        {
+            // The rest is the new session's first message: its run answers (and completes)
+            // the inbound message. The index write is queued before the run's lines.
+            let _ = self.reset_session(&key, *reason, Some(inbound.ts));
+            let rest = rest.clone();
+            return self.submit_inbound(inbound, rest, deliver, ctx);
+        }
+        let (text, reset) =
+            self.command_reply(&command, &key, Some(inbound.ts), || whoami(&inbound));
+        // After a reset the message is done only once the new session id is on disk: a
+        // crash before that hands it again, and the reset is redone.
+        let recorded = reset.map(|done| {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let saved = done.saved;
+            actix::spawn(async move {
+                if saved.await {
+                    let _ = tx.send(());
                 }
-            }
-            ChatCommand::WhoAmI => whoami(&inbound),
-            ChatCommand::Help => match self.model.commands_help() {
-                Some(agent) => format!("{HELP}\n\n{agent}"),
-                None => HELP.to_owned(),
-            },
-            ChatCommand::Reset { reason, rest } => {
-                let done = self.reset_session(&key, reason, Some(inbound.ts));
-                if !rest.is_empty() {
-                    // The rest is the new session's first message: its run answers (and
-                    // completes) the inbound message. The index write is queued before
-                    // the run's transcript lines.
-                    return self.submit_inbound(inbound, rest, deliver, ctx);
-                }
-                // The message is done only once the new session id is on disk: a crash
-                // before that hands it again, and the reset is redone.
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                let saved = done.saved;
-                let aborted = done.aborted;
-                actix::spawn(async move {
-                    if saved.await {
-                        let _ = tx.send(());
-                    }
-                });
-                recorded = Some(futures_util::FutureExt::shared(rx));
-                if aborted.is_empty() {
-                    NEW_SESSION.to_owned()
-                } else {
-                    format!("{NEW_SESSION} The reply in progress was stopped.")
-                }
-            }
-        };
+            });
+            futures_util::FutureExt::shared(rx)
+        });
         deliver.do_send(DeliverReply {
             inbound_id: Some(inbound.id.clone()),
             target: inbound.target(),
@@ -236,6 +263,64 @@ impl Registry {
             text,
             recorded,
         });
+    }
+
+    /// Answers a chat command an operator sent with `chat.send` / `agent`: as a run that
+    /// ended at once with the answer (its `chat` events go out now), or, for a reset with a
+    /// first message, the new session's first run.
+    pub(super) fn operator_command(
+        &mut self,
+        command: ChatCommand,
+        msg: SubmitRun,
+        ctx: &mut Context<Self>,
+    ) -> Result<SubmitAck, QueueFull> {
+        let key = msg.session_key;
+        if let ChatCommand::Reset { reason, rest } = &command
+            && !rest.is_empty()
+        {
+            let _ = self.reset_session(&key, *reason, None);
+            let started = self.submit(
+                RunRequest {
+                    run_id: msg.run_id.clone(),
+                    session_key: key.clone(),
+                    text: rest.clone(),
+                    origin: RunOrigin::Operator,
+                    sender: msg.sender,
+                },
+                ctx,
+            )?;
+            return Ok(SubmitAck {
+                run_id: msg.run_id,
+                session_key: key,
+                status: if started { "started" } else { "queued" },
+            });
+        }
+        let sender = msg.sender;
+        let (text, _) = self.command_reply(&command, &key, None, || {
+            let mut lines = vec![
+                "🧭 Identity".to_owned(),
+                "Channel: gateway operator".to_owned(),
+                format!("Session: {key}"),
+            ];
+            if let Some(s) = &sender {
+                lines.push(format!("Sender: {s}"));
+            }
+            lines.join("\n")
+        });
+        let now = crate::util::now_ms();
+        self.runs
+            .record_answered(&msg.run_id, &key, text.clone(), now);
+        for payload in [
+            crate::agent_run::delta_event(&msg.run_id, &key, &text),
+            crate::agent_run::final_event(&msg.run_id, &key, &text, now),
+        ] {
+            self.broadcast("chat", &payload, false, None);
+        }
+        Ok(SubmitAck {
+            run_id: msg.run_id,
+            session_key: key,
+            status: "started",
+        })
     }
 
     /// Queues the agent run for an inbound message whose text is `text`; a full queue gets

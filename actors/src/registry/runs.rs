@@ -304,6 +304,9 @@ impl Handler<SubmitRun> for Registry {
                 status,
             });
         }
+        if let Some(command) = super::chat_commands::parse(&msg.text) {
+            return self.operator_command(command, msg, ctx);
+        }
         let req = RunRequest {
             run_id: msg.run_id.clone(),
             session_key: msg.session_key.clone(),

@@ -225,6 +225,27 @@ impl<H: Clone> RunScheduler<H> {
         Ok(idle)
     }
 
+    /// Records a run that was answered at once, without an agent run (a chat command sent
+    /// by an operator): `agent.wait` finds it ended with `text`, and the idempotency key
+    /// is taken.
+    pub fn record_answered(&mut self, run_id: &str, session_key: &str, text: String, now: u64) {
+        self.runs.insert(
+            run_id.to_owned(),
+            RunRecord {
+                session_key: session_key.to_owned(),
+                status: RunStatus::Ok,
+                started_at: Some(now),
+                ended_at: Some(now),
+                text: Some(text),
+                error: None,
+                waiters: Vec::new(),
+                channel: None,
+            },
+        );
+        self.order.push_back(run_id.to_owned());
+        self.prune();
+    }
+
     /// The next run of an idle session, to start; the caller then calls [`Self::started`].
     /// `None` while a run is active or when nothing is queued (the session's slot is then
     /// forgotten).
