@@ -408,8 +408,11 @@ fn sh_quote(s: &str) -> String {
 /// the agent's answer (a local fake model) as it arrives in `chat` events.
 #[test]
 fn real_openclaw_tui_chats_with_our_agent() {
+    use std::io::Write as _;
+
     use crate::support::fake_openai::{FakeOpenAi, FakeReply};
     use crate::support::fake_telegram::FakeTelegram;
+    use crate::support::retry_until;
     use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, start_gateway};
 
     let cli = RealCli::locate();
@@ -444,10 +447,29 @@ fn real_openclaw_tui_chats_with_our_agent() {
     cmd.env("TERM", "xterm")
         .env("COLUMNS", "120")
         .env("LINES", "40")
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(std::process::Stdio::null());
+        .args(["-qec", &line, "/dev/null"]);
+    // What we type: `script` passes it to the TUI's terminal.
+    let (keys_out, mut keys) = std::io::pipe().expect("a pipe for the TUI's input");
+    cmd.stdin(keys_out);
     let (mut tui, lines) = Background::spawn_lines(cmd);
-
+    // Waits (bounded) until the TUI's output after byte `from` shows `needle`; returns
+    // where it ends.
+    let wait_screen = |tui: &Background, from: usize, needle: &str| -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = tui.stdout();
+            if let Some(i) = out.get(from..).and_then(|o| o.find(needle)) {
+                return from + i + needle.len();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if lines.recv_timeout(left).is_err() && left.is_zero() {
+                panic!(
+                    "{needle:?} never reached the TUI's screen:\n{}",
+                    tui.output()
+                );
+            }
+        }
+    };
     let requests = ai.wait_requests(1, Duration::from_secs(60));
     assert!(
         requests[0].to_string().contains("hello from the real TUI"),
@@ -455,24 +477,52 @@ fn real_openclaw_tui_chats_with_our_agent() {
         requests[0],
         tui.output()
     );
-    // The answer is drawn on the screen: wait for the TUI's output lines until it is there.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !tui.stdout().contains("Reply-for-the-TUI-7f3") {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if lines.recv_timeout(left).is_err() && !tui.stdout().contains("Reply-for-the-TUI-7f3") {
-            panic!(
-                "the answer never reached the TUI's screen:\n{}",
-                tui.output()
-            );
-        }
-    }
+    // The answer is drawn on the screen, then the TUI is idle (keys typed while it is
+    // busy are not read as a command).
+    let at = wait_screen(&tui, 0, "Reply-for-the-TUI-7f3");
+    let at = wait_screen(&tui, at, "connected | idle");
+
+    // The TUI's own `/reset` (`sessions.reset`) and `/new` (`sessions.create`), typed.
+    let index = gw.dir.path().join("agents/main/sessions/sessions.json");
+    let session_id = |key: &str| -> Option<String> {
+        let v: Value = serde_json::from_slice(&std::fs::read(&index).ok()?).ok()?;
+        v[key]["sessionId"].as_str().map(str::to_owned)
+    };
+    let before = retry_until(
+        Duration::from_secs(10),
+        "the TUI's session in the index",
+        || session_id("agent:main:main"),
+    );
+    keys.write_all(b"/reset\r").expect("type /reset");
+    let at = wait_screen(&tui, at, "session agent:main:main reset");
+    let at = wait_screen(&tui, at, "connected | idle");
+    let after = session_id("agent:main:main").expect("still indexed");
+    assert_ne!(before, after, "the reset gave the session a new transcript");
+    keys.write_all(b"/new\r").expect("type /new");
+    wait_screen(&tui, at, "new session: agent:main:tui-");
+    let out = tui.stdout();
+    let key = out
+        .split("new session: ")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == ':' || *c == '-')
+                .collect::<String>()
+        })
+        .expect("the new key");
+    assert!(
+        session_id(&key).is_some(),
+        "{key} is in the session index:\n{out}"
+    );
     let out = tui.output();
     assert!(
         !out.contains("session event subscription failed")
             && !out.contains("startup failed")
             && !out.contains("agents list failed")
             && !out.contains("refresh failed")
-            && !out.contains("description failed"),
+            && !out.contains("description failed")
+            && !out.contains("reset failed")
+            && !out.contains("new session failed"),
         "{out}"
     );
     assert!(

@@ -213,7 +213,10 @@ impl Registry {
                 (text, None)
             }
             ChatCommand::Reset { reason, .. } => {
-                let done = self.reset_session(key, *reason, asked_at);
+                let done = self.reset_session(key, asked_at);
+                if done.changed {
+                    self.session_lifecycle(key, reason.as_str());
+                }
                 let text = if done.aborted.is_empty() {
                     NEW_SESSION.to_owned()
                 } else {
@@ -238,7 +241,9 @@ impl Registry {
         {
             // The rest is the new session's first message: its run answers (and completes)
             // the inbound message. The index write is queued before the run's lines.
-            let _ = self.reset_session(&key, *reason, Some(inbound.ts));
+            if self.reset_session(&key, Some(inbound.ts)).changed {
+                self.session_lifecycle(&key, reason.as_str());
+            }
             let rest = rest.clone();
             return self.submit_inbound(inbound, rest, deliver, ctx);
         }
@@ -278,7 +283,8 @@ impl Registry {
         if let ChatCommand::Reset { reason, rest } = &command
             && !rest.is_empty()
         {
-            let _ = self.reset_session(&key, *reason, None);
+            let _ = self.reset_session(&key, None);
+            self.session_lifecycle(&key, reason.as_str());
             let started = self.submit(
                 RunRequest {
                     run_id: msg.run_id.clone(),

@@ -62,7 +62,7 @@ impl SessionSubscribers {
 
     /// Sends `sessions.changed` for `key` to every live subscriber (a full mailbox drops
     /// the event for that one: a slow client refreshes on the next change).
-    fn notify(&mut self, key: &str, change: Change) {
+    fn notify(&mut self, key: &str, change: Change<'_>) {
         if self.by_conn.is_empty() {
             return;
         }
@@ -76,17 +76,23 @@ impl SessionSubscribers {
             phase: Option<&'static str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             reason: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            session_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            updated_at: Option<u64>,
             ts: u64,
         }
-        let (phase, reason, agent_id) = match change {
-            Change::Message => (Some("message"), None, None),
-            Change::Lifecycle(reason) => (None, Some(reason), Some("main")),
+        let (phase, reason, agent_id, snapshot) = match change {
+            Change::Message => (Some("message"), None, None, None),
+            Change::Lifecycle(reason, snapshot) => (None, Some(reason), Some("main"), snapshot),
         };
         let payload = serde_json::to_string(&Changed {
             session_key: key,
             agent_id,
             phase,
             reason,
+            session_id: snapshot.map(|(id, _)| id),
+            updated_at: snapshot.map(|(_, at)| at),
             ts: now_ms(),
         })
         .unwrap_or_else(|_| "{}".to_owned());
@@ -109,11 +115,12 @@ impl SessionSubscribers {
 
 /// What changed in a session, as `sessions.changed` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub enum Change<'a> {
     /// Its transcript grew (`phase: "message"`).
     Message,
-    /// It was created or given a new transcript (`reason`: `create`, `new`, `reset`).
-    Lifecycle(&'static str),
+    /// It was created or given a new transcript (`reason`: `create`, `new`, `reset`), with
+    /// its session id and last update now (OpenClaw's snapshot fields the TUI reads).
+    Lifecycle(&'static str, Option<(&'a str, u64)>),
 }
 
 impl Registry {
@@ -124,8 +131,12 @@ impl Registry {
 
     /// A session was created or reset (`reason`): tell the subscribers.
     pub(super) fn session_lifecycle(&mut self, key: &str, reason: &'static str) {
+        let snapshot = self
+            .sessions_index
+            .get(key)
+            .map(|m| (m.session_id.as_str(), m.updated_at));
         self.session_subscribers
-            .notify(key, Change::Lifecycle(reason));
+            .notify(key, Change::Lifecycle(reason, snapshot));
     }
 }
 

@@ -47,6 +47,8 @@ pub(super) struct ResetDone {
     pub meta: SessionMeta,
     /// The runs aborted, the active one first.
     pub aborted: Vec<String>,
+    /// Whether the session got a new id (not: it was already newer than the request).
+    pub changed: bool,
     /// The index save.
     pub saved: std::pin::Pin<Box<dyn Future<Output = bool>>>,
 }
@@ -54,12 +56,10 @@ pub(super) struct ResetDone {
 impl Registry {
     /// Starts `key` over (see the module doc); `asked_at` is when the chat message asking
     /// for it arrived. A session already newer than that is left as it is, runs included.
-    pub(super) fn reset_session(
-        &mut self,
-        key: &str,
-        reason: ResetReason,
-        asked_at: Option<u64>,
-    ) -> ResetDone {
+    /// The caller announces it ([`Registry::session_lifecycle`]): at once, or, for an
+    /// operator's `sessions.reset`, once the answer is on its way (OpenClaw's order, which
+    /// the TUI relies on: the answer, then `sessions.changed`).
+    pub(super) fn reset_session(&mut self, key: &str, asked_at: Option<u64>) -> ResetDone {
         let (meta, replaced) = match self
             .sessions_index
             .reset(key, now_ms(), asked_at, || uuid::Uuid::new_v4().to_string())
@@ -68,6 +68,7 @@ impl Registry {
                 return ResetDone {
                     meta,
                     aborted: Vec::new(),
+                    changed: false,
                     saved: Box::pin(std::future::ready(true)),
                 };
             }
@@ -83,10 +84,10 @@ impl Registry {
             std::sync::atomic::Ordering::Relaxed,
         );
         let saved = Box::pin(self.save_sessions());
-        self.session_lifecycle(key, reason.as_str());
         ResetDone {
             meta,
             aborted,
+            changed: true,
             saved,
         }
     }
@@ -109,6 +110,9 @@ pub struct SessionMutation {
     /// `sessions.create`: no run is started by it here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_started: Option<bool>,
+    /// Whether the call created the session (not on the wire).
+    #[serde(skip)]
+    pub created: bool,
     /// The agent it belongs to.
     pub resolved: Resolved,
 }
@@ -127,8 +131,6 @@ pub struct Resolved {
 pub struct ResetSession {
     /// Normalized session key.
     pub key: String,
-    /// `new` or `reset`.
-    pub reason: ResetReason,
     /// Refuse unless the session's current id is this one (a client resetting what it
     /// saw, not what another client has made of it since).
     pub expected_session_id: Option<String>,
@@ -148,7 +150,7 @@ impl Handler<ResetSession> for Registry {
                 return Box::pin(std::future::ready(Err(err)));
             }
         }
-        let done = self.reset_session(&msg.key, msg.reason, None);
+        let done = self.reset_session(&msg.key, None);
         let entry = self.row_of(&msg.key, &done.meta, now_ms());
         let key = msg.key;
         Box::pin(async move {
@@ -161,6 +163,7 @@ impl Handler<ResetSession> for Registry {
                 session_id: None,
                 entry,
                 run_started: None,
+                created: false,
                 resolved: Resolved { agent_id: "main" },
             })
         })
@@ -198,7 +201,6 @@ impl Handler<CreateSession> for Registry {
                 self.sessions_index.len(),
                 std::sync::atomic::Ordering::Relaxed,
             );
-            self.session_lifecycle(&msg.key, "create");
             Box::pin(self.save_sessions())
         } else {
             Box::pin(std::future::ready(true))
@@ -215,9 +217,30 @@ impl Handler<CreateSession> for Registry {
                 session_id: Some(meta.session_id),
                 entry,
                 run_started: Some(false),
+                created,
                 resolved: Resolved { agent_id: "main" },
             })
         })
+    }
+}
+
+/// Sent by an operator's session once it has answered `sessions.reset` (`reason` `new` or
+/// `reset`) or `sessions.create` (`create`, for a session it created): the subscribers
+/// get `sessions.changed`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AnnounceSession {
+    /// Normalized session key.
+    pub key: String,
+    /// `sessions.changed`'s `reason`.
+    pub reason: &'static str,
+}
+
+impl Handler<AnnounceSession> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: AnnounceSession, _: &mut Self::Context) {
+        self.session_lifecycle(&msg.key, msg.reason);
     }
 }
 

@@ -15,7 +15,9 @@ use crate::protocol::scopes::{ADMIN, MethodAccess, READ, WRITE};
 use crate::protocol::validate::Checker;
 use crate::registry::runs::{ListSessions, SessionList, SessionRow};
 use crate::registry::session_events::{DescribeSession, SubscribeSessionEvents};
-use crate::registry::session_reset::{CreateSession, ResetReason, ResetSession};
+use crate::registry::session_reset::{
+    AnnounceSession, CreateSession, ResetReason, ResetSession, SessionMutation,
+};
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
@@ -317,14 +319,14 @@ impl WsSession {
     }
 
     /// `sessions.reset`: the session starts over (its run aborted, a fresh transcript);
-    /// answered once the new session id is on disk.
+    /// answered once the new session id is on disk, then announced.
     fn sessions_reset(&mut self, call: Call, p: ResetParams, ctx: &mut Context<Self>) {
+        let reason = p.reason.as_str();
         let fut = self.registry.send(ResetSession {
             key: p.key,
-            reason: p.reason,
             expected_session_id: p.expected_session_id,
         });
-        self.reply_with(call.id, async move { fut.await.map_err(|_| gone())? }, ctx);
+        self.reply_then_announce(call.id, fut, Some(reason), ctx);
     }
 
     /// `sessions.create`: a new session, or the existing one of that key.
@@ -333,7 +335,37 @@ impl WsSession {
             key: p.key,
             display_name: p.display_name,
         });
-        self.reply_with(call.id, async move { fut.await.map_err(|_| gone())? }, ctx);
+        self.reply_then_announce(call.id, fut, None, ctx);
+    }
+
+    /// Answers a session mutation, then has the registry send `sessions.changed` (OpenClaw
+    /// answers first: the TUI applies its answer before the event). `reason`: the event's
+    /// (`None`: `create`, only for a session the call created).
+    fn reply_then_announce<F>(
+        &mut self,
+        id: String,
+        fut: F,
+        reason: Option<&'static str>,
+        ctx: &mut Context<Self>,
+    ) where
+        F: std::future::Future<Output = Result<Result<SessionMutation, ErrorShape>, MailboxError>>
+            + 'static,
+    {
+        fut.into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(Ok(m)) => {
+                    act.respond_ok(&id, &m, ctx);
+                    let reason = match reason {
+                        Some(r) => r,
+                        None if m.created => "create",
+                        None => return,
+                    };
+                    act.registry.do_send(AnnounceSession { key: m.key, reason });
+                }
+                Ok(Err(e)) => act.respond_err(&id, &e, ctx),
+                Err(_) => act.respond_err(&id, &gone(), ctx),
+            })
+            .spawn(ctx);
     }
 
     /// `agents.list`: the one agent (params: an object, not read).
