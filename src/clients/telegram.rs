@@ -272,6 +272,23 @@ impl TelegramApi for BotApi {
         );
         Box::pin(async move { fut.await.map(|_| ()) })
     }
+
+    fn set_my_commands(
+        &self,
+        commands: &'static [(&'static str, &'static str)],
+    ) -> LocalFut<Result<(), TgError>> {
+        let list: Vec<Value> = commands
+            .iter()
+            .map(|(command, description)| json!({"command": command, "description": description}))
+            .collect();
+        let fut = self.call::<Value>("setMyCommands", json!({"commands": list}), CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
+    fn delete_my_commands(&self) -> LocalFut<Result<(), TgError>> {
+        let fut = self.call::<Value>("deleteMyCommands", json!({}), CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
 }
 
 #[cfg(test)]

@@ -40,9 +40,38 @@ pub struct TelegramCfg {
     /// Long-poll timeout in seconds (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_timeout_seconds: Option<u32>,
+    /// Native commands (`commands.native`: the bot's command menu).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<CommandsCfg>,
     /// Extra bot accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accounts: Option<std::collections::BTreeMap<String, TelegramCfg>>,
+}
+
+/// `commands` (top level) and `channels.telegram.commands`: what this gateway reads of
+/// OpenClaw's command settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandsCfg {
+    /// Register the chat commands as the bot's command menu (Telegram `setMyCommands`):
+    /// `true`, `false` (clears a menu registered before) or `"auto"` (default: on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<Value>,
+}
+
+impl CommandsCfg {
+    /// `native` as a switch: `None` when unset or `"auto"`; an error naming `key` for any
+    /// other value.
+    pub fn native_switch(&self, key: &str) -> Result<Option<bool>, String> {
+        match &self.native {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s == "auto" => Ok(None),
+            Some(other) => Err(format!(
+                "{key} is {other}, which is not a setting. Fix: use true, false or \"auto\""
+            )),
+        }
+    }
 }
 
 impl std::fmt::Debug for TelegramCfg {

@@ -269,6 +269,10 @@ pub struct Config {
     /// Logging (`logging.file`, `logging.level`, `logging.maxFileBytes`).
     #[serde(default)]
     pub logging: logging::LoggingCfg,
+    /// Chat command settings (`commands.native`; per account in
+    /// `channels.telegram.commands`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<channels::CommandsCfg>,
 }
 
 /// `a.b.c` of a key serde ignored (option and newtype levels add no segment); `None`

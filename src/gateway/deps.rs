@@ -33,6 +33,7 @@ pub(super) fn telegram_account(
     t: &crate::config::TelegramCfg,
     base: Option<&crate::config::TelegramCfg>,
     env_token: Option<String>,
+    global_native: Option<bool>,
 ) -> Result<Option<TelegramAccount>, StartError> {
     use openclaw_actors::channel::telegram::{DmPolicy, GroupPolicy};
     let pick = |f: &dyn Fn(&crate::config::TelegramCfg) -> Option<String>| {
@@ -136,6 +137,19 @@ pub(super) fn telegram_account(
     };
     let api_root =
         pick(&|c| c.api_root.clone()).unwrap_or_else(|| "https://api.telegram.org".into());
+    let native_of = |c: &crate::config::TelegramCfg, key: &str| {
+        c.commands
+            .as_ref()
+            .map_or(Ok(None), |n| n.native_switch(key))
+            .map_err(StartError::config)
+    };
+    let native_commands = native_of(t, &format!("{prefix}.commands.native"))?
+        .or(match base {
+            Some(b) => native_of(b, "channels.telegram.commands.native")?,
+            None => None,
+        })
+        .or(global_native)
+        .unwrap_or(true);
     let cfg = TelegramAccountConfig {
         account_id: account_id.to_owned(),
         dm_policy,
@@ -148,6 +162,7 @@ pub(super) fn telegram_account(
             .unwrap_or(30)
             .clamp(1, 50),
         webhook,
+        native_commands,
     };
     let api: Rc<dyn TelegramApi> =
         Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));
@@ -159,6 +174,12 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
     let cfg = &loaded.config;
     let mut deps = EngineDeps::default();
     let mut telegram = Vec::new();
+    let global_native = match &cfg.commands {
+        Some(c) => c
+            .native_switch("commands.native")
+            .map_err(StartError::config)?,
+        None => None,
+    };
     if let Some(t) = &cfg.channels.telegram {
         let env_token = std::env::var("TELEGRAM_BOT_TOKEN")
             .ok()
@@ -166,12 +187,12 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
         let has_default =
             t.bot_token.is_some() || t.token_file.is_some() || t.enabled == Some(true);
         if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
-            && let Some(acc) = telegram_account("default", t, None, env_token)?
+            && let Some(acc) = telegram_account("default", t, None, env_token, global_native)?
         {
             telegram.push(acc);
         }
         for (id, a) in t.accounts.iter().flatten() {
-            if let Some(acc) = telegram_account(id, a, Some(t), None)? {
+            if let Some(acc) = telegram_account(id, a, Some(t), None, global_native)? {
                 telegram.push(acc);
             }
         }

@@ -490,3 +490,55 @@ async fn operator_chat_send_takes_the_same_commands() {
     assert!(text.contains("Session: agent:main:main"), "{fin}");
     assert_eq!(ai.request_count(), 2, "commands never reach the model");
 }
+
+/// The commands become the bot's menu at start (`commands.native`, default on); `false`
+/// clears a menu set before; a value that is not a setting refuses the start.
+#[actix_web::test]
+async fn the_commands_become_the_bots_menu_unless_turned_off() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let menu = poll_until(SLOW, "setMyCommands", || {
+        let m = tg.my_commands();
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    let names: Vec<&str> = menu.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["new", "reset", "stop", "whoami", "help"]);
+    drop(gw);
+
+    // Turned off per account: the menu set before is cleared.
+    let gw = start_gateway(&config(&tg, None, json!({"commands": {"native": false}})));
+    poll_until(SLOW, "deleteMyCommands", || {
+        (tg.calls("deleteMyCommands") == 1).then_some(())
+    })
+    .await;
+    assert!(tg.my_commands().is_empty());
+    assert_eq!(tg.calls("setMyCommands"), 1, "only the first start set it");
+    drop(gw);
+
+    // The top-level switch applies when the account says nothing.
+    let mut cfg: Value = serde_json::from_str(&config(&tg, None, json!({}))).expect("json");
+    cfg["commands"] = json!({"native": false});
+    let gw = start_gateway(&cfg.to_string());
+    poll_until(SLOW, "a second deleteMyCommands", || {
+        (tg.calls("deleteMyCommands") == 2).then_some(())
+    })
+    .await;
+    assert_eq!(tg.calls("setMyCommands"), 1);
+    drop(gw);
+}
+
+#[test]
+fn a_native_commands_value_that_is_not_a_setting_refuses_the_start() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let cfg = config(&tg, None, json!({"commands": {"native": "sometimes"}}));
+    let home = crate::support::CliHome::with_config(&cfg);
+    let out = home.run(crate::telegram_flow::GW_ARGS, &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    assert!(
+        out.stderr
+            .contains("channels.telegram.commands.native is \"sometimes\""),
+        "{out}"
+    );
+    assert_eq!(tg.calls("getMe"), 0, "never reached Telegram");
+}

@@ -154,6 +154,19 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
     Some(command)
 }
 
+/// The commands as the bot's menu (Telegram `setMyCommands`; names: 1–32 of `a-z0-9_`,
+/// descriptions 1–256 characters).
+pub const MENU: &[(&str, &str)] = &[
+    (
+        "new",
+        "Start a new session (text after it is the first message)",
+    ),
+    ("reset", "Start a new session"),
+    ("stop", "Stop the reply in progress"),
+    ("whoami", "Show your ids (for allowFrom)"),
+    ("help", "List the commands"),
+];
+
 /// `/help`'s text (the embedded command agent's own list follows it when no model is set).
 const HELP: &str = "Chat commands:\n\
 /new [message] — start a new session (the agent forgets this chat so far)\n\
@@ -416,6 +429,21 @@ mod tests {
             "new",
         ] {
             assert_eq!(parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_menu_is_what_telegram_accepts_and_every_entry_parses() {
+        for (name, description) in MENU {
+            assert!(
+                (1..=32).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{name}"
+            );
+            assert!((1..=256).contains(&description.chars().count()), "{name}");
+            assert!(parse(&format!("/{name}")).is_some(), "{name}");
         }
     }
 

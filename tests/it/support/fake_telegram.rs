@@ -98,6 +98,8 @@ struct State {
     get_updates_failed_at: Vec<Instant>,
     /// While set, `sendMessage` records the message as sent but holds its answer.
     hold_send: bool,
+    /// The command menu (`setMyCommands`; `deleteMyCommands` empties it).
+    my_commands: Vec<(String, String)>,
 }
 
 struct Shared {
@@ -461,6 +463,11 @@ impl FakeTelegram {
         self.shared.lock().calls.get(method).copied().unwrap_or(0)
     }
 
+    /// The bot's command menu as last set (`deleteMyCommands`: empty).
+    pub fn my_commands(&self) -> Vec<(String, String)> {
+        self.shared.lock().my_commands.clone()
+    }
+
     /// Every successful `sendMessage` so far.
     pub fn sent(&self) -> Vec<SentMessage> {
         self.shared.lock().sent.clone()
@@ -720,8 +727,48 @@ async fn handle(
             shared.bump();
             tg_ok(json!(true))
         }
+        "setMyCommands" => set_my_commands(&shared, &body),
+        "deleteMyCommands" => {
+            shared.lock().my_commands.clear();
+            shared.bump();
+            tg_ok(json!(true))
+        }
         _ => tg_error(404, "Not Found"),
     }
+}
+
+/// `setMyCommands` with the Bot API's checks: 1–100 commands, names of 1–32 characters of
+/// `a-z0-9_`, descriptions of 1–256 characters.
+fn set_my_commands(shared: &Shared, body: &Value) -> HttpResponse {
+    let Some(list) = body.get("commands").and_then(Value::as_array) else {
+        return tg_error(400, "Bad Request: parameter \"commands\" is required");
+    };
+    if list.len() > 100 {
+        return tg_error(400, "Bad Request: too many commands");
+    }
+    let mut menu = Vec::new();
+    for c in list {
+        let (Some(name), Some(desc)) = (
+            c.get("command").and_then(Value::as_str),
+            c.get("description").and_then(Value::as_str),
+        ) else {
+            return tg_error(400, "Bad Request: can't parse BotCommand");
+        };
+        let name_ok = (1..=32).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return tg_error(400, "Bad Request: BOT_COMMAND_INVALID");
+        }
+        if !(1..=256).contains(&desc.chars().count()) {
+            return tg_error(400, "Bad Request: command description is empty or too long");
+        }
+        menu.push((name.to_owned(), desc.to_owned()));
+    }
+    shared.lock().my_commands = menu;
+    shared.bump();
+    tg_ok(json!(true))
 }
 
 fn allowed_of(body: &Value) -> Option<Vec<String>> {

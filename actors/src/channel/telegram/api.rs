@@ -154,4 +154,11 @@ pub trait TelegramApi {
     fn set_webhook(&self, url: String, secret: String) -> LocalFut<Result<(), TgError>>;
     /// `deleteWebhook` (polling mode).
     fn delete_webhook(&self) -> LocalFut<Result<(), TgError>>;
+    /// `setMyCommands`: the bot's command menu, `(command, description)` pairs.
+    fn set_my_commands(
+        &self,
+        commands: &'static [(&'static str, &'static str)],
+    ) -> LocalFut<Result<(), TgError>>;
+    /// `deleteMyCommands`: no command menu.
+    fn delete_my_commands(&self) -> LocalFut<Result<(), TgError>>;
 }

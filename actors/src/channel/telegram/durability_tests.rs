@@ -107,6 +107,17 @@ impl TelegramApi for FakeApi {
     fn delete_webhook(&self) -> LocalFut<Result<(), TgError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn set_my_commands(
+        &self,
+        _commands: &'static [(&'static str, &'static str)],
+    ) -> LocalFut<Result<(), TgError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn delete_my_commands(&self) -> LocalFut<Result<(), TgError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Stands in for the registry: answers each message at once (`auto`) or keeps it for the
@@ -217,6 +228,7 @@ fn setup(
         group_policy: GroupPolicy::Disabled,
         group_allow_from: vec![],
         poll_timeout_s: 0,
+        native_commands: true,
         webhook: None,
     };
     let channel = TelegramChannel::new(

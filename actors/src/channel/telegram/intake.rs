@@ -26,6 +26,7 @@ impl TelegramChannel {
                     act.status.bot_id = Some(me.id);
                     act.me = Some(me);
                     act.recovered();
+                    act.register_commands(0, ctx);
                     if act.cfg.webhook.is_none() {
                         act.start_polling(ctx);
                     } else {
@@ -37,6 +38,43 @@ impl TelegramChannel {
                     act.record_error(&e);
                     let d = act.next_backoff(&e);
                     ctx.run_later(d, |act, ctx| act.identify(ctx));
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Registers the chat commands as the bot's menu (or clears it, `native_commands:
+    /// false`): cosmetic, so a failure is logged and retried a few times, never fatal.
+    pub(super) fn register_commands(&mut self, attempt: u32, ctx: &mut Context<Self>) {
+        const ATTEMPTS: u32 = 4;
+        let native = self.cfg.native_commands;
+        let call = if native {
+            self.api
+                .set_my_commands(crate::registry::chat_commands::MENU)
+        } else {
+            self.api.delete_my_commands()
+        };
+        call.into_actor(self)
+            .map(move |res, act, ctx| {
+                let what = if native {
+                    "setMyCommands"
+                } else {
+                    "deleteMyCommands"
+                };
+                match res {
+                    Ok(()) => log::debug!("telegram[{}]: {what} done", act.cfg.account_id),
+                    Err(e) if attempt + 1 < ATTEMPTS && !matches!(e, TgError::Api { .. }) => {
+                        log::warn!(
+                            "telegram[{}]: {what} failed: {e}; retrying",
+                            act.cfg.account_id
+                        );
+                        let wait = std::time::Duration::from_secs(5 << attempt);
+                        ctx.run_later(wait, move |act, ctx| act.register_commands(attempt + 1, ctx));
+                    }
+                    Err(e) => log::warn!(
+                        "telegram[{}]: {what} failed: {e}; the bot's command menu is not updated (the commands still work)",
+                        act.cfg.account_id
+                    ),
                 }
             })
             .spawn(ctx);

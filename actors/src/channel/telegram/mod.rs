@@ -140,6 +140,9 @@ pub struct TelegramAccountConfig {
     pub poll_timeout_s: u32,
     /// Webhook mode: public URL and secret (polling when `None`).
     pub webhook: Option<(String, String)>,
+    /// Register the chat commands as the bot's command menu at start (`commands.native`);
+    /// `false` clears a menu registered before.
+    pub native_commands: bool,
 }
 
 /// A pending DM pairing code.
