@@ -12,7 +12,8 @@
 //! entry) on disk before it answers; a failed append leaves the file as it was. Directories
 //! are created with their entries synced ([`create_dir_durable`]).
 //!
-//! Messages: [`SaveDocument`], [`LoadDocument`], [`AppendLines`], [`LoadLines`].
+//! Messages: [`SaveDocument`], [`LoadDocument`], [`AppendLines`], [`LoadLines`],
+//! [`RenameFile`].
 
 use std::fs;
 use std::io::Write as _;
@@ -181,6 +182,38 @@ impl Handler<LoadLines> for StoreActor {
     fn handle(&mut self, msg: LoadLines, _: &mut Self::Context) -> Self::Result {
         let path = self.dir.join(&msg.name);
         load_lines(&path, msg.limit).map_err(StoreError::io(path))
+    }
+}
+
+/// Renames `<state>/<name>` to `<state>/<to>` (both in the same directory) and syncs the
+/// directory, so the rename survives a power cut. `Ok(false)`: there was no such file.
+/// Sent by the `Registry` when a session is deleted (its transcript is kept under another
+/// name, as OpenClaw archives it).
+#[derive(Message)]
+#[rtype(result = "Result<bool, StoreError>")]
+pub struct RenameFile {
+    /// Path relative to the state directory.
+    pub name: String,
+    /// The new path, relative to the state directory.
+    pub to: String,
+}
+
+impl Handler<RenameFile> for StoreActor {
+    type Result = Result<bool, StoreError>;
+
+    fn handle(&mut self, msg: RenameFile, _: &mut Self::Context) -> Self::Result {
+        let from = self.dir.join(&msg.name);
+        let to = self.dir.join(&msg.to);
+        let res = (|| {
+            match fs::rename(&from, &to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            fs::File::open(parent_dir(&to)?)?.sync_all()?;
+            Ok(true)
+        })();
+        res.map_err(StoreError::io(from))
     }
 }
 

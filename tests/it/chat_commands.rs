@@ -542,3 +542,115 @@ fn a_native_commands_value_that_is_not_a_setting_refuses_the_start() {
     );
     assert_eq!(tg.calls("getMe"), 0, "never reached Telegram");
 }
+
+/// `sessions.delete` (OpenClaw's; `openclaw sessions delete`): refusals, a run in progress
+/// aborted before its transcript is archived, the key starting afresh, a restart.
+#[actix_web::test]
+async fn sessions_delete_forgets_a_session_and_archives_its_transcript() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("first answer");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut op = admin(&gw).await;
+    let key = "agent:main:telegram:dm:7905";
+    let m = dm(&tg, 7905, "remember the lighthouse");
+    wait_reply(&tg, m, SLOW).await;
+    let row = session(&gw, key).await;
+    let sid = row["sessionId"].as_str().expect("id").to_owned();
+
+    let (mut rw, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let res = rw.request("sessions.delete", json!({"key": key})).await;
+    assert_eq!(
+        res["error"]["message"], "missing scope: operator.admin",
+        "{res}"
+    );
+    for (params, msg) in [
+        (
+            json!({"key": "main"}),
+            "Cannot delete the main session (agent:main:main).",
+        ),
+        (
+            json!({"key": key, "expectedSessionId": "other"}),
+            "Session agent:main:telegram:dm:7905 changed before deletion. Retry.",
+        ),
+        (
+            json!({"key": key, "archivedOnly": true}),
+            "sessions.delete archivedOnly is not supported by this gateway (it keeps no session archive): delete with key and expectedSessionId",
+        ),
+        (
+            json!({"key": key, "deleteTranscript": "yes"}),
+            "invalid sessions.delete params: at /deleteTranscript: must be boolean",
+        ),
+        (
+            json!({"key": key, "expectedSessionUpdatedAt": -1}),
+            "invalid sessions.delete params: at /expectedSessionUpdatedAt: must be >= 0",
+        ),
+    ] {
+        let res = op.request("sessions.delete", params.clone()).await;
+        assert_eq!(res["error"]["message"], msg, "{params}: {res}");
+    }
+    assert_eq!(session(&gw, key).await["sessionId"], sid.as_str());
+    let res = op
+        .request("sessions.delete", json!({"key": "agent:main:nosuch"}))
+        .await;
+    assert_eq!(res["payload"]["deleted"], false, "{res}");
+
+    // A run in progress: aborted, then the transcript (with its user line) is archived.
+    ai.push(FakeReply::text("never").delayed(Duration::from_secs(100)));
+    let hanging = dm(&tg, 7905, "a question that hangs");
+    ai.wait_requests_async(2, SLOW).await;
+    let res = op
+        .request(
+            "sessions.delete",
+            json!({"key": key, "expectedSessionId": sid}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["deleted"], true, "{res}");
+    let archived = res["payload"]["archived"][0]
+        .as_str()
+        .expect("the archived transcript")
+        .to_owned();
+    assert!(archived.contains(&format!("{sid}.jsonl.deleted.")), "{res}");
+    let kept = std::fs::read_to_string(&archived).expect("archived file");
+    assert!(kept.contains("remember the lighthouse"), "{kept}");
+    assert!(kept.contains("a question that hangs"), "{kept}");
+    assert!(
+        !gw.dir
+            .path()
+            .join(format!("agents/main/sessions/{sid}.jsonl"))
+            .exists(),
+        "no live transcript is left under the old id"
+    );
+    assert_eq!(session(&gw, key).await, Value::Null);
+    all_answered(&gw, &tg).await;
+    assert!(replies_to(&tg, hanging).is_empty());
+
+    // The key starts a new session: the model does not see the old conversation.
+    let m = dm(&tg, 7905, "what did I ask you to remember?");
+    wait_reply(&tg, m, SLOW).await;
+    let seen = shown(&ai.requests()[2]);
+    assert!(!seen.iter().any(|t| t.contains("lighthouse")), "{seen:?}");
+    let fresh = session(&gw, key).await["sessionId"].clone();
+    assert!(fresh.is_string() && fresh != sid.as_str(), "{fresh}");
+
+    // deleteTranscript: false leaves the file where it is.
+    let res = op
+        .request(
+            "sessions.delete",
+            json!({"key": key, "deleteTranscript": false}),
+        )
+        .await;
+    assert_eq!(res["payload"]["archived"], json!([]), "{res}");
+    let live = gw.dir.path().join(format!(
+        "agents/main/sessions/{}.jsonl",
+        fresh.as_str().unwrap_or("")
+    ));
+    assert!(live.exists());
+    let gw = restart(gw);
+    assert_eq!(
+        session(&gw, key).await,
+        Value::Null,
+        "still gone after a restart"
+    );
+}

@@ -531,3 +531,55 @@ fn real_openclaw_tui_chats_with_our_agent() {
     );
     tui.kill_group();
 }
+
+/// `openclaw sessions delete KEY --yes --json` (the real CLI: `sessions.list` to find the
+/// session, then `sessions.delete` with its id): the chat's session leaves the index and
+/// its transcript is archived where the CLI says.
+#[test]
+fn real_cli_sessions_delete_archives_a_chat_session() {
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, dm, start_gateway};
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    dm(&tg, 6301, "keep this line");
+    tg.wait_sent(1, Duration::from_secs(15));
+    let key = "agent:main:telegram:dm:6301";
+    let index = gw.dir.path().join("agents/main/sessions/sessions.json");
+    let read_index = || -> Value {
+        serde_json::from_slice(&std::fs::read(&index).expect("sessions.json")).expect("json")
+    };
+    let session_id = read_index()[key]["sessionId"]
+        .as_str()
+        .expect("the chat's session")
+        .to_owned();
+
+    let mut cmd = cli.command(&["sessions", "delete", key, "--yes", "--json"]);
+    cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "{out}\noffline-guard log:\n{}",
+        cli.guard_log()
+    );
+    let v: Value = serde_json::from_str(&out.stdout).expect("--json output");
+    let result = &v["results"][0];
+    assert_eq!(result["status"], "deleted", "{out}");
+    let archived = result["archived"][0].as_str().expect("an archived path");
+    assert!(
+        archived.contains(&format!("{session_id}.jsonl.deleted.")),
+        "{out}"
+    );
+    let kept = std::fs::read_to_string(archived).expect("the archived transcript");
+    assert!(kept.contains("keep this line"), "{kept}");
+    assert!(
+        !gw.dir
+            .path()
+            .join(format!("agents/main/sessions/{session_id}.jsonl"))
+            .exists()
+    );
+    assert!(read_index().get(key).is_none(), "{}", read_index());
+}

@@ -1,7 +1,8 @@
 //! Starting a session over: `/new` and `/reset` from a chat (see [`super::chat_commands`]),
 //! `sessions.reset` and `sessions.create` from an operator (OpenClaw's
 //! `server-methods/sessions-mutations.ts`, `sessions-create.ts`; the TUI's `/reset` and
-//! `/new`).
+//! `/new`); and ending one: `sessions.delete` (`sessions-delete.ts`; `openclaw sessions
+//! delete`).
 //!
 //! A reset aborts the session's run and drops its queue (as `/stop` does), gives the
 //! session key a fresh session id, so the next message starts an empty transcript, and
@@ -219,6 +220,135 @@ impl Handler<CreateSession> for Registry {
                 run_started: Some(false),
                 created,
                 resolved: Resolved { agent_id: "main" },
+            })
+        })
+    }
+}
+
+/// `sessions.delete`: forgets a session. Its runs are aborted, its entry leaves the index
+/// (saved before the answer), and, with `archive_transcript`, once its run has ended its
+/// transcript is renamed `<id>.jsonl.deleted.<ms>` (kept, as OpenClaw archives it; the
+/// answer lists it). The session key starts a new session if it is used again.
+#[derive(Message)]
+#[rtype(result = "Result<Deleted, ErrorShape>")]
+pub struct DeleteSession {
+    /// Normalized session key.
+    pub key: String,
+    /// Archive the transcript (`deleteTranscript`, default `true`).
+    pub archive_transcript: bool,
+    /// Refuse unless the session's current id is this one.
+    pub expected_session_id: Option<String>,
+    /// Refuse unless the session was last updated at this time.
+    pub expected_updated_at: Option<u64>,
+}
+
+/// What `sessions.delete` answers (OpenClaw's shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deleted {
+    /// Always `true`.
+    pub ok: bool,
+    /// The session key.
+    pub key: String,
+    /// Whether there was such a session.
+    pub deleted: bool,
+    /// The archived transcripts (absolute paths).
+    pub archived: Vec<String>,
+}
+
+/// The main session: OpenClaw refuses to delete it.
+const MAIN_SESSION: &str = "agent:main:main";
+
+impl Handler<DeleteSession> for Registry {
+    type Result = ResponseFuture<Result<Deleted, ErrorShape>>;
+
+    fn handle(&mut self, msg: DeleteSession, _: &mut Self::Context) -> Self::Result {
+        let key = msg.key;
+        let fail = |e| -> Self::Result { Box::pin(std::future::ready(Err(e))) };
+        if key == MAIN_SESSION {
+            return fail(ErrorShape::invalid(format!(
+                "Cannot delete the main session ({key})."
+            )));
+        }
+        let Some(meta) = self.sessions_index.get(&key) else {
+            return Box::pin(std::future::ready(Ok(Deleted {
+                ok: true,
+                key,
+                deleted: false,
+                archived: Vec::new(),
+            })));
+        };
+        let stale = msg
+            .expected_session_id
+            .as_ref()
+            .is_some_and(|id| *id != meta.session_id)
+            || msg
+                .expected_updated_at
+                .is_some_and(|at| at != meta.updated_at);
+        if stale {
+            return fail(ErrorShape::invalid(format!(
+                "Session {key} changed before deletion. Retry."
+            )));
+        }
+        // The active run (if any) writes its transcript until it has ended: the archive
+        // waits for that.
+        let aborted = self.abort_runs(&key, None);
+        let run_end = aborted.first().and_then(|id| match self.runs.wait(id) {
+            super::scheduler::WaitAdmission::Waiting(rx) => Some(rx),
+            _ => None,
+        });
+        let Some(meta) = self.sessions_index.remove(&key) else {
+            return fail(ErrorShape::unavailable("the session vanished; retry"));
+        };
+        let transcript = super::runs::transcript_name(&meta.session_id);
+        let _ = self.tails.take(&transcript);
+        self.shared.session_count.store(
+            self.sessions_index.len(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let saved = self.save_sessions();
+        let store = self.store.clone();
+        let dir = std::path::Path::new(self.shared.sessions_path())
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let archive = msg.archive_transcript;
+        Box::pin(async move {
+            if !saved.await {
+                return Err(index_not_saved());
+            }
+            let mut archived = Vec::new();
+            if archive {
+                if let Some(rx) = run_end {
+                    let _ = rx.await;
+                }
+                let to = format!("{transcript}.deleted.{}", now_ms());
+                let renamed = store
+                    .send(crate::store::RenameFile {
+                        name: transcript,
+                        to: to.clone(),
+                    })
+                    .await;
+                match renamed {
+                    Ok(Ok(true)) => {
+                        let file = std::path::Path::new(&to)
+                            .file_name()
+                            .map(|f| dir.join(f).display().to_string())
+                            .unwrap_or(to);
+                        archived.push(file);
+                    }
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => {
+                        log::warn!("deleted session {key}: transcript not archived: {e}");
+                    }
+                    Err(_) => return Err(ErrorShape::unavailable("gateway is shutting down")),
+                }
+            }
+            Ok(Deleted {
+                ok: true,
+                key,
+                deleted: true,
+                archived,
             })
         })
     }

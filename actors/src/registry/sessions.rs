@@ -127,6 +127,11 @@ impl SessionIndex {
         }
     }
 
+    /// Forgets the session `key`; returns its entry.
+    pub fn remove(&mut self, key: &str) -> Option<SessionMeta> {
+        self.0.remove(key)
+    }
+
     /// Names the session `key` (`sessions.create {displayName}`); returns its entry.
     pub fn set_display_name(&mut self, key: &str, name: String) -> Option<SessionMeta> {
         let meta = self.0.get_mut(key)?;

@@ -1,7 +1,7 @@
 //! `sessions.list`, `sessions.subscribe`, `sessions.describe`, `sessions.reset`,
-//! `sessions.create`, `agents.list` (OpenClaw's `server-methods/sessions.ts`,
-//! `sessions-subscriptions.ts`, `sessions-read.ts`, `sessions-mutations.ts`,
-//! `sessions-create.ts`, `agents.ts`).
+//! `sessions.create`, `sessions.delete`, `agents.list` (OpenClaw's
+//! `server-methods/sessions.ts`, `sessions-subscriptions.ts`, `sessions-read.ts`,
+//! `sessions-mutations.ts`, `sessions-create.ts`, `sessions-delete.ts`, `agents.ts`).
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -16,7 +16,7 @@ use crate::protocol::validate::Checker;
 use crate::registry::runs::{ListSessions, SessionList, SessionRow};
 use crate::registry::session_events::{DescribeSession, SubscribeSessionEvents};
 use crate::registry::session_reset::{
-    AnnounceSession, CreateSession, ResetReason, ResetSession, SessionMutation,
+    AnnounceSession, CreateSession, DeleteSession, ResetReason, ResetSession, SessionMutation,
 };
 use crate::ws_session::WsSession;
 
@@ -45,6 +45,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "sessions.create",
         access: MethodAccess::Operator(WRITE),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_create),
+    },
+    Method {
+        name: "sessions.delete",
+        access: MethodAccess::Operator(ADMIN),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_delete),
     },
     Method {
         name: "agents.list",
@@ -168,6 +173,73 @@ impl Params for ResetParams {
                 key,
                 reason,
                 expected_session_id: expected,
+            }),
+            _ => Err(fail(M, &c)),
+        }
+    }
+}
+
+/// `sessions.delete {key, agentId?, deleteTranscript?, expectedSessionId?,
+/// expectedSessionUpdatedAt?, emitLifecycleHooks?, archivedOnly?}`.
+pub(crate) struct DeleteParams {
+    key: String,
+    archive_transcript: bool,
+    expected_session_id: Option<String>,
+    expected_updated_at: Option<u64>,
+}
+
+impl Params for DeleteParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "sessions.delete";
+        let o = obj(M, &call.params)?;
+        // This gateway keeps no lifecycle revisions and archives no sessions: a guard on
+        // either cannot be checked, so it is refused rather than ignored.
+        for k in ["expectedLifecycleRevision", "archivedOnly"] {
+            if o.get(k).is_some_and(|v| v != &Value::Bool(false)) {
+                return Err(ErrorShape::invalid(format!(
+                    "sessions.delete {k} is not supported by this gateway (it keeps no session archive): delete with key and expectedSessionId"
+                )));
+            }
+        }
+        let mut c = Checker::new();
+        c.closed(
+            "",
+            o,
+            &[
+                "key",
+                "agentId",
+                "deleteTranscript",
+                "expectedSessionId",
+                "expectedLifecycleRevision",
+                "expectedSessionUpdatedAt",
+                "emitLifecycleHooks",
+                "archivedOnly",
+            ],
+        );
+        c.required("", o, "key");
+        let key = c.string("", o, "key", true).map(normalize_session_key);
+        let archive = c.boolean("", o, "deleteTranscript").unwrap_or(true);
+        let expected = c
+            .string("", o, "expectedSessionId", true)
+            .map(str::to_owned);
+        let updated_at = match o.get("expectedSessionUpdatedAt") {
+            None => None,
+            Some(v) => match v.as_u64() {
+                Some(n) => Some(n),
+                None => {
+                    c.error("/expectedSessionUpdatedAt", "must be >= 0");
+                    None
+                }
+            },
+        };
+        let _ = c.boolean("", o, "emitLifecycleHooks");
+        check_agent(&mut c, o)?;
+        match key {
+            Some(key) if c.ok() => Ok(Self {
+                key,
+                archive_transcript: archive,
+                expected_session_id: expected,
+                expected_updated_at: updated_at,
             }),
             _ => Err(fail(M, &c)),
         }
@@ -336,6 +408,33 @@ impl WsSession {
             display_name: p.display_name,
         });
         self.reply_then_announce(call.id, fut, None, ctx);
+    }
+
+    /// `sessions.delete`: the session is forgotten (its transcript archived); answered once
+    /// the index is saved and the transcript renamed, then announced.
+    fn sessions_delete(&mut self, call: Call, p: DeleteParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(DeleteSession {
+            key: p.key,
+            archive_transcript: p.archive_transcript,
+            expected_session_id: p.expected_session_id,
+            expected_updated_at: p.expected_updated_at,
+        });
+        let id = call.id;
+        fut.into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(Ok(d)) => {
+                    act.respond_ok(&id, &d, ctx);
+                    if d.deleted {
+                        act.registry.do_send(AnnounceSession {
+                            key: d.key,
+                            reason: "delete",
+                        });
+                    }
+                }
+                Ok(Err(e)) => act.respond_err(&id, &e, ctx),
+                Err(_) => act.respond_err(&id, &gone(), ctx),
+            })
+            .spawn(ctx);
     }
 
     /// Answers a session mutation, then has the registry send `sessions.changed` (OpenClaw
