@@ -1,13 +1,16 @@
 //! The Telegram update decoder: a `getUpdates` response body (any bytes) through the
 //! client's decoder (`decode_get_updates`: envelope, then update by update), and every
 //! decoded message through the group addressing logic (`addressed_to`: mentions by
-//! entity — UTF-16 offsets a stranger controls — and by word, replies, commands). Nothing may
-//! panic, and a decoded update keeps its `update_id` so the offset can advance past it.
+//! entity — UTF-16 offsets a stranger controls — and by word, replies, commands), then the
+//! chat-command parser (`/new`, `/stop`, abort words) on the text the agent would get.
+//! Nothing may panic, and a decoded update keeps its `update_id` so the offset can advance
+//! past it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::channel::telegram::addressed_to;
 use openclaw::actors::channel::telegram::api::TgUser;
+use openclaw::actors::registry::chat_commands;
 use openclaw::clients::telegram::decode_get_updates;
 
 fuzz_target!(|data: &[u8]| {
@@ -27,11 +30,17 @@ fuzz_target!(|data: &[u8]| {
                 .clone()
                 .or_else(|| msg.caption.clone())
                 .unwrap_or_default();
+            let _ = chat_commands::parse(&text);
             if let Some(stripped) = addressed_to(&me, msg, &text) {
                 assert!(
                     stripped.len() <= text.len(),
                     "stripping made the text longer"
                 );
+                if let Some(chat_commands::ChatCommand::Reset { rest, .. }) =
+                    chat_commands::parse(&stripped)
+                {
+                    assert!(rest.len() < stripped.len(), "the rest is inside the text");
+                }
             }
         }
     }

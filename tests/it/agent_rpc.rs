@@ -22,8 +22,8 @@ async fn setup() -> (FakeTelegram, FakeOpenAi, TestGateway, WsClient) {
     (tg, ai, gw, op)
 }
 
-/// Waits for the `chat` event of `run_id` in `state`.
-async fn chat_event(op: &mut WsClient, run_id: &str, state: &str) -> Value {
+/// Waits for the `chat` event of `run_id` in `state` (the others go back to the backlog).
+pub async fn chat_event(op: &mut WsClient, run_id: &str, state: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = Vec::new();
     loop {

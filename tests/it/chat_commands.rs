@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::agent_rpc::chat_event;
 use crate::support::fake_openai::{FakeOpenAi, FakeReply};
 use crate::support::fake_telegram::FakeTelegram;
 use crate::support::{TestGateway, WsClient, cli_params};
@@ -399,22 +400,6 @@ async fn sessions_reset_and_create_over_the_wire() {
         session(&gw, "agent:main:tui-5c1e").await["sessionId"],
         created
     );
-}
-
-/// The `chat` event of `run_id` in `state`, from `op`'s events.
-async fn chat_event(op: &mut WsClient, run_id: &str, state: &str) -> Value {
-    let deadline = std::time::Instant::now() + SLOW;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        assert!(!left.is_zero(), "no chat {state} for {run_id}: {seen:?}");
-        let ev = op.event_within("chat", left).await;
-        if ev["payload"]["runId"] == run_id && ev["payload"]["state"] == state {
-            op.backlog.extend(seen);
-            return ev["payload"].clone();
-        }
-        seen.push(ev);
-    }
 }
 
 /// What OpenClaw's TUI (`--message`) and WebChat send: the command as `chat.send` text. The

@@ -58,16 +58,10 @@ impl SessionIndex {
         new_id: impl FnOnce() -> String,
     ) -> (SessionMeta, bool) {
         let created = !self.0.contains_key(key);
-        let meta = self.0.entry(key.to_owned()).or_insert_with(|| SessionMeta {
-            session_id: new_id(),
-            created_at: now,
-            updated_at: now,
-            channel: None,
-            chat_id: None,
-            display_name: None,
-            last_message_preview: None,
-            message_count: 0,
-        });
+        let meta = self
+            .0
+            .entry(key.to_owned())
+            .or_insert_with(|| fresh(new_id(), now));
         if let RunOrigin::Channel { inbound, .. } = origin {
             meta.channel = Some(inbound.channel.clone());
             meta.chat_id = Some(inbound.chat_id);
@@ -108,19 +102,10 @@ impl SessionIndex {
                 }
             }
             None => {
-                let fresh = SessionMeta {
-                    session_id: new_id(),
-                    created_at: now,
-                    updated_at: now,
-                    channel: None,
-                    chat_id: None,
-                    display_name: None,
-                    last_message_preview: None,
-                    message_count: 0,
-                };
-                self.0.insert(key.to_owned(), fresh.clone());
+                let meta = fresh(new_id(), now);
+                self.0.insert(key.to_owned(), meta.clone());
                 ResetOutcome::Fresh {
-                    meta: fresh,
+                    meta,
                     replaced: None,
                 }
             }
@@ -155,6 +140,20 @@ impl SessionIndex {
         let mut rows: Vec<(&String, &SessionMeta)> = self.0.iter().collect();
         rows.sort_by_key(|r| std::cmp::Reverse(r.1.updated_at));
         rows
+    }
+}
+
+/// A new, empty session with id `session_id`, created `now`.
+fn fresh(session_id: String, now: u64) -> SessionMeta {
+    SessionMeta {
+        session_id,
+        created_at: now,
+        updated_at: now,
+        channel: None,
+        chat_id: None,
+        display_name: None,
+        last_message_preview: None,
+        message_count: 0,
     }
 }
 
