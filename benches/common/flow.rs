@@ -192,7 +192,7 @@ async fn telegram(
         "getMe" => tg_ok(
             json!({"id": 990001, "is_bot": true, "first_name": "Bench", "username": "bench_bot"}),
         ),
-        "deleteWebhook" | "setWebhook" => tg_ok(json!(true)),
+        "deleteWebhook" | "setWebhook" | "setMyCommands" | "deleteMyCommands" => tg_ok(json!(true)),
         "getUpdates" => {
             let offset = body.get("offset").and_then(Value::as_i64);
             let wait =

@@ -285,7 +285,10 @@ async fn sessions_reset_and_create_over_the_wire() {
             json!({"key": "main", "expectedSessionId": "not-the-id"}),
         )
         .await;
-    assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+    assert_eq!(
+        res["error"]["message"], "Session agent:main:main changed before reset. Retry.",
+        "{res}"
+    );
     assert_eq!(session(&gw, "agent:main:main").await["sessionId"], s1);
     for (params, msg) in [
         (

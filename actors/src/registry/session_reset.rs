@@ -145,7 +145,7 @@ impl Handler<ResetSession> for Registry {
             let current = self.sessions_index.get(&msg.key).map(|m| &m.session_id);
             if current != Some(expected) {
                 let err = ErrorShape::invalid(format!(
-                    "session {} is no longer {expected}: reload it and retry",
+                    "Session {} changed before reset. Retry.",
                     msg.key
                 ));
                 return Box::pin(std::future::ready(Err(err)));
