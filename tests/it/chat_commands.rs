@@ -642,3 +642,50 @@ async fn sessions_delete_forgets_a_session_and_archives_its_transcript() {
         "still gone after a restart"
     );
 }
+
+/// A `/new` handed again after a crash (SIGKILL while its reply's `sendMessage` answer is
+/// held, so it is still pending) is answered again but resets nothing: the session it made,
+/// and the message answered in it since, stay. (At least once: the user sees the notice
+/// twice.)
+#[actix_web::test]
+async fn a_new_handed_again_after_a_crash_does_not_reset_twice() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("kept");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let key = "agent:main:telegram:dm:7906";
+    let first = dm(&tg, 7906, "before");
+    wait_reply(&tg, first, SLOW).await;
+    let before = session(&gw, key).await["sessionId"].clone();
+
+    tg.hold_send_responses(true);
+    let new = dm(&tg, 7906, "/new");
+    wait_reply(&tg, new, SLOW).await;
+    let after = session(&gw, key).await["sessionId"].clone();
+    assert_ne!(before, after);
+    crate::telegram_flow::wait_status(&gw, SLOW, "the /new still pending", |a| {
+        a["pendingInbound"] == 1
+    })
+    .await;
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw); // SIGKILL while the sendMessage answer is held
+    tg.hold_send_responses(false);
+    let gw = TestGateway::start_in(dir, crate::telegram_flow::GW_ARGS, &[], None);
+    all_answered(&gw, &tg).await;
+    let notices = replies_to(&tg, new);
+    assert_eq!(notices.len(), 2, "answered again: {:?}", tg.sent());
+    assert!(
+        notices
+            .iter()
+            .all(|n| n.text() == "✅ New session started.")
+    );
+    assert_eq!(
+        session(&gw, key).await["sessionId"],
+        after,
+        "the second hand-over reset nothing"
+    );
+    let m = dm(&tg, 7906, "still here?");
+    wait_reply(&tg, m, SLOW).await;
+    assert_eq!(session(&gw, key).await["sessionId"], after);
+}
