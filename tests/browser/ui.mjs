@@ -194,11 +194,38 @@ async function fullFlow() {
   const sessionRow = local.locator('#sessions-body tr[data-session="agent:main:main"]');
   await sessionRow.waitFor({ timeout: STEP_TIMEOUT });
   await local.evaluate(() => document.getElementById("messages").replaceChildren());
-  await sessionRow.locator("button").click();
+  await sessionRow.locator("button.open").click();
   await expectText(local.locator("#messages li.msg.user").first(), /^\/nodes$/, "history: user message");
   await expectText(local.locator("#messages li.msg.assistant").first(), /^Gateway OK\./, "history: reply");
   if ((await local.inputValue("#session-key")) !== "agent:main:main") throw new Error("session key not set from the list");
   await shot(local, "09-history");
+
+  step = "reset and delete sessions";
+  // confirm() prompts: accepted, as a person clicking OK.
+  local.on("dialog", (d) => d.accept());
+  await local.click('.tabs button[data-tab="chat"]');
+  await local.fill("#session-key", "agent:main:scratch");
+  await local.fill("#chat-input", "/nodes");
+  await local.click("#chat-send");
+  await expectText(local.locator('#messages li.msg.assistant[data-state="final"]').last(), /^Gateway OK\./, "reply in the scratch session");
+  await local.click('.tabs button[data-tab="sessions"]');
+  await local.click('[data-refresh="sessions"]');
+  const scratchRow = local.locator('#sessions-body tr[data-session="agent:main:scratch"]');
+  await scratchRow.waitFor({ timeout: STEP_TIMEOUT });
+  const mainRow = local.locator('#sessions-body tr[data-session="agent:main:main"]');
+  if (!(await mainRow.locator("button.delete").isDisabled())) throw new Error("the main session offered Delete");
+  const oldId = await mainRow.getAttribute("data-session-id");
+  if (!oldId) throw new Error("no session id on the main row");
+  await mainRow.locator("button.reset").click();
+  await expectText(local.locator("#banner"), /Session agent:main:main reset\./, "reset banner");
+  await local.waitForFunction((old) => {
+    const row = document.querySelector('#sessions-body tr[data-session="agent:main:main"]');
+    return row && row.dataset.sessionId && row.dataset.sessionId !== old;
+  }, oldId, { timeout: STEP_TIMEOUT });
+  await scratchRow.locator("button.delete").click();
+  await expectText(local.locator("#banner"), /Session agent:main:scratch deleted\. Transcript archived: \S+\.jsonl\.deleted\.\d+/, "delete banner");
+  await scratchRow.waitFor({ state: "detached", timeout: STEP_TIMEOUT });
+  await shot(local, "09a-sessions-reset-delete");
 
   step = "health";
   await local.click('.tabs button[data-tab="health"]');

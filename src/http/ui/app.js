@@ -414,14 +414,39 @@
       const body = $("sessions-body");
       body.replaceChildren();
       for (const s of r.sessions || []) {
-        const open = el("button", { type: "button", text: "Open" });
+        const open = el("button", { type: "button", text: "Open", class: "open" });
         open.addEventListener("click", () => { $("session-key").value = s.key; selectTab("chat"); loadHistory(); });
-        body.append(el("tr", { "data-session": s.key },
+        // Start over (a new transcript; the old one stays on disk) or delete (the transcript
+        // is archived): what `/new` and `openclaw sessions delete` do. Both need
+        // operator.admin; the gateway refuses otherwise, and says so in the banner.
+        const reset = el("button", { type: "button", text: "Reset", class: "reset" });
+        reset.addEventListener("click", () => sessionAction(s, "reset"));
+        const del = el("button", { type: "button", text: "Delete", class: "bad delete" });
+        del.disabled = s.key === "agent:main:main";
+        del.title = del.disabled ? "The main session cannot be deleted (reset it instead)" : "";
+        del.addEventListener("click", () => sessionAction(s, "delete"));
+        body.append(el("tr", { "data-session": s.key, "data-session-id": s.sessionId || "" },
           el("td", {}, el("code", { text: s.key }), s.derivedTitle ? el("div", { class: "muted small", text: s.derivedTitle }) : ""),
-          el("td", { text: fmtTime(s.updatedAt) }), el("td", {}, open)));
+          el("td", { text: fmtTime(s.updatedAt) }), el("td", {}, open, " ", reset, " ", del)));
       }
       if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 3, class: "muted", text: "No sessions yet — send a chat message." })));
     } catch (e) { banner(`Cannot list sessions: ${e.message}`); }
+  }
+
+  async function sessionAction(s, action) {
+    const question = action === "reset"
+      ? `Start ${s.key} over? The agent forgets the conversation so far (its transcript stays on disk).`
+      : `Delete ${s.key}? Its transcript is archived on the gateway host.`;
+    if (!window.confirm(question)) return;
+    try {
+      const params = { key: s.key, ...(s.sessionId ? { expectedSessionId: s.sessionId } : {}) };
+      const r = await rpc(`sessions.${action}`, params);
+      const archived = (r && r.archived) || [];
+      banner(action === "reset" ? `Session ${s.key} reset.`
+        : `Session ${s.key} deleted.${archived.length ? ` Transcript archived: ${archived.join(", ")}` : ""}`, "info");
+      if ($("session-key").value === s.key) { $("messages").replaceChildren(); }
+      refreshSessions();
+    } catch (e) { banner(`Cannot ${action} ${s.key}: ${e.message}`); }
   }
 
   // ---------- nodes ----------
