@@ -1,7 +1,7 @@
 //! The `openclaw` command line: the [`Command`] enum and its dispatch, `gateway run|call`,
 //! target resolution and failure messages. The other commands live in their modules:
 //! [`status`] (`health`, `status`, `gateway status|probe`), [`remote`] (`gateway
-//! fingerprint|tunnel`, the SSH transport), [`nodes`], [`devices`], [`agent`].
+//! fingerprint|tunnel`, the SSH transport), [`nodes`], [`devices`], [`agent`], [`sessions`].
 //! Output is readable by default and machine-readable with `--json`; failures exit 1 with
 //! a one-line reason and the likely fix.
 
@@ -14,6 +14,7 @@ pub mod healthcheck;
 pub mod logs;
 pub mod nodes;
 pub mod remote;
+pub mod sessions;
 pub mod status;
 
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub enum Command {
     Nodes(nodes::NodesCmd),
     /// Manage paired devices and their tokens.
     Devices(devices::DevicesCmd),
+    /// List the gateway's sessions (`sessions delete` deletes them).
+    Sessions(sessions::SessionsCmd),
     /// Run a node host (`node run`) or show its identity.
     Node(crate::node_host::NodeCmd),
     /// Run one agent turn via the gateway and print the reply.
@@ -277,6 +280,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Status(s) => status::status(cli.config, s).await,
         Command::Nodes(n) => nodes::run_nodes(cli.config, n).await,
         Command::Devices(d) => devices::run_devices(cli.config, d).await,
+        Command::Sessions(c) => sessions::run_sessions(cli.config, c).await,
         Command::Node(n) => crate::node_host::run(n).await.map_err(|f| Failure {
             code: f.code,
             message: f.message,

@@ -546,3 +546,95 @@ async fn nodes_rename_renames_an_approved_node() {
         .unwrap_or_else(|| panic!("node listed: {list}"));
     assert_eq!(listed["displayName"], "Kitchen Pi", "{list}");
 }
+
+/// Our `openclaw sessions` lists the gateway's sessions and `openclaw sessions delete`
+/// deletes them as OpenClaw's CLI does: confirmation required (`--yes` when stdin is not a
+/// terminal), `--dry-run`, the archived transcript named, unknown keys and the main session
+/// refused with the reason.
+#[actix_web::test]
+async fn sessions_list_and_delete() {
+    use serde_json::json;
+
+    use crate::support::{WsClient, cli_params};
+
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::new();
+    let url = gw.url();
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.read", "operator.write"]),
+    )
+    .await;
+    for (key, run) in [("scratch", "cli-s-1"), ("main", "cli-s-2")] {
+        let res = op
+            .request(
+                "chat.send",
+                json!({"sessionKey": key, "message": "hello", "idempotencyKey": run}),
+            )
+            .await;
+        assert_eq!(res["ok"], true, "{res}");
+        let res = op
+            .request("agent.wait", json!({"runId": run, "timeoutMs": 10000}))
+            .await;
+        assert_eq!(res["payload"]["status"], "ok", "{res}");
+    }
+    let run = |args: &[&str]| {
+        let mut all = vec!["sessions"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--url", &url, "--token", "T"]);
+        home.run(&all, &[])
+    };
+
+    let out = run(&["--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let keys: Vec<String> = out.json()["sessions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["key"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(keys.contains(&"agent:main:scratch".to_owned()), "{out}");
+    let out = run(&["list"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.starts_with("KEY"), "{out}");
+    assert!(out.stdout.contains("agent:main:scratch"), "{out}");
+
+    let out = run(&["delete", "scratch"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("pass --yes"), "{out}");
+    let out = run(&["delete", "scratch", "--dry-run"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        "[dry-run] delete session agent:main:scratch"
+    );
+
+    let out = run(&["delete", "scratch", "--yes"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let mut lines = out.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Deleted session agent:main:scratch."),
+        "{out}"
+    );
+    let archived = lines
+        .next()
+        .and_then(|l| l.strip_prefix("Archived transcript: "))
+        .expect("the archived path");
+    assert!(std::path::Path::new(archived).exists(), "{out}");
+    assert!(archived.contains(".jsonl.deleted."), "{out}");
+
+    let out = run(&["delete", "scratch", "--yes"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("Session not found"), "{out}");
+    let out = run(&["delete", "main", "--yes", "--json"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert_eq!(out.json()["results"][0]["status"], "failed", "{out}");
+    assert!(
+        out.stdout
+            .contains("Cannot delete the main session (agent:main:main)."),
+        "{out}"
+    );
+}

@@ -1,0 +1,243 @@
+//! `openclaw sessions …`: list the gateway's sessions (`sessions.list`) and delete them
+//! (`sessions.delete`), worded as OpenClaw's `openclaw sessions` and `sessions delete`.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::client::scopes_for;
+use super::nodes::{ago, call, or_dash, s, table, truncate, usage};
+use super::{ConnArgs, Failure, client_target, pretty};
+
+/// `openclaw sessions` (plain: list).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SessionsCmd {
+    /// What to do (default: list).
+    #[command(subcommand)]
+    pub sub: Option<SessionsSub>,
+    /// Options for the implicit `list`.
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+/// `openclaw sessions <sub>`.
+#[derive(Debug, Subcommand)]
+pub enum SessionsSub {
+    /// List the sessions, most recent first.
+    List(ListArgs),
+    /// Delete sessions: their runs stop, they leave the index, and each transcript is
+    /// archived on the gateway host (`<id>.jsonl.deleted.<ms>`).
+    Delete(DeleteArgs),
+}
+
+/// `sessions list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Most sessions to show (1-1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `sessions delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Session keys (`agent:main:telegram:dm:123`; a bare key means `agent:main:<key>`).
+    #[arg(required = true)]
+    pub keys: Vec<String>,
+    /// Delete without asking (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Say what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// Runs `openclaw sessions …`.
+pub async fn run_sessions(config: Option<PathBuf>, cmd: SessionsCmd) -> Result<(), Failure> {
+    match cmd.sub {
+        None => sessions_list(config, cmd.list).await,
+        Some(SessionsSub::List(a)) => sessions_list(config, a).await,
+        Some(SessionsSub::Delete(a)) => sessions_delete(config, a).await,
+    }
+}
+
+/// `sessions.list` with `limit` rows.
+async fn list(
+    target: &super::client::Target,
+    limit: u32,
+    timeout: u64,
+) -> Result<Vec<Value>, Failure> {
+    let r = call(
+        target,
+        scopes_for("sessions.list"),
+        "sessions.list",
+        json!({"limit": limit.clamp(1, 1000)}),
+        timeout,
+        "",
+    )
+    .await?;
+    Ok(r.get("sessions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+async fn sessions_list(config: Option<PathBuf>, a: ListArgs) -> Result<(), Failure> {
+    let target = client_target(config, &a.conn).await?;
+    let sessions = list(&target, a.limit, a.conn.timeout).await?;
+    if a.conn.json {
+        println!(
+            "{}",
+            pretty(&json!({"count": sessions.len(), "sessions": sessions}))
+        );
+        return Ok(());
+    }
+    if sessions.is_empty() {
+        println!("No sessions yet.");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|r| {
+            vec![
+                s(r, "key").to_owned(),
+                ago(r, "updatedAt"),
+                r.get("messageCount")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    .to_string(),
+                or_dash(s(r, "channel")).to_owned(),
+                truncate(or_dash(s(r, "lastMessagePreview")), 40).replace('\n', " "),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(&["KEY", "UPDATED", "MESSAGES", "CHANNEL", "LAST"], &rows)
+    );
+    Ok(())
+}
+
+/// A bare key is the main agent's (`scratch` → `agent:main:scratch`), as on the gateway.
+fn full_key(key: &str) -> String {
+    let key = key.trim();
+    if key.starts_with("agent:") {
+        key.to_owned()
+    } else {
+        format!("agent:main:{key}")
+    }
+}
+
+/// Asks on the terminal; `true` for yes.
+fn confirm(question: &str) -> bool {
+    use std::io::Write as _;
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok()
+        && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+async fn sessions_delete(config: Option<PathBuf>, a: DeleteArgs) -> Result<(), Failure> {
+    let keys: Vec<String> = a.keys.iter().map(|k| full_key(k)).collect();
+    if keys.iter().any(|k| k == "agent:main:") {
+        return Err(usage(
+            "a session key must not be empty. Fix: pass keys as `openclaw sessions` lists them",
+        ));
+    }
+    let target = client_target(config, &a.conn).await?;
+    let known = list(&target, 1000, a.conn.timeout).await?;
+    let session_id = |key: &str| {
+        known
+            .iter()
+            .find(|r| s(r, "key") == key)
+            .map(|r| s(r, "sessionId").to_owned())
+    };
+    let found = keys.iter().filter(|k| session_id(k).is_some()).count();
+    if !a.yes && !a.dry_run && found > 0 {
+        let asked = std::io::stdin().is_terminal()
+            && !a.conn.json
+            && confirm(&format!(
+                "Delete {found} session{} and archive {} transcript{}?",
+                if found == 1 { "" } else { "s" },
+                if found == 1 { "its" } else { "their" },
+                if found == 1 { "" } else { "s" },
+            ));
+        if !asked {
+            return Err(usage(
+                "deletion needs confirmation. Fix: pass --yes to delete without asking",
+            ));
+        }
+    }
+    let mut results = Vec::new();
+    for key in &keys {
+        let Some(id) = session_id(key) else {
+            results.push(json!({"key": key, "ok": false, "status": "not_found",
+                "error": "Session not found. Run `openclaw sessions` to choose a valid key."}));
+            continue;
+        };
+        if a.dry_run {
+            results.push(json!({"key": key, "ok": true, "status": "would_delete"}));
+            continue;
+        }
+        let r = call(
+            &target,
+            scopes_for("sessions.delete"),
+            "sessions.delete",
+            json!({"key": key, "expectedSessionId": id, "deleteTranscript": true}),
+            a.conn.timeout,
+            "",
+        )
+        .await;
+        results.push(match r {
+            Ok(r) if r.get("deleted") == Some(&json!(true)) => {
+                json!({"key": key, "ok": true, "status": "deleted",
+                    "archived": r.get("archived").cloned().unwrap_or(json!([]))})
+            }
+            Ok(_) => json!({"key": key, "ok": false, "status": "not_found",
+                "error": "Session not found. Run `openclaw sessions` to choose a valid key."}),
+            Err(f) => json!({"key": key, "ok": false, "status": "failed", "error": f.message}),
+        });
+    }
+    let ok = results.iter().all(|r| r["ok"] == json!(true));
+    if a.conn.json {
+        println!(
+            "{}",
+            pretty(
+                &json!({"ok": ok, "operation": "delete", "dryRun": a.dry_run, "results": results})
+            )
+        );
+    } else {
+        for r in &results {
+            let key = s(r, "key");
+            match s(r, "status") {
+                "deleted" => {
+                    println!("Deleted session {key}.");
+                    for path in r["archived"].as_array().into_iter().flatten() {
+                        println!("Archived transcript: {}", path.as_str().unwrap_or(""));
+                    }
+                }
+                "would_delete" => println!("[dry-run] delete session {key}"),
+                _ => eprintln!("delete {key}: {}", s(r, "error")),
+            }
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: 1,
+            message: String::new(),
+            json: None,
+        })
+    }
+}
