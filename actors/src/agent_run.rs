@@ -12,7 +12,7 @@
 //! operator `node.invoke` calls; both are enforced by the node's `NodeSession`.
 //!
 //! With no model provider configured the [`CommandAgent`] stands in for the model: it
-//! understands `/help`, `/status`, `/nodes`, `/invoke <node> <command> [json]` and
+//! understands `/help`, `/nodes`, `/invoke <node> <command> [json]` and
 //! `/which <node> <bin…>` and drives the very same tool path.
 //!
 //! Messages: [`CancelRun`].
@@ -690,7 +690,6 @@ async fn run_tool(
 pub struct CommandAgent;
 
 const HELP: &str = "OpenClaw (no model configured) understands:\n\
-/status — gateway and node status\n\
 /nodes — list nodes\n\
 /invoke <node> <command> [json params] — run a command on a node\n\
 /which <node> <program…> — find programs on a node\n\

@@ -149,6 +149,21 @@ async fn stop_aborts_the_reply_in_progress_and_new_drops_the_queue() {
 
     let long = dm(&tg, 7902, "a long task");
     ai.wait_requests_async(1, SLOW).await;
+    let status = dm(&tg, 7902, "/status");
+    let r = wait_reply(&tg, status, SLOW).await;
+    let lines: Vec<&str> = r.text().lines().collect();
+    assert!(lines[0].starts_with("🦞 openclaw-rs "), "{}", r.text());
+    assert_eq!(
+        lines[1..].to_vec(),
+        [
+            "Session: agent:main:telegram:dm:7902 · 0 messages",
+            "Model: fake/flow-model",
+            "Reply in progress: yes",
+            "Nodes: 0 connected",
+        ],
+        "{}",
+        r.text()
+    );
     let stop = dm(&tg, 7902, "Stop!");
     let r = wait_reply(&tg, stop, SLOW).await;
     assert_eq!(r.text(), "⚙️ Agent was aborted.");
@@ -238,6 +253,24 @@ async fn help_lists_the_command_agents_commands_when_no_model_is_set() {
     assert!(r.text().starts_with("Chat commands:"), "{}", r.text());
     assert!(
         r.text().contains("/invoke <node> <command>"),
+        "{}",
+        r.text()
+    );
+
+    // `/status` names the connected nodes and the embedded agent.
+    let mut op = admin(&gw).await;
+    let _node = crate::telegram_flow::approved_node(&gw, &mut op).await;
+    let status = dm(&tg, 7904, "/status");
+    let r = wait_reply(&tg, status, SLOW).await;
+    let lines: Vec<&str> = r.text().lines().collect();
+    assert_eq!(
+        lines[1..].to_vec(),
+        [
+            "Session: agent:main:telegram:dm:7904 · new",
+            "Model: embedded/commands",
+            "Reply in progress: no",
+            "Nodes: 1 connected (it-fake-node)",
+        ],
         "{}",
         r.text()
     );
@@ -491,7 +524,7 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
     })
     .await;
     let names: Vec<&str> = menu.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["new", "reset", "stop", "whoami", "help"]);
+    assert_eq!(names, ["new", "reset", "stop", "status", "whoami", "help"]);
     drop(gw);
 
     // Turned off per account: the menu set before is cleared.

@@ -2,8 +2,8 @@
 //! `docs/tools/slash-commands.md`): `/new` and `/reset` start the chat's session over (text
 //! after the command becomes the new session's first message), `/stop` (or a bare "stop",
 //! "abort", "стоп", … as in OpenClaw's abort triggers) aborts the reply in progress,
-//! `/whoami` (`/id`) shows the sender's ids for `allowFrom`, `/help` (`/commands`) lists
-//! them.
+//! `/status` shows the session, the model and the nodes, `/whoami` (`/id`) shows the
+//! sender's ids for `allowFrom`, `/help` (`/commands`) lists them.
 //!
 //! An operator's `chat.send` / `agent` takes them too (OpenClaw's TUI sends its
 //! `--message` and WebChat its input that way): the answer is the run's `chat` events, and
@@ -37,6 +37,8 @@ pub enum ChatCommand {
     Stop,
     /// `/whoami`, `/id`.
     WhoAmI,
+    /// `/status`: the session, the model, the reply in progress, the nodes.
+    Status,
     /// `/help`, `/commands`.
     Help,
 }
@@ -144,6 +146,8 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         return None;
     } else if name.eq_ignore_ascii_case("stop") {
         ChatCommand::Stop
+    } else if name.eq_ignore_ascii_case("status") {
+        ChatCommand::Status
     } else if name.eq_ignore_ascii_case("whoami") || name.eq_ignore_ascii_case("id") {
         ChatCommand::WhoAmI
     } else if name.eq_ignore_ascii_case("help") || name.eq_ignore_ascii_case("commands") {
@@ -163,6 +167,7 @@ pub const MENU: &[(&str, &str)] = &[
     ),
     ("reset", "Start a new session"),
     ("stop", "Stop the reply in progress"),
+    ("status", "Session, model and nodes"),
     ("whoami", "Show your ids (for allowFrom)"),
     ("help", "List the commands"),
 ];
@@ -172,6 +177,7 @@ const HELP: &str = "Chat commands:\n\
 /new [message] — start a new session (the agent forgets this chat so far)\n\
 /reset — the same\n\
 /stop — stop the reply in progress\n\
+/status — this session, the model, the nodes\n\
 /whoami — your ids (for allowFrom)\n\
 /help — this text";
 
@@ -218,6 +224,7 @@ impl Registry {
                 (text.to_owned(), None)
             }
             ChatCommand::WhoAmI => (who(), None),
+            ChatCommand::Status => (self.status_text(key), None),
             ChatCommand::Help => {
                 let text = match self.model.commands_help() {
                     Some(agent) => format!("{HELP}\n\n{agent}"),
@@ -238,6 +245,51 @@ impl Registry {
                 (text, Some(done))
             }
         }
+    }
+
+    /// `/status`: what a chat can know about its own session and what serves it (node
+    /// names, as the agent's `nodes` tool shows them to the same senders).
+    fn status_text(&self, key: &str) -> String {
+        /// Node names listed at most.
+        const MAX_NAMES: usize = 10;
+        let mut lines = vec![format!("🦞 openclaw-rs {}", env!("CARGO_PKG_VERSION"))];
+        lines.push(match self.sessions_index.get(key) {
+            Some(m) => format!(
+                "Session: {key} · {} message{}",
+                m.message_count,
+                if m.message_count == 1 { "" } else { "s" }
+            ),
+            None => format!("Session: {key} · new"),
+        });
+        lines.push(format!("Model: {}", self.model.label()));
+        let queued = self.runs.queued_in(key);
+        lines.push(match (self.runs.active_run(key).is_some(), queued) {
+            (false, _) => "Reply in progress: no".to_owned(),
+            (true, 0) => "Reply in progress: yes".to_owned(),
+            (true, n) => format!("Reply in progress: yes ({n} more queued)"),
+        });
+        let mut names: Vec<String> = self
+            .nodes
+            .ids()
+            .map(|id| {
+                self.node_view(id)
+                    .and_then(|v| v.display_name)
+                    .unwrap_or_else(|| id.chars().take(12).collect())
+            })
+            .collect();
+        names.sort();
+        let count = names.len();
+        let mut nodes = format!("Nodes: {count} connected");
+        if count > 0 {
+            let shown: Vec<&str> = names.iter().take(MAX_NAMES).map(String::as_str).collect();
+            nodes.push_str(&format!(" ({}", shown.join(", ")));
+            if count > MAX_NAMES {
+                nodes.push_str(&format!(", … {} more", count - MAX_NAMES));
+            }
+            nodes.push(')');
+        }
+        lines.push(nodes);
+        lines.join("\n")
     }
 
     /// Answers a chat command from `inbound` (the channel's message, already admitted).
@@ -411,6 +463,7 @@ mod tests {
         assert_eq!(parse("/stop"), Some(ChatCommand::Stop));
         assert_eq!(parse("/Stop@my_bot"), Some(ChatCommand::Stop));
         assert_eq!(parse("/whoami"), Some(ChatCommand::WhoAmI));
+        assert_eq!(parse("/status@my_bot"), Some(ChatCommand::Status));
         assert_eq!(parse("/id:"), Some(ChatCommand::WhoAmI));
         assert_eq!(parse("/help"), Some(ChatCommand::Help));
         assert_eq!(parse("/commands"), Some(ChatCommand::Help));
@@ -424,7 +477,7 @@ mod tests {
             "//new",
             "/ new",
             "/invoke node echo.test",
-            "/status",
+            "/status now",
             "",
             "new",
         ] {

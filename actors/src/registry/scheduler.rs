@@ -393,6 +393,11 @@ impl<H: Clone> RunScheduler<H> {
         self.slots.values().filter(|s| s.active.is_some()).count()
     }
 
+    /// Runs waiting behind the running one in `session_key`.
+    pub fn queued_in(&self, session_key: &str) -> usize {
+        self.slots.get(session_key).map_or(0, |s| s.queue.len())
+    }
+
     /// Runs waiting behind another run of their session.
     pub fn queued_count(&self) -> usize {
         self.slots.values().map(|s| s.queue.len()).sum()
