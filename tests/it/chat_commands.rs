@@ -345,6 +345,19 @@ async fn sessions_reset_and_create_over_the_wire() {
         assert_eq!(res["error"]["message"], msg, "{params}: {res}");
     }
 
+    // A stranger-sized agent id is not echoed back whole.
+    let res = op
+        .request(
+            "sessions.reset",
+            json!({"key": "main", "agentId": "ä".repeat(100_000)}),
+        )
+        .await;
+    let msg = res["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        msg.starts_with("unknown agent id: ää") && msg.chars().count() < 200,
+        "{}",
+        msg.chars().take(300).collect::<String>()
+    );
     let res = op
         .request(
             "sessions.reset",

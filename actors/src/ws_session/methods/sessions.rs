@@ -133,9 +133,13 @@ impl Params for DescribeParams {
 /// An `agentId` param: this gateway runs one agent, `main`.
 fn check_agent(c: &mut Checker, o: &serde_json::Map<String, Value>) -> Result<(), ErrorShape> {
     match c.string("", o, "agentId", true) {
-        Some(id) if id.trim() != "main" => Err(ErrorShape::invalid(format!(
-            "unknown agent id: {id} (this gateway runs one agent, main)"
-        ))),
+        Some(id) if id.trim() != "main" => {
+            // Echoed shortened: the id is the caller's, of any size.
+            let shown: String = id.chars().take(64).collect();
+            Err(ErrorShape::invalid(format!(
+                "unknown agent id: {shown} (this gateway runs one agent, main)"
+            )))
+        }
         _ => Ok(()),
     }
 }
