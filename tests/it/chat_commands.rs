@@ -735,3 +735,54 @@ async fn a_new_handed_again_after_a_crash_does_not_reset_twice() {
     wait_reply(&tg, m, SLOW).await;
     assert_eq!(session(&gw, key).await["sessionId"], after);
 }
+
+/// In a group the bot reads only what is addressed to it: `/new@bot` (Telegram's form from
+/// the command menu) resets the group's session for everyone in it; a bare `/new` is not
+/// addressed and changes nothing; `@bot stop` aborts the group's reply in progress.
+#[actix_web::test]
+async fn group_commands_must_be_addressed_to_the_bot() {
+    use crate::telegram_flow::group_mention;
+
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("group answer");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({"groupPolicy": "open"})));
+    let key = "agent:main:telegram:group:-7100";
+    let m = group_mention(
+        &tg,
+        -7100,
+        7101,
+        "@openclaw_test_bot remember the blue door",
+    );
+    wait_reply(&tg, m, SLOW).await;
+    let first = session(&gw, key).await["sessionId"].clone();
+
+    let bare = group_mention(&tg, -7100, 7102, "/new");
+    // Confirmed to Telegram and nothing pending: the channel has decided on it.
+    all_answered(&gw, &tg).await;
+    assert!(
+        replies_to(&tg, bare).is_empty(),
+        "not addressed: {:?}",
+        tg.sent()
+    );
+    assert_eq!(session(&gw, key).await["sessionId"], first);
+
+    let new = group_mention(&tg, -7100, 7102, "/new@openclaw_test_bot");
+    let r = wait_reply(&tg, new, SLOW).await;
+    assert_eq!(r.text(), "✅ New session started.");
+    assert_ne!(session(&gw, key).await["sessionId"], first);
+
+    ai.push(FakeReply::text("never").delayed(Duration::from_secs(100)));
+    let hang = group_mention(&tg, -7100, 7101, "@openclaw_test_bot think hard");
+    ai.wait_requests_async(2, SLOW).await;
+    let stop = group_mention(&tg, -7100, 7103, "@openclaw_test_bot stop");
+    let r = wait_reply(&tg, stop, SLOW).await;
+    assert_eq!(r.text(), "⚙️ Agent was aborted.");
+    all_answered(&gw, &tg).await;
+    assert!(replies_to(&tg, hang).is_empty());
+    assert_eq!(
+        ai.request_count(),
+        2,
+        "the commands never reached the model"
+    );
+}

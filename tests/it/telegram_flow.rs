@@ -969,7 +969,7 @@ async fn webhook_mode_checks_the_secret_and_answers() {
 // === 10. group mentions with non-ASCII text ===
 
 /// Pushes a group message with Telegram's entities (UTF-16 offsets); returns its message id.
-fn group_mention(tg: &FakeTelegram, chat: i64, from: i64, text: &str) -> i64 {
+pub fn group_mention(tg: &FakeTelegram, chat: i64, from: i64, text: &str) -> i64 {
     let mut m = tg.message(chat, from, text);
     m.entities = Some(crate::support::fake_telegram::entities_for(text));
     let id = m.message_id;
