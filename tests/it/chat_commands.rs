@@ -442,8 +442,52 @@ async fn sessions_reset_and_create_over_the_wire() {
         assert_eq!(res["error"]["message"], msg, "{params}: {res}");
     }
 
+    // sessions.patch: the label is the one setting (operator.write may set it); OpenClaw's
+    // other settings are refused by name.
+    let res = rw
+        .request("sessions.patch", json!({"key": "main", "label": " Daily "}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["entry"]["label"], "Daily", "{res}");
+    assert_eq!(session(&gw, "agent:main:main").await["label"], "Daily");
+    for (params, msg) in [
+        (
+            json!({"key": "main", "thinkingLevel": "high"}),
+            "sessions.patch thinkingLevel is not supported by this gateway: this gateway has no per-session settings besides the label",
+        ),
+        (
+            json!({"key": "main", "archived": true}),
+            "sessions.patch archived is not supported by this gateway: this gateway keeps no session archive: delete the session (`openclaw sessions delete`) or reset it",
+        ),
+        (
+            json!({"key": "nosuch", "label": "x"}),
+            "unknown session: agent:main:nosuch",
+        ),
+        (
+            json!({"key": "main"}),
+            "invalid sessions.patch params: must have required property 'label'",
+        ),
+        (
+            json!({"key": "main", "label": 7}),
+            "invalid sessions.patch params: at /label: must be string",
+        ),
+    ] {
+        let res = rw.request("sessions.patch", params.clone()).await;
+        assert_eq!(res["error"]["message"], msg, "{params}: {res}");
+    }
+    let res = rw
+        .request("sessions.patch", json!({"key": "main", "label": null}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert!(res["payload"]["entry"].get("label").is_none(), "{res}");
+    let res = rw
+        .request("sessions.patch", json!({"key": "main", "label": "Kept"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+
     // A restart keeps all of it.
     let gw = restart(gw);
+    assert_eq!(session(&gw, "agent:main:main").await["label"], "Kept");
     assert_eq!(session(&gw, "agent:main:main").await["sessionId"], s2);
     assert_eq!(
         session(&gw, "agent:main:tui-5c1e").await["sessionId"],

@@ -100,6 +100,10 @@ pub struct SessionMeta {
     /// Display name of the peer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// The name an operator gave the session (`sessions.create` / `sessions.patch`
+    /// `label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Last message, shortened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message_preview: Option<String>,

@@ -178,6 +178,8 @@ impl Handler<ResetSession> for Registry {
 pub struct CreateSession {
     /// Normalized session key.
     pub key: String,
+    /// Its label.
+    pub label: Option<String>,
     /// The name `sessions.list` shows for it.
     pub display_name: Option<String>,
 }
@@ -192,11 +194,14 @@ impl Handler<CreateSession> for Registry {
             now_ms(),
             || uuid::Uuid::new_v4().to_string(),
         );
-        let meta = match (created, msg.display_name) {
-            (true, Some(name)) => self.sessions_index.set_display_name(&msg.key, name),
-            _ => None,
-        }
-        .unwrap_or(meta);
+        let named = msg.label.is_some() || msg.display_name.is_some();
+        let meta = if created && named {
+            self.sessions_index
+                .set_names(&msg.key, msg.label, msg.display_name)
+                .unwrap_or(meta)
+        } else {
+            meta
+        };
         let saved: std::pin::Pin<Box<dyn Future<Output = bool>>> = if created {
             self.shared.session_count.store(
                 self.sessions_index.len(),
@@ -219,6 +224,58 @@ impl Handler<CreateSession> for Registry {
                 entry,
                 run_started: Some(false),
                 created,
+                resolved: Resolved { agent_id: "main" },
+            })
+        })
+    }
+}
+
+/// `sessions.patch {label}`: labels a session (`None`: clears the label).
+#[derive(Message)]
+#[rtype(result = "Result<SessionMutation, ErrorShape>")]
+pub struct RenameSession {
+    /// Normalized session key.
+    pub key: String,
+    /// Refuse unless the session's current id is this one.
+    pub expected_session_id: Option<String>,
+    /// The new label.
+    pub label: Option<String>,
+}
+
+impl Handler<RenameSession> for Registry {
+    type Result = ResponseFuture<Result<SessionMutation, ErrorShape>>;
+
+    fn handle(&mut self, msg: RenameSession, _: &mut Self::Context) -> Self::Result {
+        let key = msg.key;
+        let err = |e| -> Self::Result { Box::pin(std::future::ready(Err(e))) };
+        let Some(meta) = self.sessions_index.get(&key) else {
+            return err(ErrorShape::invalid(format!("unknown session: {key}")));
+        };
+        if msg
+            .expected_session_id
+            .as_ref()
+            .is_some_and(|id| *id != meta.session_id)
+        {
+            return err(ErrorShape::invalid(format!(
+                "Session {key} changed before patch. Retry."
+            )));
+        }
+        let Some(meta) = self.sessions_index.set_names(&key, msg.label, None) else {
+            return err(ErrorShape::unavailable("the session vanished; retry"));
+        };
+        let entry = self.row_of(&key, &meta, now_ms());
+        let saved = self.save_sessions();
+        Box::pin(async move {
+            if !saved.await {
+                return Err(index_not_saved());
+            }
+            Ok(SessionMutation {
+                ok: true,
+                key,
+                session_id: None,
+                entry,
+                run_started: None,
+                created: false,
                 resolved: Resolved { agent_id: "main" },
             })
         })

@@ -117,10 +117,20 @@ impl SessionIndex {
         self.0.remove(key)
     }
 
-    /// Names the session `key` (`sessions.create {displayName}`); returns its entry.
-    pub fn set_display_name(&mut self, key: &str, name: String) -> Option<SessionMeta> {
+    /// Names the session `key`: its `label` (`sessions.create` / `sessions.patch`; `None`
+    /// clears it) and, when given, its display name (`sessions.create {displayName}`).
+    /// Returns its entry.
+    pub fn set_names(
+        &mut self,
+        key: &str,
+        label: Option<String>,
+        display_name: Option<String>,
+    ) -> Option<SessionMeta> {
         let meta = self.0.get_mut(key)?;
-        meta.display_name = Some(name);
+        meta.label = label;
+        if display_name.is_some() {
+            meta.display_name = display_name;
+        }
         Some(meta.clone())
     }
 
@@ -154,6 +164,7 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         display_name: None,
         last_message_preview: None,
         message_count: 0,
+        label: None,
     }
 }
 

@@ -300,6 +300,7 @@ fn session_and_history_replies_match_their_objects() {
         display_name: None,
         last_message_preview: Some("hi".into()),
         message_count: 2,
+        label: None,
     };
     let list = SessionList {
         count: 1,

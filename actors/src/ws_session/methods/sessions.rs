@@ -1,5 +1,5 @@
 //! `sessions.list`, `sessions.subscribe`, `sessions.describe`, `sessions.reset`,
-//! `sessions.create`, `sessions.delete`, `agents.list` (OpenClaw's
+//! `sessions.create`, `sessions.delete`, `sessions.patch` (the label only), `agents.list` (OpenClaw's
 //! `server-methods/sessions.ts`, `sessions-subscriptions.ts`, `sessions-read.ts`,
 //! `sessions-mutations.ts`, `sessions-create.ts`, `sessions-delete.ts`, `agents.ts`).
 
@@ -16,7 +16,8 @@ use crate::protocol::validate::Checker;
 use crate::registry::runs::{ListSessions, SessionList, SessionRow};
 use crate::registry::session_events::{DescribeSession, SubscribeSessionEvents};
 use crate::registry::session_reset::{
-    AnnounceSession, CreateSession, DeleteSession, ResetReason, ResetSession, SessionMutation,
+    AnnounceSession, CreateSession, DeleteSession, RenameSession, ResetReason, ResetSession,
+    SessionMutation,
 };
 use crate::ws_session::WsSession;
 
@@ -50,6 +51,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "sessions.delete",
         access: MethodAccess::Operator(ADMIN),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_delete),
+    },
+    Method {
+        name: "sessions.patch",
+        access: MethodAccess::Operator(WRITE),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_patch),
     },
     Method {
         name: "agents.list",
@@ -250,6 +256,66 @@ impl Params for DeleteParams {
     }
 }
 
+/// `sessions.patch {key, agentId?, expectedSessionId?, label}`: the one session setting
+/// this gateway has is its label. Every other OpenClaw setting (thinking, verbose and
+/// reasoning levels, a model per session, `archived`, …) is refused by name, so the TUI's
+/// `/think` says why instead of `unknown method`.
+pub(crate) struct PatchParams {
+    key: String,
+    expected_session_id: Option<String>,
+    /// The new label (`None`: cleared, `label: null`).
+    label: Option<String>,
+}
+
+impl Params for PatchParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "sessions.patch";
+        const ACCEPTED: &[&str] = &["key", "agentId", "expectedSessionId", "label"];
+        let o = obj(M, &call.params)?;
+        if let Some(k) = o.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
+            let shown: String = k.chars().take(64).collect();
+            let hint = if k == "archived" {
+                "this gateway keeps no session archive: delete the session (`openclaw sessions delete`) or reset it"
+            } else {
+                "this gateway has no per-session settings besides the label"
+            };
+            return Err(ErrorShape::invalid(format!(
+                "sessions.patch {shown} is not supported by this gateway: {hint}"
+            )));
+        }
+        let mut c = Checker::new();
+        c.required("", o, "key");
+        c.required("", o, "label");
+        let key = c.string("", o, "key", true).map(normalize_session_key);
+        let expected = c
+            .string("", o, "expectedSessionId", true)
+            .map(str::to_owned);
+        let label = match o.get("label") {
+            Some(Value::Null) | None => None,
+            Some(_) => c.string("", o, "label", true).and_then(|v| {
+                if v.chars().count() > MAX_SESSION_NAME {
+                    c.error(
+                        "/label",
+                        &format!("must NOT have more than {MAX_SESSION_NAME} characters"),
+                    );
+                    None
+                } else {
+                    Some(v.trim().to_owned())
+                }
+            }),
+        };
+        check_agent(&mut c, o)?;
+        match key {
+            Some(key) if c.ok() => Ok(Self {
+                key,
+                expected_session_id: expected,
+                label,
+            }),
+            _ => Err(fail(M, &c)),
+        }
+    }
+}
+
 /// `sessions.create` params this gateway has no feature for (OpenClaw's model, workspace,
 /// project and run options): refused by name rather than ignored.
 const CREATE_UNSUPPORTED: &[&str] = &[
@@ -304,6 +370,7 @@ const MAX_SESSION_NAME: usize = 500;
 /// `sessions.create {key?, idempotencyKey?, agentId?, label?, displayName?, …}`.
 pub(crate) struct CreateParams {
     key: String,
+    label: Option<String>,
     display_name: Option<String>,
 }
 
@@ -320,16 +387,16 @@ impl Params for CreateParams {
         c.closed("", o, CREATE_ACCEPTED);
         let key = c.string("", o, "key", true).map(normalize_session_key);
         let idem = c.string("", o, "idempotencyKey", true);
-        let mut name = None;
-        for field in ["label", "displayName"] {
+        let mut names = [None, None];
+        for (slot, field) in names.iter_mut().zip(["label", "displayName"]) {
             if let Some(v) = c.string("", o, field, true) {
                 if v.chars().count() > MAX_SESSION_NAME {
                     c.error(
                         &format!("/{field}"),
                         &format!("must NOT have more than {MAX_SESSION_NAME} characters"),
                     );
-                } else if field == "displayName" || name.is_none() {
-                    name = Some(v.trim().to_owned());
+                } else {
+                    *slot = Some(v.trim().to_owned());
                 }
             }
         }
@@ -346,9 +413,11 @@ impl Params for CreateParams {
             Some(k) => normalize_session_key(&format!("create-{}", k.trim())),
             None => normalize_session_key(&uuid::Uuid::new_v4().to_string()),
         });
+        let [label, display_name] = names;
         Ok(Self {
             key,
-            display_name: name,
+            label,
+            display_name,
         })
     }
 }
@@ -409,9 +478,20 @@ impl WsSession {
     fn sessions_create(&mut self, call: Call, p: CreateParams, ctx: &mut Context<Self>) {
         let fut = self.registry.send(CreateSession {
             key: p.key,
+            label: p.label,
             display_name: p.display_name,
         });
         self.reply_then_announce(call.id, fut, None, ctx);
+    }
+
+    /// `sessions.patch`: labels (or un-labels) a session, then announces it.
+    fn sessions_patch(&mut self, call: Call, p: PatchParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(RenameSession {
+            key: p.key,
+            expected_session_id: p.expected_session_id,
+            label: p.label,
+        });
+        self.reply_then_announce(call.id, fut, Some("patch"), ctx);
     }
 
     /// `sessions.delete`: the session is forgotten (its transcript archived); answered once
