@@ -118,6 +118,35 @@ pub struct SessionMutation {
     pub resolved: Resolved,
 }
 
+impl SessionMutation {
+    /// The answer about session `key`, now `entry`.
+    fn of(key: String, entry: SessionRow) -> Self {
+        Self {
+            ok: true,
+            key,
+            session_id: None,
+            entry,
+            run_started: None,
+            created: false,
+            resolved: Resolved { agent_id: "main" },
+        }
+    }
+
+    /// This answer, once `saved` says the index holding the change is on disk.
+    fn when_saved(
+        self,
+        saved: impl Future<Output = bool> + 'static,
+    ) -> ResponseFuture<Result<SessionMutation, ErrorShape>> {
+        Box::pin(async move {
+            if saved.await {
+                Ok(self)
+            } else {
+                Err(index_not_saved())
+            }
+        })
+    }
+}
+
 /// `resolved` of a [`SessionMutation`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -153,21 +182,7 @@ impl Handler<ResetSession> for Registry {
         }
         let done = self.reset_session(&msg.key, None);
         let entry = self.row_of(&msg.key, &done.meta, now_ms());
-        let key = msg.key;
-        Box::pin(async move {
-            if !done.saved.await {
-                return Err(index_not_saved());
-            }
-            Ok(SessionMutation {
-                ok: true,
-                key,
-                session_id: None,
-                entry,
-                run_started: None,
-                created: false,
-                resolved: Resolved { agent_id: "main" },
-            })
-        })
+        SessionMutation::of(msg.key, entry).when_saved(done.saved)
     }
 }
 
@@ -212,21 +227,13 @@ impl Handler<CreateSession> for Registry {
             Box::pin(std::future::ready(true))
         };
         let entry = self.row_of(&msg.key, &meta, now_ms());
-        let key = msg.key;
-        Box::pin(async move {
-            if !saved.await {
-                return Err(index_not_saved());
-            }
-            Ok(SessionMutation {
-                ok: true,
-                key,
-                session_id: Some(meta.session_id),
-                entry,
-                run_started: Some(false),
-                created,
-                resolved: Resolved { agent_id: "main" },
-            })
-        })
+        SessionMutation {
+            session_id: Some(meta.session_id),
+            run_started: Some(false),
+            created,
+            ..SessionMutation::of(msg.key, entry)
+        }
+        .when_saved(saved)
     }
 }
 
@@ -264,21 +271,7 @@ impl Handler<RenameSession> for Registry {
             return err(ErrorShape::unavailable("the session vanished; retry"));
         };
         let entry = self.row_of(&key, &meta, now_ms());
-        let saved = self.save_sessions();
-        Box::pin(async move {
-            if !saved.await {
-                return Err(index_not_saved());
-            }
-            Ok(SessionMutation {
-                ok: true,
-                key,
-                session_id: None,
-                entry,
-                run_started: None,
-                created: false,
-                resolved: Resolved { agent_id: "main" },
-            })
-        })
+        SessionMutation::of(key, entry).when_saved(self.save_sessions())
     }
 }
 
