@@ -830,3 +830,43 @@ async fn group_commands_must_be_addressed_to_the_bot() {
         "the commands never reached the model"
     );
 }
+
+/// `commands.list` (what OpenClaw's TUI asks for its slash-command completion): the chat
+/// commands the gateway answers, in OpenClaw's entry shape; bad filters refused.
+#[actix_web::test]
+async fn commands_list_names_the_chat_commands() {
+    let gw = TestGateway::with_token(GW_TOKEN);
+    let (mut reader, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    let res = reader
+        .request(
+            "commands.list",
+            json!({"agentId": "main", "scope": "text", "includeArgs": false}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let commands = res["payload"]["commands"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = commands.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["new", "reset", "stop", "status", "whoami", "help"]);
+    let whoami = &commands[4];
+    assert_eq!(whoami["textAliases"], json!(["/whoami", "/id"]), "{whoami}");
+    assert_eq!(whoami["source"], "native");
+    assert_eq!(whoami["scope"], "both");
+    assert_eq!(commands[0]["acceptsArgs"], true);
+    for (params, msg) in [
+        (
+            json!({"scope": "everywhere"}),
+            "invalid commands.list params: at /scope: must be equal to one of the allowed values",
+        ),
+        (
+            json!({"x": 1}),
+            "invalid commands.list params: at root: unexpected property 'x'",
+        ),
+        (json!([1]), "invalid commands.list params: must be object"),
+    ] {
+        let res = reader.request("commands.list", params.clone()).await;
+        assert_eq!(res["error"]["message"], msg, "{params}: {res}");
+    }
+}

@@ -158,6 +158,88 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
     Some(command)
 }
 
+/// One chat command as `commands.list` shows it (OpenClaw's `CommandEntrySchema`).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandEntry {
+    /// Its name.
+    pub name: &'static str,
+    /// Its name in a channel's command menu.
+    pub native_name: &'static str,
+    /// Every text form (`/name` first).
+    pub text_aliases: &'static [&'static str],
+    /// What it does.
+    pub description: &'static str,
+    /// OpenClaw's grouping (`session`, `status`).
+    pub category: &'static str,
+    /// `native`: the gateway's own.
+    pub source: &'static str,
+    /// `both`: typed as text and in a channel's menu.
+    pub scope: &'static str,
+    /// Whether text may follow it.
+    pub accepts_args: bool,
+}
+
+const fn entry(
+    name: &'static str,
+    text_aliases: &'static [&'static str],
+    description: &'static str,
+    category: &'static str,
+    accepts_args: bool,
+) -> CommandEntry {
+    CommandEntry {
+        name,
+        native_name: name,
+        text_aliases,
+        description,
+        category,
+        source: "native",
+        scope: "both",
+        accepts_args,
+    }
+}
+
+/// The catalog `commands.list` answers (OpenClaw's TUI adds these to its slash-command
+/// completion); the same commands as [`MENU`].
+pub const CATALOG: &[CommandEntry] = &[
+    entry(
+        "new",
+        &["/new"],
+        "Start a new session (text after it is the first message)",
+        "session",
+        true,
+    ),
+    entry("reset", &["/reset"], "Start a new session", "session", true),
+    entry(
+        "stop",
+        &["/stop"],
+        "Stop the reply in progress",
+        "session",
+        false,
+    ),
+    entry(
+        "status",
+        &["/status"],
+        "Session, model and nodes",
+        "status",
+        false,
+    ),
+    entry(
+        "whoami",
+        &["/whoami", "/id"],
+        "Show your ids (for allowFrom)",
+        "status",
+        false,
+    ),
+    entry(
+        "help",
+        &["/help", "/commands"],
+        "List the commands",
+        "status",
+        false,
+    ),
+];
+
 /// The commands as the bot's menu (Telegram `setMyCommands`; names: 1–32 of `a-z0-9_`,
 /// descriptions 1–256 characters).
 pub const MENU: &[(&str, &str)] = &[
@@ -497,6 +579,21 @@ mod tests {
             );
             assert!((1..=256).contains(&description.chars().count()), "{name}");
             assert!(parse(&format!("/{name}")).is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_catalog_and_the_menu_list_the_same_commands_and_every_alias_parses() {
+        let catalog: Vec<(&str, &str)> = CATALOG.iter().map(|e| (e.name, e.description)).collect();
+        assert_eq!(catalog, MENU.to_vec());
+        for e in CATALOG {
+            assert_eq!(
+                e.text_aliases.first(),
+                Some(&format!("/{}", e.name).as_str())
+            );
+            for alias in e.text_aliases {
+                assert!(parse(alias).is_some(), "{alias}");
+            }
         }
     }
 

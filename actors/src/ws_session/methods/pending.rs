@@ -2,7 +2,9 @@
 //! `plugin-approvals.ts`): what agent questions and plugin approvals wait for an operator.
 //! This gateway's agent asks no questions and it runs no plugins, so nothing ever waits:
 //! both answer an empty list, in OpenClaw's shapes, which is what OpenClaw's TUI reads at
-//! start (an unknown method there shows up as an error line).
+//! start (an unknown method there shows up as an error line). And `commands.list`
+//! (`server-methods/commands.ts`): the chat commands the gateway answers itself, which the
+//! TUI offers in its slash-command completion.
 
 use actix::prelude::*;
 use serde_json::{Value, json};
@@ -10,8 +12,9 @@ use serde_json::{Value, json};
 use super::agent_params::{fail, obj};
 use super::{Call, Method};
 use crate::protocol::error::ErrorShape;
-use crate::protocol::scopes::{APPROVALS, MethodAccess};
+use crate::protocol::scopes::{APPROVALS, MethodAccess, READ};
 use crate::protocol::validate::Checker;
+use crate::registry::chat_commands::CATALOG;
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
@@ -24,6 +27,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "plugin.approval.list",
         access: MethodAccess::Operator(APPROVALS),
         handler: WsSession::plugin_approval_list,
+    },
+    Method {
+        name: "commands.list",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::commands_list,
     },
 ];
 
@@ -46,6 +54,39 @@ impl WsSession {
     fn question_list(&mut self, call: Call, ctx: &mut Context<Self>) {
         match empty_params("question.list", &call.params) {
             Ok(()) => self.respond_ok(&call.id, &json!({"questions": []}), ctx),
+            Err(e) => self.respond_err(&call.id, &e, ctx),
+        }
+    }
+
+    /// `commands.list {sessionKey?, agentId?, provider?, scope?, includeArgs?}` →
+    /// `{commands: [...]}`: every chat command is typed as text and sits in the menu
+    /// (`scope: both`), so a `scope` filter keeps them all; none has declared arguments.
+    fn commands_list(&mut self, call: Call, ctx: &mut Context<Self>) {
+        const M: &str = "commands.list";
+        let res = (|| {
+            if call.params.is_null() {
+                return Ok(());
+            }
+            let o = obj(M, &call.params)?;
+            let mut c = Checker::new();
+            c.closed(
+                "",
+                o,
+                &["sessionKey", "agentId", "provider", "scope", "includeArgs"],
+            );
+            for k in ["sessionKey", "agentId", "provider"] {
+                let _ = c.string("", o, k, true);
+            }
+            let _ = c.boolean("", o, "includeArgs");
+            if let Some(v) = o.get("scope")
+                && !matches!(v.as_str(), Some("text" | "native" | "both"))
+            {
+                c.error("/scope", "must be equal to one of the allowed values");
+            }
+            if c.ok() { Ok(()) } else { Err(fail(M, &c)) }
+        })();
+        match res {
+            Ok(()) => self.respond_ok(&call.id, &json!({ "commands": CATALOG }), ctx),
             Err(e) => self.respond_err(&call.id, &e, ctx),
         }
     }
