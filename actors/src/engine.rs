@@ -65,6 +65,8 @@ pub struct EngineConfig {
     pub channel_accounts: usize,
     /// What agent runs may invoke on nodes (`agents.defaults.tools.nodes`).
     pub agent_tools: crate::tool_policy::AgentToolPolicy,
+    /// `cron.enabled`: run scheduled jobs (with `false` they are kept and editable only).
+    pub cron_enabled: bool,
 }
 
 impl EngineConfig {
@@ -93,6 +95,7 @@ impl EngineConfig {
             auto_approve_local: true,
             channel_accounts: 0,
             agent_tools: Default::default(),
+            cron_enabled: true,
         }
     }
 }
@@ -232,8 +235,20 @@ pub struct Shared {
     /// The failed-auth limiter and the published presence (see
     /// [`crate::registry::hello_view`]).
     pub hello_view: crate::registry::hello_view::HelloView,
+    /// The cron scheduler, once started (the `cron.*` methods reach it here).
+    pub cron: std::sync::OnceLock<CronAddr>,
     /// `<state>/agents/main/sessions/sessions.json`, reported by `health`.
     sessions_path: String,
+}
+
+/// The address of the [`crate::cron::CronService`] (a newtype: `Shared` is `Debug`).
+#[derive(Clone)]
+pub struct CronAddr(pub Addr<crate::cron::CronService>);
+
+impl std::fmt::Debug for CronAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CronAddr")
+    }
 }
 
 impl Shared {
@@ -346,6 +361,13 @@ impl Engine {
         let sessions_index: crate::registry::runs::SessionsIndex =
             load_json(&config.state_dir, crate::registry::runs::SESSIONS_INDEX)?
                 .unwrap_or_default();
+        let cron_jobs: crate::cron::job::JobsFile =
+            load_json(&config.state_dir, crate::cron::JOBS_FILE)?.unwrap_or_default();
+        let cron_path = config
+            .state_dir
+            .join(crate::cron::JOBS_FILE)
+            .display()
+            .to_string();
         let mut channels = deps.channels;
         for c in &mut channels {
             c.load(&config.state_dir)?;
@@ -373,6 +395,7 @@ impl Engine {
             untracked: crate::ws_session::Untracked::default(),
             session_count: std::sync::atomic::AtomicUsize::new(sessions_index.len()),
             hello_view,
+            cron: std::sync::OnceLock::new(),
             sessions_path,
         });
         let model: Rc<dyn ChatModel> = deps
@@ -385,6 +408,15 @@ impl Engine {
                 registry.do_send(RegisterChannel { handle });
             }
         }
+        let cron = crate::cron::CronService::new(
+            store.clone(),
+            registry.clone(),
+            cron_jobs,
+            shared.config.cron_enabled,
+            cron_path,
+        )
+        .start();
+        let _ = shared.cron.set(CronAddr(cron));
         Ok(Self { shared, registry })
     }
 }

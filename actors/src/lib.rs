@@ -48,6 +48,7 @@
 pub mod agent_run;
 pub mod auth;
 pub mod channel;
+pub mod cron;
 pub mod engine;
 pub mod hot;
 pub mod identity;

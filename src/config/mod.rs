@@ -273,6 +273,19 @@ pub struct Config {
     /// `channels.telegram.commands`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands: Option<channels::CommandsCfg>,
+    /// The scheduler (`cron.enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<CronCfg>,
+}
+
+/// `cron`: OpenClaw's scheduler settings (only `enabled` is read here).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CronCfg {
+    /// Run jobs on their schedule (default `true`); with `false` jobs stay listed and
+    /// editable and `cron.run` still runs one by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// `a.b.c` of a key serde ignored (option and newtype levels add no segment); `None`

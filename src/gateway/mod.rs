@@ -457,6 +457,13 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         auto_approve_local: prepared.auto_approve_local,
         channel_accounts,
         agent_tools: prepared.agent_tools.clone(),
+        cron_enabled: loaded
+            .config
+            .cron
+            .as_ref()
+            .and_then(|c| c.enabled)
+            .unwrap_or(true)
+            && std::env::var_os("OPENCLAW_SKIP_CRON").is_none_or(|v| v.is_empty() || v == "0"),
     };
     let tls = load_tls(&loaded)?;
     let engine = Engine::start(config, deps).map_err(|message| StartError {

@@ -44,3 +44,5 @@ pub const NOT_CONNECTED: &str = "NOT_CONNECTED";
 pub const TIMEOUT: &str = "TIMEOUT";
 /// `nodeError.code`: the node went away before answering.
 pub const NODE_DISCONNECTED: &str = "NODE_DISCONNECTED";
+/// `cron.*` with an id no job has.
+pub const CRON_JOB_NOT_FOUND: &str = "CRON_JOB_NOT_FOUND";

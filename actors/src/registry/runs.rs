@@ -794,3 +794,31 @@ impl Handler<FlushState> for Registry {
 }
 
 pub(crate) type SessionsIndex = super::sessions::SessionIndex;
+
+/// The chat the user wrote from last (OpenClaw's delivery target `last`): the channel id and
+/// the chat id of the most recently active channel session, of `channel` only when given.
+/// `None` when no chat has written yet.
+#[derive(Message)]
+#[rtype(result = "Option<(String, String)>")]
+pub struct LastChatRoute {
+    /// Only sessions of this channel.
+    pub channel: Option<String>,
+}
+
+impl Handler<LastChatRoute> for Registry {
+    type Result = Option<(String, String)>;
+
+    fn handle(&mut self, msg: LastChatRoute, _: &mut Self::Context) -> Self::Result {
+        self.sessions_index
+            .by_recency()
+            .into_iter()
+            .find_map(|(_, m)| {
+                let channel = m.channel.as_deref()?;
+                let chat = m.chat_id?;
+                msg.channel
+                    .as_deref()
+                    .is_none_or(|c| c.eq_ignore_ascii_case(channel))
+                    .then(|| (channel.to_owned(), chat.to_string()))
+            })
+    }
+}

@@ -13,6 +13,7 @@
 //! | `channels.rs` | `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve` |
 //! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply` |
 //! | `logs.rs` | `logs.tail` |
+//! | `cron.rs` | `cron.status`, `cron.list`, `cron.get`, `cron.add`, `cron.update`, `cron.remove`, `cron.run`, `cron.runs` |
 //!
 //! An entry names the method, who may call it ([`MethodAccess`]: open, node role, or
 //! operator role with a scope) and its handler. A handler with params takes them typed
@@ -47,6 +48,7 @@ mod agent_params;
 mod channels;
 mod chat;
 mod config;
+mod cron;
 mod devices;
 mod health;
 mod logs;
@@ -107,6 +109,7 @@ const AREAS: &[&[Method]] = &[
     sessions::METHODS,
     pending::METHODS,
     config::METHODS,
+    cron::METHODS,
     logs::METHODS,
 ];
 

@@ -1,0 +1,1032 @@
+//! # `CronService` — the gateway's scheduler (OpenClaw's `cron.*`)
+//!
+//! One actor owns the jobs (`<state>/cron/jobs.json`, mode 0600, written atomically on every
+//! change) and one timer, armed for the earliest due job (and at least once a minute, so a
+//! clock step is noticed). A due job becomes an agent run through the [`Registry`] — the
+//! same `SubmitRun` an operator's `chat.send` uses, so it queues behind the session's other
+//! runs and runs under the same tool policy — and its answer is announced on a channel
+//! with the registry's `SendOutbound` (the path of the `send` method). Each run appends one
+//! line to `<state>/cron/runs/<jobId>.jsonl` (bounded: see [`RUN_LOG_KEEP`]).
+//!
+//! Crash safety: `runningAtMs` is written before a run starts. A restart that finds it set
+//! records the run as interrupted and schedules the job again (a one-shot job retries,
+//! so a reminder is not lost). A recurring job whose time passed while the gateway was
+//! down runs once at start, then keeps its schedule.
+//!
+//! Failures back off as OpenClaw's do: 30 s, 1 min, 5 min, 15 min, then 60 min between
+//! tries until a run succeeds; a one-shot job gives up after [`ONE_SHOT_TRIES`] tries and
+//! is disabled.
+//!
+//! Messages: [`CronStatus`], [`CronList`], [`CronGet`], [`CronAdd`], [`CronUpdate`],
+//! [`CronRemove`], [`CronRun`], [`CronRuns`].
+
+pub mod expr;
+pub mod job;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+
+use crate::protocol::error::ErrorShape;
+use crate::registry::Registry;
+use crate::registry::channels::SendOutbound;
+use crate::registry::runs::{AbortRun, Broadcast, SubmitRun, WaitReply, WaitRun};
+use crate::registry::scheduler::WaitStatus;
+use crate::store::{AppendLines, LoadLines, SaveDocument, StoreActor};
+use crate::util::now_ms;
+use job::{CronJob, JobsFile};
+
+/// Where the jobs live (relative to the state dir).
+pub const JOBS_FILE: &str = "cron/jobs.json";
+/// Runs at a time over all jobs; more due jobs wait for a free slot.
+pub const MAX_CONCURRENT_RUNS: usize = 4;
+/// Run log lines kept per job after a trim (trimmed when twice this many are written).
+pub const RUN_LOG_KEEP: usize = 500;
+/// How often the timer looks at the clock at least.
+const MAX_TIMER: Duration = Duration::from_secs(60);
+/// Tries of a failing one-shot job before it is disabled.
+pub const ONE_SHOT_TRIES: u32 = 3;
+/// Default bound on a run (OpenClaw's `timeoutSeconds` default).
+const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest answer kept as a run's summary.
+const SUMMARY_CHARS: usize = 2_000;
+
+/// Delay before the `n`th retry after `n` failures in a row (OpenClaw's backoff).
+pub fn backoff_ms(consecutive_errors: u32) -> u64 {
+    match consecutive_errors {
+        0 => 0,
+        1 => 30_000,
+        2 => 60_000,
+        3 => 300_000,
+        4 => 900_000,
+        _ => 3_600_000,
+    }
+}
+
+/// The run log of a job.
+pub fn run_log_name(job_id: &str) -> String {
+    format!("cron/runs/{job_id}.jsonl")
+}
+
+/// Why a cron call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CronError {
+    /// Bad params (the message says which and why).
+    #[error("{0}")]
+    Invalid(String),
+    /// No job of that id.
+    #[error("cron job not found: {0}")]
+    NotFound(String),
+    /// The jobs could not be saved, or too many jobs.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl CronError {
+    /// The wire error (OpenClaw's: `INVALID_REQUEST` with `details.code`
+    /// `CRON_JOB_NOT_FOUND` for an unknown id).
+    pub fn to_shape(&self) -> ErrorShape {
+        match self {
+            Self::Invalid(m) => ErrorShape::invalid(m.clone()),
+            Self::NotFound(id) => ErrorShape::invalid(format!(
+                "cron job not found: {id}. List automations and retry with a current job id."
+            ))
+            .with_details(json!({"code": crate::protocol::codes::CRON_JOB_NOT_FOUND, "jobId": id})),
+            Self::Unavailable(m) => ErrorShape::unavailable(m.clone()),
+        }
+    }
+}
+
+/// How a run ended, as the run log and the job state record it.
+#[derive(Debug, Clone)]
+struct Outcome {
+    run_id: String,
+    session_key: String,
+    started_at: u64,
+    ended_at: u64,
+    ok: bool,
+    error: Option<String>,
+    summary: Option<String>,
+    /// `delivered`, `not-delivered`, `not-requested`.
+    delivery_status: &'static str,
+    delivery_error: Option<String>,
+}
+
+/// The scheduler actor.
+pub struct CronService {
+    store: Addr<StoreActor>,
+    registry: Addr<Registry>,
+    jobs: Vec<CronJob>,
+    /// Job ids with a run in progress.
+    running: HashSet<String>,
+    /// Lines written to each job's run log since the last trim (estimate after a start).
+    log_lines: HashMap<String, usize>,
+    timer: Option<SpawnHandle>,
+    /// `cron.enabled`: with `false` jobs are kept and editable but never run on schedule.
+    enabled: bool,
+    store_path: String,
+}
+
+impl CronService {
+    /// The scheduler over `file` (loaded by the engine from [`JOBS_FILE`]).
+    pub fn new(
+        store: Addr<StoreActor>,
+        registry: Addr<Registry>,
+        file: JobsFile,
+        enabled: bool,
+        store_path: String,
+    ) -> Self {
+        Self {
+            store,
+            registry,
+            jobs: file.jobs,
+            running: HashSet::new(),
+            log_lines: HashMap::new(),
+            timer: None,
+            enabled,
+            store_path,
+        }
+    }
+
+    fn find(&self, id: &str) -> Option<&CronJob> {
+        self.jobs.iter().find(|j| j.id == id)
+    }
+
+    fn find_mut(&mut self, id: &str) -> Option<&mut CronJob> {
+        self.jobs.iter_mut().find(|j| j.id == id)
+    }
+
+    /// The jobs file write; resolves once it is on disk (`Err`: not saved, logged).
+    fn save(&self) -> impl std::future::Future<Output = Result<(), CronError>> + 'static {
+        let file = JobsFile {
+            version: 1,
+            jobs: self.jobs.clone(),
+        };
+        let contents = serde_json::to_vec_pretty(&file).unwrap_or_default();
+        // The store skips a message whose answer nobody waits for: await it in a task.
+        let fut = self.store.send(SaveDocument {
+            name: JOBS_FILE.to_owned(),
+            contents,
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        actix::spawn(async move {
+            let res = match fut.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    log::error!("cron jobs not saved: {e}");
+                    Err(CronError::Unavailable(format!("cron jobs not saved: {e}")))
+                }
+                Err(_) => Err(CronError::Unavailable("store unavailable".to_owned())),
+            };
+            let _ = tx.send(res);
+        });
+        async move {
+            rx.await
+                .unwrap_or_else(|_| Err(CronError::Unavailable("store unavailable".to_owned())))
+        }
+    }
+
+    /// Recomputes a job's next run from `after` (none when disabled or spent).
+    fn schedule_next(job: &mut CronJob, after: u64) {
+        job.state.next_run_at_ms = if job.enabled {
+            job::next_run(&job.schedule, &job.id, job.created_at_ms, after)
+        } else {
+            None
+        };
+    }
+
+    /// Arms the timer for the earliest due job.
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        if !self.enabled {
+            return;
+        }
+        let now = now_ms();
+        let next = self
+            .jobs
+            .iter()
+            .filter(|j| j.enabled && !self.running.contains(&j.id))
+            .filter_map(|j| j.state.next_run_at_ms)
+            .min();
+        let Some(next) = next else {
+            return;
+        };
+        let delay = Duration::from_millis(next.saturating_sub(now)).min(MAX_TIMER);
+        self.timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.timer = None;
+            act.tick(ctx);
+        }));
+    }
+
+    /// Starts the due jobs (earliest first, up to [`MAX_CONCURRENT_RUNS`] at a time).
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = now_ms();
+        let mut due: Vec<(u64, String)> = self
+            .jobs
+            .iter()
+            .filter(|j| j.enabled && !self.running.contains(&j.id))
+            .filter_map(|j| j.state.next_run_at_ms.map(|t| (t, j.id.clone())))
+            .filter(|(t, _)| *t <= now)
+            .collect();
+        due.sort();
+        for (_, id) in due {
+            if self.running.len() >= MAX_CONCURRENT_RUNS {
+                break;
+            }
+            self.fire(&id, ctx);
+        }
+        self.arm(ctx);
+    }
+
+    /// Starts a run of job `id` now. Returns its run id.
+    fn fire(&mut self, id: &str, ctx: &mut Context<Self>) -> Option<String> {
+        let started_at = now_ms();
+        let job = self.find_mut(id)?;
+        job.state.running_at_ms = Some(started_at);
+        let job = job.clone();
+        self.running.insert(job.id.clone());
+        let run_id = format!("cron:{}:{started_at}", job.id);
+        let session_key = job.run_session_key();
+        let text = match &job.payload {
+            job::Payload::SystemEvent { text } => {
+                format!("System (scheduled job \"{}\"): {text}", job.name)
+            }
+            job::Payload::AgentTurn { message, .. } => message.clone(),
+        };
+        let timeout = match &job.payload {
+            job::Payload::AgentTurn {
+                timeout_seconds: Some(t),
+                ..
+            } if *t > 0.0 => Duration::from_secs_f64(t.min(86_400.0)),
+            _ => DEFAULT_RUN_TIMEOUT,
+        };
+        self.registry.do_send(Broadcast {
+            event: "cron".to_owned(),
+            payload: json!({"jobId": job.id, "action": "started", "runAtMs": started_at, "runId": run_id}),
+        });
+        // `runningAtMs` is on disk before the run starts (a crash then shows as interrupted).
+        let saved = self.save();
+        let registry = self.registry.clone();
+        let run = run_job(
+            registry,
+            job,
+            run_id.clone(),
+            session_key,
+            text,
+            timeout,
+            started_at,
+        );
+        let id = id.to_owned();
+        ctx.spawn(
+            async move {
+                let _ = saved.await;
+                run.await
+            }
+            .into_actor(self)
+            .map(move |outcome, act, ctx| act.finish(&id, outcome, ctx)),
+        );
+        Some(run_id)
+    }
+
+    /// Records a run's end: job state, run log, next run (or removal), the `cron` event.
+    fn finish(&mut self, id: &str, o: Outcome, ctx: &mut Context<Self>) {
+        self.running.remove(id);
+        let Some(job) = self.find_mut(id) else {
+            // Removed while running: its log line still records the run.
+            self.append_log(id, None, &o, None);
+            self.arm(ctx);
+            return;
+        };
+        let s = &mut job.state;
+        s.running_at_ms = None;
+        s.last_run_at_ms = Some(o.started_at);
+        let status = if o.ok { "ok" } else { "error" };
+        s.last_run_status = Some(status.to_owned());
+        s.last_status = Some(status.to_owned());
+        s.last_error = o.error.clone();
+        s.last_duration_ms = Some(o.ended_at.saturating_sub(o.started_at));
+        s.last_delivered = Some(o.delivery_status == "delivered");
+        s.last_delivery_status = Some(o.delivery_status.to_owned());
+        s.last_delivery_error = o.delivery_error.clone();
+        let errors = if o.ok {
+            0
+        } else {
+            s.consecutive_errors.unwrap_or(0).saturating_add(1)
+        };
+        s.consecutive_errors = (errors > 0).then_some(errors);
+        let now = now_ms();
+        let mut remove = false;
+        if job.is_one_shot() {
+            if o.ok {
+                if job.delete_after_run != Some(false) {
+                    remove = true;
+                } else {
+                    job.enabled = false;
+                    job.state.next_run_at_ms = None;
+                }
+            } else if errors >= ONE_SHOT_TRIES {
+                job.enabled = false;
+                job.state.next_run_at_ms = None;
+            } else {
+                job.state.next_run_at_ms = Some(now.saturating_add(backoff_ms(errors)));
+            }
+        } else {
+            Self::schedule_next(job, now);
+            if errors > 0
+                && let Some(n) = job.state.next_run_at_ms
+            {
+                job.state.next_run_at_ms = Some(n.max(now.saturating_add(backoff_ms(errors))));
+            }
+        }
+        let next = job.state.next_run_at_ms;
+        let name = job.name.clone();
+        self.append_log(id, Some(&name), &o, next);
+        if remove {
+            self.jobs.retain(|j| j.id != id);
+        }
+        self.registry.do_send(Broadcast {
+            event: "cron".to_owned(),
+            payload: json!({"jobId": id, "action": if remove { "removed" } else { "finished" },
+                "status": status, "runId": o.run_id, "nextRunAtMs": next}),
+        });
+        ctx.spawn(self.save().into_actor(self).map(|_, _, _| ()));
+        self.arm(ctx);
+    }
+
+    fn append_log(&mut self, id: &str, name: Option<&str>, o: &Outcome, next: Option<u64>) {
+        let mut line = json!({
+            "ts": o.ended_at,
+            "jobId": id,
+            "action": "finished",
+            "status": if o.ok { "ok" } else { "error" },
+            "runId": o.run_id,
+            "sessionKey": o.session_key,
+            "runAtMs": o.started_at,
+            "durationMs": o.ended_at.saturating_sub(o.started_at),
+            "deliveryStatus": o.delivery_status,
+            "delivered": o.delivery_status == "delivered",
+        });
+        if let Value::Object(m) = &mut line {
+            let mut put = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    m.insert(k.to_owned(), v);
+                }
+            };
+            put("error", o.error.clone().map(Value::from));
+            put("summary", o.summary.clone().map(Value::from));
+            put("deliveryError", o.delivery_error.clone().map(Value::from));
+            put("nextRunAtMs", next.map(Value::from));
+            put("jobName", name.map(Value::from));
+        }
+        let name = run_log_name(id);
+        let n = self.log_lines.entry(id.to_owned()).or_insert(0);
+        *n += 1;
+        let trim = *n >= 2 * RUN_LOG_KEEP;
+        if trim {
+            *n = RUN_LOG_KEEP;
+        }
+        let store = self.store.clone();
+        let append = store.send(AppendLines {
+            name: name.clone(),
+            lines: vec![line],
+            sync: false,
+        });
+        actix::spawn(async move {
+            match append.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::warn!("cron run log not written: {e}"),
+                Err(_) => return,
+            }
+            if trim {
+                // Keep the last RUN_LOG_KEEP lines (rewritten atomically).
+                if let Ok(Ok(lines)) = store
+                    .send(LoadLines {
+                        name: name.clone(),
+                        limit: RUN_LOG_KEEP,
+                    })
+                    .await
+                {
+                    let mut contents = Vec::new();
+                    for l in lines {
+                        if serde_json::to_writer(&mut contents, &l).is_ok() {
+                            contents.push(b'\n');
+                        }
+                    }
+                    if let Ok(Err(e)) = store.send(SaveDocument { name, contents }).await {
+                        log::warn!("cron run log not trimmed: {e}");
+                    }
+                }
+            }
+        });
+    }
+
+    fn status(&self) -> Value {
+        let next = self
+            .jobs
+            .iter()
+            .filter(|j| j.enabled)
+            .filter_map(|j| j.state.next_run_at_ms)
+            .min();
+        json!({
+            "enabled": self.enabled,
+            "triggersEnabled": false,
+            "storePath": self.store_path,
+            "storage": "file",
+            "jobs": self.jobs.len(),
+            "running": self.running.len(),
+            "nextWakeAtMs": if self.enabled { next.map(Value::from).unwrap_or(Value::Null) } else { Value::Null },
+        })
+    }
+}
+
+/// Runs one job: submits the run, waits for its end (bounded), announces the answer.
+async fn run_job(
+    registry: Addr<Registry>,
+    job: CronJob,
+    run_id: String,
+    session_key: String,
+    text: String,
+    timeout: Duration,
+    started_at: u64,
+) -> Outcome {
+    let mut o = Outcome {
+        run_id: run_id.clone(),
+        session_key: session_key.clone(),
+        started_at,
+        ended_at: started_at,
+        ok: false,
+        error: None,
+        summary: None,
+        delivery_status: "not-requested",
+        delivery_error: None,
+    };
+    let submitted = registry
+        .send(SubmitRun {
+            run_id: run_id.clone(),
+            session_key: session_key.clone(),
+            text,
+            sender: Some(format!("cron:{}", job.name)),
+        })
+        .await;
+    let reply = match submitted {
+        Ok(Ok(_)) => {
+            registry
+                .send(WaitRun {
+                    run_id: run_id.clone(),
+                    timeout,
+                })
+                .await
+        }
+        Ok(Err(full)) => {
+            o.error = Some(full.to_string());
+            o.ended_at = now_ms();
+            return o;
+        }
+        Err(_) => {
+            o.error = Some("registry unavailable".to_owned());
+            o.ended_at = now_ms();
+            return o;
+        }
+    };
+    o.ended_at = now_ms();
+    let answer = match reply {
+        Ok(WaitReply::Run(v)) => match v.status {
+            WaitStatus::Ok => {
+                o.ok = true;
+                v.text.unwrap_or_default()
+            }
+            WaitStatus::Timeout => {
+                registry.do_send(AbortRun {
+                    session_key: session_key.clone(),
+                    run_id: Some(run_id.clone()),
+                });
+                o.error = Some(format!("timed out after {} s", timeout.as_secs()));
+                return o;
+            }
+            other => {
+                o.error = Some(
+                    v.error
+                        .unwrap_or_else(|| format!("run ended: {}", other.as_str())),
+                );
+                return o;
+            }
+        },
+        Ok(WaitReply::Failed { error, .. }) => {
+            o.error = Some(error);
+            return o;
+        }
+        Ok(WaitReply::Gone) | Err(_) => {
+            o.error = Some("run record lost".to_owned());
+            return o;
+        }
+    };
+    o.summary = Some(answer.chars().take(SUMMARY_CHARS).collect());
+    let silent = answer.trim().is_empty() || answer.trim().eq_ignore_ascii_case("NO_REPLY");
+    if !job.announces() || silent {
+        return o;
+    }
+    let d = job.delivery.clone().unwrap_or_default();
+    let explicit = d
+        .channel
+        .as_deref()
+        .filter(|c| *c != "last")
+        .zip(d.to.as_deref());
+    let target = match explicit {
+        Some((c, t)) => Some((c.to_owned(), t.to_owned())),
+        None => registry
+            .send(crate::registry::runs::LastChatRoute {
+                channel: d.channel.clone().filter(|c| c != "last"),
+            })
+            .await
+            .ok()
+            .flatten(),
+    };
+    let Some((channel, to)) = target else {
+        o.delivery_status = "not-delivered";
+        o.delivery_error = Some(
+            "no delivery target: set delivery.channel and delivery.to, or write to the bot once so there is a last chat".to_owned(),
+        );
+        if d.best_effort != Some(true) {
+            o.ok = false;
+            o.error = o.delivery_error.clone();
+        }
+        return o;
+    };
+    let thread_id = d.thread_id.as_ref().and_then(|t| match t {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    });
+    let sent = registry
+        .send(SendOutbound {
+            channel,
+            account_id: d.account_id.clone(),
+            to,
+            text: answer,
+            thread_id,
+            reply_to: None,
+            idempotency_key: run_id,
+        })
+        .await;
+    match sent {
+        Ok(Ok(_)) => o.delivery_status = "delivered",
+        Ok(Err(e)) => {
+            o.delivery_status = "not-delivered";
+            o.delivery_error = Some(e.to_string());
+        }
+        Err(_) => {
+            o.delivery_status = "not-delivered";
+            o.delivery_error = Some("registry unavailable".to_owned());
+        }
+    }
+    if o.delivery_status != "delivered" && d.best_effort != Some(true) {
+        o.ok = false;
+        o.error = o.delivery_error.clone();
+    }
+    o.ended_at = now_ms();
+    o
+}
+
+impl Actor for CronService {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let now = now_ms();
+        let mut changed = false;
+        for job in &mut self.jobs {
+            if job.state.running_at_ms.take().is_some() {
+                // Interrupted by a crash or a restart: recorded as a failure; one-shot jobs
+                // retry after the backoff, recurring ones keep their schedule.
+                let errors = job.state.consecutive_errors.unwrap_or(0).saturating_add(1);
+                job.state.consecutive_errors = Some(errors);
+                job.state.last_run_status = Some("error".to_owned());
+                job.state.last_status = Some("error".to_owned());
+                job.state.last_error = Some("interrupted by a gateway restart".to_owned());
+                job.state.next_run_at_ms = if job.is_one_shot() {
+                    (errors < ONE_SHOT_TRIES).then(|| now.saturating_add(backoff_ms(errors)))
+                } else {
+                    job::next_run(&job.schedule, &job.id, job.created_at_ms, now)
+                };
+                if job.state.next_run_at_ms.is_none() {
+                    job.enabled = false;
+                }
+                changed = true;
+            } else if job.enabled && job.state.next_run_at_ms.is_none() {
+                Self::schedule_next(job, now.saturating_sub(1));
+                changed = true;
+            }
+        }
+        if changed {
+            ctx.spawn(self.save().into_actor(self).map(|_, _, _| ()));
+        }
+        self.arm(ctx);
+    }
+}
+
+// === messages ===
+
+/// `cron.status`.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct CronStatus;
+
+impl Handler<CronStatus> for CronService {
+    type Result = MessageResult<CronStatus>;
+
+    fn handle(&mut self, _: CronStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.status())
+    }
+}
+
+/// `cron.list` (filters as OpenClaw's `CronListParamsSchema`, checked by the caller).
+#[derive(Message, Default)]
+#[rtype(result = "Value")]
+pub struct CronList {
+    /// Include disabled jobs (when `enabled` is not given).
+    pub include_disabled: bool,
+    /// `all`, `enabled`, `disabled`.
+    pub enabled: Option<String>,
+    /// `at`, `every`, `cron` (or `all`).
+    pub schedule_kind: Option<String>,
+    /// Case-insensitive text in id, name or description.
+    pub query: Option<String>,
+    /// `nextRunAtMs` (default), `updatedAtMs`, `name`.
+    pub sort_by: Option<String>,
+    /// `asc` (default) or `desc`.
+    pub desc: bool,
+    /// Page start.
+    pub offset: usize,
+    /// Page size (1–200; default: all, at most 200).
+    pub limit: Option<usize>,
+}
+
+impl Handler<CronList> for CronService {
+    type Result = MessageResult<CronList>;
+
+    fn handle(&mut self, q: CronList, _: &mut Self::Context) -> Self::Result {
+        let query = q.query.as_deref().map(str::to_lowercase);
+        let mut jobs: Vec<&CronJob> = self
+            .jobs
+            .iter()
+            .filter(|j| match q.enabled.as_deref() {
+                Some("enabled") => j.enabled,
+                Some("disabled") => !j.enabled,
+                Some(_) => true,
+                None => q.include_disabled || j.enabled,
+            })
+            .filter(|j| match q.schedule_kind.as_deref() {
+                None | Some("all") => true,
+                Some(k) => {
+                    let kind = match j.schedule {
+                        job::Schedule::At { .. } => "at",
+                        job::Schedule::Every { .. } => "every",
+                        job::Schedule::Cron { .. } => "cron",
+                    };
+                    kind == k
+                }
+            })
+            .filter(|j| {
+                query.as_deref().is_none_or(|needle| {
+                    j.id.to_lowercase().contains(needle)
+                        || j.name.to_lowercase().contains(needle)
+                        || j.description
+                            .as_deref()
+                            .is_some_and(|d| d.to_lowercase().contains(needle))
+                })
+            })
+            .collect();
+        match q.sort_by.as_deref() {
+            Some("name") => jobs.sort_by(|a, b| a.name.cmp(&b.name)),
+            Some("updatedAtMs") => jobs.sort_by_key(|j| j.updated_at_ms),
+            _ => jobs.sort_by_key(|j| j.state.next_run_at_ms.unwrap_or(u64::MAX)),
+        }
+        if q.desc {
+            jobs.reverse();
+        }
+        let total = jobs.len();
+        let offset = q.offset.min(total);
+        let limit = q.limit.unwrap_or(total.max(50)).clamp(1, 200);
+        let page: Vec<Value> = jobs
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|j| {
+                let mut v = j.view();
+                if let Value::Object(m) = &mut v {
+                    m.insert("effectiveAgentId".to_owned(), Value::from("main"));
+                }
+                v
+            })
+            .collect();
+        let next_offset = offset + page.len();
+        MessageResult(json!({
+            "jobs": page,
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "hasMore": next_offset < total,
+            "nextOffset": if next_offset < total { Value::from(next_offset) } else { Value::Null },
+        }))
+    }
+}
+
+/// `cron.get`.
+#[derive(Message)]
+#[rtype(result = "Result<Value, CronError>")]
+pub struct CronGet {
+    /// Job id.
+    pub id: String,
+}
+
+impl Handler<CronGet> for CronService {
+    type Result = Result<Value, CronError>;
+
+    fn handle(&mut self, msg: CronGet, _: &mut Self::Context) -> Self::Result {
+        self.find(&msg.id)
+            .map(CronJob::view)
+            .ok_or(CronError::NotFound(msg.id))
+    }
+}
+
+/// `cron.add`: answered once the job is on disk.
+#[derive(Message)]
+#[rtype(result = "Result<Value, CronError>")]
+pub struct CronAdd {
+    /// The params as sent.
+    pub params: Value,
+    /// The caller's session (a `current` target binds to it when no `sessionKey` is given).
+    pub caller_session: Option<String>,
+}
+
+impl Handler<CronAdd> for CronService {
+    type Result = ResponseActFuture<Self, Result<Value, CronError>>;
+
+    fn handle(&mut self, msg: CronAdd, ctx: &mut Self::Context) -> Self::Result {
+        if self.jobs.len() >= job::MAX_JOBS {
+            return Box::pin(actix::fut::ready(Err(CronError::Unavailable(format!(
+                "too many cron jobs ({}); remove some first",
+                job::MAX_JOBS
+            )))));
+        }
+        let now = now_ms();
+        let mut params = msg.params;
+        if let (Some(s), Value::Object(o)) = (msg.caller_session, &mut params)
+            && o.get("sessionTarget").and_then(Value::as_str) == Some("current")
+            && !o.contains_key("sessionKey")
+        {
+            o.insert("sessionKey".to_owned(), Value::from(s));
+        }
+        let mut job = match job::parse_add(&params, uuid::Uuid::new_v4().to_string(), now) {
+            Ok(j) => j,
+            Err(e) => return Box::pin(actix::fut::ready(Err(CronError::Invalid(e)))),
+        };
+        Self::schedule_next(&mut job, now.saturating_sub(1));
+        let view = job.view();
+        let id = job.id.clone();
+        self.jobs.push(job);
+        self.arm(ctx);
+        log::info!("cron: job {id} added");
+        Box::pin(self.save().into_actor(self).map(move |res, act, ctx| {
+            if let Err(e) = res {
+                // Not on disk: not added.
+                act.jobs.retain(|j| j.id != id);
+                act.arm(ctx);
+                return Err(e);
+            }
+            Ok(view)
+        }))
+    }
+}
+
+/// `cron.update`.
+#[derive(Message)]
+#[rtype(result = "Result<Value, CronError>")]
+pub struct CronUpdate {
+    /// Job id.
+    pub id: String,
+    /// OpenClaw's patch object.
+    pub patch: Value,
+}
+
+impl Handler<CronUpdate> for CronService {
+    type Result = ResponseActFuture<Self, Result<Value, CronError>>;
+
+    fn handle(&mut self, msg: CronUpdate, ctx: &mut Self::Context) -> Self::Result {
+        let now = now_ms();
+        let Some(pos) = self.jobs.iter().position(|j| j.id == msg.id) else {
+            return Box::pin(actix::fut::ready(Err(CronError::NotFound(msg.id))));
+        };
+        let old = self.jobs[pos].clone();
+        let mut next = match job::apply_patch(&old, &msg.patch, now) {
+            Ok(j) => j,
+            Err(e) => return Box::pin(actix::fut::ready(Err(CronError::Invalid(e)))),
+        };
+        if next.schedule != old.schedule || next.enabled != old.enabled {
+            Self::schedule_next(&mut next, now.saturating_sub(1));
+        }
+        let view = next.view();
+        self.jobs[pos] = next;
+        self.arm(ctx);
+        let id = msg.id;
+        Box::pin(self.save().into_actor(self).map(move |res, act, ctx| {
+            if let Err(e) = res {
+                if let Some(j) = act.find_mut(&id) {
+                    *j = old;
+                }
+                act.arm(ctx);
+                return Err(e);
+            }
+            Ok(view)
+        }))
+    }
+}
+
+/// `cron.remove`: `{ok, removed}` once the jobs file no longer holds it. A run in
+/// progress finishes (its answer is still delivered and logged).
+#[derive(Message)]
+#[rtype(result = "Result<Value, CronError>")]
+pub struct CronRemove {
+    /// Job id.
+    pub id: String,
+}
+
+impl Handler<CronRemove> for CronService {
+    type Result = ResponseActFuture<Self, Result<Value, CronError>>;
+
+    fn handle(&mut self, msg: CronRemove, ctx: &mut Self::Context) -> Self::Result {
+        let Some(pos) = self.jobs.iter().position(|j| j.id == msg.id) else {
+            return Box::pin(actix::fut::ready(Err(CronError::NotFound(msg.id))));
+        };
+        let old = self.jobs.remove(pos);
+        self.arm(ctx);
+        log::info!("cron: job {} removed", msg.id);
+        Box::pin(self.save().into_actor(self).map(move |res, act, ctx| {
+            if let Err(e) = res {
+                act.jobs.insert(pos.min(act.jobs.len()), old);
+                act.arm(ctx);
+                return Err(e);
+            }
+            Ok(json!({"ok": true, "removed": true}))
+        }))
+    }
+}
+
+/// `cron.run`: `force` (default) runs now, `if-enabled` only an enabled job, `due` only a
+/// due one. Answers once the run is queued (`{ok, enqueued, runId}`) or why not
+/// (`{ok, ran: false, reason}`).
+#[derive(Message)]
+#[rtype(result = "Result<Value, CronError>")]
+pub struct CronRun {
+    /// Job id.
+    pub id: String,
+    /// `force`, `if-enabled`, `due`.
+    pub mode: String,
+}
+
+impl Handler<CronRun> for CronService {
+    type Result = Result<Value, CronError>;
+
+    fn handle(&mut self, msg: CronRun, ctx: &mut Self::Context) -> Self::Result {
+        let Some(job) = self.find(&msg.id) else {
+            return Err(CronError::NotFound(msg.id));
+        };
+        let not = |reason: &str| Ok(json!({"ok": true, "ran": false, "reason": reason}));
+        if self.running.contains(&msg.id) {
+            return not("already-running");
+        }
+        match msg.mode.as_str() {
+            "if-enabled" if !job.enabled => return not("disabled"),
+            "due" if !job.enabled => return not("disabled"),
+            "due" if job.state.next_run_at_ms.is_none_or(|t| t > now_ms()) => {
+                return not("not-due");
+            }
+            _ => {}
+        }
+        if self.running.len() >= MAX_CONCURRENT_RUNS {
+            return Err(CronError::Unavailable(format!(
+                "{MAX_CONCURRENT_RUNS} cron runs are in progress; retry when one ends"
+            )));
+        }
+        let run_id = self.fire(&msg.id, ctx);
+        self.arm(ctx);
+        Ok(json!({"ok": true, "enqueued": true, "runId": run_id}))
+    }
+}
+
+/// `cron.runs`: a page of run log entries, newest first unless `asc`.
+#[derive(Message)]
+#[rtype(result = "Result<Value, CronError>")]
+pub struct CronRuns {
+    /// One job's runs (`None`: every job's).
+    pub id: Option<String>,
+    /// Only these statuses.
+    pub statuses: Vec<String>,
+    /// Oldest first.
+    pub asc: bool,
+    /// Page start.
+    pub offset: usize,
+    /// Page size (1–200, default 50).
+    pub limit: usize,
+    /// Case-insensitive text in the summary or error.
+    pub query: Option<String>,
+}
+
+impl Handler<CronRuns> for CronService {
+    type Result = ResponseActFuture<Self, Result<Value, CronError>>;
+
+    fn handle(&mut self, msg: CronRuns, _: &mut Self::Context) -> Self::Result {
+        let ids: Vec<(String, String)> = match &msg.id {
+            Some(id) => match self.find(id) {
+                Some(j) => vec![(j.id.clone(), j.name.clone())],
+                None => {
+                    return Box::pin(actix::fut::ready(Err(CronError::NotFound(id.clone()))));
+                }
+            },
+            None => self
+                .jobs
+                .iter()
+                .map(|j| (j.id.clone(), j.name.clone()))
+                .collect(),
+        };
+        let store = self.store.clone();
+        let per_job = if ids.len() > 1 { 200 } else { 2 * RUN_LOG_KEEP };
+        Box::pin(
+            async move {
+                let mut entries: Vec<Value> = Vec::new();
+                for (id, name) in ids {
+                    let lines = store
+                        .send(LoadLines {
+                            name: run_log_name(&id),
+                            limit: per_job,
+                        })
+                        .await;
+                    if let Ok(Ok(lines)) = lines {
+                        for mut l in lines {
+                            if let Value::Object(m) = &mut l {
+                                m.entry("jobName")
+                                    .or_insert_with(|| Value::from(name.clone()));
+                            }
+                            entries.push(l);
+                        }
+                    }
+                }
+                let query = msg.query.as_deref().map(str::to_lowercase);
+                entries.retain(|e| {
+                    let status = e.get("status").and_then(Value::as_str).unwrap_or("");
+                    (msg.statuses.is_empty() || msg.statuses.iter().any(|s| s == status))
+                        && query.as_deref().is_none_or(|q| {
+                            ["summary", "error", "jobName"].iter().any(|k| {
+                                e.get(*k)
+                                    .and_then(Value::as_str)
+                                    .is_some_and(|s| s.to_lowercase().contains(q))
+                            })
+                        })
+                });
+                entries.sort_by_key(|e| e.get("ts").and_then(Value::as_u64).unwrap_or(0));
+                if !msg.asc {
+                    entries.reverse();
+                }
+                let total = entries.len();
+                let offset = msg.offset.min(total);
+                let page: Vec<Value> = entries.into_iter().skip(offset).take(msg.limit).collect();
+                let next = offset + page.len();
+                Ok(json!({
+                    "entries": page,
+                    "total": total,
+                    "offset": offset,
+                    "limit": msg.limit,
+                    "hasMore": next < total,
+                    "nextOffset": if next < total { Value::from(next) } else { Value::Null },
+                }))
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_follows_openclaw() {
+        let steps: Vec<u64> = (0..7).map(backoff_ms).collect();
+        assert_eq!(
+            steps,
+            [0, 30_000, 60_000, 300_000, 900_000, 3_600_000, 3_600_000]
+        );
+    }
+
+    #[test]
+    fn not_found_carries_openclaw_code() {
+        let s = CronError::NotFound("abc".into()).to_shape();
+        let v = serde_json::to_value(&s).expect("shape");
+        assert_eq!(v["code"], "INVALID_REQUEST");
+        assert_eq!(v["details"]["code"], "CRON_JOB_NOT_FOUND");
+        assert_eq!(v["details"]["jobId"], "abc");
+    }
+}

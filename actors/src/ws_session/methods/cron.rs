@@ -1,0 +1,431 @@
+//! `cron.status`, `cron.list`, `cron.get`, `cron.add`, `cron.update`, `cron.remove`,
+//! `cron.run`, `cron.runs` (OpenClaw's `server-methods/cron.ts`): the params are checked
+//! here, the jobs live in the [`CronService`](crate::cron::CronService).
+
+use actix::prelude::*;
+use serde_json::{Map, Value};
+
+use super::{Call, Method, gone};
+use crate::cron::{
+    CronAdd, CronError, CronGet, CronList, CronRemove, CronRun, CronRuns, CronStatus, CronUpdate,
+};
+use crate::protocol::error::ErrorShape;
+use crate::protocol::scopes::{ADMIN, MethodAccess, READ};
+use crate::ws_session::WsSession;
+
+pub(super) const METHODS: &[Method] = &[
+    Method {
+        name: "cron.status",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::cron_status,
+    },
+    Method {
+        name: "cron.list",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::cron_list,
+    },
+    Method {
+        name: "cron.get",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::cron_get,
+    },
+    Method {
+        name: "cron.add",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::cron_add,
+    },
+    Method {
+        name: "cron.update",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::cron_update,
+    },
+    Method {
+        name: "cron.remove",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::cron_remove,
+    },
+    Method {
+        name: "cron.run",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::cron_run,
+    },
+    Method {
+        name: "cron.runs",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::cron_runs,
+    },
+];
+
+fn invalid(method: &str, why: impl std::fmt::Display) -> ErrorShape {
+    ErrorShape::invalid(format!("invalid {method} params: {why}"))
+}
+
+fn params<'a>(
+    method: &str,
+    v: &'a Value,
+) -> Result<std::borrow::Cow<'a, Map<String, Value>>, ErrorShape> {
+    match v {
+        Value::Object(o) => Ok(std::borrow::Cow::Borrowed(o)),
+        Value::Null => Ok(std::borrow::Cow::Owned(Map::new())),
+        _ => Err(invalid(method, "must be object")),
+    }
+}
+
+fn closed(method: &str, o: &Map<String, Value>, known: &[&str]) -> Result<(), ErrorShape> {
+    match o.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => {
+            let shown: String = k.chars().take(64).collect();
+            Err(invalid(
+                method,
+                format!("must NOT have additional properties ('{shown}')"),
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The job id of `{id}` or `{jobId}` (OpenClaw's `cronIdOrJobIdParams`).
+fn job_id(method: &str, o: &Map<String, Value>) -> Result<String, ErrorShape> {
+    let id = match (o.get("id"), o.get("jobId")) {
+        (Some(_), Some(_)) => return Err(invalid(method, "give id or jobId, not both")),
+        (Some(v), None) | (None, Some(v)) => v,
+        (None, None) => return Err(invalid(method, "missing id")),
+    };
+    match id.as_str().map(str::trim) {
+        Some(s) if !s.is_empty() && s.len() <= 128 && !s.contains(['/', '\\']) => Ok(s.to_owned()),
+        Some(_) => Err(invalid(method, "id must be a job id")),
+        None => Err(invalid(method, "id must be a string")),
+    }
+}
+
+fn opt_str<'a>(
+    method: &str,
+    o: &'a Map<String, Value>,
+    key: &str,
+    allowed: &[&str],
+) -> Result<Option<&'a str>, ErrorShape> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if allowed.is_empty() || allowed.contains(&s.as_str()) => {
+            Ok(Some(s.as_str()))
+        }
+        Some(_) if allowed.is_empty() => Err(invalid(method, format!("{key} must be a string"))),
+        Some(_) => Err(invalid(
+            method,
+            format!("{key} must be one of {}", allowed.join(", ")),
+        )),
+    }
+}
+
+fn opt_uint(
+    method: &str,
+    o: &Map<String, Value>,
+    key: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<usize>, ErrorShape> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if (min..=max).contains(&n) => Ok(usize::try_from(n).ok()),
+            _ => Err(invalid(
+                method,
+                format!("{key} must be an integer from {min} to {max}"),
+            )),
+        },
+    }
+}
+
+fn check_agent(method: &str, o: &Map<String, Value>) -> Result<(), ErrorShape> {
+    match opt_str(method, o, "agentId", &[])? {
+        None => Ok(()),
+        Some(a) if a.trim().eq_ignore_ascii_case("main") => Ok(()),
+        Some(a) => {
+            let shown: String = a.chars().take(64).collect();
+            Err(invalid(
+                method,
+                format!("unknown agent \"{shown}\" (this gateway runs one agent, main)"),
+            ))
+        }
+    }
+}
+
+fn parse_list(call: &Call) -> Result<CronList, ErrorShape> {
+    const M: &str = "cron.list";
+    let o = params(M, &call.params)?;
+    closed(
+        M,
+        &o,
+        &[
+            "sessionKey",
+            "sessionAgentId",
+            "includeDisabled",
+            "limit",
+            "offset",
+            "query",
+            "enabled",
+            "scheduleKind",
+            "lastRunStatus",
+            "trigger",
+            "sortBy",
+            "sortDir",
+            "agentId",
+            "compact",
+            "includeDeliveryPreviews",
+        ],
+    )?;
+    check_agent(M, &o)?;
+    for k in ["includeDisabled", "compact", "includeDeliveryPreviews"] {
+        if o.get(k).is_some_and(|v| !v.is_boolean()) {
+            return Err(invalid(M, format!("{k} must be a boolean")));
+        }
+    }
+    let query = opt_str(M, &o, "query", &[])?;
+    if query.is_some_and(|q| q.len() > 256) {
+        return Err(invalid(M, "query is longer than 256 bytes"));
+    }
+    let _ = opt_str(M, &o, "trigger", &["all", "conditional", "unconditional"])?;
+    let _ = opt_str(
+        M,
+        &o,
+        "lastRunStatus",
+        &["all", "ok", "error", "skipped", "unknown"],
+    )?;
+    let _ = opt_str(M, &o, "sessionKey", &[])?;
+    let _ = opt_str(M, &o, "sessionAgentId", &[])?;
+    Ok(CronList {
+        include_disabled: o.get("includeDisabled") == Some(&Value::Bool(true)),
+        enabled: opt_str(M, &o, "enabled", &["all", "enabled", "disabled"])?.map(str::to_owned),
+        schedule_kind: opt_str(
+            M,
+            &o,
+            "scheduleKind",
+            &["all", "at", "every", "cron", "on-exit", "stream"],
+        )?
+        .map(str::to_owned),
+        query: query.map(str::to_owned),
+        sort_by: opt_str(M, &o, "sortBy", &["nextRunAtMs", "updatedAtMs", "name"])?
+            .map(str::to_owned),
+        desc: opt_str(M, &o, "sortDir", &["asc", "desc"])? == Some("desc"),
+        offset: opt_uint(M, &o, "offset", 0, u64::from(u32::MAX))?.unwrap_or(0),
+        limit: opt_uint(M, &o, "limit", 1, 200)?,
+    })
+}
+
+fn parse_runs(call: &Call) -> Result<CronRuns, ErrorShape> {
+    const M: &str = "cron.runs";
+    let o = params(M, &call.params)?;
+    closed(
+        M,
+        &o,
+        &[
+            "agentId",
+            "scope",
+            "id",
+            "jobId",
+            "runId",
+            "limit",
+            "offset",
+            "statuses",
+            "status",
+            "deliveryStatuses",
+            "deliveryStatus",
+            "query",
+            "sortDir",
+        ],
+    )?;
+    check_agent(M, &o)?;
+    let has_id = o.contains_key("id") || o.contains_key("jobId");
+    let scope =
+        opt_str(M, &o, "scope", &["job", "all"])?.unwrap_or(if has_id { "job" } else { "all" });
+    let id = match scope {
+        "job" => Some(job_id(M, &o)?),
+        _ => None,
+    };
+    let mut statuses = Vec::new();
+    match opt_str(M, &o, "status", &["all", "ok", "error", "skipped"])? {
+        None | Some("all") => {}
+        Some(s) => statuses.push(s.to_owned()),
+    }
+    match o.get("statuses") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if (1..=3).contains(&a.len()) => {
+            for s in a {
+                match s.as_str() {
+                    Some(s @ ("ok" | "error" | "skipped")) => statuses.push(s.to_owned()),
+                    _ => return Err(invalid(M, "statuses must hold ok, error or skipped")),
+                }
+            }
+        }
+        Some(_) => return Err(invalid(M, "statuses must be an array of 1 to 3 statuses")),
+    }
+    let query = opt_str(M, &o, "query", &[])?;
+    if query.is_some_and(|q| q.len() > 256) {
+        return Err(invalid(M, "query is longer than 256 bytes"));
+    }
+    for k in ["runId", "deliveryStatus"] {
+        let _ = opt_str(M, &o, k, &[])?;
+    }
+    Ok(CronRuns {
+        id,
+        statuses,
+        asc: opt_str(M, &o, "sortDir", &["asc", "desc"])? == Some("asc"),
+        offset: opt_uint(M, &o, "offset", 0, u64::from(u32::MAX))?.unwrap_or(0),
+        limit: opt_uint(M, &o, "limit", 1, 200)?.unwrap_or(50),
+        query: query.map(str::to_owned),
+    })
+}
+
+fn map_err(e: CronError) -> ErrorShape {
+    e.to_shape()
+}
+
+impl WsSession {
+    fn cron_addr(&self) -> Result<Addr<crate::cron::CronService>, ErrorShape> {
+        self.shared
+            .cron
+            .get()
+            .map(|c| c.0.clone())
+            .ok_or_else(|| ErrorShape::unavailable("the cron scheduler is not running"))
+    }
+
+    fn cron_call<M, T>(&mut self, call: Call, msg: Result<M, ErrorShape>, ctx: &mut Context<Self>)
+    where
+        M: Message<Result = Result<T, CronError>> + Send + 'static,
+        M::Result: Send,
+        T: serde::Serialize + Send + 'static,
+        crate::cron::CronService: Handler<M>,
+    {
+        let fut = match (msg, self.cron_addr()) {
+            (Ok(m), Ok(addr)) => addr.send(m),
+            (Err(e), _) | (_, Err(e)) => return self.respond_err(&call.id, &e, ctx),
+        };
+        self.reply_with(
+            call.id,
+            async move {
+                match fut.await {
+                    Ok(r) => r.map_err(map_err),
+                    Err(_) => Err(gone()),
+                }
+            },
+            ctx,
+        );
+    }
+
+    /// `cron.status {}`.
+    fn cron_status(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let checked =
+            params("cron.status", &call.params).and_then(|o| closed("cron.status", &o, &[]));
+        let addr = match checked.and_then(|()| self.cron_addr()) {
+            Ok(a) => a,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let fut = addr.send(CronStatus);
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+    }
+
+    /// `cron.list {includeDisabled?, limit?, offset?, query?, enabled?, scheduleKind?, sortBy?, sortDir?, …}`.
+    fn cron_list(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let addr = match parse_list(&call).and_then(|q| Ok((q, self.cron_addr()?))) {
+            Ok((q, a)) => a.send(q),
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        self.reply_with(call.id, async move { addr.await.map_err(|_| gone()) }, ctx);
+    }
+
+    /// `cron.get {id | jobId}`.
+    fn cron_get(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let msg = params("cron.get", &call.params).and_then(|o| {
+            closed("cron.get", &o, &["id", "jobId"])?;
+            Ok(CronGet {
+                id: job_id("cron.get", &o)?,
+            })
+        });
+        self.cron_call(call, msg, ctx);
+    }
+
+    /// `cron.add {name, schedule, payload, sessionTarget?, wakeMode?, delivery?, …}`.
+    fn cron_add(&mut self, mut call: Call, ctx: &mut Context<Self>) {
+        let params = std::mem::take(&mut call.params);
+        let msg = Ok(CronAdd {
+            params,
+            caller_session: None,
+        });
+        self.cron_call(call, msg, ctx);
+    }
+
+    /// `cron.update {id | jobId, patch, expectedConfigRevision?}`.
+    fn cron_update(&mut self, call: Call, ctx: &mut Context<Self>) {
+        const M: &str = "cron.update";
+        let msg = params(M, &call.params).and_then(|o| {
+            closed(M, &o, &["id", "jobId", "patch", "expectedConfigRevision"])?;
+            if o.contains_key("expectedConfigRevision") {
+                return Err(invalid(
+                    M,
+                    "expectedConfigRevision is not supported by this gateway (it keeps no job revisions)",
+                ));
+            }
+            Ok(CronUpdate {
+                id: job_id(M, &o)?,
+                patch: o
+                    .get("patch")
+                    .cloned()
+                    .ok_or_else(|| invalid(M, "must have required property 'patch'"))?,
+            })
+        });
+        self.cron_call(call, msg, ctx);
+    }
+
+    /// `cron.remove {id | jobId}`.
+    fn cron_remove(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let msg = params("cron.remove", &call.params).and_then(|o| {
+            closed("cron.remove", &o, &["id", "jobId"])?;
+            Ok(CronRemove {
+                id: job_id("cron.remove", &o)?,
+            })
+        });
+        self.cron_call(call, msg, ctx);
+    }
+
+    /// `cron.run {id | jobId, mode?, expectedProcessInstanceId?}`.
+    fn cron_run(&mut self, call: Call, ctx: &mut Context<Self>) {
+        const M: &str = "cron.run";
+        let boot = self.shared.boot_id.clone();
+        let msg = params(M, &call.params).and_then(|o| {
+            closed(M, &o, &["id", "jobId", "mode", "expectedProcessInstanceId"])?;
+            if let Some(p) = opt_str(M, &o, "expectedProcessInstanceId", &[])?
+                && p != boot
+            {
+                return Err(invalid(M, "Gateway process changed after preflight"));
+            }
+            Ok(CronRun {
+                id: job_id(M, &o)?,
+                mode: opt_str(M, &o, "mode", &["due", "force", "if-enabled"])?
+                    .unwrap_or("force")
+                    .to_owned(),
+            })
+        });
+        let boot = self.shared.boot_id.clone();
+        let fut = match msg.and_then(|m| Ok(self.cron_addr()?.send(m))) {
+            Ok(f) => f,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        self.reply_with(
+            call.id,
+            async move {
+                let mut v = fut.await.map_err(|_| gone())?.map_err(map_err)?;
+                if let Value::Object(m) = &mut v {
+                    m.insert("processInstanceId".to_owned(), Value::from(boot));
+                }
+                Ok(v)
+            },
+            ctx,
+        );
+    }
+
+    /// `cron.runs {id | jobId, scope?, limit?, offset?, status?, statuses?, query?, sortDir?}`.
+    fn cron_runs(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let msg = parse_runs(&call);
+        self.cron_call(call, msg, ctx);
+    }
+}
