@@ -86,6 +86,8 @@ pub struct AgentRun {
     history: Option<Vec<Value>>,
     /// The write of the user's line, once sent.
     user_write: UserWrite,
+    /// The scheduler, for the `cron` tool (none: the tool is not offered).
+    cron: Option<Addr<crate::cron::CronService>>,
 }
 
 impl AgentRun {
@@ -107,7 +109,14 @@ impl AgentRun {
             started_at: now_ms(),
             history: None,
             user_write: UserWrite::default(),
+            cron: None,
         }
+    }
+
+    /// Offers the `cron` tool, served by this scheduler.
+    pub fn with_cron(mut self, cron: Option<Addr<crate::cron::CronService>>) -> Self {
+        self.cron = cron;
+        self
     }
 
     /// Starts from these last lines of the transcript instead of reading them from disk
@@ -340,8 +349,12 @@ impl Actor for AgentRun {
         let transcript = self.transcript.clone();
         let history = self.history.take();
         let user_write = self.user_write.clone();
+        let cron = self.cron.clone();
         let fut = async move {
-            run_loop(req, transcript, registry, store, model, history, user_write).await
+            run_loop(
+                req, transcript, registry, store, model, history, user_write, cron,
+            )
+            .await
         };
         let handle = ctx.spawn(fut.into_actor(self).map(|(outcome, tail), act, ctx| {
             act.handle = None;
@@ -404,6 +417,7 @@ async fn run_loop(
     model: Rc<dyn ChatModel>,
     cached: Option<Vec<Value>>,
     user_write: UserWrite,
+    cron: Option<Addr<crate::cron::CronService>>,
 ) -> (LoopOutcome, Vec<Value>) {
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
@@ -452,7 +466,7 @@ async fn run_loop(
         *user_write.borrow_mut() = Some((write, user_line.clone()));
         tail.push(user_line);
     }
-    let outcome = converse(&req, &registry, &model, messages).await;
+    let outcome = converse(&req, &registry, cron.as_ref(), &model, messages).await;
     (outcome, tail)
 }
 
@@ -460,17 +474,21 @@ async fn run_loop(
 async fn converse(
     req: &RunRequest,
     registry: &Addr<Registry>,
+    cron: Option<&Addr<crate::cron::CronService>>,
     model: &Rc<dyn ChatModel>,
     mut messages: Vec<ChatMessage>,
 ) -> LoopOutcome {
-    let tools = vec![nodes_tool()];
+    let mut tools = vec![nodes_tool()];
+    if cron.is_some() {
+        tools.push(crate::cron::tool::spec());
+        // After the main prompt: the model needs the time to schedule anything.
+        messages.insert(
+            1.min(messages.len()),
+            ChatMessage::text("system", &crate::cron::tool::system_note()),
+        );
+    }
     // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
-    let sender = match &req.origin {
-        RunOrigin::Channel { inbound, .. } => {
-            Some(format!("{}:{}", inbound.channel, inbound.sender_id))
-        }
-        RunOrigin::Operator => None,
-    };
+    let sender = req.origin.policy_sender();
     let mut tool_seq = 0u64;
     for _round in 0..MAX_ROUNDS {
         let model_started = std::time::Instant::now();
@@ -509,7 +527,11 @@ async fn converse(
                 payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
                     "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
             });
-            let result = run_tool(registry, &req.run_id, sender.as_deref(), &call).await;
+            let result = if call.function.name == "cron" {
+                crate::cron::tool::run(cron, req, &call.function.arguments).await
+            } else {
+                run_tool(registry, &req.run_id, sender.as_deref(), &call).await
+            };
             let mut text = result.to_string();
             if text.len() > MAX_TOOL_RESULT_CHARS {
                 let mut end = MAX_TOOL_RESULT_CHARS;

@@ -17,12 +17,14 @@ use crate::telegram_flow::{
     start_gateway, wait_reply, wait_state_file,
 };
 
-/// Every message text the model was shown in `request`.
+/// Every conversation message text the model was shown in `request` (the system notes,
+/// which carry the clock, left out).
 fn shown(request: &Value) -> Vec<String> {
     request["messages"]
         .as_array()
         .map(|m| {
             m.iter()
+                .filter(|m| m["role"] != "system")
                 .filter_map(|m| m["content"].as_str().map(str::to_owned))
                 .collect()
         })

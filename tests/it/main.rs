@@ -7,6 +7,7 @@ mod chat_commands;
 mod cli;
 mod clients;
 mod control_ui;
+mod cron;
 mod disk_full;
 mod docker;
 mod edge;

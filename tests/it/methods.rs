@@ -282,8 +282,8 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
     for method in [
         "skills.status",
         "hooks.status",
-        "cron.list",
-        "cron.status",
+        "usage.status",
+        "skills.search",
         "sessions.resolve",
         "last-heartbeat",
         "config.schema",
@@ -300,7 +300,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
     // Admin-only in OpenClaw's table, or not in it at all (a plugin's method, a typo, a
     // reserved prefix): a read-scoped caller is refused, an admin told it is unknown.
     for method in [
-        "cron.add",
+        "models.probe",
         "exec.approvals.get",
         "config.nosuch",
         "no.such.method",

@@ -21,7 +21,7 @@ const SURFACE: &[&str] = &["echo.test", "system.which", "system.run", "fs.listDi
 
 /// The telegram flow config with `agents.defaults.tools.nodes` replaced by `nodes`
 /// (`Value::Null`: not configured).
-fn config_with(tg: &FakeTelegram, ai: Option<&FakeOpenAi>, nodes: Value) -> String {
+pub(crate) fn config_with(tg: &FakeTelegram, ai: Option<&FakeOpenAi>, nodes: Value) -> String {
     let mut cfg: Value =
         serde_json::from_str(&config(tg, ai, json!({}))).expect("flow config is JSON");
     let defaults = &mut cfg["agents"]["defaults"];
@@ -35,7 +35,7 @@ fn config_with(tg: &FakeTelegram, ai: Option<&FakeOpenAi>, nodes: Value) -> Stri
     serde_json::to_string_pretty(&cfg).expect("config serializes")
 }
 
-async fn gateway_and_node(cfg: &str) -> (TestGateway, WsClient, FakeNode) {
+pub(crate) async fn gateway_and_node(cfg: &str) -> (TestGateway, WsClient, FakeNode) {
     let gw = start_gateway(cfg);
     let mut op = admin(&gw).await;
     let node = FakeNode::connect(

@@ -190,6 +190,11 @@ pub struct CronJob {
     /// Scheduler state.
     #[serde(default)]
     pub state: JobState,
+    /// Who created it from a chat (`<channel>:<senderId>`, through the agent's `cron`
+    /// tool): its runs invoke node commands under that sender's tool policy, never an
+    /// operator's. `None`: an operator created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 /// `cron/jobs.json`.
@@ -749,6 +754,7 @@ pub fn parse_add(params: &Value, id: String, now_ms: u64) -> Result<CronJob, Str
         payload,
         delivery,
         state: JobState::default(),
+        created_by: None,
     };
     check_shape(M, &job)?;
     Ok(job)

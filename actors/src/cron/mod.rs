@@ -22,6 +22,7 @@
 
 pub mod expr;
 pub mod job;
+pub mod tool;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -32,7 +33,7 @@ use serde_json::{Value, json};
 use crate::protocol::error::ErrorShape;
 use crate::registry::Registry;
 use crate::registry::channels::SendOutbound;
-use crate::registry::runs::{AbortRun, Broadcast, SubmitRun, WaitReply, WaitRun};
+use crate::registry::runs::{AbortRun, Broadcast, SubmitCronRun, WaitReply, WaitRun};
 use crate::registry::scheduler::WaitStatus;
 use crate::store::{AppendLines, LoadLines, SaveDocument, StoreActor};
 use crate::util::now_ms;
@@ -465,11 +466,12 @@ async fn run_job(
         delivery_error: None,
     };
     let submitted = registry
-        .send(SubmitRun {
+        .send(SubmitCronRun {
             run_id: run_id.clone(),
             session_key: session_key.clone(),
             text,
-            sender: Some(format!("cron:{}", job.name)),
+            label: format!("cron:{}", job.name),
+            policy_sender: job.created_by.clone(),
         })
         .await;
     let reply = match submitted {
@@ -662,6 +664,8 @@ pub struct CronList {
     pub offset: usize,
     /// Page size (1–200; default: all, at most 200).
     pub limit: Option<usize>,
+    /// Only jobs whose `sessionTarget` is this (the agent tool: `session:<its chat>`).
+    pub bound_to: Option<String>,
 }
 
 impl Handler<CronList> for CronService {
@@ -672,6 +676,7 @@ impl Handler<CronList> for CronService {
         let mut jobs: Vec<&CronJob> = self
             .jobs
             .iter()
+            .filter(|j| q.bound_to.as_ref().is_none_or(|b| &j.session_target == b))
             .filter(|j| match q.enabled.as_deref() {
                 Some("enabled") => j.enabled,
                 Some("disabled") => !j.enabled,
@@ -760,6 +765,10 @@ pub struct CronAdd {
     pub params: Value,
     /// The caller's session (a `current` target binds to it when no `sessionKey` is given).
     pub caller_session: Option<String>,
+    /// The chat sender creating it through the agent (`<channel>:<senderId>`).
+    pub created_by: Option<String>,
+    /// At most this many jobs with the same `sessionTarget` (the agent tool's bound).
+    pub per_chat_limit: Option<usize>,
 }
 
 impl Handler<CronAdd> for CronService {
@@ -784,6 +793,19 @@ impl Handler<CronAdd> for CronService {
             Ok(j) => j,
             Err(e) => return Box::pin(actix::fut::ready(Err(CronError::Invalid(e)))),
         };
+        if let Some(limit) = msg.per_chat_limit
+            && self
+                .jobs
+                .iter()
+                .filter(|j| j.session_target == job.session_target)
+                .count()
+                >= limit
+        {
+            return Box::pin(actix::fut::ready(Err(CronError::Invalid(format!(
+                "this chat already has {limit} scheduled jobs; remove one first"
+            )))));
+        }
+        job.created_by = msg.created_by;
         Self::schedule_next(&mut job, now.saturating_sub(1));
         let view = job.view();
         let id = job.id.clone();
@@ -852,13 +874,18 @@ impl Handler<CronUpdate> for CronService {
 pub struct CronRemove {
     /// Job id.
     pub id: String,
+    /// Only a job whose `sessionTarget` is this (the agent tool: its own chat's jobs);
+    /// another job is "not found".
+    pub bound_to: Option<String>,
 }
 
 impl Handler<CronRemove> for CronService {
     type Result = ResponseActFuture<Self, Result<Value, CronError>>;
 
     fn handle(&mut self, msg: CronRemove, ctx: &mut Self::Context) -> Self::Result {
-        let Some(pos) = self.jobs.iter().position(|j| j.id == msg.id) else {
+        let Some(pos) = self.jobs.iter().position(|j| {
+            j.id == msg.id && msg.bound_to.as_ref().is_none_or(|b| &j.session_target == b)
+        }) else {
             return Box::pin(actix::fut::ready(Err(CronError::NotFound(msg.id))));
         };
         let old = self.jobs.remove(pos);
@@ -940,12 +967,13 @@ impl Handler<CronRuns> for CronService {
 
     fn handle(&mut self, msg: CronRuns, _: &mut Self::Context) -> Self::Result {
         let ids: Vec<(String, String)> = match &msg.id {
-            Some(id) => match self.find(id) {
-                Some(j) => vec![(j.id.clone(), j.name.clone())],
-                None => {
-                    return Box::pin(actix::fut::ready(Err(CronError::NotFound(id.clone()))));
-                }
-            },
+            // A removed job's log is still read (a one-shot job is removed after its run);
+            // the id has no path separator (checked by the caller), so it names a file in
+            // `cron/runs/` only.
+            Some(id) => vec![(
+                id.clone(),
+                self.find(id).map(|j| j.name.clone()).unwrap_or_default(),
+            )],
             None => self
                 .jobs
                 .iter()
@@ -966,7 +994,9 @@ impl Handler<CronRuns> for CronService {
                         .await;
                     if let Ok(Ok(lines)) = lines {
                         for mut l in lines {
-                            if let Value::Object(m) = &mut l {
+                            if let Value::Object(m) = &mut l
+                                && !name.is_empty()
+                            {
                                 m.entry("jobName")
                                     .or_insert_with(|| Value::from(name.clone()));
                             }

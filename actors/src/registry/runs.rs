@@ -33,6 +33,26 @@ pub enum RunOrigin {
     },
     /// An operator (`chat.send`, `agent`): the reply goes out as `chat` events.
     Operator,
+    /// A cron job: like an operator run (the cron service delivers the answer), but node
+    /// commands run under the tool policy of whoever created the job (`<channel>:<senderId>`;
+    /// `None`: an operator).
+    Cron {
+        /// The job creator's policy identity.
+        sender: Option<String>,
+    },
+}
+
+impl RunOrigin {
+    /// The identity the agent tool policy is resolved for (`None`: operator).
+    pub fn policy_sender(&self) -> Option<String> {
+        match self {
+            Self::Channel { inbound, .. } => {
+                Some(format!("{}:{}", inbound.channel, inbound.sender_id))
+            }
+            Self::Operator => None,
+            Self::Cron { sender } => sender.clone(),
+        }
+    }
 }
 
 /// One unit of agent work.
@@ -232,6 +252,7 @@ impl Registry {
             self.model.clone(),
         )
         .with_history(tail)
+        .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
         .start();
         self.runs.started(key, &run_id, run, now_ms());
         // The session has a run now (and its user message on the way to the transcript).
@@ -820,5 +841,42 @@ impl Handler<LastChatRoute> for Registry {
                     .is_none_or(|c| c.eq_ignore_ascii_case(channel))
                     .then(|| (channel.to_owned(), chat.to_string()))
             })
+    }
+}
+
+/// Sent by the cron service for a due job: a run in `session_key` with the job's text,
+/// under the tool policy of the job's creator. Not read as a chat command.
+#[derive(Message)]
+#[rtype(result = "Result<(), QueueFull>")]
+pub struct SubmitCronRun {
+    /// Run id (`cron:<jobId>:<startedAtMs>`).
+    pub run_id: String,
+    /// Session.
+    pub session_key: String,
+    /// The job's message.
+    pub text: String,
+    /// Shown as the sender in the transcript (`cron:<job name>`).
+    pub label: String,
+    /// The creator's policy identity (`None`: an operator).
+    pub policy_sender: Option<String>,
+}
+
+impl Handler<SubmitCronRun> for Registry {
+    type Result = Result<(), QueueFull>;
+
+    fn handle(&mut self, msg: SubmitCronRun, ctx: &mut Self::Context) -> Self::Result {
+        if self.runs.record(&msg.run_id).is_some() {
+            return Ok(());
+        }
+        let req = RunRequest {
+            run_id: msg.run_id,
+            session_key: msg.session_key,
+            text: msg.text,
+            origin: RunOrigin::Cron {
+                sender: msg.policy_sender,
+            },
+            sender: Some(msg.label),
+        };
+        self.submit(req, ctx).map(|_| ())
     }
 }

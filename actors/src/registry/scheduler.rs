@@ -215,7 +215,7 @@ impl<H: Clone> RunScheduler<H> {
                     RunOrigin::Channel { inbound, deliver } => {
                         Some((deliver.clone(), inbound.clone()))
                     }
-                    RunOrigin::Operator => None,
+                    RunOrigin::Operator | RunOrigin::Cron { .. } => None,
                 },
             },
         );

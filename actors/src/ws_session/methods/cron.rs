@@ -209,6 +209,7 @@ fn parse_list(call: &Call) -> Result<CronList, ErrorShape> {
         desc: opt_str(M, &o, "sortDir", &["asc", "desc"])? == Some("desc"),
         offset: opt_uint(M, &o, "offset", 0, u64::from(u32::MAX))?.unwrap_or(0),
         limit: opt_uint(M, &o, "limit", 1, 200)?,
+        bound_to: None,
     })
 }
 
@@ -350,6 +351,8 @@ impl WsSession {
         let msg = Ok(CronAdd {
             params,
             caller_session: None,
+            created_by: None,
+            per_chat_limit: None,
         });
         self.cron_call(call, msg, ctx);
     }
@@ -382,6 +385,7 @@ impl WsSession {
             closed("cron.remove", &o, &["id", "jobId"])?;
             Ok(CronRemove {
                 id: job_id("cron.remove", &o)?,
+                bound_to: None,
             })
         });
         self.cron_call(call, msg, ctx);

@@ -1,0 +1,548 @@
+//! The scheduler (`cron.*`): jobs added over the wire run as agent runs and their answers
+//! reach a Telegram chat through the fake Bot API; jobs, their state and run logs survive a
+//! SIGKILL; the agent's `cron` tool schedules from a chat, bound to that chat and to the
+//! asking sender's node tool policy; refusals and hostile params.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::{TestGateway, WsClient, cli_params, error_of};
+use crate::telegram_flow::{
+    GW_TOKEN, NODE_NAME, SLOW, TG_TOKEN, admin, config, dm, poll_until, restart, start_gateway,
+    wait_reply,
+};
+
+/// An ISO time `ms` from now.
+fn iso_in(ms: u64) -> String {
+    let t = std::time::SystemTime::now() + Duration::from_millis(ms);
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_millis();
+    // RFC 3339 by hand (no date crate in the tests): days since the epoch → civil date.
+    let ms_part = secs % 1000;
+    let s = secs / 1000;
+    let (days, rem) = (s / 86_400, s % 86_400);
+    let (h, m, sec) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{sec:02}.{ms_part:03}Z")
+}
+
+async fn call(op: &mut WsClient, method: &str, params: Value) -> Value {
+    let res = op.request(method, params).await;
+    assert_eq!(res["ok"], true, "{method}: {res}");
+    res["payload"].clone()
+}
+
+/// Every message the bot sent to `chat`.
+fn sent_to(tg: &FakeTelegram, chat: i64) -> Vec<String> {
+    tg.sent()
+        .into_iter()
+        .filter(|s| s.chat_id() == Some(chat))
+        .map(|s| s.text().to_owned())
+        .collect()
+}
+
+async fn wait_sent_to(tg: &FakeTelegram, chat: i64, text: &str) {
+    poll_until(SLOW, &format!("{text:?} sent to chat {chat}"), || {
+        sent_to(tg, chat).iter().any(|t| t == text).then_some(())
+    })
+    .await;
+}
+
+/// The jobs file as on disk.
+fn jobs_file(gw: &TestGateway) -> Value {
+    let path = gw.dir.path().join("cron/jobs.json");
+    serde_json::from_slice(&std::fs::read(&path).expect("cron/jobs.json")).expect("jobs json")
+}
+
+#[actix_web::test]
+async fn jobs_run_as_agent_runs_announce_to_telegram_and_survive_a_restart() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("Time to stretch!");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut op = admin(&gw).await;
+
+    let status = call(&mut op, "cron.status", json!({})).await;
+    assert_eq!(status["enabled"], true, "{status}");
+    assert_eq!(status["jobs"], 0, "{status}");
+
+    // A one-shot job a second from now, announced to chat 8101 (what
+    // `openclaw cron add --at 1s --message … --announce --channel telegram --to 8101` sends).
+    let job = call(
+        &mut op,
+        "cron.add",
+        json!({"name": "stretch", "enabled": true, "schedule": {"kind": "at", "at": iso_in(1000)},
+            "sessionTarget": "isolated", "wakeMode": "now",
+            "payload": {"kind": "agentTurn", "message": "Remind the user to stretch"},
+            "delivery": {"mode": "announce", "channel": "telegram", "to": "8101"}}),
+    )
+    .await;
+    let once = job["id"].as_str().expect("a job id").to_owned();
+    assert_eq!(job["deleteAfterRun"], true, "{job}");
+    assert!(job["nextRunAtMs"].as_u64().is_some(), "{job}");
+    wait_sent_to(&tg, 8101, "Time to stretch!").await;
+    // The model got the job's message in the job's own session.
+    let req = ai
+        .requests()
+        .into_iter()
+        .find(|r| r.to_string().contains("Remind the user to stretch"))
+        .expect("the job's model request");
+    assert!(req["tools"].to_string().contains("\"cron\""), "{req}");
+    // Done and removed (deleteAfterRun), its run in the log.
+    let runs = poll_until(SLOW, "the run logged", || {
+        let f =
+            std::fs::read_to_string(gw.dir.path().join(format!("cron/runs/{once}.jsonl"))).ok()?;
+        (!f.is_empty()).then_some(f)
+    })
+    .await;
+    assert!(runs.contains("\"deliveryStatus\":\"delivered\""), "{runs}");
+    let page = call(&mut op, "cron.runs", json!({"id": once})).await;
+    assert_eq!(page["total"], 1, "{page}");
+    let entry = &page["entries"][0];
+    assert_eq!(entry["status"], "ok", "{entry}");
+    assert_eq!(entry["summary"], "Time to stretch!", "{entry}");
+    assert_eq!(entry["sessionKey"], format!("agent:main:cron:{once}"));
+    let list = call(&mut op, "cron.list", json!({"includeDisabled": true})).await;
+    assert_eq!(list["total"], 0, "a done one-shot job is removed: {list}");
+
+    // A recurring job, run by hand: `cron.run` answers at once, the run follows.
+    ai.set_default_text("Daily brief: all quiet.");
+    let job = call(
+        &mut op,
+        "cron.add",
+        json!({"name": "brief", "schedule": {"kind": "cron", "expr": "0 7 * * *", "tz": "Europe/Berlin"},
+            "payload": {"kind": "agentTurn", "message": "Write the brief"},
+            "delivery": {"mode": "announce", "channel": "telegram", "to": "8101"}}),
+    )
+    .await;
+    let daily = job["id"].as_str().expect("a job id").to_owned();
+    let next = job["nextRunAtMs"].as_u64().expect("next run");
+    let ran = call(&mut op, "cron.run", json!({"id": daily})).await;
+    assert_eq!(ran["enqueued"], true, "{ran}");
+    assert!(ran["runId"].as_str().is_some(), "{ran}");
+    wait_sent_to(&tg, 8101, "Daily brief: all quiet.").await;
+    let got = poll_until(SLOW, "the job's state updated", || {
+        let j = jobs_file(&gw)["jobs"][0].clone();
+        (j["state"]["lastRunStatus"] == "ok").then_some(j)
+    })
+    .await;
+    assert_eq!(got["state"]["lastDelivered"], true, "{got}");
+    assert_eq!(
+        got["state"]["nextRunAtMs"], next,
+        "a manual run keeps the schedule"
+    );
+    assert_eq!(
+        got["state"].get("runningAtMs"),
+        None,
+        "not running any more: {got}"
+    );
+    // A second manual run while one is in flight is refused as already running.
+    ai.push(crate::support::fake_openai::FakeReply::text("slow").delayed(Duration::from_secs(2)));
+    call(&mut op, "cron.run", json!({"jobId": daily})).await;
+    let again = call(&mut op, "cron.run", json!({"id": daily})).await;
+    assert_eq!(again["ran"], false, "{again}");
+    assert_eq!(again["reason"], "already-running", "{again}");
+    wait_sent_to(&tg, 8101, "slow").await;
+
+    // Disable, SIGKILL, restart: the job, its state and its log are as they were.
+    let upd = call(
+        &mut op,
+        "cron.update",
+        json!({"id": daily, "patch": {"enabled": false, "name": "brief (paused)"}}),
+    )
+    .await;
+    assert_eq!(upd["enabled"], false, "{upd}");
+    assert_eq!(upd.get("nextRunAtMs"), None, "{upd}");
+    poll_until(SLOW, "two runs logged", || {
+        let f =
+            std::fs::read_to_string(gw.dir.path().join(format!("cron/runs/{daily}.jsonl"))).ok()?;
+        (f.lines().count() == 2).then_some(())
+    })
+    .await;
+    drop(op);
+    let gw = restart(gw);
+    let mut op = admin(&gw).await;
+    let list = call(&mut op, "cron.list", json!({"includeDisabled": true})).await;
+    assert_eq!(list["total"], 1, "{list}");
+    let j = &list["jobs"][0];
+    assert_eq!(j["id"], daily.as_str());
+    assert_eq!(j["name"], "brief (paused)");
+    assert_eq!(j["enabled"], false);
+    assert_eq!(j["lastRunStatus"], "ok", "{j}");
+    assert_eq!(j["effectiveAgentId"], "main");
+    let enabled_only = call(&mut op, "cron.list", json!({})).await;
+    assert_eq!(enabled_only["total"], 0, "{enabled_only}");
+    let page = call(&mut op, "cron.runs", json!({"id": daily, "limit": 1})).await;
+    assert_eq!(
+        (page["total"].as_u64(), page["hasMore"].as_bool()),
+        (Some(2), Some(true))
+    );
+    assert_eq!(
+        page["entries"][0]["summary"], "slow",
+        "newest first: {page}"
+    );
+    let all = call(&mut op, "cron.runs", json!({"scope": "all"})).await;
+    assert_eq!(
+        all["total"], 2,
+        "the removed job's log is not listed by scope all: {all}"
+    );
+
+    // Removed: gone from the file; its id is then unknown, with OpenClaw's code.
+    let rm = call(&mut op, "cron.remove", json!({"id": daily})).await;
+    assert_eq!(rm, json!({"ok": true, "removed": true}));
+    assert_eq!(jobs_file(&gw)["jobs"], json!([]));
+    for method in ["cron.get", "cron.remove", "cron.run", "cron.update"] {
+        let params = if method == "cron.update" {
+            json!({"id": daily, "patch": {"name": "x"}})
+        } else {
+            json!({"id": daily})
+        };
+        let res = op.request(method, params).await;
+        let e = error_of(&res);
+        assert_eq!(e["code"], "INVALID_REQUEST", "{method}: {res}");
+        assert_eq!(
+            e["details"]["code"], "CRON_JOB_NOT_FOUND",
+            "{method}: {res}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(gw.dir.path().join("cron/jobs.json"))
+            .expect("jobs file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the jobs file is private");
+    }
+}
+
+#[actix_web::test]
+async fn cron_refuses_what_it_does_not_run_and_bad_params_by_name() {
+    let gw = TestGateway::start(crate::telegram_flow::GW_ARGS, &[], None);
+    let mut op = admin(&gw).await;
+    let every = json!({"kind": "every", "everyMs": 60000});
+    let turn = json!({"kind": "agentTurn", "message": "m"});
+    let cases = [
+        (
+            "cron.add",
+            json!({"name": "x", "schedule": every, "payload": {"kind": "command", "argv": ["rm", "-rf", "/"]}}),
+            "command and script",
+        ),
+        (
+            "cron.add",
+            json!({"name": "x", "schedule": every, "payload": turn, "delivery": {"mode": "webhook", "to": "http://169.254.169.254/"}}),
+            "webhook",
+        ),
+        (
+            "cron.add",
+            json!({"name": "x", "schedule": {"kind": "cron", "expr": "*/0 * * * *"}, "payload": turn}),
+            "schedule.expr",
+        ),
+        (
+            "cron.add",
+            json!({"name": "x", "schedule": {"kind": "cron", "expr": "0 7 * * *", "tz": "../../etc/passwd"}, "payload": turn}),
+            "schedule.tz",
+        ),
+        (
+            "cron.add",
+            json!({"name": "x", "schedule": {"kind": "every", "everyMs": 1}, "payload": turn}),
+            "everyMs",
+        ),
+        (
+            "cron.add",
+            json!({"name": "x", "schedule": every, "payload": turn, "pacing": {"min": "1m"}}),
+            "pacing",
+        ),
+        (
+            "cron.add",
+            json!({"name": "x".repeat(10_000), "schedule": every, "payload": turn}),
+            "longer than",
+        ),
+        ("cron.add", json!("not an object"), "must be an object"),
+        ("cron.get", json!({}), "missing id"),
+        ("cron.get", json!({"id": "../../../etc/passwd"}), "job id"),
+        ("cron.runs", json!({"id": "a\\b"}), "job id"),
+        ("cron.runs", json!({"limit": 0}), "limit"),
+        ("cron.list", json!({"sortBy": "evil"}), "sortBy"),
+        ("cron.list", json!({"query": "q".repeat(1000)}), "query"),
+        ("cron.run", json!({"id": "x", "mode": "later"}), "mode"),
+        ("cron.update", json!({"id": "x"}), "'patch'"),
+        ("cron.status", json!({"x": 1}), "additional properties"),
+    ];
+    for (method, params, needle) in cases {
+        let res = op.request(method, params.clone()).await;
+        let e = error_of(&res);
+        assert_eq!(e["code"], "INVALID_REQUEST", "{method} {params}: {res}");
+        let msg = e["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{method}: {msg:?} lacks {needle:?}");
+        assert!(
+            msg.len() < 600,
+            "the refusal does not echo a huge input: {msg}"
+        );
+    }
+    assert_eq!(jobs_file_or_none(&gw), None, "nothing was written");
+
+    // Reading needs operator.read, changing needs operator.admin (OpenClaw's scopes).
+    let (mut reader, _) = WsClient::hello(
+        gw.port,
+        cli_params(GW_TOKEN, &["operator.read", "operator.write"]),
+    )
+    .await;
+    call(&mut reader, "cron.list", json!({})).await;
+    call(&mut reader, "cron.status", json!({})).await;
+    for method in ["cron.add", "cron.update", "cron.remove", "cron.run"] {
+        let res = reader.request(method, json!({"id": "x"})).await;
+        let e = error_of(&res);
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("operator.admin"),
+            "{method}: {res}"
+        );
+    }
+}
+
+fn jobs_file_or_none(gw: &TestGateway) -> Option<Value> {
+    std::fs::read(gw.dir.path().join("cron/jobs.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// The `cron` tool result the model got for `call_id` (searched over every request).
+fn tool_result(ai: &FakeOpenAi, call_id: &str) -> Value {
+    for r in ai.requests() {
+        for m in r["messages"].as_array().into_iter().flatten() {
+            if m["role"] == "tool" && m["tool_call_id"] == call_id {
+                let c = m["content"].as_str().unwrap_or_default();
+                return serde_json::from_str(c).unwrap_or(Value::Null);
+            }
+        }
+    }
+    Value::Null
+}
+
+#[actix_web::test]
+async fn a_chat_schedules_a_reminder_that_comes_back_to_that_chat() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+
+    // "remind me in a second to drink water": the model calls the tool, then answers.
+    let add = ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "at": "1s", "name": "water", "message": "Remind the user to drink water"}),
+    );
+    ai.push_text("Okay, I will remind you.");
+    ai.push_text("💧 Drink some water!");
+    let m = dm(&tg, 8201, "remind me in a second to drink water");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert_eq!(r.text(), "Okay, I will remind you.");
+    let res = tool_result(&ai, &add);
+    assert_eq!(res["ok"], true, "{res}");
+    // The model was told the time, and was offered the tool.
+    let first = &ai.requests()[0];
+    assert!(first.to_string().contains("The current time is"), "{first}");
+    wait_sent_to(&tg, 8201, "💧 Drink some water!").await;
+    // The reminder ran in the chat's own session: the model saw the conversation.
+    let reminder = ai
+        .requests()
+        .into_iter()
+        .find(|r| {
+            r["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .is_some_and(|m| m["content"] == "Remind the user to drink water")
+        })
+        .expect("the reminder's model request");
+    assert!(
+        reminder
+            .to_string()
+            .contains("remind me in a second to drink water"),
+        "the chat's history: {reminder}"
+    );
+    // Only that chat got it.
+    assert!(
+        tg.sent().iter().all(|s| s.chat_id() == Some(8201)),
+        "{:?}",
+        tg.sent().iter().map(|s| s.chat_id()).collect::<Vec<_>>()
+    );
+
+    // Limits: no repeat under 5 minutes, no second schedule from a job's own run, bad input.
+    let fast = ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "every": "1m", "message": "spam"}),
+    );
+    let every_minute = ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "cron": "* 9 * * *", "message": "spam"}),
+    );
+    let both = ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "at": "5m", "every": "1h", "message": "x"}),
+    );
+    let past = ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "at": "2001-01-01T00:00:00Z", "message": "x"}),
+    );
+    let hourly = ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "every": "1h", "name": "hourly \u{202e}\u{0}", "message": "Hourly check"}),
+    );
+    let list = ai.push_tool_call("cron", json!({"action": "list"}));
+    ai.push_text("done");
+    let m = dm(&tg, 8201, "set things up");
+    wait_reply(&tg, m, SLOW).await;
+    for id in [&fast, &every_minute] {
+        let r = tool_result(&ai, id);
+        assert_eq!(r["ok"], false, "{r}");
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("5 minutes"),
+            "{r}"
+        );
+    }
+    assert!(
+        tool_result(&ai, &both)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("exactly one")
+    );
+    assert!(
+        tool_result(&ai, &past)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("passed")
+    );
+    let h = tool_result(&ai, &hourly);
+    assert_eq!(h["ok"], true, "{h}");
+    let hourly_id = h["job"]["id"].as_str().expect("job id").to_owned();
+    let l = tool_result(&ai, &list);
+    assert_eq!(l["jobs"].as_array().map(Vec::len), Some(1), "{l}");
+    assert_eq!(l["jobs"][0]["id"], hourly_id.as_str());
+
+    // Another chat sees none of these, and cannot remove them.
+    let list2 = ai.push_tool_call("cron", json!({"action": "list"}));
+    let rm2 = ai.push_tool_call("cron", json!({"action": "remove", "id": hourly_id}));
+    ai.push_text("nope");
+    let m = dm(&tg, 8202, "what is scheduled?");
+    wait_reply(&tg, m, SLOW).await;
+    assert_eq!(tool_result(&ai, &list2)["jobs"], json!([]));
+    let r = tool_result(&ai, &rm2);
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not found"),
+        "{r}"
+    );
+
+    // The job records its chat and creator; a run of it cannot schedule more jobs.
+    let file = jobs_file(&gw);
+    let job = &file["jobs"][0];
+    assert_eq!(job["createdBy"], "telegram:8201", "{job}");
+    assert_eq!(job["sessionTarget"], "session:agent:main:telegram:dm:8201");
+    assert_eq!(job["delivery"]["to"], "8201");
+    let mut op = admin(&gw).await;
+    let nested = ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "every": "1h", "message": "replicate"}),
+    );
+    ai.push_text("hourly: fine");
+    call(&mut op, "cron.run", json!({"id": hourly_id})).await;
+    wait_sent_to(&tg, 8201, "hourly: fine").await;
+    let r = tool_result(&ai, &nested);
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot schedule"),
+        "{r}"
+    );
+    let list = call(&mut op, "cron.list", json!({})).await;
+    assert_eq!(list["total"], 1, "{list}");
+}
+
+/// The attack path: a sender whose node policy is narrower than the defaults schedules a
+/// job; its runs invoke node commands under that sender's policy, not an operator's.
+#[actix_web::test]
+async fn a_scheduled_run_keeps_the_creators_node_policy() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let nodes = json!({
+        "allowCommands": ["echo.test", "system.which"],
+        "senders": {"telegram:8301": {"denyCommands": ["echo.test"]}},
+    });
+    let cfg = crate::tool_policy::config_with(&tg, Some(&ai), nodes);
+    let (gw, mut op, node) = crate::tool_policy::gateway_and_node(&cfg).await;
+
+    let add = ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "every": "1h", "message": "Run echo.test on the node"}),
+    );
+    ai.push_text("scheduled");
+    let m = dm(&tg, 8301, "every hour, run echo.test");
+    wait_reply(&tg, m, SLOW).await;
+    let id = tool_result(&ai, &add)["job"]["id"]
+        .as_str()
+        .expect("job id")
+        .to_owned();
+
+    // The job's run asks for echo.test: refused by the creator's deny rule.
+    let invoke = ai.push_tool_call(
+        "nodes",
+        json!({"action": "invoke", "node": NODE_NAME, "command": "echo.test", "params": {}}),
+    );
+    ai.push_text("could not run it");
+    call(&mut op, "cron.run", json!({"id": id})).await;
+    wait_sent_to(&tg, 8301, "could not run it").await;
+    let r = tool_result(&ai, &invoke);
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r.to_string().contains("telegram:8301"),
+        "refused by the sender's rule: {r}"
+    );
+    assert!(node.requests.borrow().is_empty(), "the node ran nothing");
+
+    // The same job made by an operator runs under the defaults: echo.test runs.
+    let job = call(
+        &mut op,
+        "cron.add",
+        json!({"name": "op", "schedule": {"kind": "every", "everyMs": 3_600_000},
+            "payload": {"kind": "agentTurn", "message": "Run echo.test"}, "delivery": {"mode": "none"}}),
+    )
+    .await;
+    let invoke = ai.push_tool_call(
+        "nodes",
+        json!({"action": "invoke", "node": NODE_NAME, "command": "echo.test", "params": {}}),
+    );
+    ai.push_text("ran it");
+    call(&mut op, "cron.run", json!({"id": job["id"]})).await;
+    poll_until(SLOW, "the operator's job invoked the node", || {
+        (!node.requests.borrow().is_empty()).then_some(())
+    })
+    .await;
+    let r = poll_until(SLOW, "the tool result", || {
+        let r = tool_result(&ai, &invoke);
+        (!r.is_null()).then_some(r)
+    })
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    drop(gw);
+}
