@@ -583,3 +583,66 @@ fn real_cli_sessions_delete_archives_a_chat_session() {
     );
     assert!(read_index().get(key).is_none(), "{}", read_index());
 }
+
+/// `openclaw cron add | list | run | runs | disable | edit | rm | status` (the real CLI)
+/// against our scheduler: the job the CLI adds is the one it lists, a manual run shows in
+/// its run history with the agent's answer, and edits, removal and status come back in the
+/// shapes the CLI checks (its list pager refuses a page without `snapshotRevision`).
+#[test]
+fn real_cli_manages_cron_jobs_on_our_gateway() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::with_token("T");
+    let oc = |args: &[&str]| -> Value {
+        let mut cmd = cli.command(args);
+        cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+            .env("OPENCLAW_GATEWAY_TOKEN", "T");
+        let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+        assert_eq!(out.code, Some(0), "{args:?}: {out}");
+        out.json()
+    };
+    let job = oc(&[
+        "cron",
+        "add",
+        "--name",
+        "brief",
+        "--cron",
+        "0 7 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--message",
+        "/help",
+        "--no-deliver",
+    ]);
+    let id = job["id"].as_str().expect("the job's id").to_owned();
+    assert_eq!(job["schedule"]["tz"], "Europe/Berlin", "{job}");
+    assert!(job["nextRunAtMs"].as_u64().is_some(), "{job}");
+    let list = oc(&["cron", "list", "--json"]);
+    assert_eq!(list["jobs"][0]["id"], id.as_str(), "{list}");
+    let ran = oc(&["cron", "run", &id]);
+    assert_eq!(ran["enqueued"], true, "{ran}");
+    // The run's answer (the embedded command agent's help) lands in the run history.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let entry = loop {
+        let runs = oc(&["cron", "runs", "--id", &id]);
+        if runs["entries"][0]["status"] == "ok" {
+            break runs["entries"][0].clone();
+        }
+        // Each check is a CLI process start (about a second): no pause between checks.
+        assert!(Instant::now() < deadline, "no finished run: {runs}");
+    };
+    assert!(
+        entry["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("/invoke")),
+        "{entry}"
+    );
+    let off = oc(&["cron", "disable", &id]);
+    assert_eq!(off["enabled"], false, "{off}");
+    let edited = oc(&["cron", "edit", &id, "--every", "2h", "--name", "brief2"]);
+    assert_eq!(edited["schedule"]["everyMs"], 7_200_000, "{edited}");
+    assert_eq!(edited["name"], "brief2", "{edited}");
+    let rm = oc(&["cron", "rm", &id]);
+    assert_eq!(rm["removed"], true, "{rm}");
+    let status = oc(&["cron", "status"]);
+    assert_eq!(status["jobs"], 0, "{status}");
+}

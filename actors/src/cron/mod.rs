@@ -713,6 +713,22 @@ impl Handler<CronList> for CronService {
             jobs.reverse();
         }
         let total = jobs.len();
+        // OpenClaw's `snapshotRevision`: the CLI pages through one revision of the list and
+        // starts over if it changes between pages.
+        let snapshot_revision = {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            let mut h = sha2::Sha256::new();
+            for j in &jobs {
+                if let Ok(b) = serde_json::to_vec(j) {
+                    h.update(&b);
+                }
+            }
+            format!(
+                "sha256:{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize())
+            )
+        };
         let offset = q.offset.min(total);
         let limit = q.limit.unwrap_or(total.max(50)).clamp(1, 200);
         let page: Vec<Value> = jobs
@@ -730,6 +746,7 @@ impl Handler<CronList> for CronService {
         let next_offset = offset + page.len();
         MessageResult(json!({
             "jobs": page,
+            "snapshotRevision": snapshot_revision,
             "total": total,
             "offset": offset,
             "limit": limit,
