@@ -351,10 +351,13 @@ impl Actor for AgentRun {
         let user_write = self.user_write.clone();
         let cron = self.cron.clone();
         let fut = async move {
-            run_loop(
-                req, transcript, registry, store, model, history, user_write, cron,
-            )
-            .await
+            let deps = RunDeps {
+                registry,
+                store,
+                model,
+                cron,
+            };
+            run_loop(req, transcript, deps, history, user_write).await
         };
         let handle = ctx.spawn(fut.into_actor(self).map(|(outcome, tail), act, ctx| {
             act.handle = None;
@@ -409,16 +412,27 @@ fn recorded_answer(history: &[Value], run_id: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn run_loop(
-    req: RunRequest,
-    transcript: String,
+/// What a run talks to besides its own state.
+struct RunDeps {
     registry: Addr<Registry>,
     store: Addr<StoreActor>,
     model: Rc<dyn ChatModel>,
+    cron: Option<Addr<crate::cron::CronService>>,
+}
+
+async fn run_loop(
+    req: RunRequest,
+    transcript: String,
+    deps: RunDeps,
     cached: Option<Vec<Value>>,
     user_write: UserWrite,
-    cron: Option<Addr<crate::cron::CronService>>,
 ) -> (LoopOutcome, Vec<Value>) {
+    let RunDeps {
+        registry,
+        store,
+        model,
+        cron,
+    } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
         _ => None,
@@ -484,7 +498,7 @@ async fn converse(
         // After the main prompt: the model needs the time to schedule anything.
         messages.insert(
             1.min(messages.len()),
-            ChatMessage::text("system", &crate::cron::tool::system_note()),
+            ChatMessage::text("system", crate::cron::tool::system_note()),
         );
     }
     // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
