@@ -546,3 +546,61 @@ async fn a_scheduled_run_keeps_the_creators_node_policy() {
     assert_eq!(r["ok"], true, "{r}");
     drop(gw);
 }
+
+/// SIGKILL while a job's run is in progress: after the restart the job is still there,
+/// its run recorded as interrupted, and a one-shot job is scheduled to try again (after
+/// the first backoff step) instead of being lost; it then runs and is delivered once.
+#[actix_web::test]
+async fn a_run_cut_by_sigkill_is_recorded_and_a_one_shot_job_tries_again() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.push(
+        crate::support::fake_openai::FakeReply::text("never seen").delayed(Duration::from_secs(60)),
+    );
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut op = admin(&gw).await;
+    let job = call(
+        &mut op,
+        "cron.add",
+        json!({"name": "pills", "schedule": {"kind": "at", "at": iso_in(300)},
+            "payload": {"kind": "agentTurn", "message": "Remind the user to take the pills"},
+            "delivery": {"mode": "announce", "channel": "telegram", "to": "8401"}}),
+    )
+    .await;
+    let id = job["id"].as_str().expect("job id").to_owned();
+    // The run started (its model call is held) and `runningAtMs` is on disk.
+    ai.wait_requests(1, SLOW);
+    poll_until(SLOW, "runningAtMs on disk", || {
+        jobs_file(&gw)["jobs"][0]["state"]["runningAtMs"]
+            .as_u64()
+            .map(|_| ())
+    })
+    .await;
+    drop(op);
+    let killed_at = crate::support::now_ms();
+    let gw = restart(gw);
+    let mut op = admin(&gw).await;
+    let got = call(&mut op, "cron.get", json!({"id": id})).await;
+    assert_eq!(got["lastRunStatus"], "error", "{got}");
+    assert_eq!(
+        got["lastRunError"], "interrupted by a gateway restart",
+        "{got}"
+    );
+    assert_eq!(got["state"]["consecutiveErrors"], 1, "{got}");
+    assert_eq!(got["enabled"], true, "{got}");
+    let next = got["nextRunAtMs"].as_u64().expect("tries again");
+    assert!(
+        next >= killed_at + 25_000,
+        "after the 30 s backoff: {next} vs {killed_at}"
+    );
+    assert!(sent_to(&tg, 8401).is_empty(), "nothing was delivered yet");
+    // Run it now: delivered once, and the one-shot job is done.
+    ai.set_default_text("💊 Pills time");
+    call(&mut op, "cron.run", json!({"id": id})).await;
+    wait_sent_to(&tg, 8401, "💊 Pills time").await;
+    poll_until(SLOW, "the job removed after its run", || {
+        (jobs_file(&gw)["jobs"] == json!([])).then_some(())
+    })
+    .await;
+    assert_eq!(sent_to(&tg, 8401), vec!["💊 Pills time".to_owned()]);
+}
