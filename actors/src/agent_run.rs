@@ -129,6 +129,9 @@ impl AgentRun {
     /// `tail`: the transcript's last lines as the run found them plus the user's line (`None`
     /// when the run was aborted).
     fn finish(&mut self, outcome: LoopOutcome, tail: Option<Vec<Value>>, ctx: &mut Context<Self>) {
+        // A fresh run saw none of the session's earlier lines: its tail is not the
+        // session's, so it is not handed back for the next run.
+        let tail = tail.filter(|_| !matches!(self.req.origin, RunOrigin::Cron { fresh: true, .. }));
         let run_id = self.req.run_id.clone();
         let session_key = self.req.session_key.clone();
         match &outcome {

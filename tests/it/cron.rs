@@ -156,6 +156,18 @@ async fn jobs_run_as_agent_runs_announce_to_telegram_and_survive_a_restart() {
     assert_eq!(again["ran"], false, "{again}");
     assert_eq!(again["reason"], "already-running", "{again}");
     wait_sent_to(&tg, 8101, "slow").await;
+    // Each run of an isolated job starts fresh: the second did not see the first's answer.
+    let briefs: Vec<Value> = ai
+        .requests()
+        .into_iter()
+        .filter(|r| r.to_string().contains("Write the brief"))
+        .collect();
+    assert_eq!(briefs.len(), 2, "two runs asked the model");
+    assert!(
+        !briefs[1].to_string().contains("all quiet"),
+        "a fresh run: {}",
+        briefs[1]
+    );
 
     // Disable, SIGKILL, restart: the job, its state and its log are as they were.
     let upd = call(

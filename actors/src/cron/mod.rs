@@ -472,6 +472,7 @@ async fn run_job(
             text,
             label: format!("cron:{}", job.name),
             policy_sender: job.created_by.clone(),
+            fresh: job.session_target == "isolated",
         })
         .await;
     let reply = match submitted {

@@ -39,6 +39,9 @@ pub enum RunOrigin {
     Cron {
         /// The job creator's policy identity.
         sender: Option<String>,
+        /// Start without the session's earlier lines (an isolated job: each run is on its
+        /// own, as OpenClaw's fresh session per run).
+        fresh: bool,
     },
 }
 
@@ -50,7 +53,7 @@ impl RunOrigin {
                 Some(format!("{}:{}", inbound.channel, inbound.sender_id))
             }
             Self::Operator => None,
-            Self::Cron { sender } => sender.clone(),
+            Self::Cron { sender, .. } => sender.clone(),
         }
     }
 }
@@ -244,6 +247,11 @@ impl Registry {
         let run_id = req.run_id.clone();
         let transcript = transcript_name(&meta.session_id);
         let tail = self.tails.take(&transcript);
+        // A fresh run starts from no earlier lines (its own are still appended).
+        let tail = match &req.origin {
+            RunOrigin::Cron { fresh: true, .. } => Some(Vec::new()),
+            _ => tail,
+        };
         let run = AgentRun::new(
             req,
             transcript,
@@ -859,6 +867,8 @@ pub struct SubmitCronRun {
     pub label: String,
     /// The creator's policy identity (`None`: an operator).
     pub policy_sender: Option<String>,
+    /// Run without the session's earlier lines.
+    pub fresh: bool,
 }
 
 impl Handler<SubmitCronRun> for Registry {
@@ -874,6 +884,7 @@ impl Handler<SubmitCronRun> for Registry {
             text: msg.text,
             origin: RunOrigin::Cron {
                 sender: msg.policy_sender,
+                fresh: msg.fresh,
             },
             sender: Some(msg.label),
         };
