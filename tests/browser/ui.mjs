@@ -227,10 +227,40 @@ async function fullFlow() {
   await scratchRow.waitFor({ state: "detached", timeout: STEP_TIMEOUT });
   await shot(local, "09a-sessions-reset-delete");
 
+  step = "scheduled jobs";
+  await local.click('.tabs button[data-tab="cron"]');
+  await expectText(local.locator("#cron-body"), /No scheduled jobs/, "empty schedule");
+  await local.fill("#cron-name", "nightly nodes");
+  await local.selectOption("#cron-kind", "every");
+  await local.fill("#cron-when", "1h");
+  await local.fill("#cron-message", "/nodes");
+  await local.selectOption("#cron-deliver", "none");
+  await local.click("#cron-add");
+  await expectText(local.locator("#banner"), /Job nightly nodes added; next run /, "job added banner");
+  const jobRow = local.locator('#cron-body tr[data-job-name="nightly nodes"]');
+  await expectText(jobRow, /every 1h/, "the job's schedule");
+  await jobRow.locator("button.run").click();
+  await expectText(local.locator("#banner"), /Job nightly nodes started\./, "run banner");
+  // The run (the command agent's /nodes) ends ok; the list follows the `cron` event.
+  await expectText(jobRow.locator("td.last"), /^ok /, "the run's status");
+  await jobRow.locator("button.toggle").click();
+  await expectText(jobRow.locator("td.next"), /^disabled$/, "disabled");
+  await shot(local, "09b-schedule");
+  await jobRow.locator("button.remove").click();
+  await jobRow.waitFor({ state: "detached", timeout: STEP_TIMEOUT });
+  // A bad expression is refused with the gateway's reason, and nothing is added.
+  await local.fill("#cron-name", "broken");
+  await local.selectOption("#cron-kind", "cron");
+  await local.fill("#cron-when", "61 * * * *");
+  await local.fill("#cron-message", "x");
+  await local.click("#cron-add");
+  await expectText(local.locator("#banner"), /Cannot add the job: .*minute/, "bad expression refused");
+  await expectText(local.locator("#cron-body"), /No scheduled jobs/, "still empty");
+
   step = "health";
   await local.click('.tabs button[data-tab="health"]');
   await expectText(local.locator("#health-summary"), /Status\s*ok/, "health");
-  await shot(local, "09b-health");
+  await shot(local, "09c-health");
 
   step = "gateway restart";
   writeFileSync(path.join(CONTROL, "restart-now"), "");

@@ -321,6 +321,7 @@
       case "node.pair.requested": case "node.pair.resolved":
         refreshApprovals(); refreshNodes(); break;
       case "presence": refreshNodes(); break;
+      case "cron": if (!document.querySelector('.panel[data-panel="cron"]').hidden) refreshCron(); break;
       case "shutdown":
         banner("Gateway restarting — reconnecting…", "info");
         break;
@@ -449,6 +450,95 @@
     } catch (e) { banner(`Cannot ${action} ${s.key}: ${e.message}`); }
   }
 
+  // ---------- scheduled jobs (cron.*) ----------
+  const UNITS = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
+  function parseDuration(text) {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(text || "");
+    const ms = m ? Math.round(Number(m[1]) * UNITS[m[2].toLowerCase()]) : NaN;
+    if (!(ms > 0)) throw new Error(`"${text}" is not a duration such as 20m, 2h or 1d`);
+    return ms;
+  }
+  function fmtDuration(ms) {
+    for (const [u, n] of [["d", 86400000], ["h", 3600000], ["m", 60000], ["s", 1000]]) if (ms % n === 0) return `${ms / n}${u}`;
+    return `${ms}ms`;
+  }
+  function fmtSchedule(s) {
+    if (!s) return "—";
+    if (s.kind === "at") return `once at ${fmtTime(Date.parse(s.at))}`;
+    if (s.kind === "every") return `every ${fmtDuration(s.everyMs)}`;
+    if (s.kind === "cron") return `cron ${s.expr}${s.tz ? ` (${s.tz})` : ""}`;
+    return s.kind;
+  }
+  async function refreshCron() {
+    if (!connected) return;
+    try {
+      const st = await rpc("cron.status", {});
+      $("cron-status").textContent = st.enabled
+        ? `${st.jobs} job${st.jobs === 1 ? "" : "s"}; the next run ${st.nextWakeAtMs ? fmtTime(st.nextWakeAtMs) : "—"}.`
+        : "The scheduler is off (cron.enabled: false): jobs run only with Run now.";
+      const r = await rpc("cron.list", { includeDisabled: true, sortBy: "nextRunAtMs" });
+      const body = $("cron-body");
+      body.replaceChildren();
+      for (const j of r.jobs || []) {
+        const run = el("button", { type: "button", text: "Run now", class: "run" });
+        run.addEventListener("click", () => cronAction(j, "run"));
+        const toggle = el("button", { type: "button", text: j.enabled ? "Disable" : "Enable", class: "toggle" });
+        toggle.addEventListener("click", () => cronAction(j, "toggle"));
+        const rm = el("button", { type: "button", text: "Remove", class: "bad remove" });
+        rm.addEventListener("click", () => cronAction(j, "remove"));
+        const what = (j.payload && (j.payload.message || j.payload.text)) || "";
+        const last = j.lastRunStatus ? `${j.lastRunStatus} ${fmtTime(j.lastRunAtMs)}` : "—";
+        const lastCell = el("td", { class: "last", text: last, title: j.lastRunError || j.lastDeliveryError || "" });
+        body.append(el("tr", { "data-job": j.id, "data-job-name": j.name },
+          el("td", {}, el("strong", { text: j.name }), el("div", { class: "muted small", text: what })),
+          el("td", { text: fmtSchedule(j.schedule) }),
+          el("td", { class: "next", text: j.enabled ? fmtTime(j.nextRunAtMs) : "disabled" }),
+          lastCell, el("td", {}, run, " ", toggle, " ", rm)));
+      }
+      if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted", text: "No scheduled jobs. Add one below, or ask the agent: “remind me in 20 minutes …”." })));
+    } catch (e) { banner(`Cannot list scheduled jobs: ${e.message}`); }
+  }
+  async function cronAction(job, action) {
+    try {
+      if (action === "run") {
+        const r = await rpc("cron.run", { id: job.id });
+        banner(r.enqueued ? `Job ${job.name} started.` : `Job ${job.name} not started: ${r.reason}.`, "info");
+      } else if (action === "toggle") {
+        await rpc("cron.update", { id: job.id, patch: { enabled: !job.enabled } });
+      } else {
+        if (!window.confirm(`Remove the job ${job.name}?`)) return;
+        await rpc("cron.remove", { id: job.id });
+        banner(`Job ${job.name} removed.`, "info");
+      }
+      refreshCron();
+    } catch (e) { banner(`Cannot ${action === "toggle" ? "change" : action} ${job.name}: ${e.message}`); }
+  }
+  async function addCron(ev) {
+    ev.preventDefault();
+    try {
+      const kind = $("cron-kind").value, when = $("cron-when").value.trim(), tz = $("cron-tz").value.trim();
+      let schedule;
+      if (kind === "in") schedule = { kind: "at", at: new Date(Date.now() + parseDuration(when)).toISOString() };
+      else if (kind === "at") {
+        const t = new Date(when);
+        if (isNaN(t.getTime())) throw new Error(`"${when}" is not a date and time such as 2026-12-24T18:00`);
+        schedule = { kind: "at", at: t.toISOString() };
+      } else if (kind === "every") schedule = { kind: "every", everyMs: parseDuration(when) };
+      else schedule = { kind: "cron", expr: when, ...(tz ? { tz } : {}) };
+      const deliver = $("cron-deliver").value, to = $("cron-to").value.trim();
+      if (deliver === "telegram" && !to) throw new Error("give the Telegram chat id to answer to");
+      const delivery = deliver === "none" ? { mode: "none" }
+        : deliver === "telegram" ? { mode: "announce", channel: "telegram", to } : { mode: "announce" };
+      const job = await rpc("cron.add", {
+        name: $("cron-name").value.trim(), schedule, sessionTarget: "isolated", wakeMode: "now",
+        payload: { kind: "agentTurn", message: $("cron-message").value.trim() }, delivery,
+      });
+      banner(`Job ${job.name} added; next run ${fmtTime(job.nextRunAtMs)}.`, "info");
+      $("cron-form").reset();
+      refreshCron();
+    } catch (e) { banner(`Cannot add the job: ${e.message}`); }
+  }
+
   // ---------- nodes ----------
   let nodes = [];
   async function refreshNodes() {
@@ -559,17 +649,19 @@
   function selectTab(name) {
     for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b.dataset.tab === name));
     for (const p of document.querySelectorAll(".panel")) p.hidden = p.dataset.panel !== name;
+    if (name === "cron") refreshCron();
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
     for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => selectTab(b.dataset.tab));
-    const refreshers = { sessions: refreshSessions, nodes: refreshNodes, approvals: refreshApprovals, health: refreshHealth };
+    const refreshers = { sessions: refreshSessions, nodes: refreshNodes, cron: refreshCron, approvals: refreshApprovals, health: refreshHealth };
     for (const b of document.querySelectorAll("[data-refresh]")) b.addEventListener("click", () => refreshers[b.dataset.refresh]());
     $("chat-form").addEventListener("submit", sendChat);
     $("chat-input").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) sendChat(e); });
     $("load-history").addEventListener("click", loadHistory);
     $("invoke-node").addEventListener("change", fillCommands);
     $("invoke-form").addEventListener("submit", invoke);
+    $("cron-form").addEventListener("submit", addCron);
     $("login-form").addEventListener("submit", (e) => {
       e.preventDefault();
       const kind = document.querySelector('input[name="kind"]:checked').value;
