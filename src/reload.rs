@@ -115,6 +115,7 @@ pub fn classify(path: &str) -> Class {
         || under("models")
         || under("agents")
         || under("logging")
+        || under("cron")
     {
         return Class::Hot;
     }
@@ -357,6 +358,13 @@ impl Watcher {
             log::error!("config reload: {e}");
         }
         RELOADS[0].inc();
+        if hot.iter().any(|k| k == "cron" || k.starts_with("cron."))
+            && let Some(cron) = self.engine.shared.cron.get()
+        {
+            cron.0.do_send(openclaw_actors::cron::SetCronEnabled(
+                gateway::cron_enabled(&new.config),
+            ));
+        }
         if !hot.is_empty() {
             let live = self.engine.shared.live.get();
             let bound: Vec<std::net::SocketAddr> = live
@@ -460,6 +468,7 @@ mod tests {
         );
         assert_eq!(classify("models.providers.x.apiKey"), Class::Hot);
         assert_eq!(classify("gateway.portal"), Class::Process);
+        assert_eq!(classify("cron.enabled"), Class::Hot);
     }
 
     #[test]

@@ -457,13 +457,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         auto_approve_local: prepared.auto_approve_local,
         channel_accounts,
         agent_tools: prepared.agent_tools.clone(),
-        cron_enabled: loaded
-            .config
-            .cron
-            .as_ref()
-            .and_then(|c| c.enabled)
-            .unwrap_or(true)
-            && std::env::var_os("OPENCLAW_SKIP_CRON").is_none_or(|v| v.is_empty() || v == "0"),
+        cron_enabled: cron_enabled(&loaded.config),
     };
     let tls = load_tls(&loaded)?;
     let engine = Engine::start(config, deps).map_err(|message| StartError {
@@ -796,4 +790,11 @@ mod tests {
         assert!(plan_bind(BindMode::Custom, None).is_err());
         assert!(plan_bind(BindMode::Custom, Some("nope")).is_err());
     }
+}
+
+/// Whether scheduled jobs run on their schedule: `cron.enabled` (default `true`), unless
+/// `OPENCLAW_SKIP_CRON` is set (and not `0`).
+pub fn cron_enabled(config: &crate::config::Config) -> bool {
+    config.cron.as_ref().and_then(|c| c.enabled).unwrap_or(true)
+        && std::env::var_os("OPENCLAW_SKIP_CRON").is_none_or(|v| v.is_empty() || v == "0")
 }

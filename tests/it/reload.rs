@@ -588,3 +588,51 @@ async fn a_bot_token_change_is_logged_as_needing_a_restart_and_not_applied() {
     wait_reply(&tg, again, Duration::from_secs(10)).await;
     assert_eq!(tg.calls("getMe"), 1);
 }
+
+/// `cron.enabled` is applied in place: off, a due job does not run on its schedule; on
+/// again, it runs (same process).
+#[actix_web::test]
+async fn cron_enabled_applies_without_restart() {
+    let cfg = |on: bool| {
+        format!(
+            "{{\n  gateway: {{ auth: {{ token: \"{OLD}\" }} }},\n  cron: {{ enabled: {on} }},\n}}\n"
+        )
+    };
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(&cfg(false)));
+    let pid = gw.pid();
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(OLD, ALL_OPERATOR)).await;
+    let status = op.request("cron.status", json!({})).await;
+    assert_eq!(status["payload"]["enabled"], false, "{status}");
+    let add = op
+        .request(
+            "cron.add",
+            json!({"name": "due now", "schedule": {"kind": "at", "at": "2020-01-01T00:00:00Z"},
+                "payload": {"kind": "agentTurn", "message": "/help"}, "delivery": {"mode": "none"}}),
+        )
+        .await;
+    assert_eq!(add["ok"], true, "{add}");
+    let id = add["payload"]["id"].as_str().expect("job id").to_owned();
+    // Its time has passed, so it is due at once; with the scheduler off it waits.
+    let runs = op.request("cron.runs", json!({"id": id})).await;
+    assert_eq!(runs["payload"]["total"], 0, "{runs}");
+
+    replace_file(&gw.config_path(), &cfg(true));
+    gw.wait_stderr_line(
+        &["config reloaded from", "cron.enabled"],
+        Duration::from_secs(10),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let runs = op.request("cron.runs", json!({"id": id})).await;
+        if runs["payload"]["total"] == 1 {
+            // A one-shot job that ran is removed (deleteAfterRun).
+            assert_eq!(runs["payload"]["entries"][0]["status"], "ok", "{runs}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job never ran: {runs}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = op.request("cron.status", json!({})).await;
+    assert_eq!(status["payload"]["enabled"], true, "{status}");
+    assert_eq!(gw.pid(), pid);
+}

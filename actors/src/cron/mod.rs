@@ -189,12 +189,19 @@ impl CronService {
         }
     }
 
-    /// Recomputes a job's next run from `after` (none when disabled or spent).
+    /// Recomputes a job's next run from `after` (none when disabled or spent). A one-shot
+    /// job that never ran is due at its time even when that has passed (a reminder set a
+    /// moment too late, or kept while the scheduler was off, still goes out).
     fn schedule_next(job: &mut CronJob, after: u64) {
-        job.state.next_run_at_ms = if job.enabled {
-            job::next_run(&job.schedule, &job.id, job.created_at_ms, after)
-        } else {
+        job.state.next_run_at_ms = if !job.enabled {
             None
+        } else {
+            match &job.schedule {
+                job::Schedule::At { at } if job.state.last_run_at_ms.is_none() => {
+                    expr::parse_at(at).ok().and_then(|t| u64::try_from(t).ok())
+                }
+                s => job::next_run(s, &job.id, job.created_at_ms, after),
+            }
         };
     }
 
@@ -642,6 +649,23 @@ impl Handler<CronStatus> for CronService {
 
     fn handle(&mut self, _: CronStatus, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.status())
+    }
+}
+
+/// `cron.enabled` changed (config hot reload): start or stop running jobs on schedule.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetCronEnabled(pub bool);
+
+impl Handler<SetCronEnabled> for CronService {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetCronEnabled, ctx: &mut Self::Context) {
+        if self.enabled != msg.0 {
+            log::info!("cron: scheduler {}", if msg.0 { "on" } else { "off" });
+        }
+        self.enabled = msg.0;
+        self.arm(ctx);
     }
 }
 
