@@ -117,6 +117,19 @@ async fn jobs_run_as_agent_runs_announce_to_telegram_and_survive_a_restart() {
     assert_eq!(entry["sessionKey"], format!("agent:main:cron:{once}"));
     let list = call(&mut op, "cron.list", json!({"includeDisabled": true})).await;
     assert_eq!(list["total"], 0, "a done one-shot job is removed: {list}");
+    // Operators heard each step as a `cron` event.
+    let mut actions = Vec::new();
+    for _ in 0..3 {
+        let ev = op.event_within("cron", SLOW).await;
+        assert_eq!(ev["payload"]["jobId"], once.as_str(), "{ev}");
+        actions.push(
+            ev["payload"]["action"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert_eq!(actions, ["added", "started", "removed"]);
 
     // A recurring job, run by hand: `cron.run` answers at once, the run follows.
     ai.set_default_text("Daily brief: all quiet.");

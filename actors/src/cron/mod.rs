@@ -432,6 +432,14 @@ impl CronService {
         });
     }
 
+    /// The `cron` event for a change of the job list (operators with `operator.read`).
+    fn announce(&self, id: &str, action: &str) {
+        self.registry.do_send(Broadcast {
+            event: "cron".to_owned(),
+            payload: json!({"jobId": id, "action": action}),
+        });
+    }
+
     fn status(&self) -> Value {
         let next = self
             .jobs
@@ -854,6 +862,7 @@ impl Handler<CronAdd> for CronService {
         self.jobs.push(job);
         self.arm(ctx);
         log::info!("cron: job {id} added");
+        self.announce(&id, "added");
         Box::pin(self.save().into_actor(self).map(move |res, act, ctx| {
             if let Err(e) = res {
                 // Not on disk: not added.
@@ -894,6 +903,7 @@ impl Handler<CronUpdate> for CronService {
         }
         let view = next.view();
         self.jobs[pos] = next;
+        self.announce(&msg.id, "updated");
         self.arm(ctx);
         let id = msg.id;
         Box::pin(self.save().into_actor(self).map(move |res, act, ctx| {
@@ -933,6 +943,7 @@ impl Handler<CronRemove> for CronService {
         let old = self.jobs.remove(pos);
         self.arm(ctx);
         log::info!("cron: job {} removed", msg.id);
+        self.announce(&msg.id, "removed");
         Box::pin(self.save().into_actor(self).map(move |res, act, ctx| {
             if let Err(e) = res {
                 act.jobs.insert(pos.min(act.jobs.len()), old);
