@@ -1,13 +1,15 @@
 //! The `openclaw` command line: the [`Command`] enum and its dispatch, `gateway run|call`,
 //! target resolution and failure messages. The other commands live in their modules:
 //! [`status`] (`health`, `status`, `gateway status|probe`), [`remote`] (`gateway
-//! fingerprint|tunnel`, the SSH transport), [`nodes`], [`devices`], [`agent`], [`sessions`].
+//! fingerprint|tunnel`, the SSH transport), [`nodes`], [`devices`], [`agent`], [`sessions`],
+//! [`cron`].
 //! Output is readable by default and machine-readable with `--json`; failures exit 1 with
 //! a one-line reason and the likely fix.
 
 pub mod agent;
 pub mod client;
 pub mod config_cmd;
+pub mod cron;
 pub mod dashboard;
 pub mod devices;
 pub mod healthcheck;
@@ -58,6 +60,8 @@ pub enum Command {
     Devices(devices::DevicesCmd),
     /// List the gateway's sessions (`sessions delete` deletes them).
     Sessions(sessions::SessionsCmd),
+    /// Schedule jobs on the gateway: status, list, add, rm, run, runs, enable, disable.
+    Cron(cron::CronCmd),
     /// Run a node host (`node run`) or show its identity.
     Node(crate::node_host::NodeCmd),
     /// Run one agent turn via the gateway and print the reply.
@@ -281,6 +285,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Nodes(n) => nodes::run_nodes(cli.config, n).await,
         Command::Devices(d) => devices::run_devices(cli.config, d).await,
         Command::Sessions(c) => sessions::run_sessions(cli.config, c).await,
+        Command::Cron(c) => cron::run_cron(cli.config, c).await,
         Command::Node(n) => crate::node_host::run(n).await.map_err(|f| Failure {
             code: f.code,
             message: f.message,

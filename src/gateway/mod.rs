@@ -775,6 +775,13 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// Whether scheduled jobs run on their schedule: `cron.enabled` (default `true`), unless
+/// `OPENCLAW_SKIP_CRON` is set (and not `0`).
+pub fn cron_enabled(config: &crate::config::Config) -> bool {
+    config.cron.as_ref().and_then(|c| c.enabled).unwrap_or(true)
+        && std::env::var_os("OPENCLAW_SKIP_CRON").is_none_or(|v| v.is_empty() || v == "0")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -790,11 +797,4 @@ mod tests {
         assert!(plan_bind(BindMode::Custom, None).is_err());
         assert!(plan_bind(BindMode::Custom, Some("nope")).is_err());
     }
-}
-
-/// Whether scheduled jobs run on their schedule: `cron.enabled` (default `true`), unless
-/// `OPENCLAW_SKIP_CRON` is set (and not `0`).
-pub fn cron_enabled(config: &crate::config::Config) -> bool {
-    config.cron.as_ref().and_then(|c| c.enabled).unwrap_or(true)
-        && std::env::var_os("OPENCLAW_SKIP_CRON").is_none_or(|v| v.is_empty() || v == "0")
 }

@@ -638,3 +638,206 @@ async fn sessions_list_and_delete() {
         "{out}"
     );
 }
+
+/// Our `openclaw cron`, worded as OpenClaw's: `cron add` builds the job OpenClaw's CLI
+/// would (an `--at` duration becomes an ISO time), `cron list` shows it, `cron run` runs it
+/// and `cron runs` records the run, `cron disable` hides it from the plain list, `cron rm`
+/// removes it; two schedules and an unknown id fail naming the problem.
+#[test]
+fn cli_cron_add_list_run_and_remove() {
+    use serde_json::json;
+
+    use crate::support::{WAIT, now_ms, retry_until};
+
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::new();
+    let url = gw.url();
+    let cron = |args: &[&str]| {
+        let mut all = vec!["cron"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--url", &url, "--token", "T"]);
+        home.run(&all, &[])
+    };
+    // A table row's cells (columns are two or more spaces apart).
+    let cells = |row: &str| -> Vec<String> {
+        row.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+
+    // Two schedules: refused before anything is sent.
+    let out = cron(&[
+        "add",
+        "--name",
+        "x",
+        "--at",
+        "20m",
+        "--every",
+        "1h",
+        "--message",
+        "hi",
+    ]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("exactly one schedule, got --at and --every"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("Fix: "), "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+
+    let out = cron(&[
+        "add",
+        "--name",
+        "Stretch",
+        "--cron",
+        "0 7 * * *",
+        "--tz",
+        "UTC",
+        "--message",
+        "stretch now",
+        "--no-deliver",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let job = out.json();
+    let id = job["id"].as_str().expect("the job's id").to_owned();
+    assert_eq!(
+        job["schedule"],
+        json!({"kind": "cron", "expr": "0 7 * * *", "tz": "UTC"}),
+        "{out}"
+    );
+    assert_eq!(job["sessionTarget"], "isolated", "{out}");
+    assert_eq!(job["wakeMode"], "now", "{out}");
+    assert_eq!(
+        job["payload"],
+        json!({"kind": "agentTurn", "message": "stretch now"}),
+        "{out}"
+    );
+    assert_eq!(job["delivery"]["mode"], "none", "{out}");
+    assert_eq!(job["enabled"], true, "{out}");
+
+    // `--at 20m`: now + 20 minutes as an ISO 8601 UTC time, a system event in main.
+    let before = now_ms();
+    let out = cron(&[
+        "add",
+        "--name",
+        "Water",
+        "--at",
+        "20m",
+        "--system-event",
+        "drink water",
+        "--json",
+    ]);
+    let after = now_ms();
+    assert_eq!(out.code, Some(0), "{out}");
+    let once = out.json();
+    let once_id = once["id"].as_str().expect("the job's id").to_owned();
+    let at = once["schedule"]["at"].as_str().expect("schedule.at");
+    assert!(at.ends_with('Z') && at.contains('T'), "ISO UTC: {out}");
+    let at_ms = openclaw::actors::cron::expr::parse_at(at).expect("the gateway reads it");
+    let at_ms = u64::try_from(at_ms).expect("after the epoch");
+    assert!(
+        (before + 1_200_000..=after + 1_200_000).contains(&at_ms),
+        "{at} is 20 minutes from now: {out}"
+    );
+    assert_eq!(once["sessionTarget"], "main", "{out}");
+    assert_eq!(
+        once["payload"],
+        json!({"kind": "systemEvent", "text": "drink water"}),
+        "{out}"
+    );
+
+    let out = cron(&["list"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.starts_with("ID"), "{out}");
+    let row = cells(line_starting(&out.stdout, &id));
+    assert_eq!(row[..3], [&id, "Stretch", "cron 0 7 * * * @ UTC"], "{out}");
+    assert!(row[3].starts_with("in "), "next run (daily): {out}");
+    assert_eq!(row[4..], ["-", "idle", "isolated"], "{out}");
+    let at_shown = format!("at {}Z", &at[..19]);
+    assert_eq!(
+        cells(line_starting(&out.stdout, &once_id)),
+        [&once_id, "Water", &at_shown, "in 20m", "-", "idle", "main"],
+        "{out}"
+    );
+    let out = cron(&["list", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["total"], 2, "{out}");
+
+    // Not run yet; `cron run` runs it now and its run is logged with status ok.
+    let out = cron(&["runs", "--id", &id]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("No runs of cron job {id} yet."),
+        "{out}"
+    );
+    let out = cron(&["run", &id]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.starts_with(&format!("Started run cron:{id}:")),
+        "{out}"
+    );
+    let entry = retry_until(WAIT, "the run in `cron runs`", || {
+        let out = cron(&["runs", "--id", &id, "--json"]);
+        assert_eq!(out.code, Some(0), "{out}");
+        let e = out.json()["entries"][0].clone();
+        e.is_object().then_some(e)
+    });
+    assert_eq!(entry["status"], "ok", "{entry}");
+    assert_eq!(entry["jobId"], id.as_str(), "{entry}");
+    let out = cron(&["runs", "--id", &id, "--limit", "5"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.starts_with("WHEN"), "{out}");
+    let run = cells(out.stdout.lines().nth(1).unwrap_or_default());
+    assert_eq!(run[..2], ["<1m ago", "ok"], "{out}");
+    assert_eq!(run[3], "not-requested", "{out}");
+    let out = cron(&["list"]);
+    assert_eq!(cells(line_starting(&out.stdout, &id))[5], "ok", "{out}");
+
+    // Disabled: gone from the plain list, `--all` shows it.
+    let out = cron(&["disable", &id]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("Disabled cron job {id} (Stretch)."),
+        "{out}"
+    );
+    let out = cron(&["list"]);
+    assert!(!out.stdout.contains(&id), "{out}");
+    let out = cron(&["list", "--all"]);
+    let row = cells(line_starting(&out.stdout, &id));
+    assert_eq!(
+        (row[1].as_str(), row[3].as_str(), row[5].as_str()),
+        ("Stretch", "-", "disabled"),
+        "{out}"
+    );
+
+    for job in [&id, &once_id] {
+        let out = cron(&["rm", job]);
+        assert_eq!(out.code, Some(0), "{out}");
+        assert_eq!(
+            out.stdout.trim(),
+            format!("Removed cron job {job}."),
+            "{out}"
+        );
+    }
+    let out = cron(&["list", "--all", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["jobs"], json!([]), "{out}");
+    let out = cron(&["list", "--all"]);
+    assert_eq!(out.stdout.trim(), "No cron jobs.", "{out}");
+
+    // An unknown id: not found, and how to find the right one.
+    let out = cron(&["rm", &id]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&format!("cron job not found: {id}")),
+        "{out}"
+    );
+    assert!(out.stderr.contains("openclaw cron list --all"), "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+}

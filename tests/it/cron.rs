@@ -320,6 +320,21 @@ async fn cron_refuses_what_it_does_not_run_and_bad_params_by_name() {
     }
     assert_eq!(jobs_file_or_none(&gw), None, "nothing was written");
 
+    // An `every` job first runs one interval after it is added (OpenClaw's rule), not at once.
+    let job = call(
+        &mut op,
+        "cron.add",
+        json!({"name": "hourly", "schedule": {"kind": "every", "everyMs": 3_600_000},
+            "payload": {"kind": "agentTurn", "message": "/help"}, "delivery": {"mode": "none"}}),
+    )
+    .await;
+    let created = job["createdAtMs"].as_u64().expect("createdAtMs");
+    assert_eq!(
+        job["nextRunAtMs"].as_u64(),
+        Some(created + 3_600_000),
+        "{job}"
+    );
+
     // Reading needs operator.read, changing needs operator.admin (OpenClaw's scopes).
     let (mut reader, _) = WsClient::hello(
         gw.port,

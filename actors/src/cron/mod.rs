@@ -634,7 +634,7 @@ impl Actor for CronService {
                 }
                 changed = true;
             } else if job.enabled && job.state.next_run_at_ms.is_none() {
-                Self::schedule_next(job, now.saturating_sub(1));
+                Self::schedule_next(job, now);
                 changed = true;
             }
         }
@@ -856,7 +856,7 @@ impl Handler<CronAdd> for CronService {
             )))));
         }
         job.created_by = msg.created_by;
-        Self::schedule_next(&mut job, now.saturating_sub(1));
+        Self::schedule_next(&mut job, now);
         let view = job.view();
         let id = job.id.clone();
         self.jobs.push(job);
@@ -899,7 +899,7 @@ impl Handler<CronUpdate> for CronService {
             Err(e) => return Box::pin(actix::fut::ready(Err(CronError::Invalid(e)))),
         };
         if next.schedule != old.schedule || next.enabled != old.enabled {
-            Self::schedule_next(&mut next, now.saturating_sub(1));
+            Self::schedule_next(&mut next, now);
         }
         let view = next.view();
         self.jobs[pos] = next;
