@@ -210,7 +210,9 @@ impl CronService {
         if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
         }
-        if !self.enabled {
+        // Off, or every run slot taken: a run's end re-arms (no spinning on a due job that
+        // cannot start yet).
+        if !self.enabled || self.running.len() >= MAX_CONCURRENT_RUNS {
             return;
         }
         let now = now_ms();
