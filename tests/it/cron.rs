@@ -644,3 +644,98 @@ async fn a_run_cut_by_sigkill_is_recorded_and_a_one_shot_job_tries_again() {
     .await;
     assert_eq!(sent_to(&tg, 8401), vec!["💊 Pills time".to_owned()]);
 }
+
+/// `wake` (`openclaw system event`): `now` runs a turn in the main session told
+/// `System: <text>` and answers in the chat written from last; a named session answers in
+/// its own chat; `next-heartbeat` waits for the session's next run, which sees it first.
+#[actix_web::test]
+async fn wake_runs_now_or_waits_for_the_sessions_next_run() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("hello");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let m = dm(&tg, 8502, "hi from the laptop");
+    wait_reply(&tg, m, SLOW).await;
+    let m = dm(&tg, 8501, "hi from the phone");
+    wait_reply(&tg, m, SLOW).await;
+    let mut op = admin(&gw).await;
+
+    ai.push_text("🚀 The deploy finished.");
+    let res = call(
+        &mut op,
+        "wake",
+        json!({"mode": "now", "text": "deploy finished"}),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+    wait_sent_to(&tg, 8501, "🚀 The deploy finished.").await;
+    let last_user = |r: &Value| -> String {
+        r["messages"]
+            .as_array()
+            .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let asked = ai.requests();
+    assert_eq!(
+        last_user(asked.last().expect("a request")),
+        "System: deploy finished"
+    );
+
+    // A named session: its own chat, not the last one.
+    ai.push_text("pong");
+    call(
+        &mut op,
+        "wake",
+        json!({"mode": "next-heartbeat", "text": "ping", "sessionKey": "agent:main:telegram:dm:8502"}),
+    )
+    .await;
+    wait_sent_to(&tg, 8502, "pong").await;
+    assert!(!sent_to(&tg, 8501).iter().any(|t| t == "pong"));
+
+    // next-heartbeat for the main session: nothing runs until its next message.
+    let before = ai.request_count();
+    call(
+        &mut op,
+        "wake",
+        json!({"mode": "next-heartbeat", "text": "disk at 91%"}),
+    )
+    .await;
+    let sent = call(
+        &mut op,
+        "chat.send",
+        json!({"sessionKey": "main", "message": "status?", "idempotencyKey": "wake-test-1"}),
+    )
+    .await;
+    assert!(sent["runId"].as_str().is_some(), "{sent}");
+    let reqs = ai.wait_requests(before + 1, SLOW);
+    assert_eq!(reqs.len(), before + 1, "only the chat.send ran");
+    assert_eq!(
+        last_user(reqs.last().expect("a request")),
+        "System: disk at 91%\n\nstatus?"
+    );
+
+    // Bad params are refused by name.
+    for (params, needle) in [
+        (json!({"text": "x"}), "'mode'"),
+        (json!({"mode": "later", "text": "x"}), "mode must be one of"),
+        (json!({"mode": "now", "text": "  "}), "non-empty"),
+        (
+            json!({"mode": "now", "text": "x", "agentId": "ops"}),
+            "unknown agent",
+        ),
+        (
+            json!({"mode": "now", "text": "x", "extra": 1}),
+            "additional properties",
+        ),
+    ] {
+        let res = op.request("wake", params.clone()).await;
+        let e = error_of(&res);
+        assert_eq!(e["code"], "INVALID_REQUEST", "{params}: {res}");
+        assert!(
+            e["message"].as_str().unwrap_or_default().contains(needle),
+            "{params}: {res}"
+        );
+    }
+}

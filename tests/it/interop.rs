@@ -645,4 +645,15 @@ fn real_cli_manages_cron_jobs_on_our_gateway() {
     assert_eq!(rm["removed"], true, "{rm}");
     let status = oc(&["cron", "status"]);
     assert_eq!(status["jobs"], 0, "{status}");
+    // `openclaw system event` is `wake`: a turn in the main session now.
+    let woke = oc(&[
+        "system",
+        "event",
+        "--text",
+        "deploy finished",
+        "--mode",
+        "now",
+        "--json",
+    ]);
+    assert_eq!(woke["ok"], true, "{woke}");
 }

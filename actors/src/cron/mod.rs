@@ -555,15 +555,34 @@ async fn run_job(
         .as_deref()
         .filter(|c| *c != "last")
         .zip(d.to.as_deref());
+    let channel = d.channel.clone().filter(|c| c != "last");
     let target = match explicit {
         Some((c, t)) => Some((c.to_owned(), t.to_owned())),
-        None => registry
-            .send(crate::registry::runs::LastChatRoute {
-                channel: d.channel.clone().filter(|c| c != "last"),
-            })
-            .await
-            .ok()
-            .flatten(),
+        None => {
+            // A job bound to a chat's session answers in that chat; else the last chat.
+            let own = match job.session_target.as_str() {
+                "main" | "isolated" => None,
+                _ => registry
+                    .send(crate::registry::runs::LastChatRoute {
+                        channel: channel.clone(),
+                        session_key: Some(session_key.clone()),
+                    })
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+            match own {
+                Some(t) => Some(t),
+                None => registry
+                    .send(crate::registry::runs::LastChatRoute {
+                        channel,
+                        session_key: None,
+                    })
+                    .await
+                    .ok()
+                    .flatten(),
+            }
+        }
     };
     let Some((channel, to)) = target else {
         o.delivery_status = "not-delivered";
@@ -676,6 +695,97 @@ impl Handler<SetCronEnabled> for CronService {
         }
         self.enabled = msg.0;
         self.arm(ctx);
+    }
+}
+
+/// `wake {mode, text, sessionKey?}` (OpenClaw's `openclaw system event`): with `now`, or a
+/// session named, a turn runs now in that session (default: the main session), told
+/// `System: <text>`, and its answer goes to that session's chat, else the chat written from
+/// last (when there is one); with `next-heartbeat` the event waits for the session's next
+/// run. Answers `{ok: true}` once the run is queued or the event kept.
+#[derive(Message)]
+#[rtype(result = "Result<Value, CronError>")]
+pub struct CronWake {
+    /// `now` (true) or `next-heartbeat`.
+    pub now: bool,
+    /// The event.
+    pub text: String,
+    /// The session (default: main).
+    pub session_key: Option<String>,
+}
+
+impl Handler<CronWake> for CronService {
+    type Result = ResponseActFuture<Self, Result<Value, CronError>>;
+
+    fn handle(&mut self, msg: CronWake, ctx: &mut Self::Context) -> Self::Result {
+        let registry = self.registry.clone();
+        if !msg.now && msg.session_key.is_none() {
+            let fut = registry.send(crate::registry::runs::EnqueueSystemEvent {
+                session_key: "agent:main:main".to_owned(),
+                text: msg.text,
+            });
+            return Box::pin(
+                async move {
+                    match fut.await {
+                        Ok(Ok(())) => Ok(json!({"ok": true, "mode": "next-heartbeat"})),
+                        Ok(Err(e)) => Err(CronError::Unavailable(e)),
+                        Err(_) => Err(CronError::Unavailable("registry unavailable".to_owned())),
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+        let now = now_ms();
+        let (target, key) = match msg.session_key {
+            Some(k) => (format!("session:{k}"), k),
+            None => ("main".to_owned(), "agent:main:main".to_owned()),
+        };
+        let job = CronJob {
+            id: "wake".to_owned(),
+            agent_id: None,
+            session_key: None,
+            name: "wake".to_owned(),
+            description: None,
+            enabled: true,
+            delete_after_run: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+            schedule: job::Schedule::At { at: String::new() },
+            session_target: target,
+            wake_mode: "now".to_owned(),
+            payload: job::Payload::SystemEvent {
+                text: msg.text.clone(),
+            },
+            delivery: Some(job::Delivery {
+                mode: "announce".to_owned(),
+                best_effort: Some(true),
+                ..job::Delivery::default()
+            }),
+            state: job::JobState::default(),
+            created_by: None,
+        };
+        let run_id = format!("wake:{now}:{}", uuid::Uuid::new_v4().simple());
+        let text = format!("System: {}", msg.text);
+        ctx.spawn(
+            run_job(
+                registry,
+                job,
+                run_id.clone(),
+                key,
+                text,
+                DEFAULT_RUN_TIMEOUT,
+                now,
+            )
+            .into_actor(self)
+            .map(|o, _, _| {
+                if let Some(e) = o.error {
+                    log::warn!("wake run {}: {e}", o.run_id);
+                }
+            }),
+        );
+        Box::pin(actix::fut::ready(Ok(
+            json!({"ok": true, "mode": "now", "runId": run_id}),
+        )))
     }
 }
 

@@ -105,6 +105,9 @@ pub struct Registry {
     tails: tails::TailCache,
     /// Connections that asked for `sessions.changed` (`sessions.subscribe`).
     session_subscribers: session_events::SessionSubscribers,
+    /// System events waiting for the next run of a session (`wake` with
+    /// `next-heartbeat`), in memory, bounded (see `runs::EnqueueSystemEvent`).
+    pending_events: HashMap<String, Vec<String>>,
 }
 
 impl Registry {
@@ -135,6 +138,7 @@ impl Registry {
             token_sessions: HashMap::new(),
             tails: tails::TailCache::default(),
             session_subscribers: session_events::SessionSubscribers::default(),
+            pending_events: HashMap::new(),
         }
     }
 

@@ -240,9 +240,23 @@ impl Registry {
     }
 
     fn start_next(&mut self, key: &str, ctx: &mut Context<Self>) {
-        let Some(req) = self.runs.next(key) else {
+        let Some(mut req) = self.runs.next(key) else {
             return;
         };
+        // System events waiting for this session go first, one `System:` line each.
+        if !matches!(req.origin, RunOrigin::Cron { fresh: true, .. })
+            && let Some(events) = self.pending_events.remove(key)
+        {
+            let mut text = String::new();
+            for e in events {
+                text.push_str("System: ");
+                text.push_str(&e);
+                text.push('\n');
+            }
+            text.push('\n');
+            text.push_str(&req.text);
+            req.text = text;
+        }
         let meta = self.session_meta(key, &req.origin);
         let run_id = req.run_id.clone();
         let transcript = transcript_name(&meta.session_id);
@@ -825,13 +839,15 @@ impl Handler<FlushState> for Registry {
 pub(crate) type SessionsIndex = super::sessions::SessionIndex;
 
 /// The chat the user wrote from last (OpenClaw's delivery target `last`): the channel id and
-/// the chat id of the most recently active channel session, of `channel` only when given.
-/// `None` when no chat has written yet.
+/// the chat id of the most recently active channel session, of `channel` only when given,
+/// of `session_key` only when given. `None` when no such chat has written yet.
 #[derive(Message)]
 #[rtype(result = "Option<(String, String)>")]
 pub struct LastChatRoute {
     /// Only sessions of this channel.
     pub channel: Option<String>,
+    /// Only this session.
+    pub session_key: Option<String>,
 }
 
 impl Handler<LastChatRoute> for Registry {
@@ -841,7 +857,10 @@ impl Handler<LastChatRoute> for Registry {
         self.sessions_index
             .by_recency()
             .into_iter()
-            .find_map(|(_, m)| {
+            .find_map(|(key, m)| {
+                if msg.session_key.as_ref().is_some_and(|k| k != key) {
+                    return None;
+                }
                 let channel = m.channel.as_deref()?;
                 let chat = m.chat_id?;
                 msg.channel
@@ -889,5 +908,43 @@ impl Handler<SubmitCronRun> for Registry {
             sender: Some(msg.label),
         };
         self.submit(req, ctx).map(|_| ())
+    }
+}
+
+/// System events one session holds at most; more are refused.
+pub const MAX_EVENTS_PER_SESSION: usize = 20;
+/// Sessions holding system events at most.
+pub const MAX_SESSIONS_WITH_EVENTS: usize = 256;
+
+/// `wake` with `next-heartbeat`: a system event the next run of `session_key` sees first
+/// (as a `System: <text>` line before its message). Kept in memory, as OpenClaw's queue.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct EnqueueSystemEvent {
+    /// Session.
+    pub session_key: String,
+    /// The event.
+    pub text: String,
+}
+
+impl Handler<EnqueueSystemEvent> for Registry {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: EnqueueSystemEvent, _: &mut Self::Context) -> Self::Result {
+        if !self.pending_events.contains_key(&msg.session_key)
+            && self.pending_events.len() >= MAX_SESSIONS_WITH_EVENTS
+        {
+            return Err(format!(
+                "{MAX_SESSIONS_WITH_EVENTS} sessions already hold system events; wake one with mode \"now\""
+            ));
+        }
+        let queue = self.pending_events.entry(msg.session_key).or_default();
+        if queue.len() >= MAX_EVENTS_PER_SESSION {
+            return Err(format!(
+                "this session already holds {MAX_EVENTS_PER_SESSION} system events; wake it with mode \"now\""
+            ));
+        }
+        queue.push(msg.text);
+        Ok(())
     }
 }

@@ -8,9 +8,10 @@ use serde_json::{Map, Value};
 use super::{Call, Method, gone};
 use crate::cron::{
     CronAdd, CronError, CronGet, CronList, CronRemove, CronRun, CronRuns, CronStatus, CronUpdate,
+    CronWake,
 };
 use crate::protocol::error::ErrorShape;
-use crate::protocol::scopes::{ADMIN, MethodAccess, READ};
+use crate::protocol::scopes::{ADMIN, MethodAccess, READ, WRITE};
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
@@ -53,6 +54,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "cron.runs",
         access: MethodAccess::Operator(READ),
         handler: WsSession::cron_runs,
+    },
+    Method {
+        name: "wake",
+        access: MethodAccess::Operator(WRITE),
+        handler: WsSession::wake,
     },
 ];
 
@@ -425,6 +431,46 @@ impl WsSession {
             },
             ctx,
         );
+    }
+
+    /// `wake {mode, text, sessionKey?, agentId?}` (`openclaw system event`).
+    fn wake(&mut self, call: Call, ctx: &mut Context<Self>) {
+        const M: &str = "wake";
+        let msg = params(M, &call.params).and_then(|o| {
+            closed(M, &o, &["mode", "text", "sessionKey", "agentId"])?;
+            check_agent(M, &o)?;
+            let now = match opt_str(M, &o, "mode", &["now", "next-heartbeat"])? {
+                Some(m) => m == "now",
+                None => return Err(invalid(M, "must have required property 'mode'")),
+            };
+            let text = match opt_str(M, &o, "text", &[])?.map(str::trim) {
+                Some(t) if !t.is_empty() => t,
+                _ => return Err(invalid(M, "text must be a non-empty string")),
+            };
+            if text.chars().count() > crate::cron::job::MAX_TEXT_CHARS {
+                return Err(invalid(
+                    M,
+                    format!(
+                        "text is longer than {} characters",
+                        crate::cron::job::MAX_TEXT_CHARS
+                    ),
+                ));
+            }
+            let session_key = match opt_str(M, &o, "sessionKey", &[])?.map(str::trim) {
+                Some("") => None,
+                Some(k) if k.len() > 256 => {
+                    return Err(invalid(M, "sessionKey is longer than 256 bytes"));
+                }
+                Some(k) => Some(crate::channel::normalize_session_key(k)),
+                None => None,
+            };
+            Ok(CronWake {
+                now,
+                text: text.to_owned(),
+                session_key,
+            })
+        });
+        self.cron_call(call, msg, ctx);
     }
 
     /// `cron.runs {id | jobId, scope?, limit?, offset?, status?, statuses?, query?, sortDir?}`.
