@@ -18,7 +18,7 @@
 //! is disabled.
 //!
 //! Messages: [`CronStatus`], [`CronList`], [`CronGet`], [`CronAdd`], [`CronUpdate`],
-//! [`CronRemove`], [`CronRun`], [`CronRuns`].
+//! [`CronRemove`], [`CronRun`], [`CronRuns`], [`CronWake`] (`wake`), [`SetCronEnabled`].
 
 pub mod expr;
 pub mod job;
