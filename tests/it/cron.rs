@@ -145,6 +145,7 @@ async fn jobs_run_as_agent_runs_announce_to_telegram_and_survive_a_restart() {
     let next = job["nextRunAtMs"].as_u64().expect("next run");
     let ran = call(&mut op, "cron.run", json!({"id": daily})).await;
     assert_eq!(ran["enqueued"], true, "{ran}");
+    let first_run = ran["runId"].clone();
     assert!(ran["runId"].as_str().is_some(), "{ran}");
     wait_sent_to(&tg, 8101, "Daily brief: all quiet.").await;
     let got = poll_until(SLOW, "the job's state updated", || {
@@ -219,6 +220,31 @@ async fn jobs_run_as_agent_runs_announce_to_telegram_and_survive_a_restart() {
         page["entries"][0]["summary"], "slow",
         "newest first: {page}"
     );
+    let one = call(
+        &mut op,
+        "cron.runs",
+        json!({"id": daily, "runId": first_run}),
+    )
+    .await;
+    assert_eq!(one["total"], 1, "{one}");
+    assert_eq!(
+        one["entries"][0]["summary"], "Daily brief: all quiet.",
+        "{one}"
+    );
+    let delivered = call(
+        &mut op,
+        "cron.runs",
+        json!({"id": daily, "deliveryStatuses": ["delivered"], "statuses": ["ok"]}),
+    )
+    .await;
+    assert_eq!(delivered["total"], 2, "{delivered}");
+    let failed = call(
+        &mut op,
+        "cron.runs",
+        json!({"id": daily, "status": "error"}),
+    )
+    .await;
+    assert_eq!(failed["total"], 0, "{failed}");
     let all = call(&mut op, "cron.runs", json!({"scope": "all"})).await;
     assert_eq!(
         all["total"], 2,

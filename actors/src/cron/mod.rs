@@ -1125,6 +1125,10 @@ pub struct CronRuns {
     pub limit: usize,
     /// Case-insensitive text in the summary or error.
     pub query: Option<String>,
+    /// Only this run.
+    pub run_id: Option<String>,
+    /// Only these delivery statuses.
+    pub delivery_statuses: Vec<String>,
 }
 
 impl Handler<CronRuns> for CronService {
@@ -1171,6 +1175,16 @@ impl Handler<CronRuns> for CronService {
                 }
                 let query = msg.query.as_deref().map(str::to_lowercase);
                 entries.retain(|e| {
+                    let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
+                    if msg.run_id.as_deref().is_some_and(|r| r != field("runId"))
+                        || (!msg.delivery_statuses.is_empty()
+                            && !msg
+                                .delivery_statuses
+                                .iter()
+                                .any(|d| d == field("deliveryStatus")))
+                    {
+                        return false;
+                    }
                     let status = e.get("status").and_then(Value::as_str).unwrap_or("");
                     (msg.statuses.is_empty() || msg.statuses.iter().any(|s| s == status))
                         && query.as_deref().is_none_or(|q| {

@@ -270,10 +270,37 @@ fn parse_runs(call: &Call) -> Result<CronRuns, ErrorShape> {
     if query.is_some_and(|q| q.len() > 256) {
         return Err(invalid(M, "query is longer than 256 bytes"));
     }
-    for k in ["runId", "deliveryStatus"] {
-        let _ = opt_str(M, &o, k, &[])?;
+    let run_id = opt_str(M, &o, "runId", &[])?.map(str::to_owned);
+    const DELIVERY: &[&str] = &["delivered", "not-delivered", "unknown", "not-requested"];
+    let mut delivery_statuses = Vec::new();
+    if let Some(d) = opt_str(M, &o, "deliveryStatus", DELIVERY)? {
+        delivery_statuses.push(d.to_owned());
+    }
+    match o.get("deliveryStatuses") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if (1..=4).contains(&a.len()) => {
+            for d in a {
+                match d.as_str() {
+                    Some(d) if DELIVERY.contains(&d) => delivery_statuses.push(d.to_owned()),
+                    _ => {
+                        return Err(invalid(
+                            M,
+                            format!("deliveryStatuses must hold {}", DELIVERY.join(", ")),
+                        ));
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            return Err(invalid(
+                M,
+                "deliveryStatuses must be an array of 1 to 4 statuses",
+            ));
+        }
     }
     Ok(CronRuns {
+        run_id,
+        delivery_statuses,
         id,
         statuses,
         asc: opt_str(M, &o, "sortDir", &["asc", "desc"])? == Some("asc"),
