@@ -765,3 +765,57 @@ async fn wake_runs_now_or_waits_for_the_sessions_next_run() {
         );
     }
 }
+
+/// More due jobs than run slots: at most four run at a time, the others wait for a slot (no
+/// job is dropped), and every one runs.
+#[actix_web::test]
+async fn due_jobs_beyond_the_run_slots_wait_and_all_run() {
+    let ai = FakeOpenAi::start();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    for _ in 0..6 {
+        ai.push(
+            crate::support::fake_openai::FakeReply::text("done").delayed(Duration::from_secs(2)),
+        );
+    }
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut op = admin(&gw).await;
+    for i in 0..6 {
+        // A time already past: due at once.
+        call(
+            &mut op,
+            "cron.add",
+            json!({"name": format!("job {i}"), "schedule": {"kind": "at", "at": "2020-01-01T00:00:00Z"},
+                "payload": {"kind": "agentTurn", "message": format!("task {i}")}, "delivery": {"mode": "none"}}),
+        )
+        .await;
+    }
+    let mut most = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = call(&mut op, "cron.status", json!({})).await;
+        let running = st["running"].as_u64().unwrap_or(0);
+        most = most.max(running);
+        assert!(running <= 4, "{st}");
+        if st["jobs"] == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "jobs left: {st}");
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    println!("cron: at most {most} runs at a time");
+    let asked: Vec<String> = ai
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            r["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .and_then(|m| m["content"].as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    for i in 0..6 {
+        assert!(asked.contains(&format!("task {i}")), "{asked:?}");
+    }
+    assert_eq!(jobs_file(&gw)["jobs"], json!([]));
+}
