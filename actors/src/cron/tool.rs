@@ -52,7 +52,8 @@ what you answer then is sent to this chat. action list: this chat's jobs. action
 /// The system note that goes with the tool: the model needs the time to schedule.
 pub fn system_note() -> String {
     let now = jiff::Timestamp::now();
-    let zone = jiff::tz::TimeZone::system();
+    // The host's zone (`TZ`, `/etc/localtime`), UTC when it has none (a bare container).
+    let zone = expr::resolve_tz(None).unwrap_or(jiff::tz::TimeZone::UTC);
     let local = now.to_zoned_datetime(zone);
     format!(
         "The current time is {} ({}). Use the `cron` tool for reminders and scheduled tasks.",
