@@ -365,6 +365,15 @@ impl Watcher {
                 gateway::cron_enabled(&new.config),
             ));
         }
+        if hot
+            .iter()
+            .any(|k| k.starts_with("agents.defaults.heartbeat"))
+            && let Some(cron) = self.engine.shared.cron.get()
+        {
+            cron.0.do_send(openclaw_actors::cron::SetHeartbeat(
+                prepared.heartbeat.clone(),
+            ));
+        }
         if !hot.is_empty() {
             let live = self.engine.shared.live.get();
             let bound: Vec<std::net::SocketAddr> = live

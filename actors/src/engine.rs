@@ -67,6 +67,8 @@ pub struct EngineConfig {
     pub agent_tools: crate::tool_policy::AgentToolPolicy,
     /// `cron.enabled`: run scheduled jobs (with `false` they are kept and editable only).
     pub cron_enabled: bool,
+    /// `agents.defaults.heartbeat`.
+    pub heartbeat: crate::cron::heartbeat::HeartbeatSettings,
 }
 
 impl EngineConfig {
@@ -96,6 +98,7 @@ impl EngineConfig {
             channel_accounts: 0,
             agent_tools: Default::default(),
             cron_enabled: true,
+            heartbeat: Default::default(),
         }
     }
 }
@@ -363,11 +366,7 @@ impl Engine {
                 .unwrap_or_default();
         let cron_jobs: crate::cron::job::JobsFile =
             load_json(&config.state_dir, crate::cron::JOBS_FILE)?.unwrap_or_default();
-        let cron_path = config
-            .state_dir
-            .join(crate::cron::JOBS_FILE)
-            .display()
-            .to_string();
+
         let mut channels = deps.channels;
         for c in &mut channels {
             c.load(&config.state_dir)?;
@@ -413,8 +412,9 @@ impl Engine {
             registry.clone(),
             cron_jobs,
             shared.config.cron_enabled,
-            cron_path,
+            shared.config.state_dir.clone(),
         )
+        .with_heartbeat(shared.config.heartbeat.clone())
         .start();
         let _ = shared.cron.set(CronAddr(cron));
         Ok(Self { shared, registry })

@@ -14,7 +14,7 @@
 //! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600), `LoadDocument`, `AppendLines`, `LoadLines` |
 //! | [`channel::telegram::TelegramChannel`] | `channel/telegram/` (`mod.rs`, `api.rs`, `intake.rs`, `addressing.rs`, `send.rs`, `pairing.rs`, `webhook.rs`) | long-poll stream; the channel messages of [`channel`]: `DeliverReply`, `GetChannelStatus`, `ListChannelPairing`, `ApproveChannelPairing`, `WebhookDelivery`, `ReconfigureChannel` (config reload) |
 //! | [`agent_run::AgentRun`] | `agent_run.rs` | drives one run from `started()`; `CancelRun` |
-//! | [`cron::CronService`] | `cron/` (`mod.rs`, `job.rs`, `expr.rs`, `tool.rs`) | `CronStatus`, `CronList`, `CronGet`, `CronAdd`, `CronUpdate`, `CronRemove`, `CronRun`, `CronRuns`, `CronWake`, `SetCronEnabled`; sends `SubmitCronRun`, `WaitRun`, `SendOutbound`, `LastChatRoute` to the registry |
+//! | [`cron::CronService`] | `cron/` (`mod.rs`, `job.rs`, `expr.rs`, `tool.rs`, `heartbeat.rs`) | `CronStatus`, `CronList`, `CronGet`, `CronAdd`, `CronUpdate`, `CronRemove`, `CronRun`, `CronRuns`, `CronWake`, `LastHeartbeat`, `SetHeartbeats`, `SetCronEnabled`, `SetHeartbeat`; the heartbeat timer (`heartbeat.rs`); sends `SubmitCronRun`, `WaitRun`, `SendOutbound`, `LastChatRoute` to the registry |
 //!
 //! Every WebSocket session is one `WsSession` actor running on the actix-web worker that
 //! accepted the socket; the `Registry` runs on the system arbiter and is the only owner of

@@ -146,6 +146,126 @@ pub struct AgentDefaultsCfg {
     /// Tool policies.
     #[serde(default)]
     pub tools: AgentToolsCfg,
+    /// The periodic heartbeat turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HeartbeatCfg>,
+}
+
+/// `agents.defaults.heartbeat.activeHours`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveHoursCfg {
+    /// `HH:MM`.
+    pub start: String,
+    /// `HH:MM` (`24:00` allowed).
+    pub end: String,
+    /// IANA zone (default: the host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+/// `agents.defaults.heartbeat` (OpenClaw's keys).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatCfg {
+    /// `"30m"`, `"1h"`; `"0m"` or unset: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// The prompt (default: OpenClaw's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// `"none"` (default), `"last"`, or a channel id with `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The chat on `target`'s channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The channel account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// Run only between these times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_hours: Option<ActiveHoursCfg>,
+    /// Longest text beside `HEARTBEAT_OK` that is still not sent (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_max_chars: Option<usize>,
+}
+
+impl AgentDefaultsCfg {
+    /// The heartbeat's settings; `Err` names the bad key and the fix.
+    pub fn heartbeat_settings(
+        &self,
+    ) -> Result<openclaw_actors::cron::heartbeat::HeartbeatSettings, String> {
+        use openclaw_actors::cron::heartbeat::{ActiveHours, HeartbeatSettings, HeartbeatTarget};
+        const K: &str = "agents.defaults.heartbeat";
+        let Some(h) = &self.heartbeat else {
+            return Ok(HeartbeatSettings::default());
+        };
+        let every = match h.every.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(e)
+                if e.trim_end_matches(['s', 'm', 'h', 'd'])
+                    .trim_matches('0')
+                    .is_empty() =>
+            {
+                None
+            }
+            Some(e) => {
+                let ms = openclaw_actors::cron::expr::parse_duration_ms(e).map_err(|err| {
+                    format!("{K}.every: {err}. Fix: a duration such as \"30m\" or \"1h\", or \"0m\" for off")
+                })?;
+                Some(std::time::Duration::from_millis(ms))
+            }
+        };
+        let target = match h.target.as_deref().map(str::trim) {
+            None | Some("") | Some("none") => HeartbeatTarget::None,
+            Some("last") => HeartbeatTarget::Last,
+            Some(channel) => {
+                if !openclaw_actors::channel::KINDS
+                    .iter()
+                    .any(|k| k.id == channel)
+                {
+                    return Err(format!(
+                        "{K}.target {channel:?} is not a channel of this gateway. Fix: \"none\", \"last\" or \"telegram\" with {K}.to"
+                    ));
+                }
+                let to = h.to.as_deref().map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
+                    format!("{K}.target {channel:?} needs {K}.to (the chat id). Fix: set it, or use \"last\"")
+                })?;
+                HeartbeatTarget::Chat {
+                    channel: channel.to_owned(),
+                    to: to.to_owned(),
+                    account_id: h.account_id.clone(),
+                }
+            }
+        };
+        let prompt = match h.prompt.as_deref().map(str::trim) {
+            None | Some("") => openclaw_actors::cron::heartbeat::DEFAULT_PROMPT.to_owned(),
+            Some(p) if p.chars().count() > openclaw_actors::cron::job::MAX_TEXT_CHARS => {
+                return Err(format!(
+                    "{K}.prompt is longer than {} characters",
+                    openclaw_actors::cron::job::MAX_TEXT_CHARS
+                ));
+            }
+            Some(p) => p.to_owned(),
+        };
+        let active_hours = match &h.active_hours {
+            None => None,
+            Some(a) => Some(
+                ActiveHours::parse(&a.start, &a.end, a.timezone.as_deref())
+                    .map_err(|e| format!("{K}.{e}"))?,
+            ),
+        };
+        Ok(HeartbeatSettings {
+            every,
+            prompt,
+            target,
+            active_hours,
+            ack_max_chars: h
+                .ack_max_chars
+                .unwrap_or(openclaw_actors::cron::heartbeat::DEFAULT_ACK_MAX_CHARS),
+        })
+    }
 }
 
 /// `agents`.
@@ -155,4 +275,69 @@ pub struct AgentsCfg {
     /// Defaults for every agent.
     #[serde(default)]
     pub defaults: AgentDefaultsCfg,
+}
+
+#[cfg(test)]
+mod heartbeat_tests {
+    use super::*;
+    use openclaw_actors::cron::heartbeat::HeartbeatTarget;
+
+    fn settings(
+        v: serde_json::Value,
+    ) -> Result<openclaw_actors::cron::heartbeat::HeartbeatSettings, String> {
+        let d = AgentDefaultsCfg {
+            heartbeat: Some(serde_json::from_value(v).expect("heartbeat cfg")),
+            ..AgentDefaultsCfg::default()
+        };
+        d.heartbeat_settings()
+    }
+
+    #[test]
+    fn heartbeat_keys_resolve_and_bad_ones_name_the_fix() {
+        assert_eq!(
+            AgentDefaultsCfg::default()
+                .heartbeat_settings()
+                .map(|s| s.every),
+            Ok(None)
+        );
+        let s = settings(serde_json::json!({"every": "30m", "target": "last"})).expect("valid");
+        assert_eq!(s.every, Some(std::time::Duration::from_secs(1800)));
+        assert_eq!(s.target, HeartbeatTarget::Last);
+        for off in ["0m", "0", "0h", ""] {
+            let s = settings(serde_json::json!({"every": off})).expect("valid");
+            assert_eq!(s.every, None, "{off}");
+        }
+        let s = settings(
+            serde_json::json!({"every": "1h", "target": "telegram", "to": "42",
+            "activeHours": {"start": "08:00", "end": "22:00", "timezone": "Europe/Berlin"}}),
+        )
+        .expect("valid");
+        assert!(matches!(s.target, HeartbeatTarget::Chat { ref to, .. } if to == "42"));
+        assert!(s.active_hours.is_some());
+        for (bad, needle) in [
+            (
+                serde_json::json!({"every": "soon"}),
+                "agents.defaults.heartbeat.every",
+            ),
+            (
+                serde_json::json!({"every": "1h", "target": "discord"}),
+                "not a channel",
+            ),
+            (
+                serde_json::json!({"every": "1h", "target": "telegram"}),
+                "needs agents.defaults.heartbeat.to",
+            ),
+            (
+                serde_json::json!({"every": "1h", "activeHours": {"start": "8am", "end": "22:00"}}),
+                "activeHours.start",
+            ),
+            (
+                serde_json::json!({"every": "1h", "prompt": "x".repeat(20_000)}),
+                "prompt",
+            ),
+        ] {
+            let e = settings(bad.clone()).expect_err(&bad.to_string());
+            assert!(e.contains(needle), "{e} lacks {needle}");
+        }
+    }
 }

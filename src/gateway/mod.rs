@@ -237,6 +237,8 @@ pub struct Prepared {
     pub auto_approve_local: bool,
     /// `agents.defaults.tools.nodes`.
     pub agent_tools: openclaw_actors::tool_policy::AgentToolPolicy,
+    /// `agents.defaults.heartbeat`.
+    pub heartbeat: openclaw_actors::cron::heartbeat::HeartbeatSettings,
     /// Model and channel accounts.
     pub deps: EngineDeps,
     /// Number of channel accounts.
@@ -302,6 +304,12 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .nodes
         .to_policy()
         .map_err(StartError::config)?;
+    let heartbeat = loaded
+        .config
+        .agents
+        .defaults
+        .heartbeat_settings()
+        .map_err(StartError::config)?;
     let logging = loaded
         .config
         .logging
@@ -316,6 +324,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         allowed_origins,
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
         agent_tools,
+        heartbeat,
         deps,
         channel_accounts,
         model_label,
@@ -458,6 +467,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         channel_accounts,
         agent_tools: prepared.agent_tools.clone(),
         cron_enabled: cron_enabled(&loaded.config),
+        heartbeat: prepared.heartbeat.clone(),
     };
     let tls = load_tls(&loaded)?;
     let engine = Engine::start(config, deps).map_err(|message| StartError {

@@ -819,3 +819,112 @@ async fn due_jobs_beyond_the_run_slots_wait_and_all_run() {
     }
     assert_eq!(jobs_file(&gw)["jobs"], json!([]));
 }
+
+/// The heartbeat (`agents.defaults.heartbeat`): a main-session turn every `every` with the
+/// checklist in `workspace/HEARTBEAT.md` in its prompt; an answer that only says
+/// `HEARTBEAT_OK` is not sent, one that reports something goes to the target chat; a
+/// `wake` with `next-heartbeat` is seen by the next beat; an empty checklist skips the
+/// model call; `last-heartbeat` and the `heartbeat` event tell operators.
+#[actix_web::test]
+async fn the_heartbeat_reads_the_checklist_and_speaks_only_when_something_needs_attention() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("HEARTBEAT_OK");
+    ai.push_text("HEARTBEAT_OK — all quiet.");
+    ai.push_text("⚠️ The backup failed.");
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+    cfg["agents"]["defaults"]["heartbeat"] =
+        json!({"every": "1s", "target": "telegram", "to": "8601"});
+    let dir = tempfile::tempdir().expect("state dir");
+    std::fs::create_dir_all(dir.path().join("workspace")).expect("workspace");
+    std::fs::write(
+        dir.path().join("workspace/HEARTBEAT.md"),
+        "# Checks\n- tell me if the backup failed\n",
+    )
+    .expect("checklist");
+    let gw = TestGateway::start_in(
+        dir,
+        crate::telegram_flow::GW_ARGS,
+        &[],
+        Some(&cfg.to_string()),
+    );
+    let mut op = admin(&gw).await;
+
+    wait_sent_to(&tg, 8601, "⚠️ The backup failed.").await;
+    assert_eq!(
+        sent_to(&tg, 8601),
+        vec!["⚠️ The backup failed.".to_owned()],
+        "the acknowledgement was not sent"
+    );
+    let first = ai.requests()[0].to_string();
+    assert!(
+        first.contains("If nothing needs attention, reply HEARTBEAT_OK"),
+        "{first}"
+    );
+    assert!(
+        first.contains("HEARTBEAT.md:\\n# Checks\\n- tell me if the backup failed"),
+        "{first}"
+    );
+    // Operators heard both beats: the first acknowledged, the second sent.
+    let mut statuses = Vec::new();
+    while !statuses.iter().any(|s| s == "sent") {
+        let ev = op.event_within("heartbeat", SLOW).await;
+        statuses.push(
+            ev["payload"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert_eq!(statuses[0], "ok-token", "{statuses:?}");
+
+    // A system event waits for the next beat, which sees it first.
+    call(
+        &mut op,
+        "wake",
+        json!({"mode": "next-heartbeat", "text": "disk at 91%"}),
+    )
+    .await;
+    poll_until(SLOW, "a beat that saw the event", || {
+        ai.requests()
+            .iter()
+            .any(|r| {
+                r.to_string()
+                    .contains("System: disk at 91%\\n\\nRead HEARTBEAT.md")
+            })
+            .then_some(())
+    })
+    .await;
+
+    // An empty checklist: no model call, the beat is skipped.
+    std::fs::write(gw.dir.path().join("workspace/HEARTBEAT.md"), "# Checks\n\n").expect("write");
+    let last = poll_until(SLOW, "a skipped beat", || {
+        let last = gw_last_heartbeat(&gw);
+        (last["reason"] == "empty-heartbeat-file").then_some(last)
+    })
+    .await;
+    assert_eq!(last["status"], "skipped", "{last}");
+
+    let off = call(&mut op, "set-heartbeats", json!({"enabled": false})).await;
+    assert_eq!(off, json!({"ok": true, "enabled": false}));
+    let bad = op.request("set-heartbeats", json!({"enabled": "no"})).await;
+    assert_eq!(error_of(&bad)["code"], "INVALID_REQUEST", "{bad}");
+}
+
+/// `last-heartbeat` over a fresh connection (for polling from a sync closure).
+fn gw_last_heartbeat(gw: &TestGateway) -> Value {
+    let port = gw.port;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let (mut op, _) =
+                    WsClient::hello(port, cli_params(GW_TOKEN, crate::nodes::ALL_OPERATOR)).await;
+                let res = op.request("last-heartbeat", json!({})).await;
+                res["payload"].clone()
+            })
+        })
+        .join()
+        .unwrap_or(Value::Null)
+    })
+}

@@ -285,7 +285,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
         "usage.status",
         "skills.search",
         "sessions.resolve",
-        "last-heartbeat",
+        "talk.catalog",
         "config.schema",
         "usage.cost",
     ] {

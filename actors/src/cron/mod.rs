@@ -18,9 +18,12 @@
 //! is disabled.
 //!
 //! Messages: [`CronStatus`], [`CronList`], [`CronGet`], [`CronAdd`], [`CronUpdate`],
-//! [`CronRemove`], [`CronRun`], [`CronRuns`], [`CronWake`] (`wake`), [`SetCronEnabled`].
+//! [`CronRemove`], [`CronRun`], [`CronRuns`], [`CronWake`] (`wake`), [`LastHeartbeat`],
+//! [`SetHeartbeats`], [`SetCronEnabled`], [`SetHeartbeat`]. The heartbeat (see [`heartbeat`]) has
+//! a timer of its own here.
 
 pub mod expr;
+pub mod heartbeat;
 pub mod job;
 pub mod tool;
 
@@ -113,6 +116,21 @@ struct Outcome {
     /// `delivered`, `not-delivered`, `not-requested`.
     delivery_status: &'static str,
     delivery_error: Option<String>,
+    /// The answer only acknowledged (`HEARTBEAT_OK`): not sent.
+    acked: bool,
+}
+
+/// One run to make: the job it stands for, its run id, session and text, its bound, and
+/// (heartbeats) the acknowledgement rule.
+struct RunSpec {
+    job: CronJob,
+    run_id: String,
+    session_key: String,
+    text: String,
+    timeout: Duration,
+    started_at: u64,
+    /// `ackMaxChars`: an answer that is `HEARTBEAT_OK` plus at most this much is not sent.
+    ack_max: Option<usize>,
 }
 
 /// The scheduler actor.
@@ -128,6 +146,18 @@ pub struct CronService {
     /// `cron.enabled`: with `false` jobs are kept and editable but never run on schedule.
     enabled: bool,
     store_path: String,
+    /// The heartbeat's settings (`agents.defaults.heartbeat`).
+    heartbeat: heartbeat::HeartbeatSettings,
+    /// `set-heartbeats`: the heartbeat may run (on by default).
+    heartbeats_on: bool,
+    /// The heartbeat's timer.
+    hb_timer: Option<SpawnHandle>,
+    /// A heartbeat run is in progress.
+    hb_running: bool,
+    /// The last `heartbeat` event (`last-heartbeat`).
+    last_heartbeat: Option<Value>,
+    /// The state directory (the heartbeat's checklist is in its `workspace/`).
+    state_dir: std::path::PathBuf,
 }
 
 impl CronService {
@@ -137,7 +167,7 @@ impl CronService {
         registry: Addr<Registry>,
         file: JobsFile,
         enabled: bool,
-        store_path: String,
+        state_dir: std::path::PathBuf,
     ) -> Self {
         Self {
             store,
@@ -147,8 +177,158 @@ impl CronService {
             log_lines: HashMap::new(),
             timer: None,
             enabled,
-            store_path,
+            store_path: state_dir.join(JOBS_FILE).display().to_string(),
+            heartbeat: heartbeat::HeartbeatSettings::default(),
+            heartbeats_on: true,
+            hb_timer: None,
+            hb_running: false,
+            last_heartbeat: None,
+            state_dir,
         }
+    }
+
+    /// With these heartbeat settings.
+    pub fn with_heartbeat(mut self, settings: heartbeat::HeartbeatSettings) -> Self {
+        self.heartbeat = settings;
+        self
+    }
+
+    /// Arms the heartbeat's timer (`every` from now), or stops it.
+    fn arm_heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.hb_timer.take() {
+            ctx.cancel_future(h);
+        }
+        let Some(every) = self.heartbeat.every else {
+            return;
+        };
+        if !self.enabled || !self.heartbeats_on {
+            return;
+        }
+        self.hb_timer = Some(ctx.run_later(every, |act, ctx| {
+            act.hb_timer = None;
+            act.arm_heartbeat(ctx);
+            act.beat(ctx);
+        }));
+    }
+
+    /// Records and announces a heartbeat outcome.
+    fn heartbeat_event(&mut self, event: Value) {
+        self.registry.do_send(Broadcast {
+            event: "heartbeat".to_owned(),
+            payload: event.clone(),
+        });
+        self.last_heartbeat = Some(event);
+    }
+
+    /// One heartbeat: skipped outside the active hours, while one runs, or when the
+    /// checklist is empty; else a main-session turn whose answer goes to the target unless
+    /// it only acknowledges.
+    fn beat(&mut self, ctx: &mut Context<Self>) {
+        let started_at = now_ms();
+        if self.hb_running {
+            return self.heartbeat_event(heartbeat::event(
+                "skipped",
+                Some("already-running"),
+                None,
+                0,
+            ));
+        }
+        if let Some(hours) = &self.heartbeat.active_hours
+            && !hours.contains(started_at)
+        {
+            return self.heartbeat_event(heartbeat::event("skipped", Some("quiet-hours"), None, 0));
+        }
+        self.hb_running = true;
+        let settings = self.heartbeat.clone();
+        let registry = self.registry.clone();
+        let path = self.state_dir.join(heartbeat::CHECKLIST);
+        let fut = async move {
+            let checklist = actix_web::rt::task::spawn_blocking(move || {
+                use std::io::Read as _;
+                let f = std::fs::File::open(&path).ok()?;
+                let mut text = String::new();
+                f.take(heartbeat::MAX_CHECKLIST_BYTES as u64)
+                    .read_to_string(&mut text)
+                    .ok()?;
+                Some(text)
+            })
+            .await
+            .ok()
+            .flatten();
+            if checklist
+                .as_deref()
+                .is_some_and(|c| !heartbeat::checklist_has_tasks(c))
+            {
+                return Err("empty-heartbeat-file");
+            }
+            let delivery = match &settings.target {
+                heartbeat::HeartbeatTarget::None => job::Delivery {
+                    mode: "none".to_owned(),
+                    ..job::Delivery::default()
+                },
+                heartbeat::HeartbeatTarget::Last => job::Delivery {
+                    mode: "announce".to_owned(),
+                    best_effort: Some(true),
+                    ..job::Delivery::default()
+                },
+                heartbeat::HeartbeatTarget::Chat {
+                    channel,
+                    to,
+                    account_id,
+                } => job::Delivery {
+                    mode: "announce".to_owned(),
+                    channel: Some(channel.clone()),
+                    to: Some(to.clone()),
+                    account_id: account_id.clone(),
+                    best_effort: Some(true),
+                    ..job::Delivery::default()
+                },
+            };
+            let job = synthetic_job(
+                "heartbeat",
+                "main",
+                &settings.prompt,
+                Some(delivery),
+                started_at,
+            );
+            let spec = RunSpec {
+                job,
+                run_id: format!("heartbeat:{started_at}"),
+                session_key: "agent:main:main".to_owned(),
+                text: heartbeat::prompt_with(&settings.prompt, checklist.as_deref()),
+                timeout: DEFAULT_RUN_TIMEOUT,
+                started_at,
+                ack_max: Some(settings.ack_max_chars),
+            };
+            Ok((run_job(registry, spec).await, settings.target))
+        };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            act.hb_running = false;
+            let took = now_ms().saturating_sub(started_at);
+            let ev = match res {
+                Err(reason) => heartbeat::event("skipped", Some(reason), None, took),
+                Ok((o, _)) if !o.ok && o.delivery_status != "not-delivered" => {
+                    heartbeat::event("failed", o.error.as_deref(), None, took)
+                }
+                Ok((o, _)) if o.acked => heartbeat::event("ok-token", None, None, took),
+                Ok((o, _)) if o.summary.as_deref().is_none_or(|s| s.trim().is_empty()) => {
+                    heartbeat::event("ok-empty", None, None, took)
+                }
+                Ok((o, target)) => match (o.delivery_status, target) {
+                    ("delivered", _) => heartbeat::event("sent", None, o.summary.as_deref(), took),
+                    (_, heartbeat::HeartbeatTarget::None) => {
+                        heartbeat::event("skipped", Some("target-none"), o.summary.as_deref(), took)
+                    }
+                    _ => heartbeat::event(
+                        "failed",
+                        Some(o.delivery_error.as_deref().unwrap_or("no-route")),
+                        o.summary.as_deref(),
+                        took,
+                    ),
+                },
+            };
+            act.heartbeat_event(ev);
+        }));
     }
 
     fn find(&self, id: &str) -> Option<&CronJob> {
@@ -283,12 +463,15 @@ impl CronService {
         let registry = self.registry.clone();
         let run = run_job(
             registry,
-            job,
-            run_id.clone(),
-            session_key,
-            text,
-            timeout,
-            started_at,
+            RunSpec {
+                job,
+                run_id: run_id.clone(),
+                session_key,
+                text,
+                timeout,
+                started_at,
+                ack_max: None,
+            },
         );
         let id = id.to_owned();
         ctx.spawn(
@@ -461,16 +644,47 @@ impl CronService {
     }
 }
 
+/// A job that is not stored (a `wake`, a heartbeat), for [`run_job`].
+fn synthetic_job(
+    name: &str,
+    target: &str,
+    text: &str,
+    delivery: Option<job::Delivery>,
+    now: u64,
+) -> CronJob {
+    CronJob {
+        id: name.to_owned(),
+        agent_id: None,
+        session_key: None,
+        name: name.to_owned(),
+        description: None,
+        enabled: true,
+        delete_after_run: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+        schedule: job::Schedule::At { at: String::new() },
+        session_target: target.to_owned(),
+        wake_mode: "now".to_owned(),
+        payload: job::Payload::SystemEvent {
+            text: text.to_owned(),
+        },
+        delivery,
+        state: job::JobState::default(),
+        created_by: None,
+    }
+}
+
 /// Runs one job: submits the run, waits for its end (bounded), announces the answer.
-async fn run_job(
-    registry: Addr<Registry>,
-    job: CronJob,
-    run_id: String,
-    session_key: String,
-    text: String,
-    timeout: Duration,
-    started_at: u64,
-) -> Outcome {
+async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
+    let RunSpec {
+        job,
+        run_id,
+        session_key,
+        text,
+        timeout,
+        started_at,
+        ack_max,
+    } = spec;
     let mut o = Outcome {
         run_id: run_id.clone(),
         session_key: session_key.clone(),
@@ -481,6 +695,7 @@ async fn run_job(
         summary: None,
         delivery_status: "not-requested",
         delivery_error: None,
+        acked: false,
     };
     let submitted = registry
         .send(SubmitCronRun {
@@ -545,7 +760,9 @@ async fn run_job(
         }
     };
     o.summary = Some(answer.chars().take(SUMMARY_CHARS).collect());
-    let silent = answer.trim().is_empty() || answer.trim().eq_ignore_ascii_case("NO_REPLY");
+    o.acked = ack_max.is_some_and(|m| heartbeat::is_ack(&answer, m));
+    let silent =
+        o.acked || answer.trim().is_empty() || answer.trim().eq_ignore_ascii_case("NO_REPLY");
     if !job.announces() || silent {
         return o;
     }
@@ -663,6 +880,7 @@ impl Actor for CronService {
             ctx.spawn(self.save().into_actor(self).map(|_, _, _| ()));
         }
         self.arm(ctx);
+        self.arm_heartbeat(ctx);
     }
 }
 
@@ -695,6 +913,50 @@ impl Handler<SetCronEnabled> for CronService {
         }
         self.enabled = msg.0;
         self.arm(ctx);
+        self.arm_heartbeat(ctx);
+    }
+}
+
+/// `agents.defaults.heartbeat` changed (config hot reload): the new settings, the timer
+/// armed again from now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetHeartbeat(pub heartbeat::HeartbeatSettings);
+
+impl Handler<SetHeartbeat> for CronService {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetHeartbeat, ctx: &mut Self::Context) {
+        self.heartbeat = msg.0;
+        self.arm_heartbeat(ctx);
+    }
+}
+
+/// `set-heartbeats {enabled}`: pause or resume the heartbeat (until a restart).
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct SetHeartbeats(pub bool);
+
+impl Handler<SetHeartbeats> for CronService {
+    type Result = MessageResult<SetHeartbeats>;
+
+    fn handle(&mut self, msg: SetHeartbeats, ctx: &mut Self::Context) -> Self::Result {
+        self.heartbeats_on = msg.0;
+        self.arm_heartbeat(ctx);
+        MessageResult(json!({"ok": true, "enabled": msg.0}))
+    }
+}
+
+/// `last-heartbeat`: the last `heartbeat` event, or `null`.
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct LastHeartbeat;
+
+impl Handler<LastHeartbeat> for CronService {
+    type Result = MessageResult<LastHeartbeat>;
+
+    fn handle(&mut self, _: LastHeartbeat, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.last_heartbeat.clone().unwrap_or(Value::Null))
     }
 }
 
@@ -740,41 +1002,26 @@ impl Handler<CronWake> for CronService {
             Some(k) => (format!("session:{k}"), k),
             None => ("main".to_owned(), "agent:main:main".to_owned()),
         };
-        let job = CronJob {
-            id: "wake".to_owned(),
-            agent_id: None,
-            session_key: None,
-            name: "wake".to_owned(),
-            description: None,
-            enabled: true,
-            delete_after_run: None,
-            created_at_ms: now,
-            updated_at_ms: now,
-            schedule: job::Schedule::At { at: String::new() },
-            session_target: target,
-            wake_mode: "now".to_owned(),
-            payload: job::Payload::SystemEvent {
-                text: msg.text.clone(),
-            },
-            delivery: Some(job::Delivery {
-                mode: "announce".to_owned(),
-                best_effort: Some(true),
-                ..job::Delivery::default()
-            }),
-            state: job::JobState::default(),
-            created_by: None,
+        let delivery = job::Delivery {
+            mode: "announce".to_owned(),
+            best_effort: Some(true),
+            ..job::Delivery::default()
         };
+        let job = synthetic_job("wake", &target, &msg.text, Some(delivery), now);
         let run_id = format!("wake:{now}:{}", uuid::Uuid::new_v4().simple());
         let text = format!("System: {}", msg.text);
         ctx.spawn(
             run_job(
                 registry,
-                job,
-                run_id.clone(),
-                key,
-                text,
-                DEFAULT_RUN_TIMEOUT,
-                now,
+                RunSpec {
+                    job,
+                    run_id: run_id.clone(),
+                    session_key: key,
+                    text,
+                    timeout: DEFAULT_RUN_TIMEOUT,
+                    started_at: now,
+                    ack_max: None,
+                },
             )
             .into_actor(self)
             .map(|o, _, _| {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::{Call, Method, gone};
 use crate::cron::{
     CronAdd, CronError, CronGet, CronList, CronRemove, CronRun, CronRuns, CronStatus, CronUpdate,
-    CronWake,
+    CronWake, LastHeartbeat, SetHeartbeats,
 };
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{ADMIN, MethodAccess, READ, WRITE};
@@ -59,6 +59,16 @@ pub(super) const METHODS: &[Method] = &[
         name: "wake",
         access: MethodAccess::Operator(WRITE),
         handler: WsSession::wake,
+    },
+    Method {
+        name: "last-heartbeat",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::last_heartbeat,
+    },
+    Method {
+        name: "set-heartbeats",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::set_heartbeats,
     },
 ];
 
@@ -458,6 +468,33 @@ impl WsSession {
             },
             ctx,
         );
+    }
+
+    /// `last-heartbeat {}` (`openclaw system heartbeat last`): the last `heartbeat` event.
+    fn last_heartbeat(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let addr = match self.cron_addr() {
+            Ok(a) => a,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let fut = addr.send(LastHeartbeat);
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+    }
+
+    /// `set-heartbeats {enabled}`: pause or resume the heartbeat.
+    fn set_heartbeats(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let enabled = match call.params.get("enabled") {
+            Some(Value::Bool(b)) => *b,
+            _ => {
+                let e = invalid("set-heartbeats", "enabled (boolean) required");
+                return self.respond_err(&call.id, &e, ctx);
+            }
+        };
+        let addr = match self.cron_addr() {
+            Ok(a) => a,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let fut = addr.send(SetHeartbeats(enabled));
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
     }
 
     /// `wake {mode, text, sessionKey?, agentId?}` (`openclaw system event`).

@@ -13,7 +13,7 @@
 //! | `channels.rs` | `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve` |
 //! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply` |
 //! | `logs.rs` | `logs.tail` |
-//! | `cron.rs` | `cron.status`, `cron.list`, `cron.get`, `cron.add`, `cron.update`, `cron.remove`, `cron.run`, `cron.runs`, `wake` |
+//! | `cron.rs` | `cron.status`, `cron.list`, `cron.get`, `cron.add`, `cron.update`, `cron.remove`, `cron.run`, `cron.runs`, `wake`, `last-heartbeat`, `set-heartbeats` |
 //!
 //! An entry names the method, who may call it ([`MethodAccess`]: open, node role, or
 //! operator role with a scope) and its handler. A handler with params takes them typed
