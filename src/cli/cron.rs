@@ -285,6 +285,14 @@ async fn list_all(target: &Target, include_disabled: bool, timeout: u64) -> Resu
     ))
 }
 
+/// The array under `key` of a gateway answer (empty when missing).
+fn array_of(v: &Value, key: &str) -> Vec<Value> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 async fn cron_list(config: Option<PathBuf>, a: ListArgs) -> Result<(), Failure> {
     let target = client_target(config, &a.conn).await?;
     let page = list_all(&target, a.all, a.conn.timeout).await?;
@@ -292,11 +300,7 @@ async fn cron_list(config: Option<PathBuf>, a: ListArgs) -> Result<(), Failure> 
         println!("{}", pretty(&page));
         return Ok(());
     }
-    let jobs = page
-        .get("jobs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let jobs = array_of(&page, "jobs");
     if jobs.is_empty() {
         if a.all {
             println!("No cron jobs.");
@@ -733,11 +737,7 @@ async fn cron_runs(config: Option<PathBuf>, a: RunsArgs) -> Result<(), Failure> 
         println!("{}", pretty(&r));
         return Ok(());
     }
-    let entries = r
-        .get("entries")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let entries = array_of(&r, "entries");
     if entries.is_empty() {
         println!("No runs of cron job {} yet.", a.id);
         return Ok(());

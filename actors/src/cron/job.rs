@@ -677,29 +677,29 @@ fn check_shape(method: &str, job: &CronJob) -> Result<(), String> {
     Ok(())
 }
 
+/// The keys `cron.add` takes, and `cron.update`'s patch (which also names `state`, last).
+const JOB_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "enabled",
+    "deleteAfterRun",
+    "agentId",
+    "sessionKey",
+    "schedule",
+    "sessionTarget",
+    "wakeMode",
+    "payload",
+    "delivery",
+    "state",
+];
+
 /// Builds a new job from `cron.add` params.
 pub fn parse_add(params: &Value, id: String, now_ms: u64) -> Result<CronJob, String> {
     const M: &str = "cron.add";
     let o = obj(M, params, "params")?;
     refuse_unsupported(M, o)?;
-    check_keys(
-        M,
-        o,
-        "",
-        &[
-            "name",
-            "description",
-            "enabled",
-            "deleteAfterRun",
-            "agentId",
-            "sessionKey",
-            "schedule",
-            "sessionTarget",
-            "wakeMode",
-            "payload",
-            "delivery",
-        ],
-    )?;
+    // The job's keys: all but the last (`state`, a patch's only).
+    check_keys(M, o, "", &JOB_KEYS[..JOB_KEYS.len() - 1])?;
     check_agent(M, o)?;
     let name = string_field(M, o, "name", "", MAX_NAME_CHARS)?
         .ok_or_else(|| bad(M, "must have required property 'name'"))?;
@@ -765,25 +765,7 @@ pub fn apply_patch(job: &CronJob, patch: &Value, now_ms: u64) -> Result<CronJob,
     const M: &str = "cron.update";
     let o = obj(M, patch, "patch")?;
     refuse_unsupported(M, o)?;
-    check_keys(
-        M,
-        o,
-        "patch.",
-        &[
-            "name",
-            "description",
-            "enabled",
-            "deleteAfterRun",
-            "agentId",
-            "sessionKey",
-            "schedule",
-            "sessionTarget",
-            "wakeMode",
-            "payload",
-            "delivery",
-            "state",
-        ],
-    )?;
+    check_keys(M, o, "patch.", JOB_KEYS)?;
     if o.get("state").is_some_and(|v| !v.is_null()) {
         return Err(bad(
             M,
