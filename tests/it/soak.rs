@@ -11,7 +11,11 @@
 //!   row, and every update that got a reply has its user line;
 //! - every update Telegram was told to forget (`update_id` below an offset the gateway sent) is
 //!   still in the channel's pending list on disk or has been answered;
-//! - the Telegram state file's offset never goes backwards.
+//! - the Telegram state file's offset never goes backwards;
+//! - cron jobs, added and removed again while the kill comes: every job whose `cron.add`
+//!   was answered is in `cron.list` exactly once unless its removal was sent, none whose
+//!   `cron.remove` was answered is, and nothing is listed that was never added (the jobs
+//!   file is written before the answer).
 //!
 //! At the end the gateway runs undisturbed until everything is answered: every update has
 //! a reply and a user line (exactly once) in its transcript. Replies sent twice are counted
@@ -54,6 +58,10 @@ use crate::telegram_flow::{GW_ARGS, GW_TOKEN, TG_TOKEN, all_answered, config, st
 const USERS: [i64; 4] = [5101, 5102, 5103, 5104];
 /// Devices one cycle pairs at most (the kill usually comes first).
 const DEVICES_PER_CYCLE: usize = 40;
+/// Add-and-remove rounds of cron jobs one cycle makes at most (the kill usually comes
+/// first). At most two jobs a cycle stay (a kill between an add and the removal of the job
+/// before), so 100 cycles stay under the 500-job cap.
+const JOB_ROUNDS_PER_CYCLE: usize = 40;
 /// Size of the power-cut disk image (sparse).
 const POWER_DISK_BYTES: u64 = 48 << 20;
 /// Longest random delay before the kill.
@@ -93,6 +101,21 @@ struct Ledger {
     offset: i64,
     /// Torn last transcript lines seen after a kill.
     torn: u64,
+    /// Cron jobs whose `cron.add` was answered (must stay, once each, unless removed), by name.
+    jobs_confirmed: BTreeSet<String>,
+    /// Cron jobs whose `cron.add` was sent (may exist or not).
+    jobs_attempted: BTreeSet<String>,
+    /// Cron jobs whose `cron.remove` was sent (may still exist or not).
+    jobs_removing: BTreeSet<String>,
+    /// Cron jobs whose `cron.remove` was answered (must be gone).
+    jobs_removed: BTreeSet<String>,
+}
+
+/// What one cycle did to cron jobs: per name, add sent/answered, remove sent/answered.
+#[derive(Default)]
+struct JobOps {
+    added: Vec<(String, bool)>,
+    removed: Vec<(String, bool)>,
 }
 
 /// One device's pairing attempt: its id, and whether it got `hello-ok`.
@@ -153,6 +176,97 @@ pub(crate) async fn pair_one(port: u16, attempts: &mut Vec<Attempt>) -> Result<(
         Ok(())
     } else {
         Err(format!("connect refused: {res}"))
+    }
+}
+
+/// Adds cron jobs (`every` 1 h: none runs during the soak) until the gateway goes away (or
+/// `n` rounds), each round removing the job the round before added, so a job is on file
+/// for a while after its `cron.add` was answered. Each name is recorded before its
+/// `cron.add` / `cron.remove` is sent and marked once the answer came.
+async fn churn_jobs(port: u16, cycle: usize, n: usize) -> JobOps {
+    let mut ops = JobOps::default();
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .max_http_version(awc::http::Version::HTTP_11)
+        .finish();
+    let Ok((_, mut ws)) = client.ws(format!("ws://127.0.0.1:{port}/")).connect().await else {
+        return ops;
+    };
+    if next_json(&mut ws).await.is_err() {
+        return ops;
+    }
+    let hello = json!({"type": "req", "id": "c", "method": "connect",
+        "params": cli_params(GW_TOKEN, ALL_OPERATOR)});
+    match call_raw(&mut ws, &hello).await {
+        Some(r) if r["ok"] == true => {}
+        _ => return ops,
+    }
+    let mut previous: Option<(String, Value)> = None;
+    for i in 0..=n {
+        if i < n {
+            let name = format!("soak job {cycle}-{i}");
+            let add = json!({"type": "req", "id": format!("a{i}"), "method": "cron.add", "params": {
+                "name": name, "schedule": {"kind": "every", "everyMs": 3_600_000},
+                "payload": {"kind": "agentTurn", "message": "soak"}, "delivery": {"mode": "none"}}});
+            ops.added.push((name.clone(), false));
+            let Some(res) = call_raw(&mut ws, &add).await else {
+                break;
+            };
+            if res["ok"] != true {
+                break;
+            }
+            if let Some(last) = ops.added.last_mut() {
+                last.1 = true;
+            }
+            let prev = previous.replace((name, res["payload"]["id"].clone()));
+            let Some(prev) = prev else {
+                continue;
+            };
+            if !remove_job(&mut ws, &mut ops, prev, i).await {
+                break;
+            }
+        } else if let Some(prev) = previous.take() {
+            remove_job(&mut ws, &mut ops, prev, i).await;
+        }
+    }
+    ops
+}
+
+/// Removes one job of [`churn_jobs`]; `false` when the socket is gone or it was refused.
+async fn remove_job<S>(ws: &mut S, ops: &mut JobOps, (name, id): (String, Value), i: usize) -> bool
+where
+    S: futures_util::Stream<Item = Result<Frame, awc::error::WsProtocolError>>
+        + futures_util::Sink<Message>
+        + Unpin,
+{
+    let rm = json!({"type": "req", "id": format!("r{i}"), "method": "cron.remove", "params": {"id": id}});
+    ops.removed.push((name, false));
+    match call_raw(ws, &rm).await {
+        Some(r) if r["ok"] == true => {
+            if let Some(last) = ops.removed.last_mut() {
+                last.1 = true;
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Sends a request on a raw socket and returns its response (events skipped); `None` when
+/// the socket is gone.
+async fn call_raw<S>(ws: &mut S, req: &Value) -> Option<Value>
+where
+    S: futures_util::Stream<Item = Result<Frame, awc::error::WsProtocolError>>
+        + futures_util::Sink<Message>
+        + Unpin,
+{
+    ws.send(Message::Text(req.to_string().into())).await.ok()?;
+    loop {
+        match next_json(ws).await {
+            Ok(v) if v["type"] == "res" => return Some(v),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
     }
 }
 
@@ -302,6 +416,53 @@ async fn check_cycle(
         );
     }
 
+    // Cron jobs.
+    let mut names: Vec<String> = Vec::new();
+    loop {
+        let page = op
+            .request(
+                "cron.list",
+                json!({"includeDisabled": true, "limit": 200, "offset": names.len()}),
+            )
+            .await;
+        assert_eq!(page["ok"], true, "cycle {cycle}: {page}");
+        names.extend(
+            page["payload"]["jobs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|j| j["name"].as_str().map(str::to_owned)),
+        );
+        if page["payload"]["hasMore"] != true {
+            break;
+        }
+    }
+    let unique_jobs: BTreeSet<String> = names.iter().cloned().collect();
+    assert_eq!(
+        unique_jobs.len(),
+        names.len(),
+        "cycle {cycle}: a cron job is listed twice"
+    );
+    let lost_jobs: Vec<&String> = ledger
+        .jobs_confirmed
+        .difference(&ledger.jobs_removing)
+        .filter(|n| !unique_jobs.contains(*n))
+        .collect();
+    assert!(
+        lost_jobs.is_empty(),
+        "cycle {cycle}: cron jobs lost: {lost_jobs:?}"
+    );
+    let unknown_jobs: Vec<&String> = unique_jobs.difference(&ledger.jobs_attempted).collect();
+    assert!(
+        unknown_jobs.is_empty(),
+        "cycle {cycle}: cron jobs never added: {unknown_jobs:?}"
+    );
+    let back: Vec<&String> = ledger.jobs_removed.intersection(&unique_jobs).collect();
+    assert!(
+        back.is_empty(),
+        "cycle {cycle}: removed cron jobs are back: {back:?}"
+    );
+
     // Transcripts.
     let recorded = check_transcripts(gw.dir.path(), ledger, cycle);
     for (&u, &msg) in &ledger.updates {
@@ -370,6 +531,7 @@ async fn soak(mut disk: Option<PowerDisk>) {
     for cycle in 0..cycles {
         let port = gw.port;
         let pairing = actix_web::rt::spawn(pair_devices(port));
+        let churning = actix_web::rt::spawn(churn_jobs(port, cycle, JOB_ROUNDS_PER_CYCLE));
         for _ in 0..=rng.below(3) {
             msg_no += 1;
             let user = USERS[rng.below(USERS.len() as u64) as usize];
@@ -386,6 +548,19 @@ async fn soak(mut disk: Option<PowerDisk>) {
             None => drop(gw), // SIGKILL
         }
         let attempts = pairing.await.unwrap_or_default();
+        let ops = churning.await.unwrap_or_default();
+        for (name, ok) in ops.added {
+            if ok {
+                ledger.jobs_confirmed.insert(name.clone());
+            }
+            ledger.jobs_attempted.insert(name);
+        }
+        for (name, ok) in ops.removed {
+            if ok {
+                ledger.jobs_removed.insert(name.clone());
+            }
+            ledger.jobs_removing.insert(name);
+        }
         for (id, ok) in attempts {
             if ok {
                 ledger.confirmed.insert(id.clone());
@@ -432,9 +607,13 @@ async fn soak(mut disk: Option<PowerDisk>) {
     drop(gw);
     drop(disk);
     println!(
-        "soak: {cycles} {what} cycles, seed {seed}: {} devices paired ({} attempted), {} Telegram updates answered, {lines} transcript lines, 0 lost, 0 duplicated; {resent} replies re-sent (cut between sendMessage and its record, at-least-once); {} torn last transcript lines repaired; {:.1} s",
+        "soak: {cycles} {what} cycles, seed {seed}: {} devices paired ({} attempted), {} cron jobs added and {} removed ({} adds and {} removals attempted), {} Telegram updates answered, {lines} transcript lines, 0 lost, 0 duplicated; {resent} replies re-sent (cut between sendMessage and its record, at-least-once); {} torn last transcript lines repaired; {:.1} s",
         ledger.confirmed.len(),
         ledger.attempted.len(),
+        ledger.jobs_confirmed.len(),
+        ledger.jobs_removed.len(),
+        ledger.jobs_attempted.len(),
+        ledger.jobs_removing.len(),
         ledger.updates.len(),
         ledger.torn,
         started.elapsed().as_secs_f64()
