@@ -636,3 +636,32 @@ async fn cron_enabled_applies_without_restart() {
     assert_eq!(status["payload"]["enabled"], true, "{status}");
     assert_eq!(gw.pid(), pid);
 }
+
+/// `agents.defaults.heartbeat` applies in place: off at start (no beat), on after a config
+/// edit (a beat is reported by `last-heartbeat`), same process.
+#[actix_web::test]
+async fn a_heartbeat_change_applies_without_restart() {
+    let cfg = |every: &str| {
+        format!(
+            "{{\n  gateway: {{ auth: {{ token: \"{OLD}\" }} }},\n  agents: {{ defaults: {{ heartbeat: {{ every: \"{every}\" }} }} }},\n}}\n"
+        )
+    };
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(&cfg("0m")));
+    let pid = gw.pid();
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(OLD, ALL_OPERATOR)).await;
+    let last = op.request("last-heartbeat", json!({})).await;
+    assert_eq!(last["payload"], Value::Null, "off: no beat yet: {last}");
+
+    replace_file(&gw.config_path(), &cfg("1s"));
+    gw.wait_stderr_line(
+        &["config reloaded from", "agents.defaults.heartbeat.every"],
+        Duration::from_secs(10),
+    );
+    let ev = op.event_within("heartbeat", Duration::from_secs(10)).await;
+    // The embedded command agent answers the prompt; the default target is none.
+    assert_eq!(ev["payload"]["status"], "skipped", "{ev}");
+    assert_eq!(ev["payload"]["reason"], "target-none", "{ev}");
+    let last = op.request("last-heartbeat", json!({})).await;
+    assert_eq!(last["payload"]["status"], "skipped", "{last}");
+    assert_eq!(gw.pid(), pid);
+}
