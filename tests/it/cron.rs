@@ -143,6 +143,13 @@ async fn jobs_run_as_agent_runs_announce_to_telegram_and_survive_a_restart() {
     .await;
     let daily = job["id"].as_str().expect("a job id").to_owned();
     let next = job["nextRunAtMs"].as_u64().expect("next run");
+    assert_eq!(job["deliveryPreview"]["label"], "telegram → 8101", "{job}");
+    let listed = call(&mut op, "cron.list", json!({})).await;
+    assert_eq!(
+        listed["deliveryPreviews"][daily.as_str()]["label"],
+        "telegram → 8101",
+        "{listed}"
+    );
     let ran = call(&mut op, "cron.run", json!({"id": daily})).await;
     assert_eq!(ran["enqueued"], true, "{ran}");
     let first_run = ran["runId"].clone();

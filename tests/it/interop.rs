@@ -618,6 +618,15 @@ fn real_cli_manages_cron_jobs_on_our_gateway() {
     assert!(job["nextRunAtMs"].as_u64().is_some(), "{job}");
     let list = oc(&["cron", "list", "--json"]);
     assert_eq!(list["jobs"][0]["id"], id.as_str(), "{list}");
+    // The human table shows where the answers go (our `deliveryPreviews`).
+    let mut cmd = cli.command(&["cron", "list"]);
+    cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let table = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert!(
+        table.stdout.contains("none (kept in the session)"),
+        "{table}"
+    );
     let ran = oc(&["cron", "run", &id]);
     assert_eq!(ran["enqueued"], true, "{ran}");
     // The run's answer (the embedded command agent's help) lands in the run history.

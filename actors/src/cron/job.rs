@@ -256,6 +256,31 @@ impl CronJob {
         }
     }
 
+    /// Where its answers go, as OpenClaw's `deliveryPreview` (`{label, detail}`) shows it
+    /// in `openclaw cron list`.
+    pub fn delivery_preview(&self) -> Value {
+        let (label, detail) = match &self.delivery {
+            Some(d) if d.mode == "none" => ("none".to_owned(), "kept in the session"),
+            Some(d) if d.channel.as_deref().is_some_and(|c| c != "last") && d.to.is_some() => (
+                format!(
+                    "{} → {}",
+                    d.channel.as_deref().unwrap_or_default(),
+                    d.to.as_deref().unwrap_or_default()
+                ),
+                "announce",
+            ),
+            _ if !self.announces() => ("none".to_owned(), "kept in the session"),
+            _ if matches!(self.session_target.as_str(), "main" | "isolated") => {
+                ("last chat".to_owned(), "the chat written from last")
+            }
+            _ => (
+                "its chat".to_owned(),
+                "the session's own chat, else the chat written from last",
+            ),
+        };
+        serde_json::json!({"label": label, "detail": detail})
+    }
+
     /// Whether it is a one-shot job.
     pub fn is_one_shot(&self) -> bool {
         matches!(self.schedule, Schedule::At { .. })

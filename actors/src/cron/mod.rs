@@ -1058,6 +1058,8 @@ pub struct CronList {
     pub limit: Option<usize>,
     /// Only jobs whose `sessionTarget` is this (the agent tool: `session:<its chat>`).
     pub bound_to: Option<String>,
+    /// Add `deliveryPreviews` (by job id), which `openclaw cron list` shows.
+    pub previews: bool,
 }
 
 impl Handler<CronList> for CronService {
@@ -1136,7 +1138,16 @@ impl Handler<CronList> for CronService {
             })
             .collect();
         let next_offset = offset + page.len();
-        MessageResult(json!({
+        let previews: serde_json::Map<String, Value> = if q.previews {
+            jobs.iter()
+                .skip(offset)
+                .take(limit)
+                .map(|j| (j.id.clone(), j.delivery_preview()))
+                .collect()
+        } else {
+            serde_json::Map::new()
+        };
+        let mut out = json!({
             "jobs": page,
             "snapshotRevision": snapshot_revision,
             "total": total,
@@ -1144,7 +1155,11 @@ impl Handler<CronList> for CronService {
             "limit": limit,
             "hasMore": next_offset < total,
             "nextOffset": if next_offset < total { Value::from(next_offset) } else { Value::Null },
-        }))
+        });
+        if q.previews {
+            out["deliveryPreviews"] = Value::Object(previews);
+        }
+        MessageResult(out)
     }
 }
 
@@ -1216,7 +1231,8 @@ impl Handler<CronAdd> for CronService {
         }
         job.created_by = msg.created_by;
         Self::schedule_next(&mut job, now);
-        let view = job.view();
+        let mut view = job.view();
+        view["deliveryPreview"] = job.delivery_preview();
         let id = job.id.clone();
         self.jobs.push(job);
         self.arm(ctx);

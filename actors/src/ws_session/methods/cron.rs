@@ -226,6 +226,8 @@ fn parse_list(call: &Call) -> Result<CronList, ErrorShape> {
         offset: opt_uint(M, &o, "offset", 0, u64::from(u32::MAX))?.unwrap_or(0),
         limit: opt_uint(M, &o, "limit", 1, 200)?,
         bound_to: None,
+        previews: o.get("compact") != Some(&Value::Bool(true))
+            && o.get("includeDeliveryPreviews") != Some(&Value::Bool(false)),
     })
 }
 
