@@ -508,6 +508,14 @@ async fn a_chat_schedules_a_reminder_that_comes_back_to_that_chat() {
     let l = tool_result(&ai, &list);
     assert_eq!(l["jobs"].as_array().map(Vec::len), Some(1), "{l}");
     assert_eq!(l["jobs"][0]["id"], hourly_id.as_str());
+    // `/status` shows the chat its own schedule.
+    let st = dm(&tg, 8201, "/status");
+    let r = wait_reply(&tg, st, SLOW).await;
+    assert!(
+        r.text().contains("Scheduled: 1 job · next in "),
+        "{}",
+        r.text()
+    );
 
     // Another chat sees none of these, and cannot remove them.
     let list2 = ai.push_tool_call("cron", json!({"action": "list"}));

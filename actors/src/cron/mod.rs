@@ -158,6 +158,8 @@ pub struct CronService {
     last_heartbeat: Option<Value>,
     /// The state directory (the heartbeat's checklist is in its `workspace/`).
     state_dir: std::path::PathBuf,
+    /// What [`Self::publish`] last told the registry.
+    published: HashMap<String, (usize, Option<u64>)>,
 }
 
 impl CronService {
@@ -184,6 +186,7 @@ impl CronService {
             hb_running: false,
             last_heartbeat: None,
             state_dir,
+            published: HashMap::new(),
         }
     }
 
@@ -385,8 +388,29 @@ impl CronService {
         };
     }
 
+    /// Tells the registry how many jobs each session target has and when the next runs
+    /// (for `/status`); only when that changed.
+    fn publish(&mut self) {
+        let mut summary: HashMap<String, (usize, Option<u64>)> = HashMap::new();
+        for j in &self.jobs {
+            let e = summary.entry(j.session_target.clone()).or_insert((0, None));
+            e.0 += 1;
+            if j.enabled
+                && let Some(t) = j.state.next_run_at_ms
+            {
+                e.1 = Some(e.1.map_or(t, |n: u64| n.min(t)));
+            }
+        }
+        if summary != self.published {
+            self.published = summary.clone();
+            self.registry
+                .do_send(crate::registry::runs::ScheduledSummary(summary));
+        }
+    }
+
     /// Arms the timer for the earliest due job.
     fn arm(&mut self, ctx: &mut Context<Self>) {
+        self.publish();
         if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
         }

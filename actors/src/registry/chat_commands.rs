@@ -371,6 +371,17 @@ impl Registry {
             nodes.push(')');
         }
         lines.push(nodes);
+        // Jobs bound to this chat (its agent tool's reminders, `session:<key>` jobs).
+        if let Some(&(n, next)) = self.scheduled.get(&format!("session:{key}")) {
+            let mut line = format!("Scheduled: {n} job{}", if n == 1 { "" } else { "s" });
+            if let Some(next) = next {
+                line.push_str(&format!(
+                    " · next {}",
+                    in_words(next, crate::util::now_ms())
+                ));
+            }
+            lines.push(line);
+        }
         lines.join("\n")
     }
 
@@ -649,5 +660,30 @@ mod tests {
         assert!(
             matches!(parse(&long), Some(ChatCommand::Reset { rest, .. }) if rest.len() == 100_000)
         );
+    }
+}
+
+/// `at_ms` seen from `now_ms`, in words (`in 5 min`, `in 3 h`, `in 2 d`, `now`).
+fn in_words(at_ms: u64, now_ms: u64) -> String {
+    let min = at_ms.saturating_sub(now_ms).div_ceil(60_000);
+    match min {
+        0 => "now".to_owned(),
+        1..=119 => format!("in {min} min"),
+        120..=2879 => format!("in {} h", min / 60),
+        _ => format!("in {} d", min / 1440),
+    }
+}
+
+#[cfg(test)]
+mod in_words_tests {
+    #[test]
+    fn times_read_in_words() {
+        let now = 1_000_000_000;
+        assert_eq!(super::in_words(now, now), "now");
+        assert_eq!(super::in_words(now - 5, now), "now");
+        assert_eq!(super::in_words(now + 1, now), "in 1 min");
+        assert_eq!(super::in_words(now + 3_600_000, now), "in 60 min");
+        assert_eq!(super::in_words(now + 3 * 3_600_000, now), "in 3 h");
+        assert_eq!(super::in_words(now + 3 * 86_400_000, now), "in 3 d");
     }
 }

@@ -108,6 +108,9 @@ pub struct Registry {
     /// System events waiting for the next run of a session (`wake` with
     /// `next-heartbeat`), in memory, bounded (see `runs::EnqueueSystemEvent`).
     pending_events: HashMap<String, Vec<String>>,
+    /// Scheduled jobs by `sessionTarget` (count, next run), as the cron service last
+    /// published them (`/status` shows a chat's own).
+    scheduled: HashMap<String, (usize, Option<u64>)>,
 }
 
 impl Registry {
@@ -139,6 +142,7 @@ impl Registry {
             tails: tails::TailCache::default(),
             session_subscribers: session_events::SessionSubscribers::default(),
             pending_events: HashMap::new(),
+            scheduled: HashMap::new(),
         }
     }
 

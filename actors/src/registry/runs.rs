@@ -4,6 +4,7 @@
 //! event broadcast. Channel fan-out (`send`, `channels.status`, DM pairing, webhooks) is in
 //! [`super::channels`].
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -946,5 +947,19 @@ impl Handler<EnqueueSystemEvent> for Registry {
         }
         queue.push(msg.text);
         Ok(())
+    }
+}
+
+/// Sent by the cron service whenever its jobs change: per `sessionTarget`, how many jobs
+/// and the next run among them (what `/status` shows a chat).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ScheduledSummary(pub HashMap<String, (usize, Option<u64>)>);
+
+impl Handler<ScheduledSummary> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: ScheduledSummary, _: &mut Self::Context) {
+        self.scheduled = msg.0;
     }
 }
