@@ -201,6 +201,11 @@ pub struct Metrics {
     pub outbound_drops: Counter,
     /// Sessions closed as slow consumers.
     pub outbound_closes: Counter,
+    /// Cron job runs by outcome (`[0]` ok, `[1]` error).
+    pub cron_runs: [Counter; 2],
+    /// Heartbeats by outcome (`[0]` sent, `[1]` acknowledged or empty, `[2]` skipped,
+    /// `[3]` failed).
+    pub heartbeats: [Counter; 4],
 }
 
 /// The process's metrics.
@@ -227,6 +232,13 @@ pub static METRICS: Metrics = Metrics {
     model_errors: Counter::new(),
     outbound_drops: Counter::new(),
     outbound_closes: Counter::new(),
+    cron_runs: [Counter::new(), Counter::new()],
+    heartbeats: [
+        Counter::new(),
+        Counter::new(),
+        Counter::new(),
+        Counter::new(),
+    ],
 };
 
 impl Metrics {
@@ -329,6 +341,26 @@ impl Metrics {
             &[
                 ("outcome=\"ok\"", self.agent_runs_ok.get()),
                 ("outcome=\"error\"", self.agent_runs_error.get()),
+            ],
+        );
+        counter(
+            out,
+            "openclaw_cron_runs_total",
+            "Scheduled job runs by outcome.",
+            &[
+                ("outcome=\"ok\"", self.cron_runs[0].get()),
+                ("outcome=\"error\"", self.cron_runs[1].get()),
+            ],
+        );
+        counter(
+            out,
+            "openclaw_heartbeats_total",
+            "Heartbeats by outcome.",
+            &[
+                ("outcome=\"sent\"", self.heartbeats[0].get()),
+                ("outcome=\"ok\"", self.heartbeats[1].get()),
+                ("outcome=\"skipped\"", self.heartbeats[2].get()),
+                ("outcome=\"failed\"", self.heartbeats[3].get()),
             ],
         );
         counter(

@@ -251,3 +251,46 @@ async fn channel_agent_and_model_series_move_with_a_telegram_turn() {
         0.0
     );
 }
+
+/// The scheduler's series: a job run and heartbeats are counted by outcome.
+#[actix_web::test]
+async fn cron_and_heartbeat_series_move_with_runs() {
+    let cfg = format!(
+        "{{ gateway: {{ auth: {{ token: \"{TOKEN}\" }} }}, agents: {{ defaults: {{ heartbeat: {{ every: \"1s\" }} }} }} }}"
+    );
+    let gw = TestGateway::start(&["gateway", "run", "--port", "0"], &[], Some(&cfg));
+    let (_, before) = scrape(gw.port);
+    assert_eq!(
+        get(&before, "openclaw_cron_runs_total{outcome=\"ok\"}"),
+        0.0
+    );
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(TOKEN, ALL_OPERATOR)).await;
+    // Due at once; the embedded command agent answers it.
+    let add = op
+        .request(
+            "cron.add",
+            json!({"name": "now", "schedule": {"kind": "at", "at": "2020-01-01T00:00:00Z"},
+                "payload": {"kind": "agentTurn", "message": "/help"}, "delivery": {"mode": "none"}}),
+        )
+        .await;
+    assert_eq!(add["ok"], true, "{add}");
+    // A beat (target none: `skipped`) and the job's run, both counted.
+    op.event_within("heartbeat", Duration::from_secs(10)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, m) = scrape(gw.port);
+        if get(&m, "openclaw_cron_runs_total{outcome=\"ok\"}") == 1.0 {
+            assert!(get(&m, "openclaw_heartbeats_total{outcome=\"skipped\"}") >= 1.0);
+            assert_eq!(
+                get(&m, "openclaw_heartbeats_total{outcome=\"failed\"}"),
+                0.0
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run was not counted"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -216,6 +216,13 @@ impl CronService {
 
     /// Records and announces a heartbeat outcome.
     fn heartbeat_event(&mut self, event: Value) {
+        let i = match event["status"].as_str() {
+            Some("sent") => 0,
+            Some("ok-token" | "ok-empty") => 1,
+            Some("skipped") => 2,
+            _ => 3,
+        };
+        crate::metrics::METRICS.heartbeats[i].inc();
         self.registry.do_send(Broadcast {
             event: "heartbeat".to_owned(),
             payload: event.clone(),
@@ -512,6 +519,7 @@ impl CronService {
     /// Records a run's end: job state, run log, next run (or removal), the `cron` event.
     fn finish(&mut self, id: &str, o: Outcome, ctx: &mut Context<Self>) {
         self.running.remove(id);
+        crate::metrics::METRICS.cron_runs[usize::from(!o.ok)].inc();
         let Some(job) = self.find_mut(id) else {
             // Removed while running: its log line still records the run.
             self.append_log(id, None, &o, None);
