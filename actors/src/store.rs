@@ -82,6 +82,30 @@ impl StoreError {
     }
 }
 
+/// Sends `msg` to the store and awaits the answer in a spawned task, so the store carries
+/// it out whether or not the returned future is ever polled (actix skips a message whose
+/// answer nobody waits for: `tx.is_closed()` in its envelope). The store handles messages
+/// in the order they were sent.
+pub fn send_detached<M, T>(
+    store: &Addr<StoreActor>,
+    msg: M,
+) -> impl std::future::Future<Output = Result<T, StoreError>> + 'static
+where
+    M: Message<Result = Result<T, StoreError>> + Send + 'static,
+    T: Send + 'static,
+    StoreActor: Handler<M>,
+{
+    let fut = store.send(msg);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    actix::spawn(async move {
+        let _ = tx.send(StoreError::flatten(fut.await));
+    });
+    async move {
+        rx.await
+            .unwrap_or(Err(StoreError::Unavailable(MailboxError::Closed)))
+    }
+}
+
 /// The store actor.
 pub struct StoreActor {
     /// The state directory.

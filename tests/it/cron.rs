@@ -17,26 +17,8 @@ use crate::telegram_flow::{
 
 /// An ISO time `ms` from now.
 fn iso_in(ms: u64) -> String {
-    let t = std::time::SystemTime::now() + Duration::from_millis(ms);
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after the epoch")
-        .as_millis();
-    // RFC 3339 by hand (no date crate in the tests): days since the epoch → civil date.
-    let ms_part = secs % 1000;
-    let s = secs / 1000;
-    let (days, rem) = (s / 86_400, s % 86_400);
-    let (h, m, sec) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{sec:02}.{ms_part:03}Z")
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(ms as i64);
+    at.to_string()
 }
 
 async fn call(op: &mut WsClient, method: &str, params: Value) -> Value {

@@ -78,16 +78,6 @@ pub enum Payload {
     },
 }
 
-impl Payload {
-    /// The text the agent gets.
-    pub fn text(&self) -> &str {
-        match self {
-            Self::SystemEvent { text } => text,
-            Self::AgentTurn { message, .. } => message,
-        }
-    }
-}
-
 /// Where the answer goes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -686,7 +676,7 @@ fn check_shape(method: &str, job: &CronJob) -> Result<(), String> {
         }
         _ => {}
     }
-    if main && job.delivery.as_ref().is_some_and(|d| d.mode != "none") && job.delivery.is_some() {
+    if main && job.delivery.as_ref().is_some_and(|d| d.mode != "none") {
         // OpenClaw refuses chat delivery settings on main jobs; `none` is harmless.
         return Err(bad(
             method,

@@ -355,27 +355,18 @@ impl CronService {
             version: 1,
             jobs: self.jobs.clone(),
         };
-        let contents = serde_json::to_vec_pretty(&file).unwrap_or_default();
-        // The store skips a message whose answer nobody waits for: await it in a task.
-        let fut = self.store.send(SaveDocument {
-            name: JOBS_FILE.to_owned(),
-            contents,
-        });
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        actix::spawn(async move {
-            let res = match fut.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => {
-                    log::error!("cron jobs not saved: {e}");
-                    Err(CronError::Unavailable(format!("cron jobs not saved: {e}")))
-                }
-                Err(_) => Err(CronError::Unavailable("store unavailable".to_owned())),
-            };
-            let _ = tx.send(res);
-        });
+        let save = crate::store::send_detached(
+            &self.store,
+            SaveDocument {
+                name: JOBS_FILE.to_owned(),
+                contents: serde_json::to_vec_pretty(&file).unwrap_or_default(),
+            },
+        );
         async move {
-            rx.await
-                .unwrap_or_else(|_| Err(CronError::Unavailable("store unavailable".to_owned())))
+            save.await.map_err(|e| {
+                log::error!("cron jobs not saved: {e}");
+                CronError::Unavailable(format!("cron jobs not saved: {e}"))
+            })
         }
     }
 

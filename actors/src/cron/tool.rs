@@ -174,14 +174,11 @@ async fn add(cron: &Addr<CronService>, req: &RunRequest, args: &Value, bound: St
     } else {
         let e = arg(args, "cron").unwrap_or_default();
         let tz = arg(args, "tz");
-        let (Ok(parsed), Ok(zone)) = (expr::CronExpr::parse(e), expr::resolve_tz(tz)) else {
-            return fail(format!(
-                "not a valid cron expression and zone: {}",
-                expr::CronExpr::parse(e)
-                    .err()
-                    .or_else(|| expr::resolve_tz(tz).err())
-                    .unwrap_or_default()
-            ));
+        let (parsed, zone) = match (expr::CronExpr::parse(e), expr::resolve_tz(tz)) {
+            (Ok(p), Ok(z)) => (p, z),
+            (Err(why), _) | (_, Err(why)) => {
+                return fail(format!("not a valid cron expression and zone: {why}"));
+            }
         };
         // The two next runs must be at least MIN_AGENT_INTERVAL_MS apart (sampled over a
         // day of runs: an expression like "* 9 * * *" repeats every minute within an hour).

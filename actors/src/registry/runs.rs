@@ -187,39 +187,27 @@ impl Registry {
     }
 
     pub(crate) fn save_sessions_now(&self) {
-        actix::spawn(self.save_sessions_request());
+        actix::spawn(self.save_sessions());
     }
 
     /// Writes the session index as it is now; the returned future resolves once it is on
     /// disk (`true`) or the write failed (`false`, logged). The write is queued now and
-    /// happens whether or not the future is awaited (the store skips a message whose
-    /// answer nobody waits for, so the request is awaited here, not by the caller). The
+    /// happens whether or not the future is awaited ([`crate::store::send_detached`]). The
     /// store writes in order: anything sent to it after this call (a transcript append)
     /// lands after the index.
     pub(super) fn save_sessions(&self) -> impl std::future::Future<Output = bool> + 'static {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let save = self.save_sessions_request();
-        actix::spawn(async move {
-            let _ = tx.send(save.await);
-        });
-        async move { rx.await.unwrap_or(false) }
-    }
-
-    /// The index write, queued now; it is skipped if the future is dropped unpolled.
-    fn save_sessions_request(&self) -> impl std::future::Future<Output = bool> + 'static {
-        let fut = self.store.send(SaveDocument {
-            name: SESSIONS_INDEX.to_owned(),
-            contents: serde_json::to_vec_pretty(&self.sessions_index).unwrap_or_default(),
-        });
+        let save = crate::store::send_detached(
+            &self.store,
+            SaveDocument {
+                name: SESSIONS_INDEX.to_owned(),
+                contents: serde_json::to_vec_pretty(&self.sessions_index).unwrap_or_default(),
+            },
+        );
         async move {
-            match fut.await {
-                Ok(Ok(())) => true,
-                Ok(Err(e)) => {
-                    log::error!("session index not saved: {e}");
-                    false
-                }
+            match save.await {
+                Ok(()) => true,
                 Err(e) => {
-                    log::error!("store unavailable: {e}");
+                    log::error!("session index not saved: {e}");
                     false
                 }
             }

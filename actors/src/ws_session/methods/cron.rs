@@ -358,25 +358,33 @@ impl WsSession {
         );
     }
 
-    /// `cron.status {}`.
-    fn cron_status(&mut self, call: Call, ctx: &mut Context<Self>) {
-        let checked =
-            params("cron.status", &call.params).and_then(|o| closed("cron.status", &o, &[]));
-        let addr = match checked.and_then(|()| self.cron_addr()) {
-            Ok(a) => a,
+    /// Sends `msg` (a message whose answer is the wire result) to the scheduler and answers
+    /// with its reply.
+    fn cron_ask<M>(&mut self, call: Call, msg: Result<M, ErrorShape>, ctx: &mut Context<Self>)
+    where
+        M: Message + Send + 'static,
+        M::Result: serde::Serialize + Send,
+        crate::cron::CronService: Handler<M>,
+    {
+        let fut = match msg.and_then(|m| Ok(self.cron_addr()?.send(m))) {
+            Ok(f) => f,
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
-        let fut = addr.send(CronStatus);
         self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+    }
+
+    /// `cron.status {}`.
+    fn cron_status(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let msg = params("cron.status", &call.params)
+            .and_then(|o| closed("cron.status", &o, &[]))
+            .map(|()| CronStatus);
+        self.cron_ask(call, msg, ctx);
     }
 
     /// `cron.list {includeDisabled?, limit?, offset?, query?, enabled?, scheduleKind?, sortBy?, sortDir?, …}`.
     fn cron_list(&mut self, call: Call, ctx: &mut Context<Self>) {
-        let addr = match parse_list(&call).and_then(|q| Ok((q, self.cron_addr()?))) {
-            Ok((q, a)) => a.send(q),
-            Err(e) => return self.respond_err(&call.id, &e, ctx),
-        };
-        self.reply_with(call.id, async move { addr.await.map_err(|_| gone()) }, ctx);
+        let msg = parse_list(&call);
+        self.cron_ask(call, msg, ctx);
     }
 
     /// `cron.get {id | jobId}`.
@@ -474,29 +482,16 @@ impl WsSession {
 
     /// `last-heartbeat {}` (`openclaw system heartbeat last`): the last `heartbeat` event.
     fn last_heartbeat(&mut self, call: Call, ctx: &mut Context<Self>) {
-        let addr = match self.cron_addr() {
-            Ok(a) => a,
-            Err(e) => return self.respond_err(&call.id, &e, ctx),
-        };
-        let fut = addr.send(LastHeartbeat);
-        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+        self.cron_ask(call, Ok(LastHeartbeat), ctx);
     }
 
     /// `set-heartbeats {enabled}`: pause or resume the heartbeat.
     fn set_heartbeats(&mut self, call: Call, ctx: &mut Context<Self>) {
-        let enabled = match call.params.get("enabled") {
-            Some(Value::Bool(b)) => *b,
-            _ => {
-                let e = invalid("set-heartbeats", "enabled (boolean) required");
-                return self.respond_err(&call.id, &e, ctx);
-            }
+        let msg = match call.params.get("enabled") {
+            Some(Value::Bool(b)) => Ok(SetHeartbeats(*b)),
+            _ => Err(invalid("set-heartbeats", "enabled (boolean) required")),
         };
-        let addr = match self.cron_addr() {
-            Ok(a) => a,
-            Err(e) => return self.respond_err(&call.id, &e, ctx),
-        };
-        let fut = addr.send(SetHeartbeats(enabled));
-        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+        self.cron_ask(call, msg, ctx);
     }
 
     /// `wake {mode, text, sessionKey?, agentId?}` (`openclaw system event`).
