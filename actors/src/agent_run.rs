@@ -24,6 +24,7 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 
 use crate::channel::DeliverReply;
+use crate::media::MediaRef;
 use crate::ports::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, FunctionCall, LocalFut, ModelError,
     ToolCall, ToolSpec,
@@ -135,29 +136,42 @@ impl AgentRun {
         let run_id = self.req.run_id.clone();
         let session_key = self.req.session_key.clone();
         match &outcome {
-            LoopOutcome::Done(_) | LoopOutcome::Recorded(_) => {
+            LoopOutcome::Done(..) | LoopOutcome::Recorded(..) => {
                 crate::metrics::METRICS.agent_runs_ok.inc()
             }
             _ => crate::metrics::METRICS.agent_runs_error.inc(),
         }
         let mut recorded = false;
-        let (status, text, error) = match outcome {
-            LoopOutcome::Done(text) => (RunStatus::Ok, text, None),
-            LoopOutcome::Recorded(text) => {
+        let (status, text, error, media) = match outcome {
+            LoopOutcome::Done(text, media) => (RunStatus::Ok, text, None, media),
+            LoopOutcome::Recorded(text, media) => {
                 recorded = true;
-                (RunStatus::Ok, text, None)
+                (RunStatus::Ok, text, None, media)
             }
-            LoopOutcome::Failed(user_text, err) => (RunStatus::Error, user_text, Some(err)),
-            LoopOutcome::Aborted => (RunStatus::Aborted, String::new(), None),
+            LoopOutcome::Failed(user_text, err) => {
+                (RunStatus::Error, user_text, Some(err), Vec::new())
+            }
+            LoopOutcome::Aborted => (RunStatus::Aborted, String::new(), None, Vec::new()),
         };
         let now = now_ms();
         // Transcript: the assistant's answer (or the failure note the user saw).
         let mut lines = Vec::new();
-        if !recorded && status != RunStatus::Aborted && !text.is_empty() {
-            lines.push(json!({"type": "message", "role": "assistant", "content": text, "ts": now, "runId": run_id}));
+        if !recorded && status != RunStatus::Aborted && (!text.is_empty() || !media.is_empty()) {
+            let mut line = json!({"type": "message", "role": "assistant", "content": text, "ts": now, "runId": run_id});
+            if !media.is_empty() {
+                // Before the reply is let go: a rerun after a crash sends the files again.
+                line["media"] = json!(media);
+            }
+            lines.push(line);
         }
         let event = match status {
-            RunStatus::Ok => final_event(&run_id, &session_key, &text, now),
+            RunStatus::Ok => {
+                let mut e = final_event(&run_id, &session_key, &text, now);
+                if !media.is_empty() {
+                    e["media"] = json!(media.iter().map(media_summary).collect::<Vec<_>>());
+                }
+                e
+            }
             RunStatus::Aborted => {
                 json!({"runId": run_id, "sessionKey": session_key, "seq": 2, "state": "aborted", "stopReason": "aborted"})
             }
@@ -187,12 +201,13 @@ impl AgentRun {
                     inbound_id: Some(inbound.id.clone()),
                     target: inbound.target(),
                     reply_to: Some(inbound.message_id),
-                    text: if text.is_empty() {
+                    text: if text.is_empty() && media.is_empty() {
                         "(no reply)".to_owned()
                     } else {
                         text.clone()
                     },
                     recorded: Some(futures_util::FutureExt::shared(recorded_rx)),
+                    media: media.clone(),
                 },
             )),
             _ => None,
@@ -258,6 +273,12 @@ impl AgentRun {
         .map(|_, _, ctx| ctx.stop())
         .wait(ctx);
     }
+}
+
+/// What operators learn of an attachment in the `final` event (not its path: the file is
+/// the gateway's; the chat got it).
+fn media_summary(m: &MediaRef) -> Value {
+    json!({"kind": m.kind, "mimeType": m.mime, "bytes": m.bytes, "fileName": m.file_name})
 }
 
 fn assistant_message(text: &str, ts: u64) -> Value {
@@ -332,10 +353,12 @@ async fn record(
 }
 
 enum LoopOutcome {
-    Done(String),
+    /// The answer and its attachments.
+    Done(String, Vec<MediaRef>),
     /// A rerun whose answer the transcript already holds (the process died after recording
-    /// it, before the channel confirmed the reply): deliver that answer again, record nothing.
-    Recorded(String),
+    /// it, before the channel confirmed the reply): deliver that answer (and its
+    /// attachments) again, record nothing.
+    Recorded(String, Vec<MediaRef>),
     /// `(what the user is told, the error)`.
     Failed(String, String),
     Aborted,
@@ -396,14 +419,26 @@ fn history_to_messages(lines: &[Value], skip_source: Option<&str>) -> Vec<ChatMe
         .filter_map(|l| {
             let role = l.get("role").and_then(Value::as_str)?;
             let content = l.get("content").and_then(Value::as_str)?;
-            matches!(role, "user" | "assistant").then(|| ChatMessage::text(role, content))
+            if !matches!(role, "user" | "assistant") {
+                return None;
+            }
+            // The model learns what its earlier answers carried (not the data).
+            let media = MediaRef::list_of(l);
+            if media.is_empty() {
+                return Some(ChatMessage::text(role, content));
+            }
+            let nouns: Vec<&str> = media.iter().map(|m| m.kind.noun()).collect();
+            Some(ChatMessage::text(
+                role,
+                format!("{content}\n[attached: {}]", nouns.join(", ")),
+            ))
         })
         .collect()
 }
 
 /// The answer recorded for `run_id` (a channel run's id is its inbound message's stable id,
 /// so a rerun after a crash finds the answer of the run that died).
-fn recorded_answer(history: &[Value], run_id: &str) -> Option<String> {
+fn recorded_answer(history: &[Value], run_id: &str) -> Option<(String, Vec<MediaRef>)> {
     history
         .iter()
         .rev()
@@ -411,8 +446,10 @@ fn recorded_answer(history: &[Value], run_id: &str) -> Option<String> {
             l.get("role").and_then(Value::as_str) == Some("assistant")
                 && l.get("runId").and_then(Value::as_str) == Some(run_id)
         })
-        .and_then(|l| l.get("content").and_then(Value::as_str))
-        .map(str::to_owned)
+        .and_then(|l| {
+            let text = l.get("content").and_then(Value::as_str)?;
+            Some((text.to_owned(), MediaRef::list_of(l)))
+        })
 }
 
 /// What a run talks to besides its own state.
@@ -465,8 +502,8 @@ async fn run_loop(
     if let Some(sender) = &req.sender {
         user_line["sender"] = json!(sender);
     }
-    if already && let Some(answer) = recorded_answer(&history, &req.run_id) {
-        return (LoopOutcome::Recorded(answer), history);
+    if already && let Some((answer, media)) = recorded_answer(&history, &req.run_id) {
+        return (LoopOutcome::Recorded(answer, media), history);
     }
     let mut messages = vec![ChatMessage::text("system", SYSTEM_PROMPT)];
     messages.extend(history_to_messages(&history, source_id.as_deref()));
@@ -483,7 +520,7 @@ async fn run_loop(
         *user_write.borrow_mut() = Some((write, user_line.clone()));
         tail.push(user_line);
     }
-    let outcome = converse(&req, &registry, cron.as_ref(), &model, messages).await;
+    let outcome = converse(&req, &registry, &store, cron.as_ref(), &model, messages).await;
     (outcome, tail)
 }
 
@@ -491,6 +528,7 @@ async fn run_loop(
 async fn converse(
     req: &RunRequest,
     registry: &Addr<Registry>,
+    store: &Addr<StoreActor>,
     cron: Option<&Addr<crate::cron::CronService>>,
     model: &Rc<dyn ChatModel>,
     mut messages: Vec<ChatMessage>,
@@ -507,6 +545,8 @@ async fn converse(
     // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
     let sender = req.origin.policy_sender();
     let mut tool_seq = 0u64;
+    // What node commands sent back to show (photos, videos): attached to the answer.
+    let mut media: Vec<MediaRef> = Vec::new();
     for _round in 0..MAX_ROUNDS {
         let model_started = std::time::Instant::now();
         let response = model
@@ -529,7 +569,7 @@ async fn converse(
         let calls = response.message.tool_calls.clone().unwrap_or_default();
         if calls.is_empty() {
             let text = response.message.content.unwrap_or_default();
-            return LoopOutcome::Done(text.trim().to_owned());
+            return LoopOutcome::Done(text.trim().to_owned(), media);
         }
         messages.push(ChatMessage {
             role: "assistant".into(),
@@ -547,7 +587,13 @@ async fn converse(
             let result = if call.function.name == "cron" {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
             } else {
-                run_tool(registry, &req.run_id, sender.as_deref(), &call).await
+                let ctx = ToolCtx {
+                    registry,
+                    store,
+                    run_id: &req.run_id,
+                    sender: sender.as_deref(),
+                };
+                run_tool(&ctx, &call, &mut media).await
             };
             let mut text = result.to_string();
             if text.len() > MAX_TOOL_RESULT_CHARS {
@@ -626,14 +672,26 @@ async fn resolve_node(registry: &Addr<Registry>, reference: &str) -> Result<Stri
     }
 }
 
+/// What a tool call runs with.
+struct ToolCtx<'a> {
+    registry: &'a Addr<Registry>,
+    store: &'a Addr<StoreActor>,
+    run_id: &'a str,
+    /// Whose tool policy applies.
+    sender: Option<&'a str>,
+}
+
 /// Executes one tool call; the result is always a JSON object the model can read. Node
 /// commands are checked against the agent tool policy for `sender` by the node's session.
-async fn run_tool(
-    registry: &Addr<Registry>,
-    run_id: &str,
-    sender: Option<&str>,
-    call: &ToolCall,
-) -> Value {
+/// A photo or video a command sends back is saved and added to `media` (the reply's
+/// attachments); the model gets its description instead of its data.
+async fn run_tool(ctx: &ToolCtx<'_>, call: &ToolCall, media: &mut Vec<MediaRef>) -> Value {
+    let ToolCtx {
+        registry,
+        run_id,
+        sender,
+        ..
+    } = *ctx;
     if call.function.name != "nodes" {
         return json!({"ok": false, "error": format!("unknown tool: {}", call.function.name)});
     }
@@ -705,7 +763,13 @@ async fn run_tool(
                 .await;
             match res {
                 Ok(Ok(v)) => {
-                    json!({"ok": true, "nodeId": node_id, "command": command, "payload": v.payload_value()})
+                    let mut payload = v.payload_value();
+                    let note = take_media(ctx.store, &mut payload, &command, media).await;
+                    let mut res = json!({"ok": true, "nodeId": node_id, "command": command, "payload": payload});
+                    if let Some(note) = note {
+                        res["note"] = json!(note);
+                    }
+                    res
                 }
                 Ok(Err(e)) => {
                     let e = e.to_shape();
@@ -721,6 +785,54 @@ async fn run_tool(
             json!({"ok": false, "error": format!("unknown action {other:?}; use status, describe, invoke or which")})
         }
     }
+}
+
+/// Takes the media out of a command's result `payload` (its `base64`, replaced by what the
+/// model may read: kind, type, size, or why it was not attached); a saved file joins
+/// `media`. The note for the model, when there was media.
+async fn take_media(
+    store: &Addr<StoreActor>,
+    payload: &mut Value,
+    command: &str,
+    media: &mut Vec<MediaRef>,
+) -> Option<String> {
+    let found = crate::media::extract(payload)?;
+    let (described, note) = match found {
+        Ok(_) if media.len() >= crate::media::MAX_ATTACHMENTS => {
+            let why = format!(
+                "a reply carries at most {} attachments",
+                crate::media::MAX_ATTACHMENTS
+            );
+            (json!({"notAttached": why}), format!("Not attached: {why}."))
+        }
+        Ok(m) => match crate::media::save(store, m, command).await {
+            Ok(r) => {
+                let note = format!(
+                    "The {} is attached to your answer: the user receives it with your reply. Do not repeat its data.",
+                    r.kind.noun()
+                );
+                let d = r.describe();
+                media.push(r);
+                (d, note)
+            }
+            Err(e) => {
+                log::warn!("{command}: media not saved: {e}");
+                let why = "the gateway could not save it";
+                (json!({"notAttached": why}), format!("Not attached: {why}."))
+            }
+        },
+        Err(refused) => {
+            let why = refused.to_string();
+            (
+                json!({"notAttached": why}),
+                format!("Not attached: {why}."),
+            )
+        }
+    };
+    if let Some(obj) = payload.as_object_mut() {
+        obj.insert("base64".into(), described);
+    }
+    Some(note)
 }
 
 // === the embedded command agent ===

@@ -11,7 +11,7 @@
 //! | [`registry::Registry`] | `registry/mod.rs`, `registry/devices.rs`, `registry/nodes.rs`, `registry/pairing_ops.rs`, `registry/runs.rs`, `registry/channels.rs`; the plain structs it owns: [`registry::presence::Presence`], [`registry::hello_view::HelloView`] (shared with the sessions: the auth limiter and the published presence), [`registry::directory::NodeDirectory`], [`registry::sessions::SessionIndex`], [`registry::scheduler::RunScheduler`] | sessions: `SessionOpened`, `SessionAuthenticated`, `SessionClosed`, `AuthAttempt`, `CheckLockout`, `GetPresence`, `GetStats`, `ShutdownGateway`; devices: `DeviceConnect`; nodes: `AttachNode`, `LookupNode`, `KeepOutcomes`, `NodeHostStats`, `InvokeNodeCommand`, `ListNodes`, `DescribeNode`; pairing: `PairingRequest`; agents: `InboundReceived`, `SubmitRun`, `RunFinished`, `AbortRun`, `WaitRun`, `Broadcast`, `ListSessions`, `ChatHistory`, `FlushState`; channels (`registry/channels.rs`): `RegisterChannel`, `SendOutbound`, `ChannelsStatus`, `RouteWebhook`, `ChannelPairingList`, `ChannelPairingApprove`; cron (`registry/runs.rs`): `SubmitCronRun`, `LastChatRoute`, `EnqueueSystemEvent`, `ScheduledSummary`; config reload (`registry/reload.rs`): `ApplyHotConfig`, `RestartNotice`; session events and lifecycle (`registry/session_events.rs`, `registry/session_reset.rs`; chat commands from `InboundReceived` and `SubmitRun` in `registry/chat_commands.rs`): `SubscribeSessionEvents`, `DescribeSession`, `ResetSession`, `CreateSession`, `DeleteSession`, `RenameSession`, `AnnounceSession` |
 //! | [`ws_session::WsSession`] | `ws_session/mod.rs` (actor), `transport.rs` (frames, writer queue, ping, close), `handshake.rs` (`connect` → `hello-ok`), `peer.rs`, `untracked.rs` (the sockets the registry does not track), `methods/` (the method table) | the socket's inbound frames (stream), `SendEvent`, `SendTargeted`, `CloseSession` |
 //! | [`node_session::NodeSession`] | `node_session/` (`mod.rs`, `reply.rs`, `dedupe.rs`) | `InvokeNode`, `InvokeResult`, `StopNode`, `PendingCount`, `UpdateCommands` |
-//! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600), `LoadDocument`, `AppendLines`, `LoadLines` |
+//! | [`store::StoreActor`] | `store.rs` | `SaveDocument` (atomic, mode 0600), `LoadDocument`, `AppendLines`, `LoadLines`, `RenameFile`, `PruneDir` (the media directory, [`media`]) |
 //! | [`channel::telegram::TelegramChannel`] | `channel/telegram/` (`mod.rs`, `api.rs`, `intake.rs`, `addressing.rs`, `send.rs`, `pairing.rs`, `webhook.rs`) | long-poll stream; the channel messages of [`channel`]: `DeliverReply`, `GetChannelStatus`, `ListChannelPairing`, `ApproveChannelPairing`, `WebhookDelivery`, `ReconfigureChannel` (config reload) |
 //! | [`agent_run::AgentRun`] | `agent_run.rs` | drives one run from `started()`; `CancelRun` |
 //! | [`cron::CronService`] | `cron/` (`mod.rs`, `job.rs`, `expr.rs`, `tool.rs`, `heartbeat.rs`) | `CronStatus`, `CronList`, `CronGet`, `CronAdd`, `CronUpdate`, `CronRemove`, `CronRun`, `CronRuns`, `CronWake`, `LastHeartbeat`, `SetHeartbeats`, `SetCronEnabled`, `SetHeartbeat`; the heartbeat timer (`heartbeat.rs`); sends `SubmitCronRun`, `WaitRun`, `SendOutbound`, `LastChatRoute` to the registry |
@@ -53,6 +53,7 @@ pub mod cron;
 pub mod engine;
 pub mod hot;
 pub mod identity;
+pub mod media;
 pub mod metrics;
 pub mod node_session;
 pub mod pairing;

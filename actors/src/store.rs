@@ -13,7 +13,7 @@
 //! are created with their entries synced ([`create_dir_durable`]).
 //!
 //! Messages: [`SaveDocument`], [`LoadDocument`], [`AppendLines`], [`LoadLines`],
-//! [`RenameFile`].
+//! [`RenameFile`], [`PruneDir`].
 
 use std::fs;
 use std::io::Write as _;
@@ -238,6 +238,55 @@ impl Handler<RenameFile> for StoreActor {
             Ok(true)
         })();
         res.map_err(StoreError::io(from))
+    }
+}
+
+/// Prunes the directory `<state>/<name>`: removes its files older than `max_age`, then the
+/// oldest beyond `keep`, never `except` (the file just written) and never a directory.
+/// Sent after each new attachment ([`crate::media`]); failures are logged.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PruneDir {
+    /// Directory relative to the state directory.
+    pub name: String,
+    /// Files kept at most.
+    pub keep: usize,
+    /// Files older than this go.
+    pub max_age: std::time::Duration,
+    /// Path (relative to the state directory) that stays whatever its age.
+    pub except: String,
+}
+
+impl Handler<PruneDir> for StoreActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PruneDir, _: &mut Self::Context) {
+        let dir = self.dir.join(&msg.name);
+        let except = self.dir.join(&msg.except);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        let now = std::time::SystemTime::now();
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .filter(|(_, p)| *p != except)
+            .collect();
+        // Newest first; the file just written counts against `keep`.
+        files.sort_by(|a, b| b.0.cmp(&a.0));
+        let keep = msg.keep.saturating_sub(1);
+        for (i, (modified, path)) in files.iter().enumerate() {
+            let old = now
+                .duration_since(*modified)
+                .is_ok_and(|age| age > msg.max_age);
+            if (old || i >= keep)
+                && let Err(e) = fs::remove_file(path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                log::warn!("could not prune {}: {e}", path.display());
+            }
+        }
     }
 }
 

@@ -12,7 +12,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{MAX_BODY, http_client, redact, truncate};
-use crate::actors::channel::telegram::api::{SendMessage, TelegramApi, TgError, TgUpdate, TgUser};
+use crate::actors::channel::telegram::api::{
+    SendMedia, SendMessage, TelegramApi, TgError, TgUpdate, TgUser,
+};
+use crate::actors::media::MediaKind;
 use crate::actors::ports::LocalFut;
 
 /// The public Bot API endpoint.
@@ -20,6 +23,9 @@ pub const DEFAULT_API_ROOT: &str = "https://api.telegram.org";
 
 /// HTTP timeout of the non-polling methods.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// HTTP timeout of a file upload (up to 20 MiB).
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Extra time a long poll is given beyond its `timeout` before the HTTP request gives up.
 const POLL_GRACE: Duration = Duration::from_secs(15);
@@ -103,11 +109,34 @@ impl BotApi {
 
 /// One request; `Ok(result)` for `{ok:true,result}`.
 async fn call_raw(url: &str, body: Value, timeout: Duration) -> Result<Value, TgError> {
-    let mut resp = http_client()
+    let resp = http_client()
         .post(url)
         .timeout(timeout)
         .send_json(&body)
-        .await
+        .await;
+    read_answer(resp, timeout).await
+}
+
+/// A `multipart/form-data` upload; `Ok(result)` for `{ok:true,result}`.
+async fn upload_raw(url: &str, form: Multipart, timeout: Duration) -> Result<Value, TgError> {
+    let resp = http_client()
+        .post(url)
+        .timeout(timeout)
+        .content_type(form.content_type())
+        .send_body(form.body)
+        .await;
+    read_answer(resp, timeout).await
+}
+
+/// The answer to a request: the decoded envelope, or the failure classified.
+async fn read_answer<S>(
+    resp: Result<awc::ClientResponse<S>, awc::error::SendRequestError>,
+    timeout: Duration,
+) -> Result<Value, TgError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let mut resp = resp
         .map_err(|e| match e {
             awc::error::SendRequestError::Timeout => {
                 TgError::Network(format!("request timed out after {}s", timeout.as_secs()))
@@ -214,6 +243,107 @@ fn decode_updates(v: Value) -> Result<Vec<TgUpdate>, TgError> {
     Ok(out)
 }
 
+/// A `multipart/form-data` body under construction (RFC 7578): text fields and one file.
+pub struct Multipart {
+    boundary: String,
+    body: Vec<u8>,
+}
+
+impl Multipart {
+    /// An empty form with a random boundary (a caption cannot contain it by accident, nor a
+    /// sender by design: it is never shown to anyone before the upload).
+    pub fn new() -> Self {
+        Self {
+            boundary: format!("openclaw-{}", uuid::Uuid::new_v4().simple()),
+            body: Vec::new(),
+        }
+    }
+
+    /// The `Content-Type` header.
+    pub fn content_type(&self) -> String {
+        format!("multipart/form-data; boundary={}", self.boundary)
+    }
+
+    /// A text field. Names are ours (ASCII); values are any text.
+    pub fn text(&mut self, name: &str, value: &str) {
+        self.body.extend_from_slice(
+            format!(
+                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n",
+                self.boundary
+            )
+            .as_bytes(),
+        );
+        self.body.extend_from_slice(value.as_bytes());
+        self.body.extend_from_slice(b"\r\n");
+    }
+
+    /// The file field; `file_name` keeps only characters safe in a quoted header value.
+    pub fn file(&mut self, name: &str, file_name: &str, mime: &str, data: &[u8]) {
+        let safe: String = file_name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect();
+        self.body.extend_from_slice(
+            format!(
+                "--{}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{safe}\"\r\nContent-Type: {mime}\r\n\r\n",
+                self.boundary
+            )
+            .as_bytes(),
+        );
+        self.body.extend_from_slice(data);
+        self.body.extend_from_slice(b"\r\n");
+    }
+
+    /// The body, closed.
+    pub fn finish(mut self) -> Self {
+        self.body
+            .extend_from_slice(format!("--{}--\r\n", self.boundary).as_bytes());
+        self
+    }
+
+    /// The body bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl Default for Multipart {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The method and the file's field name for `kind`.
+pub fn media_method(kind: MediaKind) -> (&'static str, &'static str) {
+    match kind {
+        MediaKind::Photo => ("sendPhoto", "photo"),
+        MediaKind::Video => ("sendVideo", "video"),
+        MediaKind::Animation => ("sendAnimation", "animation"),
+        MediaKind::Document => ("sendDocument", "document"),
+    }
+}
+
+/// The upload form for `msg` (the fields of `sendMessage`, a caption and the file).
+pub fn send_media_form(msg: &SendMedia) -> Multipart {
+    let (_, field) = media_method(msg.kind);
+    let mut form = Multipart::new();
+    form.text("chat_id", &msg.chat_id.to_string());
+    if let Some(c) = &msg.caption {
+        form.text("caption", c);
+    }
+    if let Some(id) = msg.reply_to_message_id {
+        form.text(
+            "reply_parameters",
+            &json!({"message_id": id, "allow_sending_without_reply": true}).to_string(),
+        );
+    }
+    if let Some(thread) = msg.message_thread_id {
+        form.text("message_thread_id", &thread.to_string());
+    }
+    form.file(field, &msg.file_name, &msg.mime, &msg.data);
+    form.finish()
+}
+
 /// The `sendMessage` JSON body for `msg`.
 pub fn send_message_body(msg: &SendMessage) -> Value {
     let mut body = json!({"chat_id": msg.chat_id, "text": msg.text});
@@ -255,6 +385,23 @@ impl TelegramApi for BotApi {
             v.get("message_id")
                 .and_then(Value::as_i64)
                 .ok_or_else(|| TgError::Network("sendMessage result has no message_id".into()))
+        })
+    }
+
+    fn send_media(&self, msg: SendMedia) -> LocalFut<Result<i64, TgError>> {
+        let (method, _) = media_method(msg.kind);
+        let url = format!("{}/bot{}/{method}", self.api_root, self.token);
+        let token = self.token.clone();
+        let form = send_media_form(&msg);
+        Box::pin(async move {
+            let v = upload_raw(&url, form, UPLOAD_TIMEOUT).await.map_err(|e| {
+                let e = redact_error(e, &token);
+                log::debug!("telegram {method} failed: {e}");
+                e
+            })?;
+            v.get("message_id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| TgError::Network(format!("{method} result has no message_id")))
         })
     }
 

@@ -67,6 +67,10 @@ pub struct DeliverReply {
     pub reply_to: Option<i64>,
     /// Text (split as the channel requires).
     pub text: String,
+    /// Attachments (files of the state directory, [`crate::media`]): sent with the text
+    /// (as the caption of the first one when it fits) by channels that can; at most
+    /// [`crate::media::MAX_ATTACHMENTS`].
+    pub media: Vec<crate::media::MediaRef>,
     /// For a run's reply: resolves once the run's transcript lines are synced (or the run
     /// gave up on them), or fails if the run went away first. `inbound_id` is done only once
     /// it resolved, so a power cut never leaves a message that is neither pending nor in a

@@ -194,6 +194,7 @@ impl Handler<SendOutbound> for Registry {
             reply_to: msg.reply_to,
             text: msg.text,
             recorded: None,
+            media: Vec::new(),
         });
         let channel = kind.id;
         Box::pin(

@@ -425,6 +425,7 @@ impl Registry {
             reply_to: Some(inbound.message_id),
             text,
             recorded,
+            media: Vec::new(),
         });
     }
 
@@ -523,6 +524,7 @@ impl Registry {
                 reply_to: Some(inbound.message_id),
                 text: crate::channel::BUSY_TEXT.to_owned(),
                 recorded: None,
+                media: Vec::new(),
             });
         }
     }

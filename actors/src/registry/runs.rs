@@ -147,6 +147,7 @@ fn complete_aborted(channel: Option<RunChannel>) {
             reply_to: None,
             text: String::new(),
             recorded: None,
+            media: Vec::new(),
         });
     }
 }

@@ -110,6 +110,28 @@ pub struct SendMessage {
     pub message_thread_id: Option<i64>,
 }
 
+/// `sendPhoto`, `sendVideo`, `sendAnimation` or `sendDocument` parameters (a file upload,
+/// `multipart/form-data`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendMedia {
+    /// Target chat.
+    pub chat_id: i64,
+    /// Which method, and the file's field.
+    pub kind: crate::media::MediaKind,
+    /// The file.
+    pub data: std::rc::Rc<[u8]>,
+    /// Its MIME type.
+    pub mime: String,
+    /// Its name.
+    pub file_name: String,
+    /// Caption (≤ 1024 UTF-16 code units).
+    pub caption: Option<String>,
+    /// Reply to this message.
+    pub reply_to_message_id: Option<i64>,
+    /// Forum topic.
+    pub message_thread_id: Option<i64>,
+}
+
 /// A Bot API failure.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TgError {
@@ -150,6 +172,9 @@ pub trait TelegramApi {
     ) -> LocalFut<Result<Vec<TgUpdate>, TgError>>;
     /// `sendMessage`; returns the new message id.
     fn send_message(&self, msg: SendMessage) -> LocalFut<Result<i64, TgError>>;
+    /// `sendPhoto` / `sendVideo` / `sendAnimation` / `sendDocument` (by
+    /// [`SendMedia::kind`]); returns the new message id.
+    fn send_media(&self, msg: SendMedia) -> LocalFut<Result<i64, TgError>>;
     /// `setWebhook` with a secret token (webhook mode).
     fn set_webhook(&self, url: String, secret: String) -> LocalFut<Result<(), TgError>>;
     /// `deleteWebhook` (polling mode).

@@ -100,6 +100,15 @@ impl TelegramApi for FakeApi {
         Box::pin(async move { Ok(id) })
     }
 
+    fn send_media(&self, _msg: super::api::SendMedia) -> LocalFut<Result<i64, TgError>> {
+        Box::pin(async {
+            Err(TgError::Api {
+                code: 400,
+                description: "this fake sends no media".into(),
+            })
+        })
+    }
+
     fn set_webhook(&self, _url: String, _secret: String) -> LocalFut<Result<(), TgError>> {
         Box::pin(async { Ok(()) })
     }
@@ -149,6 +158,7 @@ fn reply(msg: &InboundReceived) -> DeliverReply {
         reply_to: Some(msg.msg.message_id),
         text: format!("re: {}", msg.msg.text),
         recorded: None,
+        media: Vec::new(),
     }
 }
 
@@ -456,6 +466,7 @@ async fn a_message_stays_pending_until_its_run_recorded_it() {
     let (recorded_tx, recorded_rx) = tokio::sync::oneshot::channel::<()>();
     let a = DeliverReply {
         recorded: Some(futures_util::FutureExt::shared(recorded_rx)),
+        media: Vec::new(),
         ..a
     };
     let delivery_a = actix::spawn(s.channel.send(a));
@@ -463,6 +474,7 @@ async fn a_message_stays_pending_until_its_run_recorded_it() {
     drop(gone_tx);
     let b = DeliverReply {
         recorded: Some(futures_util::FutureExt::shared(gone_rx)),
+        media: Vec::new(),
         ..b
     };
     // b's run went away: delivered, and still pending once the delivery is done.

@@ -3,7 +3,12 @@
 
 use actix::prelude::*;
 
-use super::api::{SendMessage, TgError};
+use super::api::{SendMedia, SendMessage, TgError};
+use crate::media::{MediaKind, MediaRef};
+use crate::store::LoadDocument;
+
+/// Longest caption Telegram takes, in UTF-16 code units.
+const MAX_CAPTION_UNITS: usize = 1024;
 use super::*;
 
 impl TelegramChannel {
@@ -62,26 +67,124 @@ async fn send_chunks(
             reply_to_message_id: if i == 0 { reply_to } else { None },
             message_thread_id: thread_id,
         };
-        let mut delay = Duration::from_millis(500);
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            match api.send_message(msg.clone()).await {
-                Ok(id) => {
-                    ids.push(id);
-                    break;
-                }
-                Err(TgError::RateLimited { retry_after }) if attempt < 20 => {
-                    actix_web::rt::time::sleep(Duration::from_secs(retry_after.clamp(1, 300)))
-                        .await;
-                }
-                Err(TgError::Network(_)) if attempt < 20 => {
-                    actix_web::rt::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
-                Err(e) => return Err(e),
+        ids.push(retrying(|| api.send_message(msg.clone())).await?);
+    }
+    Ok(ids)
+}
+
+/// Calls `call` until it succeeds, retrying rate limits (after `retry_after`) and network
+/// failures (backoff from 0.5 s to 30 s), at most 20 attempts; other failures at once.
+async fn retrying<F, Fut>(mut call: F) -> Result<i64, TgError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<i64, TgError>>,
+{
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match call().await {
+            Ok(id) => return Ok(id),
+            Err(TgError::RateLimited { retry_after }) if attempt < 20 => {
+                actix_web::rt::time::sleep(Duration::from_secs(retry_after.clamp(1, 300))).await;
             }
+            Err(TgError::Network(_)) if attempt < 20 => {
+                actix_web::rt::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
         }
+    }
+}
+
+/// Where a reply goes.
+struct Dest {
+    chat_id: i64,
+    thread_id: Option<i64>,
+}
+
+/// Sends a reply with attachments: the text as the caption of the first one when it fits
+/// (≤ 1024 UTF-16 code units), else the text first (in chunks, replying to `reply_to`) and
+/// the files after it, in order. A photo Telegram refuses as a photo (its dimensions, say)
+/// goes again as a file. A file that is gone or that Telegram refuses for good gets a notice
+/// in its place (with the text, when it was its caption), so the user learns what is
+/// missing; the reply as a whole fails only as text would (network, rate limits beyond the
+/// retries, a chat that refuses the bot), and then stays pending like one.
+async fn send_with_media(
+    api: std::rc::Rc<dyn super::api::TelegramApi>,
+    store: Addr<crate::store::StoreActor>,
+    dest: Dest,
+    reply_to: Option<i64>,
+    text: String,
+    media: Vec<MediaRef>,
+) -> Result<Vec<i64>, TgError> {
+    let Dest { chat_id, thread_id } = dest;
+    let mut ids = Vec::new();
+    let has_text = !text.trim().is_empty();
+    let mut reply_to = reply_to;
+    let mut caption = None;
+    if has_text && text.encode_utf16().count() <= MAX_CAPTION_UNITS {
+        caption = Some(text);
+    } else if has_text {
+        ids.extend(send_chunks(api.clone(), chat_id, thread_id, reply_to, text).await?);
+        reply_to = None;
+    }
+    for m in media.into_iter().take(crate::media::MAX_ATTACHMENTS) {
+        let noun = m.kind.noun();
+        // Only files of the media directory are ever read (a transcript read back after a
+        // crash is checked the same way: `MediaRef::list_of`).
+        let load = m.is_ours().then(|| LoadDocument {
+            name: m.path.clone(),
+        });
+        let data = match load {
+            Some(load) => match store.send(load).await {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => {
+                    log::warn!("attachment {} not readable: {e}", m.path);
+                    None
+                }
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let failure = match data {
+            None => format!("the gateway no longer has its file ({})", m.file_name),
+            Some(data) => {
+                let mut msg = SendMedia {
+                    chat_id,
+                    kind: m.kind,
+                    data: std::rc::Rc::from(data),
+                    mime: m.mime.clone(),
+                    file_name: m.file_name.clone(),
+                    caption: caption.clone(),
+                    reply_to_message_id: reply_to,
+                    message_thread_id: thread_id,
+                };
+                let mut res = retrying(|| api.send_media(msg.clone())).await;
+                if m.kind == MediaKind::Photo && matches!(res, Err(TgError::Api { .. })) {
+                    msg.kind = MediaKind::Document;
+                    res = retrying(|| api.send_media(msg.clone())).await;
+                }
+                match res {
+                    Ok(id) => {
+                        ids.push(id);
+                        caption = None;
+                        reply_to = None;
+                        continue;
+                    }
+                    Err(TgError::Api { description, .. }) => {
+                        format!("Telegram refused it: {description}")
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        log::warn!("attachment {} not sent: {failure}", m.path);
+        let notice = match caption.take() {
+            Some(text) => format!("{text}\n\n⚠️ The {noun} could not be sent: {failure}."),
+            None => format!("⚠️ The {noun} could not be sent: {failure}."),
+        };
+        ids.extend(send_chunks(api.clone(), chat_id, thread_id, reply_to.take(), notice).await?);
     }
     Ok(ids)
 }
@@ -93,7 +196,7 @@ impl Handler<DeliverReply> for TelegramChannel {
     /// is delivered and its run's lines are synced ([`DeliverReply::recorded`]), its message
     /// leaves the pending list, saved by the next group commit.
     fn handle(&mut self, msg: DeliverReply, ctx: &mut Self::Context) -> Self::Result {
-        if msg.text.trim().is_empty() {
+        if msg.text.trim().is_empty() && msg.media.is_empty() {
             if let Some(id) = msg.inbound_id {
                 let before = self.state.pending.len();
                 self.state.pending.retain(|p| p.id != id);
@@ -111,6 +214,7 @@ impl Handler<DeliverReply> for TelegramChannel {
             None => None,
         };
         let api = self.api.clone();
+        let store = self.store.clone();
         let inbound = msg.inbound_id;
         let recorded = msg.recorded;
         let chat_id = msg.target.chat_id;
@@ -136,14 +240,22 @@ impl Handler<DeliverReply> for TelegramChannel {
                     );
                 }
             }
-            let res = send_chunks(
-                api,
-                msg.target.chat_id,
-                msg.target.thread_id,
-                msg.reply_to,
-                msg.text,
-            )
-            .await;
+            let res = if msg.media.is_empty() {
+                send_chunks(
+                    api,
+                    msg.target.chat_id,
+                    msg.target.thread_id,
+                    msg.reply_to,
+                    msg.text,
+                )
+                .await
+            } else {
+                let dest = Dest {
+                    chat_id: msg.target.chat_id,
+                    thread_id: msg.target.thread_id,
+                };
+                send_with_media(api, store, dest, msg.reply_to, msg.text, msg.media).await
+            };
             drop(done);
             // The message stays pending until its run's lines are synced (the next message
             // to this chat does not wait for that); for good if the run went away first (the

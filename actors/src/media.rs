@@ -1,0 +1,366 @@
+//! Media a node sends back (a `camera.snap` photo, a `camera.clip` or `screen.record` video,
+//! a `screen.snapshot`): taken out of the tool result before the model sees it, kept as a
+//! file of the state directory (`media/outbound/<uuid>.<ext>`, mode 0600, written by the
+//! store) and attached to the run's reply, which the channel sends as a photo, a video, an
+//! animation or a file.
+//!
+//! A node's result is untrusted input: the type is decided by the bytes' signature (never by
+//! the node's `format`), only the image and video types below are attached, the decoded size
+//! is bounded ([`MAX_MEDIA_BYTES`]; a frame is at most 25 MiB anyway), a reply carries at
+//! most [`MAX_ATTACHMENTS`], and the directory keeps at most [`KEEP_FILES`] files for at most
+//! [`KEEP_FOR`] (the reply of a run that a crash interrupted is sent again from them).
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::store::{PruneDir, SaveDocument, StoreActor, StoreError};
+
+/// Largest decoded attachment.
+pub const MAX_MEDIA_BYTES: usize = 20 * 1024 * 1024;
+
+/// Attachments one reply carries at most (later ones are not attached; the model is told).
+pub const MAX_ATTACHMENTS: usize = 4;
+
+/// Largest photo Telegram takes as a photo (a larger one goes as a file).
+pub const MAX_PHOTO_BYTES: u64 = 10 * 1000 * 1000;
+
+/// Where the files go, relative to the state directory.
+pub const MEDIA_DIR: &str = "media/outbound";
+
+/// Files the directory keeps at most (the oldest go first).
+pub const KEEP_FILES: usize = 200;
+
+/// How long a file is kept.
+pub const KEEP_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How a channel sends an attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    /// A picture (JPEG, PNG, WebP).
+    Photo,
+    /// A video (MP4).
+    Video,
+    /// A GIF.
+    Animation,
+    /// Anything else that is attached (a QuickTime or WebM video, a photo too large to be
+    /// sent as one): a file.
+    Document,
+}
+
+impl MediaKind {
+    /// The word the user and the model read.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Photo => "photo",
+            Self::Video => "video",
+            Self::Animation => "animation",
+            Self::Document => "file",
+        }
+    }
+}
+
+/// An attachment of a reply: a file of the state directory. Recorded with the answer in the
+/// transcript (`media`), so a reply sent again after a crash carries it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaRef {
+    /// Path relative to the state directory (`media/outbound/<uuid>.<ext>`).
+    pub path: String,
+    /// How to send it.
+    pub kind: MediaKind,
+    /// Its MIME type, from its signature.
+    pub mime: String,
+    /// Its size.
+    pub bytes: u64,
+    /// The file name a channel shows (`camera.snap.jpg`).
+    pub file_name: String,
+}
+
+impl MediaRef {
+    /// The transcript's `media` list of a line, if it has a valid one (anything else is
+    /// ignored: a transcript is read back after a crash, and a hand-edited one must not
+    /// make the gateway send files outside its media directory).
+    pub fn list_of(line: &Value) -> Vec<MediaRef> {
+        line.get("media")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| serde_json::from_value::<MediaRef>(m.clone()).ok())
+                    .filter(MediaRef::is_ours)
+                    .take(MAX_ATTACHMENTS)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether `path` names a file of the media directory (no other directory, no `..`).
+    pub fn is_ours(&self) -> bool {
+        self.path
+            .strip_prefix(MEDIA_DIR)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|name| {
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                    && !name.starts_with('.')
+            })
+    }
+
+    /// What the model is told instead of the data.
+    pub fn describe(&self) -> Value {
+        json!({"attached": self.kind.noun(), "mimeType": self.mime, "bytes": self.bytes})
+    }
+}
+
+/// What a media type is, by its first bytes: `(mime, extension, kind)`; `None` for
+/// anything that is not one of the image or video types this gateway attaches.
+pub fn sniff(data: &[u8]) -> Option<(&'static str, &'static str, MediaKind)> {
+    let starts = |p: &[u8]| data.starts_with(p);
+    if starts(&[0xFF, 0xD8, 0xFF]) {
+        Some(("image/jpeg", "jpg", MediaKind::Photo))
+    } else if starts(b"\x89PNG\r\n\x1a\n") {
+        Some(("image/png", "png", MediaKind::Photo))
+    } else if data.len() >= 12 && starts(b"RIFF") && &data[8..12] == b"WEBP" {
+        Some(("image/webp", "webp", MediaKind::Photo))
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        Some(("image/gif", "gif", MediaKind::Animation))
+    } else if data.len() >= 12 && &data[4..8] == b"ftyp" {
+        if &data[8..12] == b"qt  " {
+            Some(("video/quicktime", "mov", MediaKind::Document))
+        } else {
+            Some(("video/mp4", "mp4", MediaKind::Video))
+        }
+    } else if starts(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        Some(("video/webm", "webm", MediaKind::Document))
+    } else {
+        None
+    }
+}
+
+/// A node result's media, decoded and checked but not yet saved.
+#[derive(Debug)]
+pub struct Extracted {
+    /// The decoded bytes.
+    pub data: Vec<u8>,
+    /// Type and kind ([`sniff`]).
+    pub mime: &'static str,
+    /// File extension.
+    pub ext: &'static str,
+    /// How to send it.
+    pub kind: MediaKind,
+}
+
+/// Why a node result's `base64` is not attached (the model is told, in these words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaRefused {
+    /// Not base64.
+    #[error("the node's base64 data could not be decoded")]
+    NotBase64,
+    /// Larger than [`MAX_MEDIA_BYTES`].
+    #[error("the node's data is larger than {} MiB", MAX_MEDIA_BYTES / (1024 * 1024))]
+    TooLarge,
+    /// Not a known image or video type.
+    #[error(
+        "the node's data ({0} bytes) is not a JPEG, PNG, WebP or GIF image or an MP4, QuickTime or WebM video"
+    )]
+    UnknownType(usize),
+}
+
+/// The media in a node command's result payload: its top-level `base64` string (a data URL
+/// prefix tolerated), decoded and typed. `None`: the payload carries no `base64`.
+pub fn extract(payload: &Value) -> Option<Result<Extracted, MediaRefused>> {
+    let b64 = payload.get("base64")?.as_str()?;
+    Some(decode(b64))
+}
+
+fn decode(b64: &str) -> Result<Extracted, MediaRefused> {
+    let b64 = match b64.strip_prefix("data:") {
+        Some(rest) => rest
+            .split_once(";base64,")
+            .map(|(_, d)| d)
+            .ok_or(MediaRefused::NotBase64)?,
+        None => b64,
+    };
+    let b64 = b64.trim();
+    // 4 characters per 3 bytes: refuse before decoding anything too large.
+    if b64.len() / 4 * 3 > MAX_MEDIA_BYTES + 3 {
+        return Err(MediaRefused::TooLarge);
+    }
+    let engine = if b64.ends_with('=') {
+        &base64::engine::general_purpose::STANDARD
+    } else {
+        &base64::engine::general_purpose::STANDARD_NO_PAD
+    };
+    let data = engine.decode(b64).map_err(|_| MediaRefused::NotBase64)?;
+    if data.len() > MAX_MEDIA_BYTES {
+        return Err(MediaRefused::TooLarge);
+    }
+    let (mime, ext, kind) = sniff(&data).ok_or(MediaRefused::UnknownType(data.len()))?;
+    Ok(Extracted {
+        data,
+        mime,
+        ext,
+        kind,
+    })
+}
+
+/// Saves `media` (from `command`'s result) as a new file of the media directory, then lets
+/// the store prune the directory. The file is on disk (synced) when this returns `Ok`.
+pub async fn save(
+    store: &Addr<StoreActor>,
+    media: Extracted,
+    command: &str,
+) -> Result<MediaRef, StoreError> {
+    let path = format!("{MEDIA_DIR}/{}.{}", uuid::Uuid::new_v4().simple(), media.ext);
+    let bytes = media.data.len() as u64;
+    let kind = if media.kind == MediaKind::Photo && bytes > MAX_PHOTO_BYTES {
+        MediaKind::Document
+    } else {
+        media.kind
+    };
+    // The command name is the node's or the model's choice: only its safe characters.
+    let stem: String = command
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(40)
+        .collect();
+    let stem = if stem.is_empty() { "media".into() } else { stem };
+    crate::store::send_detached(
+        store,
+        SaveDocument {
+            name: path.clone(),
+            contents: media.data,
+        },
+    )
+    .await?;
+    store.do_send(PruneDir {
+        name: MEDIA_DIR.into(),
+        keep: KEEP_FILES,
+        max_age: KEEP_FOR,
+        except: path.clone(),
+    });
+    Ok(MediaRef {
+        path,
+        kind,
+        mime: media.mime.into(),
+        bytes,
+        file_name: format!("{stem}.{}", media.ext),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1];
+
+    fn b64(data: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(data)
+    }
+
+    #[test]
+    fn the_type_comes_from_the_bytes_never_from_the_format() {
+        let payload = json!({"format": "mp4", "base64": b64(JPEG)});
+        let m = extract(&payload).expect("has base64").expect("a jpeg");
+        assert_eq!((m.mime, m.ext, m.kind), ("image/jpeg", "jpg", MediaKind::Photo));
+        assert_eq!(m.data, JPEG);
+        let text = json!({"format": "jpg", "base64": b64(b"#!/bin/sh\nrm -rf /\n")});
+        assert_eq!(
+            extract(&text).expect("has base64").unwrap_err(),
+            MediaRefused::UnknownType(20)
+        );
+        for (data, mime, kind) in [
+            (&b"\x89PNG\r\n\x1a\n...."[..], "image/png", MediaKind::Photo),
+            (b"RIFF\0\0\0\0WEBPVP8 ", "image/webp", MediaKind::Photo),
+            (b"GIF89a....", "image/gif", MediaKind::Animation),
+            (b"\0\0\0\x18ftypmp42....", "video/mp4", MediaKind::Video),
+            (
+                b"\0\0\0\x14ftypqt  ....",
+                "video/quicktime",
+                MediaKind::Document,
+            ),
+            (b"\x1a\x45\xdf\xa3....", "video/webm", MediaKind::Document),
+        ] {
+            let s = sniff(data).unwrap_or_else(|| panic!("{data:?} sniffs"));
+            assert_eq!((s.0, s.2), (mime, kind), "{data:?}");
+        }
+        // Too short to be anything, or nothing at all.
+        for data in [&b""[..], b"\xFF\xD8", b"RIFF", b"\0\0\0\0ftyp", b"GIF8"] {
+            assert_eq!(sniff(data), None, "{data:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_base64_is_refused_by_name() {
+        for bad in [
+            "!!!!",
+            "AAA=A",
+            "data:image/jpeg,AAAA",
+            "\u{0}\u{1}",
+            "💥💥💥💥",
+        ] {
+            let r = extract(&json!({"base64": bad})).expect("has base64");
+            assert_eq!(r.unwrap_err(), MediaRefused::NotBase64, "{bad:?}");
+        }
+        // A data URL, no padding and surrounding whitespace are tolerated.
+        let url = format!("data:image/jpeg;base64,{}", b64(JPEG));
+        assert!(extract(&json!({"base64": url})).expect("has").is_ok());
+        let unpadded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(JPEG);
+        assert!(
+            extract(&json!({"base64": format!(" {unpadded}\n")}))
+                .expect("has")
+                .is_ok()
+        );
+        // Too large: refused from its length, before decoding.
+        let huge = "A".repeat((MAX_MEDIA_BYTES / 3 + 2) * 4);
+        assert_eq!(
+            extract(&json!({"base64": huge})).expect("has").unwrap_err(),
+            MediaRefused::TooLarge
+        );
+        // Not a string, nested, or absent: no media.
+        for none in [
+            json!({"base64": 5}),
+            json!({"photo": {"base64": b64(JPEG)}}),
+            json!("AAAA"),
+            json!(null),
+        ] {
+            assert!(extract(&none).is_none(), "{none}");
+        }
+    }
+
+    #[test]
+    fn only_files_of_the_media_directory_are_ours() {
+        let r = |path: &str| MediaRef {
+            path: path.into(),
+            kind: MediaKind::Photo,
+            mime: "image/jpeg".into(),
+            bytes: 1,
+            file_name: "x.jpg".into(),
+        };
+        assert!(r("media/outbound/0123abcd.jpg").is_ours());
+        for bad in [
+            "media/outbound/../../openclaw.json",
+            "media/outbound/",
+            "media/outbound/.hidden",
+            "media/outbound/a/b.jpg",
+            "/etc/passwd",
+            "agents/main/sessions/sessions.json",
+            "media/outboundx/a.jpg",
+        ] {
+            assert!(!r(bad).is_ours(), "{bad}");
+        }
+        let line = json!({"media": [
+            serde_json::to_value(r("media/outbound/a.jpg")).expect("ser"),
+            serde_json::to_value(r("../secrets")).expect("ser"),
+            {"path": "media/outbound/b.jpg"},
+            "nonsense",
+        ]});
+        assert_eq!(MediaRef::list_of(&line), vec![r("media/outbound/a.jpg")]);
+    }
+}
