@@ -823,10 +823,7 @@ async fn take_media(
         },
         Err(refused) => {
             let why = refused.to_string();
-            (
-                json!({"notAttached": why}),
-                format!("Not attached: {why}."),
-            )
+            (json!({"notAttached": why}), format!("Not attached: {why}."))
         }
     };
     if let Some(obj) = payload.as_object_mut() {

@@ -217,7 +217,11 @@ pub async fn save(
     media: Extracted,
     command: &str,
 ) -> Result<MediaRef, StoreError> {
-    let path = format!("{MEDIA_DIR}/{}.{}", uuid::Uuid::new_v4().simple(), media.ext);
+    let path = format!(
+        "{MEDIA_DIR}/{}.{}",
+        uuid::Uuid::new_v4().simple(),
+        media.ext
+    );
     let bytes = media.data.len() as u64;
     let kind = if media.kind == MediaKind::Photo && bytes > MAX_PHOTO_BYTES {
         MediaKind::Document
@@ -230,7 +234,11 @@ pub async fn save(
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         .take(40)
         .collect();
-    let stem = if stem.is_empty() { "media".into() } else { stem };
+    let stem = if stem.is_empty() {
+        "media".into()
+    } else {
+        stem
+    };
     crate::store::send_detached(
         store,
         SaveDocument {
@@ -258,7 +266,9 @@ pub async fn save(
 mod tests {
     use super::*;
 
-    const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1];
+    const JPEG: &[u8] = &[
+        0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1,
+    ];
 
     fn b64(data: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(data)
@@ -268,12 +278,15 @@ mod tests {
     fn the_type_comes_from_the_bytes_never_from_the_format() {
         let payload = json!({"format": "mp4", "base64": b64(JPEG)});
         let m = extract(&payload).expect("has base64").expect("a jpeg");
-        assert_eq!((m.mime, m.ext, m.kind), ("image/jpeg", "jpg", MediaKind::Photo));
+        assert_eq!(
+            (m.mime, m.ext, m.kind),
+            ("image/jpeg", "jpg", MediaKind::Photo)
+        );
         assert_eq!(m.data, JPEG);
         let text = json!({"format": "jpg", "base64": b64(b"#!/bin/sh\nrm -rf /\n")});
         assert_eq!(
             extract(&text).expect("has base64").unwrap_err(),
-            MediaRefused::UnknownType(20)
+            MediaRefused::UnknownType(19)
         );
         for (data, mime, kind) in [
             (&b"\x89PNG\r\n\x1a\n...."[..], "image/png", MediaKind::Photo),

