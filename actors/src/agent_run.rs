@@ -220,6 +220,7 @@ impl AgentRun {
         let outcome = RunOutcome {
             status,
             text: text.clone(),
+            media: media.clone(),
             error,
             started_at,
             ended_at: now,

@@ -340,3 +340,46 @@ async fn sigkill_after_the_upload_sends_the_photo_again_from_the_kept_file() {
     }
     assert_eq!(ai.request_count(), 2, "the recorded answer was sent again");
 }
+
+/// A scheduled job ("every morning, send me a photo of the garden") announces its answer
+/// with the photo; operators see what was attached in the `final` event (not the data).
+#[actix_web::test]
+async fn a_scheduled_job_announces_its_photo_and_operators_see_what_was_attached() {
+    let jpeg = photo();
+    let data = b64(&jpeg);
+    let (tg, ai, gw, _node) = setup(move |_| json!({"format": "jpg", "base64": data})).await;
+    let mut op = admin(&gw).await;
+    invoke(&ai, "camera.snap");
+    ai.push_text("The garden this morning.");
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_millis(500);
+    let res = op
+        .request(
+            "cron.add",
+            json!({"name": "garden", "schedule": {"kind": "at", "at": at.to_string()},
+                "sessionTarget": "isolated", "wakeMode": "now",
+                "payload": {"kind": "agentTurn", "message": "Send me a photo of the garden"},
+                "delivery": {"mode": "announce", "channel": "telegram", "to": "5105"}}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let sends = wait_sends(&tg, 1).await;
+    assert_eq!(sends[0].method, "sendPhoto", "{sends:?}");
+    assert_eq!(sends[0].chat_id(), Some(5105));
+    assert_eq!(sends[0].caption(), Some("The garden this morning."));
+    assert!(sends[0].file.as_ref().is_some_and(|f| f.data == jpeg));
+    let fin = loop {
+        let e = op.event_within("chat", SLOW).await;
+        if e["payload"]["state"] == "final" {
+            break e["payload"].clone();
+        }
+    };
+    assert_eq!(
+        fin["media"],
+        json!([{"kind": "photo", "mimeType": "image/jpeg", "bytes": jpeg.len(), "fileName": "camera.snap.jpg"}]),
+        "{fin}"
+    );
+    assert!(
+        !fin.to_string().contains("media/outbound"),
+        "no path: {fin}"
+    );
+}

@@ -267,6 +267,7 @@ mod tests {
             .registry
             .send(SendOutbound {
                 channel: "echo".into(),
+                media: Vec::new(),
                 account_id: None,
                 to: " 9 ".into(),
                 text: "out".into(),
@@ -296,6 +297,7 @@ mod tests {
             .registry
             .send(SendOutbound {
                 channel: "echo".into(),
+                media: Vec::new(),
                 account_id: None,
                 to: "nine".into(),
                 text: "out".into(),
@@ -373,6 +375,7 @@ mod tests {
             .registry
             .send(SendOutbound {
                 channel: "nope".into(),
+                media: Vec::new(),
                 account_id: None,
                 to: "1".into(),
                 text: "x".into(),
@@ -392,6 +395,7 @@ mod tests {
             .registry
             .send(SendOutbound {
                 channel: "echo".into(),
+                media: Vec::new(),
                 account_id: Some("b".into()),
                 to: "1".into(),
                 text: "x".into(),

@@ -751,11 +751,11 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
         }
     };
     o.ended_at = now_ms();
-    let answer = match reply {
+    let (answer, media) = match reply {
         Ok(WaitReply::Run(v)) => match v.status {
             WaitStatus::Ok => {
                 o.ok = true;
-                v.text.unwrap_or_default()
+                (v.text.unwrap_or_default(), v.media)
             }
             WaitStatus::Timeout => {
                 registry.do_send(AbortRun {
@@ -784,8 +784,9 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
     };
     o.summary = Some(answer.chars().take(SUMMARY_CHARS).collect());
     o.acked = ack_max.is_some_and(|m| heartbeat::is_ack(&answer, m));
-    let silent =
-        o.acked || answer.trim().is_empty() || answer.trim().eq_ignore_ascii_case("NO_REPLY");
+    let silent = o.acked
+        || (answer.trim().is_empty() && media.is_empty())
+        || answer.trim().eq_ignore_ascii_case("NO_REPLY");
     if !job.announces() || silent {
         return o;
     }
@@ -846,6 +847,7 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             account_id: d.account_id.clone(),
             to,
             text: answer,
+            media,
             thread_id,
             reply_to: None,
             idempotency_key: run_id,

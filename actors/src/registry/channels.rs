@@ -132,6 +132,8 @@ pub struct SendOutbound {
     pub to: String,
     /// Text.
     pub text: String,
+    /// Attachments (files of the state directory; the scheduler's runs' answers).
+    pub media: Vec<crate::media::MediaRef>,
     /// Topic.
     pub thread_id: Option<i64>,
     /// Reply to.
@@ -194,7 +196,7 @@ impl Handler<SendOutbound> for Registry {
             reply_to: msg.reply_to,
             text: msg.text,
             recorded: None,
-            media: Vec::new(),
+            media: msg.media,
         });
         let channel = kind.id;
         Box::pin(

@@ -97,6 +97,8 @@ pub struct RunOutcome {
     pub status: RunStatus,
     /// The text the user got.
     pub text: String,
+    /// Its attachments.
+    pub media: Vec<crate::media::MediaRef>,
     /// The error, for failed runs.
     pub error: Option<String>,
     /// Start time.

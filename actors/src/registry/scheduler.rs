@@ -35,6 +35,8 @@ pub struct RunRecord {
     started_at: Option<u64>,
     ended_at: Option<u64>,
     text: Option<String>,
+    /// The answer's attachments (for the scheduler's announcement).
+    media: Vec<crate::media::MediaRef>,
     error: Option<String>,
     /// `agent.wait` calls waiting for the end (bounded; a timed-out one is removed).
     waiters: Vec<oneshot::Sender<()>>,
@@ -124,6 +126,10 @@ pub struct RunView {
     pub status: WaitStatus,
     /// The answer.
     pub text: Option<String>,
+    /// The answer's attachments (not on the wire: the chat gets them, and the scheduler
+    /// announces them with the text).
+    #[serde(skip)]
+    pub media: Vec<crate::media::MediaRef>,
 }
 
 /// A run's state as `agent.wait` reports it: the [`RunStatus`], or `timeout`.
@@ -209,6 +215,7 @@ impl<H: Clone> RunScheduler<H> {
                 started_at: None,
                 ended_at: None,
                 text: None,
+                media: Vec::new(),
                 error: None,
                 waiters: Vec::new(),
                 channel: match &req.origin {
@@ -237,6 +244,7 @@ impl<H: Clone> RunScheduler<H> {
                 started_at: Some(now),
                 ended_at: Some(now),
                 text: Some(text),
+                media: Vec::new(),
                 error: None,
                 waiters: Vec::new(),
                 channel: None,
@@ -286,6 +294,7 @@ impl<H: Clone> RunScheduler<H> {
             r.started_at = Some(outcome.started_at);
             r.ended_at = Some(outcome.ended_at);
             r.text = Some(outcome.text.clone());
+            r.media = outcome.media.clone();
             r.error = outcome.error.clone();
             r.end();
             let c = r.channel.take();
@@ -376,6 +385,7 @@ impl<H: Clone> RunScheduler<H> {
             started_at: r.started_at,
             status: r.status.into(),
             text: r.text.clone(),
+            media: r.media.clone(),
         })
     }
 
@@ -461,6 +471,7 @@ mod tests {
         RunOutcome {
             status,
             text: text.into(),
+            media: Vec::new(),
             error: None,
             started_at: 1,
             ended_at: 2,

@@ -262,6 +262,7 @@ fn run_replies_match_the_agent_wait_and_abort_objects() {
         started_at: Some(1),
         status: WaitStatus::Timeout,
         text: None,
+        media: Vec::new(),
     };
     same(
         &WaitReply::Run(view),

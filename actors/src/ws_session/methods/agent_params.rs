@@ -142,6 +142,7 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
         account_id,
         to,
         text,
+        media: Vec::new(),
         thread_id,
         reply_to,
         idempotency_key,
@@ -252,6 +253,7 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
         account_id,
         to,
         text,
+        media: Vec::new(),
         thread_id: int("threadId"),
         reply_to: int("replyTo").or_else(|| int("replyToId")),
         // Its own namespace, as in OpenClaw: a `send` with the same key is another call.
