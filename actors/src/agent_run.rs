@@ -546,8 +546,12 @@ async fn converse(
     // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
     let sender = req.origin.policy_sender();
     let mut tool_seq = 0u64;
-    // What node commands sent back to show (photos, videos): attached to the answer.
-    let mut media: Vec<MediaRef> = Vec::new();
+    // What node commands sent back to show (photos, videos): attached to the answer, and
+    // shown to a model that sees images.
+    let mut taken = Taken {
+        vision: model.sees_images(),
+        ..Taken::default()
+    };
     for _round in 0..MAX_ROUNDS {
         let model_started = std::time::Instant::now();
         let response = model
@@ -570,13 +574,14 @@ async fn converse(
         let calls = response.message.tool_calls.clone().unwrap_or_default();
         if calls.is_empty() {
             let text = response.message.content.unwrap_or_default();
-            return LoopOutcome::Done(text.trim().to_owned(), media);
+            return LoopOutcome::Done(text.trim().to_owned(), taken.media);
         }
         messages.push(ChatMessage {
             role: "assistant".into(),
             content: response.message.content.clone(),
             tool_calls: Some(calls.clone()),
             tool_call_id: None,
+            images: Vec::new(),
         });
         for call in calls {
             tool_seq += 1;
@@ -594,7 +599,7 @@ async fn converse(
                     run_id: &req.run_id,
                     sender: sender.as_deref(),
                 };
-                run_tool(&ctx, &call, &mut media).await
+                run_tool(&ctx, &call, &mut taken).await
             };
             let mut text = result.to_string();
             if text.len() > MAX_TOOL_RESULT_CHARS {
@@ -616,6 +621,22 @@ async fn converse(
                 content: Some(text),
                 tool_calls: None,
                 tool_call_id: Some(call.id),
+                images: Vec::new(),
+            });
+        }
+        // After the round's tool results (which must follow the call): the photos they
+        // returned, for a model that sees images.
+        if !taken.show.is_empty() {
+            let shown = std::mem::take(&mut taken.show);
+            let what: Vec<&str> = shown.iter().map(|(w, _)| w.as_str()).collect();
+            messages.push(ChatMessage {
+                role: "user".into(),
+                content: Some(format!(
+                    "[The gateway shows you what the tool calls returned: {}. The user receives it with your answer.]",
+                    what.join("; ")
+                )),
+                images: shown.into_iter().map(|(_, i)| i).collect(),
+                ..ChatMessage::default()
             });
         }
     }
@@ -673,6 +694,20 @@ async fn resolve_node(registry: &Addr<Registry>, reference: &str) -> Result<Stri
     }
 }
 
+/// The media a run's tool calls returned.
+#[derive(Default)]
+struct Taken {
+    /// Attached to the answer (at most [`crate::media::MAX_ATTACHMENTS`]).
+    media: Vec<MediaRef>,
+    /// Whether the model sees images.
+    vision: bool,
+    /// Photos to show the model after this round's tool results: what they are, the image.
+    show: Vec<(String, crate::ports::ImagePart)>,
+}
+
+/// Largest photo shown to a model (providers refuse larger ones: 5 MB is the tightest).
+const MAX_VISION_BYTES: usize = 5 * 1000 * 1000;
+
 /// What a tool call runs with.
 struct ToolCtx<'a> {
     registry: &'a Addr<Registry>,
@@ -684,9 +719,10 @@ struct ToolCtx<'a> {
 
 /// Executes one tool call; the result is always a JSON object the model can read. Node
 /// commands are checked against the agent tool policy for `sender` by the node's session.
-/// A photo or video a command sends back is saved and added to `media` (the reply's
-/// attachments); the model gets its description instead of its data.
-async fn run_tool(ctx: &ToolCtx<'_>, call: &ToolCall, media: &mut Vec<MediaRef>) -> Value {
+/// A photo or video a command sends back is saved and added to `taken` (the reply's
+/// attachments); the model gets its description instead of its data (and, if it sees
+/// images, the photo itself after the round).
+async fn run_tool(ctx: &ToolCtx<'_>, call: &ToolCall, taken: &mut Taken) -> Value {
     let ToolCtx {
         registry,
         run_id,
@@ -765,7 +801,7 @@ async fn run_tool(ctx: &ToolCtx<'_>, call: &ToolCall, media: &mut Vec<MediaRef>)
             match res {
                 Ok(Ok(v)) => {
                     let mut payload = v.payload_value();
-                    let note = take_media(ctx.store, &mut payload, &command, media).await;
+                    let note = take_media(ctx.store, &mut payload, &command, taken).await;
                     let mut res = json!({"ok": true, "nodeId": node_id, "command": command, "payload": payload});
                     if let Some(note) = note {
                         res["note"] = json!(note);
@@ -795,33 +831,55 @@ async fn take_media(
     store: &Addr<StoreActor>,
     payload: &mut Value,
     command: &str,
-    media: &mut Vec<MediaRef>,
+    taken: &mut Taken,
 ) -> Option<String> {
+    use base64::Engine as _;
     let found = crate::media::extract(payload)?;
     let (described, note) = match found {
-        Ok(_) if media.len() >= crate::media::MAX_ATTACHMENTS => {
+        Ok(_) if taken.media.len() >= crate::media::MAX_ATTACHMENTS => {
             let why = format!(
                 "a reply carries at most {} attachments",
                 crate::media::MAX_ATTACHMENTS
             );
             (json!({"notAttached": why}), format!("Not attached: {why}."))
         }
-        Ok(m) => match crate::media::save(store, m, command).await {
-            Ok(r) => {
-                let note = format!(
-                    "The {} is attached to your answer: the user receives it with your reply. Do not repeat its data.",
-                    r.kind.noun()
-                );
-                let d = r.describe();
-                media.push(r);
-                (d, note)
+        Ok(m) => {
+            let shown = (taken.vision
+                && m.kind == crate::media::MediaKind::Photo
+                && m.data.len() <= MAX_VISION_BYTES)
+                .then(|| crate::ports::ImagePart {
+                    mime: m.mime,
+                    base64: base64::engine::general_purpose::STANDARD
+                        .encode(&m.data)
+                        .into(),
+                });
+            match crate::media::save(store, m, command).await {
+                Ok(r) => {
+                    let note = format!(
+                        "The {} is attached to your answer: the user receives it with your reply.{} Do not repeat its data.",
+                        r.kind.noun(),
+                        if shown.is_some() {
+                            " You see it in the next message."
+                        } else {
+                            ""
+                        }
+                    );
+                    if let Some(image) = shown {
+                        taken
+                            .show
+                            .push((format!("the {} from {command}", r.kind.noun()), image));
+                    }
+                    let d = r.describe();
+                    taken.media.push(r);
+                    (d, note)
+                }
+                Err(e) => {
+                    log::warn!("{command}: media not saved: {e}");
+                    let why = "the gateway could not save it";
+                    (json!({"notAttached": why}), format!("Not attached: {why}."))
+                }
             }
-            Err(e) => {
-                log::warn!("{command}: media not saved: {e}");
-                let why = "the gateway could not save it";
-                (json!({"notAttached": why}), format!("Not attached: {why}."))
-            }
-        },
+        }
         Err(refused) => {
             let why = refused.to_string();
             (json!({"notAttached": why}), format!("Not attached: {why}."))
@@ -859,6 +917,7 @@ fn tool_call(args: Value) -> ChatResponse {
                 },
             }]),
             tool_call_id: None,
+            images: Vec::new(),
         },
         finish_reason: Some("tool_calls".into()),
     }
@@ -1055,12 +1114,14 @@ mod tests {
             content: None,
             tool_calls: Some(vec![call.clone()]),
             tool_call_id: None,
+            images: Vec::new(),
         };
         let tool = ChatMessage {
             role: "tool".into(),
             content: Some(json!({"ok": true, "nodeId": "abc", "command": "system.which", "payload": {"bins": {"sh": "/bin/sh"}}}).to_string()),
             tool_calls: None,
             tool_call_id: Some(call.id),
+            images: Vec::new(),
         };
         let r = ask(
             &a,

@@ -56,6 +56,19 @@ pub struct ChatMessage {
     /// Which call this answers (tool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// Images shown with `content` (user messages, for models that see images): the
+    /// provider client sends them as content parts.
+    #[serde(skip)]
+    pub images: Vec<ImagePart>,
+}
+
+/// An image for the model: OpenAI's `image_url` content part, as a data URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImagePart {
+    /// `image/jpeg`, `image/png`, `image/webp` or `image/gif`.
+    pub mime: &'static str,
+    /// The image, base64 (shared: a run's messages are sent again each round).
+    pub base64: std::sync::Arc<str>,
 }
 
 impl ChatMessage {
@@ -128,6 +141,11 @@ pub trait ChatModel {
     /// command agent's; a real model has none).
     fn commands_help(&self) -> Option<&'static str> {
         None
+    }
+    /// Whether the model sees images (its config lists `input: ["text", "image"]`): photos
+    /// from nodes and chats are then shown to it, not only described.
+    fn sees_images(&self) -> bool {
+        false
     }
 }
 

@@ -33,6 +33,8 @@ pub struct OpenAiModel {
     model: String,
     timeout: Duration,
     backoff: Vec<Duration>,
+    /// The model sees images (`input` lists `image`).
+    images: bool,
 }
 
 impl std::fmt::Debug for OpenAiModel {
@@ -73,7 +75,15 @@ impl OpenAiModel {
             model: model.into(),
             timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
             backoff: vec![Duration::from_millis(500), Duration::from_secs(1)],
+            images: false,
         }
+    }
+
+    /// Whether the model sees images (its config's `input` lists `image`): user messages
+    /// with images go as content parts (`text` + `image_url` data URLs).
+    pub fn with_images(mut self, images: bool) -> Self {
+        self.images = images;
+        self
     }
 
     /// Replaces the waits between attempts (default 500 ms, 1 s): `delays[i]` is waited
@@ -109,9 +119,35 @@ impl OpenAiModel {
             function: Function<'a>,
         }
         #[derive(serde::Serialize)]
+        struct ImageUrl {
+            url: String,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum Part<'a> {
+            Text { text: &'a str },
+            ImageUrl { image_url: ImageUrl },
+        }
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Content<'a> {
+            Text(&'a str),
+            Parts(Vec<Part<'a>>),
+        }
+        #[derive(serde::Serialize)]
+        struct Message<'a> {
+            role: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            content: Option<Content<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tool_calls: Option<&'a [ToolCall]>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tool_call_id: Option<&'a str>,
+        }
+        #[derive(serde::Serialize)]
         struct Body<'a> {
             model: &'a str,
-            messages: &'a [ChatMessage],
+            messages: Vec<Message<'a>>,
             #[serde(skip_serializing_if = "Vec::is_empty")]
             tools: Vec<Tool<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,9 +165,34 @@ impl OpenAiModel {
                 },
             })
             .collect();
+        let messages = req
+            .messages
+            .iter()
+            .map(|m| {
+                let text = m.content.as_deref();
+                let content = if m.images.is_empty() {
+                    text.map(Content::Text)
+                } else {
+                    let mut parts: Vec<Part<'_>> =
+                        text.map(|t| Part::Text { text: t }).into_iter().collect();
+                    parts.extend(m.images.iter().map(|i| Part::ImageUrl {
+                        image_url: ImageUrl {
+                            url: format!("data:{};base64,{}", i.mime, i.base64),
+                        },
+                    }));
+                    Some(Content::Parts(parts))
+                };
+                Message {
+                    role: &m.role,
+                    content,
+                    tool_calls: m.tool_calls.as_deref(),
+                    tool_call_id: m.tool_call_id.as_deref(),
+                }
+            })
+            .collect();
         let body = Body {
             model: &self.model,
-            messages: &req.messages,
+            messages,
             tool_choice: (!tools.is_empty()).then_some("auto"),
             tools,
         };
@@ -336,6 +397,7 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
             content: parse_content(message.get("content"))?,
             tool_calls: parse_tool_calls(message.get("tool_calls"))?,
             tool_call_id: None,
+            images: Vec::new(),
         },
         finish_reason: choice
             .get("finish_reason")
@@ -347,6 +409,10 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
 impl ChatModel for OpenAiModel {
     fn label(&self) -> String {
         format!("{}/{}", self.provider_id, self.model)
+    }
+
+    fn sees_images(&self) -> bool {
+        self.images
     }
 
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
@@ -437,6 +503,36 @@ mod tests {
                 "parameters": {"type": "object"}}}])
         );
         assert_eq!(body["tool_choice"], "auto");
+    }
+
+    #[test]
+    fn images_go_as_content_parts_and_the_flag_follows_the_config() {
+        use crate::actors::ports::ImagePart;
+        let m = OpenAiModel::new("p", "http://x/v1", None, "m", None);
+        assert!(!m.sees_images());
+        assert!(m.clone().with_images(true).sees_images());
+        let mut shown = ChatMessage::text("user", "look");
+        shown.images = vec![ImagePart {
+            mime: "image/png",
+            base64: "iVBO".into(),
+        }];
+        let req = ChatRequest {
+            messages: vec![ChatMessage::text("system", "s"), shown],
+            tools: vec![],
+        };
+        let body: Value =
+            serde_json::from_slice(&m.request_body(&req).expect("encodes")).expect("JSON");
+        assert_eq!(
+            body["messages"][0],
+            json!({"role": "system", "content": "s"})
+        );
+        assert_eq!(
+            body["messages"][1],
+            json!({"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
+            ]})
+        );
     }
 
     #[test]

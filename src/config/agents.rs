@@ -11,6 +11,10 @@ pub struct ModelEntryCfg {
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// What the model takes (OpenClaw's key): `["text"]`, or `["text", "image"]` for a
+    /// model that sees images (photos from nodes and chats are then shown to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Vec<String>>,
 }
 
 /// `models.providers.<id>`.

@@ -243,13 +243,22 @@ pub fn build_model(
                     "models.providers.{provider_id}.baseUrl is not set. Fix: e.g. \"https://api.openai.com/v1\""
                 ))
             })?;
-            model = Some(Rc::new(crate::clients::openai::OpenAiModel::new(
-                provider_id,
-                &base_url,
-                p.api_key.clone(),
-                model_id,
-                p.timeout_ms.map(Duration::from_millis),
-            )));
+            let images = p
+                .models
+                .iter()
+                .find(|m| m.id == model_id)
+                .and_then(|m| m.input.as_ref())
+                .is_some_and(|i| i.iter().any(|k| k == "image"));
+            model = Some(Rc::new(
+                crate::clients::openai::OpenAiModel::new(
+                    provider_id,
+                    &base_url,
+                    p.api_key.clone(),
+                    model_id,
+                    p.timeout_ms.map(Duration::from_millis),
+                )
+                .with_images(images),
+            ));
             format!("model {provider_id}/{model_id}")
         }
     };

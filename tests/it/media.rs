@@ -50,10 +50,21 @@ fn b64(data: &[u8]) -> String {
 async fn setup(
     answer: impl Fn(&str) -> Value + 'static,
 ) -> (FakeTelegram, FakeOpenAi, TestGateway, FakeNode) {
+    setup_with(answer, false).await
+}
+
+/// [`setup`], with a model that sees images (`input: ["text", "image"]`) if `vision`.
+async fn setup_with(
+    answer: impl Fn(&str) -> Value + 'static,
+    vision: bool,
+) -> (FakeTelegram, FakeOpenAi, TestGateway, FakeNode) {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     let mut cfg: Value =
         serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+    if vision {
+        cfg["models"]["providers"]["fake"]["models"][0]["input"] = json!(["text", "image"]);
+    }
     cfg["agents"]["defaults"]["tools"]["nodes"]["allowCommands"] =
         json!(["camera.snap", "camera.clip", "screen.snapshot"]);
     let gw = start_gateway(&cfg.to_string());
@@ -166,6 +177,12 @@ async fn a_camera_snap_reaches_the_chat_as_a_photo_and_the_model_never_sees_its_
     assert!(
         !reqs[1].to_string().contains(&data[..64]),
         "no base64 reached the model"
+    );
+    assert!(
+        reqs[1]["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().all(|m| !m["content"].is_array())),
+        "a model that does not see images gets no image parts"
     );
 
     // Kept on disk, 0600, and recorded with the answer.
@@ -381,5 +398,54 @@ async fn a_scheduled_job_announces_its_photo_and_operators_see_what_was_attached
     assert!(
         !fin.to_string().contains("media/outbound"),
         "no path: {fin}"
+    );
+}
+
+/// A model that sees images (`input: ["text", "image"]`) is shown the photo right after the
+/// round's tool results, as an `image_url` part; it can then answer about what is in it.
+#[actix_web::test]
+async fn a_model_that_sees_images_is_shown_the_photo() {
+    let jpeg = photo();
+    let data = b64(&jpeg);
+    let sent = data.clone();
+    let (tg, ai, gw, _node) =
+        setup_with(move |_| json!({"format": "jpg", "base64": sent}), true).await;
+    let call = invoke(&ai, "camera.snap");
+    ai.push_text("The door is open.");
+    dm(&tg, 5106, "is the door closed?");
+    let sends = wait_sends(&tg, 1).await;
+    all_answered(&gw, &tg).await;
+    assert_eq!(sends[0].caption(), Some("The door is open."));
+    let reqs = ai.requests();
+    let msgs = reqs[1]["messages"].as_array().expect("messages");
+    let tool_at = msgs
+        .iter()
+        .position(|m| m["role"] == "tool" && m["tool_call_id"] == call.as_str())
+        .expect("the tool result");
+    let shown = &msgs[tool_at + 1];
+    assert_eq!(shown["role"], "user", "{shown}");
+    let parts = shown["content"].as_array().expect("content parts");
+    assert_eq!(parts[0]["type"], "text");
+    assert!(
+        parts[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("camera.snap")),
+        "{shown}"
+    );
+    assert_eq!(parts[1]["type"], "image_url");
+    assert_eq!(
+        parts[1]["image_url"]["url"],
+        format!("data:image/jpeg;base64,{data}")
+    );
+    let result = tool_result(&reqs[1], &call);
+    assert!(
+        result["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("You see it")),
+        "{result}"
+    );
+    assert!(
+        result["payload"]["base64"]["attached"] == "photo",
+        "the tool result still carries no data: {result}"
     );
 }
