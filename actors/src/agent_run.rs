@@ -437,6 +437,71 @@ fn history_to_messages(lines: &[Value], skip_source: Option<&str>) -> Vec<ChatMe
         .collect()
 }
 
+/// The user's message for the model: the text, a note per received image (shown to a model
+/// that sees images, up to [`MAX_VISION_BYTES`]) and the channel's notes on other media.
+async fn user_message(
+    text: &str,
+    attached: &[MediaRef],
+    notes: &[String],
+    store: &Addr<StoreActor>,
+    vision: bool,
+) -> ChatMessage {
+    use base64::Engine as _;
+    let mut content = text.to_owned();
+    let mut images = Vec::new();
+    let mut note = |n: String| {
+        if !content.is_empty() {
+            content.push('\n');
+        }
+        content.push('[');
+        content.push_str(&n);
+        content.push(']');
+    };
+    for m in attached {
+        let kb = m.bytes.div_ceil(1024);
+        let loaded = if vision && m.bytes <= MAX_VISION_BYTES as u64 {
+            store
+                .send(crate::store::LoadDocument {
+                    name: m.path.clone(),
+                })
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten()
+        } else {
+            None
+        };
+        let shown = loaded.and_then(|data| {
+            let (mime, _, _) = crate::media::sniff(&data)?;
+            Some(crate::ports::ImagePart {
+                mime,
+                base64: base64::engine::general_purpose::STANDARD
+                    .encode(&data)
+                    .into(),
+            })
+        });
+        note(match (&shown, vision) {
+            (Some(_), _) => format!("The user sent a photo ({kb} KB); you see it below."),
+            (None, true) => format!(
+                "The user sent a photo ({kb} KB) that could not be shown to you (too large or unreadable)."
+            ),
+            (None, false) => format!(
+                "The user sent a photo ({kb} KB). This model cannot see images, so only this note reaches you: say so if the photo matters."
+            ),
+        });
+        images.extend(shown);
+    }
+    for n in notes {
+        note(n.clone());
+    }
+    ChatMessage {
+        role: "user".into(),
+        content: Some(content),
+        images,
+        ..ChatMessage::default()
+    }
+}
+
 /// The answer recorded for `run_id` (a channel run's id is its inbound message's stable id,
 /// so a rerun after a crash finds the answer of the run that died).
 fn recorded_answer(history: &[Value], run_id: &str) -> Option<(String, Vec<MediaRef>)> {
@@ -503,12 +568,22 @@ async fn run_loop(
     if let Some(sender) = &req.sender {
         user_line["sender"] = json!(sender);
     }
+    // What the channel fetched of the message's media, and its notes on the rest.
+    let (attached, notes) = match &req.origin {
+        RunOrigin::Channel { inbound, .. } => {
+            (inbound.attached.as_slice(), inbound.media_notes.as_slice())
+        }
+        _ => (&[][..], &[][..]),
+    };
+    if !attached.is_empty() {
+        user_line["media"] = json!(attached);
+    }
     if already && let Some((answer, media)) = recorded_answer(&history, &req.run_id) {
         return (LoopOutcome::Recorded(answer, media), history);
     }
     let mut messages = vec![ChatMessage::text("system", SYSTEM_PROMPT)];
     messages.extend(history_to_messages(&history, source_id.as_deref()));
-    messages.push(ChatMessage::text("user", req.text.clone()));
+    messages.push(user_message(&req.text, attached, notes, &store, model.sees_images()).await);
     let mut tail = history;
     if !already {
         // Awaited only at the end: the store appends in order, so this line precedes the

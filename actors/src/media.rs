@@ -28,8 +28,11 @@ pub const MAX_ATTACHMENTS: usize = 4;
 /// Largest photo Telegram takes as a photo (a larger one goes as a file).
 pub const MAX_PHOTO_BYTES: u64 = 10 * 1000 * 1000;
 
-/// Where the files go, relative to the state directory.
+/// Where the files for the chats go, relative to the state directory.
 pub const MEDIA_DIR: &str = "media/outbound";
+
+/// Where the images received from the chats go, relative to the state directory.
+pub const INBOUND_DIR: &str = "media/inbound";
 
 /// Files the directory keeps at most (the oldest go first).
 pub const KEEP_FILES: usize = 200;
@@ -98,10 +101,12 @@ impl MediaRef {
             .unwrap_or_default()
     }
 
-    /// Whether `path` names a file of the media directory (no other directory, no `..`).
+    /// Whether `path` names a file of one of the media directories (no other directory, no
+    /// `..`).
     pub fn is_ours(&self) -> bool {
-        self.path
-            .strip_prefix(MEDIA_DIR)
+        [MEDIA_DIR, INBOUND_DIR]
+            .iter()
+            .find_map(|dir| self.path.strip_prefix(dir))
             .and_then(|rest| rest.strip_prefix('/'))
             .is_some_and(|name| {
                 !name.is_empty()
@@ -217,11 +222,17 @@ pub async fn save(
     media: Extracted,
     command: &str,
 ) -> Result<MediaRef, StoreError> {
-    let path = format!(
-        "{MEDIA_DIR}/{}.{}",
-        uuid::Uuid::new_v4().simple(),
-        media.ext
-    );
+    save_in(store, MEDIA_DIR, media, command).await
+}
+
+/// [`save`] into `dir` ([`MEDIA_DIR`] or [`INBOUND_DIR`]); `command` names the file.
+pub async fn save_in(
+    store: &Addr<StoreActor>,
+    dir: &str,
+    media: Extracted,
+    command: &str,
+) -> Result<MediaRef, StoreError> {
+    let path = format!("{dir}/{}.{}", uuid::Uuid::new_v4().simple(), media.ext);
     let bytes = media.data.len() as u64;
     let kind = if media.kind == MediaKind::Photo && bytes > MAX_PHOTO_BYTES {
         MediaKind::Document
@@ -248,7 +259,7 @@ pub async fn save(
     )
     .await?;
     store.do_send(PruneDir {
-        name: MEDIA_DIR.into(),
+        name: dir.into(),
         keep: KEEP_FILES,
         max_age: KEEP_FOR,
         except: path.clone(),

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{MAX_BODY, http_client, redact, truncate};
 use crate::actors::channel::telegram::api::{
-    SendMedia, SendMessage, TelegramApi, TgError, TgUpdate, TgUser,
+    SendMedia, SendMessage, TelegramApi, TgError, TgFile, TgUpdate, TgUser,
 };
 use crate::actors::media::MediaKind;
 use crate::actors::ports::LocalFut;
@@ -401,6 +401,60 @@ impl TelegramApi for BotApi {
             v.get("message_id")
                 .and_then(Value::as_i64)
                 .ok_or_else(|| TgError::Network(format!("{method} result has no message_id")))
+        })
+    }
+
+    fn get_file(&self, file_id: String) -> LocalFut<Result<TgFile, TgError>> {
+        self.call("getFile", json!({"file_id": file_id}), CALL_TIMEOUT)
+    }
+
+    fn download_file(
+        &self,
+        file_path: String,
+        max_bytes: usize,
+    ) -> LocalFut<Result<Vec<u8>, TgError>> {
+        let url = format!("{}/file/bot{}/{file_path}", self.api_root, self.token);
+        let token = self.token.clone();
+        Box::pin(async move {
+            // Telegram names the path; still, only a plain relative path is fetched.
+            let plain = !file_path.is_empty()
+                && !file_path.starts_with('/')
+                && file_path
+                    .split('/')
+                    .all(|seg| !seg.is_empty() && seg != ".." && seg != ".")
+                && file_path
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
+            if !plain {
+                return Err(TgError::Api {
+                    code: 400,
+                    description: format!("unexpected file path {:?}", truncate(&file_path, 80)),
+                });
+            }
+            let res = async {
+                let mut resp = http_client()
+                    .get(&url)
+                    .timeout(UPLOAD_TIMEOUT)
+                    .send()
+                    .await
+                    .map_err(|e| TgError::Network(e.to_string()))?;
+                let status = resp.status().as_u16();
+                if status != 200 {
+                    let body = resp.body().limit(MAX_BODY).await.unwrap_or_default();
+                    return Err(decode_envelope(status, &body)
+                        .err()
+                        .unwrap_or_else(|| TgError::Network(format!("HTTP {status}"))));
+                }
+                resp.body().limit(max_bytes).await.map_err(|e| match e {
+                    awc::error::PayloadError::Overflow => TgError::Api {
+                        code: 413,
+                        description: format!("the file is larger than {max_bytes} bytes"),
+                    },
+                    other => TgError::Network(format!("cannot read the file: {other}")),
+                })
+            }
+            .await;
+            res.map(|b| b.to_vec()).map_err(|e| redact_error(e, &token))
         })
     }
 

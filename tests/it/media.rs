@@ -449,3 +449,157 @@ async fn a_model_that_sees_images_is_shown_the_photo() {
         "the tool result still carries no data: {result}"
     );
 }
+
+// === media the users send ===
+
+/// Pushes a DM from `user` carrying `media` (the `Message` fields: `photo`, `voice`, …)
+/// and `caption`; returns the message id.
+fn push_media(tg: &FakeTelegram, user: i64, caption: Option<&str>, media: Value) -> i64 {
+    let msg = tg.message(user, user, "");
+    let mut v = serde_json::to_value(&msg).expect("message serializes");
+    v.as_object_mut().expect("object").remove("text");
+    if let Some(c) = caption {
+        v["caption"] = json!(c);
+    }
+    for (k, x) in media.as_object().cloned().unwrap_or_default() {
+        v[k] = x;
+    }
+    tg.push_raw(json!({"message": v}));
+    msg.message_id
+}
+
+/// The last user message of a model request.
+fn last_user(request: &Value) -> Value {
+    request["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no user message: {request}"))
+}
+
+#[actix_web::test]
+async fn a_photo_from_the_chat_is_fetched_and_shown_to_a_model_that_sees_images() {
+    let jpeg = photo();
+    let (tg, ai, gw, _node) = setup_with(|_| json!({}), true).await;
+    tg.add_file("big-photo", jpeg.clone());
+    ai.push_text("That is a monstera.");
+    let mid = push_media(
+        &tg,
+        5201,
+        Some("what is this plant?"),
+        json!({"photo": [
+            {"file_id": "thumb", "file_unique_id": "t", "width": 90, "height": 67, "file_size": 1200},
+            {"file_id": "big-photo", "file_unique_id": "b", "width": 1280, "height": 960, "file_size": jpeg.len()},
+        ]}),
+    );
+    let reply = poll_until(SLOW, "the reply", || {
+        replies_to(&tg, mid).into_iter().next()
+    })
+    .await;
+    assert_eq!(reply.text(), "That is a monstera.");
+    all_answered(&gw, &tg).await;
+    assert_eq!(tg.calls("getFile"), 1, "only the largest size is fetched");
+    assert_eq!(tg.downloads().len(), 1);
+
+    let user = last_user(&ai.requests()[0]);
+    let parts = user["content"].as_array().expect("content parts");
+    let text = parts[0]["text"].as_str().expect("text part");
+    assert!(text.starts_with("what is this plant?"), "{text}");
+    assert!(text.contains("you see it below"), "{text}");
+    assert_eq!(
+        parts[1]["image_url"]["url"],
+        format!("data:image/jpeg;base64,{}", b64(&jpeg))
+    );
+
+    // Kept 0600 under media/inbound, and recorded with the user's line.
+    let lines = transcript_lines(&gw);
+    let line = lines
+        .iter()
+        .find(|l| l["role"] == "user")
+        .expect("the user's line");
+    assert_eq!(line["content"], "what is this plant?");
+    let path = line["media"][0]["path"].as_str().expect("media path");
+    assert!(path.starts_with("media/inbound/"), "{path}");
+    let file = gw.dir.path().join(path);
+    assert!(std::fs::read(&file).expect("kept") == jpeg);
+    let mode = std::fs::metadata(&file).expect("stat").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
+
+/// Voice messages, stickers, photos for a model that cannot see them, files that are not
+/// images and photos that cannot be fetched: each reaches the agent as a note (so it
+/// answers instead of the message going unanswered), nothing unreadable is kept, and a
+/// chat's messages keep their order while a photo is fetched.
+#[actix_web::test]
+async fn media_the_gateway_cannot_use_reaches_the_agent_as_a_note() {
+    let (tg, ai, gw, _node) = setup(|_| json!({})).await;
+    ai.set_default_text("Noted.");
+    tg.add_file("p1", photo());
+    tg.add_file("fake-png", b"<html>not an image</html>".to_vec());
+    let cases: Vec<(Option<&str>, Value, &str)> = vec![
+        (
+            None,
+            json!({"voice": {"file_id": "v1", "file_unique_id": "v", "duration": 3}}),
+            "sent a voice message; this gateway cannot read it yet",
+        ),
+        (
+            Some("look"),
+            json!({"photo": [{"file_id": "p1", "file_unique_id": "p", "width": 10, "height": 10}]}),
+            "This model cannot see images",
+        ),
+        (
+            None,
+            json!({"photo": [{"file_id": "gone", "file_unique_id": "g", "width": 10, "height": 10}]}),
+            "a photo that could not be fetched: Telegram did not give it out",
+        ),
+        (
+            None,
+            json!({"document": {"file_id": "fake-png", "file_unique_id": "f", "file_name": "x.png", "mime_type": "image/png"}}),
+            "a file (x.png) that could not be fetched: it is not a JPEG, PNG, WebP or GIF image",
+        ),
+        (
+            None,
+            json!({"photo": [{"file_id": "huge", "file_unique_id": "h", "width": 9000, "height": 9000, "file_size": 30_000_000}]}),
+            "a photo that could not be fetched: it is larger than 20 MB",
+        ),
+        (
+            None,
+            json!({"document": {"file_id": "d1", "file_unique_id": "d", "file_name": "notes.pdf", "mime_type": "application/pdf"}}),
+            "sent a file (notes.pdf); this gateway cannot read it yet",
+        ),
+        (
+            Some("🦀 \u{202e}"),
+            json!({"sticker": {"file_id": "s1", "file_unique_id": "s", "width": 512, "height": 512, "type": "regular"}}),
+            "sent a sticker",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (caption, media, _) in &cases {
+        ids.push(push_media(&tg, 5202, *caption, media.clone()));
+    }
+    // Right behind the photos, a plain text of the same chat.
+    let after = dm(&tg, 5202, "and one more thing");
+    let reqs = ai.wait_requests_async(cases.len() + 1, SLOW).await;
+    for (i, (_, media, expected)) in cases.iter().enumerate() {
+        let content = last_user(&reqs[i])["content"]
+            .as_str()
+            .unwrap_or_else(|| panic!("case {i}: text only: {}", reqs[i]))
+            .to_owned();
+        assert!(content.contains(expected), "case {i} ({media}): {content}");
+    }
+    assert_eq!(
+        last_user(&reqs[cases.len()])["content"],
+        "and one more thing",
+        "the chat's order is kept"
+    );
+    all_answered(&gw, &tg).await;
+    for id in ids.iter().chain([&after]) {
+        assert_eq!(replies_to(&tg, *id).len(), 1, "message {id} answered once");
+    }
+    assert_eq!(tg.calls("getFile"), 3, "p1, gone and fake-png");
+    let kept: Vec<_> = std::fs::read_dir(gw.dir.path().join("media/inbound"))
+        .expect("inbound dir")
+        .flatten()
+        .collect();
+    assert_eq!(kept.len(), 1, "only the real photo is kept: {kept:?}");
+}

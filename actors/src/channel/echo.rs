@@ -95,6 +95,7 @@ impl Handler<Say> for EchoChannel {
             message_id: self.next_id,
             text: msg.text,
             ts: now_ms(),
+            ..Default::default()
         };
         let id = inbound.id.clone();
         self.registry.do_send(InboundReceived {

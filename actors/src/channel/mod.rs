@@ -305,8 +305,29 @@ pub struct ChannelHandle {
     pub recipients: ChannelRecipients,
 }
 
+/// Media an inbound message carries: a photo or an image file the channel fetches for the
+/// agent, or something it only tells the agent about (a voice message, a video, a sticker).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundMedia {
+    /// `photo`, `document`, `voice`, `audio`, `video`, `video_note` or `sticker`.
+    pub kind: String,
+    /// The channel's id for fetching it (photos and image files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    /// Its size, as the channel said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    /// Its name (files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    /// Its type, as the sender's app said (files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+}
+
 /// A message that arrived on a channel and was durably accepted by it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundMessage {
     /// Stable id (`telegram:<account>:<update_id>`): runs are deduplicated on it.
@@ -332,10 +353,19 @@ pub struct InboundMessage {
     pub sender_username: Option<String>,
     /// The message to reply to.
     pub message_id: i64,
-    /// The text (mention of the bot stripped in groups).
+    /// The text (mention of the bot stripped in groups; a media message's caption).
     pub text: String,
     /// Arrival time (ms).
     pub ts: u64,
+    /// The media it carries (kept with the pending message: fetched again after a restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<InboundMedia>,
+    /// The files fetched for the agent before the message was handed over (not kept).
+    #[serde(skip)]
+    pub attached: Vec<crate::media::MediaRef>,
+    /// What the agent is told of media that was not fetched (not kept).
+    #[serde(skip)]
+    pub media_notes: Vec<String>,
 }
 
 impl InboundMessage {
@@ -678,6 +708,7 @@ mod tests {
             message_id: 1,
             text: String::new(),
             ts: 0,
+            ..Default::default()
         };
         assert_eq!(m.session_key("main"), "agent:main:telegram:dm:42");
         m.chat_type = "supergroup".into();

@@ -75,6 +75,7 @@ fn inbound(n: i64, sender: i64, text: &str) -> InboundMessage {
         message_id: n,
         text: text.into(),
         ts: 0,
+        ..Default::default()
     }
 }
 

@@ -18,6 +18,8 @@
 //!   `caption` of ≤ 1024 UTF-16 code units and `reply_parameters` as JSON text; `sendPhoto`
 //!   refuses a file that is not a JPEG, PNG or WebP (`IMAGE_PROCESS_FAILED`) or is over
 //!   10 MB, as Telegram does;
+//! - `getFile` answers a `file_path` for the files added with [`FakeTelegram::add_file`]
+//!   (400 `invalid file_id` otherwise), served at `/file/bot{token}/{file_path}`;
 //! - `setWebhook` / `deleteWebhook` set and clear the webhook.
 
 use std::collections::{HashMap, VecDeque};
@@ -127,6 +129,10 @@ struct State {
     hold_send: bool,
     /// The command menu (`setMyCommands`; `deleteMyCommands` empties it).
     my_commands: Vec<(String, String)>,
+    /// Files users sent: file id → (file path, bytes).
+    files: HashMap<String, (String, Vec<u8>)>,
+    /// Downloads served, by file path.
+    downloads: Vec<String>,
 }
 
 struct Shared {
@@ -265,6 +271,7 @@ impl FakeTelegram {
                         App::new()
                             .app_data(data.clone())
                             .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                            .route("/file/{bot}/{path:.*}", web::get().to(download))
                             .route("/{bot}/{method}", web::route().to(handle))
                             .default_service(web::to(|| async { tg_error(404, "Not Found") }))
                     })
@@ -361,6 +368,7 @@ impl FakeTelegram {
             entities: None,
             caption_entities: None,
             reply_to_message: None,
+            ..Default::default()
         }
     }
 
@@ -625,6 +633,18 @@ impl FakeTelegram {
 }
 
 impl FakeTelegram {
+    /// Adds a file a user sent (downloadable through `getFile`).
+    pub fn add_file(&self, file_id: &str, data: Vec<u8>) {
+        let mut st = self.shared.lock();
+        let path = format!("photos/file_{}.jpg", st.files.len());
+        st.files.insert(file_id.to_owned(), (path, data));
+    }
+
+    /// The file paths downloaded so far.
+    pub fn downloads(&self) -> Vec<String> {
+        self.shared.lock().downloads.clone()
+    }
+
     /// While `hold` is set, every `sendMessage` is recorded as sent (Telegram delivered it)
     /// but its answer is held back — the gateway does not learn that it succeeded. Clearing
     /// it releases the held answers.
@@ -776,6 +796,17 @@ async fn handle(
             tg_ok(json!(true))
         }
         "setMyCommands" => set_my_commands(&shared, &body),
+        "getFile" => {
+            let id = body.get("file_id").and_then(Value::as_str).unwrap_or("");
+            let st = shared.lock();
+            match st.files.get(id) {
+                Some((path, data)) => {
+                    tg_ok(json!({"file_id": id, "file_unique_id": format!("u{id}"),
+                    "file_size": data.len(), "file_path": path}))
+                }
+                None => tg_error(400, "Bad Request: invalid file_id"),
+            }
+        }
         "deleteMyCommands" => {
             shared.lock().my_commands.clear();
             shared.bump();
@@ -1085,4 +1116,27 @@ fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Option<Sen
         at = next + delim.len();
     }
     Some((Value::Object(fields), file))
+}
+
+/// `GET /file/bot{token}/{file_path}`: a file added with [`FakeTelegram::add_file`].
+async fn download(path: web::Path<(String, String)>, shared: web::Data<Shared>) -> HttpResponse {
+    let (bot, file_path) = path.into_inner();
+    if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
+        return tg_error(401, "Unauthorized");
+    }
+    let data = {
+        let mut st = shared.lock();
+        st.downloads.push(file_path.clone());
+        st.files
+            .values()
+            .find(|(p, _)| *p == file_path)
+            .map(|(_, d)| d.clone())
+    };
+    shared.bump();
+    match data {
+        Some(d) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(d),
+        None => tg_error(404, "Not Found"),
+    }
 }

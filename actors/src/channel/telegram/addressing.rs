@@ -232,6 +232,7 @@ mod tests {
             entities,
             caption_entities: None,
             reply_to_message: None,
+            ..Default::default()
         }
     }
 

@@ -23,7 +23,7 @@ pub struct TgUser {
 }
 
 /// A chat (`Chat`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct TgChat {
     /// Chat id.
     pub id: i64,
@@ -51,7 +51,7 @@ pub struct TgEntity {
 }
 
 /// A message (`Message`), only the fields the gateway reads.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct TgMessage {
     /// Message id.
     pub message_id: i64,
@@ -81,6 +81,89 @@ pub struct TgMessage {
     /// The message this one replies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to_message: Option<Box<TgMessage>>,
+    /// A photo, in several sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo: Option<Vec<TgPhotoSize>>,
+    /// A file (a photo sent "as a file" among them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<TgDocument>,
+    /// Media the gateway does not read (only their presence counts: the agent is told).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<Present>,
+    /// See [`Self::voice`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Present>,
+    /// See [`Self::voice`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<Present>,
+    /// See [`Self::voice`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_note: Option<Present>,
+    /// See [`Self::voice`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticker: Option<Present>,
+}
+
+/// A field whose content the gateway ignores: only its presence counts (serialized `{}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Present;
+
+impl Serialize for Present {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Present)
+    }
+}
+
+/// One size of a photo (`PhotoSize`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TgPhotoSize {
+    /// File id, for `getFile`.
+    pub file_id: String,
+    /// Width.
+    #[serde(default)]
+    pub width: i64,
+    /// Height.
+    #[serde(default)]
+    pub height: i64,
+    /// Size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+}
+
+/// A file (`Document`), only the fields the gateway reads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TgDocument {
+    /// File id, for `getFile`.
+    pub file_id: String,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    /// Its type, as the sender's app said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// Size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+}
+
+/// `getFile`'s answer (`File`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TgFile {
+    /// File id.
+    pub file_id: String,
+    /// Size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    /// Where to download it (`<api root>/file/bot<token>/<file_path>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
 }
 
 /// An update (`Update`). Only `message` is consumed; other kinds are skipped (but their
@@ -175,6 +258,15 @@ pub trait TelegramApi {
     /// `sendPhoto` / `sendVideo` / `sendAnimation` / `sendDocument` (by
     /// [`SendMedia::kind`]); returns the new message id.
     fn send_media(&self, msg: SendMedia) -> LocalFut<Result<i64, TgError>>;
+    /// `getFile`: where a received file can be downloaded.
+    fn get_file(&self, file_id: String) -> LocalFut<Result<TgFile, TgError>>;
+    /// Downloads `<api root>/file/bot<token>/<file_path>` (at most `max_bytes`: a larger
+    /// file fails with [`TgError::Api`] 413).
+    fn download_file(
+        &self,
+        file_path: String,
+        max_bytes: usize,
+    ) -> LocalFut<Result<Vec<u8>, TgError>>;
     /// `setWebhook` with a secret token (webhook mode).
     fn set_webhook(&self, url: String, secret: String) -> LocalFut<Result<(), TgError>>;
     /// `deleteWebhook` (polling mode).

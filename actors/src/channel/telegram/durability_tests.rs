@@ -100,6 +100,28 @@ impl TelegramApi for FakeApi {
         Box::pin(async move { Ok(id) })
     }
 
+    fn get_file(&self, _file_id: String) -> LocalFut<Result<super::api::TgFile, TgError>> {
+        Box::pin(async {
+            Err(TgError::Api {
+                code: 400,
+                description: "this fake has no files".into(),
+            })
+        })
+    }
+
+    fn download_file(
+        &self,
+        _file_path: String,
+        _max_bytes: usize,
+    ) -> LocalFut<Result<Vec<u8>, TgError>> {
+        Box::pin(async {
+            Err(TgError::Api {
+                code: 400,
+                description: "this fake has no files".into(),
+            })
+        })
+    }
+
     fn send_media(&self, _msg: super::api::SendMedia) -> LocalFut<Result<i64, TgError>> {
         Box::pin(async {
             Err(TgError::Api {
@@ -185,6 +207,7 @@ fn dm(update_id: i64, text: &str) -> TgUpdate {
             entities: None,
             caption_entities: None,
             reply_to_message: None,
+            ..Default::default()
         }),
     }
 }

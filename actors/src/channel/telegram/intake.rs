@@ -4,9 +4,9 @@
 
 use actix::prelude::*;
 
-use super::api::{TgMessage, TgUpdate, TgUser};
+use super::api::{TgMessage, TgPhotoSize, TgUpdate, TgUser};
 use super::*;
-use crate::channel::InboundMessage;
+use crate::channel::{InboundMedia, InboundMessage};
 
 impl TelegramChannel {
     // --- startup ---
@@ -240,10 +240,7 @@ impl TelegramChannel {
         }
         for m in batch.accepted {
             crate::metrics::METRICS.channel_in.inc();
-            self.registry.do_send(InboundReceived {
-                msg: m,
-                reply_to: ctx.address().recipient(),
-            });
+            self.hand_over(m, ctx);
         }
         for notice in batch.replies {
             self.notice_when_saved(version, notice, ctx);
@@ -268,12 +265,21 @@ impl TelegramChannel {
             message_id: msg.message_id,
             text,
             ts: now_ms(),
+            media: inbound_media(msg),
+            ..Default::default()
         }
     }
 
     /// Decides what to do with one message.
     pub(super) fn classify(&self, msg: &TgMessage, state: &mut ChannelState) -> Decision {
-        let Some(text) = msg.text.clone().or_else(|| msg.caption.clone()) else {
+        // A photo, a file or a voice message without a caption still reaches the agent
+        // (which is told what it got).
+        let text = msg
+            .text
+            .clone()
+            .or_else(|| msg.caption.clone())
+            .or_else(|| (!inbound_media(msg).is_empty()).then(String::new));
+        let Some(text) = text else {
             return Decision::Drop("no text");
         };
         let Some(from) = &msg.from else {
@@ -383,6 +389,57 @@ pub(super) struct Batch {
     /// Updates were left unconfirmed because the pending list is full.
     pub(super) hit_cap: bool,
 }
+
+/// The media of a message: the largest photo size Telegram lets a bot download (20 MB), a
+/// file, and the kinds the gateway only mentions.
+pub(super) fn inbound_media(msg: &TgMessage) -> Vec<InboundMedia> {
+    let mut out = Vec::new();
+    let fits = |s: &&TgPhotoSize| s.file_size.is_none_or(|n| n <= MAX_DOWNLOAD_BYTES as u64);
+    // The largest size that may be downloaded; with none, the smallest (its fetch then
+    // fails as too large, and the agent is told).
+    let best = msg.photo.as_ref().and_then(|sizes| {
+        sizes
+            .iter()
+            .filter(fits)
+            .max_by_key(|s| s.width.saturating_mul(s.height))
+            .or_else(|| sizes.iter().min_by_key(|s| s.file_size))
+    });
+    if let Some(best) = best {
+        out.push(InboundMedia {
+            kind: "photo".into(),
+            file_id: Some(best.file_id.clone()),
+            file_size: best.file_size,
+            ..Default::default()
+        });
+    }
+    if let Some(d) = &msg.document {
+        out.push(InboundMedia {
+            kind: "document".into(),
+            file_id: Some(d.file_id.clone()),
+            file_size: d.file_size,
+            file_name: d.file_name.clone(),
+            mime: d.mime_type.clone(),
+        });
+    }
+    for (present, kind) in [
+        (msg.voice.is_some(), "voice"),
+        (msg.audio.is_some(), "audio"),
+        (msg.video.is_some(), "video"),
+        (msg.video_note.is_some(), "video_note"),
+        (msg.sticker.is_some(), "sticker"),
+    ] {
+        if present {
+            out.push(InboundMedia {
+                kind: kind.into(),
+                ..Default::default()
+            });
+        }
+    }
+    out
+}
+
+/// The largest file a bot may download from Telegram.
+pub(super) const MAX_DOWNLOAD_BYTES: usize = 20 * 1000 * 1000;
 
 pub(super) fn parse_id(entry: &str) -> Option<i64> {
     let e = entry.trim();

@@ -47,6 +47,7 @@ pub mod api;
 #[cfg(test)]
 mod durability_tests;
 mod durable;
+mod fetch;
 mod intake;
 mod pairing;
 mod send;
@@ -233,6 +234,17 @@ pub struct TelegramChannel {
     chat_tails: std::collections::HashMap<i64, (u64, tokio::sync::oneshot::Receiver<()>)>,
     /// Numbers deliveries.
     send_seq: u64,
+    /// Per chat with a message being handed over (its media fetched): the last one's
+    /// number and its completion (the chat's next message waits for it; [`fetch`]).
+    handovers: std::collections::HashMap<
+        i64,
+        (
+            u64,
+            futures_util::future::Shared<tokio::sync::oneshot::Receiver<()>>,
+        ),
+    >,
+    /// Numbers hand-overs.
+    handover_seq: u64,
     /// The bot itself (from `getMe`).
     me: Option<TgUser>,
     /// Status.
@@ -269,6 +281,8 @@ impl TelegramChannel {
             durable: durable::Durability::loaded(&state),
             chat_tails: std::collections::HashMap::new(),
             send_seq: 0,
+            handovers: std::collections::HashMap::new(),
+            handover_seq: 0,
             state,
             me: None,
             status: Status {
@@ -408,10 +422,7 @@ impl TelegramChannel {
     fn begin(&mut self, ctx: &mut Context<Self>) {
         // Messages accepted before a restart but not answered: run them again.
         for m in self.state.pending.clone() {
-            self.registry.do_send(InboundReceived {
-                msg: m,
-                reply_to: ctx.address().recipient(),
-            });
+            self.hand_over(m, ctx);
         }
         self.identify(ctx);
     }

@@ -74,10 +74,10 @@ async fn send_chunks(
 
 /// Calls `call` until it succeeds, retrying rate limits (after `retry_after`) and network
 /// failures (backoff from 0.5 s to 30 s), at most 20 attempts; other failures at once.
-async fn retrying<F, Fut>(mut call: F) -> Result<i64, TgError>
+pub(super) async fn retrying<T, F, Fut>(mut call: F) -> Result<T, TgError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<i64, TgError>>,
+    Fut: std::future::Future<Output = Result<T, TgError>>,
 {
     let mut delay = Duration::from_millis(500);
     let mut attempt = 0u32;
