@@ -3,10 +3,12 @@
 //! instead of a `Value`. Nothing may panic, the answer written to the operator must always
 //! parse, carry `payloadJSON` exactly as sent, and carry as `payload` what a `Value` parse
 //! gives (unpaired surrogate escapes replaced, as in every frame we read; or
-//! `{"payloadJSON": text}` for text that is not JSON).
+//! `{"payloadJSON": text}` for text that is not JSON). Media in it (`base64`) is decoded
+//! within bounds and typed by its bytes (`media::extract`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use openclaw::actors::media;
 use openclaw::actors::node_session::InvokeReply;
 use openclaw::actors::protocol::frame::replace_lone_surrogates;
 use serde_json::{Value, json};
@@ -30,6 +32,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(reply.payload_value(), want);
     assert_eq!(back["ok"], true);
     assert!(reply.size() >= text.len());
+    // Media in the answer (a `base64` field): decoded within bounds and typed by its bytes.
+    if let Some(Ok(m)) = media::extract(&reply.payload_value()) {
+        assert!(m.data.len() <= media::MAX_MEDIA_BYTES);
+        assert_eq!(media::sniff(&m.data), Some((m.mime, m.ext, m.kind)));
+    }
     // The node may send the value itself (`payload`, no `payloadJSON`).
     if let Some(v) = parsed {
         let reply = InvokeReply::new("node-1", "camera.snap", None, Some(v.clone()));

@@ -392,7 +392,7 @@ pub(super) struct Batch {
 
 /// The media of a message: the largest photo size Telegram lets a bot download (20 MB), a
 /// file, and the kinds the gateway only mentions.
-pub(super) fn inbound_media(msg: &TgMessage) -> Vec<InboundMedia> {
+pub fn inbound_media(msg: &TgMessage) -> Vec<InboundMedia> {
     let mut out = Vec::new();
     let fits = |s: &&TgPhotoSize| s.file_size.is_none_or(|n| n <= MAX_DOWNLOAD_BYTES as u64);
     // The largest size that may be downloaded; with none, the smallest (its fetch then
@@ -439,7 +439,7 @@ pub(super) fn inbound_media(msg: &TgMessage) -> Vec<InboundMedia> {
 }
 
 /// The largest file a bot may download from Telegram.
-pub(super) const MAX_DOWNLOAD_BYTES: usize = 20 * 1000 * 1000;
+pub const MAX_DOWNLOAD_BYTES: usize = 20 * 1000 * 1000;
 
 pub(super) fn parse_id(entry: &str) -> Option<i64> {
     let e = entry.trim();

@@ -49,6 +49,7 @@ mod durability_tests;
 mod durable;
 mod fetch;
 mod intake;
+pub use intake::{MAX_DOWNLOAD_BYTES, inbound_media};
 mod pairing;
 mod send;
 mod webhook;
