@@ -360,6 +360,11 @@
     } else if (p.state === "final") {
       const t = p.message ? textOf(p.message.content) : "";
       if (t) li.textContent = t;
+      // Attachments (a node's photo or video): what they are; the chat got the files.
+      for (const m of Array.isArray(p.media) ? p.media : []) {
+        const kb = Math.max(1, Math.round((Number(m.bytes) || 0) / 1024));
+        li.textContent += `${li.textContent ? "\n" : ""}📎 ${m.kind || "file"} ${m.fileName || ""} (${kb} KB)`;
+      }
       li.classList.remove("streaming");
       li.dataset.state = "final";
       streams.delete(p.runId);

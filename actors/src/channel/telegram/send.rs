@@ -5,11 +5,11 @@ use actix::prelude::*;
 
 use super::api::{SendMedia, SendMessage, TgError};
 use crate::media::{MediaKind, MediaRef};
+use super::*;
 use crate::store::LoadDocument;
 
 /// Longest caption Telegram takes, in UTF-16 code units.
 const MAX_CAPTION_UNITS: usize = 1024;
-use super::*;
 
 impl TelegramChannel {
     /// Sends a notice (pairing code) without blocking polling; failures are logged.
