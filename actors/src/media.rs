@@ -7,8 +7,9 @@
 //! A node's result is untrusted input: the type is decided by the bytes' signature (never by
 //! the node's `format`), only the image and video types below are attached, the decoded size
 //! is bounded ([`MAX_MEDIA_BYTES`]; a frame is at most 25 MiB anyway), a reply carries at
-//! most [`MAX_ATTACHMENTS`], and the directory keeps at most [`KEEP_FILES`] files for at most
-//! [`KEEP_FOR`] (the reply of a run that a crash interrupted is sent again from them).
+//! most [`MAX_ATTACHMENTS`], and each directory keeps at most [`KEEP_FILES`] files and
+//! [`KEEP_BYTES`] for at most [`KEEP_FOR`] (the reply of a run that a crash interrupted is
+//! sent again from them).
 
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub const INBOUND_DIR: &str = "media/inbound";
 
 /// Files the directory keeps at most (the oldest go first).
 pub const KEEP_FILES: usize = 200;
+
+/// Bytes a media directory keeps at most (the oldest files go first).
+pub const KEEP_BYTES: u64 = 512 * 1024 * 1024;
 
 /// How long a file is kept.
 pub const KEEP_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -261,6 +265,7 @@ pub async fn save_in(
     store.do_send(PruneDir {
         name: dir.into(),
         keep: KEEP_FILES,
+        max_bytes: KEEP_BYTES,
         max_age: KEEP_FOR,
         except: path.clone(),
     });

@@ -242,7 +242,8 @@ impl Handler<RenameFile> for StoreActor {
 }
 
 /// Prunes the directory `<state>/<name>`: removes its files older than `max_age`, then the
-/// oldest beyond `keep`, never `except` (the file just written) and never a directory.
+/// oldest beyond `keep` files or `max_bytes` in all, never `except` (the file just written)
+/// and never a directory.
 /// Sent after each new attachment ([`crate::media`]); failures are logged.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -251,6 +252,8 @@ pub struct PruneDir {
     pub name: String,
     /// Files kept at most.
     pub keep: usize,
+    /// Bytes kept at most (the file just written counts).
+    pub max_bytes: u64,
     /// Files older than this go.
     pub max_age: std::time::Duration,
     /// Path (relative to the state directory) that stays whatever its age.
@@ -263,31 +266,49 @@ impl Handler<PruneDir> for StoreActor {
     fn handle(&mut self, msg: PruneDir, _: &mut Self::Context) {
         let dir = self.dir.join(&msg.name);
         let except = self.dir.join(&msg.except);
-        let Ok(entries) = fs::read_dir(&dir) else {
-            return;
+        prune_dir(&dir, &except, &msg);
+    }
+}
+
+/// See [`PruneDir`]; returns how many files went.
+fn prune_dir(dir: &Path, except: &Path, msg: &PruneDir) -> usize {
+    let mut removed = 0;
+    {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return 0;
         };
         let now = std::time::SystemTime::now();
-        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .filter(|(_, p)| *p != except)
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, meta.len(), e.path()))
+            })
             .collect();
-        // Newest first; the file just written counts against `keep`.
+        let mut total = files
+            .iter()
+            .find(|(_, _, p)| *p == except)
+            .map_or(0, |f| f.1);
+        files.retain(|(_, _, p)| *p != except);
+        // Newest first; the file just written counts against `keep` and `max_bytes`.
         files.sort_by_key(|f| std::cmp::Reverse(f.0));
         let keep = msg.keep.saturating_sub(1);
-        for (i, (modified, path)) in files.iter().enumerate() {
+        for (i, (modified, len, path)) in files.iter().enumerate() {
             let old = now
                 .duration_since(*modified)
                 .is_ok_and(|age| age > msg.max_age);
-            if (old || i >= keep)
-                && let Err(e) = fs::remove_file(path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                log::warn!("could not prune {}: {e}", path.display());
+            total = total.saturating_add(*len);
+            if old || i >= keep || total > msg.max_bytes {
+                match fs::remove_file(path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => log::warn!("could not prune {}: {e}", path.display()),
+                }
             }
         }
     }
+    removed
 }
 
 /// Appends JSON lines with `O_APPEND` in a single write (lines from one call are never
@@ -517,6 +538,55 @@ pub fn read_document(dir: &Path, name: &str) -> std::io::Result<Option<Vec<u8>>>
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn prune_keeps_the_newest_within_count_bytes_and_age() {
+        let dir = std::env::temp_dir().join(format!("oc-prune-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(dir.join("sub")).expect("mkdir");
+        let now = std::time::SystemTime::now();
+        let hour = std::time::Duration::from_secs(3600);
+        // f0 newest … f5 oldest, 100 bytes each; f5 is 3 days old.
+        for i in 0..6u32 {
+            let p = dir.join(format!("f{i}"));
+            fs::write(&p, [0u8; 100]).expect("write");
+            let age = if i == 5 { hour * 72 } else { hour * i };
+            fs::File::options()
+                .write(true)
+                .open(&p)
+                .and_then(|f| f.set_modified(now - age))
+                .expect("mtime");
+        }
+        let left = || {
+            let mut v: Vec<String> = fs::read_dir(&dir)
+                .expect("list")
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let msg = |keep, max_bytes, days| PruneDir {
+            name: String::new(),
+            keep,
+            max_bytes,
+            max_age: hour * 24 * days,
+            except: String::new(),
+        };
+        // Age: only f5 is older than 2 days.
+        assert_eq!(prune_dir(&dir, &dir.join("f0"), &msg(100, u64::MAX, 2)), 1);
+        assert_eq!(left(), ["f0", "f1", "f2", "f3", "f4"]);
+        // Bytes: 300 in all, the one just written (f4, the oldest) counting first.
+        assert_eq!(prune_dir(&dir, &dir.join("f4"), &msg(100, 300, 30)), 2);
+        assert_eq!(left(), ["f0", "f1", "f4"]);
+        // Count: 2 files, the one just written among them; never a directory.
+        assert_eq!(prune_dir(&dir, &dir.join("f4"), &msg(2, u64::MAX, 30)), 1);
+        assert_eq!(left(), ["f0", "f4"]);
+        assert!(dir.join("sub").is_dir());
+        // A missing directory is nothing to do.
+        assert_eq!(prune_dir(&dir.join("none"), &dir, &msg(1, 1, 1)), 0);
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn atomic_write_roundtrip_and_mode() {

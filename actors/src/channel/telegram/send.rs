@@ -4,8 +4,8 @@
 use actix::prelude::*;
 
 use super::api::{SendMedia, SendMessage, TgError};
-use crate::media::{MediaKind, MediaRef};
 use super::*;
+use crate::media::{MediaKind, MediaRef};
 use crate::store::LoadDocument;
 
 /// Longest caption Telegram takes, in UTF-16 code units.
