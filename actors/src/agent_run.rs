@@ -568,13 +568,29 @@ async fn run_loop(
     if let Some(sender) = &req.sender {
         user_line["sender"] = json!(sender);
     }
-    // What the channel fetched of the message's media, and its notes on the rest.
-    let (attached, notes) = match &req.origin {
+    // What the channel fetched of the message's media, and its notes on the rest; the
+    // images an operator attached, saved now.
+    let (mut attached, mut notes) = match &req.origin {
         RunOrigin::Channel { inbound, .. } => {
-            (inbound.attached.as_slice(), inbound.media_notes.as_slice())
+            (inbound.attached.clone(), inbound.media_notes.clone())
         }
-        _ => (&[][..], &[][..]),
+        _ => (Vec::new(), Vec::new()),
     };
+    for u in &req.uploads {
+        let m = crate::media::Extracted {
+            data: u.data.to_vec(),
+            mime: u.mime,
+            ext: u.ext,
+            kind: u.kind,
+        };
+        match crate::media::save_in(&store, crate::media::INBOUND_DIR, m, "upload").await {
+            Ok(r) => attached.push(r),
+            Err(e) => {
+                log::warn!("run {}: attachment not saved: {e}", req.run_id);
+                notes.push("The user attached an image the gateway could not save.".into());
+            }
+        }
+    }
     if !attached.is_empty() {
         user_line["media"] = json!(attached);
     }
@@ -583,7 +599,7 @@ async fn run_loop(
     }
     let mut messages = vec![ChatMessage::text("system", SYSTEM_PROMPT)];
     messages.extend(history_to_messages(&history, source_id.as_deref()));
-    messages.push(user_message(&req.text, attached, notes, &store, model.sees_images()).await);
+    messages.push(user_message(&req.text, &attached, &notes, &store, model.sees_images()).await);
     let mut tail = history;
     if !already {
         // Awaited only at the end: the store appends in order, so this line precedes the

@@ -188,6 +188,85 @@ pub fn extract(payload: &Value) -> Option<Result<Extracted, MediaRefused>> {
     Some(decode(b64))
 }
 
+/// An image an operator attached to `chat.send` / `agent` (`attachments`): checked, saved by
+/// the run when it starts.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The bytes.
+    pub data: std::sync::Arc<[u8]>,
+    /// Type ([`sniff`]).
+    pub mime: &'static str,
+    /// File extension.
+    pub ext: &'static str,
+    /// Photo or animation.
+    pub kind: MediaKind,
+}
+
+/// Largest image an operator may attach (OpenClaw's `policy.attachments.maxImageBytes`).
+pub const MAX_UPLOAD_IMAGE_BYTES: usize = 6_291_456;
+
+/// The `attachments` of a `chat.send` / `agent` call (OpenClaw's shapes: `{type?, mimeType?,
+/// fileName?, content}` with base64 or a data URL, or `{source: {type: "base64", data}}`):
+/// at most [`MAX_ATTACHMENTS`] images of at most [`MAX_UPLOAD_IMAGE_BYTES`], typed by their
+/// bytes. The error names the attachment and the fix.
+pub fn parse_uploads(v: Option<&Value>) -> Result<Vec<Upload>, String> {
+    let items = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err("attachments must be an array".into()),
+    };
+    if items.len() > MAX_ATTACHMENTS {
+        return Err(format!(
+            "at most {MAX_ATTACHMENTS} attachments per message ({} given)",
+            items.len()
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, a) in items.iter().enumerate() {
+        let name: String = a
+            .get("fileName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
+        let what = if name.is_empty() {
+            format!("attachments[{i}]")
+        } else {
+            format!("attachments[{i}] ({name:?})")
+        };
+        let content = a
+            .get("content")
+            .and_then(Value::as_str)
+            .or_else(|| a.pointer("/source/data").and_then(Value::as_str))
+            .ok_or_else(|| format!("{what} has no content (base64 data)"))?;
+        let m = decode(content).map_err(|e| match e {
+            MediaRefused::NotBase64 => format!("{what}: its content is not base64"),
+            MediaRefused::TooLarge | MediaRefused::UnknownType(_) => {
+                format!("{what}: only images (JPEG, PNG, WebP, GIF) can be attached")
+            }
+        })?;
+        if !matches!(m.kind, MediaKind::Photo | MediaKind::Animation) {
+            return Err(format!(
+                "{what}: only images (JPEG, PNG, WebP, GIF) can be attached"
+            ));
+        }
+        if m.data.len() > MAX_UPLOAD_IMAGE_BYTES {
+            return Err(format!(
+                "{what} is larger than {} MiB",
+                MAX_UPLOAD_IMAGE_BYTES / (1024 * 1024)
+            ));
+        }
+        out.push(Upload {
+            data: m.data.into(),
+            mime: m.mime,
+            ext: m.ext,
+            kind: m.kind,
+        });
+    }
+    Ok(out)
+}
+
 fn decode(b64: &str) -> Result<Extracted, MediaRefused> {
     let b64 = match b64.strip_prefix("data:") {
         Some(rest) => rest
@@ -360,6 +439,61 @@ mod tests {
             json!(null),
         ] {
             assert!(extract(&none).is_none(), "{none}");
+        }
+    }
+
+    #[test]
+    fn operator_attachments_are_images_within_bounds_or_refused_by_name() {
+        let ok = parse_uploads(Some(&json!([
+            {"type": "image", "mimeType": "image/jpeg", "fileName": "a.jpg", "content": b64(JPEG)},
+            {"content": format!("data:image/png;base64,{}", b64(b"\x89PNG\r\n\x1a\nxx"))},
+            {"source": {"type": "base64", "media_type": "image/gif", "data": b64(b"GIF89a..")}},
+        ])))
+        .expect("three images");
+        let kinds: Vec<_> = ok.iter().map(|u| (u.mime, u.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("image/jpeg", MediaKind::Photo),
+                ("image/png", MediaKind::Photo),
+                ("image/gif", MediaKind::Animation)
+            ]
+        );
+        assert_eq!(&*ok[0].data, JPEG);
+        assert!(parse_uploads(None).expect("none").is_empty());
+        assert!(parse_uploads(Some(&json!(null))).expect("null").is_empty());
+        let big = {
+            let mut d = JPEG.to_vec();
+            d.resize(MAX_UPLOAD_IMAGE_BYTES + 1, 0);
+            b64(&d)
+        };
+        let mp4 = b64(b"\0\0\0\x18ftypmp42....");
+        for (v, want) in [
+            (json!("x"), "attachments must be an array"),
+            (
+                json!([{}, {}, {}, {}, {}]),
+                "at most 4 attachments per message (5 given)",
+            ),
+            (
+                json!([{"fileName": "a.jpg"}]),
+                "attachments[0] (\"a.jpg\") has no content",
+            ),
+            (
+                json!([{"content": "%%%"}]),
+                "attachments[0]: its content is not base64",
+            ),
+            (
+                json!([{"content": b64(b"plain text")}]),
+                "attachments[0]: only images",
+            ),
+            (json!([{"content": mp4}]), "attachments[0]: only images"),
+            (
+                json!([{"content": big, "fileName": "x\u{202e}gpj.exe"}]),
+                "is larger than 6 MiB",
+            ),
+        ] {
+            let e = parse_uploads(Some(&v)).expect_err("refused");
+            assert!(e.contains(want), "{e:?} should contain {want:?}");
         }
     }
 

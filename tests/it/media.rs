@@ -603,3 +603,68 @@ async fn media_the_gateway_cannot_use_reaches_the_agent_as_a_note() {
         .collect();
     assert_eq!(kept.len(), 1, "only the real photo is kept: {kept:?}");
 }
+
+/// An operator's `chat.send` with `attachments` (what WebChat and the TUI send): the image
+/// is kept and shown to a model that sees images; a bad attachment is refused by name
+/// before any run starts.
+#[actix_web::test]
+async fn images_attached_to_chat_send_are_shown_to_the_model_and_bad_ones_refused() {
+    let jpeg = photo();
+    let (_tg, ai, gw, _node) = setup_with(|_| json!({}), true).await;
+    let mut op = admin(&gw).await;
+    ai.push_text("A nice photo.");
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "", "idempotencyKey": "att-1",
+                "attachments": [{"type": "image", "mimeType": "image/jpeg", "fileName": "door.jpg",
+                    "content": format!("data:image/jpeg;base64,{}", b64(&jpeg))}]}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let reqs = ai.wait_requests_async(1, SLOW).await;
+    let user = last_user(&reqs[0]);
+    let parts = user["content"].as_array().expect("content parts");
+    assert!(
+        parts[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("you see it below")),
+        "{user}"
+    );
+    assert_eq!(
+        parts[1]["image_url"]["url"],
+        format!("data:image/jpeg;base64,{}", b64(&jpeg))
+    );
+    poll_until(SLOW, "the user's line with its image", || {
+        transcript_lines(&gw)
+            .iter()
+            .any(|l| {
+                l["role"] == "user"
+                    && l["media"][0]["path"]
+                        .as_str()
+                        .is_some_and(|p| p.starts_with("media/inbound/"))
+            })
+            .then_some(())
+    })
+    .await;
+
+    for (attachments, want) in [
+        (json!([{"content": b64(b"#!/bin/sh\n")}]), "only images"),
+        (json!([{"fileName": "x.png"}]), "has no content"),
+        (json!("nope"), "attachments must be an array"),
+    ] {
+        let res = op
+            .request(
+                "chat.send",
+                json!({"sessionKey": "main", "message": "look", "idempotencyKey": "att-bad",
+                    "attachments": attachments}),
+            )
+            .await;
+        assert_eq!(res["ok"], false, "{res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+        let msg = res["error"]["message"].as_str().unwrap_or("");
+        assert!(msg.starts_with("invalid chat.send params: "), "{msg}");
+        assert!(msg.contains(want), "{msg}");
+    }
+    assert_eq!(ai.request_count(), 1, "no run for a refused message");
+}

@@ -451,6 +451,7 @@ impl Registry {
                     text: rest.clone(),
                     origin: RunOrigin::Operator,
                     sender: msg.sender,
+                    uploads: msg.uploads,
                 },
                 ctx,
             )?;
@@ -509,6 +510,7 @@ impl Registry {
                 inbound: Box::new(inbound.clone()),
                 deliver: deliver.clone(),
             },
+            uploads: Vec::new(),
         };
         if let Err(e) = self.submit(req, ctx) {
             // Refused (the chat's queue is full): tell the user, and let the channel drop

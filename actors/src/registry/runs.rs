@@ -72,6 +72,8 @@ pub struct RunRequest {
     pub origin: RunOrigin,
     /// Who sent it (for the transcript).
     pub sender: Option<String>,
+    /// Images an operator attached (saved by the run when it starts).
+    pub uploads: Vec<crate::media::Upload>,
 }
 
 /// Run state.
@@ -325,6 +327,8 @@ pub struct SubmitRun {
     pub text: String,
     /// Who sent it.
     pub sender: Option<String>,
+    /// Images attached (`attachments`).
+    pub uploads: Vec<crate::media::Upload>,
 }
 
 impl Handler<SubmitRun> for Registry {
@@ -352,6 +356,7 @@ impl Handler<SubmitRun> for Registry {
             text: msg.text,
             origin: RunOrigin::Operator,
             sender: msg.sender,
+            uploads: msg.uploads,
         };
         let started = self.submit(req, ctx)?;
         Ok(SubmitAck {
@@ -898,6 +903,7 @@ impl Handler<SubmitCronRun> for Registry {
                 fresh: msg.fresh,
             },
             sender: Some(msg.label),
+            uploads: Vec::new(),
         };
         self.submit(req, ctx).map(|_| ())
     }

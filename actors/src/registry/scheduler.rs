@@ -464,6 +464,7 @@ mod tests {
             text: "hi".into(),
             origin: RunOrigin::Operator,
             sender: None,
+            uploads: Vec::new(),
         }
     }
 

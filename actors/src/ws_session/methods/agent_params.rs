@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::channel::normalize_session_key;
+use crate::media::Upload;
 use crate::protocol::error::ErrorShape;
 use crate::protocol::validate::Checker;
 use crate::registry::channels::SendOutbound;
@@ -25,11 +26,11 @@ pub(super) fn fail(method: &str, c: &Checker) -> ErrorShape {
     ErrorShape::invalid(format!("invalid {method} params: {}", c.message()))
 }
 
-/// `chat.send` / `agent` → (session key, text, run id, final wait).
+/// `chat.send` / `agent` → (session key, text, run id, final wait, attached images).
 pub(super) fn submit(
     method: &str,
     p: &Value,
-) -> Result<(String, String, String, Duration), ErrorShape> {
+) -> Result<(String, String, String, Duration, Vec<Upload>), ErrorShape> {
     let o = obj(method, p)?;
     let mut c = Checker::new();
     if method == "chat.send" {
@@ -51,14 +52,16 @@ pub(super) fn submit(
     if !c.ok() {
         return Err(fail(method, &c));
     }
-    if text.trim().is_empty() {
+    let uploads = crate::media::parse_uploads(o.get("attachments"))
+        .map_err(|e| ErrorShape::invalid(format!("invalid {method} params: {e}")))?;
+    if text.trim().is_empty() && uploads.is_empty() {
         return Err(ErrorShape::invalid(format!(
             "invalid {method} params: message must not be empty"
         )));
     }
     let key = key.unwrap_or_else(|| "agent:main:main".to_owned());
     let wait = Duration::from_secs(timeout_s.unwrap_or(600)).min(crate::agent_run::MAX_WAIT);
-    Ok((key, text, run_id, wait))
+    Ok((key, text, run_id, wait, uploads))
 }
 
 pub(super) fn wait(p: &Value) -> Result<(String, Duration), ErrorShape> {
@@ -293,16 +296,19 @@ pub(crate) struct SubmitParams {
     pub run_id: String,
     /// How long `agent` waits for the run's outcome (`timeout`, seconds).
     pub wait: Duration,
+    /// Images attached (`attachments`).
+    pub uploads: Vec<Upload>,
 }
 
 impl Params for SubmitParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
-        let (session_key, text, run_id, wait) = submit(call.method, &call.params)?;
+        let (session_key, text, run_id, wait, uploads) = submit(call.method, &call.params)?;
         Ok(Self {
             session_key,
             text,
             run_id,
             wait,
+            uploads,
         })
     }
 }

@@ -50,6 +50,7 @@ impl WsSession {
             session_key: p.session_key,
             text: p.text,
             sender: Some(format!("operator:{}", self.conn_id)),
+            uploads: p.uploads,
         });
         let two_phase = call.method == "agent";
         fut.into_actor(self)
