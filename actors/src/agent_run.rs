@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 use crate::channel::DeliverReply;
 use crate::media::MediaRef;
+use crate::metrics::MediaOutcome;
 use crate::ports::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, FunctionCall, LocalFut, ModelError,
     ToolCall, ToolSpec,
@@ -583,7 +584,14 @@ async fn run_loop(
             ext: u.ext,
             kind: u.kind,
         };
-        match crate::media::save_in(&store, crate::media::INBOUND_DIR, m, "upload").await {
+        let saved = crate::media::save_in(&store, crate::media::INBOUND_DIR, m, "upload").await;
+        let outcome = if saved.is_ok() {
+            MediaOutcome::Kept
+        } else {
+            MediaOutcome::Failed
+        };
+        crate::metrics::METRICS.media(crate::metrics::MediaDirection::Inbound, outcome);
+        match saved {
             Ok(r) => attached.push(r),
             Err(e) => {
                 log::warn!("run {}: attachment not saved: {e}", req.run_id);
@@ -928,6 +936,7 @@ async fn take_media(
     let found = crate::media::extract(payload)?;
     let (described, note) = match found {
         Ok(_) if taken.media.len() >= crate::media::MAX_ATTACHMENTS => {
+            count_media(MediaOutcome::Refused);
             let why = format!(
                 "a reply carries at most {} attachments",
                 crate::media::MAX_ATTACHMENTS
@@ -962,9 +971,11 @@ async fn take_media(
                     }
                     let d = r.describe();
                     taken.media.push(r);
+                    count_media(MediaOutcome::Kept);
                     (d, note)
                 }
                 Err(e) => {
+                    count_media(MediaOutcome::Failed);
                     log::warn!("{command}: media not saved: {e}");
                     let why = "the gateway could not save it";
                     (json!({"notAttached": why}), format!("Not attached: {why}."))
@@ -972,6 +983,7 @@ async fn take_media(
             }
         }
         Err(refused) => {
+            count_media(MediaOutcome::Refused);
             let why = refused.to_string();
             (json!({"notAttached": why}), format!("Not attached: {why}."))
         }
@@ -980,6 +992,10 @@ async fn take_media(
         obj.insert("base64".into(), described);
     }
     Some(note)
+}
+
+fn count_media(outcome: MediaOutcome) {
+    crate::metrics::METRICS.media(crate::metrics::MediaDirection::Outbound, outcome);
 }
 
 // === the embedded command agent ===

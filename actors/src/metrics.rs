@@ -206,6 +206,28 @@ pub struct Metrics {
     /// Heartbeats by outcome (`[0]` sent, `[1]` acknowledged or empty, `[2]` skipped,
     /// `[3]` failed).
     pub heartbeats: [Counter; 4],
+    /// Media files by direction and outcome (see [`Metrics::media`]).
+    pub media_files: [Counter; 6],
+}
+
+/// Where a media file went ([`Metrics::media`]).
+#[derive(Debug, Clone, Copy)]
+pub enum MediaDirection {
+    /// From a node's answer to the chat.
+    Outbound = 0,
+    /// From a chat (or an operator) to the agent.
+    Inbound = 1,
+}
+
+/// What became of a media file ([`Metrics::media`]).
+#[derive(Debug, Clone, Copy)]
+pub enum MediaOutcome {
+    /// Kept (and attached or shown).
+    Kept = 0,
+    /// Refused: not an image or video, not base64, too large, too many, not read yet.
+    Refused = 1,
+    /// Failed: could not be fetched or saved.
+    Failed = 2,
 }
 
 /// The process's metrics.
@@ -239,9 +261,22 @@ pub static METRICS: Metrics = Metrics {
         Counter::new(),
         Counter::new(),
     ],
+    media_files: [
+        Counter::new(),
+        Counter::new(),
+        Counter::new(),
+        Counter::new(),
+        Counter::new(),
+        Counter::new(),
+    ],
 };
 
 impl Metrics {
+    /// Counts one media file.
+    pub fn media(&self, direction: MediaDirection, outcome: MediaOutcome) {
+        self.media_files[direction as usize * 3 + outcome as usize].inc();
+    }
+
     /// A handshake failed with `err`.
     pub fn handshake_failed(&self, err: &crate::protocol::error::ErrorShape) {
         self.handshake_failed_as(HandshakeFailure::classify(err));
@@ -361,6 +396,20 @@ impl Metrics {
                 ("outcome=\"ok\"", self.heartbeats[1].get()),
                 ("outcome=\"skipped\"", self.heartbeats[2].get()),
                 ("outcome=\"failed\"", self.heartbeats[3].get()),
+            ],
+        );
+        let m = &self.media_files;
+        counter(
+            out,
+            "openclaw_media_files_total",
+            "Media files by direction (outbound: node answers to chats; inbound: from chats and operators to the agent) and outcome.",
+            &[
+                ("direction=\"outbound\",outcome=\"kept\"", m[0].get()),
+                ("direction=\"outbound\",outcome=\"refused\"", m[1].get()),
+                ("direction=\"outbound\",outcome=\"failed\"", m[2].get()),
+                ("direction=\"inbound\",outcome=\"kept\"", m[3].get()),
+                ("direction=\"inbound\",outcome=\"refused\"", m[4].get()),
+                ("direction=\"inbound\",outcome=\"failed\"", m[5].get()),
             ],
         );
         counter(

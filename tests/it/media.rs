@@ -274,6 +274,17 @@ async fn long_answers_go_first_and_data_that_is_no_media_is_not_attached() {
         .expect("media dir")
         .count();
     assert_eq!(kept, 1, "only the clip was kept");
+    let (_, m) = crate::metrics::scrape_as(gw.port, GW_TOKEN);
+    let count = |o: &str| {
+        crate::metrics::get(
+            &m,
+            &format!("openclaw_media_files_total{{direction=\"outbound\",outcome=\"{o}\"}}"),
+        )
+    };
+    assert_eq!(
+        (count("kept"), count("refused"), count("failed")),
+        (1.0, 2.0, 0.0)
+    );
 }
 
 #[actix_web::test]
@@ -602,6 +613,18 @@ async fn media_the_gateway_cannot_use_reaches_the_agent_as_a_note() {
         .flatten()
         .collect();
     assert_eq!(kept.len(), 1, "only the real photo is kept: {kept:?}");
+    let (_, m) = crate::metrics::scrape_as(gw.port, GW_TOKEN);
+    let count = |o: &str| {
+        crate::metrics::get(
+            &m,
+            &format!("openclaw_media_files_total{{direction=\"inbound\",outcome=\"{o}\"}}"),
+        )
+    };
+    // Kept: p1; failed: gone; refused: voice, fake-png, huge, the PDF, the sticker.
+    assert_eq!(
+        (count("kept"), count("failed"), count("refused")),
+        (1.0, 1.0, 5.0)
+    );
 }
 
 /// An operator's `chat.send` with `attachments` (what WebChat and the TUI send): the image

@@ -62,11 +62,11 @@ print(json.dumps(out))
         .collect()
 }
 
-fn scrape(port: u16) -> (String, BTreeMap<String, f64>) {
+pub(crate) fn scrape(port: u16) -> (String, BTreeMap<String, f64>) {
     scrape_as(port, TOKEN)
 }
 
-fn scrape_as(port: u16, token: &str) -> (String, BTreeMap<String, f64>) {
+pub(crate) fn scrape_as(port: u16, token: &str) -> (String, BTreeMap<String, f64>) {
     let (status, head, body) = http_request(
         port,
         "GET",
@@ -83,7 +83,7 @@ fn scrape_as(port: u16, token: &str) -> (String, BTreeMap<String, f64>) {
     (body, parsed)
 }
 
-fn get(m: &BTreeMap<String, f64>, key: &str) -> f64 {
+pub(crate) fn get(m: &BTreeMap<String, f64>, key: &str) -> f64 {
     *m.get(key)
         .unwrap_or_else(|| panic!("no sample {key} in {:#?}", m.keys().collect::<Vec<_>>()))
 }

@@ -19,6 +19,7 @@ use super::send::retrying;
 use super::*;
 use crate::channel::{InboundMedia, InboundMessage};
 use crate::media::{INBOUND_DIR, MediaKind, MediaRef};
+use crate::metrics::{MediaDirection, MediaOutcome};
 
 /// Image types fetched when sent as a file (by the sender's app's word; the bytes decide).
 const IMAGE_FILES: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/gif"];
@@ -88,15 +89,21 @@ pub(super) async fn fetch_media(
                     .mime
                     .as_deref()
                     .is_some_and(|t| IMAGE_FILES.contains(&t)));
+        let count = |o| crate::metrics::METRICS.media(MediaDirection::Inbound, o);
         let Some(file_id) = item.file_id.clone().filter(|_| fetchable) else {
+            count(MediaOutcome::Refused);
             m.media_notes.push(format!(
                 "The user sent {what}; this gateway cannot read it yet (it reads text, photos and images sent as files)."
             ));
             continue;
         };
         match fetch_one(api, store, file_id, item.file_size).await {
-            Ok(r) => m.attached.push(r),
-            Err(why) => {
+            Ok(r) => {
+                count(MediaOutcome::Kept);
+                m.attached.push(r);
+            }
+            Err((outcome, why)) => {
+                count(outcome);
                 log::warn!("telegram: {what} in {} not fetched: {why}", m.id);
                 m.media_notes.push(format!(
                     "The user sent {what} that could not be fetched: {why}."
@@ -111,26 +118,40 @@ async fn fetch_one(
     store: &Addr<crate::store::StoreActor>,
     file_id: String,
     size: Option<u64>,
-) -> Result<MediaRef, String> {
-    let too_large = || format!("it is larger than {} MB", MAX_DOWNLOAD_BYTES / 1_000_000);
+) -> Result<MediaRef, (MediaOutcome, String)> {
+    use MediaOutcome::{Failed, Refused};
+    let too_large = || {
+        (
+            Refused,
+            format!("it is larger than {} MB", MAX_DOWNLOAD_BYTES / 1_000_000),
+        )
+    };
     if size.is_some_and(|s| s > MAX_DOWNLOAD_BYTES as u64) {
         return Err(too_large());
     }
     let file = retrying(|| api.get_file(file_id.clone()))
         .await
-        .map_err(|e| format!("Telegram did not give it out ({e})"))?;
-    let path = file
-        .file_path
-        .ok_or_else(|| "Telegram did not give it out (no file path)".to_owned())?;
+        .map_err(|e| (Failed, format!("Telegram did not give it out ({e})")))?;
+    let path = file.file_path.ok_or_else(|| {
+        (
+            Failed,
+            "Telegram did not give it out (no file path)".to_owned(),
+        )
+    })?;
     let data = retrying(|| api.download_file(path.clone(), MAX_DOWNLOAD_BYTES))
         .await
         .map_err(|e| match e {
             TgError::Api { code: 413, .. } => too_large(),
-            e => format!("the download failed ({e})"),
+            e => (Failed, format!("the download failed ({e})")),
         })?;
     let (mime, ext, kind) = crate::media::sniff(&data)
         .filter(|(_, _, k)| matches!(k, MediaKind::Photo | MediaKind::Animation))
-        .ok_or_else(|| "it is not a JPEG, PNG, WebP or GIF image".to_owned())?;
+        .ok_or_else(|| {
+            (
+                Refused,
+                "it is not a JPEG, PNG, WebP or GIF image".to_owned(),
+            )
+        })?;
     let extracted = crate::media::Extracted {
         data,
         mime,
@@ -139,5 +160,5 @@ async fn fetch_one(
     };
     crate::media::save_in(store, INBOUND_DIR, extracted, "telegram")
         .await
-        .map_err(|e| format!("the gateway could not save it ({e})"))
+        .map_err(|e| (Failed, format!("the gateway could not save it ({e})")))
 }
