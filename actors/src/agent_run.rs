@@ -430,9 +430,14 @@ fn history_to_messages(lines: &[Value], skip_source: Option<&str>) -> Vec<ChatMe
                 return Some(ChatMessage::text(role, content));
             }
             let nouns: Vec<&str> = media.iter().map(|m| m.kind.noun()).collect();
+            let note = format!("[attached: {}]", nouns.join(", "));
             Some(ChatMessage::text(
                 role,
-                format!("{content}\n[attached: {}]", nouns.join(", ")),
+                if content.is_empty() {
+                    note
+                } else {
+                    format!("{content}\n{note}")
+                },
             ))
         })
         .collect()

@@ -21,7 +21,7 @@ use crate::support::fake_openai::FakeOpenAi;
 use crate::support::fake_telegram::{FakeTelegram, SentMessage};
 use crate::telegram_flow::{
     GW_ARGS, GW_TOKEN, NODE_NAME, SLOW, TG_TOKEN, admin, all_answered, config, dm, poll_until,
-    replies_to, start_gateway,
+    replies_to, start_gateway, tool_result,
 };
 
 /// A JPEG-signed photo larger than a tool result may be (16 KiB): the model would get it cut.
@@ -86,18 +86,6 @@ fn invoke(ai: &FakeOpenAi, command: &str) -> String {
         "nodes",
         json!({"action": "invoke", "node": NODE_NAME, "command": command, "params": {"facing": "back"}}),
     )
-}
-
-/// The `tool` message answering `call_id` in a model request, parsed.
-fn tool_result(request: &Value, call_id: &str) -> Value {
-    let m = request["messages"]
-        .as_array()
-        .and_then(|m| {
-            m.iter()
-                .find(|m| m["role"] == "tool" && m["tool_call_id"] == call_id)
-        })
-        .unwrap_or_else(|| panic!("no tool message for {call_id}: {request}"));
-    serde_json::from_str(m["content"].as_str().unwrap_or("")).expect("tool result is JSON")
 }
 
 /// Every send that answers `mid`, and every one after it, once `n` have arrived.

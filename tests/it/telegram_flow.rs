@@ -209,7 +209,7 @@ pub async fn assert_healthy(gw: &TestGateway) -> Value {
 }
 
 /// The `tool` message with `tool_call_id` in a recorded model request, its content parsed.
-fn tool_result(request: &Value, call_id: &str) -> Value {
+pub fn tool_result(request: &Value, call_id: &str) -> Value {
     let msgs = request["messages"]
         .as_array()
         .unwrap_or_else(|| panic!("model request has messages: {request}"));

@@ -958,15 +958,8 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
     }
     let message = {
         let mut st = shared.lock();
-        st.next_message_id += 1;
-        let message_id = st.next_message_id;
-        let mut message = json!({
-            "message_id": message_id,
-            "from": shared.bot,
-            "chat": {"id": chat_id, "type": if chat_id > 0 { "private" } else { "supergroup" }},
-            "date": unix_now(),
-            "text": text,
-        });
+        let (message_id, mut message) = bot_message(shared, &mut st, chat_id);
+        message["text"] = json!(text);
         if let Some(t) = body.get("message_thread_id") {
             message["message_thread_id"] = t.clone();
         }
@@ -981,6 +974,19 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
     };
     shared.bump();
     tg_ok(message)
+}
+
+/// A new message of the bot in `chat_id` (its id, and the `Message` without content).
+fn bot_message(shared: &Shared, st: &mut State, chat_id: i64) -> (i64, Value) {
+    st.next_message_id += 1;
+    let message_id = st.next_message_id;
+    let message = json!({
+        "message_id": message_id,
+        "from": shared.bot,
+        "chat": {"id": chat_id, "type": if chat_id > 0 { "private" } else { "supergroup" }},
+        "date": unix_now(),
+    });
+    (message_id, message)
 }
 
 /// An upload (`sendPhoto` …): checked as Telegram checks it, recorded with its file.
@@ -1019,14 +1025,7 @@ fn send_media(shared: &Shared, method: &str, body: Value, file: Option<SentFile>
     }
     let message = {
         let mut st = shared.lock();
-        st.next_message_id += 1;
-        let message_id = st.next_message_id;
-        let mut message = json!({
-            "message_id": message_id,
-            "from": shared.bot,
-            "chat": {"id": chat_id, "type": if chat_id > 0 { "private" } else { "supergroup" }},
-            "date": unix_now(),
-        });
+        let (message_id, mut message) = bot_message(shared, &mut st, chat_id);
         message[field] =
             json!({"file_id": format!("file-{message_id}"), "file_size": file.data.len()});
         if let Some(c) = body.get("caption") {
