@@ -267,7 +267,106 @@ pub fn parse_uploads(v: Option<&Value>) -> Result<Vec<Upload>, String> {
     Ok(out)
 }
 
-fn decode(b64: &str) -> Result<Extracted, MediaRefused> {
+/// A file an operator sends to a chat (`send` with `buffer`): any type (one that is no
+/// image or video goes as a file), at most [`MAX_MEDIA_BYTES`].
+#[derive(Debug, Clone)]
+pub struct FileUpload {
+    /// The bytes.
+    pub data: std::sync::Arc<[u8]>,
+    /// How to send it.
+    pub kind: MediaKind,
+    /// Its type: by its bytes, else the caller's `contentType` when it is one, else
+    /// `application/octet-stream`.
+    pub mime: String,
+    /// Its extension (`bin` when unknown).
+    pub ext: String,
+    /// Its name (the caller's `filename`, safe characters only).
+    pub file_name: String,
+}
+
+/// `send`'s `buffer` (base64 or a data URL), `filename` and `contentType` as a file.
+pub fn parse_send_file(
+    buffer: &str,
+    filename: Option<&str>,
+    content_type: Option<&str>,
+) -> Result<FileUpload, String> {
+    let data = decode_base64(buffer).map_err(|e| match e {
+        MediaRefused::NotBase64 => "buffer is not base64".to_owned(),
+        other => format!("buffer: {other}"),
+    })?;
+    if data.is_empty() {
+        return Err("buffer is empty".into());
+    }
+    let stem: String = filename
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(80)
+        .collect();
+    let stem = stem.trim_start_matches('.');
+    let (mime, ext, kind) = match sniff(&data) {
+        Some((mime, ext, kind)) => (mime.to_owned(), ext.to_owned(), kind),
+        None => {
+            let declared = content_type
+                .map(str::trim)
+                .filter(|t| {
+                    t.len() <= 100
+                        && t.split_once('/').is_some_and(|(a, b)| {
+                            !a.is_empty()
+                                && !b.is_empty()
+                                && t.bytes().all(|c| {
+                                    c.is_ascii_alphanumeric()
+                                        || matches!(c, b'/' | b'.' | b'+' | b'-')
+                                })
+                        })
+                })
+                .unwrap_or("application/octet-stream");
+            let ext = stem
+                .rsplit_once('.')
+                .map(|(_, e)| e)
+                .filter(|e| !e.is_empty() && e.len() <= 8)
+                .unwrap_or("bin");
+            (declared.to_owned(), ext.to_owned(), MediaKind::Document)
+        }
+    };
+    let file_name = if stem.is_empty() {
+        format!("file.{ext}")
+    } else {
+        stem.to_owned()
+    };
+    Ok(FileUpload {
+        data: data.into(),
+        kind,
+        mime,
+        ext,
+        file_name,
+    })
+}
+
+/// Saves an operator's file into [`MEDIA_DIR`] (see [`save_in`]), keeping its name.
+pub async fn save_file(store: &Addr<StoreActor>, f: &FileUpload) -> Result<MediaRef, StoreError> {
+    let file = NewFile {
+        ext: &f.ext,
+        kind: f.kind,
+        mime: f.mime.clone(),
+        file_name: f.file_name.clone(),
+    };
+    write(store, MEDIA_DIR, f.data.to_vec(), file).await
+}
+
+fn prune(store: &Addr<StoreActor>, dir: &str, just_written: &str) {
+    store.do_send(PruneDir {
+        name: dir.into(),
+        keep: KEEP_FILES,
+        max_bytes: KEEP_BYTES,
+        max_age: KEEP_FOR,
+        except: just_written.into(),
+    });
+}
+
+/// Base64 (a data URL prefix, surrounding whitespace and missing padding tolerated),
+/// refused from its length before decoding when it would exceed [`MAX_MEDIA_BYTES`].
+fn decode_base64(b64: &str) -> Result<Vec<u8>, MediaRefused> {
     let b64 = match b64.strip_prefix("data:") {
         Some(rest) => rest
             .split_once(";base64,")
@@ -289,6 +388,11 @@ fn decode(b64: &str) -> Result<Extracted, MediaRefused> {
     if data.len() > MAX_MEDIA_BYTES {
         return Err(MediaRefused::TooLarge);
     }
+    Ok(data)
+}
+
+fn decode(b64: &str) -> Result<Extracted, MediaRefused> {
+    let data = decode_base64(b64)?;
     let (mime, ext, kind) = sniff(&data).ok_or(MediaRefused::UnknownType(data.len()))?;
     Ok(Extracted {
         data,
@@ -315,13 +419,6 @@ pub async fn save_in(
     media: Extracted,
     command: &str,
 ) -> Result<MediaRef, StoreError> {
-    let path = format!("{dir}/{}.{}", uuid::Uuid::new_v4().simple(), media.ext);
-    let bytes = media.data.len() as u64;
-    let kind = if media.kind == MediaKind::Photo && bytes > MAX_PHOTO_BYTES {
-        MediaKind::Document
-    } else {
-        media.kind
-    };
     // The command name is the node's or the model's choice: only its safe characters.
     let stem: String = command
         .chars()
@@ -333,27 +430,53 @@ pub async fn save_in(
     } else {
         stem
     };
+    let file = NewFile {
+        ext: media.ext,
+        kind: media.kind,
+        mime: media.mime.into(),
+        file_name: format!("{stem}.{}", media.ext),
+    };
+    write(store, dir, media.data, file).await
+}
+
+/// What a new file of a media directory is.
+struct NewFile<'a> {
+    ext: &'a str,
+    kind: MediaKind,
+    mime: String,
+    file_name: String,
+}
+
+/// Writes `contents` as a new file of `dir` (synced when this returns), prunes `dir`, and
+/// names the file for the channels (a photo too large to be one goes as a file).
+async fn write(
+    store: &Addr<StoreActor>,
+    dir: &str,
+    contents: Vec<u8>,
+    file: NewFile<'_>,
+) -> Result<MediaRef, StoreError> {
+    let path = format!("{dir}/{}.{}", uuid::Uuid::new_v4().simple(), file.ext);
+    let bytes = contents.len() as u64;
     crate::store::send_detached(
         store,
         SaveDocument {
             name: path.clone(),
-            contents: media.data,
+            contents,
         },
     )
     .await?;
-    store.do_send(PruneDir {
-        name: dir.into(),
-        keep: KEEP_FILES,
-        max_bytes: KEEP_BYTES,
-        max_age: KEEP_FOR,
-        except: path.clone(),
-    });
+    prune(store, dir, &path);
+    let kind = if file.kind == MediaKind::Photo && bytes > MAX_PHOTO_BYTES {
+        MediaKind::Document
+    } else {
+        file.kind
+    };
     Ok(MediaRef {
         path,
         kind,
-        mime: media.mime.into(),
+        mime: file.mime,
         bytes,
-        file_name: format!("{stem}.{}", media.ext),
+        file_name: file.file_name,
     })
 }
 

@@ -107,9 +107,13 @@ pub struct SendArgs {
     /// Target: a Telegram chat id (`123456789`, `-100…` for groups, `telegram:` prefix allowed).
     #[arg(short, long)]
     pub target: String,
-    /// Message text.
-    #[arg(short, long)]
+    /// Message text (the caption, with --media).
+    #[arg(short, long, default_value = "")]
     pub message: String,
+    /// A file to send (a photo, a video, any file; at most 20 MiB): its bytes go to the
+    /// gateway, so this works against a remote gateway too.
+    #[arg(long, value_name = "FILE")]
+    pub media: Option<PathBuf>,
     /// Channel account id (default: the first configured account).
     #[arg(long)]
     pub account: Option<String>,
@@ -494,6 +498,37 @@ fn send_params(a: &SendArgs, idempotency_key: &str) -> Value {
     p
 }
 
+/// Reads a file for `message send --media` (a regular file of at most 20 MiB).
+fn read_media(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    let max = crate::actors::media::MAX_MEDIA_BYTES;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        usage(format!(
+            "--media {}: {e}. Fix: pass a file that exists and is readable",
+            path.display()
+        ))
+    })?;
+    if !meta.is_file() {
+        return Err(usage(format!(
+            "--media {}: not a regular file. Fix: pass a file",
+            path.display()
+        )));
+    }
+    if meta.len() > max as u64 {
+        return Err(usage(format!(
+            "--media {}: {} bytes is more than the {} MiB a message may carry. Fix: send a smaller file",
+            path.display(),
+            meta.len(),
+            max / (1024 * 1024)
+        )));
+    }
+    std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "--media {}: {e}. Fix: pass a readable file",
+            path.display()
+        ))
+    })
+}
+
 /// "Sent to telegram:123 (message id 7)".
 fn sent_line(channel: &str, to: &str, r: &Value) -> String {
     let ids: Vec<String> = r
@@ -539,14 +574,27 @@ pub async fn run_message(config: Option<PathBuf>, cmd: MessageCmd) -> Result<(),
             "--target must not be empty. Fix: pass the Telegram chat id, e.g. --target 123456789",
         ));
     }
-    if a.message.is_empty() {
+    if a.message.is_empty() && a.media.is_none() {
         return Err(usage(
-            "--message must not be empty. Fix: pass the text to send",
+            "--message must not be empty. Fix: pass the text to send (or a file with --media FILE)",
         ));
     }
     let channel = a.channel.trim().to_lowercase();
-    let params = send_params(&a, &uuid::Uuid::new_v4().to_string());
+    let mut params = send_params(&a, &uuid::Uuid::new_v4().to_string());
+    let mut file_bytes = None;
+    if let Some(path) = &a.media {
+        let data = read_media(path)?;
+        file_bytes = Some(data.len());
+        use base64::Engine as _;
+        params["buffer"] = json!(base64::engine::general_purpose::STANDARD.encode(&data));
+        if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+            params["filename"] = json!(name);
+        }
+    }
     if a.dry_run {
+        if let Some(n) = file_bytes {
+            params["buffer"] = json!(format!("<{n} bytes, base64>"));
+        }
         if a.conn.json {
             println!(
                 "{}",

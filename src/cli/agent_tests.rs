@@ -82,6 +82,7 @@ fn send_params_and_line() {
         channel: "Telegram".into(),
         target: " 42 ".into(),
         message: "hi".into(),
+        media: None,
         account: Some("default".into()),
         thread_id: Some(7),
         reply_to: None,

@@ -679,3 +679,94 @@ async fn images_attached_to_chat_send_are_shown_to_the_model_and_bad_ones_refuse
     }
     assert_eq!(ai.request_count(), 1, "no run for a refused message");
 }
+
+// === files operators send ===
+
+/// `openclaw message send --media FILE` (our CLI: the file's bytes go as `send`'s `buffer`)
+/// delivers a photo with its caption and any other file as a document under its name;
+/// paths and URLs (what the real CLI sends) and bad buffers are refused with the fix, and
+/// the CLI names a missing or oversized file before connecting.
+#[test]
+fn message_send_with_media_uploads_the_file_and_paths_are_refused_with_the_fix() {
+    use crate::support::{CliHome, WsClient, cli_params};
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let home = CliHome::new();
+    let jpeg = photo();
+    let photo_path = home.dir.path().join("door.jpg");
+    std::fs::write(&photo_path, &jpeg).expect("write photo");
+    let pdf = b"%PDF-1.4 not really\n".to_vec();
+    let pdf_path = home.dir.path().join("notes.pdf");
+    std::fs::write(&pdf_path, &pdf).expect("write pdf");
+    let url = gw.url();
+    let send = |extra: &[&str]| {
+        let mut args = vec![
+            "message", "send", "--target", "5301", "--url", &url, "--token", GW_TOKEN,
+        ];
+        args.extend_from_slice(extra);
+        home.run(&args, &[])
+    };
+    let p = photo_path.to_str().expect("utf-8 path");
+    let out = send(&["--media", p, "--message", "front door"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let out = send(&["--media", pdf_path.to_str().expect("utf-8 path")]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let sent = tg.wait_sent(2, SLOW);
+    assert_eq!(sent[0].method, "sendPhoto", "{sent:?}");
+    assert_eq!(sent[0].caption(), Some("front door"));
+    let f = sent[0].file.as_ref().expect("photo file");
+    assert!(f.data == jpeg);
+    assert_eq!(f.file_name, "door.jpg");
+    assert_eq!(sent[1].method, "sendDocument", "{sent:?}");
+    let f = sent[1].file.as_ref().expect("document file");
+    assert!(f.data == pdf);
+    assert_eq!(
+        (f.file_name.as_str(), f.content_type.as_str()),
+        ("notes.pdf", "application/octet-stream")
+    );
+    // Kept like the node media.
+    let kept = std::fs::read_dir(gw.dir.path().join("media/outbound"))
+        .expect("media dir")
+        .count();
+    assert_eq!(kept, 2);
+
+    // The CLI names a file it cannot send.
+    let missing = home.dir.path().join("nope.jpg");
+    let out = send(&["--media", missing.to_str().expect("utf-8")]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr.contains("--media") && out.stderr.contains("Fix:"),
+        "{out}"
+    );
+    let out = send(&["--media", home.dir.path().to_str().expect("utf-8")]);
+    assert!(out.stderr.contains("not a regular file"), "{out}");
+
+    // Over the wire: paths and URLs, not base64, an empty file.
+    let sys = actix_web::rt::System::new();
+    sys.block_on(async {
+        let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.write"])).await;
+        for (params, want) in [
+            (
+                json!({"mediaUrl": "/etc/passwd"}),
+                "mediaUrl is not supported: this gateway does not read its host's files",
+            ),
+            (
+                json!({"mediaUrls": ["https://example.com/x.jpg"]}),
+                "Fix: send the file's bytes",
+            ),
+            (json!({"buffer": "%%%"}), "buffer is not base64"),
+            (json!({"buffer": ""}), "buffer is empty"),
+            (json!({"buffer": 5}), "buffer must be a base64 string"),
+            (json!({}), "message is required (or a file as buffer)"),
+        ] {
+            let mut p = params.clone();
+            p["to"] = json!("5301");
+            p["idempotencyKey"] = json!(format!("k-{params}"));
+            let res = op.request("send", p).await;
+            assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{params}: {res}");
+            let msg = res["error"]["message"].as_str().unwrap_or("");
+            assert!(msg.contains(want), "{params}: {msg}");
+        }
+    });
+    assert_eq!(tg.sent().len(), 2, "nothing more was sent");
+}

@@ -269,6 +269,7 @@ mod tests {
             .send(SendOutbound {
                 channel: "echo".into(),
                 media: Vec::new(),
+                files: Vec::new(),
                 account_id: None,
                 to: " 9 ".into(),
                 text: "out".into(),
@@ -299,6 +300,7 @@ mod tests {
             .send(SendOutbound {
                 channel: "echo".into(),
                 media: Vec::new(),
+                files: Vec::new(),
                 account_id: None,
                 to: "nine".into(),
                 text: "out".into(),
@@ -377,6 +379,7 @@ mod tests {
             .send(SendOutbound {
                 channel: "nope".into(),
                 media: Vec::new(),
+                files: Vec::new(),
                 account_id: None,
                 to: "1".into(),
                 text: "x".into(),
@@ -397,6 +400,7 @@ mod tests {
             .send(SendOutbound {
                 channel: "echo".into(),
                 media: Vec::new(),
+                files: Vec::new(),
                 account_id: Some("b".into()),
                 to: "1".into(),
                 text: "x".into(),

@@ -848,6 +848,7 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             to,
             text: answer,
             media,
+            files: Vec::new(),
             thread_id,
             reply_to: None,
             idempotency_key: run_id,

@@ -83,6 +83,9 @@ pub enum RouteError {
     /// The channel actor is gone.
     #[error("channel unavailable")]
     Unavailable,
+    /// A file to send could not be kept in the state directory.
+    #[error("the file could not be kept: {0}")]
+    NotSaved(String),
 }
 
 impl RouteError {
@@ -93,7 +96,7 @@ impl RouteError {
             Self::Unsupported { .. } | Self::BadTarget(_) | Self::Refused(_) => {
                 ErrorShape::invalid(self.to_string())
             }
-            Self::NotConfigured(_) | Self::Delivery(_) | Self::Unavailable => {
+            Self::NotConfigured(_) | Self::Delivery(_) | Self::Unavailable | Self::NotSaved(_) => {
                 ErrorShape::unavailable(self.to_string())
             }
         }
@@ -134,6 +137,9 @@ pub struct SendOutbound {
     pub text: String,
     /// Attachments (files of the state directory; the scheduler's runs' answers).
     pub media: Vec<crate::media::MediaRef>,
+    /// Files an operator sends (`send` with `buffer`): saved under `media/outbound`, then
+    /// sent like attachments.
+    pub files: Vec<crate::media::FileUpload>,
     /// Topic.
     pub thread_id: Option<i64>,
     /// Reply to.
@@ -190,18 +196,28 @@ impl Handler<SendOutbound> for Registry {
         };
         let to = msg.to.clone();
         let key = msg.idempotency_key.clone();
-        let fut = deliver.send(DeliverReply {
-            inbound_id: None,
-            target,
-            reply_to: msg.reply_to,
-            text: msg.text,
-            recorded: None,
-            media: msg.media,
-        });
+        let store = self.store.clone();
         let channel = kind.id;
         Box::pin(
             async move {
-                match fut.await {
+                let mut media = msg.media;
+                for f in &msg.files {
+                    let saved = crate::media::save_file(&store, f)
+                        .await
+                        .map_err(|e| RouteError::NotSaved(format!("{e}. Fix: {}", e.fix())))?;
+                    media.push(saved);
+                }
+                let sent = deliver
+                    .send(DeliverReply {
+                        inbound_id: None,
+                        target,
+                        reply_to: msg.reply_to,
+                        text: msg.text,
+                        recorded: None,
+                        media,
+                    })
+                    .await;
+                match sent {
                     Ok(Ok(ids)) => Ok(SendReceipt {
                         channel,
                         deduplicated: false,

@@ -107,6 +107,9 @@ pub(super) fn abort(p: &Value) -> Result<(String, Option<String>), ErrorShape> {
     }
 }
 
+/// Why media named by a path or a URL is refused, and the fix.
+const NO_PATHS: &str = "this gateway does not read its host's files or fetch URLs for a caller. Fix: send the file's bytes (`send` with buffer, filename and contentType), as this gateway's `openclaw message send --media FILE` does";
+
 pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
     let o = obj("send", p)?;
     let mut c = Checker::new();
@@ -135,17 +138,42 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
     if !c.ok() {
         return Err(fail("send", &c));
     }
-    let Some(text) = text.filter(|t| !t.is_empty()) else {
-        return Err(ErrorShape::invalid(
-            "invalid send params: message is required (media is not supported yet)",
-        ));
+    for key in ["mediaUrl", "mediaUrls", "media"] {
+        if o.get(key).is_some_and(|v| !v.is_null()) {
+            return Err(ErrorShape::invalid(format!(
+                "invalid send params: {key} is not supported: {NO_PATHS}"
+            )));
+        }
+    }
+    let files = match o.get("buffer") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(b)) => {
+            let name = o.get("filename").and_then(Value::as_str);
+            let ctype = o.get("contentType").and_then(Value::as_str);
+            vec![
+                crate::media::parse_send_file(b, name, ctype)
+                    .map_err(|e| ErrorShape::invalid(format!("invalid send params: {e}")))?,
+            ]
+        }
+        Some(_) => {
+            return Err(ErrorShape::invalid(
+                "invalid send params: buffer must be a base64 string",
+            ));
+        }
     };
+    let text = text.unwrap_or_default();
+    if text.is_empty() && files.is_empty() {
+        return Err(ErrorShape::invalid(
+            "invalid send params: message is required (or a file as buffer)",
+        ));
+    }
     Ok(SendOutbound {
         channel,
         account_id,
         to,
         text,
         media: Vec::new(),
+        files,
         thread_id,
         reply_to,
         idempotency_key,
@@ -211,9 +239,9 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
         Some(Value::Array(a)) => !a.is_empty(),
         Some(_) => true,
     }) {
-        return Err(ErrorShape::invalid(
-            "invalid message.action params: media attachments are not supported by this gateway yet; send text only",
-        ));
+        return Err(ErrorShape::invalid(format!(
+            "invalid message.action params: media attachments are not supported: {NO_PATHS}"
+        )));
     }
     let to = params
         .get("to")
@@ -257,6 +285,7 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
         to,
         text,
         media: Vec::new(),
+        files: Vec::new(),
         thread_id: int("threadId"),
         reply_to: int("replyTo").or_else(|| int("replyToId")),
         // Its own namespace, as in OpenClaw: a `send` with the same key is another call.
