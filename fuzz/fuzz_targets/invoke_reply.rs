@@ -4,7 +4,8 @@
 //! parse, carry `payloadJSON` exactly as sent, and carry as `payload` what a `Value` parse
 //! gives (unpaired surrogate escapes replaced, as in every frame we read; or
 //! `{"payloadJSON": text}` for text that is not JSON). Media in it (`base64`) is decoded
-//! within bounds and typed by its bytes (`media::extract`).
+//! within bounds and typed by its bytes (`media::extract`); the same text as an operator's
+//! `attachments` and `send` file is bounded and yields only safe names and types.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -36,6 +37,21 @@ fuzz_target!(|data: &[u8]| {
     if let Some(Ok(m)) = media::extract(&reply.payload_value()) {
         assert!(m.data.len() <= media::MAX_MEDIA_BYTES);
         assert_eq!(media::sniff(&m.data), Some((m.mime, m.ext, m.kind)));
+    }
+    // The same text as an operator's `attachments` and as `send`'s buffer, name and type.
+    if let Ok(uploads) = media::parse_uploads(parsed.as_ref()) {
+        assert!(uploads.len() <= media::MAX_ATTACHMENTS);
+        for u in uploads {
+            assert!(u.data.len() <= media::MAX_UPLOAD_IMAGE_BYTES);
+            assert_eq!(media::sniff(&u.data).map(|s| s.0), Some(u.mime));
+        }
+    }
+    if let Ok(f) = media::parse_send_file(text, Some(text), Some(text)) {
+        assert!(!f.data.is_empty() && f.data.len() <= media::MAX_MEDIA_BYTES);
+        let safe = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        assert!(safe(&f.file_name) && !f.file_name.starts_with('.'), "{:?}", f.file_name);
+        assert!(safe(&f.ext), "{:?}", f.ext);
+        assert!(!f.mime.contains(['\r', '\n', '"', ';']), "{:?}", f.mime);
     }
     // The node may send the value itself (`payload`, no `payloadJSON`).
     if let Some(v) = parsed {
