@@ -636,6 +636,17 @@ async fn rerun_after_sigkill_resends_the_recorded_answer_and_records_it_once() {
     tg.hold_send_responses(true);
     let a = dm(&tg, 5201, "answer me once");
     wait_reply(&tg, a, SLOW).await;
+    // The window this test is about: the answer is recorded (the reply does not wait for
+    // that write, so wait here for it), Telegram's answer is not back yet.
+    crate::telegram_flow::poll_until(SLOW, "the answer recorded", || {
+        let (files, _) = transcripts(gw.dir.path());
+        files
+            .values()
+            .flatten()
+            .any(|l| l["role"] == "assistant")
+            .then_some(())
+    })
+    .await;
     let dir = gw.take_dir();
     drop(gw); // SIGKILL while the sendMessage answer is held
     tg.hold_send_responses(false);
