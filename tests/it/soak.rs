@@ -283,6 +283,19 @@ async fn pair_devices(port: u16) -> Vec<Attempt> {
 
 /// Every transcript line under `<dir>/agents/main/sessions/*.jsonl`, per file; the number of
 /// torn last lines. Panics on a torn line that is not the last one.
+/// Waits until a transcript under `dir` holds an answer (an `assistant` line).
+pub(crate) async fn answer_recorded(dir: &Path) {
+    crate::telegram_flow::poll_until(crate::telegram_flow::SLOW, "the answer recorded", || {
+        let (files, _) = transcripts(dir);
+        files
+            .values()
+            .flatten()
+            .any(|l| l["role"] == "assistant")
+            .then_some(())
+    })
+    .await;
+}
+
 pub(crate) fn transcripts(dir: &Path) -> (BTreeMap<String, Vec<Value>>, u64) {
     let mut out = BTreeMap::new();
     let mut torn = 0;
@@ -638,15 +651,7 @@ async fn rerun_after_sigkill_resends_the_recorded_answer_and_records_it_once() {
     wait_reply(&tg, a, SLOW).await;
     // The window this test is about: the answer is recorded (the reply does not wait for
     // that write, so wait here for it), Telegram's answer is not back yet.
-    crate::telegram_flow::poll_until(SLOW, "the answer recorded", || {
-        let (files, _) = transcripts(gw.dir.path());
-        files
-            .values()
-            .flatten()
-            .any(|l| l["role"] == "assistant")
-            .then_some(())
-    })
-    .await;
+    answer_recorded(gw.dir.path()).await;
     let dir = gw.take_dir();
     drop(gw); // SIGKILL while the sendMessage answer is held
     tg.hold_send_responses(false);

@@ -1246,15 +1246,7 @@ async fn sigkill_between_send_message_and_the_pending_drop_sends_the_reply_again
     assert_eq!(channel_status(&gw).await["pendingInbound"], 1);
     // The answer's line is written alongside the reply (not before it): the kill comes
     // once it is there, the window this test is about.
-    poll_until(SLOW, "the answer recorded", || {
-        let (files, _) = crate::soak::transcripts(gw.dir.path());
-        files
-            .values()
-            .flatten()
-            .any(|l| l["role"] == "assistant")
-            .then_some(())
-    })
-    .await;
+    crate::soak::answer_recorded(gw.dir.path()).await;
 
     let mut gw = gw;
     let dir = gw.take_dir();
