@@ -124,6 +124,22 @@ async function fullFlow() {
   if (!streamed.some((t) => t.includes("Gateway OK"))) throw new Error(`no streamed (delta) text was shown before the final reply: ${JSON.stringify(streamed)}`);
   await shot(local, "04-chat");
 
+  step = "attach an image";
+  // A 1×1 PNG through the Attach button's file input: sent as chat.send attachments; the test
+  // finds it under media/inbound afterwards. A file that is no image is refused by name.
+  const PNG = Buffer.from(env("UI_PNG_B64"), "base64");
+  await local.setInputFiles("#chat-file", { name: "dot.png", mimeType: "image/png", buffer: PNG });
+  await expectText(local.locator("#chat-attached"), /Attached: dot\.png/, "attached list");
+  await local.fill("#chat-input", "what is this?");
+  await local.click("#chat-send");
+  await expectText(local.locator("#messages li.msg.user").last(), /what is this\?\s*\[image\] dot\.png/, "user bubble with its attachment");
+  await local.locator('#messages li.msg.assistant[data-state="final"]').nth(1).waitFor({ timeout: STEP_TIMEOUT });
+  if (!(await local.locator("#chat-attached").isHidden())) throw new Error("the attached list was not cleared after sending");
+  await local.setInputFiles("#chat-file", { name: "fake.png", mimeType: "image/png", buffer: Buffer.from("not an image at all") });
+  await local.click("#chat-send");
+  await expectText(local.locator("#messages li.msg.assistant.failed").last(), /Not sent: .*fake\.png.*only images/, "refused attachment");
+  await shot(local, "04b-attachment");
+
   step = "approve the node's commands";
   await local.click('.tabs button[data-tab="approvals"]');
   const nodeReq = local.locator('#pending-nodes li[data-kind="node"]').first();

@@ -477,9 +477,13 @@ async fn proxy_with_headers(upstream: u16, set: Vec<(String, String)>) -> u16 {
     port
 }
 
+/// A 1×1 PNG the page attaches to a chat message.
+const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
 /// The whole page in real headless Chromium (tests/browser/ui.mjs): loads without console
 /// errors, refuses a wrong token with "Token mismatch", signs in with the token, chats with
-/// the embedded command agent (streamed `chat` events), approves the fake node's commands,
+/// the embedded command agent (streamed `chat` events), attaches an image (kept under
+/// `media/inbound`) and sees a file that is no image refused, approves the fake node's commands,
 /// lists the node and invokes `system.which`, approves a "remote" browser (behind a trusted
 /// proxy) that shows "pairing required", rejects another, reopens the session's history,
 /// shows health, and rides out a gateway restart ("Gateway restarting — reconnecting…").
@@ -524,6 +528,7 @@ async fn browser_control_ui_end_to_end() {
         .env("UI_REMOTE_IP", REMOTE_IP)
         .env("UI_TOKEN", "T")
         .env("UI_NODE_ID", &node.node_id)
+        .env("UI_PNG_B64", PNG_B64)
         .env("UI_SCREENSHOTS", &shots)
         .env("UI_CONTROL_DIR", home.path());
     let mut run = Background::spawn(cmd);
@@ -586,10 +591,23 @@ async fn browser_control_ui_end_to_end() {
                 .is_some_and(|p| p.contains("\"sh\""))),
         "{seen:?}"
     );
+    // The image the page attached was kept for the agent, byte for byte.
+    let inbound: Vec<PathBuf> = std::fs::read_dir(gw.dir.path().join("media/inbound"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let png = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(PNG_B64)
+            .expect("PNG_B64 is base64")
+    };
+    assert_eq!(inbound.len(), 1, "{inbound:?}");
+    assert!(std::fs::read(&inbound[0]).is_ok_and(|d| d == png));
     for name in [
         "01-login",
         "02-wrong-token",
         "04-chat",
+        "04b-attachment",
         "05-nodes-invoke",
         "06-remote-pairing-required",
         "08-remote-approved",

@@ -363,7 +363,7 @@
       // Attachments (a node's photo or video): what they are; the chat got the files.
       for (const m of Array.isArray(p.media) ? p.media : []) {
         const kb = Math.max(1, Math.round((Number(m.bytes) || 0) / 1024));
-        li.textContent += `${li.textContent ? "\n" : ""}📎 ${m.kind || "file"} ${m.fileName || ""} (${kb} KB)`;
+        li.textContent += `${li.textContent ? "\n" : ""}[${m.kind || "file"}] ${m.fileName || ""} (${kb} KB)`;
       }
       li.classList.remove("streaming");
       li.dataset.state = "final";
@@ -379,18 +379,57 @@
     }
     $("messages").scrollTop = $("messages").scrollHeight;
   }
+  // Images attached to the next message: [{fileName, mimeType, content (base64)}].
+  let attached = [];
+  const MAX_ATTACHED_BYTES = 20 * 1024 * 1024; // the gateway's frame holds them with room to spare
+  function showAttached() {
+    const p = $("chat-attached");
+    p.textContent = attached.length ? `Attached: ${attached.map((a) => a.fileName).join(", ")}` : "";
+    p.hidden = attached.length === 0;
+  }
+  function readAsBase64(file) {
+    return new Promise((resolve, reject) => {
+      const r = new FileReader();
+      r.onload = () => resolve(String(r.result).replace(/^data:[^,]*,/, ""));
+      r.onerror = () => reject(r.error || new Error("cannot read the file"));
+      r.readAsDataURL(file);
+    });
+  }
+  async function onFilesChosen() {
+    const input = $("chat-file");
+    for (const f of Array.from(input.files || [])) {
+      if (attached.length >= 4) break;
+      try {
+        attached.push({ type: "image", fileName: f.name, mimeType: f.type, content: await readAsBase64(f) });
+      } catch (e) {
+        addMessage("assistant", `Not attached: ${f.name}: ${e.message}`, "failed");
+      }
+    }
+    input.value = "";
+    showAttached();
+  }
   async function sendChat(ev) {
     ev.preventDefault();
     const input = $("chat-input");
     const text = input.value.trim();
-    if (!text) return;
+    if (!text && attached.length === 0) return;
+    const attachments = attached;
+    const size = attachments.reduce((n, a) => n + a.content.length, 0);
+    if (size > MAX_ATTACHED_BYTES) {
+      addMessage("assistant", "Not sent: the attached images are larger than 20 MiB together; attach fewer or smaller ones", "failed");
+      return;
+    }
     input.value = "";
-    addMessage("user", text);
+    attached = [];
+    showAttached();
+    addMessage("user", [text, ...attachments.map((a) => `[image] ${a.fileName}`)].filter(Boolean).join("\n"));
     const runId = uuid();
     const shown = currentSession();
     myRuns.add(runId);
     try {
-      const ack = await rpc("chat.send", { sessionKey: shown, message: text, idempotencyKey: runId });
+      const params = { sessionKey: shown, message: text, idempotencyKey: runId };
+      if (attachments.length) params.attachments = attachments;
+      const ack = await rpc("chat.send", params);
       if (ack && ack.sessionKey) { canonicalKey = ack.sessionKey; canonicalFor = shown; }
     } catch (e) {
       myRuns.delete(runId);
@@ -662,6 +701,8 @@
     const refreshers = { sessions: refreshSessions, nodes: refreshNodes, cron: refreshCron, approvals: refreshApprovals, health: refreshHealth };
     for (const b of document.querySelectorAll("[data-refresh]")) b.addEventListener("click", () => refreshers[b.dataset.refresh]());
     $("chat-form").addEventListener("submit", sendChat);
+    $("chat-attach").addEventListener("click", () => $("chat-file").click());
+    $("chat-file").addEventListener("change", onFilesChosen);
     $("chat-input").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) sendChat(e); });
     $("load-history").addEventListener("click", loadHistory);
     $("invoke-node").addEventListener("change", fillCommands);
