@@ -188,6 +188,25 @@ pub fn extract(payload: &Value) -> Option<Result<Extracted, MediaRefused>> {
     Some(decode(b64))
 }
 
+/// Takes a payload's top-level `base64` string out of it (to be decoded elsewhere by
+/// [`decode_media`]: a large one takes milliseconds). `None`, and the payload unchanged,
+/// when it has none.
+pub fn take_base64(payload: &mut Value) -> Option<String> {
+    let obj = payload.as_object_mut()?;
+    if !obj.get("base64").is_some_and(Value::is_string) {
+        return None;
+    }
+    match obj.remove("base64") {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Decodes and types media given as base64 (what [`extract`] does to a payload's field).
+pub fn decode_media(b64: &str) -> Result<Extracted, MediaRefused> {
+    decode(b64)
+}
+
 /// An image an operator attached to `chat.send` / `agent` (`attachments`): checked, saved by
 /// the run when it starts.
 #[derive(Debug, Clone)]
