@@ -590,13 +590,7 @@ async fn run_loop(
         _ => (Vec::new(), Vec::new()),
     };
     for u in &req.uploads {
-        let m = crate::media::Extracted {
-            data: u.data.to_vec(),
-            mime: u.mime,
-            ext: u.ext,
-            kind: u.kind,
-        };
-        let saved = crate::media::save_in(&store, crate::media::INBOUND_DIR, m, "upload").await;
+        let saved = crate::media::save_file(&store, crate::media::INBOUND_DIR, u).await;
         let outcome = if saved.is_ok() {
             MediaOutcome::Kept
         } else {

@@ -207,28 +207,15 @@ pub fn decode_media(b64: &str) -> Result<Extracted, MediaRefused> {
     decode(b64)
 }
 
-/// An image an operator attached to `chat.send` / `agent` (`attachments`): checked, saved by
-/// the run when it starts.
-#[derive(Debug, Clone)]
-pub struct Upload {
-    /// The bytes.
-    pub data: std::sync::Arc<[u8]>,
-    /// Type ([`sniff`]).
-    pub mime: &'static str,
-    /// File extension.
-    pub ext: &'static str,
-    /// Photo or animation.
-    pub kind: MediaKind,
-}
-
 /// Largest image an operator may attach (OpenClaw's `policy.attachments.maxImageBytes`).
 pub const MAX_UPLOAD_IMAGE_BYTES: usize = 6_291_456;
 
 /// The `attachments` of a `chat.send` / `agent` call (OpenClaw's shapes: `{type?, mimeType?,
 /// fileName?, content}` with base64 or a data URL, or `{source: {type: "base64", data}}`):
 /// at most [`MAX_ATTACHMENTS`] images of at most [`MAX_UPLOAD_IMAGE_BYTES`], typed by their
-/// bytes. The error names the attachment and the fix.
-pub fn parse_uploads(v: Option<&Value>) -> Result<Vec<Upload>, String> {
+/// bytes. The error names the attachment and the fix. The run keeps them under
+/// [`INBOUND_DIR`] ([`save_file`]).
+pub fn parse_uploads(v: Option<&Value>) -> Result<Vec<FileUpload>, String> {
     let items = match v {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
@@ -276,18 +263,29 @@ pub fn parse_uploads(v: Option<&Value>) -> Result<Vec<Upload>, String> {
                 MAX_UPLOAD_IMAGE_BYTES / (1024 * 1024)
             ));
         }
-        out.push(Upload {
+        let safe: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect();
+        let safe = safe.trim_start_matches('.');
+        out.push(FileUpload {
             data: m.data.into(),
-            mime: m.mime,
-            ext: m.ext,
             kind: m.kind,
+            mime: m.mime.into(),
+            ext: m.ext.into(),
+            file_name: if safe.is_empty() {
+                format!("upload.{}", m.ext)
+            } else {
+                safe.to_owned()
+            },
         });
     }
     Ok(out)
 }
 
-/// A file an operator sends to a chat (`send` with `buffer`): any type (one that is no
-/// image or video goes as a file), at most [`MAX_MEDIA_BYTES`].
+/// A file from an operator: one sent to a chat (`send` with `buffer`: any type, one that is
+/// no image or video goes as a file, at most [`MAX_MEDIA_BYTES`]), or an image attached to
+/// a message for the agent ([`parse_uploads`]).
 #[derive(Debug, Clone)]
 pub struct FileUpload {
     /// The bytes.
@@ -362,15 +360,20 @@ pub fn parse_send_file(
     })
 }
 
-/// Saves an operator's file into [`MEDIA_DIR`] (see [`save_in`]), keeping its name.
-pub async fn save_file(store: &Addr<StoreActor>, f: &FileUpload) -> Result<MediaRef, StoreError> {
+/// Saves an operator's file into `dir` ([`MEDIA_DIR`] or [`INBOUND_DIR`]; see [`save_in`]),
+/// keeping its name.
+pub async fn save_file(
+    store: &Addr<StoreActor>,
+    dir: &str,
+    f: &FileUpload,
+) -> Result<MediaRef, StoreError> {
     let file = NewFile {
         ext: &f.ext,
         kind: f.kind,
         mime: f.mime.clone(),
         file_name: f.file_name.clone(),
     };
-    write(store, MEDIA_DIR, f.data.to_vec(), file).await
+    write(store, dir, f.data.to_vec(), file).await
 }
 
 fn prune(store: &Addr<StoreActor>, dir: &str, just_written: &str) {
@@ -592,7 +595,7 @@ mod tests {
             {"source": {"type": "base64", "media_type": "image/gif", "data": b64(b"GIF89a..")}},
         ])))
         .expect("three images");
-        let kinds: Vec<_> = ok.iter().map(|u| (u.mime, u.kind)).collect();
+        let kinds: Vec<_> = ok.iter().map(|u| (u.mime.as_str(), u.kind)).collect();
         assert_eq!(
             kinds,
             [
@@ -602,6 +605,10 @@ mod tests {
             ]
         );
         assert_eq!(&*ok[0].data, JPEG);
+        assert_eq!(
+            (ok[0].file_name.as_str(), ok[1].file_name.as_str()),
+            ("a.jpg", "upload.png")
+        );
         assert!(parse_uploads(None).expect("none").is_empty());
         assert!(parse_uploads(Some(&json!(null))).expect("null").is_empty());
         let big = {

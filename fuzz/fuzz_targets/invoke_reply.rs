@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(uploads.len() <= media::MAX_ATTACHMENTS);
         for u in uploads {
             assert!(u.data.len() <= media::MAX_UPLOAD_IMAGE_BYTES);
-            assert_eq!(media::sniff(&u.data).map(|s| s.0), Some(u.mime));
+            assert_eq!(media::sniff(&u.data).map(|s| s.0), Some(u.mime.as_str()));
         }
     }
     if let Ok(f) = media::parse_send_file(text, Some(text), Some(text)) {

@@ -202,7 +202,7 @@ impl Handler<SendOutbound> for Registry {
             async move {
                 let mut media = msg.media;
                 for f in &msg.files {
-                    let saved = crate::media::save_file(&store, f)
+                    let saved = crate::media::save_file(&store, crate::media::MEDIA_DIR, f)
                         .await
                         .map_err(|e| RouteError::NotSaved(format!("{e}. Fix: {}", e.fix())))?;
                     media.push(saved);

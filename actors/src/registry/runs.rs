@@ -73,7 +73,7 @@ pub struct RunRequest {
     /// Who sent it (for the transcript).
     pub sender: Option<String>,
     /// Images an operator attached (saved by the run when it starts).
-    pub uploads: Vec<crate::media::Upload>,
+    pub uploads: Vec<crate::media::FileUpload>,
 }
 
 /// Run state.
@@ -328,7 +328,7 @@ pub struct SubmitRun {
     /// Who sent it.
     pub sender: Option<String>,
     /// Images attached (`attachments`).
-    pub uploads: Vec<crate::media::Upload>,
+    pub uploads: Vec<crate::media::FileUpload>,
 }
 
 impl Handler<SubmitRun> for Registry {

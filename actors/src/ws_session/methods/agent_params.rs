@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::channel::normalize_session_key;
-use crate::media::Upload;
+use crate::media::FileUpload;
 use crate::protocol::error::ErrorShape;
 use crate::protocol::validate::Checker;
 use crate::registry::channels::SendOutbound;
@@ -30,7 +30,7 @@ pub(super) fn fail(method: &str, c: &Checker) -> ErrorShape {
 pub(super) fn submit(
     method: &str,
     p: &Value,
-) -> Result<(String, String, String, Duration, Vec<Upload>), ErrorShape> {
+) -> Result<(String, String, String, Duration, Vec<FileUpload>), ErrorShape> {
     let o = obj(method, p)?;
     let mut c = Checker::new();
     if method == "chat.send" {
@@ -326,7 +326,7 @@ pub(crate) struct SubmitParams {
     /// How long `agent` waits for the run's outcome (`timeout`, seconds).
     pub wait: Duration,
     /// Images attached (`attachments`).
-    pub uploads: Vec<Upload>,
+    pub uploads: Vec<FileUpload>,
 }
 
 impl Params for SubmitParams {
