@@ -118,15 +118,26 @@ impl OpenAiModel {
             kind: &'static str,
             function: Function<'a>,
         }
+        /// `data:<mime>;base64,<data>`, written straight into the body (no copy of the
+        /// image per request).
+        struct DataUrl<'a>(&'a crate::actors::ports::ImagePart);
+        impl serde::Serialize for DataUrl<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&format_args!(
+                    "data:{};base64,{}",
+                    self.0.mime, self.0.base64
+                ))
+            }
+        }
         #[derive(serde::Serialize)]
-        struct ImageUrl {
-            url: String,
+        struct ImageUrl<'a> {
+            url: DataUrl<'a>,
         }
         #[derive(serde::Serialize)]
         #[serde(tag = "type", rename_all = "snake_case")]
         enum Part<'a> {
             Text { text: &'a str },
-            ImageUrl { image_url: ImageUrl },
+            ImageUrl { image_url: ImageUrl<'a> },
         }
         #[derive(serde::Serialize)]
         #[serde(untagged)]
@@ -176,9 +187,7 @@ impl OpenAiModel {
                     let mut parts: Vec<Part<'_>> =
                         text.map(|t| Part::Text { text: t }).into_iter().collect();
                     parts.extend(m.images.iter().map(|i| Part::ImageUrl {
-                        image_url: ImageUrl {
-                            url: format!("data:{};base64,{}", i.mime, i.base64),
-                        },
+                        image_url: ImageUrl { url: DataUrl(i) },
                     }));
                     Some(Content::Parts(parts))
                 };
