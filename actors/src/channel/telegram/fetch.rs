@@ -11,7 +11,6 @@
 //! file ids, so a restart fetches again.
 
 use actix::prelude::*;
-use futures_util::FutureExt as _;
 
 use super::api::TelegramApi;
 use super::intake::MAX_DOWNLOAD_BYTES;
@@ -30,15 +29,15 @@ impl TelegramChannel {
     pub(super) fn hand_over(&mut self, mut m: InboundMessage, ctx: &mut Context<Self>) {
         let reply_to = ctx.address().recipient();
         let chat = m.chat_id;
-        let previous = self.handovers.get(&chat).map(|(_, p)| p.clone());
-        if m.media.is_empty() && previous.is_none() {
+        if m.media.is_empty() && !self.handovers.busy(chat) {
             self.registry.do_send(InboundReceived { msg: m, reply_to });
             return;
         }
-        let (done, done_rx) = tokio::sync::oneshot::channel::<()>();
-        self.handover_seq += 1;
-        let seq = self.handover_seq;
-        self.handovers.insert(chat, (seq, done_rx.shared()));
+        let Turn {
+            seq,
+            previous,
+            done,
+        } = self.handovers.enter(chat);
         let api = self.api.clone();
         let store = self.store.clone();
         let registry = self.registry.clone();
@@ -50,11 +49,10 @@ impl TelegramChannel {
             registry.do_send(InboundReceived { msg: m, reply_to });
             drop(done);
         };
-        ctx.spawn(fut.into_actor(self).map(move |_, act, _| {
-            if act.handovers.get(&chat).is_some_and(|(s, _)| *s == seq) {
-                act.handovers.remove(&chat);
-            }
-        }));
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |_, act, _| act.handovers.leave(chat, seq)),
+        );
     }
 }
 

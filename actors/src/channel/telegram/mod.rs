@@ -216,6 +216,60 @@ struct Status {
     backlog_full: bool,
 }
 
+/// Work done in order per chat: each piece waits for the chat's previous one, other chats
+/// do not wait. The last piece of each chat with work in flight, by number.
+#[derive(Default)]
+struct ChatOrder {
+    last: std::collections::HashMap<
+        i64,
+        (
+            u64,
+            futures_util::future::Shared<tokio::sync::oneshot::Receiver<()>>,
+        ),
+    >,
+    seq: u64,
+}
+
+/// A piece of work's place in its chat's order ([`ChatOrder::enter`]).
+struct Turn {
+    /// Its number, for [`ChatOrder::leave`].
+    seq: u64,
+    /// Resolves once the chat's previous piece is done (or gone).
+    previous: Option<futures_util::future::Shared<tokio::sync::oneshot::Receiver<()>>>,
+    /// Dropped when this piece is done: the chat's next piece may go.
+    done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl ChatOrder {
+    /// Whether work of `chat` is in flight.
+    fn busy(&self, chat: i64) -> bool {
+        self.last.contains_key(&chat)
+    }
+
+    /// Queues a piece of work for `chat`.
+    fn enter(&mut self, chat: i64) -> Turn {
+        use futures_util::FutureExt as _;
+        let (done, done_rx) = tokio::sync::oneshot::channel();
+        self.seq += 1;
+        let previous = self
+            .last
+            .insert(chat, (self.seq, done_rx.shared()))
+            .map(|(_, p)| p);
+        Turn {
+            seq: self.seq,
+            previous,
+            done,
+        }
+    }
+
+    /// Piece `seq` of `chat` ended: forgotten unless a later one came.
+    fn leave(&mut self, chat: i64, seq: u64) {
+        if self.last.get(&chat).is_some_and(|(s, _)| *s == seq) {
+            self.last.remove(&chat);
+        }
+    }
+}
+
 /// The channel actor.
 pub struct TelegramChannel {
     /// Settings.
@@ -230,22 +284,11 @@ pub struct TelegramChannel {
     state: ChannelState,
     /// Save bookkeeping (group commit).
     durable: durable::Durability,
-    /// Per chat with a delivery in flight: the last one's number and its completion (the
-    /// next delivery to that chat waits for it).
-    chat_tails: std::collections::HashMap<i64, (u64, tokio::sync::oneshot::Receiver<()>)>,
-    /// Numbers deliveries.
-    send_seq: u64,
-    /// Per chat with a message being handed over (its media fetched): the last one's
-    /// number and its completion (the chat's next message waits for it; [`fetch`]).
-    handovers: std::collections::HashMap<
-        i64,
-        (
-            u64,
-            futures_util::future::Shared<tokio::sync::oneshot::Receiver<()>>,
-        ),
-    >,
-    /// Numbers hand-overs.
-    handover_seq: u64,
+    /// Deliveries in flight per chat: the next delivery to a chat waits for the last one.
+    sends: ChatOrder,
+    /// Messages being handed over per chat (their media fetched; [`fetch`]): the chat's
+    /// next message waits for the last one.
+    handovers: ChatOrder,
     /// The bot itself (from `getMe`).
     me: Option<TgUser>,
     /// Status.
@@ -280,10 +323,8 @@ impl TelegramChannel {
             registry,
             store,
             durable: durable::Durability::loaded(&state),
-            chat_tails: std::collections::HashMap::new(),
-            send_seq: 0,
-            handovers: std::collections::HashMap::new(),
-            handover_seq: 0,
+            sends: ChatOrder::default(),
+            handovers: ChatOrder::default(),
             state,
             me: None,
             status: Status {

@@ -220,13 +220,11 @@ impl Handler<DeliverReply> for TelegramChannel {
         let chat_id = msg.target.chat_id;
         // Messages to one chat go out in the order they were asked for: each waits for the
         // previous one to that chat (its sender is dropped when it is done).
-        let (done, done_rx) = tokio::sync::oneshot::channel::<()>();
-        self.send_seq += 1;
-        let seq = self.send_seq;
-        let previous = self
-            .chat_tails
-            .insert(chat_id, (seq, done_rx))
-            .map(|(_, rx)| rx);
+        let Turn {
+            seq,
+            previous,
+            done,
+        } = self.sends.enter(chat_id);
         let send = async move {
             if let Some(previous) = previous {
                 let _ = previous.await;
@@ -267,9 +265,7 @@ impl Handler<DeliverReply> for TelegramChannel {
             (res, run_gone)
         };
         Box::pin(send.into_actor(self).map(move |(res, run_gone), act, ctx| {
-            if act.chat_tails.get(&chat_id).is_some_and(|(s, _)| *s == seq) {
-                act.chat_tails.remove(&chat_id);
-            }
+            act.sends.leave(chat_id, seq);
             let mut done = None;
             match &res {
                 Ok(_) => {
