@@ -14,7 +14,7 @@
 //!
 //! - **hot** (`gateway.auth.*` token/password/mode, `gateway.trustedProxies`,
 //!   `gateway.controlUi.*`, `gateway.nodes.*`, `channels.telegram` admission settings,
-//!   `models.*`, `agents.*`, `logging.*`): applied in place
+//!   `models.*`, `agents.*`, `logging.*`, `cron.*`, `tools.*`): applied in place
 //!   (`registry::reload::ApplyHotConfig`). When the shared secret changes, sessions that
 //!   authenticated with the old secret are closed (1012, "gateway auth changed: reconnect
 //!   with the new token or password"); sessions authenticated with a device token stay.
@@ -116,6 +116,7 @@ pub fn classify(path: &str) -> Class {
         || under("agents")
         || under("logging")
         || under("cron")
+        || under("tools")
     {
         return Class::Hot;
     }
@@ -398,6 +399,15 @@ impl Watcher {
                             as Rc<dyn openclaw_actors::ports::ChatModel>,
                     }) as openclaw_actors::registry::reload::ModelFactory
                 });
+            let hearing_changed = hot.iter().any(|k| {
+                k == "tools" || k == "models" || k.starts_with("tools.") || k.starts_with("models.")
+            });
+            let hearing: Option<openclaw_actors::registry::reload::HearingFactory> =
+                hearing_changed.then(|| {
+                    let c = new.config.clone();
+                    Box::new(move || gateway::build_hearing(&c).ok().flatten())
+                        as openclaw_actors::registry::reload::HearingFactory
+                });
             let channels = prepared
                 .deps
                 .channels
@@ -412,6 +422,7 @@ impl Watcher {
                     .send(openclaw_actors::registry::reload::ApplyHotConfig {
                         hot: cfg,
                         model,
+                        hearing,
                         channels,
                     })
                     .await

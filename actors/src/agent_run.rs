@@ -90,6 +90,8 @@ pub struct AgentRun {
     user_write: UserWrite,
     /// The scheduler, for the `cron` tool (none: the tool is not offered).
     cron: Option<Addr<crate::cron::CronService>>,
+    /// Voice transcription, when configured, and the state directory its files are in.
+    hearing: Option<(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
 }
 
 impl AgentRun {
@@ -112,7 +114,19 @@ impl AgentRun {
             history: None,
             user_write: UserWrite::default(),
             cron: None,
+            hearing: None,
         }
+    }
+
+    /// Transcribes the voice notes of the run's message with `hearing` (its files are under
+    /// `state_dir`); without it they become notes.
+    pub fn with_hearing(
+        mut self,
+        hearing: Option<Rc<crate::hearing::Hearing>>,
+        state_dir: std::path::PathBuf,
+    ) -> Self {
+        self.hearing = hearing.map(|h| (h, state_dir));
+        self
     }
 
     /// Offers the `cron` tool, served by this scheduler.
@@ -378,12 +392,14 @@ impl Actor for AgentRun {
         let history = self.history.take();
         let user_write = self.user_write.clone();
         let cron = self.cron.clone();
+        let hearing = self.hearing.clone();
         let fut = async move {
             let deps = RunDeps {
                 registry,
                 store,
                 model,
                 cron,
+                hearing,
             };
             run_loop(req, transcript, deps, history, user_write).await
         };
@@ -515,6 +531,101 @@ async fn user_message(
     }
 }
 
+/// The transcripts of a message's voice notes (in order; those that could not be
+/// transcribed, or were not, leave a note for the agent instead).
+async fn hear(
+    req: &RunRequest,
+    audio: &[MediaRef],
+    hearing: Option<&(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    let counts = &crate::metrics::METRICS.transcriptions;
+    let Some((h, state_dir)) = hearing else {
+        counts[2].add(audio.len() as u64);
+        notes.extend(audio.iter().map(|_| {
+            "The user sent a voice message; this gateway cannot transcribe it (no transcription model is configured: tools.media.audio).".to_owned()
+        }));
+        return Vec::new();
+    };
+    let (channel, chat_type) = match &req.origin {
+        RunOrigin::Channel { inbound, .. } => (
+            Some(inbound.channel.as_str()),
+            Some(inbound.chat_type.as_str()),
+        ),
+        _ => (None, None),
+    };
+    if !h.policy.scope.allows(channel, chat_type, &req.session_key) {
+        counts[2].add(audio.len() as u64);
+        notes.push(
+            "The user sent a voice message; transcription is turned off for this chat (tools.media.audio.scope), so you cannot hear it.".into(),
+        );
+        return Vec::new();
+    }
+    let mut heard = Vec::new();
+    for (i, m) in audio.iter().enumerate() {
+        if i >= h.policy.max_attachments {
+            counts[2].inc();
+            notes.push(format!(
+                "The user sent another voice message that was not transcribed (at most {} per message: tools.media.audio.attachments).",
+                h.policy.max_attachments
+            ));
+            continue;
+        }
+        if m.bytes < crate::hearing::MIN_AUDIO_BYTES {
+            counts[2].inc();
+            notes.push("The user sent a voice message too short to hold any speech.".into());
+            continue;
+        }
+        let clip = crate::ports::AudioClip {
+            path: state_dir.join(&m.path),
+            mime: m.mime.clone(),
+            bytes: m.bytes,
+        };
+        match h.transcriber.transcribe(clip).await {
+            Ok(t) if !t.trim().is_empty() => {
+                counts[0].inc();
+                heard.push(t);
+            }
+            Ok(_) => {
+                counts[0].inc();
+                notes.push("The user sent a voice message; no speech was heard in it.".into());
+            }
+            Err(e) => {
+                counts[1].inc();
+                log::warn!("run {}: voice message not transcribed: {e}", req.run_id);
+                notes.push(format!(
+                    "The user sent a voice message that could not be transcribed ({}).",
+                    crate::hearing::cut(&e, Some(300))
+                ));
+            }
+        }
+    }
+    heard
+}
+
+/// Sends the transcript back to the chat first (`tools.media.audio.echoTranscript`); the
+/// chat's deliveries keep their order, so it precedes the answer.
+fn echo(
+    req: &RunRequest,
+    hearing: Option<&(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
+    heard: &[String],
+) {
+    let (Some((h, _)), RunOrigin::Channel { inbound, deliver }) = (hearing, &req.origin) else {
+        return;
+    };
+    let Some(text) = h.policy.echo_of(&heard.join("\n\n")) else {
+        return;
+    };
+    deliver.do_send(DeliverReply {
+        inbound_id: None,
+        target: inbound.target(),
+        reply_to: Some(inbound.message_id),
+        text,
+        media: Vec::new(),
+        recorded: None,
+    });
+}
+
 /// The answer recorded for `run_id` (a channel run's id is its inbound message's stable id,
 /// so a rerun after a crash finds the answer of the run that died).
 fn recorded_answer(history: &[Value], run_id: &str) -> Option<(String, Vec<MediaRef>)> {
@@ -537,6 +648,7 @@ struct RunDeps {
     store: Addr<StoreActor>,
     model: Rc<dyn ChatModel>,
     cron: Option<Addr<crate::cron::CronService>>,
+    hearing: Option<(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
 }
 
 async fn run_loop(
@@ -551,6 +663,7 @@ async fn run_loop(
         store,
         model,
         cron,
+        hearing,
     } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
@@ -611,9 +724,25 @@ async fn run_loop(
     if already && let Some((answer, media)) = recorded_answer(&history, &req.run_id) {
         return (LoopOutcome::Recorded(answer, media), history);
     }
+    // Voice notes become text (OpenClaw's `[Audio]` block): what the transcript records and
+    // the model reads.
+    let (audio, images): (Vec<MediaRef>, Vec<MediaRef>) = attached
+        .into_iter()
+        .partition(|m| m.kind == crate::media::MediaKind::Audio);
+    let mut text = req.text.clone();
+    if !audio.is_empty() {
+        let heard = hear(&req, &audio, hearing.as_ref(), &mut notes).await;
+        if !heard.is_empty() {
+            text = crate::hearing::block(&req.text, &heard);
+            user_line["content"] = json!(text);
+            if !already {
+                echo(&req, hearing.as_ref(), &heard);
+            }
+        }
+    }
     let mut messages = vec![ChatMessage::text("system", SYSTEM_PROMPT)];
     messages.extend(history_to_messages(&history, source_id.as_deref()));
-    messages.push(user_message(&req.text, &attached, &notes, &store, model.sees_images()).await);
+    messages.push(user_message(&text, &images, &notes, &store, model.sees_images()).await);
     let mut tail = history;
     if !already {
         // Awaited only at the end: the store appends in order, so this line precedes the

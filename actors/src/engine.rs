@@ -312,6 +312,8 @@ pub struct EngineDeps {
     pub model: Option<Rc<dyn ChatModel>>,
     /// The configured channels' accounts (each channel module provides its registration).
     pub channels: Vec<Box<dyn ChannelRegistration>>,
+    /// Voice transcription (`tools.media`), when configured.
+    pub hearing: Option<Rc<crate::hearing::Hearing>>,
 }
 
 /// Reads a JSON document of the state directory: `Ok(None)` when absent; `Err` (with a fix)
@@ -400,10 +402,12 @@ impl Engine {
         let model: Rc<dyn ChatModel> = deps
             .model
             .unwrap_or_else(|| Rc::new(crate::agent_run::CommandAgent));
-        let registry =
-            Registry::new(shared.clone(), store.clone(), book, model, sessions_index).start();
+        let audio_in = crate::hearing::AudioIn::default();
+        let registry = Registry::new(shared.clone(), store.clone(), book, model, sessions_index)
+            .with_hearing(deps.hearing, audio_in.clone())
+            .start();
         for c in channels {
-            for handle in c.start(&registry, &store) {
+            for handle in c.start(&registry, &store, &audio_in) {
                 registry.do_send(RegisterChannel { handle });
             }
         }

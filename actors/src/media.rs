@@ -57,6 +57,8 @@ pub enum MediaKind {
     /// Anything else that is attached (a QuickTime or WebM video, a photo too large to be
     /// sent as one): a file.
     Document,
+    /// A voice note or audio file a chat sent ([`crate::hearing`]).
+    Audio,
 }
 
 impl MediaKind {
@@ -67,6 +69,7 @@ impl MediaKind {
             Self::Video => "video",
             Self::Animation => "animation",
             Self::Document => "file",
+            Self::Audio => "voice message",
         }
     }
 }

@@ -22,6 +22,10 @@ impl Counter {
     pub fn inc(&self) {
         self.0.fetch_add(1, Relaxed);
     }
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
     /// The value.
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
@@ -208,6 +212,9 @@ pub struct Metrics {
     pub heartbeats: [Counter; 4],
     /// Media files by direction and outcome (see [`Metrics::media`]).
     pub media_files: [Counter; 6],
+    /// Voice transcriptions by outcome (`[0]` ok, `[1]` failed, `[2]` skipped: off for the
+    /// chat, too short, over the count).
+    pub transcriptions: [Counter; 3],
 }
 
 /// Where a media file went ([`Metrics::media`]).
@@ -269,6 +276,7 @@ pub static METRICS: Metrics = Metrics {
         Counter::new(),
         Counter::new(),
     ],
+    transcriptions: [Counter::new(), Counter::new(), Counter::new()],
 };
 
 impl Metrics {
@@ -410,6 +418,17 @@ impl Metrics {
                 ("direction=\"inbound\",outcome=\"kept\"", m[3].get()),
                 ("direction=\"inbound\",outcome=\"refused\"", m[4].get()),
                 ("direction=\"inbound\",outcome=\"failed\"", m[5].get()),
+            ],
+        );
+        let t = &self.transcriptions;
+        counter(
+            out,
+            "openclaw_transcriptions_total",
+            "Voice messages by transcription outcome (ok, failed: no entry produced a transcript, skipped: out of scope, too short or over the count).",
+            &[
+                ("outcome=\"ok\"", t[0].get()),
+                ("outcome=\"failed\"", t[1].get()),
+                ("outcome=\"skipped\"", t[2].get()),
             ],
         );
         counter(

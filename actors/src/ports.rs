@@ -149,6 +149,28 @@ pub trait ChatModel {
     }
 }
 
+/// An audio file to transcribe: a file of the state directory ([`crate::media::INBOUND_DIR`]).
+#[derive(Debug, Clone)]
+pub struct AudioClip {
+    /// Its absolute path (a CLI transcriber is given it; a provider's upload reads it).
+    pub path: std::path::PathBuf,
+    /// Its MIME type, from its signature.
+    pub mime: String,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// Speech to text (`tools.media.models[]` entries with the `audio` capability, tried in
+/// order: a provider's OpenAI-compatible `/audio/transcriptions`, or a local CLI such as
+/// whisper.cpp).
+pub trait Transcriber {
+    /// What is configured (`openai/gpt-4o-transcribe, cli:whisper-cli`), for logs and status.
+    fn label(&self) -> String;
+    /// The transcript of `clip` (trimmed, cut to the entry's `maxChars`), or why no entry
+    /// produced one (each entry's failure; never a secret).
+    fn transcribe(&self, clip: AudioClip) -> LocalFut<Result<String, String>>;
+}
+
 /// Operations the shell serves for the `config.*` and `logs.tail` methods: the config file,
 /// its validation and the log ring live in the shell (`src/`), the method table here. Calls
 /// are short and synchronous (a small file read or an atomic write of a small file).

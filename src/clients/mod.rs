@@ -19,6 +19,7 @@ use std::time::Duration;
 
 pub mod openai;
 pub mod telegram;
+pub mod transcribe;
 
 /// Upper bound on a response body the clients will read.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;

@@ -304,6 +304,11 @@ impl Multipart {
     pub fn bytes(&self) -> &[u8] {
         &self.body
     }
+
+    /// The body, taken.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
 }
 
 impl Default for Multipart {
@@ -319,6 +324,7 @@ pub fn media_method(kind: MediaKind) -> (&'static str, &'static str) {
         MediaKind::Video => ("sendVideo", "video"),
         MediaKind::Animation => ("sendAnimation", "animation"),
         MediaKind::Document => ("sendDocument", "document"),
+        MediaKind::Audio => ("sendAudio", "audio"),
     }
 }
 

@@ -28,6 +28,7 @@ pub mod tailscale;
 pub use agents::*;
 pub use channels::*;
 pub mod limits;
+pub mod media;
 
 /// Default gateway port.
 pub const DEFAULT_PORT: u16 = 18789;
@@ -276,6 +277,9 @@ pub struct Config {
     /// The scheduler (`cron.enabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<CronCfg>,
+    /// Tools (`tools.media`: voice transcription).
+    #[serde(default)]
+    pub tools: media::ToolsCfg,
 }
 
 /// `cron`: OpenClaw's scheduler settings (only `enabled` is read here).

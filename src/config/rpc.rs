@@ -30,7 +30,11 @@ pub fn is_secret_key(key: &str) -> bool {
     k.ends_with("token")
         || k.ends_with("password")
         || k.ends_with("apikey")
+        || k.ends_with("api-key")
+        || k.ends_with("api_key")
         || k.ends_with("secret")
+        || k == "authorization"
+        || k == "proxy-authorization"
 }
 
 /// Replaces secret values in `v` by [`REDACTED`]; returns the values removed.

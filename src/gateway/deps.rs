@@ -197,8 +197,13 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
             }
         }
     }
-    let (model, label) = build_model(cfg)?;
+    let (model, mut label) = build_model(cfg)?;
     deps.model = model;
+    deps.hearing = build_hearing(cfg)?;
+    if let Some(h) = &deps.hearing {
+        label.push_str("; voice transcription: ");
+        label.push_str(&h.transcriber.label());
+    }
     let n = telegram.len();
     if n > 0 {
         deps.channels.push(Box::new(
@@ -206,6 +211,22 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
         ));
     }
     Ok((deps, n, label))
+}
+
+/// Voice transcription from `tools.media` (and `models.providers` for keys and base URLs);
+/// `None` when off or nothing is configured to transcribe with.
+pub fn build_hearing(
+    cfg: &crate::config::Config,
+) -> Result<Option<Rc<openclaw_actors::hearing::Hearing>>, StartError> {
+    let plan =
+        crate::config::media::audio_plan(cfg, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            .map_err(StartError::config)?;
+    Ok(plan.map(|p| {
+        Rc::new(openclaw_actors::hearing::Hearing {
+            transcriber: Rc::new(crate::clients::transcribe::Transcribers::new(p.entries)),
+            policy: p.policy,
+        })
+    }))
 }
 
 /// The model provider of `agents.defaults.model.primary` (or the first configured model),

@@ -207,6 +207,7 @@ pub(super) async fn restart(
         .send(openclaw_actors::registry::reload::ApplyHotConfig {
             hot,
             model: None,
+            hearing: None,
             channels: Vec::new(),
         })
         .await;

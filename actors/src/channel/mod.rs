@@ -235,11 +235,14 @@ pub struct WebhookDelivery {
 pub trait ChannelRegistration {
     /// Reads the accounts' persisted state from the state directory.
     fn load(&mut self, state_dir: &std::path::Path) -> Result<(), String>;
-    /// Starts one actor per account; returns the handles the registry keeps.
+    /// Starts one actor per account; returns the handles the registry keeps. `audio_in`
+    /// says whether voice notes are fetched for transcription (the registry flips it on a
+    /// config reload).
     fn start(
         self: Box<Self>,
         registry: &Addr<crate::registry::Registry>,
         store: &Addr<crate::store::StoreActor>,
+        audio_in: &crate::hearing::AudioIn,
     ) -> Vec<ChannelHandle>;
 
     /// Each account's settings that apply without a restart, for a config reload

@@ -88,6 +88,10 @@ pub struct Registry {
     nodes: directory::NodeDirectory<nodes::NodeEntry>,
     /// The agent model (or the embedded command agent).
     model: std::rc::Rc<dyn crate::ports::ChatModel>,
+    /// Voice transcription (`tools.media.audio`), when configured.
+    hearing: Option<std::rc::Rc<crate::hearing::Hearing>>,
+    /// Tells the channels whether to fetch audio (on while `hearing` is set).
+    audio_in: crate::hearing::AudioIn,
     /// Channel accounts by (kind, account id).
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
@@ -133,6 +137,8 @@ impl Registry {
             book_saves: 0,
             nodes: directory::NodeDirectory::default(),
             model,
+            hearing: None,
+            audio_in: crate::hearing::AudioIn::default(),
             channels: std::collections::BTreeMap::new(),
             sessions_index,
             sessions_save_scheduled: false,
@@ -144,6 +150,18 @@ impl Registry {
             pending_events: HashMap::new(),
             scheduled: HashMap::new(),
         }
+    }
+
+    /// Transcribes voice notes with `hearing`; `audio_in` is the switch the channels read.
+    pub fn with_hearing(
+        mut self,
+        hearing: Option<std::rc::Rc<crate::hearing::Hearing>>,
+        audio_in: crate::hearing::AudioIn,
+    ) -> Self {
+        audio_in.set(hearing.is_some());
+        self.hearing = hearing;
+        self.audio_in = audio_in;
+        self
     }
 
     fn presence_list(&self) -> Vec<Arc<presence::PresenceEntry>> {

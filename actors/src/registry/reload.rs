@@ -18,6 +18,9 @@ use crate::ws_session::CloseSession;
 /// Builds the new model on the registry's thread (models are not `Send`).
 pub type ModelFactory = Box<dyn FnOnce() -> Rc<dyn ChatModel> + Send>;
 
+/// Builds the new transcription setup (`None`: off) on the registry's thread.
+pub type HearingFactory = Box<dyn FnOnce() -> Option<Rc<crate::hearing::Hearing>> + Send>;
+
 /// The close reason sent to sessions that authenticated with a shared secret that is no
 /// longer valid.
 pub const SECRET_ROTATED_REASON: &str =
@@ -32,6 +35,8 @@ pub struct ApplyHotConfig {
     pub hot: HotConfig,
     /// A new model, when `models` or `agents.defaults.model` changed.
     pub model: Option<ModelFactory>,
+    /// New transcription settings, when `tools.media` or `models` changed.
+    pub hearing: Option<HearingFactory>,
     /// Channel accounts' new settings, `(kind id, account, settings)`
     /// ([`crate::channel::ChannelRegistration::hot_settings`]).
     pub channels: Vec<(&'static str, String, ReconfigureChannel)>,
@@ -48,6 +53,10 @@ impl Handler<ApplyHotConfig> for Registry {
         self.shared.live.set(msg.hot);
         if let Some(make) = msg.model {
             self.model = make();
+        }
+        if let Some(make) = msg.hearing {
+            self.hearing = make();
+            self.audio_in.set(self.hearing.is_some());
         }
         for (kind, account, settings) in msg.channels {
             if let Some(h) = self.channels.get(&(kind, account))

@@ -87,19 +87,19 @@ pub struct TgMessage {
     /// A file (a photo sent "as a file" among them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document: Option<TgDocument>,
+    /// A voice note (`Voice`: its file id, type and size are read, as a file's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<TgDocument>,
+    /// An audio file (`Audio`), read as a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<TgDocument>,
     /// Media the gateway does not read (only their presence counts: the agent is told).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub voice: Option<Present>,
-    /// See [`Self::voice`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audio: Option<Present>,
-    /// See [`Self::voice`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video: Option<Present>,
-    /// See [`Self::voice`].
+    /// See [`Self::video`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_note: Option<Present>,
-    /// See [`Self::voice`].
+    /// See [`Self::video`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticker: Option<Present>,
 }

@@ -2,9 +2,11 @@
 //! the registry, the channel fetches the image (`getFile`, then the download, at most
 //! 20 MB as the Bot API allows), checks by its bytes that it is one, and keeps it under
 //! `media/inbound` (0600, pruned like the outbound files); the agent run then shows it to a
-//! model that sees images. Media the gateway does not read (voice, video, stickers, other
-//! files) and a fetch that failed become notes the agent reads, so it can say so instead of
-//! the message going unanswered.
+//! model that sees images. Voice notes and audio files are fetched the same way while
+//! transcription is configured ([`crate::hearing`]); the run has them transcribed. Media the
+//! gateway does not read (video, stickers, other files, audio with transcription off) and a
+//! fetch that failed become notes the agent reads, so it can say so instead of the message
+//! going unanswered.
 //!
 //! Handing over keeps each chat's order: a message waits for the one before it in its chat
 //! (a fetch takes a while); other chats do not wait. The pending message keeps only the
@@ -41,11 +43,12 @@ impl TelegramChannel {
         let api = self.api.clone();
         let store = self.store.clone();
         let registry = self.registry.clone();
+        let audio = self.audio_in.on();
         let fut = async move {
             if let Some(p) = previous {
                 let _ = p.await;
             }
-            fetch_media(api.as_ref(), &store, &mut m).await;
+            fetch_media(api.as_ref(), &store, &mut m, audio).await;
             registry.do_send(InboundReceived { msg: m, reply_to });
             drop(done);
         };
@@ -73,29 +76,52 @@ fn noun(m: &InboundMedia) -> String {
     }
 }
 
-/// Fetches `m`'s images into its `attached` files and notes the rest in its `media_notes`.
+/// What a fetched file must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// A JPEG, PNG, WebP or GIF image.
+    Image,
+    /// Audio (`declared`: the sender's app called it a voice note or audio).
+    Audio { declared: bool },
+}
+
+/// Fetches `m`'s images (and its audio when `audio`: transcription is on) into its
+/// `attached` files and notes the rest in its `media_notes`.
 pub(super) async fn fetch_media(
     api: &dyn TelegramApi,
     store: &Addr<crate::store::StoreActor>,
     m: &mut InboundMessage,
+    audio: bool,
 ) {
     for item in m.media.clone().iter().take(crate::media::MAX_ATTACHMENTS) {
         let what = noun(item);
-        let fetchable = item.kind == "photo"
-            || (item.kind == "document"
-                && item
-                    .mime
-                    .as_deref()
-                    .is_some_and(|t| IMAGE_FILES.contains(&t)));
+        let mime = item.mime.as_deref().unwrap_or("");
+        let want = match item.kind.as_str() {
+            "photo" => Some(Want::Image),
+            "document" if IMAGE_FILES.contains(&mime) => Some(Want::Image),
+            "voice" | "audio" if audio => Some(Want::Audio { declared: true }),
+            "document" if audio && mime.starts_with("audio/") => {
+                Some(Want::Audio { declared: true })
+            }
+            _ => None,
+        };
         let count = |o| crate::metrics::METRICS.media(MediaDirection::Inbound, o);
-        let Some(file_id) = item.file_id.clone().filter(|_| fetchable) else {
+        let (Some(file_id), Some(want)) = (item.file_id.clone(), want) else {
             count(MediaOutcome::Refused);
-            m.media_notes.push(format!(
-                "The user sent {what}; this gateway cannot read it yet (it reads text, photos and images sent as files)."
-            ));
+            let heard =
+                matches!(item.kind.as_str(), "voice" | "audio") || mime.starts_with("audio/");
+            m.media_notes.push(if heard {
+                format!(
+                    "The user sent {what}; this gateway cannot transcribe it (no transcription model is configured: tools.media.audio)."
+                )
+            } else {
+                format!(
+                    "The user sent {what}; this gateway cannot read it yet (it reads text, photos, images sent as files and, with transcription configured, voice messages)."
+                )
+            });
             continue;
         };
-        match fetch_one(api, store, file_id, item.file_size).await {
+        match fetch_one(api, store, file_id, item.file_size, want).await {
             Ok(r) => {
                 count(MediaOutcome::Kept);
                 m.attached.push(r);
@@ -116,6 +142,7 @@ async fn fetch_one(
     store: &Addr<crate::store::StoreActor>,
     file_id: String,
     size: Option<u64>,
+    want: Want,
 ) -> Result<MediaRef, (MediaOutcome, String)> {
     use MediaOutcome::{Failed, Refused};
     let too_large = || {
@@ -142,14 +169,15 @@ async fn fetch_one(
             TgError::Api { code: 413, .. } => too_large(),
             e => (Failed, format!("the download failed ({e})")),
         })?;
-    let (mime, ext, kind) = crate::media::sniff(&data)
-        .filter(|(_, _, k)| matches!(k, MediaKind::Photo | MediaKind::Animation))
-        .ok_or_else(|| {
-            (
-                Refused,
-                "it is not a JPEG, PNG, WebP or GIF image".to_owned(),
-            )
-        })?;
+    let typed = match want {
+        Want::Image => crate::media::sniff(&data)
+            .filter(|(_, _, k)| matches!(k, MediaKind::Photo | MediaKind::Animation))
+            .ok_or("it is not a JPEG, PNG, WebP or GIF image"),
+        Want::Audio { declared } => crate::hearing::sniff_audio(&data, declared)
+            .map(|(mime, ext)| (mime, ext, MediaKind::Audio))
+            .ok_or("it is not an audio file this gateway knows (OGG, MP3, AAC, M4A, WAV, FLAC, AMR, WebM)"),
+    };
+    let (mime, ext, kind) = typed.map_err(|why| (Refused, why.to_owned()))?;
     let extracted = crate::media::Extracted {
         data,
         mime,

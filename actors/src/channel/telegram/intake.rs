@@ -412,18 +412,22 @@ pub fn inbound_media(msg: &TgMessage) -> Vec<InboundMedia> {
             ..Default::default()
         });
     }
-    if let Some(d) = &msg.document {
-        out.push(InboundMedia {
-            kind: "document".into(),
-            file_id: Some(d.file_id.clone()),
-            file_size: d.file_size,
-            file_name: d.file_name.clone(),
-            mime: d.mime_type.clone(),
-        });
+    for (file, kind) in [
+        (&msg.document, "document"),
+        (&msg.voice, "voice"),
+        (&msg.audio, "audio"),
+    ] {
+        if let Some(d) = file {
+            out.push(InboundMedia {
+                kind: kind.into(),
+                file_id: Some(d.file_id.clone()),
+                file_size: d.file_size,
+                file_name: d.file_name.clone(),
+                mime: d.mime_type.clone(),
+            });
+        }
     }
     for (present, kind) in [
-        (msg.voice.is_some(), "voice"),
-        (msg.audio.is_some(), "audio"),
         (msg.video.is_some(), "video"),
         (msg.video_note.is_some(), "video_note"),
         (msg.sticker.is_some(), "sticker"),

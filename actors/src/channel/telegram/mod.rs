@@ -289,6 +289,8 @@ pub struct TelegramChannel {
     /// Messages being handed over per chat (their media fetched; [`fetch`]): the chat's
     /// next message waits for the last one.
     handovers: ChatOrder,
+    /// Whether voice notes and audio files are fetched for transcription.
+    audio_in: crate::hearing::AudioIn,
     /// The bot itself (from `getMe`).
     me: Option<TgUser>,
     /// Status.
@@ -325,6 +327,7 @@ impl TelegramChannel {
             durable: durable::Durability::loaded(&state),
             sends: ChatOrder::default(),
             handovers: ChatOrder::default(),
+            audio_in: crate::hearing::AudioIn::default(),
             state,
             me: None,
             status: Status {
@@ -555,8 +558,9 @@ impl super::ChannelRegistration for TelegramAccounts {
         self: Box<Self>,
         registry: &Addr<Registry>,
         store: &Addr<StoreActor>,
+        audio_in: &crate::hearing::AudioIn,
     ) -> Vec<ChannelHandle> {
-        start_accounts(self.loaded, registry, store)
+        start_accounts(self.loaded, registry, store, audio_in)
     }
 
     fn hot_settings(&self) -> Vec<(&'static str, String, super::ReconfigureChannel)> {
@@ -647,19 +651,21 @@ pub fn start_accounts(
     accounts: Vec<LoadedAccount>,
     registry: &Addr<Registry>,
     _shared_store: &Addr<StoreActor>,
+    audio_in: &crate::hearing::AudioIn,
 ) -> Vec<ChannelHandle> {
     accounts
         .into_iter()
         .map(|a| {
             let account = a.cfg.account_id.clone();
-            let addr = TelegramChannel::with_loaded_state(
+            let mut channel = TelegramChannel::with_loaded_state(
                 a.cfg,
                 a.api,
                 registry.clone().recipient(),
                 StoreActor::start(a.state_dir),
                 a.state,
-            )
-            .start();
+            );
+            channel.audio_in = audio_in.clone();
+            let addr = channel.start();
             TelegramChannel::handle(&addr, account)
         })
         .collect()
