@@ -12,7 +12,8 @@
 //!   directory, removed afterwards), `{{OutputBase}}`, `{{MaxChars}}`, `{{Prompt}}`,
 //!   `{{Language}}`. It must exit 0; its standard output (at most 5 MB read) is the
 //!   transcript, or, when that is empty, the first `.txt` file it wrote into `{{OutputDir}}`
-//!   (as `whisper --output_dir` does). It is killed at its timeout.
+//!   (as `whisper --output_dir` does). It runs in its own process group, which is killed at
+//!   its timeout (and once it exits, so nothing it started outlives it).
 //! - Audio over an entry's `maxBytes` skips that entry; a failed entry is logged and the
 //!   next one tried.
 
@@ -322,8 +323,20 @@ async fn cli(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
+        // Its own process group: a timeout kills what it started too (a wrapper script's
+        // whisper), not only the program itself.
+        .process_group(0)
         .spawn()
         .map_err(|err| format!("cannot start {command:?}: {err}"))?;
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    let kill_group = || {
+        if let Some(pid) = group {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    };
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
     let run = async {
@@ -338,6 +351,7 @@ async fn cli(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
     let (out, err, status) = match tokio::time::timeout(e.timeout, run).await {
         Ok(done) => done,
         Err(_) => {
+            kill_group();
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
             return Err(format!(
@@ -346,6 +360,8 @@ async fn cli(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
             ));
         }
     };
+    // Whatever it left running in the background goes with it.
+    kill_group();
     let status = status.map_err(|err| format!("wait: {err}"))?;
     if !status.success() {
         let err = String::from_utf8_lossy(&err);

@@ -37,4 +37,5 @@ mod takeover;
 mod telegram_flow;
 mod tls;
 mod tool_policy;
+mod voice;
 mod webhook_body;

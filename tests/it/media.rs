@@ -94,7 +94,7 @@ async fn wait_sends(tg: &FakeTelegram, n: usize) -> Vec<SentMessage> {
 }
 
 /// The session transcripts' lines.
-fn transcript_lines(gw: &TestGateway) -> Vec<Value> {
+pub(crate) fn transcript_lines(gw: &TestGateway) -> Vec<Value> {
     let dir = gw.dir.path().join("agents/main/sessions");
     let mut out = Vec::new();
     for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -539,7 +539,7 @@ async fn media_the_gateway_cannot_use_reaches_the_agent_as_a_note() {
         (
             None,
             json!({"voice": {"file_id": "v1", "file_unique_id": "v", "duration": 3}}),
-            "sent a voice message; this gateway cannot read it yet",
+            "sent a voice message; this gateway cannot transcribe it (no transcription model is configured",
         ),
         (
             Some("look"),

@@ -8,6 +8,11 @@
 //! answered. Every request is recorded (body, `Authorization`, arrival time). With a
 //! required key, requests without `Authorization: Bearer <key>` get 401 and do not consume
 //! the script.
+//!
+//! `POST /v1/audio/transcriptions` (speech to text) parses the real `multipart/form-data`
+//! upload, records it ([`FakeOpenAi::transcriptions`]) and answers from its own queue
+//! ([`FakeOpenAi::push_transcript`], [`FakeOpenAi::push_transcription_status`]), else
+//! `{"text": <default transcript>}`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -116,8 +121,24 @@ impl FakeReply {
     }
 }
 
+/// One recorded transcription upload.
+#[derive(Debug, Clone)]
+pub struct Transcription {
+    /// The text fields (`model`, `language`, `prompt`).
+    pub fields: Value,
+    /// The `file` part.
+    pub file: Option<super::fake_telegram::SentFile>,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// Every header, lowercased names.
+    pub headers: Vec<(String, String)>,
+}
+
 #[derive(Debug)]
 struct State {
+    stt_script: VecDeque<(u16, Value)>,
+    default_transcript: String,
+    transcriptions: Vec<Transcription>,
     script: VecDeque<FakeReply>,
     default_text: String,
     requests: Vec<RecordedRequest>,
@@ -171,6 +192,9 @@ impl FakeOpenAi {
         let shared = Arc::new(Shared {
             key,
             state: Mutex::new(State {
+                stt_script: VecDeque::new(),
+                default_transcript: "hello from the voice note".into(),
+                transcriptions: Vec::new(),
                 script: VecDeque::new(),
                 default_text: "ok".into(),
                 requests: Vec::new(),
@@ -191,6 +215,7 @@ impl FakeOpenAi {
                             .app_data(data.clone())
                             .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
                             .route("/v1/chat/completions", web::post().to(completions))
+                            .route("/v1/audio/transcriptions", web::post().to(transcriptions))
                             .default_service(web::to(|| async {
                                 HttpResponse::NotFound().json(json!({"error": {
                                     "message": "Unknown request URL", "type": "invalid_request_error"}}))
@@ -236,6 +261,24 @@ impl FakeOpenAi {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The next transcription answers `{"text": text}`.
+    pub fn push_transcript(&self, text: &str) {
+        self.shared
+            .lock()
+            .stt_script
+            .push_back((200, json!({"text": text})));
+    }
+
+    /// The next transcription answers `status` with `body`.
+    pub fn push_transcription_status(&self, status: u16, body: Value) {
+        self.shared.lock().stt_script.push_back((status, body));
+    }
+
+    /// The transcription uploads so far.
+    pub fn transcriptions(&self) -> Vec<Transcription> {
+        self.shared.lock().transcriptions.clone()
     }
 
     // === script ===
@@ -351,6 +394,66 @@ impl FakeOpenAi {
 }
 
 // === server side ===
+
+async fn transcriptions(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let ctype = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let Some((fields, file)) = super::fake_telegram::parse_multipart(&ctype, &body) else {
+        return HttpResponse::BadRequest()
+            .json(json!({"error": {"message": "could not parse multipart form"}}));
+    };
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let authorized = match &shared.key {
+        None => true,
+        Some(k) => authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
+    };
+    let answer = {
+        let mut st = shared.lock();
+        st.transcriptions.push(Transcription {
+            fields,
+            file,
+            authorization,
+            headers,
+        });
+        if authorized {
+            let next = st.stt_script.pop_front();
+            Some(next.unwrap_or_else(|| (200, json!({"text": st.default_transcript}))))
+        } else {
+            None
+        }
+    };
+    shared.bump();
+    match answer {
+        None => HttpResponse::Unauthorized()
+            .json(json!({"error": {"message": "Incorrect API key provided."}})),
+        Some((status, body)) => HttpResponse::build(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .json(body),
+    }
+}
 
 async fn completions(
     req: HttpRequest,

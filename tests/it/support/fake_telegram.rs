@@ -1047,7 +1047,7 @@ fn send_media(shared: &Shared, method: &str, body: Value, file: Option<SentFile>
 /// Parses a `multipart/form-data` body: its text fields as a JSON object (`chat_id` and
 /// `message_thread_id` as numbers, `reply_parameters` as JSON) and its (one) file part.
 /// `None` for a body that is not well formed.
-fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Option<SentFile>)> {
+pub fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Option<SentFile>)> {
     let boundary = content_type
         .split(';')
         .map(str::trim)
