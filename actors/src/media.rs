@@ -215,8 +215,8 @@ pub const MAX_UPLOAD_IMAGE_BYTES: usize = 6_291_456;
 
 /// The `attachments` of a `chat.send` / `agent` call (OpenClaw's shapes: `{type?, mimeType?,
 /// fileName?, content}` with base64 or a data URL, or `{source: {type: "base64", data}}`):
-/// at most [`MAX_ATTACHMENTS`] images of at most [`MAX_UPLOAD_IMAGE_BYTES`], typed by their
-/// bytes. The error names the attachment and the fix. The run keeps them under
+/// at most [`MAX_ATTACHMENTS`] images or audio files (voice notes, transcribed by the run:
+/// [`crate::hearing`]) of at most [`MAX_UPLOAD_IMAGE_BYTES`], typed by their bytes. The error names the attachment and the fix. The run keeps them under
 /// [`INBOUND_DIR`] ([`save_file`]).
 pub fn parse_uploads(v: Option<&Value>) -> Result<Vec<FileUpload>, String> {
     let items = match v {
@@ -249,17 +249,34 @@ pub fn parse_uploads(v: Option<&Value>) -> Result<Vec<FileUpload>, String> {
             .and_then(Value::as_str)
             .or_else(|| a.pointer("/source/data").and_then(Value::as_str))
             .ok_or_else(|| format!("{what} has no content (base64 data)"))?;
-        let m = decode(content).map_err(|e| match e {
+        // Audio counts when the attachment says it is audio (`type: "audio"` or an
+        // `audio/*` type): a voice note for transcription; anything else must be an image.
+        let says_audio = a.get("type").and_then(Value::as_str) == Some("audio")
+            || a.get("mimeType")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.starts_with("audio/"));
+        let only = "only images (JPEG, PNG, WebP, GIF) and audio (OGG, MP3, AAC, M4A, WAV, FLAC, AMR, WebM) can be attached";
+        let data = decode_base64(content).map_err(|e| match e {
             MediaRefused::NotBase64 => format!("{what}: its content is not base64"),
             MediaRefused::TooLarge | MediaRefused::UnknownType(_) => {
-                format!("{what}: only images (JPEG, PNG, WebP, GIF) can be attached")
+                format!("{what}: {only}")
             }
         })?;
-        if !matches!(m.kind, MediaKind::Photo | MediaKind::Animation) {
-            return Err(format!(
-                "{what}: only images (JPEG, PNG, WebP, GIF) can be attached"
-            ));
-        }
+        let typed = sniff(&data)
+            .filter(|(_, _, k)| matches!(k, MediaKind::Photo | MediaKind::Animation))
+            .or_else(|| {
+                crate::hearing::sniff_audio(&data, says_audio)
+                    .map(|(mime, ext)| (mime, ext, MediaKind::Audio))
+            });
+        let Some((mime, ext, kind)) = typed else {
+            return Err(format!("{what}: {only}"));
+        };
+        let m = Extracted {
+            data,
+            mime,
+            ext,
+            kind,
+        };
         if m.data.len() > MAX_UPLOAD_IMAGE_BYTES {
             return Err(format!(
                 "{what} is larger than {} MiB",
@@ -591,7 +608,7 @@ mod tests {
     }
 
     #[test]
-    fn operator_attachments_are_images_within_bounds_or_refused_by_name() {
+    fn operator_attachments_are_images_or_audio_within_bounds_or_refused_by_name() {
         let ok = parse_uploads(Some(&json!([
             {"type": "image", "mimeType": "image/jpeg", "fileName": "a.jpg", "content": b64(JPEG)},
             {"content": format!("data:image/png;base64,{}", b64(b"\x89PNG\r\n\x1a\nxx"))},
@@ -647,6 +664,24 @@ mod tests {
             let e = parse_uploads(Some(&v)).expect_err("refused");
             assert!(e.contains(want), "{e:?} should contain {want:?}");
         }
+        // Audio: by its bytes; a generic container only when the attachment says audio.
+        let ogg = b64(b"OggS\0\x02....");
+        let m4a = b64(b"\0\0\0\x18ftypisom....");
+        let ok = parse_uploads(Some(&json!([
+            {"type": "audio", "fileName": "note.ogg", "content": ogg},
+            {"mimeType": "audio/mp4", "content": m4a},
+        ])))
+        .expect("two voice notes");
+        let kinds: Vec<_> = ok.iter().map(|u| (u.mime.as_str(), u.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("audio/ogg", MediaKind::Audio),
+                ("audio/mp4", MediaKind::Audio)
+            ]
+        );
+        let e = parse_uploads(Some(&json!([{"content": m4a}]))).expect_err("not said audio");
+        assert!(e.contains("only images"), "{e}");
     }
 
     #[test]

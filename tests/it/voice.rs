@@ -383,3 +383,55 @@ fn an_unusable_transcription_entry_stops_the_start_with_the_fix() {
         "{out}"
     );
 }
+
+/// An operator's `chat.send` with an audio attachment (a voice note from WebChat or an
+/// app) is transcribed like a chat's; audio that is no audio is refused by name.
+#[actix_web::test]
+async fn an_operator_voice_attachment_is_transcribed() {
+    use base64::Engine as _;
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = voice_config(
+        &tg,
+        &ai,
+        Some(json!({
+            "models": [{"provider": "fake", "model": "whisper-1", "capabilities": ["audio"]}],
+        })),
+    );
+    let gw = start_gateway(&cfg.to_string());
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    ai.push_transcript("remind me to water the plants");
+    ai.push_text("Will do.");
+    let audio = ogg(5000);
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "from the app", "idempotencyKey": "voice-1",
+                "attachments": [{"type": "audio", "mimeType": "audio/ogg", "fileName": "note.ogg",
+                    "content": b64(&audio)}]}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let reqs = ai.wait_requests_async(1, SLOW).await;
+    assert_eq!(
+        user_text(&reqs[0]),
+        "[Audio]\nUser text:\nfrom the app\nTranscript:\nremind me to water the plants"
+    );
+    let t = ai.transcriptions();
+    assert!(t[0].file.as_ref().is_some_and(|f| f.data == audio));
+    let bad = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "", "idempotencyKey": "voice-2",
+                "attachments": [{"type": "audio", "mimeType": "audio/ogg", "fileName": "x.ogg",
+                    "content": b64(b"#!/bin/sh\nrm -rf /\n")}]}),
+        )
+        .await;
+    assert_eq!(bad["ok"], false, "{bad}");
+    let msg = bad["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains("attachments[0] (\"x.ogg\")") && msg.contains("audio"),
+        "{bad}"
+    );
+}

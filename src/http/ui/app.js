@@ -379,7 +379,7 @@
     }
     $("messages").scrollTop = $("messages").scrollHeight;
   }
-  // Images attached to the next message: [{fileName, mimeType, content (base64)}].
+  // Images and audio attached to the next message: [{type, fileName, mimeType, content (base64)}].
   let attached = [];
   const MAX_ATTACHED_BYTES = 20 * 1024 * 1024; // the gateway's frame holds them with room to spare
   function showAttached() {
@@ -400,7 +400,8 @@
     for (const f of Array.from(input.files || [])) {
       if (attached.length >= 4) break;
       try {
-        attached.push({ type: "image", fileName: f.name, mimeType: f.type, content: await readAsBase64(f) });
+        const type = (f.type || "").startsWith("audio/") ? "audio" : "image";
+        attached.push({ type, fileName: f.name, mimeType: f.type, content: await readAsBase64(f) });
       } catch (e) {
         addMessage("assistant", `Not attached: ${f.name}: ${e.message}`, "failed");
       }
@@ -416,13 +417,13 @@
     const attachments = attached;
     const size = attachments.reduce((n, a) => n + a.content.length, 0);
     if (size > MAX_ATTACHED_BYTES) {
-      addMessage("assistant", "Not sent: the attached images are larger than 20 MiB together; attach fewer or smaller ones", "failed");
+      addMessage("assistant", "Not sent: the attached files are larger than 20 MiB together; attach fewer or smaller ones", "failed");
       return;
     }
     input.value = "";
     attached = [];
     showAttached();
-    addMessage("user", [text, ...attachments.map((a) => `[image] ${a.fileName}`)].filter(Boolean).join("\n"));
+    addMessage("user", [text, ...attachments.map((a) => `[${a.type}] ${a.fileName}`)].filter(Boolean).join("\n"));
     const runId = uuid();
     const shown = currentSession();
     myRuns.add(runId);
