@@ -287,9 +287,11 @@ async fn cli(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
         return Err("not a CLI entry".into());
     };
     let scratch = Scratch::new()?;
-    let path = clip.path.display().to_string();
-    let dir = clip
-        .path
+    // The program runs in the scratch directory: a relative state directory must not
+    // change what the path names.
+    let abs = std::path::absolute(&clip.path).unwrap_or_else(|_| clip.path.clone());
+    let path = abs.display().to_string();
+    let dir = abs
         .parent()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
