@@ -171,6 +171,13 @@ async fn a_voice_note_is_transcribed_echoed_and_answered() {
     })
     .await;
     assert_eq!(transcriptions_metric(&gw, "ok"), 2.0);
+    let status = crate::telegram_flow::dm(&tg, 5301, "/status");
+    let reply = crate::telegram_flow::wait_reply(&tg, status, SLOW).await;
+    assert!(
+        reply.text().contains("Voice messages: fake/whisper-1"),
+        "{}",
+        reply.text()
+    );
 }
 
 /// A script standing for a local whisper CLI: it checks it got the OGG file, writes

@@ -344,6 +344,9 @@ impl Registry {
             None => format!("Session: {key} · new"),
         });
         lines.push(format!("Model: {}", self.model.label()));
+        if let Some(h) = &self.hearing {
+            lines.push(format!("Voice messages: {}", h.transcriber.label()));
+        }
         let queued = self.runs.queued_in(key);
         lines.push(match (self.runs.active_run(key).is_some(), queued) {
             (false, _) => "Reply in progress: no".to_owned(),
