@@ -14,7 +14,7 @@
 //!
 //! - **hot** (`gateway.auth.*` token/password/mode, `gateway.trustedProxies`,
 //!   `gateway.controlUi.*`, `gateway.nodes.*`, `channels.telegram` admission settings,
-//!   `models.*`, `agents.*`, `logging.*`, `cron.*`, `tools.*`): applied in place
+//!   `models.*`, `agents.*`, `logging.*`, `cron.*`, `tools.*`, `tts.*`): applied in place
 //!   (`registry::reload::ApplyHotConfig`). When the shared secret changes, sessions that
 //!   authenticated with the old secret are closed (1012, "gateway auth changed: reconnect
 //!   with the new token or password"); sessions authenticated with a device token stay.
@@ -117,6 +117,7 @@ pub fn classify(path: &str) -> Class {
         || under("logging")
         || under("cron")
         || under("tools")
+        || under("tts")
     {
         return Class::Hot;
     }
@@ -408,6 +409,15 @@ impl Watcher {
                     Box::new(move || gateway::build_hearing(&c).ok().flatten())
                         as openclaw_actors::registry::reload::HearingFactory
                 });
+            let speech_changed = hot.iter().any(|k| {
+                k == "tts" || k == "models" || k.starts_with("tts.") || k.starts_with("models.")
+            });
+            let speech: Option<openclaw_actors::registry::reload::SpeechFactory> = speech_changed
+                .then(|| {
+                    let c = new.config.clone();
+                    Box::new(move || gateway::build_speech(&c).ok().flatten())
+                        as openclaw_actors::registry::reload::SpeechFactory
+                });
             let channels = prepared
                 .deps
                 .channels
@@ -423,6 +433,7 @@ impl Watcher {
                         hot: cfg,
                         model,
                         hearing,
+                        speech,
                         channels,
                     })
                     .await

@@ -92,6 +92,8 @@ pub struct AgentRun {
     cron: Option<Addr<crate::cron::CronService>>,
     /// Voice transcription, when configured, and the state directory its files are in.
     hearing: Option<(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
+    /// Spoken answers, when configured.
+    speech: Option<Rc<crate::speech::Speech>>,
 }
 
 impl AgentRun {
@@ -115,7 +117,14 @@ impl AgentRun {
             user_write: UserWrite::default(),
             cron: None,
             hearing: None,
+            speech: None,
         }
+    }
+
+    /// Speaks the answer too, as `speech` says (`tts`).
+    pub fn with_speech(mut self, speech: Option<Rc<crate::speech::Speech>>) -> Self {
+        self.speech = speech;
+        self
     }
 
     /// Transcribes the voice notes of the run's message with `hearing` (its files are under
@@ -393,6 +402,7 @@ impl Actor for AgentRun {
         let user_write = self.user_write.clone();
         let cron = self.cron.clone();
         let hearing = self.hearing.clone();
+        let speech = self.speech.clone();
         let fut = async move {
             let deps = RunDeps {
                 registry,
@@ -400,6 +410,7 @@ impl Actor for AgentRun {
                 model,
                 cron,
                 hearing,
+                speech,
             };
             run_loop(req, transcript, deps, history, user_write).await
         };
@@ -649,6 +660,7 @@ struct RunDeps {
     model: Rc<dyn ChatModel>,
     cron: Option<Addr<crate::cron::CronService>>,
     hearing: Option<(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
+    speech: Option<Rc<crate::speech::Speech>>,
 }
 
 async fn run_loop(
@@ -664,6 +676,7 @@ async fn run_loop(
         model,
         cron,
         hearing,
+        speech,
     } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
@@ -755,8 +768,51 @@ async fn run_loop(
         *user_write.borrow_mut() = Some((write, user_line.clone()));
         tail.push(user_line);
     }
-    let outcome = converse(&req, &registry, &store, cron.as_ref(), &model, messages).await;
+    let mut outcome = converse(&req, &registry, &store, cron.as_ref(), &model, messages).await;
+    // A chat's answer spoken too (`tts`): not an answer that carries media already.
+    if let (LoopOutcome::Done(text, media), Some(speech), RunOrigin::Channel { .. }) =
+        (&mut outcome, speech.as_ref(), &req.origin)
+        && media.is_empty()
+        && speech.policy.applies(!audio.is_empty())
+        && let Some(spoken) = crate::speech::speakable(text, speech.policy.max_length)
+    {
+        match speak(speech, spoken, &store).await {
+            Ok(r) => {
+                count_media(MediaOutcome::Kept);
+                media.push(r);
+            }
+            Err(e) => {
+                count_media(MediaOutcome::Failed);
+                log::warn!("run {}: answer not spoken (text only): {e}", req.run_id);
+            }
+        }
+    }
     (outcome, tail)
+}
+
+/// The voice note of `text`, kept under `media/outbound`.
+async fn speak(
+    speech: &crate::speech::Speech,
+    text: String,
+    store: &Addr<StoreActor>,
+) -> Result<MediaRef, String> {
+    let data = speech.speaker.speak(text).await?;
+    let (mime, ext) = crate::hearing::sniff_audio(&data, true).ok_or_else(|| {
+        format!(
+            "{} answered {} bytes that are no audio this gateway knows",
+            speech.speaker.label(),
+            data.len()
+        )
+    })?;
+    let audio = crate::media::Extracted {
+        data,
+        mime,
+        ext,
+        kind: crate::media::MediaKind::Audio,
+    };
+    crate::media::save_in(store, crate::media::MEDIA_DIR, audio, "answer")
+        .await
+        .map_err(|e| format!("the voice note could not be saved ({e})"))
 }
 
 /// The model loop: asks the model, runs the tools it calls, until it answers.

@@ -314,6 +314,8 @@ pub struct EngineDeps {
     pub channels: Vec<Box<dyn ChannelRegistration>>,
     /// Voice transcription (`tools.media`), when configured.
     pub hearing: Option<Rc<crate::hearing::Hearing>>,
+    /// Spoken answers (`tts`), when configured.
+    pub speech: Option<Rc<crate::speech::Speech>>,
 }
 
 /// Reads a JSON document of the state directory: `Ok(None)` when absent; `Err` (with a fix)
@@ -405,6 +407,7 @@ impl Engine {
         let audio_in = crate::hearing::AudioIn::default();
         let registry = Registry::new(shared.clone(), store.clone(), book, model, sessions_index)
             .with_hearing(deps.hearing, audio_in.clone())
+            .with_speech(deps.speech)
             .start();
         for c in channels {
             for handle in c.start(&registry, &store, &audio_in) {

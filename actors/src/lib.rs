@@ -61,6 +61,7 @@ pub mod pairing;
 pub mod ports;
 pub mod protocol;
 pub mod registry;
+pub mod speech;
 pub mod store;
 pub mod tool_policy;
 pub mod ws_session;

@@ -171,6 +171,15 @@ pub trait Transcriber {
     fn transcribe(&self, clip: AudioClip) -> LocalFut<Result<String, String>>;
 }
 
+/// Text to speech (`tts`): a provider's OpenAI-compatible `/audio/speech`.
+pub trait Speaker {
+    /// `openai/gpt-4o-mini-tts (coral)`, for logs and status.
+    fn label(&self) -> String;
+    /// The audio of `text` (a voice note: OGG/Opus unless configured otherwise), or why
+    /// there is none (never a secret).
+    fn speak(&self, text: String) -> LocalFut<Result<Vec<u8>, String>>;
+}
+
 /// Operations the shell serves for the `config.*` and `logs.tail` methods: the config file,
 /// its validation and the log ring live in the shell (`src/`), the method table here. Calls
 /// are short and synchronous (a small file read or an atomic write of a small file).

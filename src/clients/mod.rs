@@ -18,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub mod openai;
+pub mod speech;
 pub mod telegram;
 pub mod transcribe;
 

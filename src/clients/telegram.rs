@@ -324,7 +324,8 @@ pub fn media_method(kind: MediaKind) -> (&'static str, &'static str) {
         MediaKind::Video => ("sendVideo", "video"),
         MediaKind::Animation => ("sendAnimation", "animation"),
         MediaKind::Document => ("sendDocument", "document"),
-        MediaKind::Audio => ("sendAudio", "audio"),
+        // A voice note (OGG/Opus, MP3 or M4A): a spoken answer.
+        MediaKind::Audio => ("sendVoice", "voice"),
     }
 }
 

@@ -29,6 +29,7 @@ pub use agents::*;
 pub use channels::*;
 pub mod limits;
 pub mod media;
+pub mod speech;
 
 /// Default gateway port.
 pub const DEFAULT_PORT: u16 = 18789;
@@ -280,6 +281,9 @@ pub struct Config {
     /// Tools (`tools.media`: voice transcription).
     #[serde(default)]
     pub tools: media::ToolsCfg,
+    /// Spoken answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tts: Option<speech::TtsCfg>,
 }
 
 /// `cron`: OpenClaw's scheduler settings (only `enabled` is read here).

@@ -204,6 +204,11 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
         label.push_str("; voice transcription: ");
         label.push_str(&h.transcriber.label());
     }
+    deps.speech = build_speech(cfg)?;
+    if let Some(s) = &deps.speech {
+        label.push_str("; spoken answers: ");
+        label.push_str(&s.speaker.label());
+    }
     let n = telegram.len();
     if n > 0 {
         deps.channels.push(Box::new(
@@ -225,6 +230,24 @@ pub fn build_hearing(
         Rc::new(openclaw_actors::hearing::Hearing {
             transcriber: Rc::new(crate::clients::transcribe::Transcribers::new(p.entries)),
             policy: p.policy,
+        })
+    }))
+}
+
+/// Spoken answers from `tts` (and `models.providers` for keys and base URLs); `None` when
+/// off.
+pub fn build_speech(
+    cfg: &crate::config::Config,
+) -> Result<Option<Rc<openclaw_actors::speech::Speech>>, StartError> {
+    let plan = crate::config::speech::speech_plan(cfg, &|k| {
+        std::env::var(k).ok().filter(|v| !v.is_empty())
+    })
+    .map_err(StartError::config)?;
+    Ok(plan.map(|p| {
+        let policy = p.policy.clone();
+        Rc::new(openclaw_actors::speech::Speech {
+            speaker: Rc::new(crate::clients::speech::OpenAiSpeaker::new(p)),
+            policy,
         })
     }))
 }

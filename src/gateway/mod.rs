@@ -16,7 +16,7 @@ mod deps;
 mod surface;
 
 use deps::build_deps;
-pub use deps::{build_hearing, build_model};
+pub use deps::{build_hearing, build_model, build_speech};
 pub use surface::{Control, RESTART_EXPECTED_MS};
 use surface::{HttpSpec, Surface, restart, serve_and_announce, wait_sessions_closed};
 

@@ -208,6 +208,7 @@ pub(super) async fn restart(
             hot,
             model: None,
             hearing: None,
+            speech: None,
             channels: Vec::new(),
         })
         .await;

@@ -92,6 +92,8 @@ pub struct Registry {
     hearing: Option<std::rc::Rc<crate::hearing::Hearing>>,
     /// Tells the channels whether to fetch audio (on while `hearing` is set).
     audio_in: crate::hearing::AudioIn,
+    /// Spoken answers (`tts`), when configured.
+    speech: Option<std::rc::Rc<crate::speech::Speech>>,
     /// Channel accounts by (kind, account id).
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
@@ -139,6 +141,7 @@ impl Registry {
             model,
             hearing: None,
             audio_in: crate::hearing::AudioIn::default(),
+            speech: None,
             channels: std::collections::BTreeMap::new(),
             sessions_index,
             sessions_save_scheduled: false,
@@ -161,6 +164,12 @@ impl Registry {
         audio_in.set(hearing.is_some());
         self.hearing = hearing;
         self.audio_in = audio_in;
+        self
+    }
+
+    /// Speaks chat answers as `speech` says.
+    pub fn with_speech(mut self, speech: Option<std::rc::Rc<crate::speech::Speech>>) -> Self {
+        self.speech = speech;
         self
     }
 

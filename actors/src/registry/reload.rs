@@ -21,6 +21,9 @@ pub type ModelFactory = Box<dyn FnOnce() -> Rc<dyn ChatModel> + Send>;
 /// Builds the new transcription setup (`None`: off) on the registry's thread.
 pub type HearingFactory = Box<dyn FnOnce() -> Option<Rc<crate::hearing::Hearing>> + Send>;
 
+/// Builds the new spoken-answer setup (`None`: off) on the registry's thread.
+pub type SpeechFactory = Box<dyn FnOnce() -> Option<Rc<crate::speech::Speech>> + Send>;
+
 /// The close reason sent to sessions that authenticated with a shared secret that is no
 /// longer valid.
 pub const SECRET_ROTATED_REASON: &str =
@@ -37,6 +40,8 @@ pub struct ApplyHotConfig {
     pub model: Option<ModelFactory>,
     /// New transcription settings, when `tools.media` or `models` changed.
     pub hearing: Option<HearingFactory>,
+    /// New spoken-answer settings, when `tts` or `models` changed.
+    pub speech: Option<SpeechFactory>,
     /// Channel accounts' new settings, `(kind id, account, settings)`
     /// ([`crate::channel::ChannelRegistration::hot_settings`]).
     pub channels: Vec<(&'static str, String, ReconfigureChannel)>,
@@ -57,6 +62,9 @@ impl Handler<ApplyHotConfig> for Registry {
         if let Some(make) = msg.hearing {
             self.hearing = make();
             self.audio_in.set(self.hearing.is_some());
+        }
+        if let Some(make) = msg.speech {
+            self.speech = make();
         }
         for (kind, account, settings) in msg.channels {
             if let Some(h) = self.channels.get(&(kind, account))

@@ -270,6 +270,7 @@ impl Registry {
         .with_history(tail)
         .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
         .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
+        .with_speech(self.speech.clone())
         .start();
         self.runs.started(key, &run_id, run, now_ms());
         // The session has a run now (and its user message on the way to the transcript).

@@ -161,7 +161,12 @@ async fn send_with_media(
                     message_thread_id: thread_id,
                 };
                 let mut res = retrying(|| api.send_media(msg.clone())).await;
-                if m.kind == MediaKind::Photo && matches!(res, Err(TgError::Api { .. })) {
+                // A photo or voice note Telegram refuses as one (too large a photo, a
+                // voice note of a format it does not take, a user who takes no voice
+                // messages) goes again as a file.
+                if matches!(m.kind, MediaKind::Photo | MediaKind::Audio)
+                    && matches!(res, Err(TgError::Api { .. }))
+                {
                     msg.kind = MediaKind::Document;
                     res = retrying(|| api.send_media(msg.clone())).await;
                 }
