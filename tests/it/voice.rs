@@ -442,3 +442,116 @@ async fn an_operator_voice_attachment_is_transcribed() {
         "{bad}"
     );
 }
+
+/// `tts.auto: "inbound"`: the answer to a voice message also goes out as a voice note (the
+/// text as its caption, or first when longer than a caption); other answers stay text; a
+/// failing speech provider leaves the text answer.
+#[actix_web::test]
+async fn answers_to_voice_messages_are_spoken() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg = voice_config(
+        &tg,
+        &ai,
+        Some(json!({
+            "models": [{"provider": "fake", "model": "whisper-1", "capabilities": ["audio"]}],
+        })),
+    );
+    cfg["tts"] = json!({"auto": "inbound", "provider": "fake",
+        "providers": {"fake": {"model": "tts-1", "voice": "alloy"}}});
+    let gw = start_gateway(&cfg.to_string());
+    for id in ["v1", "v2", "v3"] {
+        tg.add_file(id, ogg(3000));
+    }
+
+    // 1. A voice note: the answer is a voice note with the text as caption.
+    let answer = "It is sunny and warm today, enjoy it.";
+    ai.push_text(answer);
+    let first = push_voice(&tg, 5305, "v1", 3000, None);
+    let r = crate::telegram_flow::wait_reply(&tg, first, SLOW).await;
+    assert_eq!(r.method, "sendVoice", "{r:?}");
+    assert_eq!(r.caption(), Some(answer));
+    let file = r.file.as_ref().expect("the voice note");
+    assert_eq!(
+        (file.field.as_str(), &file.data[..]),
+        ("voice", FakeOpenAi::SPEECH)
+    );
+    let spoken = ai.speech_requests();
+    assert_eq!(spoken.len(), 1);
+    assert_eq!(
+        spoken[0].body,
+        json!({"model": "tts-1", "voice": "alloy", "response_format": "opus", "input": answer})
+    );
+    assert_eq!(spoken[0].authorization.as_deref(), Some("Bearer sk-flow"));
+
+    // 2. A text message: text only.
+    ai.push_text("Plain text answer here.");
+    let text = crate::telegram_flow::dm(&tg, 5305, "and without voice?");
+    let r = crate::telegram_flow::wait_reply(&tg, text, SLOW).await;
+    assert_eq!(
+        (r.method.as_str(), r.text()),
+        ("sendMessage", "Plain text answer here.")
+    );
+    assert_eq!(ai.speech_requests().len(), 1);
+
+    // 3. A long answer: the text first, then the voice note of its first 1500 characters.
+    let long = "This is one sentence of a long answer. ".repeat(45);
+    ai.push_text(&long);
+    let third = push_voice(&tg, 5305, "v2", 3000, None);
+    let text_first = crate::telegram_flow::wait_reply(&tg, third, SLOW).await;
+    assert_eq!(text_first.method, "sendMessage");
+    assert_eq!(text_first.text(), long.trim_end());
+    // The voice note follows it (only the first message of an answer replies).
+    let voices = poll_until(SLOW, "the second voice note", || {
+        let v: Vec<_> = tg
+            .sent()
+            .into_iter()
+            .filter(|m| m.method == "sendVoice" && m.chat_id() == Some(5305))
+            .collect();
+        (v.len() >= 2).then_some(v)
+    })
+    .await;
+    assert!(voices[1].at >= text_first.at, "the text goes first");
+    assert_eq!(voices[1].caption(), None);
+    let input = ai.speech_requests()[1].body["input"]
+        .as_str()
+        .expect("input")
+        .to_owned();
+    assert!(
+        input.ends_with(".…") && input.chars().count() <= 1501,
+        "cut at a sentence end: {} chars",
+        input.chars().count()
+    );
+
+    // 4. The speech provider fails: the answer still arrives, as text.
+    ai.push_speech_status(500, json!({"error": {"message": "speech overloaded"}}));
+    ai.push_text("Still answered in text.");
+    let fourth = push_voice(&tg, 5305, "v3", 3000, None);
+    let r = crate::telegram_flow::wait_reply(&tg, fourth, SLOW).await;
+    assert_eq!(
+        (r.method.as_str(), r.text()),
+        ("sendMessage", "Still answered in text.")
+    );
+    all_answered(&gw, &tg).await;
+
+    // The spoken answer is recorded with its file (a crash's resend carries it again).
+    let line = crate::media::transcript_lines(&gw)
+        .into_iter()
+        .find(|l| l["role"] == "assistant" && l["content"] == answer)
+        .expect("the first answer's line");
+    assert_eq!(line["media"][0]["kind"], "audio");
+    assert!(
+        line["media"][0]["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("media/outbound/") && p.ends_with(".ogg")),
+        "{line}"
+    );
+    let status = crate::telegram_flow::dm(&tg, 5305, "/status");
+    let r = crate::telegram_flow::wait_reply(&tg, status, SLOW).await;
+    assert!(
+        r.text()
+            .contains("Spoken answers: fake/tts-1 (alloy) (answers to voice messages)"),
+        "{}",
+        r.text()
+    );
+}

@@ -347,6 +347,13 @@ impl Registry {
         if let Some(h) = &self.hearing {
             lines.push(format!("Voice messages: {}", h.transcriber.label()));
         }
+        if let Some(s) = &self.speech {
+            let when = match s.policy.auto {
+                crate::speech::AutoSpeech::Always => "every answer",
+                crate::speech::AutoSpeech::Inbound => "answers to voice messages",
+            };
+            lines.push(format!("Spoken answers: {} ({when})", s.speaker.label()));
+        }
         let queued = self.runs.queued_in(key);
         lines.push(match (self.runs.active_run(key).is_some(), queued) {
             (false, _) => "Reply in progress: no".to_owned(),

@@ -12,7 +12,9 @@
 //! `POST /v1/audio/transcriptions` (speech to text) parses the real `multipart/form-data`
 //! upload, records it ([`FakeOpenAi::transcriptions`]) and answers from its own queue
 //! ([`FakeOpenAi::push_transcript`], [`FakeOpenAi::push_transcription_status`]), else
-//! `{"text": <default transcript>}`.
+//! `{"text": <default transcript>}`. `POST /v1/audio/speech` (text to speech) records its
+//! JSON body ([`FakeOpenAi::speech_requests`]) and answers OGG-signed audio bytes
+//! ([`FakeOpenAi::SPEECH`]) unless [`FakeOpenAi::push_speech_status`] scripted a failure.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -136,6 +138,8 @@ pub struct Transcription {
 
 #[derive(Debug)]
 struct State {
+    tts_script: VecDeque<(u16, Value)>,
+    speech: Vec<RecordedRequest>,
     stt_script: VecDeque<(u16, Value)>,
     default_transcript: String,
     transcriptions: Vec<Transcription>,
@@ -192,6 +196,8 @@ impl FakeOpenAi {
         let shared = Arc::new(Shared {
             key,
             state: Mutex::new(State {
+                tts_script: VecDeque::new(),
+                speech: Vec::new(),
                 stt_script: VecDeque::new(),
                 default_transcript: "hello from the voice note".into(),
                 transcriptions: Vec::new(),
@@ -216,6 +222,7 @@ impl FakeOpenAi {
                             .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
                             .route("/v1/chat/completions", web::post().to(completions))
                             .route("/v1/audio/transcriptions", web::post().to(transcriptions))
+                            .route("/v1/audio/speech", web::post().to(speech))
                             .default_service(web::to(|| async {
                                 HttpResponse::NotFound().json(json!({"error": {
                                     "message": "Unknown request URL", "type": "invalid_request_error"}}))
@@ -261,6 +268,19 @@ impl FakeOpenAi {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What `/v1/audio/speech` answers (an OGG-signed voice note).
+    pub const SPEECH: &'static [u8] = b"OggS\0\x02fake-opus-voice-note-bytes";
+
+    /// The next speech request answers `status` with `body`.
+    pub fn push_speech_status(&self, status: u16, body: Value) {
+        self.shared.lock().tts_script.push_back((status, body));
+    }
+
+    /// The speech requests so far.
+    pub fn speech_requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().speech.clone()
     }
 
     /// The next transcription answers `{"text": text}`.
@@ -394,6 +414,34 @@ impl FakeOpenAi {
 }
 
 // === server side ===
+
+async fn speech(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let scripted = {
+        let mut st = shared.lock();
+        st.speech.push(RecordedRequest {
+            body: parsed,
+            authorization,
+            at: Instant::now(),
+        });
+        st.tts_script.pop_front()
+    };
+    shared.bump();
+    match scripted {
+        Some((status, body)) => HttpResponse::build(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .json(body),
+        None => HttpResponse::Ok()
+            .content_type("audio/ogg")
+            .body(FakeOpenAi::SPEECH),
+    }
+}
 
 async fn transcriptions(
     req: HttpRequest,

@@ -13,7 +13,7 @@
 //!   ends an older concurrent poll with 409 `terminated by other getUpdates request`;
 //! - `sendMessage` needs `chat_id` and 1..=4096 UTF-16 code units of `text` (400 otherwise)
 //!   and answers the sent `Message`;
-//! - `sendPhoto`, `sendVideo`, `sendAnimation` and `sendDocument` take `multipart/form-data`
+//! - `sendPhoto`, `sendVideo`, `sendAnimation`, `sendDocument` and `sendVoice` take `multipart/form-data`
 //!   (parsed here, per RFC 7578) with `chat_id`, the file in the method's field, an optional
 //!   `caption` of ≤ 1024 UTF-16 code units and `reply_parameters` as JSON text; `sendPhoto`
 //!   refuses a file that is not a JPEG, PNG or WebP (`IMAGE_PROCESS_FAILED`) or is over
@@ -757,7 +757,7 @@ async fn handle(
             hold_while_asked(&shared).await;
             resp
         }
-        "sendPhoto" | "sendVideo" | "sendAnimation" | "sendDocument" => {
+        "sendPhoto" | "sendVideo" | "sendAnimation" | "sendDocument" | "sendVoice" => {
             let resp = send_media(&shared, &method, body, upload);
             hold_while_asked(&shared).await;
             resp
@@ -995,6 +995,7 @@ fn send_media(shared: &Shared, method: &str, body: Value, file: Option<SentFile>
         "sendPhoto" => "photo",
         "sendVideo" => "video",
         "sendAnimation" => "animation",
+        "sendVoice" => "voice",
         _ => "document",
     };
     let Some(chat_id) = body.get("chat_id").and_then(Value::as_i64) else {
@@ -1010,6 +1011,16 @@ fn send_media(shared: &Shared, method: &str, body: Value, file: Option<SentFile>
         && c.encode_utf16().count() > 1024
     {
         return tg_error(400, "Bad Request: message caption is too long");
+    }
+    if field == "voice" {
+        // OGG/Opus, MP3 or M4A, as the Bot API takes a voice note.
+        let d = &file.data;
+        let voice = d.starts_with(b"OggS")
+            || d.starts_with(b"ID3")
+            || (d.len() >= 8 && &d[4..8] == b"ftyp");
+        if !voice {
+            return tg_error(400, "Bad Request: wrong file type of the voice note");
+        }
     }
     if field == "photo" {
         let d = &file.data;
