@@ -242,6 +242,18 @@ async fn read_capped(mut r: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> {
     }
 }
 
+/// A CLI's process group, killed (SIGKILL) when dropped: at its timeout, once it exited
+/// (what it left in the background), or when the run waiting for it is cancelled.
+struct GroupKill(Option<rustix::process::Pid>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
 /// A private scratch directory, removed when dropped.
 struct Scratch(PathBuf);
 
@@ -330,15 +342,13 @@ async fn cli(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
         .process_group(0)
         .spawn()
         .map_err(|err| format!("cannot start {command:?}: {err}"))?;
-    let group = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw);
-    let kill_group = || {
-        if let Some(pid) = group {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-        }
-    };
+    // Killed when this returns, and when the run is cancelled (the future dropped) too.
+    let group = GroupKill(
+        child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw),
+    );
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
     let run = async {
@@ -353,7 +363,7 @@ async fn cli(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
     let (out, err, status) = match tokio::time::timeout(e.timeout, run).await {
         Ok(done) => done,
         Err(_) => {
-            kill_group();
+            drop(group);
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
             return Err(format!(
@@ -363,7 +373,7 @@ async fn cli(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
         }
     };
     // Whatever it left running in the background goes with it.
-    kill_group();
+    drop(group);
     let status = status.map_err(|err| format!("wait: {err}"))?;
     if !status.success() {
         let err = String::from_utf8_lossy(&err);
