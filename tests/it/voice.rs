@@ -357,13 +357,30 @@ async fn without_transcription_nothing_is_fetched_and_a_config_edit_turns_it_on_
         "{}",
         user_text(&reqs[2])
     );
+    // A round video message is heard through its sound track.
+    let mut round = b"\0\0\0\x1cftypisom\0\0\x02\0isomiso2mp41".to_vec();
+    round.resize(6000, 7);
+    tg.add_file("round", round.clone());
+    ai.push_transcript("look at this");
+    let msg = tg.message(5303, 5303, "");
+    let mut v = serde_json::to_value(&msg).expect("message serializes");
+    v.as_object_mut().expect("object").remove("text");
+    v["video_note"] = json!({"file_id": "round", "file_unique_id": "r", "length": 240,
+        "duration": 4, "file_size": round.len()});
+    tg.push_raw(json!({"message": v}));
+    let reqs = ai.wait_requests_async(4, SLOW).await;
+    assert_eq!(user_text(&reqs[3]), "[Audio]\nTranscript:\nlook at this");
+    let t = ai.transcriptions();
+    let file = t[1].file.as_ref().expect("the round video's upload");
+    assert!(file.data == round);
+    assert_eq!(file.content_type, "audio/mp4");
     all_answered(&gw, &tg).await;
-    for id in [heard, denied] {
+    for id in [heard, denied, msg.message_id] {
         assert_eq!(replies_to(&tg, id).len(), 1);
     }
     assert_eq!(
         ai.transcriptions().len(),
-        1,
+        2,
         "the denied chat's audio is not uploaded"
     );
 }

@@ -93,12 +93,12 @@ pub struct TgMessage {
     /// An audio file (`Audio`), read as a file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<TgDocument>,
+    /// A round video message (`VideoNote`): its sound is transcribed like a voice note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_note: Option<TgDocument>,
     /// Media the gateway does not read (only their presence counts: the agent is told).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video: Option<Present>,
-    /// See [`Self::video`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub video_note: Option<Present>,
     /// See [`Self::video`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticker: Option<Present>,

@@ -99,7 +99,8 @@ pub(super) async fn fetch_media(
         let want = match item.kind.as_str() {
             "photo" => Some(Want::Image),
             "document" if IMAGE_FILES.contains(&mime) => Some(Want::Image),
-            "voice" | "audio" if audio => Some(Want::Audio { declared: true }),
+            // A round video message is heard through its sound track.
+            "voice" | "audio" | "video_note" if audio => Some(Want::Audio { declared: true }),
             "document" if audio && mime.starts_with("audio/") => {
                 Some(Want::Audio { declared: true })
             }
@@ -108,8 +109,8 @@ pub(super) async fn fetch_media(
         let count = |o| crate::metrics::METRICS.media(MediaDirection::Inbound, o);
         let (Some(file_id), Some(want)) = (item.file_id.clone(), want) else {
             count(MediaOutcome::Refused);
-            let heard =
-                matches!(item.kind.as_str(), "voice" | "audio") || mime.starts_with("audio/");
+            let heard = matches!(item.kind.as_str(), "voice" | "audio" | "video_note")
+                || mime.starts_with("audio/");
             m.media_notes.push(if heard {
                 format!(
                     "The user sent {what}; this gateway cannot transcribe it (no transcription model is configured: tools.media.audio)."

@@ -416,6 +416,7 @@ pub fn inbound_media(msg: &TgMessage) -> Vec<InboundMedia> {
         (&msg.document, "document"),
         (&msg.voice, "voice"),
         (&msg.audio, "audio"),
+        (&msg.video_note, "video_note"),
     ] {
         if let Some(d) = file {
             out.push(InboundMedia {
@@ -429,7 +430,6 @@ pub fn inbound_media(msg: &TgMessage) -> Vec<InboundMedia> {
     }
     for (present, kind) in [
         (msg.video.is_some(), "video"),
-        (msg.video_note.is_some(), "video_note"),
         (msg.sticker.is_some(), "sticker"),
     ] {
         if present {
