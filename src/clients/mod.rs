@@ -163,6 +163,40 @@ pub(crate) fn redact(text: &str, secret: &str) -> String {
     }
 }
 
+/// Why a request got no answer: a timeout in words, else the error with `secret` redacted.
+pub(crate) fn send_error(
+    e: awc::error::SendRequestError,
+    timeout: Duration,
+    secret: &str,
+) -> String {
+    match e {
+        awc::error::SendRequestError::Timeout => {
+            format!("no answer within {}s", timeout.as_secs())
+        }
+        other => redact(&other.to_string(), secret),
+    }
+}
+
+/// A provider's refusal in short: `HTTP <status>: <its error message>` (OpenAI's
+/// `error.message`, a bare `error` string or FastAPI's `detail`, else the body), cut to 200
+/// characters, `secret` redacted.
+pub(crate) fn http_failure(status: u16, body: &[u8], secret: &str) -> String {
+    let msg = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.get("error"))
+                .or_else(|| v.get("detail"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    format!(
+        "HTTP {status}: {}",
+        truncate(&redact(msg.trim(), secret), 200)
+    )
+}
+
 /// At most `max` characters of `text`, with `…` when cut.
 pub(crate) fn truncate(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max).collect();

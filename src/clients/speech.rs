@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{http_client, redact, truncate};
+use super::{http_client, http_failure, send_error};
 use crate::actors::ports::{LocalFut, Speaker};
 use crate::config::speech::SpeechPlan;
 
@@ -44,12 +44,7 @@ impl Speaker for OpenAiSpeaker {
             let mut resp = req
                 .send_json(&Value::Object(body))
                 .await
-                .map_err(|e| match e {
-                    awc::error::SendRequestError::Timeout => {
-                        format!("no answer within {}s", plan.timeout.as_secs())
-                    }
-                    other => redact(&other.to_string(), secret),
-                })?;
+                .map_err(|e| send_error(e, plan.timeout, secret))?;
             let status = resp.status();
             let data = resp
                 .body()
@@ -57,20 +52,7 @@ impl Speaker for OpenAiSpeaker {
                 .await
                 .map_err(|e| format!("HTTP {status}: cannot read the audio: {e}"))?;
             if !status.is_success() {
-                let msg = serde_json::from_slice::<Value>(&data)
-                    .ok()
-                    .and_then(|v| {
-                        v.pointer("/error/message")
-                            .or_else(|| v.get("detail"))
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
-                    .unwrap_or_else(|| String::from_utf8_lossy(&data).into_owned());
-                return Err(format!(
-                    "HTTP {}: {}",
-                    status.as_u16(),
-                    truncate(&redact(msg.trim(), secret), 200)
-                ));
+                return Err(http_failure(status.as_u16(), &data, secret));
             }
             Ok(data.to_vec())
         })

@@ -26,7 +26,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::telegram::Multipart;
-use super::{MAX_BODY, http_client, redact, truncate};
+use super::{MAX_BODY, http_client, http_failure, send_error, truncate};
 use crate::actors::ports::{AudioClip, LocalFut, Transcriber};
 use crate::config::media::{EntryPlan, How};
 
@@ -157,12 +157,7 @@ async fn provider(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
     let mut resp = req
         .send_body(form.into_body())
         .await
-        .map_err(|err| match err {
-            awc::error::SendRequestError::Timeout => {
-                format!("no answer within {}s", e.timeout.as_secs())
-            }
-            other => redact(&other.to_string(), secret),
-        })?;
+        .map_err(|err| send_error(err, e.timeout, secret))?;
     let status = resp.status();
     let body = resp
         .body()
@@ -170,22 +165,7 @@ async fn provider(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
         .await
         .map_err(|err| format!("HTTP {status}: cannot read the answer: {err}"))?;
     if !status.is_success() {
-        let text = String::from_utf8_lossy(&body);
-        let msg = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/message")
-                    .or_else(|| v.get("error"))
-                    .or_else(|| v.get("detail"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| text.into_owned());
-        return Err(format!(
-            "HTTP {}: {}",
-            status.as_u16(),
-            truncate(&redact(msg.trim(), secret), 200)
-        ));
+        return Err(http_failure(status.as_u16(), &body, secret));
     }
     match serde_json::from_slice::<Value>(&body) {
         Ok(v) => v

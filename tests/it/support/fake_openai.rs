@@ -415,12 +415,16 @@ impl FakeOpenAi {
 
 // === server side ===
 
-async fn speech(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
-    let authorization = req
-        .headers()
-        .get("authorization")
+/// A request header's value, if it is text.
+fn header(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(str::to_owned)
+}
+
+async fn speech(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let authorization = header(&req, "authorization");
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let scripted = {
         let mut st = shared.lock();
@@ -448,21 +452,12 @@ async fn transcriptions(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let ctype = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let ctype = header(&req, "content-type").unwrap_or_default();
     let Some((fields, file)) = super::fake_telegram::parse_multipart(&ctype, &body) else {
         return HttpResponse::BadRequest()
             .json(json!({"error": {"message": "could not parse multipart form"}}));
     };
-    let authorization = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let authorization = header(&req, "authorization");
     let headers = req
         .headers()
         .iter()
@@ -508,11 +503,7 @@ async fn completions(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let authorization = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let authorization = header(&req, "authorization");
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let model = parsed
         .get("model")
