@@ -814,7 +814,11 @@ async fn due_jobs_beyond_the_run_slots_wait_and_all_run() {
     for i in 0..6 {
         assert!(asked.contains(&format!("task {i}")), "{asked:?}");
     }
-    assert_eq!(jobs_file(&gw)["jobs"], json!([]));
+    // The file follows the scheduler's state (its save is asynchronous).
+    poll_until(SLOW, "cron/jobs.json without the run jobs", || {
+        (jobs_file_or_none(&gw)?["jobs"] == json!([])).then_some(())
+    })
+    .await;
 }
 
 /// The heartbeat (`agents.defaults.heartbeat`): a main-session turn every `every` with the
