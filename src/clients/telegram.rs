@@ -496,6 +496,20 @@ impl TelegramApi for BotApi {
         let fut = self.call::<Value>("deleteMyCommands", json!({}), CALL_TIMEOUT);
         Box::pin(async move { fut.await.map(|_| ()) })
     }
+
+    fn send_chat_action(
+        &self,
+        chat_id: i64,
+        thread_id: Option<i64>,
+        action: &'static str,
+    ) -> LocalFut<Result<(), TgError>> {
+        let mut body = json!({"chat_id": chat_id, "action": action});
+        if let Some(t) = thread_id {
+            body["message_thread_id"] = json!(t);
+        }
+        let fut = self.call::<Value>("sendChatAction", body, CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
 }
 
 #[cfg(test)]

@@ -153,6 +153,40 @@ pub struct AgentDefaultsCfg {
     /// The periodic heartbeat turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<HeartbeatCfg>,
+    /// When chats see "typing…": `never`, or `instant` / `thinking` / `message` (the same
+    /// here: the model's answer is not streamed, so typing starts with the work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typing_mode: Option<String>,
+    /// How often "typing…" is refreshed (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typing_interval_seconds: Option<u64>,
+}
+
+/// Default refresh of "typing…": Telegram shows it for 5 s, so 4 s keeps it steady
+/// (OpenClaw's default is 6 s).
+pub const DEFAULT_TYPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(4);
+
+impl AgentDefaultsCfg {
+    /// The "typing…" refresh interval (`None`: `typingMode: "never"`); `Err` names the key
+    /// and the fix.
+    pub fn typing(&self) -> Result<Option<std::time::Duration>, String> {
+        match self.typing_mode.as_deref().map(str::trim) {
+            Some("never") => return Ok(None),
+            None | Some("instant" | "thinking" | "message") => {}
+            Some(other) => {
+                return Err(format!(
+                    "agents.defaults.typingMode is {other:?}. Fix: use \"never\", \"instant\", \"thinking\" or \"message\""
+                ));
+            }
+        }
+        match self.typing_interval_seconds {
+            None => Ok(Some(DEFAULT_TYPING_INTERVAL)),
+            Some(0) => Err(
+                "agents.defaults.typingIntervalSeconds is 0. Fix: use a positive number of seconds (4 keeps Telegram's indicator steady)".into(),
+            ),
+            Some(s) => Ok(Some(std::time::Duration::from_secs(s.min(3600)))),
+        }
+    }
 }
 
 /// `agents.defaults.heartbeat.activeHours`.
@@ -342,6 +376,40 @@ mod heartbeat_tests {
         ] {
             let e = settings(bad.clone()).expect_err(&bad.to_string());
             assert!(e.contains(needle), "{e} lacks {needle}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod typing_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn typing(v: serde_json::Value) -> Result<Option<Duration>, String> {
+        serde_json::from_value::<AgentDefaultsCfg>(v)
+            .map_err(|e| e.to_string())?
+            .typing()
+    }
+
+    use serde_json::json;
+
+    #[test]
+    fn typing_is_on_by_default_and_never_turns_it_off() {
+        assert_eq!(typing(json!({})), Ok(Some(DEFAULT_TYPING_INTERVAL)));
+        assert_eq!(
+            typing(json!({"typingMode": "thinking", "typingIntervalSeconds": 6})),
+            Ok(Some(Duration::from_secs(6)))
+        );
+        assert_eq!(typing(json!({"typingMode": "never"})), Ok(None));
+        for bad in [
+            json!({"typingMode": "always"}),
+            json!({"typingIntervalSeconds": 0}),
+        ] {
+            let e = typing(bad).expect_err("refused");
+            assert!(
+                e.contains("agents.defaults.typing") && e.contains("Fix:"),
+                "{e}"
+            );
         }
     }
 }

@@ -34,6 +34,7 @@ pub(super) fn telegram_account(
     base: Option<&crate::config::TelegramCfg>,
     env_token: Option<String>,
     global_native: Option<bool>,
+    typing: Option<Duration>,
 ) -> Result<Option<TelegramAccount>, StartError> {
     use openclaw_actors::channel::telegram::{DmPolicy, GroupPolicy};
     let pick = |f: &dyn Fn(&crate::config::TelegramCfg) -> Option<String>| {
@@ -163,6 +164,7 @@ pub(super) fn telegram_account(
             .clamp(1, 50),
         webhook,
         native_commands,
+        typing,
     };
     let api: Rc<dyn TelegramApi> =
         Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));
@@ -180,6 +182,7 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
             .map_err(StartError::config)?,
         None => None,
     };
+    let typing = cfg.agents.defaults.typing().map_err(StartError::config)?;
     if let Some(t) = &cfg.channels.telegram {
         let env_token = std::env::var("TELEGRAM_BOT_TOKEN")
             .ok()
@@ -187,12 +190,13 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
         let has_default =
             t.bot_token.is_some() || t.token_file.is_some() || t.enabled == Some(true);
         if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
-            && let Some(acc) = telegram_account("default", t, None, env_token, global_native)?
+            && let Some(acc) =
+                telegram_account("default", t, None, env_token, global_native, typing)?
         {
             telegram.push(acc);
         }
         for (id, a) in t.accounts.iter().flatten() {
-            if let Some(acc) = telegram_account(id, a, Some(t), None, global_native)? {
+            if let Some(acc) = telegram_account(id, a, Some(t), None, global_native, typing)? {
                 telegram.push(acc);
             }
         }

@@ -1506,3 +1506,57 @@ async fn aborted_telegram_runs_leave_the_pending_list() {
     assert_eq!(ai.request_count(), 1, "nothing ran again after the restart");
     assert!(tg.sent().is_empty(), "{:?}", tg.sent());
 }
+
+/// "typing…" (`agents.defaults.typingMode` / `typingIntervalSeconds`): shown as soon as a
+/// message is handed to the agent, refreshed while the model thinks, stopped by the answer;
+/// `typingMode: "never"` (a hot config edit) turns it off.
+#[actix_web::test]
+async fn chats_see_typing_until_the_answer_arrives() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+    cfg["agents"]["defaults"]["typingIntervalSeconds"] = json!(1);
+    let gw = start_gateway(&cfg.to_string());
+    let of = |chat: i64| -> Vec<(Instant, Value)> {
+        tg.chat_actions()
+            .into_iter()
+            .filter(|(_, b)| b["chat_id"] == chat)
+            .collect()
+    };
+    ai.push(FakeReply::text("a slow answer").delayed(Duration::from_millis(2500)));
+    let first = dm(&tg, 5401, "think hard");
+    let answer = wait_reply(&tg, first, SLOW).await;
+    let typed = of(5401);
+    assert!(
+        typed.len() >= 2,
+        "typing at once, then refreshed: {typed:?}"
+    );
+    assert!(
+        typed.iter().all(|(_, b)| b["action"] == "typing"),
+        "{typed:?}"
+    );
+    assert!(typed[0].0 < answer.at, "typing before the answer");
+
+    // While another chat waits 2.5 s for its answer, the first one types no more (one
+    // refresh may have been on its way as the answer went out).
+    ai.push(FakeReply::text("another slow answer").delayed(Duration::from_millis(2500)));
+    let second = dm(&tg, 5402, "and you?");
+    let other = wait_reply(&tg, second, SLOW).await;
+    let after = of(5401).iter().filter(|(at, _)| *at > answer.at).count();
+    assert!(after <= 1, "{after} typing actions after the answer");
+    assert!(of(5402).len() >= 2);
+    assert!(other.at > answer.at);
+
+    // Off by a config edit.
+    cfg["agents"]["defaults"]["typingMode"] = json!("never");
+    crate::support::replace_file(&gw.config_path(), &cfg.to_string());
+    gw.wait_stderr_line(
+        &["config reloaded from", "agents.defaults.typingMode"],
+        Duration::from_secs(10),
+    );
+    ai.push(FakeReply::text("quiet").delayed(Duration::from_millis(1500)));
+    let third = dm(&tg, 5403, "no typing please");
+    wait_reply(&tg, third, SLOW).await;
+    assert!(of(5403).is_empty(), "{:?}", of(5403));
+}

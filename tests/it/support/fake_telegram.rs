@@ -133,6 +133,8 @@ struct State {
     files: HashMap<String, (String, Vec<u8>)>,
     /// Downloads served, by file path.
     downloads: Vec<String>,
+    /// `sendChatAction` calls: when, and the body.
+    chat_actions: Vec<(Instant, Value)>,
 }
 
 struct Shared {
@@ -498,6 +500,11 @@ impl FakeTelegram {
         self.shared.lock().calls.get(method).copied().unwrap_or(0)
     }
 
+    /// The `sendChatAction` calls so far: when each arrived, and its body.
+    pub fn chat_actions(&self) -> Vec<(Instant, Value)> {
+        self.shared.lock().chat_actions.clone()
+    }
+
     /// The bot's command menu as last set (`deleteMyCommands`: empty).
     pub fn my_commands(&self) -> Vec<(String, String)> {
         self.shared.lock().my_commands.clone()
@@ -806,6 +813,16 @@ async fn handle(
                 }
                 None => tg_error(400, "Bad Request: invalid file_id"),
             }
+        }
+        "sendChatAction" => {
+            if body.get("chat_id").and_then(Value::as_i64).is_none()
+                || body.get("action").and_then(Value::as_str).is_none()
+            {
+                return tg_error(400, "Bad Request: chat_id and action are required");
+            }
+            shared.lock().chat_actions.push((Instant::now(), body));
+            shared.bump();
+            tg_ok(json!(true))
         }
         "deleteMyCommands" => {
             shared.lock().my_commands.clear();

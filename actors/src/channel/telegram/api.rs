@@ -278,4 +278,12 @@ pub trait TelegramApi {
     ) -> LocalFut<Result<(), TgError>>;
     /// `deleteMyCommands`: no command menu.
     fn delete_my_commands(&self) -> LocalFut<Result<(), TgError>>;
+    /// `sendChatAction` (`typing`): shown in the chat for up to 5 s, or until the bot's
+    /// next message arrives.
+    fn send_chat_action(
+        &self,
+        chat_id: i64,
+        thread_id: Option<i64>,
+        action: &'static str,
+    ) -> LocalFut<Result<(), TgError>>;
 }

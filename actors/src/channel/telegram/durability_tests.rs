@@ -149,6 +149,15 @@ impl TelegramApi for FakeApi {
     fn delete_my_commands(&self) -> LocalFut<Result<(), TgError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn send_chat_action(
+        &self,
+        _chat_id: i64,
+        _thread_id: Option<i64>,
+        _action: &'static str,
+    ) -> LocalFut<Result<(), TgError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Stands in for the registry: answers each message at once (`auto`) or keeps it for the
@@ -262,6 +271,7 @@ fn setup(
         group_allow_from: vec![],
         poll_timeout_s: 0,
         native_commands: true,
+        typing: None,
         webhook: None,
     };
     let channel = TelegramChannel::new(

@@ -31,6 +31,7 @@ impl TelegramChannel {
     pub(super) fn hand_over(&mut self, mut m: InboundMessage, ctx: &mut Context<Self>) {
         let reply_to = ctx.address().recipient();
         let chat = m.chat_id;
+        self.start_typing(&m.id, m.target(), ctx);
         if m.media.is_empty() && !self.handovers.busy(chat) {
             self.registry.do_send(InboundReceived { msg: m, reply_to });
             return;

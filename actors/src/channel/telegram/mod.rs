@@ -52,6 +52,7 @@ mod intake;
 pub use intake::{MAX_DOWNLOAD_BYTES, inbound_media};
 mod pairing;
 mod send;
+mod typing;
 mod webhook;
 
 pub use addressing::addressed_to;
@@ -145,6 +146,9 @@ pub struct TelegramAccountConfig {
     /// Register the chat commands as the bot's command menu at start (`commands.native`);
     /// `false` clears a menu registered before.
     pub native_commands: bool,
+    /// Show "typing…" while a message is being answered, refreshed this often
+    /// (`agents.defaults.typingMode` / `typingIntervalSeconds`); `None`: never.
+    pub typing: Option<Duration>,
 }
 
 /// A pending DM pairing code.
@@ -291,6 +295,8 @@ pub struct TelegramChannel {
     handovers: ChatOrder,
     /// Whether voice notes and audio files are fetched for transcription.
     audio_in: crate::hearing::AudioIn,
+    /// Chats shown "typing…" ([`typing`]).
+    typing: typing::Typing,
     /// The bot itself (from `getMe`).
     me: Option<TgUser>,
     /// Status.
@@ -328,6 +334,7 @@ impl TelegramChannel {
             sends: ChatOrder::default(),
             handovers: ChatOrder::default(),
             audio_in: crate::hearing::AudioIn::default(),
+            typing: typing::Typing::default(),
             state,
             me: None,
             status: Status {
@@ -586,7 +593,7 @@ impl super::ChannelRegistration for TelegramAccounts {
 impl Handler<super::ReconfigureChannel> for TelegramChannel {
     type Result = ();
 
-    fn handle(&mut self, msg: super::ReconfigureChannel, _: &mut Self::Context) {
+    fn handle(&mut self, msg: super::ReconfigureChannel, ctx: &mut Self::Context) {
         let Ok(new) = msg.0.downcast::<TelegramAccountConfig>() else {
             return;
         };
@@ -598,6 +605,10 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.group_policy = new.group_policy;
         self.cfg.group_allow_from = new.group_allow_from;
         self.cfg.poll_timeout_s = new.poll_timeout_s;
+        self.cfg.typing = new.typing;
+        if new.typing.is_none() {
+            self.typing.stop_all(ctx);
+        }
         log::info!(
             "telegram[{}]: admission policy reloaded",
             self.cfg.account_id

@@ -201,6 +201,9 @@ impl Handler<DeliverReply> for TelegramChannel {
     /// is delivered and its run's lines are synced ([`DeliverReply::recorded`]), its message
     /// leaves the pending list, saved by the next group commit.
     fn handle(&mut self, msg: DeliverReply, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(id) = &msg.inbound_id {
+            self.stop_typing(id, ctx);
+        }
         if msg.text.trim().is_empty() && msg.media.is_empty() {
             if let Some(id) = msg.inbound_id {
                 let before = self.state.pending.len();
