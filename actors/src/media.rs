@@ -326,6 +326,7 @@ pub fn parse_send_file(
     buffer: &str,
     filename: Option<&str>,
     content_type: Option<&str>,
+    as_voice: bool,
 ) -> Result<FileUpload, String> {
     let data = decode_base64(buffer).map_err(|e| match e {
         MediaRefused::NotBase64 => "buffer is not base64".to_owned(),
@@ -341,8 +342,25 @@ pub fn parse_send_file(
         .take(80)
         .collect();
     let stem = stem.trim_start_matches('.');
-    let (mime, ext, kind) = match sniff(&data) {
-        Some((mime, ext, kind)) => (mime.to_owned(), ext.to_owned(), kind),
+    // `asVoice`: a voice note (OGG/Opus, MP3 or M4A, by its bytes), sent as one.
+    let voice = if as_voice {
+        match crate::hearing::sniff_audio(&data, true) {
+            Some((mime @ ("audio/ogg" | "audio/mpeg" | "audio/mp4"), ext)) => {
+                Some((mime.to_owned(), ext.to_owned(), MediaKind::Audio))
+            }
+            _ => {
+                return Err(
+                    "asVoice: the buffer is not an OGG/Opus, MP3 or M4A voice note".to_owned(),
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let (mime, ext, kind) = match voice
+        .or_else(|| sniff(&data).map(|(mime, ext, kind)| (mime.to_owned(), ext.to_owned(), kind)))
+    {
+        Some(typed) => typed,
         None => {
             let declared = content_type
                 .map(str::trim)
@@ -682,6 +700,20 @@ mod tests {
         );
         let e = parse_uploads(Some(&json!([{"content": m4a}]))).expect_err("not said audio");
         assert!(e.contains("only images"), "{e}");
+    }
+
+    #[test]
+    fn as_voice_takes_voice_notes_only() {
+        let ogg = b64(b"OggS\0\x02opus");
+        let f = parse_send_file(&ogg, Some("note.ogg"), None, true).expect("a voice note");
+        assert_eq!((f.kind, f.mime.as_str()), (MediaKind::Audio, "audio/ogg"));
+        // Without asVoice, audio is a file.
+        let f = parse_send_file(&ogg, Some("note.ogg"), Some("audio/ogg"), false).expect("a file");
+        assert_eq!(f.kind, MediaKind::Document);
+        for bad in [b64(JPEG), b64(b"RIFF\0\0\0\0WAVEfmt "), b64(b"plain")] {
+            let e = parse_send_file(&bad, None, None, true).expect_err("not a voice note");
+            assert!(e.contains("asVoice"), "{e}");
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(media::sniff(&u.data).map(|s| s.0), Some(u.mime.as_str()));
         }
     }
-    if let Ok(f) = media::parse_send_file(text, Some(text), Some(text)) {
+    if let Ok(f) = media::parse_send_file(text, Some(text), Some(text), text.len() % 2 == 0) {
         assert!(!f.data.is_empty() && f.data.len() <= media::MAX_MEDIA_BYTES);
         let safe = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         assert!(safe(&f.file_name) && !f.file_name.starts_with('.'), "{:?}", f.file_name);

@@ -757,6 +757,10 @@ fn message_send_with_media_uploads_the_file_and_paths_are_refused_with_the_fix()
             (json!({"buffer": "%%%"}), "buffer is not base64"),
             (json!({"buffer": ""}), "buffer is empty"),
             (json!({"buffer": 5}), "buffer must be a base64 string"),
+            (
+                json!({"buffer": b64(b"<html>"), "asVoice": true}),
+                "asVoice: the buffer is not an OGG/Opus, MP3 or M4A voice note",
+            ),
             (json!({}), "message is required (or a file as buffer)"),
         ] {
             let mut p = params.clone();

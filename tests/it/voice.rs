@@ -458,6 +458,22 @@ async fn an_operator_voice_attachment_is_transcribed() {
         msg.contains("attachments[0] (\"x.ogg\")") && msg.contains("audio"),
         "{bad}"
     );
+
+    // `send` with `asVoice`: the file goes to the chat as a voice note.
+    let sent = op
+        .request(
+            "send",
+            json!({"to": "5306", "idempotencyKey": "voice-send", "message": "listen",
+                "buffer": b64(&audio), "filename": "hello.ogg", "asVoice": true}),
+        )
+        .await;
+    assert_eq!(sent["ok"], true, "{sent}");
+    let voice = poll_until(SLOW, "the voice note", || {
+        tg.sent().into_iter().find(|m| m.method == "sendVoice")
+    })
+    .await;
+    assert_eq!(voice.caption(), Some("listen"));
+    assert!(voice.file.as_ref().is_some_and(|f| f.data == audio));
 }
 
 /// `tts.auto: "inbound"`: the answer to a voice message also goes out as a voice note (the

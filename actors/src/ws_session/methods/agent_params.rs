@@ -150,8 +150,9 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
         Some(Value::String(b)) => {
             let name = o.get("filename").and_then(Value::as_str);
             let ctype = o.get("contentType").and_then(Value::as_str);
+            let as_voice = o.get("asVoice").and_then(Value::as_bool) == Some(true);
             vec![
-                crate::media::parse_send_file(b, name, ctype)
+                crate::media::parse_send_file(b, name, ctype, as_voice)
                     .map_err(|e| ErrorShape::invalid(format!("invalid send params: {e}")))?,
             ]
         }
