@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use super::telegram::Multipart;
 use super::{MAX_BODY, http_client, http_failure, send_error, truncate};
 use crate::actors::ports::{AudioClip, LocalFut, Transcriber};
-use crate::config::media::{EntryPlan, How};
+use crate::config::media::{CliHow, EntryPlan, How, ProviderHow};
 
 /// Most of a CLI's standard output read (OpenClaw's cap).
 pub const MAX_CLI_OUTPUT: usize = 5 * 1024 * 1024;
@@ -73,8 +73,8 @@ impl Transcriber for Transcribers {
                     continue;
                 }
                 let attempt = match &e.how {
-                    How::Provider { .. } => provider(e, &clip).await,
-                    How::Cli { .. } => cli(e, &clip).await,
+                    How::Provider(p) => provider(e, p, &clip).await,
+                    How::Cli(c) => cli(e, c, &clip).await,
                 };
                 match attempt {
                     Ok(text) => {
@@ -110,18 +110,15 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     Ok(data)
 }
 
-async fn provider(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
-    let How::Provider {
+async fn provider(e: &EntryPlan, p: &ProviderHow, clip: &AudioClip) -> Result<String, String> {
+    let ProviderHow {
         url,
         api_key,
         model,
         language,
         prompt,
         headers,
-    } = &e.how
-    else {
-        return Err("not a provider entry".into());
-    };
+    } = p;
     let path = clip.path.clone();
     let max = e.max_bytes;
     let data = actix_web::rt::task::spawn_blocking(move || read_bounded(&path, max))
@@ -268,16 +265,13 @@ impl Drop for Scratch {
     }
 }
 
-async fn cli(e: &EntryPlan, clip: &AudioClip) -> Result<String, String> {
-    let How::Cli {
+async fn cli(e: &EntryPlan, c: &CliHow, clip: &AudioClip) -> Result<String, String> {
+    let CliHow {
         command,
         args,
         prompt,
         language,
-    } = &e.how
-    else {
-        return Err("not a CLI entry".into());
-    };
+    } = c;
     let scratch = Scratch::new()?;
     // The program runs in the scratch directory: a relative state directory must not
     // change what the path names.

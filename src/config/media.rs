@@ -331,32 +331,40 @@ impl std::fmt::Debug for EntryPlan {
 /// How an entry runs.
 #[derive(Clone)]
 pub enum How {
-    /// `POST {url}` (…`/audio/transcriptions`), multipart.
-    Provider {
-        /// The endpoint.
-        url: String,
-        /// Bearer key.
-        api_key: Option<String>,
-        /// Model id.
-        model: String,
-        /// Language hint.
-        language: Option<String>,
-        /// Prompt.
-        prompt: Option<String>,
-        /// Extra headers.
-        headers: Vec<(String, String)>,
-    },
+    /// An OpenAI-compatible provider.
+    Provider(ProviderHow),
     /// A local program.
-    Cli {
-        /// Program (`~` expanded).
-        command: String,
-        /// Arguments (templates).
-        args: Vec<String>,
-        /// `{{Prompt}}`.
-        prompt: Option<String>,
-        /// `{{Language}}`.
-        language: Option<String>,
-    },
+    Cli(CliHow),
+}
+
+/// `POST {url}` (…`/audio/transcriptions`), multipart.
+#[derive(Clone)]
+pub struct ProviderHow {
+    /// The endpoint.
+    pub url: String,
+    /// Bearer key.
+    pub api_key: Option<String>,
+    /// Model id.
+    pub model: String,
+    /// Language hint.
+    pub language: Option<String>,
+    /// Prompt.
+    pub prompt: Option<String>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A local program.
+#[derive(Clone)]
+pub struct CliHow {
+    /// Program (`~` expanded).
+    pub command: String,
+    /// Arguments (templates).
+    pub args: Vec<String>,
+    /// `{{Prompt}}`.
+    pub prompt: Option<String>,
+    /// `{{Language}}`.
+    pub language: Option<String>,
 }
 
 /// Transcription as configured: the entries in order and the policy.
@@ -587,12 +595,12 @@ fn entry(
             max_bytes,
             max_chars,
             timeout,
-            how: How::Cli {
+            how: How::Cli(CliHow {
                 command: expand_home(command, env),
                 args,
                 prompt,
                 language,
-            },
+            }),
         }));
     }
     let provider = provider.ok_or_else(|| {
@@ -655,14 +663,14 @@ fn entry(
         max_bytes,
         max_chars,
         timeout,
-        how: How::Provider {
+        how: How::Provider(ProviderHow {
             url: format!("{base}/audio/transcriptions"),
             api_key,
             model,
             language,
             prompt,
             headers,
-        },
+        }),
     }))
 }
 
@@ -738,13 +746,13 @@ mod tests {
             ]
         );
         let p = p.unwrap();
-        let How::Provider {
+        let How::Provider(ProviderHow {
             url,
             api_key,
             language,
             headers,
             ..
-        } = &p.entries[0].how
+        }) = &p.entries[0].how
         else {
             panic!("provider entry expected");
         };
@@ -759,12 +767,12 @@ mod tests {
             ]
         );
         assert_eq!(p.entries[0].max_bytes, 1000);
-        let How::Provider { url, api_key, .. } = &p.entries[1].how else {
+        let How::Provider(ProviderHow { url, api_key, .. }) = &p.entries[1].how else {
             panic!("provider entry expected");
         };
         assert_eq!(url, "https://api.openai.com/v1/audio/transcriptions");
         assert_eq!(api_key.as_deref(), Some("sk-env"));
-        let How::Cli { command, .. } = &p.entries[3].how else {
+        let How::Cli(CliHow { command, .. }) = &p.entries[3].how else {
             panic!("cli entry expected");
         };
         assert_eq!(command, "/home/u/bin/whisper-cli");
