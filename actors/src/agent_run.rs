@@ -591,6 +591,7 @@ async fn hear(
             path: state_dir.join(&m.path),
             mime: m.mime.clone(),
             bytes: m.bytes,
+            work_dir: state_dir.join(crate::media::WORK_DIR),
         };
         match h.transcriber.transcribe(clip).await {
             Ok(t) if !t.trim().is_empty() => {

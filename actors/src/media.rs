@@ -35,6 +35,9 @@ pub const MEDIA_DIR: &str = "media/outbound";
 /// Where the images received from the chats go, relative to the state directory.
 pub const INBOUND_DIR: &str = "media/inbound";
 
+/// Scratch directories of transcription programs, relative to the state directory.
+pub const WORK_DIR: &str = "media/work";
+
 /// Files the directory keeps at most (the oldest go first).
 pub const KEEP_FILES: usize = 200;
 

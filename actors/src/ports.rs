@@ -158,6 +158,9 @@ pub struct AudioClip {
     pub mime: String,
     /// Its size.
     pub bytes: u64,
+    /// Where a CLI's scratch directory goes (`<state>/media/work`: writable where the rest
+    /// of the file system may not be, as in the read-only container).
+    pub work_dir: std::path::PathBuf,
 }
 
 /// Speech to text (`tools.media.models[]` entries with the `audio` capability, tried in

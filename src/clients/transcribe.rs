@@ -9,7 +9,7 @@
 //! - A CLI entry runs its program directly (no shell) with its `args` filled in:
 //!   `{{AttachmentPath}}` (alias `{{MediaPath}}`), `{{AttachmentDir}}` (`{{MediaDir}}`),
 //!   `{{AttachmentContentType}}` (`{{MediaType}}`), `{{OutputDir}}` (a fresh private
-//!   directory, removed afterwards), `{{OutputBase}}`, `{{MaxChars}}`, `{{Prompt}}`,
+//!   directory under `<state>/media/work`, removed afterwards), `{{OutputBase}}`, `{{MaxChars}}`, `{{Prompt}}`,
 //!   `{{Language}}`. It must exit 0; its standard output (at most 5 MB read) is the
 //!   transcript, or, when that is empty, the first `.txt` file it wrote into `{{OutputDir}}`
 //!   (as `whisper --output_dir` does). It runs in its own process group, which is killed at
@@ -235,14 +235,25 @@ impl Drop for GroupKill {
 struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> Result<Self, String> {
+    /// A new directory under `base` (made, 0700, when missing).
+    fn new(base: &Path) -> Result<Self, String> {
         use std::os::unix::fs::DirBuilderExt as _;
-        let dir =
-            std::env::temp_dir().join(format!("openclaw-stt-{}", uuid::Uuid::new_v4().simple()));
+        let fail = |e: std::io::Error| {
+            format!(
+                "cannot create a scratch directory in {}: {e}",
+                base.display()
+            )
+        };
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(base)
+            .map_err(fail)?;
+        let dir = base.join(format!("stt-{}", uuid::Uuid::new_v4().simple()));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .map_err(|e| format!("cannot create a scratch directory: {e}"))?;
+            .map_err(fail)?;
         Ok(Self(dir))
     }
 
@@ -272,7 +283,7 @@ async fn cli(e: &EntryPlan, c: &CliHow, clip: &AudioClip) -> Result<String, Stri
         prompt,
         language,
     } = c;
-    let scratch = Scratch::new()?;
+    let scratch = Scratch::new(&clip.work_dir)?;
     // The program runs in the scratch directory: a relative state directory must not
     // change what the path names.
     let abs = std::path::absolute(&clip.path).unwrap_or_else(|_| clip.path.clone());

@@ -286,18 +286,12 @@ async fn transcription_falls_back_to_a_local_cli_and_what_fails_becomes_a_note()
         ),
         (1.0, 1.0, 1.0)
     );
-    // No scratch directory is left behind.
-    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
-        .expect("temp dir")
+    // No scratch directory is left behind (they live in the state dir: a read-only
+    // container has no writable /tmp).
+    let work = gw.dir.path().join("media/work");
+    let left: Vec<_> = std::fs::read_dir(&work)
+        .expect("the work directory was made")
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("openclaw-stt-"))
-        .filter(|e| {
-            std::fs::read_dir(e.path())
-                .map(|mut d| {
-                    d.any(|f| f.is_ok_and(|f| f.file_name().to_string_lossy().contains(".txt")))
-                })
-                .unwrap_or(false)
-        })
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
