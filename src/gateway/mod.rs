@@ -470,6 +470,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         heartbeat: prepared.heartbeat.clone(),
     };
     let tls = load_tls(&loaded)?;
+    // Scratch directories a transcription program left when the process died (the state
+    // dir's lock, held above, says no other gateway is using them).
+    let _ = std::fs::remove_dir_all(loaded.state_dir.join(openclaw_actors::media::WORK_DIR));
     let engine = Engine::start(config, deps).map_err(|message| StartError {
         code: EXIT_CONFIG,
         message: if message.contains("Fix:") {

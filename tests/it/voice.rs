@@ -294,6 +294,14 @@ async fn transcription_falls_back_to_a_local_cli_and_what_fails_becomes_a_note()
         .flatten()
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    // One left by a killed process goes at the next start.
+    std::fs::create_dir_all(work.join("stt-leftover")).expect("mkdir");
+    std::fs::write(work.join("stt-leftover/out.txt"), "old").expect("write");
+    let gw = crate::telegram_flow::restart(gw);
+    assert!(
+        !gw.dir.path().join("media/work").exists(),
+        "the leftover scratch directory is removed at start"
+    );
 }
 
 #[actix_web::test]
