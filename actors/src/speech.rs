@@ -92,11 +92,13 @@ pub fn speakable(answer: &str, max_length: usize) -> Option<String> {
         return Some(prose);
     }
     let cut: String = prose.chars().take(max_length).collect();
+    // Only a cut that keeps more than half of what may be spoken (counted in characters).
+    let keeps_half = |i: &usize| cut[..*i].chars().count() > max_length / 2;
     let at = cut
         .rfind(['.', '!', '?', '。'])
         .map(|i| i + cut[i..].chars().next().map_or(1, char::len_utf8))
-        .filter(|&i| i > max_length / 2)
-        .or_else(|| cut.rfind(' '))
+        .filter(keeps_half)
+        .or_else(|| cut.rfind(' ').filter(keeps_half))
         .unwrap_or(cut.len());
     let mut out = cut[..at].trim_end().to_owned();
     out.push('…');
@@ -138,6 +140,9 @@ mod tests {
         // Any Unicode, cut on characters.
         let s = speakable(&"ä".repeat(50), 20).expect("spoken");
         assert_eq!(s.chars().count(), 21);
+        // A space or sentence end early on is no place to cut: at the limit then.
+        let s = speakable(&format!("a. {}", "ü".repeat(60)), 20).expect("spoken");
+        assert_eq!(s.chars().count(), 21, "{s}");
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! gives (unpaired surrogate escapes replaced, as in every frame we read; or
 //! `{"payloadJSON": text}` for text that is not JSON). Media in it (`base64`) is decoded
 //! within bounds and typed by its bytes (`media::extract`); the same text as an operator's
-//! `attachments` and `send` file is bounded and yields only safe names and types.
+//! `attachments` and `send` file is bounded and yields only safe names and types; as a
+//! transcript or an answer to speak, it is cut on characters within bounds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use openclaw::actors::media;
+use openclaw::actors::{hearing, media, speech};
 use openclaw::actors::node_session::InvokeReply;
 use openclaw::actors::protocol::frame::replace_lone_surrogates;
 use serde_json::{Value, json};
@@ -43,8 +44,21 @@ fuzz_target!(|data: &[u8]| {
         assert!(uploads.len() <= media::MAX_ATTACHMENTS);
         for u in uploads {
             assert!(u.data.len() <= media::MAX_UPLOAD_IMAGE_BYTES);
-            assert_eq!(media::sniff(&u.data).map(|s| s.0), Some(u.mime.as_str()));
+            let typed = if u.kind == media::MediaKind::Audio {
+                hearing::sniff_audio(&u.data, true).map(|s| s.0)
+            } else {
+                media::sniff(&u.data).map(|s| s.0)
+            };
+            assert_eq!(typed, Some(u.mime.as_str()));
         }
+    }
+    // The same text as a transcript and as an answer to speak: cut on characters, within
+    // bounds, never empty when spoken.
+    let cut = hearing::cut(text, Some(64));
+    assert!(cut.chars().count() <= 64 && text.contains(cut.as_str()));
+    if let Some(spoken) = speech::speakable(text, 40) {
+        assert!(spoken.chars().count() <= 41, "{spoken:?}");
+        assert!(spoken.chars().count() >= speech::MIN_SPOKEN_CHARS.min(41));
     }
     if let Ok(f) = media::parse_send_file(text, Some(text), Some(text), text.len() % 2 == 0) {
         assert!(!f.data.is_empty() && f.data.len() <= media::MAX_MEDIA_BYTES);
