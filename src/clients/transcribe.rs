@@ -223,11 +223,17 @@ async fn read_capped(mut r: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> {
 /// (what it left in the background), or when the run waiting for it is cancelled.
 struct GroupKill(Option<rustix::process::Pid>);
 
-impl Drop for GroupKill {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0.take() {
+impl GroupKill {
+    fn kill(&self) {
+        if let Some(pid) = self.0 {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -337,12 +343,18 @@ async fn cli(e: &EntryPlan, c: &CliHow, clip: &AudioClip) -> Result<String, Stri
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
     let run = async {
-        let (out, err) = futures_util::future::join(
+        let reads = futures_util::future::join(
             read_capped(stdout, MAX_CLI_OUTPUT),
             read_capped(stderr, MAX_CLI_STDERR),
-        )
-        .await;
-        let status = child.wait().await;
+        );
+        // Once the program exits, what it left in the background goes with it: a
+        // leftover holding its stdout open would otherwise keep the reads waiting.
+        let exit = async {
+            let status = child.wait().await;
+            group.kill();
+            status
+        };
+        let ((out, err), status) = futures_util::future::join(reads, exit).await;
         (out, err, status)
     };
     let (out, err, status) = match tokio::time::timeout(e.timeout, run).await {
@@ -357,7 +369,6 @@ async fn cli(e: &EntryPlan, c: &CliHow, clip: &AudioClip) -> Result<String, Stri
             ));
         }
     };
-    // Whatever it left running in the background goes with it.
     drop(group);
     let status = status.map_err(|err| format!("wait: {err}"))?;
     if !status.success() {

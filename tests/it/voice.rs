@@ -182,11 +182,13 @@ async fn a_voice_note_is_transcribed_echoed_and_answered() {
 
 /// A script standing for a local whisper CLI: it checks it got the OGG file, writes
 /// `heard <n> bytes` into `{{OutputDir}}` (stdout stays empty, as `whisper --output_dir`
-/// does), and for a file over 6000 bytes starts a background sleeper and hangs (its pid
-/// in `sleeper.pid` beside the script).
+/// does); for a file over 6000 bytes it starts a background sleeper and hangs (its pid in
+/// `sleeper.pid` beside the script); for one of 5000 bytes it prints its transcript, then
+/// exits leaving a sleeper that holds its stdout open (pid in `left.pid`).
 fn whisper_script(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("stt.sh");
     let pid = dir.join("sleeper.pid");
+    let left = dir.join("left.pid");
     std::fs::write(
         &path,
         format!(
@@ -194,8 +196,10 @@ fn whisper_script(dir: &std::path::Path) -> std::path::PathBuf {
              case \"$(head -c 4 \"$1\")\" in OggS) ;; *) echo 'not ogg' >&2; exit 3;; esac\n\
              n=$(wc -c < \"$1\" | tr -d ' ')\n\
              if [ \"$n\" -gt 6000 ]; then sleep 60 & echo $! > '{}'; wait; fi\n\
+             if [ \"$n\" -eq 5000 ]; then printf 'printed, then left'; sleep 60 & echo $! > '{}'; exit 0; fi\n\
              printf 'heard %s bytes' \"$n\" > \"$2/$(basename \"$1\" .ogg).txt\"\n",
-            pid.display()
+            pid.display(),
+            left.display()
         ),
     )
     .expect("write the script");
@@ -224,11 +228,13 @@ async fn transcription_falls_back_to_a_local_cli_and_what_fails_becomes_a_note()
     let gw = start_gateway(&cfg.to_string());
     ai.set_default_text("Noted.");
     let overloaded = json!({"error": {"message": "upstream overloaded"}});
-    ai.push_transcription_status(500, overloaded.clone());
-    ai.push_transcription_status(500, overloaded);
+    for _ in 0..3 {
+        ai.push_transcription_status(500, overloaded.clone());
+    }
     tg.add_file("ok", ogg(4000));
     tg.add_file("hangs", ogg(8000));
     tg.add_file("short", ogg(500));
+    tg.add_file("left", ogg(5000));
     tg.add_file(
         "html",
         b"<html><body>not audio at all</body></html>".to_vec(),
@@ -238,8 +244,9 @@ async fn transcription_falls_back_to_a_local_cli_and_what_fails_becomes_a_note()
         push_voice(&tg, 5302, "hangs", 8000, None),
         push_voice(&tg, 5302, "short", 500, None),
         push_voice(&tg, 5302, "html", 44, None),
+        push_voice(&tg, 5302, "left", 5000, None),
     ];
-    let reqs = ai.wait_requests_async(4, SLOW).await;
+    let reqs = ai.wait_requests_async(5, SLOW).await;
     let texts: Vec<String> = reqs.iter().map(user_text).collect();
     assert_eq!(
         texts[0], "[Audio]\nUser text:\nplease\nTranscript:\nheard 4000 bytes",
@@ -260,20 +267,25 @@ async fn transcription_falls_back_to_a_local_cli_and_what_fails_becomes_a_note()
         "{}",
         texts[3]
     );
-    // Two uploads (the short one and the HTML never reach a transcriber).
-    assert_eq!(ai.transcriptions().len(), 2);
-    // The sleeper the hanging CLI started was killed with it.
-    let pid: i32 = std::fs::read_to_string(tools.path().join("sleeper.pid"))
-        .expect("the sleeper's pid")
-        .trim()
-        .parse()
-        .expect("a pid");
-    poll_until(Duration::from_secs(10), "the sleeper gone", || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Gone, or a zombie waiting for its reaper.
-        (stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z")).then_some(())
-    })
-    .await;
+    // A program that exits leaving a child on its stdout: its transcript counts at once
+    // (not at the 2 s timeout), and the child goes with it.
+    assert_eq!(texts[4], "[Audio]\nTranscript:\nprinted, then left");
+    // Three uploads (the short one and the HTML never reach a transcriber).
+    assert_eq!(ai.transcriptions().len(), 3);
+    // The sleepers the CLI started were killed with it.
+    for name in ["sleeper.pid", "left.pid"] {
+        let pid: i32 = std::fs::read_to_string(tools.path().join(name))
+            .expect("the sleeper's pid")
+            .trim()
+            .parse()
+            .expect("a pid");
+        poll_until(Duration::from_secs(10), "the sleeper gone", || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie waiting for its reaper.
+            (stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z")).then_some(())
+        })
+        .await;
+    }
     all_answered(&gw, &tg).await;
     for id in ids {
         assert_eq!(replies_to(&tg, id).len(), 1, "message {id} answered once");
@@ -284,7 +296,7 @@ async fn transcription_falls_back_to_a_local_cli_and_what_fails_becomes_a_note()
             transcriptions_metric(&gw, "failed"),
             transcriptions_metric(&gw, "skipped")
         ),
-        (1.0, 1.0, 1.0)
+        (2.0, 1.0, 1.0)
     );
     // No scratch directory is left behind (they live in the state dir: a read-only
     // container has no writable /tmp).
