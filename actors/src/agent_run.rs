@@ -92,8 +92,8 @@ pub struct AgentRun {
     cron: Option<Addr<crate::cron::CronService>>,
     /// Voice transcription, when configured, and the state directory its files are in.
     hearing: Option<(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
-    /// Spoken answers, when configured.
-    speech: Option<Rc<crate::speech::Speech>>,
+    /// Spoken answers, when configured, and the chat's own choice (`/tts`).
+    speech: Option<(Rc<crate::speech::Speech>, Option<bool>)>,
 }
 
 impl AgentRun {
@@ -121,9 +121,14 @@ impl AgentRun {
         }
     }
 
-    /// Speaks the answer too, as `speech` says (`tts`).
-    pub fn with_speech(mut self, speech: Option<Rc<crate::speech::Speech>>) -> Self {
-        self.speech = speech;
+    /// Speaks the answer too, as `speech` says (`tts`) or the chat chose (`chat`: `/tts on`
+    /// or `/tts off`).
+    pub fn with_speech(
+        mut self,
+        speech: Option<Rc<crate::speech::Speech>>,
+        chat: Option<bool>,
+    ) -> Self {
+        self.speech = speech.map(|s| (s, chat));
         self
     }
 
@@ -661,7 +666,7 @@ struct RunDeps {
     model: Rc<dyn ChatModel>,
     cron: Option<Addr<crate::cron::CronService>>,
     hearing: Option<(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
-    speech: Option<Rc<crate::speech::Speech>>,
+    speech: Option<(Rc<crate::speech::Speech>, Option<bool>)>,
 }
 
 async fn run_loop(
@@ -771,10 +776,10 @@ async fn run_loop(
     }
     let mut outcome = converse(&req, &registry, &store, cron.as_ref(), &model, messages).await;
     // A chat's answer spoken too (`tts`): not an answer that carries media already.
-    if let (LoopOutcome::Done(text, media), Some(speech), RunOrigin::Channel { .. }) =
+    if let (LoopOutcome::Done(text, media), Some((speech, chat)), RunOrigin::Channel { .. }) =
         (&mut outcome, speech.as_ref(), &req.origin)
         && media.is_empty()
-        && speech.policy.applies(!audio.is_empty())
+        && speech.policy.applies(!audio.is_empty(), *chat)
         && let Some(spoken) = crate::speech::speakable(text, speech.policy.max_length)
     {
         match speak(speech, spoken, &store).await {

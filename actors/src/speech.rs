@@ -26,6 +26,19 @@ pub enum AutoSpeech {
     Always,
     /// The answer to a message with a voice note.
     Inbound,
+    /// None, unless a chat turned it on (`/tts on`).
+    Off,
+}
+
+impl AutoSpeech {
+    /// How `/status` and `/tts` say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Always => "every answer",
+            Self::Inbound => "answers to voice messages",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// Text to speech as configured.
@@ -46,11 +59,16 @@ pub struct SpeechPolicy {
 }
 
 impl SpeechPolicy {
-    /// Whether an answer is spoken: `heard` says the user's message had a voice note.
-    pub fn applies(&self, heard: bool) -> bool {
+    /// Whether an answer is spoken: `heard` says the user's message had a voice note;
+    /// `chat` is the chat's own choice (`/tts on` / `/tts off`), which wins.
+    pub fn applies(&self, heard: bool, chat: Option<bool>) -> bool {
+        if let Some(on) = chat {
+            return on;
+        }
         match self.auto {
             AutoSpeech::Always => true,
             AutoSpeech::Inbound => heard,
+            AutoSpeech::Off => false,
         }
     }
 }
@@ -151,11 +169,18 @@ mod tests {
             auto: AutoSpeech::Inbound,
             max_length: DEFAULT_MAX_LENGTH,
         };
-        assert!(p.applies(true) && !p.applies(false));
+        assert!(p.applies(true, None) && !p.applies(false, None));
+        // The chat's choice wins.
+        assert!(p.applies(false, Some(true)) && !p.applies(true, Some(false)));
         let p = SpeechPolicy {
             auto: AutoSpeech::Always,
             ..p
         };
-        assert!(p.applies(false));
+        assert!(p.applies(false, None));
+        let p = SpeechPolicy {
+            auto: AutoSpeech::Off,
+            ..p
+        };
+        assert!(!p.applies(true, None) && p.applies(false, Some(true)));
     }
 }

@@ -161,12 +161,15 @@ pub fn speech_plan(
     cfg: &super::Config,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<SpeechPlan>, String> {
-    let Some(tts) = &cfg.tts else {
-        return Ok(None);
-    };
+    let default = TtsCfg::default();
+    let tts = cfg.tts.as_ref().unwrap_or(&default);
     let auto = match tts.auto.as_deref().map(str::trim) {
         None if tts.enabled == Some(true) => AutoSpeech::Always,
-        None | Some("off") => return Ok(None),
+        // Off: a provider that resolves is still kept, for a chat's `/tts on`; one that
+        // does not is no error (nothing asked for speech).
+        None | Some("off") => {
+            return Ok(resolve(cfg, tts, AutoSpeech::Off, env).ok().flatten());
+        }
         Some("always") => AutoSpeech::Always,
         Some("inbound") => AutoSpeech::Inbound,
         Some("tagged") => {
@@ -180,6 +183,16 @@ pub fn speech_plan(
             ));
         }
     };
+    resolve(cfg, tts, auto, env)
+}
+
+/// The speaker of `tts` for `auto`; `Ok(None)` when it is off and no provider is there.
+fn resolve(
+    cfg: &super::Config,
+    tts: &TtsCfg,
+    auto: AutoSpeech,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<SpeechPlan>, String> {
     let blocks = tts.providers.clone().unwrap_or_default();
     let key_of = |id: &str| {
         blocks
@@ -203,6 +216,7 @@ pub fn speech_plan(
         Some(p) => p.to_owned(),
         None => match KNOWN.iter().find(|(id, ..)| key_of(id).is_some()) {
             Some((id, ..)) => (*id).to_owned(),
+            None if auto == AutoSpeech::Off => return Ok(None),
             None => {
                 return Err(
                     "tts.auto is on but no speech provider is configured. Fix: set tts.provider (e.g. \"openai\") with its key in tts.providers.openai.apiKey, models.providers.openai.apiKey or OPENAI_API_KEY, or a tts.providers.<id>.baseUrl of an OpenAI-compatible speech server".into(),
@@ -309,22 +323,23 @@ mod tests {
     }
 
     #[test]
-    fn off_unless_auto_says_so() {
-        assert!(
-            plan(json!({}), &[("OPENAI_API_KEY", "k")])
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            plan(json!({"tts": {"provider": "openai"}}), &[])
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            plan(json!({"tts": {"auto": "off"}}), &[])
-                .unwrap()
-                .is_none()
-        );
+    fn off_unless_auto_says_so_but_a_provider_is_kept_for_tts_on() {
+        // Nothing to speak with: none, and no error.
+        assert!(plan(json!({}), &[]).unwrap().is_none());
+        let elevenlabs = json!({"tts": {"auto": "off", "provider": "elevenlabs"}});
+        assert!(plan(elevenlabs, &[]).unwrap().is_none());
+        // A provider that resolves is kept, off, for a chat's `/tts on`.
+        let p = plan(json!({}), &[("OPENAI_API_KEY", "k")])
+            .unwrap()
+            .expect("kept");
+        assert_eq!(p.policy.auto, AutoSpeech::Off);
+        let p = plan(
+            json!({"tts": {"provider": "openai"}}),
+            &[("OPENAI_API_KEY", "k")],
+        )
+        .unwrap()
+        .expect("kept");
+        assert_eq!(p.policy.auto, AutoSpeech::Off);
     }
 
     #[test]

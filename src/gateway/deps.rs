@@ -212,6 +212,9 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
     if let Some(s) = &deps.speech {
         label.push_str("; spoken answers: ");
         label.push_str(&s.speaker.label());
+        if s.policy.auto == openclaw_actors::speech::AutoSpeech::Off {
+            label.push_str(" (off until a chat sends /tts on)");
+        }
     }
     let n = telegram.len();
     if n > 0 {

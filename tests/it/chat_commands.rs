@@ -583,7 +583,10 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
     })
     .await;
     let names: Vec<&str> = menu.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["new", "reset", "stop", "status", "whoami", "help"]);
+    assert_eq!(
+        names,
+        ["new", "reset", "stop", "status", "whoami", "tts", "help"]
+    );
     drop(gw);
 
     // Turned off per account: the menu set before is cleared.
@@ -851,7 +854,10 @@ async fn commands_list_names_the_chat_commands() {
         .cloned()
         .unwrap_or_default();
     let names: Vec<&str> = commands.iter().filter_map(|c| c["name"].as_str()).collect();
-    assert_eq!(names, ["new", "reset", "stop", "status", "whoami", "help"]);
+    assert_eq!(
+        names,
+        ["new", "reset", "stop", "status", "whoami", "tts", "help"]
+    );
     let whoami = &commands[4];
     assert_eq!(whoami["textAliases"], json!(["/whoami", "/id"]), "{whoami}");
     assert_eq!(whoami["source"], "native");

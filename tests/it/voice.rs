@@ -178,6 +178,10 @@ async fn a_voice_note_is_transcribed_echoed_and_answered() {
         "{}",
         reply.text()
     );
+    // No speech provider here: `/tts` says so.
+    let tts = crate::telegram_flow::dm(&tg, 5301, "/tts on");
+    let reply = crate::telegram_flow::wait_reply(&tg, tts, SLOW).await;
+    assert!(reply.text().contains("not set up"), "{}", reply.text());
 }
 
 /// A script standing for a local whisper CLI: it checks it got the OGG file, writes
@@ -598,6 +602,52 @@ async fn answers_to_voice_messages_are_spoken() {
     assert!(
         r.text()
             .contains("Spoken answers: fake/tts-1 (alloy) (answers to voice messages)"),
+        "{}",
+        r.text()
+    );
+
+    // The chat's own choice: `/tts on` speaks a text message's answer too …
+    let ask = |text: &str| crate::telegram_flow::dm(&tg, 5305, text);
+    let on = ask("/tts on");
+    let r = crate::telegram_flow::wait_reply(&tg, on, SLOW).await;
+    assert!(
+        r.text().contains("Spoken answers on in this chat"),
+        "{}",
+        r.text()
+    );
+    ai.push_text("Spoken although you typed.");
+    let typed = ask("say it");
+    let r = crate::telegram_flow::wait_reply(&tg, typed, SLOW).await;
+    assert_eq!(
+        (r.method.as_str(), r.caption()),
+        ("sendVoice", Some("Spoken although you typed."))
+    );
+    // … `/tts off` keeps even a voice message's answer text …
+    let off = ask("/tts off");
+    crate::telegram_flow::wait_reply(&tg, off, SLOW).await;
+    tg.add_file("v4", ogg(3000));
+    ai.push_text("Text although you spoke.");
+    let spoken_to = push_voice(&tg, 5305, "v4", 3000, None);
+    let r = crate::telegram_flow::wait_reply(&tg, spoken_to, SLOW).await;
+    assert_eq!(
+        (r.method.as_str(), r.text()),
+        ("sendMessage", "Text although you spoke.")
+    );
+    let status = ask("/tts");
+    let r = crate::telegram_flow::wait_reply(&tg, status, SLOW).await;
+    assert!(r.text().contains("off in this chat"), "{}", r.text());
+    // … and it is kept with the session (sessions.json), until `/tts default`.
+    let index = gw.dir.path().join("agents/main/sessions/sessions.json");
+    poll_until(SLOW, "the choice saved", || {
+        let v: Value = serde_json::from_slice(&std::fs::read(&index).ok()?).ok()?;
+        (v["agent:main:telegram:dm:5305"]["tts"] == false).then_some(())
+    })
+    .await;
+    let back = ask("/tts default");
+    let r = crate::telegram_flow::wait_reply(&tg, back, SLOW).await;
+    assert!(
+        r.text()
+            .contains("back to the gateway's setting (answers to voice messages)"),
         "{}",
         r.text()
     );

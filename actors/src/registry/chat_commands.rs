@@ -41,6 +41,23 @@ pub enum ChatCommand {
     Status,
     /// `/help`, `/commands`.
     Help,
+    /// `/tts [on|off|default|status]`: this chat's spoken answers.
+    Tts(TtsChoice),
+}
+
+/// What `/tts` asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtsChoice {
+    /// `/tts`, `/tts status`.
+    Status,
+    /// `/tts on`: every answer in this chat is spoken.
+    On,
+    /// `/tts off`: none is.
+    Off,
+    /// `/tts default`: back to `tts.auto`.
+    Default,
+    /// Anything else: the usage.
+    Usage,
 }
 
 /// OpenClaw's abort triggers (`abort-trigger-text.ts`): a message that is only one of these
@@ -141,6 +158,14 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         reset(ResetReason::New)
     } else if name.eq_ignore_ascii_case("reset") {
         reset(ResetReason::Reset)
+    } else if name.eq_ignore_ascii_case("tts") {
+        ChatCommand::Tts(match rest.to_ascii_lowercase().as_str() {
+            "" | "status" => TtsChoice::Status,
+            "on" => TtsChoice::On,
+            "off" => TtsChoice::Off,
+            "default" => TtsChoice::Default,
+            _ => TtsChoice::Usage,
+        })
     } else if !rest.is_empty() {
         // The others take no arguments: "/stop it now" is a message.
         return None;
@@ -232,6 +257,13 @@ pub const CATALOG: &[CommandEntry] = &[
         false,
     ),
     entry(
+        "tts",
+        &["/tts"],
+        "Spoken answers in this chat: on, off, default",
+        "media",
+        true,
+    ),
+    entry(
         "help",
         &["/help", "/commands"],
         "List the commands",
@@ -251,6 +283,7 @@ pub const MENU: &[(&str, &str)] = &[
     ("stop", "Stop the reply in progress"),
     ("status", "Session, model and nodes"),
     ("whoami", "Show your ids (for allowFrom)"),
+    ("tts", "Spoken answers in this chat: on, off, default"),
     ("help", "List the commands"),
 ];
 
@@ -261,6 +294,7 @@ const HELP: &str = "Chat commands:\n\
 /stop — stop the reply in progress\n\
 /status — this session, the model, the nodes\n\
 /whoami — your ids (for allowFrom)\n\
+/tts on|off|default — spoken answers in this chat (/tts: what is set)\n\
 /help — this text";
 
 /// `/new` without a first message.
@@ -307,6 +341,7 @@ impl Registry {
             }
             ChatCommand::WhoAmI => (who(), None),
             ChatCommand::Status => (self.status_text(key), None),
+            ChatCommand::Tts(choice) => (self.tts_command(key, *choice), None),
             ChatCommand::Help => {
                 let text = match self.model.commands_help() {
                     Some(agent) => format!("{HELP}\n\n{agent}"),
@@ -329,6 +364,51 @@ impl Registry {
         }
     }
 
+    /// `/tts`: this chat's spoken answers.
+    fn tts_command(&mut self, key: &str, choice: TtsChoice) -> String {
+        let Some(speech) = &self.speech else {
+            return "🔇 Spoken answers are not set up on this gateway (tts.provider, see the README's \"Spoken answers\").".to_owned();
+        };
+        let label = speech.speaker.label();
+        let chosen = match choice {
+            TtsChoice::On => Some(true),
+            TtsChoice::Off => Some(false),
+            TtsChoice::Default => None,
+            TtsChoice::Status => {
+                let now = match self.sessions_index.get(key).and_then(|m| m.tts) {
+                    Some(true) => {
+                        "on in this chat (/tts default: back to the gateway's setting)".to_owned()
+                    }
+                    Some(false) => {
+                        "off in this chat (/tts default: back to the gateway's setting)".to_owned()
+                    }
+                    None => format!("{} (the gateway's setting)", speech.policy.auto.describe()),
+                };
+                return format!("🔊 Spoken answers: {now}. Voice: {label}.");
+            }
+            TtsChoice::Usage => {
+                return "Usage: /tts on | off | default (spoken answers in this chat), /tts (what is set).".to_owned();
+            }
+        };
+        self.sessions_index
+            .set_tts(key, chosen, crate::util::now_ms(), || {
+                uuid::Uuid::new_v4().to_string()
+            });
+        self.shared.session_count.store(
+            self.sessions_index.len(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.save_sessions_now();
+        match chosen {
+            Some(true) => format!("🔊 Spoken answers on in this chat ({label})."),
+            Some(false) => "🔇 Spoken answers off in this chat.".to_owned(),
+            None => format!(
+                "🔊 Spoken answers in this chat: back to the gateway's setting ({}).",
+                speech.policy.auto.describe()
+            ),
+        }
+    }
+
     /// `/status`: what a chat can know about its own session and what serves it (node
     /// names, as the agent's `nodes` tool shows them to the same senders).
     fn status_text(&self, key: &str) -> String {
@@ -348,9 +428,10 @@ impl Registry {
             lines.push(format!("Voice messages: {}", h.transcriber.label()));
         }
         if let Some(s) = &self.speech {
-            let when = match s.policy.auto {
-                crate::speech::AutoSpeech::Always => "every answer",
-                crate::speech::AutoSpeech::Inbound => "answers to voice messages",
+            let when = match self.sessions_index.get(key).and_then(|m| m.tts) {
+                Some(true) => "on in this chat",
+                Some(false) => "off in this chat",
+                None => s.policy.auto.describe(),
             };
             lines.push(format!("Spoken answers: {} ({when})", s.speaker.label()));
         }
@@ -573,6 +654,20 @@ mod tests {
         assert_eq!(parse("/status@my_bot"), Some(ChatCommand::Status));
         assert_eq!(parse("/id:"), Some(ChatCommand::WhoAmI));
         assert_eq!(parse("/help"), Some(ChatCommand::Help));
+        assert_eq!(parse("/tts"), Some(ChatCommand::Tts(TtsChoice::Status)));
+        assert_eq!(parse("/tts ON"), Some(ChatCommand::Tts(TtsChoice::On)));
+        assert_eq!(
+            parse("/tts@bot off"),
+            Some(ChatCommand::Tts(TtsChoice::Off))
+        );
+        assert_eq!(
+            parse("/tts default"),
+            Some(ChatCommand::Tts(TtsChoice::Default))
+        );
+        assert_eq!(
+            parse("/tts audio hi"),
+            Some(ChatCommand::Tts(TtsChoice::Usage))
+        );
         assert_eq!(parse("/commands"), Some(ChatCommand::Help));
         for text in [
             "/newer",

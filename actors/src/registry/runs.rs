@@ -138,6 +138,9 @@ pub struct SessionMeta {
     /// Messages exchanged (user + assistant).
     #[serde(default)]
     pub message_count: u64,
+    /// The chat's own choice of spoken answers (`/tts on` / `/tts off`; none: `tts.auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tts: Option<bool>,
 }
 
 /// An aborted channel run ends without a reply: tell its channel to drop the message from
@@ -270,7 +273,10 @@ impl Registry {
         .with_history(tail)
         .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
         .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
-        .with_speech(self.speech.clone())
+        .with_speech(
+            self.speech.clone(),
+            self.sessions_index.get(key).and_then(|m| m.tts),
+        )
         .start();
         self.runs.started(key, &run_id, run, now_ms());
         // The session has a run now (and its user message on the way to the transcript).

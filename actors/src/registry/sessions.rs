@@ -72,6 +72,21 @@ impl SessionIndex {
         (meta.clone(), created)
     }
 
+    /// Records the chat's choice of spoken answers (`/tts`), creating the entry (with the
+    /// id `new_id` gives) when the session is new.
+    pub fn set_tts(
+        &mut self,
+        key: &str,
+        tts: Option<bool>,
+        now: u64,
+        new_id: impl FnOnce() -> String,
+    ) {
+        self.0
+            .entry(key.to_owned())
+            .or_insert_with(|| fresh(new_id(), now))
+            .tts = tts;
+    }
+
     /// Gives `key` a fresh session id (a new, empty transcript; the old one stays on disk),
     /// keeping where the session lives (channel, chat, peer name). `asked_at` is when the
     /// chat message asking for it arrived: a session whose current id is no older than that
@@ -165,6 +180,7 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         last_message_preview: None,
         message_count: 0,
         label: None,
+        tts: None,
     }
 }
 

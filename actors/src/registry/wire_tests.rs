@@ -302,6 +302,7 @@ fn session_and_history_replies_match_their_objects() {
         last_message_preview: Some("hi".into()),
         message_count: 2,
         label: None,
+        tts: None,
     };
     let list = SessionList {
         count: 1,
