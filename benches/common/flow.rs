@@ -236,6 +236,8 @@ async fn telegram(
                          "date": 1_700_000_000, "text": text}),
             )
         }
+        // "typing…" while the answer is worked on (on by default), answered as Telegram does.
+        "sendChatAction" => tg_ok(json!(true)),
         _ => HttpResponse::NotFound()
             .json(json!({"ok": false, "error_code": 404, "description": "Not Found"})),
     }
@@ -357,6 +359,11 @@ pub async fn run_flow(flow: &Flow, n_msgs: usize, warmup: usize) -> Result<FlowF
     }
     // The agent tool policy allows read-only commands by default; the owner allows echo.test.
     config["agents"]["defaults"]["tools"] = json!({"nodes": {"allowCommands": ["echo.test"]}});
+    // "typing…" is on by default (one `sendChatAction` per message, off the reply's path);
+    // `OPENCLAW_BENCH_TYPING_MODE=never` measures without it.
+    if let Ok(mode) = std::env::var("OPENCLAW_BENCH_TYPING_MODE") {
+        config["agents"]["defaults"]["typingMode"] = json!(mode);
+    }
     let (gw, _) = Gateway::spawn(&Spawn {
         state_prefix: "openclaw-flow-bench-",
         config: Some(&config),
