@@ -1507,9 +1507,10 @@ async fn aborted_telegram_runs_leave_the_pending_list() {
     assert!(tg.sent().is_empty(), "{:?}", tg.sent());
 }
 
-/// "typing…" (`agents.defaults.typingMode` / `typingIntervalSeconds`): shown as soon as a
-/// message is handed to the agent, refreshed while the model thinks, stopped by the answer;
-/// `typingMode: "never"` (a hot config edit) turns it off.
+/// "typing…" (`agents.defaults.typingMode` / `typingIntervalSeconds`): shown half a second
+/// after a message is handed to the agent (not at all for a faster answer), refreshed while
+/// the model thinks, stopped by the answer; `typingMode: "never"` (a hot config edit) turns
+/// it off.
 #[actix_web::test]
 async fn chats_see_typing_until_the_answer_arrives() {
     let tg = FakeTelegram::start(TG_TOKEN);
@@ -1540,11 +1541,15 @@ async fn chats_see_typing_until_the_answer_arrives() {
 
     // While another chat waits 2.5 s for its answer, the first one types no more (one
     // refresh may have been on its way as the answer went out).
+    // An answer faster than the first indicator (a chat command) costs no request.
+    let quick = dm(&tg, 5404, "/whoami");
+    wait_reply(&tg, quick, SLOW).await;
     ai.push(FakeReply::text("another slow answer").delayed(Duration::from_millis(2500)));
     let second = dm(&tg, 5402, "and you?");
     let other = wait_reply(&tg, second, SLOW).await;
     let after = of(5401).iter().filter(|(at, _)| *at > answer.at).count();
     assert!(after <= 1, "{after} typing actions after the answer");
+    assert!(of(5404).is_empty(), "{:?}", of(5404));
     assert!(of(5402).len() >= 2);
     assert!(other.at > answer.at);
 

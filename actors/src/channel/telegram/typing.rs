@@ -1,6 +1,7 @@
 //! "typing…" in a chat while one of its messages is being answered (OpenClaw's typing
 //! indicator, `agents.defaults.typingMode` / `typingIntervalSeconds`): `sendChatAction`
-//! when the message is handed over (its media fetch and transcription count as work too),
+//! [`TYPING_DELAY`] after the message is handed over (its media fetch and transcription
+//! count as work too; an answer faster than that needs no indicator, and costs no request),
 //! again every interval (Telegram shows it for 5 s), until the answer to it is delivered.
 //! One loop per chat (and topic), however many of its messages wait; a loop ends on its
 //! own after [`MAX_TYPING`] without a new message, so a run that never answers does not
@@ -16,6 +17,9 @@ use crate::channel::ChatTarget;
 
 /// Longest a chat is shown typing since its last message arrived.
 pub const MAX_TYPING: Duration = Duration::from_secs(10 * 60);
+
+/// How long after the hand-over the first "typing…" goes out.
+pub const TYPING_DELAY: Duration = Duration::from_millis(500);
 
 type Key = (i64, Option<i64>);
 
@@ -60,17 +64,25 @@ impl TelegramChannel {
             c.since = Instant::now();
             return;
         }
-        self.send_typing(key, ctx);
-        let handle = ctx.run_interval(every, move |act, ctx| {
-            let expired = act
-                .typing
-                .chats
-                .get(&key)
-                .is_none_or(|c| c.since.elapsed() >= MAX_TYPING);
-            if expired {
-                act.typing.end(key, ctx);
-            } else {
-                act.send_typing(key, ctx);
+        let handle = ctx.run_later(TYPING_DELAY, move |act, ctx| {
+            act.send_typing(key, ctx);
+            let interval = ctx.run_interval(every, move |act, ctx| {
+                let expired = act
+                    .typing
+                    .chats
+                    .get(&key)
+                    .is_none_or(|c| c.since.elapsed() >= MAX_TYPING);
+                if expired {
+                    act.typing.end(key, ctx);
+                } else {
+                    act.send_typing(key, ctx);
+                }
+            });
+            match act.typing.chats.get_mut(&key) {
+                Some(c) => c.handle = interval,
+                None => {
+                    ctx.cancel_future(interval);
+                }
             }
         });
         self.typing.chats.insert(
