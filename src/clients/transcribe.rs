@@ -263,9 +263,9 @@ impl Scratch {
         Ok(Self(dir))
     }
 
-    /// The first `.txt` file in it, read (bounded).
-    fn text_file(&self) -> Option<String> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.0)
+    /// The first `.txt` file in `dir`, read (bounded).
+    fn text_in(dir: &Path) -> Option<String> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "txt"))
@@ -289,7 +289,11 @@ async fn cli(e: &EntryPlan, c: &CliHow, clip: &AudioClip) -> Result<String, Stri
         prompt,
         language,
     } = c;
-    let scratch = Scratch::new(&clip.work_dir)?;
+    // File work off the run's thread (it runs on the registry's arbiter).
+    let base = clip.work_dir.clone();
+    let scratch = actix_web::rt::task::spawn_blocking(move || Scratch::new(&base))
+        .await
+        .map_err(|err| format!("cannot create a scratch directory: {err}"))??;
     // The program runs in the scratch directory: a relative state directory must not
     // change what the path names.
     let abs = std::path::absolute(&clip.path).unwrap_or_else(|_| clip.path.clone());
@@ -387,7 +391,12 @@ async fn cli(e: &EntryPlan, c: &CliHow, clip: &AudioClip) -> Result<String, Stri
     if !text.is_empty() {
         return Ok(text);
     }
-    Ok(scratch.text_file().unwrap_or_default().trim().to_owned())
+    let dir = scratch.0.clone();
+    let text = actix_web::rt::task::spawn_blocking(move || Scratch::text_in(&dir))
+        .await
+        .ok()
+        .flatten();
+    Ok(text.unwrap_or_default().trim().to_owned())
 }
 
 #[cfg(test)]
