@@ -304,6 +304,11 @@ impl Watcher {
                 return;
             }
         };
+        for w in &new.warnings {
+            if !self.current.warnings.contains(w) {
+                log::warn!("{w}");
+            }
+        }
         for k in &new.unknown_keys {
             if !self.current.unknown_keys.contains(k) {
                 log::warn!(

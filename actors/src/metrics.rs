@@ -201,6 +201,8 @@ pub struct Metrics {
     pub model_seconds: Histogram,
     /// Model calls that failed.
     pub model_errors: Counter,
+    /// Completions answered by a fallback model after the primary failed.
+    pub model_fallbacks: Counter,
     /// Outbound frames dropped because a session's queue was full (slow consumer).
     pub outbound_drops: Counter,
     /// Sessions closed as slow consumers.
@@ -259,6 +261,7 @@ pub static METRICS: Metrics = Metrics {
     agent_runs_error: Counter::new(),
     model_seconds: Histogram::new(),
     model_errors: Counter::new(),
+    model_fallbacks: Counter::new(),
     outbound_drops: Counter::new(),
     outbound_closes: Counter::new(),
     cron_runs: [Counter::new(), Counter::new()],
@@ -436,6 +439,12 @@ impl Metrics {
             "openclaw_model_call_errors_total",
             "Model calls that failed.",
             &[("", self.model_errors.get())],
+        );
+        counter(
+            out,
+            "openclaw_model_fallbacks_total",
+            "Completions answered by a fallback model (agents.defaults.model.fallbacks) after the primary failed.",
+            &[("", self.model_fallbacks.get())],
         );
         let _ = writeln!(
             out,

@@ -311,6 +311,9 @@ fn load(config: Option<PathBuf>, flags: &FlagOverrides) -> Result<Loaded, Failur
     for key in &loaded.unknown_keys {
         eprintln!("warning: config key \"{key}\" is not supported by openclaw-rs yet; ignoring it");
     }
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(loaded)
 }
 

@@ -2,9 +2,11 @@
 //! ([`crate::actors::ports`]) over awc.
 //!
 //! - [`telegram::BotApi`] implements [`TelegramApi`](crate::actors::channel::telegram::api::TelegramApi);
-//! - [`openai::OpenAiModel`] implements [`ChatModel`](crate::actors::ports::ChatModel).
+//! - [`openai::OpenAiModel`] (OpenAI-compatible chat completions) and
+//!   [`anthropic::AnthropicModel`] (Anthropic's Messages API) implement
+//!   [`ChatModel`](crate::actors::ports::ChatModel), sharing their retry loop (`retry.rs`).
 //!
-//! Both are plain `Send + Sync` values (strings and durations): they can be built on any
+//! They are plain `Send + Sync` values (strings and durations): they can be built on any
 //! thread and moved into an actor. The awc client itself is `!Send`, so it is created lazily
 //! per thread (and per actix `System`) by [`http_client`] and shared by every request made
 //! from that thread, which keeps connections pooled. The returned futures are `!Send` and must
@@ -17,7 +19,10 @@ use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+pub mod anthropic;
+pub mod fallback;
 pub mod openai;
+pub(crate) mod retry;
 pub mod speech;
 pub mod telegram;
 pub mod transcribe;

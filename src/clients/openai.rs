@@ -10,19 +10,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{MAX_BODY, http_client, redact, truncate};
+use super::retry::{self, Failure};
+use super::{http_client, truncate};
 use crate::actors::ports::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, FunctionCall, LocalFut, ModelError, ToolCall,
 };
 
-/// Requests per completion, the first included.
-pub const MAX_ATTEMPTS: usize = 3;
+pub use super::retry::{DEFAULT_TIMEOUT, MAX_ATTEMPTS};
 
-/// Per-request timeout when none is configured.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Longest wait honoured from a `Retry-After` header.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+#[cfg(test)]
+use super::retry::{MAX_RETRY_AFTER, provider_message, retry_after};
 
 /// An OpenAI-compatible chat model (`provider/model`).
 #[derive(Clone)]
@@ -35,6 +32,11 @@ pub struct OpenAiModel {
     backoff: Vec<Duration>,
     /// The model sees images (`input` lists `image`).
     images: bool,
+    /// Extra request headers (`models.providers.<id>.headers`), sent after ours.
+    headers: Vec<(String, String)>,
+    /// Longest answer, when configured (`max_tokens`; `max_completion_tokens` at
+    /// api.openai.com, whose current models refuse the older name).
+    max_tokens: Option<u32>,
 }
 
 impl std::fmt::Debug for OpenAiModel {
@@ -45,16 +47,9 @@ impl std::fmt::Debug for OpenAiModel {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model", &self.model)
             .field("timeout", &self.timeout)
+            .field("headers", &self.headers.len())
             .finish()
     }
-}
-
-/// How one attempt failed.
-enum Failure {
-    /// Worth another attempt (after the provider's `Retry-After`, if it sent one).
-    Retry(ModelError, Option<Duration>),
-    /// Final.
-    Fatal(ModelError),
 }
 
 impl OpenAiModel {
@@ -74,8 +69,10 @@ impl OpenAiModel {
             api_key: api_key.filter(|k| !k.is_empty()),
             model: model.into(),
             timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
-            backoff: vec![Duration::from_millis(500), Duration::from_secs(1)],
+            backoff: retry::default_backoff(),
             images: false,
+            headers: Vec::new(),
+            max_tokens: None,
         }
     }
 
@@ -83,6 +80,19 @@ impl OpenAiModel {
     /// with images go as content parts (`text` + `image_url` data URLs).
     pub fn with_images(mut self, images: bool) -> Self {
         self.images = images;
+        self
+    }
+
+    /// The longest answer in tokens (`None`: the provider's default).
+    pub fn with_max_tokens(mut self, max_tokens: Option<u32>) -> Self {
+        self.max_tokens = max_tokens;
+        self
+    }
+
+    /// Extra headers for every request (`models.providers.<id>.headers`); a header named
+    /// like one of ours replaces it.
+    pub fn with_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.headers = headers;
         self
     }
 
@@ -163,6 +173,10 @@ impl OpenAiModel {
             tools: Vec<Tool<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
             tool_choice: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max_tokens: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max_completion_tokens: Option<u32>,
         }
         let tools: Vec<Tool<'_>> = req
             .tools
@@ -199,23 +213,18 @@ impl OpenAiModel {
                 }
             })
             .collect();
+        let native = self.base_url.starts_with("https://api.openai.com/");
         let body = Body {
             model: &self.model,
             messages,
             tool_choice: (!tools.is_empty()).then_some("auto"),
             tools,
+            max_tokens: self.max_tokens.filter(|_| !native),
+            max_completion_tokens: self.max_tokens.filter(|_| native),
         };
         let mut out = Vec::with_capacity(256 + req.messages.len() * 128);
         serde_json::to_writer(&mut out, &body)?;
         Ok(out)
-    }
-
-    fn backoff_after(&self, attempt: usize) -> Duration {
-        self.backoff
-            .get(attempt)
-            .or(self.backoff.last())
-            .copied()
-            .unwrap_or(Duration::ZERO)
     }
 
     async fn attempt(&self, body: &bytes::Bytes) -> Result<ChatResponse, Failure> {
@@ -226,94 +235,21 @@ impl OpenAiModel {
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key);
         }
-        let mut resp = req.send_body(body.clone()).await.map_err(|e| {
-            let msg = match e {
-                awc::error::SendRequestError::Timeout => {
-                    format!("no answer within {:?}", self.timeout)
-                }
-                other => other.to_string(),
-            };
-            Failure::Retry(ModelError::Unavailable(self.scrub(&msg)), None)
-        })?;
-        let status = resp.status().as_u16();
-        let retry_after = retry_after(resp.headers());
-        let bytes = match resp.body().limit(MAX_BODY).await {
-            Ok(b) => b,
-            Err(awc::error::PayloadError::Overflow) if (200..300).contains(&status) => {
-                return Err(Failure::Fatal(ModelError::BadResponse(format!(
-                    "answer larger than {MAX_BODY} bytes"
-                ))));
-            }
-            Err(e) => {
-                let msg = format!("HTTP {status}: cannot read the body: {e}");
-                return Err(Failure::Retry(
-                    ModelError::Unavailable(self.scrub(&msg)),
-                    None,
-                ));
-            }
-        };
-        if (200..300).contains(&status) {
-            return parse_completion(&bytes)
-                .map_err(|e| Failure::Fatal(ModelError::BadResponse(self.scrub(&e))));
+        for (k, v) in &self.headers {
+            req = req.insert_header((k.as_str(), v.as_str()));
         }
-        let detail = self.scrub(&format!("HTTP {status}: {}", provider_message(&bytes)));
-        Err(match status {
-            401 | 403 => Failure::Fatal(ModelError::Unauthorized(detail)),
-            429 => Failure::Retry(ModelError::RateLimited(detail), retry_after),
-            500..=599 => Failure::Retry(ModelError::Unavailable(detail), retry_after),
-            _ => Failure::Fatal(ModelError::Rejected(detail)),
-        })
+        retry::send(
+            req,
+            body,
+            self.timeout,
+            &|t| self.scrub(t),
+            parse_completion,
+        )
+        .await
     }
 
     fn scrub(&self, text: &str) -> String {
-        match &self.api_key {
-            Some(k) => redact(text, k),
-            None => text.to_owned(),
-        }
-    }
-}
-
-/// `Retry-After` (seconds) or `retry-after-ms`, capped.
-fn retry_after(headers: &awc::http::header::HeaderMap) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|n| n.is_finite() && *n >= 0.0)
-    };
-    let d = get("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64((ms / 1000.0).min(MAX_RETRY_AFTER.as_secs_f64())))
-        .or_else(|| {
-            get("retry-after")
-                .map(|s| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
-        })?;
-    Some(d.min(MAX_RETRY_AFTER))
-}
-
-/// The provider's error text: `error.message`, `error` (string), `message` or `detail`;
-/// else the start of the body.
-fn provider_message(body: &[u8]) -> String {
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        let found = [
-            v.pointer("/error/message"),
-            v.get("error"),
-            v.get("message"),
-            v.get("detail"),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(Value::as_str);
-        if let Some(m) = found {
-            return truncate(m, 500);
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        "(empty body)".to_owned()
-    } else {
-        truncate(text, 300)
+        retry::scrub(text, self.api_key.as_deref())
     }
 }
 
@@ -431,32 +367,8 @@ impl ChatModel for OpenAiModel {
                 Ok(b) => bytes::Bytes::from(b),
                 Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
             };
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                match this.attempt(&body).await {
-                    Ok(r) => return Ok(r),
-                    Err(Failure::Fatal(e)) => {
-                        log::warn!("model {}: {e}", this.label());
-                        return Err(e);
-                    }
-                    Err(Failure::Retry(e, after)) => {
-                        if attempt >= MAX_ATTEMPTS {
-                            log::warn!(
-                                "model {}: {e} (gave up after {attempt} attempts)",
-                                this.label()
-                            );
-                            return Err(e);
-                        }
-                        let wait = after.unwrap_or_else(|| this.backoff_after(attempt - 1));
-                        log::info!(
-                            "model {}: {e}; retrying in {wait:?} (attempt {attempt}/{MAX_ATTEMPTS})",
-                            this.label()
-                        );
-                        actix_web::rt::time::sleep(wait).await;
-                    }
-                }
-            }
+            let label = this.label();
+            retry::with_retries(&label, &this.backoff, || this.attempt(&body)).await
         })
     }
 }

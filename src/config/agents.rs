@@ -15,6 +15,9 @@ pub struct ModelEntryCfg {
     /// model that sees images (photos from nodes and chats are then shown to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Vec<String>>,
+    /// Longest answer in tokens (Anthropic's API requires one; default 8192).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
 }
 
 /// `models.providers.<id>`.
@@ -27,7 +30,9 @@ pub struct ProviderCfg {
     /// API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
-    /// Wire API; only `openai-completions` is supported.
+    /// Wire API: `openai-completions`, `anthropic-messages` or `ollama` (its
+    /// OpenAI-compatible API under `/v1`); default: the built-in provider's, else
+    /// `openai-completions`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<String>,
     /// Models offered.
@@ -36,6 +41,12 @@ pub struct ProviderCfg {
     /// Per-request timeout (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Per-request timeout (s), OpenClaw's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// Extra request headers.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for ProviderCfg {
@@ -45,6 +56,9 @@ impl std::fmt::Debug for ProviderCfg {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("api", &self.api)
             .field("models", &self.models)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -58,13 +72,57 @@ pub struct ModelsCfg {
     pub providers: std::collections::BTreeMap<String, ProviderCfg>,
 }
 
-/// `agents.defaults.model`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `agents.defaults.model`: `"provider/model"` or `{ primary, fallbacks }`.
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentModelCfg {
-    /// `provider/model`.
+    /// `provider/model` (or an alias of `agents.defaults.models`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<String>,
+    /// Tried in order when the primary fails (for that turn only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallbacks: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for AgentModelCfg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Object {
+            #[serde(default)]
+            primary: Option<String>,
+            #[serde(default)]
+            fallbacks: Option<Vec<String>>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Ref(String),
+            Object(Object),
+        }
+        Ok(match Form::deserialize(d)? {
+            Form::Ref(r) => Self {
+                primary: Some(r),
+                fallbacks: None,
+            },
+            Form::Object(o) => Self {
+                primary: o.primary,
+                fallbacks: o.fallbacks,
+            },
+        })
+    }
+}
+
+/// `agents.defaults.models["provider/model"]`: an alias and request parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelDefaultsCfg {
+    /// A short name usable in `model` / `fallbacks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// Provider parameters (`maxTokens` is read; the rest is OpenClaw's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
 }
 
 /// Allow/deny lists of `agents.defaults.tools.nodes` (and of one sender's override).
@@ -147,6 +205,9 @@ pub struct AgentDefaultsCfg {
     /// The model.
     #[serde(default)]
     pub model: AgentModelCfg,
+    /// Aliases and parameters per `provider/model`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub models: std::collections::BTreeMap<String, ModelDefaultsCfg>,
     /// Tool policies.
     #[serde(default)]
     pub tools: AgentToolsCfg,

@@ -7,6 +7,7 @@
 //! > explicit [`EnvSource`], never mutated.
 
 pub mod edit;
+pub mod env;
 pub mod logging;
 pub mod reload;
 pub mod rpc;
@@ -29,6 +30,7 @@ pub use agents::*;
 pub use channels::*;
 pub mod limits;
 pub mod media;
+pub mod models;
 pub mod speech;
 
 /// Default gateway port.
@@ -284,6 +286,40 @@ pub struct Config {
     /// Spoken answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tts: Option<speech::TtsCfg>,
+    /// Inline environment variables (`env.vars.<KEY>`, `env.<KEY>`; see [`env`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<EnvCfg>,
+    /// The variables of `<state>/.env` and the `env` block (below the process
+    /// environment); read through [`Config::env_var`].
+    #[serde(skip)]
+    pub extra_env: std::sync::Arc<env::ExtraEnv>,
+}
+
+/// `env`: variables applied when the process environment lacks them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvCfg {
+    /// `KEY: value`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, Value>,
+    /// OpenClaw's login-shell import (not done here: set the variables in the service's
+    /// environment or `<state>/.env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell_env: Option<Value>,
+    /// `env.<KEY>: value`, the short form.
+    #[serde(flatten)]
+    pub direct: BTreeMap<String, Value>,
+}
+
+impl Config {
+    /// An environment variable as the gateway sees it: the process environment (non-empty
+    /// values), then `<state>/.env`, then the config's `env` block.
+    pub fn env_var(&self, key: &str) -> Option<String> {
+        std::env::var(key)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.extra_env.vars.get(key).cloned())
+    }
 }
 
 /// `cron`: OpenClaw's scheduler settings (only `enabled` is read here).
@@ -440,6 +476,11 @@ pub struct Loaded {
     pub unknown_keys: Vec<String>,
     /// How to load it again (config reload): the `--config` path and the flag overrides.
     pub source: (Option<PathBuf>, FlagOverrides),
+    /// Problems that lose nothing (an unset `${VAR}`, a bad `.env` line), to warn about.
+    pub warnings: Vec<String>,
+    /// Values the config took from the environment (`${VAR}`, SecretRefs): never shown by
+    /// `config.get`.
+    pub env_values: Vec<String>,
 }
 
 fn home_dir(env: &dyn EnvSource) -> PathBuf {
@@ -526,18 +567,14 @@ pub fn load(
     let (path, is_explicit) = config_path(explicit, env);
     let mut figment = Figment::from(Serialized::defaults(Config::default()));
     let mut used_path = None;
-    let mut unknown = Vec::new();
+    let mut doc = None;
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let value: Value = json5::from_str(&text).map_err(|e| ConfigError::Syntax {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-            unknown = unknown_keys(&value);
-            figment = figment.merge(Json5Doc {
-                path: path.clone(),
-                value,
-            });
+            doc = Some(value);
             used_path = Some(path.clone());
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -552,13 +589,33 @@ pub fn load(
             });
         }
     }
+    let state = state_dir(env);
+    let mut warnings = Vec::new();
+    let extra = env::ExtraEnv::gather(&state, doc.as_ref(), &mut warnings);
+    let layered = env::Layered {
+        first: env,
+        extra: &extra,
+    };
+    let mut unknown = Vec::new();
+    let mut resolved_values = Vec::new();
+    if let Some(mut value) = doc {
+        let r = env::resolve(&mut value, &layered)
+            .map_err(|m| ConfigError::Invalid(format!("{}: {m}", path.display())))?;
+        warnings.extend(r.warnings);
+        resolved_values = r.values;
+        unknown = unknown_keys(&value);
+        figment = figment.merge(Json5Doc {
+            path: path.clone(),
+            value,
+        });
+    }
     let mut env_values = Vec::new();
     for (var, key) in [
         ("OPENCLAW_GATEWAY_PORT", "gateway.port"),
         ("OPENCLAW_GATEWAY_TOKEN", "gateway.auth.token"),
         ("OPENCLAW_GATEWAY_PASSWORD", "gateway.auth.password"),
     ] {
-        if let Some(v) = env.get(var) {
+        if let Some(v) = layered.get(var) {
             env_values.push((var, key, v));
         }
     }
@@ -580,13 +637,16 @@ pub fn load(
         flag_fig = flag_fig.merge(Serialized::default("gateway.auth.password", p));
     }
     figment = figment.merge(flag_fig);
-    let config: Config = figment.extract().map_err(|e| describe(&e))?;
+    let mut config: Config = figment.extract().map_err(|e| describe(&e))?;
+    config.extra_env = std::sync::Arc::new(extra);
     Ok(Loaded {
         config,
         path: used_path,
-        state_dir: state_dir(env),
+        state_dir: state,
         unknown_keys: unknown,
         source: (explicit.map(Path::to_path_buf), flags.clone()),
+        warnings,
+        env_values: resolved_values,
     })
 }
 

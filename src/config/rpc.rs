@@ -64,6 +64,24 @@ pub fn redact_value(v: &mut Value) -> Vec<String> {
     found
 }
 
+/// Replaces strings of `v` that came from the environment (`${VAR}`, SecretRefs) by
+/// [`REDACTED`]: equal to such a value, or containing one of 6 characters or more (a
+/// substituted host in a URL stays).
+pub fn redact_env_values(v: &mut Value, values: &[String]) {
+    match v {
+        Value::String(s)
+            if values.iter().any(|x| {
+                !x.is_empty() && (s == x || (x.chars().count() >= 6 && s.contains(x.as_str())))
+            }) =>
+        {
+            *s = REDACTED.to_owned();
+        }
+        Value::Object(m) => m.values_mut().for_each(|x| redact_env_values(x, values)),
+        Value::Array(a) => a.iter_mut().for_each(|x| redact_env_values(x, values)),
+        _ => {}
+    }
+}
+
 /// `text` with every secret in `secrets` replaced by [`REDACTED`].
 pub fn redact_text(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
@@ -150,9 +168,13 @@ impl ConfigOps {
                 Err(e) => (None, vec![json!({"path": "", "message": e.to_string()})]),
             },
         };
+        let mut from_env = Vec::new();
         let (config, issues) = if issues.is_empty() {
             let res = match &raw {
-                Some(t) => self.check(t).map(|l| l.config),
+                Some(t) => self.check(t).map(|l| {
+                    from_env = l.env_values;
+                    l.config
+                }),
                 None => super::load(
                     None,
                     &std::collections::BTreeMap::new(),
@@ -175,6 +197,7 @@ impl ConfigOps {
         });
         let mut config = config;
         secrets.extend(redact_value(&mut config));
+        redact_env_values(&mut config, &from_env);
         let hash = raw.as_deref().map(hash_of);
         Ok(json!({
             "path": self.path.display().to_string(),

@@ -184,9 +184,7 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
     };
     let typing = cfg.agents.defaults.typing().map_err(StartError::config)?;
     if let Some(t) = &cfg.channels.telegram {
-        let env_token = std::env::var("TELEGRAM_BOT_TOKEN")
-            .ok()
-            .filter(|v| !v.is_empty());
+        let env_token = cfg.env_var("TELEGRAM_BOT_TOKEN");
         let has_default =
             t.bot_token.is_some() || t.token_file.is_some() || t.enabled == Some(true);
         if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
@@ -231,8 +229,7 @@ pub fn build_hearing(
     cfg: &crate::config::Config,
 ) -> Result<Option<Rc<openclaw_actors::hearing::Hearing>>, StartError> {
     let plan =
-        crate::config::media::audio_plan(cfg, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-            .map_err(StartError::config)?;
+        crate::config::media::audio_plan(cfg, &|k| cfg.env_var(k)).map_err(StartError::config)?;
     Ok(plan.map(|p| {
         Rc::new(openclaw_actors::hearing::Hearing {
             transcriber: Rc::new(crate::clients::transcribe::Transcribers::new(p.entries)),
@@ -246,10 +243,8 @@ pub fn build_hearing(
 pub fn build_speech(
     cfg: &crate::config::Config,
 ) -> Result<Option<Rc<openclaw_actors::speech::Speech>>, StartError> {
-    let plan = crate::config::speech::speech_plan(cfg, &|k| {
-        std::env::var(k).ok().filter(|v| !v.is_empty())
-    })
-    .map_err(StartError::config)?;
+    let plan =
+        crate::config::speech::speech_plan(cfg, &|k| cfg.env_var(k)).map_err(StartError::config)?;
     Ok(plan.map(|p| {
         let policy = p.policy.clone();
         Rc::new(openclaw_actors::speech::Speech {
@@ -259,59 +254,79 @@ pub fn build_speech(
     }))
 }
 
-/// The model provider of `agents.defaults.model.primary` (or the first configured model),
-/// `None` for the embedded command agent; with the start-up line's label.
+/// The chat model of `agents.defaults.model` (primary, then fallbacks; see
+/// [`crate::config::models`]), `None` for the embedded command agent; with the start-up
+/// line's label.
 pub fn build_model(
     cfg: &crate::config::Config,
 ) -> Result<(Option<Rc<dyn openclaw_actors::ports::ChatModel>>, String), StartError> {
-    let mut model: Option<Rc<dyn openclaw_actors::ports::ChatModel>> = None;
-    let providers = &cfg.models.providers;
-    let primary = cfg.agents.defaults.model.primary.clone().or_else(|| {
-        providers
-            .iter()
-            .find_map(|(id, p)| p.models.first().map(|m| format!("{id}/{}", m.id)))
-    });
-    let label = match primary {
-        None => "embedded command agent (no model provider configured)".to_owned(),
-        Some(primary) => {
-            let (provider_id, model_id) = primary.split_once('/').ok_or_else(|| {
-                StartError::config(format!(
-                    "agents.defaults.model.primary {primary:?} must be \"<provider>/<model>\""
-                ))
-            })?;
-            let p = providers.get(provider_id).ok_or_else(|| {
-                StartError::config(format!(
-                    "agents.defaults.model.primary names provider {provider_id:?}, but models.providers.{provider_id} is not configured"
-                ))
-            })?;
-            if let Some(api) = p.api.as_deref().filter(|a| *a != "openai-completions") {
-                return Err(StartError::config(format!(
-                    "models.providers.{provider_id}.api {api:?} is not supported. Fix: use \"openai-completions\" (any OpenAI-compatible chat completions endpoint)"
-                )));
-            }
-            let base_url = p.base_url.clone().ok_or_else(|| {
-                StartError::config(format!(
-                    "models.providers.{provider_id}.baseUrl is not set. Fix: e.g. \"https://api.openai.com/v1\""
-                ))
-            })?;
-            let images = p
-                .models
-                .iter()
-                .find(|m| m.id == model_id)
-                .and_then(|m| m.input.as_ref())
-                .is_some_and(|i| i.iter().any(|k| k == "image"));
-            model = Some(Rc::new(
-                crate::clients::openai::OpenAiModel::new(
-                    provider_id,
-                    &base_url,
-                    p.api_key.clone(),
-                    model_id,
-                    p.timeout_ms.map(Duration::from_millis),
-                )
-                .with_images(images),
-            ));
-            format!("model {provider_id}/{model_id}")
+    let Some(plan) =
+        crate::config::models::plan(cfg, &|k| cfg.env_var(k)).map_err(StartError::config)?
+    else {
+        return Ok((
+            None,
+            "embedded command agent (no model provider configured)".to_owned(),
+        ));
+    };
+    let mut models: Vec<Rc<dyn openclaw_actors::ports::ChatModel>> = std::iter::once(&plan.primary)
+        .chain(&plan.fallbacks)
+        .map(chat_model)
+        .collect();
+    let label = format!(
+        "model {}{}",
+        plan.primary.label(),
+        if plan.fallbacks.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (fallbacks: {})",
+                plan.fallbacks
+                    .iter()
+                    .map(crate::config::models::Target::label)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
+    );
+    let model = if models.len() == 1 {
+        models.pop()
+    } else {
+        crate::clients::fallback::WithFallbacks::new(models)
+            .map(|m| Rc::new(m) as Rc<dyn openclaw_actors::ports::ChatModel>)
     };
     Ok((model, label))
+}
+
+/// The client of one model.
+fn chat_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::ports::ChatModel> {
+    use crate::config::models::Api;
+    match t.api {
+        Api::OpenAiCompletions => Rc::new(
+            crate::clients::openai::OpenAiModel::new(
+                &t.provider,
+                &t.base_url,
+                t.api_key.clone(),
+                &t.model,
+                t.timeout,
+            )
+            .with_images(t.images)
+            .with_headers(t.headers.clone())
+            .with_max_tokens(t.max_tokens),
+        ),
+        Api::AnthropicMessages => {
+            let m = crate::clients::anthropic::AnthropicModel::new(
+                &t.provider,
+                &t.base_url,
+                t.api_key.clone(),
+                &t.model,
+                t.timeout,
+            )
+            .with_images(t.images)
+            .with_headers(t.headers.clone());
+            Rc::new(match t.max_tokens {
+                Some(n) => m.with_max_tokens(n),
+                None => m,
+            })
+        }
+    }
 }

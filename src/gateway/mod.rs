@@ -376,7 +376,10 @@ pub fn secrets_of(loaded: &Loaded, generated: Option<&str>) -> Vec<String> {
             }
         }
     }
-    add(&std::env::var("TELEGRAM_BOT_TOKEN").ok());
+    add(&c.env_var("TELEGRAM_BOT_TOKEN"));
+    for value in c.extra_env.secret_values() {
+        add(&Some(value.clone()));
+    }
     for p in c.models.providers.values() {
         add(&p.api_key);
     }

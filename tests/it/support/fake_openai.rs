@@ -9,6 +9,15 @@
 //! required key, requests without `Authorization: Bearer <key>` get 401 and do not consume
 //! the script.
 //!
+//! `POST /v1/messages` speaks Anthropic's Messages API from the same script: each scripted
+//! answer is converted (text → a `text` block, tool calls → `tool_use` blocks with their
+//! arguments parsed as `input`, `finish_reason` `stop` → `stop_reason` `end_turn`,
+//! `tool_calls` → `tool_use`, `length` → `max_tokens`); statuses and raw bodies go as they
+//! are. Its requests are recorded with the others (see [`RecordedRequest::path`] and
+//! [`RecordedRequest::header`]); with a required key, requests without `x-api-key: <key>`
+//! get Anthropic's 401 and do not consume the script. [`FakeOpenAi::anthropic_base_url`]
+//! is a base URL without `/v1`.
+//!
 //! `POST /v1/audio/transcriptions` (speech to text) parses the real `multipart/form-data`
 //! upload, records it ([`FakeOpenAi::transcriptions`]) and answers from its own queue
 //! ([`FakeOpenAi::push_transcript`], [`FakeOpenAi::push_transcription_status`]), else
@@ -36,6 +45,20 @@ pub struct RecordedRequest {
     pub authorization: Option<String>,
     /// When it arrived.
     pub at: Instant,
+    /// The request path (`/v1/chat/completions`, `/v1/messages`, …).
+    pub path: String,
+    /// Every header, lowercased names.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (any case), e.g. `x-api-key`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +244,7 @@ impl FakeOpenAi {
                             .app_data(data.clone())
                             .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
                             .route("/v1/chat/completions", web::post().to(completions))
+                            .route("/v1/messages", web::post().to(messages))
                             .route("/v1/audio/transcriptions", web::post().to(transcriptions))
                             .route("/v1/audio/speech", web::post().to(speech))
                             .default_service(web::to(|| async {
@@ -263,6 +287,12 @@ impl FakeOpenAi {
     /// `http://127.0.0.1:PORT/v1` — the `base_url` to give the client.
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` — a base URL as Anthropic's are usually written (the client
+    /// adds `/v1/messages`).
+    pub fn anthropic_base_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// The bound address.
@@ -423,16 +453,35 @@ fn header(req: &HttpRequest, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Every request header, lowercased names.
+fn all_headers(req: &HttpRequest) -> Vec<(String, String)> {
+    req.headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `req` with `body` parsed as JSON (`Null` when it is not), as recorded.
+fn record(req: &HttpRequest, body: &[u8]) -> RecordedRequest {
+    RecordedRequest {
+        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        authorization: header(req, "authorization"),
+        at: Instant::now(),
+        path: req.path().to_owned(),
+        headers: all_headers(req),
+    }
+}
+
 async fn speech(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
-    let authorization = header(&req, "authorization");
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let recorded = record(&req, &body);
     let scripted = {
         let mut st = shared.lock();
-        st.speech.push(RecordedRequest {
-            body: parsed,
-            authorization,
-            at: Instant::now(),
-        });
+        st.speech.push(recorded);
         st.tts_script.pop_front()
     };
     shared.bump();
@@ -503,34 +552,18 @@ async fn completions(
     body: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
-    let authorization = header(&req, "authorization");
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let model = parsed
+    let recorded = record(&req, &body);
+    let model = recorded
+        .body
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or("fake-model")
         .to_owned();
     let authorized = match &shared.key {
         None => true,
-        Some(k) => authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
+        Some(k) => recorded.authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
     };
-    let (reply, completion_id) = {
-        let mut st = shared.lock();
-        st.requests.push(RecordedRequest {
-            body: parsed,
-            authorization,
-            at: Instant::now(),
-        });
-        let reply = if authorized {
-            let next = st.script.pop_front();
-            Some(next.unwrap_or_else(|| FakeReply::text(&st.default_text)))
-        } else {
-            None
-        };
-        st.next_completion += 1;
-        (reply, st.next_completion)
-    };
-    shared.bump();
+    let (reply, completion_id) = next_reply(&shared, recorded, authorized);
     let Some(reply) = reply else {
         return HttpResponse::Unauthorized().json(json!({"error": {
             "message": "Incorrect API key provided.",
@@ -556,6 +589,121 @@ async fn completions(
             "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })),
+        ReplyBody::Json(v) => resp.json(v),
+        ReplyBody::Raw(s) => resp.content_type("text/plain").body(s),
+    }
+}
+
+/// Records `recorded` and takes the next scripted answer (the default text when the script
+/// is empty; `None` when not `authorized`, leaving the script as it is), with its number.
+fn next_reply(
+    shared: &Shared,
+    recorded: RecordedRequest,
+    authorized: bool,
+) -> (Option<FakeReply>, u64) {
+    let out = {
+        let mut st = shared.lock();
+        st.requests.push(recorded);
+        let reply = if authorized {
+            let next = st.script.pop_front();
+            Some(next.unwrap_or_else(|| FakeReply::text(&st.default_text)))
+        } else {
+            None
+        };
+        st.next_completion += 1;
+        (reply, st.next_completion)
+    };
+    shared.bump();
+    out
+}
+
+/// Anthropic's `stop_reason` for a scripted `finish_reason`.
+fn stop_reason(finish_reason: &str) -> &str {
+    match finish_reason {
+        "stop" => "end_turn",
+        "tool_calls" => "tool_use",
+        "length" => "max_tokens",
+        other => other,
+    }
+}
+
+/// Anthropic's content blocks for a scripted OpenAI-shaped assistant `message`: its text
+/// (a string, or `text` parts) as `text` blocks, its tool calls as `tool_use` blocks (the
+/// arguments string parsed as `input`; `{}` when it is not JSON).
+fn anthropic_blocks(message: &Value) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    match message.get("content") {
+        Some(Value::String(t)) if !t.is_empty() => {
+            blocks.push(json!({"type": "text", "text": t}));
+        }
+        Some(Value::Array(parts)) => {
+            for p in parts {
+                if let Some(t) = p.get("text").and_then(Value::as_str) {
+                    blocks.push(json!({"type": "text", "text": t}));
+                }
+            }
+        }
+        _ => {}
+    }
+    for call in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let input = match call.pointer("/function/arguments") {
+            Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| json!({})),
+            Some(v @ Value::Object(_)) => v.clone(),
+            _ => json!({}),
+        };
+        blocks.push(json!({
+            "type": "tool_use",
+            "id": call.get("id").cloned().unwrap_or_else(|| json!("toolu_fake")),
+            "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
+            "input": input,
+        }));
+    }
+    blocks
+}
+
+/// `POST /v1/messages`: Anthropic's Messages API over the same script.
+async fn messages(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let recorded = record(&req, &body);
+    let model = recorded
+        .body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fake-model")
+        .to_owned();
+    let authorized = match &shared.key {
+        None => true,
+        Some(k) => recorded.header("x-api-key") == Some(k.as_str()),
+    };
+    let (reply, message_id) = next_reply(&shared, recorded, authorized);
+    let Some(reply) = reply else {
+        return HttpResponse::Unauthorized().json(json!({"type": "error", "error": {
+            "type": "authentication_error", "message": "invalid x-api-key"}}));
+    };
+    if let Some(d) = reply.delay {
+        actix_web::rt::time::sleep(d).await;
+    }
+    let mut resp = HttpResponse::build(
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    for (k, v) in &reply.headers {
+        resp.insert_header((k.as_str(), v.as_str()));
+    }
+    match reply.body {
+        ReplyBody::Completion(message, finish_reason) => resp.json(json!({
+            "id": format!("msg_fake{message_id}"),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": anthropic_blocks(&message),
+            "stop_reason": stop_reason(&finish_reason),
+            "stop_sequence": null,
+            "usage": {"input_tokens": 1, "output_tokens": 1},
         })),
         ReplyBody::Json(v) => resp.json(v),
         ReplyBody::Raw(s) => resp.content_type("text/plain").body(s),

@@ -1,0 +1,804 @@
+//! An Anthropic Messages API client (`api: "anthropic-messages"`): [`AnthropicModel`]
+//! implements [`ChatModel`](crate::actors::ports::ChatModel).
+//!
+//! `POST {base_url}/v1/messages` (or `{base_url}/messages` when the base already ends with
+//! `/v1`), non-streaming, with `x-api-key: <key>` when a key is configured and
+//! `anthropic-version: 2023-06-01`. The engine's OpenAI-shaped history is mapped to
+//! Anthropic's: `system` messages become the top-level `system` text, tool calls `tool_use`
+//! blocks, tool results `tool_result` blocks in a user message, and consecutive messages of
+//! one role are merged (the API wants user and assistant turns to alternate). The answer's
+//! `text` blocks become the message's content, its `tool_use` blocks tool calls.
+//!
+//! Retries and error classes are [`OpenAiModel`](super::openai::OpenAiModel)'s: 429, 5xx
+//! (Anthropic's 529 `overloaded_error` included), timeouts and network errors are retried
+//! (at most [`MAX_ATTEMPTS`] requests); 401/403 and other 4xx are not. The API key never
+//! appears in errors, logs or `Debug`.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::retry::{self, Failure};
+use super::{http_client, truncate};
+use crate::actors::ports::{
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, FunctionCall, ImagePart, LocalFut,
+    ModelError, ToolCall,
+};
+
+pub use super::retry::{DEFAULT_TIMEOUT, MAX_ATTEMPTS};
+
+/// The `anthropic-version` header sent with every request.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// `max_tokens` when none is configured.
+pub const DEFAULT_MAX_TOKENS: u32 = 8192;
+
+/// A model of Anthropic's Messages API, or of a provider speaking it (`provider/model`).
+#[derive(Clone)]
+pub struct AnthropicModel {
+    provider_id: String,
+    base_url: String,
+    api_key: Option<String>,
+    model: String,
+    timeout: Duration,
+    backoff: Vec<Duration>,
+    /// The model sees images (`input` lists `image`).
+    images: bool,
+    /// Extra request headers (`models.providers.<id>.headers`), sent after ours.
+    headers: Vec<(String, String)>,
+    max_tokens: u32,
+}
+
+impl std::fmt::Debug for AnthropicModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnthropicModel")
+            .field("provider_id", &self.provider_id)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .field("headers", &self.headers.len())
+            .field("max_tokens", &self.max_tokens)
+            .finish()
+    }
+}
+
+impl AnthropicModel {
+    /// A model `model` of provider `provider_id` at `base_url` (e.g.
+    /// `https://api.anthropic.com`, with or without `/v1`; a trailing slash is tolerated).
+    /// `timeout` bounds each HTTP request ([`DEFAULT_TIMEOUT`] when `None`).
+    pub fn new(
+        provider_id: impl Into<String>,
+        base_url: &str,
+        api_key: Option<String>,
+        model: impl Into<String>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            provider_id: provider_id.into(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.filter(|k| !k.is_empty()),
+            model: model.into(),
+            timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
+            backoff: retry::default_backoff(),
+            images: false,
+            headers: Vec::new(),
+            max_tokens: DEFAULT_MAX_TOKENS,
+        }
+    }
+
+    /// Whether the model sees images (its config's `input` lists `image`): user messages'
+    /// images then go as base64 `image` blocks; otherwise they are left out.
+    pub fn with_images(mut self, images: bool) -> Self {
+        self.images = images;
+        self
+    }
+
+    /// Extra headers for every request (`models.providers.<id>.headers`); a header named
+    /// like one of ours replaces it.
+    pub fn with_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Replaces the waits between attempts (default 500 ms, 1 s): `delays[i]` is waited
+    /// after failed attempt `i + 1`; the number of attempts stays [`MAX_ATTEMPTS`]. For tests.
+    pub fn with_backoff(mut self, delays: Vec<Duration>) -> Self {
+        self.backoff = delays;
+        self
+    }
+
+    /// The answer's length bound, `max_tokens` (default [`DEFAULT_MAX_TOKENS`]; the API
+    /// requires one).
+    pub fn with_max_tokens(mut self, max_tokens: u32) -> Self {
+        self.max_tokens = max_tokens;
+        self
+    }
+
+    /// The model name sent in requests.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The endpoint URL: `{base}/v1/messages`, or `{base}/messages` when the base already
+    /// ends with `/v1`.
+    pub fn endpoint(&self) -> String {
+        if self.base_url.ends_with("/v1") {
+            format!("{}/messages", self.base_url)
+        } else {
+            format!("{}/v1/messages", self.base_url)
+        }
+    }
+
+    /// The JSON request body for `req`, encoded in one pass (structures borrowing the
+    /// history, images written straight from their shared base64).
+    pub fn request_body(&self, req: &ChatRequest) -> serde_json::Result<Vec<u8>> {
+        let tools: Vec<Tool<'_>> = req
+            .tools
+            .iter()
+            .map(|t| Tool {
+                name: &t.name,
+                description: &t.description,
+                input_schema: &t.parameters,
+            })
+            .collect();
+        let mut system: Vec<&str> = Vec::new();
+        let mut messages: Vec<Message<'_>> = Vec::with_capacity(req.messages.len());
+        for m in &req.messages {
+            // The API refuses empty (and whitespace-only) text blocks.
+            let text = m.content.as_deref().filter(|t| !t.trim().is_empty());
+            let (role, blocks): (&'static str, Vec<Block<'_>>) = match m.role.as_str() {
+                "system" | "developer" => {
+                    system.extend(text);
+                    continue;
+                }
+                "assistant" => {
+                    let calls = m.tool_calls.as_deref().unwrap_or_default();
+                    let mut blocks = Vec::with_capacity(1 + calls.len());
+                    blocks.extend(text.map(|text| Block::Text { text }));
+                    blocks.extend(calls.iter().map(|c| Block::ToolUse {
+                        id: tool_id(&c.id),
+                        name: &c.function.name,
+                        input: Input::parse(&c.function.arguments),
+                    }));
+                    ("assistant", blocks)
+                }
+                "tool" => match m.tool_call_id.as_deref() {
+                    Some(id) => (
+                        "user",
+                        vec![Block::ToolResult {
+                            tool_use_id: tool_id(id),
+                            content: text.unwrap_or_default(),
+                        }],
+                    ),
+                    // Answers no call: plain text.
+                    None => (
+                        "user",
+                        text.map(|text| Block::Text { text }).into_iter().collect(),
+                    ),
+                },
+                _ => {
+                    let images: &[ImagePart] = if self.images { &m.images } else { &[] };
+                    let mut blocks = Vec::with_capacity(1 + images.len());
+                    blocks.extend(text.map(|text| Block::Text { text }));
+                    blocks.extend(images.iter().map(|i| Block::Image {
+                        source: Source {
+                            kind: "base64",
+                            media_type: i.mime,
+                            data: &i.base64,
+                        },
+                    }));
+                    ("user", blocks)
+                }
+            };
+            if blocks.is_empty() {
+                continue;
+            }
+            match messages.last_mut() {
+                Some(last) if last.role == role => last.content.extend(blocks),
+                _ => messages.push(Message {
+                    role,
+                    content: blocks,
+                }),
+            }
+        }
+        let body = Body {
+            model: &self.model,
+            max_tokens: self.max_tokens,
+            system: (!system.is_empty()).then_some(System(system)),
+            messages,
+            tools,
+        };
+        let mut out = Vec::with_capacity(256 + req.messages.len() * 128);
+        serde_json::to_writer(&mut out, &body)?;
+        Ok(out)
+    }
+
+    async fn attempt(&self, body: &bytes::Bytes) -> Result<ChatResponse, Failure> {
+        let mut req = http_client()
+            .post(self.endpoint())
+            .timeout(self.timeout)
+            .insert_header(("anthropic-version", ANTHROPIC_VERSION))
+            .content_type("application/json");
+        if let Some(key) = &self.api_key {
+            req = req.insert_header(("x-api-key", key.as_str()));
+        }
+        for (k, v) in &self.headers {
+            req = req.insert_header((k.as_str(), v.as_str()));
+        }
+        retry::send(req, body, self.timeout, &|t| self.scrub(t), parse_message).await
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        retry::scrub(text, self.api_key.as_deref())
+    }
+}
+
+// === request body ===
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    name: &'a str,
+    description: &'a str,
+    input_schema: &'a Value,
+}
+
+/// The system messages' texts, joined with a blank line.
+struct System<'a>(Vec<&'a str>);
+
+impl Serialize for System<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Joined<'b>(&'b [&'b str]);
+        impl std::fmt::Display for Joined<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                for (i, part) in self.0.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n\n")?;
+                    }
+                    f.write_str(part)?;
+                }
+                Ok(())
+            }
+        }
+        s.collect_str(&Joined(&self.0))
+    }
+}
+
+/// A tool call's arguments as the `tool_use` block's `input`: the arguments' JSON text as
+/// it is when it is an object, else `{}`.
+struct Input<'a>(Option<&'a RawValue>);
+
+impl<'a> Input<'a> {
+    fn parse(arguments: &'a str) -> Self {
+        Self(
+            serde_json::from_str::<&RawValue>(arguments)
+                .ok()
+                .filter(|raw| raw.get().starts_with('{')),
+        )
+    }
+}
+
+impl Serialize for Input<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(raw) => raw.serialize(s),
+            None => serde::ser::SerializeMap::end(s.serialize_map(Some(0))?),
+        }
+    }
+}
+
+/// A tool call id as the API accepts it (`[A-Za-z0-9_-]+`): ids from another provider in
+/// the history may hold other characters; both ends of a call map the same way.
+fn tool_id(id: &str) -> Cow<'_, str> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !id.is_empty() && id.chars().all(ok) {
+        Cow::Borrowed(id)
+    } else if id.is_empty() {
+        Cow::Borrowed("call")
+    } else {
+        Cow::Owned(id.chars().map(|c| if ok(c) { c } else { '_' }).collect())
+    }
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    media_type: &'a str,
+    data: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text {
+        text: &'a str,
+    },
+    Image {
+        source: Source<'a>,
+    },
+    ToolUse {
+        id: Cow<'a, str>,
+        name: &'a str,
+        input: Input<'a>,
+    },
+    ToolResult {
+        tool_use_id: Cow<'a, str>,
+        #[serde(skip_serializing_if = "str::is_empty")]
+        content: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: Vec<Block<'a>>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<System<'a>>,
+    messages: Vec<Message<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool<'a>>,
+}
+
+// === response ===
+
+/// Our `finish_reason` for Anthropic's `stop_reason`.
+fn finish_reason(stop_reason: &str) -> &str {
+    match stop_reason {
+        "end_turn" | "stop_sequence" => "stop",
+        "tool_use" => "tool_calls",
+        "max_tokens" => "length",
+        other => other,
+    }
+}
+
+/// Decodes a Messages API answer: `text` blocks joined into the content, `tool_use` blocks
+/// as tool calls (their `input` as the JSON arguments); other blocks (thinking…) ignored.
+fn parse_message(body: &[u8]) -> Result<ChatResponse, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "not JSON ({e}): {:?}",
+            truncate(&String::from_utf8_lossy(body), 200)
+        )
+    })?;
+    if v.get("type").and_then(Value::as_str) != Some("message") {
+        return Err(format!("not a message: {}", truncate(&v.to_string(), 200)));
+    }
+    let blocks = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or("the message has no content array")?;
+    let mut text: Option<String> = None;
+    let mut calls = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let t = block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("text block {i} has no text"))?;
+                text.get_or_insert_with(String::new).push_str(t);
+            }
+            Some("tool_use") => {
+                let name = block
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("tool_use block {i} has no name"))?;
+                let arguments = match block.get("input") {
+                    None | Some(Value::Null) => "{}".to_owned(),
+                    Some(input) => input.to_string(),
+                };
+                calls.push(ToolCall {
+                    id: block
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| format!("toolu_{i}"), str::to_owned),
+                    kind: "function".to_owned(),
+                    function: FunctionCall {
+                        name: name.to_owned(),
+                        arguments,
+                    },
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(ChatResponse {
+        message: ChatMessage {
+            role: "assistant".to_owned(),
+            content: text,
+            tool_calls: (!calls.is_empty()).then_some(calls),
+            tool_call_id: None,
+            images: Vec::new(),
+        },
+        finish_reason: v
+            .get("stop_reason")
+            .and_then(Value::as_str)
+            .map(|r| finish_reason(r).to_owned()),
+    })
+}
+
+impl ChatModel for AnthropicModel {
+    fn label(&self) -> String {
+        format!("{}/{}", self.provider_id, self.model)
+    }
+
+    fn sees_images(&self) -> bool {
+        self.images
+    }
+
+    fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let body = match this.request_body(&req) {
+                Ok(b) => bytes::Bytes::from(b),
+                Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
+            };
+            let label = this.label();
+            retry::with_retries(&label, &this.backoff, || this.attempt(&body)).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::ports::ToolSpec;
+    use serde_json::json;
+
+    fn model() -> AnthropicModel {
+        AnthropicModel::new(
+            "anthropic",
+            "https://api.anthropic.com",
+            None,
+            "claude",
+            None,
+        )
+    }
+
+    fn body(m: &AnthropicModel, messages: Vec<ChatMessage>, tools: Vec<ToolSpec>) -> Value {
+        serde_json::from_slice(&m.request_body(&ChatRequest { messages, tools }).unwrap()).unwrap()
+    }
+
+    fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: name.into(),
+                arguments: arguments.into(),
+            },
+        }
+    }
+
+    fn tool_result(id: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            role: "tool".into(),
+            content: Some(text.into()),
+            tool_call_id: Some(id.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn endpoint_with_and_without_v1() {
+        let at = |base: &str| AnthropicModel::new("p", base, None, "m", None).endpoint();
+        assert_eq!(
+            at("https://api.anthropic.com"),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            at("https://api.anthropic.com/"),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            at("https://api.anthropic.com/v1"),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            at("https://api.anthropic.com/v1/"),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            at("https://api.minimax.io/anthropic"),
+            "https://api.minimax.io/anthropic/v1/messages"
+        );
+    }
+
+    #[test]
+    fn debug_and_label_hide_the_key() {
+        let m = AnthropicModel::new(
+            "anthropic",
+            "https://api.anthropic.com",
+            Some("sk-ant-VERYSECRET".into()),
+            "claude-sonnet-4-5",
+            None,
+        );
+        let dbg = format!("{m:?}");
+        assert!(!dbg.contains("VERYSECRET"), "{dbg}");
+        assert_eq!(m.label(), "anthropic/claude-sonnet-4-5");
+        assert_eq!(m.model(), "claude-sonnet-4-5");
+        assert_eq!(m.scrub("bad key sk-ant-VERYSECRET"), "bad key <redacted>");
+        // An empty key is no key.
+        let m = AnthropicModel::new("p", "http://x", Some(String::new()), "m", None);
+        assert!(format!("{m:?}").contains("api_key: None"));
+    }
+
+    #[test]
+    fn body_joins_system_and_defaults_max_tokens() {
+        let b = body(
+            &model(),
+            vec![
+                ChatMessage::text("system", "be brief"),
+                ChatMessage::text("system", "now: noon"),
+                ChatMessage::text("user", "hi"),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            b,
+            json!({"model": "claude", "max_tokens": 8192, "system": "be brief\n\nnow: noon",
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]})
+        );
+        let b = body(
+            &model().with_max_tokens(100),
+            vec![ChatMessage::text("user", "hi")],
+            vec![],
+        );
+        assert_eq!(b["max_tokens"], 100);
+        assert!(b.get("system").is_none(), "{b}");
+        assert!(b.get("tools").is_none(), "{b}");
+    }
+
+    #[test]
+    fn body_tools_use_input_schema() {
+        let b = body(
+            &model(),
+            vec![ChatMessage::text("user", "hi")],
+            vec![ToolSpec {
+                name: "t".into(),
+                description: "d".into(),
+                parameters: json!({"type": "object"}),
+            }],
+        );
+        assert_eq!(
+            b["tools"],
+            json!([{"name": "t", "description": "d", "input_schema": {"type": "object"}}])
+        );
+        assert!(b.get("tool_choice").is_none());
+    }
+
+    #[test]
+    fn body_merges_tool_results_into_one_user_message() {
+        let mut assistant = ChatMessage::text("assistant", "let me look");
+        assistant.tool_calls = Some(vec![
+            call("toolu_1", "nodes", r#"{"action":"status"}"#),
+            call("toolu_2", "cron", r#" {"action": "list"} "#),
+        ]);
+        let mut photo = ChatMessage::text("user", "[the photo]");
+        photo.images = vec![ImagePart {
+            mime: "image/jpeg",
+            base64: "/9j/".into(),
+        }];
+        let b = body(
+            &model().with_images(true),
+            vec![
+                ChatMessage::text("system", "s"),
+                ChatMessage::text("user", "status?"),
+                assistant,
+                tool_result("toolu_1", r#"{"ok":true}"#),
+                tool_result("toolu_2", ""),
+                photo,
+                ChatMessage::text("assistant", "all fine"),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role": "user", "content": [{"type": "text", "text": "status?"}]},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "let me look"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "nodes", "input": {"action": "status"}},
+                    {"type": "tool_use", "id": "toolu_2", "name": "cron", "input": {"action": "list"}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "{\"ok\":true}"},
+                    {"type": "tool_result", "tool_use_id": "toolu_2"},
+                    {"type": "text", "text": "[the photo]"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}},
+                ]},
+                {"role": "assistant", "content": [{"type": "text", "text": "all fine"}]},
+            ])
+        );
+    }
+
+    #[test]
+    fn body_tool_use_input_falls_back_to_an_empty_object() {
+        let assistant = ChatMessage {
+            role: "assistant".into(),
+            tool_calls: Some(vec![
+                call("a", "f", "not json"),
+                call("b", "f", "[1, 2]"),
+                call("c", "f", ""),
+                call("d", "f", r#"{"x": "y\"z", "n": [1]}"#),
+                call("call:0", "f", "{}"),
+            ]),
+            ..Default::default()
+        };
+        let b = body(&model(), vec![assistant], vec![]);
+        // An assistant message may come first.
+        assert_eq!(b["messages"][0]["role"], "assistant");
+        let blocks = b["messages"][0]["content"].as_array().unwrap();
+        let inputs: Vec<&Value> = blocks.iter().map(|b| &b["input"]).collect();
+        assert_eq!(
+            inputs,
+            [
+                &json!({}),
+                &json!({}),
+                &json!({}),
+                &json!({"x": "y\"z", "n": [1]}),
+                &json!({})
+            ]
+        );
+        assert_eq!(blocks[0]["type"], "tool_use");
+        assert_eq!(blocks[4]["id"], "call_0");
+    }
+
+    #[test]
+    fn body_omits_empty_text_and_empty_messages() {
+        let mut assistant = ChatMessage::text("assistant", "");
+        assistant.tool_calls = Some(vec![call("t1", "f", "{}")]);
+        let b = body(
+            &model(),
+            vec![
+                ChatMessage::text("system", " "),
+                ChatMessage::text("user", "first"),
+                ChatMessage::text("user", "  \n"),
+                ChatMessage::default(),
+                ChatMessage::text("user", "second"),
+                assistant,
+                ChatMessage::text("assistant", ""),
+            ],
+            vec![],
+        );
+        assert!(b.get("system").is_none(), "{b}");
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role": "user", "content": [
+                    {"type": "text", "text": "first"}, {"type": "text", "text": "second"}]},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+            ])
+        );
+    }
+
+    #[test]
+    fn body_images_only_when_the_model_sees_them() {
+        let mut shown = ChatMessage::text("user", "look");
+        shown.images = vec![ImagePart {
+            mime: "image/png",
+            base64: "iVBO".into(),
+        }];
+        let only_image = ChatMessage {
+            role: "user".into(),
+            images: shown.images.clone(),
+            ..Default::default()
+        };
+        let messages = vec![shown, ChatMessage::text("assistant", "ok"), only_image];
+        assert!(!model().sees_images());
+        let b = body(&model(), messages.clone(), vec![]);
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role": "user", "content": [{"type": "text", "text": "look"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+            ])
+        );
+        let m = model().with_images(true);
+        assert!(m.sees_images());
+        let image = json!({"type": "image",
+            "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}});
+        let b = body(&m, messages, vec![]);
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role": "user", "content": [{"type": "text", "text": "look"}, image]},
+                {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+                {"role": "user", "content": [image]},
+            ])
+        );
+    }
+
+    #[test]
+    fn parses_text_and_tool_use_and_ignores_thinking() {
+        let r = parse_message(
+            br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[
+                {"type":"thinking","thinking":"hmm","signature":"x"},
+                {"type":"text","text":"Let me "},
+                {"type":"redacted_thinking","data":"zzz"},
+                {"type":"text","text":"check."},
+                {"type":"tool_use","id":"toolu_9","name":"nodes","input":{"action":"status","n":[1]}},
+                {"type":"server_tool_use","id":"srv","name":"web_search","input":{}}
+            ],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.message.role, "assistant");
+        assert_eq!(r.message.content.as_deref(), Some("Let me check."));
+        let calls = r.message.tool_calls.unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].id, "toolu_9");
+        assert_eq!(calls[0].kind, "function");
+        assert_eq!(calls[0].function.name, "nodes");
+        let args: Value = serde_json::from_str(&calls[0].function.arguments).unwrap();
+        assert_eq!(args, json!({"action": "status", "n": [1]}));
+        assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"));
+
+        // Only tool calls: no content.
+        let r = parse_message(
+            br#"{"type":"message","content":[{"type":"tool_use","id":"t","name":"f","input":{}}],"stop_reason":"tool_use"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.message.content, None);
+        assert_eq!(r.message.tool_calls.unwrap()[0].function.arguments, "{}");
+    }
+
+    #[test]
+    fn maps_stop_reasons() {
+        let reason = |stop: &str| {
+            let body = json!({"type": "message", "content": [{"type": "text", "text": "x"}],
+                "stop_reason": stop});
+            parse_message(body.to_string().as_bytes())
+                .unwrap()
+                .finish_reason
+                .unwrap()
+        };
+        assert_eq!(reason("end_turn"), "stop");
+        assert_eq!(reason("stop_sequence"), "stop");
+        assert_eq!(reason("tool_use"), "tool_calls");
+        assert_eq!(reason("max_tokens"), "length");
+        assert_eq!(reason("refusal"), "refusal");
+        let r = parse_message(br#"{"type":"message","content":[],"stop_reason":null}"#).unwrap();
+        assert_eq!(r.finish_reason, None);
+        assert_eq!(r.message.content, None);
+        assert_eq!(r.message.tool_calls, None);
+    }
+
+    #[test]
+    fn bad_bodies_are_errors() {
+        assert!(parse_message(b"<html>").is_err());
+        assert!(parse_message(b"{}").is_err());
+        assert!(parse_message(br#"{"type":"message"}"#).is_err());
+        assert!(parse_message(br#"{"type":"message","content":"hi"}"#).is_err());
+        assert!(
+            parse_message(
+                br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            )
+            .is_err()
+        );
+        assert!(
+            parse_message(br#"{"choices":[{"message":{"role":"assistant","content":"hi"}}]}"#)
+                .is_err()
+        );
+        assert!(
+            parse_message(br#"{"type":"message","content":[{"type":"tool_use","id":"t"}]}"#)
+                .is_err()
+        );
+        assert_eq!(
+            retry::provider_message(
+                br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            ),
+            "Overloaded"
+        );
+    }
+}

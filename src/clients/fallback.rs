@@ -1,0 +1,95 @@
+//! `agents.defaults.model.fallbacks`: the primary model, then each fallback in order,
+//! for one completion at a time (OpenClaw's model failover: a fallback answers that turn
+//! only; the next turn starts from the primary again).
+//!
+//! Every failure moves on (after the provider's own retries: rate limits, outages, a
+//! rejected key, a refused request, an unreadable answer); the last error is returned,
+//! with what each model said, when all fail.
+
+use std::rc::Rc;
+
+use crate::actors::ports::{ChatModel, ChatRequest, ChatResponse, LocalFut, ModelError};
+
+/// A primary model with its fallbacks.
+pub struct WithFallbacks {
+    models: Vec<Rc<dyn ChatModel>>,
+}
+
+impl WithFallbacks {
+    /// `models[0]` is the primary; the rest are tried in order. `None` when empty.
+    pub fn new(models: Vec<Rc<dyn ChatModel>>) -> Option<Self> {
+        (!models.is_empty()).then_some(Self { models })
+    }
+}
+
+impl ChatModel for WithFallbacks {
+    fn label(&self) -> String {
+        let mut it = self.models.iter().map(|m| m.label());
+        let first = it.next().unwrap_or_default();
+        let rest: Vec<String> = it.collect();
+        if rest.is_empty() {
+            first
+        } else {
+            format!("{first} (fallbacks: {})", rest.join(", "))
+        }
+    }
+
+    fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let models = self.models.clone();
+        Box::pin(async move {
+            let Some((last, before)) = models.split_last() else {
+                return Err(ModelError::Unavailable("no model configured".into()));
+            };
+            let mut failures: Vec<String> = Vec::new();
+            for m in before {
+                match m.complete(req.clone()).await {
+                    Ok(resp) => return Ok(answered(m.as_ref(), resp, &failures)),
+                    Err(e) => {
+                        log::warn!("model {} failed: {e}; trying the next fallback", m.label());
+                        failures.push(format!("{}: {e}", m.label()));
+                    }
+                }
+            }
+            match last.complete(req).await {
+                Ok(resp) => Ok(answered(last.as_ref(), resp, &failures)),
+                Err(e) if failures.is_empty() => Err(e),
+                Err(e) => {
+                    failures.push(format!("{}: {e}", last.label()));
+                    Err(with_summary(e, &failures))
+                }
+            }
+        })
+    }
+
+    fn commands_help(&self) -> Option<&'static str> {
+        self.models.first().and_then(|m| m.commands_help())
+    }
+
+    fn sees_images(&self) -> bool {
+        self.models.first().is_some_and(|m| m.sees_images())
+    }
+}
+
+fn answered(m: &dyn ChatModel, resp: ChatResponse, failures: &[String]) -> ChatResponse {
+    if !failures.is_empty() {
+        crate::actors::metrics::METRICS.model_fallbacks.inc();
+        log::warn!(
+            "model fallback: {} answered after {}",
+            m.label(),
+            failures.join("; ")
+        );
+    }
+    resp
+}
+
+/// The last error, its text replaced by every model's failure.
+fn with_summary(e: ModelError, failures: &[String]) -> ModelError {
+    let all = format!("every model failed: {}", failures.join("; "));
+    match e {
+        ModelError::Unavailable(_) => ModelError::Unavailable(all),
+        ModelError::RateLimited(_) => ModelError::RateLimited(all),
+        ModelError::Unauthorized(_) => ModelError::Unauthorized(all),
+        ModelError::BadResponse(_) => ModelError::BadResponse(all),
+        ModelError::Rejected(_) => ModelError::Rejected(all),
+    }
+}

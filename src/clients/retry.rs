@@ -1,0 +1,194 @@
+//! What the chat-model clients ([`super::openai`], [`super::anthropic`]) share: one HTTP
+//! attempt classified as final or worth retrying, and the retry loop around it.
+//!
+//! 401/403 are final ([`ModelError::Unauthorized`]); 429 ([`ModelError::RateLimited`]),
+//! 5xx (Anthropic's 529 `overloaded_error` included), timeouts and network errors
+//! ([`ModelError::Unavailable`]) are retried, at most [`MAX_ATTEMPTS`] requests, after the
+//! provider's `Retry-After` (capped at [`MAX_RETRY_AFTER`]) or the client's backoff; other
+//! 4xx are final ([`ModelError::Rejected`]). A 2xx body the client cannot read is final
+//! ([`ModelError::BadResponse`]). Error texts pass through the client's scrubber, which
+//! redacts its API key.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{MAX_BODY, redact, truncate};
+use crate::actors::ports::{ChatResponse, ModelError};
+
+/// Requests per completion, the first included.
+pub const MAX_ATTEMPTS: usize = 3;
+
+/// Per-request timeout when none is configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Longest wait honoured from a `Retry-After` header.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// The default waits between attempts: 500 ms, then 1 s.
+pub(crate) fn default_backoff() -> Vec<Duration> {
+    vec![Duration::from_millis(500), Duration::from_secs(1)]
+}
+
+/// How one attempt failed.
+pub(crate) enum Failure {
+    /// Worth another attempt (after the provider's `Retry-After`, if it sent one).
+    Retry(ModelError, Option<Duration>),
+    /// Final.
+    Fatal(ModelError),
+}
+
+/// `text` with `key` redacted (unchanged without a key).
+pub(crate) fn scrub(text: &str, key: Option<&str>) -> String {
+    match key {
+        Some(k) => redact(text, k),
+        None => text.to_owned(),
+    }
+}
+
+/// The wait after failed attempt `attempt + 1`: `backoff[attempt]`, else its last entry,
+/// else none.
+pub(crate) fn backoff_after(backoff: &[Duration], attempt: usize) -> Duration {
+    backoff
+        .get(attempt)
+        .or(backoff.last())
+        .copied()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// `Retry-After` (seconds) or `retry-after-ms`, capped.
+pub(crate) fn retry_after(headers: &awc::http::header::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    let d = get("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64((ms / 1000.0).min(MAX_RETRY_AFTER.as_secs_f64())))
+        .or_else(|| {
+            get("retry-after")
+                .map(|s| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
+        })?;
+    Some(d.min(MAX_RETRY_AFTER))
+}
+
+/// The provider's error text: `error.message` (OpenAI's and Anthropic's shape), `error`
+/// (string), `message` or `detail`; else the start of the body.
+pub(crate) fn provider_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        let found = [
+            v.pointer("/error/message"),
+            v.get("error"),
+            v.get("message"),
+            v.get("detail"),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_str);
+        if let Some(m) = found {
+            return truncate(m, 500);
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        truncate(text, 300)
+    }
+}
+
+/// Sends `body` with `req` (method, URL, headers already set) and classifies the outcome:
+/// a 2xx body decoded by `parse`, or a [`Failure`]. `timeout` is the request's (for the
+/// message); every error text passes through `scrub`.
+pub(crate) async fn send(
+    req: awc::ClientRequest,
+    body: &bytes::Bytes,
+    timeout: Duration,
+    scrub: &dyn Fn(&str) -> String,
+    parse: fn(&[u8]) -> Result<ChatResponse, String>,
+) -> Result<ChatResponse, Failure> {
+    let mut resp = req.send_body(body.clone()).await.map_err(|e| {
+        let msg = match e {
+            awc::error::SendRequestError::Timeout => format!("no answer within {timeout:?}"),
+            other => other.to_string(),
+        };
+        Failure::Retry(ModelError::Unavailable(scrub(&msg)), None)
+    })?;
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
+    let bytes = match resp.body().limit(MAX_BODY).await {
+        Ok(b) => b,
+        Err(awc::error::PayloadError::Overflow) if (200..300).contains(&status) => {
+            return Err(Failure::Fatal(ModelError::BadResponse(format!(
+                "answer larger than {MAX_BODY} bytes"
+            ))));
+        }
+        Err(e) => {
+            let msg = format!("HTTP {status}: cannot read the body: {e}");
+            return Err(Failure::Retry(ModelError::Unavailable(scrub(&msg)), None));
+        }
+    };
+    if (200..300).contains(&status) {
+        return parse(&bytes).map_err(|e| Failure::Fatal(ModelError::BadResponse(scrub(&e))));
+    }
+    let detail = scrub(&format!("HTTP {status}: {}", provider_message(&bytes)));
+    Err(match status {
+        401 | 403 => Failure::Fatal(ModelError::Unauthorized(detail)),
+        429 => Failure::Retry(ModelError::RateLimited(detail), retry_after),
+        500..=599 => Failure::Retry(ModelError::Unavailable(detail), retry_after),
+        _ => Failure::Fatal(ModelError::Rejected(detail)),
+    })
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or [`MAX_ATTEMPTS`] attempts failed;
+/// between attempts waits the provider's `Retry-After` or [`backoff_after`] `backoff`.
+/// Failures are logged under `label` (`provider/model`).
+pub(crate) async fn with_retries<F, Fut>(
+    label: &str,
+    backoff: &[Duration],
+    mut attempt: F,
+) -> Result<ChatResponse, ModelError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<ChatResponse, Failure>>,
+{
+    let mut n = 0;
+    loop {
+        n += 1;
+        match attempt().await {
+            Ok(r) => return Ok(r),
+            Err(Failure::Fatal(e)) => {
+                log::warn!("model {label}: {e}");
+                return Err(e);
+            }
+            Err(Failure::Retry(e, after)) => {
+                if n >= MAX_ATTEMPTS {
+                    log::warn!("model {label}: {e} (gave up after {n} attempts)");
+                    return Err(e);
+                }
+                let wait = after.unwrap_or_else(|| backoff_after(backoff, n - 1));
+                log::info!("model {label}: {e}; retrying in {wait:?} (attempt {n}/{MAX_ATTEMPTS})");
+                actix_web::rt::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_uses_the_last_delay_when_short_and_none_when_empty() {
+        let b = [Duration::from_millis(5), Duration::from_millis(7)];
+        assert_eq!(backoff_after(&b, 0), Duration::from_millis(5));
+        assert_eq!(backoff_after(&b, 5), Duration::from_millis(7));
+        assert_eq!(backoff_after(&[], 0), Duration::ZERO);
+        assert_eq!(scrub("k=abc", Some("abc")), "k=<redacted>");
+        assert_eq!(scrub("k=abc", None), "k=abc");
+    }
+}
