@@ -118,6 +118,7 @@ pub fn classify(path: &str) -> Class {
         || under("cron")
         || under("tools")
         || under("tts")
+        || under("env")
     {
         return Class::Hot;
     }
@@ -393,9 +394,12 @@ impl Watcher {
                 // Still no configured token: keep the one generated at start.
                 cfg.auth.secret = self.generated.clone().or(cfg.auth.secret);
             }
-            let model_changed = hot
-                .iter()
-                .any(|k| k.starts_with("models.") || k.starts_with("agents.defaults.model"));
+            let model_changed = hot.iter().any(|k| {
+                k.starts_with("models.")
+                    || k.starts_with("agents.defaults.model")
+                    || k == "env"
+                    || k.starts_with("env.")
+            });
             let model: Option<openclaw_actors::registry::reload::ModelFactory> = model_changed
                 .then(|| {
                     let c = new.config.clone();
@@ -406,7 +410,12 @@ impl Watcher {
                     }) as openclaw_actors::registry::reload::ModelFactory
                 });
             let hearing_changed = hot.iter().any(|k| {
-                k == "tools" || k == "models" || k.starts_with("tools.") || k.starts_with("models.")
+                k == "tools"
+                    || k == "models"
+                    || k == "env"
+                    || k.starts_with("tools.")
+                    || k.starts_with("models.")
+                    || k.starts_with("env.")
             });
             let hearing: Option<openclaw_actors::registry::reload::HearingFactory> =
                 hearing_changed.then(|| {
@@ -415,7 +424,12 @@ impl Watcher {
                         as openclaw_actors::registry::reload::HearingFactory
                 });
             let speech_changed = hot.iter().any(|k| {
-                k == "tts" || k == "models" || k.starts_with("tts.") || k.starts_with("models.")
+                k == "tts"
+                    || k == "models"
+                    || k == "env"
+                    || k.starts_with("tts.")
+                    || k.starts_with("models.")
+                    || k.starts_with("env.")
             });
             let speech: Option<openclaw_actors::registry::reload::SpeechFactory> = speech_changed
                 .then(|| {

@@ -1,7 +1,9 @@
 //! The config file: any bytes as `openclaw.json` go through `config::load` (JSON5 syntax,
 //! unknown keys, figment extraction into the typed config) and, when they load, through
 //! what `gateway run` derives from them before binding (bind plan, auth settings, the agent
-//! tool policy). Nothing may panic: bad files get a `ConfigError` naming the problem.
+//! tool policy, the model plan with its fallbacks). `${VAR}` references and env SecretRefs
+//! resolve against a small environment. Nothing may panic: bad files get a `ConfigError`
+//! naming the problem.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -30,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
     );
+    env.insert("A_KEY".to_owned(), "sk-a".to_owned());
+    env.insert("HOST".to_owned(), "h".to_owned());
     let Ok(loaded) = config::load(Some(path), &env, &FlagOverrides::default()) else {
         return;
     };
@@ -37,4 +41,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = openclaw::gateway::plan_bind(gw.bind, gw.custom_bind_host.as_deref());
     let _ = openclaw::gateway::resolve_auth(&loaded);
     let _ = loaded.config.agents.defaults.tools.nodes.to_policy();
+    let _ = config::models::plan(&loaded.config, &|k| env.get(k).cloned());
 });

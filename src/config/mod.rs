@@ -684,6 +684,55 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_loads_without_unknown_keys() {
+        let dir =
+            std::env::temp_dir().join(format!("oc-example-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("openclaw.json");
+        std::fs::write(&path, include_str!("../../openclaw.json5.example")).unwrap();
+        let e = env(&[("OPENCLAW_STATE_DIR", dir.to_str().unwrap())]);
+        let l = load(Some(&path), &e, &FlagOverrides::default()).unwrap();
+        assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn references_resolve_from_the_state_dotenv_and_env_vars_below_the_process() {
+        let dir = std::env::temp_dir().join(format!("oc-dotenv-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(".env"),
+            "TOKEN_A=from-dotenv\nOPENCLAW_GATEWAY_TOKEN=gw-dotenv\n",
+        )
+        .unwrap();
+        let path = dir.join("openclaw.json");
+        std::fs::write(
+            &path,
+            r#"{env: {vars: {TOKEN_A: "from-vars", KEY_B: "b-vars"}},
+                models: {providers: {p: {baseUrl: "http://${HOST_C}/v1", apiKey: "${TOKEN_A}:${KEY_B}"}}}}"#,
+        )
+        .unwrap();
+        let e = env(&[
+            ("OPENCLAW_STATE_DIR", dir.to_str().unwrap()),
+            ("HOST_C", "h:1"),
+            ("KEY_B", "b-process"),
+        ]);
+        let l = load(Some(&path), &e, &FlagOverrides::default()).unwrap();
+        let p = &l.config.models.providers["p"];
+        assert_eq!(p.base_url.as_deref(), Some("http://h:1/v1"));
+        assert_eq!(p.api_key.as_deref(), Some("from-dotenv:b-process"));
+        assert_eq!(l.config.gateway.auth.token.as_deref(), Some("gw-dotenv"));
+        assert!(l.env_values.contains(&"from-dotenv".to_owned()));
+        assert_eq!(
+            l.config.extra_env.vars.get("KEY_B").map(String::as_str),
+            Some("b-vars"),
+            "kept below the process environment"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn precedence_defaults_file_env_flags() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("openclaw.json");

@@ -44,7 +44,10 @@ pub fn redact_value(v: &mut Value) -> Vec<String> {
         match v {
             Value::Object(m) => {
                 for (k, x) in m.iter_mut() {
-                    if is_secret_key(k) && !x.is_null() && !x.is_object() {
+                    let reference = x
+                        .as_str()
+                        .is_some_and(|t| t == REDACTED || super::env::contains_reference(t));
+                    if is_secret_key(k) && !x.is_null() && !x.is_object() && !reference {
                         if let Some(s) = x.as_str() {
                             found.push(s.to_owned());
                         } else {
@@ -58,6 +61,24 @@ pub fn redact_value(v: &mut Value) -> Vec<String> {
             }
             Value::Array(a) => a.iter_mut().for_each(|x| walk(x, found)),
             _ => {}
+        }
+    }
+    // Every value of the `env` block (`env.vars.<KEY>`, `env.<KEY>`) is treated as a
+    // secret: its names are free (`FAKE_KEY`, `GROQ`), and it is where keys go.
+    if let Some(Value::Object(env)) = v.get_mut("env") {
+        for (k, x) in env.iter_mut() {
+            let strings: Vec<&mut Value> = match (k.as_str(), x) {
+                ("shellEnv", _) => Vec::new(),
+                ("vars", Value::Object(vars)) => vars.values_mut().collect(),
+                (_, x) => vec![x],
+            };
+            for s in strings {
+                if let Value::String(text) = s
+                    && text != REDACTED
+                {
+                    found.push(std::mem::replace(text, REDACTED.to_owned()));
+                }
+            }
         }
     }
     walk(v, &mut found);
@@ -82,13 +103,28 @@ pub fn redact_env_values(v: &mut Value, values: &[String]) {
     }
 }
 
-/// `text` with every secret in `secrets` replaced by [`REDACTED`].
+/// Secrets shorter than this are replaced in text only as whole quoted strings: replacing
+/// every occurrence of a short token (`T`) would mangle the rest of the file.
+const MIN_FREE_SECRET: usize = 8;
+
+/// `text` with every secret in `secrets` replaced by [`REDACTED`] (short ones only where
+/// they are a whole `"…"` or `'…'` string).
 pub fn redact_text(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
-    let mut s: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    let mut s: Vec<&String> = secrets
+        .iter()
+        .filter(|s| !s.is_empty() && s.as_str() != REDACTED)
+        .collect();
     s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+    s.dedup();
     for x in s {
-        out = out.replace(x.as_str(), REDACTED);
+        if x.chars().count() >= MIN_FREE_SECRET {
+            out = out.replace(x.as_str(), REDACTED);
+        } else {
+            for q in ['"', '\''] {
+                out = out.replace(&format!("{q}{x}{q}"), &format!("{q}{REDACTED}{q}"));
+            }
+        }
     }
     out
 }
@@ -442,6 +478,30 @@ mod tests {
         assert_eq!(v["models"]["providers"]["p"]["apiKey"], REDACTED);
         let raw = "{gateway: {auth: {token: 's3cret-token'}}}";
         assert!(!redact_text(raw, &found).contains("s3cret"));
+
+        // The env block holds keys under any name; shellEnv is settings.
+        let mut v = json!({"env": {"vars": {"GROQ": "gsk-1", "N": 3}, "OPENAI_API_KEY": "sk-2",
+                                   "shellEnv": {"enabled": true, "timeoutMs": "15000"}}});
+        let found = redact_value(&mut v);
+        assert_eq!(v["env"]["vars"]["GROQ"], REDACTED);
+        assert_eq!(v["env"]["vars"]["N"], 3);
+        assert_eq!(v["env"]["OPENAI_API_KEY"], REDACTED);
+        assert_eq!(v["env"]["shellEnv"]["timeoutMs"], "15000");
+        let mut found = found;
+        found.sort();
+        assert_eq!(found, ["gsk-1", "sk-2"]);
+
+        // A reference to the environment is not a secret: it stays visible.
+        let mut v = json!({"models": {"providers": {"p": {"apiKey": "${P_API_KEY}"}}}});
+        assert!(redact_value(&mut v).is_empty());
+        assert_eq!(v["models"]["providers"]["p"]["apiKey"], "${P_API_KEY}");
+
+        // A short secret is replaced only as a whole string, not inside other words.
+        let raw = "{token: \"T\", other: 'T', mode: \"Token\"}";
+        assert_eq!(
+            redact_text(raw, &["T".to_owned()]),
+            format!("{{token: \"{REDACTED}\", other: '{REDACTED}', mode: \"Token\"}}")
+        );
     }
 
     #[test]

@@ -44,6 +44,18 @@ async fn session(gw: &TestGateway, key: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The session's entry once its run has finished (no active run).
+async fn settled_session(gw: &TestGateway, key: &str) -> Value {
+    let deadline = std::time::Instant::now() + SLOW;
+    loop {
+        let row = session(gw, key).await;
+        if row["hasActiveRun"] == false || std::time::Instant::now() > deadline {
+            return row;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Lines of a transcript file in the gateway's state directory.
 fn transcript_lines(gw: &TestGateway, session_id: &str) -> usize {
     let path = gw
@@ -65,7 +77,8 @@ async fn new_starts_an_empty_session_the_model_sees_and_a_restart_keeps_it() {
 
     let m1 = dm(&tg, 7901, "my number is 42");
     wait_reply(&tg, m1, SLOW).await;
-    let before = session(&gw, key).await;
+    // The answer's own line may follow the reply (the reply never waits for the disk).
+    let before = settled_session(&gw, key).await;
     let s1 = before["sessionId"]
         .as_str()
         .expect("a session id")
@@ -773,7 +786,9 @@ async fn a_new_handed_again_after_a_crash_does_not_reset_twice() {
     assert!(
         notices
             .iter()
-            .all(|n| n.text() == "✅ New session started.")
+            .all(|n| n.text() == "✅ New session started."),
+        "{:?}",
+        notices.iter().map(|n| n.text()).collect::<Vec<_>>()
     );
     assert_eq!(
         session(&gw, key).await["sessionId"],

@@ -20,6 +20,7 @@ mod logging;
 mod media;
 mod methods;
 mod metrics;
+mod models;
 mod node_exec;
 mod nodes;
 mod pairing;

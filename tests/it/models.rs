@@ -1,0 +1,284 @@
+//! Models configured the way OpenClaw users write them, against the real binary: a
+//! built-in provider (`anthropic/…`) with only its key, Anthropic's Messages API with a
+//! tool round, keys from `<state>/.env`, `env.vars`, `${VAR}` and env SecretRefs,
+//! `agents.defaults.model.fallbacks`, and the refusals at start.
+
+use serde_json::{Value, json};
+
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::{CliHome, TestGateway};
+use crate::telegram_flow::{GW_ARGS, GW_TOKEN, SLOW, TG_TOKEN, admin, config, dm, wait_reply};
+
+const KEY: &str = "sk-ant-it-0123456789";
+
+/// The Telegram config of `telegram_flow` without its model, plus `extra` merged at the
+/// top level.
+fn with_models(tg: &FakeTelegram, extra: Value) -> String {
+    let mut cfg: Value = serde_json::from_str(&config(tg, None, json!({}))).expect("flow config");
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        cfg[k] = v;
+    }
+    cfg.to_string()
+}
+
+#[actix_web::test]
+async fn an_anthropic_model_needs_only_its_key_and_runs_tools_over_the_messages_api() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start_with_key(KEY);
+    // OpenClaw's shortest form: the model as a string, the built-in provider (its base URL
+    // pointed at the fake), the key in the state directory's .env.
+    let cfg = with_models(
+        &tg,
+        json!({
+            "models": {"providers": {"anthropic": {"baseUrl": ai.anthropic_base_url()}}},
+            "agents": {"defaults": {"model": "anthropic/claude-it"}},
+        }),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("# keys\nexport ANTHROPIC_API_KEY=\"{KEY}\"\n"),
+    )
+    .expect("write .env");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&cfg));
+    crate::telegram_flow::poll_until(SLOW, "the start line naming the model", || {
+        gw.stdout()
+            .contains("agent: model anthropic/claude-it")
+            .then_some(())
+    })
+    .await;
+
+    let call_id = ai.push_tool_call("nodes", json!({"action": "status"}));
+    ai.push_text("No nodes are connected.");
+    let id = dm(&tg, 4242, "which nodes are there? 🔌");
+    let reply = wait_reply(&tg, id, SLOW).await;
+    assert_eq!(reply.text(), "No nodes are connected.");
+
+    let reqs = ai.recorded();
+    assert_eq!(reqs.len(), 2, "{:?}", ai.requests());
+    for r in &reqs {
+        assert_eq!(r.path, "/v1/messages");
+        assert_eq!(r.header("x-api-key"), Some(KEY));
+        assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
+        assert_eq!(
+            r.authorization, None,
+            "no Bearer header on the Messages API"
+        );
+    }
+    let first = &reqs[0].body;
+    assert_eq!(first["model"], "claude-it");
+    assert_eq!(first["max_tokens"], 8192);
+    assert!(
+        first["system"].as_str().is_some_and(|s| !s.is_empty()),
+        "system prompt at the top level: {first}"
+    );
+    let msgs = first["messages"].as_array().expect("messages");
+    assert!(msgs.iter().all(|m| m["role"] != "system"), "{first}");
+    let last = msgs.last().expect("a user message");
+    assert_eq!(last["role"], "user");
+    assert!(
+        last.to_string().contains("which nodes are there? 🔌"),
+        "{last}"
+    );
+    let tools = first["tools"].as_array().expect("tools");
+    let nodes = tools
+        .iter()
+        .find(|t| t["name"] == "nodes")
+        .expect("the nodes tool");
+    assert_eq!(nodes["input_schema"]["type"], "object", "{nodes}");
+
+    // The second round carries the tool call and its result, paired by id.
+    let second = &reqs[1].body;
+    let msgs = second["messages"].as_array().expect("messages");
+    let n = msgs.len();
+    assert!(n >= 3, "{second}");
+    let assistant = &msgs[n - 2];
+    assert_eq!(assistant["role"], "assistant", "{second}");
+    let tool_use = assistant["content"]
+        .as_array()
+        .and_then(|c| c.iter().find(|b| b["type"] == "tool_use"))
+        .unwrap_or_else(|| panic!("tool_use block: {assistant}"));
+    assert_eq!(tool_use["id"], call_id);
+    assert_eq!(tool_use["name"], "nodes");
+    assert_eq!(tool_use["input"], json!({"action": "status"}));
+    let result = &msgs[n - 1];
+    assert_eq!(result["role"], "user", "{second}");
+    let block = &result["content"][0];
+    assert_eq!(block["type"], "tool_result", "{result}");
+    assert_eq!(block["tool_use_id"], call_id, "{result}");
+    assert!(
+        block["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("\"nodes\"")),
+        "{result}"
+    );
+    // The key is nowhere in the gateway's output.
+    assert!(!gw.stdout().contains(KEY) && !gw.stderr().contains(KEY));
+}
+
+#[actix_web::test]
+async fn a_failing_primary_falls_back_for_that_turn_only_with_keys_from_the_environment() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start_with_key(KEY);
+    let cfg = with_models(
+        &tg,
+        json!({
+            "env": {"vars": {"FAKE_KEY": KEY}},
+            "models": {"providers": {
+                "fake": {
+                    "baseUrl": ai.base_url(),
+                    "apiKey": "${FAKE_KEY}",
+                    "headers": {"X-Trace": "${NOT_SET_ANYWHERE}", "X-Team": "it"},
+                    "models": [{"id": "primary-model"}],
+                },
+                "anthropic": {
+                    "baseUrl": ai.anthropic_base_url(),
+                    "apiKey": {"source": "env", "provider": "default", "id": "ANTHROPIC_API_KEY"},
+                },
+            }},
+            "agents": {"defaults": {
+                "models": {"anthropic/claude-it": {"alias": "backup", "params": {"maxTokens": 512}}},
+                "model": {"primary": "fake/primary-model", "fallbacks": ["backup"]},
+            }},
+        }),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[("ANTHROPIC_API_KEY", KEY)], Some(&cfg));
+    // An unset reference is a warning naming the key, not a refusal.
+    crate::telegram_flow::poll_until(SLOW, "the unset-reference warning", || {
+        gw.stderr()
+            .contains("models.providers.fake.headers.X-Trace: ${NOT_SET_ANYWHERE} is not set")
+            .then_some(())
+    })
+    .await;
+
+    // Turn 1: the primary refuses the request (fatal, no retry); the fallback answers.
+    ai.push_status(
+        400,
+        json!({"error": {"message": "model overloaded with nonsense"}}),
+    );
+    ai.push_text("Answer from the fallback.");
+    let id = dm(&tg, 7, "first");
+    assert_eq!(
+        wait_reply(&tg, id, SLOW).await.text(),
+        "Answer from the fallback."
+    );
+    // Turn 2 starts from the primary again.
+    ai.push_text("The primary is back.");
+    let id = dm(&tg, 7, "second");
+    assert_eq!(
+        wait_reply(&tg, id, SLOW).await.text(),
+        "The primary is back."
+    );
+
+    let reqs = ai.recorded();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/chat/completions",
+            "/v1/messages",
+            "/v1/chat/completions"
+        ]
+    );
+    assert_eq!(
+        reqs[0].authorization.as_deref(),
+        Some(format!("Bearer {KEY}").as_str()),
+        "${{FAKE_KEY}} from env.vars"
+    );
+    assert_eq!(reqs[0].header("x-team"), Some("it"));
+    assert_eq!(reqs[0].header("x-trace"), Some("${NOT_SET_ANYWHERE}"));
+    assert_eq!(reqs[1].header("x-api-key"), Some(KEY), "env SecretRef");
+    assert_eq!(
+        reqs[1].body["max_tokens"], 512,
+        "params.maxTokens of the alias"
+    );
+    assert_eq!(reqs[2].body["model"], "primary-model");
+
+    let (_, m) = crate::metrics::scrape_as(gw.port, GW_TOKEN);
+    assert_eq!(
+        crate::metrics::get(&m, "openclaw_model_fallbacks_total"),
+        1.0
+    );
+
+    // config.get shows the file as written and never the resolved key.
+    let mut op = admin(&gw).await;
+    let got = op.request("config.get", json!({})).await;
+    assert_eq!(got["ok"], true, "{got}");
+    let text = got.to_string();
+    assert!(!text.contains(KEY), "a resolved key leaked: {text}");
+    let raw = got["payload"]["raw"].as_str().unwrap_or_default();
+    assert!(
+        raw.contains("${FAKE_KEY}"),
+        "references stay visible: {raw}"
+    );
+    assert_eq!(
+        got["payload"]["parsed"]["models"]["providers"]["fake"]["apiKey"],
+        "${FAKE_KEY}"
+    );
+    assert_eq!(
+        got["payload"]["config"]["models"]["providers"]["fake"]["apiKey"],
+        "__OPENCLAW_REDACTED__"
+    );
+    assert!(!gw.stdout().contains(KEY) && !gw.stderr().contains(KEY));
+}
+
+#[test]
+fn model_and_secret_refusals_name_the_key_and_the_fix() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let run = |extra: Value, env: &[(&str, &str)]| {
+        let home = CliHome::with_config(&with_models(&tg, extra));
+        let out = home.run(GW_ARGS, env);
+        assert_eq!(out.code, Some(78), "EX_CONFIG: {out}");
+        assert!(!out.stdout.contains("listening on"), "{out}");
+        out.stderr
+    };
+    // A built-in provider without its key.
+    let err = run(
+        json!({"agents": {"defaults": {"model": "anthropic/claude-opus-5"}}}),
+        &[],
+    );
+    assert!(
+        err.contains("ANTHROPIC_API_KEY") && err.contains("Fix:"),
+        "{err}"
+    );
+    // A SecretRef to a variable that is not set.
+    let err = run(
+        json!({"channels": {"telegram": {"botToken": {"source": "env", "id": "TG_BOT_TOKEN_IT"}}}}),
+        &[],
+    );
+    assert!(
+        err.contains("channels.telegram.botToken")
+            && err.contains("TG_BOT_TOKEN_IT")
+            && err.contains("Fix:"),
+        "{err}"
+    );
+    // A provider neither configured nor built in; an API this gateway does not speak.
+    let err = run(json!({"agents": {"defaults": {"model": "acme/m1"}}}), &[]);
+    assert!(err.contains("\"acme\"") && err.contains("Fix:"), "{err}");
+    let err = run(
+        json!({"models": {"providers": {"openai": {"api": "google-generative-ai"}}},
+               "agents": {"defaults": {"model": "openai/gpt-5"}}}),
+        &[("OPENAI_API_KEY", "k")],
+    );
+    assert!(
+        err.contains("google-generative-ai") && err.contains("anthropic-messages"),
+        "{err}"
+    );
+}
+
+#[actix_web::test]
+async fn a_bot_token_from_a_secret_ref_starts_the_channel() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let cfg = config(
+        &tg,
+        None,
+        json!({"botToken": {"source": "env", "id": "TG_TOKEN_FROM_ENV"}}),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[("TG_TOKEN_FROM_ENV", TG_TOKEN)], Some(&cfg));
+    let id = dm(&tg, 9, "/whoami");
+    let reply = wait_reply(&tg, id, SLOW).await;
+    assert!(!reply.text().is_empty());
+    // The token from the environment is redacted from logs like a configured one.
+    assert!(!gw.stdout().contains(TG_TOKEN) && !gw.stderr().contains(TG_TOKEN));
+}
