@@ -38,6 +38,11 @@ use crate::util::now_ms;
 
 /// Model → tools → model rounds before giving up.
 pub const MAX_ROUNDS: usize = 8;
+
+/// The default bound on a chat or operator run (`agents.defaults.timeoutSeconds`, 600 s
+/// as in OpenClaw): a provider that keeps answering slowly, retries and fallbacks included,
+/// cannot hold a chat's queue for longer.
+pub const DEFAULT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 /// Transcript lines loaded as context.
 const HISTORY_LINES: usize = 40;
 /// Tool results are cut to this many characters before going back to the model.
@@ -94,6 +99,9 @@ pub struct AgentRun {
     hearing: Option<(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
     /// Spoken answers, when configured, and the chat's own choice (`/tts`).
     speech: Option<(Rc<crate::speech::Speech>, Option<bool>)>,
+    /// The longest the run may take (`None`: unbounded here, as a cron run, which its
+    /// job's own timeout bounds).
+    deadline: Option<std::time::Duration>,
 }
 
 impl AgentRun {
@@ -118,7 +126,15 @@ impl AgentRun {
             cron: None,
             hearing: None,
             speech: None,
+            deadline: None,
         }
+    }
+
+    /// Ends the run with an apology once it has taken `deadline` (the user's line stays;
+    /// whatever the run was waiting for is dropped, as by `/stop`).
+    pub fn with_deadline(mut self, deadline: Option<std::time::Duration>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Speaks the answer too, as `speech` says (`tts`) or the chat chose (`chat`: `/tts on`
@@ -408,6 +424,8 @@ impl Actor for AgentRun {
         let cron = self.cron.clone();
         let hearing = self.hearing.clone();
         let speech = self.speech.clone();
+        let deadline = self.deadline;
+        let run_id = self.req.run_id.clone();
         let fut = async move {
             let deps = RunDeps {
                 registry,
@@ -417,11 +435,36 @@ impl Actor for AgentRun {
                 hearing,
                 speech,
             };
-            run_loop(req, transcript, deps, history, user_write).await
+            let run = run_loop(req, transcript, deps, history, user_write);
+            match deadline {
+                None => {
+                    let (outcome, tail) = run.await;
+                    (outcome, Some(tail))
+                }
+                Some(d) => match tokio::time::timeout(d, run).await {
+                    Ok((outcome, tail)) => (outcome, Some(tail)),
+                    Err(_) => {
+                        log::warn!(
+                            "run {run_id} stopped after {} s (agents.defaults.timeoutSeconds)",
+                            d.as_secs()
+                        );
+                        (
+                            LoopOutcome::Failed(
+                                format!(
+                                    "⚠️ Sorry — that took longer than {}, so I stopped. Please try again, or ask for less at once.",
+                                    human_duration(d)
+                                ),
+                                format!("run timed out after {} s", d.as_secs()),
+                            ),
+                            None,
+                        )
+                    }
+                },
+            }
         };
         let handle = ctx.spawn(fut.into_actor(self).map(|(outcome, tail), act, ctx| {
             act.handle = None;
-            act.finish(outcome, Some(tail), ctx);
+            act.finish(outcome, tail, ctx);
         }));
         self.handle = Some(handle);
     }
@@ -944,12 +987,22 @@ async fn converse(
     )
 }
 
+/// `10 minutes`, `90 s`.
+fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s} s"),
+        _ if s % 60 == 0 => format!("{} minutes", s / 60),
+        _ => format!("{} min {} s", s / 60, s % 60),
+    }
+}
+
 fn model_failure_text(e: &ModelError) -> String {
     let what = match e {
         ModelError::Unavailable(_) => "the model provider is not reachable right now",
         ModelError::RateLimited(_) => "the model provider is rate limiting us",
         ModelError::Unauthorized(_) => {
-            "the model provider rejected our API key (check models.providers.*.apiKey)"
+            "the model provider rejected our API key (check the provider's key in the gateway's config or environment)"
         }
         ModelError::BadResponse(_) => "the model provider sent an answer I could not read",
         ModelError::Rejected(_) => "the model provider refused the request",

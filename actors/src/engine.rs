@@ -65,6 +65,8 @@ pub struct EngineConfig {
     pub channel_accounts: usize,
     /// What agent runs may invoke on nodes (`agents.defaults.tools.nodes`).
     pub agent_tools: crate::tool_policy::AgentToolPolicy,
+    /// The longest a chat or operator run may take (`agents.defaults.timeoutSeconds`).
+    pub run_timeout: Duration,
     /// `cron.enabled`: run scheduled jobs (with `false` they are kept and editable only).
     pub cron_enabled: bool,
     /// `agents.defaults.heartbeat`.
@@ -97,6 +99,7 @@ impl EngineConfig {
             auto_approve_local: true,
             channel_accounts: 0,
             agent_tools: Default::default(),
+            run_timeout: crate::agent_run::DEFAULT_RUN_TIMEOUT,
             cron_enabled: true,
             heartbeat: Default::default(),
         }

@@ -26,6 +26,8 @@ pub struct HotConfig {
     pub auto_approve_local: bool,
     /// `agents.defaults.tools.nodes`.
     pub agent_tools: AgentToolPolicy,
+    /// `agents.defaults.timeoutSeconds`: the longest a chat or operator run may take.
+    pub run_timeout: std::time::Duration,
     /// The port the gateway listens on now (changes with an in-process restart).
     pub port: u16,
     /// The addresses bound now (changes with an in-process restart).
@@ -41,6 +43,7 @@ impl HotConfig {
             allowed_origins: config.allowed_origins.clone(),
             auto_approve_local: config.auto_approve_local,
             agent_tools: config.agent_tools.clone(),
+            run_timeout: config.run_timeout,
             port: config.port,
             bind_addrs: config.bind_addrs.clone(),
         }

@@ -221,6 +221,9 @@ pub struct AgentDefaultsCfg {
     /// How often "typing…" is refreshed (seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing_interval_seconds: Option<u64>,
+    /// The longest a chat or operator run may take (seconds; default 600, OpenClaw's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
 }
 
 /// Default refresh of "typing…": Telegram shows it for 5 s, so 4 s keeps it steady
@@ -228,6 +231,17 @@ pub struct AgentDefaultsCfg {
 pub const DEFAULT_TYPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(4);
 
 impl AgentDefaultsCfg {
+    /// The bound on a run (`timeoutSeconds`); `Err` names the key and the fix.
+    pub fn run_timeout(&self) -> Result<std::time::Duration, String> {
+        match self.timeout_seconds {
+            None => Ok(openclaw_actors::agent_run::DEFAULT_RUN_TIMEOUT),
+            Some(s) if (1..=86_400).contains(&s) => Ok(std::time::Duration::from_secs(s)),
+            Some(s) => Err(format!(
+                "agents.defaults.timeoutSeconds is {s}. Fix: use a number of seconds from 1 to 86400 (default 600)"
+            )),
+        }
+    }
+
     /// The "typing…" refresh interval (`None`: `typingMode: "never"`); `Err` names the key
     /// and the fix.
     pub fn typing(&self) -> Result<Option<std::time::Duration>, String> {

@@ -237,6 +237,8 @@ pub struct Prepared {
     pub auto_approve_local: bool,
     /// `agents.defaults.tools.nodes`.
     pub agent_tools: openclaw_actors::tool_policy::AgentToolPolicy,
+    /// `agents.defaults.timeoutSeconds`.
+    pub run_timeout: Duration,
     /// `agents.defaults.heartbeat`.
     pub heartbeat: openclaw_actors::cron::heartbeat::HeartbeatSettings,
     /// Model and channel accounts.
@@ -310,6 +312,12 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .defaults
         .heartbeat_settings()
         .map_err(StartError::config)?;
+    let run_timeout = loaded
+        .config
+        .agents
+        .defaults
+        .run_timeout()
+        .map_err(StartError::config)?;
     let logging = loaded
         .config
         .logging
@@ -324,6 +332,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         allowed_origins,
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
         agent_tools,
+        run_timeout,
         heartbeat,
         deps,
         channel_accounts,
@@ -346,6 +355,7 @@ pub fn hot_config(
         allowed_origins: p.allowed_origins.clone(),
         auto_approve_local: p.auto_approve_local,
         agent_tools: p.agent_tools.clone(),
+        run_timeout: p.run_timeout,
         port,
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
     }
@@ -469,6 +479,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         auto_approve_local: prepared.auto_approve_local,
         channel_accounts,
         agent_tools: prepared.agent_tools.clone(),
+        run_timeout: prepared.run_timeout,
         cron_enabled: cron_enabled(&loaded.config),
         heartbeat: prepared.heartbeat.clone(),
     };

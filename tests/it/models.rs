@@ -282,3 +282,36 @@ async fn a_bot_token_from_a_secret_ref_starts_the_channel() {
     // The token from the environment is redacted from logs like a configured one.
     assert!(!gw.stdout().contains(TG_TOKEN) && !gw.stderr().contains(TG_TOKEN));
 }
+
+#[actix_web::test]
+async fn a_run_over_its_time_limit_is_stopped_with_an_apology_and_the_chat_goes_on() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("flow config");
+    cfg["agents"]["defaults"]["timeoutSeconds"] = json!(1);
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&cfg.to_string()));
+    // The provider answers, but only after 20 s (its own request timeout is 120 s).
+    ai.push(
+        crate::support::fake_openai::FakeReply::text("too late")
+            .delayed(std::time::Duration::from_secs(20)),
+    );
+    let id = dm(&tg, 31, "think very hard");
+    let reply = wait_reply(&tg, id, SLOW).await;
+    assert!(
+        reply.text().contains("took longer than 1 s") && reply.text().contains("stopped"),
+        "{}",
+        reply.text()
+    );
+    // The chat's queue is free again, and the apology is in the transcript.
+    ai.push_text("Quick answer.");
+    let id = dm(&tg, 31, "something quick");
+    assert_eq!(wait_reply(&tg, id, SLOW).await.text(), "Quick answer.");
+    let second = ai.wait_requests(2, SLOW);
+    let seen = second[1].to_string();
+    assert!(
+        seen.contains("think very hard") && seen.contains("took longer than 1 s"),
+        "the next run sees the stopped turn: {seen}"
+    );
+    drop(gw);
+}

@@ -256,6 +256,7 @@ impl Registry {
         }
         let meta = self.session_meta(key, &req.origin);
         let run_id = req.run_id.clone();
+        let origin_is_cron = matches!(req.origin, RunOrigin::Cron { .. });
         let transcript = transcript_name(&meta.session_id);
         let tail = self.tails.take(&transcript);
         // A fresh run starts from no earlier lines (its own are still appended).
@@ -271,6 +272,7 @@ impl Registry {
             self.model.clone(),
         )
         .with_history(tail)
+        .with_deadline((!origin_is_cron).then(|| self.shared.live.get().run_timeout))
         .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
         .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
         .with_speech(
