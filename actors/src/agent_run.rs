@@ -992,7 +992,7 @@ fn human_duration(d: std::time::Duration) -> String {
     let s = d.as_secs();
     match s {
         0..=119 => format!("{s} s"),
-        _ if s % 60 == 0 => format!("{} minutes", s / 60),
+        _ if s.is_multiple_of(60) => format!("{} minutes", s / 60),
         _ => format!("{} min {} s", s / 60, s % 60),
     }
 }
