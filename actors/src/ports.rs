@@ -131,6 +131,15 @@ pub enum ModelError {
     Rejected(String),
 }
 
+/// A model a chat (`/model`) or an operator (`sessions.patch {model}`) may choose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelChoice {
+    /// `provider/model`.
+    pub reference: String,
+    /// Its alias (`agents.defaults.models["provider/model"].alias`).
+    pub alias: Option<String>,
+}
+
 /// An OpenAI-compatible chat model.
 pub trait ChatModel {
     /// `provider/model`, for status output.
@@ -146,6 +155,19 @@ pub trait ChatModel {
     /// from nodes and chats are then shown to it, not only described.
     fn sees_images(&self) -> bool {
         false
+    }
+    /// The models a session may choose instead of this default (the configured ones).
+    fn choices(&self) -> Vec<ModelChoice> {
+        Vec::new()
+    }
+    /// The choice `reference` names (its `provider/model`, its alias, or its bare model id
+    /// when only one choice has it), as a model of its own: strict, without fallbacks.
+    /// `Err` says why, for the user.
+    fn pick(&self, reference: &str) -> Result<(String, std::rc::Rc<dyn ChatModel>), String> {
+        Err(format!(
+            "there is no model {:?} to choose from: this gateway has no configured models",
+            reference.chars().take(100).collect::<String>()
+        ))
     }
 }
 

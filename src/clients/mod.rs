@@ -20,6 +20,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub mod anthropic;
+pub mod choice;
 pub mod fallback;
 pub mod openai;
 pub(crate) mod retry;

@@ -54,6 +54,19 @@ impl ExtraEnv {
         let path = state_dir.join(DOTENV);
         match read_capped(&path) {
             Ok(Some(text)) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    if let Ok(m) = std::fs::metadata(&path)
+                        && m.permissions().mode() & 0o077 != 0
+                    {
+                        warnings.push(format!(
+                            "{} can be read by other users and may hold keys. Fix: chmod 600 {}",
+                            path.display(),
+                            path.display()
+                        ));
+                    }
+                }
                 for (n, line) in text.lines().enumerate() {
                     match parse_dotenv_line(line) {
                         Ok(None) => {}
@@ -506,6 +519,11 @@ mod tests {
             "A=from-dotenv\nOPENCLAW_STATE_DIR=/elsewhere\nbroken line\n",
         )
         .unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.join(DOTENV), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+        }
         let doc = json!({"env": {"vars": {"A": "from-vars", "B": "b", "C": "${A}", "D": " "},
                                  "E": "direct", "shellEnv": {"enabled": true}}});
         let mut w = Vec::new();
@@ -519,7 +537,17 @@ mod tests {
         );
         assert!(!x.vars.contains_key("D"));
         assert!(!x.vars.contains_key("OPENCLAW_STATE_DIR"));
-        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].contains("chmod 600"), "{w:?}");
+
+        std::fs::set_permissions(
+            dir.join(DOTENV),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let mut w2 = Vec::new();
+        ExtraEnv::gather(&dir, None, &mut w2);
+        assert!(w2.iter().all(|x| !x.contains("chmod")), "{w2:?}");
 
         let process = env(&[("A", "from-process"), ("Z", "")]);
         let l = Layered {

@@ -258,6 +258,60 @@ pub fn plan(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Option
     Ok(Some(Plan { primary, fallbacks }))
 }
 
+/// A model a session may choose (`/model`), with its alias.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// `provider/model`.
+    pub reference: String,
+    /// `agents.defaults.models["provider/model"].alias`.
+    pub alias: Option<String>,
+    /// How to call it.
+    pub target: Target,
+}
+
+/// Every configured model a session may choose: the primary and its fallbacks, the
+/// `agents.defaults.models` entries and the models listed under `models.providers`, in that
+/// order, once each. One that cannot be called now (its key is not set, its provider is
+/// unknown) is left out, with a debug line.
+pub fn choices(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Choice> {
+    let d = &cfg.agents.defaults;
+    let mut refs: Vec<String> = Vec::new();
+    refs.extend(d.model.primary.iter().cloned());
+    refs.extend(d.model.fallbacks.iter().flatten().cloned());
+    refs.extend(
+        d.models
+            .keys()
+            .filter(|k| k.contains('/') && !k.ends_with("/*"))
+            .cloned(),
+    );
+    for (id, p) in &cfg.models.providers {
+        refs.extend(p.models.iter().map(|m| format!("{id}/{}", m.id)));
+    }
+    let mut out: Vec<Choice> = Vec::new();
+    for r in refs {
+        match target(cfg, &r, "a configured model", env) {
+            Ok(t) => {
+                let reference = t.label();
+                if out.iter().any(|c| c.reference == reference) {
+                    continue;
+                }
+                let alias = d
+                    .models
+                    .get(&reference)
+                    .and_then(|e| e.alias.clone())
+                    .filter(|a| !a.trim().is_empty());
+                out.push(Choice {
+                    reference,
+                    alias,
+                    target: t,
+                });
+            }
+            Err(e) => log::debug!("model {r} is not offered to /model: {e}"),
+        }
+    }
+    out
+}
+
 /// `provider/model` of `reference` (aliases and bare configured ids resolved).
 fn split_ref(cfg: &Config, reference: &str, key: &str) -> Result<(String, String), String> {
     let r = reference.trim();
@@ -367,7 +421,11 @@ fn target(
         .and_then(|e| e.api_key.clone())
         .filter(|k| !k.is_empty())
     {
-        Some(k) if env_name(&k) => env(&k).or(Some(k)),
+        Some(k) if env_name(&k) => Some(env(&k).ok_or_else(|| {
+            format!(
+                "models.providers.{provider}.apiKey names the variable {k}, which is not set. Fix: set {k} (in the gateway's environment, in .env of the state directory, or in the config's env.vars), or write the key itself"
+            )
+        })?),
         Some(k) => Some(k),
         None => built
             .map(|b| b.key_env)
@@ -580,6 +638,13 @@ mod tests {
             r#"{models: {providers: {openai: {headers: {"Bad Name": "v"}}}}, agents: {defaults: {model: "openai/gpt-5"}}}"#,
         );
         assert!(err.contains("headers"), "{err}");
+        let err = e(
+            r#"{models: {providers: {openai: {apiKey: "MY_OPENAI_KEY"}}}, agents: {defaults: {model: "openai/gpt-5"}}}"#,
+        );
+        assert!(
+            err.contains("MY_OPENAI_KEY") && err.contains("not set"),
+            "{err}"
+        );
         let err = e(r#"{agents: {defaults: {model: {fallbacks: ["openai/gpt-5"]}}}}"#);
         assert!(err.contains("no primary"), "{err}");
     }

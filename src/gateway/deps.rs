@@ -294,6 +294,22 @@ pub fn build_model(
         crate::clients::fallback::WithFallbacks::new(models)
             .map(|m| Rc::new(m) as Rc<dyn openclaw_actors::ports::ChatModel>)
     };
+    let choices = crate::config::models::choices(cfg, &|k| cfg.env_var(k))
+        .into_iter()
+        .map(|c| {
+            (
+                openclaw_actors::ports::ModelChoice {
+                    reference: c.reference,
+                    alias: c.alias,
+                },
+                chat_model(&c.target),
+            )
+        })
+        .collect();
+    let model = model.map(|m| {
+        Rc::new(crate::clients::choice::Choosable::new(m, choices))
+            as Rc<dyn openclaw_actors::ports::ChatModel>
+    });
     Ok((model, label))
 }
 

@@ -142,7 +142,7 @@ async fn new_starts_an_empty_session_the_model_sees_and_a_restart_keeps_it() {
     let sent = tg.sent().len();
     let gw = restart(gw);
     all_answered(&gw, &tg).await;
-    let row = session(&gw, key).await;
+    let row = settled_session(&gw, key).await;
     assert_eq!(row["sessionId"], s3.as_str(), "{row}");
     assert_eq!(row["messageCount"], 2, "{row}");
     assert_eq!(tg.sent().len(), sent, "{:?}", tg.sent());
@@ -206,7 +206,7 @@ async fn stop_aborts_the_reply_in_progress_and_new_drops_the_queue() {
     }
     assert_eq!(ai.request_count(), 3, "the queued message never ran");
     // The aborted runs' transcripts are the old session's; the new one has its own pair.
-    let row = session(&gw, "agent:main:telegram:dm:7902").await;
+    let row = settled_session(&gw, "agent:main:telegram:dm:7902").await;
     assert_eq!(row["messageCount"], 2, "{row}");
 }
 
@@ -254,7 +254,8 @@ async fn whoami_and_help_answer_without_the_model_and_other_text_reaches_it() {
         let r = wait_reply(&tg, *id, SLOW).await;
         assert_eq!(r.text(), "model answer", "{text:?}");
     }
-    let row = session(&gw, "agent:main:telegram:dm:7903").await;
+    // The last answer's own line may follow its reply.
+    let row = settled_session(&gw, "agent:main:telegram:dm:7903").await;
     assert_eq!(row["messageCount"], 2 * near.len(), "{row}");
     assert_eq!(ai.request_count(), near.len());
 }
@@ -468,7 +469,7 @@ async fn sessions_reset_and_create_over_the_wire() {
     for (params, msg) in [
         (
             json!({"key": "main", "thinkingLevel": "high"}),
-            "sessions.patch thinkingLevel is not supported by this gateway: this gateway has no per-session settings besides the label",
+            "sessions.patch thinkingLevel is not supported by this gateway: this gateway has no per-session settings besides the label and the model",
         ),
         (
             json!({"key": "main", "archived": true}),
@@ -598,7 +599,9 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
     let names: Vec<&str> = menu.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["new", "reset", "stop", "status", "whoami", "tts", "help"]
+        [
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "help"
+        ]
     );
     drop(gw);
 
@@ -871,7 +874,9 @@ async fn commands_list_names_the_chat_commands() {
     let names: Vec<&str> = commands.iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(
         names,
-        ["new", "reset", "stop", "status", "whoami", "tts", "help"]
+        [
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "help"
+        ]
     );
     let whoami = &commands[4];
     assert_eq!(whoami["textAliases"], json!(["/whoami", "/id"]), "{whoami}");

@@ -315,3 +315,116 @@ async fn a_run_over_its_time_limit_is_stopped_with_an_apology_and_the_chat_goes_
     );
     drop(gw);
 }
+
+#[actix_web::test]
+async fn a_chat_chooses_its_model_among_the_configured_ones_and_an_operator_can_too() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = with_models(
+        &tg,
+        json!({
+            "models": {"providers": {"fake": {
+                "baseUrl": ai.base_url(),
+                "models": [{"id": "m1"}, {"id": "m2"}, {"id": "m3"}],
+            }}},
+            "agents": {"defaults": {
+                "models": {"fake/m2": {"alias": "Second"}},
+                "model": {"primary": "fake/m1", "fallbacks": ["fake/m3"]},
+            }},
+        }),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&cfg));
+    let key = "agent:main:telegram:dm:61";
+    let ask = |text: &str| dm(&tg, 61, text);
+
+    let r = wait_reply(&tg, ask("/model"), SLOW).await;
+    assert!(
+        r.text().contains("fake/m1") && r.text().contains("configured default"),
+        "{}",
+        r.text()
+    );
+    let r = wait_reply(&tg, ask("/models"), SLOW).await;
+    for want in ["fake/m1", "fake/m2 (Second)", "fake/m3"] {
+        assert!(r.text().contains(want), "{want} in {}", r.text());
+    }
+    let r = wait_reply(&tg, ask("/model nope/never"), SLOW).await;
+    assert!(
+        r.text().contains("Model not changed") && r.text().contains("unknown model"),
+        "{}",
+        r.text()
+    );
+    let r = wait_reply(&tg, ask("/model fake/m2 -g"), SLOW).await;
+    assert!(r.text().contains("only this chat"), "{}", r.text());
+
+    // By alias (any case): the chat's runs use it.
+    let r = wait_reply(&tg, ask("/model second"), SLOW).await;
+    assert!(r.text().contains("fake/m2"), "{}", r.text());
+    ai.push_text("Answer from m2.");
+    let id = ask("hello");
+    assert_eq!(wait_reply(&tg, id, SLOW).await.text(), "Answer from m2.");
+    let reqs = ai.requests();
+    assert_eq!(reqs.last().map(|b| b["model"].clone()), Some(json!("m2")));
+    let r = wait_reply(&tg, ask("/status"), SLOW).await;
+    assert!(
+        r.text().contains("Model: fake/m2 (chosen for this chat)"),
+        "{}",
+        r.text()
+    );
+    let index: Value = serde_json::from_str(
+        &std::fs::read_to_string(gw.dir.path().join("agents/main/sessions/sessions.json"))
+            .expect("sessions.json"),
+    )
+    .expect("sessions.json is JSON");
+    assert_eq!(index[key]["providerOverride"], "fake", "{index}");
+    assert_eq!(index[key]["modelOverride"], "m2", "{index}");
+    assert_eq!(index[key]["modelOverrideSource"], "user", "{index}");
+
+    // A chosen model is strict: when it fails, the default's fallback does not answer.
+    let before = ai.request_count();
+    ai.push_status(400, json!({"error": {"message": "no such model"}}));
+    let id = ask("again");
+    let r = wait_reply(&tg, id, SLOW).await;
+    assert!(r.text().contains("refused the request"), "{}", r.text());
+    assert_eq!(ai.request_count(), before + 1, "no fallback call");
+
+    // The operator side: sessions.patch {model}.
+    let mut op = admin(&gw).await;
+    let bad = op
+        .request(
+            "sessions.patch",
+            json!({"key": key, "model": "gpt-unknown"}),
+        )
+        .await;
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown model")),
+        "{bad}"
+    );
+    let back = op
+        .request("sessions.patch", json!({"key": key, "model": null}))
+        .await;
+    assert_eq!(back["ok"], true, "{back}");
+    assert_eq!(
+        back["payload"]["resolved"]["modelProvider"], "fake",
+        "{back}"
+    );
+    assert_eq!(back["payload"]["resolved"]["model"], "m1", "{back}");
+    assert!(
+        back["payload"]["entry"].get("modelOverride").is_none(),
+        "{back}"
+    );
+    ai.push_text("Answer from m1.");
+    let id = ask("and now?");
+    assert_eq!(wait_reply(&tg, id, SLOW).await.text(), "Answer from m1.");
+    assert_eq!(
+        ai.requests().last().map(|b| b["model"].clone()),
+        Some(json!("m1"))
+    );
+    let set = op
+        .request("sessions.patch", json!({"key": key, "model": "m3"}))
+        .await;
+    assert_eq!(set["payload"]["resolved"]["model"], "m3", "{set}");
+    assert_eq!(set["payload"]["entry"]["modelOverride"], "m3", "{set}");
+}

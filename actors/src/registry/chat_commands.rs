@@ -43,6 +43,23 @@ pub enum ChatCommand {
     Help,
     /// `/tts [on|off|default|status]`: this chat's spoken answers.
     Tts(TtsChoice),
+    /// `/model [status|list|default|<model>]`, `/models`: this chat's model.
+    Model(ModelAsk),
+}
+
+/// What `/model` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelAsk {
+    /// `/model`, `/model status`.
+    Status,
+    /// `/model list`, `/models`.
+    List,
+    /// `/model default`: back to the configured model.
+    Default,
+    /// `/model <model>` (`-s` / `--session` allowed).
+    Set(String),
+    /// `/model <model> -a|-g`: not from a chat here.
+    Wider,
 }
 
 /// What `/tts` asks.
@@ -158,6 +175,24 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         reset(ResetReason::New)
     } else if name.eq_ignore_ascii_case("reset") {
         reset(ResetReason::Reset)
+    } else if name.eq_ignore_ascii_case("model") || name.eq_ignore_ascii_case("models") {
+        let mut words: Vec<&str> = rest.split_whitespace().collect();
+        let wider = words
+            .iter()
+            .any(|w| matches!(*w, "-a" | "--agent" | "-g" | "--global"));
+        words.retain(|w| !matches!(*w, "-s" | "--session"));
+        let what = words.join(" ");
+        ChatCommand::Model(if wider {
+            ModelAsk::Wider
+        } else if name.eq_ignore_ascii_case("models") || what.eq_ignore_ascii_case("list") {
+            ModelAsk::List
+        } else if what.is_empty() || what.eq_ignore_ascii_case("status") {
+            ModelAsk::Status
+        } else if what.eq_ignore_ascii_case("default") {
+            ModelAsk::Default
+        } else {
+            ModelAsk::Set(what)
+        })
     } else if name.eq_ignore_ascii_case("tts") {
         ChatCommand::Tts(match rest.to_ascii_lowercase().as_str() {
             "" | "status" => TtsChoice::Status,
@@ -257,6 +292,13 @@ pub const CATALOG: &[CommandEntry] = &[
         false,
     ),
     entry(
+        "model",
+        &["/model", "/models"],
+        "This chat's model: list, a name, default",
+        "options",
+        true,
+    ),
+    entry(
         "tts",
         &["/tts"],
         "Spoken answers in this chat: on, off, default",
@@ -283,6 +325,7 @@ pub const MENU: &[(&str, &str)] = &[
     ("stop", "Stop the reply in progress"),
     ("status", "Session, model and nodes"),
     ("whoami", "Show your ids (for allowFrom)"),
+    ("model", "This chat's model: list, a name, default"),
     ("tts", "Spoken answers in this chat: on, off, default"),
     ("help", "List the commands"),
 ];
@@ -294,6 +337,7 @@ const HELP: &str = "Chat commands:\n\
 /stop — stop the reply in progress\n\
 /status — this session, the model, the nodes\n\
 /whoami — your ids (for allowFrom)\n\
+/model [list|<name>|default] — this chat's model (/model: which one answers)\n\
 /tts on|off|default — spoken answers in this chat (/tts: what is set)\n\
 /help — this text";
 
@@ -342,6 +386,7 @@ impl Registry {
             ChatCommand::WhoAmI => (who(), None),
             ChatCommand::Status => (self.status_text(key), None),
             ChatCommand::Tts(choice) => (self.tts_command(key, *choice), None),
+            ChatCommand::Model(ask) => (self.model_command(key, ask), None),
             ChatCommand::Help => {
                 let text = match self.model.commands_help() {
                     Some(agent) => format!("{HELP}\n\n{agent}"),
@@ -362,6 +407,75 @@ impl Registry {
                 (text, Some(done))
             }
         }
+    }
+
+    /// `/model`: this chat's model (the configured ones only; strict: a chosen model has
+    /// no fallbacks, as in OpenClaw).
+    fn model_command(&mut self, key: &str, ask: &ModelAsk) -> String {
+        let chosen = self.sessions_index.get(key).and_then(|m| m.model_choice());
+        let default = self.model.label();
+        match ask {
+            ModelAsk::Status => match chosen {
+                Some(r) => format!(
+                    "🧠 Model: {r} (chosen for this chat; /model default: back to {default}). /model list: the others."
+                ),
+                None => format!(
+                    "🧠 Model: {default} (the configured default). /model list: what this chat can choose."
+                ),
+            },
+            ModelAsk::List => {
+                let choices = self.model.choices();
+                if choices.is_empty() {
+                    return format!(
+                        "🧠 Only the configured model answers here: {default}. More models are listed in models.providers or agents.defaults.models."
+                    );
+                }
+                let mut lines = vec!["🧠 Models this chat can choose (/model <name>):".to_owned()];
+                for c in choices {
+                    let mark = if chosen.as_deref() == Some(c.reference.as_str()) {
+                        " ← this chat"
+                    } else {
+                        ""
+                    };
+                    lines.push(match c.alias {
+                        Some(a) => format!("• {} ({a}){mark}", c.reference),
+                        None => format!("• {}{mark}", c.reference),
+                    });
+                }
+                lines.push(format!("/model default: the configured default ({default})."));
+                lines.join("\n")
+            }
+            ModelAsk::Wider => "⚙️ From a chat, /model changes only this chat's model. Set agents.defaults.model in the gateway's config to change it for everyone.".to_owned(),
+            ModelAsk::Default => {
+                if chosen.is_some() {
+                    self.save_model_choice(key, None);
+                }
+                format!("✅ Model for this chat: the configured default ({default}).")
+            }
+            ModelAsk::Set(name) => match self.model.pick(name) {
+                Ok((reference, _)) => {
+                    self.save_model_choice(key, Some(&reference));
+                    format!(
+                        "✅ Model for this chat: {reference} (until /model default). If it fails, the reply says so: a chosen model has no fallbacks."
+                    )
+                }
+                Err(e) => format!("⚠️ Model not changed: {e}."),
+            },
+        }
+    }
+
+    /// Records the session's own model (`None`: the default) and saves the index at once.
+    pub(super) fn save_model_choice(&mut self, key: &str, reference: Option<&str>) {
+        self.sessions_index
+            .set_model(key, reference, crate::util::now_ms(), || {
+                uuid::Uuid::new_v4().to_string()
+            });
+        self.shared.session_count.store(
+            self.sessions_index.len(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.save_sessions_now();
+        self.session_changed(key);
     }
 
     /// `/tts`: this chat's spoken answers.
@@ -423,7 +537,12 @@ impl Registry {
             ),
             None => format!("Session: {key} · new"),
         });
-        lines.push(format!("Model: {}", self.model.label()));
+        lines.push(
+            match self.sessions_index.get(key).and_then(|m| m.model_choice()) {
+                Some(r) => format!("Model: {r} (chosen for this chat)"),
+                None => format!("Model: {}", self.model.label()),
+            },
+        );
         if let Some(h) = &self.hearing {
             lines.push(format!("Voice messages: {}", h.transcriber.label()));
         }
@@ -654,6 +773,30 @@ mod tests {
         assert_eq!(parse("/status@my_bot"), Some(ChatCommand::Status));
         assert_eq!(parse("/id:"), Some(ChatCommand::WhoAmI));
         assert_eq!(parse("/help"), Some(ChatCommand::Help));
+        assert_eq!(parse("/model"), Some(ChatCommand::Model(ModelAsk::Status)));
+        assert_eq!(
+            parse("/model -s"),
+            Some(ChatCommand::Model(ModelAsk::Status))
+        );
+        assert_eq!(parse("/models"), Some(ChatCommand::Model(ModelAsk::List)));
+        assert_eq!(
+            parse("/model LIST"),
+            Some(ChatCommand::Model(ModelAsk::List))
+        );
+        assert_eq!(
+            parse("/model@bot default --session"),
+            Some(ChatCommand::Model(ModelAsk::Default))
+        );
+        assert_eq!(
+            parse("/model openrouter/anthropic/claude-x -s"),
+            Some(ChatCommand::Model(ModelAsk::Set(
+                "openrouter/anthropic/claude-x".into()
+            )))
+        );
+        assert_eq!(
+            parse("/model opus --global"),
+            Some(ChatCommand::Model(ModelAsk::Wider))
+        );
         assert_eq!(parse("/tts"), Some(ChatCommand::Tts(TtsChoice::Status)));
         assert_eq!(parse("/tts ON"), Some(ChatCommand::Tts(TtsChoice::On)));
         assert_eq!(

@@ -141,6 +141,27 @@ pub struct SessionMeta {
     /// The chat's own choice of spoken answers (`/tts on` / `/tts off`; none: `tts.auto`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tts: Option<bool>,
+    /// The provider of the session's own model (`/model`, `sessions.patch {model}`;
+    /// OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_override: Option<String>,
+    /// The session's own model id (with [`Self::provider_override`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_override: Option<String>,
+    /// Who chose it: `user` (strict: no fallbacks), as OpenClaw records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_override_source: Option<String>,
+}
+
+impl SessionMeta {
+    /// `provider/model` the session chose, if any.
+    pub fn model_choice(&self) -> Option<String> {
+        match (&self.provider_override, &self.model_override) {
+            (Some(p), Some(m)) => Some(format!("{p}/{m}")),
+            (None, Some(m)) => Some(m.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// An aborted channel run ends without a reply: tell its channel to drop the message from
@@ -264,22 +285,30 @@ impl Registry {
             RunOrigin::Cron { fresh: true, .. } => Some(Vec::new()),
             _ => tail,
         };
-        let run = AgentRun::new(
-            req,
-            transcript,
-            ctx.address(),
-            self.store.clone(),
-            self.model.clone(),
-        )
-        .with_history(tail)
-        .with_deadline((!origin_is_cron).then(|| self.shared.live.get().run_timeout))
-        .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
-        .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
-        .with_speech(
-            self.speech.clone(),
-            self.sessions_index.get(key).and_then(|m| m.tts),
-        )
-        .start();
+        // The session's own model (`/model`): strict, without the default's fallbacks. One
+        // that is no longer configured gives way to the default.
+        let model = match meta.model_choice() {
+            Some(r) => match self.model.pick(&r) {
+                Ok((_, m)) => m,
+                Err(e) => {
+                    log::warn!(
+                        "session {key}: its model {r} is not available ({e}); the default answers"
+                    );
+                    self.model.clone()
+                }
+            },
+            None => self.model.clone(),
+        };
+        let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
+            .with_history(tail)
+            .with_deadline((!origin_is_cron).then(|| self.shared.live.get().run_timeout))
+            .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
+            .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
+            .with_speech(
+                self.speech.clone(),
+                self.sessions_index.get(key).and_then(|m| m.tts),
+            )
+            .start();
         self.runs.started(key, &run_id, run, now_ms());
         // The session has a run now (and its user message on the way to the transcript).
         self.session_changed(key);

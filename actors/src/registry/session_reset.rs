@@ -128,7 +128,11 @@ impl SessionMutation {
             entry,
             run_started: None,
             created: false,
-            resolved: Resolved { agent_id: "main" },
+            resolved: Resolved {
+                agent_id: "main",
+                model_provider: None,
+                model: None,
+            },
         }
     }
 
@@ -153,6 +157,12 @@ impl SessionMutation {
 pub struct Resolved {
     /// Always `main`.
     pub agent_id: &'static str,
+    /// `sessions.patch` with `model`: the provider of the model that now answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_provider: Option<String>,
+    /// `sessions.patch` with `model`: the model that now answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// `sessions.reset`: starts `key` over.
@@ -245,8 +255,11 @@ pub struct RenameSession {
     pub key: String,
     /// Refuse unless the session's current id is this one.
     pub expected_session_id: Option<String>,
-    /// The new label.
-    pub label: Option<String>,
+    /// The new label (`Some(None)`: cleared; `None`: unchanged).
+    pub label: Option<Option<String>>,
+    /// The session's own model: a configured one's name (`Some(None)`: back to the
+    /// default; `None`: unchanged).
+    pub model: Option<Option<String>>,
 }
 
 impl Handler<RenameSession> for Registry {
@@ -267,11 +280,42 @@ impl Handler<RenameSession> for Registry {
                 "Session {key} changed before patch. Retry."
             )));
         }
-        let Some(meta) = self.sessions_index.set_names(&key, msg.label, None) else {
+        // The model first: an unknown one changes nothing.
+        let model = match msg.model {
+            Some(Some(name)) => match self.model.pick(&name) {
+                Ok((reference, _)) => Some(Some(reference)),
+                Err(e) => return err(ErrorShape::invalid(format!("sessions.patch model: {e}"))),
+            },
+            Some(None) => Some(None),
+            None => None,
+        };
+        if let Some(label) = msg.label
+            && self.sessions_index.set_names(&key, label, None).is_none()
+        {
+            return err(ErrorShape::unavailable("the session vanished; retry"));
+        }
+        let patched_model = model.is_some();
+        if let Some(reference) = model {
+            self.sessions_index
+                .set_model(&key, reference.as_deref(), now_ms(), || {
+                    uuid::Uuid::new_v4().to_string()
+                });
+        }
+        let Some(meta) = self.sessions_index.get(&key).cloned() else {
             return err(ErrorShape::unavailable("the session vanished; retry"));
         };
         let entry = self.row_of(&key, &meta, now_ms());
-        SessionMutation::of(key, entry).when_saved(self.save_sessions())
+        let mut m = SessionMutation::of(key, entry);
+        if patched_model {
+            let now = meta.model_choice().unwrap_or_else(|| self.model.label());
+            // The default's label may name its fallbacks: only `provider/model` is sent.
+            let now = now.split(' ').next().unwrap_or_default().to_owned();
+            if let Some((p, id)) = now.split_once('/') {
+                m.resolved.model_provider = Some(p.to_owned());
+                m.resolved.model = Some(id.to_owned());
+            }
+        }
+        m.when_saved(self.save_sessions())
     }
 }
 

@@ -87,6 +87,32 @@ impl SessionIndex {
             .tts = tts;
     }
 
+    /// Sets (or, with `None`, clears) the session's own model (`provider/model`).
+    pub fn set_model(
+        &mut self,
+        key: &str,
+        reference: Option<&str>,
+        now: u64,
+        new_id: impl FnOnce() -> String,
+    ) {
+        let meta = self
+            .0
+            .entry(key.to_owned())
+            .or_insert_with(|| fresh(new_id(), now));
+        match reference.and_then(|r| r.split_once('/')) {
+            Some((p, m)) => {
+                meta.provider_override = Some(p.to_owned());
+                meta.model_override = Some(m.to_owned());
+                meta.model_override_source = Some("user".to_owned());
+            }
+            None => {
+                meta.provider_override = None;
+                meta.model_override = None;
+                meta.model_override_source = None;
+            }
+        }
+    }
+
     /// Gives `key` a fresh session id (a new, empty transcript; the old one stays on disk),
     /// keeping where the session lives (channel, chat, peer name). `asked_at` is when the
     /// chat message asking for it arrived: a session whose current id is no older than that
@@ -181,6 +207,9 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         message_count: 0,
         label: None,
         tts: None,
+        provider_override: None,
+        model_override: None,
+        model_override_source: None,
     }
 }
 

@@ -303,6 +303,9 @@ fn session_and_history_replies_match_their_objects() {
         message_count: 2,
         label: None,
         tts: None,
+        provider_override: None,
+        model_override: None,
+        model_override_source: None,
     };
     let list = SessionList {
         count: 1,

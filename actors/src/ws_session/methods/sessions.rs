@@ -1,5 +1,5 @@
 //! `sessions.list`, `sessions.subscribe`, `sessions.describe`, `sessions.reset`,
-//! `sessions.create`, `sessions.delete`, `sessions.patch` (the label only), `agents.list` (OpenClaw's
+//! `sessions.create`, `sessions.delete`, `sessions.patch` (label and model), `agents.list` (OpenClaw's
 //! `server-methods/sessions.ts`, `sessions-subscriptions.ts`, `sessions-read.ts`,
 //! `sessions-mutations.ts`, `sessions-create.ts`, `sessions-delete.ts`, `agents.ts`).
 
@@ -256,28 +256,32 @@ impl Params for DeleteParams {
     }
 }
 
-/// `sessions.patch {key, agentId?, expectedSessionId?, label}`: the one session setting
-/// this gateway has is its label. Every other OpenClaw setting (thinking, verbose and
-/// reasoning levels, a model per session, `archived`, …) is refused by name, so the TUI's
-/// `/think` says why instead of `unknown method`.
+/// `sessions.patch {key, agentId?, expectedSessionId?, label?, model?}`: the session
+/// settings this gateway has are its label and its model (one of the configured models, by
+/// `provider/model`, alias or bare id; `null` goes back to the default; the answer's
+/// `resolved` names the model that now answers). Every other OpenClaw setting (thinking,
+/// verbose and reasoning levels, `archived`, …) is refused by name, so the TUI's `/think`
+/// says why instead of `unknown method`.
 pub(crate) struct PatchParams {
     key: String,
     expected_session_id: Option<String>,
-    /// The new label (`None`: cleared, `label: null`).
-    label: Option<String>,
+    /// The new label (`Some(None)`: cleared, `label: null`; `None`: not sent).
+    label: Option<Option<String>>,
+    /// The session's model (`Some(None)`: back to the default, `model: null`).
+    model: Option<Option<String>>,
 }
 
 impl Params for PatchParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         const M: &str = "sessions.patch";
-        const ACCEPTED: &[&str] = &["key", "agentId", "expectedSessionId", "label"];
+        const ACCEPTED: &[&str] = &["key", "agentId", "expectedSessionId", "label", "model"];
         let o = obj(M, &call.params)?;
         if let Some(k) = o.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
             let shown: String = k.chars().take(64).collect();
             let hint = if k == "archived" {
                 "this gateway keeps no session archive: delete the session (`openclaw sessions delete`) or reset it"
             } else {
-                "this gateway has no per-session settings besides the label"
+                "this gateway has no per-session settings besides the label and the model"
             };
             return Err(ErrorShape::invalid(format!(
                 "sessions.patch {shown} is not supported by this gateway: {hint}"
@@ -285,14 +289,25 @@ impl Params for PatchParams {
         }
         let mut c = Checker::new();
         c.required("", o, "key");
-        c.required("", o, "label");
+        if !o.contains_key("label") && !o.contains_key("model") {
+            c.required("", o, "label");
+        }
         let key = c.string("", o, "key", true).map(normalize_session_key);
         let expected = c
             .string("", o, "expectedSessionId", true)
             .map(str::to_owned);
+        let model = match o.get("model") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => c.string("", o, "model", true).map(|v| {
+                let v = v.trim();
+                Some(v.chars().take(256).collect::<String>()).filter(|v| !v.is_empty())
+            }),
+        };
         let label = match o.get("label") {
-            Some(Value::Null) | None => None,
-            Some(_) => c.string("", o, "label", true).and_then(|v| {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => c.string("", o, "label", true).map(|v| {
                 if v.chars().count() > MAX_SESSION_NAME {
                     c.error(
                         "/label",
@@ -310,6 +325,7 @@ impl Params for PatchParams {
                 key,
                 expected_session_id: expected,
                 label,
+                model,
             }),
             _ => Err(fail(M, &c)),
         }
@@ -490,6 +506,7 @@ impl WsSession {
             key: p.key,
             expected_session_id: p.expected_session_id,
             label: p.label,
+            model: p.model,
         });
         self.reply_then_announce(call.id, fut, Some("patch"), ctx);
     }

@@ -1,0 +1,98 @@
+//! The agent's model with the models a session may choose instead (`/model`,
+//! `sessions.patch {model}`): the configured ones only (the primary, its fallbacks, the
+//! `agents.defaults.models` entries and every model listed under `models.providers`), so a
+//! chat cannot point the owner's keys at a model nobody configured.
+
+use std::rc::Rc;
+
+use crate::actors::ports::{
+    ChatModel, ChatRequest, ChatResponse, LocalFut, ModelChoice, ModelError,
+};
+
+/// The default model (with its fallbacks) and the choices.
+pub struct Choosable {
+    default: Rc<dyn ChatModel>,
+    choices: Vec<(ModelChoice, Rc<dyn ChatModel>)>,
+}
+
+impl Choosable {
+    /// `default` answers unless a session chose one of `choices`.
+    pub fn new(default: Rc<dyn ChatModel>, choices: Vec<(ModelChoice, Rc<dyn ChatModel>)>) -> Self {
+        Self { default, choices }
+    }
+}
+
+impl ChatModel for Choosable {
+    fn label(&self) -> String {
+        self.default.label()
+    }
+
+    fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
+        self.default.complete(req)
+    }
+
+    fn commands_help(&self) -> Option<&'static str> {
+        self.default.commands_help()
+    }
+
+    fn sees_images(&self) -> bool {
+        self.default.sees_images()
+    }
+
+    fn choices(&self) -> Vec<ModelChoice> {
+        self.choices.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    fn pick(&self, reference: &str) -> Result<(String, Rc<dyn ChatModel>), String> {
+        let r = reference.trim();
+        let found = self
+            .choices
+            .iter()
+            .find(|(c, _)| c.reference == r)
+            .or_else(|| {
+                self.choices
+                    .iter()
+                    .find(|(c, _)| c.reference.eq_ignore_ascii_case(r))
+            })
+            .or_else(|| {
+                self.choices.iter().find(|(c, _)| {
+                    c.alias
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(r))
+                })
+            })
+            .or_else(|| {
+                let mut bare = self.choices.iter().filter(|(c, _)| {
+                    c.reference
+                        .split_once('/')
+                        .is_some_and(|(_, m)| m.eq_ignore_ascii_case(r))
+                });
+                match (bare.next(), bare.next()) {
+                    (Some(one), None) => Some(one),
+                    _ => None,
+                }
+            });
+        match found {
+            Some((c, m)) => Ok((c.reference.clone(), m.clone())),
+            None => {
+                let shown: String = r.chars().take(100).collect();
+                if self.choices.is_empty() {
+                    return Err(format!(
+                        "there is no model {shown:?} to choose from: only the default model is configured"
+                    ));
+                }
+                Err(format!(
+                    "unknown model {shown:?}; choose one of: {}",
+                    self.choices
+                        .iter()
+                        .map(|(c, _)| match &c.alias {
+                            Some(a) => format!("{} ({a})", c.reference),
+                            None => c.reference.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        }
+    }
+}
