@@ -387,8 +387,29 @@ async fn a_chat_chooses_its_model_among_the_configured_ones_and_an_operator_can_
     assert!(r.text().contains("refused the request"), "{}", r.text());
     assert_eq!(ai.request_count(), before + 1, "no fallback call");
 
-    // The operator side: sessions.patch {model}.
+    // The operator side: models.list, then sessions.patch {model}.
     let mut op = admin(&gw).await;
+    let list = op.request("models.list", json!({})).await;
+    assert_eq!(list["ok"], true, "{list}");
+    let models = list["payload"]["models"].as_array().expect("models");
+    let ids: Vec<String> = models
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["provider"].as_str().unwrap_or(""),
+                m["id"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        ["fake/m1", "fake/m3", "fake/m2"],
+        "default, fallback, then the others: {list}"
+    );
+    assert_eq!(models[2]["alias"], "Second", "{list}");
+    assert_eq!(models[2]["name"], "Second", "{list}");
+    assert_eq!(models[0]["available"], true, "{list}");
     let bad = op
         .request(
             "sessions.patch",

@@ -341,6 +341,19 @@ const HELP: &str = "Chat commands:\n\
 /tts on|off|default — spoken answers in this chat (/tts: what is set)\n\
 /help — this text";
 
+/// `models.list`: the models a session may choose.
+#[derive(actix::Message)]
+#[rtype(result = "Vec<crate::ports::ModelChoice>")]
+pub struct ListModels;
+
+impl actix::Handler<ListModels> for Registry {
+    type Result = actix::MessageResult<ListModels>;
+
+    fn handle(&mut self, _: ListModels, _: &mut Self::Context) -> Self::Result {
+        actix::MessageResult(self.model.choices())
+    }
+}
+
 /// `/new` without a first message.
 const NEW_SESSION: &str = "✅ New session started.";
 

@@ -62,7 +62,30 @@ pub(super) const METHODS: &[Method] = &[
         access: MethodAccess::Operator(READ),
         handler: WsSession::agents_list,
     },
+    Method {
+        name: "models.list",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::models_list,
+    },
 ];
+
+/// What `models.list` answers (OpenClaw's `ModelsListResult`): the models a session may
+/// choose (`sessions.patch {model}`, `/model`), the configured default first.
+#[derive(Serialize)]
+struct ModelsList {
+    models: Vec<ModelRow>,
+}
+
+/// One model of [`ModelsList`] (OpenClaw's `ModelChoice`).
+#[derive(Serialize)]
+struct ModelRow {
+    id: String,
+    name: String,
+    provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias: Option<String>,
+    available: bool,
+}
 
 /// What `agents.list` answers (OpenClaw's `AgentsListResultSchema`): this gateway runs one
 /// agent, `main`, whose operator session is `agent:main:main` and whose channel sessions
@@ -575,6 +598,39 @@ impl WsSession {
             return self.respond_err(&call.id, &err, ctx);
         }
         self.respond_ok(&call.id, &AGENTS, ctx);
+    }
+
+    /// `models.list`: the configured models a session may choose (params: an object; its
+    /// filters are not needed for so short a list and are not read).
+    fn models_list(&mut self, call: Call, ctx: &mut Context<Self>) {
+        if !call.params.is_object() && !call.params.is_null() {
+            let err = ErrorShape::invalid("invalid models.list params: must be object");
+            return self.respond_err(&call.id, &err, ctx);
+        }
+        let fut = self
+            .registry
+            .send(crate::registry::chat_commands::ListModels);
+        self.reply_with(
+            call.id,
+            async move {
+                let choices = fut.await.map_err(|_| gone())?;
+                let models = choices
+                    .into_iter()
+                    .filter_map(|c| {
+                        let (provider, id) = c.reference.split_once('/')?;
+                        Some(ModelRow {
+                            id: id.to_owned(),
+                            name: c.alias.clone().unwrap_or_else(|| id.to_owned()),
+                            provider: provider.to_owned(),
+                            alias: c.alias,
+                            available: true,
+                        })
+                    })
+                    .collect();
+                Ok(ModelsList { models })
+            },
+            ctx,
+        );
     }
 
     /// `sessions.describe {key}`: `{session: row}`, or `{session: null}` for no such session.
