@@ -665,3 +665,43 @@ async fn a_heartbeat_change_applies_without_restart() {
     assert_eq!(last["payload"]["status"], "skipped", "{last}");
     assert_eq!(gw.pid(), pid);
 }
+
+/// A key rotated in the config's `env.vars` (used through `${VAR}`) applies to the next run
+/// without a restart, and the log names the key, never its value.
+#[actix_web::test]
+async fn a_key_rotated_in_env_vars_applies_to_the_next_run() {
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::telegram_flow::{GW_ARGS, dm, wait_reply};
+    let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = |key: &str| {
+        let mut c: Value =
+            serde_json::from_str(&crate::telegram_flow::config(&tg, Some(&ai), json!({})))
+                .expect("flow config");
+        c["env"] = json!({"vars": {"ROTATING_API_KEY": key}});
+        c["models"]["providers"]["fake"]["apiKey"] = json!("${ROTATING_API_KEY}");
+        c.to_string()
+    };
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&cfg("sk-old-0001")));
+    ai.push_text("one");
+    let first = dm(&tg, 5301, "hello");
+    wait_reply(&tg, first, Duration::from_secs(10)).await;
+
+    replace_file(&gw.config_path(), &cfg("sk-new-0002"));
+    gw.wait_stderr_line(
+        &["config reloaded from", "env.vars.ROTATING_API_KEY"],
+        Duration::from_secs(10),
+    );
+    ai.push_text("two");
+    let second = dm(&tg, 5301, "again");
+    wait_reply(&tg, second, Duration::from_secs(10)).await;
+    let auth: Vec<Option<String>> = ai.recorded().into_iter().map(|r| r.authorization).collect();
+    assert_eq!(
+        auth,
+        [
+            Some("Bearer sk-old-0001".to_owned()),
+            Some("Bearer sk-new-0002".to_owned())
+        ]
+    );
+    assert!(!gw.stderr().contains("sk-new-0002") && !gw.stderr().contains("sk-old-0001"));
+}
