@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod devices;
 pub mod healthcheck;
 pub mod logs;
+pub mod models;
 pub mod nodes;
 pub mod remote;
 pub mod sessions;
@@ -74,6 +75,9 @@ pub enum Command {
     Pairing(agent::PairingCmd),
     /// Read, edit and validate the config file.
     Config(config_cmd::ConfigCmd),
+    /// The agent's model, its fallbacks and the models a chat may choose (from the local
+    /// config and environment; never a key).
+    Models(models::ModelsCmd),
     /// Tail the gateway log (`logs.tail`).
     Logs(logs::LogsArgs),
     /// Probe the local gateway's /healthz (or /readyz) without credentials (container
@@ -285,6 +289,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Nodes(n) => nodes::run_nodes(cli.config, n).await,
         Command::Devices(d) => devices::run_devices(cli.config, d).await,
         Command::Sessions(c) => sessions::run_sessions(cli.config, c).await,
+        Command::Models(m) => models::run_models(cli.config, m).await,
         Command::Cron(c) => cron::run_cron(cli.config, c).await,
         Command::Node(n) => crate::node_host::run(n).await.map_err(|f| Failure {
             code: f.code,

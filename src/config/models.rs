@@ -176,6 +176,9 @@ pub struct Target {
     pub base_url: String,
     /// The key, if any.
     pub api_key: Option<String>,
+    /// Where the key came from (`models.providers.<id>.apiKey` or a variable's name), for
+    /// `openclaw models status`; never the key.
+    pub key_source: Option<String>,
     /// Per-request timeout.
     pub timeout: Option<Duration>,
     /// The model sees images.
@@ -194,6 +197,7 @@ impl std::fmt::Debug for Target {
             .field("api", &self.api)
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("key_source", &self.key_source)
             .field("timeout", &self.timeout)
             .field("images", &self.images)
             .field("max_tokens", &self.max_tokens)
@@ -417,23 +421,27 @@ fn target(
         "{}_API_KEY",
         provider.to_ascii_uppercase().replace('-', "_")
     );
-    let api_key = match entry
+    let (api_key, key_source) = match entry
         .and_then(|e| e.api_key.clone())
         .filter(|k| !k.is_empty())
     {
-        Some(k) if env_name(&k) => Some(env(&k).ok_or_else(|| {
-            format!(
-                "models.providers.{provider}.apiKey names the variable {k}, which is not set. Fix: set {k} (in the gateway's environment, in .env of the state directory, or in the config's env.vars), or write the key itself"
-            )
-        })?),
-        Some(k) => Some(k),
+        Some(k) if env_name(&k) => {
+            let v = env(&k).ok_or_else(|| {
+                format!(
+                    "models.providers.{provider}.apiKey names the variable {k}, which is not set. Fix: set {k} (in the gateway's environment, in .env of the state directory, or in the config's env.vars), or write the key itself"
+                )
+            })?;
+            (Some(v), Some(k))
+        }
+        Some(k) => (Some(k), Some(format!("models.providers.{provider}.apiKey"))),
         None => built
             .map(|b| b.key_env)
             .unwrap_or_default()
             .iter()
             .copied()
             .chain(std::iter::once(generic.as_str()))
-            .find_map(env),
+            .find_map(|v| env(v).map(|k| (Some(k), Some(v.to_owned()))))
+            .unwrap_or((None, None)),
     };
     if api_key.is_none() && built.is_some_and(|b| b.needs_key) {
         let vars = built.map(|b| b.key_env.join(" or ")).unwrap_or_default();
@@ -485,6 +493,7 @@ fn target(
         api,
         base_url: base,
         api_key,
+        key_source,
         timeout,
         images,
         max_tokens,
@@ -594,6 +603,8 @@ mod tests {
         let custom = &p.fallbacks[1];
         assert_eq!(custom.base_url, "http://127.0.0.1:9/v1");
         assert_eq!(custom.api_key.as_deref(), Some("ck"), "<ID>_API_KEY");
+        assert_eq!(custom.key_source.as_deref(), Some("CUSTOM_API_KEY"));
+        assert_eq!(mm.key_source.as_deref(), Some("MINIMAX_API_KEY"));
         assert!(!format!("{custom:?}").contains("ck"));
     }
 

@@ -449,3 +449,62 @@ async fn a_chat_chooses_its_model_among_the_configured_ones_and_an_operator_can_
     assert_eq!(set["payload"]["resolved"]["model"], "m3", "{set}");
     assert_eq!(set["payload"]["entry"]["modelOverride"], "m3", "{set}");
 }
+
+#[test]
+fn models_status_and_list_show_each_model_and_where_its_key_comes_from() {
+    let home = CliHome::with_config(
+        r#"{
+          env: { vars: { OPENAI_API_KEY: "sk-cli-secret-1" } },
+          models: { providers: { local: { baseUrl: "http://127.0.0.1:9/v1", models: [{ id: "qwen" }] } } },
+          agents: { defaults: {
+            models: { "openai/gpt-4o-mini": { alias: "mini" } },
+            model: { primary: "anthropic/claude-opus-5", fallbacks: ["mini"] } } },
+        }"#,
+    );
+    // The gateway would refuse this config: the same message, exit 78.
+    let out = home.run(&["models"], &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    assert!(
+        out.stderr.contains("ANTHROPIC_API_KEY") && out.stderr.contains("Fix:"),
+        "{out}"
+    );
+
+    home.write(".env", "ANTHROPIC_API_KEY=sk-cli-secret-2\n");
+    let out = home.run(&["models", "status"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.contains("Default: anthropic/claude-opus-5 · anthropic-messages · https://api.anthropic.com · key from ANTHROPIC_API_KEY"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("Fallback: openai/gpt-4o-mini (mini) · openai-completions · https://api.openai.com/v1 · key from OPENAI_API_KEY"),
+        "{out}"
+    );
+    let out = home.run(&["models", "list", "--json"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let refs: Vec<&str> = v["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .filter_map(|m| m["ref"].as_str())
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            "anthropic/claude-opus-5",
+            "openai/gpt-4o-mini",
+            "local/qwen"
+        ]
+    );
+    assert_eq!(v["models"][2]["keySource"], Value::Null);
+    for out in [
+        home.run(&["models"], &[]),
+        home.run(&["models", "list"], &[]),
+    ] {
+        assert!(
+            !out.stdout.contains("sk-cli-secret") && !out.stderr.contains("sk-cli-secret"),
+            "{out}"
+        );
+    }
+}
