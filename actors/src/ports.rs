@@ -131,6 +131,19 @@ pub enum ModelError {
     Rejected(String),
 }
 
+/// A piece of an answer as the model streams it ([`ChatModel::complete_streaming`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delta<'a> {
+    /// More text of the answer (appended to what came before).
+    Text(&'a str),
+    /// The attempt that streamed the text so far failed; a retry or the next fallback
+    /// starts over, so what was shown is void.
+    Restart,
+}
+
+/// Where streamed pieces go (called on the actor's thread, in order).
+pub type DeltaSink = std::rc::Rc<dyn Fn(Delta<'_>)>;
+
 /// A model a chat (`/model`) or an operator (`sessions.patch {model}`) may choose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelChoice {
@@ -146,6 +159,17 @@ pub trait ChatModel {
     fn label(&self) -> String;
     /// One chat completion (non-streaming), with the provider's retries applied.
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>>;
+    /// The same completion, its text also handed to `sink` piece by piece as the provider
+    /// streams it (a provider that does not stream gives the whole answer at the end, and
+    /// `sink` sees nothing). The result is the same as [`Self::complete`]'s.
+    fn complete_streaming(
+        &self,
+        req: ChatRequest,
+        sink: DeltaSink,
+    ) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let _ = sink;
+        self.complete(req)
+    }
     /// The commands this model itself understands, for the chat's `/help` (the embedded
     /// command agent's; a real model has none).
     fn commands_help(&self) -> Option<&'static str> {
