@@ -102,6 +102,8 @@ pub struct AgentRun {
     /// The longest the run may take (`None`: unbounded here, as a cron run, which its
     /// job's own timeout bounds).
     deadline: Option<std::time::Duration>,
+    /// The run's streamed `chat` deltas and its event numbering.
+    stream: Rc<Streamer>,
 }
 
 impl AgentRun {
@@ -113,6 +115,9 @@ impl AgentRun {
         store: Addr<StoreActor>,
         model: Rc<dyn ChatModel>,
     ) -> Self {
+        let registry_for_stream = registry.clone();
+        let run_id_for_stream = req.run_id.clone();
+        let session_for_stream = req.session_key.clone();
         Self {
             req,
             transcript,
@@ -127,6 +132,11 @@ impl AgentRun {
             hearing: None,
             speech: None,
             deadline: None,
+            stream: Rc::new(Streamer::new(
+                registry_for_stream,
+                run_id_for_stream,
+                session_for_stream,
+            )),
         }
     }
 
@@ -209,25 +219,37 @@ impl AgentRun {
             }
             lines.push(line);
         }
+        // After the streamed deltas: the whole answer replaces them, then the end.
+        let delta_seq = self.stream.next_seq();
+        let end_seq = self.stream.next_seq();
         let event = match status {
             RunStatus::Ok => {
                 let mut e = final_event(&run_id, &session_key, &text, now);
+                e["seq"] = json!(end_seq);
                 if !media.is_empty() {
                     e["media"] = json!(media.iter().map(media_summary).collect::<Vec<_>>());
                 }
                 e
             }
             RunStatus::Aborted => {
-                json!({"runId": run_id, "sessionKey": session_key, "seq": 2, "state": "aborted", "stopReason": "aborted"})
+                json!({"runId": run_id, "sessionKey": session_key, "seq": end_seq, "state": "aborted", "stopReason": "aborted"})
             }
-            _ => json!({"runId": run_id, "sessionKey": session_key, "seq": 2, "state": "error",
+            _ => {
+                json!({"runId": run_id, "sessionKey": session_key, "seq": end_seq, "state": "error",
                 "errorMessage": error.clone().unwrap_or_default(), "errorKind": "unknown",
-                "message": assistant_message(&text, now)}),
+                "message": assistant_message(&text, now)})
+            }
         };
         if status != RunStatus::Aborted && !text.is_empty() {
+            let mut delta = delta_event(&run_id, &session_key, &text);
+            delta["seq"] = json!(delta_seq);
+            // It replaces whatever was streamed (a client appending pieces would otherwise
+            // show the answer twice).
+            delta["replace"] = json!(true);
+            delta["message"] = assistant_message(&text, now);
             self.registry.do_send(Broadcast {
                 event: "chat".into(),
-                payload: delta_event(&run_id, &session_key, &text),
+                payload: delta,
             });
         }
 
@@ -332,6 +354,115 @@ fn assistant_message(text: &str, ts: u64) -> Value {
 }
 
 /// The `chat` event carrying a run's answer text (`state: "delta"`, before the final).
+/// Least time between two streamed `chat` deltas of a run: pieces arriving faster are
+/// sent together (the `final` event carries the whole answer in any case).
+const DELTA_EVERY: Duration = Duration::from_millis(150);
+
+/// A run's `chat` `delta` events while the model streams its answer: each carries the new
+/// text (`deltaText`) and the round's answer so far (`message`); a new round or a provider's
+/// retry starts over with `replace: true`. Also numbers all of the run's `chat` events.
+pub(crate) struct Streamer {
+    registry: Addr<Registry>,
+    run_id: String,
+    session_key: String,
+    seq: std::cell::Cell<u64>,
+    /// This round's text so far.
+    text: std::cell::RefCell<String>,
+    /// Text not sent yet.
+    pending: std::cell::RefCell<String>,
+    /// The next delta replaces what was shown.
+    replace: std::cell::Cell<bool>,
+    last_sent: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+impl Streamer {
+    fn new(registry: Addr<Registry>, run_id: String, session_key: String) -> Self {
+        Self {
+            registry,
+            run_id,
+            session_key,
+            seq: std::cell::Cell::new(0),
+            text: Default::default(),
+            pending: Default::default(),
+            replace: std::cell::Cell::new(false),
+            last_sent: std::cell::Cell::new(None),
+        }
+    }
+
+    /// The next `seq` of the run's `chat` events.
+    fn next_seq(&self) -> u64 {
+        let n = self.seq.get() + 1;
+        self.seq.set(n);
+        n
+    }
+
+    /// Where the model's pieces go.
+    fn sink(this: &Rc<Self>) -> crate::ports::DeltaSink {
+        let s = this.clone();
+        Rc::new(move |d| s.on(d))
+    }
+
+    /// A new model round: its text replaces the last round's (a preamble before tool calls).
+    fn new_round(&self) {
+        if !self.text.borrow().is_empty() {
+            self.text.borrow_mut().clear();
+            self.pending.borrow_mut().clear();
+            self.replace.set(true);
+        }
+    }
+
+    fn on(&self, d: crate::ports::Delta<'_>) {
+        match d {
+            crate::ports::Delta::Text(t) => {
+                if t.is_empty() {
+                    return;
+                }
+                self.text.borrow_mut().push_str(t);
+                self.pending.borrow_mut().push_str(t);
+                if self
+                    .last_sent
+                    .get()
+                    .is_none_or(|at| at.elapsed() >= DELTA_EVERY)
+                {
+                    self.flush();
+                }
+            }
+            crate::ports::Delta::Restart => {
+                self.text.borrow_mut().clear();
+                self.pending.borrow_mut().clear();
+                self.replace.set(true);
+                self.flush();
+            }
+        }
+    }
+
+    fn flush(&self) {
+        let replace = self.replace.get();
+        if self.pending.borrow().is_empty() && !replace {
+            return;
+        }
+        let text = self.text.borrow().clone();
+        let piece = if replace {
+            text.clone()
+        } else {
+            std::mem::take(&mut *self.pending.borrow_mut())
+        };
+        self.pending.borrow_mut().clear();
+        self.replace.set(false);
+        self.last_sent.set(Some(std::time::Instant::now()));
+        let mut e = delta_event(&self.run_id, &self.session_key, &piece);
+        e["seq"] = json!(self.next_seq());
+        e["message"] = assistant_message(&text, now_ms());
+        if replace {
+            e["replace"] = json!(true);
+        }
+        self.registry.do_send(Broadcast {
+            event: "chat".into(),
+            payload: e,
+        });
+    }
+}
+
 pub(crate) fn delta_event(run_id: &str, session_key: &str, text: &str) -> Value {
     json!({"runId": run_id, "sessionKey": session_key, "seq": 1, "state": "delta", "deltaText": text})
 }
@@ -426,11 +557,13 @@ impl Actor for AgentRun {
         let speech = self.speech.clone();
         let deadline = self.deadline;
         let run_id = self.req.run_id.clone();
+        let stream = self.stream.clone();
         let fut = async move {
             let deps = RunDeps {
                 registry,
                 store,
                 model,
+                stream,
                 cron,
                 hearing,
                 speech,
@@ -707,6 +840,7 @@ struct RunDeps {
     registry: Addr<Registry>,
     store: Addr<StoreActor>,
     model: Rc<dyn ChatModel>,
+    stream: Rc<Streamer>,
     cron: Option<Addr<crate::cron::CronService>>,
     hearing: Option<(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
     speech: Option<(Rc<crate::speech::Speech>, Option<bool>)>,
@@ -723,6 +857,7 @@ async fn run_loop(
         registry,
         store,
         model,
+        stream,
         cron,
         hearing,
         speech,
@@ -817,7 +952,16 @@ async fn run_loop(
         *user_write.borrow_mut() = Some((write, user_line.clone()));
         tail.push(user_line);
     }
-    let mut outcome = converse(&req, &registry, &store, cron.as_ref(), &model, messages).await;
+    let mut outcome = converse(
+        &req,
+        &registry,
+        &store,
+        cron.as_ref(),
+        &model,
+        &stream,
+        messages,
+    )
+    .await;
     // A chat's answer spoken too (`tts`): not an answer that carries media already.
     if let (LoopOutcome::Done(text, media), Some((speech, chat)), RunOrigin::Channel { .. }) =
         (&mut outcome, speech.as_ref(), &req.origin)
@@ -871,6 +1015,7 @@ async fn converse(
     store: &Addr<StoreActor>,
     cron: Option<&Addr<crate::cron::CronService>>,
     model: &Rc<dyn ChatModel>,
+    stream: &Rc<Streamer>,
     mut messages: Vec<ChatMessage>,
 ) -> LoopOutcome {
     let mut tools = vec![nodes_tool()];
@@ -893,11 +1038,15 @@ async fn converse(
     };
     for _round in 0..MAX_ROUNDS {
         let model_started = std::time::Instant::now();
+        stream.new_round();
         let response = model
-            .complete(ChatRequest {
-                messages: messages.clone(),
-                tools: tools.clone(),
-            })
+            .complete_streaming(
+                ChatRequest {
+                    messages: messages.clone(),
+                    tools: tools.clone(),
+                },
+                Streamer::sink(stream),
+            )
             .await;
         crate::metrics::METRICS
             .model_seconds

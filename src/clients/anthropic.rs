@@ -2,8 +2,11 @@
 //! implements [`ChatModel`](crate::actors::ports::ChatModel).
 //!
 //! `POST {base_url}/v1/messages` (or `{base_url}/messages` when the base already ends with
-//! `/v1`), non-streaming, with `x-api-key: <key>` when a key is configured and
-//! `anthropic-version: 2023-06-01`. The engine's OpenAI-shaped history is mapped to
+//! `/v1`) with `x-api-key: <key>` when a key is configured and
+//! `anthropic-version: 2023-06-01`: non-streaming ([`ChatModel::complete`]), or with
+//! `"stream": true` ([`ChatModel::complete_streaming`]: `text_delta` pieces go to the sink
+//! as they arrive, `input_json_delta` pieces make each `tool_use` block's input,
+//! `message_stop` ends; a provider that answers with plain JSON instead is read as usual). The engine's OpenAI-shaped history is mapped to
 //! Anthropic's: `system` messages become the top-level `system` text, tool calls `tool_use`
 //! blocks, tool results `tool_result` blocks in a user message, and consecutive messages of
 //! one role are merged (the API wants user and assistant turns to alternate). The answer's
@@ -15,6 +18,7 @@
 //! appears in errors, logs or `Debug`.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -22,10 +26,11 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::retry::{self, Failure};
+use super::sse::{self, Fold, Step};
 use super::{http_client, truncate};
 use crate::actors::ports::{
-    ChatMessage, ChatModel, ChatRequest, ChatResponse, FunctionCall, ImagePart, LocalFut,
-    ModelError, ToolCall,
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, Delta, DeltaSink, FunctionCall, ImagePart,
+    LocalFut, ModelError, ToolCall,
 };
 
 pub use super::retry::{DEFAULT_TIMEOUT, MAX_ATTEMPTS};
@@ -134,8 +139,9 @@ impl AnthropicModel {
     }
 
     /// The JSON request body for `req`, encoded in one pass (structures borrowing the
-    /// history, images written straight from their shared base64).
-    pub fn request_body(&self, req: &ChatRequest) -> serde_json::Result<Vec<u8>> {
+    /// history, images written straight from their shared base64); with `"stream": true`
+    /// when `stream` (absent otherwise).
+    pub fn request_body(&self, req: &ChatRequest, stream: bool) -> serde_json::Result<Vec<u8>> {
         let tools: Vec<Tool<'_>> = req
             .tools
             .iter()
@@ -211,13 +217,15 @@ impl AnthropicModel {
             system: (!system.is_empty()).then_some(System(system)),
             messages,
             tools,
+            stream,
         };
         let mut out = Vec::with_capacity(256 + req.messages.len() * 128);
         serde_json::to_writer(&mut out, &body)?;
         Ok(out)
     }
 
-    async fn attempt(&self, body: &bytes::Bytes) -> Result<ChatResponse, Failure> {
+    /// The request, headers set.
+    fn request(&self) -> awc::ClientRequest {
         let mut req = http_client()
             .post(self.endpoint())
             .timeout(self.timeout)
@@ -229,7 +237,35 @@ impl AnthropicModel {
         for (k, v) in &self.headers {
             req = req.insert_header((k.as_str(), v.as_str()));
         }
-        retry::send(req, body, self.timeout, &|t| self.scrub(t), parse_message).await
+        req
+    }
+
+    async fn attempt(&self, body: &bytes::Bytes) -> Result<ChatResponse, Failure> {
+        retry::send(
+            self.request(),
+            body,
+            self.timeout,
+            &|t| self.scrub(t),
+            parse_message,
+        )
+        .await
+    }
+
+    async fn attempt_streaming(
+        &self,
+        body: &bytes::Bytes,
+        sink: DeltaSink,
+    ) -> Result<ChatResponse, Failure> {
+        retry::send_streaming(
+            self.request(),
+            body,
+            self.timeout,
+            &|t| self.scrub(t),
+            parse_message,
+            StreamFold::default(),
+            &|t| sink(Delta::Text(t)),
+        )
+        .await
     }
 
     fn scrub(&self, text: &str) -> String {
@@ -347,6 +383,8 @@ struct Body<'a> {
     messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 // === response ===
@@ -427,6 +465,174 @@ fn parse_message(body: &[u8]) -> Result<ChatResponse, String> {
     })
 }
 
+/// A streamed message so far (its events by their JSON `type`).
+#[derive(Debug, Default)]
+struct StreamFold {
+    /// The content blocks by `index`.
+    blocks: BTreeMap<u64, StreamBlock>,
+    /// Ours, mapped from `stop_reason`.
+    finish_reason: Option<String>,
+    /// Bytes of text and tool input so far ([`sse::grow`]).
+    size: usize,
+}
+
+/// A content block as its pieces arrive.
+#[derive(Debug)]
+enum StreamBlock {
+    Text(String),
+    ToolUse {
+        id: Option<String>,
+        name: Option<String>,
+        /// The `input` of `content_block_start` (`{}` in Anthropic's streams).
+        input: Option<Value>,
+        /// The `input_json_delta` pieces, joined.
+        json: String,
+    },
+    /// Thinking, server tools…: ignored.
+    Other,
+}
+
+impl Fold for StreamFold {
+    fn event(&mut self, data: &str, text: &dyn Fn(&str)) -> Result<Step, Failure> {
+        let v: Value = serde_json::from_str(data).map_err(|e| sse::bad_event(data, e))?;
+        let str_at = |ptr: &str| v.pointer(ptr).and_then(Value::as_str);
+        let index = || v.get("index").and_then(Value::as_u64);
+        match str_at("/type") {
+            Some("message_start") => {
+                if let Some(r) = str_at("/message/stop_reason") {
+                    self.finish_reason = Some(finish_reason(r).to_owned());
+                }
+            }
+            Some("content_block_start") => {
+                let index = index().unwrap_or(self.blocks.len() as u64);
+                let block = match str_at("/content_block/type") {
+                    Some("text") => {
+                        let t = str_at("/content_block/text").unwrap_or_default();
+                        sse::grow(&mut self.size, 1 + t.len())?;
+                        if !t.is_empty() {
+                            text(t);
+                        }
+                        StreamBlock::Text(t.to_owned())
+                    }
+                    Some("tool_use") => {
+                        let id = str_at("/content_block/id");
+                        let name = str_at("/content_block/name");
+                        let input = v.pointer("/content_block/input").filter(|i| !i.is_null());
+                        let input_len = input.map_or(0, |i| match i {
+                            Value::Object(m) if m.is_empty() => 0,
+                            other => other.to_string().len(),
+                        });
+                        let added =
+                            1 + id.map_or(0, str::len) + name.map_or(0, str::len) + input_len;
+                        sse::grow(&mut self.size, added)?;
+                        StreamBlock::ToolUse {
+                            id: id.map(str::to_owned),
+                            name: name.map(str::to_owned),
+                            input: input.cloned(),
+                            json: String::new(),
+                        }
+                    }
+                    _ => StreamBlock::Other,
+                };
+                self.blocks.insert(index, block);
+            }
+            Some("content_block_delta") => {
+                let index = index().unwrap_or(self.blocks.len().saturating_sub(1) as u64);
+                match str_at("/delta/type") {
+                    Some("text_delta") => {
+                        let piece = str_at("/delta/text").unwrap_or_default();
+                        let block = self
+                            .blocks
+                            .entry(index)
+                            .or_insert_with(|| StreamBlock::Text(String::new()));
+                        if let StreamBlock::Text(t) = block {
+                            sse::grow(&mut self.size, piece.len())?;
+                            t.push_str(piece);
+                            if !piece.is_empty() {
+                                text(piece);
+                            }
+                        }
+                    }
+                    Some("input_json_delta") => {
+                        let piece = str_at("/delta/partial_json").unwrap_or_default();
+                        if let Some(StreamBlock::ToolUse { json, .. }) = self.blocks.get_mut(&index)
+                        {
+                            sse::grow(&mut self.size, piece.len())?;
+                            json.push_str(piece);
+                        }
+                    }
+                    // thinking_delta, signature_delta, citations_delta…
+                    _ => {}
+                }
+            }
+            Some("message_delta") => {
+                if let Some(r) = str_at("/delta/stop_reason") {
+                    self.finish_reason = Some(finish_reason(r).to_owned());
+                }
+            }
+            Some("message_stop") => return Ok(Step::Done),
+            Some("error") => {
+                let msg = retry::provider_message(data.as_bytes());
+                return Err(Failure::Retry(ModelError::Unavailable(msg), None));
+            }
+            // ping, content_block_stop, future events.
+            _ => {}
+        }
+        Ok(Step::More)
+    }
+
+    fn finished(&self) -> bool {
+        self.finish_reason.is_some()
+    }
+
+    fn answer(self) -> Result<ChatResponse, String> {
+        let mut text: Option<String> = None;
+        let mut calls = Vec::new();
+        for (i, block) in self.blocks {
+            match block {
+                StreamBlock::Text(t) => text.get_or_insert_with(String::new).push_str(&t),
+                StreamBlock::ToolUse {
+                    id,
+                    name,
+                    input,
+                    json,
+                } => {
+                    let name = name.ok_or_else(|| format!("tool_use block {i} has no name"))?;
+                    let arguments = if json.trim().is_empty() {
+                        input.map_or_else(|| "{}".to_owned(), |v| v.to_string())
+                    } else {
+                        match serde_json::from_str::<Value>(&json) {
+                            Ok(v @ Value::Object(_)) => v.to_string(),
+                            Ok(_) => {
+                                return Err(format!("tool_use block {i}: input is not an object"));
+                            }
+                            Err(e) => {
+                                return Err(format!("tool_use block {i}: input is not JSON: {e}"));
+                            }
+                        }
+                    };
+                    calls.push(ToolCall {
+                        id: id.unwrap_or_else(|| format!("toolu_{i}")),
+                        kind: "function".to_owned(),
+                        function: FunctionCall { name, arguments },
+                    });
+                }
+                StreamBlock::Other => {}
+            }
+        }
+        Ok(ChatResponse {
+            message: ChatMessage {
+                role: "assistant".to_owned(),
+                content: text,
+                tool_calls: (!calls.is_empty()).then_some(calls),
+                tool_call_id: None,
+                images: Vec::new(),
+            },
+            finish_reason: self.finish_reason,
+        })
+    }
+}
+
 impl ChatModel for AnthropicModel {
     fn label(&self) -> String {
         format!("{}/{}", self.provider_id, self.model)
@@ -439,12 +645,31 @@ impl ChatModel for AnthropicModel {
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
         let this = self.clone();
         Box::pin(async move {
-            let body = match this.request_body(&req) {
+            let body = match this.request_body(&req, false) {
                 Ok(b) => bytes::Bytes::from(b),
                 Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
             };
             let label = this.label();
             retry::with_retries(&label, &this.backoff, || this.attempt(&body)).await
+        })
+    }
+
+    fn complete_streaming(
+        &self,
+        req: ChatRequest,
+        sink: DeltaSink,
+    ) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let body = match this.request_body(&req, true) {
+                Ok(b) => bytes::Bytes::from(b),
+                Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
+            };
+            let label = this.label();
+            retry::with_retries_streaming(&label, &this.backoff, sink, |s| {
+                this.attempt_streaming(&body, s)
+            })
+            .await
         })
     }
 }
@@ -466,7 +691,11 @@ mod tests {
     }
 
     fn body(m: &AnthropicModel, messages: Vec<ChatMessage>, tools: Vec<ToolSpec>) -> Value {
-        serde_json::from_slice(&m.request_body(&ChatRequest { messages, tools }).unwrap()).unwrap()
+        serde_json::from_slice(
+            &m.request_body(&ChatRequest { messages, tools }, false)
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
@@ -800,5 +1029,152 @@ mod tests {
             ),
             "Overloaded"
         );
+    }
+
+    /// Folds `events` (an event's data each) until one ends the stream: the text pieces
+    /// handed out, whether `message_stop` came, and the fold.
+    fn fold(events: &[&str]) -> (Vec<String>, bool, StreamFold) {
+        let pieces = std::cell::RefCell::new(Vec::new());
+        let mut f = StreamFold::default();
+        let mut done = false;
+        for e in events {
+            let step = f
+                .event(e, &|t| pieces.borrow_mut().push(t.to_owned()))
+                .unwrap_or_else(|_| panic!("event {e} fails"));
+            if step == Step::Done {
+                done = true;
+                break;
+            }
+        }
+        (pieces.into_inner(), done, f)
+    }
+
+    #[test]
+    fn stream_body_only_when_streaming() {
+        let m = model();
+        let req = ChatRequest {
+            messages: vec![ChatMessage::text("user", "hi")],
+            tools: vec![],
+        };
+        let plain = String::from_utf8(m.request_body(&req, false).unwrap()).unwrap();
+        assert!(!plain.contains("stream"), "{plain}");
+        let streamed: Value = serde_json::from_slice(&m.request_body(&req, true).unwrap()).unwrap();
+        assert_eq!(streamed["stream"], true);
+        assert_eq!(
+            serde_json::from_str::<Value>(&plain).unwrap(),
+            json!({"model": "claude", "max_tokens": DEFAULT_MAX_TOKENS,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]})
+        );
+    }
+
+    #[test]
+    fn stream_text_tool_use_and_thinking() {
+        let (pieces, done, f) = fold(&[
+            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude","stop_reason":null,"usage":{"input_tokens":1,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":"Let "}}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"me "}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"chéck."}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_9","name":"nodes","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"action\": \"sta"}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"tus\", \"n\": [1]}"}}"#,
+            r#"{"type":"content_block_stop","index":2}"#,
+            r#"{"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_10","name":"noargs","input":{}}}"#,
+            r#"{"type":"content_block_stop","index":3}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":9}}"#,
+            r#"{"type":"message_stop"}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"after the end"}}"#,
+        ]);
+        assert!(done);
+        assert_eq!(pieces, ["Let ", "me ", "chéck."]);
+        let r = f.answer().expect("answer");
+        let whole = parse_message(
+            br#"{"type":"message","content":[
+                {"type":"thinking","thinking":"hmm","signature":"sig"},
+                {"type":"text","text":"Let me ch\u00e9ck."},
+                {"type":"tool_use","id":"toolu_9","name":"nodes","input":{"action":"status","n":[1]}},
+                {"type":"tool_use","id":"toolu_10","name":"noargs","input":{}}
+            ],"stop_reason":"tool_use"}"#,
+        )
+        .unwrap();
+        assert_eq!(r, whole);
+        assert_eq!(r.message.content.as_deref(), Some("Let me chéck."));
+        let calls = r.message.tool_calls.unwrap();
+        assert_eq!(calls[1].function.arguments, "{}");
+        assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"));
+    }
+
+    #[test]
+    fn stream_stop_reasons_map_like_whole_answers() {
+        for (stop, ours) in [
+            ("end_turn", "stop"),
+            ("tool_use", "tool_calls"),
+            ("max_tokens", "length"),
+            ("refusal", "refusal"),
+        ] {
+            let delta =
+                json!({"type": "message_delta", "delta": {"stop_reason": stop}}).to_string();
+            let (_, done, f) = fold(&[
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}"#,
+                &delta,
+            ]);
+            assert!(!done);
+            assert!(f.finished(), "a stop reason makes the answer whole");
+            assert_eq!(f.answer().unwrap().finish_reason.as_deref(), Some(ours));
+        }
+        // Cut before any stop reason: not finished.
+        let (pieces, _, f) = fold(&[
+            r#"{"type":"message_start","message":{"type":"message","content":[],"stop_reason":null}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"cu"}}"#,
+        ]);
+        assert_eq!(pieces, ["cu"]);
+        assert!(!f.finished());
+    }
+
+    #[test]
+    fn stream_errors_and_bad_input() {
+        let mut f = StreamFold::default();
+        let e = f.event(
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            &|_| {},
+        );
+        assert!(
+            matches!(e, Err(Failure::Retry(ModelError::Unavailable(ref m), None)) if m == "Overloaded")
+        );
+        let e = f.event(
+            r#"{"type":"error","error":{"type":"api_error","message":"Internal server error"}}"#,
+            &|_| {},
+        );
+        assert!(matches!(
+            e,
+            Err(Failure::Retry(ModelError::Unavailable(_), None))
+        ));
+        assert!(matches!(
+            f.event("not json", &|_| {}),
+            Err(Failure::Fatal(ModelError::BadResponse(_)))
+        ));
+        for partial in [r#"{\"a\": "#, "[1, 2]"] {
+            let delta = json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": partial}})
+            .to_string();
+            let (_, _, f) = fold(&[
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}"#,
+                &delta,
+                r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"}}"#,
+            ]);
+            assert!(f.answer().is_err(), "{partial}");
+        }
+        let (_, _, f) = fold(&[
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","input":{}}}"#,
+        ]);
+        assert!(f.answer().is_err_and(|e| e.contains("no name")));
     }
 }

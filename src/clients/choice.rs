@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use crate::actors::ports::{
-    ChatModel, ChatRequest, ChatResponse, LocalFut, ModelChoice, ModelError,
+    ChatModel, ChatRequest, ChatResponse, DeltaSink, LocalFut, ModelChoice, ModelError,
 };
 
 /// The default model (with its fallbacks) and the choices.
@@ -29,6 +29,14 @@ impl ChatModel for Choosable {
 
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
         self.default.complete(req)
+    }
+
+    fn complete_streaming(
+        &self,
+        req: ChatRequest,
+        sink: DeltaSink,
+    ) -> LocalFut<Result<ChatResponse, ModelError>> {
+        self.default.complete_streaming(req, sink)
     }
 
     fn commands_help(&self) -> Option<&'static str> {

@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use crate::actors::ports::{ChatModel, ChatRequest, ChatResponse, LocalFut, ModelError};
+use crate::actors::ports::{ChatModel, ChatRequest, ChatResponse, DeltaSink, LocalFut, ModelError};
 
 /// A primary model with its fallbacks.
 pub struct WithFallbacks {
@@ -35,30 +35,15 @@ impl ChatModel for WithFallbacks {
     }
 
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
-        let models = self.models.clone();
-        Box::pin(async move {
-            let Some((last, before)) = models.split_last() else {
-                return Err(ModelError::Unavailable("no model configured".into()));
-            };
-            let mut failures: Vec<String> = Vec::new();
-            for m in before {
-                match m.complete(req.clone()).await {
-                    Ok(resp) => return Ok(answered(m.as_ref(), resp, &failures)),
-                    Err(e) => {
-                        log::warn!("model {} failed: {e}; trying the next fallback", m.label());
-                        failures.push(format!("{}: {e}", m.label()));
-                    }
-                }
-            }
-            match last.complete(req).await {
-                Ok(resp) => Ok(answered(last.as_ref(), resp, &failures)),
-                Err(e) if failures.is_empty() => Err(e),
-                Err(e) => {
-                    failures.push(format!("{}: {e}", last.label()));
-                    Err(with_summary(e, &failures))
-                }
-            }
-        })
+        self.chain(req, None)
+    }
+
+    fn complete_streaming(
+        &self,
+        req: ChatRequest,
+        sink: DeltaSink,
+    ) -> LocalFut<Result<ChatResponse, ModelError>> {
+        self.chain(req, Some(sink))
     }
 
     fn commands_help(&self) -> Option<&'static str> {
@@ -67,6 +52,45 @@ impl ChatModel for WithFallbacks {
 
     fn sees_images(&self) -> bool {
         self.models.first().is_some_and(|m| m.sees_images())
+    }
+}
+
+impl WithFallbacks {
+    /// Each model in turn (a model that streamed text and then failed says `Restart`
+    /// itself, so the next one's text starts over).
+    fn chain(
+        &self,
+        req: ChatRequest,
+        sink: Option<DeltaSink>,
+    ) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let models = self.models.clone();
+        let call = move |m: &Rc<dyn ChatModel>, r: ChatRequest| match &sink {
+            Some(s) => m.complete_streaming(r, s.clone()),
+            None => m.complete(r),
+        };
+        Box::pin(async move {
+            let Some((last, before)) = models.split_last() else {
+                return Err(ModelError::Unavailable("no model configured".into()));
+            };
+            let mut failures: Vec<String> = Vec::new();
+            for m in before {
+                match call(m, req.clone()).await {
+                    Ok(resp) => return Ok(answered(m.as_ref(), resp, &failures)),
+                    Err(e) => {
+                        log::warn!("model {} failed: {e}; trying the next fallback", m.label());
+                        failures.push(format!("{}: {e}", m.label()));
+                    }
+                }
+            }
+            match call(last, req).await {
+                Ok(resp) => Ok(answered(last.as_ref(), resp, &failures)),
+                Err(e) if failures.is_empty() => Err(e),
+                Err(e) => {
+                    failures.push(format!("{}: {e}", last.label()));
+                    Err(with_summary(e, &failures))
+                }
+            }
+        })
     }
 }
 

@@ -4,7 +4,8 @@
 //! - [`telegram::BotApi`] implements [`TelegramApi`](crate::actors::channel::telegram::api::TelegramApi);
 //! - [`openai::OpenAiModel`] (OpenAI-compatible chat completions) and
 //!   [`anthropic::AnthropicModel`] (Anthropic's Messages API) implement
-//!   [`ChatModel`](crate::actors::ports::ChatModel), sharing their retry loop (`retry.rs`).
+//!   [`ChatModel`](crate::actors::ports::ChatModel), sharing their retry loop (`retry.rs`)
+//!   and their reading of streamed answers (Server-Sent Events, `sse.rs`).
 //!
 //! They are plain `Send + Sync` values (strings and durations): they can be built on any
 //! thread and moved into an actor. The awc client itself is `!Send`, so it is created lazily
@@ -25,6 +26,7 @@ pub mod fallback;
 pub mod openai;
 pub(crate) mod retry;
 pub mod speech;
+pub(crate) mod sse;
 pub mod telegram;
 pub mod transcribe;
 

@@ -1,19 +1,25 @@
 //! An OpenAI-compatible chat-completions client: [`OpenAiModel`] implements
 //! [`ChatModel`](crate::actors::ports::ChatModel).
 //!
-//! `POST {base_url}/chat/completions`, non-streaming, with `Authorization: Bearer <key>` when
-//! a key is configured. 429, 5xx, timeouts and network errors are retried (at most
+//! `POST {base_url}/chat/completions` with `Authorization: Bearer <key>` when a key is
+//! configured: non-streaming ([`ChatModel::complete`]), or with `"stream": true`
+//! ([`ChatModel::complete_streaming`]: the chunks' `delta.content` pieces go to the sink as
+//! they arrive, `delta.tool_calls` pieces are joined by `index`, `data: [DONE]` ends; a
+//! provider that answers with plain JSON instead is read as usual). 429, 5xx, timeouts and network errors are retried (at most
 //! [`MAX_ATTEMPTS`] requests, backoff 500 ms then 1 s, or the provider's `Retry-After`
 //! capped at 30 s); other 4xx are not. The API key never appears in errors, logs or `Debug`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::retry::{self, Failure};
+use super::sse::{self, Fold, Step};
 use super::{http_client, truncate};
 use crate::actors::ports::{
-    ChatMessage, ChatModel, ChatRequest, ChatResponse, FunctionCall, LocalFut, ModelError, ToolCall,
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, Delta, DeltaSink, FunctionCall, LocalFut,
+    ModelError, ToolCall,
 };
 
 pub use super::retry::{DEFAULT_TIMEOUT, MAX_ATTEMPTS};
@@ -114,8 +120,9 @@ impl OpenAiModel {
     }
 
     /// The JSON request body for `req`, encoded in one pass (no intermediate `Value`: with
-    /// a long history this was most of the client's allocations).
-    pub fn request_body(&self, req: &ChatRequest) -> serde_json::Result<Vec<u8>> {
+    /// a long history this was most of the client's allocations); with `"stream": true`
+    /// when `stream` (absent otherwise).
+    pub fn request_body(&self, req: &ChatRequest, stream: bool) -> serde_json::Result<Vec<u8>> {
         #[derive(serde::Serialize)]
         struct Function<'a> {
             name: &'a str,
@@ -177,6 +184,8 @@ impl OpenAiModel {
             max_tokens: Option<u32>,
             #[serde(skip_serializing_if = "Option::is_none")]
             max_completion_tokens: Option<u32>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            stream: bool,
         }
         let tools: Vec<Tool<'_>> = req
             .tools
@@ -221,13 +230,15 @@ impl OpenAiModel {
             tools,
             max_tokens: self.max_tokens.filter(|_| !native),
             max_completion_tokens: self.max_tokens.filter(|_| native),
+            stream,
         };
         let mut out = Vec::with_capacity(256 + req.messages.len() * 128);
         serde_json::to_writer(&mut out, &body)?;
         Ok(out)
     }
 
-    async fn attempt(&self, body: &bytes::Bytes) -> Result<ChatResponse, Failure> {
+    /// The request, headers set.
+    fn request(&self) -> awc::ClientRequest {
         let mut req = http_client()
             .post(self.endpoint())
             .timeout(self.timeout)
@@ -238,12 +249,33 @@ impl OpenAiModel {
         for (k, v) in &self.headers {
             req = req.insert_header((k.as_str(), v.as_str()));
         }
+        req
+    }
+
+    async fn attempt(&self, body: &bytes::Bytes) -> Result<ChatResponse, Failure> {
         retry::send(
-            req,
+            self.request(),
             body,
             self.timeout,
             &|t| self.scrub(t),
             parse_completion,
+        )
+        .await
+    }
+
+    async fn attempt_streaming(
+        &self,
+        body: &bytes::Bytes,
+        sink: DeltaSink,
+    ) -> Result<ChatResponse, Failure> {
+        retry::send_streaming(
+            self.request(),
+            body,
+            self.timeout,
+            &|t| self.scrub(t),
+            parse_completion,
+            StreamFold::default(),
+            &|t| sink(Delta::Text(t)),
         )
         .await
     }
@@ -351,6 +383,167 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
     })
 }
 
+/// A streamed completion so far (`chat.completion.chunk` events).
+#[derive(Debug, Default)]
+struct StreamFold {
+    role: Option<String>,
+    /// `None` until a `content` string arrives.
+    text: Option<String>,
+    /// By `index`.
+    calls: BTreeMap<u64, PartialCall>,
+    finish_reason: Option<String>,
+    /// Bytes of text and tool calls so far ([`sse::grow`]).
+    size: usize,
+}
+
+/// A tool call as its pieces arrive.
+#[derive(Debug, Default)]
+struct PartialCall {
+    id: Option<String>,
+    kind: Option<String>,
+    name: Option<String>,
+    /// `None` until an `arguments` piece arrives.
+    arguments: Option<String>,
+}
+
+impl Fold for StreamFold {
+    fn event(&mut self, data: &str, text: &dyn Fn(&str)) -> Result<Step, Failure> {
+        if data.trim() == "[DONE]" {
+            return Ok(Step::Done);
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| sse::bad_event(data, e))?;
+        if v.get("error").is_some_and(|e| !e.is_null()) {
+            let msg = retry::provider_message(data.as_bytes());
+            return Err(Failure::Retry(ModelError::Unavailable(msg), None));
+        }
+        // No choice: a usage chunk (or a keep-alive of some server).
+        let Some(choice) = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+        else {
+            return Ok(Step::More);
+        };
+        if let Some(delta) = choice.get("delta").filter(|d| d.is_object()) {
+            if let Some(role) = delta.get("role").and_then(Value::as_str) {
+                self.role = Some(role.to_owned());
+            }
+            let piece = match delta.get("content") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+                content => parse_content(content)
+                    .map_err(|e| sse::bad_event(data, e))?
+                    .map(std::borrow::Cow::Owned),
+            };
+            if let Some(piece) = piece {
+                sse::grow(&mut self.size, piece.len())?;
+                self.text.get_or_insert_with(String::new).push_str(&piece);
+                if !piece.is_empty() {
+                    text(&piece);
+                }
+            }
+            match delta.get("tool_calls") {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) => {
+                    for (pos, item) in items.iter().enumerate() {
+                        self.tool_call_piece(pos, item)?;
+                    }
+                }
+                Some(other) => {
+                    return Err(sse::bad_event(
+                        data,
+                        format!(
+                            "tool_calls is not an array: {}",
+                            truncate(&other.to_string(), 50)
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish_reason = Some(reason.to_owned());
+        }
+        Ok(Step::More)
+    }
+
+    fn finished(&self) -> bool {
+        self.finish_reason.is_some()
+    }
+
+    fn answer(self) -> Result<ChatResponse, String> {
+        let mut calls = Vec::with_capacity(self.calls.len());
+        for (i, call) in self.calls.into_values().enumerate() {
+            let name = call
+                .name
+                .ok_or_else(|| format!("tool call {i} has no function name"))?;
+            calls.push(ToolCall {
+                id: call.id.unwrap_or_else(|| format!("call_{i}")),
+                kind: call.kind.unwrap_or_else(|| "function".to_owned()),
+                function: FunctionCall {
+                    name,
+                    arguments: call.arguments.unwrap_or_else(|| "{}".to_owned()),
+                },
+            });
+        }
+        Ok(ChatResponse {
+            message: ChatMessage {
+                role: self.role.unwrap_or_else(|| "assistant".to_owned()),
+                content: self.text,
+                tool_calls: (!calls.is_empty()).then_some(calls),
+                tool_call_id: None,
+                images: Vec::new(),
+            },
+            finish_reason: self.finish_reason,
+        })
+    }
+}
+
+impl StreamFold {
+    /// One `delta.tool_calls[]` item (`pos` its place in the array, for servers that send
+    /// no `index`): the first piece of a call names it, later ones extend its arguments.
+    fn tool_call_piece(&mut self, pos: usize, item: &Value) -> Result<(), Failure> {
+        let index = item
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or(pos as u64);
+        let is_new = !self.calls.contains_key(&index);
+        let call = self.calls.entry(index).or_default();
+        let text = |key: &str| {
+            item.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let function = item.get("function");
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let arguments = match function.and_then(|f| f.get("arguments")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+            Some(other) => Some(std::borrow::Cow::Owned(other.to_string())),
+        };
+        let added = usize::from(is_new)
+            + text("id").map_or(0, str::len)
+            + name.map_or(0, str::len)
+            + arguments.as_ref().map_or(0, |a| a.len());
+        sse::grow(&mut self.size, added)?;
+        if let Some(id) = text("id") {
+            call.id = Some(id.to_owned());
+        }
+        if let Some(kind) = text("type") {
+            call.kind = Some(kind.to_owned());
+        }
+        if let Some(name) = name {
+            call.name = Some(name.to_owned());
+        }
+        if let Some(a) = arguments {
+            call.arguments.get_or_insert_with(String::new).push_str(&a);
+        }
+        Ok(())
+    }
+}
+
 impl ChatModel for OpenAiModel {
     fn label(&self) -> String {
         format!("{}/{}", self.provider_id, self.model)
@@ -363,12 +556,31 @@ impl ChatModel for OpenAiModel {
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
         let this = self.clone();
         Box::pin(async move {
-            let body = match this.request_body(&req) {
+            let body = match this.request_body(&req, false) {
                 Ok(b) => bytes::Bytes::from(b),
                 Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
             };
             let label = this.label();
             retry::with_retries(&label, &this.backoff, || this.attempt(&body)).await
+        })
+    }
+
+    fn complete_streaming(
+        &self,
+        req: ChatRequest,
+        sink: DeltaSink,
+    ) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let body = match this.request_body(&req, true) {
+                Ok(b) => bytes::Bytes::from(b),
+                Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
+            };
+            let label = this.label();
+            retry::with_retries_streaming(&label, &this.backoff, sink, |s| {
+                this.attempt_streaming(&body, s)
+            })
+            .await
         })
     }
 }
@@ -403,7 +615,7 @@ mod tests {
             tools: vec![],
         };
         let body = |req: &ChatRequest| -> Value {
-            serde_json::from_slice(&m.request_body(req).expect("encodes")).expect("JSON")
+            serde_json::from_slice(&m.request_body(req, false).expect("encodes")).expect("JSON")
         };
         assert_eq!(
             body(&req),
@@ -442,7 +654,7 @@ mod tests {
             tools: vec![],
         };
         let body: Value =
-            serde_json::from_slice(&m.request_body(&req).expect("encodes")).expect("JSON");
+            serde_json::from_slice(&m.request_body(&req, false).expect("encodes")).expect("JSON");
         assert_eq!(
             body["messages"][0],
             json!({"role": "system", "content": "s"})
@@ -491,5 +703,152 @@ mod tests {
             awc::http::header::HeaderValue::from_static("2"),
         );
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+    }
+
+    /// Folds `events` (an event's data each) until one ends the stream: the text pieces
+    /// handed out, whether an end marker came, and the fold.
+    fn fold(events: &[&str]) -> (Vec<String>, bool, StreamFold) {
+        let pieces = std::cell::RefCell::new(Vec::new());
+        let mut f = StreamFold::default();
+        let mut done = false;
+        for e in events {
+            let step = f
+                .event(e, &|t| pieces.borrow_mut().push(t.to_owned()))
+                .unwrap_or_else(|_| panic!("event {e} fails"));
+            if step == Step::Done {
+                done = true;
+                break;
+            }
+        }
+        (pieces.into_inner(), done, f)
+    }
+
+    #[test]
+    fn stream_body_only_when_streaming() {
+        let m = OpenAiModel::new("p", "http://x/v1", None, "m", None);
+        let req = ChatRequest {
+            messages: vec![ChatMessage::text("user", "hi")],
+            tools: vec![],
+        };
+        let plain = m.request_body(&req, false).expect("encodes");
+        assert_eq!(
+            plain,
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#
+        );
+        let streamed: Value =
+            serde_json::from_slice(&m.request_body(&req, true).expect("encodes")).expect("JSON");
+        assert_eq!(
+            streamed,
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true})
+        );
+    }
+
+    #[test]
+    fn stream_text_pieces_and_finish() {
+        let (pieces, done, f) = fold(&[
+            r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"reasoning_content":"thinking…"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"Hé"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"llo ✓"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#,
+            "[DONE]",
+            r#"{"choices":[{"index":0,"delta":{"content":"after the end"}}]}"#,
+        ]);
+        assert!(done);
+        assert_eq!(pieces, ["Hé", "llo ✓"]);
+        assert!(f.finished());
+        let r = f.answer().expect("answer");
+        assert_eq!(r.message.role, "assistant");
+        assert_eq!(r.message.content.as_deref(), Some("Héllo ✓"));
+        assert_eq!(r.message.tool_calls, None);
+        assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+        // The same answer as the non-streaming one.
+        let whole = parse_completion(
+            r#"{"choices":[{"message":{"role":"assistant","content":"Héllo ✓"},"finish_reason":"stop"}]}"#.as_bytes(),
+        )
+        .expect("parses");
+        assert_eq!(r, whole);
+    }
+
+    #[test]
+    fn stream_tool_calls_assemble_by_index() {
+        let (pieces, done, f) = fold(&[
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_time","arguments":""}}]},"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"lookup","arguments":"{\"q\":"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"tz\":"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"UTC\"}"}},{"index":1,"function":{"arguments":"\"rust\"}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":2,"id":"call_c","type":"function","function":{"name":"noargs"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        ]);
+        assert!(!done, "no [DONE]: the stream just ends");
+        assert!(pieces.is_empty());
+        assert!(f.finished(), "a finish reason makes the answer whole");
+        let r = f.answer().expect("answer");
+        assert_eq!(r.message.content, None);
+        assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"));
+        let calls = r.message.tool_calls.expect("tool calls");
+        let got: Vec<_> = calls
+            .iter()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    c.kind.as_str(),
+                    c.function.name.as_str(),
+                    c.function.arguments.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("call_a", "function", "get_time", r#"{"tz":"UTC"}"#),
+                ("call_b", "function", "lookup", r#"{"q":"rust"}"#),
+                ("call_c", "function", "noargs", "{}"),
+            ]
+        );
+
+        // A call that never got a name is unreadable, as in a whole answer.
+        let (_, _, f) = fold(&[
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
+        ]);
+        assert!(f.answer().is_err_and(|e| e.contains("no function name")));
+    }
+
+    #[test]
+    fn stream_errors_and_bad_chunks() {
+        let mut f = StreamFold::default();
+        let e = f.event(
+            r#"{"error":{"message":"Overloaded, try later","type":"server_error"}}"#,
+            &|_| {},
+        );
+        assert!(
+            matches!(e, Err(Failure::Retry(ModelError::Unavailable(ref m), None)) if m == "Overloaded, try later")
+        );
+        assert!(matches!(
+            f.event("{not json", &|_| {}),
+            Err(Failure::Fatal(ModelError::BadResponse(_)))
+        ));
+        assert!(matches!(
+            f.event(r#"{"choices":[{"delta":{"tool_calls":{"x":1}}}]}"#, &|_| {}),
+            Err(Failure::Fatal(ModelError::BadResponse(_)))
+        ));
+        // No finish reason yet: not finished.
+        let (_, done, f) = fold(&[r#"{"choices":[{"index":0,"delta":{"content":"cut"}}]}"#]);
+        assert!(!done && !f.finished());
+        // Too much text.
+        let mut f = StreamFold::default();
+        let big = json!({"choices": [{"delta": {"content": "x".repeat(1024 * 1024)}}]}).to_string();
+        let mut result = Ok(Step::More);
+        for _ in 0..=(super::super::MAX_BODY / (1024 * 1024)) {
+            result = f.event(&big, &|_| {});
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(
+            result,
+            Err(Failure::Fatal(ModelError::BadResponse(_)))
+        ));
     }
 }

@@ -8,14 +8,21 @@
 //! 4xx are final ([`ModelError::Rejected`]). A 2xx body the client cannot read is final
 //! ([`ModelError::BadResponse`]). Error texts pass through the client's scrubber, which
 //! redacts its API key.
+//!
+//! A streamed answer ([`send_streaming`], [`with_retries_streaming`]) is classified the
+//! same way; in addition a stream that ends early, breaks or stalls is retried, and an
+//! attempt that failed after streaming text tells the sink [`Delta::Restart`].
 
+use std::cell::Cell;
 use std::future::Future;
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::sse::{Fold, SseParser, Step};
 use super::{MAX_BODY, redact, truncate};
-use crate::actors::ports::{ChatResponse, ModelError};
+use crate::actors::ports::{ChatResponse, Delta, DeltaSink, ModelError};
 
 /// Requests per completion, the first included.
 pub const MAX_ATTEMPTS: usize = 3;
@@ -111,31 +118,159 @@ pub(crate) async fn send(
     scrub: &dyn Fn(&str) -> String,
     parse: fn(&[u8]) -> Result<ChatResponse, String>,
 ) -> Result<ChatResponse, Failure> {
-    let mut resp = req.send_body(body.clone()).await.map_err(|e| {
-        let msg = match e {
-            awc::error::SendRequestError::Timeout => format!("no answer within {timeout:?}"),
-            other => other.to_string(),
-        };
-        Failure::Retry(ModelError::Unavailable(scrub(&msg)), None)
-    })?;
+    let mut resp = req
+        .send_body(body.clone())
+        .await
+        .map_err(|e| send_failure(e, timeout, scrub))?;
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
-    let bytes = match resp.body().limit(MAX_BODY).await {
-        Ok(b) => b,
+    let bytes = read_body(&mut resp, status, scrub).await?;
+    classify(status, retry_after, &bytes, scrub, parse)
+}
+
+/// [`send`] for a streamed answer (the body asked for `"stream": true`): a 2xx
+/// `text/event-stream` is read as it arrives, each event handed to `fold` and its text
+/// pieces to `text`; a 2xx of another type (a provider or proxy that does not stream) is
+/// decoded by `parse` as [`send`] does, and so are errors. The stream ending before the
+/// provider's end marker without a finish reason, breaking, or staying silent for
+/// `timeout` is worth a retry; an oversize line or answer is final.
+pub(crate) async fn send_streaming<F: Fold>(
+    req: awc::ClientRequest,
+    body: &bytes::Bytes,
+    timeout: Duration,
+    scrub: &dyn Fn(&str) -> String,
+    parse: fn(&[u8]) -> Result<ChatResponse, String>,
+    mut fold: F,
+    text: &dyn Fn(&str),
+) -> Result<ChatResponse, Failure> {
+    use futures_util::StreamExt as _;
+
+    let mut resp = req
+        .send_body(body.clone())
+        .await
+        .map_err(|e| send_failure(e, timeout, scrub))?;
+    let status = resp.status().as_u16();
+    let streamed = (200..300).contains(&status)
+        && resp
+            .headers()
+            .get(awc::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| {
+                t.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            });
+    if !streamed {
+        let retry_after = retry_after(resp.headers());
+        let bytes = read_body(&mut resp, status, scrub).await?;
+        return classify(status, retry_after, &bytes, scrub, parse);
+    }
+    let bad = |e: String| Failure::Fatal(ModelError::BadResponse(scrub(&e)));
+    let mut parser = SseParser::new();
+    let mut events = Vec::new();
+    let mut done = false;
+    while !done {
+        let chunk = match actix_web::rt::time::timeout(timeout, resp.next()).await {
+            Err(_) => {
+                let msg = format!("the stream stalled: nothing within {timeout:?}");
+                return Err(Failure::Retry(ModelError::Unavailable(msg), None));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                let msg = scrub(&format!("the stream broke: {e}"));
+                return Err(Failure::Retry(ModelError::Unavailable(msg), None));
+            }
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        parser.feed(&chunk, &mut events).map_err(bad)?;
+        for data in events.drain(..) {
+            let step = fold
+                .event(&data, text)
+                .map_err(|f| scrub_failure(f, scrub))?;
+            if step == Step::Done {
+                done = true;
+                break;
+            }
+        }
+    }
+    if !done && let Some(data) = parser.finish().map_err(bad)? {
+        let step = fold
+            .event(&data, text)
+            .map_err(|f| scrub_failure(f, scrub))?;
+        done = step == Step::Done;
+    }
+    if !done && !fold.finished() {
+        return Err(Failure::Retry(
+            ModelError::Unavailable("the stream ended early".to_owned()),
+            None,
+        ));
+    }
+    fold.answer().map_err(bad)
+}
+
+/// `failure` with its text scrubbed.
+fn scrub_failure(failure: Failure, scrub: &dyn Fn(&str) -> String) -> Failure {
+    let clean = |e: ModelError| match e {
+        ModelError::Unavailable(s) => ModelError::Unavailable(scrub(&s)),
+        ModelError::RateLimited(s) => ModelError::RateLimited(scrub(&s)),
+        ModelError::Unauthorized(s) => ModelError::Unauthorized(scrub(&s)),
+        ModelError::BadResponse(s) => ModelError::BadResponse(scrub(&s)),
+        ModelError::Rejected(s) => ModelError::Rejected(scrub(&s)),
+    };
+    match failure {
+        Failure::Retry(e, after) => Failure::Retry(clean(e), after),
+        Failure::Fatal(e) => Failure::Fatal(clean(e)),
+    }
+}
+
+/// A request that got no answer: worth a retry.
+fn send_failure(
+    e: awc::error::SendRequestError,
+    timeout: Duration,
+    scrub: &dyn Fn(&str) -> String,
+) -> Failure {
+    let msg = match e {
+        awc::error::SendRequestError::Timeout => format!("no answer within {timeout:?}"),
+        other => other.to_string(),
+    };
+    Failure::Retry(ModelError::Unavailable(scrub(&msg)), None)
+}
+
+/// The whole body of `resp` (at most [`MAX_BODY`] bytes).
+async fn read_body<S>(
+    resp: &mut awc::ClientResponse<S>,
+    status: u16,
+    scrub: &dyn Fn(&str) -> String,
+) -> Result<bytes::Bytes, Failure>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    match resp.body().limit(MAX_BODY).await {
+        Ok(b) => Ok(b),
         Err(awc::error::PayloadError::Overflow) if (200..300).contains(&status) => {
-            return Err(Failure::Fatal(ModelError::BadResponse(format!(
+            Err(Failure::Fatal(ModelError::BadResponse(format!(
                 "answer larger than {MAX_BODY} bytes"
-            ))));
+            ))))
         }
         Err(e) => {
             let msg = format!("HTTP {status}: cannot read the body: {e}");
-            return Err(Failure::Retry(ModelError::Unavailable(scrub(&msg)), None));
+            Err(Failure::Retry(ModelError::Unavailable(scrub(&msg)), None))
         }
-    };
-    if (200..300).contains(&status) {
-        return parse(&bytes).map_err(|e| Failure::Fatal(ModelError::BadResponse(scrub(&e))));
     }
-    let detail = scrub(&format!("HTTP {status}: {}", provider_message(&bytes)));
+}
+
+/// A whole answer: a 2xx decoded by `parse`, else the error its status says.
+fn classify(
+    status: u16,
+    retry_after: Option<Duration>,
+    bytes: &[u8],
+    scrub: &dyn Fn(&str) -> String,
+    parse: fn(&[u8]) -> Result<ChatResponse, String>,
+) -> Result<ChatResponse, Failure> {
+    if (200..300).contains(&status) {
+        return parse(bytes).map_err(|e| Failure::Fatal(ModelError::BadResponse(scrub(&e))));
+    }
+    let detail = scrub(&format!("HTTP {status}: {}", provider_message(bytes)));
     Err(match status {
         401 | 403 => Failure::Fatal(ModelError::Unauthorized(detail)),
         429 => Failure::Retry(ModelError::RateLimited(detail), retry_after),
@@ -150,7 +285,52 @@ pub(crate) async fn send(
 pub(crate) async fn with_retries<F, Fut>(
     label: &str,
     backoff: &[Duration],
+    attempt: F,
+) -> Result<ChatResponse, ModelError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<ChatResponse, Failure>>,
+{
+    retry_loop(label, backoff, attempt, || {}).await
+}
+
+/// [`with_retries`] for a streamed answer: each attempt gets a sink passing its pieces to
+/// `sink`; when an attempt that streamed text fails (a retry follows or not), `sink` gets
+/// [`Delta::Restart`] once, right away.
+pub(crate) async fn with_retries_streaming<F, Fut>(
+    label: &str,
+    backoff: &[Duration],
+    sink: DeltaSink,
     mut attempt: F,
+) -> Result<ChatResponse, ModelError>
+where
+    F: FnMut(DeltaSink) -> Fut,
+    Fut: Future<Output = Result<ChatResponse, Failure>>,
+{
+    let sent = Rc::new(Cell::new(false));
+    let tracked: DeltaSink = {
+        let (sent, sink) = (sent.clone(), sink.clone());
+        Rc::new(move |d: Delta<'_>| {
+            if matches!(d, Delta::Text(t) if !t.is_empty()) {
+                sent.set(true);
+            }
+            sink(d);
+        })
+    };
+    let void = || {
+        if sent.replace(false) {
+            sink(Delta::Restart);
+        }
+    };
+    retry_loop(label, backoff, || attempt(tracked.clone()), void).await
+}
+
+/// The loop of [`with_retries`], `failed` called after every failed attempt.
+async fn retry_loop<F, Fut>(
+    label: &str,
+    backoff: &[Duration],
+    mut attempt: F,
+    failed: impl Fn(),
 ) -> Result<ChatResponse, ModelError>
 where
     F: FnMut() -> Fut,
@@ -162,10 +342,12 @@ where
         match attempt().await {
             Ok(r) => return Ok(r),
             Err(Failure::Fatal(e)) => {
+                failed();
                 log::warn!("model {label}: {e}");
                 return Err(e);
             }
             Err(Failure::Retry(e, after)) => {
+                failed();
                 if n >= MAX_ATTEMPTS {
                     log::warn!("model {label}: {e} (gave up after {n} attempts)");
                     return Err(e);

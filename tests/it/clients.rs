@@ -1,10 +1,16 @@
 //! The outbound clients (`openclaw::clients`) against the in-process fakes: the Telegram Bot
-//! API client ([`BotApi`]) and the OpenAI-compatible model client ([`OpenAiModel`]).
+//! API client ([`BotApi`]) and the model clients ([`OpenAiModel`], [`AnthropicModel`]),
+//! whole and streamed.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use openclaw::actors::channel::telegram::api::{SendMessage, TelegramApi as _, TgError};
-use openclaw::actors::ports::{ChatMessage, ChatModel as _, ChatRequest, ModelError, ToolSpec};
+use openclaw::actors::ports::{
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, Delta, DeltaSink, ModelError, ToolSpec,
+};
+use openclaw::clients::anthropic::AnthropicModel;
 use openclaw::clients::openai::OpenAiModel;
 use openclaw::clients::telegram::BotApi;
 use serde_json::{Value, json};
@@ -597,6 +603,286 @@ async fn model_timeout_is_unavailable() {
         dead.complete(user("x")).await,
         Err(ModelError::Unavailable(_))
     ));
+}
+
+// === streamed answers ===
+
+/// What a [`Delta::Restart`] is recorded as.
+const RESTART: &str = "<restart>";
+
+/// The pieces a [`collector`] got, with their arrival times.
+type Seen = Rc<RefCell<Vec<(String, Instant)>>>;
+
+/// A sink recording the pieces it gets (and [`RESTART`]), with their arrival times.
+fn collector() -> (DeltaSink, Seen) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink: DeltaSink = {
+        let seen = seen.clone();
+        Rc::new(move |d: Delta<'_>| {
+            let piece = match d {
+                Delta::Text(t) => t.to_owned(),
+                Delta::Restart => RESTART.to_owned(),
+            };
+            seen.borrow_mut().push((piece, Instant::now()));
+        })
+    };
+    (sink, seen)
+}
+
+fn pieces(seen: &RefCell<Vec<(String, Instant)>>) -> Vec<String> {
+    seen.borrow().iter().map(|(p, _)| p.clone()).collect()
+}
+
+fn anthropic(fake: &FakeOpenAi) -> AnthropicModel {
+    AnthropicModel::new(
+        "fake",
+        &fake.anthropic_base_url(),
+        None,
+        "claude-test",
+        Some(Duration::from_secs(10)),
+    )
+}
+
+/// A text answer with a tool call, as scripted.
+fn text_and_tool_call() -> FakeReply {
+    FakeReply::completion(
+        json!({"role": "assistant", "content": "Let me look it up 🔍 — ça marche.",
+            "tool_calls": [{"id": "call_77", "type": "function",
+                "function": {"name": "lookup", "arguments": "{\"q\":\"rust ✓\",\"n\":2}"}}]}),
+        "tool_calls",
+    )
+}
+
+/// `m` streams a multi-byte text in pieces, in order, as they arrive; the answers (text
+/// alone, text with a tool call) equal what `complete` gives for the same script; the
+/// streamed requests asked for `"stream": true`, the whole ones did not.
+async fn streams_pieces_and_the_same_answer(fake: &FakeOpenAi, m: &dyn ChatModel) {
+    fake.set_streaming(true);
+    let text = "Héllo wörld ✓ — 日本語 🦞 streamed";
+    fake.push(FakeReply::text(text).with_chunk_delay(Duration::from_millis(100)));
+    let (sink, seen) = collector();
+    let streamed = m
+        .complete_streaming(user("hi"), sink)
+        .await
+        .expect("streamed");
+    let done = Instant::now();
+    let got = pieces(&seen);
+    assert!(got.len() >= 2, "in pieces: {got:?}");
+    assert!(!got.contains(&RESTART.to_owned()), "{got:?}");
+    assert_eq!(got.concat(), text);
+    assert_eq!(streamed.message.content.as_deref(), Some(text));
+    assert_eq!(streamed.finish_reason.as_deref(), Some("stop"));
+    // The first piece came long before the end: read as it arrived.
+    let first = seen.borrow()[0].1;
+    assert!(
+        done.duration_since(first) >= Duration::from_millis(300),
+        "first piece {:?} before the end",
+        done.duration_since(first)
+    );
+    fake.push_text(text);
+    let whole = m.complete(user("hi")).await.expect("whole");
+    assert_eq!(streamed, whole);
+
+    fake.push(text_and_tool_call());
+    let (sink, seen) = collector();
+    let streamed = m
+        .complete_streaming(user("hi"), sink)
+        .await
+        .expect("streamed");
+    fake.push(text_and_tool_call());
+    let whole = m.complete(user("hi")).await.expect("whole");
+    assert_eq!(streamed, whole);
+    assert_eq!(pieces(&seen).concat(), "Let me look it up 🔍 — ça marche.");
+    assert_eq!(streamed.finish_reason.as_deref(), Some("tool_calls"));
+    let calls = streamed.message.tool_calls.expect("tool calls");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].id, "call_77");
+    assert_eq!(calls[0].function.name, "lookup");
+    let args: Value = serde_json::from_str(&calls[0].function.arguments).expect("JSON args");
+    assert_eq!(args, json!({"q": "rust ✓", "n": 2}));
+
+    let bodies = fake.requests();
+    assert_eq!(bodies.len(), 4);
+    for (i, b) in bodies.iter().enumerate() {
+        let expected = if i % 2 == 0 { Some(&json!(true)) } else { None };
+        assert_eq!(b.get("stream"), expected, "request {i}: {b}");
+    }
+}
+
+/// A stream cut before its end is retried: the sink gets the first attempt's pieces, then
+/// one [`RESTART`], then the second attempt's; the answer is the second attempt's.
+async fn a_cut_stream_restarts(fake: &FakeOpenAi, m: &dyn ChatModel, cut: usize) {
+    fake.set_streaming(true);
+    let first = "The first attempt — cut short";
+    fake.push(FakeReply::text(first).cut_after(cut));
+    fake.push(FakeReply::text("Second attempt ✓, whole."));
+    let (sink, seen) = collector();
+    let r = m
+        .complete_streaming(user("hi"), sink)
+        .await
+        .expect("retried");
+    assert_eq!(
+        r.message.content.as_deref(),
+        Some("Second attempt ✓, whole.")
+    );
+    assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+    let got = pieces(&seen);
+    let at = got.iter().position(|p| p == RESTART).expect("a restart");
+    let (before, after) = (&got[..at], &got[at + 1..]);
+    assert!(!before.is_empty(), "{got:?}");
+    assert!(
+        first.starts_with(&before.concat()) && before.concat() != first,
+        "{got:?}"
+    );
+    assert!(!after.contains(&RESTART.to_owned()), "one restart: {got:?}");
+    assert_eq!(after.concat(), "Second attempt ✓, whole.");
+    assert_eq!(fake.request_count(), 2);
+
+    // Cut every time: gives up Unavailable, and the last attempt's text is void too.
+    for _ in 0..3 {
+        fake.push(FakeReply::text(first).cut_after(cut));
+    }
+    let (sink, seen) = collector();
+    let e = m
+        .complete_streaming(user("hi"), sink)
+        .await
+        .expect_err("cut");
+    assert!(
+        matches!(e, ModelError::Unavailable(ref s) if s.contains("ended early")),
+        "{e:?}"
+    );
+    let got = pieces(&seen);
+    assert_eq!(got.iter().filter(|p| *p == RESTART).count(), 3, "{got:?}");
+    assert_eq!(got.last().map(String::as_str), Some(RESTART), "{got:?}");
+    assert_eq!(fake.request_count(), 2 + 3);
+}
+
+/// A provider that answers a streaming request with plain JSON: the same answer, no
+/// pieces.
+async fn a_json_answer_to_a_streaming_request(
+    fake: &FakeOpenAi,
+    m: &dyn ChatModel,
+) -> ChatResponse {
+    fake.set_streaming(false);
+    fake.push(text_and_tool_call());
+    let (sink, seen) = collector();
+    let r = m
+        .complete_streaming(user("hi"), sink)
+        .await
+        .expect("answer");
+    assert!(seen.borrow().is_empty(), "{:?}", pieces(&seen));
+    assert_eq!(fake.requests()[0]["stream"], true);
+    fake.push(text_and_tool_call());
+    assert_eq!(r, m.complete(user("hi")).await.expect("whole"));
+    assert_eq!(
+        r.message.content.as_deref(),
+        Some("Let me look it up 🔍 — ça marche.")
+    );
+    r
+}
+
+#[actix_web::test]
+async fn model_streaming_openai_pieces_arrive_in_order_and_match_complete() {
+    let fake = FakeOpenAi::start();
+    streams_pieces_and_the_same_answer(&fake, &model(&fake, None)).await;
+    assert!(
+        fake.recorded()
+            .iter()
+            .all(|r| r.path == "/v1/chat/completions")
+    );
+}
+
+#[actix_web::test]
+async fn model_streaming_anthropic_pieces_arrive_in_order_and_match_complete() {
+    let fake = FakeOpenAi::start();
+    streams_pieces_and_the_same_answer(&fake, &anthropic(&fake)).await;
+    assert!(fake.recorded().iter().all(|r| r.path == "/v1/messages"));
+}
+
+#[actix_web::test]
+async fn model_streaming_openai_cut_stream_restarts_and_retries() {
+    let fake = FakeOpenAi::start();
+    let m = model(&fake, None).with_backoff(vec![Duration::from_millis(10)]);
+    // The role chunk and two pieces of text.
+    a_cut_stream_restarts(&fake, &m, 3).await;
+}
+
+#[actix_web::test]
+async fn model_streaming_anthropic_cut_stream_restarts_and_retries() {
+    let fake = FakeOpenAi::start();
+    let m = anthropic(&fake).with_backoff(vec![Duration::from_millis(10)]);
+    // message_start, ping, content_block_start and two pieces of text.
+    a_cut_stream_restarts(&fake, &m, 5).await;
+}
+
+#[actix_web::test]
+async fn model_streaming_openai_json_answer_has_no_pieces() {
+    let fake = FakeOpenAi::start();
+    a_json_answer_to_a_streaming_request(&fake, &model(&fake, None)).await;
+}
+
+#[actix_web::test]
+async fn model_streaming_anthropic_json_answer_has_no_pieces() {
+    let fake = FakeOpenAi::start();
+    a_json_answer_to_a_streaming_request(&fake, &anthropic(&fake)).await;
+}
+
+#[actix_web::test]
+async fn model_streaming_errors_are_classified_and_never_show_the_key() {
+    let fake = FakeOpenAi::start_with_key("sk-stream-SECRET");
+    fake.set_streaming(true);
+    // A wrong key: 401 as usual, not retried, nothing streamed.
+    let m = model(&fake, Some("sk-WRONG-stream-secret"));
+    let (sink, seen) = collector();
+    let e = m
+        .complete_streaming(user("x"), sink)
+        .await
+        .expect_err("401");
+    assert!(matches!(e, ModelError::Unauthorized(_)), "{e:?}");
+    assert!(!format!("{e:?}").contains("WRONG-stream-secret"), "{e:?}");
+    assert!(seen.borrow().is_empty());
+    assert_eq!(fake.request_count(), 1);
+    // 500 then a stream: retried as today.
+    let m = model(&fake, Some("sk-stream-SECRET")).with_backoff(vec![Duration::from_millis(10)]);
+    fake.push_status(500, json!({"error": {"message": "boom"}}));
+    fake.push_text("after the 500");
+    let (sink, seen) = collector();
+    let r = m
+        .complete_streaming(user("x"), sink)
+        .await
+        .expect("retried");
+    assert_eq!(r.message.content.as_deref(), Some("after the 500"));
+    assert_eq!(
+        pieces(&seen).concat(),
+        "after the 500",
+        "no restart: nothing was streamed"
+    );
+    assert_eq!(fake.request_count(), 3);
+
+    // A stream that stalls longer than the timeout: retried, then Unavailable.
+    let slow = OpenAiModel::new(
+        "fake",
+        &fake.base_url(),
+        Some("sk-stream-SECRET".into()),
+        "gpt-test",
+        Some(Duration::from_millis(300)),
+    )
+    .with_backoff(vec![Duration::from_millis(10)]);
+    for _ in 0..3 {
+        fake.push(FakeReply::text("slow and steady").with_chunk_delay(Duration::from_secs(2)));
+    }
+    let (sink, seen) = collector();
+    let e = slow
+        .complete_streaming(user("x"), sink)
+        .await
+        .expect_err("stalled");
+    assert!(
+        matches!(e, ModelError::Unavailable(ref s) if s.contains("stalled")),
+        "{e:?}"
+    );
+    // (The fake pauses after its first chunk, the role: no text came, nothing to void.)
+    assert!(seen.borrow().is_empty(), "{:?}", pieces(&seen));
+    assert_eq!(fake.request_count(), 3 + 3);
 }
 
 // === the fakes from plain (blocking) tests ===

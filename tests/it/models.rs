@@ -508,3 +508,64 @@ fn models_status_and_list_show_each_model_and_where_its_key_comes_from() {
         );
     }
 }
+
+#[actix_web::test]
+async fn operators_see_the_answer_while_the_model_streams_it() {
+    use crate::support::fake_openai::FakeReply;
+    use crate::support::{WsClient, cli_params};
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_streaming(true);
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, Some(&ai), json!({}))));
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params(GW_TOKEN, &["operator.read", "operator.write"]),
+    )
+    .await;
+    let answer = "Once upon a time 🦞, a lobster ran a gateway — and it streamed.";
+    ai.push(FakeReply::text(answer).with_chunk_delay(std::time::Duration::from_millis(300)));
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "tell me a story", "idempotencyKey": "stream-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let mut events = Vec::new();
+    loop {
+        let ev = op.event_within("chat", SLOW).await;
+        if ev["payload"]["runId"] != "stream-1" {
+            continue;
+        }
+        let done = ev["payload"]["state"] != "delta";
+        events.push(ev["payload"].clone());
+        if done {
+            break;
+        }
+    }
+    let last = events.last().expect("events");
+    assert_eq!(last["state"], "final", "{events:?}");
+    assert_eq!(last["message"]["content"][0]["text"], answer);
+    // Pieces arrived before the end, appended in order, each with the text so far.
+    let pieces: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["state"] == "delta" && e.get("replace").is_none())
+        .collect();
+    assert!(pieces.len() >= 2, "streamed in pieces: {events:?}");
+    let joined: String = pieces
+        .iter()
+        .filter_map(|e| e["deltaText"].as_str())
+        .collect();
+    assert_eq!(joined, answer, "{events:?}");
+    for p in &pieces {
+        let so_far = p["message"]["content"][0]["text"].as_str().unwrap_or("");
+        assert!(answer.starts_with(so_far), "{p}");
+    }
+    // Then the whole answer replaces them, then the end; seq grows throughout.
+    let end = &events[events.len() - 2];
+    assert_eq!(end["replace"], true, "{end}");
+    assert_eq!(end["deltaText"], answer, "{end}");
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(ai.requests()[0]["stream"], true);
+}

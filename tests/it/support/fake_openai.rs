@@ -18,6 +18,14 @@
 //! get Anthropic's 401 and do not consume the script. [`FakeOpenAi::anthropic_base_url`]
 //! is a base URL without `/v1`.
 //!
+//! With [`FakeOpenAi::set_streaming`] on, a request whose body has `"stream": true` gets
+//! its scripted answer (text or tool calls) as `text/event-stream` in the provider's own
+//! format: OpenAI's `chat.completion.chunk` events ending with `data: [DONE]`, Anthropic's
+//! `message_start` … `message_stop`; the text in up to four pieces (cut at character
+//! boundaries), each tool call's arguments in two, one event per body chunk
+//! ([`FakeReply::with_chunk_delay`] pauses between chunks, [`FakeReply::cut_after`] ends the
+//! stream early without the end events). Statuses and raw bodies go as they are.
+//!
 //! `POST /v1/audio/transcriptions` (speech to text) parses the real `multipart/form-data`
 //! upload, records it ([`FakeOpenAi::transcriptions`]) and answers from its own queue
 //! ([`FakeOpenAi::push_transcript`], [`FakeOpenAi::push_transcription_status`]), else
@@ -78,6 +86,10 @@ pub struct FakeReply {
     body: ReplyBody,
     delay: Option<Duration>,
     headers: Vec<(String, String)>,
+    /// Streamed: the pause between two chunks.
+    chunk_delay: Option<Duration>,
+    /// Streamed: the chunks sent before the stream stops (without its end events).
+    cut_after: Option<usize>,
 }
 
 impl FakeReply {
@@ -93,6 +105,8 @@ impl FakeReply {
             body: ReplyBody::Completion(message, finish_reason.to_owned()),
             delay: None,
             headers: Vec::new(),
+            chunk_delay: None,
+            cut_after: None,
         }
     }
 
@@ -114,6 +128,8 @@ impl FakeReply {
             body: ReplyBody::Json(body),
             delay: None,
             headers: Vec::new(),
+            chunk_delay: None,
+            cut_after: None,
         }
     }
 
@@ -124,6 +140,8 @@ impl FakeReply {
             body: ReplyBody::Raw(body.to_owned()),
             delay: None,
             headers: Vec::new(),
+            chunk_delay: None,
+            cut_after: None,
         }
     }
 
@@ -136,6 +154,20 @@ impl FakeReply {
     /// Answers only after `delay`.
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
+        self
+    }
+
+    /// Streamed ([`FakeOpenAi::set_streaming`]): pauses `delay` between two chunks (events),
+    /// so pieces arrive over time.
+    pub fn with_chunk_delay(mut self, delay: Duration) -> Self {
+        self.chunk_delay = Some(delay);
+        self
+    }
+
+    /// Streamed ([`FakeOpenAi::set_streaming`]): the stream stops after `n` chunks
+    /// (events), without its finish and end events, as a dropped connection would.
+    pub fn cut_after(mut self, n: usize) -> Self {
+        self.cut_after = Some(n);
         self
     }
 
@@ -171,6 +203,8 @@ struct State {
     requests: Vec<RecordedRequest>,
     next_call: u64,
     next_completion: u64,
+    /// Answer `"stream": true` requests with Server-Sent Events.
+    streaming: bool,
 }
 
 struct Shared {
@@ -229,6 +263,7 @@ impl FakeOpenAi {
                 requests: Vec::new(),
                 next_call: 0,
                 next_completion: 0,
+                streaming: false,
             }),
             cond: Condvar::new(),
             changed: Notify::new(),
@@ -362,6 +397,12 @@ impl FakeOpenAi {
     /// Queues a 200 with a raw (garbage) body.
     pub fn push_raw(&self, body: &str) {
         self.push(FakeReply::raw(body));
+    }
+
+    /// Whether requests asking for `"stream": true` get their scripted answer streamed as
+    /// Server-Sent Events (default off: plain JSON, whatever the request says).
+    pub fn set_streaming(&self, on: bool) {
+        self.shared.lock().streaming = on;
     }
 
     /// The text answered when the script is empty (default `ok`).
@@ -563,7 +604,9 @@ async fn completions(
         None => true,
         Some(k) => recorded.authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
     };
+    let wants_stream = recorded.body.get("stream") == Some(&Value::Bool(true));
     let (reply, completion_id) = next_reply(&shared, recorded, authorized);
+    let streamed = wants_stream && shared.lock().streaming;
     let Some(reply) = reply else {
         return HttpResponse::Unauthorized().json(json!({"error": {
             "message": "Incorrect API key provided.",
@@ -579,6 +622,11 @@ async fn completions(
         resp.insert_header((k.as_str(), v.as_str()));
     }
     match reply.body {
+        ReplyBody::Completion(message, finish_reason) if streamed => {
+            let id = format!("chatcmpl-fake{completion_id}");
+            let events = openai_events(&id, &model, &message, &finish_reason);
+            stream_events(resp, events, reply.chunk_delay, reply.cut_after)
+        }
         ReplyBody::Completion(message, finish_reason) => resp.json(json!({
             "id": format!("chatcmpl-fake{completion_id}"),
             "object": "chat.completion",
@@ -680,7 +728,9 @@ async fn messages(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
         None => true,
         Some(k) => recorded.header("x-api-key") == Some(k.as_str()),
     };
+    let wants_stream = recorded.body.get("stream") == Some(&Value::Bool(true));
     let (reply, message_id) = next_reply(&shared, recorded, authorized);
+    let streamed = wants_stream && shared.lock().streaming;
     let Some(reply) = reply else {
         return HttpResponse::Unauthorized().json(json!({"type": "error", "error": {
             "type": "authentication_error", "message": "invalid x-api-key"}}));
@@ -695,6 +745,11 @@ async fn messages(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
         resp.insert_header((k.as_str(), v.as_str()));
     }
     match reply.body {
+        ReplyBody::Completion(message, finish_reason) if streamed => {
+            let id = format!("msg_fake{message_id}");
+            let events = anthropic_events(&id, &model, &message, &finish_reason);
+            stream_events(resp, events, reply.chunk_delay, reply.cut_after)
+        }
         ReplyBody::Completion(message, finish_reason) => resp.json(json!({
             "id": format!("msg_fake{message_id}"),
             "type": "message",
@@ -708,4 +763,176 @@ async fn messages(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
         ReplyBody::Json(v) => resp.json(v),
         ReplyBody::Raw(s) => resp.content_type("text/plain").body(s),
     }
+}
+
+// === streaming ===
+
+/// `text` in up to `n` non-empty pieces, cut at character boundaries (none when empty).
+fn pieces(text: &str, n: usize) -> Vec<&str> {
+    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    let n = n.min(bounds.len());
+    (0..n)
+        .map(|k| {
+            let start = bounds[k * bounds.len() / n];
+            let end = bounds
+                .get((k + 1) * bounds.len() / n)
+                .copied()
+                .unwrap_or(text.len());
+            &text[start..end]
+        })
+        .collect()
+}
+
+/// A scripted message's text: a string, or its `text` parts joined.
+fn message_text(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// One SSE event: `event:` line when `name` is given, then the data.
+fn sse(name: Option<&str>, data: &str) -> String {
+    match name {
+        Some(n) => format!("event: {n}\ndata: {data}\n\n"),
+        None => format!("data: {data}\n\n"),
+    }
+}
+
+/// OpenAI's stream of a scripted answer: a role chunk, the text in pieces, each tool call
+/// (named, then its arguments in two pieces), the finish chunk, a usage chunk, `[DONE]`.
+fn openai_events(id: &str, model: &str, message: &Value, finish_reason: &str) -> Vec<String> {
+    let chunk = |choices: Value| {
+        let data = json!({"id": id, "object": "chat.completion.chunk", "created": 0,
+            "model": model, "choices": choices});
+        sse(None, &data.to_string())
+    };
+    let delta = |delta: Value| chunk(json!([{"index": 0, "delta": delta, "finish_reason": null}]));
+    let text = message_text(message);
+    let calls = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    // As OpenAI: `""` before text, `null` before tool calls only.
+    let first_content = match message.get("content") {
+        Some(Value::String(_) | Value::Array(_)) => json!(""),
+        _ => Value::Null,
+    };
+    let mut events = vec![delta(
+        json!({"role": "assistant", "content": first_content}),
+    )];
+    for p in pieces(&text, 4) {
+        events.push(delta(json!({"content": p})));
+    }
+    for (i, call) in calls.iter().enumerate() {
+        let arguments = match call.pointer("/function/arguments") {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => String::new(),
+        };
+        events.push(delta(json!({"tool_calls": [{"index": i,
+            "id": call.get("id").cloned().unwrap_or(Value::Null),
+            "type": "function",
+            "function": {"name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
+                "arguments": ""}}]})));
+        for p in pieces(&arguments, 2) {
+            events.push(delta(
+                json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]}),
+            ));
+        }
+    }
+    events.push(chunk(
+        json!([{"index": 0, "delta": {}, "finish_reason": finish_reason}]),
+    ));
+    let usage = json!({"id": id, "object": "chat.completion.chunk", "created": 0,
+        "model": model, "choices": [],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}});
+    events.push(sse(None, &usage.to_string()));
+    events.push(sse(None, "[DONE]"));
+    events
+}
+
+/// Anthropic's stream of a scripted answer: `message_start`, a `ping`, each block (`text`
+/// in pieces, `tool_use` with its input JSON in two pieces) between `content_block_start`
+/// and `content_block_stop`, `message_delta` with the stop reason, `message_stop`.
+fn anthropic_events(id: &str, model: &str, message: &Value, finish_reason: &str) -> Vec<String> {
+    let event = |data: Value| {
+        let name = data
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned();
+        sse(Some(&name), &data.to_string())
+    };
+    let mut events = vec![
+        event(
+            json!({"type": "message_start", "message": {"id": id, "type": "message",
+            "role": "assistant", "content": [], "model": model, "stop_reason": null,
+            "stop_sequence": null, "usage": {"input_tokens": 1, "output_tokens": 1}}}),
+        ),
+        event(json!({"type": "ping"})),
+    ];
+    for (index, block) in anthropic_blocks(message).iter().enumerate() {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let text = block.get("text").and_then(Value::as_str).unwrap_or("");
+                events.push(event(json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "text", "text": ""}})));
+                for p in pieces(text, 4) {
+                    events.push(event(json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "text_delta", "text": p}})));
+                }
+            }
+            _ => {
+                let input = block.get("input").map(Value::to_string).unwrap_or_default();
+                events.push(event(json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "tool_use", "id": block["id"],
+                        "name": block["name"], "input": {}}})));
+                for p in pieces(&input, 2) {
+                    events.push(event(json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": p}})));
+                }
+            }
+        }
+        events.push(event(json!({"type": "content_block_stop", "index": index})));
+    }
+    events.push(event(json!({"type": "message_delta",
+        "delta": {"stop_reason": stop_reason(finish_reason), "stop_sequence": null},
+        "usage": {"output_tokens": 1}})));
+    events.push(event(json!({"type": "message_stop"})));
+    events
+}
+
+/// `resp` as a `text/event-stream` of `events`, one body chunk each, `delay` between two,
+/// only the first `cut_after` when given.
+fn stream_events(
+    mut resp: actix_web::HttpResponseBuilder,
+    mut events: Vec<String>,
+    delay: Option<Duration>,
+    cut_after: Option<usize>,
+) -> HttpResponse {
+    if let Some(n) = cut_after {
+        events.truncate(n);
+    }
+    let body = futures_util::stream::unfold(
+        (events.into_iter(), true),
+        move |(mut it, first)| async move {
+            let next = it.next()?;
+            if let (false, Some(d)) = (first, delay) {
+                actix_web::rt::time::sleep(d).await;
+            }
+            Some((
+                Ok::<_, actix_web::Error>(web::Bytes::from(next)),
+                (it, false),
+            ))
+        },
+    );
+    resp.content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(body)
 }
