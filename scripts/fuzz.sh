@@ -16,7 +16,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 
-TARGETS=(frame connect config_json5 telegram_updates invoke_reply upgrade_headers cron_params)
+TARGETS=(frame connect config_json5 telegram_updates invoke_reply upgrade_headers cron_params model_stream)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

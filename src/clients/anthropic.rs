@@ -467,13 +467,17 @@ fn parse_message(body: &[u8]) -> Result<ChatResponse, String> {
 
 /// A streamed message so far (its events by their JSON `type`).
 #[derive(Debug, Default)]
-struct StreamFold {
+pub(crate) struct StreamFold {
     /// The content blocks by `index`.
     blocks: BTreeMap<u64, StreamBlock>,
     /// Ours, mapped from `stop_reason`.
     finish_reason: Option<String>,
     /// Bytes of text and tool input so far ([`sse::grow`]).
     size: usize,
+    /// Every text piece handed out, in arrival order: the answer's text is exactly what
+    /// was shown, even when a stream sends a block's text out of order or under an index
+    /// reused by another block (found by the `model_stream` fuzz target).
+    shown: String,
 }
 
 /// A content block as its pieces arrive.
@@ -510,6 +514,7 @@ impl Fold for StreamFold {
                         let t = str_at("/content_block/text").unwrap_or_default();
                         sse::grow(&mut self.size, 1 + t.len())?;
                         if !t.is_empty() {
+                            self.shown.push_str(t);
                             text(t);
                         }
                         StreamBlock::Text(t.to_owned())
@@ -549,6 +554,7 @@ impl Fold for StreamFold {
                             sse::grow(&mut self.size, piece.len())?;
                             t.push_str(piece);
                             if !piece.is_empty() {
+                                self.shown.push_str(piece);
                                 text(piece);
                             }
                         }
@@ -586,11 +592,13 @@ impl Fold for StreamFold {
     }
 
     fn answer(self) -> Result<ChatResponse, String> {
-        let mut text: Option<String> = None;
+        let mut text: Option<String> = (!self.shown.is_empty()).then_some(self.shown);
         let mut calls = Vec::new();
         for (i, block) in self.blocks {
             match block {
-                StreamBlock::Text(t) => text.get_or_insert_with(String::new).push_str(&t),
+                StreamBlock::Text(_) => {
+                    text.get_or_insert_with(String::new);
+                }
                 StreamBlock::ToolUse {
                     id,
                     name,

@@ -26,7 +26,7 @@ pub mod fallback;
 pub mod openai;
 pub(crate) mod retry;
 pub mod speech;
-pub(crate) mod sse;
+pub mod sse;
 pub mod telegram;
 pub mod transcribe;
 

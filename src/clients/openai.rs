@@ -385,7 +385,7 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
 
 /// A streamed completion so far (`chat.completion.chunk` events).
 #[derive(Debug, Default)]
-struct StreamFold {
+pub(crate) struct StreamFold {
     role: Option<String>,
     /// `None` until a `content` string arrives.
     text: Option<String>,

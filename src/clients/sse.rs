@@ -162,6 +162,27 @@ pub(crate) fn bad_event(data: &str, why: impl std::fmt::Display) -> Failure {
 mod tests {
     use super::*;
 
+    /// Regression (found by the `model_stream` fuzz target): a text delta under an index
+    /// that a later block takes over was shown to operators but missing from the answer.
+    #[test]
+    fn shown_text_is_the_answer_even_for_a_reused_block_index() {
+        let body = concat!(
+            "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "data: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi é\"}}\n\n",
+            "data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"nodes\",\"input\":{}}}\n\n",
+            "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\" there\"}}\n\n",
+            "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"}}\n\n",
+            "data: {\"type\":\"message_stop\"}\n\n",
+        );
+        let mut pieces = Vec::new();
+        let resp = fold_chunks(StreamApi::Anthropic, &[body.as_bytes()], &mut pieces)
+            .unwrap()
+            .unwrap();
+        assert_eq!(pieces, ["Hi é", " there"]);
+        assert_eq!(resp.message.content.as_deref(), Some("Hi é there"));
+        assert_eq!(resp.message.tool_calls.map(|c| c.len()), Some(1));
+    }
+
     /// Every event of `chunks` fed in turn, then the end.
     fn events(chunks: &[&[u8]]) -> Vec<String> {
         let mut p = SseParser::new();
@@ -256,4 +277,59 @@ mod tests {
             Err(Failure::Fatal(ModelError::BadResponse(_)))
         ));
     }
+}
+
+/// Which provider's stream [`fold_chunks`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamApi {
+    /// OpenAI chat-completion chunks.
+    OpenAi,
+    /// Anthropic Messages events.
+    Anthropic,
+}
+
+/// Reads a whole streamed body, given as the `chunks` it arrived in, exactly as the clients
+/// do (the parser, then the provider's fold): the answer (`None`: the stream ended early),
+/// or why it is unreadable; `pieces` gets the text pieces. For the fuzz target.
+pub fn fold_chunks(
+    api: StreamApi,
+    chunks: &[&[u8]],
+    pieces: &mut Vec<String>,
+) -> Result<Option<ChatResponse>, String> {
+    match api {
+        StreamApi::OpenAi => run_fold(super::openai::StreamFold::default(), chunks, pieces),
+        StreamApi::Anthropic => run_fold(super::anthropic::StreamFold::default(), chunks, pieces),
+    }
+}
+
+fn run_fold<F: Fold>(
+    mut fold: F,
+    chunks: &[&[u8]],
+    pieces: &mut Vec<String>,
+) -> Result<Option<ChatResponse>, String> {
+    let collected = std::cell::RefCell::new(Vec::new());
+    let text = |t: &str| collected.borrow_mut().push(t.to_owned());
+    let failure = |f: Failure| match f {
+        Failure::Retry(e, _) | Failure::Fatal(e) => e.to_string(),
+    };
+    let mut parser = SseParser::new();
+    let mut events = Vec::new();
+    let mut done = false;
+    'chunks: for c in chunks {
+        parser.feed(c, &mut events)?;
+        for data in events.drain(..) {
+            if fold.event(&data, &text).map_err(failure)? == Step::Done {
+                done = true;
+                break 'chunks;
+            }
+        }
+    }
+    if !done && let Some(data) = parser.finish()? {
+        done = fold.event(&data, &text).map_err(failure)? == Step::Done;
+    }
+    pieces.extend(collected.into_inner());
+    if !done && !fold.finished() {
+        return Ok(None);
+    }
+    fold.answer().map(Some)
 }
