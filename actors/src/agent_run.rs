@@ -358,6 +358,11 @@ fn assistant_message(text: &str, ts: u64) -> Value {
 /// sent together (the `final` event carries the whole answer in any case).
 const DELTA_EVERY: Duration = Duration::from_millis(150);
 
+/// Longest answer a streamed delta repeats in full (`message`): beyond it, deltas carry only
+/// their new text, so a long (or hostile) stream costs each operator linear, not quadratic,
+/// bandwidth. The end's `replace` delta and `final` carry the whole answer once.
+const DELTA_SNAPSHOT_MAX: usize = 64 * 1024;
+
 /// A run's `chat` `delta` events while the model streams its answer: each carries the new
 /// text (`deltaText`) and the round's answer so far (`message`); a new round or a provider's
 /// retry starts over with `replace: true`. Also numbers all of the run's `chat` events.
@@ -441,9 +446,8 @@ impl Streamer {
         if self.pending.borrow().is_empty() && !replace {
             return;
         }
-        let text = self.text.borrow().clone();
         let piece = if replace {
-            text.clone()
+            self.text.borrow().clone()
         } else {
             std::mem::take(&mut *self.pending.borrow_mut())
         };
@@ -452,7 +456,11 @@ impl Streamer {
         self.last_sent.set(Some(std::time::Instant::now()));
         let mut e = delta_event(&self.run_id, &self.session_key, &piece);
         e["seq"] = json!(self.next_seq());
-        e["message"] = assistant_message(&text, now_ms());
+        let text = self.text.borrow();
+        if text.len() <= DELTA_SNAPSHOT_MAX {
+            e["message"] = assistant_message(&text, now_ms());
+        }
+        drop(text);
         if replace {
             e["replace"] = json!(true);
         }

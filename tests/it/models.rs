@@ -569,3 +569,66 @@ async fn operators_see_the_answer_while_the_model_streams_it() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert_eq!(ai.requests()[0]["stream"], true);
 }
+
+/// A long streamed answer: deltas stop repeating the whole text past 64 KiB (linear, not
+/// quadratic, bandwidth per operator), and the end still carries all of it once.
+#[actix_web::test]
+async fn a_long_streamed_answer_stops_repeating_itself_in_each_delta() {
+    use crate::support::fake_openai::FakeReply;
+    use crate::support::{WsClient, cli_params};
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_streaming(true);
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, Some(&ai), json!({}))));
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params(GW_TOKEN, &["operator.read", "operator.write"]),
+    )
+    .await;
+    // 160 003 characters (280 003 bytes), streamed in 4 pieces.
+    let answer: String = "ab🦞 ".repeat(40_000) + "end";
+    ai.push(FakeReply::text(&answer).with_chunk_delay(std::time::Duration::from_millis(250)));
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "go long", "idempotencyKey": "long-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let mut pieces = Vec::new();
+    let fin = loop {
+        let ev = op.event_within("chat", SLOW).await;
+        let p = ev["payload"].clone();
+        if p["runId"] != "long-1" {
+            continue;
+        }
+        if p["state"] != "delta" {
+            break p;
+        }
+        if p.get("replace").is_none() {
+            pieces.push(p);
+        }
+    };
+    let fin_text = fin["message"]["content"][0]["text"].as_str().unwrap_or("");
+    assert!(
+        fin_text == answer,
+        "final: {} bytes, state {}, starts {:?}",
+        fin_text.len(),
+        fin["state"],
+        fin_text.chars().take(80).collect::<String>()
+    );
+    assert!(pieces.len() >= 3, "{}", pieces.len());
+    let mut so_far = 0usize;
+    for p in &pieces {
+        so_far += p["deltaText"].as_str().map_or(0, str::len);
+        match p.get("message") {
+            Some(m) => assert!(
+                so_far <= 64 * 1024
+                    && m["content"][0]["text"].as_str().map(str::len) == Some(so_far),
+                "snapshot at {so_far} bytes"
+            ),
+            None => assert!(so_far > 64 * 1024, "no snapshot at {so_far} bytes"),
+        }
+    }
+    assert!(so_far > 64 * 1024);
+}
