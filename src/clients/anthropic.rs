@@ -55,6 +55,9 @@ pub struct AnthropicModel {
     /// Extra request headers (`models.providers.<id>.headers`), sent after ours.
     headers: Vec<(String, String)>,
     max_tokens: u32,
+    /// Prompt caching (`cache_control` breakpoints) and its lifetime: `Some("5m")` or
+    /// `Some("1h")`; `None`: off.
+    cache: Option<&'static str>,
 }
 
 impl std::fmt::Debug for AnthropicModel {
@@ -92,6 +95,7 @@ impl AnthropicModel {
             images: false,
             headers: Vec::new(),
             max_tokens: DEFAULT_MAX_TOKENS,
+            cache: None,
         }
     }
 
@@ -113,6 +117,24 @@ impl AnthropicModel {
     /// after failed attempt `i + 1`; the number of attempts stays [`MAX_ATTEMPTS`]. For tests.
     pub fn with_backoff(mut self, delays: Vec<Duration>) -> Self {
         self.backoff = delays;
+        self
+    }
+
+    /// Prompt caching, as OpenClaw's `cacheRetention` param: `"short"` (5 minutes),
+    /// `"long"` (1 hour), `"none"`; unset: short on Anthropic's own API
+    /// (`api.anthropic.com`), off elsewhere (a compatible endpoint may refuse the field).
+    /// Breakpoints go on the system prompt, the last tool and the last message, so a run's
+    /// later tool rounds and the chat's next message within the lifetime read the prefix
+    /// from the cache.
+    pub fn with_cache_retention(mut self, retention: Option<&str>) -> Self {
+        let direct = self.base_url.starts_with("https://api.anthropic.com");
+        self.cache = match retention.map(str::trim) {
+            Some("none") => None,
+            Some("long") => Some("1h"),
+            Some("short") => Some("5m"),
+            _ if direct => Some("5m"),
+            _ => None,
+        };
         self
     }
 
@@ -149,8 +171,13 @@ impl AnthropicModel {
                 name: &t.name,
                 description: &t.description,
                 input_schema: &t.parameters,
+                cache_control: None,
             })
             .collect();
+        let mut tools = tools;
+        if let Some(last) = tools.last_mut() {
+            last.cache_control = CacheControl::of(self.cache);
+        }
         let mut system: Vec<&str> = Vec::new();
         let mut messages: Vec<Message<'_>> = Vec::with_capacity(req.messages.len());
         for m in &req.messages {
@@ -203,18 +230,22 @@ impl AnthropicModel {
             if blocks.is_empty() {
                 continue;
             }
+            let parts = blocks.into_iter().map(Part::from);
             match messages.last_mut() {
-                Some(last) if last.role == role => last.content.extend(blocks),
+                Some(last) if last.role == role => last.content.extend(parts),
                 _ => messages.push(Message {
                     role,
-                    content: blocks,
+                    content: parts.collect(),
                 }),
             }
+        }
+        if let Some(part) = messages.last_mut().and_then(|m| m.content.last_mut()) {
+            part.cache_control = CacheControl::of(self.cache);
         }
         let body = Body {
             model: &self.model,
             max_tokens: self.max_tokens,
-            system: (!system.is_empty()).then_some(System(system)),
+            system: (!system.is_empty()).then(|| System(system, CacheControl::of(self.cache))),
             messages,
             tools,
             stream,
@@ -280,13 +311,66 @@ struct Tool<'a> {
     name: &'a str,
     description: &'a str,
     input_schema: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
 }
 
-/// The system messages' texts, joined with a blank line.
-struct System<'a>(Vec<&'a str>);
+/// A prompt-cache breakpoint (`{"type": "ephemeral", "ttl": "5m"|"1h"}`).
+#[derive(Serialize, Clone, Copy)]
+struct CacheControl {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    ttl: &'static str,
+}
+
+impl CacheControl {
+    fn of(ttl: Option<&'static str>) -> Option<Self> {
+        ttl.map(|ttl| Self {
+            kind: "ephemeral",
+            ttl,
+        })
+    }
+}
+
+/// A content block, with a cache breakpoint after it when set.
+#[derive(Serialize)]
+struct Part<'a> {
+    #[serde(flatten)]
+    block: Block<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
+}
+
+impl<'a> From<Block<'a>> for Part<'a> {
+    fn from(block: Block<'a>) -> Self {
+        Self {
+            block,
+            cache_control: None,
+        }
+    }
+}
+
+/// The system messages' texts, joined with a blank line: a string, or with a cache
+/// breakpoint one text block carrying it.
+struct System<'a>(Vec<&'a str>, Option<CacheControl>);
 
 impl Serialize for System<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Some(cc) = self.1 {
+            #[derive(Serialize)]
+            struct TextBlock<'b> {
+                #[serde(rename = "type")]
+                kind: &'static str,
+                text: System<'b>,
+                cache_control: CacheControl,
+            }
+            let block = TextBlock {
+                kind: "text",
+                text: System(self.0.clone(), None),
+                cache_control: cc,
+            };
+            return [block].serialize(s);
+        }
         struct Joined<'b>(&'b [&'b str]);
         impl std::fmt::Display for Joined<'_> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -371,7 +455,7 @@ enum Block<'a> {
 #[derive(Serialize)]
 struct Message<'a> {
     role: &'static str,
-    content: Vec<Block<'a>>,
+    content: Vec<Part<'a>>,
 }
 
 #[derive(Serialize)]
@@ -687,6 +771,65 @@ mod tests {
     use super::*;
     use crate::actors::ports::ToolSpec;
     use serde_json::json;
+
+    #[test]
+    fn prompt_caching_marks_system_last_tool_and_last_message_on_the_direct_api() {
+        let req = ChatRequest {
+            messages: vec![
+                ChatMessage::text("system", "be brief"),
+                ChatMessage::text("user", "hi"),
+                ChatMessage::text("assistant", "hello"),
+                ChatMessage::text("user", "and now?"),
+            ],
+            tools: vec![
+                ToolSpec {
+                    name: "a".into(),
+                    description: "A".into(),
+                    parameters: json!({"type": "object"}),
+                },
+                ToolSpec {
+                    name: "b".into(),
+                    description: "B".into(),
+                    parameters: json!({"type": "object"}),
+                },
+            ],
+        };
+        let body = |m: AnthropicModel| -> Value {
+            serde_json::from_slice(&m.request_body(&req, false).unwrap()).unwrap()
+        };
+        let direct = AnthropicModel::new("anthropic", "https://api.anthropic.com", None, "c", None);
+        let v = body(direct.clone().with_cache_retention(None));
+        let cc = json!({"type": "ephemeral", "ttl": "5m"});
+        assert_eq!(
+            v["system"],
+            json!([{"type": "text", "text": "be brief", "cache_control": cc}])
+        );
+        assert!(v["tools"][0].get("cache_control").is_none());
+        assert_eq!(v["tools"][1]["cache_control"], cc);
+        let msgs = v["messages"].as_array().unwrap();
+        assert!(msgs[0]["content"][0].get("cache_control").is_none());
+        assert_eq!(msgs[2]["content"][0]["text"], "and now?");
+        assert_eq!(msgs[2]["content"][0]["cache_control"], cc);
+
+        let long = body(direct.clone().with_cache_retention(Some("long")));
+        assert_eq!(long["tools"][1]["cache_control"]["ttl"], "1h");
+        // Off: the body is exactly the uncached one (a plain system string).
+        let off = body(direct.clone().with_cache_retention(Some("none")));
+        assert_eq!(off["system"], "be brief");
+        assert_eq!(off, body(direct));
+        // A compatible endpoint gets no breakpoints unless asked.
+        let proxy = AnthropicModel::new(
+            "minimax",
+            "https://api.minimax.io/anthropic",
+            None,
+            "m",
+            None,
+        );
+        let v = body(proxy.clone().with_cache_retention(None));
+        assert!(!v.to_string().contains("cache_control"), "{v}");
+        let v = body(proxy.with_cache_retention(Some("short")));
+        assert_eq!(v["tools"][1]["cache_control"]["ttl"], "5m");
+    }
 
     fn model() -> AnthropicModel {
         AnthropicModel::new(

@@ -205,6 +205,9 @@ pub struct AgentDefaultsCfg {
     /// The model.
     #[serde(default)]
     pub model: AgentModelCfg,
+    /// Provider parameters for every model (`cacheRetention` is read here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
     /// Aliases and parameters per `provider/model`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub models: std::collections::BTreeMap<String, ModelDefaultsCfg>,

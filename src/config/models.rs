@@ -187,6 +187,9 @@ pub struct Target {
     pub max_tokens: Option<u32>,
     /// Extra request headers (`models.providers.<id>.headers`).
     pub headers: Vec<(String, String)>,
+    /// `params.cacheRetention` (`none`, `short`, `long`) of `agents.defaults.params` or the
+    /// model's entry (Anthropic prompt caching).
+    pub cache_retention: Option<String>,
 }
 
 impl std::fmt::Debug for Target {
@@ -202,6 +205,7 @@ impl std::fmt::Debug for Target {
             .field("images", &self.images)
             .field("max_tokens", &self.max_tokens)
             .field("headers", &self.headers.len())
+            .field("cache_retention", &self.cache_retention)
             .finish()
     }
 }
@@ -465,6 +469,24 @@ fn target(
         .and_then(serde_json::Value::as_u64)
         .or(model_entry.and_then(|m| m.max_tokens))
         .map(|n| n.clamp(1, u64::from(u32::MAX)) as u32);
+    let cache_retention = params
+        .and_then(|p| p.get("cacheRetention"))
+        .or_else(|| {
+            cfg.agents
+                .defaults
+                .params
+                .as_ref()
+                .and_then(|p| p.get("cacheRetention"))
+        })
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    if let Some(c) = cache_retention.as_deref()
+        && !matches!(c, "none" | "short" | "long")
+    {
+        return Err(format!(
+            "params.cacheRetention of {provider}/{model} is {c:?}. Fix: use \"none\", \"short\" (5 minutes) or \"long\" (1 hour)"
+        ));
+    }
     let timeout = entry.and_then(|e| {
         e.timeout_ms
             .map(Duration::from_millis)
@@ -498,6 +520,7 @@ fn target(
         images,
         max_tokens,
         headers,
+        cache_retention,
     })
 }
 
@@ -654,6 +677,13 @@ mod tests {
         );
         assert!(
             err.contains("MY_OPENAI_KEY") && err.contains("not set"),
+            "{err}"
+        );
+        let err = e(
+            r#"{agents: {defaults: {params: {cacheRetention: "forever"}, model: "openai/gpt-5"}}}"#,
+        );
+        assert!(
+            err.contains("cacheRetention") && err.contains("Fix"),
             "{err}"
         );
         let err = e(r#"{agents: {defaults: {model: {fallbacks: ["openai/gpt-5"]}}}}"#);

@@ -338,7 +338,8 @@ fn chat_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::port
                 t.timeout,
             )
             .with_images(t.images)
-            .with_headers(t.headers.clone());
+            .with_headers(t.headers.clone())
+            .with_cache_retention(t.cache_retention.as_deref());
             Rc::new(match t.max_tokens {
                 Some(n) => m.with_max_tokens(n),
                 None => m,
