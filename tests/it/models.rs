@@ -509,40 +509,64 @@ fn models_status_and_list_show_each_model_and_where_its_key_comes_from() {
     }
 }
 
-#[actix_web::test]
-async fn operators_see_the_answer_while_the_model_streams_it() {
+/// A gateway whose fake provider streams, an operator connected, and `answer` scripted in
+/// pieces 300 ms apart.
+async fn streaming_setup(
+    answer: &str,
+) -> (
+    FakeTelegram,
+    FakeOpenAi,
+    TestGateway,
+    crate::support::WsClient,
+) {
     use crate::support::fake_openai::FakeReply;
     use crate::support::{WsClient, cli_params};
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     ai.set_streaming(true);
     let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, Some(&ai), json!({}))));
-    let (mut op, _) = WsClient::hello(
+    let (op, _) = WsClient::hello(
         gw.port,
         cli_params(GW_TOKEN, &["operator.read", "operator.write"]),
     )
     .await;
-    let answer = "Once upon a time 🦞, a lobster ran a gateway — and it streamed.";
     ai.push(FakeReply::text(answer).with_chunk_delay(std::time::Duration::from_millis(300)));
+    (tg, ai, gw, op)
+}
+
+/// Sends `message` as run `run_id` and returns the run's `chat` event payloads up to the
+/// first that is not a `delta`.
+async fn streamed_run(
+    op: &mut crate::support::WsClient,
+    message: &str,
+    run_id: &str,
+) -> Vec<Value> {
     let res = op
         .request(
             "chat.send",
-            json!({"sessionKey": "main", "message": "tell me a story", "idempotencyKey": "stream-1"}),
+            json!({"sessionKey": "main", "message": message, "idempotencyKey": run_id}),
         )
         .await;
     assert_eq!(res["ok"], true, "{res}");
     let mut events = Vec::new();
     loop {
         let ev = op.event_within("chat", SLOW).await;
-        if ev["payload"]["runId"] != "stream-1" {
+        if ev["payload"]["runId"] != run_id {
             continue;
         }
         let done = ev["payload"]["state"] != "delta";
         events.push(ev["payload"].clone());
         if done {
-            break;
+            return events;
         }
     }
+}
+
+#[actix_web::test]
+async fn operators_see_the_answer_while_the_model_streams_it() {
+    let answer = "Once upon a time 🦞, a lobster ran a gateway — and it streamed.";
+    let (_tg, ai, _gw, mut op) = streaming_setup(answer).await;
+    let events = streamed_run(&mut op, "tell me a story", "stream-1").await;
     let last = events.last().expect("events");
     assert_eq!(last["state"], "final", "{events:?}");
     assert_eq!(last["message"]["content"][0]["text"], answer);
@@ -574,41 +598,11 @@ async fn operators_see_the_answer_while_the_model_streams_it() {
 /// quadratic, bandwidth per operator), and the end still carries all of it once.
 #[actix_web::test]
 async fn a_long_streamed_answer_stops_repeating_itself_in_each_delta() {
-    use crate::support::fake_openai::FakeReply;
-    use crate::support::{WsClient, cli_params};
-    let tg = FakeTelegram::start(TG_TOKEN);
-    let ai = FakeOpenAi::start();
-    ai.set_streaming(true);
-    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, Some(&ai), json!({}))));
-    let (mut op, _) = WsClient::hello(
-        gw.port,
-        cli_params(GW_TOKEN, &["operator.read", "operator.write"]),
-    )
-    .await;
     // 160 003 characters (280 003 bytes), streamed in 4 pieces.
     let answer: String = "ab🦞 ".repeat(40_000) + "end";
-    ai.push(FakeReply::text(&answer).with_chunk_delay(std::time::Duration::from_millis(250)));
-    let res = op
-        .request(
-            "chat.send",
-            json!({"sessionKey": "main", "message": "go long", "idempotencyKey": "long-1"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
-    let mut pieces = Vec::new();
-    let fin = loop {
-        let ev = op.event_within("chat", SLOW).await;
-        let p = ev["payload"].clone();
-        if p["runId"] != "long-1" {
-            continue;
-        }
-        if p["state"] != "delta" {
-            break p;
-        }
-        if p.get("replace").is_none() {
-            pieces.push(p);
-        }
-    };
+    let (_tg, _ai, _gw, mut op) = streaming_setup(&answer).await;
+    let events = streamed_run(&mut op, "go long", "long-1").await;
+    let fin = events.last().expect("events");
     let fin_text = fin["message"]["content"][0]["text"].as_str().unwrap_or("");
     assert!(
         fin_text == answer,
@@ -617,6 +611,10 @@ async fn a_long_streamed_answer_stops_repeating_itself_in_each_delta() {
         fin["state"],
         fin_text.chars().take(80).collect::<String>()
     );
+    let pieces: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["state"] == "delta" && e.get("replace").is_none())
+        .collect();
     assert!(pieces.len() >= 3, "{}", pieces.len());
     let mut so_far = 0usize;
     for p in &pieces {
