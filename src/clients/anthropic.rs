@@ -29,7 +29,7 @@ use super::retry::{self, Failure};
 use super::sse::{self, Fold, Step};
 use super::{http_client, truncate};
 use crate::actors::ports::{
-    ChatMessage, ChatModel, ChatRequest, ChatResponse, Delta, DeltaSink, FunctionCall, ImagePart,
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, DeltaSink, FunctionCall, ImagePart,
     LocalFut, ModelError, ToolCall,
 };
 
@@ -269,38 +269,6 @@ impl AnthropicModel {
             req = req.insert_header((k.as_str(), v.as_str()));
         }
         req
-    }
-
-    async fn attempt(&self, body: &bytes::Bytes) -> Result<ChatResponse, Failure> {
-        retry::send(
-            self.request(),
-            body,
-            self.timeout,
-            &|t| self.scrub(t),
-            parse_message,
-        )
-        .await
-    }
-
-    async fn attempt_streaming(
-        &self,
-        body: &bytes::Bytes,
-        sink: DeltaSink,
-    ) -> Result<ChatResponse, Failure> {
-        retry::send_streaming(
-            self.request(),
-            body,
-            self.timeout,
-            &|t| self.scrub(t),
-            parse_message,
-            StreamFold::default(),
-            &|t| sink(Delta::Text(t)),
-        )
-        .await
-    }
-
-    fn scrub(&self, text: &str) -> String {
-        retry::scrub(text, self.api_key.as_deref())
     }
 }
 
@@ -725,9 +693,38 @@ impl Fold for StreamFold {
     }
 }
 
+impl retry::Wire for AnthropicModel {
+    type Fold = StreamFold;
+    const PARSE: fn(&[u8]) -> Result<ChatResponse, String> = parse_message;
+
+    fn wire_label(&self) -> String {
+        format!("{}/{}", self.provider_id, self.model)
+    }
+
+    fn request(&self) -> awc::ClientRequest {
+        AnthropicModel::request(self)
+    }
+
+    fn body(&self, req: &ChatRequest, stream: bool) -> serde_json::Result<Vec<u8>> {
+        self.request_body(req, stream)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn backoff(&self) -> &[Duration] {
+        &self.backoff
+    }
+
+    fn key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+}
+
 impl ChatModel for AnthropicModel {
     fn label(&self) -> String {
-        format!("{}/{}", self.provider_id, self.model)
+        retry::Wire::wire_label(self)
     }
 
     fn sees_images(&self) -> bool {
@@ -735,15 +732,7 @@ impl ChatModel for AnthropicModel {
     }
 
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
-        let this = self.clone();
-        Box::pin(async move {
-            let body = match this.request_body(&req, false) {
-                Ok(b) => bytes::Bytes::from(b),
-                Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
-            };
-            let label = this.label();
-            retry::with_retries(&label, &this.backoff, || this.attempt(&body)).await
-        })
+        retry::complete(self, req, None)
     }
 
     fn complete_streaming(
@@ -751,18 +740,7 @@ impl ChatModel for AnthropicModel {
         req: ChatRequest,
         sink: DeltaSink,
     ) -> LocalFut<Result<ChatResponse, ModelError>> {
-        let this = self.clone();
-        Box::pin(async move {
-            let body = match this.request_body(&req, true) {
-                Ok(b) => bytes::Bytes::from(b),
-                Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
-            };
-            let label = this.label();
-            retry::with_retries_streaming(&label, &this.backoff, sink, |s| {
-                this.attempt_streaming(&body, s)
-            })
-            .await
-        })
+        retry::complete(self, req, Some(sink))
     }
 }
 
@@ -907,7 +885,10 @@ mod tests {
         assert!(!dbg.contains("VERYSECRET"), "{dbg}");
         assert_eq!(m.label(), "anthropic/claude-sonnet-4-5");
         assert_eq!(m.model(), "claude-sonnet-4-5");
-        assert_eq!(m.scrub("bad key sk-ant-VERYSECRET"), "bad key <redacted>");
+        assert_eq!(
+            retry::scrub("bad key sk-ant-VERYSECRET", retry::Wire::key(&m)),
+            "bad key <redacted>"
+        );
         // An empty key is no key.
         let m = AnthropicModel::new("p", "http://x", Some(String::new()), "m", None);
         assert!(format!("{m:?}").contains("api_key: None"));

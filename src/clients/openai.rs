@@ -18,7 +18,7 @@ use super::retry::{self, Failure};
 use super::sse::{self, Fold, Step};
 use super::{http_client, truncate};
 use crate::actors::ports::{
-    ChatMessage, ChatModel, ChatRequest, ChatResponse, Delta, DeltaSink, FunctionCall, LocalFut,
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, DeltaSink, FunctionCall, LocalFut,
     ModelError, ToolCall,
 };
 
@@ -250,38 +250,6 @@ impl OpenAiModel {
             req = req.insert_header((k.as_str(), v.as_str()));
         }
         req
-    }
-
-    async fn attempt(&self, body: &bytes::Bytes) -> Result<ChatResponse, Failure> {
-        retry::send(
-            self.request(),
-            body,
-            self.timeout,
-            &|t| self.scrub(t),
-            parse_completion,
-        )
-        .await
-    }
-
-    async fn attempt_streaming(
-        &self,
-        body: &bytes::Bytes,
-        sink: DeltaSink,
-    ) -> Result<ChatResponse, Failure> {
-        retry::send_streaming(
-            self.request(),
-            body,
-            self.timeout,
-            &|t| self.scrub(t),
-            parse_completion,
-            StreamFold::default(),
-            &|t| sink(Delta::Text(t)),
-        )
-        .await
-    }
-
-    fn scrub(&self, text: &str) -> String {
-        retry::scrub(text, self.api_key.as_deref())
     }
 }
 
@@ -544,9 +512,38 @@ impl StreamFold {
     }
 }
 
+impl retry::Wire for OpenAiModel {
+    type Fold = StreamFold;
+    const PARSE: fn(&[u8]) -> Result<ChatResponse, String> = parse_completion;
+
+    fn wire_label(&self) -> String {
+        format!("{}/{}", self.provider_id, self.model)
+    }
+
+    fn request(&self) -> awc::ClientRequest {
+        OpenAiModel::request(self)
+    }
+
+    fn body(&self, req: &ChatRequest, stream: bool) -> serde_json::Result<Vec<u8>> {
+        self.request_body(req, stream)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn backoff(&self) -> &[Duration] {
+        &self.backoff
+    }
+
+    fn key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+}
+
 impl ChatModel for OpenAiModel {
     fn label(&self) -> String {
-        format!("{}/{}", self.provider_id, self.model)
+        retry::Wire::wire_label(self)
     }
 
     fn sees_images(&self) -> bool {
@@ -554,15 +551,7 @@ impl ChatModel for OpenAiModel {
     }
 
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
-        let this = self.clone();
-        Box::pin(async move {
-            let body = match this.request_body(&req, false) {
-                Ok(b) => bytes::Bytes::from(b),
-                Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
-            };
-            let label = this.label();
-            retry::with_retries(&label, &this.backoff, || this.attempt(&body)).await
-        })
+        retry::complete(self, req, None)
     }
 
     fn complete_streaming(
@@ -570,18 +559,7 @@ impl ChatModel for OpenAiModel {
         req: ChatRequest,
         sink: DeltaSink,
     ) -> LocalFut<Result<ChatResponse, ModelError>> {
-        let this = self.clone();
-        Box::pin(async move {
-            let body = match this.request_body(&req, true) {
-                Ok(b) => bytes::Bytes::from(b),
-                Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
-            };
-            let label = this.label();
-            retry::with_retries_streaming(&label, &this.backoff, sink, |s| {
-                this.attempt_streaming(&body, s)
-            })
-            .await
-        })
+        retry::complete(self, req, Some(sink))
     }
 }
 
@@ -604,7 +582,10 @@ mod tests {
         assert!(!dbg.contains("VERYSECRET"), "{dbg}");
         assert_eq!(m.label(), "openai/gpt-4o-mini");
         assert_eq!(m.endpoint(), "https://api.openai.com/v1/chat/completions");
-        assert_eq!(m.scrub("bad key sk-VERYSECRET"), "bad key <redacted>");
+        assert_eq!(
+            retry::scrub("bad key sk-VERYSECRET", retry::Wire::key(&m)),
+            "bad key <redacted>"
+        );
     }
 
     #[test]

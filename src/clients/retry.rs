@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::sse::{Fold, SseParser, Step};
 use super::{MAX_BODY, redact, truncate};
-use crate::actors::ports::{ChatResponse, Delta, DeltaSink, ModelError};
+use crate::actors::ports::{ChatRequest, ChatResponse, Delta, DeltaSink, LocalFut, ModelError};
 
 /// Requests per completion, the first included.
 pub const MAX_ATTEMPTS: usize = 3;
@@ -358,6 +358,69 @@ where
             }
         }
     }
+}
+
+/// What a provider client gives the shared completion path ([`complete`]): its request,
+/// body encoding and answer formats. The HTTP exchange, retries, streaming and key
+/// scrubbing are the same for every provider.
+pub(crate) trait Wire: Clone + 'static {
+    /// The provider's streamed-answer fold.
+    type Fold: Fold + Default;
+    /// Decodes a whole (non-streamed) answer.
+    const PARSE: fn(&[u8]) -> Result<ChatResponse, String>;
+    /// `provider/model`, for logs.
+    fn wire_label(&self) -> String;
+    /// The request, URL and headers set.
+    fn request(&self) -> awc::ClientRequest;
+    /// The JSON body of `req` (`stream`: ask for a streamed answer).
+    fn body(&self, req: &ChatRequest, stream: bool) -> serde_json::Result<Vec<u8>>;
+    /// Per-request timeout.
+    fn timeout(&self) -> Duration;
+    /// Waits between attempts.
+    fn backoff(&self) -> &[Duration];
+    /// The key, to keep out of error texts.
+    fn key(&self) -> Option<&str>;
+}
+
+/// One completion through `wire`, with retries; streamed to `sink` when given.
+pub(crate) fn complete<W: Wire>(
+    wire: &W,
+    req: ChatRequest,
+    sink: Option<DeltaSink>,
+) -> LocalFut<Result<ChatResponse, ModelError>> {
+    let w = wire.clone();
+    Box::pin(async move {
+        let body = match w.body(&req, sink.is_some()) {
+            Ok(b) => bytes::Bytes::from(b),
+            Err(e) => return Err(ModelError::Rejected(format!("cannot encode: {e}"))),
+        };
+        let label = w.wire_label();
+        let scrub = |t: &str| scrub(t, w.key());
+        let (w, body, scrub) = (&w, &body, &scrub);
+        match sink {
+            None => {
+                with_retries(&label, w.backoff(), || {
+                    send(w.request(), body, w.timeout(), scrub, W::PARSE)
+                })
+                .await
+            }
+            Some(sink) => {
+                with_retries_streaming(&label, w.backoff(), sink, move |s| async move {
+                    send_streaming(
+                        w.request(),
+                        body,
+                        w.timeout(),
+                        scrub,
+                        W::PARSE,
+                        W::Fold::default(),
+                        &|t| s(Delta::Text(t)),
+                    )
+                    .await
+                })
+                .await
+            }
+        }
+    })
 }
 
 #[cfg(test)]
