@@ -153,6 +153,20 @@ pub struct ModelChoice {
     pub alias: Option<String>,
 }
 
+impl ModelError {
+    /// The same kind of error with its text replaced by `f` of it (scrubbing a key,
+    /// summarizing several failures).
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::Unavailable(s) => Self::Unavailable(f(s)),
+            Self::RateLimited(s) => Self::RateLimited(f(s)),
+            Self::Unauthorized(s) => Self::Unauthorized(f(s)),
+            Self::BadResponse(s) => Self::BadResponse(f(s)),
+            Self::Rejected(s) => Self::Rejected(f(s)),
+        }
+    }
+}
+
 /// An OpenAI-compatible chat model.
 pub trait ChatModel {
     /// `provider/model`, for status output.

@@ -108,12 +108,5 @@ fn answered(m: &dyn ChatModel, resp: ChatResponse, failures: &[String]) -> ChatR
 
 /// The last error, its text replaced by every model's failure.
 fn with_summary(e: ModelError, failures: &[String]) -> ModelError {
-    let all = format!("every model failed: {}", failures.join("; "));
-    match e {
-        ModelError::Unavailable(_) => ModelError::Unavailable(all),
-        ModelError::RateLimited(_) => ModelError::RateLimited(all),
-        ModelError::Unauthorized(_) => ModelError::Unauthorized(all),
-        ModelError::BadResponse(_) => ModelError::BadResponse(all),
-        ModelError::Rejected(_) => ModelError::Rejected(all),
-    }
+    e.map_message(|_| format!("every model failed: {}", failures.join("; ")))
 }

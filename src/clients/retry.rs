@@ -210,13 +210,7 @@ pub(crate) async fn send_streaming<F: Fold>(
 
 /// `failure` with its text scrubbed.
 fn scrub_failure(failure: Failure, scrub: &dyn Fn(&str) -> String) -> Failure {
-    let clean = |e: ModelError| match e {
-        ModelError::Unavailable(s) => ModelError::Unavailable(scrub(&s)),
-        ModelError::RateLimited(s) => ModelError::RateLimited(scrub(&s)),
-        ModelError::Unauthorized(s) => ModelError::Unauthorized(scrub(&s)),
-        ModelError::BadResponse(s) => ModelError::BadResponse(scrub(&s)),
-        ModelError::Rejected(s) => ModelError::Rejected(scrub(&s)),
-    };
+    let clean = |e: ModelError| e.map_message(|s| scrub(&s));
     match failure {
         Failure::Retry(e, after) => Failure::Retry(clean(e), after),
         Failure::Fatal(e) => Failure::Fatal(clean(e)),

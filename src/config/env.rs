@@ -147,6 +147,15 @@ fn read_capped(path: &Path) -> std::io::Result<Option<String>> {
         .map_err(|_| std::io::Error::other("not UTF-8"))
 }
 
+/// Whether `name` is an upper-case variable name (`[A-Z_][A-Z0-9_]*`), the names `${…}`,
+/// SecretRefs and an `apiKey` naming a variable may use.
+pub fn is_upper_name(name: &str) -> bool {
+    let mut c = name.bytes();
+    c.next()
+        .is_some_and(|f| f.is_ascii_uppercase() || f == b'_')
+        && c.all(|x| x.is_ascii_uppercase() || x.is_ascii_digit() || x == b'_')
+}
+
 /// Whether `name` is a variable name we look up (`[A-Za-z_][A-Za-z0-9_]*`).
 fn valid_name(name: &str) -> bool {
     let mut c = name.chars();
@@ -243,12 +252,7 @@ fn scan<'a>(s: &'a str, out: &mut dyn FnMut(Piece<'a>)) {
                 && let Some(len) = s[i + 2..].find('}')
             {
                 let name = &s[i + 2..i + 2 + len];
-                let mut c = name.bytes();
-                let ok = c
-                    .next()
-                    .is_some_and(|f| f.is_ascii_uppercase() || f == b'_')
-                    && c.all(|x| x.is_ascii_uppercase() || x.is_ascii_digit() || x == b'_');
-                if ok {
+                if is_upper_name(name) {
                     out(Piece::Text(&s[start..i]));
                     out(Piece::Ref(name));
                     i += 3 + len;
@@ -381,10 +385,8 @@ fn secret_ref(
             "config {at}: a SecretRef with source {source:?} is not supported by this gateway. Fix: use {{ source: \"env\", id: \"VAR\" }} or \"${{VAR}}\", with VAR in the environment or in {DOTENV} of the state directory"
         ));
     }
-    let mut c = id.bytes();
-    let ok = id.len() <= 128
-        && c.next().is_some_and(|f| f.is_ascii_uppercase())
-        && c.all(|x| x.is_ascii_uppercase() || x.is_ascii_digit() || x == b'_');
+    let ok =
+        id.len() <= 128 && id.starts_with(|c: char| c.is_ascii_uppercase()) && is_upper_name(id);
     if !ok {
         return Err(format!(
             "config {at}: SecretRef id {id:?} is not an environment variable name. Fix: use an upper-case name such as \"OPENAI_API_KEY\""

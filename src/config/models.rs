@@ -65,11 +65,8 @@ const fn local(
     key_env: &'static [&'static str],
 ) -> Builtin {
     Builtin {
-        id,
-        base_url,
-        api: Api::OpenAiCompletions,
-        key_env,
         needs_key: false,
+        ..remote(id, base_url, key_env)
     }
 }
 
@@ -365,11 +362,10 @@ fn split_ref(cfg: &Config, reference: &str, key: &str) -> Result<(String, String
 /// Whether a string is the name of an environment variable (`OPENAI_API_KEY`), as
 /// OpenClaw accepts for `apiKey`.
 fn env_name(s: &str) -> bool {
-    let mut c = s.bytes();
     s.len() >= 3
-        && c.next().is_some_and(|f| f.is_ascii_uppercase())
-        && c.all(|x| x.is_ascii_uppercase() || x.is_ascii_digit() || x == b'_')
         && s.contains('_')
+        && s.starts_with(|c: char| c.is_ascii_uppercase())
+        && super::env::is_upper_name(s)
 }
 
 fn target(
