@@ -158,6 +158,61 @@ pub(crate) fn bad_event(data: &str, why: impl std::fmt::Display) -> Failure {
     )))
 }
 
+/// Which provider's stream [`fold_chunks`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamApi {
+    /// OpenAI chat-completion chunks.
+    OpenAi,
+    /// Anthropic Messages events.
+    Anthropic,
+}
+
+/// Reads a whole streamed body, given as the `chunks` it arrived in, exactly as the clients
+/// do (the parser, then the provider's fold): the answer (`None`: the stream ended early),
+/// or why it is unreadable; `pieces` gets the text pieces. For the fuzz target.
+pub fn fold_chunks(
+    api: StreamApi,
+    chunks: &[&[u8]],
+    pieces: &mut Vec<String>,
+) -> Result<Option<ChatResponse>, String> {
+    match api {
+        StreamApi::OpenAi => run_fold(super::openai::StreamFold::default(), chunks, pieces),
+        StreamApi::Anthropic => run_fold(super::anthropic::StreamFold::default(), chunks, pieces),
+    }
+}
+
+fn run_fold<F: Fold>(
+    mut fold: F,
+    chunks: &[&[u8]],
+    pieces: &mut Vec<String>,
+) -> Result<Option<ChatResponse>, String> {
+    let collected = std::cell::RefCell::new(Vec::new());
+    let text = |t: &str| collected.borrow_mut().push(t.to_owned());
+    let failure = |f: Failure| match f {
+        Failure::Retry(e, _) | Failure::Fatal(e) => e.to_string(),
+    };
+    let mut parser = SseParser::new();
+    let mut events = Vec::new();
+    let mut done = false;
+    'chunks: for c in chunks {
+        parser.feed(c, &mut events)?;
+        for data in events.drain(..) {
+            if fold.event(&data, &text).map_err(failure)? == Step::Done {
+                done = true;
+                break 'chunks;
+            }
+        }
+    }
+    if !done && let Some(data) = parser.finish()? {
+        done = fold.event(&data, &text).map_err(failure)? == Step::Done;
+    }
+    pieces.extend(collected.into_inner());
+    if !done && !fold.finished() {
+        return Ok(None);
+    }
+    fold.answer().map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,59 +332,4 @@ mod tests {
             Err(Failure::Fatal(ModelError::BadResponse(_)))
         ));
     }
-}
-
-/// Which provider's stream [`fold_chunks`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamApi {
-    /// OpenAI chat-completion chunks.
-    OpenAi,
-    /// Anthropic Messages events.
-    Anthropic,
-}
-
-/// Reads a whole streamed body, given as the `chunks` it arrived in, exactly as the clients
-/// do (the parser, then the provider's fold): the answer (`None`: the stream ended early),
-/// or why it is unreadable; `pieces` gets the text pieces. For the fuzz target.
-pub fn fold_chunks(
-    api: StreamApi,
-    chunks: &[&[u8]],
-    pieces: &mut Vec<String>,
-) -> Result<Option<ChatResponse>, String> {
-    match api {
-        StreamApi::OpenAi => run_fold(super::openai::StreamFold::default(), chunks, pieces),
-        StreamApi::Anthropic => run_fold(super::anthropic::StreamFold::default(), chunks, pieces),
-    }
-}
-
-fn run_fold<F: Fold>(
-    mut fold: F,
-    chunks: &[&[u8]],
-    pieces: &mut Vec<String>,
-) -> Result<Option<ChatResponse>, String> {
-    let collected = std::cell::RefCell::new(Vec::new());
-    let text = |t: &str| collected.borrow_mut().push(t.to_owned());
-    let failure = |f: Failure| match f {
-        Failure::Retry(e, _) | Failure::Fatal(e) => e.to_string(),
-    };
-    let mut parser = SseParser::new();
-    let mut events = Vec::new();
-    let mut done = false;
-    'chunks: for c in chunks {
-        parser.feed(c, &mut events)?;
-        for data in events.drain(..) {
-            if fold.event(&data, &text).map_err(failure)? == Step::Done {
-                done = true;
-                break 'chunks;
-            }
-        }
-    }
-    if !done && let Some(data) = parser.finish()? {
-        done = fold.event(&data, &text).map_err(failure)? == Step::Done;
-    }
-    pieces.extend(collected.into_inner());
-    if !done && !fold.finished() {
-        return Ok(None);
-    }
-    fold.answer().map(Some)
 }

@@ -329,8 +329,8 @@ fn chat_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::port
             .with_headers(t.headers.clone())
             .with_max_tokens(t.max_tokens),
         ),
-        Api::AnthropicMessages => {
-            let m = crate::clients::anthropic::AnthropicModel::new(
+        Api::AnthropicMessages => Rc::new(
+            crate::clients::anthropic::AnthropicModel::new(
                 &t.provider,
                 &t.base_url,
                 t.api_key.clone(),
@@ -339,11 +339,11 @@ fn chat_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::port
             )
             .with_images(t.images)
             .with_headers(t.headers.clone())
-            .with_cache_retention(t.cache_retention.as_deref());
-            Rc::new(match t.max_tokens {
-                Some(n) => m.with_max_tokens(n),
-                None => m,
-            })
-        }
+            .with_cache_retention(t.cache_retention.as_deref())
+            .with_max_tokens(
+                t.max_tokens
+                    .unwrap_or(crate::clients::anthropic::DEFAULT_MAX_TOKENS),
+            ),
+        ),
     }
 }
