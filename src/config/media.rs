@@ -397,11 +397,10 @@ pub fn audio_plan(
     }
     if entries.is_empty() {
         for id in AUTO {
-            let Some(p) = cfg.models.providers.get(*id) else {
+            if !cfg.models.providers.contains_key(*id) {
                 continue;
-            };
-            let key = p.api_key.clone().or_else(|| env(&env_key(id)));
-            if key.is_none() {
+            }
+            if !matches!(super::models::provider_key(cfg, id, env), Ok(Some(_))) {
                 continue;
             }
             let auto = MediaModelCfg {
@@ -452,13 +451,6 @@ fn prefers(e: &EntryPlan, pref: &str) -> bool {
         (Some((_, m)), None) => m == pref,
         _ => false,
     }
-}
-
-fn env_key(provider: &str) -> String {
-    format!(
-        "{}_API_KEY",
-        provider.to_ascii_uppercase().replace('-', "_")
-    )
 }
 
 fn policy(audio: &AudioCfg) -> Result<AudioPolicy, String> {
@@ -635,10 +627,9 @@ fn entry(
         .ok_or_else(|| {
             format!("{at}.model is not set. Fix: name the transcription model, e.g. \"whisper-1\"")
         })?;
-    let api_key = configured
-        .and_then(|p| p.api_key.clone())
-        .or_else(|| env(&env_key(provider)))
-        .filter(|k| !k.is_empty());
+    let api_key = super::models::provider_key(cfg, provider, env)
+        .map_err(|e| format!("{at}: {e}"))?
+        .map(|(k, _)| k);
     let mut headers: Vec<(String, String)> = audio
         .headers
         .iter()

@@ -359,6 +359,46 @@ fn split_ref(cfg: &Config, reference: &str, key: &str) -> Result<(String, String
     }
 }
 
+/// The key of `provider` and where it came from: `models.providers.<id>.apiKey` (a literal,
+/// or the name of a set variable such as `"OPENAI_API_KEY"`, as OpenClaw accepts), else
+/// the built-in provider's variables (`GEMINI_API_KEY` or `GOOGLE_API_KEY`, …), else
+/// `<ID>_API_KEY`. `Err` when `apiKey` names a variable that is not set. Shared by the
+/// chat model, voice transcription and speech.
+pub fn provider_key(
+    cfg: &Config,
+    provider: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(String, String)>, String> {
+    let configured = cfg
+        .models
+        .providers
+        .get(provider)
+        .and_then(|e| e.api_key.clone())
+        .filter(|k| !k.is_empty());
+    if let Some(k) = configured {
+        if env_name(&k) {
+            let v = env(&k).ok_or_else(|| {
+                format!(
+                    "models.providers.{provider}.apiKey names the variable {k}, which is not set. Fix: set {k} (in the gateway's environment, in .env of the state directory, or in the config's env.vars), or write the key itself"
+                )
+            })?;
+            return Ok(Some((v, k)));
+        }
+        return Ok(Some((k, format!("models.providers.{provider}.apiKey"))));
+    }
+    let generic = format!(
+        "{}_API_KEY",
+        provider.to_ascii_uppercase().replace('-', "_")
+    );
+    Ok(builtin(provider)
+        .map(|b| b.key_env)
+        .unwrap_or_default()
+        .iter()
+        .copied()
+        .chain(std::iter::once(generic.as_str()))
+        .find_map(|v| env(v).map(|k| (k, v.to_owned()))))
+}
+
 /// Whether a string is the name of an environment variable (`OPENAI_API_KEY`), as
 /// OpenClaw accepts for `apiKey`.
 fn env_name(s: &str) -> bool {
@@ -417,32 +457,7 @@ fn target(
     } else {
         base
     };
-    let generic = format!(
-        "{}_API_KEY",
-        provider.to_ascii_uppercase().replace('-', "_")
-    );
-    let (api_key, key_source) = match entry
-        .and_then(|e| e.api_key.clone())
-        .filter(|k| !k.is_empty())
-    {
-        Some(k) if env_name(&k) => {
-            let v = env(&k).ok_or_else(|| {
-                format!(
-                    "models.providers.{provider}.apiKey names the variable {k}, which is not set. Fix: set {k} (in the gateway's environment, in .env of the state directory, or in the config's env.vars), or write the key itself"
-                )
-            })?;
-            (Some(v), Some(k))
-        }
-        Some(k) => (Some(k), Some(format!("models.providers.{provider}.apiKey"))),
-        None => built
-            .map(|b| b.key_env)
-            .unwrap_or_default()
-            .iter()
-            .copied()
-            .chain(std::iter::once(generic.as_str()))
-            .find_map(|v| env(v).map(|k| (Some(k), Some(v.to_owned()))))
-            .unwrap_or((None, None)),
-    };
+    let (api_key, key_source) = provider_key(cfg, &provider, env)?.unzip();
     if api_key.is_none() && built.is_some_and(|b| b.needs_key) {
         let vars = built.map(|b| b.key_env.join(" or ")).unwrap_or_default();
         return Err(format!(

@@ -198,14 +198,13 @@ fn resolve(
         blocks
             .get(id)
             .and_then(|b| b.api_key.clone())
-            .or_else(|| cfg.models.providers.get(id).and_then(|p| p.api_key.clone()))
-            .or_else(|| {
-                env(&format!(
-                    "{}_API_KEY",
-                    id.to_ascii_uppercase().replace('-', "_")
-                ))
-            })
             .filter(|k| !k.is_empty())
+            .or_else(|| {
+                super::models::provider_key(cfg, id, env)
+                    .ok()
+                    .flatten()
+                    .map(|(k, _)| k)
+            })
     };
     let id = match tts
         .provider
