@@ -389,6 +389,9 @@ impl Watcher {
                 .iter()
                 .filter_map(|a| a.parse().ok())
                 .collect();
+            if prepared.workspace.dir != live.workspace.dir {
+                log::info!("{}", gateway::seed_workspace(&prepared));
+            }
             let mut cfg = gateway::hot_config(&prepared, live.port, &bound);
             if prepared.generated.is_some() {
                 // Still no configured token: keep the one generated at start.

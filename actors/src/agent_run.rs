@@ -18,6 +18,7 @@
 //! Messages: [`CancelRun`].
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -48,10 +49,13 @@ const HISTORY_LINES: usize = 40;
 /// Tool results are cut to this many characters before going back to the model.
 const MAX_TOOL_RESULT_CHARS: usize = 16 * 1024;
 
-const SYSTEM_PROMPT: &str = "You are OpenClaw, a personal assistant that the user reaches from their chat apps. \
-You can act on the user's devices (nodes) with the `nodes` tool: action `status` lists the nodes and their commands, \
+const SYSTEM_PROMPT: &str = "You are a personal assistant running inside OpenClaw, reached from your human's chat apps. \
+Answer briefly unless asked for more. Use your tools when they help; never invent their results.";
+
+/// The `nodes` tool's part of the prompt.
+const NODES_NOTE: &str = "You can act on the user's devices (nodes) with the `nodes` tool: action `status` lists the nodes and their commands, \
 `describe` shows one node, `invoke` runs a command on a node (for example `system.which` or `camera.snap`), \
-and `which` looks up programs on a node. Use the tool when the user asks about their devices; answer briefly.";
+and `which` looks up programs on a node. Use the tool when the user asks about their devices.";
 
 /// The `nodes` tool offered to the model.
 pub fn nodes_tool() -> ToolSpec {
@@ -104,6 +108,10 @@ pub struct AgentRun {
     deadline: Option<std::time::Duration>,
     /// The run's streamed `chat` deltas and its event numbering.
     stream: Rc<Streamer>,
+    /// The workspace (project context and the file tools; none: neither).
+    workspace: Option<Arc<crate::workspace::WorkspaceSettings>>,
+    /// Which tools the run is offered (`tools.*`).
+    tools: Arc<crate::tool_policy::ToolFilter>,
 }
 
 impl AgentRun {
@@ -132,6 +140,8 @@ impl AgentRun {
             hearing: None,
             speech: None,
             deadline: None,
+            workspace: None,
+            tools: Arc::default(),
             stream: Rc::new(Streamer::new(
                 registry_for_stream,
                 run_id_for_stream,
@@ -166,6 +176,18 @@ impl AgentRun {
         state_dir: std::path::PathBuf,
     ) -> Self {
         self.hearing = hearing.map(|h| (h, state_dir));
+        self
+    }
+
+    /// Runs in this workspace (its files in the system prompt, the file tools) with these
+    /// tools offered.
+    pub fn with_workspace(
+        mut self,
+        workspace: Arc<crate::workspace::WorkspaceSettings>,
+        tools: Arc<crate::tool_policy::ToolFilter>,
+    ) -> Self {
+        self.workspace = Some(workspace);
+        self.tools = tools;
         self
     }
 
@@ -566,6 +588,8 @@ impl Actor for AgentRun {
         let deadline = self.deadline;
         let run_id = self.req.run_id.clone();
         let stream = self.stream.clone();
+        let workspace = self.workspace.clone();
+        let tools = self.tools.clone();
         let fut = async move {
             let deps = RunDeps {
                 registry,
@@ -575,6 +599,8 @@ impl Actor for AgentRun {
                 cron,
                 hearing,
                 speech,
+                workspace,
+                tools,
             };
             let run = run_loop(req, transcript, deps, history, user_write);
             match deadline {
@@ -852,6 +878,8 @@ struct RunDeps {
     cron: Option<Addr<crate::cron::CronService>>,
     hearing: Option<(Rc<crate::hearing::Hearing>, std::path::PathBuf)>,
     speech: Option<(Rc<crate::speech::Speech>, Option<bool>)>,
+    workspace: Option<Arc<crate::workspace::WorkspaceSettings>>,
+    tools: Arc<crate::tool_policy::ToolFilter>,
 }
 
 async fn run_loop(
@@ -869,6 +897,8 @@ async fn run_loop(
         cron,
         hearing,
         speech,
+        workspace,
+        tools,
     } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
@@ -945,7 +975,9 @@ async fn run_loop(
             }
         }
     }
-    let mut messages = vec![ChatMessage::text("system", SYSTEM_PROMPT)];
+    let scope = scope_of(&req.origin);
+    let offered = Offered::new(&tools, cron.is_some(), workspace.is_some());
+    let mut messages = system_messages(workspace.as_deref(), scope, &offered).await;
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(user_message(&text, &images, &notes, &store, model.sees_images()).await);
     let mut tail = history;
@@ -960,16 +992,17 @@ async fn run_loop(
         *user_write.borrow_mut() = Some((write, user_line.clone()));
         tail.push(user_line);
     }
-    let mut outcome = converse(
-        &req,
-        &registry,
-        &store,
-        cron.as_ref(),
-        &model,
-        &stream,
-        messages,
-    )
-    .await;
+    let ctx = ConverseCtx {
+        req: &req,
+        registry: &registry,
+        store: &store,
+        cron: cron.as_ref(),
+        model: &model,
+        stream: &stream,
+        workspace: workspace.as_ref().map(|w| (w, scope)),
+        offered: &offered,
+    };
+    let mut outcome = converse(&ctx, messages).await;
     // A chat's answer spoken too (`tts`): not an answer that carries media already.
     if let (LoopOutcome::Done(text, media), Some((speech, chat)), RunOrigin::Channel { .. }) =
         (&mut outcome, speech.as_ref(), &req.origin)
@@ -1016,25 +1049,150 @@ async fn speak(
         .map_err(|e| format!("the voice note could not be saved ({e})"))
 }
 
-/// The model loop: asks the model, runs the tools it calls, until it answers.
-async fn converse(
-    req: &RunRequest,
-    registry: &Addr<Registry>,
-    store: &Addr<StoreActor>,
-    cron: Option<&Addr<crate::cron::CronService>>,
-    model: &Rc<dyn ChatModel>,
-    stream: &Rc<Streamer>,
-    mut messages: Vec<ChatMessage>,
-) -> LoopOutcome {
-    let mut tools = vec![nodes_tool()];
-    if cron.is_some() {
-        tools.push(crate::cron::tool::spec());
-        // After the main prompt: the model needs the time to schedule anything.
-        messages.insert(
-            1.min(messages.len()),
-            ChatMessage::text("system", crate::cron::tool::system_note()),
-        );
+/// Which tools a run is offered (`tools.*`, and what the run has: a scheduler, a
+/// workspace).
+struct Offered {
+    nodes: bool,
+    cron: bool,
+    /// The file tools offered (`read`, `write`, `edit`).
+    fs: Vec<&'static str>,
+}
+
+impl Offered {
+    fn new(filter: &crate::tool_policy::ToolFilter, cron: bool, workspace: bool) -> Self {
+        Self {
+            nodes: filter.offers("nodes"),
+            cron: cron && filter.offers("cron"),
+            fs: crate::workspace::tools::NAMES
+                .into_iter()
+                .filter(|n| workspace && filter.offers(n))
+                .collect(),
+        }
     }
+
+    fn specs(&self) -> Vec<ToolSpec> {
+        let mut v = Vec::with_capacity(2 + self.fs.len());
+        if self.nodes {
+            v.push(nodes_tool());
+        }
+        if self.cron {
+            v.push(crate::cron::tool::spec());
+        }
+        v.extend(
+            crate::workspace::tools::specs()
+                .into_iter()
+                .filter(|t| self.fs.contains(&t.name.as_str())),
+        );
+        v
+    }
+}
+
+/// The workspace context a run of `origin` may see.
+fn scope_of(origin: &RunOrigin) -> crate::workspace::Scope {
+    use crate::workspace::Scope;
+    match origin {
+        RunOrigin::Channel { inbound, .. } if inbound.chat_type != "private" => Scope::Shared,
+        RunOrigin::Cron { fresh: true, .. } => Scope::Isolated,
+        _ => Scope::Main,
+    }
+}
+
+/// The run's system messages: the stable prompt first (who the agent is, its tools, the
+/// workspace's files: what a provider's prompt cache keeps), then the volatile note (the
+/// time), so the cached prefix survives from one message to the next.
+async fn system_messages(
+    workspace: Option<&crate::workspace::WorkspaceSettings>,
+    scope: crate::workspace::Scope,
+    offered: &Offered,
+) -> Vec<ChatMessage> {
+    let mut stable = String::from(SYSTEM_PROMPT);
+    if offered.nodes {
+        stable.push_str("\n\n");
+        stable.push_str(NODES_NOTE);
+    }
+    let mut zone = None;
+    if let Some(ws) = workspace {
+        zone = ws.user_timezone.clone();
+        stable.push_str("\n\n## Workspace\nWorking directory: ");
+        stable.push_str(&ws.dir.display().to_string());
+        if !offered.fs.is_empty() {
+            stable.push_str(
+                "\nYour file tools (`read`, `write`, `edit`) work in this directory only; use paths relative to it.",
+            );
+        }
+        stable.push_str("\n\n");
+        let settings = ws.clone();
+        let files =
+            actix_web::rt::task::spawn_blocking(move || crate::workspace::load(&settings, scope))
+                .await
+                .unwrap_or_default();
+        stable.push_str(&crate::workspace::project_section(&files));
+    }
+    let mut volatile = crate::workspace::time_note(zone.as_deref());
+    if offered.cron {
+        volatile.push(' ');
+        volatile.push_str(crate::cron::tool::SYSTEM_NOTE);
+    }
+    vec![
+        ChatMessage::text("system", stable.trim_end()),
+        ChatMessage::text("system", volatile),
+    ]
+}
+
+/// What a model loop works with.
+struct ConverseCtx<'a> {
+    req: &'a RunRequest,
+    registry: &'a Addr<Registry>,
+    store: &'a Addr<StoreActor>,
+    cron: Option<&'a Addr<crate::cron::CronService>>,
+    model: &'a Rc<dyn ChatModel>,
+    stream: &'a Rc<Streamer>,
+    /// The workspace and what this run may see of it (none: no file tools).
+    workspace: Option<(
+        &'a Arc<crate::workspace::WorkspaceSettings>,
+        crate::workspace::Scope,
+    )>,
+    offered: &'a Offered,
+}
+
+/// One file-tool call, on a blocking thread (the workspace is on disk).
+async fn run_fs_tool(
+    workspace: Option<(
+        &Arc<crate::workspace::WorkspaceSettings>,
+        crate::workspace::Scope,
+    )>,
+    name: &str,
+    arguments: &str,
+) -> Value {
+    let Some((ws, scope)) = workspace else {
+        return json!({"ok": false, "error": format!("unknown tool: {name}")});
+    };
+    let (ws, name, arguments) = (ws.clone(), name.to_owned(), arguments.to_owned());
+    actix_web::rt::task::spawn_blocking(move || {
+        let root = ws.root();
+        let access = crate::workspace::tools::FsAccess {
+            root: &root,
+            private: scope.private(),
+        };
+        crate::workspace::tools::run(&name, &arguments, &access)
+    })
+    .await
+    .unwrap_or_else(|_| json!({"ok": false, "error": "the file tool failed"}))
+}
+
+/// The model loop: asks the model, runs the tools it calls, until it answers.
+async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOutcome {
+    let ConverseCtx {
+        req,
+        registry,
+        store,
+        cron,
+        model,
+        stream,
+        workspace,
+        offered,
+    } = *c;
+    let tools = offered.specs();
     // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
     let sender = req.origin.policy_sender();
     let mut tool_seq = 0u64;
@@ -1086,8 +1244,13 @@ async fn converse(
                 payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
                     "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
             });
-            let result = if call.function.name == "cron" {
+            let name = call.function.name.as_str();
+            let result = if name == "cron" && offered.cron {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
+            } else if offered.fs.contains(&name) {
+                run_fs_tool(workspace, name, &call.function.arguments).await
+            } else if name != "nodes" || !offered.nodes {
+                json!({"ok": false, "error": format!("unknown tool: {name}")})
             } else {
                 let ctx = ToolCtx {
                     registry,

@@ -71,6 +71,10 @@ pub struct EngineConfig {
     pub cron_enabled: bool,
     /// `agents.defaults.heartbeat`.
     pub heartbeat: crate::cron::heartbeat::HeartbeatSettings,
+    /// The agent's workspace.
+    pub workspace: crate::workspace::WorkspaceSettings,
+    /// Which agent tools runs are offered (`tools.*`).
+    pub tools: crate::tool_policy::ToolFilter,
 }
 
 impl EngineConfig {
@@ -102,6 +106,8 @@ impl EngineConfig {
             run_timeout: crate::agent_run::DEFAULT_RUN_TIMEOUT,
             cron_enabled: true,
             heartbeat: Default::default(),
+            workspace: Default::default(),
+            tools: Default::default(),
         }
     }
 }

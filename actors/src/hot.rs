@@ -28,6 +28,10 @@ pub struct HotConfig {
     pub agent_tools: AgentToolPolicy,
     /// `agents.defaults.timeoutSeconds`: the longest a chat or operator run may take.
     pub run_timeout: std::time::Duration,
+    /// The agent's workspace (`agents.defaults.workspace` and its limits).
+    pub workspace: Arc<crate::workspace::WorkspaceSettings>,
+    /// `tools.profile` / `tools.allow` / `tools.deny`.
+    pub tools: Arc<crate::tool_policy::ToolFilter>,
     /// The port the gateway listens on now (changes with an in-process restart).
     pub port: u16,
     /// The addresses bound now (changes with an in-process restart).
@@ -44,6 +48,8 @@ impl HotConfig {
             auto_approve_local: config.auto_approve_local,
             agent_tools: config.agent_tools.clone(),
             run_timeout: config.run_timeout,
+            workspace: Arc::new(config.workspace.clone()),
+            tools: Arc::new(config.tools.clone()),
             port: config.port,
             bind_addrs: config.bind_addrs.clone(),
         }

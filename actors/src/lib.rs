@@ -64,6 +64,7 @@ pub mod registry;
 pub mod speech;
 pub mod store;
 pub mod tool_policy;
+pub mod workspace;
 pub mod ws_session;
 
 pub mod util;

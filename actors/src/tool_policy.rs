@@ -274,6 +274,125 @@ pub fn check(
     }
 }
 
+/// The agent's tools this gateway has (`nodes`, `cron`, and the workspace's `read`,
+/// `write`, `edit`).
+pub const AGENT_TOOLS: [&str; 5] = ["nodes", "cron", "read", "write", "edit"];
+
+/// OpenClaw's tool groups, restricted to the tools above.
+fn group(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "group:fs" => &["read", "write", "edit"],
+        "group:nodes" => &["nodes"],
+        "group:automation" => &["cron"],
+        "group:openclaw" => &["nodes", "cron"],
+        "group:runtime" | "group:sessions" | "group:memory" | "group:web" | "group:ui"
+        | "group:messaging" | "group:agents" | "group:media" | "group:plugins" => &[],
+        _ => return None,
+    })
+}
+
+/// `tools.profile` → the base allowlist (`None`: every tool).
+fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
+    Ok(match name.trim().to_ascii_lowercase().as_str() {
+        "full" => None,
+        "minimal" | "messaging" => Some(&[]),
+        "coding" => Some(&["read", "write", "edit", "cron"]),
+        other => {
+            return Err(format!(
+                "tools.profile is {other:?}. Fix: use \"full\", \"coding\", \"messaging\" or \"minimal\" (or leave it unset for every tool)"
+            ));
+        }
+    })
+}
+
+/// `tools.profile`, `tools.allow` / `tools.alsoAllow` and `tools.deny` (OpenClaw's keys):
+/// which of [`AGENT_TOOLS`] a run is offered. Entries are case-insensitive, may use `*`
+/// and OpenClaw's `group:*` names; deny wins; `cron`'s OpenClaw alias `automations` works
+/// too. A tool not offered is also refused if the model calls it anyway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolFilter {
+    /// The profile's tools (`None`: no profile filtering).
+    base: Option<Vec<String>>,
+    /// `allow` (`None`: not set).
+    allow: Option<Vec<String>>,
+    /// `deny`.
+    deny: Vec<String>,
+}
+
+impl ToolFilter {
+    /// The filter of these settings; `Err` names the key and the fix.
+    pub fn new(
+        profile_name: Option<&str>,
+        allow: Option<Vec<String>>,
+        also_allow: Option<Vec<String>>,
+        deny: Option<Vec<String>>,
+    ) -> Result<Self, String> {
+        if allow.is_some() && also_allow.is_some() {
+            return Err("tools.allow and tools.alsoAllow are both set. Fix: merge the alsoAllow entries into allow, or drop allow and use tools.profile with alsoAllow".into());
+        }
+        let norm = |v: Vec<String>| -> Vec<String> {
+            v.into_iter()
+                .map(|e| e.trim().to_ascii_lowercase())
+                .filter(|e| !e.is_empty())
+                .collect()
+        };
+        let mut base = match profile_name {
+            Some(p) => profile(p)?.map(|t| t.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()),
+            None => None,
+        };
+        if let (Some(b), Some(extra)) = (base.as_mut(), also_allow) {
+            b.extend(norm(extra));
+        }
+        Ok(Self {
+            base,
+            allow: allow.map(norm),
+            deny: deny.map(norm).unwrap_or_default(),
+        })
+    }
+
+    /// Whether `tool` is offered.
+    pub fn offers(&self, tool: &str) -> bool {
+        let tool = tool.to_ascii_lowercase();
+        let hit = |list: &[String]| list.iter().any(|p| Self::matches(p, &tool));
+        if hit(&self.deny) {
+            return false;
+        }
+        self.base.as_deref().is_none_or(hit) && self.allow.as_deref().is_none_or(hit)
+    }
+
+    fn matches(pattern: &str, tool: &str) -> bool {
+        if let Some(members) = group(pattern) {
+            return members.contains(&tool);
+        }
+        let pattern = match pattern {
+            "automations" => "cron",
+            "bash" => "exec",
+            p => p,
+        };
+        glob(pattern, tool)
+    }
+}
+
+/// `*` matches any run of characters (the only wildcard), case already folded.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +492,69 @@ mod tests {
         assert!(p.validate().is_ok());
         p.senders.insert("123".into(), NodeToolRules::default());
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn tool_filter_profiles_groups_wildcards_and_deny() {
+        let f = |p: Option<&str>, a: Option<&[&str]>, also: Option<&[&str]>, d: Option<&[&str]>| {
+            let v = |x: Option<&[&str]>| x.map(|l| l.iter().map(|s| (*s).to_owned()).collect());
+            ToolFilter::new(p, v(a), v(also), v(d)).expect("filter")
+        };
+        let offered = |t: &ToolFilter| -> Vec<&str> {
+            AGENT_TOOLS.into_iter().filter(|n| t.offers(n)).collect()
+        };
+        assert_eq!(offered(&ToolFilter::default()), AGENT_TOOLS);
+        assert_eq!(offered(&f(Some("full"), None, None, None)), AGENT_TOOLS);
+        assert!(offered(&f(Some("minimal"), None, None, None)).is_empty());
+        assert_eq!(
+            offered(&f(Some("Coding"), None, None, None)),
+            ["cron", "read", "write", "edit"]
+        );
+        assert_eq!(
+            offered(&f(
+                Some("messaging"),
+                None,
+                Some(&["group:nodes", "READ"]),
+                None
+            )),
+            ["nodes", "read"]
+        );
+        assert_eq!(
+            offered(&f(None, None, None, Some(&["group:fs"]))),
+            ["nodes", "cron"]
+        );
+        assert_eq!(
+            offered(&f(None, None, None, Some(&["w*", "e?it"]))),
+            ["nodes", "cron", "read", "edit"]
+        );
+        assert_eq!(
+            offered(&f(None, Some(&["*"]), None, Some(&["automations"]))),
+            ["nodes", "read", "write", "edit"]
+        );
+        assert_eq!(
+            offered(&f(None, Some(&["r*d", "nodes"]), None, None)),
+            ["nodes", "read"]
+        );
+        // Deny wins over an explicit allow.
+        assert_eq!(
+            offered(&f(None, Some(&["write"]), None, Some(&["group:fs"]))),
+            Vec::<&str>::new()
+        );
+        assert!(
+            ToolFilter::new(Some("everything"), None, None, None)
+                .unwrap_err()
+                .contains("tools.profile")
+        );
+        assert!(
+            ToolFilter::new(None, Some(vec![]), Some(vec![]), None)
+                .unwrap_err()
+                .contains("alsoAllow")
+        );
+        assert!(
+            glob("*", "")
+                && glob("a*b*c", "aXbYc")
+                && !glob("a*b*c", "aXc")
+                && !glob("ab*ba", "aba")
+        );
     }
 }

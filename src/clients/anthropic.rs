@@ -318,8 +318,10 @@ impl<'a> From<Block<'a>> for Part<'a> {
     }
 }
 
-/// The system messages' texts, joined with a blank line: a string, or with a cache
-/// breakpoint one text block carrying it.
+/// The system messages' texts, joined with a blank line: a string; with a cache
+/// breakpoint, text blocks: the first message (the run's stable prompt: identity, tools,
+/// workspace files) carrying the breakpoint, then the others (the volatile time note)
+/// after it, so a new minute does not invalidate the cached prefix.
 struct System<'a>(Vec<&'a str>, Option<CacheControl>);
 
 impl Serialize for System<'_> {
@@ -330,14 +332,26 @@ impl Serialize for System<'_> {
                 #[serde(rename = "type")]
                 kind: &'static str,
                 text: System<'b>,
-                cache_control: CacheControl,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                cache_control: Option<CacheControl>,
             }
-            let block = TextBlock {
+            let (first, rest) = self
+                .0
+                .split_first()
+                .map_or((&[][..], &[][..]), |(f, r)| (std::slice::from_ref(f), r));
+            let mut blocks = vec![TextBlock {
                 kind: "text",
-                text: System(self.0.clone(), None),
-                cache_control: cc,
-            };
-            return [block].serialize(s);
+                text: System(first.to_vec(), None),
+                cache_control: Some(cc),
+            }];
+            if !rest.is_empty() {
+                blocks.push(TextBlock {
+                    kind: "text",
+                    text: System(rest.to_vec(), None),
+                    cache_control: None,
+                });
+            }
+            return blocks.serialize(s);
         }
         struct Joined<'b>(&'b [&'b str]);
         impl std::fmt::Display for Joined<'_> {
@@ -788,6 +802,24 @@ mod tests {
         assert!(msgs[0]["content"][0].get("cache_control").is_none());
         assert_eq!(msgs[2]["content"][0]["text"], "and now?");
         assert_eq!(msgs[2]["content"][0]["cache_control"], cc);
+
+        // The stable prompt carries the breakpoint; the volatile note follows it uncached.
+        let mut two = req.clone();
+        two.messages
+            .insert(1, ChatMessage::text("system", "The current time is noon."));
+        let v: Value = serde_json::from_slice(
+            &direct
+                .clone()
+                .with_cache_retention(None)
+                .request_body(&two, false)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            v["system"],
+            json!([{"type": "text", "text": "be brief", "cache_control": cc},
+                   {"type": "text", "text": "The current time is noon."}])
+        );
 
         let long = body(direct.clone().with_cache_retention(Some("long")));
         assert_eq!(long["tools"][1]["cache_control"]["ttl"], "1h");

@@ -227,6 +227,23 @@ pub struct AgentDefaultsCfg {
     /// The longest a chat or operator run may take (seconds; default 600, OpenClaw's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+    /// The agent's workspace directory (`~` expands; default `<state dir>/workspace`;
+    /// `OPENCLAW_WORKSPACE_DIR` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// Do not create the starter files of a new workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_bootstrap: Option<bool>,
+    /// Characters of one workspace file put into the prompt (default 20000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_max_chars: Option<u64>,
+    /// Characters of all workspace files put into the prompt (default 60000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_total_max_chars: Option<u64>,
+    /// The owner's time zone (IANA, e.g. `Europe/Paris`) for the date and time the agent
+    /// is told; default: the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_timezone: Option<String>,
 }
 
 /// Default refresh of "typing…": Telegram shows it for 5 s, so 4 s keeps it steady
@@ -243,6 +260,93 @@ impl AgentDefaultsCfg {
                 "agents.defaults.timeoutSeconds is {s}. Fix: use a number of seconds from 1 to 86400 (default 600)"
             )),
         }
+    }
+
+    /// The workspace settings; `Err` names the key and the fix. `workspace_env` is
+    /// `OPENCLAW_WORKSPACE_DIR`, `home` the home directory (for `~`).
+    pub fn workspace_settings(
+        &self,
+        state_dir: &std::path::Path,
+        workspace_env: Option<&str>,
+        home: Option<&std::path::Path>,
+    ) -> Result<openclaw_actors::workspace::WorkspaceSettings, String> {
+        use openclaw_actors::workspace as ws;
+        let (raw, key) = match workspace_env.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(e) => (Some(e), "OPENCLAW_WORKSPACE_DIR"),
+            None => (
+                self.workspace
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty()),
+                "agents.defaults.workspace",
+            ),
+        };
+        let dir = match raw {
+            None => state_dir.join("workspace"),
+            Some(p) => {
+                let expanded = match p.strip_prefix('~') {
+                    Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                        let Some(home) = home else {
+                            return Err(format!(
+                                "{key} is {p:?} but HOME is not set. Fix: use an absolute path"
+                            ));
+                        };
+                        home.join(rest.trim_start_matches('/'))
+                    }
+                    _ => std::path::PathBuf::from(p),
+                };
+                if !expanded.is_absolute() {
+                    return Err(format!(
+                        "{key} is {p:?}, a relative path. Fix: use an absolute path or one starting with ~/ (e.g. \"~/.openclaw/workspace\")"
+                    ));
+                }
+                if p.contains('\0') {
+                    return Err(format!(
+                        "{key} contains a NUL byte. Fix: use a plain absolute path"
+                    ));
+                }
+                expanded
+            }
+        };
+        let chars = |v: Option<u64>, k: &str, default: usize| -> Result<usize, String> {
+            match v {
+                None => Ok(default),
+                Some(n) if (1..=10_000_000).contains(&n) => Ok(n as usize),
+                Some(n) => Err(format!(
+                    "agents.defaults.{k} is {n}. Fix: use a number of characters from 1 to 10000000 (default {default})"
+                )),
+            }
+        };
+        let max_chars = chars(
+            self.bootstrap_max_chars,
+            "bootstrapMaxChars",
+            ws::DEFAULT_MAX_CHARS,
+        )?;
+        let total_max_chars = match self.bootstrap_total_max_chars {
+            // OpenClaw: an unset total is at least the per-file limit.
+            None => ws::DEFAULT_TOTAL_MAX_CHARS.max(max_chars),
+            v => chars(v, "bootstrapTotalMaxChars", ws::DEFAULT_TOTAL_MAX_CHARS)?,
+        };
+        let user_timezone = match self
+            .user_timezone
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(tz) => {
+                openclaw_actors::cron::expr::resolve_tz(Some(tz)).map_err(|e| {
+                    format!("agents.defaults.userTimezone: {e}. Fix: use an IANA zone such as \"Europe/Paris\" or \"America/New_York\"")
+                })?;
+                Some(tz.to_owned())
+            }
+        };
+        Ok(ws::WorkspaceSettings {
+            dir,
+            max_chars,
+            total_max_chars,
+            user_timezone,
+        })
     }
 
     /// The "typing…" refresh interval (`None`: `typingMode: "never"`); `Err` names the key
@@ -380,6 +484,7 @@ impl AgentDefaultsCfg {
             ack_max_chars: h
                 .ack_max_chars
                 .unwrap_or(openclaw_actors::cron::heartbeat::DEFAULT_ACK_MAX_CHARS),
+            checklist: None,
         })
     }
 }
@@ -488,6 +593,81 @@ mod typing_tests {
                 e.contains("agents.defaults.typing") && e.contains("Fix:"),
                 "{e}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod workspace_tests {
+    use super::AgentDefaultsCfg;
+    use std::path::Path;
+
+    fn settings(
+        v: serde_json::Value,
+        env: Option<&str>,
+    ) -> Result<openclaw_actors::workspace::WorkspaceSettings, String> {
+        let d: AgentDefaultsCfg = serde_json::from_value(v).expect("defaults");
+        d.workspace_settings(Path::new("/state"), env, Some(Path::new("/home/u")))
+    }
+
+    #[test]
+    fn the_workspace_resolves_like_openclaws_and_bad_values_name_the_fix() {
+        use serde_json::json;
+        let dir = |v, env| settings(v, env).expect("ok").dir;
+        assert_eq!(dir(json!({}), None), Path::new("/state/workspace"));
+        assert_eq!(
+            dir(json!({"workspace": "~/ws"}), None),
+            Path::new("/home/u/ws")
+        );
+        assert_eq!(dir(json!({"workspace": "~"}), None), Path::new("/home/u"));
+        assert_eq!(
+            dir(json!({"workspace": "/srv/w"}), None),
+            Path::new("/srv/w")
+        );
+        // The environment wins over the file.
+        assert_eq!(
+            dir(json!({"workspace": "/srv/w"}), Some("/env/w")),
+            Path::new("/env/w")
+        );
+        assert_eq!(
+            dir(json!({"workspace": "  "}), Some(" ")),
+            Path::new("/state/workspace")
+        );
+        let s = settings(json!({"bootstrapMaxChars": 70000}), None).expect("ok");
+        assert_eq!((s.max_chars, s.total_max_chars), (70_000, 70_000));
+        let s = settings(
+            json!({"bootstrapTotalMaxChars": 500, "userTimezone": "Asia/Tokyo"}),
+            None,
+        )
+        .expect("ok");
+        assert_eq!(s.total_max_chars, 500);
+        assert_eq!(s.user_timezone.as_deref(), Some("Asia/Tokyo"));
+        for (v, env, key) in [
+            (
+                json!({"workspace": "ws"}),
+                None,
+                "agents.defaults.workspace",
+            ),
+            (
+                json!({"workspace": "~bob/ws"}),
+                None,
+                "agents.defaults.workspace",
+            ),
+            (json!({}), Some("rel"), "OPENCLAW_WORKSPACE_DIR"),
+            (json!({"bootstrapMaxChars": 0}), None, "bootstrapMaxChars"),
+            (
+                json!({"bootstrapTotalMaxChars": 99_999_999_999u64}),
+                None,
+                "bootstrapTotalMaxChars",
+            ),
+            (
+                json!({"userTimezone": "Nowhere/Land"}),
+                None,
+                "userTimezone",
+            ),
+        ] {
+            let e = settings(v.clone(), env).expect_err("refused");
+            assert!(e.contains(key) && e.contains("Fix:"), "{v}: {e}");
         }
     }
 }

@@ -35,6 +35,30 @@ pub struct ToolsCfg {
     /// Media understanding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<MediaCfg>,
+    /// The base set of agent tools: `full` (every tool), `coding`, `messaging`, `minimal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Only these tools (names, `*` wildcards, `group:*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    /// These tools besides the profile's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub also_allow: Option<Vec<String>>,
+    /// Never these tools (wins over any allow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<Vec<String>>,
+}
+
+impl ToolsCfg {
+    /// Which agent tools runs are offered; `Err` names the key and the fix.
+    pub fn filter(&self) -> Result<openclaw_actors::tool_policy::ToolFilter, String> {
+        openclaw_actors::tool_policy::ToolFilter::new(
+            self.profile.as_deref(),
+            self.allow.clone(),
+            self.also_allow.clone(),
+            self.deny.clone(),
+        )
+    }
 }
 
 /// `tools.media`.

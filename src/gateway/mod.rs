@@ -241,6 +241,12 @@ pub struct Prepared {
     pub run_timeout: Duration,
     /// `agents.defaults.heartbeat`.
     pub heartbeat: openclaw_actors::cron::heartbeat::HeartbeatSettings,
+    /// The agent's workspace (`agents.defaults.workspace`, …).
+    pub workspace: openclaw_actors::workspace::WorkspaceSettings,
+    /// `agents.defaults.skipBootstrap`: no starter files for a new workspace.
+    pub skip_bootstrap: bool,
+    /// Which agent tools runs are offered (`tools.profile|allow|alsoAllow|deny`).
+    pub tools: openclaw_actors::tool_policy::ToolFilter,
     /// Model and channel accounts.
     pub deps: EngineDeps,
     /// Number of channel accounts.
@@ -306,12 +312,20 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .nodes
         .to_policy()
         .map_err(StartError::config)?;
-    let heartbeat = loaded
-        .config
-        .agents
-        .defaults
-        .heartbeat_settings()
+    let defaults = &loaded.config.agents.defaults;
+    let workspace = defaults
+        .workspace_settings(
+            &loaded.state_dir,
+            loaded.config.env_var("OPENCLAW_WORKSPACE_DIR").as_deref(),
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(std::path::PathBuf::from)
+                .as_deref(),
+        )
         .map_err(StartError::config)?;
+    let tools = loaded.config.tools.filter().map_err(StartError::config)?;
+    let mut heartbeat = defaults.heartbeat_settings().map_err(StartError::config)?;
+    heartbeat.checklist = Some(workspace.dir.join("HEARTBEAT.md"));
     let run_timeout = loaded
         .config
         .agents
@@ -334,6 +348,9 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         agent_tools,
         run_timeout,
         heartbeat,
+        skip_bootstrap: defaults.skip_bootstrap.unwrap_or(false),
+        workspace,
+        tools,
         deps,
         channel_accounts,
         model_label,
@@ -341,6 +358,34 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         ui,
         conn_limits,
     })
+}
+
+/// Creates the agent's workspace and, unless `skipBootstrap`, the starter files of a new
+/// one; returns the line that says so. A workspace that cannot be created is logged and
+/// the gateway runs on: the agent then sees `[MISSING]` lines, as in OpenClaw.
+pub fn seed_workspace(p: &Prepared) -> String {
+    let dir = &p.workspace.dir;
+    let result = if p.skip_bootstrap {
+        std::fs::create_dir_all(dir).map(|()| Vec::new())
+    } else {
+        openclaw_actors::workspace::seed(dir)
+    };
+    match result {
+        Ok(written) if written.is_empty() => format!("agent workspace: {}", dir.display()),
+        Ok(written) => format!(
+            "agent workspace: {} (new: wrote {})",
+            dir.display(),
+            written.join(", ")
+        ),
+        Err(e) => {
+            let line = format!(
+                "agent workspace {} could not be prepared: {e}. Fix: make it a writable directory or set agents.defaults.workspace",
+                dir.display()
+            );
+            log::warn!("{line}");
+            line
+        }
+    }
 }
 
 /// The hot part of `p`, listening on `port` at `bound`.
@@ -356,6 +401,8 @@ pub fn hot_config(
         auto_approve_local: p.auto_approve_local,
         agent_tools: p.agent_tools.clone(),
         run_timeout: p.run_timeout,
+        workspace: std::sync::Arc::new(p.workspace.clone()),
+        tools: std::sync::Arc::new(p.tools.clone()),
         port,
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
     }
@@ -482,7 +529,10 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         run_timeout: prepared.run_timeout,
         cron_enabled: cron_enabled(&loaded.config),
         heartbeat: prepared.heartbeat.clone(),
+        workspace: prepared.workspace.clone(),
+        tools: prepared.tools.clone(),
     };
+    let workspace_line = seed_workspace(&prepared);
     let tls = load_tls(&loaded)?;
     // Scratch directories a transcription program left when the process died (the state
     // dir's lock, held above, says no other gateway is using them).
@@ -605,6 +655,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
                 String::new()
             }
         );
+        let _ = writeln!(out, "{workspace_line}");
         let _ = out.flush();
     }
 

@@ -40,3 +40,4 @@ mod tls;
 mod tool_policy;
 mod voice;
 mod webhook_body;
+mod workspace;

@@ -3,9 +3,8 @@
 //! its timer; this module holds the settings, the quiet-hours check and the `HEARTBEAT_OK`
 //! acknowledgement rule.
 //!
-//! Our agent reads no workspace files by itself, so the gateway puts
-//! `<state>/workspace/HEARTBEAT.md` (when it exists, at most [`MAX_CHECKLIST_BYTES`]) into
-//! the prompt. A checklist that holds nothing but headings and blank lines skips the run
+//! The gateway puts the workspace's `HEARTBEAT.md` (when it exists, at most
+//! [`MAX_CHECKLIST_BYTES`]) into the heartbeat's prompt. A checklist that holds nothing but headings and blank lines skips the run
 //! (no model call), as in OpenClaw.
 
 use std::time::Duration;
@@ -115,6 +114,9 @@ pub struct HeartbeatSettings {
     pub active_hours: Option<ActiveHours>,
     /// Longest text beside `HEARTBEAT_OK` that still counts as "nothing to report".
     pub ack_max_chars: usize,
+    /// The checklist (`<workspace>/HEARTBEAT.md`; `None`: [`CHECKLIST`] under the state
+    /// directory, the default workspace).
+    pub checklist: Option<std::path::PathBuf>,
 }
 
 impl Default for HeartbeatSettings {
@@ -125,6 +127,7 @@ impl Default for HeartbeatSettings {
             target: HeartbeatTarget::None,
             active_hours: None,
             ack_max_chars: DEFAULT_ACK_MAX_CHARS,
+            checklist: None,
         }
     }
 }

@@ -251,7 +251,10 @@ impl CronService {
         self.hb_running = true;
         let settings = self.heartbeat.clone();
         let registry = self.registry.clone();
-        let path = self.state_dir.join(heartbeat::CHECKLIST);
+        let path = settings
+            .checklist
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join(heartbeat::CHECKLIST));
         let fut = async move {
             let checklist = actix_web::rt::task::spawn_blocking(move || {
                 use std::io::Read as _;

@@ -49,18 +49,9 @@ what you answer then is sent to this chat. action list: this chat's jobs. action
     }
 }
 
-/// The system note that goes with the tool: the model needs the time to schedule.
-pub fn system_note() -> String {
-    let now = jiff::Timestamp::now();
-    // The host's zone (`TZ`, `/etc/localtime`), UTC when it has none (a bare container).
-    let zone = expr::resolve_tz(None).unwrap_or(jiff::tz::TimeZone::UTC);
-    let local = now.to_zoned_datetime(zone);
-    format!(
-        "The current time is {} ({}). Use the `cron` tool for reminders and scheduled tasks.",
-        local.strftime("%Y-%m-%dT%H:%M:%S%:z"),
-        local.time_zone().iana_name().unwrap_or("UTC"),
-    )
-}
+/// The scheduler's part of the volatile system note (after the time: the model needs it
+/// to schedule anything).
+pub const SYSTEM_NOTE: &str = "Use the `cron` tool for reminders and scheduled tasks.";
 
 fn fail(error: impl Into<String>) -> Value {
     json!({"ok": false, "error": error.into()})

@@ -299,9 +299,11 @@ impl Registry {
             },
             None => self.model.clone(),
         };
+        let live = self.shared.live.get();
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_history(tail)
-            .with_deadline((!origin_is_cron).then(|| self.shared.live.get().run_timeout))
+            .with_deadline((!origin_is_cron).then(|| live.run_timeout))
+            .with_workspace(live.workspace.clone(), live.tools.clone())
             .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
             .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
             .with_speech(

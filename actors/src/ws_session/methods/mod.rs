@@ -45,6 +45,7 @@ use crate::protocol::scopes::{self, MethodAccess};
 use crate::registry::nodes::{PairingOp, PairingRequest};
 
 mod agent_params;
+mod agents_files;
 mod channels;
 mod chat;
 mod config;
@@ -107,6 +108,7 @@ const AREAS: &[&[Method]] = &[
     chat::METHODS,
     channels::METHODS,
     sessions::METHODS,
+    agents_files::METHODS,
     pending::METHODS,
     config::METHODS,
     cron::METHODS,

@@ -1,0 +1,1415 @@
+//! The agent's file tools `read`, `write` and `edit` (OpenClaw's names and argument
+//! shapes), confined to the workspace ([`super::confined::Root`]).
+//!
+//! The arguments are the model's, so they are hostile input: every value is type-checked,
+//! every size bounded ([`run`] answers `{"ok": false, "error": …}` naming the argument or
+//! the limit), and nothing panics. Where the private memory is off limits
+//! ([`FsAccess::private`] false: group chats, isolated cron runs), `MEMORY.md` at the root and
+//! everything under `memory/` are refused by all three tools, judged on the resolved path and
+//! on where its symbolic links really lead.
+
+use serde_json::{Map, Value, json};
+use std::path::Path;
+
+use super::confined::{ConfinedError, Located, Root, floor_char_boundary, human_limit, human_size};
+use crate::ports::ToolSpec;
+
+/// The tools' names, as the model calls them.
+pub const NAMES: [&str; 3] = ["read", "write", "edit"];
+
+/// The most `read` and `edit` load from a file (bytes).
+const FILE_MAX: usize = 2 * 1024 * 1024;
+/// The most `read` returns at once (bytes of content).
+const OUTPUT_MAX_BYTES: usize = 12_000;
+/// The most `read` returns at once (lines).
+const OUTPUT_MAX_LINES: u64 = 2000;
+/// The most `write` writes (bytes).
+const WRITE_MAX: usize = 1024 * 1024;
+/// The most edits in one `edit` call.
+const MAX_EDITS: usize = 100;
+/// The longest arguments string accepted (bytes).
+const ARGS_MAX: usize = 8 * 1024 * 1024;
+/// How many directory entries a "does not exist" answer looks at, and how many it lists.
+const LIST_SCAN: usize = 1000;
+const LIST_SHOW: usize = 20;
+
+/// The message for a refused private path.
+const PRIVATE: &str =
+    "MEMORY.md and memory/ are private to the owner's direct chats; not available here";
+
+/// Who is asking, and where.
+#[derive(Debug, Clone, Copy)]
+pub struct FsAccess<'a> {
+    /// The workspace the tools are confined to.
+    pub root: &'a Root,
+    /// A direct chat, an operator or the main session: the private memory (`MEMORY.md`,
+    /// `memory/`) is available. False for a group chat or an isolated cron run.
+    pub private: bool,
+}
+
+/// The three tools' specs (OpenClaw's argument names).
+pub fn specs() -> Vec<ToolSpec> {
+    let path = json!({
+        "type": "string",
+        "description": "File path relative to your workspace, e.g. \"MEMORY.md\" or \"memory/2026-12-03.md\""
+    });
+    vec![
+        ToolSpec {
+            name: "read".to_owned(),
+            description: "Read a text file in your workspace (paths are relative to it). Returns at most 2000 lines or 12000 bytes; use offset/limit to page through longer files.".to_owned(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "path": path,
+                    "offset": {"type": "integer", "minimum": 1, "description": "Line number to start reading from (1-based)"},
+                    "limit": {"type": "integer", "minimum": 1, "description": "Maximum number of lines to read"}
+                },
+                "required": ["path"]
+            }),
+        },
+        ToolSpec {
+            name: "write".to_owned(),
+            description: "Write a file in your workspace (paths are relative to it): creates it, or replaces its whole content; missing directories are created. At most 1 MiB.".to_owned(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "path": path,
+                    "content": {"type": "string", "description": "The complete new content of the file"}
+                },
+                "required": ["path", "content"]
+            }),
+        },
+        ToolSpec {
+            name: "edit".to_owned(),
+            description: "Edit a file in your workspace (paths are relative to it) by exact text replacement. Each oldText must match exactly one place in the original file, including whitespace; edits must not overlap; all are applied or none.".to_owned(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "path": path,
+                    "edits": {
+                        "type": "array",
+                        "description": "The replacements, each matched against the original file",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "oldText": {"type": "string", "description": "Exact text to replace (must be unique in the file)"},
+                                "newText": {"type": "string", "description": "Replacement text"}
+                            },
+                            "required": ["oldText", "newText"]
+                        }
+                    }
+                },
+                "required": ["path", "edits"]
+            }),
+        },
+    ]
+}
+
+/// Runs tool `name` with the model's JSON `args`. Always a JSON object: `{"ok": true, …}`
+/// or `{"ok": false, "error": "<message for the model>", …}`. Blocking (file I/O): run it on
+/// a blocking thread.
+pub fn run(name: &str, args: &str, access: &FsAccess<'_>) -> Value {
+    let result = match name {
+        "read" => parse_args(args).and_then(|a| read_tool(&a, access)),
+        "write" => parse_args(args).and_then(|a| write_tool(&a, access)),
+        "edit" => parse_args(args).and_then(|a| edit_tool(&a, access)),
+        other => Err(Failure::new(format!(
+            "unknown tool \"{}\"; the file tools are read, write and edit",
+            clip(other, 80)
+        ))),
+    };
+    match result {
+        Ok(v) => v,
+        Err(f) => f.into_json(),
+    }
+}
+
+/// An `{"ok": false}` answer.
+#[derive(Debug)]
+struct Failure {
+    error: String,
+    extra: Option<(&'static str, Value)>,
+}
+
+impl Failure {
+    fn new(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            extra: None,
+        }
+    }
+
+    fn with(mut self, key: &'static str, value: Value) -> Self {
+        self.extra = Some((key, value));
+        self
+    }
+
+    fn into_json(self) -> Value {
+        let mut m = Map::new();
+        m.insert("ok".to_owned(), Value::Bool(false));
+        m.insert("error".to_owned(), Value::String(self.error));
+        if let Some((k, v)) = self.extra {
+            m.insert(k.to_owned(), v);
+        }
+        Value::Object(m)
+    }
+}
+
+impl From<ConfinedError> for Failure {
+    fn from(e: ConfinedError) -> Self {
+        Self::new(e.to_string())
+    }
+}
+
+type Args = Map<String, Value>;
+
+const PATH_NAMES: [&str; 3] = ["path", "file_path", "filePath"];
+const OLD_NAMES: [&str; 4] = ["oldText", "old_text", "old_string", "oldString"];
+const NEW_NAMES: [&str; 4] = ["newText", "new_text", "new_string", "newString"];
+
+fn parse_args(args: &str) -> Result<Args, Failure> {
+    if args.len() > ARGS_MAX {
+        return Err(Failure::new(format!(
+            "the arguments are {}, more than the {} accepted",
+            human_size(len_u64(args.len())),
+            human_limit(ARGS_MAX)
+        )));
+    }
+    if args.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(args) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(other) => Err(Failure::new(format!(
+            "the arguments must be a JSON object like {{\"path\": \"notes.md\"}}, not {}",
+            kind(&other)
+        ))),
+        Err(e) => Err(Failure::new(format!(
+            "the arguments are not valid JSON ({e}); send a JSON object like {{\"path\": \"notes.md\"}}"
+        ))),
+    }
+}
+
+/// The first of `names` present (and not null) in `m`.
+fn pick<'a>(m: &'a Args, names: &[&'static str]) -> Option<(&'static str, &'a Value)> {
+    names
+        .iter()
+        .find_map(|n| m.get(*n).filter(|v| !v.is_null()).map(|v| (*n, v)))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn path_arg(m: &Args) -> Result<&str, Failure> {
+    match pick(m, &PATH_NAMES) {
+        Some((_, Value::String(s))) => Ok(s),
+        Some((name, other)) => Err(Failure::new(format!(
+            "argument \"{name}\" must be a string (a file path relative to your workspace), not {}",
+            kind(other)
+        ))),
+        None => Err(Failure::new(
+            "missing argument \"path\" (a file path relative to your workspace, e.g. \"notes.md\")",
+        )),
+    }
+}
+
+/// An optional whole number ≥ 1 (a JSON integer, an integral float or a digit string).
+fn count_arg(m: &Args, name: &'static str) -> Result<Option<u64>, Failure> {
+    let Some((_, v)) = pick(m, &[name]) else {
+        return Ok(None);
+    };
+    let n = match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9e15)
+                .map(|f| f as u64)
+        }),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(0) | None => Err(Failure::new(format!(
+            "argument \"{name}\" must be a whole number of 1 or more (lines count from 1), not {}",
+            match v {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => format!("\"{}\"", clip(s, 40)),
+                other => kind(other).to_owned(),
+            }
+        ))),
+        Some(n) => Ok(Some(n)),
+    }
+}
+
+/// Locates `given` and applies the privacy rule.
+fn locate(access: &FsAccess<'_>, given: &str) -> Result<Located, Failure> {
+    let loc = access.root.locate(given)?;
+    if !access.private && is_private(access.root, &loc) {
+        return Err(Failure::new(PRIVATE));
+    }
+    Ok(loc)
+}
+
+/// Whether `loc` (as named, or where it really leads) is `MEMORY.md` at the root or under
+/// `memory/` (ASCII case-insensitive).
+fn is_private(root: &Root, loc: &Located) -> bool {
+    is_private_rel(&root.relative(&loc.path)) || is_private_rel(&root.relative(&loc.real))
+}
+
+fn is_private_rel(rel: &str) -> bool {
+    let mut parts = rel.split('/');
+    let first = parts.next().unwrap_or("");
+    let nested = parts.next().is_some();
+    first.eq_ignore_ascii_case("memory") || (!nested && first.eq_ignore_ascii_case("MEMORY.md"))
+}
+
+/// Up to [`LIST_SHOW`] names in `dir` (directories with a trailing `/`, dot files left out,
+/// the private memory left out where it is off limits); `None` when `dir` cannot be listed.
+fn listing(access: &FsAccess<'_>, dir: &Path) -> Option<Vec<String>> {
+    let real = std::fs::canonicalize(dir).ok()?;
+    let canon_root = std::fs::canonicalize(access.root.dir()).ok()?;
+    if !real.starts_with(&canon_root) {
+        return None;
+    }
+    let at_root = real == canon_root;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&real).ok()?.take(LIST_SCAN).flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || (!access.private && at_root && is_private_rel(&name)) {
+            continue;
+        }
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        names.push(if is_dir { format!("{name}/") } else { name });
+    }
+    names.sort();
+    names.truncate(LIST_SHOW);
+    Some(names)
+}
+
+/// The "does not exist" failure, with the names in its directory when there is one.
+fn missing(access: &FsAccess<'_>, loc: &Located, name: &str, tail: &str) -> Failure {
+    let f = Failure::new(format!("file \"{name}\" does not exist{tail}"));
+    match loc.path.parent().and_then(|d| listing(access, d)) {
+        Some(names) => f.with("existing", json!(names)),
+        None => f,
+    }
+}
+
+/// A [`ConfinedError`] as a failure; a directory gets its listing.
+fn confined_failure(access: &FsAccess<'_>, loc: &Located, e: ConfinedError) -> Failure {
+    let dir = matches!(
+        e,
+        ConfinedError::NotAFile {
+            kind: "directory",
+            ..
+        }
+    );
+    let f = Failure::from(e);
+    match dir.then(|| listing(access, &loc.path)).flatten() {
+        Some(names) => f.with("existing", json!(names)),
+        None => f,
+    }
+}
+
+fn read_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
+    let given = path_arg(m)?;
+    let offset = count_arg(m, "offset")?;
+    let limit = count_arg(m, "limit")?;
+    let loc = locate(access, given)?;
+    let name = access.root.relative(&loc.path);
+    let file = match access.root.read(given, FILE_MAX) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Err(missing(access, &loc, &name, "")),
+        Err(e) => return Err(confined_failure(access, &loc, e)),
+    };
+    let mut notes = Vec::new();
+    let decoded = String::from_utf8_lossy(&file.bytes);
+    if matches!(decoded, std::borrow::Cow::Owned(_)) {
+        notes.push("not UTF-8; shown lossily".to_owned());
+    }
+    let text = decoded.strip_prefix('\u{feff}').unwrap_or(&decoded);
+    let page = page(text, offset.unwrap_or(1), limit, &name)?;
+    let mut out = Map::new();
+    out.insert("ok".to_owned(), Value::Bool(true));
+    out.insert("path".to_owned(), Value::String(name));
+    out.insert("content".to_owned(), Value::String(page.content));
+    out.insert("lines".to_owned(), json!([page.start, page.end]));
+    out.insert("totalLines".to_owned(), json!(page.total));
+    out.insert("more".to_owned(), Value::Bool(page.end < page.total));
+    if page.end < page.total {
+        out.insert(
+            "next".to_owned(),
+            Value::String(format!(
+                "{} more lines; call read with offset={} to continue",
+                page.total - page.end,
+                page.end + 1
+            )),
+        );
+    }
+    if let Some(shown) = page.cut_line {
+        notes.push(format!(
+            "line {} is longer than {OUTPUT_MAX_BYTES} bytes; only its first {shown} bytes are shown",
+            page.end
+        ));
+    }
+    if page.total == 0 {
+        notes.push("the file is empty".to_owned());
+    }
+    if !notes.is_empty() {
+        out.insert("note".to_owned(), Value::String(notes.join("; ")));
+    }
+    Ok(Value::Object(out))
+}
+
+/// One page of a file's lines.
+#[derive(Debug, PartialEq)]
+struct Page {
+    content: String,
+    /// First and last line shown (1-based; `0, 0` for an empty file).
+    start: u64,
+    end: u64,
+    total: u64,
+    /// The one line shown was cut: how many of its bytes are shown.
+    cut_line: Option<usize>,
+}
+
+/// Lines `start..` of `text`, at most `limit` (and [`OUTPUT_MAX_LINES`]) lines and
+/// [`OUTPUT_MAX_BYTES`] bytes, cut at a line boundary (or, for a single longer line, at a
+/// char boundary).
+fn page(text: &str, start: u64, limit: Option<u64>, name: &str) -> Result<Page, Failure> {
+    let total = len_u64(text.split_inclusive('\n').count());
+    if total == 0 && start == 1 {
+        return Ok(Page {
+            content: String::new(),
+            start: 0,
+            end: 0,
+            total: 0,
+            cut_line: None,
+        });
+    }
+    if start > total {
+        return Err(Failure::new(format!(
+            "offset {start} is past the end of \"{name}\" ({total} lines); use an offset from 1 to {}",
+            total.max(1)
+        )));
+    }
+    let max_lines = limit.unwrap_or(OUTPUT_MAX_LINES).min(OUTPUT_MAX_LINES);
+    let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
+    let take = usize::try_from(max_lines).unwrap_or(usize::MAX);
+    let mut content = String::new();
+    let mut end = start - 1;
+    let mut cut_line = None;
+    for line in text.split_inclusive('\n').skip(skip).take(take) {
+        if content.len() + line.len() > OUTPUT_MAX_BYTES {
+            if content.is_empty() {
+                let cut = floor_char_boundary(line, OUTPUT_MAX_BYTES);
+                content.push_str(&line[..cut]);
+                end += 1;
+                cut_line = Some(cut);
+            }
+            break;
+        }
+        content.push_str(line);
+        end += 1;
+    }
+    Ok(Page {
+        content,
+        start,
+        end,
+        total,
+        cut_line,
+    })
+}
+
+fn write_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
+    let given = path_arg(m)?;
+    let content = match pick(m, &["content"]) {
+        Some((_, Value::String(s))) => s,
+        Some((_, other)) => {
+            return Err(Failure::new(format!(
+                "argument \"content\" must be a string (the file's complete new text), not {}",
+                kind(other)
+            )));
+        }
+        None => {
+            return Err(Failure::new(
+                "missing argument \"content\" (the file's complete new text)",
+            ));
+        }
+    };
+    if content.len() > WRITE_MAX {
+        return Err(Failure::new(format!(
+            "content is {}, more than the {} this tool writes; split it into smaller files",
+            human_size(len_u64(content.len())),
+            human_limit(WRITE_MAX)
+        )));
+    }
+    let loc = locate(access, given)?;
+    let name = access.root.relative(&loc.path);
+    let written = access
+        .root
+        .write(given, content.as_bytes())
+        .map_err(|e| confined_failure(access, &loc, e))?;
+    if !written.changed {
+        return Ok(json!({"ok": true, "path": name, "changed": false}));
+    }
+    Ok(json!({
+        "ok": true,
+        "path": name,
+        "created": written.created,
+        "bytes": content.len(),
+    }))
+}
+
+/// One replacement of `edit`.
+#[derive(Debug, Clone, PartialEq)]
+struct Edit {
+    old: String,
+    new: String,
+}
+
+fn edit_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
+    let given = path_arg(m)?;
+    let edits = edits_arg(m)?;
+    let loc = locate(access, given)?;
+    let name = access.root.relative(&loc.path);
+    let file = match access.root.read(given, FILE_MAX) {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            return Err(missing(access, &loc, &name, "; use write to create it"));
+        }
+        Err(e) => return Err(confined_failure(access, &loc, e)),
+    };
+    let Ok(original) = String::from_utf8(file.bytes) else {
+        return Err(Failure::new(format!(
+            "\"{name}\" is not UTF-8 text; edit only changes text files (use write to replace it)"
+        )));
+    };
+    let Some(updated) = apply_edits(&original, &edits, &name)? else {
+        return Ok(json!({
+            "ok": true,
+            "path": name,
+            "changed": false,
+            "note": "every newText equals its oldText; the file is unchanged",
+        }));
+    };
+    if updated.len() > FILE_MAX {
+        return Err(Failure::new(format!(
+            "the edited \"{name}\" would be {}, more than the {} a workspace file may have; nothing was changed",
+            human_size(len_u64(updated.len())),
+            human_limit(FILE_MAX)
+        )));
+    }
+    access
+        .root
+        .write(given, updated.as_bytes())
+        .map_err(|e| confined_failure(access, &loc, e))?;
+    Ok(json!({"ok": true, "path": name, "replaced": edits.len()}))
+}
+
+/// The edits: `edits: [{oldText, newText}, …]` or the flat `{oldText, newText}`
+/// (`old_string`/`new_string` and friends accepted).
+fn edits_arg(m: &Args) -> Result<Vec<Edit>, Failure> {
+    let flat = pick(m, &OLD_NAMES);
+    let list = match pick(m, &["edits"]) {
+        Some(_) if flat.is_some() => {
+            return Err(Failure::new(
+                "give either \"edits\" or a single \"oldText\"/\"newText\", not both",
+            ));
+        }
+        // A list sent as a JSON string: read it as the list it holds.
+        Some((_, Value::String(s))) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Array(a)) => a,
+            _ => {
+                return Err(Failure::new(
+                    "argument \"edits\" must be an array of {\"oldText\": …, \"newText\": …} objects, not a string",
+                ));
+            }
+        },
+        Some((_, Value::Array(a))) => a.clone(),
+        Some((_, other)) => {
+            return Err(Failure::new(format!(
+                "argument \"edits\" must be an array of {{\"oldText\": …, \"newText\": …}} objects, not {}",
+                kind(other)
+            )));
+        }
+        None if flat.is_some() => return Ok(vec![edit_of(m, 1)?]),
+        None => {
+            return Err(Failure::new(
+                "missing argument \"edits\" (an array of {\"oldText\": …, \"newText\": …} objects)",
+            ));
+        }
+    };
+    if list.is_empty() {
+        return Err(Failure::new(
+            "argument \"edits\" is empty; give at least one {\"oldText\": …, \"newText\": …}",
+        ));
+    }
+    if list.len() > MAX_EDITS {
+        return Err(Failure::new(format!(
+            "{} edits in one call, more than the {MAX_EDITS} allowed; split them over several calls",
+            list.len()
+        )));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Object(o) => edit_of(o, i + 1),
+            other => Err(Failure::new(format!(
+                "edit {} must be an object {{\"oldText\": …, \"newText\": …}}, not {}",
+                i + 1,
+                kind(other)
+            ))),
+        })
+        .collect()
+}
+
+/// Edit `n` (1-based) from `o`'s `oldText`/`newText`.
+fn edit_of(o: &Args, n: usize) -> Result<Edit, Failure> {
+    let text = |names: &[&'static str], what: &str| -> Result<String, Failure> {
+        match pick(o, names) {
+            Some((_, Value::String(s))) => Ok(s.clone()),
+            Some((name, other)) => Err(Failure::new(format!(
+                "edit {n}: \"{name}\" must be a string, not {}",
+                kind(other)
+            ))),
+            None => Err(Failure::new(format!(
+                "edit {n}: missing \"{}\" ({what})",
+                names.first().copied().unwrap_or_default()
+            ))),
+        }
+    };
+    let old = text(&OLD_NAMES, "the exact text to replace")?;
+    let new = text(&NEW_NAMES, "the replacement text")?;
+    if old.is_empty() {
+        return Err(Failure::new(format!(
+            "edit {n}'s oldText is empty; give the exact text to replace"
+        )));
+    }
+    Ok(Edit { old, new })
+}
+
+/// `original` with `edits` applied (OpenClaw's rules: each oldText exactly once in the
+/// original, no overlaps, all or none; CRLF and a BOM kept). `None` when nothing changes.
+fn apply_edits(original: &str, edits: &[Edit], name: &str) -> Result<Option<String>, Failure> {
+    let (bom, body) = match original.strip_prefix('\u{feff}') {
+        Some(rest) => ("\u{feff}", rest),
+        None => ("", original),
+    };
+    let crlf = body
+        .find('\n')
+        .is_some_and(|i| i > 0 && body.as_bytes().get(i - 1) == Some(&b'\r'));
+    // CRLF file: match on LF-normalized text and write CRLF back. LF file: the model's CRLF
+    // (if any) becomes LF, unless the file itself has some CRLF lines to match.
+    let normalize_text = !crlf && !body.contains("\r\n");
+    let text = if crlf {
+        body.replace("\r\n", "\n")
+    } else {
+        body.to_owned()
+    };
+    let lf = |s: &str| {
+        if crlf || normalize_text {
+            s.replace("\r\n", "\n")
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut spans: Vec<(usize, usize, usize, String)> = Vec::with_capacity(edits.len());
+    for (i, e) in edits.iter().enumerate() {
+        let n = i + 1;
+        let old = lf(&e.old);
+        let Some(at) = text.find(&old) else {
+            let hint = closest_hint(&text, &old).unwrap_or_else(|| {
+                "oldText must match the file exactly, including whitespace and line breaks; read the file again and copy the text".to_owned()
+            });
+            return Err(Failure::new(format!(
+                "could not find the exact text of edit {n} in {name}; {hint}"
+            )));
+        };
+        let step = old.chars().next().map_or(1, char::len_utf8);
+        let again = text
+            .get(at + step..)
+            .is_some_and(|rest| rest.contains(&old));
+        if again {
+            let count = text.matches(&old).count().max(2);
+            return Err(Failure::new(format!(
+                "edit {n}'s oldText occurs {count} times in {name}; include more surrounding text to make it unique"
+            )));
+        }
+        spans.push((at, at + old.len(), n, lf(&e.new)));
+    }
+    spans.sort_by_key(|s| (s.0, s.1));
+    for pair in spans.windows(2) {
+        if let [a, b] = pair
+            && b.0 < a.1
+        {
+            let (first, second) = (a.2.min(b.2), a.2.max(b.2));
+            return Err(Failure::new(format!(
+                "edits {first} and {second} overlap in {name}; merge them into one edit"
+            )));
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for (start, end, _, new) in &spans {
+        out.push_str(text.get(pos..*start).unwrap_or_default());
+        out.push_str(new);
+        pos = *end;
+    }
+    out.push_str(text.get(pos..).unwrap_or_default());
+    if out == text {
+        return Ok(None);
+    }
+    let out = if crlf { out.replace('\n', "\r\n") } else { out };
+    Ok(Some(format!("{bom}{out}")))
+}
+
+/// A hint at the line that looks like the first line of a missing `old` (whitespace and
+/// case aside), if any.
+fn closest_hint(text: &str, old: &str) -> Option<String> {
+    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let first = old.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let want = squash(first).to_lowercase();
+    if want.len() < 3 || want.len() > 2000 {
+        return None;
+    }
+    text.lines().enumerate().find_map(|(i, line)| {
+        squash(line).to_lowercase().contains(&want).then(|| {
+            format!(
+                "line {} looks similar: \"{}\"; check whitespace, case and the lines around it (read the file again and copy the text exactly)",
+                i + 1,
+                clip(line.trim(), 120)
+            )
+        })
+    })
+}
+
+fn len_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// At most `max` bytes of `s`, cut at a char boundary (with `…` when cut).
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    format!("{}…", &s[..floor_char_boundary(s, max)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _, symlink};
+
+    fn setup() -> (tempfile::TempDir, Root) {
+        let t = tempfile::tempdir().expect("tempdir");
+        let ws = t.path().join("ws");
+        fs::create_dir(&ws).expect("mkdir");
+        (t, Root::new(ws))
+    }
+
+    fn call(root: &Root, private: bool, name: &str, args: Value) -> Value {
+        run(name, &args.to_string(), &FsAccess { root, private })
+    }
+
+    fn owner(root: &Root, name: &str, args: Value) -> Value {
+        call(root, true, name, args)
+    }
+
+    fn error(v: &Value) -> &str {
+        assert_eq!(v["ok"], false, "{v}");
+        v["error"].as_str().expect("error string")
+    }
+
+    fn put(root: &Root, rel: &str, bytes: impl AsRef<[u8]>) {
+        let p = root.dir().join(rel);
+        if let Some(d) = p.parent() {
+            fs::create_dir_all(d).expect("mkdir");
+        }
+        fs::write(p, bytes).expect("write");
+    }
+
+    fn get(root: &Root, rel: &str) -> Vec<u8> {
+        fs::read(root.dir().join(rel)).expect("read back")
+    }
+
+    #[test]
+    fn specs_name_the_three_tools_with_openclaw_arguments() {
+        let specs = specs();
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, NAMES);
+        for s in &specs {
+            assert_eq!(s.parameters["type"], "object");
+            assert!(s.description.contains("relative"), "{}", s.description);
+            assert_eq!(s.parameters["required"][0], "path");
+        }
+        assert!(specs[0].parameters["properties"]["offset"].is_object());
+        assert!(specs[0].parameters["properties"]["limit"].is_object());
+        assert!(specs[1].parameters["properties"]["content"].is_object());
+        assert_eq!(
+            specs[2].parameters["properties"]["edits"]["items"]["required"],
+            json!(["oldText", "newText"])
+        );
+    }
+
+    #[test]
+    fn read_pages_with_offset_limit_more_and_next() {
+        let (_t, root) = setup();
+        let text: String = (1..=10).map(|i| format!("line {i}\n")).collect();
+        put(&root, "notes.md", &text);
+        let v = owner(&root, "read", json!({"path": "notes.md"}));
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["path"], "notes.md");
+        assert_eq!(v["content"], text.as_str());
+        assert_eq!(v["lines"], json!([1, 10]));
+        assert_eq!(v["totalLines"], 10);
+        assert_eq!(v["more"], false);
+        assert!(v.get("next").is_none() && v.get("note").is_none(), "{v}");
+
+        let v = owner(
+            &root,
+            "read",
+            json!({"path": "notes.md", "offset": 3, "limit": 2}),
+        );
+        assert_eq!(v["content"], "line 3\nline 4\n");
+        assert_eq!(v["lines"], json!([3, 4]));
+        assert_eq!(v["more"], true);
+        assert_eq!(
+            v["next"],
+            "6 more lines; call read with offset=5 to continue"
+        );
+        // Lenient number shapes; null is "not given".
+        let v = owner(
+            &root,
+            "read",
+            json!({"file_path": "./notes.md", "offset": "10", "limit": null}),
+        );
+        assert_eq!(v["content"], "line 10\n");
+        assert_eq!(v["lines"], json!([10, 10]));
+        assert_eq!(v["more"], false);
+        let v = owner(
+            &root,
+            "read",
+            json!({"path": "notes.md", "offset": 2.0, "limit": 1}),
+        );
+        assert_eq!(v["content"], "line 2\n");
+
+        let v = owner(&root, "read", json!({"path": "notes.md", "offset": 11}));
+        assert_eq!(
+            error(&v),
+            "offset 11 is past the end of \"notes.md\" (10 lines); use an offset from 1 to 10"
+        );
+        for bad in [json!(0), json!(-1), json!(1.5), json!("x"), json!([1])] {
+            let v = owner(&root, "read", json!({"path": "notes.md", "offset": bad}));
+            assert!(error(&v).starts_with("argument \"offset\""), "{v}");
+        }
+        let v = owner(&root, "read", json!({"path": "notes.md", "limit": 0}));
+        assert!(error(&v).starts_with("argument \"limit\""), "{v}");
+
+        // The line cap: at most 2000 lines whatever the limit.
+        let many: String = (1..=2500).map(|i| format!("{i}\n")).collect();
+        put(&root, "many.txt", &many);
+        let v = owner(&root, "read", json!({"path": "many.txt", "limit": 5000}));
+        assert_eq!(v["lines"], json!([1, 2000]));
+        assert_eq!(v["totalLines"], 2500);
+        assert_eq!(
+            v["next"],
+            "500 more lines; call read with offset=2001 to continue"
+        );
+        let v = owner(&root, "read", json!({"path": "many.txt", "offset": 2001}));
+        assert_eq!(v["lines"], json!([2001, 2500]));
+        assert_eq!(v["more"], false);
+    }
+
+    #[test]
+    fn read_cuts_at_12000_bytes_on_a_line_or_char_boundary() {
+        let (_t, root) = setup();
+        // 100-byte lines: 120 of them fill the page exactly.
+        let text = format!("{}\n", "x".repeat(99)).repeat(200);
+        put(&root, "long.txt", &text);
+        let v = owner(&root, "read", json!({"path": "long.txt"}));
+        let content = v["content"].as_str().expect("content");
+        assert_eq!(content.len(), 12_000);
+        assert_eq!(v["lines"], json!([1, 120]));
+        assert_eq!(v["more"], true);
+        assert_eq!(
+            v["next"],
+            "80 more lines; call read with offset=121 to continue"
+        );
+        // Multi-byte lines: the cut falls on a line boundary below the cap.
+        let text = format!("{}\n", "é".repeat(50)).repeat(200);
+        put(&root, "accents.txt", &text);
+        let v = owner(&root, "read", json!({"path": "accents.txt"}));
+        let content = v["content"].as_str().expect("content");
+        assert_eq!(content.len(), 118 * 101);
+        assert!(content.ends_with("é\n"));
+        assert_eq!(v["lines"], json!([1, 118]));
+        // One line longer than the cap: cut at a char boundary, said so.
+        let text = format!("a{}\ntail\n", "日".repeat(5000));
+        put(&root, "wide.txt", &text);
+        let v = owner(&root, "read", json!({"path": "wide.txt"}));
+        let content = v["content"].as_str().expect("content");
+        assert_eq!(content.len(), 11_998);
+        assert!(text.starts_with(content));
+        assert_eq!(v["lines"], json!([1, 1]));
+        assert_eq!(v["more"], true);
+        assert_eq!(
+            v["note"],
+            "line 1 is longer than 12000 bytes; only its first 11998 bytes are shown"
+        );
+        assert_eq!(
+            v["next"],
+            "1 more lines; call read with offset=2 to continue"
+        );
+        let v = owner(&root, "read", json!({"path": "wide.txt", "offset": 2}));
+        assert_eq!(v["content"], "tail\n");
+    }
+
+    #[test]
+    fn read_reports_lossy_bom_empty_missing_and_directories() {
+        let (_t, root) = setup();
+        put(&root, "bin.dat", b"ok\xff\xfe\nnext\n");
+        let v = owner(&root, "read", json!({"path": "bin.dat"}));
+        assert_eq!(v["note"], "not UTF-8; shown lossily");
+        assert_eq!(v["content"], "ok\u{fffd}\u{fffd}\nnext\n");
+        put(&root, "bom.md", "\u{feff}hello\n");
+        let v = owner(&root, "read", json!({"path": "bom.md"}));
+        assert_eq!(v["content"], "hello\n");
+        put(&root, "empty.md", "");
+        let v = owner(&root, "read", json!({"path": "empty.md"}));
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["content"], "");
+        assert_eq!(v["totalLines"], 0);
+        assert_eq!(v["note"], "the file is empty");
+
+        put(&root, "a.md", "a");
+        put(&root, "sub/inner.md", "i");
+        put(&root, ".hidden", "h");
+        put(&root, "MEMORY.md", "secret");
+        let v = call(&root, false, "read", json!({"path": "c.md"}));
+        assert_eq!(error(&v), "file \"c.md\" does not exist");
+        assert_eq!(
+            v["existing"],
+            json!(["a.md", "bin.dat", "bom.md", "empty.md", "sub/"])
+        );
+        let v = owner(&root, "read", json!({"path": "c.md"}));
+        assert_eq!(
+            v["existing"],
+            json!(["MEMORY.md", "a.md", "bin.dat", "bom.md", "empty.md", "sub/"])
+        );
+        let v = owner(&root, "read", json!({"path": "sub/none.md"}));
+        assert_eq!(v["existing"], json!(["inner.md"]));
+        let v = owner(&root, "read", json!({"path": "nodir/x.md"}));
+        assert_eq!(error(&v), "file \"nodir/x.md\" does not exist");
+        assert!(v.get("existing").is_none(), "{v}");
+        let v = owner(&root, "read", json!({"path": "sub"}));
+        assert_eq!(error(&v), "\"sub\" is a directory, not a file");
+        assert_eq!(v["existing"], json!(["inner.md"]));
+        // Too large for the tool.
+        put(&root, "big.log", vec![b'x'; 3_100_000]);
+        let v = owner(&root, "read", json!({"path": "big.log"}));
+        assert_eq!(
+            error(&v),
+            "file \"big.log\" is 3.1 MB, more than the 2 MiB this tool reads"
+        );
+    }
+
+    #[test]
+    fn write_creates_replaces_and_leaves_unchanged_files_alone() {
+        let (_t, root) = setup();
+        let v = owner(
+            &root,
+            "write",
+            json!({"path": "memory/2026-12-03.md", "content": "- met Ana\n"}),
+        );
+        assert_eq!(
+            v,
+            json!({"ok": true, "path": "memory/2026-12-03.md", "created": true, "bytes": 10})
+        );
+        let mode = |rel: &str| {
+            fs::metadata(root.dir().join(rel))
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("memory"), 0o700);
+        assert_eq!(mode("memory/2026-12-03.md"), 0o600);
+        assert_eq!(get(&root, "memory/2026-12-03.md"), b"- met Ana\n");
+        let ino = fs::metadata(root.dir().join("memory/2026-12-03.md"))
+            .expect("meta")
+            .ino();
+        let v = owner(
+            &root,
+            "write",
+            json!({"path": "memory/2026-12-03.md", "content": "- met Ana\n"}),
+        );
+        assert_eq!(
+            v,
+            json!({"ok": true, "path": "memory/2026-12-03.md", "changed": false})
+        );
+        assert_eq!(
+            fs::metadata(root.dir().join("memory/2026-12-03.md"))
+                .expect("meta")
+                .ino(),
+            ino
+        );
+        let v = owner(
+            &root,
+            "write",
+            json!({"path": "memory/2026-12-03.md", "content": "é"}),
+        );
+        assert_eq!(v["created"], false);
+        assert_eq!(v["bytes"], 2);
+        assert_eq!(get(&root, "memory/2026-12-03.md"), "é".as_bytes());
+
+        // Over 1 MiB: refused, nothing written.
+        let v = owner(
+            &root,
+            "write",
+            json!({"path": "huge.md", "content": "x".repeat(WRITE_MAX + 1)}),
+        );
+        assert_eq!(
+            error(&v),
+            "content is 1.0 MB, more than the 1 MiB this tool writes; split it into smaller files"
+        );
+        assert!(!root.dir().join("huge.md").exists());
+        let v = owner(
+            &root,
+            "write",
+            json!({"path": "max.md", "content": "x".repeat(WRITE_MAX)}),
+        );
+        assert_eq!(v["created"], true);
+
+        let v = owner(&root, "write", json!({"path": "a.md", "content": 5}));
+        assert_eq!(
+            error(&v),
+            "argument \"content\" must be a string (the file's complete new text), not a number"
+        );
+        let v = owner(&root, "write", json!({"path": "a.md"}));
+        assert!(error(&v).starts_with("missing argument \"content\""));
+        assert!(!root.dir().join("a.md").exists());
+        let v = owner(
+            &root,
+            "write",
+            json!({"path": "../escape.md", "content": "x"}),
+        );
+        assert!(error(&v).contains("outside the workspace"));
+    }
+
+    #[test]
+    fn write_refuses_links_and_special_files() {
+        let (t, root) = setup();
+        put(&root, "real.md", "real");
+        symlink("real.md", root.dir().join("alias.md")).expect("symlink");
+        let v = owner(&root, "write", json!({"path": "alias.md", "content": "x"}));
+        assert!(error(&v).contains("is a symbolic link"), "{v}");
+        assert_eq!(get(&root, "real.md"), b"real");
+        let outside = t.path().join("outside");
+        fs::create_dir(&outside).expect("mkdir");
+        symlink(&outside, root.dir().join("out")).expect("symlink");
+        let v = owner(
+            &root,
+            "write",
+            json!({"path": "out/x/y.md", "content": "x"}),
+        );
+        assert!(error(&v).contains("leads outside the workspace"), "{v}");
+        assert_eq!(fs::read_dir(&outside).expect("list").count(), 0);
+        let v = owner(&root, "read", json!({"path": "out/x/y.md"}));
+        assert!(error(&v).contains("leads outside the workspace"), "{v}");
+        fs::create_dir(root.dir().join("dir")).expect("mkdir");
+        let v = owner(&root, "write", json!({"path": "dir", "content": "x"}));
+        assert_eq!(error(&v), "\"dir\" is a directory, not a file");
+    }
+
+    #[test]
+    fn edit_replaces_unique_text_and_refuses_missing_or_repeated_text() {
+        let (_t, root) = setup();
+        put(&root, "notes.md", "alpha\nbeta\ngamma\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "notes.md", "edits": [{"oldText": "beta", "newText": "BETA"}, {"oldText": "gamma\n", "newText": ""}]}),
+        );
+        assert_eq!(v, json!({"ok": true, "path": "notes.md", "replaced": 2}));
+        assert_eq!(get(&root, "notes.md"), b"alpha\nBETA\n");
+
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "notes.md", "edits": [{"oldText": "delta", "newText": "x"}]}),
+        );
+        assert_eq!(
+            error(&v),
+            "could not find the exact text of edit 1 in notes.md; oldText must match the file exactly, including whitespace and line breaks; read the file again and copy the text"
+        );
+        put(&root, "code.rs", "fn main() {\n    let  x = 1;\n}\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "code.rs", "edits": [{"oldText": "let x = 1;\n}", "newText": "let x = 2;\n}"}]}),
+        );
+        let e = error(&v);
+        assert!(
+            e.starts_with("could not find the exact text of edit 1 in code.rs; line 2 looks similar: \"let  x = 1;\""),
+            "{e}"
+        );
+
+        put(&root, "rep.md", "a b a\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "rep.md", "edits": [{"oldText": "a", "newText": "c"}]}),
+        );
+        assert_eq!(
+            error(&v),
+            "edit 1's oldText occurs 2 times in rep.md; include more surrounding text to make it unique"
+        );
+        // Overlapping occurrences of the same text count too.
+        put(&root, "aaa.md", "aaa");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "aaa.md", "edits": [{"oldText": "aa", "newText": "b"}]}),
+        );
+        assert!(error(&v).contains("occurs 2 times"), "{v}");
+        assert_eq!(get(&root, "rep.md"), b"a b a\n");
+        assert_eq!(get(&root, "aaa.md"), b"aaa");
+
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "none.md", "edits": [{"oldText": "a", "newText": "b"}]}),
+        );
+        assert_eq!(
+            error(&v),
+            "file \"none.md\" does not exist; use write to create it"
+        );
+        assert!(!root.dir().join("none.md").exists());
+    }
+
+    #[test]
+    fn edit_refuses_overlaps_and_applies_all_or_none() {
+        let (_t, root) = setup();
+        put(&root, "f.md", "abcdef\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "f.md", "edits": [{"oldText": "cde", "newText": "Y"}, {"oldText": "abc", "newText": "X"}]}),
+        );
+        assert_eq!(
+            error(&v),
+            "edits 1 and 2 overlap in f.md; merge them into one edit"
+        );
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "f.md", "edits": [{"oldText": "abc", "newText": "X"}, {"oldText": "def", "newText": "Y"}]}),
+        );
+        assert_eq!(v["replaced"], 2, "{v}");
+        assert_eq!(get(&root, "f.md"), b"XY\n");
+
+        put(&root, "g.md", "alpha\nbeta\n");
+        let ino = fs::metadata(root.dir().join("g.md")).expect("meta").ino();
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "g.md", "edits": [{"oldText": "alpha", "newText": "A"}, {"oldText": "missing", "newText": "M"}]}),
+        );
+        assert!(
+            error(&v).starts_with("could not find the exact text of edit 2 in g.md"),
+            "{v}"
+        );
+        assert_eq!(get(&root, "g.md"), b"alpha\nbeta\n");
+        assert_eq!(
+            fs::metadata(root.dir().join("g.md")).expect("meta").ino(),
+            ino
+        );
+        // Identical result: nothing rewritten.
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "g.md", "edits": [{"oldText": "beta", "newText": "beta"}]}),
+        );
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["changed"], false);
+        assert_eq!(
+            fs::metadata(root.dir().join("g.md")).expect("meta").ino(),
+            ino
+        );
+        // The result may not outgrow the file limit.
+        put(&root, "h.md", format!("{}\nmark\n", "x".repeat(1_500_000)));
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "h.md", "oldText": "mark", "newText": "y".repeat(700_000)}),
+        );
+        assert!(error(&v).contains("more than the 2 MiB"), "{v}");
+        assert!(get(&root, "h.md").ends_with(b"\nmark\n"));
+    }
+
+    #[test]
+    fn edit_keeps_crlf_and_bom() {
+        let (_t, root) = setup();
+        put(&root, "win.txt", "one\r\ntwo\r\nthree\r\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "win.txt", "edits": [{"oldText": "two\nthree", "newText": "2\n3"}]}),
+        );
+        assert_eq!(v["replaced"], 1, "{v}");
+        assert_eq!(get(&root, "win.txt"), b"one\r\n2\r\n3\r\n");
+        // The model may also copy the CRLF itself.
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "win.txt", "edits": [{"oldText": "one\r\n2", "newText": "1\r\ntwo"}]}),
+        );
+        assert_eq!(v["replaced"], 1, "{v}");
+        assert_eq!(get(&root, "win.txt"), b"1\r\ntwo\r\n3\r\n");
+        // An LF file stays LF even when the model sends CRLF.
+        put(&root, "unix.txt", "a\nb\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "unix.txt", "edits": [{"oldText": "a\r\nb", "newText": "x\r\ny"}]}),
+        );
+        assert_eq!(v["replaced"], 1, "{v}");
+        assert_eq!(get(&root, "unix.txt"), b"x\ny\n");
+
+        put(&root, "bom.md", "\u{feff}hello\r\nworld\r\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "bom.md", "edits": [{"oldText": "hello", "newText": "hi"}]}),
+        );
+        assert_eq!(v["replaced"], 1, "{v}");
+        assert_eq!(get(&root, "bom.md"), "\u{feff}hi\r\nworld\r\n".as_bytes());
+    }
+
+    #[test]
+    fn edit_accepts_the_flat_form_and_checks_its_arguments() {
+        let (_t, root) = setup();
+        put(&root, "f.md", "hello world\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "f.md", "oldText": "world", "newText": "there"}),
+        );
+        assert_eq!(v, json!({"ok": true, "path": "f.md", "replaced": 1}));
+        assert_eq!(get(&root, "f.md"), b"hello there\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"file_path": "f.md", "old_string": "there", "new_string": "you"}),
+        );
+        assert_eq!(v["replaced"], 1, "{v}");
+        assert_eq!(get(&root, "f.md"), b"hello you\n");
+        // A list sent as a JSON string.
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "f.md", "edits": "[{\"oldText\": \"you\", \"newText\": \"all\"}]"}),
+        );
+        assert_eq!(v["replaced"], 1, "{v}");
+        assert_eq!(get(&root, "f.md"), b"hello all\n");
+
+        let cases = [
+            (
+                json!({"path": "f.md", "edits": [{"oldText": "all", "newText": "x"}], "oldText": "a", "newText": "b"}),
+                "give either \"edits\" or a single \"oldText\"/\"newText\", not both",
+            ),
+            (
+                json!({"path": "f.md", "edits": []}),
+                "argument \"edits\" is empty; give at least one {\"oldText\": …, \"newText\": …}",
+            ),
+            (
+                json!({"path": "f.md", "edits": [{"oldText": "", "newText": "x"}]}),
+                "edit 1's oldText is empty; give the exact text to replace",
+            ),
+            (
+                json!({"path": "f.md", "edits": [{"oldText": "all"}]}),
+                "edit 1: missing \"newText\" (the replacement text)",
+            ),
+            (
+                json!({"path": "f.md", "edits": [{"oldText": "all", "newText": 3}]}),
+                "edit 1: \"newText\" must be a string, not a number",
+            ),
+            (
+                json!({"path": "f.md", "edits": ["all"]}),
+                "edit 1 must be an object {\"oldText\": …, \"newText\": …}, not a string",
+            ),
+            (
+                json!({"path": "f.md", "edits": {"oldText": "all"}}),
+                "argument \"edits\" must be an array of {\"oldText\": …, \"newText\": …} objects, not an object",
+            ),
+            (
+                json!({"path": "f.md"}),
+                "missing argument \"edits\" (an array of {\"oldText\": …, \"newText\": …} objects)",
+            ),
+        ];
+        for (args, want) in cases {
+            let v = owner(&root, "edit", args.clone());
+            assert_eq!(error(&v), want, "{args}");
+        }
+        let many: Vec<Value> = (0..101)
+            .map(|i| json!({"oldText": format!("t{i}"), "newText": "x"}))
+            .collect();
+        let v = owner(&root, "edit", json!({"path": "f.md", "edits": many}));
+        assert_eq!(
+            error(&v),
+            "101 edits in one call, more than the 100 allowed; split them over several calls"
+        );
+        put(&root, "bin.dat", b"\xff\xfeabc");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "bin.dat", "oldText": "abc", "newText": "x"}),
+        );
+        assert!(error(&v).contains("is not UTF-8 text"), "{v}");
+        assert_eq!(get(&root, "f.md"), b"hello all\n");
+        assert_eq!(get(&root, "bin.dat"), b"\xff\xfeabc");
+    }
+
+    #[test]
+    fn the_private_memory_is_refused_outside_private_sessions() {
+        let (_t, root) = setup();
+        put(&root, "MEMORY.md", "the owner's secrets\n");
+        put(&root, "memory/2026-12-01.md", "daily\n");
+        put(&root, "sub/MEMORY.md", "not the private one\n");
+        fs::create_dir(root.dir().join("a")).expect("mkdir");
+        symlink("MEMORY.md", root.dir().join("notes.md")).expect("file alias");
+        symlink("memory", root.dir().join("journal")).expect("dir alias");
+        let abs = root.dir().join("MEMORY.md");
+        let reads = [
+            "MEMORY.md",
+            "Memory.md",
+            "memory.MD",
+            "./a/../MEMORY.md",
+            "memory/2026-12-01.md",
+            "memory/x.md",
+            "MEMORY/x.md",
+            "memory",
+            "notes.md",
+            "journal/2026-12-01.md",
+            abs.to_str().expect("utf8"),
+        ];
+        for p in reads {
+            let v = call(&root, false, "read", json!({"path": p}));
+            assert_eq!(error(&v), PRIVATE, "read {p}");
+            let v = call(&root, false, "write", json!({"path": p, "content": "x"}));
+            assert_eq!(error(&v), PRIVATE, "write {p}");
+            let v = call(
+                &root,
+                false,
+                "edit",
+                json!({"path": p, "oldText": "secrets", "newText": "x"}),
+            );
+            assert_eq!(error(&v), PRIVATE, "edit {p}");
+        }
+        assert_eq!(get(&root, "MEMORY.md"), b"the owner's secrets\n");
+        assert_eq!(get(&root, "memory/2026-12-01.md"), b"daily\n");
+        assert!(!root.dir().join("memory/x.md").exists());
+        assert!(!root.dir().join("Memory.md").exists());
+        assert!(!root.dir().join("MEMORY").exists());
+        // Not private: a nested MEMORY.md, a name that only starts like it.
+        let v = call(&root, false, "read", json!({"path": "sub/MEMORY.md"}));
+        assert_eq!(v["content"], "not the private one\n");
+        let v = call(
+            &root,
+            false,
+            "write",
+            json!({"path": "memory-notes.md", "content": "ok"}),
+        );
+        assert_eq!(v["created"], true, "{v}");
+        // The owner reads and writes them.
+        let v = owner(&root, "read", json!({"path": "MEMORY.md"}));
+        assert_eq!(v["content"], "the owner's secrets\n");
+        let v = owner(&root, "read", json!({"path": "journal/2026-12-01.md"}));
+        assert_eq!(v["content"], "daily\n");
+        let v = owner(
+            &root,
+            "edit",
+            json!({"path": "MEMORY.md", "oldText": "secrets", "newText": "notes"}),
+        );
+        assert_eq!(v["replaced"], 1, "{v}");
+        assert_eq!(get(&root, "MEMORY.md"), b"the owner's notes\n");
+    }
+
+    #[test]
+    fn bad_arguments_are_named() {
+        let (_t, root) = setup();
+        let access = FsAccess {
+            root: &root,
+            private: true,
+        };
+        let v = run("read", "not json", &access);
+        assert!(
+            error(&v).starts_with("the arguments are not valid JSON"),
+            "{v}"
+        );
+        let v = run("read", "[1]", &access);
+        assert_eq!(
+            error(&v),
+            "the arguments must be a JSON object like {\"path\": \"notes.md\"}, not an array"
+        );
+        let v = run("write", "", &access);
+        assert!(error(&v).starts_with("missing argument \"path\""), "{v}");
+        let v = run("read", "{\"path\": 5}", &access);
+        assert_eq!(
+            error(&v),
+            "argument \"path\" must be a string (a file path relative to your workspace), not a number"
+        );
+        let v = run("read", "{\"file_path\": true}", &access);
+        assert!(
+            error(&v).starts_with("argument \"file_path\" must be a string"),
+            "{v}"
+        );
+        let v = run("read", "{\"path\": \"\"}", &access);
+        assert!(error(&v).starts_with("the path is empty"), "{v}");
+        let v = run("read", "{\"path\": \"a\\u0000b\"}", &access);
+        assert!(error(&v).contains("NUL"), "{v}");
+        let v = run("exec", "{}", &access);
+        assert_eq!(
+            error(&v),
+            "unknown tool \"exec\"; the file tools are read, write and edit"
+        );
+        let huge = format!(
+            "{{\"path\": \"a\", \"content\": \"{}\"}}",
+            "x".repeat(ARGS_MAX)
+        );
+        let v = run("write", &huge, &access);
+        assert!(error(&v).starts_with("the arguments are 8.4 MB"), "{v}");
+        // Deeply nested JSON is an error, not a stack overflow.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let v = run("read", &deep, &access);
+        assert!(
+            error(&v).starts_with("the arguments are not valid JSON"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn page_handles_files_without_a_final_newline() {
+        let p = page("a\nb", 2, None, "f").expect("page");
+        assert_eq!(
+            p,
+            Page {
+                content: "b".to_owned(),
+                start: 2,
+                end: 2,
+                total: 2,
+                cut_line: None
+            }
+        );
+        assert!(page("", 2, None, "f").is_err());
+    }
+}

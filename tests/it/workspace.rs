@@ -1,0 +1,510 @@
+//! The agent's workspace against the real binary: its files in the system prompt (and the
+//! private memory kept out of group chats), a new workspace seeded, the confined file tools
+//! driven from a chat (hostile paths included), `tools.*` filtering, and the
+//! `agents.files.*` RPCs.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::{TestGateway, WsClient, cli_params};
+use crate::telegram_flow::{
+    GW_ARGS, GW_TOKEN, SLOW, TG_TOKEN, admin, config, dm, group_mention, poll_until, wait_reply,
+};
+
+/// `config` of `telegram_flow` (open DMs and groups, the fake model) with `agents` /
+/// `tools` keys merged in.
+fn cfg(tg: &FakeTelegram, ai: &FakeOpenAi, defaults: Value, tools: Value) -> String {
+    let mut c: Value =
+        serde_json::from_str(&config(tg, Some(ai), json!({"groupPolicy": "open"}))).expect("cfg");
+    for (k, v) in defaults.as_object().cloned().unwrap_or_default() {
+        c["agents"]["defaults"][k] = v;
+    }
+    if !tools.is_null() {
+        c["tools"] = tools;
+    }
+    c.to_string()
+}
+
+/// The system messages of a recorded chat-completions request.
+fn system_texts(request: &Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "system")
+        .filter_map(|m| m["content"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The tool names offered in a recorded request.
+fn offered(request: &Value) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The parsed result of tool call `id` in the recorded requests.
+fn result_of(ai: &FakeOpenAi, id: &str) -> Value {
+    ai.requests()
+        .iter()
+        .find_map(|r| {
+            r["messages"].as_array()?.iter().find_map(|m| {
+                (m["role"] == "tool" && m["tool_call_id"] == id)
+                    .then(|| serde_json::from_str(m["content"].as_str()?).ok())
+                    .flatten()
+            })
+        })
+        .unwrap_or_else(|| panic!("no result for tool call {id}: {:?}", ai.requests()))
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+}
+
+#[actix_web::test]
+async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_groups() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path().join("workspace");
+    std::fs::create_dir_all(&ws).expect("mkdir");
+    std::fs::write(
+        ws.join("SOUL.md"),
+        "You are Captain Haddock. 🦜 Blistering barnacles!\n",
+    )
+    .expect("soul");
+    std::fs::write(
+        ws.join("MEMORY.md"),
+        "The owner's boat is called Karaboudjan.",
+    )
+    .expect("memory");
+    std::fs::write(ws.join("USER.md"), "Always call the owner Tintin.").expect("user");
+    let c = cfg(
+        &tg,
+        &ai,
+        json!({"userTimezone": "Europe/Paris"}),
+        Value::Null,
+    );
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c));
+
+    ai.push_text("Ahoy!");
+    let m = dm(&tg, 5101, "who are you?");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Ahoy!");
+    let first = &ai.requests()[0];
+    let sys = system_texts(first);
+    assert_eq!(sys.len(), 2, "stable prompt, then the time note: {sys:?}");
+    let stable = &sys[0];
+    for want in [
+        "# Project Context",
+        "SOUL.md: persona/tone.",
+        "You are Captain Haddock. 🦜 Blistering barnacles!",
+        "The owner's boat is called Karaboudjan.",
+        "Always call the owner Tintin.",
+        // An existing workspace is not seeded: AGENTS.md and IDENTITY.md are missing.
+        "[MISSING] Expected at: ",
+    ] {
+        assert!(stable.contains(want), "{want:?} not in {stable}");
+    }
+    assert!(
+        stable.contains(&ws.display().to_string()),
+        "the workspace directory is named: {stable}"
+    );
+    assert!(
+        sys[1].contains("The current time is") && sys[1].contains("Europe/Paris"),
+        "{}",
+        sys[1]
+    );
+    assert_eq!(offered(first), ["nodes", "cron", "read", "write", "edit"]);
+    assert!(
+        !ws.join("BOOTSTRAP.md").exists(),
+        "an existing workspace gets no ritual"
+    );
+
+    // A group chat sees the persona but never the private memory.
+    ai.push_text("Hello, sailors.");
+    let g = group_mention(&tg, -5100, 5102, "@openclaw_test_bot hello");
+    assert_eq!(wait_reply(&tg, g, SLOW).await.text(), "Hello, sailors.");
+    let group = &ai.requests()[1];
+    let stable = &system_texts(group)[0];
+    assert!(stable.contains("Captain Haddock"), "{stable}");
+    assert!(
+        !stable.contains("Karaboudjan"),
+        "MEMORY.md in a group: {stable}"
+    );
+    assert!(!stable.contains("MEMORY.md"), "{stable}");
+
+    // Files are read for each run: an edit applies to the next message, no restart.
+    std::fs::write(ws.join("SOUL.md"), "You are Professor Calculus.").expect("soul");
+    ai.push_text("Eh? What?");
+    let m = dm(&tg, 5101, "and now?");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Eh? What?");
+    let stable = &system_texts(&ai.requests()[2])[0];
+    assert!(
+        stable.contains("Professor Calculus") && !stable.contains("Haddock"),
+        "{stable}"
+    );
+    drop(gw);
+}
+
+#[actix_web::test]
+async fn a_new_workspace_is_seeded_and_the_agent_keeps_notes_only_inside_it() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::write(outside.path().join("secret.txt"), "TOP-SECRET-42").expect("secret");
+    let c = cfg(&tg, &ai, json!({}), Value::Null);
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c));
+    let ws = gw.dir.path().join("workspace");
+    poll_until(SLOW, "the seeded workspace", || {
+        ws.join("BOOTSTRAP.md").exists().then_some(())
+    })
+    .await;
+    assert_eq!(mode(&ws), 0o700);
+    for f in [
+        "AGENTS.md",
+        "SOUL.md",
+        "IDENTITY.md",
+        "USER.md",
+        "BOOTSTRAP.md",
+    ] {
+        assert_eq!(mode(&ws.join(f)), 0o600, "{f}");
+    }
+    poll_until(SLOW, "the workspace start line", || {
+        gw.stdout()
+            .contains("(new: wrote AGENTS.md, SOUL.md")
+            .then_some(())
+    })
+    .await;
+
+    // "remember this": the model writes a daily note, reads it back, edits it.
+    let note = "memory/2026-12-03.md";
+    let write = ai.push_tool_call(
+        "write",
+        json!({"path": note, "content": "- The boat is blue ⛵\n- Buy rope\n"}),
+    );
+    let edit = ai.push_tool_call(
+        "edit",
+        json!({"path": note, "edits": [{"oldText": "Buy rope", "newText": "Bought rope ✅"}]}),
+    );
+    let read = ai.push_tool_call("read", json!({"path": note}));
+    // Hostile paths the chat may steer the model to.
+    let up = ai.push_tool_call("write", json!({"path": "../escape.md", "content": "x"}));
+    let abs = ai.push_tool_call(
+        "read",
+        json!({"path": outside.path().join("secret.txt").display().to_string()}),
+    );
+    std::os::unix::fs::symlink(outside.path(), ws.join("door")).expect("symlink");
+    let via_link = ai.push_tool_call("read", json!({"path": "door/secret.txt"}));
+    let write_link = ai.push_tool_call("write", json!({"path": "door/new.txt", "content": "x"}));
+    ai.push_text("Noted.");
+    let m = dm(&tg, 5201, "remember: my boat is blue, and buy rope");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Noted.");
+
+    assert_eq!(result_of(&ai, &write)["ok"], true);
+    assert_eq!(
+        result_of(&ai, &edit)["ok"],
+        true,
+        "{}",
+        result_of(&ai, &edit)
+    );
+    let r = result_of(&ai, &read);
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        r["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("Bought rope ✅")),
+        "{r}"
+    );
+    let on_disk = std::fs::read_to_string(ws.join(note)).expect("the note");
+    assert_eq!(on_disk, "- The boat is blue ⛵\n- Bought rope ✅\n");
+    assert_eq!(mode(&ws.join(note)), 0o600);
+    assert_eq!(mode(&ws.join("memory")), 0o700);
+    for (id, what) in [
+        (&up, "a path above the workspace"),
+        (&abs, "an absolute path outside"),
+        (&via_link, "a symlink out"),
+        (&write_link, "a write through a symlink out"),
+    ] {
+        let res = result_of(&ai, id);
+        assert_eq!(res["ok"], false, "{what}: {res}");
+        assert!(!res.to_string().contains("TOP-SECRET-42"), "{what}: {res}");
+    }
+    assert!(!gw.dir.path().join("escape.md").exists());
+    assert!(!outside.path().join("new.txt").exists());
+
+    // A group chat cannot reach the private memory through the tools either.
+    let mem = ai.push_tool_call("read", json!({"path": "./memory/../memory/2026-12-03.md"}));
+    ai.push_text("I can't share that.");
+    let g = group_mention(
+        &tg,
+        -5200,
+        5202,
+        "@openclaw_test_bot what did the owner note?",
+    );
+    assert_eq!(wait_reply(&tg, g, SLOW).await.text(), "I can't share that.");
+    let res = result_of(&ai, &mem);
+    assert_eq!(res["ok"], false, "{res}");
+    assert!(!res.to_string().contains("blue"), "{res}");
+    drop(gw);
+}
+
+#[actix_web::test]
+async fn tools_settings_choose_what_the_agent_is_offered_and_refuse_the_rest() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // OpenClaw's "messaging" profile offers none of our tools; alsoAllow adds `read`; a
+    // deny wins over it all.
+    let c = cfg(
+        &tg,
+        &ai,
+        json!({"skipBootstrap": true}),
+        json!({"profile": "messaging", "alsoAllow": ["group:fs", "nodes"], "deny": ["w*", "EDIT"]}),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&c));
+    let ws = gw.dir.path().join("workspace");
+    assert!(ws.is_dir(), "the workspace exists");
+    assert!(
+        !ws.join("AGENTS.md").exists(),
+        "skipBootstrap writes no starter files"
+    );
+    // The model calls a tool it was not offered: refused, nothing written.
+    let w = ai.push_tool_call("write", json!({"path": "x.md", "content": "x"}));
+    ai.push_text("Done.");
+    let m = dm(&tg, 5301, "write a file");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Done.");
+    assert_eq!(offered(&ai.requests()[0]), ["nodes", "read"]);
+    let res = result_of(&ai, &w);
+    assert_eq!(res["ok"], false, "{res}");
+    assert!(
+        res["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown tool")),
+        "{res}"
+    );
+    assert!(!ws.join("x.md").exists());
+}
+
+#[actix_web::test]
+async fn bad_workspace_settings_refuse_the_start_naming_the_key() {
+    for (defaults, tools, want) in [
+        (
+            json!({"workspace": "relative/ws"}),
+            Value::Null,
+            "agents.defaults.workspace",
+        ),
+        (
+            json!({"userTimezone": "Mars/Olympus"}),
+            Value::Null,
+            "agents.defaults.userTimezone",
+        ),
+        (
+            json!({"bootstrapMaxChars": 0}),
+            Value::Null,
+            "agents.defaults.bootstrapMaxChars",
+        ),
+        (json!({}), json!({"profile": "god-mode"}), "tools.profile"),
+        (
+            json!({}),
+            json!({"allow": ["read"], "alsoAllow": ["write"]}),
+            "tools.alsoAllow",
+        ),
+    ] {
+        let tg = FakeTelegram::start(TG_TOKEN);
+        let ai = FakeOpenAi::start();
+        let c = cfg(&tg, &ai, defaults, tools);
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("openclaw.json"), &c).expect("config");
+        let mut cmd = crate::support::isolated_command(crate::support::BIN, dir.path());
+        cmd.args(GW_ARGS);
+        let out = crate::support::run_bounded(cmd, SLOW);
+        assert_eq!(out.code, Some(78), "{want}: {out:?}");
+        assert!(
+            out.stderr.contains(want) && out.stderr.contains("Fix:"),
+            "{want}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[actix_web::test]
+async fn agents_files_rpcs_read_and_write_the_workspace_safely() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let custom = dir.path().join("my workspace ✨");
+    let c = cfg(
+        &tg,
+        &ai,
+        json!({"workspace": custom.display().to_string()}),
+        Value::Null,
+    );
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c));
+    poll_until(SLOW, "the seeded custom workspace", || {
+        custom.join("SOUL.md").exists().then_some(())
+    })
+    .await;
+    let mut op = admin(&gw).await;
+
+    let list = op
+        .request("agents.files.list", json!({"agentId": "main"}))
+        .await;
+    assert_eq!(list["ok"], true, "{list}");
+    assert_eq!(list["payload"]["workspace"], custom.display().to_string());
+    let files = list["payload"]["files"].as_array().expect("files");
+    let names: Vec<&str> = files.iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "AGENTS.md",
+            "SOUL.md",
+            "USER.md",
+            "BOOTSTRAP.md",
+            "MEMORY.md"
+        ]
+    );
+    let memory = &files[4];
+    assert_eq!(memory["missing"], true);
+    assert_eq!(memory["expectedAbsent"], true);
+
+    let got = op
+        .request(
+            "agents.files.get",
+            json!({"agentId": "main", "name": "SOUL.md"}),
+        )
+        .await;
+    assert_eq!(got["ok"], true, "{got}");
+    let file = &got["payload"]["file"];
+    assert!(
+        file["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("SOUL.md")),
+        "{got}"
+    );
+    let hash = file["hash"].as_str().expect("hash").to_owned();
+    assert_eq!(hash.len(), 64);
+
+    // A stale hash is a conflict and changes nothing; the right one writes.
+    let stale = op
+        .request(
+            "agents.files.set",
+            json!({"agentId": "main", "name": "SOUL.md", "content": "x", "expectedHash": "0".repeat(64)}),
+        )
+        .await;
+    assert_eq!(stale["ok"], false, "{stale}");
+    assert_eq!(
+        stale["error"]["details"]["type"], "agent_file_conflict",
+        "{stale}"
+    );
+    assert_eq!(stale["error"]["details"]["currentHash"], hash.as_str());
+    let soul = "Speak like a pirate. 🏴‍☠️\n";
+    let set = op
+        .request(
+            "agents.files.set",
+            json!({"agentId": "main", "name": "SOUL.md", "content": soul, "expectedHash": hash}),
+        )
+        .await;
+    assert_eq!(set["ok"], true, "{set}");
+    assert_eq!(set["payload"]["ok"], true);
+    assert_eq!(
+        std::fs::read_to_string(custom.join("SOUL.md")).expect("soul"),
+        soul
+    );
+    assert_eq!(mode(&custom.join("SOUL.md")), 0o600);
+    // The next run sees it.
+    ai.push_text("Arr.");
+    let m = dm(&tg, 5401, "hi");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Arr.");
+    assert!(system_texts(&ai.requests()[0])[0].contains("Speak like a pirate."));
+
+    // Only the bootstrap files, only agent main, no symlinks, bad params named.
+    for (params, want) in [
+        (
+            json!({"agentId": "main", "name": "../openclaw.json"}),
+            "unsupported file",
+        ),
+        (
+            json!({"agentId": "main", "name": "openclaw.json"}),
+            "unsupported file",
+        ),
+        (
+            json!({"agentId": "ops", "name": "SOUL.md"}),
+            "agent \"ops\" not found",
+        ),
+        (
+            json!({"agentId": "main"}),
+            "must have required property 'name'",
+        ),
+        (
+            json!({"agentId": "main", "name": "SOUL.md", "bogus": 1}),
+            "unexpected property 'bogus'",
+        ),
+    ] {
+        let r = op.request("agents.files.get", params.clone()).await;
+        assert_eq!(r["ok"], false, "{params}: {r}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{params}: {r}"
+        );
+    }
+    std::os::unix::fs::symlink(
+        gw.dir.path().join("openclaw.json"),
+        custom.join("MEMORY.md"),
+    )
+    .expect("symlink");
+    let r = op
+        .request(
+            "agents.files.get",
+            json!({"agentId": "main", "name": "MEMORY.md"}),
+        )
+        .await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unsafe")),
+        "{r}"
+    );
+    let w = op
+        .request(
+            "agents.files.set",
+            json!({"agentId": "main", "name": "MEMORY.md", "content": "overwrite?"}),
+        )
+        .await;
+    assert_eq!(w["ok"], false, "{w}");
+    let cfg_text = std::fs::read_to_string(gw.dir.path().join("openclaw.json")).expect("cfg");
+    assert!(
+        !cfg_text.contains("overwrite?"),
+        "wrote through the symlink"
+    );
+
+    // Reading needs operator.read; writing needs operator.admin.
+    let (mut reader, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    let r = reader
+        .request(
+            "agents.files.get",
+            json!({"agentId": "main", "name": "SOUL.md"}),
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let w = reader
+        .request(
+            "agents.files.set",
+            json!({"agentId": "main", "name": "SOUL.md", "content": "pwned"}),
+        )
+        .await;
+    assert_eq!(w["ok"], false, "{w}");
+    assert_eq!(
+        std::fs::read_to_string(custom.join("SOUL.md")).expect("soul"),
+        soul
+    );
+}
