@@ -13,7 +13,7 @@ use crate::support::disk::PowerDisk;
 use crate::support::fake_telegram::FakeTelegram;
 use crate::telegram_flow::{
     GW_ARGS, SLOW, TG_TOKEN, all_answered, assert_healthy, config, dm, replies_to, wait_reply,
-    wait_status,
+    wait_state_file, wait_status,
 };
 
 /// Every transcript line on the disk, file by file (a torn line fails the test).
@@ -109,7 +109,10 @@ async fn a_full_disk_loses_nothing_and_the_gateway_recovers_once_space_is_freed(
         (1, true)
     );
 
-    // A restart loads everything and runs nothing again.
+    // A restart loads everything and runs nothing again, once the state is on disk: the
+    // pending list is saved again after the disk error's retry delay, and a message still
+    // pending there would rightly be answered again (its recorded answer re-sent).
+    wait_state_file(&gw, "no pending message", |v| v["pending"] == json!([])).await;
     let mut gw = gw;
     let dir = gw.take_dir();
     drop(gw);
