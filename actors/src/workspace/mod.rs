@@ -138,8 +138,8 @@ pub fn load(settings: &WorkspaceSettings, scope: Scope) -> Vec<Injected> {
             break;
         }
         let path = settings.dir.join(name).display().to_string();
-        let raw = match root.read(name, MAX_FILE_BYTES) {
-            Ok(Some(f)) => String::from_utf8_lossy(&f.bytes).into_owned(),
+        let raw = match cached_read(&root, &settings.dir.join(name), name) {
+            Ok(Some(text)) => text,
             Ok(None) if REQUIRED.contains(&name) => {
                 let line = clamp(&format!("[MISSING] Expected at: {path}"), remaining);
                 if line.is_empty() {
@@ -192,6 +192,76 @@ pub fn load(settings: &WorkspaceSettings, scope: Scope) -> Vec<Injected> {
         });
     }
     out
+}
+
+/// A regular file's identity: while it is the same, so is its content (any write or
+/// rename changes the inode, the size, the modification or the change time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Identity {
+    /// The identity of `path` itself when it is a regular file (a symlink has none: it is
+    /// read through the confined root every time).
+    fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = std::fs::symlink_metadata(path).ok()?;
+        m.file_type().is_file().then(|| Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+/// Most bootstrap files kept (a few workspaces' worth; beyond, the cache starts over).
+const CACHE_ENTRIES: usize = 64;
+
+/// Bootstrap files read before, by path, with the identity they had: an unchanged file costs
+/// one `lstat` per run instead of a confined read.
+static CACHE: std::sync::Mutex<
+    Option<std::collections::HashMap<PathBuf, (Identity, std::sync::Arc<str>)>>,
+> = std::sync::Mutex::new(None);
+
+/// The text of bootstrap file `name` (at `path` under `root`), from the cache while the
+/// file is unchanged; `Ok(None)`: it does not exist.
+fn cached_read(root: &Root, path: &Path, name: &str) -> Result<Option<String>, ConfinedError> {
+    let before = Identity::of(path);
+    if let Some(id) = before {
+        let cache = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((known, text)) = cache.as_ref().and_then(|c| c.get(path))
+            && *known == id
+        {
+            return Ok(Some(text.to_string()));
+        }
+    }
+    let Some(f) = root.read(name, MAX_FILE_BYTES)? else {
+        return Ok(None);
+    };
+    let text: std::sync::Arc<str> = String::from_utf8_lossy(&f.bytes).into();
+    // Kept only when the file did not change while it was read.
+    if let Some(id) = before
+        && Identity::of(path) == Some(id)
+    {
+        let mut cache = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = cache.get_or_insert_with(std::collections::HashMap::new);
+        if map.len() >= CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(path.to_path_buf(), (id, text.clone()));
+    }
+    Ok(Some(text.to_string()))
 }
 
 fn unreadable(e: &ConfinedError) -> String {
@@ -503,6 +573,29 @@ mod tests {
             let (t, cut) = trim(&body, "AGENTS.md", max);
             assert!(cut && t.chars().count() <= max, "{max}: {t:?}");
         }
+    }
+
+    #[test]
+    fn an_edit_is_seen_by_the_next_load_even_at_the_same_size() {
+        let d = tempfile::tempdir().expect("tmp");
+        let s = settings(d.path());
+        let soul = |files: &[Injected]| {
+            files
+                .iter()
+                .find(|f| f.name == "SOUL.md")
+                .map(|f| f.content.clone())
+        };
+        std::fs::write(d.path().join("SOUL.md"), "aaaa").expect("w");
+        assert_eq!(soul(&load(&s, Scope::Main)).as_deref(), Some("aaaa"));
+        assert_eq!(soul(&load(&s, Scope::Main)).as_deref(), Some("aaaa"));
+        std::fs::write(d.path().join("SOUL.md"), "bbbb").expect("w");
+        assert_eq!(soul(&load(&s, Scope::Main)).as_deref(), Some("bbbb"));
+        // Replaced by a rename (an editor's save): a new inode.
+        std::fs::write(d.path().join("new"), "cccc").expect("w");
+        std::fs::rename(d.path().join("new"), d.path().join("SOUL.md")).expect("mv");
+        assert_eq!(soul(&load(&s, Scope::Main)).as_deref(), Some("cccc"));
+        std::fs::remove_file(d.path().join("SOUL.md")).expect("rm");
+        assert!(soul(&load(&s, Scope::Main)).is_some_and(|c| c.starts_with("[MISSING]")));
     }
 
     #[test]
