@@ -226,9 +226,10 @@ const CACHE_ENTRIES: usize = 64;
 
 /// Bootstrap files read before, by path, with the identity they had: an unchanged file costs
 /// one `lstat` per run instead of a confined read.
-static CACHE: std::sync::Mutex<
-    Option<std::collections::HashMap<PathBuf, (Identity, std::sync::Arc<str>)>>,
-> = std::sync::Mutex::new(None);
+static CACHE: std::sync::Mutex<Option<FileCache>> = std::sync::Mutex::new(None);
+
+/// Path → (identity when read, text).
+type FileCache = std::collections::HashMap<PathBuf, (Identity, std::sync::Arc<str>)>;
 
 /// The text of bootstrap file `name` (at `path` under `root`), from the cache while the
 /// file is unchanged; `Ok(None)`: it does not exist.
