@@ -1091,7 +1091,9 @@ impl Offered {
 fn scope_of(origin: &RunOrigin) -> crate::workspace::Scope {
     use crate::workspace::Scope;
     match origin {
-        RunOrigin::Channel { inbound, .. } if inbound.chat_type != "private" => Scope::Shared,
+        RunOrigin::Channel { inbound, .. } if inbound.chat_type != "private" || inbound.public => {
+            Scope::Shared
+        }
         RunOrigin::Cron { fresh: true, .. } => Scope::Isolated,
         _ => Scope::Main,
     }

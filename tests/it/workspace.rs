@@ -18,8 +18,14 @@ use crate::telegram_flow::{
 /// `config` of `telegram_flow` (open DMs and groups, the fake model) with `agents` /
 /// `tools` keys merged in.
 fn cfg(tg: &FakeTelegram, ai: &FakeOpenAi, defaults: Value, tools: Value) -> String {
-    let mut c: Value =
-        serde_json::from_str(&config(tg, Some(ai), json!({"groupPolicy": "open"}))).expect("cfg");
+    // DMs are open to everyone, and the owners used here are listed by id: their chats
+    // are private, a stranger's are not.
+    let mut c: Value = serde_json::from_str(&config(
+        tg,
+        Some(ai),
+        json!({"groupPolicy": "open", "allowFrom": ["5101", "5201", "5301", "5401", "*"]}),
+    ))
+    .expect("cfg");
     for (k, v) in defaults.as_object().cloned().unwrap_or_default() {
         c["agents"]["defaults"][k] = v;
     }
@@ -140,12 +146,23 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
     );
     assert!(!stable.contains("MEMORY.md"), "{stable}");
 
+    // A stranger, admitted only because DMs are open to everyone, is not the owner.
+    ai.push_text("Hi stranger.");
+    let m = dm(&tg, 5999, "what do you remember about your owner?");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Hi stranger.");
+    let stranger = &system_texts(&ai.requests()[2])[0];
+    assert!(stranger.contains("Captain Haddock"), "{stranger}");
+    assert!(
+        !stranger.contains("Karaboudjan"),
+        "MEMORY.md for a stranger: {stranger}"
+    );
+
     // Files are read for each run: an edit applies to the next message, no restart.
     std::fs::write(ws.join("SOUL.md"), "You are Professor Calculus.").expect("soul");
     ai.push_text("Eh? What?");
     let m = dm(&tg, 5101, "and now?");
     assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Eh? What?");
-    let stable = &system_texts(&ai.requests()[2])[0];
+    let stable = &system_texts(&ai.requests()[3])[0];
     assert!(
         stable.contains("Professor Calculus") && !stable.contains("Haddock"),
         "{stable}"

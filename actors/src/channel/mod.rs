@@ -363,6 +363,11 @@ pub struct InboundMessage {
     /// The media it carries (kept with the pending message: fetched again after a restart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<InboundMedia>,
+    /// A direct chat admitted only because DMs are open to everyone (`dmPolicy: "open"`
+    /// with `"*"`, the sender not listed by id): not the owner's private chat, so the
+    /// agent's private memory stays out of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
     /// The files fetched for the agent before the message was handed over (not kept).
     #[serde(skip)]
     pub attached: Vec<crate::media::MediaRef>,

@@ -266,6 +266,12 @@ impl TelegramChannel {
             text,
             ts: now_ms(),
             media: inbound_media(msg),
+            public: msg.chat.kind == "private"
+                && self.cfg.dm_policy == DmPolicy::Open
+                && !allowed_exact(
+                    &self.cfg.allow_from,
+                    msg.from.as_ref().map_or(msg.chat.id, |u| u.id),
+                ),
             ..Default::default()
         }
     }

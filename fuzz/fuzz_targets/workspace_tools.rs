@@ -1,0 +1,97 @@
+//! The agent's file tools (`read`, `write`, `edit`; `openclaw_actors::workspace::tools`)
+//! with any arguments a steered model could send, over a real workspace on disk that holds
+//! a symlink out of it and the private memory. Nothing may panic; on top of that:
+//!
+//! - every answer is a JSON object with a boolean `ok`;
+//! - nothing outside the workspace is ever read (`OUTSIDE-SECRET` never appears in an
+//!   answer) or changed (the outside directory holds exactly its one file, unchanged);
+//! - outside private sessions, the private memory (`PRIVATE-MEMORY`, in `MEMORY.md` and
+//!   `memory/`) never appears in an answer.
+//!
+//! Input: the first byte picks the tool (`% 3`) and whether the session is private (bit 2);
+//! the rest is split at the first `\n\n` into the content of `notes.md` (written before the
+//! call, so `read` and `edit` work on fuzzed text) and the tool's JSON arguments. The
+//! workspace is rebuilt before every call (on `/dev/shm` when there is one, so the tools'
+//! fsyncs cost nothing).
+#![no_main]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use openclaw::actors::workspace::confined::Root;
+use openclaw::actors::workspace::tools::{FsAccess, NAMES, run};
+
+const SECRET: &str = "OUTSIDE-SECRET";
+const PRIVATE: &str = "PRIVATE-MEMORY";
+
+struct Dirs {
+    ws: PathBuf,
+    outside: PathBuf,
+}
+
+fn dirs() -> &'static Dirs {
+    static D: OnceLock<Dirs> = OnceLock::new();
+    D.get_or_init(|| {
+        let base = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let top = base.join(format!("oc-fuzz-ws-{}", std::process::id()));
+        let outside = top.join("outside");
+        std::fs::create_dir_all(&outside).expect("outside dir");
+        std::fs::write(outside.join("secret.txt"), SECRET).expect("secret");
+        Dirs {
+            ws: top.join("ws"),
+            outside,
+        }
+    })
+}
+
+/// A fresh workspace: notes, the private memory, a link out, a link to the memory.
+fn rebuild(d: &Dirs, notes: &[u8]) {
+    let _ = std::fs::remove_dir_all(&d.ws);
+    std::fs::create_dir_all(d.ws.join("memory")).expect("ws");
+    std::fs::write(d.ws.join("notes.md"), notes).expect("notes");
+    std::fs::write(d.ws.join("MEMORY.md"), PRIVATE).expect("memory");
+    std::fs::write(d.ws.join("memory/2026-12-03.md"), PRIVATE).expect("daily");
+    std::os::unix::fs::symlink(&d.outside, d.ws.join("out")).expect("link out");
+    std::os::unix::fs::symlink(d.outside.join("secret.txt"), d.ws.join("s.md")).expect("link");
+    std::os::unix::fs::symlink("MEMORY.md", d.ws.join("m.md")).expect("link to memory");
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [pick, rest @ ..] = data else {
+        return;
+    };
+    let (notes, args) = match rest.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => (&rest[..i], &rest[i + 2..]),
+        None => (&[][..], rest),
+    };
+    let Ok(args) = std::str::from_utf8(args) else {
+        return;
+    };
+    let d = dirs();
+    rebuild(d, notes);
+    let name = NAMES[usize::from(*pick) % 3];
+    let private = pick & 4 != 0;
+    let root = Root::new(d.ws.clone());
+    let answer = run(name, args, &FsAccess { root: &root, private });
+    assert!(answer.get("ok").is_some_and(|v| v.is_boolean()), "{answer}");
+    let text = answer.to_string();
+    assert!(!text.contains(SECRET), "read outside the workspace: {text}");
+    if !private {
+        assert!(!text.contains(PRIVATE), "private memory shown: {text}");
+    }
+    let outside: Vec<_> = std::fs::read_dir(&d.outside)
+        .expect("outside")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    assert_eq!(outside.len(), 1, "something was created outside: {outside:?}");
+    assert_eq!(
+        std::fs::read(d.outside.join("secret.txt")).expect("secret"),
+        SECRET.as_bytes(),
+        "the outside file changed"
+    );
+});
