@@ -1115,6 +1115,23 @@ async fn system_messages(
     let mut zone = None;
     if let Some(ws) = workspace {
         zone = ws.user_timezone.clone();
+        let settings = ws.clone();
+        let with_skills = offered.fs.contains(&"read");
+        let (files, skills) = actix_web::rt::task::spawn_blocking(move || {
+            let skills = if with_skills {
+                crate::workspace::skills::discover(&settings.root())
+            } else {
+                Vec::new()
+            };
+            (crate::workspace::load(&settings, scope), skills)
+        })
+        .await
+        .unwrap_or_default();
+        let skills = crate::workspace::skills::section(&skills);
+        if !skills.is_empty() {
+            stable.push_str("\n\n");
+            stable.push_str(skills.trim_end());
+        }
         stable.push_str("\n\n## Workspace\nWorking directory: ");
         stable.push_str(&ws.dir.display().to_string());
         if !offered.fs.is_empty() {
@@ -1123,11 +1140,6 @@ async fn system_messages(
             );
         }
         stable.push_str("\n\n");
-        let settings = ws.clone();
-        let files =
-            actix_web::rt::task::spawn_blocking(move || crate::workspace::load(&settings, scope))
-                .await
-                .unwrap_or_default();
         stable.push_str(&crate::workspace::project_section(&files));
     }
     let mut volatile = crate::workspace::time_note(zone.as_deref());

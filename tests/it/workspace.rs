@@ -92,6 +92,12 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
     )
     .expect("memory");
     std::fs::write(ws.join("USER.md"), "Always call the owner Tintin.").expect("user");
+    std::fs::create_dir_all(ws.join("skills/tides")).expect("skills");
+    std::fs::write(
+        ws.join("skills/tides/SKILL.md"),
+        "---\nname: tides\ndescription: Tide tables for <Moulinsart> harbour\n---\nRead the tide table.\n",
+    )
+    .expect("skill");
     let c = cfg(
         &tg,
         &ai,
@@ -115,9 +121,18 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
         "Always call the owner Tintin.",
         // An existing workspace is not seeded: AGENTS.md and IDENTITY.md are missing.
         "[MISSING] Expected at: ",
+        // Its skills are listed for the model to `read` (OpenClaw's catalog, escaped).
+        "<available_skills>",
+        "<name>tides</name>",
+        "<description>Tide tables for &lt;Moulinsart&gt; harbour</description>",
     ] {
         assert!(stable.contains(want), "{want:?} not in {stable}");
     }
+    let location = format!(
+        "<location>{}</location>",
+        ws.join("skills/tides/SKILL.md").display()
+    );
+    assert!(stable.contains(&location), "{location} not in {stable}");
     assert!(
         stable.contains(&ws.display().to_string()),
         "the workspace directory is named: {stable}"

@@ -19,6 +19,8 @@
 //!   `agents.defaults.skipBootstrap`); files that exist are never touched.
 
 pub mod confined;
+pub mod memory;
+pub mod skills;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -221,8 +223,9 @@ impl Identity {
     }
 }
 
-/// Most bootstrap files kept (a few workspaces' worth; beyond, the cache starts over).
-const CACHE_ENTRIES: usize = 64;
+/// Most files kept (bootstrap files and skills of a few workspaces; beyond, the cache starts
+/// over).
+const CACHE_ENTRIES: usize = 256;
 
 /// Bootstrap files read before, by path, with the identity they had: an unchanged file costs
 /// one `lstat` per run instead of a confined read.
