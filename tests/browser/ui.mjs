@@ -36,6 +36,10 @@ mkdirSync(SHOTS, { recursive: true });
 const consoleErrors = [];
 let step = "start";
 const pages = [];
+// Every dialog a page opened. confirm() prompts are accepted (as a person clicking OK); an
+// alert() is never expected: one would mean page content (e.g. an agent file holding
+// <script>alert(1)</script>) ran as script.
+const dialogs = [];
 
 function watch(page, label) {
   page.on("console", (m) => {
@@ -46,6 +50,15 @@ function watch(page, label) {
     consoleErrors.push(`[${label}] console: ${m.text()}`);
   });
   page.on("pageerror", (e) => consoleErrors.push(`[${label}] pageerror: ${e.message}`));
+  page.on("dialog", async (d) => {
+    dialogs.push({ label, type: d.type(), message: d.message() });
+    if (d.type() === "alert") {
+      consoleErrors.push(`[${label}] unexpected alert(): ${d.message()}`);
+      await d.dismiss().catch(() => {});
+    } else {
+      await d.accept().catch(() => {});
+    }
+  });
   page.on("requestfailed", (r) => {
     // A WebSocket the gateway closes is not a failed request; anything else is.
     if (r.resourceType() !== "websocket") consoleErrors.push(`[${label}] request failed: ${r.url()} ${r.failure() && r.failure().errorText}`);
@@ -66,6 +79,21 @@ async function expectText(locator, re, what) {
     await locator.page().waitForTimeout(100);
   }
   throw new Error(`${what}: expected ${re} but found ${JSON.stringify(last)}`);
+}
+// Waits for an input's / textarea's value to match `want` (a RegExp, or the exact text).
+async function expectValue(page, selector, want, what) {
+  const deadline = Date.now() + STEP_TIMEOUT;
+  let last = "";
+  while (Date.now() < deadline) {
+    last = await page.inputValue(selector).catch(() => "");
+    if (typeof want === "string" ? last === want : want.test(last)) return last;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`${what}: expected ${typeof want === "string" ? JSON.stringify(want) : want} but found ${JSON.stringify(last)}`);
+}
+function noAlerts() {
+  const alerts = dialogs.filter((d) => d.type === "alert");
+  if (alerts.length) throw new Error(`alert() dialogs fired: ${JSON.stringify(alerts)}`);
 }
 
 const browser = await chromium.launch({
@@ -162,6 +190,81 @@ async function fullFlow() {
   }
   await shot(local, "05-nodes-invoke");
 
+  step = "agent files";
+  // The workspace files every run's prompt carries (agents.files.*): listed, opened, edited
+  // and saved. The content is markup-bearing text; it must stay text.
+  const PIRATE = "Speak like a pirate. 🏴‍☠️ <script>alert(1)</script>";
+  await local.click("#tab-agent");
+  await expectText(local.locator("#agent-workspace"), /\/workspace$/, "the workspace path");
+  const files = local.locator("#agent-files");
+  await expectText(files, /SOUL\.md/, "the file list");
+  for (const name of ["AGENTS.md", "SOUL.md", "IDENTITY.md", "USER.md", "MEMORY.md"]) {
+    await files.locator(`button[data-name="${name}"]`).waitFor({ timeout: STEP_TIMEOUT });
+  }
+  await expectText(files.locator('button[data-name="MEMORY.md"]'), /not created yet/, "MEMORY.md (not seeded)");
+  await expectText(files.locator('button[data-name="SOUL.md"]'), /\d+(\.\d)? (B|KB)/, "SOUL.md's size");
+  if (await local.locator("#agent-overwrite").isVisible()) throw new Error("Overwrite offered before any conflict");
+  await files.locator('button[data-name="SOUL.md"]').click();
+  await expectValue(local, "#agent-editor", /SOUL\.md/, "the seeded SOUL.md template");
+  await local.fill("#agent-editor", PIRATE);
+  await expectText(local.locator("#agent-status"), /Unsaved edits/, "the unsaved-edits hint");
+  await local.click("#agent-save");
+  await expectText(local.locator("#agent-status"), /^Saved SOUL\.md\.$/, "saved");
+  await expectText(files.locator('button[data-name="SOUL.md"]'), new RegExp(`${Buffer.byteLength(PIRATE)} B`), "SOUL.md's new size");
+  if ((await local.inputValue("#agent-editor")) !== PIRATE) throw new Error("the editor lost the saved text");
+  const scripts = await local.evaluate(() => document.querySelectorAll("script").length);
+  if (scripts !== 1) throw new Error(`the file's <script> became an element (${scripts} scripts)`);
+  noAlerts();
+  await shot(local, "09-agent-files");
+
+  step = "agent files: unsaved edits";
+  // Leaving a file (or the tab) with unsaved edits asks first; accepted, the edits are gone.
+  const confirmsBefore = dialogs.filter((d) => d.type === "confirm").length;
+  await local.fill("#agent-editor", PIRATE + "\nnot saved");
+  await local.click('.tabs button[data-tab="health"]');
+  await local.locator('.panel[data-panel="health"]').waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+  await local.click("#tab-agent");
+  await expectValue(local, "#agent-editor", PIRATE, "SOUL.md as saved, after leaving the tab");
+  await local.fill("#agent-editor", PIRATE + "\nnot saved either");
+  await files.locator('button[data-name="USER.md"]').click();
+  await expectValue(local, "#agent-editor", /USER\.md/, "the seeded USER.md template");
+  const asked = dialogs.filter((d) => d.type === "confirm").slice(confirmsBefore);
+  if (asked.length !== 2 || !asked.every((d) => /SOUL\.md has unsaved edits/.test(d.message))) {
+    throw new Error(`expected two "unsaved edits" prompts, got ${JSON.stringify(asked)}`);
+  }
+
+  step = "agent files: conflict";
+  // USER.md edited here while another tab (the same browser, signed in again) saves it
+  // first: this save is refused as a conflict, then Overwrite replaces the other version.
+  const MINE = "# USER.md\n\nName: Ada (saved from the first tab, over the second's)\n";
+  const THEIRS = "# USER.md\n\nName: Grace (saved from the second tab)\n";
+  await local.fill("#agent-editor", MINE);
+  const other = await local.context().newPage();
+  watch(other, "other");
+  await other.goto(URL_LOCAL, { waitUntil: "load" });
+  await other.fill("#secret", TOKEN);
+  await other.click("#connect");
+  await other.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await other.click("#tab-agent");
+  await other.locator('#agent-files button[data-name="USER.md"]').click();
+  await expectValue(other, "#agent-editor", /USER\.md/, "USER.md in the second tab");
+  await other.fill("#agent-editor", THEIRS);
+  await other.click("#agent-save");
+  await expectText(other.locator("#agent-status"), /^Saved USER\.md\.$/, "saved from the second tab");
+  await other.close();
+  await local.click("#agent-save");
+  await expectText(local.locator("#agent-status"),
+    /^USER\.md changed on disk since you opened it: reload to see the new version, or save again to overwrite\.$/, "the conflict");
+  if (!(await local.locator("#agent-reload").isVisible()) || !(await local.locator("#agent-overwrite").isVisible())) {
+    throw new Error("the conflict offers no Reload / Overwrite");
+  }
+  if ((await local.inputValue("#agent-editor")) !== MINE) throw new Error("the conflict lost the edits");
+  await shot(local, "09b-agent-conflict");
+  await local.click("#agent-overwrite");
+  await expectText(local.locator("#agent-status"), /^Saved USER\.md\.$/, "overwritten");
+  await local.locator("#agent-overwrite").waitFor({ state: "hidden", timeout: STEP_TIMEOUT });
+  noAlerts();
+
   // ---- a "remote" browser: through the trusted proxy, so it must be approved ----
   step = "remote pairing";
   const remote = await (await browser.newContext({ viewport: { width: 420, height: 800 } })).newPage();
@@ -217,8 +320,7 @@ async function fullFlow() {
   await shot(local, "09-history");
 
   step = "reset and delete sessions";
-  // confirm() prompts: accepted, as a person clicking OK.
-  local.on("dialog", (d) => d.accept());
+  // confirm() prompts: accepted, as a person clicking OK (the dialog handler in watch()).
   await local.click('.tabs button[data-tab="chat"]');
   await local.fill("#session-key", "agent:main:scratch");
   await local.fill("#chat-input", "/nodes");

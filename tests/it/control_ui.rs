@@ -484,9 +484,11 @@ const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42
 /// errors, refuses a wrong token with "Token mismatch", signs in with the token, chats with
 /// the embedded command agent (streamed `chat` events), attaches an image (kept under
 /// `media/inbound`) and sees a file that is no image refused, approves the fake node's commands,
-/// lists the node and invokes `system.which`, approves a "remote" browser (behind a trusted
-/// proxy) that shows "pairing required", rejects another, reopens the session's history,
-/// shows health, and rides out a gateway restart ("Gateway restarting — reconnecting…").
+/// lists the node and invokes `system.which`, edits the agent's workspace files in the Agent
+/// tab (`SOUL.md` saved with markup that must stay text; a `USER.md` conflict with a second
+/// tab, then overwritten), approves a "remote" browser (behind a trusted proxy) that shows
+/// "pairing required", rejects another, reopens the session's history, shows health, and
+/// rides out a gateway restart ("Gateway restarting — reconnecting…").
 /// Screenshots: target/browser-screenshots/control-ui/.
 #[actix_web::test]
 async fn browser_control_ui_end_to_end() {
@@ -603,12 +605,26 @@ async fn browser_control_ui_end_to_end() {
     };
     assert_eq!(inbound.len(), 1, "{inbound:?}");
     assert!(std::fs::read(&inbound[0]).is_ok_and(|d| d == png));
+    // What the Agent tab saved is on disk, byte for byte (the state dir outlived the restart;
+    // the default workspace is `<state dir>/workspace`): SOUL.md as typed, USER.md as the
+    // first tab overwrote it after the conflict.
+    let ws = gw.dir.path().join("workspace");
+    assert_eq!(
+        std::fs::read_to_string(ws.join("SOUL.md")).expect("SOUL.md"),
+        "Speak like a pirate. 🏴‍☠️ <script>alert(1)</script>"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("USER.md")).expect("USER.md"),
+        "# USER.md\n\nName: Ada (saved from the first tab, over the second's)\n"
+    );
     for name in [
         "01-login",
         "02-wrong-token",
         "04-chat",
         "04b-attachment",
         "05-nodes-invoke",
+        "09-agent-files",
+        "09b-agent-conflict",
         "06-remote-pairing-required",
         "08-remote-approved",
     ] {

@@ -456,6 +456,27 @@ async fn agents_files_rpcs_read_and_write_the_workspace_safely() {
     assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Arr.");
     assert!(system_texts(&ai.requests()[0])[0].contains("Speak like a pirate."));
 
+    // agents.list names the workspace and the identity IDENTITY.md states (none while the
+    // starter template is unfilled).
+    let list = op.request("agents.list", json!({})).await;
+    let main = &list["payload"]["agents"][0];
+    assert_eq!(main["id"], "main", "{list}");
+    assert_eq!(main["workspace"], custom.display().to_string(), "{list}");
+    assert!(main.get("identity").is_none(), "{list}");
+    let set = op
+        .request(
+            "agents.files.set",
+            json!({"agentId": "main", "name": "IDENTITY.md", "content": "# IDENTITY.md\n\n- **Name:** Captain Haddock\n- **Emoji:** 🦜\n"}),
+        )
+        .await;
+    assert_eq!(set["ok"], true, "{set}");
+    let list = op.request("agents.list", json!({})).await;
+    assert_eq!(
+        list["payload"]["agents"][0]["identity"],
+        json!({"name": "Captain Haddock", "emoji": "🦜"}),
+        "{list}"
+    );
+
     // Only the bootstrap files, only agent main, no symlinks, bad params named.
     for (params, want) in [
         (

@@ -199,7 +199,7 @@ pub fn load(settings: &WorkspaceSettings, scope: Scope) -> Vec<Injected> {
 /// A regular file's identity: while it is the same, so is its content (any write or
 /// rename changes the inode, the size, the modification or the change time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity {
+struct FileId {
     dev: u64,
     ino: u64,
     size: u64,
@@ -207,7 +207,7 @@ struct Identity {
     ctime: (i64, i64),
 }
 
-impl Identity {
+impl FileId {
     /// The identity of `path` itself when it is a regular file (a symlink has none: it is
     /// read through the confined root every time).
     fn of(path: &Path) -> Option<Self> {
@@ -232,12 +232,12 @@ const CACHE_ENTRIES: usize = 256;
 static CACHE: std::sync::Mutex<Option<FileCache>> = std::sync::Mutex::new(None);
 
 /// Path → (identity when read, text).
-type FileCache = std::collections::HashMap<PathBuf, (Identity, std::sync::Arc<str>)>;
+type FileCache = std::collections::HashMap<PathBuf, (FileId, std::sync::Arc<str>)>;
 
 /// The text of bootstrap file `name` (at `path` under `root`), from the cache while the
 /// file is unchanged; `Ok(None)`: it does not exist.
 fn cached_read(root: &Root, path: &Path, name: &str) -> Result<Option<String>, ConfinedError> {
-    let before = Identity::of(path);
+    let before = FileId::of(path);
     if let Some(id) = before {
         let cache = CACHE
             .lock()
@@ -254,7 +254,7 @@ fn cached_read(root: &Root, path: &Path, name: &str) -> Result<Option<String>, C
     let text: std::sync::Arc<str> = String::from_utf8_lossy(&f.bytes).into();
     // Kept only when the file did not change while it was read.
     if let Some(id) = before
-        && Identity::of(path) == Some(id)
+        && FileId::of(path) == Some(id)
     {
         let mut cache = CACHE
             .lock()
@@ -460,6 +460,75 @@ pub fn seed(dir: &Path) -> std::io::Result<Vec<&'static str>> {
     Ok(written)
 }
 
+/// The agent's identity as `IDENTITY.md` states it (OpenClaw's `parseIdentityMarkdown`:
+/// `- **Name:** Haddock` lines; empty and placeholder values are skipped).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    /// `Name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `Theme`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
+    /// `Emoji`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+    /// `Avatar` (a workspace path or URL, as written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+}
+
+impl Identity {
+    /// Parses `IDENTITY.md`'s text.
+    pub fn parse(text: &str) -> Self {
+        let mut id = Self::default();
+        for line in text.lines().take(500) {
+            let cleaned = line.trim();
+            let cleaned = cleaned.strip_prefix('-').map_or(cleaned, str::trim_start);
+            let Some((label, value)) = cleaned.split_once(':') else {
+                continue;
+            };
+            let label = label.replace(['*', '_', '`'], "").trim().to_lowercase();
+            let value = value
+                .trim_matches(|c: char| c == '*' || c == '_' || c == '`' || c.is_whitespace())
+                .trim();
+            if value.is_empty()
+                || (value.starts_with('(') && value.ends_with(')'))
+                || value.chars().count() > 200
+            {
+                continue;
+            }
+            let slot = match label.as_str() {
+                "name" => &mut id.name,
+                "theme" => &mut id.theme,
+                "emoji" => &mut id.emoji,
+                "avatar" => &mut id.avatar,
+                _ => continue,
+            };
+            *slot = Some(value.to_owned());
+        }
+        id
+    }
+
+    /// The identity of the workspace's `IDENTITY.md` (blocking; default when it is missing or
+    /// unreadable).
+    pub fn of(settings: &WorkspaceSettings) -> Self {
+        match cached_read(
+            &settings.root(),
+            &settings.dir.join("IDENTITY.md"),
+            "IDENTITY.md",
+        ) {
+            Ok(Some(text)) => Self::parse(&text),
+            _ => Self::default(),
+        }
+    }
+
+    /// Whether any field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// The volatile part of the system prompt (below the cache boundary): the current date
 /// and time in the owner's zone.
 pub fn time_note(user_timezone: Option<&str>) -> String {
@@ -651,6 +720,19 @@ mod tests {
         let other = d.path().join("other");
         std::fs::create_dir_all(other.join("memory")).expect("mkdir");
         assert!(seed(&other).expect("seed").is_empty());
+    }
+
+    #[test]
+    fn identity_lines_are_read_like_openclaws() {
+        let id = Identity::parse(
+            "# IDENTITY.md\n\n- **Name:** Captain Haddock\n- **Creature:** (AI assistant?)\n- **Emoji:** 🦜\n- Theme: `sea`\n- **Avatar:**\nnot: a field\n",
+        );
+        assert_eq!(id.name.as_deref(), Some("Captain Haddock"));
+        assert_eq!(id.emoji.as_deref(), Some("🦜"));
+        assert_eq!(id.theme.as_deref(), Some("sea"));
+        assert_eq!(id.avatar, None);
+        // The starter template has no values yet.
+        assert!(Identity::parse(TEMPLATES[2].1).is_empty());
     }
 
     #[test]

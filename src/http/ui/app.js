@@ -312,6 +312,7 @@
     }
     saveCreds();
     refreshAll();
+    if (!document.querySelector('.panel[data-panel="agent"]').hidden) refreshAgentFiles();
   }
 
   function onEvent(name, p) {
@@ -673,6 +674,171 @@
     } catch (e) { banner(`Cannot list approvals: ${e.message}`); }
   }
 
+  // ---------- the agent's workspace files (agents.files.*) ----------
+  // OpenClaw's "Agents → Files": the bootstrap files every run's system prompt carries. The
+  // content is the agent's and the owner's own text (it may hold markup): it only ever goes
+  // into the textarea's value and textContent.
+  const AGENT_ID = "main";
+  const agentFile = { name: null, hash: null, missing: false, loaded: "", conflict: false, busy: false, loading: false };
+  let agentListSeq = 0;
+  let agentOpenSeq = 0;
+  const fmtSize = (n) => (typeof n !== "number" ? "" : n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KB`);
+  const agentDirty = () => agentFile.name !== null && $("agent-editor").value !== agentFile.loaded;
+  function agentStatus(state, text) {
+    const s = $("agent-status");
+    s.dataset.state = state || "";
+    s.textContent = text || "";
+  }
+  function agentButtons() {
+    $("agent-save").disabled = agentFile.name === null || agentFile.busy;
+    $("agent-reload").hidden = agentFile.name === null;
+    $("agent-reload").disabled = agentFile.busy;
+    $("agent-overwrite").hidden = !agentFile.conflict;
+    $("agent-overwrite").disabled = agentFile.busy;
+    $("agent-editor").disabled = agentFile.name === null;
+    // Not typed into while a file loads or saves (the answer would replace or miss the edits).
+    $("agent-editor").readOnly = agentFile.busy || agentFile.loading;
+  }
+  // Whether the open file's unsaved edits may be dropped (asks when there are some).
+  function agentMayLeave(what) {
+    if (!agentDirty()) return true;
+    return window.confirm(`${agentFile.name} has unsaved edits. ${what || "Leave it"} and discard them?`);
+  }
+  function agentMarkCurrent() {
+    for (const b of document.querySelectorAll("#agent-files button")) {
+      if (b.dataset.name === agentFile.name) b.setAttribute("aria-current", "true"); else b.removeAttribute("aria-current");
+    }
+  }
+  // "1.7 KB" (with `when`: "1.7 KB · changed <time>"), or why there is no file.
+  function agentMeta(f, when) {
+    if (f.missing) return f.expectedAbsent ? "not created yet" : "missing";
+    const changed = when && typeof f.updatedAtMs === "number" ? `changed ${fmtTime(f.updatedAtMs)}` : "";
+    return [fmtSize(f.size), changed].filter(Boolean).join(" · ");
+  }
+  async function refreshAgentFiles() {
+    if (!connected) return;
+    const seq = ++agentListSeq;
+    try {
+      // IDENTITY.md is not in OpenClaw's list, but is one of the prompt's files: asked for by name.
+      const [r, identity] = await Promise.all([
+        rpc("agents.files.list", { agentId: AGENT_ID }),
+        rpc("agents.files.get", { agentId: AGENT_ID, name: "IDENTITY.md" }).then((g) => g.file, () => ({ name: "IDENTITY.md" })),
+      ]);
+      if (seq !== agentListSeq) return;
+      $("agent-workspace").textContent = r.workspace || "—";
+      const files = (r.files || []).slice();
+      if (!files.some((f) => f.name === "IDENTITY.md")) {
+        const soul = files.findIndex((f) => f.name === "SOUL.md");
+        files.splice(soul < 0 ? files.length : soul + 1, 0, identity);
+      }
+      const box = $("agent-files");
+      box.replaceChildren();
+      for (const f of files) {
+        const b = el("button", { type: "button", class: "file", "data-name": f.name, "data-missing": String(Boolean(f.missing)), title: [f.path, agentMeta(f, true)].filter(Boolean).join("\n") },
+          el("span", { class: "name", text: f.name }), el("span", { class: "muted small meta", text: agentMeta(f) }));
+        b.addEventListener("click", () => openAgentFile(f.name));
+        box.append(b);
+      }
+      agentMarkCurrent();
+    } catch (e) { banner(`Cannot list the agent's files: ${e.message}`); }
+  }
+  function showAgentFile(f) {
+    agentFile.name = f.name;
+    agentFile.hash = f.hash || null;
+    agentFile.missing = Boolean(f.missing);
+    agentFile.loaded = typeof f.content === "string" ? f.content : "";
+    agentFile.conflict = false;
+    $("agent-editor").value = agentFile.loaded;
+    $("agent-file-name").textContent = f.name;
+    $("agent-file-name").title = f.path || "";
+    $("agent-file-meta").textContent = f.missing ? "" : agentMeta(f, true);
+    agentMarkCurrent();
+    agentButtons();
+  }
+  // Opens `name` (asking first when the open file has unsaved edits; `force`: reload it).
+  async function openAgentFile(name, force) {
+    if (agentFile.busy) return;
+    if (name === agentFile.name && !force && agentDirty()) return; // already open, edits kept
+    if (!agentMayLeave(name === agentFile.name ? "Reload it" : `Open ${name}`)) return;
+    const seq = ++agentOpenSeq;
+    agentFile.loading = true;
+    agentButtons();
+    agentStatus("loading", `Loading ${name}…`);
+    try {
+      const r = await rpc("agents.files.get", { agentId: AGENT_ID, name });
+      if (seq !== agentOpenSeq) return;
+      agentFile.loading = false;
+      showAgentFile(r.file);
+      agentStatus(r.file.missing ? "missing" : "", r.file.missing ? `${name} does not exist yet: Save creates it.` : "");
+    } catch (e) {
+      if (seq !== agentOpenSeq) return;
+      agentFile.loading = false;
+      agentButtons();
+      agentStatus("error", `Cannot open ${name}: ${e.message}`);
+    }
+  }
+  // Saves the editor's text; with `overwrite`, whatever is on disk now is replaced.
+  async function saveAgentFile(overwrite) {
+    const name = agentFile.name;
+    if (name === null || agentFile.busy) return;
+    // After a conflict the status says "save again to overwrite": Save then does so.
+    const force = overwrite || agentFile.conflict;
+    const content = $("agent-editor").value;
+    const params = { agentId: AGENT_ID, name, content };
+    if (!force && !agentFile.missing && agentFile.hash) params.expectedHash = agentFile.hash;
+    agentFile.busy = true;
+    agentButtons();
+    agentStatus("saving", `Saving ${name}…`);
+    try {
+      const r = await rpc("agents.files.set", params);
+      agentFile.hash = (r.file && r.file.hash) || null;
+      agentFile.missing = false;
+      agentFile.loaded = content;
+      agentFile.conflict = false;
+      $("agent-file-meta").textContent = r.file ? agentMeta(r.file, true) : "";
+      agentStatus("ok", `Saved ${name}.`);
+      refreshAgentFiles();
+    } catch (e) {
+      const err = e.error || {};
+      const d = err.details || {};
+      if (d.type === "agent_file_conflict") {
+        agentFile.conflict = true;
+        agentStatus("conflict", `${name} changed on disk since you opened it: reload to see the new version, or save again to overwrite.`);
+      } else if (d.code === "MISSING_SCOPE") {
+        agentStatus("error", `Cannot save ${name}: ${e.message}. Editing the workspace needs operator.admin, which this browser was not given.`);
+      } else {
+        agentStatus("error", `Cannot save ${name}: ${e.message}`);
+      }
+    } finally {
+      agentFile.busy = false;
+      agentButtons();
+    }
+  }
+  function onAgentInput() {
+    if (agentFile.conflict || agentFile.busy) return;
+    if (agentDirty()) agentStatus("dirty", "Unsaved edits.");
+    else if ($("agent-status").dataset.state === "dirty") agentStatus("", "");
+  }
+  // Back to the text last loaded or saved (leaving the tab after "discard them?").
+  function discardAgentEdits() {
+    if (agentFile.name === null || agentFile.busy) return;
+    $("agent-editor").value = agentFile.loaded;
+    agentFile.conflict = false;
+    if (["dirty", "conflict"].includes($("agent-status").dataset.state)) agentStatus("", "");
+    agentButtons();
+  }
+  function closeAgentFile() {
+    agentOpenSeq++;
+    Object.assign(agentFile, { name: null, hash: null, missing: false, loaded: "", conflict: false, busy: false, loading: false });
+    $("agent-editor").value = "";
+    $("agent-file-name").textContent = "Choose a file";
+    $("agent-file-meta").textContent = "";
+    $("agent-files").replaceChildren();
+    $("agent-workspace").textContent = "—";
+    agentStatus("", "");
+    agentButtons();
+  }
+
   // ---------- health ----------
   async function refreshHealth() {
     if (!connected) return;
@@ -692,14 +858,25 @@
 
   // ---------- tabs & wiring ----------
   function selectTab(name) {
+    const agentShown = !document.querySelector('.panel[data-panel="agent"]').hidden;
+    if (agentShown && name !== "agent") {
+      if (!agentMayLeave("Leave the Agent tab")) return false;
+      discardAgentEdits();
+    }
     for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b.dataset.tab === name));
     for (const p of document.querySelectorAll(".panel")) p.hidden = p.dataset.panel !== name;
     if (name === "cron") refreshCron();
+    if (name === "agent" && !agentShown) {
+      refreshAgentFiles();
+      // The open file may have changed meanwhile: shown as it is now.
+      if (agentFile.name !== null) openAgentFile(agentFile.name, true);
+    }
+    return true;
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
     for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => selectTab(b.dataset.tab));
-    const refreshers = { sessions: refreshSessions, nodes: refreshNodes, cron: refreshCron, approvals: refreshApprovals, health: refreshHealth };
+    const refreshers = { sessions: refreshSessions, nodes: refreshNodes, cron: refreshCron, approvals: refreshApprovals, agent: refreshAgentFiles, health: refreshHealth };
     for (const b of document.querySelectorAll("[data-refresh]")) b.addEventListener("click", () => refreshers[b.dataset.refresh]());
     $("chat-form").addEventListener("submit", sendChat);
     $("chat-attach").addEventListener("click", () => $("chat-file").click());
@@ -709,6 +886,15 @@
     $("invoke-node").addEventListener("change", fillCommands);
     $("invoke-form").addEventListener("submit", invoke);
     $("cron-form").addEventListener("submit", addCron);
+    $("agent-save").addEventListener("click", () => saveAgentFile(false));
+    $("agent-overwrite").addEventListener("click", () => saveAgentFile(true));
+    $("agent-reload").addEventListener("click", () => { if (agentFile.name !== null) openAgentFile(agentFile.name, true); });
+    $("agent-editor").addEventListener("input", onAgentInput);
+    $("agent-editor").addEventListener("keydown", (e) => {
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === "s") { e.preventDefault(); saveAgentFile(false); }
+    });
+    // Closing or reloading the page with unsaved edits: the browser's own "leave site?" prompt.
+    window.addEventListener("beforeunload", (e) => { if (agentDirty()) { e.preventDefault(); e.returnValue = ""; } });
     $("login-form").addEventListener("submit", (e) => {
       e.preventDefault();
       const kind = document.querySelector('input[name="kind"]:checked').value;
@@ -719,6 +905,8 @@
       connect();
     });
     $("sign-out").addEventListener("click", () => {
+      if (!agentMayLeave("Sign out")) return;
+      closeAgentFile();
       userClosed = true;
       creds = null; deviceToken = null;
       localStorage.removeItem(STORE_KEY);

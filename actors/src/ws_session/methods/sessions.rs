@@ -597,7 +597,28 @@ impl WsSession {
             let err = ErrorShape::invalid("invalid agents.list params: must be object");
             return self.respond_err(&call.id, &err, ctx);
         }
-        self.respond_ok(&call.id, &AGENTS, ctx);
+        // The agent's workspace, and its identity as IDENTITY.md states it (read off the
+        // actor thread).
+        let ws = self.shared.live.get().workspace.clone();
+        self.reply_with(
+            call.id,
+            async move {
+                let identity = actix_web::rt::task::spawn_blocking({
+                    let ws = ws.clone();
+                    move || crate::workspace::Identity::of(&ws)
+                })
+                .await
+                .unwrap_or_default();
+                let mut v = serde_json::to_value(&AGENTS).map_err(|_| gone())?;
+                let agent = &mut v["agents"][0];
+                agent["workspace"] = serde_json::json!(ws.dir.display().to_string());
+                if !identity.is_empty() {
+                    agent["identity"] = serde_json::json!(identity);
+                }
+                Ok(v)
+            },
+            ctx,
+        );
     }
 
     /// `models.list`: the configured models a session may choose (params: an object; its
