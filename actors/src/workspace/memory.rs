@@ -4,21 +4,23 @@
 //!
 //! - **Privacy.** Both tools answer only where the private memory is available
 //!   ([`FsAccess::private`]); elsewhere they refuse without touching a file.
-//! - **The corpus** ([`search`](self#search)): `MEMORY.md` at the root (or the one file
-//!   whose name is `memory.md` in another case) and every `*.md` under `memory/`, at most
-//!   [`MAX_DEPTH`] components deep, dot entries skipped, directory symbolic links not
-//!   walked. Every file is read through [`Root`] (so a link out of the workspace, a FIFO or
-//!   a device is refused) and must really be memory: a link whose target is not `MEMORY.md`
-//!   or under `memory/` is not searched. At most [`MAX_FILES`] files, [`MAX_FILE_BYTES`]
-//!   each and [`MAX_TOTAL_BYTES`] in all; beyond, the answer says `"partial": true`.
-//! - <a id="search"></a>**`memory_search`** is OpenClaw's builtin engine without
-//!   embeddings: keyword search over chunks of about [`CHUNK_LINES`] lines (ending at a
-//!   blank line or before a Markdown heading when possible, never more than
-//!   [`CHUNK_CHARS`] characters), scored with BM25 (k1 = 1.2, b = 0.75) and normalized so
-//!   the best hit scores 1.0; a chunk holding the whole query as a phrase (case and
-//!   whitespace aside) ranks above every other. Tokens are Unicode-aware: letters and digits
-//!   of any script, lowercased per character; each CJK character is a token of its own;
-//!   one-character tokens other than digits and CJK are dropped.
+//! - **The corpus**: `MEMORY.md` at the root (or the one file whose name is `memory.md` in
+//!   another case) and every `*.md` under `memory/`, at most [`MAX_DEPTH`] components deep,
+//!   dot entries skipped, directory symbolic links not walked. Every file is read through
+//!   [`Root`] (so a link out of the workspace, a FIFO or a device is refused) and must
+//!   really be memory: a link whose target is not `MEMORY.md` or under `memory/` is not
+//!   searched, and a link inside the memory is searched once, under its target's name. At
+//!   most [`MAX_FILES`] files (the newest notes first), [`MAX_FILE_BYTES`] each and
+//!   [`MAX_TOTAL_BYTES`] in all; beyond, the answer says `"partial": true`. What was left
+//!   out is listed under `"skipped"`.
+//! - **`memory_search`** is OpenClaw's builtin engine without embeddings: keyword search
+//!   over chunks of about [`CHUNK_LINES`] lines (ending at a blank line or before a
+//!   Markdown heading when possible, never more than [`CHUNK_CHARS`] characters), scored
+//!   with BM25 (k1 = 1.2, b = 0.75) and normalized so the best hit scores 1.0; a chunk
+//!   holding the whole query as a phrase (case and whitespace aside) ranks above every
+//!   other. Tokens are Unicode-aware: letters and digits of any script, lowercased per
+//!   character; each CJK character is a token of its own; one-character tokens other than
+//!   digits and CJK are dropped.
 //! - **`memory_get`** reads a line range of `MEMORY.md` or a `memory/**/*.md` note,
 //!   judged on the path as given and on where its symbolic links really lead.
 //!
@@ -646,18 +648,20 @@ fn is_heading(line: &str) -> bool {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
 }
 
-/// A CJK character (Han, kana, Hangul and their extensions): a token of its own.
+/// A CJK character (Han, kana, Hangul and their extensions): a token of its own. The
+/// kana block's punctuation (`゠`, `・`) is not one.
 fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3040..=0x30FF      // Hiragana, Katakana
-        | 0x31F0..=0x31FF    // Katakana phonetic extensions
-        | 0x3400..=0x4DBF    // CJK extension A
-        | 0x4E00..=0x9FFF    // CJK unified ideographs
-        | 0xAC00..=0xD7AF    // Hangul syllables
-        | 0xF900..=0xFAFF    // CJK compatibility ideographs
-        | 0xFF66..=0xFF9F    // Halfwidth katakana
-        | 0x20000..=0x323AF  // CJK extensions B..H
-    )
+    !matches!(c, '\u{30A0}' | '\u{30FB}')
+        && matches!(c as u32,
+            0x3040..=0x30FF      // Hiragana, Katakana
+            | 0x31F0..=0x31FF    // Katakana phonetic extensions
+            | 0x3400..=0x4DBF    // CJK extension A
+            | 0x4E00..=0x9FFF    // CJK unified ideographs
+            | 0xAC00..=0xD7AF    // Hangul syllables
+            | 0xF900..=0xFAFF    // CJK compatibility ideographs
+            | 0xFF66..=0xFF9F    // Halfwidth katakana
+            | 0x20000..=0x323AF  // CJK extensions B..H
+        )
 }
 
 /// A combining mark that continues a word (`e` + U+0301 stays one token).
