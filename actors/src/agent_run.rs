@@ -976,7 +976,7 @@ async fn run_loop(
         }
     }
     let scope = scope_of(&req.origin);
-    let offered = Offered::new(&tools, cron.is_some(), workspace.is_some());
+    let offered = Offered::new(&tools, cron.is_some(), workspace.is_some(), scope);
     let mut messages = system_messages(workspace.as_deref(), scope, &offered).await;
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(user_message(&text, &images, &notes, &store, model.sees_images()).await);
@@ -1056,10 +1056,17 @@ struct Offered {
     cron: bool,
     /// The file tools offered (`read`, `write`, `edit`).
     fs: Vec<&'static str>,
+    /// The memory tools offered (`memory_search`, `memory_get`: private sessions only).
+    memory: Vec<&'static str>,
 }
 
 impl Offered {
-    fn new(filter: &crate::tool_policy::ToolFilter, cron: bool, workspace: bool) -> Self {
+    fn new(
+        filter: &crate::tool_policy::ToolFilter,
+        cron: bool,
+        workspace: bool,
+        scope: crate::workspace::Scope,
+    ) -> Self {
         Self {
             nodes: filter.offers("nodes"),
             cron: cron && filter.offers("cron"),
@@ -1067,11 +1074,15 @@ impl Offered {
                 .into_iter()
                 .filter(|n| workspace && filter.offers(n))
                 .collect(),
+            memory: crate::workspace::memory::NAMES
+                .into_iter()
+                .filter(|n| workspace && scope.private() && filter.offers(n))
+                .collect(),
         }
     }
 
     fn specs(&self) -> Vec<ToolSpec> {
-        let mut v = Vec::with_capacity(2 + self.fs.len());
+        let mut v = Vec::with_capacity(2 + self.fs.len() + self.memory.len());
         if self.nodes {
             v.push(nodes_tool());
         }
@@ -1082,6 +1093,11 @@ impl Offered {
             crate::workspace::tools::specs()
                 .into_iter()
                 .filter(|t| self.fs.contains(&t.name.as_str())),
+        );
+        v.extend(
+            crate::workspace::memory::specs()
+                .into_iter()
+                .filter(|t| self.memory.contains(&t.name.as_str())),
         );
         v
     }
@@ -1139,6 +1155,11 @@ async fn system_messages(
                 "\nYour file tools (`read`, `write`, `edit`) work in this directory only; use paths relative to it.",
             );
         }
+        if !offered.memory.is_empty() {
+            stable.push_str(
+                "\nMemory recall: before answering about prior work, decisions, dates, people, preferences or todos, run `memory_search` on MEMORY.md and memory/*.md, then `memory_get` for the lines you need.",
+            );
+        }
         stable.push_str("\n\n");
         stable.push_str(&crate::workspace::project_section(&files));
     }
@@ -1188,7 +1209,11 @@ async fn run_fs_tool(
             root: &root,
             private: scope.private(),
         };
-        crate::workspace::tools::run(&name, &arguments, &access)
+        if crate::workspace::memory::NAMES.contains(&name.as_str()) {
+            crate::workspace::memory::run(&name, &arguments, &access)
+        } else {
+            crate::workspace::tools::run(&name, &arguments, &access)
+        }
     })
     .await
     .unwrap_or_else(|_| json!({"ok": false, "error": "the file tool failed"}))
@@ -1261,7 +1286,7 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
             let name = call.function.name.as_str();
             let result = if name == "cron" && offered.cron {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
-            } else if offered.fs.contains(&name) {
+            } else if offered.fs.contains(&name) || offered.memory.contains(&name) {
                 run_fs_tool(workspace, name, &call.function.arguments).await
             } else if name != "nodes" || !offered.nodes {
                 json!({"ok": false, "error": format!("unknown tool: {name}")})

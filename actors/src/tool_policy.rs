@@ -275,8 +275,16 @@ pub fn check(
 }
 
 /// The agent's tools this gateway has (`nodes`, `cron`, and the workspace's `read`,
-/// `write`, `edit`).
-pub const AGENT_TOOLS: [&str; 5] = ["nodes", "cron", "read", "write", "edit"];
+/// `write`, `edit`, `memory_search`, `memory_get`).
+pub const AGENT_TOOLS: [&str; 7] = [
+    "nodes",
+    "cron",
+    "read",
+    "write",
+    "edit",
+    "memory_search",
+    "memory_get",
+];
 
 /// OpenClaw's tool groups, restricted to the tools above.
 fn group(name: &str) -> Option<&'static [&'static str]> {
@@ -284,9 +292,10 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
         "group:fs" => &["read", "write", "edit"],
         "group:nodes" => &["nodes"],
         "group:automation" => &["cron"],
-        "group:openclaw" => &["nodes", "cron"],
-        "group:runtime" | "group:sessions" | "group:memory" | "group:web" | "group:ui"
-        | "group:messaging" | "group:agents" | "group:media" | "group:plugins" => &[],
+        "group:openclaw" => &["nodes", "cron", "memory_search", "memory_get"],
+        "group:memory" => &["memory_search", "memory_get"],
+        "group:runtime" | "group:sessions" | "group:web" | "group:ui" | "group:messaging"
+        | "group:agents" | "group:media" | "group:plugins" => &[],
         _ => return None,
     })
 }
@@ -296,7 +305,14 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
     Ok(match name.trim().to_ascii_lowercase().as_str() {
         "full" => None,
         "minimal" | "messaging" => Some(&[]),
-        "coding" => Some(&["read", "write", "edit", "cron"]),
+        "coding" => Some(&[
+            "read",
+            "write",
+            "edit",
+            "cron",
+            "memory_search",
+            "memory_get",
+        ]),
         other => {
             return Err(format!(
                 "tools.profile is {other:?}. Fix: use \"full\", \"coding\", \"messaging\" or \"minimal\" (or leave it unset for every tool)"
@@ -508,7 +524,14 @@ mod tests {
         assert!(offered(&f(Some("minimal"), None, None, None)).is_empty());
         assert_eq!(
             offered(&f(Some("Coding"), None, None, None)),
-            ["cron", "read", "write", "edit"]
+            [
+                "cron",
+                "read",
+                "write",
+                "edit",
+                "memory_search",
+                "memory_get"
+            ]
         );
         assert_eq!(
             offered(&f(
@@ -521,14 +544,19 @@ mod tests {
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:fs"]))),
-            ["nodes", "cron"]
+            ["nodes", "cron", "memory_search", "memory_get"]
         );
         assert_eq!(
-            offered(&f(None, None, None, Some(&["w*", "e?it"]))),
+            offered(&f(None, None, None, Some(&["w*", "e?it", "group:memory"]))),
             ["nodes", "cron", "read", "edit"]
         );
         assert_eq!(
-            offered(&f(None, Some(&["*"]), None, Some(&["automations"]))),
+            offered(&f(
+                None,
+                Some(&["*"]),
+                None,
+                Some(&["automations", "memory_*"])
+            )),
             ["nodes", "read", "write", "edit"]
         );
         assert_eq!(

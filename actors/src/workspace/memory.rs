@@ -681,7 +681,7 @@ impl Tokenizer {
     /// Calls `f` with each token of `text`, in order.
     fn each(&mut self, text: &str, mut f: impl FnMut(&str)) {
         self.buf.clear();
-        // Characters in the token (as written) and whether its only one is a digit.
+        // Characters in the token (as written) and whether its first one is a digit.
         let mut count = 0usize;
         let mut digit = false;
         let flush = |buf: &mut String, count: &mut usize, digit: bool, f: &mut dyn FnMut(&str)| {
