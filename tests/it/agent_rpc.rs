@@ -699,12 +699,13 @@ async fn sessions_subscribe_sends_sessions_changed_and_describe_answers_one_row(
         res["error"]["message"], "invalid sessions.subscribe params: must be object",
         "{res}"
     );
-    // `agents.list`: the one agent (the TUI reads it at start).
+    // `agents.list`: the one agent and its workspace (the TUI reads it at start).
     let res = sub.request("agents.list", json!({})).await;
+    let workspace = gw.dir.path().join("workspace").display().to_string();
     assert_eq!(
         res["payload"],
         json!({"defaultId": "main", "mainKey": "main", "scope": "per-sender",
-               "agents": [{"id": "main", "name": "main"}]}),
+               "agents": [{"id": "main", "name": "main", "workspace": workspace}]}),
         "{res}"
     );
     let res = sub.request("agents.list", json!("x")).await;
