@@ -35,6 +35,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 
+use super::args::{Args, clip, kind, len_u64, pick, shown, whole as whole_arg};
 use super::confined::{ConfinedError, Root, floor_char_boundary, human_limit, human_size};
 use super::tools::FsAccess;
 use crate::ports::ToolSpec;
@@ -127,12 +128,10 @@ pub fn specs() -> Vec<ToolSpec> {
 pub fn run(name: &str, args: &str, access: &FsAccess<'_>) -> Value {
     let result = match name {
         "memory_search" | "memory_get" if !access.private => Err(PRIVATE.to_owned()),
-        "memory_search" => {
-            parse_args(args, "{\"query\": \"boat\"}").and_then(|a| search_tool(&a, access.root))
-        }
-        "memory_get" => {
-            parse_args(args, "{\"path\": \"MEMORY.md\"}").and_then(|a| get_tool(&a, access.root))
-        }
+        "memory_search" => super::args::parse(args, ARGS_MAX, "{\"query\": \"boat\"}")
+            .and_then(|a| search_tool(&a, access.root)),
+        "memory_get" => super::args::parse(args, ARGS_MAX, "{\"path\": \"MEMORY.md\"}")
+            .and_then(|a| get_tool(&a, access.root)),
         other => Err(format!(
             "unknown tool \"{}\"; the memory tools are memory_search and memory_get",
             clip(other, 80)
@@ -144,95 +143,6 @@ pub fn run(name: &str, args: &str, access: &FsAccess<'_>) -> Value {
 // ---------------------------------------------------------------------------------------
 // Arguments
 // ---------------------------------------------------------------------------------------
-
-type Args = Map<String, Value>;
-
-fn parse_args(args: &str, example: &str) -> Result<Args, String> {
-    if args.len() > ARGS_MAX {
-        return Err(format!(
-            "the arguments are {}, more than the {} accepted",
-            human_size(len_u64(args.len())),
-            human_limit(ARGS_MAX)
-        ));
-    }
-    if args.trim().is_empty() {
-        return Ok(Map::new());
-    }
-    match serde_json::from_str::<Value>(args) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(format!(
-            "the arguments must be a JSON object like {example}, not {}",
-            kind(&other)
-        )),
-        Err(e) => Err(format!(
-            "the arguments are not valid JSON ({e}); send a JSON object like {example}"
-        )),
-    }
-}
-
-/// The first of `names` present (and not null) in `m`.
-fn pick<'a>(m: &'a Args, names: &[&'static str]) -> Option<(&'static str, &'a Value)> {
-    names
-        .iter()
-        .find_map(|n| m.get(*n).filter(|v| !v.is_null()).map(|v| (*n, v)))
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// How a rejected value is echoed.
-fn shown(v: &Value) -> String {
-    match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => format!("\"{}\"", clip(s, 40)),
-        other => kind(other).to_owned(),
-    }
-}
-
-/// An optional whole number in `min..=max` (a JSON integer, an integral float or a digit
-/// string) under any of `names`.
-fn whole_arg(
-    m: &Args,
-    names: &[&'static str],
-    min: u64,
-    max: u64,
-    what: &str,
-) -> Result<Option<u64>, String> {
-    let Some((name, v)) = pick(m, names) else {
-        return Ok(None);
-    };
-    let n = match v {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9e15)
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    };
-    match n {
-        Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-        _ => {
-            let range = if max == u64::MAX {
-                format!("of {min} or more")
-            } else {
-                format!("from {min} to {max}")
-            };
-            Err(format!(
-                "argument \"{name}\" must be a whole number {range} ({what}), not {}",
-                shown(v)
-            ))
-        }
-    }
-}
 
 /// An optional number in `0..=1` (a JSON number or a numeric string) under any of `names`.
 fn fraction_arg(m: &Args, names: &[&'static str]) -> Result<Option<f64>, String> {
@@ -1136,27 +1046,12 @@ fn get_tool(m: &Args, root: &Root) -> Result<Value, String> {
 // Small helpers
 // ---------------------------------------------------------------------------------------
 
-fn len_u64(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
-}
-
 /// The first `n` characters of `s`.
 fn head_chars(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => s.get(..i).unwrap_or(s),
         None => s,
     }
-}
-
-/// At most `max` bytes of `s`, cut at a char boundary (with `…` when cut).
-fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    format!(
-        "{}…",
-        s.get(..floor_char_boundary(s, max)).unwrap_or_default()
-    )
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! - **Seeding** ([`seed`]): a brand-new workspace gets starter files (unless
 //!   `agents.defaults.skipBootstrap`); files that exist are never touched.
 
+mod args;
 pub mod confined;
 pub mod memory;
 pub mod skills;

@@ -11,6 +11,7 @@
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
+use super::args::{Args, clip, kind, len_u64, pick};
 use super::confined::{ConfinedError, Located, Root, floor_char_boundary, human_limit, human_size};
 use crate::ports::ToolSpec;
 
@@ -161,52 +162,9 @@ impl From<ConfinedError> for Failure {
     }
 }
 
-type Args = Map<String, Value>;
-
 const PATH_NAMES: [&str; 3] = ["path", "file_path", "filePath"];
 const OLD_NAMES: [&str; 4] = ["oldText", "old_text", "old_string", "oldString"];
 const NEW_NAMES: [&str; 4] = ["newText", "new_text", "new_string", "newString"];
-
-fn parse_args(args: &str) -> Result<Args, Failure> {
-    if args.len() > ARGS_MAX {
-        return Err(Failure::new(format!(
-            "the arguments are {}, more than the {} accepted",
-            human_size(len_u64(args.len())),
-            human_limit(ARGS_MAX)
-        )));
-    }
-    if args.trim().is_empty() {
-        return Ok(Map::new());
-    }
-    match serde_json::from_str::<Value>(args) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(Failure::new(format!(
-            "the arguments must be a JSON object like {{\"path\": \"notes.md\"}}, not {}",
-            kind(&other)
-        ))),
-        Err(e) => Err(Failure::new(format!(
-            "the arguments are not valid JSON ({e}); send a JSON object like {{\"path\": \"notes.md\"}}"
-        ))),
-    }
-}
-
-/// The first of `names` present (and not null) in `m`.
-fn pick<'a>(m: &'a Args, names: &[&'static str]) -> Option<(&'static str, &'a Value)> {
-    names
-        .iter()
-        .find_map(|n| m.get(*n).filter(|v| !v.is_null()).map(|v| (*n, v)))
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
 
 fn path_arg(m: &Args) -> Result<&str, Failure> {
     match pick(m, &PATH_NAMES) {
@@ -221,31 +179,13 @@ fn path_arg(m: &Args) -> Result<&str, Failure> {
     }
 }
 
-/// An optional whole number ≥ 1 (a JSON integer, an integral float or a digit string).
+fn parse_args(args: &str) -> Result<Args, Failure> {
+    super::args::parse(args, ARGS_MAX, "{\"path\": \"notes.md\"}").map_err(Failure::new)
+}
+
+/// An optional whole number ≥ 1.
 fn count_arg(m: &Args, name: &'static str) -> Result<Option<u64>, Failure> {
-    let Some((_, v)) = pick(m, &[name]) else {
-        return Ok(None);
-    };
-    let n = match v {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9e15)
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    };
-    match n {
-        Some(0) | None => Err(Failure::new(format!(
-            "argument \"{name}\" must be a whole number of 1 or more (lines count from 1), not {}",
-            match v {
-                Value::Number(n) => n.to_string(),
-                Value::String(s) => format!("\"{}\"", clip(s, 40)),
-                other => kind(other).to_owned(),
-            }
-        ))),
-        Some(n) => Ok(Some(n)),
-    }
+    super::args::whole(m, &[name], 1, u64::MAX, "lines count from 1").map_err(Failure::new)
 }
 
 /// Locates `given` and applies the privacy rule.
@@ -689,18 +629,6 @@ fn closest_hint(text: &str, old: &str) -> Option<String> {
             )
         })
     })
-}
-
-fn len_u64(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-/// At most `max` bytes of `s`, cut at a char boundary (with `…` when cut).
-fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    format!("{}…", &s[..floor_char_boundary(s, max)])
 }
 
 #[cfg(test)]
