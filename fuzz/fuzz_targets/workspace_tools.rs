@@ -1,5 +1,6 @@
-//! The agent's file tools (`read`, `write`, `edit`; `openclaw_actors::workspace::tools`)
-//! with any arguments a steered model could send, over a real workspace on disk that holds
+//! The agent's file tools (`read`, `write`, `edit`; `openclaw_actors::workspace::tools`) and
+//! memory tools (`memory_search`, `memory_get`; `workspace::memory`) with any arguments a
+//! steered model could send, over a real workspace on disk that holds
 //! a symlink out of it and the private memory. Nothing may panic; on top of that:
 //!
 //! - every answer is a JSON object with a boolean `ok`;
@@ -8,7 +9,8 @@
 //! - outside private sessions, the private memory (`PRIVATE-MEMORY`, in `MEMORY.md` and
 //!   `memory/`) never appears in an answer.
 //!
-//! Input: the first byte picks the tool (`% 3`) and whether the session is private (bit 2);
+//! Input: the first byte picks the tool (`% 5`: read, write, edit, memory_search,
+//! memory_get) and whether the session is private (bit 3);
 //! the rest is split at the first `\n\n` into the content of `notes.md` (written before the
 //! call, so `read` and `edit` work on fuzzed text) and the tool's JSON arguments. The
 //! workspace is rebuilt before every call (on `/dev/shm` when there is one, so the tools'
@@ -21,6 +23,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::workspace::confined::Root;
 use openclaw::actors::workspace::tools::{FsAccess, NAMES, run};
+use openclaw::actors::workspace::memory;
 
 const SECRET: &str = "OUTSIDE-SECRET";
 const PRIVATE: &str = "PRIVATE-MEMORY";
@@ -74,10 +77,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let d = dirs();
     rebuild(d, notes);
-    let name = NAMES[usize::from(*pick) % 3];
-    let private = pick & 4 != 0;
+    let private = pick & 8 != 0;
     let root = Root::new(d.ws.clone());
-    let answer = run(name, args, &FsAccess { root: &root, private });
+    let access = FsAccess { root: &root, private };
+    let answer = match usize::from(*pick) % 5 {
+        i @ 0..3 => run(NAMES[i], args, &access),
+        i => memory::run(memory::NAMES[i - 3], args, &access),
+    };
     assert!(answer.get("ok").is_some_and(|v| v.is_boolean()), "{answer}");
     let text = answer.to_string();
     assert!(!text.contains(SECRET), "read outside the workspace: {text}");
