@@ -323,6 +323,8 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
                 .as_deref(),
         )
         .map_err(StartError::config)?;
+    check_workspace_apart(&workspace.dir, &loaded.state_dir, loaded.path.as_deref())
+        .map_err(StartError::config)?;
     let tools = loaded.config.tools.filter().map_err(StartError::config)?;
     let mut heartbeat = defaults.heartbeat_settings().map_err(StartError::config)?;
     heartbeat.checklist = Some(workspace.dir.join("HEARTBEAT.md"));
@@ -358,6 +360,66 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         ui,
         conn_limits,
     })
+}
+
+/// `p` with `.`/`..` resolved lexically and its existing part's symlinks followed.
+fn real_path(p: &std::path::Path) -> std::path::PathBuf {
+    let mut lexical = std::path::PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                lexical.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let mut existing = lexical.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return lexical,
+        }
+    }
+    let mut real = std::fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
+    real.extend(rest.iter().rev());
+    real
+}
+
+/// Refuses a workspace that would hand the agent's file tools the gateway's own state: the
+/// state directory itself or a directory above it (`openclaw.json`, `.env`, device keys and
+/// tokens), or one holding the config file. Edits there would let a chat rewrite the
+/// gateway's config (its tool policy, `allowFrom`, …). The default `<state>/workspace` is
+/// below the state directory, where the confined tools cannot climb out.
+fn check_workspace_apart(
+    workspace: &std::path::Path,
+    state_dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let ws = real_path(workspace);
+    let state = real_path(state_dir);
+    let fix = "Fix: point agents.defaults.workspace (or OPENCLAW_WORKSPACE_DIR) at a directory of its own, e.g. the default <state dir>/workspace";
+    if state.starts_with(&ws) {
+        return Err(format!(
+            "the agent's workspace {} is the gateway's state directory {} or above it: the agent's file tools would reach its config, keys and tokens. {fix}",
+            workspace.display(),
+            state_dir.display()
+        ));
+    }
+    if let Some(cfg) = config
+        && real_path(cfg).starts_with(&ws)
+    {
+        return Err(format!(
+            "the agent's workspace {} holds the config file {}: a chat could make the agent rewrite it. {fix}",
+            workspace.display(),
+            cfg.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Creates the agent's workspace and, unless `skipBootstrap`, the starter files of a new

@@ -399,6 +399,45 @@ async fn bad_workspace_settings_refuse_the_start_naming_the_key() {
             out.stderr
         );
     }
+    // A workspace that would hand the agent's file tools the gateway's own state or config:
+    // the state directory, a directory above it, one holding the config file.
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&state).expect("state");
+    std::fs::create_dir_all(&elsewhere).expect("elsewhere");
+    let config_path = elsewhere.join("openclaw.json");
+    for (workspace, env_config, want) in [
+        (state.clone(), false, "state directory"),
+        (dir.path().to_path_buf(), false, "state directory"),
+        (state.join("workspace/.."), false, "state directory"),
+        (elsewhere.clone(), true, "holds the config file"),
+    ] {
+        let c = cfg(
+            &tg,
+            &ai,
+            json!({"workspace": workspace.display().to_string()}),
+            Value::Null,
+        );
+        let mut cmd = crate::support::isolated_command(crate::support::BIN, &state);
+        if env_config {
+            std::fs::write(&config_path, &c).expect("config");
+            cmd.env("OPENCLAW_CONFIG_PATH", &config_path);
+        } else {
+            std::fs::write(state.join("openclaw.json"), &c).expect("config");
+        }
+        cmd.args(GW_ARGS);
+        let out = crate::support::run_bounded(cmd, SLOW);
+        assert_eq!(out.code, Some(78), "{}: {out:?}", workspace.display());
+        assert!(
+            out.stderr.contains(want) && out.stderr.contains("Fix:"),
+            "{}: {}",
+            workspace.display(),
+            out.stderr
+        );
+    }
 }
 
 #[actix_web::test]
