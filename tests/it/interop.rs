@@ -318,6 +318,76 @@ fn real_cli_skills_and_hooks_fall_back_on_our_unknown_method() {
     assert_eq!(operator_handshakes(gw.port, "T"), before + 2);
 }
 
+/// The real CLI and our gateway read the same config the same way: the agent's workspace
+/// (`agents.defaults.workspace`) is the same directory for `openclaw agents list` and our
+/// `agents.list`, and a skill in it that the real CLI lists (`openclaw skills list`, which
+/// falls back to the local workspace) is the one our gateway puts in the model's prompt.
+#[actix_web::test]
+async fn real_cli_and_our_gateway_agree_on_the_workspace_and_its_skills() {
+    let cli = RealCli::locate();
+    let ws = tempfile::tempdir().expect("workspace dir");
+    let ws_dir = ws.path().join("assistant ✨");
+    let cfg = format!(
+        "{{agents: {{defaults: {{workspace: {}}}}}}}",
+        serde_json::to_string(&ws_dir.display().to_string()).expect("json string")
+    );
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some(&cfg),
+    );
+    let config_path = gw.dir.path().join("openclaw.json");
+    std::fs::create_dir_all(ws_dir.join("skills/tides")).expect("skill dir");
+    std::fs::write(
+        ws_dir.join("skills/tides/SKILL.md"),
+        "---\nname: tides\ndescription: Tide tables for the harbour\n---\nRead the table.\n",
+    )
+    .expect("skill");
+
+    let mut cmd = cli.command(&["agents", "list", "--json"]);
+    cmd.env("OPENCLAW_CONFIG_PATH", &config_path);
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "{out}");
+    let theirs = out.json();
+    assert_eq!(theirs[0]["id"], "main", "{out}");
+    assert_eq!(
+        theirs[0]["workspace"],
+        ws_dir.display().to_string(),
+        "{out}"
+    );
+
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let ours = op.request("agents.list", json!({})).await;
+    assert_eq!(
+        ours["payload"]["agents"][0]["workspace"], theirs[0]["workspace"],
+        "{ours}"
+    );
+
+    let mut cmd = cli.command(&["skills", "list", "--json"]);
+    cmd.env("OPENCLAW_CONFIG_PATH", &config_path)
+        .env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["workspaceDir"], ws_dir.display().to_string(), "{out}");
+    let tides = v["skills"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "tides"))
+        .unwrap_or_else(|| panic!("the real CLI lists the workspace skill: {out}"));
+    assert_eq!(tides["source"], "openclaw-workspace", "{tides}");
+    // Our side: the same skill, found by our discovery, with the same description.
+    let found = openclaw::actors::workspace::skills::discover(
+        &openclaw::actors::workspace::confined::Root::new(ws_dir.clone()),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].name, "tides");
+    assert_eq!(
+        Value::from(found[0].description.clone()),
+        tides["description"]
+    );
+}
+
 /// `openclaw message send` (the real CLI) goes out through our Telegram channel: the CLI
 /// calls `message.action` with `action:"send"`, the gateway delivers it to the Bot API
 /// (a local fake), and the CLI prints the message id the Bot API gave.
