@@ -422,6 +422,40 @@ fn check_workspace_apart(
     Ok(())
 }
 
+/// `git init` in a brand-new workspace, as OpenClaw does when git is installed (the
+/// workspace is private memory worth a private repository; the agent's file tools never
+/// touch `.git`). At most 5 s; no git, or a failure, is fine.
+fn git_init(dir: &std::path::Path) -> bool {
+    let child = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        return false;
+    };
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait().is_ok_and(|s| s.success()));
+    });
+    match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(ok) => ok,
+        Err(_) => {
+            // A git that hangs is killed; its waiting thread then ends.
+            if let Some(p) = i32::try_from(pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+            }
+            false
+        }
+    }
+}
+
 /// Creates the agent's workspace and, unless `skipBootstrap`, the starter files of a new
 /// one; returns the line that says so. A workspace that cannot be created is logged and
 /// the gateway runs on: the agent then sees `[MISSING]` lines, as in OpenClaw.
@@ -435,9 +469,10 @@ pub fn seed_workspace(p: &Prepared) -> String {
     match result {
         Ok(written) if written.is_empty() => format!("agent workspace: {}", dir.display()),
         Ok(written) => format!(
-            "agent workspace: {} (new: wrote {})",
+            "agent workspace: {} (new: wrote {}{})",
             dir.display(),
-            written.join(", ")
+            written.join(", "),
+            if git_init(dir) { "; git init" } else { "" }
         ),
         Err(e) => {
             let line = format!(

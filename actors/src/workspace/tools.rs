@@ -191,10 +191,27 @@ fn count_arg(m: &Args, name: &'static str) -> Result<Option<u64>, Failure> {
 /// Locates `given` and applies the privacy rule.
 fn locate(access: &FsAccess<'_>, given: &str) -> Result<Located, Failure> {
     let loc = access.root.locate(given)?;
+    if is_git(access.root, &loc) {
+        return Err(Failure::new(GIT));
+    }
     if !access.private && is_private(access.root, &loc) {
         return Err(Failure::new(PRIVATE));
     }
     Ok(loc)
+}
+
+/// Refusal of the workspace's git repository.
+const GIT: &str = "\".git\" is the workspace's git repository; the file tools do not touch it (its config and hooks can run commands on the host, and its remotes may hold credentials)";
+
+/// Whether `loc` (as named, or where it really leads) is in a `.git` directory (any case):
+/// a `.git/config` with `core.fsmonitor` or a hook would run a command the next time the
+/// owner uses git in the workspace, and a remote URL may carry a token.
+fn is_git(root: &Root, loc: &Located) -> bool {
+    [&loc.path, &loc.real].into_iter().any(|p| {
+        root.relative(p)
+            .split('/')
+            .any(|c| c.eq_ignore_ascii_case(".git"))
+    })
 }
 
 /// Whether `loc` (as named, or where it really leads) is `MEMORY.md` at the root or under
@@ -1339,5 +1356,54 @@ mod tests {
             }
         );
         assert!(page("", 2, None, "f").is_err());
+    }
+
+    #[test]
+    fn the_git_repository_is_off_limits() {
+        let (_t, root) = setup();
+        fs::create_dir_all(root.dir().join(".git/hooks")).expect("git dir");
+        fs::write(
+            root.dir().join(".git/config"),
+            "[remote]\n url = https://tok@x\n",
+        )
+        .expect("cfg");
+        std::os::unix::fs::symlink(".git", root.dir().join("g")).expect("alias");
+        let access = FsAccess {
+            root: &root,
+            private: true,
+        };
+        for (tool, args) in [
+            ("read", json!({"path": ".git/config"})),
+            ("read", json!({"path": "g/config"})),
+            (
+                "write",
+                json!({"path": ".git/hooks/post-commit", "content": "#!/bin/sh\nid\n"}),
+            ),
+            (
+                "write",
+                json!({"path": ".GIT/config", "content": "[core]\nfsmonitor = id\n"}),
+            ),
+            ("write", json!({"path": "sub/.git/config", "content": "x"})),
+            (
+                "edit",
+                json!({"path": ".git/config", "oldText": "tok", "newText": "x"}),
+            ),
+        ] {
+            let v = run(tool, &args.to_string(), &access);
+            assert_eq!(v["ok"], false, "{tool} {args}: {v}");
+            assert!(
+                v["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("git repository")),
+                "{v}"
+            );
+            assert!(!v.to_string().contains("tok@"), "{v}");
+        }
+        assert!(!root.dir().join(".git/hooks/post-commit").exists());
+        assert!(!root.dir().join("sub").exists());
+        assert_eq!(
+            fs::read_to_string(root.dir().join(".git/config")).expect("cfg"),
+            "[remote]\n url = https://tok@x\n"
+        );
     }
 }
