@@ -1131,28 +1131,18 @@ async fn system_messages(
     let mut zone = None;
     if let Some(ws) = workspace {
         zone = ws.user_timezone.clone();
+        let settings = ws.clone();
         let with_skills = offered.fs.contains(&"read");
-        // Unchanged files and no skills (a few lstat calls): answered here; anything to read
-        // goes to the blocking pool (the hop costs more than the lstat calls).
-        let inline = (!with_skills || crate::workspace::skills::none_there(&ws.root()))
-            .then(|| crate::workspace::load_if_cached(ws, scope))
-            .flatten();
-        let (files, skills) = match inline {
-            Some(files) => (files, Vec::new()),
-            None => {
-                let settings = ws.clone();
-                actix_web::rt::task::spawn_blocking(move || {
-                    let skills = if with_skills {
-                        crate::workspace::skills::discover(&settings.root())
-                    } else {
-                        Vec::new()
-                    };
-                    (crate::workspace::load(&settings, scope), skills)
-                })
-                .await
-                .unwrap_or_default()
-            }
-        };
+        let (files, skills) = actix_web::rt::task::spawn_blocking(move || {
+            let skills = if with_skills {
+                crate::workspace::skills::discover(&settings.root())
+            } else {
+                Vec::new()
+            };
+            (crate::workspace::load(&settings, scope), skills)
+        })
+        .await
+        .unwrap_or_default();
         let skills = crate::workspace::skills::section(&skills);
         if !skills.is_empty() {
             stable.push_str("\n\n");

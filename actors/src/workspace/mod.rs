@@ -134,59 +134,6 @@ pub struct Injected {
 /// run it off the actor threads).
 pub fn load(settings: &WorkspaceSettings, scope: Scope) -> Vec<Injected> {
     let root = settings.root();
-    load_with(settings, scope, |path, name| {
-        Some(cached_read(&root, path, name))
-    })
-    .unwrap_or_default()
-}
-
-/// [`load`] from the cache alone, without reading any file: `Some` when every file `scope`
-/// may see is absent or unchanged since it was read (one `lstat` each), `None` when a file
-/// must be read (then call [`load`] off the actor thread). This spares the common run a
-/// thread hop: measured, the hop to the blocking pool costs more than the whole load.
-pub fn load_if_cached(settings: &WorkspaceSettings, scope: Scope) -> Option<Vec<Injected>> {
-    load_with(settings, scope, |path, _| match cache_peek(path) {
-        Peek::Absent => Some(Ok(None)),
-        Peek::Cached(text) => Some(Ok(Some(text))),
-        Peek::Unknown => None,
-    })
-}
-
-/// What the cache alone says of a file.
-enum Peek {
-    /// It does not exist.
-    Absent,
-    /// It is unchanged since it was read.
-    Cached(String),
-    /// It must be read.
-    Unknown,
-}
-
-fn cache_peek(path: &Path) -> Peek {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Peek::Absent,
-        Err(_) => return Peek::Unknown,
-        Ok(_) => {}
-    }
-    let Some(id) = FileId::of(path) else {
-        return Peek::Unknown;
-    };
-    let cache = CACHE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match cache.as_ref().and_then(|c| c.get(path)) {
-        Some((known, text)) if *known == id => Peek::Cached(text.to_string()),
-        _ => Peek::Unknown,
-    }
-}
-
-/// The files of `scope` fitted into the limits, each read with `read` (`None` from it:
-/// give up, `None` overall).
-fn load_with(
-    settings: &WorkspaceSettings,
-    scope: Scope,
-    mut read: impl FnMut(&Path, &str) -> Option<Result<Option<String>, ConfinedError>>,
-) -> Option<Vec<Injected>> {
     let mut remaining = settings.total_max_chars.max(1);
     let mut out = Vec::new();
     for name in FILES.into_iter().filter(|n| scope.includes(n)) {
@@ -194,7 +141,7 @@ fn load_with(
             break;
         }
         let path = settings.dir.join(name).display().to_string();
-        let raw = match read(&settings.dir.join(name), name)? {
+        let raw = match cached_read(&root, &settings.dir.join(name), name) {
             Ok(Some(text)) => text,
             Ok(None) if REQUIRED.contains(&name) => {
                 let line = clamp(&format!("[MISSING] Expected at: {path}"), remaining);
@@ -247,7 +194,7 @@ fn load_with(
             truncated,
         });
     }
-    Some(out)
+    out
 }
 
 /// A regular file's identity: while it is the same, so is its content (any write or
@@ -723,33 +670,6 @@ mod tests {
         assert_eq!(soul(&load(&s, Scope::Main)).as_deref(), Some("cccc"));
         std::fs::remove_file(d.path().join("SOUL.md")).expect("rm");
         assert!(soul(&load(&s, Scope::Main)).is_some_and(|c| c.starts_with("[MISSING]")));
-    }
-
-    #[test]
-    fn the_cache_alone_answers_only_for_unchanged_or_absent_files() {
-        let d = tempfile::tempdir().expect("tmp");
-        let s = settings(d.path());
-        // Nothing there: every file is absent, no read needed.
-        let absent = load_if_cached(&s, Scope::Main).expect("all absent");
-        assert_eq!(absent, load(&s, Scope::Main));
-        std::fs::write(d.path().join("SOUL.md"), "first").expect("w");
-        assert!(
-            load_if_cached(&s, Scope::Main).is_none(),
-            "a new file must be read"
-        );
-        let read = load(&s, Scope::Main);
-        assert_eq!(load_if_cached(&s, Scope::Main).as_ref(), Some(&read));
-        std::fs::write(d.path().join("SOUL.md"), "secnd").expect("w");
-        assert!(
-            load_if_cached(&s, Scope::Main).is_none(),
-            "an edit must be read"
-        );
-        // A symlink is always read through the confined root.
-        std::fs::remove_file(d.path().join("SOUL.md")).expect("rm");
-        std::fs::write(d.path().join("real.md"), "linked").expect("w");
-        std::os::unix::fs::symlink("real.md", d.path().join("SOUL.md")).expect("ln");
-        let _ = load(&s, Scope::Main);
-        assert!(load_if_cached(&s, Scope::Main).is_none());
     }
 
     #[test]

@@ -33,15 +33,6 @@ pub struct Skill {
     pub location: PathBuf,
 }
 
-/// Whether the workspace certainly has no skills (`skills/` does not exist: one `lstat`),
-/// so [`discover`] need not run.
-pub fn none_there(root: &Root) -> bool {
-    matches!(
-        std::fs::symlink_metadata(root.dir().join("skills")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound
-    )
-}
-
 /// The workspace's skills, sorted by name (blocking).
 pub fn discover(root: &Root) -> Vec<Skill> {
     let base = root.dir().join("skills");
