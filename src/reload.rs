@@ -390,7 +390,16 @@ impl Watcher {
                 .filter_map(|a| a.parse().ok())
                 .collect();
             if prepared.workspace.dir != live.workspace.dir {
-                log::info!("{}", gateway::seed_workspace(&prepared));
+                // Directory, starter files, fsyncs and `git init`: not on this thread.
+                let (dir, skip) = (prepared.workspace.dir.clone(), prepared.skip_bootstrap);
+                actix_web::rt::spawn(async move {
+                    let seeded = actix_web::rt::task::spawn_blocking(move || {
+                        gateway::seed_workspace(&dir, skip)
+                    });
+                    if let Ok(line) = seeded.await {
+                        log::info!("{line}");
+                    }
+                });
             }
             let mut cfg = gateway::hot_config(&prepared, live.port, &bound);
             if prepared.generated.is_some() {

@@ -1190,8 +1190,8 @@ struct ConverseCtx<'a> {
     offered: &'a Offered,
 }
 
-/// One file-tool call, on a blocking thread (the workspace is on disk).
-async fn run_fs_tool(
+/// One file or memory tool call, on a blocking thread (the workspace is on disk).
+async fn run_workspace_tool(
     workspace: Option<(
         &Arc<crate::workspace::WorkspaceSettings>,
         crate::workspace::Scope,
@@ -1287,7 +1287,7 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
             let result = if name == "cron" && offered.cron {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
             } else if offered.fs.contains(&name) || offered.memory.contains(&name) {
-                run_fs_tool(workspace, name, &call.function.arguments).await
+                run_workspace_tool(workspace, name, &call.function.arguments).await
             } else if name != "nodes" || !offered.nodes {
                 json!({"ok": false, "error": format!("unknown tool: {name}")})
             } else {

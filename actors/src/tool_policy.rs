@@ -382,7 +382,6 @@ impl ToolFilter {
         }
         let pattern = match pattern {
             "automations" => "cron",
-            "bash" => "exec",
             p => p,
         };
         glob(pattern, tool)

@@ -362,34 +362,6 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
     })
 }
 
-/// `p` with `.`/`..` resolved lexically and its existing part's symlinks followed.
-fn real_path(p: &std::path::Path) -> std::path::PathBuf {
-    let mut lexical = std::path::PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                lexical.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => lexical.push(other),
-        }
-    }
-    let mut existing = lexical.as_path();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                existing = parent;
-            }
-            _ => return lexical,
-        }
-    }
-    let mut real = std::fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
-    real.extend(rest.iter().rev());
-    real
-}
-
 /// Refuses a workspace that would hand the agent's file tools the gateway's own state: the
 /// state directory itself or a directory above it (`openclaw.json`, `.env`, device keys and
 /// tokens), or one holding the config file. Edits there would let a chat rewrite the
@@ -400,8 +372,8 @@ fn check_workspace_apart(
     state_dir: &std::path::Path,
     config: Option<&std::path::Path>,
 ) -> Result<(), String> {
-    let ws = real_path(workspace);
-    let state = real_path(state_dir);
+    let ws = openclaw_actors::workspace::confined::real_path_of(workspace);
+    let state = openclaw_actors::workspace::confined::real_path_of(state_dir);
     let fix = "Fix: point agents.defaults.workspace (or OPENCLAW_WORKSPACE_DIR) at a directory of its own, e.g. the default <state dir>/workspace";
     if state.starts_with(&ws) {
         return Err(format!(
@@ -411,7 +383,7 @@ fn check_workspace_apart(
         ));
     }
     if let Some(cfg) = config
-        && real_path(cfg).starts_with(&ws)
+        && openclaw_actors::workspace::confined::real_path_of(cfg).starts_with(&ws)
     {
         return Err(format!(
             "the agent's workspace {} holds the config file {}: a chat could make the agent rewrite it. {fix}",
@@ -459,9 +431,8 @@ fn git_init(dir: &std::path::Path) -> bool {
 /// Creates the agent's workspace and, unless `skipBootstrap`, the starter files of a new
 /// one; returns the line that says so. A workspace that cannot be created is logged and
 /// the gateway runs on: the agent then sees `[MISSING]` lines, as in OpenClaw.
-pub fn seed_workspace(p: &Prepared) -> String {
-    let dir = &p.workspace.dir;
-    let result = if p.skip_bootstrap {
+pub fn seed_workspace(dir: &std::path::Path, skip_bootstrap: bool) -> String {
+    let result = if skip_bootstrap {
         std::fs::create_dir_all(dir).map(|()| Vec::new())
     } else {
         openclaw_actors::workspace::seed(dir)
@@ -629,7 +600,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         workspace: prepared.workspace.clone(),
         tools: prepared.tools.clone(),
     };
-    let workspace_line = seed_workspace(&prepared);
+    let workspace_line = seed_workspace(&prepared.workspace.dir, prepared.skip_bootstrap);
     let tls = load_tls(&loaded)?;
     // Scratch directories a transcription program left when the process died (the state
     // dir's lock, held above, says no other gateway is using them).

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::confined::{floor_char_boundary, human_limit, human_size};
+use super::confined::{floor_char_boundary, human_limit, human_size, len_u64};
 
 /// The arguments object.
 pub(super) type Args = Map<String, Value>;
@@ -109,9 +109,4 @@ pub(super) fn clip(s: &str, max: usize) -> String {
         "{}…",
         s.get(..floor_char_boundary(s, max)).unwrap_or_default()
     )
-}
-
-/// `n` as a `u64` (saturating).
-pub(super) fn len_u64(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
 }

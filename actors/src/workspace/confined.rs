@@ -607,6 +607,28 @@ fn check_string(given: &str) -> Result<(), ConfinedError> {
     Ok(())
 }
 
+/// Where `p` really leads: `.`/`..` applied lexically, then the symbolic links of its
+/// longest existing ancestor followed (the rest appended as written). For comparing
+/// directories that may not exist yet.
+pub fn real_path_of(p: &Path) -> PathBuf {
+    let lexical = lexical(p);
+    let mut existing = lexical.as_path();
+    let mut rest: Vec<&OsStr> = Vec::new();
+    loop {
+        if let Ok(mut real) = fs::canonicalize(existing) {
+            real.extend(rest.iter().rev());
+            return real;
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return lexical,
+        }
+    }
+}
+
 /// `p` with `.` dropped and `..` applied lexically (never above `/`).
 fn lexical(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -669,7 +691,8 @@ fn modified_ms(meta: &fs::Metadata) -> u64 {
         .unwrap_or(0)
 }
 
-fn len_u64(n: usize) -> u64 {
+/// `n` as a `u64` (saturating).
+pub(crate) fn len_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 

@@ -35,8 +35,8 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 
-use super::args::{Args, clip, kind, len_u64, pick, shown, whole as whole_arg};
-use super::confined::{ConfinedError, Root, floor_char_boundary, human_limit, human_size};
+use super::args::{Args, clip, kind, pick, shown, whole as whole_arg};
+use super::confined::{ConfinedError, Root, floor_char_boundary, human_limit, human_size, len_u64};
 use super::tools::FsAccess;
 use crate::ports::ToolSpec;
 
@@ -787,7 +787,7 @@ fn search_tool(m: &Args, root: &Root) -> Result<Value, String> {
             "startLine": h.chunk.start_line,
             "endLine": h.chunk.end_line,
             "score": (s * 10_000.0).round() / 10_000.0,
-            "snippet": head_chars(text, SNIPPET_CHARS),
+            "snippet": super::head(text, SNIPPET_CHARS),
         }));
     }
     let mut notes = Vec::new();
@@ -1040,18 +1040,6 @@ fn get_tool(m: &Args, root: &Root) -> Result<Value, String> {
         out.insert("note".to_owned(), Value::String(notes.join("; ")));
     }
     Ok(Value::Object(out))
-}
-
-// ---------------------------------------------------------------------------------------
-// Small helpers
-// ---------------------------------------------------------------------------------------
-
-/// The first `n` characters of `s`.
-fn head_chars(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => s.get(..i).unwrap_or(s),
-        None => s,
-    }
 }
 
 #[cfg(test)]

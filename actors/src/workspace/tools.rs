@@ -11,8 +11,10 @@
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
-use super::args::{Args, clip, kind, len_u64, pick};
-use super::confined::{ConfinedError, Located, Root, floor_char_boundary, human_limit, human_size};
+use super::args::{Args, clip, kind, pick};
+use super::confined::{
+    ConfinedError, Located, Root, floor_char_boundary, human_limit, human_size, len_u64,
+};
 use crate::ports::ToolSpec;
 
 /// The tools' names, as the model calls them.
