@@ -1072,8 +1072,11 @@ async fn a_message_refused_by_the_chat_queue_gets_a_busy_reply_and_leaves_pendin
     })
     .await;
     assert_eq!(acc["running"], true, "{acc}");
+    // "running" is set when the run starts; its model request follows once the workspace
+    // has been read on the blocking pool, so wait for that request rather than race it.
+    ai.wait_requests_async(1, SLOW).await;
     assert_eq!(tg.sent().len(), 3, "{:?}", tg.sent());
-    assert_eq!(ai.request_count(), 1);
+    assert_eq!(ai.request_count(), 1, "refused messages start no run");
 }
 
 #[actix_web::test]
