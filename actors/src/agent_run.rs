@@ -25,6 +25,7 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 
 use crate::channel::DeliverReply;
+use crate::channel::progress::{ProgressEvent, ProgressSink, RunProgress};
 use crate::media::MediaRef;
 use crate::metrics::MediaOutcome;
 use crate::ports::{
@@ -126,6 +127,8 @@ impl AgentRun {
         let registry_for_stream = registry.clone();
         let run_id_for_stream = req.run_id.clone();
         let session_for_stream = req.session_key.clone();
+        // A channel that previews the answer text gets it as it is written.
+        let text_progress = progress_of(&req).filter(|(sink, _)| sink.answer_text);
         Self {
             req,
             transcript,
@@ -142,11 +145,10 @@ impl AgentRun {
             deadline: None,
             workspace: None,
             tools: Arc::default(),
-            stream: Rc::new(Streamer::new(
-                registry_for_stream,
-                run_id_for_stream,
-                session_for_stream,
-            )),
+            stream: Rc::new(Streamer {
+                progress: text_progress,
+                ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
+            }),
         }
     }
 
@@ -284,7 +286,12 @@ impl AgentRun {
         // is at least once), and the reply never waits for the disk.
         let (recorded_tx, recorded_rx) = tokio::sync::oneshot::channel::<()>();
         let deliver = match (&self.req.origin, status) {
-            (RunOrigin::Channel { inbound, deliver }, s) if s != RunStatus::Aborted => Some((
+            (RunOrigin::Channel { .. }, RunStatus::Aborted) => {
+                // No answer follows: the channel's progress draft goes now.
+                report(&self.req, ProgressEvent::Ended);
+                None
+            }
+            (RunOrigin::Channel { inbound, deliver }, _) => Some((
                 deliver.clone(),
                 DeliverReply {
                     inbound_id: Some(inbound.id.clone()),
@@ -400,6 +407,9 @@ pub(crate) struct Streamer {
     /// The next delta replaces what was shown.
     replace: std::cell::Cell<bool>,
     last_sent: std::cell::Cell<Option<std::time::Instant>>,
+    /// The channel draft that shows the answer as it is written (`streaming.mode:
+    /// "partial"`), with what it reports about.
+    progress: Option<(ProgressSink, RunProgress)>,
 }
 
 impl Streamer {
@@ -413,6 +423,7 @@ impl Streamer {
             pending: Default::default(),
             replace: std::cell::Cell::new(false),
             last_sent: std::cell::Cell::new(None),
+            progress: None,
         }
     }
 
@@ -481,6 +492,14 @@ impl Streamer {
         let text = self.text.borrow();
         if text.len() <= DELTA_SNAPSHOT_MAX {
             e["message"] = assistant_message(&text, now_ms());
+        }
+        if let Some((sink, about)) = &self.progress
+            && text.len() <= DELTA_SNAPSHOT_MAX
+        {
+            sink.to.do_send(RunProgress {
+                event: ProgressEvent::Text(text.clone()),
+                ..about.clone()
+            });
         }
         drop(text);
         if replace {
@@ -851,6 +870,30 @@ fn echo(
         media: Vec::new(),
         recorded: None,
     });
+}
+
+/// Where a channel run reports progress ([`crate::channel::progress`]), with what it
+/// reports about; `None` for other runs and channels without a draft.
+fn progress_of(req: &RunRequest) -> Option<(ProgressSink, RunProgress)> {
+    let RunOrigin::Channel { inbound, .. } = &req.origin else {
+        return None;
+    };
+    let sink = inbound.progress.clone()?;
+    Some((
+        sink,
+        RunProgress {
+            inbound_id: inbound.id.clone(),
+            target: inbound.target(),
+            event: ProgressEvent::Ended,
+        },
+    ))
+}
+
+/// Tells the channel's progress draft (if the run has one) what happened.
+fn report(req: &RunRequest, event: ProgressEvent) {
+    if let Some((sink, about)) = progress_of(req) {
+        sink.to.do_send(RunProgress { event, ..about });
+    }
 }
 
 /// The answer recorded for `run_id` (a channel run's id is its inbound message's stable id,
@@ -1269,6 +1312,11 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
             let text = response.message.content.unwrap_or_default();
             return LoopOutcome::Done(text.trim().to_owned(), taken.media);
         }
+        if let Some(preamble) = response.message.content.as_deref()
+            && !preamble.trim().is_empty()
+        {
+            report(req, ProgressEvent::Headline(preamble.to_owned()));
+        }
         messages.push(ChatMessage {
             role: "assistant".into(),
             content: response.message.content.clone(),
@@ -1277,6 +1325,13 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
             images: Vec::new(),
         });
         for call in calls {
+            report(
+                req,
+                ProgressEvent::Tool(crate::channel::progress::tool_line(
+                    &call.function.name,
+                    &call.function.arguments,
+                )),
+            );
             tool_seq += 1;
             registry.do_send(Broadcast {
                 event: "agent".into(),

@@ -510,6 +510,23 @@ impl TelegramApi for BotApi {
         let fut = self.call::<Value>("sendChatAction", body, CALL_TIMEOUT);
         Box::pin(async move { fut.await.map(|_| ()) })
     }
+
+    fn edit_message_text(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        text: String,
+    ) -> LocalFut<Result<(), TgError>> {
+        let body = json!({"chat_id": chat_id, "message_id": message_id, "text": text});
+        let fut = self.call::<Value>("editMessageText", body, CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
+    fn delete_message(&self, chat_id: i64, message_id: i64) -> LocalFut<Result<(), TgError>> {
+        let body = json!({"chat_id": chat_id, "message_id": message_id});
+        let fut = self.call::<Value>("deleteMessage", body, CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,14 @@ pub struct TelegramCfg {
     /// Long-poll timeout in seconds (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_timeout_seconds: Option<u32>,
+    /// Progress drafts while the agent works (`off`, `partial`, `block`, `progress`:
+    /// the default), as an object (`{"mode": …, "progress": {…}, "preview": {…}}`), a mode
+    /// string, or OpenClaw's legacy boolean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<Value>,
+    /// OpenClaw's legacy spelling of `streaming.mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_mode: Option<String>,
     /// Native commands (`commands.native`: the bot's command menu).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands: Option<CommandsCfg>,

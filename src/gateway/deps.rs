@@ -151,6 +151,24 @@ pub(super) fn telegram_account(
         })
         .or(global_native)
         .unwrap_or(true);
+    // An account's own `streaming` replaces the channel's as a whole (as OpenClaw's
+    // account overrides do).
+    let (streaming, stream_mode, key) = if t.streaming.is_some() || t.stream_mode.is_some() {
+        (
+            t.streaming.as_ref(),
+            t.stream_mode.as_deref(),
+            format!("{prefix}.streaming"),
+        )
+    } else {
+        (
+            base.and_then(|b| b.streaming.as_ref()),
+            base.and_then(|b| b.stream_mode.as_deref()),
+            "channels.telegram.streaming".to_owned(),
+        )
+    };
+    let streaming =
+        openclaw_actors::channel::progress::Streaming::parse(streaming, stream_mode, &key)
+            .map_err(StartError::config)?;
     let cfg = TelegramAccountConfig {
         account_id: account_id.to_owned(),
         dm_policy,
@@ -165,6 +183,7 @@ pub(super) fn telegram_account(
         webhook,
         native_commands,
         typing,
+        streaming,
     };
     let api: Rc<dyn TelegramApi> =
         Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));

@@ -26,6 +26,7 @@ mod nodes;
 mod pairing;
 mod probes;
 mod profiles;
+mod progress_drafts;
 mod reload;
 mod remote;
 mod soak;

@@ -45,6 +45,9 @@ pub fn config(tg: &FakeTelegram, ai: Option<&FakeOpenAi>, telegram: Value) -> St
         "pollTimeoutSeconds": 1,
         "dmPolicy": "open",
         "allowFrom": ["*"],
+        // These flows count the messages sent: no progress drafts among them (the drafts'
+        // own tests, in progress_drafts.rs, pass `"streaming": null` for the default).
+        "streaming": {"mode": "off"},
     });
     let obj = t.as_object_mut().expect("telegram config is an object");
     for (k, v) in telegram.as_object().cloned().unwrap_or_default() {

@@ -7,6 +7,7 @@
 
 #[cfg(test)]
 pub mod echo;
+pub mod progress;
 pub mod telegram;
 
 use actix::prelude::*;
@@ -374,6 +375,10 @@ pub struct InboundMessage {
     /// What the agent is told of media that was not fetched (not kept).
     #[serde(skip)]
     pub media_notes: Vec<String>,
+    /// Where the run reports its progress, for a channel that shows a progress draft
+    /// ([`progress`]); set at each hand-over (not kept).
+    #[serde(skip)]
+    pub progress: Option<progress::ProgressSink>,
 }
 
 impl InboundMessage {

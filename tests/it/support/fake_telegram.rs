@@ -135,6 +135,37 @@ struct State {
     downloads: Vec<String>,
     /// `sendChatAction` calls: when, and the body.
     chat_actions: Vec<(Instant, Value)>,
+    /// The text each message of the bot shows now, by (chat, message id) (`editMessageText`
+    /// changes it); deleted messages are gone from it.
+    texts: HashMap<(i64, i64), String>,
+    /// `editMessageText` calls that changed a message, in order.
+    edits: Vec<Edit>,
+    /// `deleteMessage` calls that deleted a message, in order.
+    deleted: Vec<Deleted>,
+}
+
+/// An edit of a bot message.
+#[derive(Debug, Clone)]
+pub struct Edit {
+    /// Its chat.
+    pub chat_id: i64,
+    /// The message.
+    pub message_id: i64,
+    /// Its new text.
+    pub text: String,
+    /// When.
+    pub at: Instant,
+}
+
+/// A deleted bot message.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    /// Its chat.
+    pub chat_id: i64,
+    /// The message.
+    pub message_id: i64,
+    /// When.
+    pub at: Instant,
 }
 
 struct Shared {
@@ -647,6 +678,38 @@ impl FakeTelegram {
         st.files.insert(file_id.to_owned(), (path, data));
     }
 
+    /// The `editMessageText` calls that changed a message.
+    pub fn edits(&self) -> Vec<Edit> {
+        self.shared.lock().edits.clone()
+    }
+
+    /// The messages deleted (`deleteMessage`).
+    pub fn deleted(&self) -> Vec<Deleted> {
+        self.shared.lock().deleted.clone()
+    }
+
+    /// What message `message_id` of `chat_id` shows now (`None`: deleted or never sent).
+    pub fn text_of(&self, chat_id: i64, message_id: i64) -> Option<String> {
+        self.shared
+            .lock()
+            .texts
+            .get(&(chat_id, message_id))
+            .cloned()
+    }
+
+    /// Async wait until `f` holds for the fake's (sent messages, edits, deletions).
+    pub async fn wait_drafts_async(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut f: impl FnMut(&[SentMessage], &[Edit], &[Deleted]) -> bool,
+    ) {
+        self.wait_async(limit, what, |st| {
+            f(&st.sent, &st.edits, &st.deleted).then_some(())
+        })
+        .await;
+    }
+
     /// The file paths downloaded so far.
     pub fn downloads(&self) -> Vec<String> {
         self.shared.lock().downloads.clone()
@@ -824,6 +887,8 @@ async fn handle(
             shared.bump();
             tg_ok(json!(true))
         }
+        "editMessageText" => edit_message_text(&shared, &body),
+        "deleteMessage" => delete_message(&shared, &body),
         "deleteMyCommands" => {
             shared.lock().my_commands.clear();
             shared.bump();
@@ -980,6 +1045,7 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
         if let Some(t) = body.get("message_thread_id") {
             message["message_thread_id"] = t.clone();
         }
+        st.texts.insert((chat_id, message_id), text.to_owned());
         st.sent.push(SentMessage {
             method: "sendMessage".into(),
             body: body.clone(),
@@ -991,6 +1057,69 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
     };
     shared.bump();
     tg_ok(message)
+}
+
+/// `editMessageText` as Telegram answers it: only a message of the bot that is still there,
+/// and only to a different, valid text.
+fn edit_message_text(shared: &Shared, body: &Value) -> HttpResponse {
+    let (Some(chat_id), Some(message_id)) = (
+        body.get("chat_id").and_then(Value::as_i64),
+        body.get("message_id").and_then(Value::as_i64),
+    ) else {
+        return tg_error(400, "Bad Request: message identifier is not specified");
+    };
+    let text = body.get("text").and_then(Value::as_str).unwrap_or("");
+    if text.trim().is_empty() {
+        return tg_error(400, "Bad Request: message text is empty");
+    }
+    if text.encode_utf16().count() > 4096 {
+        return tg_error(400, "Bad Request: MESSAGE_TOO_LONG");
+    }
+    {
+        let mut st = shared.lock();
+        match st.texts.get(&(chat_id, message_id)) {
+            None => return tg_error(400, "Bad Request: message to edit not found"),
+            Some(t) if t == text => {
+                return tg_error(
+                    400,
+                    "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+                );
+            }
+            Some(_) => {}
+        }
+        st.texts.insert((chat_id, message_id), text.to_owned());
+        st.edits.push(Edit {
+            chat_id,
+            message_id,
+            text: text.to_owned(),
+            at: Instant::now(),
+        });
+    }
+    shared.bump();
+    tg_ok(json!({"message_id": message_id, "chat": {"id": chat_id}, "text": text}))
+}
+
+/// `deleteMessage` of a message that is still there.
+fn delete_message(shared: &Shared, body: &Value) -> HttpResponse {
+    let (Some(chat_id), Some(message_id)) = (
+        body.get("chat_id").and_then(Value::as_i64),
+        body.get("message_id").and_then(Value::as_i64),
+    ) else {
+        return tg_error(400, "Bad Request: message identifier is not specified");
+    };
+    {
+        let mut st = shared.lock();
+        if st.texts.remove(&(chat_id, message_id)).is_none() {
+            return tg_error(400, "Bad Request: message to delete not found");
+        }
+        st.deleted.push(Deleted {
+            chat_id,
+            message_id,
+            at: Instant::now(),
+        });
+    }
+    shared.bump();
+    tg_ok(json!(true))
 }
 
 /// A new message of the bot in `chat_id` (its id, and the `Message` without content).

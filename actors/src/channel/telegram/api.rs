@@ -286,4 +286,13 @@ pub trait TelegramApi {
         thread_id: Option<i64>,
         action: &'static str,
     ) -> LocalFut<Result<(), TgError>>;
+    /// `editMessageText` of one of the bot's own messages (a progress draft), as plain text.
+    fn edit_message_text(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        text: String,
+    ) -> LocalFut<Result<(), TgError>>;
+    /// `deleteMessage` of one of the bot's own messages (a progress draft).
+    fn delete_message(&self, chat_id: i64, message_id: i64) -> LocalFut<Result<(), TgError>>;
 }

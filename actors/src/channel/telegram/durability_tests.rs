@@ -158,6 +158,19 @@ impl TelegramApi for FakeApi {
     ) -> LocalFut<Result<(), TgError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn edit_message_text(
+        &self,
+        _chat_id: i64,
+        _message_id: i64,
+        _text: String,
+    ) -> LocalFut<Result<(), TgError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn delete_message(&self, _chat_id: i64, _message_id: i64) -> LocalFut<Result<(), TgError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Stands in for the registry: answers each message at once (`auto`) or keeps it for the
@@ -272,6 +285,7 @@ fn setup(
         poll_timeout_s: 0,
         native_commands: true,
         typing: None,
+        streaming: crate::channel::progress::Streaming::default(),
         webhook: None,
     };
     let channel = TelegramChannel::new(

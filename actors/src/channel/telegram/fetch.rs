@@ -30,6 +30,13 @@ impl TelegramChannel {
     /// still being fetched, else after the fetch and after its chat's earlier messages.
     pub(super) fn hand_over(&mut self, mut m: InboundMessage, ctx: &mut Context<Self>) {
         let reply_to = ctx.address().recipient();
+        let mode = self.cfg.streaming.mode;
+        m.progress = (mode != crate::channel::progress::StreamMode::Off).then(|| {
+            crate::channel::progress::ProgressSink {
+                to: ctx.address().recipient(),
+                answer_text: mode.previews_text(),
+            }
+        });
         let chat = m.chat_id;
         self.start_typing(&m.id, m.target(), ctx);
         if m.media.is_empty() && !self.handovers.busy(chat) {

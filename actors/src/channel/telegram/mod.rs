@@ -51,6 +51,7 @@ mod fetch;
 mod intake;
 pub use intake::{MAX_DOWNLOAD_BYTES, inbound_media};
 mod pairing;
+pub mod progress;
 mod send;
 mod typing;
 mod webhook;
@@ -149,6 +150,8 @@ pub struct TelegramAccountConfig {
     /// Show "typing…" while a message is being answered, refreshed this often
     /// (`agents.defaults.typingMode` / `typingIntervalSeconds`); `None`: never.
     pub typing: Option<Duration>,
+    /// Progress drafts (`streaming`; see [`crate::channel::progress`]).
+    pub streaming: crate::channel::progress::Streaming,
 }
 
 /// A pending DM pairing code.
@@ -186,6 +189,9 @@ pub struct ChannelState {
     /// Pending pairing codes.
     #[serde(default)]
     pub pairing: Vec<PairingCode>,
+    /// Progress drafts on screen (deleted at the next start if a crash left them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drafts: Vec<progress::DraftRef>,
 }
 
 impl ChannelState {
@@ -297,6 +303,8 @@ pub struct TelegramChannel {
     audio_in: crate::hearing::AudioIn,
     /// Chats shown "typing…" ([`typing`]).
     typing: typing::Typing,
+    /// Progress drafts of runs in progress ([`progress`]).
+    drafts: progress::Drafts,
     /// The bot itself (from `getMe`).
     me: Option<TgUser>,
     /// Status.
@@ -335,6 +343,7 @@ impl TelegramChannel {
             handovers: ChatOrder::default(),
             audio_in: crate::hearing::AudioIn::default(),
             typing: typing::Typing::default(),
+            drafts: progress::Drafts::default(),
             state,
             me: None,
             status: Status {
@@ -476,6 +485,7 @@ impl TelegramChannel {
         for m in self.state.pending.clone() {
             self.hand_over(m, ctx);
         }
+        self.delete_leftover_drafts(ctx);
         self.identify(ctx);
     }
 
@@ -606,6 +616,8 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.group_allow_from = new.group_allow_from;
         self.cfg.poll_timeout_s = new.poll_timeout_s;
         self.cfg.typing = new.typing;
+        // From the next report on; a draft on screen is still deleted with its answer.
+        self.cfg.streaming = new.streaming;
         if new.typing.is_none() {
             self.typing.stop_all(ctx);
         }

@@ -204,8 +204,15 @@ impl Handler<DeliverReply> for TelegramChannel {
         if let Some(id) = &msg.inbound_id {
             self.stop_typing(id, ctx);
         }
+        // The answer is on its way: its progress draft stops changing, and goes once the
+        // answer is out.
+        let draft_of = msg.inbound_id.clone();
+        if let Some(id) = &draft_of {
+            self.freeze_draft(id, ctx);
+        }
         if msg.text.trim().is_empty() && msg.media.is_empty() {
             if let Some(id) = msg.inbound_id {
+                self.finish_draft(&id, ctx);
                 let before = self.state.pending.len();
                 self.state.pending.retain(|p| p.id != id);
                 if self.state.pending.len() != before {
@@ -274,6 +281,9 @@ impl Handler<DeliverReply> for TelegramChannel {
         };
         Box::pin(send.into_actor(self).map(move |(res, run_gone), act, ctx| {
             act.sends.leave(chat_id, seq);
+            if let Some(id) = &draft_of {
+                act.finish_draft(id, ctx);
+            }
             let mut done = None;
             match &res {
                 Ok(_) => {
