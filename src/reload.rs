@@ -87,6 +87,9 @@ const TELEGRAM_HOT: &[&str] = &[
     "groupPolicy",
     "groupAllowFrom",
     "pollTimeoutSeconds",
+    // Progress drafts: from the next report on.
+    "streaming",
+    "streamMode",
 ];
 
 /// Classifies one changed key path (`a.b.c`).
@@ -521,6 +524,11 @@ mod tests {
         assert_eq!(classify("channels.telegram.allowFrom"), Class::Hot);
         assert_eq!(
             classify("channels.telegram.accounts.work.dmPolicy"),
+            Class::Hot
+        );
+        assert_eq!(classify("channels.telegram.streaming.mode"), Class::Hot);
+        assert_eq!(
+            classify("channels.telegram.accounts.work.streaming"),
             Class::Hot
         );
         assert_eq!(classify("channels.telegram.botToken"), Class::Process);

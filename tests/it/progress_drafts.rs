@@ -115,13 +115,13 @@ async fn a_working_run_shows_one_draft_that_goes_once_the_answer_is_out() {
 async fn tool_lines_roll_in_the_draft_and_are_edited_in_as_the_run_goes() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    // One tool call, then a slow model: the draft appears once the run has been busy for
-    // 1.5 s. Another tool call edits it in; the slow answer leaves time for that edit.
+    // One tool call, then a slow model (3.5 s): the draft appears once the run has been
+    // busy for 1.5 s. Another tool call edits it in; the slow answer leaves time for that edit.
     let long = format!("notes/{}\n/end.md", "🦀".repeat(3000));
     ai.push(tool_round("c1", None, "read", json!({"path": long})));
     ai.push(
         tool_round("c2", None, "memory_search", json!({"query": "coffee"}))
-            .delayed(Duration::from_millis(2500)),
+            .delayed(Duration::from_millis(3500)),
     );
     ai.push(tool_round(
         "c3",
@@ -129,7 +129,7 @@ async fn tool_lines_roll_in_the_draft_and_are_edited_in_as_the_run_goes() {
         "read",
         json!({"path": "SOUL.md", "offset": 2, "limit": 3}),
     ));
-    ai.push(FakeReply::text("Here you go.").delayed(Duration::from_millis(2500)));
+    ai.push(FakeReply::text("Here you go.").delayed(Duration::from_millis(3500)));
     let streaming = json!({"progress": {"toolProgress": true, "label": "Busy", "maxLines": 3}});
     let gw = start_gateway(&config(&tg, Some(&ai), json!({"streaming": streaming})));
     let mid = dm(&tg, 9201, "look it up");
@@ -174,6 +174,33 @@ async fn tool_lines_roll_in_the_draft_and_are_edited_in_as_the_run_goes() {
     }
     all_answered(&gw, &tg).await;
     assert_eq!(tg.sent().len(), 2, "one draft, one answer: {:?}", tg.sent());
+}
+
+#[actix_web::test]
+async fn a_draft_the_user_deleted_is_left_alone_and_the_answer_still_comes() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.push(tool_round("c1", None, "read", json!({"path": "AGENTS.md"})));
+    ai.push(
+        tool_round("c2", None, "read", json!({"path": "SOUL.md"}))
+            .delayed(Duration::from_millis(3500)),
+    );
+    ai.push(FakeReply::text("Still here.").delayed(Duration::from_millis(1500)));
+    let streaming = json!({"progress": {"toolProgress": true}});
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({"streaming": streaming})));
+    let mid = dm(&tg, 9351, "go");
+    let draft = wait_draft(&tg, 9351).await;
+    tg.delete_as_user(9351, draft.message_id);
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "Still here.");
+    all_answered(&gw, &tg).await;
+    // The edit bringing in the second call was refused (message to edit not found), and
+    // nothing more was tried; the state forgets the draft (its delete was refused too).
+    assert_eq!(tg.calls("editMessageText"), 1, "tried once");
+    assert!(tg.edits().is_empty(), "{:?}", tg.edits());
+    assert_eq!(tg.calls("deleteMessage"), 1, "tried once");
+    assert!(tg.deleted().is_empty(), "{:?}", tg.deleted());
+    wait_state_file(&gw, "no draft left", |v| v.get("drafts").is_none()).await;
+    assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
 }
 
 #[actix_web::test]
@@ -228,8 +255,9 @@ async fn partial_mode_previews_the_answer_as_it_is_written() {
     let ai = FakeOpenAi::start();
     ai.set_streaming(true);
     let text = "The first part of a long answer, then the second part, and the end.";
-    // In pieces 700 ms apart: the preview appears after 1.5 s with what is written so far.
-    ai.push(FakeReply::text(text).with_chunk_delay(Duration::from_millis(700)));
+    // In pieces 1 s apart: the preview appears 1.5 s after the first with what is written
+    // so far.
+    ai.push(FakeReply::text(text).with_chunk_delay(Duration::from_millis(1000)));
     let gw = start_gateway(&config(
         &tg,
         Some(&ai),
@@ -250,6 +278,49 @@ async fn partial_mode_previews_the_answer_as_it_is_written() {
         assert!(e.at <= answer.at, "{e:?}");
     }
     all_answered(&gw, &tg).await;
+}
+
+#[actix_web::test]
+async fn a_streaming_change_applies_to_the_next_message_without_restart() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let two_calls = |ai: &FakeOpenAi, answer: &str| {
+        ai.push(tool_round("c1", None, "read", json!({"path": "AGENTS.md"})));
+        ai.push(tool_round("c2", None, "read", json!({"path": "SOUL.md"})));
+        ai.push(FakeReply::text(answer).delayed(Duration::from_millis(300)));
+    };
+    // The flows' config: `off`.
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let pid = gw.pid();
+    two_calls(&ai, "quiet");
+    let first = dm(&tg, 9601, "one");
+    assert_eq!(wait_reply(&tg, first, SLOW).await.text(), "quiet");
+    all_answered(&gw, &tg).await;
+    assert_eq!(tg.sent().len(), 1, "no draft while off: {:?}", tg.sent());
+
+    let streaming = json!({"progress": {"label": "On it"}});
+    replace_file(
+        &gw.config_path(),
+        &config(&tg, Some(&ai), json!({"streaming": streaming})),
+    );
+    gw.wait_stderr_line(
+        &["config reloaded from", "channels.telegram.streaming"],
+        SLOW,
+    );
+    two_calls(&ai, "with a draft");
+    let second = dm(&tg, 9601, "two");
+    let draft = wait_draft(&tg, 9601).await;
+    assert_eq!(draft.text(), "On it");
+    assert_eq!(wait_reply(&tg, second, SLOW).await.text(), "with a draft");
+    wait_deleted(&tg, 9601, draft.message_id).await;
+    assert_eq!(gw.pid(), pid);
+    assert_eq!(tg.calls("getMe"), 1, "the channel was not restarted");
+
+    // A bad value is refused; the running settings stay.
+    let bad = json!({"streaming": {"mode": "loud"}});
+    replace_file(&gw.config_path(), &config(&tg, Some(&ai), bad));
+    gw.wait_stderr_line(&["channels.telegram.streaming.mode"], SLOW);
+    assert_eq!(gw.pid(), pid);
 }
 
 #[test]

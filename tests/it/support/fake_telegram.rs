@@ -688,6 +688,13 @@ impl FakeTelegram {
         self.shared.lock().deleted.clone()
     }
 
+    /// A user deletes message `message_id` of `chat_id` in their app (not a
+    /// `deleteMessage` call: the bot is not told).
+    pub fn delete_as_user(&self, chat_id: i64, message_id: i64) {
+        self.shared.lock().texts.remove(&(chat_id, message_id));
+        self.shared.bump();
+    }
+
     /// What message `message_id` of `chat_id` shows now (`None`: deleted or never sent).
     pub fn text_of(&self, chat_id: i64, message_id: i64) -> Option<String> {
         self.shared
