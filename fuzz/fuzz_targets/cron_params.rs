@@ -73,7 +73,11 @@ fn check_next(what: &str, next: &dyn Fn(i64) -> Option<i64>, t: i64) {
         return;
     };
     assert!(n > t, "{what}: next_after({t}) = {n} is not after it");
-    assert_eq!(n.rem_euclid(1000), 0, "{what}: next_after({t}) = {n} is not a whole second");
+    assert_eq!(
+        n.rem_euclid(1000),
+        0,
+        "{what}: next_after({t}) = {n} is not a whole second"
+    );
     if let Some(before) = n.checked_sub(1) {
         assert_eq!(
             next(before),
@@ -150,7 +154,11 @@ fn fuzz_strings(rest: &[u8]) {
             (1..=MAX_DURATION_MS).contains(&d),
             "duration {s:?} = {d} ms is out of range"
         );
-        assert_eq!(parse_duration_ms(&d.to_string()), Ok(d), "duration {s:?} = {d}");
+        assert_eq!(
+            parse_duration_ms(&d.to_string()),
+            Ok(d),
+            "duration {s:?} = {d}"
+        );
     }
 }
 

@@ -10,9 +10,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use openclaw::actors::{hearing, media, speech};
 use openclaw::actors::node_session::InvokeReply;
 use openclaw::actors::protocol::frame::replace_lone_surrogates;
+use openclaw::actors::{hearing, media, speech};
 use serde_json::{Value, json};
 
 fuzz_target!(|data: &[u8]| {
@@ -62,8 +62,15 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(f) = media::parse_send_file(text, Some(text), Some(text), text.len() % 2 == 0) {
         assert!(!f.data.is_empty() && f.data.len() <= media::MAX_MEDIA_BYTES);
-        let safe = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        assert!(safe(&f.file_name) && !f.file_name.starts_with('.'), "{:?}", f.file_name);
+        let safe = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        };
+        assert!(
+            safe(&f.file_name) && !f.file_name.starts_with('.'),
+            "{:?}",
+            f.file_name
+        );
         assert!(safe(&f.ext), "{:?}", f.ext);
         assert!(!f.mime.contains(['\r', '\n', '"', ';']), "{:?}", f.mime);
     }

@@ -10,8 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use openclaw::actors::channel::telegram::{MAX_DOWNLOAD_BYTES, addressed_to, inbound_media};
 use openclaw::actors::channel::telegram::api::TgUser;
+use openclaw::actors::channel::telegram::{MAX_DOWNLOAD_BYTES, addressed_to, inbound_media};
 use openclaw::actors::registry::chat_commands;
 use openclaw::clients::telegram::decode_get_updates;
 
@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = chat_commands::parse(&text);
             let media = inbound_media(msg);
             let photos: Vec<_> = media.iter().filter(|m| m.kind == "photo").collect();
-            assert_eq!(photos.len(), usize::from(msg.photo.as_ref().is_some_and(|p| !p.is_empty())));
+            assert_eq!(
+                photos.len(),
+                usize::from(msg.photo.as_ref().is_some_and(|p| !p.is_empty()))
+            );
             if let (Some(p), Some(sizes)) = (photos.first(), &msg.photo) {
                 let fits = |n: Option<u64>| n.is_none_or(|n| n <= MAX_DOWNLOAD_BYTES as u64);
                 assert!(sizes.iter().any(|s| Some(&s.file_id) == p.file_id.as_ref()));

@@ -22,8 +22,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::workspace::confined::Root;
-use openclaw::actors::workspace::tools::{FsAccess, NAMES, run};
 use openclaw::actors::workspace::memory;
+use openclaw::actors::workspace::tools::{FsAccess, NAMES, run};
 
 const SECRET: &str = "OUTSIDE-SECRET";
 const PRIVATE: &str = "PRIVATE-MEMORY";
@@ -79,7 +79,10 @@ fuzz_target!(|data: &[u8]| {
     rebuild(d, notes);
     let private = pick & 8 != 0;
     let root = Root::new(d.ws.clone());
-    let access = FsAccess { root: &root, private };
+    let access = FsAccess {
+        root: &root,
+        private,
+    };
     let answer = match usize::from(*pick) % 5 {
         i @ 0..3 => run(NAMES[i], args, &access),
         i => memory::run(memory::NAMES[i - 3], args, &access),
@@ -94,7 +97,11 @@ fuzz_target!(|data: &[u8]| {
         .expect("outside")
         .filter_map(|e| e.ok().map(|e| e.file_name()))
         .collect();
-    assert_eq!(outside.len(), 1, "something was created outside: {outside:?}");
+    assert_eq!(
+        outside.len(),
+        1,
+        "something was created outside: {outside:?}"
+    );
     assert_eq!(
         std::fs::read(d.outside.join("secret.txt")).expect("secret"),
         SECRET.as_bytes(),
