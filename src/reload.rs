@@ -90,6 +90,8 @@ const TELEGRAM_HOT: &[&str] = &[
     // Progress drafts: from the next report on.
     "streaming",
     "streamMode",
+    // Answers' reply threading: from the next answer on.
+    "replyToMode",
 ];
 
 /// Classifies one changed key path (`a.b.c`).

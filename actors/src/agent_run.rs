@@ -297,6 +297,7 @@ impl AgentRun {
                     inbound_id: Some(inbound.id.clone()),
                     target: inbound.target(),
                     reply_to: Some(inbound.message_id),
+                    explicit_reply: false,
                     text: if text.is_empty() && media.is_empty() {
                         "(no reply)".to_owned()
                     } else {
@@ -866,6 +867,7 @@ fn echo(
         inbound_id: None,
         target: inbound.target(),
         reply_to: Some(inbound.message_id),
+        explicit_reply: false,
         text,
         media: Vec::new(),
         recorded: None,

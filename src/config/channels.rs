@@ -45,6 +45,10 @@ pub struct TelegramCfg {
     /// string, or OpenClaw's legacy boolean.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streaming: Option<Value>,
+    /// Whether answers quote the message they answer: `off` (default), `first`, `all`,
+    /// `batched`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_mode: Option<String>,
     /// OpenClaw's legacy spelling of `streaming.mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_mode: Option<String>,

@@ -5,8 +5,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use openclaw_actors::EngineDeps;
-use openclaw_actors::channel::telegram::TelegramAccountConfig;
 use openclaw_actors::channel::telegram::api::TelegramApi;
+use openclaw_actors::channel::telegram::{ReplyToMode, TelegramAccountConfig};
 
 use super::StartError;
 use crate::config::Loaded;
@@ -169,6 +169,14 @@ pub(super) fn telegram_account(
     let streaming =
         openclaw_actors::channel::progress::Streaming::parse(streaming, stream_mode, &key)
             .map_err(StartError::config)?;
+    let reply_to_mode = match pick(&|c| c.reply_to_mode.clone()) {
+        None => ReplyToMode::Off,
+        Some(m) => ReplyToMode::parse(&m).ok_or_else(|| {
+            StartError::config(format!(
+                "{prefix}.replyToMode is {m:?}. Fix: use \"off\", \"first\", \"all\" or \"batched\""
+            ))
+        })?,
+    };
     let cfg = TelegramAccountConfig {
         account_id: account_id.to_owned(),
         dm_policy,
@@ -184,6 +192,7 @@ pub(super) fn telegram_account(
         native_commands,
         typing,
         streaming,
+        reply_to_mode,
     };
     let api: Rc<dyn TelegramApi> =
         Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));

@@ -48,6 +48,9 @@ pub fn config(tg: &FakeTelegram, ai: Option<&FakeOpenAi>, telegram: Value) -> St
         // These flows count the messages sent: no progress drafts among them (the drafts'
         // own tests, in progress_drafts.rs, pass `"streaming": null` for the default).
         "streaming": {"mode": "off"},
+        // They find each answer by the message it quotes (the default, `off`, quotes
+        // none: see `reply_to_mode_*` below).
+        "replyToMode": "first",
     });
     let obj = t.as_object_mut().expect("telegram config is an object");
     for (k, v) in telegram.as_object().cloned().unwrap_or_default() {
@@ -850,6 +853,63 @@ fn dm_open_without_star_refuses_to_start() {
     assert!(out.stderr.contains("allowFrom"), "{out}");
     assert!(out.stderr.contains("\"*\""), "{out}");
     assert_eq!(tg.calls("getMe"), 0, "never reached Telegram");
+}
+
+// === 6b. reply threading (replyToMode) ===
+
+#[actix_web::test]
+async fn reply_to_mode_off_by_default_all_quotes_every_chunk_and_send_keeps_its_reply_to() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // `null`: OpenClaw's default, `off`.
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({"replyToMode": null})));
+    ai.push_text("an answer that quotes nothing");
+    let mid = dm(&tg, 5151, "hello");
+    let answer = poll_until(SLOW, "the answer", || {
+        tg.sent()
+            .into_iter()
+            .find(|s| s.text() == "an answer that quotes nothing")
+    })
+    .await;
+    assert_eq!(answer.reply_to(), None, "{:?}", answer.body);
+    assert_eq!(answer.chat_id(), Some(5151));
+    // `send` with a replyToId asked for it: kept whatever the mode.
+    let mut op = admin(&gw).await;
+    let res = op
+        .request(
+            "send",
+            json!({"to": "5151", "message": "asked to quote", "replyToId": mid, "idempotencyKey": "rtm-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let sent = poll_until(SLOW, "the send", || {
+        tg.sent().into_iter().find(|s| s.text() == "asked to quote")
+    })
+    .await;
+    assert_eq!(sent.reply_to(), Some(mid), "{:?}", sent.body);
+    drop(gw);
+
+    // `all`: every chunk of a long answer quotes the message.
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({"replyToMode": "all"})));
+    let long: String = "word ".repeat(2000);
+    ai.push_text(&long);
+    let mid = dm(&tg, 5152, "say a lot");
+    let sent = tg.wait_sent_async(3, SLOW).await;
+    assert_eq!(sent.len(), 3, "{} chunks", sent.len());
+    for s in &sent {
+        assert_eq!(s.reply_to(), Some(mid), "{:?}", s.body);
+    }
+    all_answered(&gw, &tg).await;
+
+    // A value OpenClaw does not know refuses the start.
+    let cfg = config(&tg, None, json!({"replyToMode": "sometimes"}));
+    let out = CliHome::with_config(&cfg).run(GW_ARGS, &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    assert!(
+        out.stderr.contains("channels.telegram.replyToMode") && out.stderr.contains("Fix:"),
+        "{out}"
+    );
 }
 
 // === 7. splitting ===

@@ -66,6 +66,10 @@ pub struct DeliverReply {
     pub target: ChatTarget,
     /// Message to reply to.
     pub reply_to: Option<i64>,
+    /// `reply_to` was asked for by the caller (`send`'s `replyTo`): it holds whatever the
+    /// channel's `replyToMode` says. Otherwise it is the message answered, and the mode
+    /// decides (OpenClaw's default `off`: no reply threading).
+    pub explicit_reply: bool,
     /// Text (split as the channel requires).
     pub text: String,
     /// Attachments (files of the state directory, [`crate::media`]): sent with the text

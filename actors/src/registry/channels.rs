@@ -212,6 +212,7 @@ impl Handler<SendOutbound> for Registry {
                         inbound_id: None,
                         target,
                         reply_to: msg.reply_to,
+                        explicit_reply: true,
                         text: msg.text,
                         recorded: None,
                         media,

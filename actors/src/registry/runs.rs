@@ -173,6 +173,7 @@ fn complete_aborted(channel: Option<RunChannel>) {
             inbound_id: Some(inbound.id.clone()),
             target: inbound.target(),
             reply_to: None,
+            explicit_reply: false,
             text: String::new(),
             recorded: None,
             media: Vec::new(),

@@ -200,6 +200,7 @@ fn reply(msg: &InboundReceived) -> DeliverReply {
         inbound_id: Some(msg.msg.id.clone()),
         target: msg.msg.target(),
         reply_to: Some(msg.msg.message_id),
+        explicit_reply: false,
         text: format!("re: {}", msg.msg.text),
         recorded: None,
         media: Vec::new(),
@@ -286,6 +287,7 @@ fn setup(
         native_commands: true,
         typing: None,
         streaming: crate::channel::progress::Streaming::default(),
+        reply_to_mode: super::ReplyToMode::First,
         webhook: None,
     };
     let channel = TelegramChannel::new(

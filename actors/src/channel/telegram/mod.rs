@@ -152,6 +152,32 @@ pub struct TelegramAccountConfig {
     pub typing: Option<Duration>,
     /// Progress drafts (`streaming`; see [`crate::channel::progress`]).
     pub streaming: crate::channel::progress::Streaming,
+    /// Whether answers quote the message they answer (`replyToMode`).
+    pub reply_to_mode: ReplyToMode,
+}
+
+/// `replyToMode`: which messages of an answer reply to (quote) the message it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyToMode {
+    /// None (OpenClaw's default).
+    #[default]
+    Off,
+    /// The first (OpenClaw's `first`, and `batched`: this gateway answers each message).
+    First,
+    /// Every one.
+    All,
+}
+
+impl ReplyToMode {
+    /// Parses the config spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(Self::Off),
+            "first" | "batched" => Some(Self::First),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
 }
 
 /// A pending DM pairing code.
@@ -618,6 +644,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.typing = new.typing;
         // From the next report on; a draft on screen is still deleted with its answer.
         self.cfg.streaming = new.streaming;
+        self.cfg.reply_to_mode = new.reply_to_mode;
         if new.typing.is_none() {
             self.typing.stop_all(ctx);
         }

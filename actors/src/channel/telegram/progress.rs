@@ -161,7 +161,8 @@ impl TelegramChannel {
                 let msg = SendMessage {
                     chat_id: d.target.chat_id,
                     text: text.clone(),
-                    // Not a reply: the answer is (and the draft goes).
+                    // Never a reply: the draft goes, and the answer quotes the message
+                    // as `replyToMode` says.
                     reply_to_message_id: None,
                     message_thread_id: d.target.thread_id,
                 };

@@ -41,17 +41,19 @@ impl TelegramChannel {
         reply_to: Option<i64>,
         text: String,
     ) -> impl std::future::Future<Output = Result<Vec<i64>, TgError>> + use<> {
-        send_chunks(self.api.clone(), chat_id, thread_id, reply_to, text)
+        send_chunks(self.api.clone(), chat_id, thread_id, reply_to, false, text)
     }
 }
 
 /// Sends `text` in chunks of ≤ 4096 UTF-16 units, in order, retrying each chunk on rate
-/// limits and network failures (bounded), replying to `reply_to` with the first chunk.
+/// limits and network failures (bounded), replying to `reply_to` with the first chunk (with
+/// every chunk when `reply_all`).
 async fn send_chunks(
     api: std::rc::Rc<dyn super::api::TelegramApi>,
     chat_id: i64,
     thread_id: Option<i64>,
     reply_to: Option<i64>,
+    reply_all: bool,
     text: String,
 ) -> Result<Vec<i64>, TgError> {
     let mut ids = Vec::new();
@@ -64,7 +66,7 @@ async fn send_chunks(
         let msg = SendMessage {
             chat_id,
             text: chunk,
-            reply_to_message_id: if i == 0 { reply_to } else { None },
+            reply_to_message_id: if i == 0 || reply_all { reply_to } else { None },
             message_thread_id: thread_id,
         };
         ids.push(retrying(|| api.send_message(msg.clone())).await?);
@@ -115,6 +117,7 @@ async fn send_with_media(
     store: Addr<crate::store::StoreActor>,
     dest: Dest,
     reply_to: Option<i64>,
+    reply_all: bool,
     text: String,
     media: Vec<MediaRef>,
 ) -> Result<Vec<i64>, TgError> {
@@ -126,8 +129,10 @@ async fn send_with_media(
     if has_text && text.encode_utf16().count() <= MAX_CAPTION_UNITS {
         caption = Some(text);
     } else if has_text {
-        ids.extend(send_chunks(api.clone(), chat_id, thread_id, reply_to, text).await?);
-        reply_to = None;
+        ids.extend(send_chunks(api.clone(), chat_id, thread_id, reply_to, reply_all, text).await?);
+        if !reply_all {
+            reply_to = None;
+        }
     }
     for m in media.into_iter().take(crate::media::MAX_ATTACHMENTS) {
         let noun = m.kind.noun();
@@ -174,7 +179,9 @@ async fn send_with_media(
                     Ok(id) => {
                         ids.push(id);
                         caption = None;
-                        reply_to = None;
+                        if !reply_all {
+                            reply_to = None;
+                        }
                         continue;
                     }
                     Err(TgError::Api { description, .. }) => {
@@ -189,7 +196,8 @@ async fn send_with_media(
             Some(text) => format!("{text}\n\n⚠️ The {noun} could not be sent: {failure}."),
             None => format!("⚠️ The {noun} could not be sent: {failure}."),
         };
-        ids.extend(send_chunks(api.clone(), chat_id, thread_id, reply_to.take(), notice).await?);
+        let to = if reply_all { reply_to } else { reply_to.take() };
+        ids.extend(send_chunks(api.clone(), chat_id, thread_id, to, reply_all, notice).await?);
     }
     Ok(ids)
 }
@@ -228,6 +236,13 @@ impl Handler<DeliverReply> for TelegramChannel {
             Some(_) => self.hold_while_failing(),
             None => None,
         };
+        // The message answered is quoted as `replyToMode` says; a `replyTo` the caller
+        // asked for is kept.
+        let (reply_to, reply_all) = match (msg.explicit_reply, self.cfg.reply_to_mode) {
+            (true, _) | (false, ReplyToMode::First) => (msg.reply_to, false),
+            (false, ReplyToMode::All) => (msg.reply_to, true),
+            (false, ReplyToMode::Off) => (None, false),
+        };
         let api = self.api.clone();
         let store = self.store.clone();
         let inbound = msg.inbound_id;
@@ -258,7 +273,8 @@ impl Handler<DeliverReply> for TelegramChannel {
                     api,
                     msg.target.chat_id,
                     msg.target.thread_id,
-                    msg.reply_to,
+                    reply_to,
+                    reply_all,
                     msg.text,
                 )
                 .await
@@ -267,7 +283,7 @@ impl Handler<DeliverReply> for TelegramChannel {
                     chat_id: msg.target.chat_id,
                     thread_id: msg.target.thread_id,
                 };
-                send_with_media(api, store, dest, msg.reply_to, msg.text, msg.media).await
+                send_with_media(api, store, dest, reply_to, reply_all, msg.text, msg.media).await
             };
             drop(done);
             // The message stays pending until its run's lines are synced (the next message
