@@ -92,6 +92,8 @@ const TELEGRAM_HOT: &[&str] = &[
     "streamMode",
     // Answers' reply threading: from the next answer on.
     "replyToMode",
+    // The ack reaction: from the next message on.
+    "ackReaction",
 ];
 
 /// Classifies one changed key path (`a.b.c`).
@@ -124,6 +126,7 @@ pub fn classify(path: &str) -> Class {
         || under("tools")
         || under("tts")
         || under("env")
+        || under("messages")
     {
         return Class::Hot;
     }
@@ -529,6 +532,8 @@ mod tests {
             Class::Hot
         );
         assert_eq!(classify("channels.telegram.streaming.mode"), Class::Hot);
+        assert_eq!(classify("messages.ackReactionScope"), Class::Hot);
+        assert_eq!(classify("channels.telegram.ackReaction"), Class::Hot);
         assert_eq!(
             classify("channels.telegram.accounts.work.streaming"),
             Class::Hot

@@ -527,6 +527,18 @@ impl TelegramApi for BotApi {
         let fut = self.call::<Value>("deleteMessage", body, CALL_TIMEOUT);
         Box::pin(async move { fut.await.map(|_| ()) })
     }
+
+    fn set_message_reaction(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        emoji: String,
+    ) -> LocalFut<Result<(), TgError>> {
+        let body = json!({"chat_id": chat_id, "message_id": message_id,
+            "reaction": [{"type": "emoji", "emoji": emoji}]});
+        let fut = self.call::<Value>("setMessageReaction", body, CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ pub struct TelegramCfg {
     /// `batched`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to_mode: Option<String>,
+    /// The ack reaction's emoji for this bot (`""`: none); else `messages.ackReaction`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_reaction: Option<String>,
     /// OpenClaw's legacy spelling of `streaming.mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_mode: Option<String>,
@@ -95,6 +98,19 @@ impl std::fmt::Debug for TelegramCfg {
             .field("dm_policy", &self.dm_policy)
             .finish()
     }
+}
+
+/// `messages`: what this gateway reads of OpenClaw's message settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesCfg {
+    /// The emoji a channel reacts with to a message it takes (default 👀; `""`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_reaction: Option<String>,
+    /// Which messages get it: `group-mentions` (default), `group-all`, `direct`, `all`,
+    /// `off` / `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_reaction_scope: Option<String>,
 }
 
 /// `channels`.

@@ -277,6 +277,9 @@ pub struct Config {
     /// `channels.telegram.commands`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands: Option<channels::CommandsCfg>,
+    /// Message settings (`messages.ackReaction`, `ackReactionScope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<channels::MessagesCfg>,
     /// The scheduler (`cron.enabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<CronCfg>,

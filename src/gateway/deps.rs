@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use openclaw_actors::EngineDeps;
 use openclaw_actors::channel::telegram::api::TelegramApi;
-use openclaw_actors::channel::telegram::{ReplyToMode, TelegramAccountConfig};
+use openclaw_actors::channel::telegram::{AckReaction, ReplyToMode, TelegramAccountConfig};
 
 use super::StartError;
 use crate::config::Loaded;
@@ -35,6 +35,7 @@ pub(super) fn telegram_account(
     env_token: Option<String>,
     global_native: Option<bool>,
     typing: Option<Duration>,
+    messages: Option<&crate::config::MessagesCfg>,
 ) -> Result<Option<TelegramAccount>, StartError> {
     use openclaw_actors::channel::telegram::{DmPolicy, GroupPolicy};
     let pick = |f: &dyn Fn(&crate::config::TelegramCfg) -> Option<String>| {
@@ -177,6 +178,29 @@ pub(super) fn telegram_account(
             ))
         })?,
     };
+    // The ack reaction: the account's emoji, the channel's, `messages.ackReaction`, 👀;
+    // `""` at any level turns it off.
+    let scope = messages.and_then(|m| m.ack_reaction_scope.as_deref());
+    let (groups, direct) = match scope.map(str::trim) {
+        None | Some("group-mentions" | "group-all") => (true, false),
+        Some("direct") => (false, true),
+        Some("all") => (true, true),
+        Some("off" | "none") => (false, false),
+        Some(other) => {
+            return Err(StartError::config(format!(
+                "messages.ackReactionScope is {other:?}. Fix: use \"group-mentions\", \"group-all\", \"direct\", \"all\" or \"off\""
+            )));
+        }
+    };
+    let emoji = pick(&|c| c.ack_reaction.clone())
+        .or_else(|| messages.and_then(|m| m.ack_reaction.clone()))
+        .unwrap_or_else(|| "👀".to_owned());
+    let emoji = emoji.trim();
+    let ack = (!emoji.is_empty() && (groups || direct)).then(|| AckReaction {
+        emoji: emoji.to_owned(),
+        groups,
+        direct,
+    });
     let cfg = TelegramAccountConfig {
         account_id: account_id.to_owned(),
         dm_policy,
@@ -193,6 +217,7 @@ pub(super) fn telegram_account(
         typing,
         streaming,
         reply_to_mode,
+        ack,
     };
     let api: Rc<dyn TelegramApi> =
         Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));
@@ -216,13 +241,23 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
         let has_default =
             t.bot_token.is_some() || t.token_file.is_some() || t.enabled == Some(true);
         if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
-            && let Some(acc) =
-                telegram_account("default", t, None, env_token, global_native, typing)?
+            && let Some(acc) = telegram_account(
+                "default",
+                t,
+                None,
+                env_token,
+                global_native,
+                typing,
+                cfg.messages.as_ref(),
+            )?
         {
             telegram.push(acc);
         }
         for (id, a) in t.accounts.iter().flatten() {
-            if let Some(acc) = telegram_account(id, a, Some(t), None, global_native, typing)? {
+            let messages = cfg.messages.as_ref();
+            if let Some(acc) =
+                telegram_account(id, a, Some(t), None, global_native, typing, messages)?
+            {
                 telegram.push(acc);
             }
         }

@@ -912,6 +912,81 @@ async fn reply_to_mode_off_by_default_all_quotes_every_chunk_and_send_keeps_its_
     );
 }
 
+// === 6c. ack reactions ===
+
+#[actix_web::test]
+async fn the_bot_acks_group_messages_addressed_to_it_with_an_eyes_reaction() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({"groupPolicy": "open"})));
+    let group = group_mention(&tg, -7100, 7101, "@openclaw_test_bot hi");
+    let direct = dm(&tg, 7102, "hi");
+    wait_reply(&tg, group, SLOW).await;
+    wait_reply(&tg, direct, SLOW).await;
+    all_answered(&gw, &tg).await;
+    // The reaction is its own call, beside the run: wait for it.
+    let reacted = || (!tg.reactions().is_empty()).then_some(());
+    poll_until(SLOW, "a reaction", reacted).await;
+    // OpenClaw's default scope, group-mentions: the group message, not the DM.
+    assert_eq!(tg.reactions(), [(-7100, group, "👀".to_owned())]);
+    drop(gw);
+
+    // `direct` with the channel's own emoji; an emoji Telegram does not take is refused
+    // and logged with the fix, and the answer still comes.
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let with_messages = |tg: &FakeTelegram, telegram: Value, messages: Value| {
+        let mut cfg: Value =
+            serde_json::from_str(&config(tg, Some(&ai), telegram)).expect("config is JSON");
+        cfg["messages"] = messages;
+        cfg.to_string()
+    };
+    let cfg = with_messages(
+        &tg,
+        json!({"ackReaction": "🔥"}),
+        json!({"ackReactionScope": "direct"}),
+    );
+    let gw = start_gateway(&cfg);
+    let direct = dm(&tg, 7103, "hello");
+    wait_reply(&tg, direct, SLOW).await;
+    all_answered(&gw, &tg).await;
+    let reacted = || (!tg.reactions().is_empty()).then_some(());
+    poll_until(SLOW, "a reaction", reacted).await;
+    assert_eq!(tg.reactions(), [(7103, direct, "🔥".to_owned())]);
+    drop(gw);
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let cfg = with_messages(
+        &tg,
+        json!({"ackReaction": "🦞"}),
+        json!({"ackReactionScope": "all"}),
+    );
+    let gw = start_gateway(&cfg);
+    let direct = dm(&tg, 7104, "hello");
+    wait_reply(&tg, direct, SLOW).await;
+    gw.wait_stderr_line(
+        &["ack reaction 🦞 refused", "REACTION_INVALID", "Fix:"],
+        SLOW,
+    );
+    assert!(tg.reactions().is_empty());
+    drop(gw);
+
+    // `""` turns it off; an unknown scope refuses the start.
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let cfg = with_messages(
+        &tg,
+        json!({"groupPolicy": "open"}),
+        json!({"ackReaction": ""}),
+    );
+    let gw = start_gateway(&cfg);
+    let group = group_mention(&tg, -7100, 7105, "@openclaw_test_bot hi");
+    wait_reply(&tg, group, SLOW).await;
+    all_answered(&gw, &tg).await;
+    assert_eq!(tg.calls("setMessageReaction"), 0);
+    let cfg = with_messages(&tg, json!({}), json!({"ackReactionScope": "everyone"}));
+    let out = CliHome::with_config(&cfg).run(GW_ARGS, &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    assert!(out.stderr.contains("messages.ackReactionScope"), "{out}");
+}
+
 // === 7. splitting ===
 
 #[actix_web::test]

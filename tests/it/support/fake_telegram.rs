@@ -142,7 +142,87 @@ struct State {
     edits: Vec<Edit>,
     /// `deleteMessage` calls that deleted a message, in order.
     deleted: Vec<Deleted>,
+    /// `setMessageReaction` calls Telegram took: (chat, message, emoji).
+    reactions: Vec<(i64, i64, String)>,
 }
+
+/// The emoji Telegram takes as a reaction (`ReactionTypeEmoji`); others get
+/// `REACTION_INVALID`.
+const REACTION_EMOJI: &[&str] = &[
+    "👍",
+    "👎",
+    "❤",
+    "🔥",
+    "🥰",
+    "👏",
+    "😁",
+    "🤔",
+    "🤯",
+    "😱",
+    "🤬",
+    "😢",
+    "🎉",
+    "🤩",
+    "🤮",
+    "💩",
+    "🙏",
+    "👌",
+    "🕊",
+    "🤡",
+    "🥱",
+    "🥴",
+    "😍",
+    "🐳",
+    "❤‍🔥",
+    "🌚",
+    "🌭",
+    "💯",
+    "🤣",
+    "⚡",
+    "🍌",
+    "🏆",
+    "💔",
+    "🤨",
+    "😐",
+    "🍓",
+    "🍾",
+    "💋",
+    "🖕",
+    "😈",
+    "😴",
+    "😭",
+    "🤓",
+    "👻",
+    "👨‍💻",
+    "👀",
+    "🎃",
+    "🙈",
+    "😇",
+    "😨",
+    "🤝",
+    "✍",
+    "🤗",
+    "🫡",
+    "🎅",
+    "🎄",
+    "☃",
+    "💅",
+    "🤪",
+    "🗿",
+    "🆒",
+    "💘",
+    "🙉",
+    "🦄",
+    "😘",
+    "💊",
+    "🙊",
+    "😎",
+    "👾",
+    "🤷‍♂",
+    "🤷",
+    "🤷‍♀",
+    "😡",
+];
 
 /// An edit of a bot message.
 #[derive(Debug, Clone)]
@@ -683,6 +763,11 @@ impl FakeTelegram {
         self.shared.lock().edits.clone()
     }
 
+    /// The reactions set (`setMessageReaction`): (chat, message, emoji).
+    pub fn reactions(&self) -> Vec<(i64, i64, String)> {
+        self.shared.lock().reactions.clone()
+    }
+
     /// The messages deleted (`deleteMessage`).
     pub fn deleted(&self) -> Vec<Deleted> {
         self.shared.lock().deleted.clone()
@@ -896,6 +981,24 @@ async fn handle(
         }
         "editMessageText" => edit_message_text(&shared, &body),
         "deleteMessage" => delete_message(&shared, &body),
+        "setMessageReaction" => {
+            let (Some(chat), Some(message)) = (
+                body.get("chat_id").and_then(Value::as_i64),
+                body.get("message_id").and_then(Value::as_i64),
+            ) else {
+                return tg_error(400, "Bad Request: message identifier is not specified");
+            };
+            let emoji = body["reaction"][0]["emoji"].as_str().unwrap_or("");
+            if body["reaction"][0]["type"] != "emoji" || !REACTION_EMOJI.contains(&emoji) {
+                return tg_error(400, "Bad Request: REACTION_INVALID");
+            }
+            shared
+                .lock()
+                .reactions
+                .push((chat, message, emoji.to_owned()));
+            shared.bump();
+            tg_ok(json!(true))
+        }
         "deleteMyCommands" => {
             shared.lock().my_commands.clear();
             shared.bump();

@@ -295,4 +295,11 @@ pub trait TelegramApi {
     ) -> LocalFut<Result<(), TgError>>;
     /// `deleteMessage` of one of the bot's own messages (a progress draft).
     fn delete_message(&self, chat_id: i64, message_id: i64) -> LocalFut<Result<(), TgError>>;
+    /// `setMessageReaction`: the bot reacts to a message with one emoji (the ack reaction).
+    fn set_message_reaction(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        emoji: String,
+    ) -> LocalFut<Result<(), TgError>>;
 }

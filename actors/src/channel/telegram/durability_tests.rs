@@ -171,6 +171,15 @@ impl TelegramApi for FakeApi {
     fn delete_message(&self, _chat_id: i64, _message_id: i64) -> LocalFut<Result<(), TgError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn set_message_reaction(
+        &self,
+        _chat_id: i64,
+        _message_id: i64,
+        _emoji: String,
+    ) -> LocalFut<Result<(), TgError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Stands in for the registry: answers each message at once (`auto`) or keeps it for the
@@ -288,6 +297,7 @@ fn setup(
         typing: None,
         streaming: crate::channel::progress::Streaming::default(),
         reply_to_mode: super::ReplyToMode::First,
+        ack: None,
         webhook: None,
     };
     let channel = TelegramChannel::new(

@@ -240,6 +240,7 @@ impl TelegramChannel {
         }
         for m in batch.accepted {
             crate::metrics::METRICS.channel_in.inc();
+            self.acknowledge(&m, ctx);
             self.hand_over(m, ctx);
         }
         for notice in batch.replies {

@@ -154,6 +154,20 @@ pub struct TelegramAccountConfig {
     pub streaming: crate::channel::progress::Streaming,
     /// Whether answers quote the message they answer (`replyToMode`).
     pub reply_to_mode: ReplyToMode,
+    /// The ack reaction (`ackReaction`, `messages.ackReactionScope`); `None`: off.
+    pub ack: Option<AckReaction>,
+}
+
+/// The emoji the bot reacts with to a message it takes (OpenClaw's ack reaction), and
+/// to which messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckReaction {
+    /// The emoji (`ackReaction`, default 👀).
+    pub emoji: String,
+    /// Group messages (they reach the agent only when they address the bot).
+    pub groups: bool,
+    /// Direct messages.
+    pub direct: bool,
 }
 
 /// `replyToMode`: which messages of an answer reply to (quote) the message it answers.
@@ -645,6 +659,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         // From the next report on; a draft on screen is still deleted with its answer.
         self.cfg.streaming = new.streaming;
         self.cfg.reply_to_mode = new.reply_to_mode;
+        self.cfg.ack = new.ack;
         if new.typing.is_none() {
             self.typing.stop_all(ctx);
         }

@@ -125,3 +125,43 @@ impl TelegramChannel {
         );
     }
 }
+
+impl TelegramChannel {
+    /// The ack reaction (OpenClaw's `ackReaction`, scope `messages.ackReactionScope`,
+    /// default 👀 on group messages that address the bot): the bot reacts to a message it
+    /// has just taken, so the sender sees it was received. Once per message (not again
+    /// when a restart hands it over again); a refusal (an emoji Telegram does not take as
+    /// a reaction, no right to react) is logged, never retried.
+    pub(super) fn acknowledge(
+        &mut self,
+        m: &crate::channel::InboundMessage,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(ack) = &self.cfg.ack else {
+            return;
+        };
+        let wanted = if m.chat_type == "private" {
+            ack.direct
+        } else {
+            ack.groups
+        };
+        if !wanted {
+            return;
+        }
+        let api = self.api.clone();
+        let (chat, message, emoji) = (m.chat_id, m.message_id, ack.emoji.clone());
+        let account = self.cfg.account_id.clone();
+        ctx.spawn(
+            async move {
+                match api.set_message_reaction(chat, message, emoji.clone()).await {
+                    Ok(()) => {}
+                    Err(e @ super::api::TgError::Api { .. }) => log::warn!(
+                        "telegram[{account}]: ack reaction {emoji} refused in chat {chat}: {e}. Fix: use an emoji Telegram offers as a reaction (channels.telegram.ackReaction or messages.ackReaction), or \"\" to turn it off"
+                    ),
+                    Err(e) => log::debug!("telegram[{account}]: ack reaction in chat {chat}: {e}"),
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
