@@ -350,7 +350,10 @@ pub async fn run_flow(flow: &Flow, n_msgs: usize, warmup: usize) -> Result<FlowF
         "dmPolicy": "allowlist", "allowFrom": [USER], "pollTimeoutSeconds": 30,
     });
     tg["groupPolicy"] = json!("disabled");
-    let mut config = json!({"channels": {"telegram": tg}});
+    // Messages go one at a time: no burst batching (OpenClaw's 300 ms quiet window would
+    // be measured as the gateway's time).
+    let mut config = json!({"channels": {"telegram": tg},
+        "messages": {"inbound": {"byChannel": {"telegram": 0}}}});
     if flow.with_model {
         config["models"] = json!({"providers": {"bench": {
             "baseUrl": format!("{}/v1", fakes.root()), "apiKey": "sk-bench",

@@ -111,6 +111,36 @@ pub struct MessagesCfg {
     /// `off` / `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_reaction_scope: Option<String>,
+    /// Inbound burst batching (`debounceMs`, `byChannel.<channel>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound: Option<serde_json::Value>,
+}
+
+impl MessagesCfg {
+    /// The quiet window batching a sender's rapid messages on `channel`
+    /// (`inbound.byChannel.<channel>`, else `inbound.debounceMs`, else `default`); `Err`
+    /// names the key.
+    pub fn inbound_window(
+        &self,
+        channel: &str,
+        default: std::time::Duration,
+    ) -> Result<std::time::Duration, String> {
+        let Some(inbound) = &self.inbound else {
+            return Ok(default);
+        };
+        let ms = |v: &serde_json::Value, key: &str| match v.as_u64() {
+            Some(n) if n <= 60_000 => Ok(std::time::Duration::from_millis(n)),
+            _ => Err(format!(
+                "{key} is {v}. Fix: use milliseconds from 0 (off) to 60000"
+            )),
+        };
+        let by_channel = inbound.get("byChannel").and_then(|b| b.get(channel));
+        match (by_channel, inbound.get("debounceMs")) {
+            (Some(v), _) if !v.is_null() => ms(v, &format!("messages.inbound.byChannel.{channel}")),
+            (_, Some(v)) if !v.is_null() => ms(v, "messages.inbound.debounceMs"),
+            _ => Ok(default),
+        }
+    }
 }
 
 /// `channels`.

@@ -201,6 +201,15 @@ pub(super) fn telegram_account(
         groups,
         direct,
     });
+    let inbound_window = match messages {
+        Some(m) => m
+            .inbound_window(
+                "telegram",
+                openclaw_actors::channel::telegram::INBOUND_WINDOW,
+            )
+            .map_err(StartError::config)?,
+        None => openclaw_actors::channel::telegram::INBOUND_WINDOW,
+    };
     let cfg = TelegramAccountConfig {
         account_id: account_id.to_owned(),
         dm_policy,
@@ -218,6 +227,7 @@ pub(super) fn telegram_account(
         streaming,
         reply_to_mode,
         ack,
+        inbound_window,
     };
     let api: Rc<dyn TelegramApi> =
         Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));

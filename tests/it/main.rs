@@ -2,6 +2,7 @@
 
 mod agent_rpc;
 mod agent_wait;
+mod batching;
 mod ceiling;
 mod chat_commands;
 mod cli;

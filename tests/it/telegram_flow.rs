@@ -70,6 +70,9 @@ pub fn config(tg: &FakeTelegram, ai: Option<&FakeOpenAi>, telegram: Value) -> St
         }}});
         cfg["agents"] = json!({"defaults": {"model": {"primary": "fake/flow-model"}}});
     }
+    // These flows send bursts and expect one answer per message: no burst batching (its
+    // own tests, in batching.rs, take the default).
+    cfg["messages"] = json!({"inbound": {"byChannel": {"telegram": 0}}});
     // These flows invoke echo.test and system.run from chats: the owner allows them (the
     // default agent tool policy allows only read-only commands; see tool_policy.rs).
     cfg["agents"]["defaults"]["tools"] = json!({"nodes": {"allowCommands": FLOW_COMMANDS}});
@@ -230,7 +233,7 @@ pub fn tool_result(request: &Value, call_id: &str) -> Value {
 }
 
 /// The text of the last user message in a model request.
-fn last_user_text(request: &Value) -> String {
+pub fn last_user_text(request: &Value) -> String {
     request["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))

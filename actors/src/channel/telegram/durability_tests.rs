@@ -298,6 +298,7 @@ fn setup(
         streaming: crate::channel::progress::Streaming::default(),
         reply_to_mode: super::ReplyToMode::First,
         ack: None,
+        inbound_window: Duration::ZERO,
         webhook: None,
     };
     let channel = TelegramChannel::new(

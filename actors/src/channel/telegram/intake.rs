@@ -241,7 +241,7 @@ impl TelegramChannel {
         for m in batch.accepted {
             crate::metrics::METRICS.channel_in.inc();
             self.acknowledge(&m, ctx);
-            self.hand_over(m, ctx);
+            self.batch_or_hand_over(m, ctx);
         }
         for notice in batch.replies {
             self.notice_when_saved(version, notice, ctx);

@@ -43,6 +43,8 @@ use crate::store::{LoadDocument, SaveDocument, StoreActor, StoreError};
 use crate::util::{Backoff, now_ms};
 
 mod addressing;
+mod batch;
+pub use batch::DEFAULT_WINDOW as INBOUND_WINDOW;
 pub mod api;
 #[cfg(test)]
 mod durability_tests;
@@ -156,6 +158,9 @@ pub struct TelegramAccountConfig {
     pub reply_to_mode: ReplyToMode,
     /// The ack reaction (`ackReaction`, `messages.ackReactionScope`); `None`: off.
     pub ack: Option<AckReaction>,
+    /// The quiet window that batches a sender's rapid text messages into one turn
+    /// (`messages.inbound`; zero: off, but for long pastes). See [`batch`].
+    pub inbound_window: Duration,
 }
 
 /// The emoji the bot reacts with to a message it takes (OpenClaw's ack reaction), and
@@ -345,6 +350,8 @@ pub struct TelegramChannel {
     typing: typing::Typing,
     /// Progress drafts of runs in progress ([`progress`]).
     drafts: progress::Drafts,
+    /// Rapid messages waiting to be one turn ([`batch`]).
+    batches: batch::Batches,
     /// The bot itself (from `getMe`).
     me: Option<TgUser>,
     /// Status.
@@ -384,6 +391,7 @@ impl TelegramChannel {
             audio_in: crate::hearing::AudioIn::default(),
             typing: typing::Typing::default(),
             drafts: progress::Drafts::default(),
+            batches: batch::Batches::default(),
             state,
             me: None,
             status: Status {
@@ -523,7 +531,7 @@ impl TelegramChannel {
     fn begin(&mut self, ctx: &mut Context<Self>) {
         // Messages accepted before a restart but not answered: run them again.
         for m in self.state.pending.clone() {
-            self.hand_over(m, ctx);
+            self.batch_or_hand_over(m, ctx);
         }
         self.delete_leftover_drafts(ctx);
         self.identify(ctx);
@@ -660,6 +668,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.streaming = new.streaming;
         self.cfg.reply_to_mode = new.reply_to_mode;
         self.cfg.ack = new.ack;
+        self.cfg.inbound_window = new.inbound_window;
         if new.typing.is_none() {
             self.typing.stop_all(ctx);
         }

@@ -222,7 +222,8 @@ impl Handler<DeliverReply> for TelegramChannel {
             if let Some(id) = msg.inbound_id {
                 self.finish_draft(&id, ctx);
                 let before = self.state.pending.len();
-                self.state.pending.retain(|p| p.id != id);
+                let ids = self.batches.completed_by(&id);
+                self.state.pending.retain(|p| !ids.contains(&p.id));
                 if self.state.pending.len() != before {
                     self.changed(ctx);
                     self.resume_if_paused(ctx);
@@ -336,7 +337,9 @@ impl Handler<DeliverReply> for TelegramChannel {
             }
             if let Some(id) = done {
                 let before = act.state.pending.len();
-                act.state.pending.retain(|p| p.id != id);
+                // With the messages batched into its turn.
+                let ids = act.batches.completed_by(&id);
+                act.state.pending.retain(|p| !ids.contains(&p.id));
                 if act.state.pending.len() != before {
                     act.changed(ctx);
                 }
