@@ -94,6 +94,8 @@ const TELEGRAM_HOT: &[&str] = &[
     "replyToMode",
     // The ack reaction: from the next message on.
     "ackReaction",
+    // Group history: from the next group message on.
+    "historyLimit",
 ];
 
 /// Classifies one changed key path (`a.b.c`).

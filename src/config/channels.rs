@@ -49,6 +49,10 @@ pub struct TelegramCfg {
     /// `batched`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to_mode: Option<String>,
+    /// Group messages remembered as context for the next turn there (default
+    /// `messages.groupChat.historyLimit`, else 50; 0: none; at most 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_limit: Option<Value>,
     /// The ack reaction's emoji for this bot (`""`: none); else `messages.ackReaction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_reaction: Option<String>,
@@ -114,6 +118,9 @@ pub struct MessagesCfg {
     /// Inbound burst batching (`debounceMs`, `byChannel.<channel>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbound: Option<serde_json::Value>,
+    /// Group chats (`historyLimit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_chat: Option<serde_json::Value>,
 }
 
 impl MessagesCfg {

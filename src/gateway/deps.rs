@@ -210,6 +210,27 @@ pub(super) fn telegram_account(
             .map_err(StartError::config)?,
         None => openclaw_actors::channel::telegram::INBOUND_WINDOW,
     };
+    // Group history: the account's, the channel's, `messages.groupChat.historyLimit`, 50.
+    let history_of = |v: &serde_json::Value, key: &str| match v.as_u64() {
+        Some(n) => Ok(usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(openclaw_actors::channel::telegram::MAX_HISTORY_LIMIT)),
+        None => Err(StartError::config(format!(
+            "{key} is {v}. Fix: use a whole number of messages (0 turns the group context off)"
+        ))),
+    };
+    let history_limit = match (
+        t.history_limit.as_ref(),
+        base.and_then(|b| b.history_limit.as_ref()),
+        messages
+            .and_then(|m| m.group_chat.as_ref())
+            .and_then(|g| g.get("historyLimit")),
+    ) {
+        (Some(v), _, _) => history_of(v, &format!("{prefix}.historyLimit"))?,
+        (None, Some(v), _) => history_of(v, "channels.telegram.historyLimit")?,
+        (None, None, Some(v)) => history_of(v, "messages.groupChat.historyLimit")?,
+        (None, None, None) => openclaw_actors::channel::telegram::HISTORY_LIMIT,
+    };
     let cfg = TelegramAccountConfig {
         account_id: account_id.to_owned(),
         dm_policy,
@@ -228,6 +249,7 @@ pub(super) fn telegram_account(
         reply_to_mode,
         ack,
         inbound_window,
+        history_limit,
     };
     let api: Rc<dyn TelegramApi> =
         Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));

@@ -749,7 +749,9 @@ async fn dm_allowlist_answers_only_listed_ids_and_open_groups_need_a_mention() {
     let cfg = config(
         &tg,
         Some(&ai),
-        json!({"dmPolicy": "allowlist", "allowFrom": [4901], "groupPolicy": "open"}),
+        // historyLimit 0: the unaddressed messages are not carried as group context (see
+        // a_group_turn_carries_the_messages_since_the_last_one), so the texts compare.
+        json!({"dmPolicy": "allowlist", "allowFrom": [4901], "groupPolicy": "open", "historyLimit": 0}),
     );
     let gw = start_gateway(&cfg);
     let stranger = dm(&tg, 4902, "let me in");
@@ -793,7 +795,7 @@ async fn dm_disabled_and_group_allowlist_answer_only_mentions_and_replies() {
     let cfg = config(
         &tg,
         Some(&ai),
-        json!({"dmPolicy": "disabled", "allowFrom": null,
+        json!({"dmPolicy": "disabled", "allowFrom": null, "historyLimit": 0,
                "groupPolicy": "allowlist", "groupAllowFrom": [-5000]}),
     );
     let gw = start_gateway(&cfg);
@@ -988,6 +990,75 @@ async fn the_bot_acks_group_messages_addressed_to_it_with_an_eyes_reaction() {
     let out = CliHome::with_config(&cfg).run(GW_ARGS, &[]);
     assert_eq!(out.code, Some(78), "{out}");
     assert!(out.stderr.contains("messages.ackReactionScope"), "{out}");
+}
+
+// === 6d. group history context ===
+
+#[actix_web::test]
+async fn a_group_turn_carries_the_messages_since_the_last_one() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("noted");
+    let cfg = config(
+        &tg,
+        Some(&ai),
+        json!({"groupPolicy": "allowlist", "groupAllowFrom": [-7300]}),
+    );
+    let gw = start_gateway(&cfg);
+    // Not addressed to the bot: remembered for the group's next turn.
+    tg.push_message(tg.message(-7300, 7301, "lunch at\nnoon?"));
+    tg.push_message(tg.message(-7300, 7302, "pizza or sushi?"));
+    // Another group, not allowed: never remembered, never answered.
+    tg.push_message(tg.message(-7400, 7303, "secret plans"));
+    let asked = group_mention(&tg, -7300, 7303, "@openclaw_test_bot what do they want?");
+    wait_reply(&tg, asked, SLOW).await;
+    let text = last_user_text(&ai.requests()[0]);
+    let want_head = "[Chat messages since your last reply - for context]\n\
+        user7301 (@user7301): lunch at noon?\n\
+        user7302 (@user7302): pizza or sushi?\n\
+        \n[Current message - respond to this]\n";
+    assert!(text.starts_with(want_head), "{text:?}");
+    assert!(text.ends_with("what do they want?"), "{text:?}");
+    assert!(!text.contains("secret"), "{text:?}");
+    // The next turn gets only what came since.
+    tg.push_message(tg.message(-7300, 7301, "sushi it is"));
+    let again = group_mention(&tg, -7300, 7302, "@openclaw_test_bot and now?");
+    wait_reply(&tg, again, SLOW).await;
+    let text = last_user_text(&ai.requests()[1]);
+    assert!(
+        text.contains("user7301 (@user7301): sushi it is") && !text.contains("pizza"),
+        "{text:?}"
+    );
+    let direct = dm(&tg, 7304, "hi");
+    wait_reply(&tg, direct, SLOW).await;
+    assert_eq!(last_user_text(&ai.requests()[2]), "hi", "a DM carries none");
+    all_answered(&gw, &tg).await;
+    drop(gw);
+
+    // historyLimit 0: no context; a bad value refuses the start.
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let cfg = config(
+        &tg,
+        Some(&ai),
+        json!({"groupPolicy": "open", "historyLimit": 0}),
+    );
+    let gw = start_gateway(&cfg);
+    tg.push_message(tg.message(-7500, 7501, "chatter"));
+    let asked = group_mention(&tg, -7500, 7502, "@openclaw_test_bot hi");
+    wait_reply(&tg, asked, SLOW).await;
+    let text = last_user_text(&ai.requests()[3]);
+    assert!(
+        !text.contains("chatter") && text.ends_with("hi"),
+        "{text:?}"
+    );
+    all_answered(&gw, &tg).await;
+    let cfg = config(&tg, None, json!({"historyLimit": "lots"}));
+    let out = CliHome::with_config(&cfg).run(GW_ARGS, &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    assert!(
+        out.stderr.contains("channels.telegram.historyLimit"),
+        "{out}"
+    );
 }
 
 // === 7. splitting ===

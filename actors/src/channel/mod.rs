@@ -373,6 +373,10 @@ pub struct InboundMessage {
     /// agent's private memory stays out of it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub public: bool,
+    /// In a group: the messages since the bot's last turn there that did not address it
+    /// (`Name: text` lines, oldest first), for context; kept with the pending message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<String>,
     /// The files fetched for the agent before the message was handed over (not kept).
     #[serde(skip)]
     pub attached: Vec<crate::media::MediaRef>,
@@ -408,6 +412,22 @@ impl InboundMessage {
             }
         }
     }
+}
+
+/// The text a run answers: the message, after the group's recent messages in OpenClaw's
+/// markers when it carries some ([`InboundMessage::history`]).
+pub fn with_history(m: &InboundMessage) -> String {
+    if m.history.is_empty() {
+        return m.text.clone();
+    }
+    let mut out = String::from("[Chat messages since your last reply - for context]\n");
+    for l in &m.history {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str("\n[Current message - respond to this]\n");
+    out.push_str(&m.text);
+    out
 }
 
 /// Normalises an operator-supplied session key: `main` → `agent:main:main`.

@@ -341,7 +341,7 @@ impl Handler<InboundReceived> for Registry {
         if let Some(command) = super::chat_commands::parse(&msg.msg.text) {
             return self.chat_command(command, msg.msg, msg.reply_to, ctx);
         }
-        let text = msg.msg.text.clone();
+        let text = crate::channel::with_history(&msg.msg);
         self.submit_inbound(msg.msg, text, msg.reply_to, ctx);
     }
 }

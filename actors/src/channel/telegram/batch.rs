@@ -137,12 +137,16 @@ impl TelegramChannel {
         };
         if !msgs.is_empty() {
             let mut text = String::with_capacity(open.chars + msgs.len() * 2);
-            for m in &msgs {
+            let mut history = Vec::new();
+            for m in &mut msgs {
                 text.push_str(&m.text);
                 text.push('\n');
+                history.append(&mut m.history);
             }
             text.push_str(&turn.text);
             turn.text = text;
+            history.append(&mut turn.history);
+            turn.history = history;
             self.batches
                 .companions
                 .insert(turn.id.clone(), msgs.into_iter().map(|m| m.id).collect());

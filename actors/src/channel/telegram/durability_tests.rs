@@ -299,6 +299,7 @@ fn setup(
         reply_to_mode: super::ReplyToMode::First,
         ack: None,
         inbound_window: Duration::ZERO,
+        history_limit: 0,
         webhook: None,
     };
     let channel = TelegramChannel::new(

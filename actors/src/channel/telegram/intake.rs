@@ -209,8 +209,15 @@ impl TelegramChannel {
             let decision = self.classify(&msg, &mut state);
             self.state = state;
             match decision {
+                Decision::Observe(text) => {
+                    let seen = self.inbound(u.update_id, &msg, text);
+                    self.history.observe(&seen, self.cfg.history_limit);
+                }
                 Decision::Accept(text) => {
-                    let inbound = self.inbound(u.update_id, &msg, text);
+                    let mut inbound = self.inbound(u.update_id, &msg, text);
+                    if inbound.chat_type != "private" {
+                        inbound.history = self.history.take(&inbound);
+                    }
                     if !self.state.pending.iter().any(|p| p.id == inbound.id) {
                         self.state.pending.push(inbound.clone());
                         accepted.push(inbound);
@@ -314,7 +321,7 @@ impl TelegramChannel {
         }
         match self.addressed_to_me(msg, &text) {
             Some(stripped) => Decision::Accept(stripped),
-            None => Decision::Drop("not mentioned"),
+            None => Decision::Observe(text),
         }
     }
 
@@ -386,6 +393,9 @@ pub(super) enum Decision {
     Accept(String),
     Reply(String),
     Drop(&'static str),
+    /// A message of an allowed group that does not address the bot: remembered as the
+    /// group's recent history ([`super::history`]).
+    Observe(String),
 }
 
 /// A batch of updates applied to the state in memory.

@@ -45,11 +45,13 @@ use crate::util::{Backoff, now_ms};
 mod addressing;
 mod batch;
 pub use batch::DEFAULT_WINDOW as INBOUND_WINDOW;
+pub use history::{DEFAULT_LIMIT as HISTORY_LIMIT, MAX_LIMIT as MAX_HISTORY_LIMIT};
 pub mod api;
 #[cfg(test)]
 mod durability_tests;
 mod durable;
 mod fetch;
+mod history;
 mod intake;
 pub use intake::{MAX_DOWNLOAD_BYTES, inbound_media};
 mod pairing;
@@ -161,6 +163,8 @@ pub struct TelegramAccountConfig {
     /// The quiet window that batches a sender's rapid text messages into one turn
     /// (`messages.inbound`; zero: off, but for long pastes). See [`batch`].
     pub inbound_window: Duration,
+    /// Group messages remembered for the next turn there (`historyLimit`; 0: none).
+    pub history_limit: usize,
 }
 
 /// The emoji the bot reacts with to a message it takes (OpenClaw's ack reaction), and
@@ -352,6 +356,8 @@ pub struct TelegramChannel {
     drafts: progress::Drafts,
     /// Rapid messages waiting to be one turn ([`batch`]).
     batches: batch::Batches,
+    /// Recent group messages that did not address the bot ([`history`]).
+    history: history::GroupHistory,
     /// The bot itself (from `getMe`).
     me: Option<TgUser>,
     /// Status.
@@ -392,6 +398,7 @@ impl TelegramChannel {
             typing: typing::Typing::default(),
             drafts: progress::Drafts::default(),
             batches: batch::Batches::default(),
+            history: history::GroupHistory::default(),
             state,
             me: None,
             status: Status {
@@ -669,6 +676,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.reply_to_mode = new.reply_to_mode;
         self.cfg.ack = new.ack;
         self.cfg.inbound_window = new.inbound_window;
+        self.cfg.history_limit = new.history_limit;
         if new.typing.is_none() {
             self.typing.stop_all(ctx);
         }
