@@ -143,3 +143,19 @@ async fn zero_turns_batching_off_and_a_bad_window_refuses_to_start() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_batch_closes_at_twelve_messages() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("ok");
+    let ids: Vec<i64> = (0..13).map(|i| dm(&tg, 8401, &format!("m{i}"))).collect();
+    let gw = start_gateway(&with_messages(&tg, &ai, Value::Null));
+    wait_reply(&tg, ids[11], SLOW).await;
+    wait_reply(&tg, ids[12], SLOW).await;
+    all_answered(&gw, &tg).await;
+    let asked: Vec<String> = ai.requests().iter().map(last_user_text).collect();
+    let first: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+    assert_eq!(asked, [first.join("\n"), "m12".to_owned()]);
+    assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
+}

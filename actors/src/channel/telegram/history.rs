@@ -15,9 +15,9 @@ pub const DEFAULT_LIMIT: usize = 50;
 /// The most `historyLimit` can be.
 pub const MAX_LIMIT: usize = 200;
 /// Chats (and topics) remembered at once; the least recently active goes first.
-const MAX_CHATS: usize = 256;
+const MAX_CHATS: usize = 128;
 /// One remembered message is cut to this many characters.
-const MAX_LINE_CHARS: usize = 1000;
+const MAX_LINE_CHARS: usize = 500;
 /// What one turn carries at most, in bytes (the newest lines win).
 const MAX_CARRIED_CHARS: usize = 16_000;
 
