@@ -96,6 +96,8 @@ const TELEGRAM_HOT: &[&str] = &[
     "ackReaction",
     // Group history: from the next group message on.
     "historyLimit",
+    // Splitting: from the next answer on.
+    "textChunkLimit",
 ];
 
 /// Classifies one changed key path (`a.b.c`).

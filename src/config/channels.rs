@@ -53,6 +53,9 @@ pub struct TelegramCfg {
     /// `messages.groupChat.historyLimit`, else 50; 0: none; at most 200).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_limit: Option<Value>,
+    /// Longest message sent, in UTF-16 code units (default 4000, at most 4096).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_chunk_limit: Option<Value>,
     /// The ack reaction's emoji for this bot (`""`: none); else `messages.ackReaction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_reaction: Option<String>,

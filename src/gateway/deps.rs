@@ -231,6 +231,28 @@ pub(super) fn telegram_account(
         (None, None, Some(v)) => history_of(v, "messages.groupChat.historyLimit")?,
         (None, None, None) => openclaw_actors::channel::telegram::HISTORY_LIMIT,
     };
+    let chunk_key = if t.text_chunk_limit.is_some() {
+        format!("{prefix}.textChunkLimit")
+    } else {
+        "channels.telegram.textChunkLimit".to_owned()
+    };
+    let text_chunk_limit = match t
+        .text_chunk_limit
+        .as_ref()
+        .or_else(|| base.and_then(|b| b.text_chunk_limit.as_ref()))
+    {
+        None => openclaw_actors::channel::telegram::TEXT_CHUNK_LIMIT,
+        Some(v) => match v.as_u64().filter(|n| *n >= 1) {
+            Some(n) => usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(openclaw_actors::channel::telegram::MAX_MESSAGE_UNITS),
+            None => {
+                return Err(StartError::config(format!(
+                    "{chunk_key} is {v}. Fix: use a number of characters from 1 to 4096"
+                )));
+            }
+        },
+    };
     let cfg = TelegramAccountConfig {
         account_id: account_id.to_owned(),
         dm_policy,
@@ -250,6 +272,7 @@ pub(super) fn telegram_account(
         ack,
         inbound_window,
         history_limit,
+        text_chunk_limit,
     };
     let api: Rc<dyn TelegramApi> =
         Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));

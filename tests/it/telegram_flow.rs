@@ -1064,7 +1064,7 @@ async fn a_group_turn_carries_the_messages_since_the_last_one() {
 // === 7. splitting ===
 
 #[actix_web::test]
-async fn long_answers_are_split_at_4096_characters_in_order() {
+async fn long_answers_are_split_at_the_chunk_limit_in_order() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
@@ -1085,8 +1085,9 @@ async fn long_answers_are_split_at_4096_characters_in_order() {
         assert!(w[0].at <= w[1].at && w[0].message_id < w[1].message_id);
     }
     for s in &sent_now {
+        // OpenClaw's default textChunkLimit, 4000 (Telegram takes 4096).
         assert!(
-            s.text().encode_utf16().count() <= 4096,
+            s.text().encode_utf16().count() <= 4000,
             "{}",
             s.text().len()
         );
@@ -1104,6 +1105,34 @@ async fn long_answers_are_split_at_4096_characters_in_order() {
             s.text()
         );
     }
+    drop(gw);
+
+    // A smaller textChunkLimit: nine parts of ten lines (1000 characters), still lossless.
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({"textChunkLimit": 1000})));
+    ai.push_text(&text);
+    dm(&tg, 5102, "again");
+    tg.wait_sent_async(9, Duration::from_secs(10)).await;
+    all_answered(&gw, &tg).await;
+    let parts = tg.sent();
+    assert_eq!(parts.len(), 9, "{}", parts.len());
+    assert!(
+        parts
+            .iter()
+            .all(|s| s.text().encode_utf16().count() <= 1000)
+    );
+    assert_eq!(
+        parts.iter().map(SentMessage::text).collect::<String>(),
+        text
+    );
+    // Nothing below 1 or above Telegram's 4096 makes sense.
+    let out =
+        CliHome::with_config(&config(&tg, None, json!({"textChunkLimit": 0}))).run(GW_ARGS, &[]);
+    assert_eq!(out.code, Some(78), "{out}");
+    assert!(
+        out.stderr.contains("channels.telegram.textChunkLimit"),
+        "{out}"
+    );
 }
 
 // === 9. webhook mode ===

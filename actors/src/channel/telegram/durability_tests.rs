@@ -300,6 +300,7 @@ fn setup(
         ack: None,
         inbound_window: Duration::ZERO,
         history_limit: 0,
+        text_chunk_limit: super::MAX_MESSAGE_UNITS,
         webhook: None,
     };
     let channel = TelegramChannel::new(

@@ -65,6 +65,9 @@ use api::{TelegramApi, TgError, TgUser};
 
 /// Telegram's message length limit, in UTF-16 code units (how Telegram counts it).
 pub const MAX_MESSAGE_UNITS: usize = 4096;
+
+/// `textChunkLimit` when the config sets none (OpenClaw's).
+pub const TEXT_CHUNK_LIMIT: usize = 4000;
 /// Alphabet of pairing codes (no 0/O/1/I).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Upper bound on remembered pending inbound messages (a backlog beyond this is left
@@ -165,6 +168,9 @@ pub struct TelegramAccountConfig {
     pub inbound_window: Duration,
     /// Group messages remembered for the next turn there (`historyLimit`; 0: none).
     pub history_limit: usize,
+    /// Longest message sent, in UTF-16 code units (`textChunkLimit`, default 4000, at
+    /// most Telegram's 4096); longer answers are split.
+    pub text_chunk_limit: usize,
 }
 
 /// The emoji the bot reacts with to a message it takes (OpenClaw's ack reaction), and
@@ -677,6 +683,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.ack = new.ack;
         self.cfg.inbound_window = new.inbound_window;
         self.cfg.history_limit = new.history_limit;
+        self.cfg.text_chunk_limit = new.text_chunk_limit;
         if new.typing.is_none() {
             self.typing.stop_all(ctx);
         }

@@ -41,24 +41,31 @@ impl TelegramChannel {
         reply_to: Option<i64>,
         text: String,
     ) -> impl std::future::Future<Output = Result<Vec<i64>, TgError>> + use<> {
-        send_chunks(self.api.clone(), chat_id, thread_id, reply_to, false, text)
+        let limit = self.cfg.text_chunk_limit;
+        send_chunks(
+            self.api.clone(),
+            (chat_id, thread_id, limit),
+            reply_to,
+            false,
+            text,
+        )
     }
 }
 
-/// Sends `text` in chunks of ≤ 4096 UTF-16 units, in order, retrying each chunk on rate
-/// limits and network failures (bounded), replying to `reply_to` with the first chunk (with
-/// every chunk when `reply_all`).
+/// Sends `text` to `(chat, thread, limit)` in chunks of ≤ `limit` UTF-16 units
+/// (`textChunkLimit`), in order, retrying each chunk on rate limits and network failures
+/// (bounded), replying to `reply_to` with the first chunk (with every chunk when
+/// `reply_all`).
 async fn send_chunks(
     api: std::rc::Rc<dyn super::api::TelegramApi>,
-    chat_id: i64,
-    thread_id: Option<i64>,
+    (chat_id, thread_id, limit): (i64, Option<i64>, usize),
     reply_to: Option<i64>,
     reply_all: bool,
     text: String,
 ) -> Result<Vec<i64>, TgError> {
     let mut ids = Vec::new();
     // Telegram refuses a blank message; a blank chunk carries nothing visible.
-    for (i, chunk) in split_message(&text, MAX_MESSAGE_UNITS)
+    for (i, chunk) in split_message(&text, limit.clamp(1, MAX_MESSAGE_UNITS))
         .into_iter()
         .filter(|c| !c.trim().is_empty())
         .enumerate()
@@ -103,6 +110,8 @@ where
 struct Dest {
     chat_id: i64,
     thread_id: Option<i64>,
+    /// `textChunkLimit`.
+    limit: usize,
 }
 
 /// Sends a reply with attachments: the text as the caption of the first one when it fits
@@ -121,7 +130,12 @@ async fn send_with_media(
     text: String,
     media: Vec<MediaRef>,
 ) -> Result<Vec<i64>, TgError> {
-    let Dest { chat_id, thread_id } = dest;
+    let Dest {
+        chat_id,
+        thread_id,
+        limit,
+    } = dest;
+    let chat = (chat_id, thread_id, limit);
     let mut ids = Vec::new();
     let has_text = !text.trim().is_empty();
     let mut reply_to = reply_to;
@@ -129,7 +143,7 @@ async fn send_with_media(
     if has_text && text.encode_utf16().count() <= MAX_CAPTION_UNITS {
         caption = Some(text);
     } else if has_text {
-        ids.extend(send_chunks(api.clone(), chat_id, thread_id, reply_to, reply_all, text).await?);
+        ids.extend(send_chunks(api.clone(), chat, reply_to, reply_all, text).await?);
         if !reply_all {
             reply_to = None;
         }
@@ -197,7 +211,7 @@ async fn send_with_media(
             None => format!("⚠️ The {noun} could not be sent: {failure}."),
         };
         let to = if reply_all { reply_to } else { reply_to.take() };
-        ids.extend(send_chunks(api.clone(), chat_id, thread_id, to, reply_all, notice).await?);
+        ids.extend(send_chunks(api.clone(), chat, to, reply_all, notice).await?);
     }
     Ok(ids)
 }
@@ -244,6 +258,7 @@ impl Handler<DeliverReply> for TelegramChannel {
             (false, ReplyToMode::All) => (msg.reply_to, true),
             (false, ReplyToMode::Off) => (None, false),
         };
+        let limit = self.cfg.text_chunk_limit;
         let api = self.api.clone();
         let store = self.store.clone();
         let inbound = msg.inbound_id;
@@ -270,19 +285,13 @@ impl Handler<DeliverReply> for TelegramChannel {
                 }
             }
             let res = if msg.media.is_empty() {
-                send_chunks(
-                    api,
-                    msg.target.chat_id,
-                    msg.target.thread_id,
-                    reply_to,
-                    reply_all,
-                    msg.text,
-                )
-                .await
+                let chat = (msg.target.chat_id, msg.target.thread_id, limit);
+                send_chunks(api, chat, reply_to, reply_all, msg.text).await
             } else {
                 let dest = Dest {
                     chat_id: msg.target.chat_id,
                     thread_id: msg.target.thread_id,
+                    limit,
                 };
                 send_with_media(api, store, dest, reply_to, reply_all, msg.text, msg.media).await
             };
