@@ -404,7 +404,7 @@ pub fn tool_line(name: &str, arguments: &str) -> String {
 }
 
 /// Text as one line: control characters and runs of whitespace become one space.
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {

@@ -88,11 +88,7 @@ fn line(m: &InboundMessage) -> String {
         Some(u) => format!("{name} (@{u})"),
         None => name,
     };
-    let text: String = m
-        .text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let text: String = crate::channel::progress::clean(&m.text)
         .chars()
         .take(MAX_LINE_CHARS)
         .collect();

@@ -41,28 +41,31 @@ impl TelegramChannel {
         reply_to: Option<i64>,
         text: String,
     ) -> impl std::future::Future<Output = Result<Vec<i64>, TgError>> + use<> {
-        let limit = self.cfg.text_chunk_limit;
-        send_chunks(
-            self.api.clone(),
-            (chat_id, thread_id, limit),
-            reply_to,
-            false,
-            text,
-        )
+        let dest = Dest {
+            chat_id,
+            thread_id,
+            limit: self.cfg.text_chunk_limit,
+        };
+        send_chunks(self.api.clone(), dest, reply_to, false, text)
     }
 }
 
-/// Sends `text` to `(chat, thread, limit)` in chunks of ≤ `limit` UTF-16 units
-/// (`textChunkLimit`), in order, retrying each chunk on rate limits and network failures
+/// Sends `text` to `dest` in chunks of ≤ `dest.limit` UTF-16 units (`textChunkLimit`), in
+/// order, retrying each chunk on rate limits and network failures
 /// (bounded), replying to `reply_to` with the first chunk (with every chunk when
 /// `reply_all`).
 async fn send_chunks(
     api: std::rc::Rc<dyn super::api::TelegramApi>,
-    (chat_id, thread_id, limit): (i64, Option<i64>, usize),
+    dest: Dest,
     reply_to: Option<i64>,
     reply_all: bool,
     text: String,
 ) -> Result<Vec<i64>, TgError> {
+    let Dest {
+        chat_id,
+        thread_id,
+        limit,
+    } = dest;
     let mut ids = Vec::new();
     // Telegram refuses a blank message; a blank chunk carries nothing visible.
     for (i, chunk) in split_message(&text, limit.clamp(1, MAX_MESSAGE_UNITS))
@@ -107,6 +110,7 @@ where
 }
 
 /// Where a reply goes.
+#[derive(Clone, Copy)]
 struct Dest {
     chat_id: i64,
     thread_id: Option<i64>,
@@ -131,11 +135,8 @@ async fn send_with_media(
     media: Vec<MediaRef>,
 ) -> Result<Vec<i64>, TgError> {
     let Dest {
-        chat_id,
-        thread_id,
-        limit,
+        chat_id, thread_id, ..
     } = dest;
-    let chat = (chat_id, thread_id, limit);
     let mut ids = Vec::new();
     let has_text = !text.trim().is_empty();
     let mut reply_to = reply_to;
@@ -143,7 +144,7 @@ async fn send_with_media(
     if has_text && text.encode_utf16().count() <= MAX_CAPTION_UNITS {
         caption = Some(text);
     } else if has_text {
-        ids.extend(send_chunks(api.clone(), chat, reply_to, reply_all, text).await?);
+        ids.extend(send_chunks(api.clone(), dest, reply_to, reply_all, text).await?);
         if !reply_all {
             reply_to = None;
         }
@@ -211,7 +212,7 @@ async fn send_with_media(
             None => format!("⚠️ The {noun} could not be sent: {failure}."),
         };
         let to = if reply_all { reply_to } else { reply_to.take() };
-        ids.extend(send_chunks(api.clone(), chat, to, reply_all, notice).await?);
+        ids.extend(send_chunks(api.clone(), dest, to, reply_all, notice).await?);
     }
     Ok(ids)
 }
@@ -284,15 +285,14 @@ impl Handler<DeliverReply> for TelegramChannel {
                     );
                 }
             }
+            let dest = Dest {
+                chat_id: msg.target.chat_id,
+                thread_id: msg.target.thread_id,
+                limit,
+            };
             let res = if msg.media.is_empty() {
-                let chat = (msg.target.chat_id, msg.target.thread_id, limit);
-                send_chunks(api, chat, reply_to, reply_all, msg.text).await
+                send_chunks(api, dest, reply_to, reply_all, msg.text).await
             } else {
-                let dest = Dest {
-                    chat_id: msg.target.chat_id,
-                    thread_id: msg.target.thread_id,
-                    limit,
-                };
                 send_with_media(api, store, dest, reply_to, reply_all, msg.text, msg.media).await
             };
             drop(done);
