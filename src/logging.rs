@@ -150,6 +150,14 @@ pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// Whether `text` holds one of the configured secrets.
+pub fn holds_secret(text: &str) -> bool {
+    state()
+        .secrets
+        .read()
+        .is_ok_and(|secrets| secrets.iter().any(|s| text.contains(s.as_str())))
+}
+
 /// Sets the secrets the redactor removes (values shorter than 4 characters are ignored:
 /// they would redact ordinary words).
 pub fn set_secrets(list: impl IntoIterator<Item = String>) {

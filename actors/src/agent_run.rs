@@ -113,6 +113,8 @@ pub struct AgentRun {
     workspace: Option<Arc<crate::workspace::WorkspaceSettings>>,
     /// Which tools the run is offered (`tools.*`).
     tools: Arc<crate::tool_policy::ToolFilter>,
+    /// What the `exec` tool may do in this run (none: not offered).
+    exec: Option<crate::exec_tool::ExecAccess>,
 }
 
 impl AgentRun {
@@ -145,6 +147,7 @@ impl AgentRun {
             deadline: None,
             workspace: None,
             tools: Arc::default(),
+            exec: None,
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
@@ -190,6 +193,12 @@ impl AgentRun {
     ) -> Self {
         self.workspace = Some(workspace);
         self.tools = tools;
+        self
+    }
+
+    /// Offers the `exec` tool with this access (when it allows a host at all).
+    pub fn with_exec(mut self, exec: crate::exec_tool::ExecAccess) -> Self {
+        self.exec = exec.offered().then_some(exec);
         self
     }
 
@@ -610,6 +619,7 @@ impl Actor for AgentRun {
         let stream = self.stream.clone();
         let workspace = self.workspace.clone();
         let tools = self.tools.clone();
+        let exec = self.exec.clone();
         let fut = async move {
             let deps = RunDeps {
                 registry,
@@ -621,6 +631,7 @@ impl Actor for AgentRun {
                 speech,
                 workspace,
                 tools,
+                exec,
             };
             let run = run_loop(req, transcript, deps, history, user_write);
             match deadline {
@@ -925,6 +936,7 @@ struct RunDeps {
     speech: Option<(Rc<crate::speech::Speech>, Option<bool>)>,
     workspace: Option<Arc<crate::workspace::WorkspaceSettings>>,
     tools: Arc<crate::tool_policy::ToolFilter>,
+    exec: Option<crate::exec_tool::ExecAccess>,
 }
 
 async fn run_loop(
@@ -944,6 +956,7 @@ async fn run_loop(
         speech,
         workspace,
         tools,
+        exec,
     } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
@@ -1021,7 +1034,8 @@ async fn run_loop(
         }
     }
     let scope = scope_of(&req.origin);
-    let offered = Offered::new(&tools, cron.is_some(), workspace.is_some(), scope);
+    let mut offered = Offered::new(&tools, cron.is_some(), workspace.is_some(), scope);
+    offered.exec = exec.filter(|_| tools.offers("exec"));
     let mut messages = system_messages(workspace.as_deref(), scope, &offered).await;
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(user_message(&text, &images, &notes, &store, model.sees_images()).await);
@@ -1099,6 +1113,8 @@ async fn speak(
 struct Offered {
     nodes: bool,
     cron: bool,
+    /// The `exec` tool and what it may do.
+    exec: Option<crate::exec_tool::ExecAccess>,
     /// The file tools offered (`read`, `write`, `edit`).
     fs: Vec<&'static str>,
     /// The memory tools offered (`memory_search`, `memory_get`: private sessions only).
@@ -1115,6 +1131,7 @@ impl Offered {
         Self {
             nodes: filter.offers("nodes"),
             cron: cron && filter.offers("cron"),
+            exec: None,
             fs: crate::workspace::tools::NAMES
                 .into_iter()
                 .filter(|n| workspace && filter.offers(n))
@@ -1134,6 +1151,9 @@ impl Offered {
         if self.cron {
             v.push(crate::cron::tool::spec());
         }
+        if let Some(x) = &self.exec {
+            v.push(crate::exec_tool::spec(x.gateway.is_some(), x.node));
+        }
         v.extend(
             crate::workspace::tools::specs()
                 .into_iter()
@@ -1149,7 +1169,7 @@ impl Offered {
 }
 
 /// The workspace context a run of `origin` may see.
-fn scope_of(origin: &RunOrigin) -> crate::workspace::Scope {
+pub(crate) fn scope_of(origin: &RunOrigin) -> crate::workspace::Scope {
     use crate::workspace::Scope;
     match origin {
         RunOrigin::Channel { inbound, .. } if inbound.chat_type != "private" || inbound.public => {
@@ -1172,6 +1192,10 @@ async fn system_messages(
     if offered.nodes {
         stable.push_str("\n\n");
         stable.push_str(NODES_NOTE);
+    }
+    if let Some(x) = &offered.exec {
+        stable.push_str("\n\n");
+        stable.push_str(&crate::exec_tool::system_note(x));
     }
     let mut zone = None;
     if let Some(ws) = workspace {
@@ -1341,7 +1365,18 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
                     "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
             });
             let name = call.function.name.as_str();
-            let result = if name == "cron" && offered.cron {
+            let result = if name == "exec"
+                && let Some(access) = &offered.exec
+            {
+                let ctx = crate::exec_tool::CallCtx {
+                    registry,
+                    run_id: &req.run_id,
+                    session_key: &req.session_key,
+                    sender: sender.as_deref(),
+                    call_id: &call.id,
+                };
+                crate::exec_tool::run(&ctx, access, &call.function.arguments).await
+            } else if name == "cron" && offered.cron {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
             } else if offered.fs.contains(&name) || offered.memory.contains(&name) {
                 run_workspace_tool(workspace, name, &call.function.arguments).await
@@ -1427,7 +1462,10 @@ fn model_failure_text(e: &ModelError) -> String {
 }
 
 /// Resolves a node reference (id, id prefix ≥ 6 chars, or display name).
-async fn resolve_node(registry: &Addr<Registry>, reference: &str) -> Result<String, String> {
+pub(crate) async fn resolve_node(
+    registry: &Addr<Registry>,
+    reference: &str,
+) -> Result<String, String> {
     let list = registry
         .send(ListNodes)
         .await

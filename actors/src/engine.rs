@@ -75,6 +75,8 @@ pub struct EngineConfig {
     pub workspace: crate::workspace::WorkspaceSettings,
     /// Which agent tools runs are offered (`tools.*`).
     pub tools: crate::tool_policy::ToolFilter,
+    /// `tools.exec`: where and how the agent's `exec` tool runs commands.
+    pub exec: crate::exec_tool::ExecSettings,
 }
 
 impl EngineConfig {
@@ -108,6 +110,7 @@ impl EngineConfig {
             heartbeat: Default::default(),
             workspace: Default::default(),
             tools: Default::default(),
+            exec: Default::default(),
         }
     }
 }
@@ -325,6 +328,8 @@ pub struct EngineDeps {
     pub hearing: Option<Rc<crate::hearing::Hearing>>,
     /// Spoken answers (`tts`), when configured.
     pub speech: Option<Rc<crate::speech::Speech>>,
+    /// Runs the agent's `exec` commands on the gateway host.
+    pub exec_host: Option<Rc<dyn crate::ports::CommandHost>>,
 }
 
 /// Reads a JSON document of the state directory: `Ok(None)` when absent; `Err` (with a fix)
@@ -417,6 +422,7 @@ impl Engine {
         let registry = Registry::new(shared.clone(), store.clone(), book, model, sessions_index)
             .with_hearing(deps.hearing, audio_in.clone())
             .with_speech(deps.speech)
+            .with_exec_host(deps.exec_host)
             .start();
         for c in channels {
             for handle in c.start(&registry, &store, &audio_in) {

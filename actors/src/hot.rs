@@ -32,6 +32,8 @@ pub struct HotConfig {
     pub workspace: Arc<crate::workspace::WorkspaceSettings>,
     /// `tools.profile` / `tools.allow` / `tools.deny`.
     pub tools: Arc<crate::tool_policy::ToolFilter>,
+    /// `tools.exec`.
+    pub exec: Arc<crate::exec_tool::ExecSettings>,
     /// The port the gateway listens on now (changes with an in-process restart).
     pub port: u16,
     /// The addresses bound now (changes with an in-process restart).
@@ -50,6 +52,7 @@ impl HotConfig {
             run_timeout: config.run_timeout,
             workspace: Arc::new(config.workspace.clone()),
             tools: Arc::new(config.tools.clone()),
+            exec: Arc::new(config.exec.clone()),
             port: config.port,
             bind_addrs: config.bind_addrs.clone(),
         }

@@ -243,6 +243,33 @@ pub trait Speaker {
     fn speak(&self, text: String) -> LocalFut<Result<Vec<u8>, String>>;
 }
 
+/// One `exec` command for the gateway host (see [`crate::exec_tool`]).
+#[derive(Debug, Clone)]
+pub struct GatewayExec {
+    /// The command as the model wrote it.
+    pub command: String,
+    /// `Some`: an allowlist mode; run exactly this argv, without a shell, only if its
+    /// program is on the gateway's exec allowlist. `None`: `mode: "full"`; run `command`
+    /// with the shell.
+    pub argv: Option<Vec<String>>,
+    /// Working directory (absolute).
+    pub cwd: std::path::PathBuf,
+    /// Environment overrides (already checked: no `PATH` or loader variables).
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Kill the command (its whole process group) after this long (`None`: never).
+    pub timeout: Option<std::time::Duration>,
+    /// `tools.exec.pathPrepend`.
+    pub path_prepend: Vec<std::path::PathBuf>,
+}
+
+/// Runs `exec` commands on the gateway host. Dropping the future kills the command's
+/// process group (a stopped run leaves nothing running).
+pub trait CommandHost {
+    /// The result the model reads: `ok`, `exitCode`, `timedOut`, `stdout`, `stderr` and,
+    /// when it did not run or ended abnormally, `error`.
+    fn run(&self, req: GatewayExec) -> LocalFut<Value>;
+}
+
 /// Operations the shell serves for the `config.*` and `logs.tail` methods: the config file,
 /// its validation and the log ring live in the shell (`src/`), the method table here. Calls
 /// are short and synchronous (a small file read or an atomic write of a small file).

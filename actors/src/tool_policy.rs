@@ -158,6 +158,21 @@ fn matches(pattern: &str, command: &str) -> bool {
     }
 }
 
+impl ResolvedRules {
+    /// Whether an agent run under these rules may invoke `command` on some node (the
+    /// command-class rules of [`check`], without a node's `allowNodes`).
+    pub fn grants(&self, command: &str) -> bool {
+        if self.deny.iter().any(|p| matches(p, command)) {
+            return false;
+        }
+        if EXPLICIT_ONLY.contains(&command) || ADMIN_INVOKE.contains(&command) {
+            self.allow.iter().any(|p| p == command)
+        } else {
+            self.allow.iter().any(|p| matches(p, command))
+        }
+    }
+}
+
 /// Who is invoking.
 #[derive(Debug, Clone)]
 pub enum InvokeCaller {
@@ -274,10 +289,11 @@ pub fn check(
     }
 }
 
-/// The agent's tools this gateway has (`nodes`, `cron`, and the workspace's `read`,
-/// `write`, `edit`, `memory_search`, `memory_get`).
-pub const AGENT_TOOLS: [&str; 7] = [
+/// The agent's tools this gateway has (`nodes`, `cron`, `exec`, and the workspace's
+/// `read`, `write`, `edit`, `memory_search`, `memory_get`).
+pub const AGENT_TOOLS: [&str; 8] = [
     "nodes",
+    "exec",
     "cron",
     "read",
     "write",
@@ -294,8 +310,9 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
         "group:automation" => &["cron"],
         "group:openclaw" => &["nodes", "cron", "memory_search", "memory_get"],
         "group:memory" => &["memory_search", "memory_get"],
-        "group:runtime" | "group:sessions" | "group:web" | "group:ui" | "group:messaging"
-        | "group:agents" | "group:media" | "group:plugins" => &[],
+        "group:runtime" => &["exec"],
+        "group:sessions" | "group:web" | "group:ui" | "group:messaging" | "group:agents"
+        | "group:media" | "group:plugins" => &[],
         _ => return None,
     })
 }
@@ -306,6 +323,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
         "full" => None,
         "minimal" | "messaging" => Some(&[]),
         "coding" => Some(&[
+            "exec",
             "read",
             "write",
             "edit",
@@ -524,6 +542,7 @@ mod tests {
         assert_eq!(
             offered(&f(Some("Coding"), None, None, None)),
             [
+                "exec",
                 "cron",
                 "read",
                 "write",
@@ -543,11 +562,11 @@ mod tests {
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:fs"]))),
-            ["nodes", "cron", "memory_search", "memory_get"]
+            ["nodes", "exec", "cron", "memory_search", "memory_get"]
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["w*", "e?it", "group:memory"]))),
-            ["nodes", "cron", "read", "edit"]
+            ["nodes", "exec", "cron", "read", "edit"]
         );
         assert_eq!(
             offered(&f(
@@ -556,7 +575,23 @@ mod tests {
                 None,
                 Some(&["automations", "memory_*"])
             )),
-            ["nodes", "read", "write", "edit"]
+            ["nodes", "exec", "read", "write", "edit"]
+        );
+        assert_eq!(
+            offered(&f(Some("messaging"), None, Some(&["group:runtime"]), None)),
+            ["exec"]
+        );
+        assert_eq!(
+            offered(&f(None, None, None, Some(&["group:runtime"]))),
+            [
+                "nodes",
+                "cron",
+                "read",
+                "write",
+                "edit",
+                "memory_search",
+                "memory_get"
+            ]
         );
         assert_eq!(
             offered(&f(None, Some(&["r*d", "nodes"]), None, None)),

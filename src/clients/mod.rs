@@ -22,6 +22,7 @@ use std::time::Duration;
 
 pub mod anthropic;
 pub mod choice;
+pub mod exec_host;
 pub mod fallback;
 pub mod openai;
 pub(crate) mod retry;

@@ -47,6 +47,37 @@ pub struct ToolsCfg {
     /// Never these tools (wins over any allow).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny: Option<Vec<String>>,
+    /// The `exec` tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecCfg>,
+}
+
+/// `tools.exec` (OpenClaw's keys; the others, such as `safeBins`, `notifyOnExit` or
+/// `reviewer`, are accepted and not read).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecCfg {
+    /// `auto`, `gateway` or `node`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `deny`, `allowlist`, `ask`, `auto` or `full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Legacy: `deny`, `allowlist`, `full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<String>,
+    /// Legacy: `off`, `on-miss`, `always`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<String>,
+    /// The node `host=node` commands run on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Per-command timeout (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<f64>,
+    /// Directories put before `PATH`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prepend: Option<Vec<String>>,
 }
 
 impl ToolsCfg {
@@ -58,6 +89,27 @@ impl ToolsCfg {
             self.also_allow.clone(),
             self.deny.clone(),
         )
+    }
+}
+
+impl ToolsCfg {
+    /// `tools.exec` as settings; `Err` names the key and the fix.
+    pub fn exec_settings(
+        &self,
+        home: Option<&std::path::Path>,
+    ) -> Result<openclaw_actors::exec_tool::ExecSettings, String> {
+        let e = self.exec.clone().unwrap_or_default();
+        let pp = e.path_prepend.unwrap_or_default();
+        openclaw_actors::exec_tool::ExecSettings::parse(&openclaw_actors::exec_tool::ExecKeys {
+            host: e.host.as_deref(),
+            mode: e.mode.as_deref(),
+            security: e.security.as_deref(),
+            ask: e.ask.as_deref(),
+            node: e.node.as_deref(),
+            timeout_seconds: e.timeout_seconds,
+            path_prepend: &pp,
+            home,
+        })
     }
 }
 

@@ -324,6 +324,9 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
         label.push_str("; voice transcription: ");
         label.push_str(&h.transcriber.label());
     }
+    deps.exec_host = Some(Rc::new(crate::clients::exec_host::LocalExec::new(
+        &loaded.state_dir,
+    )));
     deps.speech = build_speech(cfg)?;
     if let Some(s) = &deps.speech {
         label.push_str("; spoken answers: ");

@@ -247,6 +247,8 @@ pub struct Prepared {
     pub skip_bootstrap: bool,
     /// Which agent tools runs are offered (`tools.profile|allow|alsoAllow|deny`).
     pub tools: openclaw_actors::tool_policy::ToolFilter,
+    /// `tools.exec`.
+    pub exec: openclaw_actors::exec_tool::ExecSettings,
     /// Model and channel accounts.
     pub deps: EngineDeps,
     /// Number of channel accounts.
@@ -326,6 +328,16 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
     check_workspace_apart(&workspace.dir, &loaded.state_dir, loaded.path.as_deref())
         .map_err(StartError::config)?;
     let tools = loaded.config.tools.filter().map_err(StartError::config)?;
+    let exec = loaded
+        .config
+        .tools
+        .exec_settings(
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(std::path::PathBuf::from)
+                .as_deref(),
+        )
+        .map_err(StartError::config)?;
     let mut heartbeat = defaults.heartbeat_settings().map_err(StartError::config)?;
     heartbeat.checklist = Some(workspace.dir.join("HEARTBEAT.md"));
     let run_timeout = loaded
@@ -353,6 +365,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         skip_bootstrap: defaults.skip_bootstrap.unwrap_or(false),
         workspace,
         tools,
+        exec,
         deps,
         channel_accounts,
         model_label,
@@ -471,6 +484,7 @@ pub fn hot_config(
         run_timeout: p.run_timeout,
         workspace: std::sync::Arc::new(p.workspace.clone()),
         tools: std::sync::Arc::new(p.tools.clone()),
+        exec: std::sync::Arc::new(p.exec.clone()),
         port,
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
     }
@@ -599,6 +613,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         heartbeat: prepared.heartbeat.clone(),
         workspace: prepared.workspace.clone(),
         tools: prepared.tools.clone(),
+        exec: prepared.exec.clone(),
     };
     let workspace_line = seed_workspace(&prepared.workspace.dir, prepared.skip_bootstrap);
     let tls = load_tls(&loaded)?;

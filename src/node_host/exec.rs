@@ -660,8 +660,7 @@ pub fn parse_run(params: &Value) -> Result<RunRequest, InvokeError> {
     })
 }
 
-#[cfg(test)]
-use super::run::run_program_capped;
+pub(crate) use super::run::run_program_capped;
 pub use super::run::{Capped, run_program};
 
 #[cfg(test)]

@@ -63,6 +63,16 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
+/// Kills the process group when dropped while armed: a caller that stops waiting (a
+/// stopped agent run, a dropped invoke) leaves nothing running.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0.take());
+    }
+}
+
 /// Runs `argv` (program already resolved to `exec_path`) in its own process group, with
 /// exactly the environment `env` (see [`child_env`](super::exec::child_env)), stdin closed, output capped at [`OUTPUT_CAP`] per stream and the whole group killed on
 /// timeout. Returns the `system.run` payload.
@@ -111,6 +121,7 @@ pub(crate) async fn run_program_capped(
         }
     };
     let pid = child.id();
+    let mut guard = GroupGuard(pid);
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
     let mut out_buf = Capped::new(cap);
@@ -160,6 +171,8 @@ pub(crate) async fn run_program_capped(
         // Also reap anything left in the group.
         kill_group(pid);
     }
+    // Finished: what the command left running in the background stays.
+    guard.0 = None;
     let exit_code = status.and_then(|s| s.code());
     let error = if timed_out {
         Some(format!(

@@ -13,6 +13,7 @@ mod disk_full;
 mod docker;
 mod edge;
 mod events;
+mod exec_tool;
 mod handshake;
 mod interop;
 mod lifecycle;

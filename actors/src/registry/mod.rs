@@ -94,6 +94,8 @@ pub struct Registry {
     audio_in: crate::hearing::AudioIn,
     /// Spoken answers (`tts`), when configured.
     speech: Option<std::rc::Rc<crate::speech::Speech>>,
+    /// Runs `exec` commands on the gateway host (none: only nodes can run them).
+    exec_host: Option<std::rc::Rc<dyn crate::ports::CommandHost>>,
     /// Channel accounts by (kind, account id).
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
@@ -142,6 +144,7 @@ impl Registry {
             hearing: None,
             audio_in: crate::hearing::AudioIn::default(),
             speech: None,
+            exec_host: None,
             channels: std::collections::BTreeMap::new(),
             sessions_index,
             sessions_save_scheduled: false,
@@ -164,6 +167,15 @@ impl Registry {
         audio_in.set(hearing.is_some());
         self.hearing = hearing;
         self.audio_in = audio_in;
+        self
+    }
+
+    /// Runs the agent's gateway-host `exec` commands with `host`.
+    pub fn with_exec_host(
+        mut self,
+        host: Option<std::rc::Rc<dyn crate::ports::CommandHost>>,
+    ) -> Self {
+        self.exec_host = host;
         self
     }
 

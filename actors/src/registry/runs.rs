@@ -258,6 +258,34 @@ impl Registry {
         Ok(idle)
     }
 
+    /// What a run of `origin` may do with `exec`: the gateway host only when `tools.exec`
+    /// allows it and the run is one of the owner's private sessions; nodes when the run's
+    /// agent policy grants `system.run`.
+    fn exec_access(
+        &self,
+        live: &crate::hot::HotConfig,
+        origin: &RunOrigin,
+    ) -> crate::exec_tool::ExecAccess {
+        use crate::exec_tool::{ExecHost, ExecMode};
+        let settings = live.exec.clone();
+        let private = crate::agent_run::scope_of(origin) == crate::workspace::Scope::Main;
+        let gateway =
+            (settings.mode != ExecMode::Deny && settings.host != ExecHost::Node && private)
+                .then(|| self.exec_host.clone())
+                .flatten();
+        let node = settings.host != ExecHost::Gateway
+            && live
+                .agent_tools
+                .resolve(origin.policy_sender().as_deref())
+                .grants("system.run");
+        crate::exec_tool::ExecAccess {
+            settings,
+            gateway,
+            node,
+            workdir: live.workspace.dir.clone(),
+        }
+    }
+
     fn start_next(&mut self, key: &str, ctx: &mut Context<Self>) {
         let Some(mut req) = self.runs.next(key) else {
             return;
@@ -301,10 +329,12 @@ impl Registry {
             None => self.model.clone(),
         };
         let live = self.shared.live.get();
+        let exec = self.exec_access(&live, &req.origin);
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_history(tail)
             .with_deadline((!origin_is_cron).then(|| live.run_timeout))
             .with_workspace(live.workspace.clone(), live.tools.clone())
+            .with_exec(exec)
             .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
             .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
             .with_speech(

@@ -1,0 +1,307 @@
+//! The gateway host's side of the agent's `exec` tool
+//! ([`CommandHost`](openclaw_actors::ports::CommandHost)): runs a command as a child of the
+//! gateway, in its own process group, stdin closed, output capped, the whole group killed
+//! on timeout or when the run stops waiting.
+//!
+//! - `mode: "full"`: `command` runs with the gateway's shell (`$SHELL` when it is an
+//!   absolute path to a POSIX shell, else `/bin/sh`), `-c`. The environment is the
+//!   gateway's, without its own credentials: `OPENCLAW_GATEWAY_TOKEN` / `_PASSWORD`,
+//!   `TELEGRAM_BOT_TOKEN`, every `*_API_KEY`, and any variable whose value holds a
+//!   configured secret are dropped. `OPENCLAW_SHELL=exec` is set, as OpenClaw does.
+//! - allowlist modes: the argv (already split, see
+//!   [`simple_argv`](openclaw_actors::exec_tool::simple_argv)) runs without a shell, only if
+//!   its program is on `<state>/exec-allowlist.json`, the file format and the checks of our
+//!   node host's allowlist ([`crate::node_host::exec`]): program identity by canonical
+//!   path and name, argument patterns, and an environment of `PATH`, `HOME` and the file's
+//!   `env` patterns only.
+//!
+//! Configured secrets are redacted from the output before the model sees it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use openclaw_actors::ports::{CommandHost, GatewayExec, LocalFut};
+use serde_json::{Value, json};
+
+use crate::node_host::exec as policy;
+
+/// Most bytes of stdout (and, separately, stderr) kept (the model gets at most 16 KiB of a
+/// tool result anyway).
+pub const OUTPUT_CAP: usize = 64 * 1024;
+
+/// "No timeout": longer than any run.
+const NO_TIMEOUT: Duration = Duration::from_secs(30 * 86_400);
+
+/// The gateway's exec allowlist in `state_dir`.
+pub fn allowlist_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("exec-allowlist.json")
+}
+
+/// Runs `exec` commands on this host.
+#[derive(Debug, Clone)]
+pub struct LocalExec {
+    allow_file: PathBuf,
+}
+
+impl LocalExec {
+    /// With the allowlist of `state_dir`.
+    pub fn new(state_dir: &Path) -> Self {
+        Self {
+            allow_file: allowlist_path(state_dir),
+        }
+    }
+}
+
+/// What to start.
+struct Launch {
+    program: PathBuf,
+    argv: Vec<String>,
+    cwd: PathBuf,
+    env: BTreeMap<String, String>,
+    timeout: Duration,
+    note: Option<String>,
+}
+
+impl CommandHost for LocalExec {
+    fn run(&self, req: GatewayExec) -> LocalFut<Value> {
+        let allow_file = self.allow_file.clone();
+        Box::pin(async move {
+            let launch =
+                actix_web::rt::task::spawn_blocking(move || prepare(req, &allow_file)).await;
+            let launch = match launch {
+                Ok(Ok(l)) => l,
+                Ok(Err(e)) => return json!({"ok": false, "error": e}),
+                Err(_) => return json!({"ok": false, "error": "exec failed to start"}),
+            };
+            let mut res = policy::run_program_capped(
+                &launch.program,
+                &launch.argv,
+                Some(&launch.cwd),
+                &launch.env,
+                launch.timeout,
+                OUTPUT_CAP,
+            )
+            .await;
+            if let Value::Object(m) = &mut res {
+                for k in ["stdout", "stderr", "error"] {
+                    if let Some(Value::String(t)) = m.get_mut(k)
+                        && crate::logging::holds_secret(t)
+                    {
+                        *t = crate::logging::redact(t).into_owned();
+                    }
+                }
+                let ok = m.get("success").cloned().unwrap_or(json!(false));
+                m.insert("ok".into(), ok);
+                m.remove("success");
+                if let Some(n) = launch.note {
+                    m.insert("note".into(), json!(n));
+                }
+            }
+            res
+        })
+    }
+}
+
+/// The gateway's environment as strings.
+fn own_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Whether a variable of the gateway's environment is one of its credentials.
+fn credential(name: &str, value: &str) -> bool {
+    matches!(
+        name,
+        "OPENCLAW_GATEWAY_TOKEN" | "OPENCLAW_GATEWAY_PASSWORD" | "TELEGRAM_BOT_TOKEN"
+    ) || name.ends_with("_API_KEY")
+        || crate::logging::holds_secret(value)
+}
+
+/// The shell for `mode: "full"`.
+fn shell(env: &BTreeMap<String, String>) -> PathBuf {
+    if let Some(s) = env.get("SHELL").map(Path::new)
+        && s.is_absolute()
+        && policy::is_executable_file(s)
+        && s.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| matches!(n, "sh" | "bash" | "zsh" | "dash" | "ksh" | "ash"))
+    {
+        return s.to_path_buf();
+    }
+    PathBuf::from("/bin/sh")
+}
+
+/// Checks the request and builds what to start (blocking: reads the allowlist, resolves
+/// programs).
+fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, String> {
+    if !req.cwd.is_dir() {
+        return Err(format!(
+            "workdir {} is not a directory on the gateway host",
+            req.cwd.display()
+        ));
+    }
+    let own = own_env();
+    let mut dirs = req.path_prepend.clone();
+    dirs.extend(policy::path_dirs(own.get("PATH").map(std::ffi::OsStr::new)));
+    let timeout = req.timeout.unwrap_or(NO_TIMEOUT);
+    match req.argv {
+        None => {
+            let mut env: BTreeMap<String, String> =
+                own.into_iter().filter(|(k, v)| !credential(k, v)).collect();
+            env.extend(req.env);
+            if let Ok(p) = std::env::join_paths(&dirs)
+                && let Some(p) = p.to_str()
+            {
+                env.insert("PATH".into(), p.to_owned());
+            }
+            env.insert("OPENCLAW_SHELL".into(), "exec".into());
+            let program = shell(&env);
+            let name = program
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "sh".into());
+            Ok(Launch {
+                program,
+                argv: vec![name, "-c".into(), req.command],
+                cwd: req.cwd,
+                env,
+                timeout,
+                note: None,
+            })
+        }
+        Some(argv) => {
+            use std::os::unix::fs::PermissionsExt as _;
+            if let Ok(meta) = std::fs::metadata(allow_file)
+                && meta.permissions().mode() & 0o022 != 0
+            {
+                return Err(format!(
+                    "exec denied: {} is writable by other users, so anyone could allow programs with it. Fix: chmod 600 it",
+                    allow_file.display()
+                ));
+            }
+            let file = policy::read_allowlist_file(allow_file)
+                .map_err(|e| format!("exec denied: {e}; fix the gateway's exec allowlist"))?;
+            let p = policy::resolve_policy(&file, &[], &dirs);
+            let program = policy::check_allowed(&argv, Some(&req.cwd), &dirs, &p, allow_file)
+                .map_err(|e| {
+                    format!(
+                        "exec denied: {}",
+                        e.message.replace("this node's", "the gateway's")
+                    )
+                })?;
+            let (mut env, dropped) = policy::child_env(&req.env, &own, &p.env, &dirs);
+            env.retain(|k, v| !credential(k, v));
+            env.insert("OPENCLAW_SHELL".into(), "exec".into());
+            let note = (!dropped.is_empty()).then(|| {
+                format!(
+                    "env {} not passed (not on the exec allowlist's \"env\")",
+                    dropped.join(", ")
+                )
+            });
+            Ok(Launch {
+                program,
+                argv,
+                cwd: req.cwd,
+                env,
+                timeout,
+                note,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(command: &str, argv: Option<Vec<&str>>, cwd: &Path) -> GatewayExec {
+        GatewayExec {
+            command: command.to_owned(),
+            argv: argv.map(|a| a.into_iter().map(str::to_owned).collect()),
+            cwd: cwd.to_path_buf(),
+            env: BTreeMap::new(),
+            timeout: Some(Duration::from_secs(20)),
+            path_prepend: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn credentials_are_recognised_by_name_and_value() {
+        assert!(credential("OPENCLAW_GATEWAY_TOKEN", "x"));
+        assert!(credential("OPENAI_API_KEY", "x"));
+        assert!(credential("TELEGRAM_BOT_TOKEN", "x"));
+        assert!(!credential("GH_TOKEN", "ghp_x"));
+        assert!(!credential("LANG", "C.UTF-8"));
+    }
+
+    #[actix_web::test]
+    async fn full_mode_runs_the_shell_in_the_workdir() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = LocalExec::new(dir.path());
+        let mut r = req(
+            "printf '%s|' \"$OPENCLAW_SHELL\" \"$(pwd)\"; exit 3",
+            None,
+            dir.path(),
+        );
+        r.env.insert("EXTRA".into(), "1".into());
+        let v = host.run(r).await;
+        assert_eq!(v["ok"], false, "{v}");
+        assert_eq!(v["exitCode"], 3, "{v}");
+        let real = std::fs::canonicalize(dir.path()).expect("canonical");
+        assert_eq!(
+            v["stdout"].as_str().unwrap_or_default(),
+            format!("exec|{}|", real.display())
+        );
+    }
+
+    #[actix_web::test]
+    async fn allowlist_mode_runs_only_listed_programs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = LocalExec::new(dir.path());
+        let v = host
+            .run(req("uname -s", Some(vec!["uname", "-s"]), dir.path()))
+            .await;
+        assert_eq!(v["ok"], false);
+        let e = v["error"].as_str().unwrap_or_default();
+        assert!(
+            e.contains("the gateway's exec allowlist") && e.contains("exec-allowlist.json"),
+            "{e}"
+        );
+        std::fs::write(allowlist_path(dir.path()), r#"{"allow": ["uname"]}"#).expect("write");
+        let v = host
+            .run(req("uname -s", Some(vec!["uname", "-s"]), dir.path()))
+            .await;
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["stdout"].as_str().map(str::trim), Some("Linux"));
+        // A group-writable allowlist is not trusted.
+        std::fs::set_permissions(
+            allowlist_path(dir.path()),
+            std::os::unix::fs::PermissionsExt::from_mode(0o666),
+        )
+        .expect("chmod");
+        let v = host
+            .run(req("uname -s", Some(vec!["uname", "-s"]), dir.path()))
+            .await;
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("writable by other users")),
+            "{v}"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_missing_workdir_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = LocalExec::new(dir.path());
+        let v = host.run(req("true", None, &dir.path().join("nope"))).await;
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not a directory")),
+            "{v}"
+        );
+    }
+}

@@ -1,0 +1,421 @@
+//! The agent's `exec` tool against the real binary, the fake Bot API and the fake model:
+//! off by default, the gateway host only for the owner's private chats, `full` and
+//! allowlist modes, the gateway's credentials kept from commands, `/stop` killing the
+//! command's whole process group, and `host=node` through the agent tool policy — down to
+//! our real node host running the command.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::Background;
+use crate::support::fake_node::{Action, FakeNode, always, random_key};
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_telegram::FakeTelegram;
+use crate::telegram_flow::{
+    GW_TOKEN, SLOW, TG_TOKEN, admin, config, dm, group_mention, poll_until, start_gateway,
+    tool_result, wait_reply,
+};
+
+/// The owner's user id: listed by id in `allowFrom`, so their DMs are private sessions.
+const OWNER: i64 = 6101;
+
+/// The flow config with the owner listed, `tools.exec` set to `exec` (`Null`: unset), and
+/// `agents.defaults.tools.nodes` set to `nodes` (`Null`: unset, the default policy).
+fn exec_config(tg: &FakeTelegram, ai: &FakeOpenAi, exec: Value, nodes: Value) -> String {
+    let mut cfg: Value = serde_json::from_str(&config(
+        tg,
+        Some(ai),
+        json!({"allowFrom": ["*", OWNER.to_string()], "groupPolicy": "open"}),
+    ))
+    .expect("flow config is JSON");
+    let tools = cfg["agents"]["defaults"]
+        .as_object_mut()
+        .expect("agents.defaults is an object");
+    tools.remove("tools");
+    if !nodes.is_null() {
+        tools.insert("tools".into(), json!({"nodes": nodes}));
+    }
+    if !exec.is_null() {
+        cfg["tools"] = json!({"exec": exec});
+    }
+    serde_json::to_string_pretty(&cfg).expect("config serializes")
+}
+
+/// The names of the tools a recorded model request offered.
+fn offered(request: &Value) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Sends `text` as the owner with the model scripted to call `exec` with `args` and then
+/// answer; returns the tool result the model got back.
+async fn exec_once(tg: &FakeTelegram, ai: &FakeOpenAi, user: i64, args: Value) -> Value {
+    let before = ai.request_count();
+    let call = ai.push_tool_call("exec", args);
+    ai.push_text("done");
+    let mid = dm(tg, user, "please run it");
+    let r = wait_reply(tg, mid, SLOW).await;
+    assert_eq!(r.text(), "done");
+    let requests = ai.wait_requests_async(before + 2, SLOW).await;
+    tool_result(&requests[before + 1], &call)
+}
+
+#[actix_web::test]
+async fn exec_is_off_by_default_and_a_forced_call_runs_nothing() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, Value::Null, Value::Null));
+    let marker = gw.dir.path().join("ran");
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": format!("touch {}", marker.display())}),
+    )
+    .await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert_eq!(res["error"], "unknown tool: exec", "{res}");
+    let first = &ai.requests()[0];
+    assert!(
+        !offered(first).contains(&"exec".to_owned()),
+        "{:?}",
+        offered(first)
+    );
+    assert!(!marker.exists(), "nothing ran");
+}
+
+#[actix_web::test]
+async fn full_mode_runs_on_the_gateway_for_the_owner_without_the_gateways_credentials() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null));
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": "printf '%s|%s|%s' \"$PWD\" \"${OPENCLAW_GATEWAY_TOKEN:-none}\" \"$OPENCLAW_SHELL\"; echo oops >&2; exit 3"}),
+    )
+    .await;
+    assert_eq!(res["host"], "gateway", "{res}");
+    assert_eq!(res["ok"], false, "{res}");
+    assert_eq!(res["exitCode"], 3, "{res}");
+    assert_eq!(res["stderr"], "oops\n", "{res}");
+    let workspace = std::fs::canonicalize(gw.dir.path().join("workspace")).expect("workspace");
+    assert_eq!(
+        res["stdout"],
+        format!("{}|none|exec", workspace.display()),
+        "{res}"
+    );
+    // The tool was offered, with its system prompt note.
+    let first = &ai.requests()[0];
+    assert!(offered(first).contains(&"exec".to_owned()));
+    assert!(
+        first["messages"][0]["content"]
+            .as_str()
+            .is_some_and(|s| s.contains("`exec` tool on the gateway host")),
+        "{first}"
+    );
+    // A configured secret printed by a command reaches the model redacted.
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": format!("echo {TG_TOKEN}; echo sk-flow"), "workdir": "/"}),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["cwd"], "/", "{res}");
+    assert_eq!(res["stdout"], "<redacted>\n<redacted>\n", "{res}");
+    // PATH and loader variables are refused.
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": "true", "env": {"LD_PRELOAD": "/tmp/x.so"}}),
+    )
+    .await;
+    assert!(
+        res["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("LD_PRELOAD may not be set")),
+        "{res}"
+    );
+}
+
+#[actix_web::test]
+async fn group_chats_and_strangers_never_get_the_gateway_host() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null));
+    let marker = gw.dir.path().join("ran");
+    let touch = json!({"command": format!("touch {}", marker.display())});
+    // A group member, even the owner, in a group chat.
+    let call = ai.push_tool_call("exec", touch.clone());
+    ai.push_text("group done");
+    let mid = group_mention(&tg, -9100, OWNER, "@openclaw_test_bot run it");
+    wait_reply(&tg, mid, SLOW).await;
+    let requests = ai.wait_requests_async(2, SLOW).await;
+    assert!(!offered(&requests[0]).contains(&"exec".to_owned()));
+    assert_eq!(
+        tool_result(&requests[1], &call)["error"],
+        "unknown tool: exec"
+    );
+    // A stranger in an open DM (allowFrom "*", not listed by id).
+    let res = exec_once(&tg, &ai, 6199, touch).await;
+    assert_eq!(res["error"], "unknown tool: exec", "{res}");
+    assert!(!marker.exists(), "nothing ran");
+}
+
+/// Whether process `pid` still exists.
+fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[actix_web::test]
+async fn stop_kills_the_commands_whole_process_group() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null));
+    let pid_file = gw.dir.path().join("sleeper.pid");
+    // A grandchild (the backgrounded sleep) and the shell waiting for it.
+    ai.push_tool_call(
+        "exec",
+        json!({"command": format!("sleep 300 & echo $! > {}; wait", pid_file.display())}),
+    );
+    let mid = dm(&tg, OWNER, "run the long thing");
+    let pid: i32 = poll_until(SLOW, "the sleeper's pid", || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    })
+    .await;
+    assert!(alive(pid));
+    dm(&tg, OWNER, "/stop");
+    poll_until(SLOW, "the sleeper to be killed", || {
+        (!alive(pid)).then_some(())
+    })
+    .await;
+    // The run ended without an answer to the stopped message.
+    assert!(crate::telegram_flow::replies_to(&tg, mid).is_empty());
+}
+
+#[actix_web::test]
+async fn allowlist_mode_runs_only_allowlisted_simple_commands() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(
+        &tg,
+        &ai,
+        json!({"mode": "allowlist"}),
+        Value::Null,
+    ));
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s"})).await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert!(
+        res["error"].as_str().is_some_and(|e| e
+            .starts_with("exec denied: command not on the gateway's exec allowlist")
+            && e.contains("exec-allowlist.json")),
+        "{res}"
+    );
+    let file = gw.dir.path().join("exec-allowlist.json");
+    std::fs::write(&file, r#"{"allow": ["uname"]}"#).expect("write allowlist");
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s"})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["stdout"], "Linux\n", "{res}");
+    // No shell: an operator or an expansion is refused before anything runs.
+    for cmd in ["uname -s | sh", "uname $(id -u)", "uname -s; id"] {
+        let res = exec_once(&tg, &ai, OWNER, json!({"command": cmd})).await;
+        assert!(
+            res["error"].as_str().is_some_and(
+                |e| e.contains("only one simple command runs here") && e.contains("allowlist")
+            ),
+            "{cmd}: {res}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn host_node_goes_through_the_agent_policy_and_sends_system_run() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // With the default policy (system.run not granted) exec is not offered at all.
+    let gw = start_gateway(&exec_config(&tg, &ai, Value::Null, Value::Null));
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "ls", "host": "node"})).await;
+    assert_eq!(res["error"], "unknown tool: exec", "{res}");
+    drop(gw);
+
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(
+        &tg,
+        &ai,
+        Value::Null,
+        json!({"allowCommands": ["system.run"]}),
+    ));
+    let mut op = admin(&gw).await;
+    let node = FakeNode::connect(
+        gw.port,
+        &random_key(),
+        GW_TOKEN,
+        &["system.run"],
+        always(Action::Echo),
+    )
+    .await;
+    crate::nodes::approve_surface(&mut op, &node.node_id).await;
+    // `auto` with the gateway host off: the node. A simple command goes as its argv.
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s"})).await;
+    assert_eq!(res["host"], "node", "{res}");
+    assert_eq!(res["nodeId"], node.node_id.as_str(), "{res}");
+    // A shell command goes through the node's shell, as OpenClaw sends it.
+    exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": "ls | wc -l", "env": {"LANG": "C"}}),
+    )
+    .await;
+    let requests = node.requests.borrow().clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let params_of = |r: &Value| -> Value {
+        serde_json::from_str(r["paramsJSON"].as_str().unwrap_or("null")).expect("paramsJSON")
+    };
+    assert_eq!(requests[0]["command"], "system.run");
+    let params = params_of(&requests[0]);
+    assert_eq!(params["command"], json!(["uname", "-s"]), "{params}");
+    assert!(params.get("rawCommand").is_none(), "{params}");
+    assert_eq!(params["timeoutMs"], 1_800_000, "{params}");
+    let params = params_of(&requests[1]);
+    assert_eq!(
+        params["command"],
+        json!(["/bin/sh", "-lc", "ls | wc -l"]),
+        "{params}"
+    );
+    assert_eq!(params["rawCommand"], "ls | wc -l", "{params}");
+    assert_eq!(params["env"], json!({"LANG": "C"}), "{params}");
+    // The gateway host is still off.
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "id", "host": "gateway"})).await;
+    assert!(
+        res["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("exec on the gateway host is off")),
+        "{res}"
+    );
+    assert_eq!(node.requests.borrow().len(), 2);
+}
+
+#[actix_web::test]
+async fn a_telegram_message_runs_a_command_on_our_real_node_host() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(
+        &tg,
+        &ai,
+        json!({"host": "node"}),
+        json!({"allowCommands": ["system.run"]}),
+    ));
+    let mut op = admin(&gw).await;
+    let home = tempfile::tempdir().expect("node host home");
+    std::fs::create_dir_all(home.path().join("node")).expect("node dir");
+    std::fs::write(
+        home.path().join("node/exec-allowlist.json"),
+        r#"{"allow": ["uname"]}"#,
+    )
+    .expect("node allowlist");
+    let port = gw.port.to_string();
+    let mut cmd = crate::support::isolated_command(crate::support::BIN, home.path());
+    cmd.args([
+        "node",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--display-name",
+        "it-exec-pi",
+    ])
+    .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+    let mut host = Background::spawn(cmd);
+    let ev = crate::interop::wait_event_or_exit(
+        &mut op,
+        "node.pair.requested",
+        &mut host,
+        Duration::from_secs(20),
+    )
+    .await;
+    let node_id = ev["payload"]["nodeId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    crate::nodes::approve_surface(&mut op, &node_id).await;
+    // The node must be connected with system.run before the message: wait for it.
+    poll_node_ready(&mut op, &node_id).await;
+
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": "uname -s", "node": "it-exec-pi"}),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
+    assert_eq!(res["stdout"], "Linux\n", "{res}");
+    // The node's own allowlist still decides.
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "id"})).await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert_eq!(res["error"]["code"], "SYSTEM_RUN_DENIED", "{res}");
+}
+
+/// Waits until `node.list` shows the node connected with `system.run`.
+async fn poll_node_ready(op: &mut crate::support::WsClient, node_id: &str) {
+    let deadline = std::time::Instant::now() + SLOW;
+    loop {
+        let res = op.request("node.list", json!({})).await;
+        let ready = res["payload"]["nodes"].as_array().is_some_and(|n| {
+            n.iter().any(|n| {
+                n["nodeId"] == node_id
+                    && n["connected"] == true
+                    && n["commands"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|c| c == "system.run"))
+            })
+        });
+        if ready {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node {node_id} never ready: {res}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn bad_exec_settings_refuse_to_start() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    for (exec, want) in [
+        (
+            json!({"host": "sandbox"}),
+            "tools.exec.host is \"sandbox\", but openclaw-rs has no sandbox runtime",
+        ),
+        (json!({"mode": "yolo"}), "tools.exec.mode is \"yolo\""),
+        (
+            json!({"mode": "full", "security": "full"}),
+            "tools.exec.mode is set together with the legacy",
+        ),
+    ] {
+        let home = crate::support::CliHome::with_config(&exec_config(&tg, &ai, exec, Value::Null));
+        let out = home.run(crate::telegram_flow::GW_ARGS, &[]);
+        assert_eq!(out.code, Some(78), "{out:?}");
+        assert!(out.stderr.contains(want), "{}", out.stderr);
+    }
+}
