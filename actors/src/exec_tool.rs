@@ -252,6 +252,9 @@ pub fn simple_argv(command: &str) -> Result<Vec<String>, String> {
                 loop {
                     match chars.next() {
                         Some('\'') => break,
+                        Some(c) if c.is_control() && c != '\t' => {
+                            return Err(not_simple(&format!("the control character {c:?}")));
+                        }
                         Some(c) => word.push(c),
                         None => return Err("an unterminated ' quote".into()),
                     }
@@ -267,7 +270,9 @@ pub fn simple_argv(command: &str) -> Result<Vec<String>, String> {
                             Some(c @ ('$' | '`')) => {
                                 return Err(not_simple(&format!("an escaped {c} in quotes")));
                             }
-                            Some('\n') => return Err(not_simple("a line continuation")),
+                            Some(c) if c.is_control() => {
+                                return Err(not_simple(&format!("the control character {c:?}")));
+                            }
                             Some(c) => {
                                 word.push('\\');
                                 word.push(c);
@@ -277,13 +282,19 @@ pub fn simple_argv(command: &str) -> Result<Vec<String>, String> {
                         Some(c @ ('$' | '`')) => {
                             return Err(not_simple(&format!("a {c} expansion")));
                         }
+                        Some(c) if c.is_control() && c != '\t' => {
+                            return Err(not_simple(&format!("the control character {c:?}")));
+                        }
                         Some(c) => word.push(c),
                         None => return Err("an unterminated \" quote".into()),
                     }
                 }
             }
             '\\' => match chars.next() {
-                Some('\n') | None => return Err(not_simple("a trailing backslash")),
+                None => return Err(not_simple("a trailing backslash")),
+                Some(c) if c.is_control() => {
+                    return Err(not_simple(&format!("the control character {c:?}")));
+                }
                 Some(c) => {
                     in_word = true;
                     word.push(c);
@@ -519,6 +530,12 @@ fn parse_args(arguments: &str) -> Result<Args, String> {
         host,
         node,
     })
+}
+
+/// Checks a call's arguments as [`run`] does (the fuzz target's entry); `Err` is the error
+/// the model gets.
+pub fn check_arguments(arguments: &str) -> Result<(), String> {
+    parse_args(arguments).map(|_| ())
 }
 
 /// Runs one `exec` call; the result is always a JSON object the model can read.
@@ -917,6 +934,9 @@ mod tests {
             "(ls)",
             "ls &",
             "echo \u{7}",
+            "echo 'a\nb'",
+            "echo \"a\u{0}b\"",
+            "echo \\\n",
         ] {
             assert!(simple_argv(bad).is_err(), "{bad:?} must be refused");
         }

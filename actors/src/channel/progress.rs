@@ -392,6 +392,20 @@ pub fn tool_line(name: &str, arguments: &str) -> String {
             ("📱", "Nodes", detail)
         }
         "cron" => ("⏰", "Cron", str_arg("action").map(str::to_owned)),
+        // The program only: a command line can carry tokens and passwords.
+        "exec" => {
+            let detail = str_arg("command").map(|c| {
+                let program = c.split_whitespace().next().unwrap_or_default();
+                let program = program.rsplit('/').next().unwrap_or(program);
+                let mut d = format!("run {program}");
+                if let Some(n) = str_arg("node") {
+                    d.push_str(", node: ");
+                    d.push_str(n);
+                }
+                d
+            });
+            ("🛠️", "Exec", detail)
+        }
         other => {
             let title = other.replace(['_', '-'], " ");
             return format!("🧩 {}", clean(title.trim()));
@@ -626,6 +640,11 @@ mod tests {
                 "read",
                 json!({"path": "notes.md"}),
                 "📖 Read: from notes.md",
+            ),
+            (
+                "exec",
+                json!({"command": "/usr/bin/curl -H 'Authorization: Bearer sk-1' x", "node": "pi"}),
+                "🛠️ Exec: run curl, node: pi",
             ),
             (
                 "read",
