@@ -1033,7 +1033,7 @@ async fn run_loop(
             }
         }
     }
-    let scope = scope_of(&req.origin);
+    let scope = scope_of(&req);
     let mut offered = Offered::new(&tools, cron.is_some(), workspace.is_some(), scope);
     offered.exec = exec.filter(|_| tools.offers("exec"));
     let mut messages = system_messages(workspace.as_deref(), scope, &offered).await;
@@ -1169,15 +1169,23 @@ impl Offered {
 }
 
 /// The workspace context a run of `origin` may see.
-pub(crate) fn scope_of(origin: &RunOrigin) -> crate::workspace::Scope {
+pub(crate) fn scope_of(req: &RunRequest) -> crate::workspace::Scope {
     use crate::workspace::Scope;
-    match origin {
+    match &req.origin {
         RunOrigin::Channel { inbound, .. } if inbound.chat_type != "private" || inbound.public => {
             Scope::Shared
         }
         RunOrigin::Cron { fresh: true, .. } => Scope::Isolated,
+        // A job a group made with the `cron` tool runs in the group's session: what the
+        // group may see, not the owner's private memory.
+        RunOrigin::Cron { .. } if is_group_session(&req.session_key) => Scope::Shared,
         _ => Scope::Main,
     }
+}
+
+/// Whether `key` is a group chat's session (`agent:main:telegram:group:<id>[:topic:<n>]`).
+fn is_group_session(key: &str) -> bool {
+    key.split(':').any(|p| p == "group" || p == "channel")
 }
 
 /// The run's system messages: the stable prompt first (who the agent is, its tools, the
@@ -1374,6 +1382,7 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
                     session_key: &req.session_key,
                     sender: sender.as_deref(),
                     call_id: &call.id,
+                    origin: &req.origin,
                 };
                 crate::exec_tool::run(&ctx, access, &call.function.arguments).await
             } else if name == "cron" && offered.cron {
@@ -1921,6 +1930,17 @@ mod tests {
         futures_util::FutureExt::now_or_never(fut)
             .expect("ready")
             .expect("ok")
+    }
+
+    #[test]
+    fn group_sessions_are_recognised() {
+        assert!(is_group_session("agent:main:telegram:group:-100123"));
+        assert!(is_group_session(
+            "agent:main:telegram:group:-100123:topic:7"
+        ));
+        assert!(!is_group_session("agent:main:telegram:dm:42"));
+        assert!(!is_group_session("agent:main:main"));
+        assert!(!is_group_session("agent:main:groupie"));
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! - **gateway host**: only when `tools.exec.mode` (or OpenClaw's legacy
 //!   `tools.exec.security`/`ask`) is set to something other than `deny` — unset means `deny`
 //!   here, where OpenClaw's default is `full` — and only for the owner's private sessions
-//!   (direct chats from approved senders, operators, the heartbeat, main-session cron jobs):
-//!   never for a group chat, an open DM or an isolated cron job. `full` runs the command with
+//!   (direct chats from approved senders, operators, the heartbeat, main-session cron jobs an
+//!   operator made): never for a group chat, an open DM or a job made with the `cron` tool. `full` runs the command with
 //!   the gateway's shell; `allowlist`, `ask` and `auto` run only a simple command (no shell
 //!   operators or expansions) whose program is on the gateway's exec allowlist
 //!   (`<state>/exec-allowlist.json`, the format of our node host's), without a shell. There
@@ -46,6 +46,9 @@ pub enum ExecMode {
     Deny,
     /// Simple commands whose program is on the gateway's exec allowlist; a miss is denied.
     Allowlist,
+    /// As `Allowlist`, but a miss (or any command, with `ask_always`) waits for a human's
+    /// `/approve` or `exec.approval.resolve`.
+    Ask,
     /// Any command, with the gateway's shell.
     Full,
 }
@@ -78,6 +81,8 @@ pub struct ExecSettings {
     pub mode: ExecMode,
     /// What `mode` was written as (`ask`, `auto`, legacy pairs), for messages.
     pub mode_name: String,
+    /// Legacy `ask: "always"`: every command waits for a human.
+    pub ask_always: bool,
     /// `tools.exec.host`.
     pub host: ExecHost,
     /// `tools.exec.node`: the node `host=node` commands run on.
@@ -93,6 +98,7 @@ impl Default for ExecSettings {
         Self {
             mode: ExecMode::Deny,
             mode_name: "deny (default)".into(),
+            ask_always: false,
             host: ExecHost::Auto,
             node: None,
             timeout: Some(DEFAULT_TIMEOUT),
@@ -150,7 +156,9 @@ impl ExecSettings {
             let m = m.trim().to_ascii_lowercase();
             s.mode = match m.as_str() {
                 "deny" => ExecMode::Deny,
-                "allowlist" | "ask" | "auto" => ExecMode::Allowlist,
+                "allowlist" => ExecMode::Allowlist,
+                // No reviewer model here: what it would review asks a human.
+                "ask" | "auto" => ExecMode::Ask,
                 "full" => ExecMode::Full,
                 other => {
                     return Err(format!(
@@ -174,11 +182,14 @@ impl ExecSettings {
             };
             s.mode = match ask.as_deref() {
                 None | Some("off") => security_mode,
-                // A miss asks, and with no approval prompt here the ask falls back to deny.
+                // With `full` nothing misses.
                 Some("on-miss") if security_mode == ExecMode::Full => ExecMode::Full,
-                Some("on-miss") => security_mode,
-                // Every command asks: nothing runs without a prompt.
-                Some("always") => ExecMode::Deny,
+                Some("on-miss" | "always") if security_mode == ExecMode::Deny => ExecMode::Deny,
+                Some("on-miss") => ExecMode::Ask,
+                Some("always") => {
+                    s.ask_always = true;
+                    ExecMode::Ask
+                }
                 Some(other) => {
                     return Err(format!(
                         "tools.exec.ask is {other:?}. Fix: use tools.exec.mode (\"deny\", \"allowlist\", \"ask\" or \"full\")"
@@ -388,8 +399,10 @@ pub fn system_note(access: &ExecAccess) -> String {
         _ => s.push_str(" on a node (the user's device)"),
     }
     s.push_str(". It returns the exit code and output when the command ends.");
-    if access.gateway.is_some() && access.settings.mode == ExecMode::Allowlist {
-        s.push_str(" On the gateway host only allowlisted programs run, one simple command at a time (no pipes, redirections, `$` or globs).");
+    match (&access.gateway, access.settings.mode) {
+        (Some(_), ExecMode::Allowlist) => s.push_str(" On the gateway host only allowlisted programs run, one simple command at a time (no pipes, redirections, `$` or globs)."),
+        (Some(_), ExecMode::Ask) => s.push_str(" On the gateway host a command the allowlist does not cover waits for the user's approval (the call returns once they answer)."),
+        _ => {}
     }
     s
 }
@@ -406,6 +419,8 @@ pub struct CallCtx<'a> {
     pub sender: Option<&'a str>,
     /// The tool call's id.
     pub call_id: &'a str,
+    /// Where the run came from (an approval is asked in its chat).
+    pub origin: &'a crate::registry::runs::RunOrigin,
 }
 
 fn fail(error: impl Into<String>) -> Value {
@@ -565,21 +580,26 @@ pub async fn run(ctx: &CallCtx<'_>, access: &ExecAccess, arguments: &str) -> Val
     };
     let timeout = args.timeout.unwrap_or(s.timeout);
     match host {
-        ExecHost::Gateway => run_on_gateway(access, args, timeout).await,
+        ExecHost::Gateway => run_on_gateway(ctx, access, args, timeout).await,
         _ => run_on_node(ctx, access, args, timeout).await,
     }
 }
 
-async fn run_on_gateway(access: &ExecAccess, args: Args, timeout: Option<Duration>) -> Value {
+async fn run_on_gateway(
+    ctx: &CallCtx<'_>,
+    access: &ExecAccess,
+    args: Args,
+    timeout: Option<Duration>,
+) -> Value {
     let s = &*access.settings;
     let Some(port) = access.gateway.as_ref() else {
         let why = if s.mode == ExecMode::Deny {
             format!(
-                "exec on the gateway host is off (tools.exec.mode is {}). Fix: the owner sets tools.exec.mode to \"full\" or \"allowlist\"",
+                "exec on the gateway host is off (tools.exec.mode is {}). Fix: the owner sets tools.exec.mode to \"full\", \"ask\" or \"allowlist\"",
                 s.mode_name
             )
         } else {
-            "exec on the gateway host is only for the owner's private sessions (not group chats, open DMs or isolated cron jobs)".to_owned()
+            "exec on the gateway host is only for the owner's private sessions (not group chats, open DMs, or cron jobs made from a chat)".to_owned()
         };
         return fail(why);
     };
@@ -589,31 +609,68 @@ async fn run_on_gateway(access: &ExecAccess, args: Args, timeout: Option<Duratio
         Some(w) if Path::new(w).is_absolute() => PathBuf::from(w),
         Some(w) => access.workdir.join(w),
     };
-    let argv = if s.mode == ExecMode::Full {
-        None
-    } else {
-        match simple_argv(&args.command) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                return fail(format!(
-                    "exec denied: {e} (tools.exec.mode is {}). Run the program directly, or the owner sets tools.exec.mode to \"full\"",
-                    s.mode_name
-                ));
+    let started = std::time::Instant::now();
+    let exec = |argv: Option<Vec<String>>, approved: bool, remember: bool| GatewayExec {
+        command: args.command.clone(),
+        argv,
+        cwd: cwd.clone(),
+        env: args.env.clone(),
+        timeout,
+        path_prepend: s.path_prepend.clone(),
+        approved,
+        remember,
+    };
+    let simple = simple_argv(&args.command);
+    let mut res = match (s.mode, simple) {
+        (ExecMode::Full, _) => port.run(exec(None, false, false)).await,
+        (ExecMode::Allowlist | ExecMode::Deny, Err(e)) => {
+            return fail(format!(
+                "exec denied: {e} (tools.exec.mode is {}). Run the program directly, or the owner sets tools.exec.mode to \"ask\" or \"full\"",
+                s.mode_name
+            ));
+        }
+        (ExecMode::Allowlist | ExecMode::Deny, Ok(argv)) => {
+            port.run(exec(Some(argv), false, false)).await
+        }
+        (ExecMode::Ask, simple) => {
+            let simple = simple.ok();
+            let tried = match (&simple, s.ask_always) {
+                (Some(argv), false) => {
+                    let res = port.run(exec(Some(argv.clone()), false, false)).await;
+                    if res.get("allowlistMiss") == Some(&json!(true)) {
+                        None
+                    } else {
+                        Some(res)
+                    }
+                }
+                _ => None,
+            };
+            match tried {
+                Some(res) => res,
+                None => {
+                    // Allow-always writes an allowlist entry: only for a simple command whose
+                    // arguments hold no pattern characters (the entry would allow more).
+                    let always = simple
+                        .as_ref()
+                        .is_some_and(|a| a.iter().skip(1).all(|w| !w.contains(['*', '?'])));
+                    match ask_human(ctx, &args, &cwd, always).await {
+                        Err(e) => return fail(e),
+                        Ok(crate::registry::approvals::Decision::Deny) => {
+                            return fail(
+                                "exec denied: the user answered deny; nothing ran. Do not retry it; ask the user what to do instead",
+                            );
+                        }
+                        Ok(crate::registry::approvals::Decision::AllowAlways) if always => {
+                            port.run(exec(simple, true, true)).await
+                        }
+                        Ok(_) => port.run(exec(None, true, false)).await,
+                    }
+                }
             }
         }
     };
-    let started = std::time::Instant::now();
-    let mut res = port
-        .run(GatewayExec {
-            command: args.command,
-            argv,
-            cwd: cwd.clone(),
-            env: args.env,
-            timeout,
-            path_prepend: s.path_prepend.clone(),
-        })
-        .await;
     if let Value::Object(m) = &mut res {
+        m.remove("allowlistMiss");
         m.insert("host".into(), json!("gateway"));
         m.insert("cwd".into(), json!(cwd.display().to_string()));
         m.insert(
@@ -622,6 +679,101 @@ async fn run_on_gateway(access: &ExecAccess, args: Args, timeout: Option<Duratio
         );
     }
     res
+}
+
+/// The command as the approval prompt shows it: exactly its text, except that characters
+/// which could hide what it does (control characters other than newline and tab, and
+/// Unicode's invisible and direction-changing formatting characters) are shown escaped.
+pub fn display_command(command: &str) -> String {
+    let mut out = String::with_capacity(command.len());
+    for c in command.chars() {
+        let hidden = (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}');
+        if hidden {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Asks a human to approve `args` (on the gateway host, in `cwd`): broadcast to operators,
+/// shown in the run's chat. Waits for the answer; `Err` when it cannot be asked or nobody
+/// answered in time.
+async fn ask_human(
+    ctx: &CallCtx<'_>,
+    args: &Args,
+    cwd: &Path,
+    allow_always: bool,
+) -> Result<crate::registry::approvals::Decision, String> {
+    use crate::registry::approvals::{APPROVAL_TTL, AskedIn, RequestExecApproval};
+    use crate::registry::runs::RunOrigin;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let env_keys: Vec<&String> = args.env.keys().collect();
+    let (asked_in, chat) = match ctx.origin {
+        RunOrigin::Channel { inbound, deliver } => (
+            Some(AskedIn {
+                channel: inbound.channel.clone(),
+                account_id: inbound.account_id.clone(),
+                sender_id: inbound.sender_id.to_string(),
+            }),
+            Some((inbound.target(), deliver.clone())),
+        ),
+        _ => (None, None),
+    };
+    let request = json!({
+        "command": args.command,
+        "cwd": cwd.display().to_string(),
+        "host": "gateway",
+        "security": "allowlist",
+        "ask": "on-miss",
+        "envKeys": if env_keys.is_empty() { Value::Null } else { json!(env_keys) },
+        "agentId": "main",
+        "sessionKey": ctx.session_key,
+        "runId": ctx.run_id,
+        "toolCallId": ctx.call_id,
+        "turnSourceChannel": asked_in.as_ref().map(|a| a.channel.clone()),
+    });
+    let (id, _) = ctx
+        .registry
+        .send(RequestExecApproval {
+            request,
+            asked_in,
+            allow_always,
+            tx,
+        })
+        .await
+        .map_err(|_| "gateway is shutting down".to_owned())??;
+    if let Some((target, deliver)) = chat {
+        let mut text = format!(
+            "🔐 Approval needed to run on the gateway host:\n\n{}\n\nin {}\n\nReply /approve {id} allow-once",
+            display_command(&args.command),
+            cwd.display()
+        );
+        if allow_always {
+            text.push_str(&format!(", /approve {id} allow-always"));
+        }
+        text.push_str(&format!(
+            " or /approve {id} deny (expires in {} min).",
+            APPROVAL_TTL.as_secs() / 60
+        ));
+        deliver.do_send(crate::channel::DeliverReply {
+            inbound_id: None,
+            target,
+            reply_to: None,
+            explicit_reply: false,
+            text,
+            media: Vec::new(),
+            recorded: None,
+        });
+    }
+    rx.await.map_err(|_| {
+        format!(
+            "exec approval {id} expired after {} min without an answer; nothing ran",
+            APPROVAL_TTL.as_secs() / 60
+        )
+    })
 }
 
 /// The node `host=node` commands run on: the call's `node`, else `tools.exec.node`, else
@@ -788,8 +940,8 @@ mod tests {
         for (mode, want) in [
             ("full", ExecMode::Full),
             ("allowlist", ExecMode::Allowlist),
-            ("ask", ExecMode::Allowlist),
-            ("auto", ExecMode::Allowlist),
+            ("ask", ExecMode::Ask),
+            ("auto", ExecMode::Ask),
             ("deny", ExecMode::Deny),
         ] {
             let k = ExecKeys {
@@ -800,8 +952,9 @@ mod tests {
         }
         for (sec, ask, want) in [
             (Some("full"), Some("off"), ExecMode::Full),
-            (Some("allowlist"), Some("on-miss"), ExecMode::Allowlist),
-            (Some("full"), Some("always"), ExecMode::Deny),
+            (Some("allowlist"), Some("on-miss"), ExecMode::Ask),
+            (Some("full"), Some("always"), ExecMode::Ask),
+            (Some("deny"), Some("always"), ExecMode::Deny),
             (Some("deny"), None, ExecMode::Deny),
             (None, Some("off"), ExecMode::Full),
         ] {
@@ -940,6 +1093,16 @@ mod tests {
         ] {
             assert!(simple_argv(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn the_approval_prompt_shows_hidden_characters() {
+        assert_eq!(display_command("ls -l\n\tx"), "ls -l\n\tx");
+        assert_eq!(
+            display_command("echo \u{202E}fdp.exe\u{7}"),
+            "echo \\u{202e}fdp.exe\\u{0007}"
+        );
+        assert_eq!(display_command("a\u{200B}b"), "a\\u{200b}b");
     }
 
     #[test]

@@ -260,13 +260,20 @@ pub struct GatewayExec {
     pub timeout: Option<std::time::Duration>,
     /// `tools.exec.pathPrepend`.
     pub path_prepend: Vec<std::path::PathBuf>,
+    /// A human approved this command: run it without the allowlist (`argv`: as that argv;
+    /// none: `command` with the shell).
+    pub approved: bool,
+    /// With `approved` and `argv`: also add the program with these arguments to the
+    /// gateway's exec allowlist (`allow-always`).
+    pub remember: bool,
 }
 
 /// Runs `exec` commands on the gateway host. Dropping the future kills the command's
 /// process group (a stopped run leaves nothing running).
 pub trait CommandHost {
     /// The result the model reads: `ok`, `exitCode`, `timedOut`, `stdout`, `stderr` and,
-    /// when it did not run or ended abnormally, `error`.
+    /// when it did not run or ended abnormally, `error` (with `allowlistMiss: true` when the
+    /// allowlist did not allow it).
     fn run(&self, req: GatewayExec) -> LocalFut<Value>;
 }
 

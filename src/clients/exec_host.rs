@@ -71,7 +71,13 @@ impl CommandHost for LocalExec {
                 actix_web::rt::task::spawn_blocking(move || prepare(req, &allow_file)).await;
             let launch = match launch {
                 Ok(Ok(l)) => l,
-                Ok(Err(e)) => return json!({"ok": false, "error": e}),
+                Ok(Err(Refusal { message, miss })) => {
+                    let mut v = json!({"ok": false, "error": message});
+                    if miss {
+                        v["allowlistMiss"] = json!(true);
+                    }
+                    return v;
+                }
                 Err(_) => return json!({"ok": false, "error": "exec failed to start"}),
             };
             let mut res = policy::run_program_capped(
@@ -133,30 +139,122 @@ fn shell(env: &BTreeMap<String, String>) -> PathBuf {
     PathBuf::from("/bin/sh")
 }
 
+/// Why a command does not start.
+struct Refusal {
+    message: String,
+    /// The allowlist did not allow it (a human may).
+    miss: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            miss: false,
+        }
+    }
+}
+
+/// The gateway's environment for a shell or an approved command: its own, without its
+/// credentials, with the call's overrides, `PATH` from `dirs` and `OPENCLAW_SHELL=exec`.
+fn open_env(
+    own: BTreeMap<String, String>,
+    overrides: BTreeMap<String, String>,
+    dirs: &[PathBuf],
+) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> =
+        own.into_iter().filter(|(k, v)| !credential(k, v)).collect();
+    env.extend(overrides);
+    if let Ok(p) = std::env::join_paths(dirs)
+        && let Some(p) = p.to_str()
+    {
+        env.insert("PATH".into(), p.to_owned());
+    }
+    env.insert("OPENCLAW_SHELL".into(), "exec".into());
+    env
+}
+
+/// Adds `argv` (its program as located, its exact arguments) to the allowlist file, written
+/// whole to a temporary file and renamed over it, mode 0600.
+fn remember(allow_file: &Path, program: &Path, argv: &[String]) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut doc: Value = match std::fs::read_to_string(allow_file) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{}: {e}", allow_file.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({"allow": []}),
+        Err(e) => return Err(format!("cannot read {}: {e}", allow_file.display())),
+    };
+    let args: Vec<&String> = argv.iter().skip(1).collect();
+    let entry = json!({"program": program.display().to_string(), "args": args});
+    match doc.get_mut("allow").and_then(Value::as_array_mut) {
+        Some(list) => {
+            if !list.contains(&entry) {
+                list.push(entry);
+            }
+        }
+        None => return Err(format!("{} has no \"allow\" list", allow_file.display())),
+    }
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    let tmp = allow_file.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, allow_file)
+        .map_err(|e| format!("cannot replace {}: {e}", allow_file.display()))
+}
+
 /// Checks the request and builds what to start (blocking: reads the allowlist, resolves
 /// programs).
-fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, String> {
+fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, Refusal> {
     if !req.cwd.is_dir() {
         return Err(format!(
             "workdir {} is not a directory on the gateway host",
             req.cwd.display()
-        ));
+        )
+        .into());
     }
     let own = own_env();
     let mut dirs = req.path_prepend.clone();
     dirs.extend(policy::path_dirs(own.get("PATH").map(std::ffi::OsStr::new)));
     let timeout = req.timeout.unwrap_or(NO_TIMEOUT);
     match req.argv {
+        Some(argv) if req.approved => {
+            let program = argv
+                .first()
+                .and_then(|p| policy::locate(p, Some(&req.cwd), &dirs))
+                .ok_or_else(|| {
+                    format!(
+                        "{}: not found on the gateway host's PATH",
+                        argv.first().map(String::as_str).unwrap_or_default()
+                    )
+                })?;
+            let note = if req.remember {
+                Some(match remember(allow_file, &program, &argv) {
+                    Ok(()) => format!("added to {}", allow_file.display()),
+                    Err(e) => format!("allow-always not saved ({e}); it ran once"),
+                })
+            } else {
+                None
+            };
+            let env = open_env(own, req.env, &dirs);
+            Ok(Launch {
+                program,
+                argv,
+                cwd: req.cwd,
+                env,
+                timeout,
+                note,
+            })
+        }
         None => {
-            let mut env: BTreeMap<String, String> =
-                own.into_iter().filter(|(k, v)| !credential(k, v)).collect();
-            env.extend(req.env);
-            if let Ok(p) = std::env::join_paths(&dirs)
-                && let Some(p) = p.to_str()
-            {
-                env.insert("PATH".into(), p.to_owned());
-            }
-            env.insert("OPENCLAW_SHELL".into(), "exec".into());
+            let env = open_env(own, req.env, &dirs);
             let program = shell(&env);
             let name = program
                 .file_name()
@@ -179,17 +277,19 @@ fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, String> {
                 return Err(format!(
                     "exec denied: {} is writable by other users, so anyone could allow programs with it. Fix: chmod 600 it",
                     allow_file.display()
-                ));
+                )
+                .into());
             }
             let file = policy::read_allowlist_file(allow_file)
                 .map_err(|e| format!("exec denied: {e}; fix the gateway's exec allowlist"))?;
             let p = policy::resolve_policy(&file, &[], &dirs);
             let program = policy::check_allowed(&argv, Some(&req.cwd), &dirs, &p, allow_file)
-                .map_err(|e| {
-                    format!(
+                .map_err(|e| Refusal {
+                    message: format!(
                         "exec denied: {}",
                         e.message.replace("this node's", "the gateway's")
-                    )
+                    ),
+                    miss: true,
                 })?;
             let (mut env, dropped) = policy::child_env(&req.env, &own, &p.env, &dirs);
             env.retain(|k, v| !credential(k, v));
@@ -224,6 +324,8 @@ mod tests {
             env: BTreeMap::new(),
             timeout: Some(Duration::from_secs(20)),
             path_prepend: Vec::new(),
+            approved: false,
+            remember: false,
         }
     }
 

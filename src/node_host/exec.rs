@@ -240,7 +240,7 @@ fn file_name_of(p: &Path) -> Option<String> {
 
 /// Finds where an entry or a request's program lives, without resolving symlinks: an
 /// absolute path as is, a bare name on `dirs`, a relative path (requests only) against `cwd`.
-fn locate(program: &str, cwd: Option<&Path>, dirs: &[PathBuf]) -> Option<PathBuf> {
+pub(crate) fn locate(program: &str, cwd: Option<&Path>, dirs: &[PathBuf]) -> Option<PathBuf> {
     let path = if program.contains('/') {
         let p = Path::new(program);
         if p.is_absolute() {

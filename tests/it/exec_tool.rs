@@ -419,3 +419,207 @@ async fn bad_exec_settings_refuse_to_start() {
         assert!(out.stderr.contains(want), "{}", out.stderr);
     }
 }
+
+/// Waits for the approval prompt sent to the chat after `before` messages; its id and text.
+async fn approval_prompt(tg: &FakeTelegram, before: usize) -> (String, String) {
+    let text = poll_until(SLOW, "the approval prompt", || {
+        tg.sent()
+            .into_iter()
+            .skip(before)
+            .map(|s| s.text().to_owned())
+            .find(|t| t.starts_with("🔐 Approval needed"))
+    })
+    .await;
+    let id = text
+        .split("/approve ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("an id in {text}"))
+        .to_owned();
+    (id, text)
+}
+
+#[actix_web::test]
+async fn ask_mode_waits_for_the_owners_approve_in_the_chat() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "ask"}), Value::Null));
+    let mut op = admin(&gw).await;
+    // A pipe is not a simple command: it can only run once approved, with the shell. The
+    // prompt shows hidden characters escaped.
+    let command = "uname -s | tr a-z A-Z # \u{202E}";
+    let call = ai.push_tool_call("exec", json!({"command": command}));
+    ai.push_text("done");
+    let before = tg.sent().len();
+    let mid = dm(&tg, OWNER, "shout the kernel name");
+    let (id, prompt) = approval_prompt(&tg, before).await;
+    assert!(
+        prompt.contains("uname -s | tr a-z A-Z # \\u{202e}")
+            && prompt.contains(&format!("/approve {id} allow-once"))
+            && prompt.contains(&format!("/approve {id} deny"))
+            && !prompt.contains("allow-always"),
+        "{prompt}"
+    );
+    // Operators with operator.approvals see it, and can list it.
+    let ev = op.event_within("exec.approval.requested", SLOW).await;
+    assert_eq!(ev["payload"]["id"], id.as_str(), "{ev}");
+    assert_eq!(ev["payload"]["request"]["command"], command, "{ev}");
+    assert_eq!(ev["payload"]["request"]["host"], "gateway", "{ev}");
+    let list = op.request("exec.approval.list", json!({})).await;
+    assert_eq!(list["payload"][0]["id"], id.as_str(), "{list}");
+    // Nothing ran yet, and someone else's /approve does not count.
+    assert_eq!(ai.request_count(), 1);
+    let other = dm(&tg, 6102, &format!("/approve {id} allow-once"));
+    let r = wait_reply(&tg, other, SLOW).await;
+    assert!(
+        r.text().starts_with("⚠️ only the sender who asked"),
+        "{}",
+        r.text()
+    );
+    let bad = dm(&tg, OWNER, &format!("/approve {id} allow-always"));
+    let r = wait_reply(&tg, bad, SLOW).await;
+    assert!(
+        r.text().contains("allow-always is unavailable"),
+        "{}",
+        r.text()
+    );
+    let yes = dm(&tg, OWNER, &format!("/approve {id} allow-once"));
+    let r = wait_reply(&tg, yes, SLOW).await;
+    assert_eq!(r.text(), "✅ Approved once: running it now.");
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "done");
+    let requests = ai.wait_requests_async(2, SLOW).await;
+    let res = tool_result(&requests[1], &call);
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["stdout"], "LINUX\n", "{res}");
+    let ev = op.event_within("exec.approval.resolved", SLOW).await;
+    assert_eq!(ev["payload"]["decision"], "allow-once", "{ev}");
+    assert_eq!(
+        ev["payload"]["resolvedBy"],
+        format!("telegram:{OWNER}"),
+        "{ev}"
+    );
+    // Answered: a second answer finds nothing.
+    let late = dm(&tg, OWNER, &format!("/approve {id} deny"));
+    let r = wait_reply(&tg, late, SLOW).await;
+    assert!(
+        r.text().starts_with("⚠️ no pending exec approval"),
+        "{}",
+        r.text()
+    );
+}
+
+#[actix_web::test]
+async fn allow_always_adds_to_the_allowlist_and_deny_runs_nothing() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "ask"}), Value::Null));
+    let mut op = admin(&gw).await;
+    let call = ai.push_tool_call("exec", json!({"command": "uname -s"}));
+    ai.push_text("done");
+    let before = tg.sent().len();
+    let mid = dm(&tg, OWNER, "kernel?");
+    let (id, prompt) = approval_prompt(&tg, before).await;
+    assert!(
+        prompt.contains(&format!("/approve {id} allow-always")),
+        "{prompt}"
+    );
+    let yes = dm(&tg, OWNER, &format!("/approve {id} always"));
+    wait_reply(&tg, yes, SLOW).await;
+    wait_reply(&tg, mid, SLOW).await;
+    let res = tool_result(&ai.wait_requests_async(2, SLOW).await[1], &call);
+    assert_eq!(res["stdout"], "Linux\n", "{res}");
+    let file = gw.dir.path().join("exec-allowlist.json");
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("allowlist written"))
+            .expect("allowlist is JSON");
+    assert_eq!(saved["allow"][0]["args"], json!(["-s"]), "{saved}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Now on the allowlist: it runs without a prompt.
+    let before = tg.sent().len();
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s"})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert!(
+        !tg.sent()
+            .iter()
+            .skip(before)
+            .any(|s| s.text().starts_with("🔐")),
+        "no prompt"
+    );
+    // An operator's deny: nothing runs, and the model is told.
+    let marker = gw.dir.path().join("ran");
+    let call = ai.push_tool_call(
+        "exec",
+        json!({"command": format!("touch {}", marker.display())}),
+    );
+    ai.push_text("ok");
+    let before_requests = ai.request_count();
+    let mid = dm(&tg, OWNER, "touch it");
+    // (The first approval's event came first.)
+    let id = loop {
+        let ev = op.event_within("exec.approval.requested", SLOW).await;
+        if ev["payload"]["request"]["command"] == format!("touch {}", marker.display()) {
+            break ev["payload"]["id"].as_str().unwrap_or_default().to_owned();
+        }
+    };
+    let res = op
+        .request(
+            "exec.approval.resolve",
+            json!({"id": id, "decision": "deny"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    wait_reply(&tg, mid, SLOW).await;
+    let requests = ai.wait_requests_async(before_requests + 2, SLOW).await;
+    let res = tool_result(&requests[before_requests + 1], &call);
+    assert!(
+        res["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("exec denied: the user answered deny")),
+        "{res}"
+    );
+    assert!(!marker.exists());
+    let again = op
+        .request(
+            "exec.approval.resolve",
+            json!({"id": id, "decision": "allow-once"}),
+        )
+        .await;
+    assert_eq!(again["ok"], false, "{again}");
+    let bad = op
+        .request(
+            "exec.approval.resolve",
+            json!({"id": "x", "decision": "maybe"}),
+        )
+        .await;
+    assert_eq!(bad["error"]["message"], "invalid decision", "{bad}");
+}
+
+#[actix_web::test]
+async fn stop_withdraws_a_waiting_approval() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "ask"}), Value::Null));
+    let mut op = admin(&gw).await;
+    let marker = gw.dir.path().join("ran");
+    ai.push_tool_call(
+        "exec",
+        json!({"command": format!("touch {}", marker.display())}),
+    );
+    let before = tg.sent().len();
+    dm(&tg, OWNER, "touch it");
+    let (id, _) = approval_prompt(&tg, before).await;
+    let stop = dm(&tg, OWNER, "/stop");
+    wait_reply(&tg, stop, SLOW).await;
+    let late = dm(&tg, OWNER, &format!("/approve {id} allow-once"));
+    let r = wait_reply(&tg, late, SLOW).await;
+    assert!(
+        r.text().starts_with("⚠️ no pending exec approval"),
+        "{}",
+        r.text()
+    );
+    let list = op.request("exec.approval.list", json!({})).await;
+    assert_eq!(list["payload"], json!([]), "{list}");
+    assert!(!marker.exists());
+}

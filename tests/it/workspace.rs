@@ -142,11 +142,13 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
         "{}",
         sys[1]
     );
+    // `exec` too: the flow config grants agent runs `system.run` on nodes.
     assert_eq!(
         offered(first),
         [
             "nodes",
             "cron",
+            "exec",
             "read",
             "write",
             "edit",
@@ -164,9 +166,11 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
     let g = group_mention(&tg, -5100, 5102, "@openclaw_test_bot hello");
     assert_eq!(wait_reply(&tg, g, SLOW).await.text(), "Hello, sailors.");
     let group = &ai.requests()[1];
+    // `exec` is the node path here (the flow config grants system.run to every sender);
+    // the gateway host is never offered to a group.
     assert_eq!(
         offered(group),
-        ["nodes", "cron", "read", "write", "edit"],
+        ["nodes", "cron", "exec", "read", "write", "edit"],
         "no memory tools in a group"
     );
     let stable = &system_texts(group)[0];

@@ -45,6 +45,9 @@ pub enum ChatCommand {
     Tts(TtsChoice),
     /// `/model [status|list|default|<model>]`, `/models`: this chat's model.
     Model(ModelAsk),
+    /// `/approve <id> allow-once|allow-always|deny`: answers an exec approval (`None`: the
+    /// words were not that).
+    Approve(Option<(String, super::approvals::Decision)>),
 }
 
 /// What `/model` asks.
@@ -200,6 +203,12 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
             "off" => TtsChoice::Off,
             "default" => TtsChoice::Default,
             _ => TtsChoice::Usage,
+        })
+    } else if name.eq_ignore_ascii_case("approve") {
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        ChatCommand::Approve(match words.as_slice() {
+            [id, d] => super::approvals::Decision::parse(d).map(|d| ((*id).to_owned(), d)),
+            _ => None,
         })
     } else if !rest.is_empty() {
         // The others take no arguments: "/stop it now" is a message.
@@ -397,6 +406,10 @@ impl Registry {
                 (text.to_owned(), None)
             }
             ChatCommand::WhoAmI => (who(), None),
+            ChatCommand::Approve(_) => (
+                "⚙️ Operators answer exec approvals with exec.approval.resolve (it needs operator.approvals).".to_owned(),
+                None,
+            ),
             ChatCommand::Status => (self.status_text(key), None),
             ChatCommand::Tts(choice) => (self.tts_command(key, *choice), None),
             ChatCommand::Model(ask) => (self.model_command(key, ask), None),
@@ -608,6 +621,39 @@ impl Registry {
         lines.join("\n")
     }
 
+    /// `/approve` from a chat: only the sender who was asked, in that chat's channel account.
+    fn approve_from_chat(
+        &mut self,
+        answer: Option<(String, super::approvals::Decision)>,
+        inbound: &InboundMessage,
+        ctx: &mut Context<Self>,
+    ) -> String {
+        use super::approvals::{AskedIn, ResolveExecApproval, Resolver};
+        let Some((id, decision)) = answer else {
+            return "⚙️ Usage: /approve <id> allow-once|allow-always|deny".to_owned();
+        };
+        let by = Resolver::Chat(AskedIn {
+            channel: inbound.channel.clone(),
+            account_id: inbound.account_id.clone(),
+            sender_id: inbound.sender_id.to_string(),
+        });
+        match <Self as Handler<ResolveExecApproval>>::handle(
+            self,
+            ResolveExecApproval { id, decision, by },
+            ctx,
+        ) {
+            Ok(_) => match decision {
+                super::approvals::Decision::Deny => "❌ Denied: the command will not run.",
+                super::approvals::Decision::AllowOnce => "✅ Approved once: running it now.",
+                super::approvals::Decision::AllowAlways => {
+                    "✅ Approved, and allowed from now on: running it now."
+                }
+            }
+            .to_owned(),
+            Err(e) => format!("⚠️ {e}"),
+        }
+    }
+
     /// Answers a chat command from `inbound` (the channel's message, already admitted).
     pub(super) fn chat_command(
         &mut self,
@@ -627,6 +673,19 @@ impl Registry {
             }
             let rest = rest.clone();
             return self.submit_inbound(inbound, rest, deliver, ctx);
+        }
+        if let ChatCommand::Approve(answer) = &command {
+            let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
+            deliver.do_send(DeliverReply {
+                inbound_id: Some(inbound.id.clone()),
+                target: inbound.target(),
+                reply_to: Some(inbound.message_id),
+                explicit_reply: false,
+                text,
+                recorded: None,
+                media: Vec::new(),
+            });
+            return;
         }
         let (text, reset) =
             self.command_reply(&command, &key, Some(inbound.ts), || whoami(&inbound));

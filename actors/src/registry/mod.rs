@@ -32,6 +32,7 @@
 //! Config reload ([`reload`]): `ApplyHotConfig` (swap the hot settings, close sessions of a
 //! replaced shared secret), `RestartNotice` (tell clients about an in-process restart).
 
+pub mod approvals;
 pub mod channels;
 pub mod chat_commands;
 pub mod devices;
@@ -96,6 +97,8 @@ pub struct Registry {
     speech: Option<std::rc::Rc<crate::speech::Speech>>,
     /// Runs `exec` commands on the gateway host (none: only nodes can run them).
     exec_host: Option<std::rc::Rc<dyn crate::ports::CommandHost>>,
+    /// Exec approvals waiting for a human.
+    approvals: approvals::ExecApprovals,
     /// Channel accounts by (kind, account id).
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
@@ -145,6 +148,7 @@ impl Registry {
             audio_in: crate::hearing::AudioIn::default(),
             speech: None,
             exec_host: None,
+            approvals: approvals::ExecApprovals::default(),
             channels: std::collections::BTreeMap::new(),
             sessions_index,
             sessions_save_scheduled: false,

@@ -264,11 +264,22 @@ impl Registry {
     fn exec_access(
         &self,
         live: &crate::hot::HotConfig,
-        origin: &RunOrigin,
+        req: &RunRequest,
     ) -> crate::exec_tool::ExecAccess {
         use crate::exec_tool::{ExecHost, ExecMode};
         let settings = live.exec.clone();
-        let private = crate::agent_run::scope_of(origin) == crate::workspace::Scope::Main;
+        let origin = &req.origin;
+        // The owner's private sessions; of the cron runs only the jobs an operator made
+        // (and the heartbeat): a job made with the `cron` tool from a chat — a group's, a
+        // stranger's — never gets the gateway host.
+        let private = crate::agent_run::scope_of(req) == crate::workspace::Scope::Main
+            && !matches!(
+                origin,
+                RunOrigin::Cron {
+                    sender: Some(_),
+                    ..
+                }
+            );
         let gateway =
             (settings.mode != ExecMode::Deny && settings.host != ExecHost::Node && private)
                 .then(|| self.exec_host.clone())
@@ -329,7 +340,7 @@ impl Registry {
             None => self.model.clone(),
         };
         let live = self.shared.live.get();
-        let exec = self.exec_access(&live, &req.origin);
+        let exec = self.exec_access(&live, &req);
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_history(tail)
             .with_deadline((!origin_is_cron).then(|| live.run_timeout))

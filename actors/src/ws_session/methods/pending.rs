@@ -29,6 +29,16 @@ pub(super) const METHODS: &[Method] = &[
         handler: WsSession::plugin_approval_list,
     },
     Method {
+        name: "exec.approval.list",
+        access: MethodAccess::Operator(APPROVALS),
+        handler: WsSession::exec_approval_list,
+    },
+    Method {
+        name: "exec.approval.resolve",
+        access: MethodAccess::Operator(APPROVALS),
+        handler: WsSession::exec_approval_resolve,
+    },
+    Method {
         name: "commands.list",
         access: MethodAccess::Operator(READ),
         handler: WsSession::commands_list,
@@ -89,6 +99,59 @@ impl WsSession {
             Ok(()) => self.respond_ok(&call.id, &json!({ "commands": CATALOG }), ctx),
             Err(e) => self.respond_err(&call.id, &e, ctx),
         }
+    }
+
+    /// `exec.approval.list` → the gateway-host `exec` commands waiting for approval.
+    fn exec_approval_list(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let fut = self
+            .registry
+            .send(crate::registry::approvals::ListExecApprovals);
+        self.reply_with(
+            call.id,
+            async move { fut.await.map_err(|_| super::gone()) },
+            ctx,
+        );
+    }
+
+    /// `exec.approval.resolve {id, decision}` (`allow-once`, `allow-always`, `deny`).
+    fn exec_approval_resolve(&mut self, call: Call, ctx: &mut Context<Self>) {
+        use crate::registry::approvals::{Decision, ResolveExecApproval, Resolver};
+        const M: &str = "exec.approval.resolve";
+        let parsed = (|| {
+            let o = obj(M, &call.params)?;
+            let mut c = Checker::new();
+            c.required("", o, "id");
+            c.required("", o, "decision");
+            let id = c.string("", o, "id", true).map(str::to_owned);
+            let decision = c.string("", o, "decision", true).map(str::to_owned);
+            if !c.ok() {
+                return Err(fail(M, &c));
+            }
+            let decision = decision
+                .as_deref()
+                .and_then(Decision::parse)
+                .ok_or_else(|| ErrorShape::invalid("invalid decision"))?;
+            Ok((id.unwrap_or_default(), decision))
+        })();
+        let (id, decision) = match parsed {
+            Ok(p) => p,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let fut = self.registry.send(ResolveExecApproval {
+            id,
+            decision,
+            by: Resolver::Operator,
+        });
+        self.reply_with(
+            call.id,
+            async move {
+                match fut.await {
+                    Ok(r) => r.map_err(ErrorShape::invalid),
+                    Err(_) => Err(super::gone()),
+                }
+            },
+            ctx,
+        );
     }
 
     /// `plugin.approval.list` → `[]` (OpenClaw reads no params here).
