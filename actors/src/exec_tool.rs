@@ -747,10 +747,17 @@ async fn ask_human(
         .map_err(|_| "gateway is shutting down".to_owned())??;
     if let Some((target, deliver)) = chat {
         let mut text = format!(
-            "🔐 Approval needed to run on the gateway host:\n\n{}\n\nin {}\n\nReply /approve {id} allow-once",
+            "🔐 Approval needed to run on the gateway host:\n\n{}\n\nin {}",
             display_command(&args.command),
             cwd.display()
         );
+        if !args.env.is_empty() {
+            text.push_str("\nwith environment:");
+            for (k, v) in &args.env {
+                text.push_str(&format!("\n{k}={}", display_command(v)));
+            }
+        }
+        text.push_str(&format!("\n\nReply /approve {id} allow-once"));
         if allow_always {
             text.push_str(&format!(", /approve {id} allow-always"));
         }

@@ -514,11 +514,16 @@ async fn allow_always_adds_to_the_allowlist_and_deny_runs_nothing() {
     let ai = FakeOpenAi::start();
     let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "ask"}), Value::Null));
     let mut op = admin(&gw).await;
-    let call = ai.push_tool_call("exec", json!({"command": "uname -s"}));
+    let call = ai.push_tool_call(
+        "exec",
+        json!({"command": "uname -s", "env": {"LC_ALL": "C"}}),
+    );
     ai.push_text("done");
     let before = tg.sent().len();
     let mid = dm(&tg, OWNER, "kernel?");
     let (id, prompt) = approval_prompt(&tg, before).await;
+    // What the command runs with is shown too.
+    assert!(prompt.contains("with environment:\nLC_ALL=C"), "{prompt}");
     assert!(
         prompt.contains(&format!("/approve {id} allow-always")),
         "{prompt}"
@@ -622,4 +627,30 @@ async fn stop_withdraws_a_waiting_approval() {
     let list = op.request("exec.approval.list", json!({})).await;
     assert_eq!(list["payload"], json!([]), "{list}");
     assert!(!marker.exists());
+}
+
+#[actix_web::test]
+async fn tools_exec_is_hot_on_a_config_reload() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, Value::Null, Value::Null));
+    let pid = gw.pid();
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "echo hi"})).await;
+    assert_eq!(res["error"], "unknown tool: exec", "{res}");
+    crate::support::replace_file(
+        &gw.config_path(),
+        &exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null),
+    );
+    gw.wait_stderr_line(&["config reloaded from", "tools"], SLOW);
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "echo hi"})).await;
+    assert_eq!(res["stdout"], "hi\n", "{res}");
+    // A bad value is refused; the running settings stay.
+    crate::support::replace_file(
+        &gw.config_path(),
+        &exec_config(&tg, &ai, json!({"mode": "yolo"}), Value::Null),
+    );
+    gw.wait_stderr_line(&["tools.exec.mode"], SLOW);
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "echo still"})).await;
+    assert_eq!(res["stdout"], "still\n", "{res}");
+    assert_eq!(gw.pid(), pid);
 }
