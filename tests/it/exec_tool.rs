@@ -19,11 +19,11 @@ use crate::telegram_flow::{
 };
 
 /// The owner's user id: listed by id in `allowFrom`, so their DMs are private sessions.
-const OWNER: i64 = 6101;
+pub(crate) const OWNER: i64 = 6101;
 
 /// The flow config with the owner listed, `tools.exec` set to `exec` (`Null`: unset), and
 /// `agents.defaults.tools.nodes` set to `nodes` (`Null`: unset, the default policy).
-fn exec_config(tg: &FakeTelegram, ai: &FakeOpenAi, exec: Value, nodes: Value) -> String {
+pub(crate) fn exec_config(tg: &FakeTelegram, ai: &FakeOpenAi, exec: Value, nodes: Value) -> String {
     let mut cfg: Value = serde_json::from_str(&config(
         tg,
         Some(ai),
@@ -57,7 +57,7 @@ fn offered(request: &Value) -> Vec<String> {
 
 /// Sends `text` as the owner with the model scripted to call `exec` with `args` and then
 /// answer; returns the tool result the model got back.
-async fn exec_once(tg: &FakeTelegram, ai: &FakeOpenAi, user: i64, args: Value) -> Value {
+pub(crate) async fn exec_once(tg: &FakeTelegram, ai: &FakeOpenAi, user: i64, args: Value) -> Value {
     let before = ai.request_count();
     let call = ai.push_tool_call("exec", args);
     ai.push_text("done");

@@ -736,3 +736,85 @@ fn real_cli_manages_cron_jobs_on_our_gateway() {
     ]);
     assert_eq!(woke["ok"], true, "{woke}");
 }
+
+/// The seed's command flow with the real OpenClaw node host: a Telegram message, the model's
+/// `exec` call with `host: "node"`, `system.run` on the real node host, the output back to
+/// the model and the answer in the chat.
+#[actix_web::test]
+async fn a_telegram_message_runs_exec_on_the_real_openclaw_node_host() {
+    use crate::exec_tool::{OWNER, exec_config, exec_once};
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, admin, start_gateway};
+    let host_env = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(
+        &tg,
+        &ai,
+        json!({"host": "node"}),
+        json!({"allowCommands": ["system.which", "system.run"]}),
+    ));
+    let mut op = admin(&gw).await;
+    let port = gw.port.to_string();
+    let mut cmd = host_env.command(&[
+        "node",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--no-tls",
+        "--display-name",
+        "it-real-exec-node",
+    ]);
+    cmd.env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+    let mut host = Background::spawn(cmd);
+    let ev = wait_event_or_exit(
+        &mut op,
+        "node.pair.requested",
+        &mut host,
+        Duration::from_secs(60),
+    )
+    .await;
+    let node_id = ev["payload"]["nodeId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    crate::nodes::approve_surface(&mut op, &node_id).await;
+    // Connected with system.run approved.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = op.request("node.list", json!({})).await;
+        let ready = list["payload"]["nodes"].as_array().is_some_and(|n| {
+            n.iter().any(|n| {
+                n["nodeId"] == node_id.as_str()
+                    && n["connected"] == true
+                    && n["commands"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|c| c == "system.run"))
+            })
+        });
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node never ready: {list}");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "echo hello-from-node"})).await;
+    assert_eq!(res["host"], "node", "{res}");
+    assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
+    assert!(
+        res["stdout"]
+            .as_str()
+            .is_some_and(|o| o.contains("hello-from-node")),
+        "{res}"
+    );
+    // A shell command goes through the node's shell.
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "echo abc | tr a-c A-C"})).await;
+    assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
+    assert!(
+        res["stdout"].as_str().is_some_and(|o| o.contains("ABC")),
+        "{res}"
+    );
+}
