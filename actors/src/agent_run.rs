@@ -115,7 +115,15 @@ pub struct AgentRun {
     tools: Arc<crate::tool_policy::ToolFilter>,
     /// What the `exec` tool may do in this run (none: not offered).
     exec: Option<crate::exec_tool::ExecAccess>,
+    /// `web_fetch` and its settings (none: not offered).
+    web: Option<WebTool>,
 }
+
+/// `web_fetch`'s shared side and the settings in force when the run started.
+pub type WebTool = (
+    Rc<crate::web_fetch::WebFetch>,
+    Arc<crate::web_fetch::WebFetchSettings>,
+);
 
 impl AgentRun {
     /// A run of `req` over `transcript`.
@@ -148,6 +156,7 @@ impl AgentRun {
             workspace: None,
             tools: Arc::default(),
             exec: None,
+            web: None,
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
@@ -199,6 +208,12 @@ impl AgentRun {
     /// Offers the `exec` tool with this access (when it allows a host at all).
     pub fn with_exec(mut self, exec: crate::exec_tool::ExecAccess) -> Self {
         self.exec = exec.offered().then_some(exec);
+        self
+    }
+
+    /// Offers `web_fetch`.
+    pub fn with_web(mut self, web: Option<WebTool>) -> Self {
+        self.web = web;
         self
     }
 
@@ -620,6 +635,7 @@ impl Actor for AgentRun {
         let workspace = self.workspace.clone();
         let tools = self.tools.clone();
         let exec = self.exec.clone();
+        let web = self.web.clone();
         let fut = async move {
             let deps = RunDeps {
                 registry,
@@ -632,6 +648,7 @@ impl Actor for AgentRun {
                 workspace,
                 tools,
                 exec,
+                web,
             };
             let run = run_loop(req, transcript, deps, history, user_write);
             match deadline {
@@ -937,6 +954,7 @@ struct RunDeps {
     workspace: Option<Arc<crate::workspace::WorkspaceSettings>>,
     tools: Arc<crate::tool_policy::ToolFilter>,
     exec: Option<crate::exec_tool::ExecAccess>,
+    web: Option<WebTool>,
 }
 
 async fn run_loop(
@@ -957,6 +975,7 @@ async fn run_loop(
         workspace,
         tools,
         exec,
+        web,
     } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
@@ -1036,6 +1055,7 @@ async fn run_loop(
     let scope = scope_of(&req);
     let mut offered = Offered::new(&tools, cron.is_some(), workspace.is_some(), scope);
     offered.exec = exec.filter(|_| tools.offers("exec"));
+    offered.web = web.filter(|_| tools.offers("web_fetch"));
     let mut messages = system_messages(workspace.as_deref(), scope, &offered).await;
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(user_message(&text, &images, &notes, &store, model.sees_images()).await);
@@ -1115,6 +1135,8 @@ struct Offered {
     cron: bool,
     /// The `exec` tool and what it may do.
     exec: Option<crate::exec_tool::ExecAccess>,
+    /// `web_fetch`.
+    web: Option<WebTool>,
     /// The file tools offered (`read`, `write`, `edit`).
     fs: Vec<&'static str>,
     /// The memory tools offered (`memory_search`, `memory_get`: private sessions only).
@@ -1132,6 +1154,7 @@ impl Offered {
             nodes: filter.offers("nodes"),
             cron: cron && filter.offers("cron"),
             exec: None,
+            web: None,
             fs: crate::workspace::tools::NAMES
                 .into_iter()
                 .filter(|n| workspace && filter.offers(n))
@@ -1153,6 +1176,9 @@ impl Offered {
         }
         if let Some(x) = &self.exec {
             v.push(crate::exec_tool::spec(x.gateway.is_some(), x.node));
+        }
+        if self.web.is_some() {
+            v.push(crate::web_fetch::spec());
         }
         v.extend(
             crate::workspace::tools::specs()
@@ -1385,6 +1411,10 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
                     origin: &req.origin,
                 };
                 crate::exec_tool::run(&ctx, access, &call.function.arguments).await
+            } else if name == "web_fetch"
+                && let Some((web, settings)) = &offered.web
+            {
+                crate::web_fetch::run(web, settings, &call.function.arguments).await
             } else if name == "cron" && offered.cron {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
             } else if offered.fs.contains(&name) || offered.memory.contains(&name) {

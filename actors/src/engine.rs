@@ -77,6 +77,8 @@ pub struct EngineConfig {
     pub tools: crate::tool_policy::ToolFilter,
     /// `tools.exec`: where and how the agent's `exec` tool runs commands.
     pub exec: crate::exec_tool::ExecSettings,
+    /// `tools.web.fetch`.
+    pub web_fetch: crate::web_fetch::WebFetchSettings,
 }
 
 impl EngineConfig {
@@ -111,6 +113,7 @@ impl EngineConfig {
             workspace: Default::default(),
             tools: Default::default(),
             exec: Default::default(),
+            web_fetch: Default::default(),
         }
     }
 }
@@ -330,6 +333,8 @@ pub struct EngineDeps {
     pub speech: Option<Rc<crate::speech::Speech>>,
     /// Runs the agent's `exec` commands on the gateway host.
     pub exec_host: Option<Rc<dyn crate::ports::CommandHost>>,
+    /// HTTP for `web_fetch` (none: the tool is not offered).
+    pub web_fetcher: Option<Rc<dyn crate::ports::WebFetcher>>,
 }
 
 /// Reads a JSON document of the state directory: `Ok(None)` when absent; `Err` (with a fix)
@@ -423,6 +428,7 @@ impl Engine {
             .with_hearing(deps.hearing, audio_in.clone())
             .with_speech(deps.speech)
             .with_exec_host(deps.exec_host)
+            .with_web_fetcher(deps.web_fetcher)
             .start();
         for c in channels {
             for handle in c.start(&registry, &store, &audio_in) {

@@ -34,6 +34,8 @@ pub struct HotConfig {
     pub tools: Arc<crate::tool_policy::ToolFilter>,
     /// `tools.exec`.
     pub exec: Arc<crate::exec_tool::ExecSettings>,
+    /// `tools.web.fetch`.
+    pub web_fetch: Arc<crate::web_fetch::WebFetchSettings>,
     /// The port the gateway listens on now (changes with an in-process restart).
     pub port: u16,
     /// The addresses bound now (changes with an in-process restart).
@@ -53,6 +55,7 @@ impl HotConfig {
             workspace: Arc::new(config.workspace.clone()),
             tools: Arc::new(config.tools.clone()),
             exec: Arc::new(config.exec.clone()),
+            web_fetch: Arc::new(config.web_fetch.clone()),
             port: config.port,
             bind_addrs: config.bind_addrs.clone(),
         }

@@ -69,5 +69,6 @@ pub mod workspace;
 pub mod ws_session;
 
 pub mod util;
+pub mod web_fetch;
 
 pub use engine::{Engine, EngineConfig, EngineDeps};

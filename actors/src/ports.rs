@@ -243,6 +243,53 @@ pub trait Speaker {
     fn speak(&self, text: String) -> LocalFut<Result<Vec<u8>, String>>;
 }
 
+/// Which addresses `web_fetch` may reach (`tools.web.fetch.ssrfPolicy`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SsrfPolicy {
+    /// `dangerouslyAllowPrivateNetwork`: every host may reach private addresses.
+    pub allow_private_network: bool,
+    /// `allowedHostnames`: these exact hosts (lower case) may.
+    pub allowed_hostnames: Vec<String>,
+}
+
+/// One `web_fetch` request.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// The http(s) URL.
+    pub url: String,
+    /// Most body bytes read (more is cut, `truncated`).
+    pub max_bytes: usize,
+    /// Bound on the whole fetch, redirects included.
+    pub timeout: std::time::Duration,
+    /// Redirects followed (each checked like the first request).
+    pub max_redirects: u8,
+    /// `User-Agent`.
+    pub user_agent: String,
+    /// Which addresses may be reached.
+    pub policy: SsrfPolicy,
+}
+
+/// A fetched page.
+#[derive(Debug, Clone)]
+pub struct FetchedPage {
+    /// The URL after redirects.
+    pub final_url: String,
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type` (empty when absent).
+    pub content_type: String,
+    /// The body, at most `max_bytes`.
+    pub body: Vec<u8>,
+    /// The body was longer.
+    pub truncated: bool,
+}
+
+/// HTTP for `web_fetch` (the shell's client, with the SSRF policy enforced on every hop).
+pub trait WebFetcher {
+    /// Fetches `req.url`; `Err` says why nothing was fetched (never a secret).
+    fn fetch(&self, req: FetchRequest) -> LocalFut<Result<FetchedPage, String>>;
+}
+
 /// One `exec` command for the gateway host (see [`crate::exec_tool`]).
 #[derive(Debug, Clone)]
 pub struct GatewayExec {

@@ -289,11 +289,12 @@ pub fn check(
     }
 }
 
-/// The agent's tools this gateway has (`nodes`, `cron`, `exec`, and the workspace's
-/// `read`, `write`, `edit`, `memory_search`, `memory_get`).
-pub const AGENT_TOOLS: [&str; 8] = [
+/// The agent's tools this gateway has (`nodes`, `cron`, `exec`, `web_fetch`, and the
+/// workspace's `read`, `write`, `edit`, `memory_search`, `memory_get`).
+pub const AGENT_TOOLS: [&str; 9] = [
     "nodes",
     "exec",
+    "web_fetch",
     "cron",
     "read",
     "write",
@@ -311,8 +312,9 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
         "group:openclaw" => &["nodes", "cron", "memory_search", "memory_get"],
         "group:memory" => &["memory_search", "memory_get"],
         "group:runtime" => &["exec"],
-        "group:sessions" | "group:web" | "group:ui" | "group:messaging" | "group:agents"
-        | "group:media" | "group:plugins" => &[],
+        "group:web" => &["web_fetch"],
+        "group:sessions" | "group:ui" | "group:messaging" | "group:agents" | "group:media"
+        | "group:plugins" => &[],
         _ => return None,
     })
 }
@@ -324,6 +326,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
         "minimal" | "messaging" => Some(&[]),
         "coding" => Some(&[
             "exec",
+            "web_fetch",
             "read",
             "write",
             "edit",
@@ -543,6 +546,7 @@ mod tests {
             offered(&f(Some("Coding"), None, None, None)),
             [
                 "exec",
+                "web_fetch",
                 "cron",
                 "read",
                 "write",
@@ -562,7 +566,14 @@ mod tests {
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:fs"]))),
-            ["nodes", "exec", "cron", "memory_search", "memory_get"]
+            [
+                "nodes",
+                "exec",
+                "web_fetch",
+                "cron",
+                "memory_search",
+                "memory_get"
+            ]
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["w*", "e?it", "group:memory"]))),
@@ -575,7 +586,7 @@ mod tests {
                 None,
                 Some(&["automations", "memory_*"])
             )),
-            ["nodes", "exec", "read", "write", "edit"]
+            ["nodes", "exec", "web_fetch", "read", "write", "edit"]
         );
         assert_eq!(
             offered(&f(Some("messaging"), None, Some(&["group:runtime"]), None)),
@@ -585,6 +596,7 @@ mod tests {
             offered(&f(None, None, None, Some(&["group:runtime"]))),
             [
                 "nodes",
+                "web_fetch",
                 "cron",
                 "read",
                 "write",
@@ -592,6 +604,10 @@ mod tests {
                 "memory_search",
                 "memory_get"
             ]
+        );
+        assert_eq!(
+            offered(&f(Some("messaging"), None, Some(&["group:web"]), None)),
+            ["web_fetch"]
         );
         assert_eq!(
             offered(&f(None, Some(&["r*d", "nodes"]), None, None)),

@@ -30,6 +30,7 @@ pub mod speech;
 pub mod sse;
 pub mod telegram;
 pub mod transcribe;
+pub mod web_fetch;
 
 /// Upper bound on a response body the clients will read.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;

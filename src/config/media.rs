@@ -50,6 +50,64 @@ pub struct ToolsCfg {
     /// The `exec` tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecCfg>,
+    /// The web tools (`fetch` is read; `search` and others are accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebCfg>,
+}
+
+/// `tools.web`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebCfg {
+    /// `web_fetch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<WebFetchCfg>,
+}
+
+/// `tools.web.fetch` (OpenClaw's keys; `provider`, `readability`, `headers` and the
+/// others are accepted and not read).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebFetchCfg {
+    /// Offered at all (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Default text returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chars: Option<f64>,
+    /// Most text a call may ask for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chars_cap: Option<f64>,
+    /// Most body bytes read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<f64>,
+    /// Bound on a fetch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<f64>,
+    /// Cache lifetime (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_minutes: Option<f64>,
+    /// Redirects followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_redirects: Option<f64>,
+    /// `User-Agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Which addresses may be reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssrf_policy: Option<SsrfPolicyCfg>,
+}
+
+/// `tools.web.fetch.ssrfPolicy`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SsrfPolicyCfg {
+    /// Every host may reach private addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dangerously_allow_private_network: Option<bool>,
+    /// These hosts may.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_hostnames: Option<Vec<String>>,
 }
 
 /// `tools.exec` (OpenClaw's keys; the others, such as `safeBins`, `notifyOnExit` or
@@ -93,6 +151,33 @@ impl ToolsCfg {
 }
 
 impl ToolsCfg {
+    /// `tools.web.fetch` as settings; `Err` names the key and the fix.
+    pub fn web_fetch_settings(
+        &self,
+    ) -> Result<openclaw_actors::web_fetch::WebFetchSettings, String> {
+        let f = self
+            .web
+            .as_ref()
+            .and_then(|w| w.fetch.clone())
+            .unwrap_or_default();
+        let ssrf = f.ssrf_policy.clone().unwrap_or_default();
+        let hosts = ssrf.allowed_hostnames.unwrap_or_default();
+        openclaw_actors::web_fetch::WebFetchSettings::parse(
+            &openclaw_actors::web_fetch::WebFetchKeys {
+                enabled: f.enabled,
+                max_chars: f.max_chars,
+                max_chars_cap: f.max_chars_cap,
+                max_response_bytes: f.max_response_bytes,
+                timeout_seconds: f.timeout_seconds,
+                cache_ttl_minutes: f.cache_ttl_minutes,
+                max_redirects: f.max_redirects,
+                user_agent: f.user_agent.as_deref(),
+                allow_private_network: ssrf.dangerously_allow_private_network,
+                allowed_hostnames: &hosts,
+            },
+        )
+    }
+
     /// `tools.exec` as settings; `Err` names the key and the fix.
     pub fn exec_settings(
         &self,

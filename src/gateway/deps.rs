@@ -324,6 +324,7 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
         label.push_str("; voice transcription: ");
         label.push_str(&h.transcriber.label());
     }
+    deps.web_fetcher = Some(Rc::new(crate::clients::web_fetch::HttpWebFetcher));
     deps.exec_host = Some(Rc::new(crate::clients::exec_host::LocalExec::new(
         &loaded.state_dir,
     )));

@@ -249,6 +249,8 @@ pub struct Prepared {
     pub tools: openclaw_actors::tool_policy::ToolFilter,
     /// `tools.exec`.
     pub exec: openclaw_actors::exec_tool::ExecSettings,
+    /// `tools.web.fetch`.
+    pub web_fetch: openclaw_actors::web_fetch::WebFetchSettings,
     /// Model and channel accounts.
     pub deps: EngineDeps,
     /// Number of channel accounts.
@@ -338,6 +340,11 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
                 .as_deref(),
         )
         .map_err(StartError::config)?;
+    let web_fetch = loaded
+        .config
+        .tools
+        .web_fetch_settings()
+        .map_err(StartError::config)?;
     let mut heartbeat = defaults.heartbeat_settings().map_err(StartError::config)?;
     heartbeat.checklist = Some(workspace.dir.join("HEARTBEAT.md"));
     let run_timeout = loaded
@@ -366,6 +373,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         workspace,
         tools,
         exec,
+        web_fetch,
         deps,
         channel_accounts,
         model_label,
@@ -485,6 +493,7 @@ pub fn hot_config(
         workspace: std::sync::Arc::new(p.workspace.clone()),
         tools: std::sync::Arc::new(p.tools.clone()),
         exec: std::sync::Arc::new(p.exec.clone()),
+        web_fetch: std::sync::Arc::new(p.web_fetch.clone()),
         port,
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
     }
@@ -614,6 +623,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         workspace: prepared.workspace.clone(),
         tools: prepared.tools.clone(),
         exec: prepared.exec.clone(),
+        web_fetch: prepared.web_fetch.clone(),
     };
     let workspace_line = seed_workspace(&prepared.workspace.dir, prepared.skip_bootstrap);
     let tls = load_tls(&loaded)?;

@@ -42,5 +42,6 @@ mod telegram_flow;
 mod tls;
 mod tool_policy;
 mod voice;
+mod web_fetch;
 mod webhook_body;
 mod workspace;

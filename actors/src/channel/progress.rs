@@ -392,6 +392,17 @@ pub fn tool_line(name: &str, arguments: &str) -> String {
             ("📱", "Nodes", detail)
         }
         "cron" => ("⏰", "Cron", str_arg("action").map(str::to_owned)),
+        "web_fetch" => (
+            "📄",
+            "Web Fetch",
+            str_arg("url").map(|u| {
+                // The host only: a query string can carry tokens.
+                let rest = u.split_once("://").map_or(u, |(_, r)| r);
+                let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+                // Never the `user:password@` part.
+                host.rsplit('@').next().unwrap_or(host).to_owned()
+            }),
+        ),
         // The program only: a command line can carry tokens and passwords.
         "exec" => {
             let detail = str_arg("command").map(|c| {
@@ -647,6 +658,11 @@ mod tests {
                 "🛠️ Exec: run curl, node: pi",
             ),
             (
+                "web_fetch",
+                json!({"url": "https://bob:s3cret@example.com:8443/a?token=x"}),
+                "📄 Web Fetch: example.com:8443",
+            ),
+            (
                 "read",
                 json!({"path": "a.md", "offset": 3, "limit": 2}),
                 "📖 Read: lines 3-4 from a.md",
@@ -692,7 +708,8 @@ mod tests {
                 json!({"action": "add", "message": "secret"}),
                 "⏰ Cron: add",
             ),
-            ("web_fetch", json!({}), "🧩 web fetch"),
+            ("web_fetch", json!({}), "📄 Web Fetch"),
+            ("browser_use", json!({}), "🧩 browser use"),
         ];
         for (name, args, want) in cases {
             assert_eq!(tool_line(name, &args.to_string()), want);

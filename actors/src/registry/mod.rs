@@ -99,6 +99,8 @@ pub struct Registry {
     exec_host: Option<std::rc::Rc<dyn crate::ports::CommandHost>>,
     /// Exec approvals waiting for a human.
     approvals: approvals::ExecApprovals,
+    /// `web_fetch`'s HTTP side and cache (none: not offered).
+    web: Option<std::rc::Rc<crate::web_fetch::WebFetch>>,
     /// Channel accounts by (kind, account id).
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
@@ -149,6 +151,7 @@ impl Registry {
             speech: None,
             exec_host: None,
             approvals: approvals::ExecApprovals::default(),
+            web: None,
             channels: std::collections::BTreeMap::new(),
             sessions_index,
             sessions_save_scheduled: false,
@@ -171,6 +174,15 @@ impl Registry {
         audio_in.set(hearing.is_some());
         self.hearing = hearing;
         self.audio_in = audio_in;
+        self
+    }
+
+    /// Fetches `web_fetch` pages with `fetcher`.
+    pub fn with_web_fetcher(
+        mut self,
+        fetcher: Option<std::rc::Rc<dyn crate::ports::WebFetcher>>,
+    ) -> Self {
+        self.web = fetcher.map(|f| std::rc::Rc::new(crate::web_fetch::WebFetch::new(f)));
         self
     }
 

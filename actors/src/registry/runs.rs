@@ -346,6 +346,12 @@ impl Registry {
             .with_deadline((!origin_is_cron).then(|| live.run_timeout))
             .with_workspace(live.workspace.clone(), live.tools.clone())
             .with_exec(exec)
+            .with_web(
+                self.web
+                    .clone()
+                    .filter(|_| live.web_fetch.enabled)
+                    .map(|w| (w, live.web_fetch.clone())),
+            )
             .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
             .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
             .with_speech(

@@ -1,0 +1,270 @@
+//! `web_fetch`'s HTTP side ([`WebFetcher`](openclaw_actors::ports::WebFetcher)) with the SSRF
+//! policy enforced where the connection is made:
+//!
+//! - a host name is resolved here, and **every** address it resolves to must be public
+//!   ([`is_public`]) unless the host is exempt; the connection then goes to exactly those
+//!   addresses (no second lookup a rebinding DNS server could answer differently);
+//! - an IP literal is checked before any connection;
+//! - after connecting, the peer address is checked once more;
+//! - redirects are not followed by the client: each `Location` is a new request, checked
+//!   the same way, at most `maxRedirects`;
+//! - the body is read up to `maxResponseBytes` (the rest is not read), the whole fetch
+//!   bounded by `timeoutSeconds`; no cookies, no credentials, `Accept-Encoding: identity`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use openclaw_actors::ports::{FetchRequest, FetchedPage, LocalFut, SsrfPolicy, WebFetcher};
+use openclaw_actors::web_fetch::is_public;
+
+/// Fetches pages over HTTP(S).
+#[derive(Debug, Clone, Default)]
+pub struct HttpWebFetcher;
+
+impl WebFetcher for HttpWebFetcher {
+    fn fetch(&self, req: FetchRequest) -> LocalFut<Result<FetchedPage, String>> {
+        Box::pin(async move {
+            match tokio::time::timeout(req.timeout, fetch(&req)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!(
+                    "no complete answer within {} s",
+                    req.timeout.as_secs()
+                )),
+            }
+        })
+    }
+}
+
+/// Whether `host` may reach non-public addresses.
+fn exempt(policy: &SsrfPolicy, host: &str) -> bool {
+    policy.allow_private_network || policy.allowed_hostnames.iter().any(|h| h == host)
+}
+
+fn blocked(host: &str, ip: IpAddr) -> String {
+    format!(
+        "blocked: {host} is (or resolves to) the non-public address {ip}. Fix: the owner lists the host in tools.web.fetch.ssrfPolicy.allowedHostnames if it is meant to be reached"
+    )
+}
+
+/// Resolves names under the policy (see the module docs).
+struct GuardedResolver(SsrfPolicy);
+
+impl actix_tls::connect::Resolve for GuardedResolver {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>>
+    {
+        Box::pin(async move {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
+                .await?
+                .collect();
+            if !exempt(&self.0, &name)
+                && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip()))
+            {
+                return Err(blocked(&name, bad.ip()).into());
+            }
+            if addrs.is_empty() {
+                return Err(format!("{name} has no address").into());
+            }
+            Ok(addrs)
+        })
+    }
+}
+
+/// The TCP connector: the guarded resolver, then a check of the connected peer.
+#[derive(Clone)]
+struct GuardedConnector {
+    inner: actix_tls::connect::ConnectorService,
+    policy: SsrfPolicy,
+}
+
+type TcpConn = actix_tls::connect::Connection<awc::http::Uri, actix_web::rt::net::TcpStream>;
+
+impl actix_service::Service<actix_tls::connect::ConnectInfo<awc::http::Uri>> for GuardedConnector {
+    type Response = TcpConn;
+    type Error = actix_tls::connect::ConnectError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<TcpConn, Self::Error>>>>;
+
+    fn poll_ready(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        actix_service::Service::<actix_tls::connect::ConnectInfo<awc::http::Uri>>::poll_ready(
+            &self.inner,
+            cx,
+        )
+    }
+
+    fn call(&self, req: actix_tls::connect::ConnectInfo<awc::http::Uri>) -> Self::Future {
+        let host = req
+            .hostname()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let allowed = exempt(&self.policy, &host);
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let conn = fut.await?;
+            let _ = conn.io_ref().set_nodelay(true);
+            match conn.io_ref().peer_addr() {
+                Ok(peer) if allowed || is_public(peer.ip()) => Ok(conn),
+                Ok(peer) => Err(actix_tls::connect::ConnectError::Io(std::io::Error::other(
+                    blocked(&host, peer.ip()),
+                ))),
+                Err(e) => Err(actix_tls::connect::ConnectError::Io(e)),
+            }
+        })
+    }
+}
+
+fn client(policy: &SsrfPolicy, timeout: Duration) -> awc::Client {
+    let inner = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(
+        GuardedResolver(policy.clone()),
+    ))
+    .service();
+    let mut connector = awc::Connector::new()
+        .connector(GuardedConnector {
+            inner,
+            policy: policy.clone(),
+        })
+        .timeout(timeout.min(Duration::from_secs(15)))
+        .limit(4);
+    if let Some(cfg) = super::tls_config() {
+        connector = connector.rustls_0_23(cfg);
+    }
+    awc::Client::builder()
+        .connector(connector)
+        .timeout(timeout)
+        .disable_redirects()
+        .finish()
+}
+
+/// `location` against `base` (absolute, scheme-relative, absolute-path or relative).
+fn join(base: &awc::http::Uri, location: &str) -> Result<String, String> {
+    let lower = location.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Ok(location.to_owned());
+    }
+    let scheme = base.scheme_str().unwrap_or("https");
+    if let Some(rest) = location.strip_prefix("//") {
+        return Ok(format!("{scheme}://{rest}"));
+    }
+    let authority = base
+        .authority()
+        .map(|a| a.as_str())
+        .ok_or("a redirect from a URL without a host")?;
+    if location.starts_with('/') {
+        return Ok(format!("{scheme}://{authority}{location}"));
+    }
+    let path = base.path();
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    Ok(format!("{scheme}://{authority}{dir}/{location}"))
+}
+
+async fn fetch(req: &FetchRequest) -> Result<FetchedPage, String> {
+    let http = client(&req.policy, req.timeout);
+    let mut url = req.url.clone();
+    let mut hops = 0u8;
+    loop {
+        let uri: awc::http::Uri = url.parse().map_err(|_| format!("not a valid URL: {url}"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(format!("only http(s) URLs are fetched, not {url}"));
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| format!("no host in {url}"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err("URLs with credentials (user:password@) are not fetched".into());
+        }
+        if let Ok(ip) = host.parse::<IpAddr>()
+            && !exempt(&req.policy, &host)
+            && !is_public(ip)
+        {
+            return Err(blocked(&host, ip));
+        }
+        let mut resp = http
+            .get(uri.clone())
+            .insert_header(("User-Agent", req.user_agent.as_str()))
+            .insert_header((
+                "Accept",
+                "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.8",
+            ))
+            .insert_header(("Accept-Language", "en-US,en;q=0.9"))
+            .insert_header(("Accept-Encoding", "identity"))
+            .send()
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+        let status = resp.status();
+        if status.is_redirection()
+            && let Some(loc) = resp.headers().get("location").and_then(|l| l.to_str().ok())
+        {
+            if hops >= req.max_redirects {
+                return Err(format!(
+                    "more than {} redirects (tools.web.fetch.maxRedirects)",
+                    req.max_redirects
+                ));
+            }
+            hops += 1;
+            url = join(&uri, loc.trim())?;
+            continue;
+        }
+        if status.as_u16() >= 400 {
+            return Err(format!("HTTP {} from {url}", status.as_u16()));
+        }
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|c| c.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = resp.next().await {
+            let chunk = chunk.map_err(|e| format!("reading {url}: {e}"))?;
+            let room = req.max_bytes.saturating_sub(body.len());
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        return Ok(FetchedPage {
+            final_url: url,
+            status: status.as_u16(),
+            content_type,
+            body,
+            truncated,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_resolve_against_the_page() {
+        let base: awc::http::Uri = "https://a.example/x/y?q=1".parse().expect("uri");
+        assert_eq!(join(&base, "/z").as_deref(), Ok("https://a.example/z"));
+        assert_eq!(join(&base, "w").as_deref(), Ok("https://a.example/x/w"));
+        assert_eq!(
+            join(&base, "//b.example/v").as_deref(),
+            Ok("https://b.example/v")
+        );
+        assert_eq!(
+            join(&base, "HTTP://c.example/").as_deref(),
+            Ok("HTTP://c.example/")
+        );
+    }
+}
