@@ -149,6 +149,7 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
             "nodes",
             "cron",
             "exec",
+            "web_fetch",
             "read",
             "write",
             "edit",
@@ -170,7 +171,15 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
     // the gateway host is never offered to a group.
     assert_eq!(
         offered(group),
-        ["nodes", "cron", "exec", "read", "write", "edit"],
+        [
+            "nodes",
+            "cron",
+            "exec",
+            "web_fetch",
+            "read",
+            "write",
+            "edit"
+        ],
         "no memory tools in a group"
     );
     let stable = &system_texts(group)[0];
