@@ -282,7 +282,12 @@ pub async fn run(web: &WebFetch, settings: &WebFetchSettings, arguments: &str) -
         .unwrap_or(settings.max_chars)
         .min(settings.max_chars_cap)
         .max(100);
-    let key = format!("{}|{}|{max_chars}", args.markdown, args.url);
+    // The policy is part of the key: a page an exemption allowed is not served from the
+    // cache once the exemption is gone.
+    let key = format!(
+        "{}|{max_chars}|{:?}|{}",
+        args.markdown, settings.policy, args.url
+    );
     if !settings.cache_ttl.is_zero()
         && let Some(mut v) = web.cached(&key, settings.cache_ttl)
     {

@@ -29,6 +29,8 @@ const SHOTS = env("UI_SCREENSHOTS");
 // Serve listener behind a fake tailscaled proxy that adds a tailnet identity.
 const MODE = process.env.UI_MODE || "full";
 const NODE_ID = MODE === "full" ? env("UI_NODE_ID") : "";
+// "exec": an agent's shell command waits for approval; UI_EXEC_COMMAND is its text.
+const EXEC_COMMAND = MODE === "exec" ? env("UI_EXEC_COMMAND") : "";
 const CONTROL = MODE === "full" ? env("UI_CONTROL_DIR") : "";
 const STEP_TIMEOUT = 20000;
 mkdirSync(SHOTS, { recursive: true });
@@ -422,8 +424,34 @@ async function tailscaleFlow() {
   await shot(ts, "ts-02-signed-in");
 }
 
+async function execFlow() {
+  step = "exec: sign in";
+  const page = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
+  watch(page, "exec");
+  await page.goto(URL_LOCAL, { waitUntil: "load" });
+  await page.fill("#secret", TOKEN);
+  await page.click("#connect");
+  await page.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  step = "exec: the waiting command is shown as text";
+  await page.click('.tabs button[data-tab="approvals"]');
+  const li = page.locator('#pending-exec li[data-kind="exec"]');
+  const shown = await expectText(li.locator("pre"), /./, "the waiting command");
+  if (shown !== EXEC_COMMAND) throw new Error(`command shown as ${JSON.stringify(shown)}, not ${JSON.stringify(EXEC_COMMAND)}`);
+  await expectText(page.locator("#approvals-count"), /^1$/, "the approvals badge");
+  if (await li.locator('button[data-decision="allow-always"]').count() !== 0) {
+    throw new Error("allow-always offered for a shell command");
+  }
+  await shot(page, "exec-01-waiting");
+  step = "exec: allow once";
+  await li.locator('button[data-decision="allow-once"]').click();
+  await expectText(page.locator("#pending-exec"), /No shell commands waiting\./, "the list after the decision");
+  await shot(page, "exec-02-allowed");
+  noAlerts();
+}
+
 try {
   if (MODE === "tailscale") await tailscaleFlow();
+  else if (MODE === "exec") await execFlow();
   else await fullFlow();
   if (consoleErrors.length) throw new Error(`console errors:\n${consoleErrors.join("\n")}`);
   log("all steps passed");

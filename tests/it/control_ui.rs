@@ -807,3 +807,94 @@ async fn browser_signs_in_through_tailscale_serve() {
         "{log}"
     );
 }
+
+/// An agent's shell command that `tools.exec.mode: "ask"` holds is approved from the
+/// Control UI in real Chromium: the page lists it (as text), the click resolves it, and the
+/// command then runs and its output reaches the model.
+#[actix_web::test]
+async fn browser_approves_a_waiting_exec_command() {
+    use crate::support::fake_openai::FakeOpenAi;
+    let refd = ref_dir();
+    let node_bin = refd.join("node24/node_modules/.bin/node");
+    let pw_dir = refd.join("browser");
+    assert!(
+        node_bin.exists()
+            && pw_dir
+                .join("node_modules/playwright-core/package.json")
+                .exists(),
+        "Node 24 and playwright-core are not installed under {}. Run scripts/test.sh (it runs scripts/setup-openclaw-ref.sh and scripts/setup-browser.sh).",
+        refd.display()
+    );
+    let ai = FakeOpenAi::start();
+    let config = json!({
+        "models": {"providers": {"fake": {"baseUrl": ai.base_url(), "apiKey": "sk-ui",
+            "api": "openai-completions", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "fake/m"}}},
+        "tools": {"exec": {"mode": "ask"}},
+    });
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some(&config.to_string()),
+    );
+    // An operator's run (a private session): the model asks for a pipe, which only a human
+    // can allow.
+    const COMMAND: &str = "echo '<b>bold</b>' | tr a-z A-Z";
+    let call = ai.push_tool_call("exec", json!({"command": COMMAND}));
+    ai.push_text("shouted");
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", crate::nodes::ALL_OPERATOR)).await;
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "shout the kernel", "idempotencyKey": "ui-exec-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    op.event_within("exec.approval.requested", Duration::from_secs(15))
+        .await;
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots/exec");
+    let _ = std::fs::remove_dir_all(&shots);
+    let home = tempfile::tempdir().expect("tempdir for the browser");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/ui.mjs");
+    let mut cmd = crate::support::isolated_command(&node_bin, home.path());
+    cmd.arg(&script)
+        .env("PLAYWRIGHT_DIR", &pw_dir)
+        .env("UI_MODE", "exec")
+        .env("UI_URL", format!("http://127.0.0.1:{}/", gw.port))
+        .env("UI_REMOTE_URL", "unused")
+        .env("UI_REMOTE_IP", "unused")
+        .env("UI_TOKEN", "T")
+        .env("UI_EXEC_COMMAND", COMMAND)
+        .env("UI_SCREENSHOTS", &shots);
+    let mut run = Background::spawn(cmd);
+    let limit = Duration::from_secs(120);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = run.try_status() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tests/browser/ui.mjs (exec) did not finish within {limit:?}\n{}",
+            run.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        status.success(),
+        "tests/browser/ui.mjs (exec) failed ({status}); screenshots in {}\n{}\ngateway stderr:\n{}",
+        shots.display(),
+        run.output(),
+        gw.stderr()
+    );
+    let requests = ai.wait_requests_async(2, Duration::from_secs(15)).await;
+    let result = crate::telegram_flow::tool_result(&requests[1], &call);
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["stdout"], "<B>BOLD</B>\n", "{result}");
+    let ev = op
+        .event_within("exec.approval.resolved", Duration::from_secs(15))
+        .await;
+    assert_eq!(ev["payload"]["decision"], "allow-once", "{ev}");
+    assert_eq!(ev["payload"]["resolvedBy"], "operator", "{ev}");
+}

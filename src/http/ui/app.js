@@ -321,6 +321,8 @@
       case "device.pair.requested": case "device.pair.resolved":
       case "node.pair.requested": case "node.pair.resolved":
         refreshApprovals(); refreshNodes(); break;
+      case "exec.approval.requested": case "exec.approval.resolved":
+        refreshApprovals(); break;
       case "presence": refreshNodes(); break;
       case "cron": if (!document.querySelector('.panel[data-panel="cron"]').hidden) refreshCron(); break;
       case "shutdown":
@@ -653,10 +655,35 @@
       el("div", {}, el("strong", { text: title }), el("div", { class: "muted small", text: detail })),
       el("div", { class: "actions" }, approve, reject));
   }
+  // An exec approval: the command exactly as it will run (as text, never markup), where,
+  // and the decisions the gateway offers for it.
+  function execItem(a) {
+    const r = a.request || {};
+    const allowed = r.allowedDecisions || ["allow-once", "deny"];
+    const labels = { "allow-once": ["ok", "Allow once"], "allow-always": ["ok", "Allow always"], "deny": ["bad", "Deny"] };
+    const buttons = allowed.filter((d) => labels[d]).map((d) => {
+      const b = el("button", { type: "button", class: labels[d][0], text: labels[d][1], "data-decision": d });
+      b.addEventListener("click", async () => {
+        for (const x of buttons) x.disabled = true;
+        try { await rpc("exec.approval.resolve", { id: a.id, decision: d }); } catch (e) { banner(`exec.approval.resolve: ${e.message}`); }
+        refreshApprovals();
+      });
+      return b;
+    });
+    const cmd = el("pre", { class: "small", text: String(r.command || "") });
+    return el("li", { "data-approval-id": a.id, "data-kind": "exec" },
+      el("div", {}, el("strong", { text: `On the ${r.host || "gateway"} host` }), cmd,
+        el("div", { class: "muted small", text: `in ${r.cwd || "?"} · session ${r.sessionKey || "?"} · expires ${fmtTime(a.expiresAtMs)}` })),
+      el("div", { class: "actions" }, ...buttons));
+  }
   async function refreshApprovals() {
     if (!connected) return;
     try {
-      const [dev, nod] = await Promise.all([rpc("device.pair.list", {}), rpc("node.pair.list", {})]);
+      const [dev, nod, ex] = await Promise.all([rpc("device.pair.list", {}), rpc("node.pair.list", {}),
+        rpc("exec.approval.list", {}).catch(() => [])]);
+      const x = $("pending-exec"); x.replaceChildren();
+      for (const a of ex || []) x.append(execItem(a));
+      if (!x.children.length) x.append(el("li", { class: "muted", text: "No shell commands waiting." }));
       const d = $("pending-devices"); d.replaceChildren();
       for (const p of dev.pending || []) {
         d.append(approvalItem("device", p, `${p.displayName || p.clientId} (${p.role})`,
@@ -668,7 +695,7 @@
         n.append(approvalItem("node", p, p.displayName || p.nodeId, `commands: ${(p.commands || []).join(", ") || "none"} · ${fmtTime(p.ts)}`));
       }
       if (!n.children.length) n.append(el("li", { class: "muted", text: "No node commands waiting." }));
-      const count = (dev.pending || []).length + (nod.pending || []).length;
+      const count = (dev.pending || []).length + (nod.pending || []).length + (ex || []).length;
       $("approvals-count").hidden = count === 0;
       $("approvals-count").textContent = String(count);
     } catch (e) { banner(`Cannot list approvals: ${e.message}`); }
