@@ -1055,6 +1055,17 @@ async fn run_loop(
     let scope = scope_of(&req);
     let mut offered = Offered::new(&tools, cron.is_some(), workspace.is_some(), scope);
     offered.exec = exec.filter(|_| tools.offers("exec"));
+    offered.process = offered
+        .exec
+        .as_ref()
+        .and_then(|x| x.processes.clone())
+        .filter(|_| tools.offers("process"));
+    // Without `process` a background command could not be followed: commands wait.
+    if offered.process.is_none()
+        && let Some(x) = offered.exec.as_mut()
+    {
+        x.processes = None;
+    }
     offered.web = web.filter(|_| tools.offers("web_fetch"));
     let mut messages = system_messages(workspace.as_deref(), scope, &offered).await;
     messages.extend(history_to_messages(&history, source_id.as_deref()));
@@ -1137,6 +1148,8 @@ struct Offered {
     exec: Option<crate::exec_tool::ExecAccess>,
     /// `web_fetch`.
     web: Option<WebTool>,
+    /// `process` (the gateway host's background commands).
+    process: Option<Rc<crate::exec_process::ProcessTable>>,
     /// The file tools offered (`read`, `write`, `edit`).
     fs: Vec<&'static str>,
     /// The memory tools offered (`memory_search`, `memory_get`: private sessions only).
@@ -1155,6 +1168,7 @@ impl Offered {
             cron: cron && filter.offers("cron"),
             exec: None,
             web: None,
+            process: None,
             fs: crate::workspace::tools::NAMES
                 .into_iter()
                 .filter(|n| workspace && filter.offers(n))
@@ -1176,6 +1190,9 @@ impl Offered {
         }
         if let Some(x) = &self.exec {
             v.push(crate::exec_tool::spec(x.gateway.is_some(), x.node));
+            if self.process.is_some() {
+                v.push(crate::exec_process::spec());
+            }
         }
         if self.web.is_some() {
             v.push(crate::web_fetch::spec());
@@ -1411,6 +1428,10 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
                     origin: &req.origin,
                 };
                 crate::exec_tool::run(&ctx, access, &call.function.arguments).await
+            } else if name == "process"
+                && let Some(table) = &offered.process
+            {
+                crate::exec_process::run(table, &call.function.arguments).await
             } else if name == "web_fetch"
                 && let Some((web, settings)) = &offered.web
             {

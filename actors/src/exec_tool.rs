@@ -350,8 +350,8 @@ pub fn spec(gateway: bool, node: bool) -> ToolSpec {
     ToolSpec {
         name: "exec".into(),
         description: format!(
-            "Run a shell command on {hosts} and get its exit code and output. Foreground only: \
-             the call returns when the command ends or times out."
+            "Run a shell command on {hosts} and get its exit code and output. On the gateway host a \
+             command still running after yieldMs continues in the background (status \"running\", a sessionId for the process tool)."
         ),
         parameters: json!({
             "type": "object",
@@ -361,6 +361,8 @@ pub fn spec(gateway: bool, node: bool) -> ToolSpec {
                 "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Environment overrides (PATH and loader variables are refused)."},
                 "timeoutSeconds": {"type": "number", "description": "Kill the command after this many seconds (0: no exec timeout)."},
                 "host": {"type": "string", "enum": ["auto", "gateway", "node"]},
+                "yieldMs": {"type": "number", "description": "Gateway host: after this many ms (default 10000) a command still running continues in the background; follow it with the process tool."},
+                "background": {"type": "boolean", "description": "Gateway host: start in the background at once."},
                 "node": {"type": "string", "description": "Node id or name when host=node."}
             },
             "required": ["command"]
@@ -379,12 +381,70 @@ pub struct ExecAccess {
     pub node: bool,
     /// Default working directory on the gateway host (the workspace).
     pub workdir: PathBuf,
+    /// Where gateway-host commands go when they outlast `yieldMs` (set with `gateway`).
+    pub processes: Option<std::rc::Rc<crate::exec_process::ProcessTable>>,
 }
 
 impl ExecAccess {
     /// Whether the tool is offered at all.
     pub fn offered(&self) -> bool {
         self.gateway.is_some() || self.node
+    }
+}
+
+/// Runs `req` on the gateway host; one still running after the call's `yieldMs` goes to
+/// the background (see [`crate::exec_process`]) and the answer says how to follow it.
+async fn drive(
+    port: &std::rc::Rc<dyn crate::ports::CommandHost>,
+    access: &ExecAccess,
+    ctx: &CallCtx<'_>,
+    args: &Args,
+    mut req: GatewayExec,
+) -> Value {
+    use crate::exec_process::{AbortOnDrop, LiveOutput, Running};
+    let Some(table) = access.processes.as_ref() else {
+        return port.run(req).await;
+    };
+    let live = std::rc::Rc::new(std::cell::RefCell::new(LiveOutput::default()));
+    req.live = Some(live.clone());
+    let (tx, done) = tokio::sync::watch::channel(None);
+    let fut = port.run(req);
+    let task = actix_web::rt::spawn(async move {
+        let v = fut.await;
+        let _ = tx.send(Some(v));
+    });
+    // Dropped while waiting (the run stopped): the command is killed.
+    let mut guard = AbortOnDrop(Some(Running {
+        output: live.clone(),
+        done,
+        task,
+    }));
+    let mut limit = args.yield_for;
+    loop {
+        let Some(running) = guard.0.as_mut() else {
+            return fail("exec lost track of its command");
+        };
+        if let Some(v) = running.wait(limit).await {
+            return v;
+        }
+        let Some(running) = guard.0.take() else {
+            return fail("exec lost track of its command");
+        };
+        match table.adopt(&args.command, ctx.session_key, running) {
+            Ok(id) => {
+                let output = live.borrow().tail();
+                return json!({
+                    "ok": true, "status": "running", "sessionId": id, "host": "gateway",
+                    "output": output,
+                    "note": format!("still running after {} ms: it continues in the background. Use the process tool (action poll, sessionId {id}) to follow it, kill to stop it.", args.yield_for.as_millis()),
+                });
+            }
+            // No room in the background: keep waiting here.
+            Err(running) => {
+                guard.0 = Some(running);
+                limit = Duration::from_secs(3600);
+            }
+        }
     }
 }
 
@@ -448,6 +508,8 @@ struct Args {
     timeout: Option<Option<Duration>>,
     host: Option<ExecHost>,
     node: Option<String>,
+    /// How long to wait before a gateway-host command goes to the background.
+    yield_for: Duration,
 }
 
 fn parse_args(arguments: &str) -> Result<Args, String> {
@@ -537,6 +599,19 @@ fn parse_args(arguments: &str) -> Result<Args, String> {
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
+    let yield_for = if v.get("background").and_then(Value::as_bool) == Some(true) {
+        Duration::ZERO
+    } else {
+        match v.get("yieldMs") {
+            None | Some(Value::Null) => crate::exec_process::DEFAULT_YIELD,
+            Some(y) => match y.as_f64() {
+                Some(ms) if ms.is_finite() && ms >= 0.0 => {
+                    Duration::from_millis(ms.min(3_600_000.0) as u64)
+                }
+                _ => return Err("yieldMs must be a number of milliseconds".into()),
+            },
+        }
+    };
     Ok(Args {
         command: command.to_owned(),
         workdir,
@@ -544,6 +619,7 @@ fn parse_args(arguments: &str) -> Result<Args, String> {
         timeout,
         host,
         node,
+        yield_for,
     })
 }
 
@@ -619,10 +695,11 @@ async fn run_on_gateway(
         path_prepend: s.path_prepend.clone(),
         approved,
         remember,
+        live: None,
     };
     let simple = simple_argv(&args.command);
     let mut res = match (s.mode, simple) {
-        (ExecMode::Full, _) => port.run(exec(None, false, false)).await,
+        (ExecMode::Full, _) => drive(port, access, ctx, &args, exec(None, false, false)).await,
         (ExecMode::Allowlist | ExecMode::Deny, Err(e)) => {
             return fail(format!(
                 "exec denied: {e} (tools.exec.mode is {}). Run the program directly, or the owner sets tools.exec.mode to \"ask\" or \"full\"",
@@ -630,13 +707,20 @@ async fn run_on_gateway(
             ));
         }
         (ExecMode::Allowlist | ExecMode::Deny, Ok(argv)) => {
-            port.run(exec(Some(argv), false, false)).await
+            drive(port, access, ctx, &args, exec(Some(argv), false, false)).await
         }
         (ExecMode::Ask, simple) => {
             let simple = simple.ok();
             let tried = match (&simple, s.ask_always) {
                 (Some(argv), false) => {
-                    let res = port.run(exec(Some(argv.clone()), false, false)).await;
+                    let res = drive(
+                        port,
+                        access,
+                        ctx,
+                        &args,
+                        exec(Some(argv.clone()), false, false),
+                    )
+                    .await;
                     if res.get("allowlistMiss") == Some(&json!(true)) {
                         None
                     } else {
@@ -661,9 +745,9 @@ async fn run_on_gateway(
                             );
                         }
                         Ok(crate::registry::approvals::Decision::AllowAlways) if always => {
-                            port.run(exec(simple, true, true)).await
+                            drive(port, access, ctx, &args, exec(simple, true, true)).await
                         }
-                        Ok(_) => port.run(exec(None, true, false)).await,
+                        Ok(_) => drive(port, access, ctx, &args, exec(None, true, false)).await,
                     }
                 }
             }

@@ -51,6 +51,7 @@ pub mod auth;
 pub mod channel;
 pub mod cron;
 pub mod engine;
+pub mod exec_process;
 pub mod exec_tool;
 pub mod hearing;
 pub mod hot;

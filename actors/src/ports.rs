@@ -313,6 +313,8 @@ pub struct GatewayExec {
     /// With `approved` and `argv`: also add the program with these arguments to the
     /// gateway's exec allowlist (`allow-always`).
     pub remember: bool,
+    /// Where the output goes as it comes (a command that may go to the background).
+    pub live: Option<std::rc::Rc<std::cell::RefCell<crate::exec_process::LiveOutput>>>,
 }
 
 /// Runs `exec` commands on the gateway host. Dropping the future kills the command's

@@ -289,11 +289,12 @@ pub fn check(
     }
 }
 
-/// The agent's tools this gateway has (`nodes`, `cron`, `exec`, `web_fetch`, and the
-/// workspace's `read`, `write`, `edit`, `memory_search`, `memory_get`).
-pub const AGENT_TOOLS: [&str; 9] = [
+/// The agent's tools this gateway has (`nodes`, `cron`, `exec`, `process`, `web_fetch`,
+/// and the workspace's `read`, `write`, `edit`, `memory_search`, `memory_get`).
+pub const AGENT_TOOLS: [&str; 10] = [
     "nodes",
     "exec",
+    "process",
     "web_fetch",
     "cron",
     "read",
@@ -311,7 +312,7 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
         "group:automation" => &["cron"],
         "group:openclaw" => &["nodes", "cron", "memory_search", "memory_get"],
         "group:memory" => &["memory_search", "memory_get"],
-        "group:runtime" => &["exec"],
+        "group:runtime" => &["exec", "process"],
         "group:web" => &["web_fetch"],
         "group:sessions" | "group:ui" | "group:messaging" | "group:agents" | "group:media"
         | "group:plugins" => &[],
@@ -326,6 +327,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
         "minimal" | "messaging" => Some(&[]),
         "coding" => Some(&[
             "exec",
+            "process",
             "web_fetch",
             "read",
             "write",
@@ -546,6 +548,7 @@ mod tests {
             offered(&f(Some("Coding"), None, None, None)),
             [
                 "exec",
+                "process",
                 "web_fetch",
                 "cron",
                 "read",
@@ -569,6 +572,7 @@ mod tests {
             [
                 "nodes",
                 "exec",
+                "process",
                 "web_fetch",
                 "cron",
                 "memory_search",
@@ -577,7 +581,7 @@ mod tests {
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["w*", "e?it", "group:memory"]))),
-            ["nodes", "exec", "cron", "read", "edit"]
+            ["nodes", "exec", "process", "cron", "read", "edit"]
         );
         assert_eq!(
             offered(&f(
@@ -586,11 +590,19 @@ mod tests {
                 None,
                 Some(&["automations", "memory_*"])
             )),
-            ["nodes", "exec", "web_fetch", "read", "write", "edit"]
+            [
+                "nodes",
+                "exec",
+                "process",
+                "web_fetch",
+                "read",
+                "write",
+                "edit"
+            ]
         );
         assert_eq!(
             offered(&f(Some("messaging"), None, Some(&["group:runtime"]), None)),
-            ["exec"]
+            ["exec", "process"]
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:runtime"]))),

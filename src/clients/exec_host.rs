@@ -66,6 +66,17 @@ struct Launch {
 impl CommandHost for LocalExec {
     fn run(&self, req: GatewayExec) -> LocalFut<Value> {
         let allow_file = self.allow_file.clone();
+        let live = req.live.clone();
+        let req = Job {
+            command: req.command,
+            argv: req.argv,
+            cwd: req.cwd,
+            env: req.env,
+            timeout: req.timeout,
+            path_prepend: req.path_prepend,
+            approved: req.approved,
+            remember: req.remember,
+        };
         Box::pin(async move {
             let launch =
                 actix_web::rt::task::spawn_blocking(move || prepare(req, &allow_file)).await;
@@ -80,13 +91,24 @@ impl CommandHost for LocalExec {
                 }
                 Err(_) => return json!({"ok": false, "error": "exec failed to start"}),
             };
-            let mut res = policy::run_program_capped(
+            if let Some(l) = &live {
+                l.borrow_mut().set_scrub(std::rc::Rc::new(|t: &str| {
+                    crate::logging::redact(t).into_owned()
+                }));
+            }
+            let watch = |_stderr: bool, bytes: &[u8]| {
+                if let Some(l) = &live {
+                    l.borrow_mut().push(bytes);
+                }
+            };
+            let mut res = policy::run_program_watched(
                 &launch.program,
                 &launch.argv,
                 Some(&launch.cwd),
                 &launch.env,
                 launch.timeout,
                 OUTPUT_CAP,
+                &watch,
             )
             .await;
             if let Value::Object(m) = &mut res {
@@ -137,6 +159,18 @@ fn shell(env: &BTreeMap<String, String>) -> PathBuf {
         return s.to_path_buf();
     }
     PathBuf::from("/bin/sh")
+}
+
+/// A [`GatewayExec`] without its (thread-bound) output sink: what the blocking check reads.
+struct Job {
+    command: String,
+    argv: Option<Vec<String>>,
+    cwd: PathBuf,
+    env: BTreeMap<String, String>,
+    timeout: Option<Duration>,
+    path_prepend: Vec<PathBuf>,
+    approved: bool,
+    remember: bool,
 }
 
 /// Why a command does not start.
@@ -212,7 +246,7 @@ fn remember(allow_file: &Path, program: &Path, argv: &[String]) -> Result<(), St
 
 /// Checks the request and builds what to start (blocking: reads the allowlist, resolves
 /// programs).
-fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, Refusal> {
+fn prepare(req: Job, allow_file: &Path) -> Result<Launch, Refusal> {
     if !req.cwd.is_dir() {
         return Err(format!(
             "workdir {} is not a directory on the gateway host",
@@ -326,6 +360,7 @@ mod tests {
             path_prepend: Vec::new(),
             approved: false,
             remember: false,
+            live: None,
         }
     }
 

@@ -660,7 +660,9 @@ pub fn parse_run(params: &Value) -> Result<RunRequest, InvokeError> {
     })
 }
 
+#[cfg(test)]
 pub(crate) use super::run::run_program_capped;
+pub(crate) use super::run::run_program_watched;
 pub use super::run::{Capped, run_program};
 
 #[cfg(test)]

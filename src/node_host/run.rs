@@ -94,6 +94,20 @@ pub(crate) async fn run_program_capped(
     timeout: Duration,
     cap: usize,
 ) -> Value {
+    run_program_watched(exec_path, argv, cwd, env, timeout, cap, &|_, _| {}).await
+}
+
+/// As [`run_program_capped`], also handing every piece of output to `watch` as it comes
+/// (`true`: stderr), uncapped (the watcher bounds what it keeps).
+pub(crate) async fn run_program_watched(
+    exec_path: &Path,
+    argv: &[String],
+    cwd: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    timeout: Duration,
+    cap: usize,
+    watch: &dyn Fn(bool, &[u8]),
+) -> Value {
     let mut cmd = tokio::process::Command::new(exec_path);
     if let Some(arg0) = argv.first() {
         cmd.arg0(arg0);
@@ -143,13 +157,19 @@ pub(crate) async fn run_program_capped(
             r = async { match out.as_mut() { Some(o) => o.read(&mut b1).await, None => std::future::pending().await } } => {
                 match r {
                     Ok(0) | Err(_) => out = None,
-                    Ok(n) => out_buf.push(&b1[..n]),
+                    Ok(n) => {
+                        watch(false, &b1[..n]);
+                        out_buf.push(&b1[..n]);
+                    }
                 }
             }
             r = async { match err.as_mut() { Some(o) => o.read(&mut b2).await, None => std::future::pending().await } } => {
                 match r {
                     Ok(0) | Err(_) => err = None,
-                    Ok(n) => err_buf.push(&b2[..n]),
+                    Ok(n) => {
+                        watch(true, &b2[..n]);
+                        err_buf.push(&b2[..n]);
+                    }
                 }
             }
             s = child.wait(), if !exited => {

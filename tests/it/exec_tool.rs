@@ -58,8 +58,19 @@ fn offered(request: &Value) -> Vec<String> {
 /// Sends `text` as the owner with the model scripted to call `exec` with `args` and then
 /// answer; returns the tool result the model got back.
 pub(crate) async fn exec_once(tg: &FakeTelegram, ai: &FakeOpenAi, user: i64, args: Value) -> Value {
+    tool_once(tg, ai, user, "exec", args).await
+}
+
+/// As [`exec_once`], for any tool.
+async fn tool_once(
+    tg: &FakeTelegram,
+    ai: &FakeOpenAi,
+    user: i64,
+    tool: &str,
+    args: Value,
+) -> Value {
     let before = ai.request_count();
-    let call = ai.push_tool_call("exec", args);
+    let call = ai.push_tool_call(tool, args);
     ai.push_text("done");
     let mid = dm(tg, user, "please run it");
     let r = wait_reply(tg, mid, SLOW).await;
@@ -188,7 +199,8 @@ async fn stop_kills_the_commands_whole_process_group() {
     // A grandchild (the backgrounded sleep) and the shell waiting for it.
     ai.push_tool_call(
         "exec",
-        json!({"command": format!("sleep 300 & echo $! > {}; wait", pid_file.display())}),
+        json!({"command": format!("sleep 300 & echo $! > {}; wait", pid_file.display()),
+            "yieldMs": 600_000}),
     );
     let mid = dm(&tg, OWNER, "run the long thing");
     let pid: i32 = poll_until(SLOW, "the sleeper's pid", || {
@@ -653,4 +665,127 @@ async fn tools_exec_is_hot_on_a_config_reload() {
     let res = exec_once(&tg, &ai, OWNER, json!({"command": "echo still"})).await;
     assert_eq!(res["stdout"], "still\n", "{res}");
     assert_eq!(gw.pid(), pid);
+}
+
+#[actix_web::test]
+async fn a_long_command_continues_in_the_background_and_process_follows_it() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null));
+    let marker = gw.dir.path().join("finished");
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": format!("echo start; while [ ! -e {m} ]; do sleep 0.05; done; echo end", m = marker.display()), "yieldMs": 100}),
+    )
+    .await;
+    assert_eq!(res["status"], "running", "{res}");
+    let id = res["sessionId"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(id.len(), 12, "{res}");
+    let res = tool_once(&tg, &ai, OWNER, "process", json!({"action": "list"})).await;
+    assert_eq!(res["processes"][0]["sessionId"], id.as_str(), "{res}");
+    assert_eq!(res["processes"][0]["status"], "running", "{res}");
+    // Still running: kill and remove would be refused for a running one.
+    let res = tool_once(
+        &tg,
+        &ai,
+        OWNER,
+        "process",
+        json!({"action": "remove", "sessionId": id}),
+    )
+    .await;
+    assert_eq!(res["error"], "it is still running: kill it first", "{res}");
+    std::fs::write(&marker, "").expect("let it finish");
+    let res = tool_once(
+        &tg,
+        &ai,
+        OWNER,
+        "process",
+        json!({"action": "poll", "sessionId": id, "timeout": 15000}),
+    )
+    .await;
+    assert_eq!(res["status"], "completed", "{res}");
+    assert_eq!(res["exitCode"], 0, "{res}");
+    assert!(
+        res["output"].as_str().is_some_and(|o| o.contains("end\n")),
+        "{res}"
+    );
+    let res = tool_once(
+        &tg,
+        &ai,
+        OWNER,
+        "process",
+        json!({"action": "log", "sessionId": id}),
+    )
+    .await;
+    assert_eq!(res["output"], "start\nend\n", "{res}");
+    let res = tool_once(
+        &tg,
+        &ai,
+        OWNER,
+        "process",
+        json!({"action": "remove", "sessionId": id}),
+    )
+    .await;
+    assert_eq!(res["removed"], id.as_str(), "{res}");
+
+    // `background: true`, then kill: the whole process group goes.
+    let pid_file = gw.dir.path().join("bg.pid");
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": format!("sleep 300 & echo $! > {}; wait", pid_file.display()), "background": true}),
+    )
+    .await;
+    assert_eq!(res["status"], "running", "{res}");
+    let id = res["sessionId"].as_str().unwrap_or_default().to_owned();
+    let pid: i32 = poll_until(SLOW, "the sleeper's pid", || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    })
+    .await;
+    let res = tool_once(
+        &tg,
+        &ai,
+        OWNER,
+        "process",
+        json!({"action": "kill", "sessionId": id}),
+    )
+    .await;
+    assert_eq!(res["status"], "killed", "{res}");
+    poll_until(SLOW, "the sleeper to be killed", || {
+        (!alive(pid)).then_some(())
+    })
+    .await;
+    let res = tool_once(
+        &tg,
+        &ai,
+        OWNER,
+        "process",
+        json!({"action": "poll", "sessionId": "nope"}),
+    )
+    .await;
+    assert!(
+        res["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("no background command")),
+        "{res}"
+    );
+}
+
+#[actix_web::test]
+async fn process_is_offered_only_with_the_gateway_host() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = start_gateway(&exec_config(
+        &tg,
+        &ai,
+        Value::Null,
+        json!({"allowCommands": ["system.run"]}),
+    ));
+    let res = tool_once(&tg, &ai, OWNER, "process", json!({"action": "list"})).await;
+    assert_eq!(res["error"], "unknown tool: process", "{res}");
 }

@@ -101,6 +101,8 @@ pub struct Registry {
     approvals: approvals::ExecApprovals,
     /// `web_fetch`'s HTTP side and cache (none: not offered).
     web: Option<std::rc::Rc<crate::web_fetch::WebFetch>>,
+    /// Background `exec` commands of the gateway host.
+    processes: std::rc::Rc<crate::exec_process::ProcessTable>,
     /// Channel accounts by (kind, account id).
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
@@ -152,6 +154,7 @@ impl Registry {
             exec_host: None,
             approvals: approvals::ExecApprovals::default(),
             web: None,
+            processes: std::rc::Rc::default(),
             channels: std::collections::BTreeMap::new(),
             sessions_index,
             sessions_save_scheduled: false,

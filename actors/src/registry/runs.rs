@@ -291,6 +291,7 @@ impl Registry {
                 .grants("system.run");
         crate::exec_tool::ExecAccess {
             settings,
+            processes: gateway.is_some().then(|| self.processes.clone()),
             gateway,
             node,
             workdir: live.workspace.dir.clone(),
