@@ -80,16 +80,32 @@ pub fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
         .clone()
 }
 
+/// Decides whether a connection made for a host name (lower case, no brackets) to a peer
+/// may be used; `Err` is why not.
+pub type PeerCheck = Arc<dyn Fn(&str, std::net::SocketAddr) -> Result<(), String>>;
+
 /// The default TCP connector with `TCP_NODELAY` set on every new connection. awc writes a
 /// request's head and body separately; with Nagle on, the body waits for the peer's delayed
-/// ACK of the head (~40 ms per request on Linux).
+/// ACK of the head (~40 ms per request on Linux). Optionally with its own resolver and a
+/// check of every connected peer (`web_fetch`'s SSRF guard).
 #[derive(Clone)]
-pub struct NoDelayConnector(actix_tls::connect::ConnectorService);
+pub struct NoDelayConnector {
+    inner: actix_tls::connect::ConnectorService,
+    check: Option<PeerCheck>,
+}
 
 impl NoDelayConnector {
     /// The system-resolver TCP connector, with `TCP_NODELAY`.
     pub fn new() -> Self {
-        Self(actix_tls::connect::Connector::new(actix_tls::connect::Resolver::default()).service())
+        Self::with(actix_tls::connect::Resolver::default(), None)
+    }
+
+    /// With `resolver`, and `check` run on every connected peer.
+    pub fn with(resolver: actix_tls::connect::Resolver, check: Option<PeerCheck>) -> Self {
+        Self {
+            inner: actix_tls::connect::Connector::new(resolver).service(),
+            check,
+        }
     }
 }
 
@@ -112,15 +128,31 @@ impl actix_service::Service<actix_tls::connect::ConnectInfo<awc::http::Uri>> for
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
         actix_service::Service::<actix_tls::connect::ConnectInfo<awc::http::Uri>>::poll_ready(
-            &self.0, cx,
+            &self.inner,
+            cx,
         )
     }
 
     fn call(&self, req: actix_tls::connect::ConnectInfo<awc::http::Uri>) -> Self::Future {
-        let fut = self.0.call(req);
+        let host = req
+            .hostname()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let check = self.check.clone();
+        let fut = self.inner.call(req);
         Box::pin(async move {
             let conn = fut.await?;
             let _ = conn.io_ref().set_nodelay(true);
+            if let Some(check) = check {
+                let peer = conn
+                    .io_ref()
+                    .peer_addr()
+                    .map_err(actix_tls::connect::ConnectError::Io)?;
+                check(&host, peer)
+                    .map_err(|e| actix_tls::connect::ConnectError::Io(std::io::Error::other(e)))?;
+            }
             Ok(conn)
         })
     }

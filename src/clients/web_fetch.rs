@@ -75,64 +75,18 @@ impl actix_tls::connect::Resolve for GuardedResolver {
     }
 }
 
-/// The TCP connector: the guarded resolver, then a check of the connected peer.
-#[derive(Clone)]
-struct GuardedConnector {
-    inner: actix_tls::connect::ConnectorService,
-    policy: SsrfPolicy,
-}
-
-type TcpConn = actix_tls::connect::Connection<awc::http::Uri, actix_web::rt::net::TcpStream>;
-
-impl actix_service::Service<actix_tls::connect::ConnectInfo<awc::http::Uri>> for GuardedConnector {
-    type Response = TcpConn;
-    type Error = actix_tls::connect::ConnectError;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<TcpConn, Self::Error>>>>;
-
-    fn poll_ready(
-        &self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        actix_service::Service::<actix_tls::connect::ConnectInfo<awc::http::Uri>>::poll_ready(
-            &self.inner,
-            cx,
-        )
-    }
-
-    fn call(&self, req: actix_tls::connect::ConnectInfo<awc::http::Uri>) -> Self::Future {
-        let host = req
-            .hostname()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .trim_end_matches('.')
-            .to_ascii_lowercase();
-        let allowed = exempt(&self.policy, &host);
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let conn = fut.await?;
-            let _ = conn.io_ref().set_nodelay(true);
-            match conn.io_ref().peer_addr() {
-                Ok(peer) if allowed || is_public(peer.ip()) => Ok(conn),
-                Ok(peer) => Err(actix_tls::connect::ConnectError::Io(std::io::Error::other(
-                    blocked(&host, peer.ip()),
-                ))),
-                Err(e) => Err(actix_tls::connect::ConnectError::Io(e)),
-            }
-        })
-    }
-}
-
 fn client(policy: &SsrfPolicy, timeout: Duration) -> awc::Client {
-    let inner = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(
-        GuardedResolver(policy.clone()),
-    ))
-    .service();
+    let resolver = actix_tls::connect::Resolver::custom(GuardedResolver(policy.clone()));
+    let p = policy.clone();
+    let check: super::PeerCheck = std::sync::Arc::new(move |host: &str, peer: SocketAddr| {
+        if exempt(&p, host) || is_public(peer.ip()) {
+            Ok(())
+        } else {
+            Err(blocked(host, peer.ip()))
+        }
+    });
     let mut connector = awc::Connector::new()
-        .connector(GuardedConnector {
-            inner,
-            policy: policy.clone(),
-        })
+        .connector(super::NoDelayConnector::with(resolver, Some(check)))
         .timeout(timeout.min(Duration::from_secs(15)))
         .limit(4);
     if let Some(cfg) = super::tls_config() {
