@@ -789,3 +789,58 @@ async fn process_is_offered_only_with_the_gateway_host() {
     let res = tool_once(&tg, &ai, OWNER, "process", json!({"action": "list"})).await;
     assert_eq!(res["error"], "unknown tool: process", "{res}");
 }
+
+/// A job a group makes with the `cron` tool runs in the group's session: it gets what the
+/// group gets — neither the gateway host's shell nor the owner's private memory — even
+/// though it runs later, as a cron run.
+#[actix_web::test]
+async fn a_cron_job_made_from_a_group_gets_neither_the_shell_nor_the_private_memory() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path().join("workspace");
+    std::fs::create_dir_all(&ws).expect("mkdir workspace");
+    std::fs::write(ws.join("MEMORY.md"), "The vault code is 4711.").expect("memory");
+    let cfg = exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null);
+    let _gw =
+        crate::support::TestGateway::start_in(dir, crate::telegram_flow::GW_ARGS, &[], Some(&cfg));
+    ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "at": "1s", "name": "backup", "message": "run the backup script"}),
+    );
+    ai.push_text("scheduled");
+    let mid = group_mention(
+        &tg,
+        -9300,
+        OWNER,
+        "@openclaw_test_bot every second, run the backup",
+    );
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "scheduled");
+    ai.push_text("done");
+    // The job's own run is the third model request.
+    let requests = ai.wait_requests_async(3, SLOW).await;
+    let job = &requests[2];
+    let system: String = job["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "system")
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert!(
+        system.contains("run the backup script")
+            || job.to_string().contains("run the backup script"),
+        "{job}"
+    );
+    assert!(
+        !job.to_string().contains("4711"),
+        "the private memory leaked: {job}"
+    );
+    let tools = offered(job);
+    assert!(
+        !tools
+            .iter()
+            .any(|t| t == "exec" || t == "process" || t.starts_with("memory_")),
+        "{tools:?}"
+    );
+}
