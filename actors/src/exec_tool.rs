@@ -91,6 +91,9 @@ pub struct ExecSettings {
     pub timeout: Option<Duration>,
     /// `tools.exec.pathPrepend`: directories put before `PATH` on the gateway host.
     pub path_prepend: Vec<PathBuf>,
+    /// `tools.exec.notifyOnExit` (default true): a background command's end is a system
+    /// event its session's next run sees.
+    pub notify_on_exit: bool,
 }
 
 impl Default for ExecSettings {
@@ -103,6 +106,7 @@ impl Default for ExecSettings {
             node: None,
             timeout: Some(DEFAULT_TIMEOUT),
             path_prepend: Vec::new(),
+            notify_on_exit: true,
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct ExecKeys<'a> {
     pub path_prepend: &'a [String],
     /// The home directory for `~/`.
     pub home: Option<&'a Path>,
+    /// `notifyOnExit`.
+    pub notify_on_exit: Option<bool>,
 }
 
 impl ExecSettings {
@@ -219,6 +225,7 @@ impl ExecSettings {
                 ));
             }
         };
+        s.notify_on_exit = k.notify_on_exit.unwrap_or(true);
         for d in k.path_prepend {
             let p = match (d.strip_prefix("~/"), k.home) {
                 (Some(rest), Some(home)) => home.join(rest),
@@ -430,8 +437,12 @@ async fn drive(
         let Some(running) = guard.0.take() else {
             return fail("exec lost track of its command");
         };
+        let done = running.done.clone();
         match table.adopt(&args.command, ctx.session_key, running) {
             Ok(id) => {
+                if access.settings.notify_on_exit {
+                    notify_on_exit(ctx, &id, done, live.clone());
+                }
                 let output = live.borrow().tail();
                 return json!({
                     "ok": true, "status": "running", "sessionId": id, "host": "gateway",
@@ -446,6 +457,47 @@ async fn drive(
             }
         }
     }
+}
+
+/// When the background command `id` ends (not when it is killed), its session gets a
+/// system event (OpenClaw's `notifyOnExit`): the next run there sees `Exec finished …`
+/// with the exit code and the output's last lines.
+fn notify_on_exit(
+    ctx: &CallCtx<'_>,
+    id: &str,
+    mut done: tokio::sync::watch::Receiver<Option<Value>>,
+    live: std::rc::Rc<std::cell::RefCell<crate::exec_process::LiveOutput>>,
+) {
+    let registry = ctx.registry.clone();
+    let session_key = ctx.session_key.to_owned();
+    let id = id.to_owned();
+    actix_web::rt::spawn(async move {
+        let result = match done.wait_for(Option::is_some).await {
+            Ok(v) => v.clone(),
+            Err(_) => return,
+        };
+        let Some(result) = result else { return };
+        let code = result
+            .get("exitCode")
+            .and_then(Value::as_i64)
+            .map_or_else(|| "none".to_owned(), |c| c.to_string());
+        let tail = live.borrow().tail();
+        let last: Vec<&str> = tail.lines().rev().take(5).collect();
+        let mut text = format!("Exec finished (sessionId {id}, exit code {code})");
+        if !last.is_empty() {
+            let lines: Vec<&str> = last.into_iter().rev().collect();
+            let mut shown = lines.join(" | ");
+            let n = shown.chars().count();
+            if n > 400 {
+                shown = std::iter::once('…')
+                    .chain(shown.chars().skip(n - 400))
+                    .collect();
+            }
+            text.push_str(": ");
+            text.push_str(&shown);
+        }
+        registry.do_send(crate::registry::runs::EnqueueSystemEvent { session_key, text });
+    });
 }
 
 /// The system prompt's note on `exec` for this run.

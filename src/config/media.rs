@@ -136,6 +136,9 @@ pub struct ExecCfg {
     /// Directories put before `PATH`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prepend: Option<Vec<String>>,
+    /// A background command's end is a system event for its session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_on_exit: Option<bool>,
 }
 
 impl ToolsCfg {
@@ -194,6 +197,7 @@ impl ToolsCfg {
             timeout_seconds: e.timeout_seconds,
             path_prepend: &pp,
             home,
+            notify_on_exit: e.notify_on_exit,
         })
     }
 }

@@ -720,6 +720,13 @@ async fn a_long_command_continues_in_the_background_and_process_follows_it() {
     )
     .await;
     assert_eq!(res["output"], "start\nend\n", "{res}");
+    // notifyOnExit: the end became a system event the session's next run saw first.
+    let seen = ai.requests().iter().any(|r| {
+        r.to_string().contains(&format!(
+            "System: Exec finished (sessionId {id}, exit code 0): start | end"
+        ))
+    });
+    assert!(seen, "{:?}", ai.requests().last());
     let res = tool_once(
         &tg,
         &ai,
