@@ -329,7 +329,7 @@ pub async fn run(web: &WebFetch, settings: &WebFetchSettings, arguments: &str) -
             page.final_url
         ));
     }
-    let body = String::from_utf8_lossy(&page.body);
+    let body = decode_body(&page.body, &page.content_type);
     let html = ctype.contains("html") || (ctype.is_empty() && looks_like_html(&body));
     let (title, text, extractor) = if html {
         let (t, x) = extract_html(&body, args.markdown);
@@ -421,6 +421,80 @@ pub fn is_public(ip: std::net::IpAddr) -> bool {
                 || (seg[0] == 0x2001 && seg[1] == 0)
                 || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0]))
         }
+    }
+}
+
+/// Windows-1252's characters for 0x80..=0x9F (where it differs from ISO-8859-1); `None`:
+/// unassigned.
+const CP1252_HIGH: [Option<char>; 32] = [
+    Some('€'),
+    None,
+    Some('‚'),
+    Some('ƒ'),
+    Some('„'),
+    Some('…'),
+    Some('†'),
+    Some('‡'),
+    Some('ˆ'),
+    Some('‰'),
+    Some('Š'),
+    Some('‹'),
+    Some('Œ'),
+    None,
+    Some('Ž'),
+    None,
+    None,
+    Some('‘'),
+    Some('’'),
+    Some('“'),
+    Some('”'),
+    Some('•'),
+    Some('–'),
+    Some('—'),
+    Some('˜'),
+    Some('™'),
+    Some('š'),
+    Some('›'),
+    Some('œ'),
+    None,
+    Some('ž'),
+    Some('Ÿ'),
+];
+
+/// The charset a response declares: its `Content-Type`'s `charset=`, else an HTML
+/// `<meta charset>` / `http-equiv` within the first 1024 bytes. Lower case.
+fn declared_charset(body: &[u8], content_type: &str) -> Option<String> {
+    let find = |text: &str| -> Option<String> {
+        let lower = text.to_ascii_lowercase();
+        let at = lower.find("charset=")? + "charset=".len();
+        let value: String = lower[at..]
+            .trim_start_matches(['"', '\'', ' '])
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            .collect();
+        (!value.is_empty()).then_some(value)
+    };
+    find(content_type).or_else(|| {
+        let head = &body[..body.len().min(1024)];
+        find(&String::from_utf8_lossy(head))
+    })
+}
+
+/// The body as text: UTF-8 (invalid bytes become U+FFFD) unless it declares ISO-8859-1,
+/// Windows-1252 or ASCII, which are read as Windows-1252 (as browsers do).
+pub fn decode_body(body: &[u8], content_type: &str) -> String {
+    match declared_charset(body, content_type).as_deref() {
+        Some(
+            "iso-8859-1" | "iso8859-1" | "latin1" | "l1" | "windows-1252" | "cp1252" | "us-ascii"
+            | "ascii",
+        ) => body
+            .iter()
+            .map(|&b| match b {
+                0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)].unwrap_or('\u{FFFD}'),
+                _ => char::from(b),
+            })
+            .collect(),
+        _ => String::from_utf8_lossy(body).into_owned(),
     }
 }
 
@@ -779,6 +853,27 @@ mod tests {
             let ip: std::net::IpAddr = a.parse().expect(a);
             assert!(is_public(ip), "{a} is public");
         }
+    }
+
+    #[test]
+    fn latin1_and_windows_1252_pages_are_decoded() {
+        assert_eq!(
+            decode_body(b"caf\xe9 \x80", "text/html; charset=ISO-8859-1"),
+            "café €"
+        );
+        assert_eq!(
+            decode_body(b"<meta charset=\"windows-1252\"><p>\x93hi\x94", "text/html"),
+            "<meta charset=\"windows-1252\"><p>“hi”"
+        );
+        assert_eq!(
+            decode_body("café".as_bytes(), "text/html; charset=utf-8"),
+            "café"
+        );
+        assert_eq!(decode_body(b"caf\xe9", "text/plain"), "caf\u{FFFD}");
+        assert_eq!(
+            decode_body(b"\x81", "text/plain; charset=cp1252"),
+            "\u{FFFD}"
+        );
     }
 
     #[test]

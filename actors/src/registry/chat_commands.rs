@@ -348,6 +348,7 @@ const HELP: &str = "Chat commands:\n\
 /whoami — your ids (for allowFrom)\n\
 /model [list|<name>|default] — this chat's model (/model: which one answers)\n\
 /tts on|off|default — spoken answers in this chat (/tts: what is set)\n\
+/approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /help — this text";
 
 /// `models.list`: the models a session may choose.
