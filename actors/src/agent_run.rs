@@ -1672,11 +1672,8 @@ async fn run_tool(ctx: &ToolCtx<'_>, call: &ToolCall, taken: &mut Taken) -> Valu
                     res
                 }
                 Ok(Err(e)) => {
-                    let e = e.to_shape();
                     json!({"ok": false, "nodeId": node_id, "command": command,
-                    "error": {"message": e.message, "code": e.details.as_ref()
-                        .and_then(|d| d.get("nodeError")).and_then(|n| n.get("code")).cloned()
-                        .or_else(|| e.details.as_ref().and_then(|d| d.get("code")).cloned())}})
+                        "error": tool_error(&e)})
                 }
                 Err(_) => json!({"ok": false, "error": "gateway is shutting down"}),
             }
@@ -1685,6 +1682,19 @@ async fn run_tool(ctx: &ToolCtx<'_>, call: &ToolCall, taken: &mut Taken) -> Valu
             json!({"ok": false, "error": format!("unknown action {other:?}; use status, describe, invoke or which")})
         }
     }
+}
+
+/// A failed node invoke as a tool result's `error`: the message, and the node's own code
+/// (`SYSTEM_RUN_DENIED`, …) or else the gateway's.
+pub(crate) fn tool_error(e: &crate::node_session::InvokeError) -> Value {
+    let e = e.to_shape();
+    let details = e.details.as_ref();
+    let code = details
+        .and_then(|d| d.get("nodeError"))
+        .and_then(|n| n.get("code"))
+        .or_else(|| details.and_then(|d| d.get("code")))
+        .cloned();
+    json!({"message": e.message, "code": code})
 }
 
 /// Takes the media out of a command's result `payload` (its `base64`, replaced by what the

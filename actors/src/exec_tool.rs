@@ -1051,16 +1051,8 @@ async fn run_on_node(
             out
         }
         Ok(Err(e)) => {
-            let e = e.to_shape();
-            let code = e
-                .details
-                .as_ref()
-                .and_then(|d| d.get("nodeError"))
-                .and_then(|n| n.get("code"))
-                .cloned()
-                .or_else(|| e.details.as_ref().and_then(|d| d.get("code")).cloned());
             json!({"ok": false, "host": "node", "nodeId": node_id, "durationMs": duration,
-                "error": {"message": e.message, "code": code}})
+                "error": crate::agent_run::tool_error(&e)})
         }
         Err(_) => fail("gateway is shutting down"),
     }

@@ -523,7 +523,7 @@ const EXTERNAL_WARNING: &str = "SECURITY NOTICE: The following content is from a
 /// random id. Marker look-alikes inside the text are defused, so the page cannot close the
 /// envelope early.
 pub fn wrap_external(text: &str, source_url: &str) -> String {
-    let id = hex(&crate::util::random_bytes::<8>());
+    let id = crate::identity::hex(&crate::util::random_bytes::<8>());
     // Until none is left: one pass over `<<<<<` leaves `<‹<<<`.
     let mut clean = text.to_owned();
     while clean.contains("<<<") {
@@ -540,10 +540,6 @@ pub fn wrap_external(text: &str, source_url: &str) -> String {
     format!(
         "{EXTERNAL_WARNING}\n\n<<<EXTERNAL_UNTRUSTED_CONTENT id=\"{id}\">>>\nSource: Web Fetch\nURL: {url}\n---\n{clean}\n<<<END_EXTERNAL_UNTRUSTED_CONTENT id=\"{id}\">>>"
     )
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Elements whose content is never text.
@@ -641,7 +637,7 @@ pub fn extract_html(html: &str, markdown: bool) -> (Option<String>, String) {
             if closing {
                 in_title = false;
                 if title.is_none() {
-                    let t = collapse(&decode_entities(&title_buf));
+                    let t = crate::channel::progress::clean(&decode_entities(&title_buf));
                     if !t.is_empty() {
                         title = Some(t);
                     }
@@ -672,7 +668,7 @@ pub fn extract_html(html: &str, markdown: bool) -> (Option<String>, String) {
     let text = decode_entities(&out);
     let lines: Vec<String> = text
         .lines()
-        .map(collapse)
+        .map(crate::channel::progress::clean)
         .filter(|l| !l.is_empty() && l != "-" && !l.chars().all(|c| c == '#' || c == ' '))
         .collect();
     (title, lines.join("\n"))
@@ -691,24 +687,6 @@ fn push_text(out: &mut String, title: &mut String, in_title: bool, skipped: bool
                 .map(|c| if c == '\n' || c == '\r' { ' ' } else { c }),
         );
     }
-}
-
-/// Runs of whitespace (and control characters) become one space; trimmed.
-fn collapse(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    let mut space = false;
-    for c in s.chars() {
-        if c.is_whitespace() || c.is_control() {
-            space = !o.is_empty();
-        } else {
-            if space {
-                o.push(' ');
-                space = false;
-            }
-            o.push(c);
-        }
-    }
-    o
 }
 
 /// Decodes the common named entities and every numeric one (invalid code points become

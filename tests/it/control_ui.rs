@@ -757,46 +757,15 @@ async fn browser_signs_in_through_tailscale_serve() {
         ],
     )
     .await;
-    let shots =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots/tailscale-serve");
-    let _ = std::fs::remove_dir_all(&shots);
-    let home = tempfile::tempdir().expect("tempdir for the browser");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/ui.mjs");
-    let mut cmd = crate::support::isolated_command(&node_bin, home.path());
-    cmd.arg(&script)
-        .env("PLAYWRIGHT_DIR", &pw_dir)
-        .env("UI_MODE", "tailscale")
-        .env("UI_URL", format!("http://127.0.0.1:{}/", gw.port))
-        .env("UI_REMOTE_URL", format!("http://127.0.0.1:{proxy}/"))
-        .env("UI_REMOTE_IP", ALICE_IP)
-        .env("UI_TOKEN", "T")
-        .env("UI_SCREENSHOTS", &shots);
-    let mut run = Background::spawn(cmd);
-    let limit = Duration::from_secs(120);
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = run.try_status() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tests/browser/ui.mjs (tailscale) did not finish within {limit:?}\n{}",
-            run.output()
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(
-        status.success(),
-        "tests/browser/ui.mjs (tailscale) failed ({status}); screenshots in {}\n{}\ngateway stderr:\n{}",
-        shots.display(),
-        run.output(),
-        gw.stderr()
-    );
-    assert!(
-        run.output().contains("ui.mjs: all steps passed"),
-        "{}",
-        run.output()
-    );
+    run_ui_mode(
+        "tailscale",
+        &gw,
+        &[
+            ("UI_REMOTE_URL", format!("http://127.0.0.1:{proxy}/")),
+            ("UI_REMOTE_IP", ALICE_IP.to_owned()),
+        ],
+    )
+    .await;
     // tailscaled was asked about the tailnet address, once (cached across reconnects).
     let log = std::fs::read_to_string(tsdir.path().join("calls.log")).unwrap_or_default();
     assert_eq!(
@@ -853,41 +822,16 @@ async fn browser_approves_a_waiting_exec_command() {
     op.event_within("exec.approval.requested", Duration::from_secs(15))
         .await;
 
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots/exec");
-    let _ = std::fs::remove_dir_all(&shots);
-    let home = tempfile::tempdir().expect("tempdir for the browser");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/ui.mjs");
-    let mut cmd = crate::support::isolated_command(&node_bin, home.path());
-    cmd.arg(&script)
-        .env("PLAYWRIGHT_DIR", &pw_dir)
-        .env("UI_MODE", "exec")
-        .env("UI_URL", format!("http://127.0.0.1:{}/", gw.port))
-        .env("UI_REMOTE_URL", "unused")
-        .env("UI_REMOTE_IP", "unused")
-        .env("UI_TOKEN", "T")
-        .env("UI_EXEC_COMMAND", COMMAND)
-        .env("UI_SCREENSHOTS", &shots);
-    let mut run = Background::spawn(cmd);
-    let limit = Duration::from_secs(120);
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = run.try_status() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tests/browser/ui.mjs (exec) did not finish within {limit:?}\n{}",
-            run.output()
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(
-        status.success(),
-        "tests/browser/ui.mjs (exec) failed ({status}); screenshots in {}\n{}\ngateway stderr:\n{}",
-        shots.display(),
-        run.output(),
-        gw.stderr()
-    );
+    run_ui_mode(
+        "exec",
+        &gw,
+        &[
+            ("UI_REMOTE_URL", "unused".to_owned()),
+            ("UI_REMOTE_IP", "unused".to_owned()),
+            ("UI_EXEC_COMMAND", COMMAND.to_owned()),
+        ],
+    )
+    .await;
     let requests = ai.wait_requests_async(2, Duration::from_secs(15)).await;
     let result = crate::telegram_flow::tool_result(&requests[1], &call);
     assert_eq!(result["ok"], true, "{result}");
@@ -897,4 +841,53 @@ async fn browser_approves_a_waiting_exec_command() {
         .await;
     assert_eq!(ev["payload"]["decision"], "allow-once", "{ev}");
     assert_eq!(ev["payload"]["resolvedBy"], "operator", "{ev}");
+}
+
+/// Runs `tests/browser/ui.mjs` in `mode` against `gw` (token `T`) with `extra` env, and
+/// asserts it passed every step (screenshots in `target/browser-screenshots/<mode>`).
+async fn run_ui_mode(mode: &str, gw: &TestGateway, extra: &[(&str, String)]) {
+    let refd = ref_dir();
+    let node_bin = refd.join("node24/node_modules/.bin/node");
+    let pw_dir = refd.join("browser");
+    let shots =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/browser-screenshots/{mode}"));
+    let _ = std::fs::remove_dir_all(&shots);
+    let home = tempfile::tempdir().expect("tempdir for the browser");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/ui.mjs");
+    let mut cmd = crate::support::isolated_command(&node_bin, home.path());
+    cmd.arg(&script)
+        .env("PLAYWRIGHT_DIR", &pw_dir)
+        .env("UI_MODE", mode)
+        .env("UI_URL", format!("http://127.0.0.1:{}/", gw.port))
+        .env("UI_TOKEN", "T")
+        .env("UI_SCREENSHOTS", &shots);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut run = Background::spawn(cmd);
+    let limit = Duration::from_secs(120);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = run.try_status() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tests/browser/ui.mjs ({mode}) did not finish within {limit:?}\n{}",
+            run.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        status.success(),
+        "tests/browser/ui.mjs ({mode}) failed ({status}); screenshots in {}\n{}\ngateway stderr:\n{}",
+        shots.display(),
+        run.output(),
+        gw.stderr()
+    );
+    assert!(
+        run.output().contains("ui.mjs: all steps passed"),
+        "{}",
+        run.output()
+    );
 }

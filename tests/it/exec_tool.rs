@@ -386,7 +386,7 @@ async fn a_telegram_message_runs_a_command_on_our_real_node_host() {
 }
 
 /// Waits until `node.list` shows the node connected with `system.run`.
-async fn poll_node_ready(op: &mut crate::support::WsClient, node_id: &str) {
+pub(crate) async fn poll_node_ready(op: &mut crate::support::WsClient, node_id: &str) {
     let deadline = std::time::Instant::now() + SLOW;
     loop {
         let res = op.request("node.list", json!({})).await;

@@ -782,25 +782,7 @@ async fn a_telegram_message_runs_exec_on_the_real_openclaw_node_host() {
         .unwrap_or_default()
         .to_owned();
     crate::nodes::approve_surface(&mut op, &node_id).await;
-    // Connected with system.run approved.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let list = op.request("node.list", json!({})).await;
-        let ready = list["payload"]["nodes"].as_array().is_some_and(|n| {
-            n.iter().any(|n| {
-                n["nodeId"] == node_id.as_str()
-                    && n["connected"] == true
-                    && n["commands"]
-                        .as_array()
-                        .is_some_and(|c| c.iter().any(|c| c == "system.run"))
-            })
-        });
-        if ready {
-            break;
-        }
-        assert!(Instant::now() < deadline, "node never ready: {list}");
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::exec_tool::poll_node_ready(&mut op, &node_id).await;
     let res = exec_once(&tg, &ai, OWNER, json!({"command": "echo hello-from-node"})).await;
     assert_eq!(res["host"], "node", "{res}");
     assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
