@@ -406,16 +406,15 @@ async fn drive(
     access: &ExecAccess,
     ctx: &CallCtx<'_>,
     args: &Args,
-    mut req: GatewayExec,
+    req: GatewayExec,
 ) -> Value {
     use crate::exec_process::{AbortOnDrop, LiveOutput, Running};
     let Some(table) = access.processes.as_ref() else {
-        return port.run(req).await;
+        return port.run(req, None).await;
     };
     let live = std::rc::Rc::new(std::cell::RefCell::new(LiveOutput::default()));
-    req.live = Some(live.clone());
     let (tx, done) = tokio::sync::watch::channel(None);
-    let fut = port.run(req);
+    let fut = port.run(req, Some(live.clone()));
     let task = actix_web::rt::spawn(async move {
         let v = fut.await;
         let _ = tx.send(Some(v));
@@ -747,7 +746,6 @@ async fn run_on_gateway(
         path_prepend: s.path_prepend.clone(),
         approved,
         remember,
-        live: None,
     };
     let simple = simple_argv(&args.command);
     let mut res = match (s.mode, simple) {

@@ -313,8 +313,6 @@ pub struct GatewayExec {
     /// With `approved` and `argv`: also add the program with these arguments to the
     /// gateway's exec allowlist (`allow-always`).
     pub remember: bool,
-    /// Where the output goes as it comes (a command that may go to the background).
-    pub live: Option<std::rc::Rc<std::cell::RefCell<crate::exec_process::LiveOutput>>>,
 }
 
 /// Runs `exec` commands on the gateway host. Dropping the future kills the command's
@@ -323,7 +321,13 @@ pub trait CommandHost {
     /// The result the model reads: `ok`, `exitCode`, `timedOut`, `stdout`, `stderr` and,
     /// when it did not run or ended abnormally, `error` (with `allowlistMiss: true` when the
     /// allowlist did not allow it).
-    fn run(&self, req: GatewayExec) -> LocalFut<Value>;
+    /// `live`: where the output also goes as it comes (a command that may go to the
+    /// background).
+    fn run(
+        &self,
+        req: GatewayExec,
+        live: Option<std::rc::Rc<std::cell::RefCell<crate::exec_process::LiveOutput>>>,
+    ) -> LocalFut<Value>;
 }
 
 /// Operations the shell serves for the `config.*` and `logs.tail` methods: the config file,

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use openclaw_actors::exec_process::LiveOutput;
 use openclaw_actors::ports::{CommandHost, GatewayExec, LocalFut};
 use serde_json::{Value, json};
 
@@ -64,19 +65,12 @@ struct Launch {
 }
 
 impl CommandHost for LocalExec {
-    fn run(&self, req: GatewayExec) -> LocalFut<Value> {
+    fn run(
+        &self,
+        req: GatewayExec,
+        live: Option<std::rc::Rc<std::cell::RefCell<LiveOutput>>>,
+    ) -> LocalFut<Value> {
         let allow_file = self.allow_file.clone();
-        let live = req.live.clone();
-        let req = Job {
-            command: req.command,
-            argv: req.argv,
-            cwd: req.cwd,
-            env: req.env,
-            timeout: req.timeout,
-            path_prepend: req.path_prepend,
-            approved: req.approved,
-            remember: req.remember,
-        };
         Box::pin(async move {
             let launch =
                 actix_web::rt::task::spawn_blocking(move || prepare(req, &allow_file)).await;
@@ -161,18 +155,6 @@ fn shell(env: &BTreeMap<String, String>) -> PathBuf {
     PathBuf::from("/bin/sh")
 }
 
-/// A [`GatewayExec`] without its (thread-bound) output sink: what the blocking check reads.
-struct Job {
-    command: String,
-    argv: Option<Vec<String>>,
-    cwd: PathBuf,
-    env: BTreeMap<String, String>,
-    timeout: Option<Duration>,
-    path_prepend: Vec<PathBuf>,
-    approved: bool,
-    remember: bool,
-}
-
 /// Why a command does not start.
 struct Refusal {
     message: String,
@@ -246,7 +228,7 @@ fn remember(allow_file: &Path, program: &Path, argv: &[String]) -> Result<(), St
 
 /// Checks the request and builds what to start (blocking: reads the allowlist, resolves
 /// programs).
-fn prepare(req: Job, allow_file: &Path) -> Result<Launch, Refusal> {
+fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, Refusal> {
     if !req.cwd.is_dir() {
         return Err(format!(
             "workdir {} is not a directory on the gateway host",
@@ -360,7 +342,6 @@ mod tests {
             path_prepend: Vec::new(),
             approved: false,
             remember: false,
-            live: None,
         }
     }
 
@@ -383,7 +364,7 @@ mod tests {
             dir.path(),
         );
         r.env.insert("EXTRA".into(), "1".into());
-        let v = host.run(r).await;
+        let v = host.run(r, None).await;
         assert_eq!(v["ok"], false, "{v}");
         assert_eq!(v["exitCode"], 3, "{v}");
         let real = std::fs::canonicalize(dir.path()).expect("canonical");
@@ -398,7 +379,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let host = LocalExec::new(dir.path());
         let v = host
-            .run(req("uname -s", Some(vec!["uname", "-s"]), dir.path()))
+            .run(req("uname -s", Some(vec!["uname", "-s"]), dir.path()), None)
             .await;
         assert_eq!(v["ok"], false);
         let e = v["error"].as_str().unwrap_or_default();
@@ -408,7 +389,7 @@ mod tests {
         );
         std::fs::write(allowlist_path(dir.path()), r#"{"allow": ["uname"]}"#).expect("write");
         let v = host
-            .run(req("uname -s", Some(vec!["uname", "-s"]), dir.path()))
+            .run(req("uname -s", Some(vec!["uname", "-s"]), dir.path()), None)
             .await;
         assert_eq!(v["ok"], true, "{v}");
         assert_eq!(v["stdout"].as_str().map(str::trim), Some("Linux"));
@@ -419,7 +400,7 @@ mod tests {
         )
         .expect("chmod");
         let v = host
-            .run(req("uname -s", Some(vec!["uname", "-s"]), dir.path()))
+            .run(req("uname -s", Some(vec!["uname", "-s"]), dir.path()), None)
             .await;
         assert!(
             v["error"]
@@ -433,7 +414,9 @@ mod tests {
     async fn a_missing_workdir_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let host = LocalExec::new(dir.path());
-        let v = host.run(req("true", None, &dir.path().join("nope"))).await;
+        let v = host
+            .run(req("true", None, &dir.path().join("nope")), None)
+            .await;
         assert!(
             v["error"]
                 .as_str()
