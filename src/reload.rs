@@ -131,6 +131,7 @@ pub fn classify(path: &str) -> Class {
         || under("tts")
         || under("env")
         || under("messages")
+        || under("plugins")
     {
         return Class::Hot;
     }

@@ -117,12 +117,20 @@ pub struct AgentRun {
     exec: Option<crate::exec_tool::ExecAccess>,
     /// `web_fetch` and its settings (none: not offered).
     web: Option<WebTool>,
+    /// `web_search` and its settings (none: not offered).
+    search: Option<SearchTool>,
 }
 
 /// `web_fetch`'s shared side and the settings in force when the run started.
 pub type WebTool = (
     Rc<crate::web_fetch::WebFetch>,
     Arc<crate::web_fetch::WebFetchSettings>,
+);
+
+/// `web_search`'s shared side and the settings in force when the run started.
+pub type SearchTool = (
+    Rc<crate::web_search::WebSearch>,
+    Arc<crate::web_search::WebSearchSettings>,
 );
 
 impl AgentRun {
@@ -157,6 +165,7 @@ impl AgentRun {
             tools: Arc::default(),
             exec: None,
             web: None,
+            search: None,
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
@@ -211,9 +220,10 @@ impl AgentRun {
         self
     }
 
-    /// Offers `web_fetch`.
-    pub fn with_web(mut self, web: Option<WebTool>) -> Self {
+    /// Offers `web_fetch` and `web_search`.
+    pub fn with_web(mut self, web: Option<WebTool>, search: Option<SearchTool>) -> Self {
         self.web = web;
+        self.search = search;
         self
     }
 
@@ -636,6 +646,7 @@ impl Actor for AgentRun {
         let tools = self.tools.clone();
         let exec = self.exec.clone();
         let web = self.web.clone();
+        let search = self.search.clone();
         let fut = async move {
             let deps = RunDeps {
                 registry,
@@ -649,6 +660,7 @@ impl Actor for AgentRun {
                 tools,
                 exec,
                 web,
+                search,
             };
             let run = run_loop(req, transcript, deps, history, user_write);
             match deadline {
@@ -955,6 +967,7 @@ struct RunDeps {
     tools: Arc<crate::tool_policy::ToolFilter>,
     exec: Option<crate::exec_tool::ExecAccess>,
     web: Option<WebTool>,
+    search: Option<SearchTool>,
 }
 
 async fn run_loop(
@@ -976,6 +989,7 @@ async fn run_loop(
         tools,
         exec,
         web,
+        search,
     } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
@@ -1067,6 +1081,7 @@ async fn run_loop(
         x.processes = None;
     }
     offered.web = web.filter(|_| tools.offers("web_fetch"));
+    offered.search = search.filter(|_| tools.offers("web_search"));
     let mut messages = system_messages(workspace.as_deref(), scope, &offered).await;
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(user_message(&text, &images, &notes, &store, model.sees_images()).await);
@@ -1148,6 +1163,8 @@ struct Offered {
     exec: Option<crate::exec_tool::ExecAccess>,
     /// `web_fetch`.
     web: Option<WebTool>,
+    /// `web_search`.
+    search: Option<SearchTool>,
     /// `process` (the gateway host's background commands).
     process: Option<Rc<crate::exec_process::ProcessTable>>,
     /// The file tools offered (`read`, `write`, `edit`).
@@ -1168,6 +1185,7 @@ impl Offered {
             cron: cron && filter.offers("cron"),
             exec: None,
             web: None,
+            search: None,
             process: None,
             fs: crate::workspace::tools::NAMES
                 .into_iter()
@@ -1193,6 +1211,9 @@ impl Offered {
             if self.process.is_some() {
                 v.push(crate::exec_process::spec());
             }
+        }
+        if self.search.is_some() {
+            v.push(crate::web_search::spec());
         }
         if self.web.is_some() {
             v.push(crate::web_fetch::spec());
@@ -1436,6 +1457,10 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
                 && let Some((web, settings)) = &offered.web
             {
                 crate::web_fetch::run(web, settings, &call.function.arguments).await
+            } else if name == "web_search"
+                && let Some((search, settings)) = &offered.search
+            {
+                crate::web_search::run(search, settings, &call.function.arguments).await
             } else if name == "cron" && offered.cron {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
             } else if offered.fs.contains(&name) || offered.memory.contains(&name) {

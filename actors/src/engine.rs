@@ -79,6 +79,8 @@ pub struct EngineConfig {
     pub exec: crate::exec_tool::ExecSettings,
     /// `tools.web.fetch`.
     pub web_fetch: crate::web_fetch::WebFetchSettings,
+    /// `tools.web.search` and its providers.
+    pub web_search: crate::web_search::WebSearchSettings,
 }
 
 impl EngineConfig {
@@ -114,6 +116,7 @@ impl EngineConfig {
             tools: Default::default(),
             exec: Default::default(),
             web_fetch: Default::default(),
+            web_search: Default::default(),
         }
     }
 }
@@ -333,7 +336,7 @@ pub struct EngineDeps {
     pub speech: Option<Rc<crate::speech::Speech>>,
     /// Runs the agent's `exec` commands on the gateway host.
     pub exec_host: Option<Rc<dyn crate::ports::CommandHost>>,
-    /// HTTP for `web_fetch` (none: the tool is not offered).
+    /// HTTP for `web_fetch` and `web_search` (none: neither is offered).
     pub web_fetcher: Option<Rc<dyn crate::ports::WebFetcher>>,
 }
 

@@ -36,6 +36,8 @@ pub struct HotConfig {
     pub exec: Arc<crate::exec_tool::ExecSettings>,
     /// `tools.web.fetch`.
     pub web_fetch: Arc<crate::web_fetch::WebFetchSettings>,
+    /// `tools.web.search` and its providers.
+    pub web_search: Arc<crate::web_search::WebSearchSettings>,
     /// The port the gateway listens on now (changes with an in-process restart).
     pub port: u16,
     /// The addresses bound now (changes with an in-process restart).
@@ -56,6 +58,7 @@ impl HotConfig {
             tools: Arc::new(config.tools.clone()),
             exec: Arc::new(config.exec.clone()),
             web_fetch: Arc::new(config.web_fetch.clone()),
+            web_search: Arc::new(config.web_search.clone()),
             port: config.port,
             bind_addrs: config.bind_addrs.clone(),
         }

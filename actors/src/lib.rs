@@ -71,5 +71,6 @@ pub mod ws_session;
 
 pub mod util;
 pub mod web_fetch;
+pub mod web_search;
 
 pub use engine::{Engine, EngineConfig, EngineDeps};

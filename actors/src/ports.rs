@@ -250,6 +250,10 @@ pub struct SsrfPolicy {
     pub allow_private_network: bool,
     /// `allowedHostnames`: these exact hosts (lower case) may.
     pub allowed_hostnames: Vec<String>,
+    /// The opposite rule: **only** non-public addresses may be reached (a search
+    /// provider's plain `http://` base URL: a credential or a query never crosses the
+    /// internet unencrypted).
+    pub private_only: bool,
 }
 
 /// One `web_fetch` request.
@@ -267,6 +271,11 @@ pub struct FetchRequest {
     pub user_agent: String,
     /// Which addresses may be reached.
     pub policy: SsrfPolicy,
+    /// Request headers besides the defaults (`Accept` here replaces the default one).
+    pub headers: Vec<(String, String)>,
+    /// An HTTP error status (4xx, 5xx) comes back as a page (its status and body) instead
+    /// of an `Err`.
+    pub error_pages: bool,
 }
 
 /// A fetched page.

@@ -289,12 +289,13 @@ pub fn check(
     }
 }
 
-/// The agent's tools this gateway has (`nodes`, `cron`, `exec`, `process`, `web_fetch`,
-/// and the workspace's `read`, `write`, `edit`, `memory_search`, `memory_get`).
-pub const AGENT_TOOLS: [&str; 10] = [
+/// The agent's tools this gateway has (`nodes`, `cron`, `exec`, `process`, `web_search`,
+/// `web_fetch`, and the workspace's `read`, `write`, `edit`, `memory_search`, `memory_get`).
+pub const AGENT_TOOLS: [&str; 11] = [
     "nodes",
     "exec",
     "process",
+    "web_search",
     "web_fetch",
     "cron",
     "read",
@@ -313,7 +314,7 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
         "group:openclaw" => &["nodes", "cron", "memory_search", "memory_get"],
         "group:memory" => &["memory_search", "memory_get"],
         "group:runtime" => &["exec", "process"],
-        "group:web" => &["web_fetch"],
+        "group:web" => &["web_search", "web_fetch"],
         "group:sessions" | "group:ui" | "group:messaging" | "group:agents" | "group:media"
         | "group:plugins" => &[],
         _ => return None,
@@ -328,6 +329,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
         "coding" => Some(&[
             "exec",
             "process",
+            "web_search",
             "web_fetch",
             "read",
             "write",
@@ -549,6 +551,7 @@ mod tests {
             [
                 "exec",
                 "process",
+                "web_search",
                 "web_fetch",
                 "cron",
                 "read",
@@ -573,6 +576,7 @@ mod tests {
                 "nodes",
                 "exec",
                 "process",
+                "web_search",
                 "web_fetch",
                 "cron",
                 "memory_search",
@@ -594,6 +598,7 @@ mod tests {
                 "nodes",
                 "exec",
                 "process",
+                "web_search",
                 "web_fetch",
                 "read",
                 "write",
@@ -608,6 +613,7 @@ mod tests {
             offered(&f(None, None, None, Some(&["group:runtime"]))),
             [
                 "nodes",
+                "web_search",
                 "web_fetch",
                 "cron",
                 "read",
@@ -619,7 +625,7 @@ mod tests {
         );
         assert_eq!(
             offered(&f(Some("messaging"), None, Some(&["group:web"]), None)),
-            ["web_fetch"]
+            ["web_search", "web_fetch"]
         );
         assert_eq!(
             offered(&f(None, Some(&["r*d", "nodes"]), None, None)),

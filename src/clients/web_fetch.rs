@@ -41,10 +41,24 @@ fn exempt(policy: &SsrfPolicy, host: &str) -> bool {
     policy.allow_private_network || policy.allowed_hostnames.iter().any(|h| h == host)
 }
 
-fn blocked(host: &str, ip: IpAddr) -> String {
-    format!(
-        "blocked: {host} is (or resolves to) the non-public address {ip}. Fix: the owner lists the host in tools.web.fetch.ssrfPolicy.allowedHostnames if it is meant to be reached"
-    )
+/// `Err` when `policy` keeps `host` from `ip`.
+fn check(policy: &SsrfPolicy, host: &str, ip: IpAddr) -> Result<(), String> {
+    if policy.private_only {
+        return if is_public(ip) {
+            Err(format!(
+                "blocked: {host} is (or resolves to) the public address {ip}, and plain http:// is used only inside a private network. Fix: use an https:// base URL"
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    if exempt(policy, host) || is_public(ip) {
+        Ok(())
+    } else {
+        Err(format!(
+            "blocked: {host} is (or resolves to) the non-public address {ip}. Fix: the owner lists the host in tools.web.fetch.ssrfPolicy.allowedHostnames if it is meant to be reached"
+        ))
+    }
 }
 
 /// Resolves names under the policy (see the module docs).
@@ -62,10 +76,8 @@ impl actix_tls::connect::Resolve for GuardedResolver {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
                 .await?
                 .collect();
-            if !exempt(&self.0, &name)
-                && let Some(bad) = addrs.iter().find(|a| !is_public(a.ip()))
-            {
-                return Err(blocked(&name, bad.ip()).into());
+            for a in &addrs {
+                check(&self.0, &name, a.ip())?;
             }
             if addrs.is_empty() {
                 return Err(format!("{name} has no address").into());
@@ -78,15 +90,10 @@ impl actix_tls::connect::Resolve for GuardedResolver {
 fn client(policy: &SsrfPolicy, timeout: Duration) -> awc::Client {
     let resolver = actix_tls::connect::Resolver::custom(GuardedResolver(policy.clone()));
     let p = policy.clone();
-    let check: super::PeerCheck = std::sync::Arc::new(move |host: &str, peer: SocketAddr| {
-        if exempt(&p, host) || is_public(peer.ip()) {
-            Ok(())
-        } else {
-            Err(blocked(host, peer.ip()))
-        }
-    });
+    let peer_check: super::PeerCheck =
+        std::sync::Arc::new(move |host: &str, peer: SocketAddr| check(&p, host, peer.ip()));
     let mut connector = awc::Connector::new()
-        .connector(super::NoDelayConnector::with(resolver, Some(check)))
+        .connector(super::NoDelayConnector::with(resolver, Some(peer_check)))
         .timeout(timeout.min(Duration::from_secs(15)))
         .limit(4);
     if let Some(cfg) = super::tls_config() {
@@ -140,13 +147,10 @@ async fn fetch(req: &FetchRequest) -> Result<FetchedPage, String> {
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             return Err("URLs with credentials (user:password@) are not fetched".into());
         }
-        if let Ok(ip) = host.parse::<IpAddr>()
-            && !exempt(&req.policy, &host)
-            && !is_public(ip)
-        {
-            return Err(blocked(&host, ip));
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            check(&req.policy, &host, ip)?;
         }
-        let mut resp = http
+        let mut get = http
             .get(uri.clone())
             .insert_header(("User-Agent", req.user_agent.as_str()))
             .insert_header((
@@ -154,10 +158,11 @@ async fn fetch(req: &FetchRequest) -> Result<FetchedPage, String> {
                 "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.8",
             ))
             .insert_header(("Accept-Language", "en-US,en;q=0.9"))
-            .insert_header(("Accept-Encoding", "identity"))
-            .send()
-            .await
-            .map_err(|e| format!("{host}: {e}"))?;
+            .insert_header(("Accept-Encoding", "identity"));
+        for (name, value) in &req.headers {
+            get = get.insert_header((name.as_str(), value.as_str()));
+        }
+        let mut resp = get.send().await.map_err(|e| format!("{host}: {e}"))?;
         let status = resp.status();
         if status.is_redirection()
             && let Some(loc) = resp.headers().get("location").and_then(|l| l.to_str().ok())
@@ -172,7 +177,7 @@ async fn fetch(req: &FetchRequest) -> Result<FetchedPage, String> {
             url = join(&uri, loc.trim())?;
             continue;
         }
-        if status.as_u16() >= 400 {
+        if status.as_u16() >= 400 && !req.error_pages {
             return Err(format!("HTTP {} from {url}", status.as_u16()));
         }
         let content_type = resp
@@ -206,6 +211,30 @@ async fn fetch(req: &FetchRequest) -> Result<FetchedPage, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_reaches_only_private_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let plain = SsrfPolicy {
+            private_only: true,
+            allowed_hostnames: vec!["search.lan".into()],
+            ..SsrfPolicy::default()
+        };
+        assert!(check(&plain, "search.lan", ip("192.168.1.9")).is_ok());
+        assert!(check(&plain, "localhost", ip("::1")).is_ok());
+        let e = check(&plain, "search.lan", ip("93.184.215.14")).expect_err("public");
+        assert!(e.contains("use an https:// base URL"), "{e}");
+        // The default policy is the opposite one; an exempt host may be private.
+        let strict = SsrfPolicy::default();
+        assert!(check(&strict, "x.example", ip("10.0.0.1")).is_err());
+        assert!(check(&strict, "x.example", ip("93.184.215.14")).is_ok());
+        let exempt = SsrfPolicy {
+            allowed_hostnames: vec!["search.lan".into()],
+            ..SsrfPolicy::default()
+        };
+        assert!(check(&exempt, "search.lan", ip("10.0.0.1")).is_ok());
+        assert!(check(&exempt, "other.lan", ip("10.0.0.1")).is_err());
+    }
 
     #[test]
     fn redirects_resolve_against_the_page() {

@@ -62,6 +62,41 @@ pub struct WebCfg {
     /// `web_fetch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch: Option<WebFetchCfg>,
+    /// `web_search`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<WebSearchCfg>,
+}
+
+/// `tools.web.search` (OpenClaw's keys). The providers' own settings live under
+/// `plugins.entries.<id>.config.webSearch`; the legacy spellings OpenClaw migrates
+/// (`tools.web.search.apiKey` for Brave, `tools.web.search.<id>.*`) are read below them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSearchCfg {
+    /// Offered at all (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `brave` or `searxng` (unset: the first one configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Results when a call does not say (1 to 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<f64>,
+    /// Bound on a search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<f64>,
+    /// Cache lifetime (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_minutes: Option<f64>,
+    /// Legacy: Brave's API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Legacy: Brave's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brave: Option<super::plugins::SearchProviderCfg>,
+    /// Legacy: SearXNG's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searxng: Option<super::plugins::SearchProviderCfg>,
 }
 
 /// `tools.web.fetch` (OpenClaw's keys; `provider`, `readability`, `headers` and the

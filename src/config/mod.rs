@@ -31,6 +31,7 @@ pub use channels::*;
 pub mod limits;
 pub mod media;
 pub mod models;
+pub mod plugins;
 pub mod speech;
 
 /// Default gateway port.
@@ -289,6 +290,9 @@ pub struct Config {
     /// Spoken answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tts: Option<speech::TtsCfg>,
+    /// Plugin entries (the built-in web search providers').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugins: Option<plugins::PluginsCfg>,
     /// Inline environment variables (`env.vars.<KEY>`, `env.<KEY>`; see [`env`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<EnvCfg>,

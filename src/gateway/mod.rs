@@ -251,6 +251,8 @@ pub struct Prepared {
     pub exec: openclaw_actors::exec_tool::ExecSettings,
     /// `tools.web.fetch`.
     pub web_fetch: openclaw_actors::web_fetch::WebFetchSettings,
+    /// `tools.web.search` and its providers.
+    pub web_search: openclaw_actors::web_search::WebSearchSettings,
     /// Model and channel accounts.
     pub deps: EngineDeps,
     /// Number of channel accounts.
@@ -345,6 +347,10 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .tools
         .web_fetch_settings()
         .map_err(StartError::config)?;
+    let web_search = loaded
+        .config
+        .web_search_settings()
+        .map_err(StartError::config)?;
     let mut heartbeat = defaults.heartbeat_settings().map_err(StartError::config)?;
     heartbeat.checklist = Some(workspace.dir.join("HEARTBEAT.md"));
     let run_timeout = loaded
@@ -374,6 +380,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         tools,
         exec,
         web_fetch,
+        web_search,
         deps,
         channel_accounts,
         model_label,
@@ -494,6 +501,7 @@ pub fn hot_config(
         tools: std::sync::Arc::new(p.tools.clone()),
         exec: std::sync::Arc::new(p.exec.clone()),
         web_fetch: std::sync::Arc::new(p.web_fetch.clone()),
+        web_search: std::sync::Arc::new(p.web_search.clone()),
         port,
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
     }
@@ -530,6 +538,9 @@ pub fn secrets_of(loaded: &Loaded, generated: Option<&str>) -> Vec<String> {
     }
     for p in c.models.providers.values() {
         add(&p.api_key);
+    }
+    for k in c.web_search_secrets() {
+        add(&Some(k));
     }
     v
 }
@@ -624,6 +635,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         tools: prepared.tools.clone(),
         exec: prepared.exec.clone(),
         web_fetch: prepared.web_fetch.clone(),
+        web_search: prepared.web_search.clone(),
     };
     let workspace_line = seed_workspace(&prepared.workspace.dir, prepared.skip_bootstrap);
     let tls = load_tls(&loaded)?;
@@ -740,13 +752,18 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "agent: {}{}",
+            "agent: {}{}{}",
             prepared.model_label,
             if channel_accounts > 0 {
                 format!("; telegram: {channel_accounts} account(s)")
             } else {
                 String::new()
-            }
+            },
+            prepared
+                .web_search
+                .label()
+                .map(|l| format!("; web search: {l}"))
+                .unwrap_or_default()
         );
         let _ = writeln!(out, "{workspace_line}");
         let _ = out.flush();

@@ -44,7 +44,7 @@ pub(crate) fn exec_config(tg: &FakeTelegram, ai: &FakeOpenAi, exec: Value, nodes
 }
 
 /// The names of the tools a recorded model request offered.
-fn offered(request: &Value) -> Vec<String> {
+pub(crate) fn offered(request: &Value) -> Vec<String> {
     request["tools"]
         .as_array()
         .map(|t| {
@@ -62,7 +62,7 @@ pub(crate) async fn exec_once(tg: &FakeTelegram, ai: &FakeOpenAi, user: i64, arg
 }
 
 /// As [`exec_once`], for any tool.
-async fn tool_once(
+pub(crate) async fn tool_once(
     tg: &FakeTelegram,
     ai: &FakeOpenAi,
     user: i64,

@@ -43,5 +43,6 @@ mod tls;
 mod tool_policy;
 mod voice;
 mod web_fetch;
+mod web_search;
 mod webhook_body;
 mod workspace;

@@ -392,6 +392,17 @@ pub fn tool_line(name: &str, arguments: &str) -> String {
             ("📱", "Nodes", detail)
         }
         "cron" => ("⏰", "Cron", str_arg("action").map(str::to_owned)),
+        // OpenClaw's detail keys: `query`, then `count` (`query …, count 3` with both).
+        "web_search" => {
+            let count = int_arg("count").map(|c| c.floor() as i64);
+            let detail = match (str_arg("query"), count) {
+                (Some(q), Some(c)) => Some(format!("query {q}, count {c}")),
+                (Some(q), None) => Some(q.to_owned()),
+                (None, Some(c)) => Some(format!("count {c}")),
+                (None, None) => None,
+            };
+            ("🔎", "Web Search", detail)
+        }
         "web_fetch" => (
             "📄",
             "Web Fetch",
@@ -709,6 +720,16 @@ mod tests {
                 "⏰ Cron: add",
             ),
             ("web_fetch", json!({}), "📄 Web Fetch"),
+            (
+                "web_search",
+                json!({"query": "tide\ntables", "count": 3}),
+                "🔎 Web Search: query tide tables, count 3",
+            ),
+            (
+                "web_search",
+                json!({"query": "tides"}),
+                "🔎 Web Search: tides",
+            ),
             ("browser_use", json!({}), "🧩 browser use"),
         ];
         for (name, args, want) in cases {

@@ -101,6 +101,8 @@ pub struct Registry {
     approvals: approvals::ExecApprovals,
     /// `web_fetch`'s HTTP side and cache (none: not offered).
     web: Option<std::rc::Rc<crate::web_fetch::WebFetch>>,
+    /// `web_search`'s HTTP side and cache (none: not offered).
+    search: Option<std::rc::Rc<crate::web_search::WebSearch>>,
     /// Background `exec` commands of the gateway host.
     processes: std::rc::Rc<crate::exec_process::ProcessTable>,
     /// Channel accounts by (kind, account id).
@@ -154,6 +156,7 @@ impl Registry {
             exec_host: None,
             approvals: approvals::ExecApprovals::default(),
             web: None,
+            search: None,
             processes: std::rc::Rc::default(),
             channels: std::collections::BTreeMap::new(),
             sessions_index,
@@ -180,11 +183,14 @@ impl Registry {
         self
     }
 
-    /// Fetches `web_fetch` pages with `fetcher`.
+    /// Fetches `web_fetch` pages and asks `web_search` providers with `fetcher`.
     pub fn with_web_fetcher(
         mut self,
         fetcher: Option<std::rc::Rc<dyn crate::ports::WebFetcher>>,
     ) -> Self {
+        self.search = fetcher
+            .clone()
+            .map(|f| std::rc::Rc::new(crate::web_search::WebSearch::new(f)));
         self.web = fetcher.map(|f| std::rc::Rc::new(crate::web_fetch::WebFetch::new(f)));
         self
     }

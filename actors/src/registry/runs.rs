@@ -352,6 +352,10 @@ impl Registry {
                     .clone()
                     .filter(|_| live.web_fetch.enabled)
                     .map(|w| (w, live.web_fetch.clone())),
+                self.search
+                    .clone()
+                    .filter(|_| live.web_search.offered())
+                    .map(|s| (s, live.web_search.clone())),
             )
             .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
             .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
