@@ -417,4 +417,24 @@ async fn legacy_keys_work_and_other_plugins_are_reported() {
         "{}",
         gw.stderr()
     );
+    // `plugins` is hot: turning Brave off takes the tool away without a restart.
+    let pid = gw.pid();
+    crate::support::replace_file(
+        &gw.config_path(),
+        &search_config(
+            &tg,
+            &ai,
+            json!({"apiKey": BRAVE_KEY, "brave": {"baseUrl": api.base()}}),
+            json!({"entries": {"brave": {"enabled": false}}}),
+            Value::Null,
+        ),
+    );
+    gw.wait_stderr_line(
+        &["config reloaded from", "plugins"],
+        crate::telegram_flow::SLOW,
+    );
+    let res = search_once(&tg, &ai, json!({"query": "legacy"})).await;
+    assert_eq!(res["error"], "unknown tool: web_search", "{res}");
+    assert_eq!(gw.pid(), pid);
+    assert_eq!(api.seen().len(), 1);
 }
