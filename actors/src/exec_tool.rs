@@ -458,9 +458,11 @@ async fn drive(
     }
 }
 
-/// When the background command `id` ends (not when it is killed), its session gets a
-/// system event (OpenClaw's `notifyOnExit`): the next run there sees `Exec finished …`
-/// with the exit code and the output's last lines.
+/// When the background command `id` ends (not when it is killed), its session gets
+/// OpenClaw's completion event, `Exec completed (<id>, code 0) :: <last output>` (or
+/// `Exec failed (<id>, code N | signal SIGKILL) …`), and a turn is woken there to tell the
+/// user (see [`crate::registry::exec_wake`]). A success without output is not announced
+/// (OpenClaw's `notifyOnExitEmptySuccess` default).
 fn notify_on_exit(
     ctx: &CallCtx<'_>,
     id: &str,
@@ -476,27 +478,44 @@ fn notify_on_exit(
             Err(_) => return,
         };
         let Some(result) = result else { return };
-        let code = result
-            .get("exitCode")
-            .and_then(Value::as_i64)
-            .map_or_else(|| "none".to_owned(), |c| c.to_string());
         let tail = live.borrow().tail();
-        let last: Vec<&str> = tail.lines().rev().take(5).collect();
-        let mut text = format!("Exec finished (sessionId {id}, exit code {code})");
-        if !last.is_empty() {
-            let lines: Vec<&str> = last.into_iter().rev().collect();
-            let mut shown = lines.join(" | ");
-            let n = shown.chars().count();
-            if n > 400 {
-                shown = std::iter::once('…')
-                    .chain(shown.chars().skip(n - 400))
-                    .collect();
-            }
-            text.push_str(": ");
-            text.push_str(&shown);
-        }
-        registry.do_send(crate::registry::runs::EnqueueSystemEvent { session_key, text });
+        let Some(text) = completion_event(&id, &result, &tail) else {
+            return;
+        };
+        registry.do_send(crate::registry::exec_wake::ExecCompleted { session_key, text });
     });
+}
+
+/// Most characters of output in a completion event (its end).
+const EVENT_OUTPUT_CHARS: usize = 2_000;
+
+/// OpenClaw's completion event of command `id` with `result` and output `tail` (`None`: a
+/// success without output, not announced).
+pub fn completion_event(id: &str, result: &Value, tail: &str) -> Option<String> {
+    let code = result.get("exitCode").and_then(Value::as_i64);
+    let timed_out = result.get("timedOut").and_then(Value::as_bool) == Some(true);
+    let (action, status) = match code {
+        Some(0) => ("completed", "code 0".to_owned()),
+        Some(c) => ("failed", format!("code {c}")),
+        None if timed_out => ("failed", "signal SIGKILL".to_owned()),
+        None => ("failed", "signal unknown".to_owned()),
+    };
+    let out = tail.trim();
+    if out.is_empty() && code == Some(0) {
+        return None;
+    }
+    let mut text = format!("Exec {action} ({id}, {status})");
+    if !out.is_empty() {
+        let n = out.chars().count();
+        text.push_str(" :: ");
+        if n > EVENT_OUTPUT_CHARS {
+            text.push('…');
+            text.extend(out.chars().skip(n - EVENT_OUTPUT_CHARS));
+        } else {
+            text.push_str(out);
+        }
+    }
+    Some(text)
 }
 
 /// The system prompt's note on `exec` for this run.

@@ -671,7 +671,14 @@ async fn tools_exec_is_hot_on_a_config_reload() {
 async fn a_long_command_continues_in_the_background_and_process_follows_it() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null));
+    // No completion turns here (their scripted answers would interleave with the calls
+    // below): `a_background_commands_end_wakes_its_chat` covers them.
+    let gw = start_gateway(&exec_config(
+        &tg,
+        &ai,
+        json!({"mode": "full", "notifyOnExit": false}),
+        Value::Null,
+    ));
     let marker = gw.dir.path().join("finished");
     let res = exec_once(
         &tg,
@@ -720,13 +727,6 @@ async fn a_long_command_continues_in_the_background_and_process_follows_it() {
     )
     .await;
     assert_eq!(res["output"], "start\nend\n", "{res}");
-    // notifyOnExit: the end became a system event the session's next run saw first.
-    let seen = ai.requests().iter().any(|r| {
-        r.to_string().contains(&format!(
-            "System: Exec finished (sessionId {id}, exit code 0): start | end"
-        ))
-    });
-    assert!(seen, "{:?}", ai.requests().last());
     let res = tool_once(
         &tg,
         &ai,
@@ -781,6 +781,107 @@ async fn a_long_command_continues_in_the_background_and_process_follows_it() {
             .is_some_and(|e| e.starts_with("no background command")),
         "{res}"
     );
+}
+
+#[actix_web::test]
+async fn a_background_commands_end_wakes_its_chat() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null));
+    let marker = gw.dir.path().join("go");
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": format!("echo building; while [ ! -e {m} ]; do sleep 0.05; done; echo built ok", m = marker.display()), "background": true}),
+    )
+    .await;
+    assert_eq!(res["status"], "running", "{res}");
+    let id = res["sessionId"].as_str().unwrap_or_default().to_owned();
+    // The command ends: a turn is woken in the owner's chat with OpenClaw's completion
+    // prompt, and its answer is sent there unprompted.
+    let before = ai.request_count();
+    ai.push_text("Your build finished: built ok");
+    std::fs::write(&marker, b"").expect("marker");
+    let sent = poll_until(SLOW, "the completion message", || {
+        tg.sent()
+            .into_iter()
+            .find(|m| m.text() == "Your build finished: built ok")
+    })
+    .await;
+    assert_eq!(sent.chat_id(), Some(OWNER));
+    let requests = ai.wait_requests_async(before + 1, SLOW).await;
+    let woke = requests[before].to_string();
+    assert!(
+        woke.contains("An async command you ran earlier has completed"),
+        "{woke}"
+    );
+    assert!(
+        woke.contains(&format!(
+            "Exec completed ({id}, code 0) :: building\\nbuilt ok"
+        )),
+        "{woke}"
+    );
+    // A second command fails without output less than 30 s later: no second turn yet;
+    // the owner's next message sees the event first, so none is woken for it at all.
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": "sleep 0.5; exit 3", "background": true}),
+    )
+    .await;
+    let id2 = res["sessionId"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(res["status"], "running", "{res}");
+    let res = tool_once(
+        &tg,
+        &ai,
+        OWNER,
+        "process",
+        json!({"action": "poll", "sessionId": id2, "timeout": 15000}),
+    )
+    .await;
+    assert_eq!(res["exitCode"], 3, "{res}");
+    // A killed command is not announced.
+    let res = exec_once(
+        &tg,
+        &ai,
+        OWNER,
+        json!({"command": "sleep 300", "background": true}),
+    )
+    .await;
+    let id3 = res["sessionId"].as_str().unwrap_or_default().to_owned();
+    let res = tool_once(
+        &tg,
+        &ai,
+        OWNER,
+        "process",
+        json!({"action": "kill", "sessionId": id3}),
+    )
+    .await;
+    assert_eq!(res["status"], "killed", "{res}");
+    let before = ai.request_count();
+    ai.push_text("noted");
+    let mid = dm(&tg, OWNER, "anything new?");
+    wait_reply(&tg, mid, SLOW).await;
+    let requests = ai.wait_requests_async(before + 1, SLOW).await;
+    let next = requests[before].to_string();
+    // The failure reached the owner's next run as a `System:` line (no output: OpenClaw's
+    // form without ` :: `) …
+    assert_eq!(
+        next.matches(&format!("System: Exec failed ({id2}, code 3)\\n"))
+            .count(),
+        1,
+        "{next}"
+    );
+    // … and the turn woken for the first command is the only one (the next would be due
+    // 30 s after it); the killed command was never announced.
+    assert_eq!(
+        next.matches("An async command you ran earlier").count(),
+        1,
+        "{next}"
+    );
+    assert!(!next.contains(&format!("({id3},")), "{next}");
 }
 
 #[actix_web::test]

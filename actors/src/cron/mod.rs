@@ -1003,6 +1003,9 @@ pub struct CronWake {
     pub text: String,
     /// The session (default: main).
     pub session_key: Option<String>,
+    /// `text` is the run's whole prompt (a background command's completion), not an
+    /// event shown as `System: <text>`.
+    pub prompt: bool,
 }
 
 impl Handler<CronWake> for CronService {
@@ -1038,7 +1041,11 @@ impl Handler<CronWake> for CronService {
         };
         let job = synthetic_job("wake", &target, &msg.text, Some(delivery), now);
         let run_id = format!("wake:{now}:{}", uuid::Uuid::new_v4().simple());
-        let text = format!("System: {}", msg.text);
+        let text = if msg.prompt {
+            msg.text
+        } else {
+            format!("System: {}", msg.text)
+        };
         ctx.spawn(
             run_job(
                 registry,

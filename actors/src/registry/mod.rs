@@ -37,6 +37,7 @@ pub mod channels;
 pub mod chat_commands;
 pub mod devices;
 pub mod directory;
+pub mod exec_wake;
 pub mod hello_view;
 pub mod nodes;
 pub mod pairing_ops;
@@ -125,6 +126,8 @@ pub struct Registry {
     /// System events waiting for the next run of a session (`wake` with
     /// `next-heartbeat`), in memory, bounded (see `runs::EnqueueSystemEvent`).
     pending_events: HashMap<String, Vec<String>>,
+    /// When background commands' ends wake their sessions (`exec_wake`).
+    exec_wakes: exec_wake::ExecWakes,
     /// Scheduled jobs by `sessionTarget` (count, next run), as the cron service last
     /// published them (`/status` shows a chat's own).
     scheduled: HashMap<String, (usize, Option<u64>)>,
@@ -167,6 +170,7 @@ impl Registry {
             tails: tails::TailCache::default(),
             session_subscribers: session_events::SessionSubscribers::default(),
             pending_events: HashMap::new(),
+            exec_wakes: exec_wake::ExecWakes::default(),
             scheduled: HashMap::new(),
         }
     }

@@ -526,6 +526,7 @@ impl WsSession {
                 None => None,
             };
             Ok(CronWake {
+                prompt: false,
                 now,
                 text: text.to_owned(),
                 session_key,
