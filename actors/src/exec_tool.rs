@@ -1084,6 +1084,28 @@ mod tests {
     }
 
     #[test]
+    fn completion_events_are_openclaws() {
+        let ok = json!({"exitCode": 0, "timedOut": false});
+        assert_eq!(
+            completion_event("a1", &ok, "one\ntwo\n").as_deref(),
+            Some("Exec completed (a1, code 0) :: one\ntwo")
+        );
+        assert_eq!(completion_event("a1", &ok, " \n"), None);
+        let failed = json!({"exitCode": 2});
+        assert_eq!(
+            completion_event("a1", &failed, "").as_deref(),
+            Some("Exec failed (a1, code 2)")
+        );
+        let timed_out = json!({"exitCode": null, "timedOut": true});
+        let long = "x".repeat(5000);
+        let e = completion_event("a1", &timed_out, &long).expect("event");
+        assert!(e.starts_with("Exec failed (a1, signal SIGKILL) :: …x"), "{e}");
+        let out = e.split_once(" :: …").map_or("", |(_, o)| o);
+        assert_eq!(out.chars().count(), 2000);
+        assert!(crate::registry::exec_wake::is_completion(&e));
+    }
+
+    #[test]
     fn settings_default_to_deny_and_read_openclaws_keys() {
         let d = ExecSettings::parse(&keys()).expect("defaults");
         assert_eq!(d.mode, ExecMode::Deny);
