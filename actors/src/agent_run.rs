@@ -339,6 +339,7 @@ impl AgentRun {
                     },
                     recorded: Some(futures_util::FutureExt::shared(recorded_rx)),
                     media: media.clone(),
+                    buttons: Vec::new(),
                 },
             )),
             _ => None,
@@ -911,6 +912,7 @@ fn echo(
         text,
         media: Vec::new(),
         recorded: None,
+        buttons: Vec::new(),
     });
 }
 

@@ -918,6 +918,17 @@ async fn ask_human(
             " or /approve {id} deny (expires in {} min).",
             APPROVAL_TTL.as_secs() / 60
         ));
+        // OpenClaw's buttons (Telegram's inline keyboard; a press answers as `/approve`).
+        use crate::registry::approvals::Decision;
+        let button = |label: &str, d: Decision| crate::channel::Button {
+            text: label.to_owned(),
+            data: crate::channel::telegram::buttons::approval_data(&id, d),
+        };
+        let mut row = vec![button("Allow Once", Decision::AllowOnce)];
+        if allow_always {
+            row.push(button("Allow Always", Decision::AllowAlways));
+        }
+        row.push(button("Deny", Decision::Deny));
         deliver.do_send(crate::channel::DeliverReply {
             inbound_id: None,
             target,
@@ -926,6 +937,7 @@ async fn ask_human(
             text,
             media: Vec::new(),
             recorded: None,
+            buttons: vec![row],
         });
     }
     rx.await.map_err(|_| {
@@ -1099,7 +1111,10 @@ mod tests {
         let timed_out = json!({"exitCode": null, "timedOut": true});
         let long = "x".repeat(5000);
         let e = completion_event("a1", &timed_out, &long).expect("event");
-        assert!(e.starts_with("Exec failed (a1, signal SIGKILL) :: …x"), "{e}");
+        assert!(
+            e.starts_with("Exec failed (a1, signal SIGKILL) :: …x"),
+            "{e}"
+        );
         let out = e.split_once(" :: …").map_or("", |(_, o)| o);
         assert_eq!(out.chars().count(), 2000);
         assert!(crate::registry::exec_wake::is_completion(&e));

@@ -31,7 +31,7 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 const POLL_GRACE: Duration = Duration::from_secs(15);
 
 /// The only update kind the gateway consumes.
-const ALLOWED_UPDATES: [&str; 1] = ["message"];
+const ALLOWED_UPDATES: [&str; 2] = ["message", "callback_query"];
 
 /// A Bot API client for one bot token.
 #[derive(Clone)]
@@ -235,6 +235,7 @@ fn decode_updates(v: Value) -> Result<Vec<TgUpdate>, TgError> {
                 out.push(TgUpdate {
                     update_id,
                     message: None,
+                    callback_query: None,
                 });
             }
         }
@@ -358,6 +359,9 @@ pub fn send_message_body(msg: &SendMessage) -> Value {
     }
     if let Some(thread) = msg.message_thread_id {
         body["message_thread_id"] = json!(thread);
+    }
+    if let Some(markup) = &msg.reply_markup {
+        body["reply_markup"] = markup.clone();
     }
     body
 }
@@ -522,6 +526,19 @@ impl TelegramApi for BotApi {
         Box::pin(async move { fut.await.map(|_| ()) })
     }
 
+    fn answer_callback_query(
+        &self,
+        id: String,
+        text: Option<String>,
+    ) -> LocalFut<Result<(), TgError>> {
+        let mut body = json!({"callback_query_id": id});
+        if let Some(t) = text {
+            body["text"] = json!(t);
+        }
+        let fut = self.call::<Value>("answerCallbackQuery", body, CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
     fn delete_message(&self, chat_id: i64, message_id: i64) -> LocalFut<Result<(), TgError>> {
         let body = json!({"chat_id": chat_id, "message_id": message_id});
         let fut = self.call::<Value>("deleteMessage", body, CALL_TIMEOUT);
@@ -569,6 +586,7 @@ mod tests {
             text: "hi".into(),
             reply_to_message_id: Some(9),
             message_thread_id: Some(3),
+            reply_markup: None,
         });
         assert_eq!(
             body,
@@ -581,6 +599,7 @@ mod tests {
             text: "hi".into(),
             reply_to_message_id: None,
             message_thread_id: None,
+            reply_markup: None,
         });
         assert_eq!(plain, json!({"chat_id": 5, "text": "hi"}));
     }

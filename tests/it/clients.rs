@@ -127,6 +127,7 @@ async fn telegram_send_message_body_shape() {
             text: "reply".into(),
             reply_to_message_id: Some(31),
             message_thread_id: Some(4),
+            reply_markup: None,
         })
         .await
         .expect("sendMessage");
@@ -136,6 +137,7 @@ async fn telegram_send_message_body_shape() {
             text: "plain".into(),
             reply_to_message_id: None,
             message_thread_id: None,
+            reply_markup: None,
         })
         .await
         .expect("sendMessage");
@@ -158,6 +160,7 @@ async fn telegram_send_message_body_shape() {
             text: "x".repeat(4097),
             reply_to_message_id: None,
             message_thread_id: None,
+            reply_markup: None,
         })
         .await
         .expect_err("too long");
@@ -187,6 +190,7 @@ async fn telegram_error_mapping() {
         text: "t".into(),
         reply_to_message_id: None,
         message_thread_id: None,
+        reply_markup: None,
     };
     assert_eq!(
         api.send_message(msg.clone()).await,
@@ -250,7 +254,7 @@ async fn telegram_webhook_and_conflicts() {
     assert_eq!(
         hook.body,
         json!({"url": "https://gw.example/telegram", "secret_token": "s3cret",
-            "allowed_updates": ["message"]})
+            "allowed_updates": ["message", "callback_query"]})
     );
     // Polling while a webhook is set is a conflict.
     assert!(matches!(
@@ -916,6 +920,7 @@ fn fakes_work_from_blocking_tests() {
             text: answer.message.content.unwrap_or_default(),
             reply_to_message_id: None,
             message_thread_id: None,
+            reply_markup: None,
         })
         .await
         .expect("sendMessage")

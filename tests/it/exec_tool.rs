@@ -521,6 +521,85 @@ async fn ask_mode_waits_for_the_owners_approve_in_the_chat() {
 }
 
 #[actix_web::test]
+async fn telegram_buttons_answer_an_approval_for_the_sender_who_asked_only() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "ask"}), Value::Null));
+    let call = ai.push_tool_call("exec", json!({"command": "uname -s"}));
+    ai.push_text("done");
+    let before = tg.sent().len();
+    let mid = dm(&tg, OWNER, "kernel?");
+    let (id, _) = approval_prompt(&tg, before).await;
+    // The prompt carries OpenClaw's three buttons, one row.
+    let prompt = tg
+        .sent()
+        .into_iter()
+        .find(|m| m.text().starts_with("🔐 Approval needed"))
+        .expect("the prompt");
+    let row = &prompt.body["reply_markup"]["inline_keyboard"][0];
+    let labels: Vec<&str> = row
+        .as_array()
+        .map(|r| r.iter().filter_map(|b| b["text"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        labels,
+        ["Allow Once", "Allow Always", "Deny"],
+        "{}",
+        prompt.body
+    );
+    assert_eq!(row[0]["callback_data"], format!("tga1:e:o:{id}"));
+    let prompt_id = prompt.message_id;
+    // Someone else pressing (a forged or forwarded button) is refused, and told so.
+    let q1 = tg.push_callback(6102, OWNER, prompt_id, &format!("tga1:e:o:{id}"));
+    // Forged data is only answered.
+    let q2 = tg.push_callback(OWNER, OWNER, prompt_id, "tga1:e:x:nope");
+    let answers = poll_until(SLOW, "both presses answered", || {
+        let a = tg.callback_answers();
+        (a.iter().any(|(q, _)| *q == q1) && a.iter().any(|(q, _)| *q == q2)).then_some(a)
+    })
+    .await;
+    let text_of = |q: &str| {
+        answers
+            .iter()
+            .find(|(x, _)| x == q)
+            .and_then(|(_, t)| t.clone())
+    };
+    assert!(
+        text_of(&q1).is_some_and(|t| t.starts_with("only the sender who asked")),
+        "{answers:?}"
+    );
+    assert_eq!(text_of(&q2), None, "{answers:?}");
+    assert_eq!(ai.request_count(), 1, "nothing ran yet");
+    // The owner presses Allow Once: it runs; the prompt is edited to say so.
+    let q3 = tg.push_callback(OWNER, OWNER, prompt_id, &format!("tga1:e:o:{id}"));
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "done");
+    let res = tool_result(&ai.wait_requests_async(2, SLOW).await[1], &call);
+    assert_eq!(res["stdout"], "Linux\n", "{res}");
+    let answer = poll_until(SLOW, "the owner's press answered", || {
+        tg.callback_answers().into_iter().find(|(q, _)| *q == q3)
+    })
+    .await;
+    assert_eq!(answer.1.as_deref(), Some("✅ Allowed once"));
+    let edited = poll_until(SLOW, "the prompt edited", || {
+        tg.text_of(OWNER, prompt_id)
+            .filter(|t| t.ends_with("\n\n✅ Allowed once"))
+    })
+    .await;
+    assert!(edited.contains("uname -s"), "{edited}");
+    // A second press of a decided prompt finds nothing.
+    let q4 = tg.push_callback(OWNER, OWNER, prompt_id, &format!("tga1:e:d:{id}"));
+    let late = poll_until(SLOW, "the late press answered", || {
+        tg.callback_answers().into_iter().find(|(q, _)| *q == q4)
+    })
+    .await;
+    assert!(
+        late.1
+            .is_some_and(|t| t.starts_with("no pending exec approval")),
+        "late press"
+    );
+}
+
+#[actix_web::test]
 async fn allow_always_adds_to_the_allowlist_and_deny_runs_nothing() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();

@@ -76,11 +76,24 @@ pub struct DeliverReply {
     /// (as the caption of the first one when it fits) by channels that can; at most
     /// [`crate::media::MAX_ATTACHMENTS`].
     pub media: Vec<crate::media::MediaRef>,
+    /// Buttons under the message, in rows (channels that have them: Telegram's inline
+    /// keyboard, on the last part of a split text); a press comes back as the button's
+    /// `data`. Empty: none.
+    pub buttons: Vec<Vec<Button>>,
     /// For a run's reply: resolves once the run's transcript lines are synced (or the run
     /// gave up on them), or fails if the run went away first. `inbound_id` is done only once
     /// it resolved, so a power cut never leaves a message that is neither pending nor in a
     /// transcript. The reply itself does not wait for it.
     pub recorded: Option<Recorded>,
+}
+
+/// A button under a message ([`DeliverReply::buttons`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    /// Its label.
+    pub text: String,
+    /// What a press sends back (Telegram: at most 64 bytes of `callback_data`).
+    pub data: String,
 }
 
 /// See [`DeliverReply::recorded`].

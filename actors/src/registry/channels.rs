@@ -216,6 +216,7 @@ impl Handler<SendOutbound> for Registry {
                         text: msg.text,
                         recorded: None,
                         media,
+                        buttons: Vec::new(),
                     })
                     .await;
                 match sent {

@@ -685,6 +685,7 @@ impl Registry {
                 text,
                 recorded: None,
                 media: Vec::new(),
+                buttons: Vec::new(),
             });
             return;
         }
@@ -710,6 +711,7 @@ impl Registry {
             text,
             recorded,
             media: Vec::new(),
+            buttons: Vec::new(),
         });
     }
 
@@ -812,6 +814,7 @@ impl Registry {
                 text: crate::channel::BUSY_TEXT.to_owned(),
                 recorded: None,
                 media: Vec::new(),
+                buttons: Vec::new(),
             });
         }
     }

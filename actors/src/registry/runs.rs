@@ -177,6 +177,7 @@ fn complete_aborted(channel: Option<RunChannel>) {
             text: String::new(),
             recorded: None,
             media: Vec::new(),
+            buttons: Vec::new(),
         });
     }
 }

@@ -144,6 +144,9 @@ struct State {
     deleted: Vec<Deleted>,
     /// `setMessageReaction` calls Telegram took: (chat, message, emoji).
     reactions: Vec<(i64, i64, String)>,
+    /// `answerCallbackQuery` calls: (callback query id, text).
+    callback_answers: Vec<(String, Option<String>)>,
+    next_callback_id: u64,
 }
 
 /// The emoji Telegram takes as a reaction (`ReactionTypeEmoji`); others get
@@ -514,6 +517,38 @@ impl FakeTelegram {
         };
         self.shared.bump();
         id
+    }
+
+    /// Pushes a `callback_query` update: `from_id` pressed the button with `data` under the
+    /// bot's message `message_id` in `chat_id` (its current text included, as Telegram
+    /// sends it); returns the callback query id.
+    pub fn push_callback(&self, from_id: i64, chat_id: i64, message_id: i64, data: &str) -> String {
+        let (id, text) = {
+            let mut st = self.shared.lock();
+            st.next_callback_id += 1;
+            (
+                format!("cbq{}", st.next_callback_id),
+                st.texts
+                    .get(&(chat_id, message_id))
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+        };
+        let chat_type = if chat_id > 0 { "private" } else { "supergroup" };
+        self.push_raw(json!({"callback_query": {
+            "id": id,
+            "from": Self::user(from_id),
+            "chat_instance": format!("ci{chat_id}"),
+            "message": {"message_id": message_id, "date": 1, "chat": {"id": chat_id, "type": chat_type},
+                        "from": self.bot(), "text": text},
+            "data": data,
+        }}));
+        id
+    }
+
+    /// The `answerCallbackQuery` calls so far: (callback query id, text).
+    pub fn callback_answers(&self) -> Vec<(String, Option<String>)> {
+        self.shared.lock().callback_answers.clone()
     }
 
     /// Pushes a `message` update; returns the update id.
@@ -980,6 +1015,21 @@ async fn handle(
             tg_ok(json!(true))
         }
         "editMessageText" => edit_message_text(&shared, &body),
+        "answerCallbackQuery" => {
+            let Some(id) = body.get("callback_query_id").and_then(Value::as_str) else {
+                return tg_error(
+                    400,
+                    "Bad Request: query is too old and response timeout expired or query ID is invalid",
+                );
+            };
+            let text = body.get("text").and_then(Value::as_str).map(str::to_owned);
+            if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
+                return tg_error(400, "Bad Request: MESSAGE_TOO_LONG");
+            }
+            shared.lock().callback_answers.push((id.to_owned(), text));
+            shared.bump();
+            tg_ok(json!(true))
+        }
         "deleteMessage" => delete_message(&shared, &body),
         "setMessageReaction" => {
             let (Some(chat), Some(message)) = (

@@ -166,8 +166,8 @@ pub struct TgFile {
     pub file_path: Option<String>,
 }
 
-/// An update (`Update`). Only `message` is consumed; other kinds are skipped (but their
-/// `update_id` still advances the offset).
+/// An update (`Update`). `message` and `callback_query` are consumed; other kinds are
+/// skipped (but their `update_id` still advances the offset).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TgUpdate {
     /// Update id.
@@ -175,6 +175,9 @@ pub struct TgUpdate {
     /// A new message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<TgMessage>,
+    /// A press of one of the bot's inline buttons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_query: Option<TgCallbackQuery>,
 }
 
 /// `sendMessage` parameters.
@@ -191,6 +194,40 @@ pub struct SendMessage {
     /// Forum topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_thread_id: Option<i64>,
+    /// `reply_markup` (an inline keyboard, see [`inline_keyboard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_markup: Option<serde_json::Value>,
+}
+
+/// Telegram's `InlineKeyboardMarkup` for `rows` (`None` when there is no button). A
+/// button whose `callback_data` would pass Telegram's 64-byte limit is left out.
+pub fn inline_keyboard(rows: &[Vec<crate::channel::Button>]) -> Option<serde_json::Value> {
+    let rows: Vec<Vec<serde_json::Value>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .filter(|b| !b.data.is_empty() && b.data.len() <= 64)
+                .map(|b| serde_json::json!({"text": b.text, "callback_data": b.data}))
+                .collect::<Vec<_>>()
+        })
+        .filter(|r| !r.is_empty())
+        .collect();
+    (!rows.is_empty()).then(|| serde_json::json!({"inline_keyboard": rows}))
+}
+
+/// A button press (`CallbackQuery`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TgCallbackQuery {
+    /// Its id, for `answerCallbackQuery`.
+    pub id: String,
+    /// Who pressed.
+    pub from: TgUser,
+    /// The message the button was under (kept raw: it may be an "inaccessible" one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<serde_json::Value>,
+    /// The button's `callback_data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 /// `sendPhoto`, `sendVideo`, `sendAnimation` or `sendDocument` parameters (a file upload,
@@ -292,6 +329,13 @@ pub trait TelegramApi {
         chat_id: i64,
         message_id: i64,
         text: String,
+    ) -> LocalFut<Result<(), TgError>>;
+    /// `answerCallbackQuery`: ends the button's loading state, with `text` shown as a
+    /// notification when given.
+    fn answer_callback_query(
+        &self,
+        id: String,
+        text: Option<String>,
     ) -> LocalFut<Result<(), TgError>>;
     /// `deleteMessage` of one of the bot's own messages (a progress draft).
     fn delete_message(&self, chat_id: i64, message_id: i64) -> LocalFut<Result<(), TgError>>;

@@ -172,6 +172,14 @@ impl TelegramApi for FakeApi {
         Box::pin(async { Ok(()) })
     }
 
+    fn answer_callback_query(
+        &self,
+        _id: String,
+        _text: Option<String>,
+    ) -> LocalFut<Result<(), TgError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn set_message_reaction(
         &self,
         _chat_id: i64,
@@ -213,12 +221,14 @@ fn reply(msg: &InboundReceived) -> DeliverReply {
         text: format!("re: {}", msg.msg.text),
         recorded: None,
         media: Vec::new(),
+        buttons: Vec::new(),
     }
 }
 
 fn dm(update_id: i64, text: &str) -> TgUpdate {
     TgUpdate {
         update_id,
+        callback_query: None,
         message: Some(TgMessage {
             message_id: update_id + 500,
             message_thread_id: None,

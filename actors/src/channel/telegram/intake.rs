@@ -195,6 +195,7 @@ impl TelegramChannel {
         let mut accepted = Vec::new();
         let mut replies = Vec::new();
         let mut hit_cap = false;
+        let mut callbacks = Vec::new();
         for u in updates {
             if self.state.offset.is_some_and(|o| u.update_id < o) {
                 continue; // already confirmed
@@ -204,7 +205,12 @@ impl TelegramChannel {
                 break; // leave the rest unconfirmed at Telegram
             }
             self.state.offset = Some(u.update_id + 1);
-            let Some(msg) = u.message else { continue };
+            let Some(msg) = u.message else {
+                if let Some(cb) = u.callback_query {
+                    callbacks.push(cb);
+                }
+                continue;
+            };
             let mut state = std::mem::take(&mut self.state);
             let decision = self.classify(&msg, &mut state);
             self.state = state;
@@ -235,6 +241,7 @@ impl TelegramChannel {
             old_offset,
             accepted,
             replies,
+            callbacks,
             hit_cap,
         }
     }
@@ -252,6 +259,9 @@ impl TelegramChannel {
         }
         for notice in batch.replies {
             self.notice_when_saved(version, notice, ctx);
+        }
+        for cb in batch.callbacks {
+            self.on_button(cb, ctx);
         }
     }
 
@@ -403,6 +413,8 @@ pub(super) struct Batch {
     pub(super) old_offset: Option<i64>,
     pub(super) accepted: Vec<InboundMessage>,
     pub(super) replies: Vec<(i64, Option<i64>, String)>,
+    /// Button presses (handled at once: they change nothing on disk but the offset).
+    pub(super) callbacks: Vec<super::api::TgCallbackQuery>,
     /// Updates were left unconfirmed because the pending list is full.
     pub(super) hit_cap: bool,
 }

@@ -44,6 +44,7 @@ use crate::util::{Backoff, now_ms};
 
 mod addressing;
 mod batch;
+pub mod buttons;
 pub use batch::DEFAULT_WINDOW as INBOUND_WINDOW;
 pub use history::{DEFAULT_LIMIT as HISTORY_LIMIT, MAX_LIMIT as MAX_HISTORY_LIMIT};
 pub mod api;
@@ -343,6 +344,8 @@ pub struct TelegramChannel {
     api: Rc<dyn TelegramApi>,
     /// Where accepted messages go.
     registry: Recipient<InboundReceived>,
+    /// Where approval button presses go (none: presses are only answered).
+    approvals: Option<Recipient<crate::registry::approvals::ResolveExecApproval>>,
     /// Durable state writer (this account's own: see [`durable`]).
     store: Addr<StoreActor>,
     /// The state; what is on disk may lag behind (see [`durable`]).
@@ -396,6 +399,7 @@ impl TelegramChannel {
             cfg,
             api,
             registry,
+            approvals: None,
             store,
             durable: durable::Durability::loaded(&state),
             sends: ChatOrder::default(),
@@ -754,6 +758,7 @@ pub fn start_accounts(
                 a.state,
             );
             channel.audio_in = audio_in.clone();
+            channel.approvals = Some(registry.clone().recipient());
             let addr = channel.start();
             TelegramChannel::handle(&addr, account)
         })

@@ -165,6 +165,7 @@ impl TelegramChannel {
                     // as `replyToMode` says.
                     reply_to_message_id: None,
                     message_thread_id: d.target.thread_id,
+                    reply_markup: None,
                 };
                 let fut = async move { api.send_message(msg).await };
                 ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {

@@ -46,20 +46,21 @@ impl TelegramChannel {
             thread_id,
             limit: self.cfg.text_chunk_limit,
         };
-        send_chunks(self.api.clone(), dest, reply_to, false, text)
+        send_chunks(self.api.clone(), dest, reply_to, false, text, None)
     }
 }
 
 /// Sends `text` to `dest` in chunks of ≤ `dest.limit` UTF-16 units (`textChunkLimit`), in
 /// order, retrying each chunk on rate limits and network failures
 /// (bounded), replying to `reply_to` with the first chunk (with every chunk when
-/// `reply_all`).
+/// `reply_all`); `markup` (an inline keyboard) goes under the last chunk.
 async fn send_chunks(
     api: std::rc::Rc<dyn super::api::TelegramApi>,
     dest: Dest,
     reply_to: Option<i64>,
     reply_all: bool,
     text: String,
+    markup: Option<serde_json::Value>,
 ) -> Result<Vec<i64>, TgError> {
     let Dest {
         chat_id,
@@ -68,16 +69,18 @@ async fn send_chunks(
     } = dest;
     let mut ids = Vec::new();
     // Telegram refuses a blank message; a blank chunk carries nothing visible.
-    for (i, chunk) in split_message(&text, limit.clamp(1, MAX_MESSAGE_UNITS))
+    let chunks: Vec<String> = split_message(&text, limit.clamp(1, MAX_MESSAGE_UNITS))
         .into_iter()
         .filter(|c| !c.trim().is_empty())
-        .enumerate()
-    {
+        .collect();
+    let last = chunks.len().saturating_sub(1);
+    for (i, chunk) in chunks.into_iter().enumerate() {
         let msg = SendMessage {
             chat_id,
             text: chunk,
             reply_to_message_id: if i == 0 || reply_all { reply_to } else { None },
             message_thread_id: thread_id,
+            reply_markup: markup.clone().filter(|_| i == last),
         };
         ids.push(retrying(|| api.send_message(msg.clone())).await?);
     }
@@ -144,7 +147,7 @@ async fn send_with_media(
     if has_text && text.encode_utf16().count() <= MAX_CAPTION_UNITS {
         caption = Some(text);
     } else if has_text {
-        ids.extend(send_chunks(api.clone(), dest, reply_to, reply_all, text).await?);
+        ids.extend(send_chunks(api.clone(), dest, reply_to, reply_all, text, None).await?);
         if !reply_all {
             reply_to = None;
         }
@@ -212,7 +215,7 @@ async fn send_with_media(
             None => format!("⚠️ The {noun} could not be sent: {failure}."),
         };
         let to = if reply_all { reply_to } else { reply_to.take() };
-        ids.extend(send_chunks(api.clone(), dest, to, reply_all, notice).await?);
+        ids.extend(send_chunks(api.clone(), dest, to, reply_all, notice, None).await?);
     }
     Ok(ids)
 }
@@ -262,6 +265,7 @@ impl Handler<DeliverReply> for TelegramChannel {
         let limit = self.cfg.text_chunk_limit;
         let api = self.api.clone();
         let store = self.store.clone();
+        let markup = super::api::inline_keyboard(&msg.buttons);
         let inbound = msg.inbound_id;
         let recorded = msg.recorded;
         let chat_id = msg.target.chat_id;
@@ -291,7 +295,7 @@ impl Handler<DeliverReply> for TelegramChannel {
                 limit,
             };
             let res = if msg.media.is_empty() {
-                send_chunks(api, dest, reply_to, reply_all, msg.text).await
+                send_chunks(api, dest, reply_to, reply_all, msg.text, markup).await
             } else {
                 send_with_media(api, store, dest, reply_to, reply_all, msg.text, msg.media).await
             };
