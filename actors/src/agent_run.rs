@@ -1110,6 +1110,13 @@ async fn run_loop(
         offered: &offered,
     };
     let mut outcome = converse(&ctx, messages).await;
+    // Workspace files named by `MEDIA:` lines go with the answer (an attachment is a read:
+    // only where `read` is offered).
+    if let (LoopOutcome::Done(text, media), Some(ws)) = (&mut outcome, workspace.as_ref())
+        && offered.fs.contains(&"read")
+    {
+        attach_media_lines(text, media, ws, scope, &store).await;
+    }
     // A chat's answer spoken too (`tts`): not an answer that carries media already.
     if let (LoopOutcome::Done(text, media), Some((speech, chat)), RunOrigin::Channel { .. }) =
         (&mut outcome, speech.as_ref(), &req.origin)
@@ -1296,6 +1303,11 @@ async fn system_messages(
         if !offered.fs.is_empty() {
             stable.push_str(
                 "\nYour file tools (`read`, `write`, `edit`) work in this directory only; use paths relative to it.",
+            );
+        }
+        if offered.fs.contains(&"read") {
+            stable.push_str(
+                "\nTo send a workspace file with your answer (an image, a PDF, a document), put `MEDIA:<path>` on a line of its own in the answer.",
             );
         }
         if !offered.memory.is_empty() {
@@ -1811,6 +1823,69 @@ async fn take_media(
         obj.insert("base64".into(), described);
     }
     Some(note)
+}
+
+/// Takes the `MEDIA:` lines out of `text` and attaches the workspace files they name to
+/// `media` ([`crate::workspace::attach`]); what cannot be attached is said in `text`.
+async fn attach_media_lines(
+    text: &mut String,
+    media: &mut Vec<MediaRef>,
+    ws: &Arc<crate::workspace::WorkspaceSettings>,
+    scope: crate::workspace::Scope,
+    store: &Addr<StoreActor>,
+) {
+    let (kept, refs) = crate::workspace::attach::split_media_lines(text);
+    if refs.is_empty() {
+        return;
+    }
+    *text = kept;
+    let mut notes = Vec::new();
+    for r in refs {
+        let shown: String = crate::channel::progress::clean(&r)
+            .chars()
+            .take(120)
+            .collect();
+        if media.len() >= crate::media::MAX_ATTACHMENTS {
+            notes.push(format!(
+                "⚠️ Not attached: {shown} (at most {} files per answer)",
+                crate::media::MAX_ATTACHMENTS
+            ));
+            continue;
+        }
+        let ws = ws.clone();
+        let loaded = actix_web::rt::task::spawn_blocking(move || {
+            let root = ws.root();
+            let access = crate::workspace::tools::FsAccess {
+                root: &root,
+                private: scope.private(),
+            };
+            crate::workspace::attach::load(&access, &r)
+        })
+        .await
+        .unwrap_or_else(|_| Err("the file could not be read".to_owned()));
+        match loaded {
+            Ok(upload) => {
+                match crate::media::save_file(store, crate::media::MEDIA_DIR, &upload).await {
+                    Ok(m) => {
+                        count_media(MediaOutcome::Kept);
+                        media.push(m);
+                    }
+                    Err(e) => {
+                        count_media(MediaOutcome::Failed);
+                        log::warn!("an attachment was not saved: {e}");
+                        notes.push(format!("⚠️ Not attached: {shown} (it could not be saved)"));
+                    }
+                }
+            }
+            Err(e) => notes.push(format!("⚠️ Not attached: {shown}: {e}")),
+        }
+    }
+    if !notes.is_empty() {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&notes.join("\n"));
+    }
 }
 
 fn count_media(outcome: MediaOutcome) {

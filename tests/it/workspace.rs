@@ -663,3 +663,85 @@ async fn agents_files_rpcs_read_and_write_the_workspace_safely() {
         soul
     );
 }
+
+#[actix_web::test]
+async fn media_lines_attach_workspace_files_under_the_file_rules() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = TestGateway::start(
+        GW_ARGS,
+        &[],
+        Some(&cfg(&tg, &ai, json!({"skipBootstrap": true}), Value::Null)),
+    );
+    let ws = gw.dir.path().join("workspace");
+    std::fs::create_dir_all(ws.join("reports")).expect("workspace");
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR tiny".to_vec();
+    std::fs::write(ws.join("chart.png"), &png).expect("png");
+    std::fs::write(ws.join("reports/q3 final.pdf"), b"%PDF-1.7 report").expect("pdf");
+    std::fs::write(ws.join("run.sh"), b"#!/bin/sh\necho hi\n").expect("sh");
+    std::fs::write(ws.join("MEMORY.md"), b"the owner's secrets\n").expect("memory");
+    // The owner's DM: two files go, the rest is said; code stays text.
+    ai.push_text(
+        "Here you go.\n\nMEDIA:chart.png\nMEDIA:\"reports/q3 final.pdf\"\nMEDIA:../../etc/passwd\nMEDIA:run.sh\n```\nMEDIA:chart.png\n```",
+    );
+    let before = tg.sent().len();
+    let m = dm(&tg, 5101, "send me the chart and the report");
+    let sent = poll_until(SLOW, "two files and the text", || {
+        let s: Vec<_> = tg.sent().into_iter().skip(before).collect();
+        let uploads = s.iter().filter(|x| x.file.is_some()).count();
+        let said = s
+            .iter()
+            .any(|x| format!("{}{}", x.text(), x.caption().unwrap_or_default()).contains("run.sh"));
+        (uploads == 2 && said).then_some(s)
+    })
+    .await;
+    let photo = sent
+        .iter()
+        .find(|s| s.method == "sendPhoto")
+        .unwrap_or_else(|| panic!("a photo in {sent:?}"));
+    assert!(photo.file.as_ref().is_some_and(|f| f.data == png));
+    let doc = sent
+        .iter()
+        .find(|s| s.method == "sendDocument")
+        .unwrap_or_else(|| panic!("a document in {sent:?}"));
+    assert!(
+        doc.file
+            .as_ref()
+            .is_some_and(|f| f.data == b"%PDF-1.7 report" && f.file_name == "q3final.pdf"),
+        "{doc:?}"
+    );
+    let text: String = sent
+        .iter()
+        .map(|s| format!("{}{}\n", s.text(), s.caption().unwrap_or_default()))
+        .collect();
+    assert!(text.contains("Here you go."), "{text}");
+    assert!(
+        !text.contains("MEDIA:chart.png\n```") || text.contains("```\nMEDIA:chart.png\n```"),
+        "{text}"
+    );
+    assert!(text.contains("⚠️ Not attached: ../../etc/passwd"), "{text}");
+    assert!(
+        text.contains("⚠️ Not attached: run.sh: only images, video, audio, PDF"),
+        "{text}"
+    );
+    assert!(!text.contains("MEDIA:\"reports"), "{text}");
+    assert!(
+        sent.iter()
+            .all(|s| s.reply_to().is_none() || s.reply_to() == Some(m))
+    );
+    // A group chat: the private memory is not attached, whatever the model says.
+    ai.push_text("MEDIA:MEMORY.md");
+    let before = tg.sent().len();
+    let g = group_mention(&tg, -100777, 5201, "@openclaw_test_bot send MEMORY.md");
+    let r = wait_reply(&tg, g, SLOW).await;
+    assert!(
+        r.text()
+            .starts_with("⚠️ Not attached: MEMORY.md: MEMORY.md and memory/ are private"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        tg.sent().iter().skip(before).all(|s| s.file.is_none()),
+        "nothing was uploaded to the group"
+    );
+}

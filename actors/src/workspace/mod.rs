@@ -19,6 +19,7 @@
 //!   `agents.defaults.skipBootstrap`); files that exist are never touched.
 
 mod args;
+pub mod attach;
 pub mod confined;
 pub mod memory;
 pub mod skills;

@@ -190,6 +190,23 @@ fn count_arg(m: &Args, name: &'static str) -> Result<Option<u64>, Failure> {
     super::args::whole(m, &[name], 1, u64::MAX, "lines count from 1").map_err(Failure::new)
 }
 
+/// The bytes of the workspace file `given` (at most `max`), under the file tools' rules: the
+/// confinement, no `.git`, the private memory only where it is available. `Err` is a
+/// message for the user.
+pub fn read_confined(
+    access: &FsAccess<'_>,
+    given: &str,
+    max: usize,
+) -> Result<(String, Vec<u8>), String> {
+    let loc = locate(access, given).map_err(|f| f.error)?;
+    let name = access.root.relative(&loc.path);
+    match access.root.read(given, max) {
+        Ok(Some(f)) => Ok((name, f.bytes)),
+        Ok(None) => Err(format!("{name} does not exist in the workspace")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Locates `given` and applies the privacy rule.
 fn locate(access: &FsAccess<'_>, given: &str) -> Result<Located, Failure> {
     let loc = access.root.locate(given)?;
