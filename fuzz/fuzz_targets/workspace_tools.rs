@@ -9,8 +9,12 @@
 //! - outside private sessions, the private memory (`PRIVATE-MEMORY`, in `MEMORY.md` and
 //!   `memory/`) never appears in an answer.
 //!
+//! - an answer's `MEDIA:` lines (`workspace::attach`) never attach a file from outside the
+//!   workspace, nor the private memory outside private sessions.
+//!
 //! Input: the first byte picks the tool (`% 5`: read, write, edit, memory_search,
-//! memory_get) and whether the session is private (bit 3);
+//! memory_get; bit 4: instead, the arguments are an answer whose `MEDIA:` lines are
+//! attached) and whether the session is private (bit 3);
 //! the rest is split at the first `\n\n` into the content of `notes.md` (written before the
 //! call, so `read` and `edit` work on fuzzed text) and the tool's JSON arguments. The
 //! workspace is rebuilt before every call (on `/dev/shm` when there is one, so the tools'
@@ -22,7 +26,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::workspace::confined::Root;
-use openclaw::actors::workspace::memory;
+use openclaw::actors::workspace::{attach, memory};
 use openclaw::actors::workspace::tools::{FsAccess, NAMES, run};
 
 const SECRET: &str = "OUTSIDE-SECRET";
@@ -83,6 +87,17 @@ fuzz_target!(|data: &[u8]| {
         root: &root,
         private,
     };
+    if pick & 16 != 0 {
+        let (_, refs) = attach::split_media_lines(args);
+        for r in refs {
+            if let Ok(up) = attach::load(&access, &r) {
+                let t = String::from_utf8_lossy(&up.data);
+                assert!(!t.contains(SECRET), "attached from outside: {r:?}");
+                assert!(private || !t.contains(PRIVATE), "attached the memory: {r:?}");
+            }
+        }
+        return;
+    }
     let answer = match usize::from(*pick) % 5 {
         i @ 0..3 => run(NAMES[i], args, &access),
         i => memory::run(memory::NAMES[i - 3], args, &access),
