@@ -694,18 +694,23 @@ pub fn parse_brave(body: &Value) -> Result<Vec<Row>, String> {
         };
     };
     let results = results.as_array().ok_or("web.results is not a list")?;
-    Ok(results
+    Ok(rows(results, "description", "page_age"))
+}
+
+/// The first 50 `results` with a `url`, their snippet and date read from these keys.
+fn rows(results: &[Value], snippet: &str, date: &str) -> Vec<Row> {
+    results
         .iter()
         .take(50)
         .filter_map(|r| {
             Some(Row {
                 title: plain(str_of(r, "title").unwrap_or_default()),
                 url: str_of(r, "url")?.to_owned(),
-                snippet: str_of(r, "description").map(plain),
-                published: str_of(r, "page_age").map(str::to_owned),
+                snippet: str_of(r, snippet).map(plain).filter(|s| !s.is_empty()),
+                published: str_of(r, date).map(str::to_owned),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// SearXNG's `results`.
@@ -714,18 +719,7 @@ pub fn parse_searxng(body: &Value) -> Result<Vec<Row>, String> {
         .get("results")
         .and_then(Value::as_array)
         .ok_or("the answer has no results list")?;
-    Ok(results
-        .iter()
-        .take(50)
-        .filter_map(|r| {
-            Some(Row {
-                title: plain(str_of(r, "title").unwrap_or_default()),
-                url: str_of(r, "url")?.to_owned(),
-                snippet: str_of(r, "content").map(plain).filter(|s| !s.is_empty()),
-                published: str_of(r, "publishedDate").map(str::to_owned),
-            })
-        })
-        .collect())
+    Ok(rows(results, "content", "publishedDate"))
 }
 
 /// `url` if it is an http(s) URL with a host, of at most 2048 characters, without spaces or
