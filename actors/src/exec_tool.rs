@@ -92,7 +92,7 @@ pub struct ExecSettings {
     /// `tools.exec.pathPrepend`: directories put before `PATH` on the gateway host.
     pub path_prepend: Vec<PathBuf>,
     /// `tools.exec.notifyOnExit` (default true): a background command's end is a system
-    /// event its session's next run sees.
+    /// event of its session and wakes a turn there ([`crate::registry::exec_wake`]).
     pub notify_on_exit: bool,
 }
 
