@@ -722,34 +722,47 @@ pub fn parse_searxng(body: &Value) -> Result<Vec<Row>, String> {
     Ok(rows(results, "content", "publishedDate"))
 }
 
-/// `url` if it is an http(s) URL with a host, of at most 2048 characters, without spaces or
-/// control characters.
+/// `url` if it is an http(s) URL with a valid host, of at most 2048 characters, without
+/// spaces or control characters; the scheme in lower case (as a URL parser emits it).
 fn http_url(url: &str) -> Option<String> {
     let url = url.trim();
-    let scheme = url
-        .get(..7)
-        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
-        || url
-            .get(..8)
-            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-    (scheme
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    (matches!(scheme.as_str(), "http" | "https")
         && url.len() <= crate::web_fetch::MAX_URL_CHARS
         && !url.chars().any(|c| c.is_control() || c.is_whitespace())
         && host_of(url).is_some())
-    .then(|| url.to_owned())
+    .then(|| format!("{scheme}://{rest}"))
 }
 
-/// The host of an http(s) URL (the result's site name), without credentials or port.
+/// The host of an http(s) URL (the result's site name), without credentials, port or a
+/// leading `www.`; `None` when it is not a host name or an IP address.
 fn host_of(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
     let host = authority.rsplit('@').next()?;
-    let host = if host.starts_with('[') {
-        host.split(']').next().map(|h| format!("{h}]"))?
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']')?;
+        addr.parse::<std::net::Ipv6Addr>().ok()?;
+        if !(after.is_empty() || after.starts_with(':')) {
+            return None;
+        }
+        format!("[{addr}]")
     } else {
-        host.split(':').next()?.to_owned()
+        let name = host.split(':').next()?;
+        let valid = !name.is_empty()
+            && !name.starts_with('.')
+            && !name.contains("..")
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        if !valid {
+            return None;
+        }
+        name.to_owned()
     };
-    let host = host.trim_start_matches("www.").to_ascii_lowercase();
+    let host = host.to_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
     (!host.is_empty()).then_some(host)
 }
 
@@ -1308,6 +1321,33 @@ mod tests {
         let rows = parse_searxng(&sx).expect("searxng rows");
         assert_eq!(rows[0].snippet, None);
         assert_eq!(rows[0].published.as_deref(), Some("2023-01-02"));
+    }
+
+    #[test]
+    fn result_urls_are_checked_and_their_scheme_lowered() {
+        // Found by the web_extract fuzz target: a mixed-case scheme and a broken bracket host.
+        assert_eq!(http_url("httPs://[.example/"), None);
+        assert_eq!(
+            http_url("HTTPS://Example.com/A").as_deref(),
+            Some("https://Example.com/A")
+        );
+        assert_eq!(
+            http_url("http://[::1]:80/x").as_deref(),
+            Some("http://[::1]:80/x")
+        );
+        for bad in [
+            "ftp://a.example/",
+            "https://",
+            "https://a..b/",
+            "https://a b/",
+            "https://[::1]x/",
+        ] {
+            assert_eq!(http_url(bad), None, "{bad}");
+        }
+        assert_eq!(
+            host_of("https://user@www.Tides.example:8/x").as_deref(),
+            Some("tides.example")
+        );
     }
 
     #[test]
