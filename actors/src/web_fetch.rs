@@ -92,14 +92,27 @@ pub struct WebFetchKeys<'a> {
     pub allowed_hostnames: &'a [String],
 }
 
-fn whole(key: &str, v: Option<f64>, lo: f64, hi: f64, default: f64) -> Result<f64, String> {
+/// `section.key`'s whole number from `lo` to `hi` (`default` when unset); `Err` names the
+/// key and the fix.
+pub(crate) fn whole_in(
+    section: &str,
+    key: &str,
+    v: Option<f64>,
+    lo: f64,
+    hi: f64,
+    default: f64,
+) -> Result<f64, String> {
     match v {
         None => Ok(default),
         Some(n) if n.is_finite() && n.fract() == 0.0 && (lo..=hi).contains(&n) => Ok(n),
         Some(n) => Err(format!(
-            "tools.web.fetch.{key} is {n}. Fix: a whole number from {lo} to {hi}"
+            "{section}.{key} is {n}. Fix: a whole number from {lo} to {hi}"
         )),
     }
+}
+
+fn whole(key: &str, v: Option<f64>, lo: f64, hi: f64, default: f64) -> Result<f64, String> {
+    whole_in("tools.web.fetch", key, v, lo, hi, default)
 }
 
 impl WebFetchSettings {

@@ -259,13 +259,7 @@ pub struct WebSearchKeys<'a> {
 }
 
 fn whole(key: &str, v: Option<f64>, lo: f64, hi: f64, default: f64) -> Result<f64, String> {
-    match v {
-        None => Ok(default),
-        Some(n) if n.is_finite() && n.fract() == 0.0 && (lo..=hi).contains(&n) => Ok(n),
-        Some(n) => Err(format!(
-            "tools.web.search.{key} is {n}. Fix: a whole number from {lo} to {hi}"
-        )),
-    }
+    crate::web_fetch::whole_in("tools.web.search", key, v, lo, hi, default)
 }
 
 /// `categories`: comma-separated names.
