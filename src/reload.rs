@@ -132,6 +132,7 @@ pub fn classify(path: &str) -> Class {
         || under("env")
         || under("messages")
         || under("plugins")
+        || under("bindings")
     {
         return Class::Hot;
     }
@@ -402,6 +403,22 @@ impl Watcher {
                 .iter()
                 .filter_map(|a| a.parse().ok())
                 .collect();
+            // A new agent's workspace (or a moved one) gets its starter files.
+            for a in prepared.agents.iter().flat_map(|r| r.agents()) {
+                if a.workspace.dir != prepared.workspace.dir
+                    && live.agents.get(&a.id).map(|o| &o.workspace.dir) != Some(&a.workspace.dir)
+                {
+                    let (dir, skip) = (a.workspace.dir.clone(), prepared.skip_bootstrap);
+                    actix_web::rt::spawn(async move {
+                        let seeded = actix_web::rt::task::spawn_blocking(move || {
+                            gateway::seed_workspace(&dir, skip)
+                        });
+                        if let Ok(line) = seeded.await {
+                            log::info!("{line}");
+                        }
+                    });
+                }
+            }
             if prepared.workspace.dir != live.workspace.dir {
                 // Directory, starter files, fsyncs and `git init`: not on this thread.
                 let (dir, skip) = (prepared.workspace.dir.clone(), prepared.skip_bootstrap);
@@ -422,6 +439,9 @@ impl Watcher {
             let model_changed = hot.iter().any(|k| {
                 k.starts_with("models.")
                     || k.starts_with("agents.defaults.model")
+                    || k == "agents"
+                    || k.starts_with("agents.entries")
+                    || k.starts_with("agents.list")
                     || k == "env"
                     || k.starts_with("env.")
             });

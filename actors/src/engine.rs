@@ -81,6 +81,9 @@ pub struct EngineConfig {
     pub web_fetch: crate::web_fetch::WebFetchSettings,
     /// `tools.web.search` and its providers.
     pub web_search: crate::web_search::WebSearchSettings,
+    /// The agents (`agents.entries` and `bindings`); `None`: the single agent `main` with
+    /// [`Self::workspace`] and [`Self::tools`].
+    pub agents: Option<std::sync::Arc<crate::agents::Roster>>,
 }
 
 impl EngineConfig {
@@ -117,6 +120,7 @@ impl EngineConfig {
             exec: Default::default(),
             web_fetch: Default::default(),
             web_search: Default::default(),
+            agents: None,
         }
     }
 }
@@ -387,9 +391,20 @@ impl Engine {
                 ));
             }
         };
-        let sessions_index: crate::registry::runs::SessionsIndex =
+        // Each agent's session index (`main`'s too: sessions from before a roster).
+        let mut sessions_index: crate::registry::runs::SessionsIndex =
             load_json(&config.state_dir, crate::registry::runs::SESSIONS_INDEX)?
                 .unwrap_or_default();
+        for a in config.agents.iter().flat_map(|r| r.agents()) {
+            if a.id != crate::agents::MAIN
+                && let Some(part) = load_json(
+                    &config.state_dir,
+                    &crate::registry::runs::sessions_index_name(&a.id),
+                )?
+            {
+                sessions_index.merge(part);
+            }
+        }
         let cron_jobs: crate::cron::job::JobsFile =
             load_json(&config.state_dir, crate::cron::JOBS_FILE)?.unwrap_or_default();
 

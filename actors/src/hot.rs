@@ -38,6 +38,8 @@ pub struct HotConfig {
     pub web_fetch: Arc<crate::web_fetch::WebFetchSettings>,
     /// `tools.web.search` and its providers.
     pub web_search: Arc<crate::web_search::WebSearchSettings>,
+    /// The agents and the bindings that route messages to them.
+    pub agents: Arc<crate::agents::Roster>,
     /// The port the gateway listens on now (changes with an in-process restart).
     pub port: u16,
     /// The addresses bound now (changes with an in-process restart).
@@ -47,15 +49,24 @@ pub struct HotConfig {
 impl HotConfig {
     /// The hot part of a start-up configuration.
     pub fn of(config: &crate::EngineConfig) -> Self {
+        let workspace = Arc::new(config.workspace.clone());
+        let tools = Arc::new(config.tools.clone());
+        let agents = config.agents.clone().unwrap_or_else(|| {
+            Arc::new(crate::agents::Roster::single(
+                workspace.clone(),
+                tools.clone(),
+            ))
+        });
         Self {
+            agents,
             auth: config.auth.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             allowed_origins: config.allowed_origins.clone(),
             auto_approve_local: config.auto_approve_local,
             agent_tools: config.agent_tools.clone(),
             run_timeout: config.run_timeout,
-            workspace: Arc::new(config.workspace.clone()),
-            tools: Arc::new(config.tools.clone()),
+            workspace,
+            tools,
             exec: Arc::new(config.exec.clone()),
             web_fetch: Arc::new(config.web_fetch.clone()),
             web_search: Arc::new(config.web_search.clone()),
@@ -72,6 +83,7 @@ pub struct LiveSettings(RwLock<Arc<HotConfig>>);
 impl LiveSettings {
     /// Starts with `hot`.
     pub fn new(hot: HotConfig) -> Self {
+        crate::agents::set_running(&hot.agents);
         Self(RwLock::new(Arc::new(hot)))
     }
 
@@ -85,6 +97,7 @@ impl LiveSettings {
 
     /// Replaces the snapshot; returns the previous one.
     pub fn set(&self, hot: HotConfig) -> Arc<HotConfig> {
+        crate::agents::set_running(&hot.agents);
         let new = Arc::new(hot);
         match self.0.write() {
             Ok(mut g) => std::mem::replace(&mut *g, new),

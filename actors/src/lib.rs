@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod agent_run;
+pub mod agents;
 pub mod auth;
 pub mod channel;
 pub mod cron;

@@ -194,6 +194,12 @@ pub trait ChatModel {
     fn sees_images(&self) -> bool {
         false
     }
+    /// The model of the agent `agent` when it has its own (`agents.entries.<id>.model`),
+    /// with the same choices; `None`: this one answers for it.
+    fn for_agent(&self, agent: &str) -> Option<std::rc::Rc<dyn ChatModel>> {
+        let _ = agent;
+        None
+    }
     /// The models a session may choose instead of this default (the configured ones).
     fn choices(&self) -> Vec<ModelChoice> {
         Vec::new()

@@ -358,9 +358,20 @@ pub struct ToolFilter {
     allow: Option<Vec<String>>,
     /// `deny`.
     deny: Vec<String>,
+    /// A further filter a tool must also pass (an agent's own `tools.allow` / `deny`).
+    and: Option<Box<ToolFilter>>,
 }
 
 impl ToolFilter {
+    /// This filter narrowed by `other`: a tool is offered only when both offer it.
+    pub fn and(mut self, other: ToolFilter) -> Self {
+        self.and = Some(Box::new(match self.and.take() {
+            Some(inner) => inner.and(other),
+            None => other,
+        }));
+        self
+    }
+
     /// The filter of these settings; `Err` names the key and the fix.
     pub fn new(
         profile_name: Option<&str>,
@@ -388,6 +399,7 @@ impl ToolFilter {
             base,
             allow: allow.map(norm),
             deny: deny.map(norm).unwrap_or_default(),
+            and: None,
         })
     }
 
@@ -398,7 +410,9 @@ impl ToolFilter {
         if hit(&self.deny) {
             return false;
         }
-        self.base.as_deref().is_none_or(hit) && self.allow.as_deref().is_none_or(hit)
+        self.base.as_deref().is_none_or(hit)
+            && self.allow.as_deref().is_none_or(hit)
+            && self.and.as_deref().is_none_or(|f| f.offers(&tool))
     }
 
     fn matches(pattern: &str, tool: &str) -> bool {

@@ -13,12 +13,33 @@ use crate::actors::ports::{
 pub struct Choosable {
     default: Rc<dyn ChatModel>,
     choices: Vec<(ModelChoice, Rc<dyn ChatModel>)>,
+    /// The agents with a model of their own (`agents.entries.<id>.model`), each with the
+    /// same choices.
+    agents: Vec<(String, Rc<dyn ChatModel>)>,
 }
 
 impl Choosable {
     /// `default` answers unless a session chose one of `choices`.
     pub fn new(default: Rc<dyn ChatModel>, choices: Vec<(ModelChoice, Rc<dyn ChatModel>)>) -> Self {
-        Self { default, choices }
+        Self {
+            default,
+            choices,
+            agents: Vec::new(),
+        }
+    }
+
+    /// With these agents' own models (`(agent id, its model with fallbacks)`).
+    pub fn with_agents(mut self, agents: Vec<(String, Rc<dyn ChatModel>)>) -> Self {
+        self.agents = agents
+            .into_iter()
+            .map(|(id, m)| {
+                (
+                    id,
+                    Rc::new(Choosable::new(m, self.choices.clone())) as Rc<dyn ChatModel>,
+                )
+            })
+            .collect();
+        self
     }
 }
 
@@ -45,6 +66,13 @@ impl ChatModel for Choosable {
 
     fn sees_images(&self) -> bool {
         self.default.sees_images()
+    }
+
+    fn for_agent(&self, agent: &str) -> Option<Rc<dyn ChatModel>> {
+        self.agents
+            .iter()
+            .find(|(id, _)| id == agent)
+            .map(|(_, m)| m.clone())
     }
 
     fn choices(&self) -> Vec<ModelChoice> {

@@ -496,6 +496,182 @@ pub struct AgentsCfg {
     /// Defaults for every agent.
     #[serde(default)]
     pub defaults: AgentDefaultsCfg,
+    /// The agents, by id (OpenClaw 2026.9's form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<std::collections::BTreeMap<String, AgentEntryCfg>>,
+    /// The agents as a list of `{id, …}` (OpenClaw's legacy form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<Vec<serde_json::Value>>,
+}
+
+/// `agents.entries.<id>` (or an `agents.list[]` item, with its `id`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentEntryCfg {
+    /// The legacy owner marker: unbound messages go to this agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its workspace (`~` expands; absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// Its model: a string is strict (no fallbacks); `{primary, fallbacks}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<AgentModelCfg>,
+    /// Its tool policy: `profile` replaces `tools.profile`; `allow` / `deny` narrow the
+    /// global policy further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<AgentEntryToolsCfg>,
+    /// Its identity (`name` is read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<AgentIdentityCfg>,
+}
+
+/// `agents.entries.<id>.tools`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentEntryToolsCfg {
+    /// Replaces `tools.profile` for this agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Only these (on top of the global policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    /// Added to the agent's profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub also_allow: Option<Vec<String>>,
+    /// Never these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<Vec<String>>,
+}
+
+/// `agents.entries.<id>.identity`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentIdentityCfg {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A peer id: a string, or a number as Telegram ids are often written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PeerIdCfg {
+    /// `"-100123"`, `"*"`.
+    Text(String),
+    /// `-100123`.
+    Number(i64),
+}
+
+/// `bindings[].match.peer`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BindingPeerCfg {
+    /// `direct` (`dm`), `group` or `channel`.
+    pub kind: String,
+    /// The peer's id, or `"*"`.
+    pub id: PeerIdCfg,
+}
+
+/// `bindings[].match`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingMatchCfg {
+    /// The channel (`telegram`).
+    pub channel: String,
+    /// The account (`"*"`: any; omitted: `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// One peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<BindingPeerCfg>,
+    /// Discord's guild (such a binding never matches here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guild_id: Option<serde_json::Value>,
+    /// Slack's team (such a binding never matches here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<serde_json::Value>,
+    /// Discord's roles (such a binding never matches here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<serde_json::Value>,
+}
+
+/// `bindings[]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingCfg {
+    /// The agent it routes to.
+    pub agent_id: String,
+    /// `route` (default) or `acp` (not done: ignored).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// What it matches.
+    #[serde(rename = "match")]
+    pub matches: BindingMatchCfg,
+}
+
+/// Expands `~` and checks that `p` (the value of `key`) is an absolute path.
+pub fn absolute_dir(
+    p: &str,
+    key: &str,
+    home: Option<&std::path::Path>,
+) -> Result<std::path::PathBuf, String> {
+    let expanded = match p.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            let Some(home) = home else {
+                return Err(format!(
+                    "{key} is {p:?} but HOME is not set. Fix: use an absolute path"
+                ));
+            };
+            home.join(rest.trim_start_matches('/'))
+        }
+        _ => std::path::PathBuf::from(p),
+    };
+    if !expanded.is_absolute() {
+        return Err(format!(
+            "{key} is {p:?}, a relative path. Fix: use an absolute path or one starting with ~/"
+        ));
+    }
+    if p.contains('\0') {
+        return Err(format!(
+            "{key} contains a NUL byte. Fix: use a plain absolute path"
+        ));
+    }
+    Ok(expanded)
+}
+
+impl AgentsCfg {
+    /// The configured agents in order, with their config key prefix (`agents.entries.<id>`
+    /// or `agents.list[i]`); empty when neither is set. `Err` names a malformed entry.
+    pub fn configured(&self) -> Result<Vec<(String, String, AgentEntryCfg)>, String> {
+        if self.entries.is_some() && self.list.is_some() {
+            return Err("agents.entries and agents.list are both set. Fix: keep agents.entries (move each agents.list item there under its id)".into());
+        }
+        let mut out = Vec::new();
+        for (id, e) in self.entries.iter().flatten() {
+            out.push((
+                id.trim().to_ascii_lowercase(),
+                format!("agents.entries.{id}"),
+                e.clone(),
+            ));
+        }
+        for (i, v) in self.list.iter().flatten().enumerate() {
+            let key = format!("agents.list[{i}]");
+            let Some(id) = v.get("id").and_then(serde_json::Value::as_str) else {
+                return Err(format!("{key} has no id. Fix: give it an \"id\" string"));
+            };
+            let mut rest = v.clone();
+            if let Some(o) = rest.as_object_mut() {
+                o.remove("id");
+            }
+            let e: AgentEntryCfg = serde_json::from_value(rest)
+                .map_err(|e| format!("{key}: {e}. Fix: see agents.entries in the README"))?;
+            out.push((id.trim().to_ascii_lowercase(), key, e));
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

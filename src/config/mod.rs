@@ -271,6 +271,9 @@ pub struct Config {
     /// Agent settings.
     #[serde(default)]
     pub agents: AgentsCfg,
+    /// Route bindings: which agent answers which channel, account or peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bindings: Option<Vec<BindingCfg>>,
     /// Logging (`logging.file`, `logging.level`, `logging.maxFileBytes`).
     #[serde(default)]
     pub logging: logging::LoggingCfg,

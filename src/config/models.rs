@@ -408,7 +408,7 @@ fn env_name(s: &str) -> bool {
         && super::env::is_upper_name(s)
 }
 
-fn target(
+pub(crate) fn target(
     cfg: &Config,
     reference: &str,
     key: &str,

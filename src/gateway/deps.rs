@@ -382,12 +382,25 @@ pub fn build_speech(
 pub fn build_model(
     cfg: &crate::config::Config,
 ) -> Result<(Option<Rc<dyn openclaw_actors::ports::ChatModel>>, String), StartError> {
+    let agents = agent_models(cfg)?;
     let Some(plan) =
         crate::config::models::plan(cfg, &|k| cfg.env_var(k)).map_err(StartError::config)?
     else {
+        if agents.is_empty() {
+            return Ok((
+                None,
+                "embedded command agent (no model provider configured)".to_owned(),
+            ));
+        }
+        // Only some agents have a model: the others get the embedded command agent.
+        let model = crate::clients::choice::Choosable::new(
+            Rc::new(openclaw_actors::agent_run::CommandAgent),
+            Vec::new(),
+        )
+        .with_agents(agents);
         return Ok((
-            None,
-            "embedded command agent (no model provider configured)".to_owned(),
+            Some(Rc::new(model)),
+            "embedded command agent (agents with a model of their own use it)".to_owned(),
         ));
     };
     let mut models: Vec<Rc<dyn openclaw_actors::ports::ChatModel>> = std::iter::once(&plan.primary)
@@ -429,10 +442,57 @@ pub fn build_model(
         })
         .collect();
     let model = model.map(|m| {
-        Rc::new(crate::clients::choice::Choosable::new(m, choices))
+        Rc::new(crate::clients::choice::Choosable::new(m, choices).with_agents(agents))
             as Rc<dyn openclaw_actors::ports::ChatModel>
     });
     Ok((model, label))
+}
+
+/// Agent ids with their own models.
+type AgentModels = Vec<(String, Rc<dyn openclaw_actors::ports::ChatModel>)>;
+
+/// The models of the agents that have their own (`agents.entries.<id>.model`): a string is
+/// strict, `{primary, fallbacks}` falls back in order. A reference that cannot be called
+/// refuses the start, naming the key.
+fn agent_models(cfg: &crate::config::Config) -> Result<AgentModels, StartError> {
+    let env = |k: &str| cfg.env_var(k);
+    let mut out = Vec::new();
+    for (id, key, e) in cfg.agents.configured().map_err(StartError::config)? {
+        let Some(m) = e.model else { continue };
+        let Some(primary) = m
+            .primary
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        else {
+            if m.fallbacks.as_ref().is_some_and(|f| !f.is_empty()) {
+                return Err(StartError::config(format!(
+                    "{key}.model.fallbacks is set but there is no primary model. Fix: set {key}.model.primary to \"<provider>/<model>\""
+                )));
+            }
+            continue;
+        };
+        let mut chain: Vec<Rc<dyn openclaw_actors::ports::ChatModel>> = vec![chat_model(
+            &crate::config::models::target(cfg, primary, &format!("{key}.model"), &env)
+                .map_err(StartError::config)?,
+        )];
+        for (i, r) in m.fallbacks.iter().flatten().enumerate() {
+            let t =
+                crate::config::models::target(cfg, r, &format!("{key}.model.fallbacks[{i}]"), &env)
+                    .map_err(StartError::config)?;
+            chain.push(chat_model(&t));
+        }
+        let model = if chain.len() == 1 {
+            chain.pop()
+        } else {
+            crate::clients::fallback::WithFallbacks::new(chain)
+                .map(|m| Rc::new(m) as Rc<dyn openclaw_actors::ports::ChatModel>)
+        };
+        if let Some(model) = model {
+            out.push((id, model));
+        }
+    }
+    Ok(out)
 }
 
 /// The client of one model.

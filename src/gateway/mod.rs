@@ -12,6 +12,7 @@ use openclaw_actors::{Engine, EngineConfig, EngineDeps};
 
 use crate::config::{AuthModeCfg, BindMode, Loaded};
 
+mod agents;
 mod deps;
 mod surface;
 
@@ -253,6 +254,10 @@ pub struct Prepared {
     pub web_fetch: openclaw_actors::web_fetch::WebFetchSettings,
     /// `tools.web.search` and its providers.
     pub web_search: openclaw_actors::web_search::WebSearchSettings,
+    /// The agents and their bindings (`None`: the single agent `main`).
+    pub agents: Option<std::sync::Arc<openclaw_actors::agents::Roster>>,
+    /// Warnings about the configuration (printed at start).
+    pub warnings: Vec<String>,
     /// Model and channel accounts.
     pub deps: EngineDeps,
     /// Number of channel accounts.
@@ -332,6 +337,24 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
     check_workspace_apart(&workspace.dir, &loaded.state_dir, loaded.path.as_deref())
         .map_err(StartError::config)?;
     let tools = loaded.config.tools.filter().map_err(StartError::config)?;
+    let mut warnings = Vec::new();
+    let roster = agents::roster(
+        loaded,
+        &workspace,
+        &tools,
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(std::path::PathBuf::from)
+            .as_deref(),
+        &mut |w| warnings.push(w),
+    )
+    .map_err(StartError::config)?;
+    // With a roster, the default agent's workspace is the one seeded, watched and given
+    // to the heartbeat.
+    let workspace = match &roster {
+        Some(r) => (*r.default_agent().workspace).clone(),
+        None => workspace,
+    };
     let exec = loaded
         .config
         .tools
@@ -364,7 +387,26 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .logging
         .resolve(&loaded.state_dir)
         .map_err(StartError::config)?;
-    let (deps, channel_accounts, model_label) = build_deps(loaded)?;
+    let (deps, channel_accounts, mut model_label) = build_deps(loaded)?;
+    if let Some(r) = &roster {
+        model_label.push_str(&format!(
+            "; agents: {}; {} binding{}{}",
+            r.agents()
+                .iter()
+                .map(|a| match &a.model {
+                    Some(m) => format!("{} ({m})", a.id),
+                    None => a.id.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.bindings().len(),
+            if r.bindings().len() == 1 { "" } else { "s" },
+            match r.owner() {
+                Some(o) => format!(", unbound messages to {o}"),
+                None => ", unbound messages not answered".to_owned(),
+            }
+        ));
+    }
     Ok(Prepared {
         plan,
         auth,
@@ -376,6 +418,8 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         run_timeout,
         heartbeat,
         skip_bootstrap: defaults.skip_bootstrap.unwrap_or(false),
+        agents: roster.map(std::sync::Arc::new),
+        warnings,
         workspace,
         tools,
         exec,
@@ -502,6 +546,12 @@ pub fn hot_config(
         exec: std::sync::Arc::new(p.exec.clone()),
         web_fetch: std::sync::Arc::new(p.web_fetch.clone()),
         web_search: std::sync::Arc::new(p.web_search.clone()),
+        agents: p.agents.clone().unwrap_or_else(|| {
+            std::sync::Arc::new(openclaw_actors::agents::Roster::single(
+                std::sync::Arc::new(p.workspace.clone()),
+                std::sync::Arc::new(p.tools.clone()),
+            ))
+        }),
         port,
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
     }
@@ -586,7 +636,7 @@ fn load_tls(loaded: &Loaded) -> Result<Option<crate::tls::ServerTls>, StartError
 pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let gw = &loaded.config.gateway;
     let mut prepared = prepare(&loaded)?;
-    for w in &prepared.plan.warnings {
+    for w in prepared.plan.warnings.iter().chain(&prepared.warnings) {
         eprintln!("warning: {w}");
     }
     crate::logging::configure(&prepared.logging).map_err(StartError::config)?;
@@ -636,8 +686,18 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         exec: prepared.exec.clone(),
         web_fetch: prepared.web_fetch.clone(),
         web_search: prepared.web_search.clone(),
+        agents: prepared.agents.clone(),
     };
-    let workspace_line = seed_workspace(&prepared.workspace.dir, prepared.skip_bootstrap);
+    let mut workspace_line = seed_workspace(&prepared.workspace.dir, prepared.skip_bootstrap);
+    for a in prepared.agents.iter().flat_map(|r| r.agents()) {
+        if a.workspace.dir != prepared.workspace.dir {
+            workspace_line.push_str(&format!(
+                "\nagent {}: {}",
+                a.id,
+                seed_workspace(&a.workspace.dir, prepared.skip_bootstrap)
+            ));
+        }
+    }
     let tls = load_tls(&loaded)?;
     // Scratch directories a transcription program left when the process died (the state
     // dir's lock, held above, says no other gateway is using them).

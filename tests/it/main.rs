@@ -2,6 +2,7 @@
 
 mod agent_rpc;
 mod agent_wait;
+mod agents;
 mod batching;
 mod ceiling;
 mod chat_commands;

@@ -443,13 +443,14 @@ pub fn with_history(m: &InboundMessage) -> String {
     out
 }
 
-/// Normalises an operator-supplied session key: `main` → `agent:main:main`.
+/// Normalises an operator-supplied session key: `main` → `agent:<default agent>:main`
+/// (`agent:main:main` with no roster).
 pub fn normalize_session_key(key: &str) -> String {
     let key = key.trim();
     if key.starts_with("agent:") {
         key.to_owned()
     } else {
-        format!("agent:main:{key}")
+        format!("agent:{}:{key}", crate::agents::default_id_now())
     }
 }
 

@@ -233,17 +233,33 @@ impl CronJob {
 
     /// The session its runs go to.
     pub fn run_session_key(&self) -> String {
+        let agent = self.effective_agent();
         match self.session_target.as_str() {
-            "main" => "agent:main:main".to_owned(),
+            "main" => format!("agent:{agent}:main"),
             "current" => self
                 .session_key
                 .clone()
-                .unwrap_or_else(|| "agent:main:main".to_owned()),
+                .unwrap_or_else(|| format!("agent:{agent}:main")),
             t => match t.strip_prefix("session:") {
                 Some(k) => crate::channel::normalize_session_key(k),
-                None => format!("agent:main:cron:{}", self.id),
+                None => format!("agent:{agent}:cron:{}", self.id),
             },
         }
+    }
+
+    /// The agent its runs belong to: its `agentId`, else that of the session it was made
+    /// in, else the default agent.
+    pub fn effective_agent(&self) -> String {
+        self.agent_id
+            .clone()
+            .filter(|a| crate::agents::valid_id(a))
+            .or_else(|| {
+                self.session_key
+                    .as_deref()
+                    .and_then(crate::agents::key_agent)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| crate::agents::default_id_now().to_string())
     }
 
     /// Where its answers go, as OpenClaw's `deliveryPreview` (`{label, detail}`) shows it
@@ -648,13 +664,12 @@ fn opt_bool(method: &str, o: &Map<String, Value>, key: &str) -> Result<Option<bo
 fn check_agent(method: &str, o: &Map<String, Value>) -> Result<(), String> {
     match o.get("agentId") {
         None | Some(Value::Null) => Ok(()),
-        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("main") => Ok(()),
+        Some(Value::String(s)) if crate::agents::known_now(&s.trim().to_ascii_lowercase()) => {
+            Ok(())
+        }
         Some(Value::String(s)) => {
             let shown: String = s.chars().take(64).collect();
-            Err(bad(
-                method,
-                format!("unknown agent \"{shown}\" (this gateway runs one agent, main)"),
-            ))
+            Err(bad(method, format!("unknown agent \"{shown}\"")))
         }
         Some(_) => Err(bad(method, "agentId must be a string")),
     }
@@ -751,7 +766,10 @@ pub fn parse_add(params: &Value, id: String, now_ms: u64) -> Result<CronJob, Str
         .map(|k| crate::channel::normalize_session_key(&k));
     let job = CronJob {
         id,
-        agent_id: None,
+        agent_id: o
+            .get("agentId")
+            .and_then(Value::as_str)
+            .map(|a| a.trim().to_ascii_lowercase()),
         session_key,
         name,
         description: string_field(M, o, "description", "", MAX_DESCRIPTION_CHARS)?,

@@ -307,7 +307,7 @@ impl CronService {
             let spec = RunSpec {
                 job,
                 run_id: format!("heartbeat:{started_at}"),
-                session_key: "agent:main:main".to_owned(),
+                session_key: format!("agent:{}:main", crate::agents::default_id_now()),
                 text: heartbeat::prompt_with(&settings.prompt, checklist.as_deref()),
                 timeout: DEFAULT_RUN_TIMEOUT,
                 started_at,
@@ -1015,7 +1015,7 @@ impl Handler<CronWake> for CronService {
         let registry = self.registry.clone();
         if !msg.now && msg.session_key.is_none() {
             let fut = registry.send(crate::registry::runs::EnqueueSystemEvent {
-                session_key: "agent:main:main".to_owned(),
+                session_key: format!("agent:{}:main", crate::agents::default_id_now()),
                 text: msg.text,
             });
             return Box::pin(
@@ -1032,7 +1032,10 @@ impl Handler<CronWake> for CronService {
         let now = now_ms();
         let (target, key) = match msg.session_key {
             Some(k) => (format!("session:{k}"), k),
-            None => ("main".to_owned(), "agent:main:main".to_owned()),
+            None => (
+                "main".to_owned(),
+                format!("agent:{}:main", crate::agents::default_id_now()),
+            ),
         };
         let delivery = job::Delivery {
             mode: "announce".to_owned(),
@@ -1168,7 +1171,10 @@ impl Handler<CronList> for CronService {
             .map(|j| {
                 let mut v = j.view();
                 if let Value::Object(m) = &mut v {
-                    m.insert("effectiveAgentId".to_owned(), Value::from("main"));
+                    m.insert(
+                        "effectiveAgentId".to_owned(),
+                        Value::from(j.effective_agent()),
+                    );
                 }
                 v
             })

@@ -20,7 +20,7 @@ pub struct HealthSummary<'a> {
     /// Channels (idem).
     pub channels: EmptyObject,
     /// `main`.
-    pub default_agent_id: &'static str,
+    pub default_agent_id: std::sync::Arc<str>,
     /// How long gathering took (from memory: 0).
     pub duration_ms: u64,
     /// This gateway.
@@ -44,7 +44,7 @@ impl<'a> HealthSummary<'a> {
             channel_labels: EmptyObject,
             channel_order: [],
             channels: EmptyObject,
-            default_agent_id: "main",
+            default_agent_id: crate::agents::default_id_now(),
             // Gathered from memory: nothing to wait for.
             duration_ms: 0,
             gateway,

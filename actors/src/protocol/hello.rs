@@ -120,24 +120,29 @@ pub struct Snapshot<'a> {
     pub uptime_ms: u64,
 }
 
-/// `snapshot.sessionDefaults`.
-#[derive(Clone, Copy, Serialize)]
+/// `snapshot.sessionDefaults`: the default agent's (`main` without a roster).
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDefaults {
-    /// `main`.
-    pub default_agent_id: &'static str,
+    /// The default agent (`main`).
+    pub default_agent_id: std::sync::Arc<str>,
     /// `main`.
     pub main_key: &'static str,
-    /// `agent:main:main`.
-    pub main_session_key: &'static str,
+    /// `agent:<default agent>:main`.
+    pub main_session_key: String,
 }
 
-/// The defaults every hello carries.
-pub const SESSION_DEFAULTS: SessionDefaults = SessionDefaults {
-    default_agent_id: "main",
-    main_key: "main",
-    main_session_key: "agent:main:main",
-};
+impl SessionDefaults {
+    /// The defaults of the running gateway's default agent.
+    pub fn now() -> Self {
+        let id = crate::agents::default_id_now();
+        Self {
+            main_session_key: format!("agent:{id}:main"),
+            default_agent_id: id,
+            main_key: "main",
+        }
+    }
+}
 
 /// [`StateVersion`] with its keys in alphabetical order, as the snapshot object wrote it.
 #[derive(Clone, Copy, Serialize)]
@@ -300,7 +305,7 @@ mod tests {
                     config_path: config.filter(|_| admin),
                     health: health(),
                     presence: &presence,
-                    session_defaults: SESSION_DEFAULTS,
+                    session_defaults: SessionDefaults::now(),
                     state_dir: admin.then(|| "/var/lib/openclaw".to_owned()),
                     state_version: sv.into(),
                     uptime_ms: 123,

@@ -659,11 +659,11 @@ impl Registry {
     pub(super) fn chat_command(
         &mut self,
         command: ChatCommand,
+        key: String,
         inbound: InboundMessage,
         deliver: Recipient<DeliverReply>,
         ctx: &mut Context<Self>,
     ) {
-        let key = inbound.session_key("main");
         if let ChatCommand::Reset { reason, rest } = &command
             && !rest.is_empty()
         {
@@ -673,7 +673,7 @@ impl Registry {
                 self.session_lifecycle(&key, reason.as_str());
             }
             let rest = rest.clone();
-            return self.submit_inbound(inbound, rest, deliver, ctx);
+            return self.submit_inbound(key, inbound, rest, deliver, ctx);
         }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
@@ -779,6 +779,7 @@ impl Registry {
     /// the busy notice.
     pub(super) fn submit_inbound(
         &mut self,
+        session_key: String,
         inbound: InboundMessage,
         text: String,
         deliver: Recipient<DeliverReply>,
@@ -786,7 +787,7 @@ impl Registry {
     ) {
         let req = RunRequest {
             run_id: inbound.id.clone(),
-            session_key: inbound.session_key("main"),
+            session_key,
             text,
             sender: Some(match &inbound.sender_username {
                 Some(u) => format!("{} (@{u})", inbound.sender_name),

@@ -20,6 +20,7 @@ use crate::store::{LoadLines, SaveDocument};
 use crate::util::now_ms;
 
 /// Where the session index lives (relative to the state dir).
+/// The session index of the agent `main` (each agent has its own: [`sessions_index_name`]).
 pub const SESSIONS_INDEX: &str = "agents/main/sessions/sessions.json";
 
 /// Where a run came from, and so where its reply goes.
@@ -182,12 +183,53 @@ fn complete_aborted(channel: Option<RunChannel>) {
     }
 }
 
-/// Transcript file of a session id.
-pub fn transcript_name(session_id: &str) -> String {
-    format!("agents/main/sessions/{session_id}.jsonl")
+/// Transcript file of a session id of the session `key` (under its agent's directory; a key
+/// of no valid agent id, only ever an old entry, stays under `main`'s).
+pub fn transcript_name(key: &str, session_id: &str) -> String {
+    format!(
+        "agents/{}/sessions/{session_id}.jsonl",
+        crate::agents::key_agent(key).unwrap_or(crate::agents::MAIN)
+    )
+}
+
+/// The session index file of `agent`.
+pub fn sessions_index_name(agent: &str) -> String {
+    format!("agents/{agent}/sessions/sessions.json")
 }
 
 impl Registry {
+    /// The session a channel's message belongs to: that of the agent its bindings route it
+    /// to (`None`: no binding matches and no agent owns unbound messages).
+    pub(super) fn inbound_key(&self, m: &crate::channel::InboundMessage) -> Option<String> {
+        let live = self.shared.live.get();
+        let chat = m.chat_id.to_string();
+        let (kind, id, parent) = if m.chat_type == "private" {
+            (
+                crate::agents::PeerKind::Direct,
+                m.sender_id.to_string(),
+                None,
+            )
+        } else {
+            let kind = if m.chat_type == "channel" {
+                crate::agents::PeerKind::Channel
+            } else {
+                crate::agents::PeerKind::Group
+            };
+            match m.thread_id {
+                Some(t) => (kind, format!("{chat}:topic:{t}"), Some(chat.as_str())),
+                None => (kind, chat.clone(), None),
+            }
+        };
+        let agent = live.agents.route(&crate::agents::Peer {
+            channel: &m.channel,
+            account: &m.account_id,
+            kind,
+            id: &id,
+            parent,
+        })?;
+        Some(m.session_key(agent))
+    }
+
     fn session_meta(&mut self, key: &str, origin: &RunOrigin) -> SessionMeta {
         let (meta, created) = self
             .sessions_index
@@ -227,21 +269,33 @@ impl Registry {
     /// store writes in order: anything sent to it after this call (a transcript append)
     /// lands after the index.
     pub(super) fn save_sessions(&self) -> impl std::future::Future<Output = bool> + 'static {
-        let save = crate::store::send_detached(
-            &self.store,
-            SaveDocument {
-                name: SESSIONS_INDEX.to_owned(),
-                contents: serde_json::to_vec_pretty(&self.sessions_index).unwrap_or_default(),
-            },
-        );
+        // One file per agent (`agents/<id>/sessions/sessions.json`, OpenClaw's layout): every
+        // configured agent's, and that of any agent an entry still belongs to.
+        let mut parts = self.sessions_index.by_agent();
+        for a in self.shared.live.get().agents.agents() {
+            parts.entry(a.id.clone()).or_default();
+        }
+        let saves: Vec<_> = parts
+            .into_iter()
+            .map(|(agent, part)| {
+                crate::store::send_detached(
+                    &self.store,
+                    SaveDocument {
+                        name: sessions_index_name(&agent),
+                        contents: serde_json::to_vec_pretty(&part).unwrap_or_default(),
+                    },
+                )
+            })
+            .collect();
         async move {
-            match save.await {
-                Ok(()) => true,
-                Err(e) => {
+            let mut ok = true;
+            for save in saves {
+                if let Err(e) = save.await {
                     log::error!("session index not saved: {e}");
-                    false
+                    ok = false;
                 }
             }
+            ok
         }
     }
 
@@ -265,6 +319,7 @@ impl Registry {
     fn exec_access(
         &self,
         live: &crate::hot::HotConfig,
+        agent: &crate::agents::AgentDef,
         req: &RunRequest,
     ) -> crate::exec_tool::ExecAccess {
         use crate::exec_tool::{ExecHost, ExecMode};
@@ -295,7 +350,7 @@ impl Registry {
             processes: gateway.is_some().then(|| self.processes.clone()),
             gateway,
             node,
-            workdir: live.workspace.dir.clone(),
+            workdir: agent.workspace.dir.clone(),
         }
     }
 
@@ -320,7 +375,7 @@ impl Registry {
         let meta = self.session_meta(key, &req.origin);
         let run_id = req.run_id.clone();
         let origin_is_cron = matches!(req.origin, RunOrigin::Cron { .. });
-        let transcript = transcript_name(&meta.session_id);
+        let transcript = transcript_name(key, &meta.session_id);
         let tail = self.tails.take(&transcript);
         // A fresh run starts from no earlier lines (its own are still appended).
         let tail = match &req.origin {
@@ -331,22 +386,36 @@ impl Registry {
         // that is no longer configured gives way to the default.
         let model = match meta.model_choice() {
             Some(r) => match self.model.pick(&r) {
-                Ok((_, m)) => m,
+                Ok((_, m)) => Some(m),
                 Err(e) => {
                     log::warn!(
                         "session {key}: its model {r} is not available ({e}); the default answers"
                     );
-                    self.model.clone()
+                    None
                 }
             },
-            None => self.model.clone(),
+            None => None,
         };
         let live = self.shared.live.get();
-        let exec = self.exec_access(&live, &req);
+        // The agent of the session: its workspace, tools and model. A key of an agent no
+        // longer configured (an old cron job's) runs as the default agent.
+        let agent = live.agents.agent_of_key(key).unwrap_or_else(|| {
+            log::warn!(
+                "session {key}: its agent is not configured; the default agent {} runs it",
+                live.agents.default_id()
+            );
+            live.agents.default_agent()
+        });
+        let model = model.unwrap_or_else(|| {
+            self.model
+                .for_agent(&agent.id)
+                .unwrap_or_else(|| self.model.clone())
+        });
+        let exec = self.exec_access(&live, agent, &req);
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_history(tail)
             .with_deadline((!origin_is_cron).then(|| live.run_timeout))
-            .with_workspace(live.workspace.clone(), live.tools.clone())
+            .with_workspace(agent.workspace.clone(), agent.tools.clone())
             .with_exec(exec)
             .with_web(
                 self.web
@@ -391,11 +460,23 @@ impl Handler<InboundReceived> for Registry {
         if self.runs.record(&msg.msg.id).is_some() {
             return;
         }
+        let Some(key) = self.inbound_key(&msg.msg) else {
+            // Several agents, none owning this chat: fail closed (as OpenClaw), and let the
+            // channel drop the message from its pending list.
+            log::warn!(
+                "{} message {} (account {}, chat {}) matches no binding and no agent owns unbound messages: not answered. Fix: add a binding for it (bindings[].match with channel, accountId or peer) or mark one agent default: true",
+                msg.msg.channel,
+                msg.msg.id,
+                msg.msg.account_id,
+                msg.msg.chat_id
+            );
+            return complete_aborted(Some((msg.reply_to, Box::new(msg.msg))));
+        };
         if let Some(command) = super::chat_commands::parse(&msg.msg.text) {
-            return self.chat_command(command, msg.msg, msg.reply_to, ctx);
+            return self.chat_command(command, key, msg.msg, msg.reply_to, ctx);
         }
         let text = crate::channel::with_history(&msg.msg);
-        self.submit_inbound(msg.msg, text, msg.reply_to, ctx);
+        self.submit_inbound(key, msg.msg, text, msg.reply_to, ctx);
     }
 }
 
@@ -489,7 +570,7 @@ impl Handler<RunFinished> for Registry {
         let same_transcript = self
             .sessions_index
             .get(&msg.session_key)
-            .is_some_and(|m| transcript_name(&m.session_id) == transcript);
+            .is_some_and(|m| transcript_name(&msg.session_key, &m.session_id) == transcript);
         self.tails.put(transcript, lines.filter(|_| current));
         complete_aborted(
             self.runs
@@ -885,7 +966,7 @@ impl Handler<ChatHistory> for Registry {
         };
         let session_id = meta.session_id.clone();
         let fut = self.store.send(LoadLines {
-            name: transcript_name(&session_id),
+            name: transcript_name(&key, &session_id),
             limit: msg.limit,
         });
         Box::pin(

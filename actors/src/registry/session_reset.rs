@@ -78,7 +78,7 @@ impl Registry {
         let aborted = self.abort_runs(key, None);
         if let Some(old) = replaced {
             // The old transcript's cached tail is of no use any more.
-            let _ = self.tails.take(&super::runs::transcript_name(&old));
+            let _ = self.tails.take(&super::runs::transcript_name(key, &old));
         }
         self.shared.session_count.store(
             self.sessions_index.len(),
@@ -394,7 +394,7 @@ impl Handler<DeleteSession> for Registry {
         let Some(meta) = self.sessions_index.remove(&key) else {
             return fail(ErrorShape::unavailable("the session vanished; retry"));
         };
-        let transcript = super::runs::transcript_name(&meta.session_id);
+        let transcript = super::runs::transcript_name(&key, &meta.session_id);
         let _ = self.tails.take(&transcript);
         self.shared.session_count.store(
             self.sessions_index.len(),

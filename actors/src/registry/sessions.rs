@@ -31,6 +31,27 @@ pub enum ResetOutcome {
 pub struct SessionIndex(BTreeMap<String, SessionMeta>);
 
 impl SessionIndex {
+    /// The entries split by the agent of their key (a key of no valid agent id, only ever an
+    /// old entry, counts as `main`'s), for one file per agent.
+    pub fn by_agent(&self) -> BTreeMap<String, SessionIndex> {
+        let mut out: BTreeMap<String, SessionIndex> = BTreeMap::new();
+        for (k, m) in &self.0 {
+            let agent = crate::agents::key_agent(k).unwrap_or(crate::agents::MAIN);
+            out.entry(agent.to_owned())
+                .or_default()
+                .0
+                .insert(k.clone(), m.clone());
+        }
+        out
+    }
+
+    /// Adds the entries of `other` (another agent's file) that are not here yet.
+    pub fn merge(&mut self, other: SessionIndex) {
+        for (k, m) in other.0 {
+            self.0.entry(k).or_insert(m);
+        }
+    }
+
     /// Sessions known.
     pub fn len(&self) -> usize {
         self.0.len()

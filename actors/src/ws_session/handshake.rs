@@ -18,7 +18,7 @@ use crate::protocol::codes;
 use crate::protocol::connect::{self, ConnectParams};
 use crate::protocol::error::{ErrorCode, ErrorShape};
 use crate::protocol::frame::{self, Request};
-use crate::protocol::hello::{HelloAuth, HelloOk, Policy, SESSION_DEFAULTS, Server, Snapshot};
+use crate::protocol::hello::{HelloAuth, HelloOk, Policy, Server, SessionDefaults, Snapshot};
 use crate::protocol::role::Role;
 use crate::protocol::scopes;
 use crate::protocol::{MIN_NODE_PROTOCOL_VERSION, PROTOCOL_VERSION, close};
@@ -627,7 +627,7 @@ impl WsSession {
                     .map(|p| p.display().to_string()),
                 health: self.shared.health_summary(),
                 presence: &snap.presence,
-                session_defaults: SESSION_DEFAULTS,
+                session_defaults: SessionDefaults::now(),
                 state_dir: admin.then(|| cfg.state_dir.display().to_string()),
                 state_version: snap.state_version.into(),
                 uptime_ms: self.shared.uptime_ms(),

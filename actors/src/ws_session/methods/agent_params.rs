@@ -46,6 +46,9 @@ pub(super) fn submit(
     let text = c.string("", o, "message", false).map(str::to_owned);
     let run_id = c.string("", o, "idempotencyKey", true).map(str::to_owned);
     let timeout_s = c.integer("", o, "timeout", 1);
+    let agent = c
+        .string("", o, "agentId", true)
+        .map(|a| a.trim().to_ascii_lowercase());
     let (Some(text), Some(run_id)) = (text, run_id) else {
         return Err(fail(method, &c));
     };
@@ -59,7 +62,19 @@ pub(super) fn submit(
             "invalid {method} params: message must not be empty"
         )));
     }
-    let key = key.unwrap_or_else(|| "agent:main:main".to_owned());
+    let key = match (key, agent) {
+        (Some(k), Some(a)) if crate::agents::key_agent(&k) != Some(a.as_str()) => {
+            return Err(ErrorShape::invalid(format!(
+                "invalid {method} params: sessionKey {:?} is not a session of agentId {:?}. Fix: drop one of them, or use agent:{}:<key>",
+                k.chars().take(100).collect::<String>(),
+                a.chars().take(64).collect::<String>(),
+                a.chars().take(64).collect::<String>()
+            )));
+        }
+        (Some(k), _) => k,
+        (None, Some(a)) => format!("agent:{a}:main"),
+        (None, None) => format!("agent:{}:main", crate::agents::default_id_now()),
+    };
     let wait = Duration::from_secs(timeout_s.unwrap_or(600)).min(crate::agent_run::MAX_WAIT);
     Ok((key, text, run_id, wait, uploads))
 }
@@ -318,7 +333,8 @@ pub(super) fn pairing_approve(p: &Value) -> Result<(String, Option<String>, Stri
 
 /// `chat.send` / `agent` params.
 pub(crate) struct SubmitParams {
-    /// Normalized session key (`agent:main:main` when absent, `agent` only).
+    /// Normalized session key (`agent:<agentId or the default agent>:main` when absent,
+    /// `agent` only).
     pub session_key: String,
     /// The message.
     pub text: String,

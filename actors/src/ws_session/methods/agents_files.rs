@@ -35,9 +35,6 @@ pub(super) const METHODS: &[Method] = &[
     },
 ];
 
-/// The one agent of this gateway.
-const AGENT_ID: &str = "main";
-
 /// One file (OpenClaw's `AgentsFileEntry`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +75,8 @@ impl FileEntry {
 
 /// `agents.files.*` params.
 pub(crate) struct FileParams {
+    /// The agent (`agentId`, lower case).
+    agent: String,
     /// The file (`None` for `list`).
     name: Option<&'static str>,
     /// `set`: the new content and the hash it replaces.
@@ -111,10 +110,10 @@ fn parse(call: &Call, method: &str, keys: &[&str]) -> Result<FileParams, ErrorSh
     if !c.ok() {
         return Err(fail(method, &c));
     }
-    if let Some(a) = agent
-        && a != AGENT_ID
-    {
-        return Err(ErrorShape::invalid(format!("agent \"{a}\" not found")));
+    let agent = agent.unwrap_or_default().to_ascii_lowercase();
+    if !crate::agents::known_now(&agent) {
+        let shown: String = agent.chars().take(64).collect();
+        return Err(ErrorShape::invalid(format!("agent \"{shown}\" not found")));
     }
     let name = match name {
         None => None,
@@ -134,19 +133,20 @@ fn parse(call: &Call, method: &str, keys: &[&str]) -> Result<FileParams, ErrorSh
         )));
     }
     Ok(FileParams {
+        agent,
         name,
         content: content.map(|s| (s.to_owned(), expected.map(str::to_ascii_lowercase))),
     })
 }
 
 /// Marker types for the three methods' params.
-pub(crate) struct ListParams;
+pub(crate) struct ListParams(FileParams);
 pub(crate) struct GetParams(FileParams);
 pub(crate) struct SetParams(FileParams);
 
 impl Params for ListParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
-        parse(call, "agents.files.list", &["agentId"]).map(|_| Self)
+        parse(call, "agents.files.list", &["agentId"]).map(Self)
     }
 }
 impl Params for GetParams {
@@ -295,22 +295,29 @@ fn list_entries(ws: &WorkspaceSettings) -> Vec<FileEntry> {
         .collect()
 }
 
-fn answer(ws: &WorkspaceSettings, file: FileEntry) -> Value {
-    json!({"agentId": AGENT_ID, "workspace": ws.dir.display().to_string(), "file": file})
+fn answer(agent: &str, ws: &WorkspaceSettings, file: FileEntry) -> Value {
+    json!({"agentId": agent, "workspace": ws.dir.display().to_string(), "file": file})
 }
 
 impl WsSession {
-    fn workspace(&self) -> std::sync::Arc<WorkspaceSettings> {
-        self.shared.live.get().workspace.clone()
+    /// The workspace of `agent` (one of the roster's: checked by the params).
+    fn workspace(&self, agent: &str) -> std::sync::Arc<WorkspaceSettings> {
+        let live = self.shared.live.get();
+        live.agents
+            .get(agent)
+            .unwrap_or_else(|| live.agents.default_agent())
+            .workspace
+            .clone()
     }
 
-    fn agents_files_list(&mut self, call: Call, _: ListParams, ctx: &mut Context<Self>) {
-        let ws = self.workspace();
+    fn agents_files_list(&mut self, call: Call, p: ListParams, ctx: &mut Context<Self>) {
+        let agent = p.0.agent;
+        let ws = self.workspace(&agent);
         self.reply_with(
             call.id,
             async move {
                 actix_web::rt::task::spawn_blocking(move || {
-                    json!({"agentId": AGENT_ID, "workspace": ws.dir.display().to_string(), "files": list_entries(&ws)})
+                    json!({"agentId": agent, "workspace": ws.dir.display().to_string(), "files": list_entries(&ws)})
                 })
                 .await
                 .map_err(|_| gone())
@@ -320,7 +327,8 @@ impl WsSession {
     }
 
     fn agents_files_get(&mut self, call: Call, p: GetParams, ctx: &mut Context<Self>) {
-        let ws = self.workspace();
+        let agent = p.0.agent;
+        let ws = self.workspace(&agent);
         let Some(name) = p.0.name else {
             return self.respond_err(&call.id, &ErrorShape::invalid("name is required"), ctx);
         };
@@ -328,7 +336,7 @@ impl WsSession {
             call.id,
             async move {
                 actix_web::rt::task::spawn_blocking(move || {
-                    read_entry(&ws, name).map(|f| answer(&ws, f))
+                    read_entry(&ws, name).map(|f| answer(&agent, &ws, f))
                 })
                 .await
                 .map_err(|_| gone())?
@@ -338,7 +346,8 @@ impl WsSession {
     }
 
     fn agents_files_set(&mut self, call: Call, p: SetParams, ctx: &mut Context<Self>) {
-        let ws = self.workspace();
+        let agent = p.0.agent;
+        let ws = self.workspace(&agent);
         let (Some(name), Some((content, expected))) = (p.0.name, p.0.content) else {
             let err = ErrorShape::invalid("name and content are required");
             return self.respond_err(&call.id, &err, ctx);
@@ -348,7 +357,7 @@ impl WsSession {
             async move {
                 actix_web::rt::task::spawn_blocking(move || {
                     write_entry(&ws, name, &content, expected.as_deref()).map(|f| {
-                        let mut v = answer(&ws, f);
+                        let mut v = answer(&agent, &ws, f);
                         v["ok"] = json!(true);
                         v
                     })

@@ -9,7 +9,7 @@ use super::{Call, Method, gone};
 use crate::protocol::scopes::{MethodAccess, READ, WRITE};
 use crate::registry::runs::{AbortRun, ChatHistory, SubmitRun, WaitReply, WaitRun};
 use crate::util::now_ms;
-use crate::ws_session::WsSession;
+use crate::ws_session::{ErrorShape, WsSession};
 
 pub(super) const METHODS: &[Method] = &[
     Method {
@@ -44,6 +44,11 @@ impl WsSession {
     /// the run's outcome under the same id).
     fn submit_run(&mut self, call: Call, p: SubmitParams, ctx: &mut Context<Self>) {
         let id = call.id;
+        // Only a configured agent's sessions: its id also names directories.
+        if let Some(e) = self.shared.live.get().agents.refuse_key(&p.session_key) {
+            let err = ErrorShape::invalid(format!("invalid {} params: {e}", call.method));
+            return self.respond_err(&id, &err, ctx);
+        }
         let wait = p.wait;
         let fut = self.registry.send(SubmitRun {
             run_id: p.run_id,

@@ -155,13 +155,10 @@ fn opt_uint(
 fn check_agent(method: &str, o: &Map<String, Value>) -> Result<(), ErrorShape> {
     match opt_str(method, o, "agentId", &[])? {
         None => Ok(()),
-        Some(a) if a.trim().eq_ignore_ascii_case("main") => Ok(()),
+        Some(a) if crate::agents::known_now(&a.trim().to_ascii_lowercase()) => Ok(()),
         Some(a) => {
             let shown: String = a.chars().take(64).collect();
-            Err(invalid(
-                method,
-                format!("unknown agent \"{shown}\" (this gateway runs one agent, main)"),
-            ))
+            Err(invalid(method, format!("unknown agent \"{shown}\"")))
         }
     }
 }

@@ -87,34 +87,15 @@ struct ModelRow {
     available: bool,
 }
 
-/// What `agents.list` answers (OpenClaw's `AgentsListResultSchema`): this gateway runs one
-/// agent, `main`, whose operator session is `agent:main:main` and whose channel sessions
-/// are one per sender.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AgentsList {
-    default_id: &'static str,
-    main_key: &'static str,
-    scope: &'static str,
-    agents: [AgentSummary; 1],
-}
-
-/// One agent of [`AgentsList`].
+/// One agent of `agents.list` (OpenClaw's `AgentsListResultSchema` entry).
 #[derive(Serialize)]
 struct AgentSummary {
-    id: &'static str,
-    name: &'static str,
+    id: String,
+    name: String,
+    workspace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
 }
-
-const AGENTS: AgentsList = AgentsList {
-    default_id: "main",
-    main_key: "main",
-    scope: "per-sender",
-    agents: [AgentSummary {
-        id: "main",
-        name: "main",
-    }],
-};
 
 /// `sessions.subscribe` params: `sessions.list`'s; when there are any, the answer carries
 /// that page too.
@@ -159,15 +140,13 @@ impl Params for DescribeParams {
     }
 }
 
-/// An `agentId` param: this gateway runs one agent, `main`.
+/// An `agentId` param: one of the configured agents.
 fn check_agent(c: &mut Checker, o: &serde_json::Map<String, Value>) -> Result<(), ErrorShape> {
     match c.string("", o, "agentId", true) {
-        Some(id) if id.trim() != "main" => {
+        Some(id) if !crate::agents::known_now(id.trim()) => {
             // Echoed shortened: the id is the caller's, of any size.
             let shown: String = id.chars().take(64).collect();
-            Err(ErrorShape::invalid(format!(
-                "unknown agent id: {shown} (this gateway runs one agent, main)"
-            )))
+            Err(ErrorShape::invalid(format!("unknown agent id: {shown}")))
         }
         _ => Ok(()),
     }
@@ -591,31 +570,49 @@ impl WsSession {
             .spawn(ctx);
     }
 
-    /// `agents.list`: the one agent (params: an object, not read).
+    /// `agents.list`: the configured agents (params: an object, not read).
     fn agents_list(&mut self, call: Call, ctx: &mut Context<Self>) {
         if !call.params.is_object() && !call.params.is_null() {
             let err = ErrorShape::invalid("invalid agents.list params: must be object");
             return self.respond_err(&call.id, &err, ctx);
         }
-        // The agent's workspace, and its identity as IDENTITY.md states it (read off the
-        // actor thread).
-        let ws = self.shared.live.get().workspace.clone();
+        // Each agent's workspace, and its identity as its IDENTITY.md states it (read off
+        // the actor thread).
+        let roster = self.shared.live.get().agents.clone();
         self.reply_with(
             call.id,
             async move {
-                let identity = actix_web::rt::task::spawn_blocking({
-                    let ws = ws.clone();
-                    move || crate::workspace::Identity::of(&ws)
+                let agents = actix_web::rt::task::spawn_blocking({
+                    let roster = roster.clone();
+                    move || {
+                        roster
+                            .agents()
+                            .iter()
+                            .map(|a| {
+                                let identity = crate::workspace::Identity::of(&a.workspace);
+                                let mut v = serde_json::to_value(AgentSummary {
+                                    id: a.id.clone(),
+                                    name: a.name.clone().unwrap_or_else(|| a.id.clone()),
+                                    workspace: a.workspace.dir.display().to_string(),
+                                    model: a.model.clone(),
+                                })
+                                .unwrap_or_default();
+                                if !identity.is_empty() {
+                                    v["identity"] = serde_json::json!(identity);
+                                }
+                                v
+                            })
+                            .collect::<Vec<_>>()
+                    }
                 })
                 .await
-                .unwrap_or_default();
-                let mut v = serde_json::to_value(&AGENTS).map_err(|_| gone())?;
-                let agent = &mut v["agents"][0];
-                agent["workspace"] = serde_json::json!(ws.dir.display().to_string());
-                if !identity.is_empty() {
-                    agent["identity"] = serde_json::json!(identity);
-                }
-                Ok(v)
+                .map_err(|_| gone())?;
+                Ok(serde_json::json!({
+                    "defaultId": roster.default_id(),
+                    "mainKey": "main",
+                    "scope": "per-sender",
+                    "agents": agents,
+                }))
             },
             ctx,
         );

@@ -1,0 +1,243 @@
+//! The agent roster of a configuration (`agents.entries` / `agents.list` and `bindings`):
+//! each agent's workspace, tool policy and model label, checked as the start-up checks the
+//! single agent's (a workspace apart from the state directory, valid tool names).
+
+use std::sync::Arc;
+
+use openclaw_actors::agents::{AccountMatch, AgentDef, Binding, PeerKind, Roster, valid_id};
+use openclaw_actors::tool_policy::ToolFilter;
+use openclaw_actors::workspace::WorkspaceSettings;
+
+use crate::config::{BindingCfg, Loaded, PeerIdCfg};
+
+/// The roster of `loaded` (`None`: no `agents.entries` / `agents.list`, the single agent
+/// `main` with `workspace` and `tools`). `default_ws` is the default agent's workspace
+/// (`agents.defaults.workspace`, `OPENCLAW_WORKSPACE_DIR`); every other agent's defaults
+/// to `<agents.defaults.workspace>/<id>` when that is set, else `<state>/workspace-<id>`,
+/// as OpenClaw's. Warnings (ignored bindings) go to `warn`.
+pub fn roster(
+    loaded: &Loaded,
+    default_ws: &WorkspaceSettings,
+    tools: &ToolFilter,
+    home: Option<&std::path::Path>,
+    warn: &mut dyn FnMut(String),
+) -> Result<Option<Roster>, String> {
+    let cfg = &loaded.config;
+    let configured = cfg.agents.configured()?;
+    if configured.is_empty() {
+        if cfg.bindings.as_ref().is_some_and(|b| !b.is_empty()) {
+            warn("bindings are set but no agents are configured (agents.entries): every message goes to the agent main".into());
+        }
+        return Ok(None);
+    }
+    for (id, key, _) in &configured {
+        if !valid_id(id) {
+            return Err(format!(
+                "{key}: the agent id {:?} is not valid. Fix: use 1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit",
+                id.chars().take(80).collect::<String>()
+            ));
+        }
+    }
+    // The owner of unbound messages: the legacy `default: true` marker; a legacy
+    // `agents.list` without one keeps its first agent (OpenClaw's migration does the same).
+    let marked: Vec<&String> = configured
+        .iter()
+        .filter(|(_, _, e)| e.default == Some(true))
+        .map(|(id, _, _)| id)
+        .collect();
+    if marked.len() > 1 {
+        return Err(format!(
+            "several agents are marked default: true ({}). Fix: mark one",
+            marked
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let owner = marked.first().map(|s| (*s).clone()).or_else(|| {
+        cfg.agents
+            .list
+            .is_some()
+            .then(|| configured.first().map(|(id, _, _)| id.clone()))
+            .flatten()
+    });
+    let default_id = owner
+        .clone()
+        .or_else(|| (configured.len() == 1).then(|| configured[0].0.clone()))
+        .or_else(|| {
+            configured
+                .iter()
+                .any(|(id, _, _)| id == openclaw_actors::agents::MAIN)
+                .then(|| openclaw_actors::agents::MAIN.to_owned())
+        })
+        .unwrap_or_else(|| configured[0].0.clone());
+    let defaults_dir = cfg
+        .agents
+        .defaults
+        .workspace
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|p| crate::config::absolute_dir(p, "agents.defaults.workspace", home))
+        .transpose()?;
+    let mut agents = Vec::new();
+    for (id, key, e) in &configured {
+        let dir = match e
+            .workspace
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(p) => crate::config::absolute_dir(p, &format!("{key}.workspace"), home)?,
+            None if *id == default_id => default_ws.dir.clone(),
+            None => match &defaults_dir {
+                Some(d) => d.join(id),
+                None => loaded.state_dir.join(format!("workspace-{id}")),
+            },
+        };
+        super::check_workspace_apart(&dir, &loaded.state_dir, loaded.path.as_deref())
+            .map_err(|m| format!("{key}: {m}"))?;
+        let tools = agent_tools(tools, &cfg.tools, e.tools.as_ref())
+            .map_err(|m| m.replace("tools.", &format!("{key}.tools.")))?;
+        agents.push(AgentDef {
+            id: id.clone(),
+            name: e
+                .name
+                .clone()
+                .or_else(|| e.identity.as_ref().and_then(|i| i.name.clone()))
+                .map(|n| n.trim().chars().take(200).collect::<String>())
+                .filter(|n| !n.is_empty()),
+            workspace: Arc::new(WorkspaceSettings {
+                dir,
+                ..default_ws.clone()
+            }),
+            tools: Arc::new(tools),
+            model: e.model.as_ref().and_then(|m| m.primary.clone()),
+        });
+    }
+    let mut bindings = Vec::new();
+    for (i, b) in cfg.bindings.iter().flatten().enumerate() {
+        if let Some(bound) = binding(i, b, warn)? {
+            bindings.push(bound);
+        }
+    }
+    Roster::new(agents, owner, bindings).map(Some)
+}
+
+/// An agent's tool filter: its `profile` replaces `tools.profile`; its `allow` / `deny`
+/// narrow what the global policy offers (a level never grants back what another denies).
+fn agent_tools(
+    global: &ToolFilter,
+    global_cfg: &crate::config::media::ToolsCfg,
+    own: Option<&crate::config::AgentEntryToolsCfg>,
+) -> Result<ToolFilter, String> {
+    let Some(own) = own else {
+        return Ok(global.clone());
+    };
+    let base = match own.profile.as_deref() {
+        Some(p) => ToolFilter::new(
+            Some(p),
+            global_cfg.allow.clone(),
+            if global_cfg.allow.is_some() {
+                None
+            } else {
+                global_cfg
+                    .also_allow
+                    .clone()
+                    .into_iter()
+                    .flatten()
+                    .chain(own.also_allow.clone().into_iter().flatten())
+                    .collect::<Vec<_>>()
+                    .into()
+            },
+            global_cfg.deny.clone(),
+        )?,
+        None => global.clone(),
+    };
+    let narrow = ToolFilter::new(None, own.allow.clone(), None, own.deny.clone())?;
+    Ok(base.and(narrow))
+}
+
+/// One `bindings[i]` entry (`None`: one that can never route here, warned about).
+fn binding(
+    i: usize,
+    b: &BindingCfg,
+    warn: &mut dyn FnMut(String),
+) -> Result<Option<Binding>, String> {
+    let key = format!("bindings[{i}]");
+    let agent_id = b.agent_id.trim().to_ascii_lowercase();
+    match b.kind.as_deref().map(str::trim) {
+        None | Some("route") | Some("") => {}
+        Some("acp") => {
+            warn(format!(
+                "{key} is an ACP binding, which openclaw-rs does not run; ignoring it"
+            ));
+            return Ok(None);
+        }
+        Some(other) => {
+            return Err(format!(
+                "{key}.type is {:?}. Fix: use \"route\" (or leave it out)",
+                other.chars().take(40).collect::<String>()
+            ));
+        }
+    }
+    let m = &b.matches;
+    let channel = m.channel.trim().to_ascii_lowercase();
+    if channel.is_empty() {
+        return Err(format!(
+            "{key}.match.channel is empty. Fix: name the channel, e.g. \"telegram\""
+        ));
+    }
+    if m.guild_id.is_some() || m.team_id.is_some() || m.roles.is_some() {
+        warn(format!(
+            "{key} matches a Discord guild or Slack team, channels openclaw-rs does not run; ignoring it"
+        ));
+        return Ok(None);
+    }
+    if channel != "telegram" {
+        warn(format!(
+            "{key} is for the channel {:?}, which openclaw-rs does not run; it never matches",
+            channel.chars().take(40).collect::<String>()
+        ));
+    }
+    let account = match m.account_id.as_deref().map(str::trim) {
+        None | Some("") => AccountMatch::Default,
+        Some("*") => AccountMatch::Any,
+        Some(a) => AccountMatch::Id(a.to_owned()),
+    };
+    let peer = match &m.peer {
+        None => None,
+        Some(p) => {
+            let kind = PeerKind::parse(&p.kind).ok_or_else(|| {
+                format!(
+                    "{key}.match.peer.kind is {:?}. Fix: use \"direct\", \"group\" or \"channel\"",
+                    p.kind.chars().take(40).collect::<String>()
+                )
+            })?;
+            let id = match &p.id {
+                PeerIdCfg::Number(n) => n.to_string(),
+                PeerIdCfg::Text(t) => {
+                    let t = t.trim();
+                    let t = t
+                        .strip_prefix("telegram:")
+                        .or_else(|| t.strip_prefix("tg:"))
+                        .unwrap_or(t);
+                    t.to_owned()
+                }
+            };
+            if id.is_empty() {
+                return Err(format!(
+                    "{key}.match.peer.id is empty. Fix: use the chat's or sender's id, or \"*\""
+                ));
+            }
+            Some((kind, id))
+        }
+    };
+    Ok(Some(Binding {
+        agent_id,
+        channel,
+        account,
+        peer,
+    }))
+}

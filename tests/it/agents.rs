@@ -1,0 +1,373 @@
+//! Several agents in one gateway (`agents.entries` + `bindings`, OpenClaw's multi-agent
+//! routing) against the real binary: two Telegram bots and a peer binding route to three
+//! agents, each with its own workspace, model, tools and session store (kept across a
+//! restart); operators reach an agent by its session key or `agentId` and nothing else; a
+//! fleet without an owner does not answer unbound messages; bad rosters refuse the start.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::{CliHome, TestGateway, WsClient, cli_params};
+use crate::telegram_flow::{GW_ARGS, GW_TOKEN, SLOW, TG_TOKEN, admin, config, dm, wait_reply};
+
+/// `config` of `telegram_flow` plus a second bot (`alerts`) on `tg2`, a second model and
+/// the `agents` / `bindings` given.
+fn fleet_config(
+    tg: &FakeTelegram,
+    tg2: &FakeTelegram,
+    ai: &FakeOpenAi,
+    entries: Value,
+    bindings: Value,
+) -> String {
+    let mut c: Value = serde_json::from_str(&config(tg, Some(ai), json!({}))).expect("cfg");
+    c["channels"]["telegram"]["accounts"] = json!({"alerts": {
+        "botToken": tg2.token(),
+        "apiRoot": tg2.api_root(),
+    }});
+    c["models"]["providers"]["fake"]["models"] =
+        json!([{"id": "flow-model"}, {"id": "work-model"}]);
+    c["agents"]["entries"] = entries;
+    c["bindings"] = bindings;
+    c.to_string()
+}
+
+fn system_text(request: &Value) -> String {
+    request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "system")
+        .filter_map(|m| m["content"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn offered(request: &Value) -> Vec<String> {
+    request["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn index(state: &Path, agent: &str) -> Value {
+    let p = state.join(format!("agents/{agent}/sessions/sessions.json"));
+    serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .expect("index json")
+}
+
+#[actix_web::test]
+async fn bindings_route_chats_to_agents_with_their_own_workspace_model_tools_and_sessions() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let tg2 = FakeTelegram::start("777:alerts-bot-token");
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().to_path_buf();
+    let home_ws = state.join("ws-home");
+    let work_ws = state.join("ws-work");
+    for (ws, soul) in [
+        (&home_ws, "You are the HOME persona."),
+        (&work_ws, "You are the WORK persona."),
+    ] {
+        std::fs::create_dir_all(ws).expect("mkdir");
+        std::fs::write(ws.join("SOUL.md"), soul).expect("soul");
+    }
+    let c = fleet_config(
+        &tg,
+        &tg2,
+        &ai,
+        json!({
+            "home": {"default": true, "workspace": home_ws, "name": "Home"},
+            "work": {"workspace": work_ws, "model": "fake/work-model", "tools": {"deny": ["cron"]}},
+            "alerts": {"identity": {"name": "Alert desk"}},
+        }),
+        json!([
+            {"agentId": "work", "match": {"channel": "telegram", "peer": {"kind": "direct", "id": 5201}}},
+            {"agentId": "alerts", "match": {"channel": "telegram", "accountId": "alerts"}},
+            {"agentId": "work", "type": "acp", "match": {"channel": "telegram", "peer": {"kind": "direct", "id": "5101"}}},
+        ]),
+    );
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c));
+
+    // An unbound DM on the default bot: the owner, `home`, with its persona and the default
+    // model and tools.
+    ai.push_text("home here");
+    let m = dm(&tg, 5101, "hello");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "home here");
+    // The start line (written before the channels start).
+    let started = format!("{}{}", gw.stdout(), gw.stderr());
+    assert!(
+        started.contains(
+            "agents: alerts, home, work (fake/work-model); 2 bindings, unbound messages to home"
+        ),
+        "{started}"
+    );
+    assert!(
+        started.contains("bindings[2] is an ACP binding"),
+        "{started}"
+    );
+    let r = &ai.requests()[0];
+    assert_eq!(r["model"], "flow-model", "{r}");
+    let sys = system_text(r);
+    assert!(
+        sys.contains("HOME persona") && !sys.contains("WORK persona"),
+        "{sys}"
+    );
+    assert!(offered(r).contains(&"cron".to_owned()), "{:?}", offered(r));
+
+    // The bound peer: `work`, its persona, its own model, `cron` denied for it alone.
+    ai.push_text("work here");
+    let m = dm(&tg, 5201, "status?");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "work here");
+    let r = &ai.requests()[1];
+    assert_eq!(r["model"], "work-model", "{r}");
+    let sys = system_text(r);
+    assert!(
+        sys.contains("WORK persona") && !sys.contains("HOME persona"),
+        "{sys}"
+    );
+    assert!(!offered(r).contains(&"cron".to_owned()), "{:?}", offered(r));
+
+    // The second bot: `alerts`, in a workspace of its own made for it.
+    ai.push_text("alerts here");
+    let m = dm(&tg2, 5301, "anything?");
+    assert_eq!(wait_reply(&tg2, m, SLOW).await.text(), "alerts here");
+    let alerts_ws = gw.dir.path().join("workspace-alerts");
+    assert!(alerts_ws.join("AGENTS.md").is_file(), "seeded");
+    let sys = system_text(&ai.requests()[2]);
+    assert!(sys.contains(&alerts_ws.display().to_string()), "{sys}");
+    assert!(
+        !sys.contains("HOME persona") && !sys.contains("WORK persona"),
+        "{sys}"
+    );
+    assert!(
+        tg.sent().iter().all(|s| s.text() != "alerts here"),
+        "answered by its own bot"
+    );
+
+    // Each agent's sessions in its own store.
+    let state = gw.dir.path().to_path_buf();
+    let idx = |agent: &str| -> Vec<String> {
+        index(&state, agent)
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(idx("home"), ["agent:home:telegram:dm:5101"]);
+    assert_eq!(idx("work"), ["agent:work:telegram:dm:5201"]);
+    assert_eq!(idx("alerts"), ["agent:alerts:telegram:dm:5301"]);
+    let work_sid = index(&state, "work")["agent:work:telegram:dm:5201"]["sessionId"]
+        .as_str()
+        .expect("sessionId")
+        .to_owned();
+    assert!(
+        state
+            .join(format!("agents/work/sessions/{work_sid}.jsonl"))
+            .is_file()
+    );
+
+    // Operators: the roster, the default agent, an agent's session by key or by agentId.
+    let mut op = admin(&gw).await;
+    let list = op.request("agents.list", json!({})).await;
+    assert_eq!(list["payload"]["defaultId"], "home", "{list}");
+    let names: Vec<(String, String)> = list["payload"]["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap_or_default().to_owned(),
+                a["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("alerts".to_owned(), "Alert desk".to_owned()),
+            ("home".to_owned(), "Home".to_owned()),
+            ("work".to_owned(), "work".to_owned())
+        ]
+    );
+    let (_, hello) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    assert_eq!(
+        hello["snapshot"]["sessionDefaults"]["mainSessionKey"], "agent:home:main",
+        "{hello}"
+    );
+    ai.push_text("work via operator");
+    let id = op
+        .send_request(
+            "agent",
+            json!({"message": "report", "agentId": "work", "idempotencyKey": "op-work-1"}),
+        )
+        .await;
+    assert_eq!(op.response(&id).await["ok"], true);
+    let done = op.response(&id).await;
+    assert_eq!(done["payload"]["status"], "ok", "{done}");
+    let r = &ai.requests()[3];
+    assert_eq!(r["model"], "work-model", "{r}");
+    assert!(system_text(r).contains("WORK persona"));
+    assert!(idx("work").contains(&"agent:work:main".to_owned()));
+    for (params, want) in [
+        (
+            json!({"sessionKey": "agent:nope:main", "message": "x", "idempotencyKey": "bad-1"}),
+            "unknown agent id \"nope\"",
+        ),
+        (
+            json!({"sessionKey": "agent:../../etc:main", "message": "x", "idempotencyKey": "bad-2"}),
+            "not of the form",
+        ),
+        (
+            json!({"sessionKey": "agent:home:main", "agentId": "work", "message": "x", "idempotencyKey": "bad-3"}),
+            "is not a session of agentId",
+        ),
+    ] {
+        let res = op.request("chat.send", params).await;
+        assert_eq!(res["ok"], false, "{res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(want), "{want}: {res}");
+    }
+    assert!(!state.join("agents/nope").exists());
+    assert!(!state.join("etc").exists());
+    let files = op
+        .request(
+            "agents.files.get",
+            json!({"agentId": "work", "name": "SOUL.md"}),
+        )
+        .await;
+    assert_eq!(
+        files["payload"]["file"]["content"], "You are the WORK persona.",
+        "{files}"
+    );
+    let files = op
+        .request("agents.files.list", json!({"agentId": "ghost"}))
+        .await;
+    assert_eq!(files["ok"], false, "{files}");
+    assert_eq!(ai.request_count(), 4, "refused calls reach no model");
+
+    // After a restart each agent finds its sessions again: the work chat goes on.
+    drop(op);
+    let gw = crate::telegram_flow::restart(gw);
+    ai.push_text("still work");
+    let m = dm(&tg, 5201, "and now?");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "still work");
+    let r = ai.requests().last().cloned().expect("request");
+    let history: Vec<&str> = r["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert!(
+        history.iter().any(|t| t.contains("status?")) && history.contains(&"work here"),
+        "{history:?}"
+    );
+    drop(gw);
+}
+
+#[actix_web::test]
+async fn a_fleet_without_an_owner_leaves_unbound_chats_unanswered() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let tg2 = FakeTelegram::start("778:second-bot-token");
+    let ai = FakeOpenAi::start();
+    let c = fleet_config(
+        &tg,
+        &tg2,
+        &ai,
+        json!({"a": {}, "b": {}}),
+        json!([{"agentId": "b", "match": {"channel": "telegram", "accountId": "*", "peer": {"kind": "direct", "id": "tg:5101"}}}]),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&c));
+    // A stranger's DM, then the bound one's: only the second is answered, by `b`.
+    let stranger = dm(&tg, 5999, "hi?");
+    ai.push_text("b answers");
+    let m = dm(&tg, 5101, "hello");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "b answers");
+    let started = format!("{}{}", gw.stdout(), gw.stderr());
+    assert!(
+        started.contains("unbound messages not answered"),
+        "{started}"
+    );
+    crate::support::retry_until(Duration::from_secs(10), "the refusal logged", || {
+        gw.stderr().contains("matches no binding").then_some(())
+    });
+    assert!(
+        crate::telegram_flow::replies_to(&tg, stranger).is_empty(),
+        "{:?}",
+        tg.sent()
+    );
+    assert_eq!(ai.request_count(), 1, "{:?}", ai.requests());
+    assert!(system_text(&ai.requests()[0]).contains("workspace-b"));
+    // The unbound message is not retried after a restart (it was dropped, not kept).
+    let gw = crate::telegram_flow::restart(gw);
+    ai.push_text("b again");
+    let m = dm(&tg, 5101, "again");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "b again");
+    assert_eq!(ai.request_count(), 2, "{:?}", ai.requests());
+    drop(gw);
+}
+
+#[actix_web::test]
+async fn bad_rosters_refuse_the_start_naming_the_key() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let tg2 = FakeTelegram::start("779:third-bot-token");
+    let ai = FakeOpenAi::start();
+    for (entries, bindings, want) in [
+        (
+            json!({"home": {}}),
+            json!([{"agentId": "ghost", "match": {"channel": "telegram"}}]),
+            "bindings[0].agentId is \"ghost\"",
+        ),
+        (json!({"Bad Id": {}}), Value::Null, "is not valid"),
+        (
+            json!({"a": {"default": true}, "b": {"default": true}}),
+            Value::Null,
+            "several agents are marked default",
+        ),
+        (
+            json!({"a": {"model": "nowhere/model"}}),
+            Value::Null,
+            "agents.entries.a.model",
+        ),
+        (
+            json!({"a": {"workspace": "relative/dir"}}),
+            Value::Null,
+            "agents.entries.a.workspace",
+        ),
+        (
+            json!({"a": {"tools": {"profile": "superuser"}}}),
+            Value::Null,
+            "agents.entries.a.tools.profile",
+        ),
+        (
+            json!({"a": {}}),
+            json!([{"agentId": "a", "match": {"channel": "telegram", "peer": {"kind": "room", "id": "1"}}}]),
+            "bindings[0].match.peer.kind",
+        ),
+    ] {
+        let home = CliHome::with_config(&fleet_config(&tg, &tg2, &ai, entries, bindings));
+        let out = home.run(GW_ARGS, &[]);
+        assert_eq!(out.code, Some(78), "{want}: {out:?}");
+        assert!(out.stderr.contains(want), "{want}: {}", out.stderr);
+    }
+    // A workspace that is the state directory is refused for any agent.
+    let home = CliHome::new();
+    let state = home.config_path();
+    let state = state.parent().expect("state dir");
+    let c = fleet_config(
+        &tg,
+        &tg2,
+        &ai,
+        json!({"a": {}, "b": {"workspace": state}}),
+        Value::Null,
+    );
+    std::fs::write(home.config_path(), c).expect("write config");
+    let out = home.run(GW_ARGS, &[]);
+    assert_eq!(out.code, Some(78), "{out:?}");
+    assert!(out.stderr.contains("agents.entries.b"), "{}", out.stderr);
+}
