@@ -74,6 +74,19 @@ pub fn known_now(id: &str) -> bool {
     }
 }
 
+/// The running gateway's agent ids, comma-separated, for error messages.
+pub fn known_ids_now() -> String {
+    let g = match KNOWN.read() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if g.is_empty() {
+        MAIN.to_owned()
+    } else {
+        g.join(", ")
+    }
+}
+
 /// Makes `roster` the running gateway's (its default agent and its ids).
 pub(crate) fn set_running(roster: &Roster) {
     set_default_id(roster.default_id());

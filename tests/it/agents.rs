@@ -232,6 +232,21 @@ async fn bindings_route_chats_to_agents_with_their_own_workspace_model_tools_and
         let msg = res["error"]["message"].as_str().unwrap_or_default();
         assert!(msg.contains(want), "{want}: {res}");
     }
+    for (method, params) in [
+        ("sessions.reset", json!({"key": "agent:nope:main"})),
+        (
+            "sessions.patch",
+            json!({"key": "agent:nope:main", "label": "x"}),
+        ),
+    ] {
+        let res = op.request(method, params).await;
+        assert_eq!(res["ok"], false, "{method}: {res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("not a session of a configured agent"),
+            "{method}: {res}"
+        );
+    }
     assert!(!state.join("agents/nope").exists());
     assert!(!state.join("etc").exists());
     let files = op

@@ -354,7 +354,7 @@ async fn sessions_reset_and_create_over_the_wire() {
         ),
         (
             json!({"key": "main", "agentId": "other"}),
-            "unknown agent id: other (this gateway runs one agent, main)",
+            "unknown agent id: other (this gateway runs: main)",
         ),
     ] {
         let res = op.request("sessions.reset", params.clone()).await;

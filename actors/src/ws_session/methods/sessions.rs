@@ -140,13 +140,30 @@ impl Params for DescribeParams {
     }
 }
 
+/// A session `key` that would create an entry: only of a configured agent (its id names
+/// the directory the entry is saved in).
+fn known_agent(method: &str, key: Option<String>) -> Result<Option<String>, ErrorShape> {
+    match key {
+        Some(k) if !crate::agents::key_agent(&k).is_some_and(crate::agents::known_now) => {
+            let shown: String = k.chars().take(100).collect();
+            Err(ErrorShape::invalid(format!(
+                "invalid {method} params: session key {shown:?} is not a session of a configured agent (agent:<agentId>:<key>)"
+            )))
+        }
+        k => Ok(k),
+    }
+}
+
 /// An `agentId` param: one of the configured agents.
 fn check_agent(c: &mut Checker, o: &serde_json::Map<String, Value>) -> Result<(), ErrorShape> {
     match c.string("", o, "agentId", true) {
         Some(id) if !crate::agents::known_now(id.trim()) => {
             // Echoed shortened: the id is the caller's, of any size.
             let shown: String = id.chars().take(64).collect();
-            Err(ErrorShape::invalid(format!("unknown agent id: {shown}")))
+            Err(ErrorShape::invalid(format!(
+                "unknown agent id: {shown} (this gateway runs: {})",
+                crate::agents::known_ids_now()
+            )))
         }
         _ => Ok(()),
     }
@@ -167,6 +184,7 @@ impl Params for ResetParams {
         c.closed("", o, &["key", "agentId", "reason", "expectedSessionId"]);
         c.required("", o, "key");
         let key = c.string("", o, "key", true).map(normalize_session_key);
+        let key = known_agent(M, key)?;
         let reason = match o.get("reason") {
             None => Some(ResetReason::Reset),
             Some(Value::String(r)) if r == "reset" => Some(ResetReason::Reset),
@@ -295,6 +313,7 @@ impl Params for PatchParams {
             c.required("", o, "label");
         }
         let key = c.string("", o, "key", true).map(normalize_session_key);
+        let key = known_agent(M, key)?;
         let expected = c
             .string("", o, "expectedSessionId", true)
             .map(str::to_owned);
@@ -404,6 +423,7 @@ impl Params for CreateParams {
         let mut c = Checker::new();
         c.closed("", o, CREATE_ACCEPTED);
         let key = c.string("", o, "key", true).map(normalize_session_key);
+        let key = known_agent(M, key)?;
         let idem = c.string("", o, "idempotencyKey", true);
         let mut names = [None, None];
         for (slot, field) in names.iter_mut().zip(["label", "displayName"]) {
