@@ -108,6 +108,9 @@
 
   // ---------- credentials ----------
   let creds = null; // {kind: "token"|"password", secret, remember}
+  // The user pressed Connect: the start-up sign-in (remembered secret, device token) that
+  // may still be loading must not replace what they typed.
+  let signInStarted = false;
   let deviceToken = null;
   function loadRemembered() {
     try {
@@ -926,6 +929,7 @@
       e.preventDefault();
       const kind = document.querySelector('input[name="kind"]:checked').value;
       const secret = $("secret").value;
+      signInStarted = true;
       creds = secret ? { kind, secret, remember: $("remember").checked } : null;
       if (!$("remember").checked) { localStorage.removeItem(STORE_KEY); idbPut("deviceToken", undefined).catch(() => {}); }
       loginError("");
@@ -945,13 +949,17 @@
       $("secret").value = "";
     });
     try { await loadDevice(); } catch (e) { loginError(e.message); }
+    if (signInStarted) return;
     creds = loadRemembered();
     if (creds) {
       $("remember").checked = true;
       for (const r of document.querySelectorAll('input[name="kind"]')) r.checked = r.value === creds.kind;
       connect();
     } else {
-      try { deviceToken = (await idbGet("deviceToken")) || null; } catch (_) { deviceToken = null; }
+      let saved = null;
+      try { saved = (await idbGet("deviceToken")) || null; } catch (_) { saved = null; }
+      if (signInStarted) return;
+      deviceToken = saved;
       if (deviceToken) connect();
     }
   });
