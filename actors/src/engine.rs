@@ -247,9 +247,9 @@ pub struct Shared {
     pub preauth: PreauthCounter,
     /// Sessions in their handshake that the registry does not track yet.
     pub untracked: crate::ws_session::Untracked,
-    /// Number of agent sessions, kept by the registry (read by `health` without a round
-    /// trip).
-    pub session_count: std::sync::atomic::AtomicUsize,
+    /// The sessions (kept by the registry) and the heartbeat (kept by the scheduler) as
+    /// `health` reports them, read without a round trip.
+    pub health_view: crate::protocol::health::HealthView,
     /// The hot-reloadable settings (auth, proxies, origins, pairing and tool policy); read
     /// these instead of the start-up values in `config`.
     pub live: crate::hot::LiveSettings,
@@ -262,8 +262,6 @@ pub struct Shared {
     pub hello_view: crate::registry::hello_view::HelloView,
     /// The cron scheduler, once started (the `cron.*` methods reach it here).
     pub cron: std::sync::OnceLock<CronAddr>,
-    /// `<state>/agents/main/sessions/sessions.json`, reported by `health`.
-    sessions_path: String,
 }
 
 /// The address of the [`crate::cron::CronService`] (a newtype: `Shared` is `Debug`).
@@ -282,29 +280,36 @@ impl Shared {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Where session transcripts will live (reported by `health`).
-    pub fn sessions_path(&self) -> &str {
-        &self.sessions_path
+    /// The default agent's session index (`sessions.list`'s `path`).
+    pub fn sessions_path(&self) -> String {
+        self.health_view
+            .sessions_path(&crate::agents::default_id_now())
     }
 
     /// The `health` summary (`HealthSummary`): the fields `openclaw health` and
     /// `openclaw gateway call health` read, written from where they live.
-    pub fn health_summary(&self) -> HealthSummary<'_> {
+    pub fn health_summary<'a>(
+        &'a self,
+        snapshot: &'a crate::protocol::health::HealthSnapshot,
+    ) -> HealthSummary<'a> {
         let gateway = HealthGateway {
             bind: &self.config.bind_mode,
             port: self.live.get().port,
             uptime_ms: self.uptime_ms(),
             version: &self.config.server_version,
         };
-        let count = self
-            .session_count
-            .load(std::sync::atomic::Ordering::Relaxed);
-        HealthSummary::new(gateway, count, &self.sessions_path, now_ms())
+        HealthSummary::new(gateway, snapshot, now_ms())
+    }
+
+    /// What [`Self::health_summary`] reads: the sessions, heartbeat and agents now.
+    pub fn health_snapshot(&self) -> crate::protocol::health::HealthSnapshot {
+        self.health_view.snapshot(self.live.get().agents.clone())
     }
 
     /// [`Self::health_summary`] as a JSON object, for callers that add to it.
     pub fn health(&self) -> Value {
-        serde_json::to_value(self.health_summary()).unwrap_or_default()
+        let snapshot = self.health_snapshot();
+        serde_json::to_value(self.health_summary(&snapshot)).unwrap_or_default()
     }
 
     /// This gateway's own presence entry.
@@ -415,14 +420,11 @@ impl Engine {
         let store = StoreActor::start(config.state_dir.clone());
         let live = crate::hot::LiveSettings::new(crate::hot::HotConfig::of(&config));
         let hello_view = crate::registry::hello_view::HelloView::new(config.auth.rate_limit);
-        let sessions_path = config
-            .state_dir
-            .join("agents")
-            .join("main")
-            .join("sessions")
-            .join("sessions.json")
-            .display()
-            .to_string();
+        let health_view = crate::protocol::health::HealthView::new(
+            &config.state_dir,
+            sessions_index.health_view(),
+            config.heartbeat.view(config.cron_enabled),
+        );
         let shared = Arc::new(Shared {
             live,
             ops: std::sync::OnceLock::new(),
@@ -433,10 +435,9 @@ impl Engine {
             instance_id: uuid::Uuid::new_v4().to_string(),
             preauth: PreauthCounter::default(),
             untracked: crate::ws_session::Untracked::default(),
-            session_count: std::sync::atomic::AtomicUsize::new(sessions_index.len()),
+            health_view,
             hello_view,
             cron: std::sync::OnceLock::new(),
-            sessions_path,
         });
         let model: Rc<dyn ChatModel> = deps
             .model
@@ -461,6 +462,7 @@ impl Engine {
             shared.config.state_dir.clone(),
         )
         .with_heartbeat(shared.config.heartbeat.clone())
+        .with_health(shared.clone())
         .start();
         let _ = shared.cron.set(CronAddr(cron));
         Ok(Self { shared, registry })

@@ -283,30 +283,7 @@ impl AgentDefaultsCfg {
         };
         let dir = match raw {
             None => state_dir.join("workspace"),
-            Some(p) => {
-                let expanded = match p.strip_prefix('~') {
-                    Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-                        let Some(home) = home else {
-                            return Err(format!(
-                                "{key} is {p:?} but HOME is not set. Fix: use an absolute path"
-                            ));
-                        };
-                        home.join(rest.trim_start_matches('/'))
-                    }
-                    _ => std::path::PathBuf::from(p),
-                };
-                if !expanded.is_absolute() {
-                    return Err(format!(
-                        "{key} is {p:?}, a relative path. Fix: use an absolute path or one starting with ~/ (e.g. \"~/.openclaw/workspace\")"
-                    ));
-                }
-                if p.contains('\0') {
-                    return Err(format!(
-                        "{key} contains a NUL byte. Fix: use a plain absolute path"
-                    ));
-                }
-                expanded
-            }
+            Some(p) => absolute_dir(p, key, home)?,
         };
         let chars = |v: Option<u64>, k: &str, default: usize| -> Result<usize, String> {
             match v {
@@ -631,7 +608,7 @@ pub fn absolute_dir(
     };
     if !expanded.is_absolute() {
         return Err(format!(
-            "{key} is {p:?}, a relative path. Fix: use an absolute path or one starting with ~/"
+            "{key} is {p:?}, a relative path. Fix: use an absolute path or one starting with ~/ (e.g. \"~/.openclaw/workspace\")"
         ));
     }
     if p.contains('\0') {

@@ -265,6 +265,53 @@ async fn bindings_route_chats_to_agents_with_their_own_workspace_model_tools_and
     assert_eq!(files["ok"], false, "{files}");
     assert_eq!(ai.request_count(), 4, "refused calls reach no model");
 
+    // `health`: every agent with its own store and count; the default agent's on top.
+    let health = op.request("health", json!({})).await;
+    let h = &health["payload"];
+    let store = |agent: &str| {
+        state
+            .join(format!("agents/{agent}/sessions/sessions.json"))
+            .display()
+            .to_string()
+    };
+    assert_eq!(h["defaultAgentId"], "home", "{health}");
+    assert_eq!(h["sessions"]["path"], store("home"), "{health}");
+    let rows: Vec<(String, bool, u64, String)> = h["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| {
+            (
+                a["agentId"].as_str().unwrap_or_default().to_owned(),
+                a["isDefault"] == true,
+                a["sessions"]["count"].as_u64().unwrap_or(99),
+                a["sessions"]["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("alerts".to_owned(), false, 1, store("alerts")),
+            ("home".to_owned(), true, 1, store("home")),
+            ("work".to_owned(), false, 2, store("work")),
+        ],
+        "{health}"
+    );
+    // Deleting a work session archives its transcript in work's own directory.
+    let del = op
+        .request("sessions.delete", json!({"key": "agent:work:main"}))
+        .await;
+    let archived = del["payload"]["archived"][0].as_str().unwrap_or_default();
+    assert!(
+        archived.starts_with(&format!("{}/agents/work/sessions/", state.display()))
+            && Path::new(archived).is_file(),
+        "{del}"
+    );
+
     // After a restart each agent finds its sessions again: the work chat goes on.
     drop(op);
     let gw = crate::telegram_flow::restart(gw);

@@ -124,6 +124,42 @@ fn real_openclaw_cli_calls_health_on_our_gateway() {
     );
 }
 
+/// `openclaw health` (the real CLI's own rendering) shows our agents, their heartbeat and
+/// our session stores: the paths on the gateway's host, not the CLI's.
+#[actix_web::test]
+async fn real_openclaw_cli_health_shows_our_agents_and_session_stores() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some(
+            r#"{ agents: { entries: { home: { default: true }, work: { name: "Work" } },
+                 defaults: { heartbeat: { every: "45m" } } } }"#,
+        ),
+    );
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let res = op
+        .request("sessions.reset", json!({"key": "agent:work:main"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let url = gw.url();
+    let mut cmd = cli.command(&["health", "--verbose"]);
+    cmd.env("OPENCLAW_GATEWAY_URL", &url)
+        .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "{out}\n{}", cli.guard_log());
+    let state = gw.dir.path().display().to_string();
+    for want in [
+        "Agents: home (default), work".to_owned(),
+        "Heartbeat interval: 45m (home), disabled (work)".to_owned(),
+        format!("Session store (home): {state}/agents/home/sessions/sessions.json (0 entries)"),
+        format!("Session store (work): {state}/agents/work/sessions/sessions.json (1 entries)"),
+        "- agent:work:main (0m ago)".to_owned(),
+    ] {
+        assert!(out.stdout.contains(&want), "{want:?} not in:\n{out}");
+    }
+}
+
 /// Waits (bounded) for an event named `name` on `op`, failing early if `host` exits.
 pub async fn wait_event_or_exit(
     op: &mut WsClient,

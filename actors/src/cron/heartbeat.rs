@@ -119,6 +119,26 @@ pub struct HeartbeatSettings {
     pub checklist: Option<std::path::PathBuf>,
 }
 
+impl HeartbeatSettings {
+    /// What `health` reports of these settings; `running`: the scheduler runs heartbeats
+    /// (cron enabled, not paused by `set-heartbeats`).
+    pub fn view(&self, running: bool) -> crate::protocol::health::HeartbeatView {
+        crate::protocol::health::HeartbeatView {
+            every_ms: self
+                .every
+                .filter(|_| running)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            prompt: self.prompt.clone(),
+            target: match &self.target {
+                HeartbeatTarget::None => "none".to_owned(),
+                HeartbeatTarget::Last => "last".to_owned(),
+                HeartbeatTarget::Chat { channel, .. } => channel.clone(),
+            },
+            ack_max_chars: self.ack_max_chars,
+        }
+    }
+}
+
 impl Default for HeartbeatSettings {
     fn default() -> Self {
         Self {

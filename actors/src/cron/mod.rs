@@ -160,6 +160,8 @@ pub struct CronService {
     state_dir: std::path::PathBuf,
     /// What [`Self::publish`] last told the registry.
     published: HashMap<String, (usize, Option<u64>)>,
+    /// Where `health` reads the heartbeat from.
+    shared: Option<std::sync::Arc<crate::engine::Shared>>,
 }
 
 impl CronService {
@@ -187,7 +189,14 @@ impl CronService {
             last_heartbeat: None,
             state_dir,
             published: HashMap::new(),
+            shared: None,
         }
+    }
+
+    /// Keeping `health`'s view of the heartbeat in `shared`.
+    pub fn with_health(mut self, shared: std::sync::Arc<crate::engine::Shared>) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// With these heartbeat settings.
@@ -200,6 +209,11 @@ impl CronService {
     fn arm_heartbeat(&mut self, ctx: &mut Context<Self>) {
         if let Some(h) = self.hb_timer.take() {
             ctx.cancel_future(h);
+        }
+        if let Some(shared) = &self.shared {
+            shared
+                .health_view
+                .set_heartbeat(self.heartbeat.view(self.enabled && self.heartbeats_on));
         }
         let Some(every) = self.heartbeat.every else {
             return;

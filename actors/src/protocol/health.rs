@@ -5,56 +5,65 @@
 //! of the wire object's keys (alphabetical, as the `json!` object it replaced wrote them); the
 //! wire test below compares the bytes with that object.
 
-use serde::ser::{Serialize, SerializeMap as _, Serializer};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::ser::{Serialize, SerializeMap as _, SerializeSeq as _, Serializer};
+
+use crate::agents::Roster;
+
+/// How many recent sessions `health` lists per agent (OpenClaw's limit).
+pub const RECENT_SESSIONS: usize = 5;
 
 /// `health` without channel details (see [`crate::engine::Shared::health_summary`]).
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthSummary<'a> {
-    /// Agents (none listed).
-    pub agents: [(); 0],
+    /// Every configured agent: its heartbeat and its sessions.
+    pub agents: AgentsHealth<'a>,
     /// Channel labels (filled in by the `health` method when channels are configured).
     pub channel_labels: EmptyObject,
     /// Channel order (idem).
     pub channel_order: [(); 0],
     /// Channels (idem).
     pub channels: EmptyObject,
-    /// `main`.
-    pub default_agent_id: std::sync::Arc<str>,
+    /// The agent that owns unbound messages (`main` with one agent).
+    pub default_agent_id: &'a str,
     /// How long gathering took (from memory: 0).
     pub duration_ms: u64,
     /// This gateway.
     pub gateway: HealthGateway<'a>,
-    /// Heartbeat interval (none).
+    /// The default agent's heartbeat interval (0: off).
     pub heartbeat_seconds: u64,
     /// Always true: the gateway answered.
     pub ok: bool,
-    /// The agent sessions.
-    pub sessions: HealthSessions<'a>,
+    /// The default agent's sessions.
+    pub sessions: AgentSessionsHealth<'a>,
     /// When, in ms since the epoch.
     pub ts: u64,
 }
 
 impl<'a> HealthSummary<'a> {
-    /// The summary for `gateway` with `count` agent sessions indexed at `sessions_path`, at
-    /// `ts` (ms since the epoch).
-    pub fn new(gateway: HealthGateway<'a>, count: usize, sessions_path: &'a str, ts: u64) -> Self {
+    /// The summary for `gateway` of `snapshot` (the roster, sessions and heartbeat now),
+    /// at `ts` (ms since the epoch).
+    pub fn new(gateway: HealthGateway<'a>, snapshot: &'a HealthSnapshot, ts: u64) -> Self {
+        let default_agent_id = snapshot.roster.default_id();
+        let heartbeat_seconds = snapshot
+            .heartbeat
+            .every_ms
+            .map_or(0, |ms| ms.saturating_add(500) / 1000);
         Self {
-            agents: [],
+            agents: AgentsHealth { snapshot, ts },
             channel_labels: EmptyObject,
             channel_order: [],
             channels: EmptyObject,
-            default_agent_id: crate::agents::default_id_now(),
+            default_agent_id,
             // Gathered from memory: nothing to wait for.
             duration_ms: 0,
             gateway,
-            heartbeat_seconds: 0,
+            heartbeat_seconds,
             ok: true,
-            sessions: HealthSessions {
-                count,
-                path: sessions_path,
-                recent: [],
-            },
+            sessions: AgentSessionsHealth::of(snapshot, default_agent_id, ts),
             ts,
         }
     }
@@ -74,15 +83,306 @@ pub struct HealthGateway<'a> {
     pub version: &'a str,
 }
 
-/// `health.sessions`.
-#[derive(serde::Serialize)]
-pub struct HealthSessions<'a> {
-    /// How many agent sessions there are.
+/// One agent's sessions as `health` reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentSessions {
+    /// How many.
     pub count: usize,
-    /// Where the sessions index lives.
-    pub path: &'a str,
-    /// Recent sessions (none listed).
-    pub recent: [(); 0],
+    /// The most recently updated (key, `updatedAt`), newest first, at most
+    /// [`RECENT_SESSIONS`].
+    pub recent: Vec<(String, u64)>,
+}
+
+impl AgentSessions {
+    /// Counts a session updated at `updated_at`, keeping it if it is among the newest.
+    pub fn add(&mut self, key: &str, updated_at: u64) {
+        self.count += 1;
+        let at = self
+            .recent
+            .iter()
+            .position(|(k, t)| updated_at > *t || (updated_at == *t && key < k.as_str()))
+            .unwrap_or(self.recent.len());
+        if at < RECENT_SESSIONS {
+            self.recent.truncate(RECENT_SESSIONS - 1);
+            self.recent.insert(at, (key.to_owned(), updated_at));
+        }
+    }
+}
+
+/// Every agent's sessions, by agent id.
+pub type SessionsView = BTreeMap<String, AgentSessions>;
+
+/// The heartbeat as `health` reports it (it runs for the default agent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatView {
+    /// Its interval when it runs (`None`: off, paused or cron disabled).
+    pub every_ms: Option<u64>,
+    /// Its prompt.
+    pub prompt: String,
+    /// Where its answers go (`none`, `last`, or a channel).
+    pub target: String,
+    /// `ackMaxChars`.
+    pub ack_max_chars: usize,
+}
+
+/// What `health` reports beyond the settings: kept up to date by the registry (sessions)
+/// and the scheduler (heartbeat), so that `health` needs no round trip to either.
+#[derive(Debug)]
+pub struct HealthView {
+    /// The state directory, as shown in paths.
+    state_dir: Arc<str>,
+    sessions: RwLock<Arc<SessionsView>>,
+    heartbeat: RwLock<Arc<HeartbeatView>>,
+}
+
+/// One consistent reading of the [`HealthView`] with the roster in force.
+#[derive(Debug, Clone)]
+pub struct HealthSnapshot {
+    state_dir: Arc<str>,
+    roster: Arc<Roster>,
+    sessions: Arc<SessionsView>,
+    heartbeat: Arc<HeartbeatView>,
+}
+
+fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
+    match lock.read() {
+        Ok(g) => g.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+fn write<T>(lock: &RwLock<Arc<T>>, value: T) {
+    let value = Arc::new(value);
+    match lock.write() {
+        Ok(mut g) => *g = value,
+        Err(poisoned) => *poisoned.into_inner() = value,
+    }
+}
+
+impl HealthView {
+    /// The view of a gateway whose state lives in `state_dir`.
+    pub fn new(
+        state_dir: &std::path::Path,
+        sessions: SessionsView,
+        heartbeat: HeartbeatView,
+    ) -> Self {
+        Self {
+            state_dir: state_dir.display().to_string().into(),
+            sessions: RwLock::new(Arc::new(sessions)),
+            heartbeat: RwLock::new(Arc::new(heartbeat)),
+        }
+    }
+
+    /// Replaces the sessions (the registry, when its index changed).
+    pub fn set_sessions(&self, sessions: SessionsView) {
+        write(&self.sessions, sessions);
+    }
+
+    /// Replaces the heartbeat (the scheduler, when it is armed or stopped).
+    pub fn set_heartbeat(&self, heartbeat: HeartbeatView) {
+        if *read(&self.heartbeat) != heartbeat {
+            write(&self.heartbeat, heartbeat);
+        }
+    }
+
+    /// The view now, with `roster`.
+    pub fn snapshot(&self, roster: Arc<Roster>) -> HealthSnapshot {
+        HealthSnapshot {
+            state_dir: self.state_dir.clone(),
+            roster,
+            sessions: read(&self.sessions),
+            heartbeat: read(&self.heartbeat),
+        }
+    }
+
+    /// `agent`'s session index file (`<state>/agents/<agent>/sessions/sessions.json`).
+    pub fn sessions_path(&self, agent: &str) -> String {
+        format!("{}/agents/{agent}/sessions/sessions.json", self.state_dir)
+    }
+}
+
+impl HealthSnapshot {
+    /// A snapshot of fixed parts (tests and benches).
+    pub fn fixed(
+        state_dir: &str,
+        roster: Arc<Roster>,
+        sessions: SessionsView,
+        heartbeat: HeartbeatView,
+    ) -> Self {
+        Self {
+            state_dir: state_dir.into(),
+            roster,
+            sessions: Arc::new(sessions),
+            heartbeat: Arc::new(heartbeat),
+        }
+    }
+}
+
+/// `health.agents`: one entry per configured agent, in the roster's order.
+pub struct AgentsHealth<'a> {
+    snapshot: &'a HealthSnapshot,
+    ts: u64,
+}
+
+impl Serialize for AgentsHealth<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let snap = self.snapshot;
+        let agents = snap.roster.agents();
+        let default_id = snap.roster.default_id();
+        let mut seq = s.serialize_seq(Some(agents.len()))?;
+        for a in agents {
+            let is_default = a.id == default_id;
+            seq.serialize_element(&AgentHealth {
+                agent_id: &a.id,
+                heartbeat: HeartbeatHealth {
+                    view: &snap.heartbeat,
+                    enabled: is_default,
+                },
+                is_default,
+                name: a.name.as_deref(),
+                sessions: AgentSessionsHealth::of(snap, &a.id, self.ts),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// One entry of `health.agents`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AgentHealth<'a> {
+    agent_id: &'a str,
+    heartbeat: HeartbeatHealth<'a>,
+    is_default: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    sessions: AgentSessionsHealth<'a>,
+}
+
+/// An agent's `heartbeat` (OpenClaw's summary: `every` is `disabled` when it does not run).
+struct HeartbeatHealth<'a> {
+    view: &'a HeartbeatView,
+    /// The heartbeat runs for this agent (the default one).
+    enabled: bool,
+}
+
+impl Serialize for HeartbeatHealth<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let every = self.view.every_ms.filter(|_| self.enabled);
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("ackMaxChars", &self.view.ack_max_chars)?;
+        m.serialize_entry("enabled", &every.is_some())?;
+        match every {
+            Some(ms) => m.serialize_entry("every", &Every(ms))?,
+            None => m.serialize_entry("every", "disabled")?,
+        }
+        m.serialize_entry("everyMs", &every)?;
+        m.serialize_entry("prompt", &self.view.prompt)?;
+        m.serialize_entry("target", &self.view.target)?;
+        m.end()
+    }
+}
+
+/// An interval as OpenClaw's config writes it (`30m`, `1h`, `45s`, `1500ms`).
+struct Every(u64);
+
+impl Serialize for Every {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ms = self.0;
+        match ms {
+            0 => s.serialize_str("0ms"),
+            _ if ms.is_multiple_of(3_600_000) => {
+                s.collect_str(&format_args!("{}h", ms / 3_600_000))
+            }
+            _ if ms.is_multiple_of(60_000) => s.collect_str(&format_args!("{}m", ms / 60_000)),
+            _ if ms.is_multiple_of(1000) => s.collect_str(&format_args!("{}s", ms / 1000)),
+            _ => s.collect_str(&format_args!("{ms}ms")),
+        }
+    }
+}
+
+/// `health.sessions` and each agent's `sessions`.
+pub struct AgentSessionsHealth<'a> {
+    state_dir: &'a str,
+    agent: &'a str,
+    sessions: Option<&'a AgentSessions>,
+    ts: u64,
+}
+
+impl<'a> AgentSessionsHealth<'a> {
+    fn of(snap: &'a HealthSnapshot, agent: &'a str, ts: u64) -> Self {
+        Self {
+            state_dir: &snap.state_dir,
+            agent,
+            sessions: snap.sessions.get(agent),
+            ts,
+        }
+    }
+}
+
+impl Serialize for AgentSessionsHealth<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("count", &self.sessions.map_or(0, |x| x.count))?;
+        m.serialize_entry(
+            "path",
+            &Path {
+                state_dir: self.state_dir,
+                agent: self.agent,
+            },
+        )?;
+        m.serialize_entry(
+            "recent",
+            &Recent {
+                rows: self.sessions.map_or(&[][..], |x| &x.recent[..]),
+                ts: self.ts,
+            },
+        )?;
+        m.end()
+    }
+}
+
+/// An agent's session index path, written without building the string.
+struct Path<'a> {
+    state_dir: &'a str,
+    agent: &'a str,
+}
+
+impl Serialize for Path<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!(
+            "{}/agents/{}/sessions/sessions.json",
+            self.state_dir, self.agent
+        ))
+    }
+}
+
+/// `recent`: `{age, key, updatedAt}` rows.
+struct Recent<'a> {
+    rows: &'a [(String, u64)],
+    ts: u64,
+}
+
+impl Serialize for Recent<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
+        for (key, at) in self.rows {
+            seq.serialize_element(&RecentRow {
+                age: self.ts.saturating_sub(*at),
+                key,
+                updated_at: *at,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecentRow<'a> {
+    age: u64,
+    key: &'a str,
+    updated_at: u64,
 }
 
 /// `{}`.
@@ -97,17 +397,41 @@ impl Serialize for EmptyObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agents::AgentDef;
+    use crate::workspace::WorkspaceSettings;
     use serde_json::json;
 
+    fn agent(id: &str, name: Option<&str>) -> AgentDef {
+        AgentDef {
+            id: id.into(),
+            name: name.map(str::to_owned),
+            workspace: Arc::new(WorkspaceSettings::new(format!("/w/{id}").into())),
+            tools: Arc::default(),
+            model: None,
+        }
+    }
+
+    fn heartbeat(every_ms: Option<u64>) -> HeartbeatView {
+        HeartbeatView {
+            every_ms,
+            prompt: "Read \"HEARTBEAT.md\"".into(),
+            target: "last".into(),
+            ack_max_chars: 300,
+        }
+    }
+
     #[test]
-    fn health_summary_writes_the_object_it_replaced() {
-        for (path, version, bind) in [
-            (
-                "/var/lib/openclaw/agents/main/sessions/sessions.json",
-                "0.1.0",
-                "loopback",
-            ),
-            ("/tmp/a \"quoted\" dir/ü/sessions.json", "1.2.3-rc.1", "lan"),
+    fn health_summary_writes_openclaws_object() {
+        let single = Arc::new(Roster::single(
+            Arc::new(WorkspaceSettings::default()),
+            Arc::default(),
+        ));
+        let mut main = AgentSessions::default();
+        main.add("agent:main:main", 1_795_999_990_000);
+        let sessions: SessionsView = [("main".to_owned(), main)].into();
+        for (dir, version, bind) in [
+            ("/var/lib/openclaw", "0.1.0", "loopback"),
+            ("/tmp/a \"quoted\" dir/ü", "1.2.3-rc.1", "lan"),
         ] {
             let gateway = HealthGateway {
                 bind,
@@ -115,9 +439,19 @@ mod tests {
                 uptime_ms: 1234,
                 version,
             };
-            let typed = HealthSummary::new(gateway, 3, path, 1_796_000_000_000);
-            // The `json!` builder the typed summary replaced.
-            let sessions = json!({"path": path, "count": 3, "recent": []});
+            let snap = HealthSnapshot::fixed(
+                dir,
+                single.clone(),
+                sessions.clone(),
+                heartbeat(Some(1_800_000)),
+            );
+            let typed = HealthSummary::new(gateway, &snap, 1_796_000_000_000);
+            let sessions = json!({
+                "path": format!("{dir}/agents/main/sessions/sessions.json"),
+                "count": 1,
+                "recent": [{"key": "agent:main:main", "updatedAt": 1_795_999_990_000u64, "age": 10_000}],
+            });
+            // OpenClaw's object (its captured `health`), key for key.
             let reference = json!({
                 "ok": true,
                 "ts": 1_796_000_000_000u64,
@@ -125,9 +459,21 @@ mod tests {
                 "channels": {},
                 "channelOrder": [],
                 "channelLabels": {},
-                "heartbeatSeconds": 0,
+                "heartbeatSeconds": 1800,
                 "defaultAgentId": "main",
-                "agents": [],
+                "agents": [{
+                    "agentId": "main",
+                    "isDefault": true,
+                    "heartbeat": {
+                        "enabled": true,
+                        "every": "30m",
+                        "everyMs": 1_800_000,
+                        "prompt": "Read \"HEARTBEAT.md\"",
+                        "target": "last",
+                        "ackMaxChars": 300,
+                    },
+                    "sessions": sessions,
+                }],
                 "sessions": sessions,
                 "gateway": {
                     "version": version,
@@ -140,6 +486,101 @@ mod tests {
                 serde_json::to_string(&typed).expect("serializes"),
                 reference.to_string()
             );
+        }
+    }
+
+    #[test]
+    fn every_agent_is_listed_and_the_heartbeat_is_the_default_agents() {
+        let roster = Roster::new(
+            vec![agent("home", None), agent("work", Some("Work"))],
+            Some("work".into()),
+            Vec::new(),
+        )
+        .expect("valid");
+        let mut work = AgentSessions::default();
+        for (i, key) in ["a", "b", "c", "d", "e", "f", "g"].iter().enumerate() {
+            work.add(&format!("agent:work:{key}"), 100 + i as u64);
+        }
+        work.add("agent:work:old", 1);
+        let snap = HealthSnapshot::fixed(
+            "/s",
+            Arc::new(roster),
+            [("work".to_owned(), work)].into(),
+            heartbeat(Some(90_000)),
+        );
+        let gateway = HealthGateway {
+            bind: "loopback",
+            port: 1,
+            uptime_ms: 2,
+            version: "0",
+        };
+        let v = serde_json::to_value(HealthSummary::new(gateway, &snap, 1000)).expect("json");
+        assert_eq!(v["defaultAgentId"], "work");
+        assert_eq!(v["heartbeatSeconds"], 90);
+        let agents = v["agents"].as_array().expect("agents");
+        assert_eq!(agents.len(), 2);
+        assert_eq!(agents[0]["agentId"], "home");
+        assert_eq!(agents[0]["isDefault"], false);
+        assert!(agents[0].get("name").is_none());
+        assert_eq!(
+            agents[0]["heartbeat"],
+            json!({"ackMaxChars": 300, "enabled": false, "every": "disabled", "everyMs": null,
+                "prompt": "Read \"HEARTBEAT.md\"", "target": "last"})
+        );
+        assert_eq!(
+            agents[0]["sessions"],
+            json!({"count": 0, "path": "/s/agents/home/sessions/sessions.json", "recent": []})
+        );
+        assert_eq!(agents[1]["name"], "Work");
+        assert_eq!(agents[1]["heartbeat"]["every"], "90s");
+        assert_eq!(agents[1]["sessions"]["count"], 8);
+        let recent: Vec<&str> = agents[1]["sessions"]["recent"]
+            .as_array()
+            .expect("recent")
+            .iter()
+            .filter_map(|r| r["key"].as_str())
+            .collect();
+        assert_eq!(
+            recent,
+            [
+                "agent:work:g",
+                "agent:work:f",
+                "agent:work:e",
+                "agent:work:d",
+                "agent:work:c"
+            ]
+        );
+        assert_eq!(v["sessions"], agents[1]["sessions"]);
+        // Off: no interval anywhere.
+        let off = HealthSnapshot::fixed(
+            "/s",
+            snap.roster.clone(),
+            SessionsView::new(),
+            heartbeat(None),
+        );
+        let gateway = HealthGateway {
+            bind: "loopback",
+            port: 1,
+            uptime_ms: 2,
+            version: "0",
+        };
+        let v = serde_json::to_value(HealthSummary::new(gateway, &off, 1000)).expect("json");
+        assert_eq!(v["heartbeatSeconds"], 0);
+        assert_eq!(v["agents"][1]["heartbeat"]["enabled"], false);
+        assert_eq!(v["agents"][1]["heartbeat"]["every"], "disabled");
+    }
+
+    #[test]
+    fn intervals_are_written_as_openclaw_configs_write_them() {
+        for (ms, want) in [
+            (1_800_000, "30m"),
+            (3_600_000, "1h"),
+            (7_200_000, "2h"),
+            (45_000, "45s"),
+            (1500, "1500ms"),
+            (5_400_000, "90m"),
+        ] {
+            assert_eq!(serde_json::to_value(Every(ms)).expect("json"), want);
         }
     }
 }

@@ -257,6 +257,15 @@ mod tests {
             health: 2,
         };
         let scopes = vec!["operator.admin".to_owned(), "operator.read".to_owned()];
+        let health_snapshot = crate::protocol::health::HealthSnapshot::fixed(
+            "/s",
+            std::sync::Arc::new(crate::agents::Roster::single(
+                std::sync::Arc::default(),
+                std::sync::Arc::default(),
+            )),
+            Default::default(),
+            crate::cron::heartbeat::HeartbeatSettings::default().view(true),
+        );
         let health = || {
             let gateway = crate::protocol::health::HealthGateway {
                 bind: "loopback",
@@ -264,7 +273,7 @@ mod tests {
                 uptime_ms: 2,
                 version: "0.1.0",
             };
-            HealthSummary::new(gateway, 0, "/s/sessions.json", 9)
+            HealthSummary::new(gateway, &health_snapshot, 9)
         };
         let features = Features {
             events: &["connect.challenge", "tick"],

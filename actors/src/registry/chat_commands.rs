@@ -497,10 +497,7 @@ impl Registry {
             .set_model(key, reference, crate::util::now_ms(), || {
                 uuid::Uuid::new_v4().to_string()
             });
-        self.shared.session_count.store(
-            self.sessions_index.len(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.publish_sessions();
         self.save_sessions_now();
         self.session_changed(key);
     }
@@ -535,10 +532,7 @@ impl Registry {
             .set_tts(key, chosen, crate::util::now_ms(), || {
                 uuid::Uuid::new_v4().to_string()
             });
-        self.shared.session_count.store(
-            self.sessions_index.len(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.publish_sessions();
         self.save_sessions_now();
         match chosen {
             Some(true) => format!("🔊 Spoken answers on in this chat ({label})."),

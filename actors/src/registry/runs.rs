@@ -235,10 +235,7 @@ impl Registry {
             .sessions_index
             .touch(key, origin, now_ms(), || uuid::Uuid::new_v4().to_string());
         if created {
-            self.shared.session_count.store(
-                self.sessions_index.len(),
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            self.publish_sessions();
             // A new session id must be durable before its transcript grows: otherwise a
             // crash would start a fresh transcript for the same chat.
             self.save_sessions_now();
@@ -259,6 +256,13 @@ impl Registry {
         });
     }
 
+    /// Tells `health` the sessions as they are now (each agent's count and newest).
+    pub(super) fn publish_sessions(&self) {
+        self.shared
+            .health_view
+            .set_sessions(self.sessions_index.health_view());
+    }
+
     pub(crate) fn save_sessions_now(&self) {
         actix::spawn(self.save_sessions());
     }
@@ -269,6 +273,7 @@ impl Registry {
     /// store writes in order: anything sent to it after this call (a transcript append)
     /// lands after the index.
     pub(super) fn save_sessions(&self) -> impl std::future::Future<Output = bool> + 'static {
+        self.publish_sessions();
         // One file per agent (`agents/<id>/sessions/sessions.json`, OpenClaw's layout): every
         // configured agent's, and that of any agent an entry still belongs to.
         let mut parts = self.sessions_index.by_agent();
@@ -849,7 +854,7 @@ impl Registry {
             limit_applied: limit,
             next_offset: None,
             offset: 0,
-            path: self.shared.sessions_path().to_owned(),
+            path: self.shared.sessions_path(),
             sessions,
             total_count: total,
         }

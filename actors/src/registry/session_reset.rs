@@ -80,10 +80,7 @@ impl Registry {
             // The old transcript's cached tail is of no use any more.
             let _ = self.tails.take(&super::runs::transcript_name(key, &old));
         }
-        self.shared.session_count.store(
-            self.sessions_index.len(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.publish_sessions();
         let saved = Box::pin(self.save_sessions());
         ResetDone {
             meta,
@@ -228,10 +225,7 @@ impl Handler<CreateSession> for Registry {
             meta
         };
         let saved: std::pin::Pin<Box<dyn Future<Output = bool>>> = if created {
-            self.shared.session_count.store(
-                self.sessions_index.len(),
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            self.publish_sessions();
             Box::pin(self.save_sessions())
         } else {
             Box::pin(std::future::ready(true))
@@ -396,16 +390,10 @@ impl Handler<DeleteSession> for Registry {
         };
         let transcript = super::runs::transcript_name(&key, &meta.session_id);
         let _ = self.tails.take(&transcript);
-        self.shared.session_count.store(
-            self.sessions_index.len(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.publish_sessions();
         let saved = self.save_sessions();
         let store = self.store.clone();
-        let dir = std::path::Path::new(self.shared.sessions_path())
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default();
+        let state_dir = self.shared.config.state_dir.clone();
         let archive = msg.archive_transcript;
         Box::pin(async move {
             if !saved.await {
@@ -424,13 +412,7 @@ impl Handler<DeleteSession> for Registry {
                     })
                     .await;
                 match renamed {
-                    Ok(Ok(true)) => {
-                        let file = std::path::Path::new(&to)
-                            .file_name()
-                            .map(|f| dir.join(f).display().to_string())
-                            .unwrap_or(to);
-                        archived.push(file);
-                    }
+                    Ok(Ok(true)) => archived.push(state_dir.join(&to).display().to_string()),
                     Ok(Ok(false)) => {}
                     Ok(Err(e)) => {
                         log::warn!("deleted session {key}: transcript not archived: {e}");

@@ -45,6 +45,23 @@ impl SessionIndex {
         out
     }
 
+    /// What `health` reports of the sessions: each agent's count and newest entries.
+    pub fn health_view(&self) -> crate::protocol::health::SessionsView {
+        let mut out = crate::protocol::health::SessionsView::new();
+        for (k, m) in &self.0 {
+            let agent = crate::agents::key_agent(k).unwrap_or(crate::agents::MAIN);
+            match out.get_mut(agent) {
+                Some(a) => a.add(k, m.updated_at),
+                None => {
+                    let mut a = crate::protocol::health::AgentSessions::default();
+                    a.add(k, m.updated_at);
+                    out.insert(agent.to_owned(), a);
+                }
+            }
+        }
+        out
+    }
+
     /// Adds the entries of `other` (another agent's file) that are not here yet.
     pub fn merge(&mut self, other: SessionIndex) {
         for (k, m) in other.0 {

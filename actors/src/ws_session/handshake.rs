@@ -598,6 +598,7 @@ impl WsSession {
         let cfg = &self.shared.config;
         let admin = role == Role::Operator && scopes.iter().any(|s| s == scopes::ADMIN);
         let live = admin.then(|| self.shared.live.get());
+        let health = self.shared.health_snapshot();
         let hello = HelloOk {
             auth: HelloAuth {
                 device_token: issued.map(|(t, _)| t),
@@ -625,7 +626,7 @@ impl WsSession {
                     .as_ref()
                     .filter(|_| admin)
                     .map(|p| p.display().to_string()),
-                health: self.shared.health_summary(),
+                health: self.shared.health_summary(&health),
                 presence: &snap.presence,
                 session_defaults: SessionDefaults::now(),
                 state_dir: admin.then(|| cfg.state_dir.display().to_string()),

@@ -73,7 +73,8 @@ impl WsSession {
     fn health(&mut self, call: Call, _: HealthParams, ctx: &mut Context<Self>) {
         if self.shared.config.channel_accounts == 0 {
             let shared = self.shared.clone();
-            return self.respond_ok(&call.id, &shared.health_summary(), ctx);
+            let snapshot = shared.health_snapshot();
+            return self.respond_ok(&call.id, &shared.health_summary(&snapshot), ctx);
         }
         let fut = self.registry.send(ChannelsStatus);
         let shared = self.shared.clone();
