@@ -387,13 +387,14 @@ impl Watcher {
                 gateway::cron_enabled(&new.config),
             ));
         }
-        if hot
-            .iter()
-            .any(|k| k.starts_with("agents.defaults.heartbeat"))
-            && let Some(cron) = self.engine.shared.cron.get()
+        if hot.iter().any(|k| {
+            k.starts_with("agents.defaults.heartbeat")
+                || k.starts_with("agents.entries")
+                || k.starts_with("agents.list")
+        }) && let Some(cron) = self.engine.shared.cron.get()
         {
             cron.0.do_send(openclaw_actors::cron::SetHeartbeat(
-                prepared.heartbeat.clone(),
+                prepared.heartbeats.clone(),
             ));
         }
         if !hot.is_empty() {

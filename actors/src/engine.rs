@@ -69,8 +69,9 @@ pub struct EngineConfig {
     pub run_timeout: Duration,
     /// `cron.enabled`: run scheduled jobs (with `false` they are kept and editable only).
     pub cron_enabled: bool,
-    /// `agents.defaults.heartbeat`.
-    pub heartbeat: crate::cron::heartbeat::HeartbeatSettings,
+    /// The heartbeats: the default agent's (`agents.defaults.heartbeat`), or one per agent
+    /// with its own `heartbeat`.
+    pub heartbeats: Vec<crate::cron::heartbeat::HeartbeatSettings>,
     /// The agent's workspace.
     pub workspace: crate::workspace::WorkspaceSettings,
     /// Which agent tools runs are offered (`tools.*`).
@@ -114,7 +115,7 @@ impl EngineConfig {
             agent_tools: Default::default(),
             run_timeout: crate::agent_run::DEFAULT_RUN_TIMEOUT,
             cron_enabled: true,
-            heartbeat: Default::default(),
+            heartbeats: Vec::new(),
             workspace: Default::default(),
             tools: Default::default(),
             exec: Default::default(),
@@ -423,7 +424,11 @@ impl Engine {
         let health_view = crate::protocol::health::HealthView::new(
             &config.state_dir,
             sessions_index.health_view(),
-            config.heartbeat.view(config.cron_enabled),
+            config
+                .heartbeats
+                .iter()
+                .map(|h| h.view(config.cron_enabled))
+                .collect(),
         );
         let shared = Arc::new(Shared {
             live,
@@ -461,7 +466,7 @@ impl Engine {
             shared.config.cron_enabled,
             shared.config.state_dir.clone(),
         )
-        .with_heartbeat(shared.config.heartbeat.clone())
+        .with_heartbeats(shared.config.heartbeats.clone())
         .with_health(shared.clone())
         .start();
         let _ = shared.cron.set(CronAddr(cron));

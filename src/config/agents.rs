@@ -393,11 +393,37 @@ impl AgentDefaultsCfg {
     pub fn heartbeat_settings(
         &self,
     ) -> Result<openclaw_actors::cron::heartbeat::HeartbeatSettings, String> {
-        use openclaw_actors::cron::heartbeat::{ActiveHours, HeartbeatSettings, HeartbeatTarget};
-        const K: &str = "agents.defaults.heartbeat";
-        let Some(h) = &self.heartbeat else {
-            return Ok(HeartbeatSettings::default());
+        match &self.heartbeat {
+            None => Ok(openclaw_actors::cron::heartbeat::HeartbeatSettings::default()),
+            Some(h) => h.settings("agents.defaults.heartbeat"),
+        }
+    }
+}
+
+impl HeartbeatCfg {
+    /// This block over `base` (`agents.defaults.heartbeat`): each key set here wins.
+    pub fn over(&self, base: Option<&HeartbeatCfg>) -> HeartbeatCfg {
+        let Some(b) = base else {
+            return self.clone();
         };
+        HeartbeatCfg {
+            every: self.every.clone().or_else(|| b.every.clone()),
+            prompt: self.prompt.clone().or_else(|| b.prompt.clone()),
+            target: self.target.clone().or_else(|| b.target.clone()),
+            to: self.to.clone().or_else(|| b.to.clone()),
+            account_id: self.account_id.clone().or_else(|| b.account_id.clone()),
+            active_hours: self.active_hours.clone().or_else(|| b.active_hours.clone()),
+            ack_max_chars: self.ack_max_chars.or(b.ack_max_chars),
+        }
+    }
+
+    /// The settings of this block (at config key `k`); `Err` names the bad key and the fix.
+    pub fn settings(
+        &self,
+        k: &str,
+    ) -> Result<openclaw_actors::cron::heartbeat::HeartbeatSettings, String> {
+        use openclaw_actors::cron::heartbeat::{ActiveHours, HeartbeatSettings, HeartbeatTarget};
+        let h = self;
         let every = match h.every.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(e)
@@ -409,7 +435,7 @@ impl AgentDefaultsCfg {
             }
             Some(e) => {
                 let ms = openclaw_actors::cron::expr::parse_duration_ms(e).map_err(|err| {
-                    format!("{K}.every: {err}. Fix: a duration such as \"30m\" or \"1h\", or \"0m\" for off")
+                    format!("{k}.every: {err}. Fix: a duration such as \"30m\" or \"1h\", or \"0m\" for off")
                 })?;
                 Some(std::time::Duration::from_millis(ms))
             }
@@ -423,11 +449,11 @@ impl AgentDefaultsCfg {
                     .any(|k| k.id == channel)
                 {
                     return Err(format!(
-                        "{K}.target {channel:?} is not a channel of this gateway. Fix: \"none\", \"last\" or \"telegram\" with {K}.to"
+                        "{k}.target {channel:?} is not a channel of this gateway. Fix: \"none\", \"last\" or \"telegram\" with {k}.to"
                     ));
                 }
                 let to = h.to.as_deref().map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
-                    format!("{K}.target {channel:?} needs {K}.to (the chat id). Fix: set it, or use \"last\"")
+                    format!("{k}.target {channel:?} needs {k}.to (the chat id). Fix: set it, or use \"last\"")
                 })?;
                 HeartbeatTarget::Chat {
                     channel: channel.to_owned(),
@@ -440,7 +466,7 @@ impl AgentDefaultsCfg {
             None | Some("") => openclaw_actors::cron::heartbeat::DEFAULT_PROMPT.to_owned(),
             Some(p) if p.chars().count() > openclaw_actors::cron::job::MAX_TEXT_CHARS => {
                 return Err(format!(
-                    "{K}.prompt is longer than {} characters",
+                    "{k}.prompt is longer than {} characters",
                     openclaw_actors::cron::job::MAX_TEXT_CHARS
                 ));
             }
@@ -450,7 +476,7 @@ impl AgentDefaultsCfg {
             None => None,
             Some(a) => Some(
                 ActiveHours::parse(&a.start, &a.end, a.timezone.as_deref())
-                    .map_err(|e| format!("{K}.{e}"))?,
+                    .map_err(|e| format!("{k}.{e}"))?,
             ),
         };
         Ok(HeartbeatSettings {
@@ -462,6 +488,7 @@ impl AgentDefaultsCfg {
                 .ack_max_chars
                 .unwrap_or(openclaw_actors::cron::heartbeat::DEFAULT_ACK_MAX_CHARS),
             checklist: None,
+            agent: None,
         })
     }
 }
@@ -504,6 +531,10 @@ pub struct AgentEntryCfg {
     /// Its identity (`name` is read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<AgentIdentityCfg>,
+    /// Its own heartbeat, over `agents.defaults.heartbeat`: when any agent has one, only
+    /// those agents run heartbeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HeartbeatCfg>,
 }
 
 /// `agents.entries.<id>.tools`.

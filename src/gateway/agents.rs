@@ -125,6 +125,35 @@ pub fn roster(
     Roster::new(agents, owner, bindings).map(Some)
 }
 
+/// The heartbeats of `cfg` (OpenClaw's scope rules): when any agent has its own
+/// `heartbeat` block, one per such agent (its block over `agents.defaults.heartbeat`, its
+/// workspace's `HEARTBEAT.md`); else the default agent's, from `agents.defaults.heartbeat`
+/// with `default_ws`'s checklist. `Err` names the bad key and the fix.
+pub fn heartbeats(
+    cfg: &crate::config::Config,
+    roster: Option<&Roster>,
+    default_ws: &WorkspaceSettings,
+) -> Result<Vec<openclaw_actors::cron::heartbeat::HeartbeatSettings>, String> {
+    // The shared block is checked on its own first, so its mistakes name its keys.
+    let mut shared = cfg.agents.defaults.heartbeat_settings()?;
+    if let Some(r) = roster {
+        let base = cfg.agents.defaults.heartbeat.as_ref();
+        let mut own = Vec::new();
+        for (id, key, e) in cfg.agents.configured()? {
+            let Some(h) = &e.heartbeat else { continue };
+            let mut s = h.over(base).settings(&format!("{key}.heartbeat"))?;
+            s.checklist = r.get(&id).map(|a| a.workspace.dir.join("HEARTBEAT.md"));
+            s.agent = Some(id);
+            own.push(s);
+        }
+        if !own.is_empty() {
+            return Ok(own);
+        }
+    }
+    shared.checklist = Some(default_ws.dir.join("HEARTBEAT.md"));
+    Ok(vec![shared])
+}
+
 /// An agent's tool filter: its `profile` replaces `tools.profile`; its `allow` / `deny`
 /// narrow what the global policy offers (a level never grants back what another denies).
 fn agent_tools(

@@ -240,8 +240,8 @@ pub struct Prepared {
     pub agent_tools: openclaw_actors::tool_policy::AgentToolPolicy,
     /// `agents.defaults.timeoutSeconds`.
     pub run_timeout: Duration,
-    /// `agents.defaults.heartbeat`.
-    pub heartbeat: openclaw_actors::cron::heartbeat::HeartbeatSettings,
+    /// The heartbeats (`agents.defaults.heartbeat`, or the agents' own).
+    pub heartbeats: Vec<openclaw_actors::cron::heartbeat::HeartbeatSettings>,
     /// The agent's workspace (`agents.defaults.workspace`, …).
     pub workspace: openclaw_actors::workspace::WorkspaceSettings,
     /// `agents.defaults.skipBootstrap`: no starter files for a new workspace.
@@ -374,8 +374,8 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .config
         .web_search_settings()
         .map_err(StartError::config)?;
-    let mut heartbeat = defaults.heartbeat_settings().map_err(StartError::config)?;
-    heartbeat.checklist = Some(workspace.dir.join("HEARTBEAT.md"));
+    let heartbeats = agents::heartbeats(&loaded.config, roster.as_ref(), &workspace)
+        .map_err(StartError::config)?;
     let run_timeout = loaded
         .config
         .agents
@@ -416,7 +416,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
         agent_tools,
         run_timeout,
-        heartbeat,
+        heartbeats,
         skip_bootstrap: defaults.skip_bootstrap.unwrap_or(false),
         agents: roster.map(std::sync::Arc::new),
         warnings,
@@ -680,7 +680,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         agent_tools: prepared.agent_tools.clone(),
         run_timeout: prepared.run_timeout,
         cron_enabled: cron_enabled(&loaded.config),
-        heartbeat: prepared.heartbeat.clone(),
+        heartbeats: prepared.heartbeats.clone(),
         workspace: prepared.workspace.clone(),
         tools: prepared.tools.clone(),
         exec: prepared.exec.clone(),

@@ -411,6 +411,16 @@ async fn bad_rosters_refuse_the_start_naming_the_key() {
             json!([{"agentId": "a", "match": {"channel": "telegram", "peer": {"kind": "room", "id": "1"}}}]),
             "bindings[0].match.peer.kind",
         ),
+        (
+            json!({"a": {"heartbeat": {"every": "soon"}}}),
+            Value::Null,
+            "agents.entries.a.heartbeat.every",
+        ),
+        (
+            json!({"a": {"heartbeat": {"every": "1h", "target": "telegram"}}}),
+            Value::Null,
+            "needs agents.entries.a.heartbeat.to",
+        ),
     ] {
         let home = CliHome::with_config(&fleet_config(&tg, &tg2, &ai, entries, bindings));
         let out = home.run(GW_ARGS, &[]);
@@ -432,4 +442,87 @@ async fn bad_rosters_refuse_the_start_naming_the_key() {
     let out = home.run(GW_ARGS, &[]);
     assert_eq!(out.code, Some(78), "{out:?}");
     assert!(out.stderr.contains("agents.entries.b"), "{}", out.stderr);
+}
+
+/// Per-agent heartbeats (OpenClaw's scope rule): when an agent has its own `heartbeat`
+/// block, only such agents beat, each with its block over `agents.defaults.heartbeat`, in
+/// its own main session with its own workspace's checklist; `health` says which runs.
+#[actix_web::test]
+async fn only_agents_with_their_own_heartbeat_beat_in_their_own_session() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("HEARTBEAT_OK");
+    ai.push_text("Work: the deploy is red.");
+    let mut c: Value = serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("cfg");
+    c["agents"]["defaults"]["heartbeat"] =
+        json!({"every": "1s", "target": "telegram", "to": "8701", "prompt": "SHARED CHECK"});
+    c["agents"]["entries"] = json!({
+        "home": {"default": true},
+        "work": {"heartbeat": {"prompt": "WORK CHECK: read HEARTBEAT.md"}},
+    });
+    let dir = tempfile::tempdir().expect("state dir");
+    let work_ws = dir.path().join("workspace-work");
+    std::fs::create_dir_all(&work_ws).expect("work workspace");
+    std::fs::write(work_ws.join("HEARTBEAT.md"), "- is the deploy green?\n").expect("checklist");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+    let mut op = admin(&gw).await;
+
+    // The work agent's beat: its prompt, its checklist, its session; sent to the target.
+    crate::telegram_flow::poll_until(SLOW, "the work heartbeat's message", || {
+        tg.sent()
+            .iter()
+            .any(|m| m.text() == "Work: the deploy is red.")
+            .then_some(())
+    })
+    .await;
+    let first = ai.requests()[0].to_string();
+    assert!(
+        first.contains("WORK CHECK: read HEARTBEAT.md") && first.contains("is the deploy green?"),
+        "{first}"
+    );
+    assert!(
+        first.contains(&work_ws.display().to_string()),
+        "work's workspace: {first}"
+    );
+    // A few more beats: every one is work's; home never beats.
+    crate::telegram_flow::poll_until(SLOW, "three beats", || {
+        (ai.request_count() >= 3).then_some(())
+    })
+    .await;
+    for r in ai.requests() {
+        let t = r.to_string();
+        assert!(
+            t.contains("WORK CHECK") && !t.contains("SHARED CHECK"),
+            "{t}"
+        );
+    }
+    let state = gw.dir.path().to_path_buf();
+    let work_index = index(&state, "work");
+    assert!(work_index.get("agent:work:main").is_some(), "{work_index}");
+    assert!(
+        !state.join("agents/home/sessions/sessions.json").exists()
+            || index(&state, "home").get("agent:home:main").is_none(),
+        "home never ran a heartbeat"
+    );
+
+    let health = op.request("health", json!({})).await;
+    let agents = &health["payload"]["agents"];
+    assert_eq!(agents[0]["agentId"], "home", "{health}");
+    assert_eq!(agents[0]["heartbeat"]["enabled"], false, "{health}");
+    assert_eq!(agents[1]["agentId"], "work", "{health}");
+    assert_eq!(agents[1]["heartbeat"]["enabled"], true, "{health}");
+    assert_eq!(agents[1]["heartbeat"]["every"], "1s", "{health}");
+    assert_eq!(health["payload"]["heartbeatSeconds"], 1, "{health}");
+
+    // Paused: health shows every heartbeat off.
+    let off = op
+        .request("set-heartbeats", json!({"enabled": false}))
+        .await;
+    assert_eq!(off["ok"], true, "{off}");
+    let health = op.request("health", json!({})).await;
+    assert_eq!(
+        health["payload"]["agents"][1]["heartbeat"]["enabled"], false,
+        "{health}"
+    );
+    assert_eq!(health["payload"]["heartbeatSeconds"], 0, "{health}");
 }

@@ -117,6 +117,8 @@ pub struct HeartbeatSettings {
     /// The checklist (`<workspace>/HEARTBEAT.md`; `None`: [`CHECKLIST`] under the state
     /// directory, the default workspace).
     pub checklist: Option<std::path::PathBuf>,
+    /// The agent it runs as (`None`: the default agent).
+    pub agent: Option<String>,
 }
 
 impl HeartbeatSettings {
@@ -124,6 +126,7 @@ impl HeartbeatSettings {
     /// (cron enabled, not paused by `set-heartbeats`).
     pub fn view(&self, running: bool) -> crate::protocol::health::HeartbeatView {
         crate::protocol::health::HeartbeatView {
+            agent: self.agent.clone(),
             every_ms: self
                 .every
                 .filter(|_| running)
@@ -148,6 +151,7 @@ impl Default for HeartbeatSettings {
             active_hours: None,
             ack_max_chars: DEFAULT_ACK_MAX_CHARS,
             checklist: None,
+            agent: None,
         }
     }
 }

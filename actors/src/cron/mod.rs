@@ -146,14 +146,11 @@ pub struct CronService {
     /// `cron.enabled`: with `false` jobs are kept and editable but never run on schedule.
     enabled: bool,
     store_path: String,
-    /// The heartbeat's settings (`agents.defaults.heartbeat`).
-    heartbeat: heartbeat::HeartbeatSettings,
-    /// `set-heartbeats`: the heartbeat may run (on by default).
+    /// The heartbeats: the default agent's (`agents.defaults.heartbeat`), or one per agent
+    /// with its own `heartbeat` block.
+    beats: Vec<Beat>,
+    /// `set-heartbeats`: the heartbeats may run (on by default).
     heartbeats_on: bool,
-    /// The heartbeat's timer.
-    hb_timer: Option<SpawnHandle>,
-    /// A heartbeat run is in progress.
-    hb_running: bool,
     /// The last `heartbeat` event (`last-heartbeat`).
     last_heartbeat: Option<Value>,
     /// The state directory (the heartbeat's checklist is in its `workspace/`).
@@ -162,6 +159,23 @@ pub struct CronService {
     published: HashMap<String, (usize, Option<u64>)>,
     /// Where `health` reads the heartbeat from.
     shared: Option<std::sync::Arc<crate::engine::Shared>>,
+}
+
+/// One heartbeat: its settings, its timer, and whether a beat of it is running.
+struct Beat {
+    settings: heartbeat::HeartbeatSettings,
+    timer: Option<SpawnHandle>,
+    running: bool,
+}
+
+impl Beat {
+    fn new(settings: heartbeat::HeartbeatSettings) -> Self {
+        Self {
+            settings,
+            timer: None,
+            running: false,
+        }
+    }
 }
 
 impl CronService {
@@ -182,10 +196,8 @@ impl CronService {
             timer: None,
             enabled,
             store_path: state_dir.join(JOBS_FILE).display().to_string(),
-            heartbeat: heartbeat::HeartbeatSettings::default(),
+            beats: Vec::new(),
             heartbeats_on: true,
-            hb_timer: None,
-            hb_running: false,
             last_heartbeat: None,
             state_dir,
             published: HashMap::new(),
@@ -199,32 +211,66 @@ impl CronService {
         self
     }
 
-    /// With these heartbeat settings.
-    pub fn with_heartbeat(mut self, settings: heartbeat::HeartbeatSettings) -> Self {
-        self.heartbeat = settings;
+    /// With these heartbeats.
+    pub fn with_heartbeats(mut self, settings: Vec<heartbeat::HeartbeatSettings>) -> Self {
+        self.beats = settings.into_iter().map(Beat::new).collect();
         self
     }
 
-    /// Arms the heartbeat's timer (`every` from now), or stops it.
-    fn arm_heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if let Some(h) = self.hb_timer.take() {
-            ctx.cancel_future(h);
+    /// Replaces the heartbeats (a reload): every timer is armed again from now; a beat in
+    /// progress for an agent that keeps its heartbeat still counts as running.
+    fn set_beats(&mut self, settings: Vec<heartbeat::HeartbeatSettings>, ctx: &mut Context<Self>) {
+        for b in &mut self.beats {
+            if let Some(h) = b.timer.take() {
+                ctx.cancel_future(h);
+            }
         }
+        let old = std::mem::take(&mut self.beats);
+        self.beats = settings
+            .into_iter()
+            .map(|s| {
+                let running = old.iter().any(|b| b.running && b.settings.agent == s.agent);
+                Beat {
+                    running,
+                    ..Beat::new(s)
+                }
+            })
+            .collect();
+        self.arm_heartbeat(ctx);
+    }
+
+    /// Arms every heartbeat's timer (`every` from now), or stops them, and tells `health`.
+    fn arm_heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let runs = self.enabled && self.heartbeats_on;
         if let Some(shared) = &self.shared {
             shared
                 .health_view
-                .set_heartbeat(self.heartbeat.view(self.enabled && self.heartbeats_on));
+                .set_heartbeat(self.beats.iter().map(|b| b.settings.view(runs)).collect());
         }
-        let Some(every) = self.heartbeat.every else {
+        for i in 0..self.beats.len() {
+            self.arm_beat(i, ctx);
+        }
+    }
+
+    /// Arms heartbeat `i`'s timer (`every` from now), or stops it.
+    fn arm_beat(&mut self, i: usize, ctx: &mut Context<Self>) {
+        let runs = self.enabled && self.heartbeats_on;
+        let Some(b) = self.beats.get_mut(i) else {
             return;
         };
-        if !self.enabled || !self.heartbeats_on {
-            return;
+        if let Some(h) = b.timer.take() {
+            ctx.cancel_future(h);
         }
-        self.hb_timer = Some(ctx.run_later(every, |act, ctx| {
-            act.hb_timer = None;
-            act.arm_heartbeat(ctx);
-            act.beat(ctx);
+        let Some(every) = b.settings.every.filter(|_| runs) else {
+            return;
+        };
+        // A reload cancels every timer before it replaces the list, so `i` stays valid.
+        b.timer = Some(ctx.run_later(every, move |act, ctx| {
+            if let Some(b) = act.beats.get_mut(i) {
+                b.timer = None;
+            }
+            act.arm_beat(i, ctx);
+            act.beat(i, ctx);
         }));
     }
 
@@ -247,9 +293,12 @@ impl CronService {
     /// One heartbeat: skipped outside the active hours, while one runs, or when the
     /// checklist is empty; else a main-session turn whose answer goes to the target unless
     /// it only acknowledges.
-    fn beat(&mut self, ctx: &mut Context<Self>) {
+    fn beat(&mut self, i: usize, ctx: &mut Context<Self>) {
         let started_at = now_ms();
-        if self.hb_running {
+        let Some(b) = self.beats.get_mut(i) else {
+            return;
+        };
+        if b.running {
             return self.heartbeat_event(heartbeat::event(
                 "skipped",
                 Some("already-running"),
@@ -257,13 +306,17 @@ impl CronService {
                 0,
             ));
         }
-        if let Some(hours) = &self.heartbeat.active_hours
+        if let Some(hours) = &b.settings.active_hours
             && !hours.contains(started_at)
         {
             return self.heartbeat_event(heartbeat::event("skipped", Some("quiet-hours"), None, 0));
         }
-        self.hb_running = true;
-        let settings = self.heartbeat.clone();
+        b.running = true;
+        let settings = b.settings.clone();
+        let agent = settings.agent.clone();
+        let run_as = agent
+            .clone()
+            .unwrap_or_else(|| crate::agents::default_id_now().to_string());
         let registry = self.registry.clone();
         let path = settings
             .checklist
@@ -320,8 +373,8 @@ impl CronService {
             );
             let spec = RunSpec {
                 job,
-                run_id: format!("heartbeat:{started_at}"),
-                session_key: format!("agent:{}:main", crate::agents::default_id_now()),
+                run_id: format!("heartbeat:{run_as}:{started_at}"),
+                session_key: format!("agent:{run_as}:main"),
                 text: heartbeat::prompt_with(&settings.prompt, checklist.as_deref()),
                 timeout: DEFAULT_RUN_TIMEOUT,
                 started_at,
@@ -330,7 +383,9 @@ impl CronService {
             Ok((run_job(registry, spec).await, settings.target))
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
-            act.hb_running = false;
+            if let Some(b) = act.beats.iter_mut().find(|b| b.settings.agent == agent) {
+                b.running = false;
+            }
             let took = now_ms().saturating_sub(started_at);
             let ev = match res {
                 Err(reason) => heartbeat::event("skipped", Some(reason), None, took),
@@ -960,18 +1015,17 @@ impl Handler<SetCronEnabled> for CronService {
     }
 }
 
-/// `agents.defaults.heartbeat` changed (config hot reload): the new settings, the timer
-/// armed again from now.
+/// The heartbeats changed (config hot reload of `agents.defaults.heartbeat` or an agent's
+/// `heartbeat`): the new settings, every timer armed again from now.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetHeartbeat(pub heartbeat::HeartbeatSettings);
+pub struct SetHeartbeat(pub Vec<heartbeat::HeartbeatSettings>);
 
 impl Handler<SetHeartbeat> for CronService {
     type Result = ();
 
     fn handle(&mut self, msg: SetHeartbeat, ctx: &mut Self::Context) {
-        self.heartbeat = msg.0;
-        self.arm_heartbeat(ctx);
+        self.set_beats(msg.0, ctx);
     }
 }
 

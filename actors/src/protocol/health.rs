@@ -48,10 +48,7 @@ impl<'a> HealthSummary<'a> {
     /// at `ts` (ms since the epoch).
     pub fn new(gateway: HealthGateway<'a>, snapshot: &'a HealthSnapshot, ts: u64) -> Self {
         let default_agent_id = snapshot.roster.default_id();
-        let heartbeat_seconds = snapshot
-            .heartbeat
-            .every_ms
-            .map_or(0, |ms| ms.saturating_add(500) / 1000);
+        let heartbeat_seconds = snapshot.heartbeat_seconds();
         Self {
             agents: AgentsHealth { snapshot, ts },
             channel_labels: EmptyObject,
@@ -112,9 +109,11 @@ impl AgentSessions {
 /// Every agent's sessions, by agent id.
 pub type SessionsView = BTreeMap<String, AgentSessions>;
 
-/// The heartbeat as `health` reports it (it runs for the default agent).
+/// A heartbeat as `health` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeartbeatView {
+    /// The agent it runs as (`None`: the default agent).
+    pub agent: Option<String>,
     /// Its interval when it runs (`None`: off, paused or cron disabled).
     pub every_ms: Option<u64>,
     /// Its prompt.
@@ -132,7 +131,7 @@ pub struct HealthView {
     /// The state directory, as shown in paths.
     state_dir: Arc<str>,
     sessions: RwLock<Arc<SessionsView>>,
-    heartbeat: RwLock<Arc<HeartbeatView>>,
+    heartbeats: RwLock<Arc<Vec<HeartbeatView>>>,
 }
 
 /// One consistent reading of the [`HealthView`] with the roster in force.
@@ -141,7 +140,7 @@ pub struct HealthSnapshot {
     state_dir: Arc<str>,
     roster: Arc<Roster>,
     sessions: Arc<SessionsView>,
-    heartbeat: Arc<HeartbeatView>,
+    heartbeats: Arc<Vec<HeartbeatView>>,
 }
 
 fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
@@ -164,12 +163,12 @@ impl HealthView {
     pub fn new(
         state_dir: &std::path::Path,
         sessions: SessionsView,
-        heartbeat: HeartbeatView,
+        heartbeats: Vec<HeartbeatView>,
     ) -> Self {
         Self {
             state_dir: state_dir.display().to_string().into(),
             sessions: RwLock::new(Arc::new(sessions)),
-            heartbeat: RwLock::new(Arc::new(heartbeat)),
+            heartbeats: RwLock::new(Arc::new(heartbeats)),
         }
     }
 
@@ -178,10 +177,10 @@ impl HealthView {
         write(&self.sessions, sessions);
     }
 
-    /// Replaces the heartbeat (the scheduler, when it is armed or stopped).
-    pub fn set_heartbeat(&self, heartbeat: HeartbeatView) {
-        if *read(&self.heartbeat) != heartbeat {
-            write(&self.heartbeat, heartbeat);
+    /// Replaces the heartbeats (the scheduler, when they are armed or stopped).
+    pub fn set_heartbeat(&self, heartbeats: Vec<HeartbeatView>) {
+        if *read(&self.heartbeats) != heartbeats {
+            write(&self.heartbeats, heartbeats);
         }
     }
 
@@ -191,7 +190,7 @@ impl HealthView {
             state_dir: self.state_dir.clone(),
             roster,
             sessions: read(&self.sessions),
-            heartbeat: read(&self.heartbeat),
+            heartbeats: read(&self.heartbeats),
         }
     }
 
@@ -207,14 +206,38 @@ impl HealthSnapshot {
         state_dir: &str,
         roster: Arc<Roster>,
         sessions: SessionsView,
-        heartbeat: HeartbeatView,
+        heartbeats: Vec<HeartbeatView>,
     ) -> Self {
         Self {
             state_dir: state_dir.into(),
             roster,
             sessions: Arc::new(sessions),
-            heartbeat: Arc::new(heartbeat),
+            heartbeats: Arc::new(heartbeats),
         }
+    }
+
+    /// The heartbeat of `agent` (`is_default`: it is the default agent), if it has one.
+    fn heartbeat_of(&self, agent: &str, is_default: bool) -> Option<&HeartbeatView> {
+        self.heartbeats
+            .iter()
+            .find(|h| h.agent.as_deref() == Some(agent))
+            .or_else(|| is_default.then(|| self.shared_heartbeat()).flatten())
+    }
+
+    /// The heartbeat of `agents.defaults` (run by the default agent), if that is the one.
+    fn shared_heartbeat(&self) -> Option<&HeartbeatView> {
+        self.heartbeats.iter().find(|h| h.agent.is_none())
+    }
+
+    /// `heartbeatSeconds`: the interval of the first agent whose heartbeat runs (0: none).
+    fn heartbeat_seconds(&self) -> u64 {
+        let default_id = self.roster.default_id();
+        self.roster
+            .agents()
+            .iter()
+            .filter_map(|a| self.heartbeat_of(&a.id, a.id == default_id))
+            .find_map(|h| h.every_ms)
+            .map_or(0, |ms| ms.saturating_add(500) / 1000)
     }
 }
 
@@ -234,9 +257,15 @@ impl Serialize for AgentsHealth<'_> {
             let is_default = a.id == default_id;
             seq.serialize_element(&AgentHealth {
                 agent_id: &a.id,
-                heartbeat: HeartbeatHealth {
-                    view: &snap.heartbeat,
-                    enabled: is_default,
+                heartbeat: match snap.heartbeat_of(&a.id, is_default) {
+                    Some(own) => HeartbeatHealth {
+                        view: Some(own),
+                        runs: true,
+                    },
+                    None => HeartbeatHealth {
+                        view: snap.shared_heartbeat(),
+                        runs: false,
+                    },
                 },
                 is_default,
                 name: a.name.as_deref(),
@@ -259,26 +288,32 @@ struct AgentHealth<'a> {
     sessions: AgentSessionsHealth<'a>,
 }
 
-/// An agent's `heartbeat` (OpenClaw's summary: `every` is `disabled` when it does not run).
+/// An agent's `heartbeat` (OpenClaw's summary: `every` is `disabled` when it does not run;
+/// an agent without a heartbeat of its own shows the shared settings, off).
 struct HeartbeatHealth<'a> {
-    view: &'a HeartbeatView,
-    /// The heartbeat runs for this agent (the default one).
-    enabled: bool,
+    view: Option<&'a HeartbeatView>,
+    /// It runs as this agent.
+    runs: bool,
 }
 
 impl Serialize for HeartbeatHealth<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let every = self.view.every_ms.filter(|_| self.enabled);
+        use crate::cron::heartbeat::{DEFAULT_ACK_MAX_CHARS, DEFAULT_PROMPT};
+        let view = self.view;
+        let every = view.and_then(|v| v.every_ms).filter(|_| self.runs);
         let mut m = s.serialize_map(Some(6))?;
-        m.serialize_entry("ackMaxChars", &self.view.ack_max_chars)?;
+        m.serialize_entry(
+            "ackMaxChars",
+            &view.map_or(DEFAULT_ACK_MAX_CHARS, |v| v.ack_max_chars),
+        )?;
         m.serialize_entry("enabled", &every.is_some())?;
         match every {
             Some(ms) => m.serialize_entry("every", &Every(ms))?,
             None => m.serialize_entry("every", "disabled")?,
         }
         m.serialize_entry("everyMs", &every)?;
-        m.serialize_entry("prompt", &self.view.prompt)?;
-        m.serialize_entry("target", &self.view.target)?;
+        m.serialize_entry("prompt", view.map_or(DEFAULT_PROMPT, |v| v.prompt.as_str()))?;
+        m.serialize_entry("target", view.map_or("none", |v| v.target.as_str()))?;
         m.end()
     }
 }
@@ -413,6 +448,7 @@ mod tests {
 
     fn heartbeat(every_ms: Option<u64>) -> HeartbeatView {
         HeartbeatView {
+            agent: None,
             every_ms,
             prompt: "Read \"HEARTBEAT.md\"".into(),
             target: "last".into(),
@@ -443,7 +479,7 @@ mod tests {
                 dir,
                 single.clone(),
                 sessions.clone(),
-                heartbeat(Some(1_800_000)),
+                vec![heartbeat(Some(1_800_000))],
             );
             let typed = HealthSummary::new(gateway, &snap, 1_796_000_000_000);
             let sessions = json!({
@@ -506,7 +542,7 @@ mod tests {
             "/s",
             Arc::new(roster),
             [("work".to_owned(), work)].into(),
-            heartbeat(Some(90_000)),
+            vec![heartbeat(Some(90_000))],
         );
         let gateway = HealthGateway {
             bind: "loopback",
@@ -556,7 +592,7 @@ mod tests {
             "/s",
             snap.roster.clone(),
             SessionsView::new(),
-            heartbeat(None),
+            vec![heartbeat(None)],
         );
         let gateway = HealthGateway {
             bind: "loopback",
@@ -568,6 +604,37 @@ mod tests {
         assert_eq!(v["heartbeatSeconds"], 0);
         assert_eq!(v["agents"][1]["heartbeat"]["enabled"], false);
         assert_eq!(v["agents"][1]["heartbeat"]["every"], "disabled");
+    }
+
+    #[test]
+    fn agents_with_their_own_heartbeat_are_the_ones_shown_running() {
+        let roster = Roster::new(
+            vec![agent("home", None), agent("work", None)],
+            Some("home".into()),
+            Vec::new(),
+        )
+        .expect("valid");
+        let work = HeartbeatView {
+            agent: Some("work".into()),
+            ..heartbeat(Some(3_600_000))
+        };
+        let snap = HealthSnapshot::fixed("/s", Arc::new(roster), SessionsView::new(), vec![work]);
+        let gateway = HealthGateway {
+            bind: "loopback",
+            port: 1,
+            uptime_ms: 2,
+            version: "0",
+        };
+        let v = serde_json::to_value(HealthSummary::new(gateway, &snap, 1000)).expect("json");
+        assert_eq!(v["heartbeatSeconds"], 3600, "{v}");
+        assert_eq!(v["agents"][0]["agentId"], "home");
+        assert_eq!(
+            v["agents"][0]["heartbeat"],
+            json!({"ackMaxChars": 300, "enabled": false, "every": "disabled", "everyMs": null,
+                "prompt": crate::cron::heartbeat::DEFAULT_PROMPT, "target": "none"})
+        );
+        assert_eq!(v["agents"][1]["heartbeat"]["every"], "1h");
+        assert_eq!(v["agents"][1]["heartbeat"]["enabled"], true);
     }
 
     #[test]

@@ -264,7 +264,7 @@ mod tests {
                 std::sync::Arc::default(),
             )),
             Default::default(),
-            crate::cron::heartbeat::HeartbeatSettings::default().view(true),
+            vec![crate::cron::heartbeat::HeartbeatSettings::default().view(true)],
         );
         let health = || {
             let gateway = crate::protocol::health::HealthGateway {
