@@ -365,6 +365,10 @@ pub struct ActiveHoursCfg {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HeartbeatCfg {
+    /// `agents.defaults.heartbeat.agentId`: the agent the shared heartbeat runs as when no
+    /// agent has a `heartbeat` block of its own (default: the default agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
     /// `"30m"`, `"1h"`; `"0m"` or unset: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<String>,
@@ -407,6 +411,8 @@ impl HeartbeatCfg {
             return self.clone();
         };
         HeartbeatCfg {
+            // The owner of the shared heartbeat only: an agent's own block runs as itself.
+            agent_id: None,
             every: self.every.clone().or_else(|| b.every.clone()),
             prompt: self.prompt.clone().or_else(|| b.prompt.clone()),
             target: self.target.clone().or_else(|| b.target.clone()),

@@ -151,6 +151,30 @@ pub fn heartbeats(
         }
     }
     shared.checklist = Some(default_ws.dir.join("HEARTBEAT.md"));
+    let owner = cfg
+        .agents
+        .defaults
+        .heartbeat
+        .as_ref()
+        .and_then(|h| h.agent_id.as_deref())
+        .map(|id| id.trim().to_ascii_lowercase())
+        .filter(|id| !id.is_empty());
+    if let Some(id) = owner {
+        let known = match roster {
+            Some(r) => r.get(&id).map(|a| a.workspace.dir.join("HEARTBEAT.md")),
+            None => {
+                (id == openclaw_actors::agents::MAIN).then(|| default_ws.dir.join("HEARTBEAT.md"))
+            }
+        };
+        let Some(checklist) = known else {
+            return Err(format!(
+                "agents.defaults.heartbeat.agentId is {:?}, which is not a configured agent. Fix: name one of agents.entries (or remove it: the default agent runs the heartbeat)",
+                id.chars().take(64).collect::<String>()
+            ));
+        };
+        shared.checklist = Some(checklist);
+        shared.agent = Some(id);
+    }
     Ok(vec![shared])
 }
 

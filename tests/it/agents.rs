@@ -497,8 +497,11 @@ async fn only_agents_with_their_own_heartbeat_beat_in_their_own_session() {
         );
     }
     let state = gw.dir.path().to_path_buf();
-    let work_index = index(&state, "work");
-    assert!(work_index.get("agent:work:main").is_some(), "{work_index}");
+    saved(
+        &state.join("agents/work/sessions/sessions.json"),
+        "agent:work:main",
+    )
+    .await;
     assert!(
         !state.join("agents/home/sessions/sessions.json").exists()
             || index(&state, "home").get("agent:home:main").is_none(),
@@ -525,4 +528,53 @@ async fn only_agents_with_their_own_heartbeat_beat_in_their_own_session() {
         "{health}"
     );
     assert_eq!(health["payload"]["heartbeatSeconds"], 0, "{health}");
+}
+
+/// `agents.defaults.heartbeat.agentId` names the agent the shared heartbeat runs as; one
+/// that is not configured refuses the start.
+#[actix_web::test]
+async fn the_shared_heartbeat_runs_as_its_agent_id() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("HEARTBEAT_OK");
+    let mut c: Value = serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("cfg");
+    c["agents"]["entries"] = json!({"home": {"default": true}, "work": {}});
+    c["agents"]["defaults"]["heartbeat"] = json!({"every": "1s", "agentId": "ghost"});
+    let out = CliHome::with_config(&c.to_string()).run(GW_ARGS, &[]);
+    assert_eq!(out.code, Some(78), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("agents.defaults.heartbeat.agentId is \"ghost\""),
+        "{}",
+        out.stderr
+    );
+
+    c["agents"]["defaults"]["heartbeat"] = json!({"every": "1s", "agentId": "work"});
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&c.to_string()));
+    crate::telegram_flow::poll_until(SLOW, "a beat", || (ai.request_count() >= 1).then_some(()))
+        .await;
+    let work_ws = gw.dir.path().join("workspace-work").display().to_string();
+    let first = ai.requests()[0].to_string();
+    assert!(first.contains(&work_ws), "runs as work: {first}");
+    let mut op = admin(&gw).await;
+    let health = op.request("health", json!({})).await;
+    let agents = &health["payload"]["agents"];
+    assert_eq!(agents[0]["heartbeat"]["enabled"], false, "{health}");
+    assert_eq!(agents[1]["agentId"], "work", "{health}");
+    assert_eq!(agents[1]["heartbeat"]["enabled"], true, "{health}");
+    saved(
+        &gw.dir.path().join("agents/work/sessions/sessions.json"),
+        "agent:work:main",
+    )
+    .await;
+}
+
+/// Waits (bounded) until the index file at `path` holds `key`.
+async fn saved(path: &Path, key: &str) {
+    crate::telegram_flow::poll_until(SLOW, &format!("{key} saved"), || {
+        std::fs::read_to_string(path)
+            .ok()
+            .filter(|t| t.contains(&format!("\"{key}\"")))
+    })
+    .await;
 }
