@@ -302,14 +302,19 @@ impl Shared {
         HealthSummary::new(gateway, snapshot, now_ms())
     }
 
-    /// What [`Self::health_summary`] reads: the sessions, heartbeat and agents now.
-    pub fn health_snapshot(&self) -> crate::protocol::health::HealthSnapshot {
-        self.health_view.snapshot(self.live.get().agents.clone())
+    /// What [`Self::health_summary`] reads: the sessions, heartbeat and agents now, as
+    /// `audience` may see them.
+    pub fn health_snapshot(
+        &self,
+        audience: crate::protocol::health::HealthAudience,
+    ) -> crate::protocol::health::HealthSnapshot {
+        self.health_view
+            .snapshot(self.live.get().agents.clone(), audience)
     }
 
     /// [`Self::health_summary`] as a JSON object, for callers that add to it.
-    pub fn health(&self) -> Value {
-        let snapshot = self.health_snapshot();
+    pub fn health(&self, audience: crate::protocol::health::HealthAudience) -> Value {
+        let snapshot = self.health_snapshot(audience);
         serde_json::to_value(self.health_summary(&snapshot)).unwrap_or_default()
     }
 

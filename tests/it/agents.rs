@@ -199,6 +199,16 @@ async fn bindings_route_chats_to_agents_with_their_own_workspace_model_tools_and
         hello["snapshot"]["sessionDefaults"]["mainSessionKey"], "agent:home:main",
         "{hello}"
     );
+    // A reader sees session keys but not where the state directory is.
+    let h = &hello["snapshot"]["health"];
+    assert_eq!(
+        h["sessions"]["path"], "agents/home/sessions/sessions.json",
+        "{hello}"
+    );
+    assert_eq!(
+        h["sessions"]["recent"][0]["key"], "agent:home:telegram:dm:5101",
+        "{hello}"
+    );
     ai.push_text("work via operator");
     let id = op
         .send_request(

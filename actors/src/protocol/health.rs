@@ -134,9 +134,38 @@ pub struct HealthView {
     heartbeats: RwLock<Arc<Vec<HeartbeatView>>>,
 }
 
+/// What a caller of `health` may see beyond counts: the session index paths (they name
+/// the state directory, which `hello-ok` shows to admins only) and recent session keys
+/// (what `sessions.list` shows to `operator.read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthAudience {
+    /// Absolute paths (else relative to the state directory).
+    pub paths: bool,
+    /// Recent session keys (else none listed).
+    pub recent: bool,
+}
+
+impl HealthAudience {
+    /// Everything (the operator console, tests).
+    pub const ALL: Self = Self {
+        paths: true,
+        recent: true,
+    };
+
+    /// What a client of `role` with `scopes` may see.
+    pub fn of(operator: bool, scopes: &[String]) -> Self {
+        use super::scopes::{ADMIN, READ, satisfied};
+        Self {
+            paths: operator && satisfied(scopes, ADMIN),
+            recent: operator && satisfied(scopes, READ),
+        }
+    }
+}
+
 /// One consistent reading of the [`HealthView`] with the roster in force.
 #[derive(Debug, Clone)]
 pub struct HealthSnapshot {
+    audience: HealthAudience,
     state_dir: Arc<str>,
     roster: Arc<Roster>,
     sessions: Arc<SessionsView>,
@@ -184,9 +213,10 @@ impl HealthView {
         }
     }
 
-    /// The view now, with `roster`.
-    pub fn snapshot(&self, roster: Arc<Roster>) -> HealthSnapshot {
+    /// The view now, with `roster`, as `audience` may see it.
+    pub fn snapshot(&self, roster: Arc<Roster>, audience: HealthAudience) -> HealthSnapshot {
         HealthSnapshot {
+            audience,
             state_dir: self.state_dir.clone(),
             roster,
             sessions: read(&self.sessions),
@@ -209,6 +239,7 @@ impl HealthSnapshot {
         heartbeats: Vec<HeartbeatView>,
     ) -> Self {
         Self {
+            audience: HealthAudience::ALL,
             state_dir: state_dir.into(),
             roster,
             sessions: Arc::new(sessions),
@@ -338,18 +369,22 @@ impl Serialize for Every {
 
 /// `health.sessions` and each agent's `sessions`.
 pub struct AgentSessionsHealth<'a> {
-    state_dir: &'a str,
+    /// `None`: paths relative to the state directory.
+    state_dir: Option<&'a str>,
     agent: &'a str,
     sessions: Option<&'a AgentSessions>,
+    /// Recent session keys may be listed.
+    recent: bool,
     ts: u64,
 }
 
 impl<'a> AgentSessionsHealth<'a> {
     fn of(snap: &'a HealthSnapshot, agent: &'a str, ts: u64) -> Self {
         Self {
-            state_dir: &snap.state_dir,
+            state_dir: snap.audience.paths.then_some(&*snap.state_dir),
             agent,
             sessions: snap.sessions.get(agent),
+            recent: snap.audience.recent,
             ts,
         }
     }
@@ -369,7 +404,10 @@ impl Serialize for AgentSessionsHealth<'_> {
         m.serialize_entry(
             "recent",
             &Recent {
-                rows: self.sessions.map_or(&[][..], |x| &x.recent[..]),
+                rows: self
+                    .sessions
+                    .filter(|_| self.recent)
+                    .map_or(&[][..], |x| &x.recent[..]),
                 ts: self.ts,
             },
         )?;
@@ -379,16 +417,22 @@ impl Serialize for AgentSessionsHealth<'_> {
 
 /// An agent's session index path, written without building the string.
 struct Path<'a> {
-    state_dir: &'a str,
+    state_dir: Option<&'a str>,
     agent: &'a str,
 }
 
 impl Serialize for Path<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!(
-            "{}/agents/{}/sessions/sessions.json",
-            self.state_dir, self.agent
-        ))
+        match self.state_dir {
+            Some(dir) => s.collect_str(&format_args!(
+                "{dir}/agents/{}/sessions/sessions.json",
+                self.agent
+            )),
+            None => s.collect_str(&format_args!(
+                "agents/{}/sessions/sessions.json",
+                self.agent
+            )),
+        }
     }
 }
 
@@ -454,6 +498,17 @@ mod tests {
             target: "last".into(),
             ack_max_chars: 300,
         }
+    }
+
+    /// `snap`'s summary as JSON, at ts 1000.
+    fn summary(snap: &HealthSnapshot) -> serde_json::Value {
+        let gateway = HealthGateway {
+            bind: "loopback",
+            port: 1,
+            uptime_ms: 2,
+            version: "0",
+        };
+        serde_json::to_value(HealthSummary::new(gateway, snap, 1000)).expect("json")
     }
 
     #[test]
@@ -544,13 +599,7 @@ mod tests {
             [("work".to_owned(), work)].into(),
             vec![heartbeat(Some(90_000))],
         );
-        let gateway = HealthGateway {
-            bind: "loopback",
-            port: 1,
-            uptime_ms: 2,
-            version: "0",
-        };
-        let v = serde_json::to_value(HealthSummary::new(gateway, &snap, 1000)).expect("json");
+        let v = summary(&snap);
         assert_eq!(v["defaultAgentId"], "work");
         assert_eq!(v["heartbeatSeconds"], 90);
         let agents = v["agents"].as_array().expect("agents");
@@ -594,13 +643,7 @@ mod tests {
             SessionsView::new(),
             vec![heartbeat(None)],
         );
-        let gateway = HealthGateway {
-            bind: "loopback",
-            port: 1,
-            uptime_ms: 2,
-            version: "0",
-        };
-        let v = serde_json::to_value(HealthSummary::new(gateway, &off, 1000)).expect("json");
+        let v = summary(&off);
         assert_eq!(v["heartbeatSeconds"], 0);
         assert_eq!(v["agents"][1]["heartbeat"]["enabled"], false);
         assert_eq!(v["agents"][1]["heartbeat"]["every"], "disabled");
@@ -619,13 +662,7 @@ mod tests {
             ..heartbeat(Some(3_600_000))
         };
         let snap = HealthSnapshot::fixed("/s", Arc::new(roster), SessionsView::new(), vec![work]);
-        let gateway = HealthGateway {
-            bind: "loopback",
-            port: 1,
-            uptime_ms: 2,
-            version: "0",
-        };
-        let v = serde_json::to_value(HealthSummary::new(gateway, &snap, 1000)).expect("json");
+        let v = summary(&snap);
         assert_eq!(v["heartbeatSeconds"], 3600, "{v}");
         assert_eq!(v["agents"][0]["agentId"], "home");
         assert_eq!(
@@ -635,6 +672,63 @@ mod tests {
         );
         assert_eq!(v["agents"][1]["heartbeat"]["every"], "1h");
         assert_eq!(v["agents"][1]["heartbeat"]["enabled"], true);
+    }
+
+    #[test]
+    fn paths_are_for_admins_and_recent_keys_for_readers() {
+        let single = Arc::new(Roster::single(
+            Arc::new(WorkspaceSettings::default()),
+            Arc::default(),
+        ));
+        let mut main = AgentSessions::default();
+        main.add("agent:main:telegram:dm:4242", 900);
+        let mut snap = HealthSnapshot::fixed(
+            "/srv/state",
+            single,
+            [("main".to_owned(), main)].into(),
+            vec![heartbeat(None)],
+        );
+        let scopes = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        for (audience, path, recent) in [
+            (
+                HealthAudience::of(true, &scopes(&["operator.admin"])),
+                "/srv/state/agents/main/sessions/sessions.json",
+                1,
+            ),
+            (
+                HealthAudience::of(true, &scopes(&["operator.read"])),
+                "agents/main/sessions/sessions.json",
+                1,
+            ),
+            (
+                HealthAudience::of(true, &scopes(&["operator.write"])),
+                "agents/main/sessions/sessions.json",
+                1,
+            ),
+            (
+                HealthAudience::of(true, &scopes(&["operator.pairing"])),
+                "agents/main/sessions/sessions.json",
+                0,
+            ),
+            (
+                // A node, even one claiming operator scopes.
+                HealthAudience::of(false, &scopes(&["operator.admin"])),
+                "agents/main/sessions/sessions.json",
+                0,
+            ),
+        ] {
+            snap.audience = audience;
+            let v = summary(&snap);
+            for s in [&v["sessions"], &v["agents"][0]["sessions"]] {
+                assert_eq!(s["path"], path, "{audience:?}");
+                assert_eq!(s["count"], 1, "{audience:?}");
+                assert_eq!(
+                    s["recent"].as_array().map(Vec::len),
+                    Some(recent),
+                    "{audience:?}"
+                );
+            }
+        }
     }
 
     #[test]

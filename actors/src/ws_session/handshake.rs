@@ -598,7 +598,12 @@ impl WsSession {
         let cfg = &self.shared.config;
         let admin = role == Role::Operator && scopes.iter().any(|s| s == scopes::ADMIN);
         let live = admin.then(|| self.shared.live.get());
-        let health = self.shared.health_snapshot();
+        let health = self
+            .shared
+            .health_snapshot(crate::protocol::health::HealthAudience::of(
+                role == Role::Operator,
+                scopes,
+            ));
         let hello = HelloOk {
             auth: HelloAuth {
                 device_token: issued.map(|(t, _)| t),

@@ -71,9 +71,12 @@ impl Params for PresenceParams {
 impl WsSession {
     /// `health {probe?}`: the gateway's health, with the channels' when any are configured.
     fn health(&mut self, call: Call, _: HealthParams, ctx: &mut Context<Self>) {
+        // Nodes carry their node id; operators none.
+        let audience =
+            crate::protocol::health::HealthAudience::of(call.node_id.is_none(), &call.scopes);
         if self.shared.config.channel_accounts == 0 {
             let shared = self.shared.clone();
-            let snapshot = shared.health_snapshot();
+            let snapshot = shared.health_snapshot(audience);
             return self.respond_ok(&call.id, &shared.health_summary(&snapshot), ctx);
         }
         let fut = self.registry.send(ChannelsStatus);
@@ -81,7 +84,7 @@ impl WsSession {
         self.reply_with(
             call.id,
             async move {
-                let mut health = shared.health();
+                let mut health = shared.health(audience);
                 if let Ok(ch) = fut.await {
                     health["channels"] = json!(ch.channels);
                     health["channelOrder"] = json!(ch.channel_order);
