@@ -1285,7 +1285,10 @@ async fn system_messages(
         let with_skills = offered.fs.contains(&"read");
         let (files, skills) = actix_web::rt::task::spawn_blocking(move || {
             let skills = if with_skills {
-                crate::workspace::skills::discover(&settings.root())
+                crate::workspace::skills::allowed(
+                    crate::workspace::skills::discover(&settings.root()),
+                    settings.skills.as_deref(),
+                )
             } else {
                 Vec::new()
             };

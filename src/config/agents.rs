@@ -244,6 +244,39 @@ pub struct AgentDefaultsCfg {
     /// is told; default: the host's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_timezone: Option<String>,
+    /// The skills agents may use (by name; unset: every skill of the workspace; `[]`:
+    /// none). An agent's own `skills` replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skills: Option<Vec<String>>,
+}
+
+/// A skill allowlist (`key` names it in errors): names trimmed, at most 1000 of at most
+/// 200 characters each.
+pub fn skill_allowlist(
+    list: Option<&[String]>,
+    key: &str,
+) -> Result<Option<std::sync::Arc<[String]>>, String> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    if list.len() > 1000 {
+        return Err(format!(
+            "{key} lists {} skills. Fix: list at most 1000",
+            list.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for name in list {
+        let n = name.trim();
+        if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
+            return Err(format!(
+                "{key} has the entry {:?}, which is not a skill name. Fix: use the skill's name (its SKILL.md front matter `name`, else its directory)",
+                n.chars().take(60).collect::<String>()
+            ));
+        }
+        out.push(n.to_owned());
+    }
+    Ok(Some(out.into()))
 }
 
 /// Default refresh of "typing…": Telegram shows it for 5 s, so 4 s keeps it steady
@@ -323,6 +356,7 @@ impl AgentDefaultsCfg {
             max_chars,
             total_max_chars,
             user_timezone,
+            skills: skill_allowlist(self.skills.as_deref(), "agents.defaults.skills")?,
         })
     }
 
@@ -537,6 +571,9 @@ pub struct AgentEntryCfg {
     /// Its identity (`name` is read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<AgentIdentityCfg>,
+    /// Its skills (replaces `agents.defaults.skills`; `[]`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skills: Option<Vec<String>>,
     /// Its own heartbeat, over `agents.defaults.heartbeat`: when any agent has one, only
     /// those agents run heartbeats.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -110,6 +110,12 @@ pub fn roster(
                 .filter(|n| !n.is_empty()),
             workspace: Arc::new(WorkspaceSettings {
                 dir,
+                skills: match &e.skills {
+                    Some(own) => {
+                        crate::config::skill_allowlist(Some(own), &format!("{key}.skills"))?
+                    }
+                    None => default_ws.skills.clone(),
+                },
                 ..default_ws.clone()
             }),
             tools: Arc::new(tools),

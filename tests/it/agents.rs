@@ -422,6 +422,11 @@ async fn bad_rosters_refuse_the_start_naming_the_key() {
             "bindings[0].match.peer.kind",
         ),
         (
+            json!({"a": {"skills": ["ok", " "]}}),
+            Value::Null,
+            "agents.entries.a.skills has the entry",
+        ),
+        (
             json!({"a": {"heartbeat": {"every": "soon"}}}),
             Value::Null,
             "agents.entries.a.heartbeat.every",
@@ -587,4 +592,64 @@ async fn saved(path: &Path, key: &str) {
             .filter(|t| t.contains(&format!("\"{key}\"")))
     })
     .await;
+}
+
+/// Skill allowlists (`agents.defaults.skills`, an agent's `skills`, OpenClaw's keys): an
+/// agent is shown only the workspace skills its list names; its own list replaces the
+/// defaults' and `[]` means none.
+#[actix_web::test]
+async fn skill_allowlists_choose_what_each_agent_is_shown() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("ok");
+    let mut c: Value = serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("cfg");
+    c["agents"]["defaults"]["skills"] = json!(["tides"]);
+    c["agents"]["entries"] = json!({
+        "home": {"default": true},
+        "work": {"skills": []},
+        "ops": {"skills": [" charts "]},
+    });
+    let dir = tempfile::tempdir().expect("state dir");
+    for ws in ["workspace", "workspace-work", "workspace-ops"] {
+        for skill in ["tides", "charts"] {
+            let d = dir.path().join(ws).join("skills").join(skill);
+            std::fs::create_dir_all(&d).expect("skill dir");
+            std::fs::write(
+                d.join("SKILL.md"),
+                format!("---\nname: {skill}\ndescription: {skill} skill\n---\nbody\n"),
+            )
+            .expect("skill");
+        }
+    }
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+    let mut op = admin(&gw).await;
+    for (n, (agent, want)) in [
+        ("home", &["<name>tides</name>"][..]),
+        ("work", &[][..]),
+        ("ops", &["<name>charts</name>"][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = op
+            .send_request(
+                "agent",
+                json!({"message": "hi", "agentId": agent, "idempotencyKey": format!("sk-{agent}")}),
+            )
+            .await;
+        assert_eq!(op.response(&id).await["ok"], true);
+        let done = op.response(&id).await;
+        assert_eq!(done["payload"]["status"], "ok", "{done}");
+        let sys = system_text(&ai.requests()[n]);
+        let listed: Vec<&str> = ["<name>tides</name>", "<name>charts</name>"]
+            .into_iter()
+            .filter(|s| sys.contains(s))
+            .collect();
+        assert_eq!(listed, want, "{agent}: {sys}");
+        assert_eq!(
+            sys.contains("<available_skills>"),
+            !want.is_empty(),
+            "{agent}"
+        );
+    }
 }

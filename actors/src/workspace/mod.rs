@@ -66,6 +66,9 @@ pub struct WorkspaceSettings {
     pub total_max_chars: usize,
     /// `agents.defaults.userTimezone` (IANA; `None`: the host's zone).
     pub user_timezone: Option<String>,
+    /// The skills offered, by name (`agents.defaults.skills`, an agent's `skills`; `None`:
+    /// every skill of the workspace).
+    pub skills: Option<std::sync::Arc<[String]>>,
 }
 
 impl WorkspaceSettings {
@@ -76,6 +79,7 @@ impl WorkspaceSettings {
             max_chars: DEFAULT_MAX_CHARS,
             total_max_chars: DEFAULT_TOTAL_MAX_CHARS,
             user_timezone: None,
+            skills: None,
         }
     }
 

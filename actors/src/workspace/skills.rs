@@ -33,6 +33,14 @@ pub struct Skill {
     pub location: PathBuf,
 }
 
+/// The skills of `found` that `allowlist` names (`None`: all of them).
+pub fn allowed(mut found: Vec<Skill>, allowlist: Option<&[String]>) -> Vec<Skill> {
+    if let Some(names) = allowlist {
+        found.retain(|s| names.contains(&s.name));
+    }
+    found
+}
+
 /// The workspace's skills, sorted by name (blocking).
 pub fn discover(root: &Root) -> Vec<Skill> {
     let base = root.dir().join("skills");
