@@ -42,4 +42,58 @@ fuzz_target!(|data: &[u8]| {
     let _ = openclaw::gateway::resolve_auth(&loaded);
     let _ = loaded.config.agents.defaults.tools.nodes.to_policy();
     let _ = config::models::plan(&loaded.config, &|k| env.get(k).cloned());
+    agents(&loaded);
 });
+
+/// Several agents: the roster (ids, workspaces, tool policies, bindings), the heartbeats
+/// and routing over it. Whatever the file says, nothing panics and routing stays inside
+/// the roster.
+fn agents(loaded: &config::Loaded) {
+    use openclaw::actors::agents::{Peer, PeerKind};
+    let Ok(ws) = loaded
+        .config
+        .agents
+        .defaults
+        .workspace_settings(&loaded.state_dir, None, None)
+    else {
+        return;
+    };
+    let Ok(tools) = loaded.config.tools.filter() else {
+        return;
+    };
+    let Ok(roster) = openclaw::gateway::roster(loaded, &ws, &tools, None, &mut |_| {}) else {
+        return;
+    };
+    let _ = openclaw::gateway::heartbeats(&loaded.config, roster.as_ref(), &ws);
+    let Some(r) = roster else {
+        return;
+    };
+    for (account, kind, id, parent) in [
+        ("default", PeerKind::Direct, "42", None),
+        ("biz", PeerKind::Group, "-100:topic:7", Some("-100")),
+        ("default", PeerKind::Channel, "*", None),
+    ] {
+        let peer = Peer {
+            channel: "telegram",
+            account,
+            kind,
+            id,
+            parent,
+        };
+        if let Some(agent) = r.route(&peer) {
+            assert!(
+                r.get(agent).is_some(),
+                "routed to {agent}, not in the roster"
+            );
+        }
+    }
+    for key in ["main", "agent:ghost:main", "agent:../x:main"] {
+        let k = r.normalize_key(key);
+        if r.refuse_key(&k).is_none() {
+            assert!(
+                r.agent_of_key(&k).is_some(),
+                "{k} accepted without its agent"
+            );
+        }
+    }
+}

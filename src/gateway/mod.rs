@@ -16,6 +16,7 @@ mod agents;
 mod deps;
 mod surface;
 
+pub use agents::{heartbeats, roster};
 use deps::build_deps;
 pub use deps::{build_hearing, build_model, build_speech};
 pub use surface::{Control, RESTART_EXPECTED_MS};
