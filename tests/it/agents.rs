@@ -13,6 +13,7 @@ use crate::support::fake_openai::FakeOpenAi;
 use crate::support::fake_telegram::FakeTelegram;
 use crate::support::{CliHome, TestGateway, WsClient, cli_params};
 use crate::telegram_flow::{GW_ARGS, GW_TOKEN, SLOW, TG_TOKEN, admin, config, dm, wait_reply};
+use crate::workspace::{offered, system_texts};
 
 /// `config` of `telegram_flow` plus a second bot (`alerts`) on `tg2`, a second model and
 /// the `agents` / `bindings` given.
@@ -35,24 +36,9 @@ fn fleet_config(
     c.to_string()
 }
 
+/// The system messages of a recorded request, as one text.
 fn system_text(request: &Value) -> String {
-    request["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["role"] == "system")
-        .filter_map(|m| m["content"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn offered(request: &Value) -> Vec<String> {
-    request["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
-        .collect()
+    system_texts(request).join("\n")
 }
 
 fn index(state: &Path, agent: &str) -> Value {

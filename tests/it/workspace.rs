@@ -36,7 +36,7 @@ fn cfg(tg: &FakeTelegram, ai: &FakeOpenAi, defaults: Value, tools: Value) -> Str
 }
 
 /// The system messages of a recorded chat-completions request.
-fn system_texts(request: &Value) -> Vec<String> {
+pub fn system_texts(request: &Value) -> Vec<String> {
     request["messages"]
         .as_array()
         .into_iter()
@@ -47,7 +47,7 @@ fn system_texts(request: &Value) -> Vec<String> {
 }
 
 /// The tool names offered in a recorded request.
-fn offered(request: &Value) -> Vec<String> {
+pub fn offered(request: &Value) -> Vec<String> {
     request["tools"]
         .as_array()
         .into_iter()
