@@ -132,6 +132,7 @@ pub fn classify(path: &str) -> Class {
         || under("env")
         || under("messages")
         || under("plugins")
+        || under("skills")
         || under("bindings")
     {
         return Class::Hot;

@@ -1084,7 +1084,12 @@ async fn run_loop(
     }
     offered.web = web.filter(|_| tools.offers("web_fetch"));
     offered.search = search.filter(|_| tools.offers("web_search"));
-    let mut messages = system_messages(workspace.as_deref(), scope, &offered).await;
+    let (mut messages, skill_dirs, skill_env) =
+        system_messages(workspace.as_deref(), scope, &offered).await;
+    offered.skill_dirs = skill_dirs.into();
+    if let Some(x) = offered.exec.as_mut() {
+        x.skill_env = skill_env;
+    }
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(user_message(&text, &images, &notes, &store, model.sees_images()).await);
     let mut tail = history;
@@ -1180,6 +1185,8 @@ struct Offered {
     fs: Vec<&'static str>,
     /// The memory tools offered (`memory_search`, `memory_get`: private sessions only).
     memory: Vec<&'static str>,
+    /// The directories of the offered skills outside the workspace (`read` only).
+    skill_dirs: Arc<[std::path::PathBuf]>,
 }
 
 impl Offered {
@@ -1204,6 +1211,7 @@ impl Offered {
                 .into_iter()
                 .filter(|n| workspace && scope.private() && filter.offers(n))
                 .collect(),
+            skill_dirs: Arc::from(Vec::new()),
         }
     }
 
@@ -1263,12 +1271,20 @@ fn is_group_session(key: &str) -> bool {
 
 /// The run's system messages: the stable prompt first (who the agent is, its tools, the
 /// workspace's files: what a provider's prompt cache keeps), then the volatile note (the
-/// time), so the cached prefix survives from one message to the next.
+/// time), so the cached prefix survives from one message to the next. Also the directories
+/// of the offered skills outside the workspace (`read` reaches into them) and the eligible
+/// skills' variables for `exec`.
 async fn system_messages(
     workspace: Option<&crate::workspace::WorkspaceSettings>,
     scope: crate::workspace::Scope,
     offered: &Offered,
-) -> Vec<ChatMessage> {
+) -> (
+    Vec<ChatMessage>,
+    Vec<std::path::PathBuf>,
+    std::collections::BTreeMap<String, String>,
+) {
+    let mut skill_dirs = Vec::new();
+    let mut skill_env = std::collections::BTreeMap::new();
     let mut stable = String::from(SYSTEM_PROMPT);
     if offered.nodes {
         stable.push_str("\n\n");
@@ -1283,20 +1299,24 @@ async fn system_messages(
         zone = ws.user_timezone.clone();
         let settings = ws.clone();
         let with_skills = offered.fs.contains(&"read");
+        let with_env = offered.exec.as_ref().is_some_and(|x| x.gateway.is_some());
         let (files, skills) = actix_web::rt::task::spawn_blocking(move || {
-            let skills = if with_skills {
-                crate::workspace::skills::allowed(
-                    crate::workspace::skills::discover(&settings.root()),
-                    settings.skills.as_deref(),
-                )
+            let skills = if with_skills || with_env {
+                crate::workspace::skills::for_run(&settings)
             } else {
-                Vec::new()
+                crate::workspace::skills::ForRun::default()
             };
             (crate::workspace::load(&settings, scope), skills)
         })
         .await
         .unwrap_or_default();
-        let skills = crate::workspace::skills::section(&skills);
+        skill_env = skills.env;
+        let skills = if with_skills {
+            skill_dirs = skills.read_dirs;
+            crate::workspace::skills::section(&skills.offered)
+        } else {
+            String::new()
+        };
         if !skills.is_empty() {
             stable.push_str("\n\n");
             stable.push_str(skills.trim_end());
@@ -1307,6 +1327,11 @@ async fn system_messages(
             stable.push_str(
                 "\nYour file tools (`read`, `write`, `edit`) work in this directory only; use paths relative to it.",
             );
+            if !skill_dirs.is_empty() {
+                stable.push_str(
+                    " `read` also reads files inside the directory of a skill listed above at its absolute path.",
+                );
+            }
         }
         if offered.fs.contains(&"read") {
             stable.push_str(
@@ -1326,10 +1351,14 @@ async fn system_messages(
         volatile.push(' ');
         volatile.push_str(crate::cron::tool::SYSTEM_NOTE);
     }
-    vec![
-        ChatMessage::text("system", stable.trim_end()),
-        ChatMessage::text("system", volatile),
-    ]
+    (
+        vec![
+            ChatMessage::text("system", stable.trim_end()),
+            ChatMessage::text("system", volatile),
+        ],
+        skill_dirs,
+        skill_env,
+    )
 }
 
 /// What a model loop works with.
@@ -1354,6 +1383,7 @@ async fn run_workspace_tool(
         &Arc<crate::workspace::WorkspaceSettings>,
         crate::workspace::Scope,
     )>,
+    skill_dirs: &Arc<[std::path::PathBuf]>,
     name: &str,
     arguments: &str,
 ) -> Value {
@@ -1361,11 +1391,13 @@ async fn run_workspace_tool(
         return json!({"ok": false, "error": format!("unknown tool: {name}")});
     };
     let (ws, name, arguments) = (ws.clone(), name.to_owned(), arguments.to_owned());
+    let skill_dirs = skill_dirs.clone();
     actix_web::rt::task::spawn_blocking(move || {
         let root = ws.root();
         let access = crate::workspace::tools::FsAccess {
             root: &root,
             private: scope.private(),
+            skill_dirs: &skill_dirs,
         };
         if crate::workspace::memory::NAMES.contains(&name.as_str()) {
             crate::workspace::memory::run(&name, &arguments, &access)
@@ -1481,7 +1513,13 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
             } else if name == "cron" && offered.cron {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
             } else if offered.fs.contains(&name) || offered.memory.contains(&name) {
-                run_workspace_tool(workspace, name, &call.function.arguments).await
+                run_workspace_tool(
+                    workspace,
+                    &offered.skill_dirs,
+                    name,
+                    &call.function.arguments,
+                )
+                .await
             } else if name != "nodes" || !offered.nodes {
                 json!({"ok": false, "error": format!("unknown tool: {name}")})
             } else {
@@ -1861,6 +1899,7 @@ async fn attach_media_lines(
             let access = crate::workspace::tools::FsAccess {
                 root: &root,
                 private: scope.private(),
+                skill_dirs: &[],
             };
             crate::workspace::attach::load(&access, &r)
         })

@@ -390,6 +390,9 @@ pub struct ExecAccess {
     pub workdir: PathBuf,
     /// Where gateway-host commands go when they outlast `yieldMs` (set with `gateway`).
     pub processes: Option<std::rc::Rc<crate::exec_process::ProcessTable>>,
+    /// The eligible skills' variables for gateway-host commands (set when the run's skills
+    /// are known).
+    pub skill_env: std::collections::BTreeMap<String, String>,
 }
 
 impl ExecAccess {
@@ -557,8 +560,9 @@ fn fail(error: impl Into<String>) -> Value {
     json!({"ok": false, "error": error.into()})
 }
 
-/// Environment names a call may never set: `PATH` and loader/shell start-up hooks.
-fn forbidden_env(name: &str) -> bool {
+/// Environment names a call (or a skill's `env`) may never set: `PATH` and loader/shell
+/// start-up hooks.
+pub fn forbidden_env(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     upper == "PATH"
         || upper.starts_with("LD_")
@@ -761,6 +765,7 @@ async fn run_on_gateway(
         argv,
         cwd: cwd.clone(),
         env: args.env.clone(),
+        skill_env: access.skill_env.clone(),
         timeout,
         path_prepend: s.path_prepend.clone(),
         approved,

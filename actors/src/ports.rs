@@ -318,6 +318,10 @@ pub struct GatewayExec {
     pub cwd: std::path::PathBuf,
     /// Environment overrides (already checked: no `PATH` or loader variables).
     pub env: std::collections::BTreeMap<String, String>,
+    /// The eligible skills' variables (`skills.entries.<key>.env` / `apiKey`), set below
+    /// `env` and only where the gateway's environment lacks them (`mode: "full"` and
+    /// approved commands; the allowlist's environment stays the file's).
+    pub skill_env: std::collections::BTreeMap<String, String>,
     /// Kill the command (its whole process group) after this long (`None`: never).
     pub timeout: Option<std::time::Duration>,
     /// `tools.exec.pathPrepend`.

@@ -11,6 +11,9 @@
 //!
 //! - an answer's `MEDIA:` lines (`workspace::attach`) never attach a file from outside the
 //!   workspace, nor the private memory outside private sessions.
+//! - the offered skill directory outside the workspace (`FsAccess::skill_dirs`; `@SKILL@`
+//!   in the arguments stands for its absolute path) is read only inside it: its links out
+//!   lead nowhere, and nothing in it is ever changed.
 //!
 //! Input: the first byte picks the tool (`% 5`: read, write, edit, memory_search,
 //! memory_get; bit 4: instead, the arguments are an answer whose `MEDIA:` lines are
@@ -35,7 +38,10 @@ const PRIVATE: &str = "PRIVATE-MEMORY";
 struct Dirs {
     ws: PathBuf,
     outside: PathBuf,
+    skill: PathBuf,
 }
+
+const SKILL_TEXT: &str = "---\nname: tides\n---\nRead ref.md.\n";
 
 fn dirs() -> &'static Dirs {
     static D: OnceLock<Dirs> = OnceLock::new();
@@ -49,9 +55,17 @@ fn dirs() -> &'static Dirs {
         let outside = top.join("outside");
         std::fs::create_dir_all(&outside).expect("outside dir");
         std::fs::write(outside.join("secret.txt"), SECRET).expect("secret");
+        let skill = top.join("skill");
+        std::fs::create_dir_all(&skill).expect("skill dir");
+        std::fs::write(skill.join("SKILL.md"), SKILL_TEXT).expect("skill");
+        std::fs::write(skill.join("ref.md"), "tide table").expect("ref");
+        std::os::unix::fs::symlink(outside.join("secret.txt"), skill.join("leak.md"))
+            .expect("skill link");
+        std::os::unix::fs::symlink(&outside, skill.join("up")).expect("skill dir link");
         Dirs {
             ws: top.join("ws"),
             outside,
+            skill,
         }
     })
 }
@@ -83,10 +97,14 @@ fuzz_target!(|data: &[u8]| {
     rebuild(d, notes);
     let private = pick & 8 != 0;
     let root = Root::new(d.ws.clone());
+    let skill_dirs = [d.skill.clone()];
     let access = FsAccess {
         root: &root,
         private,
+        skill_dirs: &skill_dirs,
     };
+    let args = args.replace("@SKILL@", &d.skill.display().to_string());
+    let args = args.as_str();
     if pick & 16 != 0 {
         let (_, refs) = attach::split_media_lines(args);
         for r in refs {
@@ -121,5 +139,12 @@ fuzz_target!(|data: &[u8]| {
         std::fs::read(d.outside.join("secret.txt")).expect("secret"),
         SECRET.as_bytes(),
         "the outside file changed"
+    );
+    let in_skill = std::fs::read_dir(&d.skill).map_or(0, |r| r.count());
+    assert_eq!(in_skill, 4, "something was created in the skill's directory");
+    assert_eq!(
+        std::fs::read_to_string(d.skill.join("SKILL.md")).expect("skill"),
+        SKILL_TEXT,
+        "the skill changed"
     );
 });

@@ -172,14 +172,19 @@ impl From<String> for Refusal {
 }
 
 /// The gateway's environment for a shell or an approved command: its own, without its
-/// credentials, with the call's overrides, `PATH` from `dirs` and `OPENCLAW_SHELL=exec`.
+/// credentials, the eligible skills' variables where it lacks them, the call's overrides,
+/// `PATH` from `dirs` and `OPENCLAW_SHELL=exec`.
 fn open_env(
     own: BTreeMap<String, String>,
+    skill_env: BTreeMap<String, String>,
     overrides: BTreeMap<String, String>,
     dirs: &[PathBuf],
 ) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> =
         own.into_iter().filter(|(k, v)| !credential(k, v)).collect();
+    for (k, v) in skill_env {
+        env.entry(k).or_insert(v);
+    }
     env.extend(overrides);
     if let Ok(p) = std::env::join_paths(dirs)
         && let Some(p) = p.to_str()
@@ -259,7 +264,7 @@ fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, Refusal> {
             } else {
                 None
             };
-            let env = open_env(own, req.env, &dirs);
+            let env = open_env(own, req.skill_env, req.env, &dirs);
             Ok(Launch {
                 program,
                 argv,
@@ -270,7 +275,7 @@ fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, Refusal> {
             })
         }
         None => {
-            let env = open_env(own, req.env, &dirs);
+            let env = open_env(own, req.skill_env, req.env, &dirs);
             let program = shell(&env);
             let name = program
                 .file_name()
@@ -338,6 +343,7 @@ mod tests {
             argv: argv.map(|a| a.into_iter().map(str::to_owned).collect()),
             cwd: cwd.to_path_buf(),
             env: BTreeMap::new(),
+            skill_env: BTreeMap::new(),
             timeout: Some(Duration::from_secs(20)),
             path_prepend: Vec::new(),
             approved: false,

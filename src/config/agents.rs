@@ -357,6 +357,7 @@ impl AgentDefaultsCfg {
             total_max_chars,
             user_timezone,
             skills: skill_allowlist(self.skills.as_deref(), "agents.defaults.skills")?,
+            skill_settings: std::sync::Arc::default(),
         })
     }
 

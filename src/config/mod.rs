@@ -32,6 +32,7 @@ pub mod limits;
 pub mod media;
 pub mod models;
 pub mod plugins;
+pub mod skills;
 pub mod speech;
 
 /// Default gateway port.
@@ -296,6 +297,9 @@ pub struct Config {
     /// Plugin entries (the built-in web search providers').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugins: Option<plugins::PluginsCfg>,
+    /// Skills: more skill directories and per-skill settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skills: Option<skills::SkillsCfg>,
     /// Inline environment variables (`env.vars.<KEY>`, `env.<KEY>`; see [`env`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<EnvCfg>,

@@ -325,16 +325,30 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .to_policy()
         .map_err(StartError::config)?;
     let defaults = &loaded.config.agents.defaults;
-    let workspace = defaults
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from);
+    let mut workspace = defaults
         .workspace_settings(
             &loaded.state_dir,
             loaded.config.env_var("OPENCLAW_WORKSPACE_DIR").as_deref(),
-            std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(std::path::PathBuf::from)
-                .as_deref(),
+            home.as_deref(),
         )
         .map_err(StartError::config)?;
+    workspace.skill_settings = std::sync::Arc::new(
+        loaded
+            .config
+            .skills
+            .clone()
+            .unwrap_or_default()
+            .settings(
+                &loaded.state_dir.join("skills"),
+                home.as_deref(),
+                loaded.config.extra_env.vars.keys().cloned(),
+                &serde_json::to_value(&loaded.config).unwrap_or_default(),
+            )
+            .map_err(StartError::config)?,
+    );
     check_workspace_apart(&workspace.dir, &loaded.state_dir, loaded.path.as_deref())
         .map_err(StartError::config)?;
     let tools = loaded.config.tools.filter().map_err(StartError::config)?;
@@ -591,6 +605,9 @@ pub fn secrets_of(loaded: &Loaded, generated: Option<&str>) -> Vec<String> {
         add(&p.api_key);
     }
     for k in c.web_search_secrets() {
+        add(&Some(k));
+    }
+    for k in c.skills.iter().flat_map(|s| s.secrets()) {
         add(&Some(k));
     }
     v

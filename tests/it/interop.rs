@@ -332,12 +332,13 @@ fn operator_handshakes(port: u16, token: &str) -> u64 {
 }
 
 /// `openclaw skills list` and `hooks list` ask the gateway first (`skills.status`,
-/// `hooks.status`, which this gateway does not implement) and fall back to the local
-/// workspace only on the exact answer `unknown method: <m>`. Before the gateway used
-/// OpenClaw's whole method table it answered `missing scope: operator.admin` to the
-/// CLI's read-scoped call, and both commands failed.
+/// `hooks.status`). `skills.status` is ours, so the real CLI prints our report (our
+/// managed skills directory, no bundled skills); `hooks.status` is not, and the CLI falls
+/// back to the local workspace on the exact answer `unknown method: hooks.status`. Before
+/// the gateway used OpenClaw's whole method table it answered `missing scope:
+/// operator.admin` to the CLI's read-scoped calls, and both commands failed.
 #[test]
-fn real_cli_skills_and_hooks_fall_back_on_our_unknown_method() {
+fn real_cli_skills_list_reads_ours_and_hooks_fall_back_on_our_unknown_method() {
     let cli = RealCli::locate();
     let gw = TestGateway::with_token("T");
     let before = operator_handshakes(gw.port, "T");
@@ -352,15 +353,29 @@ fn real_cli_skills_and_hooks_fall_back_on_our_unknown_method() {
         assert_eq!(out.code, Some(0), "{args:?}: {out}");
         let v = out.json();
         assert!(v[key].is_array(), "{args:?}: {out}");
+        if key == "skills" {
+            assert_eq!(
+                v["managedSkillsDir"],
+                gw.dir.path().join("skills").display().to_string(),
+                "{out}"
+            );
+            assert!(
+                v["skills"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(|s| s["bundled"] == false)),
+                "{out}"
+            );
+        }
     }
-    // Both asked our gateway (one operator handshake each) before falling back.
+    // Both asked our gateway (one operator handshake each).
     assert_eq!(operator_handshakes(gw.port, "T"), before + 2);
 }
 
 /// The real CLI and our gateway read the same config the same way: the agent's workspace
 /// (`agents.defaults.workspace`) is the same directory for `openclaw agents list` and our
-/// `agents.list`, and a skill in it that the real CLI lists (`openclaw skills list`, which
-/// falls back to the local workspace) is the one our gateway puts in the model's prompt.
+/// `agents.list`, and `openclaw skills list` (the real CLI rendering our `skills.status`)
+/// shows the workspace's skill, a managed one, and one gated off by a missing program, as
+/// our gateway judges them for the model's prompt.
 #[actix_web::test]
 async fn real_cli_and_our_gateway_agree_on_the_workspace_and_its_skills() {
     let cli = RealCli::locate();
@@ -382,6 +397,21 @@ async fn real_cli_and_our_gateway_agree_on_the_workspace_and_its_skills() {
         "---\nname: tides\ndescription: Tide tables for the harbour\n---\nRead the table.\n",
     )
     .expect("skill");
+    let managed = gw.dir.path().join("skills");
+    for (name, meta) in [
+        ("charts", "{}"),
+        (
+            "radar",
+            r#"{"openclaw": {"requires": {"bins": ["no-such-radar-program"]}}}"#,
+        ),
+    ] {
+        std::fs::create_dir_all(managed.join(name)).expect("managed dir");
+        std::fs::write(
+            managed.join(name).join("SKILL.md"),
+            format!("---\nname: {name}\ndescription: The {name} skill\nmetadata: {meta}\n---\n"),
+        )
+        .expect("managed skill");
+    }
 
     let mut cmd = cli.command(&["agents", "list", "--json"]);
     cmd.env("OPENCLAW_CONFIG_PATH", &config_path);
@@ -410,21 +440,33 @@ async fn real_cli_and_our_gateway_agree_on_the_workspace_and_its_skills() {
     assert_eq!(out.code, Some(0), "{out}");
     let v = out.json();
     assert_eq!(v["workspaceDir"], ws_dir.display().to_string(), "{out}");
-    let tides = v["skills"]
-        .as_array()
-        .and_then(|a| a.iter().find(|s| s["name"] == "tides"))
-        .unwrap_or_else(|| panic!("the real CLI lists the workspace skill: {out}"));
+    let listed = |name: &str| {
+        v["skills"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("the real CLI lists {name}: {out}"))
+    };
+    let tides = listed("tides");
     assert_eq!(tides["source"], "openclaw-workspace", "{tides}");
-    // Our side: the same skill, found by our discovery, with the same description.
-    let found = openclaw::actors::workspace::skills::discover(
-        &openclaw::actors::workspace::confined::Root::new(ws_dir.clone()),
-    );
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(found[0].name, "tides");
     assert_eq!(
-        Value::from(found[0].description.clone()),
-        tides["description"]
+        tides["description"], "Tide tables for the harbour",
+        "{tides}"
     );
+    assert_eq!(listed("charts")["source"], "openclaw-managed");
+    let radar = listed("radar");
+    assert_eq!(radar["eligible"], false, "{radar}");
+    assert_eq!(radar["missing"]["bins"], json!(["no-such-radar-program"]));
+    // The CLI's table (`skills list` without --json) renders our report too.
+    let mut cmd = cli.command(&["skills", "list"]);
+    cmd.env("OPENCLAW_CONFIG_PATH", &config_path)
+        .env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "{out}");
+    for name in ["tides", "charts", "radar", "openclaw-managed"] {
+        assert!(out.stdout.contains(name), "{name}: {out}");
+    }
 }
 
 /// `openclaw message send` (the real CLI) goes out through our Telegram channel: the CLI

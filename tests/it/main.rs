@@ -32,6 +32,7 @@ mod profiles;
 mod progress_drafts;
 mod reload;
 mod remote;
+mod skills;
 mod soak;
 mod ssh;
 mod state_dir;

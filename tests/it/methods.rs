@@ -254,9 +254,9 @@ fn verdict(caller: Caller, method: &str, res: &Value) {
 
 /// Methods OpenClaw has and this gateway does not: a caller holding the scope OpenClaw's
 /// method table asks for learns the method is unknown (`INVALID_REQUEST unknown method: <m>`,
-/// the exact answer the real CLI's fallbacks look for: `skills list` on `skills.status`,
-/// `hooks list` on `hooks.status`), and one without it is refused for the scope, as OpenClaw
-/// would refuse it. The scopes below are copied from OpenClaw 2026.9.6's table.
+/// the exact answer the real CLI's fallbacks look for: `hooks list` on `hooks.status`), and
+/// one without it is refused for the scope, as OpenClaw would refuse it. The scopes below
+/// are copied from OpenClaw 2026.9.6's table.
 #[actix_web::test]
 async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_scope() {
     let gw = TestGateway::with_token("T");
@@ -280,7 +280,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
         );
     };
     for method in [
-        "skills.status",
+        "skills.detail",
         "hooks.status",
         "usage.status",
         "skills.search",

@@ -356,6 +356,7 @@ impl Registry {
             gateway,
             node,
             workdir: agent.workspace.dir.clone(),
+            skill_env: std::collections::BTreeMap::new(),
         }
     }
 

@@ -1056,7 +1056,15 @@ mod tests {
     }
 
     fn call(root: &Root, private: bool, name: &str, args: Value) -> Value {
-        run(name, &args.to_string(), &FsAccess { root, private })
+        run(
+            name,
+            &args.to_string(),
+            &FsAccess {
+                root,
+                private,
+                skill_dirs: &[],
+            },
+        )
     }
 
     fn search(root: &Root, args: Value) -> Value {
@@ -1580,6 +1588,7 @@ mod tests {
                 &FsAccess {
                     root: &root,
                     private: false,
+                    skill_dirs: &[],
                 },
             );
             assert_eq!(v, json!({"ok": false, "error": PRIVATE}), "{tool}");
@@ -1772,6 +1781,7 @@ mod tests {
         let access = FsAccess {
             root: &root,
             private: true,
+            skill_dirs: &[],
         };
         let v = run("memory_search", "not json", &access);
         assert!(

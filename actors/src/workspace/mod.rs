@@ -69,6 +69,9 @@ pub struct WorkspaceSettings {
     /// The skills offered, by name (`agents.defaults.skills`, an agent's `skills`; `None`:
     /// every skill of the workspace).
     pub skills: Option<std::sync::Arc<[String]>>,
+    /// The `skills` config: sources beyond the workspace, per-skill settings, what
+    /// requirements are checked against (shared by every agent).
+    pub skill_settings: std::sync::Arc<skills::SkillSettings>,
 }
 
 impl WorkspaceSettings {
@@ -80,6 +83,7 @@ impl WorkspaceSettings {
             total_max_chars: DEFAULT_TOTAL_MAX_CHARS,
             user_timezone: None,
             skills: None,
+            skill_settings: std::sync::Arc::default(),
         }
     }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use super::args::{Args, clip, kind, pick};
 use super::confined::{
-    ConfinedError, Located, Root, floor_char_boundary, human_limit, human_size, len_u64,
+    ConfinedError, FileRead, Located, Root, floor_char_boundary, human_limit, human_size, len_u64,
 };
 use crate::ports::ToolSpec;
 
@@ -48,6 +48,9 @@ pub struct FsAccess<'a> {
     /// A direct chat, an operator or the main session: the private memory (`MEMORY.md`,
     /// `memory/`) is available. False for a group chat or an isolated cron run.
     pub private: bool,
+    /// The directories of the run's offered skills outside the workspace: `read` (only)
+    /// reaches a file inside one given by its absolute path, confined to that directory.
+    pub skill_dirs: &'a [std::path::PathBuf],
 }
 
 /// The three tools' specs (OpenClaw's argument names).
@@ -294,16 +297,57 @@ fn confined_failure(access: &FsAccess<'_>, loc: &Located, e: ConfinedError) -> F
     }
 }
 
+/// The offered skill directory (outside the workspace) that the absolute path `given` is
+/// inside, as a confined root; `None` for anything else.
+fn skill_root(access: &FsAccess<'_>, given: &str) -> Option<Root> {
+    let p = Path::new(given);
+    if !p.is_absolute() || given.contains('\0') {
+        return None;
+    }
+    // Lexically: `..` may not climb out (the root's own checks refuse it too).
+    if p.components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return None;
+    }
+    access
+        .skill_dirs
+        .iter()
+        .find(|d| p.starts_with(d) && p != d.as_path())
+        .map(|d| Root::new(d.clone()))
+}
+
+/// `read` of a file in an offered skill's directory (outside the workspace): confined to
+/// that directory, never its `.git`; the answer names the path as given.
+fn read_skill_file(root: &Root, given: &str) -> Result<FileRead, Failure> {
+    let loc = root.locate(given)?;
+    if is_git(root, &loc) {
+        return Err(Failure::new(GIT));
+    }
+    match root.read(given, FILE_MAX) {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err(Failure::new(format!(
+            "{given} does not exist in that skill's directory"
+        ))),
+        Err(e) => Err(Failure::from(e)),
+    }
+}
+
 fn read_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
     let given = path_arg(m)?;
     let offset = count_arg(m, "offset")?;
     let limit = count_arg(m, "limit")?;
-    let loc = locate(access, given)?;
-    let name = access.root.relative(&loc.path);
-    let file = match access.root.read(given, FILE_MAX) {
-        Ok(Some(f)) => f,
-        Ok(None) => return Err(missing(access, &loc, &name, "")),
-        Err(e) => return Err(confined_failure(access, &loc, e)),
+    let (name, file) = match skill_root(access, given) {
+        Some(root) => (given.to_owned(), read_skill_file(&root, given)?),
+        None => {
+            let loc = locate(access, given)?;
+            let name = access.root.relative(&loc.path);
+            match access.root.read(given, FILE_MAX) {
+                Ok(Some(f)) => (name, f),
+                Ok(None) => return Err(missing(access, &loc, &name, "")),
+                Err(e) => return Err(confined_failure(access, &loc, e)),
+            }
+        }
     };
     let mut notes = Vec::new();
     let decoded = String::from_utf8_lossy(&file.bytes);
@@ -681,7 +725,15 @@ mod tests {
     }
 
     fn call(root: &Root, private: bool, name: &str, args: Value) -> Value {
-        run(name, &args.to_string(), &FsAccess { root, private })
+        run(
+            name,
+            &args.to_string(),
+            &FsAccess {
+                root,
+                private,
+                skill_dirs: &[],
+            },
+        )
     }
 
     fn owner(root: &Root, name: &str, args: Value) -> Value {
@@ -1314,6 +1366,7 @@ mod tests {
         let access = FsAccess {
             root: &root,
             private: true,
+            skill_dirs: &[],
         };
         let v = run("read", "not json", &access);
         assert!(
@@ -1390,6 +1443,7 @@ mod tests {
         let access = FsAccess {
             root: &root,
             private: true,
+            skill_dirs: &[],
         };
         for (tool, args) in [
             ("read", json!({"path": ".git/config"})),
@@ -1423,6 +1477,63 @@ mod tests {
         assert_eq!(
             fs::read_to_string(root.dir().join(".git/config")).expect("cfg"),
             "[remote]\n url = https://tok@x\n"
+        );
+    }
+
+    #[test]
+    fn read_reaches_inside_offered_skill_directories_only() {
+        let (_d, root) = setup();
+        let skills = tempfile::tempdir().expect("skills");
+        let outside = tempfile::tempdir().expect("outside");
+        let weather = skills.path().join("weather");
+        fs::create_dir_all(weather.join("refs/.git")).expect("mkdir");
+        fs::write(weather.join("SKILL.md"), "# weather").expect("w");
+        fs::write(weather.join("refs/api.md"), "GET /forecast").expect("w");
+        fs::write(weather.join("refs/.git/config"), "git").expect("w");
+        fs::create_dir_all(skills.path().join("radar")).expect("mkdir");
+        fs::write(skills.path().join("radar/SKILL.md"), "# radar").expect("w");
+        fs::write(outside.path().join("secret"), "SECRET").expect("w");
+        symlink(outside.path().join("secret"), weather.join("leak.md")).expect("ln");
+        let dirs = [weather.clone()];
+        let access = FsAccess {
+            root: &root,
+            private: true,
+            skill_dirs: &dirs,
+        };
+        let p = |rel: &str| format!("{}/{rel}", weather.display());
+        let v = run(
+            "read",
+            &json!({"path": p("refs/api.md")}).to_string(),
+            &access,
+        );
+        assert_eq!(v["content"], "GET /forecast", "{v}");
+        assert_eq!(v["path"], p("refs/api.md"));
+        for bad in [
+            p("leak.md"),
+            p("../radar/SKILL.md"),
+            p("refs/.git/config"),
+            p("nope.md"),
+            skills.path().join("radar/SKILL.md").display().to_string(),
+            weather.display().to_string(),
+        ] {
+            let v = run("read", &json!({"path": bad}).to_string(), &access);
+            assert_eq!(v["ok"], false, "{bad}: {v}");
+            assert!(!v.to_string().contains("SECRET"), "{bad}: {v}");
+        }
+        // Writes and edits never go there.
+        for (tool, args) in [
+            ("write", json!({"path": p("SKILL.md"), "content": "x"})),
+            (
+                "edit",
+                json!({"path": p("SKILL.md"), "edits": [{"oldText": "# weather", "newText": "x"}]}),
+            ),
+        ] {
+            let v = run(tool, &args.to_string(), &access);
+            assert_eq!(v["ok"], false, "{tool}: {v}");
+        }
+        assert_eq!(
+            fs::read_to_string(weather.join("SKILL.md")).expect("r"),
+            "# weather"
         );
     }
 }

@@ -57,6 +57,7 @@ mod node_params;
 mod nodes;
 mod pending;
 mod sessions;
+mod skills;
 
 pub use nodes::MAX_HOST_STATS_BYTES;
 
@@ -113,6 +114,7 @@ const AREAS: &[&[Method]] = &[
     config::METHODS,
     cron::METHODS,
     logs::METHODS,
+    skills::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {

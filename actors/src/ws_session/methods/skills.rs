@@ -1,0 +1,90 @@
+//! `skills.status` (OpenClaw's `server-methods/skills.ts`): the skills an agent has, where
+//! each comes from, whether it is eligible on this host and what it lacks, in OpenClaw's
+//! `SkillStatusReport` shape, so that the real CLI's `openclaw skills list` / `skills
+//! check` show this gateway's skills.
+
+use actix::prelude::*;
+use serde_json::Value;
+
+use super::agent_params::{fail, obj};
+use super::{Call, Method, Params, gone};
+use crate::protocol::error::ErrorShape;
+use crate::protocol::scopes::{MethodAccess, READ};
+use crate::protocol::validate::Checker;
+use crate::workspace::skills;
+use crate::ws_session::WsSession;
+
+pub(super) const METHODS: &[Method] = &[Method {
+    name: "skills.status",
+    access: MethodAccess::Operator(READ),
+    handler: |s, call, ctx| s.with_params(call, ctx, WsSession::skills_status),
+}];
+
+/// `skills.status` params: the agent (`agentId`, or the agent of `sessionKey`, else the
+/// default one).
+pub(crate) struct StatusParams {
+    agent: Option<String>,
+}
+
+impl Params for StatusParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const METHOD: &str = "skills.status";
+        let o = obj(METHOD, &call.params)?;
+        let mut c = Checker::new();
+        c.closed("", o, &["agentId", "sessionKey"]);
+        let agent = c.string("", o, "agentId", true).map(str::trim);
+        let key = c.string("", o, "sessionKey", true).map(str::trim);
+        if !c.ok() {
+            return Err(fail(METHOD, &c));
+        }
+        let agent = match (agent, key) {
+            (Some(a), _) => {
+                let id = a.to_ascii_lowercase();
+                if !crate::agents::known_now(&id) {
+                    let shown: String = a.chars().take(64).collect();
+                    return Err(ErrorShape::invalid(format!("unknown agent id \"{shown}\"")));
+                }
+                Some(id)
+            }
+            (None, Some(k)) => match crate::agents::key_agent(k) {
+                Some(id) if crate::agents::known_now(id) => Some(id.to_owned()),
+                Some(_) => return Err(ErrorShape::invalid("Session not found.")),
+                None => None,
+            },
+            (None, None) => None,
+        };
+        Ok(Self { agent })
+    }
+}
+
+impl WsSession {
+    fn skills_status(&mut self, call: Call, p: StatusParams, ctx: &mut Context<Self>) {
+        let live = self.shared.live.get();
+        let def = p
+            .agent
+            .as_deref()
+            .and_then(|a| live.agents.get(a))
+            .unwrap_or_else(|| live.agents.default_agent());
+        let (agent, ws) = (def.id.clone(), def.workspace.clone());
+        self.reply_with(
+            call.id,
+            async move {
+                actix_web::rt::task::spawn_blocking(move || -> Value {
+                    let settings = &ws.skill_settings;
+                    let found = skills::discover_all(&ws.root(), settings);
+                    let judged = skills::judge(found, settings, &skills::LocalHost::default());
+                    skills::status_report(
+                        &ws.dir,
+                        settings.managed_dir.as_deref(),
+                        &agent,
+                        &judged,
+                        ws.skills.as_deref(),
+                    )
+                })
+                .await
+                .map_err(|_| gone())
+            },
+            ctx,
+        );
+    }
+}
