@@ -43,7 +43,33 @@ fuzz_target!(|data: &[u8]| {
     let _ = loaded.config.agents.defaults.tools.nodes.to_policy();
     let _ = config::models::plan(&loaded.config, &|k| env.get(k).cloned());
     agents(&loaded);
+    skills(&loaded);
 });
+
+/// The `skills` settings: whatever the file says, nothing panics, and what is accepted
+/// holds only absolute directories and variable names a command may be given.
+fn skills(loaded: &config::Loaded) {
+    use openclaw::actors::workspace::skills::{MAX_EXTRA_DIRS, valid_env_name};
+    let Some(cfg) = &loaded.config.skills else {
+        return;
+    };
+    let doc = serde_json::to_value(&loaded.config).unwrap_or_default();
+    let managed = loaded.state_dir.join("skills");
+    let Ok(s) = cfg.settings(&managed, Some(std::path::Path::new("/home/fuzz")), [], &doc) else {
+        return;
+    };
+    assert!(s.extra_dirs.len() <= MAX_EXTRA_DIRS, "{:?}", s.extra_dirs);
+    assert!(s.extra_dirs.iter().all(|d| d.is_absolute()), "{:?}", s.extra_dirs);
+    for e in s.entries.values() {
+        for name in e.env.keys() {
+            assert!(
+                valid_env_name(name) && !openclaw::actors::exec_tool::forbidden_env(name),
+                "{name:?} accepted"
+            );
+        }
+    }
+    let _ = cfg.secrets();
+}
 
 /// Several agents: the roster (ids, workspaces, tool policies, bindings), the heartbeats
 /// and routing over it. Whatever the file says, nothing panics and routing stays inside
