@@ -1084,11 +1084,18 @@ async fn run_loop(
     }
     offered.web = web.filter(|_| tools.offers("web_fetch"));
     offered.search = search.filter(|_| tools.offers("web_search"));
-    let (mut messages, skill_dirs, skill_env) =
-        system_messages(workspace.as_deref(), scope, &offered).await;
-    offered.skill_dirs = skill_dirs.into();
+    let (mut messages, skills) = system_messages(workspace.as_deref(), scope, &offered).await;
+    offered.skill_dirs = skills.read_dirs.into();
     if let Some(x) = offered.exec.as_mut() {
-        x.skill_env = skill_env;
+        x.skill_env = skills.env;
+    }
+    // `/weather Berlin`, `/skill weather …`, `$weather`: the model is told to read the
+    // skill first (the transcript keeps what the user wrote).
+    let mut refused = None;
+    match crate::workspace::skills::expand(&text, &skills.commands, &skills.all_commands) {
+        Ok(Some(expanded)) => text = expanded,
+        Ok(None) => {}
+        Err(e) => refused = Some(e),
     }
     messages.extend(history_to_messages(&history, source_id.as_deref()));
     messages.push(user_message(&text, &images, &notes, &store, model.sees_images()).await);
@@ -1114,7 +1121,10 @@ async fn run_loop(
         workspace: workspace.as_ref().map(|w| (w, scope)),
         offered: &offered,
     };
-    let mut outcome = converse(&ctx, messages).await;
+    let mut outcome = match refused {
+        Some(e) => LoopOutcome::Done(e, Vec::new()),
+        None => converse(&ctx, messages).await,
+    };
     // Workspace files named by `MEDIA:` lines go with the answer (an attachment is a read:
     // only where `read` is offered).
     if let (LoopOutcome::Done(text, media), Some(ws)) = (&mut outcome, workspace.as_ref())
@@ -1271,20 +1281,15 @@ fn is_group_session(key: &str) -> bool {
 
 /// The run's system messages: the stable prompt first (who the agent is, its tools, the
 /// workspace's files: what a provider's prompt cache keeps), then the volatile note (the
-/// time), so the cached prefix survives from one message to the next. Also the directories
-/// of the offered skills outside the workspace (`read` reaches into them) and the eligible
-/// skills' variables for `exec`.
+/// time), so the cached prefix survives from one message to the next. Also the run's
+/// skills: the directories outside the workspace `read` reaches into, the eligible skills'
+/// variables for `exec`, the skill commands (none without `read`).
 async fn system_messages(
     workspace: Option<&crate::workspace::WorkspaceSettings>,
     scope: crate::workspace::Scope,
     offered: &Offered,
-) -> (
-    Vec<ChatMessage>,
-    Vec<std::path::PathBuf>,
-    std::collections::BTreeMap<String, String>,
-) {
-    let mut skill_dirs = Vec::new();
-    let mut skill_env = std::collections::BTreeMap::new();
+) -> (Vec<ChatMessage>, crate::workspace::skills::ForRun) {
+    let mut run_skills = crate::workspace::skills::ForRun::default();
     let mut stable = String::from(SYSTEM_PROMPT);
     if offered.nodes {
         stable.push_str("\n\n");
@@ -1310,11 +1315,13 @@ async fn system_messages(
         })
         .await
         .unwrap_or_default();
-        skill_env = skills.env;
+        run_skills = skills;
         let skills = if with_skills {
-            skill_dirs = skills.read_dirs;
-            crate::workspace::skills::section(&skills.offered)
+            crate::workspace::skills::section(&run_skills.offered)
         } else {
+            run_skills.read_dirs.clear();
+            run_skills.commands.clear();
+            run_skills.all_commands.clear();
             String::new()
         };
         if !skills.is_empty() {
@@ -1327,7 +1334,7 @@ async fn system_messages(
             stable.push_str(
                 "\nYour file tools (`read`, `write`, `edit`) work in this directory only; use paths relative to it.",
             );
-            if !skill_dirs.is_empty() {
+            if !run_skills.read_dirs.is_empty() {
                 stable.push_str(
                     " `read` also reads files inside the directory of a skill listed above at its absolute path.",
                 );
@@ -1356,8 +1363,7 @@ async fn system_messages(
             ChatMessage::text("system", stable.trim_end()),
             ChatMessage::text("system", volatile),
         ],
-        skill_dirs,
-        skill_env,
+        run_skills,
     )
 }
 

@@ -14,6 +14,9 @@
 //! - the offered skill directory outside the workspace (`FsAccess::skill_dirs`; `@SKILL@`
 //!   in the arguments stands for its absolute path) is read only inside it: its links out
 //!   lead nowhere, and nothing in it is ever changed.
+//! - a chat message's skill references (`workspace::skills::expand`, bit 5: the arguments
+//!   are the message) expand to the user's text as written under a bounded header, or to
+//!   one of the two refusals.
 //!
 //! Input: the first byte picks the tool (`% 5`: read, write, edit, memory_search,
 //! memory_get; bit 4: instead, the arguments are an answer whose `MEDIA:` lines are
@@ -105,6 +108,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let args = args.replace("@SKILL@", &d.skill.display().to_string());
     let args = args.as_str();
+    if pick & 32 != 0 {
+        skill_references(args);
+        return;
+    }
     if pick & 16 != 0 {
         let (_, refs) = attach::split_media_lines(args);
         for r in refs {
@@ -148,3 +155,40 @@ fuzz_target!(|data: &[u8]| {
         "the skill changed"
     );
 });
+
+/// The skill reference expansion of a chat message: the text as written after a header of
+/// at most a few hundred bytes, or a refusal; never a panic.
+fn skill_references(text: &str) {
+    use openclaw::actors::workspace::skills::{
+        Meta, Skill, SkillCommand, Source, commands, expand,
+    };
+    static ALL: OnceLock<Vec<SkillCommand>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        let names = ["weather", "tides", "Git Hub", "status", "secret-tool", "a:b"];
+        let skills: Vec<Skill> = names
+            .iter()
+            .map(|n| Skill {
+                name: (*n).to_owned(),
+                description: String::new(),
+                location: PathBuf::from(format!("/skills/{n}/SKILL.md")),
+                source: Source::Managed,
+                meta: Meta::default(),
+                user_invocable: true,
+                model_visible: *n != "secret-tool",
+            })
+            .collect();
+        commands(&skills)
+    });
+    let mine: Vec<SkillCommand> = all.iter().filter(|c| c.skill_name != "tides").cloned().collect();
+    match expand(text, &mine, all) {
+        Ok(Some(t)) => {
+            assert!(t.ends_with(text), "the user's text changed");
+            assert!(t.len() - text.len() <= 1024, "header of {} bytes", t.len() - text.len());
+        }
+        Ok(None) => {}
+        Err(e) => assert!(
+            e.starts_with("Skill \"") || e.starts_with("Too many skill references"),
+            "{e}"
+        ),
+    }
+}

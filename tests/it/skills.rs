@@ -3,8 +3,10 @@
 //! catalog below the workspace's own, OpenClaw's gating (`requires.bins`, `requires.env`,
 //! `skills.entries.<key>.enabled`) decides what is listed, `read` reaches inside an
 //! offered skill's directory and nowhere else outside the workspace, the skill's `env` and
-//! `apiKey` reach `exec` commands (the key redacted from their output), and `skills.status`
-//! reports it all in OpenClaw's shape.
+//! `apiKey` reach `exec` commands (the key redacted from their output), a skill command
+//! (`/weather Berlin`) tells the model to read the skill first while one the agent may not
+//! use is refused without a model call, and `skills.status` reports it all in OpenClaw's
+//! shape.
 
 use serde_json::{Value, json};
 
@@ -12,7 +14,7 @@ use crate::exec_tool::{OWNER, exec_config, exec_once, tool_once};
 use crate::support::TestGateway;
 use crate::support::fake_openai::FakeOpenAi;
 use crate::support::fake_telegram::FakeTelegram;
-use crate::telegram_flow::{GW_ARGS, TG_TOKEN, admin};
+use crate::telegram_flow::{GW_ARGS, SLOW, TG_TOKEN, admin, dm, wait_reply};
 
 const API_KEY: &str = "wx-skill-key-7f3a9c";
 
@@ -69,6 +71,10 @@ async fn managed_and_extra_skills_are_gated_readable_in_place_and_reported() {
         ),
     );
     put(
+        &managed.join("charts/SKILL.md"),
+        &skill_md("charts", "Not on this agent's allowlist", "{}"),
+    );
+    put(
         &extra.path().join("tides/SKILL.md"),
         &skill_md("tides", "Tide tables", "{}"),
     );
@@ -79,6 +85,7 @@ async fn managed_and_extra_skills_are_gated_readable_in_place_and_reported() {
     let mut c: Value =
         serde_json::from_str(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null))
             .expect("cfg");
+    c["agents"]["defaults"]["skills"] = json!(["weather", "tides", "notes", "radar", "github"]);
     c["skills"] = json!({
         "allowBundled": ["gemini"],
         "load": {"extraDirs": [extra.path()], "watch": true},
@@ -108,7 +115,7 @@ async fn managed_and_extra_skills_are_gated_readable_in_place_and_reported() {
             "{listed}: {sys}"
         );
     }
-    for hidden in ["radar", "github"] {
+    for hidden in ["radar", "github", "charts"] {
         assert!(
             !sys.contains(&format!("<name>{hidden}</name>")),
             "{hidden}: {sys}"
@@ -173,7 +180,31 @@ async fn managed_and_extra_skills_are_gated_readable_in_place_and_reported() {
         "the key reached the model"
     );
 
-    // 4. `skills.status`: OpenClaw's report, eligibility and what is missing.
+    // 4. Skill commands: the model is told to read the skill first, the transcript keeps
+    // what was typed; a skill this agent may not use is refused without asking the model.
+    let before = ai.request_count();
+    ai.push_text("sunny");
+    let mid = dm(&tg, OWNER, "/weather Berlin");
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "sunny");
+    let asked = &ai.wait_requests_async(before + 1, SLOW).await[before];
+    let user = asked["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .map(|m| m["content"].to_string())
+        .unwrap_or_default();
+    assert!(
+        user.contains("Read each skill's SKILL.md before acting:\\n- weather\\n\\nUser request:\\n/weather Berlin"),
+        "{user}"
+    );
+    let before = ai.request_count();
+    let mid = dm(&tg, OWNER, "/charts today");
+    assert_eq!(
+        wait_reply(&tg, mid, SLOW).await.text(),
+        "Skill \"charts\" is not available for this agent. Update the skill allowlist or choose an allowed skill."
+    );
+    assert_eq!(ai.request_count(), before, "the model was asked");
+
+    // 5. `skills.status`: OpenClaw's report, eligibility and what is missing.
     let mut op = admin(&gw).await;
     let r = op.request("skills.status", json!({})).await;
     assert_eq!(r["ok"], true, "{r}");
@@ -206,6 +237,14 @@ async fn managed_and_extra_skills_are_gated_readable_in_place_and_reported() {
     assert_eq!(
         (gh["disabled"].clone(), gh["skillKey"].clone()),
         (json!(true), json!("gh-key"))
+    );
+    let charts = skill("charts");
+    assert_eq!(
+        (
+            charts["eligible"].clone(),
+            charts["blockedByAgentFilter"].clone()
+        ),
+        (json!(true), json!(true))
     );
     assert!(!p.to_string().contains(API_KEY), "{p}");
     // Bad params and unknown agents are refused by name.

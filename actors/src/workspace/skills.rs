@@ -110,6 +110,10 @@ pub struct Skill {
     pub source: Source,
     /// Its `metadata.openclaw` block.
     pub meta: Meta,
+    /// Front matter `user-invocable` (default `true`): a chat command runs it.
+    pub user_invocable: bool,
+    /// Not front matter `disable-model-invocation: true`: listed in the catalog.
+    pub model_visible: bool,
 }
 
 impl Skill {
@@ -429,6 +433,8 @@ fn read_skill(root: &Root, dir: &Path, source: Source, out: &mut Vec<Skill>) -> 
             location: file,
             source,
             meta: fm.metadata.as_deref().map(metadata).unwrap_or_default(),
+            user_invocable: fm.user_invocable.unwrap_or(true),
+            model_visible: !fm.disable_model_invocation.unwrap_or(false),
         });
     }
     true
@@ -441,6 +447,19 @@ struct FrontMatter {
     description: Option<String>,
     /// The raw `metadata` value (one line, or the indented lines under it).
     metadata: Option<String>,
+    /// `user-invocable`.
+    user_invocable: Option<bool>,
+    /// `disable-model-invocation`.
+    disable_model_invocation: Option<bool>,
+}
+
+/// A front matter boolean (`true` / `false`, `yes` / `no`, `on` / `off`, `1` / `0`).
+fn boolean(v: Option<String>) -> Option<bool> {
+    match v?.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 /// `name`, `description` and `metadata` of a `---` front matter block: plain, quoted, or a
@@ -493,6 +512,8 @@ fn front_matter(text: &str) -> FrontMatter {
         name: value("name"),
         description: value("description"),
         metadata,
+        user_invocable: boolean(value("user-invocable")),
+        disable_model_invocation: boolean(value("disable-model-invocation")),
     }
 }
 
@@ -580,13 +601,17 @@ pub fn run_env(judged: &[Judged], settings: &SkillSettings) -> BTreeMap<String, 
 /// What a run gets of the skills.
 #[derive(Debug, Default)]
 pub struct ForRun {
-    /// The catalog: eligible skills the agent's allowlist names.
+    /// The catalog: eligible, model-visible skills the agent's allowlist names.
     pub offered: Vec<Skill>,
-    /// The directories of offered skills outside the workspace (the model may `read`
+    /// The directories of the agent's skills outside the workspace (the model may `read`
     /// inside them).
     pub read_dirs: Vec<PathBuf>,
     /// The eligible skills' variables for the agent's commands.
     pub env: BTreeMap<String, String>,
+    /// The agent's skill commands (`/<name>`, `/skill <name>`, `$<name>`).
+    pub commands: Vec<SkillCommand>,
+    /// The skill commands of every eligible skill (to tell one the agent may not use).
+    pub all_commands: Vec<SkillCommand>,
 }
 
 /// Discovers, judges (on this host) and picks the skills of a run (blocking).
@@ -598,17 +623,296 @@ pub fn for_run(ws: &super::WorkspaceSettings) -> ForRun {
         &LocalHost::default(),
     );
     let env = run_env(&judged, settings);
-    let offered = offered(judged, ws.skills.as_deref());
-    let read_dirs = offered
+    let eligible: Vec<Skill> = judged
+        .into_iter()
+        .filter(|j| j.eligible)
+        .map(|j| j.skill)
+        .collect();
+    let all_commands = commands(&eligible);
+    let mine = allowed(eligible, ws.skills.as_deref());
+    let commands = commands(&mine);
+    let read_dirs = mine
         .iter()
         .filter(|s| !s.source.in_workspace())
         .map(|s| s.dir().to_path_buf())
         .collect();
+    let offered = mine.into_iter().filter(|s| s.model_visible).collect();
     ForRun {
         offered,
         read_dirs,
         env,
+        commands,
+        all_commands,
     }
+}
+
+/// OpenClaw 2026.9.6's reserved chat command names (its built-in commands and their
+/// aliases): a skill command never takes one.
+pub const RESERVED_COMMANDS: &[&str] = &[
+    "acp",
+    "activation",
+    "agents",
+    "allowlist",
+    "approve",
+    "bash",
+    "btw",
+    "commands",
+    "compact",
+    "config",
+    "context",
+    "dashboard",
+    "debug",
+    "diagnostics",
+    "elev",
+    "elevated",
+    "exec",
+    "export",
+    "export-session",
+    "export-trajectory",
+    "fast",
+    "goal",
+    "help",
+    "id",
+    "learn",
+    "login",
+    "loop",
+    "mcp",
+    "model",
+    "models",
+    "name",
+    "new",
+    "openclaw",
+    "plugin",
+    "plugins",
+    "queue",
+    "reason",
+    "reasoning",
+    "reset",
+    "restart",
+    "send",
+    "session",
+    "side",
+    "skill",
+    "status",
+    "steer",
+    "stop",
+    "subagents",
+    "t",
+    "tasks",
+    "tell",
+    "think",
+    "thinking",
+    "tools",
+    "trace",
+    "trajectory",
+    "tts",
+    "update",
+    "usage",
+    "v",
+    "verbose",
+    "whoami",
+];
+
+/// A skill as a chat command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillCommand {
+    /// The command (`a-z0-9_`, at most 32 characters, unique, never a reserved one).
+    pub name: String,
+    /// The skill's name.
+    pub skill_name: String,
+    /// Its `SKILL.md`.
+    pub location: PathBuf,
+    /// Listed in the catalog (else the reference names its file).
+    pub model_visible: bool,
+}
+
+/// OpenClaw's command name of a skill: lower case, runs of anything but `a-z0-9_` as one
+/// `_`, no `_` at the ends, at most 32 characters (`skill` when nothing is left).
+pub fn command_name(raw: &str) -> String {
+    let mut out = String::new();
+    for c in raw.to_lowercase().chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let trimmed: String = out.trim_matches('_').chars().take(32).collect();
+    if trimmed.is_empty() {
+        "skill".to_owned()
+    } else {
+        trimmed
+    }
+}
+
+/// The user-invocable skills of `skills` as commands, names made unique (`_2`, `_3`, … as
+/// OpenClaw does) and kept off [`RESERVED_COMMANDS`].
+pub fn commands(skills: &[Skill]) -> Vec<SkillCommand> {
+    let mut used: BTreeSet<String> = RESERVED_COMMANDS.iter().map(|s| (*s).to_owned()).collect();
+    let mut out = Vec::new();
+    for s in skills.iter().filter(|s| s.user_invocable) {
+        let base = command_name(&s.name);
+        let mut name = base.clone();
+        if used.contains(&name) {
+            name = (2..1000)
+                .map(|i| {
+                    let suffix = format!("_{i}");
+                    let keep = 32usize.saturating_sub(suffix.len()).max(1);
+                    format!("{}{suffix}", base.chars().take(keep).collect::<String>())
+                })
+                .find(|c| !used.contains(c))
+                .unwrap_or_else(|| format!("{}_x", base.chars().take(30).collect::<String>()));
+        }
+        used.insert(name.clone());
+        out.push(SkillCommand {
+            name,
+            skill_name: s.name.clone(),
+            location: s.location.clone(),
+            model_visible: s.model_visible,
+        });
+    }
+    out
+}
+
+/// Most skills one message may name.
+const MAX_REFERENCES: usize = 8;
+
+/// `raw` as OpenClaw looks a skill up by: lower case, runs of spaces and `_` as `-`.
+fn lookup_key(raw: &str) -> String {
+    let mut out = String::new();
+    for c in raw.trim().to_lowercase().chars() {
+        if c.is_whitespace() || c == '_' {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn find<'a>(commands: &'a [SkillCommand], raw: &str) -> Option<&'a SkillCommand> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let lower = raw.to_lowercase();
+    let key = lookup_key(raw);
+    commands.iter().find(|c| {
+        c.name == lower
+            || c.skill_name.to_lowercase() == lower
+            || lookup_key(&c.name) == key
+            || lookup_key(&c.skill_name) == key
+    })
+}
+
+/// `/name args` or `/skill name args` at the start of `text`: the command, if one of
+/// `commands`.
+fn invocation<'a>(text: &str, commands: &'a [SkillCommand]) -> Option<&'a SkillCommand> {
+    let body = text.trim().strip_prefix('/')?;
+    let mut words = body.split_whitespace();
+    let first = words.next()?.to_lowercase();
+    // `/weather@mybot`: the bot's name, as Telegram menus send it.
+    let first = first.split('@').next().unwrap_or_default();
+    if first == "skill" {
+        return find(commands, words.next()?);
+    }
+    commands.iter().find(|c| c.name == first)
+}
+
+/// The `$name` references of `text` (not escaped with `\`, not shell-like `$UPPER`), at
+/// most 64.
+fn references(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(off) = text.get(i..).and_then(|t| t.find('$')) {
+        let at = i + off;
+        let start = at + 1;
+        let len = bytes[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+            .count();
+        i = start + len;
+        let escaped = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count()
+            % 2
+            == 1;
+        let name = text[start..start + len].trim_end_matches(':');
+        if !name.is_empty() && !escaped && name.bytes().any(|b| b.is_ascii_lowercase()) {
+            out.push(name);
+            if out.len() >= 64 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// OpenClaw's expansion of explicit skill references in a message (`/name args`,
+/// `/skill name args`, `$name`): `Ok(Some(text))` tells the model which skills to read
+/// first, then the user's request as written; `Ok(None)`: none named; `Err`: the message
+/// to answer instead (a skill this agent may not use, too many).
+pub fn expand(
+    text: &str,
+    commands: &[SkillCommand],
+    all: &[SkillCommand],
+) -> Result<Option<String>, String> {
+    let mut available: Vec<&SkillCommand> = Vec::new();
+    let mut unavailable = None;
+    if text.trim_start().starts_with('/') {
+        match invocation(text, commands) {
+            Some(c) => available.push(c),
+            None => unavailable = invocation(text, all),
+        }
+    } else {
+        for name in references(text) {
+            match find(commands, name) {
+                Some(c) => {
+                    if !available.iter().any(|a| a.name == c.name) {
+                        available.push(c);
+                    }
+                }
+                None => {
+                    unavailable = find(all, name);
+                    if unavailable.is_some() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(u) = unavailable {
+        return Err(format!(
+            "Skill \"{}\" is not available for this agent. Update the skill allowlist or choose an allowed skill.",
+            u.skill_name
+        ));
+    }
+    if available.len() > MAX_REFERENCES {
+        return Err(format!(
+            "Too many skill references. Use at most {MAX_REFERENCES} skills in one message."
+        ));
+    }
+    if available.is_empty() {
+        return Ok(None);
+    }
+    let mut prefix = String::from(
+        "Use the following explicitly referenced skills for this request. Read each skill's SKILL.md before acting:\n",
+    );
+    for c in available {
+        prefix.push_str("- ");
+        prefix.push_str(&c.skill_name);
+        if !c.model_visible {
+            prefix.push_str(&format!(" (SKILL.md: {})", c.location.display()));
+        }
+        prefix.push('\n');
+    }
+    prefix.push_str("\nUser request:\n");
+    Ok(Some(format!("{prefix}{text}")))
 }
 
 /// OpenClaw's `skills.status` report (`SkillStatusReport`) for an agent.
@@ -1017,6 +1321,8 @@ mod tests {
             location: PathBuf::from(format!("/skills/{name}/SKILL.md")),
             source: Source::Managed,
             meta,
+            user_invocable: true,
+            model_visible: true,
         }
     }
 
@@ -1233,5 +1539,96 @@ mod tests {
                 && !valid_env_name("A-B")
                 && !valid_env_name("")
         );
+    }
+
+    #[test]
+    fn skill_commands_get_openclaws_names() {
+        assert_eq!(command_name("Weather Report!"), "weather_report");
+        assert_eq!(command_name("__x--y__"), "x_y");
+        assert_eq!(command_name("日本"), "skill");
+        assert_eq!(command_name(&"a".repeat(40)).len(), 32);
+        let mut hidden = skill_with("secret-tool", Meta::default());
+        hidden.model_visible = false;
+        let mut off = skill_with("quiet", Meta::default());
+        off.user_invocable = false;
+        let list = commands(&[
+            skill_with("status", Meta::default()),
+            skill_with("Status", Meta::default()),
+            skill_with("weather", Meta::default()),
+            hidden,
+            off,
+        ]);
+        let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["status_2", "status_3", "weather", "secret_tool"]);
+    }
+
+    #[test]
+    fn explicit_references_expand_as_openclaw_does() {
+        let mut hidden = skill_with("secret-tool", Meta::default());
+        hidden.model_visible = false;
+        let all = commands(&[
+            skill_with("weather", Meta::default()),
+            skill_with("tides", Meta::default()),
+            skill_with("github", Meta::default()),
+            hidden,
+        ]);
+        let mine: Vec<SkillCommand> = all.iter().filter(|c| c.name != "github").cloned().collect();
+        let head = "Use the following explicitly referenced skills for this request. Read each skill's SKILL.md before acting:\n";
+        assert_eq!(
+            expand("/weather Berlin", &mine, &all),
+            Ok(Some(format!(
+                "{head}- weather\n\nUser request:\n/weather Berlin"
+            )))
+        );
+        assert_eq!(
+            expand("/skill Tides tomorrow", &mine, &all),
+            Ok(Some(format!(
+                "{head}- tides\n\nUser request:\n/skill Tides tomorrow"
+            )))
+        );
+        assert_eq!(
+            expand("/weather@my_bot", &mine, &all).map(|t| t.is_some()),
+            Ok(true)
+        );
+        let both = expand("check $tides and $weather: then $tides", &mine, &all);
+        assert_eq!(
+            both,
+            Ok(Some(format!(
+                "{head}- tides\n- weather\n\nUser request:\ncheck $tides and $weather: then $tides"
+            )))
+        );
+        let hid = expand("$secret-tool", &mine, &all)
+            .expect("ok")
+            .expect("some");
+        assert!(
+            hid.contains("- secret-tool (SKILL.md: /skills/secret-tool/SKILL.md)"),
+            "{hid}"
+        );
+        for plain in [
+            "no skills here",
+            "$HOME is set",
+            "\\$weather",
+            "/unknown x",
+            "/",
+            "$",
+            "cost: 5$",
+        ] {
+            assert_eq!(expand(plain, &mine, &all), Ok(None), "{plain}");
+        }
+        let e = expand("/github issues", &mine, &all).expect_err("not this agent's");
+        assert_eq!(
+            e,
+            "Skill \"github\" is not available for this agent. Update the skill allowlist or choose an allowed skill."
+        );
+        assert!(expand("use $github", &mine, &all).is_err());
+        let many: Vec<Skill> = (0..10)
+            .map(|i| skill_with(&format!("s{i}"), Meta::default()))
+            .collect();
+        let many = commands(&many);
+        let text: String = (0..10).map(|i| format!("$s{i} ")).collect();
+        assert!(expand(&text, &many, &many).is_err_and(|e| e.contains("at most 8")));
+        // Any text, any size: bounded, never a panic.
+        let junk = format!("{}é$\u{0}$a", "$x".repeat(10_000));
+        let _ = expand(&junk, &many, &many);
     }
 }
