@@ -271,6 +271,11 @@ impl AgentRun {
         let mut lines = Vec::new();
         if !recorded && status != RunStatus::Aborted && (!text.is_empty() || !media.is_empty()) {
             let mut line = json!({"type": "message", "role": "assistant", "content": text, "ts": now, "runId": run_id});
+            // What the run's model calls cost (OpenClaw's `usage`), for `usage.cost`.
+            let usage = self.stream.usage.get();
+            if usage.calls > 0 {
+                line["usage"] = usage.to_json();
+            }
             if !media.is_empty() {
                 // Before the reply is let go: a rerun after a crash sends the files again.
                 line["media"] = json!(media);
@@ -446,6 +451,8 @@ pub(crate) struct Streamer {
     /// The channel draft that shows the answer as it is written (`streaming.mode:
     /// "partial"`), with what it reports about.
     progress: Option<(ProgressSink, RunProgress)>,
+    /// The tokens (and cost) of the run's model calls so far.
+    usage: std::cell::Cell<crate::ports::Usage>,
 }
 
 impl Streamer {
@@ -455,6 +462,7 @@ impl Streamer {
             run_id,
             session_key,
             seq: std::cell::Cell::new(0),
+            usage: Default::default(),
             text: Default::default(),
             pending: Default::default(),
             replace: std::cell::Cell::new(false),
@@ -1453,7 +1461,12 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
             .model_seconds
             .observe(model_started.elapsed());
         let response = match response {
-            Ok(r) => r,
+            Ok(r) => {
+                let mut u = stream.usage.get();
+                u.add(&r.usage);
+                stream.usage.set(u);
+                r
+            }
             Err(e) => {
                 crate::metrics::METRICS.model_errors.inc();
                 log::warn!("run {}: model failed: {e}", req.run_id);
@@ -1969,6 +1982,7 @@ fn tool_call(args: Value) -> ChatResponse {
             images: Vec::new(),
         },
         finish_reason: Some("tool_calls".into()),
+        usage: Default::default(),
     }
 }
 
@@ -1976,6 +1990,7 @@ fn text_reply(text: impl Into<String>) -> ChatResponse {
     ChatResponse {
         message: ChatMessage::text("assistant", text),
         finish_reason: Some("stop".into()),
+        usage: Default::default(),
     }
 }
 

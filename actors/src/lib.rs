@@ -67,6 +67,7 @@ pub mod registry;
 pub mod speech;
 pub mod store;
 pub mod tool_policy;
+pub mod usage;
 pub mod workspace;
 pub mod ws_session;
 

@@ -109,6 +109,126 @@ pub struct ChatResponse {
     pub message: ChatMessage,
     /// `stop`, `tool_calls`, `length`…
     pub finish_reason: Option<String>,
+    /// The tokens it cost, as the provider reported them (zero when it did not).
+    pub usage: Usage,
+}
+
+/// Tokens of one or more model calls (OpenClaw's transcript `usage`), and their cost in
+/// US dollars when the model's `cost` rates are configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// Input tokens not read from the provider's prompt cache.
+    pub input: u64,
+    /// Output tokens (reasoning included).
+    pub output: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_write: u64,
+    /// The cost (`None`: no rates configured for the model, or no usage reported).
+    pub cost: Option<Cost>,
+    /// Model calls that reported usage.
+    pub calls: u32,
+}
+
+impl Usage {
+    /// All tokens.
+    pub fn total(&self) -> u64 {
+        self.input
+            .saturating_add(self.output)
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write)
+    }
+
+    /// Adds `other` (a cost is kept only while every call had one).
+    pub fn add(&mut self, other: &Usage) {
+        if other.calls == 0 {
+            return;
+        }
+        self.cost = match (self.calls, self.cost, other.cost) {
+            (0, _, c) => c,
+            (_, Some(a), Some(b)) => Some(Cost {
+                input: a.input + b.input,
+                output: a.output + b.output,
+                cache_read: a.cache_read + b.cache_read,
+                cache_write: a.cache_write + b.cache_write,
+            }),
+            _ => None,
+        };
+        self.input = self.input.saturating_add(other.input);
+        self.output = self.output.saturating_add(other.output);
+        self.cache_read = self.cache_read.saturating_add(other.cache_read);
+        self.cache_write = self.cache_write.saturating_add(other.cache_write);
+        self.calls = self.calls.saturating_add(other.calls);
+    }
+
+    /// Prices the tokens at `rates` (US dollars per million tokens).
+    pub fn priced(mut self, rates: Option<&CostRates>) -> Self {
+        let m = |tokens: u64, rate: f64| tokens as f64 * rate / 1_000_000.0;
+        self.cost = rates.filter(|_| self.calls > 0).map(|r| Cost {
+            input: m(self.input, r.input),
+            output: m(self.output, r.output),
+            cache_read: m(self.cache_read, r.cache_read),
+            cache_write: m(self.cache_write, r.cache_write),
+        });
+        self
+    }
+
+    /// OpenClaw's transcript form: `{input, output, cacheRead, cacheWrite, totalTokens,
+    /// cost?: {input, output, cacheRead, cacheWrite, total}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "input": self.input,
+            "output": self.output,
+            "cacheRead": self.cache_read,
+            "cacheWrite": self.cache_write,
+            "totalTokens": self.total(),
+        });
+        if let Some(c) = self.cost.filter(|c| c.total().is_finite()) {
+            v["cost"] = serde_json::json!({
+                "input": c.input,
+                "output": c.output,
+                "cacheRead": c.cache_read,
+                "cacheWrite": c.cache_write,
+                "total": c.total(),
+            });
+        }
+        v
+    }
+}
+
+/// What tokens cost, in US dollars.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cost {
+    /// Input.
+    pub input: f64,
+    /// Output.
+    pub output: f64,
+    /// Cache reads.
+    pub cache_read: f64,
+    /// Cache writes.
+    pub cache_write: f64,
+}
+
+impl Cost {
+    /// The sum.
+    pub fn total(&self) -> f64 {
+        self.input + self.output + self.cache_read + self.cache_write
+    }
+}
+
+/// A model's prices (OpenClaw's `models.providers.<id>.models[].cost`), US dollars per
+/// million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CostRates {
+    /// Input.
+    pub input: f64,
+    /// Output.
+    pub output: f64,
+    /// Cache reads.
+    pub cache_read: f64,
+    /// Cache writes.
+    pub cache_write: f64,
 }
 
 /// A model failure.
@@ -364,4 +484,53 @@ pub trait OpsPort: Send + Sync + std::fmt::Debug {
     ) -> Result<serde_json::Value, (bool, String)>;
     /// `logs.tail`: lines of the gateway log after `cursor`.
     fn logs_tail(&self, params: &serde_json::Value) -> Result<serde_json::Value, String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_adds_and_prices_per_million_tokens() {
+        let rates = CostRates {
+            input: 3.0,
+            output: 15.0,
+            cache_read: 0.3,
+            cache_write: 3.75,
+        };
+        let one = Usage {
+            input: 1000,
+            output: 300,
+            cache_read: 200,
+            cache_write: 100,
+            cost: None,
+            calls: 1,
+        }
+        .priced(Some(&rates));
+        let c = one.cost.expect("priced");
+        assert!((c.total() - (0.003 + 0.0045 + 0.00006 + 0.000375)).abs() < 1e-12);
+        let mut sum = Usage::default();
+        sum.add(&Usage::default());
+        assert_eq!(sum.calls, 0, "a call without usage adds nothing");
+        sum.add(&one);
+        sum.add(&one);
+        assert_eq!((sum.total(), sum.calls), (3200, 2));
+        assert!((sum.cost.expect("cost").total() - 2.0 * c.total()).abs() < 1e-12);
+        // One unpriced call makes the sum unpriced.
+        sum.add(&Usage {
+            input: 1,
+            calls: 1,
+            ..Usage::default()
+        });
+        assert_eq!(sum.cost, None);
+        let v = sum.to_json();
+        assert_eq!(v["totalTokens"], 3201);
+        assert!(v.get("cost").is_none());
+        assert!(one.to_json()["cost"]["total"].as_f64().is_some());
+        assert_eq!(
+            Usage::default().priced(Some(&rates)).cost,
+            None,
+            "no call, no cost"
+        );
+    }
 }

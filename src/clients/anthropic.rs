@@ -528,6 +528,21 @@ fn parse_message(body: &[u8]) -> Result<ChatResponse, String> {
             .get("stop_reason")
             .and_then(Value::as_str)
             .map(|r| finish_reason(r).to_owned()),
+        usage: usage_of(v.get("usage")).unwrap_or_default(),
+    })
+}
+
+/// Anthropic's `usage` (`input_tokens` excludes the cache's reads and writes).
+fn usage_of(u: Option<&Value>) -> Option<openclaw_actors::ports::Usage> {
+    let u = u.filter(|u| u.is_object())?;
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Some(openclaw_actors::ports::Usage {
+        input: n("input_tokens"),
+        output: n("output_tokens"),
+        cache_read: n("cache_read_input_tokens"),
+        cache_write: n("cache_creation_input_tokens"),
+        cost: None,
+        calls: 1,
     })
 }
 
@@ -544,6 +559,8 @@ pub(crate) struct StreamFold {
     /// was shown, even when a stream sends a block's text out of order or under an index
     /// reused by another block (found by the `model_stream` fuzz target).
     shown: String,
+    /// `message_start`'s usage, its output count updated by `message_delta`.
+    usage: Option<openclaw_actors::ports::Usage>,
 }
 
 /// A content block as its pieces arrive.
@@ -571,6 +588,9 @@ impl Fold for StreamFold {
             Some("message_start") => {
                 if let Some(r) = str_at("/message/stop_reason") {
                     self.finish_reason = Some(finish_reason(r).to_owned());
+                }
+                if let Some(u) = usage_of(v.pointer("/message/usage")) {
+                    self.usage = Some(u);
                 }
             }
             Some("content_block_start") => {
@@ -641,6 +661,18 @@ impl Fold for StreamFold {
                 if let Some(r) = str_at("/delta/stop_reason") {
                     self.finish_reason = Some(finish_reason(r).to_owned());
                 }
+                // The final counts: `output_tokens` always, the input ones on some routes.
+                if let Some(d) = v.get("usage").filter(|u| u.is_object()) {
+                    let u = self.usage.get_or_insert(openclaw_actors::ports::Usage {
+                        calls: 1,
+                        ..Default::default()
+                    });
+                    let n = |k: &str| d.get(k).and_then(Value::as_u64);
+                    u.output = n("output_tokens").unwrap_or(u.output);
+                    u.input = n("input_tokens").unwrap_or(u.input);
+                    u.cache_read = n("cache_read_input_tokens").unwrap_or(u.cache_read);
+                    u.cache_write = n("cache_creation_input_tokens").unwrap_or(u.cache_write);
+                }
             }
             Some("message_stop") => return Ok(Step::Done),
             Some("error") => {
@@ -703,6 +735,7 @@ impl Fold for StreamFold {
                 images: Vec::new(),
             },
             finish_reason: self.finish_reason,
+            usage: self.usage.unwrap_or_default(),
         })
     }
 }
@@ -1264,10 +1297,12 @@ mod tests {
                 {"type":"text","text":"Let me ch\u00e9ck."},
                 {"type":"tool_use","id":"toolu_9","name":"nodes","input":{"action":"status","n":[1]}},
                 {"type":"tool_use","id":"toolu_10","name":"noargs","input":{}}
-            ],"stop_reason":"tool_use"}"#,
+            ],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":9}}"#,
         )
         .unwrap();
+        // The same answer, usage included (`message_delta` has the final output count).
         assert_eq!(r, whole);
+        assert_eq!((r.usage.input, r.usage.output, r.usage.calls), (1, 9, 1));
         assert_eq!(r.message.content.as_deref(), Some("Let me chéck."));
         let calls = r.message.tool_calls.unwrap();
         assert_eq!(calls[1].function.arguments, "{}");

@@ -32,6 +32,53 @@ pub mod telegram;
 pub mod transcribe;
 pub mod web_fetch;
 
+/// A model whose answers' usage is priced at its configured `cost` rates.
+pub struct Priced {
+    /// The model.
+    pub model: std::rc::Rc<dyn openclaw_actors::ports::ChatModel>,
+    /// Its prices (US dollars per million tokens).
+    pub rates: openclaw_actors::ports::CostRates,
+}
+
+impl openclaw_actors::ports::ChatModel for Priced {
+    fn label(&self) -> String {
+        self.model.label()
+    }
+
+    fn sees_images(&self) -> bool {
+        self.model.sees_images()
+    }
+
+    fn complete(
+        &self,
+        req: openclaw_actors::ports::ChatRequest,
+    ) -> openclaw_actors::ports::LocalFut<
+        Result<openclaw_actors::ports::ChatResponse, openclaw_actors::ports::ModelError>,
+    > {
+        let (fut, rates) = (self.model.complete(req), self.rates);
+        Box::pin(async move {
+            let mut r = fut.await?;
+            r.usage = r.usage.priced(Some(&rates));
+            Ok(r)
+        })
+    }
+
+    fn complete_streaming(
+        &self,
+        req: openclaw_actors::ports::ChatRequest,
+        sink: openclaw_actors::ports::DeltaSink,
+    ) -> openclaw_actors::ports::LocalFut<
+        Result<openclaw_actors::ports::ChatResponse, openclaw_actors::ports::ModelError>,
+    > {
+        let (fut, rates) = (self.model.complete_streaming(req, sink), self.rates);
+        Box::pin(async move {
+            let mut r = fut.await?;
+            r.usage = r.usage.priced(Some(&rates));
+            Ok(r)
+        })
+    }
+}
+
 /// Upper bound on a response body the clients will read.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 

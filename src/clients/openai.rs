@@ -43,6 +43,8 @@ pub struct OpenAiModel {
     /// Longest answer, when configured (`max_tokens`; `max_completion_tokens` at
     /// api.openai.com, whose current models refuse the older name).
     max_tokens: Option<u32>,
+    /// Ask for the usage chunk when streaming (`stream_options.include_usage`).
+    stream_usage: bool,
 }
 
 impl std::fmt::Debug for OpenAiModel {
@@ -79,7 +81,15 @@ impl OpenAiModel {
             images: false,
             headers: Vec::new(),
             max_tokens: None,
+            stream_usage: true,
         }
+    }
+
+    /// Whether a streamed answer asks for its usage chunk (`stream_options: {include_usage:
+    /// true}`; the model entry's `compat.supportsUsageInStreaming`, default `true`).
+    pub fn with_stream_usage(mut self, on: bool) -> Self {
+        self.stream_usage = on;
+        self
     }
 
     /// Whether the model sees images (its config's `input` lists `image`): user messages
@@ -186,6 +196,12 @@ impl OpenAiModel {
             max_completion_tokens: Option<u32>,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             stream: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            stream_options: Option<StreamOptions>,
+        }
+        #[derive(serde::Serialize)]
+        struct StreamOptions {
+            include_usage: bool,
         }
         let tools: Vec<Tool<'_>> = req
             .tools
@@ -231,6 +247,9 @@ impl OpenAiModel {
             max_tokens: self.max_tokens.filter(|_| !native),
             max_completion_tokens: self.max_tokens.filter(|_| native),
             stream,
+            stream_options: (stream && self.stream_usage).then_some(StreamOptions {
+                include_usage: true,
+            }),
         };
         let mut out = Vec::with_capacity(256 + req.messages.len() * 128);
         serde_json::to_writer(&mut out, &body)?;
@@ -348,6 +367,26 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
             .get("finish_reason")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        usage: usage_of(v.get("usage")).unwrap_or_default(),
+    })
+}
+
+/// OpenAI's `usage` (`prompt_tokens` includes the cached ones, reported in
+/// `prompt_tokens_details.cached_tokens`).
+pub(crate) fn usage_of(u: Option<&Value>) -> Option<openclaw_actors::ports::Usage> {
+    let u = u.filter(|u| u.is_object())?;
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let cached = u
+        .pointer("/prompt_tokens_details/cached_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    Some(openclaw_actors::ports::Usage {
+        input: n("prompt_tokens").saturating_sub(cached),
+        output: n("completion_tokens"),
+        cache_read: cached,
+        cache_write: 0,
+        cost: None,
+        calls: 1,
     })
 }
 
@@ -362,6 +401,8 @@ pub(crate) struct StreamFold {
     finish_reason: Option<String>,
     /// Bytes of text and tool calls so far ([`sse::grow`]).
     size: usize,
+    /// The usage chunk's (`stream_options.include_usage`).
+    usage: Option<openclaw_actors::ports::Usage>,
 }
 
 /// A tool call as its pieces arrive.
@@ -383,6 +424,9 @@ impl Fold for StreamFold {
         if v.get("error").is_some_and(|e| !e.is_null()) {
             let msg = retry::provider_message(data.as_bytes());
             return Err(Failure::Retry(ModelError::Unavailable(msg), None));
+        }
+        if let Some(u) = usage_of(v.get("usage")) {
+            self.usage = Some(u);
         }
         // No choice: a usage chunk (or a keep-alive of some server).
         let Some(choice) = v
@@ -462,6 +506,7 @@ impl Fold for StreamFold {
                 images: Vec::new(),
             },
             finish_reason: self.finish_reason,
+            usage: self.usage.unwrap_or_default(),
         })
     }
 }
@@ -720,8 +765,17 @@ mod tests {
             serde_json::from_slice(&m.request_body(&req, true).expect("encodes")).expect("JSON");
         assert_eq!(
             streamed,
-            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true})
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true,
+                "stream_options": {"include_usage": true}})
         );
+        // `compat.supportsUsageInStreaming: false`: not asked.
+        let quiet: Value = serde_json::from_slice(
+            &m.with_stream_usage(false)
+                .request_body(&req, true)
+                .expect("encodes"),
+        )
+        .expect("JSON");
+        assert_eq!(quiet.get("stream_options"), None, "{quiet}");
     }
 
     #[test]
@@ -746,10 +800,30 @@ mod tests {
         assert_eq!(r.finish_reason.as_deref(), Some("stop"));
         // The same answer as the non-streaming one.
         let whole = parse_completion(
-            r#"{"choices":[{"message":{"role":"assistant","content":"Héllo ✓"},"finish_reason":"stop"}]}"#.as_bytes(),
+            r#"{"choices":[{"message":{"role":"assistant","content":"Héllo ✓"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#.as_bytes(),
         )
         .expect("parses");
+        // The same answer, usage included (the usage chunk comes after the finish).
         assert_eq!(r, whole);
+        assert_eq!((r.usage.input, r.usage.output, r.usage.calls), (1, 2, 1));
+        // Cached prompt tokens are counted apart from the input.
+        let cached = parse_completion(
+            br#"{"choices":[{"message":{"role":"assistant","content":"x"}}],"usage":{"prompt_tokens":1200,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":200}}}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (
+                cached.usage.input,
+                cached.usage.cache_read,
+                cached.usage.output,
+                cached.usage.total()
+            ),
+            (1000, 200, 300, 1500)
+        );
+        let none =
+            parse_completion(br#"{"choices":[{"message":{"role":"assistant","content":"x"}}]}"#)
+                .expect("parses");
+        assert_eq!(none.usage.calls, 0);
     }
 
     #[test]

@@ -18,6 +18,14 @@ pub struct ModelEntryCfg {
     /// Longest answer in tokens (Anthropic's API requires one; default 8192).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u64>,
+    /// Prices in US dollars per million tokens (OpenClaw's `cost`: `input`, `output`,
+    /// `cacheRead`, `cacheWrite`), for `usage.cost` and `/status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<serde_json::Value>,
+    /// OpenClaw's endpoint capability flags; `supportsUsageInStreaming: false` stops asking
+    /// a streaming endpoint for its usage chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compat: Option<serde_json::Value>,
 }
 
 /// `models.providers.<id>`.

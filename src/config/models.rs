@@ -187,6 +187,11 @@ pub struct Target {
     /// `params.cacheRetention` (`none`, `short`, `long`) of `agents.defaults.params` or the
     /// model's entry (Anthropic prompt caching).
     pub cache_retention: Option<String>,
+    /// The model's prices (its entry's `cost`), if configured.
+    pub cost: Option<openclaw_actors::ports::CostRates>,
+    /// Ask a streaming OpenAI-compatible endpoint for its usage chunk (`stream_options`;
+    /// the entry's `compat.supportsUsageInStreaming`, default `true`).
+    pub stream_usage: bool,
 }
 
 impl std::fmt::Debug for Target {
@@ -203,6 +208,8 @@ impl std::fmt::Debug for Target {
             .field("max_tokens", &self.max_tokens)
             .field("headers", &self.headers.len())
             .field("cache_retention", &self.cache_retention)
+            .field("cost", &self.cost)
+            .field("stream_usage", &self.stream_usage)
             .finish()
     }
 }
@@ -520,6 +527,19 @@ pub(crate) fn target(
         }
         headers.push((name.clone(), value.clone()));
     }
+    let cost = match model_entry.and_then(|m| m.cost.as_ref()) {
+        None => None,
+        Some(c) => Some(cost_rates(c).map_err(|e| {
+            format!(
+                "models.providers.{provider}.models[{model}].cost {e}. Fix: prices in US dollars per million tokens, e.g. {{input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75}}"
+            )
+        })?),
+    };
+    let stream_usage = model_entry
+        .and_then(|m| m.compat.as_ref())
+        .and_then(|c| c.get("supportsUsageInStreaming"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(true);
     Ok(Target {
         provider,
         model,
@@ -532,6 +552,29 @@ pub(crate) fn target(
         max_tokens,
         headers,
         cache_retention,
+        cost,
+        stream_usage,
+    })
+}
+
+/// A model entry's `cost` (`input`, `output`, `cacheRead`, `cacheWrite`: non-negative
+/// numbers, missing ones 0); `Err` says what is wrong.
+fn cost_rates(v: &serde_json::Value) -> Result<openclaw_actors::ports::CostRates, String> {
+    let o = v.as_object().ok_or("is not an object")?;
+    let rate = |k: &str| -> Result<f64, String> {
+        match o.get(k) {
+            None | Some(serde_json::Value::Null) => Ok(0.0),
+            Some(x) => match x.as_f64() {
+                Some(n) if (0.0..=1_000_000.0).contains(&n) => Ok(n),
+                _ => Err(format!("has {k} = {x}, not a price from 0 to 1000000")),
+            },
+        }
+    };
+    Ok(openclaw_actors::ports::CostRates {
+        input: rate("input")?,
+        output: rate("output")?,
+        cache_read: rate("cacheRead")?,
+        cache_write: rate("cacheWrite")?,
     })
 }
 
@@ -597,6 +640,40 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(p.primary.model, "anthropic/claude-sonnet-4-6");
+    }
+
+    #[test]
+    fn model_costs_and_streaming_usage_are_read_and_checked() {
+        let c = cfg(
+            r#"{models: {providers: {custom: {baseUrl: "http://127.0.0.1:9/v1",
+                 models: [{id: "m", cost: {input: 3, output: 15, cacheRead: 0.3},
+                           compat: {supportsUsageInStreaming: false}}]}}},
+               agents: {defaults: {model: {primary: "custom/m"}}}}"#,
+        );
+        let p = plan(&c, &env_of(&[])).unwrap().unwrap();
+        let rates = p.primary.cost.expect("rates");
+        assert_eq!(
+            (
+                rates.input,
+                rates.output,
+                rates.cache_read,
+                rates.cache_write
+            ),
+            (3.0, 15.0, 0.3, 0.0)
+        );
+        assert!(!p.primary.stream_usage);
+        for bad in [r#""cheap""#, r#"{input: -1}"#, r#"{output: "x"}"#] {
+            let c = cfg(&format!(
+                r#"{{models: {{providers: {{custom: {{baseUrl: "http://127.0.0.1:9/v1",
+                     models: [{{id: "m", cost: {bad}}}]}}}}}},
+                   agents: {{defaults: {{model: {{primary: "custom/m"}}}}}}}}"#
+            ));
+            let e = plan(&c, &env_of(&[])).expect_err(bad);
+            assert!(
+                e.contains("models.providers.custom.models[m].cost") && e.contains("Fix:"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

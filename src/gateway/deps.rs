@@ -495,8 +495,16 @@ fn agent_models(cfg: &crate::config::Config) -> Result<AgentModels, StartError> 
     Ok(out)
 }
 
-/// The client of one model.
+/// The client of one model (its usage priced when its `cost` is configured).
 fn chat_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::ports::ChatModel> {
+    let model = leaf_model(t);
+    match t.cost {
+        Some(rates) => Rc::new(crate::clients::Priced { model, rates }),
+        None => model,
+    }
+}
+
+fn leaf_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::ports::ChatModel> {
     use crate::config::models::Api;
     match t.api {
         Api::OpenAiCompletions => Rc::new(
@@ -509,7 +517,8 @@ fn chat_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::port
             )
             .with_images(t.images)
             .with_headers(t.headers.clone())
-            .with_max_tokens(t.max_tokens),
+            .with_max_tokens(t.max_tokens)
+            .with_stream_usage(t.stream_usage),
         ),
         Api::AnthropicMessages => Rc::new(
             crate::clients::anthropic::AnthropicModel::new(

@@ -881,3 +881,57 @@ async fn a_telegram_message_runs_exec_on_the_real_openclaw_node_host() {
         "{res}"
     );
 }
+
+/// `openclaw gateway usage-cost` (the real CLI) reads our `usage.cost`: the tokens and the
+/// cost our answers recorded in their transcript lines, today's bucket last, in its JSON and
+/// its own rendering.
+#[test]
+fn real_cli_usage_cost_reads_what_our_answers_recorded() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::with_token("T");
+    let sessions = gw.dir.path().join("agents/main/sessions");
+    std::fs::create_dir_all(&sessions).expect("sessions dir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let line = |tokens: u64, cost: Option<f64>| {
+        let mut u = json!({"input": tokens, "output": 10, "cacheRead": 0, "cacheWrite": 0,
+            "totalTokens": tokens + 10});
+        if let Some(c) = cost {
+            u["cost"] =
+                json!({"input": c, "output": 0.0, "cacheRead": 0.0, "cacheWrite": 0.0, "total": c});
+        }
+        json!({"type": "message", "role": "assistant", "content": "ok", "ts": now, "usage": u})
+            .to_string()
+    };
+    std::fs::write(
+        sessions.join("s1.jsonl"),
+        [line(990, Some(1.25)), line(490, None)].join("\n"),
+    )
+    .expect("transcript");
+    let url = gw.url();
+    let out = cli.run(&[
+        "gateway",
+        "usage-cost",
+        "--url",
+        &url,
+        "--token",
+        "T",
+        "--days",
+        "7",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["totals"]["totalTokens"], 1500, "{out}");
+    assert_eq!(v["totals"]["totalCost"], 1.25, "{out}");
+    assert_eq!(v["totals"]["missingCostEntries"], 1, "{out}");
+    assert_eq!(v["days"], 7, "{out}");
+    assert_eq!(v["daily"][6]["totalTokens"], 1500, "{out}");
+    let out = cli.run(&["gateway", "usage-cost", "--url", &url, "--token", "T"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("Usage cost (30 days)"), "{out}");
+    assert!(out.stdout.contains("$1.25"), "{out}");
+    assert!(out.stdout.contains("Missing cost:"), "{out}");
+}

@@ -43,6 +43,7 @@ mod takeover;
 mod telegram_flow;
 mod tls;
 mod tool_policy;
+mod usage;
 mod voice;
 mod web_fetch;
 mod web_search;

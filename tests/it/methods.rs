@@ -287,7 +287,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
         "sessions.resolve",
         "talk.catalog",
         "config.schema",
-        "usage.cost",
+        "sessions.usage",
     ] {
         unknown(&read.request(method, json!({})).await, method);
         refused(

@@ -177,6 +177,7 @@ mod tests {
                 Ok(ChatResponse {
                     message: ChatMessage::text("assistant", format!("you said: {last}")),
                     finish_reason: Some("stop".into()),
+                    usage: Default::default(),
                 })
             })
         }

@@ -38,6 +38,7 @@ impl ChatModel for Gated {
             Ok(ChatResponse {
                 message: ChatMessage::text("assistant", format!("you said: {last}")),
                 finish_reason: Some("stop".into()),
+                usage: Default::default(),
             })
         })
     }
@@ -249,6 +250,7 @@ impl ChatModel for Signalling {
             Ok(ChatResponse {
                 message: ChatMessage::text("assistant", "done"),
                 finish_reason: Some("stop".into()),
+                usage: Default::default(),
             })
         })
     }
@@ -429,6 +431,7 @@ impl ChatModel for Recording {
             Ok(ChatResponse {
                 message: ChatMessage::text("assistant", format!("you said: {last}")),
                 finish_reason: Some("stop".into()),
+                usage: Default::default(),
             })
         })
     }

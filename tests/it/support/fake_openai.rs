@@ -205,6 +205,9 @@ struct State {
     next_completion: u64,
     /// Answer `"stream": true` requests with Server-Sent Events.
     streaming: bool,
+    /// The `usage` of chat completions (OpenAI's shape; `None`: 1 prompt and 1 completion
+    /// token).
+    usage: Option<Value>,
 }
 
 struct Shared {
@@ -264,6 +267,7 @@ impl FakeOpenAi {
                 next_call: 0,
                 next_completion: 0,
                 streaming: false,
+                usage: None,
             }),
             cond: Condvar::new(),
             changed: Notify::new(),
@@ -397,6 +401,11 @@ impl FakeOpenAi {
     /// Queues a 200 with a raw (garbage) body.
     pub fn push_raw(&self, body: &str) {
         self.push(FakeReply::raw(body));
+    }
+
+    /// The `usage` every later chat completion reports (OpenAI's shape).
+    pub fn set_usage(&self, usage: Value) {
+        self.shared.lock().usage = Some(usage);
     }
 
     /// Whether requests asking for `"stream": true` get their scripted answer streamed as
@@ -607,6 +616,10 @@ async fn completions(
     let wants_stream = recorded.body.get("stream") == Some(&Value::Bool(true));
     let (reply, completion_id) = next_reply(&shared, recorded, authorized);
     let streamed = wants_stream && shared.lock().streaming;
+    let usage =
+        shared.lock().usage.clone().unwrap_or_else(
+            || json!({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}),
+        );
     let Some(reply) = reply else {
         return HttpResponse::Unauthorized().json(json!({"error": {
             "message": "Incorrect API key provided.",
@@ -624,7 +637,7 @@ async fn completions(
     match reply.body {
         ReplyBody::Completion(message, finish_reason) if streamed => {
             let id = format!("chatcmpl-fake{completion_id}");
-            let events = openai_events(&id, &model, &message, &finish_reason);
+            let events = openai_events(&id, &model, &message, &finish_reason, &usage);
             stream_events(resp, events, reply.chunk_delay, reply.cut_after)
         }
         ReplyBody::Completion(message, finish_reason) => resp.json(json!({
@@ -636,7 +649,7 @@ async fn completions(
                 .unwrap_or(0),
             "model": model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "usage": usage,
         })),
         ReplyBody::Json(v) => resp.json(v),
         ReplyBody::Raw(s) => resp.content_type("text/plain").body(s),
@@ -805,7 +818,13 @@ fn sse(name: Option<&str>, data: &str) -> String {
 
 /// OpenAI's stream of a scripted answer: a role chunk, the text in pieces, each tool call
 /// (named, then its arguments in two pieces), the finish chunk, a usage chunk, `[DONE]`.
-fn openai_events(id: &str, model: &str, message: &Value, finish_reason: &str) -> Vec<String> {
+fn openai_events(
+    id: &str,
+    model: &str,
+    message: &Value,
+    finish_reason: &str,
+    usage: &Value,
+) -> Vec<String> {
     let chunk = |choices: Value| {
         let data = json!({"id": id, "object": "chat.completion.chunk", "created": 0,
             "model": model, "choices": choices});
@@ -850,8 +869,7 @@ fn openai_events(id: &str, model: &str, message: &Value, finish_reason: &str) ->
         json!([{"index": 0, "delta": {}, "finish_reason": finish_reason}]),
     ));
     let usage = json!({"id": id, "object": "chat.completion.chunk", "created": 0,
-        "model": model, "choices": [],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}});
+        "model": model, "choices": [], "usage": usage});
     events.push(sse(None, &usage.to_string()));
     events.push(sse(None, "[DONE]"));
     events

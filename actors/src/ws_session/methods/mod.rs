@@ -58,6 +58,7 @@ mod nodes;
 mod pending;
 mod sessions;
 mod skills;
+mod usage;
 
 pub use nodes::MAX_HOST_STATS_BYTES;
 
@@ -115,6 +116,7 @@ const AREAS: &[&[Method]] = &[
     cron::METHODS,
     logs::METHODS,
     skills::METHODS,
+    usage::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {

@@ -1,0 +1,122 @@
+//! What model calls cost, against the real binary, the fake Bot API and the fake model: the
+//! provider's reported tokens (streamed: asked for with `stream_options.include_usage`)
+//! are summed over a run's rounds, priced at the model entry's `cost`, recorded on the
+//! answer's transcript line in OpenClaw's `usage` shape, and summed per day by `usage.cost`.
+
+use serde_json::{Value, json};
+
+use crate::support::TestGateway;
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_telegram::FakeTelegram;
+use crate::telegram_flow::{GW_ARGS, SLOW, TG_TOKEN, admin, config, dm, poll_until, wait_reply};
+
+/// The assistant lines of every transcript of `main` that carry a `usage`.
+fn usage_lines(state: &std::path::Path) -> Vec<Value> {
+    let dir = state.join("agents/main/sessions");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().extension().is_some_and(|x| x == "jsonl") {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            out.extend(
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .filter(|v| v["role"] == "assistant" && v.get("usage").is_some()),
+            );
+        }
+    }
+    out
+}
+
+#[actix_web::test]
+async fn runs_record_their_priced_usage_and_usage_cost_sums_it_per_day() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_streaming(true);
+    ai.set_usage(json!({
+        "prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500,
+        "prompt_tokens_details": {"cached_tokens": 200},
+    }));
+    let mut c: Value = serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("cfg");
+    c["models"]["providers"]["fake"]["models"] = json!([{
+        "id": "flow-model",
+        "cost": {"input": 3, "output": 15, "cacheRead": 0.3, "cacheWrite": 3.75},
+    }]);
+    let dir = tempfile::tempdir().expect("state dir");
+    let state = dir.path().to_path_buf();
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+
+    // One answer after a tool round: two model calls, one usage line.
+    let call = ai.push_tool_call("nodes", json!({"action": "status"}));
+    ai.push_text("all quiet");
+    let mid = dm(&tg, 4242, "how are my nodes?");
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "all quiet");
+    let requests = ai.wait_requests_async(2, SLOW).await;
+    assert!(!call.is_empty());
+    // Streamed (the answer is streamed to the chat), asking for the usage chunk.
+    for r in &requests {
+        assert_eq!(r["stream"], true, "{r}");
+        assert_eq!(r["stream_options"]["include_usage"], true, "{r}");
+    }
+    let lines = poll_until(SLOW, "the answer's usage line", || {
+        let l = usage_lines(&state);
+        (!l.is_empty()).then_some(l)
+    })
+    .await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let u = &lines[0]["usage"];
+    assert_eq!(
+        (
+            u["input"].clone(),
+            u["output"].clone(),
+            u["cacheRead"].clone(),
+            u["totalTokens"].clone()
+        ),
+        (json!(2000), json!(600), json!(400), json!(3000)),
+        "{u}"
+    );
+    // 2 × (1000 × $3 + 300 × $15 + 200 × $0.30) per million tokens.
+    let total = u["cost"]["total"].as_f64().unwrap_or(-1.0);
+    assert!((total - 0.01512).abs() < 1e-9, "{u}");
+
+    // `usage.cost`: today's bucket and the totals.
+    let mut op = admin(&gw).await;
+    let r = op.request("usage.cost", json!({"days": 7})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let p = &r["payload"];
+    assert_eq!(p["days"], 7, "{p}");
+    assert_eq!(p["totals"]["totalTokens"], 3000, "{p}");
+    assert_eq!(p["totals"]["missingCostEntries"], 0, "{p}");
+    assert!(
+        (p["totals"]["totalCost"].as_f64().unwrap_or(-1.0) - 0.01512).abs() < 1e-9,
+        "{p}"
+    );
+    let today = p["daily"][6].clone();
+    assert_eq!(today["totalTokens"], 3000, "{p}");
+    assert_eq!(p["daily"][5]["totalTokens"], 0, "{p}");
+    for (params, want) in [
+        (
+            json!({"startDate": "2026-01-01"}),
+            "startDate and endDate must be provided together",
+        ),
+        (
+            json!({"startDate": "2026-02-30", "endDate": "2026-03-01"}),
+            "invalid startDate",
+        ),
+        (
+            json!({"agentScope": "all", "agentId": "main"}),
+            "agentScope=all cannot be combined",
+        ),
+        (json!({"agentId": "ghost"}), "unknown agent id \"ghost\""),
+        (json!({"days": 0}), "days"),
+        (json!({"mode": "specific"}), "invalid mode"),
+    ] {
+        let r = op.request("usage.cost", params.clone()).await;
+        assert_eq!(r["ok"], false, "{params}: {r}");
+        let msg = r["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(want), "{params}: {msg}");
+    }
+    let r = op
+        .request("usage.cost", json!({"agentScope": "all", "days": 1}))
+        .await;
+    assert_eq!(r["payload"]["totals"]["totalTokens"], 3000, "{r}");
+}
