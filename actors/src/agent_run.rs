@@ -1915,11 +1915,7 @@ async fn attach_media_lines(
         let ws = ws.clone();
         let loaded = actix_web::rt::task::spawn_blocking(move || {
             let root = ws.root();
-            let access = crate::workspace::tools::FsAccess {
-                root: &root,
-                private: scope.private(),
-                skill_dirs: &[],
-            };
+            let access = crate::workspace::tools::FsAccess::workspace(&root, scope.private());
             crate::workspace::attach::load(&access, &r)
         })
         .await

@@ -1056,15 +1056,7 @@ mod tests {
     }
 
     fn call(root: &Root, private: bool, name: &str, args: Value) -> Value {
-        run(
-            name,
-            &args.to_string(),
-            &FsAccess {
-                root,
-                private,
-                skill_dirs: &[],
-            },
-        )
+        run(name, &args.to_string(), &FsAccess::workspace(root, private))
     }
 
     fn search(root: &Root, args: Value) -> Value {
@@ -1582,15 +1574,7 @@ mod tests {
             ("memory_search", "not json".to_owned()),
             ("memory_get", "x".repeat(100_000)),
         ] {
-            let v = run(
-                tool,
-                &args,
-                &FsAccess {
-                    root: &root,
-                    private: false,
-                    skill_dirs: &[],
-                },
-            );
+            let v = run(tool, &args, &FsAccess::workspace(&root, false));
             assert_eq!(v, json!({"ok": false, "error": PRIVATE}), "{tool}");
         }
         // A missing workspace is not even looked for.
@@ -1778,11 +1762,7 @@ mod tests {
     #[test]
     fn bad_arguments_are_named() {
         let (_t, root) = setup();
-        let access = FsAccess {
-            root: &root,
-            private: true,
-            skill_dirs: &[],
-        };
+        let access = FsAccess::workspace(&root, true);
         let v = run("memory_search", "not json", &access);
         assert!(
             error(&v).starts_with("the arguments are not valid JSON"),

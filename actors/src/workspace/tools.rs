@@ -53,6 +53,17 @@ pub struct FsAccess<'a> {
     pub skill_dirs: &'a [std::path::PathBuf],
 }
 
+impl<'a> FsAccess<'a> {
+    /// The workspace `root` only (no skill directories); `private`: see [`Self::private`].
+    pub fn workspace(root: &'a Root, private: bool) -> Self {
+        Self {
+            root,
+            private,
+            skill_dirs: &[],
+        }
+    }
+}
+
 /// The three tools' specs (OpenClaw's argument names).
 pub fn specs() -> Vec<ToolSpec> {
     let path = json!({
@@ -725,15 +736,7 @@ mod tests {
     }
 
     fn call(root: &Root, private: bool, name: &str, args: Value) -> Value {
-        run(
-            name,
-            &args.to_string(),
-            &FsAccess {
-                root,
-                private,
-                skill_dirs: &[],
-            },
-        )
+        run(name, &args.to_string(), &FsAccess::workspace(root, private))
     }
 
     fn owner(root: &Root, name: &str, args: Value) -> Value {
@@ -1363,11 +1366,7 @@ mod tests {
     #[test]
     fn bad_arguments_are_named() {
         let (_t, root) = setup();
-        let access = FsAccess {
-            root: &root,
-            private: true,
-            skill_dirs: &[],
-        };
+        let access = FsAccess::workspace(&root, true);
         let v = run("read", "not json", &access);
         assert!(
             error(&v).starts_with("the arguments are not valid JSON"),
@@ -1440,11 +1439,7 @@ mod tests {
         )
         .expect("cfg");
         std::os::unix::fs::symlink(".git", root.dir().join("g")).expect("alias");
-        let access = FsAccess {
-            root: &root,
-            private: true,
-            skill_dirs: &[],
-        };
+        let access = FsAccess::workspace(&root, true);
         for (tool, args) in [
             ("read", json!({"path": ".git/config"})),
             ("read", json!({"path": "g/config"})),
