@@ -631,10 +631,19 @@ pub fn for_run(ws: &super::WorkspaceSettings) -> ForRun {
     let all_commands = commands(&eligible);
     let mine = allowed(eligible, ws.skills.as_deref());
     let commands = commands(&mine);
+    // The state directory (holding the managed skills) and the workspace (whose private
+    // memory has its own rules) are never reached through a skill directory: one inside the
+    // workspace is read through the workspace's rules, one holding either is not readable.
+    let state = settings
+        .managed_dir
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf);
     let read_dirs = mine
         .iter()
         .filter(|s| !s.source.in_workspace())
         .map(|s| s.dir().to_path_buf())
+        .filter(|d| readable_skill_dir(d, &ws.dir, state.as_deref()))
         .collect();
     let offered = mine.into_iter().filter(|s| s.model_visible).collect();
     ForRun {
@@ -644,6 +653,23 @@ pub fn for_run(ws: &super::WorkspaceSettings) -> ForRun {
         commands,
         all_commands,
     }
+}
+
+/// Whether the skill directory `dir` may be read through (`read`): not inside or holding
+/// the workspace, not holding the state directory (lexically and as the paths resolve).
+fn readable_skill_dir(dir: &Path, workspace: &Path, state: Option<&Path>) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let pairs = [
+        (
+            dir.to_path_buf(),
+            workspace.to_path_buf(),
+            state.map(Path::to_path_buf),
+        ),
+        (canon(dir), canon(workspace), state.map(canon)),
+    ];
+    pairs.iter().all(|(d, w, s)| {
+        !d.starts_with(w) && !w.starts_with(d) && s.as_ref().is_none_or(|s| !s.starts_with(d))
+    })
 }
 
 /// OpenClaw 2026.9.6's reserved chat command names (its built-in commands and their
@@ -1630,5 +1656,32 @@ mod tests {
         // Any text, any size: bounded, never a panic.
         let junk = format!("{}é$\u{0}$a", "$x".repeat(10_000));
         let _ = expand(&junk, &many, &many);
+    }
+
+    #[test]
+    fn skill_directories_never_reach_the_workspace_or_the_state_dir() {
+        let top = tempfile::tempdir().expect("tmp");
+        let (ws, state) = (top.path().join("ws"), top.path().join("state"));
+        for d in [
+            &ws,
+            &state,
+            &ws.join("memory"),
+            &state.join("skills/weather"),
+        ] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        let ok = |d: &Path| readable_skill_dir(d, &ws, Some(&state));
+        assert!(ok(&state.join("skills/weather")), "a managed skill");
+        assert!(
+            ok(&top.path().join("packs/tides")),
+            "an extra one elsewhere"
+        );
+        assert!(!ok(&ws.join("memory")), "inside the workspace");
+        assert!(!ok(&ws), "the workspace itself");
+        assert!(!ok(top.path()), "holding the workspace and the state dir");
+        // A link into the workspace is judged where it leads.
+        let link = top.path().join("sneaky");
+        std::os::unix::fs::symlink(ws.join("memory"), &link).expect("ln");
+        assert!(!ok(&link));
     }
 }

@@ -335,6 +335,18 @@ fn read_skill_file(root: &Root, given: &str) -> Result<FileRead, Failure> {
     if is_git(root, &loc) {
         return Err(Failure::new(GIT));
     }
+    // Hidden files and directories (`.env`, `.ssh/`) are never a skill's instructions: not
+    // by the path given, nor where its links lead.
+    let hidden = |p: &Path| {
+        root.relative(p)
+            .split('/')
+            .any(|part| part.starts_with('.') && part != ".")
+    };
+    if hidden(&loc.path) || hidden(&loc.real) {
+        return Err(Failure::new(format!(
+            "{given} is a hidden file of that skill's directory; only its visible files can be read"
+        )));
+    }
     match root.read(given, FILE_MAX) {
         Ok(Some(f)) => Ok(f),
         Ok(None) => Err(Failure::new(format!(
@@ -1489,6 +1501,8 @@ mod tests {
         fs::write(skills.path().join("radar/SKILL.md"), "# radar").expect("w");
         fs::write(outside.path().join("secret"), "SECRET").expect("w");
         symlink(outside.path().join("secret"), weather.join("leak.md")).expect("ln");
+        fs::write(weather.join(".env"), "SECRET=1").expect("w");
+        symlink(weather.join(".env"), weather.join("alias.md")).expect("ln");
         let dirs = [weather.clone()];
         let access = FsAccess {
             root: &root,
@@ -1505,6 +1519,8 @@ mod tests {
         assert_eq!(v["path"], p("refs/api.md"));
         for bad in [
             p("leak.md"),
+            p(".env"),
+            p("alias.md"),
             p("../radar/SKILL.md"),
             p("refs/.git/config"),
             p("nope.md"),
