@@ -43,8 +43,9 @@ pub struct OpenAiModel {
     /// Longest answer, when configured (`max_tokens`; `max_completion_tokens` at
     /// api.openai.com, whose current models refuse the older name).
     max_tokens: Option<u32>,
-    /// Ask for the usage chunk when streaming (`stream_options.include_usage`).
-    stream_usage: bool,
+    /// Ask for the usage chunk when streaming (`stream_options.include_usage`); turned off
+    /// for good when the endpoint refuses the field (shared by the clones of this client).
+    stream_usage: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for OpenAiModel {
@@ -81,14 +82,15 @@ impl OpenAiModel {
             images: false,
             headers: Vec::new(),
             max_tokens: None,
-            stream_usage: true,
+            stream_usage: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 
     /// Whether a streamed answer asks for its usage chunk (`stream_options: {include_usage:
     /// true}`; the model entry's `compat.supportsUsageInStreaming`, default `true`).
-    pub fn with_stream_usage(mut self, on: bool) -> Self {
-        self.stream_usage = on;
+    pub fn with_stream_usage(self, on: bool) -> Self {
+        self.stream_usage
+            .store(on, std::sync::atomic::Ordering::Relaxed);
         self
     }
 
@@ -247,7 +249,9 @@ impl OpenAiModel {
             max_tokens: self.max_tokens.filter(|_| !native),
             max_completion_tokens: self.max_tokens.filter(|_| native),
             stream,
-            stream_options: (stream && self.stream_usage).then_some(StreamOptions {
+            stream_options: (stream
+                && self.stream_usage.load(std::sync::atomic::Ordering::Relaxed))
+            .then_some(StreamOptions {
                 include_usage: true,
             }),
         };
@@ -604,7 +608,27 @@ impl ChatModel for OpenAiModel {
         req: ChatRequest,
         sink: DeltaSink,
     ) -> LocalFut<Result<ChatResponse, ModelError>> {
-        retry::complete(self, req, Some(sink))
+        if !self.stream_usage.load(std::sync::atomic::Ordering::Relaxed) {
+            return retry::complete(self, req, Some(sink));
+        }
+        let first = retry::complete(self, req.clone(), Some(sink.clone()));
+        let me = self.clone();
+        Box::pin(async move {
+            match first.await {
+                // An endpoint that refuses the field (a 4xx naming it): asked again without
+                // it, and never again with it.
+                Err(ModelError::Rejected(m)) if m.contains("stream_options") => {
+                    me.stream_usage
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    log::warn!(
+                        "{}: the endpoint refuses stream_options; asking again without it (its streamed answers report no usage; set the model's compat.supportsUsageInStreaming to false to skip the first try)",
+                        me.label()
+                    );
+                    retry::complete(&me, req, Some(sink)).await
+                }
+                other => other,
+            }
+        })
     }
 }
 

@@ -120,3 +120,33 @@ async fn runs_record_their_priced_usage_and_usage_cost_sums_it_per_day() {
         .await;
     assert_eq!(r["payload"]["totals"]["totalTokens"], 3000, "{r}");
 }
+
+/// An OpenAI-compatible server that refuses `stream_options` (400 naming it) still answers:
+/// the request is sent again without the field, and later ones never carry it.
+#[actix_web::test]
+async fn a_server_refusing_stream_options_is_asked_again_without_it() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_streaming(true);
+    ai.refuse_stream_options();
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, Some(&ai), json!({}))));
+    for (n, text) in ["first", "second"].into_iter().enumerate() {
+        ai.push_text(&format!("answer {n}"));
+        let mid = dm(&tg, 4343, text);
+        assert_eq!(
+            wait_reply(&tg, mid, SLOW).await.text(),
+            format!("answer {n}")
+        );
+    }
+    let asked: Vec<bool> = ai
+        .requests()
+        .iter()
+        .map(|r| r.get("stream_options").is_some())
+        .collect();
+    assert_eq!(asked, [true, false, false], "refused once, then never sent");
+    assert!(
+        gw.stderr().contains("refuses stream_options")
+            || gw.stdout().contains("refuses stream_options"),
+        "the switch is logged"
+    );
+}

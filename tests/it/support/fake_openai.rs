@@ -208,6 +208,8 @@ struct State {
     /// The `usage` of chat completions (OpenAI's shape; `None`: 1 prompt and 1 completion
     /// token).
     usage: Option<Value>,
+    /// Refuse requests with `stream_options` (400), as some OpenAI-compatible servers do.
+    refuse_stream_options: bool,
 }
 
 struct Shared {
@@ -268,6 +270,7 @@ impl FakeOpenAi {
                 next_completion: 0,
                 streaming: false,
                 usage: None,
+                refuse_stream_options: false,
             }),
             cond: Condvar::new(),
             changed: Notify::new(),
@@ -401,6 +404,11 @@ impl FakeOpenAi {
     /// Queues a 200 with a raw (garbage) body.
     pub fn push_raw(&self, body: &str) {
         self.push(FakeReply::raw(body));
+    }
+
+    /// Refuse (400) every request that carries `stream_options`, as some servers do.
+    pub fn refuse_stream_options(&self) {
+        self.shared.lock().refuse_stream_options = true;
     }
 
     /// The `usage` every later chat completion reports (OpenAI's shape).
@@ -614,6 +622,15 @@ async fn completions(
         Some(k) => recorded.authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
     };
     let wants_stream = recorded.body.get("stream") == Some(&Value::Bool(true));
+    if recorded.body.get("stream_options").is_some() && shared.lock().refuse_stream_options {
+        let mut st = shared.lock();
+        st.requests.push(recorded);
+        drop(st);
+        shared.bump();
+        return HttpResponse::BadRequest().json(json!({"error": {
+            "message": "Unrecognized request argument supplied: stream_options",
+            "type": "invalid_request_error", "param": null, "code": null}}));
+    }
     let (reply, completion_id) = next_reply(&shared, recorded, authorized);
     let streamed = wants_stream && shared.lock().streaming;
     let usage =
