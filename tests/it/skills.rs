@@ -254,6 +254,22 @@ async fn managed_and_extra_skills_are_gated_readable_in_place_and_reported() {
     assert_eq!(r["error"]["message"], "unknown agent id \"ghost\"", "{r}");
     let r = op.request("skills.status", json!({"extra": 1})).await;
     assert_eq!(r["error"]["code"], "INVALID_REQUEST", "{r}");
+
+    // 6. `skills` is hot: turning `weather` off takes it out of the next run's catalog.
+    c["skills"]["entries"]["weather"]["enabled"] = json!(false);
+    crate::support::replace_file(&gw.config_path(), &c.to_string());
+    gw.wait_stderr_line(
+        &["config reloaded from", "skills.entries.weather"],
+        std::time::Duration::from_secs(10),
+    );
+    let before = ai.request_count();
+    ai.push_text("ok");
+    let mid = dm(&tg, OWNER, "anything new?");
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "ok");
+    let asked = &ai.wait_requests_async(before + 1, SLOW).await[before];
+    let sys = crate::workspace::system_texts(asked).join("\n");
+    assert!(!sys.contains("<name>weather</name>"), "{sys}");
+    assert!(sys.contains("<name>tides</name>"), "{sys}");
 }
 
 #[actix_web::test]
