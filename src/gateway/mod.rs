@@ -353,6 +353,14 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .map_err(StartError::config)?;
     let tools = loaded.config.tools.filter().map_err(StartError::config)?;
     let mut warnings = Vec::new();
+    for (i, d) in workspace.skill_settings.extra_dirs.iter().enumerate() {
+        if !d.is_dir() {
+            warnings.push(format!(
+                "skills.load.extraDirs[{i}] ({}) is not a directory; no skills are read from it until it is",
+                d.display()
+            ));
+        }
+    }
     let roster = agents::roster(
         loaded,
         &workspace,

@@ -295,3 +295,24 @@ async fn bad_skills_config_refuses_the_start_naming_the_key() {
         );
     }
 }
+
+/// A skill directory that is not there is named at start (a typo would otherwise go
+/// unnoticed), and the gateway runs.
+#[actix_web::test]
+async fn a_missing_extra_directory_is_named_at_start() {
+    let missing = tempfile::tempdir()
+        .expect("tmp")
+        .path()
+        .join("no-such-skills");
+    let cfg = json!({"gateway": {"auth": {"token": "T"}},
+        "skills": {"load": {"extraDirs": [missing]}}});
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&cfg.to_string()));
+    let line = gw.wait_stderr_line(
+        &["skills.load.extraDirs[0]", "is not a directory"],
+        std::time::Duration::from_secs(10),
+    );
+    assert!(line.contains("no-such-skills"), "{line}");
+    let mut op = admin(&gw).await;
+    let r = op.request("skills.status", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+}
