@@ -774,19 +774,22 @@ pub fn command_name(raw: &str) -> String {
 /// The user-invocable skills of `skills` as commands, names made unique (`_2`, `_3`, … as
 /// OpenClaw does) and kept off [`RESERVED_COMMANDS`].
 pub fn commands(skills: &[Skill]) -> Vec<SkillCommand> {
-    let mut used: BTreeSet<String> = RESERVED_COMMANDS.iter().map(|s| (*s).to_owned()).collect();
-    let mut out = Vec::new();
+    // Allocation-light on the run's path: the reserved names stay a static list.
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let taken =
+        |used: &BTreeSet<String>, n: &str| RESERVED_COMMANDS.contains(&n) || used.contains(n);
+    let mut out = Vec::with_capacity(skills.len());
     for s in skills.iter().filter(|s| s.user_invocable) {
         let base = command_name(&s.name);
         let mut name = base.clone();
-        if used.contains(&name) {
+        if taken(&used, &name) {
             name = (2..1000)
                 .map(|i| {
                     let suffix = format!("_{i}");
                     let keep = 32usize.saturating_sub(suffix.len()).max(1);
                     format!("{}{suffix}", base.chars().take(keep).collect::<String>())
                 })
-                .find(|c| !used.contains(c))
+                .find(|c| !taken(&used, c))
                 .unwrap_or_else(|| format!("{}_x", base.chars().take(30).collect::<String>()));
         }
         used.insert(name.clone());
