@@ -560,6 +560,15 @@ fn fail(error: impl Into<String>) -> Value {
     json!({"ok": false, "error": error.into()})
 }
 
+/// A variable name as a shell takes it: 1–256 of `A-Za-z0-9_`, not starting with a digit
+/// (an `exec` call's `env`, a skill's `env`).
+pub fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Environment names a call (or a skill's `env`) may never set: `PATH` and loader/shell
 /// start-up hooks.
 pub fn forbidden_env(name: &str) -> bool {
@@ -624,11 +633,7 @@ fn parse_args(arguments: &str) -> Result<Args, String> {
             }
             for (k, val) in m {
                 let val = val.as_str().ok_or("env values must be strings")?;
-                let bad_name = k.is_empty()
-                    || k.len() > 256
-                    || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    || k.starts_with(|c: char| c.is_ascii_digit());
-                if bad_name || val.contains('\0') || val.len() > 32 * 1024 {
+                if !valid_env_name(k) || val.contains('\0') || val.len() > 32 * 1024 {
                     return Err(format!("invalid env entry {k:?}"));
                 }
                 if forbidden_env(k) {

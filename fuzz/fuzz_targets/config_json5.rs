@@ -49,7 +49,8 @@ fuzz_target!(|data: &[u8]| {
 /// The `skills` settings: whatever the file says, nothing panics, and what is accepted
 /// holds only absolute directories and variable names a command may be given.
 fn skills(loaded: &config::Loaded) {
-    use openclaw::actors::workspace::skills::{MAX_EXTRA_DIRS, valid_env_name};
+    use openclaw::actors::exec_tool::valid_env_name;
+    use openclaw::actors::workspace::skills::MAX_EXTRA_DIRS;
     let Some(cfg) = &loaded.config.skills else {
         return;
     };

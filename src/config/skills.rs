@@ -118,7 +118,7 @@ impl SkillsCfg {
             let key = format!("skills.entries.{k}");
             let mut env = BTreeMap::new();
             for (name, value) in e.env.iter().flatten() {
-                if !openclaw_actors::workspace::skills::valid_env_name(name) {
+                if !openclaw_actors::exec_tool::valid_env_name(name) {
                     return Err(format!(
                         "{key}.env has the variable {:?}, which is not a variable name. Fix: use letters, digits and _ (e.g. \"GEMINI_API_KEY\")",
                         name.chars().take(80).collect::<String>()

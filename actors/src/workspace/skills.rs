@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::confined::Root;
+use crate::exec_tool::valid_env_name;
 
 /// Most skills listed.
 pub const MAX_SKILLS: usize = 150;
@@ -262,14 +263,6 @@ fn on_path(name: &str) -> bool {
     })
 }
 
-/// A variable name as a shell accepts it.
-pub fn valid_env_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 /// The skills of `found` that `allowlist` names (`None`: all of them).
 pub fn allowed(mut found: Vec<Skill>, allowlist: Option<&[String]>) -> Vec<Skill> {
     if let Some(names) = allowlist {
@@ -334,15 +327,14 @@ pub fn judge(found: Vec<Skill>, settings: &SkillSettings, host: &dyn HostFacts) 
         .collect()
 }
 
-/// The skills a run is shown: eligible ones its agent's allowlist names.
-pub fn offered(judged: Vec<Judged>, allowlist: Option<&[String]>) -> Vec<Skill> {
-    allowed(
-        judged
-            .into_iter()
-            .filter(|j| j.eligible)
-            .map(|j| j.skill)
-            .collect(),
-        allowlist,
+/// Every skill of `ws`'s sources, judged on this host (blocking): what a run starts from
+/// and what `skills.status` reports.
+pub fn judged_here(ws: &super::WorkspaceSettings) -> Vec<Judged> {
+    let settings = &ws.skill_settings;
+    judge(
+        discover_all(&ws.root(), settings),
+        settings,
+        &LocalHost::default(),
     )
 }
 
@@ -617,11 +609,7 @@ pub struct ForRun {
 /// Discovers, judges (on this host) and picks the skills of a run (blocking).
 pub fn for_run(ws: &super::WorkspaceSettings) -> ForRun {
     let settings = &ws.skill_settings;
-    let judged = judge(
-        discover_all(&ws.root(), settings),
-        settings,
-        &LocalHost::default(),
-    );
+    let judged = judged_here(ws);
     let env = run_env(&judged, settings);
     let eligible: Vec<Skill> = judged
         .into_iter()
@@ -1469,8 +1457,13 @@ mod tests {
         assert!(by("always").eligible);
         assert!(!by("always-mac").eligible, "os is checked even with always");
         assert!(by("off").disabled && !by("off").eligible);
-        let offered: Vec<String> = offered(
-            judged.clone(),
+        // Eligible ones the allowlist names (as `for_run` picks them).
+        let eligible = judged
+            .iter()
+            .filter(|j| j.eligible)
+            .map(|j| j.skill.clone());
+        let offered: Vec<String> = allowed(
+            eligible.collect(),
             Some(&["plain".to_owned(), "bins".to_owned()]),
         )
         .into_iter()
@@ -1563,10 +1556,10 @@ mod tests {
             assert!(!on_path(bad), "{bad:?}");
         }
         assert!(
-            valid_env_name("A_1")
-                && !valid_env_name("1A")
-                && !valid_env_name("A-B")
-                && !valid_env_name("")
+            crate::exec_tool::valid_env_name("A_1")
+                && !crate::exec_tool::valid_env_name("1A")
+                && !crate::exec_tool::valid_env_name("A-B")
+                && !crate::exec_tool::valid_env_name("")
         );
     }
 

@@ -70,12 +70,10 @@ impl WsSession {
             call.id,
             async move {
                 actix_web::rt::task::spawn_blocking(move || -> Value {
-                    let settings = &ws.skill_settings;
-                    let found = skills::discover_all(&ws.root(), settings);
-                    let judged = skills::judge(found, settings, &skills::LocalHost::default());
+                    let judged = skills::judged_here(&ws);
                     skills::status_report(
                         &ws.dir,
-                        settings.managed_dir.as_deref(),
+                        ws.skill_settings.managed_dir.as_deref(),
                         &agent,
                         &judged,
                         ws.skills.as_deref(),
