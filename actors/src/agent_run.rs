@@ -35,7 +35,7 @@ use crate::ports::{
 use crate::registry::Registry;
 use crate::registry::nodes::{DescribeNode, InvokeNodeCommand, InvokeOrigin, ListNodes};
 use crate::registry::runs::{Broadcast, RunFinished, RunOrigin, RunOutcome, RunRequest, RunStatus};
-use crate::store::{AppendLines, LoadLines, StoreActor};
+use crate::store::{AppendLines, StoreActor};
 use crate::util::now_ms;
 
 /// Model → tools → model rounds before giving up.
@@ -45,8 +45,8 @@ pub const MAX_ROUNDS: usize = 8;
 /// as in OpenClaw): a provider that keeps answering slowly, retries and fallbacks included,
 /// cannot hold a chat's queue for longer.
 pub const DEFAULT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
-/// Transcript lines loaded as context.
-const HISTORY_LINES: usize = 40;
+/// What the chat is told when a request does not fit the model even after compaction.
+const OVERFLOW_TEXT: &str = "⚠️ This conversation no longer fits the model's context window, even after compacting it. Send /compact to summarize it, /new to start over, or ask for less at once.";
 /// Tool results are cut to this many characters before going back to the model.
 const MAX_TOOL_RESULT_CHARS: usize = 16 * 1024;
 
@@ -119,6 +119,17 @@ pub struct AgentRun {
     web: Option<WebTool>,
     /// `web_search` and its settings (none: not offered).
     search: Option<SearchTool>,
+    /// `agents.defaults.compaction` and its summarizer (none: the session's model).
+    compaction: Compaction,
+}
+
+/// How a run compacts its session's context.
+#[derive(Clone, Default)]
+pub struct Compaction {
+    /// `agents.defaults.compaction`.
+    pub settings: Arc<crate::compaction::CompactionSettings>,
+    /// `compaction.model`, when it names another model.
+    pub summarizer: Option<Rc<dyn ChatModel>>,
 }
 
 /// `web_fetch`'s shared side and the settings in force when the run started.
@@ -166,6 +177,7 @@ impl AgentRun {
             exec: None,
             web: None,
             search: None,
+            compaction: Compaction::default(),
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
@@ -227,6 +239,12 @@ impl AgentRun {
         self
     }
 
+    /// Compacts the session's context with these settings.
+    pub fn with_compaction(mut self, compaction: Compaction) -> Self {
+        self.compaction = compaction;
+        self
+    }
+
     /// Offers the `cron` tool, served by this scheduler.
     pub fn with_cron(mut self, cron: Option<Addr<crate::cron::CronService>>) -> Self {
         self.cron = cron;
@@ -249,7 +267,7 @@ impl AgentRun {
         let run_id = self.req.run_id.clone();
         let session_key = self.req.session_key.clone();
         match &outcome {
-            LoopOutcome::Done(..) | LoopOutcome::Recorded(..) => {
+            LoopOutcome::Done(..) | LoopOutcome::Recorded(..) | LoopOutcome::Notice(..) => {
                 crate::metrics::METRICS.agent_runs_ok.inc()
             }
             _ => crate::metrics::METRICS.agent_runs_error.inc(),
@@ -260,6 +278,10 @@ impl AgentRun {
             LoopOutcome::Recorded(text, media) => {
                 recorded = true;
                 (RunStatus::Ok, text, None, media)
+            }
+            LoopOutcome::Notice(text) => {
+                recorded = true;
+                (RunStatus::Ok, text, None, Vec::new())
             }
             LoopOutcome::Failed(user_text, err) => {
                 (RunStatus::Error, user_text, Some(err), Vec::new())
@@ -382,8 +404,7 @@ impl AgentRun {
             let tail_lines = match tail {
                 Some(mut l) if all_written && status != RunStatus::Aborted => {
                     l.extend(written);
-                    let extra = l.len().saturating_sub(HISTORY_LINES);
-                    l.drain(..extra);
+                    crate::compaction::trim_to_context(&mut l);
                     Some(l)
                 }
                 _ => None,
@@ -632,6 +653,9 @@ enum LoopOutcome {
     /// `(what the user is told, the error)`.
     Failed(String, String),
     Aborted,
+    /// A notice for the user that is not part of the conversation (`/compact`'s outcome):
+    /// delivered like an answer, not recorded.
+    Notice(String),
 }
 
 impl Actor for AgentRun {
@@ -656,8 +680,10 @@ impl Actor for AgentRun {
         let exec = self.exec.clone();
         let web = self.web.clone();
         let search = self.search.clone();
+        let compaction = self.compaction.clone();
         let fut = async move {
             let deps = RunDeps {
+                compaction,
                 registry,
                 store,
                 model,
@@ -722,13 +748,170 @@ impl Handler<CancelRun> for AgentRun {
     }
 }
 
-fn history_to_messages(lines: &[Value], skip_source: Option<&str>) -> Vec<ChatMessage> {
+/// What of a transcript file a run reads at most: its context fits the window, so this is
+/// room for about twelve bytes a token (JSON framing, multi-byte text), 256 KiB to 16 MiB.
+fn context_bytes(budget: crate::compaction::Budget) -> u64 {
+    (u64::from(budget.window) * 12).clamp(256 * 1024, 16 * 1024 * 1024)
+}
+
+/// The context lines as the model reads them: the last compaction's summary, then the
+/// messages (not the run's own: `skip_source` is a rerun's message, `run_id` this run's).
+fn context_messages(lines: &[Value], skip_source: Option<&str>, run_id: &str) -> Vec<ChatMessage> {
+    let mut out: Vec<ChatMessage> = crate::compaction::summary_of(lines)
+        .map(crate::compaction::summary_message)
+        .into_iter()
+        .collect();
+    out.extend(history_to_messages(lines, skip_source, Some(run_id)));
+    out
+}
+
+/// Compacts a session's context (see [`crate::compaction`]) and records it.
+struct Compactor<'a> {
+    store: &'a Addr<StoreActor>,
+    transcript: &'a str,
+    /// The summarizer.
+    model: &'a dyn ChatModel,
+    budget: crate::compaction::Budget,
+    settings: &'a crate::compaction::CompactionSettings,
+    run_id: &'a str,
+}
+
+impl Compactor<'_> {
+    /// Compacts `lines` (the context lines), appends the compaction line to the transcript
+    /// (synced: the next run reads it) and to `lines`, and drops what it summarized from
+    /// `lines`. A failure changes nothing.
+    async fn run(
+        &self,
+        lines: &mut Vec<Value>,
+        trigger: crate::compaction::Trigger,
+        focus: Option<&str>,
+    ) -> Result<crate::compaction::Compacted, crate::compaction::NotCompacted> {
+        use crate::compaction::NotCompacted;
+        let ask = crate::compaction::Ask {
+            model: self.model,
+            budget: self.budget,
+            settings: self.settings,
+            trigger,
+            focus,
+        };
+        let (line, done) = match crate::compaction::compact(lines, &ask).await {
+            Ok(r) => r,
+            Err(e) => {
+                if let NotCompacted::Failed(why) = &e {
+                    crate::metrics::METRICS.model_errors.inc();
+                    log::warn!(
+                        "run {}: compaction ({trigger:?}) failed: {why}",
+                        self.run_id
+                    );
+                }
+                return Err(e);
+            }
+        };
+        let written = self
+            .store
+            .send(AppendLines {
+                name: self.transcript.to_owned(),
+                lines: vec![line.clone()],
+                sync: true,
+            })
+            .await;
+        if !matches!(written, Ok(Ok(()))) {
+            log::warn!("run {}: the compaction could not be saved", self.run_id);
+            return Err(NotCompacted::Failed(
+                "the transcript could not be written".into(),
+            ));
+        }
+        lines.push(line);
+        crate::compaction::trim_to_context(lines);
+        log::info!(
+            "run {}: compacted ({trigger:?}): {} message(s) summarized, {} kept, {} left out; ~{} → ~{} tokens",
+            self.run_id,
+            done.summarized,
+            done.kept,
+            done.omitted,
+            done.tokens_before,
+            done.tokens_after
+        );
+        Ok(done)
+    }
+}
+
+/// `compaction.notifyUser`: the chat hears of an automatic compaction.
+fn notify_compaction(
+    req: &RunRequest,
+    settings: &crate::compaction::CompactionSettings,
+    done: &Result<crate::compaction::Compacted, crate::compaction::NotCompacted>,
+) {
+    let (true, RunOrigin::Channel { inbound, deliver }, Ok(c)) =
+        (settings.notify_user, &req.origin, done)
+    else {
+        return;
+    };
+    deliver.do_send(DeliverReply {
+        inbound_id: None,
+        target: inbound.target(),
+        reply_to: None,
+        explicit_reply: false,
+        text: format!(
+            "🧹 Compaction complete: the earlier conversation is summarized (~{} → ~{} tokens).",
+            crate::compaction::tokens_short(c.tokens_before),
+            crate::compaction::tokens_short(c.tokens_after)
+        ),
+        recorded: None,
+        media: Vec::new(),
+        buttons: Vec::new(),
+    });
+}
+
+/// What a run does when the provider says its request does not fit: compact once and send
+/// it again.
+struct Recovery<'a> {
+    compactor: &'a Compactor<'a>,
+    /// Where the history (summary and earlier messages) is in the request's messages.
+    history: std::ops::Range<usize>,
+    /// The context lines (the run's user line last, when written).
+    lines: Vec<Value>,
+    skip_source: Option<&'a str>,
+    /// Done already (once per run).
+    used: bool,
+}
+
+impl Recovery<'_> {
+    /// Makes `messages` smaller after an overflow: the history compacted (or, if that is
+    /// not possible, left out). `false`: nothing more can be done.
+    async fn shrink(&mut self, messages: &mut Vec<ChatMessage>, run_id: &str) -> bool {
+        if self.used || self.history.is_empty() {
+            return false;
+        }
+        self.used = true;
+        let done = self
+            .compactor
+            .run(&mut self.lines, crate::compaction::Trigger::Overflow, None)
+            .await;
+        let replacement = match done {
+            Ok(_) => context_messages(&self.lines, self.skip_source, run_id),
+            // Nothing to summarize, or the summary failed: this request goes without it.
+            Err(_) => Vec::new(),
+        };
+        let n = replacement.len();
+        messages.splice(self.history.clone(), replacement);
+        self.history = self.history.start..self.history.start + n;
+        true
+    }
+}
+
+fn history_to_messages(
+    lines: &[Value],
+    skip_source: Option<&str>,
+    skip_run: Option<&str>,
+) -> Vec<ChatMessage> {
     lines
         .iter()
         .filter(|l| l.get("type").and_then(Value::as_str) == Some("message"))
         .filter(|l| {
             skip_source.is_none() || l.get("sourceId").and_then(Value::as_str) != skip_source
         })
+        .filter(|l| skip_run.is_none() || l.get("runId").and_then(Value::as_str) != skip_run)
         .filter_map(|l| {
             let role = l.get("role").and_then(Value::as_str)?;
             let content = l.get("content").and_then(Value::as_str)?;
@@ -978,6 +1161,7 @@ struct RunDeps {
     exec: Option<crate::exec_tool::ExecAccess>,
     web: Option<WebTool>,
     search: Option<SearchTool>,
+    compaction: Compaction,
 }
 
 async fn run_loop(
@@ -1000,23 +1184,48 @@ async fn run_loop(
         exec,
         web,
         search,
+        compaction,
     } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
         _ => None,
     };
-    let history = match cached {
+    let budget = crate::compaction::Budget::of(model.context_window());
+    let mut history = match cached {
         Some(lines) => lines,
         None => store
-            .send(LoadLines {
+            .send(crate::store::LoadContext {
                 name: transcript.clone(),
-                limit: HISTORY_LINES,
+                max_bytes: context_bytes(budget),
             })
             .await
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default(),
     };
+    let compactor = Compactor {
+        store: &store,
+        transcript: &transcript,
+        model: compaction.summarizer.as_deref().unwrap_or(&*model),
+        budget,
+        settings: &compaction.settings,
+        run_id: &req.run_id,
+    };
+    // `/compact [focus]`: only that.
+    if let Some(focus) = &req.compact {
+        let done = compactor
+            .run(
+                &mut history,
+                crate::compaction::Trigger::Manual,
+                Some(focus),
+            )
+            .await;
+        let after = crate::compaction::context_tokens(&history);
+        return (
+            LoopOutcome::Notice(crate::compaction::notice(&done, after, budget)),
+            history,
+        );
+    }
     // A rerun after a restart must not record the user's message twice.
     let already = source_id.as_deref().is_some_and(|sid| {
         history
@@ -1105,8 +1314,37 @@ async fn run_loop(
         Ok(None) => {}
         Err(e) => refused = Some(e),
     }
-    messages.extend(history_to_messages(&history, source_id.as_deref()));
-    messages.push(user_message(&text, &images, &notes, &store, model.sees_images()).await);
+    let user = user_message(&text, &images, &notes, &store, model.sees_images()).await;
+    // The context must fit the model's window: compacted first when it would not
+    // (`compaction.enabled`), else (or if that failed) its oldest messages left out.
+    let system_len = messages.len();
+    let specs = offered.specs();
+    let fits = |history: &[Value]| {
+        let mut m = context_messages(history, source_id.as_deref(), &req.run_id);
+        m.push(user.clone());
+        crate::compaction::estimate_request(&messages, &specs)
+            .saturating_add(crate::compaction::estimate_request(&m, &[]))
+            <= budget.limit()
+    };
+    if compaction.settings.enabled && !fits(&history) {
+        let done = compactor
+            .run(&mut history, crate::compaction::Trigger::Budget, None)
+            .await;
+        notify_compaction(&req, &compaction.settings, &done);
+    }
+    messages.extend(context_messages(
+        &history,
+        source_id.as_deref(),
+        &req.run_id,
+    ));
+    let mut history_end = messages.len();
+    messages.push(user);
+    history_end = crate::compaction::drop_oldest(
+        &mut messages,
+        system_len..history_end,
+        &specs,
+        budget.limit(),
+    );
     let mut tail = history;
     if !already {
         // Awaited only at the end: the store appends in order, so this line precedes the
@@ -1129,10 +1367,18 @@ async fn run_loop(
         workspace: workspace.as_ref().map(|w| (w, scope)),
         offered: &offered,
     };
+    let mut recovery = Recovery {
+        compactor: &compactor,
+        history: system_len..history_end,
+        lines: tail,
+        skip_source: source_id.as_deref(),
+        used: false,
+    };
     let mut outcome = match refused {
         Some(e) => LoopOutcome::Done(e, Vec::new()),
-        None => converse(&ctx, messages).await,
+        None => converse(&ctx, messages, &mut recovery).await,
     };
+    let tail = recovery.lines;
     // Workspace files named by `MEDIA:` lines go with the answer (an attachment is a read:
     // only where `read` is offered).
     if let (LoopOutcome::Done(text, media), Some(ws)) = (&mut outcome, workspace.as_ref())
@@ -1424,7 +1670,11 @@ async fn run_workspace_tool(
 }
 
 /// The model loop: asks the model, runs the tools it calls, until it answers.
-async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOutcome {
+async fn converse(
+    c: &ConverseCtx<'_>,
+    mut messages: Vec<ChatMessage>,
+    recovery: &mut Recovery<'_>,
+) -> LoopOutcome {
     let ConverseCtx {
         req,
         registry,
@@ -1445,7 +1695,8 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
         vision: model.sees_images(),
         ..Taken::default()
     };
-    for _round in 0..MAX_ROUNDS {
+    let mut round = 0;
+    while round < MAX_ROUNDS {
         let model_started = std::time::Instant::now();
         stream.new_round();
         let response = model
@@ -1469,10 +1720,21 @@ async fn converse(c: &ConverseCtx<'_>, mut messages: Vec<ChatMessage>) -> LoopOu
             }
             Err(e) => {
                 crate::metrics::METRICS.model_errors.inc();
+                if crate::compaction::is_overflow(&e) {
+                    log::warn!(
+                        "run {}: the request does not fit the model's context window: {e}",
+                        req.run_id
+                    );
+                    if recovery.shrink(&mut messages, &req.run_id).await {
+                        continue;
+                    }
+                    return LoopOutcome::Failed(OVERFLOW_TEXT.to_owned(), e.to_string());
+                }
                 log::warn!("run {}: model failed: {e}", req.run_id);
                 return LoopOutcome::Failed(model_failure_text(&e), e.to_string());
             }
         };
+        round += 1;
         let calls = response.message.tool_calls.clone().unwrap_or_default();
         if calls.is_empty() {
             let text = response.message.content.unwrap_or_default();

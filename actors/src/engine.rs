@@ -67,6 +67,8 @@ pub struct EngineConfig {
     pub agent_tools: crate::tool_policy::AgentToolPolicy,
     /// The longest a chat or operator run may take (`agents.defaults.timeoutSeconds`).
     pub run_timeout: Duration,
+    /// `agents.defaults.compaction`.
+    pub compaction: crate::compaction::CompactionSettings,
     /// `cron.enabled`: run scheduled jobs (with `false` they are kept and editable only).
     pub cron_enabled: bool,
     /// The heartbeats: the default agent's (`agents.defaults.heartbeat`), or one per agent
@@ -114,6 +116,7 @@ impl EngineConfig {
             channel_accounts: 0,
             agent_tools: Default::default(),
             run_timeout: crate::agent_run::DEFAULT_RUN_TIMEOUT,
+            compaction: crate::compaction::CompactionSettings::default(),
             cron_enabled: true,
             heartbeats: Vec::new(),
             workspace: Default::default(),

@@ -28,6 +28,8 @@ pub struct HotConfig {
     pub agent_tools: AgentToolPolicy,
     /// `agents.defaults.timeoutSeconds`: the longest a chat or operator run may take.
     pub run_timeout: std::time::Duration,
+    /// `agents.defaults.compaction`.
+    pub compaction: Arc<crate::compaction::CompactionSettings>,
     /// The agent's workspace (`agents.defaults.workspace` and its limits).
     pub workspace: Arc<crate::workspace::WorkspaceSettings>,
     /// `tools.profile` / `tools.allow` / `tools.deny`.
@@ -65,6 +67,7 @@ impl HotConfig {
             auto_approve_local: config.auto_approve_local,
             agent_tools: config.agent_tools.clone(),
             run_timeout: config.run_timeout,
+            compaction: Arc::new(config.compaction.clone()),
             workspace,
             tools,
             exec: Arc::new(config.exec.clone()),

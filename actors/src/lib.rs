@@ -50,6 +50,7 @@ pub mod agent_run;
 pub mod agents;
 pub mod auth;
 pub mod channel;
+pub mod compaction;
 pub mod cron;
 pub mod engine;
 pub mod exec_process;

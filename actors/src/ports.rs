@@ -314,6 +314,11 @@ pub trait ChatModel {
     fn sees_images(&self) -> bool {
         false
     }
+    /// The tokens a request may hold (its entry's `contextWindow`, capped by
+    /// `contextTokens`); `None`: not configured (the default window applies).
+    fn context_window(&self) -> Option<u32> {
+        None
+    }
     /// The model of the agent `agent` when it has its own (`agents.entries.<id>.model`),
     /// with the same choices; `None`: this one answers for it.
     fn for_agent(&self, agent: &str) -> Option<std::rc::Rc<dyn ChatModel>> {

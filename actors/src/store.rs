@@ -12,7 +12,7 @@
 //! entry) on disk before it answers; a failed append leaves the file as it was. Directories
 //! are created with their entries synced ([`create_dir_durable`]).
 //!
-//! Messages: [`SaveDocument`], [`LoadDocument`], [`AppendLines`], [`LoadLines`],
+//! Messages: [`SaveDocument`], [`LoadDocument`], [`AppendLines`], [`LoadLines`], [`LoadContext`],
 //! [`RenameFile`], [`PruneDir`].
 
 use std::fs;
@@ -206,6 +206,27 @@ impl Handler<LoadLines> for StoreActor {
     fn handle(&mut self, msg: LoadLines, _: &mut Self::Context) -> Self::Result {
         let path = self.dir.join(&msg.name);
         load_lines(&path, msg.limit).map_err(StoreError::io(path))
+    }
+}
+
+/// Loads a transcript's context: its lines from the messages its last compaction kept (see
+/// [`crate::compaction::context_start`]), or, without a compaction, all of it; either way
+/// at most the last `max_bytes` of the file.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<serde_json::Value>, StoreError>")]
+pub struct LoadContext {
+    /// Path relative to the state directory.
+    pub name: String,
+    /// Read at most this much of the file's end.
+    pub max_bytes: u64,
+}
+
+impl Handler<LoadContext> for StoreActor {
+    type Result = Result<Vec<serde_json::Value>, StoreError>;
+
+    fn handle(&mut self, msg: LoadContext, _: &mut Self::Context) -> Self::Result {
+        let path = self.dir.join(&msg.name);
+        load_context(&path, msg.max_bytes).map_err(StoreError::io(path))
     }
 }
 
@@ -487,6 +508,51 @@ pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::
         .collect();
     out.reverse();
     Ok(out)
+}
+
+/// A transcript's context lines (see [`LoadContext`]): reads ever larger windows of the
+/// file's end (64 KiB, ×4) until one holds the last compaction and the messages it kept,
+/// the whole file, or `max_bytes`.
+pub fn load_context(path: &Path, max_bytes: u64) -> std::io::Result<Vec<serde_json::Value>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let max_bytes = max_bytes.max(1);
+    let mut window: u64 = (64 * 1024u64).min(max_bytes);
+    loop {
+        let start = len.saturating_sub(window);
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::with_capacity(usize::try_from(len - start).unwrap_or(0));
+        std::io::Read::by_ref(&mut f)
+            .take(len - start)
+            .read_to_end(&mut buf)?;
+        // A partial first line (we did not start at the beginning) is not a line.
+        let body = if start > 0 {
+            match buf.iter().position(|b| *b == b'\n') {
+                Some(pos) => &buf[pos + 1..],
+                None => &[][..],
+            }
+        } else {
+            &buf[..]
+        };
+        let mut lines: Vec<serde_json::Value> = body
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect();
+        let found = crate::compaction::context_start(&lines);
+        if found.is_some() || start == 0 || window >= max_bytes {
+            if let Some(at) = found {
+                lines.drain(..at);
+            }
+            return Ok(lines);
+        }
+        window = window.saturating_mul(4).min(max_bytes);
+    }
 }
 
 /// Atomic write: temp + fsync + rename + directory fsync, mode 0600.

@@ -298,7 +298,10 @@ fn scan(
         let Ok(v) = serde_json::from_slice::<Value>(&line) else {
             continue;
         };
-        if v.get("role").and_then(Value::as_str) != Some("assistant") {
+        // Answers, and compactions (their summarizer calls).
+        if v.get("role").and_then(Value::as_str) != Some("assistant")
+            && !crate::compaction::is_compaction(&v)
+        {
             continue;
         }
         let Some(ts) = v.get("ts").and_then(Value::as_i64) else {

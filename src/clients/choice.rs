@@ -68,6 +68,10 @@ impl ChatModel for Choosable {
         self.default.sees_images()
     }
 
+    fn context_window(&self) -> Option<u32> {
+        self.default.context_window()
+    }
+
     fn for_agent(&self, agent: &str) -> Option<Rc<dyn ChatModel>> {
         self.agents
             .iter()

@@ -53,6 +53,11 @@ impl ChatModel for WithFallbacks {
     fn sees_images(&self) -> bool {
         self.models.first().is_some_and(|m| m.sees_images())
     }
+
+    /// The smallest known window of the chain: a request must fit whichever answers it.
+    fn context_window(&self) -> Option<u32> {
+        self.models.iter().filter_map(|m| m.context_window()).min()
+    }
 }
 
 impl WithFallbacks {

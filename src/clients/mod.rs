@@ -32,21 +32,28 @@ pub mod telegram;
 pub mod transcribe;
 pub mod web_fetch;
 
-/// A model whose answers' usage is priced at its configured `cost` rates.
-pub struct Priced {
+/// A model with what its config entry says beyond the wire: its `cost` rates (its answers'
+/// usage is priced) and its context window (`contextWindow`, capped by `contextTokens`).
+pub struct Configured {
     /// The model.
     pub model: std::rc::Rc<dyn openclaw_actors::ports::ChatModel>,
-    /// Its prices (US dollars per million tokens).
-    pub rates: openclaw_actors::ports::CostRates,
+    /// Its prices (US dollars per million tokens), if configured.
+    pub rates: Option<openclaw_actors::ports::CostRates>,
+    /// Its context window, if configured.
+    pub window: Option<u32>,
 }
 
-impl openclaw_actors::ports::ChatModel for Priced {
+impl openclaw_actors::ports::ChatModel for Configured {
     fn label(&self) -> String {
         self.model.label()
     }
 
     fn sees_images(&self) -> bool {
         self.model.sees_images()
+    }
+
+    fn context_window(&self) -> Option<u32> {
+        self.window.or_else(|| self.model.context_window())
     }
 
     fn complete(
@@ -58,7 +65,9 @@ impl openclaw_actors::ports::ChatModel for Priced {
         let (fut, rates) = (self.model.complete(req), self.rates);
         Box::pin(async move {
             let mut r = fut.await?;
-            r.usage = r.usage.priced(Some(&rates));
+            if let Some(rates) = rates {
+                r.usage = r.usage.priced(Some(&rates));
+            }
             Ok(r)
         })
     }
@@ -73,7 +82,9 @@ impl openclaw_actors::ports::ChatModel for Priced {
         let (fut, rates) = (self.model.complete_streaming(req, sink), self.rates);
         Box::pin(async move {
             let mut r = fut.await?;
-            r.usage = r.usage.priced(Some(&rates));
+            if let Some(rates) = rates {
+                r.usage = r.usage.priced(Some(&rates));
+            }
             Ok(r)
         })
     }

@@ -22,6 +22,14 @@ pub struct ModelEntryCfg {
     /// `cacheRead`, `cacheWrite`), for `usage.cost` and `/status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<serde_json::Value>,
+    /// The model's context window in tokens (OpenClaw's `contextWindow`): what a request
+    /// may hold before the gateway compacts the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
+    /// A lower cap on what a request holds (OpenClaw's `contextTokens`: cheaper turns, or
+    /// a server configured below the model's native window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tokens: Option<u64>,
     /// OpenClaw's endpoint capability flags; `supportsUsageInStreaming: false` stops asking
     /// a streaming endpoint for its usage chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,6 +214,101 @@ pub struct AgentToolsCfg {
     pub nodes: NodesToolCfg,
 }
 
+/// `agents.defaults.compaction` (OpenClaw's keys; `mode`, `provider`, `qualityGuard`,
+/// `memoryFlush`, … are accepted and have no effect here).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactionCfg {
+    /// Compact before a run whose context would not fit (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Recent conversation kept as it was (tokens, default 20000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_recent_tokens: Option<u64>,
+    /// The summarizer (`provider/model` or an alias; default: the session's model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Tell the chat when an automatic compaction ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_user: Option<bool>,
+    /// `strict` (default): identifiers kept verbatim; `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier_policy: Option<String>,
+    /// The summarizer's time limit (seconds, default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// OpenClaw's other keys.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// OpenClaw's `compaction` keys this gateway accepts without acting on them.
+const COMPACTION_ACCEPTED: &[&str] = &[
+    "mode",
+    "provider",
+    "thinkingLevel",
+    "recentTurnsPreserve",
+    "qualityGuard",
+    "midTurnPrecheck",
+    "postIndexSync",
+    "postCompactionSections",
+    "memoryFlush",
+    "maxActiveTranscriptBytes",
+];
+
+impl CompactionCfg {
+    /// The settings; `Err` names the key and the fix.
+    pub fn settings(&self) -> Result<openclaw_actors::compaction::CompactionSettings, String> {
+        let mut s = openclaw_actors::compaction::CompactionSettings::default();
+        if let Some(k) = self
+            .other
+            .keys()
+            .find(|k| !COMPACTION_ACCEPTED.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "agents.defaults.compaction.{k} is not a compaction setting. Fix: remove it (the settings are enabled, keepRecentTokens, model, notifyUser, identifierPolicy, timeoutSeconds)"
+            ));
+        }
+        if let Some(e) = self.enabled {
+            s.enabled = e;
+        }
+        if let Some(n) = self.keep_recent_tokens {
+            if !(1..=1_000_000).contains(&n) {
+                return Err(format!(
+                    "agents.defaults.compaction.keepRecentTokens is {n}. Fix: a number of tokens from 1 to 1000000 (default 20000)"
+                ));
+            }
+            s.keep_recent_tokens = n as u32;
+        }
+        s.model = self
+            .model
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned);
+        s.notify_user = self.notify_user.unwrap_or(false);
+        match self.identifier_policy.as_deref() {
+            None | Some("strict") => {}
+            Some("off") => s.strict_identifiers = false,
+            Some(p) => {
+                return Err(format!(
+                    "agents.defaults.compaction.identifierPolicy is {:?}. Fix: \"strict\" (default) or \"off\"",
+                    p.chars().take(40).collect::<String>()
+                ));
+            }
+        }
+        if let Some(t) = self.timeout_seconds {
+            if !(1..=3_600).contains(&t) {
+                return Err(format!(
+                    "agents.defaults.compaction.timeoutSeconds is {t}. Fix: seconds from 1 to 3600 (default 300)"
+                ));
+            }
+            s.timeout = std::time::Duration::from_secs(t);
+        }
+        Ok(s)
+    }
+}
+
 /// `agents.defaults`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -252,6 +355,9 @@ pub struct AgentDefaultsCfg {
     /// is told; default: the host's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_timezone: Option<String>,
+    /// Compaction of long conversations (OpenClaw's `agents.defaults.compaction`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compaction: Option<CompactionCfg>,
     /// The skills agents may use (by name; unset: every skill of the workspace; `[]`:
     /// none). An agent's own `skills` replaces it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,6 +398,15 @@ pub fn skill_allowlist(
 pub const DEFAULT_TYPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(4);
 
 impl AgentDefaultsCfg {
+    /// `compaction`'s settings; `Err` names the key and the fix.
+    pub fn compaction_settings(
+        &self,
+    ) -> Result<openclaw_actors::compaction::CompactionSettings, String> {
+        self.compaction
+            .as_ref()
+            .map_or_else(|| Ok(Default::default()), CompactionCfg::settings)
+    }
+
     /// The bound on a run (`timeoutSeconds`); `Err` names the key and the fix.
     pub fn run_timeout(&self) -> Result<std::time::Duration, String> {
         match self.timeout_seconds {

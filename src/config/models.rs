@@ -189,6 +189,9 @@ pub struct Target {
     pub cache_retention: Option<String>,
     /// The model's prices (its entry's `cost`), if configured.
     pub cost: Option<openclaw_actors::ports::CostRates>,
+    /// The tokens a request may hold: the entry's `contextWindow`, capped by its
+    /// `contextTokens` (`None`: neither is set).
+    pub context_window: Option<u32>,
     /// Ask a streaming OpenAI-compatible endpoint for its usage chunk (`stream_options`;
     /// the entry's `compat.supportsUsageInStreaming`, default `true`).
     pub stream_usage: bool,
@@ -210,6 +213,7 @@ impl std::fmt::Debug for Target {
             .field("cache_retention", &self.cache_retention)
             .field("cost", &self.cost)
             .field("stream_usage", &self.stream_usage)
+            .field("context_window", &self.context_window)
             .finish()
     }
 }
@@ -540,7 +544,22 @@ pub(crate) fn target(
         .and_then(|c| c.get("supportsUsageInStreaming"))
         .and_then(serde_json::Value::as_bool)
         .unwrap_or(true);
+    let mut context_window = None;
+    for (k, v) in [
+        ("contextWindow", model_entry.and_then(|m| m.context_window)),
+        ("contextTokens", model_entry.and_then(|m| m.context_tokens)),
+    ] {
+        let Some(v) = v else { continue };
+        if !(1_024..=u64::from(u32::MAX)).contains(&v) {
+            return Err(format!(
+                "models.providers.{provider}.models[{model}].{k} is {v}. Fix: the model's window in tokens, at least 1024 (e.g. 128000)"
+            ));
+        }
+        let v = v as u32;
+        context_window = Some(context_window.map_or(v, |w: u32| w.min(v)));
+    }
     Ok(Target {
+        context_window,
         provider,
         model,
         api,

@@ -495,13 +495,18 @@ fn agent_models(cfg: &crate::config::Config) -> Result<AgentModels, StartError> 
     Ok(out)
 }
 
-/// The client of one model (its usage priced when its `cost` is configured).
+/// The client of one model (its usage priced when its `cost` is configured; its context
+/// window when its entry names one).
 fn chat_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::ports::ChatModel> {
     let model = leaf_model(t);
-    match t.cost {
-        Some(rates) => Rc::new(crate::clients::Priced { model, rates }),
-        None => model,
+    if t.cost.is_none() && t.context_window.is_none() {
+        return model;
     }
+    Rc::new(crate::clients::Configured {
+        model,
+        rates: t.cost,
+        window: t.context_window,
+    })
 }
 
 fn leaf_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::ports::ChatModel> {

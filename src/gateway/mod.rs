@@ -241,6 +241,8 @@ pub struct Prepared {
     pub agent_tools: openclaw_actors::tool_policy::AgentToolPolicy,
     /// `agents.defaults.timeoutSeconds`.
     pub run_timeout: Duration,
+    /// `agents.defaults.compaction`.
+    pub compaction: openclaw_actors::compaction::CompactionSettings,
     /// The heartbeats (`agents.defaults.heartbeat`, or the agents' own).
     pub heartbeats: Vec<openclaw_actors::cron::heartbeat::HeartbeatSettings>,
     /// The agent's workspace (`agents.defaults.workspace`, …).
@@ -405,6 +407,12 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .defaults
         .run_timeout()
         .map_err(StartError::config)?;
+    let compaction = loaded
+        .config
+        .agents
+        .defaults
+        .compaction_settings()
+        .map_err(StartError::config)?;
     let logging = loaded
         .config
         .logging
@@ -439,6 +447,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
         agent_tools,
         run_timeout,
+        compaction,
         heartbeats,
         skip_bootstrap: defaults.skip_bootstrap.unwrap_or(false),
         agents: roster.map(std::sync::Arc::new),
@@ -564,6 +573,7 @@ pub fn hot_config(
         auto_approve_local: p.auto_approve_local,
         agent_tools: p.agent_tools.clone(),
         run_timeout: p.run_timeout,
+        compaction: std::sync::Arc::new(p.compaction.clone()),
         workspace: std::sync::Arc::new(p.workspace.clone()),
         tools: std::sync::Arc::new(p.tools.clone()),
         exec: std::sync::Arc::new(p.exec.clone()),
@@ -705,6 +715,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         channel_accounts,
         agent_tools: prepared.agent_tools.clone(),
         run_timeout: prepared.run_timeout,
+        compaction: prepared.compaction.clone(),
         cron_enabled: cron_enabled(&loaded.config),
         heartbeats: prepared.heartbeats.clone(),
         workspace: prepared.workspace.clone(),

@@ -48,6 +48,8 @@ pub enum ChatCommand {
     /// `/approve <id> allow-once|allow-always|deny`: answers an exec approval (`None`: the
     /// words were not that).
     Approve(Option<(String, super::approvals::Decision)>),
+    /// `/compact [focus]`: summarize the older conversation now.
+    Compact(String),
 }
 
 /// What `/model` asks.
@@ -210,6 +212,8 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
             [id, d] => super::approvals::Decision::parse(d).map(|d| ((*id).to_owned(), d)),
             _ => None,
         })
+    } else if name.eq_ignore_ascii_case("compact") {
+        ChatCommand::Compact(rest.to_owned())
     } else if !rest.is_empty() {
         // The others take no arguments: "/stop it now" is a message.
         return None;
@@ -315,6 +319,13 @@ pub const CATALOG: &[CommandEntry] = &[
         true,
     ),
     entry(
+        "compact",
+        &["/compact"],
+        "Summarize the older conversation (text after it: what to focus on)",
+        "session",
+        true,
+    ),
+    entry(
         "help",
         &["/help", "/commands"],
         "List the commands",
@@ -336,6 +347,10 @@ pub const MENU: &[(&str, &str)] = &[
     ("whoami", "Show your ids (for allowFrom)"),
     ("model", "This chat's model: list, a name, default"),
     ("tts", "Spoken answers in this chat: on, off, default"),
+    (
+        "compact",
+        "Summarize the older conversation (text after it: what to focus on)",
+    ),
     ("help", "List the commands"),
 ];
 
@@ -349,6 +364,7 @@ const HELP: &str = "Chat commands:\n\
 /model [list|<name>|default] — this chat's model (/model: which one answers)\n\
 /tts on|off|default — spoken answers in this chat (/tts: what is set)\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
+/compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
 /help — this text";
 
 /// `models.list`: the models a session may choose.
@@ -412,6 +428,11 @@ impl Registry {
                 None,
             ),
             ChatCommand::Status => (self.status_text(key), None),
+            // Reached only without a model (otherwise `/compact` is a run of its own).
+            ChatCommand::Compact(_) => (
+                "⚙️ Compaction unavailable: no model is configured to summarize with.".to_owned(),
+                None,
+            ),
             ChatCommand::Tts(choice) => (self.tts_command(key, *choice), None),
             ChatCommand::Model(ask) => (self.model_command(key, ask), None),
             ChatCommand::Help => {
@@ -669,6 +690,12 @@ impl Registry {
             let rest = rest.clone();
             return self.submit_inbound(key, inbound, rest, deliver, ctx);
         }
+        if let ChatCommand::Compact(focus) = &command
+            && self.model.commands_help().is_none()
+        {
+            let text = inbound.text.clone();
+            return self.submit_run_of(key, inbound, text, deliver, Some(focus.clone()), ctx);
+        }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
             deliver.do_send(DeliverReply {
@@ -732,6 +759,28 @@ impl Registry {
                     origin: RunOrigin::Operator,
                     sender: msg.sender,
                     uploads: msg.uploads,
+                    compact: None,
+                },
+                ctx,
+            )?;
+            return Ok(SubmitAck {
+                run_id: msg.run_id,
+                session_key: key,
+                status: if started { "started" } else { "queued" },
+            });
+        }
+        if let ChatCommand::Compact(focus) = &command
+            && self.model.commands_help().is_none()
+        {
+            let started = self.submit(
+                RunRequest {
+                    run_id: msg.run_id.clone(),
+                    session_key: key.clone(),
+                    text: msg.text.clone(),
+                    origin: RunOrigin::Operator,
+                    sender: msg.sender,
+                    uploads: Vec::new(),
+                    compact: Some(focus.clone()),
                 },
                 ctx,
             )?;
@@ -779,6 +828,19 @@ impl Registry {
         deliver: Recipient<DeliverReply>,
         ctx: &mut Context<Self>,
     ) {
+        self.submit_run_of(session_key, inbound, text, deliver, None, ctx);
+    }
+
+    /// [`Self::submit_inbound`], or `/compact`'s run when `compact` is set.
+    fn submit_run_of(
+        &mut self,
+        session_key: String,
+        inbound: InboundMessage,
+        text: String,
+        deliver: Recipient<DeliverReply>,
+        compact: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
         let req = RunRequest {
             run_id: inbound.id.clone(),
             session_key,
@@ -792,6 +854,7 @@ impl Registry {
                 deliver: deliver.clone(),
             },
             uploads: Vec::new(),
+            compact,
         };
         if let Err(e) = self.submit(req, ctx) {
             // Refused (the chat's queue is full): tell the user, and let the channel drop

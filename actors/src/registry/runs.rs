@@ -75,6 +75,9 @@ pub struct RunRequest {
     pub sender: Option<String>,
     /// Images an operator attached (saved by the run when it starts).
     pub uploads: Vec<crate::media::FileUpload>,
+    /// `/compact [focus]`: the run compacts the session's context (with this focus, maybe
+    /// empty) and answers with the outcome, instead of asking the model.
+    pub compact: Option<String>,
 }
 
 /// Run state.
@@ -418,8 +421,23 @@ impl Registry {
                 .unwrap_or_else(|| self.model.clone())
         });
         let exec = self.exec_access(&live, agent, &req);
+        // `compaction.model`: strict; one that is not configured gives way to the session's.
+        let summarizer = live.compaction.model.as_deref().and_then(|r| match self.model.pick(r) {
+            Ok((_, m)) => Some(m),
+            Err(e) => {
+                log::warn!(
+                    "agents.defaults.compaction.model {r} is not available ({e}); the session's model summarizes"
+                );
+                None
+            }
+        });
+        let compaction = crate::agent_run::Compaction {
+            settings: live.compaction.clone(),
+            summarizer,
+        };
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_history(tail)
+            .with_compaction(compaction)
             .with_deadline((!origin_is_cron).then(|| live.run_timeout))
             .with_workspace(agent.workspace.clone(), agent.tools.clone())
             .with_exec(exec)
@@ -539,6 +557,7 @@ impl Handler<SubmitRun> for Registry {
             origin: RunOrigin::Operator,
             sender: msg.sender,
             uploads: msg.uploads,
+            compact: None,
         };
         let started = self.submit(req, ctx)?;
         Ok(SubmitAck {
@@ -1086,6 +1105,7 @@ impl Handler<SubmitCronRun> for Registry {
             },
             sender: Some(msg.label),
             uploads: Vec::new(),
+            compact: None,
         };
         self.submit(req, ctx).map(|_| ())
     }

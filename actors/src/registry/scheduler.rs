@@ -465,6 +465,7 @@ mod tests {
             origin: RunOrigin::Operator,
             sender: None,
             uploads: Vec::new(),
+            compact: None,
         }
     }
 
