@@ -121,6 +121,8 @@ pub struct AgentRun {
     search: Option<SearchTool>,
     /// `agents.defaults.compaction` and its summarizer (none: the session's model).
     compaction: Compaction,
+    /// Compactions made so far.
+    compactions: Rc<std::cell::Cell<u32>>,
 }
 
 /// How a run compacts its session's context.
@@ -178,6 +180,7 @@ impl AgentRun {
             web: None,
             search: None,
             compaction: Compaction::default(),
+            compactions: Rc::default(),
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
@@ -273,6 +276,7 @@ impl AgentRun {
             _ => crate::metrics::METRICS.agent_runs_error.inc(),
         }
         let mut recorded = false;
+        let notice = matches!(outcome, LoopOutcome::Notice(_));
         let (status, text, error, media) = match outcome {
             LoopOutcome::Done(text, media) => (RunStatus::Ok, text, None, media),
             LoopOutcome::Recorded(text, media) => {
@@ -383,6 +387,8 @@ impl AgentRun {
             error,
             started_at,
             ended_at: now,
+            compactions: self.compactions.get(),
+            notice,
         };
         let user_write = self.user_write.borrow_mut().take();
         async move {
@@ -681,9 +687,11 @@ impl Actor for AgentRun {
         let web = self.web.clone();
         let search = self.search.clone();
         let compaction = self.compaction.clone();
+        let compactions = self.compactions.clone();
         let fut = async move {
             let deps = RunDeps {
                 compaction,
+                compactions,
                 registry,
                 store,
                 model,
@@ -774,6 +782,8 @@ struct Compactor<'a> {
     budget: crate::compaction::Budget,
     settings: &'a crate::compaction::CompactionSettings,
     run_id: &'a str,
+    /// Compactions made (the run's count).
+    count: &'a std::cell::Cell<u32>,
 }
 
 impl Compactor<'_> {
@@ -823,6 +833,7 @@ impl Compactor<'_> {
         }
         lines.push(line);
         crate::compaction::trim_to_context(lines);
+        self.count.set(self.count.get() + 1);
         log::info!(
             "run {}: compacted ({trigger:?}): {} message(s) summarized, {} kept, {} left out; ~{} → ~{} tokens",
             self.run_id,
@@ -1162,6 +1173,7 @@ struct RunDeps {
     web: Option<WebTool>,
     search: Option<SearchTool>,
     compaction: Compaction,
+    compactions: Rc<std::cell::Cell<u32>>,
 }
 
 async fn run_loop(
@@ -1185,6 +1197,7 @@ async fn run_loop(
         web,
         search,
         compaction,
+        compactions,
     } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
@@ -1210,6 +1223,7 @@ async fn run_loop(
         budget,
         settings: &compaction.settings,
         run_id: &req.run_id,
+        count: &compactions,
     };
     // `/compact [focus]`: only that.
     if let Some(focus) = &req.compact {

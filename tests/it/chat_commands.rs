@@ -600,7 +600,7 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "help"
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "compact", "help"
         ]
     );
     drop(gw);
@@ -875,7 +875,7 @@ async fn commands_list_names_the_chat_commands() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "help"
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "compact", "help"
         ]
     );
     let whoami = &commands[4];

@@ -8,6 +8,7 @@ mod ceiling;
 mod chat_commands;
 mod cli;
 mod clients;
+mod compaction;
 mod control_ui;
 mod cron;
 mod disk_full;

@@ -579,6 +579,14 @@ impl Registry {
             ),
             None => format!("Session: {key} · new"),
         });
+        if let Some(n) = self
+            .sessions_index
+            .get(key)
+            .map(|m| m.compaction_count)
+            .filter(|n| *n > 0)
+        {
+            lines.push(format!("🧹 Compactions: {n}"));
+        }
         lines.push(
             match self.sessions_index.get(key).and_then(|m| m.model_choice()) {
                 Some(r) => format!("Model: {r} (chosen for this chat)"),

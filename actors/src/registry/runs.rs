@@ -111,6 +111,10 @@ pub struct RunOutcome {
     pub started_at: u64,
     /// End time.
     pub ended_at: u64,
+    /// Compactions the run made (see [`crate::compaction`]).
+    pub compactions: u32,
+    /// The answer was a notice (`/compact`'s), not part of the conversation.
+    pub notice: bool,
 }
 
 /// An index entry of a session.
@@ -155,6 +159,13 @@ pub struct SessionMeta {
     /// Who chose it: `user` (strict: no fallbacks), as OpenClaw records it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_override_source: Option<String>,
+    /// How many times the session's context was compacted (OpenClaw's field).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub compaction_count: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl SessionMeta {
@@ -602,11 +613,8 @@ impl Handler<RunFinished> for Registry {
                 .finished(&msg.run_id, &msg.session_key, &msg.outcome),
         );
         if same_transcript {
-            self.sessions_index.run_ended(
-                &msg.session_key,
-                msg.outcome.ended_at,
-                &msg.outcome.text,
-            );
+            self.sessions_index
+                .run_ended(&msg.session_key, &msg.outcome);
         }
         self.session_changed(&msg.session_key);
         self.save_sessions_logged(ctx);

@@ -471,6 +471,8 @@ mod tests {
 
     fn outcome(status: RunStatus, text: &str) -> RunOutcome {
         RunOutcome {
+            compactions: 0,
+            notice: false,
             status,
             text: text.into(),
             media: Vec::new(),

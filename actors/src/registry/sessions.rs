@@ -214,9 +214,15 @@ impl SessionIndex {
     }
 
     /// A run of `key` ended at `ended_at` with the answer `text` (empty: no answer).
-    pub fn run_ended(&mut self, key: &str, ended_at: u64, text: &str) {
+    pub fn run_ended(&mut self, key: &str, outcome: &super::runs::RunOutcome) {
         if let Some(meta) = self.0.get_mut(key) {
-            meta.updated_at = ended_at;
+            meta.updated_at = outcome.ended_at;
+            meta.compaction_count += u64::from(outcome.compactions);
+            // A notice (`/compact`'s) is not part of the conversation.
+            if outcome.notice {
+                return;
+            }
+            let text = &outcome.text;
             meta.message_count += if text.is_empty() { 1 } else { 2 };
             if !text.is_empty() {
                 meta.last_message_preview = Some(preview(text));
@@ -248,6 +254,7 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         provider_override: None,
         model_override: None,
         model_override_source: None,
+        compaction_count: 0,
     }
 }
 
@@ -263,6 +270,24 @@ fn preview(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn ended(
+        at: u64,
+        text: &str,
+        compactions: u32,
+        notice: bool,
+    ) -> super::super::runs::RunOutcome {
+        super::super::runs::RunOutcome {
+            status: super::super::runs::RunStatus::Ok,
+            text: text.to_owned(),
+            media: Vec::new(),
+            error: None,
+            started_at: at,
+            ended_at: at,
+            compactions,
+            notice,
+        }
+    }
+
     #[test]
     fn sessions_are_created_once_and_count_messages_with_a_preview() {
         let mut idx = SessionIndex::default();
@@ -274,8 +299,8 @@ mod tests {
         });
         assert!(!created);
         assert_eq!(m.session_id, "s1");
-        idx.run_ended("agent:main:main", 30, "");
-        idx.run_ended("agent:main:main", 40, &"é".repeat(200));
+        idx.run_ended("agent:main:main", &ended(30, "", 0, false));
+        idx.run_ended("agent:main:main", &ended(40, &"é".repeat(200), 0, false));
         let m = idx.get("agent:main:main").expect("kept");
         assert_eq!(
             m.message_count, 3,
@@ -285,8 +310,14 @@ mod tests {
         let p = m.last_message_preview.as_deref().expect("preview");
         assert_eq!(p.chars().count(), PREVIEW_CHARS + 1);
         assert!(p.ends_with('…'));
+        // A compaction's notice counts no message; compactions are counted.
+        idx.run_ended("agent:main:main", &ended(45, "⚙️ Compacted", 1, true));
+        idx.run_ended("agent:main:main", &ended(46, "hi", 1, false));
+        let m = idx.get("agent:main:main").expect("kept");
+        assert_eq!((m.message_count, m.compaction_count), (5, 2));
+        assert_eq!(m.last_message_preview.as_deref(), Some("hi"));
         // Unknown sessions are ignored.
-        idx.run_ended("agent:main:other", 50, "x");
+        idx.run_ended("agent:main:other", &ended(50, "x", 0, false));
         assert_eq!(idx.len(), 1);
     }
 
@@ -299,7 +330,7 @@ mod tests {
             m.chat_id = Some(42);
             m.display_name = Some("Ada".into());
         }
-        idx.run_ended("k", 2, "answer");
+        idx.run_ended("k", &ended(2, "answer", 0, false));
         // `/new` that arrived at 4, handled at 5.
         let fresh = |o: ResetOutcome| match o {
             ResetOutcome::Fresh { meta, replaced } => (meta, replaced),

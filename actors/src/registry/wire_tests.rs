@@ -306,6 +306,7 @@ fn session_and_history_replies_match_their_objects() {
         provider_override: None,
         model_override: None,
         model_override_source: None,
+        compaction_count: 3,
     };
     let list = SessionList {
         count: 1,
@@ -327,7 +328,7 @@ fn session_and_history_replies_match_their_objects() {
         json!(list),
         json!({"sessions": [{"sessionId": "id", "createdAt": 1, "updatedAt": 2,
                 "channel": "telegram", "chatId": 77, "lastMessagePreview": "hi",
-                "messageCount": 2, "key": "agent:main:main", "hasActiveRun": true,
+                "messageCount": 2, "compactionCount": 3, "key": "agent:main:main", "hasActiveRun": true,
                 "activeRunIds": ["r"], "snapshotAt": 3}],
                "count": 1, "totalCount": 2, "limitApplied": 1, "offset": 0,
                "nextOffset": null, "hasMore": true, "path": "/s"}),

@@ -210,6 +210,9 @@ struct State {
     usage: Option<Value>,
     /// Refuse requests with `stream_options` (400), as some OpenAI-compatible servers do.
     refuse_stream_options: bool,
+    /// Replies for requests whose first message contains the marker (a summarizer's, say),
+    /// taken before the main script.
+    marked: Vec<(String, VecDeque<FakeReply>)>,
 }
 
 struct Shared {
@@ -271,6 +274,7 @@ impl FakeOpenAi {
                 streaming: false,
                 usage: None,
                 refuse_stream_options: false,
+                marked: Vec::new(),
             }),
             cond: Condvar::new(),
             changed: Notify::new(),
@@ -378,6 +382,16 @@ impl FakeOpenAi {
     /// Queues an answer.
     pub fn push(&self, reply: FakeReply) {
         self.shared.lock().script.push_back(reply);
+    }
+
+    /// Answers the next request whose first message contains `marker` with `reply`
+    /// (such requests take these replies first, in order, then the main script's).
+    pub fn push_marked(&self, marker: &str, reply: FakeReply) {
+        let mut st = self.shared.lock();
+        match st.marked.iter_mut().find(|(m, _)| m == marker) {
+            Some((_, q)) => q.push_back(reply),
+            None => st.marked.push((marker.to_owned(), VecDeque::from([reply]))),
+        }
     }
 
     /// Queues a text answer.
@@ -682,9 +696,15 @@ fn next_reply(
 ) -> (Option<FakeReply>, u64) {
     let out = {
         let mut st = shared.lock();
+        let first = first_message_text(&recorded.body);
         st.requests.push(recorded);
         let reply = if authorized {
-            let next = st.script.pop_front();
+            let marked = st
+                .marked
+                .iter_mut()
+                .find(|(m, q)| !q.is_empty() && first.contains(m.as_str()))
+                .and_then(|(_, q)| q.pop_front());
+            let next = marked.or_else(|| st.script.pop_front());
             Some(next.unwrap_or_else(|| FakeReply::text(&st.default_text)))
         } else {
             None
@@ -694,6 +714,21 @@ fn next_reply(
     };
     shared.bump();
     out
+}
+
+/// The text of a request's first message (OpenAI's `messages[0]`, or Anthropic's `system`).
+fn first_message_text(body: &Value) -> String {
+    match body.get("system") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => body
+            .pointer("/messages/0/content")
+            .map(|c| match c {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default(),
+    }
 }
 
 /// Anthropic's `stop_reason` for a scripted `finish_reason`.
