@@ -17,7 +17,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 
-TARGETS=(frame connect config_json5 telegram_updates invoke_reply upgrade_headers cron_params model_stream workspace_tools progress_drafts exec_command web_extract)
+TARGETS=(frame connect config_json5 telegram_updates invoke_reply upgrade_headers cron_params model_stream workspace_tools progress_drafts exec_command web_extract transcript_context)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

@@ -1340,7 +1340,9 @@ async fn run_loop(
             .saturating_add(crate::compaction::estimate_request(&m, &[]))
             <= budget.limit()
     };
-    if compaction.settings.enabled && !fits(&history) {
+    // The embedded command agent cannot summarize.
+    let can_compact = model.commands_help().is_none();
+    if can_compact && compaction.settings.enabled && !fits(&history) {
         let done = compactor
             .run(&mut history, crate::compaction::Trigger::Budget, None)
             .await;
@@ -1386,7 +1388,7 @@ async fn run_loop(
         history: system_len..history_end,
         lines: tail,
         skip_source: source_id.as_deref(),
-        used: false,
+        used: !can_compact,
     };
     let mut outcome = match refused {
         Some(e) => LoopOutcome::Done(e, Vec::new()),

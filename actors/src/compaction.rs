@@ -413,6 +413,28 @@ fn plan<'a>(context: &'a [Value], budget: Budget, keep_tokens: u32) -> Option<Pl
     })
 }
 
+/// What a compaction of `context` would do, as counts: `(summarized, left out, kept)`
+/// messages and the summarized messages' estimated tokens (`None`: nothing to compact).
+/// For checks (the fuzz target); [`compact`] follows the same plan.
+pub fn plan_counts(
+    context: &[Value],
+    budget: Budget,
+    keep_tokens: u32,
+) -> Option<(usize, usize, usize, u32)> {
+    plan(context, budget, keep_tokens).map(|p| {
+        let tokens = p
+            .summarize
+            .iter()
+            .fold(0u32, |n, m| n.saturating_add(estimate_line(m)));
+        (p.summarize.len(), p.omitted, p.kept, tokens)
+    })
+}
+
+/// What the summarizer calls of one compaction may read at most, in tokens.
+pub fn summarizer_room(budget: Budget) -> u32 {
+    budget.chunk().saturating_mul(MAX_CHUNKS as u32)
+}
+
 /// Compacts `context` (a session's context lines, the current user message last if it is
 /// already written): summarizes the older messages and returns the `compaction` line to
 /// append and what it did. Nothing is written here.

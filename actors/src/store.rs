@@ -606,6 +606,69 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
+    fn context_loads_reach_back_to_the_kept_messages_of_the_last_compaction() {
+        use serde_json::json;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.jsonl");
+        let msg = |n: usize| json!({"type": "message", "role": if n % 2 == 0 { "user" } else { "assistant" }, "content": format!("m{n} {}", "x".repeat(1000))});
+        let mut text = String::new();
+        let mut push = |v: serde_json::Value| {
+            text.push_str(&v.to_string());
+            text.push('\n');
+        };
+        // 300 messages (~300 KB), a compaction keeping 4, then 3 more: the windows grow
+        // past 64 KiB until the kept messages are in.
+        for n in 0..300 {
+            push(msg(n));
+        }
+        push(json!({"type": "compaction", "summary": "S", "keptMessages": 4}));
+        for n in 300..303 {
+            push(msg(n));
+        }
+        fs::write(&path, &text).expect("write");
+        let got = load_context(&path, 16 * 1024 * 1024).expect("load");
+        assert_eq!(got.len(), 8, "4 kept, the compaction, 3 after");
+        assert!(
+            got[0]["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("m296 "))
+        );
+        // Without a compaction: everything, up to the cap (a partial first line dropped).
+        let plain = dir.path().join("p.jsonl");
+        fs::write(
+            &plain,
+            text.lines().take(300).collect::<Vec<_>>().join("\n"),
+        )
+        .expect("write");
+        let all = load_context(&plain, 16 * 1024 * 1024).expect("load");
+        assert_eq!(all.len(), 300);
+        let capped = load_context(&plain, 100 * 1024).expect("load");
+        assert!(capped.len() < 100 && capped.len() > 90, "{}", capped.len());
+        assert!(capped.last().is_some_and(|l| {
+            l["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("m299 "))
+        }));
+        // Junk lines and a missing file.
+        fs::write(
+            &plain,
+            "not json\n{\"type\":\"message\",\"role\":\"user\",\"content\":\"ok\"}\n\u{0}\n",
+        )
+        .expect("write");
+        assert_eq!(
+            load_context(&plain, 1).expect("load").len(),
+            0,
+            "a 1-byte cap reads no whole line"
+        );
+        assert_eq!(load_context(&plain, 1024).expect("load").len(), 1);
+        assert!(
+            load_context(&dir.path().join("none"), 1024)
+                .expect("load")
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn prune_keeps_the_newest_within_count_bytes_and_age() {
         let dir = std::env::temp_dir().join(format!("oc-prune-{}", uuid::Uuid::new_v4()));
         fs::create_dir_all(dir.join("sub")).expect("mkdir");
