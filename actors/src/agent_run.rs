@@ -276,15 +276,17 @@ impl AgentRun {
             _ => crate::metrics::METRICS.agent_runs_error.inc(),
         }
         let mut recorded = false;
-        let notice = matches!(outcome, LoopOutcome::Notice(_));
+        let mut detail = None;
+        let notice = matches!(outcome, LoopOutcome::Notice(..));
         let (status, text, error, media) = match outcome {
             LoopOutcome::Done(text, media) => (RunStatus::Ok, text, None, media),
             LoopOutcome::Recorded(text, media) => {
                 recorded = true;
                 (RunStatus::Ok, text, None, media)
             }
-            LoopOutcome::Notice(text) => {
+            LoopOutcome::Notice(text, done) => {
                 recorded = true;
+                detail = Some(done);
                 (RunStatus::Ok, text, None, Vec::new())
             }
             LoopOutcome::Failed(user_text, err) => {
@@ -389,6 +391,7 @@ impl AgentRun {
             ended_at: now,
             compactions: self.compactions.get(),
             notice,
+            detail,
         };
         let user_write = self.user_write.borrow_mut().take();
         async move {
@@ -660,8 +663,8 @@ enum LoopOutcome {
     Failed(String, String),
     Aborted,
     /// A notice for the user that is not part of the conversation (`/compact`'s outcome):
-    /// delivered like an answer, not recorded.
-    Notice(String),
+    /// delivered like an answer, not recorded; with what was done, for `sessions.compact`.
+    Notice(String, Value),
 }
 
 impl Actor for AgentRun {
@@ -817,6 +820,31 @@ impl Compactor<'_> {
                 return Err(e);
             }
         };
+        self.record(lines, line, done, trigger).await
+    }
+
+    /// `sessions.compact {maxLines}`: the context keeps its last `n` messages, without a
+    /// summary (no model call; the transcript keeps everything).
+    async fn truncate(
+        &self,
+        lines: &mut Vec<Value>,
+        n: u64,
+    ) -> Result<crate::compaction::Compacted, crate::compaction::NotCompacted> {
+        let (line, done) = crate::compaction::truncation(lines, n)?;
+        self.record(lines, line, done, crate::compaction::Trigger::Manual)
+            .await
+    }
+
+    /// Appends the compaction `line` to the transcript (synced) and to `lines`, and drops
+    /// what it replaced from `lines`.
+    async fn record(
+        &self,
+        lines: &mut Vec<Value>,
+        line: Value,
+        done: crate::compaction::Compacted,
+        trigger: crate::compaction::Trigger,
+    ) -> Result<crate::compaction::Compacted, crate::compaction::NotCompacted> {
+        use crate::compaction::NotCompacted;
         let written = self
             .store
             .send(AppendLines {
@@ -1225,18 +1253,31 @@ async fn run_loop(
         run_id: &req.run_id,
         count: &compactions,
     };
-    // `/compact [focus]`: only that.
-    if let Some(focus) = &req.compact {
-        let done = compactor
-            .run(
-                &mut history,
-                crate::compaction::Trigger::Manual,
-                Some(focus),
-            )
-            .await;
+    // `/compact [focus]`, `sessions.compact`: only that.
+    if let Some(ask) = &req.compact {
+        let done = match ask.max_lines {
+            Some(n) => compactor.truncate(&mut history, n).await,
+            None => {
+                compactor
+                    .run(
+                        &mut history,
+                        crate::compaction::Trigger::Manual,
+                        Some(&ask.focus),
+                    )
+                    .await
+            }
+        };
         let after = crate::compaction::context_tokens(&history);
+        let detail = match &done {
+            Ok(c) if ask.max_lines.is_some() => json!({"compacted": true, "kept": c.kept}),
+            Ok(c) => {
+                json!({"compacted": true, "result": {"tokensBefore": c.tokens_before, "tokensAfter": c.tokens_after}})
+            }
+            Err(e) => json!({"compacted": false, "reason": e.to_string(),
+                "failed": matches!(e, crate::compaction::NotCompacted::Failed(_))}),
+        };
         return (
-            LoopOutcome::Notice(crate::compaction::notice(&done, after, budget)),
+            LoopOutcome::Notice(crate::compaction::notice(&done, after, budget), detail),
             history,
         );
     }

@@ -223,6 +223,7 @@ pub fn summary_of(lines: &[Value]) -> Option<&str> {
         .find(|l| is_compaction(l))
         .and_then(|l| l.get("summary"))
         .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
 }
 
 /// The note the model reads in place of the compacted conversation.
@@ -517,6 +518,42 @@ pub async fn compact(context: &[Value], ask: &Ask<'_>) -> Result<(Value, Compact
         // Counted by `usage.cost` with the answers' usage.
         line["usage"] = done.usage.to_json();
     }
+    Ok((line, done))
+}
+
+/// A compaction line that keeps the last `n` messages of `context` in the context, without
+/// a summary (`sessions.compact {maxLines}`). `NothingToCompact` when there are no more.
+pub fn truncation(context: &[Value], n: u64) -> Result<(Value, Compacted), NotCompacted> {
+    let msgs = messages_of(context);
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    // A summary still in the context is dropped by this too.
+    if msgs.len() <= n && summary_of(context).is_none() {
+        return Err(NotCompacted::NothingToCompact);
+    }
+    let kept = n.min(msgs.len());
+    let tokens_before = context_tokens(context);
+    let tokens_after = msgs[msgs.len() - kept..]
+        .iter()
+        .fold(0u32, |t, m| t.saturating_add(estimate_line(m)));
+    let done = Compacted {
+        tokens_before,
+        tokens_after,
+        summarized: 0,
+        kept,
+        omitted: msgs.len() - kept,
+        usage: Usage::default(),
+    };
+    let line = json!({
+        "type": "compaction",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "ts": crate::util::now_ms(),
+        "summary": "",
+        "keptMessages": kept,
+        "omittedMessages": done.omitted,
+        "tokensBefore": tokens_before,
+        "tokensAfter": tokens_after,
+        "trigger": "truncate",
+    });
     Ok((line, done))
 }
 

@@ -388,3 +388,89 @@ async fn any_focus_is_taken_as_data() {
     assert!(system.contains(&"🦀".repeat(500)));
     assert!(!system.contains(&"x".repeat(400)), "the focus is cut");
 }
+
+/// `sessions.compact` (OpenClaw's method, `operator.admin`): summarized, or cut to the last
+/// `maxLines` messages without a model call; unknown sessions and bad params refused.
+#[actix_web::test]
+async fn sessions_compact_summarizes_or_cuts_the_context() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("state dir");
+    let state = dir.path().to_path_buf();
+    let config = cfg(&tg, &ai, 200_000, json!({"keepRecentTokens": 1}));
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&config));
+    for n in 1..=4 {
+        ai.push_text(&format!("r{n} about the boat"));
+        say(&tg, 8181, &format!("m{n} about the boat")).await;
+    }
+    let key = "agent:main:telegram:dm:8181";
+    let mut op = admin(&gw).await;
+
+    // Cut to the last 2 messages: no model call.
+    let before = ai.request_count();
+    let r = op
+        .request("sessions.compact", json!({"key": key, "maxLines": 2}))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        (
+            &r["payload"]["ok"],
+            &r["payload"]["compacted"],
+            &r["payload"]["kept"],
+            &r["payload"]["key"]
+        ),
+        (&json!(true), &json!(true), &json!(2), &json!(key)),
+        "{r}"
+    );
+    assert_eq!(ai.request_count(), before);
+    ai.push_text("fine");
+    say(&tg, 8181, "next").await;
+    let t = text_of(&ai.requests().pop().expect("request"));
+    assert!(
+        t.contains("m4 about the boat") && t.contains("r4 about the boat"),
+        "{t}"
+    );
+    assert!(!t.contains("m3 about the boat"), "{t}");
+
+    // Summarized.
+    ai.push_marked(SUMMARIZER, FakeReply::text("SUMMARY-BOAT"));
+    let r = op.request("sessions.compact", json!({"key": key})).await;
+    assert_eq!(r["payload"]["compacted"], true, "{r}");
+    let res = &r["payload"]["result"];
+    // (A context this small does not shrink: the summary's header weighs more.)
+    assert!(res["tokensBefore"].as_u64().is_some_and(|n| n > 0), "{r}");
+    assert!(res["tokensAfter"].as_u64().is_some_and(|n| n > 0), "{r}");
+    assert_eq!(compactions(&state).len(), 2);
+
+    // Refused: an unknown session, a bad maxLines, an unknown param; a read-only caller.
+    for (params, want) in [
+        (
+            json!({"key": "agent:main:nobody"}),
+            "no session agent:main:nobody",
+        ),
+        (json!({"key": key, "maxLines": 0}), "maxLines"),
+        (json!({"key": key, "lines": 3}), "lines"),
+    ] {
+        let r = op.request("sessions.compact", params.clone()).await;
+        assert_eq!(r["ok"], false, "{params}: {r}");
+        let msg = r["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(want), "{params}: {msg}");
+    }
+    let mut reader = crate::support::WsClient::hello(
+        gw.port,
+        crate::support::cli_params("T", &["operator.read", "operator.write"]),
+    )
+    .await
+    .0;
+    let r = reader
+        .request("sessions.compact", json!({"key": key}))
+        .await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("operator.admin"),
+        "{r}"
+    );
+}

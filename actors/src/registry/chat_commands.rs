@@ -702,7 +702,11 @@ impl Registry {
             && self.model.commands_help().is_none()
         {
             let text = inbound.text.clone();
-            return self.submit_run_of(key, inbound, text, deliver, Some(focus.clone()), ctx);
+            let ask = super::runs::CompactAsk {
+                focus: focus.clone(),
+                max_lines: None,
+            };
+            return self.submit_run_of(key, inbound, text, deliver, Some(ask), ctx);
         }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
@@ -788,7 +792,10 @@ impl Registry {
                     origin: RunOrigin::Operator,
                     sender: msg.sender,
                     uploads: Vec::new(),
-                    compact: Some(focus.clone()),
+                    compact: Some(super::runs::CompactAsk {
+                        focus: focus.clone(),
+                        max_lines: None,
+                    }),
                 },
                 ctx,
             )?;
@@ -846,7 +853,7 @@ impl Registry {
         inbound: InboundMessage,
         text: String,
         deliver: Recipient<DeliverReply>,
-        compact: Option<String>,
+        compact: Option<super::runs::CompactAsk>,
         ctx: &mut Context<Self>,
     ) {
         let req = RunRequest {

@@ -75,9 +75,19 @@ pub struct RunRequest {
     pub sender: Option<String>,
     /// Images an operator attached (saved by the run when it starts).
     pub uploads: Vec<crate::media::FileUpload>,
-    /// `/compact [focus]`: the run compacts the session's context (with this focus, maybe
-    /// empty) and answers with the outcome, instead of asking the model.
-    pub compact: Option<String>,
+    /// `/compact [focus]`, `sessions.compact`: the run compacts the session's context and
+    /// answers with the outcome, instead of asking the model.
+    pub compact: Option<CompactAsk>,
+}
+
+/// What a compaction run is asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactAsk {
+    /// What the summary should focus on (may be empty).
+    pub focus: String,
+    /// `sessions.compact {maxLines}`: keep only the last this many messages in the context,
+    /// without a summary (no model call; the transcript keeps everything).
+    pub max_lines: Option<u64>,
 }
 
 /// Run state.
@@ -115,6 +125,8 @@ pub struct RunOutcome {
     pub compactions: u32,
     /// The answer was a notice (`/compact`'s), not part of the conversation.
     pub notice: bool,
+    /// What a compaction run did (`sessions.compact`'s answer).
+    pub detail: Option<serde_json::Value>,
 }
 
 /// An index entry of a session.
@@ -571,6 +583,54 @@ impl Handler<SubmitRun> for Registry {
             compact: None,
         };
         let started = self.submit(req, ctx)?;
+        Ok(SubmitAck {
+            run_id: msg.run_id,
+            session_key: msg.session_key,
+            status: if started { "started" } else { "queued" },
+        })
+    }
+}
+
+/// `sessions.compact`: a compaction run of an existing session, queued like its other runs.
+#[derive(Message)]
+#[rtype(result = "Result<SubmitAck, crate::protocol::error::ErrorShape>")]
+pub struct SubmitCompaction {
+    /// Run id (fresh).
+    pub run_id: String,
+    /// Session.
+    pub session_key: String,
+    /// `maxLines`.
+    pub max_lines: Option<u64>,
+}
+
+impl Handler<SubmitCompaction> for Registry {
+    type Result = Result<SubmitAck, crate::protocol::error::ErrorShape>;
+
+    fn handle(&mut self, msg: SubmitCompaction, ctx: &mut Self::Context) -> Self::Result {
+        if self.sessions_index.get(&msg.session_key).is_none() {
+            return Err(crate::protocol::error::ErrorShape::invalid(format!(
+                "no session {}: sessions.list shows the sessions",
+                msg.session_key
+            )));
+        }
+        if msg.max_lines.is_none() && self.model.commands_help().is_some() {
+            return Err(crate::protocol::error::ErrorShape::unavailable(
+                "no model is configured to summarize with (agents.defaults.model); maxLines compacts without one",
+            ));
+        }
+        let req = RunRequest {
+            run_id: msg.run_id.clone(),
+            session_key: msg.session_key.clone(),
+            text: "/compact".into(),
+            origin: RunOrigin::Operator,
+            sender: None,
+            uploads: Vec::new(),
+            compact: Some(CompactAsk {
+                focus: String::new(),
+                max_lines: msg.max_lines,
+            }),
+        };
+        let started = self.submit(req, ctx).map_err(QueueFull::to_shape)?;
         Ok(SubmitAck {
             run_id: msg.run_id,
             session_key: msg.session_key,

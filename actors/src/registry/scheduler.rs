@@ -38,6 +38,8 @@ pub struct RunRecord {
     /// The answer's attachments (for the scheduler's announcement).
     media: Vec<crate::media::MediaRef>,
     error: Option<String>,
+    /// What a compaction run did.
+    detail: Option<serde_json::Value>,
     /// `agent.wait` calls waiting for the end (bounded; a timed-out one is removed).
     waiters: Vec<oneshot::Sender<()>>,
     /// For a channel message: its channel, told when the run is aborted (no reply then, but
@@ -130,6 +132,9 @@ pub struct RunView {
     /// announces them with the text).
     #[serde(skip)]
     pub media: Vec<crate::media::MediaRef>,
+    /// What a compaction run did (`sessions.compact`'s answer; not on the wire here).
+    #[serde(skip)]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// A run's state as `agent.wait` reports it: the [`RunStatus`], or `timeout`.
@@ -217,6 +222,7 @@ impl<H: Clone> RunScheduler<H> {
                 text: None,
                 media: Vec::new(),
                 error: None,
+                detail: None,
                 waiters: Vec::new(),
                 channel: match &req.origin {
                     RunOrigin::Channel { inbound, deliver } => {
@@ -246,6 +252,7 @@ impl<H: Clone> RunScheduler<H> {
                 text: Some(text),
                 media: Vec::new(),
                 error: None,
+                detail: None,
                 waiters: Vec::new(),
                 channel: None,
             },
@@ -296,6 +303,7 @@ impl<H: Clone> RunScheduler<H> {
             r.text = Some(outcome.text.clone());
             r.media = outcome.media.clone();
             r.error = outcome.error.clone();
+            r.detail = outcome.detail.clone();
             r.end();
             let c = r.channel.take();
             if outcome.status == RunStatus::Aborted {
@@ -386,6 +394,7 @@ impl<H: Clone> RunScheduler<H> {
             status: r.status.into(),
             text: r.text.clone(),
             media: r.media.clone(),
+            detail: r.detail.clone(),
         })
     }
 
@@ -473,6 +482,7 @@ mod tests {
         RunOutcome {
             compactions: 0,
             notice: false,
+            detail: None,
             status,
             text: text.into(),
             media: Vec::new(),

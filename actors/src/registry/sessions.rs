@@ -285,6 +285,7 @@ mod tests {
             ended_at: at,
             compactions,
             notice,
+            detail: None,
         }
     }
 

@@ -263,6 +263,7 @@ fn run_replies_match_the_agent_wait_and_abort_objects() {
         status: WaitStatus::Timeout,
         text: None,
         media: Vec::new(),
+        detail: None,
     };
     same(
         &WaitReply::Run(view),

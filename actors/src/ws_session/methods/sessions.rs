@@ -1,5 +1,5 @@
 //! `sessions.list`, `sessions.subscribe`, `sessions.describe`, `sessions.reset`,
-//! `sessions.create`, `sessions.delete`, `sessions.patch` (label and model), `agents.list` (OpenClaw's
+//! `sessions.compact`, `sessions.create`, `sessions.delete`, `sessions.patch` (label and model), `agents.list` (OpenClaw's
 //! `server-methods/sessions.ts`, `sessions-subscriptions.ts`, `sessions-read.ts`,
 //! `sessions-mutations.ts`, `sessions-create.ts`, `sessions-delete.ts`, `agents.ts`).
 
@@ -41,6 +41,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "sessions.reset",
         access: MethodAccess::Operator(ADMIN),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_reset),
+    },
+    Method {
+        name: "sessions.compact",
+        access: MethodAccess::Operator(ADMIN),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_compact),
     },
     Method {
         name: "sessions.create",
@@ -204,6 +209,30 @@ impl Params for ResetParams {
                 reason,
                 expected_session_id: expected,
             }),
+            _ => Err(fail(M, &c)),
+        }
+    }
+}
+
+/// `sessions.compact {key, agentId?, maxLines?}`.
+pub(crate) struct CompactParams {
+    key: String,
+    max_lines: Option<u64>,
+}
+
+impl Params for CompactParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "sessions.compact";
+        let o = obj(M, &call.params)?;
+        let mut c = Checker::new();
+        c.closed("", o, &["key", "agentId", "maxLines"]);
+        c.required("", o, "key");
+        let key = c.string("", o, "key", true).map(normalize_session_key);
+        let key = known_agent(M, key)?;
+        let max_lines = c.integer("", o, "maxLines", 1);
+        check_agent(&mut c, o)?;
+        match key {
+            Some(key) if c.ok() => Ok(Self { key, max_lines }),
             _ => Err(fail(M, &c)),
         }
     }
@@ -510,6 +539,77 @@ impl WsSession {
             expected_session_id: p.expected_session_id,
         });
         self.reply_then_announce(call.id, fut, Some(reason), ctx);
+    }
+
+    /// `sessions.compact`: the session's context summarized (or, with `maxLines`, cut to
+    /// its last messages), queued behind its runs; answered when done (OpenClaw's
+    /// `{ok, key, compacted, result: {tokensBefore, tokensAfter}}` or `{…, kept}`).
+    fn sessions_compact(&mut self, call: Call, p: CompactParams, ctx: &mut Context<Self>) {
+        use crate::registry::runs::{SubmitCompaction, WaitReply, WaitRun};
+        let id = call.id;
+        let key = p.key;
+        let fut = self.registry.send(SubmitCompaction {
+            run_id: format!("compact-{}", uuid::Uuid::new_v4()),
+            session_key: key.clone(),
+            max_lines: p.max_lines,
+        });
+        fut.into_actor(self)
+            .map(move |res, act, ctx| {
+                let ack = match res {
+                    Ok(Ok(a)) => a,
+                    Ok(Err(e)) => return act.respond_err(&id, &e, ctx),
+                    Err(_) => {
+                        return act.respond_err(
+                            &id,
+                            &ErrorShape::unavailable("gateway is shutting down"),
+                            ctx,
+                        );
+                    }
+                };
+                let wait = act.registry.send(WaitRun {
+                    run_id: ack.run_id,
+                    // Behind the session's runs, then the summarizer's calls.
+                    timeout: std::time::Duration::from_secs(30 * 60),
+                });
+                act.reply_with(
+                    id,
+                    async move {
+                        let gone = || ErrorShape::unavailable("gateway is shutting down");
+                        let view = match wait.await.map_err(|_| gone())? {
+                            WaitReply::Run(v) => v,
+                            WaitReply::Failed { error, .. } => {
+                                return Err(ErrorShape::unavailable(error));
+                            }
+                            WaitReply::Gone => return Err(gone()),
+                        };
+                        let mut out = match view.detail {
+                            Some(d) => d,
+                            None => {
+                                return Err(ErrorShape::unavailable(format!(
+                                    "the compaction did not finish ({})",
+                                    view.error.unwrap_or_else(
+                                        || format!("{:?}", view.status).to_lowercase()
+                                    )
+                                )));
+                            }
+                        };
+                        if out.get("failed") == Some(&Value::Bool(true)) {
+                            let why = out["reason"].as_str().unwrap_or("failed").to_owned();
+                            return Err(ErrorShape::unavailable(format!(
+                                "compaction failed: {why}"
+                            )));
+                        }
+                        if let Some(o) = out.as_object_mut() {
+                            o.remove("failed");
+                            o.insert("ok".into(), Value::Bool(true));
+                            o.insert("key".into(), Value::String(key));
+                        }
+                        Ok(out)
+                    },
+                    ctx,
+                );
+            })
+            .spawn(ctx);
     }
 
     /// `sessions.create`: a new session, or the existing one of that key.
