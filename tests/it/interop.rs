@@ -935,3 +935,84 @@ fn real_cli_usage_cost_reads_what_our_answers_recorded() {
     assert!(out.stdout.contains("$1.25"), "{out}");
     assert!(out.stdout.contains("Missing cost:"), "{out}");
 }
+
+/// `openclaw sessions compact <key> --max-lines N` (the real CLI) runs our
+/// `sessions.compact`: the session's context keeps its last messages (no model needed),
+/// and the CLI prints our answer; an unknown session makes it exit non-zero.
+#[actix_web::test]
+async fn real_cli_sessions_compact_cuts_our_sessions_context() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::with_token("T");
+    let mut op = WsClient::hello(gw.port, cli_params("T", crate::nodes::ALL_OPERATOR))
+        .await
+        .0;
+    // Three exchanges with the embedded command agent.
+    for n in 0..3 {
+        let r = op
+            .request(
+                "chat.send",
+                json!({"sessionKey": "main", "message": format!("echo turn {n}"), "idempotencyKey": format!("cc-{n}")}),
+            )
+            .await;
+        assert_eq!(r["ok"], true, "{r}");
+        let w = op
+            .request(
+                "agent.wait",
+                json!({"runId": format!("cc-{n}"), "timeoutMs": 10000}),
+            )
+            .await;
+        assert_eq!(w["payload"]["status"], "ok", "{w}");
+    }
+    let url = gw.url();
+    let out = cli.run(&[
+        "sessions",
+        "compact",
+        "agent:main:main",
+        "--max-lines",
+        "2",
+        "--url",
+        &url,
+        "--token",
+        "T",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["compacted"], true, "{out}");
+    assert_eq!(v["kept"], 2, "{out}");
+    let lines: Vec<Value> = std::fs::read_dir(gw.dir.path().join("agents/main/sessions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "compaction" && l["keptMessages"] == 2),
+        "{lines:?}"
+    );
+    let out = cli.run(&[
+        "sessions",
+        "compact",
+        "agent:main:ghost",
+        "--max-lines",
+        "2",
+        "--url",
+        &url,
+        "--token",
+        "T",
+    ]);
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(
+        out.to_string().contains("no session agent:main:ghost"),
+        "{out}"
+    );
+}
