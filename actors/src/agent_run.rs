@@ -1374,20 +1374,22 @@ async fn run_loop(
     // (`compaction.enabled`), else (or if that failed) its oldest messages left out.
     let system_len = messages.len();
     let specs = offered.specs();
+    // The system prompt, the tools and the new message, estimated once; the history is
+    // estimated from its lines (no copies).
+    let fixed = crate::compaction::estimate_request(&messages, &specs)
+        .saturating_add(crate::compaction::estimate_message(&user));
     let fits = |history: &[Value]| {
-        let mut m = context_messages(history, source_id.as_deref(), &req.run_id);
-        m.push(user.clone());
-        crate::compaction::estimate_request(&messages, &specs)
-            .saturating_add(crate::compaction::estimate_request(&m, &[]))
-            <= budget.limit()
+        fixed.saturating_add(crate::compaction::context_tokens(history)) <= budget.limit()
     };
     // The embedded command agent cannot summarize.
     let can_compact = model.commands_help().is_none();
-    if can_compact && compaction.settings.enabled && !fits(&history) {
+    let mut fit = fits(&history);
+    if !fit && can_compact && compaction.settings.enabled {
         let done = compactor
             .run(&mut history, crate::compaction::Trigger::Budget, None)
             .await;
         notify_compaction(&req, &compaction.settings, &done);
+        fit = fits(&history);
     }
     messages.extend(context_messages(
         &history,
@@ -1396,12 +1398,14 @@ async fn run_loop(
     ));
     let mut history_end = messages.len();
     messages.push(user);
-    history_end = crate::compaction::drop_oldest(
-        &mut messages,
-        system_len..history_end,
-        &specs,
-        budget.limit(),
-    );
+    if !fit {
+        history_end = crate::compaction::drop_oldest(
+            &mut messages,
+            system_len..history_end,
+            &specs,
+            budget.limit(),
+        );
+    }
     let mut tail = history;
     if !already {
         // Awaited only at the end: the store appends in order, so this line precedes the

@@ -16,8 +16,10 @@ use serde_json::Value;
 
 /// Tails kept at most.
 pub const MAX_ENTRIES: usize = 512;
-/// Approximate bytes kept at most (string lengths plus a per-value overhead).
-pub const MAX_BYTES: usize = 2 * 1024 * 1024;
+/// Approximate bytes kept at most (string lengths plus a per-value overhead). A session's
+/// context can reach its model's window (≈ 1 MiB of text for 200 000 tokens): one that
+/// large is still kept, up to half of this.
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 
 struct Entry {
     lines: Vec<Value>,
@@ -51,7 +53,7 @@ impl TailCache {
             return;
         };
         let bytes = lines.iter().map(approx_size).sum::<usize>();
-        if bytes > MAX_BYTES / 4 {
+        if bytes > MAX_BYTES / 2 {
             return;
         }
         self.seq += 1;
@@ -150,13 +152,13 @@ mod tests {
 
         let mut c = TailCache::default();
         let big = "é".repeat(100 * 1024);
-        for i in 0..40 {
+        for i in 0..60 {
             c.put(format!("b{i}"), Some(vec![line(&big)]));
         }
         assert!(c.bytes() <= MAX_BYTES, "{}", c.bytes());
-        assert!(c.take("b39").is_some());
+        assert!(c.take("b59").is_some());
         assert!(c.take("b0").is_none());
-        // One tail larger than a quarter of the budget is not kept at all.
+        // One tail larger than half the budget is not kept at all.
         c.put("huge".into(), Some(vec![line(&"x".repeat(MAX_BYTES / 2))]));
         assert!(c.take("huge").is_none());
     }
