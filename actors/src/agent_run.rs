@@ -1244,11 +1244,16 @@ async fn run_loop(
             .and_then(Result::ok)
             .unwrap_or_default(),
     };
+    // The summarizer's calls must fit its own window too.
+    let summarizer = compaction.summarizer.as_deref().unwrap_or(&*model);
     let compactor = Compactor {
         store: &store,
         transcript: &transcript,
-        model: compaction.summarizer.as_deref().unwrap_or(&*model),
-        budget,
+        model: summarizer,
+        budget: match summarizer.context_window() {
+            Some(w) if w < budget.window => crate::compaction::Budget::of(Some(w)),
+            _ => budget,
+        },
         settings: &compaction.settings,
         run_id: &req.run_id,
         count: &compactions,

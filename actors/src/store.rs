@@ -610,7 +610,7 @@ mod tests {
         use serde_json::json;
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("t.jsonl");
-        let msg = |n: usize| json!({"type": "message", "role": if n % 2 == 0 { "user" } else { "assistant" }, "content": format!("m{n} {}", "x".repeat(1000))});
+        let msg = |n: usize| json!({"type": "message", "role": if n.is_multiple_of(2) { "user" } else { "assistant" }, "content": format!("m{n} {}", "x".repeat(1000))});
         let mut text = String::new();
         let mut push = |v: serde_json::Value| {
             text.push_str(&v.to_string());

@@ -44,7 +44,29 @@ fuzz_target!(|data: &[u8]| {
     let _ = config::models::plan(&loaded.config, &|k| env.get(k).cloned());
     agents(&loaded);
     skills(&loaded);
+    compaction(&loaded);
 });
+
+/// `agents.defaults.compaction` and the models' windows: accepted settings are in range,
+/// refusals name the key and the fix.
+fn compaction(loaded: &config::Loaded) {
+    match loaded.config.agents.defaults.compaction_settings() {
+        Ok(s) => {
+            assert!((1..=1_000_000).contains(&s.keep_recent_tokens), "{s:?}");
+            assert!((1..=3_600).contains(&s.timeout.as_secs()), "{s:?}");
+        }
+        Err(e) => assert!(
+            e.contains("agents.defaults.compaction.") && e.contains("Fix:"),
+            "{e}"
+        ),
+    }
+    let env = |_: &str| Some("k".to_owned());
+    if let Ok(Some(plan)) = config::models::plan(&loaded.config, &env) {
+        for t in std::iter::once(&plan.primary).chain(&plan.fallbacks) {
+            assert!(t.context_window.is_none_or(|w| w >= 1_024), "{t:?}");
+        }
+    }
+}
 
 /// The `skills` settings: whatever the file says, nothing panics, and what is accepted
 /// holds only absolute directories and variable names a command may be given.
