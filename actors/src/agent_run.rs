@@ -411,9 +411,9 @@ impl AgentRun {
             let _ = recorded_tx.send(());
             // What the disk now ends with, for the next run of this session.
             let tail_lines = match tail {
+                // Already the context: trimmed when read, and by each compaction of the run.
                 Some(mut l) if all_written && status != RunStatus::Aborted => {
                     l.extend(written);
-                    crate::compaction::trim_to_context(&mut l);
                     Some(l)
                 }
                 _ => None,
@@ -768,11 +768,22 @@ fn context_bytes(budget: crate::compaction::Budget) -> u64 {
 /// The context lines as the model reads them: the last compaction's summary, then the
 /// messages (not the run's own: `skip_source` is a rerun's message, `run_id` this run's).
 fn context_messages(lines: &[Value], skip_source: Option<&str>, run_id: &str) -> Vec<ChatMessage> {
-    let mut out: Vec<ChatMessage> = crate::compaction::summary_of(lines)
-        .map(crate::compaction::summary_message)
-        .into_iter()
-        .collect();
-    out.extend(history_to_messages(lines, skip_source, Some(run_id)));
+    digest_messages(&crate::compaction::digest(lines), skip_source, run_id)
+}
+
+/// [`context_messages`] of a context already read.
+fn digest_messages(
+    d: &crate::compaction::Digest<'_>,
+    skip_source: Option<&str>,
+    run_id: &str,
+) -> Vec<ChatMessage> {
+    let mut out = Vec::with_capacity(d.messages.len() + 1);
+    out.extend(d.summary.map(crate::compaction::summary_message));
+    out.extend(history_to_messages(
+        d.messages.iter().copied(),
+        skip_source,
+        Some(run_id),
+    ));
     out
 }
 
@@ -939,13 +950,12 @@ impl Recovery<'_> {
     }
 }
 
-fn history_to_messages(
-    lines: &[Value],
+fn history_to_messages<'a>(
+    lines: impl Iterator<Item = &'a Value>,
     skip_source: Option<&str>,
     skip_run: Option<&str>,
 ) -> Vec<ChatMessage> {
     lines
-        .iter()
         .filter(|l| l.get("type").and_then(Value::as_str) == Some("message"))
         .filter(|l| {
             skip_source.is_none() || l.get("sourceId").and_then(Value::as_str) != skip_source
@@ -1383,24 +1393,26 @@ async fn run_loop(
     // estimated from its lines (no copies).
     let fixed = crate::compaction::estimate_request(&messages, &specs)
         .saturating_add(crate::compaction::estimate_message(&user));
-    let fits = |history: &[Value]| {
-        fixed.saturating_add(crate::compaction::context_tokens(history)) <= budget.limit()
-    };
-    // The embedded command agent cannot summarize.
+    let fits = |tokens: u32| fixed.saturating_add(tokens) <= budget.limit();
+    // The embedded command agent reads only the new message: no history for it, and it
+    // cannot summarize.
     let can_compact = model.commands_help().is_none();
-    let mut fit = fits(&history);
-    if !fit && can_compact && compaction.settings.enabled {
+    let mut fit = true;
+    let mut compacted = false;
+    while can_compact {
+        // One pass over the context for both its size and its messages.
+        let d = crate::compaction::digest(&history);
+        fit = fits(d.tokens);
+        if fit || compacted || !compaction.settings.enabled {
+            messages.extend(digest_messages(&d, source_id.as_deref(), &req.run_id));
+            break;
+        }
+        compacted = true;
         let done = compactor
             .run(&mut history, crate::compaction::Trigger::Budget, None)
             .await;
         notify_compaction(&req, &compaction.settings, &done);
-        fit = fits(&history);
     }
-    messages.extend(context_messages(
-        &history,
-        source_id.as_deref(),
-        &req.run_id,
-    ));
     let mut history_end = messages.len();
     messages.push(user);
     if !fit {
@@ -1442,7 +1454,7 @@ async fn run_loop(
     };
     let mut outcome = match refused {
         Some(e) => LoopOutcome::Done(e, Vec::new()),
-        None => converse(&ctx, messages, &mut recovery).await,
+        None => converse(&ctx, messages, Arc::new(specs), &mut recovery).await,
     };
     let tail = recovery.lines;
     // Workspace files named by `MEDIA:` lines go with the answer (an attachment is a read:
@@ -1738,9 +1750,12 @@ async fn run_workspace_tool(
 /// The model loop: asks the model, runs the tools it calls, until it answers.
 async fn converse(
     c: &ConverseCtx<'_>,
-    mut messages: Vec<ChatMessage>,
+    messages: Vec<ChatMessage>,
+    tools: Arc<Vec<ToolSpec>>,
     recovery: &mut Recovery<'_>,
 ) -> LoopOutcome {
+    // Shared with each round's request: added to only once the provider is done with it.
+    let mut messages = Arc::new(messages);
     let ConverseCtx {
         req,
         registry,
@@ -1751,7 +1766,6 @@ async fn converse(
         workspace,
         offered,
     } = *c;
-    let tools = offered.specs();
     // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
     let sender = req.origin.policy_sender();
     let mut tool_seq = 0u64;
@@ -1791,7 +1805,10 @@ async fn converse(
                         "run {}: the request does not fit the model's context window: {e}",
                         req.run_id
                     );
-                    if recovery.shrink(&mut messages, &req.run_id).await {
+                    if recovery
+                        .shrink(Arc::make_mut(&mut messages), &req.run_id)
+                        .await
+                    {
                         continue;
                     }
                     return LoopOutcome::Failed(OVERFLOW_TEXT.to_owned(), e.to_string());
@@ -1811,7 +1828,7 @@ async fn converse(
         {
             report(req, ProgressEvent::Headline(preamble.to_owned()));
         }
-        messages.push(ChatMessage {
+        Arc::make_mut(&mut messages).push(ChatMessage {
             role: "assistant".into(),
             content: response.message.content.clone(),
             tool_calls: Some(calls.clone()),
@@ -1893,7 +1910,7 @@ async fn converse(
                 payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
                     "data": {"phase": "end", "name": call.function.name, "toolCallId": call.id, "ok": result.get("ok") == Some(&json!(true))}}),
             });
-            messages.push(ChatMessage {
+            Arc::make_mut(&mut messages).push(ChatMessage {
                 role: "tool".into(),
                 content: Some(text),
                 tool_calls: None,
@@ -1906,7 +1923,7 @@ async fn converse(
         if !taken.show.is_empty() {
             let shown = std::mem::take(&mut taken.show);
             let what: Vec<&str> = shown.iter().map(|(w, _)| w.as_str()).collect();
-            messages.push(ChatMessage {
+            Arc::make_mut(&mut messages).push(ChatMessage {
                 role: "user".into(),
                 content: Some(format!(
                     "[The gateway shows you what the tool calls returned: {}. The user receives it with your answer.]",
@@ -2474,8 +2491,8 @@ mod tests {
 
     fn ask(agent: &CommandAgent, messages: Vec<ChatMessage>) -> ChatResponse {
         let fut = agent.complete(ChatRequest {
-            messages,
-            tools: vec![],
+            messages: messages.into(),
+            tools: Arc::default(),
         });
         futures_util::FutureExt::now_or_never(fut)
             .expect("ready")

@@ -559,10 +559,53 @@ pub fn truncation(context: &[Value], n: u64) -> Result<(Value, Compacted), NotCo
 
 /// The estimated tokens of a context as the model reads it (the summary and the messages).
 pub fn context_tokens(context: &[Value]) -> u32 {
-    let s = summary_of(context).map_or(0, |s| estimate_message(&summary_message(s)));
-    messages_of(context)
-        .iter()
-        .fold(s, |n, m| n.saturating_add(estimate_line(m)))
+    digest(context).tokens
+}
+
+/// A context read in one pass: the last compaction's summary, the message lines, and the
+/// estimated tokens of both as the model reads them.
+pub struct Digest<'a> {
+    /// The last compaction's summary (none: no compaction, or one without a summary).
+    pub summary: Option<&'a str>,
+    /// The user's messages and the answers, in order.
+    pub messages: Vec<&'a Value>,
+    /// Their estimated tokens, the summary's included.
+    pub tokens: u32,
+}
+
+/// Reads `context` once (see [`Digest`]).
+pub fn digest(context: &[Value]) -> Digest<'_> {
+    let mut summary = None;
+    let mut messages = Vec::with_capacity(context.len());
+    let mut tokens = 0u32;
+    for l in context {
+        match l.get("type").and_then(Value::as_str) {
+            Some("message")
+                if matches!(
+                    l.get("role").and_then(Value::as_str),
+                    Some("user" | "assistant")
+                ) =>
+            {
+                tokens = tokens.saturating_add(estimate_line(l));
+                messages.push(l);
+            }
+            Some("compaction") => {
+                summary = l
+                    .get("summary")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.trim().is_empty());
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = summary {
+        tokens = tokens.saturating_add(estimate_message(&summary_message(s)));
+    }
+    Digest {
+        summary,
+        messages,
+        tokens,
+    }
 }
 
 fn summarizer_request(
@@ -615,8 +658,9 @@ fn summarizer_request(
         messages: vec![
             ChatMessage::text("system", rules),
             ChatMessage::text("user", body),
-        ],
-        tools: Vec::new(),
+        ]
+        .into(),
+        tools: Default::default(),
     }
 }
 

@@ -96,10 +96,11 @@ pub struct ToolSpec {
 /// One completion request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
-    /// The conversation so far.
-    pub messages: Vec<ChatMessage>,
-    /// Tools on offer.
-    pub tools: Vec<ToolSpec>,
+    /// The conversation so far (shared: a run sends it again each round, adding to it only
+    /// once the provider is done with it, so a long context is not copied per round).
+    pub messages: std::sync::Arc<Vec<ChatMessage>>,
+    /// Tools on offer (shared, as the messages).
+    pub tools: std::sync::Arc<Vec<ToolSpec>>,
 }
 
 /// The model's answer.

@@ -180,7 +180,7 @@ impl AnthropicModel {
         }
         let mut system: Vec<&str> = Vec::new();
         let mut messages: Vec<Message<'_>> = Vec::with_capacity(req.messages.len());
-        for m in &req.messages {
+        for m in req.messages.iter() {
             // The API refuses empty (and whitespace-only) text blocks.
             let text = m.content.as_deref().filter(|t| !t.trim().is_empty());
             let (role, blocks): (&'static str, Vec<Block<'_>>) = match m.role.as_str() {
@@ -805,7 +805,8 @@ mod tests {
                 ChatMessage::text("user", "hi"),
                 ChatMessage::text("assistant", "hello"),
                 ChatMessage::text("user", "and now?"),
-            ],
+            ]
+            .into(),
             tools: vec![
                 ToolSpec {
                     name: "a".into(),
@@ -817,7 +818,8 @@ mod tests {
                     description: "B".into(),
                     parameters: json!({"type": "object"}),
                 },
-            ],
+            ]
+            .into(),
         };
         let body = |m: AnthropicModel| -> Value {
             serde_json::from_slice(&m.request_body(&req, false).unwrap()).unwrap()
@@ -838,7 +840,7 @@ mod tests {
 
         // The stable prompt carries the breakpoint; the volatile note follows it uncached.
         let mut two = req.clone();
-        two.messages
+        std::sync::Arc::make_mut(&mut two.messages)
             .insert(1, ChatMessage::text("system", "The current time is noon."));
         let v: Value = serde_json::from_slice(
             &direct
@@ -886,8 +888,14 @@ mod tests {
 
     fn body(m: &AnthropicModel, messages: Vec<ChatMessage>, tools: Vec<ToolSpec>) -> Value {
         serde_json::from_slice(
-            &m.request_body(&ChatRequest { messages, tools }, false)
-                .unwrap(),
+            &m.request_body(
+                &ChatRequest {
+                    messages: messages.into(),
+                    tools: tools.into(),
+                },
+                false,
+            )
+            .unwrap(),
         )
         .unwrap()
     }
@@ -1250,8 +1258,8 @@ mod tests {
     fn stream_body_only_when_streaming() {
         let m = model();
         let req = ChatRequest {
-            messages: vec![ChatMessage::text("user", "hi")],
-            tools: vec![],
+            messages: vec![ChatMessage::text("user", "hi")].into(),
+            tools: Default::default(),
         };
         let plain = String::from_utf8(m.request_body(&req, false).unwrap()).unwrap();
         assert!(!plain.contains("stream"), "{plain}");

@@ -661,8 +661,8 @@ mod tests {
     fn body_omits_tools_when_none() {
         let m = OpenAiModel::new("p", "http://x/v1", None, "m", None);
         let req = ChatRequest {
-            messages: vec![ChatMessage::text("user", "hi")],
-            tools: vec![],
+            messages: vec![ChatMessage::text("user", "hi")].into(),
+            tools: Default::default(),
         };
         let body = |req: &ChatRequest| -> Value {
             serde_json::from_slice(&m.request_body(req, false).expect("encodes")).expect("JSON")
@@ -676,7 +676,8 @@ mod tests {
                 name: "t".into(),
                 description: "d".into(),
                 parameters: json!({"type": "object"}),
-            }],
+            }]
+            .into(),
             ..req
         };
         let body = body(&req);
@@ -700,8 +701,8 @@ mod tests {
             base64: "iVBO".into(),
         }];
         let req = ChatRequest {
-            messages: vec![ChatMessage::text("system", "s"), shown],
-            tools: vec![],
+            messages: vec![ChatMessage::text("system", "s"), shown].into(),
+            tools: Default::default(),
         };
         let body: Value =
             serde_json::from_slice(&m.request_body(&req, false).expect("encodes")).expect("JSON");
@@ -777,8 +778,8 @@ mod tests {
     fn stream_body_only_when_streaming() {
         let m = OpenAiModel::new("p", "http://x/v1", None, "m", None);
         let req = ChatRequest {
-            messages: vec![ChatMessage::text("user", "hi")],
-            tools: vec![],
+            messages: vec![ChatMessage::text("user", "hi")].into(),
+            tools: Default::default(),
         };
         let plain = m.request_body(&req, false).expect("encodes");
         assert_eq!(

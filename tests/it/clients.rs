@@ -335,8 +335,9 @@ fn user(text: &str) -> ChatRequest {
         messages: vec![
             ChatMessage::text("system", "be brief"),
             ChatMessage::text("user", text),
-        ],
-        tools: vec![],
+        ]
+        .into(),
+        tools: Default::default(),
     }
 }
 
@@ -387,7 +388,7 @@ async fn model_tool_call_round_trip() {
         parameters: json!({"type": "object", "properties": {"tz": {"type": "string"}}}),
     }];
     let mut req = ChatRequest {
-        tools: tools.clone(),
+        tools: tools.clone().into(),
         ..user("what time is it?")
     };
     let r = m.complete(req.clone()).await.expect("completion");
@@ -400,8 +401,8 @@ async fn model_tool_call_round_trip() {
     let args: Value = serde_json::from_str(&calls[0].function.arguments).expect("JSON args");
     assert_eq!(args, json!({"tz": "UTC"}));
 
-    req.messages.push(r.message);
-    req.messages.push(ChatMessage {
+    std::sync::Arc::make_mut(&mut req.messages).push(r.message);
+    std::sync::Arc::make_mut(&mut req.messages).push(ChatMessage {
         role: "tool".into(),
         content: Some("12:00".into()),
         tool_call_id: Some(call_id.clone()),
