@@ -132,6 +132,8 @@ pub struct Compaction {
     pub settings: Arc<crate::compaction::CompactionSettings>,
     /// `compaction.model`, when it names another model.
     pub summarizer: Option<Rc<dyn ChatModel>>,
+    /// `compaction.memoryFlush.model`, when it names another model.
+    pub flusher: Option<Rc<dyn ChatModel>>,
 }
 
 /// `web_fetch`'s shared side and the settings in force when the run started.
@@ -886,6 +888,117 @@ impl Compactor<'_> {
     }
 }
 
+/// The silent turn before an automatic compaction: the model sees the context and
+/// [`FLUSH_PROMPT`](crate::compaction::FLUSH_PROMPT) with only the file and memory tools
+/// the run has, for at most [`FLUSH_ROUNDS`](crate::compaction::FLUSH_ROUNDS) rounds and
+/// `limits.1`; its answer goes nowhere and nothing of it enters the transcript (the files
+/// it writes stay). Returns what its model calls used.
+async fn memory_flush(
+    model: &dyn ChatModel,
+    system: &[ChatMessage],
+    history: Vec<ChatMessage>,
+    offered: &Offered,
+    workspace: (
+        &Arc<crate::workspace::WorkspaceSettings>,
+        crate::workspace::Scope,
+    ),
+    limits: (u32, Duration),
+    run_id: &str,
+) -> crate::ports::Usage {
+    let tools: Vec<ToolSpec> = crate::workspace::tools::specs()
+        .into_iter()
+        .filter(|t| offered.fs.contains(&t.name.as_str()))
+        .chain(
+            crate::workspace::memory::specs()
+                .into_iter()
+                .filter(|t| offered.memory.contains(&t.name.as_str())),
+        )
+        .collect();
+    let mut msgs = system.to_vec();
+    let start = msgs.len();
+    msgs.extend(history);
+    let end = msgs.len();
+    msgs.push(ChatMessage::text("user", crate::compaction::FLUSH_PROMPT));
+    crate::compaction::drop_oldest(&mut msgs, start..end, &tools, limits.0);
+    let tools = Arc::new(tools);
+    let mut msgs = Arc::new(msgs);
+    let usage = std::cell::Cell::new(crate::ports::Usage::default());
+    let writes = std::cell::Cell::new(0usize);
+    let work = async {
+        for _ in 0..crate::compaction::FLUSH_ROUNDS {
+            let r = match model
+                .complete(ChatRequest {
+                    messages: msgs.clone(),
+                    tools: tools.clone(),
+                })
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    log::warn!("run {run_id}: memory flush: the model failed: {e}");
+                    return;
+                }
+            };
+            let mut u = usage.get();
+            u.add(&r.usage);
+            usage.set(u);
+            let calls = r.message.tool_calls.clone().unwrap_or_default();
+            if calls.is_empty() {
+                return;
+            }
+            Arc::make_mut(&mut msgs).push(ChatMessage {
+                role: "assistant".into(),
+                content: r.message.content.clone(),
+                tool_calls: Some(calls.clone()),
+                tool_call_id: None,
+                images: Vec::new(),
+            });
+            for call in calls {
+                let name = call.function.name.as_str();
+                let result = if tools.iter().any(|t| t.name == name) {
+                    writes.set(writes.get() + 1);
+                    run_workspace_tool(
+                        Some(workspace),
+                        &offered.skill_dirs,
+                        name,
+                        &call.function.arguments,
+                    )
+                    .await
+                } else {
+                    json!({"ok": false, "error": format!("unknown tool: {name}")})
+                };
+                let mut text = result.to_string();
+                if text.len() > MAX_TOOL_RESULT_CHARS {
+                    let cut = crate::workspace::confined::floor_char_boundary(
+                        &text,
+                        MAX_TOOL_RESULT_CHARS,
+                    );
+                    text.truncate(cut);
+                    text.push_str("…(truncated)");
+                }
+                Arc::make_mut(&mut msgs).push(ChatMessage {
+                    role: "tool".into(),
+                    content: Some(text),
+                    tool_calls: None,
+                    tool_call_id: Some(call.id),
+                    images: Vec::new(),
+                });
+            }
+        }
+    };
+    if tokio::time::timeout(limits.1, work).await.is_err() {
+        log::warn!(
+            "run {run_id}: memory flush stopped after {} s",
+            limits.1.as_secs()
+        );
+    }
+    log::info!(
+        "run {run_id}: memory flush before compaction: {} file tool call(s)",
+        writes.get()
+    );
+    usage.get()
+}
+
 /// `compaction.notifyUser`: the chat hears of an automatic compaction.
 fn notify_compaction(
     req: &RunRequest,
@@ -1408,6 +1521,29 @@ async fn run_loop(
             break;
         }
         compacted = true;
+        // The owner's private session: a silent turn saves what matters to the memory
+        // files first (OpenClaw's pre-compaction memory flush).
+        if compaction.settings.memory_flush
+            && scope == crate::workspace::Scope::Main
+            && offered.fs.contains(&"write")
+            && let Some(ws) = workspace.as_ref()
+        {
+            let history = digest_messages(&d, source_id.as_deref(), &req.run_id);
+            let flusher = compaction.flusher.as_deref().unwrap_or(&*model);
+            let used = memory_flush(
+                flusher,
+                &messages,
+                history,
+                &offered,
+                (ws, scope),
+                (budget.limit(), compaction.settings.timeout),
+                &req.run_id,
+            )
+            .await;
+            let mut u = stream.usage.get();
+            u.add(&used);
+            stream.usage.set(u);
+        }
         let done = compactor
             .run(&mut history, crate::compaction::Trigger::Budget, None)
             .await;

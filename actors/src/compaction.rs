@@ -75,6 +75,11 @@ pub struct CompactionSettings {
     pub strict_identifiers: bool,
     /// `timeoutSeconds`: the summarizer's time limit.
     pub timeout: Duration,
+    /// `memoryFlush.enabled` (default true): before an automatic compaction of the owner's
+    /// private session, a silent turn lets the agent save what matters to its memory files.
+    pub memory_flush: bool,
+    /// `memoryFlush.model`: the flush turn's model (`None`: the session's).
+    pub flush_model: Option<String>,
 }
 
 impl Default for CompactionSettings {
@@ -86,6 +91,8 @@ impl Default for CompactionSettings {
             notify_user: false,
             strict_identifiers: true,
             timeout: DEFAULT_TIMEOUT,
+            memory_flush: true,
+            flush_model: None,
         }
     }
 }
@@ -668,6 +675,13 @@ fn summarizer_request(
 fn cut(s: &str, max: usize) -> &str {
     &s[..crate::workspace::confined::floor_char_boundary(s, max)]
 }
+
+/// The silent turn's prompt before an automatic compaction (OpenClaw's pre-compaction
+/// memory flush, in our words).
+pub const FLUSH_PROMPT: &str = "[Pre-compaction memory flush] This conversation is about to be compacted: its older messages will be replaced by a short summary. If anything in it should be remembered for good (facts about the user, their preferences, decisions, ongoing tasks and commitments), save it now with your file tools: append it to today's daily notes (named in the system prompt) or to MEMORY.md, without duplicating what is already there. Then reply with exactly NO_REPLY. Reply NO_REPLY at once if there is nothing to save. The user does not see this turn.";
+
+/// Tool rounds a memory flush may take.
+pub const FLUSH_ROUNDS: usize = 4;
 
 /// `12.3k`, `950`: a token count for a notice.
 pub fn tokens_short(n: u32) -> String {

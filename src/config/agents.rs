@@ -237,6 +237,10 @@ pub struct CompactionCfg {
     /// The summarizer's time limit (seconds, default 300).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+    /// The silent turn before an automatic compaction (`enabled`, `model`; OpenClaw's
+    /// `softThresholdTokens`, `forceFlushTranscriptBytes` accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_flush: Option<serde_json::Map<String, serde_json::Value>>,
     /// OpenClaw's other keys.
     #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -252,7 +256,6 @@ const COMPACTION_ACCEPTED: &[&str] = &[
     "midTurnPrecheck",
     "postIndexSync",
     "postCompactionSections",
-    "memoryFlush",
     "maxActiveTranscriptBytes",
 ];
 
@@ -295,6 +298,22 @@ impl CompactionCfg {
                     "agents.defaults.compaction.identifierPolicy is {:?}. Fix: \"strict\" (default) or \"off\"",
                     p.chars().take(40).collect::<String>()
                 ));
+            }
+        }
+        if let Some(f) = &self.memory_flush {
+            for (k, v) in f {
+                match (k.as_str(), v) {
+                    ("enabled", serde_json::Value::Bool(b)) => s.memory_flush = *b,
+                    ("model", serde_json::Value::String(m)) if !m.trim().is_empty() => {
+                        s.flush_model = Some(m.trim().to_owned());
+                    }
+                    ("softThresholdTokens" | "forceFlushTranscriptBytes", _) => {}
+                    _ => {
+                        return Err(format!(
+                            "agents.defaults.compaction.memoryFlush.{k} is not a memory-flush setting or has the wrong type. Fix: enabled (true/false) and model (\"provider/model\")"
+                        ));
+                    }
+                }
             }
         }
         if let Some(t) = self.timeout_seconds {

@@ -474,3 +474,86 @@ async fn sessions_compact_summarizes_or_cuts_the_context() {
         "{r}"
     );
 }
+
+/// Before an automatic compaction of the owner's private chat, a silent turn lets the agent
+/// save what matters to its memory files (OpenClaw's pre-compaction memory flush): it has
+/// the file tools only, its writes land in the workspace, nothing of it reaches the chat
+/// or the transcript; then the compaction and the answer follow.
+#[actix_web::test]
+async fn a_memory_flush_precedes_an_automatic_compaction_of_the_owners_chat() {
+    const FLUSH: &str = "[Pre-compaction memory flush]";
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("state dir");
+    let state = dir.path().to_path_buf();
+    let mut c: Value = serde_json::from_str(&config(
+        &tg,
+        Some(&ai),
+        json!({"dmPolicy": "allowlist", "allowFrom": ["5252"]}),
+    ))
+    .expect("cfg");
+    c["models"]["providers"]["fake"]["models"] =
+        json!([{"id": "flow-model", "contextWindow": 40000}]);
+    c["agents"]["defaults"]["compaction"] = json!({"keepRecentTokens": 3000});
+    let _gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+    ai.push_marked(
+        FLUSH,
+        FakeReply::tool_call(
+            "flush-1",
+            "write",
+            &json!({"path": "memory/flushed.md", "content": "- the user keeps a lighthouse\n"}),
+        ),
+    );
+    ai.push_marked(FLUSH, FakeReply::text("NO_REPLY"));
+    for _ in 0..3 {
+        ai.push_marked(SUMMARIZER, FakeReply::text("SUMMARY-FLUSH"));
+    }
+    let mut at = None;
+    for n in 1..=9 {
+        ai.push_text(&format!("answer {n} {}", "lorem ipsum ".repeat(2_000)));
+        let reply = say(&tg, 5252, &format!("question {n} about the lighthouse")).await;
+        assert!(reply.starts_with(&format!("answer {n}")), "{reply}");
+        if ai.requests().iter().any(is_summarizer) {
+            at = Some(n);
+            break;
+        }
+    }
+    assert!(at.is_some(), "compacted");
+    let requests = ai.requests();
+    let flush = requests
+        .iter()
+        .position(|r| text_of(r).contains(FLUSH))
+        .expect("a flush request");
+    let summarizer = requests.iter().position(is_summarizer).expect("summarizer");
+    assert!(flush < summarizer, "the flush comes first");
+    // Two flush rounds (the write, then NO_REPLY), with the file tools only.
+    assert!(text_of(&requests[flush + 1]).contains(FLUSH));
+    let tools: Vec<&str> = requests[flush]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert!(tools.contains(&"write"), "{tools:?}");
+    assert!(
+        !tools.contains(&"nodes") && !tools.contains(&"exec"),
+        "{tools:?}"
+    );
+    // The flush saw the conversation (its newest part: the request must fit the window).
+    let n = at.unwrap_or_default();
+    assert!(text_of(&requests[flush]).contains(&format!("question {} about", n - 1)));
+    let saved = std::fs::read_to_string(state.join("workspace/memory/flushed.md"))
+        .expect("the flush wrote its file");
+    assert_eq!(saved, "- the user keeps a lighthouse\n");
+    // Nothing of it in the transcript or the chat.
+    assert!(
+        !transcript_lines(&state)
+            .iter()
+            .any(|l| l.to_string().contains("Pre-compaction") || l["content"] == "NO_REPLY"),
+        "the flush stays out of the transcript"
+    );
+    assert!(
+        !tg.sent().iter().any(|m| m.text().contains("NO_REPLY")),
+        "the chat never sees the flush"
+    );
+}

@@ -454,9 +454,19 @@ impl Registry {
                 None
             }
         });
+        let flusher = live.compaction.flush_model.as_deref().and_then(|r| match self.model.pick(r) {
+            Ok((_, m)) => Some(m),
+            Err(e) => {
+                log::warn!(
+                    "agents.defaults.compaction.memoryFlush.model {r} is not available ({e}); the session's model flushes"
+                );
+                None
+            }
+        });
         let compaction = crate::agent_run::Compaction {
             settings: live.compaction.clone(),
             summarizer,
+            flusher,
         };
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_history(tail)

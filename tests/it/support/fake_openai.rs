@@ -384,8 +384,9 @@ impl FakeOpenAi {
         self.shared.lock().script.push_back(reply);
     }
 
-    /// Answers the next request whose first message contains `marker` with `reply`
-    /// (such requests take these replies first, in order, then the main script's).
+    /// Answers the next request whose messages (or Anthropic `system`) contain `marker`
+    /// with `reply` (such requests take these replies first, in order, then the main
+    /// script's).
     pub fn push_marked(&self, marker: &str, reply: FakeReply) {
         let mut st = self.shared.lock();
         match st.marked.iter_mut().find(|(m, _)| m == marker) {
@@ -696,7 +697,12 @@ fn next_reply(
 ) -> (Option<FakeReply>, u64) {
     let out = {
         let mut st = shared.lock();
-        let first = first_message_text(&recorded.body);
+        let first = first_message_text(&recorded.body)
+            + &recorded
+                .body
+                .get("messages")
+                .map(Value::to_string)
+                .unwrap_or_default();
         st.requests.push(recorded);
         let reply = if authorized {
             let marked = st
