@@ -1512,42 +1512,44 @@ async fn run_loop(
     let can_compact = model.commands_help().is_none();
     let mut fit = true;
     let mut compacted = false;
-    while can_compact {
-        // One pass over the context for both its size and its messages.
-        let d = crate::compaction::digest(&history);
-        fit = fits(d.tokens);
-        if fit || compacted || !compaction.settings.enabled {
-            messages.extend(digest_messages(&d, source_id.as_deref(), &req.run_id));
-            break;
+    if can_compact {
+        loop {
+            // One pass over the context for both its size and its messages.
+            let d = crate::compaction::digest(&history);
+            fit = fits(d.tokens);
+            if fit || compacted || !compaction.settings.enabled {
+                messages.extend(digest_messages(&d, source_id.as_deref(), &req.run_id));
+                break;
+            }
+            compacted = true;
+            // The owner's private session: a silent turn saves what matters to the memory
+            // files first (OpenClaw's pre-compaction memory flush).
+            if compaction.settings.memory_flush
+                && scope == crate::workspace::Scope::Main
+                && offered.fs.contains(&"write")
+                && let Some(ws) = workspace.as_ref()
+            {
+                let history = digest_messages(&d, source_id.as_deref(), &req.run_id);
+                let flusher = compaction.flusher.as_deref().unwrap_or(&*model);
+                let used = memory_flush(
+                    flusher,
+                    &messages,
+                    history,
+                    &offered,
+                    (ws, scope),
+                    (budget.limit(), compaction.settings.timeout),
+                    &req.run_id,
+                )
+                .await;
+                let mut u = stream.usage.get();
+                u.add(&used);
+                stream.usage.set(u);
+            }
+            let done = compactor
+                .run(&mut history, crate::compaction::Trigger::Budget, None)
+                .await;
+            notify_compaction(&req, &compaction.settings, &done);
         }
-        compacted = true;
-        // The owner's private session: a silent turn saves what matters to the memory
-        // files first (OpenClaw's pre-compaction memory flush).
-        if compaction.settings.memory_flush
-            && scope == crate::workspace::Scope::Main
-            && offered.fs.contains(&"write")
-            && let Some(ws) = workspace.as_ref()
-        {
-            let history = digest_messages(&d, source_id.as_deref(), &req.run_id);
-            let flusher = compaction.flusher.as_deref().unwrap_or(&*model);
-            let used = memory_flush(
-                flusher,
-                &messages,
-                history,
-                &offered,
-                (ws, scope),
-                (budget.limit(), compaction.settings.timeout),
-                &req.run_id,
-            )
-            .await;
-            let mut u = stream.usage.get();
-            u.add(&used);
-            stream.usage.set(u);
-        }
-        let done = compactor
-            .run(&mut history, crate::compaction::Trigger::Budget, None)
-            .await;
-        notify_compaction(&req, &compaction.settings, &done);
     }
     let mut history_end = messages.len();
     messages.push(user);
