@@ -946,13 +946,10 @@ async fn memory_flush(
             if calls.is_empty() {
                 return;
             }
-            Arc::make_mut(&mut msgs).push(ChatMessage {
-                role: "assistant".into(),
-                content: r.message.content.clone(),
-                tool_calls: Some(calls.clone()),
-                tool_call_id: None,
-                images: Vec::new(),
-            });
+            Arc::make_mut(&mut msgs).push(ChatMessage::calling(
+                r.message.content.clone(),
+                calls.clone(),
+            ));
             for call in calls {
                 let name = call.function.name.as_str();
                 let result = if tools.iter().any(|t| t.name == name) {
@@ -967,22 +964,8 @@ async fn memory_flush(
                 } else {
                     json!({"ok": false, "error": format!("unknown tool: {name}")})
                 };
-                let mut text = result.to_string();
-                if text.len() > MAX_TOOL_RESULT_CHARS {
-                    let cut = crate::workspace::confined::floor_char_boundary(
-                        &text,
-                        MAX_TOOL_RESULT_CHARS,
-                    );
-                    text.truncate(cut);
-                    text.push_str("…(truncated)");
-                }
-                Arc::make_mut(&mut msgs).push(ChatMessage {
-                    role: "tool".into(),
-                    content: Some(text),
-                    tool_calls: None,
-                    tool_call_id: Some(call.id),
-                    images: Vec::new(),
-                });
+                Arc::make_mut(&mut msgs)
+                    .push(ChatMessage::tool_result(call.id, tool_result_text(&result)));
             }
         }
     };
@@ -997,6 +980,19 @@ async fn memory_flush(
         writes.get()
     );
     usage.get()
+}
+
+/// A tool's result as the model reads it: its JSON, cut to [`MAX_TOOL_RESULT_CHARS`].
+fn tool_result_text(result: &Value) -> String {
+    let mut text = result.to_string();
+    if text.len() > MAX_TOOL_RESULT_CHARS {
+        text.truncate(crate::workspace::confined::floor_char_boundary(
+            &text,
+            MAX_TOOL_RESULT_CHARS,
+        ));
+        text.push_str("…(truncated)");
+    }
+    text
 }
 
 /// `compaction.notifyUser`: the chat hears of an automatic compaction.
@@ -1966,13 +1962,10 @@ async fn converse(
         {
             report(req, ProgressEvent::Headline(preamble.to_owned()));
         }
-        Arc::make_mut(&mut messages).push(ChatMessage {
-            role: "assistant".into(),
-            content: response.message.content.clone(),
-            tool_calls: Some(calls.clone()),
-            tool_call_id: None,
-            images: Vec::new(),
-        });
+        Arc::make_mut(&mut messages).push(ChatMessage::calling(
+            response.message.content.clone(),
+            calls.clone(),
+        ));
         for call in calls {
             report(
                 req,
@@ -2033,15 +2026,7 @@ async fn converse(
                 };
                 run_tool(&ctx, &call, &mut taken).await
             };
-            let mut text = result.to_string();
-            if text.len() > MAX_TOOL_RESULT_CHARS {
-                let mut end = MAX_TOOL_RESULT_CHARS;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text.truncate(end);
-                text.push_str("…(truncated)");
-            }
+            let text = tool_result_text(&result);
             tool_seq += 1;
             registry.do_send(Broadcast {
                 event: "agent".into(),

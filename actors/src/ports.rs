@@ -72,6 +72,26 @@ pub struct ImagePart {
 }
 
 impl ChatMessage {
+    /// The assistant's message calling tools (with its text, if any).
+    pub fn calling(content: Option<String>, calls: Vec<ToolCall>) -> Self {
+        Self {
+            role: "assistant".into(),
+            content,
+            tool_calls: Some(calls),
+            ..Self::default()
+        }
+    }
+
+    /// A tool's result answering the call `id`.
+    pub fn tool_result(id: String, text: String) -> Self {
+        Self {
+            role: "tool".into(),
+            content: Some(text),
+            tool_call_id: Some(id),
+            ..Self::default()
+        }
+    }
+
     /// A message with text content.
     pub fn text(role: &str, content: impl Into<String>) -> Self {
         Self {

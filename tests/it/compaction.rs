@@ -28,7 +28,7 @@ fn cfg(tg: &FakeTelegram, ai: &FakeOpenAi, window: u64, compaction: Value) -> St
 }
 
 /// Every line of the `main` agent's transcripts.
-fn transcript_lines(state: &std::path::Path) -> Vec<Value> {
+pub fn transcript_lines(state: &std::path::Path) -> Vec<Value> {
     let dir = state.join("agents/main/sessions");
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {

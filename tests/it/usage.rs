@@ -12,19 +12,10 @@ use crate::telegram_flow::{GW_ARGS, SLOW, TG_TOKEN, admin, config, dm, poll_unti
 
 /// The assistant lines of every transcript of `main` that carry a `usage`.
 fn usage_lines(state: &std::path::Path) -> Vec<Value> {
-    let dir = state.join("agents/main/sessions");
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().extension().is_some_and(|x| x == "jsonl") {
-            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-            out.extend(
-                text.lines()
-                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                    .filter(|v| v["role"] == "assistant" && v.get("usage").is_some()),
-            );
-        }
-    }
-    out
+    crate::compaction::transcript_lines(state)
+        .into_iter()
+        .filter(|v| v["role"] == "assistant" && v.get("usage").is_some())
+        .collect()
 }
 
 #[actix_web::test]

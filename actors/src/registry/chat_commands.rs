@@ -758,44 +758,38 @@ impl Registry {
         ctx: &mut Context<Self>,
     ) -> Result<SubmitAck, QueueFull> {
         let key = msg.session_key;
-        if let ChatCommand::Reset { reason, rest } = &command
-            && !rest.is_empty()
-        {
-            let _ = self.reset_session(&key, None);
-            self.session_lifecycle(&key, reason.as_str());
+        // A reset with a first message starts the new session with it; `/compact` is a
+        // run of its own (it waits for the session's runs).
+        let run = match &command {
+            ChatCommand::Reset { reason, rest } if !rest.is_empty() => {
+                let _ = self.reset_session(&key, None);
+                self.session_lifecycle(&key, reason.as_str());
+                Some((rest.clone(), None))
+            }
+            ChatCommand::Compact(focus) if self.model.commands_help().is_none() => Some((
+                msg.text.clone(),
+                Some(super::runs::CompactAsk {
+                    focus: focus.clone(),
+                    max_lines: None,
+                }),
+            )),
+            _ => None,
+        };
+        if let Some((text, compact)) = run {
+            let uploads = if compact.is_none() {
+                msg.uploads
+            } else {
+                Vec::new()
+            };
             let started = self.submit(
                 RunRequest {
                     run_id: msg.run_id.clone(),
                     session_key: key.clone(),
-                    text: rest.clone(),
+                    text,
                     origin: RunOrigin::Operator,
                     sender: msg.sender,
-                    uploads: msg.uploads,
-                    compact: None,
-                },
-                ctx,
-            )?;
-            return Ok(SubmitAck {
-                run_id: msg.run_id,
-                session_key: key,
-                status: if started { "started" } else { "queued" },
-            });
-        }
-        if let ChatCommand::Compact(focus) = &command
-            && self.model.commands_help().is_none()
-        {
-            let started = self.submit(
-                RunRequest {
-                    run_id: msg.run_id.clone(),
-                    session_key: key.clone(),
-                    text: msg.text.clone(),
-                    origin: RunOrigin::Operator,
-                    sender: msg.sender,
-                    uploads: Vec::new(),
-                    compact: Some(super::runs::CompactAsk {
-                        focus: focus.clone(),
-                        max_lines: None,
-                    }),
+                    uploads,
+                    compact,
                 },
                 ctx,
             )?;

@@ -444,25 +444,26 @@ impl Registry {
                 .unwrap_or_else(|| self.model.clone())
         });
         let exec = self.exec_access(&live, agent, &req);
-        // `compaction.model`: strict; one that is not configured gives way to the session's.
-        let summarizer = live.compaction.model.as_deref().and_then(|r| match self.model.pick(r) {
-            Ok((_, m)) => Some(m),
-            Err(e) => {
-                log::warn!(
-                    "agents.defaults.compaction.model {r} is not available ({e}); the session's model summarizes"
-                );
-                None
-            }
-        });
-        let flusher = live.compaction.flush_model.as_deref().and_then(|r| match self.model.pick(r) {
-            Ok((_, m)) => Some(m),
-            Err(e) => {
-                log::warn!(
-                    "agents.defaults.compaction.memoryFlush.model {r} is not available ({e}); the session's model flushes"
-                );
-                None
-            }
-        });
+        // `compaction.model`, `memoryFlush.model`: strict; one that is not configured gives
+        // way to the session's.
+        let pick = |r: Option<&str>, key: &str| {
+            let r = r?;
+            self.model
+                .pick(r)
+                .map_err(|e| {
+                    log::warn!("{key} {r} is not available ({e}); the session's model is used")
+                })
+                .ok()
+                .map(|(_, m)| m)
+        };
+        let summarizer = pick(
+            live.compaction.model.as_deref(),
+            "agents.defaults.compaction.model",
+        );
+        let flusher = pick(
+            live.compaction.flush_model.as_deref(),
+            "agents.defaults.compaction.memoryFlush.model",
+        );
         let compaction = crate::agent_run::Compaction {
             settings: live.compaction.clone(),
             summarizer,
