@@ -121,8 +121,8 @@ pub struct AgentRun {
     search: Option<SearchTool>,
     /// `agents.defaults.compaction` and its summarizer (none: the session's model).
     compaction: Compaction,
-    /// Compactions made so far.
-    compactions: Rc<std::cell::Cell<u32>>,
+    /// Compactions made so far, and the context's size.
+    compactions: Rc<RunStats>,
 }
 
 /// How a run compacts its session's context.
@@ -391,7 +391,8 @@ impl AgentRun {
             error,
             started_at,
             ended_at: now,
-            compactions: self.compactions.get(),
+            compactions: self.compactions.compactions.get(),
+            context: self.compactions.context.get(),
             notice,
             detail,
         };
@@ -1320,7 +1321,16 @@ struct RunDeps {
     web: Option<WebTool>,
     search: Option<SearchTool>,
     compaction: Compaction,
-    compactions: Rc<std::cell::Cell<u32>>,
+    compactions: Rc<RunStats>,
+}
+
+/// What a run learns of its session's context, for the session's status.
+#[derive(Default)]
+struct RunStats {
+    /// Compactions made.
+    compactions: std::cell::Cell<u32>,
+    /// The estimated tokens of the request and the model's window.
+    context: std::cell::Cell<Option<(u32, u32)>>,
 }
 
 async fn run_loop(
@@ -1375,7 +1385,7 @@ async fn run_loop(
         },
         settings: &compaction.settings,
         run_id: &req.run_id,
-        count: &compactions,
+        count: &compactions.compactions,
     };
     // `/compact [focus]`, `sessions.compact`: only that.
     if let Some(ask) = &req.compact {
@@ -1514,6 +1524,9 @@ async fn run_loop(
             let d = crate::compaction::digest(&history);
             fit = fits(d.tokens);
             if fit || compacted || !compaction.settings.enabled {
+                // For `/status`.
+                let estimate = fixed.saturating_add(d.tokens).min(budget.window);
+                compactions.context.set(Some((estimate, budget.window)));
                 messages.extend(digest_messages(&d, source_id.as_deref(), &req.run_id));
                 break;
             }

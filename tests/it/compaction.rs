@@ -315,6 +315,13 @@ async fn compact_on_demand_and_on_a_context_overflow_error() {
     // `/status` counts the session's compactions (that last one too: it was written).
     let status = say(&tg, 6161, "/status").await;
     assert!(status.contains("🧹 Compactions: 3"), "{status}");
+    // And what the last request held of the window (an estimate).
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Context: ~") && l.contains("/200k tokens (")),
+        "{status}"
+    );
 }
 
 /// Bad compaction settings and model windows stop the start, naming the key.

@@ -579,6 +579,14 @@ impl Registry {
             ),
             None => format!("Session: {key} · new"),
         });
+        if let Some((tokens, window)) = self.sessions_index.get(key).and_then(|m| m.context) {
+            lines.push(format!(
+                "Context: ~{}/{} tokens ({}%)",
+                crate::compaction::tokens_short(tokens),
+                crate::compaction::tokens_short(window),
+                u64::from(tokens) * 100 / u64::from(window.max(1))
+            ));
+        }
         if let Some(n) = self
             .sessions_index
             .get(key)

@@ -127,6 +127,8 @@ pub struct RunOutcome {
     pub notice: bool,
     /// What a compaction run did (`sessions.compact`'s answer).
     pub detail: Option<serde_json::Value>,
+    /// The estimated tokens of the run's request and its model's window.
+    pub context: Option<(u32, u32)>,
 }
 
 /// An index entry of a session.
@@ -174,6 +176,10 @@ pub struct SessionMeta {
     /// How many times the session's context was compacted (OpenClaw's field).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub compaction_count: u64,
+    /// The last run's estimated request size and its model's window (for `/status`; not
+    /// saved: the next run after a restart measures it again).
+    #[serde(skip)]
+    pub context: Option<(u32, u32)>,
 }
 
 fn is_zero(n: &u64) -> bool {

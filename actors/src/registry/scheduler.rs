@@ -483,6 +483,7 @@ mod tests {
             compactions: 0,
             notice: false,
             detail: None,
+            context: None,
             status,
             text: text.into(),
             media: Vec::new(),

@@ -218,6 +218,9 @@ impl SessionIndex {
         if let Some(meta) = self.0.get_mut(key) {
             meta.updated_at = outcome.ended_at;
             meta.compaction_count += u64::from(outcome.compactions);
+            if outcome.context.is_some() {
+                meta.context = outcome.context;
+            }
             // A notice (`/compact`'s) is not part of the conversation.
             if outcome.notice {
                 return;
@@ -255,6 +258,7 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         model_override: None,
         model_override_source: None,
         compaction_count: 0,
+        context: None,
     }
 }
 
@@ -286,6 +290,7 @@ mod tests {
             compactions,
             notice,
             detail: None,
+            context: None,
         }
     }
 

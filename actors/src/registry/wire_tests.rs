@@ -308,6 +308,7 @@ fn session_and_history_replies_match_their_objects() {
         model_override: None,
         model_override_source: None,
         compaction_count: 3,
+        context: Some((1, 2)),
     };
     let list = SessionList {
         count: 1,
