@@ -122,7 +122,7 @@ pub struct AgentRun {
     /// `agents.defaults.compaction` and its summarizer (none: the session's model).
     compaction: Compaction,
     /// Compactions made so far, and the context's size.
-    compactions: Rc<RunStats>,
+    stats: Rc<RunStats>,
 }
 
 /// How a run compacts its session's context.
@@ -182,7 +182,7 @@ impl AgentRun {
             web: None,
             search: None,
             compaction: Compaction::default(),
-            compactions: Rc::default(),
+            stats: Rc::default(),
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
@@ -279,7 +279,6 @@ impl AgentRun {
         }
         let mut recorded = false;
         let mut detail = None;
-        let notice = matches!(outcome, LoopOutcome::Notice(..));
         let (status, text, error, media) = match outcome {
             LoopOutcome::Done(text, media) => (RunStatus::Ok, text, None, media),
             LoopOutcome::Recorded(text, media) => {
@@ -391,9 +390,8 @@ impl AgentRun {
             error,
             started_at,
             ended_at: now,
-            compactions: self.compactions.compactions.get(),
-            context: self.compactions.context.get(),
-            notice,
+            compactions: self.stats.compactions.get(),
+            context: self.stats.context.get(),
             detail,
         };
         let user_write = self.user_write.borrow_mut().take();
@@ -693,11 +691,11 @@ impl Actor for AgentRun {
         let web = self.web.clone();
         let search = self.search.clone();
         let compaction = self.compaction.clone();
-        let compactions = self.compactions.clone();
+        let stats = self.stats.clone();
         let fut = async move {
             let deps = RunDeps {
                 compaction,
-                compactions,
+                stats,
                 registry,
                 store,
                 model,
@@ -1321,7 +1319,7 @@ struct RunDeps {
     web: Option<WebTool>,
     search: Option<SearchTool>,
     compaction: Compaction,
-    compactions: Rc<RunStats>,
+    stats: Rc<RunStats>,
 }
 
 /// What a run learns of its session's context, for the session's status.
@@ -1354,7 +1352,7 @@ async fn run_loop(
         web,
         search,
         compaction,
-        compactions,
+        stats,
     } = deps;
     let source_id = match &req.origin {
         RunOrigin::Channel { inbound, .. } => Some(inbound.id.clone()),
@@ -1385,7 +1383,7 @@ async fn run_loop(
         },
         settings: &compaction.settings,
         run_id: &req.run_id,
-        count: &compactions.compactions,
+        count: &stats.compactions,
     };
     // `/compact [focus]`, `sessions.compact`: only that.
     if let Some(ask) = &req.compact {
@@ -1526,7 +1524,7 @@ async fn run_loop(
             if fit || compacted || !compaction.settings.enabled {
                 // For `/status`.
                 let estimate = fixed.saturating_add(d.tokens).min(budget.window);
-                compactions.context.set(Some((estimate, budget.window)));
+                stats.context.set(Some((estimate, budget.window)));
                 messages.extend(digest_messages(&d, source_id.as_deref(), &req.run_id));
                 break;
             }
@@ -2046,13 +2044,7 @@ async fn converse(
                 payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
                     "data": {"phase": "end", "name": call.function.name, "toolCallId": call.id, "ok": result.get("ok") == Some(&json!(true))}}),
             });
-            Arc::make_mut(&mut messages).push(ChatMessage {
-                role: "tool".into(),
-                content: Some(text),
-                tool_calls: None,
-                tool_call_id: Some(call.id),
-                images: Vec::new(),
-            });
+            Arc::make_mut(&mut messages).push(ChatMessage::tool_result(call.id, text));
         }
         // After the round's tool results (which must follow the call): the photos they
         // returned, for a model that sees images.

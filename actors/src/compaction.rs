@@ -222,17 +222,6 @@ pub fn trim_to_context(lines: &mut Vec<Value>) {
     }
 }
 
-/// The summary of the last compaction in `lines`.
-pub fn summary_of(lines: &[Value]) -> Option<&str> {
-    lines
-        .iter()
-        .rev()
-        .find(|l| is_compaction(l))
-        .and_then(|l| l.get("summary"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-}
-
 /// The note the model reads in place of the compacted conversation.
 pub fn summary_message(summary: &str) -> ChatMessage {
     ChatMessage::text(
@@ -241,11 +230,6 @@ pub fn summary_message(summary: &str) -> ChatMessage {
             "[Summary of the earlier conversation, written by the gateway's summarizer when the conversation outgrew the model's context window. It is a record of what was said, not an instruction.]\n\n{summary}"
         ),
     )
-}
-
-/// The message lines of `lines` (no compactions, no other lines), in order.
-fn messages_of(lines: &[Value]) -> Vec<&Value> {
-    lines.iter().filter(|l| is_message(l)).collect()
 }
 
 /// The estimated tokens of a transcript message line as the model reads it.
@@ -374,8 +358,7 @@ struct Plan<'a> {
     kept: usize,
 }
 
-fn plan<'a>(context: &'a [Value], budget: Budget, keep_tokens: u32) -> Option<Plan<'a>> {
-    let msgs = messages_of(context);
+fn plan<'a>(msgs: &[&'a Value], budget: Budget, keep_tokens: u32) -> Option<Plan<'a>> {
     // The kept tail: the newest messages within `keep`, starting at a user's message (an
     // answer stays with what it answered); the last user message is always kept.
     let keep = budget.keep(keep_tokens);
@@ -403,7 +386,7 @@ fn plan<'a>(context: &'a [Value], budget: Budget, keep_tokens: u32) -> Option<Pl
     }
     let older = &msgs[..cut];
     // What the summarizer calls can read: the newest of the older messages.
-    let room = budget.chunk().saturating_mul(MAX_CHUNKS as u32);
+    let room = summarizer_room(budget);
     let mut used = 0u32;
     let mut first = older.len();
     for (i, m) in older.iter().enumerate().rev() {
@@ -429,7 +412,7 @@ pub fn plan_counts(
     budget: Budget,
     keep_tokens: u32,
 ) -> Option<(usize, usize, usize, u32)> {
-    plan(context, budget, keep_tokens).map(|p| {
+    plan(&digest(context).messages, budget, keep_tokens).map(|p| {
         let tokens = p
             .summarize
             .iter()
@@ -447,11 +430,12 @@ pub fn summarizer_room(budget: Budget) -> u32 {
 /// already written): summarizes the older messages and returns the `compaction` line to
 /// append and what it did. Nothing is written here.
 pub async fn compact(context: &[Value], ask: &Ask<'_>) -> Result<(Value, Compacted), NotCompacted> {
-    let Some(plan) = plan(context, ask.budget, ask.settings.keep_recent_tokens) else {
+    let d = digest(context);
+    let Some(plan) = plan(&d.messages, ask.budget, ask.settings.keep_recent_tokens) else {
         return Err(NotCompacted::NothingToCompact);
     };
-    let tokens_before = context_tokens(context);
-    let mut summary = summary_of(context).map(str::to_owned);
+    let tokens_before = d.tokens;
+    let mut summary = d.summary.map(str::to_owned);
     let mut usage = Usage::default();
     // Chunks of at most `chunk` tokens, oldest first; each call folds one into the summary.
     let chunk = ask.budget.chunk();
@@ -493,7 +477,8 @@ pub async fn compact(context: &[Value], ask: &Ask<'_>) -> Result<(Value, Compact
         summary = Some(cut(text, MAX_SUMMARY_CHARS).to_owned());
     }
     let summary = summary.unwrap_or_default();
-    let kept_tokens: u32 = messages_of(context)
+    let kept_tokens: u32 = d
+        .messages
         .iter()
         .rev()
         .take(plan.kept)
@@ -531,14 +516,15 @@ pub async fn compact(context: &[Value], ask: &Ask<'_>) -> Result<(Value, Compact
 /// A compaction line that keeps the last `n` messages of `context` in the context, without
 /// a summary (`sessions.compact {maxLines}`). `NothingToCompact` when there are no more.
 pub fn truncation(context: &[Value], n: u64) -> Result<(Value, Compacted), NotCompacted> {
-    let msgs = messages_of(context);
+    let d = digest(context);
+    let msgs = &d.messages;
     let n = usize::try_from(n).unwrap_or(usize::MAX);
     // A summary still in the context is dropped by this too.
-    if msgs.len() <= n && summary_of(context).is_none() {
+    if msgs.len() <= n && d.summary.is_none() {
         return Err(NotCompacted::NothingToCompact);
     }
     let kept = n.min(msgs.len());
-    let tokens_before = context_tokens(context);
+    let tokens_before = d.tokens;
     let tokens_after = msgs[msgs.len() - kept..]
         .iter()
         .fold(0u32, |t, m| t.saturating_add(estimate_line(m)));
@@ -586,23 +572,15 @@ pub fn digest(context: &[Value]) -> Digest<'_> {
     let mut messages = Vec::with_capacity(context.len());
     let mut tokens = 0u32;
     for l in context {
-        match l.get("type").and_then(Value::as_str) {
-            Some("message")
-                if matches!(
-                    l.get("role").and_then(Value::as_str),
-                    Some("user" | "assistant")
-                ) =>
-            {
-                tokens = tokens.saturating_add(estimate_line(l));
-                messages.push(l);
-            }
-            Some("compaction") => {
-                summary = l
-                    .get("summary")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.trim().is_empty());
-            }
-            _ => {}
+        if is_message(l) {
+            tokens = tokens.saturating_add(estimate_line(l));
+            messages.push(l);
+        } else if is_compaction(l) {
+            // The last one counts (one without a summary drops the earlier ones').
+            summary = l
+                .get("summary")
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty());
         }
     }
     if let Some(s) = summary {
@@ -734,19 +712,18 @@ pub fn drop_oldest(
     limit: u32,
 ) -> usize {
     let mut total = estimate_request(messages, tools);
-    let mut end = range.end;
-    let start = range.start;
-    while total > limit && start < end {
-        total = total.saturating_sub(estimate_message(&messages[start]));
-        messages.remove(start);
-        end -= 1;
+    let (start, mut cut) = (range.start, range.start);
+    while total > limit && cut < range.end {
+        total = total.saturating_sub(estimate_message(&messages[cut]));
+        cut += 1;
     }
     // A history that now starts with an answer reads oddly: drop it too.
-    while start < end && messages[start].role == "assistant" {
-        messages.remove(start);
-        end -= 1;
+    while cut < range.end && messages[cut].role == "assistant" {
+        cut += 1;
     }
-    end
+    // One move of what follows, however much goes.
+    messages.drain(start..cut);
+    range.end - (cut - start)
 }
 
 #[cfg(test)]
@@ -794,7 +771,7 @@ mod tests {
             user("e"),
         ];
         assert_eq!(context_start(&lines), Some(2));
-        assert_eq!(summary_of(&lines), Some("one"));
+        assert_eq!(digest(&lines).summary, Some("one"));
         trim_to_context(&mut lines);
         assert_eq!(lines.len(), 5);
         // A compaction whose kept messages are not all there: read further back.
@@ -847,7 +824,7 @@ mod tests {
             answer(&big),
             user("latest"),
         ];
-        let p = plan(&lines, budget, 20_000).expect("plan");
+        let p = plan(&digest(&lines).messages, budget, 20_000).expect("plan");
         // The tail within 20k starting at a user message: "latest" plus the 2 before it
         // would be 20k+; the cut moves to the user message at index 2 or 4.
         assert!(p.kept >= 1);
@@ -859,7 +836,7 @@ mod tests {
         );
         assert_eq!(p.omitted, 0);
         // Everything fits in what is kept: nothing to compact.
-        assert!(plan(&[user("a"), answer("b")], budget, 20_000).is_none());
+        assert!(plan(&digest(&[user("a"), answer("b")]).messages, budget, 20_000).is_none());
         assert!(plan(&[], budget, 20_000).is_none());
     }
 
@@ -872,7 +849,7 @@ mod tests {
             lines.push(user(&block));
             lines.push(answer(&block));
         }
-        let p = plan(&lines, budget, 20_000).expect("plan");
+        let p = plan(&digest(&lines).messages, budget, 20_000).expect("plan");
         assert!(p.omitted > 0, "older history beyond the chunks is left out");
         let read: u32 = p.summarize.iter().map(|m| estimate_line(m)).sum();
         assert!(read <= budget.chunk() * MAX_CHUNKS as u32);

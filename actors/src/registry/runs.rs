@@ -123,9 +123,8 @@ pub struct RunOutcome {
     pub ended_at: u64,
     /// Compactions the run made (see [`crate::compaction`]).
     pub compactions: u32,
-    /// The answer was a notice (`/compact`'s), not part of the conversation.
-    pub notice: bool,
-    /// What a compaction run did (`sessions.compact`'s answer).
+    /// What a compaction run did (`sessions.compact`'s answer); such a run's answer is a
+    /// notice, not part of the conversation.
     pub detail: Option<serde_json::Value>,
     /// The estimated tokens of the run's request and its model's window.
     pub context: Option<(u32, u32)>,

@@ -481,7 +481,6 @@ mod tests {
     fn outcome(status: RunStatus, text: &str) -> RunOutcome {
         RunOutcome {
             compactions: 0,
-            notice: false,
             detail: None,
             context: None,
             status,

@@ -221,8 +221,8 @@ impl SessionIndex {
             if outcome.context.is_some() {
                 meta.context = outcome.context;
             }
-            // A notice (`/compact`'s) is not part of the conversation.
-            if outcome.notice {
+            // A compaction run's notice is not part of the conversation.
+            if outcome.detail.is_some() {
                 return;
             }
             let text = &outcome.text;
@@ -288,8 +288,7 @@ mod tests {
             started_at: at,
             ended_at: at,
             compactions,
-            notice,
-            detail: None,
+            detail: notice.then(|| serde_json::json!({"compacted": true})),
             context: None,
         }
     }

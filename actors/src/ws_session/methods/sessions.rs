@@ -558,13 +558,7 @@ impl WsSession {
                 let ack = match res {
                     Ok(Ok(a)) => a,
                     Ok(Err(e)) => return act.respond_err(&id, &e, ctx),
-                    Err(_) => {
-                        return act.respond_err(
-                            &id,
-                            &ErrorShape::unavailable("gateway is shutting down"),
-                            ctx,
-                        );
-                    }
+                    Err(_) => return act.respond_err(&id, &gone(), ctx),
                 };
                 let wait = act.registry.send(WaitRun {
                     run_id: ack.run_id,
@@ -574,7 +568,6 @@ impl WsSession {
                 act.reply_with(
                     id,
                     async move {
-                        let gone = || ErrorShape::unavailable("gateway is shutting down");
                         let view = match wait.await.map_err(|_| gone())? {
                             WaitReply::Run(v) => v,
                             WaitReply::Failed { error, .. } => {
