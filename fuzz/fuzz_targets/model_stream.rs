@@ -1,6 +1,6 @@
 //! A model provider's streamed answer (Server-Sent Events; any bytes, as a broken or
-//! hostile endpoint could send them): the first byte picks the API (OpenAI chunks or
-//! Anthropic events), the second how the rest is cut into network chunks. Nothing may
+//! hostile endpoint could send them): the first byte picks the API (OpenAI chat-completion
+//! chunks, Anthropic events or OpenAI Responses events), the second how the rest is cut into network chunks. Nothing may
 //! panic; cutting the same bytes differently gives the same outcome (the parser keeps no
 //! state it should not); and a complete answer's text is exactly the pieces the operators
 //! were shown, in order.
@@ -13,10 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let [pick, cut, body @ ..] = data else {
         return;
     };
-    let api = if pick % 2 == 0 {
-        StreamApi::OpenAi
-    } else {
-        StreamApi::Anthropic
+    let api = match pick % 3 {
+        0 => StreamApi::OpenAi,
+        1 => StreamApi::Anthropic,
+        _ => StreamApi::OpenAiResponses,
     };
     // Chunks of 1..=16 bytes, sizes from a small generator seeded by `cut`.
     let mut chunks: Vec<&[u8]> = Vec::new();

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::Failure;
-use crate::config::models::{Api, Target};
+use crate::config::models::Target;
 
 /// `openclaw models` (plain: status).
 #[derive(Debug, Args)]
@@ -41,18 +41,11 @@ pub struct ModelsArgs {
     pub json: bool,
 }
 
-fn api_name(a: Api) -> &'static str {
-    match a {
-        Api::OpenAiCompletions => "openai-completions",
-        Api::AnthropicMessages => "anthropic-messages",
-    }
-}
-
 fn row(t: &Target, alias: Option<&str>) -> Value {
     json!({
         "ref": t.label(),
         "alias": alias,
-        "api": api_name(t.api),
+        "api": t.api.name(),
         "baseUrl": t.base_url,
         "keySource": t.key_source,
         "input": if t.images { json!(["text", "image"]) } else { json!(["text"]) },
@@ -68,7 +61,7 @@ fn line(t: &Target, alias: Option<&str>) -> String {
     format!(
         "{}{alias} · {} · {} · {key}",
         t.label(),
-        api_name(t.api),
+        t.api.name(),
         t.base_url
     )
 }

@@ -2,7 +2,8 @@
 //! ([`crate::actors::ports`]) over awc.
 //!
 //! - [`telegram::BotApi`] implements [`TelegramApi`](crate::actors::channel::telegram::api::TelegramApi);
-//! - [`openai::OpenAiModel`] (OpenAI-compatible chat completions) and
+//! - [`openai::OpenAiModel`] (OpenAI-compatible chat completions),
+//!   [`openai_responses::ResponsesModel`] (OpenAI's Responses API) and
 //!   [`anthropic::AnthropicModel`] (Anthropic's Messages API) implement
 //!   [`ChatModel`](crate::actors::ports::ChatModel), sharing their retry loop (`retry.rs`)
 //!   and their reading of streamed answers (Server-Sent Events, `sse.rs`).
@@ -25,6 +26,7 @@ pub mod choice;
 pub mod exec_host;
 pub mod fallback;
 pub mod openai;
+pub mod openai_responses;
 pub(crate) mod retry;
 pub mod speech;
 pub mod sse;

@@ -30,19 +30,19 @@ use super::retry::{MAX_RETRY_AFTER, provider_message, retry_after};
 /// An OpenAI-compatible chat model (`provider/model`).
 #[derive(Clone)]
 pub struct OpenAiModel {
-    provider_id: String,
-    base_url: String,
-    api_key: Option<String>,
-    model: String,
-    timeout: Duration,
-    backoff: Vec<Duration>,
+    pub(super) provider_id: String,
+    pub(super) base_url: String,
+    pub(super) api_key: Option<String>,
+    pub(super) model: String,
+    pub(super) timeout: Duration,
+    pub(super) backoff: Vec<Duration>,
     /// The model sees images (`input` lists `image`).
-    images: bool,
+    pub(super) images: bool,
     /// Extra request headers (`models.providers.<id>.headers`), sent after ours.
     headers: Vec<(String, String)>,
     /// Longest answer, when configured (`max_tokens`; `max_completion_tokens` at
     /// api.openai.com, whose current models refuse the older name).
-    max_tokens: Option<u32>,
+    pub(super) max_tokens: Option<u32>,
     /// Ask for the usage chunk when streaming (`stream_options.include_usage`); turned off
     /// for good when the endpoint refuses the field (shared by the clones of this client).
     stream_usage: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -146,17 +146,6 @@ impl OpenAiModel {
             #[serde(rename = "type")]
             kind: &'static str,
             function: Function<'a>,
-        }
-        /// `data:<mime>;base64,<data>`, written straight into the body (no copy of the
-        /// image per request).
-        struct DataUrl<'a>(&'a crate::actors::ports::ImagePart);
-        impl serde::Serialize for DataUrl<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(&format_args!(
-                    "data:{};base64,{}",
-                    self.0.mime, self.0.base64
-                ))
-            }
         }
         #[derive(serde::Serialize)]
         struct ImageUrl<'a> {
@@ -262,8 +251,14 @@ impl OpenAiModel {
 
     /// The request, headers set.
     fn request(&self) -> awc::ClientRequest {
+        self.post(self.endpoint())
+    }
+
+    /// A `POST` to `url` with this provider's headers (its key as a bearer token, then the
+    /// configured ones) and timeout.
+    pub(super) fn post(&self, url: String) -> awc::ClientRequest {
         let mut req = http_client()
-            .post(self.endpoint())
+            .post(url)
             .timeout(self.timeout)
             .content_type("application/json");
         if let Some(key) = &self.api_key {
@@ -273,6 +268,19 @@ impl OpenAiModel {
             req = req.insert_header((k.as_str(), v.as_str()));
         }
         req
+    }
+}
+
+/// `data:<mime>;base64,<data>`, written straight into a request body (no copy of the image
+/// per request).
+pub(super) struct DataUrl<'a>(pub(super) &'a crate::actors::ports::ImagePart);
+
+impl serde::Serialize for DataUrl<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!(
+            "data:{};base64,{}",
+            self.0.mime, self.0.base64
+        ))
     }
 }
 

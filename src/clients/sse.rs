@@ -165,6 +165,8 @@ pub enum StreamApi {
     OpenAi,
     /// Anthropic Messages events.
     Anthropic,
+    /// OpenAI Responses events.
+    OpenAiResponses,
 }
 
 /// Reads a whole streamed body, given as the `chunks` it arrived in, exactly as the clients
@@ -178,6 +180,11 @@ pub fn fold_chunks(
     match api {
         StreamApi::OpenAi => run_fold(super::openai::StreamFold::default(), chunks, pieces),
         StreamApi::Anthropic => run_fold(super::anthropic::StreamFold::default(), chunks, pieces),
+        StreamApi::OpenAiResponses => run_fold(
+            super::openai_responses::StreamFold::default(),
+            chunks,
+            pieces,
+        ),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Which chat model the agent uses: `agents.defaults.model` (`"provider/model"` or
 //! `{ primary, fallbacks }`), resolved against `models.providers` and the built-in
 //! providers (OpenClaw's bundled ones that speak an API this gateway has: the OpenAI
-//! chat-completions API or Anthropic's Messages API), as OpenClaw resolves them
+//! chat-completions API, its Responses API or Anthropic's Messages API), as OpenClaw resolves them
 //! (`docs/gateway/config-agents/models.md`, `docs/concepts/model-providers/*`).
 //!
 //! - A built-in provider needs no `models.providers` entry: `anthropic/claude-opus-5` with
@@ -28,6 +28,19 @@ pub enum Api {
     OpenAiCompletions,
     /// `POST {base}/v1/messages` (`anthropic-messages`).
     AnthropicMessages,
+    /// `POST {base}/responses` (`openai-responses`: OpenAI's Responses API).
+    OpenAiResponses,
+}
+
+impl Api {
+    /// Its name in `models.providers.<id>.api`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::OpenAiCompletions => "openai-completions",
+            Api::AnthropicMessages => "anthropic-messages",
+            Api::OpenAiResponses => "openai-responses",
+        }
+    }
 }
 
 /// A built-in provider.
@@ -72,7 +85,10 @@ const fn local(
 
 /// The built-in providers (OpenClaw's bundled ids, auth variables and endpoints).
 pub const BUILTINS: &[Builtin] = &[
-    remote("openai", "https://api.openai.com/v1", &["OPENAI_API_KEY"]),
+    Builtin {
+        api: Api::OpenAiResponses,
+        ..remote("openai", "https://api.openai.com/v1", &["OPENAI_API_KEY"])
+    },
     Builtin {
         id: "anthropic",
         base_url: "https://api.anthropic.com",
@@ -440,10 +456,11 @@ pub(crate) fn target(
         None => (built.map_or(Api::OpenAiCompletions, |b| b.api), false),
         Some("openai-completions") => (Api::OpenAiCompletions, false),
         Some("anthropic-messages") => (Api::AnthropicMessages, false),
+        Some("openai-responses") => (Api::OpenAiResponses, false),
         Some("ollama") => (Api::OpenAiCompletions, true),
         Some(other) => {
             return Err(format!(
-                "models.providers.{provider}.api {other:?} is not supported by this gateway. Fix: use \"openai-completions\" (any OpenAI-compatible chat completions endpoint) or \"anthropic-messages\" (Anthropic's Messages API)"
+                "models.providers.{provider}.api {other:?} is not supported by this gateway. Fix: use \"openai-completions\" (any OpenAI-compatible chat completions endpoint), \"openai-responses\" (OpenAI's Responses API, /v1/responses) or \"anthropic-messages\" (Anthropic's Messages API)"
             ));
         }
     };
@@ -649,6 +666,33 @@ mod tests {
         assert_eq!(p.primary.api_key.as_deref(), Some("g"));
         assert_eq!(p.primary.api, Api::OpenAiCompletions);
 
+        // OpenAI's own models go over its Responses API, as in OpenClaw; an entry may ask
+        // for chat completions, and any provider may speak the Responses API.
+        let api_of = |text: &str| {
+            plan(&cfg(text), &env_of(&[("OPENAI_API_KEY", "k")]))
+                .unwrap()
+                .unwrap()
+                .primary
+                .api
+        };
+        assert_eq!(
+            api_of(r#"{agents: {defaults: {model: "openai/gpt-5"}}}"#),
+            Api::OpenAiResponses
+        );
+        assert_eq!(
+            api_of(
+                r#"{models: {providers: {openai: {api: "openai-completions"}}}, agents: {defaults: {model: "openai/gpt-5"}}}"#
+            ),
+            Api::OpenAiCompletions
+        );
+        assert_eq!(
+            api_of(
+                r#"{models: {providers: {lms: {baseUrl: "http://127.0.0.1:1234/v1", api: " openai-responses "}}}, agents: {defaults: {model: "lms/qwen"}}}"#
+            ),
+            Api::OpenAiResponses
+        );
+        assert_eq!(Api::OpenAiResponses.name(), "openai-responses");
+
         // Local servers need no key; the model id keeps its slashes and colons.
         let o = cfg(r#"{agents: {defaults: {model: "ollama/qwen3:32b"}}}"#);
         let p = plan(&o, &env_of(&[])).unwrap().unwrap();
@@ -749,10 +793,12 @@ mod tests {
         let err = e(r#"{agents: {defaults: {model: "gpt"}}}"#);
         assert!(err.contains("<provider>/<model>"), "{err}");
         let err = e(
-            r#"{models: {providers: {openai: {api: "openai-responses"}}}, agents: {defaults: {model: "openai/gpt-5"}}}"#,
+            r#"{models: {providers: {openai: {api: "google-generative-ai"}}}, agents: {defaults: {model: "openai/gpt-5"}}}"#,
         );
         assert!(
-            err.contains("openai-responses") && err.contains("Fix"),
+            err.contains("google-generative-ai")
+                && err.contains("openai-responses")
+                && err.contains("Fix"),
             "{err}"
         );
         let err = e(

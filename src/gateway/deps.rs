@@ -511,20 +511,23 @@ fn chat_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::port
 
 fn leaf_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::ports::ChatModel> {
     use crate::config::models::Api;
+    let openai = || {
+        crate::clients::openai::OpenAiModel::new(
+            &t.provider,
+            &t.base_url,
+            t.api_key.clone(),
+            &t.model,
+            t.timeout,
+        )
+        .with_images(t.images)
+        .with_headers(t.headers.clone())
+        .with_max_tokens(t.max_tokens)
+    };
     match t.api {
-        Api::OpenAiCompletions => Rc::new(
-            crate::clients::openai::OpenAiModel::new(
-                &t.provider,
-                &t.base_url,
-                t.api_key.clone(),
-                &t.model,
-                t.timeout,
-            )
-            .with_images(t.images)
-            .with_headers(t.headers.clone())
-            .with_max_tokens(t.max_tokens)
-            .with_stream_usage(t.stream_usage),
-        ),
+        Api::OpenAiCompletions => Rc::new(openai().with_stream_usage(t.stream_usage)),
+        Api::OpenAiResponses => Rc::new(crate::clients::openai_responses::ResponsesModel::new(
+            openai(),
+        )),
         Api::AnthropicMessages => Rc::new(
             crate::clients::anthropic::AnthropicModel::new(
                 &t.provider,

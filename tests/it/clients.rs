@@ -12,6 +12,7 @@ use openclaw::actors::ports::{
 };
 use openclaw::clients::anthropic::AnthropicModel;
 use openclaw::clients::openai::OpenAiModel;
+use openclaw::clients::openai_responses::ResponsesModel;
 use openclaw::clients::telegram::BotApi;
 use serde_json::{Value, json};
 
@@ -818,6 +819,30 @@ async fn model_streaming_anthropic_cut_stream_restarts_and_retries() {
     let m = anthropic(&fake).with_backoff(vec![Duration::from_millis(10)]);
     // message_start, ping, content_block_start and two pieces of text.
     a_cut_stream_restarts(&fake, &m, 5).await;
+}
+
+#[actix_web::test]
+async fn model_streaming_responses_cut_stream_restarts_and_retries() {
+    let fake = FakeOpenAi::start();
+    let m = ResponsesModel::new(model(&fake, None).with_backoff(vec![Duration::from_millis(10)]));
+    // response.created, response.in_progress, the message item and its part, two pieces.
+    a_cut_stream_restarts(&fake, &m, 6).await;
+    assert!(fake.recorded().iter().all(|r| r.path == "/v1/responses"));
+}
+
+#[actix_web::test]
+async fn model_streaming_responses_json_answer_has_no_pieces() {
+    let fake = FakeOpenAi::start();
+    let r =
+        a_json_answer_to_a_streaming_request(&fake, &ResponsesModel::new(model(&fake, None))).await;
+    assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"));
+}
+
+#[actix_web::test]
+async fn model_streaming_responses_pieces_arrive_in_order_and_match_complete() {
+    let fake = FakeOpenAi::start();
+    streams_pieces_and_the_same_answer(&fake, &ResponsesModel::new(model(&fake, None))).await;
+    assert!(fake.recorded().iter().all(|r| r.path == "/v1/responses"));
 }
 
 #[actix_web::test]

@@ -477,7 +477,7 @@ fn models_status_and_list_show_each_model_and_where_its_key_comes_from() {
         "{out}"
     );
     assert!(
-        out.stdout.contains("Fallback: openai/gpt-4o-mini (mini) · openai-completions · https://api.openai.com/v1 · key from OPENAI_API_KEY"),
+        out.stdout.contains("Fallback: openai/gpt-4o-mini (mini) · openai-responses · https://api.openai.com/v1 · key from OPENAI_API_KEY"),
         "{out}"
     );
     let out = home.run(&["models", "list", "--json"], &[]);
@@ -629,4 +629,109 @@ async fn a_long_streamed_answer_stops_repeating_itself_in_each_delta() {
         }
     }
     assert!(so_far > 64 * 1024);
+}
+
+/// OpenClaw's built-in `openai` provider speaks OpenAI's Responses API: a Telegram turn with
+/// a tool round (the call and its result paired by `call_id`), then an operator's run
+/// streamed from `response.output_text.delta` events.
+#[actix_web::test]
+async fn the_openai_provider_speaks_the_responses_api_with_tool_rounds_and_streaming() {
+    use crate::support::fake_openai::FakeReply;
+    use crate::support::{WsClient, cli_params};
+    const OAI_KEY: &str = "sk-oai-it-0123456789";
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start_with_key(OAI_KEY);
+    ai.set_streaming(true);
+    let cfg = with_models(
+        &tg,
+        json!({
+            "models": {"providers": {"openai": {"baseUrl": ai.base_url()}}},
+            "agents": {"defaults": {"model": "openai/gpt-it"}},
+        }),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[("OPENAI_API_KEY", OAI_KEY)], Some(&cfg));
+
+    let call_id = ai.push_tool_call("nodes", json!({"action": "status"}));
+    ai.push_text("No nodes are connected.");
+    let id = dm(&tg, 4243, "which nodes are there? 🔌");
+    let reply = wait_reply(&tg, id, SLOW).await;
+    assert_eq!(reply.text(), "No nodes are connected.");
+
+    let reqs = ai.recorded();
+    assert_eq!(reqs.len(), 2, "{:?}", ai.requests());
+    for r in &reqs {
+        assert_eq!(r.path, "/v1/responses");
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some(format!("Bearer {OAI_KEY}").as_str())
+        );
+        assert_eq!(r.body["model"], "gpt-it");
+        assert_eq!(r.body["store"], false, "{}", r.body);
+        assert!(r.body.get("messages").is_none(), "{}", r.body);
+    }
+    let first = &reqs[0].body;
+    let input = first["input"].as_array().expect("input");
+    assert_eq!(input[0]["role"], "system", "{first}");
+    assert!(
+        input[0]["content"].as_str().is_some_and(|s| !s.is_empty()),
+        "{first}"
+    );
+    let last = input.last().expect("the user's message");
+    assert_eq!(
+        (&last["type"], &last["role"]),
+        (&json!("message"), &json!("user"))
+    );
+    assert!(
+        last.to_string().contains("which nodes are there? 🔌"),
+        "{last}"
+    );
+    let nodes = first["tools"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "nodes"))
+        .unwrap_or_else(|| panic!("the nodes tool: {first}"));
+    assert_eq!(nodes["type"], "function", "{nodes}");
+    assert_eq!(nodes["strict"], false, "{nodes}");
+    assert_eq!(nodes["parameters"]["type"], "object", "{nodes}");
+
+    // The second round ends with the call and its result, paired by call_id.
+    let input = reqs[1].body["input"].as_array().expect("input");
+    let n = input.len();
+    let (call, result) = (&input[n - 2], &input[n - 1]);
+    assert_eq!(call["type"], "function_call", "{call}");
+    assert_eq!(call["call_id"], call_id);
+    assert_eq!(call["name"], "nodes");
+    let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap_or("")).expect("JSON");
+    assert_eq!(args, json!({"action": "status"}));
+    assert_eq!(result["type"], "function_call_output", "{result}");
+    assert_eq!(result["call_id"], call_id);
+    assert!(
+        result["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("\"nodes\"")),
+        "{result}"
+    );
+
+    // An operator's run is streamed.
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params(GW_TOKEN, &["operator.read", "operator.write"]),
+    )
+    .await;
+    let answer = "Réponse en flux 🦞 — piece by piece.";
+    ai.push(FakeReply::text(answer).with_chunk_delay(std::time::Duration::from_millis(300)));
+    let events = streamed_run(&mut op, "stream it", "responses-1").await;
+    let fin = events.last().expect("events");
+    assert_eq!(fin["state"], "final", "{events:?}");
+    assert_eq!(fin["message"]["content"][0]["text"], answer);
+    let joined: String = events
+        .iter()
+        .filter(|e| e["state"] == "delta" && e.get("replace").is_none())
+        .filter_map(|e| e["deltaText"].as_str())
+        .collect();
+    assert_eq!(joined, answer, "streamed in pieces: {events:?}");
+    assert_eq!(
+        ai.requests().last().map(|b| b["stream"].clone()),
+        Some(json!(true))
+    );
+    assert!(!gw.stdout().contains(OAI_KEY) && !gw.stderr().contains(OAI_KEY));
 }

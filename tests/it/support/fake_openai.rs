@@ -26,6 +26,24 @@
 //! ([`FakeReply::with_chunk_delay`] pauses between chunks, [`FakeReply::cut_after`] ends the
 //! stream early without the end events). Statuses and raw bodies go as they are.
 //!
+//! `POST /v1/responses` speaks OpenAI's Responses API from the same script: each scripted
+//! answer becomes a `response` object (`resp_fake<n>`) whose `output` holds a `message` item
+//! with one `output_text` part (when there is text), then one `function_call` item per tool
+//! call (its `call_id` the scripted call's id, its `arguments` the string as scripted);
+//! `finish_reason` `length` → `status: "incomplete"` with `incomplete_details.reason`
+//! `max_output_tokens`, anything else → `completed`; the configured usage
+//! ([`FakeOpenAi::set_usage`]) is converted to `input_tokens`/`output_tokens`. Auth, recording
+//! and 401s are as for chat completions; statuses and raw bodies go as they are. Streamed, it
+//! is named events (`event: <type>`, every payload with an increasing `sequence_number`):
+//! `response.created`, `response.in_progress`, each output item between
+//! `response.output_item.added` and `response.output_item.done` (text via
+//! `response.content_part.added`, `response.output_text.delta` in up to four pieces,
+//! `response.output_text.done`, `response.content_part.done`; tool-call arguments via
+//! `response.function_call_arguments.delta` in two pieces and
+//! `response.function_call_arguments.done`), then `response.completed` (or
+//! `response.incomplete`) with the whole response, and no `[DONE]`. Marked replies
+//! ([`FakeOpenAi::push_marked`]) also look at `instructions` and `input`.
+//!
 //! `POST /v1/audio/transcriptions` (speech to text) parses the real `multipart/form-data`
 //! upload, records it ([`FakeOpenAi::transcriptions`]) and answers from its own queue
 //! ([`FakeOpenAi::push_transcript`], [`FakeOpenAi::push_transcription_status`]), else
@@ -53,7 +71,7 @@ pub struct RecordedRequest {
     pub authorization: Option<String>,
     /// When it arrived.
     pub at: Instant,
-    /// The request path (`/v1/chat/completions`, `/v1/messages`, …).
+    /// The request path (`/v1/chat/completions`, `/v1/messages`, `/v1/responses`, …).
     pub path: String,
     /// Every header, lowercased names.
     pub headers: Vec<(String, String)>,
@@ -291,6 +309,7 @@ impl FakeOpenAi {
                             .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
                             .route("/v1/chat/completions", web::post().to(completions))
                             .route("/v1/messages", web::post().to(messages))
+                            .route("/v1/responses", web::post().to(responses))
                             .route("/v1/audio/transcriptions", web::post().to(transcriptions))
                             .route("/v1/audio/speech", web::post().to(speech))
                             .default_service(web::to(|| async {
@@ -384,9 +403,9 @@ impl FakeOpenAi {
         self.shared.lock().script.push_back(reply);
     }
 
-    /// Answers the next request whose messages (or Anthropic `system`) contain `marker`
-    /// with `reply` (such requests take these replies first, in order, then the main
-    /// script's).
+    /// Answers the next request whose messages (or Anthropic `system`, or the Responses
+    /// API's `instructions` and `input`) contain `marker` with `reply` (such requests take
+    /// these replies first, in order, then the main script's).
     pub fn push_marked(&self, marker: &str, reply: FakeReply) {
         let mut st = self.shared.lock();
         match st.marked.iter_mut().find(|(m, _)| m == marker) {
@@ -426,7 +445,8 @@ impl FakeOpenAi {
         self.shared.lock().refuse_stream_options = true;
     }
 
-    /// The `usage` every later chat completion reports (OpenAI's shape).
+    /// The `usage` every later chat completion reports (OpenAI's shape; `/v1/responses`
+    /// reports it converted to `input_tokens`/`output_tokens`).
     pub fn set_usage(&self, usage: Value) {
         self.shared.lock().usage = Some(usage);
     }
@@ -701,6 +721,7 @@ fn next_reply(
             + &recorded
                 .body
                 .get("messages")
+                .or_else(|| recorded.body.get("input"))
                 .map(Value::to_string)
                 .unwrap_or_default();
         st.requests.push(recorded);
@@ -722,19 +743,35 @@ fn next_reply(
     out
 }
 
-/// The text of a request's first message (OpenAI's `messages[0]`, or Anthropic's `system`).
+/// The text of a request's first message (OpenAI's `messages[0]`, Anthropic's `system`, or
+/// the Responses API's `instructions` followed by `input[0].content`, or `input` itself when
+/// it is a string).
 fn first_message_text(body: &Value) -> String {
-    match body.get("system") {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => body
-            .pointer("/messages/0/content")
-            .map(|c| match c {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .unwrap_or_default(),
+    let text = |c: &Value| match c {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if let Some(system) = body.get("system") {
+        return text(system);
     }
+    if let Some(content) = body.pointer("/messages/0/content") {
+        return text(content);
+    }
+    let mut out = body
+        .get("instructions")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    match body.get("input") {
+        Some(Value::String(s)) => out.push_str(s),
+        Some(input) => {
+            if let Some(content) = input.pointer("/0/content") {
+                out.push_str(&text(content));
+            }
+        }
+        None => {}
+    }
+    out
 }
 
 /// Anthropic's `stop_reason` for a scripted `finish_reason`.
@@ -831,6 +868,147 @@ async fn messages(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
             "stop_sequence": null,
             "usage": {"input_tokens": 1, "output_tokens": 1},
         })),
+        ReplyBody::Json(v) => resp.json(v),
+        ReplyBody::Raw(s) => resp.content_type("text/plain").body(s),
+    }
+}
+
+/// The Responses API's `usage` for a chat-completions-shaped `usage` (`prompt_tokens`,
+/// `completion_tokens`, `prompt_tokens_details.cached_tokens`; missing counts are 0).
+fn responses_usage(usage: &Value) -> Value {
+    let count = |p: &str| usage.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    let (input, output) = (count("/prompt_tokens"), count("/completion_tokens"));
+    json!({
+        "input_tokens": input,
+        "input_tokens_details": {"cached_tokens": count("/prompt_tokens_details/cached_tokens")},
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input + output,
+    })
+}
+
+/// The Responses API's `output` items for scripted answer number `n`: a `message` item
+/// (`msg_fake<n>`, one `output_text` part) when the text is not empty, then one
+/// `function_call` item (`fc_fake<n>_<i>`) per tool call, its `arguments` a string.
+fn responses_output(n: u64, message: &Value) -> Vec<Value> {
+    let mut items = Vec::new();
+    let text = message_text(message);
+    if !text.is_empty() {
+        items.push(json!({
+            "type": "message",
+            "id": format!("msg_fake{n}"),
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }));
+    }
+    for (i, call) in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let arguments = match call.pointer("/function/arguments") {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => String::new(),
+        };
+        items.push(json!({
+            "type": "function_call",
+            "id": format!("fc_fake{n}_{i}"),
+            "call_id": call.get("id").cloned().unwrap_or_else(|| json!(format!("call_fake{n}_{i}"))),
+            "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
+            "arguments": arguments,
+            "status": "completed",
+        }));
+    }
+    items
+}
+
+/// The Responses API's `response` object for scripted answer number `n` (`resp_fake<n>`):
+/// `completed`, or `incomplete` (`max_output_tokens`) when `finish_reason` is `length`.
+fn response_object(
+    n: u64,
+    model: &str,
+    created_at: u64,
+    message: &Value,
+    finish_reason: &str,
+    usage: &Value,
+) -> Value {
+    let incomplete = finish_reason == "length";
+    json!({
+        "id": format!("resp_fake{n}"),
+        "object": "response",
+        "created_at": created_at,
+        "status": if incomplete { "incomplete" } else { "completed" },
+        "model": model,
+        "output": responses_output(n, message),
+        "incomplete_details": if incomplete {
+            json!({"reason": "max_output_tokens"})
+        } else {
+            Value::Null
+        },
+        "error": null,
+        "usage": responses_usage(usage),
+    })
+}
+
+/// `POST /v1/responses`: OpenAI's Responses API over the same script.
+async fn responses(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let recorded = record(&req, &body);
+    let model = recorded
+        .body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fake-model")
+        .to_owned();
+    let authorized = match &shared.key {
+        None => true,
+        Some(k) => recorded.authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
+    };
+    let wants_stream = recorded.body.get("stream") == Some(&Value::Bool(true));
+    let (reply, response_id) = next_reply(&shared, recorded, authorized);
+    let streamed = wants_stream && shared.lock().streaming;
+    let usage =
+        shared.lock().usage.clone().unwrap_or_else(
+            || json!({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}),
+        );
+    let Some(reply) = reply else {
+        return HttpResponse::Unauthorized().json(json!({"error": {
+            "message": "Incorrect API key provided.",
+            "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}));
+    };
+    if let Some(d) = reply.delay {
+        actix_web::rt::time::sleep(d).await;
+    }
+    let mut resp = HttpResponse::build(
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    for (k, v) in &reply.headers {
+        resp.insert_header((k.as_str(), v.as_str()));
+    }
+    let created_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match reply.body {
+        ReplyBody::Completion(message, finish_reason) => {
+            let response = response_object(
+                response_id,
+                &model,
+                created_at,
+                &message,
+                &finish_reason,
+                &usage,
+            );
+            if streamed {
+                let events = responses_events(&response);
+                stream_events(resp, events, reply.chunk_delay, reply.cut_after)
+            } else {
+                resp.json(response)
+            }
+        }
         ReplyBody::Json(v) => resp.json(v),
         ReplyBody::Raw(s) => resp.content_type("text/plain").body(s),
     }
@@ -982,6 +1160,117 @@ fn anthropic_events(id: &str, model: &str, message: &Value, finish_reason: &str)
         "usage": {"output_tokens": 1}})));
     events.push(event(json!({"type": "message_stop"})));
     events
+}
+
+/// The Responses API's stream of a finished `response` (as [`response_object`] builds it):
+/// `response.created` and `response.in_progress` (status `in_progress`, no output, no usage
+/// yet), then each output item between `response.output_item.added` (in progress, empty)
+/// and `response.output_item.done` — a message's text as `response.content_part.added`,
+/// `response.output_text.delta` in up to four pieces, `response.output_text.done`,
+/// `response.content_part.done`; a function call's arguments as
+/// `response.function_call_arguments.delta` in two pieces and
+/// `response.function_call_arguments.done` — and last `response.completed` (or
+/// `response.incomplete`) with the whole response. Each event is named after its `type`
+/// and numbered by `sequence_number`; there is no `[DONE]`.
+fn responses_events(response: &Value) -> Vec<String> {
+    let mut started = response.clone();
+    if let Some(o) = started.as_object_mut() {
+        o.insert("status".into(), json!("in_progress"));
+        o.insert("output".into(), json!([]));
+        o.insert("incomplete_details".into(), Value::Null);
+        o.insert("usage".into(), Value::Null);
+    }
+    let mut data = vec![
+        json!({"type": "response.created", "response": started}),
+        json!({"type": "response.in_progress", "response": started}),
+    ];
+    let items = response
+        .get("output")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (output_index, item) in items.iter().enumerate() {
+        let item_id = item.get("id").cloned().unwrap_or(Value::Null);
+        let mut added = item.clone();
+        if let Some(o) = added.as_object_mut() {
+            o.insert("status".into(), json!("in_progress"));
+        }
+        match item.get("type").and_then(Value::as_str) {
+            Some("message") => {
+                let text = item
+                    .pointer("/content/0/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if let Some(o) = added.as_object_mut() {
+                    o.insert("content".into(), json!([]));
+                }
+                data.push(json!({"type": "response.output_item.added",
+                    "output_index": output_index, "item": added}));
+                data.push(
+                    json!({"type": "response.content_part.added", "item_id": item_id,
+                    "output_index": output_index, "content_index": 0,
+                    "part": {"type": "output_text", "text": "", "annotations": []}}),
+                );
+                for p in pieces(text, 4) {
+                    data.push(
+                        json!({"type": "response.output_text.delta", "item_id": item_id,
+                        "output_index": output_index, "content_index": 0, "delta": p,
+                        "logprobs": []}),
+                    );
+                }
+                data.push(
+                    json!({"type": "response.output_text.done", "item_id": item_id,
+                    "output_index": output_index, "content_index": 0, "text": text,
+                    "logprobs": []}),
+                );
+                data.push(
+                    json!({"type": "response.content_part.done", "item_id": item_id,
+                    "output_index": output_index, "content_index": 0,
+                    "part": {"type": "output_text", "text": text, "annotations": []}}),
+                );
+            }
+            _ => {
+                let arguments = item
+                    .get("arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if let Some(o) = added.as_object_mut() {
+                    o.insert("arguments".into(), json!(""));
+                }
+                data.push(json!({"type": "response.output_item.added",
+                    "output_index": output_index, "item": added}));
+                for p in pieces(arguments, 2) {
+                    data.push(json!({"type": "response.function_call_arguments.delta",
+                        "item_id": item_id, "output_index": output_index, "delta": p}));
+                }
+                data.push(json!({"type": "response.function_call_arguments.done",
+                    "item_id": item_id, "output_index": output_index,
+                    "name": item.get("name").cloned().unwrap_or(Value::Null),
+                    "arguments": arguments}));
+            }
+        }
+        data.push(json!({"type": "response.output_item.done",
+            "output_index": output_index, "item": item}));
+    }
+    let end = match response.get("status").and_then(Value::as_str) {
+        Some("incomplete") => "response.incomplete",
+        _ => "response.completed",
+    };
+    data.push(json!({"type": end, "response": response}));
+    data.into_iter()
+        .enumerate()
+        .map(|(sequence_number, mut d)| {
+            if let Some(o) = d.as_object_mut() {
+                o.insert("sequence_number".into(), json!(sequence_number));
+            }
+            let name = d
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned();
+            sse(Some(&name), &d.to_string())
+        })
+        .collect()
 }
 
 /// `resp` as a `text/event-stream` of `events`, one body chunk each, `delay` between two,
