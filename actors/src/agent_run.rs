@@ -134,6 +134,11 @@ pub struct Compaction {
     pub summarizer: Option<Rc<dyn ChatModel>>,
     /// `compaction.memoryFlush.model`, when it names another model.
     pub flusher: Option<Rc<dyn ChatModel>>,
+    /// A memory flush already ran since the session's last compaction (one per cycle).
+    pub flushed: bool,
+    /// A flush after a reply already started since the session's last compaction (one try
+    /// per cycle).
+    pub tried: bool,
 }
 
 /// `web_fetch`'s shared side and the settings in force when the run started.
@@ -265,7 +270,13 @@ impl AgentRun {
 
     /// `tail`: the transcript's last lines as the run found them plus the user's line (`None`
     /// when the run was aborted).
-    fn finish(&mut self, outcome: LoopOutcome, tail: Option<Vec<Value>>, ctx: &mut Context<Self>) {
+    fn finish(
+        &mut self,
+        outcome: LoopOutcome,
+        tail: Option<Vec<Value>>,
+        post_flush: Option<FlushJob>,
+        ctx: &mut Context<Self>,
+    ) {
         // A fresh run saw none of the session's earlier lines: its tail is not the
         // session's, so it is not handed back for the next run.
         let tail = tail.filter(|_| !matches!(self.req.origin, RunOrigin::Cron { fresh: true, .. }));
@@ -383,7 +394,7 @@ impl AgentRun {
         let transcript = self.transcript.clone();
         let registry = self.registry.clone();
         let started_at = self.started_at;
-        let outcome = RunOutcome {
+        let mut outcome = RunOutcome {
             status,
             text: text.clone(),
             media: media.clone(),
@@ -393,6 +404,8 @@ impl AgentRun {
             compactions: self.stats.compactions.get(),
             context: self.stats.context.get(),
             detail,
+            flushed: self.stats.flushed.get(),
+            flush_tried: None,
         };
         let user_write = self.user_write.borrow_mut().take();
         async move {
@@ -429,6 +442,23 @@ impl AgentRun {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => log::warn!("run {run_id}: reply not delivered: {e}"),
                     Err(e) => log::warn!("run {run_id}: channel unavailable: {e}"),
+                }
+            }
+            // The reply is out: the memory flush due after it runs now, still holding the
+            // session's queue, until the session's next message interrupts it.
+            if let Some(job) = post_flush {
+                outcome.flush_tried = Some(outcome.compactions);
+                let (abort, registration) = futures_util::future::AbortHandle::new_pair();
+                registry.do_send(crate::registry::runs::FlushStarted {
+                    session_key: session_key.clone(),
+                    run_id: run_id.clone(),
+                    abort,
+                });
+                match futures_util::future::Abortable::new(job.run(), registration).await {
+                    Ok(_) => outcome.flushed = Some(outcome.compactions),
+                    Err(_) => log::info!(
+                        "run {run_id}: memory flush after the reply interrupted (the session has a new message)"
+                    ),
                 }
             }
             registry.do_send(RunFinished {
@@ -712,11 +742,11 @@ impl Actor for AgentRun {
             let run = run_loop(req, transcript, deps, history, user_write);
             match deadline {
                 None => {
-                    let (outcome, tail) = run.await;
-                    (outcome, Some(tail))
+                    let (outcome, tail, flush) = run.await;
+                    (outcome, Some(tail), flush)
                 }
                 Some(d) => match tokio::time::timeout(d, run).await {
-                    Ok((outcome, tail)) => (outcome, Some(tail)),
+                    Ok((outcome, tail, flush)) => (outcome, Some(tail), flush),
                     Err(_) => {
                         log::warn!(
                             "run {run_id} stopped after {} s (agents.defaults.timeoutSeconds)",
@@ -731,15 +761,19 @@ impl Actor for AgentRun {
                                 format!("run timed out after {} s", d.as_secs()),
                             ),
                             None,
+                            None,
                         )
                     }
                 },
             }
         };
-        let handle = ctx.spawn(fut.into_actor(self).map(|(outcome, tail), act, ctx| {
-            act.handle = None;
-            act.finish(outcome, tail, ctx);
-        }));
+        let handle = ctx.spawn(
+            fut.into_actor(self)
+                .map(|(outcome, tail, flush), act, ctx| {
+                    act.handle = None;
+                    act.finish(outcome, tail, flush, ctx);
+                }),
+        );
         self.handle = Some(handle);
     }
 }
@@ -755,7 +789,7 @@ impl Handler<CancelRun> for AgentRun {
     fn handle(&mut self, _: CancelRun, ctx: &mut Self::Context) {
         if let Some(h) = self.handle.take() {
             ctx.cancel_future(h);
-            self.finish(LoopOutcome::Aborted, None, ctx);
+            self.finish(LoopOutcome::Aborted, None, None, ctx);
         }
     }
 }
@@ -887,24 +921,9 @@ impl Compactor<'_> {
     }
 }
 
-/// The silent turn before an automatic compaction: the model sees the context and
-/// [`FLUSH_PROMPT`](crate::compaction::FLUSH_PROMPT) with only the file and memory tools
-/// the run has, for at most [`FLUSH_ROUNDS`](crate::compaction::FLUSH_ROUNDS) rounds and
-/// `limits.1`; its answer goes nowhere and nothing of it enters the transcript (the files
-/// it writes stay). Returns what its model calls used.
-async fn memory_flush(
-    model: &dyn ChatModel,
-    system: &[ChatMessage],
-    history: Vec<ChatMessage>,
-    offered: &Offered,
-    workspace: (
-        &Arc<crate::workspace::WorkspaceSettings>,
-        crate::workspace::Scope,
-    ),
-    limits: (u32, Duration),
-    run_id: &str,
-) -> crate::ports::Usage {
-    let tools: Vec<ToolSpec> = crate::workspace::tools::specs()
+/// The memory tools and file tools a memory flush may use: those the run offers.
+fn flush_tools(offered: &Offered) -> Vec<ToolSpec> {
+    crate::workspace::tools::specs()
         .into_iter()
         .filter(|t| offered.fs.contains(&t.name.as_str()))
         .chain(
@@ -912,73 +931,117 @@ async fn memory_flush(
                 .into_iter()
                 .filter(|t| offered.memory.contains(&t.name.as_str())),
         )
-        .collect();
-    let mut msgs = system.to_vec();
-    let start = msgs.len();
-    msgs.extend(history);
-    let end = msgs.len();
-    msgs.push(ChatMessage::text("user", crate::compaction::FLUSH_PROMPT));
-    crate::compaction::drop_oldest(&mut msgs, start..end, &tools, limits.0);
-    let tools = Arc::new(tools);
-    let mut msgs = Arc::new(msgs);
-    let usage = std::cell::Cell::new(crate::ports::Usage::default());
-    let writes = std::cell::Cell::new(0usize);
-    let work = async {
-        for _ in 0..crate::compaction::FLUSH_ROUNDS {
-            let r = match model
-                .complete(ChatRequest {
-                    messages: msgs.clone(),
-                    tools: tools.clone(),
-                })
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    log::warn!("run {run_id}: memory flush: the model failed: {e}");
+        .collect()
+}
+
+/// The silent turn that lets the agent save what matters to its memory files before its
+/// session is compacted (OpenClaw's memory flush): the model sees the context and
+/// [`FLUSH_PROMPT`](crate::compaction::FLUSH_PROMPT) with only the file and memory tools
+/// the run offers, for at most [`FLUSH_ROUNDS`](crate::compaction::FLUSH_ROUNDS) rounds and
+/// `timeout`; its answer goes nowhere and nothing of it enters the transcript (the files it
+/// writes stay). It runs right before an automatic compaction, or after a reply that
+/// brought the context near its limit (then off the reply path).
+struct FlushJob {
+    model: Rc<dyn ChatModel>,
+    /// The run's system messages.
+    system: Vec<ChatMessage>,
+    /// The conversation (its newest part is kept when it does not fit).
+    history: Vec<ChatMessage>,
+    tools: Vec<ToolSpec>,
+    skill_dirs: Arc<[std::path::PathBuf]>,
+    workspace: Arc<crate::workspace::WorkspaceSettings>,
+    scope: crate::workspace::Scope,
+    /// What the request may hold.
+    limit: u32,
+    timeout: Duration,
+    run_id: String,
+    /// When it runs, for the log.
+    when: &'static str,
+}
+
+impl FlushJob {
+    /// Runs the flush; returns what its model calls used.
+    async fn run(self) -> crate::ports::Usage {
+        let FlushJob {
+            model,
+            system,
+            history,
+            tools,
+            skill_dirs,
+            workspace,
+            scope,
+            limit,
+            timeout,
+            run_id,
+            when,
+        } = self;
+        let mut msgs = system;
+        let start = msgs.len();
+        msgs.extend(history);
+        let end = msgs.len();
+        msgs.push(ChatMessage::text("user", crate::compaction::FLUSH_PROMPT));
+        crate::compaction::drop_oldest(&mut msgs, start..end, &tools, limit);
+        let tools = Arc::new(tools);
+        let mut msgs = Arc::new(msgs);
+        let usage = std::cell::Cell::new(crate::ports::Usage::default());
+        let writes = std::cell::Cell::new(0usize);
+        let work = async {
+            for _ in 0..crate::compaction::FLUSH_ROUNDS {
+                let r = match model
+                    .complete(ChatRequest {
+                        messages: msgs.clone(),
+                        tools: tools.clone(),
+                    })
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        log::warn!("run {run_id}: memory flush: the model failed: {e}");
+                        return;
+                    }
+                };
+                let mut u = usage.get();
+                u.add(&r.usage);
+                usage.set(u);
+                let calls = r.message.tool_calls.clone().unwrap_or_default();
+                if calls.is_empty() {
                     return;
                 }
-            };
-            let mut u = usage.get();
-            u.add(&r.usage);
-            usage.set(u);
-            let calls = r.message.tool_calls.clone().unwrap_or_default();
-            if calls.is_empty() {
-                return;
+                Arc::make_mut(&mut msgs).push(ChatMessage::calling(
+                    r.message.content.clone(),
+                    calls.clone(),
+                ));
+                for call in calls {
+                    let name = call.function.name.as_str();
+                    let result = if tools.iter().any(|t| t.name == name) {
+                        writes.set(writes.get() + 1);
+                        run_workspace_tool(
+                            Some((&workspace, scope)),
+                            &skill_dirs,
+                            name,
+                            &call.function.arguments,
+                        )
+                        .await
+                    } else {
+                        json!({"ok": false, "error": format!("unknown tool: {name}")})
+                    };
+                    Arc::make_mut(&mut msgs)
+                        .push(ChatMessage::tool_result(call.id, tool_result_text(&result)));
+                }
             }
-            Arc::make_mut(&mut msgs).push(ChatMessage::calling(
-                r.message.content.clone(),
-                calls.clone(),
-            ));
-            for call in calls {
-                let name = call.function.name.as_str();
-                let result = if tools.iter().any(|t| t.name == name) {
-                    writes.set(writes.get() + 1);
-                    run_workspace_tool(
-                        Some(workspace),
-                        &offered.skill_dirs,
-                        name,
-                        &call.function.arguments,
-                    )
-                    .await
-                } else {
-                    json!({"ok": false, "error": format!("unknown tool: {name}")})
-                };
-                Arc::make_mut(&mut msgs)
-                    .push(ChatMessage::tool_result(call.id, tool_result_text(&result)));
-            }
+        };
+        if tokio::time::timeout(timeout, work).await.is_err() {
+            log::warn!(
+                "run {run_id}: memory flush stopped after {} s",
+                timeout.as_secs()
+            );
         }
-    };
-    if tokio::time::timeout(limits.1, work).await.is_err() {
-        log::warn!(
-            "run {run_id}: memory flush stopped after {} s",
-            limits.1.as_secs()
+        log::info!(
+            "run {run_id}: memory flush {when}: {} file tool call(s)",
+            writes.get()
         );
+        usage.get()
     }
-    log::info!(
-        "run {run_id}: memory flush before compaction: {} file tool call(s)",
-        writes.get()
-    );
-    usage.get()
 }
 
 /// A tool's result as the model reads it: its JSON, cut to [`MAX_TOOL_RESULT_CHARS`].
@@ -1329,6 +1392,20 @@ struct RunStats {
     compactions: std::cell::Cell<u32>,
     /// The estimated tokens of the request and the model's window.
     context: std::cell::Cell<Option<(u32, u32)>>,
+    /// A memory flush ran in this run, after this many of its compactions.
+    flushed: std::cell::Cell<Option<u32>>,
+}
+
+impl RunStats {
+    /// Whether a memory flush already ran in the session's current compaction cycle:
+    /// this run's, unless it compacted since; else an earlier run's, unless this run
+    /// compacted.
+    fn cycle_flushed(&self, before: bool) -> bool {
+        match self.flushed.get() {
+            Some(k) => k == self.compactions.get(),
+            None => before && self.compactions.get() == 0,
+        }
+    }
 }
 
 async fn run_loop(
@@ -1337,7 +1414,7 @@ async fn run_loop(
     deps: RunDeps,
     cached: Option<Vec<Value>>,
     user_write: UserWrite,
-) -> (LoopOutcome, Vec<Value>) {
+) -> (LoopOutcome, Vec<Value>, Option<FlushJob>) {
     let RunDeps {
         registry,
         store,
@@ -1411,6 +1488,7 @@ async fn run_loop(
         return (
             LoopOutcome::Notice(crate::compaction::notice(&done, after, budget), detail),
             history,
+            None,
         );
     }
     // A rerun after a restart must not record the user's message twice.
@@ -1454,7 +1532,7 @@ async fn run_loop(
         user_line["media"] = json!(attached);
     }
     if already && let Some((answer, media)) = recorded_answer(&history, &req.run_id) {
-        return (LoopOutcome::Recorded(answer, media), history);
+        return (LoopOutcome::Recorded(answer, media), history, None);
     }
     // Voice notes become text (OpenClaw's `[Audio]` block): what the transcript records and
     // the model reads.
@@ -1530,24 +1608,28 @@ async fn run_loop(
             }
             compacted = true;
             // The owner's private session: a silent turn saves what matters to the memory
-            // files first (OpenClaw's pre-compaction memory flush).
+            // files first (OpenClaw's pre-compaction memory flush), once per cycle.
             if compaction.settings.memory_flush
                 && scope == crate::workspace::Scope::Main
                 && offered.fs.contains(&"write")
+                && !stats.cycle_flushed(compaction.flushed)
                 && let Some(ws) = workspace.as_ref()
             {
-                let history = digest_messages(&d, source_id.as_deref(), &req.run_id);
-                let flusher = compaction.flusher.as_deref().unwrap_or(&*model);
-                let used = memory_flush(
-                    flusher,
-                    &messages,
-                    history,
-                    &offered,
-                    (ws, scope),
-                    (budget.limit(), compaction.settings.timeout),
-                    &req.run_id,
-                )
-                .await;
+                let job = FlushJob {
+                    model: compaction.flusher.clone().unwrap_or_else(|| model.clone()),
+                    system: messages.clone(),
+                    history: digest_messages(&d, source_id.as_deref(), &req.run_id),
+                    tools: flush_tools(&offered),
+                    skill_dirs: offered.skill_dirs.clone(),
+                    workspace: ws.clone(),
+                    scope,
+                    limit: budget.limit(),
+                    timeout: compaction.settings.timeout,
+                    run_id: req.run_id.clone(),
+                    when: "before compaction",
+                };
+                let used = job.run().await;
+                stats.flushed.set(Some(stats.compactions.get()));
                 let mut u = stream.usage.get();
                 u.add(&used);
                 stream.usage.set(u);
@@ -1627,7 +1709,52 @@ async fn run_loop(
             }
         }
     }
-    (outcome, tail)
+    // A reply that brought the owner's private context near its limit: the memory flush
+    // runs after it is delivered (OpenClaw's soft threshold), so the compaction that
+    // follows later need not wait for it, and it sees the completed turn.
+    let post_flush = match (&outcome, workspace.as_ref()) {
+        (LoopOutcome::Done(answer, _), Some(ws))
+            if compaction.settings.enabled
+                && compaction.settings.memory_flush
+                && can_compact
+                && scope == crate::workspace::Scope::Main
+                && !matches!(req.origin, RunOrigin::Cron { .. })
+                && offered.fs.contains(&"write")
+                && !stats.cycle_flushed(compaction.flushed)
+                && !(compaction.tried && stats.compactions.get() == 0) =>
+        {
+            let answer = ChatMessage::text("assistant", answer.clone());
+            let after = stats
+                .context
+                .get()
+                .map_or(0, |(t, _)| t)
+                .saturating_add(crate::compaction::estimate_message(&answer));
+            if crate::compaction::flush_due(after, budget, compaction.settings.flush_soft_threshold)
+            {
+                let (system, _) = system_messages(Some(ws), scope, &offered).await;
+                let mut history = context_messages(&tail, source_id.as_deref(), &req.run_id);
+                history.push(ChatMessage::text("user", text));
+                history.push(answer);
+                Some(FlushJob {
+                    model: compaction.flusher.clone().unwrap_or_else(|| model.clone()),
+                    system,
+                    history,
+                    tools: flush_tools(&offered),
+                    skill_dirs: offered.skill_dirs.clone(),
+                    workspace: ws.clone(),
+                    scope,
+                    limit: budget.limit(),
+                    timeout: compaction.settings.timeout,
+                    run_id: req.run_id.clone(),
+                    when: "after the reply",
+                })
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    (outcome, tail, post_flush)
 }
 
 /// The voice note of `text`, kept under `media/outbound`.

@@ -59,6 +59,16 @@ const MESSAGE_OVERHEAD: u32 = 4;
 /// The summarizer's time limit by default (`compaction.timeoutSeconds`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// `memoryFlush.softThresholdTokens` when not set (OpenClaw's).
+pub const DEFAULT_FLUSH_SOFT_THRESHOLD: u32 = 4_000;
+
+/// Whether a reply that leaves the context at `tokens` (the last request's estimate plus
+/// the answer) is close enough to the limit for the memory flush to run after it: within
+/// `soft` tokens of the limit, or beyond it (the next run compacts). Never with `soft` 0.
+pub fn flush_due(tokens: u32, budget: Budget, soft: u32) -> bool {
+    soft > 0 && tokens.saturating_add(soft) >= budget.limit()
+}
+
 /// `agents.defaults.compaction`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompactionSettings {
@@ -80,6 +90,10 @@ pub struct CompactionSettings {
     pub memory_flush: bool,
     /// `memoryFlush.model`: the flush turn's model (`None`: the session's).
     pub flush_model: Option<String>,
+    /// `memoryFlush.softThresholdTokens` (default 4000): after a reply that leaves the
+    /// context within this many tokens of the limit (or beyond it), the flush runs then,
+    /// off the reply path, instead of right before the compaction; 0: only before it.
+    pub flush_soft_threshold: u32,
 }
 
 impl Default for CompactionSettings {
@@ -93,6 +107,7 @@ impl Default for CompactionSettings {
             timeout: DEFAULT_TIMEOUT,
             memory_flush: true,
             flush_model: None,
+            flush_soft_threshold: DEFAULT_FLUSH_SOFT_THRESHOLD,
         }
     }
 }
@@ -729,6 +744,27 @@ pub fn drop_oldest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flush_is_due_within_the_soft_threshold_of_the_limit_or_beyond() {
+        let b = Budget::of(Some(40_000));
+        assert_eq!(b.limit(), 30_000);
+        assert!(!flush_due(25_999, b, 4_000));
+        assert!(flush_due(26_000, b, 4_000));
+        assert!(
+            flush_due(31_000, b, 4_000),
+            "beyond the limit: the next run compacts"
+        );
+        assert!(flush_due(u32::MAX, b, 4_000), "no overflow");
+        assert!(
+            !flush_due(u32::MAX, b, 0),
+            "0: only right before a compaction"
+        );
+        assert!(
+            flush_due(0, b, 1_000_000),
+            "a threshold above the limit: always"
+        );
+    }
 
     fn user(text: &str) -> Value {
         json!({"type": "message", "role": "user", "content": text})

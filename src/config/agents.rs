@@ -237,8 +237,8 @@ pub struct CompactionCfg {
     /// The summarizer's time limit (seconds, default 300).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
-    /// The silent turn before an automatic compaction (`enabled`, `model`; OpenClaw's
-    /// `softThresholdTokens`, `forceFlushTranscriptBytes` accepted).
+    /// The silent turn before an automatic compaction (`enabled`, `model`,
+    /// `softThresholdTokens`; OpenClaw's `forceFlushTranscriptBytes` accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_flush: Option<serde_json::Map<String, serde_json::Value>>,
     /// OpenClaw's other keys.
@@ -307,10 +307,19 @@ impl CompactionCfg {
                     ("model", serde_json::Value::String(m)) if !m.trim().is_empty() => {
                         s.flush_model = Some(m.trim().to_owned());
                     }
-                    ("softThresholdTokens" | "forceFlushTranscriptBytes", _) => {}
+                    ("softThresholdTokens", v) => match v.as_u64() {
+                        Some(n) if n <= 1_000_000 => s.flush_soft_threshold = n as u32,
+                        _ => {
+                            return Err(format!(
+                                "agents.defaults.compaction.memoryFlush.softThresholdTokens is {}. Fix: a number of tokens from 0 (flush only right before a compaction) to 1000000 (default 4000)",
+                                v.to_string().chars().take(40).collect::<String>()
+                            ));
+                        }
+                    },
+                    ("forceFlushTranscriptBytes", _) => {}
                     _ => {
                         return Err(format!(
-                            "agents.defaults.compaction.memoryFlush.{k} is not a memory-flush setting or has the wrong type. Fix: enabled (true/false) and model (\"provider/model\")"
+                            "agents.defaults.compaction.memoryFlush.{k} is not a memory-flush setting or has the wrong type. Fix: enabled (true/false), model (\"provider/model\") and softThresholdTokens (a number)"
                         ));
                     }
                 }

@@ -341,6 +341,14 @@ fn bad_settings_exit_78_naming_the_key() {
             "agents.defaults.compaction.keepRecentToken",
         ),
         (
+            json!({"agents": {"defaults": {"compaction": {"memoryFlush": {"softThresholdTokens": -1}}}}}),
+            "agents.defaults.compaction.memoryFlush.softThresholdTokens",
+        ),
+        (
+            json!({"agents": {"defaults": {"compaction": {"memoryFlush": {"softThresholdTokens": "4k"}}}}}),
+            "agents.defaults.compaction.memoryFlush.softThresholdTokens",
+        ),
+        (
             json!({"models": {"providers": {"fake": {"baseUrl": "http://127.0.0.1:9/v1", "api": "openai-completions",
                 "models": [{"id": "m", "contextWindow": 100}]}}},
                 "agents": {"defaults": {"model": {"primary": "fake/m"}}}}),
@@ -488,7 +496,6 @@ async fn sessions_compact_summarizes_or_cuts_the_context() {
 /// or the transcript; then the compaction and the answer follow.
 #[actix_web::test]
 async fn a_memory_flush_precedes_an_automatic_compaction_of_the_owners_chat() {
-    const FLUSH: &str = "[Pre-compaction memory flush]";
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     let dir = tempfile::tempdir().expect("state dir");
@@ -501,7 +508,9 @@ async fn a_memory_flush_precedes_an_automatic_compaction_of_the_owners_chat() {
     .expect("cfg");
     c["models"]["providers"]["fake"]["models"] =
         json!([{"id": "flow-model", "contextWindow": 40000}]);
-    c["agents"]["defaults"]["compaction"] = json!({"keepRecentTokens": 3000});
+    // No flush after replies (softThresholdTokens 0): only the one right before compacting.
+    c["agents"]["defaults"]["compaction"] =
+        json!({"keepRecentTokens": 3000, "memoryFlush": {"softThresholdTokens": 0}});
     let _gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
     ai.push_marked(
         FLUSH,
@@ -563,4 +572,223 @@ async fn a_memory_flush_precedes_an_automatic_compaction_of_the_owners_chat() {
         !tg.sent().iter().any(|m| m.text().contains("NO_REPLY")),
         "the chat never sees the flush"
     );
+}
+
+/// How the owner's DM session stands: its `sessions.list` row.
+async fn main_row(op: &mut crate::support::WsClient) -> Value {
+    let r = op.request("sessions.list", json!({})).await;
+    r["payload"]["sessions"]
+        .as_array()
+        .and_then(|rows| {
+            rows.iter()
+                .find(|r| r["key"] == "agent:main:telegram:dm:5353")
+        })
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// After a reply: waits until the run has ended (`false`) or a memory-flush request reached
+/// the model (`true`: the flush runs after the reply).
+async fn flush_or_end(ai: &FakeOpenAi, op: &mut crate::support::WsClient, seen: usize) -> bool {
+    let deadline = std::time::Instant::now() + SLOW;
+    loop {
+        let flushes = ai
+            .requests()
+            .iter()
+            .filter(|r| text_of(r).contains(FLUSH))
+            .count();
+        if flushes > seen {
+            return true;
+        }
+        if main_row(op).await["hasActiveRun"] == false {
+            return false;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never ended: {}",
+            op.request("sessions.list", json!({})).await
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The marker of the memory flush's prompt.
+const FLUSH: &str = "[Pre-compaction memory flush]";
+
+/// OpenClaw's soft threshold: after a reply that leaves the owner's private context within
+/// `softThresholdTokens` of its limit, the memory flush runs then — after the reply is
+/// out, seeing the completed turn — instead of right before the compaction. The session's
+/// next message stops a flush still running (it never waits for it), and then the flush
+/// happens once more right before the compaction; a flush that ran to its end is the
+/// cycle's (the compaction that follows runs none), and each compaction starts a new cycle.
+#[actix_web::test]
+async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the_chat() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("state dir");
+    let state = dir.path().to_path_buf();
+    let mut c: Value = serde_json::from_str(&config(
+        &tg,
+        Some(&ai),
+        json!({"dmPolicy": "allowlist", "allowFrom": ["5353"]}),
+    ))
+    .expect("cfg");
+    // A 30k limit; flushes after replies from 18k on; each exchange adds about 6k.
+    c["models"]["providers"]["fake"]["models"] =
+        json!([{"id": "flow-model", "contextWindow": 40000}]);
+    c["agents"]["defaults"]["compaction"] =
+        json!({"keepRecentTokens": 3000, "memoryFlush": {"softThresholdTokens": 12000}});
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    // Cycle 1: the flush after a reply hangs in its model call; then (the next message
+    // stopped it) the flush before the compaction saves a file.
+    ai.push_marked(
+        FLUSH,
+        FakeReply::text("NO_REPLY").delayed(Duration::from_secs(60)),
+    );
+    ai.push_marked(
+        FLUSH,
+        FakeReply::tool_call(
+            "flush-a",
+            "write",
+            &json!({"path": "memory/before-compaction.md", "content": "- cycle one\n"}),
+        ),
+    );
+    ai.push_marked(FLUSH, FakeReply::text("NO_REPLY"));
+    for _ in 0..6 {
+        ai.push_marked(SUMMARIZER, FakeReply::text("SUMMARY-SOFT"));
+    }
+    let mut n = 0;
+    let flushed_after = loop {
+        n += 1;
+        assert!(n <= 8, "no flush after a reply");
+        ai.push_text(&format!("answer {n} {}", "lorem ipsum ".repeat(2_000)));
+        let reply = say(&tg, 5353, &format!("question {n} about the lighthouse")).await;
+        assert!(reply.starts_with(&format!("answer {n}")), "{reply}");
+        if flush_or_end(&ai, &mut op, 0).await {
+            break n;
+        }
+    };
+    assert!(
+        !ai.requests().iter().any(is_summarizer),
+        "the flush comes before any compaction"
+    );
+    // The reply went out although the flush is still waiting for its model; the flush saw
+    // the completed turn, with the file tools only.
+    let requests = ai.requests();
+    let flush = requests.last().expect("the flush request");
+    assert!(text_of(flush).contains(&format!("answer {flushed_after} ")));
+    let tools: Vec<&str> = flush["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert!(
+        tools.contains(&"write") && !tools.contains(&"exec") && !tools.contains(&"nodes"),
+        "{tools:?}"
+    );
+    assert_eq!(
+        main_row(&mut op).await["hasActiveRun"],
+        true,
+        "the flush runs"
+    );
+    // The next message stops it: answered now, not after the flush's 60 s.
+    let mut compacted_at = None;
+    for m in flushed_after + 1..flushed_after + 6 {
+        ai.push_text(&format!("answer {m} {}", "lorem ipsum ".repeat(2_000)));
+        let reply = say(&tg, 5353, &format!("question {m} about the lighthouse")).await;
+        assert!(reply.starts_with(&format!("answer {m}")), "{reply}");
+        assert!(!flush_or_end(&ai, &mut op, 1).await || ai.requests().iter().any(is_summarizer));
+        if ai.requests().iter().any(is_summarizer) {
+            compacted_at = Some(m);
+            break;
+        }
+    }
+    assert!(compacted_at.is_some(), "compacted");
+    // No second try after a reply in that cycle; the flush before the compaction ran.
+    let requests = ai.requests();
+    let flushes: Vec<usize> = (0..requests.len())
+        .filter(|&i| text_of(&requests[i]).contains(FLUSH))
+        .collect();
+    let summarizer = requests.iter().position(is_summarizer).expect("summarizer");
+    assert_eq!(flushes.len(), 3, "{flushes:?}");
+    assert_eq!(
+        (flushes[1] + 1, flushes[2] + 1),
+        (flushes[2], summarizer),
+        "the second flush right before the compaction: {flushes:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(state.join("workspace/memory/before-compaction.md"))
+            .expect("saved before the compaction"),
+        "- cycle one\n"
+    );
+    let row = main_row(&mut op).await;
+    assert_eq!(
+        (&row["compactionCount"], &row["memoryFlushCompactionCount"]),
+        (&json!(1), &json!(0)),
+        "{row}"
+    );
+    assert!(row["memoryFlushAt"].as_u64().is_some(), "{row}");
+
+    // Cycle 2: the flush after a reply runs to its end; the compaction that follows
+    // runs none.
+    ai.push_marked(
+        FLUSH,
+        FakeReply::tool_call(
+            "flush-b",
+            "write",
+            &json!({"path": "memory/after-reply.md", "content": "- cycle two\n"}),
+        ),
+    );
+    ai.push_marked(FLUSH, FakeReply::text("NO_REPLY"));
+    let start = compacted_at.unwrap_or_default() + 1;
+    let mut ended = false;
+    for m in start..start + 8 {
+        ai.push_text(&format!("answer {m} {}", "lorem ipsum ".repeat(2_000)));
+        let reply = say(&tg, 5353, &format!("question {m} about the lighthouse")).await;
+        assert!(reply.starts_with(&format!("answer {m}")), "{reply}");
+        if flush_or_end(&ai, &mut op, 3).await {
+            // Let it end: the run ends once the flush has.
+            crate::telegram_flow::poll_until(SLOW, "the flushed file", || {
+                std::fs::read_to_string(state.join("workspace/memory/after-reply.md")).ok()
+            })
+            .await;
+            assert!(
+                !flush_or_end(&ai, &mut op, 5).await,
+                "two flush rounds only"
+            );
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "a flush after a reply in cycle 2");
+    let row = main_row(&mut op).await;
+    assert_eq!(
+        (&row["compactionCount"], &row["memoryFlushCompactionCount"]),
+        (&json!(1), &json!(1)),
+        "{row}"
+    );
+    let before = ai.request_count();
+    for m in 0..8 {
+        ai.push_text(&format!("more {m} {}", "lorem ipsum ".repeat(2_000)));
+        let reply = say(&tg, 5353, &format!("and more {m}")).await;
+        assert!(reply.starts_with(&format!("more {m}")), "{reply}");
+        let later = &ai.requests()[before..];
+        if later.iter().any(is_summarizer) {
+            assert!(
+                !later.iter().any(|r| text_of(r).contains(FLUSH)),
+                "the cycle's flush already ran"
+            );
+            break;
+        }
+        assert!(m < 7, "compacted again");
+    }
+    // Nothing of any flush in the transcript or the chat.
+    assert!(
+        !transcript_lines(&state)
+            .iter()
+            .any(|l| l.to_string().contains("Pre-compaction") || l["content"] == "NO_REPLY")
+    );
+    assert!(!tg.sent().iter().any(|m| m.text().contains("NO_REPLY")));
 }

@@ -121,6 +121,9 @@ pub struct Registry {
     token_sessions: HashMap<String, nodes::TokenSession>,
     /// Transcript tails of idle sessions (see `tails`).
     tails: tails::TailCache,
+    /// Memory flushes running after a reply, by session: `(run id, its stop)`. The
+    /// session's next message (or an abort) stops it (`runs::FlushStarted`).
+    flushing: HashMap<String, (String, futures_util::future::AbortHandle)>,
     /// Connections that asked for `sessions.changed` (`sessions.subscribe`).
     session_subscribers: session_events::SessionSubscribers,
     /// System events waiting for the next run of a session (`wake` with
@@ -168,6 +171,7 @@ impl Registry {
             runs: scheduler::RunScheduler::default(),
             token_sessions: HashMap::new(),
             tails: tails::TailCache::default(),
+            flushing: HashMap::new(),
             session_subscribers: session_events::SessionSubscribers::default(),
             pending_events: HashMap::new(),
             exec_wakes: exec_wake::ExecWakes::default(),

@@ -128,6 +128,11 @@ pub struct RunOutcome {
     pub detail: Option<serde_json::Value>,
     /// The estimated tokens of the run's request and its model's window.
     pub context: Option<(u32, u32)>,
+    /// A memory flush ran to its end in this run, after this many of its compactions.
+    pub flushed: Option<u32>,
+    /// A memory flush after the reply started in this run (after this many of its
+    /// compactions), whether or not it ran to its end.
+    pub flush_tried: Option<u32>,
 }
 
 /// An index entry of a session.
@@ -175,6 +180,17 @@ pub struct SessionMeta {
     /// How many times the session's context was compacted (OpenClaw's field).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub compaction_count: u64,
+    /// When the pre-compaction memory flush last ran to its end (OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_flush_at: Option<u64>,
+    /// [`Self::compaction_count`] when it did: a flush runs once per compaction cycle
+    /// (OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_flush_compaction_count: Option<u64>,
+    /// [`Self::compaction_count`] when a flush after a reply last started: one such try
+    /// per cycle (one the next message stopped leaves the flush to the compaction).
+    #[serde(skip)]
+    pub flush_tried_count: Option<u64>,
     /// The last run's estimated request size and its model's window (for `/status`; not
     /// saved: the next run after a restart measures it again).
     #[serde(skip)]
@@ -345,8 +361,19 @@ impl Registry {
         let idle = self.runs.enqueue(req)?;
         if idle {
             self.start_next(&key, ctx);
+        } else {
+            // The session's next message does not wait for a memory flush.
+            self.stop_flush(&key);
         }
         Ok(idle)
+    }
+
+    /// Stops the memory flush running after the reply of `key`'s active run, if any (the
+    /// files it wrote stay; the run then ends).
+    pub(super) fn stop_flush(&mut self, key: &str) {
+        if let Some((_, abort)) = self.flushing.remove(key) {
+            abort.abort();
+        }
     }
 
     /// What a run of `origin` may do with `exec`: the gateway host only when `tools.exec`
@@ -473,6 +500,8 @@ impl Registry {
             settings: live.compaction.clone(),
             summarizer,
             flusher,
+            flushed: meta.memory_flush_compaction_count == Some(meta.compaction_count),
+            tried: meta.flush_tried_count == Some(meta.compaction_count),
         };
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_history(tail)
@@ -677,6 +706,13 @@ impl Handler<RunFinished> for Registry {
         // Only the session's running run may hand a tail back (one run at a time).
         let (transcript, lines) = msg.tail;
         let current = self.runs.active_run(&msg.session_key) == Some(msg.run_id.as_str());
+        if self
+            .flushing
+            .get(&msg.session_key)
+            .is_some_and(|(run, _)| *run == msg.run_id)
+        {
+            self.flushing.remove(&msg.session_key);
+        }
         // A run that was aborted by a reset ends in the old transcript: the new one's
         // counts are not its.
         let same_transcript = self
@@ -695,6 +731,37 @@ impl Handler<RunFinished> for Registry {
         self.session_changed(&msg.session_key);
         self.save_sessions_logged(ctx);
         self.start_next(&msg.session_key, ctx);
+    }
+}
+
+/// Sent by a run whose reply is out when it starts the memory flush due after it: the
+/// session's next message or an abort stops the flush ([`Registry::stop_flush`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushStarted {
+    /// Session.
+    pub session_key: String,
+    /// The run.
+    pub run_id: String,
+    /// Stops the flush.
+    pub abort: futures_util::future::AbortHandle,
+}
+
+impl Handler<FlushStarted> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: FlushStarted, _: &mut Self::Context) {
+        if self.runs.active_run(&msg.session_key) != Some(msg.run_id.as_str()) {
+            msg.abort.abort();
+            return;
+        }
+        // A message queued while the reply went out: stop at once.
+        if self.runs.queued_in(&msg.session_key) > 0 {
+            msg.abort.abort();
+            return;
+        }
+        self.flushing
+            .insert(msg.session_key, (msg.run_id, msg.abort));
     }
 }
 
@@ -738,6 +805,10 @@ impl Registry {
     /// queued runs (all, or the one named); their channels drop the messages from their
     /// pending lists. Returns the run ids aborted, the active one first.
     pub(super) fn abort_runs(&mut self, session_key: &str, run_id: Option<&str>) -> Vec<String> {
+        let active = self.runs.active_run(session_key).map(str::to_owned);
+        if run_id.is_none() || run_id == active.as_deref() {
+            self.stop_flush(session_key);
+        }
         let aborted = self.runs.abort(session_key, run_id, now_ms());
         if let Some(run) = aborted.cancel {
             run.do_send(CancelRun);

@@ -489,6 +489,8 @@ mod tests {
             error: None,
             started_at: 1,
             ended_at: 2,
+            flushed: None,
+            flush_tried: None,
         }
     }
 

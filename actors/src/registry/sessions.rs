@@ -217,6 +217,13 @@ impl SessionIndex {
     pub fn run_ended(&mut self, key: &str, outcome: &super::runs::RunOutcome) {
         if let Some(meta) = self.0.get_mut(key) {
             meta.updated_at = outcome.ended_at;
+            if let Some(k) = outcome.flushed {
+                meta.memory_flush_at = Some(outcome.ended_at);
+                meta.memory_flush_compaction_count = Some(meta.compaction_count + u64::from(k));
+            }
+            if let Some(k) = outcome.flush_tried {
+                meta.flush_tried_count = Some(meta.compaction_count + u64::from(k));
+            }
             meta.compaction_count += u64::from(outcome.compactions);
             if outcome.context.is_some() {
                 meta.context = outcome.context;
@@ -258,6 +265,9 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         model_override: None,
         model_override_source: None,
         compaction_count: 0,
+        memory_flush_at: None,
+        memory_flush_compaction_count: None,
+        flush_tried_count: None,
         context: None,
     }
 }
@@ -290,6 +300,8 @@ mod tests {
             compactions,
             detail: notice.then(|| serde_json::json!({"compacted": true})),
             context: None,
+            flushed: None,
+            flush_tried: None,
         }
     }
 
@@ -321,6 +333,25 @@ mod tests {
         let m = idx.get("agent:main:main").expect("kept");
         assert_eq!((m.message_count, m.compaction_count), (5, 2));
         assert_eq!(m.last_message_preview.as_deref(), Some("hi"));
+        assert_eq!(
+            (m.memory_flush_at, m.memory_flush_compaction_count),
+            (None, None)
+        );
+        // A flush that ran after one of the run's compactions belongs to the new cycle.
+        let mut flushed = ended(50, "ok", 2, false);
+        flushed.flushed = Some(1);
+        flushed.flush_tried = Some(2);
+        idx.run_ended("agent:main:main", &flushed);
+        let m = idx.get("agent:main:main").expect("kept");
+        assert_eq!(
+            (
+                m.compaction_count,
+                m.memory_flush_compaction_count,
+                m.memory_flush_at
+            ),
+            (4, Some(3), Some(50))
+        );
+        assert_eq!(m.flush_tried_count, Some(4));
         // Unknown sessions are ignored.
         idx.run_ended("agent:main:other", &ended(50, "x", 0, false));
         assert_eq!(idx.len(), 1);

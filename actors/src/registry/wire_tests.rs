@@ -308,6 +308,9 @@ fn session_and_history_replies_match_their_objects() {
         model_override: None,
         model_override_source: None,
         compaction_count: 3,
+        memory_flush_at: None,
+        memory_flush_compaction_count: None,
+        flush_tried_count: None,
         context: Some((1, 2)),
     };
     let list = SessionList {
