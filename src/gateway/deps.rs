@@ -273,6 +273,7 @@ pub(super) fn telegram_account(
         inbound_window,
         history_limit,
         text_chunk_limit,
+        bot: openclaw_actors::channel::telegram::BotIdentity::of_token(&token),
     };
     let api: Rc<dyn TelegramApi> =
         Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));

@@ -1809,3 +1809,59 @@ async fn chats_see_typing_until_the_answer_arrives() {
     wait_reply(&tg, third, SLOW).await;
     assert!(of(5403).is_empty(), "{:?}", of(5403));
 }
+
+/// A state directory written for one bot: switching the account to another bot's token,
+/// or to the same bot's reissued token, must not lend it the old `getUpdates` offset
+/// (Telegram would drop every update of the new bot as confirmed, silently: OpenClaw's
+/// issue #11969). The state records the bot id and a token fingerprint, never the token.
+#[actix_web::test]
+async fn a_new_bot_token_does_not_inherit_the_old_bots_update_offset() {
+    let old = FakeTelegram::start("111111:old-bot-SECRET-token");
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&old, None, json!({}))));
+    // The old bot's update ids are high.
+    let msg = old.message(4501, 4501, "/whoami");
+    let id = msg.message_id;
+    old.push_raw(json!({"update_id": 900_000, "message": msg}));
+    wait_reply(&old, id, SLOW).await;
+    old.wait_offset_async(900_001, SLOW).await;
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw);
+    let state_file = dir.path().join("channels/telegram/default.json");
+    let state = std::fs::read_to_string(&state_file).expect("the account's state");
+    let v: Value = serde_json::from_str(&state).expect("JSON");
+    assert_eq!(
+        (&v["botId"], &v["offset"]),
+        (&json!(111111), &json!(900_001)),
+        "{v}"
+    );
+    assert_eq!(
+        v["tokenFingerprint"].as_str().map(str::len),
+        Some(16),
+        "{v}"
+    );
+    assert!(!state.contains("SECRET"), "{state}");
+
+    // Another bot, whose update ids start far lower.
+    let new = FakeTelegram::start("222222:new-bot-SECRET-token");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&config(&new, None, json!({}))));
+    let id = dm(&new, 4501, "/whoami");
+    assert!(!wait_reply(&new, id, SLOW).await.text().is_empty());
+    let logs = gw.stdout() + &gw.stderr();
+    assert!(logs.contains("another bot's (111111 → 222222)"), "{logs}");
+    assert!(!logs.contains("SECRET"), "no token in the log");
+
+    // The same bot with a reissued token: its update ids start over here too.
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw);
+    let reissued = FakeTelegram::start("222222:reissued-SECRET-token");
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&config(&reissued, None, json!({}))));
+    let id = dm(&reissued, 4501, "/whoami");
+    assert!(!wait_reply(&reissued, id, SLOW).await.text().is_empty());
+    assert!(
+        (gw.stdout() + &gw.stderr()).contains("the bot token changed (same bot)"),
+        "{}",
+        gw.stderr()
+    );
+}

@@ -312,6 +312,7 @@ fn setup(
         history_limit: 0,
         text_chunk_limit: super::MAX_MESSAGE_UNITS,
         webhook: None,
+        bot: super::BotIdentity::default(),
     };
     let channel = TelegramChannel::new(
         cfg,

@@ -172,6 +172,58 @@ pub struct TelegramAccountConfig {
     /// Longest message sent, in UTF-16 code units (`textChunkLimit`, default 4000, at
     /// most Telegram's 4096); longer answers are split.
     pub text_chunk_limit: usize,
+    /// Which bot and token this account runs with (checked against the persisted state).
+    pub bot: BotIdentity,
+}
+
+/// Which bot a token belongs to, as the account's state records it: a state written for
+/// another bot, or under a token since replaced, must not lend its `getUpdates` offset to
+/// this one (the new bot's update ids may all lie below it: Telegram would drop every
+/// update as confirmed, silently — OpenClaw's issue #11969).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BotIdentity {
+    /// The bot's user id: the token's numeric prefix (`123456:ABC…`).
+    pub bot_id: Option<i64>,
+    /// The first 16 hex digits of the token's SHA-256 (not the token; empty: unknown).
+    pub fingerprint: String,
+}
+
+impl BotIdentity {
+    /// The identity of `token`.
+    pub fn of_token(token: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(token.trim().as_bytes());
+        let mut fingerprint = String::with_capacity(16);
+        for b in &digest[..8] {
+            fingerprint.push_str(&format!("{b:02x}"));
+        }
+        Self {
+            bot_id: token
+                .trim()
+                .split_once(':')
+                .and_then(|(id, _)| id.parse::<i64>().ok())
+                .filter(|id| *id > 0),
+            fingerprint,
+        }
+    }
+}
+
+/// How a loaded state met the account's token ([`ChannelState::adopt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenChange {
+    /// No bot recorded yet (a new state, or one written before bots were recorded): this
+    /// one is recorded, the state kept.
+    Recorded,
+    /// The same bot with a new token (revoked and reissued): the offset is dropped.
+    Rotated,
+    /// Another bot: the offset, the unanswered messages (`dropped` of them) and the drafts
+    /// on the old bot's screen are dropped; approvals and pairing codes stay.
+    OtherBot {
+        /// The bot the state was written for.
+        was: Option<i64>,
+        /// Unanswered messages dropped.
+        dropped: usize,
+    },
 }
 
 /// The emoji the bot reacts with to a message it takes (OpenClaw's ack reaction), and
@@ -248,9 +300,51 @@ pub struct ChannelState {
     /// Progress drafts on screen (deleted at the next start if a crash left them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drafts: Vec<progress::DraftRef>,
+    /// The bot this state belongs to ([`BotIdentity::bot_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_id: Option<i64>,
+    /// Its token's fingerprint ([`BotIdentity::fingerprint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_fingerprint: Option<String>,
 }
 
 impl ChannelState {
+    /// Fits the state to the account's bot `me` before anything uses it: what changed, if
+    /// anything (the state must then be saved). An unknown identity changes nothing.
+    pub fn adopt(&mut self, me: &BotIdentity) -> Option<TokenChange> {
+        if me.fingerprint.is_empty() {
+            return None;
+        }
+        let other_bot = matches!((self.bot_id, me.bot_id), (Some(a), Some(b)) if a != b);
+        let change = if other_bot {
+            let dropped = self.pending.len();
+            self.offset = None;
+            self.pending.clear();
+            self.drafts.clear();
+            TokenChange::OtherBot {
+                was: self.bot_id,
+                dropped,
+            }
+        } else {
+            match &self.token_fingerprint {
+                Some(f) if *f == me.fingerprint => {
+                    if self.bot_id == me.bot_id {
+                        return None;
+                    }
+                    TokenChange::Recorded
+                }
+                Some(_) => {
+                    self.offset = None;
+                    TokenChange::Rotated
+                }
+                None => TokenChange::Recorded,
+            }
+        };
+        self.bot_id = me.bot_id;
+        self.token_fingerprint = Some(me.fingerprint.clone());
+        Some(change)
+    }
+
     /// Where an account's state lives, relative to the state directory.
     pub fn document(account_id: &str) -> String {
         format!("channels/telegram/{account_id}.json")
@@ -546,6 +640,36 @@ const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 impl TelegramChannel {
     /// Runs the pending messages again and starts talking to Telegram.
     fn begin(&mut self, ctx: &mut Context<Self>) {
+        // A state written for another bot or token lends it neither its offset nor (another
+        // bot's) its unanswered messages.
+        if let Some(change) = self.state.adopt(&self.cfg.bot) {
+            let account = &self.cfg.account_id;
+            match &change {
+                // Saved with the state's next change (a fresh state is not written early).
+                TokenChange::Recorded => {}
+                TokenChange::Rotated => log::warn!(
+                    "telegram[{account}]: the bot token changed (same bot); the stored update offset is dropped, so Telegram hands over every update not yet confirmed"
+                ),
+                TokenChange::OtherBot { was, dropped } => log::warn!(
+                    "telegram[{account}]: the bot token is now another bot's ({} → {}); the stored update offset is dropped{}",
+                    was.map_or_else(|| "?".to_owned(), |b| b.to_string()),
+                    self.cfg
+                        .bot
+                        .bot_id
+                        .map_or_else(|| "?".to_owned(), |b| b.to_string()),
+                    if *dropped > 0 {
+                        format!(
+                            ", and {dropped} unanswered message(s) to the old bot are dropped (its chats are not this bot's)"
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            }
+            if change != TokenChange::Recorded {
+                self.changed(ctx);
+            }
+        }
         // Messages accepted before a restart but not answered: run them again.
         for m in self.state.pending.clone() {
             self.batch_or_hand_over(m, ctx);
@@ -768,6 +892,71 @@ pub fn start_accounts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_lends_its_offset_only_to_the_bot_and_token_it_was_written_for() {
+        let a = BotIdentity::of_token("111111:AAAA-secret");
+        assert_eq!(a.bot_id, Some(111111));
+        assert_eq!(a.fingerprint.len(), 16);
+        assert!(!a.fingerprint.contains("AAAA"));
+        assert_eq!(a, BotIdentity::of_token(" 111111:AAAA-secret\n"));
+        let rotated = BotIdentity::of_token("111111:BBBB-secret");
+        assert_eq!(rotated.bot_id, a.bot_id);
+        assert_ne!(rotated.fingerprint, a.fingerprint);
+        assert_eq!(BotIdentity::of_token("no-colon").bot_id, None);
+        assert_eq!(BotIdentity::of_token("-5:x").bot_id, None);
+
+        let state = || ChannelState {
+            offset: Some(900_001),
+            pending: vec![InboundMessage::default(), InboundMessage::default()],
+            approved: vec![7],
+            ..Default::default()
+        };
+        // Written before bots were recorded: kept, the bot recorded.
+        let mut s = state();
+        assert_eq!(s.adopt(&a), Some(TokenChange::Recorded));
+        assert_eq!(
+            (s.offset, s.pending.len(), s.bot_id),
+            (Some(900_001), 2, Some(111111))
+        );
+        // The same token again: nothing to do.
+        assert_eq!(s.adopt(&a), None);
+        // The same bot's new token: the offset goes, the messages stay.
+        assert_eq!(s.adopt(&rotated), Some(TokenChange::Rotated));
+        assert_eq!((s.offset, s.pending.len()), (None, 2));
+        assert_eq!(
+            s.token_fingerprint.as_deref(),
+            Some(rotated.fingerprint.as_str())
+        );
+        // Another bot: the offset and the old bot's unanswered messages go; approvals stay.
+        let mut s = state();
+        s.adopt(&a);
+        let b = BotIdentity::of_token("222222:CCCC");
+        assert_eq!(
+            s.adopt(&b),
+            Some(TokenChange::OtherBot {
+                was: Some(111111),
+                dropped: 2
+            })
+        );
+        assert_eq!(
+            (s.offset, s.pending.len(), s.approved.clone()),
+            (None, 0, vec![7])
+        );
+        assert_eq!(s.bot_id, Some(222222));
+        // An unknown identity (tests, no token) changes nothing.
+        let mut s = state();
+        assert_eq!(s.adopt(&BotIdentity::default()), None);
+        assert_eq!(s.offset, Some(900_001));
+        // The fingerprint, never the token, is what the file holds.
+        let mut s = state();
+        s.adopt(&a);
+        let saved = serde_json::to_string(&s).expect("JSON");
+        assert!(
+            saved.contains("\"botId\":111111") && !saved.contains("AAAA"),
+            "{saved}"
+        );
+    }
 
     #[test]
     fn send_targets_are_numeric_chat_ids_with_optional_prefix() {
