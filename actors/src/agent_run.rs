@@ -991,6 +991,7 @@ impl FlushJob {
                     .complete(ChatRequest {
                         messages: msgs.clone(),
                         tools: tools.clone(),
+                        thinking: None,
                     })
                     .await
                 {
@@ -2056,6 +2057,7 @@ async fn converse(
                 ChatRequest {
                     messages: messages.clone(),
                     tools: tools.clone(),
+                    thinking: req.thinking,
                 },
                 Streamer::sink(stream),
             )
@@ -2100,10 +2102,10 @@ async fn converse(
         {
             report(req, ProgressEvent::Headline(preamble.to_owned()));
         }
-        Arc::make_mut(&mut messages).push(ChatMessage::calling(
-            response.message.content.clone(),
-            calls.clone(),
-        ));
+        // With what the provider must see again (Anthropic's signed thinking).
+        let mut calling = ChatMessage::calling(response.message.content.clone(), calls.clone());
+        calling.replay = response.message.replay.clone();
+        Arc::make_mut(&mut messages).push(calling);
         for call in calls {
             report(
                 req,
@@ -2576,6 +2578,7 @@ fn tool_call(args: Value) -> ChatResponse {
             }]),
             tool_call_id: None,
             images: Vec::new(),
+            replay: None,
         },
         finish_reason: Some("tool_calls".into()),
         usage: Default::default(),
@@ -2748,6 +2751,7 @@ mod tests {
         let fut = agent.complete(ChatRequest {
             messages: messages.into(),
             tools: Arc::default(),
+            thinking: None,
         });
         futures_util::FutureExt::now_or_never(fut)
             .expect("ready")
@@ -2786,6 +2790,7 @@ mod tests {
             tool_calls: Some(vec![call.clone()]),
             tool_call_id: None,
             images: Vec::new(),
+            replay: None,
         };
         let tool = ChatMessage {
             role: "tool".into(),
@@ -2793,6 +2798,7 @@ mod tests {
             tool_calls: None,
             tool_call_id: Some(call.id),
             images: Vec::new(),
+            replay: None,
         };
         let r = ask(
             &a,

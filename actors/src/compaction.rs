@@ -660,7 +660,7 @@ fn summarizer_request(
             ChatMessage::text("user", body),
         ]
         .into(),
-        tools: Default::default(),
+        ..Default::default()
     }
 }
 

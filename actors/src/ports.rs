@@ -60,6 +60,88 @@ pub struct ChatMessage {
     /// provider client sends them as content parts.
     #[serde(skip)]
     pub images: Vec<ImagePart>,
+    /// What the provider must see again with this answer in the same run (Anthropic's
+    /// signed thinking blocks before its tool calls), as it sent them; other providers
+    /// ignore it, and it is never written to the transcript.
+    #[serde(skip)]
+    pub replay: Option<std::sync::Arc<Vec<Value>>>,
+}
+
+/// How hard a reasoning model thinks before it answers (OpenClaw's `/think` levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Thinking {
+    /// No thinking asked for (the provider's own default stands).
+    Off,
+    /// The least.
+    Minimal,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// OpenAI's `xhigh` (Anthropic: as `high`).
+    Xhigh,
+}
+
+impl Thinking {
+    /// The levels, as `/think` lists them.
+    pub const ALL: [Thinking; 6] = [
+        Thinking::Off,
+        Thinking::Minimal,
+        Thinking::Low,
+        Thinking::Medium,
+        Thinking::High,
+        Thinking::Xhigh,
+    ];
+
+    /// A level by name (any case; OpenClaw's aliases: `x-high`, `extra-high`, … for `xhigh`,
+    /// `highest` for `high`, `none`, `false`, `disabled` for `off`).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        Some(match s.as_str() {
+            "off" | "none" | "false" | "disabled" => Thinking::Off,
+            "minimal" => Thinking::Minimal,
+            "low" => Thinking::Low,
+            "medium" => Thinking::Medium,
+            "high" | "highest" => Thinking::High,
+            "xhigh" | "x-high" | "x_high" | "extra-high" | "extra high" | "extra_high" => {
+                Thinking::Xhigh
+            }
+            _ => return None,
+        })
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Thinking::Off => "off",
+            Thinking::Minimal => "minimal",
+            Thinking::Low => "low",
+            Thinking::Medium => "medium",
+            Thinking::High => "high",
+            Thinking::Xhigh => "xhigh",
+        }
+    }
+
+    /// OpenAI's `reasoning.effort` / `reasoning_effort` (`None` for `off`: the field is left
+    /// out, since not every model takes `none`).
+    pub fn effort(self) -> Option<&'static str> {
+        (self != Thinking::Off).then(|| self.as_str())
+    }
+
+    /// Anthropic's thinking budget in tokens (OpenClaw's: minimal 1024, low 2048, medium
+    /// 8192, high and xhigh 16384); `None` for `off`.
+    pub fn budget_tokens(self) -> Option<u32> {
+        match self {
+            Thinking::Off => None,
+            Thinking::Minimal => Some(1_024),
+            Thinking::Low => Some(2_048),
+            Thinking::Medium => Some(8_192),
+            Thinking::High | Thinking::Xhigh => Some(16_384),
+        }
+    }
 }
 
 /// An image for the model: OpenAI's `image_url` content part, as a data URL.
@@ -114,13 +196,16 @@ pub struct ToolSpec {
 }
 
 /// One completion request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatRequest {
     /// The conversation so far (shared: a run sends it again each round, adding to it only
     /// once the provider is done with it, so a long context is not copied per round).
     pub messages: std::sync::Arc<Vec<ChatMessage>>,
     /// Tools on offer (shared, as the messages).
     pub tools: std::sync::Arc<Vec<ToolSpec>>,
+    /// The thinking level asked for this request (the chat's `/think`); `None`: the model's
+    /// configured default. Only models that reason get it.
+    pub thinking: Option<Thinking>,
 }
 
 /// The model's answer.
@@ -339,6 +424,10 @@ pub trait ChatModel {
     /// `contextTokens`); `None`: not configured (the default window applies).
     fn context_window(&self) -> Option<u32> {
         None
+    }
+    /// Whether thinking levels (`/think`) apply to it: the model reasons.
+    fn reasons(&self) -> bool {
+        false
     }
     /// The model of the agent `agent` when it has its own (`agents.entries.<id>.model`),
     /// with the same choices; `None`: this one answers for it.

@@ -30,7 +30,7 @@ use super::sse::{self, Fold, Step};
 use super::{http_client, truncate};
 use crate::actors::ports::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, DeltaSink, FunctionCall, ImagePart,
-    LocalFut, ModelError, ToolCall,
+    LocalFut, ModelError, Thinking, ToolCall,
 };
 
 pub use super::retry::{DEFAULT_TIMEOUT, MAX_ATTEMPTS};
@@ -58,6 +58,10 @@ pub struct AnthropicModel {
     /// Prompt caching (`cache_control` breakpoints) and its lifetime: `Some("5m")` or
     /// `Some("1h")`; `None`: off.
     cache: Option<&'static str>,
+    /// The model thinks (extended thinking): a thinking level applies to it.
+    reasoning: bool,
+    /// Its thinking level when a request names none.
+    thinking: Option<Thinking>,
 }
 
 impl std::fmt::Debug for AnthropicModel {
@@ -96,7 +100,20 @@ impl AnthropicModel {
             headers: Vec::new(),
             max_tokens: DEFAULT_MAX_TOKENS,
             cache: None,
+            reasoning: false,
+            thinking: None,
         }
+    }
+
+    /// Whether the model thinks (`reasoning`), and its thinking level when a request names
+    /// none: a level other than `off` turns on extended thinking (`thinking: {type:
+    /// "enabled", budget_tokens}`, OpenClaw's budgets, `max_tokens` raised by the budget),
+    /// and the signed thinking blocks of the run's answers go back with them in its tool
+    /// rounds, as the API requires.
+    pub fn with_thinking(mut self, reasoning: bool, default: Option<Thinking>) -> Self {
+        self.reasoning = reasoning;
+        self.thinking = default;
+        self
     }
 
     /// Whether the model sees images (its config's `input` lists `image`): user messages'
@@ -178,11 +195,19 @@ impl AnthropicModel {
         if let Some(last) = tools.last_mut() {
             last.cache_control = CacheControl::of(self.cache);
         }
+        let budget = if self.reasoning {
+            req.thinking
+                .or(self.thinking)
+                .and_then(Thinking::budget_tokens)
+        } else {
+            None
+        };
         let mut system: Vec<&str> = Vec::new();
         let mut messages: Vec<Message<'_>> = Vec::with_capacity(req.messages.len());
         for m in req.messages.iter() {
             // The API refuses empty (and whitespace-only) text blocks.
             let text = m.content.as_deref().filter(|t| !t.trim().is_empty());
+            let mut raw: &[Value] = &[];
             let (role, blocks): (&'static str, Vec<Block<'_>>) = match m.role.as_str() {
                 "system" | "developer" => {
                     system.extend(text);
@@ -190,6 +215,10 @@ impl AnthropicModel {
                 }
                 "assistant" => {
                     let calls = m.tool_calls.as_deref().unwrap_or_default();
+                    // Its thinking goes first, as it came (signed).
+                    if let Some(r) = m.replay.as_deref().filter(|_| budget.is_some()) {
+                        raw = r;
+                    }
                     let mut blocks = Vec::with_capacity(1 + calls.len());
                     blocks.extend(text.map(|text| Block::Text { text }));
                     blocks.extend(calls.iter().map(|c| Block::ToolUse {
@@ -227,10 +256,13 @@ impl AnthropicModel {
                     ("user", blocks)
                 }
             };
-            if blocks.is_empty() {
+            if blocks.is_empty() && raw.is_empty() {
                 continue;
             }
-            let parts = blocks.into_iter().map(Part::from);
+            let parts = raw
+                .iter()
+                .map(Content::Raw)
+                .chain(blocks.into_iter().map(|b| Content::Part(Part::from(b))));
             match messages.last_mut() {
                 Some(last) if last.role == role => last.content.extend(parts),
                 _ => messages.push(Message {
@@ -239,12 +271,16 @@ impl AnthropicModel {
                 }),
             }
         }
-        if let Some(part) = messages.last_mut().and_then(|m| m.content.last_mut()) {
+        if let Some(Content::Part(part)) = messages.last_mut().and_then(|m| m.content.last_mut()) {
             part.cache_control = CacheControl::of(self.cache);
         }
         let body = Body {
             model: &self.model,
-            max_tokens: self.max_tokens,
+            max_tokens: self.max_tokens.saturating_add(budget.unwrap_or_default()),
+            thinking: budget.map(|budget_tokens| ThinkingParam {
+                kind: "enabled",
+                budget_tokens,
+            }),
             system: (!system.is_empty()).then(|| System(system, CacheControl::of(self.cache))),
             messages,
             tools,
@@ -434,16 +470,35 @@ enum Block<'a> {
     },
 }
 
+/// A message's content block: one of ours, or one the provider sent, sent back as it
+/// was (a signed thinking block).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Part(Part<'a>),
+    Raw(&'a Value),
+}
+
 #[derive(Serialize)]
 struct Message<'a> {
     role: &'static str,
-    content: Vec<Part<'a>>,
+    content: Vec<Content<'a>>,
+}
+
+/// `thinking: {type: "enabled", budget_tokens}`.
+#[derive(Serialize)]
+struct ThinkingParam {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    budget_tokens: u32,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     model: &'a str,
     max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<ThinkingParam>,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<System<'a>>,
     messages: Vec<Message<'a>>,
@@ -483,8 +538,11 @@ fn parse_message(body: &[u8]) -> Result<ChatResponse, String> {
         .ok_or("the message has no content array")?;
     let mut text: Option<String> = None;
     let mut calls = Vec::new();
+    let mut replay = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
         match block.get("type").and_then(Value::as_str) {
+            // Kept for this run's next round, never shown.
+            Some("thinking" | "redacted_thinking") => replay.push(block.clone()),
             Some("text") => {
                 let t = block
                     .get("text")
@@ -523,6 +581,7 @@ fn parse_message(body: &[u8]) -> Result<ChatResponse, String> {
             tool_calls: (!calls.is_empty()).then_some(calls),
             tool_call_id: None,
             images: Vec::new(),
+            replay: (!replay.is_empty()).then(|| std::sync::Arc::new(replay)),
         },
         finish_reason: v
             .get("stop_reason")
@@ -575,7 +634,15 @@ enum StreamBlock {
         /// The `input_json_delta` pieces, joined.
         json: String,
     },
-    /// Thinking, server tools…: ignored.
+    /// Thinking (its text and signature as they arrive): not shown, sent back in the
+    /// run's next round.
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    /// Redacted thinking (its encrypted `data`), sent back likewise.
+    Redacted(String),
+    /// Server tools…: ignored.
     Other,
 }
 
@@ -623,6 +690,20 @@ impl Fold for StreamFold {
                             json: String::new(),
                         }
                     }
+                    Some("thinking") => {
+                        let t = str_at("/content_block/thinking").unwrap_or_default();
+                        let sig = str_at("/content_block/signature").unwrap_or_default();
+                        sse::grow(&mut self.size, 1 + t.len() + sig.len())?;
+                        StreamBlock::Thinking {
+                            thinking: t.to_owned(),
+                            signature: sig.to_owned(),
+                        }
+                    }
+                    Some("redacted_thinking") => {
+                        let d = str_at("/content_block/data").unwrap_or_default();
+                        sse::grow(&mut self.size, 1 + d.len())?;
+                        StreamBlock::Redacted(d.to_owned())
+                    }
                     _ => StreamBlock::Other,
                 };
                 self.blocks.insert(index, block);
@@ -653,7 +734,27 @@ impl Fold for StreamFold {
                             json.push_str(piece);
                         }
                     }
-                    // thinking_delta, signature_delta, citations_delta…
+                    Some(kind @ ("thinking_delta" | "signature_delta")) => {
+                        let (key, ptr) = if kind == "thinking_delta" {
+                            (0, "/delta/thinking")
+                        } else {
+                            (1, "/delta/signature")
+                        };
+                        let piece = str_at(ptr).unwrap_or_default();
+                        if let Some(StreamBlock::Thinking {
+                            thinking,
+                            signature,
+                        }) = self.blocks.get_mut(&index)
+                        {
+                            sse::grow(&mut self.size, piece.len())?;
+                            if key == 0 {
+                                thinking.push_str(piece);
+                            } else {
+                                signature.push_str(piece);
+                            }
+                        }
+                    }
+                    // citations_delta…
                     _ => {}
                 }
             }
@@ -692,8 +793,18 @@ impl Fold for StreamFold {
     fn answer(self) -> Result<ChatResponse, String> {
         let mut text: Option<String> = (!self.shown.is_empty()).then_some(self.shown);
         let mut calls = Vec::new();
+        let mut replay = Vec::new();
         for (i, block) in self.blocks {
             match block {
+                StreamBlock::Thinking {
+                    thinking,
+                    signature,
+                } => replay.push(serde_json::json!({
+                    "type": "thinking", "thinking": thinking, "signature": signature,
+                })),
+                StreamBlock::Redacted(data) => {
+                    replay.push(serde_json::json!({"type": "redacted_thinking", "data": data}));
+                }
                 StreamBlock::Text(_) => {
                     text.get_or_insert_with(String::new);
                 }
@@ -733,6 +844,7 @@ impl Fold for StreamFold {
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 tool_call_id: None,
                 images: Vec::new(),
+                replay: (!replay.is_empty()).then(|| std::sync::Arc::new(replay)),
             },
             finish_reason: self.finish_reason,
             usage: self.usage.unwrap_or_default(),
@@ -774,6 +886,10 @@ impl ChatModel for AnthropicModel {
         retry::Wire::wire_label(self)
     }
 
+    fn reasons(&self) -> bool {
+        self.reasoning
+    }
+
     fn sees_images(&self) -> bool {
         self.images
     }
@@ -796,6 +912,89 @@ mod tests {
     use super::*;
     use crate::actors::ports::ToolSpec;
     use serde_json::json;
+
+    /// A thinking level turns on extended thinking for a model that reasons: OpenClaw's
+    /// budget, `max_tokens` raised by it, and the run's signed thinking blocks sent back
+    /// first in their assistant message; `off`, no level or a model that does not reason:
+    /// none of it.
+    #[test]
+    fn thinking_levels_set_the_budget_and_replay_the_signed_blocks() {
+        let thought = json!({"type": "thinking", "thinking": "let me see", "signature": "SIG=="});
+        let mut calling = ChatMessage::calling(
+            Some("Checking.".into()),
+            vec![ToolCall {
+                id: "toolu_1".into(),
+                kind: "function".into(),
+                function: FunctionCall {
+                    name: "nodes".into(),
+                    arguments: "{}".into(),
+                },
+            }],
+        );
+        calling.replay = Some(std::sync::Arc::new(vec![thought.clone()]));
+        let req = |thinking| ChatRequest {
+            messages: vec![
+                ChatMessage::text("user", "hi"),
+                calling.clone(),
+                ChatMessage::tool_result("toolu_1".into(), "[]".into()),
+            ]
+            .into(),
+            tools: Default::default(),
+            thinking,
+        };
+        let body = |m: &AnthropicModel, r: &ChatRequest| -> Value {
+            serde_json::from_slice(&m.request_body(r, false).expect("encodes")).expect("JSON")
+        };
+        let m = AnthropicModel::new("anthropic", "http://x", None, "claude-x", None)
+            .with_thinking(true, Some(Thinking::Low));
+        // The model's default level.
+        let b = body(&m, &req(None));
+        assert_eq!(
+            b["thinking"],
+            json!({"type": "enabled", "budget_tokens": 2048})
+        );
+        assert_eq!(b["max_tokens"], 8192 + 2048);
+        assert_eq!(b["messages"][1]["content"][0], thought, "{b}");
+        assert_eq!(b["messages"][1]["content"][1]["type"], "text");
+        assert_eq!(b["messages"][1]["content"][2]["type"], "tool_use");
+        // The chat's level wins; xhigh is high here.
+        let b = body(&m, &req(Some(Thinking::Xhigh)));
+        assert_eq!(b["thinking"]["budget_tokens"], 16384);
+        // Off: no thinking, and the blocks stay home.
+        for b in [
+            body(&m, &req(Some(Thinking::Off))),
+            body(
+                &m.clone().with_thinking(false, Some(Thinking::High)),
+                &req(None),
+            ),
+            body(&m.clone().with_thinking(true, None), &req(None)),
+        ] {
+            assert_eq!(b.get("thinking"), None, "{b}");
+            assert_eq!(b["max_tokens"], 8192);
+            assert_eq!(b["messages"][1]["content"][0]["type"], "text", "{b}");
+        }
+    }
+
+    #[test]
+    fn thinking_blocks_of_an_answer_are_kept_for_the_next_round_never_shown() {
+        let r = parse_message(
+            br#"{"type":"message","content":[
+                {"type":"thinking","thinking":"hmm","signature":"s1"},
+                {"type":"redacted_thinking","data":"ENC"},
+                {"type":"tool_use","id":"toolu_2","name":"nodes","input":{}}
+            ],"stop_reason":"tool_use"}"#,
+        )
+        .expect("parses");
+        assert_eq!(r.message.content, None);
+        let replay = r.message.replay.expect("kept");
+        assert_eq!(
+            *replay,
+            vec![
+                json!({"type":"thinking","thinking":"hmm","signature":"s1"}),
+                json!({"type":"redacted_thinking","data":"ENC"}),
+            ]
+        );
+    }
 
     #[test]
     fn prompt_caching_marks_system_last_tool_and_last_message_on_the_direct_api() {
@@ -820,6 +1019,7 @@ mod tests {
                 },
             ]
             .into(),
+            thinking: None,
         };
         let body = |m: AnthropicModel| -> Value {
             serde_json::from_slice(&m.request_body(&req, false).unwrap()).unwrap()
@@ -892,6 +1092,7 @@ mod tests {
                 &ChatRequest {
                     messages: messages.into(),
                     tools: tools.into(),
+                    thinking: None,
                 },
                 false,
             )
@@ -1260,6 +1461,7 @@ mod tests {
         let req = ChatRequest {
             messages: vec![ChatMessage::text("user", "hi")].into(),
             tools: Default::default(),
+            thinking: None,
         };
         let plain = String::from_utf8(m.request_body(&req, false).unwrap()).unwrap();
         assert!(!plain.contains("stream"), "{plain}");

@@ -72,6 +72,10 @@ impl ChatModel for Choosable {
         self.default.context_window()
     }
 
+    fn reasons(&self) -> bool {
+        self.default.reasons()
+    }
+
     fn for_agent(&self, agent: &str) -> Option<Rc<dyn ChatModel>> {
         self.agents
             .iter()

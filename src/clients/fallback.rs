@@ -58,6 +58,11 @@ impl ChatModel for WithFallbacks {
     fn context_window(&self) -> Option<u32> {
         self.models.iter().filter_map(|m| m.context_window()).min()
     }
+
+    /// The primary's.
+    fn reasons(&self) -> bool {
+        self.models.first().is_some_and(|m| m.reasons())
+    }
 }
 
 impl WithFallbacks {

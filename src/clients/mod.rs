@@ -58,6 +58,10 @@ impl openclaw_actors::ports::ChatModel for Configured {
         self.window.or_else(|| self.model.context_window())
     }
 
+    fn reasons(&self) -> bool {
+        self.model.reasons()
+    }
+
     fn complete(
         &self,
         req: openclaw_actors::ports::ChatRequest,

@@ -43,6 +43,10 @@ pub struct OpenAiModel {
     /// Longest answer, when configured (`max_tokens`; `max_completion_tokens` at
     /// api.openai.com, whose current models refuse the older name).
     pub(super) max_tokens: Option<u32>,
+    /// The model reasons: a thinking level applies to it (`reasoning_effort`).
+    pub(super) reasoning: bool,
+    /// Its thinking level when a request names none.
+    pub(super) thinking: Option<crate::actors::ports::Thinking>,
     /// Ask for the usage chunk when streaming (`stream_options.include_usage`); turned off
     /// for good when the endpoint refuses the field (shared by the clones of this client).
     stream_usage: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -82,6 +86,8 @@ impl OpenAiModel {
             images: false,
             headers: Vec::new(),
             max_tokens: None,
+            reasoning: false,
+            thinking: None,
             stream_usage: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
@@ -99,6 +105,27 @@ impl OpenAiModel {
     pub fn with_images(mut self, images: bool) -> Self {
         self.images = images;
         self
+    }
+
+    /// Whether the model reasons, and its thinking level when a request names none: a
+    /// level other than `off` goes as `reasoning_effort` (the Responses API's
+    /// `reasoning.effort`); `off` and models that do not reason send nothing.
+    pub fn with_thinking(
+        mut self,
+        reasoning: bool,
+        default: Option<crate::actors::ports::Thinking>,
+    ) -> Self {
+        self.reasoning = reasoning;
+        self.thinking = default;
+        self
+    }
+
+    /// The reasoning effort of `req`, if any.
+    pub(super) fn effort(&self, req: &ChatRequest) -> Option<&'static str> {
+        if !self.reasoning {
+            return None;
+        }
+        req.thinking.or(self.thinking).and_then(|t| t.effort())
     }
 
     /// The longest answer in tokens (`None`: the provider's default).
@@ -185,6 +212,8 @@ impl OpenAiModel {
             max_tokens: Option<u32>,
             #[serde(skip_serializing_if = "Option::is_none")]
             max_completion_tokens: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reasoning_effort: Option<&'static str>,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             stream: bool,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -237,6 +266,7 @@ impl OpenAiModel {
             tools,
             max_tokens: self.max_tokens.filter(|_| !native),
             max_completion_tokens: self.max_tokens.filter(|_| native),
+            reasoning_effort: self.effort(req),
             stream,
             stream_options: (stream
                 && self.stream_usage.load(std::sync::atomic::Ordering::Relaxed))
@@ -374,6 +404,7 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
             tool_calls: parse_tool_calls(message.get("tool_calls"))?,
             tool_call_id: None,
             images: Vec::new(),
+            replay: None,
         },
         finish_reason: choice
             .get("finish_reason")
@@ -516,6 +547,7 @@ impl Fold for StreamFold {
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 tool_call_id: None,
                 images: Vec::new(),
+                replay: None,
             },
             finish_reason: self.finish_reason,
             usage: self.usage.unwrap_or_default(),
@@ -603,6 +635,10 @@ impl ChatModel for OpenAiModel {
         retry::Wire::wire_label(self)
     }
 
+    fn reasons(&self) -> bool {
+        self.reasoning
+    }
+
     fn sees_images(&self) -> bool {
         self.images
     }
@@ -647,6 +683,42 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_thinking_level_is_reasoning_effort_for_models_that_reason() {
+        use crate::actors::ports::Thinking;
+        let req = |thinking| ChatRequest {
+            messages: vec![ChatMessage::text("user", "hi")].into(),
+            thinking,
+            ..Default::default()
+        };
+        let effort = |m: &OpenAiModel, r: &ChatRequest| -> Value {
+            let b: Value =
+                serde_json::from_slice(&m.request_body(r, false).expect("encodes")).expect("JSON");
+            b.get("reasoning_effort").cloned().unwrap_or(Value::Null)
+        };
+        let m = OpenAiModel::new("p", "http://x/v1", None, "m", None)
+            .with_thinking(true, Some(Thinking::Medium));
+        assert_eq!(effort(&m, &req(None)), "medium");
+        assert_eq!(effort(&m, &req(Some(Thinking::Xhigh))), "xhigh");
+        assert_eq!(effort(&m, &req(Some(Thinking::Off))), Value::Null);
+        let plain = m.clone().with_thinking(false, Some(Thinking::High));
+        assert_eq!(effort(&plain, &req(Some(Thinking::High))), Value::Null);
+        // The Responses API: `reasoning.effort`.
+        let r = super::super::openai_responses::ResponsesModel::new(m);
+        let b: Value = serde_json::from_slice(
+            &r.request_body(&req(Some(Thinking::Low)), false)
+                .expect("encodes"),
+        )
+        .expect("JSON");
+        assert_eq!(b["reasoning"], json!({"effort": "low"}));
+        let b: Value = serde_json::from_slice(
+            &r.request_body(&req(Some(Thinking::Off)), false)
+                .expect("encodes"),
+        )
+        .expect("JSON");
+        assert_eq!(b.get("reasoning"), None);
+    }
+
+    #[test]
     fn debug_and_label_hide_the_key() {
         let m = OpenAiModel::new(
             "openai",
@@ -671,6 +743,7 @@ mod tests {
         let req = ChatRequest {
             messages: vec![ChatMessage::text("user", "hi")].into(),
             tools: Default::default(),
+            thinking: None,
         };
         let body = |req: &ChatRequest| -> Value {
             serde_json::from_slice(&m.request_body(req, false).expect("encodes")).expect("JSON")
@@ -711,6 +784,7 @@ mod tests {
         let req = ChatRequest {
             messages: vec![ChatMessage::text("system", "s"), shown].into(),
             tools: Default::default(),
+            thinking: None,
         };
         let body: Value =
             serde_json::from_slice(&m.request_body(&req, false).expect("encodes")).expect("JSON");
@@ -788,6 +862,7 @@ mod tests {
         let req = ChatRequest {
             messages: vec![ChatMessage::text("user", "hi")].into(),
             tools: Default::default(),
+            thinking: None,
         };
         let plain = m.request_body(&req, false).expect("encodes");
         assert_eq!(

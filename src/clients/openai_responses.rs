@@ -106,9 +106,15 @@ impl ResponsesModel {
             },
         }
         #[derive(serde::Serialize)]
+        struct Reasoning {
+            effort: &'static str,
+        }
+        #[derive(serde::Serialize)]
         struct Body<'a> {
             model: &'a str,
             input: Vec<Item<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reasoning: Option<Reasoning>,
             #[serde(skip_serializing_if = "Vec::is_empty")]
             tools: Vec<Tool<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,6 +166,7 @@ impl ResponsesModel {
         let body = Body {
             model: &self.0.model,
             input,
+            reasoning: self.0.effort(req).map(|effort| Reasoning { effort }),
             tool_choice: (!tools.is_empty()).then_some("auto"),
             tools,
             max_output_tokens: self.0.max_tokens.map(|n| n.max(MIN_OUTPUT_TOKENS)),
@@ -364,6 +371,7 @@ fn parse_response(body: &[u8]) -> Result<ChatResponse, String> {
             tool_calls: (!calls.is_empty()).then_some(calls),
             tool_call_id: None,
             images: Vec::new(),
+            replay: None,
         },
         finish_reason: Some(finish),
         usage: usage_of_responses(v.get("usage")).unwrap_or_default(),
@@ -569,6 +577,7 @@ impl Fold for StreamFold {
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 tool_call_id: None,
                 images: Vec::new(),
+                replay: None,
             },
             finish_reason: self.finish_reason,
             usage: self.usage.unwrap_or_default(),
@@ -608,6 +617,10 @@ impl retry::Wire for ResponsesModel {
 impl ChatModel for ResponsesModel {
     fn label(&self) -> String {
         retry::Wire::wire_label(self)
+    }
+
+    fn reasons(&self) -> bool {
+        self.0.reasoning
     }
 
     fn sees_images(&self) -> bool {
@@ -695,6 +708,7 @@ mod tests {
                 parameters: json!({"type": "object", "properties": {"x": {"type": "string"}}}),
             }]
             .into(),
+            thinking: None,
         };
         let v = body(&model().0.with_max_tokens(Some(4)).into(), &req, true);
         assert_eq!(
@@ -733,6 +747,7 @@ mod tests {
         let plain = ChatRequest {
             messages: vec![ChatMessage::text("user", "hi")].into(),
             tools: Default::default(),
+            thinking: None,
         };
         assert_eq!(
             model().request_body(&plain, false).expect("encodes"),

@@ -34,6 +34,9 @@ pub struct ModelEntryCfg {
     /// a streaming endpoint for its usage chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compat: Option<serde_json::Value>,
+    /// The model reasons (OpenClaw's key): thinking levels (`/think`) apply to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<bool>,
 }
 
 /// `models.providers.<id>`.
@@ -341,6 +344,10 @@ impl CompactionCfg {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentDefaultsCfg {
+    /// The thinking level of models that reason, when neither the chat (`/think`) nor the
+    /// model's `params.thinking` names one (OpenClaw's `thinkingDefault`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_default: Option<String>,
     /// The model.
     #[serde(default)]
     pub model: AgentModelCfg,

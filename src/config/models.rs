@@ -211,6 +211,11 @@ pub struct Target {
     /// Ask a streaming OpenAI-compatible endpoint for its usage chunk (`stream_options`;
     /// the entry's `compat.supportsUsageInStreaming`, default `true`).
     pub stream_usage: bool,
+    /// The model reasons (its entry's `reasoning`, else known by its name).
+    pub reasoning: bool,
+    /// Its thinking level when the chat names none: its `params.thinking`, else
+    /// `agents.defaults.thinkingDefault`.
+    pub thinking: Option<openclaw_actors::ports::Thinking>,
 }
 
 impl std::fmt::Debug for Target {
@@ -575,7 +580,30 @@ pub(crate) fn target(
         let v = v as u32;
         context_window = Some(context_window.map_or(v, |w: u32| w.min(v)));
     }
+    let reasoning = model_entry
+        .and_then(|m| m.reasoning)
+        .unwrap_or_else(|| reasons_by_default(&provider, &model));
+    let thinking = match params.and_then(|p| p.get("thinking")) {
+        Some(v) => Some(thinking_of(v).ok_or_else(|| {
+            format!(
+                "agents.defaults.models[\"{provider}/{model}\"].params.thinking is {}. Fix: {}",
+                truncate_value(v),
+                THINKING_FIX
+            )
+        })?),
+        None => match cfg.agents.defaults.thinking_default.as_deref() {
+            Some(t) => Some(openclaw_actors::ports::Thinking::parse(t).ok_or_else(|| {
+                format!(
+                    "agents.defaults.thinkingDefault is {:?}. Fix: {THINKING_FIX}",
+                    t.chars().take(40).collect::<String>()
+                )
+            })?),
+            None => None,
+        },
+    };
     Ok(Target {
+        reasoning,
+        thinking,
         context_window,
         provider,
         model,
@@ -612,6 +640,50 @@ fn cost_rates(v: &serde_json::Value) -> Result<openclaw_actors::ports::CostRates
         cache_read: rate("cacheRead")?,
         cache_write: rate("cacheWrite")?,
     })
+}
+
+/// What a thinking level may be.
+const THINKING_FIX: &str = "one of off, minimal, low, medium, high, xhigh";
+
+/// A `params.thinking` value: a level's name, or `false` for `off`.
+fn thinking_of(v: &serde_json::Value) -> Option<openclaw_actors::ports::Thinking> {
+    match v {
+        serde_json::Value::String(s) => openclaw_actors::ports::Thinking::parse(s),
+        serde_json::Value::Bool(false) => Some(openclaw_actors::ports::Thinking::Off),
+        _ => None,
+    }
+}
+
+/// A config value, short, for a message.
+fn truncate_value(v: &serde_json::Value) -> String {
+    v.to_string().chars().take(40).collect()
+}
+
+/// Whether a built-in provider's model reasons when its entry does not say: OpenAI's
+/// o-series and GPT-5 on, Claude from 3.7 on, Gemini 2.5 and 3; others only when their
+/// entry says `reasoning: true`.
+fn reasons_by_default(provider: &str, model: &str) -> bool {
+    let m = model.to_ascii_lowercase();
+    match provider {
+        "openai" => ["o1", "o3", "o4", "gpt-5", "gpt-6"]
+            .iter()
+            .any(|p| m.starts_with(p)),
+        "anthropic" => {
+            m.starts_with("claude")
+                && ![
+                    "claude-2",
+                    "claude-instant",
+                    "claude-3-haiku",
+                    "claude-3-opus",
+                    "claude-3-sonnet",
+                    "claude-3-5",
+                ]
+                .iter()
+                .any(|p| m.starts_with(p))
+        }
+        "google" => m.starts_with("gemini-2.5") || m.starts_with("gemini-3"),
+        _ => false,
+    }
 }
 
 /// Whether a built-in provider's model sees images when no `input` says: Claude and
@@ -692,6 +764,57 @@ mod tests {
             Api::OpenAiResponses
         );
         assert_eq!(Api::OpenAiResponses.name(), "openai-responses");
+
+        // Which models reason, and their thinking level when a chat names none.
+        use openclaw_actors::ports::Thinking;
+        let t = |text: &str| {
+            plan(
+                &cfg(text),
+                &env_of(&[("OPENAI_API_KEY", "k"), ("ANTHROPIC_API_KEY", "a")]),
+            )
+            .map(|p| p.map(|p| (p.primary.reasoning, p.primary.thinking)))
+        };
+        assert_eq!(
+            t(r#"{agents: {defaults: {model: "openai/gpt-5"}}}"#),
+            Ok(Some((true, None)))
+        );
+        assert_eq!(
+            t(r#"{agents: {defaults: {model: "openai/gpt-4o", thinkingDefault: "high"}}}"#),
+            Ok(Some((false, Some(Thinking::High))))
+        );
+        assert_eq!(
+            t(r#"{agents: {defaults: {model: "anthropic/claude-3-5-haiku"}}}"#),
+            Ok(Some((false, None)))
+        );
+        assert_eq!(
+            t(
+                r#"{agents: {defaults: {model: "anthropic/claude-opus-5", thinkingDefault: "low",
+                models: {"anthropic/claude-opus-5": {params: {thinking: "x-high"}}}}}}"#
+            ),
+            Ok(Some((true, Some(Thinking::Xhigh)))),
+            "the model's params.thinking over thinkingDefault"
+        );
+        assert_eq!(
+            t(
+                r#"{models: {providers: {lms: {baseUrl: "http://127.0.0.1:1234/v1",
+                models: [{id: "qwen3", reasoning: true}]}}},
+                agents: {defaults: {model: "lms/qwen3", models: {"lms/qwen3": {params: {thinking: false}}}}}}"#
+            ),
+            Ok(Some((true, Some(Thinking::Off))))
+        );
+        let err = t(r#"{agents: {defaults: {model: "openai/gpt-5", thinkingDefault: "ultra"}}}"#)
+            .unwrap_err();
+        assert!(
+            err.contains("agents.defaults.thinkingDefault") && err.contains("Fix: one of off"),
+            "{err}"
+        );
+        let err = t(r#"{agents: {defaults: {model: "openai/gpt-5",
+            models: {"openai/gpt-5": {params: {thinking: 3}}}}}}"#)
+        .unwrap_err();
+        assert!(
+            err.contains("params.thinking") && err.contains("Fix:"),
+            "{err}"
+        );
 
         // Local servers need no key; the model id keeps its slashes and colons.
         let o = cfg(r#"{agents: {defaults: {model: "ollama/qwen3:32b"}}}"#);

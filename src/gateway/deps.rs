@@ -523,6 +523,7 @@ fn leaf_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::port
         .with_images(t.images)
         .with_headers(t.headers.clone())
         .with_max_tokens(t.max_tokens)
+        .with_thinking(t.reasoning, t.thinking)
     };
     match t.api {
         Api::OpenAiCompletions => Rc::new(openai().with_stream_usage(t.stream_usage)),
@@ -540,6 +541,7 @@ fn leaf_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::port
             .with_images(t.images)
             .with_headers(t.headers.clone())
             .with_cache_retention(t.cache_retention.as_deref())
+            .with_thinking(t.reasoning, t.thinking)
             .with_max_tokens(
                 t.max_tokens
                     .unwrap_or(crate::clients::anthropic::DEFAULT_MAX_TOKENS),

@@ -468,8 +468,12 @@ async fn sessions_reset_and_create_over_the_wire() {
     assert_eq!(session(&gw, "agent:main:main").await["label"], "Daily");
     for (params, msg) in [
         (
-            json!({"key": "main", "thinkingLevel": "high"}),
-            "sessions.patch thinkingLevel is not supported by this gateway: this gateway has no per-session settings besides the label and the model",
+            json!({"key": "main", "verboseLevel": "on"}),
+            "sessions.patch verboseLevel is not supported by this gateway: this gateway has no per-session settings besides the label, the model and the thinking level",
+        ),
+        (
+            json!({"key": "main", "thinkingLevel": "enormous"}),
+            "invalid sessions.patch params: at /thinkingLevel: must be one of off, minimal, low, medium, high, xhigh (or null)",
         ),
         (
             json!({"key": "main", "archived": true}),
@@ -600,7 +604,7 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "compact", "help"
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "compact", "help"
         ]
     );
     drop(gw);
@@ -875,7 +879,7 @@ async fn commands_list_names_the_chat_commands() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "compact", "help"
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "compact", "help"
         ]
     );
     let whoami = &commands[4];

@@ -338,7 +338,7 @@ fn user(text: &str) -> ChatRequest {
             ChatMessage::text("user", text),
         ]
         .into(),
-        tools: Default::default(),
+        ..Default::default()
     }
 }
 

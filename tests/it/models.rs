@@ -735,3 +735,117 @@ async fn the_openai_provider_speaks_the_responses_api_with_tool_rounds_and_strea
     );
     assert!(!gw.stdout().contains(OAI_KEY) && !gw.stderr().contains(OAI_KEY));
 }
+
+/// `/think`: a chat's thinking level goes to models that reason — OpenAI's Responses API
+/// as `reasoning.effort`, Anthropic's as an extended-thinking budget whose signed thinking
+/// blocks go back in the run's tool rounds — for the chat (`/think high`), for one message
+/// (`/think low <message>`), back to the configured level (`/think default`), or set by an
+/// operator (`sessions.patch {thinkingLevel}`, what the real TUI's `/think` sends).
+#[actix_web::test]
+async fn think_sets_how_hard_reasoning_models_think_per_chat_or_message() {
+    use crate::support::fake_openai::FakeReply;
+    const OAI_KEY: &str = "sk-oai-think-0123456789";
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = with_models(
+        &tg,
+        json!({
+            "models": {"providers": {
+                "openai": {"baseUrl": ai.base_url()},
+                "anthropic": {"baseUrl": ai.anthropic_base_url(), "apiKey": KEY},
+            }},
+            "agents": {"defaults": {"model": "openai/gpt-5-it",
+                "models": {"anthropic/claude-opus-it": {}}}},
+        }),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[("OPENAI_API_KEY", OAI_KEY)], Some(&cfg));
+    let ask = |text: &str| {
+        let id = dm(&tg, 4343, text);
+        let tg = &tg;
+        async move { wait_reply(tg, id, SLOW).await.text().to_owned() }
+    };
+    let effort = |r: &Value| {
+        r.pointer("/reasoning/effort")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+
+    // No level anywhere: the provider's default (no field).
+    assert_eq!(ask("hello").await, "ok");
+    assert_eq!(effort(&ai.requests()[0]), Value::Null);
+    assert!(ask("/think").await.contains("the configured level"));
+    assert_eq!(ask("/think high").await, "🧠 Thinking level set to high.");
+    ask("and now?").await;
+    assert_eq!(effort(ai.requests().last().expect("request")), "high");
+    // One message at another level; the chat's level stays.
+    ask("/think low quick one: 2+2?").await;
+    let last = ai.requests().last().cloned().expect("request");
+    assert_eq!(effort(&last), "low");
+    assert!(last.to_string().contains("quick one: 2+2?"), "{last}");
+    assert!(
+        !last.to_string().contains("/think"),
+        "the directive is not the message"
+    );
+    ask("and again").await;
+    assert_eq!(effort(ai.requests().last().expect("request")), "high");
+    assert!(ask("/think").await.contains("high in this chat"));
+    assert!(
+        ask("/think enormous")
+            .await
+            .contains("is not a thinking level")
+    );
+    assert_eq!(
+        ask("/think default").await,
+        "🧠 Thinking: back to the configured level in this chat."
+    );
+    ask("plain again").await;
+    assert_eq!(effort(ai.requests().last().expect("request")), Value::Null);
+
+    // Claude: a budget, and the run's signed thinking goes back with its tool call.
+    let key = "agent:main:telegram:dm:4343";
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    let set = op
+        .request(
+            "sessions.patch",
+            json!({"key": key, "model": "anthropic/claude-opus-it", "thinkingLevel": "medium"}),
+        )
+        .await;
+    assert_eq!(set["ok"], true, "{set}");
+    assert_eq!(set["payload"]["entry"]["thinkingLevel"], "medium", "{set}");
+    let before = ai.request_count();
+    ai.push(FakeReply::completion(
+        json!({"role": "assistant", "content": null,
+            "thinking": {"thinking": "The user wants the nodes.", "signature": "SIGNED-abc=="},
+            "tool_calls": [{"id": "toolu_t1", "type": "function",
+                "function": {"name": "nodes", "arguments": "{\"action\":\"status\"}"}}]}),
+        "tool_calls",
+    ));
+    ai.push_text("No nodes.");
+    assert_eq!(ask("which nodes?").await, "No nodes.");
+    let reqs = &ai.recorded()[before..];
+    assert_eq!(reqs.len(), 2);
+    for r in reqs {
+        assert_eq!(r.path, "/v1/messages");
+        assert_eq!(
+            r.body["thinking"],
+            json!({"type": "enabled", "budget_tokens": 8192}),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.body["max_tokens"], 8192 + 8192);
+    }
+    let msgs = reqs[1].body["messages"].as_array().expect("messages");
+    let assistant = &msgs[msgs.len() - 2];
+    assert_eq!(
+        assistant["content"][0],
+        json!({"type": "thinking", "thinking": "The user wants the nodes.", "signature": "SIGNED-abc=="}),
+        "{assistant}"
+    );
+    assert_eq!(assistant["content"][1]["type"], "tool_use", "{assistant}");
+    // Never shown, never recorded.
+    assert!(
+        !tg.sent()
+            .iter()
+            .any(|m| m.text().contains("wants the nodes"))
+    );
+}

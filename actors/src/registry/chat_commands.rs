@@ -50,6 +50,23 @@ pub enum ChatCommand {
     Approve(Option<(String, super::approvals::Decision)>),
     /// `/compact [focus]`: summarize the older conversation now.
     Compact(String),
+    /// `/think [level] [message]`, `/thinking`, `/t`: how hard the model thinks.
+    Think(ThinkAsk),
+}
+
+/// What `/think` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThinkAsk {
+    /// `/think`: the level in force.
+    Status,
+    /// `/think <level>` alone: this chat's level from now on.
+    Set(crate::ports::Thinking),
+    /// `/think default` (`inherit`, `clear`, `reset`, `unpin`): back to the configured one.
+    Default,
+    /// `/think <level> <message>`: that level for this message only.
+    Once(crate::ports::Thinking, String),
+    /// Not a level: the words given.
+    Usage(String),
 }
 
 /// What `/model` asks.
@@ -206,6 +223,23 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
             "default" => TtsChoice::Default,
             _ => TtsChoice::Usage,
         })
+    } else if ["think", "thinking", "t"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+    {
+        let (word, message) = match rest.find(char::is_whitespace) {
+            Some(i) => (&rest[..i], rest[i..].trim()),
+            None => (rest, ""),
+        };
+        ChatCommand::Think(match (word.to_ascii_lowercase().as_str(), message) {
+            ("" | "status", "") => ThinkAsk::Status,
+            ("default" | "inherit" | "clear" | "reset" | "unpin", "") => ThinkAsk::Default,
+            (w, m) => match crate::ports::Thinking::parse(w) {
+                Some(level) if m.is_empty() => ThinkAsk::Set(level),
+                Some(level) => ThinkAsk::Once(level, m.to_owned()),
+                None => ThinkAsk::Usage(word.chars().take(40).collect()),
+            },
+        })
     } else if name.eq_ignore_ascii_case("approve") {
         let words: Vec<&str> = rest.split_whitespace().collect();
         ChatCommand::Approve(match words.as_slice() {
@@ -319,6 +353,13 @@ pub const CATALOG: &[CommandEntry] = &[
         true,
     ),
     entry(
+        "think",
+        &["/think", "/thinking", "/t"],
+        "How hard the model thinks: off, low, medium, high, default",
+        "options",
+        true,
+    ),
+    entry(
         "compact",
         &["/compact"],
         "Summarize the older conversation (text after it: what to focus on)",
@@ -348,6 +389,10 @@ pub const MENU: &[(&str, &str)] = &[
     ("model", "This chat's model: list, a name, default"),
     ("tts", "Spoken answers in this chat: on, off, default"),
     (
+        "think",
+        "How hard the model thinks: off, low, medium, high, default",
+    ),
+    (
         "compact",
         "Summarize the older conversation (text after it: what to focus on)",
     ),
@@ -363,6 +408,7 @@ const HELP: &str = "Chat commands:\n\
 /whoami — your ids (for allowFrom)\n\
 /model [list|<name>|default] — this chat's model (/model: which one answers)\n\
 /tts on|off|default — spoken answers in this chat (/tts: what is set)\n\
+/think off|minimal|low|medium|high|xhigh|default [message] — how hard the model thinks in this chat (with a message: for it only; /think: what is set)\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
 /help — this text";
@@ -434,6 +480,7 @@ impl Registry {
                 None,
             ),
             ChatCommand::Tts(choice) => (self.tts_command(key, *choice), None),
+            ChatCommand::Think(ask) => (self.think_command(key, ask), None),
             ChatCommand::Model(ask) => (self.model_command(key, ask), None),
             ChatCommand::Help => {
                 let text = match self.model.commands_help() {
@@ -523,6 +570,56 @@ impl Registry {
         self.session_changed(key);
     }
 
+    /// `/think`: this chat's thinking level (a level with a message is that message's run,
+    /// handled before this).
+    fn think_command(&mut self, key: &str, ask: &ThinkAsk) -> String {
+        use crate::ports::Thinking;
+        let levels = Thinking::ALL.map(Thinking::as_str).join(", ");
+        let reasons = self.model.reasons();
+        let note = if reasons {
+            String::new()
+        } else {
+            format!(
+                " ({} does not reason, so it has no effect there; models that do: an entry with reasoning: true, or OpenAI's o-series and GPT-5, Claude, Gemini 2.5+)",
+                self.model.label()
+            )
+        };
+        let chosen = match ask {
+            ThinkAsk::Status => {
+                let now = match self
+                    .sessions_index
+                    .get(key)
+                    .and_then(|m| m.thinking_level.clone())
+                {
+                    Some(l) => format!("{l} in this chat (/think default: back to the configured level)"),
+                    None => "the configured level (agents.defaults.thinkingDefault or the model's params.thinking; none: the provider's default)".to_owned(),
+                };
+                return format!("🧠 Thinking: {now}{note}. Levels: {levels}.");
+            }
+            ThinkAsk::Usage(word) => {
+                return format!(
+                    "⚠️ {word:?} is not a thinking level. Usage: /think {levels} | default [message] (/think: what is set)."
+                );
+            }
+            ThinkAsk::Set(level) => Some(*level),
+            ThinkAsk::Default => None,
+            // Answered by its run.
+            ThinkAsk::Once(..) => return String::new(),
+        };
+        self.sessions_index
+            .set_thinking(key, chosen, crate::util::now_ms(), || {
+                uuid::Uuid::new_v4().to_string()
+            });
+        self.publish_sessions();
+        self.save_sessions_now();
+        self.session_changed(key);
+        match chosen {
+            Some(Thinking::Off) => format!("🧠 Thinking disabled in this chat{note}."),
+            Some(level) => format!("🧠 Thinking level set to {}{note}.", level.as_str()),
+            None => "🧠 Thinking: back to the configured level in this chat.".to_owned(),
+        }
+    }
+
     /// `/tts`: this chat's spoken answers.
     fn tts_command(&mut self, key: &str, choice: TtsChoice) -> String {
         let Some(speech) = &self.speech else {
@@ -601,6 +698,13 @@ impl Registry {
                 None => format!("Model: {}", self.model.label()),
             },
         );
+        if let Some(l) = self
+            .sessions_index
+            .get(key)
+            .and_then(|m| m.thinking_level.as_deref())
+        {
+            lines.push(format!("🧠 Thinking: {l} (this chat)"));
+        }
         if let Some(h) = &self.hearing {
             lines.push(format!("Voice messages: {}", h.transcriber.label()));
         }
@@ -714,7 +818,11 @@ impl Registry {
                 focus: focus.clone(),
                 max_lines: None,
             };
-            return self.submit_run_of(key, inbound, text, deliver, Some(ask), ctx);
+            return self.submit_run_of(key, inbound, text, deliver, (Some(ask), None), ctx);
+        }
+        if let ChatCommand::Think(ThinkAsk::Once(level, message)) = &command {
+            let (level, message) = (*level, message.clone());
+            return self.submit_run_of(key, inbound, message, deliver, (None, Some(level)), ctx);
         }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
@@ -772,7 +880,7 @@ impl Registry {
             ChatCommand::Reset { reason, rest } if !rest.is_empty() => {
                 let _ = self.reset_session(&key, None);
                 self.session_lifecycle(&key, reason.as_str());
-                Some((rest.clone(), None))
+                Some((rest.clone(), None, None))
             }
             ChatCommand::Compact(focus) if self.model.commands_help().is_none() => Some((
                 msg.text.clone(),
@@ -780,10 +888,14 @@ impl Registry {
                     focus: focus.clone(),
                     max_lines: None,
                 }),
+                None,
             )),
+            ChatCommand::Think(ThinkAsk::Once(level, message)) => {
+                Some((message.clone(), None, Some(*level)))
+            }
             _ => None,
         };
-        if let Some((text, compact)) = run {
+        if let Some((text, compact, thinking)) = run {
             let uploads = if compact.is_none() {
                 msg.uploads
             } else {
@@ -798,6 +910,7 @@ impl Registry {
                     sender: msg.sender,
                     uploads,
                     compact,
+                    thinking,
                 },
                 ctx,
             )?;
@@ -845,17 +958,21 @@ impl Registry {
         deliver: Recipient<DeliverReply>,
         ctx: &mut Context<Self>,
     ) {
-        self.submit_run_of(session_key, inbound, text, deliver, None, ctx);
+        self.submit_run_of(session_key, inbound, text, deliver, (None, None), ctx);
     }
 
-    /// [`Self::submit_inbound`], or `/compact`'s run when `compact` is set.
+    /// [`Self::submit_inbound`], or `/compact`'s run when `compact` is set; `thinking`:
+    /// the message's own thinking level (`/think <level> <message>`).
     fn submit_run_of(
         &mut self,
         session_key: String,
         inbound: InboundMessage,
         text: String,
         deliver: Recipient<DeliverReply>,
-        compact: Option<super::runs::CompactAsk>,
+        (compact, thinking): (
+            Option<super::runs::CompactAsk>,
+            Option<crate::ports::Thinking>,
+        ),
         ctx: &mut Context<Self>,
     ) {
         let req = RunRequest {
@@ -872,6 +989,7 @@ impl Registry {
             },
             uploads: Vec::new(),
             compact,
+            thinking,
         };
         if let Err(e) = self.submit(req, ctx) {
             // Refused (the chat's queue is full): tell the user, and let the channel drop
@@ -964,6 +1082,43 @@ mod tests {
             parse("/tts audio hi"),
             Some(ChatCommand::Tts(TtsChoice::Usage))
         );
+        use crate::ports::Thinking;
+        let think = |a| Some(ChatCommand::Think(a));
+        assert_eq!(parse("/think"), think(ThinkAsk::Status));
+        assert_eq!(parse("/thinking status"), think(ThinkAsk::Status));
+        assert_eq!(parse("/think HIGH"), think(ThinkAsk::Set(Thinking::High)));
+        assert_eq!(
+            parse("/think:medium"),
+            think(ThinkAsk::Set(Thinking::Medium))
+        );
+        assert_eq!(
+            parse("/t@bot x-high"),
+            think(ThinkAsk::Set(Thinking::Xhigh))
+        );
+        assert_eq!(parse("/think off"), think(ThinkAsk::Set(Thinking::Off)));
+        assert_eq!(parse("/think unpin"), think(ThinkAsk::Default));
+        assert_eq!(
+            parse("/think low what is 2+2?\nshow work"),
+            think(ThinkAsk::Once(
+                Thinking::Low,
+                "what is 2+2?\nshow work".into()
+            ))
+        );
+        assert_eq!(
+            parse("/think enormous"),
+            think(ThinkAsk::Usage("enormous".into()))
+        );
+        assert_eq!(
+            parse("/think enormous thoughts"),
+            think(ThinkAsk::Usage("enormous".into()))
+        );
+        // Any script, any size: a usage answer, never a crash, the word cut.
+        let long = "🧠".repeat(5_000);
+        assert!(
+            matches!(parse(&format!("/think {long}")), Some(ChatCommand::Think(ThinkAsk::Usage(w))) if w.chars().count() == 40)
+        );
+        // Not a command: "/tomorrow" is a message.
+        assert_eq!(parse("/tomorrow"), None);
         assert_eq!(parse("/commands"), Some(ChatCommand::Help));
         for text in [
             "/newer",

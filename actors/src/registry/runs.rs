@@ -78,6 +78,8 @@ pub struct RunRequest {
     /// `/compact [focus]`, `sessions.compact`: the run compacts the session's context and
     /// answers with the outcome, instead of asking the model.
     pub compact: Option<CompactAsk>,
+    /// `/think <level> <message>`: this message's thinking level (over the chat's).
+    pub thinking: Option<crate::ports::Thinking>,
 }
 
 /// What a compaction run is asked.
@@ -177,6 +179,9 @@ pub struct SessionMeta {
     /// Who chose it: `user` (strict: no fallbacks), as OpenClaw records it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_override_source: Option<String>,
+    /// The chat's own thinking level (`/think <level>`; OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_level: Option<String>,
     /// How many times the session's context was compacted (OpenClaw's field).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub compaction_count: u64,
@@ -437,6 +442,13 @@ impl Registry {
             req.text = text;
         }
         let meta = self.session_meta(key, &req.origin);
+        // The message's own thinking level (`/think <level> <message>`), else the chat's.
+        if req.thinking.is_none() {
+            req.thinking = meta
+                .thinking_level
+                .as_deref()
+                .and_then(crate::ports::Thinking::parse);
+        }
         let run_id = req.run_id.clone();
         let origin_is_cron = matches!(req.origin, RunOrigin::Cron { .. });
         let transcript = transcript_name(key, &meta.session_id);
@@ -626,6 +638,7 @@ impl Handler<SubmitRun> for Registry {
             sender: msg.sender,
             uploads: msg.uploads,
             compact: None,
+            thinking: None,
         };
         let started = self.submit(req, ctx)?;
         Ok(SubmitAck {
@@ -670,6 +683,7 @@ impl Handler<SubmitCompaction> for Registry {
             origin: RunOrigin::Operator,
             sender: None,
             uploads: Vec::new(),
+            thinking: None,
             compact: Some(CompactAsk {
                 focus: String::new(),
                 max_lines: msg.max_lines,
@@ -1261,6 +1275,7 @@ impl Handler<SubmitCronRun> for Registry {
             sender: Some(msg.label),
             uploads: Vec::new(),
             compact: None,
+            thinking: None,
         };
         self.submit(req, ctx).map(|_| ())
     }

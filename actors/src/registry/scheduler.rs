@@ -475,6 +475,7 @@ mod tests {
             sender: None,
             uploads: Vec::new(),
             compact: None,
+            thinking: None,
         }
     }
 

@@ -254,6 +254,9 @@ pub struct RenameSession {
     /// The session's own model: a configured one's name (`Some(None)`: back to the
     /// default; `None`: unchanged).
     pub model: Option<Option<String>>,
+    /// The chat's thinking level (`Some(None)`: back to the configured one; `None`:
+    /// unchanged).
+    pub thinking_level: Option<Option<crate::ports::Thinking>>,
 }
 
 impl Handler<RenameSession> for Registry {
@@ -287,6 +290,10 @@ impl Handler<RenameSession> for Registry {
             && self.sessions_index.set_names(&key, label, None).is_none()
         {
             return err(ErrorShape::unavailable("the session vanished; retry"));
+        }
+        if let Some(level) = msg.thinking_level {
+            self.sessions_index
+                .set_thinking(&key, level, now_ms(), || uuid::Uuid::new_v4().to_string());
         }
         let patched_model = model.is_some();
         if let Some(reference) = model {

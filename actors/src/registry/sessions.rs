@@ -125,6 +125,20 @@ impl SessionIndex {
             .tts = tts;
     }
 
+    /// Sets (or, with `None`, clears) the chat's own thinking level (`/think`).
+    pub fn set_thinking(
+        &mut self,
+        key: &str,
+        level: Option<crate::ports::Thinking>,
+        now: u64,
+        new_id: impl FnOnce() -> String,
+    ) {
+        self.0
+            .entry(key.to_owned())
+            .or_insert_with(|| fresh(new_id(), now))
+            .thinking_level = level.map(|l| l.as_str().to_owned());
+    }
+
     /// Sets (or, with `None`, clears) the session's own model (`provider/model`).
     pub fn set_model(
         &mut self,
@@ -264,6 +278,7 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         provider_override: None,
         model_override: None,
         model_override_source: None,
+        thinking_level: None,
         compaction_count: 0,
         memory_flush_at: None,
         memory_flush_compaction_count: None,

@@ -307,6 +307,7 @@ fn session_and_history_replies_match_their_objects() {
         provider_override: None,
         model_override: None,
         model_override_source: None,
+        thinking_level: None,
         compaction_count: 3,
         memory_flush_at: None,
         memory_flush_compaction_count: None,

@@ -12,7 +12,8 @@
 //! `POST /v1/messages` speaks Anthropic's Messages API from the same script: each scripted
 //! answer is converted (text → a `text` block, tool calls → `tool_use` blocks with their
 //! arguments parsed as `input`, `finish_reason` `stop` → `stop_reason` `end_turn`,
-//! `tool_calls` → `tool_use`, `length` → `max_tokens`); statuses and raw bodies go as they
+//! `tool_calls` → `tool_use`, `length` → `max_tokens`; a scripted `thinking: {thinking,
+//! signature}` → a signed `thinking` block first); statuses and raw bodies go as they
 //! are. Its requests are recorded with the others (see [`RecordedRequest::path`] and
 //! [`RecordedRequest::header`]); with a required key, requests without `x-api-key: <key>`
 //! get Anthropic's 401 and do not consume the script. [`FakeOpenAi::anthropic_base_url`]
@@ -789,6 +790,12 @@ fn stop_reason(finish_reason: &str) -> &str {
 /// arguments string parsed as `input`; `{}` when it is not JSON).
 fn anthropic_blocks(message: &Value) -> Vec<Value> {
     let mut blocks = Vec::new();
+    // A scripted `thinking: {thinking, signature}`: a thinking block first, as Claude's.
+    if let Some(t) = message.get("thinking").filter(|t| t.is_object()) {
+        blocks.push(json!({"type": "thinking",
+            "thinking": t.get("thinking").cloned().unwrap_or(json!("")),
+            "signature": t.get("signature").cloned().unwrap_or(json!(""))}));
+    }
     match message.get("content") {
         Some(Value::String(t)) if !t.is_empty() => {
             blocks.push(json!({"type": "text", "text": t}));
@@ -1133,6 +1140,17 @@ fn anthropic_events(id: &str, model: &str, message: &Value, finish_reason: &str)
     ];
     for (index, block) in anthropic_blocks(message).iter().enumerate() {
         match block.get("type").and_then(Value::as_str) {
+            Some("thinking") => {
+                let thought = block.get("thinking").and_then(Value::as_str).unwrap_or("");
+                events.push(event(json!({"type": "content_block_start", "index": index,
+                    "content_block": {"type": "thinking", "thinking": ""}})));
+                for p in pieces(thought, 2) {
+                    events.push(event(json!({"type": "content_block_delta", "index": index,
+                        "delta": {"type": "thinking_delta", "thinking": p}})));
+                }
+                events.push(event(json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "signature_delta", "signature": block["signature"]}})));
+            }
             Some("text") => {
                 let text = block.get("text").and_then(Value::as_str).unwrap_or("");
                 events.push(event(json!({"type": "content_block_start", "index": index,

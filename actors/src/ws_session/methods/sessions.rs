@@ -305,12 +305,13 @@ impl Params for DeleteParams {
     }
 }
 
-/// `sessions.patch {key, agentId?, expectedSessionId?, label?, model?}`: the session
-/// settings this gateway has are its label and its model (one of the configured models, by
-/// `provider/model`, alias or bare id; `null` goes back to the default; the answer's
-/// `resolved` names the model that now answers). Every other OpenClaw setting (thinking,
-/// verbose and reasoning levels, `archived`, …) is refused by name, so the TUI's `/think`
-/// says why instead of `unknown method`.
+/// `sessions.patch {key, agentId?, expectedSessionId?, label?, model?, thinkingLevel?}`:
+/// the session settings this gateway has are its label, its model (one of the configured
+/// models, by `provider/model`, alias or bare id; `null` goes back to the default; the
+/// answer's `resolved` names the model that now answers) and its thinking level (`off` …
+/// `xhigh`; `null`: back to the configured one), which the real TUI's `/think` sets. Every
+/// other OpenClaw setting (verbose and reasoning levels, `archived`, …) is refused by name,
+/// so the TUI says why instead of `unknown method`.
 pub(crate) struct PatchParams {
     key: String,
     expected_session_id: Option<String>,
@@ -318,19 +319,29 @@ pub(crate) struct PatchParams {
     label: Option<Option<String>>,
     /// The session's model (`Some(None)`: back to the default, `model: null`).
     model: Option<Option<String>>,
+    /// The chat's thinking level (`Some(None)`: back to the configured one,
+    /// `thinkingLevel: null`).
+    thinking_level: Option<Option<crate::ports::Thinking>>,
 }
 
 impl Params for PatchParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         const M: &str = "sessions.patch";
-        const ACCEPTED: &[&str] = &["key", "agentId", "expectedSessionId", "label", "model"];
+        const ACCEPTED: &[&str] = &[
+            "key",
+            "agentId",
+            "expectedSessionId",
+            "label",
+            "model",
+            "thinkingLevel",
+        ];
         let o = obj(M, &call.params)?;
         if let Some(k) = o.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
             let shown: String = k.chars().take(64).collect();
             let hint = if k == "archived" {
                 "this gateway keeps no session archive: delete the session (`openclaw sessions delete`) or reset it"
             } else {
-                "this gateway has no per-session settings besides the label and the model"
+                "this gateway has no per-session settings besides the label, the model and the thinking level"
             };
             return Err(ErrorShape::invalid(format!(
                 "sessions.patch {shown} is not supported by this gateway: {hint}"
@@ -338,7 +349,10 @@ impl Params for PatchParams {
         }
         let mut c = Checker::new();
         c.required("", o, "key");
-        if !o.contains_key("label") && !o.contains_key("model") {
+        if !["label", "model", "thinkingLevel"]
+            .iter()
+            .any(|k| o.contains_key(*k))
+        {
             c.required("", o, "label");
         }
         let key = c.string("", o, "key", true).map(normalize_session_key);
@@ -352,6 +366,22 @@ impl Params for PatchParams {
             Some(_) => c.string("", o, "model", true).map(|v| {
                 let v = v.trim();
                 Some(v.chars().take(256).collect::<String>()).filter(|v| !v.is_empty())
+            }),
+        };
+        let thinking_level = match o.get("thinkingLevel") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => c.string("", o, "thinkingLevel", true).and_then(|v| {
+                match crate::ports::Thinking::parse(v) {
+                    Some(level) => Some(Some(level)),
+                    None => {
+                        c.error(
+                            "/thinkingLevel",
+                            "must be one of off, minimal, low, medium, high, xhigh (or null)",
+                        );
+                        None
+                    }
+                }
             }),
         };
         let label = match o.get("label") {
@@ -376,6 +406,7 @@ impl Params for PatchParams {
                 expected_session_id: expected,
                 label,
                 model,
+                thinking_level,
             }),
             _ => Err(fail(M, &c)),
         }
@@ -622,6 +653,7 @@ impl WsSession {
             expected_session_id: p.expected_session_id,
             label: p.label,
             model: p.model,
+            thinking_level: p.thinking_level,
         });
         self.reply_then_announce(call.id, fut, Some("patch"), ctx);
     }
