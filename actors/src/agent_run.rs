@@ -1581,6 +1581,23 @@ async fn run_loop(
         Err(e) => refused = Some(e),
     }
     let user = user_message(&text, &images, &notes, &store, model.sees_images()).await;
+    // A memory flush of this run (before a compaction, or after the reply).
+    let flush_job = |ws: &Arc<crate::workspace::WorkspaceSettings>,
+                     system: Vec<ChatMessage>,
+                     history: Vec<ChatMessage>,
+                     when: &'static str| FlushJob {
+        model: compaction.flusher.clone().unwrap_or_else(|| model.clone()),
+        system,
+        history,
+        tools: flush_tools(&offered),
+        skill_dirs: offered.skill_dirs.clone(),
+        workspace: ws.clone(),
+        scope,
+        limit: budget.limit(),
+        timeout: compaction.settings.timeout,
+        run_id: req.run_id.clone(),
+        when,
+    };
     // The context must fit the model's window: compacted first when it would not
     // (`compaction.enabled`), else (or if that failed) its oldest messages left out.
     let system_len = messages.len();
@@ -1616,19 +1633,8 @@ async fn run_loop(
                 && !stats.cycle_flushed(compaction.flushed)
                 && let Some(ws) = workspace.as_ref()
             {
-                let job = FlushJob {
-                    model: compaction.flusher.clone().unwrap_or_else(|| model.clone()),
-                    system: messages.clone(),
-                    history: digest_messages(&d, source_id.as_deref(), &req.run_id),
-                    tools: flush_tools(&offered),
-                    skill_dirs: offered.skill_dirs.clone(),
-                    workspace: ws.clone(),
-                    scope,
-                    limit: budget.limit(),
-                    timeout: compaction.settings.timeout,
-                    run_id: req.run_id.clone(),
-                    when: "before compaction",
-                };
+                let history = digest_messages(&d, source_id.as_deref(), &req.run_id);
+                let job = flush_job(ws, messages.clone(), history, "before compaction");
                 let used = job.run().await;
                 stats.flushed.set(Some(stats.compactions.get()));
                 let mut u = stream.usage.get();
@@ -1736,19 +1742,7 @@ async fn run_loop(
                 let mut history = context_messages(&tail, source_id.as_deref(), &req.run_id);
                 history.push(ChatMessage::text("user", text));
                 history.push(answer);
-                Some(FlushJob {
-                    model: compaction.flusher.clone().unwrap_or_else(|| model.clone()),
-                    system,
-                    history,
-                    tools: flush_tools(&offered),
-                    skill_dirs: offered.skill_dirs.clone(),
-                    workspace: ws.clone(),
-                    scope,
-                    limit: budget.limit(),
-                    timeout: compaction.settings.timeout,
-                    run_id: req.run_id.clone(),
-                    when: "after the reply",
-                })
+                Some(flush_job(ws, system, history, "after the reply"))
             } else {
                 None
             }

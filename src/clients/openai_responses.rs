@@ -660,6 +660,22 @@ mod tests {
         serde_json::from_slice(&m.request_body(req, stream).expect("encodes")).expect("JSON")
     }
 
+    /// An answer's tool calls as `(id, name, arguments)`.
+    fn triples(r: &ChatResponse) -> Vec<(&str, &str, &str)> {
+        r.message
+            .tool_calls
+            .iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    c.function.name.as_str(),
+                    c.function.arguments.as_str(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn label_endpoint_and_debug_hide_the_key() {
         let m = model();
@@ -775,17 +791,7 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(r.message.content.as_deref(), Some("Héllo"));
-        let calls = r.message.tool_calls.expect("calls");
-        let got: Vec<_> = calls
-            .iter()
-            .map(|c| {
-                (
-                    c.id.as_str(),
-                    c.function.name.as_str(),
-                    c.function.arguments.as_str(),
-                )
-            })
-            .collect();
+        let got = triples(&r);
         assert_eq!(
             got,
             [("call_a", "nodes", r#"{"a":1}"#), ("call_b", "cron", "{}")]
@@ -891,17 +897,7 @@ mod tests {
         assert_eq!(pieces, ["Hé", "llo ✓"]);
         let r = f.answer().expect("answer");
         assert_eq!(r.message.content.as_deref(), Some("Héllo ✓"));
-        let calls = r.message.tool_calls.expect("calls");
-        let got: Vec<_> = calls
-            .iter()
-            .map(|c| {
-                (
-                    c.id.as_str(),
-                    c.function.name.as_str(),
-                    c.function.arguments.as_str(),
-                )
-            })
-            .collect();
+        let got = triples(&r);
         assert_eq!(
             got,
             [

@@ -27,6 +27,22 @@ fn cfg(tg: &FakeTelegram, ai: &FakeOpenAi, window: u64, compaction: Value) -> St
     c.to_string()
 }
 
+/// A config where `owner` is the allowlisted DM sender (the owner's private session), the
+/// model's window 40k, `keepRecentTokens` 3000 and `memory_flush` the `memoryFlush` settings.
+fn owner_cfg(tg: &FakeTelegram, ai: &FakeOpenAi, owner: &str, memory_flush: Value) -> String {
+    let mut c: Value = serde_json::from_str(&config(
+        tg,
+        Some(ai),
+        json!({"dmPolicy": "allowlist", "allowFrom": [owner]}),
+    ))
+    .expect("cfg");
+    c["models"]["providers"]["fake"]["models"] =
+        json!([{"id": "flow-model", "contextWindow": 40000}]);
+    c["agents"]["defaults"]["compaction"] =
+        json!({"keepRecentTokens": 3000, "memoryFlush": memory_flush});
+    c.to_string()
+}
+
 /// Every line of the `main` agent's transcripts.
 pub fn transcript_lines(state: &std::path::Path) -> Vec<Value> {
     let dir = state.join("agents/main/sessions");
@@ -500,18 +516,9 @@ async fn a_memory_flush_precedes_an_automatic_compaction_of_the_owners_chat() {
     let ai = FakeOpenAi::start();
     let dir = tempfile::tempdir().expect("state dir");
     let state = dir.path().to_path_buf();
-    let mut c: Value = serde_json::from_str(&config(
-        &tg,
-        Some(&ai),
-        json!({"dmPolicy": "allowlist", "allowFrom": ["5252"]}),
-    ))
-    .expect("cfg");
-    c["models"]["providers"]["fake"]["models"] =
-        json!([{"id": "flow-model", "contextWindow": 40000}]);
     // No flush after replies (softThresholdTokens 0): only the one right before compacting.
-    c["agents"]["defaults"]["compaction"] =
-        json!({"keepRecentTokens": 3000, "memoryFlush": {"softThresholdTokens": 0}});
-    let _gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+    let c = owner_cfg(&tg, &ai, "5252", json!({"softThresholdTokens": 0}));
+    let _gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c));
     ai.push_marked(
         FLUSH,
         FakeReply::tool_call(
@@ -627,18 +634,9 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
     let ai = FakeOpenAi::start();
     let dir = tempfile::tempdir().expect("state dir");
     let state = dir.path().to_path_buf();
-    let mut c: Value = serde_json::from_str(&config(
-        &tg,
-        Some(&ai),
-        json!({"dmPolicy": "allowlist", "allowFrom": ["5353"]}),
-    ))
-    .expect("cfg");
     // A 30k limit; flushes after replies from 18k on; each exchange adds about 6k.
-    c["models"]["providers"]["fake"]["models"] =
-        json!([{"id": "flow-model", "contextWindow": 40000}]);
-    c["agents"]["defaults"]["compaction"] =
-        json!({"keepRecentTokens": 3000, "memoryFlush": {"softThresholdTokens": 12000}});
-    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+    let c = owner_cfg(&tg, &ai, "5353", json!({"softThresholdTokens": 12000}));
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c));
     let mut op = crate::telegram_flow::admin(&gw).await;
     // Cycle 1: the flush after a reply hangs in its model call; then (the next message
     // stopped it) the flush before the compaction saves a file.

@@ -653,10 +653,7 @@ async fn completions(
         .and_then(Value::as_str)
         .unwrap_or("fake-model")
         .to_owned();
-    let authorized = match &shared.key {
-        None => true,
-        Some(k) => recorded.authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
-    };
+    let authorized = bearer_ok(&shared, &recorded);
     let wants_stream = recorded.body.get("stream") == Some(&Value::Bool(true));
     if recorded.body.get("stream_options").is_some() && shared.lock().refuse_stream_options {
         let mut st = shared.lock();
@@ -669,24 +666,11 @@ async fn completions(
     }
     let (reply, completion_id) = next_reply(&shared, recorded, authorized);
     let streamed = wants_stream && shared.lock().streaming;
-    let usage =
-        shared.lock().usage.clone().unwrap_or_else(
-            || json!({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}),
-        );
+    let usage = configured_usage(&shared);
     let Some(reply) = reply else {
-        return HttpResponse::Unauthorized().json(json!({"error": {
-            "message": "Incorrect API key provided.",
-            "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}));
+        return openai_unauthorized();
     };
-    if let Some(d) = reply.delay {
-        actix_web::rt::time::sleep(d).await;
-    }
-    let mut resp = HttpResponse::build(
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    for (k, v) in &reply.headers {
-        resp.insert_header((k.as_str(), v.as_str()));
-    }
+    let mut resp = start_reply(&reply).await;
     match reply.body {
         ReplyBody::Completion(message, finish_reason) if streamed => {
             let id = format!("chatcmpl-fake{completion_id}");
@@ -707,6 +691,44 @@ async fn completions(
         ReplyBody::Json(v) => resp.json(v),
         ReplyBody::Raw(s) => resp.content_type("text/plain").body(s),
     }
+}
+
+/// Whether `recorded` carries the required key as a bearer token (OpenAI's APIs).
+fn bearer_ok(shared: &Shared, recorded: &RecordedRequest) -> bool {
+    match &shared.key {
+        None => true,
+        Some(k) => recorded.authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
+    }
+}
+
+/// OpenAI's answer to a wrong key.
+fn openai_unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({"error": {
+        "message": "Incorrect API key provided.",
+        "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}))
+}
+
+/// The usage answers report ([`FakeOpenAi::set_usage`], chat-completions shape).
+fn configured_usage(shared: &Shared) -> Value {
+    shared
+        .lock()
+        .usage
+        .clone()
+        .unwrap_or_else(|| json!({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}))
+}
+
+/// A scripted answer's response, once its delay has passed: its status and headers.
+async fn start_reply(reply: &FakeReply) -> actix_web::HttpResponseBuilder {
+    if let Some(d) = reply.delay {
+        actix_web::rt::time::sleep(d).await;
+    }
+    let mut resp = HttpResponse::build(
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    for (k, v) in &reply.headers {
+        resp.insert_header((k.as_str(), v.as_str()));
+    }
+    resp
 }
 
 /// Records `recorded` and takes the next scripted answer (the default text when the script
@@ -850,15 +872,7 @@ async fn messages(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
         return HttpResponse::Unauthorized().json(json!({"type": "error", "error": {
             "type": "authentication_error", "message": "invalid x-api-key"}}));
     };
-    if let Some(d) = reply.delay {
-        actix_web::rt::time::sleep(d).await;
-    }
-    let mut resp = HttpResponse::build(
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    for (k, v) in &reply.headers {
-        resp.insert_header((k.as_str(), v.as_str()));
-    }
+    let mut resp = start_reply(&reply).await;
     match reply.body {
         ReplyBody::Completion(message, finish_reason) if streamed => {
             let id = format!("msg_fake{message_id}");
@@ -970,31 +984,15 @@ async fn responses(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>
         .and_then(Value::as_str)
         .unwrap_or("fake-model")
         .to_owned();
-    let authorized = match &shared.key {
-        None => true,
-        Some(k) => recorded.authorization.as_deref() == Some(format!("Bearer {k}").as_str()),
-    };
+    let authorized = bearer_ok(&shared, &recorded);
     let wants_stream = recorded.body.get("stream") == Some(&Value::Bool(true));
     let (reply, response_id) = next_reply(&shared, recorded, authorized);
     let streamed = wants_stream && shared.lock().streaming;
-    let usage =
-        shared.lock().usage.clone().unwrap_or_else(
-            || json!({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}),
-        );
+    let usage = configured_usage(&shared);
     let Some(reply) = reply else {
-        return HttpResponse::Unauthorized().json(json!({"error": {
-            "message": "Incorrect API key provided.",
-            "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}));
+        return openai_unauthorized();
     };
-    if let Some(d) = reply.delay {
-        actix_web::rt::time::sleep(d).await;
-    }
-    let mut resp = HttpResponse::build(
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    for (k, v) in &reply.headers {
-        resp.insert_header((k.as_str(), v.as_str()));
-    }
+    let mut resp = start_reply(&reply).await;
     let created_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
