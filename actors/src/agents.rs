@@ -122,6 +122,8 @@ pub struct AgentDef {
     pub tools: Arc<ToolFilter>,
     /// Its own model (`provider/model`, for status): `None` uses the default.
     pub model: Option<String>,
+    /// Its thinking level when the chat names none (`thinkingDefault`, over the model's).
+    pub thinking: Option<crate::ports::Thinking>,
 }
 
 /// `match.accountId`.
@@ -223,6 +225,7 @@ impl Roster {
                 workspace,
                 tools,
                 model: None,
+                thinking: None,
             }],
             default_ix: 0,
             owner: Some(MAIN.to_owned()),
@@ -410,6 +413,7 @@ mod tests {
             workspace: Arc::new(WorkspaceSettings::new(format!("/w/{id}").into())),
             tools: Arc::default(),
             model: None,
+            thinking: None,
         }
     }
 

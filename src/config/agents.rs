@@ -737,6 +737,10 @@ pub struct AgentEntryCfg {
     /// those agents run heartbeats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<HeartbeatCfg>,
+    /// Its thinking level when the chat names none (OpenClaw's per-agent `thinkingDefault`,
+    /// over the model's `params.thinking`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_default: Option<String>,
 }
 
 /// `agents.entries.<id>.tools`.

@@ -120,6 +120,15 @@ pub fn roster(
             }),
             tools: Arc::new(tools),
             model: e.model.as_ref().and_then(|m| m.primary.clone()),
+            thinking: match e.thinking_default.as_deref() {
+                None => None,
+                Some(t) => Some(openclaw_actors::ports::Thinking::parse(t).ok_or_else(|| {
+                    format!(
+                        "{key}.thinkingDefault is {:?}. Fix: one of off, minimal, low, medium, high, xhigh",
+                        t.chars().take(40).collect::<String>()
+                    )
+                })?),
+            },
         });
     }
     let mut bindings = Vec::new();

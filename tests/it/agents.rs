@@ -422,6 +422,11 @@ async fn bad_rosters_refuse_the_start_naming_the_key() {
             Value::Null,
             "needs agents.entries.a.heartbeat.to",
         ),
+        (
+            json!({"a": {"thinkingDefault": "ultra"}}),
+            Value::Null,
+            "agents.entries.a.thinkingDefault",
+        ),
     ] {
         let home = CliHome::with_config(&fleet_config(&tg, &tg2, &ai, entries, bindings));
         let out = home.run(GW_ARGS, &[]);
@@ -638,4 +643,37 @@ async fn skill_allowlists_choose_what_each_agent_is_shown() {
             "{agent}"
         );
     }
+}
+
+/// An agent's `thinkingDefault` is its chats' thinking level until a chat sets its own
+/// (`/think`), for a model that reasons (its entry says `reasoning: true`).
+#[actix_web::test]
+async fn an_agents_thinking_default_applies_until_the_chat_sets_its_own() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let tg2 = FakeTelegram::start("780:fourth-bot-token");
+    let ai = FakeOpenAi::start();
+    let mut c: Value = serde_json::from_str(&fleet_config(
+        &tg,
+        &tg2,
+        &ai,
+        json!({"home": {"default": true, "thinkingDefault": "minimal"}}),
+        Value::Null,
+    ))
+    .expect("cfg");
+    c["models"]["providers"]["fake"]["models"] = json!([{"id": "flow-model", "reasoning": true}]);
+    let _gw = TestGateway::start(GW_ARGS, &[], Some(&c.to_string()));
+    let effort = |ai: &FakeOpenAi| {
+        ai.requests()
+            .last()
+            .map(|r| r["reasoning_effort"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let id = dm(&tg, 6161, "hello");
+    wait_reply(&tg, id, SLOW).await;
+    assert_eq!(effort(&ai), "minimal");
+    let id = dm(&tg, 6161, "/think high");
+    wait_reply(&tg, id, SLOW).await;
+    let id = dm(&tg, 6161, "again");
+    wait_reply(&tg, id, SLOW).await;
+    assert_eq!(effort(&ai), "high", "the chat's level over the agent's");
 }

@@ -487,6 +487,7 @@ mod tests {
             workspace: Arc::new(WorkspaceSettings::new(format!("/w/{id}").into())),
             tools: Arc::default(),
             model: None,
+            thinking: None,
         }
     }
 

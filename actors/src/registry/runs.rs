@@ -442,13 +442,6 @@ impl Registry {
             req.text = text;
         }
         let meta = self.session_meta(key, &req.origin);
-        // The message's own thinking level (`/think <level> <message>`), else the chat's.
-        if req.thinking.is_none() {
-            req.thinking = meta
-                .thinking_level
-                .as_deref()
-                .and_then(crate::ports::Thinking::parse);
-        }
         let run_id = req.run_id.clone();
         let origin_is_cron = matches!(req.origin, RunOrigin::Cron { .. });
         let transcript = transcript_name(key, &meta.session_id);
@@ -487,6 +480,15 @@ impl Registry {
                 .for_agent(&agent.id)
                 .unwrap_or_else(|| self.model.clone())
         });
+        // The message's own thinking level (`/think <level> <message>`), else the chat's,
+        // else its agent's `thinkingDefault` (the model's own default applies after them).
+        if req.thinking.is_none() {
+            req.thinking = meta
+                .thinking_level
+                .as_deref()
+                .and_then(crate::ports::Thinking::parse)
+                .or(agent.thinking);
+        }
         let exec = self.exec_access(&live, agent, &req);
         // `compaction.model`, `memoryFlush.model`: strict; one that is not configured gives
         // way to the session's.
