@@ -992,6 +992,7 @@ impl FlushJob {
                         messages: msgs.clone(),
                         tools: tools.clone(),
                         thinking: None,
+                        cache_key: None,
                     })
                     .await
                 {
@@ -1043,6 +1044,20 @@ impl FlushJob {
         );
         usage.get()
     }
+}
+
+/// The conversation's prompt-cache key for providers that route by one (OpenAI's
+/// `prompt_cache_key`): stable per session, and not the key itself (a session key names the
+/// chat: `agent:main:telegram:dm:<user id>`), so `oc-` and 32 hex digits of its SHA-256.
+fn prompt_cache_key(session_key: &str) -> Arc<str> {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(session_key.as_bytes());
+    let mut key = String::with_capacity(35);
+    key.push_str("oc-");
+    for b in &digest[..16] {
+        key.push_str(&format!("{b:02x}"));
+    }
+    key.into()
 }
 
 /// A tool's result as the model reads it: its JSON, cut to [`MAX_TOOL_RESULT_CHARS`].
@@ -2042,6 +2057,7 @@ async fn converse(
         vision: model.sees_images(),
         ..Taken::default()
     };
+    let cache_key = prompt_cache_key(&req.session_key);
     let mut round = 0;
     while round < MAX_ROUNDS {
         let model_started = std::time::Instant::now();
@@ -2052,6 +2068,7 @@ async fn converse(
                     messages: messages.clone(),
                     tools: tools.clone(),
                     thinking: req.thinking,
+                    cache_key: Some(cache_key.clone()),
                 },
                 Streamer::sink(stream),
             )
@@ -2741,11 +2758,21 @@ pub const MAX_WAIT: Duration = Duration::from_secs(600);
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_prompt_cache_key_is_stable_per_session_and_hides_the_key() {
+        let a = prompt_cache_key("agent:main:telegram:dm:123456789");
+        assert_eq!(a, prompt_cache_key("agent:main:telegram:dm:123456789"));
+        assert_ne!(a, prompt_cache_key("agent:main:telegram:dm:123456780"));
+        assert_eq!(a.len(), 35);
+        assert!(a.starts_with("oc-") && !a.contains("123456789"), "{a}");
+    }
+
     fn ask(agent: &CommandAgent, messages: Vec<ChatMessage>) -> ChatResponse {
         let fut = agent.complete(ChatRequest {
             messages: messages.into(),
             tools: Arc::default(),
             thinking: None,
+            cache_key: None,
         });
         futures_util::FutureExt::now_or_never(fut)
             .expect("ready")

@@ -206,6 +206,9 @@ pub struct ChatRequest {
     /// The thinking level asked for this request (the chat's `/think`); `None`: the model's
     /// configured default. Only models that reason get it.
     pub thinking: Option<Thinking>,
+    /// A stable, opaque key of the conversation (not its session key: a hash of it), for a
+    /// provider's prompt cache routing (OpenAI's `prompt_cache_key`).
+    pub cache_key: Option<std::sync::Arc<str>>,
 }
 
 /// The model's answer.

@@ -941,6 +941,7 @@ mod tests {
             .into(),
             tools: Default::default(),
             thinking,
+            cache_key: None,
         };
         let body = |m: &AnthropicModel, r: &ChatRequest| -> Value {
             serde_json::from_slice(&m.request_body(r, false).expect("encodes")).expect("JSON")
@@ -1020,6 +1021,7 @@ mod tests {
             ]
             .into(),
             thinking: None,
+            cache_key: None,
         };
         let body = |m: AnthropicModel| -> Value {
             serde_json::from_slice(&m.request_body(&req, false).unwrap()).unwrap()
@@ -1093,6 +1095,7 @@ mod tests {
                     messages: messages.into(),
                     tools: tools.into(),
                     thinking: None,
+                    cache_key: None,
                 },
                 false,
             )
@@ -1462,6 +1465,7 @@ mod tests {
             messages: vec![ChatMessage::text("user", "hi")].into(),
             tools: Default::default(),
             thinking: None,
+            cache_key: None,
         };
         let plain = String::from_utf8(m.request_body(&req, false).unwrap()).unwrap();
         assert!(!plain.contains("stream"), "{plain}");

@@ -43,6 +43,9 @@ pub struct OpenAiModel {
     /// Longest answer, when configured (`max_tokens`; `max_completion_tokens` at
     /// api.openai.com, whose current models refuse the older name).
     pub(super) max_tokens: Option<u32>,
+    /// Send the conversation's `prompt_cache_key` (api.openai.com only; off with
+    /// `params.cacheRetention: "none"`).
+    pub(super) cache_key: bool,
     /// The model reasons: a thinking level applies to it (`reasoning_effort`).
     pub(super) reasoning: bool,
     /// Its thinking level when a request names none.
@@ -88,6 +91,7 @@ impl OpenAiModel {
             max_tokens: None,
             reasoning: false,
             thinking: None,
+            cache_key: true,
             stream_usage: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
@@ -118,6 +122,23 @@ impl OpenAiModel {
         self.reasoning = reasoning;
         self.thinking = default;
         self
+    }
+
+    /// Whether requests carry the conversation's `prompt_cache_key` (OpenAI's prompt-cache
+    /// routing, which keeps a long conversation's prefix on one cache): only at
+    /// api.openai.com (other endpoints may refuse the field), and not with
+    /// `params.cacheRetention: "none"`.
+    pub fn with_cache_key(mut self, on: bool) -> Self {
+        self.cache_key = on;
+        self
+    }
+
+    /// The `prompt_cache_key` of `req`, if it goes.
+    pub(super) fn cache_key<'a>(&self, req: &'a ChatRequest) -> Option<&'a str> {
+        let native = self.base_url.starts_with("https://api.openai.com/");
+        req.cache_key
+            .as_deref()
+            .filter(|_| native && self.cache_key)
     }
 
     /// The reasoning effort of `req`, if any.
@@ -214,6 +235,8 @@ impl OpenAiModel {
             max_completion_tokens: Option<u32>,
             #[serde(skip_serializing_if = "Option::is_none")]
             reasoning_effort: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            prompt_cache_key: Option<&'a str>,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             stream: bool,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -267,6 +290,7 @@ impl OpenAiModel {
             max_tokens: self.max_tokens.filter(|_| !native),
             max_completion_tokens: self.max_tokens.filter(|_| native),
             reasoning_effort: self.effort(req),
+            prompt_cache_key: self.cache_key(req),
             stream,
             stream_options: (stream
                 && self.stream_usage.load(std::sync::atomic::Ordering::Relaxed))
@@ -683,6 +707,45 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn the_prompt_cache_key_goes_to_api_openai_com_only() {
+        let req = ChatRequest {
+            messages: vec![ChatMessage::text("user", "hi")].into(),
+            cache_key: Some("oc-0123".into()),
+            ..Default::default()
+        };
+        let key = |body: Vec<u8>| -> Value {
+            let b: Value = serde_json::from_slice(&body).expect("JSON");
+            b.get("prompt_cache_key").cloned().unwrap_or(Value::Null)
+        };
+        let native = OpenAiModel::new("openai", "https://api.openai.com/v1", None, "gpt-5", None);
+        assert_eq!(
+            key(native.request_body(&req, false).expect("body")),
+            "oc-0123"
+        );
+        let r = super::super::openai_responses::ResponsesModel::new(native.clone());
+        assert_eq!(key(r.request_body(&req, true).expect("body")), "oc-0123");
+        // `cacheRetention: "none"`, another endpoint, or no key: none.
+        let off = native.clone().with_cache_key(false);
+        assert_eq!(
+            key(off.request_body(&req, false).expect("body")),
+            Value::Null
+        );
+        let local = OpenAiModel::new("lms", "http://127.0.0.1:1234/v1", None, "q", None);
+        assert_eq!(
+            key(local.request_body(&req, false).expect("body")),
+            Value::Null
+        );
+        let keyless = ChatRequest {
+            cache_key: None,
+            ..req.clone()
+        };
+        assert_eq!(
+            key(native.request_body(&keyless, false).expect("body")),
+            Value::Null
+        );
+    }
+
+    #[test]
     fn a_thinking_level_is_reasoning_effort_for_models_that_reason() {
         use crate::actors::ports::Thinking;
         let req = |thinking| ChatRequest {
@@ -744,6 +807,7 @@ mod tests {
             messages: vec![ChatMessage::text("user", "hi")].into(),
             tools: Default::default(),
             thinking: None,
+            cache_key: None,
         };
         let body = |req: &ChatRequest| -> Value {
             serde_json::from_slice(&m.request_body(req, false).expect("encodes")).expect("JSON")
@@ -785,6 +849,7 @@ mod tests {
             messages: vec![ChatMessage::text("system", "s"), shown].into(),
             tools: Default::default(),
             thinking: None,
+            cache_key: None,
         };
         let body: Value =
             serde_json::from_slice(&m.request_body(&req, false).expect("encodes")).expect("JSON");
@@ -863,6 +928,7 @@ mod tests {
             messages: vec![ChatMessage::text("user", "hi")].into(),
             tools: Default::default(),
             thinking: None,
+            cache_key: None,
         };
         let plain = m.request_body(&req, false).expect("encodes");
         assert_eq!(

@@ -115,6 +115,8 @@ impl ResponsesModel {
             input: Vec<Item<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
             reasoning: Option<Reasoning>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            prompt_cache_key: Option<&'a str>,
             #[serde(skip_serializing_if = "Vec::is_empty")]
             tools: Vec<Tool<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,6 +169,7 @@ impl ResponsesModel {
             model: &self.0.model,
             input,
             reasoning: self.0.effort(req).map(|effort| Reasoning { effort }),
+            prompt_cache_key: self.0.cache_key(req),
             tool_choice: (!tools.is_empty()).then_some("auto"),
             tools,
             max_output_tokens: self.0.max_tokens.map(|n| n.max(MIN_OUTPUT_TOKENS)),
@@ -725,6 +728,7 @@ mod tests {
             }]
             .into(),
             thinking: None,
+            cache_key: None,
         };
         let v = body(&model().0.with_max_tokens(Some(4)).into(), &req, true);
         assert_eq!(
@@ -764,6 +768,7 @@ mod tests {
             messages: vec![ChatMessage::text("user", "hi")].into(),
             tools: Default::default(),
             thinking: None,
+            cache_key: None,
         };
         assert_eq!(
             model().request_body(&plain, false).expect("encodes"),

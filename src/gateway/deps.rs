@@ -524,6 +524,7 @@ fn leaf_model(t: &crate::config::models::Target) -> Rc<dyn openclaw_actors::port
         .with_headers(t.headers.clone())
         .with_max_tokens(t.max_tokens)
         .with_thinking(t.reasoning, t.thinking)
+        .with_cache_key(t.cache_retention.as_deref() != Some("none"))
     };
     match t.api {
         Api::OpenAiCompletions => Rc::new(openai().with_stream_usage(t.stream_usage)),
