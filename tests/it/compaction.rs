@@ -581,14 +581,14 @@ async fn a_memory_flush_precedes_an_automatic_compaction_of_the_owners_chat() {
     );
 }
 
-/// How the owner's DM session stands: its `sessions.list` row.
-async fn main_row(op: &mut crate::support::WsClient) -> Value {
+/// How the DM session of `user` stands: its `sessions.list` row.
+async fn dm_row(op: &mut crate::support::WsClient, user: &str) -> Value {
     let r = op.request("sessions.list", json!({})).await;
     r["payload"]["sessions"]
         .as_array()
         .and_then(|rows| {
             rows.iter()
-                .find(|r| r["key"] == "agent:main:telegram:dm:5353")
+                .find(|r| r["key"] == format!("agent:main:telegram:dm:{user}").as_str())
         })
         .cloned()
         .unwrap_or(Value::Null)
@@ -607,7 +607,7 @@ async fn flush_or_end(ai: &FakeOpenAi, op: &mut crate::support::WsClient, seen: 
         if flushes > seen {
             return true;
         }
-        if main_row(op).await["hasActiveRun"] == false {
+        if dm_row(op, "5353").await["hasActiveRun"] == false {
             return false;
         }
         assert!(
@@ -687,7 +687,7 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
         "{tools:?}"
     );
     assert_eq!(
-        main_row(&mut op).await["hasActiveRun"],
+        dm_row(&mut op, "5353").await["hasActiveRun"],
         true,
         "the flush runs"
     );
@@ -721,7 +721,7 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
             .expect("saved before the compaction"),
         "- cycle one\n"
     );
-    let row = main_row(&mut op).await;
+    let row = dm_row(&mut op, "5353").await;
     assert_eq!(
         (&row["compactionCount"], &row["memoryFlushCompactionCount"]),
         (&json!(1), &json!(0)),
@@ -761,7 +761,7 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
         }
     }
     assert!(ended, "a flush after a reply in cycle 2");
-    let row = main_row(&mut op).await;
+    let row = dm_row(&mut op, "5353").await;
     assert_eq!(
         (&row["compactionCount"], &row["memoryFlushCompactionCount"]),
         (&json!(1), &json!(1)),
@@ -789,4 +789,45 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
             .any(|l| l.to_string().contains("Pre-compaction") || l["content"] == "NO_REPLY")
     );
     assert!(!tg.sent().iter().any(|m| m.text().contains("NO_REPLY")));
+}
+
+/// `/stop` while the memory flush after a reply runs: the flush stops (the run ends at
+/// once, not after the flush's 60 s), and the chat is told no reply was in progress.
+#[actix_web::test]
+async fn stop_during_the_flush_after_a_reply_stops_the_flush_only() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // A threshold above the limit: the flush is due after every reply.
+    let c = owner_cfg(&tg, &ai, "5454", json!({"softThresholdTokens": 1_000_000}));
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&c));
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    ai.push_marked(
+        FLUSH,
+        FakeReply::text("NO_REPLY").delayed(Duration::from_secs(60)),
+    );
+    ai.push_text("hello back");
+    assert_eq!(say(&tg, 5454, "hello").await, "hello back");
+    let deadline = std::time::Instant::now() + SLOW;
+    while !ai.requests().iter().any(|r| text_of(r).contains(FLUSH)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no flush after the reply"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(dm_row(&mut op, "5454").await["hasActiveRun"], true);
+    assert_eq!(
+        say(&tg, 5454, "/stop").await,
+        "⚙️ Nothing to stop: the reply was already sent (its memory notes were stopped)."
+    );
+    let deadline = std::time::Instant::now() + SLOW;
+    while dm_row(&mut op, "5454").await["hasActiveRun"] != false {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flush never stopped"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Not recorded as a flush that ran.
+    assert!(dm_row(&mut op, "5454").await.get("memoryFlushAt").is_none());
 }

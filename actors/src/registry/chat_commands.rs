@@ -461,8 +461,13 @@ impl Registry {
     ) -> (String, Option<super::session_reset::ResetDone>) {
         match command {
             ChatCommand::Stop => {
+                // A run whose reply is out and that only saves memory notes now: that
+                // stops, but no reply was in progress.
+                let flushing = self.flushing.contains_key(key) && self.runs.queued_in(key) == 0;
                 let text = if self.abort_runs(key, None).is_empty() {
                     "⚙️ Nothing to stop: no reply is in progress."
+                } else if flushing {
+                    "⚙️ Nothing to stop: the reply was already sent (its memory notes were stopped)."
                 } else {
                     "⚙️ Agent was aborted."
                 };
