@@ -387,6 +387,8 @@ pub struct Tunnel {
     record: Option<PathBuf>,
     /// What ssh printed on stderr (bounded).
     stderr: Arc<Mutex<String>>,
+    /// ssh's stderr is at its end (the process closed it): all it printed is read.
+    stderr_done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Tunnel {
@@ -495,6 +497,7 @@ pub async fn open(spec: &Spec, state_dir: &Path, allow_reuse: bool) -> Result<Tu
             child: None,
             record: None,
             stderr: Arc::default(),
+            stderr_done: Arc::default(),
         });
     }
     if spec.policy == HostKeyPolicy::Strict
@@ -523,8 +526,10 @@ pub async fn open(spec: &Spec, state_dir: &Path, allow_reuse: bool) -> Result<Tu
         format!("cannot run ssh (the OpenSSH client) for the gateway tunnel: {e}. Fix: install openssh-client")
     })?;
     let stderr = Arc::new(Mutex::new(String::new()));
+    let stderr_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(mut pipe) = child.stderr.take() {
         let buf = stderr.clone();
+        let done = stderr_done.clone();
         actix_web::rt::spawn(async move {
             let mut chunk = [0u8; 2048];
             while let Ok(n) = pipe.read(&mut chunk).await {
@@ -537,6 +542,7 @@ pub async fn open(spec: &Spec, state_dir: &Path, allow_reuse: bool) -> Result<Tu
                     b.push_str(&String::from_utf8_lossy(&chunk[..n]));
                 }
             }
+            done.store(true, std::sync::atomic::Ordering::Release);
         });
     }
     let mut tunnel = Tunnel {
@@ -544,6 +550,7 @@ pub async fn open(spec: &Spec, state_dir: &Path, allow_reuse: bool) -> Result<Tu
         child: Some(child),
         record: None,
         stderr,
+        stderr_done,
     };
     match wait_ready(spec, &mut tunnel).await {
         Ok(()) => Ok(tunnel),
@@ -567,9 +574,12 @@ async fn wait_ready(spec: &Spec, t: &mut Tunnel) -> Result<(), String> {
             None => None,
         };
         if let Some(status) = exited {
-            // Let the stderr reader catch up (bounded) before explaining.
-            let until = Instant::now() + Duration::from_millis(500);
-            while Instant::now() < until && !stderr_text(t).contains('\n') {
+            // Let the stderr reader read to its end (bounded) before explaining: ssh's
+            // host-key warning is many lines, and the cause is not on the first.
+            let until = Instant::now() + Duration::from_millis(2_000);
+            while Instant::now() < until
+                && !t.stderr_done.load(std::sync::atomic::Ordering::Acquire)
+            {
                 actix_web::rt::time::sleep(Duration::from_millis(20)).await;
             }
             return Err(explain_failure(spec, t.local_port, &stderr_text(t), Some(status)).await);
