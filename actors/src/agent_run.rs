@@ -1009,10 +1009,7 @@ impl FlushJob {
                 if calls.is_empty() {
                     return;
                 }
-                Arc::make_mut(&mut msgs).push(ChatMessage::calling(
-                    r.message.content.clone(),
-                    calls.clone(),
-                ));
+                Arc::make_mut(&mut msgs).push(ChatMessage::calling_from(&r.message, calls.clone()));
                 for call in calls {
                     let name = call.function.name.as_str();
                     let result = if tools.iter().any(|t| t.name == name) {
@@ -1052,12 +1049,7 @@ impl FlushJob {
 fn prompt_cache_key(session_key: &str) -> Arc<str> {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(session_key.as_bytes());
-    let mut key = String::with_capacity(35);
-    key.push_str("oc-");
-    for b in &digest[..16] {
-        key.push_str(&format!("{b:02x}"));
-    }
-    key.into()
+    format!("oc-{}", crate::identity::hex(&digest[..16])).into()
 }
 
 /// A tool's result as the model reads it: its JSON, cut to [`MAX_TOOL_RESULT_CHARS`].
@@ -2114,9 +2106,8 @@ async fn converse(
             report(req, ProgressEvent::Headline(preamble.to_owned()));
         }
         // With what the provider must see again (Anthropic's signed thinking).
-        let mut calling = ChatMessage::calling(response.message.content.clone(), calls.clone());
-        calling.replay = response.message.replay.clone();
-        Arc::make_mut(&mut messages).push(calling);
+        Arc::make_mut(&mut messages)
+            .push(ChatMessage::calling_from(&response.message, calls.clone()));
         for call in calls {
             report(
                 req,

@@ -164,6 +164,15 @@ impl ChatMessage {
         }
     }
 
+    /// The model's answer `answer` as the next round sends it back: its text and `calls`,
+    /// with what the provider must see again ([`Self::replay`]: Claude's signed thinking).
+    pub fn calling_from(answer: &ChatMessage, calls: Vec<ToolCall>) -> Self {
+        Self {
+            replay: answer.replay.clone(),
+            ..Self::calling(answer.content.clone(), calls)
+        }
+    }
+
     /// A tool's result answering the call `id`.
     pub fn tool_result(id: String, text: String) -> Self {
         Self {

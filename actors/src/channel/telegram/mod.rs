@@ -193,10 +193,7 @@ impl BotIdentity {
     pub fn of_token(token: &str) -> Self {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(token.trim().as_bytes());
-        let mut fingerprint = String::with_capacity(16);
-        for b in &digest[..8] {
-            fingerprint.push_str(&format!("{b:02x}"));
-        }
+        let fingerprint = crate::identity::hex(&digest[..8]);
         Self {
             bot_id: token
                 .trim()
