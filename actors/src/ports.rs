@@ -61,10 +61,38 @@ pub struct ChatMessage {
     #[serde(skip)]
     pub images: Vec<ImagePart>,
     /// What the provider must see again with this answer in the same run (Anthropic's
-    /// signed thinking blocks before its tool calls), as it sent them; other providers
-    /// ignore it, and it is never written to the transcript.
+    /// signed thinking blocks before its tool calls, the Responses API's encrypted
+    /// reasoning items), as it sent them; other providers ignore it, and it is never
+    /// written to the transcript.
     #[serde(skip)]
-    pub replay: Option<std::sync::Arc<Vec<Value>>>,
+    pub replay: Option<std::sync::Arc<Replay>>,
+}
+
+/// What a provider sent with an answer that it must see again in the run's next rounds
+/// ([`ChatMessage::replay`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Replay {
+    /// The model that answered (its label, `provider/model`): the Responses API's
+    /// encrypted reasoning goes back only to the model that wrote it.
+    pub from: String,
+    /// The provider's items, as it sent them (Anthropic: its `thinking` and
+    /// `redacted_thinking` blocks; the Responses API: the answer's whole `output`).
+    pub items: Vec<Value>,
+}
+
+impl Replay {
+    /// `items` as `from`'s, shared.
+    pub fn new(from: String, items: Vec<Value>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self { from, items })
+    }
+
+    /// Whether `label` (`provider/model`) is the model that answered.
+    pub fn is_from(&self, provider: &str, model: &str) -> bool {
+        self.from
+            .strip_prefix(provider)
+            .and_then(|rest| rest.strip_prefix('/'))
+            == Some(model)
+    }
 }
 
 /// How hard a reasoning model thinks before it answers (OpenClaw's `/think` levels).
@@ -165,7 +193,8 @@ impl ChatMessage {
     }
 
     /// The model's answer `answer` as the next round sends it back: its text and `calls`,
-    /// with what the provider must see again ([`Self::replay`]: Claude's signed thinking).
+    /// with what the provider must see again ([`Self::replay`]: Claude's signed thinking,
+    /// OpenAI's encrypted reasoning).
     pub fn calling_from(answer: &ChatMessage, calls: Vec<ToolCall>) -> Self {
         Self {
             replay: answer.replay.clone(),

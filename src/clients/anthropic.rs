@@ -30,7 +30,7 @@ use super::sse::{self, Fold, Step};
 use super::{http_client, truncate};
 use crate::actors::ports::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, DeltaSink, FunctionCall, ImagePart,
-    LocalFut, ModelError, Thinking, ToolCall,
+    LocalFut, ModelError, Replay, Thinking, ToolCall,
 };
 
 pub use super::retry::{DEFAULT_TIMEOUT, MAX_ATTEMPTS};
@@ -216,8 +216,12 @@ impl AnthropicModel {
                 "assistant" => {
                     let calls = m.tool_calls.as_deref().unwrap_or_default();
                     // Its thinking goes first, as it came (signed).
-                    if let Some(r) = m.replay.as_deref().filter(|_| budget.is_some()) {
-                        raw = r;
+                    if let Some(r) = m
+                        .replay
+                        .as_deref()
+                        .filter(|r| budget.is_some() && signed(r))
+                    {
+                        raw = &r.items;
                     }
                     let mut blocks = Vec::with_capacity(1 + calls.len());
                     blocks.extend(text.map(|text| Block::Text { text }));
@@ -428,6 +432,18 @@ impl Serialize for Input<'_> {
     }
 }
 
+/// Whether `r` is Claude's signed thinking (`thinking` / `redacted_thinking` blocks, any
+/// Claude model's), not another provider's items (the Responses API's reasoning, after a
+/// fallback within the run).
+fn signed(r: &Replay) -> bool {
+    r.items.iter().all(|b| {
+        matches!(
+            b.get("type").and_then(Value::as_str),
+            Some("thinking" | "redacted_thinking")
+        )
+    })
+}
+
 /// A tool call id as the API accepts it (`[A-Za-z0-9_-]+`): ids from another provider in
 /// the history may hold other characters; both ends of a call map the same way.
 fn tool_id(id: &str) -> Cow<'_, str> {
@@ -581,7 +597,7 @@ fn parse_message(body: &[u8]) -> Result<ChatResponse, String> {
             tool_calls: (!calls.is_empty()).then_some(calls),
             tool_call_id: None,
             images: Vec::new(),
-            replay: (!replay.is_empty()).then(|| std::sync::Arc::new(replay)),
+            replay: (!replay.is_empty()).then(|| Replay::new(String::new(), replay)),
         },
         finish_reason: v
             .get("stop_reason")
@@ -844,7 +860,7 @@ impl Fold for StreamFold {
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 tool_call_id: None,
                 images: Vec::new(),
-                replay: (!replay.is_empty()).then(|| std::sync::Arc::new(replay)),
+                replay: (!replay.is_empty()).then(|| Replay::new(String::new(), replay)),
             },
             finish_reason: self.finish_reason,
             usage: self.usage.unwrap_or_default(),
@@ -912,6 +928,7 @@ mod tests {
     use super::*;
     use crate::actors::ports::ToolSpec;
     use serde_json::json;
+    use std::sync::Arc;
 
     /// A thinking level turns on extended thinking for a model that reasons: OpenClaw's
     /// budget, `max_tokens` raised by it, and the run's signed thinking blocks sent back
@@ -931,7 +948,7 @@ mod tests {
                 },
             }],
         );
-        calling.replay = Some(std::sync::Arc::new(vec![thought.clone()]));
+        calling.replay = Some(Replay::new(String::new(), vec![thought.clone()]));
         let req = |thinking| ChatRequest {
             messages: vec![
                 ChatMessage::text("user", "hi"),
@@ -958,6 +975,18 @@ mod tests {
         assert_eq!(b["messages"][1]["content"][0], thought, "{b}");
         assert_eq!(b["messages"][1]["content"][1]["type"], "text");
         assert_eq!(b["messages"][1]["content"][2]["type"], "tool_use");
+        // Another provider's items (OpenAI's reasoning, before a fallback) never go.
+        let mut theirs = req(None);
+        Arc::make_mut(&mut theirs.messages)[1].replay = Some(Replay::new(
+            "openai/gpt-5".into(),
+            vec![
+                json!({"type": "reasoning", "encrypted_content": "gAAA"}),
+                thought.clone(),
+            ],
+        ));
+        let b = body(&m, &theirs);
+        assert_eq!(b["messages"][1]["content"][0]["type"], "text", "{b}");
+        assert!(!b.to_string().contains("gAAA"), "{b}");
         // The chat's level wins; xhigh is high here.
         let b = body(&m, &req(Some(Thinking::Xhigh)));
         assert_eq!(b["thinking"]["budget_tokens"], 16384);
@@ -989,7 +1018,7 @@ mod tests {
         assert_eq!(r.message.content, None);
         let replay = r.message.replay.expect("kept");
         assert_eq!(
-            *replay,
+            replay.items,
             vec![
                 json!({"type":"thinking","thinking":"hmm","signature":"s1"}),
                 json!({"type":"redacted_thinking","data":"ENC"}),

@@ -22,6 +22,15 @@
 //! (an error: rate limits and server errors are retried, any other code is a refusal, so a
 //! `context_length_exceeded` leads to compaction as from any provider). A server that
 //! sends only the final event still gives its whole answer.
+//!
+//! With a thinking level (`reasoning.effort`), the request asks for the model's encrypted
+//! reasoning (`include: ["reasoning.encrypted_content"]`, as OpenClaw does). An answer that
+//! carries some keeps its whole `output` as its [`Replay`], and the run's next rounds send
+//! those items back verbatim in place of the assistant message (reasoning, text and calls
+//! with their ids), to the same model only: OpenAI's reasoning models keep their chain of
+//! thought across tool calls that way, even with `store: false`. Should the provider refuse
+//! the reasoning it is given (`invalid_encrypted_content`, e.g. after a key change), the
+//! request is sent again once without it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,7 +43,7 @@ use super::sse::{self, Fold, Step};
 use super::truncate;
 use crate::actors::ports::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, DeltaSink, FunctionCall, LocalFut,
-    ModelError, ToolCall, Usage,
+    ModelError, Replay, ToolCall, Usage,
 };
 
 /// The smallest `max_output_tokens` the API accepts.
@@ -43,15 +52,67 @@ const MIN_OUTPUT_TOKENS: u32 = 16;
 /// A tool result with no text (the API refuses an empty `output`).
 const NO_OUTPUT: &str = "(no output)";
 
-/// A model behind OpenAI's Responses API (`provider/model`).
+/// What a request asks to be given back with the answer when it sets a reasoning effort.
+const ENCRYPTED_REASONING: [&str; 1] = ["reasoning.encrypted_content"];
+
+/// A model behind OpenAI's Responses API (`provider/model`), and whether its requests send
+/// the run's encrypted reasoning back (off only for the one retry after the provider
+/// refused it).
 #[derive(Clone, Debug)]
-pub struct ResponsesModel(OpenAiModel);
+pub struct ResponsesModel(OpenAiModel, bool);
 
 impl ResponsesModel {
     /// The Responses API of `base`'s endpoint (its base URL, key, model, timeout, headers,
     /// images and longest answer).
     pub fn new(base: OpenAiModel) -> Self {
-        Self(base)
+        Self(base, true)
+    }
+
+    /// The items to send in place of `m` when it is this model's answer that carried
+    /// encrypted reasoning: its whole `output`, as given, provided its calls are the ones
+    /// `m` makes (else `m` is rebuilt, and its reasoning stays out).
+    fn replayed<'a>(&self, m: &'a ChatMessage) -> Option<&'a [Value]> {
+        let r = m.replay.as_deref().filter(|r| {
+            self.1 && m.role == "assistant" && r.is_from(&self.0.provider_id, &self.0.model)
+        })?;
+        let theirs = r
+            .items
+            .iter()
+            .filter(|i| i.get("type").and_then(Value::as_str) == Some("function_call"))
+            .map(|i| i.get("call_id").and_then(Value::as_str));
+        let ours = m.tool_calls.iter().flatten().map(|c| Some(c.id.as_str()));
+        (carries_reasoning(&r.items) && theirs.eq(ours)).then_some(r.items.as_slice())
+    }
+
+    /// Sends `req` (streamed through `sink` if given); when the provider refuses the run's
+    /// reasoning, once more without it. A kept [`Replay`] is marked as this model's.
+    fn run(
+        &self,
+        req: ChatRequest,
+        sink: Option<DeltaSink>,
+    ) -> LocalFut<Result<ChatResponse, ModelError>> {
+        let me = self.clone();
+        Box::pin(async move {
+            let label = retry::Wire::wire_label(&me);
+            let replays = req.messages.iter().any(|m| me.replayed(m).is_some());
+            let answer = match retry::complete(&me, req.clone(), sink.clone()).await {
+                Err(ModelError::Rejected(e)) if replays && refuses_reasoning(&e) => {
+                    log::warn!(
+                        "{label}: the provider refused this run's encrypted reasoning ({}); \
+                         asking again without it",
+                        truncate(&e, 200)
+                    );
+                    retry::complete(&Self(me.0.clone(), false), req, sink).await
+                }
+                other => other,
+            };
+            answer.map(|mut r| {
+                if let Some(replay) = r.message.replay.as_mut().and_then(std::sync::Arc::get_mut) {
+                    replay.from = label;
+                }
+                r
+            })
+        })
     }
 
     /// The endpoint URL.
@@ -106,15 +167,24 @@ impl ResponsesModel {
             },
         }
         #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Input<'a> {
+            Item(Item<'a>),
+            /// An item of the model's own earlier output, as it sent it.
+            Raw(&'a Value),
+        }
+        #[derive(serde::Serialize)]
         struct Reasoning {
             effort: &'static str,
         }
         #[derive(serde::Serialize)]
         struct Body<'a> {
             model: &'a str,
-            input: Vec<Item<'a>>,
+            input: Vec<Input<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
             reasoning: Option<Reasoning>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            include: Option<[&'static str; 1]>,
             #[serde(skip_serializing_if = "Option::is_none")]
             prompt_cache_key: Option<&'a str>,
             #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -129,29 +199,35 @@ impl ResponsesModel {
         }
         let mut input = Vec::with_capacity(req.messages.len() + 4);
         for m in req.messages.iter() {
-            push_items(&mut input, m, |m| match m {
-                Piece::Message(role, text, images) => {
-                    let content = if images.is_empty() {
-                        Content::Text(text)
-                    } else {
-                        let mut parts = Vec::with_capacity(images.len() + 1);
-                        if !text.is_empty() {
-                            parts.push(Part::InputText { text });
-                        }
-                        parts.extend(images.iter().map(|i| Part::InputImage {
-                            image_url: DataUrl(i),
-                            detail: "auto",
-                        }));
-                        Content::Parts(parts)
-                    };
-                    Item::Message { role, content }
-                }
-                Piece::Call(c) => Item::FunctionCall {
-                    call_id: &c.id,
-                    name: &c.function.name,
-                    arguments: &c.function.arguments,
-                },
-                Piece::Output(call_id, output) => Item::FunctionCallOutput { call_id, output },
+            if let Some(items) = self.replayed(m) {
+                input.extend(items.iter().map(Input::Raw));
+                continue;
+            }
+            push_items(&mut input, m, |m| {
+                Input::Item(match m {
+                    Piece::Message(role, text, images) => {
+                        let content = if images.is_empty() {
+                            Content::Text(text)
+                        } else {
+                            let mut parts = Vec::with_capacity(images.len() + 1);
+                            if !text.is_empty() {
+                                parts.push(Part::InputText { text });
+                            }
+                            parts.extend(images.iter().map(|i| Part::InputImage {
+                                image_url: DataUrl(i),
+                                detail: "auto",
+                            }));
+                            Content::Parts(parts)
+                        };
+                        Item::Message { role, content }
+                    }
+                    Piece::Call(c) => Item::FunctionCall {
+                        call_id: &c.id,
+                        name: &c.function.name,
+                        arguments: &c.function.arguments,
+                    },
+                    Piece::Output(call_id, output) => Item::FunctionCallOutput { call_id, output },
+                })
             });
         }
         let tools: Vec<Tool<'_>> = req
@@ -165,10 +241,12 @@ impl ResponsesModel {
                 strict: false,
             })
             .collect();
+        let effort = self.0.effort(req);
         let body = Body {
             model: &self.0.model,
             input,
-            reasoning: self.0.effort(req).map(|effort| Reasoning { effort }),
+            reasoning: effort.map(|effort| Reasoning { effort }),
+            include: effort.map(|_| ENCRYPTED_REASONING),
             prompt_cache_key: self.0.cache_key(req),
             tool_choice: (!tools.is_empty()).then_some("auto"),
             tools,
@@ -251,6 +329,32 @@ fn read_output(output: &[Value]) -> Result<(Option<String>, Vec<ToolCall>), Stri
         }
     }
     Ok((text, calls))
+}
+
+/// Whether a response's `output` items hold encrypted reasoning to send back.
+fn carries_reasoning(output: &[Value]) -> bool {
+    output.iter().any(|i| {
+        i.get("type").and_then(Value::as_str) == Some("reasoning")
+            && i.get("encrypted_content")
+                .and_then(Value::as_str)
+                .is_some_and(|c| !c.is_empty())
+    })
+}
+
+/// An answer's replay: its whole `output`, when that holds encrypted reasoning (marked as
+/// the model's by [`ResponsesModel::run`]).
+fn replay_of(output: Vec<Value>) -> Option<std::sync::Arc<Replay>> {
+    carries_reasoning(&output).then(|| Replay::new(String::new(), output))
+}
+
+/// Whether a refusal is the provider's refusing the encrypted reasoning it was sent
+/// (OpenAI's `invalid_encrypted_content`, in its words).
+fn refuses_reasoning(e: &str) -> bool {
+    let e = e.to_ascii_lowercase();
+    e.contains("invalid_encrypted_content")
+        || e.contains("could not decrypt the provided encrypted_content")
+        || (e.contains("encrypted content")
+            && (e.contains("could not be verified") || e.contains("could not be decrypted")))
 }
 
 /// A complete `function_call` item as a tool call (`n`: its place, for a missing id).
@@ -349,7 +453,7 @@ fn usage_of_responses(u: Option<&Value>) -> Option<Usage> {
 
 /// Decodes a whole (non-streamed) response.
 fn parse_response(body: &[u8]) -> Result<ChatResponse, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
         format!(
             "not JSON ({e}): {:?}",
             truncate(&String::from_utf8_lossy(body), 200)
@@ -367,6 +471,10 @@ fn parse_response(body: &[u8]) -> Result<ChatResponse, String> {
         .ok_or_else(|| format!("no output in {}", truncate(&v.to_string(), 200)))?;
     let (text, calls) = read_output(output)?;
     let finish = finish_of(&v, !calls.is_empty());
+    let replay = match v.get_mut("output").map(Value::take) {
+        Some(Value::Array(output)) => replay_of(output),
+        _ => None,
+    };
     Ok(ChatResponse {
         message: ChatMessage {
             role: "assistant".to_owned(),
@@ -374,7 +482,7 @@ fn parse_response(body: &[u8]) -> Result<ChatResponse, String> {
             tool_calls: (!calls.is_empty()).then_some(calls),
             tool_call_id: None,
             images: Vec::new(),
-            replay: None,
+            replay,
         },
         finish_reason: Some(finish),
         usage: usage_of_responses(v.get("usage")).unwrap_or_default(),
@@ -390,9 +498,12 @@ pub(crate) struct StreamFold {
     calls: BTreeMap<u64, PartialCall>,
     /// Set by the final event.
     finish_reason: Option<String>,
-    /// Bytes of text and tool calls so far ([`sse::grow`]).
+    /// Bytes of text, tool calls and whole items so far ([`sse::grow`]).
     size: usize,
     usage: Option<Usage>,
+    /// The finished output items by `output_index` (the answer's replay, when they hold
+    /// encrypted reasoning).
+    items: BTreeMap<u64, Value>,
 }
 
 /// A function call as its pieces arrive.
@@ -455,11 +566,15 @@ impl StreamFold {
     /// The final event's `response`: its usage and finish reason; when nothing was
     /// streamed before (a server that sends only the final event), its whole output,
     /// the text shown through `text`.
-    fn end(&mut self, response: Option<&Value>, text: &dyn Fn(&str)) -> Result<(), String> {
-        if let Some(u) = response.and_then(|r| usage_of_responses(r.get("usage"))) {
+    fn end(&mut self, mut response: Option<Value>, text: &dyn Fn(&str)) -> Result<(), String> {
+        if let Some(u) = response
+            .as_ref()
+            .and_then(|r| usage_of_responses(r.get("usage")))
+        {
             self.usage = Some(u);
         }
         let output = response
+            .as_ref()
             .and_then(|r| r.get("output"))
             .and_then(Value::as_array);
         if self.text.is_none()
@@ -487,9 +602,18 @@ impl StreamFold {
         }
         let fallback = Value::Null;
         self.finish_reason = Some(finish_of(
-            response.unwrap_or(&fallback),
+            response.as_ref().unwrap_or(&fallback),
             !self.calls.is_empty(),
         ));
+        // The items, when no `output_item.done` gave them.
+        if self.items.is_empty()
+            && let Some(Value::Array(output)) = response
+                .as_mut()
+                .and_then(|r| r.get_mut("output"))
+                .map(Value::take)
+        {
+            self.items = (0..).zip(output).collect();
+        }
         Ok(())
     }
 }
@@ -499,7 +623,7 @@ impl Fold for StreamFold {
         if data.trim() == "[DONE]" {
             return Ok(Step::Done);
         }
-        let v: Value = serde_json::from_str(data).map_err(|e| sse::bad_event(data, e))?;
+        let mut v: Value = serde_json::from_str(data).map_err(|e| sse::bad_event(data, e))?;
         match v.get("type").and_then(Value::as_str) {
             Some("response.output_text.delta" | "response.refusal.delta") => {
                 if let Some(piece) = v.get("delta").and_then(Value::as_str) {
@@ -511,10 +635,21 @@ impl Fold for StreamFold {
                 }
             }
             Some(kind @ ("response.output_item.added" | "response.output_item.done")) => {
+                let done = kind.ends_with("done");
                 if let Some(item) = v.get("item")
                     && item.get("type").and_then(Value::as_str) == Some("function_call")
                 {
-                    self.call_item(&v, item, kind.ends_with("done"))?;
+                    self.call_item(&v, item, done)?;
+                }
+                // Kept whole for the replay (the event's own copy, taken).
+                if done {
+                    sse::grow(&mut self.size, data.len())?;
+                    let index = v.get("output_index").and_then(Value::as_u64);
+                    let index =
+                        index.unwrap_or_else(|| self.items.keys().next_back().map_or(0, |i| i + 1));
+                    if let Some(item) = v.get_mut("item").map(Value::take) {
+                        self.items.insert(index, item);
+                    }
                 }
             }
             Some("response.function_call_arguments.delta") => {
@@ -530,7 +665,8 @@ impl Fold for StreamFold {
                 }
             }
             Some("response.completed" | "response.incomplete") => {
-                self.end(v.get("response"), text)
+                let response = v.get_mut("response").map(Value::take);
+                self.end(response, text)
                     .map_err(|e| sse::bad_event(data, e))?;
                 return Ok(Step::Done);
             }
@@ -580,7 +716,7 @@ impl Fold for StreamFold {
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 tool_call_id: None,
                 images: Vec::new(),
-                replay: None,
+                replay: replay_of(self.items.into_values().collect()),
             },
             finish_reason: self.finish_reason,
             usage: self.usage.unwrap_or_default(),
@@ -631,7 +767,7 @@ impl ChatModel for ResponsesModel {
     }
 
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
-        retry::complete(self, req, None)
+        self.run(req, None)
     }
 
     fn complete_streaming(
@@ -639,7 +775,7 @@ impl ChatModel for ResponsesModel {
         req: ChatRequest,
         sink: DeltaSink,
     ) -> LocalFut<Result<ChatResponse, ModelError>> {
-        retry::complete(self, req, Some(sink))
+        self.run(req, Some(sink))
     }
 }
 
@@ -648,6 +784,7 @@ mod tests {
     use super::*;
     use crate::actors::ports::{ImagePart, ToolSpec};
     use serde_json::json;
+    use std::sync::Arc;
 
     fn model() -> ResponsesModel {
         ResponsesModel::new(OpenAiModel::new(
@@ -988,5 +1125,149 @@ mod tests {
             result,
             Err(Failure::Fatal(ModelError::BadResponse(_)))
         ));
+    }
+
+    /// An answer of `gpt-5` with encrypted reasoning, a preamble and a call, as OpenAI
+    /// gives it.
+    fn reasoned_output() -> Value {
+        json!([
+            {"type": "reasoning", "id": "rs_9", "summary": [], "encrypted_content": "gAAAAB-secret"},
+            {"type": "message", "id": "msg_9", "role": "assistant", "status": "completed",
+                "content": [{"type": "output_text", "text": "Looking.", "annotations": []}]},
+            {"type": "function_call", "id": "fc_9", "call_id": "call_9", "name": "nodes",
+                "arguments": "{}", "status": "completed"},
+        ])
+    }
+
+    #[test]
+    fn encrypted_reasoning_is_asked_for_kept_and_sent_back_to_its_model_only() {
+        use crate::actors::ports::Thinking;
+        let thinking = ResponsesModel::new(
+            OpenAiModel::new("openai", "https://api.openai.com/v1/", None, "gpt-5", None)
+                .with_thinking(true, None),
+        );
+        let ask = |level| ChatRequest {
+            messages: vec![ChatMessage::text("user", "nodes?")].into(),
+            tools: Default::default(),
+            thinking: level,
+            cache_key: None,
+        };
+        // Asked for with an effort only.
+        let b = body(&thinking, &ask(Some(Thinking::High)), false);
+        assert_eq!(b["include"], json!(["reasoning.encrypted_content"]), "{b}");
+        for b in [
+            body(&thinking, &ask(None), false),
+            body(&thinking, &ask(Some(Thinking::Off)), false),
+            body(&model(), &ask(Some(Thinking::High)), false),
+        ] {
+            assert_eq!(b.get("include"), None, "{b}");
+        }
+
+        // Kept: the whole output, whole or streamed alike.
+        let whole = json!({"status": "completed", "output": reasoned_output()});
+        let r = parse_response(whole.to_string().as_bytes()).expect("parses");
+        assert_eq!(r.message.content.as_deref(), Some("Looking."));
+        let kept = r.message.replay.clone().expect("kept");
+        assert_eq!(Value::Array(kept.items.clone()), reasoned_output());
+        let mut events = vec![];
+        for (i, item) in reasoned_output()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if item["type"] == "message" {
+                events.push(
+                    json!({"type": "response.output_text.delta", "output_index": i,
+                    "delta": "Looking."}),
+                );
+            }
+            events.push(
+                json!({"type": "response.output_item.done", "output_index": i,
+                "item": item}),
+            );
+        }
+        events.push(json!({"type": "response.completed",
+            "response": {"status": "completed", "output": reasoned_output()}}));
+        let (_, done, f) = fold(&events);
+        assert!(done);
+        let streamed = f.answer().expect("answer");
+        assert_eq!(streamed.message.replay, r.message.replay);
+        assert_eq!(triples(&streamed), vec![("call_9", "nodes", "{}")]);
+        // Only the final event: the same.
+        let (_, _, f) = fold(&events[events.len() - 1..]);
+        assert_eq!(f.answer().expect("answer").message.replay, r.message.replay);
+        // No encrypted content (not asked for): nothing kept.
+        let mut bare = reasoned_output();
+        bare[0]["encrypted_content"] = Value::Null;
+        let r2 = parse_response(json!({"output": bare}).to_string().as_bytes()).expect("parses");
+        assert_eq!(r2.message.replay, None);
+
+        // Sent back verbatim, in place of the message, to the model that wrote it.
+        let mut answer = r.message.clone();
+        answer.replay = Some(Replay::new("openai/gpt-5".into(), kept.items.clone()));
+        let calls = answer.tool_calls.clone().unwrap_or_default();
+        let next = |answer: &ChatMessage| ChatRequest {
+            messages: vec![
+                ChatMessage::text("user", "nodes?"),
+                ChatMessage::calling_from(answer, calls.clone()),
+                ChatMessage::tool_result("call_9".into(), "[]".into()),
+            ]
+            .into(),
+            ..ask(Some(Thinking::High))
+        };
+        let b = body(&thinking, &next(&answer), false);
+        let input = b["input"].as_array().expect("input");
+        assert_eq!(Value::Array(input[1..4].to_vec()), reasoned_output(), "{b}");
+        assert_eq!(input[4]["type"], "function_call_output");
+        // Another model, a retry without it, or calls that are not the answer's: rebuilt,
+        // and the reasoning stays out.
+        let mut other = answer.clone();
+        other.replay = Some(Replay::new("openai/gpt-5-mini".into(), kept.items.clone()));
+        let mut fewer = answer.clone();
+        fewer.tool_calls = Some(vec![]);
+        for b in [
+            body(&thinking, &next(&other), false),
+            body(
+                &ResponsesModel(thinking.0.clone(), false),
+                &next(&answer),
+                false,
+            ),
+            body(
+                &thinking,
+                &next(&ChatMessage {
+                    replay: None,
+                    ..answer.clone()
+                }),
+                false,
+            ),
+        ] {
+            assert!(!b.to_string().contains("gAAAAB-secret"), "{b}");
+            let input = b["input"].as_array().expect("input");
+            assert_eq!(input[2]["type"], "function_call", "{b}");
+            assert_eq!(input[2].get("id"), None, "{b}");
+        }
+        let mut only = next(&answer);
+        Arc::make_mut(&mut only.messages)[1] = fewer;
+        assert!(
+            !body(&thinking, &only, false)
+                .to_string()
+                .contains("gAAAAB-secret")
+        );
+    }
+
+    #[test]
+    fn the_providers_refusal_of_its_reasoning_is_recognised() {
+        for e in [
+            "The encrypted content for item rs_123 could not be verified.",
+            "Encrypted content could not be decrypted or parsed.",
+            "bad (invalid_encrypted_content)",
+            "could not decrypt the provided encrypted_content",
+        ] {
+            assert!(refuses_reasoning(e), "{e}");
+        }
+        for e in ["Invalid 'input[2].id'", "maximum context length", ""] {
+            assert!(!refuses_reasoning(e), "{e}");
+        }
     }
 }

@@ -736,6 +736,102 @@ async fn the_openai_provider_speaks_the_responses_api_with_tool_rounds_and_strea
     assert!(!gw.stdout().contains(OAI_KEY) && !gw.stderr().contains(OAI_KEY));
 }
 
+/// OpenAI's reasoning models keep their chain of thought across a run's tool calls even
+/// with `store: false`: with a thinking level the request asks for the encrypted reasoning,
+/// and the next round sends the answer's whole output back (reasoning, then the call with
+/// its item id) — which the fake, like the real API, verifies. When the provider refuses
+/// it (`invalid_encrypted_content`, as after a key change), the round is asked again once
+/// without it and the chat still gets its answer.
+#[actix_web::test]
+async fn openai_reasoning_goes_back_to_its_model_in_the_runs_tool_rounds() {
+    use crate::support::fake_openai::FakeReply;
+    const OAI_KEY: &str = "sk-oai-reason-0123456789";
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start_with_key(OAI_KEY);
+    ai.set_streaming(true);
+    let cfg = with_models(
+        &tg,
+        json!({
+            "models": {"providers": {"openai": {"baseUrl": ai.base_url()}}},
+            "agents": {"defaults": {"model": "openai/gpt-5-it", "thinkingDefault": "high"}},
+        }),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[("OPENAI_API_KEY", OAI_KEY)], Some(&cfg));
+    let thinking_call = |signature: &str| {
+        FakeReply::completion(
+            json!({"role": "assistant", "content": "Let me look. 🔍",
+                "thinking": {"thinking": "", "signature": signature},
+                "tool_calls": [{"id": "call_r1", "type": "function",
+                    "function": {"name": "nodes", "arguments": "{\"action\":\"status\"}"}}]}),
+            "tool_calls",
+        )
+    };
+
+    ai.push(thinking_call("gAAAAB-enc-one"));
+    ai.push_text("No nodes are connected.");
+    let id = dm(&tg, 4545, "which nodes? 🤔");
+    assert_eq!(
+        wait_reply(&tg, id, SLOW).await.text(),
+        "No nodes are connected."
+    );
+    let reqs = ai.recorded();
+    assert_eq!(reqs.len(), 2, "{:?}", ai.requests());
+    for r in &reqs {
+        assert_eq!(r.body["reasoning"]["effort"], "high", "{}", r.body);
+        assert_eq!(r.body["include"], json!(["reasoning.encrypted_content"]));
+    }
+    let input = reqs[1].body["input"].as_array().expect("input");
+    let at = input
+        .iter()
+        .position(|i| i["type"] == "reasoning")
+        .unwrap_or_else(|| panic!("the reasoning went back: {}", reqs[1].body));
+    assert_eq!(
+        input[at],
+        json!({"type": "reasoning", "id": "rs_fake1", "summary": [],
+            "encrypted_content": "gAAAAB-enc-one"})
+    );
+    let (text, call, result) = (&input[at + 1], &input[at + 2], &input[at + 3]);
+    assert_eq!(
+        (&text["type"], &text["id"]),
+        (&json!("message"), &json!("msg_fake1"))
+    );
+    assert_eq!(text["content"][0]["text"], "Let me look. 🔍");
+    assert_eq!(
+        (&call["type"], &call["id"], &call["call_id"]),
+        (
+            &json!("function_call"),
+            &json!("fc_fake1_0"),
+            &json!("call_r1")
+        )
+    );
+    assert_eq!(
+        (&result["type"], &result["call_id"]),
+        (&json!("function_call_output"), &json!("call_r1"))
+    );
+    assert_eq!(input.len(), at + 4, "{}", reqs[1].body);
+
+    // Refused (as after a key change): asked again once without it, and answered.
+    ai.refuse_reasoning();
+    ai.push(thinking_call("gAAAAB-enc-two"));
+    ai.push_text("Still none.");
+    let id = dm(&tg, 4545, "and now?");
+    assert_eq!(wait_reply(&tg, id, SLOW).await.text(), "Still none.");
+    let reqs = &ai.recorded()[2..];
+    assert_eq!(reqs.len(), 3, "{:?}", ai.requests());
+    assert!(reqs[1].body.to_string().contains("gAAAAB-enc-two"));
+    let retry = reqs[2].body.to_string();
+    assert!(!retry.contains("gAAAAB-enc"), "{retry}");
+    assert!(!retry.contains("\"reasoning\",\"id\""), "{retry}");
+    assert!(retry.contains("call_r1") && retry.contains("function_call_output"));
+    assert!(
+        gw.stderr()
+            .contains("refused this run's encrypted reasoning"),
+        "{}",
+        gw.stderr()
+    );
+    assert!(!gw.stdout().contains(OAI_KEY) && !gw.stderr().contains(OAI_KEY));
+}
+
 /// `/think`: a chat's thinking level goes to models that reason — OpenAI's Responses API
 /// as `reasoning.effort`, Anthropic's as an extended-thinking budget whose signed thinking
 /// blocks go back in the run's tool rounds — for the chat (`/think high`), for one message

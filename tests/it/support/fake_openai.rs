@@ -45,6 +45,15 @@
 //! `response.incomplete`) with the whole response, and no `[DONE]`. Marked replies
 //! ([`FakeOpenAi::push_marked`]) also look at `instructions` and `input`.
 //!
+//! Reasoning, as OpenAI's reasoning models: a scripted `thinking: {thinking, signature}`
+//! becomes a `reasoning` item (`rs_fake<n>`) first in `output`, whose `encrypted_content`
+//! is the signature only when the request's `include` asks for
+//! `reasoning.encrypted_content` (else `null`). A request whose `input` carries a
+//! `reasoning` item is refused (400) as the real API refuses it: `invalid_encrypted_content`
+//! when the content is not one this fake issued (or any, after
+//! [`FakeOpenAi::refuse_reasoning`]), and a reasoning item that no other item follows. A
+//! refused request is recorded and does not consume the script.
+//!
 //! `POST /v1/audio/transcriptions` (speech to text) parses the real `multipart/form-data`
 //! upload, records it ([`FakeOpenAi::transcriptions`]) and answers from its own queue
 //! ([`FakeOpenAi::push_transcript`], [`FakeOpenAi::push_transcription_status`]), else
@@ -232,6 +241,10 @@ struct State {
     /// Replies for requests whose first message contains the marker (a summarizer's, say),
     /// taken before the main script.
     marked: Vec<(String, VecDeque<FakeReply>)>,
+    /// The encrypted reasoning this fake gave out (what it can "decrypt").
+    issued_reasoning: Vec<String>,
+    /// Refuse every encrypted reasoning sent back.
+    refuse_reasoning: bool,
 }
 
 struct Shared {
@@ -294,6 +307,8 @@ impl FakeOpenAi {
                 usage: None,
                 refuse_stream_options: false,
                 marked: Vec::new(),
+                issued_reasoning: Vec::new(),
+                refuse_reasoning: false,
             }),
             cond: Condvar::new(),
             changed: Notify::new(),
@@ -444,6 +459,12 @@ impl FakeOpenAi {
     /// Refuse (400) every request that carries `stream_options`, as some servers do.
     pub fn refuse_stream_options(&self) {
         self.shared.lock().refuse_stream_options = true;
+    }
+
+    /// From now on, refuse every encrypted reasoning sent back with
+    /// `invalid_encrypted_content`, as after a change of key or organization.
+    pub fn refuse_reasoning(&self) {
+        self.shared.lock().refuse_reasoning = true;
     }
 
     /// The `usage` every later chat completion reports (OpenAI's shape; `/v1/responses`
@@ -908,11 +929,20 @@ fn responses_usage(usage: &Value) -> Value {
     })
 }
 
-/// The Responses API's `output` items for scripted answer number `n`: a `message` item
+/// The Responses API's `output` items for scripted answer number `n`: a `reasoning` item
+/// when scripted `thinking` (its encrypted content when `encrypted`), a `message` item
 /// (`msg_fake<n>`, one `output_text` part) when the text is not empty, then one
 /// `function_call` item (`fc_fake<n>_<i>`) per tool call, its `arguments` a string.
-fn responses_output(n: u64, message: &Value) -> Vec<Value> {
+fn responses_output(n: u64, message: &Value, encrypted: bool) -> Vec<Value> {
     let mut items = Vec::new();
+    if let Some(t) = message.get("thinking").filter(|t| t.is_object()) {
+        items.push(json!({
+            "type": "reasoning",
+            "id": format!("rs_fake{n}"),
+            "summary": [],
+            "encrypted_content": if encrypted { t["signature"].clone() } else { Value::Null },
+        }));
+    }
     let text = message_text(message);
     if !text.is_empty() {
         items.push(json!({
@@ -956,6 +986,7 @@ fn response_object(
     message: &Value,
     finish_reason: &str,
     usage: &Value,
+    encrypted: bool,
 ) -> Value {
     let incomplete = finish_reason == "length";
     json!({
@@ -964,7 +995,7 @@ fn response_object(
         "created_at": created_at,
         "status": if incomplete { "incomplete" } else { "completed" },
         "model": model,
-        "output": responses_output(n, message),
+        "output": responses_output(n, message, encrypted),
         "incomplete_details": if incomplete {
             json!({"reason": "max_output_tokens"})
         } else {
@@ -973,6 +1004,41 @@ fn response_object(
         "error": null,
         "usage": responses_usage(usage),
     })
+}
+
+/// The real API's refusal of the `reasoning` items in a request's `input`, if any: content
+/// this fake did not issue (`invalid_encrypted_content`), or an item no other item follows.
+fn refused_reasoning(shared: &Shared, body: &Value) -> Option<Value> {
+    let input = body.get("input").and_then(Value::as_array)?;
+    let (issued, refuse) = {
+        let st = shared.lock();
+        (st.issued_reasoning.clone(), st.refuse_reasoning)
+    };
+    for (i, item) in input.iter().enumerate() {
+        if item["type"] != "reasoning" {
+            continue;
+        }
+        let id = item["id"].as_str().unwrap_or("?");
+        let known = !refuse
+            && item["encrypted_content"]
+                .as_str()
+                .is_some_and(|c| issued.iter().any(|s| s == c));
+        if !known {
+            return Some(json!({"error": {
+                "message": format!("The encrypted content for item {id} could not be verified."),
+                "type": "invalid_request_error", "param": null,
+                "code": "invalid_encrypted_content"}}));
+        }
+        if input
+            .get(i + 1)
+            .is_none_or(|next| next["type"] == "reasoning")
+        {
+            return Some(json!({"error": {
+                "message": format!("Item '{id}' of type 'reasoning' was provided without its required following item."),
+                "type": "invalid_request_error", "param": "input", "code": null}}));
+        }
+    }
+    None
 }
 
 /// `POST /v1/responses`: OpenAI's Responses API over the same script.
@@ -986,6 +1052,16 @@ async fn responses(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>
         .to_owned();
     let authorized = bearer_ok(&shared, &recorded);
     let wants_stream = recorded.body.get("stream") == Some(&Value::Bool(true));
+    let encrypted = recorded
+        .body
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(|i| i.contains(&json!("reasoning.encrypted_content")));
+    if let Some(refusal) = refused_reasoning(&shared, &recorded.body) {
+        shared.lock().requests.push(recorded);
+        shared.bump();
+        return HttpResponse::BadRequest().json(refusal);
+    }
     let (reply, response_id) = next_reply(&shared, recorded, authorized);
     let streamed = wants_stream && shared.lock().streaming;
     let usage = configured_usage(&shared);
@@ -1006,7 +1082,15 @@ async fn responses(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>
                 &message,
                 &finish_reason,
                 &usage,
+                encrypted,
             );
+            if encrypted
+                && let Some(s) = message
+                    .pointer("/thinking/signature")
+                    .and_then(Value::as_str)
+            {
+                shared.lock().issued_reasoning.push(s.to_owned());
+            }
             if streamed {
                 let events = responses_events(&response);
                 stream_events(resp, events, reply.chunk_delay, reply.cut_after)
@@ -1185,7 +1269,8 @@ fn anthropic_events(id: &str, model: &str, message: &Value, finish_reason: &str)
 /// `response.output_text.delta` in up to four pieces, `response.output_text.done`,
 /// `response.content_part.done`; a function call's arguments as
 /// `response.function_call_arguments.delta` in two pieces and
-/// `response.function_call_arguments.done` — and last `response.completed` (or
+/// `response.function_call_arguments.done`; a reasoning item's encrypted content only in
+/// its `done` — and last `response.completed` (or
 /// `response.incomplete`) with the whole response. Each event is named after its `type`
 /// and numbered by `sequence_number`; there is no `[DONE]`.
 fn responses_events(response: &Value) -> Vec<String> {
@@ -1244,6 +1329,14 @@ fn responses_events(response: &Value) -> Vec<String> {
                     "output_index": output_index, "content_index": 0,
                     "part": {"type": "output_text", "text": text, "annotations": []}}),
                 );
+            }
+            // Reasoning: added without its encrypted content, which comes with `done`.
+            Some("reasoning") => {
+                if let Some(o) = added.as_object_mut() {
+                    o.remove("encrypted_content");
+                }
+                data.push(json!({"type": "response.output_item.added",
+                    "output_index": output_index, "item": added}));
             }
             _ => {
                 let arguments = item
