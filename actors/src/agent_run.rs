@@ -447,6 +447,11 @@ impl AgentRun {
             // The reply is out: the memory flush due after it runs now, still holding the
             // session's queue, until the session's next message interrupts it.
             if let Some(job) = post_flush {
+                // Its waiters need not wait for the flush.
+                registry.do_send(crate::registry::runs::RunReplied {
+                    run_id: run_id.clone(),
+                    outcome: outcome.clone(),
+                });
                 outcome.flush_tried = Some(outcome.compactions);
                 let (abort, registration) = futures_util::future::AbortHandle::new_pair();
                 registry.do_send(crate::registry::runs::FlushStarted {

@@ -831,3 +831,67 @@ async fn stop_during_the_flush_after_a_reply_stops_the_flush_only() {
     // Not recorded as a flush that ran.
     assert!(dm_row(&mut op, "5454").await.get("memoryFlushAt").is_none());
 }
+
+/// An operator's run whose reply brought the owner's context near its limit: `agent.wait`
+/// answers when the reply is out, not after the memory flush that follows it (which hangs
+/// here for a minute in its model call, far beyond the wait's 30 s).
+#[actix_web::test]
+async fn agent_wait_answers_when_the_reply_is_out_not_after_the_memory_flush() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // A soft threshold beyond the limit: the flush is due after every reply.
+    let c = owner_cfg(&tg, &ai, "5353", json!({"softThresholdTokens": 1_000_000}));
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&c));
+    let mut op = admin(&gw).await;
+    ai.push_marked(
+        FLUSH,
+        FakeReply::text("NO_REPLY").delayed(Duration::from_secs(60)),
+    );
+    ai.push_text("The lighthouse was built in 1874. 🗼");
+    let res = op
+        .request(
+            "agent",
+            json!({"message": "when was the lighthouse built?", "sessionKey": "main",
+                "idempotencyKey": "flush-wait-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let wait = op
+        .request(
+            "agent.wait",
+            json!({"runId": "flush-wait-1", "timeoutMs": 30_000}),
+        )
+        .await;
+    assert_eq!(wait["payload"]["status"], "ok", "{wait}");
+    // The flush runs (its request reaches the model, right after the reply) and still
+    // holds the session.
+    ai.wait_requests_async(2, SLOW).await;
+    assert!(
+        text_of(&ai.requests()[1]).contains(FLUSH),
+        "the flush ran after the reply"
+    );
+    let rows = op.request("sessions.list", json!({})).await;
+    let main = rows["payload"]["sessions"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["key"] == "agent:main:main"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(main["hasActiveRun"], true, "{rows}");
+    // The session's next run stops it and is answered.
+    ai.push_text("Yes, still standing.");
+    let next = op
+        .request(
+            "agent",
+            json!({"message": "is it still standing?", "sessionKey": "main",
+                "idempotencyKey": "flush-wait-2"}),
+        )
+        .await;
+    assert_eq!(next["ok"], true, "{next}");
+    let wait = op
+        .request(
+            "agent.wait",
+            json!({"runId": "flush-wait-2", "timeoutMs": 30_000}),
+        )
+        .await;
+    assert_eq!(wait["payload"]["status"], "ok", "{wait}");
+}

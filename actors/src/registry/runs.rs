@@ -750,6 +750,26 @@ impl Handler<RunFinished> for Registry {
     }
 }
 
+/// Sent by a run whose reply is out, before the memory flush due after it: the run's
+/// waiters get its outcome now, while the flush still holds the session until
+/// [`RunFinished`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunReplied {
+    /// Run id.
+    pub run_id: String,
+    /// How it ended.
+    pub outcome: RunOutcome,
+}
+
+impl Handler<RunReplied> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunReplied, _: &mut Self::Context) {
+        self.runs.replied(&msg.run_id, &msg.outcome);
+    }
+}
+
 /// Sent by a run whose reply is out when it starts the memory flush due after it: the
 /// session's next message or an abort stops the flush ([`Registry::stop_flush`]).
 #[derive(Message)]

@@ -53,6 +53,17 @@ impl RunRecord {
         matches!(self.status, RunStatus::Queued | RunStatus::Running)
     }
 
+    /// Records how the run ended.
+    fn record(&mut self, outcome: &RunOutcome) {
+        self.status = outcome.status;
+        self.started_at = Some(outcome.started_at);
+        self.ended_at = Some(outcome.ended_at);
+        self.text = Some(outcome.text.clone());
+        self.media = outcome.media.clone();
+        self.error = outcome.error.clone();
+        self.detail = outcome.detail.clone();
+    }
+
     fn end(&mut self) {
         for w in self.waiters.drain(..) {
             let _ = w.send(());
@@ -297,13 +308,7 @@ impl<H: Clone> RunScheduler<H> {
     ) -> Option<RunChannel> {
         let mut channel = None;
         if let Some(r) = self.runs.get_mut(run_id) {
-            r.status = outcome.status;
-            r.started_at = Some(outcome.started_at);
-            r.ended_at = Some(outcome.ended_at);
-            r.text = Some(outcome.text.clone());
-            r.media = outcome.media.clone();
-            r.error = outcome.error.clone();
-            r.detail = outcome.detail.clone();
+            r.record(outcome);
             r.end();
             let c = r.channel.take();
             if outcome.status == RunStatus::Aborted {
@@ -317,6 +322,16 @@ impl<H: Clone> RunScheduler<H> {
         }
         self.prune();
         channel
+    }
+
+    /// A run's reply is out while the session stays busy (the memory flush after a reply):
+    /// records its outcome and wakes its waiters (`agent.wait`, the `agent` call's final
+    /// answer), which need not wait for the flush; [`Self::finished`] frees the session.
+    pub fn replied(&mut self, run_id: &str, outcome: &RunOutcome) {
+        if let Some(r) = self.runs.get_mut(run_id) {
+            r.record(outcome);
+            r.end();
+        }
     }
 
     /// Aborts the active run of a session (when `run_id` is `None` or names it) and drops
