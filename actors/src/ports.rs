@@ -109,19 +109,28 @@ pub enum Thinking {
     Medium,
     /// High.
     High,
-    /// OpenAI's `xhigh` (Anthropic: as `high`).
+    /// OpenAI's `xhigh` (Claude Opus 4.7+ and 5: its `xhigh` effort; other Claude models:
+    /// as `high`).
     Xhigh,
+    /// The provider decides how much (Claude 4.6+'s adaptive thinking with its default
+    /// effort; elsewhere: as `medium`).
+    Adaptive,
+    /// The provider's most (Claude 4.6+: the `max` effort; OpenAI: `xhigh`; fixed budgets:
+    /// as `high`).
+    Max,
 }
 
 impl Thinking {
     /// The levels, as `/think` lists them.
-    pub const ALL: [Thinking; 6] = [
+    pub const ALL: [Thinking; 8] = [
         Thinking::Off,
         Thinking::Minimal,
         Thinking::Low,
         Thinking::Medium,
         Thinking::High,
         Thinking::Xhigh,
+        Thinking::Adaptive,
+        Thinking::Max,
     ];
 
     /// A level by name (any case; OpenClaw's aliases: `x-high`, `extra-high`, … for `xhigh`,
@@ -137,6 +146,8 @@ impl Thinking {
             "xhigh" | "x-high" | "x_high" | "extra-high" | "extra high" | "extra_high" => {
                 Thinking::Xhigh
             }
+            "adaptive" => Thinking::Adaptive,
+            "max" => Thinking::Max,
             _ => return None,
         })
     }
@@ -150,24 +161,32 @@ impl Thinking {
             Thinking::Medium => "medium",
             Thinking::High => "high",
             Thinking::Xhigh => "xhigh",
+            Thinking::Adaptive => "adaptive",
+            Thinking::Max => "max",
         }
     }
 
     /// OpenAI's `reasoning.effort` / `reasoning_effort` (`None` for `off`: the field is left
-    /// out, since not every model takes `none`).
+    /// out, since not every model takes `none`; `adaptive` is `medium`, `max` its most,
+    /// `xhigh`).
     pub fn effort(self) -> Option<&'static str> {
-        (self != Thinking::Off).then(|| self.as_str())
+        match self {
+            Thinking::Off => None,
+            Thinking::Adaptive => Some("medium"),
+            Thinking::Max => Some("xhigh"),
+            t => Some(t.as_str()),
+        }
     }
 
-    /// Anthropic's thinking budget in tokens (OpenClaw's: minimal 1024, low 2048, medium
-    /// 8192, high and xhigh 16384); `None` for `off`.
+    /// Anthropic's fixed thinking budget in tokens (OpenClaw's: minimal 1024, low 2048,
+    /// medium and adaptive 8192, high, xhigh and max 16384); `None` for `off`.
     pub fn budget_tokens(self) -> Option<u32> {
         match self {
             Thinking::Off => None,
             Thinking::Minimal => Some(1_024),
             Thinking::Low => Some(2_048),
-            Thinking::Medium => Some(8_192),
-            Thinking::High | Thinking::Xhigh => Some(16_384),
+            Thinking::Medium | Thinking::Adaptive => Some(8_192),
+            Thinking::High | Thinking::Xhigh | Thinking::Max => Some(16_384),
         }
     }
 }

@@ -62,6 +62,123 @@ pub struct AnthropicModel {
     reasoning: bool,
     /// Its thinking level when a request names none.
     thinking: Option<Thinking>,
+    /// How it takes thinking (by its id).
+    claude: ClaudeThinking,
+}
+
+/// Whether, and when, a Claude model thinks adaptively (`thinking: {type: "adaptive"}`, how
+/// much set by `output_config.effort`) rather than with a fixed budget, told apart by its
+/// id as OpenClaw does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Adaptive {
+    /// A fixed budget (`thinking: {type: "enabled", budget_tokens}`): Claude 3.7 to 4.5,
+    /// and any model not known to take adaptive thinking.
+    No,
+    /// Adaptive when a level asks for thinking, off otherwise (Opus 4.7, 4.8).
+    OnRequest,
+    /// Adaptive also with no level set (Claude 4.6, Opus 5, Sonnet 5); `off` disables it.
+    ByDefault,
+    /// Always adaptive, `off` as the lowest effort (Opus 5.5, Fable 5, Mythos).
+    Always,
+}
+
+/// How a Claude model takes thinking: adaptively or not, and whether it has the native
+/// `xhigh` and `max` efforts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClaudeThinking {
+    adaptive: Adaptive,
+    xhigh: bool,
+    max: bool,
+}
+
+impl ClaudeThinking {
+    /// By the model id (any provider's spelling: `claude-opus-4-7`, `claude-opus-4.7`,
+    /// `us.anthropic.claude-opus-4-7-v1:0`, `anthropic/claude-sonnet-5`, `opus`).
+    fn of(model: &str) -> Self {
+        let id = model.to_ascii_lowercase().replace('.', "-");
+        let bare = id.rsplit('/').next().unwrap_or_default();
+        let has = |family: &str| {
+            id.match_indices(family).any(|(at, _)| {
+                let before = id[..at].chars().next_back();
+                let after = id[at + family.len()..].chars().next();
+                before.is_none_or(|c| !c.is_ascii_alphanumeric())
+                    && after.is_none_or(|c| !c.is_ascii_alphanumeric())
+            })
+        };
+        let opus55 = has("claude-opus-5-5") || bare == "opus-5-5";
+        let opus5 = opus55 || has("claude-opus-5") || bare == "opus" || bare == "opus-5";
+        let fable_mythos = has("claude-fable-5") || has("claude-mythos-5");
+        let (opus46, opus47_48) = (
+            has("claude-opus-4-6"),
+            has("claude-opus-4-7") || has("claude-opus-4-8"),
+        );
+        let (sonnet46, sonnet5) = (has("claude-sonnet-4-6"), has("claude-sonnet-5"));
+        let adaptive = if opus55 || fable_mythos || has("claude-mythos-preview") {
+            Adaptive::Always
+        } else if opus5 || sonnet5 || opus46 || sonnet46 {
+            Adaptive::ByDefault
+        } else if opus47_48 {
+            Adaptive::OnRequest
+        } else {
+            Adaptive::No
+        };
+        let xhigh = opus5 || fable_mythos || opus47_48 || sonnet5;
+        Self {
+            adaptive,
+            xhigh,
+            max: xhigh || opus46 || sonnet46,
+        }
+    }
+
+    /// The `output_config.effort` of `level` (`None`: the provider's default).
+    fn effort(self, level: Thinking) -> Option<&'static str> {
+        Some(match level {
+            Thinking::Adaptive => return None,
+            Thinking::Off | Thinking::Minimal | Thinking::Low => "low",
+            Thinking::Medium => "medium",
+            Thinking::High => "high",
+            Thinking::Xhigh if self.xhigh => "xhigh",
+            Thinking::Max if self.max => "max",
+            Thinking::Xhigh | Thinking::Max => "high",
+        })
+    }
+
+    /// The request's `thinking`, its `output_config.effort` and the tokens added to
+    /// `max_tokens` for the thinking, at `level` (`None`: no level set).
+    fn request(
+        self,
+        level: Option<Thinking>,
+    ) -> (Option<ThinkingParam>, Option<&'static str>, u32) {
+        /// Room for adaptive thinking with no fixed budget: as much as `high` gets.
+        const ADAPTIVE_ROOM: u32 = 16_384;
+        let adaptive = |level: Option<Thinking>| {
+            let room = level
+                .filter(|l| !matches!(l, Thinking::Adaptive | Thinking::Off))
+                .and_then(Thinking::budget_tokens)
+                .unwrap_or(ADAPTIVE_ROOM);
+            (
+                Some(ThinkingParam::Adaptive),
+                level.and_then(|l| self.effort(l)),
+                room,
+            )
+        };
+        match (self.adaptive, level) {
+            (Adaptive::No, level) => match level.and_then(Thinking::budget_tokens) {
+                Some(budget_tokens) => (
+                    Some(ThinkingParam::Enabled { budget_tokens }),
+                    None,
+                    budget_tokens,
+                ),
+                None => (None, None, 0),
+            },
+            (Adaptive::Always, level) => adaptive(level),
+            (Adaptive::ByDefault | Adaptive::OnRequest, Some(Thinking::Off)) => {
+                (Some(ThinkingParam::Disabled), None, 0)
+            }
+            (Adaptive::OnRequest, None) => (None, None, 0),
+            (_, level) => adaptive(level),
+        }
+    }
 }
 
 impl std::fmt::Debug for AnthropicModel {
@@ -89,11 +206,12 @@ impl AnthropicModel {
         model: impl Into<String>,
         timeout: Option<Duration>,
     ) -> Self {
+        let model: String = model.into();
         Self {
             provider_id: provider_id.into(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.filter(|k| !k.is_empty()),
-            model: model.into(),
+            model: model.clone(),
             timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
             backoff: retry::default_backoff(),
             images: false,
@@ -102,14 +220,17 @@ impl AnthropicModel {
             cache: None,
             reasoning: false,
             thinking: None,
+            claude: ClaudeThinking::of(&model),
         }
     }
 
     /// Whether the model thinks (`reasoning`), and its thinking level when a request names
     /// none: a level other than `off` turns on extended thinking (`thinking: {type:
     /// "enabled", budget_tokens}`, OpenClaw's budgets, `max_tokens` raised by the budget),
-    /// and the signed thinking blocks of the run's answers go back with them in its tool
-    /// rounds, as the API requires.
+    /// or, for the models that think adaptively (Claude 4.6, Opus 4.7+, Sonnet 5, …),
+    /// `thinking: {type: "adaptive"}` with the level as `output_config.effort`; the signed
+    /// thinking blocks of the run's answers go back with them in its tool rounds, as the API
+    /// requires.
     pub fn with_thinking(mut self, reasoning: bool, default: Option<Thinking>) -> Self {
         self.reasoning = reasoning;
         self.thinking = default;
@@ -195,13 +316,15 @@ impl AnthropicModel {
         if let Some(last) = tools.last_mut() {
             last.cache_control = CacheControl::of(self.cache);
         }
-        let budget = if self.reasoning {
-            req.thinking
-                .or(self.thinking)
-                .and_then(Thinking::budget_tokens)
+        let (thinking, effort, room) = if self.reasoning {
+            self.claude.request(req.thinking.or(self.thinking))
         } else {
-            None
+            (None, None, 0)
         };
+        let thinks = matches!(
+            thinking,
+            Some(ThinkingParam::Enabled { .. } | ThinkingParam::Adaptive)
+        );
         let mut system: Vec<&str> = Vec::new();
         let mut messages: Vec<Message<'_>> = Vec::with_capacity(req.messages.len());
         for m in req.messages.iter() {
@@ -216,11 +339,7 @@ impl AnthropicModel {
                 "assistant" => {
                     let calls = m.tool_calls.as_deref().unwrap_or_default();
                     // Its thinking goes first, as it came (signed).
-                    if let Some(r) = m
-                        .replay
-                        .as_deref()
-                        .filter(|r| budget.is_some() && signed(r))
-                    {
+                    if let Some(r) = m.replay.as_deref().filter(|r| thinks && signed(r)) {
                         raw = &r.items;
                     }
                     let mut blocks = Vec::with_capacity(1 + calls.len());
@@ -280,11 +399,9 @@ impl AnthropicModel {
         }
         let body = Body {
             model: &self.model,
-            max_tokens: self.max_tokens.saturating_add(budget.unwrap_or_default()),
-            thinking: budget.map(|budget_tokens| ThinkingParam {
-                kind: "enabled",
-                budget_tokens,
-            }),
+            max_tokens: self.max_tokens.saturating_add(room),
+            thinking,
+            output_config: effort.map(|effort| OutputConfig { effort }),
             system: (!system.is_empty()).then(|| System(system, CacheControl::of(self.cache))),
             messages,
             tools,
@@ -501,12 +618,20 @@ struct Message<'a> {
     content: Vec<Content<'a>>,
 }
 
-/// `thinking: {type: "enabled", budget_tokens}`.
+/// `thinking`: `{type: "enabled", budget_tokens}`, `{type: "adaptive"}` or `{type:
+/// "disabled"}`.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum ThinkingParam {
+    Enabled { budget_tokens: u32 },
+    Adaptive,
+    Disabled,
+}
+
+/// `output_config: {effort}` (adaptive thinking's effort).
 #[derive(Serialize)]
-struct ThinkingParam {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    budget_tokens: u32,
+struct OutputConfig {
+    effort: &'static str,
 }
 
 #[derive(Serialize)]
@@ -515,6 +640,8 @@ struct Body<'a> {
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking: Option<ThinkingParam>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_config: Option<OutputConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<System<'a>>,
     messages: Vec<Message<'a>>,
@@ -1002,6 +1129,130 @@ mod tests {
             assert_eq!(b.get("thinking"), None, "{b}");
             assert_eq!(b["max_tokens"], 8192);
             assert_eq!(b["messages"][1]["content"][0]["type"], "text", "{b}");
+        }
+    }
+
+    #[test]
+    fn claude_4_6_and_later_think_adaptively_with_an_effort() {
+        use Adaptive::*;
+        let kind = |m: &str| {
+            let c = ClaudeThinking::of(m);
+            (c.adaptive, c.xhigh, c.max)
+        };
+        for (model, expected) in [
+            ("claude-sonnet-4-5-20250929", (No, false, false)),
+            ("claude-3-7-sonnet-latest", (No, false, false)),
+            ("claude-opus-4-1", (No, false, false)),
+            ("claude-opus-4-60", (No, false, false)),
+            ("claude-x", (No, false, false)),
+            ("claude-sonnet-4-6", (ByDefault, false, true)),
+            ("anthropic/claude-sonnet-4.6", (ByDefault, false, true)),
+            ("claude-opus-4-6-20260205", (ByDefault, false, true)),
+            ("us.anthropic.claude-opus-4-7-v1:0", (OnRequest, true, true)),
+            ("claude-opus-4-8", (OnRequest, true, true)),
+            ("claude-opus-5", (ByDefault, true, true)),
+            ("CLAUDE-SONNET-5", (ByDefault, true, true)),
+            ("opus", (ByDefault, true, true)),
+            ("claude-opus-5-5", (Always, true, true)),
+            ("claude-fable-5", (Always, true, true)),
+            ("claude-mythos-preview", (Always, false, false)),
+        ] {
+            assert_eq!(kind(model), expected, "{model}");
+        }
+        let body = |model: &str, level: Option<Thinking>| -> Value {
+            let m = AnthropicModel::new("anthropic", "http://x", None, model, None)
+                .with_thinking(true, None);
+            let req = ChatRequest {
+                messages: vec![ChatMessage::text("user", "hi")].into(),
+                tools: Default::default(),
+                thinking: level,
+                cache_key: None,
+            };
+            serde_json::from_slice(&m.request_body(&req, false).expect("encodes")).expect("JSON")
+        };
+        let shape = |b: &Value| {
+            (
+                b.get("thinking").cloned().unwrap_or(Value::Null),
+                b.pointer("/output_config/effort")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+                b["max_tokens"].as_u64().unwrap_or(0),
+            )
+        };
+        let adaptive = json!({"type": "adaptive"});
+        let base = u64::from(DEFAULT_MAX_TOKENS);
+        for (model, level, expected) in [
+            // Opus 4.7: off unless asked; its own xhigh and max.
+            ("claude-opus-4-7", None, (Value::Null, Value::Null, base)),
+            (
+                "claude-opus-4-7",
+                Some(Thinking::Xhigh),
+                (adaptive.clone(), json!("xhigh"), base + 16_384),
+            ),
+            (
+                "claude-opus-4-7",
+                Some(Thinking::Max),
+                (adaptive.clone(), json!("max"), base + 16_384),
+            ),
+            (
+                "claude-opus-4-7",
+                Some(Thinking::Minimal),
+                (adaptive.clone(), json!("low"), base + 1_024),
+            ),
+            (
+                "claude-opus-4-7",
+                Some(Thinking::Off),
+                (json!({"type": "disabled"}), Value::Null, base),
+            ),
+            // Sonnet 4.6: adaptive by default; xhigh is its high.
+            (
+                "claude-sonnet-4-6",
+                None,
+                (adaptive.clone(), Value::Null, base + 16_384),
+            ),
+            (
+                "claude-sonnet-4-6",
+                Some(Thinking::Xhigh),
+                (adaptive.clone(), json!("high"), base + 16_384),
+            ),
+            (
+                "claude-sonnet-4-6",
+                Some(Thinking::Adaptive),
+                (adaptive.clone(), Value::Null, base + 16_384),
+            ),
+            (
+                "claude-sonnet-4-6",
+                Some(Thinking::Medium),
+                (adaptive.clone(), json!("medium"), base + 8_192),
+            ),
+            // Opus 5.5 cannot stop thinking: off is its lowest effort.
+            (
+                "claude-opus-5-5",
+                Some(Thinking::Off),
+                (adaptive.clone(), json!("low"), base + 16_384),
+            ),
+            // A fixed budget for the others; adaptive is medium there, max is high.
+            (
+                "claude-sonnet-4-5",
+                Some(Thinking::Adaptive),
+                (
+                    json!({"type": "enabled", "budget_tokens": 8192}),
+                    Value::Null,
+                    base + 8_192,
+                ),
+            ),
+            (
+                "claude-sonnet-4-5",
+                Some(Thinking::Max),
+                (
+                    json!({"type": "enabled", "budget_tokens": 16384}),
+                    Value::Null,
+                    base + 16_384,
+                ),
+            ),
+            ("claude-sonnet-4-5", None, (Value::Null, Value::Null, base)),
+        ] {
+            assert_eq!(shape(&body(model, level)), expected, "{model} {level:?}");
         }
     }
 

@@ -851,7 +851,7 @@ async fn think_sets_how_hard_reasoning_models_think_per_chat_or_message() {
                 "anthropic": {"baseUrl": ai.anthropic_base_url(), "apiKey": KEY},
             }},
             "agents": {"defaults": {"model": "openai/gpt-5-it",
-                "models": {"anthropic/claude-opus-it": {}}}},
+                "models": {"anthropic/claude-opus-it": {}, "anthropic/claude-opus-4-7-it": {}}}},
         }),
     );
     let gw = TestGateway::start(GW_ARGS, &[("OPENAI_API_KEY", OAI_KEY)], Some(&cfg));
@@ -944,4 +944,25 @@ async fn think_sets_how_hard_reasoning_models_think_per_chat_or_message() {
             .iter()
             .any(|m| m.text().contains("wants the nodes"))
     );
+
+    // Claude Opus 4.7 thinks adaptively: `/think max` is its own `max` effort.
+    let set = op
+        .request(
+            "sessions.patch",
+            json!({"key": key, "model": "anthropic/claude-opus-4-7-it", "thinkingLevel": "max"}),
+        )
+        .await;
+    assert_eq!(set["payload"]["entry"]["thinkingLevel"], "max", "{set}");
+    assert_eq!(ask("how hard do you think?").await, "ok");
+    let last = ai.recorded().last().cloned().expect("request");
+    assert_eq!(last.path, "/v1/messages");
+    assert_eq!(last.body["model"], "claude-opus-4-7-it");
+    assert_eq!(last.body["thinking"], json!({"type": "adaptive"}), "{}", last.body);
+    assert_eq!(last.body["output_config"], json!({"effort": "max"}), "{}", last.body);
+    // And off is off there (it would not think unless asked, but off says so).
+    assert_eq!(ask("/think off").await, "🧠 Thinking disabled in this chat.");
+    ask("and now?").await;
+    let last = ai.recorded().last().cloned().expect("request");
+    assert_eq!(last.body["thinking"], json!({"type": "disabled"}), "{}", last.body);
+    assert_eq!(last.body.get("output_config"), None);
 }
