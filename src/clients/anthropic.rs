@@ -316,11 +316,22 @@ impl AnthropicModel {
         if let Some(last) = tools.last_mut() {
             last.cache_control = CacheControl::of(self.cache);
         }
-        let (thinking, effort, room) = if self.reasoning {
+        let (mut thinking, mut effort, mut room) = if self.reasoning {
             self.claude.request(req.thinking.or(self.thinking))
         } else {
             (None, None, 0)
         };
+        // With thinking on, the API wants the last assistant message of a tool loop to
+        // start with its signed thinking: one written without it (another model answered
+        // that round, after a fallback) gets this round without thinking, not a refusal.
+        if matches!(
+            thinking,
+            Some(ThinkingParam::Enabled { .. } | ThinkingParam::Adaptive)
+        ) && self.claude.adaptive != Adaptive::Always
+            && unsigned_tool_loop(&req.messages)
+        {
+            (thinking, effort, room) = (Some(ThinkingParam::Disabled), None, 0);
+        }
         let thinks = matches!(
             thinking,
             Some(ThinkingParam::Enabled { .. } | ThinkingParam::Adaptive)
@@ -547,6 +558,25 @@ impl Serialize for Input<'_> {
             None => serde::ser::SerializeMap::end(s.serialize_map(Some(0))?),
         }
     }
+}
+
+/// Whether `messages` end in a tool loop (tool results last) whose assistant message has
+/// no signed thinking to start with.
+fn unsigned_tool_loop(messages: &[ChatMessage]) -> bool {
+    if messages.last().is_none_or(|m| m.role != "tool") {
+        return false;
+    }
+    messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "assistant")
+        .is_some_and(|m| {
+            m.tool_calls.as_ref().is_some_and(|c| !c.is_empty())
+                && !m
+                    .replay
+                    .as_deref()
+                    .is_some_and(|r| !r.items.is_empty() && signed(r))
+        })
 }
 
 /// Whether `r` is Claude's signed thinking (`thinking` / `redacted_thinking` blocks, any
@@ -1114,6 +1144,17 @@ mod tests {
         let b = body(&m, &theirs);
         assert_eq!(b["messages"][1]["content"][0]["type"], "text", "{b}");
         assert!(!b.to_string().contains("gAAA"), "{b}");
+        // That round (its tool call has no signed thinking) goes without thinking, which
+        // the API would refuse; so does one whose answer had none at all.
+        assert_eq!(b["thinking"], json!({"type": "disabled"}), "{b}");
+        assert_eq!(b["max_tokens"], 8192);
+        let mut unsigned = req(None);
+        Arc::make_mut(&mut unsigned.messages)[1].replay = None;
+        assert_eq!(body(&m, &unsigned)["thinking"], json!({"type": "disabled"}));
+        // A new turn after such a loop thinks again.
+        let mut next = unsigned.clone();
+        Arc::make_mut(&mut next.messages).push(ChatMessage::text("user", "thanks"));
+        assert_eq!(body(&m, &next)["thinking"]["type"], "enabled");
         // The chat's level wins; xhigh is high here.
         let b = body(&m, &req(Some(Thinking::Xhigh)));
         assert_eq!(b["thinking"]["budget_tokens"], 16384);

@@ -957,12 +957,30 @@ async fn think_sets_how_hard_reasoning_models_think_per_chat_or_message() {
     let last = ai.recorded().last().cloned().expect("request");
     assert_eq!(last.path, "/v1/messages");
     assert_eq!(last.body["model"], "claude-opus-4-7-it");
-    assert_eq!(last.body["thinking"], json!({"type": "adaptive"}), "{}", last.body);
-    assert_eq!(last.body["output_config"], json!({"effort": "max"}), "{}", last.body);
+    assert_eq!(
+        last.body["thinking"],
+        json!({"type": "adaptive"}),
+        "{}",
+        last.body
+    );
+    assert_eq!(
+        last.body["output_config"],
+        json!({"effort": "max"}),
+        "{}",
+        last.body
+    );
     // And off is off there (it would not think unless asked, but off says so).
-    assert_eq!(ask("/think off").await, "🧠 Thinking disabled in this chat.");
+    assert_eq!(
+        ask("/think off").await,
+        "🧠 Thinking disabled in this chat."
+    );
     ask("and now?").await;
     let last = ai.recorded().last().cloned().expect("request");
-    assert_eq!(last.body["thinking"], json!({"type": "disabled"}), "{}", last.body);
+    assert_eq!(
+        last.body["thinking"],
+        json!({"type": "disabled"}),
+        "{}",
+        last.body
+    );
     assert_eq!(last.body.get("output_config"), None);
 }
