@@ -22,8 +22,13 @@
 //!   `gateway.tls.*`): in `hybrid`, an in-process restart of the HTTP surface (see
 //!   `gateway::restart`): clients get `shutdown {reason, restartExpectedMs}`, the process
 //!   and its state stay.
-//! - **process** (everything else, e.g. a Telegram bot token, accounts, `gateway.mode`,
-//!   `gateway.auth.rateLimit`): logged as needing a gateway restart; not applied.
+//! - **a Telegram account's bot** (its `botToken`, `tokenFile`, `apiRoot`, webhook, or any
+//!   other key of an account that is neither added nor removed): the running account swaps
+//!   its bot in place (`channel::telegram::BotSwap`): it keeps its state, pending messages
+//!   and registry handle, drops the old bot's calls, and identifies and polls anew.
+//! - **process** (everything else, e.g. adding or removing Telegram accounts,
+//!   `gateway.mode`, `gateway.auth.rateLimit`): logged as needing a gateway restart; not
+//!   applied.
 //! - **none** (`gateway.reload.*`, `gateway.remote.*`): nothing to do.
 //!
 //! With `gateway.reload.mode: "off"` nothing is applied: one log line names the changed
@@ -147,6 +152,62 @@ pub fn classify(path: &str) -> Class {
         }
     }
     Class::Process
+}
+
+/// The bot swaps (`BotSwap`, as channel settings) of a reload that changes the Telegram
+/// accounts in `restarting` (`default` for keys directly under `channels.telegram`, which
+/// every account inherits from; `accounts.<id>`) or their bot access: one per account whose
+/// settings may have changed. `None` when accounts are added or removed, or a config does not
+/// build (that needs a restart).
+fn bot_swaps(
+    old: &crate::config::Config,
+    new: &crate::config::Config,
+    restarting: &std::collections::BTreeSet<String>,
+) -> Option<
+    Vec<(
+        &'static str,
+        String,
+        openclaw_actors::channel::ReconfigureChannel,
+    )>,
+> {
+    use openclaw_actors::channel::telegram::{BotSwap, KIND};
+    let (old, new) = (
+        gateway::telegram_accounts(old).ok()?,
+        gateway::telegram_accounts(new).ok()?,
+    );
+    let ids = |a: &[(
+        openclaw_actors::channel::telegram::TelegramAccountConfig,
+        gateway::BotAccess,
+    )]| {
+        a.iter()
+            .map(|(c, _)| c.account_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    if ids(&old) != ids(&new) {
+        return None;
+    }
+    let base = restarting.contains("default");
+    Some(
+        new.into_iter()
+            .filter(|(c, access)| {
+                let before = old.iter().find(|(o, _)| o.account_id == c.account_id);
+                base || restarting.contains(&format!("accounts.{}", c.account_id))
+                    || before.is_none_or(|(o, a)| a != access || o.webhook != c.webhook)
+            })
+            .map(|(cfg, access)| {
+                let account = cfg.account_id.clone();
+                let swap = BotSwap {
+                    cfg,
+                    api: Box::new(move || access.client()),
+                };
+                (
+                    KIND.id,
+                    account,
+                    openclaw_actors::channel::ReconfigureChannel(Box::new(swap)),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The Telegram account a key belongs to (`default` or `accounts.<id>`).
@@ -345,17 +406,33 @@ impl Watcher {
         };
         let (mut hot, listener, mut process) =
             (of(Class::Hot), of(Class::Listener), of(Class::Process));
-        // A Telegram account whose token, API root, webhook or existence changes restarts as a
-        // whole: its admission keys wait for that restart too.
+        // A Telegram account whose token, API root or webhook changes goes on in place with
+        // its new bot (`BotSwap`). Adding or removing accounts needs a restart, and then the
+        // changed accounts' admission keys wait for it too.
         let restarting: std::collections::BTreeSet<String> = process
             .iter()
             .filter_map(|k| telegram_account_of(k))
             .collect();
-        let (waiting, still_hot): (Vec<String>, Vec<String>) = hot
-            .into_iter()
-            .partition(|k| telegram_account_of(k).is_some_and(|a| restarting.contains(&a)));
-        hot = still_hot;
-        process.extend(waiting);
+        let mut swaps = Vec::new();
+        let mut swapped = Vec::new();
+        if !restarting.is_empty() {
+            match bot_swaps(&self.current.config, &new.config, &restarting) {
+                Some(s) => {
+                    swaps = s;
+                    (swapped, process) = process
+                        .into_iter()
+                        .partition(|k| telegram_account_of(k).is_some());
+                }
+                None => {
+                    let (waiting, still_hot): (Vec<String>, Vec<String>) =
+                        hot.into_iter().partition(|k| {
+                            telegram_account_of(k).is_some_and(|a| restarting.contains(&a))
+                        });
+                    hot = still_hot;
+                    process.extend(waiting);
+                }
+            }
+        }
         if new.config.gateway.reload.mode == ReloadMode::Off {
             let restart: Vec<String> = listener.iter().chain(&process).cloned().collect();
             log::warn!(
@@ -398,7 +475,7 @@ impl Watcher {
                 prepared.heartbeats.clone(),
             ));
         }
-        if !hot.is_empty() {
+        if !hot.is_empty() || !swapped.is_empty() {
             let live = self.engine.shared.live.get();
             let bound: Vec<std::net::SocketAddr> = live
                 .bind_addrs
@@ -484,15 +561,22 @@ impl Watcher {
                     Box::new(move || gateway::build_speech(&c).ok().flatten())
                         as openclaw_actors::registry::reload::SpeechFactory
                 });
-            let channels = prepared
+            let mut channels: Vec<_> = prepared
                 .deps
                 .channels
                 .iter()
                 .flat_map(|c| c.hot_settings())
                 .collect();
+            // After the accounts' hot settings, which the swaps carry too.
+            channels.extend(swaps);
             let file = self.file();
             let registry = self.engine.registry.clone();
-            let applied = hot.join(", ");
+            let applied = hot
+                .iter()
+                .chain(&swapped)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
             actix_web::rt::spawn(async move {
                 let closed = registry
                     .send(openclaw_actors::registry::reload::ApplyHotConfig {

@@ -26,7 +26,34 @@ pub(super) fn id_list(values: Option<&Vec<serde_json::Value>>) -> Vec<String> {
 }
 
 /// A configured bot account and its API client.
-type TelegramAccount = (TelegramAccountConfig, Rc<dyn TelegramApi>);
+type TelegramAccount = (TelegramAccountConfig, BotAccess);
+
+/// How an account reaches its bot: the Bot API root and the token (made into a client on
+/// the thread that uses it; never logged).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BotAccess {
+    api_root: String,
+    token: String,
+}
+
+impl std::fmt::Debug for BotAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotAccess")
+            .field("api_root", &self.api_root)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl BotAccess {
+    /// A Bot API client.
+    pub fn client(&self) -> Rc<dyn TelegramApi> {
+        Rc::new(crate::clients::telegram::BotApi::new(
+            &self.api_root,
+            &self.token,
+        ))
+    }
+}
 
 pub(super) fn telegram_account(
     account_id: &str,
@@ -275,16 +302,15 @@ pub(super) fn telegram_account(
         text_chunk_limit,
         bot: openclaw_actors::channel::telegram::BotIdentity::of_token(&token),
     };
-    let api: Rc<dyn TelegramApi> =
-        Rc::new(crate::clients::telegram::BotApi::new(&api_root, &token));
-    Ok(Some((cfg, api)))
+    Ok(Some((cfg, BotAccess { api_root, token })))
 }
 
-/// Builds the engine's outside links (model provider, Telegram accounts) from config.
-pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError> {
-    let cfg = &loaded.config;
-    let mut deps = EngineDeps::default();
+/// The Telegram accounts `cfg` runs, in order (`default` first), with their bots.
+pub fn telegram_accounts(cfg: &crate::config::Config) -> Result<Vec<TelegramAccount>, StartError> {
     let mut telegram = Vec::new();
+    let Some(t) = &cfg.channels.telegram else {
+        return Ok(telegram);
+    };
     let global_native = match &cfg.commands {
         Some(c) => c
             .native_switch("commands.native")
@@ -292,32 +318,39 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
         None => None,
     };
     let typing = cfg.agents.defaults.typing().map_err(StartError::config)?;
-    if let Some(t) = &cfg.channels.telegram {
-        let env_token = cfg.env_var("TELEGRAM_BOT_TOKEN");
-        let has_default =
-            t.bot_token.is_some() || t.token_file.is_some() || t.enabled == Some(true);
-        if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
-            && let Some(acc) = telegram_account(
-                "default",
-                t,
-                None,
-                env_token,
-                global_native,
-                typing,
-                cfg.messages.as_ref(),
-            )?
+    let env_token = cfg.env_var("TELEGRAM_BOT_TOKEN");
+    let has_default = t.bot_token.is_some() || t.token_file.is_some() || t.enabled == Some(true);
+    if (has_default || t.accounts.as_ref().is_none_or(|a| a.is_empty()))
+        && let Some(acc) = telegram_account(
+            "default",
+            t,
+            None,
+            env_token,
+            global_native,
+            typing,
+            cfg.messages.as_ref(),
+        )?
+    {
+        telegram.push(acc);
+    }
+    for (id, a) in t.accounts.iter().flatten() {
+        let messages = cfg.messages.as_ref();
+        if let Some(acc) = telegram_account(id, a, Some(t), None, global_native, typing, messages)?
         {
             telegram.push(acc);
         }
-        for (id, a) in t.accounts.iter().flatten() {
-            let messages = cfg.messages.as_ref();
-            if let Some(acc) =
-                telegram_account(id, a, Some(t), None, global_native, typing, messages)?
-            {
-                telegram.push(acc);
-            }
-        }
     }
+    Ok(telegram)
+}
+
+/// Builds the engine's outside links (model provider, Telegram accounts) from config.
+pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError> {
+    let cfg = &loaded.config;
+    let mut deps = EngineDeps::default();
+    let telegram: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)> = telegram_accounts(cfg)?
+        .into_iter()
+        .map(|(c, access)| (c, access.client()))
+        .collect();
     let (model, mut label) = build_model(cfg)?;
     deps.model = model;
     deps.hearing = build_hearing(cfg)?;

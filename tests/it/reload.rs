@@ -564,29 +564,74 @@ async fn a_model_provider_change_applies_to_the_next_run() {
     assert_eq!((a.request_count(), b.request_count()), (1, 1));
 }
 
+/// A new bot token (and API root) applies in place: the account goes on with the new bot
+/// (it identifies itself and polls anew; the old bot is not polled any more), in the same
+/// process, and the token is never logged. Adding an account still needs a restart.
 #[actix_web::test]
-async fn a_bot_token_change_is_logged_as_needing_a_restart_and_not_applied() {
+async fn a_bot_token_change_swaps_the_bot_in_place() {
     use crate::telegram_flow::{GW_ARGS, config, dm, wait_reply};
     let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
     let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, None, json!({}))));
+    let pid = gw.pid();
     let first = dm(&tg, 5301, "/help");
     wait_reply(&tg, first, Duration::from_secs(10)).await;
+
+    // Another bot (id 999), at another API root.
     let new_token = "999:NEW-bot-token-never-logged";
-    let edited = config(
-        &tg,
-        None,
-        json!({"botToken": new_token, "allowFrom": ["*", 5302]}),
+    let other = FakeTelegram::start_with_username(new_token, "the_new_bot");
+    replace_file(&gw.config_path(), &config(&other, None, json!({})));
+    let line = gw.wait_stderr_line(
+        &["config reloaded from", "channels.telegram.botToken"],
+        Duration::from_secs(10),
     );
-    replace_file(&gw.config_path(), &edited);
+    assert!(line.contains("channels.telegram.apiRoot"), "{line}");
+    let reply = {
+        let id = dm(&other, 5302, "/help");
+        wait_reply(&other, id, Duration::from_secs(10)).await
+    };
+    assert_eq!(reply.chat_id(), Some(5302));
+    assert_eq!(gw.pid(), pid, "no restart");
+    assert_eq!(other.calls("getMe"), 1);
+    gw.wait_stderr_line(&["now another bot's", "999"], Duration::from_secs(10));
+    assert!(!gw.stderr().contains("NEW-bot-token"), "{}", gw.stderr());
+    assert!(
+        !gw.stderr().contains("needs a gateway restart"),
+        "{}",
+        gw.stderr()
+    );
+    // The old bot is not polled any more: a message to it stays unconfirmed and unanswered
+    // while the new bot answers the next one (its poll ran meanwhile).
+    let polls = tg.calls("getUpdates");
+    let to_old = dm(&tg, 5303, "/help");
+    let id = dm(&other, 5302, "/status");
+    wait_reply(&other, id, Duration::from_secs(10)).await;
+    let id = dm(&other, 5302, "/help");
+    wait_reply(&other, id, Duration::from_secs(10)).await;
+    assert!(
+        tg.calls("getUpdates") <= polls + 1,
+        "one poll of the old bot may have been in flight"
+    );
+    assert!(crate::telegram_flow::replies_to(&tg, to_old).is_empty());
+    // And the new bot is polled by one loop only (two would end each other's polls with
+    // Telegram's 409 conflict).
+    let seen = other.calls("getUpdates");
+    other
+        .wait_polls_async(seen + 3, Duration::from_secs(20))
+        .await;
+    assert!(
+        !gw.stderr().contains("terminated by other getUpdates"),
+        "{}",
+        gw.stderr()
+    );
+
+    // A new account: a restart is needed (logged, not applied).
+    let mut two: Value = serde_json::from_str(&config(&other, None, json!({}))).expect("cfg");
+    two["channels"]["telegram"]["accounts"] =
+        json!({"work": {"botToken": "777:WORK-token", "apiRoot": other.api_root()}});
+    replace_file(&gw.config_path(), &two.to_string());
     let line = gw.wait_stderr_line(&["needs a gateway restart"], Duration::from_secs(10));
-    assert!(line.contains("channels.telegram.botToken"), "{line}");
-    // The account restarts as a whole later: its allowlist change waits with it.
-    assert!(line.contains("channels.telegram.allowFrom"), "{line}");
-    assert!(!gw.stderr().contains(new_token), "{}", gw.stderr());
-    // The running bot keeps its token and keeps answering.
-    let again = dm(&tg, 5301, "/help");
-    wait_reply(&tg, again, Duration::from_secs(10)).await;
-    assert_eq!(tg.calls("getMe"), 1);
+    assert!(line.contains("channels.telegram.accounts.work"), "{line}");
+    assert!(!gw.stderr().contains("WORK-token"), "{}", gw.stderr());
 }
 
 /// `cron.enabled` is applied in place: off, a due job does not run on its schedule; on

@@ -1577,7 +1577,7 @@ async fn get_updates_401_reports_the_token_and_backs_off() {
     .await;
     assert_eq!(
         acc["lastError"],
-        "telegram rejected the bot token: Unauthorized. Fix: check channels.telegram.botToken (a token from @BotFather), then restart the gateway",
+        "telegram rejected the bot token: Unauthorized. Fix: set channels.telegram.botToken to a token from @BotFather (an edit of the config file applies without a restart)",
         "{acc}"
     );
     let (at, retry) = (acc["lastErrorAtMs"].as_u64(), acc["retryAtMs"].as_u64());

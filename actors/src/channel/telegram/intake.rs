@@ -12,10 +12,13 @@ impl TelegramChannel {
     // --- startup ---
 
     pub(super) fn identify(&mut self, ctx: &mut Context<Self>) {
+        let generation = self.generation;
         self.api
             .get_me()
             .into_actor(self)
-            .map(|res, act, ctx| match res {
+            .map(move |res, act, ctx| match res {
+                // The bot was swapped meanwhile: the new one identifies itself.
+                _ if act.generation != generation => {}
                 Ok(me) => {
                     log::info!(
                         "telegram[{}]: connected as @{}",
@@ -37,7 +40,11 @@ impl TelegramChannel {
                     log::warn!("telegram[{}]: getMe failed: {e}", act.cfg.account_id);
                     act.record_error(&e);
                     let d = act.next_backoff(&e);
-                    ctx.run_later(d, |act, ctx| act.identify(ctx));
+                    ctx.run_later(d, move |act, ctx| {
+                        if act.generation == generation {
+                            act.identify(ctx);
+                        }
+                    });
                 }
             })
             .spawn(ctx);
@@ -84,15 +91,22 @@ impl TelegramChannel {
         let Some((url, secret)) = self.cfg.webhook.clone() else {
             return;
         };
+        let generation = self.generation;
         self.api
             .set_webhook(url, secret)
             .into_actor(self)
-            .map(|res, act, ctx| {
-                if let Err(e) = res {
+            .map(move |res, act, ctx| {
+                if let Err(e) = res
+                    && act.generation == generation
+                {
                     log::warn!("telegram[{}]: setWebhook failed: {e}", act.cfg.account_id);
                     act.record_error(&e);
                     let d = act.next_backoff(&e);
-                    ctx.run_later(d, |act, ctx| act.register_webhook(ctx));
+                    ctx.run_later(d, move |act, ctx| {
+                        if act.generation == generation {
+                            act.register_webhook(ctx);
+                        }
+                    });
                 }
             })
             .spawn(ctx);
@@ -100,10 +114,15 @@ impl TelegramChannel {
 
     pub(super) fn start_polling(&mut self, ctx: &mut Context<Self>) {
         // A webhook left over from another deployment makes getUpdates fail with 409.
+        let generation = self.generation;
         self.api
             .delete_webhook()
             .into_actor(self)
-            .map(|_, act, ctx| act.poll(ctx))
+            .map(move |_, act, ctx| {
+                if act.generation == generation {
+                    act.poll(ctx);
+                }
+            })
             .spawn(ctx);
     }
 
@@ -112,10 +131,15 @@ impl TelegramChannel {
     pub(super) fn poll(&mut self, ctx: &mut Context<Self>) {
         // Only what is on disk is confirmed to Telegram.
         let offset = self.durable.saved_offset;
+        let generation = self.generation;
         self.api
             .get_updates(offset, self.cfg.poll_timeout_s)
             .into_actor(self)
-            .map(|res, act, ctx| {
+            .map(move |res, act, ctx| {
+                if act.generation != generation {
+                    // The previous bot's poll: the new bot polls on its own.
+                    return;
+                }
                 act.status.last_poll_at_ms = Some(now_ms());
                 match res {
                     Ok(updates) => act.accept_updates(updates, ctx),
@@ -123,7 +147,11 @@ impl TelegramChannel {
                         log::warn!("telegram[{}]: getUpdates failed: {e}", act.cfg.account_id);
                         act.record_error(&e);
                         let d = act.next_backoff(&e);
-                        ctx.run_later(d, |act, ctx| act.poll(ctx));
+                        ctx.run_later(d, move |act, ctx| {
+                            if act.generation == generation {
+                                act.poll(ctx);
+                            }
+                        });
                     }
                 }
             })

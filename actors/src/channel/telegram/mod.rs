@@ -470,6 +470,20 @@ pub struct TelegramChannel {
     /// Why the persisted state could not be read at start (the channel waits, without
     /// polling, until it can: starting empty would forget the offset and approvals).
     load_error: Option<String>,
+    /// Bumped when the account's bot is swapped ([`BotSwap`]): answers and retries of the
+    /// previous bot's calls (`getMe`, `getUpdates`, `setWebhook`) are dropped.
+    generation: u64,
+}
+
+/// A config reload's new bot for a running account (a new token, API root or webhook):
+/// the account goes on in place with it — its state, its pending messages and the
+/// registry's handle stay — as after a restart with the new settings (sent as a
+/// [`super::ReconfigureChannel`] payload).
+pub struct BotSwap {
+    /// The account's whole new settings.
+    pub cfg: TelegramAccountConfig,
+    /// Makes its Bot API client (on the account's thread: clients are not `Send`).
+    pub api: Box<dyn FnOnce() -> Rc<dyn TelegramApi> + Send>,
 }
 
 impl TelegramChannel {
@@ -510,6 +524,7 @@ impl TelegramChannel {
             auth_backoff: UNAUTHORIZED_BACKOFF,
             conflict_backoff: CONFLICT_BACKOFF,
             load_error: None,
+            generation: 0,
         }
     }
 
@@ -563,7 +578,7 @@ impl TelegramChannel {
     fn record_error(&mut self, e: &TgError) {
         let text = match e {
             TgError::Unauthorized(_) => format!(
-                "{e}. Fix: check channels.telegram.botToken (a token from @BotFather), then restart the gateway"
+                "{e}. Fix: set channels.telegram.botToken to a token from @BotFather (an edit of the config file applies without a restart)"
             ),
             TgError::Conflict(_) => format!(
                 "{e}. Fix: stop the other program polling with this bot token, or remove its webhook"
@@ -637,8 +652,18 @@ const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 impl TelegramChannel {
     /// Runs the pending messages again and starts talking to Telegram.
     fn begin(&mut self, ctx: &mut Context<Self>) {
-        // A state written for another bot or token lends it neither its offset nor (another
-        // bot's) its unanswered messages.
+        self.adopt_bot(ctx);
+        // Messages accepted before a restart but not answered: run them again.
+        for m in self.state.pending.clone() {
+            self.batch_or_hand_over(m, ctx);
+        }
+        self.delete_leftover_drafts(ctx);
+        self.identify(ctx);
+    }
+
+    /// A state written for another bot or token lends it neither its offset nor (another
+    /// bot's) its unanswered messages.
+    fn adopt_bot(&mut self, ctx: &mut Context<Self>) {
         if let Some(change) = self.state.adopt(&self.cfg.bot) {
             let account = &self.cfg.account_id;
             match &change {
@@ -664,14 +689,63 @@ impl TelegramChannel {
                 ),
             }
             if change != TokenChange::Recorded {
+                // Nothing of the old offset is confirmed to the new bot or token, even
+                // before the dropped offset is on disk.
+                self.durable.saved_offset = self.state.offset;
                 self.changed(ctx);
             }
         }
-        // Messages accepted before a restart but not answered: run them again.
-        for m in self.state.pending.clone() {
-            self.batch_or_hand_over(m, ctx);
+    }
+
+    /// A config reload's new bot token, API root or webhook ([`BotSwap`]): the calls of
+    /// the previous settings are abandoned (their answers dropped), the state adopts the new
+    /// bot as at a start, and the account identifies itself and polls (or registers its
+    /// webhook) anew. Its pending messages stay (another bot's are dropped, as at a start);
+    /// replies still running are sent with the new bot.
+    fn swap_bot(&mut self, swap: BotSwap, ctx: &mut Context<Self>) {
+        if swap.cfg.account_id != self.cfg.account_id {
+            return;
         }
-        self.delete_leftover_drafts(ctx);
+        let other_bot = swap.cfg.bot.bot_id != self.cfg.bot.bot_id;
+        if other_bot && self.cfg.webhook.is_some() {
+            // Best effort: the old bot stops sending its updates here.
+            let account = self.cfg.account_id.clone();
+            let old = self.api.clone();
+            actix::spawn(async move {
+                if let Err(e) = old.delete_webhook().await {
+                    log::warn!(
+                        "telegram[{account}]: the previous bot's webhook was not removed: {e}"
+                    );
+                }
+            });
+        }
+        self.generation += 1;
+        self.api = (swap.api)();
+        self.cfg = swap.cfg;
+        self.status.mode = if self.cfg.webhook.is_some() {
+            "webhook"
+        } else {
+            "polling"
+        };
+        self.me = None;
+        self.status.bot_username = None;
+        self.status.bot_id = None;
+        self.status.running = false;
+        // The new bot's poll loop is the only one: none resumes from a pause or a save.
+        self.durable.poll_waiting = None;
+        self.status.backlog_full = false;
+        self.backoff.reset();
+        self.auth_backoff.reset();
+        self.conflict_backoff.reset();
+        log::warn!(
+            "telegram[{}]: the bot token, API root or webhook changed; the account goes on with the new settings (no restart)",
+            self.cfg.account_id
+        );
+        if self.load_error.is_some() {
+            // Started once its state is readable again.
+            return;
+        }
+        self.adopt_bot(ctx);
         self.identify(ctx);
     }
 
@@ -784,14 +858,20 @@ impl super::ChannelRegistration for TelegramAccounts {
 
 /// A config reload's new settings for this account: the admission policy (DM and group
 /// policy, allowlists, poll timeout) applies from the next update on, without dropping the
-/// poll or the persisted state. Bot token, API root and webhook changes are not applied here
-/// (the shell logs them as needing a restart).
+/// poll or the persisted state. A new bot token, API root or webhook comes as a [`BotSwap`]
+/// payload instead.
 impl Handler<super::ReconfigureChannel> for TelegramChannel {
     type Result = ();
 
     fn handle(&mut self, msg: super::ReconfigureChannel, ctx: &mut Self::Context) {
-        let Ok(new) = msg.0.downcast::<TelegramAccountConfig>() else {
-            return;
+        let new = match msg.0.downcast::<TelegramAccountConfig>() {
+            Ok(new) => new,
+            Err(other) => {
+                if let Ok(swap) = other.downcast::<BotSwap>() {
+                    self.swap_bot(*swap, ctx);
+                }
+                return;
+            }
         };
         if new.account_id != self.cfg.account_id {
             return;
