@@ -634,6 +634,65 @@ async fn a_bot_token_change_swaps_the_bot_in_place() {
     assert!(!gw.stderr().contains("WORK-token"), "{}", gw.stderr());
 }
 
+/// Turning webhook mode on and off by a config edit applies in place too: the account
+/// registers its webhook (and stops polling), takes updates posted with the secret, and back
+/// in polling mode removes the webhook and polls again.
+#[actix_web::test]
+async fn webhook_mode_can_be_turned_on_and_off_without_restart() {
+    use crate::telegram_flow::{GW_ARGS, admin, config, dm, poll_until, wait_reply};
+    let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&tg, None, json!({}))));
+    let pid = gw.pid();
+    let first = dm(&tg, 5401, "/help");
+    wait_reply(&tg, first, Duration::from_secs(10)).await;
+
+    let (url, secret) = (
+        "https://bot.example.invalid/telegram-webhook",
+        "whs-reload-0123456789",
+    );
+    replace_file(
+        &gw.config_path(),
+        &config(
+            &tg,
+            None,
+            json!({"webhookUrl": url, "webhookSecret": secret}),
+        ),
+    );
+    let hook = poll_until(Duration::from_secs(10), "setWebhook", || tg.webhook()).await;
+    assert_eq!(
+        (hook.url.as_str(), hook.secret_token.as_deref()),
+        (url, Some(secret))
+    );
+    let msg = tg.message(5401, 5401, "/help");
+    let mid = msg.message_id;
+    let res = awc::Client::default()
+        .post(format!("http://127.0.0.1:{}/telegram-webhook", gw.port))
+        .insert_header(("X-Telegram-Bot-Api-Secret-Token", secret))
+        .send_json(&json!({"update_id": tg.take_update_id(), "message": msg}))
+        .await
+        .expect("POST the webhook");
+    assert_eq!(res.status().as_u16(), 200);
+    wait_reply(&tg, mid, Duration::from_secs(10)).await;
+    let mut op = admin(&gw).await;
+    let status = op.request("channels.status", json!({})).await;
+    let acc = &status["payload"]["channels"]["telegram"]["accounts"]["default"];
+    assert_eq!(acc["mode"], "webhook", "{status}");
+    assert!(!gw.stderr().contains(secret), "{}", gw.stderr());
+
+    // Back to polling: the webhook is removed and messages are polled again.
+    replace_file(&gw.config_path(), &config(&tg, None, json!({})));
+    poll_until(Duration::from_secs(10), "deleteWebhook", || {
+        tg.webhook().is_none().then_some(())
+    })
+    .await;
+    let again = dm(&tg, 5401, "/help");
+    wait_reply(&tg, again, Duration::from_secs(10)).await;
+    let status = op.request("channels.status", json!({})).await;
+    let acc = &status["payload"]["channels"]["telegram"]["accounts"]["default"];
+    assert_eq!(acc["mode"], "polling", "{status}");
+    assert_eq!(gw.pid(), pid, "no restart");
+}
+
 /// `cron.enabled` is applied in place: off, a due job does not run on its schedule; on
 /// again, it runs (same process).
 #[actix_web::test]

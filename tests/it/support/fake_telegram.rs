@@ -496,6 +496,15 @@ impl FakeTelegram {
         m
     }
 
+    /// The next `update_id`, taken (for an update delivered to a webhook by the test:
+    /// Telegram numbers a bot's updates in one sequence, webhook or polling).
+    pub fn take_update_id(&self) -> i64 {
+        let mut st = self.shared.lock();
+        let id = st.next_update_id;
+        st.next_update_id += 1;
+        id
+    }
+
     /// Pushes a raw update (its `update_id` is assigned when absent); returns the update id.
     pub fn push_raw(&self, mut update: Value) -> i64 {
         let id = {
