@@ -406,6 +406,7 @@ impl AgentRun {
             detail,
             flushed: self.stats.flushed.get(),
             flush_tried: None,
+            usage: self.stream.usage.get(),
         };
         let user_write = self.user_write.borrow_mut().take();
         async move {

@@ -84,6 +84,31 @@ async fn runs_record_their_priced_usage_and_usage_cost_sums_it_per_day() {
     let today = p["daily"][6].clone();
     assert_eq!(today["totalTokens"], 3000, "{p}");
     assert_eq!(p["daily"][5]["totalTokens"], 0, "{p}");
+    // The session's row has OpenClaw's token counters: the run's input (cache reads
+    // included) and output, and its context (estimated) in the model's window.
+    let list = op.request("sessions.list", json!({})).await;
+    let row = list["payload"]["sessions"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["key"] == "agent:main:telegram:dm:4242"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        (&row["inputTokens"], &row["outputTokens"]),
+        (&json!(2400), &json!(600)),
+        "{row}"
+    );
+    assert_eq!(row["contextTokens"], 200_000, "{row}");
+    let context = row["totalTokens"].as_u64().unwrap_or(0);
+    assert!(context > 100 && context < 200_000, "{row}");
+    // And sessions.json, once saved.
+    poll_until(SLOW, "the counters in sessions.json", || {
+        let saved: Value = serde_json::from_slice(
+            &std::fs::read(state.join("agents/main/sessions/sessions.json")).ok()?,
+        )
+        .ok()?;
+        (saved["agent:main:telegram:dm:4242"]["outputTokens"] == 600).then_some(())
+    })
+    .await;
     for (params, want) in [
         (
             json!({"startDate": "2026-01-01"}),

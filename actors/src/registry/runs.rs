@@ -135,6 +135,8 @@ pub struct RunOutcome {
     /// A memory flush after the reply started in this run (after this many of its
     /// compactions), whether or not it ran to its end.
     pub flush_tried: Option<u32>,
+    /// The tokens its model calls reported (zero calls: none did).
+    pub usage: crate::ports::Usage,
 }
 
 /// An index entry of a session.
@@ -192,6 +194,20 @@ pub struct SessionMeta {
     /// (OpenClaw's field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_flush_compaction_count: Option<u64>,
+    /// Input tokens (cache reads and writes included) of the last run's model calls, as the
+    /// provider reported them (OpenClaw's field, best effort).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    /// Output tokens of the last run's model calls (OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// The context the last run sent the model, in tokens (estimated; OpenClaw's
+    /// prompt-oriented `totalTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<u64>,
+    /// The model's context window in tokens (OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tokens: Option<u64>,
     /// [`Self::compaction_count`] when a flush after a reply last started: one such try
     /// per cycle (one the next message stopped leaves the flush to the compaction).
     #[serde(skip)]

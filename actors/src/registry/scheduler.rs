@@ -507,6 +507,7 @@ mod tests {
             ended_at: 2,
             flushed: None,
             flush_tried: None,
+            usage: Default::default(),
         }
     }
 

@@ -189,6 +189,11 @@ impl SessionIndex {
                 meta.updated_at = now;
                 meta.last_message_preview = None;
                 meta.message_count = 0;
+                // A new transcript: nothing sent yet (the window stays the model's).
+                meta.input_tokens = None;
+                meta.output_tokens = None;
+                meta.total_tokens = None;
+                meta.context = None;
                 ResetOutcome::Fresh {
                     meta: meta.clone(),
                     replaced: Some(old),
@@ -239,8 +244,15 @@ impl SessionIndex {
                 meta.flush_tried_count = Some(meta.compaction_count + u64::from(k));
             }
             meta.compaction_count += u64::from(outcome.compactions);
-            if outcome.context.is_some() {
+            if let Some((tokens, window)) = outcome.context {
                 meta.context = outcome.context;
+                meta.total_tokens = Some(u64::from(tokens));
+                meta.context_tokens = Some(u64::from(window));
+            }
+            let u = &outcome.usage;
+            if u.calls > 0 {
+                meta.input_tokens = Some(u.input + u.cache_read + u.cache_write);
+                meta.output_tokens = Some(u.output);
             }
             // A compaction run's notice is not part of the conversation.
             if outcome.detail.is_some() {
@@ -282,6 +294,10 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         compaction_count: 0,
         memory_flush_at: None,
         memory_flush_compaction_count: None,
+        input_tokens: None,
+        output_tokens: None,
+        total_tokens: None,
+        context_tokens: None,
         flush_tried_count: None,
         context: None,
     }
@@ -317,7 +333,62 @@ mod tests {
             context: None,
             flushed: None,
             flush_tried: None,
+            usage: Default::default(),
         }
+    }
+
+    #[test]
+    fn runs_set_the_token_counters_and_a_reset_clears_them() {
+        let mut idx = SessionIndex::default();
+        idx.touch("k", &RunOrigin::Operator, 1, || "s1".into());
+        let mut out = ended(5, "answer", 0, false);
+        out.context = Some((1_500, 200_000));
+        out.usage = crate::ports::Usage {
+            input: 1_000,
+            output: 90,
+            cache_read: 400,
+            cache_write: 100,
+            cost: None,
+            calls: 2,
+        };
+        idx.run_ended("k", &out);
+        let m = idx.get("k").expect("session").clone();
+        assert_eq!(
+            (
+                m.input_tokens,
+                m.output_tokens,
+                m.total_tokens,
+                m.context_tokens
+            ),
+            (Some(1_500), Some(90), Some(1_500), Some(200_000))
+        );
+        // A run whose model reported nothing leaves the usage as it was.
+        idx.run_ended("k", &ended(6, "again", 0, false));
+        assert_eq!(idx.get("k").and_then(|m| m.output_tokens), Some(90));
+        let json = serde_json::to_value(idx.get("k")).expect("JSON");
+        assert_eq!(
+            (
+                &json["inputTokens"],
+                &json["totalTokens"],
+                &json["contextTokens"]
+            ),
+            (
+                &serde_json::json!(1_500),
+                &serde_json::json!(1_500),
+                &serde_json::json!(200_000)
+            )
+        );
+        idx.reset("k", 10, None, || "s2".into());
+        let m = idx.get("k").expect("session");
+        assert_eq!(
+            (
+                m.input_tokens,
+                m.output_tokens,
+                m.total_tokens,
+                m.context_tokens
+            ),
+            (None, None, None, Some(200_000))
+        );
     }
 
     #[test]
