@@ -425,7 +425,7 @@ impl AgentRun {
             // Synced, or given up: either way the channel need not wait longer.
             let _ = recorded_tx.send(());
             // What the disk now ends with, for the next run of this session.
-            let tail_lines = match tail {
+            let mut tail_lines = match tail {
                 // Already the context: trimmed when read, and by each compaction of the run.
                 Some(mut l) if all_written && status != RunStatus::Aborted => {
                     l.extend(written);
@@ -460,11 +460,24 @@ impl AgentRun {
                     run_id: run_id.clone(),
                     abort,
                 });
-                match futures_util::future::Abortable::new(job.run(), registration).await {
+                let spent = std::cell::Cell::new(crate::ports::Usage::default());
+                match futures_util::future::Abortable::new(job.run(&spent), registration).await {
                     Ok(_) => outcome.flushed = Some(outcome.compactions),
                     Err(_) => log::info!(
                         "run {run_id}: memory flush after the reply interrupted (the session has a new message)"
                     ),
+                }
+                // What it cost, for `usage.cost`: a line no context or history reads
+                // (OpenClaw's `custom` entry).
+                let spent = spent.get();
+                if spent.calls > 0 {
+                    let line = json!({"type": "custom", "customType": FLUSH_USAGE,
+                        "ts": now_ms(), "runId": run_id, "usage": spent.to_json()});
+                    let written = record(&store, &transcript, vec![line.clone()], &run_id).await;
+                    match (&mut tail_lines, written) {
+                        (Some(t), true) => t.push(line),
+                        (t, _) => *t = None,
+                    }
                 }
             }
             registry.do_send(RunFinished {
@@ -479,6 +492,10 @@ impl AgentRun {
         .wait(ctx);
     }
 }
+
+/// The `customType` of the transcript line that records what a memory flush after a reply
+/// cost (its model calls' `usage`).
+pub const FLUSH_USAGE: &str = "openclaw-rs:memory-flush";
 
 /// What operators learn of an attachment in the `final` event (not its path: the file is
 /// the gateway's; the chat got it).
@@ -966,8 +983,9 @@ struct FlushJob {
 }
 
 impl FlushJob {
-    /// Runs the flush; returns what its model calls used.
-    async fn run(self) -> crate::ports::Usage {
+    /// Runs the flush; returns what its model calls used (also added to `spent` as they
+    /// answer, for a flush stopped midway).
+    async fn run(self, spent: &std::cell::Cell<crate::ports::Usage>) -> crate::ports::Usage {
         let FlushJob {
             model,
             system,
@@ -989,7 +1007,7 @@ impl FlushJob {
         crate::compaction::drop_oldest(&mut msgs, start..end, &tools, limit);
         let tools = Arc::new(tools);
         let mut msgs = Arc::new(msgs);
-        let usage = std::cell::Cell::new(crate::ports::Usage::default());
+        let usage = spent;
         let writes = std::cell::Cell::new(0usize);
         let work = async {
             for _ in 0..crate::compaction::FLUSH_ROUNDS {
@@ -1648,7 +1666,7 @@ async fn run_loop(
             {
                 let history = digest_messages(&d, source_id.as_deref(), &req.run_id);
                 let job = flush_job(ws, messages.clone(), history, "before compaction");
-                let used = job.run().await;
+                let used = job.run(&std::cell::Cell::default()).await;
                 stats.flushed.set(Some(stats.compactions.get()));
                 let mut u = stream.usage.get();
                 u.add(&used);

@@ -298,9 +298,12 @@ fn scan(
         let Ok(v) = serde_json::from_slice::<Value>(&line) else {
             continue;
         };
-        // Answers, and compactions (their summarizer calls).
+        // Answers, compactions (their summarizer calls) and memory flushes after a reply.
+        let flush = v.get("type").and_then(Value::as_str) == Some("custom")
+            && v.get("customType").and_then(Value::as_str) == Some(crate::agent_run::FLUSH_USAGE);
         if v.get("role").and_then(Value::as_str) != Some("assistant")
             && !crate::compaction::is_compaction(&v)
+            && !flush
         {
             continue;
         }
@@ -409,6 +412,13 @@ mod tests {
                 "x".repeat(MAX_LINE + 10)
             ),
             line(now, json!("not an object")),
+            // A memory flush after a reply counts; another custom line does not.
+            json!({"type": "custom", "customType": crate::agent_run::FLUSH_USAGE, "ts": now,
+                "usage": {"input": 1000, "output": 20, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 1020}})
+            .to_string(),
+            json!({"type": "custom", "customType": "other", "ts": now,
+                "usage": {"input": 5, "output": 5, "totalTokens": 10}})
+            .to_string(),
         ]
         .join("\n");
         std::fs::write(sessions.join("a.jsonl"), text).expect("write");
@@ -423,17 +433,17 @@ mod tests {
         assert_eq!(s["days"], 7);
         assert_eq!(s["daily"].as_array().map(Vec::len), Some(7));
         let t = &s["totals"];
-        assert_eq!(t["input"], 107);
-        assert_eq!(t["output"], 53);
-        assert_eq!(t["totalTokens"], 170);
-        assert_eq!(t["missingCostEntries"], 1);
+        assert_eq!(t["input"], 1107);
+        assert_eq!(t["output"], 73);
+        assert_eq!(t["totalTokens"], 1190);
+        assert_eq!(t["missingCostEntries"], 2);
         assert!(
             (t["totalCost"].as_f64().unwrap_or(0.0) - 0.001053).abs() < 1e-12,
             "{t}"
         );
         let last = &s["daily"][6];
         assert_eq!(last["date"], "2026-12-04");
-        assert_eq!(last["totalTokens"], 160);
+        assert_eq!(last["totalTokens"], 1180);
         assert_eq!(s["daily"][5]["totalTokens"], 10);
         assert_eq!(s["cacheStatus"]["status"], "fresh");
     }

@@ -761,6 +761,22 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
         }
     }
     assert!(ended, "a flush after a reply in cycle 2");
+    // What it cost is on a line of its own, for `usage.cost` (the interrupted one in cycle
+    // 1 got no answer from its model: nothing to count).
+    let flushes: Vec<Value> =
+        crate::telegram_flow::poll_until(SLOW, "the flush's usage line", || {
+            let l: Vec<Value> = transcript_lines(&state)
+                .into_iter()
+                .filter(|l| l["type"] == "custom" && l["customType"] == "openclaw-rs:memory-flush")
+                .collect();
+            (!l.is_empty()).then_some(l)
+        })
+        .await;
+    assert_eq!(flushes.len(), 1, "{flushes:?}");
+    assert_eq!(
+        flushes[0]["usage"]["output"], 2,
+        "two model calls: {flushes:?}"
+    );
     let row = dm_row(&mut op, "5353").await;
     assert_eq!(
         (&row["compactionCount"], &row["memoryFlushCompactionCount"]),
