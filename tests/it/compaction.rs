@@ -864,21 +864,7 @@ async fn agent_wait_answers_when_the_reply_is_out_not_after_the_memory_flush() {
         FakeReply::text("NO_REPLY").delayed(Duration::from_secs(60)),
     );
     ai.push_text("The lighthouse was built in 1874. 🗼");
-    let res = op
-        .request(
-            "agent",
-            json!({"message": "when was the lighthouse built?", "sessionKey": "main",
-                "idempotencyKey": "flush-wait-1"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
-    let wait = op
-        .request(
-            "agent.wait",
-            json!({"runId": "flush-wait-1", "timeoutMs": 30_000}),
-        )
-        .await;
-    assert_eq!(wait["payload"]["status"], "ok", "{wait}");
+    agent_and_wait(&mut op, "when was the lighthouse built?", "flush-wait-1").await;
     // The flush runs (its request reaches the model, right after the reply) and still
     // holds the session.
     ai.wait_requests_async(2, SLOW).await;
@@ -895,19 +881,21 @@ async fn agent_wait_answers_when_the_reply_is_out_not_after_the_memory_flush() {
     assert_eq!(main["hasActiveRun"], true, "{rows}");
     // The session's next run stops it and is answered.
     ai.push_text("Yes, still standing.");
-    let next = op
+    agent_and_wait(&mut op, "is it still standing?", "flush-wait-2").await;
+}
+
+/// An operator's `agent` run of `message` in the main session (run id `id`), and its
+/// `agent.wait` (30 s), which must answer `ok`.
+async fn agent_and_wait(op: &mut crate::support::WsClient, message: &str, id: &str) {
+    let res = op
         .request(
             "agent",
-            json!({"message": "is it still standing?", "sessionKey": "main",
-                "idempotencyKey": "flush-wait-2"}),
+            json!({"message": message, "sessionKey": "main", "idempotencyKey": id}),
         )
         .await;
-    assert_eq!(next["ok"], true, "{next}");
+    assert_eq!(res["ok"], true, "{res}");
     let wait = op
-        .request(
-            "agent.wait",
-            json!({"runId": "flush-wait-2", "timeoutMs": 30_000}),
-        )
+        .request("agent.wait", json!({"runId": id, "timeoutMs": 30_000}))
         .await;
     assert_eq!(wait["payload"]["status"], "ok", "{wait}");
 }

@@ -631,6 +631,23 @@ async fn a_long_streamed_answer_stops_repeating_itself_in_each_delta() {
     assert!(so_far > 64 * 1024);
 }
 
+/// A gateway whose built-in `openai` provider (key `key` in the environment) is a streaming
+/// fake requiring that key, with `defaults` as `agents.defaults`.
+fn openai_gateway(key: &str, defaults: Value) -> (FakeTelegram, FakeOpenAi, TestGateway) {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start_with_key(key);
+    ai.set_streaming(true);
+    let cfg = with_models(
+        &tg,
+        json!({
+            "models": {"providers": {"openai": {"baseUrl": ai.base_url()}}},
+            "agents": {"defaults": defaults},
+        }),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[("OPENAI_API_KEY", key)], Some(&cfg));
+    (tg, ai, gw)
+}
+
 /// OpenClaw's built-in `openai` provider speaks OpenAI's Responses API: a Telegram turn with
 /// a tool round (the call and its result paired by `call_id`), then an operator's run
 /// streamed from `response.output_text.delta` events.
@@ -639,17 +656,7 @@ async fn the_openai_provider_speaks_the_responses_api_with_tool_rounds_and_strea
     use crate::support::fake_openai::FakeReply;
     use crate::support::{WsClient, cli_params};
     const OAI_KEY: &str = "sk-oai-it-0123456789";
-    let tg = FakeTelegram::start(TG_TOKEN);
-    let ai = FakeOpenAi::start_with_key(OAI_KEY);
-    ai.set_streaming(true);
-    let cfg = with_models(
-        &tg,
-        json!({
-            "models": {"providers": {"openai": {"baseUrl": ai.base_url()}}},
-            "agents": {"defaults": {"model": "openai/gpt-it"}},
-        }),
-    );
-    let gw = TestGateway::start(GW_ARGS, &[("OPENAI_API_KEY", OAI_KEY)], Some(&cfg));
+    let (tg, ai, gw) = openai_gateway(OAI_KEY, json!({"model": "openai/gpt-it"}));
 
     let call_id = ai.push_tool_call("nodes", json!({"action": "status"}));
     ai.push_text("No nodes are connected.");
@@ -746,17 +753,10 @@ async fn the_openai_provider_speaks_the_responses_api_with_tool_rounds_and_strea
 async fn openai_reasoning_goes_back_to_its_model_in_the_runs_tool_rounds() {
     use crate::support::fake_openai::FakeReply;
     const OAI_KEY: &str = "sk-oai-reason-0123456789";
-    let tg = FakeTelegram::start(TG_TOKEN);
-    let ai = FakeOpenAi::start_with_key(OAI_KEY);
-    ai.set_streaming(true);
-    let cfg = with_models(
-        &tg,
-        json!({
-            "models": {"providers": {"openai": {"baseUrl": ai.base_url()}}},
-            "agents": {"defaults": {"model": "openai/gpt-5-it", "thinkingDefault": "high"}},
-        }),
+    let (tg, ai, gw) = openai_gateway(
+        OAI_KEY,
+        json!({"model": "openai/gpt-5-it", "thinkingDefault": "high"}),
     );
-    let gw = TestGateway::start(GW_ARGS, &[("OPENAI_API_KEY", OAI_KEY)], Some(&cfg));
     let thinking_call = |signature: &str| {
         FakeReply::completion(
             json!({"role": "assistant", "content": "Let me look. 🔍",
