@@ -26,8 +26,11 @@
 //!   other key of an account that is neither added nor removed): the running account swaps
 //!   its bot in place (`channel::telegram::BotSwap`): it keeps its state, pending messages
 //!   and registry handle, drops the old bot's calls, and identifies and polls anew.
-//! - **process** (everything else, e.g. adding or removing Telegram accounts,
-//!   `gateway.mode`, `gateway.auth.rateLimit`): logged as needing a gateway restart; not
+//! - **Telegram accounts added or removed** (an `accounts.<id>` entry, `enabled`, the top
+//!   level's token): the registry starts the new accounts as at engine start and stops the
+//!   removed ones (`registry::channels::ChangeAccounts`; their state stays on disk).
+//! - **process** (everything else, e.g. `gateway.mode`, `gateway.auth.rateLimit`, or a
+//!   Telegram config that does not build): logged as needing a gateway restart; not
 //!   applied.
 //! - **none** (`gateway.reload.*`, `gateway.remote.*`): nothing to do.
 //!
@@ -154,60 +157,75 @@ pub fn classify(path: &str) -> Class {
     Class::Process
 }
 
-/// The bot swaps (`BotSwap`, as channel settings) of a reload that changes the Telegram
-/// accounts in `restarting` (`default` for keys directly under `channels.telegram`, which
-/// every account inherits from; `accounts.<id>`) or their bot access: one per account whose
-/// settings may have changed. `None` when accounts are added or removed, or a config does not
-/// build (that needs a restart).
-fn bot_swaps(
-    old: &crate::config::Config,
-    new: &crate::config::Config,
-    restarting: &std::collections::BTreeSet<String>,
-) -> Option<
-    Vec<(
+/// A Telegram account as the config builds it: its settings and its bot.
+type TelegramAccount = (
+    openclaw_actors::channel::telegram::TelegramAccountConfig,
+    gateway::BotAccess,
+);
+
+/// What a reload changes in the running Telegram accounts.
+struct AccountChanges {
+    /// The bot swaps (`BotSwap`, as channel settings) of the accounts that stay.
+    swaps: Vec<(
         &'static str,
         String,
         openclaw_actors::channel::ReconfigureChannel,
     )>,
-> {
+    /// New accounts, to start.
+    added: Vec<TelegramAccount>,
+    /// Accounts no longer configured (or disabled), to stop.
+    removed: Vec<String>,
+}
+
+/// The account changes of a reload that changes the Telegram keys of `restarting`
+/// (`default` for keys directly under `channels.telegram`, which every account inherits
+/// from; `accounts.<id>`): a bot swap for each account that stays and whose settings or bot
+/// may have changed, the accounts to start and those to stop. `None` when a config does not
+/// build (that needs a restart).
+fn account_changes(
+    old: &crate::config::Config,
+    new: &crate::config::Config,
+    restarting: &std::collections::BTreeSet<String>,
+) -> Option<AccountChanges> {
     use openclaw_actors::channel::telegram::{BotSwap, KIND};
     let (old, new) = (
         gateway::telegram_accounts(old).ok()?,
         gateway::telegram_accounts(new).ok()?,
     );
-    let ids = |a: &[(
-        openclaw_actors::channel::telegram::TelegramAccountConfig,
-        gateway::BotAccess,
-    )]| {
-        a.iter()
-            .map(|(c, _)| c.account_id.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-    };
-    if ids(&old) != ids(&new) {
-        return None;
-    }
+    let removed = old
+        .iter()
+        .filter(|(o, _)| !new.iter().any(|(c, _)| c.account_id == o.account_id))
+        .map(|(o, _)| o.account_id.clone())
+        .collect();
+    let (staying, added): (Vec<TelegramAccount>, Vec<TelegramAccount>) = new
+        .into_iter()
+        .partition(|(c, _)| old.iter().any(|(o, _)| o.account_id == c.account_id));
     let base = restarting.contains("default");
-    Some(
-        new.into_iter()
-            .filter(|(c, access)| {
-                let before = old.iter().find(|(o, _)| o.account_id == c.account_id);
-                base || restarting.contains(&format!("accounts.{}", c.account_id))
-                    || before.is_none_or(|(o, a)| a != access || o.webhook != c.webhook)
-            })
-            .map(|(cfg, access)| {
-                let account = cfg.account_id.clone();
-                let swap = BotSwap {
-                    cfg,
-                    api: Box::new(move || access.client()),
-                };
-                (
-                    KIND.id,
-                    account,
-                    openclaw_actors::channel::ReconfigureChannel(Box::new(swap)),
-                )
-            })
-            .collect(),
-    )
+    let swaps = staying
+        .into_iter()
+        .filter(|(c, access)| {
+            let before = old.iter().find(|(o, _)| o.account_id == c.account_id);
+            base || restarting.contains(&format!("accounts.{}", c.account_id))
+                || before.is_none_or(|(o, a)| a != access || o.webhook != c.webhook)
+        })
+        .map(|(cfg, access)| {
+            let account = cfg.account_id.clone();
+            let swap = BotSwap {
+                cfg,
+                api: Box::new(move || access.client()),
+            };
+            (
+                KIND.id,
+                account,
+                openclaw_actors::channel::ReconfigureChannel(Box::new(swap)),
+            )
+        })
+        .collect();
+    Some(AccountChanges {
+        swaps,
+        added,
+        removed,
+    })
 }
 
 /// The Telegram account a key belongs to (`default` or `accounts.<id>`).
@@ -415,10 +433,14 @@ impl Watcher {
             .collect();
         let mut swaps = Vec::new();
         let mut swapped = Vec::new();
+        let mut accounts: Option<(Vec<TelegramAccount>, Vec<String>)> = None;
         if !restarting.is_empty() {
-            match bot_swaps(&self.current.config, &new.config, &restarting) {
-                Some(s) => {
-                    swaps = s;
+            match account_changes(&self.current.config, &new.config, &restarting) {
+                Some(c) => {
+                    swaps = c.swaps;
+                    if !c.added.is_empty() || !c.removed.is_empty() {
+                        accounts = Some((c.added, c.removed));
+                    }
                     (swapped, process) = process
                         .into_iter()
                         .partition(|k| telegram_account_of(k).is_some());
@@ -578,6 +600,28 @@ impl Watcher {
                 .collect::<Vec<_>>()
                 .join(", ");
             actix_web::rt::spawn(async move {
+                if let Some((added, removed)) = accounts {
+                    let change = openclaw_actors::registry::channels::ChangeAccounts {
+                        kind: openclaw_actors::channel::telegram::KIND.id,
+                        remove: removed,
+                        add: Box::new(move || {
+                            Box::new(openclaw_actors::channel::telegram::TelegramAccounts::new(
+                                added.into_iter().map(|(c, a)| (c, a.client())).collect(),
+                            ))
+                        }),
+                    };
+                    match registry.send(change).await {
+                        Ok(Ok(started)) if !started.is_empty() => log::warn!(
+                            "config reload: telegram account(s) started: {}",
+                            started.join(", ")
+                        ),
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => log::error!(
+                            "config reload: the new telegram account(s) did not start: {e}"
+                        ),
+                        Err(e) => log::error!("config reload: registry unavailable: {e}"),
+                    }
+                }
                 let closed = registry
                     .send(openclaw_actors::registry::reload::ApplyHotConfig {
                         hot: cfg,

@@ -566,7 +566,7 @@ async fn a_model_provider_change_applies_to_the_next_run() {
 
 /// A new bot token (and API root) applies in place: the account goes on with the new bot
 /// (it identifies itself and polls anew; the old bot is not polled any more), in the same
-/// process, and the token is never logged. Adding an account still needs a restart.
+/// process, and the token is never logged. An account added starts, and stops when removed.
 #[actix_web::test]
 async fn a_bot_token_change_swaps_the_bot_in_place() {
     use crate::telegram_flow::{GW_ARGS, config, dm, wait_reply};
@@ -624,14 +624,45 @@ async fn a_bot_token_change_swaps_the_bot_in_place() {
         gw.stderr()
     );
 
-    // A new account: a restart is needed (logged, not applied).
+    // A new account starts in place, with its own bot; removed again, it stops.
+    let work = FakeTelegram::start_with_username("777:WORK-token-never-logged", "work_bot");
     let mut two: Value = serde_json::from_str(&config(&other, None, json!({}))).expect("cfg");
-    two["channels"]["telegram"]["accounts"] =
-        json!({"work": {"botToken": "777:WORK-token", "apiRoot": other.api_root()}});
+    two["channels"]["telegram"]["accounts"] = json!({"work": {
+        "botToken": "777:WORK-token-never-logged", "apiRoot": work.api_root()}});
     replace_file(&gw.config_path(), &two.to_string());
-    let line = gw.wait_stderr_line(&["needs a gateway restart"], Duration::from_secs(10));
-    assert!(line.contains("channels.telegram.accounts.work"), "{line}");
+    gw.wait_stderr_line(
+        &["telegram account(s) started: work"],
+        Duration::from_secs(10),
+    );
+    let id = dm(&work, 5304, "/help");
+    assert_eq!(
+        wait_reply(&work, id, Duration::from_secs(10))
+            .await
+            .chat_id(),
+        Some(5304)
+    );
+    let id = dm(&other, 5302, "/help");
+    wait_reply(&other, id, Duration::from_secs(10)).await;
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    let status = op.request("channels.status", json!({})).await;
+    let accounts = &status["payload"]["channels"]["telegram"]["accounts"];
+    assert_eq!(accounts["work"]["running"], true, "{status}");
+    replace_file(&gw.config_path(), &config(&other, None, json!({})));
+    gw.wait_stderr_line(
+        &["telegram[work]: removed from the config; the account stops"],
+        Duration::from_secs(10),
+    );
+    let status = op.request("channels.status", json!({})).await;
+    let accounts = &status["payload"]["channels"]["telegram"]["accounts"];
+    assert!(accounts.get("work").is_none(), "{status}");
+    assert_eq!(accounts["default"]["running"], true, "{status}");
     assert!(!gw.stderr().contains("WORK-token"), "{}", gw.stderr());
+    assert!(
+        !gw.stderr().contains("needs a gateway restart"),
+        "{}",
+        gw.stderr()
+    );
+    assert_eq!(gw.pid(), pid, "no restart");
 }
 
 /// Turning webhook mode on and off by a config edit applies in place too: the account

@@ -277,6 +277,12 @@ pub trait ChannelRegistration {
 #[rtype(result = "()")]
 pub struct ReconfigureChannel(pub Box<dyn std::any::Any + Send>);
 
+/// Sent by the registry to an account a config reload removed: it stops taking updates and
+/// stops (its state stays on disk, for the account's return).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopChannel;
+
 /// The endpoints of a channel account actor.
 #[derive(Clone)]
 pub struct ChannelRecipients {
@@ -292,6 +298,8 @@ pub struct ChannelRecipients {
     pub webhook: Option<Recipient<WebhookDelivery>>,
     /// New admission policy on a config reload, for channels that take one.
     pub reconfigure: Option<Recipient<ReconfigureChannel>>,
+    /// Removal by a config reload, for channels that can stop.
+    pub stop: Option<Recipient<StopChannel>>,
 }
 
 impl ChannelRecipients {
@@ -311,6 +319,7 @@ impl ChannelRecipients {
             pairing_approve: addr.clone().recipient(),
             webhook: None,
             reconfigure: None,
+            stop: None,
         }
     }
 }

@@ -37,6 +37,44 @@ impl Handler<RegisterChannel> for Registry {
     }
 }
 
+/// A config reload's change of a channel's account list: the accounts in `remove` stop and
+/// leave; those of `add` load their state and start, as at engine start. Answers the
+/// accounts started, or why the new ones could not load (the removals stand).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, String>")]
+pub struct ChangeAccounts {
+    /// The channel kind.
+    pub kind: &'static str,
+    /// Accounts to stop.
+    pub remove: Vec<String>,
+    /// Makes the registration of the accounts to start (on the registry's thread: their
+    /// clients are not `Send`).
+    pub add: Box<dyn FnOnce() -> Box<dyn crate::channel::ChannelRegistration> + Send>,
+}
+
+impl Handler<ChangeAccounts> for Registry {
+    type Result = Result<Vec<String>, String>;
+
+    fn handle(&mut self, msg: ChangeAccounts, ctx: &mut Self::Context) -> Self::Result {
+        for account in msg.remove {
+            if let Some(h) = self.channels.remove(&(msg.kind, account))
+                && let Some(stop) = &h.recipients.stop
+            {
+                stop.do_send(crate::channel::StopChannel);
+            }
+        }
+        let mut registration = (msg.add)();
+        registration.load(&self.shared.config.state_dir)?;
+        let mut started = Vec::new();
+        for handle in registration.start(&ctx.address(), &self.store, &self.audio_in) {
+            started.push(handle.account.clone());
+            self.channels
+                .insert((handle.kind.id, handle.account.clone()), handle);
+        }
+        Ok(started)
+    }
+}
+
 impl Registry {
     /// The kind called `id`: one this build supports, or one a registered account has.
     fn channel_kind(&self, id: &str) -> Option<&'static ChannelKind> {

@@ -555,6 +555,7 @@ impl TelegramChannel {
         let mut recipients = ChannelRecipients::of(addr);
         recipients.webhook = Some(addr.clone().recipient());
         recipients.reconfigure = Some(addr.clone().recipient());
+        recipients.stop = Some(addr.clone().recipient());
         ChannelHandle {
             kind: &KIND,
             account,
@@ -896,6 +897,23 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
             "telegram[{}]: admission policy reloaded",
             self.cfg.account_id
         );
+    }
+}
+
+/// A config reload removed the account: its calls are abandoned (their answers dropped), its
+/// typing indicators stop, and the actor stops; its state document stays as last saved.
+impl Handler<super::StopChannel> for TelegramChannel {
+    type Result = ();
+
+    fn handle(&mut self, _: super::StopChannel, ctx: &mut Self::Context) {
+        self.generation += 1;
+        self.typing.stop_all(ctx);
+        log::warn!(
+            "telegram[{}]: removed from the config; the account stops (its state stays in {})",
+            self.cfg.account_id,
+            ChannelState::document(&self.cfg.account_id)
+        );
+        ctx.stop();
     }
 }
 
