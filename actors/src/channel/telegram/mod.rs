@@ -213,8 +213,9 @@ pub enum TokenChange {
     Recorded,
     /// The same bot with a new token (revoked and reissued): the offset is dropped.
     Rotated,
-    /// Another bot: the offset, the unanswered messages (`dropped` of them) and the drafts
-    /// on the old bot's screen are dropped; approvals and pairing codes stay.
+    /// Another bot: the offset, the unanswered messages (`dropped` of them), the drafts on
+    /// the old bot's screen and the pending pairing codes it sent are dropped; approvals
+    /// stay.
     OtherBot {
         /// The bot the state was written for.
         was: Option<i64>,
@@ -318,6 +319,9 @@ impl ChannelState {
             self.offset = None;
             self.pending.clear();
             self.drafts.clear();
+            // Codes the old bot sent: approving one would admit someone who never wrote
+            // to this bot (they ask this bot for a new code).
+            self.pairing.clear();
             TokenChange::OtherBot {
                 was: self.bot_id,
                 dropped,
@@ -1005,6 +1009,14 @@ mod tests {
             offset: Some(900_001),
             pending: vec![InboundMessage::default(), InboundMessage::default()],
             approved: vec![7],
+            pairing: vec![PairingCode {
+                code: "ABCD1234".into(),
+                user_id: 9,
+                name: "old bot's visitor".into(),
+                username: None,
+                created_at_ms: 1,
+                last_sent_at_ms: 1,
+            }],
             ..Default::default()
         };
         // Written before bots were recorded: kept, the bot recorded.
@@ -1035,8 +1047,8 @@ mod tests {
             })
         );
         assert_eq!(
-            (s.offset, s.pending.len(), s.approved.clone()),
-            (None, 0, vec![7])
+            (s.offset, s.pending.len(), s.approved.clone(), s.pairing.len()),
+            (None, 0, vec![7], 0)
         );
         assert_eq!(s.bot_id, Some(222222));
         // An unknown identity (tests, no token) changes nothing.
