@@ -484,10 +484,7 @@ impl TelegramApi for BotApi {
         Box::pin(async move { fut.await.map(|_| ()) })
     }
 
-    fn set_my_commands(
-        &self,
-        commands: &'static [(&'static str, &'static str)],
-    ) -> LocalFut<Result<(), TgError>> {
+    fn set_my_commands(&self, commands: Vec<(String, String)>) -> LocalFut<Result<(), TgError>> {
         let list: Vec<Value> = commands
             .iter()
             .map(|(command, description)| json!({"command": command, "description": description}))

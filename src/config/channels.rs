@@ -79,20 +79,35 @@ pub struct CommandsCfg {
     /// `true`, `false` (clears a menu registered before) or `"auto"` (default: on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native: Option<Value>,
+    /// Add the user-invocable skills' commands to that menu: `true`, `false` or `"auto"`
+    /// (default: on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_skills: Option<Value>,
 }
 
 impl CommandsCfg {
     /// `native` as a switch: `None` when unset or `"auto"`; an error naming `key` for any
     /// other value.
     pub fn native_switch(&self, key: &str) -> Result<Option<bool>, String> {
-        match &self.native {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::String(s)) if s == "auto" => Ok(None),
-            Some(other) => Err(format!(
-                "{key} is {other}, which is not a setting. Fix: use true, false or \"auto\""
-            )),
-        }
+        switch(&self.native, key)
+    }
+
+    /// `nativeSkills` as a switch (as [`Self::native_switch`]).
+    pub fn native_skills_switch(&self, key: &str) -> Result<Option<bool>, String> {
+        switch(&self.native_skills, key)
+    }
+}
+
+/// A `true | false | "auto"` setting: `None` when unset or `"auto"`; an error naming `key`
+/// for any other value.
+fn switch(v: &Option<Value>, key: &str) -> Result<Option<bool>, String> {
+    match v {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s == "auto" => Ok(None),
+        Some(other) => Err(format!(
+            "{key} is {other}, which is not a setting. Fix: use true, false or \"auto\""
+        )),
     }
 }
 

@@ -60,7 +60,7 @@ pub(super) fn telegram_account(
     t: &crate::config::TelegramCfg,
     base: Option<&crate::config::TelegramCfg>,
     env_token: Option<String>,
-    global_native: Option<bool>,
+    global_native: (Option<bool>, Option<bool>),
     typing: Option<Duration>,
     messages: Option<&crate::config::MessagesCfg>,
 ) -> Result<Option<TelegramAccount>, StartError> {
@@ -166,18 +166,31 @@ pub(super) fn telegram_account(
     };
     let api_root =
         pick(&|c| c.api_root.clone()).unwrap_or_else(|| "https://api.telegram.org".into());
-    let native_of = |c: &crate::config::TelegramCfg, key: &str| {
+    let native_of = |c: &crate::config::TelegramCfg, key: &str, skills: bool| {
         c.commands
             .as_ref()
-            .map_or(Ok(None), |n| n.native_switch(key))
+            .map_or(Ok(None), |n| {
+                if skills {
+                    n.native_skills_switch(key)
+                } else {
+                    n.native_switch(key)
+                }
+            })
             .map_err(StartError::config)
     };
-    let native_commands = native_of(t, &format!("{prefix}.commands.native"))?
+    let native_commands = native_of(t, &format!("{prefix}.commands.native"), false)?
         .or(match base {
-            Some(b) => native_of(b, "channels.telegram.commands.native")?,
+            Some(b) => native_of(b, "channels.telegram.commands.native", false)?,
             None => None,
         })
-        .or(global_native)
+        .or(global_native.0)
+        .unwrap_or(true);
+    let native_skills = native_of(t, &format!("{prefix}.commands.nativeSkills"), true)?
+        .or(match base {
+            Some(b) => native_of(b, "channels.telegram.commands.nativeSkills", true)?,
+            None => None,
+        })
+        .or(global_native.1)
         .unwrap_or(true);
     // An account's own `streaming` replaces the channel's as a whole (as OpenClaw's
     // account overrides do).
@@ -293,6 +306,7 @@ pub(super) fn telegram_account(
             .clamp(1, 50),
         webhook,
         native_commands,
+        native_skills,
         typing,
         streaming,
         reply_to_mode,
@@ -312,10 +326,13 @@ pub fn telegram_accounts(cfg: &crate::config::Config) -> Result<Vec<TelegramAcco
         return Ok(telegram);
     };
     let global_native = match &cfg.commands {
-        Some(c) => c
-            .native_switch("commands.native")
-            .map_err(StartError::config)?,
-        None => None,
+        Some(c) => (
+            c.native_switch("commands.native")
+                .map_err(StartError::config)?,
+            c.native_skills_switch("commands.nativeSkills")
+                .map_err(StartError::config)?,
+        ),
+        None => (None, None),
     };
     let typing = cfg.agents.defaults.typing().map_err(StartError::config)?;
     let env_token = cfg.env_var("TELEGRAM_BOT_TOKEN");

@@ -589,6 +589,83 @@ async fn operator_chat_send_takes_the_same_commands() {
     assert_eq!(ai.request_count(), 2, "commands never reach the model");
 }
 
+/// The workspace's user-invocable skills join the bot's menu after the chat commands
+/// (OpenClaw's `commands.nativeSkills`, default on), under their command names and the first
+/// line of their description; `nativeSkills: false` (applied by a config reload, in place)
+/// leaves the chat commands only.
+#[actix_web::test]
+async fn skills_join_the_bots_menu_unless_turned_off() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let dir = tempfile::tempdir().expect("state dir");
+    let skills = dir.path().join("workspace/skills");
+    let long = format!(
+        "---\nname: almanac\ndescription: {}\n---\n# Almanac\n",
+        "é".repeat(300)
+    );
+    for (folder, text) in [
+        (
+            "tides",
+            "---\nname: Tide Tables\ndescription: Tide tables for the coast 🌊\n---\n# Tides\n",
+        ),
+        (
+            "hidden",
+            "---\nname: hidden\ndescription: Not a command\nuser-invocable: false\n---\n# Hidden\n",
+        ),
+        ("almanac", long.as_str()),
+    ] {
+        std::fs::create_dir_all(skills.join(folder)).expect("mkdir");
+        std::fs::write(skills.join(folder).join("SKILL.md"), text).expect("SKILL.md");
+    }
+    let gw = TestGateway::start_in(
+        dir,
+        crate::telegram_flow::GW_ARGS,
+        &[],
+        Some(&config(&tg, None, json!({}))),
+    );
+    let menu = poll_until(SLOW, "setMyCommands", || {
+        let m = tg.my_commands();
+        (!m.is_empty()).then_some(m)
+    })
+    .await;
+    assert_eq!(menu.len(), 12, "{menu:?}");
+    assert_eq!(menu[0].0, "new");
+    let skill = |name: &str| {
+        menu[10..]
+            .iter()
+            .find(|(c, _)| c == name)
+            .map(|(_, d)| d.clone())
+    };
+    assert_eq!(
+        skill("tide_tables").as_deref(),
+        Some("Tide tables for the coast 🌊")
+    );
+    // Within Telegram's bound of 256 characters (not bytes; a skill's description is
+    // already cut at 220).
+    let almanac = skill("almanac").unwrap_or_default();
+    assert!(almanac.starts_with("ééé"), "{almanac}");
+    assert!(
+        almanac.chars().count() <= 256 && almanac.len() > 256,
+        "{almanac}"
+    );
+    assert_eq!(skill("hidden"), None);
+
+    // Turned off: the next menu has the chat commands only.
+    crate::support::replace_file(
+        &gw.config_path(),
+        &config(&tg, None, json!({"commands": {"nativeSkills": false}})),
+    );
+    let menu = poll_until(SLOW, "a second setMyCommands", || {
+        (tg.calls("setMyCommands") >= 2).then(|| tg.my_commands())
+    })
+    .await;
+    assert_eq!(menu.len(), 10, "{menu:?}");
+    assert!(
+        !menu
+            .iter()
+            .any(|(c, _)| c == "tide_tables" || c == "almanac")
+    );
+}
+
 /// The commands become the bot's menu at start (`commands.native`, default on); `false`
 /// clears a menu set before; a value that is not a setting refuses the start.
 #[actix_web::test]

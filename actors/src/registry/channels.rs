@@ -75,6 +75,49 @@ impl Handler<ChangeAccounts> for Registry {
     }
 }
 
+/// Sent by a channel registering its command menu (Telegram's `setMyCommands`, OpenClaw's
+/// `commands.nativeSkills`): the default agent's skill commands as `(command,
+/// description)`, at most [`MAX_MENU_SKILLS`], each description one line of 1 to 256
+/// characters.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, String)>")]
+pub struct MenuSkills;
+
+/// Most skill commands in a command menu (Telegram takes 100 commands; the chat commands
+/// come first).
+pub const MAX_MENU_SKILLS: usize = 80;
+
+impl Handler<MenuSkills> for Registry {
+    type Result = ResponseFuture<Vec<(String, String)>>;
+
+    fn handle(&mut self, _: MenuSkills, _: &mut Self::Context) -> Self::Result {
+        let ws = self.shared.live.get().workspace.clone();
+        Box::pin(async move {
+            // Discovery reads the skill folders: not on this thread.
+            actix_web::rt::task::spawn_blocking(move || menu_skills(&ws))
+                .await
+                .unwrap_or_default()
+        })
+    }
+}
+
+/// The menu entries of `ws`'s skill commands.
+fn menu_skills(ws: &crate::workspace::WorkspaceSettings) -> Vec<(String, String)> {
+    crate::workspace::skills::for_run(ws)
+        .commands
+        .into_iter()
+        .take(MAX_MENU_SKILLS)
+        .map(|c| {
+            let line = c.description.lines().map(str::trim).find(|l| !l.is_empty());
+            let text = match line {
+                Some(l) => l.to_owned(),
+                None => format!("Run the {} skill", c.skill_name.trim()),
+            };
+            (c.name, text.chars().take(256).collect())
+        })
+        .collect()
+}
+
 impl Registry {
     /// The kind called `id`: one this build supports, or one a registered account has.
     fn channel_kind(&self, id: &str) -> Option<&'static ChannelKind> {

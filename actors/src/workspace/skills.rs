@@ -738,6 +738,8 @@ pub struct SkillCommand {
     pub location: PathBuf,
     /// Listed in the catalog (else the reference names its file).
     pub model_visible: bool,
+    /// The skill's description (for a command menu).
+    pub description: String,
 }
 
 /// OpenClaw's command name of a skill: lower case, runs of anything but `a-z0-9_` as one
@@ -786,6 +788,7 @@ pub fn commands(skills: &[Skill]) -> Vec<SkillCommand> {
             skill_name: s.name.clone(),
             location: s.location.clone(),
             model_visible: s.model_visible,
+            description: s.description.clone(),
         });
     }
     out

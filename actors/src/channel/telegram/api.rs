@@ -309,10 +309,7 @@ pub trait TelegramApi {
     /// `deleteWebhook` (polling mode).
     fn delete_webhook(&self) -> LocalFut<Result<(), TgError>>;
     /// `setMyCommands`: the bot's command menu, `(command, description)` pairs.
-    fn set_my_commands(
-        &self,
-        commands: &'static [(&'static str, &'static str)],
-    ) -> LocalFut<Result<(), TgError>>;
+    fn set_my_commands(&self, commands: Vec<(String, String)>) -> LocalFut<Result<(), TgError>>;
     /// `deleteMyCommands`: no command menu.
     fn delete_my_commands(&self) -> LocalFut<Result<(), TgError>>;
     /// `sendChatAction` (`typing`): shown in the chat for up to 5 s, or until the bot's

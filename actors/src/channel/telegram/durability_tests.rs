@@ -139,10 +139,7 @@ impl TelegramApi for FakeApi {
         Box::pin(async { Ok(()) })
     }
 
-    fn set_my_commands(
-        &self,
-        _commands: &'static [(&'static str, &'static str)],
-    ) -> LocalFut<Result<(), TgError>> {
+    fn set_my_commands(&self, _commands: Vec<(String, String)>) -> LocalFut<Result<(), TgError>> {
         Box::pin(async { Ok(()) })
     }
 
@@ -304,6 +301,7 @@ fn setup(
         group_allow_from: vec![],
         poll_timeout_s: 0,
         native_commands: true,
+        native_skills: true,
         typing: None,
         streaming: crate::channel::progress::Streaming::default(),
         reply_to_mode: super::ReplyToMode::First,

@@ -50,16 +50,35 @@ impl TelegramChannel {
             .spawn(ctx);
     }
 
-    /// Registers the chat commands as the bot's menu (or clears it, `native_commands:
-    /// false`): cosmetic, so a failure is logged and retried a few times, never fatal.
+    /// Registers the chat commands (and, with `native_skills`, the default agent's skill
+    /// commands after them) as the bot's menu, or clears it (`native_commands: false`):
+    /// cosmetic, so a failure is logged and retried a few times, never fatal.
     pub(super) fn register_commands(&mut self, attempt: u32, ctx: &mut Context<Self>) {
         const ATTEMPTS: u32 = 4;
         let native = self.cfg.native_commands;
-        let call = if native {
-            self.api
-                .set_my_commands(crate::registry::chat_commands::MENU)
-        } else {
-            self.api.delete_my_commands()
+        let api = self.api.clone();
+        let skills = self
+            .skills_menu
+            .as_ref()
+            .filter(|_| native && self.cfg.native_skills)
+            .map(|r| r.send(crate::registry::channels::MenuSkills));
+        let call = async move {
+            if !native {
+                return api.delete_my_commands().await;
+            }
+            let mut menu: Vec<(String, String)> = crate::registry::chat_commands::MENU
+                .iter()
+                .map(|(c, d)| ((*c).to_owned(), (*d).to_owned()))
+                .collect();
+            if let Some(skills) = skills {
+                let chat = menu.len();
+                for (command, description) in skills.await.unwrap_or_default() {
+                    if !menu[..chat].iter().any(|(c, _)| *c == command) {
+                        menu.push((command, description));
+                    }
+                }
+            }
+            api.set_my_commands(menu).await
         };
         call.into_actor(self)
             .map(move |res, act, ctx| {

@@ -155,6 +155,8 @@ pub struct TelegramAccountConfig {
     /// Register the chat commands as the bot's command menu at start (`commands.native`);
     /// `false` clears a menu registered before.
     pub native_commands: bool,
+    /// Add the default agent's skill commands to that menu (`commands.nativeSkills`).
+    pub native_skills: bool,
     /// Show "typing…" while a message is being answered, refreshed this often
     /// (`agents.defaults.typingMode` / `typingIntervalSeconds`); `None`: never.
     pub typing: Option<Duration>,
@@ -441,6 +443,9 @@ pub struct TelegramChannel {
     registry: Recipient<InboundReceived>,
     /// Where approval button presses go (none: presses are only answered).
     approvals: Option<Recipient<crate::registry::approvals::ResolveExecApproval>>,
+    /// The registry, for the skill commands of the command menu (`None`: chat commands
+    /// only).
+    skills_menu: Option<Recipient<crate::registry::channels::MenuSkills>>,
     /// Durable state writer (this account's own: see [`durable`]).
     store: Addr<StoreActor>,
     /// The state; what is on disk may lag behind (see [`durable`]).
@@ -509,6 +514,7 @@ impl TelegramChannel {
             api,
             registry,
             approvals: None,
+            skills_menu: None,
             store,
             durable: durable::Durability::loaded(&state),
             sends: ChatOrder::default(),
@@ -894,8 +900,13 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.inbound_window = new.inbound_window;
         self.cfg.history_limit = new.history_limit;
         self.cfg.text_chunk_limit = new.text_chunk_limit;
+        self.cfg.native_skills = new.native_skills;
         if new.typing.is_none() {
             self.typing.stop_all(ctx);
+        }
+        // The skills (or their settings) may have changed with the config.
+        if self.me.is_some() && self.cfg.native_commands {
+            self.register_commands(0, ctx);
         }
         log::info!(
             "telegram[{}]: admission policy reloaded",
@@ -982,6 +993,7 @@ pub fn start_accounts(
             );
             channel.audio_in = audio_in.clone();
             channel.approvals = Some(registry.clone().recipient());
+            channel.skills_menu = Some(registry.clone().recipient());
             let addr = channel.start();
             TelegramChannel::handle(&addr, account)
         })
@@ -1047,7 +1059,12 @@ mod tests {
             })
         );
         assert_eq!(
-            (s.offset, s.pending.len(), s.approved.clone(), s.pairing.len()),
+            (
+                s.offset,
+                s.pending.len(),
+                s.approved.clone(),
+                s.pairing.len()
+            ),
             (None, 0, vec![7], 0)
         );
         assert_eq!(s.bot_id, Some(222222));
