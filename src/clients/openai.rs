@@ -19,7 +19,7 @@ use super::sse::{self, Fold, Step};
 use super::{http_client, truncate};
 use crate::actors::ports::{
     ChatMessage, ChatModel, ChatRequest, ChatResponse, DeltaSink, FunctionCall, LocalFut,
-    ModelError, ToolCall,
+    ModelError, Replay, ToolCall,
 };
 
 pub use super::retry::{DEFAULT_TIMEOUT, MAX_ATTEMPTS};
@@ -212,14 +212,37 @@ impl OpenAiModel {
             Parts(Vec<Part<'a>>),
         }
         #[derive(serde::Serialize)]
+        struct GoogleExtra<'a> {
+            thought_signature: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Extra<'a> {
+            google: GoogleExtra<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Call<'a> {
+            #[serde(flatten)]
+            call: &'a ToolCall,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            extra_content: Option<Extra<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Calls<'a> {
+            Plain(&'a [ToolCall]),
+            Signed(Vec<Call<'a>>),
+        }
+        #[derive(serde::Serialize)]
         struct Message<'a> {
             role: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
             content: Option<Content<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
-            tool_calls: Option<&'a [ToolCall]>,
+            tool_calls: Option<Calls<'a>>,
             #[serde(skip_serializing_if = "Option::is_none")]
             tool_call_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reasoning_details: Option<&'a Value>,
         }
         #[derive(serde::Serialize)]
         struct Body<'a> {
@@ -273,11 +296,44 @@ impl OpenAiModel {
                     }));
                     Some(Content::Parts(parts))
                 };
+                // This model's own reasoning of the run, sent back with its calls: Gemini's
+                // thought signatures (`extra_content.google`), OpenRouter's
+                // `reasoning_details`. Gemini 3 at Google's endpoint refuses a call without a
+                // signature: one another model made gets Google's documented stand-in.
+                let own = m
+                    .replay
+                    .as_deref()
+                    .filter(|r| r.is_from(&self.provider_id, &self.model))
+                    .and_then(|r| r.items.first());
+                let signature = |id: &str| {
+                    own.and_then(|o| o.pointer("/signatures")?.get(id)?.as_str())
+                        .or(self.stand_in_signature())
+                };
+                let tool_calls = m.tool_calls.as_deref().map(|calls| {
+                    if calls.iter().any(|c| signature(&c.id).is_some()) {
+                        Calls::Signed(
+                            calls
+                                .iter()
+                                .map(|call| Call {
+                                    call,
+                                    extra_content: signature(&call.id).map(|thought_signature| {
+                                        Extra {
+                                            google: GoogleExtra { thought_signature },
+                                        }
+                                    }),
+                                })
+                                .collect(),
+                        )
+                    } else {
+                        Calls::Plain(calls)
+                    }
+                });
                 Message {
                     role: &m.role,
                     content,
-                    tool_calls: m.tool_calls.as_deref(),
+                    tool_calls,
                     tool_call_id: m.tool_call_id.as_deref(),
+                    reasoning_details: own.and_then(|o| o.get("reasoning_details")),
                 }
             })
             .collect();
@@ -306,6 +362,21 @@ impl OpenAiModel {
     /// The request, headers set.
     fn request(&self) -> awc::ClientRequest {
         self.post(self.endpoint())
+    }
+
+    /// The thought signature a tool call without its own gets: Google's documented
+    /// stand-in, for Gemini 3 and later at Google's OpenAI-compatible endpoint (which
+    /// refuses such calls without one); `None` elsewhere.
+    fn stand_in_signature(&self) -> Option<&'static str> {
+        let google = self.base_url.contains("generativelanguage.googleapis.com");
+        let version = self
+            .model
+            .rsplit('/')
+            .next()
+            .and_then(|m| m.strip_prefix("gemini-"))
+            .and_then(|rest| rest.split(['-', '.']).next())
+            .and_then(|v| v.parse::<u32>().ok());
+        (google && version.is_some_and(|v| v >= 3)).then_some(GEMINI_SIGNATURE_STAND_IN)
     }
 
     /// A `POST` to `url` with this provider's headers (its key as a bearer token, then the
@@ -359,6 +430,42 @@ fn parse_content(v: Option<&Value>) -> Result<Option<String>, String> {
             "message content is neither text nor parts: {other}"
         )),
     }
+}
+
+/// Google's documented stand-in for a missing thought signature.
+const GEMINI_SIGNATURE_STAND_IN: &str = "skip_thought_signature_validator";
+
+/// A tool call's thought signature (Gemini's, in `extra_content.google`, or as some
+/// proxies pass it, on the call or its function).
+fn thought_signature(call: &Value) -> Option<&str> {
+    [
+        call.pointer("/extra_content/google/thought_signature"),
+        call.pointer("/function/thought_signature"),
+        call.get("thought_signature"),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(Value::as_str)
+    .filter(|s| !s.is_empty())
+}
+
+/// What an answer must send back in the run's next rounds (see [`Replay`]): its calls'
+/// thought signatures by call id, and OpenRouter's `reasoning_details`; `None` when there
+/// is neither. Marked as the model's by [`OpenAiModel`]'s `complete`.
+fn replay_of(
+    signatures: serde_json::Map<String, Value>,
+    reasoning_details: Option<Value>,
+) -> Option<std::sync::Arc<Replay>> {
+    let details = reasoning_details.filter(|d| d.as_array().is_some_and(|a| !a.is_empty()));
+    if signatures.is_empty() && details.is_none() {
+        return None;
+    }
+    let mut item = serde_json::Map::new();
+    item.insert("signatures".into(), Value::Object(signatures));
+    if let Some(d) = details {
+        item.insert("reasoning_details".into(), d);
+    }
+    Some(Replay::new(String::new(), vec![Value::Object(item)]))
 }
 
 fn parse_tool_calls(v: Option<&Value>) -> Result<Option<Vec<ToolCall>>, String> {
@@ -417,6 +524,14 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
         .get("message")
         .filter(|m| m.is_object())
         .ok_or("choices[0] has no message")?;
+    let tool_calls = parse_tool_calls(message.get("tool_calls"))?;
+    let raw_calls = message.get("tool_calls").and_then(Value::as_array);
+    let signatures = tool_calls
+        .iter()
+        .flatten()
+        .zip(raw_calls.into_iter().flatten())
+        .filter_map(|(c, raw)| Some((c.id.clone(), Value::from(thought_signature(raw)?))))
+        .collect();
     Ok(ChatResponse {
         message: ChatMessage {
             role: message
@@ -425,10 +540,10 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
                 .unwrap_or("assistant")
                 .to_owned(),
             content: parse_content(message.get("content"))?,
-            tool_calls: parse_tool_calls(message.get("tool_calls"))?,
+            tool_calls,
             tool_call_id: None,
             images: Vec::new(),
-            replay: None,
+            replay: replay_of(signatures, message.get("reasoning_details").cloned()),
         },
         finish_reason: choice
             .get("finish_reason")
@@ -470,6 +585,8 @@ pub(crate) struct StreamFold {
     size: usize,
     /// The usage chunk's (`stream_options.include_usage`).
     usage: Option<openclaw_actors::ports::Usage>,
+    /// OpenRouter's `reasoning_details` pieces, in order.
+    reasoning_details: Vec<Value>,
 }
 
 /// A tool call as its pieces arrive.
@@ -480,6 +597,8 @@ struct PartialCall {
     name: Option<String>,
     /// `None` until an `arguments` piece arrives.
     arguments: Option<String>,
+    /// Its thought signature (Gemini).
+    signature: Option<String>,
 }
 
 impl Fold for StreamFold {
@@ -521,6 +640,12 @@ impl Fold for StreamFold {
                     text(&piece);
                 }
             }
+            if let Some(Value::Array(details)) = delta.get("reasoning_details") {
+                for d in details {
+                    sse::grow(&mut self.size, d.to_string().len())?;
+                    self.reasoning_details.push(d.clone());
+                }
+            }
             match delta.get("tool_calls") {
                 None | Some(Value::Null) => {}
                 Some(Value::Array(items)) => {
@@ -551,12 +676,17 @@ impl Fold for StreamFold {
 
     fn answer(self) -> Result<ChatResponse, String> {
         let mut calls = Vec::with_capacity(self.calls.len());
+        let mut signatures = serde_json::Map::new();
         for (i, call) in self.calls.into_values().enumerate() {
             let name = call
                 .name
                 .ok_or_else(|| format!("tool call {i} has no function name"))?;
+            let id = call.id.unwrap_or_else(|| format!("call_{i}"));
+            if let Some(s) = call.signature {
+                signatures.insert(id.clone(), Value::String(s));
+            }
             calls.push(ToolCall {
-                id: call.id.unwrap_or_else(|| format!("call_{i}")),
+                id,
                 kind: call.kind.unwrap_or_else(|| "function".to_owned()),
                 function: FunctionCall {
                     name,
@@ -571,7 +701,7 @@ impl Fold for StreamFold {
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 tool_call_id: None,
                 images: Vec::new(),
-                replay: None,
+                replay: replay_of(signatures, Some(Value::Array(self.reasoning_details))),
             },
             finish_reason: self.finish_reason,
             usage: self.usage.unwrap_or_default(),
@@ -621,6 +751,10 @@ impl StreamFold {
         if let Some(a) = arguments {
             call.arguments.get_or_insert_with(String::new).push_str(&a);
         }
+        if let Some(s) = thought_signature(item) {
+            sse::grow(&mut self.size, s.len())?;
+            call.signature = Some(s.to_owned());
+        }
         Ok(())
     }
 }
@@ -668,10 +802,21 @@ impl ChatModel for OpenAiModel {
     }
 
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
-        retry::complete(self, req, None)
+        retry::stamped(retry::complete(self, req, None), self.label())
     }
 
     fn complete_streaming(
+        &self,
+        req: ChatRequest,
+        sink: DeltaSink,
+    ) -> LocalFut<Result<ChatResponse, ModelError>> {
+        retry::stamped(self.complete_streaming_unstamped(req, sink), self.label())
+    }
+}
+
+impl OpenAiModel {
+    /// [`ChatModel::complete_streaming`] before its answer's replay is marked.
+    fn complete_streaming_unstamped(
         &self,
         req: ChatRequest,
         sink: DeltaSink,
@@ -1079,5 +1224,123 @@ mod tests {
             result,
             Err(Failure::Fatal(ModelError::BadResponse(_)))
         ));
+    }
+
+    #[test]
+    fn gemini_thought_signatures_and_openrouter_reasoning_go_back_with_their_calls() {
+        // Whole: the signature of each call and the reasoning details are kept.
+        let whole = json!({"choices": [{"finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": null,
+        "reasoning_details": [{"type": "reasoning.encrypted", "data": "ENC"}],
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "nodes", "arguments": "{}"},
+                "extra_content": {"google": {"thought_signature": "SIG-1"}}},
+            {"id": "c2", "type": "function", "function": {"name": "cron", "arguments": "{}"}},
+        ]}}]});
+        let r = parse_completion(whole.to_string().as_bytes()).expect("parses");
+        let kept = r.message.replay.clone().expect("kept");
+        assert_eq!(kept.items[0]["signatures"], json!({"c1": "SIG-1"}));
+        assert_eq!(kept.items[0]["reasoning_details"][0]["data"], "ENC");
+        // Streamed alike (the signature in the call's first piece).
+        let (_, _, f) = fold(&[
+            r#"{"choices":[{"delta":{"role":"assistant","reasoning_details":[{"type":"reasoning.encrypted","data":"ENC"}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"nodes","arguments":""},"extra_content":{"google":{"thought_signature":"SIG-1"}}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":1,"id":"c2","type":"function","function":{"name":"cron","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
+        ]);
+        let streamed = f.answer().expect("answer");
+        assert_eq!(streamed.message.replay, r.message.replay);
+        // Nothing to keep: none.
+        let plain = json!({"choices": [{"message": {"role": "assistant", "content": "hi"}}]});
+        assert_eq!(
+            parse_completion(plain.to_string().as_bytes())
+                .expect("parses")
+                .message
+                .replay,
+            None
+        );
+
+        // Sent back with the calls, to the model that wrote them only.
+        let body = |m: &OpenAiModel, from: &str| -> Value {
+            let mut answer = r.message.clone();
+            answer.replay = Some(Replay::new(from.into(), kept.items.clone()));
+            let calls = answer.tool_calls.clone().unwrap_or_default();
+            let req = ChatRequest {
+                messages: vec![
+                    ChatMessage::text("user", "hi"),
+                    ChatMessage::calling_from(&answer, calls),
+                    ChatMessage::tool_result("c1".into(), "[]".into()),
+                    ChatMessage::tool_result("c2".into(), "[]".into()),
+                ]
+                .into(),
+                tools: Default::default(),
+                thinking: None,
+                cache_key: None,
+            };
+            serde_json::from_slice(&m.request_body(&req, false).expect("encodes")).expect("JSON")
+        };
+        let gemini = OpenAiModel::new(
+            "or",
+            "https://openrouter.ai/api/v1",
+            None,
+            "google/gemini-3-pro",
+            None,
+        );
+        let b = body(&gemini, "or/google/gemini-3-pro");
+        let calls = &b["messages"][1]["tool_calls"];
+        assert_eq!(
+            calls[0]["extra_content"]["google"]["thought_signature"], "SIG-1",
+            "{b}"
+        );
+        assert_eq!(calls[0]["function"]["name"], "nodes");
+        assert_eq!(calls[0]["id"], "c1");
+        assert_eq!(calls[1].get("extra_content"), None, "{b}");
+        assert_eq!(b["messages"][1]["reasoning_details"][0]["data"], "ENC");
+        let b = body(&gemini, "or/another-model");
+        assert!(
+            !b.to_string().contains("SIG-1") && !b.to_string().contains("ENC"),
+            "{b}"
+        );
+
+        // Gemini 3 at Google's endpoint: a call without a signature gets Google's stand-in.
+        let google = |model: &str| {
+            OpenAiModel::new(
+                "google",
+                "https://generativelanguage.googleapis.com/v1beta/openai",
+                None,
+                model,
+                None,
+            )
+        };
+        let b = body(&google("gemini-3-pro-preview"), "someone/else");
+        let calls = &b["messages"][1]["tool_calls"];
+        for c in calls.as_array().into_iter().flatten() {
+            assert_eq!(
+                c["extra_content"]["google"]["thought_signature"], GEMINI_SIGNATURE_STAND_IN,
+                "{b}"
+            );
+        }
+        let b = body(
+            &google("gemini-3-pro-preview"),
+            "google/gemini-3-pro-preview",
+        );
+        let calls = &b["messages"][1]["tool_calls"];
+        assert_eq!(
+            calls[0]["extra_content"]["google"]["thought_signature"],
+            "SIG-1"
+        );
+        assert_eq!(
+            calls[1]["extra_content"]["google"]["thought_signature"],
+            GEMINI_SIGNATURE_STAND_IN
+        );
+        // Not for Gemini 2.5, nor at other endpoints.
+        for m in [
+            google("gemini-2.5-flash"),
+            OpenAiModel::new("x", "http://x/v1", None, "gemini-3-pro", None),
+        ] {
+            let b = body(&m, "someone/else");
+            assert!(!b.to_string().contains("extra_content"), "{b}");
+        }
     }
 }

@@ -92,27 +92,26 @@ impl ResponsesModel {
         sink: Option<DeltaSink>,
     ) -> LocalFut<Result<ChatResponse, ModelError>> {
         let me = self.clone();
-        Box::pin(async move {
-            let label = retry::Wire::wire_label(&me);
-            let replays = req.messages.iter().any(|m| me.replayed(m).is_some());
-            let answer = match retry::complete(&me, req.clone(), sink.clone()).await {
-                Err(ModelError::Rejected(e)) if replays && refuses_reasoning(&e) => {
-                    log::warn!(
-                        "{label}: the provider refused this run's encrypted reasoning ({}); \
+        let label = retry::Wire::wire_label(self);
+        let logged = label.clone();
+        retry::stamped(
+            Box::pin(async move {
+                let label = logged;
+                let replays = req.messages.iter().any(|m| me.replayed(m).is_some());
+                match retry::complete(&me, req.clone(), sink.clone()).await {
+                    Err(ModelError::Rejected(e)) if replays && refuses_reasoning(&e) => {
+                        log::warn!(
+                            "{label}: the provider refused this run's encrypted reasoning ({}); \
                          asking again without it",
-                        truncate(&e, 200)
-                    );
-                    retry::complete(&Self(me.0.clone(), false), req, sink).await
+                            truncate(&e, 200)
+                        );
+                        retry::complete(&Self(me.0.clone(), false), req, sink).await
+                    }
+                    other => other,
                 }
-                other => other,
-            };
-            answer.map(|mut r| {
-                if let Some(replay) = r.message.replay.as_mut().and_then(std::sync::Arc::get_mut) {
-                    replay.from = label;
-                }
-                r
-            })
-        })
+            }),
+            label,
+        )
     }
 
     /// The endpoint URL.

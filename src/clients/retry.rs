@@ -377,6 +377,22 @@ pub(crate) trait Wire: Clone + 'static {
 }
 
 /// One completion through `wire`, with retries; streamed to `sink` when given.
+/// `answer` with its [`Replay`](crate::actors::ports::Replay) marked as `label`'s (the
+/// model that wrote it: only that model is sent it again).
+pub(crate) fn stamped(
+    answer: LocalFut<Result<ChatResponse, ModelError>>,
+    label: String,
+) -> LocalFut<Result<ChatResponse, ModelError>> {
+    Box::pin(async move {
+        answer.await.map(|mut r| {
+            if let Some(replay) = r.message.replay.as_mut().and_then(std::sync::Arc::get_mut) {
+                replay.from = label;
+            }
+            r
+        })
+    })
+}
+
 pub(crate) fn complete<W: Wire>(
     wire: &W,
     req: ChatRequest,

@@ -832,6 +832,56 @@ async fn openai_reasoning_goes_back_to_its_model_in_the_runs_tool_rounds() {
     assert!(!gw.stdout().contains(OAI_KEY) && !gw.stderr().contains(OAI_KEY));
 }
 
+/// Gemini 3 (here behind an OpenAI-compatible proxy such as OpenRouter) signs its tool
+/// calls (`extra_content.google.thought_signature`) and refuses the next round without the
+/// signatures; OpenRouter also hands out `reasoning_details` to send back. Both go back with
+/// the calls in the run's next round.
+#[actix_web::test]
+async fn gemini_thought_signatures_go_back_with_the_calls() {
+    use crate::support::fake_openai::FakeReply;
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = with_models(
+        &tg,
+        json!({
+            "models": {"providers": {"proxy": {"baseUrl": ai.base_url(), "apiKey": "sk-proxy",
+                "api": "openai-completions", "models": [{"id": "google/gemini-3-pro-it"}]}}},
+            "agents": {"defaults": {"model": "proxy/google/gemini-3-pro-it"}},
+        }),
+    );
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&cfg));
+    ai.push(FakeReply::completion(
+        json!({"role": "assistant", "content": null,
+            "reasoning_details": [{"type": "reasoning.encrypted", "data": "ENC-G", "index": 0}],
+            "tool_calls": [{"id": "call_g1", "type": "function",
+                "function": {"name": "nodes", "arguments": "{\"action\":\"status\"}"},
+                "extra_content": {"google": {"thought_signature": "SIG-GEMINI=="}}}]}),
+        "tool_calls",
+    ));
+    ai.push_text("No nodes.");
+    let id = dm(&tg, 4646, "nodes? ✨");
+    assert_eq!(wait_reply(&tg, id, SLOW).await.text(), "No nodes.");
+    let reqs = ai.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let msgs = reqs[1]["messages"].as_array().expect("messages");
+    let assistant = msgs
+        .iter()
+        .find(|m| m["role"] == "assistant" && m.get("tool_calls").is_some())
+        .unwrap_or_else(|| panic!("the call went back: {}", reqs[1]));
+    let call = &assistant["tool_calls"][0];
+    assert_eq!(call["id"], "call_g1");
+    assert_eq!(
+        call["extra_content"]["google"]["thought_signature"], "SIG-GEMINI==",
+        "{assistant}"
+    );
+    assert_eq!(
+        assistant["reasoning_details"][0]["data"], "ENC-G",
+        "{assistant}"
+    );
+    assert!(!tg.sent().iter().any(|m| m.text().contains("SIG-GEMINI")));
+    drop(gw);
+}
+
 /// `/think`: a chat's thinking level goes to models that reason — OpenAI's Responses API
 /// as `reasoning.effort`, Anthropic's as an extended-thinking budget whose signed thinking
 /// blocks go back in the run's tool rounds — for the chat (`/think high`), for one message
