@@ -212,7 +212,9 @@ fn account_changes(
             let account = cfg.account_id.clone();
             let swap = BotSwap {
                 cfg,
-                api: Box::new(move || access.client()),
+                api: Box::new(move || {
+                    Rc::new(access) as Rc<dyn openclaw_actors::channel::telegram::api::TelegramApi>
+                }),
             };
             (
                 KIND.id,
@@ -606,7 +608,10 @@ impl Watcher {
                         remove: removed,
                         add: Box::new(move || {
                             Box::new(openclaw_actors::channel::telegram::TelegramAccounts::new(
-                                added.into_iter().map(|(c, a)| (c, a.client())).collect(),
+                                added
+                                    .into_iter()
+                                    .map(|(c, a)| (c, Rc::new(a) as Rc<dyn openclaw_actors::channel::telegram::api::TelegramApi>))
+                                    .collect(),
                             ))
                         }),
                     };

@@ -33,8 +33,9 @@ const POLL_GRACE: Duration = Duration::from_secs(15);
 /// The only update kind the gateway consumes.
 const ALLOWED_UPDATES: [&str; 2] = ["message", "callback_query"];
 
-/// A Bot API client for one bot token.
-#[derive(Clone)]
+/// A Bot API client for one bot token (plain data: it also says how an account reaches its
+/// bot across threads, and compares by API root and token).
+#[derive(Clone, PartialEq, Eq)]
 pub struct BotApi {
     api_root: String,
     token: String,

@@ -28,32 +28,9 @@ pub(super) fn id_list(values: Option<&Vec<serde_json::Value>>) -> Vec<String> {
 /// A configured bot account and its API client.
 type TelegramAccount = (TelegramAccountConfig, BotAccess);
 
-/// How an account reaches its bot: the Bot API root and the token (made into a client on
-/// the thread that uses it; never logged).
-#[derive(Clone, PartialEq, Eq)]
-pub struct BotAccess {
-    api_root: String,
-    token: String,
-}
-
-impl std::fmt::Debug for BotAccess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BotAccess")
-            .field("api_root", &self.api_root)
-            .field("token", &"<redacted>")
-            .finish()
-    }
-}
-
-impl BotAccess {
-    /// A Bot API client.
-    pub fn client(&self) -> Rc<dyn TelegramApi> {
-        Rc::new(crate::clients::telegram::BotApi::new(
-            &self.api_root,
-            &self.token,
-        ))
-    }
-}
+/// How an account reaches its bot: its Bot API client (plain data, `Send`; made into the
+/// account's `Rc<dyn TelegramApi>` on the thread that uses it; never logged).
+pub type BotAccess = crate::clients::telegram::BotApi;
 
 pub(super) fn telegram_account(
     account_id: &str,
@@ -316,7 +293,10 @@ pub(super) fn telegram_account(
         text_chunk_limit,
         bot: openclaw_actors::channel::telegram::BotIdentity::of_token(&token),
     };
-    Ok(Some((cfg, BotAccess { api_root, token })))
+    Ok(Some((
+        cfg,
+        crate::clients::telegram::BotApi::new(&api_root, &token),
+    )))
 }
 
 /// The Telegram accounts `cfg` runs, in order (`default` first), with their bots.
@@ -366,7 +346,7 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
     let mut deps = EngineDeps::default();
     let telegram: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)> = telegram_accounts(cfg)?
         .into_iter()
-        .map(|(c, access)| (c, access.client()))
+        .map(|(c, access)| (c, Rc::new(access) as Rc<dyn TelegramApi>))
         .collect();
     let (model, mut label) = build_model(cfg)?;
     deps.model = model;
