@@ -230,8 +230,13 @@ fn account_changes(
     })
 }
 
-/// The Telegram account a key belongs to (`default` or `accounts.<id>`).
+/// The Telegram account a key belongs to (`default` or `accounts.<id>`). The top-level
+/// `commands.native` / `commands.nativeSkills` switches count as `default`: every account
+/// without its own inherits them.
 fn telegram_account_of(key: &str) -> Option<String> {
+    if ["commands.native", "commands.nativeSkills"].contains(&key) || key == "commands" {
+        return Some("default".to_owned());
+    }
     let rest = key.strip_prefix("channels.telegram")?;
     let rest = rest.strip_prefix('.').unwrap_or(rest);
     Some(match rest.strip_prefix("accounts.") {
@@ -723,6 +728,11 @@ mod tests {
             Some("default")
         );
         assert_eq!(telegram_account_of("models.x"), None);
+        assert_eq!(
+            telegram_account_of("commands.nativeSkills").as_deref(),
+            Some("default")
+        );
+        assert_eq!(telegram_account_of("commands.bash"), None);
     }
 
     #[test]

@@ -664,6 +664,20 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
             .iter()
             .any(|(c, _)| c == "tide_tables" || c == "almanac")
     );
+    // The top-level switch applies in place too: the menu is cleared.
+    let mut off: Value = serde_json::from_str(&config(&tg, None, json!({}))).expect("cfg");
+    off["commands"] = json!({"native": false});
+    crate::support::replace_file(&gw.config_path(), &off.to_string());
+    poll_until(SLOW, "deleteMyCommands", || {
+        (tg.calls("deleteMyCommands") >= 1).then_some(())
+    })
+    .await;
+    assert!(tg.my_commands().is_empty());
+    assert!(
+        !gw.stderr().contains("needs a gateway restart"),
+        "{}",
+        gw.stderr()
+    );
 }
 
 /// The commands become the bot's menu at start (`commands.native`, default on); `false`

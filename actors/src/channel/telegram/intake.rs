@@ -52,9 +52,16 @@ impl TelegramChannel {
 
     /// Registers the chat commands (and, with `native_skills`, the default agent's skill
     /// commands after them) as the bot's menu, or clears it (`native_commands: false`):
-    /// cosmetic, so a failure is logged and retried a few times, never fatal.
+    /// cosmetic, so a failure is logged and retried a few times, never fatal. One call at a
+    /// time: a registration asked for meanwhile (a config reload, a bot swap) runs after it,
+    /// with the settings then in force, so the last one asked for is the one that stays.
     pub(super) fn register_commands(&mut self, attempt: u32, ctx: &mut Context<Self>) {
         const ATTEMPTS: u32 = 4;
+        if self.menu.busy {
+            self.menu.again = true;
+            return;
+        }
+        self.menu.busy = true;
         let native = self.cfg.native_commands;
         let api = self.api.clone();
         let skills = self
@@ -82,6 +89,10 @@ impl TelegramChannel {
         };
         call.into_actor(self)
             .map(move |res, act, ctx| {
+                act.menu.busy = false;
+                if std::mem::take(&mut act.menu.again) {
+                    return act.register_commands(0, ctx);
+                }
                 let what = if native {
                     "setMyCommands"
                 } else {

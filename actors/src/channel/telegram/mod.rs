@@ -446,6 +446,8 @@ pub struct TelegramChannel {
     /// The registry, for the skill commands of the command menu (`None`: chat commands
     /// only).
     skills_menu: Option<Recipient<crate::registry::channels::MenuSkills>>,
+    /// The command menu's registration in flight, and whether another was asked for.
+    menu: MenuCalls,
     /// Durable state writer (this account's own: see [`durable`]).
     store: Addr<StoreActor>,
     /// The state; what is on disk may lag behind (see [`durable`]).
@@ -484,6 +486,15 @@ pub struct TelegramChannel {
     generation: u64,
 }
 
+/// The command menu's registrations: one at a time (see `register_commands`).
+#[derive(Debug, Default)]
+struct MenuCalls {
+    /// One is in flight.
+    busy: bool,
+    /// Another was asked for meanwhile.
+    again: bool,
+}
+
 /// A config reload's new bot for a running account (a new token, API root or webhook):
 /// the account goes on in place with it — its state, its pending messages and the
 /// registry's handle stay — as after a restart with the new settings (sent as a
@@ -515,6 +526,7 @@ impl TelegramChannel {
             registry,
             approvals: None,
             skills_menu: None,
+            menu: MenuCalls::default(),
             store,
             durable: durable::Durability::loaded(&state),
             sends: ChatOrder::default(),
