@@ -611,24 +611,22 @@ impl Watcher {
                     let change = openclaw_actors::registry::channels::ChangeAccounts {
                         kind: openclaw_actors::channel::telegram::KIND.id,
                         remove: removed,
-                        add: Box::new(move || {
-                            Box::new(openclaw_actors::channel::telegram::TelegramAccounts::new(
+                        add: Box::new(move |state_dir: &Path| {
+                            Box::new(openclaw_actors::channel::telegram::TelegramAccounts::unread(
                                 added
                                     .into_iter()
                                     .map(|(c, a)| (c, Rc::new(a) as Rc<dyn openclaw_actors::channel::telegram::api::TelegramApi>))
                                     .collect(),
+                                state_dir,
                             ))
                         }),
                     };
                     match registry.send(change).await {
-                        Ok(Ok(started)) if !started.is_empty() => log::warn!(
+                        Ok(started) if !started.is_empty() => log::warn!(
                             "config reload: telegram account(s) started: {}",
                             started.join(", ")
                         ),
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => log::error!(
-                            "config reload: the new telegram account(s) did not start: {e}"
-                        ),
+                        Ok(_) => {}
                         Err(e) => log::error!("config reload: registry unavailable: {e}"),
                     }
                 }

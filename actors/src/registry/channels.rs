@@ -38,22 +38,23 @@ impl Handler<RegisterChannel> for Registry {
 }
 
 /// A config reload's change of a channel's account list: the accounts in `remove` stop and
-/// leave; those of `add` load their state and start, as at engine start. Answers the
-/// accounts started, or why the new ones could not load (the removals stand).
+/// leave; those of `add` start (each reads its own state off this thread). Answers the
+/// accounts started.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<String>, String>")]
+#[rtype(result = "Vec<String>")]
 pub struct ChangeAccounts {
     /// The channel kind.
     pub kind: &'static str,
     /// Accounts to stop.
     pub remove: Vec<String>,
-    /// Makes the registration of the accounts to start (on the registry's thread: their
-    /// clients are not `Send`).
-    pub add: Box<dyn FnOnce() -> Box<dyn crate::channel::ChannelRegistration> + Send>,
+    /// Makes the registration of the accounts to start, given the state directory (on the
+    /// registry's thread: their clients are not `Send`). It reads no file here.
+    pub add:
+        Box<dyn FnOnce(&std::path::Path) -> Box<dyn crate::channel::ChannelRegistration> + Send>,
 }
 
 impl Handler<ChangeAccounts> for Registry {
-    type Result = Result<Vec<String>, String>;
+    type Result = MessageResult<ChangeAccounts>;
 
     fn handle(&mut self, msg: ChangeAccounts, ctx: &mut Self::Context) -> Self::Result {
         for account in msg.remove {
@@ -63,15 +64,14 @@ impl Handler<ChangeAccounts> for Registry {
                 stop.do_send(crate::channel::StopChannel);
             }
         }
-        let mut registration = (msg.add)();
-        registration.load(&self.shared.config.state_dir)?;
+        let registration = (msg.add)(&self.shared.config.state_dir);
         let mut started = Vec::new();
         for handle in registration.start(&ctx.address(), &self.store, &self.audio_in) {
             started.push(handle.account.clone());
             self.channels
                 .insert((handle.kind.id, handle.account.clone()), handle);
         }
-        Ok(started)
+        MessageResult(started)
     }
 }
 

@@ -448,6 +448,10 @@ pub struct TelegramChannel {
     skills_menu: Option<Recipient<crate::registry::channels::MenuSkills>>,
     /// The command menu's registration in flight, and whether another was asked for.
     menu: MenuCalls,
+    /// Its state document is still to be read (an account a config reload added): it is
+    /// read at start, off this thread, before anything else happens; until then the
+    /// account acts as one whose state could not be read (nothing is taken or written).
+    read_first: bool,
     /// Durable state writer (this account's own: see [`durable`]).
     store: Addr<StoreActor>,
     /// The state; what is on disk may lag behind (see [`durable`]).
@@ -527,6 +531,7 @@ impl TelegramChannel {
             approvals: None,
             skills_menu: None,
             menu: MenuCalls::default(),
+            read_first: false,
             store,
             durable: durable::Durability::loaded(&state),
             sends: ChatOrder::default(),
@@ -660,6 +665,10 @@ impl Actor for TelegramChannel {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
+        if std::mem::take(&mut self.read_first) {
+            // Read through its own writer thread (not on this one), then begun.
+            return self.reload(ctx);
+        }
         if let Some(e) = &self.load_error {
             log::error!("telegram[{}]: {e}", self.cfg.account_id);
             ctx.run_later(RELOAD_INTERVAL, |act, ctx| act.reload(ctx));
@@ -845,6 +854,28 @@ impl TelegramAccounts {
             loaded: Vec::new(),
         }
     }
+
+    /// Accounts a config reload added, in `state_dir`: started without reading their state
+    /// documents here (the caller is an actor); each reads its own at start
+    /// (`TelegramChannel::read_first`).
+    pub fn unread(
+        accounts: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)>,
+        state_dir: &std::path::Path,
+    ) -> Self {
+        Self {
+            configured: Vec::new(),
+            loaded: accounts
+                .into_iter()
+                .map(|(cfg, api)| LoadedAccount {
+                    cfg,
+                    api,
+                    state: Err("the channel state is being read".to_owned()),
+                    state_dir: state_dir.to_path_buf(),
+                    read_first: true,
+                })
+                .collect(),
+        }
+    }
 }
 
 impl super::ChannelRegistration for TelegramAccounts {
@@ -953,6 +984,8 @@ pub struct LoadedAccount {
     state: Result<ChannelState, String>,
     /// The state directory (the account's own writer thread writes there).
     state_dir: std::path::PathBuf,
+    /// Not read yet: the channel reads it at start ([`TelegramAccounts::unread`]).
+    read_first: bool,
 }
 
 /// Reads each account's state document, before any actor starts. A corrupt document
@@ -978,6 +1011,7 @@ pub fn load_accounts(
             api,
             state,
             state_dir: state_dir.to_path_buf(),
+            read_first: false,
         });
     }
     Ok(out)
@@ -1006,6 +1040,7 @@ pub fn start_accounts(
             channel.audio_in = audio_in.clone();
             channel.approvals = Some(registry.clone().recipient());
             channel.skills_menu = Some(registry.clone().recipient());
+            channel.read_first = a.read_first;
             let addr = channel.start();
             TelegramChannel::handle(&addr, account)
         })
