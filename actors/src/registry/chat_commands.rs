@@ -681,7 +681,7 @@ impl Registry {
             ),
             None => format!("Session: {key} · new"),
         });
-        if let Some((tokens, window)) = self.sessions_index.get(key).and_then(|m| m.context) {
+        if let Some((tokens, window)) = self.sessions_index.get(key).and_then(|m| m.context()) {
             lines.push(format!(
                 "Context: ~{}/{} tokens ({}%)",
                 crate::compaction::tokens_short(tokens),

@@ -212,10 +212,15 @@ pub struct SessionMeta {
     /// per cycle (one the next message stopped leaves the flush to the compaction).
     #[serde(skip)]
     pub flush_tried_count: Option<u64>,
-    /// The last run's estimated request size and its model's window (for `/status`; not
-    /// saved: the next run after a restart measures it again).
-    #[serde(skip)]
-    pub context: Option<(u32, u32)>,
+}
+
+impl SessionMeta {
+    /// The last run's estimated request size and its model's window, in tokens (for
+    /// `/status`), from [`Self::total_tokens`] and [`Self::context_tokens`].
+    pub fn context(&self) -> Option<(u32, u32)> {
+        let n = |v: Option<u64>| v.map(|t| u32::try_from(t).unwrap_or(u32::MAX));
+        Some((n(self.total_tokens)?, n(self.context_tokens)?))
+    }
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -193,7 +193,6 @@ impl SessionIndex {
                 meta.input_tokens = None;
                 meta.output_tokens = None;
                 meta.total_tokens = None;
-                meta.context = None;
                 ResetOutcome::Fresh {
                     meta: meta.clone(),
                     replaced: Some(old),
@@ -245,7 +244,6 @@ impl SessionIndex {
             }
             meta.compaction_count += u64::from(outcome.compactions);
             if let Some((tokens, window)) = outcome.context {
-                meta.context = outcome.context;
                 meta.total_tokens = Some(u64::from(tokens));
                 meta.context_tokens = Some(u64::from(window));
             }
@@ -299,7 +297,6 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         total_tokens: None,
         context_tokens: None,
         flush_tried_count: None,
-        context: None,
     }
 }
 

@@ -316,7 +316,6 @@ fn session_and_history_replies_match_their_objects() {
         total_tokens: Some(1300),
         context_tokens: Some(200_000),
         flush_tried_count: None,
-        context: Some((1, 2)),
     };
     let list = SessionList {
         count: 1,
