@@ -37,6 +37,10 @@ impl Handler<RegisterChannel> for Registry {
     }
 }
 
+/// Makes the registration of accounts to start, given the state directory.
+pub type AccountsToStart =
+    Box<dyn FnOnce(&std::path::Path) -> Box<dyn crate::channel::ChannelRegistration> + Send>;
+
 /// A config reload's change of a channel's account list: the accounts in `remove` stop and
 /// leave; those of `add` start (each reads its own state off this thread). Answers the
 /// accounts started.
@@ -49,8 +53,7 @@ pub struct ChangeAccounts {
     pub remove: Vec<String>,
     /// Makes the registration of the accounts to start, given the state directory (on the
     /// registry's thread: their clients are not `Send`). It reads no file here.
-    pub add:
-        Box<dyn FnOnce(&std::path::Path) -> Box<dyn crate::channel::ChannelRegistration> + Send>,
+    pub add: AccountsToStart,
 }
 
 impl Handler<ChangeAccounts> for Registry {
