@@ -72,8 +72,9 @@ pub struct ChatMessage {
 /// ([`ChatMessage::replay`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Replay {
-    /// The model that answered (its label, `provider/model`): the Responses API's
-    /// encrypted reasoning goes back only to the model that wrote it.
+    /// The model that answered (its label, `provider/model`, set by its client): OpenAI's
+    /// encrypted reasoning and Gemini's signatures go back only to the model that wrote
+    /// them (Claude's signed thinking, to any Claude model).
     pub from: String,
     /// The provider's items, as it sent them (Anthropic: its `thinking` and
     /// `redacted_thinking` blocks; the Responses API: the answer's whole `output`).

@@ -1068,7 +1068,7 @@ impl ChatModel for AnthropicModel {
     }
 
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
-        retry::complete(self, req, None)
+        retry::stamped(retry::complete(self, req, None), self.label())
     }
 
     fn complete_streaming(
@@ -1076,7 +1076,7 @@ impl ChatModel for AnthropicModel {
         req: ChatRequest,
         sink: DeltaSink,
     ) -> LocalFut<Result<ChatResponse, ModelError>> {
-        retry::complete(self, req, Some(sink))
+        retry::stamped(retry::complete(self, req, Some(sink)), self.label())
     }
 }
 

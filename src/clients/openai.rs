@@ -281,6 +281,7 @@ impl OpenAiModel {
                 },
             })
             .collect();
+        let stand_in = self.stand_in_signature();
         let messages = req
             .messages
             .iter()
@@ -307,7 +308,7 @@ impl OpenAiModel {
                     .and_then(|r| r.items.first());
                 let signature = |id: &str| {
                     own.and_then(|o| o.pointer("/signatures")?.get(id)?.as_str())
-                        .or(self.stand_in_signature())
+                        .or(stand_in)
                 };
                 let tool_calls = m.tool_calls.as_deref().map(|calls| {
                     if calls.iter().any(|c| signature(&c.id).is_some()) {
