@@ -12,7 +12,7 @@
 //! A valid edit is compared with the config in force key by key (values are never logged)
 //! and each changed key is classified ([`classify`]):
 //!
-//! - **hot** (`gateway.auth.*` token/password/mode, `gateway.trustedProxies`,
+//! - **hot** (`gateway.auth.*`: token, password, mode, rate limit; `gateway.trustedProxies`,
 //!   `gateway.controlUi.*`, `gateway.nodes.*`, `channels.telegram` admission settings,
 //!   `models.*`, `agents.*`, `logging.*`, `cron.*`, `tools.*`, `tts.*`): applied in place
 //!   (`registry::reload::ApplyHotConfig`). When the shared secret changes, sessions that
@@ -29,7 +29,7 @@
 //! - **Telegram accounts added or removed** (an `accounts.<id>` entry, `enabled`, the top
 //!   level's token): the registry starts the new accounts as at engine start and stops the
 //!   removed ones (`registry::channels::ChangeAccounts`; their state stays on disk).
-//! - **process** (everything else, e.g. `gateway.mode`, `gateway.auth.rateLimit`, or a
+//! - **process** (everything else, e.g. `gateway.mode`, or a
 //!   Telegram config that does not build): logged as needing a gateway restart; not
 //!   applied.
 //! - **none** (`gateway.reload.*`, `gateway.remote.*`): nothing to do.
@@ -123,9 +123,6 @@ pub fn classify(path: &str) -> Class {
     }
     if under("gateway.reload") || under("gateway.remote") {
         return Class::None;
-    }
-    if under("gateway.auth.rateLimit") {
-        return Class::Process;
     }
     if under("gateway.auth")
         || under("gateway.trustedProxies")
@@ -680,10 +677,8 @@ mod tests {
         assert_eq!(classify("gateway.port"), Class::Listener);
         assert_eq!(classify("gateway.tls.certPath"), Class::Listener);
         assert_eq!(classify("gateway.auth.token"), Class::Hot);
-        assert_eq!(
-            classify("gateway.auth.rateLimit.maxAttempts"),
-            Class::Process
-        );
+        assert_eq!(classify("gateway.auth.rateLimit.maxAttempts"), Class::Hot);
+        assert_eq!(classify("gateway.mode"), Class::Process);
         assert_eq!(classify("gateway.trustedProxies"), Class::Hot);
         assert_eq!(classify("gateway.reload.mode"), Class::None);
         assert_eq!(classify("gateway.limits.maxConnections"), Class::Listener);

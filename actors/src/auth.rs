@@ -53,7 +53,7 @@ impl std::fmt::Debug for AuthSettings {
 }
 
 /// `gateway.auth.rateLimit`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitSettings {
     /// Failures allowed per window.
     pub max_attempts: u32,
@@ -280,6 +280,13 @@ impl AuthLimiter {
         }
     }
 
+    /// Applies new settings (a config reload). The failures already counted stay and are
+    /// judged by the new numbers from the next attempt on; a lockout already running keeps
+    /// its end, as it was announced to the client as `retryAfterMs`.
+    pub fn set_settings(&mut self, settings: RateLimitSettings) {
+        self.settings = settings;
+    }
+
     fn exempt(&self, key: &LimiterKey) -> bool {
         self.settings.exempt_loopback
             && matches!(key.client, ClientKey::Local(ip) if ip.is_loopback())
@@ -407,6 +414,49 @@ mod tests {
             client: ClientKey::for_client(ip, ip.is_loopback(), None),
             scope: AuthScope::SharedSecret,
         }
+    }
+
+    #[test]
+    fn new_settings_judge_the_next_failure_and_keep_running_lockouts() {
+        let strict = RateLimitSettings {
+            exempt_loopback: false,
+            max_attempts: 3,
+            ..Default::default()
+        };
+        let mut l = AuthLimiter::new(RateLimitSettings {
+            max_attempts: 50,
+            ..strict
+        });
+        let (a, b) = (key("192.0.2.1"), key("192.0.2.2"));
+        let now = Instant::now();
+        for _ in 0..2 {
+            l.record_failure(&a, now);
+        }
+        for _ in 0..50 {
+            l.record_failure(&b, now);
+        }
+        assert_eq!(l.locked(&a, now), None);
+        assert_eq!(l.locked(&b, now), Some(strict.lockout));
+        l.set_settings(RateLimitSettings {
+            lockout: Duration::from_secs(1),
+            ..strict
+        });
+        // The two failures counted before still count: the third locks, for the new time.
+        l.record_failure(&a, now);
+        assert_eq!(l.locked(&a, now), Some(Duration::from_secs(1)));
+        // A lockout already announced keeps its end.
+        assert_eq!(l.locked(&b, now), Some(strict.lockout));
+        // Loopback made exempt: a locked loopback client is let in.
+        let local = key("127.0.0.1");
+        for _ in 0..3 {
+            l.record_failure(&local, now);
+        }
+        assert!(l.locked(&local, now).is_some());
+        l.set_settings(RateLimitSettings {
+            exempt_loopback: true,
+            ..strict
+        });
+        assert_eq!(l.locked(&local, now), None);
     }
 
     #[test]

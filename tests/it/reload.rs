@@ -840,3 +840,76 @@ async fn a_key_rotated_in_env_vars_applies_to_the_next_run() {
     );
     assert!(!gw.stderr().contains("sk-new-0002") && !gw.stderr().contains("sk-old-0001"));
 }
+
+/// One failed connect with `token` (the socket is closed after its error), and that error.
+async fn failed_connect(port: u16, token: &str) -> Value {
+    let (mut c, _) = WsClient::open_challenged(port).await;
+    c.send_request("connect", cli_params(token, &["operator.read"]))
+        .await;
+    let (code, _, before) = c.until_close().await;
+    assert_eq!(code, Some(1008), "{before:?}");
+    before.into_iter().next().unwrap_or(Value::Null)
+}
+
+#[actix_web::test]
+async fn the_auth_rate_limit_applies_without_restart() {
+    let cfg =
+        |limit: &str| format!("{{gateway: {{auth: {{token: \"{OLD}\", rateLimit: {limit}}}}}}}");
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&cfg("{exemptLoopback: false, maxAttempts: 50}")),
+    );
+    let pid = gw.pid();
+    // Four failures, none locked out at 50 per window (a locked-out client is told
+    // AUTH_RATE_LIMITED whatever it sends).
+    for _ in 0..4 {
+        let res = failed_connect(gw.port, "WRONG").await;
+        assert_eq!(
+            res["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH",
+            "{res}"
+        );
+    }
+
+    // Three failures per window now: the four counted before the edit still count, so the
+    // next failure locks the client out, for the new lockout time.
+    replace_file(
+        &gw.config_path(),
+        &cfg("{exemptLoopback: false, maxAttempts: 3, lockoutMs: 600000}"),
+    );
+    let line = gw.wait_stderr_line(
+        &["config reloaded from", "gateway.auth.rateLimit"],
+        Duration::from_secs(10),
+    );
+    assert!(!line.contains("restart"), "{line}");
+    failed_connect(gw.port, "WRONG").await;
+    let res = failed_connect(gw.port, OLD).await;
+    assert_eq!(
+        res["error"]["details"]["code"], "AUTH_RATE_LIMITED",
+        "{res}"
+    );
+    let retry = res["error"]["retryAfterMs"].as_u64().unwrap_or(0);
+    assert!(retry > 300_000, "the new 10 min lockout: {res}");
+
+    // Loopback exempt again: this local client is let in at once, lockout or not.
+    replace_file(
+        &gw.config_path(),
+        &cfg("{exemptLoopback: true, maxAttempts: 3, lockoutMs: 600000}"),
+    );
+    gw.wait_stderr_line(
+        &[
+            "config reloaded from",
+            "gateway.auth.rateLimit.exemptLoopback",
+        ],
+        Duration::from_secs(10),
+    );
+    can_connect(gw.port, OLD)
+        .await
+        .expect("exempt loopback client");
+    assert_eq!(gw.pid(), pid);
+    assert!(
+        !gw.stderr().contains("needs a gateway restart"),
+        "{}",
+        gw.stderr()
+    );
+}

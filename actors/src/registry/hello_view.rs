@@ -58,6 +58,11 @@ impl HelloView {
         }
     }
 
+    /// New limiter settings (`gateway.auth.rateLimit` reloaded).
+    pub fn set_rate_limit(&self, settings: RateLimitSettings) {
+        self.limiter().set_settings(settings);
+    }
+
     /// How long `key` is still locked out, if it is.
     pub fn locked(&self, key: &LimiterKey) -> Option<Duration> {
         self.limiter().locked(key, Instant::now())

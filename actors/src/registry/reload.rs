@@ -51,10 +51,18 @@ impl Handler<ApplyHotConfig> for Registry {
     type Result = usize;
 
     fn handle(&mut self, msg: ApplyHotConfig, _: &mut Self::Context) -> usize {
-        let secret_changed = {
+        let (secret_changed, limits_changed) = {
             let old = self.shared.live.get();
-            old.auth.mode != msg.hot.auth.mode || old.auth.secret != msg.hot.auth.secret
+            (
+                old.auth.mode != msg.hot.auth.mode || old.auth.secret != msg.hot.auth.secret,
+                old.auth.rate_limit != msg.hot.auth.rate_limit,
+            )
         };
+        if limits_changed {
+            self.shared
+                .hello_view
+                .set_rate_limit(msg.hot.auth.rate_limit);
+        }
         self.shared.live.set(msg.hot);
         if let Some(make) = msg.model {
             self.model = make();
