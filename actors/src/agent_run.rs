@@ -944,11 +944,12 @@ impl Compactor<'_> {
     }
 }
 
-/// The memory tools and file tools a memory flush may use: those the run offers.
+/// The memory tools and file tools a memory flush may use: those the run offers, but not
+/// `apply_patch` (as in OpenClaw, a flush only reads and writes its memory files).
 fn flush_tools(offered: &Offered) -> Vec<ToolSpec> {
     crate::workspace::tools::specs()
         .into_iter()
-        .filter(|t| offered.fs.contains(&t.name.as_str()))
+        .filter(|t| t.name != "apply_patch" && offered.fs.contains(&t.name.as_str()))
         .chain(
             crate::workspace::memory::specs()
                 .into_iter()
@@ -1583,7 +1584,13 @@ async fn run_loop(
         }
     }
     let scope = scope_of(&req);
-    let mut offered = Offered::new(&tools, cron.is_some(), workspace.is_some(), scope);
+    let mut offered = Offered::new(
+        &tools,
+        cron.is_some(),
+        workspace.is_some(),
+        scope,
+        &model.primary(),
+    );
     offered.exec = exec.filter(|_| tools.offers("exec"));
     offered.process = offered
         .exec
@@ -1830,11 +1837,13 @@ struct Offered {
 }
 
 impl Offered {
+    /// `model`: the run's `provider/model` ([`ChatModel::primary`]).
     fn new(
         filter: &crate::tool_policy::ToolFilter,
         cron: bool,
         workspace: bool,
         scope: crate::workspace::Scope,
+        model: &str,
     ) -> Self {
         Self {
             nodes: filter.offers("nodes"),
@@ -1845,7 +1854,7 @@ impl Offered {
             process: None,
             fs: crate::workspace::tools::NAMES
                 .into_iter()
-                .filter(|n| workspace && filter.offers(n))
+                .filter(|n| workspace && filter.offers_to(n, model))
                 .collect(),
             memory: crate::workspace::memory::NAMES
                 .into_iter()

@@ -458,6 +458,11 @@ impl ModelError {
 pub trait ChatModel {
     /// `provider/model`, for status output.
     fn label(&self) -> String;
+    /// `provider/model` of the model asked first (without fallbacks): what per-model
+    /// settings such as `tools.exec.applyPatch.allowModels` are matched against.
+    fn primary(&self) -> String {
+        self.label()
+    }
     /// One chat completion (non-streaming), with the provider's retries applied.
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>>;
     /// The same completion, its text also handed to `sink` piece by piece as the provider

@@ -290,8 +290,9 @@ pub fn check(
 }
 
 /// The agent's tools this gateway has (`nodes`, `cron`, `exec`, `process`, `web_search`,
-/// `web_fetch`, and the workspace's `read`, `write`, `edit`, `memory_search`, `memory_get`).
-pub const AGENT_TOOLS: [&str; 11] = [
+/// `web_fetch`, and the workspace's `read`, `write`, `edit`, `apply_patch`, `memory_search`,
+/// `memory_get`).
+pub const AGENT_TOOLS: [&str; 12] = [
     "nodes",
     "exec",
     "process",
@@ -301,6 +302,7 @@ pub const AGENT_TOOLS: [&str; 11] = [
     "read",
     "write",
     "edit",
+    "apply_patch",
     "memory_search",
     "memory_get",
 ];
@@ -308,7 +310,7 @@ pub const AGENT_TOOLS: [&str; 11] = [
 /// OpenClaw's tool groups, restricted to the tools above.
 fn group(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
-        "group:fs" => &["read", "write", "edit"],
+        "group:fs" => &["read", "write", "edit", "apply_patch"],
         "group:nodes" => &["nodes"],
         "group:automation" => &["cron"],
         "group:openclaw" => &["nodes", "cron", "memory_search", "memory_get"],
@@ -334,6 +336,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
             "read",
             "write",
             "edit",
+            "apply_patch",
             "cron",
             "memory_search",
             "memory_get",
@@ -360,6 +363,8 @@ pub struct ToolFilter {
     deny: Vec<String>,
     /// A further filter a tool must also pass (an agent's own `tools.allow` / `deny`).
     and: Option<Box<ToolFilter>>,
+    /// `tools.exec.applyPatch.allowModels` (`None`: every model), lowercased.
+    patch_models: Option<Vec<String>>,
 }
 
 impl ToolFilter {
@@ -400,7 +405,39 @@ impl ToolFilter {
             allow: allow.map(norm),
             deny: deny.map(norm).unwrap_or_default(),
             and: None,
+            patch_models: None,
         })
+    }
+
+    /// Offers `apply_patch` only to runs of these models (`gpt-5.4` or `openai/gpt-5.4`).
+    pub fn with_patch_models(mut self, models: Vec<String>) -> Self {
+        self.patch_models = Some(
+            models
+                .into_iter()
+                .map(|m| m.trim().to_ascii_lowercase())
+                .filter(|m| !m.is_empty())
+                .collect(),
+        );
+        self
+    }
+
+    /// Whether `tool` is offered to a run of `model` (`provider/model`): [`Self::offers`],
+    /// and for `apply_patch` also `tools.exec.applyPatch.allowModels`.
+    pub fn offers_to(&self, tool: &str, model: &str) -> bool {
+        if !self.offers(tool) {
+            return false;
+        }
+        if !tool.eq_ignore_ascii_case("apply_patch") {
+            return true;
+        }
+        let model = model.trim().to_ascii_lowercase();
+        let bare = model.split_once('/').map_or(model.as_str(), |(_, m)| m);
+        let allowed = |f: &ToolFilter| {
+            f.patch_models
+                .as_deref()
+                .is_none_or(|list| list.iter().any(|m| *m == model || *m == bare))
+        };
+        allowed(self) && self.and.as_deref().is_none_or(allowed)
     }
 
     /// Whether `tool` is offered.
@@ -549,6 +586,24 @@ mod tests {
     }
 
     #[test]
+    fn apply_patch_can_be_kept_to_some_models() {
+        let all = ToolFilter::default();
+        assert!(all.offers_to("apply_patch", "anthropic/claude-opus-5"));
+        let some = ToolFilter::default().with_patch_models(strings(&["gpt-5.4", "OpenAI/GPT-5.5"]));
+        assert!(some.offers_to("apply_patch", "openai/gpt-5.4"));
+        assert!(some.offers_to("apply_patch", "openrouter/gpt-5.4"));
+        assert!(some.offers_to("apply_patch", "openai/gpt-5.5"));
+        assert!(!some.offers_to("apply_patch", "openrouter/gpt-5.5"));
+        assert!(!some.offers_to("apply_patch", "anthropic/claude-opus-5"));
+        // Other tools are not affected; a deny still wins.
+        assert!(some.offers_to("edit", "anthropic/claude-opus-5"));
+        let denied = ToolFilter::new(None, None, None, Some(strings(&["apply_patch"])))
+            .expect("filter")
+            .with_patch_models(strings(&["gpt-5.4"]));
+        assert!(!denied.offers_to("apply_patch", "openai/gpt-5.4"));
+    }
+
+    #[test]
     fn tool_filter_profiles_groups_wildcards_and_deny() {
         let f = |p: Option<&str>, a: Option<&[&str]>, also: Option<&[&str]>, d: Option<&[&str]>| {
             let v = |x: Option<&[&str]>| x.map(|l| l.iter().map(|s| (*s).to_owned()).collect());
@@ -571,6 +626,7 @@ mod tests {
                 "read",
                 "write",
                 "edit",
+                "apply_patch",
                 "memory_search",
                 "memory_get"
             ]
@@ -599,7 +655,15 @@ mod tests {
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["w*", "e?it", "group:memory"]))),
-            ["nodes", "exec", "process", "cron", "read", "edit"]
+            [
+                "nodes",
+                "exec",
+                "process",
+                "cron",
+                "read",
+                "edit",
+                "apply_patch"
+            ]
         );
         assert_eq!(
             offered(&f(
@@ -616,7 +680,8 @@ mod tests {
                 "web_fetch",
                 "read",
                 "write",
-                "edit"
+                "edit",
+                "apply_patch"
             ]
         );
         assert_eq!(
@@ -633,6 +698,7 @@ mod tests {
                 "read",
                 "write",
                 "edit",
+                "apply_patch",
                 "memory_search",
                 "memory_get"
             ]

@@ -1,4 +1,5 @@
-//! The agent's file tools (`read`, `write`, `edit`; `openclaw_actors::workspace::tools`) and
+//! The agent's file tools (`read`, `write`, `edit`, `apply_patch`;
+//! `openclaw_actors::workspace::tools`) and
 //! memory tools (`memory_search`, `memory_get`; `workspace::memory`) with any arguments a
 //! steered model could send, over a real workspace on disk that holds
 //! a symlink out of it and the private memory. Nothing may panic; on top of that:
@@ -7,7 +8,10 @@
 //! - nothing outside the workspace is ever read (`OUTSIDE-SECRET` never appears in an
 //!   answer) or changed (the outside directory holds exactly its one file, unchanged);
 //! - outside private sessions, the private memory (`PRIVATE-MEMORY`, in `MEMORY.md` and
-//!   `memory/`) never appears in an answer.
+//!   `memory/`) never appears in an answer, and is never changed;
+//! - (answers may repeat pieces of the arguments, such as `apply_patch`'s lines not found:
+//!   a marker may appear as often as the arguments have it, never more; `notes.md`, which
+//!   is readable by design, never holds one.)
 //!
 //! - an answer's `MEDIA:` lines (`workspace::attach`) never attach a file from outside the
 //!   workspace, nor the private memory outside private sessions.
@@ -20,7 +24,9 @@
 //!
 //! Input: the first byte picks the tool (`% 5`: read, write, edit, memory_search,
 //! memory_get; bit 4: instead, the arguments are an answer whose `MEDIA:` lines are
-//! attached) and whether the session is private (bit 3);
+//! attached; bit 6: instead, `apply_patch`, the arguments being the patch itself, its
+//! hunks free to name `notes.md`, the links out and the memory) and whether the session is
+//! private (bit 3);
 //! the rest is split at the first `\n\n` into the content of `notes.md` (written before the
 //! call, so `read` and `edit` work on fuzzed text) and the tool's JSON arguments. The
 //! workspace is rebuilt before every call (on `/dev/shm` when there is one, so the tools'
@@ -96,6 +102,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(args) = std::str::from_utf8(args) else {
         return;
     };
+    // The markers stand for what the tools must not reveal: `notes.md` (readable by design)
+    // must not hold them.
+    let has = |m: &str| notes.windows(m.len()).any(|w| w == m.as_bytes());
+    if has(SECRET) || has(PRIVATE) {
+        return;
+    }
     let d = dirs();
     rebuild(d, notes);
     let private = pick & 8 != 0;
@@ -123,15 +135,39 @@ fuzz_target!(|data: &[u8]| {
         }
         return;
     }
+    let patch_args;
+    let (name, args) = if pick & 64 != 0 {
+        patch_args = serde_json::json!({ "input": args }).to_string();
+        ("apply_patch", patch_args.as_str())
+    } else {
+        ("", args)
+    };
     let answer = match usize::from(*pick) % 5 {
+        _ if !name.is_empty() => run(name, args, &access),
         i @ 0..3 => run(NAMES[i], args, &access),
         i => memory::run(memory::NAMES[i - 3], args, &access),
     };
     assert!(answer.get("ok").is_some_and(|v| v.is_boolean()), "{answer}");
     let text = answer.to_string();
-    assert!(!text.contains(SECRET), "read outside the workspace: {text}");
+    // Errors repeat pieces of the arguments (`apply_patch`: the lines not found): a marker
+    // the arguments themselves carry may come back that often, never more.
+    let echoed = |marker: &str| args.matches(marker).count();
+    assert!(
+        text.matches(SECRET).count() <= echoed(SECRET),
+        "read outside the workspace: {text}"
+    );
     if !private {
-        assert!(!text.contains(PRIVATE), "private memory shown: {text}");
+        assert!(
+            text.matches(PRIVATE).count() <= echoed(PRIVATE),
+            "private memory shown: {text}"
+        );
+        for f in ["MEMORY.md", "memory/2026-12-03.md"] {
+            assert_eq!(
+                std::fs::read(d.ws.join(f)).ok().as_deref(),
+                Some(PRIVATE.as_bytes()),
+                "the private memory changed outside a private session: {f}"
+            );
+        }
     }
     let outside: Vec<_> = std::fs::read_dir(&d.outside)
         .expect("outside")

@@ -48,6 +48,10 @@ impl ChatModel for Choosable {
         self.default.label()
     }
 
+    fn primary(&self) -> String {
+        self.default.primary()
+    }
+
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
         self.default.complete(req)
     }

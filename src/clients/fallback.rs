@@ -34,6 +34,10 @@ impl ChatModel for WithFallbacks {
         }
     }
 
+    fn primary(&self) -> String {
+        self.models.first().map(|m| m.primary()).unwrap_or_default()
+    }
+
     fn complete(&self, req: ChatRequest) -> LocalFut<Result<ChatResponse, ModelError>> {
         self.chain(req, None)
     }

@@ -50,6 +50,10 @@ impl openclaw_actors::ports::ChatModel for Configured {
         self.model.label()
     }
 
+    fn primary(&self) -> String {
+        self.model.primary()
+    }
+
     fn sees_images(&self) -> bool {
         self.model.sees_images()
     }

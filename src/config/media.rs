@@ -174,17 +174,46 @@ pub struct ExecCfg {
     /// A background command's end is a system event for its session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_on_exit: Option<bool>,
+    /// The `apply_patch` tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_patch: Option<ApplyPatchCfg>,
+}
+
+/// `tools.exec.applyPatch` (OpenClaw's keys; `workspaceOnly` is accepted: the tool is
+/// always confined to the workspace here).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyPatchCfg {
+    /// Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Only runs of these models get it (`gpt-5.4` or `openai/gpt-5.4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_models: Option<Vec<String>>,
+    /// Accepted; the tool never leaves the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_only: Option<bool>,
 }
 
 impl ToolsCfg {
     /// Which agent tools runs are offered; `Err` names the key and the fix.
     pub fn filter(&self) -> Result<openclaw_actors::tool_policy::ToolFilter, String> {
-        openclaw_actors::tool_policy::ToolFilter::new(
+        let patch = self.exec.as_ref().and_then(|e| e.apply_patch.as_ref());
+        let mut deny = self.deny.clone();
+        if patch.and_then(|p| p.enabled) == Some(false) {
+            deny.get_or_insert_with(Vec::new)
+                .push("apply_patch".to_owned());
+        }
+        let filter = openclaw_actors::tool_policy::ToolFilter::new(
             self.profile.as_deref(),
             self.allow.clone(),
             self.also_allow.clone(),
-            self.deny.clone(),
-        )
+            deny,
+        )?;
+        Ok(match patch.and_then(|p| p.allow_models.clone()) {
+            Some(models) => filter.with_patch_models(models),
+            None => filter,
+        })
     }
 }
 

@@ -153,6 +153,7 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
             "read",
             "write",
             "edit",
+            "apply_patch",
             "memory_search",
             "memory_get"
         ]
@@ -178,7 +179,8 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
             "web_fetch",
             "read",
             "write",
-            "edit"
+            "edit",
+            "apply_patch"
         ],
         "no memory tools in a group"
     );
@@ -332,6 +334,49 @@ async fn a_new_workspace_is_seeded_and_the_agent_keeps_notes_only_inside_it() {
     assert!(!gw.dir.path().join("escape.md").exists());
     assert!(!outside.path().join("new.txt").exists());
 
+    // A multi-file patch (OpenAI's format): one note updated, a plan added; a patch whose
+    // second file leads out through the symlink changes nothing at all.
+    let patch = |body: &str| json!({"input": format!("*** Begin Patch\n{body}*** End Patch")});
+    let good = ai.push_tool_call(
+        "apply_patch",
+        patch(&format!(
+            "*** Update File: {note}\n@@\n - The boat is blue ⛵\n-- Bought rope ✅\n+- Bought rope and sails ✅\n*** Add File: plans/trip.md\n+# Trip\n+Sail on Sunday\n"
+        )),
+    );
+    let bad = ai.push_tool_call(
+        "apply_patch",
+        patch("*** Add File: plans/other.md\n+x\n*** Update File: door/secret.txt\n@@\n-TOP-SECRET-42\n+gone\n"),
+    );
+    ai.push_text("Patched.");
+    let m = dm(&tg, 5201, "update my notes and plan the trip");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Patched.");
+    let res = result_of(&ai, &good);
+    assert_eq!(
+        res["result"],
+        format!("Success. Updated the following files:\nA plans/trip.md\nM {note}"),
+        "{res}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join(note)).expect("the note"),
+        "- The boat is blue ⛵\n- Bought rope and sails ✅\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("plans/trip.md")).expect("the plan"),
+        "# Trip\nSail on Sunday\n"
+    );
+    assert_eq!(mode(&ws.join("plans/trip.md")), 0o600);
+    let res = result_of(&ai, &bad);
+    assert_eq!(res["ok"], false, "{res}");
+    assert!(!res.to_string().contains("TOP-SECRET-42"), "{res}");
+    assert!(
+        !ws.join("plans/other.md").exists(),
+        "nothing of a refused patch is written"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.txt")).expect("secret"),
+        "TOP-SECRET-42"
+    );
+
     // A group chat cannot reach the private memory through the tools either.
     let mem = ai.push_tool_call("read", json!({"path": "./memory/../memory/2026-12-03.md"}));
     let recall = ai.push_tool_call("memory_search", json!({"query": "boat"}));
@@ -356,12 +401,13 @@ async fn tools_settings_choose_what_the_agent_is_offered_and_refuse_the_rest() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     // OpenClaw's "messaging" profile offers none of our tools; alsoAllow adds `read`; a
-    // deny wins over it all.
+    // deny wins over it all; `apply_patch` (in group:fs) is kept to another model.
     let c = cfg(
         &tg,
         &ai,
         json!({"skipBootstrap": true}),
-        json!({"profile": "messaging", "alsoAllow": ["group:fs", "nodes"], "deny": ["w*", "EDIT"]}),
+        json!({"profile": "messaging", "alsoAllow": ["group:fs", "nodes"], "deny": ["w*", "EDIT"],
+            "exec": {"applyPatch": {"allowModels": ["openai/gpt-9-codex"]}}}),
     );
     let gw = TestGateway::start(GW_ARGS, &[], Some(&c));
     let ws = gw.dir.path().join("workspace");

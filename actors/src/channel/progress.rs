@@ -372,6 +372,7 @@ pub fn tool_line(name: &str, arguments: &str) -> String {
             ("✍️", "Write", detail)
         }
         "edit" => ("📝", "Edit", path.map(|p| format!("in {p}"))),
+        "apply_patch" => ("🩹", "Apply Patch", None),
         "memory_search" => ("🧠", "Memory Search", str_arg("query").map(str::to_owned)),
         "memory_get" => ("📓", "Memory Get", path.map(str::to_owned)),
         "nodes" => {

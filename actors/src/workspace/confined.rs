@@ -360,6 +360,38 @@ impl Root {
         })
     }
 
+    /// Deletes a regular file (or a symbolic link, itself, not what it points to) inside
+    /// the root: `Ok(false)` when it does not exist. Refuses a directory and anything but a
+    /// file or link, and (as [`Root::locate`]) a path that leads outside the root. The
+    /// directory is synced so the deletion survives a crash.
+    pub fn remove(&self, path: &str) -> Result<bool, ConfinedError> {
+        let loc = self.locate(path)?;
+        let name = self.relative(&loc.path);
+        let io = |op, source| ConfinedError::Io {
+            op,
+            path: name.clone(),
+            source,
+        };
+        match fs::symlink_metadata(&loc.path) {
+            Err(e) if is_missing(&e) => return Ok(false),
+            Err(e) => return Err(io("inspect", e)),
+            Ok(m) if m.file_type().is_symlink() => {}
+            Ok(m) => require_file(&m, &name)?,
+        }
+        match fs::remove_file(&loc.path) {
+            Ok(()) => {}
+            Err(e) if is_missing(&e) => return Ok(false),
+            Err(e) => return Err(io("delete", e)),
+        }
+        if let Some(dir) = loc.path.parent()
+            && let Ok(d) = fs::File::open(dir)
+        {
+            // Best effort: the file is gone either way.
+            let _ = d.sync_all();
+        }
+        Ok(true)
+    }
+
     /// `abs` relative to the root, with `/` separators (for messages), e.g.
     /// `memory/2026-12-03.md`; `.` for the root itself. A path under the canonical root is
     /// made relative to it; a path outside the root gives its file name only (never a host

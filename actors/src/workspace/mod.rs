@@ -22,6 +22,7 @@ mod args;
 pub mod attach;
 pub mod confined;
 pub mod memory;
+pub mod patch;
 pub mod skills;
 pub mod tools;
 

@@ -1,5 +1,5 @@
-//! The agent's file tools `read`, `write` and `edit` (OpenClaw's names and argument
-//! shapes), confined to the workspace ([`super::confined::Root`]).
+//! The agent's file tools `read`, `write`, `edit` and `apply_patch` (OpenClaw's names and
+//! argument shapes), confined to the workspace ([`super::confined::Root`]).
 //!
 //! The arguments are the model's, so they are hostile input: every value is type-checked,
 //! every size bounded ([`run`] answers `{"ok": false, "error": …}` naming the argument or
@@ -18,7 +18,12 @@ use super::confined::{
 use crate::ports::ToolSpec;
 
 /// The tools' names, as the model calls them.
-pub const NAMES: [&str; 3] = ["read", "write", "edit"];
+pub const NAMES: [&str; 4] = ["read", "write", "edit", "apply_patch"];
+
+/// The most files one `apply_patch` call adds, changes or deletes.
+const PATCH_FILES_MAX: usize = 100;
+/// The most line comparisons one `apply_patch` call makes to place its changes.
+const PATCH_MATCH_BUDGET: u64 = 50_000_000;
 
 /// The most `read` and `edit` load from a file (bytes).
 const FILE_MAX: usize = 2 * 1024 * 1024;
@@ -119,6 +124,17 @@ pub fn specs() -> Vec<ToolSpec> {
                 "required": ["path", "edits"]
             }),
         },
+        ToolSpec {
+            name: "apply_patch".to_owned(),
+            description: "Patch one/many files in your workspace (paths are relative to it). Input requires *** Begin Patch and *** End Patch; in between, any of: \"*** Add File: <path>\" then its lines each starting with +; \"*** Delete File: <path>\"; \"*** Update File: <path>\" (optionally followed by \"*** Move to: <new path>\") then changes, each starting with a \"@@\" line (optionally \"@@ <an existing line to find first>\") followed by lines starting with ' ' (unchanged context, about 3 lines around each change), '-' (removed) or '+' (added). Every change is checked before any file is written: if one does not apply, nothing is changed.".to_owned(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "input": {"type": "string", "description": "Patch content using the *** Begin Patch/End Patch format."}
+                },
+                "required": ["input"]
+            }),
+        },
     ]
 }
 
@@ -130,8 +146,9 @@ pub fn run(name: &str, args: &str, access: &FsAccess<'_>) -> Value {
         "read" => parse_args(args).and_then(|a| read_tool(&a, access)),
         "write" => parse_args(args).and_then(|a| write_tool(&a, access)),
         "edit" => parse_args(args).and_then(|a| edit_tool(&a, access)),
+        "apply_patch" => parse_args(args).and_then(|a| patch_tool(&a, access)),
         other => Err(Failure::new(format!(
-            "unknown tool \"{}\"; the file tools are read, write and edit",
+            "unknown tool \"{}\"; the file tools are read, write, edit and apply_patch",
             clip(other, 80)
         ))),
     };
@@ -734,6 +751,234 @@ fn closest_hint(text: &str, old: &str) -> Option<String> {
     })
 }
 
+/// What one path holds in an `apply_patch` plan: `Some(text)` written, `None` deleted.
+struct Planned {
+    /// Where it really leads (the plan's key: two spellings of one file are one file).
+    real: std::path::PathBuf,
+    state: Option<String>,
+}
+
+/// One step of an `apply_patch` plan, in patch order.
+enum Step {
+    Write { given: String, text: String },
+    Remove { given: String },
+}
+
+/// `apply_patch`: every change is checked against the files (and the changes before it in
+/// the patch) first; only then are the files written, in patch order. A change that does not
+/// apply changes nothing.
+fn patch_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
+    let input = match pick(m, &["input", "patch"]) {
+        Some((_, Value::String(s))) => s,
+        Some((name, other)) => {
+            return Err(Failure::new(format!(
+                "argument \"{name}\" must be a string (the patch, from \"*** Begin Patch\" to \"*** End Patch\"), not {}",
+                kind(other)
+            )));
+        }
+        None => {
+            return Err(Failure::new(
+                "missing argument \"input\" (the patch, from \"*** Begin Patch\" to \"*** End Patch\")",
+            ));
+        }
+    };
+    let hunks = super::patch::parse(input, PATCH_FILES_MAX).map_err(Failure::new)?;
+    let mut plan: Vec<Planned> = Vec::new();
+    let mut steps: Vec<Step> = Vec::new();
+    let (mut added, mut modified, mut deleted, mut unchanged) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut budget = super::patch::Budget::new(PATCH_MATCH_BUDGET);
+    for hunk in &hunks {
+        match hunk {
+            super::patch::Hunk::Add { path, contents } => {
+                let (loc, name) = patch_target(access, path)?;
+                if current(access, &plan, &loc, path)?.is_some() {
+                    return Err(Failure::new(format!(
+                        "cannot add \"{name}\": it already exists; use \"*** Update File: {name}\" to change it, or delete it earlier in the same patch. Nothing was changed"
+                    )));
+                }
+                check_size(&name, contents.len(), WRITE_MAX)?;
+                set(&mut plan, &loc, Some(contents.clone()));
+                steps.push(Step::Write {
+                    given: path.clone(),
+                    text: contents.clone(),
+                });
+                added.push(name);
+            }
+            super::patch::Hunk::Delete { path } => {
+                let (loc, name) = patch_target(access, path)?;
+                let exists = match plan.iter().find(|p| p.real == loc.real) {
+                    Some(p) => p.state.is_some(),
+                    None => match std::fs::symlink_metadata(&loc.path) {
+                        Ok(meta) if meta.is_dir() => {
+                            return Err(Failure::new(format!(
+                                "\"{name}\" is a directory; apply_patch deletes files only. Nothing was changed"
+                            )));
+                        }
+                        Ok(_) => true,
+                        Err(_) => false,
+                    },
+                };
+                if !exists {
+                    return Err(missing(
+                        access,
+                        &loc,
+                        &name,
+                        ", so it cannot be deleted. Nothing was changed",
+                    ));
+                }
+                set(&mut plan, &loc, None);
+                steps.push(Step::Remove {
+                    given: path.clone(),
+                });
+                deleted.push(name);
+            }
+            super::patch::Hunk::Update {
+                path,
+                move_to,
+                chunks,
+            } => {
+                let (loc, name) = patch_target(access, path)?;
+                let Some(text) = current(access, &plan, &loc, path)? else {
+                    return Err(missing(
+                        access,
+                        &loc,
+                        &name,
+                        "; use \"*** Add File:\" to create it. Nothing was changed",
+                    ));
+                };
+                let updated = super::patch::apply_update(&text, &name, chunks, &mut budget)
+                    .map_err(|e| Failure::new(format!("{e}. Nothing was changed")))?;
+                check_size(&name, updated.len(), FILE_MAX)?;
+                let dest = match move_to {
+                    Some(to) => {
+                        let (dloc, dname) = patch_target(access, to)?;
+                        (dloc.real != loc.real).then_some((to, dloc, dname))
+                    }
+                    None => None,
+                };
+                match dest {
+                    Some((to, dloc, dname)) => {
+                        if current(access, &plan, &dloc, to)?.is_some() {
+                            return Err(Failure::new(format!(
+                                "cannot move \"{name}\" to \"{dname}\": it already exists; delete it earlier in the same patch to replace it. Nothing was changed"
+                            )));
+                        }
+                        set(&mut plan, &dloc, Some(updated.clone()));
+                        set(&mut plan, &loc, None);
+                        steps.push(Step::Write {
+                            given: to.clone(),
+                            text: updated,
+                        });
+                        steps.push(Step::Remove {
+                            given: path.clone(),
+                        });
+                        modified.push(dname);
+                    }
+                    None if super::patch::same_text(&text, &updated) => unchanged.push(name),
+                    None => {
+                        set(&mut plan, &loc, Some(updated.clone()));
+                        steps.push(Step::Write {
+                            given: path.clone(),
+                            text: updated,
+                        });
+                        modified.push(name);
+                    }
+                }
+            }
+        }
+    }
+    // Every change applies: write them, in order.
+    for (done, step) in steps.iter().enumerate() {
+        let res = match step {
+            Step::Write { given, text } => access.root.write(given, text.as_bytes()).map(|_| ()),
+            Step::Remove { given } => access.root.remove(given).map(|_| ()),
+        };
+        if let Err(e) = res {
+            return Err(Failure::new(format!(
+                "{e}; the patch was applied only in part: {done} of its {} file step(s) were done before this one. Read the files before patching again",
+                steps.len()
+            )));
+        }
+    }
+    let dedupe = |v: &mut Vec<String>| {
+        let mut seen = std::collections::HashSet::new();
+        v.retain(|x| seen.insert(x.clone()));
+    };
+    for v in [&mut added, &mut modified, &mut deleted, &mut unchanged] {
+        dedupe(v);
+    }
+    let text = if added.is_empty() && modified.is_empty() && deleted.is_empty() {
+        format!("No changes made to {}.", unchanged.join(", "))
+    } else {
+        let mut lines = vec!["Success. Updated the following files:".to_owned()];
+        lines.extend(added.iter().map(|f| format!("A {f}")));
+        lines.extend(modified.iter().map(|f| format!("M {f}")));
+        lines.extend(deleted.iter().map(|f| format!("D {f}")));
+        lines.join("\n")
+    };
+    Ok(json!({
+        "ok": true,
+        "result": text,
+        "summary": {"added": added, "modified": modified, "deleted": deleted},
+    }))
+}
+
+/// A patch path, located under the file tools' rules (confined, no `.git`, the private
+/// memory only where it is available), and its name for messages.
+fn patch_target(access: &FsAccess<'_>, given: &str) -> Result<(Located, String), Failure> {
+    let loc = locate(access, given)?;
+    let name = access.root.relative(&loc.path);
+    Ok((loc, name))
+}
+
+/// The text `loc` holds at this point of the plan: from the plan, else from disk (`None`:
+/// missing or deleted earlier in the patch).
+fn current(
+    access: &FsAccess<'_>,
+    plan: &[Planned],
+    loc: &Located,
+    given: &str,
+) -> Result<Option<String>, Failure> {
+    if let Some(p) = plan.iter().find(|p| p.real == loc.real) {
+        return Ok(p.state.clone());
+    }
+    let name = access.root.relative(&loc.path);
+    if std::fs::symlink_metadata(&loc.path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Failure::from(ConfinedError::Symlink { path: name }));
+    }
+    match access.root.read(given, FILE_MAX) {
+        Ok(None) => Ok(None),
+        Ok(Some(f)) => String::from_utf8(f.bytes).map(Some).map_err(|_| {
+            Failure::new(format!(
+                "\"{name}\" is not UTF-8 text; apply_patch only changes text files. Nothing was changed"
+            ))
+        }),
+        Err(e) => Err(confined_failure(access, loc, e)),
+    }
+}
+
+fn set(plan: &mut Vec<Planned>, loc: &Located, state: Option<String>) {
+    match plan.iter_mut().find(|p| p.real == loc.real) {
+        Some(p) => p.state = state,
+        None => plan.push(Planned {
+            real: loc.real.clone(),
+            state,
+        }),
+    }
+}
+
+fn check_size(name: &str, len: usize, max: usize) -> Result<(), Failure> {
+    if len > max {
+        return Err(Failure::new(format!(
+            "the patched \"{name}\" would be {}, more than the {} a workspace file may have here. Nothing was changed",
+            human_size(len_u64(len)),
+            human_limit(max)
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -772,15 +1017,158 @@ mod tests {
         fs::read(root.dir().join(rel)).expect("read back")
     }
 
+    fn patch(root: &Root, private: bool, body: &str) -> Value {
+        call(
+            root,
+            private,
+            "apply_patch",
+            json!({"input": format!("*** Begin Patch\n{body}*** End Patch\n")}),
+        )
+    }
+
     #[test]
-    fn specs_name_the_three_tools_with_openclaw_arguments() {
+    fn apply_patch_adds_updates_moves_and_deletes() {
+        let (_t, root) = setup();
+        put(&root, "src/app.ts", "const a = 1;\nconst b = 2;\n");
+        put(&root, "old.txt", "bye\n");
+        let v = patch(
+            &root,
+            true,
+            "*** Add File: notes/new.md\n+# New\n+text\n*** Update File: src/app.ts\n*** Move to: src/main.ts\n@@\n const a = 1;\n-const b = 2;\n+const b = 3;\n*** Delete File: old.txt\n",
+        );
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(
+            v["result"],
+            "Success. Updated the following files:\nA notes/new.md\nM src/main.ts\nD old.txt"
+        );
+        assert_eq!(get(&root, "notes/new.md"), b"# New\ntext\n");
+        assert_eq!(get(&root, "src/main.ts"), b"const a = 1;\nconst b = 3;\n");
+        assert!(!root.dir().join("src/app.ts").exists());
+        assert!(!root.dir().join("old.txt").exists());
+        let mode = fs::metadata(root.dir().join("notes/new.md"))
+            .expect("meta")
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // The same update again changes nothing and says so.
+        let v = patch(
+            &root,
+            true,
+            "*** Update File: src/main.ts\n@@\n-const b = 3;\n+const b = 3;\n",
+        );
+        assert_eq!(v["result"], "No changes made to src/main.ts.", "{v}");
+    }
+
+    #[test]
+    fn apply_patch_changes_nothing_when_one_change_does_not_apply() {
+        let (_t, root) = setup();
+        put(&root, "a.txt", "one\n");
+        put(&root, "b.txt", "two\n");
+        let v = patch(
+            &root,
+            true,
+            "*** Update File: a.txt\n@@\n-one\n+ONE\n*** Add File: c.txt\n+new\n*** Update File: b.txt\n@@\n-not there\n+x\n",
+        );
+        let e = error(&v);
+        assert!(e.contains("could not find these lines in b.txt"), "{e}");
+        assert!(e.contains("Nothing was changed"), "{e}");
+        assert_eq!(get(&root, "a.txt"), b"one\n");
+        assert!(!root.dir().join("c.txt").exists());
+        // Adding over an existing file, deleting a missing one, moving onto a file.
+        let e = patch(&root, true, "*** Add File: a.txt\n+x\n").to_string();
+        assert!(e.contains("already exists"), "{e}");
+        let e = patch(&root, true, "*** Delete File: nope.txt\n").to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        let e = patch(
+            &root,
+            true,
+            "*** Update File: a.txt\n*** Move to: b.txt\n@@\n-one\n+1\n",
+        )
+        .to_string();
+        assert!(e.contains("already exists"), "{e}");
+        // ... unless the patch deletes it first.
+        let v = patch(
+            &root,
+            true,
+            "*** Delete File: b.txt\n*** Update File: a.txt\n*** Move to: b.txt\n@@\n-one\n+1\n",
+        );
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(get(&root, "b.txt"), b"1\n");
+        // A later change sees an earlier one of the same patch.
+        let v = patch(
+            &root,
+            true,
+            "*** Add File: d.txt\n+x\n*** Update File: d.txt\n@@\n-x\n+y\n",
+        );
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(get(&root, "d.txt"), b"y\n");
+    }
+
+    #[test]
+    fn apply_patch_is_confined_like_the_other_file_tools() {
+        let (t, root) = setup();
+        put(&root, "MEMORY.md", "secret\n");
+        put(&root, "x.txt", "a\n");
+        fs::write(t.path().join("outside.txt"), "host\n").expect("write");
+        symlink(t.path().join("outside.txt"), root.dir().join("link.txt")).expect("symlink");
+        for (body, want) in [
+            ("*** Add File: ../escape.txt\n+x\n", "outside the workspace"),
+            ("*** Delete File: /etc/passwd\n", "outside the workspace"),
+            (
+                "*** Update File: link.txt\n@@\n-host\n+pwned\n",
+                "symbolic link",
+            ),
+            (
+                "*** Add File: .git/hooks/pre-commit\n+#!/bin/sh\n",
+                "git repository",
+            ),
+            (
+                "*** Update File: x.txt\n*** Move to: ../../x\n@@\n-a\n+b\n",
+                "outside the workspace",
+            ),
+        ] {
+            let v = patch(&root, true, body);
+            assert!(error(&v).contains(want), "{body}: {v}");
+        }
+        assert_eq!(
+            fs::read(t.path().join("outside.txt")).expect("read"),
+            b"host\n"
+        );
+        // The private memory is off limits where it is private.
+        let v = patch(
+            &root,
+            false,
+            "*** Update File: MEMORY.md\n@@\n-secret\n+gone\n",
+        );
+        assert!(error(&v).contains("private"), "{v}");
+        assert_eq!(get(&root, "MEMORY.md"), b"secret\n");
+        // Bad arguments.
+        let v = call(&root, true, "apply_patch", json!({"input": 5}));
+        assert!(error(&v).contains("must be a string"), "{v}");
+        let v = call(&root, true, "apply_patch", json!({}));
+        assert!(error(&v).contains("missing argument \"input\""), "{v}");
+        let v = call(
+            &root,
+            true,
+            "apply_patch",
+            json!({"input": "diff --git a b"}),
+        );
+        assert!(error(&v).contains("*** Begin Patch"), "{v}");
+    }
+
+    #[test]
+    fn specs_name_the_four_tools_with_openclaw_arguments() {
         let specs = specs();
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, NAMES);
         for s in &specs {
             assert_eq!(s.parameters["type"], "object");
             assert!(s.description.contains("relative"), "{}", s.description);
-            assert_eq!(s.parameters["required"][0], "path");
+            let first = if s.name == "apply_patch" {
+                "input"
+            } else {
+                "path"
+            };
+            assert_eq!(s.parameters["required"][0], first);
         }
         assert!(specs[0].parameters["properties"]["offset"].is_object());
         assert!(specs[0].parameters["properties"]["limit"].is_object());
@@ -1408,7 +1796,7 @@ mod tests {
         let v = run("exec", "{}", &access);
         assert_eq!(
             error(&v),
-            "unknown tool \"exec\"; the file tools are read, write and edit"
+            "unknown tool \"exec\"; the file tools are read, write, edit and apply_patch"
         );
         let huge = format!(
             "{{\"path\": \"a\", \"content\": \"{}\"}}",
