@@ -322,12 +322,18 @@ impl AgentRun {
             }
             lines.push(line);
         }
+        // What the chat is shown: nothing of a silent answer (its files still go).
+        let silent = status == RunStatus::Ok && is_silent(&text);
+        if silent {
+            log::info!("run {run_id}: the answer is the silent token NO_REPLY; nothing is shown");
+        }
+        let shown = if silent { "" } else { text.as_str() };
         // After the streamed deltas: the whole answer replaces them, then the end.
         let delta_seq = self.stream.next_seq();
         let end_seq = self.stream.next_seq();
         let event = match status {
             RunStatus::Ok => {
-                let mut e = final_event(&run_id, &session_key, &text, now);
+                let mut e = final_event(&run_id, &session_key, shown, now);
                 e["seq"] = json!(end_seq);
                 if !media.is_empty() {
                     e["media"] = json!(media.iter().map(media_summary).collect::<Vec<_>>());
@@ -343,13 +349,13 @@ impl AgentRun {
                 "message": assistant_message(&text, now)})
             }
         };
-        if status != RunStatus::Aborted && !text.is_empty() {
-            let mut delta = delta_event(&run_id, &session_key, &text);
+        if status != RunStatus::Aborted && !shown.is_empty() {
+            let mut delta = delta_event(&run_id, &session_key, shown);
             delta["seq"] = json!(delta_seq);
             // It replaces whatever was streamed (a client appending pieces would otherwise
             // show the answer twice).
             delta["replace"] = json!(true);
-            delta["message"] = assistant_message(&text, now);
+            delta["message"] = assistant_message(shown, now);
             self.registry.do_send(Broadcast {
                 event: "chat".into(),
                 payload: delta,
@@ -377,10 +383,11 @@ impl AgentRun {
                     target: inbound.target(),
                     reply_to: Some(inbound.message_id),
                     explicit_reply: false,
-                    text: if text.is_empty() && media.is_empty() {
+                    // A silent answer without files: nothing is sent, the message is done.
+                    text: if shown.is_empty() && media.is_empty() && !silent {
                         "(no reply)".to_owned()
                     } else {
-                        text.clone()
+                        shown.to_owned()
                     },
                     recorded: Some(futures_util::FutureExt::shared(recorded_rx)),
                     media: media.clone(),
@@ -441,6 +448,8 @@ impl AgentRun {
             if let Some(d) = delivery {
                 match d.await {
                     Ok(Ok(_)) => {}
+                    // Nothing to send was the point.
+                    Ok(Err(crate::channel::ChannelError::EmptyText)) if silent => {}
                     Ok(Err(e)) => log::warn!("run {run_id}: reply not delivered: {e}"),
                     Err(e) => log::warn!("run {run_id}: channel unavailable: {e}"),
                 }
@@ -607,6 +616,11 @@ impl Streamer {
         if self.pending.borrow().is_empty() && !replace {
             return;
         }
+        // Held back while the answer may still be only the silent token: `NO_REPLY` is
+        // never shown, not even as it is written.
+        if may_be_silent(&self.text.borrow()) {
+            return;
+        }
         let piece = if replace {
             self.text.borrow().clone()
         } else {
@@ -642,6 +656,22 @@ impl Streamer {
 
 pub(crate) fn delta_event(run_id: &str, session_key: &str, text: &str) -> Value {
     json!({"runId": run_id, "sessionKey": session_key, "seq": 1, "state": "delta", "deltaText": text})
+}
+
+/// OpenClaw's silent token: an answer that is only `NO_REPLY` (any case, surrounding
+/// whitespace ignored) is never delivered as text (its files still go).
+pub(crate) fn is_silent(text: &str) -> bool {
+    text.trim().eq_ignore_ascii_case(SILENT_TOKEN)
+}
+
+const SILENT_TOKEN: &str = "NO_REPLY";
+
+/// Whether `text`, still being written, could end up as only the silent token.
+fn may_be_silent(text: &str) -> bool {
+    let t = text.trim();
+    !t.is_empty()
+        && t.len() <= SILENT_TOKEN.len()
+        && SILENT_TOKEN.as_bytes()[..t.len()].eq_ignore_ascii_case(t.as_bytes())
 }
 
 /// The `chat` event ending a run with its answer (`state: "final"`).
@@ -2781,6 +2811,22 @@ pub const MAX_WAIT: Duration = Duration::from_secs(600);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_silent_token_and_its_beginnings() {
+        for t in ["NO_REPLY", " no_reply\n", "No_Reply"] {
+            assert!(is_silent(t), "{t:?}");
+        }
+        for t in ["NO_REPLY.", "NO_REPLY please", "", "NO REPLY"] {
+            assert!(!is_silent(t), "{t:?}");
+        }
+        for t in ["N", " no", "NO_", "no_rep", "NO_REPLY "] {
+            assert!(may_be_silent(t), "{t:?}");
+        }
+        for t in ["", "  ", "Nope", "NO_REPLY!", "é", "No problem"] {
+            assert!(!may_be_silent(t), "{t:?}");
+        }
+    }
 
     #[test]
     fn the_prompt_cache_key_is_stable_per_session_and_hides_the_key() {

@@ -190,7 +190,8 @@ impl Handler<AppendLines> for StoreActor {
     }
 }
 
-/// Loads the last `limit` JSON lines of `<state>/<name>` (missing file: empty).
+/// Loads the last `limit` JSON lines of `<state>/<name>` (missing file: empty), from at
+/// most its last `max_bytes`.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<serde_json::Value>, StoreError>")]
 pub struct LoadLines {
@@ -198,6 +199,9 @@ pub struct LoadLines {
     pub name: String,
     /// Keep only the last this many lines.
     pub limit: usize,
+    /// Read at most this much of the file's end (`u64::MAX`: no bound); a line that does
+    /// not fit in it whole is left out, with every line before it.
+    pub max_bytes: u64,
 }
 
 impl Handler<LoadLines> for StoreActor {
@@ -205,7 +209,7 @@ impl Handler<LoadLines> for StoreActor {
 
     fn handle(&mut self, msg: LoadLines, _: &mut Self::Context) -> Self::Result {
         let path = self.dir.join(&msg.name);
-        load_lines(&path, msg.limit).map_err(StoreError::io(path))
+        load_lines_within(&path, msg.limit, msg.max_bytes).map_err(StoreError::io(path))
     }
 }
 
@@ -471,14 +475,25 @@ fn repair_torn_tail(f: &mut fs::File, path: &Path) -> std::io::Result<u64> {
 /// lines from the end until it has `limit`, so the cost follows `limit`, not the
 /// transcript's length.
 pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::Value>> {
+    load_lines_within(path, limit, u64::MAX)
+}
+
+/// As [`load_lines`], reading at most the file's last `max_bytes` (at least 1 KiB): the
+/// lines that fit in them whole.
+pub fn load_lines_within(
+    path: &Path,
+    limit: usize,
+    max_bytes: u64,
+) -> std::io::Result<Vec<serde_json::Value>> {
     use std::io::{Read as _, Seek as _, SeekFrom};
+    let max_bytes = max_bytes.max(1024);
     let mut f = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let len = f.metadata()?.len();
-    let mut window: u64 = 16 * 1024;
+    let mut window: u64 = (16 * 1024).min(max_bytes);
     let buf = loop {
         let start = len.saturating_sub(window);
         f.seek(SeekFrom::Start(start))?;
@@ -487,7 +502,7 @@ pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::
             .take(len - start)
             .read_to_end(&mut buf)?;
         let newlines = buf.iter().filter(|b| **b == b'\n').count();
-        if start == 0 || newlines > limit {
+        if start == 0 || newlines > limit || window >= max_bytes {
             // Drop a partial first line when we did not start at the beginning.
             if start > 0
                 && let Some(pos) = buf.iter().position(|b| *b == b'\n')
@@ -496,7 +511,7 @@ pub fn load_lines(path: &Path, limit: usize) -> std::io::Result<Vec<serde_json::
             }
             break buf;
         }
-        window = window.saturating_mul(4);
+        window = window.saturating_mul(4).min(max_bytes);
     };
     let text = String::from_utf8_lossy(&buf);
     let mut out: Vec<serde_json::Value> = text

@@ -782,3 +782,116 @@ async fn sessions_changed_reaches_live_subscribers_after_many_closed_ones() {
         "{ev}"
     );
 }
+
+/// The texts of `chat.history`'s messages, with their roles.
+async fn history_texts(op: &mut WsClient, params: Value) -> Vec<(String, String)> {
+    let hist = op.request("chat.history", params).await;
+    assert_eq!(hist["ok"], true, "{hist}");
+    hist["payload"]["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("chat.history messages: {hist}"))
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or("?").to_owned(),
+                m["content"][0]["text"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_silent_answer_is_never_shown_and_history_is_bounded() {
+    let (tg, ai, _gw, mut op) = setup().await;
+    // An operator's run answered with the silent token, streamed in pieces: no text
+    // streams, the final carries none.
+    ai.set_streaming(true);
+    ai.push(FakeReply::text("  no_reply\n").with_chunk_delay(Duration::from_millis(200)));
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "just listen", "idempotencyKey": "quiet-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let fin = chat_event(&mut op, "quiet-1", "final").await;
+    assert_eq!(fin["message"]["content"][0]["text"], "", "{fin}");
+    // What streamed of it: no text at all (pieces of the token are held back).
+    let streamed: String = op
+        .backlog
+        .iter()
+        .filter(|e| e["payload"]["runId"] == "quiet-1")
+        .filter_map(|e| e["payload"]["deltaText"].as_str())
+        .collect();
+    assert_eq!(streamed.trim(), "", "{:?}", op.backlog);
+
+    // On Telegram: nothing is sent for it, and the chat goes on.
+    ai.push_text("NO_REPLY");
+    let quiet = dm(&tg, 5101, "ok, thanks");
+    ai.push_text("Second answer.");
+    let next = dm(&tg, 5101, "and now?");
+    assert_eq!(
+        wait_reply(&tg, next, Duration::from_secs(10)).await.text(),
+        "Second answer."
+    );
+    let sent: Vec<String> = tg.sent().iter().map(|s| s.text().to_owned()).collect();
+    assert_eq!(sent, ["Second answer."], "nothing for {quiet}: {sent:?}");
+
+    // History: the silent answer is left out; long texts are cut (8000 UTF-16 units by
+    // default, `maxChars` to ask for more); a message too large for one answer is replaced.
+    let long: String = "🙂".repeat(5000); // 10 000 UTF-16 units
+    ai.push_text(&long);
+    let huge = "x".repeat(200_000);
+    for (key, text) in [
+        ("long-1", "tell me a long story"),
+        ("huge-1", huge.as_str()),
+    ] {
+        let res = op
+            .request(
+                "chat.send",
+                json!({"sessionKey": "main", "message": text, "idempotencyKey": key}),
+            )
+            .await;
+        assert_eq!(res["ok"], true, "{res}");
+        if key == "huge-1" {
+            ai.push_text("Noted.");
+        }
+        chat_event(&mut op, key, "final").await;
+    }
+    let said = history_texts(&mut op, json!({"sessionKey": "main"})).await;
+    let roles: Vec<&str> = said.iter().map(|(r, _)| r.as_str()).collect();
+    // (The Telegram chat is a session of its own.)
+    assert_eq!(
+        roles,
+        ["user", "user", "assistant", "user", "assistant"],
+        "no NO_REPLY row"
+    );
+    assert_eq!(said[0].1, "just listen");
+    let story = &said[2].1;
+    assert!(
+        story.ends_with("\n...(truncated)...") && story.starts_with(&"🙂".repeat(4000)),
+        "{}",
+        story.len()
+    );
+    assert_eq!(story.chars().filter(|c| *c == '🙂').count(), 4000);
+    assert_eq!(said[3].1.len(), 8000 + "\n...(truncated)...".len());
+    let full = history_texts(&mut op, json!({"sessionKey": "main", "maxChars": 500000})).await;
+    assert!(full[2].1 == long, "the whole story with maxChars");
+    assert_eq!(full[3].1, "[chat.history omitted: message too large]");
+    // `maxBytes`: the newest messages that fit.
+    let few = history_texts(&mut op, json!({"sessionKey": "main", "maxBytes": 1024})).await;
+    assert_eq!(few, [("assistant".to_owned(), "Noted.".to_owned())]);
+    let two = history_texts(&mut op, json!({"sessionKey": "main", "limit": 2})).await;
+    assert_eq!(two.len(), 2);
+    assert_eq!(two[1].1, "Noted.");
+    for bad in [
+        json!({"maxChars": 500001}),
+        json!({"maxBytes": 1000}),
+        json!({"maxChars": 0}),
+    ] {
+        let mut p = bad.clone();
+        p["sessionKey"] = json!("main");
+        let res = op.request("chat.history", p).await;
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{bad}: {res}");
+    }
+}

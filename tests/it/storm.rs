@@ -561,14 +561,14 @@ async fn stalling_client(port: u16, params: &Value) -> (Ws, Value) {
     (c, hello)
 }
 
-/// Pipelines `n` `chat.history` requests (each answered with the 256 KB transcript) in one
-/// write, then reads nothing.
+/// Pipelines `n` `chat.history` requests (each answered with the 200 KB transcript, asked
+/// for uncut) in one write, then reads nothing.
 async fn stall_with_history(c: &mut Ws, n: usize) {
     let mut burst = Vec::new();
     for _ in 0..n {
         c.next_id += 1;
         let frame = json!({"type": "req", "id": format!("s-{}", c.next_id), "method": "chat.history",
-            "params": {"sessionKey": "storm-slow"}});
+            "params": {"sessionKey": "storm-slow", "maxChars": 500000}});
         let text = frame.to_string();
         // Masked client frame (mask 0: the payload is unchanged).
         burst.push(0x80 | OP_TEXT);
@@ -595,36 +595,39 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
         .await
         .expect("driver");
 
-    // A 256 KB message in a session of its own: each `chat.history` answer is 256 KB.
+    // Two 100 KB messages (each under chat.history's 128 KiB per message) in a session of
+    // their own: each uncut `chat.history` answer is 200 KB.
     let (mut stalled, hello) = stalling_client(port, &rw).await;
     let max_buffered = hello["policy"]["maxBufferedBytes"]
         .as_u64()
         .expect("policy.maxBufferedBytes");
     assert_eq!(max_buffered, 52_428_800, "{}", hello["policy"]);
-    let big = "x".repeat(256_000);
-    let ack = stalled
-        .request(
-            "chat.send",
-            json!({"sessionKey": "storm-slow", "message": big, "idempotencyKey": "storm-slow-1"}),
-        )
-        .await
-        .expect("chat.send");
-    assert_eq!(ack["ok"], true, "{ack}");
-    loop {
-        let v = timeout(STEP_LIMIT, stalled.next_json())
+    let big = "x".repeat(100_000);
+    for run in ["storm-slow-1", "storm-slow-2"] {
+        let ack = stalled
+            .request(
+                "chat.send",
+                json!({"sessionKey": "storm-slow", "message": big, "idempotencyKey": run}),
+            )
             .await
-            .expect("the run's final chat event")
-            .expect("slow client frame");
-        if v["event"] == "chat"
-            && v["payload"]["runId"] == "storm-slow-1"
-            && v["payload"]["state"] == "final"
-        {
-            break;
+            .expect("chat.send");
+        assert_eq!(ack["ok"], true, "{ack}");
+        loop {
+            let v = timeout(STEP_LIMIT, stalled.next_json())
+                .await
+                .expect("the run's final chat event")
+                .expect("slow client frame");
+            if v["event"] == "chat"
+                && v["payload"]["runId"] == run
+                && v["payload"]["state"] == "final"
+            {
+                break;
+            }
         }
     }
     assert_eq!(operators(&mut driver).await, 1002);
 
-    // Phase A: a client stops reading with 20 MB of answers (80) queued (under the limit);
+    // Phase A: a client stops reading with 16 MB of answers (80) queued (under the limit);
     // broadcasts to the 1000 others complete while it is stalled.
     stall_with_history(&mut stalled, 80).await;
     let mut stalled_latencies = Vec::new();
@@ -637,7 +640,7 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
         "the stalled client was closed below maxBufferedBytes"
     );
 
-    // Phase B: another one asks for 77 MB (300 answers) and reads nothing: closed once its
+    // Phase B: another one asks for 60 MB (300 answers) and reads nothing: closed once its
     // queue passes
     // maxBufferedBytes, while the broadcast rounds go on.
     let (mut slow, _) = stalling_client(port, &rw).await;
@@ -696,11 +699,11 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
     stalled_latencies.sort_unstable();
     after_latencies.sort_unstable();
     println!(
-        "slow-consumer: maxBufferedBytes {max_buffered}; 3 broadcast rounds to 1000 readers + 1 stalled (20 MB queued) in {stalled_took:?}; the stalled one then read its 80 answers and all {} chat finals",
+        "slow-consumer: maxBufferedBytes {max_buffered}; 3 broadcast rounds to 1000 readers + 1 stalled (16 MB queued) in {stalled_took:?}; the stalled one then read its 80 answers and all {} chat finals",
         finals.len()
     );
     println!(
-        "slow-consumer: a reader asking for 77 MB without reading was closed {closed_after:?} later; it then read {drained} bytes and saw: {ended}"
+        "slow-consumer: a reader asking for 60 MB without reading was closed {closed_after:?} later; it then read {drained} bytes and saw: {ended}"
     );
     for (label, l) in [
         ("while one is stalled", &stalled_latencies),

@@ -695,6 +695,7 @@ impl CronService {
                     .send(LoadLines {
                         name: name.clone(),
                         limit: RUN_LOG_KEEP,
+                        max_bytes: u64::MAX,
                     })
                     .await
                 {
@@ -1532,6 +1533,7 @@ impl Handler<CronRuns> for CronService {
                         .send(LoadLines {
                             name: run_log_name(&id),
                             limit: per_job,
+                            max_bytes: u64::MAX,
                         })
                         .await;
                     if let Ok(Ok(lines)) = lines {

@@ -1126,23 +1126,103 @@ pub struct HistoryMessage {
 }
 
 impl HistoryMessage {
-    /// The message of a transcript line, if it is a `message` line.
-    fn of(line: &Value) -> Option<Self> {
+    /// The message of a transcript line, if it is a `message` line, its text cut to
+    /// `max_chars` UTF-16 units; `None` also for an assistant line that is only the silent
+    /// token `NO_REPLY` (never shown, as in OpenClaw).
+    fn of(line: &Value, max_chars: usize) -> Option<Self> {
         if line.get("type").and_then(Value::as_str) != Some("message") {
             return None;
         }
         let text = line.get("content").and_then(Value::as_str).unwrap_or("");
-        Some(Self {
+        let role = line.get("role");
+        if role.and_then(Value::as_str) == Some("assistant")
+            && text.trim().eq_ignore_ascii_case("NO_REPLY")
+        {
+            return None;
+        }
+        let mut m = Self {
             content: vec![TextPart {
-                text: text.to_owned(),
+                text: history_limits::cut(text, max_chars),
                 kind: "text",
             }],
-            role: line.get("role").cloned(),
+            role: role.cloned(),
             run_id: line.get("runId").cloned(),
             sender: line.get("sender").cloned(),
             source_id: line.get("sourceId").cloned(),
             timestamp: line.get("ts").cloned(),
-        })
+        };
+        if m.json_len() > history_limits::MAX_MESSAGE_BYTES {
+            m.content = vec![TextPart {
+                text: history_limits::OVERSIZED.to_owned(),
+                kind: "text",
+            }];
+            if m.json_len() > history_limits::MAX_MESSAGE_BYTES {
+                m.sender = None;
+                m.source_id = None;
+                m.run_id = None;
+            }
+        }
+        Some(m)
+    }
+
+    /// Its size as JSON.
+    fn json_len(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+    }
+}
+
+/// `chat.history`'s bounds (OpenClaw's): messages, characters per message, bytes per
+/// message and per answer.
+pub mod history_limits {
+    /// Messages by default.
+    pub const DEFAULT_ENTRIES: u64 = 200;
+    /// Most messages.
+    pub const MAX_ENTRIES: u64 = 1000;
+    /// A message's text by default (UTF-16 units).
+    pub const DEFAULT_CHARS: usize = 8000;
+    /// Most `maxChars`.
+    pub const MAX_CHARS: u64 = 500_000;
+    /// A message larger than this (as JSON) is replaced by [`OVERSIZED`].
+    pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+    /// The messages of one answer (as JSON), and `maxBytes`'s ceiling.
+    pub const MAX_BYTES: usize = 6 * 1024 * 1024;
+    /// How much of the transcript's end one answer reads.
+    pub const READ_BYTES: u64 = 16 * 1024 * 1024;
+    /// What replaces a message too large to show.
+    pub const OVERSIZED: &str = "[chat.history omitted: message too large]";
+    /// What follows a cut text.
+    pub const CUT: &str = "\n...(truncated)...";
+
+    /// `text` cut to `max` UTF-16 units (never inside a character), marked when cut.
+    pub fn cut(text: &str, max: usize) -> String {
+        if text.len() <= max {
+            // At most one UTF-16 unit per byte: it fits.
+            return text.to_owned();
+        }
+        let mut units = 0usize;
+        for (i, ch) in text.char_indices() {
+            units += ch.len_utf16();
+            if units > max {
+                return format!("{}{CUT}", &text[..i]);
+            }
+        }
+        text.to_owned()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn cut_counts_utf16_units_and_never_splits_a_character() {
+            assert_eq!(cut("abc", 3), "abc");
+            assert_eq!(cut("abcd", 3), format!("abc{CUT}"));
+            // 🙂 is two UTF-16 units: three of them are 6; a cut at 5 keeps two.
+            assert_eq!(cut("🙂🙂🙂", 6), "🙂🙂🙂");
+            assert_eq!(cut("🙂🙂🙂", 5), format!("🙂🙂{CUT}"));
+            // é is two bytes but one unit: the byte length alone does not decide.
+            assert_eq!(cut("éé", 2), "éé");
+        }
     }
 }
 
@@ -1150,7 +1230,8 @@ impl HistoryMessage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct History {
-    /// Always `false` (the last `limit` messages are returned).
+    /// Always `false`: the last messages are returned (up to `limit`, within the byte
+    /// bounds), and there are no pages before them.
     pub has_more: bool,
     /// Oldest first.
     pub messages: Vec<HistoryMessage>,
@@ -1186,6 +1267,10 @@ pub struct ChatHistory {
     pub session_key: String,
     /// Last this many messages.
     pub limit: usize,
+    /// A message's text is cut beyond this many UTF-16 units.
+    pub max_chars: usize,
+    /// The messages' JSON stays under this many bytes (the oldest are left out).
+    pub max_bytes: usize,
 }
 
 impl Handler<ChatHistory> for Registry {
@@ -1202,16 +1287,38 @@ impl Handler<ChatHistory> for Registry {
             })));
         };
         let session_id = meta.session_id.clone();
+        // Other lines (compactions, usage notes) and hidden messages are few: a margin of
+        // lines covers them.
         let fut = self.store.send(LoadLines {
             name: transcript_name(&key, &session_id),
-            limit: msg.limit,
+            limit: msg.limit.saturating_add(64),
+            max_bytes: history_limits::READ_BYTES,
         });
+        let (limit, max_chars, max_bytes) = (msg.limit, msg.max_chars, msg.max_bytes);
         Box::pin(
             async move {
                 let lines = fut.await.map_err(|_| HistoryError::StoreGone)??;
+                let mut messages: Vec<HistoryMessage> = lines
+                    .iter()
+                    .filter_map(|l| HistoryMessage::of(l, max_chars))
+                    .collect();
+                let extra = messages.len().saturating_sub(limit);
+                messages.drain(..extra);
+                // Newest first into the byte budget: `[`, `]` and the commas.
+                let mut used = 2usize;
+                let mut keep = 0usize;
+                for m in messages.iter().rev() {
+                    let n = m.json_len().saturating_add(1);
+                    if used.saturating_add(n) > max_bytes {
+                        break;
+                    }
+                    used += n;
+                    keep += 1;
+                }
+                messages.drain(..messages.len() - keep);
                 Ok(History {
                     has_more: false,
-                    messages: lines.iter().filter_map(HistoryMessage::of).collect(),
+                    messages,
                     session_id: Some(session_id),
                     session_key: key,
                 })

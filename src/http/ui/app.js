@@ -365,6 +365,14 @@
       else if (p.message) li.textContent = textOf(p.message.content);
     } else if (p.state === "final") {
       const t = p.message ? textOf(p.message.content) : "";
+      // A silent answer (the agent's NO_REPLY): nothing to show.
+      if (!t && !li.textContent && !(Array.isArray(p.media) && p.media.length)) {
+        li.remove();
+        streams.delete(p.runId);
+        myRuns.delete(p.runId);
+        refreshSessions();
+        return;
+      }
       if (t) li.textContent = t;
       // Attachments (a node's photo or video): what they are; the chat got the files.
       for (const m of Array.isArray(p.media) ? p.media : []) {

@@ -94,16 +94,36 @@ pub(super) fn wait(p: &Value) -> Result<(String, Duration), ErrorShape> {
     }
 }
 
-pub(super) fn history(p: &Value) -> Result<(String, usize), ErrorShape> {
+pub(super) fn history(p: &Value) -> Result<HistoryParams, ErrorShape> {
+    use crate::registry::runs::history_limits as l;
     let o = obj("chat.history", p)?;
     let mut c = Checker::new();
     c.required("", o, "sessionKey");
     let key = c
         .string("", o, "sessionKey", true)
         .map(normalize_session_key);
-    let limit = c.integer("", o, "limit", 1).unwrap_or(200).min(5000);
+    let limit = c
+        .integer("", o, "limit", 1)
+        .unwrap_or(l::DEFAULT_ENTRIES)
+        .min(l::MAX_ENTRIES);
+    let max_chars = c.integer("", o, "maxChars", 1);
+    let max_bytes = c.integer("", o, "maxBytes", 1024);
+    if max_chars.is_some_and(|n| n > l::MAX_CHARS) {
+        return Err(ErrorShape::invalid(format!(
+            "invalid chat.history params: maxChars must be at most {}",
+            l::MAX_CHARS
+        )));
+    }
+    let size = |n: u64, dflt: usize| usize::try_from(n).unwrap_or(dflt);
     match key {
-        Some(k) if c.ok() => Ok((k, usize::try_from(limit).unwrap_or(200))),
+        Some(session_key) if c.ok() => Ok(HistoryParams {
+            session_key,
+            limit: size(limit, 200),
+            max_chars: max_chars.map_or(l::DEFAULT_CHARS, |n| size(n, l::DEFAULT_CHARS)),
+            max_bytes: max_bytes
+                .map_or(l::MAX_BYTES, |n| size(n, l::MAX_BYTES))
+                .min(l::MAX_BYTES),
+        }),
         _ => Err(fail("chat.history", &c)),
     }
 }
@@ -378,14 +398,19 @@ impl Params for WaitParams {
 pub(crate) struct HistoryParams {
     /// Normalized session key.
     pub session_key: String,
-    /// Entries to return (1..=5000, default 200).
+    /// Messages to return (1..=1000, default 200).
     pub limit: usize,
+    /// `maxChars`: a message's text beyond this many UTF-16 units is cut (default 8000,
+    /// at most 500 000).
+    pub max_chars: usize,
+    /// `maxBytes`: the messages' JSON stays under this (at least 1024; at most and by
+    /// default 6 MiB).
+    pub max_bytes: usize,
 }
 
 impl Params for HistoryParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
-        let (session_key, limit) = history(&call.params)?;
-        Ok(Self { session_key, limit })
+        history(&call.params)
     }
 }
 

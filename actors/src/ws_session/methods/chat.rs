@@ -126,6 +126,8 @@ impl WsSession {
         let fut = self.registry.send(ChatHistory {
             session_key: p.session_key,
             limit: p.limit,
+            max_chars: p.max_chars,
+            max_bytes: p.max_bytes,
         });
         self.reply_with(
             call.id,
