@@ -645,8 +645,10 @@ pub fn same_text(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn update(contents: &str, patch: &str) -> Result<String, String> {
-        let hunks = parse(patch, 100)?;
+    /// Applies the update `body` (its chunks) to `contents`.
+    fn update(contents: &str, body: &str) -> Result<String, String> {
+        let patch = format!("*** Begin Patch\n*** Update File: f\n{body}\n*** End Patch");
+        let hunks = parse(&patch, 100)?;
         let Some(Hunk::Update { chunks, .. }) = hunks.first() else {
             return Err(format!("not an update: {hunks:?}"));
         };
@@ -751,25 +753,13 @@ mod tests {
         let src = "\u{feff}a\r\nb  \r\nc\r\n";
         // The context line "b" matches "b  " only with trailing whitespace ignored; the
         // file's own "b  " stays, and the new line gets the file's \r\n.
-        let out = update(
-            src,
-            "*** Begin Patch\n*** Update File: f\n@@\n a\n b\n-c\n+C\n*** End Patch",
-        )
-        .expect("applies");
+        let out = update(src, "@@\n a\n b\n-c\n+C").expect("applies");
         assert_eq!(out, "\u{feff}a\r\nb  \r\nC\r\n");
         // A missing final line break stays missing.
-        let out = update(
-            "x\ny",
-            "*** Begin Patch\n*** Update File: f\n@@\n-y\n+z\n*** End Patch",
-        )
-        .expect("applies");
+        let out = update("x\ny", "@@\n-y\n+z").expect("applies");
         assert_eq!(out, "x\nz");
         // Typographic punctuation in the file matches ASCII in the patch.
-        let out = update(
-            "say “hi” – now\n",
-            "*** Begin Patch\n*** Update File: f\n@@\n-say \"hi\" - now\n+bye\n*** End Patch",
-        )
-        .expect("applies");
+        let out = update("say “hi” – now\n", "@@\n-say \"hi\" - now\n+bye").expect("applies");
         assert_eq!(out, "bye\n");
     }
 
@@ -777,56 +767,29 @@ mod tests {
     fn context_lines_place_chunks_and_insertions() {
         let src = "fn a() {\n    x\n}\nfn b() {\n    x\n}\n";
         // "x" alone is ambiguous; after "@@ fn b() {" it is not.
-        let e = update(
-            src,
-            "*** Begin Patch\n*** Update File: f\n@@\n-    x\n+    y\n*** End Patch",
-        )
-        .expect_err("ambiguous");
+        let e = update(src, "@@\n-    x\n+    y").expect_err("ambiguous");
         assert!(e.contains("occur 2 times"), "{e}");
-        let out = update(
-            src,
-            "*** Begin Patch\n*** Update File: f\n@@ fn b() {\n-    x\n+    y\n*** End Patch",
-        )
-        .expect("applies");
+        let out = update(src, "@@ fn b() {\n-    x\n+    y").expect("applies");
         assert_eq!(out, "fn a() {\n    x\n}\nfn b() {\n    y\n}\n");
         // A pure insertion goes after its context line, or at the end.
-        let out = update(
-            src,
-            "*** Begin Patch\n*** Update File: f\n@@ fn a() {\n+    first\n*** End Patch",
-        )
-        .expect("applies");
+        let out = update(src, "@@ fn a() {\n+    first").expect("applies");
         assert!(out.starts_with("fn a() {\n    first\n    x\n"), "{out}");
-        let out = update(
-            "a\nb",
-            "*** Begin Patch\n*** Update File: f\n@@\n+c\n*** End of File\n*** End Patch",
-        )
-        .expect("applies");
+        let out = update("a\nb", "@@\n+c\n*** End of File").expect("applies");
         assert_eq!(out, "a\nb\nc");
-        let e = update(
-            src,
-            "*** Begin Patch\n*** Update File: f\n@@ fn zzz() {\n-x\n+y\n*** End Patch",
-        )
-        .expect_err("no context");
+        let e = update(src, "@@ fn zzz() {\n-x\n+y").expect_err("no context");
         assert!(
             e.contains("could not find the context line \"fn zzz() {\""),
             "{e}"
         );
-        let e = update(
-            src,
-            "*** Begin Patch\n*** Update File: f\n@@\n-nope\n+y\n*** End Patch",
-        )
-        .expect_err("missing");
+        let e = update(src, "@@\n-nope\n+y").expect_err("missing");
         assert!(e.contains("could not find these lines in f.txt"), "{e}");
     }
 
     #[test]
     fn several_chunks_apply_in_order_and_eof_anchors() {
         let src = "1\n2\n3\n2\n";
-        let out = update(
-            src,
-            "*** Begin Patch\n*** Update File: f\n@@\n 1\n-2\n+two\n@@\n 3\n-2\n+TWO\n*** End of File\n*** End Patch",
-        )
-        .expect("applies");
+        let out =
+            update(src, "@@\n 1\n-2\n+two\n@@\n 3\n-2\n+TWO\n*** End of File").expect("applies");
         assert_eq!(out, "1\ntwo\n3\nTWO\n");
     }
 
