@@ -414,7 +414,15 @@ impl AgentRun {
             flushed: self.stats.flushed.get(),
             flush_tried: None,
             usage: self.stream.usage.get(),
+            delivery: None,
         };
+        // `agent {deliver: true}`: the answer also goes where the caller asked.
+        let agent_delivery = self
+            .req
+            .delivery
+            .clone()
+            .filter(|_| status == RunStatus::Ok)
+            .map(|d| (d, shown.to_owned()));
         let user_write = self.user_write.borrow_mut().take();
         async move {
             // The user's line went to the store first (even if the run was aborted after
@@ -445,6 +453,25 @@ impl AgentRun {
                 event: "chat".into(),
                 payload: event,
             });
+            if let Some((d, shown)) = agent_delivery {
+                let status = d
+                    .send(&registry, &run_id, &session_key, &shown, &outcome.media)
+                    .await;
+                match status["status"].as_str() {
+                    Some("failed") => log::warn!(
+                        "run {run_id}: the answer was not delivered: {}",
+                        status["errorMessage"]
+                            .as_str()
+                            .or(status["reason"].as_str())
+                            .unwrap_or("failed")
+                    ),
+                    other => log::info!(
+                        "run {run_id}: delivery {}",
+                        other.unwrap_or("done")
+                    ),
+                }
+                outcome.delivery = Some(status);
+            }
             if let Some(d) = delivery {
                 match d.await {
                     Ok(Ok(_)) => {}

@@ -881,3 +881,124 @@ async fn a_silent_answer_is_never_shown_and_history_is_bounded() {
         assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{bad}: {res}");
     }
 }
+
+/// `agent` with `params` (and an idempotency key): its final answer's payload.
+async fn agent_final(op: &mut WsClient, key: &str, mut params: Value) -> Value {
+    params["idempotencyKey"] = json!(key);
+    let id = op.send_request("agent", params).await;
+    let first = op.response(&id).await;
+    assert_eq!(first["payload"]["status"], "accepted", "{first}");
+    let second = op.response(&id).await;
+    assert_eq!(second["ok"], true, "{second}");
+    second["payload"].clone()
+}
+
+#[actix_web::test]
+async fn agent_delivers_its_answer_where_the_cli_asks() {
+    let (tg, ai, _gw, mut op) = setup().await;
+    // Nobody has written to the bot yet: no chat to deliver to. Required: the call fails
+    // (the run itself is done); at best: it is ok, and says what happened.
+    ai.push_text("Report ready.");
+    let p = agent_final(
+        &mut op,
+        "deliver-0",
+        json!({"message": "report", "deliver": true}),
+    )
+    .await;
+    assert_eq!(p["status"], "error", "{p}");
+    assert_eq!(
+        p["result"]["deliveryStatus"]["reason"], "no_delivery_target",
+        "{p}"
+    );
+    assert!(
+        p["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("delivery failed: no delivery target")),
+        "{p}"
+    );
+    ai.push_text("Report ready.");
+    let p = agent_final(
+        &mut op,
+        "deliver-1",
+        json!({"message": "report", "deliver": true, "bestEffortDeliver": true}),
+    )
+    .await;
+    assert_eq!(p["status"], "ok", "{p}");
+    assert_eq!(p["result"]["deliveryStatus"]["status"], "failed", "{p}");
+    assert!(tg.sent().is_empty(), "{:?}", tg.sent());
+
+    // An explicit target (what `openclaw agent --deliver --reply-channel telegram
+    // --reply-to 5101` sends).
+    ai.push_text("Report ready: all green.");
+    let p = agent_final(
+        &mut op,
+        "deliver-2",
+        json!({"message": "report", "deliver": true, "replyChannel": "telegram", "replyTo": "5101",
+            "channel": "webchat", "to": "ignored", "thinking": "high"}),
+    )
+    .await;
+    assert_eq!(p["status"], "ok", "{p}");
+    assert_eq!(
+        p["result"]["deliveryStatus"],
+        json!({"requested": true, "attempted": true, "status": "sent", "succeeded": true, "resultCount": 1}),
+        "{p}"
+    );
+    let sent = tg.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].chat_id(), Some(5101));
+    assert_eq!(sent[0].text(), "Report ready: all green.");
+
+    // No target: the chat the user wrote from last.
+    ai.push_text("Hi!");
+    let m = dm(&tg, 5202, "hello");
+    wait_reply(&tg, m, Duration::from_secs(10)).await;
+    ai.push_text("Nightly summary.");
+    let p = agent_final(
+        &mut op,
+        "deliver-3",
+        json!({"message": "summary", "deliver": true}),
+    )
+    .await;
+    assert_eq!(p["result"]["deliveryStatus"]["status"], "sent", "{p}");
+    let last = tg.sent().pop().expect("delivered");
+    assert_eq!(
+        (last.chat_id(), last.text()),
+        (Some(5202), "Nightly summary.")
+    );
+
+    // A silent answer is not delivered; without `deliver` nothing is.
+    let before = tg.sent().len();
+    ai.push_text("NO_REPLY");
+    let p = agent_final(
+        &mut op,
+        "deliver-4",
+        json!({"message": "anything new?", "deliver": true}),
+    )
+    .await;
+    assert_eq!(p["status"], "ok", "{p}");
+    assert_eq!(p["result"]["payloads"], json!([]), "{p}");
+    assert_eq!(p["result"]["deliveryStatus"]["status"], "suppressed", "{p}");
+    ai.push_text("Just for you.");
+    let p = agent_final(
+        &mut op,
+        "deliver-5",
+        json!({"message": "hi", "replyTo": "5101"}),
+    )
+    .await;
+    assert!(p["result"].get("deliveryStatus").is_none(), "{p}");
+    assert_eq!(tg.sent().len(), before, "{:?}", tg.sent());
+
+    // Bad values are refused before any run.
+    for bad in [
+        json!({"deliver": "yes"}),
+        json!({"thinking": "extreme"}),
+        json!({"deliver": true, "threadId": "general"}),
+        json!({"deliver": true, "replyTo": 5101}),
+    ] {
+        let mut params = bad.clone();
+        params["message"] = json!("x");
+        params["idempotencyKey"] = json!("bad");
+        let res = op.request("agent", params).await;
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{bad}: {res}");
+    }
+}

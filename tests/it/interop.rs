@@ -530,6 +530,56 @@ fn real_cli_message_send_goes_out_through_our_telegram_channel() {
     );
 }
 
+/// `openclaw agent --deliver` (the real CLI, as a host's cron script would run it): the
+/// run's answer goes to the Telegram chat it names, and `--json` reports the delivery.
+#[test]
+fn real_cli_agent_deliver_sends_the_answer_to_telegram() {
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, start_gateway};
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    ai.push_text("Backups: all 3 done ✓");
+    let mut cmd = cli.command(&[
+        "agent",
+        "--agent",
+        "main",
+        "--message",
+        "how did the backups go?",
+        "--deliver",
+        "--reply-channel",
+        "telegram",
+        "--reply-to",
+        "6102",
+        "--json",
+    ]);
+    cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "{out}\noffline-guard log:\n{}",
+        cli.guard_log()
+    );
+    let sent: Vec<_> = tg
+        .sent()
+        .into_iter()
+        .filter(|s| s.text() == "Backups: all 3 done ✓")
+        .collect();
+    assert_eq!(sent.len(), 1, "delivered once: {:?}", tg.sent());
+    assert_eq!(sent[0].chat_id(), Some(6102));
+    let start = out.stdout.find('{').unwrap_or(0);
+    let v: Value = serde_json::from_str(out.stdout[start..].trim()).unwrap_or(Value::Null);
+    let status = v
+        .pointer("/deliveryStatus/status")
+        .or_else(|| v.pointer("/result/deliveryStatus/status"));
+    assert_eq!(status, Some(&json!("sent")), "{out}");
+}
+
 /// `actors/src/protocol/openclaw_methods.rs` is what `scripts/gen-method-scopes.mjs`
 /// makes of the reference package's method table: not edited by hand, not stale.
 #[test]

@@ -915,7 +915,8 @@ impl Registry {
                     sender: msg.sender,
                     uploads,
                     compact,
-                    thinking,
+                    thinking: thinking.or(msg.thinking),
+                    delivery: msg.delivery,
                 },
                 ctx,
             )?;
@@ -995,6 +996,7 @@ impl Registry {
             uploads: Vec::new(),
             compact,
             thinking,
+            delivery: None,
         };
         if let Err(e) = self.submit(req, ctx) {
             // Refused (the chat's queue is full): tell the user, and let the channel drop

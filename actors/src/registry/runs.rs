@@ -80,6 +80,112 @@ pub struct RunRequest {
     pub compact: Option<CompactAsk>,
     /// `/think <level> <message>`: this message's thinking level (over the chat's).
     pub thinking: Option<crate::ports::Thinking>,
+    /// `agent {deliver: true}`: where the answer is also sent, once the run is done.
+    pub delivery: Option<AgentDelivery>,
+}
+
+/// Where an operator's run (`agent {deliver: true, channel?, to?, …}`, the real CLI's
+/// `openclaw agent --deliver`) sends its answer, besides answering the caller. Unset
+/// channel and target: the session's own chat, else the chat the user wrote from last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentDelivery {
+    /// `replyChannel` or `channel` (a channel kind id).
+    pub channel: Option<String>,
+    /// `replyTo` or `to` (as `send` parses it).
+    pub to: Option<String>,
+    /// `replyAccountId` or `accountId`.
+    pub account_id: Option<String>,
+    /// `threadId`: a forum topic.
+    pub thread_id: Option<i64>,
+    /// `bestEffortDeliver`: a failed delivery does not fail the call.
+    pub best_effort: bool,
+}
+
+impl AgentDelivery {
+    /// Sends a finished run's answer (`text` as shown, and its files) where this says;
+    /// answers OpenClaw's `deliveryStatus`. Never fails: what went wrong is in the status.
+    pub(crate) async fn send(
+        &self,
+        registry: &Addr<Registry>,
+        run_id: &str,
+        session_key: &str,
+        text: &str,
+        media: &[crate::media::MediaRef],
+    ) -> serde_json::Value {
+        use serde_json::json;
+        let failed = |reason: &str, message: Option<String>| {
+            let mut v = json!({"requested": true, "attempted": false, "status": "failed",
+                "succeeded": false, "error": true, "reason": reason});
+            if let Some(m) = message {
+                v["errorMessage"] = json!(m);
+            }
+            v
+        };
+        if text.trim().is_empty() && media.is_empty() {
+            return json!({"requested": true, "attempted": false, "status": "suppressed",
+                "succeeded": true, "reason": "no_visible_payload", "resultCount": 0});
+        }
+        let channel = self.channel.clone();
+        let target = match &self.to {
+            Some(to) => Some((
+                channel.unwrap_or_else(|| crate::channel::DEFAULT_KIND.id.to_owned()),
+                to.clone(),
+            )),
+            // The session's own chat, else the chat the user wrote from last.
+            None => {
+                let own = registry
+                    .send(LastChatRoute {
+                        channel: channel.clone(),
+                        session_key: Some(session_key.to_owned()),
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                match own {
+                    Some(t) => Some(t),
+                    None => registry
+                        .send(LastChatRoute {
+                            channel,
+                            session_key: None,
+                        })
+                        .await
+                        .ok()
+                        .flatten(),
+                }
+            }
+        };
+        let Some((channel, to)) = target else {
+            return failed(
+                "no_delivery_target",
+                Some("no delivery target: pass --reply-to (to) with --reply-channel (channel), or write to the bot once so there is a last chat".to_owned()),
+            );
+        };
+        let sent = registry
+            .send(super::channels::SendOutbound {
+                channel,
+                account_id: self.account_id.clone(),
+                to,
+                text: text.to_owned(),
+                media: media.to_vec(),
+                files: Vec::new(),
+                thread_id: self.thread_id,
+                reply_to: None,
+                idempotency_key: format!("agent-deliver:{run_id}"),
+            })
+            .await;
+        use super::channels::RouteError as E;
+        match sent {
+            Ok(Ok(receipt)) => json!({"requested": true, "attempted": true, "status": "sent",
+                "succeeded": true, "resultCount": receipt.message_ids.len()}),
+            Ok(Err(e @ (E::Unsupported { .. } | E::NotConfigured(_)))) => {
+                failed("unknown_channel", Some(e.to_string()))
+            }
+            Ok(Err(e @ E::BadTarget(_))) => failed("invalid_delivery_target", Some(e.to_string())),
+            Ok(Err(e)) => json!({"requested": true, "attempted": true, "status": "failed",
+                "succeeded": false, "error": true, "errorMessage": e.to_string()}),
+            Err(_) => failed("unavailable", Some("registry unavailable".to_owned())),
+        }
+    }
 }
 
 /// What a compaction run is asked.
@@ -137,6 +243,8 @@ pub struct RunOutcome {
     pub flush_tried: Option<u32>,
     /// The tokens its model calls reported (zero calls: none did).
     pub usage: crate::ports::Usage,
+    /// What became of the delivery it was asked for (OpenClaw's `deliveryStatus`).
+    pub delivery: Option<serde_json::Value>,
 }
 
 /// An index entry of a session.
@@ -632,6 +740,10 @@ pub struct SubmitRun {
     pub sender: Option<String>,
     /// Images attached (`attachments`).
     pub uploads: Vec<crate::media::FileUpload>,
+    /// `agent`'s `thinking`: this run's level (over the session's).
+    pub thinking: Option<crate::ports::Thinking>,
+    /// `agent {deliver: true}`: where the answer also goes.
+    pub delivery: Option<AgentDelivery>,
 }
 
 impl Handler<SubmitRun> for Registry {
@@ -661,7 +773,8 @@ impl Handler<SubmitRun> for Registry {
             sender: msg.sender,
             uploads: msg.uploads,
             compact: None,
-            thinking: None,
+            thinking: msg.thinking,
+            delivery: msg.delivery,
         };
         let started = self.submit(req, ctx)?;
         Ok(SubmitAck {
@@ -707,6 +820,7 @@ impl Handler<SubmitCompaction> for Registry {
             sender: None,
             uploads: Vec::new(),
             thinking: None,
+            delivery: None,
             compact: Some(CompactAsk {
                 focus: String::new(),
                 max_lines: msg.max_lines,
@@ -1426,6 +1540,7 @@ impl Handler<SubmitCronRun> for Registry {
             uploads: Vec::new(),
             compact: None,
             thinking: None,
+            delivery: None,
         };
         self.submit(req, ctx).map(|_| ())
     }

@@ -40,6 +40,8 @@ pub struct RunRecord {
     error: Option<String>,
     /// What a compaction run did.
     detail: Option<serde_json::Value>,
+    /// What became of the delivery an `agent` call asked for.
+    delivery: Option<serde_json::Value>,
     /// `agent.wait` calls waiting for the end (bounded; a timed-out one is removed).
     waiters: Vec<oneshot::Sender<()>>,
     /// For a channel message: its channel, told when the run is aborted (no reply then, but
@@ -62,6 +64,7 @@ impl RunRecord {
         self.media = outcome.media.clone();
         self.error = outcome.error.clone();
         self.detail = outcome.detail.clone();
+        self.delivery = outcome.delivery.clone();
     }
 
     fn end(&mut self) {
@@ -146,6 +149,10 @@ pub struct RunView {
     /// What a compaction run did (`sessions.compact`'s answer; not on the wire here).
     #[serde(skip)]
     pub detail: Option<serde_json::Value>,
+    /// The delivery an `agent` call asked for (`deliveryStatus` of its answer; not on the
+    /// wire here).
+    #[serde(skip)]
+    pub delivery: Option<serde_json::Value>,
 }
 
 /// A run's state as `agent.wait` reports it: the [`RunStatus`], or `timeout`.
@@ -234,6 +241,7 @@ impl<H: Clone> RunScheduler<H> {
                 media: Vec::new(),
                 error: None,
                 detail: None,
+                delivery: None,
                 waiters: Vec::new(),
                 channel: match &req.origin {
                     RunOrigin::Channel { inbound, deliver } => {
@@ -264,6 +272,7 @@ impl<H: Clone> RunScheduler<H> {
                 media: Vec::new(),
                 error: None,
                 detail: None,
+                delivery: None,
                 waiters: Vec::new(),
                 channel: None,
             },
@@ -410,6 +419,7 @@ impl<H: Clone> RunScheduler<H> {
             text: r.text.clone(),
             media: r.media.clone(),
             detail: r.detail.clone(),
+            delivery: r.delivery.clone(),
         })
     }
 
@@ -491,6 +501,7 @@ mod tests {
             uploads: Vec::new(),
             compact: None,
             thinking: None,
+            delivery: None,
         }
     }
 
@@ -508,6 +519,7 @@ mod tests {
             flushed: None,
             flush_tried: None,
             usage: Default::default(),
+            delivery: None,
         }
     }
 

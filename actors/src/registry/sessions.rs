@@ -331,6 +331,7 @@ mod tests {
             flushed: None,
             flush_tried: None,
             usage: Default::default(),
+            delivery: None,
         }
     }
 

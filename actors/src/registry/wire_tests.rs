@@ -264,6 +264,7 @@ fn run_replies_match_the_agent_wait_and_abort_objects() {
         text: None,
         media: Vec::new(),
         detail: None,
+        delivery: Some(json!({"status": "sent"})),
     };
     same(
         &WaitReply::Run(view),

@@ -364,19 +364,103 @@ pub(crate) struct SubmitParams {
     pub wait: Duration,
     /// Images attached (`attachments`).
     pub uploads: Vec<FileUpload>,
+    /// `agent`'s `thinking`: this run's level.
+    pub thinking: Option<crate::ports::Thinking>,
+    /// `agent {deliver: true, …}`: where the answer also goes.
+    pub delivery: Option<crate::registry::runs::AgentDelivery>,
 }
 
 impl Params for SubmitParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         let (session_key, text, run_id, wait, uploads) = submit(call.method, &call.params)?;
+        let (thinking, delivery) = if call.method == "agent" {
+            agent_extras(&call.params)?
+        } else {
+            (None, None)
+        };
         Ok(Self {
             session_key,
             text,
             run_id,
             wait,
             uploads,
+            thinking,
+            delivery,
         })
     }
+}
+
+/// `agent`'s `thinking` and its delivery keys (`deliver`, `channel` / `replyChannel`, `to`
+/// / `replyTo`, `accountId` / `replyAccountId`, `threadId`, `bestEffortDeliver`; the
+/// `reply*` keys win). Without `deliver: true` the delivery keys are not used.
+fn agent_extras(
+    p: &Value,
+) -> Result<
+    (
+        Option<crate::ports::Thinking>,
+        Option<crate::registry::runs::AgentDelivery>,
+    ),
+    ErrorShape,
+> {
+    let o = obj("agent", p)?;
+    let mut c = Checker::new();
+    let text = |c: &mut Checker, key: &str| {
+        c.string("", o, key, true)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let thinking = text(&mut c, "thinking");
+    let channel = text(&mut c, "replyChannel").or_else(|| text(&mut c, "channel"));
+    let to = text(&mut c, "replyTo").or_else(|| text(&mut c, "to"));
+    let account_id = text(&mut c, "replyAccountId").or_else(|| text(&mut c, "accountId"));
+    let flag = |key: &str| -> Result<bool, ErrorShape> {
+        match o.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(ErrorShape::invalid(format!(
+                "invalid agent params: {key} must be a boolean"
+            ))),
+        }
+    };
+    let deliver = flag("deliver")?;
+    let best_effort = flag("bestEffortDeliver")?;
+    let thread_id = match o.get("threadId") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.trim().parse::<i64>().map_err(|_| {
+            ErrorShape::invalid("invalid agent params: threadId must be a topic number")
+        })?),
+        Some(_) => {
+            return Err(ErrorShape::invalid(
+                "invalid agent params: threadId must be a topic number",
+            ));
+        }
+    };
+    if !c.ok() {
+        return Err(fail("agent", &c));
+    }
+    let thinking = match thinking {
+        None => None,
+        Some(t) => Some(crate::ports::Thinking::parse(&t).ok_or_else(|| {
+            let shown: String = t.chars().take(40).collect();
+            ErrorShape::invalid(format!(
+                "invalid agent params: unknown thinking level {shown:?}; use one of: {}",
+                crate::ports::Thinking::ALL
+                    .map(crate::ports::Thinking::as_str)
+                    .join(", ")
+            ))
+        })?),
+    };
+    let delivery = deliver.then_some(crate::registry::runs::AgentDelivery {
+        channel: channel.filter(|c| !c.eq_ignore_ascii_case("last")),
+        to,
+        account_id,
+        thread_id,
+        best_effort,
+    });
+    Ok((thinking, delivery))
 }
 
 /// `agent.wait {runId, timeoutMs?}`.

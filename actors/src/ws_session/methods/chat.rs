@@ -56,7 +56,10 @@ impl WsSession {
             text: p.text,
             sender: Some(format!("operator:{}", self.conn_id)),
             uploads: p.uploads,
+            thinking: p.thinking,
+            delivery: p.delivery.clone(),
         });
+        let best_effort = p.delivery.as_ref().is_some_and(|d| d.best_effort);
         let two_phase = call.method == "agent";
         fut.into_actor(self)
             .map(move |res, act, ctx| {
@@ -91,18 +94,43 @@ impl WsSession {
                             "aborted" => "aborted",
                             _ => "failed",
                         };
-                        let (text, started, ended, error) = match reply {
-                            WaitReply::Run(v) => (v.text, v.started_at, v.ended_at, v.error),
-                            WaitReply::Failed { error, .. } => (None, None, None, Some(error)),
-                            WaitReply::Gone => (None, None, None, None),
+                        let (text, started, ended, error, delivery) = match reply {
+                            WaitReply::Run(v) => {
+                                (v.text, v.started_at, v.ended_at, v.error, v.delivery)
+                            }
+                            WaitReply::Failed { error, .. } => {
+                                (None, None, None, Some(error), None)
+                            }
+                            WaitReply::Gone => (None, None, None, None, None),
+                        };
+                        let text = text.unwrap_or_default();
+                        // A silent answer (`NO_REPLY`) has nothing to show.
+                        let payloads = if crate::agent_run::is_silent(&text) {
+                            json!([])
+                        } else {
+                            json!([{"text": text}])
                         };
                         let mut out = json!({
                             "runId": ack.run_id, "status": if status == "aborted" { "error" } else { status },
                             "summary": summary, "sessionKey": ack.session_key,
-                            "result": {"payloads": [{"text": text.unwrap_or_default()}], "meta": {"startedAt": started, "endedAt": ended}},
+                            "result": {"payloads": payloads, "meta": {"startedAt": started, "endedAt": ended}},
                         });
                         if let Some(e) = error {
                             out["error"] = json!(e);
+                        }
+                        if let Some(d) = delivery {
+                            // A delivery that did not happen fails the call, unless it was
+                            // only asked for at best (`bestEffortDeliver`).
+                            if d["status"] == "failed" && !best_effort {
+                                let why = d["errorMessage"]
+                                    .as_str()
+                                    .or(d["reason"].as_str())
+                                    .unwrap_or("failed");
+                                out["status"] = json!("error");
+                                out["summary"] = json!("failed");
+                                out["error"] = json!(format!("delivery failed: {why}"));
+                            }
+                            out["result"]["deliveryStatus"] = d;
                         }
                         Ok(out)
                     },
