@@ -448,6 +448,57 @@ async fn a_chat_chooses_its_model_among_the_configured_ones_and_an_operator_can_
         .await;
     assert_eq!(set["payload"]["resolved"]["model"], "m3", "{set}");
     assert_eq!(set["payload"]["entry"]["modelOverride"], "m3", "{set}");
+
+    // `agent {model}` (the real CLI's `openclaw agent --model`): that run only, by alias
+    // too; the session keeps its own; an unknown model or a non-admin caller is refused.
+    ai.push_text("Answer from m2.");
+    let id = op
+        .send_request(
+            "agent",
+            json!({"message": "once with the second", "sessionKey": key, "model": "Second",
+                "idempotencyKey": "agent-model-1"}),
+        )
+        .await;
+    let accepted = op.response(&id).await;
+    assert_eq!(accepted["payload"]["status"], "accepted", "{accepted}");
+    let done = op.response(&id).await;
+    assert_eq!(done["payload"]["status"], "ok", "{done}");
+    assert_eq!(
+        ai.requests().last().map(|b| b["model"].clone()),
+        Some(json!("m2"))
+    );
+    ai.push_text("Answer from m3.");
+    let id = ask("and the session's own?");
+    assert_eq!(wait_reply(&tg, id, SLOW).await.text(), "Answer from m3.");
+    assert_eq!(
+        ai.requests().last().map(|b| b["model"].clone()),
+        Some(json!("m3"))
+    );
+    let bad = op
+        .request(
+            "agent",
+            json!({"message": "x", "model": "nope/never", "idempotencyKey": "agent-model-2"}),
+        )
+        .await;
+    assert_eq!(bad["error"]["code"], "INVALID_REQUEST", "{bad}");
+    let (mut writer, _) = crate::support::WsClient::hello(
+        gw.port,
+        crate::support::cli_params(
+            crate::telegram_flow::GW_TOKEN,
+            &["operator.read", "operator.write"],
+        ),
+    )
+    .await;
+    let denied = writer
+        .request(
+            "agent",
+            json!({"message": "x", "model": "m2", "idempotencyKey": "agent-model-3"}),
+        )
+        .await;
+    assert_eq!(
+        denied["error"]["message"], "missing scope: operator.admin",
+        "{denied}"
+    );
 }
 
 #[test]

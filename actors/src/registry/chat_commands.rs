@@ -917,6 +917,7 @@ impl Registry {
                     compact,
                     thinking: thinking.or(msg.thinking),
                     delivery: msg.delivery,
+                    model: msg.model,
                 },
                 ctx,
             )?;
@@ -997,6 +998,7 @@ impl Registry {
             compact,
             thinking,
             delivery: None,
+            model: None,
         };
         if let Err(e) = self.submit(req, ctx) {
             // Refused (the chat's queue is full): tell the user, and let the channel drop

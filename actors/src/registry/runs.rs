@@ -82,6 +82,9 @@ pub struct RunRequest {
     pub thinking: Option<crate::ports::Thinking>,
     /// `agent {deliver: true}`: where the answer is also sent, once the run is done.
     pub delivery: Option<AgentDelivery>,
+    /// `agent {model}`: this run's model (`provider/model`, an alias or a bare id), over the
+    /// session's; checked when the run is submitted.
+    pub model: Option<String>,
 }
 
 /// Where an operator's run (`agent {deliver: true, channel?, to?, …}`, the real CLI's
@@ -580,9 +583,10 @@ impl Registry {
             RunOrigin::Cron { fresh: true, .. } => Some(Vec::new()),
             _ => tail,
         };
-        // The session's own model (`/model`): strict, without the default's fallbacks. One
-        // that is no longer configured gives way to the default.
-        let model = match meta.model_choice() {
+        // The run's model (`agent {model}`), else the session's own (`/model`): strict,
+        // without the default's fallbacks. One that is no longer configured gives way to the
+        // default.
+        let model = match req.model.clone().or_else(|| meta.model_choice()) {
             Some(r) => match self.model.pick(&r) {
                 Ok((_, m)) => Some(m),
                 Err(e) => {
@@ -728,7 +732,7 @@ pub struct SubmitAck {
 
 /// Sent by an operator session for `chat.send` and `agent`.
 #[derive(Message)]
-#[rtype(result = "Result<SubmitAck, QueueFull>")]
+#[rtype(result = "Result<SubmitAck, ErrorShape>")]
 pub struct SubmitRun {
     /// Run id (the idempotency key).
     pub run_id: String,
@@ -744,10 +748,12 @@ pub struct SubmitRun {
     pub thinking: Option<crate::ports::Thinking>,
     /// `agent {deliver: true}`: where the answer also goes.
     pub delivery: Option<AgentDelivery>,
+    /// `agent {model}`: this run's model.
+    pub model: Option<String>,
 }
 
 impl Handler<SubmitRun> for Registry {
-    type Result = Result<SubmitAck, QueueFull>;
+    type Result = Result<SubmitAck, ErrorShape>;
 
     fn handle(&mut self, msg: SubmitRun, ctx: &mut Self::Context) -> Self::Result {
         if let Some(r) = self.runs.record(&msg.run_id) {
@@ -762,8 +768,16 @@ impl Handler<SubmitRun> for Registry {
                 status,
             });
         }
+        // A model asked for this run must be one to choose from.
+        if let Some(r) = &msg.model
+            && let Err(e) = self.model.pick(r)
+        {
+            return Err(ErrorShape::invalid(format!("invalid agent params: {e}")));
+        }
         if let Some(command) = super::chat_commands::parse(&msg.text) {
-            return self.operator_command(command, msg, ctx);
+            return self
+                .operator_command(command, msg, ctx)
+                .map_err(QueueFull::to_shape);
         }
         let req = RunRequest {
             run_id: msg.run_id.clone(),
@@ -775,8 +789,9 @@ impl Handler<SubmitRun> for Registry {
             compact: None,
             thinking: msg.thinking,
             delivery: msg.delivery,
+            model: msg.model,
         };
-        let started = self.submit(req, ctx)?;
+        let started = self.submit(req, ctx).map_err(QueueFull::to_shape)?;
         Ok(SubmitAck {
             run_id: msg.run_id,
             session_key: msg.session_key,
@@ -821,6 +836,7 @@ impl Handler<SubmitCompaction> for Registry {
             uploads: Vec::new(),
             thinking: None,
             delivery: None,
+            model: None,
             compact: Some(CompactAsk {
                 focus: String::new(),
                 max_lines: msg.max_lines,
@@ -1541,6 +1557,7 @@ impl Handler<SubmitCronRun> for Registry {
             compact: None,
             thinking: None,
             delivery: None,
+            model: None,
         };
         self.submit(req, ctx).map(|_| ())
     }

@@ -502,6 +502,7 @@ mod tests {
             compact: None,
             thinking: None,
             delivery: None,
+            model: None,
         }
     }
 

@@ -368,15 +368,17 @@ pub(crate) struct SubmitParams {
     pub thinking: Option<crate::ports::Thinking>,
     /// `agent {deliver: true, …}`: where the answer also goes.
     pub delivery: Option<crate::registry::runs::AgentDelivery>,
+    /// `agent {model}`: this run's model.
+    pub model: Option<String>,
 }
 
 impl Params for SubmitParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         let (session_key, text, run_id, wait, uploads) = submit(call.method, &call.params)?;
-        let (thinking, delivery) = if call.method == "agent" {
+        let (thinking, delivery, model) = if call.method == "agent" {
             agent_extras(&call.params)?
         } else {
-            (None, None)
+            (None, None, None)
         };
         Ok(Self {
             session_key,
@@ -386,22 +388,16 @@ impl Params for SubmitParams {
             uploads,
             thinking,
             delivery,
+            model,
         })
     }
 }
 
-/// `agent`'s `thinking` and its delivery keys (`deliver`, `channel` / `replyChannel`, `to`
-/// / `replyTo`, `accountId` / `replyAccountId`, `threadId`, `bestEffortDeliver`; the
-/// `reply*` keys win). Without `deliver: true` the delivery keys are not used.
-fn agent_extras(
-    p: &Value,
-) -> Result<
-    (
-        Option<crate::ports::Thinking>,
-        Option<crate::registry::runs::AgentDelivery>,
-    ),
-    ErrorShape,
-> {
+/// `agent`'s `thinking`, `model` and its delivery keys (`deliver`, `channel` /
+/// `replyChannel`, `to` / `replyTo`, `accountId` / `replyAccountId`, `threadId`,
+/// `bestEffortDeliver`; the `reply*` keys win). Without `deliver: true` the delivery keys
+/// are not used.
+fn agent_extras(p: &Value) -> Result<AgentExtras, ErrorShape> {
     let o = obj("agent", p)?;
     let mut c = Checker::new();
     let text = |c: &mut Checker, key: &str| {
@@ -411,6 +407,7 @@ fn agent_extras(
             .map(str::to_owned)
     };
     let thinking = text(&mut c, "thinking");
+    let model = text(&mut c, "model");
     let channel = text(&mut c, "replyChannel").or_else(|| text(&mut c, "channel"));
     let to = text(&mut c, "replyTo").or_else(|| text(&mut c, "to"));
     let account_id = text(&mut c, "replyAccountId").or_else(|| text(&mut c, "accountId"));
@@ -460,8 +457,15 @@ fn agent_extras(
         thread_id,
         best_effort,
     });
-    Ok((thinking, delivery))
+    Ok((thinking, delivery, model))
 }
+
+/// What [`agent_extras`] reads.
+type AgentExtras = (
+    Option<crate::ports::Thinking>,
+    Option<crate::registry::runs::AgentDelivery>,
+    Option<String>,
+);
 
 /// `agent.wait {runId, timeoutMs?}`.
 pub(crate) struct WaitParams {

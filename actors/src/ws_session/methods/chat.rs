@@ -44,6 +44,17 @@ impl WsSession {
     /// the run's outcome under the same id).
     fn submit_run(&mut self, call: Call, p: SubmitParams, ctx: &mut Context<Self>) {
         let id = call.id;
+        // Another model for a run is the admin's choice (the real CLI connects as admin for
+        // `openclaw agent --model`).
+        if p.model.is_some()
+            && !call
+                .scopes
+                .iter()
+                .any(|s| s == crate::protocol::scopes::ADMIN)
+        {
+            let err = ErrorShape::missing_scope(crate::protocol::scopes::ADMIN);
+            return self.respond_err(&id, &err, ctx);
+        }
         // Only a configured agent's sessions: its id also names directories.
         if let Some(e) = self.shared.live.get().agents.refuse_key(&p.session_key) {
             let err = ErrorShape::invalid(format!("invalid {} params: {e}", call.method));
@@ -58,6 +69,7 @@ impl WsSession {
             uploads: p.uploads,
             thinking: p.thinking,
             delivery: p.delivery.clone(),
+            model: p.model,
         });
         let best_effort = p.delivery.as_ref().is_some_and(|d| d.best_effort);
         let two_phase = call.method == "agent";
@@ -65,7 +77,7 @@ impl WsSession {
             .map(move |res, act, ctx| {
                 let ack = match res {
                     Ok(Ok(a)) => a,
-                    Ok(Err(e)) => return act.respond_err(&id, &e.to_shape(), ctx),
+                    Ok(Err(e)) => return act.respond_err(&id, &e, ctx),
                     Err(_) => return act.respond_err(&id, &gone(), ctx),
                 };
                 if !two_phase {
