@@ -1002,3 +1002,59 @@ async fn agent_delivers_its_answer_where_the_cli_asks() {
         assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{bad}: {res}");
     }
 }
+
+#[actix_web::test]
+async fn agent_finds_a_session_by_its_id() {
+    let (_tg, ai, _gw, mut op) = setup().await;
+    ai.push_text("Noted for work.");
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "work", "message": "start", "idempotencyKey": "sid-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    chat_event(&mut op, "sid-1", "final").await;
+    let hist = op
+        .request("chat.history", json!({"sessionKey": "work"}))
+        .await;
+    let sid = hist["payload"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("sessionId: {hist}"))
+        .to_owned();
+    // `openclaw agent --session-id <id>`: that session, not the main one.
+    ai.push_text("Continuing.");
+    let p = agent_final(
+        &mut op,
+        "sid-2",
+        json!({"message": "continue the task", "sessionId": sid}),
+    )
+    .await;
+    assert_eq!(p["status"], "ok", "{p}");
+    assert_eq!(p["sessionKey"], "agent:main:work", "{p}");
+    let said = history_texts(&mut op, json!({"sessionKey": "work"})).await;
+    assert_eq!(said.len(), 4, "{said:?}");
+    assert_eq!(said[2].1, "continue the task");
+    // A session key wins over the id; an unknown id is refused.
+    ai.push_text("Main here.");
+    let p = agent_final(
+        &mut op,
+        "sid-3",
+        json!({"message": "hi", "sessionId": sid, "sessionKey": "main"}),
+    )
+    .await;
+    assert_eq!(p["sessionKey"], "agent:main:main", "{p}");
+    let res = op
+        .request(
+            "agent",
+            json!({"message": "x", "sessionId": "no-such-id", "idempotencyKey": "sid-4"}),
+        )
+        .await;
+    assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no session has id \"no-such-id\"")),
+        "{res}"
+    );
+}

@@ -750,12 +750,31 @@ pub struct SubmitRun {
     pub delivery: Option<AgentDelivery>,
     /// `agent {model}`: this run's model.
     pub model: Option<String>,
+    /// `agent {sessionId}`: the run goes to the session with this transcript id (over
+    /// `session_key`); an unknown id is refused.
+    pub session_id: Option<String>,
 }
 
 impl Handler<SubmitRun> for Registry {
     type Result = Result<SubmitAck, ErrorShape>;
 
-    fn handle(&mut self, msg: SubmitRun, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, mut msg: SubmitRun, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(id) = &msg.session_id {
+            let found = self
+                .sessions_index
+                .by_recency()
+                .into_iter()
+                .find(|(_, m)| m.session_id == *id)
+                .map(|(k, _)| k.clone());
+            match found {
+                Some(key) => msg.session_key = key,
+                None => {
+                    return Err(ErrorShape::invalid(format!(
+                        "invalid agent params: no session has id {id:?} (sessions.list shows them; a reset session has a new id). Fix: pass --session-key, or omit --session-id"
+                    )));
+                }
+            }
+        }
         if let Some(r) = self.runs.record(&msg.run_id) {
             let status = if r.in_flight() {
                 "in_flight"

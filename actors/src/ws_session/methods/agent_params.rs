@@ -370,6 +370,8 @@ pub(crate) struct SubmitParams {
     pub delivery: Option<crate::registry::runs::AgentDelivery>,
     /// `agent {model}`: this run's model.
     pub model: Option<String>,
+    /// `agent {sessionId}` without a `sessionKey`: the session with this transcript id.
+    pub session_id: Option<String>,
 }
 
 impl Params for SubmitParams {
@@ -380,6 +382,20 @@ impl Params for SubmitParams {
         } else {
             (None, None, None)
         };
+        // `openclaw agent --session-id <id>`: an existing session, found by its id (only
+        // when no session key names one).
+        let session_id = match call.params.get("sessionId") {
+            _ if call.method != "agent" => None,
+            _ if call.params.get("sessionKey").is_some_and(|k| !k.is_null()) => None,
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(s.trim().chars().take(200).collect()),
+            Some(_) => {
+                return Err(ErrorShape::invalid(
+                    "invalid agent params: sessionId must be a string",
+                ));
+            }
+        };
         Ok(Self {
             session_key,
             text,
@@ -389,6 +405,7 @@ impl Params for SubmitParams {
             thinking,
             delivery,
             model,
+            session_id,
         })
     }
 }

@@ -70,6 +70,7 @@ impl WsSession {
             thinking: p.thinking,
             delivery: p.delivery.clone(),
             model: p.model,
+            session_id: p.session_id,
         });
         let best_effort = p.delivery.as_ref().is_some_and(|d| d.best_effort);
         let two_phase = call.method == "agent";
