@@ -988,6 +988,37 @@ async fn agent_delivers_its_answer_where_the_cli_asks() {
     assert!(p["result"].get("deliveryStatus").is_none(), "{p}");
     assert_eq!(tg.sent().len(), before, "{:?}", tg.sent());
 
+    // The TUI's `chat.send {deliver: true}` (`openclaw tui --deliver`): also to the chat.
+    ai.push_text("From the terminal.");
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "tell my phone", "deliver": true,
+                "thinking": "low", "idempotencyKey": "deliver-6"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    chat_event(&mut op, "deliver-6", "final").await;
+    let wait = op
+        .request(
+            "agent.wait",
+            json!({"runId": "deliver-6", "timeoutMs": 5000}),
+        )
+        .await;
+    assert_eq!(wait["payload"]["status"], "ok", "{wait}");
+    let last = tg.sent().pop().expect("delivered");
+    assert_eq!(
+        (last.chat_id(), last.text()),
+        (Some(5202), "From the terminal.")
+    );
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "x", "thinking": "loud", "idempotencyKey": "bad"}),
+        )
+        .await;
+    assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+
     // Bad values are refused before any run.
     for bad in [
         json!({"deliver": "yes"}),

@@ -377,11 +377,10 @@ pub(crate) struct SubmitParams {
 impl Params for SubmitParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         let (session_key, text, run_id, wait, uploads) = submit(call.method, &call.params)?;
-        let (thinking, delivery, model) = if call.method == "agent" {
-            agent_extras(&call.params)?
-        } else {
-            (None, None, None)
-        };
+        // `chat.send` has `thinking` and `deliver` too (the TUI's `--deliver`: to the
+        // session's chat), not `model`.
+        let (thinking, delivery, model) = agent_extras(call.method, &call.params)?;
+        let model = model.filter(|_| call.method == "agent");
         // `openclaw agent --session-id <id>`: an existing session, found by its id (only
         // when no session key names one).
         let session_id = match call.params.get("sessionId") {
@@ -414,8 +413,8 @@ impl Params for SubmitParams {
 /// `replyChannel`, `to` / `replyTo`, `accountId` / `replyAccountId`, `threadId`,
 /// `bestEffortDeliver`; the `reply*` keys win). Without `deliver: true` the delivery keys
 /// are not used.
-fn agent_extras(p: &Value) -> Result<AgentExtras, ErrorShape> {
-    let o = obj("agent", p)?;
+fn agent_extras(method: &str, p: &Value) -> Result<AgentExtras, ErrorShape> {
+    let o = obj(method, p)?;
     let mut c = Checker::new();
     let text = |c: &mut Checker, key: &str| {
         c.string("", o, key, true)
@@ -433,7 +432,7 @@ fn agent_extras(p: &Value) -> Result<AgentExtras, ErrorShape> {
             None | Some(Value::Null) => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
             Some(_) => Err(ErrorShape::invalid(format!(
-                "invalid agent params: {key} must be a boolean"
+                "invalid {method} params: {key} must be a boolean"
             ))),
         }
     };
@@ -444,23 +443,25 @@ fn agent_extras(p: &Value) -> Result<AgentExtras, ErrorShape> {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(Value::String(s)) => Some(s.trim().parse::<i64>().map_err(|_| {
-            ErrorShape::invalid("invalid agent params: threadId must be a topic number")
+            ErrorShape::invalid(format!(
+                "invalid {method} params: threadId must be a topic number"
+            ))
         })?),
         Some(_) => {
-            return Err(ErrorShape::invalid(
-                "invalid agent params: threadId must be a topic number",
-            ));
+            return Err(ErrorShape::invalid(format!(
+                "invalid {method} params: threadId must be a topic number"
+            )));
         }
     };
     if !c.ok() {
-        return Err(fail("agent", &c));
+        return Err(fail(method, &c));
     }
     let thinking = match thinking {
         None => None,
         Some(t) => Some(crate::ports::Thinking::parse(&t).ok_or_else(|| {
             let shown: String = t.chars().take(40).collect();
             ErrorShape::invalid(format!(
-                "invalid agent params: unknown thinking level {shown:?}; use one of: {}",
+                "invalid {method} params: unknown thinking level {shown:?}; use one of: {}",
                 crate::ports::Thinking::ALL
                     .map(crate::ports::Thinking::as_str)
                     .join(", ")
