@@ -879,6 +879,26 @@ async fn the_heartbeat_reads_the_checklist_and_speaks_only_when_something_needs_
         );
     }
     assert_eq!(statuses[0], "ok-token", "{statuses:?}");
+    // The main session's history shows the alert only: the beats' prompts and their
+    // acknowledgements are hidden (the transcript keeps them).
+    let hist = op
+        .request("chat.history", json!({"sessionKey": "main"}))
+        .await;
+    let texts: Vec<&str> = hist["payload"]["messages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["content"][0]["text"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(texts.contains(&"⚠️ The backup failed."), "{hist}");
+    assert!(
+        texts
+            .iter()
+            .all(|t| !t.contains("HEARTBEAT_OK") && !t.contains("HEARTBEAT.md")),
+        "{hist}"
+    );
 
     // A system event waits for the next beat, which sees it first.
     call(

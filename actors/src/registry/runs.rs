@@ -1277,15 +1277,30 @@ pub struct HistoryMessage {
 impl HistoryMessage {
     /// The message of a transcript line, if it is a `message` line, its text cut to
     /// `max_chars` UTF-16 units; `None` also for an assistant line that is only the silent
-    /// token `NO_REPLY` (never shown, as in OpenClaw).
+    /// token `NO_REPLY` (never shown, as in OpenClaw), and for a heartbeat's prompt and its
+    /// `HEARTBEAT_OK`.
     fn of(line: &Value, max_chars: usize) -> Option<Self> {
         if line.get("type").and_then(Value::as_str) != Some("message") {
             return None;
         }
         let text = line.get("content").and_then(Value::as_str).unwrap_or("");
         let role = line.get("role");
-        if role.and_then(Value::as_str) == Some("assistant")
-            && text.trim().eq_ignore_ascii_case("NO_REPLY")
+        let assistant = role.and_then(Value::as_str) == Some("assistant");
+        if assistant && crate::agent_run::is_silent(text) {
+            return None;
+        }
+        // The heartbeat's prompts and its OK-only acknowledgements stay in the transcript
+        // but are not shown (as in OpenClaw's WebChat); an alert it raised is.
+        let beat = line
+            .get("runId")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.starts_with("heartbeat:"));
+        if beat
+            && (!assistant
+                || crate::cron::heartbeat::is_ack(
+                    text,
+                    crate::cron::heartbeat::DEFAULT_ACK_MAX_CHARS,
+                ))
         {
             return None;
         }
@@ -1371,6 +1386,36 @@ pub mod history_limits {
             assert_eq!(cut("🙂🙂🙂", 5), format!("🙂🙂{CUT}"));
             // é is two bytes but one unit: the byte length alone does not decide.
             assert_eq!(cut("éé", 2), "éé");
+        }
+
+        #[test]
+        fn hidden_rows_silent_answers_and_heartbeat_acknowledgements() {
+            use super::super::HistoryMessage;
+            use serde_json::json;
+            let line = |role: &str, text: &str, run: &str| json!({"type": "message", "role": role, "content": text, "runId": run, "ts": 1});
+            let shown = |l: serde_json::Value| HistoryMessage::of(&l, 8000).is_some();
+            assert!(shown(line("user", "hi", "r1")));
+            assert!(!shown(line("assistant", " no_reply ", "r1")));
+            assert!(
+                shown(line("user", "NO_REPLY", "r1")),
+                "only the agent's is silent"
+            );
+            assert!(!shown(line(
+                "user",
+                "Read HEARTBEAT.md …",
+                "heartbeat:main:5"
+            )));
+            assert!(!shown(line(
+                "assistant",
+                "HEARTBEAT_OK",
+                "heartbeat:main:5"
+            )));
+            assert!(shown(line(
+                "assistant",
+                "The backup failed last night.",
+                "heartbeat:main:5"
+            )));
+            assert!(!shown(json!({"type": "compaction", "summary": "x"})));
         }
     }
 }
