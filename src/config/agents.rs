@@ -583,6 +583,18 @@ pub struct HeartbeatCfg {
     /// Longest text beside `HEARTBEAT_OK` that is still not sent (default 300).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_max_chars: Option<usize>,
+    /// The beats' model (`provider/model` or an alias; default: the session's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The conversation the beats belong to (default: the agent's main session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Each beat without history, beside the conversation (default `false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolated_session: Option<bool>,
+    /// Accepted; the workspace files stay in the beats' prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub light_context: Option<bool>,
 }
 
 impl AgentDefaultsCfg {
@@ -613,6 +625,10 @@ impl HeartbeatCfg {
             account_id: self.account_id.clone().or_else(|| b.account_id.clone()),
             active_hours: self.active_hours.clone().or_else(|| b.active_hours.clone()),
             ack_max_chars: self.ack_max_chars.or(b.ack_max_chars),
+            model: self.model.clone().or_else(|| b.model.clone()),
+            session: self.session.clone().or_else(|| b.session.clone()),
+            isolated_session: self.isolated_session.or(b.isolated_session),
+            light_context: self.light_context.or(b.light_context),
         }
     }
 
@@ -688,6 +704,22 @@ impl HeartbeatCfg {
                 .unwrap_or(openclaw_actors::cron::heartbeat::DEFAULT_ACK_MAX_CHARS),
             checklist: None,
             agent: None,
+            model: h
+                .model
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
+            session: match h.session.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(s) if s.chars().count() > 200 || s.chars().any(char::is_control) => {
+                    return Err(format!(
+                        "{k}.session is not a session key. Fix: \"main\" or a key from `openclaw sessions --json`, e.g. \"agent:main:telegram:dm:123456789\""
+                    ));
+                }
+                Some(s) => Some(s.to_owned()),
+            },
+            isolated: h.isolated_session.unwrap_or(false),
         })
     }
 }

@@ -933,6 +933,90 @@ async fn the_heartbeat_reads_the_checklist_and_speaks_only_when_something_needs_
     assert_eq!(error_of(&bad)["code"], "INVALID_REQUEST", "{bad}");
 }
 
+/// `heartbeat.isolatedSession` and `heartbeat.model`: each beat runs with its own model
+/// and without the conversation's history (nor adding to it), and still sees the events
+/// waiting for the conversation.
+#[actix_web::test]
+async fn an_isolated_heartbeat_runs_fresh_on_its_own_model() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("HEARTBEAT_OK");
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+    cfg["models"] = json!({"providers": {"fake": {"baseUrl": ai.base_url(),
+        "models": [{"id": "big"}, {"id": "small"}]}}});
+    cfg["agents"]["defaults"]["model"] = json!("fake/big");
+    cfg["agents"]["defaults"]["heartbeat"] = json!({"every": "1s", "target": "telegram",
+        "to": "8701", "isolatedSession": true, "model": "fake/small"});
+    let dir = tempfile::tempdir().expect("state dir");
+    std::fs::create_dir_all(dir.path().join("workspace")).expect("workspace");
+    std::fs::write(
+        dir.path().join("workspace/HEARTBEAT.md"),
+        "- check the disk\n",
+    )
+    .expect("checklist");
+    let gw = TestGateway::start_in(
+        dir,
+        crate::telegram_flow::GW_ARGS,
+        &[],
+        Some(&cfg.to_string()),
+    );
+    let mut op = admin(&gw).await;
+    // The conversation: something the beats must not be sent.
+    ai.push_text("Noted.");
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "the vault code is swordfish", "idempotencyKey": "hb-iso-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    call(
+        &mut op,
+        "wake",
+        json!({"mode": "next-heartbeat", "text": "disk at 93%"}),
+    )
+    .await;
+    let beat = poll_until(SLOW, "a beat that saw the event", || {
+        ai.requests()
+            .into_iter()
+            .find(|r| r.to_string().contains("System: disk at 93%"))
+    })
+    .await;
+    assert_eq!(beat["model"], "small", "the heartbeat's model");
+    let sent = beat.to_string();
+    assert!(sent.contains("check the disk"), "{sent}");
+    assert!(
+        !sent.contains("swordfish"),
+        "no conversation history: {sent}"
+    );
+    let chat = ai
+        .requests()
+        .into_iter()
+        .find(|r| r.to_string().contains("swordfish"))
+        .expect("the chat's request");
+    assert_eq!(chat["model"], "big", "the conversation keeps its model");
+    // The conversation's transcript has only its own exchange.
+    let hist = op
+        .request("chat.history", json!({"sessionKey": "main"}))
+        .await;
+    assert_eq!(
+        hist["payload"]["messages"].as_array().map(Vec::len),
+        Some(2),
+        "{hist}"
+    );
+    let main = std::fs::read_dir(gw.dir.path().join("agents/main/sessions"))
+        .expect("sessions dir")
+        .filter_map(|e| e.ok())
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .filter(|t| t.contains("swordfish"))
+        .collect::<Vec<_>>();
+    assert_eq!(main.len(), 1, "one transcript holds the chat");
+    assert!(!main[0].contains("HEARTBEAT"), "{}", main[0]);
+    let off = call(&mut op, "set-heartbeats", json!({"enabled": false})).await;
+    assert_eq!(off["enabled"], false);
+}
+
 /// `last-heartbeat` over a fresh connection (for polling from a sync closure).
 fn gw_last_heartbeat(gw: &TestGateway) -> Value {
     let port = gw.port;

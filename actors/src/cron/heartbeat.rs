@@ -119,6 +119,13 @@ pub struct HeartbeatSettings {
     pub checklist: Option<std::path::PathBuf>,
     /// The agent it runs as (`None`: the default agent).
     pub agent: Option<String>,
+    /// `model`: the beats' model (`provider/model` or an alias; `None`: the session's).
+    pub model: Option<String>,
+    /// `session`: the conversation the beats belong to (`None`: the agent's main session).
+    pub session: Option<String>,
+    /// `isolatedSession`: each beat runs without history, in `<session>:heartbeat`, so the
+    /// conversation's context is neither sent nor grown by the beats.
+    pub isolated: bool,
 }
 
 impl HeartbeatSettings {
@@ -152,6 +159,9 @@ impl Default for HeartbeatSettings {
             ack_max_chars: DEFAULT_ACK_MAX_CHARS,
             checklist: None,
             agent: None,
+            model: None,
+            session: None,
+            isolated: false,
         }
     }
 }

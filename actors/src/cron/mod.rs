@@ -131,6 +131,10 @@ struct RunSpec {
     started_at: u64,
     /// `ackMaxChars`: an answer that is `HEARTBEAT_OK` plus at most this much is not sent.
     ack_max: Option<usize>,
+    /// The run's model (`heartbeat.model`).
+    model: Option<String>,
+    /// Also take this session's waiting system events (an isolated heartbeat).
+    events_of: Option<String>,
 }
 
 /// The scheduler actor.
@@ -364,9 +368,21 @@ impl CronService {
                     ..job::Delivery::default()
                 },
             };
+            // The conversation the beats belong to; an isolated beat runs beside it, fresh,
+            // and takes its waiting events.
+            let base = match settings.session.as_deref() {
+                Some(s) if s.starts_with("agent:") => s.to_owned(),
+                Some(s) => format!("agent:{run_as}:{s}"),
+                None => format!("agent:{run_as}:main"),
+            };
+            let (session_key, events_of, target) = if settings.isolated {
+                (format!("{base}:heartbeat"), Some(base), "isolated")
+            } else {
+                (base, None, "main")
+            };
             let job = synthetic_job(
                 "heartbeat",
-                "main",
+                target,
                 &settings.prompt,
                 Some(delivery),
                 started_at,
@@ -374,11 +390,13 @@ impl CronService {
             let spec = RunSpec {
                 job,
                 run_id: format!("heartbeat:{run_as}:{started_at}"),
-                session_key: format!("agent:{run_as}:main"),
+                session_key,
                 text: heartbeat::prompt_with(&settings.prompt, checklist.as_deref()),
                 timeout: DEFAULT_RUN_TIMEOUT,
                 started_at,
                 ack_max: Some(settings.ack_max_chars),
+                model: settings.model.clone(),
+                events_of,
             };
             Ok((run_job(registry, spec).await, settings.target))
         };
@@ -565,6 +583,8 @@ impl CronService {
                 timeout,
                 started_at,
                 ack_max: None,
+                model: None,
+                events_of: None,
             },
         );
         let id = id.to_owned();
@@ -780,6 +800,8 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
         timeout,
         started_at,
         ack_max,
+        model,
+        events_of,
     } = spec;
     let mut o = Outcome {
         run_id: run_id.clone(),
@@ -801,6 +823,8 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             label: format!("cron:{}", job.name),
             policy_sender: job.created_by.clone(),
             fresh: job.session_target == "isolated",
+            model,
+            events_of,
         })
         .await;
     let reply = match submitted {
@@ -1129,6 +1153,8 @@ impl Handler<CronWake> for CronService {
                     timeout: DEFAULT_RUN_TIMEOUT,
                     started_at: now,
                     ack_max: None,
+                    model: None,
+                    events_of: None,
                 },
             )
             .into_actor(self)

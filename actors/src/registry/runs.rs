@@ -1599,15 +1599,46 @@ pub struct SubmitCronRun {
     pub policy_sender: Option<String>,
     /// Run without the session's earlier lines.
     pub fresh: bool,
+    /// This run's model (`heartbeat.model`); one that is not configured gives way to the
+    /// session's, with a warning.
+    pub model: Option<String>,
+    /// Also take the system events waiting for this session (an isolated heartbeat sees
+    /// its conversation's events).
+    pub events_of: Option<String>,
 }
 
 impl Handler<SubmitCronRun> for Registry {
     type Result = Result<(), QueueFull>;
 
-    fn handle(&mut self, msg: SubmitCronRun, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, mut msg: SubmitCronRun, ctx: &mut Self::Context) -> Self::Result {
         if self.runs.record(&msg.run_id).is_some() {
             return Ok(());
         }
+        if let Some(events) = msg
+            .events_of
+            .as_deref()
+            .and_then(|k| self.pending_events.remove(k))
+        {
+            let mut text = String::new();
+            for e in events {
+                text.push_str("System: ");
+                text.push_str(&e);
+                text.push('\n');
+            }
+            text.push('\n');
+            text.push_str(&msg.text);
+            msg.text = text;
+        }
+        let model = msg.model.filter(|r| match self.model.pick(r) {
+            Ok(_) => true,
+            Err(e) => {
+                log::warn!(
+                    "{}: its model {r} is not available ({e}); the session's answers",
+                    msg.label
+                );
+                false
+            }
+        });
         let req = RunRequest {
             run_id: msg.run_id,
             session_key: msg.session_key,
@@ -1621,7 +1652,7 @@ impl Handler<SubmitCronRun> for Registry {
             compact: None,
             thinking: None,
             delivery: None,
-            model: None,
+            model,
         };
         self.submit(req, ctx).map(|_| ())
     }
