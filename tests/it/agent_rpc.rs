@@ -1058,7 +1058,8 @@ async fn agent_finds_a_session_by_its_id() {
     let p = agent_final(
         &mut op,
         "sid-2",
-        json!({"message": "continue the task", "sessionId": sid}),
+        // `--timeout 0` (no deadline) is accepted too.
+        json!({"message": "continue the task", "sessionId": sid, "timeout": 0}),
     )
     .await;
     assert_eq!(p["status"], "ok", "{p}");

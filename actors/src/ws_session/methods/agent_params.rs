@@ -45,7 +45,8 @@ pub(super) fn submit(
         .map(normalize_session_key);
     let text = c.string("", o, "message", false).map(str::to_owned);
     let run_id = c.string("", o, "idempotencyKey", true).map(str::to_owned);
-    let timeout_s = c.integer("", o, "timeout", 1);
+    // `openclaw agent --timeout 0` disables its deadline: the longest wait here.
+    let timeout_s = c.integer("", o, "timeout", 0).filter(|s| *s > 0);
     let agent = c
         .string("", o, "agentId", true)
         .map(|a| a.trim().to_ascii_lowercase());
