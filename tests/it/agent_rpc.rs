@@ -42,6 +42,14 @@ pub async fn chat_event(op: &mut WsClient, run_id: &str, state: &str) -> Value {
     }
 }
 
+/// `chat.send` with `params` (and the idempotency key `key`), then its `final` event.
+async fn chat_turn(op: &mut WsClient, key: &str, mut params: Value) -> Value {
+    params["idempotencyKey"] = json!(key);
+    let res = op.request("chat.send", params).await;
+    assert_eq!(res["ok"], true, "{res}");
+    chat_event(op, key, "final").await
+}
+
 #[actix_web::test]
 async fn chat_send_streams_chat_events_and_records_history() {
     let (_tg, ai, _gw, mut op) = setup().await;
@@ -169,14 +177,12 @@ async fn sessions_send_channels_status_and_health_with_telegram() {
     let (tg, ai, gw, mut op) = setup().await;
     let mid = dm(&tg, 6101, "hello from telegram");
     wait_reply(&tg, mid, Duration::from_secs(10)).await;
-    let res = op
-        .request(
-            "chat.send",
-            json!({"sessionKey": "main", "message": "hello from the CLI", "idempotencyKey": "run-s-1"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
-    chat_event(&mut op, "run-s-1", "final").await;
+    chat_turn(
+        &mut op,
+        "run-s-1",
+        json!({"sessionKey": "main", "message": "hello from the CLI"}),
+    )
+    .await;
 
     let list = op.request("sessions.list", json!({})).await;
     assert_eq!(list["ok"], true, "{list}");
@@ -378,14 +384,12 @@ async fn chat_abort_stops_the_running_run_and_drops_the_queued_one() {
 
     // The session is free again: the next run gets the model's next answer.
     ai.push_text("after the abort");
-    let res = op
-        .request(
-            "chat.send",
-            json!({"sessionKey": "main", "message": "again", "idempotencyKey": "run-abort-c"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
-    let fin = chat_event(&mut op, "run-abort-c", "final").await;
+    let fin = chat_turn(
+        &mut op,
+        "run-abort-c",
+        json!({"sessionKey": "main", "message": "again"}),
+    )
+    .await;
     assert_eq!(
         fin["message"]["content"][0]["text"], "after the abort",
         "{fin}"
@@ -423,14 +427,12 @@ async fn chat_abort_with_nothing_running() {
     }
     // A finished run is not aborted after the fact.
     ai.push_text("done");
-    let res = op
-        .request(
-            "chat.send",
-            json!({"sessionKey": "main", "message": "hi", "idempotencyKey": "run-done"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
-    chat_event(&mut op, "run-done", "final").await;
+    chat_turn(
+        &mut op,
+        "run-done",
+        json!({"sessionKey": "main", "message": "hi"}),
+    )
+    .await;
     let res = op
         .request(
             "chat.abort",
@@ -793,14 +795,12 @@ async fn a_silent_answer_is_never_shown_and_history_is_bounded() {
     // streams, the final carries none.
     ai.set_streaming(true);
     ai.push(FakeReply::text("  no_reply\n").with_chunk_delay(Duration::from_millis(200)));
-    let res = op
-        .request(
-            "chat.send",
-            json!({"sessionKey": "main", "message": "just listen", "idempotencyKey": "quiet-1"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
-    let fin = chat_event(&mut op, "quiet-1", "final").await;
+    let fin = chat_turn(
+        &mut op,
+        "quiet-1",
+        json!({"sessionKey": "main", "message": "just listen"}),
+    )
+    .await;
     assert_eq!(fin["message"]["content"][0]["text"], "", "{fin}");
     // What streamed of it: no text at all (pieces of the token are held back).
     let streamed: String = op
@@ -1038,14 +1038,12 @@ async fn agent_delivers_its_answer_where_the_cli_asks() {
 async fn agent_finds_a_session_by_its_id() {
     let (_tg, ai, _gw, mut op) = setup().await;
     ai.push_text("Noted for work.");
-    let res = op
-        .request(
-            "chat.send",
-            json!({"sessionKey": "work", "message": "start", "idempotencyKey": "sid-1"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
-    chat_event(&mut op, "sid-1", "final").await;
+    chat_turn(
+        &mut op,
+        "sid-1",
+        json!({"sessionKey": "work", "message": "start"}),
+    )
+    .await;
     let hist = op
         .request("chat.history", json!({"sessionKey": "work"}))
         .await;

@@ -896,30 +896,13 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
     let channel = d.channel.clone().filter(|c| c != "last");
     let target = match explicit {
         Some((c, t)) => Some((c.to_owned(), t.to_owned())),
+        // A job bound to a chat's session answers in that chat; else the last chat.
         None => {
-            // A job bound to a chat's session answers in that chat; else the last chat.
             let own = match job.session_target.as_str() {
                 "main" | "isolated" => None,
-                _ => registry
-                    .send(crate::registry::runs::LastChatRoute {
-                        channel: channel.clone(),
-                        session_key: Some(session_key.clone()),
-                    })
-                    .await
-                    .ok()
-                    .flatten(),
+                _ => Some(session_key.clone()),
             };
-            match own {
-                Some(t) => Some(t),
-                None => registry
-                    .send(crate::registry::runs::LastChatRoute {
-                        channel,
-                        session_key: None,
-                    })
-                    .await
-                    .ok()
-                    .flatten(),
-            }
+            crate::registry::runs::own_or_last_chat(&registry, channel, own).await
         }
     };
     let Some((channel, to)) = target else {

@@ -135,27 +135,7 @@ impl AgentDelivery {
                 to.clone(),
             )),
             // The session's own chat, else the chat the user wrote from last.
-            None => {
-                let own = registry
-                    .send(LastChatRoute {
-                        channel: channel.clone(),
-                        session_key: Some(session_key.to_owned()),
-                    })
-                    .await
-                    .ok()
-                    .flatten();
-                match own {
-                    Some(t) => Some(t),
-                    None => registry
-                        .send(LastChatRoute {
-                            channel,
-                            session_key: None,
-                        })
-                        .await
-                        .ok()
-                        .flatten(),
-                }
-            }
+            None => own_or_last_chat(registry, channel, Some(session_key.to_owned())).await,
         };
         let Some((channel, to)) = target else {
             return failed(
@@ -563,15 +543,7 @@ impl Registry {
         if !matches!(req.origin, RunOrigin::Cron { fresh: true, .. })
             && let Some(events) = self.pending_events.remove(key)
         {
-            let mut text = String::new();
-            for e in events {
-                text.push_str("System: ");
-                text.push_str(&e);
-                text.push('\n');
-            }
-            text.push('\n');
-            text.push_str(&req.text);
-            req.text = text;
+            req.text = with_events(events, &req.text);
         }
         let meta = self.session_meta(key, &req.origin);
         let run_id = req.run_id.clone();
@@ -1549,6 +1521,51 @@ impl Handler<FlushState> for Registry {
 
 pub(crate) type SessionsIndex = super::sessions::SessionIndex;
 
+/// `text` after the system events waiting for its session, one `System: <event>` line
+/// each, then a blank line.
+fn with_events(events: Vec<String>, text: &str) -> String {
+    let mut out = String::new();
+    for e in events {
+        out.push_str("System: ");
+        out.push_str(&e);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(text);
+    out
+}
+
+/// Where an answer goes when no target is named: the chat of `own` (a session bound to a
+/// chat) when it has one, else the chat the user wrote from last; of `channel` only when
+/// given. `None`: no chat has written yet.
+pub(crate) async fn own_or_last_chat(
+    registry: &Addr<Registry>,
+    channel: Option<String>,
+    own: Option<String>,
+) -> Option<(String, String)> {
+    if let Some(key) = own {
+        let found = registry
+            .send(LastChatRoute {
+                channel: channel.clone(),
+                session_key: Some(key),
+            })
+            .await
+            .ok()
+            .flatten();
+        if found.is_some() {
+            return found;
+        }
+    }
+    registry
+        .send(LastChatRoute {
+            channel,
+            session_key: None,
+        })
+        .await
+        .ok()
+        .flatten()
+}
+
 /// The chat the user wrote from last (OpenClaw's delivery target `last`): the channel id and
 /// the chat id of the most recently active channel session, of `channel` only when given,
 /// of `session_key` only when given. `None` when no such chat has written yet.
@@ -1619,15 +1636,7 @@ impl Handler<SubmitCronRun> for Registry {
             .as_deref()
             .and_then(|k| self.pending_events.remove(k))
         {
-            let mut text = String::new();
-            for e in events {
-                text.push_str("System: ");
-                text.push_str(&e);
-                text.push('\n');
-            }
-            text.push('\n');
-            text.push_str(&msg.text);
-            msg.text = text;
+            msg.text = with_events(events, &msg.text);
         }
         let model = msg.model.filter(|r| match self.model.pick(r) {
             Ok(_) => true,
