@@ -308,6 +308,16 @@ async fn cron_refuses_what_it_does_not_run_and_bad_params_by_name() {
         ),
         (
             "cron.add",
+            json!({"name": "x", "schedule": every, "payload": {"kind": "agentTurn", "message": "m", "thinking": "loud"}}),
+            "payload.thinking \"loud\" is not a thinking level",
+        ),
+        (
+            "cron.add",
+            json!({"name": "x", "schedule": every, "payload": {"kind": "agentTurn", "message": "m", "fallbacks": ["a"]}}),
+            "payload.fallbacks",
+        ),
+        (
+            "cron.add",
             json!({"name": "x".repeat(10_000), "schedule": every, "payload": turn}),
             "longer than",
         ),
@@ -1015,6 +1025,64 @@ async fn an_isolated_heartbeat_runs_fresh_on_its_own_model() {
     assert!(!main[0].contains("HEARTBEAT"), "{}", main[0]);
     let off = call(&mut op, "set-heartbeats", json!({"enabled": false})).await;
     assert_eq!(off["enabled"], false);
+}
+
+/// A job's `payload.model` and `payload.thinking` (`openclaw cron add --model --thinking`):
+/// its runs use them; a model that is not configured fails the run, naming it.
+#[actix_web::test]
+async fn a_job_runs_on_its_own_model_and_an_unknown_one_fails_the_run() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("Done.");
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+    cfg["models"] = json!({"providers": {"fake": {"baseUrl": ai.base_url(),
+        "models": [{"id": "big"}, {"id": "small"}]}}});
+    cfg["agents"]["defaults"]["model"] = json!("fake/big");
+    let gw = TestGateway::start(crate::telegram_flow::GW_ARGS, &[], Some(&cfg.to_string()));
+    let mut op = admin(&gw).await;
+    let add = |name: &str, model: &str| {
+        json!({"name": name, "schedule": {"kind": "every", "everyMs": 3_600_000},
+            "payload": {"kind": "agentTurn", "message": format!("job {name}"), "model": model, "thinking": "LOW"},
+            "delivery": {"mode": "none"}})
+    };
+    let job = call(&mut op, "cron.add", add("cheap", "fake/small")).await;
+    assert_eq!(job["payload"]["model"], "fake/small", "{job}");
+    assert_eq!(job["payload"]["thinking"], "low", "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    call(&mut op, "cron.run", json!({"id": id})).await;
+    let asked = poll_until(SLOW, "the job's model call", || {
+        ai.requests()
+            .into_iter()
+            .find(|r| r.to_string().contains("job cheap"))
+    })
+    .await;
+    assert_eq!(asked["model"], "small");
+    let bad = call(&mut op, "cron.add", add("typo", "fake/smal")).await;
+    let bad_id = bad["id"].as_str().expect("id").to_owned();
+    call(&mut op, "cron.run", json!({"id": bad_id})).await;
+    let state = poll_until(SLOW, "the failed run recorded", || {
+        let jobs = jobs_file(&gw)["jobs"].clone();
+        let j = jobs
+            .as_array()?
+            .iter()
+            .find(|j| j["id"] == bad_id.as_str())?
+            .clone();
+        (j["state"]["lastRunStatus"] == "error").then_some(j)
+    })
+    .await;
+    assert!(
+        state
+            .to_string()
+            .contains("the job's model fake/smal is not available"),
+        "{state}"
+    );
+    assert!(
+        !ai.requests()
+            .iter()
+            .any(|r| r.to_string().contains("job typo")),
+        "no model call for the failed run"
+    );
 }
 
 /// `last-heartbeat` over a fresh connection (for polling from a sync closure).

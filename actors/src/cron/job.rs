@@ -75,6 +75,13 @@ pub enum Payload {
         /// Give up after this long (default 600 s).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_seconds: Option<f64>,
+        /// The run's model (`provider/model`, an alias or a bare id; default: the
+        /// session's); one that is not configured when the job runs fails the run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        /// The run's thinking level (default: the session's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thinking: Option<String>,
     },
 }
 
@@ -365,9 +372,7 @@ const UNSUPPORTED_FIELDS: &[(&str, &str)] = &[
 ];
 
 const UNSUPPORTED_PAYLOAD_FIELDS: &[&str] = &[
-    "model",
     "fallbacks",
-    "thinking",
     "toolsAllow",
     "toolsAllowIsDefault",
     "lightContext",
@@ -509,7 +514,7 @@ fn parse_payload(method: &str, v: &Value) -> Result<Payload, String> {
             return Err(bad(
                 method,
                 format!(
-                    "payload.{k} is not supported by this gateway (jobs run with the gateway's model and tool policy)"
+                    "payload.{k} is not supported by this gateway (jobs run with the configured models and the tool policy)"
                 ),
             ));
         }
@@ -526,7 +531,7 @@ fn parse_payload(method: &str, v: &Value) -> Result<Payload, String> {
                 method,
                 o,
                 "payload.",
-                &["kind", "message", "timeoutSeconds"],
+                &["kind", "message", "timeoutSeconds", "model", "thinking"],
             )?;
             let message = string_field(method, o, "message", "payload.", MAX_TEXT_CHARS)?
                 .ok_or_else(|| bad(method, "payload.message is required"))?;
@@ -542,9 +547,32 @@ fn parse_payload(method: &str, v: &Value) -> Result<Payload, String> {
                     }
                 },
             };
+            let model = string_field(method, o, "model", "payload.", 200)?
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty());
+            let thinking = match string_field(method, o, "thinking", "payload.", 40)? {
+                None => None,
+                Some(t) => match crate::ports::Thinking::parse(t.trim()) {
+                    Some(level) => Some(level.as_str().to_owned()),
+                    None => {
+                        return Err(bad(
+                            method,
+                            format!(
+                                "payload.thinking {:?} is not a thinking level; use one of: {}",
+                                t.chars().take(40).collect::<String>(),
+                                crate::ports::Thinking::ALL
+                                    .map(crate::ports::Thinking::as_str)
+                                    .join(", ")
+                            ),
+                        ));
+                    }
+                },
+            };
             Ok(Payload::AgentTurn {
                 message,
                 timeout_seconds,
+                model,
+                thinking,
             })
         }
         Some("command" | "script") => Err(bad(
@@ -945,8 +973,8 @@ mod tests {
                 "webhook",
             ),
             (
-                json!({"name":"x","schedule":{"kind":"every","everyMs":60000},"payload":{"kind":"agentTurn","message":"m","model":"gpt"}}),
-                "payload.model",
+                json!({"name":"x","schedule":{"kind":"every","everyMs":60000},"payload":{"kind":"agentTurn","message":"m","fallbacks":["gpt"]}}),
+                "payload.fallbacks",
             ),
             (
                 json!({"name":"x","schedule":{"kind":"every","everyMs":60000},"payload":{"kind":"agentTurn","message":"m"},"trigger":{"script":"x"}}),
@@ -1062,7 +1090,9 @@ mod tests {
             p.payload,
             Payload::AgentTurn {
                 message: "m".into(),
-                timeout_seconds: Some(30.0)
+                timeout_seconds: Some(30.0),
+                model: None,
+                thinking: None,
             }
         );
         let d = p.delivery.clone().expect("delivery");

@@ -131,8 +131,13 @@ struct RunSpec {
     started_at: u64,
     /// `ackMaxChars`: an answer that is `HEARTBEAT_OK` plus at most this much is not sent.
     ack_max: Option<usize>,
-    /// The run's model (`heartbeat.model`).
+    /// The run's model (`heartbeat.model`, a job's `payload.model`).
     model: Option<String>,
+    /// A model that is not configured fails the run (a job's), instead of giving way to
+    /// the session's (the heartbeat's).
+    strict_model: bool,
+    /// The run's thinking level (a job's `payload.thinking`).
+    thinking: Option<crate::ports::Thinking>,
     /// Also take this session's waiting system events (an isolated heartbeat).
     events_of: Option<String>,
 }
@@ -396,6 +401,8 @@ impl CronService {
                 started_at,
                 ack_max: Some(settings.ack_max_chars),
                 model: settings.model.clone(),
+                strict_model: false,
+                thinking: None,
                 events_of,
             };
             Ok((run_job(registry, spec).await, settings.target))
@@ -566,6 +573,15 @@ impl CronService {
             } if *t > 0.0 => Duration::from_secs_f64(t.min(86_400.0)),
             _ => DEFAULT_RUN_TIMEOUT,
         };
+        let (model, thinking) = match &job.payload {
+            job::Payload::AgentTurn {
+                model, thinking, ..
+            } => (
+                model.clone(),
+                thinking.as_deref().and_then(crate::ports::Thinking::parse),
+            ),
+            job::Payload::SystemEvent { .. } => (None, None),
+        };
         self.registry.do_send(Broadcast {
             event: "cron".to_owned(),
             payload: json!({"jobId": job.id, "action": "started", "runAtMs": started_at, "runId": run_id}),
@@ -583,7 +599,9 @@ impl CronService {
                 timeout,
                 started_at,
                 ack_max: None,
-                model: None,
+                model,
+                strict_model: true,
+                thinking,
                 events_of: None,
             },
         );
@@ -801,6 +819,8 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
         started_at,
         ack_max,
         model,
+        strict_model,
+        thinking,
         events_of,
     } = spec;
     let mut o = Outcome {
@@ -824,6 +844,8 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             policy_sender: job.created_by.clone(),
             fresh: job.session_target == "isolated",
             model,
+            strict_model,
+            thinking,
             events_of,
         })
         .await;
@@ -836,8 +858,8 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
                 })
                 .await
         }
-        Ok(Err(full)) => {
-            o.error = Some(full.to_string());
+        Ok(Err(why)) => {
+            o.error = Some(why);
             o.ended_at = now_ms();
             return o;
         }
@@ -1137,6 +1159,8 @@ impl Handler<CronWake> for CronService {
                     started_at: now,
                     ack_max: None,
                     model: None,
+                    strict_model: false,
+                    thinking: None,
                     events_of: None,
                 },
             )

@@ -1602,7 +1602,7 @@ impl Handler<LastChatRoute> for Registry {
 /// Sent by the cron service for a due job: a run in `session_key` with the job's text,
 /// under the tool policy of the job's creator. Not read as a chat command.
 #[derive(Message)]
-#[rtype(result = "Result<(), QueueFull>")]
+#[rtype(result = "Result<(), String>")]
 pub struct SubmitCronRun {
     /// Run id (`cron:<jobId>:<startedAtMs>`).
     pub run_id: String,
@@ -1616,16 +1616,21 @@ pub struct SubmitCronRun {
     pub policy_sender: Option<String>,
     /// Run without the session's earlier lines.
     pub fresh: bool,
-    /// This run's model (`heartbeat.model`); one that is not configured gives way to the
-    /// session's, with a warning.
+    /// This run's model (`heartbeat.model`, a job's `payload.model`); one that is not
+    /// configured gives way to the session's, with a warning, or with `strict_model` fails
+    /// the submission.
     pub model: Option<String>,
+    /// See `model`.
+    pub strict_model: bool,
+    /// This run's thinking level.
+    pub thinking: Option<crate::ports::Thinking>,
     /// Also take the system events waiting for this session (an isolated heartbeat sees
     /// its conversation's events).
     pub events_of: Option<String>,
 }
 
 impl Handler<SubmitCronRun> for Registry {
-    type Result = Result<(), QueueFull>;
+    type Result = Result<(), String>;
 
     fn handle(&mut self, mut msg: SubmitCronRun, ctx: &mut Self::Context) -> Self::Result {
         if self.runs.record(&msg.run_id).is_some() {
@@ -1638,16 +1643,22 @@ impl Handler<SubmitCronRun> for Registry {
         {
             msg.text = with_events(events, &msg.text);
         }
-        let model = msg.model.filter(|r| match self.model.pick(r) {
-            Ok(_) => true,
-            Err(e) => {
-                log::warn!(
-                    "{}: its model {r} is not available ({e}); the session's answers",
-                    msg.label
-                );
-                false
-            }
-        });
+        let model = match msg.model {
+            Some(r) => match self.model.pick(&r) {
+                Ok(_) => Some(r),
+                Err(e) if msg.strict_model => {
+                    return Err(format!("the job's model {r} is not available: {e}"));
+                }
+                Err(e) => {
+                    log::warn!(
+                        "{}: its model {r} is not available ({e}); the session's answers",
+                        msg.label
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
         let req = RunRequest {
             run_id: msg.run_id,
             session_key: msg.session_key,
@@ -1659,11 +1670,11 @@ impl Handler<SubmitCronRun> for Registry {
             sender: Some(msg.label),
             uploads: Vec::new(),
             compact: None,
-            thinking: None,
+            thinking: msg.thinking,
             delivery: None,
             model,
         };
-        self.submit(req, ctx).map(|_| ())
+        self.submit(req, ctx).map(|_| ()).map_err(|e| e.to_string())
     }
 }
 
