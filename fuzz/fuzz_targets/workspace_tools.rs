@@ -5,13 +5,13 @@
 //! a symlink out of it and the private memory. Nothing may panic; on top of that:
 //!
 //! - every answer is a JSON object with a boolean `ok`;
-//! - nothing outside the workspace is ever read (`OUTSIDE-SECRET` never appears in an
+//! - nothing outside the workspace is ever read (its secret marker never appears in an
 //!   answer) or changed (the outside directory holds exactly its one file, unchanged);
-//! - outside private sessions, the private memory (`PRIVATE-MEMORY`, in `MEMORY.md` and
+//! - outside private sessions, the private memory (its marker, in `MEMORY.md` and
 //!   `memory/`) never appears in an answer, and is never changed;
-//! - (answers may repeat pieces of the arguments, such as `apply_patch`'s lines not found:
-//!   a marker may appear as often as the arguments have it, never more; `notes.md`, which
-//!   is readable by design, never holds one.)
+//! - (the markers, `OUTSIDE-SECRET-<random>` and `PRIVATE-MEMORY-<random>`, get their
+//!   random part when the target starts: no input, and nothing a tool echoes of one, can
+//!   hold them, so any occurrence in an answer is a leak.)
 //!
 //! - an answer's `MEDIA:` lines (`workspace::attach`) never attach a file from outside the
 //!   workspace, nor the private memory outside private sessions.
@@ -41,8 +41,23 @@ use openclaw::actors::workspace::confined::Root;
 use openclaw::actors::workspace::{attach, memory};
 use openclaw::actors::workspace::tools::{FsAccess, NAMES, run};
 
-const SECRET: &str = "OUTSIDE-SECRET";
-const PRIVATE: &str = "PRIVATE-MEMORY";
+/// The markers of what must not leak (see the module comment).
+fn markers() -> &'static (String, String) {
+    static M: OnceLock<(String, String)> = OnceLock::new();
+    M.get_or_init(|| {
+        let r: [u8; 8] = openclaw::actors::util::try_random_bytes().expect("random bytes");
+        let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
+        (format!("OUTSIDE-SECRET-{hex}"), format!("PRIVATE-MEMORY-{hex}"))
+    })
+}
+
+fn secret() -> &'static str {
+    &markers().0
+}
+
+fn private_marker() -> &'static str {
+    &markers().1
+}
 
 struct Dirs {
     ws: PathBuf,
@@ -63,7 +78,7 @@ fn dirs() -> &'static Dirs {
         let top = base.join(format!("oc-fuzz-ws-{}", std::process::id()));
         let outside = top.join("outside");
         std::fs::create_dir_all(&outside).expect("outside dir");
-        std::fs::write(outside.join("secret.txt"), SECRET).expect("secret");
+        std::fs::write(outside.join("secret.txt"), secret()).expect("secret");
         let skill = top.join("skill");
         std::fs::create_dir_all(&skill).expect("skill dir");
         std::fs::write(skill.join("SKILL.md"), SKILL_TEXT).expect("skill");
@@ -84,8 +99,8 @@ fn rebuild(d: &Dirs, notes: &[u8]) {
     let _ = std::fs::remove_dir_all(&d.ws);
     std::fs::create_dir_all(d.ws.join("memory")).expect("ws");
     std::fs::write(d.ws.join("notes.md"), notes).expect("notes");
-    std::fs::write(d.ws.join("MEMORY.md"), PRIVATE).expect("memory");
-    std::fs::write(d.ws.join("memory/2026-12-03.md"), PRIVATE).expect("daily");
+    std::fs::write(d.ws.join("MEMORY.md"), private_marker()).expect("memory");
+    std::fs::write(d.ws.join("memory/2026-12-03.md"), private_marker()).expect("daily");
     std::os::unix::fs::symlink(&d.outside, d.ws.join("out")).expect("link out");
     std::os::unix::fs::symlink(d.outside.join("secret.txt"), d.ws.join("s.md")).expect("link");
     std::os::unix::fs::symlink("MEMORY.md", d.ws.join("m.md")).expect("link to memory");
@@ -102,12 +117,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(args) = std::str::from_utf8(args) else {
         return;
     };
-    // The markers stand for what the tools must not reveal: `notes.md` (readable by design)
-    // must not hold them.
-    let has = |m: &str| notes.windows(m.len()).any(|w| w == m.as_bytes());
-    if has(SECRET) || has(PRIVATE) {
-        return;
-    }
     let d = dirs();
     rebuild(d, notes);
     let private = pick & 8 != 0;
@@ -129,8 +138,11 @@ fuzz_target!(|data: &[u8]| {
         for r in refs {
             if let Ok(up) = attach::load(&access, &r) {
                 let t = String::from_utf8_lossy(&up.data);
-                assert!(!t.contains(SECRET), "attached from outside: {r:?}");
-                assert!(private || !t.contains(PRIVATE), "attached the memory: {r:?}");
+                assert!(!t.contains(secret()), "attached from outside: {r:?}");
+                assert!(
+                    private || !t.contains(private_marker()),
+                    "attached the memory: {r:?}"
+                );
             }
         }
         return;
@@ -149,22 +161,16 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(answer.get("ok").is_some_and(|v| v.is_boolean()), "{answer}");
     let text = answer.to_string();
-    // Errors repeat pieces of the arguments (`apply_patch`: the lines not found): a marker
-    // the arguments themselves carry may come back that often, never more.
-    let echoed = |marker: &str| args.matches(marker).count();
-    assert!(
-        text.matches(SECRET).count() <= echoed(SECRET),
-        "read outside the workspace: {text}"
-    );
+    assert!(!text.contains(secret()), "read outside the workspace: {text}");
     if !private {
         assert!(
-            text.matches(PRIVATE).count() <= echoed(PRIVATE),
+            !text.contains(private_marker()),
             "private memory shown: {text}"
         );
         for f in ["MEMORY.md", "memory/2026-12-03.md"] {
             assert_eq!(
                 std::fs::read(d.ws.join(f)).ok().as_deref(),
-                Some(PRIVATE.as_bytes()),
+                Some(private_marker().as_bytes()),
                 "the private memory changed outside a private session: {f}"
             );
         }
@@ -180,7 +186,7 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(
         std::fs::read(d.outside.join("secret.txt")).expect("secret"),
-        SECRET.as_bytes(),
+        secret().as_bytes(),
         "the outside file changed"
     );
     let in_skill = std::fs::read_dir(&d.skill).map_or(0, |r| r.count());
