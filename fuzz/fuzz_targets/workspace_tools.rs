@@ -10,8 +10,9 @@
 //! - outside private sessions, the private memory (its marker, in `MEMORY.md` and
 //!   `memory/`) never appears in an answer, and is never changed;
 //! - (the markers, `OUTSIDE-SECRET-<random>` and `PRIVATE-MEMORY-<random>`, get their
-//!   random part when the target starts: no input, and nothing a tool echoes of one, can
-//!   hold them, so any occurrence in an answer is a leak.)
+//!   random part when the target starts, so an input holds one only when libFuzzer lifted
+//!   it from the target's own comparisons; such inputs are skipped, since a tool may echo
+//!   its input. For every other input any occurrence in an answer is a leak.)
 //!
 //! - an answer's `MEDIA:` lines (`workspace::attach`) never attach a file from outside the
 //!   workspace, nor the private memory outside private sessions.
@@ -117,6 +118,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(args) = std::str::from_utf8(args) else {
         return;
     };
+    let holds = |hay: &[u8], m: &str| hay.windows(m.len()).any(|w| w == m.as_bytes());
+    if [secret(), private_marker()]
+        .iter()
+        .any(|m| holds(args.as_bytes(), m) || holds(notes, m))
+    {
+        return;
+    }
     let d = dirs();
     rebuild(d, notes);
     let private = pick & 8 != 0;
