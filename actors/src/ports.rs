@@ -134,6 +134,11 @@ impl Thinking {
         Thinking::Max,
     ];
 
+    /// The levels' names, comma-separated (for messages).
+    pub fn names() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+
     /// A level by name (any case; OpenClaw's aliases: `x-high`, `extra-high`, … for `xhigh`,
     /// `highest` for `high`, `none`, `false`, `disabled` for `off`).
     pub fn parse(s: &str) -> Option<Self> {

@@ -560,9 +560,7 @@ fn parse_payload(method: &str, v: &Value) -> Result<Payload, String> {
                             format!(
                                 "payload.thinking {:?} is not a thinking level; use one of: {}",
                                 t.chars().take(40).collect::<String>(),
-                                crate::ports::Thinking::ALL
-                                    .map(crate::ports::Thinking::as_str)
-                                    .join(", ")
+                                crate::ports::Thinking::names()
                             ),
                         ));
                     }

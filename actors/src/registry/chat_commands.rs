@@ -579,7 +579,7 @@ impl Registry {
     /// handled before this).
     fn think_command(&mut self, key: &str, ask: &ThinkAsk) -> String {
         use crate::ports::Thinking;
-        let levels = Thinking::ALL.map(Thinking::as_str).join(", ");
+        let levels = Thinking::names();
         let reasons = self.model.reasons();
         let note = if reasons {
             String::new()

@@ -732,12 +732,7 @@ impl Handler<SubmitRun> for Registry {
 
     fn handle(&mut self, mut msg: SubmitRun, ctx: &mut Self::Context) -> Self::Result {
         if let Some(id) = &msg.session_id {
-            let found = self
-                .sessions_index
-                .by_recency()
-                .into_iter()
-                .find(|(_, m)| m.session_id == *id)
-                .map(|(k, _)| k.clone());
+            let found = self.sessions_index.key_of_id(id).cloned();
             match found {
                 Some(key) => msg.session_key = key,
                 None => {
@@ -1251,7 +1246,8 @@ impl HistoryMessage {
     /// `max_chars` UTF-16 units; `None` also for an assistant line that is only the silent
     /// token `NO_REPLY` (never shown, as in OpenClaw), and for a heartbeat's prompt and its
     /// `HEARTBEAT_OK`.
-    fn of(line: &Value, max_chars: usize) -> Option<Self> {
+    /// Also answers its size as JSON (measured once, for the answer's byte budget).
+    fn of(line: &Value, max_chars: usize) -> Option<(Self, usize)> {
         if line.get("type").and_then(Value::as_str) != Some("message") {
             return None;
         }
@@ -1287,18 +1283,21 @@ impl HistoryMessage {
             source_id: line.get("sourceId").cloned(),
             timestamp: line.get("ts").cloned(),
         };
-        if m.json_len() > history_limits::MAX_MESSAGE_BYTES {
+        let mut len = m.json_len();
+        if len > history_limits::MAX_MESSAGE_BYTES {
             m.content = vec![TextPart {
                 text: history_limits::OVERSIZED.to_owned(),
                 kind: "text",
             }];
-            if m.json_len() > history_limits::MAX_MESSAGE_BYTES {
+            len = m.json_len();
+            if len > history_limits::MAX_MESSAGE_BYTES {
                 m.sender = None;
                 m.source_id = None;
                 m.run_id = None;
+                len = m.json_len();
             }
         }
-        Some(m)
+        Some((m, len))
     }
 
     /// Its size as JSON.
@@ -1464,24 +1463,25 @@ impl Handler<ChatHistory> for Registry {
         Box::pin(
             async move {
                 let lines = fut.await.map_err(|_| HistoryError::StoreGone)??;
-                let mut messages: Vec<HistoryMessage> = lines
+                let mut sized: Vec<(HistoryMessage, usize)> = lines
                     .iter()
                     .filter_map(|l| HistoryMessage::of(l, max_chars))
                     .collect();
-                let extra = messages.len().saturating_sub(limit);
-                messages.drain(..extra);
+                let extra = sized.len().saturating_sub(limit);
+                sized.drain(..extra);
                 // Newest first into the byte budget: `[`, `]` and the commas.
                 let mut used = 2usize;
                 let mut keep = 0usize;
-                for m in messages.iter().rev() {
-                    let n = m.json_len().saturating_add(1);
+                for (_, len) in sized.iter().rev() {
+                    let n = len.saturating_add(1);
                     if used.saturating_add(n) > max_bytes {
                         break;
                     }
                     used += n;
                     keep += 1;
                 }
-                messages.drain(..messages.len() - keep);
+                let messages = sized.split_off(sized.len() - keep);
+                let messages = messages.into_iter().map(|(m, _)| m).collect();
                 Ok(History {
                     has_more: false,
                     messages,

@@ -264,6 +264,14 @@ impl SessionIndex {
         }
     }
 
+    /// The key of the session whose transcript id is `id`.
+    pub fn key_of_id(&self, id: &str) -> Option<&String> {
+        self.0
+            .iter()
+            .find(|(_, m)| m.session_id == id)
+            .map(|(k, _)| k)
+    }
+
     /// Every session, most recently updated first.
     pub fn by_recency(&self) -> Vec<(&String, &SessionMeta)> {
         let mut rows: Vec<(&String, &SessionMeta)> = self.0.iter().collect();

@@ -463,9 +463,7 @@ fn agent_extras(method: &str, p: &Value) -> Result<AgentExtras, ErrorShape> {
             let shown: String = t.chars().take(40).collect();
             ErrorShape::invalid(format!(
                 "invalid {method} params: unknown thinking level {shown:?}; use one of: {}",
-                crate::ports::Thinking::ALL
-                    .map(crate::ports::Thinking::as_str)
-                    .join(", ")
+                crate::ports::Thinking::names()
             ))
         })?),
     };
