@@ -1662,7 +1662,9 @@ async fn run_loop(
     }
     offered.web = web.filter(|_| tools.offers("web_fetch"));
     offered.search = search.filter(|_| tools.offers("web_search"));
-    let (mut messages, skills) = system_messages(workspace.as_deref(), scope, &offered).await;
+    let light = matches!(req.origin, RunOrigin::Cron { light: true, .. });
+    let (mut messages, skills) =
+        system_messages(workspace.as_deref(), scope, light, &offered).await;
     offered.skill_dirs = skills.read_dirs.into();
     if let Some(x) = offered.exec.as_mut() {
         x.skill_env = skills.env;
@@ -1833,7 +1835,7 @@ async fn run_loop(
                 .saturating_add(crate::compaction::estimate_message(&answer));
             if crate::compaction::flush_due(after, budget, compaction.settings.flush_soft_threshold)
             {
-                let (system, _) = system_messages(Some(ws), scope, &offered).await;
+                let (system, _) = system_messages(Some(ws), scope, false, &offered).await;
                 let mut history = context_messages(&tail, source_id.as_deref(), &req.run_id);
                 history.push(ChatMessage::text("user", text));
                 history.push(answer);
@@ -1979,10 +1981,12 @@ fn is_group_session(key: &str) -> bool {
 /// workspace's files: what a provider's prompt cache keeps), then the volatile note (the
 /// time), so the cached prefix survives from one message to the next. Also the run's
 /// skills: the directories outside the workspace `read` reaches into, the eligible skills'
-/// variables for `exec`, the skill commands (none without `read`).
+/// variables for `exec`, the skill commands (none without `read`). `light`
+/// (`lightContext`): none of the workspace's bootstrap files.
 async fn system_messages(
     workspace: Option<&crate::workspace::WorkspaceSettings>,
     scope: crate::workspace::Scope,
+    light: bool,
     offered: &Offered,
 ) -> (Vec<ChatMessage>, crate::workspace::skills::ForRun) {
     let mut run_skills = crate::workspace::skills::ForRun::default();
@@ -2007,7 +2011,12 @@ async fn system_messages(
             } else {
                 crate::workspace::skills::ForRun::default()
             };
-            (crate::workspace::load(&settings, scope), skills)
+            let files = if light {
+                Vec::new()
+            } else {
+                crate::workspace::load(&settings, scope)
+            };
+            (files, skills)
         })
         .await
         .unwrap_or_default();

@@ -137,6 +137,16 @@ pub struct AddArgs {
     /// System-event payload: a note for the main session's agent.
     #[arg(long, value_name = "TEXT")]
     pub system_event: Option<String>,
+    /// The agent turn's model (provider/model or an alias; default: the session's).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// The agent turn's thinking level (off, minimal, low, medium, high, …).
+    #[arg(long, value_name = "LEVEL")]
+    pub thinking: Option<String>,
+    /// The agent turn's prompt without the workspace's bootstrap files (AGENTS.md,
+    /// SOUL.md, …): a smaller, cheaper run (isolated jobs).
+    #[arg(long)]
+    pub light_context: bool,
     /// Session: main, isolated or session:<key> (default: main for --system-event,
     /// isolated for --message).
     #[arg(long, value_name = "TARGET")]
@@ -575,6 +585,22 @@ pub fn add_params(a: &AddArgs, now_ms: u64) -> Result<Value, String> {
         (None, Some(message)) => json!({"kind": "agentTurn", "message": message}),
     };
     let agent_turn = payload["kind"] == "agentTurn";
+    let mut payload = payload;
+    let (model, thinking) = (nonblank(&a.model), nonblank(&a.thinking));
+    if !agent_turn && (model.is_some() || thinking.is_some() || a.light_context) {
+        return Err(
+            "--model, --thinking and --light-context are for --message jobs (an agent turn). Fix: drop them, or use --message TEXT".to_owned(),
+        );
+    }
+    if let Some(m) = model {
+        payload["model"] = json!(m);
+    }
+    if let Some(t) = thinking {
+        payload["thinking"] = json!(t);
+    }
+    if a.light_context {
+        payload["lightContext"] = json!(true);
+    }
     let session = match nonblank(&a.session) {
         None if agent_turn => "isolated".to_owned(),
         None => "main".to_owned(),
@@ -598,6 +624,11 @@ pub fn add_params(a: &AddArgs, now_ms: u64) -> Result<Value, String> {
     if !main && !agent_turn {
         return Err(format!(
             "{session} jobs take --message, not --system-event. Fix: pass --message TEXT, or --session main for a system event"
+        ));
+    }
+    if a.light_context && session != "isolated" {
+        return Err(format!(
+            "--light-context is for isolated jobs; a {session} job's run keeps its session's context. Fix: drop --light-context, or use --session isolated"
         ));
     }
     if a.delete_after_run && a.keep_after_run {
@@ -834,6 +865,58 @@ mod tests {
             }) => add_params(&a, NOW),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_agent_turn_takes_its_model_thinking_and_light_context() {
+        let p = add(&[
+            "--name",
+            "n",
+            "--every",
+            "1h",
+            "--message",
+            "hi",
+            "--model",
+            " fake/small ",
+            "--thinking",
+            "low",
+            "--light-context",
+        ])
+        .expect("valid");
+        assert_eq!(
+            p["payload"],
+            json!({"kind": "agentTurn", "message": "hi", "model": "fake/small",
+                "thinking": "low", "lightContext": true})
+        );
+        let e = add(&[
+            "--name",
+            "n",
+            "--every",
+            "1h",
+            "--system-event",
+            "x",
+            "--model",
+            "m",
+        ])
+        .expect_err("a system event has no model");
+        assert!(
+            e.contains("--model, --thinking and --light-context are for --message"),
+            "{e}"
+        );
+        let e = add(&[
+            "--name",
+            "n",
+            "--every",
+            "1h",
+            "--message",
+            "x",
+            "--session",
+            "session:daily",
+            "--light-context",
+        ])
+        .expect_err("light context is for isolated jobs");
+        assert!(e.contains("--light-context is for isolated jobs"), "{e}");
+        assert!(e.contains("Fix:"), "{e}");
     }
 
     #[test]

@@ -592,7 +592,7 @@ pub struct HeartbeatCfg {
     /// Each beat without history, beside the conversation (default `false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolated_session: Option<bool>,
-    /// Accepted; the workspace files stay in the beats' prompt.
+    /// The beats' prompt without the workspace's bootstrap files (default `false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub light_context: Option<bool>,
 }
@@ -720,6 +720,7 @@ impl HeartbeatCfg {
                 Some(s) => Some(s.to_owned()),
             },
             isolated: h.isolated_session.unwrap_or(false),
+            light_context: h.light_context.unwrap_or(false),
         })
     }
 }

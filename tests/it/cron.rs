@@ -957,9 +957,15 @@ async fn an_isolated_heartbeat_runs_fresh_on_its_own_model() {
         "models": [{"id": "big"}, {"id": "small"}]}}});
     cfg["agents"]["defaults"]["model"] = json!("fake/big");
     cfg["agents"]["defaults"]["heartbeat"] = json!({"every": "1s", "target": "telegram",
-        "to": "8701", "isolatedSession": true, "model": "fake/small"});
+        "to": "8701", "isolatedSession": true, "model": "fake/small", "lightContext": true});
     let dir = tempfile::tempdir().expect("state dir");
     std::fs::create_dir_all(dir.path().join("workspace")).expect("workspace");
+    // A bootstrap file the chat's prompt carries and the light beats' does not.
+    std::fs::write(
+        dir.path().join("workspace/SOUL.md"),
+        "Speak like a lighthouse keeper.\n",
+    )
+    .expect("soul");
     std::fs::write(
         dir.path().join("workspace/HEARTBEAT.md"),
         "- check the disk\n",
@@ -1000,12 +1006,20 @@ async fn an_isolated_heartbeat_runs_fresh_on_its_own_model() {
         !sent.contains("swordfish"),
         "no conversation history: {sent}"
     );
+    assert!(
+        !sent.contains("lighthouse keeper") && !sent.contains("# Project Context"),
+        "lightContext: no workspace bootstrap files: {sent}"
+    );
     let chat = ai
         .requests()
         .into_iter()
         .find(|r| r.to_string().contains("swordfish"))
         .expect("the chat's request");
     assert_eq!(chat["model"], "big", "the conversation keeps its model");
+    assert!(
+        chat.to_string().contains("lighthouse keeper"),
+        "the chat's prompt has the workspace files: {chat}"
+    );
     // The conversation's transcript has only its own exchange.
     let hist = op
         .request("chat.history", json!({"sessionKey": "main"}))
@@ -1041,6 +1055,12 @@ async fn a_job_runs_on_its_own_model_and_an_unknown_one_fails_the_run() {
     cfg["agents"]["defaults"]["model"] = json!("fake/big");
     let gw = TestGateway::start(crate::telegram_flow::GW_ARGS, &[], Some(&cfg.to_string()));
     let mut op = admin(&gw).await;
+    // A bootstrap file (read fresh by each run) that a light run's prompt leaves out.
+    std::fs::write(
+        gw.dir.path().join("workspace/SOUL.md"),
+        "Speak like a lighthouse keeper.\n",
+    )
+    .expect("soul");
     let add = |name: &str, model: &str| {
         json!({"name": name, "schedule": {"kind": "every", "everyMs": 3_600_000},
             "payload": {"kind": "agentTurn", "message": format!("job {name}"), "model": model, "thinking": "LOW"},
@@ -1058,6 +1078,36 @@ async fn a_job_runs_on_its_own_model_and_an_unknown_one_fails_the_run() {
     })
     .await;
     assert_eq!(asked["model"], "small");
+    assert!(
+        asked.to_string().contains("lighthouse keeper"),
+        "a job's prompt has the workspace files: {asked}"
+    );
+    // `lightContext` (`openclaw cron add --light-context`): the isolated run's prompt has
+    // none of the workspace's bootstrap files.
+    let mut light = add("light", "fake/small");
+    light["payload"]["lightContext"] = json!(true);
+    let job = call(&mut op, "cron.add", light).await;
+    assert_eq!(job["payload"]["lightContext"], true, "{job}");
+    let light_id = job["id"].as_str().expect("id").to_owned();
+    call(&mut op, "cron.run", json!({"id": light_id})).await;
+    let light = poll_until(SLOW, "the light job's model call", || {
+        ai.requests()
+            .into_iter()
+            .find(|r| r.to_string().contains("job light"))
+    })
+    .await
+    .to_string();
+    assert!(!light.contains("lighthouse keeper"), "{light}");
+    assert!(!light.contains("# Project Context"), "{light}");
+    let mut wrong = add("wrong", "fake/small");
+    wrong["payload"]["lightContext"] = json!("yes");
+    let res = op.request("cron.add", wrong).await;
+    assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+    assert!(
+        res.to_string()
+            .contains("payload.lightContext must be a boolean"),
+        "{res}"
+    );
     let bad = call(&mut op, "cron.add", add("typo", "fake/smal")).await;
     let bad_id = bad["id"].as_str().expect("id").to_owned();
     call(&mut op, "cron.run", json!({"id": bad_id})).await;

@@ -126,6 +126,9 @@ pub struct HeartbeatSettings {
     /// `isolatedSession`: each beat runs without history, in `<session>:heartbeat`, so the
     /// conversation's context is neither sent nor grown by the beats.
     pub isolated: bool,
+    /// `lightContext`: the beats' prompt carries none of the workspace's bootstrap files
+    /// (`AGENTS.md`, `SOUL.md`, …); the checklist is in the beat's message either way.
+    pub light_context: bool,
 }
 
 impl HeartbeatSettings {
@@ -162,6 +165,7 @@ impl Default for HeartbeatSettings {
             model: None,
             session: None,
             isolated: false,
+            light_context: false,
         }
     }
 }

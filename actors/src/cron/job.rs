@@ -82,6 +82,10 @@ pub enum Payload {
         /// The run's thinking level (default: the session's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         thinking: Option<String>,
+        /// `lightContext`: an isolated run gets none of the workspace's bootstrap files
+        /// (`AGENTS.md`, `SOUL.md`, …) in its prompt, only its message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        light_context: Option<bool>,
     },
 }
 
@@ -375,7 +379,6 @@ const UNSUPPORTED_PAYLOAD_FIELDS: &[&str] = &[
     "fallbacks",
     "toolsAllow",
     "toolsAllowIsDefault",
-    "lightContext",
     "allowUnsafeExternalContent",
 ];
 
@@ -531,7 +534,14 @@ fn parse_payload(method: &str, v: &Value) -> Result<Payload, String> {
                 method,
                 o,
                 "payload.",
-                &["kind", "message", "timeoutSeconds", "model", "thinking"],
+                &[
+                    "kind",
+                    "message",
+                    "timeoutSeconds",
+                    "model",
+                    "thinking",
+                    "lightContext",
+                ],
             )?;
             let message = string_field(method, o, "message", "payload.", MAX_TEXT_CHARS)?
                 .ok_or_else(|| bad(method, "payload.message is required"))?;
@@ -566,11 +576,17 @@ fn parse_payload(method: &str, v: &Value) -> Result<Payload, String> {
                     }
                 },
             };
+            let light_context = match o.get("lightContext") {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(_) => return Err(bad(method, "payload.lightContext must be a boolean")),
+            };
             Ok(Payload::AgentTurn {
                 message,
                 timeout_seconds,
                 model,
                 thinking,
+                light_context,
             })
         }
         Some("command" | "script") => Err(bad(
@@ -1091,6 +1107,7 @@ mod tests {
                 timeout_seconds: Some(30.0),
                 model: None,
                 thinking: None,
+                light_context: None,
             }
         );
         let d = p.delivery.clone().expect("delivery");

@@ -140,6 +140,8 @@ struct RunSpec {
     thinking: Option<crate::ports::Thinking>,
     /// Also take this session's waiting system events (an isolated heartbeat).
     events_of: Option<String>,
+    /// `lightContext`: no workspace bootstrap files in the run's prompt.
+    light: bool,
 }
 
 /// The scheduler actor.
@@ -404,6 +406,7 @@ impl CronService {
                 strict_model: false,
                 thinking: None,
                 events_of,
+                light: settings.light_context,
             };
             Ok((run_job(registry, spec).await, settings.target))
         };
@@ -573,14 +576,19 @@ impl CronService {
             } if *t > 0.0 => Duration::from_secs_f64(t.min(86_400.0)),
             _ => DEFAULT_RUN_TIMEOUT,
         };
-        let (model, thinking) = match &job.payload {
+        let (model, thinking, light) = match &job.payload {
             job::Payload::AgentTurn {
-                model, thinking, ..
+                model,
+                thinking,
+                light_context,
+                ..
             } => (
                 model.clone(),
                 thinking.as_deref().and_then(crate::ports::Thinking::parse),
+                // OpenClaw's rule: light context is for isolated runs only.
+                *light_context == Some(true) && job.session_target == "isolated",
             ),
-            job::Payload::SystemEvent { .. } => (None, None),
+            job::Payload::SystemEvent { .. } => (None, None, false),
         };
         self.registry.do_send(Broadcast {
             event: "cron".to_owned(),
@@ -603,6 +611,7 @@ impl CronService {
                 strict_model: true,
                 thinking,
                 events_of: None,
+                light,
             },
         );
         let id = id.to_owned();
@@ -822,6 +831,7 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
         strict_model,
         thinking,
         events_of,
+        light,
     } = spec;
     let mut o = Outcome {
         run_id: run_id.clone(),
@@ -847,6 +857,7 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             strict_model,
             thinking,
             events_of,
+            light,
         })
         .await;
     let reply = match submitted {
@@ -1162,6 +1173,7 @@ impl Handler<CronWake> for CronService {
                     strict_model: false,
                     thinking: None,
                     events_of: None,
+                    light: false,
                 },
             )
             .into_actor(self)

@@ -44,6 +44,8 @@ pub enum RunOrigin {
         /// Start without the session's earlier lines (an isolated job: each run is on its
         /// own, as OpenClaw's fresh session per run).
         fresh: bool,
+        /// `lightContext`: the prompt carries none of the workspace's bootstrap files.
+        light: bool,
     },
 }
 
@@ -1627,6 +1629,8 @@ pub struct SubmitCronRun {
     /// Also take the system events waiting for this session (an isolated heartbeat sees
     /// its conversation's events).
     pub events_of: Option<String>,
+    /// `lightContext`: no workspace bootstrap files in the run's prompt.
+    pub light: bool,
 }
 
 impl Handler<SubmitCronRun> for Registry {
@@ -1666,6 +1670,7 @@ impl Handler<SubmitCronRun> for Registry {
             origin: RunOrigin::Cron {
                 sender: msg.policy_sender,
                 fresh: msg.fresh,
+                light: msg.light,
             },
             sender: Some(msg.label),
             uploads: Vec::new(),
