@@ -473,7 +473,7 @@ async fn sessions_reset_and_create_over_the_wire() {
         ),
         (
             json!({"key": "main", "thinkingLevel": "enormous"}),
-            "invalid sessions.patch params: at /thinkingLevel: must be one of off, minimal, low, medium, high, xhigh (or null)",
+            "invalid sessions.patch params: at /thinkingLevel: must be one of off, minimal, low, medium, high, xhigh, adaptive, max (or null)",
         ),
         (
             json!({"key": "main", "archived": true}),

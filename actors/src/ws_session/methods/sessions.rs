@@ -309,7 +309,7 @@ impl Params for DeleteParams {
 /// the session settings this gateway has are its label, its model (one of the configured
 /// models, by `provider/model`, alias or bare id; `null` goes back to the default; the
 /// answer's `resolved` names the model that now answers) and its thinking level (`off` …
-/// `xhigh`; `null`: back to the configured one), which the real TUI's `/think` sets. Every
+/// `max`; `null`: back to the configured one), which the real TUI's `/think` sets. Every
 /// other OpenClaw setting (verbose and reasoning levels, `archived`, …) is refused by name,
 /// so the TUI says why instead of `unknown method`.
 pub(crate) struct PatchParams {
@@ -377,7 +377,10 @@ impl Params for PatchParams {
                     None => {
                         c.error(
                             "/thinkingLevel",
-                            "must be one of off, minimal, low, medium, high, xhigh (or null)",
+                            &format!(
+                                "must be one of {} (or null)",
+                                crate::ports::Thinking::names()
+                            ),
                         );
                         None
                     }
