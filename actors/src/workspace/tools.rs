@@ -806,7 +806,12 @@ fn patch_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
                 added.push(name);
             }
             super::patch::Hunk::Delete { path } => {
-                let (loc, name) = patch_target(access, path)?;
+                let (mut loc, name) = patch_target(access, path)?;
+                // Deleting a link removes the link, not the file it leads to: the plan
+                // keeps the target as it is.
+                if std::fs::symlink_metadata(&loc.path).is_ok_and(|m| m.file_type().is_symlink()) {
+                    loc.real = loc.path.clone();
+                }
                 let exists = match plan.iter().find(|p| p.real == loc.real) {
                     Some(p) => p.state.is_some(),
                     None => match std::fs::symlink_metadata(&loc.path) {
@@ -888,19 +893,37 @@ fn patch_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
             }
         }
     }
-    // Every change applies: write them, in order.
-    for (done, step) in steps.iter().enumerate() {
+    // Every change applies: keep what each path holds now, then write them, in order. A
+    // write that still fails (a full disk, a path blocked by an earlier file) puts every
+    // path back, so the patch changes all or nothing.
+    let mut saved = Saved::default();
+    for step in &steps {
+        let given = match step {
+            Step::Write { given, .. } | Step::Remove { given } => given,
+        };
+        if let Err(e) = saved.keep(access, given) {
+            saved.discard();
+            return Err(Failure::new(format!("{e}. Nothing was changed")));
+        }
+    }
+    for step in &steps {
         let res = match step {
             Step::Write { given, text } => access.root.write(given, text.as_bytes()).map(|_| ()),
             Step::Remove { given } => access.root.remove(given).map(|_| ()),
         };
         if let Err(e) = res {
-            return Err(Failure::new(format!(
-                "{e}; the patch was applied only in part: {done} of its {} file step(s) were done before this one. Read the files before patching again",
-                steps.len()
-            )));
+            let restored = saved.restore();
+            return Err(Failure::new(match restored {
+                Ok(()) => format!(
+                    "{e}. Nothing was changed: the files the patch had written were put back"
+                ),
+                Err(why) => format!(
+                    "{e}; putting the files back failed too ({why}). Read the files before patching again"
+                ),
+            }));
         }
     }
+    saved.discard();
     let dedupe = |v: &mut Vec<String>| {
         let mut seen = std::collections::HashSet::new();
         v.retain(|x| seen.insert(x.clone()));
@@ -922,6 +945,122 @@ fn patch_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
         "result": text,
         "summary": {"added": added, "modified": modified, "deleted": deleted},
     }))
+}
+
+/// What the paths an `apply_patch` writes held before: each existing one kept under a
+/// hidden name in its own directory (a hard link, so any size costs nothing; a copy where
+/// the file system has no hard links), a missing one noted, so a failed write can put
+/// every path back.
+#[derive(Default)]
+struct Saved {
+    /// Each path, and the name its old file is kept under (`None`: it did not exist).
+    paths: Vec<(std::path::PathBuf, Option<std::path::PathBuf>)>,
+}
+
+impl Saved {
+    /// Keeps what `given` holds now (once per path).
+    fn keep(&mut self, access: &FsAccess<'_>, given: &str) -> Result<(), String> {
+        let loc = access.root.locate(given).map_err(|e| e.to_string())?;
+        if self.paths.iter().any(|(p, _)| *p == loc.path) {
+            return Ok(());
+        }
+        let name = access.root.relative(&loc.path);
+        let meta = match std::fs::symlink_metadata(&loc.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.paths.push((loc.path, None));
+                return Ok(());
+            }
+            // A parent that is a file (`a.txt/b.txt`): nothing there to keep.
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                self.paths.push((loc.path, None));
+                return Ok(());
+            }
+            Err(e) => return Err(format!("cannot inspect \"{name}\": {e}")),
+        };
+        let (Some(dir), Some(file)) = (loc.path.parent(), loc.path.file_name()) else {
+            return Err(format!("cannot keep \"{name}\": it has no directory"));
+        };
+        let mut tries = 0u32;
+        let backup = loop {
+            let mut hidden = std::ffi::OsString::from(".");
+            hidden.push(file);
+            hidden.push(format!(
+                ".apply_patch-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            let backup = dir.join(hidden);
+            let made = std::fs::hard_link(&loc.path, &backup).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    return Err(e);
+                }
+                if meta.file_type().is_symlink() {
+                    std::os::unix::fs::symlink(std::fs::read_link(&loc.path)?, &backup)
+                } else {
+                    std::fs::copy(&loc.path, &backup).map(|_| ())
+                }
+            });
+            match made {
+                Ok(()) => break backup,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 3 => {
+                    tries += 1;
+                }
+                Err(e) => return Err(format!("cannot keep a copy of \"{name}\": {e}")),
+            }
+        };
+        self.paths.push((loc.path, Some(backup)));
+        Ok(())
+    }
+
+    /// Puts every path back as it was, newest first; `Err` names what could not be.
+    fn restore(&mut self) -> Result<(), String> {
+        let mut failed = Vec::new();
+        for (path, backup) in self.paths.drain(..).rev() {
+            let res = match &backup {
+                Some(b) => std::fs::rename(b, &path),
+                None => match std::fs::remove_file(&path) {
+                    Err(e)
+                        if !matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                        ) =>
+                    {
+                        Err(e)
+                    }
+                    _ => Ok(()),
+                },
+            };
+            if let Err(e) = res {
+                let name = path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                failed.push(match backup.as_ref().and_then(|b| b.file_name()) {
+                    Some(b) => format!("{name}: {e}; its old file is {}", b.to_string_lossy()),
+                    None => format!("{name}: {e}"),
+                });
+            } else if let Some(dir) = path.parent()
+                && let Ok(d) = std::fs::File::open(dir)
+            {
+                let _ = d.sync_all();
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+
+    /// Drops the kept files (the patch is written, or nothing was).
+    fn discard(&mut self) {
+        for (_, backup) in self.paths.drain(..) {
+            if let Some(b) = backup {
+                let _ = std::fs::remove_file(b);
+            }
+        }
+    }
 }
 
 /// A patch path, located under the file tools' rules (confined, no `.git`, the private
@@ -1101,6 +1240,69 @@ mod tests {
         );
         assert_eq!(v["ok"], true, "{v}");
         assert_eq!(get(&root, "d.txt"), b"y\n");
+    }
+
+    /// The names in the workspace's top directory and `dir/` (to see nothing is left over).
+    fn listing(root: &Root) -> Vec<String> {
+        let mut names = Vec::new();
+        for d in [root.dir().to_path_buf(), root.dir().join("dir")] {
+            if let Ok(entries) = fs::read_dir(&d) {
+                names.extend(
+                    entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.file_name().to_string_lossy().into_owned()),
+                );
+            }
+        }
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn apply_patch_puts_every_file_back_when_a_write_fails() {
+        let (_t, root) = setup();
+        put(&root, "a.txt", "one\n");
+        put(&root, "dir/gone.txt", "keep me\n");
+        put(&root, "dir/target.txt", "linked\n");
+        symlink("target.txt", root.dir().join("dir/link.txt")).expect("link");
+        let before = listing(&root);
+        // Every change applies on paper; the last write cannot be done: `new.txt` is a file
+        // by then, so `new.txt/inner.txt` has no directory.
+        let v = patch(
+            &root,
+            true,
+            "*** Update File: a.txt\n@@\n-one\n+ONE\n*** Delete File: dir/gone.txt\n*** Delete File: dir/link.txt\n*** Update File: dir/target.txt\n*** Move to: dir/moved.txt\n@@\n-linked\n+moved\n*** Add File: new.txt\n+x\n*** Add File: new.txt/inner.txt\n+y\n",
+        );
+        let e = error(&v);
+        assert!(e.contains("new.txt/inner.txt"), "{e}");
+        assert!(
+            e.contains("Nothing was changed: the files the patch had written were put back"),
+            "{e}"
+        );
+        assert_eq!(get(&root, "a.txt"), b"one\n");
+        assert_eq!(get(&root, "dir/gone.txt"), b"keep me\n");
+        assert_eq!(get(&root, "dir/target.txt"), b"linked\n");
+        let link = fs::symlink_metadata(root.dir().join("dir/link.txt")).expect("the link is back");
+        assert!(link.file_type().is_symlink());
+        assert_eq!(
+            fs::read_link(root.dir().join("dir/link.txt")).expect("read link"),
+            std::path::PathBuf::from("target.txt")
+        );
+        // No new file, no kept copy left behind.
+        assert_eq!(listing(&root), before);
+        // The same patch without the blocked file applies, and keeps no copies either.
+        let v = patch(
+            &root,
+            true,
+            "*** Update File: a.txt\n@@\n-one\n+ONE\n*** Delete File: dir/gone.txt\n*** Add File: new.txt\n+x\n",
+        );
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(get(&root, "a.txt"), b"ONE\n");
+        assert!(!root.dir().join("dir/gone.txt").exists());
+        assert_eq!(
+            listing(&root),
+            ["a.txt", "dir", "link.txt", "new.txt", "target.txt"]
+        );
     }
 
     #[test]
