@@ -52,6 +52,8 @@ pub struct EngineConfig {
     pub bind_mode: String,
     /// The addresses actually bound.
     pub bind_addrs: Vec<String>,
+    /// `gateway.tls.enabled` and `gateway.remote.url`, for setup codes' URLs.
+    pub setup_urls: crate::setup_code::SetupUrls,
     /// Proxies whose forwarding headers are trusted (`gateway.trustedProxies`: addresses
     /// and CIDR blocks).
     pub trusted_proxies: Vec<crate::auth::Cidr>,
@@ -110,6 +112,7 @@ impl EngineConfig {
             port: 0,
             bind_mode: "loopback".to_owned(),
             bind_addrs: Vec::new(),
+            setup_urls: Default::default(),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             auto_approve_local: true,
@@ -266,6 +269,8 @@ pub struct Shared {
     pub hello_view: crate::registry::hello_view::HelloView,
     /// The cron scheduler, once started (the `cron.*` methods reach it here).
     pub cron: std::sync::OnceLock<CronAddr>,
+    /// The Tailscale Serve/Funnel URL, once serving (setup codes point there).
+    pub tailscale_url: std::sync::OnceLock<String>,
 }
 
 /// The address of the [`crate::cron::CronService`] (a newtype: `Shared` is `Debug`).
@@ -451,6 +456,7 @@ impl Engine {
             health_view,
             hello_view,
             cron: std::sync::OnceLock::new(),
+            tailscale_url: std::sync::OnceLock::new(),
         });
         let model: Rc<dyn ChatModel> = deps
             .model

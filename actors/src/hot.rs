@@ -46,6 +46,8 @@ pub struct HotConfig {
     pub port: u16,
     /// The addresses bound now (changes with an in-process restart).
     pub bind_addrs: Vec<String>,
+    /// `gateway.tls.enabled` and `gateway.remote.url`, for setup codes' URLs.
+    pub setup_urls: crate::setup_code::SetupUrls,
 }
 
 impl HotConfig {
@@ -75,6 +77,7 @@ impl HotConfig {
             web_search: Arc::new(config.web_search.clone()),
             port: config.port,
             bind_addrs: config.bind_addrs.clone(),
+            setup_urls: config.setup_urls.clone(),
         }
     }
 }

@@ -65,6 +65,7 @@ pub mod pairing;
 pub mod ports;
 pub mod protocol;
 pub mod registry;
+pub mod setup_code;
 pub mod speech;
 pub mod store;
 pub mod tool_policy;

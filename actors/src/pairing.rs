@@ -192,6 +192,129 @@ pub struct PairingBook {
     /// Pending node requests by request id.
     #[serde(default)]
     pub pending_nodes: BTreeMap<String, PendingNode>,
+    /// Setup-code bootstrap tokens (`device.pair.setupCode`) by the token's hash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bootstrap: BTreeMap<String, BootstrapToken>,
+    /// Setup codes that paired a device, by setup id (`device.pair.setupStatus`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub setup_completions: BTreeMap<String, SetupCompletion>,
+}
+
+/// A setup code's bootstrap token lives this long (OpenClaw's 10 minutes).
+pub const BOOTSTRAP_TTL_MS: u64 = 10 * 60 * 1000;
+/// Setup-code outcomes are kept this long for `device.pair.setupStatus`.
+pub const SETUP_COMPLETION_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+/// Outstanding setup codes at most (the oldest goes first).
+pub const BOOTSTRAP_MAX: usize = 32;
+/// Setup outcomes kept at most.
+pub const SETUP_COMPLETIONS_MAX: usize = 64;
+
+/// What a setup code hands over (OpenClaw's bootstrap profiles).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootstrapProfile {
+    /// The node role plus a full operator (with `operator.admin`) for the official apps.
+    MobileFull,
+    /// The node role plus an operator without `operator.admin`.
+    Limited,
+    /// The node role only (a headless node host).
+    Node,
+    /// The node role plus an operator limited to `operator.read` and `operator.talk`.
+    VoiceNode,
+}
+
+impl BootstrapProfile {
+    /// The roles the setup code pairs.
+    pub fn roles(self) -> &'static [&'static str] {
+        match self {
+            Self::Node => &["node"],
+            _ => &["node", "operator"],
+        }
+    }
+
+    /// The operator scopes handed over (none for `node`).
+    pub fn operator_scopes(self) -> &'static [&'static str] {
+        match self {
+            Self::MobileFull => &[
+                "operator.admin",
+                "operator.approvals",
+                "operator.questions",
+                "operator.read",
+                "operator.talk.secrets",
+                "operator.write",
+            ],
+            Self::Limited => &[
+                "operator.approvals",
+                "operator.questions",
+                "operator.read",
+                "operator.talk.secrets",
+                "operator.write",
+            ],
+            Self::Node => &[],
+            Self::VoiceNode => &["operator.read", "operator.talk"],
+        }
+    }
+
+    /// The `access` label of `device.pair.setupCode` (`full`, `limited`, `node`).
+    pub fn access(self) -> &'static str {
+        match self {
+            Self::MobileFull => "full",
+            Self::Node => "node",
+            Self::Limited | Self::VoiceNode => "limited",
+        }
+    }
+
+    /// Whether a client may redeem this profile without an operator's approval: the
+    /// official iOS and Android apps for the mobile profiles, the node host for `node`, an
+    /// ESP32 node host for `voice-node` (OpenClaw's metadata classes).
+    pub fn silent_for(self, client_id: &str, platform: &str, family: &str) -> bool {
+        let platform = platform.trim().to_ascii_lowercase();
+        let family = family.trim().to_ascii_lowercase();
+        let first = platform.split_whitespace().next().unwrap_or("");
+        let mobile = match client_id {
+            "openclaw-android" => first == "android" && family == "android",
+            "openclaw-ios" => {
+                matches!(first, "ios" | "ipados")
+                    && matches!(family.as_str(), "iphone" | "ipad" | "ios")
+            }
+            _ => false,
+        };
+        match self {
+            Self::MobileFull | Self::Limited => mobile,
+            Self::Node => client_id == "node-host",
+            Self::VoiceNode => client_id == "node-host" && first == "esp32" && family == "esp32",
+        }
+    }
+}
+
+/// One outstanding setup code (only the token's hash is kept, as the map key).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BootstrapToken {
+    /// Opaque, non-secret id the issuer follows the code by.
+    pub setup_id: String,
+    /// What it hands over.
+    pub profile: BootstrapProfile,
+    /// Issued.
+    pub issued_at_ms: u64,
+    /// The first device that presented it (it binds to that device only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+}
+
+/// A setup code that paired a device.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupCompletion {
+    /// The device it paired.
+    pub device_id: String,
+    /// Its display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// `full`, `limited` or `node`.
+    pub access: String,
+    /// When.
+    pub completed_at_ms: u64,
 }
 
 /// Hash of a device token as stored.
@@ -244,14 +367,115 @@ impl PairingBook {
         serde_json::to_vec_pretty(self).unwrap_or_default()
     }
 
-    /// Drops pending requests older than five minutes. Returns whether anything changed.
+    /// Drops pending requests older than five minutes, expired setup codes and old setup
+    /// outcomes. Returns whether anything changed.
     pub fn expire(&mut self, now: u64) -> bool {
-        let before = self.pending_devices.len() + self.pending_nodes.len();
+        let count = |b: &Self| {
+            b.pending_devices.len()
+                + b.pending_nodes.len()
+                + b.bootstrap.len()
+                + b.setup_completions.len()
+        };
+        let before = count(self);
         self.pending_devices
             .retain(|_, p| now.saturating_sub(p.ts) < PENDING_TTL_MS);
         self.pending_nodes
             .retain(|_, p| now.saturating_sub(p.ts) < PENDING_TTL_MS);
-        before != self.pending_devices.len() + self.pending_nodes.len()
+        self.bootstrap
+            .retain(|_, b| now.saturating_sub(b.issued_at_ms) < BOOTSTRAP_TTL_MS);
+        self.setup_completions
+            .retain(|_, c| now.saturating_sub(c.completed_at_ms) < SETUP_COMPLETION_TTL_MS);
+        before != count(self)
+    }
+
+    /// Issues a setup code's bootstrap token: `(token, setupId, expiresAtMs)`. Only its
+    /// hash is kept; beyond [`BOOTSTRAP_MAX`] outstanding codes the oldest is dropped.
+    pub fn issue_bootstrap(
+        &mut self,
+        profile: BootstrapProfile,
+        now: u64,
+    ) -> (String, String, u64) {
+        self.expire(now);
+        while self.bootstrap.len() >= BOOTSTRAP_MAX {
+            let oldest = self
+                .bootstrap
+                .iter()
+                .min_by_key(|(_, b)| b.issued_at_ms)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => {
+                    self.bootstrap.remove(&k);
+                }
+                None => break,
+            }
+        }
+        let token = new_token();
+        let setup_id = uuid::Uuid::new_v4().to_string();
+        self.bootstrap.insert(
+            token_hash(&token),
+            BootstrapToken {
+                setup_id: setup_id.clone(),
+                profile,
+                issued_at_ms: now,
+                device_id: None,
+            },
+        );
+        (token, setup_id, now.saturating_add(BOOTSTRAP_TTL_MS))
+    }
+
+    /// The setup code `token` for `device_id`, binding it to that device on first use:
+    /// `None` when it is unknown, expired, or bound to another device. (Looked up by its
+    /// SHA-256, so the comparison reveals nothing of the token.)
+    pub fn redeem_bootstrap(
+        &mut self,
+        token: &str,
+        device_id: &str,
+        now: u64,
+    ) -> Option<BootstrapToken> {
+        let b = self.bootstrap.get_mut(&token_hash(token))?;
+        if now.saturating_sub(b.issued_at_ms) >= BOOTSTRAP_TTL_MS {
+            return None;
+        }
+        match &b.device_id {
+            Some(bound) if !constant_time_eq(bound.as_bytes(), device_id.as_bytes()) => None,
+            Some(_) => Some(b.clone()),
+            None => {
+                b.device_id = Some(device_id.to_owned());
+                Some(b.clone())
+            }
+        }
+    }
+
+    /// Uses up the setup code `token` (it paired its device) and records the outcome.
+    pub fn complete_bootstrap(
+        &mut self,
+        token: &str,
+        device_name: Option<String>,
+        now: u64,
+    ) -> Option<(String, SetupCompletion)> {
+        let b = self.bootstrap.remove(&token_hash(token))?;
+        let done = SetupCompletion {
+            device_id: b.device_id.unwrap_or_default(),
+            device_name,
+            access: b.profile.access().to_owned(),
+            completed_at_ms: now,
+        };
+        while self.setup_completions.len() >= SETUP_COMPLETIONS_MAX {
+            let oldest = self
+                .setup_completions
+                .iter()
+                .min_by_key(|(_, c)| c.completed_at_ms)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => {
+                    self.setup_completions.remove(&k);
+                }
+                None => break,
+            }
+        }
+        self.setup_completions
+            .insert(b.setup_id.clone(), done.clone());
+        Some((b.setup_id, done))
     }
 
     /// Whether `device_id` is paired for `role` with at least `scopes`.
@@ -657,5 +881,93 @@ mod tests {
         let (req2, _) = b.request_surface(&bigger, 40).expect("reapproval");
         assert_eq!(b.approved_commands(&bigger).len(), 2);
         assert_ne!(req2.request_id, req.request_id);
+    }
+}
+
+#[cfg(test)]
+mod bootstrap_tests {
+    use super::*;
+
+    #[test]
+    fn a_setup_code_binds_to_its_first_device_and_is_used_once() {
+        let mut b = PairingBook::default();
+        let (token, setup_id, expires) = b.issue_bootstrap(BootstrapProfile::MobileFull, 1_000);
+        assert_eq!(expires, 1_000 + BOOTSTRAP_TTL_MS);
+        // Only the hash is kept.
+        let doc = String::from_utf8(b.to_json()).expect("utf8");
+        assert!(!doc.contains(&token), "{doc}");
+        assert!(doc.contains(&token_hash(&token)), "{doc}");
+        assert!(
+            b.redeem_bootstrap("not-the-token", "dev-a", 2_000)
+                .is_none()
+        );
+        let got = b
+            .redeem_bootstrap(&token, "dev-a", 2_000)
+            .expect("first device");
+        assert_eq!(got.setup_id, setup_id);
+        // Bound: the same device again, never another one.
+        assert!(b.redeem_bootstrap(&token, "dev-a", 3_000).is_some());
+        assert!(b.redeem_bootstrap(&token, "dev-b", 3_000).is_none());
+        let (id, done) = b
+            .complete_bootstrap(&token, Some("Ana's iPhone".into()), 4_000)
+            .expect("completed");
+        assert_eq!(id, setup_id);
+        assert_eq!(
+            (done.device_id.as_str(), done.access.as_str()),
+            ("dev-a", "full")
+        );
+        assert!(
+            b.redeem_bootstrap(&token, "dev-a", 5_000).is_none(),
+            "used up"
+        );
+        assert_eq!(b.setup_completions.get(&setup_id), Some(&done));
+        // A round trip through the stored document keeps it all.
+        let again = PairingBook::from_json(&b.to_json()).expect("parses");
+        assert_eq!(again, b);
+    }
+
+    #[test]
+    fn setup_codes_expire_and_are_bounded() {
+        let mut b = PairingBook::default();
+        let (token, _, _) = b.issue_bootstrap(BootstrapProfile::Node, 0);
+        assert!(
+            b.redeem_bootstrap(&token, "d", BOOTSTRAP_TTL_MS - 1)
+                .is_some()
+        );
+        assert!(b.redeem_bootstrap(&token, "d", BOOTSTRAP_TTL_MS).is_none());
+        assert!(b.expire(BOOTSTRAP_TTL_MS));
+        assert!(b.bootstrap.is_empty());
+        let first = b.issue_bootstrap(BootstrapProfile::Node, 10).0;
+        for i in 0..BOOTSTRAP_MAX as u64 {
+            b.issue_bootstrap(BootstrapProfile::Node, 11 + i);
+        }
+        assert_eq!(b.bootstrap.len(), BOOTSTRAP_MAX);
+        assert!(
+            b.redeem_bootstrap(&first, "d", 100).is_none(),
+            "the oldest went"
+        );
+    }
+
+    #[test]
+    fn profiles_hand_over_openclaws_scopes_to_the_client_class_they_were_made_for() {
+        use BootstrapProfile::*;
+        assert!(MobileFull.operator_scopes().contains(&"operator.admin"));
+        assert!(!Limited.operator_scopes().contains(&"operator.admin"));
+        for p in [MobileFull, Limited, Node, VoiceNode] {
+            assert!(!p.operator_scopes().contains(&"operator.pairing"), "{p:?}");
+        }
+        assert_eq!(Node.roles(), ["node"]);
+        assert_eq!(
+            VoiceNode.operator_scopes(),
+            ["operator.read", "operator.talk"]
+        );
+        assert!(MobileFull.silent_for("openclaw-ios", "iOS 18.2", "iPhone"));
+        assert!(Limited.silent_for("openclaw-android", "Android 15", "Android"));
+        assert!(!MobileFull.silent_for("openclaw-ios", "linux", "iPhone"));
+        assert!(!MobileFull.silent_for("node-host", "linux", "Linux"));
+        assert!(Node.silent_for("node-host", "linux", "Linux"));
+        assert!(!Node.silent_for("openclaw-ios", "iOS 18", "iPhone"));
+        assert!(VoiceNode.silent_for("node-host", "esp32 s3", "ESP32"));
+        assert!(!VoiceNode.silent_for("node-host", "linux", "Linux"));
     }
 }

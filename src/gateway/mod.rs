@@ -273,6 +273,8 @@ pub struct Prepared {
     pub ui: crate::http::ui::Ui,
     /// Connection caps (`gateway.limits`).
     pub conn_limits: crate::http::ceiling::ConnLimits,
+    /// What setup codes' URLs are chosen from besides the bound addresses.
+    pub setup_urls: openclaw_actors::setup_code::SetupUrls,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -463,6 +465,10 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         logging,
         ui,
         conn_limits,
+        setup_urls: openclaw_actors::setup_code::SetupUrls {
+            tls: gw.tls.enabled == Some(true),
+            remote_url: gw.remote.url.clone(),
+        },
     })
 }
 
@@ -587,6 +593,7 @@ pub fn hot_config(
         }),
         port,
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
+        setup_urls: p.setup_urls.clone(),
     }
 }
 
@@ -709,6 +716,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         port,
         bind_mode: gw.bind.as_str().to_owned(),
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
+        setup_urls: prepared.setup_urls.clone(),
         trusted_proxies: prepared.trusted_proxies.clone(),
         allowed_origins: prepared.allowed_origins.clone(),
         auto_approve_local: prepared.auto_approve_local,
@@ -822,6 +830,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             .await
             .map_err(|message| StartError { code: 1, message })?;
     if let Some(t) = &tailscale {
+        if let Some(u) = &t.url {
+            let _ = engine.shared.tailscale_url.set(u.clone());
+        }
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,

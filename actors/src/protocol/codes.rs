@@ -14,6 +14,8 @@ pub const PAIRING_REQUIRED: &str = "PAIRING_REQUIRED";
 pub const AUTH_SCOPE_MISMATCH: &str = "AUTH_SCOPE_MISMATCH";
 /// The device token does not match.
 pub const AUTH_DEVICE_TOKEN_MISMATCH: &str = "AUTH_DEVICE_TOKEN_MISMATCH";
+/// A setup code's bootstrap token was refused (unknown, expired, used or another device's).
+pub const AUTH_BOOTSTRAP_TOKEN_INVALID: &str = "AUTH_BOOTSTRAP_TOKEN_INVALID";
 /// The gateway requires a token and none was sent.
 pub const AUTH_TOKEN_MISSING: &str = "AUTH_TOKEN_MISSING";
 /// The token is wrong.

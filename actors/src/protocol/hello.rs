@@ -52,6 +52,23 @@ pub struct HelloAuth<'a> {
     pub role: Role,
     /// Granted scopes.
     pub scopes: &'a [String],
+    /// A setup code's other role tokens (the operator handoff), beside `device_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_tokens: Option<[HandoffToken<'a>; 1]>,
+}
+
+/// One entry of `hello-ok.auth.deviceTokens`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandoffToken<'a> {
+    /// The token.
+    pub device_token: &'a str,
+    /// Its role.
+    pub role: &'a str,
+    /// Its scopes.
+    pub scopes: &'a [String],
+    /// Issued.
+    pub issued_at_ms: u64,
 }
 
 /// `hello-ok.features`.
@@ -296,6 +313,7 @@ mod tests {
                     method: "token",
                     role: Role::Operator,
                     scopes: &scopes,
+                    device_tokens: None,
                 },
                 features: &features,
                 policy: Policy {

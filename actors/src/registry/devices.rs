@@ -86,6 +86,12 @@ pub enum DeviceVerdict {
     Approved {
         /// `(token, issuedAtMs)` when a new token was issued.
         issued: Option<(String, u64)>,
+        /// A setup code's other role: the operator token it hands over
+        /// (`hello-ok.auth.deviceTokens`).
+        handoff: Option<Handoff>,
+        /// A setup code enrolled this node: its first declared command surface is
+        /// approved with it.
+        enrolled: bool,
     },
     /// Not approved yet.
     PairingRequired {
@@ -93,13 +99,32 @@ pub enum DeviceVerdict {
         request_id: String,
         /// `not-paired`, `role-upgrade`, `scope-upgrade`.
         reason: String,
+        /// The client came with a setup code, which stays valid (bound to this device):
+        /// it should retry once the request is approved.
+        bootstrap: bool,
     },
+    /// The setup code is unknown, expired, used, bound to another device, or does not
+    /// cover the role asked for.
+    BootstrapInvalid,
     /// The presented device token is wrong.
     TokenMismatch,
     /// The device token is valid but does not cover the requested scopes.
     ScopeMismatch,
     /// The state could not be persisted.
     Unavailable,
+}
+
+/// The operator token a setup code hands over beside the connecting role's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    /// The token (shown once).
+    pub token: String,
+    /// Its role (`operator`).
+    pub role: &'static str,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// Issued.
+    pub issued_at_ms: u64,
 }
 
 /// Sent by a `WsSession` after a valid device proof: pairs, auto-approves local devices,
@@ -134,6 +159,9 @@ pub struct DeviceConnect {
     pub remote_ip: String,
     /// Presented device token (used when no shared secret was given).
     pub device_token: Option<String>,
+    /// Presented setup-code bootstrap token (used when neither a shared secret nor a
+    /// device token was given).
+    pub bootstrap_token: Option<String>,
     /// Whether a shared secret (or `auth.mode: none`) already authenticated the client.
     pub secret_ok: bool,
 }
@@ -144,7 +172,29 @@ impl Handler<DeviceConnect> for Registry {
     fn handle(&mut self, msg: DeviceConnect, _: &mut Self::Context) -> Self::Result {
         let now = now_ms();
         let mut token_ok = false;
-        if !msg.secret_ok {
+        let before = self.book.clone();
+        let mut bootstrap = None;
+        if !msg.secret_ok
+            && msg.device_token.is_none()
+            && let Some(t) = msg.bootstrap_token.as_deref()
+        {
+            let b = self.book.redeem_bootstrap(t, &msg.device_id, now);
+            // A setup code pairs only its own roles, with at most its scopes.
+            let covers = |b: &pairing::BootstrapToken| {
+                b.profile.roles().contains(&msg.role.as_str())
+                    && msg
+                        .scopes
+                        .iter()
+                        .all(|s| b.profile.operator_scopes().contains(&s.as_str()))
+            };
+            match b {
+                Some(b) if covers(&b) => bootstrap = Some(b),
+                _ => {
+                    self.book = before;
+                    return Box::pin(actix::fut::ready(DeviceVerdict::BootstrapInvalid));
+                }
+            }
+        } else if !msg.secret_ok {
             let bound = msg
                 .device_token
                 .as_deref()
@@ -163,13 +213,23 @@ impl Handler<DeviceConnect> for Registry {
                 self.remember_token_session(&msg.conn_id, &msg.device_id, msg.role.as_str(), t);
             }
         }
-        let before = self.book.clone();
         let check = self
             .book
             .check_device(&msg.device_id, msg.role.as_str(), &msg.scopes);
+        // A setup code redeemed by the client class it was made for pairs every role it
+        // hands over, without an operator (the operator who made the code approved it).
+        let enroll = bootstrap.as_ref().filter(|b| {
+            b.profile.silent_for(
+                &msg.client_id,
+                msg.platform.as_deref().unwrap_or(""),
+                msg.device_family.as_deref().unwrap_or(""),
+            )
+        });
         let approve_now = match check {
             DeviceCheck::Paired => true,
-            DeviceCheck::Needs(_) => msg.is_local && self.shared.live.get().auto_approve_local,
+            DeviceCheck::Needs(_) => {
+                enroll.is_some() || (msg.is_local && self.shared.live.get().auto_approve_local)
+            }
         };
         let req = PendingDevice {
             request_id: String::new(),
@@ -203,6 +263,7 @@ impl Handler<DeviceConnect> for Registry {
             let verdict = DeviceVerdict::PairingRequired {
                 request_id: pending.request_id.clone(),
                 reason: pending.reason.clone(),
+                bootstrap: bootstrap.is_some(),
             };
             return Box::pin(self.save_book_or_undo(before).map(move |r, _, _| match r {
                 Ok(()) => verdict,
@@ -212,7 +273,28 @@ impl Handler<DeviceConnect> for Registry {
                 }
             }));
         }
-        if check != DeviceCheck::Paired {
+        let mut enrolled = false;
+        if let Some(b) = enroll {
+            // Every role of the code: the connecting one, and the operator it hands over.
+            for role in b.profile.roles() {
+                let scopes = if *role == "operator" {
+                    b.profile
+                        .operator_scopes()
+                        .iter()
+                        .map(|s| (*s).to_owned())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let leg = PendingDevice {
+                    role: (*role).to_owned(),
+                    scopes,
+                    ..req.clone()
+                };
+                self.book.approve_device(&leg, "setup-code", now);
+            }
+            enrolled = msg.role == Role::Node;
+        } else if check != DeviceCheck::Paired {
             self.book.approve_device(&req, "silent", now);
         }
         if let Some(d) = self.book.devices.get_mut(&msg.device_id) {
@@ -235,12 +317,109 @@ impl Handler<DeviceConnect> for Registry {
             );
             t
         };
+        // A setup code's operator token, when the device holds that role (a code redeemed
+        // by another client class pairs only after an operator approves, and then only the
+        // role it asked for).
+        let mut handoff = None;
+        if let Some(b) = &bootstrap {
+            let scopes: Vec<String> = b
+                .profile
+                .operator_scopes()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            if msg.role != Role::Operator
+                && b.profile.roles().contains(&"operator")
+                && self.book.check_device(&msg.device_id, "operator", &scopes)
+                    == DeviceCheck::Paired
+                && let Some(token) = self
+                    .book
+                    .issue_token(&msg.device_id, "operator", &scopes, now)
+            {
+                self.close_stale_token_sessions(
+                    &msg.device_id,
+                    "operator",
+                    "device token replaced",
+                );
+                handoff = Some(Handoff {
+                    token,
+                    role: "operator",
+                    scopes,
+                    issued_at_ms: now,
+                });
+            }
+            // The code is used up: it paired its device.
+            if let Some(t) = msg.bootstrap_token.as_deref()
+                && let Some((setup_id, done)) =
+                    self.book
+                        .complete_bootstrap(t, msg.display_name.clone(), now)
+            {
+                let mut payload = serde_json::json!({
+                    "setupId": setup_id,
+                    "deviceId": done.device_id,
+                    "access": done.access,
+                    "ts": done.completed_at_ms,
+                });
+                if let Some(n) = &done.device_name {
+                    payload["deviceName"] = serde_json::json!(n);
+                }
+                self.broadcast("device.pair.setup.completed", &payload, false, None);
+            }
+        }
         Box::pin(self.save_book_or_undo(before).map(move |r, _, _| match r {
-            Ok(()) => DeviceVerdict::Approved { issued },
+            Ok(()) => DeviceVerdict::Approved {
+                issued,
+                handoff,
+                enrolled,
+            },
             Err(e) => {
                 log::error!("cannot persist pairing state: {e}");
                 DeviceVerdict::Unavailable
             }
         }))
+    }
+}
+
+// === setup codes ===
+
+/// `device.pair.setupCode`: a new setup code's bootstrap token, persisted (only its hash)
+/// before the answer: `(token, setupId, expiresAtMs)`.
+#[derive(Message)]
+#[rtype(result = "Result<(String, String, u64), String>")]
+pub struct IssueSetupCode {
+    /// What the code hands over.
+    pub profile: pairing::BootstrapProfile,
+}
+
+impl Handler<IssueSetupCode> for Registry {
+    type Result = ResponseActFuture<Self, Result<(String, String, u64), String>>;
+
+    fn handle(&mut self, msg: IssueSetupCode, _: &mut Self::Context) -> Self::Result {
+        let before = self.book.clone();
+        let issued = self.book.issue_bootstrap(msg.profile, now_ms());
+        Box::pin(self.save_book_or_undo(before).map(move |r, _, _| match r {
+            Ok(()) => Ok(issued),
+            Err(e) => {
+                log::error!("cannot persist a setup code: {e}");
+                Err("gateway cannot save its device pairing state (see the gateway log)".into())
+            }
+        }))
+    }
+}
+
+/// `device.pair.setupStatus {setupId}`: the device the code paired, if it did.
+#[derive(Message)]
+#[rtype(result = "Option<pairing::SetupCompletion>")]
+pub struct SetupStatus {
+    /// The code's setup id.
+    pub setup_id: String,
+}
+
+impl Handler<SetupStatus> for Registry {
+    type Result = Option<pairing::SetupCompletion>;
+
+    fn handle(&mut self, msg: SetupStatus, _: &mut Self::Context) -> Self::Result {
+        self.book.expire(now_ms());
+        self.book.setup_completions.get(&msg.setup_id).cloned()
     }
 }

@@ -20,7 +20,7 @@ use crate::util::now_ms;
 use crate::ws_session::{CloseSession, SendTargeted, WsSession};
 
 pub(crate) use super::devices::TokenSession;
-pub use super::devices::{DeviceConnect, DeviceVerdict};
+pub use super::devices::{DeviceConnect, DeviceVerdict, Handoff, IssueSetupCode, SetupStatus};
 pub use super::pairing_ops::{PairingOp, PairingRequest};
 
 /// A connected node.
@@ -282,6 +282,9 @@ pub struct AttachNode {
     pub path_env: Option<String>,
     /// Permissions.
     pub permissions: Option<Value>,
+    /// A setup code enrolled this node just now: its first declared command surface is
+    /// approved with it (the operator who made the code approved it).
+    pub enrolled: bool,
 }
 
 impl Handler<AttachNode> for Registry {
@@ -291,6 +294,20 @@ impl Handler<AttachNode> for Registry {
         let now = now_ms();
         let node_id = msg.descriptor.node_id.clone();
         let addr = msg.addr;
+        if msg.enrolled && !self.book.nodes.contains_key(&node_id) {
+            self.book.nodes.insert(
+                node_id.clone(),
+                crate::pairing::NodeSurface {
+                    node: msg.descriptor.clone(),
+                    created_at_ms: now,
+                    approved_at_ms: now,
+                },
+            );
+            self.book
+                .pending_nodes
+                .retain(|_, p| p.node.node_id != node_id);
+            self.save_book_logged();
+        }
         let approved = self.book.approved_commands(&msg.descriptor);
         if let Some((req, created)) = self.book.request_surface(&msg.descriptor, now)
             && created

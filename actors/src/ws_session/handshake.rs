@@ -22,7 +22,7 @@ use crate::protocol::hello::{HelloAuth, HelloOk, Policy, Server, SessionDefaults
 use crate::protocol::role::Role;
 use crate::protocol::scopes;
 use crate::protocol::{MIN_NODE_PROTOCOL_VERSION, PROTOCOL_VERSION, close};
-use crate::registry::nodes::{AttachNode, DeviceConnect, DeviceVerdict};
+use crate::registry::nodes::{AttachNode, DeviceConnect, DeviceVerdict, Handoff};
 use crate::registry::presence::{self, PresenceEntry};
 use crate::registry::{
     AuthAttempt, AuthVerdict, CheckLockout, HelloSnapshot, SessionAuthenticated,
@@ -106,7 +106,10 @@ impl WsSession {
                 }
             };
         }
-        if offered.is_empty() && params.device.is_some() && params.auth.device_token.is_some() {
+        if offered.is_empty()
+            && params.device.is_some()
+            && (params.auth.device_token.is_some() || params.auth.bootstrap_token.is_some())
+        {
             // Device-token auth: checked against the pairing store with the device proof,
             // unless this client is locked out of device-token attempts.
             self.phase = Phase::Authenticating {
@@ -260,6 +263,8 @@ impl WsSession {
             "tailscale"
         } else if secret_ok {
             live.auth.mode.as_str()
+        } else if params.auth.device_token.is_none() && params.auth.bootstrap_token.is_some() {
+            "bootstrap-token"
         } else {
             "device-token"
         };
@@ -286,6 +291,7 @@ impl WsSession {
                 .local_for_pairing(&params.client.id, &params.client.mode),
             remote_ip: remote_ip.clone(),
             device_token: params.auth.device_token.clone(),
+            bootstrap_token: params.auth.bootstrap_token.clone(),
             secret_ok,
         });
         let check_lockout = std::mem::take(&mut self.defer_lockout)
@@ -353,16 +359,29 @@ impl WsSession {
                 remote_ip: Some(remote_ip.clone()),
                 path_env: params.path_env.clone(),
                 permissions: params.permissions.clone(),
+                enrolled: false,
             }
         });
         let registry = self.registry.clone();
         let requested_scopes = params.scopes.clone();
         let locked_error = auth_failure("rate_limited", &params, self.peer.is_local);
+        let mut attach = attach;
         let work = async move {
             let mut issued = None;
+            let mut handoff = None;
             if let Some(dc) = device_connect {
                 match registry.send(dc).await {
-                    Ok(DeviceVerdict::Approved { issued: i }) => issued = i,
+                    Ok(DeviceVerdict::Approved {
+                        issued: i,
+                        handoff: h,
+                        enrolled,
+                    }) => {
+                        issued = i;
+                        handoff = h;
+                        if let Some(a) = attach.as_mut() {
+                            a.enrolled = enrolled;
+                        }
+                    }
                     Ok(other) => return Err(HelloError::Device(other)),
                     Err(_) => return Err(HelloError::Unavailable),
                 }
@@ -384,7 +403,7 @@ impl WsSession {
                 }
                 None => None,
             };
-            Ok((snap, issued, node))
+            Ok((snap, (issued, handoff), node))
         };
         work.into_actor(self)
             .map(move |res, act, ctx| {
@@ -394,7 +413,11 @@ impl WsSession {
                         let err = locked_error.retry_after(millis(retry));
                         return act.fail_handshake(&id, err, close::POLICY, ctx);
                     }
-                    Err(HelloError::Device(DeviceVerdict::PairingRequired { request_id, reason })) => {
+                    Err(HelloError::Device(DeviceVerdict::PairingRequired {
+                        request_id,
+                        reason,
+                        bootstrap,
+                    })) => {
                         let requirement = match reason.as_str() {
                             "role-upgrade" => {
                                 "device is asking for a higher role than currently approved"
@@ -420,6 +443,13 @@ impl WsSession {
                         });
                         if !requested_scopes.is_empty() {
                             details["requestedScopes"] = json!(requested_scopes);
+                        }
+                        if bootstrap {
+                            // The setup code stays valid for this device: keep retrying
+                            // with it until an operator approves (OpenClaw's hints).
+                            details["recommendedNextStep"] = json!("wait_then_retry");
+                            details["retryable"] = json!(true);
+                            details["pauseReconnect"] = json!(false);
                         }
                         let err = ErrorShape::new(ErrorCode::NotPaired, message.clone())
                             .with_details(details);
@@ -458,6 +488,22 @@ impl WsSession {
                         }));
                         return act.fail_handshake(&id, err, close::POLICY, ctx);
                     }
+                    Err(HelloError::Device(DeviceVerdict::BootstrapInvalid)) => {
+                        act.registry.do_send(AuthAttempt {
+                            key: act.peer.limiter_key(AuthScope::DeviceToken),
+                            matched: false,
+                        });
+                        let err = ErrorShape::invalid(
+                            "unauthorized: setup code invalid, expired, revoked, or already used (create a new code; review `openclaw devices list`)",
+                        )
+                        .with_details(json!({
+                            "code": codes::AUTH_BOOTSTRAP_TOKEN_INVALID,
+                            "authReason": "bootstrap_token_invalid",
+                            "canRetryWithDeviceToken": false,
+                            "recommendedNextStep": "update_auth_credentials",
+                        }));
+                        return act.fail_handshake(&id, err, close::POLICY, ctx);
+                    }
                     Err(HelloError::Device(DeviceVerdict::Unavailable)) => {
                         let err = ErrorShape::unavailable(
                             "gateway cannot save its device pairing state (the gateway's owner should check the state directory: see the gateway log); retry later",
@@ -489,13 +535,21 @@ impl WsSession {
         ready: ReadyState,
         method: &str,
         snap: &HelloSnapshot,
-        issued: Option<(String, u64)>,
+        issued: (Option<(String, u64)>, Option<Handoff>),
         ctx: &mut Context<Self>,
     ) {
         crate::metrics::METRICS.handshake_ok(ready.role);
         self.release_preauth();
+        let (issued, handoff) = issued;
         let issued = issued.as_ref().map(|(t, at)| (t.as_str(), *at));
-        let hello = self.hello_frame(id, ready.role, &ready.scopes, method, snap, issued);
+        let hello = self.hello_frame(
+            id,
+            ready.role,
+            &ready.scopes,
+            method,
+            snap,
+            (issued, handoff.as_ref()),
+        );
         self.send_raw(hello, ctx);
         let pending = match std::mem::replace(&mut self.phase, Phase::Ready(Box::new(ready))) {
             Phase::Authenticating { pending } => pending,
@@ -540,7 +594,7 @@ impl WsSession {
             node_id: None,
             device_id: None,
         };
-        self.finish_hello(&id, ready, method, &snap, None, ctx);
+        self.finish_hello(&id, ready, method, &snap, (None, None), ctx);
     }
 
     fn presence_entry(
@@ -593,7 +647,7 @@ impl WsSession {
         scopes: &[String],
         method: &str,
         snap: &HelloSnapshot,
-        issued: Option<(&str, u64)>,
+        (issued, handoff): (Option<(&str, u64)>, Option<&Handoff>),
     ) -> String {
         let cfg = &self.shared.config;
         let admin = role == Role::Operator && scopes.iter().any(|s| s == scopes::ADMIN);
@@ -611,6 +665,14 @@ impl WsSession {
                 method,
                 role,
                 scopes,
+                device_tokens: handoff.map(|h| {
+                    [crate::protocol::hello::HandoffToken {
+                        device_token: &h.token,
+                        role: h.role,
+                        scopes: &h.scopes,
+                        issued_at_ms: h.issued_at_ms,
+                    }]
+                }),
             },
             features: features_json(),
             policy: Policy {

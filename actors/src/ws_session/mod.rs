@@ -77,6 +77,7 @@ pub const EVENTS: &[&str] = &[
     "node.pair.resolved",
     "device.pair.requested",
     "device.pair.resolved",
+    "device.pair.setup.completed",
     "chat",
     "agent",
     "sessions.changed",

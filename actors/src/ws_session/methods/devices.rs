@@ -2,11 +2,16 @@
 //! `server-methods/devices.ts`). The registry replies once the change is persisted.
 
 use actix::prelude::*;
+use serde_json::{Value, json};
 
 use super::node_params::{DeviceIdParams, RequestIdParams, TokenParams};
-use super::{Call, Method};
-use crate::protocol::scopes::{MethodAccess, PAIRING};
-use crate::registry::nodes::PairingOp;
+use super::{Call, Method, Params};
+use crate::auth::AuthMode;
+use crate::pairing::BootstrapProfile;
+use crate::protocol::error::ErrorShape;
+use crate::protocol::scopes::{ADMIN, MethodAccess, PAIRING};
+use crate::registry::nodes::{IssueSetupCode, PairingOp, SetupStatus};
+use crate::setup_code::{self, SetupRequest};
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
@@ -40,7 +45,91 @@ pub(super) const METHODS: &[Method] = &[
         access: MethodAccess::Operator(PAIRING),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::device_token),
     },
+    Method {
+        name: "device.pair.setupCode",
+        access: MethodAccess::Operator(ADMIN),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::setup_code),
+    },
+    Method {
+        name: "device.pair.setupStatus",
+        access: MethodAccess::Operator(ADMIN),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::setup_status),
+    },
 ];
+
+/// `device.pair.setupCode {publicUrl?, preferRemoteUrl?, includeQr?, bootstrapProfile?}`
+/// (OpenClaw's closed schema; `joinUrl` is refused by name).
+pub(crate) struct SetupCodeParams(SetupRequest);
+
+impl Params for SetupCodeParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "device.pair.setupCode";
+        let bad = |why: &str| ErrorShape::invalid(format!("invalid {M} params: {why}"));
+        let o = match &call.params {
+            Value::Null => return Ok(Self(SetupRequest::default())),
+            Value::Object(o) => o,
+            _ => return Err(bad("at root: must be object")),
+        };
+        let mut req = SetupRequest::default();
+        for (k, v) in o {
+            match (k.as_str(), v) {
+                ("publicUrl", Value::String(s)) if !s.trim().is_empty() => {
+                    req.public_url = Some(s.clone());
+                }
+                ("publicUrl", _) => return Err(bad("at /publicUrl: must be a non-empty string")),
+                ("preferRemoteUrl", Value::Bool(b)) => req.prefer_remote = *b,
+                ("includeQr", Value::Bool(_)) => {}
+                ("preferRemoteUrl" | "includeQr", _) => {
+                    return Err(bad(&format!("at /{k}: must be boolean")));
+                }
+                ("bootstrapProfile", Value::String(s)) => {
+                    req.profile = Some(match s.as_str() {
+                        "limited" => BootstrapProfile::Limited,
+                        "node" => BootstrapProfile::Node,
+                        "voice-node" => BootstrapProfile::VoiceNode,
+                        _ => {
+                            return Err(bad(
+                                "at /bootstrapProfile: must be equal to one of the allowed values (limited, node, voice-node)",
+                            ));
+                        }
+                    });
+                }
+                ("bootstrapProfile", _) => {
+                    return Err(bad("at /bootstrapProfile: must be string"));
+                }
+                ("joinUrl", _) => {
+                    return Err(ErrorShape::invalid(
+                        "join URLs are not supported by this gateway: use the setup code itself (`openclaw node run --pair <code>`, or the app's setup-code field)",
+                    ));
+                }
+                _ => {
+                    return Err(bad(&format!(
+                        "at root: unexpected property '{}'",
+                        k.chars().take(64).collect::<String>()
+                    )));
+                }
+            }
+        }
+        Ok(Self(req))
+    }
+}
+
+/// `device.pair.setupStatus {setupId}`.
+pub(crate) struct SetupStatusParams(String);
+
+impl Params for SetupStatusParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let id = match call.params.get("setupId") {
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => s.clone(),
+            _ => {
+                return Err(ErrorShape::invalid(
+                    "invalid device.pair.setupStatus params: must have required property 'setupId' (a setup id from device.pair.setupCode)",
+                ));
+            }
+        };
+        Ok(Self(id))
+    }
+}
 
 impl WsSession {
     /// `device.pair.list`.
@@ -71,5 +160,103 @@ impl WsSession {
     /// `device.token.rotate {deviceId, role, scopes?}`, `device.token.revoke {deviceId, role}`.
     fn device_token(&mut self, call: Call, p: TokenParams, ctx: &mut Context<Self>) {
         self.reply_pairing(call, p.0, ctx);
+    }
+
+    /// `device.pair.setupCode`: a single-use, 10-minute setup code for a phone or a node
+    /// host, pointing at the URL this gateway is reached at (see [`setup_code::resolve`]).
+    fn setup_code(&mut self, call: Call, p: SetupCodeParams, ctx: &mut Context<Self>) {
+        let live = self.shared.live.get();
+        let auth = match live.auth.mode {
+            AuthMode::Token => "token",
+            AuthMode::Password => "password",
+            AuthMode::None => {
+                return self.respond_err(
+                    &call.id,
+                    &ErrorShape::invalid(
+                        "Pairing setup requires gateway.auth.mode \"token\" or \"password\"; current mode is \"none\". Fix: set gateway.auth.token",
+                    ),
+                    ctx,
+                );
+            }
+        };
+        let facts = setup_code::Facts {
+            urls: &live.setup_urls,
+            tailscale: self.shared.tailscale_url.get().map(String::as_str),
+            bind_addrs: &live.bind_addrs,
+            bind_mode: &self.shared.config.bind_mode,
+            port: live.port,
+            lan_address: None,
+        };
+        // The host's LAN address only matters for a gateway bound to every interface.
+        let any = live
+            .bind_addrs
+            .iter()
+            .any(|a| a.starts_with("0.0.0.0:") || a.starts_with("[::]:"));
+        let facts = setup_code::Facts {
+            lan_address: any.then(setup_code::lan_address).flatten(),
+            ..facts
+        };
+        let resolved = match setup_code::resolve(&p.0, &facts) {
+            Ok(r) => r,
+            Err(e) => return self.respond_err(&call.id, &ErrorShape::invalid(e), ctx),
+        };
+        let issue = self.registry.send(IssueSetupCode {
+            profile: resolved.profile,
+        });
+        self.reply_with(
+            call.id,
+            async move {
+                let (token, setup_id, expires_at_ms) = match issue.await {
+                    Ok(Ok(v)) => v,
+                    Ok(Err(e)) => return Err(ErrorShape::unavailable(e)),
+                    Err(_) => return Err(ErrorShape::unavailable("gateway busy; retry shortly")),
+                };
+                let mut out = json!({
+                    "setupId": setup_id,
+                    "expiresAtMs": expires_at_ms,
+                    "setupCode": setup_code::encode(&resolved.url, &token, expires_at_ms),
+                    "gatewayUrl": resolved.url,
+                    "auth": auth,
+                    "urlSource": resolved.source,
+                    "access": resolved.profile.access(),
+                });
+                if resolved.downgraded {
+                    out["accessDowngraded"] = json!(true);
+                }
+                Ok(out)
+            },
+            ctx,
+        );
+    }
+
+    /// `device.pair.setupStatus {setupId}`: `{completion}` once the code paired a device,
+    /// else `{}`.
+    fn setup_status(&mut self, call: Call, p: SetupStatusParams, ctx: &mut Context<Self>) {
+        let status = self.registry.send(SetupStatus {
+            setup_id: p.0.clone(),
+        });
+        let setup_id = p.0;
+        self.reply_with(
+            call.id,
+            async move {
+                match status.await {
+                    Ok(Some(c)) => {
+                        let mut done = json!({
+                            "setupId": setup_id,
+                            "deviceId": c.device_id,
+                            "access": c.access,
+                            "ts": c.completed_at_ms,
+                        });
+                        if let Some(n) = c.device_name {
+                            done["deviceName"] = json!(n);
+                        }
+                        Ok(json!({"completion": done}))
+                    }
+                    Ok(None) => Ok(json!({})),
+                    Err(_) => Err(ErrorShape::unavailable("gateway busy; retry shortly")),
+                }
+            },
+            ctx,
+        );
     }
 }

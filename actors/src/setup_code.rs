@@ -1,0 +1,425 @@
+//! Setup codes (OpenClaw's `device.pair.setupCode`, `openclaw qr`): the URL a phone or a
+//! node host should reach this gateway at, the access a code may hand over there, and the
+//! code itself: base64url of `{url, bootstrapToken, expiresAtMs}`, the format the official
+//! apps and `openclaw node run --pair` read.
+//!
+//! The rules are OpenClaw's: a plaintext `ws://` URL is allowed only for loopback, private
+//! LAN addresses, `.local` hosts and the Android emulator's `10.0.2.2`, and there a code
+//! hands over at most the `limited` operator (no `operator.admin`), because anyone on the
+//! network could read the bearer token and race the phone with it; `wss://` (or loopback)
+//! allows `full`.
+
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::pairing::BootstrapProfile;
+
+/// What the gateway knows about the URLs it is reached at, besides its bound addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupUrls {
+    /// `gateway.tls.enabled`: bare hosts and bound addresses are `wss://`.
+    pub tls: bool,
+    /// `gateway.remote.url`, when set (a gateway that also knows its public name).
+    pub remote_url: Option<String>,
+}
+
+/// A `device.pair.setupCode` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupRequest {
+    /// `publicUrl`: the URL to put in the code.
+    pub public_url: Option<String>,
+    /// `preferRemoteUrl`: `gateway.remote.url` before the Tailscale URL.
+    pub prefer_remote: bool,
+    /// `bootstrapProfile` (`None`: full access where the URL allows it).
+    pub profile: Option<BootstrapProfile>,
+}
+
+/// Where a setup code points and what it hands over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The gateway URL.
+    pub url: String,
+    /// Where the URL came from (`request.publicUrl`, `gateway.remote.url`, …).
+    pub source: String,
+    /// What the code hands over.
+    pub profile: BootstrapProfile,
+    /// Full access was asked for (by default) but the URL allows only `limited`.
+    pub downgraded: bool,
+}
+
+/// The facts about this gateway a setup URL is chosen from.
+pub struct Facts<'a> {
+    /// See [`SetupUrls`].
+    pub urls: &'a SetupUrls,
+    /// The Tailscale Serve/Funnel URL (`https://host.tailnet.ts.net`), when serving.
+    pub tailscale: Option<&'a str>,
+    /// The addresses the gateway is bound to (`ip:port`).
+    pub bind_addrs: &'a [String],
+    /// `gateway.bind` as configured.
+    pub bind_mode: &'a str,
+    /// The port.
+    pub port: u16,
+    /// This host's LAN address, for a gateway bound to every interface.
+    pub lan_address: Option<IpAddr>,
+}
+
+const SECURE_FIX: &str = "Tailscale and public mobile pairing require a secure gateway URL (wss://) or Tailscale Serve/Funnel. Fix: use a private LAN address, set gateway.tailscale.mode=serve, or pass a wss:// URL (publicUrl; `openclaw qr --url wss://…`). ws:// is only valid for localhost, private LAN addresses, .local hosts, or the Android emulator";
+
+/// Picks the URL (OpenClaw's order: the request's `publicUrl`; `gateway.remote.url` when
+/// preferred; the Tailscale Serve URL; `gateway.remote.url`; a bound LAN, tailnet or custom
+/// address) and the access it allows. `Err`: why no code can be made, with the fix.
+pub fn resolve(req: &SetupRequest, f: &Facts<'_>) -> Result<Resolved, String> {
+    let secure = f.urls.tls;
+    let remote = match f.urls.remote_url.as_deref().map(str::trim) {
+        Some(r) if !r.is_empty() => {
+            Some(normalize_url(r, secure).ok_or("Configured gateway.remote.url is invalid.")?)
+        }
+        _ => None,
+    };
+    let (url, source) = if let Some(p) = req.public_url.as_deref() {
+        let url = normalize_url(p, secure).ok_or_else(|| {
+            format!(
+                "publicUrl {:?} is not a gateway URL. Fix: pass ws://host:port or wss://host",
+                p.chars().take(200).collect::<String>()
+            )
+        })?;
+        (url, "request.publicUrl".to_owned())
+    } else if let (true, Some(r)) = (req.prefer_remote, &remote) {
+        (r.clone(), "gateway.remote.url".to_owned())
+    } else if let Some(ts) = f.tailscale.and_then(|t| normalize_url(t, true)) {
+        (ts, "gateway.tailscale.mode".to_owned())
+    } else if let Some(r) = remote {
+        (r, "gateway.remote.url".to_owned())
+    } else {
+        let scheme = if secure { "wss" } else { "ws" };
+        let bound: Vec<IpAddr> = f
+            .bind_addrs
+            .iter()
+            .filter_map(|a| a.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+            .collect();
+        let host = bound
+            .iter()
+            .find(|ip| !ip.is_loopback() && !ip.is_unspecified())
+            .copied()
+            .or_else(|| {
+                bound
+                    .iter()
+                    .any(IpAddr::is_unspecified)
+                    .then_some(f.lan_address)
+                    .flatten()
+            });
+        let Some(ip) = host else {
+            return Err("Gateway is only bound to loopback. Set gateway.bind=lan, enable tailscale serve, or pass the URL the device reaches this gateway at (publicUrl; `openclaw qr --url ws://<host>:<port>`), e.g. the loopback end of an SSH tunnel".to_owned());
+        };
+        let host = match ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+        (
+            format!("{scheme}://{host}:{}", f.port),
+            format!("gateway.bind={}", f.bind_mode),
+        )
+    };
+    let (scheme_secure, host) = split_url(&url).ok_or("Resolved mobile pairing URL is invalid.")?;
+    if !scheme_secure && !cleartext_allowed(&host) {
+        return Err(format!("{SECURE_FIX}. Resolved source: {source}."));
+    }
+    let full_ok = scheme_secure || is_loopback_host(&host);
+    let (profile, downgraded) = match req.profile {
+        None if full_ok => (BootstrapProfile::MobileFull, false),
+        None => (BootstrapProfile::Limited, true),
+        Some(p) => (p, false),
+    };
+    Ok(Resolved {
+        url,
+        source,
+        profile,
+        downgraded,
+    })
+}
+
+/// The setup code: base64url (no padding) of `{"url", "bootstrapToken", "expiresAtMs"}`.
+pub fn encode(url: &str, bootstrap_token: &str, expires_at_ms: u64) -> String {
+    // Written by hand to keep OpenClaw's key order.
+    let json = format!(
+        "{{\"url\":{},\"bootstrapToken\":{},\"expiresAtMs\":{expires_at_ms}}}",
+        serde_json::Value::from(url),
+        serde_json::Value::from(bootstrap_token)
+    );
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+/// `raw` as `ws[s]://host[:port][/path]`: `http(s)` reads as `ws(s)`, a bare `host[:port]`
+/// takes `ws` (`wss` when `secure`); credentials in the URL, a query or another scheme are
+/// refused.
+pub fn normalize_url(raw: &str, secure: bool) -> Option<String> {
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > 2048 || raw.chars().any(char::is_whitespace) {
+        return None;
+    }
+    let lower = raw.to_ascii_lowercase();
+    let (scheme, rest) = if let Some(r) = lower.strip_prefix("wss://") {
+        ("wss", &raw[raw.len() - r.len()..])
+    } else if let Some(r) = lower.strip_prefix("https://") {
+        ("wss", &raw[raw.len() - r.len()..])
+    } else if let Some(r) = lower.strip_prefix("ws://") {
+        ("ws", &raw[raw.len() - r.len()..])
+    } else if let Some(r) = lower.strip_prefix("http://") {
+        ("ws", &raw[raw.len() - r.len()..])
+    } else if lower.contains("://") {
+        return None;
+    } else {
+        (if secure { "wss" } else { "ws" }, raw)
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.is_empty()
+        || authority.contains('@')
+        || path.contains('?')
+        || path.contains('#')
+        || authority.contains('?')
+        || authority.contains('#')
+    {
+        return None;
+    }
+    // host, optional port (an IPv6 literal in brackets).
+    let (host, port) = if let Some(h) = authority.strip_prefix('[') {
+        let end = h.find(']')?;
+        let host = &h[..end];
+        host.parse::<std::net::Ipv6Addr>().ok()?;
+        let after = &h[end + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        (format!("[{host}]"), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'))
+    {
+        return None;
+    }
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
+        None => None,
+    };
+    let path = if path == "/" { "" } else { path };
+    Some(match port {
+        Some(p) => format!("{scheme}://{}:{p}{path}", host.to_ascii_lowercase()),
+        None => format!("{scheme}://{}{path}", host.to_ascii_lowercase()),
+    })
+}
+
+/// `(secure, host)` of a normalized URL (the host without brackets).
+fn split_url(url: &str) -> Option<(bool, String)> {
+    let (secure, rest) = if let Some(r) = url.strip_prefix("wss://") {
+        (true, r)
+    } else {
+        (false, url.strip_prefix("ws://")?)
+    };
+    let authority = rest.split('/').next()?;
+    let host = if let Some(h) = authority.strip_prefix('[') {
+        h.split(']').next()?.to_owned()
+    } else {
+        authority.split(':').next()?.to_owned()
+    };
+    Some((secure, host))
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a plaintext `ws://` URL may name `host` (OpenClaw's list).
+fn cleartext_allowed(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if is_loopback_host(&host) || host == "10.0.2.2" || host.ends_with(".local") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.is_private() || v4.is_link_local(),
+        Ok(IpAddr::V6(v6)) => {
+            let first = v6.segments()[0];
+            (first & 0xffc0) == 0xfe80 || (first & 0xfe00) == 0xfc00
+        }
+        Err(_) => false,
+    }
+}
+
+/// This host's LAN address: the source address the kernel picks toward a private network
+/// (a UDP `connect`, which sends nothing). `None` unless it is a private LAN address.
+pub fn lan_address() -> Option<IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.168.255.255:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    match ip {
+        IpAddr::V4(v4) if v4.is_private() => Some(ip),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts<'a>(urls: &'a SetupUrls, bind: &'a [String], ts: Option<&'a str>) -> Facts<'a> {
+        Facts {
+            urls,
+            tailscale: ts,
+            bind_addrs: bind,
+            bind_mode: "lan",
+            port: 18789,
+            lan_address: "192.168.1.20".parse().ok(),
+        }
+    }
+
+    #[test]
+    fn urls_normalize_like_openclaw() {
+        for (raw, secure, want) in [
+            ("ws://127.0.0.1:18789", false, Some("ws://127.0.0.1:18789")),
+            (
+                "WSS://Gateway.Example/",
+                false,
+                Some("wss://gateway.example"),
+            ),
+            (
+                "https://gw.example.ts.net",
+                false,
+                Some("wss://gw.example.ts.net"),
+            ),
+            (
+                "http://192.168.1.2:80/gw",
+                false,
+                Some("ws://192.168.1.2:80/gw"),
+            ),
+            ("192.168.1.2:18789", false, Some("ws://192.168.1.2:18789")),
+            ("gw.example", true, Some("wss://gw.example")),
+            ("ws://[fe80::1]:18789", false, Some("ws://[fe80::1]:18789")),
+            ("ws://user:pw@host", false, None),
+            ("ftp://host", false, None),
+            ("ws://host:0", false, None),
+            ("ws://host:99999", false, None),
+            ("ws://host/?q=1", false, None),
+            ("ws://ho st", false, None),
+            ("", false, None),
+            ("ws://", false, None),
+            ("ws://[nothex]:1", false, None),
+        ] {
+            assert_eq!(normalize_url(raw, secure).as_deref(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_url_is_chosen_in_openclaws_order_and_cleartext_limits_access() {
+        let urls = SetupUrls::default();
+        let lan = ["0.0.0.0:18789".to_owned()];
+        // A LAN bind: the host's LAN address, plaintext, so limited.
+        let r = resolve(&SetupRequest::default(), &facts(&urls, &lan, None)).expect("lan");
+        assert_eq!(r.url, "ws://192.168.1.20:18789");
+        assert_eq!(r.source, "gateway.bind=lan");
+        assert_eq!(r.profile, BootstrapProfile::Limited);
+        assert!(r.downgraded);
+        // Tailscale Serve wins over the bind, and is full.
+        let r = resolve(
+            &SetupRequest::default(),
+            &facts(&urls, &lan, Some("https://box.tail1234.ts.net")),
+        )
+        .expect("tailscale");
+        assert_eq!(r.url, "wss://box.tail1234.ts.net");
+        assert_eq!(r.profile, BootstrapProfile::MobileFull);
+        assert!(!r.downgraded);
+        // The request's URL wins over everything; loopback is full.
+        let req = SetupRequest {
+            public_url: Some("ws://127.0.0.1:18789".into()),
+            ..SetupRequest::default()
+        };
+        let r = resolve(&req, &facts(&urls, &lan, Some("https://x.ts.net"))).expect("public");
+        assert_eq!(
+            (r.url.as_str(), r.source.as_str(), r.profile),
+            (
+                "ws://127.0.0.1:18789",
+                "request.publicUrl",
+                BootstrapProfile::MobileFull
+            )
+        );
+        // A named profile is kept.
+        let req = SetupRequest {
+            profile: Some(BootstrapProfile::Node),
+            ..req
+        };
+        assert_eq!(
+            resolve(&req, &facts(&urls, &lan, None))
+                .expect("node")
+                .profile,
+            BootstrapProfile::Node
+        );
+        // Plaintext to a public or tailnet address is refused, naming the fix.
+        for bad in [
+            "ws://203.0.113.7:18789",
+            "ws://100.101.102.103:18789",
+            "ws://gw.example",
+        ] {
+            let req = SetupRequest {
+                public_url: Some(bad.into()),
+                ..SetupRequest::default()
+            };
+            let e = resolve(&req, &facts(&urls, &lan, None)).expect_err(bad);
+            assert!(e.contains("require a secure gateway URL (wss://)"), "{e}");
+        }
+        // Only loopback bound: no URL to hand out.
+        let lo = ["127.0.0.1:18789".to_owned(), "[::1]:18789".to_owned()];
+        let e = resolve(&SetupRequest::default(), &facts(&urls, &lo, None)).expect_err("loopback");
+        assert!(e.starts_with("Gateway is only bound to loopback"), "{e}");
+        // gateway.remote.url: after Tailscale unless preferred.
+        let urls = SetupUrls {
+            tls: false,
+            remote_url: Some("wss://gw.example.com".into()),
+        };
+        let r = resolve(&SetupRequest::default(), &facts(&urls, &lo, None)).expect("remote");
+        assert_eq!(
+            (r.url.as_str(), r.source.as_str()),
+            ("wss://gw.example.com", "gateway.remote.url")
+        );
+        let r = resolve(
+            &SetupRequest::default(),
+            &facts(&urls, &lo, Some("https://t.ts.net")),
+        )
+        .expect("tailscale first");
+        assert_eq!(r.url, "wss://t.ts.net");
+        let req = SetupRequest {
+            prefer_remote: true,
+            ..SetupRequest::default()
+        };
+        let r = resolve(&req, &facts(&urls, &lo, Some("https://t.ts.net"))).expect("preferred");
+        assert_eq!(r.url, "wss://gw.example.com");
+    }
+
+    #[test]
+    fn the_code_is_base64url_json_in_openclaws_key_order() {
+        let code = encode("ws://127.0.0.1:18801", "tok-_en", 1_796_436_168_376);
+        assert!(
+            code.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{code}"
+        );
+        let json = URL_SAFE_NO_PAD.decode(&code).expect("base64url");
+        assert_eq!(
+            String::from_utf8(json).expect("utf8"),
+            r#"{"url":"ws://127.0.0.1:18801","bootstrapToken":"tok-_en","expiresAtMs":1796436168376}"#
+        );
+    }
+}
