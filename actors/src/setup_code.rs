@@ -111,6 +111,12 @@ pub fn resolve(req: &SetupRequest, f: &Facts<'_>) -> Result<Resolved, String> {
                     .flatten()
             });
         let Some(ip) = host else {
+            if bound.iter().any(IpAddr::is_unspecified) {
+                return Err(format!(
+                    "The gateway listens on every interface (gateway.bind={}) but this host has no private LAN address to put in a code. Fix: pass the URL devices reach this gateway at (publicUrl; `openclaw qr --url ws://<host>:<port>`), or enable tailscale serve",
+                    f.bind_mode
+                ));
+            }
             return Err("Gateway is only bound to loopback. Set gateway.bind=lan, enable tailscale serve, or pass the URL the device reaches this gateway at (publicUrl; `openclaw qr --url ws://<host>:<port>`), e.g. the loopback end of an SSH tunnel".to_owned());
         };
         let host = match ip {
@@ -380,6 +386,13 @@ mod tests {
             let e = resolve(&req, &facts(&urls, &lan, None)).expect_err(bad);
             assert!(e.contains("require a secure gateway URL (wss://)"), "{e}");
         }
+        // Every interface but no LAN address known: say so.
+        let f = Facts {
+            lan_address: None,
+            ..facts(&urls, &lan, None)
+        };
+        let e = resolve(&SetupRequest::default(), &f).expect_err("no lan address");
+        assert!(e.contains("no private LAN address"), "{e}");
         // Only loopback bound: no URL to hand out.
         let lo = ["127.0.0.1:18789".to_owned(), "[::1]:18789".to_owned()];
         let e = resolve(&SetupRequest::default(), &facts(&urls, &lo, None)).expect_err("loopback");

@@ -16,6 +16,7 @@ pub mod healthcheck;
 pub mod logs;
 pub mod models;
 pub mod nodes;
+pub mod qr;
 pub mod remote;
 pub mod sessions;
 pub mod status;
@@ -85,6 +86,9 @@ pub enum Command {
     Healthcheck(healthcheck::HealthcheckArgs),
     /// Print (or --open) the Control UI's URL for the configured gateway.
     Dashboard(dashboard::DashboardArgs),
+    /// Ask the gateway for a single-use setup code that pairs a phone (the OpenClaw app) or
+    /// a headless node host (`openclaw node run --pair <code>`).
+    Qr(qr::QrArgs),
 }
 
 /// `openclaw gateway`.
@@ -304,6 +308,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Logs(l) => logs::run(cli.config, l).await,
         Command::Healthcheck(h) => healthcheck::run(cli.config, h).await,
         Command::Dashboard(d) => dashboard::run(cli.config, d).await,
+        Command::Qr(q) => qr::run(cli.config, q).await,
     }
 }
 

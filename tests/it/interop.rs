@@ -316,6 +316,142 @@ async fn real_openclaw_node_host_pairs_and_runs_system_which() {
     assert!(host.try_status().is_some(), "node host is gone");
 }
 
+/// A setup code from our CLI (`openclaw qr --node --url …`) enrolls the **real OpenClaw node
+/// host** (`openclaw node run --pair <code>`) with no other credential and no approval step:
+/// it is paired, its first command surface is approved, `system.which` runs at once; after a
+/// restart it reconnects with the device token it saved; a second node host given the same
+/// (used) code is refused with `AUTH_BOOTSTRAP_TOKEN_INVALID` and gives up.
+#[actix_web::test]
+async fn real_openclaw_node_host_pairs_with_our_setup_code() {
+    let host_env = RealCli::locate();
+    let second_env = RealCli::locate();
+    let gw = TestGateway::with_token("T");
+    let port = gw.port.to_string();
+    let url = format!("ws://127.0.0.1:{port}");
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+
+    // Our CLI asks our gateway for a node setup code.
+    let home = tempfile::tempdir().expect("CLI home");
+    let mut qr = isolated_command(crate::support::BIN, home.path());
+    qr.args(["qr", "--node", "--url", &url, "--json"])
+        .env("OPENCLAW_GATEWAY_PORT", &port)
+        .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let out = run_bounded(qr, REAL_CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "openclaw qr: {out}");
+    let made = out.json();
+    assert_eq!(made["access"], "node", "{out}");
+    assert_eq!(made["gatewayUrl"], url.as_str(), "{out}");
+    let code = made["setupCode"].as_str().expect("setupCode").to_owned();
+    let setup_id = made["setupId"].as_str().expect("setupId").to_owned();
+
+    // The real node host pairs with it, no token in its environment.
+    let mut host = Background::spawn(host_env.command(&[
+        "node",
+        "run",
+        "--pair",
+        &code,
+        "--display-name",
+        "it-setup-code-node",
+    ]));
+    let ev = wait_event_or_exit(
+        &mut op,
+        "device.pair.setup.completed",
+        &mut host,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(ev["payload"]["setupId"], setup_id.as_str(), "{ev}");
+    assert_eq!(ev["payload"]["access"], "node", "{ev}");
+    let node_id = ev["payload"]["deviceId"]
+        .as_str()
+        .expect("the completed setup names the device")
+        .to_owned();
+    // Its surface came approved with the enrollment: invoke it at once (it may still be
+    // finishing its own hello, so wait for it to be listed as connected and approved).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = op.request("node.list", json!({})).await;
+        let node = list["payload"]["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["nodeId"] == node_id.as_str()))
+            .cloned();
+        if node
+            .as_ref()
+            .is_some_and(|n| n["connected"] == true && n["approvalState"] != "pending-approval")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {node_id} not connected and approved: {list}\nnode host:\n{}",
+            host.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    let which = |key: &'static str| {
+        json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
+            "timeoutMs": 15000, "idempotencyKey": key})
+    };
+    let res = op.request("node.invoke", which("it-setup-which-1")).await;
+    assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
+    assert!(
+        res["payload"]["payload"]["bins"]["sh"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/sh")),
+        "{res}"
+    );
+    let pending = op.request("node.pair.list", json!({})).await;
+    assert_eq!(pending["payload"]["pending"], json!([]), "{pending}");
+
+    // A second node host with the same code: refused, and it stops trying.
+    let mut second = Background::spawn(second_env.command(&["node", "run", "--pair", &code]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while second.try_status().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the second node host keeps running:\n{}",
+            second.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        second.output().contains("AUTH_BOOTSTRAP_TOKEN_INVALID"),
+        "{}",
+        second.output()
+    );
+
+    // Restarted without the code (and without a token), it reconnects with its device token.
+    host.kill_group();
+    let mut host = Background::spawn(host_env.command(&[
+        "node",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--no-tls",
+    ]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let res = op.request("node.invoke", which("it-setup-which-2")).await;
+        if res["ok"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no invoke after the restart: {res}\nnode host:\n{}",
+            host.output()
+        );
+        assert!(
+            host.try_status().is_none(),
+            "node host exited:\n{}",
+            host.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    }
+    host.kill_group();
+}
+
 /// The operator handshakes our gateway has completed, from its Prometheus text.
 fn operator_handshakes(port: u16, token: &str) -> u64 {
     let (status, head, body) = crate::support::http_request(

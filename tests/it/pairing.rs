@@ -701,3 +701,373 @@ async fn approvers_cannot_grant_scopes_they_lack() {
     let res = connect_admin().await;
     assert_eq!(res["ok"], true, "{res}");
 }
+
+/// A phone (or any client) coming through the trusted proxy from 203.0.113.7 with these
+/// connect params, signed by `key`.
+async fn remote_hello(port: u16, key: &DeviceKey, mut p: Value) -> (WsClient, Value) {
+    let mut c = WsClient::open_with(port, &[("X-Forwarded-For", "203.0.113.7")])
+        .await
+        .unwrap_or_else(|e| panic!("upgrade through the trusted proxy refused: {e}"));
+    let ch = c.challenge().await;
+    sign_device(&mut p, key, &nonce_of(&ch), now_ms(), Sig::V3);
+    let res = c.connect(p).await;
+    (c, res)
+}
+
+/// `connect` params of a client that says it is `client_id` on `platform`/`family`.
+fn app_params(client_id: &str, platform: &str, family: &str, role: &str, auth: Value) -> Value {
+    json!({
+        "minProtocol": 4,
+        "maxProtocol": 4,
+        "client": {"id": client_id, "version": "2026.9.6", "platform": platform,
+            "deviceFamily": family, "mode": if role == "node" { "node" } else { "ui" },
+            "displayName": "Ana's iPhone"},
+        "role": role,
+        "scopes": [],
+        "caps": ["camera"],
+        "commands": ["camera.snap"],
+        "auth": auth,
+    })
+}
+
+/// The bootstrap token inside a setup code (base64url JSON `{url, bootstrapToken, expiresAtMs}`).
+fn decode_code(code: &str) -> Value {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(code)
+        .unwrap_or_else(|e| panic!("setup code is base64url ({e}): {code}"));
+    serde_json::from_slice(&raw).expect("setup code is JSON")
+}
+
+/// The bootstrap-token refusal, and the close.
+async fn assert_code_refused(mut c: WsClient, res: &Value) {
+    let err = error_of(res);
+    assert_eq!(
+        err["message"],
+        "unauthorized: setup code invalid, expired, revoked, or already used (create a new code; review `openclaw devices list`)",
+        "{res}"
+    );
+    assert_eq!(
+        err["details"]["code"], "AUTH_BOOTSTRAP_TOKEN_INVALID",
+        "{res}"
+    );
+    let (code, _, _) = c.until_close().await;
+    assert_eq!(code, Some(1008));
+}
+
+/// Setup codes (`device.pair.setupCode`, what `openclaw qr` shows): an admin makes one; the
+/// official app it was made for pairs with it from afar, getting its node token and the
+/// operator handoff; the code then works for nobody; a code redeemed by another client
+/// class waits for an operator, bound to that device; a code is never a shared secret.
+#[actix_web::test]
+async fn setup_codes_pair_the_app_they_were_made_for_once() {
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, trustedProxies: ["127.0.0.1"]}}"#),
+    );
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let (mut pairer, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.read", "operator.pairing"]),
+    )
+    .await;
+    let url = format!("ws://127.0.0.1:{}", gw.port);
+
+    // Only admins make codes, and a loopback-only gateway needs the URL to put in one.
+    let res = pairer.request("device.pair.setupCode", json!({})).await;
+    assert_eq!(
+        error_of(&res)["message"],
+        "missing scope: operator.admin",
+        "{res}"
+    );
+    let res = admin.request("device.pair.setupCode", json!({})).await;
+    assert!(
+        error_of(&res)["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Gateway is only bound to loopback")),
+        "{res}"
+    );
+    for (params, what) in [
+        (
+            json!({"publicUrl": "ws://203.0.113.9:18789"}),
+            "require a secure gateway URL",
+        ),
+        (json!({"bootstrapProfile": "root"}), "bootstrapProfile"),
+        (
+            json!({"publicUrl": url, "extra": 1}),
+            "unexpected property 'extra'",
+        ),
+        (
+            json!({"publicUrl": url, "joinUrl": true}),
+            "join URLs are not supported",
+        ),
+    ] {
+        let res = admin.request("device.pair.setupCode", params.clone()).await;
+        assert_eq!(error_of(&res)["code"], "INVALID_REQUEST", "{params}: {res}");
+        assert!(res.to_string().contains(what), "{params}: {res}");
+    }
+
+    let res = admin
+        .request("device.pair.setupCode", json!({"publicUrl": url}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let made = res["payload"].clone();
+    assert_eq!(made["access"], "full", "{made}");
+    assert_eq!(made["auth"], "token", "{made}");
+    assert_eq!(made["gatewayUrl"], url.as_str(), "{made}");
+    assert_eq!(made["urlSource"], "request.publicUrl", "{made}");
+    let setup_id = made["setupId"].as_str().expect("setupId").to_owned();
+    let code = decode_code(made["setupCode"].as_str().expect("setupCode"));
+    assert_eq!(code["url"], url.as_str(), "{code}");
+    assert_eq!(code["expiresAtMs"], made["expiresAtMs"], "{code}");
+    let expires = made["expiresAtMs"].as_u64().expect("expiresAtMs");
+    assert!(
+        expires > now_ms() + 590_000 && expires <= now_ms() + 600_000,
+        "{made}"
+    );
+    let bootstrap = code["bootstrapToken"]
+        .as_str()
+        .expect("bootstrapToken")
+        .to_owned();
+    assert!(
+        !std::fs::read_to_string(gw.dir.path().join("devices/pairing.json"))
+            .expect("pairing.json")
+            .contains(&bootstrap),
+        "only the code's hash is on disk"
+    );
+    let status = admin
+        .request("device.pair.setupStatus", json!({"setupId": setup_id}))
+        .await;
+    assert_eq!(status["payload"], json!({}), "not used yet: {status}");
+
+    // Not a shared secret: an operator cannot sign in with it, nor a client without a device.
+    let (_, res) = WsClient::open_challenged(gw.port).await;
+    drop(res);
+    let (mut c, _) = WsClient::open_challenged(gw.port).await;
+    let res = c
+        .connect(connect_params(
+            "cli",
+            "cli",
+            &["operator.read"],
+            json!({"bootstrapToken": bootstrap}),
+        ))
+        .await;
+    assert_eq!(
+        error_of(&res)["details"]["code"],
+        "DEVICE_IDENTITY_REQUIRED",
+        "{res}"
+    );
+
+    // The iPhone app redeems it from afar: node token plus the operator handoff.
+    let phone = random_key();
+    let (c, res) = remote_hello(
+        gw.port,
+        &phone,
+        app_params(
+            "openclaw-ios",
+            "iOS 18.2",
+            "iPhone",
+            "node",
+            json!({"bootstrapToken": bootstrap}),
+        ),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let auth = &res["payload"]["auth"];
+    assert_eq!(auth["role"], "node", "{res}");
+    assert_eq!(auth["method"], "bootstrap-token", "{res}");
+    let node_token = auth["deviceToken"]
+        .as_str()
+        .expect("node deviceToken")
+        .to_owned();
+    let handoff = &auth["deviceTokens"][0];
+    assert_eq!(handoff["role"], "operator", "{res}");
+    let op_scopes = handoff["scopes"].as_array().expect("scopes").clone();
+    assert!(op_scopes.contains(&json!("operator.admin")), "{res}");
+    assert!(
+        !op_scopes.contains(&json!("operator.pairing")),
+        "never pairing: {res}"
+    );
+    let op_token = handoff["deviceToken"]
+        .as_str()
+        .expect("operator token")
+        .to_owned();
+    assert_ne!(op_token, node_token);
+    drop(c);
+    let ev = pairer
+        .event_within("device.pair.setup.completed", Duration::from_secs(5))
+        .await;
+    assert_eq!(ev["payload"]["setupId"], setup_id.as_str(), "{ev}");
+    assert_eq!(
+        ev["payload"]["deviceId"],
+        phone.device_id().as_str(),
+        "{ev}"
+    );
+    assert_eq!(ev["payload"]["access"], "full", "{ev}");
+    assert_eq!(ev["payload"]["deviceName"], "Ana's iPhone", "{ev}");
+    assert!(!ev.to_string().contains(&bootstrap), "{ev}");
+    let status = admin
+        .request("device.pair.setupStatus", json!({"setupId": setup_id}))
+        .await;
+    assert_eq!(
+        status["payload"]["completion"]["deviceId"],
+        phone.device_id().as_str(),
+        "{status}"
+    );
+
+    // Both handed-over tokens work from afar, each for its role.
+    let (_, res) = remote_hello(
+        gw.port,
+        &phone,
+        app_params(
+            "openclaw-ios",
+            "iOS 18.2",
+            "iPhone",
+            "node",
+            json!({"deviceToken": node_token}),
+        ),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "node token: {res}");
+    let mut p = app_params(
+        "openclaw-ios",
+        "iOS 18.2",
+        "iPhone",
+        "operator",
+        json!({"deviceToken": op_token}),
+    );
+    p["scopes"] = json!(["operator.admin", "operator.read", "operator.write"]);
+    let (_, res) = remote_hello(gw.port, &phone, p).await;
+    assert_eq!(res["ok"], true, "operator token: {res}");
+    assert_eq!(res["payload"]["auth"]["role"], "operator", "{res}");
+
+    // Used up: not for the phone again, nor for anyone else.
+    for key in [&phone, &random_key()] {
+        let (c, res) = remote_hello(
+            gw.port,
+            key,
+            app_params(
+                "openclaw-ios",
+                "iOS 18.2",
+                "iPhone",
+                "node",
+                json!({"bootstrapToken": bootstrap}),
+            ),
+        )
+        .await;
+        assert_code_refused(c, &res).await;
+    }
+    let (c, res) = remote_hello(
+        gw.port,
+        &random_key(),
+        app_params(
+            "openclaw-ios",
+            "iOS 18.2",
+            "iPhone",
+            "node",
+            json!({"bootstrapToken": "x".repeat(43)}),
+        ),
+    )
+    .await;
+    assert_code_refused(c, &res).await;
+
+    // A client the code was not made for (it says it is a node host): it waits for an
+    // operator, and the code is bound to its device meanwhile.
+    let res = admin
+        .request("device.pair.setupCode", json!({"publicUrl": url}))
+        .await;
+    let second =
+        decode_code(res["payload"]["setupCode"].as_str().expect("setupCode"))["bootstrapToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+    let other = random_key();
+    let params = |t: &str| {
+        app_params(
+            "node-host",
+            "linux",
+            "Linux",
+            "node",
+            json!({"bootstrapToken": t}),
+        )
+    };
+    let (mut c, res) = remote_hello(gw.port, &other, params(&second)).await;
+    let err = error_of(&res);
+    assert_eq!(err["details"]["code"], "PAIRING_REQUIRED", "{res}");
+    assert_eq!(
+        err["details"]["recommendedNextStep"], "wait_then_retry",
+        "{res}"
+    );
+    assert_eq!(err["details"]["retryable"], true, "{res}");
+    let request_id = err["details"]["requestId"]
+        .as_str()
+        .expect("requestId")
+        .to_owned();
+    c.until_close().await;
+    let (c, res) = remote_hello(gw.port, &random_key(), params(&second)).await;
+    assert_code_refused(c, &res).await;
+    let res = pairer
+        .request("device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let (_, res) = remote_hello(gw.port, &other, params(&second)).await;
+    assert_eq!(res["ok"], true, "after approval: {res}");
+    assert!(res["payload"]["auth"]["deviceToken"].is_string(), "{res}");
+    assert!(
+        res["payload"]["auth"]["deviceTokens"].is_null(),
+        "no operator handoff to a client the code was not made for: {res}"
+    );
+}
+
+/// A `node` setup code enrolls a node host with its first command surface approved: it
+/// can be invoked at once, without `node.pair.approve`.
+#[actix_web::test]
+async fn a_node_setup_code_enrolls_the_node_and_its_commands() {
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, trustedProxies: ["127.0.0.1"]}}"#),
+    );
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let res = admin
+        .request(
+            "device.pair.setupCode",
+            json!({"publicUrl": format!("ws://127.0.0.1:{}", gw.port), "bootstrapProfile": "node"}),
+        )
+        .await;
+    assert_eq!(res["payload"]["access"], "node", "{res}");
+    let token =
+        decode_code(res["payload"]["setupCode"].as_str().expect("setupCode"))["bootstrapToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+    let key = random_key();
+    let params = crate::support::fake_node::node_connect_params(
+        &["system.which"],
+        json!({"bootstrapToken": token}),
+    );
+    let node = FakeNode::connect_with(gw.port, &key, params, always(Action::Echo))
+        .await
+        .unwrap_or_else(|res| panic!("node host enrolls with the code: {res}"));
+    assert!(
+        node.hello["auth"]["deviceToken"].is_string(),
+        "{}",
+        node.hello
+    );
+    assert!(
+        node.hello["auth"]["deviceTokens"].is_null(),
+        "node only: {}",
+        node.hello
+    );
+    let res = admin
+        .request(
+            "node.invoke",
+            json!({"nodeId": node.node_id, "command": "system.which", "params": {"bins": ["sh"]},
+                "idempotencyKey": "enrolled-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "the enrolled surface is approved: {res}");
+    let list = admin.request("node.pair.list", json!({})).await;
+    assert_eq!(list["payload"]["pending"], json!([]), "{list}");
+}
