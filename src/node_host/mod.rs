@@ -3,10 +3,16 @@
 //! `node.invoke.request` events (each command runs in its own task; results go back through
 //! the socket writer), publishes `node.host.stats`, and reconnects with jittered backoff.
 //!
+//! It authenticates with OPENCLAW_GATEWAY_TOKEN / OPENCLAW_GATEWAY_PASSWORD or the device
+//! token the gateway issued it (stored per gateway URL), or pairs with a setup code
+//! (`--pair`, `--pair-if-needed`, see [`pair`]): the code's bootstrap token is the first
+//! connect's only credential, kept in memory until that connect succeeds.
+//!
 //! `system.run` only starts programs on this node's own exec allowlist
 //! (`$STATE/node/exec-allowlist.json`, empty by default), whatever the gateway approved.
 
 pub mod exec;
+pub mod pair;
 mod run;
 mod stats;
 
@@ -14,6 +20,7 @@ pub use stats::host_stats;
 #[cfg(test)]
 use stats::parse_meminfo;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -26,7 +33,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::client::connect::{ClientInfo, ConnectParams};
+use crate::client::connect::{ClientInfo, ConnectParams, Payload};
 use crate::client::identity as state;
 use crate::client::{CallError, Target, WsConn, validate};
 use crate::config::{self, ProcessEnv};
@@ -71,7 +78,7 @@ pub struct NodeCmd {
 #[derive(Debug, Subcommand)]
 pub enum NodeSub {
     /// Run the node host in the foreground (token from OPENCLAW_GATEWAY_TOKEN or
-    /// OPENCLAW_GATEWAY_PASSWORD).
+    /// OPENCLAW_GATEWAY_PASSWORD, or pair with a setup code: --pair).
     Run(NodeRunArgs),
     /// Print this node's device id and public key (creating the identity if needed).
     Identity(NodeIdentityArgs),
@@ -80,12 +87,12 @@ pub enum NodeSub {
 /// Flags of `node run`.
 #[derive(Debug, Args, Clone)]
 pub struct NodeRunArgs {
-    /// Gateway host.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// Gateway port.
-    #[arg(long, default_value_t = 18789)]
-    pub port: u16,
+    /// Gateway host [default: 127.0.0.1, or the host of the --pair code's URL].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Gateway port [default: 18789, or the port of the --pair code's URL].
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Connect with wss://.
     #[arg(long)]
     pub tls: bool,
@@ -108,7 +115,23 @@ pub struct NodeRunArgs {
     /// {"allow":["/usr/bin/uname", {"program":"ls","args":["-l","/*"]}], "env":["LANG"]}.
     #[arg(long = "exec-allow", value_name = "PROGRAM")]
     pub exec_allow: Vec<String>,
+    /// Pair with a setup code (`openclaw qr --node` on the gateway host), bare or as
+    /// oc-pair://<code>: its URL sets the gateway (--host/--port/--tls/--context-path
+    /// override it) and its single-use token is the first connect's credential, after which
+    /// the node reconnects with the device token the gateway issued.
+    #[arg(long, value_name = "CODE_OR_URL", conflicts_with = "pair_if_needed")]
+    pub pair: Option<pair::PairArg>,
+    /// Like --pair, but when a device token is already stored for the code's gateway URL,
+    /// connect with it and leave the code unused (for a service started with the same
+    /// command line again after the code expired).
+    #[arg(long, value_name = "CODE_OR_URL")]
+    pub pair_if_needed: Option<pair::PairArg>,
 }
+
+/// The default gateway host of `node run`.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// The default gateway port of `node run`.
+pub const DEFAULT_PORT: u16 = 18789;
 
 /// Flags of `node identity`.
 #[derive(Debug, Args)]
@@ -195,6 +218,12 @@ struct Ctx {
     password: Option<String>,
     exec_allow: Vec<String>,
     path_env: Option<std::ffi::OsString>,
+    /// The setup code's bootstrap token, until a `connect` with it succeeded (memory only).
+    bootstrap: RefCell<Option<pair::BootstrapToken>>,
+    /// Connect with the stored device token even when a shared token is set (`--pair`,
+    /// `--pair-if-needed`: the node was enrolled with a code, its device token is its
+    /// credential).
+    prefer_device_token: bool,
 }
 
 enum SessionEnd {
@@ -208,12 +237,102 @@ enum SessionEnd {
     Exit(Failure),
 }
 
+/// Where `node run` connects: each explicit flag wins over the setup code's URL, which wins
+/// over the defaults. TLS is on with --tls, a TLS pin, or a `wss://` code.
+fn resolve_gateway(args: &NodeRunArgs, code: Option<&pair::GatewayAddr>) -> pair::GatewayAddr {
+    pair::GatewayAddr {
+        host: args
+            .host
+            .clone()
+            .or_else(|| code.map(|c| c.host.clone()))
+            .unwrap_or_else(|| DEFAULT_HOST.to_owned()),
+        port: args.port.or(code.map(|c| c.port)).unwrap_or(DEFAULT_PORT),
+        tls: args.tls
+            || args.tls_fingerprint.is_some()
+            || !args.tls_spki_pin.is_empty()
+            || code.is_some_and(|c| c.tls),
+        context_path: args
+            .context_path
+            .clone()
+            .or_else(|| code.and_then(|c| c.context_path.clone())),
+    }
+}
+
+/// How `node run` reaches and authenticates with the gateway, from its flags.
+#[derive(Debug)]
+struct Plan {
+    /// The gateway URL (also the key of the stored device token).
+    url: String,
+    /// A setup code was given (--pair or --pair-if-needed).
+    with_code: bool,
+    /// The bootstrap token to present on the first connect.
+    bootstrap: Option<pair::BootstrapToken>,
+    /// When that token expires (ms since the epoch), when the code says.
+    expires_at_ms: Option<u64>,
+}
+
+/// Decodes --pair / --pair-if-needed and decides whether the first connect presents the
+/// code: always with --pair; with --pair-if-needed only when no device token is stored for
+/// the URL. A malformed code, or an expired one that would be presented, is an error (with
+/// the fix) before anything connects.
+fn plan(args: &NodeRunArgs, state_dir: &std::path::Path, now_ms: u64) -> Result<Plan, Failure> {
+    let (arg, if_needed) = match (&args.pair, &args.pair_if_needed) {
+        (Some(a), _) => (Some(a), false),
+        (None, Some(a)) => (Some(a), true),
+        (None, None) => (None, false),
+    };
+    let code = arg
+        .map(|a| pair::decode(a.expose()))
+        .transpose()
+        .map_err(|e| {
+            fail(format!(
+                "invalid setup code: {e}\nFix: {} (and pass all of it to --pair)",
+                pair::NEW_CODE_FIX
+            ))
+        })?;
+    let addr = resolve_gateway(args, code.as_ref().map(|c| &c.gateway));
+    let url = gateway_url(
+        &addr.host,
+        addr.port,
+        addr.tls,
+        addr.context_path.as_deref(),
+    );
+    let Some(code) = code else {
+        return Ok(Plan {
+            url,
+            with_code: false,
+            bootstrap: None,
+            expires_at_ms: None,
+        });
+    };
+    if if_needed && state::stored_device_token(state_dir, &url).is_some() {
+        return Ok(Plan {
+            url,
+            with_code: true,
+            bootstrap: None,
+            expires_at_ms: None,
+        });
+    }
+    pair::check_fresh(&code, now_ms)
+        .map_err(|e| fail(format!("{e}\nFix: {}", pair::NEW_CODE_FIX)))?;
+    Ok(Plan {
+        url,
+        with_code: true,
+        bootstrap: Some(code.bootstrap_token),
+        expires_at_ms: code.expires_at_ms,
+    })
+}
+
 async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> {
-    let tls = args.tls || args.tls_fingerprint.is_some() || !args.tls_spki_pin.is_empty();
-    let url = gateway_url(&args.host, args.port, tls, args.context_path.as_deref());
+    let plan = plan(&args, &state_dir, openclaw_actors::util::now_ms())?;
+    let url = plan.url;
     let target = Target {
         url: url.clone(),
-        url_source: "--host/--port",
+        url_source: if plan.with_code {
+            "setup code"
+        } else {
+            "--host/--port"
+        },
         token: None,
         password: None,
         tls_fingerprint: args.tls_fingerprint.clone(),
@@ -239,6 +358,8 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
         path_env: std::env::var_os("PATH"),
         state_dir,
         identity,
+        bootstrap: RefCell::new(plan.bootstrap),
+        prefer_device_token: plan.with_code,
     });
     let allow_file = allowlist_path(&ctx.state_dir);
     let dirs = exec::path_dirs(ctx.path_env.as_deref());
@@ -266,6 +387,38 @@ async fn run_host(state_dir: PathBuf, args: NodeRunArgs) -> Result<(), Failure> 
         "node host {} ({}) → {}",
         ctx.identity.device_id, ctx.display_name, ctx.url
     );
+    if ctx.bootstrap.borrow().is_some() {
+        let left = plan
+            .expires_at_ms
+            .map(|at| {
+                format!(
+                    " (valid for another {} s)",
+                    at.saturating_sub(openclaw_actors::util::now_ms()) / 1000
+                )
+            })
+            .unwrap_or_default();
+        let unsent: Vec<&str> = [
+            ("OPENCLAW_GATEWAY_TOKEN", ctx.token.is_some()),
+            ("OPENCLAW_GATEWAY_PASSWORD", ctx.password.is_some()),
+        ]
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| *k)
+        .collect();
+        eprintln!(
+            "node host: pairing with the setup code{left}; it is used once, then the device token the gateway issues{}",
+            if unsent.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} not sent with it)", unsent.join(", "))
+            }
+        );
+    } else if plan.with_code {
+        eprintln!(
+            "node host: a device token is stored for {}; connecting with it (the setup code is not used)",
+            ctx.url
+        );
+    }
     eprintln!(
         "advertised commands: {}; system.run allowlist: {}; env passed: {}",
         COMMANDS.join(", "),
@@ -386,11 +539,27 @@ fn connect_params(
         .as_ref()
         .and_then(|p| p.to_str())
         .map(str::to_owned);
-    if let Some(t) = &ctx.token {
-        params.auth.token = Some(t.clone());
-    } else {
-        params.auth.password = ctx.password.clone();
-        params.auth.device_token = device_token.map(str::to_owned);
+    if let Some(b) = ctx.bootstrap.borrow().as_ref() {
+        // The setup code's token alone: a shared secret or a device token beside it would
+        // authenticate instead and leave the code unredeemed. The device proof signs it (the
+        // payload's token is `token ?? deviceToken ?? bootstrapToken`).
+        let mut v = params.to_value(None)?;
+        let Some(obj) = v.as_object_mut() else {
+            return Err("connect params are not an object".into());
+        };
+        obj.insert("auth".into(), json!({"bootstrapToken": b.expose()}));
+        crate::client::connect::sign(&mut v, &ctx.identity.key, nonce, signed_at, Payload::V3)?;
+        return Ok(v);
+    }
+    match (device_token, &ctx.token) {
+        (Some(dt), _) if ctx.prefer_device_token => {
+            params.auth.device_token = Some(dt.to_owned());
+        }
+        (_, Some(t)) => params.auth.token = Some(t.clone()),
+        (dt, None) => {
+            params.auth.password = ctx.password.clone();
+            params.auth.device_token = dt.map(str::to_owned);
+        }
     }
     params.to_value(Some((&ctx.identity.key, nonce, signed_at)))
 }
@@ -411,7 +580,10 @@ const FATAL_CODES: &[&str] = &[
 fn fatal_fix(code: &str) -> &'static str {
     match code {
         "AUTH_TOKEN_MISSING" => {
-            "export OPENCLAW_GATEWAY_TOKEN=<the gateway's gateway.auth.token> and start the node again"
+            "export OPENCLAW_GATEWAY_TOKEN=<the gateway's gateway.auth.token> and start the node again, or pair it with a setup code (on the gateway host: openclaw qr --node; here: openclaw node run --pair <code>)"
+        }
+        "AUTH_BOOTSTRAP_TOKEN_INVALID" => {
+            "create a new code on the gateway host: openclaw qr --node, and start the node with it (openclaw node run --pair <code>); a code pairs one device, once, within 10 minutes"
         }
         "AUTH_TOKEN_MISMATCH" => {
             "set OPENCLAW_GATEWAY_TOKEN to the gateway's gateway.auth.token and start the node again"
@@ -461,6 +633,18 @@ fn connect_error(ctx: &Ctx, error: &Value, sent_device_token: bool) -> SessionEn
             .get("requestId")
             .and_then(Value::as_str)
             .unwrap_or("<requestId>");
+        if details.get("recommendedNextStep").and_then(Value::as_str) == Some("wait_then_retry") {
+            // A setup code redeemed by a client class it was not made for: the code stays
+            // bound to this device until an operator approves; keep presenting it.
+            return SessionEnd::Retry {
+                reason: format!(
+                    "pairing required: the setup code was accepted, but this device ({}) waits for an operator's approval. Approve it on the gateway with `openclaw devices approve {request}` (see `openclaw devices list`); retrying with the same code",
+                    ctx.identity.device_id
+                ),
+                connected: false,
+                delay_hint: None,
+            };
+        }
         return SessionEnd::Retry {
             reason: format!(
                 "pairing required: this device ({}) is not approved yet. Approve it on the gateway with `openclaw devices approve {request}` (see `openclaw devices list`)",
@@ -505,7 +689,8 @@ async fn handshake(ctx: &Ctx) -> Result<(WsConn, Value), SessionEnd> {
     let mut framed = crate::client::connect_socket(&client, &ctx.url)
         .await
         .map_err(|e| retry(e.message()))?;
-    let device_token = if ctx.token.is_none() {
+    let bootstrapping = ctx.bootstrap.borrow().is_some();
+    let device_token = if !bootstrapping && (ctx.token.is_none() || ctx.prefer_device_token) {
         state::stored_device_token(&ctx.state_dir, &ctx.url)
     } else {
         None
@@ -555,7 +740,10 @@ async fn session(ctx: &Rc<Ctx>, mut shutdown: watch::Receiver<Option<i32>>) -> S
             };
         }
     };
+    // The setup code did its work: never present it again.
+    let paired_now = ctx.bootstrap.borrow_mut().take().is_some();
     let auth = hello.get("auth").cloned().unwrap_or(Value::Null);
+    let mut stored = false;
     if let Some(dt) = auth.get("deviceToken").and_then(Value::as_str) {
         let entry = json!({
             "token": dt,
@@ -563,8 +751,24 @@ async fn session(ctx: &Rc<Ctx>, mut shutdown: watch::Receiver<Option<i32>>) -> S
             "scopes": auth.get("scopes").cloned().unwrap_or(json!([])),
             "issuedAtMs": auth.get("issuedAtMs").cloned().unwrap_or(Value::Null),
         });
-        if let Err(e) = state::store_device_token(&ctx.state_dir, &ctx.url, Some(entry)) {
-            log::warn!("cannot store the device token: {e}");
+        match state::store_device_token(&ctx.state_dir, &ctx.url, Some(entry)) {
+            Ok(()) => stored = true,
+            Err(e) if paired_now => eprintln!(
+                "warning: cannot store the device token: {e}; after a restart this node must be paired again (fix the state directory)"
+            ),
+            Err(e) => log::warn!("cannot store the device token: {e}"),
+        }
+    }
+    if paired_now {
+        if stored {
+            eprintln!(
+                "node host: paired with the setup code; the device token is saved for {} and used from now on",
+                ctx.url
+            );
+        } else if auth.get("deviceToken").is_none() {
+            eprintln!(
+                "warning: the gateway issued no device token for the setup code; a reconnect needs OPENCLAW_GATEWAY_TOKEN or a new code"
+            );
         }
     }
     let tick_ms = hello

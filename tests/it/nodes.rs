@@ -1070,3 +1070,217 @@ async fn node_rename_names_an_approved_node_until_renamed_again() {
     let (mut op, _) = WsClient::hello(gw2.port, cli_params("T", ALL_OPERATOR)).await;
     assert_eq!(listed_name(&mut op, &node_id).await, name);
 }
+
+/// Every file under `dir` (recursively) whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let entries = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("read {}: {e}", d.display()));
+        for entry in entries {
+            let path = entry.expect("directory entry").path();
+            let meta = std::fs::symlink_metadata(&path).expect("metadata");
+            if meta.is_dir() {
+                todo.push(path);
+            } else if meta.is_file() {
+                let bytes =
+                    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+                if String::from_utf8_lossy(&bytes).contains(needle) {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Our node host pairs with a setup code (`openclaw node run --pair <code>`, no token): the
+/// bootstrap token is its only credential, its first surface is approved with the
+/// enrollment, `system.which` runs at once; the token is never written to its state dir;
+/// restarted with just `--host/--port` it reconnects with the device token it saved; a second
+/// node host given the same (used) code exits 1 saying so.
+#[actix_web::test]
+async fn our_node_host_pairs_with_a_setup_code() {
+    use crate::support::{BIN, Background, CLI_TIMEOUT, isolated_command, run_bounded};
+    use base64::Engine as _;
+
+    let gw = TestGateway::with_token("T");
+    let port = gw.port.to_string();
+    let url = format!("ws://127.0.0.1:{port}");
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let res = op
+        .request(
+            "device.pair.setupCode",
+            json!({"publicUrl": url, "bootstrapProfile": "node"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "device.pair.setupCode: {res}");
+    let code = res["payload"]["setupCode"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no setupCode: {res}"))
+        .to_owned();
+    let decoded: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&code)
+            .expect("the setup code is base64url"),
+    )
+    .expect("the setup code is JSON");
+    assert_eq!(decoded["url"], url.as_str(), "{decoded}");
+    let bootstrap = decoded["bootstrapToken"]
+        .as_str()
+        .expect("the code carries a bootstrap token")
+        .to_owned();
+
+    // The node's device id (its node id) before it connects.
+    let home = tempfile::tempdir().expect("node host home");
+    let mut ident = isolated_command(BIN, home.path());
+    ident.args(["node", "identity", "--json"]);
+    let out = run_bounded(ident, CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "node identity: {out}");
+    let node_id = out.json()["deviceId"]
+        .as_str()
+        .expect("deviceId")
+        .to_owned();
+
+    // No OPENCLAW_GATEWAY_TOKEN: the code is the only credential.
+    let mut cmd = isolated_command(BIN, home.path());
+    cmd.args([
+        "node",
+        "run",
+        "--pair",
+        &format!("oc-pair://{code}"),
+        "--display-name",
+        "it-rs-setup-node",
+    ]);
+    let mut host = Background::spawn(cmd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = op.request("node.list", json!({})).await;
+        let node = list["payload"]["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["nodeId"] == node_id.as_str()))
+            .cloned();
+        if node
+            .as_ref()
+            .is_some_and(|n| n["connected"] == true && n["approvalState"] != "pending-approval")
+        {
+            assert_eq!(
+                node.as_ref().map(|n| &n["displayName"]),
+                Some(&json!("it-rs-setup-node"))
+            );
+            break;
+        }
+        if let Some(status) = host.try_status() {
+            panic!("node host exited ({status}):\n{}", host.output());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {node_id} not connected and approved: {list}\nnode host:\n{}",
+            host.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let which = |key: &str| {
+        json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
+            "timeoutMs": 10000, "idempotencyKey": key})
+    };
+    let res = op
+        .request("node.invoke", which("it-rs-setup-which-1"))
+        .await;
+    assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
+    assert!(
+        res["payload"]["payload"]["bins"]["sh"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/sh")),
+        "{res}"
+    );
+    let pending = op.request("node.pair.list", json!({})).await;
+    assert_eq!(pending["payload"]["pending"], json!([]), "{pending}");
+
+    // The device token is saved for the code's URL; the bootstrap token (and the code) is
+    // nowhere in the state dir.
+    let auth: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path().join("node/device-auth.json"))
+            .expect("device-auth.json is written"),
+    )
+    .expect("device-auth.json is JSON");
+    assert!(
+        auth["tokens"][url.as_str()]["token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty() && t != bootstrap),
+        "{auth}"
+    );
+    for secret in [bootstrap.as_str(), code.as_str()] {
+        let leaked = files_containing(home.path(), secret);
+        assert!(leaked.is_empty(), "the setup code's token is in {leaked:?}");
+    }
+    assert!(
+        !host.output().contains(&bootstrap),
+        "the node host printed the bootstrap token:\n{}",
+        host.output()
+    );
+
+    // Restarted with only --host/--port (no token, no code): it reconnects with the device
+    // token.
+    host.kill_group();
+    let mut cmd = isolated_command(BIN, home.path());
+    cmd.args(["node", "run", "--host", "127.0.0.1", "--port", &port]);
+    let mut host = Background::spawn(cmd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let res = op
+            .request(
+                "node.invoke",
+                which(&format!("it-rs-setup-which-2-{attempt}")),
+            )
+            .await;
+        if res["ok"] == true {
+            assert!(
+                res["payload"]["payload"]["bins"]["sh"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/sh")),
+                "{res}"
+            );
+            break;
+        }
+        if let Some(status) = host.try_status() {
+            panic!("restarted node host exited ({status}):\n{}", host.output());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no invoke after the restart: {res}\nnode host:\n{}",
+            host.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    host.kill_group();
+
+    // A second node host (a fresh device) with the used code: refused, exit 1, no retry.
+    let other = tempfile::tempdir().expect("second node host home");
+    let mut cmd = isolated_command(BIN, other.path());
+    cmd.args(["node", "run", "--pair", &code]);
+    let mut second = Background::spawn(cmd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = second.try_status() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second node host keeps running:\n{}",
+            second.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(1), "{}", second.output());
+    let output = second.output();
+    assert!(output.contains("setup code invalid"), "{output}");
+    assert!(output.contains("openclaw qr --node"), "{output}");
+    assert!(
+        !std::fs::read_to_string(other.path().join("node/device-auth.json"))
+            .is_ok_and(|t| t.contains("\"token\"")),
+        "no device token for the refused node"
+    );
+}
