@@ -32,7 +32,8 @@
 //! - **process** (everything else, e.g. `gateway.mode`, or a
 //!   Telegram config that does not build): logged as needing a gateway restart; not
 //!   applied.
-//! - **none** (`gateway.reload.*`, `gateway.remote.*`): nothing to do.
+//! - **none** (`gateway.reload.*`, `gateway.remote.*` but `gateway.remote.url`, which setup
+//!   codes may carry): nothing to do.
 //!
 //! With `gateway.reload.mode: "off"` nothing is applied: one log line names the changed
 //! keys and which of them need a restart.
@@ -120,6 +121,10 @@ pub fn classify(path: &str) -> Class {
         || under("gateway.controlUi.enabled")
     {
         return Class::Listener;
+    }
+    // `gateway.remote.url` is also where setup codes point (when nothing closer is known).
+    if under("gateway.remote.url") {
+        return Class::Hot;
     }
     if under("gateway.reload") || under("gateway.remote") {
         return Class::None;

@@ -218,8 +218,10 @@ impl ClientKey {
 pub enum AuthScope {
     /// `auth.token` / `auth.password`.
     SharedSecret,
-    /// `auth.deviceToken`.
+    /// `auth.deviceToken` (and a setup code's `auth.bootstrapToken`).
     DeviceToken,
+    /// `GET /j/<shortcode>` (a join URL).
+    DeviceJoin,
 }
 
 /// One limiter bucket.

@@ -271,6 +271,8 @@ pub struct Shared {
     pub cron: std::sync::OnceLock<CronAddr>,
     /// The Tailscale Serve/Funnel URL, once serving (setup codes point there).
     pub tailscale_url: std::sync::OnceLock<String>,
+    /// Single-use join URLs' payloads (`GET /j/<shortcode>`).
+    pub join_codes: crate::setup_code::JoinCodes,
 }
 
 /// The address of the [`crate::cron::CronService`] (a newtype: `Shared` is `Debug`).
@@ -457,6 +459,7 @@ impl Engine {
             hello_view,
             cron: std::sync::OnceLock::new(),
             tailscale_url: std::sync::OnceLock::new(),
+            join_codes: Default::default(),
         });
         let model: Rc<dyn ChatModel> = deps
             .model

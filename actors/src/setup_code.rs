@@ -13,6 +13,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::Digest as _;
 
 use crate::pairing::BootstrapProfile;
 
@@ -23,6 +24,9 @@ pub struct SetupUrls {
     pub tls: bool,
     /// `gateway.remote.url`, when set (a gateway that also knows its public name).
     pub remote_url: Option<String>,
+    /// `plugins.entries.device-pair.config.publicUrl`: the URL codes carry unless the
+    /// request names one or prefers `gateway.remote.url`.
+    pub public_url: Option<String>,
 }
 
 /// A `device.pair.setupCode` request.
@@ -34,6 +38,8 @@ pub struct SetupRequest {
     pub prefer_remote: bool,
     /// `bootstrapProfile` (`None`: full access where the URL allows it).
     pub profile: Option<BootstrapProfile>,
+    /// `joinUrl: true`: also a single-use join URL (node codes only).
+    pub join_url: bool,
 }
 
 /// Where a setup code points and what it hands over.
@@ -78,6 +84,12 @@ pub fn resolve(req: &SetupRequest, f: &Facts<'_>) -> Result<Resolved, String> {
         }
         _ => None,
     };
+    let configured = f
+        .urls
+        .public_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !req.prefer_remote);
     let (url, source) = if let Some(p) = req.public_url.as_deref() {
         let url = normalize_url(p, secure).ok_or_else(|| {
             format!(
@@ -86,6 +98,13 @@ pub fn resolve(req: &SetupRequest, f: &Facts<'_>) -> Result<Resolved, String> {
             )
         })?;
         (url, "request.publicUrl".to_owned())
+    } else if let Some(p) = configured {
+        let url = normalize_url(p, secure)
+            .ok_or("Configured plugins.entries.device-pair.config.publicUrl is invalid.")?;
+        (
+            url,
+            "plugins.entries.device-pair.config.publicUrl".to_owned(),
+        )
     } else if let (true, Some(r)) = (req.prefer_remote, &remote) {
         (r.clone(), "gateway.remote.url".to_owned())
     } else if let Some(ts) = f.tailscale.and_then(|t| normalize_url(t, true)) {
@@ -146,15 +165,97 @@ pub fn resolve(req: &SetupRequest, f: &Facts<'_>) -> Result<Resolved, String> {
     })
 }
 
-/// The setup code: base64url (no padding) of `{"url", "bootstrapToken", "expiresAtMs"}`.
-pub fn encode(url: &str, bootstrap_token: &str, expires_at_ms: u64) -> String {
-    // Written by hand to keep OpenClaw's key order.
-    let json = format!(
+/// Outstanding join codes at most (the oldest goes first).
+pub const JOIN_CODES_MAX: usize = 32;
+
+/// Single-use join URLs (OpenClaw's `joinUrl`, `openclaw devices join-code`): a random
+/// 128-bit shortcode under which `GET /j/<shortcode>` answers a setup payload once, until
+/// the code's own expiry. Kept in memory only (the payload holds the bootstrap token), by
+/// the shortcode's SHA-256.
+#[derive(Debug, Default)]
+pub struct JoinCodes(std::sync::Mutex<Vec<JoinEntry>>);
+
+#[derive(Debug)]
+struct JoinEntry {
+    hash: [u8; 32],
+    payload: String,
+    expires_at_ms: u64,
+}
+
+impl JoinCodes {
+    /// Registers `payload` (the setup payload's JSON) until `expires_at_ms`; the shortcode.
+    pub fn register(&self, payload: String, expires_at_ms: u64, now_ms: u64) -> String {
+        let code = URL_SAFE_NO_PAD.encode(crate::util::random_bytes::<16>());
+        let mut codes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        codes.retain(|e| e.expires_at_ms > now_ms);
+        while codes.len() >= JOIN_CODES_MAX {
+            codes.remove(0);
+        }
+        codes.push(JoinEntry {
+            hash: sha2::Sha256::digest(code.as_bytes()).into(),
+            payload,
+            expires_at_ms,
+        });
+        code
+    }
+
+    /// The payload of `shortcode`, once (it is burnt); `None` when unknown or expired.
+    pub fn redeem(&self, shortcode: &str, now_ms: u64) -> Option<String> {
+        if !is_join_code(shortcode) {
+            return None;
+        }
+        let hash: [u8; 32] = sha2::Sha256::digest(shortcode.as_bytes()).into();
+        let mut codes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        codes.retain(|e| e.expires_at_ms > now_ms);
+        let i = codes.iter().position(|e| e.hash == hash)?;
+        Some(codes.remove(i).payload)
+    }
+}
+
+/// OpenClaw's shortcode shape: 22 base64url characters (128 bits).
+pub fn is_join_code(s: &str) -> bool {
+    s.len() == 22
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The base of a join URL for a setup URL: `https://` for `wss://`, `http://` only for a
+/// loopback `ws://` (OpenClaw's rule; a join URL fetched over plaintext from afar would hand
+/// the token to anyone on the way).
+pub fn join_base(url: &str) -> Result<String, String> {
+    let refuse = || {
+        "Join URLs require a TLS gateway endpoint, except for loopback. Use the setup code directly for plaintext LAN pairing.".to_owned()
+    };
+    if let Some(rest) = url.strip_prefix("wss://") {
+        return Ok(format!("https://{}", rest.trim_end_matches('/')));
+    }
+    let (secure, host) = split_url(url).ok_or_else(refuse)?;
+    match url.strip_prefix("ws://") {
+        Some(rest) if !secure && is_loopback_host(&host) => {
+            Ok(format!("http://{}", rest.trim_end_matches('/')))
+        }
+        _ => Err(refuse()),
+    }
+}
+
+/// The setup payload's JSON (`{"url", "bootstrapToken", "expiresAtMs"}`, OpenClaw's order).
+pub fn payload_json(url: &str, bootstrap_token: &str, expires_at_ms: u64) -> String {
+    format!(
         "{{\"url\":{},\"bootstrapToken\":{},\"expiresAtMs\":{expires_at_ms}}}",
         serde_json::Value::from(url),
         serde_json::Value::from(bootstrap_token)
-    );
-    URL_SAFE_NO_PAD.encode(json)
+    )
+}
+
+/// The setup code: base64url (no padding) of `{"url", "bootstrapToken", "expiresAtMs"}`.
+pub fn encode(url: &str, bootstrap_token: &str, expires_at_ms: u64) -> String {
+    URL_SAFE_NO_PAD.encode(payload_json(url, bootstrap_token, expires_at_ms))
 }
 
 /// `raw` as `ws[s]://host[:port][/path]`: `http(s)` reads as `ws(s)`, a bare `host[:port]`
@@ -401,6 +502,7 @@ mod tests {
         let urls = SetupUrls {
             tls: false,
             remote_url: Some("wss://gw.example.com".into()),
+            public_url: None,
         };
         let r = resolve(&SetupRequest::default(), &facts(&urls, &lo, None)).expect("remote");
         assert_eq!(
@@ -419,6 +521,59 @@ mod tests {
         };
         let r = resolve(&req, &facts(&urls, &lo, Some("https://t.ts.net"))).expect("preferred");
         assert_eq!(r.url, "wss://gw.example.com");
+        // The configured publicUrl comes before them, unless the remote URL is preferred.
+        let urls = SetupUrls {
+            public_url: Some("wss://pair.example".into()),
+            ..urls
+        };
+        let r = resolve(
+            &SetupRequest::default(),
+            &facts(&urls, &lo, Some("https://t.ts.net")),
+        )
+        .expect("configured");
+        assert_eq!(
+            (r.url.as_str(), r.source.as_str()),
+            (
+                "wss://pair.example",
+                "plugins.entries.device-pair.config.publicUrl"
+            )
+        );
+        let r = resolve(&req, &facts(&urls, &lo, None)).expect("preferred over configured");
+        assert_eq!(r.url, "wss://gw.example.com");
+    }
+
+    #[test]
+    fn join_codes_answer_once_until_they_expire() {
+        let codes = JoinCodes::default();
+        let code = codes.register("{\"url\":1}".into(), 1_000, 0);
+        assert!(is_join_code(&code), "{code}");
+        assert_eq!(codes.redeem("AAAAAAAAAAAAAAAAAAAAAA", 10), None);
+        assert_eq!(codes.redeem(&code, 10).as_deref(), Some("{\"url\":1}"));
+        assert_eq!(codes.redeem(&code, 10), None, "burnt");
+        let late = codes.register("x".into(), 1_000, 0);
+        assert_eq!(codes.redeem(&late, 1_000), None, "expired");
+        for bad in [
+            "",
+            "short",
+            "AAAAAAAAAAAAAAAAAAAAA/",
+            "AAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(!is_join_code(bad), "{bad}");
+        }
+        let first = codes.register("first".into(), 5_000, 0);
+        for _ in 0..JOIN_CODES_MAX {
+            codes.register("more".into(), 5_000, 0);
+        }
+        assert_eq!(codes.redeem(&first, 1), None, "the oldest went");
+        assert_eq!(
+            join_base("wss://gw.example/openclaw").as_deref(),
+            Ok("https://gw.example/openclaw")
+        );
+        assert_eq!(
+            join_base("ws://127.0.0.1:18789").as_deref(),
+            Ok("http://127.0.0.1:18789")
+        );
+        assert!(join_base("ws://192.168.1.2:18789").is_err());
     }
 
     #[test]

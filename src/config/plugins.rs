@@ -23,6 +23,35 @@ pub struct PluginEntriesCfg {
     /// SearXNG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub searxng: Option<PluginEntryCfg>,
+    /// Device pairing (`plugins.entries.device-pair.config.publicUrl`: the URL setup codes
+    /// point at).
+    #[serde(
+        default,
+        rename = "device-pair",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub device_pair: Option<DevicePairEntryCfg>,
+}
+
+/// `plugins.entries.device-pair`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePairEntryCfg {
+    /// Accepted (device pairing is always on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<DevicePairConfigCfg>,
+}
+
+/// `plugins.entries.device-pair.config`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePairConfigCfg {
+    /// The gateway URL setup codes and join URLs carry (`wss://gateway.example`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 /// `plugins.entries.<id>`.

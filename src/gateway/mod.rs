@@ -468,6 +468,14 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         setup_urls: openclaw_actors::setup_code::SetupUrls {
             tls: gw.tls.enabled == Some(true),
             remote_url: gw.remote.url.clone(),
+            public_url: loaded
+                .config
+                .plugins
+                .as_ref()
+                .and_then(|p| p.entries.as_ref())
+                .and_then(|e| e.device_pair.as_ref())
+                .and_then(|d| d.config.as_ref())
+                .and_then(|c| c.public_url.clone()),
         },
     })
 }

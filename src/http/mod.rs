@@ -4,6 +4,7 @@
 
 pub mod accept_pause;
 pub mod ceiling;
+pub mod join;
 pub mod metrics;
 pub mod probes;
 pub mod server;
@@ -63,6 +64,7 @@ pub fn serve(
                 "/api/diagnostics/prometheus",
                 web::get().to(metrics::prometheus),
             )
+            .route("/j/{code}", web::to(join::join))
             .route("/telegram-webhook", web::post().to(telegram_webhook))
             .route(
                 "/telegram-webhook/{account}",

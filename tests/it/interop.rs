@@ -452,6 +452,85 @@ async fn real_openclaw_node_host_pairs_with_our_setup_code() {
     host.kill_group();
 }
 
+/// The real CLI's one-paste node onboarding against our gateway: `openclaw devices
+/// join-code` (our `device.pair.setupCode {joinUrl: true}`, with the URL from
+/// `plugins.entries.device-pair.config.publicUrl`) prints a join URL, and the real
+/// `openclaw connect <join-url>` fetches it (our `GET /j/<shortcode>`), pairs as a node
+/// host and runs `system.which`; the join URL then answers 404.
+#[actix_web::test]
+async fn real_cli_join_code_and_connect_onboard_a_node() {
+    let cli = RealCli::locate();
+    let node_env = RealCli::locate();
+    let port = crate::support::free_port();
+    let url = format!("ws://127.0.0.1:{port}");
+    let config = format!(
+        r#"{{gateway: {{auth: {{token: "T"}}}}, plugins: {{entries: {{"device-pair": {{config: {{publicUrl: "{url}"}}}}}}}}}}"#
+    );
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", &port.to_string()],
+        &[],
+        Some(&config),
+    );
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let out = cli.run(&[
+        "devices",
+        "join-code",
+        "--url",
+        &url,
+        "--token",
+        "T",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "devices join-code: {out}");
+    let join = out.json()["joinUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("joinUrl in {out}"))
+        .to_owned();
+    assert!(
+        join.starts_with(&format!("http://127.0.0.1:{port}/j/")),
+        "{join}"
+    );
+    let mut host =
+        Background::spawn(node_env.command(&["connect", &join, "--display-name", "it-join-node"]));
+    let ev = wait_event_or_exit(
+        &mut op,
+        "device.pair.setup.completed",
+        &mut host,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(ev["payload"]["access"], "node", "{ev}");
+    let node_id = ev["payload"]["deviceId"]
+        .as_str()
+        .expect("deviceId")
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let res = op
+            .request(
+                "node.invoke",
+                json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
+                    "timeoutMs": 15000, "idempotencyKey": format!("it-join-{}", crate::support::now_ms())}),
+            )
+            .await;
+        if res["ok"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no invoke on the joined node: {res}\n{}",
+            host.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    }
+    let path = join
+        .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        .expect("path");
+    let (status, _, _) = crate::support::http_request(gw.port, "GET", path, &[]);
+    assert_eq!(status, 404, "the join URL was used up");
+    host.kill_group();
+}
+
 /// The operator handshakes our gateway has completed, from its Prometheus text.
 fn operator_handshakes(port: u16, token: &str) -> u64 {
     let (status, head, body) = crate::support::http_request(

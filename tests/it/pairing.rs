@@ -798,10 +798,6 @@ async fn setup_codes_pair_the_app_they_were_made_for_once() {
             json!({"publicUrl": url, "extra": 1}),
             "unexpected property 'extra'",
         ),
-        (
-            json!({"publicUrl": url, "joinUrl": true}),
-            "join URLs are not supported",
-        ),
     ] {
         let res = admin.request("device.pair.setupCode", params.clone()).await;
         assert_eq!(error_of(&res)["code"], "INVALID_REQUEST", "{params}: {res}");
@@ -1070,4 +1066,132 @@ async fn a_node_setup_code_enrolls_the_node_and_its_commands() {
     assert_eq!(res["ok"], true, "the enrolled surface is approved: {res}");
     let list = admin.request("node.pair.list", json!({})).await;
     assert_eq!(list["payload"]["pending"], json!([]), "{list}");
+}
+
+/// Join URLs (`device.pair.setupCode {joinUrl: true}`, what `openclaw devices join-code`
+/// prints for `openclaw connect`): `GET /j/<shortcode>` answers the setup payload once,
+/// never cached; anything else is `404 not_found` and counts toward the client's lockout.
+#[actix_web::test]
+async fn join_urls_answer_once_and_lock_out_guessers() {
+    use crate::support::http_request;
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(
+            r#"{gateway: {auth: {token: "T", rateLimit: {maxAttempts: 3}}, trustedProxies: ["127.0.0.1"]},
+            plugins: {entries: {"device-pair": {config: {publicUrl: "ws://localhost:18789"}}}}}"#,
+        ),
+    );
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    // The configured publicUrl is used; join URLs are for node codes over TLS or loopback.
+    let res = admin.request("device.pair.setupCode", json!({})).await;
+    assert_eq!(
+        res["payload"]["gatewayUrl"], "ws://localhost:18789",
+        "{res}"
+    );
+    assert_eq!(
+        res["payload"]["urlSource"], "plugins.entries.device-pair.config.publicUrl",
+        "{res}"
+    );
+    for (params, why) in [
+        (
+            json!({"joinUrl": true, "bootstrapProfile": "limited"}),
+            "Join URLs require bootstrapProfile=node.",
+        ),
+        (
+            json!({"joinUrl": true, "publicUrl": "ws://192.168.1.20:18789"}),
+            "Join URLs require a TLS gateway endpoint",
+        ),
+        (json!({"joinUrl": false}), "must be equal to constant true"),
+    ] {
+        let res = admin.request("device.pair.setupCode", params.clone()).await;
+        assert!(res.to_string().contains(why), "{params}: {res}");
+    }
+    let url = format!("ws://127.0.0.1:{}", gw.port);
+    let res = admin
+        .request(
+            "device.pair.setupCode",
+            json!({"joinUrl": true, "publicUrl": url}),
+        )
+        .await;
+    assert_eq!(res["payload"]["access"], "node", "{res}");
+    let join = res["payload"]["joinUrl"]
+        .as_str()
+        .expect("joinUrl")
+        .to_owned();
+    let prefix = format!("http://127.0.0.1:{}/j/", gw.port);
+    let code = join
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{join}"))
+        .to_owned();
+    assert_eq!(code.len(), 22, "{join}");
+    let path = format!("/j/{code}");
+    // Not a GET, or with a query: not found (and the code stays).
+    for (method, p) in [
+        ("POST", path.clone()),
+        ("HEAD", path.clone()),
+        ("GET", format!("{path}?x=1")),
+    ] {
+        let (status, _, _) = http_request(gw.port, method, &p, &[]);
+        assert_eq!(status, 404, "{method} {p}");
+    }
+    let (status, head, body) = http_request(gw.port, "GET", &path, &[]);
+    assert_eq!(status, 200, "{head}\n{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: no-store"),
+        "{head}"
+    );
+    let payload: Value = serde_json::from_str(&body).expect("JSON payload");
+    assert_eq!(payload["url"], url.as_str(), "{payload}");
+    assert!(payload["bootstrapToken"].is_string(), "{payload}");
+    assert_eq!(
+        payload["expiresAtMs"], res["payload"]["expiresAtMs"],
+        "{payload}"
+    );
+    assert_eq!(
+        decode_code(res["payload"]["setupCode"].as_str().expect("code"))["bootstrapToken"],
+        payload["bootstrapToken"],
+        "the join URL carries the code's own token"
+    );
+    let (status, _, body) = http_request(gw.port, "GET", &path, &[]);
+    assert_eq!(
+        (status, body.as_str()),
+        (404, r#"{"error":"not_found"}"#),
+        "burnt"
+    );
+    // A guesser from afar is locked out after maxAttempts misses.
+    let xff = [("X-Forwarded-For", "203.0.113.50")];
+    for _ in 0..3 {
+        let (status, _, _) = http_request(gw.port, "GET", "/j/AAAAAAAAAAAAAAAAAAAAAA", &xff);
+        assert_eq!(status, 404);
+    }
+    let (status, head, body) = http_request(gw.port, "GET", "/j/AAAAAAAAAAAAAAAAAAAAAA", &xff);
+    assert_eq!(status, 429, "{head}\n{body}");
+    assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
+    assert_eq!(body, r#"{"error":"rate_limited"}"#);
+    // Even a live code: the lockout comes first.
+    let res = admin
+        .request(
+            "device.pair.setupCode",
+            json!({"joinUrl": true, "publicUrl": url}),
+        )
+        .await;
+    let fresh = res["payload"]["joinUrl"]
+        .as_str()
+        .expect("joinUrl")
+        .to_owned();
+    let fresh_path = fresh
+        .strip_prefix(&format!("http://127.0.0.1:{}", gw.port))
+        .expect("path");
+    let (status, _, _) = http_request(gw.port, "GET", fresh_path, &xff);
+    assert_eq!(status, 429);
+    // Another client is not locked out, and gets it.
+    let (status, _, _) = http_request(
+        gw.port,
+        "GET",
+        fresh_path,
+        &[("X-Forwarded-For", "203.0.113.51")],
+    );
+    assert_eq!(status, 200);
 }

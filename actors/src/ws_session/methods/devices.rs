@@ -97,16 +97,25 @@ impl Params for SetupCodeParams {
                 ("bootstrapProfile", _) => {
                     return Err(bad("at /bootstrapProfile: must be string"));
                 }
-                ("joinUrl", _) => {
-                    return Err(ErrorShape::invalid(
-                        "join URLs are not supported by this gateway: use the setup code itself (`openclaw node run --pair <code>`, or the app's setup-code field)",
-                    ));
-                }
+                ("joinUrl", Value::Bool(true)) => req.join_url = true,
+                ("joinUrl", _) => return Err(bad("at /joinUrl: must be equal to constant true")),
                 _ => {
                     return Err(bad(&format!(
                         "at root: unexpected property '{}'",
                         k.chars().take(64).collect::<String>()
                     )));
+                }
+            }
+        }
+        if req.join_url {
+            // A join URL enrolls a node host (`openclaw connect`): node codes only.
+            match req.profile {
+                None => req.profile = Some(BootstrapProfile::Node),
+                Some(BootstrapProfile::Node) => {}
+                Some(_) => {
+                    return Err(ErrorShape::invalid(
+                        "Join URLs require bootstrapProfile=node.",
+                    ));
                 }
             }
         }
@@ -200,6 +209,12 @@ impl WsSession {
             Ok(r) => r,
             Err(e) => return self.respond_err(&call.id, &ErrorShape::invalid(e), ctx),
         };
+        let join_base = match p.0.join_url.then(|| setup_code::join_base(&resolved.url)) {
+            None => None,
+            Some(Ok(base)) => Some(base),
+            Some(Err(e)) => return self.respond_err(&call.id, &ErrorShape::invalid(e), ctx),
+        };
+        let shared = self.shared.clone();
         let issue = self.registry.send(IssueSetupCode {
             profile: resolved.profile,
         });
@@ -222,6 +237,14 @@ impl WsSession {
                 });
                 if resolved.downgraded {
                     out["accessDowngraded"] = json!(true);
+                }
+                if let Some(base) = join_base {
+                    let payload = setup_code::payload_json(&resolved.url, &token, expires_at_ms);
+                    let code =
+                        shared
+                            .join_codes
+                            .register(payload, expires_at_ms, crate::util::now_ms());
+                    out["joinUrl"] = json!(format!("{base}/j/{code}"));
                 }
                 Ok(out)
             },
