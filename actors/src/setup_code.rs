@@ -428,6 +428,30 @@ mod tests {
         ] {
             assert_eq!(normalize_url(raw, secure).as_deref(), want, "{raw}");
         }
+        // Anything else is refused or read, never a panic.
+        for raw in [
+            "ws://[",
+            "ws://[]:",
+            "ws://[::1",
+            "ws://é",
+            "wss://a:b:c",
+            "ws://a/é",
+            "WSS://",
+            "ws://:80",
+            "ws://a:",
+            "é://x",
+            "wsé://x",
+            "ws://a\u{0}b",
+            "[::1]:18789",
+            ":",
+            "/",
+            "ws://a@",
+            "ws://\u{1F600}",
+            "ws://xn--d1acufc.xn--p1ai:443/путь",
+        ] {
+            let _ = normalize_url(raw, false);
+            let _ = normalize_url(raw, true);
+        }
     }
 
     #[test]
