@@ -366,40 +366,8 @@ async fn real_openclaw_node_host_pairs_with_our_setup_code() {
         .as_str()
         .expect("the completed setup names the device")
         .to_owned();
-    // Its surface came approved with the enrollment: invoke it at once (it may still be
-    // finishing its own hello, so wait for it to be listed as connected and approved).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let list = op.request("node.list", json!({})).await;
-        let node = list["payload"]["nodes"]
-            .as_array()
-            .and_then(|n| n.iter().find(|n| n["nodeId"] == node_id.as_str()))
-            .cloned();
-        if node
-            .as_ref()
-            .is_some_and(|n| n["connected"] == true && n["approvalState"] != "pending-approval")
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node {node_id} not connected and approved: {list}\nnode host:\n{}",
-            host.output()
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
-    }
-    let which = |key: &'static str| {
-        json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
-            "timeoutMs": 15000, "idempotencyKey": key})
-    };
-    let res = op.request("node.invoke", which("it-setup-which-1")).await;
-    assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
-    assert!(
-        res["payload"]["payload"]["bins"]["sh"]
-            .as_str()
-            .is_some_and(|p| p.ends_with("/sh")),
-        "{res}"
-    );
+    // Its surface came approved with the enrollment: no approval step before the invoke.
+    which_until_ok(&mut op, &node_id, &mut host, "it-setup-which-1").await;
     let pending = op.request("node.pair.list", json!({})).await;
     assert_eq!(pending["payload"]["pending"], json!([]), "{pending}");
 
@@ -431,15 +399,36 @@ async fn real_openclaw_node_host_pairs_with_our_setup_code() {
         &port,
         "--no-tls",
     ]));
+    which_until_ok(&mut op, &node_id, &mut host, "it-setup-which-2").await;
+    host.kill_group();
+}
+
+/// Invokes `system.which sh` on `node_id` until it answers a path (the node may still be
+/// connecting or reconnecting), within 60 s, while `host` runs.
+async fn which_until_ok(op: &mut WsClient, node_id: &str, host: &mut Background, key: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
     loop {
-        let res = op.request("node.invoke", which("it-setup-which-2")).await;
+        n += 1;
+        let res = op
+            .request(
+                "node.invoke",
+                json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
+                    "timeoutMs": 15000, "idempotencyKey": format!("{key}-{n}")}),
+            )
+            .await;
         if res["ok"] == true {
-            break;
+            assert!(
+                res["payload"]["payload"]["bins"]["sh"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/sh")),
+                "{res}"
+            );
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "no invoke after the restart: {res}\nnode host:\n{}",
+            "no system.which on {node_id}: {res}\nnode host:\n{}",
             host.output()
         );
         assert!(
@@ -449,7 +438,6 @@ async fn real_openclaw_node_host_pairs_with_our_setup_code() {
         );
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     }
-    host.kill_group();
 }
 
 /// The real CLI's one-paste node onboarding against our gateway: `openclaw devices
@@ -504,25 +492,7 @@ async fn real_cli_join_code_and_connect_onboard_a_node() {
         .as_str()
         .expect("deviceId")
         .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let res = op
-            .request(
-                "node.invoke",
-                json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
-                    "timeoutMs": 15000, "idempotencyKey": format!("it-join-{}", crate::support::now_ms())}),
-            )
-            .await;
-        if res["ok"] == true {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no invoke on the joined node: {res}\n{}",
-            host.output()
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
-    }
+    which_until_ok(&mut op, &node_id, &mut host, "it-join-which").await;
     let path = join
         .strip_prefix(&format!("http://127.0.0.1:{port}"))
         .expect("path");
