@@ -317,6 +317,20 @@ pub struct SetupCompletion {
     pub completed_at_ms: u64,
 }
 
+/// Drops the oldest entries of `map` (by `age`) until one more fits under `max`.
+fn make_room<V>(map: &mut BTreeMap<String, V>, max: usize, age: impl Fn(&V) -> u64) {
+    while map.len() >= max {
+        let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| age(v))
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        map.remove(&oldest);
+    }
+}
+
 /// Hash of a device token as stored.
 pub fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
@@ -396,19 +410,7 @@ impl PairingBook {
         now: u64,
     ) -> (String, String, u64) {
         self.expire(now);
-        while self.bootstrap.len() >= BOOTSTRAP_MAX {
-            let oldest = self
-                .bootstrap
-                .iter()
-                .min_by_key(|(_, b)| b.issued_at_ms)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => {
-                    self.bootstrap.remove(&k);
-                }
-                None => break,
-            }
-        }
+        make_room(&mut self.bootstrap, BOOTSTRAP_MAX, |b| b.issued_at_ms);
         let token = new_token();
         let setup_id = uuid::Uuid::new_v4().to_string();
         self.bootstrap.insert(
@@ -460,19 +462,9 @@ impl PairingBook {
             access: b.profile.access().to_owned(),
             completed_at_ms: now,
         };
-        while self.setup_completions.len() >= SETUP_COMPLETIONS_MAX {
-            let oldest = self
-                .setup_completions
-                .iter()
-                .min_by_key(|(_, c)| c.completed_at_ms)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => {
-                    self.setup_completions.remove(&k);
-                }
-                None => break,
-            }
-        }
+        make_room(&mut self.setup_completions, SETUP_COMPLETIONS_MAX, |c| {
+            c.completed_at_ms
+        });
         self.setup_completions
             .insert(b.setup_id.clone(), done.clone());
         Some((b.setup_id, done))
