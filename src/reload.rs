@@ -107,6 +107,8 @@ const TELEGRAM_HOT: &[&str] = &[
     "historyLimit",
     // Splitting: from the next answer on.
     "textChunkLimit",
+    // Message actions: from the next call on.
+    "actions",
 ];
 
 /// Classifies one changed key path (`a.b.c`).

@@ -549,10 +549,35 @@ impl TelegramApi for BotApi {
         message_id: i64,
         emoji: String,
     ) -> LocalFut<Result<(), TgError>> {
-        let body = json!({"chat_id": chat_id, "message_id": message_id,
-            "reaction": [{"type": "emoji", "emoji": emoji}]});
+        let reaction = if emoji.is_empty() {
+            json!([])
+        } else {
+            json!([{"type": "emoji", "emoji": emoji}])
+        };
+        let body = json!({"chat_id": chat_id, "message_id": message_id, "reaction": reaction});
         let fut = self.call::<Value>("setMessageReaction", body, CALL_TIMEOUT);
         Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
+    fn send_poll(
+        &self,
+        poll: openclaw_actors::channel::telegram::api::SendPoll,
+    ) -> LocalFut<Result<(i64, String), TgError>> {
+        let body = serde_json::to_value(&poll).unwrap_or(Value::Null);
+        let fut = self.call::<Value>("sendPoll", body, CALL_TIMEOUT);
+        Box::pin(async move {
+            let msg = fut.await?;
+            let id = msg
+                .get("message_id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| TgError::Network("sendPoll: no message_id in the answer".into()))?;
+            let poll_id = msg
+                .pointer("/poll/id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            Ok((id, poll_id))
+        })
     }
 }
 

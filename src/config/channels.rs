@@ -65,9 +65,33 @@ pub struct TelegramCfg {
     /// Native commands (`commands.native`: the bot's command menu).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands: Option<CommandsCfg>,
+    /// Which message actions operators may carry out (`openclaw message poll|react|…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<TelegramActionsCfg>,
     /// Extra bot accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accounts: Option<std::collections::BTreeMap<String, TelegramCfg>>,
+}
+
+/// `channels.telegram.actions`: each on unless `false` (OpenClaw's gates).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelegramActionsCfg {
+    /// Every outbound message, polls included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_message: Option<bool>,
+    /// Polls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<bool>,
+    /// Reactions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<bool>,
+    /// Edits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_message: Option<bool>,
+    /// Deletions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_message: Option<bool>,
 }
 
 /// `commands` (top level) and `channels.telegram.commands`: what this gateway reads of

@@ -270,6 +270,21 @@ pub(super) fn telegram_account(
             }
         },
     };
+    // Each gate: the account's, else the channel's, else on.
+    let gate = |get: &dyn Fn(&crate::config::channels::TelegramActionsCfg) -> Option<bool>| {
+        t.actions
+            .as_ref()
+            .and_then(get)
+            .or_else(|| base.and_then(|b| b.actions.as_ref()).and_then(get))
+            .unwrap_or(true)
+    };
+    let actions = openclaw_actors::channel::telegram::actions::ActionGates {
+        send_message: gate(&|a| a.send_message),
+        poll: gate(&|a| a.poll),
+        reactions: gate(&|a| a.reactions),
+        edit_message: gate(&|a| a.edit_message),
+        delete_message: gate(&|a| a.delete_message),
+    };
     let cfg = TelegramAccountConfig {
         account_id: account_id.to_owned(),
         dm_policy,
@@ -291,6 +306,7 @@ pub(super) fn telegram_account(
         inbound_window,
         history_limit,
         text_chunk_limit,
+        actions,
         bot: openclaw_actors::channel::telegram::BotIdentity::of_token(&token),
     };
     Ok(Some((

@@ -534,8 +534,8 @@ async fn message_action_send_delivers_once_and_refuses_what_it_cannot_do() {
 
     let refused = [
         (
-            json!({"channel": "telegram", "action": "react", "params": {"to": "6101", "emoji": "👍"}, "idempotencyKey": "ma-3"}),
-            "Channel telegram does not support action react.",
+            json!({"channel": "telegram", "action": "pin", "params": {"to": "6101", "messageId": 1}, "idempotencyKey": "ma-3"}),
+            "Channel telegram does not support action pin.",
         ),
         (
             call(
@@ -1086,5 +1086,137 @@ async fn agent_finds_a_session_by_its_id() {
             .as_str()
             .is_some_and(|m| m.contains("no session has id \"no-such-id\"")),
         "{res}"
+    );
+}
+
+/// `message.action` `poll`, `react`, `edit` and `delete` (`openclaw message poll|react|edit|
+/// delete`): Telegram's limits and the params are checked before any call, and
+/// `channels.telegram.actions.<key>: false` refuses the action by name; the others still go.
+#[actix_web::test]
+async fn message_actions_are_checked_and_gated() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(
+        &tg,
+        Some(&ai),
+        json!({"actions": {"poll": false, "deleteMessage": false}}),
+    ));
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let call = |action: &str, params: Value| {
+        json!({"channel": "telegram", "action": action, "params": params,
+               "idempotencyKey": format!("ops-{action}")})
+    };
+    let long = "x".repeat(4097);
+    let refused = [
+        (
+            call(
+                "poll",
+                json!({"to": "6101", "pollQuestion": "Q?", "pollOption": ["A"]}),
+            ),
+            "2-12 options",
+        ),
+        (
+            call("poll", json!({"to": "6101", "pollOption": ["A", "B"]})),
+            "params.pollQuestion (--poll-question) is required",
+        ),
+        (
+            call(
+                "poll",
+                json!({"to": "6101", "pollQuestion": "Q?", "pollOption": ["A", "B"], "pollDurationSeconds": 3}),
+            ),
+            "5-604800 seconds",
+        ),
+        (
+            call(
+                "poll",
+                json!({"to": "6101", "pollQuestion": "Q?", "pollOption": ["A", "B"], "pollAnonymous": true, "pollPublic": true}),
+            ),
+            "mutually exclusive",
+        ),
+        (
+            call(
+                "poll",
+                json!({"to": "6101", "pollQuestion": "Q?", "pollOption": ["A", "B"], "message": "body"}),
+            ),
+            "has no message body",
+        ),
+        (
+            call("react", json!({"to": "6101", "emoji": "👍"})),
+            "params.messageId",
+        ),
+        (
+            call("react", json!({"to": "6101", "messageId": 5})),
+            "params.emoji (--emoji) is required",
+        ),
+        (
+            call(
+                "react",
+                json!({"to": "6101", "messageId": "five", "emoji": "👍"}),
+            ),
+            "params.messageId must be a whole number",
+        ),
+        (
+            call("edit", json!({"to": "6101", "messageId": 5})),
+            "params.message (--message, the new text) is required",
+        ),
+        (
+            call(
+                "edit",
+                json!({"to": "6101", "messageId": 5, "message": long}),
+            ),
+            "longer than one Telegram message",
+        ),
+        (
+            call("delete", json!({"to": "6101", "messageId": -1})),
+            "params.messageId",
+        ),
+        (
+            call("delete", json!({"messageId": 5})),
+            "params.to (or params.target) is required",
+        ),
+        // The gates (`channels.telegram.actions`), after the params are fine.
+        (
+            call(
+                "poll",
+                json!({"to": "6101", "pollQuestion": "Q?", "pollOption": ["A", "B"]}),
+            ),
+            "Telegram poll is disabled. Fix: set channels.telegram.actions.poll to true",
+        ),
+        (
+            call("delete", json!({"to": "6101", "messageId": 5})),
+            "Telegram deleteMessage is disabled",
+        ),
+    ];
+    for (params, why) in refused {
+        let res = op.request("message.action", params.clone()).await;
+        assert_eq!(res["ok"], false, "{params}: {res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{params}: {res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(why), "{params}: {msg:?} should say {why:?}");
+    }
+    assert!(
+        tg.sent().iter().all(|s| s.method != "sendPoll") && tg.deleted().is_empty(),
+        "nothing refused reached Telegram"
+    );
+    // What is not gated goes: a reaction on a topic target, answered as OpenClaw's.
+    let res = op
+        .request(
+            "message.action",
+            call(
+                "react",
+                json!({"target": "-1001234:topic:7", "messageId": "42", "emoji": "🔥"}),
+            ),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"]["result"],
+        json!({"ok": true, "added": "🔥"}),
+        "{res}"
+    );
+    assert!(
+        tg.reactions().contains(&(-1001234, 42, "🔥".to_owned())),
+        "{:?}",
+        tg.reactions()
     );
 }

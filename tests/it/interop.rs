@@ -715,6 +715,117 @@ fn real_cli_message_send_goes_out_through_our_telegram_channel() {
     );
 }
 
+/// The real CLI's other Telegram message actions through our gateway (`message.action`):
+/// `message poll` sends a `sendPoll`, `message edit` edits, `message react` reacts and
+/// `--remove` takes the reaction away, `message delete` deletes; a gate
+/// (`channels.telegram.actions.poll: false`) refuses by name; the CLI exits 0 for each.
+#[test]
+fn real_cli_message_actions_reach_telegram() {
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, start_gateway};
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let run = |args: &[&str]| {
+        let mut cmd = cli.command(args);
+        cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+            .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+        run_bounded(cmd, REAL_CLI_TIMEOUT)
+    };
+    let base = ["--channel", "telegram", "--target", "6103"];
+    let with = |action: &str, rest: &[&str]| {
+        let mut v = vec!["message", action];
+        v.extend_from_slice(&base);
+        v.extend_from_slice(rest);
+        run(&v)
+    };
+    let out = with(
+        "poll",
+        &[
+            "--poll-question",
+            "Ship it? 🚢",
+            "--poll-option",
+            "Yes",
+            "--poll-option",
+            "No",
+            "--poll-duration-seconds",
+            "300",
+            "--poll-public",
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "poll: {out}\n{}", cli.guard_log());
+    let polls: Vec<_> = tg
+        .sent()
+        .into_iter()
+        .filter(|s| s.method == "sendPoll")
+        .collect();
+    assert_eq!(polls.len(), 1, "one sendPoll");
+    let body = &polls[0].body;
+    assert_eq!(body["chat_id"], 6103, "{body}");
+    assert_eq!(body["question"], "Ship it? 🚢", "{body}");
+    assert_eq!(
+        body["options"],
+        json!([{"text": "Yes"}, {"text": "No"}]),
+        "{body}"
+    );
+    assert_eq!(body["open_period"], 300, "{body}");
+    assert_eq!(body["is_anonymous"], false, "--poll-public: {body}");
+    assert!(
+        out.stdout.contains(&polls[0].message_id.to_string()),
+        "{out}"
+    );
+
+    // A message of the bot's to edit, react to and delete.
+    let out = with("send", &["--message", "draft"]);
+    assert_eq!(out.code, Some(0), "send: {out}");
+    let id = tg
+        .sent()
+        .into_iter()
+        .find(|s| s.text() == "draft")
+        .map(|s| s.message_id)
+        .expect("the draft was sent")
+        .to_string();
+    let out = with("edit", &["--message-id", &id, "--message", "final text"]);
+    assert_eq!(out.code, Some(0), "edit: {out}");
+    assert!(
+        tg.edits()
+            .iter()
+            .any(|e| e.text == "final text" && e.message_id.to_string() == id),
+        "{:?}",
+        tg.edits()
+    );
+    let out = with("react", &["--message-id", &id, "--emoji", "👍"]);
+    assert_eq!(out.code, Some(0), "react: {out}");
+    let out = with("react", &["--message-id", &id, "--remove"]);
+    assert_eq!(out.code, Some(0), "react --remove: {out}");
+    let reactions: Vec<_> = tg
+        .reactions()
+        .into_iter()
+        .filter(|(c, m, _)| *c == 6103 && m.to_string() == id)
+        .map(|(_, _, e)| e)
+        .collect();
+    assert_eq!(reactions, ["👍", ""], "added, then removed");
+    let out = with("delete", &["--message-id", &id]);
+    assert_eq!(out.code, Some(0), "delete: {out}");
+    assert!(
+        tg.deleted().iter().any(|d| d.message_id.to_string() == id),
+        "{:?}",
+        tg.deleted()
+    );
+    // Telegram's limits are checked before the call.
+    let out = with(
+        "poll",
+        &["--poll-question", "Only one?", "--poll-option", "A"],
+    );
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("2-12 options"),
+        "{out}"
+    );
+}
+
 /// `openclaw agent --deliver` (the real CLI, as a host's cron script would run it): the
 /// run's answer goes to the Telegram chat it names, and `--json` reports the delivery.
 #[test]

@@ -53,6 +53,70 @@ pub struct ChatTarget {
     pub thread_id: Option<i64>,
 }
 
+/// A message action besides sending (`message.action`: `openclaw message poll|react|edit|
+/// delete`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOp {
+    /// A poll (`sendPoll`).
+    Poll {
+        /// The question (1–300 characters).
+        question: String,
+        /// The answers (2–12, each 1–100 characters).
+        options: Vec<String>,
+        /// Several answers may be chosen.
+        multi: bool,
+        /// Voters are not shown (Telegram's default).
+        anonymous: bool,
+        /// Open this long (5–604 800 s; `None`: until closed).
+        duration_s: Option<u32>,
+        /// Sent without a notification.
+        silent: bool,
+    },
+    /// The bot's reaction to a message (`None`: remove the bot's reactions).
+    React {
+        /// The message.
+        message_id: i64,
+        /// The emoji.
+        emoji: Option<String>,
+    },
+    /// New text for one of the bot's messages.
+    Edit {
+        /// The message.
+        message_id: i64,
+        /// Its new text.
+        text: String,
+    },
+    /// Deletes a message.
+    Delete {
+        /// The message.
+        message_id: i64,
+    },
+}
+
+impl MessageOp {
+    /// The `message.action` name (`poll`, `react`, `edit`, `delete`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Poll { .. } => "poll",
+            Self::React { .. } => "react",
+            Self::Edit { .. } => "edit",
+            Self::Delete { .. } => "delete",
+        }
+    }
+}
+
+/// Sent by the registry for `message.action`: carry out `op` in `target`'s chat. Answers
+/// the action's result object (OpenClaw's: `{ok, messageId, chatId, pollId}`, `{ok, added}`,
+/// `{ok, deleted}`, …).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<serde_json::Value, ChannelError>")]
+pub struct ChannelAction {
+    /// Where.
+    pub target: ChatTarget,
+    /// What.
+    pub op: MessageOp,
+}
+
 /// Sent by the registry (agent run finished, message refused or aborted) or for the `send`
 /// RPC: deliver `text` to a chat. When `inbound_id` is set, that pending message is done once
 /// this succeeds. A blank `text` sends nothing and only completes `inbound_id` (an aborted
@@ -211,6 +275,11 @@ pub enum ChannelError {
     /// The change could not be persisted (and was undone).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The account's config turns this action off (`channels.telegram.actions.<key>`).
+    #[error(
+        "Telegram {0} is disabled. Fix: set channels.telegram.actions.{0} to true (or remove it)"
+    )]
+    ActionDisabled(&'static str),
     /// The channel's service refused or failed the delivery.
     #[error("{0}")]
     Delivery(String),
@@ -300,6 +369,8 @@ pub struct ChannelRecipients {
     pub reconfigure: Option<Recipient<ReconfigureChannel>>,
     /// Removal by a config reload, for channels that can stop.
     pub stop: Option<Recipient<StopChannel>>,
+    /// Message actions besides sending, for channels that have them.
+    pub actions: Option<Recipient<ChannelAction>>,
 }
 
 impl ChannelRecipients {
@@ -320,6 +391,7 @@ impl ChannelRecipients {
             webhook: None,
             reconfigure: None,
             stop: None,
+            actions: None,
         }
     }
 }

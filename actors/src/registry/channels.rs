@@ -233,6 +233,105 @@ pub struct SendOutbound {
     pub idempotency_key: String,
 }
 
+impl Registry {
+    /// The account a `send` or `message.action` goes to (`account_id`, else `default`,
+    /// else the kind's first) and the parsed target.
+    fn route(
+        &self,
+        channel: &str,
+        account_id: Option<&str>,
+        to: &str,
+        thread_id: Option<i64>,
+    ) -> Result<
+        (
+            &'static ChannelKind,
+            &ChannelHandle,
+            crate::channel::ChatTarget,
+        ),
+        RouteError,
+    > {
+        let Some(kind) = self.channel_kind(channel) else {
+            let mut supported: Vec<&str> = crate::channel::KINDS.iter().map(|k| k.id).collect();
+            for h in self.channels.values() {
+                if !supported.contains(&h.kind.id) {
+                    supported.push(h.kind.id);
+                }
+            }
+            return Err(RouteError::Unsupported {
+                channel: channel.to_owned(),
+                supported: Some(supported.join(", ")),
+            });
+        };
+        let handle = match account_id {
+            Some(a) => self.channels.get(&(kind.id, a.to_owned())),
+            None => self
+                .channels
+                .get(&(kind.id, "default".to_owned()))
+                .or_else(|| self.accounts_of(kind.id).next()),
+        };
+        let Some(handle) = handle else {
+            return Err(RouteError::NotConfigured(kind));
+        };
+        let target = (kind.parse_target)(to, thread_id).map_err(RouteError::BadTarget)?;
+        Ok((kind, handle, target))
+    }
+}
+
+/// `message.action` besides `send` (`poll`, `react`, `edit`, `delete`): carried out by the
+/// channel account, which answers the action's result object.
+#[derive(Message)]
+#[rtype(result = "Result<serde_json::Value, RouteError>")]
+pub struct RouteAction {
+    /// Channel kind id.
+    pub channel: String,
+    /// Account (default: `default`, else the first).
+    pub account_id: Option<String>,
+    /// Target, as the channel parses it.
+    pub to: String,
+    /// Topic.
+    pub thread_id: Option<i64>,
+    /// What to do.
+    pub op: crate::channel::MessageOp,
+}
+
+impl Handler<RouteAction> for Registry {
+    type Result = ResponseFuture<Result<serde_json::Value, RouteError>>;
+
+    fn handle(&mut self, msg: RouteAction, _: &mut Self::Context) -> Self::Result {
+        let routed = self.route(
+            &msg.channel,
+            msg.account_id.as_deref(),
+            &msg.to,
+            msg.thread_id,
+        );
+        let (kind, handle, target) = match routed {
+            Ok(r) => r,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let Some(actions) = handle.recipients.actions.clone() else {
+            let refused = RouteError::Refused(format!(
+                "Channel {} does not support action {}.",
+                kind.id,
+                msg.op.name()
+            ));
+            return Box::pin(async move { Err(refused) });
+        };
+        Box::pin(async move {
+            match actions
+                .send(crate::channel::ChannelAction { target, op: msg.op })
+                .await
+            {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e @ ChannelError::ActionDisabled(_))) => {
+                    Err(RouteError::Refused(e.to_string()))
+                }
+                Ok(Err(e)) => Err(RouteError::Delivery(e)),
+                Err(_) => Err(RouteError::Unavailable),
+            }
+        })
+    }
+}
+
 /// How long `send` results are remembered for idempotency.
 const SEND_DEDUPE_TTL: Duration = Duration::from_secs(300);
 /// At most this many remembered `send` results.
@@ -252,32 +351,16 @@ impl Handler<SendOutbound> for Registry {
             };
             return Box::pin(actix::fut::ready(Ok(receipt)));
         }
-        let Some(kind) = self.channel_kind(&msg.channel) else {
-            let mut supported: Vec<&str> = crate::channel::KINDS.iter().map(|k| k.id).collect();
-            for h in self.channels.values() {
-                if !supported.contains(&h.kind.id) {
-                    supported.push(h.kind.id);
-                }
-            }
-            return Box::pin(actix::fut::ready(Err(RouteError::Unsupported {
-                channel: msg.channel,
-                supported: Some(supported.join(", ")),
-            })));
+        let (kind, handle, target) = match self.route(
+            &msg.channel,
+            msg.account_id.as_deref(),
+            &msg.to,
+            msg.thread_id,
+        ) {
+            Ok(r) => r,
+            Err(e) => return Box::pin(actix::fut::ready(Err(e))),
         };
-        let handle = match &msg.account_id {
-            Some(a) => self.channels.get(&(kind.id, a.clone())),
-            None => self
-                .channels
-                .get(&(kind.id, "default".to_owned()))
-                .or_else(|| self.accounts_of(kind.id).next()),
-        };
-        let Some(deliver) = handle.map(|h| h.recipients.deliver.clone()) else {
-            return Box::pin(actix::fut::ready(Err(RouteError::NotConfigured(kind))));
-        };
-        let target = match (kind.parse_target)(&msg.to, msg.thread_id) {
-            Ok(t) => t,
-            Err(e) => return Box::pin(actix::fut::ready(Err(RouteError::BadTarget(e)))),
-        };
+        let deliver = handle.recipients.deliver.clone();
         let to = msg.to.clone();
         let key = msg.idempotency_key.clone();
         let store = self.store.clone();

@@ -1040,6 +1040,7 @@ async fn handle(
             tg_ok(json!(true))
         }
         "deleteMessage" => delete_message(&shared, &body),
+        "sendPoll" => send_poll(&shared, body),
         "setMessageReaction" => {
             let (Some(chat), Some(message)) = (
                 body.get("chat_id").and_then(Value::as_i64),
@@ -1047,8 +1048,12 @@ async fn handle(
             ) else {
                 return tg_error(400, "Bad Request: message identifier is not specified");
             };
+            // An empty list takes the bot's reactions away (recorded as "").
             let emoji = body["reaction"][0]["emoji"].as_str().unwrap_or("");
-            if body["reaction"][0]["type"] != "emoji" || !REACTION_EMOJI.contains(&emoji) {
+            let removal = body["reaction"].as_array().is_some_and(Vec::is_empty);
+            if !removal
+                && (body["reaction"][0]["type"] != "emoji" || !REACTION_EMOJI.contains(&emoji))
+            {
                 return tg_error(400, "Bad Request: REACTION_INVALID");
             }
             shared
@@ -1217,6 +1222,50 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
         st.texts.insert((chat_id, message_id), text.to_owned());
         st.sent.push(SentMessage {
             method: "sendMessage".into(),
+            body: body.clone(),
+            file: None,
+            at: Instant::now(),
+            message_id,
+        });
+        message
+    };
+    shared.bump();
+    tg_ok(message)
+}
+
+/// `sendPoll` with the Bot API's checks: a question, 2–12 options of `{text}`, an
+/// `open_period` of 5–604 800 s. Recorded in `sent` (method `sendPoll`).
+fn send_poll(shared: &Shared, body: Value) -> HttpResponse {
+    let Some(chat_id) = body.get("chat_id").and_then(Value::as_i64) else {
+        return tg_error(400, "Bad Request: chat not found");
+    };
+    let question = body.get("question").and_then(Value::as_str).unwrap_or("");
+    if question.trim().is_empty() {
+        return tg_error(400, "Bad Request: poll question must be non-empty");
+    }
+    let options = body.get("options").and_then(Value::as_array);
+    let ok_options = options.is_some_and(|o| {
+        (2..=12).contains(&o.len())
+            && o.iter()
+                .all(|x| x["text"].as_str().is_some_and(|t| !t.trim().is_empty()))
+    });
+    if !ok_options {
+        return tg_error(400, "Bad Request: poll must have 2-12 options");
+    }
+    if body
+        .get("open_period")
+        .and_then(Value::as_u64)
+        .is_some_and(|p| !(5..=604_800).contains(&p))
+    {
+        return tg_error(400, "Bad Request: wrong open period specified");
+    }
+    let message = {
+        let mut st = shared.lock();
+        let (message_id, mut message) = bot_message(shared, &mut st, chat_id);
+        message["poll"] = json!({"id": format!("poll-{message_id}"), "question": question,
+            "options": body["options"], "is_anonymous": body["is_anonymous"]});
+        st.sent.push(SentMessage {
+            method: "sendPoll".into(),
             body: body.clone(),
             file: None,
             at: Instant::now(),

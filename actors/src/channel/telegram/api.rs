@@ -199,6 +199,30 @@ pub struct SendMessage {
     pub reply_markup: Option<serde_json::Value>,
 }
 
+/// `sendPoll` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SendPoll {
+    /// Target chat.
+    pub chat_id: i64,
+    /// Forum topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_thread_id: Option<i64>,
+    /// The question.
+    pub question: String,
+    /// The answers (`InputPollOption`s: `{text}`).
+    pub options: Vec<serde_json::Value>,
+    /// Voters are not shown.
+    pub is_anonymous: bool,
+    /// Several answers may be chosen.
+    pub allows_multiple_answers: bool,
+    /// Open this long, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_period: Option<u32>,
+    /// Sent without a notification.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_notification: bool,
+}
+
 /// Telegram's `InlineKeyboardMarkup` for `rows` (`None` when there is no button). A
 /// button whose `callback_data` would pass Telegram's 64-byte limit is left out.
 pub fn inline_keyboard(rows: &[Vec<crate::channel::Button>]) -> Option<serde_json::Value> {
@@ -336,7 +360,10 @@ pub trait TelegramApi {
     ) -> LocalFut<Result<(), TgError>>;
     /// `deleteMessage` of one of the bot's own messages (a progress draft).
     fn delete_message(&self, chat_id: i64, message_id: i64) -> LocalFut<Result<(), TgError>>;
-    /// `setMessageReaction`: the bot reacts to a message with one emoji (the ack reaction).
+    /// `sendPoll`; returns the new message's id and the poll's id.
+    fn send_poll(&self, poll: SendPoll) -> LocalFut<Result<(i64, String), TgError>>;
+    /// `setMessageReaction`: the bot reacts to a message with one emoji (the ack reaction);
+    /// an empty `emoji` removes the bot's reactions.
     fn set_message_reaction(
         &self,
         chat_id: i64,

@@ -185,6 +185,10 @@ impl TelegramApi for FakeApi {
     ) -> LocalFut<Result<(), TgError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn send_poll(&self, _poll: super::api::SendPoll) -> LocalFut<Result<(i64, String), TgError>> {
+        Box::pin(async { Ok((1, "p".to_owned())) })
+    }
 }
 
 /// Stands in for the registry: answers each message at once (`auto`) or keeps it for the
@@ -309,6 +313,7 @@ fn setup(
         inbound_window: Duration::ZERO,
         history_limit: 0,
         text_chunk_limit: super::MAX_MESSAGE_UNITS,
+        actions: Default::default(),
         webhook: None,
         bot: super::BotIdentity::default(),
     };

@@ -42,6 +42,7 @@ use crate::registry::runs::InboundReceived;
 use crate::store::{LoadDocument, SaveDocument, StoreActor, StoreError};
 use crate::util::{Backoff, now_ms};
 
+pub mod actions;
 mod addressing;
 mod batch;
 pub mod buttons;
@@ -89,10 +90,31 @@ fn parse_target(to: &str, thread_id: Option<i64>) -> Result<ChatTarget, String> 
         .trim()
         .trim_start_matches("telegram:")
         .trim_start_matches("tg:");
-    match target.parse::<i64>() {
+    let target = target.strip_prefix("group:").unwrap_or(target);
+    // OpenClaw's forum-topic form: `<chat id>:topic:<thread id>`.
+    let (chat, topic) = match target.split_once(":topic:") {
+        Some((chat, topic)) => match topic.parse::<i64>() {
+            Ok(t) if t > 0 => (chat, Some(t)),
+            _ => {
+                return Err(format!(
+                    "invalid telegram target {to:?}: the topic after :topic: must be a positive number"
+                ));
+            }
+        },
+        None => (target, None),
+    };
+    let thread_id = match (thread_id, topic) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(format!(
+                "invalid telegram target {to:?}: its topic {b} and threadId {a} differ. Fix: give the topic once"
+            ));
+        }
+        (a, b) => a.or(b),
+    };
+    match chat.parse::<i64>() {
         Ok(chat_id) => Ok(ChatTarget { chat_id, thread_id }),
         Err(_) => Err(format!(
-            "invalid telegram target {to:?}: expected a numeric chat id"
+            "invalid telegram target {to:?}: expected a numeric chat id (or <chat id>:topic:<topic id>)"
         )),
     }
 }
@@ -174,6 +196,8 @@ pub struct TelegramAccountConfig {
     /// Longest message sent, in UTF-16 code units (`textChunkLimit`, default 4000, at
     /// most Telegram's 4096); longer answers are split.
     pub text_chunk_limit: usize,
+    /// Which message actions `message.action` may carry out (`actions`).
+    pub actions: actions::ActionGates,
     /// Which bot and token this account runs with (checked against the persisted state).
     pub bot: BotIdentity,
 }
@@ -583,6 +607,7 @@ impl TelegramChannel {
         recipients.webhook = Some(addr.clone().recipient());
         recipients.reconfigure = Some(addr.clone().recipient());
         recipients.stop = Some(addr.clone().recipient());
+        recipients.actions = Some(addr.clone().recipient());
         ChannelHandle {
             kind: &KIND,
             account,
@@ -943,6 +968,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.inbound_window = new.inbound_window;
         self.cfg.history_limit = new.history_limit;
         self.cfg.text_chunk_limit = new.text_chunk_limit;
+        self.cfg.actions = new.actions;
         self.cfg.native_skills = new.native_skills;
         if new.typing.is_none() {
             self.typing.stop_all(ctx);
@@ -1137,8 +1163,23 @@ mod tests {
         assert_eq!(parse_target("tg:5", None), t(5, None));
         assert_eq!(
             parse_target("@someone", None),
-            Err("invalid telegram target \"@someone\": expected a numeric chat id".to_owned())
+            Err("invalid telegram target \"@someone\": expected a numeric chat id (or <chat id>:topic:<topic id>)".to_owned())
         );
+        // OpenClaw's forum-topic targets.
+        assert_eq!(
+            parse_target("-1001234567890:topic:42", None),
+            t(-1001234567890, Some(42))
+        );
+        assert_eq!(
+            parse_target("telegram:group:-100123:topic:7", Some(7)),
+            t(-100123, Some(7))
+        );
+        assert!(
+            parse_target("-100123:topic:7", Some(8)).is_err(),
+            "two topics"
+        );
+        assert!(parse_target("-100123:topic:x", None).is_err());
+        assert!(parse_target("-100123:topic:0", None).is_err());
         assert_eq!(KIND.id, "telegram");
     }
 }

@@ -78,6 +78,27 @@ impl WsSession {
                 };
                 return self.respond_ok(&call.id, &answer, ctx);
             }
+            MessageAction::Op(route) => {
+                let channel = route.channel.clone();
+                let action = route.op.name();
+                let fut = self.registry.send(route);
+                return self.reply_with(
+                    call.id,
+                    async move {
+                        let result = match fut.await {
+                            Ok(r) => r.map_err(|e| e.to_shape())?,
+                            Err(_) => return Err(gone()),
+                        };
+                        let mut answer = serde_json::json!({"ok": true, "channel": channel,
+                            "action": action, "via": "gateway", "result": result});
+                        if let Some(id) = answer["result"].get("messageId").cloned() {
+                            answer["messageId"] = id;
+                        }
+                        Ok(answer)
+                    },
+                    ctx,
+                );
+            }
         };
         let fut = self.registry.send(msg);
         self.reply_with(
