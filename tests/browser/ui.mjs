@@ -446,6 +446,22 @@ async function execFlow() {
   await li.locator('button[data-decision="allow-once"]').click();
   await expectText(page.locator("#pending-exec"), /No shell commands waiting\./, "the list after the decision");
   await shot(page, "exec-02-allowed");
+
+  step = "setup code: a loopback-only gateway needs a URL";
+  await page.click("#setup-make");
+  await expectText(page.locator("#banner"), /only bound to loopback/, "the refusal");
+  step = "setup code: a node code for the given URL";
+  const wsUrl = URL_LOCAL.replace(/^http/, "ws").replace(/\/$/, "");
+  await page.fill("#setup-url", wsUrl);
+  await page.selectOption("#setup-access", "node");
+  await page.click("#setup-make");
+  const code = await expectText(page.locator("#setup-code"), /^[A-Za-z0-9_-]{40,}$/, "the setup code");
+  const payload = JSON.parse(Buffer.from(code, "base64url").toString("utf8"));
+  if (payload.url !== wsUrl || typeof payload.bootstrapToken !== "string") {
+    throw new Error(`setup code payload ${JSON.stringify(payload)} is not for ${wsUrl}`);
+  }
+  await expectText(page.locator("#setup-meta"), /access: node host only/, "the code's access");
+  await shot(page, "exec-03-setup-code");
   noAlerts();
 }
 

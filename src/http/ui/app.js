@@ -650,6 +650,31 @@
     }
   }
 
+  // ---------- setup codes (device.pair.setupCode) ----------
+  async function makeSetupCode(e) {
+    e.preventDefault();
+    const params = {};
+    const url = $("setup-url").value.trim();
+    if (url) params.publicUrl = url;
+    const access = $("setup-access").value;
+    if (access) params.bootstrapProfile = access;
+    $("setup-make").disabled = true;
+    try {
+      const r = await rpc("device.pair.setupCode", params);
+      $("setup-code").textContent = String(r.setupCode || "");
+      const how = r.access === "node" ? "node host only" : r.access === "limited" ? "limited (no admin)" : "full";
+      const downgraded = r.accessDowngraded ? " (plaintext URL: limited; use wss:// for full)" : "";
+      $("setup-meta").textContent = `Single use · expires ${fmtTime(r.expiresAtMs)} · ${r.gatewayUrl || "?"} · access: ${how}${downgraded}`;
+      $("setup-result").hidden = false;
+      if ($("banner").textContent.startsWith("New setup code:")) banner("");
+    } catch (err) {
+      $("setup-result").hidden = true;
+      banner(`New setup code: ${err.message}`);
+    } finally {
+      $("setup-make").disabled = false;
+    }
+  }
+
   // ---------- approvals ----------
   async function decide(method, requestId, btn) {
     btn.disabled = true;
@@ -924,6 +949,7 @@
     $("invoke-node").addEventListener("change", fillCommands);
     $("invoke-form").addEventListener("submit", invoke);
     $("cron-form").addEventListener("submit", addCron);
+    $("setup-form").addEventListener("submit", makeSetupCode);
     $("agent-save").addEventListener("click", () => saveAgentFile(false));
     $("agent-overwrite").addEventListener("click", () => saveAgentFile(true));
     $("agent-reload").addEventListener("click", () => { if (agentFile.name !== null) openAgentFile(agentFile.name, true); });
