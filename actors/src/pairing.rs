@@ -893,6 +893,15 @@ mod bootstrap_tests {
             b.redeem_bootstrap("not-the-token", "dev-a", 2_000)
                 .is_none()
         );
+        // Anything a stranger sends is only hashed: any size, any text.
+        let cut = &token[..token.len() - 1];
+        for junk in ["", "\u{0}", "🙂", &"x".repeat(1 << 20), cut] {
+            assert!(b.redeem_bootstrap(junk, "dev-z", 2_000).is_none());
+        }
+        assert!(
+            b.bootstrap.values().all(|t| t.device_id.is_none()),
+            "nothing bound"
+        );
         let got = b
             .redeem_bootstrap(&token, "dev-a", 2_000)
             .expect("first device");
