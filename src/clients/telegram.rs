@@ -559,6 +559,28 @@ impl TelegramApi for BotApi {
         Box::pin(async move { fut.await.map(|_| ()) })
     }
 
+    fn pin_message(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        pin: bool,
+        silent: bool,
+    ) -> LocalFut<Result<(), TgError>> {
+        let (method, body) = if pin {
+            (
+                "pinChatMessage",
+                json!({"chat_id": chat_id, "message_id": message_id, "disable_notification": silent}),
+            )
+        } else {
+            (
+                "unpinChatMessage",
+                json!({"chat_id": chat_id, "message_id": message_id}),
+            )
+        };
+        let fut = self.call::<Value>(method, body, CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
     fn send_poll(
         &self,
         poll: openclaw_actors::channel::telegram::api::SendPoll,

@@ -534,8 +534,8 @@ async fn message_action_send_delivers_once_and_refuses_what_it_cannot_do() {
 
     let refused = [
         (
-            json!({"channel": "telegram", "action": "pin", "params": {"to": "6101", "messageId": 1}, "idempotencyKey": "ma-3"}),
-            "Channel telegram does not support action pin.",
+            json!({"channel": "telegram", "action": "sticker", "params": {"to": "6101", "messageId": 1}, "idempotencyKey": "ma-3"}),
+            "Channel telegram does not support action sticker.",
         ),
         (
             call(

@@ -717,7 +717,7 @@ fn real_cli_message_send_goes_out_through_our_telegram_channel() {
 
 /// The real CLI's other Telegram message actions through our gateway (`message.action`):
 /// `message poll` sends a `sendPoll`, `message edit` edits, `message react` reacts and
-/// `--remove` takes the reaction away, `message delete` deletes; a gate
+/// `--remove` takes the reaction away, `message pin`/`unpin` pin, `message delete` deletes; a gate
 /// (`channels.telegram.actions.poll: false`) refuses by name; the CLI exits 0 for each.
 #[test]
 fn real_cli_message_actions_reach_telegram() {
@@ -807,6 +807,17 @@ fn real_cli_message_actions_reach_telegram() {
         .map(|(_, _, e)| e)
         .collect();
     assert_eq!(reactions, ["👍", ""], "added, then removed");
+    let out = with("pin", &["--message-id", &id]);
+    assert_eq!(out.code, Some(0), "pin: {out}");
+    let out = with("unpin", &["--message-id", &id]);
+    assert_eq!(out.code, Some(0), "unpin: {out}");
+    let pins: Vec<_> = tg
+        .pins()
+        .into_iter()
+        .filter(|(c, m, _)| *c == 6103 && m.to_string() == id)
+        .map(|(_, _, p)| p)
+        .collect();
+    assert_eq!(pins, [true, false], "pinned, then unpinned");
     let out = with("delete", &["--message-id", &id]);
     assert_eq!(out.code, Some(0), "delete: {out}");
     assert!(

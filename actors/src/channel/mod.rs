@@ -91,6 +91,18 @@ pub enum MessageOp {
         /// The message.
         message_id: i64,
     },
+    /// Pins a message in its chat (`silent`: without notifying the members).
+    Pin {
+        /// The message.
+        message_id: i64,
+        /// No notification.
+        silent: bool,
+    },
+    /// Unpins a message.
+    Unpin {
+        /// The message.
+        message_id: i64,
+    },
 }
 
 impl MessageOp {
@@ -101,6 +113,8 @@ impl MessageOp {
             Self::React { .. } => "react",
             Self::Edit { .. } => "edit",
             Self::Delete { .. } => "delete",
+            Self::Pin { .. } => "pin",
+            Self::Unpin { .. } => "unpin",
         }
     }
 }

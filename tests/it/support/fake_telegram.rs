@@ -144,6 +144,8 @@ struct State {
     deleted: Vec<Deleted>,
     /// `setMessageReaction` calls Telegram took: (chat, message, emoji).
     reactions: Vec<(i64, i64, String)>,
+    /// `pinChatMessage` / `unpinChatMessage` calls: (chat, message, pinned).
+    pins: Vec<(i64, i64, bool)>,
     /// `answerCallbackQuery` calls: (callback query id, text).
     callback_answers: Vec<(String, Option<String>)>,
     next_callback_id: u64,
@@ -812,6 +814,11 @@ impl FakeTelegram {
         self.shared.lock().reactions.clone()
     }
 
+    /// The pins and unpins (`pinChatMessage`, `unpinChatMessage`): (chat, message, pinned).
+    pub fn pins(&self) -> Vec<(i64, i64, bool)> {
+        self.shared.lock().pins.clone()
+    }
+
     /// The messages deleted (`deleteMessage`).
     pub fn deleted(&self) -> Vec<Deleted> {
         self.shared.lock().deleted.clone()
@@ -1041,6 +1048,20 @@ async fn handle(
         }
         "deleteMessage" => delete_message(&shared, &body),
         "sendPoll" => send_poll(&shared, body),
+        "pinChatMessage" | "unpinChatMessage" => {
+            let (Some(chat), Some(message)) = (
+                body.get("chat_id").and_then(Value::as_i64),
+                body.get("message_id").and_then(Value::as_i64),
+            ) else {
+                return tg_error(400, "Bad Request: message to pin not found");
+            };
+            shared
+                .lock()
+                .pins
+                .push((chat, message, method == "pinChatMessage"));
+            shared.bump();
+            tg_ok(json!(true))
+        }
         "setMessageReaction" => {
             let (Some(chat), Some(message)) = (
                 body.get("chat_id").and_then(Value::as_i64),

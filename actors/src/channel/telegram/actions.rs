@@ -162,6 +162,18 @@ impl Handler<ChannelAction> for TelegramChannel {
                         .map_err(failed)?;
                     Ok(json!({"ok": true, "deleted": true}))
                 }
+                MessageOp::Pin { message_id, silent } => {
+                    super::send::retrying(|| api.pin_message(chat_id, message_id, true, silent))
+                        .await
+                        .map_err(failed)?;
+                    Ok(json!({"ok": true, "pinned": true, "messageId": message_id.to_string()}))
+                }
+                MessageOp::Unpin { message_id } => {
+                    super::send::retrying(|| api.pin_message(chat_id, message_id, false, false))
+                        .await
+                        .map_err(failed)?;
+                    Ok(json!({"ok": true, "unpinned": true, "messageId": message_id.to_string()}))
+                }
             }
         })
     }

@@ -360,6 +360,15 @@ pub trait TelegramApi {
     ) -> LocalFut<Result<(), TgError>>;
     /// `deleteMessage` of one of the bot's own messages (a progress draft).
     fn delete_message(&self, chat_id: i64, message_id: i64) -> LocalFut<Result<(), TgError>>;
+    /// `pinChatMessage` (`silent`: `disable_notification`) or, with `pin: false`,
+    /// `unpinChatMessage`.
+    fn pin_message(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        pin: bool,
+        silent: bool,
+    ) -> LocalFut<Result<(), TgError>>;
     /// `sendPoll`; returns the new message's id and the poll's id.
     fn send_poll(&self, poll: SendPoll) -> LocalFut<Result<(i64, String), TgError>>;
     /// `setMessageReaction`: the bot reacts to a message with one emoji (the ack reaction);

@@ -186,6 +186,10 @@ impl TelegramApi for FakeApi {
         Box::pin(async { Ok(()) })
     }
 
+    fn pin_message(&self, _: i64, _: i64, _: bool, _: bool) -> LocalFut<Result<(), TgError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn send_poll(&self, _poll: super::api::SendPoll) -> LocalFut<Result<(i64, String), TgError>> {
         Box::pin(async { Ok((1, "p".to_owned())) })
     }

@@ -355,6 +355,13 @@ fn message_op(
         "delete" => MessageOp::Delete {
             message_id: message_id()?,
         },
+        "pin" => MessageOp::Pin {
+            message_id: message_id()?,
+            silent: flag("silent")?,
+        },
+        "unpin" => MessageOp::Unpin {
+            message_id: message_id()?,
+        },
         other => {
             return Err(ErrorShape::invalid(format!(
                 "Channel telegram does not support action {}.",
@@ -400,7 +407,10 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
         return Err(fail(M, &c));
     }
     if action != "send" {
-        if !matches!(action.as_str(), "poll" | "react" | "edit" | "delete") {
+        if !matches!(
+            action.as_str(),
+            "poll" | "react" | "edit" | "delete" | "pin" | "unpin"
+        ) {
             return Err(ErrorShape::invalid(format!(
                 "Channel {channel} does not support action {action}."
             )));
