@@ -469,6 +469,7 @@ pub async fn start(
             .app_data(data.clone())
             .app_data(ui.clone())
             .app_data(ingress.clone())
+            .route("/j/{code}", web::to(crate::http::join::join))
             .default_service(web::to(crate::http::ws::upgrade))
     };
     let settings = crate::http::server::Settings {

@@ -14,7 +14,13 @@ use serde_json::json;
 
 /// The `/j/{code}` handler.
 pub async fn join(req: HttpRequest, engine: web::Data<Engine>) -> HttpResponse {
-    let peer = match super::ws::attribute(&req, &engine) {
+    // Through the dedicated Tailscale Serve listener (a `wss://<host>.ts.net` code's join URL)
+    // its own rules apply, as for the WebSocket.
+    let attributed = match req.app_data::<web::Data<crate::tailscale::Ingress>>() {
+        Some(ingress) => crate::tailscale::attribute(&req, &engine, ingress).await,
+        None => super::ws::attribute(&req, &engine),
+    };
+    let peer = match attributed {
         Ok(p) => p,
         Err(refused) => return *refused,
     };

@@ -592,3 +592,47 @@ async fn a_serve_claim_left_by_a_killed_gateway_is_stopped_at_the_next_start() {
     }
     assert!(!alive(new_pid), "a stopped gateway stops its claim");
 }
+
+/// With Tailscale Serve, setup codes point at the tailnet's `wss://` name (so they hand over
+/// full access), and a node code's join URL is served on the dedicated listener, where
+/// tailscaled's Serve proxy brings it; plain loopback requests there are still refused.
+#[actix_web::test]
+async fn setup_codes_and_join_urls_go_through_tailscale_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = serve_gateway(dir.path(), "");
+    let ts = dedicated_port(&gw);
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", crate::nodes::ALL_OPERATOR)).await;
+    let res = op.request("device.pair.setupCode", json!({})).await;
+    assert_eq!(
+        res["payload"]["gatewayUrl"],
+        format!("wss://{TS_HOST}"),
+        "{res}"
+    );
+    assert_eq!(
+        res["payload"]["urlSource"], "gateway.tailscale.mode",
+        "{res}"
+    );
+    assert_eq!(res["payload"]["access"], "full", "{res}");
+    let res = op
+        .request("device.pair.setupCode", json!({"joinUrl": true}))
+        .await;
+    let join = res["payload"]["joinUrl"]
+        .as_str()
+        .expect("joinUrl")
+        .to_owned();
+    let path = join
+        .strip_prefix(&format!("https://{TS_HOST}"))
+        .unwrap_or_else(|| panic!("{join}"))
+        .to_owned();
+    // Not from tailscaled: refused, and the code stays.
+    let (status, _, _) = crate::support::http_request(ts, "GET", &path, &[]);
+    assert_eq!(status, 403);
+    let (status, head, body) =
+        crate::support::http_request(ts, "GET", &path, &serve_headers(ALICE_IP, None));
+    assert_eq!(status, 200, "{head}\n{body}");
+    let payload: Value = serde_json::from_str(&body).expect("payload");
+    assert_eq!(payload["url"], format!("wss://{TS_HOST}"), "{payload}");
+    let (status, _, _) =
+        crate::support::http_request(ts, "GET", &path, &serve_headers(ALICE_IP, None));
+    assert_eq!(status, 404, "used up");
+}
