@@ -383,6 +383,7 @@ impl AgentRun {
                     target: inbound.target(),
                     reply_to: Some(inbound.message_id),
                     explicit_reply: false,
+                    silent: false,
                     // A silent answer without files: nothing is sent, the message is done.
                     text: if shown.is_empty() && media.is_empty() && !silent {
                         "(no reply)".to_owned()
@@ -1163,6 +1164,7 @@ fn notify_compaction(
         target: inbound.target(),
         reply_to: None,
         explicit_reply: false,
+        silent: false,
         text: format!(
             "🧹 Compaction complete: the earlier conversation is summarized (~{} → ~{} tokens).",
             crate::compaction::tokens_short(c.tokens_before),
@@ -1410,6 +1412,7 @@ fn echo(
         target: inbound.target(),
         reply_to: Some(inbound.message_id),
         explicit_reply: false,
+        silent: false,
         text,
         media: Vec::new(),
         recorded: None,

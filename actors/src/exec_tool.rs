@@ -944,6 +944,7 @@ async fn ask_human(
             target,
             reply_to: None,
             explicit_reply: false,
+            silent: false,
             text,
             media: Vec::new(),
             recorded: None,

@@ -123,6 +123,9 @@ pub struct SendArgs {
     /// Message id to reply to.
     #[arg(long, value_name = "N")]
     pub reply_to: Option<i64>,
+    /// Deliver without a notification sound (Telegram's disable_notification).
+    #[arg(long)]
+    pub silent: bool,
     /// Print the request instead of sending it.
     #[arg(long)]
     pub dry_run: bool,
@@ -494,6 +497,9 @@ fn send_params(a: &SendArgs, idempotency_key: &str) -> Value {
     }
     if let Some(r) = a.reply_to {
         p["replyToId"] = json!(r);
+    }
+    if a.silent {
+        p["silent"] = json!(true);
     }
     p
 }

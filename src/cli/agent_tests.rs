@@ -86,6 +86,7 @@ fn send_params_and_line() {
         account: Some("default".into()),
         thread_id: Some(7),
         reply_to: None,
+        silent: false,
         dry_run: false,
         conn: ConnArgs::default(),
     };

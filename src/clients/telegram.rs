@@ -348,6 +348,9 @@ pub fn send_media_form(msg: &SendMedia) -> Multipart {
     if let Some(thread) = msg.message_thread_id {
         form.text("message_thread_id", &thread.to_string());
     }
+    if msg.disable_notification {
+        form.text("disable_notification", "true");
+    }
     form.file(field, &msg.file_name, &msg.mime, &msg.data);
     form.finish()
 }
@@ -363,6 +366,9 @@ pub fn send_message_body(msg: &SendMessage) -> Value {
     }
     if let Some(markup) = &msg.reply_markup {
         body["reply_markup"] = markup.clone();
+    }
+    if msg.disable_notification {
+        body["disable_notification"] = json!(true);
     }
     body
 }
@@ -632,6 +638,7 @@ mod tests {
             reply_to_message_id: Some(9),
             message_thread_id: Some(3),
             reply_markup: None,
+            disable_notification: false,
         });
         assert_eq!(
             body,
@@ -645,8 +652,12 @@ mod tests {
             reply_to_message_id: None,
             message_thread_id: None,
             reply_markup: None,
+            disable_notification: true,
         });
-        assert_eq!(plain, json!({"chat_id": 5, "text": "hi"}));
+        assert_eq!(
+            plain,
+            json!({"chat_id": 5, "text": "hi", "disable_notification": true})
+        );
     }
 
     #[test]

@@ -1219,4 +1219,19 @@ async fn message_actions_are_checked_and_gated() {
         "{:?}",
         tg.reactions()
     );
+    // `send {silent}` (our CLI's `message send --silent`): no notification sound, in the
+    // topic the target names.
+    let res = op
+        .request(
+            "send",
+            json!({"to": "-1001234:topic:7", "message": "quiet", "silent": true, "idempotencyKey": "ops-quiet"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let quiet = poll_until(Duration::from_secs(10), "the silent send", || {
+        tg.sent().into_iter().find(|s| s.text() == "quiet")
+    })
+    .await;
+    assert_eq!(quiet.body["disable_notification"], true, "{:?}", quiet.body);
+    assert_eq!(quiet.body["message_thread_id"], 7, "{:?}", quiet.body);
 }

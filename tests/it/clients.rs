@@ -129,6 +129,7 @@ async fn telegram_send_message_body_shape() {
             reply_to_message_id: Some(31),
             message_thread_id: Some(4),
             reply_markup: None,
+            disable_notification: false,
         })
         .await
         .expect("sendMessage");
@@ -139,6 +140,7 @@ async fn telegram_send_message_body_shape() {
             reply_to_message_id: None,
             message_thread_id: None,
             reply_markup: None,
+            disable_notification: false,
         })
         .await
         .expect("sendMessage");
@@ -162,6 +164,7 @@ async fn telegram_send_message_body_shape() {
             reply_to_message_id: None,
             message_thread_id: None,
             reply_markup: None,
+            disable_notification: false,
         })
         .await
         .expect_err("too long");
@@ -192,6 +195,7 @@ async fn telegram_error_mapping() {
         reply_to_message_id: None,
         message_thread_id: None,
         reply_markup: None,
+        disable_notification: false,
     };
     assert_eq!(
         api.send_message(msg.clone()).await,
@@ -947,6 +951,7 @@ fn fakes_work_from_blocking_tests() {
             reply_to_message_id: None,
             message_thread_id: None,
             reply_markup: None,
+            disable_notification: false,
         })
         .await
         .expect("sendMessage")

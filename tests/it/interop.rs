@@ -777,9 +777,37 @@ fn real_cli_message_actions_reach_telegram() {
         "{out}"
     );
 
+    // `send --silent --pin`: delivered without a sound, then pinned.
+    let out = with("send", &["--message", "notice", "--silent", "--pin"]);
+    assert_eq!(out.code, Some(0), "send --silent --pin: {out}");
+    let notice = tg
+        .sent()
+        .into_iter()
+        .find(|s| s.text() == "notice")
+        .expect("the notice was sent");
+    assert_eq!(
+        notice.body["disable_notification"], true,
+        "{:?}",
+        notice.body
+    );
+    assert!(
+        tg.pins().contains(&(6103, notice.message_id, true)),
+        "{:?}",
+        tg.pins()
+    );
     // A message of the bot's to edit, react to and delete.
     let out = with("send", &["--message", "draft"]);
     assert_eq!(out.code, Some(0), "send: {out}");
+    let draft = tg
+        .sent()
+        .into_iter()
+        .find(|s| s.text() == "draft")
+        .expect("draft");
+    assert!(
+        draft.body.get("disable_notification").is_none(),
+        "not silent unless asked: {:?}",
+        draft.body
+    );
     let id = tg
         .sent()
         .into_iter()
@@ -818,6 +846,11 @@ fn real_cli_message_actions_reach_telegram() {
         .map(|(_, _, p)| p)
         .collect();
     assert_eq!(pins, [true, false], "pinned, then unpinned");
+    assert_eq!(
+        tg.pins().len(),
+        3,
+        "the notice's pin, then the draft's pin and unpin"
+    );
     let out = with("delete", &["--message-id", &id]);
     assert_eq!(out.code, Some(0), "delete: {out}");
     assert!(

@@ -276,6 +276,7 @@ mod tests {
                 text: "out".into(),
                 thread_id: Some(3),
                 reply_to: None,
+                silent: false,
                 idempotency_key: "k1".into(),
             })
             .await
@@ -307,6 +308,7 @@ mod tests {
                 text: "out".into(),
                 thread_id: None,
                 reply_to: None,
+                silent: false,
                 idempotency_key: "k2".into(),
             })
             .await
@@ -386,6 +388,7 @@ mod tests {
                 text: "x".into(),
                 thread_id: None,
                 reply_to: None,
+                silent: false,
                 idempotency_key: "k".into(),
             })
             .await
@@ -407,6 +410,7 @@ mod tests {
                 text: "x".into(),
                 thread_id: None,
                 reply_to: None,
+                silent: false,
                 idempotency_key: "k".into(),
             })
             .await

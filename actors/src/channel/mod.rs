@@ -148,6 +148,8 @@ pub struct DeliverReply {
     /// channel's `replyToMode` says. Otherwise it is the message answered, and the mode
     /// decides (OpenClaw's default `off`: no reply threading).
     pub explicit_reply: bool,
+    /// Sent without a notification (`send`'s `silent`, Telegram's `disable_notification`).
+    pub silent: bool,
     /// Text (split as the channel requires).
     pub text: String,
     /// Attachments (files of the state directory, [`crate::media`]): sent with the text

@@ -964,6 +964,7 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             files: Vec::new(),
             thread_id,
             reply_to: None,
+            silent: false,
             idempotency_key: run_id,
         })
         .await;

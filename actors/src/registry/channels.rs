@@ -228,6 +228,8 @@ pub struct SendOutbound {
     pub thread_id: Option<i64>,
     /// Reply to.
     pub reply_to: Option<i64>,
+    /// Without a notification (`silent`).
+    pub silent: bool,
     /// Idempotency key: a repeated `send` within 5 minutes returns the first result
     /// instead of sending again.
     pub idempotency_key: String,
@@ -380,6 +382,7 @@ impl Handler<SendOutbound> for Registry {
                         target,
                         reply_to: msg.reply_to,
                         explicit_reply: true,
+                        silent: msg.silent,
                         text: msg.text,
                         recorded: None,
                         media,

@@ -155,6 +155,7 @@ impl AgentDelivery {
                 files: Vec::new(),
                 thread_id: self.thread_id,
                 reply_to: None,
+                silent: false,
                 idempotency_key: format!("agent-deliver:{run_id}"),
             })
             .await;
@@ -341,6 +342,7 @@ fn complete_aborted(channel: Option<RunChannel>) {
             target: inbound.target(),
             reply_to: None,
             explicit_reply: false,
+            silent: false,
             text: String::new(),
             recorded: None,
             media: Vec::new(),

@@ -197,6 +197,9 @@ pub struct SendMessage {
     /// `reply_markup` (an inline keyboard, see [`inline_keyboard`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_markup: Option<serde_json::Value>,
+    /// `disable_notification`: delivered without a sound.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_notification: bool,
 }
 
 /// `sendPoll` parameters.
@@ -274,6 +277,8 @@ pub struct SendMedia {
     pub reply_to_message_id: Option<i64>,
     /// Forum topic.
     pub message_thread_id: Option<i64>,
+    /// `disable_notification`: delivered without a sound.
+    pub disable_notification: bool,
 }
 
 /// A Bot API failure.

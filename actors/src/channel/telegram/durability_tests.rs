@@ -223,6 +223,7 @@ fn reply(msg: &InboundReceived) -> DeliverReply {
         target: msg.msg.target(),
         reply_to: Some(msg.msg.message_id),
         explicit_reply: false,
+        silent: false,
         text: format!("re: {}", msg.msg.text),
         recorded: None,
         media: Vec::new(),

@@ -166,6 +166,7 @@ impl TelegramChannel {
                     reply_to_message_id: None,
                     message_thread_id: d.target.thread_id,
                     reply_markup: None,
+                    disable_notification: false,
                 };
                 let fut = async move { api.send_message(msg).await };
                 ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {

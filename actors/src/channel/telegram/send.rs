@@ -45,6 +45,7 @@ impl TelegramChannel {
             chat_id,
             thread_id,
             limit: self.cfg.text_chunk_limit,
+            silent: false,
         };
         send_chunks(self.api.clone(), dest, reply_to, false, text, None)
     }
@@ -66,6 +67,7 @@ async fn send_chunks(
         chat_id,
         thread_id,
         limit,
+        silent,
     } = dest;
     let mut ids = Vec::new();
     // Telegram refuses a blank message; a blank chunk carries nothing visible.
@@ -81,6 +83,7 @@ async fn send_chunks(
             reply_to_message_id: if i == 0 || reply_all { reply_to } else { None },
             message_thread_id: thread_id,
             reply_markup: markup.clone().filter(|_| i == last),
+            disable_notification: silent,
         };
         ids.push(retrying(|| api.send_message(msg.clone())).await?);
     }
@@ -119,6 +122,8 @@ struct Dest {
     thread_id: Option<i64>,
     /// `textChunkLimit`.
     limit: usize,
+    /// `disable_notification`.
+    silent: bool,
 }
 
 /// Sends a reply with attachments: the text as the caption of the first one when it fits
@@ -138,7 +143,10 @@ async fn send_with_media(
     media: Vec<MediaRef>,
 ) -> Result<Vec<i64>, TgError> {
     let Dest {
-        chat_id, thread_id, ..
+        chat_id,
+        thread_id,
+        silent,
+        ..
     } = dest;
     let mut ids = Vec::new();
     let has_text = !text.trim().is_empty();
@@ -182,6 +190,7 @@ async fn send_with_media(
                     caption: caption.clone(),
                     reply_to_message_id: reply_to,
                     message_thread_id: thread_id,
+                    disable_notification: silent,
                 };
                 let mut res = retrying(|| api.send_media(msg.clone())).await;
                 // A photo or voice note Telegram refuses as one (too large a photo, a
@@ -293,6 +302,7 @@ impl Handler<DeliverReply> for TelegramChannel {
                 chat_id: msg.target.chat_id,
                 thread_id: msg.target.thread_id,
                 limit,
+                silent: msg.silent,
             };
             let res = if msg.media.is_empty() {
                 send_chunks(api, dest, reply_to, reply_all, msg.text, markup).await

@@ -213,6 +213,7 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
         files,
         thread_id,
         reply_to,
+        silent: o.get("silent").and_then(Value::as_bool) == Some(true),
         idempotency_key,
     })
 }
@@ -220,7 +221,7 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
 /// What a `message.action` call asks for.
 pub(crate) enum MessageAction {
     /// `action:"send"`: deliver the text, as `send` does.
-    Send(SendOutbound),
+    Send(SendOutbound, bool),
     /// `action:"send"` with `params.dryRun: true`: check it, send nothing.
     DryRun {
         /// Channel kind id.
@@ -495,18 +496,29 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
             .filter(|a| !a.is_empty())
             .map(str::to_owned)
     });
-    Ok(MessageAction::Send(SendOutbound {
-        channel,
-        account_id,
-        to,
-        text,
-        media: Vec::new(),
-        files: Vec::new(),
-        thread_id: int("threadId"),
-        reply_to: int("replyTo").or_else(|| int("replyToId")),
-        // Its own namespace, as in OpenClaw: a `send` with the same key is another call.
-        idempotency_key: format!("message.action:{idempotency_key}"),
-    }))
+    // `--pin` / `--delivery '{"pin":true}'`: the first message is pinned once sent.
+    let pin = params.get("pin").and_then(Value::as_bool) == Some(true)
+        || params
+            .get("delivery")
+            .and_then(|d| d.get("pin"))
+            .and_then(Value::as_bool)
+            == Some(true);
+    Ok(MessageAction::Send(
+        SendOutbound {
+            channel,
+            account_id,
+            to,
+            text,
+            media: Vec::new(),
+            files: Vec::new(),
+            thread_id: int("threadId"),
+            reply_to: int("replyTo").or_else(|| int("replyToId")),
+            silent: params.get("silent").and_then(Value::as_bool) == Some(true),
+            // Its own namespace, as in OpenClaw: a `send` with the same key is another call.
+            idempotency_key: format!("message.action:{idempotency_key}"),
+        },
+        pin,
+    ))
 }
 
 pub(super) fn pairing_approve(p: &Value) -> Result<(String, Option<String>, String), ErrorShape> {

@@ -62,8 +62,8 @@ impl WsSession {
     /// idempotency), answered in the shape the CLI's `message send` reads its message id
     /// from (`messageId`, `result.messageId`).
     fn message_action(&mut self, call: Call, action: MessageAction, ctx: &mut Context<Self>) {
-        let msg = match action {
-            MessageAction::Send(msg) => msg,
+        let (msg, pin) = match action {
+            MessageAction::Send(msg, pin) => (msg, pin),
             MessageAction::DryRun { channel, to } => {
                 let answer = ActionReceipt {
                     ok: true,
@@ -100,6 +100,17 @@ impl WsSession {
                 );
             }
         };
+        // `--pin`: the first message is pinned once sent (not again for a repeated key).
+        let pin_route = pin.then(|| {
+            (
+                msg.channel.clone(),
+                msg.account_id.clone(),
+                msg.to.clone(),
+                msg.thread_id,
+                msg.silent,
+            )
+        });
+        let registry = self.registry.clone();
         let fut = self.registry.send(msg);
         self.reply_with(
             call.id,
@@ -108,6 +119,31 @@ impl WsSession {
                     Ok(r) => r.map_err(|e| e.to_shape())?,
                     Err(_) => return Err(gone()),
                 };
+                if let (Some((channel, account_id, to, thread_id, silent)), Some(id), false) =
+                    (pin_route, receipt.message_id, receipt.deduplicated)
+                {
+                    let pinned = registry
+                        .send(crate::registry::channels::RouteAction {
+                            channel,
+                            account_id,
+                            to,
+                            thread_id,
+                            op: crate::channel::MessageOp::Pin {
+                                message_id: id,
+                                silent,
+                            },
+                        })
+                        .await;
+                    match pinned {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            return Err(crate::protocol::error::ErrorShape::unavailable(format!(
+                                "the message was sent (message id {id}) but not pinned: {e}"
+                            )));
+                        }
+                        Err(_) => return Err(gone()),
+                    }
+                }
                 let message_id = receipt.message_id.map(|id| id.to_string());
                 Ok(ActionReceipt {
                     ok: receipt.ok,
