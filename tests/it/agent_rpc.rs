@@ -560,6 +560,13 @@ async fn message_action_send_delivers_once_and_refuses_what_it_cannot_do() {
             "params.message is required",
         ),
         (
+            call(
+                json!({"to": "6101", "message": "x", "presentation": {"blocks": [{"type": "buttons"}]}}),
+                "ma-7b",
+            ),
+            "presentation is not supported",
+        ),
+        (
             json!({"channel": "telegram", "action": "send", "params": {"to": "6101", "message": "x"}}),
             "must have required property 'idempotencyKey'",
         ),

@@ -460,6 +460,22 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
             "invalid message.action params: media attachments are not supported: {NO_PATHS}"
         )));
     }
+    // Rich presentation (buttons, selects, tables) is not rendered here: refused, not
+    // dropped.
+    for key in ["presentation", "interactive", "buttons"] {
+        let given = match params.get(key) {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Object(o)) => !o.is_empty(),
+            Some(_) => true,
+        };
+        if given {
+            return Err(ErrorShape::invalid(format!(
+                "invalid message.action params: {key} is not supported by this gateway (no buttons or rich blocks in operator messages). Fix: send the text alone"
+            )));
+        }
+    }
     let to = params
         .get("to")
         .or_else(|| params.get("target"))
