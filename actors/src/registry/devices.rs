@@ -172,12 +172,14 @@ impl Handler<DeviceConnect> for Registry {
     fn handle(&mut self, msg: DeviceConnect, _: &mut Self::Context) -> Self::Result {
         let now = now_ms();
         let mut token_ok = false;
-        let before = self.book.clone();
+        // The book before this connect changed it (a setup code binds to its device first).
+        let mut before = None;
         let mut bootstrap = None;
         if !msg.secret_ok
             && msg.device_token.is_none()
             && let Some(t) = msg.bootstrap_token.as_deref()
         {
+            let unbound = self.book.clone();
             let b = self.book.redeem_bootstrap(t, &msg.device_id, now);
             // A setup code pairs only its own roles, with at most its scopes.
             let covers = |b: &pairing::BootstrapToken| {
@@ -190,10 +192,11 @@ impl Handler<DeviceConnect> for Registry {
             match b {
                 Some(b) if covers(&b) => bootstrap = Some(b),
                 _ => {
-                    self.book = before;
+                    self.book = unbound;
                     return Box::pin(actix::fut::ready(DeviceVerdict::BootstrapInvalid));
                 }
             }
+            before = Some(unbound);
         } else if !msg.secret_ok {
             let bound = msg
                 .device_token
@@ -213,6 +216,7 @@ impl Handler<DeviceConnect> for Registry {
                 self.remember_token_session(&msg.conn_id, &msg.device_id, msg.role.as_str(), t);
             }
         }
+        let before = before.unwrap_or_else(|| self.book.clone());
         let check = self
             .book
             .check_device(&msg.device_id, msg.role.as_str(), &msg.scopes);
