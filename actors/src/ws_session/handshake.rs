@@ -110,8 +110,9 @@ impl WsSession {
             && params.device.is_some()
             && (params.auth.device_token.is_some() || params.auth.bootstrap_token.is_some())
         {
-            // Device-token auth: checked against the pairing store with the device proof,
-            // unless this client is locked out of device-token attempts.
+            // Device-token (or setup-code bootstrap-token) auth: checked against the pairing
+            // store with the device proof, unless this client is locked out of device-token
+            // attempts.
             self.phase = Phase::Authenticating {
                 pending: VecDeque::new(),
             };
