@@ -407,6 +407,14 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
     if !c.ok() {
         return Err(fail(M, &c));
     }
+    // The account: the call's, else the one named in its params.
+    let account_id = account_id.filter(|a| !a.is_empty()).or_else(|| {
+        params
+            .get("accountId")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+    });
     if action != "send" {
         if !matches!(
             action.as_str(),
@@ -435,13 +443,6 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
         let thread_id = params
             .get("threadId")
             .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()));
-        let account_id = account_id.filter(|a| !a.is_empty()).or_else(|| {
-            params
-                .get("accountId")
-                .and_then(Value::as_str)
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-        });
         return Ok(MessageAction::Op(crate::registry::channels::RouteAction {
             channel,
             account_id,
@@ -505,13 +506,6 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
     if params.get("dryRun").and_then(Value::as_bool) == Some(true) {
         return Ok(MessageAction::DryRun { channel, to });
     }
-    let account_id = account_id.filter(|a| !a.is_empty()).or_else(|| {
-        params
-            .get("accountId")
-            .and_then(Value::as_str)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-    });
     // `--pin` / `--delivery '{"pin":true}'`: the first message is pinned once sent.
     let pin = params.get("pin").and_then(Value::as_bool) == Some(true)
         || params
