@@ -258,91 +258,172 @@ pub fn encode(url: &str, bootstrap_token: &str, expires_at_ms: u64) -> String {
     URL_SAFE_NO_PAD.encode(payload_json(url, bootstrap_token, expires_at_ms))
 }
 
+/// What is wrong with a gateway URL ([`GatewayUrl::parse`]), for callers to word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlProblem {
+    /// Nothing given.
+    Empty,
+    /// Spaces or control characters, or longer than 2048 bytes.
+    Malformed,
+    /// An `http(s)://` URL where those are not read as `ws(s)://` (`secure`: `https`).
+    Http {
+        /// `https://`.
+        secure: bool,
+    },
+    /// Another scheme (or a bare host where none is taken).
+    Scheme,
+    /// A bare `host[:port]` followed by a path, query or fragment.
+    BareWithPath,
+    /// A query or a fragment.
+    QueryOrFragment,
+    /// `user:password@`.
+    Credentials,
+    /// The host or port is wrong: what, as a phrase (`has no host`, `has an invalid port
+    /// (use 1-65535)`, …).
+    Authority(&'static str),
+}
+
+/// A gateway URL, `ws[s]://host[:port][/path]`: the one reading of gateway URLs that
+/// setup codes, `openclaw qr --url` and `openclaw node run --pair` share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayUrl {
+    /// `wss://`.
+    pub secure: bool,
+    /// The host, lower case (an IPv6 literal without brackets).
+    pub host: String,
+    /// The port, when the URL names one.
+    pub port: Option<u16>,
+    /// The path prefix without a trailing `/` (`""`: none).
+    pub path: String,
+}
+
+impl GatewayUrl {
+    /// Reads `raw` (trimmed). `bare`: a `host[:port]` without a scheme is taken, as `wss`
+    /// when `Some(true)` (`None`: refused as [`UrlProblem::Scheme`]); `http`: `http(s)://`
+    /// reads as `ws(s)://` (else [`UrlProblem::Http`]).
+    pub fn parse(raw: &str, bare: Option<bool>, http: bool) -> Result<Self, UrlProblem> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(UrlProblem::Empty);
+        }
+        if raw.len() > 2048 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(UrlProblem::Malformed);
+        }
+        let (secure, rest) = match raw.split_once("://") {
+            Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+                "ws" => (false, rest),
+                "wss" => (true, rest),
+                "http" | "https" if http => (scheme.len() == 5, rest),
+                "http" | "https" => {
+                    return Err(UrlProblem::Http {
+                        secure: scheme.len() == 5,
+                    });
+                }
+                _ => return Err(UrlProblem::Scheme),
+            },
+            None => match bare {
+                None => return Err(UrlProblem::Scheme),
+                Some(_) if raw.contains(['/', '?', '#']) => {
+                    return Err(UrlProblem::BareWithPath);
+                }
+                Some(secure) => (secure, raw),
+            },
+        };
+        if rest.contains(['?', '#']) {
+            return Err(UrlProblem::QueryOrFragment);
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err(UrlProblem::Credentials);
+        }
+        let (host, port) = split_authority(authority).map_err(UrlProblem::Authority)?;
+        Ok(Self {
+            secure,
+            host: host.to_ascii_lowercase(),
+            port,
+            path: path.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The URL written out, `ws[s]://host[:port][/path]` (an IPv6 host in brackets).
+    pub fn to_url(&self) -> String {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(p) => format!("{scheme}://{host}:{p}{}", self.path),
+            None => format!("{scheme}://{host}{}", self.path),
+        }
+    }
+}
+
+/// `host[:port]` (an IPv6 literal in brackets) as host and port; `Err` says what is wrong.
+fn split_authority(authority: &str) -> Result<(&str, Option<u16>), &'static str> {
+    if authority.is_empty() {
+        return Err("has no host");
+    }
+    let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
+        let (v6, after) = inner
+            .split_once(']')
+            .ok_or("has an unclosed [ (an IPv6 address goes in brackets)")?;
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("has no valid host name or address");
+        }
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err("has text after the IPv6 address"),
+        };
+        (v6, port)
+    } else {
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        if host.contains(':') {
+            return Err("has an IPv6 address without brackets (write [addr]:port)");
+        }
+        if host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err("has no valid host name or address");
+        }
+        (host, port)
+    };
+    let port = match port {
+        None => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or("has an invalid port (use 1-65535)")?,
+        ),
+    };
+    Ok((host, port))
+}
+
 /// `raw` as `ws[s]://host[:port][/path]`: `http(s)` reads as `ws(s)`, a bare `host[:port]`
 /// takes `ws` (`wss` when `secure`); credentials in the URL, a query or another scheme are
 /// refused.
 pub fn normalize_url(raw: &str, secure: bool) -> Option<String> {
-    let raw = raw.trim();
-    if raw.is_empty() || raw.len() > 2048 || raw.chars().any(char::is_whitespace) {
-        return None;
-    }
-    let lower = raw.to_ascii_lowercase();
-    let (scheme, rest) = if let Some(r) = lower.strip_prefix("wss://") {
-        ("wss", &raw[raw.len() - r.len()..])
-    } else if let Some(r) = lower.strip_prefix("https://") {
-        ("wss", &raw[raw.len() - r.len()..])
-    } else if let Some(r) = lower.strip_prefix("ws://") {
-        ("ws", &raw[raw.len() - r.len()..])
-    } else if let Some(r) = lower.strip_prefix("http://") {
-        ("ws", &raw[raw.len() - r.len()..])
-    } else if lower.contains("://") {
-        return None;
-    } else {
-        (if secure { "wss" } else { "ws" }, raw)
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    if authority.is_empty()
-        || authority.contains('@')
-        || path.contains('?')
-        || path.contains('#')
-        || authority.contains('?')
-        || authority.contains('#')
-    {
-        return None;
-    }
-    // host, optional port (an IPv6 literal in brackets).
-    let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-        let end = h.find(']')?;
-        let host = &h[..end];
-        host.parse::<std::net::Ipv6Addr>().ok()?;
-        let after = &h[end + 1..];
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p),
-            None if after.is_empty() => None,
-            None => return None,
-        };
-        (format!("[{host}]"), port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (authority.to_owned(), None),
-        }
-    };
-    if host.is_empty()
-        || !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'))
-    {
-        return None;
-    }
-    let port = match port {
-        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
-        None => None,
-    };
-    let path = if path == "/" { "" } else { path };
-    Some(match port {
-        Some(p) => format!("{scheme}://{}:{p}{path}", host.to_ascii_lowercase()),
-        None => format!("{scheme}://{}{path}", host.to_ascii_lowercase()),
-    })
+    GatewayUrl::parse(raw, Some(secure), true)
+        .ok()
+        .map(|u| u.to_url())
 }
 
 /// `(secure, host)` of a normalized URL (the host without brackets).
 fn split_url(url: &str) -> Option<(bool, String)> {
-    let (secure, rest) = if let Some(r) = url.strip_prefix("wss://") {
-        (true, r)
-    } else {
-        (false, url.strip_prefix("ws://")?)
-    };
-    let authority = rest.split('/').next()?;
-    let host = if let Some(h) = authority.strip_prefix('[') {
-        h.split(']').next()?.to_owned()
-    } else {
-        authority.split(':').next()?.to_owned()
-    };
-    Some((secure, host))
+    GatewayUrl::parse(url, None, false)
+        .ok()
+        .map(|u| (u.secure, u.host))
 }
 
 fn is_loopback_host(host: &str) -> bool {

@@ -66,111 +66,51 @@ fn usage(message: String) -> Failure {
 }
 
 /// Checks a `--url` / `--public-url` value before the call: `ws://` or `wss://` (an optional
-/// path), or a bare `host[:port]`. Returns it trimmed.
+/// path), or a bare `host[:port]` (the gateway's own reading,
+/// [`openclaw_actors::setup_code::GatewayUrl`]). Returns it trimmed.
 pub fn check_url(flag: &str, raw: &str) -> Result<String, String> {
+    use openclaw_actors::setup_code::{GatewayUrl, UrlProblem};
     const EXAMPLE: &str = "ws://192.168.1.20:18789 or wss://gateway.example";
     let url = raw.trim();
     let shown: String = url.chars().take(200).collect();
-    if url.is_empty() {
-        return Err(format!(
+    let Err(problem) = GatewayUrl::parse(url, Some(false), false) else {
+        return Ok(url.to_owned());
+    };
+    Err(match problem {
+        UrlProblem::Empty => format!(
             "{flag} is empty. Fix: pass the URL the phone or node reaches the gateway at, e.g. {flag} {EXAMPLE}"
-        ));
-    }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
+        ),
+        UrlProblem::Malformed => format!(
             "{flag} {shown:?} contains spaces or control characters. Fix: pass a URL such as {EXAMPLE}"
-        ));
-    }
-    let (authority, bare) = match url.split_once("://") {
-        Some((scheme, rest)) => {
-            match scheme.to_ascii_lowercase().as_str() {
-                "ws" | "wss" => {}
-                "http" | "https" => {
-                    let ws = if scheme.eq_ignore_ascii_case("https") {
-                        "wss"
-                    } else {
-                        "ws"
-                    };
-                    return Err(format!(
-                        "{flag} {shown:?} is an HTTP URL, not a gateway (WebSocket) URL. Fix: pass {ws}://{rest}"
-                    ));
-                }
-                _ => {
-                    return Err(format!(
-                        "{flag} {shown:?} is not a ws:// or wss:// URL. Fix: pass a URL such as {EXAMPLE}"
-                    ));
-                }
-            }
-            if rest.contains(['?', '#']) {
-                return Err(format!(
-                    "{flag} {shown:?} has a query or fragment, which a gateway URL cannot carry. Fix: drop everything from the ? or #"
-                ));
-            }
-            (rest.split('/').next().unwrap_or(""), false)
+        ),
+        UrlProblem::Http { secure } => {
+            let ws = if secure { "wss" } else { "ws" };
+            let rest = url.split_once("://").map_or(url, |(_, r)| r);
+            format!(
+                "{flag} {shown:?} is an HTTP URL, not a gateway (WebSocket) URL. Fix: pass {ws}://{rest}"
+            )
         }
-        None => {
-            if url.contains(['/', '?', '#']) {
-                return Err(format!(
-                    "{flag} {shown:?} is neither a ws:// or wss:// URL nor a bare host[:port]. Fix: write it as ws://{url} (wss:// behind TLS)"
-                ));
-            }
-            (url, true)
-        }
-    };
-    if authority.contains('@') {
-        return Err(format!(
+        UrlProblem::Scheme => format!(
+            "{flag} {shown:?} is not a ws:// or wss:// URL. Fix: pass a URL such as {EXAMPLE}"
+        ),
+        UrlProblem::QueryOrFragment => format!(
+            "{flag} {shown:?} has a query or fragment, which a gateway URL cannot carry. Fix: drop everything from the ? or #"
+        ),
+        UrlProblem::BareWithPath => format!(
+            "{flag} {shown:?} is neither a ws:// or wss:// URL nor a bare host[:port]. Fix: write it as ws://{url} (wss:// behind TLS)"
+        ),
+        UrlProblem::Credentials => format!(
             "{flag} {shown:?} carries credentials (user@), which must not go into a setup code. Fix: drop the user:password@ part; the code carries its own single-use token"
-        ));
-    }
-    check_authority(authority).map_err(|why| {
-        let example = if bare {
-            "192.168.1.20:18789 or gateway.example"
-        } else {
-            EXAMPLE
-        };
-        format!("{flag} {shown:?} {why}. Fix: pass a URL such as {example}")
-    })?;
-    Ok(url.to_owned())
-}
-
-/// `host[:port]` (an IPv6 address in brackets): `Err` says what is wrong.
-fn check_authority(authority: &str) -> Result<(), &'static str> {
-    if authority.is_empty() {
-        return Err("has no host");
-    }
-    let (host_ok, port) = if let Some(inner) = authority.strip_prefix('[') {
-        let (v6, after) = inner
-            .split_once(']')
-            .ok_or("has an unclosed [ (an IPv6 address goes in brackets)")?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p),
-            None if after.is_empty() => None,
-            None => return Err("has text after the IPv6 address"),
-        };
-        (v6.parse::<std::net::Ipv6Addr>().is_ok(), port)
-    } else {
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        };
-        if host.contains(':') {
-            return Err("has an IPv6 address without brackets (write [addr]:port)");
+        ),
+        UrlProblem::Authority(why) => {
+            let example = if url.contains("://") {
+                EXAMPLE
+            } else {
+                "192.168.1.20:18789 or gateway.example"
+            };
+            format!("{flag} {shown:?} {why}. Fix: pass a URL such as {example}")
         }
-        let ok = !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-        (ok, port)
-    };
-    if !host_ok {
-        return Err("has no valid host name or address");
-    }
-    match port {
-        Some(p) if p.parse::<u16>().map_or(true, |p| p == 0) => {
-            Err("has an invalid port (use 1-65535)")
-        }
-        _ => Ok(()),
-    }
+    })
 }
 
 /// The `device.pair.setupCode` params for the flags, or why they do not go together.

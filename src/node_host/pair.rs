@@ -20,8 +20,6 @@ const PREFIX: &str = "oc-pair://";
 const MAX_CODE_CHARS: usize = 16 * 1024;
 /// Longest bootstrap token accepted.
 const MAX_TOKEN_CHARS: usize = 512;
-/// Longest gateway URL accepted.
-const MAX_URL_CHARS: usize = 2048;
 
 /// The raw `--pair` / `--pair-if-needed` argument. It contains the bootstrap token, so its
 /// `Debug` does not show it.
@@ -187,83 +185,29 @@ pub fn check_fresh(code: &SetupCode, now_ms: u64) -> Result<(), String> {
     }
 }
 
-/// A setup code's `ws://` / `wss://` URL as host, port, TLS and path prefix. Credentials,
-/// a query, a fragment or another scheme are refused.
+/// A setup code's `ws://` / `wss://` URL as host, port, TLS and path prefix (the gateway's
+/// own reading, [`openclaw_actors::setup_code::GatewayUrl`]). Credentials, a query, a
+/// fragment or another scheme are refused.
 pub fn parse_gateway_url(url: &str) -> Result<GatewayAddr, String> {
+    use openclaw_actors::setup_code::{GatewayUrl, UrlProblem};
     let shown: String = url.chars().take(200).collect();
-    if url.len() > MAX_URL_CHARS || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "the setup code's gateway URL {shown:?} is not a valid URL"
-        ));
-    }
-    let lower = url.to_ascii_lowercase();
-    let (tls, rest) = if lower.starts_with("wss://") {
-        (true, &url["wss://".len()..])
-    } else if lower.starts_with("ws://") {
-        (false, &url["ws://".len()..])
-    } else {
-        return Err(format!(
-            "the setup code's gateway URL {shown:?} is not a ws:// or wss:// URL"
-        ));
-    };
-    if rest.contains('?') || rest.contains('#') {
-        return Err(format!(
-            "the setup code's gateway URL {shown:?} has a query or fragment"
-        ));
-    }
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    if authority.contains('@') {
-        return Err(format!(
-            "the setup code's gateway URL {shown:?} carries credentials"
-        ));
-    }
-    let no_host = || format!("the setup code's gateway URL {shown:?} has no valid host");
-    let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-        let end = h.find(']').ok_or_else(no_host)?;
-        let host = &h[..end];
-        host.parse::<std::net::Ipv6Addr>().map_err(|_| no_host())?;
-        let after = &h[end + 1..];
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p),
-            None if after.is_empty() => None,
-            None => return Err(no_host()),
-        };
-        (host, port)
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty()
-        || (!host.contains(':')
-            && !host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
-    {
-        return Err(no_host());
-    }
-    let port =
-        match port {
-            None => {
-                if tls {
-                    443
-                } else {
-                    80
-                }
+    let u = GatewayUrl::parse(url, None, false).map_err(|p| {
+        let what = match p {
+            UrlProblem::Empty | UrlProblem::Malformed => "is not a valid URL",
+            UrlProblem::Http { .. } | UrlProblem::Scheme | UrlProblem::BareWithPath => {
+                "is not a ws:// or wss:// URL"
             }
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-                format!("the setup code's gateway URL {shown:?} has an invalid port")
-            })?,
+            UrlProblem::QueryOrFragment => "has a query or fragment",
+            UrlProblem::Credentials => "carries credentials",
+            UrlProblem::Authority(why) if why.contains("port") => "has an invalid port",
+            UrlProblem::Authority(_) => "has no valid host",
         };
-    let path = path.trim_end_matches('/');
+        format!("the setup code's gateway URL {shown:?} {what}")
+    })?;
     Ok(GatewayAddr {
-        host: host.to_owned(),
-        port,
-        tls,
-        context_path: (!path.is_empty()).then(|| path.to_owned()),
+        port: u.port.unwrap_or(if u.secure { 443 } else { 80 }),
+        tls: u.secure,
+        context_path: (!u.path.is_empty()).then_some(u.path),
+        host: u.host,
     })
 }
