@@ -367,7 +367,7 @@ async fn real_openclaw_node_host_pairs_with_our_setup_code() {
         .expect("the completed setup names the device")
         .to_owned();
     // Its surface came approved with the enrollment: no approval step before the invoke.
-    which_until_ok(&mut op, &node_id, &mut host, "it-setup-which-1").await;
+    crate::support::which_until_ok(&mut op, &node_id, &mut host, "it-setup-which-1").await;
     let pending = op.request("node.pair.list", json!({})).await;
     assert_eq!(pending["payload"]["pending"], json!([]), "{pending}");
 
@@ -399,45 +399,8 @@ async fn real_openclaw_node_host_pairs_with_our_setup_code() {
         &port,
         "--no-tls",
     ]));
-    which_until_ok(&mut op, &node_id, &mut host, "it-setup-which-2").await;
+    crate::support::which_until_ok(&mut op, &node_id, &mut host, "it-setup-which-2").await;
     host.kill_group();
-}
-
-/// Invokes `system.which sh` on `node_id` until it answers a path (the node may still be
-/// connecting or reconnecting), within 60 s, while `host` runs.
-async fn which_until_ok(op: &mut WsClient, node_id: &str, host: &mut Background, key: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut n = 0;
-    loop {
-        n += 1;
-        let res = op
-            .request(
-                "node.invoke",
-                json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
-                    "timeoutMs": 15000, "idempotencyKey": format!("{key}-{n}")}),
-            )
-            .await;
-        if res["ok"] == true {
-            assert!(
-                res["payload"]["payload"]["bins"]["sh"]
-                    .as_str()
-                    .is_some_and(|p| p.ends_with("/sh")),
-                "{res}"
-            );
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no system.which on {node_id}: {res}\nnode host:\n{}",
-            host.output()
-        );
-        assert!(
-            host.try_status().is_none(),
-            "node host exited:\n{}",
-            host.output()
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 /// The real CLI's one-paste node onboarding against our gateway: `openclaw devices
@@ -492,7 +455,7 @@ async fn real_cli_join_code_and_connect_onboard_a_node() {
         .as_str()
         .expect("deviceId")
         .to_owned();
-    which_until_ok(&mut op, &node_id, &mut host, "it-join-which").await;
+    crate::support::which_until_ok(&mut op, &node_id, &mut host, "it-join-which").await;
     let path = join
         .strip_prefix(&format!("http://127.0.0.1:{port}"))
         .expect("path");

@@ -1180,20 +1180,7 @@ async fn our_node_host_pairs_with_a_setup_code() {
         );
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
-    let which = |key: &str| {
-        json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
-            "timeoutMs": 10000, "idempotencyKey": key})
-    };
-    let res = op
-        .request("node.invoke", which("it-rs-setup-which-1"))
-        .await;
-    assert_eq!(res["ok"], true, "{res}\nnode host:\n{}", host.output());
-    assert!(
-        res["payload"]["payload"]["bins"]["sh"]
-            .as_str()
-            .is_some_and(|p| p.ends_with("/sh")),
-        "{res}"
-    );
+    crate::support::which_until_ok(&mut op, &node_id, &mut host, "it-rs-setup-which-1").await;
     let pending = op.request("node.pair.list", json!({})).await;
     assert_eq!(pending["payload"]["pending"], json!([]), "{pending}");
 
@@ -1226,35 +1213,7 @@ async fn our_node_host_pairs_with_a_setup_code() {
     let mut cmd = isolated_command(BIN, home.path());
     cmd.args(["node", "run", "--host", "127.0.0.1", "--port", &port]);
     let mut host = Background::spawn(cmd);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let res = op
-            .request(
-                "node.invoke",
-                which(&format!("it-rs-setup-which-2-{attempt}")),
-            )
-            .await;
-        if res["ok"] == true {
-            assert!(
-                res["payload"]["payload"]["bins"]["sh"]
-                    .as_str()
-                    .is_some_and(|p| p.ends_with("/sh")),
-                "{res}"
-            );
-            break;
-        }
-        if let Some(status) = host.try_status() {
-            panic!("restarted node host exited ({status}):\n{}", host.output());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no invoke after the restart: {res}\nnode host:\n{}",
-            host.output()
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::support::which_until_ok(&mut op, &node_id, &mut host, "it-rs-setup-which-2").await;
     host.kill_group();
 
     // A second node host (a fresh device) with the used code: refused, exit 1, no retry.

@@ -937,6 +937,43 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Invokes `system.which sh` on `node_id` until it answers a path (the node may still be
+/// connecting or reconnecting), within 60 s, while `host` runs.
+pub async fn which_until_ok(op: &mut WsClient, node_id: &str, host: &mut Background, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let res = op
+            .request(
+                "node.invoke",
+                json!({"nodeId": node_id, "command": "system.which", "params": {"bins": ["sh"]},
+                    "timeoutMs": 15000, "idempotencyKey": format!("{key}-{n}")}),
+            )
+            .await;
+        if res["ok"] == true {
+            assert!(
+                res["payload"]["payload"]["bins"]["sh"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/sh")),
+                "{res}"
+            );
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no system.which on {node_id}: {res}\nnode host:\n{}",
+            host.output()
+        );
+        assert!(
+            host.try_status().is_none(),
+            "node host exited:\n{}",
+            host.output()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// One plain HTTP/1.1 request (`Connection: close`), read to the end: (status, headers,
 /// body).
 pub fn http_request(
