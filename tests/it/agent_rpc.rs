@@ -461,6 +461,18 @@ async fn chat_abort_with_nothing_running() {
     );
 }
 
+/// Each `message.action` call is refused with INVALID_REQUEST, its message saying the text
+/// given beside it.
+async fn refused_all<const N: usize>(op: &mut WsClient, refused: [(Value, &str); N]) {
+    for (params, why) in refused {
+        let res = op.request("message.action", params.clone()).await;
+        assert_eq!(res["ok"], false, "{params}: {res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{params}: {res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(why), "{params}: {msg:?} should say {why:?}");
+    }
+}
+
 /// `message.action` (what `openclaw message send` calls): `send` goes out as `send` does,
 /// with the same idempotency; a dry run, media, other actions and malformed calls send
 /// nothing and say why.
@@ -583,13 +595,7 @@ async fn message_action_send_delivers_once_and_refuses_what_it_cannot_do() {
             "invalid message.action params: must be object",
         ),
     ];
-    for (params, why) in refused {
-        let res = op.request("message.action", params.clone()).await;
-        assert_eq!(res["ok"], false, "{params}: {res}");
-        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{params}: {res}");
-        let msg = res["error"]["message"].as_str().unwrap_or_default();
-        assert!(msg.contains(why), "{params}: {msg:?} should say {why:?}");
-    }
+    refused_all(&mut op, refused).await;
     // An unknown channel and a bad Telegram target are the channel's own errors.
     let res = op
         .request(
@@ -1194,13 +1200,7 @@ async fn message_actions_are_checked_and_gated() {
             "Telegram deleteMessage is disabled",
         ),
     ];
-    for (params, why) in refused {
-        let res = op.request("message.action", params.clone()).await;
-        assert_eq!(res["ok"], false, "{params}: {res}");
-        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{params}: {res}");
-        let msg = res["error"]["message"].as_str().unwrap_or_default();
-        assert!(msg.contains(why), "{params}: {msg:?} should say {why:?}");
-    }
+    refused_all(&mut op, refused).await;
     assert!(
         tg.sent().iter().all(|s| s.method != "sendPoll") && tg.deleted().is_empty(),
         "nothing refused reached Telegram"
