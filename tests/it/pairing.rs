@@ -221,31 +221,35 @@ async fn bad_device_proofs_are_rejected() {
 /// Connects as the remote device (through the trusted proxy at 127.0.0.1) with `auth`;
 /// the proof signs whatever token `auth` carries.
 async fn remote_connect(port: u16, key: &DeviceKey, auth: Value) -> (WsClient, Value) {
-    let mut c = WsClient::open_with(port, &[("X-Forwarded-For", "203.0.113.7")])
-        .await
-        .unwrap_or_else(|e| panic!("upgrade through the trusted proxy refused: {e}"));
-    let ch = c.challenge().await;
-    let mut p = connect_params("cli", "cli", &["operator.read"], auth);
-    sign_device(&mut p, key, &nonce_of(&ch), now_ms(), Sig::V3);
-    let res = c.connect(p).await;
-    (c, res)
+    remote_hello(
+        port,
+        key,
+        connect_params("cli", "cli", &["operator.read"], auth),
+    )
+    .await
 }
 
 /// A failed device-token connect: the error and the close.
 async fn assert_device_token_mismatch(port: u16, key: &DeviceKey, token: &str) {
-    let (mut c, res) = remote_connect(port, key, json!({"deviceToken": token})).await;
-    let err = error_of(&res);
+    let (c, res) = remote_connect(port, key, json!({"deviceToken": token})).await;
+    assert_auth_refused(
+        c,
+        &res,
+        "unauthorized: device token mismatch (rotate/reissue device token)",
+        "AUTH_DEVICE_TOKEN_MISMATCH",
+    )
+    .await;
+}
+
+/// A refused credential: INVALID_REQUEST with this message and `details.code`, then the
+/// close (1008).
+async fn assert_auth_refused(mut c: WsClient, res: &Value, message: &str, code: &str) {
+    let err = error_of(res);
     assert_eq!(err["code"], "INVALID_REQUEST", "{res}");
-    assert_eq!(
-        err["message"], "unauthorized: device token mismatch (rotate/reissue device token)",
-        "{res}"
-    );
-    assert_eq!(
-        err["details"]["code"], "AUTH_DEVICE_TOKEN_MISMATCH",
-        "{res}"
-    );
-    let (code, _, _) = c.until_close().await;
-    assert_eq!(code, Some(1008));
+    assert_eq!(err["message"], message, "{res}");
+    assert_eq!(err["details"]["code"], code, "{res}");
+    let (close, _, _) = c.until_close().await;
+    assert_eq!(close, Some(1008));
 }
 
 #[actix_web::test]
@@ -740,19 +744,14 @@ fn decode_code(code: &str) -> Value {
 }
 
 /// The bootstrap-token refusal, and the close.
-async fn assert_code_refused(mut c: WsClient, res: &Value) {
-    let err = error_of(res);
-    assert_eq!(
-        err["message"],
+async fn assert_code_refused(c: WsClient, res: &Value) {
+    assert_auth_refused(
+        c,
+        res,
         "unauthorized: setup code invalid, expired, revoked, or already used (create a new code; review `openclaw devices list`)",
-        "{res}"
-    );
-    assert_eq!(
-        err["details"]["code"], "AUTH_BOOTSTRAP_TOKEN_INVALID",
-        "{res}"
-    );
-    let (code, _, _) = c.until_close().await;
-    assert_eq!(code, Some(1008));
+        "AUTH_BOOTSTRAP_TOKEN_INVALID",
+    )
+    .await;
 }
 
 /// Setup codes (`device.pair.setupCode`, what `openclaw qr` shows): an admin makes one; the
