@@ -291,6 +291,9 @@ pub enum ChannelError {
     /// The change could not be persisted (and was undone).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The action does not fit the channel's limits (a poll of one option, a text too long).
+    #[error("{0}")]
+    Invalid(String),
     /// The account's config turns this action off (`channels.telegram.actions.<key>`).
     #[error(
         "Telegram {0} is disabled. Fix: set channels.telegram.actions.{0} to true (or remove it)"

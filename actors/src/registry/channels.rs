@@ -324,7 +324,7 @@ impl Handler<RouteAction> for Registry {
                 .await
             {
                 Ok(Ok(v)) => Ok(v),
-                Ok(Err(e @ ChannelError::ActionDisabled(_))) => {
+                Ok(Err(e @ (ChannelError::ActionDisabled(_) | ChannelError::Invalid(_)))) => {
                     Err(RouteError::Refused(e.to_string()))
                 }
                 Ok(Err(e)) => Err(RouteError::Delivery(e)),

@@ -93,6 +93,25 @@ pub fn check_poll(
     Ok(())
 }
 
+/// Checks `op` against the Bot API's limits.
+pub fn check_op(op: &MessageOp) -> Result<(), String> {
+    match op {
+        MessageOp::Poll {
+            question,
+            options,
+            duration_s,
+            ..
+        } => check_poll(question, options, *duration_s),
+        MessageOp::Edit { text, .. } if text.encode_utf16().count() > super::MAX_MESSAGE_UNITS => {
+            Err(format!(
+                "the new text is longer than one Telegram message ({} characters)",
+                super::MAX_MESSAGE_UNITS
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn failed(e: TgError) -> ChannelError {
     ChannelError::Delivery(e.to_string())
 }
@@ -101,7 +120,11 @@ impl Handler<ChannelAction> for TelegramChannel {
     type Result = ResponseFuture<Result<serde_json::Value, ChannelError>>;
 
     fn handle(&mut self, msg: ChannelAction, _: &mut Self::Context) -> Self::Result {
-        if let Err(e) = self.cfg.actions.allow(&msg.op) {
+        // Telegram's limits first (a call that could never go), then the account's gates.
+        if let Err(e) = check_op(&msg.op)
+            .map_err(ChannelError::Invalid)
+            .and_then(|()| self.cfg.actions.allow(&msg.op))
+        {
             return Box::pin(async move { Err(e) });
         }
         let api = self.api.clone();
@@ -117,7 +140,6 @@ impl Handler<ChannelAction> for TelegramChannel {
                     duration_s,
                     silent,
                 } => {
-                    check_poll(&question, &options, duration_s).map_err(ChannelError::Delivery)?;
                     let poll = SendPoll {
                         chat_id,
                         message_thread_id: thread_id,

@@ -306,8 +306,6 @@ fn message_op(
                     bad("a Telegram poll stays open 5-604800 seconds (seven days)".into())
                 })?),
             };
-            crate::channel::telegram::actions::check_poll(&question, &options, duration_s)
-                .map_err(bad)?;
             MessageOp::Poll {
                 question,
                 options,
@@ -342,12 +340,6 @@ fn message_op(
                 .ok_or_else(
                     || bad("params.message (--message, the new text) is required".into()),
                 )?;
-            if text.encode_utf16().count() > crate::channel::telegram::MAX_MESSAGE_UNITS {
-                return Err(bad(format!(
-                    "the new text is longer than one Telegram message ({} characters)",
-                    crate::channel::telegram::MAX_MESSAGE_UNITS
-                )));
-            }
             MessageOp::Edit {
                 message_id: message_id()?,
                 text,
