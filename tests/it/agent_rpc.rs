@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::support::fake_openai::{FakeOpenAi, FakeReply};
 use crate::support::fake_telegram::FakeTelegram;
-use crate::support::{TestGateway, WsClient, cli_params};
+use crate::support::{TestGateway, WsClient, cli_params, replace_file};
 use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, dm, poll_until, start_gateway, wait_reply};
 
 const RW: &[&str] = &["operator.read", "operator.write"];
@@ -1105,15 +1105,20 @@ async fn agent_finds_a_session_by_its_id() {
 /// `message.action` `poll`, `react`, `edit` and `delete` (`openclaw message poll|react|edit|
 /// delete`): Telegram's limits and the params are checked before any call, and
 /// `channels.telegram.actions.<key>: false` refuses the action by name; the others still go.
+/// `sendMessage: false` (set by a reload) refuses the action `send` (the real CLI's `message
+/// send`) but not the `send` RPC, and uses up no idempotency key.
 #[actix_web::test]
 async fn message_actions_are_checked_and_gated() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    let gw = start_gateway(&config(
-        &tg,
-        Some(&ai),
-        json!({"actions": {"poll": false, "deleteMessage": false}}),
-    ));
+    let gates = |send_message: bool| {
+        config(
+            &tg,
+            Some(&ai),
+            json!({"actions": {"poll": false, "deleteMessage": false, "sendMessage": send_message}}),
+        )
+    };
+    let gw = start_gateway(&gates(true));
     let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
     let call = |action: &str, params: Value| {
         json!({"channel": "telegram", "action": action, "params": params,
@@ -1241,4 +1246,55 @@ async fn message_actions_are_checked_and_gated() {
     .await;
     assert_eq!(quiet.body["disable_notification"], true, "{:?}", quiet.body);
     assert_eq!(quiet.body["message_thread_id"], 7, "{:?}", quiet.body);
+
+    // `sendMessage: false`, from the next call on: the action `send` is refused by name
+    // before anything goes out; the `send` RPC to the same chat still goes.
+    async fn reload(gw: &TestGateway, cfg: &str) {
+        let before = gw.stderr().matches("config reloaded from").count();
+        replace_file(&gw.config_path(), cfg);
+        poll_until(Duration::from_secs(10), "the config reload", || {
+            (gw.stderr().matches("config reloaded from").count() > before).then_some(())
+        })
+        .await;
+    }
+    reload(&gw, &gates(false)).await;
+    let send = json!({"channel": "telegram", "action": "send",
+        "params": {"to": "-1001234:topic:7", "message": "gated"}, "idempotencyKey": "ops-send"});
+    refused_all(
+        &mut op,
+        [(
+            send.clone(),
+            "Telegram sendMessage is disabled. Fix: set channels.telegram.actions.sendMessage to true",
+        )],
+    )
+    .await;
+    let res = op
+        .request(
+            "send",
+            json!({"to": "-1001234:topic:7", "message": "not gated", "idempotencyKey": "ops-plain"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    poll_until(Duration::from_secs(10), "the send RPC's message", || {
+        tg.sent().into_iter().find(|s| s.text() == "not gated")
+    })
+    .await;
+    // The refused send was answered after its delivery would have been made.
+    assert!(
+        tg.sent()
+            .iter()
+            .all(|s| s.method != "sendMessage" || s.text() != "gated"),
+        "the refused send reached Telegram: {:?}",
+        tg.sent()
+    );
+    // On again: the same key sends (the refusal recorded nothing for it).
+    reload(&gw, &gates(true)).await;
+    let res = op.request("message.action", send).await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["deduplicated"], Value::Null, "{res}");
+    let gated = poll_until(Duration::from_secs(10), "the re-enabled send", || {
+        tg.sent().into_iter().find(|s| s.text() == "gated")
+    })
+    .await;
+    assert_eq!(gated.body["message_thread_id"], 7, "{:?}", gated.body);
 }

@@ -3,16 +3,17 @@
 //! Shows that a channel plugs in by its actor and its registration alone: it handles the
 //! channel messages of [`super`], is registered as a [`ChannelHandle`] of kind [`KIND`], and
 //! hands what a test "says" in a chat to the registry as [`InboundReceived`]. Every
-//! [`DeliverReply`] it gets is forwarded to the test's receiver.
+//! [`DeliverReply`] it gets is forwarded to the test's receiver. Of the message actions it
+//! has only the gate of `send` ([`SetSendGate`]).
 
 use actix::prelude::*;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
-    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelRecipients,
-    ChannelStatus, ChatTarget, DeliverReply, GetChannelStatus, InboundMessage, ListChannelPairing,
-    PairingApproval,
+    ApproveChannelPairing, ChannelAction, ChannelError, ChannelHandle, ChannelKind,
+    ChannelRecipients, ChannelStatus, ChatTarget, DeliverReply, GetChannelStatus, InboundMessage,
+    ListChannelPairing, MessageOp, PairingApproval,
 };
 use crate::registry::runs::InboundReceived;
 use crate::util::now_ms;
@@ -36,6 +37,8 @@ pub struct EchoChannel {
     registry: Recipient<InboundReceived>,
     delivered: UnboundedSender<DeliverReply>,
     next_id: i64,
+    /// The message action `send` is allowed (as Telegram's `actions.sendMessage`).
+    send_allowed: bool,
 }
 
 impl EchoChannel {
@@ -50,15 +53,18 @@ impl EchoChannel {
             registry,
             delivered,
             next_id: 0,
+            send_allowed: true,
         }
     }
 
     /// The registry's handle on a started account.
     pub fn handle(addr: &Addr<Self>, account: &str) -> ChannelHandle {
+        let mut recipients = ChannelRecipients::of(addr);
+        recipients.actions = Some(addr.clone().recipient());
         ChannelHandle {
             kind: &KIND,
             account: account.to_owned(),
-            recipients: ChannelRecipients::of(addr),
+            recipients,
         }
     }
 }
@@ -118,6 +124,34 @@ impl Handler<DeliverReply> for EchoChannel {
     }
 }
 
+/// Turns the gate of the message action `send` on or off.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetSendGate(pub bool);
+
+impl Handler<SetSendGate> for EchoChannel {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetSendGate, _: &mut Self::Context) {
+        self.send_allowed = msg.0;
+    }
+}
+
+impl Handler<ChannelAction> for EchoChannel {
+    type Result = Result<serde_json::Value, ChannelError>;
+
+    fn handle(&mut self, msg: ChannelAction, _: &mut Self::Context) -> Self::Result {
+        match msg.op {
+            MessageOp::Send if self.send_allowed => Ok(json!({"ok": true})),
+            MessageOp::Send => Err(ChannelError::ActionDisabled("sendMessage")),
+            op => Err(ChannelError::Invalid(format!(
+                "the echo channel has no {} action",
+                op.name()
+            ))),
+        }
+    }
+}
+
 impl Handler<GetChannelStatus> for EchoChannel {
     type Result = MessageResult<GetChannelStatus>;
 
@@ -155,7 +189,8 @@ mod tests {
     use crate::engine::{Engine, EngineConfig, EngineDeps};
     use crate::ports::{ChatMessage, ChatModel, ChatRequest, ChatResponse, LocalFut, ModelError};
     use crate::registry::channels::{
-        ChannelPairingApprove, ChannelPairingList, ChannelsStatus, RegisterChannel, SendOutbound,
+        ChannelPairingApprove, ChannelPairingList, ChannelsStatus, RegisterChannel, SendAction,
+        SendOutbound,
     };
     use crate::registry::runs::ListSessions;
 
@@ -436,6 +471,70 @@ mod tests {
                 .expect("registry up");
             assert_eq!(r, Err(crate::channel::WebhookError::NotFound), "{account}");
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// `message.action` `send` ([`SendAction`]) asks the account's gate first: refused, it
+    /// delivers nothing and keeps no result for its idempotency key (the same key sends once
+    /// the gate is on again); the `send` RPC ([`SendOutbound`]) is not gated.
+    #[actix::test]
+    async fn the_send_action_is_gated_and_the_send_rpc_is_not() {
+        use crate::protocol::error::ErrorCode;
+        let (dir, engine, echo, mut rx) = engine_with_echo("default", EngineDeps::default()).await;
+        let out = |key: &str, text: &str| SendOutbound {
+            channel: "echo".into(),
+            media: Vec::new(),
+            files: Vec::new(),
+            account_id: None,
+            to: "5".into(),
+            text: text.into(),
+            thread_id: None,
+            reply_to: None,
+            silent: false,
+            idempotency_key: key.into(),
+        };
+        echo.send(SetSendGate(false)).await.expect("echo up");
+        let refused = engine
+            .registry
+            .send(SendAction(out("gated", "first try")))
+            .await
+            .expect("registry up")
+            .expect_err("sending is off")
+            .to_shape();
+        assert_eq!(refused.code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            refused.message,
+            "Telegram sendMessage is disabled. Fix: set channels.telegram.actions.sendMessage to true (or remove it)"
+        );
+        // A delivery would have reached the receiver before the answer.
+        assert!(rx.try_recv().is_err(), "nothing was delivered");
+        let plain = engine
+            .registry
+            .send(out("plain", "not gated"))
+            .await
+            .expect("registry up")
+            .expect("the send RPC is not gated");
+        assert!(!plain.deduplicated);
+        assert_eq!(next(&mut rx).await.text, "not gated");
+
+        echo.send(SetSendGate(true)).await.expect("echo up");
+        let sent = engine
+            .registry
+            .send(SendAction(out("gated", "second try")))
+            .await
+            .expect("registry up")
+            .expect("sending is on again");
+        assert!(!sent.deduplicated, "the refusal kept no result: {sent:?}");
+        assert_eq!(next(&mut rx).await.text, "second try");
+        let again = engine
+            .registry
+            .send(SendAction(out("gated", "third try")))
+            .await
+            .expect("registry up")
+            .expect("answered from the first result");
+        assert!(again.deduplicated);
+        assert_eq!(again.message_id, sent.message_id);
+        assert!(rx.try_recv().is_err(), "a repeated key sends nothing");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

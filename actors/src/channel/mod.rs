@@ -53,10 +53,14 @@ pub struct ChatTarget {
     pub thread_id: Option<i64>,
 }
 
-/// A message action besides sending (`message.action`: `openclaw message poll|react|edit|
-/// delete`).
+/// A message action (`message.action`: `openclaw message send|poll|react|edit|delete|pin|
+/// unpin`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageOp {
+    /// Sending a message (`message.action` `send`): as a [`ChannelAction`] it only asks the
+    /// account's gates and answers `{ok: true}`; the message itself goes as a
+    /// [`DeliverReply`], with `send`'s idempotency and attachments.
+    Send,
     /// A poll (`sendPoll`).
     Poll {
         /// The question (1–300 characters).
@@ -106,9 +110,11 @@ pub enum MessageOp {
 }
 
 impl MessageOp {
-    /// The `message.action` name (`poll`, `react`, `edit`, `delete`).
+    /// The `message.action` name (`send`, `poll`, `react`, `edit`, `delete`, `pin`,
+    /// `unpin`).
     pub fn name(&self) -> &'static str {
         match self {
+            Self::Send => "send",
             Self::Poll { .. } => "poll",
             Self::React { .. } => "react",
             Self::Edit { .. } => "edit",
@@ -119,7 +125,8 @@ impl MessageOp {
     }
 }
 
-/// Sent by the registry for `message.action`: carry out `op` in `target`'s chat. Answers
+/// Sent by the registry for `message.action`: carry out `op` in `target`'s chat (for
+/// [`MessageOp::Send`], only check that it is allowed). Answers
 /// the action's result object (OpenClaw's: `{ok, messageId, chatId, pollId}`, `{ok, added}`,
 /// `{ok, deleted}`, …).
 #[derive(Message, Debug, Clone)]

@@ -1,6 +1,6 @@
 //! The registry's channel half: the map of channel accounts ([`ChannelHandle`]s, registered
 //! with [`RegisterChannel`]) and the fan-out to them — `send` ([`SendOutbound`]),
-//! `channels.status` ([`ChannelsStatus`]), DM pairing ([`ChannelPairingList`],
+//! `message.action` ([`SendAction`], [`RouteAction`]), `channels.status` ([`ChannelsStatus`]), DM pairing ([`ChannelPairingList`],
 //! [`ChannelPairingApprove`]) and webhook deliveries ([`RouteWebhook`]). The registry knows
 //! a channel only through its handle: its [`ChannelKind`] and its actor's recipients.
 
@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use super::Registry;
 use crate::channel::{
-    ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelPairingRequest,
-    ChannelStatus, DeliverReply, GetChannelStatus, ListChannelPairing, PairingApproval,
-    WebhookDelivery, WebhookError,
+    ApproveChannelPairing, ChannelAction, ChannelError, ChannelHandle, ChannelKind,
+    ChannelPairingRequest, ChannelStatus, DeliverReply, GetChannelStatus, ListChannelPairing,
+    MessageOp, PairingApproval, WebhookDelivery, WebhookError,
 };
 use crate::protocol::error::ErrorShape;
 use crate::util::now_ms;
@@ -319,18 +319,38 @@ impl Handler<RouteAction> for Registry {
             return Box::pin(async move { Err(refused) });
         };
         Box::pin(async move {
-            match actions
-                .send(crate::channel::ChannelAction { target, op: msg.op })
-                .await
-            {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e @ (ChannelError::ActionDisabled(_) | ChannelError::Invalid(_)))) => {
-                    Err(RouteError::Refused(e.to_string()))
-                }
-                Ok(Err(e)) => Err(RouteError::Delivery(e)),
+            match actions.send(ChannelAction { target, op: msg.op }).await {
+                Ok(r) => r.map_err(action_refused),
                 Err(_) => Err(RouteError::Unavailable),
             }
         })
+    }
+}
+
+/// A channel's refusal of a message action: what the caller can fix (a gate that turns it
+/// off, a call outside the channel's limits) is `Refused`, the rest a delivery failure.
+fn action_refused(e: ChannelError) -> RouteError {
+    match e {
+        ChannelError::ActionDisabled(_) | ChannelError::Invalid(_) => {
+            RouteError::Refused(e.to_string())
+        }
+        e => RouteError::Delivery(e),
+    }
+}
+
+/// `message.action` `send` (what `openclaw message send` calls): a [`SendOutbound`] that
+/// the account's action gates apply to first (Telegram's `actions.sendMessage`, as for
+/// OpenClaw's message action `send`). A refused send delivers nothing and records nothing
+/// for its idempotency key. The plain `send` RPC and the agents' replies are not gated.
+#[derive(Message)]
+#[rtype(result = "Result<SendReceipt, RouteError>")]
+pub struct SendAction(pub SendOutbound);
+
+impl Handler<SendAction> for Registry {
+    type Result = ResponseActFuture<Self, Result<SendReceipt, RouteError>>;
+
+    fn handle(&mut self, msg: SendAction, _: &mut Self::Context) -> Self::Result {
+        self.send_outbound(msg.0, true)
     }
 }
 
@@ -343,6 +363,18 @@ impl Handler<SendOutbound> for Registry {
     type Result = ResponseActFuture<Self, Result<SendReceipt, RouteError>>;
 
     fn handle(&mut self, msg: SendOutbound, _: &mut Self::Context) -> Self::Result {
+        self.send_outbound(msg, false)
+    }
+}
+
+impl Registry {
+    /// Delivers `msg` (a repeated idempotency key answers the first result); `gated`: the
+    /// account's gate for sending is asked first ([`SendAction`]).
+    fn send_outbound(
+        &mut self,
+        msg: SendOutbound,
+        gated: bool,
+    ) -> ResponseActFuture<Self, Result<SendReceipt, RouteError>> {
         let now = std::time::Instant::now();
         self.send_dedupe
             .retain(|_, (at, _)| now.duration_since(*at) < SEND_DEDUPE_TTL);
@@ -363,12 +395,21 @@ impl Handler<SendOutbound> for Registry {
             Err(e) => return Box::pin(actix::fut::ready(Err(e))),
         };
         let deliver = handle.recipients.deliver.clone();
+        // A channel without message actions has no gates.
+        let gate = handle.recipients.actions.clone().filter(|_| gated);
         let to = msg.to.clone();
         let key = msg.idempotency_key.clone();
         let store = self.store.clone();
         let channel = kind.id;
         Box::pin(
             async move {
+                if let Some(gate) = gate {
+                    let op = MessageOp::Send;
+                    match gate.send(ChannelAction { target, op }).await {
+                        Ok(r) => r.map_err(action_refused)?,
+                        Err(_) => return Err(RouteError::Unavailable),
+                    };
+                }
                 let mut media = msg.media;
                 for f in &msg.files {
                     let saved = crate::media::save_file(&store, crate::media::MEDIA_DIR, f)

@@ -1,7 +1,9 @@
 //! Message actions besides sending (`message.action`: `openclaw message poll|react|edit|
 //! delete --channel telegram`), each gated by `channels.telegram.actions.<key>` as in
-//! OpenClaw (all on by default; a poll needs both `sendMessage` and `poll`). The Bot API's
-//! own limits are checked first, so a bad call is refused by name instead of by Telegram.
+//! OpenClaw (all on by default; a poll needs both `sendMessage` and `poll`). The message
+//! action `send` asks its gate (`sendMessage`) here too, then goes as any delivery; the
+//! `send` RPC and the agents' replies are not gated. The Bot API's own limits are checked
+//! first, so a bad call is refused by name instead of by Telegram.
 
 use actix::prelude::*;
 use serde_json::json;
@@ -41,7 +43,7 @@ impl ActionGates {
     /// `Err` names the key that turns `op` off.
     pub fn allow(&self, op: &MessageOp) -> Result<(), ChannelError> {
         let off = match op {
-            MessageOp::Poll { .. } if !self.send_message => Some("sendMessage"),
+            MessageOp::Send | MessageOp::Poll { .. } if !self.send_message => Some("sendMessage"),
             MessageOp::Poll { .. } if !self.poll => Some("poll"),
             MessageOp::React { .. } if !self.reactions => Some("reactions"),
             MessageOp::Edit { .. } if !self.edit_message => Some("editMessage"),
@@ -132,6 +134,8 @@ impl Handler<ChannelAction> for TelegramChannel {
         let thread_id = msg.target.thread_id;
         Box::pin(async move {
             match msg.op {
+                // Allowed: the registry delivers it (`DeliverReply`).
+                MessageOp::Send => Ok(json!({"ok": true})),
                 MessageOp::Poll {
                     question,
                     options,
@@ -235,13 +239,26 @@ mod tests {
         };
         let all = ActionGates::default();
         assert!(all.allow(&poll).is_ok());
+        assert!(all.allow(&MessageOp::Send).is_ok());
         let no_send = ActionGates {
             send_message: false,
             ..all
         };
+        let refused = Err("Telegram sendMessage is disabled. Fix: set channels.telegram.actions.sendMessage to true (or remove it)".to_owned());
+        assert_eq!(no_send.allow(&poll).map_err(|e| e.to_string()), refused);
         assert_eq!(
-            no_send.allow(&poll).map_err(|e| e.to_string()),
-            Err("Telegram sendMessage is disabled. Fix: set channels.telegram.actions.sendMessage to true (or remove it)".to_owned())
+            no_send.allow(&MessageOp::Send).map_err(|e| e.to_string()),
+            refused,
+            "the message action send"
+        );
+        assert!(
+            no_send
+                .allow(&MessageOp::React {
+                    message_id: 1,
+                    emoji: None
+                })
+                .is_ok(),
+            "only sending is off"
         );
         let no_delete = ActionGates {
             delete_message: false,
@@ -253,5 +270,6 @@ mod tests {
                 .is_err()
         );
         assert!(no_delete.allow(&poll).is_ok());
+        assert!(no_delete.allow(&MessageOp::Send).is_ok());
     }
 }

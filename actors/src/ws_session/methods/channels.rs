@@ -10,7 +10,7 @@ use super::agent_params::{MessageAction, PairingApproveParams};
 use super::{Call, Method, gone};
 use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
 use crate::registry::channels::{
-    ChannelPairingApprove, ChannelPairingList, ChannelsStatus, SendOutbound,
+    ChannelPairingApprove, ChannelPairingList, ChannelsStatus, SendAction, SendOutbound,
 };
 use crate::ws_session::WsSession;
 
@@ -59,8 +59,9 @@ impl WsSession {
     }
 
     /// `message.action` with `action:"send"`: the same delivery as `send` (and the same
-    /// idempotency), answered in the shape the CLI's `message send` reads its message id
-    /// from (`messageId`, `result.messageId`).
+    /// idempotency), but refused when the account's gate turns sending off (Telegram's
+    /// `actions.sendMessage`; [`SendAction`]), answered in the shape the CLI's `message send`
+    /// reads its message id from (`messageId`, `result.messageId`).
     fn message_action(&mut self, call: Call, action: MessageAction, ctx: &mut Context<Self>) {
         let (msg, pin) = match action {
             MessageAction::Send(msg, pin) => (msg, pin),
@@ -111,7 +112,7 @@ impl WsSession {
             )
         });
         let registry = self.registry.clone();
-        let fut = self.registry.send(msg);
+        let fut = self.registry.send(SendAction(msg));
         self.reply_with(
             call.id,
             async move {
