@@ -895,7 +895,7 @@ fn patch_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
     }
     // Every change applies: keep what each path holds now, then write them, in order. A
     // write that still fails (a full disk, a path blocked by an earlier file) puts every
-    // path back, so the patch changes all or nothing.
+    // path back and removes the directories it created, so the patch changes all or nothing.
     let mut saved = Saved::default();
     for step in &steps {
         let given = match step {
@@ -949,12 +949,15 @@ fn patch_tool(m: &Args, access: &FsAccess<'_>) -> Result<Value, Failure> {
 
 /// What the paths an `apply_patch` writes held before: each existing one kept under a
 /// hidden name in its own directory (a hard link, so any size costs nothing; a copy where
-/// the file system has no hard links), a missing one noted, so a failed write can put
-/// every path back.
+/// the file system has no hard links), a missing one noted with the directories writing it
+/// creates, so a failed write can put every path back and take those directories away.
 #[derive(Default)]
 struct Saved {
     /// Each path, and the name its old file is kept under (`None`: it did not exist).
     paths: Vec<(std::path::PathBuf, Option<std::path::PathBuf>)>,
+    /// The directories below the root that did not exist before the patch: writing a
+    /// missing path creates them. Each once.
+    dirs: Vec<std::path::PathBuf>,
 }
 
 impl Saved {
@@ -968,6 +971,11 @@ impl Saved {
         let meta = match std::fs::symlink_metadata(&loc.path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                for dir in missing_dirs(access.root.dir(), &loc.path) {
+                    if !self.dirs.contains(&dir) {
+                        self.dirs.push(dir);
+                    }
+                }
                 self.paths.push((loc.path, None));
                 return Ok(());
             }
@@ -1013,7 +1021,10 @@ impl Saved {
         Ok(())
     }
 
-    /// Puts every path back as it was, newest first; `Err` names what could not be.
+    /// Puts every path back as it was, newest first, then removes the directories the
+    /// patch created, innermost first, each only while it is empty (one that holds anything
+    /// — a file that could not be taken away, or one written meanwhile — stays); `Err` names
+    /// what could not be.
     fn restore(&mut self) -> Result<(), String> {
         let mut failed = Vec::new();
         for (path, backup) in self.paths.drain(..).rev() {
@@ -1046,6 +1057,35 @@ impl Saved {
                 let _ = d.sync_all();
             }
         }
+        let mut dirs = std::mem::take(&mut self.dirs);
+        // Innermost first: a directory is empty only once those inside it are gone.
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for dir in dirs {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => {
+                    if let Some(parent) = dir.parent()
+                        && let Ok(d) = std::fs::File::open(parent)
+                    {
+                        let _ = d.sync_all();
+                    }
+                }
+                // Gone already, not empty, or no longer a directory: not ours to remove.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound
+                            | std::io::ErrorKind::DirectoryNotEmpty
+                            | std::io::ErrorKind::NotADirectory
+                    ) => {}
+                Err(e) => {
+                    let name = dir
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    failed.push(format!("{name}/ (a directory the patch created): {e}"));
+                }
+            }
+        }
         if failed.is_empty() {
             Ok(())
         } else {
@@ -1055,12 +1095,30 @@ impl Saved {
 
     /// Drops the kept files (the patch is written, or nothing was).
     fn discard(&mut self) {
+        self.dirs.clear();
         for (_, backup) in self.paths.drain(..) {
             if let Some(b) = backup {
                 let _ = std::fs::remove_file(b);
             }
         }
     }
+}
+
+/// The directories between `root` and `path` (both lexical, `path` below `root`) that do
+/// not exist, innermost first: those writing `path` creates. The root itself is not one of
+/// them, nor anything above the first ancestor that exists (or cannot be looked at).
+fn missing_dirs(root: &std::path::Path, path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut missing = Vec::new();
+    for dir in path.ancestors().skip(1) {
+        if dir == root || !dir.starts_with(root) {
+            break;
+        }
+        match std::fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(dir.to_owned()),
+            _ => break,
+        }
+    }
+    missing
 }
 
 /// A patch path, located under the file tools' rules (confined, no `.git`, the private
@@ -1303,6 +1361,71 @@ mod tests {
             listing(&root),
             ["a.txt", "dir", "link.txt", "new.txt", "target.txt"]
         );
+    }
+
+    /// A rollback also removes the directories the patch created for its new files, but
+    /// never one that existed before, even empty.
+    #[test]
+    fn apply_patch_rollback_removes_the_directories_it_created() {
+        let (_t, root) = setup();
+        fs::create_dir(root.dir().join("kept")).expect("mkdir");
+        put(&root, "a.txt", "one\n");
+        let before = listing(&root);
+        // `blocker.txt` is a file by the last write, so `blocker.txt/x.txt` fails.
+        let v = patch(
+            &root,
+            true,
+            "*** Add File: new/deep/a.txt\n+x\n*** Update File: a.txt\n*** Move to: moved/to/a.txt\n@@\n-one\n+ONE\n*** Add File: kept/sub/b.txt\n+y\n*** Add File: new/c.txt\n+z\n*** Add File: blocker.txt\n+b\n*** Add File: blocker.txt/x.txt\n+w\n",
+        );
+        let e = error(&v);
+        assert!(
+            e.contains("Nothing was changed: the files the patch had written were put back"),
+            "{e}"
+        );
+        assert_eq!(get(&root, "a.txt"), b"one\n");
+        for gone in ["new", "moved", "kept/sub", "blocker.txt"] {
+            assert!(
+                fs::symlink_metadata(root.dir().join(gone)).is_err(),
+                "{gone} is left after the rollback"
+            );
+        }
+        assert!(root.dir().join("kept").is_dir(), "the old directory stays");
+        assert_eq!(listing(&root), before);
+        // Applied, the directories stay.
+        let v = patch(&root, true, "*** Add File: new/deep/a.txt\n+x\n");
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(get(&root, "new/deep/a.txt"), b"x\n");
+    }
+
+    /// A directory the patch created that holds something else by the rollback (written
+    /// meanwhile) stays, with that file; the empty ones inside it still go.
+    #[test]
+    fn apply_patch_rollback_keeps_a_created_directory_that_is_not_empty() {
+        let (_t, root) = setup();
+        let access = FsAccess::workspace(&root, true);
+        let mut saved = Saved::default();
+        saved.keep(&access, "new/deep/a.txt").expect("kept");
+        saved.keep(&access, "new/b.txt").expect("kept");
+        root.write("new/deep/a.txt", b"x").expect("written");
+        root.write("new/b.txt", b"y").expect("written");
+        put(&root, "new/other.txt", "not the patch's");
+        saved.restore().expect("restored");
+        assert_eq!(get(&root, "new/other.txt"), b"not the patch's");
+        assert!(!root.dir().join("new/deep").exists());
+        assert!(!root.dir().join("new/b.txt").exists());
+        let left: Vec<_> = fs::read_dir(root.dir().join("new"))
+            .expect("new/ stays")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["other.txt"]);
+        // Nothing created: nothing removed (the root's other directories untouched).
+        fs::create_dir(root.dir().join("empty")).expect("mkdir");
+        let mut saved = Saved::default();
+        saved.keep(&access, "empty/c.txt").expect("kept");
+        assert!(saved.dirs.is_empty());
+        saved.restore().expect("restored");
+        assert!(root.dir().join("empty").is_dir());
     }
 
     #[test]
