@@ -282,12 +282,29 @@ impl AgentRun {
         let tail = tail.filter(|_| !matches!(self.req.origin, RunOrigin::Cron { fresh: true, .. }));
         let run_id = self.req.run_id.clone();
         let session_key = self.req.session_key.clone();
-        match &outcome {
+        let ended = match &outcome {
             LoopOutcome::Done(..) | LoopOutcome::Recorded(..) | LoopOutcome::Notice(..) => {
-                crate::metrics::METRICS.agent_runs_ok.inc()
+                crate::metrics::METRICS.agent_runs_ok.inc();
+                "completed"
             }
-            _ => crate::metrics::METRICS.agent_runs_error.inc(),
-        }
+            LoopOutcome::Aborted => {
+                crate::metrics::METRICS.agent_runs_error.inc();
+                "aborted"
+            }
+            LoopOutcome::Failed(..) => {
+                crate::metrics::METRICS.agent_runs_error.inc();
+                "error"
+            }
+        };
+        crate::stability::record(
+            crate::stability::Record::of("run.completed")
+                .channel(self.req.origin.channel_code())
+                .model_label(&self.model.primary())
+                .outcome(ended)
+                .duration(std::time::Duration::from_millis(
+                    now_ms().saturating_sub(self.started_at),
+                )),
+        );
         let mut recorded = false;
         let mut detail = None;
         let (status, text, error, media) = match outcome {
@@ -783,6 +800,11 @@ impl Actor for AgentRun {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        crate::stability::record(
+            crate::stability::Record::of("run.started")
+                .channel(self.req.origin.channel_code())
+                .model_label(&self.model.primary()),
+        );
         let registry = self.registry.clone();
         let store = self.store.clone();
         let model = self.model.clone();
@@ -2170,6 +2192,16 @@ async fn converse(
         crate::metrics::METRICS
             .model_seconds
             .observe(model_started.elapsed());
+        if !model.records_calls() {
+            let why = response.as_ref().err().map(|e| {
+                if crate::compaction::is_overflow(e) {
+                    "context_overflow"
+                } else {
+                    e.category()
+                }
+            });
+            crate::stability::model_call(&model.label(), model_started.elapsed(), why);
+        }
         let response = match response {
             Ok(r) => {
                 let mut u = stream.usage.get();

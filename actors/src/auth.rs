@@ -251,6 +251,8 @@ impl Entry {
 pub struct FailureOutcome {
     /// Delay to apply before answering.
     pub delay: Duration,
+    /// This failure locked the key out, for this long.
+    pub locked: Option<Duration>,
 }
 
 /// Failed authentication attempts per [`LimiterKey`].
@@ -322,6 +324,7 @@ impl AuthLimiter {
             log::warn!("auth limiter full of live lockouts; not tracking a new client");
             return FailureOutcome {
                 delay: Duration::ZERO,
+                locked: None,
             };
         }
         let exempt = self.exempt(key);
@@ -336,18 +339,22 @@ impl AuthLimiter {
             entry.failures.push(now);
             return FailureOutcome {
                 delay: Duration::from_millis(ms),
+                locked: None,
             };
         }
         entry
             .failures
             .retain(|t| now.duration_since(*t) < settings.window);
         entry.failures.push(now);
+        let mut locked = None;
         if entry.failures.len() >= settings.max_attempts as usize {
             entry.locked_until = Some(now + settings.lockout);
             entry.failures.clear();
+            locked = Some(settings.lockout);
         }
         FailureOutcome {
             delay: Duration::ZERO,
+            locked,
         }
     }
 

@@ -67,6 +67,7 @@ pub mod protocol;
 pub mod registry;
 pub mod setup_code;
 pub mod speech;
+pub mod stability;
 pub mod store;
 pub mod tool_policy;
 pub mod usage;

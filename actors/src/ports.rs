@@ -423,6 +423,19 @@ pub enum ModelError {
     Rejected(String),
 }
 
+impl ModelError {
+    /// A short code for the kind of failure (the stability ring's `reason`).
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::BadResponse(_) => "bad_response",
+            Self::Rejected(_) => "rejected",
+        }
+    }
+}
+
 /// A piece of an answer as the model streams it ([`ChatModel::complete_streaming`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delta<'a> {
@@ -498,6 +511,11 @@ pub trait ChatModel {
     }
     /// Whether thinking levels (`/think`) apply to it: the model reasons.
     fn reasons(&self) -> bool {
+        false
+    }
+    /// Whether it records its own calls in the stability ring (a fallback chain does, per
+    /// model tried); otherwise the agent run records each call under [`Self::label`].
+    fn records_calls(&self) -> bool {
         false
     }
     /// The model of the agent `agent` when it has its own (`agents.entries.<id>.model`),

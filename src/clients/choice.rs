@@ -80,6 +80,10 @@ impl ChatModel for Choosable {
         self.default.reasons()
     }
 
+    fn records_calls(&self) -> bool {
+        self.default.records_calls()
+    }
+
     fn for_agent(&self, agent: &str) -> Option<Rc<dyn ChatModel>> {
         self.agents
             .iter()

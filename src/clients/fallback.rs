@@ -9,6 +9,7 @@
 use std::rc::Rc;
 
 use crate::actors::ports::{ChatModel, ChatRequest, ChatResponse, DeltaSink, LocalFut, ModelError};
+use crate::actors::stability;
 
 /// A primary model with its fallbacks.
 pub struct WithFallbacks {
@@ -67,6 +68,11 @@ impl ChatModel for WithFallbacks {
     fn reasons(&self) -> bool {
         self.models.first().is_some_and(|m| m.reasons())
     }
+
+    /// Each model tried is recorded under its own name.
+    fn records_calls(&self) -> bool {
+        true
+    }
 }
 
 impl WithFallbacks {
@@ -78,9 +84,19 @@ impl WithFallbacks {
         sink: Option<DeltaSink>,
     ) -> LocalFut<Result<ChatResponse, ModelError>> {
         let models = self.models.clone();
-        let call = move |m: &Rc<dyn ChatModel>, r: ChatRequest| match &sink {
-            Some(s) => m.complete_streaming(r, s.clone()),
-            None => m.complete(r),
+        let call = move |m: &Rc<dyn ChatModel>, r: ChatRequest| {
+            let fut = match &sink {
+                Some(s) => m.complete_streaming(r, s.clone()),
+                None => m.complete(r),
+            };
+            let label = m.label();
+            async move {
+                let started = std::time::Instant::now();
+                let out = fut.await;
+                let why = out.as_ref().err().map(ModelError::category);
+                stability::model_call(&label, started.elapsed(), why);
+                out
+            }
         };
         Box::pin(async move {
             let Some((last, before)) = models.split_last() else {
@@ -92,6 +108,11 @@ impl WithFallbacks {
                     Ok(resp) => return Ok(answered(m.as_ref(), resp, &failures)),
                     Err(e) => {
                         log::warn!("model {} failed: {e}; trying the next fallback", m.label());
+                        stability::record(
+                            stability::Record::of("model.failover")
+                                .model_label(&m.label())
+                                .reason(e.category()),
+                        );
                         failures.push(format!("{}: {e}", m.label()));
                     }
                 }

@@ -1369,3 +1369,70 @@ async fn real_cli_sessions_compact_cuts_our_sessions_context() {
         "{out}"
     );
 }
+
+/// `openclaw gateway stability` (the real CLI) reads our stability ring, filter and all,
+/// and `openclaw doctor` finds both methods it asks a running gateway
+/// (`diagnostics.stability` for its exporter check, `doctor.memory.status` for the memory
+/// probe) instead of reporting them as unknown.
+#[actix_web::test]
+async fn real_cli_gateway_stability_and_doctor_read_ours() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T", rateLimit: {maxAttempts: 2}}}}"#),
+    );
+    let page = format!("http://127.0.0.1:{}", gw.port);
+    for _ in 0..2 {
+        let mut c = WsClient::open_with(gw.port, &[("Origin", page.as_str())])
+            .await
+            .expect("upgrade");
+        c.challenge().await;
+        let res = c.connect(cli_params("WRONG", &[])).await;
+        assert_eq!(res["ok"], false, "{res}");
+    }
+    let oc = |args: &[&str]| {
+        let mut cmd = cli.command(args);
+        cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+            .env("OPENCLAW_GATEWAY_TOKEN", "T");
+        run_bounded(cmd, REAL_CLI_TIMEOUT)
+    };
+    let out = oc(&["gateway", "stability", "--type", "security.event", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["count"], 1, "{out}");
+    assert_eq!(v["events"][0]["action"], "lockout", "{out}");
+    assert_eq!(v["events"][0]["target"], "browser-origin", "{out}");
+    // The CLI's own rendering of the whole ring.
+    let out = oc(&["gateway", "stability"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("Gateway Stability"), "{out}");
+    assert!(out.stdout.contains("security.event=1"), "{out}");
+    assert!(out.stdout.contains("Memory: rss="), "{out}");
+    assert!(
+        out.stdout
+            .contains("security.event level=warning action=lockout outcome=denied"),
+        "{out}"
+    );
+    // A limit the gateway refuses is the CLI's error.
+    let out = oc(&["gateway", "stability", "--limit", "5000"]);
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("limit must be between 1 and 1000"),
+        "{out}"
+    );
+
+    let out = oc(&["doctor", "--non-interactive"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("Doctor complete."), "{out}");
+    // It reached our gateway (only a gateway's `status` gives it a running version).
+    assert!(text.contains("the running Gateway is OpenClaw"), "{out}");
+    for absent in [
+        "unknown method",
+        "Exporter diagnostics failed",
+        "gateway memory probe",
+    ] {
+        assert!(!text.contains(absent), "{absent:?} in:\n{text}");
+    }
+}

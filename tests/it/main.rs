@@ -36,6 +36,7 @@ mod remote;
 mod skills;
 mod soak;
 mod ssh;
+mod stability;
 mod state_dir;
 mod storm;
 mod support;

@@ -434,19 +434,43 @@ pub struct InvokeNode {
     pub caller: InvokeCaller,
 }
 
+/// A refused invoke: `tool.execution.blocked` in the stability ring (the command's name
+/// when it is a plain code, who asked, and why; never its params).
+fn record_blocked(msg: &InvokeNode, e: &InvokeError) {
+    let why = match e {
+        InvokeError::Refused {
+            reason: Some(r), ..
+        } => r.replace(' ', "_"),
+        InvokeError::Refused { reason: None, .. } => "command_class".to_owned(),
+        InvokeError::MissingScope(_) => "missing_scope".to_owned(),
+        _ => "refused".to_owned(),
+    };
+    let source = match msg.caller {
+        InvokeCaller::Agent { .. } => "agent",
+        InvokeCaller::Operator { .. } => "operator",
+    };
+    crate::stability::record(
+        crate::stability::Record::of("tool.execution.blocked")
+            .tool(&msg.command)
+            .source(source)
+            .outcome("blocked")
+            .reason(&why),
+    );
+}
+
 impl Handler<InvokeNode> for NodeSession {
     type Result = ResponseFuture<InvokeOutcome>;
 
     fn handle(&mut self, msg: InvokeNode, ctx: &mut Self::Context) -> Self::Result {
-        if let Err(e) = crate::tool_policy::check(
+        let checked = crate::tool_policy::check(
             &msg.caller,
             &self.node_id,
             self.display_name.as_deref(),
             &msg.command,
-        ) {
-            return Box::pin(async move { Err(e) });
-        }
-        if let Err(e) = self.check_allowed(&msg.command) {
+        )
+        .and_then(|()| self.check_allowed(&msg.command));
+        if let Err(e) = checked {
+            record_blocked(&msg, &e);
             return Box::pin(async move { Err(e) });
         }
         let key = msg.idempotency_key.clone();

@@ -29,6 +29,32 @@ struct Published {
     version: StateVersion,
 }
 
+/// A client was locked out: a `security.event` in the stability ring (what kind of client
+/// and credential, never its address or origin).
+fn record_lockout(key: &LimiterKey, lockout: Duration) {
+    use crate::auth::{AuthScope, ClientKey};
+    let target = match key.client {
+        ClientKey::Local(_) => "local",
+        ClientKey::Remote(_) => "remote",
+        ClientKey::Origin(_) => "browser-origin",
+    };
+    let credential = match key.scope {
+        AuthScope::SharedSecret => "shared_secret",
+        AuthScope::DeviceToken => "device_token",
+        AuthScope::DeviceJoin => "device_join",
+    };
+    crate::stability::record(
+        crate::stability::Record::of("security.event")
+            .source("gateway.auth")
+            .action("lockout")
+            .outcome("denied")
+            .level("warning")
+            .target(target)
+            .reason(credential)
+            .duration(lockout),
+    );
+}
+
 impl HelloView {
     /// An empty view with a limiter using `settings`.
     pub fn new(settings: RateLimitSettings) -> Self {
@@ -54,7 +80,11 @@ impl HelloView {
             limiter.record_success(key);
             AuthVerdict::Allowed
         } else {
-            AuthVerdict::Failed(limiter.record_failure(key, now).delay)
+            let outcome = limiter.record_failure(key, now);
+            if let Some(lockout) = outcome.locked {
+                record_lockout(key, lockout);
+            }
+            AuthVerdict::Failed(outcome.delay)
         }
     }
 

@@ -279,6 +279,11 @@ impl Actor for Registry {
         // Registry traffic is one message per connect/close; give bursts room.
         ctx.set_mailbox_capacity(4096);
         ctx.run_interval(Duration::from_secs(15), |act, _| act.expire_pending());
+        // The resident size in the stability ring: once now, then every few minutes.
+        crate::stability::sample_memory();
+        ctx.run_interval(crate::stability::MEMORY_SAMPLE_EVERY, |_, _| {
+            crate::stability::sample_memory()
+        });
     }
 }
 

@@ -50,6 +50,16 @@ pub enum RunOrigin {
 }
 
 impl RunOrigin {
+    /// Where the run came from, as the stability ring names it: the channel (`telegram`),
+    /// `operator` or `cron`.
+    pub fn channel_code(&self) -> &str {
+        match self {
+            Self::Channel { inbound, .. } => &inbound.channel,
+            Self::Operator => "operator",
+            Self::Cron { .. } => "cron",
+        }
+    }
+
     /// The identity the agent tool policy is resolved for (`None`: operator).
     pub fn policy_sender(&self) -> Option<String> {
         match self {
@@ -1484,7 +1494,20 @@ impl Handler<ChatHistory> for Registry {
                     used += n;
                     keep += 1;
                 }
-                let messages = sized.split_off(sized.len() - keep);
+                let left_out = sized.len() - keep;
+                if left_out > 0 {
+                    let wanted: usize = sized.iter().map(|(_, len)| len.saturating_add(1)).sum();
+                    crate::stability::record(
+                        crate::stability::Record::of("payload.large")
+                            .surface("gateway.chat.history")
+                            .action("truncated")
+                            .bytes(wanted.saturating_add(2) as u64)
+                            .limit_bytes(max_bytes as u64)
+                            .count(left_out as u64)
+                            .reason("chat_history_budget"),
+                    );
+                }
+                let messages = sized.split_off(left_out);
                 let messages = messages.into_iter().map(|(m, _)| m).collect();
                 Ok(History {
                     has_more: false,

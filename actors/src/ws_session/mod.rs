@@ -306,6 +306,14 @@ impl WsSession {
             return;
         }
         crate::metrics::METRICS.outbound_closes.inc();
+        crate::stability::record(
+            crate::stability::Record::of("payload.large")
+                .surface("gateway.ws.outbound_buffer")
+                .action("rejected")
+                .bytes(self.out.queued() as u64)
+                .limit_bytes(self.out.max() as u64)
+                .reason("ws_send_buffer_close"),
+        );
         log::warn!("conn {}: slow consumer, closing", self.conn_id);
         self.phase = Phase::Closing;
         self.out.close(close::POLICY, "slow consumer", true);
@@ -458,7 +466,22 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
                     ctx,
                 );
             }
-            Err(ProtocolError::Overflow) => self.close(close::TOO_BIG, "", ctx),
+            Err(ProtocolError::Overflow) => {
+                // Before `connect` the limit is the small pre-auth one.
+                let (surface, reason) = if matches!(self.phase, Phase::Ready(_)) {
+                    ("gateway.ws.frame", "ws_frame_limit")
+                } else {
+                    ("gateway.ws.preauth", "preauth_frame_limit")
+                };
+                crate::stability::record(
+                    crate::stability::Record::of("payload.large")
+                        .surface(surface)
+                        .action("rejected")
+                        .limit_bytes(self.limit.get() as u64)
+                        .reason(reason),
+                );
+                self.close(close::TOO_BIG, "", ctx)
+            }
             Err(e) => {
                 log::debug!("conn {}: protocol error: {e}", self.conn_id);
                 self.close(close::POLICY, "protocol error", ctx);

@@ -420,6 +420,11 @@ impl Outbound {
         self.state.queued.get()
     }
 
+    /// The queue's bound in bytes (`maxBufferedBytes`).
+    pub(super) fn max(&self) -> usize {
+        self.max
+    }
+
     fn reserve(&self, n: usize) -> bool {
         let q = self.state.queued.get();
         if q.saturating_add(n) > self.max {

@@ -309,6 +309,19 @@ pub enum TgError {
     },
 }
 
+impl TgError {
+    /// A short code for the kind of failure (the stability ring's `reason`).
+    pub fn category(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::Network(_) => "network".into(),
+            Self::RateLimited { .. } => "rate_limited".into(),
+            Self::Unauthorized(_) => "unauthorized".into(),
+            Self::Conflict(_) => "conflict".into(),
+            Self::Api { code, .. } => format!("api_{code}").into(),
+        }
+    }
+}
+
 /// The Bot API methods the Telegram channel uses.
 pub trait TelegramApi {
     /// `getMe`.

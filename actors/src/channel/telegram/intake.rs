@@ -312,6 +312,9 @@ impl TelegramChannel {
         }
         for m in batch.accepted {
             crate::metrics::METRICS.channel_in.inc();
+            crate::stability::record(
+                crate::stability::Record::of("message.received").channel("telegram"),
+            );
             self.acknowledge(&m, ctx);
             self.batch_or_hand_over(m, ctx);
         }

@@ -629,6 +629,11 @@ impl TelegramChannel {
 
     /// A polling (or getMe / setWebhook) failure: shown in the status until polling works.
     fn record_error(&mut self, e: &TgError) {
+        crate::stability::record(
+            crate::stability::Record::of("channel.error")
+                .channel("telegram")
+                .reason(&e.category()),
+        );
         let text = match e {
             TgError::Unauthorized(_) => format!(
                 "{e}. Fix: set channels.telegram.botToken to a token from @BotFather (an edit of the config file applies without a restart)"

@@ -285,6 +285,8 @@ impl Handler<DeliverReply> for TelegramChannel {
             previous,
             done,
         } = self.sends.enter(chat_id);
+        // From asked to delivered (the wait behind earlier messages to the chat included).
+        let delivery_started = std::time::Instant::now();
         let send = async move {
             if let Some(previous) = previous {
                 let _ = previous.await;
@@ -325,6 +327,20 @@ impl Handler<DeliverReply> for TelegramChannel {
                 act.finish_draft(id, ctx);
             }
             let mut done = None;
+            let kind = if inbound.is_some() { "reply" } else { "send" };
+            let r = match &res {
+                Ok(ids) => crate::stability::Record::of("message.delivery.completed")
+                    .outcome("completed")
+                    .result_count(ids.len() as u64),
+                Err(e) => crate::stability::Record::of("message.delivery.error")
+                    .outcome("error")
+                    .reason(&e.category()),
+            };
+            crate::stability::record(
+                r.channel("telegram")
+                    .delivery_kind(kind)
+                    .duration(delivery_started.elapsed()),
+            );
             match &res {
                 Ok(_) => {
                     crate::metrics::METRICS.channel_out.inc();

@@ -12,6 +12,29 @@ impl Handler<WebhookDelivery> for TelegramChannel {
     type Result = ResponseActFuture<Self, Result<(), WebhookError>>;
 
     fn handle(&mut self, msg: WebhookDelivery, ctx: &mut Self::Context) -> Self::Result {
+        Box::pin(self.take_update(msg, ctx).map(|res, _, _| {
+            let r = match &res {
+                Ok(()) => crate::stability::Record::of("webhook.received"),
+                Err(e) => crate::stability::Record::of("webhook.error").reason(match e {
+                    WebhookError::Conflict(_) => "conflict",
+                    WebhookError::Unauthorized => "unauthorized",
+                    WebhookError::BadRequest(_) => "bad_request",
+                    _ => "unavailable",
+                }),
+            };
+            crate::stability::record(r.channel("telegram"));
+            res
+        }))
+    }
+}
+
+impl TelegramChannel {
+    /// [`WebhookDelivery`]'s work.
+    fn take_update(
+        &mut self,
+        msg: WebhookDelivery,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<(), WebhookError>> {
         let Some((_, expected)) = &self.cfg.webhook else {
             return Box::pin(actix::fut::ready(Err(WebhookError::Conflict(
                 "this account uses long polling",

@@ -51,6 +51,7 @@ mod chat;
 mod config;
 mod cron;
 mod devices;
+mod diagnostics;
 mod health;
 mod logs;
 mod node_params;
@@ -117,6 +118,7 @@ const AREAS: &[&[Method]] = &[
     logs::METHODS,
     skills::METHODS,
     usage::METHODS,
+    diagnostics::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {
