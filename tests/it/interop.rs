@@ -1370,12 +1370,13 @@ async fn real_cli_sessions_compact_cuts_our_sessions_context() {
     );
 }
 
-/// `openclaw gateway stability` (the real CLI) reads our stability ring, filter and all,
-/// and `openclaw doctor` finds both methods it asks a running gateway
-/// (`diagnostics.stability` for its exporter check, `doctor.memory.status` for the memory
-/// probe) instead of reporting them as unknown.
+/// `openclaw gateway stability` (the real CLI) reads our stability ring, filter and all;
+/// `openclaw doctor` finds both methods it asks a running gateway (`diagnostics.stability`
+/// for its exporter check, `doctor.memory.status` for the memory probe) instead of
+/// reporting them as unknown; `openclaw status --deep` finds our gateway reachable and
+/// healthy in local mode.
 #[actix_web::test]
-async fn real_cli_gateway_stability_and_doctor_read_ours() {
+async fn real_cli_status_stability_and_doctor_read_ours() {
     let cli = RealCli::locate();
     let gw = TestGateway::start(
         &["gateway", "run", "--port", "0"],
@@ -1421,6 +1422,23 @@ async fn real_cli_gateway_stability_and_doctor_read_ours() {
         format!("{}{}", out.stdout, out.stderr).contains("limit must be between 1 and 1000"),
         "{out}"
     );
+
+    // `status` probes with the CLI's config file (its environment alone leaves the probe
+    // without credentials): the gateway's host's config, as `openclaw onboard` writes it.
+    std::fs::write(
+        cli.home.path().join("openclaw.json"),
+        format!(
+            r#"{{gateway: {{port: {}, auth: {{token: "T"}}}}}}"#,
+            gw.port
+        ),
+    )
+    .expect("the CLI's config");
+    let out = oc(&["status", "--deep", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["gateway"]["mode"], "local", "{out}");
+    assert_eq!(v["gateway"]["reachable"], true, "{out}");
+    assert_eq!(v["health"]["gateway"]["port"], gw.port, "{out}");
 
     let out = oc(&["doctor", "--non-interactive"]);
     assert_eq!(out.code, Some(0), "{out}");
