@@ -1298,3 +1298,112 @@ async fn message_actions_are_checked_and_gated() {
     .await;
     assert_eq!(gated.body["message_thread_id"], 7, "{:?}", gated.body);
 }
+
+/// `sessions.resolve` (what the real CLI asks for `openclaw tui <session>`): a session by
+/// key (bare or full), transcript id, label or short id, `allowMissing`, and the refusals.
+#[actix_web::test]
+async fn sessions_resolve_finds_a_session_by_key_id_label_and_short_id() {
+    let (tg, ai, gw, mut op) = setup().await;
+    ai.push(FakeReply::text("hi"));
+    let mid = dm(&tg, 6301, "hello");
+    wait_reply(&tg, mid, Duration::from_secs(10)).await;
+    let uuid = "9f1c2b3a-4d5e-4f60-8a7b-0c1d2e3f4a5b";
+    let res = op
+        .request(
+            "sessions.create",
+            json!({"key": format!("tui-{uuid}"), "label": "Trip planning"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let tui_key = format!("agent:main:tui-{uuid}");
+    let dm_key = "agent:main:telegram:dm:6301";
+    let res = op
+        .request("sessions.describe", json!({"key": dm_key}))
+        .await;
+    let dm_id = res["payload"]["session"]["sessionId"]
+        .as_str()
+        .expect("the dm session's id")
+        .to_owned();
+    let (mut reader, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    for (params, key) in [
+        (json!({"key": dm_key}), dm_key),
+        (json!({"key": "telegram:dm:6301"}), dm_key),
+        (
+            json!({"key": "telegram:dm:6301", "agentId": "main"}),
+            dm_key,
+        ),
+        (json!({"sessionId": dm_id}), dm_key),
+        (json!({"label": "Trip planning"}), tui_key.as_str()),
+        (json!({"shortId": "9F1C2B3A"}), tui_key.as_str()),
+        (json!({"reference": {"key": tui_key}}), tui_key.as_str()),
+    ] {
+        let res = reader.request("sessions.resolve", params.clone()).await;
+        assert_eq!(res["ok"], true, "{params}: {res}");
+        assert_eq!(res["payload"]["ok"], true, "{params}: {res}");
+        assert_eq!(res["payload"]["key"], key, "{params}: {res}");
+        assert_eq!(res["payload"]["agentId"], "main", "{params}: {res}");
+    }
+    let res = reader
+        .request("sessions.resolve", json!({"shortId": "9f1c2b3a"}))
+        .await;
+    assert_eq!(res["payload"]["displayName"], "Trip planning", "{res}");
+    let res = reader
+        .request(
+            "sessions.resolve",
+            json!({"key": "agent:main:nosuch", "allowMissing": true}),
+        )
+        .await;
+    assert_eq!(res["payload"], json!({"ok": false}), "{res}");
+    for (params, msg) in [
+        (
+            json!({"key": "agent:main:nosuch"}),
+            "No session found: agent:main:nosuch",
+        ),
+        (
+            json!({"label": "nope"}),
+            "No session found with label: nope",
+        ),
+        (json!({"shortId": "deadbeef"}), "No session found: deadbeef"),
+        (
+            json!({"shortId": "xyz12345"}),
+            "shortId must be 8-32 hexadecimal characters",
+        ),
+        (
+            json!({"shortId": "9f1c"}),
+            "shortId must be 8-32 hexadecimal characters",
+        ),
+        (
+            json!({"key": dm_key, "label": "x"}),
+            "Provide either key, sessionId, label, shortId, or reference (not multiple)",
+        ),
+        (
+            json!({}),
+            "Either key, sessionId, label, shortId, or reference is required",
+        ),
+        (
+            json!({"label": "x", "slugHint": "y"}),
+            "slugHint requires shortId",
+        ),
+        (
+            json!({"key": dm_key, "agentId": "ghost"}),
+            "unknown agent id \"ghost\"",
+        ),
+        (
+            json!({"key": dm_key, "bogus": 1}),
+            "invalid sessions.resolve params: at root: unexpected property 'bogus'",
+        ),
+        (
+            json!({"key": 5}),
+            "invalid sessions.resolve params: at /key: must be string",
+        ),
+        (
+            json!({"label": "ü".repeat(600)}),
+            "label too long (max 512)",
+        ),
+    ] {
+        let res = reader.request("sessions.resolve", params.clone()).await;
+        assert_eq!(res["ok"], false, "{params}: {res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{params}: {res}");
+        assert_eq!(res["error"]["message"], msg, "{params}: {res}");
+    }
+}

@@ -1454,3 +1454,39 @@ async fn real_cli_status_stability_and_doctor_read_ours() {
         assert!(!text.contains(absent), "{absent:?} in:\n{text}");
     }
 }
+
+/// `openclaw tui <session>` (the real CLI) resolves its target through our
+/// `sessions.resolve`: a full key, a short id and a slug with a short id open that session;
+/// an unknown key exits non-zero with the CLI's "No session found".
+#[actix_web::test]
+async fn real_cli_tui_opens_a_session_by_key_or_short_id() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::with_token("T");
+    let url = gw.url();
+    let uuid = "9f1c2b3a-4d5e-4f60-8a7b-0c1d2e3f4a5b";
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let res = op
+        .request(
+            "sessions.create",
+            json!({"key": format!("tui-{uuid}"), "label": "Trip planning"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let header = format!("session tui-{uuid}");
+    for target in [
+        format!("agent:main:tui-{uuid}"),
+        "9f1c2b3a".to_owned(),
+        "trip-planning-9f1c2b3a".to_owned(),
+    ] {
+        // No terminal on stdin: the TUI draws its first screen and ends at end of input.
+        let out = cli.run(&["tui", &target, "--url", &url, "--token", "T"]);
+        assert_eq!(out.code, Some(0), "{target}: {out}");
+        assert!(out.stdout.contains(&header), "{target}: {out}");
+    }
+    let out = cli.run(&["tui", "agent:main:nope", "--url", &url, "--token", "T"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("No session found: agent:main:nope"),
+        "{out}"
+    );
+}

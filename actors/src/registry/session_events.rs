@@ -162,6 +162,28 @@ impl Handler<SubscribeSessionEvents> for Registry {
     }
 }
 
+/// `sessions.resolve`: the session a selector names (see
+/// [`super::sessions::SessionIndex::resolve`]).
+#[derive(Message)]
+#[rtype(result = "super::sessions::Resolution")]
+pub struct ResolveSession {
+    /// What to look for.
+    pub selector: super::sessions::Selector,
+    /// Only this agent's sessions.
+    pub agent: Option<String>,
+}
+
+impl Handler<ResolveSession> for Registry {
+    type Result = MessageResult<ResolveSession>;
+
+    fn handle(&mut self, msg: ResolveSession, _: &mut Self::Context) -> Self::Result {
+        MessageResult(
+            self.sessions_index
+                .resolve(&msg.selector, msg.agent.as_deref()),
+        )
+    }
+}
+
 /// `sessions.describe {key}`: the session's `sessions.list` row, if the session exists.
 #[derive(Message)]
 #[rtype(result = "Option<SessionRow>")]

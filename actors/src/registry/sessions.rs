@@ -280,6 +280,163 @@ impl SessionIndex {
     }
 }
 
+/// What `sessions.resolve` looks a session up by (one of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// The session key (normalized).
+    Key(String),
+    /// The transcript id.
+    SessionId(String),
+    /// The label set with `sessions.patch`.
+    Label(String),
+    /// 8–32 hex digits starting the UUID that ends a key (lowercase, no dashes), and a
+    /// display-name slug that narrows several matches.
+    ShortId(String, Option<String>),
+}
+
+/// A session `sessions.resolve` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    /// The key.
+    pub key: String,
+    /// Its agent.
+    pub agent_id: String,
+    /// Its name (label, else display name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// The outcome of [`SessionIndex::resolve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Exactly this one.
+    Found(Candidate),
+    /// Several (at most 10), none preferred.
+    Ambiguous(Vec<Candidate>),
+    /// Several, which is an error for this selector (`label`, `sessionId`): their keys.
+    Conflict(Vec<String>),
+    /// None.
+    Missing,
+}
+
+/// Longest session slug (OpenClaw's `SESSION_SLUG_MAX_LENGTH`).
+pub const SLUG_MAX: usize = 48;
+
+/// OpenClaw's `controlUiSessionSlug`: the display name lowercased, runs of anything but
+/// `a-z0-9` as one `-`, cut after its last word holding a letter past `f` (so a bare hex
+/// id is no slug), at most [`SLUG_MAX`] characters.
+pub fn session_slug(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len().min(128));
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    // Up to the end of the last word that holds a letter g-z.
+    let Some(last) = slug.rfind(|c: char| ('g'..='z').contains(&c)) else {
+        return String::new();
+    };
+    let end = slug[last..].find('-').map_or(slug.len(), |i| last + i);
+    slug.truncate(end.min(SLUG_MAX));
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    slug
+}
+
+/// The UUID ending a key's part after `agent:<id>:`, lowercase without dashes.
+fn uuid_suffix(key: &str) -> Option<String> {
+    let tail = key.get(key.len().checked_sub(36)?..)?;
+    let b = tail.as_bytes();
+    let dashes = [8, 13, 18, 23];
+    let ok = b.iter().enumerate().all(|(i, c)| {
+        if dashes.contains(&i) {
+            *c == b'-'
+        } else {
+            c.is_ascii_hexdigit()
+        }
+    });
+    ok.then(|| tail.replace('-', "").to_ascii_lowercase())
+}
+
+impl SessionIndex {
+    /// `sessions.resolve`: the session `sel` names, among `agent`'s sessions when given.
+    pub fn resolve(&self, sel: &Selector, agent: Option<&str>) -> Resolution {
+        let of_agent =
+            |k: &str| agent.is_none_or(|a| crate::agents::key_agent(k).unwrap_or("main") == a);
+        let candidate = |k: &String, m: &SessionMeta| Candidate {
+            key: k.clone(),
+            agent_id: crate::agents::key_agent(k).unwrap_or("main").to_owned(),
+            display_name: m.label.clone().or_else(|| m.display_name.clone()),
+        };
+        let rows = || {
+            self.by_recency()
+                .into_iter()
+                .filter(|(k, _)| of_agent(k.as_str()))
+        };
+        match sel {
+            Selector::Key(key) => match self.0.get_key_value(key) {
+                Some((k, m)) if of_agent(k) => Resolution::Found(candidate(k, m)),
+                _ => Resolution::Missing,
+            },
+            Selector::SessionId(id) => {
+                let found: Vec<_> = rows()
+                    .filter(|(k, m)| m.session_id == *id || *k == id)
+                    .collect();
+                match found.as_slice() {
+                    [] => Resolution::Missing,
+                    [(k, m)] => Resolution::Found(candidate(k, m)),
+                    more => Resolution::Conflict(more.iter().map(|(k, _)| (*k).clone()).collect()),
+                }
+            }
+            Selector::Label(label) => {
+                let found: Vec<_> = rows()
+                    .filter(|(_, m)| m.label.as_deref() == Some(label.as_str()))
+                    .take(2)
+                    .collect();
+                match found.as_slice() {
+                    [] => Resolution::Missing,
+                    [(k, m)] => Resolution::Found(candidate(k, m)),
+                    more => Resolution::Conflict(more.iter().map(|(k, _)| (*k).clone()).collect()),
+                }
+            }
+            Selector::ShortId(short, slug) => {
+                let found: Vec<Candidate> = rows()
+                    .filter(|(k, _)| uuid_suffix(k).is_some_and(|u| u.starts_with(short.as_str())))
+                    .map(|(k, m)| candidate(k, m))
+                    .collect();
+                let narrowed: Vec<Candidate> = match slug {
+                    Some(slug) => found
+                        .iter()
+                        .filter(|c| {
+                            c.display_name
+                                .as_deref()
+                                .is_some_and(|n| session_slug(n) == *slug)
+                        })
+                        .cloned()
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let mut pick = if narrowed.is_empty() { found } else { narrowed };
+                match pick.len() {
+                    0 => Resolution::Missing,
+                    1 => Resolution::Found(pick.remove(0)),
+                    _ => {
+                        pick.truncate(10);
+                        Resolution::Ambiguous(pick)
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A new, empty session with id `session_id`, created `now`.
 fn fresh(session_id: String, now: u64) -> SessionMeta {
     SessionMeta {
@@ -507,5 +664,127 @@ mod tests {
         assert_eq!(json["b"]["createdAt"], 9);
         let back: SessionIndex = serde_json::from_value(json).expect("reads back");
         assert_eq!(back, idx);
+    }
+
+    const U1: &str = "0b6e54a2-9c1d-4f3e-8a7b-112233445566";
+    const U2: &str = "0b6e54a2-ffff-4f3e-8a7b-665544332211";
+
+    fn index() -> SessionIndex {
+        let mut idx = SessionIndex::default();
+        idx.touch("agent:main:main", &RunOrigin::Operator, 1, || {
+            "id-main".into()
+        });
+        idx.touch(
+            &format!("agent:main:tui-{U1}"),
+            &RunOrigin::Operator,
+            2,
+            || "id-1".into(),
+        );
+        idx.touch(
+            &format!("agent:ops:dashboard:{U2}"),
+            &RunOrigin::Operator,
+            3,
+            || "id-2".into(),
+        );
+        let mut named = idx.0.clone();
+        if let Some(m) = named.get_mut(&format!("agent:main:tui-{U1}")) {
+            m.label = Some("Trip planning".into());
+        }
+        if let Some(m) = named.get_mut(&format!("agent:ops:dashboard:{U2}")) {
+            m.display_name = Some("Server logs".into());
+        }
+        SessionIndex(named)
+    }
+
+    fn found(r: Resolution) -> String {
+        match r {
+            Resolution::Found(c) => c.key,
+            other => panic!("not found: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sessions_resolve_by_key_id_label_and_short_id() {
+        let idx = index();
+        let k1 = format!("agent:main:tui-{U1}");
+        let k2 = format!("agent:ops:dashboard:{U2}");
+        assert_eq!(
+            found(idx.resolve(&Selector::Key("agent:main:main".into()), None)),
+            "agent:main:main"
+        );
+        assert_eq!(
+            idx.resolve(&Selector::Key("agent:main:nope".into()), None),
+            Resolution::Missing
+        );
+        // Another agent's key is not found among `main`'s.
+        assert_eq!(
+            idx.resolve(&Selector::Key(k2.clone()), Some("main")),
+            Resolution::Missing
+        );
+        assert_eq!(
+            found(idx.resolve(&Selector::SessionId("id-1".into()), None)),
+            k1
+        );
+        assert_eq!(
+            found(idx.resolve(&Selector::Label("Trip planning".into()), None)),
+            k1
+        );
+        assert_eq!(
+            idx.resolve(&Selector::Label("trip planning".into()), None),
+            Resolution::Missing
+        );
+        // Both UUIDs start 0b6e54a2: ambiguous, newest first; the slug or more digits pick one.
+        match idx.resolve(&Selector::ShortId("0b6e54a2".into(), None), None) {
+            Resolution::Ambiguous(c) => {
+                let keys: Vec<&str> = c.iter().map(|c| c.key.as_str()).collect();
+                assert_eq!(keys, [k2.as_str(), k1.as_str()]);
+                assert_eq!(c[0].agent_id, "ops");
+                assert_eq!(c[0].display_name.as_deref(), Some("Server logs"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let slug = Some("server-logs".to_owned());
+        assert_eq!(
+            found(idx.resolve(&Selector::ShortId("0b6e54a2".into(), slug), None)),
+            k2
+        );
+        assert_eq!(
+            found(idx.resolve(&Selector::ShortId("0b6e54a29c1d".into(), None), None)),
+            k1
+        );
+        assert_eq!(
+            found(idx.resolve(&Selector::ShortId("0b6e54a2".into(), None), Some("main"))),
+            k1
+        );
+        assert_eq!(
+            idx.resolve(&Selector::ShortId("deadbeef".into(), None), None),
+            Resolution::Missing
+        );
+        // Two sessions with one label is a conflict, naming both.
+        let mut twice = idx.clone();
+        if let Some(m) = twice.0.get_mut("agent:main:main") {
+            m.label = Some("Trip planning".into());
+        }
+        match twice.resolve(&Selector::Label("Trip planning".into()), None) {
+            Resolution::Conflict(keys) => assert_eq!(keys.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn slugs_follow_openclaw() {
+        assert_eq!(session_slug("Server logs"), "server-logs");
+        assert_eq!(session_slug("  Trip -- planning!! 2026 "), "trip-planning");
+        assert_eq!(session_slug("abc 123 def"), "");
+        assert_eq!(session_slug("Größe über alles"), "gr-e-ber-alles");
+        assert_eq!(session_slug(""), "");
+        assert_eq!(session_slug(&"wx".repeat(100)).len(), SLUG_MAX);
+        assert_eq!(
+            uuid_suffix(&format!("agent:main:x-{U1}")).as_deref(),
+            Some("0b6e54a29c1d4f3e8a7b112233445566")
+        );
+        assert_eq!(uuid_suffix("agent:main:main"), None);
+        assert_eq!(uuid_suffix("é"), None);
+        assert_eq!(uuid_suffix(&"é".repeat(40)), None);
     }
 }

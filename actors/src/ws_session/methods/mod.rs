@@ -57,6 +57,7 @@ mod logs;
 mod node_params;
 mod nodes;
 mod pending;
+mod resolve;
 mod sessions;
 mod skills;
 mod usage;
@@ -119,6 +120,7 @@ const AREAS: &[&[Method]] = &[
     skills::METHODS,
     usage::METHODS,
     diagnostics::METHODS,
+    resolve::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {
