@@ -284,7 +284,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
         "hooks.status",
         "usage.status",
         "skills.search",
-        "sessions.resolve",
+        "sessions.search",
         "talk.catalog",
         "config.schema",
         "sessions.usage",
