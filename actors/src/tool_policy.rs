@@ -183,6 +183,13 @@ pub enum InvokeCaller {
         /// Granted scopes.
         scopes: Vec<String>,
     },
+    /// An operator reading or writing a node's exec approvals (`exec.approvals.node.get` /
+    /// `.set`, `operator.admin`): [`EXEC_APPROVALS_COMMANDS`] only, on a node that declares
+    /// them (no surface approval needed: the method's scope is the approval).
+    ExecApprovals {
+        /// Stable identity for idempotency (device id or `shared-secret`).
+        principal: String,
+    },
     /// An agent run's `nodes` tool, under the rules resolved for its origin.
     Agent {
         /// Stable identity for idempotency (`agent:<sender>` or `agent:operator`).
@@ -196,7 +203,9 @@ impl InvokeCaller {
     /// Identity used to bind idempotency keys.
     pub fn principal(&self) -> &str {
         match self {
-            Self::Operator { principal, .. } | Self::Agent { principal, .. } => principal,
+            Self::Operator { principal, .. }
+            | Self::ExecApprovals { principal }
+            | Self::Agent { principal, .. } => principal,
         }
     }
 }
@@ -208,6 +217,10 @@ fn refused(message: String, reason: &'static str, command: &str) -> InvokeError 
         command: command.to_owned(),
     }
 }
+
+/// The node commands behind `exec.approvals.node.get` / `.set` (never `node.invoke`).
+pub const EXEC_APPROVALS_COMMANDS: [&str; 2] =
+    ["system.execApprovals.get", "system.execApprovals.set"];
 
 /// The command-class and caller checks for invoking `command` on the node `node_id`
 /// (display name `node_name`). The node's approved surface is checked separately.
@@ -222,17 +235,27 @@ pub fn check(
         reason: None,
         command: command.to_owned(),
     };
+    let approvals = matches!(caller, InvokeCaller::ExecApprovals { .. });
     if command.starts_with("worker.") {
         return Err(plain(format!(
             "node command not allowed: {command} is private to the gateway"
         )));
     }
-    if command.starts_with("system.execApprovals.") {
+    if command.starts_with("system.execApprovals.") && !approvals {
         return Err(plain(format!(
             "node command not allowed: {command} (use exec.approvals.node.*)"
         )));
     }
     match caller {
+        InvokeCaller::ExecApprovals { .. } => {
+            if EXEC_APPROVALS_COMMANDS.contains(&command) {
+                Ok(())
+            } else {
+                Err(plain(format!(
+                    "node command not allowed: {command} (only the exec approvals commands)"
+                )))
+            }
+        }
         InvokeCaller::Operator { scopes: s, .. } => {
             if ADMIN_INVOKE.contains(&command) && !scopes::satisfied(s, scopes::ADMIN) {
                 return Err(InvokeError::MissingScope(scopes::ADMIN));
@@ -543,6 +566,33 @@ mod tests {
         assert!(check(&owner, "n", Some("box"), "camera.snap").is_err());
         // The override's own deny wins over its allow.
         assert!(check(&owner, "n", Some("box"), "fs.listDir").is_err());
+    }
+
+    #[test]
+    fn the_exec_approvals_caller_reaches_only_its_two_commands() {
+        let ea = InvokeCaller::ExecApprovals {
+            principal: "device:d".into(),
+        };
+        assert_eq!(ea.principal(), "device:d");
+        for ok in EXEC_APPROVALS_COMMANDS {
+            assert!(check(&ea, "n", None, ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "system.run",
+            "system.which",
+            "worker.x",
+            "system.execApprovals.other",
+            "",
+            "system.execApprovals.get\u{0}",
+        ] {
+            assert!(check(&ea, "n", None, refused).is_err(), "{refused}");
+        }
+        // Every other caller is still sent to exec.approvals.node.*.
+        let admin = InvokeCaller::Operator {
+            principal: "d".into(),
+            scopes: strings(&["operator.admin"]),
+        };
+        assert!(check(&admin, "n", None, "system.execApprovals.set").is_err());
     }
 
     #[test]

@@ -312,6 +312,38 @@ async fn real_openclaw_node_host_pairs_and_runs_system_which() {
         "nodes list after rename: {out}"
     );
 
+    // Its own exec approvals, through our gateway (`exec.approvals.node.*`): the real CLI's
+    // `approvals get --node` and `approvals allowlist add --node`.
+    let approvals = |args: &[&str]| {
+        let mut all = vec!["approvals"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--node", &node_id, "--url", &url, "--token", "T", "--json"]);
+        let out = cli.run(&all);
+        assert_eq!(out.code, Some(0), "approvals {args:?}: {out}");
+        out.json()
+    };
+    let before = approvals(&["get"]);
+    let old_hash = before["hash"].as_str().unwrap_or_default().to_owned();
+    assert!(!old_hash.is_empty(), "{before}");
+    let after = approvals(&["allowlist", "add", "/usr/bin/uname"]);
+    let list = &after["file"]["agents"]["*"]["allowlist"];
+    assert_eq!(list[0]["pattern"], "/usr/bin/uname", "{after}");
+    let again = approvals(&["get"]);
+    assert_ne!(again["hash"], old_hash.as_str(), "{again}");
+    assert_eq!(
+        again["file"]["agents"]["*"]["allowlist"][0]["pattern"], "/usr/bin/uname",
+        "{again}"
+    );
+    // A write against the old hash is refused by the node, and nothing changes.
+    let res = op
+        .request(
+            "exec.approvals.node.set",
+            json!({"nodeId": node_id, "file": {"version": 1}, "baseHash": old_hash}),
+        )
+        .await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert_eq!(approvals(&["get"])["hash"], again["hash"]);
+
     host.kill_group();
     assert!(host.try_status().is_some(), "node host is gone");
 }

@@ -1243,3 +1243,187 @@ async fn our_node_host_pairs_with_a_setup_code() {
         "no device token for the refused node"
     );
 }
+
+/// `exec.approvals.node.get` / `.set` relay `system.execApprovals.get` / `.set` to a node
+/// that declares them (no surface approval needed: the admin scope is the approval), answer
+/// the node's payload, check the params' shape first, and are the only way to those
+/// commands (`node.invoke` refuses them).
+#[actix_web::test]
+async fn exec_approvals_node_methods_relay_to_the_node_for_admins_only() {
+    let gw = TestGateway::with_token("T");
+    let snapshot = json!({"path": "/n/exec-approvals.json", "exists": true, "hash": "h1",
+        "file": {"version": 1, "agents": {}}});
+    let script: crate::support::fake_node::Script = {
+        let snapshot = snapshot.clone();
+        std::rc::Rc::new(move |req: &Value| {
+            if req["command"] == "system.execApprovals.get" {
+                Action::Reply(snapshot.clone())
+            } else {
+                Action::Echo
+            }
+        })
+    };
+    let node = FakeNode::connect(
+        gw.port,
+        &random_key(),
+        "T",
+        &[
+            "system.execApprovals.get",
+            "system.execApprovals.set",
+            "echo.test",
+        ],
+        script,
+    )
+    .await;
+    let plain = FakeNode::connect(
+        gw.port,
+        &random_key(),
+        "T",
+        &["echo.test"],
+        always(Action::Echo),
+    )
+    .await;
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let id = node.node_id.as_str();
+
+    let res = admin
+        .request("exec.approvals.node.get", json!({"nodeId": id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"], snapshot, "{res}");
+    let file =
+        json!({"version": 1, "agents": {"*": {"allowlist": [{"pattern": "/usr/bin/uname"}]}}});
+    let res = admin
+        .request(
+            "exec.approvals.node.set",
+            json!({"nodeId": id, "file": file, "baseHash": "h1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    // The node got the file and the hash as they were sent.
+    assert_eq!(
+        res["payload"]["command"], "system.execApprovals.set",
+        "{res}"
+    );
+    assert_eq!(
+        res["payload"]["echo"],
+        json!({"file": file, "baseHash": "h1"}),
+        "{res}"
+    );
+    let native = json!({"defaultAction": "deny", "rules": []});
+    let res = admin
+        .request(
+            "exec.approvals.node.set",
+            json!({"nodeId": id, "native": native, "baseHash": "h2"}),
+        )
+        .await;
+    assert_eq!(
+        res["payload"]["echo"],
+        json!({"defaultAction": "deny", "rules": [], "baseHash": "h2"}),
+        "{res}"
+    );
+
+    let refused = |res: &Value, want: &str| {
+        assert_eq!(res["ok"], false, "{res}");
+        let msg = res["error"]["message"].as_str().unwrap_or("");
+        assert!(msg.contains(want), "{want:?} not in {res}");
+    };
+    for (method, params, want) in [
+        (
+            "exec.approvals.node.get",
+            json!({}),
+            "must have required property 'nodeId'",
+        ),
+        (
+            "exec.approvals.node.get",
+            json!({"nodeId": " "}),
+            "must NOT have fewer than 1 characters",
+        ),
+        (
+            "exec.approvals.node.get",
+            json!({"nodeId": id, "x": 1}),
+            "unexpected property 'x'",
+        ),
+        (
+            "exec.approvals.node.set",
+            json!({"nodeId": id}),
+            "must have required property 'file'",
+        ),
+        (
+            "exec.approvals.node.set",
+            json!({"nodeId": id, "file": [1]}),
+            "at /file: must be object",
+        ),
+        (
+            "exec.approvals.node.set",
+            json!({"nodeId": id, "file": {}, "native": {"rules": []}, "baseHash": "h"}),
+            "pass file or native, not both",
+        ),
+        (
+            "exec.approvals.node.set",
+            json!({"nodeId": id, "native": {"rules": []}}),
+            "native needs baseHash",
+        ),
+        (
+            "exec.approvals.node.set",
+            json!({"nodeId": id, "native": {"rules": {}}, "baseHash": "h"}),
+            "at /native/rules: must be array",
+        ),
+        (
+            "exec.approvals.node.set",
+            json!({"nodeId": id, "native": {"rules": [], "x": 1}, "baseHash": "h"}),
+            "at /native: unexpected property 'x'",
+        ),
+        (
+            "exec.approvals.node.set",
+            json!({"nodeId": id, "file": {}, "baseHash": ""}),
+            "at /baseHash: must be a non-empty string",
+        ),
+        // A node that does not declare the commands, and one that is not connected.
+        (
+            "exec.approvals.node.get",
+            json!({"nodeId": plain.node_id}),
+            "does not declare it",
+        ),
+        (
+            "exec.approvals.node.get",
+            json!({"nodeId": "no-such-node"}),
+            "not connected",
+        ),
+    ] {
+        refused(&admin.request(method, params.clone()).await, want);
+    }
+    // Only admins: a write-scoped operator is refused for the scope.
+    let (mut writer, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.read", "operator.write"]),
+    )
+    .await;
+    let res = writer
+        .request("exec.approvals.node.get", json!({"nodeId": id}))
+        .await;
+    assert_eq!(
+        res["error"]["details"]["missingScope"], "operator.admin",
+        "{res}"
+    );
+    // node.invoke never reaches them, even for an admin.
+    let res = admin
+        .request(
+            "node.invoke",
+            json!({"nodeId": id, "command": "system.execApprovals.get", "params": {},
+                   "idempotencyKey": "ea-1", "timeoutMs": 5000}),
+        )
+        .await;
+    refused(&res, "use exec.approvals.node.*");
+    // The node saw three relayed calls and nothing else.
+    let seen = node.commands_seen();
+    assert_eq!(
+        seen,
+        [
+            "system.execApprovals.get",
+            "system.execApprovals.set",
+            "system.execApprovals.set"
+        ],
+        "{seen:?}"
+    );
+}

@@ -286,6 +286,20 @@ impl NodeSession {
     }
 
     /// Refuses commands outside the approved surface, with the real gateway's wording.
+    /// For `exec.approvals.node.*`: the node must offer the command itself.
+    fn check_declared(&self, command: &str) -> Result<(), InvokeError> {
+        if self.declared.iter().any(|c| c == command) {
+            return Ok(());
+        }
+        Err(InvokeError::Refused {
+            message: format!(
+                "node command not allowed: {command} (the node does not declare it; its host manages exec approvals some other way)"
+            ),
+            reason: Some("command not declared"),
+            command: command.to_owned(),
+        })
+    }
+
     fn check_allowed(&self, command: &str) -> Result<(), InvokeError> {
         if self.approved.iter().any(|c| c == command) {
             return Ok(());
@@ -447,7 +461,7 @@ fn record_blocked(msg: &InvokeNode, e: &InvokeError) {
     };
     let source = match msg.caller {
         InvokeCaller::Agent { .. } => "agent",
-        InvokeCaller::Operator { .. } => "operator",
+        InvokeCaller::Operator { .. } | InvokeCaller::ExecApprovals { .. } => "operator",
     };
     crate::stability::record(
         crate::stability::Record::of("tool.execution.blocked")
@@ -468,7 +482,10 @@ impl Handler<InvokeNode> for NodeSession {
             self.display_name.as_deref(),
             &msg.command,
         )
-        .and_then(|()| self.check_allowed(&msg.command));
+        .and_then(|()| match msg.caller {
+            InvokeCaller::ExecApprovals { .. } => self.check_declared(&msg.command),
+            _ => self.check_allowed(&msg.command),
+        });
         if let Err(e) = checked {
             record_blocked(&msg, &e);
             return Box::pin(async move { Err(e) });

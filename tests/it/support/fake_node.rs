@@ -270,6 +270,15 @@ impl FakeNode {
         let _ = self.cmds.send(Cmd::Close);
     }
 
+    /// The command of every invoke request, in order.
+    pub fn commands_seen(&self) -> Vec<String> {
+        self.requests
+            .borrow()
+            .iter()
+            .filter_map(|r| r["command"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// How many invoke requests carried `idempotency_key`.
     pub fn requests_with_key(&self, idempotency_key: &str) -> usize {
         self.requests

@@ -52,6 +52,7 @@ mod config;
 mod cron;
 mod devices;
 mod diagnostics;
+mod exec_approvals;
 mod health;
 mod logs;
 mod node_params;
@@ -121,6 +122,7 @@ const AREAS: &[&[Method]] = &[
     usage::METHODS,
     diagnostics::METHODS,
     resolve::METHODS,
+    exec_approvals::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {

@@ -130,6 +130,16 @@ impl WsSession {
         self.invoke_node(call.id, cmd, ctx);
     }
 
+    /// Who invokes, for the idempotency keys bound to the caller: the device, or the
+    /// shared secret.
+    pub(super) fn invoke_principal(&self) -> String {
+        match &self.phase {
+            Phase::Ready(r) => r.device_id.clone(),
+            _ => None,
+        }
+        .map_or_else(|| "shared-secret".to_owned(), |d| format!("device:{d}"))
+    }
+
     /// `node.invoke` straight to the node's session: the address comes from the registry
     /// once and is cached, so a call crosses threads only to the node's worker and back.
     fn invoke_node(&mut self, id: String, cmd: InvokeNodeCommand, ctx: &mut Context<Self>) {
@@ -144,12 +154,7 @@ impl WsSession {
             crate::registry::nodes::InvokeOrigin::Operator { scopes } => scopes,
             crate::registry::nodes::InvokeOrigin::AgentRun { .. } => Vec::new(),
         };
-        // Idempotency keys are bound to the caller: the device, or the shared secret.
-        let principal = match &self.phase {
-            Phase::Ready(r) => r.device_id.clone(),
-            _ => None,
-        }
-        .map_or_else(|| "shared-secret".to_owned(), |d| format!("device:{d}"));
+        let principal = self.invoke_principal();
         let msg = InvokeNode {
             command: cmd.command,
             params: cmd.params,
