@@ -1522,3 +1522,140 @@ async fn real_cli_tui_opens_a_session_by_key_or_short_id() {
         "{out}"
     );
 }
+
+/// OpenClaw's unified approval API on our exec approvals: the real CLI's `openclaw
+/// approvals pending` lists the command waiting and `openclaw approvals resolve <id>
+/// allow-once` runs it; `approval.get` / `approval.resolve` answer OpenClaw's snapshots
+/// (pending, allowed, denied, cancelled), a second answer learns the first
+/// (`applied: false`), and a malformed answer denies (fails closed).
+#[actix_web::test]
+async fn real_cli_approvals_pending_and_resolve_answer_an_exec_approval() {
+    use crate::exec_tool::{OWNER, exec_config};
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{
+        GW_TOKEN, SLOW, TG_TOKEN, admin, dm, start_gateway, tool_result, wait_reply,
+    };
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "ask"}), Value::Null));
+    let url = gw.url();
+    let mut op = admin(&gw).await;
+    let oc = |args: &[&str]| {
+        let mut all = vec!["approvals"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--url", &url, "--token", GW_TOKEN, "--json"]);
+        cli.run(&all)
+    };
+    let requested = |ev: &Value| ev["payload"]["id"].as_str().unwrap_or_default().to_owned();
+
+    // 1. Asked, listed by the real CLI, answered by it: the command runs.
+    let call = ai.push_tool_call("exec", json!({"command": "uname -s"}));
+    ai.push_text("done");
+    let mid = dm(&tg, OWNER, "kernel?");
+    let id = requested(&op.event_within("exec.approval.requested", SLOW).await);
+    let res = op.request("approval.get", json!({"id": id})).await;
+    let a = &res["payload"]["approval"];
+    assert_eq!(a["status"], "pending", "{res}");
+    assert_eq!(a["presentation"]["kind"], "exec", "{res}");
+    assert_eq!(a["presentation"]["commandText"], "uname -s", "{res}");
+    assert_eq!(a["urlPath"], format!("/approve/{id}"), "{res}");
+    assert_eq!(
+        a["sourceSessionKey"],
+        format!("agent:main:telegram:dm:{OWNER}"),
+        "{res}"
+    );
+    let out = oc(&["pending"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let pending = out.json();
+    assert_eq!(pending["approvals"][0]["id"], id.as_str(), "{out}");
+    assert_eq!(pending["approvals"][0]["kind"], "exec", "{out}");
+    assert_eq!(pending["approvals"][0]["summary"], "uname -s", "{out}");
+    let out = oc(&["resolve", &id, "allow-once"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["applied"], true, "{out}");
+    assert_eq!(v["approval"]["status"], "allowed", "{out}");
+    assert_eq!(v["approval"]["decision"], "allow-once", "{out}");
+    assert_eq!(v["approval"]["reason"], "user", "{out}");
+    wait_reply(&tg, mid, SLOW).await;
+    let res = tool_result(&ai.wait_requests_async(2, SLOW).await[1], &call);
+    assert_eq!(res["stdout"], "Linux\n", "{res}");
+    // A second answer learns the first, and changes nothing.
+    let res = op
+        .request(
+            "approval.resolve",
+            json!({"id": id, "kind": "exec", "decision": "deny"}),
+        )
+        .await;
+    assert_eq!(res["payload"]["applied"], false, "{res}");
+    assert_eq!(res["payload"]["approval"]["status"], "allowed", "{res}");
+    let out = oc(&["pending"]);
+    assert_eq!(out.json()["approvals"], json!([]), "{out}");
+
+    // 2. A malformed answer (the wrong kind) denies: nothing runs.
+    let marker = gw.dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    ai.push_tool_call("exec", json!({"command": touch}));
+    ai.push_text("ok");
+    let mid = dm(&tg, OWNER, "touch it");
+    let id = requested(&op.event_within("exec.approval.requested", SLOW).await);
+    let res = op
+        .request(
+            "approval.resolve",
+            json!({"id": id, "kind": "plugin", "decision": "allow-once"}),
+        )
+        .await;
+    assert_eq!(res["payload"]["applied"], true, "{res}");
+    assert_eq!(res["payload"]["approval"]["status"], "denied", "{res}");
+    assert_eq!(
+        res["payload"]["approval"]["reason"], "malformed-verdict",
+        "{res}"
+    );
+    wait_reply(&tg, mid, SLOW).await;
+    assert!(!marker.exists());
+
+    // 3. Withdrawn by /stop: cancelled.
+    ai.push_tool_call("exec", json!({"command": touch}));
+    dm(&tg, OWNER, "touch it again");
+    let id = requested(&op.event_within("exec.approval.requested", SLOW).await);
+    let stop = dm(&tg, OWNER, "/stop");
+    wait_reply(&tg, stop, SLOW).await;
+    let res = op.request("approval.get", json!({"id": id})).await;
+    assert_eq!(res["payload"]["approval"]["status"], "cancelled", "{res}");
+    assert_eq!(res["payload"]["approval"]["reason"], "run-aborted", "{res}");
+    assert!(!marker.exists());
+
+    // Not found, and the shapes refused.
+    for (method, params) in [
+        ("approval.get", json!({"id": "no-such-approval"})),
+        (
+            "approval.resolve",
+            json!({"id": "no-such-approval", "kind": "exec", "decision": "deny"}),
+        ),
+        (
+            "approval.resolve",
+            json!({"id": id, "kind": "exec", "decision": "deny",
+                   "reviewer": {"channel": "telegram", "accountId": "default", "senderId": "1"}}),
+        ),
+    ] {
+        let res = op.request(method, params.clone()).await;
+        assert_eq!(
+            res["error"]["message"], "approval not found",
+            "{params}: {res}"
+        );
+        assert_eq!(
+            res["error"]["details"]["reason"], "APPROVAL_NOT_FOUND",
+            "{params}: {res}"
+        );
+    }
+    let res = op.request("approval.get", json!({"id": id, "x": 1})).await;
+    assert_eq!(
+        res["error"]["message"], "invalid approval.get params",
+        "{res}"
+    );
+    let res = op.request("openclaw.approval.list", json!({})).await;
+    assert_eq!(res["payload"], json!([]), "{res}");
+}

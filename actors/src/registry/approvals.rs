@@ -8,8 +8,13 @@
 //!   operator (`exec.approval.resolve {id, decision}`); `exec.approval.resolved` follows.
 //! - It expires after [`APPROVAL_TTL`], or when the run that asked stops (its tool call no
 //!   longer waits): nothing runs then. At most [`MAX_PENDING`] wait at once.
+//! - OpenClaw's unified approval API reads the same requests: `approval.get {id}` and
+//!   `approval.resolve {id, kind, decision}` (the real CLI's `openclaw approvals resolve`)
+//!   answer snapshots in OpenClaw's shape (`status` `pending`, `allowed`, `denied`,
+//!   `expired`, `cancelled`). How each request ended is kept for the newest [`MAX_DONE`], so
+//!   a second answer learns the first (`applied: false`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -24,6 +29,9 @@ pub const APPROVAL_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// Most requests waiting at once (more are refused, nothing runs).
 pub const MAX_PENDING: usize = 64;
+
+/// Ended requests remembered (for `approval.get` and a second `approval.resolve`).
+pub const MAX_DONE: usize = 128;
 
 /// A human's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,13 +82,132 @@ struct Pending {
     expires_at_ms: u64,
     asked_in: Option<AskedIn>,
     allow_always: bool,
-    tx: oneshot::Sender<Decision>,
+    /// Taken when the answer is sent.
+    tx: Option<oneshot::Sender<Decision>>,
 }
 
-/// The requests waiting.
+/// How a request ended.
+struct Done {
+    id: String,
+    request: Value,
+    created_at_ms: u64,
+    expires_at_ms: u64,
+    /// `allowed`, `denied`, `expired` or `cancelled`.
+    status: &'static str,
+    decision: Option<Decision>,
+    /// OpenClaw's reason: `user`, `malformed-verdict`, `timeout`, `run-aborted`.
+    reason: &'static str,
+    resolved_at_ms: u64,
+    /// `(kind, id)`: `device`, `channel`, `runtime` or `system`.
+    resolver: (&'static str, Option<String>),
+}
+
+/// The requests waiting, and how the latest ones ended.
 #[derive(Default)]
 pub struct ExecApprovals {
     pending: HashMap<String, Pending>,
+    done: VecDeque<Done>,
+}
+
+impl ExecApprovals {
+    fn remember(&mut self, d: Done) {
+        if self.done.len() >= MAX_DONE {
+            self.done.pop_front();
+        }
+        self.done.push_back(d);
+    }
+
+    fn ended(&self, id: &str) -> Option<&Done> {
+        self.done.iter().rev().find(|d| d.id == id)
+    }
+}
+
+/// OpenClaw's reviewer-safe presentation of an exec request.
+fn presentation(request: &Value) -> Value {
+    let command = request["command"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .unwrap_or("(command)");
+    let mut p = json!({"kind": "exec", "commandText": command,
+        "allowedDecisions": request["allowedDecisions"].clone()});
+    for key in ["host", "nodeId", "agentId"] {
+        if let Some(v) = request[key].as_str().filter(|v| !v.is_empty()) {
+            p[key] = json!(v);
+        }
+    }
+    p
+}
+
+fn snapshot_base(id: &str, request: &Value, created_at_ms: u64, expires_at_ms: u64) -> Value {
+    json!({"id": id, "urlPath": format!("/approve/{id}"), "createdAtMs": created_at_ms,
+        "expiresAtMs": expires_at_ms, "presentation": presentation(request)})
+}
+
+impl Done {
+    fn snapshot(&self) -> Value {
+        let mut v = snapshot_base(
+            &self.id,
+            &self.request,
+            self.created_at_ms,
+            self.expires_at_ms,
+        );
+        v["status"] = json!(self.status);
+        if let Some(d) = self.decision {
+            v["decision"] = json!(d.as_str());
+        }
+        v["reason"] = json!(self.reason);
+        v["resolvedAtMs"] = json!(self.resolved_at_ms);
+        let mut source = serde_json::Map::new();
+        for (from, to) in [("agentId", "agentId"), ("sessionKey", "sessionKey")] {
+            if let Some(s) = self.request[from].as_str().filter(|s| !s.is_empty()) {
+                source.insert(to.to_owned(), json!(s));
+            }
+        }
+        if !source.is_empty() {
+            v["source"] = Value::Object(source);
+        }
+        let (kind, id) = &self.resolver;
+        v["resolver"] = match id {
+            Some(id) => json!({"kind": kind, "id": id}),
+            None => json!({"kind": kind}),
+        };
+        v
+    }
+}
+
+impl Pending {
+    fn snapshot(&self, id: &str) -> Value {
+        let mut v = snapshot_base(id, &self.request, self.created_at_ms, self.expires_at_ms);
+        v["status"] = json!("pending");
+        if let Some(k) = self.request["sessionKey"]
+            .as_str()
+            .filter(|k| !k.is_empty())
+        {
+            v["sourceSessionKey"] = json!(k);
+        }
+        v
+    }
+
+    fn end(
+        self,
+        id: String,
+        status: &'static str,
+        decision: Option<Decision>,
+        reason: &'static str,
+        resolver: (&'static str, Option<String>),
+    ) -> Done {
+        Done {
+            id,
+            request: self.request,
+            created_at_ms: self.created_at_ms,
+            expires_at_ms: self.expires_at_ms,
+            status,
+            decision,
+            reason,
+            resolved_at_ms: now_ms(),
+            resolver,
+        }
+    }
 }
 
 /// Sent by the `exec` tool: wait for a human. The answer is the request id and its expiry,
@@ -101,8 +228,9 @@ pub struct RequestExecApproval {
 /// Who answers.
 #[derive(Debug, Clone)]
 pub enum Resolver {
-    /// An operator with `operator.approvals` (`exec.approval.resolve`).
-    Operator,
+    /// An operator with `operator.approvals` (`exec.approval.resolve`, `approval.resolve`),
+    /// and its device when it has one.
+    Operator(Option<String>),
     /// A chat's sender (`/approve`).
     Chat(AskedIn),
 }
@@ -146,9 +274,87 @@ impl Handler<ListExecApprovals> for Registry {
 impl Registry {
     fn expire_approvals(&mut self) {
         let now = now_ms();
-        self.approvals
+        let gone: Vec<String> = self
+            .approvals
             .pending
-            .retain(|_, p| p.expires_at_ms > now && !p.tx.is_closed());
+            .iter()
+            .filter(|(_, p)| p.expires_at_ms <= now || p.tx.as_ref().is_none_or(|t| t.is_closed()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.end_unanswered(&id);
+        }
+    }
+
+    /// Drops a request nobody answered: `expired` at its deadline, else `cancelled` (its
+    /// run stopped waiting).
+    fn end_unanswered(&mut self, id: &str) {
+        let Some(p) = self.approvals.pending.remove(id) else {
+            return;
+        };
+        let (status, reason) = if p.expires_at_ms <= now_ms() {
+            ("expired", "timeout")
+        } else {
+            ("cancelled", "run-aborted")
+        };
+        let done = p.end(id.to_owned(), status, None, reason, ("system", None));
+        self.approvals.remember(done);
+    }
+
+    /// Answers the pending request `id` with `decision` (`reason`: `user`, or
+    /// `malformed-verdict` for a deny forced by a bad answer); `Err` when its run no longer
+    /// waits (then it is remembered as cancelled).
+    fn settle(
+        &mut self,
+        id: &str,
+        decision: Decision,
+        reason: &'static str,
+        by: &Resolver,
+    ) -> Result<Value, String> {
+        let mut p = self
+            .approvals
+            .pending
+            .remove(id)
+            .ok_or_else(|| format!("no pending exec approval {id:?}"))?;
+        let sent = p.tx.take().is_some_and(|tx| tx.send(decision).is_ok());
+        if !sent {
+            let done = p.end(
+                id.to_owned(),
+                "cancelled",
+                None,
+                "run-aborted",
+                ("system", None),
+            );
+            self.approvals.remember(done);
+            return Err(format!("no pending exec approval {id:?} (its run stopped)"));
+        }
+        let (resolved_by, resolver) = match by {
+            Resolver::Operator(device) => (
+                "operator".to_owned(),
+                match device {
+                    Some(d) => ("device", Some(d.clone())),
+                    None => ("runtime", None),
+                },
+            ),
+            Resolver::Chat(who) => {
+                let label = format!("{}:{}", who.channel, who.sender_id);
+                (label.clone(), ("channel", Some(label)))
+            }
+        };
+        let event = json!({
+            "id": id, "decision": decision.as_str(), "resolvedBy": resolved_by,
+            "ts": now_ms(), "request": p.request, "createdAtMs": p.created_at_ms,
+        });
+        self.broadcast("exec.approval.resolved", &event, false, None);
+        let status = if decision == Decision::Deny {
+            "denied"
+        } else {
+            "allowed"
+        };
+        let done = p.end(id.to_owned(), status, Some(decision), reason, resolver);
+        let snapshot = done.snapshot();
+        self.approvals.remember(done);
+        Ok(snapshot)
     }
 }
 
@@ -185,14 +391,12 @@ impl Handler<RequestExecApproval> for Registry {
                 expires_at_ms,
                 asked_in: msg.asked_in,
                 allow_always: msg.allow_always,
-                tx: msg.tx,
+                tx: Some(msg.tx),
             },
         );
         // Dropping the sender at expiry tells the waiting tool call.
         let expired = id.clone();
-        ctx.run_later(APPROVAL_TTL, move |act, _| {
-            act.approvals.pending.remove(&expired);
-        });
+        ctx.run_later(APPROVAL_TTL, move |act, _| act.end_unanswered(&expired));
         Ok((id, expires_at_ms))
     }
 }
@@ -240,26 +444,77 @@ impl Handler<ResolveExecApproval> for Registry {
                 "allow-always is unavailable for this command; use /approve {id} allow-once or deny"
             ));
         }
-        let p = self
-            .approvals
-            .pending
-            .remove(&id)
-            .ok_or_else(|| format!("no pending exec approval {wanted:?}"))?;
-        if p.tx.send(msg.decision).is_err() {
-            return Err(format!(
-                "no pending exec approval {wanted:?} (its run stopped)"
-            ));
-        }
-        let resolved_by = match &msg.by {
-            Resolver::Operator => "operator".to_owned(),
-            Resolver::Chat(who) => format!("{}:{}", who.channel, who.sender_id),
-        };
-        let event = json!({
-            "id": id, "decision": msg.decision.as_str(), "resolvedBy": resolved_by,
-            "ts": now_ms(), "request": p.request, "createdAtMs": p.created_at_ms,
-        });
-        self.broadcast("exec.approval.resolved", &event, false, None);
+        self.settle(&id, msg.decision, "user", &msg.by)
+            .map_err(|_| format!("no pending exec approval {wanted:?} (its run stopped)"))?;
         Ok(json!({"ok": true, "id": id, "decision": msg.decision.as_str()}))
+    }
+}
+
+/// `approval.get {id}`: the request's snapshot, waiting or ended (`None`: not found). The
+/// id is exact: no prefixes here.
+#[derive(Message)]
+#[rtype(result = "Option<Value>")]
+pub struct GetApproval {
+    /// The full id.
+    pub id: String,
+}
+
+impl Handler<GetApproval> for Registry {
+    type Result = Option<Value>;
+
+    fn handle(&mut self, msg: GetApproval, _: &mut Context<Self>) -> Self::Result {
+        self.expire_approvals();
+        if let Some(p) = self.approvals.pending.get(&msg.id) {
+            return Some(p.snapshot(&msg.id));
+        }
+        self.approvals.ended(&msg.id).map(Done::snapshot)
+    }
+}
+
+/// `approval.resolve {id, kind, decision}`: `{applied, approval}` (`applied: false` when it
+/// had already ended: its snapshot says how). As in OpenClaw it fails closed: a `kind`
+/// other than `exec`, or a decision the request does not offer, denies it
+/// (`malformed-verdict`). `Err`: not found.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ()>")]
+pub struct ResolveApproval {
+    /// The full id.
+    pub id: String,
+    /// The kind the caller believes it is.
+    pub kind: String,
+    /// The answer (`None`: not one of OpenClaw's decisions).
+    pub decision: Option<Decision>,
+    /// The operator's device, if any.
+    pub device: Option<String>,
+}
+
+impl Handler<ResolveApproval> for Registry {
+    type Result = Result<Value, ()>;
+
+    fn handle(&mut self, msg: ResolveApproval, _: &mut Context<Self>) -> Self::Result {
+        self.expire_approvals();
+        let Some(p) = self.approvals.pending.get(&msg.id) else {
+            let done = self.approvals.ended(&msg.id).ok_or(())?;
+            return Ok(json!({"applied": false, "approval": done.snapshot()}));
+        };
+        let offered = match msg.decision {
+            Some(Decision::Deny) => true,
+            Some(Decision::AllowAlways) => p.allow_always,
+            Some(Decision::AllowOnce) => true,
+            None => false,
+        };
+        let (decision, reason) = match msg.decision {
+            Some(d) if offered && msg.kind == "exec" => (d, "user"),
+            _ => (Decision::Deny, "malformed-verdict"),
+        };
+        let by = Resolver::Operator(msg.device);
+        match self.settle(&msg.id, decision, reason, &by) {
+            Ok(approval) => Ok(json!({"applied": true, "approval": approval})),
+            Err(_) => {
+                let done = self.approvals.ended(&msg.id).ok_or(())?;
+                Ok(json!({"applied": false, "approval": done.snapshot()}))
+            }
+        }
     }
 }
 
@@ -274,5 +529,45 @@ mod tests {
         }
         assert_eq!(Decision::parse(" Always "), Some(Decision::AllowAlways));
         assert_eq!(Decision::parse("maybe"), None);
+    }
+
+    fn done(id: usize) -> Done {
+        Done {
+            id: format!("a{id}"),
+            request: json!({"command": "uname -s", "host": "gateway", "sessionKey": "agent:main:main",
+                "allowedDecisions": ["allow-once", "deny"]}),
+            created_at_ms: 1,
+            expires_at_ms: 2,
+            status: "denied",
+            decision: Some(Decision::Deny),
+            reason: "user",
+            resolved_at_ms: 3,
+            resolver: ("device", Some("dev1".into())),
+        }
+    }
+
+    #[test]
+    fn ended_requests_are_remembered_up_to_the_bound_in_openclaws_shape() {
+        let mut a = ExecApprovals::default();
+        for i in 0..MAX_DONE + 5 {
+            a.remember(done(i));
+        }
+        assert_eq!(a.done.len(), MAX_DONE);
+        assert!(a.ended("a0").is_none());
+        let last = a.ended(&format!("a{}", MAX_DONE + 4)).expect("kept");
+        assert_eq!(
+            last.snapshot(),
+            json!({"id": format!("a{}", MAX_DONE + 4), "urlPath": format!("/approve/a{}", MAX_DONE + 4),
+                "createdAtMs": 1, "expiresAtMs": 2,
+                "presentation": {"kind": "exec", "commandText": "uname -s", "host": "gateway",
+                    "allowedDecisions": ["allow-once", "deny"]},
+                "status": "denied", "decision": "deny", "reason": "user", "resolvedAtMs": 3,
+                "source": {"sessionKey": "agent:main:main"},
+                "resolver": {"kind": "device", "id": "dev1"}})
+        );
+        // A request without a command still presents something.
+        let mut odd = done(0);
+        odd.request = json!({"command": ""});
+        assert_eq!(odd.snapshot()["presentation"]["commandText"], "(command)");
     }
 }

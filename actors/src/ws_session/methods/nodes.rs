@@ -133,11 +133,16 @@ impl WsSession {
     /// Who invokes, for the idempotency keys bound to the caller: the device, or the
     /// shared secret.
     pub(super) fn invoke_principal(&self) -> String {
+        self.device_id()
+            .map_or_else(|| "shared-secret".to_owned(), |d| format!("device:{d}"))
+    }
+
+    /// The connection's device id, when it has a device.
+    pub(super) fn device_id(&self) -> Option<String> {
         match &self.phase {
             Phase::Ready(r) => r.device_id.clone(),
             _ => None,
         }
-        .map_or_else(|| "shared-secret".to_owned(), |d| format!("device:{d}"))
     }
 
     /// `node.invoke` straight to the node's session: the address comes from the registry

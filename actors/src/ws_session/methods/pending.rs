@@ -39,11 +39,31 @@ pub(super) const METHODS: &[Method] = &[
         handler: WsSession::exec_approval_resolve,
     },
     Method {
+        name: "approval.get",
+        access: MethodAccess::Operator(APPROVALS),
+        handler: WsSession::approval_get,
+    },
+    Method {
+        name: "approval.resolve",
+        access: MethodAccess::Operator(APPROVALS),
+        handler: WsSession::approval_resolve,
+    },
+    Method {
+        name: "openclaw.approval.list",
+        access: MethodAccess::Operator(APPROVALS),
+        handler: WsSession::plugin_approval_list,
+    },
+    Method {
         name: "commands.list",
         access: MethodAccess::Operator(READ),
         handler: WsSession::commands_list,
     },
 ];
+
+/// OpenClaw's answer for an approval that does not exist (or is not the caller's to see).
+fn approval_not_found() -> ErrorShape {
+    ErrorShape::invalid("approval not found").with_details(json!({"reason": "APPROVAL_NOT_FOUND"}))
+}
 
 /// `params` must be absent or an object without keys (OpenClaw's closed `{}` schema).
 fn empty_params(method: &str, params: &Value) -> Result<(), ErrorShape> {
@@ -140,7 +160,7 @@ impl WsSession {
         let fut = self.registry.send(ResolveExecApproval {
             id,
             decision,
-            by: Resolver::Operator,
+            by: Resolver::Operator(self.device_id()),
         });
         self.reply_with(
             call.id,
@@ -154,7 +174,91 @@ impl WsSession {
         );
     }
 
-    /// `plugin.approval.list` → `[]` (OpenClaw reads no params here).
+    /// `approval.get {id}` (OpenClaw's unified approval API): the exec request's snapshot,
+    /// waiting or ended.
+    fn approval_get(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let id = match &call.params {
+            Value::Object(o) if o.len() == 1 => o.get("id").and_then(Value::as_str),
+            _ => None,
+        }
+        .filter(|id| !id.is_empty());
+        let Some(id) = id else {
+            return self.respond_err(
+                &call.id,
+                &ErrorShape::invalid("invalid approval.get params"),
+                ctx,
+            );
+        };
+        let fut = self
+            .registry
+            .send(crate::registry::approvals::GetApproval { id: id.to_owned() });
+        self.reply_with(
+            call.id,
+            async move {
+                match fut.await {
+                    Ok(Some(approval)) => Ok(json!({"approval": approval})),
+                    Ok(None) => Err(approval_not_found()),
+                    Err(_) => Err(super::gone()),
+                }
+            },
+            ctx,
+        );
+    }
+
+    /// `approval.resolve {id, kind, decision, reviewer?, grantExpiresInDays?}`: answers an
+    /// exec request as `exec.approval.resolve` does, in OpenClaw's shape, failing closed (a
+    /// malformed answer denies). A channel `reviewer` (custody by a chat) is not offered
+    /// here: such a call finds nothing.
+    fn approval_resolve(&mut self, call: Call, ctx: &mut Context<Self>) {
+        use crate::registry::approvals::{Decision, ResolveApproval};
+        let o = call.params.as_object();
+        let id = o
+            .and_then(|o| o.get("id"))
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty());
+        let (Some(o), Some(id)) = (o, id) else {
+            return self.respond_err(&call.id, &approval_not_found(), ctx);
+        };
+        if o.contains_key("reviewer") {
+            return self.respond_err(&call.id, &approval_not_found(), ctx);
+        }
+        let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
+        let decision = match o.get("decision").and_then(Value::as_str) {
+            Some("allow-once") => Some(Decision::AllowOnce),
+            Some("allow-always") => Some(Decision::AllowAlways),
+            Some("deny") => Some(Decision::Deny),
+            _ => None,
+        };
+        let days_ok = match o.get("grantExpiresInDays") {
+            None => true,
+            Some(v) => v.as_u64().is_some_and(|d| (1..=3650).contains(&d)),
+        };
+        let closed = o
+            .keys()
+            .all(|k| ["id", "kind", "decision", "grantExpiresInDays"].contains(&k.as_str()));
+        // Anything malformed is a deny, as in OpenClaw: never an accidental allow.
+        let decision = decision.filter(|_| days_ok && closed);
+        let fut = self.registry.send(ResolveApproval {
+            id: id.to_owned(),
+            kind: kind.to_owned(),
+            decision,
+            device: self.device_id(),
+        });
+        self.reply_with(
+            call.id,
+            async move {
+                match fut.await {
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(())) => Err(approval_not_found()),
+                    Err(_) => Err(super::gone()),
+                }
+            },
+            ctx,
+        );
+    }
+
+    /// `plugin.approval.list` and `openclaw.approval.list` (OpenClaw's system agent) → `[]`
+    /// (OpenClaw reads no params here): no plugins and no system agent run here.
     fn plugin_approval_list(&mut self, call: Call, ctx: &mut Context<Self>) {
         self.respond_ok(&call.id, &json!([]), ctx);
     }
