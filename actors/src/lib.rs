@@ -64,6 +64,7 @@ pub mod node_session;
 pub mod pairing;
 pub mod ports;
 pub mod protocol;
+pub mod qr;
 pub mod registry;
 pub mod setup_code;
 pub mod speech;

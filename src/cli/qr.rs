@@ -5,8 +5,8 @@
 //! The flags are OpenClaw's `openclaw qr` flags. `--url` / `--public-url` name the URL the
 //! phone or node should use (it goes into the code); this CLI itself always connects to the
 //! configured gateway (the local one, or `gateway.remote.url` with `gateway.mode: "remote"`),
-//! with `--token` / `--password` as its credentials. The code is printed on stdout only; we
-//! do not draw the QR code (`qrencode -t ansiutf8 '<code>'` does).
+//! with `--token` / `--password` as its credentials. The code is printed on stdout, below a
+//! QR code of it drawn with half blocks (`--no-ascii`: the code only) for the app to scan.
 
 use std::path::PathBuf;
 
@@ -49,7 +49,7 @@ pub struct QrArgs {
     /// Print only the setup code.
     #[arg(long)]
     pub setup_code_only: bool,
-    /// Accepted for OpenClaw compatibility and ignored: this CLI never draws the QR code.
+    /// Do not draw the QR code (print the setup code and the details only).
     #[arg(long = "no-ascii")]
     pub no_ascii: bool,
     /// Connection flags (`--url` is the URL in the code, see above).
@@ -152,7 +152,18 @@ pub fn setup_params(args: &QrArgs) -> Result<Value, String> {
             ));
         }
     }
+    // The QR is drawn here, from the code: the gateway's PNG of it is not needed.
+    params.insert("includeQr".into(), json!(false));
     Ok(Value::Object(params))
+}
+
+/// The QR code of `code` for the terminal, with the line that says what to do with it
+/// (`None`: too long for a QR code, which a setup code never is).
+pub fn qr_block(code: &str) -> Option<String> {
+    let qr = openclaw_actors::qr::terminal(code)?;
+    Some(format!(
+        "Scan this with the OpenClaw app (iOS/Android: Onboarding → Scan QR):\n\n{qr}"
+    ))
 }
 
 /// The connection flags for the call: `--url` names the URL in the code, so the CLI
@@ -302,9 +313,6 @@ pub fn render_human(payload: &Value, now_ms: u64) -> Result<String, String> {
             "or pair a headless node host: openclaw node run --pair {code}"
         ));
     }
-    lines.push(format!(
-        "To draw it as a QR code: qrencode -t ansiutf8 '{code}'"
-    ));
     Ok(lines.join("\n"))
 }
 
@@ -333,7 +341,14 @@ pub async fn run(config: Option<PathBuf>, args: QrArgs) -> Result<(), Failure> {
     } else if args.setup_code_only {
         setup_code(&payload).map_err(usage)?.to_owned()
     } else {
-        render_human(&payload, openclaw_actors::util::now_ms()).map_err(usage)?
+        let text = render_human(&payload, openclaw_actors::util::now_ms()).map_err(usage)?;
+        let qr = (!args.no_ascii)
+            .then(|| qr_block(setup_code(&payload).unwrap_or_default()))
+            .flatten();
+        match qr {
+            Some(qr) => format!("{qr}\n{text}"),
+            None => text,
+        }
     };
     println!("{out}");
     Ok(())
@@ -377,18 +392,18 @@ mod tests {
 
     #[test]
     fn flags_map_to_rpc_params() {
-        assert_eq!(params(&[]).expect("none"), json!({}));
+        assert_eq!(params(&[]).expect("none"), json!({"includeQr": false}));
         assert_eq!(
             params(&["--url", " ws://192.168.1.20:18789 "]).expect("url"),
-            json!({"publicUrl": "ws://192.168.1.20:18789"})
+            json!({"publicUrl": "ws://192.168.1.20:18789", "includeQr": false})
         );
         assert_eq!(
             params(&["--public-url", "wss://gw.example/openclaw"]).expect("public url"),
-            json!({"publicUrl": "wss://gw.example/openclaw"})
+            json!({"publicUrl": "wss://gw.example/openclaw", "includeQr": false})
         );
         assert_eq!(
             params(&["--remote"]).expect("remote"),
-            json!({"preferRemoteUrl": true})
+            json!({"preferRemoteUrl": true, "includeQr": false})
         );
         for (flag, profile) in [
             ("--limited", "limited"),
@@ -397,12 +412,12 @@ mod tests {
         ] {
             assert_eq!(
                 params(&[flag]).expect(flag),
-                json!({"bootstrapProfile": profile})
+                json!({"bootstrapProfile": profile, "includeQr": false})
             );
         }
         assert_eq!(
             params(&["--remote", "--url", "gw.example:443", "--node"]).expect("all"),
-            json!({"publicUrl": "gw.example:443", "preferRemoteUrl": true, "bootstrapProfile": "node"})
+            json!({"publicUrl": "gw.example:443", "preferRemoteUrl": true, "bootstrapProfile": "node", "includeQr": false})
         );
     }
 
@@ -421,7 +436,10 @@ mod tests {
         assert!(a.conn.json && a.setup_code_only && a.no_ascii);
         assert_eq!(a.conn.token.as_deref(), Some("-tok"));
         assert_eq!(a.conn.timeout, 5000);
-        assert_eq!(setup_params(&a).expect("params"), json!({}));
+        assert_eq!(
+            setup_params(&a).expect("params"),
+            json!({"includeQr": false})
+        );
     }
 
     #[test]
@@ -533,8 +551,7 @@ mod tests {
                  Gateway: ws://192.168.1.20:18789 (from gateway.bind=lan) · access: full\n\
                  Fallback: ws://gw.local:18789\n\
                  Paste the code in the OpenClaw app (iOS/Android: Settings → Gateway → Setup code),\n\
-                 or pair a headless node host: openclaw node run --pair {code}\n\
-                 To draw it as a QR code: qrencode -t ansiutf8 '{code}'"
+                 or pair a headless node host: openclaw node run --pair {code}"
             )
         );
         // A little later; and once past, only the time.

@@ -461,6 +461,13 @@ async function execFlow() {
     throw new Error(`setup code payload ${JSON.stringify(payload)} is not for ${wsUrl}`);
   }
   await expectText(page.locator("#setup-meta"), /access: node host only/, "the code's access");
+  step = "setup code: its QR code is shown (the gateway's PNG, decoded by the browser)";
+  const qr = page.locator("#setup-qr");
+  await qr.waitFor({ state: "visible" });
+  const img = await qr.evaluate((el) => ({ src: el.getAttribute("src") || "", w: el.naturalWidth, h: el.naturalHeight, done: el.complete }));
+  if (!img.src.startsWith("data:image/png;base64,") || !img.done || img.w < 100 || img.w !== img.h) {
+    throw new Error(`the setup code's QR image is not a decoded square PNG: ${JSON.stringify({ ...img, src: img.src.slice(0, 40) })}`);
+  }
   await shot(page, "exec-03-setup-code");
   noAlerts();
 }

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use crate::nodes::{ALL_OPERATOR, approve_surface};
 use crate::support::fake_node::{Action, FakeNode, Sig, always, random_key, sign_device};
-use crate::support::{TestGateway, WsClient, cli_params, connect_params, error_of, now_ms};
+use crate::support::{
+    CliHome, TestGateway, WsClient, cli_params, connect_params, error_of, now_ms,
+};
 
 fn golden(name: &str) -> Value {
     let all: Value = serde_json::from_str(include_str!("../fixtures/golden/device-pairing.json"))
@@ -1193,4 +1195,133 @@ async fn join_urls_answer_once_and_lock_out_guessers() {
         &[("X-Forwarded-For", "203.0.113.51")],
     );
     assert_eq!(status, 200);
+}
+
+/// Reads a QR image with `zbarimg` (ZBar, installed by `.ci/run` from Debian's
+/// `zbar-tools`), the way a phone's scanner reads it; returns the text it decodes.
+fn zbar_decode(image: &std::path::Path) -> String {
+    let out = std::process::Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(image)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("zbarimg could not run ({e}): install zbar-tools (apt-get install zbar-tools), as .ci/run does")
+        });
+    assert!(
+        out.status.success(),
+        "zbarimg found no QR code in {}: {}",
+        image.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+}
+
+/// The QR code our CLI draws with half blocks (a light module is inked), back to a
+/// bitmap: a PBM (`P1`) image, 4 pixels a module.
+fn terminal_qr_to_pbm(lines: &[&str]) -> String {
+    let mut rows: Vec<Vec<bool>> = Vec::new();
+    for line in lines {
+        let (mut top, mut bottom) = (Vec::new(), Vec::new());
+        for c in line.chars() {
+            let (t, b) = match c {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                ' ' => (false, false),
+                other => panic!("not a QR character: {other:?} in {line:?}"),
+            };
+            // Inked (light) is white; a PBM's 1 is black.
+            top.push(!t);
+            bottom.push(!b);
+        }
+        rows.push(top);
+        rows.push(bottom);
+    }
+    let scale = 4;
+    let width = rows.first().map_or(0, Vec::len);
+    let mut pbm = format!("P1\n{} {}\n", width * scale, rows.len() * scale);
+    for row in &rows {
+        let line: String = row
+            .iter()
+            .flat_map(|dark| std::iter::repeat_n(if *dark { "1 " } else { "0 " }, scale))
+            .collect();
+        for _ in 0..scale {
+            pbm.push_str(&line);
+            pbm.push('\n');
+        }
+    }
+    pbm
+}
+
+/// `device.pair.setupCode` answers a PNG QR code of the setup code (`qrDataUrl`, OpenClaw's
+/// field, under its 16 KiB bound) that a scanner reads back exactly; `includeQr: false`
+/// leaves it out; our CLI's `openclaw qr` draws one in the terminal that scans as the code
+/// it prints, and `--no-ascii` draws none.
+#[actix_web::test]
+async fn setup_codes_carry_a_qr_code_a_scanner_reads() {
+    use base64::Engine as _;
+    let gw = TestGateway::with_token("T");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", &["operator.admin"])).await;
+    let res = admin
+        .request(
+            "device.pair.setupCode",
+            json!({"publicUrl": "wss://gw.tail1234.ts.net"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let code = res["payload"]["setupCode"].as_str().expect("a code");
+    let url = res["payload"]["qrDataUrl"].as_str().expect("a QR data URL");
+    assert!(url.len() <= 16 * 1024, "{}", url.len());
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(
+            url.strip_prefix("data:image/png;base64,")
+                .expect("a PNG data URL"),
+        )
+        .expect("base64");
+    let file = dir.path().join("setup.png");
+    std::fs::write(&file, png).expect("write the PNG");
+    assert_eq!(zbar_decode(&file), code);
+    let res = admin
+        .request(
+            "device.pair.setupCode",
+            json!({"publicUrl": "wss://gw.tail1234.ts.net", "includeQr": false}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert!(res["payload"].get("qrDataUrl").is_none(), "{res}");
+
+    // Our CLI, against this gateway.
+    let home = CliHome::with_config(&format!(
+        "{{ gateway: {{ port: {}, auth: {{ token: \"T\" }} }} }}",
+        gw.port
+    ));
+    let out = home.run(&["qr", "--url", "ws://192.168.1.20:18789"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("Scan this with the OpenClaw app"),
+        "{out}"
+    );
+    let qr: Vec<&str> = lines[2..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .copied()
+        .collect();
+    assert!(qr.len() > 10, "{out}");
+    let printed = lines
+        .iter()
+        .position(|l| l.starts_with("Setup code (single use"))
+        .and_then(|i| lines.get(i + 1))
+        .expect("the code under its heading");
+    let pbm = dir.path().join("terminal.pbm");
+    std::fs::write(&pbm, terminal_qr_to_pbm(&qr)).expect("write the PBM");
+    assert_eq!(zbar_decode(&pbm), *printed);
+    let out = home.run(
+        &["qr", "--url", "ws://192.168.1.20:18789", "--no-ascii"],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.starts_with("Setup code (single use"), "{out}");
+    assert!(!out.stdout.contains('█'), "{out}");
 }

@@ -662,6 +662,12 @@
     try {
       const r = await rpc("device.pair.setupCode", params);
       $("setup-code").textContent = String(r.setupCode || "");
+      // The QR code the gateway drew (a PNG data URL, nothing else is shown).
+      const qr = $("setup-qr");
+      const png = typeof r.qrDataUrl === "string" && r.qrDataUrl.startsWith("data:image/png;base64,");
+      if (png) qr.src = r.qrDataUrl;
+      else qr.removeAttribute("src");
+      qr.hidden = !png;
       const how = r.access === "node" ? "node host only" : r.access === "limited" ? "limited (no admin)" : "full";
       const downgraded = r.accessDowngraded ? " (plaintext URL: limited; use wss:// for full)" : "";
       $("setup-meta").textContent = `Single use · expires ${fmtTime(r.expiresAtMs)} · ${r.gatewayUrl || "?"} · access: ${how}${downgraded}`;

@@ -58,19 +58,20 @@ pub(super) const METHODS: &[Method] = &[
 ];
 
 /// `device.pair.setupCode {publicUrl?, preferRemoteUrl?, includeQr?, bootstrapProfile?}`
-/// (OpenClaw's closed schema; `joinUrl` is refused by name).
-pub(crate) struct SetupCodeParams(SetupRequest);
+/// (OpenClaw's closed schema); the second field: `includeQr` (default true).
+pub(crate) struct SetupCodeParams(SetupRequest, bool);
 
 impl Params for SetupCodeParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         const M: &str = "device.pair.setupCode";
         let bad = |why: &str| ErrorShape::invalid(format!("invalid {M} params: {why}"));
         let o = match &call.params {
-            Value::Null => return Ok(Self(SetupRequest::default())),
+            Value::Null => return Ok(Self(SetupRequest::default(), true)),
             Value::Object(o) => o,
             _ => return Err(bad("at root: must be object")),
         };
         let mut req = SetupRequest::default();
+        let mut include_qr = true;
         for (k, v) in o {
             match (k.as_str(), v) {
                 ("publicUrl", Value::String(s)) if !s.trim().is_empty() => {
@@ -78,7 +79,7 @@ impl Params for SetupCodeParams {
                 }
                 ("publicUrl", _) => return Err(bad("at /publicUrl: must be a non-empty string")),
                 ("preferRemoteUrl", Value::Bool(b)) => req.prefer_remote = *b,
-                ("includeQr", Value::Bool(_)) => {}
+                ("includeQr", Value::Bool(b)) => include_qr = *b,
                 ("preferRemoteUrl" | "includeQr", _) => {
                     return Err(bad(&format!("at /{k}: must be boolean")));
                 }
@@ -119,7 +120,7 @@ impl Params for SetupCodeParams {
                 }
             }
         }
-        Ok(Self(req))
+        Ok(Self(req, include_qr))
     }
 }
 
@@ -218,6 +219,7 @@ impl WsSession {
         let issue = self.registry.send(IssueSetupCode {
             profile: resolved.profile,
         });
+        let include_qr = p.1;
         self.reply_with(
             call.id,
             async move {
@@ -226,10 +228,13 @@ impl WsSession {
                     Ok(Err(e)) => return Err(ErrorShape::unavailable(e)),
                     Err(_) => return Err(ErrorShape::unavailable("gateway busy; retry shortly")),
                 };
+                let code = setup_code::encode(&resolved.url, &token, expires_at_ms);
+                // The QR a phone scans: the setup code itself, as OpenClaw draws it.
+                let qr = include_qr.then(|| crate::qr::png_data_url(&code)).flatten();
                 let mut out = json!({
                     "setupId": setup_id,
                     "expiresAtMs": expires_at_ms,
-                    "setupCode": setup_code::encode(&resolved.url, &token, expires_at_ms),
+                    "setupCode": code,
                     "gatewayUrl": resolved.url,
                     "auth": auth,
                     "urlSource": resolved.source,
@@ -237,6 +242,9 @@ impl WsSession {
                 });
                 if resolved.downgraded {
                     out["accessDowngraded"] = json!(true);
+                }
+                if let Some(qr) = qr {
+                    out["qrDataUrl"] = json!(qr);
                 }
                 if let Some(base) = join_base {
                     let payload = setup_code::payload_json(&resolved.url, &token, expires_at_ms);
