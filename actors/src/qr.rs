@@ -100,7 +100,7 @@ fn png(dark: &[bool], width: usize, scale: usize) -> Vec<u8> {
                 byte = 0;
             }
         }
-        if px % 8 != 0 {
+        if !px.is_multiple_of(8) {
             // Pad the last byte (its unused low bits white).
             let pad = 8 - px % 8;
             raw.push((byte << pad) | ((1u8 << pad) - 1));
