@@ -244,8 +244,9 @@ fn match_len(data: &[u8], i: usize, dist: usize) -> usize {
 }
 
 /// `data` as a zlib stream: one fixed-Huffman block whose matches are `row` bytes back
-/// (the previous image row) or 1 byte back (a run), whichever is longer.
-fn zlib(data: &[u8], row: usize) -> Vec<u8> {
+/// (the previous image row) or 1 byte back (a run), whichever is longer. Public for the
+/// fuzz target, which inflates it with another implementation.
+pub fn zlib(data: &[u8], row: usize) -> Vec<u8> {
     let mut bits = Bits {
         out: vec![0x78, 0x01],
         acc: 0,
