@@ -1658,4 +1658,44 @@ async fn real_cli_approvals_pending_and_resolve_answer_an_exec_approval() {
     );
     let res = op.request("openclaw.approval.list", json!({})).await;
     assert_eq!(res["payload"], json!([]), "{res}");
+
+    // Standing grants (OpenClaw's, for cron jobs' commands) do not exist here.
+    let out = oc(&["grants", "list"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json(), json!({"grants": []}), "{out}");
+    let out = cli.run(&[
+        "approvals",
+        "grants",
+        "revoke",
+        "g-1",
+        "--url",
+        &url,
+        "--token",
+        GW_TOKEN,
+    ]);
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("Grant g-1 not found"),
+        "{out}"
+    );
+    for (method, params, msg) in [
+        (
+            "exec.approval.grants.list",
+            json!({"limit": 501}),
+            "invalid exec.approval.grants.list params: at /limit: must be <= 500",
+        ),
+        (
+            "exec.approval.grants.list",
+            json!({"limit": 0}),
+            "invalid exec.approval.grants.list params: at /limit: must be >= 1",
+        ),
+        (
+            "exec.approval.grants.revoke",
+            json!({}),
+            "invalid exec.approval.grants.revoke params: must have required property 'grantId'",
+        ),
+    ] {
+        let res = op.request(method, params.clone()).await;
+        assert_eq!(res["error"]["message"], msg, "{params}: {res}");
+    }
 }

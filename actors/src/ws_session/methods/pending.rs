@@ -49,6 +49,16 @@ pub(super) const METHODS: &[Method] = &[
         handler: WsSession::approval_resolve,
     },
     Method {
+        name: "exec.approval.grants.list",
+        access: MethodAccess::Operator(APPROVALS),
+        handler: WsSession::exec_approval_grants_list,
+    },
+    Method {
+        name: "exec.approval.grants.revoke",
+        access: MethodAccess::Operator(APPROVALS),
+        handler: WsSession::exec_approval_grants_revoke,
+    },
+    Method {
         name: "openclaw.approval.list",
         access: MethodAccess::Operator(APPROVALS),
         handler: WsSession::plugin_approval_list,
@@ -255,6 +265,51 @@ impl WsSession {
             },
             ctx,
         );
+    }
+
+    /// `exec.approval.grants.list {limit? (1–500)}` → `{grants: []}`: standing grants are
+    /// what OpenClaw's `allow-always` mints for a cron job's command; this gateway's
+    /// `allow-always` adds to `exec-allowlist.json` instead, so there are none.
+    fn exec_approval_grants_list(&mut self, call: Call, ctx: &mut Context<Self>) {
+        const M: &str = "exec.approval.grants.list";
+        let checked = (|| {
+            if call.params.is_null() {
+                return Ok(());
+            }
+            let o = obj(M, &call.params)?;
+            let mut c = Checker::new();
+            c.closed("", o, &["limit"]);
+            if let Some(n) = c.integer("", o, "limit", 1)
+                && n > 500
+            {
+                return Err(ErrorShape::invalid(format!(
+                    "invalid {M} params: at /limit: must be <= 500"
+                )));
+            }
+            if c.ok() { Ok(()) } else { Err(fail(M, &c)) }
+        })();
+        match checked {
+            Ok(()) => self.respond_ok(&call.id, &json!({"grants": []}), ctx),
+            Err(e) => self.respond_err(&call.id, &e, ctx),
+        }
+    }
+
+    /// `exec.approval.grants.revoke {grantId}` → `{outcome: "not-found"}` (there are no
+    /// standing grants here, see [`Self::exec_approval_grants_list`]).
+    fn exec_approval_grants_revoke(&mut self, call: Call, ctx: &mut Context<Self>) {
+        const M: &str = "exec.approval.grants.revoke";
+        let checked = (|| {
+            let o = obj(M, &call.params)?;
+            let mut c = Checker::new();
+            c.closed("", o, &["grantId"]);
+            c.required("", o, "grantId");
+            let _ = c.string("", o, "grantId", true);
+            if c.ok() { Ok(()) } else { Err(fail(M, &c)) }
+        })();
+        match checked {
+            Ok(()) => self.respond_ok(&call.id, &json!({"outcome": "not-found"}), ctx),
+            Err(e) => self.respond_err(&call.id, &e, ctx),
+        }
     }
 
     /// `plugin.approval.list` and `openclaw.approval.list` (OpenClaw's system agent) → `[]`
