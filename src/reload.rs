@@ -140,6 +140,7 @@ pub fn classify(path: &str) -> Class {
         || under("logging")
         || under("cron")
         || under("tools")
+        || under("memory")
         || under("tts")
         || under("env")
         || under("messages")

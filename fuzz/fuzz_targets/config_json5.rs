@@ -107,7 +107,7 @@ fn agents(loaded: &config::Loaded) {
     else {
         return;
     };
-    let Ok(tools) = loaded.config.tools.filter() else {
+    let Ok(tools) = loaded.config.tool_filter() else {
         return;
     };
     let Ok(roster) = openclaw::gateway::roster(loaded, &ws, &tools, None, &mut |_| {}) else {

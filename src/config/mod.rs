@@ -303,10 +303,58 @@ pub struct Config {
     /// Inline environment variables (`env.vars.<KEY>`, `env.<KEY>`; see [`env`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<EnvCfg>,
+    /// Memory (`memory.search.enabled`; the embedding settings are not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryCfg>,
     /// The variables of `<state>/.env` and the `env` block (below the process
     /// environment); read through [`Config::env_var`].
     #[serde(skip)]
     pub extra_env: std::sync::Arc<env::ExtraEnv>,
+}
+
+/// `memory`: what of OpenClaw's memory settings applies here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryCfg {
+    /// `memory.search`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<MemorySearchCfg>,
+}
+
+/// `memory.search`: only `enabled` is read. This gateway's `memory_search` is keyword
+/// search over the workspace's memory files; OpenClaw's embedding settings (`provider`,
+/// `model`, `remote`, …) have nothing to act on and are reported as not supported.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemorySearchCfg {
+    /// `false`: the agents get neither `memory_search` nor `memory_get` (OpenClaw's "memory
+    /// search is explicitly disabled").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+impl Config {
+    /// The agent tool filter: `tools.*` ([`media::ToolsCfg::filter`]), without the memory
+    /// tools when `memory.search.enabled` is false.
+    pub fn tool_filter(&self) -> Result<openclaw_actors::tool_policy::ToolFilter, String> {
+        let off = self
+            .memory
+            .as_ref()
+            .and_then(|m| m.search.as_ref())
+            .and_then(|s| s.enabled)
+            == Some(false);
+        if !off {
+            return self.tools.filter();
+        }
+        let mut tools = self.tools.clone();
+        let deny = tools.deny.get_or_insert_with(Vec::new);
+        deny.extend(
+            openclaw_actors::workspace::memory::NAMES
+                .iter()
+                .map(|n| (*n).to_owned()),
+        );
+        tools.filter()
+    }
 }
 
 /// `env`: variables applied when the process environment lacks them.

@@ -355,7 +355,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
     );
     check_workspace_apart(&workspace.dir, &loaded.state_dir, loaded.path.as_deref())
         .map_err(StartError::config)?;
-    let tools = loaded.config.tools.filter().map_err(StartError::config)?;
+    let tools = loaded.config.tool_filter().map_err(StartError::config)?;
     let mut warnings = Vec::new();
     for (i, d) in workspace.skill_settings.extra_dirs.iter().enumerate() {
         if !d.is_dir() {

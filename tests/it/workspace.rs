@@ -791,3 +791,51 @@ async fn media_lines_attach_workspace_files_under_the_file_rules() {
         "nothing was uploaded to the group"
     );
 }
+
+/// `memory.search.enabled: false` (OpenClaw's way to turn memory search off, which
+/// `openclaw doctor` suggests) takes `memory_search` and `memory_get` from the owner's
+/// private chat; turning it back on is a hot reload; the embedding settings we do not read
+/// are named as not supported.
+#[actix_web::test]
+async fn memory_search_enabled_false_takes_the_memory_tools_away_and_is_hot() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let with = |memory: Value| {
+        let mut c: Value =
+            serde_json::from_str(&cfg(&tg, &ai, json!({}), Value::Null)).expect("cfg is JSON");
+        c["memory"] = memory;
+        c.to_string()
+    };
+    let gw = TestGateway::start(
+        GW_ARGS,
+        &[],
+        Some(&with(
+            json!({"search": {"enabled": false, "provider": "openai"}}),
+        )),
+    );
+    gw.wait_stderr_line(&["memory.search.provider", "not supported"], SLOW);
+    let ask = |text: &str| {
+        ai.push_text("ok");
+        dm(&tg, 5101, text)
+    };
+    let m = ask("what do you remember?");
+    wait_reply(&tg, m, SLOW).await;
+    let tools = offered(&ai.requests()[0]);
+    assert!(tools.contains(&"read".to_owned()), "{tools:?}");
+    assert!(
+        !tools.iter().any(|t| t.starts_with("memory_")),
+        "memory tools offered while memory.search.enabled is false: {tools:?}"
+    );
+    crate::support::replace_file(
+        &gw.config_path(),
+        &with(json!({"search": {"enabled": true}})),
+    );
+    gw.wait_stderr_line(&["config reloaded from", "memory"], SLOW);
+    let m = ask("and now?");
+    wait_reply(&tg, m, SLOW).await;
+    let tools = offered(&ai.requests()[1]);
+    assert!(
+        tools.contains(&"memory_search".to_owned()) && tools.contains(&"memory_get".to_owned()),
+        "{tools:?}"
+    );
+}
