@@ -1308,13 +1308,7 @@ async fn sessions_resolve_finds_a_session_by_key_id_label_and_short_id() {
     let mid = dm(&tg, 6301, "hello");
     wait_reply(&tg, mid, Duration::from_secs(10)).await;
     let uuid = "9f1c2b3a-4d5e-4f60-8a7b-0c1d2e3f4a5b";
-    let res = op
-        .request(
-            "sessions.create",
-            json!({"key": format!("tui-{uuid}"), "label": "Trip planning"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
+    crate::support::create_session(&mut op, &format!("tui-{uuid}"), "Trip planning").await;
     let tui_key = format!("agent:main:tui-{uuid}");
     let dm_key = "agent:main:telegram:dm:6301";
     let res = op

@@ -1497,13 +1497,7 @@ async fn real_cli_tui_opens_a_session_by_key_or_short_id() {
     let url = gw.url();
     let uuid = "9f1c2b3a-4d5e-4f60-8a7b-0c1d2e3f4a5b";
     let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
-    let res = op
-        .request(
-            "sessions.create",
-            json!({"key": format!("tui-{uuid}"), "label": "Trip planning"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
+    crate::support::create_session(&mut op, &format!("tui-{uuid}"), "Trip planning").await;
     let header = format!("session tui-{uuid}");
     for target in [
         format!("agent:main:tui-{uuid}"),

@@ -1042,3 +1042,11 @@ pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     f
 }
+
+/// `sessions.create {key, label}` as `op`, which must succeed.
+pub async fn create_session(op: &mut WsClient, key: &str, label: &str) {
+    let res = op
+        .request("sessions.create", json!({"key": key, "label": label}))
+        .await;
+    assert_eq!(res["ok"], true, "sessions.create {key}: {res}");
+}
