@@ -19,6 +19,7 @@ pub mod nodes;
 pub mod qr;
 pub mod remote;
 pub mod sessions;
+pub mod stability;
 pub mod status;
 
 use std::path::PathBuf;
@@ -116,6 +117,9 @@ pub enum GatewaySub {
     Status(GatewayStatusArgs),
     /// Probe a gateway: health, status and presence.
     Probe(ConnArgs),
+    /// The gateway's recent diagnostic events (runs, model calls, channel failures,
+    /// lockouts, oversized frames, memory), payload-free.
+    Stability(stability::StabilityArgs),
     /// Print the gateway certificate's SHA-256 fingerprint and SPKI pin.
     Fingerprint(remote::FingerprintArgs),
     /// Hold the SSH tunnel to gateway.remote.sshTarget open in the foreground.
@@ -285,6 +289,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Some(GatewaySub::Health(c)) => status::health(cli.config, c).await,
             Some(GatewaySub::Status(s)) => status::gateway_status(cli.config, s).await,
             Some(GatewaySub::Probe(c)) => status::probe(cli.config, c).await,
+            Some(GatewaySub::Stability(a)) => stability::run(cli.config, a).await,
             Some(GatewaySub::Fingerprint(f)) => remote::fingerprint(cli.config, f),
             Some(GatewaySub::Tunnel(t)) => remote::tunnel(cli.config, t).await,
         },

@@ -841,3 +841,51 @@ fn cli_cron_add_list_run_and_remove() {
     assert!(out.stderr.contains("openclaw cron list --all"), "{out}");
     assert!(out.stdout.is_empty(), "{out}");
 }
+
+/// Our `openclaw gateway stability` draws the gateway's stability ring (OpenClaw's
+/// layout), prints it as JSON with `--json`, passes its filters, and a refused limit is a
+/// non-zero exit naming the range.
+#[test]
+fn gateway_stability_draws_the_ring() {
+    let gw = TestGateway::with_token("T");
+    let url = gw.url();
+    let home = CliHome::new();
+    let conn = ["--url", url.as_str(), "--token", "T"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["gateway", "stability"];
+        args.extend_from_slice(&conn);
+        args.extend_from_slice(extra);
+        home.run(&args, &[])
+    };
+    let out = run(&[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.starts_with("Gateway Stability\nEvents: "),
+        "{out}"
+    );
+    assert!(out.stdout.contains("Memory: rss="), "{out}");
+    assert!(
+        out.stdout.contains(" diagnostic.memory.sample rss="),
+        "{out}"
+    );
+    let out = run(&[
+        "--json",
+        "--type",
+        "diagnostic.memory.sample",
+        "--since-seq",
+        "0",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["capacity"], 1000, "{out}");
+    assert_eq!(v["events"][0]["type"], "diagnostic.memory.sample", "{out}");
+    let out = run(&["--type", "no.such.type"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.stdout, "Gateway Stability\nEvents: 0/1000\n", "{out}");
+    let out = run(&["--limit", "0"]);
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(
+        out.stderr.contains("limit must be between 1 and 1000"),
+        "{out}"
+    );
+}
