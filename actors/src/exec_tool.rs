@@ -734,10 +734,43 @@ pub async fn run(ctx: &CallCtx<'_>, access: &ExecAccess, arguments: &str) -> Val
         h => h,
     };
     let timeout = args.timeout.unwrap_or(s.timeout);
-    match host {
+    let started = std::time::Instant::now();
+    let out = match host {
         ExecHost::Gateway => run_on_gateway(ctx, access, args, timeout).await,
         _ => run_on_node(ctx, access, args, timeout).await,
+    };
+    record_exec(host, &out, started.elapsed());
+    out
+}
+
+/// An `exec` call's end in the stability ring: where it ran, how it ended (`completed`,
+/// `failed`, `background`, or `refused`: it did not run), its exit code and time. Never
+/// the command or its output.
+fn record_exec(host: ExecHost, out: &Value, took: Duration) {
+    let outcome = if out.get("status").and_then(Value::as_str) == Some("running") {
+        "background"
+    } else if out.get("ok").and_then(Value::as_bool) == Some(true) {
+        "completed"
+    } else if out.get("exitCode").is_some() || out.get("timedOut").is_some() {
+        "failed"
+    } else {
+        "refused"
+    };
+    let mut r = crate::stability::Record::of("exec.process.completed")
+        .target(if host == ExecHost::Gateway {
+            "gateway"
+        } else {
+            "node"
+        })
+        .outcome(outcome)
+        .duration(took);
+    if let Some(code) = out.get("exitCode").and_then(Value::as_i64) {
+        r = r.exit_code(code);
     }
+    if out.get("timedOut").and_then(Value::as_bool) == Some(true) {
+        r = r.reason("timeout");
+    }
+    crate::stability::record(r);
 }
 
 async fn run_on_gateway(

@@ -22,6 +22,8 @@
 //!     `channel.error`: a channel's traffic and failures;
 //!   - `webhook.received`, `webhook.error`: Telegram webhook updates;
 //!   - `tool.execution.blocked`: a tool call the tool policy refused;
+//!   - `exec.process.completed`: an `exec` command's end (where, outcome, exit code, time;
+//!     never the command);
 //!   - `diagnostic.memory.sample`: the resident size, every [`MEMORY_SAMPLE_EVERY`].
 //!
 //! There are no telemetry exporters in this gateway: a `telemetry.exporter` query answers
@@ -109,6 +111,8 @@ pub struct Record {
     count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     result_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     memory: Option<Memory>,
 }
@@ -205,6 +209,11 @@ impl Record {
     /// `resultCount`.
     pub fn result_count(mut self, v: u64) -> Self {
         self.result_count = Some(v);
+        self
+    }
+    /// `exitCode`.
+    pub fn exit_code(mut self, code: i64) -> Self {
+        self.exit_code = Some(code);
         self
     }
     /// `memory`.

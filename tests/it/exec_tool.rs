@@ -159,6 +159,41 @@ async fn full_mode_runs_on_the_gateway_for_the_owner_without_the_gateways_creden
             .is_some_and(|e| e.contains("LD_PRELOAD may not be set")),
         "{res}"
     );
+    // The stability ring has the end of each call that got to a host (the refused
+    // arguments above did not), never the command or its output.
+    let mut op = admin(&gw).await;
+    let res = op
+        .request(
+            "diagnostics.stability",
+            json!({"type": "exec.process.completed"}),
+        )
+        .await;
+    let events = res["payload"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let seen: Vec<(Value, Value, Value)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["target"].clone(),
+                e["outcome"].clone(),
+                e["exitCode"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (json!("gateway"), json!("failed"), json!(3)),
+            (json!("gateway"), json!("completed"), json!(0)),
+        ],
+        "{res}"
+    );
+    let text = res.to_string();
+    for needle in ["printf", "oops", "LD_PRELOAD", "sk-flow"] {
+        assert!(!text.contains(needle), "{needle} in {text}");
+    }
 }
 
 #[actix_web::test]
