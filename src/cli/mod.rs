@@ -12,6 +12,7 @@ pub mod config_cmd;
 pub mod cron;
 pub mod dashboard;
 pub mod devices;
+pub mod doctor;
 pub mod healthcheck;
 pub mod logs;
 pub mod models;
@@ -85,6 +86,9 @@ pub enum Command {
     /// Probe the local gateway's /healthz (or /readyz) without credentials (container
     /// HEALTHCHECK).
     Healthcheck(healthcheck::HealthcheckArgs),
+    /// Check this host's gateway setup (config, file modes, the running gateway, recent
+    /// errors) and say what to fix; exit 1 on a critical finding.
+    Doctor(doctor::DoctorArgs),
     /// Print (or --open) the Control UI's URL for the configured gateway.
     Dashboard(dashboard::DashboardArgs),
     /// Ask the gateway for a single-use setup code that pairs a phone (the OpenClaw app) or
@@ -312,6 +316,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Config(c) => config_cmd::run(cli.config, c).await,
         Command::Logs(l) => logs::run(cli.config, l).await,
         Command::Healthcheck(h) => healthcheck::run(cli.config, h).await,
+        Command::Doctor(d) => doctor::run(cli.config, d).await,
         Command::Dashboard(d) => dashboard::run(cli.config, d).await,
         Command::Qr(q) => qr::run(cli.config, q).await,
     }

@@ -889,3 +889,85 @@ fn gateway_stability_draws_the_ring() {
         "{out}"
     );
 }
+
+/// Our `openclaw doctor`: a config file holding the token and readable by others is
+/// critical (exit 1) until `chmod 600`; the running gateway is found with the config's
+/// port and token; `--json` lists the findings; what `gateway run` would refuse, and a
+/// config that does not load, are critical too.
+#[test]
+fn doctor_finds_what_to_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let gw = TestGateway::with_token("T");
+    let home = CliHome::with_config(&format!(
+        "{{ gateway: {{ port: {}, auth: {{ token: \"T\" }} }} }}",
+        gw.port
+    ));
+    let cfg = home.config_path();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = home.run(&["doctor"], &[]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stdout
+            .contains("holds secrets and is readable by other users (mode 644)"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("Fix: chmod 600 {}", cfg.display())),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("gateway.auth.token is 1 characters"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "ok   [gateway] ws://127.0.0.1:{} answers",
+            gw.port
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("[activity] no errors among the last"),
+        "{out}"
+    );
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = home.run(&["doctor", "--json"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["ok"], true, "{out}");
+    let findings = v["findings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        findings.iter().all(|f| f["severity"] != "critical"),
+        "{out}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["area"] == "gateway" && f["severity"] == "ok"),
+        "{out}"
+    );
+    // Without the probe: nothing about the gateway.
+    let out = home.run(&["doctor", "--no-probe"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(!out.stdout.contains("[gateway]"), "{out}");
+
+    // A LAN bind without auth: the gateway would refuse to start.
+    let lan = CliHome::with_config("{ gateway: { bind: \"lan\", auth: { mode: \"none\" } } }");
+    let out = lan.run(&["doctor", "--no-probe"], &[]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stdout
+            .contains("CRIT [config] the gateway would not start:"),
+        "{out}"
+    );
+    // A config that does not load.
+    let bad = CliHome::with_config("{ gateway: { port: \"many\" } }");
+    let out = bad.run(&["doctor"], &[]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stdout
+            .contains("CRIT [config] the config does not load:"),
+        "{out}"
+    );
+}
