@@ -380,6 +380,9 @@ async function fullFlow() {
   step = "health";
   await local.click('.tabs button[data-tab="health"]');
   await expectText(local.locator("#health-summary"), /Status\s*ok/, "health");
+  // The stability ring: the memory sample taken at start is listed, as text.
+  await expectText(local.locator("#stability-summary"), /^Events: \d+\/1000/, "the stability summary");
+  await expectText(local.locator("#stability-events"), /#\d+ diagnostic\.memory\.sample rss=\d/, "the stability events");
   await shot(local, "09c-health");
 
   step = "gateway restart";

@@ -921,6 +921,31 @@
       for (const [k, v] of rows) dl.append(el("dt", { text: k }), el("dd", { text: v }));
       $("health-raw").textContent = JSON.stringify(h, null, 2);
     } catch (e) { banner(`Cannot read health: ${e.message}`); }
+    refreshStability();
+  }
+
+  // The stability ring (diagnostics.stability, operator.read): shown as text only.
+  async function refreshStability() {
+    try {
+      const s = await rpc("diagnostics.stability", { limit: 30 });
+      const types = Object.entries((s.summary && s.summary.byType) || {})
+        .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 8)
+        .map(([t, n]) => `${t}=${n}`).join(", ");
+      $("stability-summary").textContent = `Events: ${s.count}/${s.capacity}${s.dropped ? ` · dropped ${s.dropped}` : ""}${types ? ` · ${types}` : ""}`;
+      const keys = ["level", "action", "outcome", "surface", "channel", "deliveryKind", "target", "toolName", "reason", "exitCode"];
+      const lines = (s.events || []).map((e) => {
+        const parts = [new Date(e.ts).toISOString(), `#${e.seq}`, e.type];
+        for (const k of keys) if (e[k] !== undefined) parts.push(`${k}=${e[k]}`);
+        if (e.model) parts.push(`model=${e.provider ? `${e.provider}/` : ""}${e.model}`);
+        if (e.durationMs !== undefined) parts.push(`${e.durationMs}ms`);
+        if (e.memory && e.memory.rssBytes) parts.push(`rss=${(e.memory.rssBytes / 1048576).toFixed(1)} MiB`);
+        return parts.join(" ");
+      });
+      $("stability-events").textContent = lines.length ? lines.join("\n") : "No events yet.";
+    } catch (e) {
+      $("stability-summary").textContent = `Not available: ${e.message}`;
+      $("stability-events").textContent = "";
+    }
   }
 
   function refreshAll() { refreshSessions(); refreshNodes(); refreshApprovals(); refreshHealth(); }
