@@ -10,6 +10,10 @@
 //!   `[A-Za-z0-9_.:/@+-]` and at most [`MAX_CODE`] characters (OpenClaw's rule for reason
 //!   codes, with `/`, `@` and `+` for model ids); anything else is left out.
 //! - **Cheap to record.** One short mutex hold, no I/O; the JSON is built only when asked.
+//! - **Not flushed by a stranger.** What an unauthenticated client can repeat at will (an
+//!   oversized frame before `connect`, a webhook request with a wrong secret, a lockout) —
+//!   and what an outage repeats (channel, delivery and model errors) — is counted on one
+//!   record per minute and kind ([`Record::repeated`]).
 //! - **What is recorded** (each at the place the matching Prometheus counter counts):
 //!   - `payload.large`: an inbound frame over the limit (`gateway.ws.frame`,
 //!     `gateway.ws.preauth`), a client closed as a slow consumer
@@ -42,6 +46,10 @@ pub const CAPACITY: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 50;
 /// Longest code kept.
 pub const MAX_CODE: usize = 120;
+/// How long a repeated record keeps counting repeats.
+pub const COALESCE_WINDOW_MS: u64 = 60_000;
+/// How many of the newest records a repeat is looked for among.
+pub const COALESCE_DEPTH: usize = 16;
 /// How often the resident size is sampled.
 pub const MEMORY_SAMPLE_EVERY: Duration = Duration::from_secs(300);
 /// The capacity OpenClaw reports for its exporter table.
@@ -115,6 +123,9 @@ pub struct Record {
     exit_code: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     memory: Option<Memory>,
+    /// Made by what a stranger can repeat at will (see [`Record::repeated`]).
+    #[serde(skip)]
+    repeated: bool,
 }
 
 impl Record {
@@ -216,6 +227,31 @@ impl Record {
         self.exit_code = Some(code);
         self
     }
+    /// Marks a record that a stranger can cause at will (an oversized frame before
+    /// `connect`, a webhook request with a wrong secret, a lockout): the same record again
+    /// within [`COALESCE_WINDOW`] and among the newest [`COALESCE_DEPTH`] adds to that
+    /// record's `count` instead of taking a place, so a flood cannot push the ring's other
+    /// records out.
+    pub fn repeated(mut self) -> Self {
+        self.repeated = true;
+        self
+    }
+    /// Whether `other` is the same event (for coalescing repeats).
+    fn same_as(&self, other: &Record) -> bool {
+        self.kind == other.kind
+            && self.level == other.level
+            && self.action == other.action
+            && self.outcome == other.outcome
+            && self.surface == other.surface
+            && self.channel == other.channel
+            && self.source == other.source
+            && self.target == other.target
+            && self.reason == other.reason
+            && self.provider == other.provider
+            && self.model == other.model
+            && self.tool_name == other.tool_name
+            && self.delivery_kind == other.delivery_kind
+    }
     /// `memory`.
     pub fn memory(mut self, m: Memory) -> Self {
         self.memory = Some(m);
@@ -246,6 +282,19 @@ impl Ring {
     /// Appends `r` stamped with the next sequence number and `ts`, dropping the oldest
     /// record when full.
     pub fn push(&mut self, mut r: Record, ts: u64) {
+        if r.repeated
+            && let Some(same) = self
+                .records
+                .iter_mut()
+                .rev()
+                .take(COALESCE_DEPTH)
+                .find(|old| {
+                    old.repeated && r.same_as(old) && ts.saturating_sub(old.ts) < COALESCE_WINDOW_MS
+                })
+        {
+            same.count = Some(same.count.unwrap_or(1).saturating_add(1));
+            return;
+        }
         r.seq = self.next_seq;
         r.ts = ts;
         self.next_seq = self.next_seq.saturating_add(1);
@@ -306,7 +355,7 @@ pub fn snapshot(q: &Query) -> Snapshot {
 pub fn model_call(label: &str, took: Duration, error: Option<&str>) {
     let r = match error {
         None => Record::of("model.call.completed"),
-        Some(why) => Record::of("model.call.error").reason(why),
+        Some(why) => Record::of("model.call.error").reason(why).repeated(),
     };
     record(r.model_label(label).duration(took));
 }
@@ -714,5 +763,49 @@ mod tests {
         assert!(s.count >= 1);
         assert_eq!(s.events.last().and_then(|r| r.count), Some(7));
         assert!(s.generated_at.ends_with('Z'), "{}", s.generated_at);
+    }
+
+    #[test]
+    fn a_strangers_repeats_are_counted_not_kept() {
+        let mut ring = Ring::new(50);
+        ring.push(Record::of("run.completed").outcome("completed"), 0);
+        let flood = || {
+            Record::of("payload.large")
+                .surface("gateway.ws.preauth")
+                .action("rejected")
+                .reason("preauth_frame_limit")
+                .repeated()
+        };
+        for i in 0..10_000u64 {
+            ring.push(flood(), 1 + i / 100);
+            if i % 2 == 0 {
+                ring.push(
+                    Record::of("webhook.error")
+                        .channel("telegram")
+                        .reason("unauthorized")
+                        .repeated(),
+                    1 + i / 100,
+                );
+            }
+        }
+        let s = ring.snapshot(&Query::default(), "t".into());
+        assert_eq!(s.count, 3, "{:?}", s.events);
+        assert_eq!(s.events[1].count, Some(10_000));
+        assert_eq!(s.events[2].count, Some(5_000));
+        // The run is still there.
+        assert_eq!(s.events[0].kind, "run.completed");
+        // Past the window, a new record starts; a record not marked is never merged.
+        ring.push(flood(), 1 + COALESCE_WINDOW_MS + 200);
+        ring.push(
+            Record::of("run.completed").outcome("completed"),
+            2 + COALESCE_WINDOW_MS,
+        );
+        ring.push(
+            Record::of("run.completed").outcome("completed"),
+            2 + COALESCE_WINDOW_MS,
+        );
+        let s = ring.snapshot(&Query::default(), "t".into());
+        assert_eq!(s.count, 6);
+        assert_eq!(s.events[3].count, None);
     }
 }

@@ -111,7 +111,8 @@ impl WithFallbacks {
                         stability::record(
                             stability::Record::of("model.failover")
                                 .model_label(&m.label())
-                                .reason(e.category()),
+                                .reason(e.category())
+                                .repeated(),
                         );
                         failures.push(format!("{}: {e}", m.label()));
                     }

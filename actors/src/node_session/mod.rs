@@ -468,7 +468,8 @@ fn record_blocked(msg: &InvokeNode, e: &InvokeError) {
             .tool(&msg.command)
             .source(source)
             .outcome("blocked")
-            .reason(&why),
+            .reason(&why)
+            .repeated(),
     );
 }
 

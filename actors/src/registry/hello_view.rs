@@ -51,7 +51,8 @@ fn record_lockout(key: &LimiterKey, lockout: Duration) {
             .level("warning")
             .target(target)
             .reason(credential)
-            .duration(lockout),
+            .duration(lockout)
+            .repeated(),
     );
 }
 

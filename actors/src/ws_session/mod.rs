@@ -312,7 +312,8 @@ impl WsSession {
                 .action("rejected")
                 .bytes(self.out.queued() as u64)
                 .limit_bytes(self.out.max() as u64)
-                .reason("ws_send_buffer_close"),
+                .reason("ws_send_buffer_close")
+                .repeated(),
         );
         log::warn!("conn {}: slow consumer, closing", self.conn_id);
         self.phase = Phase::Closing;
@@ -478,7 +479,8 @@ impl StreamHandler<Result<Frame, ProtocolError>> for WsSession {
                         .surface(surface)
                         .action("rejected")
                         .limit_bytes(self.limit.get() as u64)
-                        .reason(reason),
+                        .reason(reason)
+                        .repeated(),
                 );
                 self.close(close::TOO_BIG, "", ctx)
             }

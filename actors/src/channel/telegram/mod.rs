@@ -632,7 +632,8 @@ impl TelegramChannel {
         crate::stability::record(
             crate::stability::Record::of("channel.error")
                 .channel("telegram")
-                .reason(&e.category()),
+                .reason(&e.category())
+                .repeated(),
         );
         let text = match e {
             TgError::Unauthorized(_) => format!(

@@ -334,7 +334,8 @@ impl Handler<DeliverReply> for TelegramChannel {
                     .result_count(ids.len() as u64),
                 Err(e) => crate::stability::Record::of("message.delivery.error")
                     .outcome("error")
-                    .reason(&e.category()),
+                    .reason(&e.category())
+                    .repeated(),
             };
             crate::stability::record(
                 r.channel("telegram")

@@ -15,12 +15,14 @@ impl Handler<WebhookDelivery> for TelegramChannel {
         Box::pin(self.take_update(msg, ctx).map(|res, _, _| {
             let r = match &res {
                 Ok(()) => crate::stability::Record::of("webhook.received"),
-                Err(e) => crate::stability::Record::of("webhook.error").reason(match e {
-                    WebhookError::Conflict(_) => "conflict",
-                    WebhookError::Unauthorized => "unauthorized",
-                    WebhookError::BadRequest(_) => "bad_request",
-                    _ => "unavailable",
-                }),
+                Err(e) => crate::stability::Record::of("webhook.error")
+                    .reason(match e {
+                        WebhookError::Conflict(_) => "conflict",
+                        WebhookError::Unauthorized => "unauthorized",
+                        WebhookError::BadRequest(_) => "bad_request",
+                        _ => "unavailable",
+                    })
+                    .repeated(),
             };
             crate::stability::record(r.channel("telegram"));
             res
