@@ -244,12 +244,20 @@ pub fn check_channels(status: &Value) -> Vec<Finding> {
 
 /// What the stability ring saw lately.
 pub fn check_activity(snapshot: &Value) -> Vec<Finding> {
-    let by_type = snapshot
-        .get("summary")
-        .and_then(|s| s.get("byType"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let n = |t: &str| by_type.get(t).and_then(Value::as_u64).unwrap_or(0);
+    // Occurrences: a repeated event is one record with a `count`.
+    let mut by_type: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for e in snapshot
+        .get("events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = e.get("type").and_then(Value::as_str) {
+            let times = e.get("count").and_then(Value::as_u64).unwrap_or(1);
+            *by_type.entry(t).or_insert(0) += times;
+        }
+    }
+    let n = |t: &str| by_type.get(t).copied().unwrap_or(0);
     let total = snapshot.get("count").and_then(Value::as_u64).unwrap_or(0);
     let mut out = Vec::new();
     for (kind, what, fix) in [
@@ -435,7 +443,7 @@ async fn live(loaded: &Loaded, conn: &ConnArgs) -> Vec<Finding> {
     match call_one(
         &target,
         "diagnostics.stability",
-        json!({"limit": 1}),
+        json!({"limit": 1000}),
         conn.timeout,
     )
     .await
@@ -460,14 +468,16 @@ mod tests {
 
     #[test]
     fn recent_errors_are_counted_by_kind() {
-        let snap = json!({"count": 40, "summary": {"byType": {
-            "run.completed": 30, "model.call.error": 3, "security.event": 1}}});
+        let snap = json!({"count": 33, "events": [
+            {"type": "run.completed"}, {"type": "model.call.error", "count": 2},
+            {"type": "model.call.error"}, {"type": "security.event"},
+            {"type": "payload.large", "count": 0}]});
         let f = check_activity(&snap);
         assert_eq!(f.len(), 2, "{f:?}");
         assert_eq!(f[0].severity, Severity::Warn);
         assert!(
             f[0].message
-                .starts_with("3 model.call.error: model calls failed (of the last 40 events)"),
+                .starts_with("3 model.call.error: model calls failed (of the last 33 events)"),
             "{}",
             f[0].message
         );
