@@ -932,7 +932,7 @@
         .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 8)
         .map(([t, n]) => `${t}=${n}`).join(", ");
       $("stability-summary").textContent = `Events: ${s.count}/${s.capacity}${s.dropped ? ` · dropped ${s.dropped}` : ""}${types ? ` · ${types}` : ""}`;
-      const keys = ["level", "action", "outcome", "surface", "channel", "deliveryKind", "target", "toolName", "reason", "exitCode"];
+      const keys = ["level", "action", "outcome", "surface", "channel", "deliveryKind", "target", "toolName", "reason", "exitCode", "count"];
       const lines = (s.events || []).map((e) => {
         const parts = [new Date(e.ts).toISOString(), `#${e.seq}`, e.type];
         for (const k of keys) if (e[k] !== undefined) parts.push(`${k}=${e[k]}`);
