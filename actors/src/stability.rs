@@ -26,6 +26,8 @@
 //!     `channel.error`: a channel's traffic and failures;
 //!   - `webhook.received`, `webhook.error`: Telegram webhook updates;
 //!   - `tool.execution.blocked`: a tool call the tool policy refused;
+//!   - `tool.execution.error`: a `node.invoke` the node failed, did not answer in time, or
+//!     left unanswered by going away (its command and error code);
 //!   - `exec.process.completed`: an `exec` command's end (where, outcome, exit code, time;
 //!     never the command);
 //!   - `diagnostic.memory.sample`: the resident size, every [`MEMORY_SAMPLE_EVERY`].

@@ -291,6 +291,11 @@ pub fn check_activity(snapshot: &Value) -> Vec<Finding> {
             "node commands were refused by policy",
             "openclaw gateway stability --type tool.execution.blocked",
         ),
+        (
+            "tool.execution.error",
+            "node commands failed, timed out or lost their node",
+            "openclaw gateway stability --type tool.execution.error; openclaw nodes status",
+        ),
     ] {
         let count = n(kind);
         if count > 0 {

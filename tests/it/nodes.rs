@@ -250,6 +250,20 @@ async fn node_error_result_is_unavailable_with_the_node_error() {
         json!({"code": "E_BOOM", "message": "it broke"}),
         "{res}"
     );
+    // The stability ring has the command and the code, not the node's message.
+    let res = op
+        .request(
+            "diagnostics.stability",
+            json!({"type": "tool.execution.error"}),
+        )
+        .await;
+    let e = &res["payload"]["events"][0];
+    assert_eq!(
+        (&e["toolName"], &e["source"], &e["reason"]),
+        (&json!("echo.test"), &json!("node"), &json!("E_BOOM")),
+        "{res}"
+    );
+    assert!(!res.to_string().contains("it broke"), "{res}");
 }
 
 #[actix_web::test]
@@ -271,6 +285,13 @@ async fn silent_node_times_out() {
     assert_eq!(err["message"], "TIMEOUT: node invoke timed out", "{res}");
     assert_eq!(err["details"]["nodeError"]["code"], "TIMEOUT", "{res}");
     assert_eq!(node.requests.borrow().len(), 1, "the node got the request");
+    let res = op
+        .request(
+            "diagnostics.stability",
+            json!({"type": "tool.execution.error"}),
+        )
+        .await;
+    assert_eq!(res["payload"]["events"][0]["reason"], "TIMEOUT", "{res}");
     // Without params the request carries no paramsJSON value.
     let req = node.requests.borrow()[0].clone();
     assert!(req["paramsJSON"].is_null(), "{req}");

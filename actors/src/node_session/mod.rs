@@ -368,6 +368,18 @@ impl NodeSession {
     /// to every caller waiting on its idempotency key, straight from here (no task between
     /// the node's answer and the callers).
     fn settle(&mut self, p: Pending, outcome: InvokeOutcome) {
+        if let Err(InvokeError::Node { code, .. }) = &outcome {
+            // A failed call (the node's error, a timeout, the node gone): its command and
+            // code, never its params or the node's message.
+            crate::stability::record(
+                crate::stability::Record::of("tool.execution.error")
+                    .tool(&p.command)
+                    .source("node")
+                    .outcome("error")
+                    .reason(if code.is_empty() { "node_error" } else { code })
+                    .repeated(),
+            );
+        }
         let waiters = self.inflight.remove(&p.key).map(|(_, w)| w);
         for w in waiters.unwrap_or_default() {
             // A clone of an answer shares its text (see `InvokeReply`).
