@@ -369,19 +369,17 @@ pub fn sample_memory() {
     }
 }
 
-/// The process's resident size (Linux `/proc/self/statm`; `None` elsewhere).
+/// The process's resident size (Linux `/proc/self/statm`, in pages of the system's size;
+/// `None` elsewhere). Also what `process_resident_memory_bytes` reports.
 pub fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages.saturating_mul(4096))
+    Some(pages.saturating_mul(rustix::param::page_size() as u64))
 }
 
-/// Now as ISO 8601 UTC with milliseconds (JavaScript's `toISOString`).
+/// Now as ISO 8601 UTC with milliseconds.
 fn iso_now() -> String {
-    let ms = i64::try_from(crate::util::now_ms()).unwrap_or(i64::MAX);
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| format!("{t:.3}"))
-        .unwrap_or_default()
+    crate::util::iso_ms(crate::util::now_ms()).unwrap_or_default()
 }
 
 /// A `diagnostics.stability` query.

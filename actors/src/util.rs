@@ -2,6 +2,15 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// `ms` since the Unix epoch as ISO 8601 UTC with milliseconds (JavaScript's
+/// `toISOString`, e.g. `2026-12-05T04:31:39.074Z`); `None` beyond what a timestamp holds.
+pub fn iso_ms(ms: u64) -> Option<String> {
+    let ms = i64::try_from(ms).ok()?;
+    jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .map(|t| format!("{t:.3}"))
+}
+
 /// Milliseconds since the Unix epoch (the `ts` fields of the protocol).
 pub fn now_ms() -> u64 {
     SystemTime::now()

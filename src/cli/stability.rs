@@ -97,10 +97,7 @@ fn counts(m: Option<&Map<String, Value>>, most: usize) -> String {
 }
 
 fn iso(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map_or_else(|| ms.to_string(), |t| format!("{t:.3}"))
+    openclaw_actors::util::iso_ms(ms).unwrap_or_else(|| ms.to_string())
 }
 
 /// One event on a line: when, its number and type, then the fields it has.

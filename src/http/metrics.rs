@@ -70,13 +70,6 @@ async fn check_auth(req: &HttpRequest, engine: &Engine) -> Option<HttpResponse> 
     }
 }
 
-/// Resident set size in bytes (`/proc/self/statm`).
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
 /// Open file descriptors (`/proc/self/fd`).
 fn open_fds() -> Option<u64> {
     Some(std::fs::read_dir("/proc/self/fd").ok()?.count() as u64)
@@ -114,7 +107,7 @@ pub async fn prometheus(req: HttpRequest, engine: web::Data<Engine>) -> HttpResp
     let _ = writeln!(
         out,
         "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}",
-        rss_bytes().unwrap_or(0)
+        openclaw_actors::stability::rss_bytes().unwrap_or(0)
     );
     let _ = writeln!(
         out,
