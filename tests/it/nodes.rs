@@ -1398,7 +1398,7 @@ async fn exec_approvals_node_methods_relay_to_the_node_for_admins_only() {
         (
             "exec.approvals.node.set",
             json!({"nodeId": id, "file": {}, "baseHash": ""}),
-            "at /baseHash: must be a non-empty string",
+            "at /baseHash: must NOT have fewer than 1 characters",
         ),
         // A node that does not declare the commands, and one that is not connected.
         (

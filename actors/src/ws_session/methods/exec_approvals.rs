@@ -6,13 +6,14 @@
 //! refused there). `node.invoke` can never send these commands: this is their only path.
 
 use actix::prelude::*;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::agent_params::obj;
+use super::agent_params::{fail, obj};
 use super::{Call, Method, Params};
 use crate::node_session::{InvokeError, InvokeNode};
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{ADMIN, MethodAccess};
+use crate::protocol::validate::Checker;
 use crate::registry::nodes::LookupNode;
 use crate::tool_policy::InvokeCaller;
 use crate::ws_session::WsSession;
@@ -46,83 +47,63 @@ fn invalid(method: &str, why: &str) -> ErrorShape {
     ErrorShape::invalid(format!("invalid {method} params: {why}"))
 }
 
-fn node_id(method: &str, o: &Map<String, Value>) -> Result<String, ErrorShape> {
-    match o.get("nodeId") {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-        Some(Value::String(_)) => Err(invalid(
-            method,
-            "at /nodeId: must NOT have fewer than 1 characters",
-        )),
-        Some(_) => Err(invalid(method, "at /nodeId: must be string")),
-        None => Err(invalid(method, "must have required property 'nodeId'")),
-    }
-}
-
 impl Params for NodeApprovals {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
         let method = call.method;
         let o = obj(method, &call.params)?;
-        if method == "exec.approvals.node.get" {
-            if let Some(k) = o.keys().find(|k| *k != "nodeId") {
-                return Err(invalid(method, &format!("unexpected property '{k}'")));
+        let read = method == "exec.approvals.node.get";
+        let mut c = Checker::new();
+        let allowed: &[&str] = if read {
+            &["nodeId"]
+        } else {
+            &["nodeId", "file", "native", "baseHash"]
+        };
+        c.closed("", o, allowed);
+        c.required("", o, "nodeId");
+        let node_id = c.string("", o, "nodeId", true).map(|s| s.trim().to_owned());
+        let base_hash = c.string("", o, "baseHash", true).map(str::to_owned);
+        let file = o.get("file").and_then(|f| c.object("/file", f));
+        let native = o.get("native").and_then(|n| c.object("/native", n));
+        if let Some(n) = native {
+            c.closed("/native", n, &["defaultAction", "rules"]);
+            if !n.get("rules").is_some_and(Value::is_array) {
+                c.error("/native/rules", "must be array");
             }
+        }
+        if !c.ok() {
+            return Err(fail(method, &c));
+        }
+        let node_id = node_id.unwrap_or_default();
+        if read {
             return Ok(Self {
-                node_id: node_id(method, o)?,
+                node_id,
                 command: "system.execApprovals.get",
                 params: json!({}),
             });
         }
-        if let Some(k) = o
-            .keys()
-            .find(|k| !["nodeId", "file", "native", "baseHash"].contains(&k.as_str()))
-        {
-            return Err(invalid(method, &format!("unexpected property '{k}'")));
-        }
-        let node_id = node_id(method, o)?;
-        let base_hash = match o.get("baseHash") {
-            None => None,
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-            Some(_) => {
-                return Err(invalid(method, "at /baseHash: must be a non-empty string"));
-            }
-        };
-        let params = match (o.get("file"), o.get("native")) {
-            (Some(Value::Object(file)), None) => {
+        let params = match (file, native, base_hash) {
+            (Some(file), None, hash) => {
                 let mut p = json!({"file": file});
-                if let Some(h) = base_hash {
+                if let Some(h) = hash {
                     p["baseHash"] = json!(h);
                 }
                 p
             }
-            (Some(_), None) => return Err(invalid(method, "at /file: must be object")),
-            (None, Some(Value::Object(native))) => {
-                let Some(h) = base_hash else {
-                    return Err(invalid(
-                        method,
-                        "native needs baseHash (from exec.approvals.node.get)",
-                    ));
-                };
-                if let Some(k) = native
-                    .keys()
-                    .find(|k| !["defaultAction", "rules"].contains(&k.as_str()))
-                {
-                    return Err(invalid(
-                        method,
-                        &format!("at /native: unexpected property '{k}'"),
-                    ));
-                }
-                if !native.get("rules").is_some_and(Value::is_array) {
-                    return Err(invalid(method, "at /native/rules: must be array"));
-                }
+            (None, Some(native), Some(h)) => {
                 let mut p = Value::Object(native.clone());
                 p["baseHash"] = json!(h);
                 p
             }
-            (None, Some(_)) => return Err(invalid(method, "at /native: must be object")),
-            (Some(_), Some(_)) => {
+            (None, Some(_), None) => {
+                return Err(invalid(
+                    method,
+                    "native needs baseHash (from exec.approvals.node.get)",
+                ));
+            }
+            (Some(_), Some(_), _) => {
                 return Err(invalid(method, "pass file or native, not both"));
             }
-            (None, None) => {
+            (None, None, _) => {
                 return Err(invalid(
                     method,
                     "must have required property 'file' (or 'native' with 'baseHash')",
