@@ -37,6 +37,13 @@
 //!
 //! With `gateway.reload.mode: "off"` nothing is applied: one log line names the changed
 //! keys and which of them need a restart.
+//!
+//! A Telegram account whose bot token differs from the one it runs with, while none of its
+//! keys changed (a `tokenFile` rewritten in place), swaps its bot too.
+//!
+//! `secrets.reload` (`Watcher::secrets_reload`) resolves the config in force again
+//! (`<state dir>/.env`, the `env` block, every `tokenFile`; not the file's own edits) and
+//! applies what changed the same way, whatever the mode: the caller asked.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -305,9 +312,11 @@ fn signature(path: &Path) -> Option<(i64, i64, u64, u64)> {
 /// Starts the watcher on the current (system) arbiter.
 pub fn spawn_watcher(
     loaded: Loaded,
+    bots: gateway::Bots,
     engine: Engine,
     ctl: tokio::sync::mpsc::UnboundedSender<Control>,
     generated: Option<String>,
+    secrets: tokio::sync::mpsc::Receiver<SecretsRequest>,
 ) {
     let path = loaded
         .path
@@ -316,17 +325,20 @@ pub fn spawn_watcher(
     let mut w = Watcher {
         path,
         current: loaded,
+        bots,
         engine,
         ctl,
         generated,
     };
-    actix_web::rt::spawn(async move { w.run().await });
+    actix_web::rt::spawn(async move { w.run(secrets).await });
 }
 
 struct Watcher {
     path: PathBuf,
     /// The config in force.
     current: Loaded,
+    /// The bots the Telegram accounts run with.
+    bots: gateway::Bots,
     engine: Engine,
     ctl: tokio::sync::mpsc::UnboundedSender<Control>,
     /// The runtime token generated at start (kept while no token is configured).
@@ -334,7 +346,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn run(&mut self) {
+    async fn run(&mut self, mut secrets: tokio::sync::mpsc::Receiver<SecretsRequest>) {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hup = signal(SignalKind::hangup()).ok();
         let mut applied = signature(&self.path);
@@ -346,6 +358,10 @@ impl Watcher {
         loop {
             let forced = tokio::select! {
                 () = actix_web::rt::time::sleep(POLL) => false,
+                Some(reply) = secrets.recv() => {
+                    self.secrets_reload(reply).await;
+                    continue;
+                }
                 Some(()) = async {
                     match hup.as_mut() {
                         Some(h) => h.recv().await,
@@ -424,55 +440,16 @@ impl Watcher {
                 );
             }
         }
-        let old_v = serde_json::to_value(&self.current.config).unwrap_or(Value::Null);
-        let new_v = serde_json::to_value(&new.config).unwrap_or(Value::Null);
-        let keys = changed_keys(&old_v, &new_v);
-        if keys.is_empty() {
+        let Some(plan) = self.plan(&new, &prepared) else {
             log::debug!("config file {} touched; no setting changed", self.file());
             return;
-        }
-        let of = |c: Class| -> Vec<String> {
-            keys.iter().filter(|k| classify(k) == c).cloned().collect()
         };
-        let (mut hot, listener, mut process) =
-            (of(Class::Hot), of(Class::Listener), of(Class::Process));
-        // A Telegram account whose token, API root or webhook changes goes on in place with
-        // its new bot (`BotSwap`). Adding or removing accounts needs a restart, and then the
-        // changed accounts' admission keys wait for it too.
-        let restarting: std::collections::BTreeSet<String> = process
-            .iter()
-            .filter_map(|k| telegram_account_of(k))
-            .collect();
-        let mut swaps = Vec::new();
-        let mut swapped = Vec::new();
-        let mut accounts: Option<(Vec<TelegramAccount>, Vec<String>)> = None;
-        if !restarting.is_empty() {
-            match account_changes(&self.current.config, &new.config, &restarting) {
-                Some(c) => {
-                    swaps = c.swaps;
-                    if !c.added.is_empty() || !c.removed.is_empty() {
-                        accounts = Some((c.added, c.removed));
-                    }
-                    (swapped, process) = process
-                        .into_iter()
-                        .partition(|k| telegram_account_of(k).is_some());
-                }
-                None => {
-                    let (waiting, still_hot): (Vec<String>, Vec<String>) =
-                        hot.into_iter().partition(|k| {
-                            telegram_account_of(k).is_some_and(|a| restarting.contains(&a))
-                        });
-                    hot = still_hot;
-                    process.extend(waiting);
-                }
-            }
-        }
         if new.config.gateway.reload.mode == ReloadMode::Off {
-            let restart: Vec<String> = listener.iter().chain(&process).cloned().collect();
+            let restart: Vec<String> = plan.listener.iter().chain(&plan.process).cloned().collect();
             log::warn!(
                 "config change in {} not applied (gateway.reload.mode is \"off\"): {}{}",
                 self.file(),
-                keys.join(", "),
+                plan.keys.join(", "),
                 if restart.is_empty() {
                     String::new()
                 } else {
@@ -484,6 +461,136 @@ impl Watcher {
             );
             return;
         }
+        let what = format!("config reloaded from {}", self.file());
+        self.execute(new, prepared, plan, what);
+    }
+
+    /// `secrets.reload`: resolves the config in force again (`.env`, the `env` block,
+    /// every `tokenFile`; not the file's edits, which are [`Self::reload`]'s), answers
+    /// `reply` with the warning count, waits (at most [`ANSWER_WAIT`]) until the caller's
+    /// answer is written, then applies what changed as a config reload does, whatever
+    /// `gateway.reload.mode` says (the caller asked). A config that no longer resolves
+    /// or builds changes nothing.
+    async fn secrets_reload(&mut self, reply: SecretsRequest) {
+        let refuse = |reply: SecretsRequest, why: String| {
+            RELOADS[1].inc();
+            log::error!("secrets.reload failed: {why}; the secrets in force stay");
+            let _ = reply.send(Err(why));
+        };
+        let new = match self.current.reresolve(&ProcessEnv) {
+            Ok(n) => n,
+            Err(e) => return refuse(reply, e.to_string()),
+        };
+        let prepared = match gateway::prepare(&new) {
+            Ok(p) => p,
+            Err(e) => return refuse(reply, e.message),
+        };
+        for w in &new.warnings {
+            if !self.current.warnings.contains(w) {
+                log::warn!("{w}");
+            }
+        }
+        let plan = self.plan(&new, &prepared);
+        let (written, wait) = tokio::sync::oneshot::channel();
+        let answer = openclaw_actors::ports::SecretsReloaded {
+            warning_count: new.warnings.len() + plan.as_ref().map_or(0, |p| p.process.len()),
+            written,
+        };
+        if reply.send(Ok(answer)).is_ok() {
+            // Fired, dropped (the caller left) or too slow: apply either way.
+            let _ = tokio::time::timeout(ANSWER_WAIT, wait).await;
+        }
+        match plan {
+            Some(plan) => self.execute(new, prepared, plan, "secrets reloaded".to_owned()),
+            None => log::info!("secrets reloaded: no resolved value changed"),
+        }
+    }
+
+    /// What `new` (checked as `prepared`) changes against the config in force; `None`:
+    /// nothing. A Telegram account whose bot token differs from the one it runs with
+    /// while its keys do not (a `tokenFile` rewritten in place) swaps its bot too.
+    fn plan(&self, new: &Loaded, prepared: &gateway::Prepared) -> Option<Plan> {
+        let old_v = serde_json::to_value(&self.current.config).unwrap_or(Value::Null);
+        let new_v = serde_json::to_value(&new.config).unwrap_or(Value::Null);
+        let keys = changed_keys(&old_v, &new_v);
+        let rebuilt: Vec<&String> = prepared
+            .bots
+            .iter()
+            .filter(|(id, access)| self.bots.iter().any(|(o, a)| o == id && a != access))
+            .map(|(id, _)| id)
+            .collect();
+        if keys.is_empty() && rebuilt.is_empty() {
+            return None;
+        }
+        let of = |c: Class| -> Vec<String> {
+            keys.iter().filter(|k| classify(k) == c).cloned().collect()
+        };
+        let (mut hot, listener, mut process) =
+            (of(Class::Hot), of(Class::Listener), of(Class::Process));
+        // A Telegram account whose token, API root or webhook changes goes on in place with
+        // its new bot (`BotSwap`). Adding or removing accounts needs a restart, and then the
+        // changed accounts' admission keys wait for it too.
+        let mut restarting: std::collections::BTreeSet<String> = process
+            .iter()
+            .filter_map(|k| telegram_account_of(k))
+            .collect();
+        restarting.extend(rebuilt.iter().map(|id| format!("accounts.{id}")));
+        let mut swaps = Vec::new();
+        let mut swapped = Vec::new();
+        let mut accounts: Option<(Vec<TelegramAccount>, Vec<String>)> = None;
+        let mut bots_follow = true;
+        if !restarting.is_empty() {
+            match account_changes(&self.current.config, &new.config, &restarting) {
+                Some(c) => {
+                    swaps = c.swaps;
+                    if !c.added.is_empty() || !c.removed.is_empty() {
+                        accounts = Some((c.added, c.removed));
+                    }
+                    (swapped, process) = process
+                        .into_iter()
+                        .partition(|k| telegram_account_of(k).is_some());
+                    swapped.extend(
+                        rebuilt
+                            .iter()
+                            .map(|id| format!("telegram account {id}'s bot token (tokenFile)")),
+                    );
+                }
+                None => {
+                    bots_follow = false;
+                    let (waiting, still_hot): (Vec<String>, Vec<String>) =
+                        hot.into_iter().partition(|k| {
+                            telegram_account_of(k).is_some_and(|a| restarting.contains(&a))
+                        });
+                    hot = still_hot;
+                    process.extend(waiting);
+                }
+            }
+        }
+        Some(Plan {
+            keys,
+            hot,
+            listener,
+            process,
+            swaps,
+            swapped,
+            accounts,
+            bots_follow,
+        })
+    }
+
+    /// Applies `plan` (see the module docs); `what` starts the log line that says what
+    /// was applied.
+    fn execute(&mut self, new: Loaded, prepared: gateway::Prepared, plan: Plan, what: String) {
+        let Plan {
+            keys: _,
+            hot,
+            listener,
+            process,
+            swaps,
+            swapped,
+            accounts,
+            bots_follow,
+        } = plan;
         // Secrets of both the old and the new config stay redacted in logs.
         let mut secrets = gateway::secrets_of(&self.current, self.generated.as_deref());
         secrets.extend(gateway::secrets_of(&new, self.generated.as_deref()));
@@ -603,7 +710,6 @@ impl Watcher {
                 .collect();
             // After the accounts' hot settings, which the swaps carry too.
             channels.extend(swaps);
-            let file = self.file();
             let registry = self.engine.registry.clone();
             let applied = hot
                 .iter()
@@ -646,7 +752,7 @@ impl Watcher {
                     .await
                     .unwrap_or(0);
                 log::warn!(
-                    "config reloaded from {file}: applied {applied}{}",
+                    "{what}: applied {applied}{}",
                     if closed > 0 {
                         format!(
                             "; closed {closed} session(s) authenticated with the previous shared secret"
@@ -671,9 +777,45 @@ impl Watcher {
                 keys: listener,
             });
         }
+        if bots_follow {
+            self.bots = prepared.bots;
+        }
         self.current = new;
     }
 }
+
+/// What a reload changes (see [`Watcher::plan`]).
+struct Plan {
+    /// Every changed key.
+    keys: Vec<String>,
+    /// Keys applied in place.
+    hot: Vec<String>,
+    /// Keys that restart the listeners in-process.
+    listener: Vec<String>,
+    /// Keys that need the gateway restarted (not applied).
+    process: Vec<String>,
+    /// Bot swaps of the Telegram accounts that stay.
+    swaps: Vec<(
+        &'static str,
+        String,
+        openclaw_actors::channel::ReconfigureChannel,
+    )>,
+    /// What the swaps apply (keys, or a bot token read anew), for the log.
+    swapped: Vec<String>,
+    /// Telegram accounts to start and to stop.
+    accounts: Option<(Vec<TelegramAccount>, Vec<String>)>,
+    /// The accounts run the new bots once applied (false when their change needs a
+    /// restart).
+    bots_follow: bool,
+}
+
+/// A `secrets.reload` call waiting for the watcher's answer.
+pub type SecretsRequest =
+    tokio::sync::oneshot::Sender<Result<openclaw_actors::ports::SecretsReloaded, String>>;
+
+/// The longest a `secrets.reload` waits for its caller's answer to be written before it
+/// applies.
+const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

@@ -688,7 +688,27 @@ pub trait OpsPort: Send + Sync + std::fmt::Debug {
     ) -> Result<serde_json::Value, (bool, String)>;
     /// `logs.tail`: lines of the gateway log after `cursor`.
     fn logs_tail(&self, params: &serde_json::Value) -> Result<serde_json::Value, String>;
+    /// `secrets.reload`: asks the config watcher to resolve the config in force again
+    /// (`<state dir>/.env`, the `env` block, every `tokenFile`). `None`: no watcher runs.
+    fn secrets_reload(&self) -> Option<SecretsReloadReply> {
+        None
+    }
 }
+
+/// The watcher's answer to `secrets.reload`: the reload is checked and planned, and
+/// applies once the caller's answer is written (`written` fired or dropped), so a caller
+/// whose shared secret the reload changes reads its answer before its session closes.
+#[derive(Debug)]
+pub struct SecretsReloaded {
+    /// Problems that lose nothing (an unset `${VAR}`, a change that needs a restart).
+    pub warning_count: usize,
+    /// Fired when the answer is written.
+    pub written: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Where the watcher's answer arrives: `Err` names why nothing changed (logged in full by
+/// the gateway; the caller gets OpenClaw's short refusal).
+pub type SecretsReloadReply = tokio::sync::oneshot::Receiver<Result<SecretsReloaded, String>>;
 
 #[cfg(test)]
 mod tests {

@@ -68,6 +68,7 @@ fn ops(config: Option<PathBuf>) -> ConfigOps {
         path,
         flags: FlagOverrides::default(),
         scratch_dir: config::state_dir(&ProcessEnv).join("gateway"),
+        secrets: None,
     }
 }
 

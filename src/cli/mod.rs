@@ -19,6 +19,7 @@ pub mod models;
 pub mod nodes;
 pub mod qr;
 pub mod remote;
+pub mod secrets;
 pub mod sessions;
 pub mod stability;
 pub mod status;
@@ -94,6 +95,9 @@ pub enum Command {
     /// Ask the gateway for a single-use setup code that pairs a phone (the OpenClaw app) or
     /// a headless node host (`openclaw node run --pair <code>`).
     Qr(qr::QrArgs),
+    /// Secrets in the running gateway: `secrets reload` re-reads `tokenFile`s,
+    /// `<state dir>/.env` and `${VAR}` references and applies what changed.
+    Secrets(secrets::SecretsCmd),
 }
 
 /// `openclaw gateway`.
@@ -319,6 +323,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Doctor(d) => doctor::run(cli.config, d).await,
         Command::Dashboard(d) => dashboard::run(cli.config, d).await,
         Command::Qr(q) => qr::run(cli.config, q).await,
+        Command::Secrets(c) => secrets::run(cli.config, c).await,
     }
 }
 

@@ -543,6 +543,9 @@ pub struct Loaded {
     /// Values the config took from the environment (`${VAR}`, SecretRefs): never shown by
     /// `config.get`.
     pub env_values: Vec<String>,
+    /// The file's parsed content before `${VAR}` and SecretRefs were resolved (`None`: no
+    /// file), for [`Loaded::reresolve`].
+    pub doc: Option<Value>,
 }
 
 fn home_dir(env: &dyn EnvSource) -> PathBuf {
@@ -627,8 +630,6 @@ pub fn load(
     flags: &FlagOverrides,
 ) -> Result<Loaded, ConfigError> {
     let (path, is_explicit) = config_path(explicit, env);
-    let mut figment = Figment::from(Serialized::defaults(Config::default()));
-    let mut used_path = None;
     let mut doc = None;
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -637,7 +638,6 @@ pub fn load(
                 message: e.to_string(),
             })?;
             doc = Some(value);
-            used_path = Some(path.clone());
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if is_explicit {
@@ -651,6 +651,41 @@ pub fn load(
             });
         }
     }
+    build(
+        &path,
+        doc,
+        env,
+        (explicit.map(Path::to_path_buf), flags.clone()),
+    )
+}
+
+impl Loaded {
+    /// The same config file content resolved again against the environment as it is now:
+    /// `<state dir>/.env` and the config's `env` block are read again (the process
+    /// environment cannot change). The file itself is not read: edits to it are the
+    /// watcher's (`secrets.reload`, OpenClaw's "re-resolve secret references").
+    pub fn reresolve(&self, env: &dyn EnvSource) -> Result<Loaded, ConfigError> {
+        let path = self
+            .path
+            .clone()
+            .unwrap_or_else(|| config_path(self.source.0.as_deref(), env).0);
+        build(&path, self.doc.clone(), env, self.source.clone())
+    }
+}
+
+/// The config from the file's parsed (unresolved) content `doc` (`None`: no file at
+/// `path`), the environment and the flag overrides.
+fn build(
+    path: &Path,
+    doc: Option<Value>,
+    env: &dyn EnvSource,
+    source: (Option<PathBuf>, FlagOverrides),
+) -> Result<Loaded, ConfigError> {
+    let flags = &source.1;
+    let path = path.to_path_buf();
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let used_path = doc.as_ref().map(|_| path.clone());
+    let raw = doc.clone();
     let state = state_dir(env);
     let mut warnings = Vec::new();
     let extra = env::ExtraEnv::gather(&state, doc.as_ref(), &mut warnings);
@@ -706,9 +741,10 @@ pub fn load(
         path: used_path,
         state_dir: state,
         unknown_keys: unknown,
-        source: (explicit.map(Path::to_path_buf), flags.clone()),
+        source,
         warnings,
         env_values: resolved_values,
+        doc: raw,
     })
 }
 

@@ -144,6 +144,8 @@ pub struct ConfigOps {
     /// Where a candidate is written to be checked (`<state>/gateway/`, private): the
     /// config file's own directory may be read-only.
     pub scratch_dir: PathBuf,
+    /// The config watcher's `secrets.reload` queue (`None`: no gateway runs here).
+    pub secrets: Option<tokio::sync::mpsc::Sender<crate::reload::SecretsRequest>>,
 }
 
 /// A rejected write: `true` when the caller's input is at fault.
@@ -160,7 +162,17 @@ impl ConfigOps {
             path,
             flags: loaded.source.1.clone(),
             scratch_dir: loaded.state_dir.join("gateway"),
+            secrets: None,
         }
+    }
+
+    /// With the config watcher's `secrets.reload` queue.
+    pub fn with_secrets(
+        mut self,
+        secrets: tokio::sync::mpsc::Sender<crate::reload::SecretsRequest>,
+    ) -> Self {
+        self.secrets = Some(secrets);
+        self
     }
 
     fn read(&self) -> Result<Option<String>, String> {
@@ -458,6 +470,14 @@ impl OpsPort for ConfigOps {
 
     fn logs_tail(&self, params: &Value) -> Result<Value, String> {
         Ok(crate::logging::tail(params))
+    }
+
+    fn secrets_reload(&self) -> Option<openclaw_actors::ports::SecretsReloadReply> {
+        let queue = self.secrets.as_ref()?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        // A full queue (or a stopped watcher) drops `reply`: the caller is refused.
+        let _ = queue.try_send(reply);
+        Some(answer)
     }
 }
 

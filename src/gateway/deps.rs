@@ -356,11 +356,21 @@ pub fn telegram_accounts(cfg: &crate::config::Config) -> Result<Vec<TelegramAcco
     Ok(telegram)
 }
 
-/// Builds the engine's outside links (model provider, Telegram accounts) from config.
-pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String), StartError> {
+/// The Telegram accounts' bots as built (account id, bot): what a reload compares a new
+/// build with, since a `tokenFile`'s content is not part of the config.
+pub type Bots = Vec<(String, BotAccess)>;
+
+/// Builds the engine's outside links (model provider, Telegram accounts) from config, and
+/// says which bot each account got.
+pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String, Bots), StartError> {
     let cfg = &loaded.config;
     let mut deps = EngineDeps::default();
-    let telegram: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)> = telegram_accounts(cfg)?
+    let accounts = telegram_accounts(cfg)?;
+    let bots: Bots = accounts
+        .iter()
+        .map(|(c, access)| (c.account_id.clone(), access.clone()))
+        .collect();
+    let telegram: Vec<(TelegramAccountConfig, Rc<dyn TelegramApi>)> = accounts
         .into_iter()
         .map(|(c, access)| (c, Rc::new(access) as Rc<dyn TelegramApi>))
         .collect();
@@ -389,7 +399,7 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String),
             openclaw_actors::channel::telegram::TelegramAccounts::new(telegram),
         ));
     }
-    Ok((deps, n, label))
+    Ok((deps, n, label, bots))
 }
 
 /// Voice transcription from `tools.media` (and `models.providers` for keys and base URLs);

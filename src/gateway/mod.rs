@@ -18,7 +18,7 @@ mod surface;
 
 pub use agents::{heartbeats, roster};
 use deps::build_deps;
-pub use deps::{BotAccess, build_hearing, build_model, build_speech, telegram_accounts};
+pub use deps::{BotAccess, Bots, build_hearing, build_model, build_speech, telegram_accounts};
 pub use surface::{Control, RESTART_EXPECTED_MS};
 use surface::{HttpSpec, Surface, restart, serve_and_announce, wait_sessions_closed};
 
@@ -265,6 +265,9 @@ pub struct Prepared {
     pub deps: EngineDeps,
     /// Number of channel accounts.
     pub channel_accounts: usize,
+    /// The Telegram accounts' bots (a reload compares them: a `tokenFile` may change
+    /// while its path stays).
+    pub bots: deps::Bots,
     /// What the agent runs on (for the start-up line).
     pub model_label: String,
     /// `logging`.
@@ -420,7 +423,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .logging
         .resolve(&loaded.state_dir)
         .map_err(StartError::config)?;
-    let (deps, channel_accounts, mut model_label) = build_deps(loaded)?;
+    let (deps, channel_accounts, mut model_label, bots) = build_deps(loaded)?;
     if let Some(r) = &roster {
         model_label.push_str(&format!(
             "; agents: {}; {} binding{}{}",
@@ -461,6 +464,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         web_search,
         deps,
         channel_accounts,
+        bots,
         model_label,
         logging,
         ui,
@@ -766,12 +770,12 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             )
         },
     })?;
-    let _ = engine
-        .shared
-        .ops
-        .set(std::sync::Arc::new(crate::config::rpc::ConfigOps::new(
-            &loaded,
-        )));
+    // `secrets.reload` calls reach the config watcher (a few at a time: each is one
+    // admin's request).
+    let (secrets_tx, secrets_rx) = tokio::sync::mpsc::channel(4);
+    let _ = engine.shared.ops.set(std::sync::Arc::new(
+        crate::config::rpc::ConfigOps::new(&loaded).with_secrets(secrets_tx),
+    ));
     let fingerprint = tls
         .as_ref()
         .map(|t| (t.fingerprint.clone(), t.cert_path.clone()));
@@ -894,9 +898,11 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     }
     crate::reload::spawn_watcher(
         loaded.clone(),
+        prepared.bots.clone(),
         engine.clone(),
         ctl_tx.clone(),
         generated.clone(),
+        secrets_rx,
     );
 
     loop {

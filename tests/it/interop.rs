@@ -1455,6 +1455,15 @@ async fn real_cli_status_stability_and_doctor_read_ours() {
         "{out}"
     );
 
+    // `openclaw secrets reload`: nothing to rotate here (the rotations themselves are in
+    // `reload::secrets_reload_reads_token_files_and_the_dotenv_again`).
+    let out = oc(&["secrets", "reload"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.contains("Secrets reloaded."), "{out}");
+    let out = oc(&["secrets", "reload", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json(), json!({"ok": true, "warningCount": 0}), "{out}");
+
     // `status` probes with the CLI's config file (its environment alone leaves the probe
     // without credentials): the gateway's host's config, as `openclaw onboard` writes it.
     std::fs::write(

@@ -913,3 +913,222 @@ async fn the_auth_rate_limit_applies_without_restart() {
         gw.stderr()
     );
 }
+
+/// `secrets.reload` (the real CLI's `openclaw secrets reload`, see `interop.rs`): the bot
+/// token is rotated in its `tokenFile` (the bot's old token revoked, as BotFather does) and
+/// the model key in `<state>/.env`, with the config file and the files' paths unchanged.
+/// Nothing changes until the call; after it, the next turn reaches the bot with the new
+/// token and the model with the new key, in the same process. A `.env` that no longer
+/// resolves is refused, changes nothing and logs no secret. Read scope is refused. A SIGHUP
+/// notices a token file rewritten in place too.
+#[actix_web::test]
+async fn secrets_reload_reads_token_files_and_the_dotenv_again() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::telegram_flow::{GW_ARGS, TG_TOKEN, admin, config, dm, wait_reply};
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let dir = tempfile::tempdir().expect("state dir");
+    let private = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        replace_file(&p, text);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        p
+    };
+    private(".env", "ROTATING_API_KEY=sk-old-0001\n");
+    let token_file = private("bot.token", &format!("{TG_TOKEN}\n"));
+    let mut cfg: Value = serde_json::from_str(&config(
+        &tg,
+        Some(&ai),
+        json!({"botToken": null, "tokenFile": token_file}),
+    ))
+    .expect("flow config");
+    cfg["models"]["providers"]["fake"]["apiKey"] =
+        json!({"source": "env", "provider": "default", "id": "ROTATING_API_KEY"});
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&cfg.to_string()));
+    let pid = gw.pid();
+    ai.push_text("one");
+    let first = dm(&tg, 5401, "hello");
+    wait_reply(&tg, first, Duration::from_secs(10)).await;
+
+    // Rotated on disk; the gateway goes on with what it resolved until asked.
+    let rotated = "777002:AAH-rotated_TOKEN_secret";
+    tg.revoke_token(rotated);
+    let dir = gw.dir.path().to_path_buf();
+    let private = |name: &str, text: &str| {
+        let p = dir.join(name);
+        replace_file(&p, text);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    };
+    private("bot.token", &format!("{rotated}\n"));
+    private(".env", "ROTATING_API_KEY=sk-new-0002\n");
+
+    let mut reader = WsClient::hello(
+        gw.port,
+        cli_params(crate::telegram_flow::GW_TOKEN, &["operator.read"]),
+    )
+    .await
+    .0;
+    let res = reader.request("secrets.reload", json!({})).await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert_eq!(
+        res["error"]["message"], "missing scope: operator.admin",
+        "{res}"
+    );
+
+    // Our CLI asks (the real one's `openclaw secrets reload` is in interop.rs).
+    let home = CliHome::new();
+    let url = gw.url();
+    let ours = |extra: &[&str]| {
+        let mut args = vec!["secrets", "reload", "--url", url.as_str(), "--token"];
+        args.push(crate::telegram_flow::GW_TOKEN);
+        args.extend_from_slice(extra);
+        home.run(&args, &[])
+    };
+    let out = ours(&["--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json(), json!({"ok": true, "warningCount": 0}), "{out}");
+    let line = gw.wait_stderr_line(&["secrets reloaded: applied"], Duration::from_secs(10));
+    assert!(line.contains("models.providers.fake.apiKey"), "{line}");
+    assert!(
+        line.contains("telegram account default's bot token (tokenFile)"),
+        "{line}"
+    );
+    ai.push_text("two");
+    let second = dm(&tg, 5401, "again");
+    wait_reply(&tg, second, Duration::from_secs(10)).await;
+    let auth: Vec<Option<String>> = ai.recorded().into_iter().map(|r| r.authorization).collect();
+    assert_eq!(
+        auth,
+        [
+            Some("Bearer sk-old-0001".to_owned()),
+            Some("Bearer sk-new-0002".to_owned())
+        ]
+    );
+
+    // A `.env` that loses the variable: refused, and the key in force stays.
+    private(".env", "# emptied\n");
+    let mut op = admin(&gw).await;
+    let res = op.request("secrets.reload", json!({})).await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert_eq!(res["error"]["code"], "UNAVAILABLE", "{res}");
+    assert_eq!(res["error"]["message"], "secrets.reload failed", "{res}");
+    let line = gw.wait_stderr_line(&["secrets.reload failed"], Duration::from_secs(10));
+    assert!(
+        line.contains("ROTATING_API_KEY") && line.contains("the secrets in force stay"),
+        "{line}"
+    );
+    let out = ours(&[]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("Could not reload secrets: secrets.reload failed")
+            && out.stderr.contains("Nothing changed."),
+        "{out}"
+    );
+    ai.push_text("three");
+    let third = dm(&tg, 5401, "still there?");
+    wait_reply(&tg, third, Duration::from_secs(10)).await;
+    assert_eq!(
+        ai.recorded()
+            .last()
+            .and_then(|r| r.authorization.clone())
+            .as_deref(),
+        Some("Bearer sk-new-0002")
+    );
+
+    // A token file rewritten in place is noticed by a SIGHUP (or any config reload) too.
+    private(".env", "ROTATING_API_KEY=sk-new-0002\n");
+    let again = "777002:AAH-third_TOKEN_secret";
+    tg.revoke_token(again);
+    private("bot.token", &format!("{again}\n"));
+    gw.signal("HUP");
+    gw.wait_stderr_line(
+        &[
+            "config reloaded from",
+            "telegram account default's bot token (tokenFile)",
+        ],
+        Duration::from_secs(10),
+    );
+    ai.push_text("four");
+    let fourth = dm(&tg, 5401, "and now?");
+    wait_reply(&tg, fourth, Duration::from_secs(10)).await;
+
+    assert_eq!(gw.pid(), pid, "no restart");
+    let log = gw.stderr();
+    for secret in [
+        "sk-old-0001",
+        "sk-new-0002",
+        "AAH-flow_TOKEN",
+        "AAH-rotated",
+        "AAH-third",
+    ] {
+        assert!(!log.contains(secret), "{secret} logged:\n{log}");
+    }
+}
+
+/// A shared secret taken from `<state>/.env` and rotated there: `secrets.reload` answers
+/// its caller first, then closes the sessions that authenticated with the old secret (the
+/// caller's among them) with the reason; new connections need the new one.
+#[actix_web::test]
+async fn secrets_reload_of_the_shared_token_answers_before_it_closes_the_caller() {
+    let dir = tempfile::tempdir().expect("state dir");
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("ROTATING_GW_TOKEN={OLD}\n"),
+    )
+    .expect(".env");
+    let gw = TestGateway::start_in(
+        dir,
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "${ROTATING_GW_TOKEN}"}}}"#),
+    );
+    let mut op = WsClient::hello(gw.port, cli_params(OLD, ALL_OPERATOR))
+        .await
+        .0;
+    replace_file(
+        &gw.dir.path().join(".env"),
+        &format!("ROTATING_GW_TOKEN={NEW}\n"),
+    );
+    // Untouched until asked.
+    can_connect(gw.port, OLD)
+        .await
+        .expect("old token until the reload");
+    let id = op.send_request("secrets.reload", json!({})).await;
+    let res = op.response(&id).await;
+    // The one warning: `.env` is readable by others (written 0644 above).
+    assert_eq!(
+        res["payload"],
+        json!({"ok": true, "warningCount": 1}),
+        "{res}"
+    );
+    let (code, reason, _) = op.until_close().await;
+    assert_eq!(code, Some(1012), "{reason}");
+    assert_eq!(
+        reason,
+        "gateway auth changed: reconnect with the new token or password"
+    );
+    wait_accepts(gw.port, NEW).await;
+    let refused = can_connect(gw.port, OLD)
+        .await
+        .expect_err("old token refused");
+    assert_eq!(
+        refused["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH",
+        "{refused}"
+    );
+    gw.wait_stderr_line(
+        &["secrets reloaded: applied gateway.auth.token"],
+        Duration::from_secs(10),
+    );
+    gw.wait_stderr_line(
+        &[".env can be read by other users", "chmod 600"],
+        Duration::from_secs(10),
+    );
+    assert!(
+        !gw.stderr().contains(NEW) && !gw.stderr().contains(OLD),
+        "{}",
+        gw.stderr()
+    );
+}

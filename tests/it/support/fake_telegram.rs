@@ -109,6 +109,8 @@ struct InjectedFailure {
 
 #[derive(Debug, Default)]
 struct State {
+    /// The token accepted since [`FakeTelegram::revoke_token`] (`None`: the first one).
+    token_now: Option<String>,
     next_update_id: i64,
     next_message_id: i64,
     /// Pushed, not yet confirmed.
@@ -259,6 +261,17 @@ struct Shared {
     state: Mutex<State>,
     cond: Condvar,
     changed: Notify,
+}
+
+impl Shared {
+    /// Whether the path's `bot<token>` names the token accepted now.
+    fn accepts(&self, bot: &str) -> bool {
+        let Ok(state) = self.state.lock() else {
+            return false;
+        };
+        let now = state.token_now.as_deref().unwrap_or(&self.token);
+        bot.strip_prefix("bot") == Some(now)
+    }
 }
 
 impl Shared {
@@ -435,9 +448,15 @@ impl FakeTelegram {
         self.addr
     }
 
-    /// The token this fake accepts.
+    /// The token this fake was started with.
     pub fn token(&self) -> &str {
         &self.shared.token
+    }
+
+    /// As BotFather's `/revoke`: from now on only `new` is accepted (the old token gets
+    /// 401 Unauthorized), for the same bot at the same API root.
+    pub fn revoke_token(&self, new: &str) {
+        self.shared.state.lock().expect("fake state").token_now = Some(new.to_owned());
     }
 
     /// The bot (`getMe`).
@@ -899,7 +918,7 @@ async fn handle(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let (bot, method) = path.into_inner();
-    if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
+    if !shared.accepts(&bot) {
         return tg_error(401, "Unauthorized");
     }
     let content_type = req
@@ -1516,7 +1535,7 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Option
 /// `GET /file/bot{token}/{file_path}`: a file added with [`FakeTelegram::add_file`].
 async fn download(path: web::Path<(String, String)>, shared: web::Data<Shared>) -> HttpResponse {
     let (bot, file_path) = path.into_inner();
-    if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
+    if !shared.accepts(&bot) {
         return tg_error(401, "Unauthorized");
     }
     let data = {

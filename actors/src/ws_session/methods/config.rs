@@ -1,5 +1,5 @@
 //! `config.get`, `config.set`, `config.patch`, `config.apply` (OpenClaw's
-//! `server-methods/config.ts`). The file, its validation and the atomic write are the
+//! `server-methods/config.ts`) and `secrets.reload` (`server-methods/secrets.ts`). The file, its validation and the atomic write are the
 //! shell's ([`OpsPort`](crate::ports::OpsPort)); the work runs on a blocking thread so a
 //! slow disk never stalls the socket's worker.
 
@@ -31,6 +31,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "config.apply",
         access: MethodAccess::Operator(ADMIN),
         handler: WsSession::config_call,
+    },
+    Method {
+        name: "secrets.reload",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::secrets_reload,
     },
 ];
 
@@ -72,5 +77,33 @@ impl WsSession {
             res.unwrap_or_else(|_| Err(ErrorShape::unavailable("config operation failed")))
         };
         self.reply_with(call.id, fut, ctx);
+    }
+
+    /// `secrets.reload` (OpenClaw's "re-resolve secret references and atomically swap the
+    /// runtime snapshot"): the watcher resolves the config in force again and applies what
+    /// changed as a config reload does; answers `{ok: true, warningCount}`. A failure
+    /// changes nothing and answers OpenClaw's `secrets.reload failed` (the reason is in
+    /// the gateway log: it may name a variable). Params are not read (OpenClaw's schema
+    /// takes none).
+    fn secrets_reload(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let Some(reply) = self.shared.ops.get().and_then(|o| o.secrets_reload()) else {
+            let e = ErrorShape::unavailable("secrets.reload is not available in this gateway");
+            return self.respond_err(&call.id, &e, ctx);
+        };
+        let id = call.id;
+        reply
+            .into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(Ok(done)) => {
+                    let answer =
+                        serde_json::json!({"ok": true, "warningCount": done.warning_count});
+                    act.respond_ok(&id, &answer, ctx);
+                    let _ = done.written.send(());
+                }
+                Ok(Err(_)) | Err(_) => {
+                    act.respond_err(&id, &ErrorShape::unavailable("secrets.reload failed"), ctx);
+                }
+            })
+            .spawn(ctx);
     }
 }

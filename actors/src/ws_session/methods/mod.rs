@@ -11,7 +11,7 @@
 //! | `chat.rs` | `chat.send`, `chat.history`, `chat.abort`, `agent`, `agent.wait` |
 //! | `sessions.rs` | `sessions.list`, `sessions.subscribe`, `sessions.describe`, `sessions.reset`, `sessions.create`, `sessions.delete`, `sessions.patch`, `agents.list` |
 //! | `channels.rs` | `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve` |
-//! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply` |
+//! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply`, `secrets.reload` |
 //! | `logs.rs` | `logs.tail` |
 //! | `cron.rs` | `cron.status`, `cron.list`, `cron.get`, `cron.add`, `cron.update`, `cron.remove`, `cron.run`, `cron.runs`, `wake`, `last-heartbeat`, `set-heartbeats` |
 //!
