@@ -80,6 +80,18 @@ pub struct PairedDevice {
     /// Device tokens (hashes).
     #[serde(default)]
     pub tokens: Vec<TokenRecord>,
+    /// The name an operator gave it (`device.pair.rename`); kept across re-approvals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_label: Option<String>,
+}
+
+impl PairedDevice {
+    /// Whether it is paired for (or holds a token of) a role other than `operator`: only an
+    /// admin may manage such a device (OpenClaw's `pairedDeviceHasNonOperatorRole`).
+    pub fn has_non_operator_role(&self) -> bool {
+        self.roles.iter().any(|r| r.trim() != "operator")
+            || self.tokens.iter().any(|t| t.role.trim() != "operator")
+    }
 }
 
 /// A device waiting for approval.
@@ -519,6 +531,7 @@ impl PairingBook {
                 approved_at_ms: now,
                 last_seen_at_ms: None,
                 tokens: Vec::new(),
+                operator_label: None,
             });
         if !entry.roles.contains(&p.role) {
             entry.roles.push(p.role.clone());
@@ -586,6 +599,17 @@ impl PairingBook {
         let before = d.tokens.len();
         d.tokens.retain(|t| t.role != role);
         before != d.tokens.len()
+    }
+
+    /// Gives a paired device an operator label; `false`: no such device.
+    pub fn rename_device(&mut self, device_id: &str, label: &str) -> bool {
+        match self.devices.get_mut(device_id) {
+            Some(d) => {
+                d.operator_label = Some(label.to_owned());
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes a paired device (and its tokens and pending requests).
@@ -693,6 +717,7 @@ impl PairingBook {
             device_id: d.device_id.clone(),
             display_name: d.display_name.clone(),
             last_seen_at_ms: d.last_seen_at_ms,
+            operator_label: d.operator_label.clone(),
             platform: d.platform.clone(),
             public_key: d.public_key.clone(),
             role: d.roles.first().cloned().unwrap_or_default(),
@@ -739,6 +764,9 @@ pub struct DeviceView {
     /// Last connect.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seen_at_ms: Option<u64>,
+    /// The name an operator gave it (`device.pair.rename`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_label: Option<String>,
     /// Platform.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,

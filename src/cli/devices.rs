@@ -29,6 +29,9 @@ pub enum DevicesSub {
     Reject(RequestArgs),
     /// Remove a paired device.
     Remove(DeviceRefArgs),
+    /// Give a paired device a name of your own (shown by `devices list`, kept across
+    /// re-approvals).
+    Rename(RenameArgs),
     /// Issue a new device token for a role (printed once).
     Rotate(RotateArgs),
     /// Revoke a device's token for a role.
@@ -47,6 +50,7 @@ pub struct DeviceRefArgs {
 
 /// `devices rotate`.
 #[derive(Debug, Args)]
+#[command(mut_arg("sign_device", |a| a.long("sign-device")))]
 pub struct RotateArgs {
     /// Device id (or unique prefix) or display name.
     #[arg(long)]
@@ -62,8 +66,24 @@ pub struct RotateArgs {
     pub conn: ConnArgs,
 }
 
+/// `devices rename`.
+#[derive(Debug, Args)]
+#[command(mut_arg("sign_device", |a| a.long("sign-device")))]
+pub struct RenameArgs {
+    /// Device id (or unique prefix) or name.
+    #[arg(long)]
+    pub device: String,
+    /// The new name (1–64 characters).
+    #[arg(long, value_name = "LABEL")]
+    pub name: String,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
 /// `devices revoke`.
 #[derive(Debug, Args)]
+#[command(mut_arg("sign_device", |a| a.long("sign-device")))]
 pub struct RevokeArgs {
     /// Device id (or unique prefix) or display name.
     #[arg(long)]
@@ -103,6 +123,19 @@ pub async fn run_devices(config: Option<PathBuf>, cmd: DevicesCmd) -> Result<(),
                 &a.conn,
                 "",
                 format!("Removed device {device_id}"),
+            )
+            .await
+        }
+        DevicesSub::Rename(a) => {
+            let target = client_target(config, &a.conn).await?;
+            let device_id = lookup_device(&target, &a.device, a.conn.timeout).await?;
+            call_and_report(
+                &target,
+                "device.pair.rename",
+                json!({"deviceId": device_id, "label": a.name}),
+                &a.conn,
+                "",
+                format!("Renamed device {device_id} to {:?}", a.name.trim()),
             )
             .await
         }
@@ -194,13 +227,26 @@ fn paired_of(v: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Picks a paired device: exact id, display name (case-insensitive), unique id prefix.
+/// The name a paired device is shown by: the operator's label, else its own display name.
+fn device_name(d: &Value) -> &str {
+    match s(d, "operatorLabel") {
+        "" => s(d, "displayName"),
+        label => label,
+    }
+}
+
+/// Picks a paired device: exact id, name (operator label or display name,
+/// case-insensitive), unique id prefix.
 pub fn resolve_device<'a>(devices: &'a [Value], query: &str) -> Result<&'a Value, String> {
     let q = query.trim();
     let lower = q.to_lowercase();
     let tiers: [Matcher<'_>; 3] = [
         Box::new(|d| s(d, "deviceId") == q),
-        Box::new(|d| !lower.is_empty() && s(d, "displayName").to_lowercase() == lower),
+        Box::new(|d| {
+            !lower.is_empty()
+                && (device_name(d).to_lowercase() == lower
+                    || s(d, "displayName").to_lowercase() == lower)
+        }),
         Box::new(|d| q.len() >= 4 && s(d, "deviceId").starts_with(&lower)),
     ];
     for tier in &tiers {
@@ -326,7 +372,7 @@ async fn devices_list(config: Option<PathBuf>, conn: ConnArgs) -> Result<(), Fai
                     .unwrap_or_default();
                 vec![
                     short_id(s(d, "deviceId")).to_owned(),
-                    or_dash(s(d, "displayName")).to_owned(),
+                    or_dash(device_name(d)).to_owned(),
                     format!(
                         "{}/{}",
                         or_dash(s(d, "clientId")),

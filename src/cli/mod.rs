@@ -183,7 +183,8 @@ pub struct ConnArgs {
     pub json: bool,
     /// Sign with this machine's device identity even on a loopback URL (always done for
     /// non-loopback gateways; a new device needs `openclaw devices approve` once).
-    #[arg(long)]
+    /// `--sign-device` in `devices rotate|revoke|rename`, whose `--device` names the device.
+    #[arg(long, id = "sign_device")]
     pub device: bool,
 }
 
@@ -666,7 +667,54 @@ fn human_duration(ms: u64) -> String {
 
 #[cfg(test)]
 mod hyphen_tests {
-    use clap::Parser as _;
+    use clap::{CommandFactory as _, Parser as _};
+
+    /// Every subcommand's flags are well formed (clap's own checks: no two arguments share a
+    /// name or a flag). `devices rotate --device` once collided with the connection flags'
+    /// `--device` and panicked at parse time.
+    #[test]
+    fn every_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+        for argv in [
+            &[
+                "openclaw", "devices", "rotate", "--device", "abcd", "--role", "operator",
+            ][..],
+            &[
+                "openclaw",
+                "devices",
+                "revoke",
+                "--device",
+                "abcd",
+                "--role",
+                "node",
+                "--sign-device",
+            ],
+            &[
+                "openclaw", "devices", "rename", "--device", "abcd", "--name", "Kitchen",
+            ],
+        ] {
+            let cli = super::Cli::try_parse_from(argv);
+            assert!(cli.is_ok(), "{argv:?}: {:?}", cli.err());
+        }
+        let dbg = format!(
+            "{:?}",
+            super::Cli::try_parse_from([
+                "openclaw",
+                "devices",
+                "revoke",
+                "--device",
+                "abcd",
+                "--role",
+                "node",
+                "--sign-device",
+            ])
+            .ok()
+        );
+        assert!(
+            dbg.contains("device: \"abcd\"") && dbg.contains("device: true"),
+            "{dbg}"
+        );
+    }
 
     /// A token or password may start with `-` (base64url tokens do, one time in 64).
     #[test]

@@ -488,6 +488,32 @@ async fn real_cli_join_code_and_connect_onboard_a_node() {
         .expect("deviceId")
         .to_owned();
     crate::support::which_until_ok(&mut op, &node_id, &mut host, "it-join-which").await;
+    // `openclaw devices rename` (device.pair.rename): the label shows in `devices list`.
+    let conn = ["--url", url.as_str(), "--token", "T"];
+    let mut args = vec![
+        "devices",
+        "rename",
+        "--device",
+        &node_id,
+        "--name",
+        "Garage node",
+    ];
+    args.extend_from_slice(&conn);
+    let out = cli.run(&args);
+    assert_eq!(out.code, Some(0), "devices rename: {out}");
+    let mut args = vec!["devices", "list", "--json"];
+    args.extend_from_slice(&conn);
+    let out = cli.run(&args);
+    assert_eq!(out.code, Some(0), "devices list: {out}");
+    let listed = out.json()["paired"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|d| d["deviceId"] == node_id.as_str())
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("the node in {out}"));
+    assert_eq!(listed["operatorLabel"], "Garage node", "{out}");
     let path = join
         .strip_prefix(&format!("http://127.0.0.1:{port}"))
         .expect("path");

@@ -9,7 +9,9 @@ use openclaw::actors::identity::DeviceKey;
 use serde_json::{Value, json};
 
 use crate::nodes::{ALL_OPERATOR, approve_surface};
-use crate::support::fake_node::{Action, FakeNode, Sig, always, random_key, sign_device};
+use crate::support::fake_node::{
+    Action, FakeNode, Sig, always, node_connect_params, random_key, sign_device,
+};
 use crate::support::{
     CliHome, TestGateway, WsClient, cli_params, connect_params, error_of, now_ms,
 };
@@ -1004,7 +1006,17 @@ async fn setup_codes_pair_the_app_they_were_made_for_once() {
     c.until_close().await;
     let (c, res) = remote_hello(gw.port, &random_key(), params(&second)).await;
     assert_code_refused(c, &res).await;
+    // A node-role request needs an admin to approve it (OpenClaw's
+    // role-management-requires-admin); pairing alone is refused.
     let res = pairer
+        .request("device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(
+        error_of(&res)["message"],
+        "device pairing approval denied",
+        "{res}"
+    );
+    let res = admin
         .request("device.pair.approve", json!({"requestId": request_id}))
         .await;
     assert_eq!(res["ok"], true, "{res}");
@@ -1324,4 +1336,417 @@ async fn setup_codes_carry_a_qr_code_a_scanner_reads() {
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.starts_with("Setup code (single use"), "{out}");
     assert!(!out.stdout.contains('█'), "{out}");
+}
+
+/// Pairs the remote `key` for `scopes` (approved by `admin`) and returns its device token.
+async fn pair_for(
+    gw: &TestGateway,
+    admin: &mut WsClient,
+    key: &DeviceKey,
+    scopes: &[&str],
+) -> String {
+    let hello =
+        |auth: Value| remote_hello(gw.port, key, connect_params("cli", "cli", scopes, auth));
+    let (_, res) = hello(json!({"token": "T"})).await;
+    let request_id = error_of(&res)["details"]["requestId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("pairing required: {res}"))
+        .to_owned();
+    let res = admin
+        .request("device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let (mut c, res) = hello(json!({"token": "T"})).await;
+    assert_eq!(res["ok"], true, "{res}");
+    c.close().await;
+    res["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("deviceToken after approval: {res}"))
+        .to_owned()
+}
+
+/// The request id of a connect that needs pairing (`key` asks for `params`' role/scopes).
+async fn pending_request(gw: &TestGateway, key: &DeviceKey, params: Value) -> String {
+    let (_, res) = remote_hello(gw.port, key, params).await;
+    error_of(&res)["details"]["requestId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("pairing required: {res}"))
+        .to_owned()
+}
+
+fn ids(list: &Value, key: &str, field: &str) -> Vec<String> {
+    let mut v: Vec<String> = list["payload"][key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d[field].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// OpenClaw's device-management policy: a device that authenticated with its own device
+/// token and holds `operator.pairing` without `operator.admin` sees and manages only
+/// itself (it cannot unpair, rename, rotate or revoke for another device, nor approve or
+/// reject another device's request, nor learn whether a request exists); nobody without
+/// admin approves a node-role request or manages a node token; the shared secret is not
+/// device-bound. Each refusal changes nothing and is a `security.event` in the stability
+/// ring (reason codes, no device ids). And `device.pair.rename`: labels checked, listed
+/// (`operatorLabel`), usable as a name by our CLI, kept across a restart.
+#[actix_web::test]
+async fn device_management_is_limited_to_the_callers_own_device_without_admin() {
+    let mut gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, trustedProxies: ["127.0.0.1"]}}"#),
+    );
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let own_scopes = ["operator.read", "operator.pairing"];
+    let (a, b) = (random_key(), random_key());
+    let a_token = pair_for(&gw, &mut admin, &a, &own_scopes).await;
+    let b_token = pair_for(&gw, &mut admin, &b, &["operator.read"]).await;
+    let (a_id, b_id) = (a.device_id(), b.device_id());
+    // A node (paired silently on loopback), and two requests waiting: an operator's and a
+    // node's.
+    let node_key = random_key();
+    let node = FakeNode::connect(
+        gw.port,
+        &node_key,
+        "T",
+        &["echo.test"],
+        always(Action::Echo),
+    )
+    .await;
+    let c = random_key();
+    let c_request = pending_request(
+        &gw,
+        &c,
+        connect_params("cli", "cli", &["operator.read"], json!({"token": "T"})),
+    )
+    .await;
+    let d = random_key();
+    let d_request = pending_request(&gw, &d, node_connect_params(&[], json!({"token": "T"}))).await;
+
+    // Device A, on its own device token.
+    let (mut dev_a, res) = remote_hello(
+        gw.port,
+        &a,
+        connect_params("cli", "cli", &own_scopes, json!({"deviceToken": a_token})),
+    )
+    .await;
+    assert_eq!(res["payload"]["auth"]["method"], "device-token", "{res}");
+    let list = dev_a.request("device.pair.list", json!({})).await;
+    assert_eq!(
+        ids(&list, "paired", "deviceId"),
+        std::slice::from_ref(&a_id),
+        "{list}"
+    );
+    assert_eq!(
+        ids(&list, "pending", "requestId"),
+        Vec::<String>::new(),
+        "{list}"
+    );
+    let refusals = [
+        (
+            "device.pair.remove",
+            json!({"deviceId": b_id}),
+            "device pairing removal denied",
+        ),
+        (
+            "device.pair.rename",
+            json!({"deviceId": b_id, "label": "mine now"}),
+            "device pairing rename denied",
+        ),
+        (
+            "device.token.rotate",
+            json!({"deviceId": b_id, "role": "operator"}),
+            "device token rotation denied",
+        ),
+        (
+            "device.token.revoke",
+            json!({"deviceId": b_id, "role": "operator"}),
+            "device token revocation denied",
+        ),
+        (
+            "device.pair.approve",
+            json!({"requestId": c_request}),
+            "device pairing approval denied",
+        ),
+        (
+            "device.pair.approve",
+            json!({"requestId": "no-such-request"}),
+            "device pairing approval denied",
+        ),
+        (
+            "device.pair.reject",
+            json!({"requestId": c_request}),
+            "device pairing rejection denied",
+        ),
+        (
+            "device.pair.reject",
+            json!({"requestId": "no-such-request"}),
+            "device pairing rejection denied",
+        ),
+        (
+            "device.pair.remove",
+            json!({"deviceId": node.node_id}),
+            "device pairing removal denied",
+        ),
+        (
+            "device.token.rotate",
+            json!({"deviceId": a_id, "role": "node"}),
+            "device token rotation denied",
+        ),
+        (
+            "device.token.revoke",
+            json!({"deviceId": a_id, "role": "node"}),
+            "device token revocation denied",
+        ),
+    ];
+    for (method, params, message) in &refusals {
+        let res = dev_a.request(method, params.clone()).await;
+        let err = error_of(&res);
+        assert_eq!(err["code"], "INVALID_REQUEST", "{method} {params}: {res}");
+        assert_eq!(err["message"], *message, "{method} {params}: {res}");
+    }
+    // Nothing changed: B is paired with its token, C and D still wait.
+    let list = admin.request("device.pair.list", json!({})).await;
+    let paired = ids(&list, "paired", "deviceId");
+    for id in [&a_id, &b_id, &node.node_id] {
+        assert!(paired.contains(id), "{id} not paired any more: {list}");
+    }
+    assert_eq!(ids(&list, "pending", "requestId"), {
+        let mut v = vec![c_request.clone(), d_request.clone()];
+        v.sort();
+        v
+    });
+    let (_b_conn, res) = remote_hello(
+        gw.port,
+        &b,
+        connect_params(
+            "cli",
+            "cli",
+            &["operator.read"],
+            json!({"deviceToken": b_token}),
+        ),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "B's token still works: {res}");
+    // Its own device it may name.
+    let res = dev_a
+        .request(
+            "device.pair.rename",
+            json!({"deviceId": a_id, "label": "  Kitchen tablet  "}),
+        )
+        .await;
+    assert_eq!(
+        res["payload"],
+        json!({"deviceId": a_id, "label": "Kitchen tablet"}),
+        "{res}"
+    );
+
+    // A shared-secret operator with pairing only is not device-bound, but approving a
+    // node-role request needs admin.
+    let (mut pairer, _) = WsClient::hello(gw.port, cli_params("T", &["operator.pairing"])).await;
+    let res = pairer
+        .request("device.pair.approve", json!({"requestId": d_request}))
+        .await;
+    assert_eq!(
+        error_of(&res)["message"],
+        "device pairing approval denied",
+        "{res}"
+    );
+    let res = pairer
+        .request(
+            "device.pair.rename",
+            json!({"deviceId": b_id, "label": "Büro 🖥️"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = pairer
+        .request("device.pair.reject", json!({"requestId": c_request}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = admin
+        .request("device.pair.approve", json!({"requestId": d_request}))
+        .await;
+    assert_eq!(res["ok"], true, "an admin approves the node: {res}");
+
+    // Rename's params: OpenClaw's schema, then ours (no control characters).
+    let long = "x".repeat(65);
+    let emoji = "🦀".repeat(64);
+    for (params, message) in [
+        (
+            json!({"deviceId": b_id}),
+            "invalid device.pair.rename params: must have required property 'label'",
+        ),
+        (
+            json!({"deviceId": b_id, "label": long}),
+            "invalid device.pair.rename params: at /label: must NOT have more than 64 characters",
+        ),
+        (
+            json!({"deviceId": b_id, "label": ""}),
+            "invalid device.pair.rename params: at /label: must NOT have fewer than 1 characters",
+        ),
+        (
+            json!({"deviceId": b_id, "label": 7}),
+            "invalid device.pair.rename params: at /label: must be string",
+        ),
+        (
+            json!({"deviceId": b_id, "label": "x", "color": "red"}),
+            "invalid device.pair.rename params: at root: unexpected property 'color'",
+        ),
+        (json!({"deviceId": b_id, "label": "   "}), "label required"),
+        (
+            json!({"deviceId": b_id, "label": "evil\u{1b}[2J"}),
+            "label must not contain control characters (line breaks, escapes)",
+        ),
+        (
+            json!({"deviceId": b_id, "label": "two\nlines"}),
+            "label must not contain control characters (line breaks, escapes)",
+        ),
+        (
+            json!({"deviceId": "0".repeat(64), "label": "ghost"}),
+            "unknown deviceId",
+        ),
+    ] {
+        let res = admin.request("device.pair.rename", params.clone()).await;
+        assert_eq!(error_of(&res)["message"], message, "{params}: {res}");
+    }
+    let res = admin
+        .request(
+            "device.pair.rename",
+            json!({"deviceId": b_id, "label": emoji}),
+        )
+        .await;
+    assert_eq!(
+        res["ok"], true,
+        "64 characters, whatever their bytes: {res}"
+    );
+    let res = admin
+        .request(
+            "device.pair.rename",
+            json!({"deviceId": b_id, "label": "Büro 🖥️"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+
+    // The refusals are in the ring as reason codes, without device ids.
+    let snap = admin
+        .request("diagnostics.stability", json!({"type": "security.event"}))
+        .await;
+    let events = snap["payload"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let count = |action: &str, reason: &str| -> u64 {
+        events
+            .iter()
+            .filter(|e| e["action"] == action && e["reason"] == reason)
+            .map(|e| e["count"].as_u64().unwrap_or(1))
+            .sum()
+    };
+    assert_eq!(
+        count("device.pairing.denied", "device-ownership-mismatch"),
+        5,
+        "{snap}"
+    );
+    assert_eq!(
+        count("device.pairing.denied", "role-management-requires-admin"),
+        1,
+        "{snap}"
+    );
+    assert_eq!(
+        count("device.token.rotation_denied", "device-ownership-mismatch"),
+        1,
+        "{snap}"
+    );
+    assert_eq!(
+        count(
+            "device.token.rotation_denied",
+            "role-management-requires-admin"
+        ),
+        1,
+        "{snap}"
+    );
+    assert_eq!(
+        count(
+            "device.token.revocation_denied",
+            "device-ownership-mismatch"
+        ),
+        1,
+        "{snap}"
+    );
+    assert_eq!(
+        count(
+            "device.token.revocation_denied",
+            "role-management-requires-admin"
+        ),
+        1,
+        "{snap}"
+    );
+    let text = snap.to_string();
+    for id in [&a_id, &b_id, &node.node_id] {
+        assert!(
+            !text.contains(id.as_str()),
+            "a device id in the ring: {text}"
+        );
+    }
+    assert!(
+        gw.stderr().contains(&format!(
+            "device pairing removal denied device={b_id} reason=device-ownership-mismatch"
+        )),
+        "{}",
+        gw.stderr()
+    );
+
+    // Our CLI lists the labels and finds a device by its label.
+    let home = CliHome::new();
+    let url = gw.url();
+    let out = home.run(&["devices", "list", "--url", &url, "--token", "T"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.contains("Kitchen tablet") && out.stdout.contains("Büro 🖥️"),
+        "{out}"
+    );
+    let out = home.run(
+        &[
+            "devices",
+            "rename",
+            "--device",
+            "kitchen tablet",
+            "--name",
+            "Hall tablet",
+            "--url",
+            &url,
+            "--token",
+            "T",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("Renamed device {a_id} to \"Hall tablet\""),
+        "{out}"
+    );
+
+    // Labels are kept on disk across a restart.
+    drop((dev_a, pairer, admin, node));
+    gw.sigterm();
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", gw.stderr());
+    let gw = TestGateway::start_in(gw.take_dir(), &["gateway", "run", "--port", "0"], &[], None);
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let list = admin.request("device.pair.list", json!({})).await;
+    let label = |id: &str| {
+        list["payload"]["paired"]
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["deviceId"] == id))
+            .map(|d| d["operatorLabel"].clone())
+    };
+    assert_eq!(label(&a_id), Some(json!("Hall tablet")), "{list}");
+    assert_eq!(label(&b_id), Some(json!("Büro 🖥️")), "{list}");
 }

@@ -59,6 +59,13 @@ pub enum PairingOp {
         /// Device id.
         device_id: String,
     },
+    /// `device.pair.rename`: the operator's label for a paired device.
+    DeviceRename {
+        /// Device id.
+        device_id: String,
+        /// The label (trimmed, 1–64 characters).
+        label: String,
+    },
     /// `device.token.rotate`.
     TokenRotate {
         /// Device id.
@@ -86,6 +93,10 @@ pub struct PairingRequest {
     pub op: PairingOp,
     /// The caller's granted scopes.
     pub caller_scopes: Vec<String>,
+    /// The device whose own credential (its device token, or a setup code) authenticated
+    /// the caller: without `operator.admin`, such a caller manages only that device
+    /// (OpenClaw's device-management authz). `None`: the shared secret (or no device).
+    pub caller_device: Option<String>,
 }
 
 /// What a [`PairingOp`] answers, one variant per operation (serialized as the bare wire
@@ -160,6 +171,13 @@ pub enum PairingReply {
         /// `true`.
         removed: bool,
     },
+    /// `device.pair.rename`.
+    DeviceRenamed {
+        /// Device id.
+        device_id: String,
+        /// The label now stored.
+        label: String,
+    },
     /// `device.token.rotate`: the new token (shown once).
     TokenRotated {
         /// Device id.
@@ -211,6 +229,10 @@ pub enum PairingError {
     /// The change could not be persisted (and was undone).
     #[error("could not save pairing state; check the state directory")]
     NotSaved,
+    /// Refused by the device-management policy (OpenClaw's wording: `device pairing
+    /// removal denied`, …); why is logged, not told.
+    #[error("{0}")]
+    Denied(&'static str),
 }
 
 impl PairingError {
@@ -228,8 +250,16 @@ impl PairingError {
 type PairingResult = Result<PairingReply, PairingError>;
 
 impl Registry {
-    pub(super) fn pairing_op(&mut self, op: PairingOp, caller: &[String]) -> (PairingResult, bool) {
-        match self.apply_pairing_op(op, caller) {
+    pub(super) fn pairing_op(
+        &mut self,
+        op: PairingOp,
+        caller: &[String],
+        caller_device: Option<&str>,
+    ) -> (PairingResult, bool) {
+        if let Err(e) = self.device_management_allowed(&op, caller, caller_device) {
+            return (Err(e), false);
+        }
+        match self.apply_pairing_op(op, caller, caller_device) {
             Ok(reply) => {
                 let changed = !matches!(
                     reply,
@@ -241,7 +271,121 @@ impl Registry {
         }
     }
 
-    fn apply_pairing_op(&mut self, op: PairingOp, caller: &[String]) -> PairingResult {
+    /// OpenClaw's device-management authz (`server-methods/devices.ts`) for the
+    /// `device.*` operations, before anything changes:
+    ///
+    /// - a caller authenticated by a device's own credential and without `operator.admin`
+    ///   manages only that device (`device-ownership-mismatch`): it may not approve,
+    ///   reject, remove, rename, rotate or revoke for another device, nor learn whether
+    ///   another device's request exists;
+    /// - without `operator.admin`, nobody approves a request for a role other than
+    ///   `operator`, rotates or revokes a non-operator token, and a device-bound caller
+    ///   does not remove or rename a device paired for one (`role-management-requires-admin`).
+    ///
+    /// A refusal answers OpenClaw's `… denied` message; the reason goes to the log and to
+    /// the stability ring (`security.event`), with the device ids in the log only.
+    fn device_management_allowed(
+        &self,
+        op: &PairingOp,
+        caller: &[String],
+        caller_device: Option<&str>,
+    ) -> Result<(), PairingError> {
+        const APPROVE: &str = "device pairing approval denied";
+        const REJECT: &str = "device pairing rejection denied";
+        const REMOVE: &str = "device pairing removal denied";
+        const RENAME: &str = "device pairing rename denied";
+        const ROTATE: &str = "device token rotation denied";
+        const REVOKE: &str = "device token revocation denied";
+        if caller.iter().any(|s| s == scopes::ADMIN) {
+            return Ok(());
+        }
+        let deny = |message: &'static str, target: &str, reason: &'static str| {
+            log::warn!("{message} device={target} reason={reason}");
+            let (source, action) = match message {
+                ROTATE => ("gateway.device-token", "device.token.rotation_denied"),
+                REVOKE => ("gateway.device-token", "device.token.revocation_denied"),
+                _ => ("gateway.device-pairing", "device.pairing.denied"),
+            };
+            crate::stability::record(
+                crate::stability::Record::of("security.event")
+                    .source(source)
+                    .action(action)
+                    .outcome("denied")
+                    .level("warning")
+                    .target("device")
+                    .reason(reason)
+                    .repeated(),
+            );
+            Err(PairingError::Denied(message))
+        };
+        let other = |target: &str| caller_device.is_some_and(|c| c != target.trim());
+        let pending = |request_id: &str| self.book.pending_devices.get(request_id);
+        let paired_non_operator = |device_id: &str| {
+            self.book
+                .devices
+                .get(device_id.trim())
+                .is_some_and(crate::pairing::PairedDevice::has_non_operator_role)
+        };
+        match op {
+            PairingOp::DeviceApprove { request_id } => {
+                let Some(p) = pending(request_id) else {
+                    return Err(PairingError::Denied(APPROVE));
+                };
+                if other(&p.device_id) {
+                    return deny(APPROVE, &p.device_id, "device-ownership-mismatch");
+                }
+                if p.role.trim() != "operator" {
+                    return deny(APPROVE, &p.device_id, "role-management-requires-admin");
+                }
+            }
+            PairingOp::DeviceReject { request_id } if caller_device.is_some() => {
+                let Some(p) = pending(request_id) else {
+                    return Err(PairingError::Denied(REJECT));
+                };
+                if other(&p.device_id) {
+                    return deny(REJECT, &p.device_id, "device-ownership-mismatch");
+                }
+            }
+            PairingOp::DeviceRemove { device_id } | PairingOp::DeviceRename { device_id, .. } => {
+                let message = if matches!(op, PairingOp::DeviceRemove { .. }) {
+                    REMOVE
+                } else {
+                    RENAME
+                };
+                if other(device_id) {
+                    return deny(message, device_id, "device-ownership-mismatch");
+                }
+                if caller_device.is_some() && paired_non_operator(device_id) {
+                    return deny(message, device_id, "role-management-requires-admin");
+                }
+            }
+            PairingOp::TokenRotate {
+                device_id, role, ..
+            }
+            | PairingOp::TokenRevoke { device_id, role } => {
+                let message = if matches!(op, PairingOp::TokenRotate { .. }) {
+                    ROTATE
+                } else {
+                    REVOKE
+                };
+                if other(device_id) {
+                    return deny(message, device_id, "device-ownership-mismatch");
+                }
+                if !role.trim().is_empty() && role.trim() != "operator" {
+                    return deny(message, device_id, "role-management-requires-admin");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn apply_pairing_op(
+        &mut self,
+        op: PairingOp,
+        caller: &[String],
+        caller_device: Option<&str>,
+    ) -> PairingResult {
         let now = now_ms();
         let missing = |s: &str| PairingError::MissingScope(s.to_owned());
         match op {
@@ -339,20 +483,27 @@ impl Registry {
                     display_name,
                 })
             }
-            PairingOp::DeviceList => Ok(PairingReply::DeviceList {
-                paired: self
-                    .book
-                    .devices
-                    .values()
-                    .map(|d| PairingBook::device_view(d, self.device_connected(&d.device_id)))
-                    .collect(),
-                pending: self
-                    .book
-                    .pending_devices
-                    .values()
-                    .map(Self::pending_device_view)
-                    .collect(),
-            }),
+            PairingOp::DeviceList => {
+                // A device-bound caller without admin sees only its own device.
+                let admin = caller.iter().any(|s| s == scopes::ADMIN);
+                let visible = |id: &str| admin || caller_device.is_none_or(|c| c == id);
+                Ok(PairingReply::DeviceList {
+                    paired: self
+                        .book
+                        .devices
+                        .values()
+                        .filter(|d| visible(&d.device_id))
+                        .map(|d| PairingBook::device_view(d, self.device_connected(&d.device_id)))
+                        .collect(),
+                    pending: self
+                        .book
+                        .pending_devices
+                        .values()
+                        .filter(|p| visible(&p.device_id))
+                        .map(Self::pending_device_view)
+                        .collect(),
+                })
+            }
             PairingOp::DeviceApprove { request_id } => {
                 let p = self
                     .book
@@ -399,6 +550,13 @@ impl Registry {
                     device_id,
                     removed: true,
                 })
+            }
+            PairingOp::DeviceRename { device_id, label } => {
+                if !self.book.rename_device(&device_id, &label) {
+                    return Err(PairingError::UnknownDevice);
+                }
+                log::info!("device pairing renamed device={device_id}");
+                Ok(PairingReply::DeviceRenamed { device_id, label })
             }
             PairingOp::TokenRotate {
                 device_id,
@@ -454,7 +612,8 @@ impl Handler<PairingRequest> for Registry {
     fn handle(&mut self, msg: PairingRequest, _: &mut Self::Context) -> Self::Result {
         self.book.expire(now_ms());
         let before = self.book.clone();
-        let (result, changed) = self.pairing_op(msg.op, &msg.caller_scopes);
+        let (result, changed) =
+            self.pairing_op(msg.op, &msg.caller_scopes, msg.caller_device.as_deref());
         if !changed {
             return Box::pin(actix::fut::ready(result));
         }

@@ -160,6 +160,7 @@ fn pairing_replies_are_the_bare_wire_objects() {
         device_id: "d".into(),
         display_name: Some("laptop".into()),
         last_seen_at_ms: Some(3),
+        operator_label: None,
         platform: None,
         public_key: "pk".into(),
         role: "operator".into(),

@@ -516,11 +516,15 @@ impl WsSession {
                         return act.fail_busy(&id, ctx);
                     }
                 };
+                let credential_device = ready_device_id
+                    .clone()
+                    .filter(|_| matches!(method, "device-token" | "bootstrap-token"));
                 let ready = ReadyState {
                     role,
                     scopes,
                     node_id: node.as_ref().map(|(_, n)| n.clone()),
                     device_id: ready_device_id,
+                    credential_device,
                 };
                 act.node = node.map(|(addr, _)| addr);
                 act.finish_hello(&id, ready, method, &snap, issued, ctx);
@@ -594,6 +598,7 @@ impl WsSession {
             scopes,
             node_id: None,
             device_id: None,
+            credential_device: None,
         };
         self.finish_hello(&id, ready, method, &snap, (None, None), ctx);
     }

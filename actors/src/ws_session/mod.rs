@@ -105,6 +105,10 @@ struct ReadyState {
     node_id: Option<String>,
     /// The verified device id, if the client presented one.
     device_id: Option<String>,
+    /// The device whose own credential (device token or setup code) authenticated the
+    /// session (`None`: the shared secret did): device management is limited to it
+    /// without `operator.admin`.
+    credential_device: Option<String>,
 }
 
 /// One WebSocket connection.

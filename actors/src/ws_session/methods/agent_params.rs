@@ -799,6 +799,7 @@ mod tests {
             params,
             scopes: Vec::new(),
             node_id: None,
+            caller_device: None,
         }
     }
 

@@ -1,5 +1,8 @@
 //! `device.pair.*`, `device.token.rotate`, `device.token.revoke` (OpenClaw's
-//! `server-methods/devices.ts`). The registry replies once the change is persisted.
+//! `server-methods/devices.ts`). The registry replies once the change is persisted, after
+//! OpenClaw's device-management policy (a device-bound caller without `operator.admin`
+//! manages only its own device; non-operator roles need admin: see
+//! `Registry::device_management_allowed`).
 
 use actix::prelude::*;
 use serde_json::{Value, json};
@@ -10,6 +13,7 @@ use crate::auth::AuthMode;
 use crate::pairing::BootstrapProfile;
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{ADMIN, MethodAccess, PAIRING};
+use crate::protocol::validate::Checker;
 use crate::registry::nodes::{IssueSetupCode, PairingOp, SetupStatus};
 use crate::setup_code::{self, SetupRequest};
 use crate::ws_session::WsSession;
@@ -34,6 +38,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "device.pair.remove",
         access: MethodAccess::Operator(PAIRING),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::device_pair_remove),
+    },
+    Method {
+        name: "device.pair.rename",
+        access: MethodAccess::Operator(PAIRING),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::device_pair_rename),
     },
     Method {
         name: "device.token.rotate",
@@ -124,6 +133,58 @@ impl Params for SetupCodeParams {
     }
 }
 
+/// The longest operator label (OpenClaw's `DevicePairLabelString`).
+const MAX_LABEL_CHARS: usize = 64;
+
+/// `device.pair.rename {deviceId, label}` (OpenClaw's closed schema: `label` 1–64
+/// characters), as the registry's operation: the label trimmed, not blank, and free of
+/// control characters (it is shown in terminals and the Control UI).
+pub(crate) struct DeviceRenameParams(PairingOp);
+
+impl Params for DeviceRenameParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "device.pair.rename";
+        let fail = |why: String| ErrorShape::invalid(format!("invalid {M} params: {why}"));
+        let Value::Object(o) = &call.params else {
+            return Err(fail("at root: must be object".to_owned()));
+        };
+        let mut c = Checker::new();
+        c.closed("", o, &["deviceId", "label"]);
+        c.required("", o, "deviceId");
+        c.required("", o, "label");
+        let device_id = c
+            .string("", o, "deviceId", true)
+            .map(|d| d.trim().to_owned());
+        let label = c.string("", o, "label", false);
+        if let Some(l) = label {
+            match l.chars().count() {
+                0 => c.error("/label", "must NOT have fewer than 1 characters"),
+                n if n > MAX_LABEL_CHARS => c.error(
+                    "/label",
+                    &format!("must NOT have more than {MAX_LABEL_CHARS} characters"),
+                ),
+                _ => {}
+            }
+        }
+        if !c.ok() {
+            return Err(fail(c.message()));
+        }
+        let label = label.unwrap_or_default().trim();
+        if label.is_empty() {
+            return Err(ErrorShape::invalid("label required"));
+        }
+        if label.chars().any(char::is_control) {
+            return Err(ErrorShape::invalid(
+                "label must not contain control characters (line breaks, escapes)",
+            ));
+        }
+        Ok(Self(PairingOp::DeviceRename {
+            device_id: device_id.unwrap_or_default(),
+            label: label.to_owned(),
+        }))
+    }
+}
+
 /// `device.pair.setupStatus {setupId}`.
 pub(crate) struct SetupStatusParams(String);
 
@@ -165,6 +226,12 @@ impl WsSession {
             device_id: p.device_id,
         };
         self.reply_pairing(call, op, ctx);
+    }
+
+    /// `device.pair.rename {deviceId, label}`: the operator's name for a paired device,
+    /// shown by `device.pair.list` (`operatorLabel`) and kept across re-approvals.
+    fn device_pair_rename(&mut self, call: Call, p: DeviceRenameParams, ctx: &mut Context<Self>) {
+        self.reply_pairing(call, p.0, ctx);
     }
 
     /// `device.token.rotate {deviceId, role, scopes?}`, `device.token.revoke {deviceId, role}`.

@@ -90,6 +90,9 @@ pub(crate) struct Call {
     pub scopes: Vec<String>,
     /// The caller's node id (node role only).
     pub node_id: Option<String>,
+    /// The device whose own credential authenticated the caller (see
+    /// [`PairingRequest::caller_device`]).
+    pub caller_device: Option<String>,
 }
 
 /// A method's typed params: parsed and validated (errors worded like OpenClaw's AJV
@@ -227,6 +230,7 @@ impl WsSession {
             params: req.params,
             scopes: state.scopes.clone(),
             node_id: state.node_id.clone(),
+            caller_device: state.credential_device.clone(),
         };
         (method.handler)(self, call, ctx);
     }
@@ -266,6 +270,7 @@ impl WsSession {
         let fut = self.registry.send(PairingRequest {
             op,
             caller_scopes: call.scopes,
+            caller_device: call.caller_device,
         });
         self.reply_with(
             call.id,
@@ -326,6 +331,7 @@ mod tests {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             node_id: None,
             device_id: None,
+            credential_device: None,
         }
     }
 

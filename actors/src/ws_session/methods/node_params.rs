@@ -345,6 +345,7 @@ mod tests {
             params,
             scopes: vec!["operator.write".into()],
             node_id: node_id.map(str::to_owned),
+            caller_device: None,
         }
     }
 
