@@ -154,6 +154,7 @@ pub fn classify(path: &str) -> Class {
         || under("plugins")
         || under("skills")
         || under("bindings")
+        || under("session")
     {
         return Class::Hot;
     }

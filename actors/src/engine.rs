@@ -71,6 +71,8 @@ pub struct EngineConfig {
     pub run_timeout: Duration,
     /// `agents.defaults.compaction`.
     pub compaction: crate::compaction::CompactionSettings,
+    /// `session.maintenance`.
+    pub session_maintenance: crate::registry::maintenance::MaintenanceSettings,
     /// `cron.enabled`: run scheduled jobs (with `false` they are kept and editable only).
     pub cron_enabled: bool,
     /// The heartbeats: the default agent's (`agents.defaults.heartbeat`), or one per agent
@@ -120,6 +122,7 @@ impl EngineConfig {
             agent_tools: Default::default(),
             run_timeout: crate::agent_run::DEFAULT_RUN_TIMEOUT,
             compaction: crate::compaction::CompactionSettings::default(),
+            session_maintenance: Default::default(),
             cron_enabled: true,
             heartbeats: Vec::new(),
             workspace: Default::default(),

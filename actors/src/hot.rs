@@ -30,6 +30,8 @@ pub struct HotConfig {
     pub run_timeout: std::time::Duration,
     /// `agents.defaults.compaction`.
     pub compaction: Arc<crate::compaction::CompactionSettings>,
+    /// `session.maintenance`.
+    pub session_maintenance: Arc<crate::registry::maintenance::MaintenanceSettings>,
     /// The agent's workspace (`agents.defaults.workspace` and its limits).
     pub workspace: Arc<crate::workspace::WorkspaceSettings>,
     /// `tools.profile` / `tools.allow` / `tools.deny`.
@@ -70,6 +72,7 @@ impl HotConfig {
             agent_tools: config.agent_tools.clone(),
             run_timeout: config.run_timeout,
             compaction: Arc::new(config.compaction.clone()),
+            session_maintenance: Arc::new(config.session_maintenance.clone()),
             workspace,
             tools,
             exec: Arc::new(config.exec.clone()),

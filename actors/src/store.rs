@@ -13,7 +13,7 @@
 //! are created with their entries synced ([`create_dir_durable`]).
 //!
 //! Messages: [`SaveDocument`], [`LoadDocument`], [`AppendLines`], [`LoadLines`], [`LoadContext`],
-//! [`RenameFile`], [`PruneDir`].
+//! [`RenameFile`], [`PruneDir`], [`ScanDir`], [`TidyDir`].
 
 use std::fs;
 use std::io::Write as _;
@@ -263,6 +263,147 @@ impl Handler<RenameFile> for StoreActor {
             Ok(true)
         })();
         res.map_err(StoreError::io(from))
+    }
+}
+
+/// The most files [`ScanDir`] lists (a sessions directory of a busy gateway holds a few
+/// thousand).
+pub const MAX_SCAN: usize = 200_000;
+
+/// Lists the regular files of `<state>/<dir>` (name, size, mtime) and the session ids its
+/// `sessions.json` names on disk: what session maintenance plans with. A missing directory
+/// is empty. At most [`MAX_SCAN`] files.
+#[derive(Message)]
+#[rtype(result = "Result<crate::registry::maintenance::DirListing, StoreError>")]
+pub struct ScanDir {
+    /// Directory relative to the state directory.
+    pub dir: String,
+}
+
+impl Handler<ScanDir> for StoreActor {
+    type Result = Result<crate::registry::maintenance::DirListing, StoreError>;
+
+    fn handle(&mut self, msg: ScanDir, _: &mut Self::Context) -> Self::Result {
+        use crate::registry::maintenance::{DirFile, DirListing};
+        let dir = self.dir.join(&msg.dir);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(DirListing::default());
+            }
+            Err(e) => return Err(StoreError::io(dir)(e)),
+        };
+        // The index on disk: the transcripts it names are never leftovers, even those of
+        // an agent whose entries this process did not load. One it cannot read protects
+        // every file.
+        let on_disk = match fs::read(dir.join("sessions.json")) {
+            Ok(bytes) => {
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+                    .ok()
+                    .map(|m| {
+                        m.values()
+                            .filter_map(|v| v.get("sessionId").and_then(serde_json::Value::as_str))
+                            .map(str::to_owned)
+                            .collect()
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Default::default()),
+            Err(_) => None,
+        };
+        let mut out = Vec::new();
+        for e in entries.filter_map(Result::ok) {
+            if out.len() >= MAX_SCAN {
+                log::warn!(
+                    "{}: more than {MAX_SCAN} files; session maintenance looks at the first {MAX_SCAN}",
+                    dir.display()
+                );
+                break;
+            }
+            // `symlink_metadata`: a link is not followed (nor counted as a file).
+            let Ok(meta) = fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let modified_ms = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            out.push(DirFile {
+                name,
+                bytes: meta.len(),
+                modified_ms,
+            });
+        }
+        Ok(DirListing {
+            files: out,
+            on_disk,
+        })
+    }
+}
+
+/// Archives (renames `<name>` to `<name>.deleted.<stamp>`) and deletes files of
+/// `<state>/<dir>`, then syncs the directory; answers how many files were archived and
+/// deleted. Only plain names of that directory are touched (no `/`, no leading `.`); a
+/// file already gone counts as nothing.
+#[derive(Message)]
+#[rtype(result = "Result<(usize, usize), StoreError>")]
+pub struct TidyDir {
+    /// Directory relative to the state directory.
+    pub dir: String,
+    /// Files to archive.
+    pub archive: Vec<String>,
+    /// Files to delete.
+    pub delete: Vec<String>,
+    /// The archives' suffix (ms).
+    pub stamp: u64,
+}
+
+impl Handler<TidyDir> for StoreActor {
+    type Result = Result<(usize, usize), StoreError>;
+
+    fn handle(&mut self, msg: TidyDir, _: &mut Self::Context) -> Self::Result {
+        let dir = self.dir.join(&msg.dir);
+        let plain = |n: &str| !n.is_empty() && !n.contains('/') && !n.starts_with('.');
+        let (mut archived, mut deleted) = (0, 0);
+        let mut first_error = None;
+        for name in msg.archive.iter().filter(|n| plain(n)) {
+            let to = dir.join(format!("{name}.deleted.{}", msg.stamp));
+            match fs::rename(dir.join(name), &to) {
+                Ok(()) => archived += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first_error.get_or_insert_with(|| StoreError::io(dir.join(name))(e));
+                }
+            }
+        }
+        for name in msg.delete.iter().filter(|n| plain(n)) {
+            match fs::remove_file(dir.join(name)) {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first_error.get_or_insert_with(|| StoreError::io(dir.join(name))(e));
+                }
+            }
+        }
+        if archived + deleted > 0
+            && let Err(e) = fs::File::open(&dir).and_then(|d| d.sync_all())
+        {
+            first_error.get_or_insert_with(|| StoreError::io(dir.clone())(e));
+        }
+        match first_error {
+            Some(e) if archived + deleted == 0 => Err(e),
+            Some(e) => {
+                log::warn!("session maintenance: {e}");
+                Ok((archived, deleted))
+            }
+            None => Ok((archived, deleted)),
+        }
     }
 }
 

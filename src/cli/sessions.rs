@@ -1,5 +1,6 @@
-//! `openclaw sessions …`: list the gateway's sessions (`sessions.list`) and delete them
-//! (`sessions.delete`), worded as OpenClaw's `openclaw sessions` and `sessions delete`.
+//! `openclaw sessions …`: list the gateway's sessions (`sessions.list`), delete them
+//! (`sessions.delete`) and run maintenance (`sessions.cleanup`), worded as OpenClaw's
+//! `openclaw sessions`, `sessions delete` and `sessions cleanup`.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -31,6 +32,32 @@ pub enum SessionsSub {
     /// Delete sessions: their runs stop, they leave the index, and each transcript is
     /// archived on the gateway host (`<id>.jsonl.deleted.<ms>`).
     Delete(DeleteArgs),
+    /// Run session maintenance now (`session.maintenance`: age, count, archive retention,
+    /// disk budget) on the gateway.
+    Cleanup(CleanupArgs),
+}
+
+/// `sessions cleanup`.
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// The agent to maintain (default: the default agent).
+    #[arg(long, conflicts_with = "all_agents")]
+    pub agent: Option<String>,
+    /// Maintain every agent.
+    #[arg(long)]
+    pub all_agents: bool,
+    /// Apply even when session.maintenance.mode is "warn".
+    #[arg(long)]
+    pub enforce: bool,
+    /// A session key to keep whatever its age.
+    #[arg(long, value_name = "KEY")]
+    pub active_key: Option<String>,
+    /// Also drop entries whose transcript file is missing.
+    #[arg(long)]
+    pub fix_missing: bool,
+    /// Connection flags.
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 /// `sessions list`.
@@ -67,7 +94,100 @@ pub async fn run_sessions(config: Option<PathBuf>, cmd: SessionsCmd) -> Result<(
         None => sessions_list(config, cmd.list).await,
         Some(SessionsSub::List(a)) => sessions_list(config, a).await,
         Some(SessionsSub::Delete(a)) => sessions_delete(config, a).await,
+        Some(SessionsSub::Cleanup(a)) => sessions_cleanup(config, a).await,
     }
+}
+
+/// One store's summary as lines (OpenClaw's `Applied maintenance` wording, with the
+/// numbers behind it).
+fn cleanup_lines(st: &Value, many: bool) -> Vec<String> {
+    let n = |k: &str| st.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let mut out = Vec::new();
+    if many {
+        out.push(format!("Agent: {}", s(st, "agentId")));
+    }
+    out.push(format!("Session store: {}", s(st, "storePath")));
+    let applied = st.get("applied").and_then(Value::as_bool) == Some(true);
+    if applied {
+        out.push(format!(
+            "Applied maintenance. Current entries: {}",
+            n("appliedCount")
+        ));
+    } else {
+        out.push(format!(
+            "Maintenance mode: {} (nothing changed; --enforce applies). Entries: {} -> {}",
+            s(st, "mode"),
+            n("beforeCount"),
+            n("afterCount")
+        ));
+    }
+    out.push(format!(
+        "Archived (idle): {} · Deleted (cron): {} · Archived (over maxEntries): {} · Missing transcripts: {}",
+        n("archived"),
+        n("pruned"),
+        n("capArchived"),
+        n("missing")
+    ));
+    let old = st
+        .pointer("/unreferencedArtifacts/removedFiles")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if let Some(d) = st.get("diskBudget").filter(|d| d.is_object()) {
+        let b = |k: &str| d.get(k).and_then(Value::as_u64).unwrap_or(0);
+        out.push(format!(
+            "Disk: {} -> {} bytes (files deleted for the budget: {}, for retention: {old})",
+            b("totalBytesBefore"),
+            b("totalBytesAfter"),
+            b("removedFiles")
+        ));
+    } else if old > 0 {
+        out.push(format!("Files deleted for retention: {old}"));
+    }
+    out
+}
+
+async fn sessions_cleanup(config: Option<PathBuf>, a: CleanupArgs) -> Result<(), Failure> {
+    let target = client_target(config, &a.conn).await?;
+    let mut params = json!({});
+    if let Some(agent) = &a.agent {
+        params["agent"] = json!(agent);
+    }
+    if a.all_agents {
+        params["allAgents"] = json!(true);
+    }
+    if a.enforce {
+        params["enforce"] = json!(true);
+    }
+    if let Some(k) = &a.active_key {
+        params["activeKey"] = json!(k);
+    }
+    if a.fix_missing {
+        params["fixMissing"] = json!(true);
+    }
+    let r = call(
+        &target,
+        scopes_for("sessions.cleanup"),
+        "sessions.cleanup",
+        params,
+        a.conn.timeout,
+        "",
+    )
+    .await?;
+    if a.conn.json {
+        println!("{}", pretty(&r));
+        return Ok(());
+    }
+    let stores: Vec<Value> = match r.get("stores").and_then(Value::as_array) {
+        Some(v) => v.clone(),
+        None => vec![r],
+    };
+    let many = stores.len() > 1;
+    let blocks: Vec<String> = stores
+        .iter()
+        .map(|st| cleanup_lines(st, many).join("\n"))
+        .collect();
+    println!("{}", blocks.join("\n\n"));
+    Ok(())
 }
 
 /// `sessions.list` with `limit` rows.

@@ -32,6 +32,7 @@ pub mod limits;
 pub mod media;
 pub mod models;
 pub mod plugins;
+pub mod session;
 pub mod skills;
 pub mod speech;
 
@@ -306,6 +307,9 @@ pub struct Config {
     /// Memory (`memory.search.enabled`; the embedding settings are not read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryCfg>,
+    /// `session` (`session.maintenance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<session::SessionCfg>,
     /// The variables of `<state>/.env` and the `env` block (below the process
     /// environment); read through [`Config::env_var`].
     #[serde(skip)]

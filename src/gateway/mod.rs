@@ -243,6 +243,8 @@ pub struct Prepared {
     pub run_timeout: Duration,
     /// `agents.defaults.compaction`.
     pub compaction: openclaw_actors::compaction::CompactionSettings,
+    /// `session.maintenance`.
+    pub session_maintenance: openclaw_actors::registry::maintenance::MaintenanceSettings,
     /// The heartbeats (`agents.defaults.heartbeat`, or the agents' own).
     pub heartbeats: Vec<openclaw_actors::cron::heartbeat::HeartbeatSettings>,
     /// The agent's workspace (`agents.defaults.workspace`, …).
@@ -385,6 +387,13 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         Some(r) => (*r.default_agent().workspace).clone(),
         None => workspace,
     };
+    let session_maintenance = loaded
+        .config
+        .session
+        .clone()
+        .unwrap_or_default()
+        .maintenance_settings()
+        .map_err(StartError::config)?;
     let exec = loaded
         .config
         .tools
@@ -453,6 +462,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         agent_tools,
         run_timeout,
         compaction,
+        session_maintenance,
         heartbeats,
         skip_bootstrap: defaults.skip_bootstrap.unwrap_or(false),
         agents: roster.map(std::sync::Arc::new),
@@ -592,6 +602,7 @@ pub fn hot_config(
         agent_tools: p.agent_tools.clone(),
         run_timeout: p.run_timeout,
         compaction: std::sync::Arc::new(p.compaction.clone()),
+        session_maintenance: std::sync::Arc::new(p.session_maintenance.clone()),
         workspace: std::sync::Arc::new(p.workspace.clone()),
         tools: std::sync::Arc::new(p.tools.clone()),
         exec: std::sync::Arc::new(p.exec.clone()),
@@ -736,6 +747,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         agent_tools: prepared.agent_tools.clone(),
         run_timeout: prepared.run_timeout,
         compaction: prepared.compaction.clone(),
+        session_maintenance: prepared.session_maintenance.clone(),
         cron_enabled: cron_enabled(&loaded.config),
         heartbeats: prepared.heartbeats.clone(),
         workspace: prepared.workspace.clone(),

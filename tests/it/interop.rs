@@ -1490,6 +1490,22 @@ async fn real_cli_status_stability_and_doctor_read_ours() {
     assert_eq!(out.code, Some(0), "{out}");
     assert_eq!(out.json(), json!({"ok": true, "warningCount": 0}), "{out}");
 
+    // `openclaw sessions cleanup` (not a dry run) asks the gateway (`sessions.cleanup`) and
+    // prints its summary; the pruning itself is in `maintenance.rs`.
+    let out = oc(&["sessions", "cleanup"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.contains("Session store: ")
+            && out.stdout.contains("agents/main/sessions/sessions.json")
+            && out
+                .stdout
+                .contains("Applied maintenance. Current entries: 0"),
+        "{out}"
+    );
+    let out = oc(&["sessions", "cleanup", "--json", "--enforce"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["applied"], true, "{out}");
+
     // `status` probes with the CLI's config file (its environment alone leaves the probe
     // without credentials): the gateway's host's config, as `openclaw onboard` writes it.
     std::fs::write(

@@ -21,6 +21,7 @@ mod interop;
 mod lifecycle;
 mod limits;
 mod logging;
+mod maintenance;
 mod media;
 mod methods;
 mod metrics;

@@ -39,6 +39,7 @@ pub mod devices;
 pub mod directory;
 pub mod exec_wake;
 pub mod hello_view;
+pub mod maintenance;
 pub mod nodes;
 pub mod pairing_ops;
 pub mod presence;
@@ -284,6 +285,8 @@ impl Actor for Registry {
         ctx.run_interval(crate::stability::MEMORY_SAMPLE_EVERY, |_, _| {
             crate::stability::sample_memory()
         });
+        // Session maintenance (`session.maintenance`): every half hour.
+        Self::schedule_maintenance(ctx);
     }
 }
 

@@ -58,6 +58,11 @@ pub(super) const METHODS: &[Method] = &[
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_delete),
     },
     Method {
+        name: "sessions.cleanup",
+        access: MethodAccess::Operator(ADMIN),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_cleanup),
+    },
+    Method {
         name: "sessions.patch",
         access: MethodAccess::Operator(WRITE),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_patch),
@@ -807,6 +812,98 @@ impl WsSession {
             async move {
                 let session = fut.await.map_err(|_| gone())?;
                 Ok(Described { session })
+            },
+            ctx,
+        );
+    }
+}
+
+/// `sessions.cleanup {agent?, allAgents?, enforce?, activeKey?, fixMissing?, fixDmScope?}`
+/// (OpenClaw's closed schema; `fixDmScope` is accepted and has nothing to do here).
+pub(crate) struct CleanupParams {
+    /// `None`: the default agent; `Some(None)`: every agent.
+    agent: Option<Option<String>>,
+    msg: crate::registry::maintenance::CleanupSessions,
+}
+
+impl Params for CleanupParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "sessions.cleanup";
+        let o = match &call.params {
+            Value::Null => &serde_json::Map::new(),
+            p => obj(M, p)?,
+        };
+        let mut c = Checker::new();
+        c.closed(
+            "",
+            o,
+            &[
+                "agent",
+                "allAgents",
+                "enforce",
+                "activeKey",
+                "fixMissing",
+                "fixDmScope",
+            ],
+        );
+        let agent = c.string("", o, "agent", true).map(|a| a.trim().to_owned());
+        let all = c.boolean("", o, "allAgents").unwrap_or(false);
+        let enforce = c.boolean("", o, "enforce").unwrap_or(false);
+        let active_key = c
+            .string("", o, "activeKey", true)
+            .map(|k| k.trim().to_owned());
+        let fix_missing = c.boolean("", o, "fixMissing").unwrap_or(false);
+        let _ = c.boolean("", o, "fixDmScope");
+        if !c.ok() {
+            return Err(fail(M, &c));
+        }
+        if all && agent.is_some() {
+            return Err(ErrorShape::invalid(
+                "invalid sessions.cleanup params: agent and allAgents exclude each other",
+            ));
+        }
+        Ok(Self {
+            agent: if all { Some(None) } else { agent.map(Some) },
+            msg: crate::registry::maintenance::CleanupSessions {
+                agents: None,
+                force: enforce,
+                active_key: active_key.map(|k| normalize_session_key(&k)),
+                fix_missing,
+            },
+        })
+    }
+}
+
+impl WsSession {
+    /// `sessions.cleanup` (`operator.admin`): session maintenance now, for the default
+    /// agent, one agent or all; answers OpenClaw's summary (one store's, or `{allAgents,
+    /// mode, dryRun, stores}`).
+    fn sessions_cleanup(&mut self, call: Call, p: CleanupParams, ctx: &mut Context<Self>) {
+        let mut msg = p.msg;
+        let all = matches!(p.agent, Some(None));
+        msg.agents = match p.agent {
+            None => Some(vec![crate::agents::default_id_now().to_string()]),
+            Some(Some(a)) => Some(vec![a]),
+            Some(None) => None,
+        };
+        let mode = if self.shared.live.get().session_maintenance.enforce {
+            "enforce"
+        } else {
+            "warn"
+        };
+        let fut = self.registry.send(msg);
+        self.reply_with(
+            call.id,
+            async move {
+                let stores = match fut.await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(gone()),
+                };
+                Ok(match (all, stores.as_slice()) {
+                    (false, [one]) => serde_json::to_value(one).unwrap_or(Value::Null),
+                    _ => serde_json::json!({"allAgents": true, "mode": mode, "dryRun": false,
+                        "stores": stores}),
+                })
             },
             ctx,
         );

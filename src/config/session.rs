@@ -1,0 +1,288 @@
+//! `session.*` (OpenClaw's `session` block): `session.maintenance`, what keeps the
+//! sessions directory within its disk on a gateway that runs for months (see
+//! `openclaw_actors::registry::maintenance`).
+//!
+//! | key | default | |
+//! | --- | --- | --- |
+//! | `mode` | `"enforce"` | or `"warn"`: plan and log, change nothing |
+//! | `pruneAfter` | `"30d"` | sessions untouched this long leave the index (`false`/`0`: never) |
+//! | `maxEntries` | `5000` | index entries per agent; the oldest beyond it are archived |
+//! | `maxDiskBytes` | `"10gb"` | per-agent sessions directory budget (`false`/`0`: none) |
+//! | `highWaterBytes` | 80 % of `maxDiskBytes` | what cleanup brings it down to |
+//! | `resetArchiveRetention` | keep | archives older than this are deleted |
+//!
+//! Durations are `"30d"`, `"12h"`, `"90m"`, … or milliseconds; sizes are `"10gb"`,
+//! `"500mb"`, `"512kb"`, … (binary units, as OpenClaw's) or bytes.
+
+use std::time::Duration;
+
+use openclaw_actors::registry::maintenance::MaintenanceSettings;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `session`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCfg {
+    /// `session.maintenance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceCfg>,
+}
+
+/// `session.maintenance`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceCfg {
+    /// `"enforce"` or `"warn"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// A duration, or `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_after: Option<Value>,
+    /// A count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<Value>,
+    /// A size, or `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_disk_bytes: Option<Value>,
+    /// A size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_water_bytes: Option<Value>,
+    /// A duration, or `false` (keep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_archive_retention: Option<Value>,
+}
+
+const AT: &str = "session.maintenance";
+
+/// `false`, `0` and `"0"` turn a limit off.
+fn off(v: &Value) -> bool {
+    matches!(v, Value::Bool(false)) || v.as_u64() == Some(0) || v.as_str() == Some("0")
+}
+
+fn duration(v: &Value) -> Result<Option<Duration>, String> {
+    if off(v) {
+        return Ok(None);
+    }
+    let ms = match v {
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| String::from("not a whole number"))?,
+        Value::String(s) => openclaw_actors::cron::expr::parse_duration_ms(s)?,
+        _ => return Err("not a duration".to_owned()),
+    };
+    Ok(Some(Duration::from_millis(ms)))
+}
+
+/// A byte size: bytes, or a number with `b`, `kb`/`k`, `mb`/`m`, `gb`/`g`, `tb`/`t`
+/// (binary units, any case), OpenClaw's `parseByteSize`.
+pub fn parse_byte_size(raw: &str) -> Result<u64, String> {
+    let t = raw.trim().to_ascii_lowercase();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        "t" | "tb" => 1 << 40,
+        _ => return Err(format!("unknown unit {unit:?}")),
+    };
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
+    {
+        return Err("expected a number".to_owned());
+    }
+    let value: f64 = num.parse().map_err(|_| "expected a number".to_owned())?;
+    #[allow(clippy::cast_precision_loss)]
+    let bytes = (value * multiplier as f64).round();
+    // 2^53: JavaScript's safe integers, as OpenClaw checks.
+    if !bytes.is_finite() || bytes > 9_007_199_254_740_991.0 {
+        return Err("too large".to_owned());
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(bytes as u64)
+}
+
+fn size(v: &Value) -> Result<Option<u64>, String> {
+    if off(v) {
+        return Ok(None);
+    }
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| "not a whole number of bytes".to_owned()),
+        Value::String(s) => parse_byte_size(s).map(Some),
+        _ => Err("not a size".to_owned()),
+    }
+}
+
+impl SessionCfg {
+    /// The maintenance settings, or a message naming the key and the fix.
+    pub fn maintenance_settings(&self) -> Result<MaintenanceSettings, String> {
+        let mut out = MaintenanceSettings::default();
+        let Some(m) = &self.maintenance else {
+            return Ok(out);
+        };
+        let bad = |key: &str, v: &Value, why: String, example: &str| {
+            format!("{AT}.{key}: {v} is invalid ({why}). Fix: use {example}")
+        };
+        match m.mode.as_deref() {
+            None | Some("enforce") => {}
+            Some("warn") => out.enforce = false,
+            Some(other) => {
+                return Err(format!(
+                    "{AT}.mode: {other:?} is not a mode. Fix: use \"enforce\" (apply) or \"warn\" (only report)"
+                ));
+            }
+        }
+        if let Some(v) = &m.prune_after {
+            out.prune_after = duration(v)
+                .map_err(|e| bad("pruneAfter", v, e, "a duration such as \"30d\" or false"))?;
+        }
+        if let Some(v) = &m.reset_archive_retention {
+            out.archive_retention = duration(v).map_err(|e| {
+                bad(
+                    "resetArchiveRetention",
+                    v,
+                    e,
+                    "a duration such as \"90d\", or false to keep archives (up to the disk budget)",
+                )
+            })?;
+        }
+        if let Some(v) = &m.max_entries {
+            out.max_entries = v
+                .as_u64()
+                .filter(|n| *n >= 1)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    bad(
+                        "maxEntries",
+                        v,
+                        "not a whole number of at least 1".to_owned(),
+                        "a count such as 5000",
+                    )
+                })?;
+        }
+        if let Some(v) = &m.max_disk_bytes {
+            out.max_disk_bytes = size(v)
+                .map_err(|e| bad("maxDiskBytes", v, e, "a size such as \"10gb\" or false"))?;
+        }
+        let budget = out.max_disk_bytes.unwrap_or(0);
+        out.high_water_bytes = budget / 10 * 8;
+        if let Some(v) = &m.high_water_bytes {
+            match size(v).map_err(|e| bad("highWaterBytes", v, e, "a size such as \"8gb\""))? {
+                None => {}
+                Some(h) if out.max_disk_bytes.is_some() && h > budget => {
+                    return Err(format!(
+                        "{AT}.highWaterBytes ({h} bytes) is above maxDiskBytes ({budget} bytes). Fix: make it smaller than the budget (default: 80 % of it)"
+                    ));
+                }
+                Some(h) => out.high_water_bytes = h,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn settings(v: Value) -> Result<MaintenanceSettings, String> {
+        let cfg: SessionCfg = serde_json::from_value(json!({"maintenance": v})).expect("shape");
+        cfg.maintenance_settings()
+    }
+
+    #[test]
+    fn defaults_are_openclaws() {
+        let s = SessionCfg::default()
+            .maintenance_settings()
+            .expect("defaults");
+        assert_eq!(s, MaintenanceSettings::default());
+        assert!(s.enforce);
+        assert_eq!(s.prune_after, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(s.max_entries, 5000);
+        assert_eq!(s.max_disk_bytes, Some(10 << 30));
+        assert_eq!(s.high_water_bytes, (10u64 << 30) / 10 * 8);
+        assert_eq!(s.archive_retention, None);
+    }
+
+    #[test]
+    fn values_parse_and_turn_off() {
+        let s = settings(json!({"mode": "warn", "pruneAfter": "7d", "maxEntries": 10,
+            "maxDiskBytes": "1.5gb", "resetArchiveRetention": "90d"}))
+        .expect("valid");
+        assert!(!s.enforce);
+        assert_eq!(s.prune_after, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(s.max_entries, 10);
+        assert_eq!(s.max_disk_bytes, Some(1_610_612_736));
+        assert_eq!(s.high_water_bytes, 1_610_612_736 / 10 * 8);
+        assert_eq!(s.archive_retention, Some(Duration::from_secs(90 * 86_400)));
+        let s = settings(json!({"pruneAfter": false, "maxDiskBytes": 0, "highWaterBytes": "0"}))
+            .expect("off");
+        assert_eq!((s.prune_after, s.max_disk_bytes), (None, None));
+        let s = settings(
+            json!({"pruneAfter": 60000, "maxDiskBytes": "100mb", "highWaterBytes": "50MB"}),
+        )
+        .expect("numbers");
+        assert_eq!(s.prune_after, Some(Duration::from_secs(60)));
+        assert_eq!(s.high_water_bytes, 50 << 20);
+        for (raw, want) in [
+            ("512kb", 524_288),
+            ("10", 10),
+            ("2K", 2048),
+            ("1t", 1 << 40),
+        ] {
+            assert_eq!(parse_byte_size(raw), Ok(want), "{raw}");
+        }
+        for raw in [
+            "",
+            "gb",
+            "1.2.3mb",
+            "5pb",
+            "-1mb",
+            ".5gb",
+            "1e9",
+            "99999999999tb",
+        ] {
+            assert!(parse_byte_size(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        for (v, needle) in [
+            (json!({"mode": "sometimes"}), "session.maintenance.mode"),
+            (
+                json!({"pruneAfter": "soon"}),
+                "session.maintenance.pruneAfter",
+            ),
+            (
+                json!({"pruneAfter": true}),
+                "session.maintenance.pruneAfter",
+            ),
+            (json!({"maxEntries": 0}), "session.maintenance.maxEntries"),
+            (json!({"maxEntries": -5}), "session.maintenance.maxEntries"),
+            (
+                json!({"maxDiskBytes": "lots"}),
+                "session.maintenance.maxDiskBytes",
+            ),
+            (
+                json!({"maxDiskBytes": "1gb", "highWaterBytes": "2gb"}),
+                "above maxDiskBytes",
+            ),
+            (
+                json!({"resetArchiveRetention": [1]}),
+                "session.maintenance.resetArchiveRetention",
+            ),
+        ] {
+            let e = settings(v.clone()).expect_err("refused");
+            assert!(e.contains(needle) && e.contains("Fix:"), "{v}: {e}");
+        }
+    }
+}
