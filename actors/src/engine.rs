@@ -73,6 +73,8 @@ pub struct EngineConfig {
     pub compaction: crate::compaction::CompactionSettings,
     /// `session.maintenance`.
     pub session_maintenance: crate::registry::maintenance::MaintenanceSettings,
+    /// `session.dmScope`, `session.groupScope`, `session.identityLinks`.
+    pub session_routing: crate::session_scope::SessionRouting,
     /// `cron.enabled`: run scheduled jobs (with `false` they are kept and editable only).
     pub cron_enabled: bool,
     /// The heartbeats: the default agent's (`agents.defaults.heartbeat`), or one per agent
@@ -123,6 +125,7 @@ impl EngineConfig {
             run_timeout: crate::agent_run::DEFAULT_RUN_TIMEOUT,
             compaction: crate::compaction::CompactionSettings::default(),
             session_maintenance: Default::default(),
+            session_routing: Default::default(),
             cron_enabled: true,
             heartbeats: Vec::new(),
             workspace: Default::default(),

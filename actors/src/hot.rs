@@ -32,6 +32,8 @@ pub struct HotConfig {
     pub compaction: Arc<crate::compaction::CompactionSettings>,
     /// `session.maintenance`.
     pub session_maintenance: Arc<crate::registry::maintenance::MaintenanceSettings>,
+    /// `session.dmScope`, `session.groupScope`, `session.identityLinks`.
+    pub session_routing: Arc<crate::session_scope::SessionRouting>,
     /// The agent's workspace (`agents.defaults.workspace` and its limits).
     pub workspace: Arc<crate::workspace::WorkspaceSettings>,
     /// `tools.profile` / `tools.allow` / `tools.deny`.
@@ -73,6 +75,7 @@ impl HotConfig {
             run_timeout: config.run_timeout,
             compaction: Arc::new(config.compaction.clone()),
             session_maintenance: Arc::new(config.session_maintenance.clone()),
+            session_routing: Arc::new(config.session_routing.clone()),
             workspace,
             tools,
             exec: Arc::new(config.exec.clone()),

@@ -66,6 +66,7 @@ pub mod ports;
 pub mod protocol;
 pub mod qr;
 pub mod registry;
+pub mod session_scope;
 pub mod setup_code;
 pub mod speech;
 pub mod stability;

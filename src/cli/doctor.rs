@@ -118,6 +118,7 @@ pub fn check_files(loaded: &Loaded) -> Vec<Finding> {
     for w in &loaded.warnings {
         out.push(finding(Severity::Warn, "config", w.clone(), None));
     }
+    out.extend(shared_main_session(loaded));
     if let Some(p) = &loaded.path {
         out.extend(config_file_mode(p));
     }
@@ -139,6 +140,57 @@ pub fn check_files(loaded: &Loaded) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// `session.dmScope: "main"` puts every allowed DM sender in the owner's conversation: fine
+/// for one person, a leak between several (OpenClaw's audit says the same). Strangers of
+/// an open DM policy never join it (see `openclaw_actors::session_scope`).
+fn shared_main_session(loaded: &Loaded) -> Vec<Finding> {
+    let c = &loaded.config;
+    if c.session.as_ref().and_then(|s| s.dm_scope.as_deref()) != Some("main") {
+        return Vec::new();
+    }
+    let Some(t) = &c.channels.telegram else {
+        return Vec::new();
+    };
+    let mut senders: Vec<String> = Vec::new();
+    let mut pairing = false;
+    for a in std::iter::once(t).chain(t.accounts.iter().flat_map(|m| m.values())) {
+        let policy = a
+            .dm_policy
+            .as_deref()
+            .or(t.dm_policy.as_deref())
+            .unwrap_or("pairing");
+        pairing |= policy == "pairing";
+        for v in a.allow_from.iter().flatten() {
+            let id = match v {
+                Value::String(s) => s.trim().to_owned(),
+                other => other.to_string(),
+            };
+            if id != "*" && !senders.contains(&id) {
+                senders.push(id);
+            }
+        }
+    }
+    if senders.len() <= 1 && !pairing {
+        return Vec::new();
+    }
+    let who = if senders.len() > 1 {
+        format!("{} allowed DM senders", senders.len())
+    } else {
+        "everyone you approve by pairing".to_owned()
+    };
+    vec![finding(
+        Severity::Warn,
+        "config",
+        format!(
+            "session.dmScope is \"main\": {who} share one conversation with you (each can ask what the others said)"
+        ),
+        Some(
+            "keep \"main\" only if they are all you; otherwise set session.dmScope to \"per-channel-peer\""
+                .to_owned(),
+        ),
+    )]
 }
 
 /// A config file that holds secrets must not be readable by others.

@@ -17,6 +17,9 @@
 use std::time::Duration;
 
 use openclaw_actors::registry::maintenance::MaintenanceSettings;
+use openclaw_actors::session_scope::{
+    DmScope, MAX_CANONICAL_ID, SessionRouting, valid_canonical_id,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -27,6 +30,16 @@ pub struct SessionCfg {
     /// `session.maintenance`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<MaintenanceCfg>,
+    /// `session.dmScope`: `main`, `per-peer`, `per-channel-peer` (ours by default),
+    /// `per-account-channel-peer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dm_scope: Option<String>,
+    /// `session.groupScope`: `per-group` (default) or `main`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_scope: Option<String>,
+    /// `session.identityLinks`: canonical id → `channel:peer` ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_links: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// `session.maintenance`.
@@ -120,6 +133,58 @@ fn size(v: &Value) -> Result<Option<u64>, String> {
 }
 
 impl SessionCfg {
+    /// How chats map to sessions, or a message naming the key and the fix.
+    pub fn routing(&self) -> Result<SessionRouting, String> {
+        let mut out = SessionRouting::default();
+        if let Some(s) = &self.dm_scope {
+            out.dm_scope = DmScope::parse(s).ok_or_else(|| {
+                format!(
+                    "session.dmScope: {s:?} is not a scope. Fix: use \"main\" (every DM in the main session), \"per-peer\", \"per-channel-peer\" or \"per-account-channel-peer\""
+                )
+            })?;
+        }
+        match self.group_scope.as_deref() {
+            None | Some("per-group") => {}
+            Some("main") => out.groups_in_main = true,
+            Some(other) => {
+                return Err(format!(
+                    "session.groupScope: {other:?} is not a scope. Fix: use \"per-group\" or \"main\""
+                ));
+            }
+        }
+        for (canonical, ids) in self.identity_links.iter().flatten() {
+            let c = canonical.trim().to_ascii_lowercase();
+            if !valid_canonical_id(&c) {
+                return Err(format!(
+                    "session.identityLinks: {canonical:?} is not a usable id (it becomes part of session keys). Fix: use 1-{MAX_CANONICAL_ID} letters, digits, '_', '-' or '.'"
+                ));
+            }
+            let mut links = Vec::with_capacity(ids.len());
+            for id in ids {
+                let lower = id.trim().to_ascii_lowercase();
+                match lower.split_once(':') {
+                    Some((ch, peer)) if !ch.is_empty() && !peer.is_empty() => links.push(lower),
+                    _ => {
+                        return Err(format!(
+                            "session.identityLinks.{canonical}: {id:?} is not a channel id. Fix: write it as \"telegram:<user id>\""
+                        ));
+                    }
+                }
+            }
+            if let Some((other, _)) = out
+                .identity_links
+                .iter()
+                .find(|(_, l)| l.iter().any(|x| links.contains(x)))
+            {
+                return Err(format!(
+                    "session.identityLinks: {canonical:?} and {other:?} list the same id. Fix: give each id to one person"
+                ));
+            }
+            out.identity_links.push((c, links));
+        }
+        Ok(out)
+    }
+
     /// The maintenance settings, or a message naming the key and the fix.
     pub fn maintenance_settings(&self) -> Result<MaintenanceSettings, String> {
         let mut out = MaintenanceSettings::default();
@@ -251,6 +316,44 @@ mod tests {
             "99999999999tb",
         ] {
             assert!(parse_byte_size(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn routing_parses_and_refuses_with_the_fix() {
+        let cfg: SessionCfg = serde_json::from_value(json!({"dmScope": "main",
+            "groupScope": "main", "identityLinks": {"Alice": ["Telegram:42", "telegram:77"]}}))
+        .expect("shape");
+        let r = cfg.routing().expect("valid");
+        assert_eq!(r.dm_scope, DmScope::Main);
+        assert!(r.groups_in_main);
+        assert_eq!(
+            r.identity_links,
+            vec![(
+                "alice".to_owned(),
+                vec!["telegram:42".to_owned(), "telegram:77".to_owned()]
+            )]
+        );
+        assert_eq!(
+            SessionCfg::default().routing(),
+            Ok(SessionRouting::default())
+        );
+        for (v, needle) in [
+            (json!({"dmScope": "dm"}), "session.dmScope"),
+            (json!({"groupScope": "per-sender"}), "session.groupScope"),
+            (
+                json!({"identityLinks": {"a:b": ["telegram:1"]}}),
+                "not a usable id",
+            ),
+            (json!({"identityLinks": {"a": ["42"]}}), "not a channel id"),
+            (
+                json!({"identityLinks": {"a": ["telegram:1"], "b": ["TELEGRAM:1"]}}),
+                "list the same id",
+            ),
+        ] {
+            let cfg: SessionCfg = serde_json::from_value(v.clone()).expect("shape");
+            let e = cfg.routing().expect_err("refused");
+            assert!(e.contains(needle) && e.contains("Fix:"), "{v}: {e}");
         }
     }
 

@@ -245,6 +245,8 @@ pub struct Prepared {
     pub compaction: openclaw_actors::compaction::CompactionSettings,
     /// `session.maintenance`.
     pub session_maintenance: openclaw_actors::registry::maintenance::MaintenanceSettings,
+    /// `session.dmScope`, `session.groupScope`, `session.identityLinks`.
+    pub session_routing: openclaw_actors::session_scope::SessionRouting,
     /// The heartbeats (`agents.defaults.heartbeat`, or the agents' own).
     pub heartbeats: Vec<openclaw_actors::cron::heartbeat::HeartbeatSettings>,
     /// The agent's workspace (`agents.defaults.workspace`, …).
@@ -387,13 +389,11 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         Some(r) => (*r.default_agent().workspace).clone(),
         None => workspace,
     };
-    let session_maintenance = loaded
-        .config
-        .session
-        .clone()
-        .unwrap_or_default()
+    let session_cfg = loaded.config.session.clone().unwrap_or_default();
+    let session_maintenance = session_cfg
         .maintenance_settings()
         .map_err(StartError::config)?;
+    let session_routing = session_cfg.routing().map_err(StartError::config)?;
     let exec = loaded
         .config
         .tools
@@ -463,6 +463,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         run_timeout,
         compaction,
         session_maintenance,
+        session_routing,
         heartbeats,
         skip_bootstrap: defaults.skip_bootstrap.unwrap_or(false),
         agents: roster.map(std::sync::Arc::new),
@@ -603,6 +604,7 @@ pub fn hot_config(
         run_timeout: p.run_timeout,
         compaction: std::sync::Arc::new(p.compaction.clone()),
         session_maintenance: std::sync::Arc::new(p.session_maintenance.clone()),
+        session_routing: std::sync::Arc::new(p.session_routing.clone()),
         workspace: std::sync::Arc::new(p.workspace.clone()),
         tools: std::sync::Arc::new(p.tools.clone()),
         exec: std::sync::Arc::new(p.exec.clone()),
@@ -748,6 +750,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         run_timeout: prepared.run_timeout,
         compaction: prepared.compaction.clone(),
         session_maintenance: prepared.session_maintenance.clone(),
+        session_routing: prepared.session_routing.clone(),
         cron_enabled: cron_enabled(&loaded.config),
         heartbeats: prepared.heartbeats.clone(),
         workspace: prepared.workspace.clone(),

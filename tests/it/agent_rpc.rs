@@ -43,7 +43,7 @@ pub async fn chat_event(op: &mut WsClient, run_id: &str, state: &str) -> Value {
 }
 
 /// `chat.send` with `params` (and the idempotency key `key`), then its `final` event.
-async fn chat_turn(op: &mut WsClient, key: &str, mut params: Value) -> Value {
+pub(crate) async fn chat_turn(op: &mut WsClient, key: &str, mut params: Value) -> Value {
     params["idempotencyKey"] = json!(key);
     let res = op.request("chat.send", params).await;
     assert_eq!(res["ok"], true, "{res}");

@@ -34,6 +34,7 @@ mod profiles;
 mod progress_drafts;
 mod reload;
 mod remote;
+mod session_scope;
 mod skills;
 mod soak;
 mod ssh;

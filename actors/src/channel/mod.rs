@@ -518,10 +518,23 @@ impl InboundMessage {
         }
     }
 
-    /// The session this message belongs to: one per DM peer, one per group (and topic).
-    pub fn session_key(&self, agent_id: &str) -> String {
+    /// The session this message belongs to (see [`crate::session_scope`]): by default one
+    /// per DM peer, one per group (and topic).
+    pub fn session_key(
+        &self,
+        agent_id: &str,
+        routing: &crate::session_scope::SessionRouting,
+    ) -> String {
         if self.chat_type == "private" {
-            format!("agent:{agent_id}:{}:dm:{}", self.channel, self.sender_id)
+            routing.direct_key(
+                agent_id,
+                &self.channel,
+                &self.account_id,
+                &self.sender_id.to_string(),
+                self.public,
+            )
+        } else if routing.groups_in_main {
+            format!("agent:{agent_id}:main")
         } else {
             match self.thread_id {
                 Some(t) => format!(
@@ -868,11 +881,14 @@ mod tests {
             ts: 0,
             ..Default::default()
         };
-        assert_eq!(m.session_key("main"), "agent:main:telegram:dm:42");
+        assert_eq!(
+            m.session_key("main", &Default::default()),
+            "agent:main:telegram:dm:42"
+        );
         m.chat_type = "supergroup".into();
         m.thread_id = Some(7);
         assert_eq!(
-            m.session_key("main"),
+            m.session_key("main", &Default::default()),
             "agent:main:telegram:group:-100:topic:7"
         );
         assert_eq!(normalize_session_key("main"), "agent:main:main");

@@ -405,7 +405,7 @@ impl Registry {
             id: &id,
             parent,
         })?;
-        Some(m.session_key(agent))
+        Some(m.session_key(agent, &live.session_routing))
     }
 
     fn session_meta(&mut self, key: &str, origin: &RunOrigin) -> SessionMeta {

@@ -1,0 +1,171 @@
+//! Which session a Telegram DM joins (`session.dmScope`, `session.identityLinks`), against
+//! the real binary with the fake Bot API and the fake model: with `main`, the owner's
+//! Telegram chat and WebChat are one conversation (the model sees both), while a stranger
+//! admitted by an open DM policy keeps a session of its own and never sees the owner's
+//! words; `per-peer` with identity links joins one person's two accounts; the scopes
+//! apply on a hot reload; `openclaw doctor` warns when several senders would share main.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::agent_rpc::chat_turn;
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::{CliHome, WsClient, cli_params, replace_file};
+use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, dm, start_gateway, wait_reply};
+
+const OWNER: i64 = 5501;
+const STRANGER: i64 = 5599;
+
+fn with_session(tg: &FakeTelegram, ai: &FakeOpenAi, session: Value) -> String {
+    let mut c: Value = serde_json::from_str(&config(
+        tg,
+        Some(ai),
+        json!({"dmPolicy": "open", "allowFrom": ["*", OWNER.to_string()]}),
+    ))
+    .expect("flow config");
+    c["session"] = session;
+    c.to_string()
+}
+
+/// The texts of every message the model was sent in request `i`.
+fn prompt_text(ai: &FakeOpenAi, i: usize) -> String {
+    ai.recorded()
+        .get(i)
+        .map(|r| r.body["messages"].to_string())
+        .unwrap_or_default()
+}
+
+async fn keys(op: &mut WsClient) -> Vec<String> {
+    let list = op.request("sessions.list", json!({})).await;
+    let mut v: Vec<String> = list["payload"]["sessions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["key"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[actix_web::test]
+async fn dm_scope_main_joins_the_owners_telegram_chat_and_webchat_but_never_a_stranger() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&with_session(&tg, &ai, json!({"dmScope": "main"})));
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params(
+            GW_TOKEN,
+            &["operator.read", "operator.write", "operator.admin"],
+        ),
+    )
+    .await;
+
+    // The owner on Telegram…
+    ai.push_text("Noted.");
+    let first = dm(&tg, OWNER, "my locker code is 4711");
+    wait_reply(&tg, first, Duration::from_secs(10)).await;
+    // …then on WebChat, in the main session: the model sees the Telegram exchange.
+    ai.push_text("It is 4711.");
+    let fin = chat_turn(
+        &mut op,
+        "scope-webchat-1",
+        json!({"sessionKey": "main", "message": "what is my locker code?"}),
+    )
+    .await;
+    assert_eq!(fin["sessionKey"], "agent:main:main", "{fin}");
+    let webchat_prompt = prompt_text(&ai, 1);
+    assert!(
+        webchat_prompt.contains("my locker code is 4711") && webchat_prompt.contains("Noted."),
+        "the WebChat turn sees the Telegram turn: {webchat_prompt}"
+    );
+    assert_eq!(tg.sent().len(), 1, "the WebChat answer stays in WebChat");
+    // And back on Telegram, the model sees the WebChat turn.
+    ai.push_text("Yes.");
+    let second = dm(&tg, OWNER, "did I ask you that on the web?");
+    let reply = wait_reply(&tg, second, Duration::from_secs(10)).await;
+    assert_eq!(reply.chat_id(), Some(OWNER));
+    assert!(
+        prompt_text(&ai, 2).contains("what is my locker code?"),
+        "{}",
+        prompt_text(&ai, 2)
+    );
+
+    // A stranger admitted only by "*": a session of its own, without the owner's words.
+    ai.push_text("Hello stranger.");
+    let theirs = dm(&tg, STRANGER, "hi, what do you know?");
+    wait_reply(&tg, theirs, Duration::from_secs(10)).await;
+    let stranger_prompt = prompt_text(&ai, 3);
+    assert!(
+        stranger_prompt.contains("hi, what do you know?"),
+        "{stranger_prompt}"
+    );
+    assert!(
+        !stranger_prompt.contains("4711") && !stranger_prompt.contains("locker"),
+        "the owner's conversation leaked to a stranger: {stranger_prompt}"
+    );
+    assert_eq!(
+        keys(&mut op).await,
+        [
+            "agent:main:main",
+            &format!("agent:main:telegram:dm:{STRANGER}")
+        ],
+    );
+
+    // per-peer with an identity link (hot): the owner's two accounts share one session.
+    let mut c: Value = serde_json::from_str(&with_session(
+        &tg,
+        &ai,
+        json!({"dmScope": "per-peer",
+            "identityLinks": {"owner": [format!("telegram:{OWNER}"), "telegram:5502"]}}),
+    ))
+    .expect("cfg");
+    c["channels"]["telegram"]["allowFrom"] = json!(["*", OWNER.to_string(), "5502"]);
+    replace_file(&gw.config_path(), &c.to_string());
+    gw.wait_stderr_line(
+        &[
+            "config reloaded from",
+            "channels.telegram.allowFrom",
+            "session.dmScope",
+        ],
+        Duration::from_secs(10),
+    );
+    ai.push_text("A.");
+    let a = dm(&tg, OWNER, "from my phone");
+    wait_reply(&tg, a, Duration::from_secs(10)).await;
+    ai.push_text("B.");
+    let b = dm(&tg, 5502, "from my tablet");
+    wait_reply(&tg, b, Duration::from_secs(10)).await;
+    assert!(
+        prompt_text(&ai, 5).contains("from my phone"),
+        "{}",
+        prompt_text(&ai, 5)
+    );
+    let k = keys(&mut op).await;
+    assert!(k.contains(&"agent:main:dm:owner".to_owned()), "{k:?}");
+
+    // doctor: several senders sharing main is a warning with the fix.
+    let home = CliHome::with_config(
+        &json!({"session": {"dmScope": "main"}, "channels": {"telegram": {
+            "botToken": "1:x", "dmPolicy": "allowlist", "allowFrom": ["5501", "5502"]}}})
+        .to_string(),
+    );
+    let out = home.run(&["doctor", "--no-probe", "--json"], &[]);
+    let v = out.json();
+    let warned = v["findings"].as_array().is_some_and(|f| {
+        f.iter().any(|x| {
+            x["severity"] == "warn"
+                && x["message"].as_str().is_some_and(|m| {
+                    m.contains("session.dmScope is \"main\": 2 allowed DM senders")
+                })
+                && x["fix"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("per-channel-peer"))
+        })
+    });
+    assert!(warned, "{out}");
+}
