@@ -20,6 +20,16 @@
 //!
 //! OpenClaw's default is `main`; ours stays `per-channel-peer`, what this gateway always
 //! did: a gateway shared by several people never mixes their chats unless told to.
+//!
+//! **When a session starts over by itself** (`session.reset`, `resetByType`,
+//! `resetByChannel`; OpenClaw's default: never, compaction bounds the context): `daily`
+//! starts a new session at the first message after `atHour` (local time of the gateway
+//! host, default 4) when the current one began before it; `idle` after `idleMinutes`
+//! without a message from a person (cron and heartbeat runs do not count); `daily` with
+//! `idleMinutes` does both, whichever comes first. The policy of the message's channel
+//! wins over that of its chat type (`direct`, `group`, `thread`), which wins over
+//! `session.reset`; an operator's run (WebChat, the TUI, `openclaw agent`) follows
+//! `session.reset`. Cron runs never start a session over.
 
 /// `session.dmScope`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +68,113 @@ impl DmScope {
     }
 }
 
+/// One automatic reset policy (`{mode, atHour, idleMinutes}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResetPolicy {
+    /// `daily`: the local hour (0-23) after which a session begun earlier starts over.
+    pub daily_at_hour: Option<u8>,
+    /// `idle` (or `daily` with `idleMinutes`): this long without a person's message.
+    pub idle: Option<std::time::Duration>,
+}
+
+/// A chat's type, for `resetByType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatKind {
+    /// A direct chat.
+    Direct,
+    /// A group.
+    Group,
+    /// A forum topic or thread.
+    Thread,
+}
+
+/// `session.reset`, `resetByType`, `resetByChannel`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResetSettings {
+    /// `session.reset`.
+    pub base: ResetPolicy,
+    /// `resetByType.direct`.
+    pub direct: Option<ResetPolicy>,
+    /// `resetByType.group`.
+    pub group: Option<ResetPolicy>,
+    /// `resetByType.thread`.
+    pub thread: Option<ResetPolicy>,
+    /// `resetByChannel.<channel>`.
+    pub by_channel: Vec<(String, ResetPolicy)>,
+}
+
+impl ResetSettings {
+    /// The policy of a run: a channel message's (`Some((channel, kind))`) or an
+    /// operator's (`None`).
+    pub fn policy(&self, chat: Option<(&str, ChatKind)>) -> ResetPolicy {
+        let Some((channel, kind)) = chat else {
+            return self.base;
+        };
+        if let Some((_, p)) = self
+            .by_channel
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(channel))
+        {
+            return *p;
+        }
+        let by_type = match kind {
+            ChatKind::Direct => self.direct,
+            ChatKind::Group => self.group,
+            ChatKind::Thread => self.thread,
+        };
+        by_type.unwrap_or(self.base)
+    }
+
+    /// Whether anything can ever reset a session (no work at all otherwise).
+    pub fn any(&self) -> bool {
+        let on = |p: &ResetPolicy| p.daily_at_hour.is_some() || p.idle.is_some();
+        on(&self.base)
+            || self.direct.as_ref().is_some_and(on)
+            || self.group.as_ref().is_some_and(on)
+            || self.thread.as_ref().is_some_and(on)
+            || self.by_channel.iter().any(|(_, p)| on(p))
+    }
+}
+
+impl ResetPolicy {
+    /// Why a session begun at `started_ms`, last spoken to at `last_ms`, starts over at
+    /// `now_ms` in `tz` (`daily` or `idle`), or `None`.
+    pub fn expired(
+        &self,
+        started_ms: u64,
+        last_ms: u64,
+        now_ms: u64,
+        tz: &jiff::tz::TimeZone,
+    ) -> Option<&'static str> {
+        if let Some(idle) = self.idle
+            && now_ms.saturating_sub(last_ms) > u64::try_from(idle.as_millis()).unwrap_or(u64::MAX)
+        {
+            return Some("idle");
+        }
+        let hour = self.daily_at_hour?;
+        let boundary = last_boundary(now_ms, hour, tz)?;
+        (started_ms < boundary).then_some("daily")
+    }
+}
+
+/// The latest `hour:00` local time at or before `now_ms` (ms), in `tz`.
+fn last_boundary(now_ms: u64, hour: u8, tz: &jiff::tz::TimeZone) -> Option<u64> {
+    let now = jiff::Timestamp::from_millisecond(i64::try_from(now_ms).ok()?).ok()?;
+    let here = tz.to_datetime(now);
+    // A wall-clock hour skipped or doubled by a DST change resolves as jiff's `compatible`.
+    let at = |d: jiff::civil::Date| {
+        tz.to_timestamp(d.at(i8::try_from(hour).ok()?, 0, 0, 0))
+            .ok()
+    };
+    let today = at(here.date())?;
+    let t = if today <= now {
+        today
+    } else {
+        at(here.date().yesterday().ok()?)?
+    };
+    u64::try_from(t.as_millisecond()).ok()
+}
+
 /// How chats map to sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionRouting {
@@ -67,6 +184,8 @@ pub struct SessionRouting {
     pub groups_in_main: bool,
     /// `session.identityLinks`: canonical id (lowercase) → `channel:peer` ids (lowercase).
     pub identity_links: Vec<(String, Vec<String>)>,
+    /// When sessions start over by themselves.
+    pub reset: ResetSettings,
 }
 
 /// The longest canonical id of `identityLinks`.
@@ -170,10 +289,96 @@ mod tests {
     }
 
     #[test]
+    fn daily_and_idle_resets_and_which_policy_applies() {
+        let utc = jiff::tz::TimeZone::UTC;
+        let ms = |s: &str| {
+            u64::try_from(
+                s.parse::<jiff::Timestamp>()
+                    .expect("timestamp")
+                    .as_millisecond(),
+            )
+            .expect("positive")
+        };
+        let daily = ResetPolicy {
+            daily_at_hour: Some(4),
+            idle: None,
+        };
+        let now = ms("2026-12-05T10:00:00Z");
+        // Begun yesterday evening: past today's 04:00, starts over.
+        assert_eq!(
+            daily.expired(ms("2026-12-04T20:00:00Z"), now, now, &utc),
+            Some("daily")
+        );
+        // Begun at 05:00 today: fresh.
+        assert_eq!(
+            daily.expired(ms("2026-12-05T05:00:00Z"), now, now, &utc),
+            None
+        );
+        // At 03:00, the boundary is yesterday's 04:00.
+        let early = ms("2026-12-05T03:00:00Z");
+        assert_eq!(
+            daily.expired(ms("2026-12-04T20:00:00Z"), early, early, &utc),
+            None
+        );
+        assert_eq!(
+            daily.expired(ms("2026-12-04T03:00:00Z"), early, early, &utc),
+            Some("daily")
+        );
+        // In another zone the hour is local: 04:00 in Tokyo is 19:00 UTC the day before.
+        let tokyo = jiff::tz::TimeZone::get("Asia/Tokyo").expect("tzdb");
+        assert_eq!(
+            daily.expired(ms("2026-12-04T18:00:00Z"), now, now, &tokyo),
+            Some("daily")
+        );
+        assert_eq!(
+            daily.expired(ms("2026-12-04T20:00:00Z"), now, now, &tokyo),
+            None
+        );
+        let idle = ResetPolicy {
+            daily_at_hour: None,
+            idle: Some(std::time::Duration::from_secs(3600)),
+        };
+        assert_eq!(idle.expired(0, now - 3_600_001, now, &utc), Some("idle"));
+        assert_eq!(idle.expired(0, now - 3_500_000, now, &utc), None);
+        let both = ResetPolicy {
+            daily_at_hour: Some(4),
+            idle: Some(std::time::Duration::from_secs(3600)),
+        };
+        assert_eq!(
+            both.expired(ms("2026-12-05T05:00:00Z"), now - 7_200_000, now, &utc),
+            Some("idle")
+        );
+        assert_eq!(ResetPolicy::default().expired(0, 0, now, &utc), None);
+
+        let s = ResetSettings {
+            base: daily,
+            direct: Some(idle),
+            group: None,
+            thread: Some(ResetPolicy::default()),
+            by_channel: vec![("discord".to_owned(), both)],
+        };
+        assert!(s.any());
+        assert_eq!(s.policy(None), daily, "operators follow session.reset");
+        assert_eq!(s.policy(Some(("telegram", ChatKind::Direct))), idle);
+        assert_eq!(s.policy(Some(("telegram", ChatKind::Group))), daily);
+        assert_eq!(
+            s.policy(Some(("telegram", ChatKind::Thread))),
+            ResetPolicy::default()
+        );
+        assert_eq!(
+            s.policy(Some(("Discord", ChatKind::Direct))),
+            both,
+            "the channel wins"
+        );
+        assert!(!ResetSettings::default().any());
+    }
+
+    #[test]
     fn identity_links_join_one_persons_ids_outside_main() {
         let r = SessionRouting {
             dm_scope: DmScope::PerPeer,
             groups_in_main: false,
+            reset: ResetSettings::default(),
             identity_links: vec![(
                 "alice".to_owned(),
                 vec!["telegram:42".to_owned(), "telegram:77".to_owned()],

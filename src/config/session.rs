@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use openclaw_actors::registry::maintenance::MaintenanceSettings;
 use openclaw_actors::session_scope::{
-    DmScope, MAX_CANONICAL_ID, SessionRouting, valid_canonical_id,
+    DmScope, MAX_CANONICAL_ID, ResetPolicy, SessionRouting, valid_canonical_id,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -40,6 +40,75 @@ pub struct SessionCfg {
     /// `session.identityLinks`: canonical id → `channel:peer` ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_links: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// `session.reset`: when sessions start over by themselves (default: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetCfg>,
+    /// `session.resetByType.{direct,group,thread}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_by_type: Option<std::collections::BTreeMap<String, ResetCfg>>,
+    /// `session.resetByChannel.<channel>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_by_channel: Option<std::collections::BTreeMap<String, ResetCfg>>,
+}
+
+/// A reset policy: `{mode: "none" | "daily" | "idle", atHour?, idleMinutes?}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetCfg {
+    /// `none`, `daily` or `idle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The local hour of a daily reset (0-23, default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hour: Option<Value>,
+    /// Minutes without a person's message before an idle reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<Value>,
+}
+
+impl ResetCfg {
+    fn policy(&self, at: &str) -> Result<ResetPolicy, String> {
+        let hour = match &self.at_hour {
+            None => 4,
+            Some(v) => v
+                .as_u64()
+                .filter(|h| *h <= 23)
+                .and_then(|h| u8::try_from(h).ok())
+                .ok_or_else(|| {
+                    format!("{at}.atHour: {v} is not an hour. Fix: use a whole number from 0 to 23 (local time of the gateway host)")
+                })?,
+        };
+        let idle = match &self.idle_minutes {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|m| (1..=10 * 365 * 24 * 60).contains(m))
+                    .map(|m| Duration::from_secs(m * 60))
+                    .ok_or_else(|| {
+                        format!("{at}.idleMinutes: {v} is not a number of minutes. Fix: use a whole number of at least 1, e.g. 240")
+                    })?,
+            ),
+        };
+        match self.mode.as_deref() {
+            None | Some("none") => Ok(ResetPolicy::default()),
+            Some("daily") => Ok(ResetPolicy {
+                daily_at_hour: Some(hour),
+                idle,
+            }),
+            Some("idle") => match idle {
+                Some(idle) => Ok(ResetPolicy {
+                    daily_at_hour: None,
+                    idle: Some(idle),
+                }),
+                None => Err(format!(
+                    "{at}: mode \"idle\" needs idleMinutes. Fix: add idleMinutes, e.g. 240"
+                )),
+            },
+            Some(other) => Err(format!(
+                "{at}.mode: {other:?} is not a reset mode. Fix: use \"daily\" (with atHour), \"idle\" (with idleMinutes) or \"none\""
+            )),
+        }
+    }
 }
 
 /// `session.maintenance`.
@@ -181,6 +250,32 @@ impl SessionCfg {
                 ));
             }
             out.identity_links.push((c, links));
+        }
+        if let Some(r) = &self.reset {
+            out.reset.base = r.policy("session.reset")?;
+        }
+        for (kind, r) in self.reset_by_type.iter().flatten() {
+            let at = format!("session.resetByType.{kind}");
+            let p = Some(r.policy(&at)?);
+            match kind.as_str() {
+                "direct" => out.reset.direct = p,
+                "group" => out.reset.group = p,
+                "thread" => out.reset.thread = p,
+                "dm" => {
+                    return Err(format!(
+                        "{at}: \"dm\" is OpenClaw's retired name. Fix: rename it \"direct\""
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "{at}: not a chat type. Fix: use \"direct\", \"group\" or \"thread\""
+                    ));
+                }
+            }
+        }
+        for (channel, r) in self.reset_by_channel.iter().flatten() {
+            let p = r.policy(&format!("session.resetByChannel.{channel}"))?;
+            out.reset.by_channel.push((channel.to_ascii_lowercase(), p));
         }
         Ok(out)
     }
@@ -349,6 +444,62 @@ mod tests {
             (
                 json!({"identityLinks": {"a": ["telegram:1"], "b": ["TELEGRAM:1"]}}),
                 "list the same id",
+            ),
+        ] {
+            let cfg: SessionCfg = serde_json::from_value(v.clone()).expect("shape");
+            let e = cfg.routing().expect_err("refused");
+            assert!(e.contains(needle) && e.contains("Fix:"), "{v}: {e}");
+        }
+    }
+
+    #[test]
+    fn reset_policies_parse_and_refuse_with_the_fix() {
+        let cfg: SessionCfg = serde_json::from_value(json!({
+            "reset": {"mode": "daily", "atHour": 5, "idleMinutes": 60},
+            "resetByType": {"direct": {"mode": "idle", "idleMinutes": 240}, "group": {"mode": "none"}},
+            "resetByChannel": {"Telegram": {"mode": "daily"}}}))
+        .expect("shape");
+        let r = cfg.routing().expect("valid").reset;
+        assert_eq!(
+            r.base,
+            ResetPolicy {
+                daily_at_hour: Some(5),
+                idle: Some(Duration::from_secs(3600))
+            }
+        );
+        assert_eq!(
+            r.direct.and_then(|p| p.idle),
+            Some(Duration::from_secs(240 * 60))
+        );
+        assert_eq!(r.group, Some(ResetPolicy::default()));
+        assert_eq!(r.by_channel[0].0, "telegram");
+        assert_eq!(
+            r.by_channel[0].1.daily_at_hour,
+            Some(4),
+            "atHour defaults to 4"
+        );
+        for (v, needle) in [
+            (json!({"reset": {"mode": "weekly"}}), "session.reset.mode"),
+            (json!({"reset": {"mode": "idle"}}), "needs idleMinutes"),
+            (
+                json!({"reset": {"mode": "daily", "atHour": 24}}),
+                "session.reset.atHour",
+            ),
+            (
+                json!({"reset": {"mode": "idle", "idleMinutes": 0}}),
+                "session.reset.idleMinutes",
+            ),
+            (
+                json!({"resetByType": {"dm": {"mode": "daily"}}}),
+                "retired name",
+            ),
+            (
+                json!({"resetByType": {"room": {"mode": "daily"}}}),
+                "not a chat type",
+            ),
+            (
+                json!({"resetByChannel": {"telegram": {"mode": "idle", "idleMinutes": "x"}}}),
+                "session.resetByChannel.telegram.idleMinutes",
             ),
         ] {
             let cfg: SessionCfg = serde_json::from_value(v.clone()).expect("shape");

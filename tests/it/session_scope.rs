@@ -169,3 +169,106 @@ async fn dm_scope_main_joins_the_owners_telegram_chat_and_webchat_but_never_a_st
     });
     assert!(warned, "{out}");
 }
+
+/// `session.reset`: an `idle` policy for direct chats and a `daily` one for the rest (an
+/// operator's WebChat). The index on disk is aged while the gateway is stopped (a person's
+/// last message two hours ago; a main session begun two days ago); after the restart, those
+/// sessions start over at their next message (the model no longer sees what was said),
+/// while a chat spoken to recently keeps its context.
+#[actix_web::test]
+async fn session_reset_idle_and_daily_start_expired_sessions_over() {
+    use crate::support::TestGateway;
+    use crate::telegram_flow::GW_ARGS;
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let cfg = with_session(
+        &tg,
+        &ai,
+        json!({"reset": {"mode": "daily", "atHour": 4},
+            "resetByType": {"direct": {"mode": "idle", "idleMinutes": 60}}}),
+    );
+    let mut gw = start_gateway(&cfg);
+    let rw = ["operator.read", "operator.write", "operator.admin"];
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &rw)).await;
+    for (who, fact) in [(OWNER, "A-old-fact"), (STRANGER, "B-old-fact")] {
+        ai.push_text("Noted.");
+        let id = dm(&tg, who, &format!("remember {fact}"));
+        wait_reply(&tg, id, Duration::from_secs(10)).await;
+    }
+    ai.push_text("Noted.");
+    chat_turn(
+        &mut op,
+        "reset-main-1",
+        json!({"sessionKey": "main", "message": "remember main-old-fact"}),
+    )
+    .await;
+    let ids_before: Value = op.request("sessions.list", json!({})).await;
+    let id_of = |list: &Value, key: &str| {
+        list["payload"]["sessions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["key"] == key))
+            .map(|s| s["sessionId"].clone())
+            .unwrap_or(Value::Null)
+    };
+    drop(op);
+    gw.sigterm();
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", gw.stderr());
+    let dir = gw.take_dir();
+    let index = dir.path().join("agents/main/sessions/sessions.json");
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&index).expect("index")).expect("json");
+    let now = crate::support::now_ms();
+    let owner_key = format!("agent:main:telegram:dm:{OWNER}");
+    v[&owner_key]["lastInteractionAt"] = json!(now - 2 * 3_600_000);
+    v[&owner_key]["updatedAt"] = json!(now - 2 * 3_600_000);
+    v["agent:main:main"]["createdAt"] = json!(now - 2 * 86_400_000);
+    std::fs::write(&index, v.to_string()).expect("aged index");
+
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], None);
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &rw)).await;
+    let before = ai.recorded().len();
+    ai.push_text("Hm?");
+    let a = dm(&tg, OWNER, "what should you remember?");
+    wait_reply(&tg, a, Duration::from_secs(10)).await;
+    let owner_prompt = prompt_text(&ai, before);
+    assert!(
+        owner_prompt.contains("what should you remember?") && !owner_prompt.contains("A-old-fact"),
+        "an idle chat starts over: {owner_prompt}"
+    );
+    ai.push_text("B-old-fact.");
+    let b = dm(&tg, STRANGER, "what should you remember?");
+    wait_reply(&tg, b, Duration::from_secs(10)).await;
+    assert!(
+        prompt_text(&ai, before + 1).contains("B-old-fact"),
+        "a chat spoken to recently keeps its context: {}",
+        prompt_text(&ai, before + 1)
+    );
+    ai.push_text("Hm?");
+    chat_turn(
+        &mut op,
+        "reset-main-2",
+        json!({"sessionKey": "main", "message": "what should you remember?"}),
+    )
+    .await;
+    let main_prompt = prompt_text(&ai, before + 2);
+    assert!(
+        !main_prompt.contains("main-old-fact"),
+        "a main session begun before today's 04:00 starts over: {main_prompt}"
+    );
+    let after = op.request("sessions.list", json!({})).await;
+    assert_ne!(
+        id_of(&after, &owner_key),
+        id_of(&ids_before, &owner_key),
+        "{after}"
+    );
+    assert_ne!(
+        id_of(&after, "agent:main:main"),
+        id_of(&ids_before, "agent:main:main")
+    );
+    let stranger_key = format!("agent:main:telegram:dm:{STRANGER}");
+    assert_eq!(
+        id_of(&after, &stranger_key),
+        id_of(&ids_before, &stranger_key)
+    );
+}

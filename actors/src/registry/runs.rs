@@ -316,6 +316,10 @@ pub struct SessionMeta {
     /// per cycle (one the next message stopped leaves the flush to the compaction).
     #[serde(skip)]
     pub flush_tried_count: Option<u64>,
+    /// The last run a person started (a channel message or an operator's turn; cron and
+    /// heartbeat runs do not count), what an `idle` reset measures (OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_interaction_at: Option<u64>,
 }
 
 impl SessionMeta {
@@ -406,6 +410,58 @@ impl Registry {
             parent,
         })?;
         Some(m.session_key(agent, &live.session_routing))
+    }
+
+    /// `session.reset`: a person's message to a session whose time is up (`daily` /
+    /// `idle`, see [`crate::session_scope`]) starts it over first: a new transcript, the
+    /// old one kept on disk, the system events queued for the old one dropped. Cron runs
+    /// never do.
+    fn start_over_if_expired(&mut self, key: &str, origin: &RunOrigin) {
+        let live = self.shared.live.get();
+        let resets = &live.session_routing.reset;
+        if !resets.any() {
+            return;
+        }
+        let chat = match origin {
+            RunOrigin::Cron { .. } => return,
+            RunOrigin::Operator => None,
+            RunOrigin::Channel { inbound, .. } => {
+                use crate::session_scope::ChatKind;
+                let kind = if inbound.chat_type == "private" {
+                    ChatKind::Direct
+                } else if inbound.thread_id.is_some() {
+                    ChatKind::Thread
+                } else {
+                    ChatKind::Group
+                };
+                Some((inbound.channel.as_str(), kind))
+            }
+        };
+        let Some(meta) = self.sessions_index.get(key) else {
+            return;
+        };
+        let policy = resets.policy(chat);
+        let now = now_ms();
+        let last = meta.last_interaction_at.unwrap_or(meta.updated_at);
+        let tz = jiff::tz::TimeZone::system();
+        let Some(why) = policy.expired(meta.created_at, last, now, &tz) else {
+            return;
+        };
+        let outcome = self
+            .sessions_index
+            .reset(key, now, None, || uuid::Uuid::new_v4().to_string());
+        if let super::sessions::ResetOutcome::Fresh {
+            replaced: Some(old),
+            ..
+        } = outcome
+        {
+            let _ = self.tails.take(&transcript_name(key, &old));
+        }
+        self.pending_events.remove(key);
+        log::info!("session {key}: started over ({why} reset, session.reset)");
+        self.publish_sessions();
+        self.save_sessions_now();
+        self.session_lifecycle(key, "reset");
     }
 
     fn session_meta(&mut self, key: &str, origin: &RunOrigin) -> SessionMeta {
@@ -553,6 +609,7 @@ impl Registry {
         let Some(mut req) = self.runs.next(key) else {
             return;
         };
+        self.start_over_if_expired(key, &req.origin);
         // System events waiting for this session go first, one `System:` line each.
         if !matches!(req.origin, RunOrigin::Cron { fresh: true, .. })
             && let Some(events) = self.pending_events.remove(key)

@@ -100,6 +100,9 @@ impl SessionIndex {
             .0
             .entry(key.to_owned())
             .or_insert_with(|| fresh(new_id(), now));
+        if matches!(origin, RunOrigin::Channel { .. } | RunOrigin::Operator) {
+            meta.last_interaction_at = Some(now);
+        }
         if let RunOrigin::Channel { inbound, .. } = origin {
             meta.channel = Some(inbound.channel.clone());
             meta.chat_id = Some(inbound.chat_id);
@@ -193,6 +196,7 @@ impl SessionIndex {
                 meta.input_tokens = None;
                 meta.output_tokens = None;
                 meta.total_tokens = None;
+                meta.last_interaction_at = None;
                 ResetOutcome::Fresh {
                     meta: meta.clone(),
                     replaced: Some(old),
@@ -462,6 +466,7 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         total_tokens: None,
         context_tokens: None,
         flush_tried_count: None,
+        last_interaction_at: None,
     }
 }
 

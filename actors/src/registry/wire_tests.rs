@@ -318,6 +318,7 @@ fn session_and_history_replies_match_their_objects() {
         total_tokens: Some(1300),
         context_tokens: Some(200_000),
         flush_tried_count: None,
+        last_interaction_at: None,
     };
     let list = SessionList {
         count: 1,
