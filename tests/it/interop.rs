@@ -538,13 +538,13 @@ fn operator_handshakes(port: u16, token: &str) -> u64 {
 }
 
 /// `openclaw skills list` and `hooks list` ask the gateway first (`skills.status`,
-/// `hooks.status`). `skills.status` is ours, so the real CLI prints our report (our
-/// managed skills directory, no bundled skills); `hooks.status` is not, and the CLI falls
-/// back to the local workspace on the exact answer `unknown method: hooks.status`. Before
-/// the gateway used OpenClaw's whole method table it answered `missing scope:
-/// operator.admin` to the CLI's read-scoped calls, and both commands failed.
+/// `hooks.status`), and the real CLI prints our reports: our managed skills directory and
+/// no bundled skills; no hooks (this gateway runs none), with our managed hooks directory,
+/// rather than the CLI's own machine's hooks. Before the gateway used OpenClaw's whole
+/// method table it answered `missing scope: operator.admin` to the CLI's read-scoped calls,
+/// and both commands failed.
 #[test]
-fn real_cli_skills_list_reads_ours_and_hooks_fall_back_on_our_unknown_method() {
+fn real_cli_skills_and_hooks_lists_read_ours() {
     let cli = RealCli::locate();
     let gw = TestGateway::with_token("T");
     let before = operator_handshakes(gw.port, "T");
@@ -571,6 +571,13 @@ fn real_cli_skills_list_reads_ours_and_hooks_fall_back_on_our_unknown_method() {
                     .is_some_and(|a| a.iter().all(|s| s["bundled"] == false)),
                 "{out}"
             );
+        } else {
+            assert_eq!(
+                v["managedHooksDir"],
+                gw.dir.path().join("hooks").display().to_string(),
+                "{out}"
+            );
+            assert_eq!(v["hooks"], json!([]), "{out}");
         }
     }
     // Both asked our gateway (one operator handshake each).

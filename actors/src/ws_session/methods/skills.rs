@@ -14,11 +14,51 @@ use crate::protocol::validate::Checker;
 use crate::workspace::skills;
 use crate::ws_session::WsSession;
 
-pub(super) const METHODS: &[Method] = &[Method {
-    name: "skills.status",
-    access: MethodAccess::Operator(READ),
-    handler: |s, call, ctx| s.with_params(call, ctx, WsSession::skills_status),
-}];
+pub(super) const METHODS: &[Method] = &[
+    Method {
+        name: "skills.status",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::skills_status),
+    },
+    Method {
+        name: "hooks.status",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::hooks_status),
+    },
+];
+
+/// `hooks.status {agentId?}` (OpenClaw's closed schema).
+pub(crate) struct HooksParams {
+    agent: Option<String>,
+}
+
+impl Params for HooksParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const METHOD: &str = "hooks.status";
+        let o = match &call.params {
+            Value::Null => &serde_json::Map::new(),
+            p => obj(METHOD, p)?,
+        };
+        let mut c = Checker::new();
+        c.closed("", o, &["agentId"]);
+        let agent = c.string("", o, "agentId", true).map(str::trim);
+        if !c.ok() {
+            return Err(fail(METHOD, &c));
+        }
+        let agent = match agent {
+            Some(a) => {
+                let id = a.to_ascii_lowercase();
+                if !crate::agents::known_now(&id) {
+                    let shown: String = a.chars().take(64).collect();
+                    return Err(ErrorShape::invalid(format!("unknown agent id \"{shown}\"")));
+                }
+                Some(id)
+            }
+            None => None,
+        };
+        Ok(Self { agent })
+    }
+}
 
 /// `skills.status` params: the agent (`agentId`, or the agent of `sessionKey`, else the
 /// default one).
@@ -58,6 +98,26 @@ impl Params for StatusParams {
 }
 
 impl WsSession {
+    /// `hooks.status`: OpenClaw's hook report for this gateway, which runs no hooks
+    /// (OpenClaw's `HOOK.md` event hooks are not done here): the agent's workspace, the
+    /// managed hooks directory (`<state>/hooks`) and an empty list. Without it the real
+    /// CLI's `openclaw hooks list` would show the hooks of its own machine as if this
+    /// gateway ran them (or fail, with a remote gateway).
+    fn hooks_status(&mut self, call: Call, p: HooksParams, ctx: &mut Context<Self>) {
+        let live = self.shared.live.get();
+        let def = p
+            .agent
+            .as_deref()
+            .and_then(|a| live.agents.get(a))
+            .unwrap_or_else(|| live.agents.default_agent());
+        let report = serde_json::json!({
+            "workspaceDir": def.workspace.dir.display().to_string(),
+            "managedHooksDir": self.shared.config.state_dir.join("hooks").display().to_string(),
+            "hooks": [],
+        });
+        self.respond_ok(&call.id, &report, ctx);
+    }
+
     fn skills_status(&mut self, call: Call, p: StatusParams, ctx: &mut Context<Self>) {
         let live = self.shared.live.get();
         let def = p
