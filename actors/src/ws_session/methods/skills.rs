@@ -27,6 +27,17 @@ pub(super) const METHODS: &[Method] = &[
     },
 ];
 
+/// A configured agent's id (any case), or OpenClaw's refusal.
+fn known_agent(a: &str) -> Result<String, ErrorShape> {
+    let id = a.to_ascii_lowercase();
+    if crate::agents::known_now(&id) {
+        Ok(id)
+    } else {
+        let shown: String = a.chars().take(64).collect();
+        Err(ErrorShape::invalid(format!("unknown agent id \"{shown}\"")))
+    }
+}
+
 /// `hooks.status {agentId?}` (OpenClaw's closed schema).
 pub(crate) struct HooksParams {
     agent: Option<String>,
@@ -45,18 +56,9 @@ impl Params for HooksParams {
         if !c.ok() {
             return Err(fail(METHOD, &c));
         }
-        let agent = match agent {
-            Some(a) => {
-                let id = a.to_ascii_lowercase();
-                if !crate::agents::known_now(&id) {
-                    let shown: String = a.chars().take(64).collect();
-                    return Err(ErrorShape::invalid(format!("unknown agent id \"{shown}\"")));
-                }
-                Some(id)
-            }
-            None => None,
-        };
-        Ok(Self { agent })
+        Ok(Self {
+            agent: agent.map(known_agent).transpose()?,
+        })
     }
 }
 
@@ -78,14 +80,7 @@ impl Params for StatusParams {
             return Err(fail(METHOD, &c));
         }
         let agent = match (agent, key) {
-            (Some(a), _) => {
-                let id = a.to_ascii_lowercase();
-                if !crate::agents::known_now(&id) {
-                    let shown: String = a.chars().take(64).collect();
-                    return Err(ErrorShape::invalid(format!("unknown agent id \"{shown}\"")));
-                }
-                Some(id)
-            }
+            (Some(a), _) => Some(known_agent(a)?),
             (None, Some(k)) => match crate::agents::key_agent(k) {
                 Some(id) if crate::agents::known_now(id) => Some(id.to_owned()),
                 Some(_) => return Err(ErrorShape::invalid("Session not found.")),
@@ -97,6 +92,16 @@ impl Params for StatusParams {
     }
 }
 
+/// The agent `agent` names, else the default one.
+fn agent_or_default<'a>(
+    live: &'a crate::hot::HotConfig,
+    agent: Option<&str>,
+) -> &'a crate::agents::AgentDef {
+    agent
+        .and_then(|a| live.agents.get(a))
+        .unwrap_or_else(|| live.agents.default_agent())
+}
+
 impl WsSession {
     /// `hooks.status`: OpenClaw's hook report for this gateway, which runs no hooks
     /// (OpenClaw's `HOOK.md` event hooks are not done here): the agent's workspace, the
@@ -105,11 +110,7 @@ impl WsSession {
     /// gateway ran them (or fail, with a remote gateway).
     fn hooks_status(&mut self, call: Call, p: HooksParams, ctx: &mut Context<Self>) {
         let live = self.shared.live.get();
-        let def = p
-            .agent
-            .as_deref()
-            .and_then(|a| live.agents.get(a))
-            .unwrap_or_else(|| live.agents.default_agent());
+        let def = agent_or_default(&live, p.agent.as_deref());
         let report = serde_json::json!({
             "workspaceDir": def.workspace.dir.display().to_string(),
             "managedHooksDir": self.shared.config.state_dir.join("hooks").display().to_string(),
@@ -120,11 +121,7 @@ impl WsSession {
 
     fn skills_status(&mut self, call: Call, p: StatusParams, ctx: &mut Context<Self>) {
         let live = self.shared.live.get();
-        let def = p
-            .agent
-            .as_deref()
-            .and_then(|a| live.agents.get(a))
-            .unwrap_or_else(|| live.agents.default_agent());
+        let def = agent_or_default(&live, p.agent.as_deref());
         let (agent, ws) = (def.id.clone(), def.workspace.clone());
         self.reply_with(
             call.id,
