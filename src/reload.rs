@@ -281,6 +281,11 @@ pub fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
                 }
             }
             (Value::Object(x), Value::Null) | (Value::Null, Value::Object(x)) => {
+                // An empty object that appears or goes (`agents.entries.work: {}`) is a
+                // change of its own key.
+                if x.is_empty() {
+                    out.push(prefix.to_owned());
+                }
                 for (k, v) in x {
                     let p = if prefix.is_empty() {
                         k.clone()
@@ -822,6 +827,15 @@ const ANSWER_WAIT: Duration = Duration::from_secs(5);
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_empty_object_that_appears_or_goes_is_a_change() {
+        let before = json!({"agents": {"defaults": {}}});
+        let after = json!({"agents": {"defaults": {}, "entries": {"work": {}}}});
+        assert_eq!(changed_keys(&before, &after), ["agents.entries.work"]);
+        assert_eq!(changed_keys(&after, &before), ["agents.entries.work"]);
+        assert!(changed_keys(&after, &after).is_empty());
+    }
 
     #[test]
     fn classification() {

@@ -68,19 +68,43 @@ impl DmScope {
     }
 }
 
-/// One automatic reset policy (`{mode, atHour, idleMinutes}`).
+/// One automatic reset policy, as resolved for a session: what [`ResetPolicy::expired`]
+/// checks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResetPolicy {
     /// `daily`: the local hour (0-23) after which a session begun earlier starts over.
     pub daily_at_hour: Option<u8>,
-    /// `idle` (or `daily` with `idleMinutes`): this long without a person's message.
+    /// `idleMinutes` (with mode `daily` or `idle`): this long without a person's message.
     pub idle: Option<std::time::Duration>,
+}
+
+/// A reset `mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetMode {
+    /// Never by itself.
+    None,
+    /// At `atHour`.
+    Daily,
+    /// After `idleMinutes`.
+    Idle,
+}
+
+/// One reset block as configured (`{mode?, atHour?, idleMinutes?}`): every field is
+/// optional, because OpenClaw merges a chat type's block over `session.reset`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResetBlock {
+    /// `mode`.
+    pub mode: Option<ResetMode>,
+    /// `atHour` (0-23).
+    pub at_hour: Option<u8>,
+    /// `idleMinutes` (0: no idle reset).
+    pub idle_minutes: Option<u64>,
 }
 
 /// A chat's type, for `resetByType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatKind {
-    /// A direct chat.
+    /// A direct chat (and the main session, and operators' sessions).
     Direct,
     /// A group.
     Group,
@@ -88,51 +112,101 @@ pub enum ChatKind {
     Thread,
 }
 
-/// `session.reset`, `resetByType`, `resetByChannel`.
+impl ChatKind {
+    /// The type of the session `key`, as OpenClaw's `resolveSessionResetType` reads it.
+    pub fn of_key(key: &str) -> Self {
+        let k = key.to_ascii_lowercase();
+        if k.contains(":topic:") || k.contains(":thread:") {
+            Self::Thread
+        } else if k.contains(":group:") || k.contains(":channel:") {
+            Self::Group
+        } else {
+            Self::Direct
+        }
+    }
+}
+
+/// `session.reset`, `resetByType`, `resetByChannel`, as configured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResetSettings {
     /// `session.reset`.
-    pub base: ResetPolicy,
+    pub base: Option<ResetBlock>,
     /// `resetByType.direct`.
-    pub direct: Option<ResetPolicy>,
+    pub direct: Option<ResetBlock>,
     /// `resetByType.group`.
-    pub group: Option<ResetPolicy>,
+    pub group: Option<ResetBlock>,
     /// `resetByType.thread`.
-    pub thread: Option<ResetPolicy>,
-    /// `resetByChannel.<channel>`.
-    pub by_channel: Vec<(String, ResetPolicy)>,
+    pub thread: Option<ResetBlock>,
+    /// `resetByChannel.<channel>` (lowercase channel ids).
+    pub by_channel: Vec<(String, ResetBlock)>,
 }
 
+/// The default daily hour.
+pub const DEFAULT_AT_HOUR: u8 = 4;
+
 impl ResetSettings {
-    /// The policy of a run: a channel message's (`Some((channel, kind))`) or an
-    /// operator's (`None`).
-    pub fn policy(&self, chat: Option<(&str, ChatKind)>) -> ResetPolicy {
-        let Some((channel, kind)) = chat else {
-            return self.base;
+    /// The policy of a session of type `kind`, for a message on `channel` (`None`: an
+    /// operator's run), resolved as OpenClaw's `resolveSessionResetPolicy`: the channel's
+    /// block, if any, replaces `session.reset` and ignores `resetByType`; a type block
+    /// takes its missing fields from the base block (its mode too, unless that is `none`),
+    /// and a block without a mode means `daily`. `idleMinutes` applies in modes `daily`
+    /// and `idle`; `none` never resets.
+    pub fn policy(&self, channel: Option<&str>, kind: ChatKind) -> ResetPolicy {
+        let by_channel = channel.and_then(|c| {
+            self.by_channel
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(c))
+                .map(|(_, b)| *b)
+        });
+        let base = by_channel.or(self.base);
+        let typed = if by_channel.is_some() {
+            None
+        } else {
+            match kind {
+                ChatKind::Direct => self.direct,
+                ChatKind::Group => self.group,
+                ChatKind::Thread => self.thread,
+            }
         };
-        if let Some((_, p)) = self
-            .by_channel
-            .iter()
-            .find(|(c, _)| c.eq_ignore_ascii_case(channel))
-        {
-            return *p;
+        let inherited = typed
+            .and(base.and_then(|b| b.mode))
+            .filter(|m| *m != ResetMode::None);
+        let mode = typed
+            .and_then(|t| t.mode)
+            .or(inherited)
+            .or(typed.map(|_| ResetMode::Daily))
+            .or(base.and_then(|b| b.mode))
+            .or(base.map(|_| ResetMode::Daily))
+            .unwrap_or(ResetMode::None);
+        let at = typed
+            .and_then(|t| t.at_hour)
+            .or(base.and_then(|b| b.at_hour))
+            .unwrap_or(DEFAULT_AT_HOUR);
+        let idle = typed
+            .and_then(|t| t.idle_minutes)
+            .or(base.and_then(|b| b.idle_minutes))
+            .filter(|m| *m > 0)
+            .map(|m| std::time::Duration::from_secs(m.saturating_mul(60)));
+        match mode {
+            ResetMode::None => ResetPolicy::default(),
+            ResetMode::Daily => ResetPolicy {
+                daily_at_hour: Some(at),
+                idle,
+            },
+            ResetMode::Idle => ResetPolicy {
+                daily_at_hour: None,
+                idle,
+            },
         }
-        let by_type = match kind {
-            ChatKind::Direct => self.direct,
-            ChatKind::Group => self.group,
-            ChatKind::Thread => self.thread,
-        };
-        by_type.unwrap_or(self.base)
     }
 
-    /// Whether anything can ever reset a session (no work at all otherwise).
+    /// Whether any reset is configured (no work at all otherwise).
     pub fn any(&self) -> bool {
-        let on = |p: &ResetPolicy| p.daily_at_hour.is_some() || p.idle.is_some();
-        on(&self.base)
-            || self.direct.as_ref().is_some_and(on)
-            || self.group.as_ref().is_some_and(on)
-            || self.thread.as_ref().is_some_and(on)
-            || self.by_channel.iter().any(|(_, p)| on(p))
+        self.base.is_some()
+            || self.direct.is_some()
+            || self.group.is_some()
+            || self.thread.is_some()
+            || !self.by_channel.is_empty()
     }
 }
 
@@ -289,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn daily_and_idle_resets_and_which_policy_applies() {
+    fn daily_and_idle_resets_expire_sessions() {
         let utc = jiff::tz::TimeZone::UTC;
         let ms = |s: &str| {
             u64::try_from(
@@ -349,28 +423,107 @@ mod tests {
             Some("idle")
         );
         assert_eq!(ResetPolicy::default().expired(0, 0, now, &utc), None);
+    }
 
-        let s = ResetSettings {
-            base: daily,
-            direct: Some(idle),
-            group: None,
-            thread: Some(ResetPolicy::default()),
-            by_channel: vec![("discord".to_owned(), both)],
+    #[test]
+    fn reset_blocks_merge_as_openclaws_resolve_session_reset_policy() {
+        use ChatKind::{Direct, Group, Thread};
+        use ResetMode::{Daily, Idle};
+        let block = |mode: Option<ResetMode>, at: Option<u8>, idle: Option<u64>| ResetBlock {
+            mode,
+            at_hour: at,
+            idle_minutes: idle,
         };
-        assert!(s.any());
-        assert_eq!(s.policy(None), daily, "operators follow session.reset");
-        assert_eq!(s.policy(Some(("telegram", ChatKind::Direct))), idle);
-        assert_eq!(s.policy(Some(("telegram", ChatKind::Group))), daily);
+        let min = |m: u64| Some(std::time::Duration::from_secs(m * 60));
+        // Nothing configured: never.
         assert_eq!(
-            s.policy(Some(("telegram", ChatKind::Thread))),
+            ResetSettings::default().policy(None, Direct),
             ResetPolicy::default()
         );
-        assert_eq!(
-            s.policy(Some(("Discord", ChatKind::Direct))),
-            both,
-            "the channel wins"
-        );
         assert!(!ResetSettings::default().any());
+        // A base block without a mode is daily at 04:00.
+        let s = ResetSettings {
+            base: Some(block(None, None, Some(60))),
+            ..ResetSettings::default()
+        };
+        assert_eq!(
+            s.policy(None, Direct),
+            ResetPolicy {
+                daily_at_hour: Some(4),
+                idle: min(60)
+            }
+        );
+        // A type block inherits the base mode and fields it lacks.
+        let s = ResetSettings {
+            base: Some(block(Some(Idle), Some(6), Some(30))),
+            group: Some(block(None, None, Some(120))),
+            thread: Some(block(Some(Daily), None, None)),
+            direct: Some(block(Some(Idle), None, None)),
+            ..ResetSettings::default()
+        };
+        assert_eq!(
+            s.policy(Some("telegram"), Group),
+            ResetPolicy {
+                daily_at_hour: None,
+                idle: min(120)
+            }
+        );
+        assert_eq!(
+            s.policy(Some("telegram"), Thread),
+            ResetPolicy {
+                daily_at_hour: Some(6),
+                idle: min(30)
+            }
+        );
+        assert_eq!(
+            s.policy(None, Direct),
+            ResetPolicy {
+                daily_at_hour: None,
+                idle: min(30)
+            }
+        );
+        // A base "none" is not inherited: a type block without a mode is daily.
+        let s = ResetSettings {
+            base: Some(block(Some(ResetMode::None), None, None)),
+            group: Some(block(None, Some(2), None)),
+            ..ResetSettings::default()
+        };
+        assert_eq!(
+            s.policy(None, Group),
+            ResetPolicy {
+                daily_at_hour: Some(2),
+                idle: None
+            }
+        );
+        assert_eq!(s.policy(None, Direct), ResetPolicy::default());
+        // Mode idle without minutes does nothing; the channel's block wins outright.
+        let s = ResetSettings {
+            base: Some(block(Some(Idle), None, None)),
+            direct: Some(block(Some(Daily), None, None)),
+            by_channel: vec![("telegram".to_owned(), block(Some(Idle), None, Some(10)))],
+            ..ResetSettings::default()
+        };
+        assert_eq!(s.policy(None, Group), ResetPolicy::default());
+        assert_eq!(
+            s.policy(Some("Telegram"), Direct),
+            ResetPolicy {
+                daily_at_hour: None,
+                idle: min(10)
+            }
+        );
+        assert_eq!(
+            s.policy(None, Direct),
+            ResetPolicy {
+                daily_at_hour: Some(4),
+                idle: None
+            }
+        );
+        assert_eq!(
+            ChatKind::of_key("agent:main:telegram:group:-1:topic:7"),
+            Thread
+        );
+        assert_eq!(ChatKind::of_key("agent:main:telegram:group:-1"), Group);
+        assert_eq!(ChatKind::of_key("agent:main:main"), Direct);
     }
 
     #[test]

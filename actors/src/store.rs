@@ -289,7 +289,10 @@ impl Handler<ScanDir> for StoreActor {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(DirListing::default());
+                return Ok(DirListing {
+                    complete: true,
+                    ..DirListing::default()
+                });
             }
             Err(e) => return Err(StoreError::io(dir)(e)),
         };
@@ -311,16 +314,23 @@ impl Handler<ScanDir> for StoreActor {
             Err(_) => None,
         };
         let mut out = Vec::new();
-        for e in entries.filter_map(Result::ok) {
+        let mut complete = true;
+        for e in entries {
+            let Ok(e) = e else {
+                complete = false;
+                continue;
+            };
             if out.len() >= MAX_SCAN {
                 log::warn!(
                     "{}: more than {MAX_SCAN} files; session maintenance looks at the first {MAX_SCAN}",
                     dir.display()
                 );
+                complete = false;
                 break;
             }
             // `symlink_metadata`: a link is not followed (nor counted as a file).
             let Ok(meta) = fs::symlink_metadata(e.path()) else {
+                complete = false;
                 continue;
             };
             let Some(name) = e.file_name().to_str().map(str::to_owned) else {
@@ -343,6 +353,7 @@ impl Handler<ScanDir> for StoreActor {
         Ok(DirListing {
             files: out,
             on_disk,
+            complete,
         })
     }
 }

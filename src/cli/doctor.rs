@@ -147,40 +147,44 @@ pub fn check_files(loaded: &Loaded) -> Vec<Finding> {
 /// an open DM policy never join it (see `openclaw_actors::session_scope`).
 fn shared_main_session(loaded: &Loaded) -> Vec<Finding> {
     let c = &loaded.config;
-    if c.session.as_ref().and_then(|s| s.dm_scope.as_deref()) != Some("main") {
-        return Vec::new();
+    let mut out = Vec::new();
+    if c.session.as_ref().and_then(|s| s.group_scope.as_deref()) == Some("main") {
+        out.push(finding(
+            Severity::Warn,
+            "config",
+            "session.groupScope is \"main\": every member of an admitted group talks in your main conversation (and can start it over with /new)".to_owned(),
+            Some("use it only for groups of people you trust with that conversation; otherwise remove it (per-group sessions)".to_owned()),
+        ));
     }
-    let Some(t) = &c.channels.telegram else {
-        return Vec::new();
+    if c.session.as_ref().and_then(|s| s.dm_scope.as_deref()) != Some("main") {
+        return out;
+    }
+    // The accounts as the gateway builds them (the top level counts only when it runs a
+    // bot; each account's policy and list after inheritance). A config that does not
+    // build is reported above.
+    let Ok(accounts) = crate::gateway::telegram_accounts(c) else {
+        return out;
     };
     let mut senders: Vec<String> = Vec::new();
     let mut pairing = false;
-    for a in std::iter::once(t).chain(t.accounts.iter().flat_map(|m| m.values())) {
-        let policy = a
-            .dm_policy
-            .as_deref()
-            .or(t.dm_policy.as_deref())
-            .unwrap_or("pairing");
-        pairing |= policy == "pairing";
-        for v in a.allow_from.iter().flatten() {
-            let id = match v {
-                Value::String(s) => s.trim().to_owned(),
-                other => other.to_string(),
-            };
-            if id != "*" && !senders.contains(&id) {
-                senders.push(id);
+    for (a, _) in &accounts {
+        use openclaw_actors::channel::telegram::DmPolicy;
+        pairing |= a.dm_policy == DmPolicy::Pairing;
+        for id in &a.allow_from {
+            if id != "*" && !senders.contains(id) {
+                senders.push(id.clone());
             }
         }
     }
     if senders.len() <= 1 && !pairing {
-        return Vec::new();
+        return out;
     }
     let who = if senders.len() > 1 {
         format!("{} allowed DM senders", senders.len())
     } else {
         "everyone you approve by pairing".to_owned()
     };
-    vec![finding(
+    out.push(finding(
         Severity::Warn,
         "config",
         format!(
@@ -190,7 +194,8 @@ fn shared_main_session(loaded: &Loaded) -> Vec<Finding> {
             "keep \"main\" only if they are all you; otherwise set session.dmScope to \"per-channel-peer\""
                 .to_owned(),
         ),
-    )]
+    ));
+    out
 }
 
 /// A config file that holds secrets must not be readable by others.

@@ -475,8 +475,19 @@ impl OpsPort for ConfigOps {
     fn secrets_reload(&self) -> Option<openclaw_actors::ports::SecretsReloadReply> {
         let queue = self.secrets.as_ref()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        // A full queue (or a stopped watcher) drops `reply`: the caller is refused.
-        let _ = queue.try_send(reply);
+        // A full queue (or a stopped watcher) drops `reply`: the caller is refused, and the
+        // log says why (the CLI's refusal points there).
+        if let Err(e) = queue.try_send(reply) {
+            log::warn!(
+                "secrets.reload failed: {}; nothing changed",
+                match e {
+                    tokio::sync::mpsc::error::TrySendError::Full(_) =>
+                        "other reloads are still waiting; retry in a moment",
+                    tokio::sync::mpsc::error::TrySendError::Closed(_) =>
+                        "the config watcher is not running (the gateway is stopping)",
+                }
+            );
+        }
         Some(answer)
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use openclaw_actors::registry::maintenance::MaintenanceSettings;
 use openclaw_actors::session_scope::{
-    DmScope, MAX_CANONICAL_ID, ResetPolicy, SessionRouting, valid_canonical_id,
+    DmScope, MAX_CANONICAL_ID, ResetBlock, ResetMode, SessionRouting, valid_canonical_id,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -67,47 +67,46 @@ pub struct ResetCfg {
 }
 
 impl ResetCfg {
-    fn policy(&self, at: &str) -> Result<ResetPolicy, String> {
-        let hour = match &self.at_hour {
-            None => 4,
-            Some(v) => v
-                .as_u64()
-                .filter(|h| *h <= 23)
-                .and_then(|h| u8::try_from(h).ok())
-                .ok_or_else(|| {
-                    format!("{at}.atHour: {v} is not an hour. Fix: use a whole number from 0 to 23 (local time of the gateway host)")
-                })?,
+    /// The block as configured, each field checked (OpenClaw merges blocks field by
+    /// field: see `openclaw_actors::session_scope::ResetSettings::policy`).
+    fn block(&self, at: &str) -> Result<ResetBlock, String> {
+        let mode = match self.mode.as_deref() {
+            None => None,
+            Some("none") => Some(ResetMode::None),
+            Some("daily") => Some(ResetMode::Daily),
+            Some("idle") => Some(ResetMode::Idle),
+            Some(other) => {
+                return Err(format!(
+                    "{at}.mode: {other:?} is not a reset mode. Fix: use \"daily\" (with atHour), \"idle\" (with idleMinutes) or \"none\""
+                ));
+            }
         };
-        let idle = match &self.idle_minutes {
+        let at_hour = match &self.at_hour {
             None => None,
             Some(v) => Some(
                 v.as_u64()
-                    .filter(|m| (1..=10 * 365 * 24 * 60).contains(m))
-                    .map(|m| Duration::from_secs(m * 60))
+                    .filter(|h| *h <= 23)
+                    .and_then(|h| u8::try_from(h).ok())
                     .ok_or_else(|| {
-                        format!("{at}.idleMinutes: {v} is not a number of minutes. Fix: use a whole number of at least 1, e.g. 240")
+                        format!("{at}.atHour: {v} is not an hour. Fix: use a whole number from 0 to 23 (local time of the gateway host)")
                     })?,
             ),
         };
-        match self.mode.as_deref() {
-            None | Some("none") => Ok(ResetPolicy::default()),
-            Some("daily") => Ok(ResetPolicy {
-                daily_at_hour: Some(hour),
-                idle,
-            }),
-            Some("idle") => match idle {
-                Some(idle) => Ok(ResetPolicy {
-                    daily_at_hour: None,
-                    idle: Some(idle),
-                }),
-                None => Err(format!(
-                    "{at}: mode \"idle\" needs idleMinutes. Fix: add idleMinutes, e.g. 240"
-                )),
-            },
-            Some(other) => Err(format!(
-                "{at}.mode: {other:?} is not a reset mode. Fix: use \"daily\" (with atHour), \"idle\" (with idleMinutes) or \"none\""
-            )),
-        }
+        let idle_minutes = match &self.idle_minutes {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|m| *m <= 10 * 365 * 24 * 60)
+                    .ok_or_else(|| {
+                        format!("{at}.idleMinutes: {v} is not a number of minutes. Fix: use a whole number, e.g. 240 (0: no idle reset)")
+                    })?,
+            ),
+        };
+        Ok(ResetBlock {
+            mode,
+            at_hour,
+            idle_minutes,
+        })
     }
 }
 
@@ -252,11 +251,11 @@ impl SessionCfg {
             out.identity_links.push((c, links));
         }
         if let Some(r) = &self.reset {
-            out.reset.base = r.policy("session.reset")?;
+            out.reset.base = Some(r.block("session.reset")?);
         }
         for (kind, r) in self.reset_by_type.iter().flatten() {
             let at = format!("session.resetByType.{kind}");
-            let p = Some(r.policy(&at)?);
+            let p = Some(r.block(&at)?);
             match kind.as_str() {
                 "direct" => out.reset.direct = p,
                 "group" => out.reset.group = p,
@@ -274,7 +273,7 @@ impl SessionCfg {
             }
         }
         for (channel, r) in self.reset_by_channel.iter().flatten() {
-            let p = r.policy(&format!("session.resetByChannel.{channel}"))?;
+            let p = r.block(&format!("session.resetByChannel.{channel}"))?;
             out.reset.by_channel.push((channel.to_ascii_lowercase(), p));
         }
         Ok(out)
@@ -453,7 +452,8 @@ mod tests {
     }
 
     #[test]
-    fn reset_policies_parse_and_refuse_with_the_fix() {
+    fn reset_blocks_parse_and_refuse_with_the_fix() {
+        use openclaw_actors::session_scope::{ChatKind, ResetPolicy};
         let cfg: SessionCfg = serde_json::from_value(json!({
             "reset": {"mode": "daily", "atHour": 5, "idleMinutes": 60},
             "resetByType": {"direct": {"mode": "idle", "idleMinutes": 240}, "group": {"mode": "none"}},
@@ -462,31 +462,45 @@ mod tests {
         let r = cfg.routing().expect("valid").reset;
         assert_eq!(
             r.base,
+            Some(ResetBlock {
+                mode: Some(ResetMode::Daily),
+                at_hour: Some(5),
+                idle_minutes: Some(60)
+            })
+        );
+        assert_eq!(r.by_channel[0].0, "telegram");
+        // Resolved as OpenClaw: an operator's run (a direct type) follows resetByType.direct,
+        // a Telegram message the channel's block (atHour from nowhere: 4).
+        assert_eq!(
+            r.policy(None, ChatKind::Direct),
             ResetPolicy {
-                daily_at_hour: Some(5),
-                idle: Some(Duration::from_secs(3600))
+                daily_at_hour: None,
+                idle: Some(Duration::from_secs(240 * 60))
             }
         );
         assert_eq!(
-            r.direct.and_then(|p| p.idle),
-            Some(Duration::from_secs(240 * 60))
+            r.policy(Some("telegram"), ChatKind::Group),
+            ResetPolicy {
+                daily_at_hour: Some(4),
+                idle: None
+            }
         );
-        assert_eq!(r.group, Some(ResetPolicy::default()));
-        assert_eq!(r.by_channel[0].0, "telegram");
-        assert_eq!(
-            r.by_channel[0].1.daily_at_hour,
-            Some(4),
-            "atHour defaults to 4"
-        );
+        assert_eq!(r.policy(None, ChatKind::Group), ResetPolicy::default());
+        // Accepted as OpenClaw accepts them: idle without minutes (does nothing), a block
+        // without a mode (daily).
+        let cfg: SessionCfg = serde_json::from_value(
+            json!({"reset": {"mode": "idle"}, "resetByType": {"group": {"atHour": 3}}}),
+        )
+        .expect("shape");
+        assert!(cfg.routing().is_ok());
         for (v, needle) in [
             (json!({"reset": {"mode": "weekly"}}), "session.reset.mode"),
-            (json!({"reset": {"mode": "idle"}}), "needs idleMinutes"),
             (
                 json!({"reset": {"mode": "daily", "atHour": 24}}),
                 "session.reset.atHour",
             ),
             (
-                json!({"reset": {"mode": "idle", "idleMinutes": 0}}),
+                json!({"reset": {"mode": "idle", "idleMinutes": -1}}),
                 "session.reset.idleMinutes",
             ),
             (

@@ -307,3 +307,81 @@ async fn session_maintenance_archives_prunes_and_keeps_the_disk_budget() {
     );
     assert_eq!(v["stores"][0]["afterCount"], 1, "{out}");
 }
+
+/// An agent that a config reload adds keeps the sessions it had on disk (its earlier
+/// config's): its index is read before its file is ever written, saves in between leave
+/// the file alone, and maintenance judges it only once read. Before, the first save after
+/// the reload wrote the new agent's index as `{}`.
+#[actix_web::test]
+async fn an_agent_added_by_a_reload_keeps_its_sessions_on_disk() {
+    let state = tempfile::tempdir().expect("state dir");
+    let dir = state.path().join("agents/work/sessions");
+    std::fs::create_dir_all(&dir).expect("sessions dir");
+    let key = "agent:work:telegram:dm:9";
+    std::fs::write(
+        dir.join("sessions.json"),
+        json!({ key: meta("work-id", 1) }).to_string(),
+    )
+    .expect("index");
+    transcript(&dir, "work-id.jsonl", 300);
+    let base = json!({"gateway": {"auth": {"token": "T"}}});
+    let gw = TestGateway::start_in(
+        state,
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&base.to_string()),
+    );
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let mut with_work = base.clone();
+    with_work["agents"] = json!({"entries": {"main": {"default": true}, "work": {}}});
+    replace_file(&gw.config_path(), &with_work.to_string());
+    gw.wait_stderr_line(
+        &["config reloaded from", "agents.entries"],
+        Duration::from_secs(10),
+    );
+    // A save of the index (a new session of main's) right after the reload.
+    let res = admin
+        .request(
+            "sessions.create",
+            json!({"key": "scratch", "agentId": "main"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let work_index = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).expect("index"))
+            .expect("json")
+    };
+    assert!(
+        work_index().get(key).is_some(),
+        "the save right after the reload kept work's sessions: {}",
+        work_index()
+    );
+    // Once read (in the background), the agent is maintained like the others: its entry
+    // counted and kept.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let res = loop {
+        let res = admin
+            .request("sessions.cleanup", json!({"agent": "work"}))
+            .await;
+        if res["payload"]["beforeCount"] == 1 {
+            break res;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "work's index never read: {res}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(res["payload"]["agentId"], "work", "{res}");
+    assert_eq!(res["payload"]["afterCount"], 1, "{res}");
+    // A later save (another new session) keeps it too, and the transcript is there.
+    let res = admin
+        .request(
+            "sessions.create",
+            json!({"key": "scratch-2", "agentId": "main"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert!(work_index().get(key).is_some(), "{}", work_index());
+    assert!(dir.join("work-id.jsonl").exists());
+}

@@ -281,7 +281,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
     };
     for method in [
         "skills.detail",
-        "hooks.status",
+        "tools.catalog",
         "usage.status",
         "skills.search",
         "sessions.search",

@@ -1504,6 +1504,16 @@ async fn device_management_is_limited_to_the_callers_own_device_without_admin() 
             json!({"deviceId": a_id, "role": "node"}),
             "device token revocation denied",
         ),
+        (
+            "node.pair.remove",
+            json!({"nodeId": node.node_id}),
+            "node pairing removal denied",
+        ),
+        (
+            "node.rename",
+            json!({"nodeId": node.node_id, "displayName": "mine"}),
+            "node rename denied",
+        ),
     ];
     for (method, params, message) in &refusals {
         let res = dev_a.request(method, params.clone()).await;
@@ -1650,7 +1660,7 @@ async fn device_management_is_limited_to_the_callers_own_device_without_admin() 
     };
     assert_eq!(
         count("device.pairing.denied", "device-ownership-mismatch"),
-        5,
+        7,
         "{snap}"
     );
     assert_eq!(

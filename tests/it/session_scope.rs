@@ -170,8 +170,8 @@ async fn dm_scope_main_joins_the_owners_telegram_chat_and_webchat_but_never_a_st
     assert!(warned, "{out}");
 }
 
-/// `session.reset`: an `idle` policy for direct chats and a `daily` one for the rest (an
-/// operator's WebChat). The index on disk is aged while the gateway is stopped (a person's
+/// `session.reset`: an `idle` policy for Telegram (`resetByChannel`) and a `daily` one for
+/// the rest (an operator's WebChat). The index on disk is aged while the gateway is stopped (a person's
 /// last message two hours ago; a main session begun two days ago); after the restart, those
 /// sessions start over at their next message (the model no longer sees what was said),
 /// while a chat spoken to recently keeps its context.
@@ -185,7 +185,7 @@ async fn session_reset_idle_and_daily_start_expired_sessions_over() {
         &tg,
         &ai,
         json!({"reset": {"mode": "daily", "atHour": 4},
-            "resetByType": {"direct": {"mode": "idle", "idleMinutes": 60}}}),
+            "resetByChannel": {"telegram": {"mode": "idle", "idleMinutes": 60}}}),
     );
     let mut gw = start_gateway(&cfg);
     let rw = ["operator.read", "operator.write", "operator.admin"];

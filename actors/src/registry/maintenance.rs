@@ -96,6 +96,9 @@ pub struct DirListing {
     /// The session ids its `sessions.json` names on disk (`None`: it could not be read,
     /// and then no file is a leftover).
     pub on_disk: Option<HashSet<String>>,
+    /// Every file was listed (`false`: the listing stopped at its bound or a file could
+    /// not be looked at; then no transcript counts as missing).
+    pub complete: bool,
 }
 
 /// An index entry as the planner sees it.
@@ -276,6 +279,8 @@ pub struct Inputs<'a> {
     pub files: Vec<DirFile>,
     /// The session ids its index names on disk (`None`: unreadable: no leftovers).
     pub on_disk: Option<HashSet<String>>,
+    /// The listing is complete (`false`: a transcript not listed is not missing).
+    pub complete: bool,
     /// Keys with a run going or queued.
     pub busy: &'a HashSet<String>,
     /// A key the caller protects (`activeKey`).
@@ -332,7 +337,7 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
     out.summary.before = i.entries.len();
     let mut live: Vec<&Entry> = Vec::with_capacity(i.entries.len());
     for e in &i.entries {
-        let has_file = sizes.contains_key(transcript_file(&e.session_id).as_str());
+        let has_file = !i.complete || sizes.contains_key(transcript_file(&e.session_id).as_str());
         let fate = if protected(e) {
             None
         } else if i.fix_missing && !has_file && e.updated_at.saturating_add(ms(RECENT)) < i.now {
@@ -374,7 +379,8 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
             .map(|e| e.key.as_str())
             .collect();
         for e in evictable.iter().take(over) {
-            let has_file = sizes.contains_key(transcript_file(&e.session_id).as_str());
+            let has_file =
+                !i.complete || sizes.contains_key(transcript_file(&e.session_id).as_str());
             let fate = if has_file {
                 Fate::Archive
             } else {
@@ -393,6 +399,13 @@ pub fn plan(i: &Inputs<'_>) -> Plan {
         .iter()
         .map(|e| transcript_file(&e.session_id))
         .collect();
+    // An entry that leaves while another that stays shares its transcript (an alias key of
+    // an old store) leaves the file alone.
+    for (_, id, fate) in &mut out.entries {
+        if referenced.contains(&transcript_file(id)) {
+            *fate = Fate::Forget;
+        }
+    }
     let leaving: HashMap<String, Fate> = out
         .entries
         .iter()
@@ -556,6 +569,10 @@ impl Registry {
         let mut tidies = Vec::new();
         let mut failed = Vec::new();
         for (agent, scan) in scans {
+            if !self.indexed_agents.contains(&agent) {
+                // Its index was never read: nothing here can be judged.
+                continue;
+            }
             let listing = match scan {
                 Ok(l) => l,
                 Err(e) => {
@@ -579,6 +596,7 @@ impl Registry {
                 entries,
                 files: listing.files,
                 on_disk: listing.on_disk,
+                complete: listing.complete,
                 busy: &busy,
                 active_key: msg.active_key.as_deref(),
                 now,
@@ -759,6 +777,7 @@ mod tests {
             entries,
             files,
             on_disk: Some(HashSet::new()),
+            complete: true,
             busy: &busy,
             active_key: None,
             now: NOW,
@@ -982,6 +1001,7 @@ mod tests {
             entries: entries.clone(),
             files: vec![],
             on_disk: Some(HashSet::new()),
+            complete: true,
             busy: &busy,
             active_key: active,
             now: NOW,
@@ -1019,6 +1039,7 @@ mod tests {
             entries: vec![],
             files: files.clone(),
             on_disk,
+            complete: true,
             busy: &busy,
             active_key: None,
             now: NOW,
@@ -1032,6 +1053,53 @@ mod tests {
         );
         // An unreadable index on disk: nothing is a leftover.
         assert!(plan(&inputs(None)).delete_files.is_empty());
+    }
+
+    #[test]
+    fn an_alias_key_never_takes_a_live_transcript_and_a_partial_listing_misses_nothing() {
+        let s = MaintenanceSettings::default();
+        // `main` (an old alias) aged out, `agent:main:main` shares its transcript.
+        let p = run(
+            vec![
+                entry("main", "shared", 90),
+                entry("agent:main:main", "shared", 90),
+            ],
+            vec![file("shared.jsonl", 10, 1)],
+            &s,
+            &[],
+        );
+        assert_eq!(
+            p.entries,
+            vec![("main".to_owned(), "shared".to_owned(), Fate::Forget)]
+        );
+        assert!(p.delete_files.is_empty());
+        // A listing that stopped early: entries whose transcript it did not list are not
+        // missing, and an aged one is archived, not forgotten.
+        let busy = HashSet::new();
+        let p = plan(&Inputs {
+            agent: "main",
+            entries: vec![
+                entry("agent:main:telegram:dm:1", "unlisted", 2),
+                entry("agent:main:telegram:dm:2", "old-unlisted", 40),
+            ],
+            files: vec![],
+            on_disk: Some(HashSet::new()),
+            complete: false,
+            busy: &busy,
+            active_key: None,
+            now: NOW,
+            settings: &s,
+            fix_missing: true,
+        });
+        assert_eq!(p.summary.missing, 0);
+        assert_eq!(
+            p.entries,
+            vec![(
+                "agent:main:telegram:dm:2".to_owned(),
+                "old-unlisted".to_owned(),
+                Fate::Archive
+            )]
+        );
     }
 
     #[test]

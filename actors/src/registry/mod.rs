@@ -111,6 +111,10 @@ pub struct Registry {
     channels: std::collections::BTreeMap<(&'static str, String), crate::channel::ChannelHandle>,
     /// Session index (persisted).
     sessions_index: runs::SessionsIndex,
+    /// The agents whose index file was read (at start, or when a reload added them): only
+    /// these files are written and maintained, so an agent added by a reload never has its
+    /// earlier sessions overwritten before they were read (`runs::LoadAgentIndex`).
+    indexed_agents: std::collections::HashSet<String>,
     /// Recent `send` results by idempotency key.
     send_dedupe: HashMap<String, (Instant, channels::SendReceipt)>,
     /// A debounced session-index save is pending.
@@ -146,6 +150,18 @@ impl Registry {
         model: std::rc::Rc<dyn crate::ports::ChatModel>,
         sessions_index: runs::SessionsIndex,
     ) -> Self {
+        // The index files the engine read at start (`engine.rs`): main's and each
+        // configured agent's.
+        let indexed_agents = std::iter::once(crate::agents::MAIN.to_owned())
+            .chain(
+                shared
+                    .config
+                    .agents
+                    .iter()
+                    .flat_map(|r| r.agents())
+                    .map(|a| a.id.clone()),
+            )
+            .collect();
         Self {
             shared,
             sessions: presence::Presence::default(),
@@ -166,6 +182,7 @@ impl Registry {
             search: None,
             processes: std::rc::Rc::default(),
             channels: std::collections::BTreeMap::new(),
+            indexed_agents,
             sessions_index,
             sessions_save_scheduled: false,
             send_dedupe: HashMap::new(),

@@ -281,6 +281,9 @@ impl Registry {
     /// - without `operator.admin`, nobody approves a request for a role other than
     ///   `operator`, rotates or revokes a non-operator token, and a device-bound caller
     ///   does not remove or rename a device paired for one (`role-management-requires-admin`).
+    /// - the same for nodes: a device-bound caller without admin removes no node's approved
+    ///   surface (`node pairing removal denied`) and renames only its own (`node rename
+    ///   denied`).
     ///
     /// A refusal answers OpenClaw's `… denied` message; the reason goes to the log and to
     /// the stability ring (`security.event`), with the device ids in the log only.
@@ -296,6 +299,8 @@ impl Registry {
         const RENAME: &str = "device pairing rename denied";
         const ROTATE: &str = "device token rotation denied";
         const REVOKE: &str = "device token revocation denied";
+        const NODE_REMOVE: &str = "node pairing removal denied";
+        const NODE_RENAME: &str = "node rename denied";
         if caller.iter().any(|s| s == scopes::ADMIN) {
             return Ok(());
         }
@@ -374,6 +379,18 @@ impl Registry {
                 if !role.trim().is_empty() && role.trim() != "operator" {
                     return deny(message, device_id, "role-management-requires-admin");
                 }
+            }
+            // A node is a device too (OpenClaw's `removePairedDeviceBackedNode`, `node.rename`).
+            PairingOp::NodeRemove { node_id } if caller_device.is_some() => {
+                let reason = if other(node_id) {
+                    "device-ownership-mismatch"
+                } else {
+                    "role-management-requires-admin"
+                };
+                return deny(NODE_REMOVE, node_id, reason);
+            }
+            PairingOp::NodeRename { node_id, .. } if other(node_id) => {
+                return deny(NODE_RENAME, node_id, "device-ownership-mismatch");
             }
             _ => {}
         }

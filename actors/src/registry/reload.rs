@@ -50,7 +50,7 @@ pub struct ApplyHotConfig {
 impl Handler<ApplyHotConfig> for Registry {
     type Result = usize;
 
-    fn handle(&mut self, msg: ApplyHotConfig, _: &mut Self::Context) -> usize {
+    fn handle(&mut self, msg: ApplyHotConfig, ctx: &mut Self::Context) -> usize {
         let (secret_changed, limits_changed) = {
             let old = self.shared.live.get();
             (
@@ -64,6 +64,9 @@ impl Handler<ApplyHotConfig> for Registry {
                 .set_rate_limit(msg.hot.auth.rate_limit);
         }
         self.shared.live.set(msg.hot);
+        // Agents the reload added: their earlier sessions are read before their file is
+        // ever written.
+        self.index_new_agents(ctx);
         if let Some(make) = msg.model {
             self.model = make();
         }

@@ -415,33 +415,38 @@ impl Registry {
     /// `session.reset`: a person's message to a session whose time is up (`daily` /
     /// `idle`, see [`crate::session_scope`]) starts it over first: a new transcript, the
     /// old one kept on disk, the system events queued for the old one dropped. Cron runs
-    /// never do.
-    fn start_over_if_expired(&mut self, key: &str, origin: &RunOrigin) {
+    /// and compactions never do. A channel message is judged at its arrival (a message
+    /// that waited behind a long run is not idle for that wait).
+    fn start_over_if_expired(&mut self, key: &str, req: &RunRequest) {
         let live = self.shared.live.get();
         let resets = &live.session_routing.reset;
-        if !resets.any() {
+        if !resets.any() || req.compact.is_some() {
             return;
         }
-        let chat = match origin {
+        let (channel, kind, now) = match &req.origin {
             RunOrigin::Cron { .. } => return,
-            RunOrigin::Operator => None,
+            RunOrigin::Operator => (None, crate::session_scope::ChatKind::of_key(key), now_ms()),
             RunOrigin::Channel { inbound, .. } => {
                 use crate::session_scope::ChatKind;
                 let kind = if inbound.chat_type == "private" {
-                    ChatKind::Direct
+                    ChatKind::of_key(key)
                 } else if inbound.thread_id.is_some() {
                     ChatKind::Thread
                 } else {
                     ChatKind::Group
                 };
-                Some((inbound.channel.as_str(), kind))
+                let arrived = if inbound.ts > 0 {
+                    inbound.ts.min(now_ms())
+                } else {
+                    now_ms()
+                };
+                (Some(inbound.channel.as_str()), kind, arrived)
             }
         };
         let Some(meta) = self.sessions_index.get(key) else {
             return;
         };
-        let policy = resets.policy(chat);
-        let now = now_ms();
+        let policy = resets.policy(channel, kind);
         let last = meta.last_interaction_at.unwrap_or(meta.updated_at);
         let tz = jiff::tz::TimeZone::system();
         let Some(why) = policy.expired(meta.created_at, last, now, &tz) else {
@@ -449,7 +454,7 @@ impl Registry {
         };
         let outcome = self
             .sessions_index
-            .reset(key, now, None, || uuid::Uuid::new_v4().to_string());
+            .reset(key, now_ms(), None, || uuid::Uuid::new_v4().to_string());
         if let super::sessions::ResetOutcome::Fresh {
             replaced: Some(old),
             ..
@@ -514,6 +519,22 @@ impl Registry {
         for a in self.shared.live.get().agents.agents() {
             parts.entry(a.id.clone()).or_default();
         }
+        // An agent whose file was not read (added by a reload and read in the background,
+        // unreadable, or not configured: an old cron job's) must not have its file
+        // overwritten: its entries stay in main's file, where old stores kept every agent's.
+        let unread: Vec<String> = parts
+            .keys()
+            .filter(|a| !self.indexed_agents.contains(*a))
+            .cloned()
+            .collect();
+        for agent in unread {
+            if let Some(part) = parts.remove(&agent) {
+                parts
+                    .entry(crate::agents::MAIN.to_owned())
+                    .or_default()
+                    .merge(part);
+            }
+        }
         let saves: Vec<_> = parts
             .into_iter()
             .map(|(agent, part)| {
@@ -535,6 +556,54 @@ impl Registry {
                 }
             }
             ok
+        }
+    }
+
+    /// Reads the session index of each configured agent whose file was not read yet (an
+    /// agent a config reload added) and merges it (entries made since stay as they are);
+    /// then the agent's file is written and maintained like the others. An unreadable or
+    /// invalid file is left as it is, and logged with the fix.
+    pub(super) fn index_new_agents(&mut self, ctx: &mut Context<Self>) {
+        let new: Vec<String> = self
+            .shared
+            .live
+            .get()
+            .agents
+            .agents()
+            .iter()
+            .map(|a| a.id.clone())
+            .filter(|id| !self.indexed_agents.contains(id))
+            .collect();
+        for agent in new {
+            let name = sessions_index_name(&agent);
+            let load = self
+                .store
+                .send(crate::store::LoadDocument { name: name.clone() });
+            load.into_actor(self)
+                .map(move |res, act, _| {
+                    let part = match crate::store::StoreError::flatten(res) {
+                        Ok(None) => SessionsIndex::default(),
+                        Ok(Some(bytes)) => match serde_json::from_slice::<SessionsIndex>(&bytes) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                log::error!(
+                                    "{name} is not a valid session index ({e}); agent {agent}'s sessions are not loaded and the file is left as it is. Fix: restore it from a backup or move it aside, then reload the config"
+                                );
+                                return;
+                            }
+                        },
+                        Err(e) => {
+                            log::error!(
+                                "cannot read {name} ({e}); agent {agent}'s sessions are not loaded and the file is left as it is"
+                            );
+                            return;
+                        }
+                    };
+                    act.sessions_index.merge(part);
+                    act.indexed_agents.insert(agent);
+                    act.save_sessions_now();
+                })
+                .spawn(ctx);
         }
     }
 
@@ -609,7 +678,7 @@ impl Registry {
         let Some(mut req) = self.runs.next(key) else {
             return;
         };
-        self.start_over_if_expired(key, &req.origin);
+        self.start_over_if_expired(key, &req);
         // System events waiting for this session go first, one `System:` line each.
         if !matches!(req.origin, RunOrigin::Cron { fresh: true, .. })
             && let Some(events) = self.pending_events.remove(key)

@@ -100,8 +100,14 @@ impl SessionIndex {
             .0
             .entry(key.to_owned())
             .or_insert_with(|| fresh(new_id(), now));
-        if matches!(origin, RunOrigin::Channel { .. } | RunOrigin::Operator) {
-            meta.last_interaction_at = Some(now);
+        // A person's message (its arrival, for a channel's): what an idle reset measures.
+        let spoke = match origin {
+            RunOrigin::Channel { inbound, .. } if inbound.ts > 0 => Some(inbound.ts.min(now)),
+            RunOrigin::Channel { .. } | RunOrigin::Operator => Some(now),
+            RunOrigin::Cron { .. } => None,
+        };
+        if let Some(t) = spoke {
+            meta.last_interaction_at = Some(meta.last_interaction_at.map_or(t, |l| l.max(t)));
         }
         if let RunOrigin::Channel { inbound, .. } = origin {
             meta.channel = Some(inbound.channel.clone());
