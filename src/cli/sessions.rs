@@ -55,6 +55,9 @@ pub struct CleanupArgs {
     /// Also drop entries whose transcript file is missing.
     #[arg(long)]
     pub fix_missing: bool,
+    /// Say what would be archived and deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Connection flags.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -108,7 +111,14 @@ fn cleanup_lines(st: &Value, many: bool) -> Vec<String> {
     }
     out.push(format!("Session store: {}", s(st, "storePath")));
     let applied = st.get("applied").and_then(Value::as_bool) == Some(true);
-    if applied {
+    if st.get("dryRun").and_then(Value::as_bool) == Some(true) {
+        out.push(format!(
+            "Dry run (mode {}): entries {} -> {}; nothing changed",
+            s(st, "mode"),
+            n("beforeCount"),
+            n("afterCount")
+        ));
+    } else if applied {
         out.push(format!(
             "Applied maintenance. Current entries: {}",
             n("appliedCount")
@@ -143,6 +153,23 @@ fn cleanup_lines(st: &Value, many: bool) -> Vec<String> {
     } else if old > 0 {
         out.push(format!("Files deleted for retention: {old}"));
     }
+    if let Some(actions) = st.get("actions").and_then(Value::as_array)
+        && !actions.is_empty()
+    {
+        out.push(String::new());
+        out.push("Planned session actions:".to_owned());
+        let rows: Vec<Vec<String>> = actions
+            .iter()
+            .map(|x| {
+                vec![
+                    s(x, "action").to_owned(),
+                    s(x, "key").to_owned(),
+                    ago(x, "updatedAt"),
+                ]
+            })
+            .collect();
+        out.push(table(&["ACTION", "KEY", "LAST ACTIVE"], &rows));
+    }
     out
 }
 
@@ -163,6 +190,9 @@ async fn sessions_cleanup(config: Option<PathBuf>, a: CleanupArgs) -> Result<(),
     }
     if a.fix_missing {
         params["fixMissing"] = json!(true);
+    }
+    if a.dry_run {
+        params["dryRun"] = json!(true);
     }
     let r = call(
         &target,

@@ -108,6 +108,69 @@ async fn session_maintenance_archives_prunes_and_keeps_the_disk_budget() {
         assert_eq!(error_of(&res)["message"], message, "{params}: {res}");
     }
 
+    // A dry run (ours) plans and changes nothing.
+    let before_files = files(&dir);
+    let res = admin
+        .request("sessions.cleanup", json!({"dryRun": true}))
+        .await;
+    let st = &res["payload"];
+    assert_eq!(
+        (&st["dryRun"], &st["afterCount"]),
+        (&json!(true), &json!(2)),
+        "{res}"
+    );
+    assert!(st.get("applied").is_none(), "{res}");
+    let mut planned: Vec<(String, String)> = st["actions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["action"].as_str().unwrap_or("").to_owned(),
+                        x["key"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    planned.sort();
+    assert_eq!(
+        planned,
+        [
+            (
+                "archive".to_owned(),
+                "agent:main:telegram:dm:111".to_owned()
+            ),
+            (
+                "archive".to_owned(),
+                "agent:main:telegram:group:-100".to_owned()
+            ),
+            ("delete".to_owned(), "agent:main:cron:nightly".to_owned()),
+        ],
+        "{res}"
+    );
+    assert_eq!(files(&dir), before_files, "a dry run touches no file");
+    let out = CliHome::new().run(
+        &[
+            "sessions",
+            "cleanup",
+            "--dry-run",
+            "--url",
+            &gw.url(),
+            "--token",
+            "T",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout
+            .contains("Dry run (mode enforce): entries 5 -> 2; nothing changed")
+            && out.stdout.contains("Planned session actions:")
+            && out.stdout.contains("agent:main:cron:nightly"),
+        "{out}"
+    );
+
     // Age and retention (defaults: 30 days, enforce).
     let res = admin.request("sessions.cleanup", json!({})).await;
     let st = &res["payload"];

@@ -208,6 +208,21 @@ pub struct StoreSummary {
     /// Entries after, when applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_count: Option<usize>,
+    /// A dry run's planned actions (ours: OpenClaw's CLI plans dry runs itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<PlannedAction>>,
+}
+
+/// One planned change of a dry run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedAction {
+    /// `archive`, `delete` (with its transcript) or `forget` (no transcript).
+    pub action: &'static str,
+    /// The session key.
+    pub key: String,
+    /// Its last activity (ms).
+    pub updated_at: u64,
 }
 
 /// `unreferencedArtifacts`.
@@ -264,6 +279,7 @@ impl StoreSummary {
             would_mutate: c.mutates(),
             applied: applied.then_some(true),
             applied_count: applied.then_some(c.after),
+            actions: None,
         }
     }
 }
@@ -505,7 +521,13 @@ pub struct CleanupSessions {
     pub active_key: Option<String>,
     /// Drop entries whose transcript is missing (`fixMissing`).
     pub fix_missing: bool,
+    /// Plan and answer what would be done, change nothing (ours: `dryRun`).
+    pub dry_run: bool,
 }
+
+/// At most this many `sessions.changed` events per pass (a client refreshes its list on
+/// the next one anyway).
+const MAX_CHANGE_EVENTS: usize = 64;
 
 /// A directory's part of an applied plan.
 struct Tidy {
@@ -562,7 +584,8 @@ impl Registry {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<StoreSummary>, ErrorShape>>>>
     {
         let settings = self.shared.live.get().session_maintenance.clone();
-        let apply = settings.enforce || msg.force;
+        let apply = (settings.enforce || msg.force) && !msg.dry_run;
+        let mut announced = 0;
         let now = now_ms();
         let mut by_agent = self.maintenance_entries();
         let mut summaries = Vec::new();
@@ -613,13 +636,28 @@ impl Registry {
                 .display()
                 .to_string();
             let c = &p.summary;
-            summaries.push(StoreSummary::of(
-                &agent,
-                store_path,
-                settings.enforce,
-                c,
-                apply,
-            ));
+            let mut summary = StoreSummary::of(&agent, store_path, settings.enforce, c, apply);
+            if msg.dry_run {
+                let updated = |key: &str| self.sessions_index.get(key).map_or(0, |m| m.updated_at);
+                summary.dry_run = true;
+                summary.actions = Some(
+                    p.entries
+                        .iter()
+                        .map(|(key, _, fate)| PlannedAction {
+                            action: match fate {
+                                Fate::Archive => "archive",
+                                Fate::Delete => "delete",
+                                Fate::Forget => "forget",
+                            },
+                            key: key.clone(),
+                            updated_at: updated(key),
+                        })
+                        .collect(),
+                );
+                summaries.push(summary);
+                continue;
+            }
+            summaries.push(summary);
             if let Some((before, after, _)) = c.disk
                 && let Some(max) = settings.max_disk_bytes
                 && after > max
@@ -658,6 +696,13 @@ impl Registry {
             let mut delete = p.delete_files;
             for (key, id, fate) in p.entries {
                 self.sessions_index.remove(&key);
+                if announced < MAX_CHANGE_EVENTS {
+                    announced += 1;
+                    self.session_subscribers.notify(
+                        &key,
+                        super::session_events::Change::Lifecycle("cleanup", None),
+                    );
+                }
                 let _ = self.tails.take(&super::runs::transcript_name(&key, &id));
                 match fate {
                     Fate::Archive => archive.push(transcript_file(&id)),

@@ -62,7 +62,7 @@ impl SessionSubscribers {
 
     /// Sends `sessions.changed` for `key` to every live subscriber (a full mailbox drops
     /// the event for that one: a slow client refreshes on the next change).
-    fn notify(&mut self, key: &str, change: Change<'_>) {
+    pub(super) fn notify(&mut self, key: &str, change: Change<'_>) {
         if self.by_conn.is_empty() {
             return;
         }

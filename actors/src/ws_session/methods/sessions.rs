@@ -819,7 +819,9 @@ impl WsSession {
 }
 
 /// `sessions.cleanup {agent?, allAgents?, enforce?, activeKey?, fixMissing?, fixDmScope?}`
-/// (OpenClaw's closed schema; `fixDmScope` is accepted and has nothing to do here).
+/// (OpenClaw's closed schema; `fixDmScope` is accepted and has nothing to do here), and
+/// ours, `dryRun` (plan and answer the actions, change nothing: OpenClaw's CLI plans dry
+/// runs on its own store instead).
 pub(crate) struct CleanupParams {
     /// `None`: the default agent; `Some(None)`: every agent.
     agent: Option<Option<String>>,
@@ -844,6 +846,7 @@ impl Params for CleanupParams {
                 "activeKey",
                 "fixMissing",
                 "fixDmScope",
+                "dryRun",
             ],
         );
         let agent = c.string("", o, "agent", true).map(|a| a.trim().to_owned());
@@ -854,6 +857,7 @@ impl Params for CleanupParams {
             .map(|k| k.trim().to_owned());
         let fix_missing = c.boolean("", o, "fixMissing").unwrap_or(false);
         let _ = c.boolean("", o, "fixDmScope");
+        let dry_run = c.boolean("", o, "dryRun").unwrap_or(false);
         if !c.ok() {
             return Err(fail(M, &c));
         }
@@ -869,6 +873,7 @@ impl Params for CleanupParams {
                 force: enforce,
                 active_key: active_key.map(|k| normalize_session_key(&k)),
                 fix_missing,
+                dry_run,
             },
         })
     }
@@ -886,6 +891,7 @@ impl WsSession {
             Some(Some(a)) => Some(vec![a]),
             Some(None) => None,
         };
+        let dry_run = msg.dry_run;
         let mode = if self.shared.live.get().session_maintenance.enforce {
             "enforce"
         } else {
@@ -901,7 +907,7 @@ impl WsSession {
                 };
                 Ok(match (all, stores.as_slice()) {
                     (false, [one]) => serde_json::to_value(one).unwrap_or(Value::Null),
-                    _ => serde_json::json!({"allAgents": true, "mode": mode, "dryRun": false,
+                    _ => serde_json::json!({"allAgents": true, "mode": mode, "dryRun": dry_run,
                         "stores": stores}),
                 })
             },
