@@ -275,16 +275,14 @@ pub fn valid_canonical_id(id: &str) -> bool {
 }
 
 impl SessionRouting {
-    /// The canonical id `identityLinks` gives `peer` on `channel`, if any.
+    /// The canonical id `identityLinks` gives `peer` on `channel`, if any: an id listed as
+    /// `channel:peer`, or bare (`peer`, any channel), as OpenClaw matches them.
     pub fn linked(&self, channel: &str, peer: &str) -> Option<&str> {
-        let wanted = format!(
-            "{}:{}",
-            channel.to_ascii_lowercase(),
-            peer.to_ascii_lowercase()
-        );
+        let bare = peer.to_ascii_lowercase();
+        let scoped = format!("{}:{bare}", channel.to_ascii_lowercase());
         self.identity_links
             .iter()
-            .find(|(_, ids)| ids.contains(&wanted))
+            .find(|(_, ids)| ids.iter().any(|i| *i == scoped || *i == bare))
             .map(|(canonical, _)| canonical.as_str())
     }
 
@@ -548,6 +546,15 @@ mod tests {
         assert_eq!(
             r.direct_key("main", "telegram", "default", "78", false),
             "agent:main:dm:78"
+        );
+        let bare = SessionRouting {
+            identity_links: vec![("bob".to_owned(), vec!["99".to_owned()])],
+            ..r.clone()
+        };
+        assert_eq!(
+            bare.direct_key("main", "telegram", "default", "99", false),
+            "agent:main:dm:bob",
+            "a bare id matches on any channel"
         );
         assert!(
             valid_canonical_id("alice-1.x")

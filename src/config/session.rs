@@ -229,15 +229,18 @@ impl SessionCfg {
             }
             let mut links = Vec::with_capacity(ids.len());
             for id in ids {
+                // `telegram:123`, or a bare `123` (any channel), as OpenClaw matches them.
                 let lower = id.trim().to_ascii_lowercase();
-                match lower.split_once(':') {
-                    Some((ch, peer)) if !ch.is_empty() && !peer.is_empty() => links.push(lower),
-                    _ => {
-                        return Err(format!(
-                            "session.identityLinks.{canonical}: {id:?} is not a channel id. Fix: write it as \"telegram:<user id>\""
-                        ));
-                    }
+                let usable = match lower.split_once(':') {
+                    Some((ch, peer)) => !ch.is_empty() && !peer.is_empty(),
+                    None => !lower.is_empty(),
+                };
+                if !usable {
+                    return Err(format!(
+                        "session.identityLinks.{canonical}: {id:?} is not a user id. Fix: write it as \"telegram:<user id>\""
+                    ));
                 }
+                links.push(lower);
             }
             if let Some((other, _)) = out
                 .identity_links
@@ -439,7 +442,11 @@ mod tests {
                 json!({"identityLinks": {"a:b": ["telegram:1"]}}),
                 "not a usable id",
             ),
-            (json!({"identityLinks": {"a": ["42"]}}), "not a channel id"),
+            (json!({"identityLinks": {"a": [" "]}}), "not a user id"),
+            (
+                json!({"identityLinks": {"a": ["telegram:"]}}),
+                "not a user id",
+            ),
             (
                 json!({"identityLinks": {"a": ["telegram:1"], "b": ["TELEGRAM:1"]}}),
                 "list the same id",
