@@ -1575,6 +1575,11 @@ async fn device_management_is_limited_to_the_callers_own_device_without_admin() 
         )
         .await;
     assert_eq!(res["ok"], true, "{res}");
+    // Device lists refresh on OpenClaw's hint (pairing-scoped operators get it).
+    let ev = admin
+        .event_within("device.pair.changed", Duration::from_secs(5))
+        .await;
+    assert_eq!(ev["payload"], json!({}), "{ev}");
     let res = pairer
         .request("device.pair.reject", json!({"requestId": c_request}))
         .await;

@@ -634,12 +634,26 @@ impl Handler<PairingRequest> for Registry {
         if !changed {
             return Box::pin(actix::fut::ready(result));
         }
-        Box::pin(self.save_book_or_undo(before).map(move |r, _, _| match r {
-            Ok(()) => result,
-            Err(e) => {
-                log::error!("cannot persist pairing state: {e}");
-                Err(PairingError::NotSaved)
-            }
-        }))
+        Box::pin(
+            self.save_book_or_undo(before)
+                .map(move |r, act, _| match r {
+                    Ok(()) => {
+                        // OpenClaw's refresh hint for device lists (`{}`; pairing scope).
+                        if matches!(result, Ok(PairingReply::DeviceRenamed { .. })) {
+                            act.broadcast(
+                                "device.pair.changed",
+                                &serde_json::json!({}),
+                                true,
+                                None,
+                            );
+                        }
+                        result
+                    }
+                    Err(e) => {
+                        log::error!("cannot persist pairing state: {e}");
+                        Err(PairingError::NotSaved)
+                    }
+                }),
+        )
     }
 }

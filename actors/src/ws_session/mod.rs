@@ -78,6 +78,7 @@ pub const EVENTS: &[&str] = &[
     "device.pair.requested",
     "device.pair.resolved",
     "device.pair.setup.completed",
+    "device.pair.changed",
     "chat",
     "agent",
     "sessions.changed",
