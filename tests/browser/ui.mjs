@@ -42,6 +42,8 @@ const pages = [];
 // alert() is never expected: one would mean page content (e.g. an agent file holding
 // <script>alert(1)</script>) ran as script.
 const dialogs = [];
+// What the next prompt() dialogs answer, in order (as a person typing it and clicking OK).
+const promptAnswers = [];
 
 function watch(page, label) {
   page.on("console", (m) => {
@@ -57,6 +59,8 @@ function watch(page, label) {
     if (d.type() === "alert") {
       consoleErrors.push(`[${label}] unexpected alert(): ${d.message()}`);
       await d.dismiss().catch(() => {});
+    } else if (d.type() === "prompt") {
+      await d.accept(promptAnswers.length ? promptAnswers.shift() : d.defaultValue()).catch(() => {});
     } else {
       await d.accept().catch(() => {});
     }
@@ -284,7 +288,8 @@ async function fullFlow() {
   await local.click('.tabs button[data-tab="approvals"]');
   await local.click('[data-refresh="approvals"]');
   const devReq = local.locator(`#pending-devices li[data-request-id="${requestId}"]`);
-  await expectText(devReq, new RegExp(`from ${REMOTE_IP.replace(/\./g, "\\.")}`), "pending remote device");
+  const reqText = await expectText(devReq, new RegExp(`from ${REMOTE_IP.replace(/\./g, "\\.")}`), "pending remote device");
+  const remotePrefix = reqText.match(/device ([0-9a-f]{12})/)[1];
   await shot(local, "07-pending-device");
   await devReq.locator("button.ok").click();
   await devReq.waitFor({ state: "detached", timeout: STEP_TIMEOUT });
@@ -293,6 +298,17 @@ async function fullFlow() {
   const remembered = await remote.evaluate(() => localStorage.getItem("openclaw.controlUi.auth"));
   if (!remembered || !remembered.includes(TOKEN)) throw new Error("ticked 'remember' but nothing was stored");
   await shot(remote, "08-remote-approved");
+
+  step = "rename a paired device";
+  // The list shows the approved device; Rename asks for a name (prompt) and the gateway
+  // keeps it (device.pair.rename); markup in a name stays text.
+  await local.click('[data-refresh="approvals"]');
+  const pairedLi = local.locator(`#paired-devices li[data-device-id^="${remotePrefix}"]`);
+  await pairedLi.waitFor({ timeout: STEP_TIMEOUT });
+  promptAnswers.push("Hall <b>tablet</b>");
+  await pairedLi.locator("button.rename").click();
+  await expectText(pairedLi.locator(".device-name"), /^Hall <b>tablet<\/b>$/, "renamed device");
+  if (await pairedLi.locator(".device-name b").count()) throw new Error("a device name was rendered as markup");
 
   step = "reject a device";
   const stranger = await (await browser.newContext()).newPage();

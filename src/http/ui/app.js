@@ -321,7 +321,7 @@
   function onEvent(name, p) {
     switch (name) {
       case "chat": onChat(p); break;
-      case "device.pair.requested": case "device.pair.resolved":
+      case "device.pair.requested": case "device.pair.resolved": case "device.pair.changed":
       case "node.pair.requested": case "node.pair.resolved":
         refreshApprovals(); refreshNodes(); break;
       case "exec.approval.requested": case "exec.approval.resolved":
@@ -697,6 +697,34 @@
       el("div", {}, el("strong", { text: title }), el("div", { class: "muted small", text: detail })),
       el("div", { class: "actions" }, approve, reject));
   }
+  // A paired device: its name (the label an operator gave it, else its own), roles and when
+  // it was last seen; renamed (device.pair.rename) or unpaired (device.pair.remove) here.
+  // Names are the owner's and the device's own text: only ever textContent.
+  function pairedItem(p) {
+    const name = p.operatorLabel || p.displayName || p.clientId || "device";
+    const rename = el("button", { type: "button", class: "rename", text: "Rename" });
+    const remove = el("button", { type: "button", class: "bad", text: "Remove" });
+    rename.addEventListener("click", async () => {
+      const label = window.prompt(`A name for ${name} (1-64 characters):`, name);
+      if (label === null || !label.trim()) return;
+      rename.disabled = true;
+      try { await rpc("device.pair.rename", { deviceId: p.deviceId, label: label.trim() }); } catch (e) { banner(`device.pair.rename: ${e.message}`); }
+      rename.disabled = false;
+      refreshApprovals();
+    });
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(`Unpair ${name}? It is disconnected and must be approved again to come back.`)) return;
+      remove.disabled = true;
+      try { await rpc("device.pair.remove", { deviceId: p.deviceId }); } catch (e) { banner(`device.pair.remove: ${e.message}`); }
+      refreshApprovals();
+    });
+    const roles = (p.roles || []).join(", ") || p.role || "?";
+    const seen = p.connected ? "connected now" : `last seen ${fmtTime(p.lastSeenAtMs)}`;
+    return el("li", { "data-device-id": p.deviceId, "data-kind": "paired" },
+      el("div", {}, el("strong", { class: "device-name", text: name }),
+        el("div", { class: "muted small", text: `${roles} · ${p.platform || p.clientId || "?"} · ${seen} · device ${String(p.deviceId).slice(0, 12)}…` })),
+      el("div", { class: "actions" }, rename, remove));
+  }
   // An exec approval: the command exactly as it will run (as text, never markup), where,
   // and the decisions the gateway offers for it.
   function execItem(a) {
@@ -732,6 +760,9 @@
           `from ${p.remoteIp || "?"} · ${p.platform || "?"} · scopes ${(p.scopes || []).join(", ") || "none"} · device ${String(p.deviceId).slice(0, 12)}… · ${fmtTime(p.ts)}`));
       }
       if (!d.children.length) d.append(el("li", { class: "muted", text: "No devices waiting." }));
+      const pd = $("paired-devices"); pd.replaceChildren();
+      for (const p of dev.paired || []) pd.append(pairedItem(p));
+      if (!pd.children.length) pd.append(el("li", { class: "muted", text: "No paired devices." }));
       const n = $("pending-nodes"); n.replaceChildren();
       for (const p of nod.pending || []) {
         n.append(approvalItem("node", p, p.displayName || p.nodeId, `commands: ${(p.commands || []).join(", ") || "none"} · ${fmtTime(p.ts)}`));
