@@ -325,6 +325,7 @@ impl Handler<DeviceConnect> for Registry {
         // by another client class pairs only after an operator approves, and then only the
         // role it asked for).
         let mut handoff = None;
+        let mut completed: Option<serde_json::Value> = None;
         if let Some(b) = &bootstrap {
             let scopes: Vec<String> = b
                 .profile
@@ -367,20 +368,30 @@ impl Handler<DeviceConnect> for Registry {
                 if let Some(n) = &done.device_name {
                     payload["deviceName"] = serde_json::json!(n);
                 }
-                self.broadcast("device.pair.setup.completed", &payload, false, None);
+                completed = Some(payload);
             }
         }
-        Box::pin(self.save_book_or_undo(before).map(move |r, _, _| match r {
-            Ok(()) => DeviceVerdict::Approved {
-                issued,
-                handoff,
-                enrolled,
-            },
-            Err(e) => {
-                log::error!("cannot persist pairing state: {e}");
-                DeviceVerdict::Unavailable
-            }
-        }))
+        Box::pin(
+            self.save_book_or_undo(before)
+                .map(move |r, act, _| match r {
+                    Ok(()) => {
+                        // Told once the pairing is on disk (a failed save undoes it and tells
+                        // nobody), as the device's hello goes out.
+                        if let Some(payload) = completed {
+                            act.broadcast("device.pair.setup.completed", &payload, false, None);
+                        }
+                        DeviceVerdict::Approved {
+                            issued,
+                            handoff,
+                            enrolled,
+                        }
+                    }
+                    Err(e) => {
+                        log::error!("cannot persist pairing state: {e}");
+                        DeviceVerdict::Unavailable
+                    }
+                }),
+        )
     }
 }
 
