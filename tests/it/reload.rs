@@ -914,6 +914,17 @@ async fn the_auth_rate_limit_applies_without_restart() {
     );
 }
 
+/// Waits until the config watcher has made its first pass: it answers `secrets.reload`
+/// only from its loop, which starts after that pass. The first pass reloads the file as
+/// at start, `<state>/.env` included (an edit made while the gateway started is caught
+/// there), so a test that rotates a secret on disk and expects nothing to change until
+/// it asks must rotate after it.
+async fn watcher_started(port: u16, token: &str) {
+    let (mut op, _) = WsClient::hello(port, cli_params(token, ALL_OPERATOR)).await;
+    let res = op.request("secrets.reload", json!({})).await;
+    assert_eq!(res["ok"], true, "{res}");
+}
+
 /// `secrets.reload` (the real CLI's `openclaw secrets reload`, see `interop.rs`): the bot
 /// token is rotated in its `tokenFile` (the bot's old token revoked, as BotFather does) and
 /// the model key in `<state>/.env`, with the config file and the files' paths unchanged.
@@ -951,6 +962,7 @@ async fn secrets_reload_reads_token_files_and_the_dotenv_again() {
     ai.push_text("one");
     let first = dm(&tg, 5401, "hello");
     wait_reply(&tg, first, Duration::from_secs(10)).await;
+    watcher_started(gw.port, crate::telegram_flow::GW_TOKEN).await;
 
     // Rotated on disk; the gateway goes on with what it resolved until asked.
     let rotated = "777002:AAH-rotated_TOKEN_secret";
@@ -1088,6 +1100,7 @@ async fn secrets_reload_of_the_shared_token_answers_before_it_closes_the_caller(
     let mut op = WsClient::hello(gw.port, cli_params(OLD, ALL_OPERATOR))
         .await
         .0;
+    watcher_started(gw.port, OLD).await;
     replace_file(
         &gw.dir.path().join(".env"),
         &format!("ROTATING_GW_TOKEN={NEW}\n"),
