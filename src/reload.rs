@@ -399,6 +399,15 @@ impl Watcher {
         self.path.display().to_string()
     }
 
+    /// Logs the load warnings of `new` the config in force did not have (each once).
+    fn log_new_warnings(&self, new: &Loaded) {
+        for w in &new.warnings {
+            if !self.current.warnings.contains(w) {
+                log::warn!("{w}");
+            }
+        }
+    }
+
     /// Loads, validates and applies the file (see the module docs).
     fn reload(&mut self) {
         if !self.path.exists() {
@@ -433,11 +442,7 @@ impl Watcher {
                 return;
             }
         };
-        for w in &new.warnings {
-            if !self.current.warnings.contains(w) {
-                log::warn!("{w}");
-            }
-        }
+        self.log_new_warnings(&new);
         for k in &new.unknown_keys {
             if !self.current.unknown_keys.contains(k) {
                 log::warn!(
@@ -491,11 +496,7 @@ impl Watcher {
             Ok(p) => p,
             Err(e) => return refuse(reply, e.message),
         };
-        for w in &new.warnings {
-            if !self.current.warnings.contains(w) {
-                log::warn!("{w}");
-            }
-        }
+        self.log_new_warnings(&new);
         let plan = self.plan(&new, &prepared);
         let (written, wait) = tokio::sync::oneshot::channel();
         let answer = openclaw_actors::ports::SecretsReloaded {

@@ -675,20 +675,21 @@ mod hyphen_tests {
     #[test]
     fn every_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+        const REVOKE: &[&str] = &[
+            "openclaw",
+            "devices",
+            "revoke",
+            "--device",
+            "abcd",
+            "--role",
+            "node",
+            "--sign-device",
+        ];
         for argv in [
             &[
                 "openclaw", "devices", "rotate", "--device", "abcd", "--role", "operator",
             ][..],
-            &[
-                "openclaw",
-                "devices",
-                "revoke",
-                "--device",
-                "abcd",
-                "--role",
-                "node",
-                "--sign-device",
-            ],
+            REVOKE,
             &[
                 "openclaw", "devices", "rename", "--device", "abcd", "--name", "Kitchen",
             ],
@@ -696,20 +697,8 @@ mod hyphen_tests {
             let cli = super::Cli::try_parse_from(argv);
             assert!(cli.is_ok(), "{argv:?}: {:?}", cli.err());
         }
-        let dbg = format!(
-            "{:?}",
-            super::Cli::try_parse_from([
-                "openclaw",
-                "devices",
-                "revoke",
-                "--device",
-                "abcd",
-                "--role",
-                "node",
-                "--sign-device",
-            ])
-            .ok()
-        );
+        // The device named and the signing flag, each where it belongs.
+        let dbg = format!("{:?}", super::Cli::try_parse_from(REVOKE).ok());
         assert!(
             dbg.contains("device: \"abcd\"") && dbg.contains("device: true"),
             "{dbg}"

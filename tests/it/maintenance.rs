@@ -150,18 +150,15 @@ async fn session_maintenance_archives_prunes_and_keeps_the_disk_budget() {
         "{res}"
     );
     assert_eq!(files(&dir), before_files, "a dry run touches no file");
-    let out = CliHome::new().run(
-        &[
-            "sessions",
-            "cleanup",
-            "--dry-run",
-            "--url",
-            &gw.url(),
-            "--token",
-            "T",
-        ],
-        &[],
-    );
+    // Our CLI: `openclaw sessions cleanup <flags…>` against this gateway.
+    let home = CliHome::new();
+    let url = gw.url();
+    let cleanup = |flags: &[&str]| {
+        let mut args = vec!["sessions", "cleanup", "--url", url.as_str(), "--token", "T"];
+        args.extend_from_slice(flags);
+        home.run(&args, &[])
+    };
+    let out = cleanup(&["--dry-run"]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
         out.stdout
@@ -313,20 +310,7 @@ async fn session_maintenance_archives_prunes_and_keeps_the_disk_budget() {
         &["session maintenance (main, mode \"warn\": nothing changed) would do: 2 → 1 sessions"],
         Duration::from_secs(10),
     );
-    let home = CliHome::new();
-    let url = gw.url();
-    let out = home.run(
-        &[
-            "sessions",
-            "cleanup",
-            "--enforce",
-            "--url",
-            &url,
-            "--token",
-            "T",
-        ],
-        &[],
-    );
+    let out = cleanup(&["--enforce"]);
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
         out.stdout
@@ -348,19 +332,7 @@ async fn session_maintenance_archives_prunes_and_keeps_the_disk_budget() {
         "the main session stays: {left:?}"
     );
     // --all-agents answers OpenClaw's multi-store shape.
-    let out = home.run(
-        &[
-            "sessions",
-            "cleanup",
-            "--all-agents",
-            "--json",
-            "--url",
-            &url,
-            "--token",
-            "T",
-        ],
-        &[],
-    );
+    let out = cleanup(&["--all-agents", "--json"]);
     assert_eq!(out.code, Some(0), "{out}");
     let v = out.json();
     assert_eq!(

@@ -452,20 +452,13 @@ impl Registry {
         let Some(why) = policy.expired(meta.created_at, last, now, &tz) else {
             return;
         };
-        let outcome = self
-            .sessions_index
-            .reset(key, now_ms(), None, || uuid::Uuid::new_v4().to_string());
-        if let super::sessions::ResetOutcome::Fresh {
-            replaced: Some(old),
-            ..
-        } = outcome
-        {
-            let _ = self.tails.take(&transcript_name(key, &old));
-        }
+        // The run about to start is this session's queue head: it stays.
+        let done = self.start_session_over(key, None, false);
+        actix::spawn(async move {
+            let _ = done.saved.await;
+        });
         self.pending_events.remove(key);
         log::info!("session {key}: started over ({why} reset, session.reset)");
-        self.publish_sessions();
-        self.save_sessions_now();
         self.session_lifecycle(key, "reset");
     }
 

@@ -61,6 +61,18 @@ impl Registry {
     /// operator's `sessions.reset`, once the answer is on its way (OpenClaw's order, which
     /// the TUI relies on: the answer, then `sessions.changed`).
     pub(super) fn reset_session(&mut self, key: &str, asked_at: Option<u64>) -> ResetDone {
+        self.start_session_over(key, asked_at, true)
+    }
+
+    /// [`Self::reset_session`], with `abort`: the session's run and queue go (a person's
+    /// `/new`, an operator's reset); without, they stay (a `session.reset` policy starts the
+    /// session over for the very message its queue holds).
+    pub(super) fn start_session_over(
+        &mut self,
+        key: &str,
+        asked_at: Option<u64>,
+        abort: bool,
+    ) -> ResetDone {
         let (meta, replaced) = match self
             .sessions_index
             .reset(key, now_ms(), asked_at, || uuid::Uuid::new_v4().to_string())
@@ -75,7 +87,11 @@ impl Registry {
             }
             ResetOutcome::Fresh { meta, replaced } => (meta, replaced),
         };
-        let aborted = self.abort_runs(key, None);
+        let aborted = if abort {
+            self.abort_runs(key, None)
+        } else {
+            Vec::new()
+        };
         if let Some(old) = replaced {
             // The old transcript's cached tail is of no use any more.
             let _ = self.tails.take(&super::runs::transcript_name(key, &old));
