@@ -456,6 +456,18 @@ pub struct ModelChoice {
     pub reference: String,
     /// Its alias (`agents.defaults.models["provider/model"].alias`).
     pub alias: Option<String>,
+    /// Its display name, if configured (else its id is shown).
+    pub name: Option<String>,
+    /// Its roles in the config: `default`, `fallback#<n>`, `configured`.
+    pub tags: Vec<String>,
+    /// The tokens a request may hold, if configured.
+    pub context_window: Option<u32>,
+    /// It reads images as well as text.
+    pub images: bool,
+    /// Its provider runs on this machine (a loopback or `.local` base URL).
+    pub local: bool,
+    /// It reasons.
+    pub reasoning: bool,
 }
 
 impl ModelError {

@@ -302,6 +302,10 @@ pub struct Choice {
     pub reference: String,
     /// `agents.defaults.models["provider/model"].alias`.
     pub alias: Option<String>,
+    /// Its display name (`models.providers.<id>.models[].name`).
+    pub name: Option<String>,
+    /// Its roles: `default`, `fallback#<n>`, `configured` (OpenClaw's tags).
+    pub tags: Vec<String>,
     /// How to call it.
     pub target: Target,
 }
@@ -312,24 +316,43 @@ pub struct Choice {
 /// unknown) is left out, with a debug line.
 pub fn choices(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Choice> {
     let d = &cfg.agents.defaults;
-    let mut refs: Vec<String> = Vec::new();
-    refs.extend(d.model.primary.iter().cloned());
-    refs.extend(d.model.fallbacks.iter().flatten().cloned());
+    // Each reference with its role tag, as OpenClaw's `resolveConfiguredModelEntries`:
+    // `default`, `fallback#<n>`, `configured` (an `agents.defaults.models` entry).
+    let mut refs: Vec<(String, Option<String>)> = Vec::new();
+    refs.extend(
+        d.model
+            .primary
+            .iter()
+            .map(|r| (r.clone(), Some("default".to_owned()))),
+    );
+    refs.extend(
+        d.model
+            .fallbacks
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, r)| (r.clone(), Some(format!("fallback#{}", i + 1)))),
+    );
     refs.extend(
         d.models
             .keys()
             .filter(|k| k.contains('/') && !k.ends_with("/*"))
-            .cloned(),
+            .map(|k| (k.clone(), Some("configured".to_owned()))),
     );
     for (id, p) in &cfg.models.providers {
-        refs.extend(p.models.iter().map(|m| format!("{id}/{}", m.id)));
+        refs.extend(p.models.iter().map(|m| (format!("{id}/{}", m.id), None)));
     }
     let mut out: Vec<Choice> = Vec::new();
-    for r in refs {
+    for (r, tag) in refs {
         match target(cfg, &r, "a configured model", env) {
             Ok(t) => {
                 let reference = t.label();
-                if out.iter().any(|c| c.reference == reference) {
+                if let Some(c) = out.iter_mut().find(|c| c.reference == reference) {
+                    if let Some(tag) = tag
+                        && !c.tags.contains(&tag)
+                    {
+                        c.tags.push(tag);
+                    }
                     continue;
                 }
                 let alias = d
@@ -337,9 +360,18 @@ pub fn choices(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Choice
                     .get(&reference)
                     .and_then(|e| e.alias.clone())
                     .filter(|a| !a.trim().is_empty());
+                let name = cfg
+                    .models
+                    .providers
+                    .get(&t.provider)
+                    .and_then(|p| p.models.iter().find(|m| m.id == t.model))
+                    .and_then(|m| m.name.clone())
+                    .filter(|n| !n.trim().is_empty());
                 out.push(Choice {
                     reference,
                     alias,
+                    name,
+                    tags: tag.into_iter().collect(),
                     target: t,
                 });
             }
@@ -347,6 +379,28 @@ pub fn choices(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Choice
         }
     }
     out
+}
+
+/// Whether a provider's base URL is on this machine (OpenClaw's `isLocalBaseUrl`:
+/// `localhost`, a loopback IPv4, `0.0.0.0`, `::`, `::1`, a `.local` name).
+pub fn is_local_base_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    }
+    .to_ascii_lowercase();
+    host == "localhost"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || host == "0.0.0.0"
+        || host == "::"
+        || host == "::1"
+        || host.ends_with(".local")
 }
 
 /// `provider/model` of `reference` (aliases and bare configured ids resolved).

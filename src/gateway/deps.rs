@@ -491,8 +491,14 @@ pub fn build_model(
         .map(|c| {
             (
                 openclaw_actors::ports::ModelChoice {
+                    context_window: c.target.context_window,
+                    images: c.target.images,
+                    local: crate::config::models::is_local_base_url(&c.target.base_url),
+                    reasoning: c.target.reasoning,
                     reference: c.reference,
                     alias: c.alias,
+                    name: c.name,
+                    tags: c.tags,
                 },
                 chat_model(&c.target),
             )

@@ -14,6 +14,7 @@ use crate::config::{AuthModeCfg, BindMode, Loaded};
 
 mod agents;
 mod deps;
+pub mod owner_lock;
 mod surface;
 
 pub use agents::{heartbeats, roster};
@@ -713,6 +714,17 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let _state_lock = lock_state_dir(&loaded.state_dir)?;
 
     let (listeners, bound, port) = bind_all(&prepared.plan, gw.port)?;
+    // OpenClaw's lock file: its CLI finds this gateway by it, and its own gateway and
+    // embedded agent leave this state dir alone while we run (refused if one of them holds
+    // it now).
+    let owner_lock = owner_lock::OwnerLock::acquire(
+        &loaded.state_dir,
+        &loaded
+            .path
+            .clone()
+            .unwrap_or_else(|| loaded.state_dir.join("openclaw.json")),
+        port,
+    )?;
 
     let deps = std::mem::take(&mut prepared.deps);
     let channel_accounts = prepared.channel_accounts;
@@ -972,6 +984,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     if let Some(RuntimeToken::File(path)) = &token_shown {
         let _ = std::fs::remove_file(path);
     }
+    owner_lock.release();
     log::info!("stopped");
     std::process::exit(0);
 }

@@ -1751,3 +1751,91 @@ async fn real_cli_approvals_pending_and_resolve_answer_an_exec_approval() {
         assert_eq!(res["error"]["message"], msg, "{params}: {res}");
     }
 }
+
+/// OpenClaw's lock file: the real CLI on the gateway's host finds our gateway by it (its
+/// port is in no config and no variable: `openclaw models list` reads it from the lock),
+/// and the real OpenClaw gateway refuses to start on the state dir ours owns.
+#[test]
+fn real_cli_finds_our_gateway_by_its_lock_file() {
+    let cli = RealCli::locate();
+    let mut gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(
+            r#"{gateway: {auth: {token: "T"}},
+                agents: {defaults: {model: {primary: "local/qwen"}, models: {"local/qwen": {alias: "Q"}}}},
+                models: {providers: {local: {baseUrl: "http://127.0.0.1:9/v1",
+                  models: [{id: "qwen", name: "Qwen", contextWindow: 32000, input: ["text", "image"]}]}}}}"#,
+        ),
+    );
+    let state = gw.dir.path().to_path_buf();
+    let config = state.join("openclaw.json");
+    // The CLI shares the gateway's state dir and config, as on the gateway's host.
+    let oc = |args: &[&str]| {
+        let mut cmd = cli.command(args);
+        cmd.env("OPENCLAW_STATE_DIR", &state)
+            .env("OPENCLAW_CONFIG_PATH", &config)
+            .env("OPENCLAW_GATEWAY_TOKEN", "T");
+        run_bounded(cmd, REAL_CLI_TIMEOUT)
+    };
+    let out = oc(&["models", "list", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["count"], 1, "{out}");
+    let m = &v["models"][0];
+    assert_eq!(m["key"], "local/qwen", "{out}");
+    assert_eq!(m["name"], "Qwen", "{out}");
+    assert_eq!(m["input"], "text+image", "{out}");
+    assert_eq!(m["contextWindow"], 32000, "{out}");
+    assert_eq!(m["local"], true, "{out}");
+    assert_eq!(m["available"], true, "{out}");
+    assert_eq!(
+        m["tags"],
+        json!(["default", "configured", "alias:Q"]),
+        "{out}"
+    );
+    assert!(
+        !out.stderr.contains("Gateway is not running"),
+        "read from our gateway: {out}"
+    );
+
+    // The real OpenClaw gateway leaves a state dir ours owns alone.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let theirs = oc(&[
+        "gateway",
+        "run",
+        "--port",
+        &free.to_string(),
+        "--allow-unconfigured",
+    ]);
+    assert_ne!(theirs.code, Some(0), "{theirs}");
+    let said = format!("{}{}", theirs.stdout, theirs.stderr);
+    assert!(
+        said.contains(&format!("Another gateway (pid {})", gw.pid()))
+            && said.contains("already owns this state directory"),
+        "{theirs}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", free)).is_err(),
+        "it never listened"
+    );
+    let mut health = cli.command(&["gateway", "call", "health", "--json"]);
+    health
+        .env("OPENCLAW_GATEWAY_URL", gw.url())
+        .env("OPENCLAW_GATEWAY_TOKEN", "T");
+    let health = run_bounded(health, REAL_CLI_TIMEOUT);
+    assert_eq!(health.code, Some(0), "ours still serves: {health}");
+
+    // Once ours stops, its lock is gone and the CLI no longer finds a gateway.
+    gw.sigterm();
+    assert!(gw.wait_exit(Duration::from_secs(10)).success());
+    assert!(!gw.owner_lock_path().exists());
+    let out = oc(&["models", "list", "--json"]);
+    assert!(
+        out.stderr.contains("Gateway is not running"),
+        "the lock was how it found ours: {out}"
+    );
+}

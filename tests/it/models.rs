@@ -5,9 +5,10 @@
 
 use serde_json::{Value, json};
 
+use crate::nodes::ALL_OPERATOR;
 use crate::support::fake_openai::FakeOpenAi;
 use crate::support::fake_telegram::FakeTelegram;
-use crate::support::{CliHome, TestGateway};
+use crate::support::{CliHome, TestGateway, WsClient, cli_params};
 use crate::telegram_flow::{GW_ARGS, GW_TOKEN, SLOW, TG_TOKEN, admin, config, dm, wait_reply};
 
 const KEY: &str = "sk-ant-it-0123456789";
@@ -325,7 +326,11 @@ async fn a_chat_chooses_its_model_among_the_configured_ones_and_an_operator_can_
         json!({
             "models": {"providers": {"fake": {
                 "baseUrl": ai.base_url(),
-                "models": [{"id": "m1"}, {"id": "m2"}, {"id": "m3"}],
+                "models": [
+                    {"id": "m1", "contextWindow": 32000, "input": ["text", "image"]},
+                    {"id": "m2", "name": "Model Two"},
+                    {"id": "m3"},
+                ],
             }}},
             "agents": {"defaults": {
                 "models": {"fake/m2": {"alias": "Second"}},
@@ -388,7 +393,7 @@ async fn a_chat_chooses_its_model_among_the_configured_ones_and_an_operator_can_
     assert_eq!(ai.request_count(), before + 1, "no fallback call");
 
     // The operator side: models.list, then sessions.patch {model}.
-    let mut op = admin(&gw).await;
+    let (mut op, hello) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ALL_OPERATOR)).await;
     let list = op.request("models.list", json!({})).await;
     assert_eq!(list["ok"], true, "{list}");
     let models = list["payload"]["models"].as_array().expect("models");
@@ -408,8 +413,76 @@ async fn a_chat_chooses_its_model_among_the_configured_ones_and_an_operator_can_
         "default, fallback, then the others: {list}"
     );
     assert_eq!(models[2]["alias"], "Second", "{list}");
-    assert_eq!(models[2]["name"], "Second", "{list}");
+    assert_eq!(models[2]["name"], "Model Two", "{list}");
+    assert_eq!(models[1]["name"], "m3", "no name: the id {list}");
     assert_eq!(models[0]["available"], true, "{list}");
+    // OpenClaw's role tags; details only when asked.
+    assert_eq!(models[0]["tags"], json!(["default"]), "{list}");
+    assert_eq!(models[1]["tags"], json!(["fallback#1"]), "{list}");
+    assert_eq!(models[2]["tags"], json!(["configured"]), "{list}");
+    assert!(models[0].get("contextWindow").is_none(), "{list}");
+    assert!(models[0].get("input").is_none(), "{list}");
+    // The published-catalog contract the real `openclaw models list` requires (its run
+    // against our gateway is in `interop::real_cli_finds_our_gateway_by_its_lock_file`).
+    assert!(
+        hello["features"]["capabilities"]
+            .as_array()
+            .is_some_and(|c| c.contains(&json!("published-model-catalog"))),
+        "{hello}"
+    );
+    let detail = op
+        .request(
+            "models.list",
+            json!({"view": "all", "includeDetails": true, "provider": "FAKE", "agentId": "main"}),
+        )
+        .await;
+    assert_eq!(detail["ok"], true, "{detail}");
+    let m1 = &detail["payload"]["models"][0];
+    assert_eq!(m1["contextWindow"], 32000, "{detail}");
+    assert_eq!(m1["input"], json!(["text", "image"]), "{detail}");
+    assert_eq!(
+        m1["local"], true,
+        "the fake provider is on loopback: {detail}"
+    );
+    assert_eq!(
+        detail["payload"]["models"][2]["input"],
+        json!(["text"]),
+        "{detail}"
+    );
+    let none = op
+        .request("models.list", json!({"provider": "anthropic"}))
+        .await;
+    assert_eq!(none["payload"]["models"], json!([]), "{none}");
+    for (params, want) in [
+        (
+            json!({"view": "mine"}),
+            "at /view: must be equal to one of the allowed values",
+        ),
+        (json!({"bogus": 1}), "at root: unexpected property 'bogus'"),
+        (
+            json!({"provider": ""}),
+            "at /provider: must NOT have fewer than 1 characters",
+        ),
+        (
+            json!({"includeDetails": "yes"}),
+            "at /includeDetails: must be boolean",
+        ),
+        (
+            json!({"refresh": true, "preparedOnly": true}),
+            "must NOT be valid",
+        ),
+        (json!({"agentId": "nobody"}), "unknown agent id: nobody"),
+        (json!([]), "invalid models.list params: must be object"),
+    ] {
+        let bad = op.request("models.list", params.clone()).await;
+        assert_eq!(bad["ok"], false, "{params}: {bad}");
+        assert!(
+            bad["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{params}: {bad}"
+        );
+    }
     let bad = op
         .request(
             "sessions.patch",

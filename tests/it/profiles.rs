@@ -6,7 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::remote::LineChild;
-use crate::support::{BIN, CliHome, TestGateway, run_bounded};
+use serde_json::{Value, json};
+
+use crate::support::{BIN, CliHome, TestGateway, process_start_time, run_bounded};
 
 /// `openclaw <args>` with `HOME=home` and no `OPENCLAW_STATE_DIR`, so the profile decides.
 fn in_home(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -170,4 +172,122 @@ fn second_gateway_on_one_state_dir_is_refused_and_the_lock_dies_with_the_first()
         None,
     );
     assert_eq!(cli.call(&again.url(), "T", "health", &[]).code, Some(0));
+}
+
+/// OpenClaw's lock file (`<state>/tmp/openclaw-<uid>/gateway.state.lock`): written with
+/// this gateway's pid, port and start time (mode 0600), removed on a clean stop; a lock
+/// naming a live OpenClaw process refuses the start, a lock left by a dead one does not.
+#[test]
+fn the_openclaw_lock_file_names_this_gateway_and_a_live_foreign_owner_refuses_the_start() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut gw = TestGateway::with_token("T");
+    let lock = gw.owner_lock_path();
+    let read = |p: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(p).expect("lock file")).expect("JSON")
+    };
+    let v = read(&lock);
+    assert_eq!(v["pid"], gw.pid(), "{v}");
+    assert_eq!(v["port"], gw.port, "{v}");
+    assert_eq!(v["startTime"], json!(process_start_time(gw.pid())), "{v}");
+    let state = std::fs::canonicalize(gw.dir.path()).expect("state dir");
+    assert_eq!(v["stateDir"], state.to_str().expect("utf-8"), "{v}");
+    assert_eq!(
+        v["configPath"],
+        state.join("openclaw.json").to_str().expect("utf-8"),
+        "{v}"
+    );
+    assert!(v.get("role").is_none(), "a gateway's lock has no role: {v}");
+    assert!(v["ownerId"].as_str().is_some_and(|o| o.len() == 36), "{v}");
+    let mode = std::fs::metadata(&lock).expect("lock").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    // A clean stop removes it.
+    gw.sigterm();
+    assert!(gw.wait_exit(Duration::from_secs(10)).success());
+    assert!(!lock.exists(), "removed on a clean stop");
+
+    // A live OpenClaw process's lock (here: a process whose pid and start time it names)
+    // refuses the start, naming the owner and the fix; nothing is listened on.
+    let dir = gw.take_dir();
+    let state_str = dir.path().to_str().expect("utf-8").to_owned();
+    let mut owner = Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("spawn sleep");
+    let foreign = json!({
+        "pid": owner.id(),
+        "createdAt": "2026-12-05T00:00:00.000Z",
+        "configPath": "/elsewhere/openclaw.json",
+        "port": 18789,
+        "startTime": process_start_time(owner.id()),
+    });
+    std::fs::create_dir_all(lock.parent().expect("lock dir")).expect("lock dir");
+    std::fs::write(&lock, foreign.to_string()).expect("write foreign lock");
+    let cli = CliHome::new();
+    let refused = cli.run(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[("OPENCLAW_STATE_DIR", state_str.as_str())],
+    );
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(
+        refused.stderr.contains(&format!(
+            "an OpenClaw gateway (pid {}, port 18789) owns state dir {state_str}",
+            owner.id()
+        )) && refused.stderr.contains("Fix: stop it first"),
+        "{refused}"
+    );
+    assert!(!refused.stdout.contains("listening on"), "{refused}");
+    assert_eq!(read(&lock), foreign, "the owner's lock is left as it was");
+    // The CLI's embedded agent writing the state dir is named as such.
+    let embedded = json!({
+        "pid": owner.id(), "createdAt": "2026-12-05T00:00:00.000Z",
+        "configPath": "/x", "role": "agent-embedded",
+        "startTime": process_start_time(owner.id()),
+    });
+    std::fs::write(&lock, embedded.to_string()).expect("write embedded lock");
+    let refused = cli.run(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[("OPENCLAW_STATE_DIR", state_str.as_str())],
+    );
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(
+        refused
+            .stderr
+            .contains("an OpenClaw agent running without a gateway (pid"),
+        "{refused}"
+    );
+
+    // The same pid with another start time is a reused pid, not the owner; a dead pid is
+    // no owner either: both starts go ahead and take the lock.
+    let reused = json!({
+        "pid": owner.id(), "createdAt": "2026-12-05T00:00:00.000Z", "configPath": "/x",
+        "startTime": process_start_time(owner.id()).map(|t| t + 1),
+    });
+    std::fs::write(&lock, reused.to_string()).expect("write reused-pid lock");
+    let _ = owner.kill();
+    let _ = owner.wait();
+    let mut again = TestGateway::start_in(
+        dir,
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        None,
+    );
+    assert_eq!(read(&lock)["pid"], again.pid());
+    assert_eq!(read(&lock)["port"], again.port);
+    // SIGKILL leaves the lock behind, naming a dead process: the next start replaces it.
+    again.signal("KILL");
+    let _ = again.wait_exit(Duration::from_secs(10));
+    assert_eq!(
+        read(&lock)["pid"],
+        again.pid(),
+        "a killed gateway leaves its lock"
+    );
+    let dir = again.take_dir();
+    let third = TestGateway::start_in(
+        dir,
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        None,
+    );
+    assert_eq!(read(&third.owner_lock_path())["pid"], third.pid());
 }

@@ -78,6 +78,11 @@ pub struct Features {
     pub events: &'static [&'static str],
     /// Methods implemented.
     pub methods: &'static [&'static str],
+    /// The contracts of OpenClaw's `GATEWAY_SERVER_CAPS` this gateway keeps (a client
+    /// requires some before it calls a method: `openclaw models list` needs
+    /// `published-model-catalog`).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub capabilities: &'static [&'static str],
 }
 
 impl Features {
@@ -295,6 +300,7 @@ mod tests {
         let features = Features {
             events: &["connect.challenge", "tick"],
             methods: &["health", "node.invoke", "a\"b"],
+            capabilities: &[],
         }
         .to_json();
         for (admin, issued, config) in [

@@ -64,6 +64,25 @@ pub fn retry_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option
     }
 }
 
+/// OpenClaw's gateway lock file of state dir `dir` (on its real path, as OpenClaw's CLI
+/// resolves it).
+pub fn owner_lock_path(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").expect("/proc/self").uid();
+    std::fs::canonicalize(dir)
+        .expect("state dir")
+        .join("tmp")
+        .join(format!("openclaw-{uid}"))
+        .join("gateway.state.lock")
+}
+
+/// Field 22 (`starttime`) of `/proc/<pid>/stat`.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// A command with an isolated environment: only `PATH` survives; `HOME` and
 /// `OPENCLAW_STATE_DIR` point at `home`.
 pub fn isolated_command(program: impl AsRef<std::ffi::OsStr>, home: &Path) -> Command {
@@ -283,6 +302,12 @@ impl TestGateway {
     /// Everything the gateway printed on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// OpenClaw's gateway lock file in this gateway's state dir
+    /// (`<state>/tmp/openclaw-<uid>/gateway.state.lock`).
+    pub fn owner_lock_path(&self) -> PathBuf {
+        owner_lock_path(self.dir.path())
     }
 
     /// Takes the state directory out of a stopped gateway (for a restart on the same state),

@@ -154,10 +154,19 @@ pub fn method_names() -> &'static [&'static str] {
     &NAMES
 }
 
+/// `hello-ok.features.capabilities`: the server contracts of OpenClaw's
+/// `GATEWAY_SERVER_CAPS` this gateway keeps.
+///
+/// - `published-model-catalog`: `models.list` takes OpenClaw's params (`view`, `provider`,
+///   `agentId`, `includeDetails`, …) and every row says whether the model is `available`
+///   (a client shows the rows as they are instead of stripping `available`).
+pub const CAPABILITIES: &[&str] = &["published-model-catalog"];
+
 static FEATURES: LazyLock<Box<RawValue>> = LazyLock::new(|| {
     Features {
         events: super::EVENTS,
         methods: method_names(),
+        capabilities: CAPABILITIES,
     }
     .to_json()
 });

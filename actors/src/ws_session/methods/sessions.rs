@@ -75,7 +75,7 @@ pub(super) const METHODS: &[Method] = &[
     Method {
         name: "models.list",
         access: MethodAccess::Operator(READ),
-        handler: WsSession::models_list,
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::models_list),
     },
 ];
 
@@ -86,15 +86,91 @@ struct ModelsList {
     models: Vec<ModelRow>,
 }
 
-/// One model of [`ModelsList`] (OpenClaw's `ModelChoice`).
+/// One model of [`ModelsList`] (OpenClaw's `ModelChoice`; the detail fields only with
+/// `includeDetails`).
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ModelRow {
     id: String,
     name: String,
     provider: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     alias: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context_window: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'static [&'static str]>,
+    reasoning: bool,
     available: bool,
+}
+
+/// `models.list` params (OpenClaw's closed `ModelsListParamsSchema`). Every model this
+/// gateway lists is configured and callable, so `view` and `refresh` change nothing (there
+/// is no provider discovery to refresh) but are checked as OpenClaw checks them.
+pub(crate) struct ModelsListParams {
+    /// Only this provider's models (lowercased).
+    provider: Option<String>,
+    /// Context window, input kinds and locality too.
+    details: bool,
+}
+
+impl Params for ModelsListParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "models.list";
+        if call.params.is_null() {
+            return Ok(Self {
+                provider: None,
+                details: false,
+            });
+        }
+        let o = obj(M, &call.params)?;
+        let mut c = Checker::new();
+        c.closed(
+            "",
+            o,
+            &[
+                "agentId",
+                "sessionKey",
+                "authProfileId",
+                "provider",
+                "includeDetails",
+                "includeProviderCapabilities",
+                "includeDefaultModels",
+                "preparedOnly",
+                "refresh",
+                "view",
+            ],
+        );
+        let _ = c.string("", o, "sessionKey", true);
+        let _ = c.string("", o, "authProfileId", true);
+        let provider = c
+            .string("", o, "provider", true)
+            .map(|p| p.trim().to_ascii_lowercase());
+        let details = c.boolean("", o, "includeDetails").unwrap_or(false);
+        for key in ["includeProviderCapabilities", "includeDefaultModels"] {
+            let _ = c.boolean("", o, key);
+        }
+        let prepared_only = c.boolean("", o, "preparedOnly");
+        let refresh = c.boolean("", o, "refresh");
+        match o.get("view") {
+            None => {}
+            Some(Value::String(v))
+                if ["default", "configured", "provider-config", "all"].contains(&v.as_str()) => {}
+            Some(_) => c.error("/view", "must be equal to one of the allowed values"),
+        }
+        if prepared_only == Some(true) && refresh == Some(true) {
+            c.error("", "must NOT be valid");
+        }
+        if !c.ok() {
+            return Err(fail(M, &c));
+        }
+        check_agent(&mut c, o)?;
+        Ok(Self { provider, details })
+    }
 }
 
 /// One agent of `agents.list` (OpenClaw's `AgentsListResultSchema` entry).
@@ -771,13 +847,10 @@ impl WsSession {
         );
     }
 
-    /// `models.list`: the configured models a session may choose (params: an object; its
-    /// filters are not needed for so short a list and are not read).
-    fn models_list(&mut self, call: Call, ctx: &mut Context<Self>) {
-        if !call.params.is_object() && !call.params.is_null() {
-            let err = ErrorShape::invalid("invalid models.list params: must be object");
-            return self.respond_err(&call.id, &err, ctx);
-        }
+    /// `models.list`: the configured models a session may choose, each callable now (its key
+    /// is set), the default first; `provider` filters, `includeDetails` adds the context
+    /// window, the input kinds and whether the provider runs on this machine.
+    fn models_list(&mut self, call: Call, p: ModelsListParams, ctx: &mut Context<Self>) {
         let fut = self
             .registry
             .send(crate::registry::chat_commands::ListModels);
@@ -789,11 +862,26 @@ impl WsSession {
                     .into_iter()
                     .filter_map(|c| {
                         let (provider, id) = c.reference.split_once('/')?;
+                        if p.provider
+                            .as_deref()
+                            .is_some_and(|want| !provider.eq_ignore_ascii_case(want))
+                        {
+                            return None;
+                        }
                         Some(ModelRow {
                             id: id.to_owned(),
-                            name: c.alias.clone().unwrap_or_else(|| id.to_owned()),
+                            name: c.name.unwrap_or_else(|| id.to_owned()),
                             provider: provider.to_owned(),
                             alias: c.alias,
+                            tags: c.tags,
+                            context_window: c.context_window.filter(|_| p.details),
+                            local: p.details.then_some(c.local),
+                            input: p.details.then_some(if c.images {
+                                &["text", "image"][..]
+                            } else {
+                                &["text"][..]
+                            }),
+                            reasoning: c.reasoning,
                             available: true,
                         })
                     })
