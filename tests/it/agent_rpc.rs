@@ -104,6 +104,50 @@ async fn chat_send_streams_chat_events_and_records_history() {
         "{hist}"
     );
 
+    // `sessions.get` (what `openclaw acp` replays an editor session from): the same
+    // messages by `key` or `sessionKey`, a number `limit` floored, an unknown session empty.
+    for params in [
+        json!({"key": "main"}),
+        json!({"sessionKey": "agent:main:main", "limit": 1e9}),
+    ] {
+        let got = op.request("sessions.get", params.clone()).await;
+        assert_eq!(
+            got["payload"]["messages"], hist["payload"]["messages"],
+            "{params}: {got}"
+        );
+    }
+    let last = op
+        .request("sessions.get", json!({"key": "main", "limit": 1.7}))
+        .await;
+    assert_eq!(
+        last["payload"]["messages"],
+        json!([msgs[1].clone()]),
+        "{last}"
+    );
+    let none = op
+        .request("sessions.get", json!({"key": "agent:main:never-😀"}))
+        .await;
+    assert_eq!(none["payload"], json!({"messages": []}), "{none}");
+    for (params, want) in [
+        (json!({}), "key required"),
+        (json!({"key": "   "}), "key required"),
+        (json!({"key": ["main"]}), "key required"),
+        (
+            json!({"key": "main", "agentId": "ghost"}),
+            "unknown agent id: ghost",
+        ),
+        (json!("main"), "invalid sessions.get params: must be object"),
+    ] {
+        let bad = op.request("sessions.get", params.clone()).await;
+        assert_eq!(bad["ok"], false, "{params}: {bad}");
+        assert!(
+            bad["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{params}: {bad}"
+        );
+    }
+
     // After the run: the key is still known, nothing new runs.
     let again = op
         .request(

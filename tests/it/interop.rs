@@ -1839,3 +1839,199 @@ fn real_cli_finds_our_gateway_by_its_lock_file() {
         "the lock was how it found ours: {out}"
     );
 }
+
+/// The real `openclaw acp`, the bridge an editor (Zed, any ACP client) speaks to over
+/// stdio, driven against our gateway by JSON-RPC lines as an editor drives it.
+struct AcpBridge {
+    proc: Background,
+    lines: std::sync::mpsc::Receiver<String>,
+    input: std::io::PipeWriter,
+    next: u64,
+    /// `session/update` notifications seen so far, in order.
+    updates: Vec<Value>,
+}
+
+impl AcpBridge {
+    /// `openclaw acp --url <url> --token-file <file> <extra…>` with its own `HOME` (its
+    /// event ledger), so a second bridge knows nothing the first one saw.
+    fn spawn(cli: &RealCli, home: &Path, url: &str, token_file: &Path, extra: &[&str]) -> Self {
+        let token_file = token_file.to_str().expect("utf-8 path");
+        let mut args = vec!["acp", "--url", url, "--token-file", token_file];
+        args.extend_from_slice(extra);
+        let mut cmd = cli.command(&args);
+        cmd.env("HOME", home)
+            .env("OPENCLAW_STATE_DIR", home.join(".openclaw"));
+        let (stdin, input) = std::io::pipe().expect("a pipe for the bridge's stdin");
+        cmd.stdin(stdin);
+        let (proc, lines) = Background::spawn_lines(cmd);
+        Self {
+            proc,
+            lines,
+            input,
+            next: 0,
+            updates: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, v: &Value) {
+        use std::io::Write as _;
+        writeln!(self.input, "{v}").expect("write to the bridge");
+    }
+
+    /// Sends a request and waits (bounded) for its answer, keeping the notifications.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no answer to {method} ({e}):\n{}", self.proc.output()));
+            let Ok(m) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if m["method"] == "session/update" {
+                self.updates.push(m["params"].clone());
+            } else if m["id"] == id {
+                return m;
+            }
+        }
+    }
+
+    /// The text of the updates of kind `kind` (`agent_message_chunk`, …), joined.
+    fn text_of(&self, kind: &str) -> String {
+        self.updates
+            .iter()
+            .filter(|u| u["update"]["sessionUpdate"] == kind)
+            .filter_map(|u| u["update"]["content"]["text"].as_str())
+            .collect()
+    }
+}
+
+/// An editor on our gateway through the real `openclaw acp`: a new session's prompt runs
+/// our agent (a local fake model) and streams its answer back; the session is listed; a
+/// second bridge that never saw it replays it from our transcript (`sessions.get`); the
+/// editor's stop button (`session/cancel`) aborts a run (`chat.abort`).
+#[test]
+fn real_cli_acp_bridge_runs_an_editor_session_on_our_gateway() {
+    use crate::support::fake_openai::{FakeOpenAi, FakeReply};
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, start_gateway};
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let work = tempfile::tempdir().expect("a work dir");
+    let token_file = work.path().join("gateway.token");
+    std::fs::write(&token_file, GW_TOKEN).expect("token file");
+    let project = work.path().join("project");
+    std::fs::create_dir_all(&project).expect("project dir");
+    let cwd = project.to_str().expect("utf-8").to_owned();
+
+    let mut a = AcpBridge::spawn(&cli, &work.path().join("a"), &gw.url(), &token_file, &[]);
+    let init = a.call(
+        "initialize",
+        json!({"protocolVersion": 1, "clientCapabilities": {}}),
+    );
+    assert_eq!(init["result"]["protocolVersion"], 1, "{init}");
+    let new = a.call("session/new", json!({"cwd": cwd, "mcpServers": []}));
+    let sid = new["result"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{new}"))
+        .to_owned();
+    let key = format!("agent:main:acp-bridge:{sid}");
+
+    ai.push(FakeReply::text("ACP-answer-91c"));
+    let done = a.call(
+        "session/prompt",
+        json!({"sessionId": sid, "prompt": [{"type": "text", "text": "what is 2+2 in acp?"}]}),
+    );
+    assert_eq!(done["result"]["stopReason"], "end_turn", "{done}");
+    assert_eq!(
+        a.text_of("agent_message_chunk"),
+        "ACP-answer-91c",
+        "{:?}",
+        a.updates
+    );
+    let asked = ai.wait_requests(1, Duration::from_secs(30))[0].to_string();
+    assert!(
+        asked.contains("what is 2+2 in acp?") && asked.contains("[Working directory:"),
+        "{asked}"
+    );
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(gw.dir.path().join("agents/main/sessions/sessions.json"))
+            .expect("sessions.json"),
+    )
+    .expect("JSON");
+    assert!(index.get(&key).is_some(), "{key} in {index}");
+    let list = a.call("session/list", json!({}));
+    assert!(
+        list["result"]["sessions"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r["_meta"]["sessionKey"] == key.as_str())),
+        "{list}"
+    );
+
+    // The stop button: a slow answer is aborted and the prompt ends as cancelled.
+    ai.push(FakeReply::text("too late").delayed(Duration::from_secs(20)));
+    a.next += 1;
+    let id = a.next;
+    a.send(
+        &json!({"jsonrpc": "2.0", "id": id, "method": "session/prompt",
+        "params": {"sessionId": sid, "prompt": [{"type": "text", "text": "a long job"}]}}),
+    );
+    ai.wait_requests(2, Duration::from_secs(30));
+    a.send(&json!({"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": sid}}));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let cancelled = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = a.lines.recv_timeout(left).unwrap_or_else(|e| {
+            panic!("no end of the cancelled prompt ({e}):\n{}", a.proc.output())
+        });
+        if let Ok(m) = serde_json::from_str::<Value>(&line)
+            && m["id"] == id
+        {
+            break m;
+        }
+    };
+    assert_eq!(
+        cancelled["result"]["stopReason"], "cancelled",
+        "{cancelled}"
+    );
+    assert!(!a.text_of("agent_message_chunk").contains("too late"));
+    drop(a);
+
+    // Another editor (its own ledger: it never saw the session) attaches to the session
+    // and loads it: the history comes from our transcript.
+    let mut b = AcpBridge::spawn(
+        &cli,
+        &work.path().join("b"),
+        &gw.url(),
+        &token_file,
+        &["--session", &key],
+    );
+    b.call(
+        "initialize",
+        json!({"protocolVersion": 1, "clientCapabilities": {}}),
+    );
+    let load = b.call(
+        "session/load",
+        json!({"sessionId": "editor-two", "cwd": cwd, "mcpServers": []}),
+    );
+    assert!(load.get("error").is_none(), "{load}");
+    assert!(
+        b.text_of("user_message_chunk")
+            .contains("what is 2+2 in acp?"),
+        "{:?}",
+        b.updates
+    );
+    assert!(
+        b.text_of("agent_message_chunk").contains("ACP-answer-91c"),
+        "{:?}",
+        b.updates
+    );
+}

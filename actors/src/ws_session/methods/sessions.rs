@@ -73,6 +73,11 @@ pub(super) const METHODS: &[Method] = &[
         handler: WsSession::agents_list,
     },
     Method {
+        name: "sessions.get",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_get),
+    },
+    Method {
         name: "models.list",
         access: MethodAccess::Operator(READ),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::models_list),
@@ -106,6 +111,44 @@ struct ModelRow {
     input: Option<&'static [&'static str]>,
     reasoning: bool,
     available: bool,
+}
+
+/// `sessions.get {key | sessionKey, limit?, agentId?}` (OpenClaw's `sessions-read.ts`, which
+/// `openclaw acp` calls to replay a session into an editor): the session's last messages.
+pub(crate) struct SessionsGetParams {
+    /// Normalized session key.
+    key: String,
+    /// Messages to return (1..=1000, default 200).
+    limit: usize,
+}
+
+impl Params for SessionsGetParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        use crate::registry::runs::history_limits as l;
+        const M: &str = "sessions.get";
+        let o = obj(M, &call.params)?;
+        // OpenClaw's `requireSessionKey`: `key`, else `sessionKey`; a string or a number.
+        let raw = match o.get("key").or_else(|| o.get("sessionKey")) {
+            Some(Value::String(k)) => k.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        if raw.is_empty() {
+            return Err(ErrorShape::invalid("key required"));
+        }
+        // A number is floored and raised to 1, as OpenClaw reads it; anything else is the
+        // default. At most what `chat.history` answers (the ACP bridge asks for 1e6).
+        let limit = match o.get("limit").and_then(Value::as_f64) {
+            Some(n) if n.is_finite() => (n.floor().max(1.0) as u64).min(l::MAX_ENTRIES),
+            _ => l::DEFAULT_ENTRIES,
+        };
+        let mut c = Checker::new();
+        check_agent(&mut c, o)?;
+        Ok(Self {
+            key: normalize_session_key(&raw),
+            limit: usize::try_from(limit).unwrap_or(200),
+        })
+    }
 }
 
 /// `models.list` params (OpenClaw's closed `ModelsListParamsSchema`). Every model this
@@ -887,6 +930,26 @@ impl WsSession {
                     })
                     .collect();
                 Ok(ModelsList { models })
+            },
+            ctx,
+        );
+    }
+
+    /// `sessions.get`: `{messages}`, oldest first, as `chat.history` gives them (an unknown
+    /// session has none).
+    fn sessions_get(&mut self, call: Call, p: SessionsGetParams, ctx: &mut Context<Self>) {
+        use crate::registry::runs::{ChatHistory, history_limits as l};
+        let fut = self.registry.send(ChatHistory {
+            session_key: p.key,
+            limit: p.limit,
+            max_chars: l::DEFAULT_CHARS,
+            max_bytes: l::MAX_BYTES,
+        });
+        self.reply_with(
+            call.id,
+            async move {
+                let history = fut.await.map_err(|_| gone())?.map_err(|e| e.to_shape())?;
+                Ok(serde_json::json!({ "messages": history.messages }))
             },
             ctx,
         );
