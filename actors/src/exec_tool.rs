@@ -773,6 +773,34 @@ fn record_exec(host: ExecHost, out: &Value, took: Duration) {
     crate::stability::record(r);
 }
 
+/// The mode in force on the gateway host: the stricter of the config's (`mode`, with
+/// `ask_always`) and the host approvals document's (OpenClaw's rule: the lower security,
+/// the more insistent ask; a field the document leaves out keeps the config's).
+pub fn effective_mode(
+    mode: ExecMode,
+    ask_always: bool,
+    host: &crate::ports::HostApprovals,
+) -> (ExecMode, bool) {
+    use crate::ports::{HostAsk, HostSecurity};
+    let (security, ask) = match mode {
+        ExecMode::Deny => (HostSecurity::Deny, HostAsk::Off),
+        ExecMode::Allowlist => (HostSecurity::Allowlist, HostAsk::Off),
+        ExecMode::Ask if ask_always => (HostSecurity::Allowlist, HostAsk::Always),
+        ExecMode::Ask => (HostSecurity::Allowlist, HostAsk::OnMiss),
+        ExecMode::Full => (HostSecurity::Full, HostAsk::Off),
+    };
+    let security = host.security.map_or(security, |h| h.min(security));
+    let ask = host.ask.map_or(ask, |h| h.max(ask));
+    match (security, ask) {
+        (HostSecurity::Deny, _) => (ExecMode::Deny, false),
+        (HostSecurity::Allowlist, HostAsk::Off) => (ExecMode::Allowlist, false),
+        (HostSecurity::Allowlist, HostAsk::OnMiss) => (ExecMode::Ask, false),
+        // With `full` nothing misses: `on-miss` never asks.
+        (HostSecurity::Full, HostAsk::Off | HostAsk::OnMiss) => (ExecMode::Full, false),
+        (_, HostAsk::Always) => (ExecMode::Ask, true),
+    }
+}
+
 async fn run_on_gateway(
     ctx: &CallCtx<'_>,
     access: &ExecAccess,
@@ -797,6 +825,27 @@ async fn run_on_gateway(
         Some(w) if Path::new(w).is_absolute() => PathBuf::from(w),
         Some(w) => access.workdir.join(w),
     };
+    // The gateway host's own exec approvals document can only tighten the config.
+    let agent = crate::agents::key_agent(ctx.session_key).unwrap_or("main");
+    let host = match port.host_approvals(agent) {
+        Ok(h) => h,
+        Err(e) => return fail(format!("exec denied: {e}")),
+    };
+    let (mode, ask_always) = effective_mode(s.mode, s.ask_always, &host);
+    let mode_name = if (mode, ask_always) == (s.mode, s.ask_always) {
+        s.mode_name.clone()
+    } else {
+        format!(
+            "{}, tightened by the host's exec approvals {}",
+            s.mode_name, host.source
+        )
+    };
+    if mode == ExecMode::Deny {
+        return fail(format!(
+            "exec on the gateway host is off: the host's exec approvals ({}) say security \"deny\" for agent {agent} (tools.exec.mode is {}). Fix: the owner changes them with `openclaw approvals set --gateway`",
+            host.source, s.mode_name
+        ));
+    }
     let started = std::time::Instant::now();
     let exec = |argv: Option<Vec<String>>, approved: bool, remember: bool| GatewayExec {
         command: args.command.clone(),
@@ -808,14 +857,14 @@ async fn run_on_gateway(
         path_prepend: s.path_prepend.clone(),
         approved,
         remember,
+        host_patterns: host.patterns.clone(),
     };
     let simple = simple_argv(&args.command);
-    let mut res = match (s.mode, simple) {
+    let mut res = match (mode, simple) {
         (ExecMode::Full, _) => drive(port, access, ctx, &args, exec(None, false, false)).await,
         (ExecMode::Allowlist | ExecMode::Deny, Err(e)) => {
             return fail(format!(
-                "exec denied: {e} (tools.exec.mode is {}). Run the program directly, or the owner sets tools.exec.mode to \"ask\" or \"full\"",
-                s.mode_name
+                "exec denied: {e} (tools.exec.mode is {mode_name}). Run the program directly, or the owner sets tools.exec.mode to \"ask\" or \"full\""
             ));
         }
         (ExecMode::Allowlist | ExecMode::Deny, Ok(argv)) => {
@@ -823,7 +872,7 @@ async fn run_on_gateway(
         }
         (ExecMode::Ask, simple) => {
             let simple = simple.ok();
-            let tried = match (&simple, s.ask_always) {
+            let tried = match (&simple, ask_always) {
                 (Some(argv), false) => {
                     let res = drive(
                         port,
@@ -1133,6 +1182,77 @@ async fn run_on_node(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_approvals_only_tighten_the_config() {
+        use crate::ports::{HostApprovals, HostAsk, HostSecurity};
+        let h = |security, ask| HostApprovals {
+            security,
+            ask,
+            ..HostApprovals::default()
+        };
+        use ExecMode::{Allowlist, Ask, Deny, Full};
+        let none = h(None, None);
+        for (mode, always) in [
+            (Deny, false),
+            (Allowlist, false),
+            (Ask, false),
+            (Ask, true),
+            (Full, false),
+        ] {
+            assert_eq!(
+                effective_mode(mode, always, &none),
+                (mode, always),
+                "{mode:?}"
+            );
+        }
+        let cases = [
+            // (config, host security, host ask) -> effective
+            (
+                (Full, false),
+                Some(HostSecurity::Allowlist),
+                None,
+                (Allowlist, false),
+            ),
+            (
+                (Full, false),
+                Some(HostSecurity::Allowlist),
+                Some(HostAsk::OnMiss),
+                (Ask, false),
+            ),
+            ((Full, false), None, Some(HostAsk::OnMiss), (Full, false)),
+            ((Full, false), None, Some(HostAsk::Always), (Ask, true)),
+            ((Full, false), Some(HostSecurity::Deny), None, (Deny, false)),
+            // Never looser than the config.
+            (
+                (Allowlist, false),
+                Some(HostSecurity::Full),
+                Some(HostAsk::Off),
+                (Allowlist, false),
+            ),
+            (
+                (Ask, false),
+                Some(HostSecurity::Full),
+                Some(HostAsk::Off),
+                (Ask, false),
+            ),
+            ((Ask, true), None, Some(HostAsk::Off), (Ask, true)),
+            ((Deny, false), Some(HostSecurity::Full), None, (Deny, false)),
+            (
+                (Allowlist, false),
+                None,
+                Some(HostAsk::OnMiss),
+                (Ask, false),
+            ),
+        ];
+        for (config, security, ask, want) in cases {
+            assert_eq!(
+                effective_mode(config.0, config.1, &h(security, ask)),
+                want,
+                "{config:?} {security:?} {ask:?}"
+            );
+        }
+    }
+
     use super::*;
 
     fn keys() -> ExecKeys<'static> {

@@ -668,6 +668,45 @@ pub struct GatewayExec {
     /// With `approved` and `argv`: also add the program with these arguments to the
     /// gateway's exec allowlist (`allow-always`).
     pub remember: bool,
+    /// The host approvals document's allowlist patterns for the run's agent (programs they
+    /// match are allowed as if on the exec allowlist; see [`HostApprovals`]).
+    pub host_patterns: Vec<String>,
+}
+
+/// `security` of the gateway host's exec approvals document, strictest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HostSecurity {
+    /// Nothing runs.
+    Deny,
+    /// Only allowlisted programs.
+    Allowlist,
+    /// Anything.
+    Full,
+}
+
+/// `ask` of the gateway host's exec approvals document, least insistent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HostAsk {
+    /// Never asks.
+    Off,
+    /// Asks when the allowlist misses.
+    OnMiss,
+    /// Asks for every command.
+    Always,
+}
+
+/// What the gateway host's own exec approvals document (OpenClaw's `exec-approvals.json`)
+/// says for one agent. It only tightens `tools.exec`: `None` leaves the config's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostApprovals {
+    /// The security it allows at most.
+    pub security: Option<HostSecurity>,
+    /// How insistently it asks at least.
+    pub ask: Option<HostAsk>,
+    /// Allowlist patterns (OpenClaw's globs on a program's real path or name).
+    pub patterns: Vec<String>,
+    /// The document's path, for messages (empty: there is none).
+    pub source: String,
 }
 
 /// Runs `exec` commands on the gateway host. Dropping the future kills the command's
@@ -683,6 +722,12 @@ pub trait CommandHost {
         req: GatewayExec,
         live: Option<std::rc::Rc<std::cell::RefCell<crate::exec_process::LiveOutput>>>,
     ) -> LocalFut<Value>;
+
+    /// The host approvals document's word for `agent`, read now. `Err`: the document is
+    /// unusable (the message names it and the fix) and nothing runs on the gateway host.
+    fn host_approvals(&self, _agent: &str) -> Result<HostApprovals, String> {
+        Ok(HostApprovals::default())
+    }
 }
 
 /// Operations the shell serves for the `config.*` and `logs.tail` methods: the config file,
@@ -704,6 +749,19 @@ pub trait OpsPort: Send + Sync + std::fmt::Debug {
     /// (`<state dir>/.env`, the `env` block, every `tokenFile`). `None`: no watcher runs.
     fn secrets_reload(&self) -> Option<SecretsReloadReply> {
         None
+    }
+    /// `exec.approvals.get`: the gateway host's exec approvals document (OpenClaw's
+    /// snapshot: `{path, exists, hash, file, resolvedDefaults}`, no socket token).
+    fn exec_approvals_get(&self) -> Result<serde_json::Value, String> {
+        Err("exec approvals are not available here".into())
+    }
+    /// `exec.approvals.set {file, baseHash}`: replaces it (compare-and-swap on the hash).
+    /// `Err((invalid_request, message))`.
+    fn exec_approvals_set(
+        &self,
+        _params: &serde_json::Value,
+    ) -> Result<serde_json::Value, (bool, String)> {
+        Err((false, "exec approvals are not available here".into()))
     }
 }
 

@@ -64,11 +64,13 @@ fn fail(code: i32, message: impl Into<String>) -> Failure {
 
 fn ops(config: Option<PathBuf>) -> ConfigOps {
     let (path, _) = config::config_path(config.as_deref(), &ProcessEnv);
+    let state = config::state_dir(&ProcessEnv);
     ConfigOps {
         path,
         flags: FlagOverrides::default(),
-        scratch_dir: config::state_dir(&ProcessEnv).join("gateway"),
+        scratch_dir: state.join("gateway"),
         secrets: None,
+        exec_approvals: crate::clients::host_approvals::path(&state),
     }
 }
 

@@ -43,13 +43,15 @@ pub fn allowlist_path(state_dir: &Path) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct LocalExec {
     allow_file: PathBuf,
+    state_dir: PathBuf,
 }
 
 impl LocalExec {
-    /// With the allowlist of `state_dir`.
+    /// With the allowlist and the host exec approvals of `state_dir`.
     pub fn new(state_dir: &Path) -> Self {
         Self {
             allow_file: allowlist_path(state_dir),
+            state_dir: state_dir.to_path_buf(),
         }
     }
 }
@@ -65,6 +67,10 @@ struct Launch {
 }
 
 impl CommandHost for LocalExec {
+    fn host_approvals(&self, agent: &str) -> Result<openclaw_actors::ports::HostApprovals, String> {
+        crate::clients::host_approvals::for_agent(&self.state_dir, agent)
+    }
+
     fn run(
         &self,
         req: GatewayExec,
@@ -231,6 +237,24 @@ fn remember(allow_file: &Path, program: &Path, argv: &[String]) -> Result<(), St
         .map_err(|e| format!("cannot replace {}: {e}", allow_file.display()))
 }
 
+/// The program of `argv` when one of the host approvals document's `patterns` allows it
+/// (matched on its real path, or its name as located).
+fn host_allowed(
+    argv: &[String],
+    cwd: &Path,
+    dirs: &[PathBuf],
+    patterns: &[String],
+) -> Option<PathBuf> {
+    if patterns.is_empty() {
+        return None;
+    }
+    let located = policy::locate(argv.first()?, Some(cwd), dirs)?;
+    let real = std::fs::canonicalize(&located).ok()?;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    crate::clients::host_approvals::allows(patterns, &located, &real, home.as_deref())
+        .then_some(real)
+}
+
 /// Checks the request and builds what to start (blocking: reads the allowlist, resolves
 /// programs).
 fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, Refusal> {
@@ -304,14 +328,23 @@ fn prepare(req: GatewayExec, allow_file: &Path) -> Result<Launch, Refusal> {
             let file = policy::read_allowlist_file(allow_file)
                 .map_err(|e| format!("exec denied: {e}; fix the gateway's exec allowlist"))?;
             let p = policy::resolve_policy(&file, &[], &dirs);
-            let program = policy::check_allowed(&argv, Some(&req.cwd), &dirs, &p, allow_file)
-                .map_err(|e| Refusal {
-                    message: format!(
-                        "exec denied: {}",
-                        e.message.replace("this node's", "the gateway's")
-                    ),
-                    miss: true,
-                })?;
+            let program = match policy::check_allowed(&argv, Some(&req.cwd), &dirs, &p, allow_file)
+            {
+                Ok(program) => program,
+                // The host approvals document's patterns for this agent allow it too.
+                Err(e) => match host_allowed(&argv, &req.cwd, &dirs, &req.host_patterns) {
+                    Some(program) => program,
+                    None => {
+                        return Err(Refusal {
+                            message: format!(
+                                "exec denied: {}",
+                                e.message.replace("this node's", "the gateway's")
+                            ),
+                            miss: true,
+                        });
+                    }
+                },
+            };
             let (mut env, dropped) = policy::child_env(&req.env, &own, &p.env, &dirs);
             env.retain(|k, v| !credential(k, v));
             env.insert("OPENCLAW_SHELL".into(), "exec".into());
@@ -339,6 +372,7 @@ mod tests {
 
     fn req(command: &str, argv: Option<Vec<&str>>, cwd: &Path) -> GatewayExec {
         GatewayExec {
+            host_patterns: Vec::new(),
             command: command.to_owned(),
             argv: argv.map(|a| a.into_iter().map(str::to_owned).collect()),
             cwd: cwd.to_path_buf(),

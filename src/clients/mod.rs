@@ -25,6 +25,7 @@ pub mod anthropic;
 pub mod choice;
 pub mod exec_host;
 pub mod fallback;
+pub mod host_approvals;
 pub mod openai;
 pub mod openai_responses;
 pub(crate) mod retry;

@@ -146,6 +146,8 @@ pub struct ConfigOps {
     pub scratch_dir: PathBuf,
     /// The config watcher's `secrets.reload` queue (`None`: no gateway runs here).
     pub secrets: Option<tokio::sync::mpsc::Sender<crate::reload::SecretsRequest>>,
+    /// The gateway host's exec approvals document (`<state>/exec-approvals.json`).
+    pub exec_approvals: PathBuf,
 }
 
 /// A rejected write: `true` when the caller's input is at fault.
@@ -163,6 +165,7 @@ impl ConfigOps {
             flags: loaded.source.1.clone(),
             scratch_dir: loaded.state_dir.join("gateway"),
             secrets: None,
+            exec_approvals: crate::clients::host_approvals::path(&loaded.state_dir),
         }
     }
 
@@ -489,6 +492,14 @@ impl OpsPort for ConfigOps {
             );
         }
         Some(answer)
+    }
+
+    fn exec_approvals_get(&self) -> Result<Value, String> {
+        crate::clients::host_approvals::get(&self.exec_approvals)
+    }
+
+    fn exec_approvals_set(&self, params: &Value) -> Result<Value, (bool, String)> {
+        crate::clients::host_approvals::set(&self.exec_approvals, params)
     }
 }
 

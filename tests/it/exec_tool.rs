@@ -1066,3 +1066,172 @@ async fn a_cron_job_made_from_a_group_gets_neither_the_shell_nor_the_private_mem
         "{tools:?}"
     );
 }
+
+/// The gateway host's own exec approvals document (`exec.approvals.get|set`, what the real
+/// `openclaw approvals … --gateway` calls): it only tightens `tools.exec`, its patterns
+/// allow programs, writes are compare-and-swap on its hash, a bad value is refused and a
+/// malformed file on disk stops gateway-host exec until it is fixed.
+#[actix_web::test]
+async fn host_exec_approvals_only_tighten_and_their_patterns_allow_programs() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null));
+    let mut op = admin(&gw).await;
+    let doc = gw.dir.path().join("exec-approvals.json");
+    let get = op.request("exec.approvals.get", json!({})).await;
+    let p = &get["payload"];
+    assert_eq!(p["exists"], false, "{get}");
+    assert_eq!(
+        p["hash"], "missing:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "{get}"
+    );
+    assert_eq!(p["path"], doc.to_str().expect("utf-8"), "{get}");
+    assert_eq!(
+        p["resolvedDefaults"],
+        json!({"security": "full", "ask": "off", "askFallback": "deny", "autoAllowSkills": false}),
+        "{get}"
+    );
+    let bad = op
+        .request("exec.approvals.get", json!({"nodeId": "x"}))
+        .await;
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unexpected property 'nodeId'")),
+        "{bad}"
+    );
+    let piped = json!({"command": "uname -s | tr a-z A-Z"});
+    let res = exec_once(&tg, &ai, OWNER, piped.clone()).await;
+    assert_eq!(res["stdout"], "LINUX\n", "full mode, no document: {res}");
+
+    // The document narrows `full` to an allowlist with one pattern (a glob on the name).
+    let set = op
+        .request(
+            "exec.approvals.set",
+            json!({"file": {"defaults": {"security": "allowlist"},
+                            "agents": {"main": {"allowlist": ["unam?"]}}}}),
+        )
+        .await;
+    assert_eq!(set["ok"], true, "a first write needs no hash: {set}");
+    let hash = set["payload"]["hash"].as_str().expect("hash").to_owned();
+    assert_eq!(set["payload"]["exists"], true, "{set}");
+    assert!(
+        set["payload"]["file"]["agents"]["main"]["allowlist"][0]["id"].is_string(),
+        "{set}"
+    );
+    let mode = std::fs::metadata(&doc).expect("doc").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let res = exec_once(&tg, &ai, OWNER, piped.clone()).await;
+    assert!(
+        res["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("only one simple command")
+                && e.contains("tightened by the host's exec approvals")),
+        "{res}"
+    );
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s"})).await;
+    assert_eq!(res["stdout"], "Linux\n", "allowed by the pattern: {res}");
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "id -u"})).await;
+    assert!(
+        res["error"].as_str().is_some_and(
+            |e| e.starts_with("exec denied: command not on the gateway's exec allowlist")
+        ),
+        "{res}"
+    );
+
+    // Compare-and-swap: a stale hash, or none once the file exists, changes nothing; so
+    // does a value that would loosen by being dropped.
+    for (params, want) in [
+        (
+            json!({"file": {}, "baseHash": "0000"}),
+            "exec approvals changed since last load; re-run exec.approvals.get and retry",
+        ),
+        (
+            json!({"file": {}}),
+            "exec approvals base hash required; re-run exec.approvals.get and retry",
+        ),
+        (
+            json!({"file": {"defaults": {"security": "denyy"}}, "baseHash": hash}),
+            "defaults.security is \"denyy\"",
+        ),
+        (json!({"baseHash": hash}), "exec approvals file is required"),
+        (
+            json!({"file": {}, "baseHash": hash, "extra": 1}),
+            "unexpected property 'extra'",
+        ),
+    ] {
+        let r = op.request("exec.approvals.set", params.clone()).await;
+        assert_eq!(r["ok"], false, "{params}: {r}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{params}: {r}"
+        );
+    }
+    let again = op.request("exec.approvals.get", json!({})).await;
+    assert_eq!(
+        again["payload"]["hash"],
+        hash.as_str(),
+        "unchanged: {again}"
+    );
+
+    // `deny` for the agent: nothing runs on the gateway host, and the answer says where.
+    let set = op
+        .request(
+            "exec.approvals.set",
+            json!({"file": {"agents": {"main": {"security": "deny"}}}, "baseHash": hash}),
+        )
+        .await;
+    assert_eq!(set["ok"], true, "{set}");
+    let hash = set["payload"]["hash"].as_str().expect("hash").to_owned();
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s"})).await;
+    assert!(
+        res["error"].as_str().is_some_and(|e| e
+            .starts_with("exec on the gateway host is off: the host's exec approvals")
+            && e.contains("security \"deny\" for agent main")),
+        "{res}"
+    );
+
+    // `ask: "always"`: every command waits for the owner, even one `full` would run.
+    let set = op
+        .request(
+            "exec.approvals.set",
+            json!({"file": {"defaults": {"ask": "always"}}, "baseHash": hash}),
+        )
+        .await;
+    assert_eq!(set["ok"], true, "{set}");
+    let call = ai.push_tool_call("exec", json!({"command": "uname -s"}));
+    ai.push_text("done");
+    let before_sent = tg.sent().len();
+    let before = ai.request_count();
+    let mid = dm(&tg, OWNER, "kernel?");
+    let (id, _) = approval_prompt(&tg, before_sent).await;
+    let yes = dm(&tg, OWNER, &format!("/approve {id} allow-once"));
+    wait_reply(&tg, yes, SLOW).await;
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "done");
+    let requests = ai.wait_requests_async(before + 2, SLOW).await;
+    let res = tool_result(&requests[before + 1], &call);
+    assert_eq!(res["stdout"], "Linux\n", "{res}");
+
+    // A file broken by hand stops gateway-host exec (fail closed) until it is fixed.
+    std::fs::write(&doc, "{nope").expect("break it");
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s"})).await;
+    assert!(
+        res["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("exec denied:")
+                && e.contains("exec-approvals.json is not valid JSON5")
+                && e.contains("Fix:")),
+        "{res}"
+    );
+    let get = op.request("exec.approvals.get", json!({})).await;
+    assert_eq!(get["error"]["code"], "UNAVAILABLE", "{get}");
+    std::fs::remove_file(&doc).expect("remove it");
+    let res = exec_once(&tg, &ai, OWNER, piped).await;
+    assert_eq!(
+        res["stdout"], "LINUX\n",
+        "without the document, the config again: {res}"
+    );
+}

@@ -2035,3 +2035,73 @@ fn real_cli_acp_bridge_runs_an_editor_session_on_our_gateway() {
         b.updates
     );
 }
+
+/// `openclaw approvals set|allowlist add|remove|get --gateway`: the real CLI edits our
+/// gateway host's exec approvals (`exec.approvals.get|set`, compare-and-swap on the hash),
+/// and the agent's `exec` on the gateway host follows them: narrowed from `full` to an
+/// allowlist, a pattern the CLI added allows a program, one it removed no longer does.
+#[actix_web::test]
+async fn real_cli_approvals_gateway_edits_our_hosts_exec_approvals() {
+    use crate::exec_tool::{OWNER, exec_config, exec_once};
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, start_gateway};
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null));
+    let url = gw.url();
+    let oc = |args: &[&str]| {
+        let mut all = vec!["approvals"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--gateway", "--url", &url, "--token", GW_TOKEN, "--json"]);
+        cli.run(&all)
+    };
+    let policy = gw.dir.path().join("policy.json5");
+    std::fs::write(
+        &policy,
+        "{ version: 1, defaults: { security: 'allowlist' } }",
+    )
+    .expect("write policy");
+    let out = oc(&["set", "--file", policy.to_str().expect("utf-8")]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let out = oc(&["allowlist", "add", "/usr/bin/uname"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let out = oc(&["get"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["file"]["defaults"]["security"], "allowlist", "{out}");
+    assert_eq!(
+        v["file"]["agents"]["*"]["allowlist"][0]["pattern"], "/usr/bin/uname",
+        "{out}"
+    );
+    let on_disk: Value = serde_json::from_slice(
+        &std::fs::read(gw.dir.path().join("exec-approvals.json")).expect("the document"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        on_disk["agents"]["*"]["allowlist"][0]["pattern"],
+        "/usr/bin/uname"
+    );
+
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s"})).await;
+    assert_eq!(res["stdout"], "Linux\n", "{res}");
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s | tr a-z A-Z"})).await;
+    assert!(
+        res["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("only one simple command")),
+        "{res}"
+    );
+
+    let out = oc(&["allowlist", "remove", "/usr/bin/uname"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let res = exec_once(&tg, &ai, OWNER, json!({"command": "uname -s"})).await;
+    assert!(
+        res["error"].as_str().is_some_and(
+            |e| e.starts_with("exec denied: command not on the gateway's exec allowlist")
+        ),
+        "{res}"
+    );
+}

@@ -4,6 +4,9 @@
 //! <id>` does. The gateway relays `system.execApprovals.get` / `.set` to the node, which
 //! stays the judge of the file's content and of `baseHash` (a write against a stale hash is
 //! refused there). `node.invoke` can never send these commands: this is their only path.
+//!
+//! `exec.approvals.get` / `.set` are the gateway host's own document (OpenClaw's
+//! `openclaw approvals get|set|allowlist … --gateway`), kept by the shell.
 
 use actix::prelude::*;
 use serde_json::{Value, json};
@@ -19,6 +22,16 @@ use crate::tool_policy::InvokeCaller;
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
+    Method {
+        name: "exec.approvals.get",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::exec_approvals_host,
+    },
+    Method {
+        name: "exec.approvals.set",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::exec_approvals_host,
+    },
     Method {
         name: "exec.approvals.node.get",
         access: MethodAccess::Operator(ADMIN),
@@ -45,6 +58,46 @@ pub(crate) struct NodeApprovals {
 
 fn invalid(method: &str, why: &str) -> ErrorShape {
     ErrorShape::invalid(format!("invalid {method} params: {why}"))
+}
+
+impl WsSession {
+    /// `exec.approvals.get {}` / `exec.approvals.set {file, baseHash?}`: the gateway host's
+    /// own exec approvals document (`<state>/exec-approvals.json`, read and written by the
+    /// shell; see `src/clients/host_approvals.rs`), which tightens `tools.exec` for the
+    /// agent's `exec` tool on this host.
+    fn exec_approvals_host(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let method = call.method;
+        let params = match &call.params {
+            Value::Null => json!({}),
+            Value::Object(o) if method == "exec.approvals.get" && !o.is_empty() => {
+                let mut c = Checker::new();
+                c.closed("", o, &[]);
+                return self.respond_err(&call.id, &fail(method, &c), ctx);
+            }
+            Value::Object(_) => call.params.clone(),
+            _ => return self.respond_err(&call.id, &invalid(method, "must be object"), ctx),
+        };
+        let ops = self.shared.ops.get().cloned();
+        let fut = async move {
+            let ops = ops.ok_or_else(super::config::unavailable)?;
+            let res = tokio::task::spawn_blocking(move || {
+                if method == "exec.approvals.get" {
+                    ops.exec_approvals_get().map_err(ErrorShape::unavailable)
+                } else {
+                    ops.exec_approvals_set(&params).map_err(|(caller, m)| {
+                        if caller {
+                            ErrorShape::invalid(m)
+                        } else {
+                            ErrorShape::unavailable(m)
+                        }
+                    })
+                }
+            })
+            .await;
+            res.unwrap_or_else(|_| Err(ErrorShape::unavailable("exec approvals operation failed")))
+        };
+        self.reply_with(call.id, fut, ctx);
+    }
 }
 
 impl Params for NodeApprovals {
