@@ -128,6 +128,7 @@ pub fn classify(path: &str) -> Class {
         || under("gateway.limits")
         || under("gateway.controlUi.basePath")
         || under("gateway.controlUi.enabled")
+        || under("gateway.http")
     {
         return Class::Listener;
     }
@@ -849,6 +850,10 @@ mod tests {
         assert_eq!(classify("gateway.reload.mode"), Class::None);
         assert_eq!(classify("gateway.limits.maxConnections"), Class::Listener);
         assert_eq!(classify("gateway.controlUi.basePath"), Class::Listener);
+        assert_eq!(
+            classify("gateway.http.endpoints.chatCompletions.enabled"),
+            Class::Listener
+        );
         assert_eq!(classify("gateway.controlUi.allowedOrigins"), Class::Hot);
         assert_eq!(classify("channels.telegram.allowFrom"), Class::Hot);
         assert_eq!(

@@ -201,6 +201,36 @@ pub struct GatewayCfg {
     /// Connection caps (`gateway.limits`, see `limits.rs`).
     #[serde(default)]
     pub limits: limits::LimitsCfg,
+    /// HTTP endpoints besides the WebSocket (`gateway.http`).
+    #[serde(default)]
+    pub http: HttpCfg,
+}
+
+/// `gateway.http`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpCfg {
+    /// `gateway.http.endpoints`.
+    #[serde(default)]
+    pub endpoints: HttpEndpointsCfg,
+}
+
+/// `gateway.http.endpoints`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpEndpointsCfg {
+    /// OpenClaw's OpenAI-compatible `/v1/chat/completions` and `/v1/models`.
+    #[serde(default)]
+    pub chat_completions: EndpointCfg,
+}
+
+/// One optional HTTP endpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointCfg {
+    /// Served (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// `gateway.controlUi`.
@@ -253,6 +283,7 @@ impl Default for GatewayCfg {
             reload: reload::ReloadCfg::default(),
             tailscale: tailscale::TailscaleCfg::default(),
             limits: limits::LimitsCfg::default(),
+            http: HttpCfg::default(),
         }
     }
 }

@@ -279,6 +279,8 @@ pub struct Prepared {
     pub logging: crate::logging::Settings,
     /// The Control UI (`gateway.controlUi`).
     pub ui: crate::http::ui::Ui,
+    /// The OpenAI-compatible endpoints (`gateway.http.endpoints.chatCompletions`).
+    pub openai: crate::http::openai::Settings,
     /// Connection caps (`gateway.limits`).
     pub conn_limits: crate::http::ceiling::ConnLimits,
     /// What setup codes' URLs are chosen from besides the bound addresses.
@@ -480,6 +482,9 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         model_label,
         logging,
         ui,
+        openai: crate::http::openai::Settings {
+            enabled: gw.http.endpoints.chat_completions.enabled == Some(true),
+        },
         conn_limits,
         setup_urls: openclaw_actors::setup_code::SetupUrls {
             tls: gw.tls.enabled == Some(true),
@@ -885,6 +890,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let spec = HttpSpec {
         tls: tls_config.clone(),
         ui: prepared.ui.clone(),
+        openai: prepared.openai,
         limits: prepared.conn_limits,
     };
     let handle = serve_and_announce(&engine, listeners, &bound, spec, 0, &ctl_tx)?;

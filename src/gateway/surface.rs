@@ -43,6 +43,8 @@ pub(super) struct HttpSpec {
     pub(super) tls: Option<rustls::ServerConfig>,
     /// The Control UI.
     pub(super) ui: crate::http::ui::Ui,
+    /// The OpenAI-compatible endpoints.
+    pub(super) openai: crate::http::openai::Settings,
     /// `gateway.limits`.
     pub(super) limits: crate::http::ceiling::ConnLimits,
 }
@@ -57,13 +59,18 @@ pub(super) fn serve_and_announce(
     ctl: &tokio::sync::mpsc::UnboundedSender<Control>,
 ) -> Result<crate::http::server::ServerHandle, StartError> {
     let scheme = if spec.tls.is_some() { "wss" } else { "ws" };
-    let server =
-        http::serve(listeners, engine.clone(), spec.tls, spec.ui, spec.limits).map_err(|e| {
-            StartError {
-                code: 1,
-                message: format!("cannot start the HTTP server: {e}"),
-            }
-        })?;
+    let server = http::serve(
+        listeners,
+        engine.clone(),
+        spec.tls,
+        spec.ui,
+        spec.openai,
+        spec.limits,
+    )
+    .map_err(|e| StartError {
+        code: 1,
+        message: format!("cannot start the HTTP server: {e}"),
+    })?;
     let handle = server.handle();
     let tx = ctl.clone();
     actix_web::rt::spawn(async move {
@@ -181,6 +188,7 @@ pub(super) async fn restart(
     let spec = HttpSpec {
         tls: tls.clone(),
         ui: prepared.ui.clone(),
+        openai: prepared.openai,
         limits: prepared.conn_limits,
     };
     match serve_and_announce(engine, listeners, &bound, spec, generation, ctl) {

@@ -26,16 +26,29 @@ fn unauthorized() -> HttpResponse {
         .json(serde_json::json!({"ok": false, "error": "unauthorized: send the gateway token as Authorization: Bearer <token>"}))
 }
 
-/// Checks the bearer secret; `None` when the caller may read metrics.
-async fn check_auth(req: &HttpRequest, engine: &Engine) -> Option<HttpResponse> {
+/// Why an HTTP caller's shared secret was not accepted.
+pub(crate) enum Denied {
+    /// No `Authorization: Bearer …`, or the wrong secret.
+    Unauthorized,
+    /// Too many failures from this client: retry after this many seconds.
+    Locked(u64),
+    /// The gateway could not check (shutting down).
+    Busy,
+    /// The peer could not be attributed (a forwarded header from an untrusted proxy, …):
+    /// the response that says so.
+    Refused(HttpResponse),
+}
+
+/// Checks `Authorization: Bearer <token or password>` against the gateway's shared secret
+/// (constant time), counting failures in the same limiter as the WebSocket handshake (a
+/// failure also waits the limiter's delay). With `gateway.auth.mode: "none"` (loopback
+/// only) every caller passes.
+pub(crate) async fn check_bearer(req: &HttpRequest, engine: &Engine) -> Result<(), Denied> {
     let live = engine.shared.live.get();
     if live.auth.mode == AuthMode::None {
-        return None;
+        return Ok(());
     }
-    let peer = match crate::http::ws::attribute(req, engine) {
-        Ok(p) => p,
-        Err(resp) => return Some(*resp),
-    };
+    let peer = crate::http::ws::attribute(req, engine).map_err(|resp| Denied::Refused(*resp))?;
     let offered = req
         .headers()
         .get("authorization")
@@ -49,24 +62,35 @@ async fn check_auth(req: &HttpRequest, engine: &Engine) -> Option<HttpResponse> 
     let matched = offered
         .is_some_and(|o| !secret.is_empty() && constant_time_eq(o.as_bytes(), secret.as_bytes()));
     if offered.is_none() {
-        return Some(unauthorized());
+        return Err(Denied::Unauthorized);
     }
     let key = LimiterKey {
         client: ClientKey::for_client(peer.ip, peer.is_local, peer.origin.as_deref()),
         scope: AuthScope::SharedSecret,
     };
     match engine.registry.send(AuthAttempt { key, matched }).await {
-        Ok(AuthVerdict::Allowed) => None,
-        Ok(AuthVerdict::Locked(retry)) => Some(
-            HttpResponse::TooManyRequests()
-                .insert_header(("retry-after", retry.as_secs().max(1).to_string()))
-                .finish(),
-        ),
+        Ok(AuthVerdict::Allowed) => Ok(()),
+        Ok(AuthVerdict::Locked(retry)) => Err(Denied::Locked(retry.as_secs().max(1))),
         Ok(AuthVerdict::Failed(delay)) => {
             actix_web::rt::time::sleep(delay).await;
-            Some(unauthorized())
+            Err(Denied::Unauthorized)
         }
-        Err(_) => Some(HttpResponse::ServiceUnavailable().finish()),
+        Err(_) => Err(Denied::Busy),
+    }
+}
+
+/// Checks the bearer secret; `None` when the caller may read metrics.
+async fn check_auth(req: &HttpRequest, engine: &Engine) -> Option<HttpResponse> {
+    match check_bearer(req, engine).await {
+        Ok(()) => None,
+        Err(Denied::Unauthorized) => Some(unauthorized()),
+        Err(Denied::Locked(secs)) => Some(
+            HttpResponse::TooManyRequests()
+                .insert_header(("retry-after", secs.to_string()))
+                .finish(),
+        ),
+        Err(Denied::Busy) => Some(HttpResponse::ServiceUnavailable().finish()),
+        Err(Denied::Refused(resp)) => Some(resp),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod accept_pause;
 pub mod ceiling;
 pub mod join;
 pub mod metrics;
+pub mod openai;
 pub mod probes;
 pub mod server;
 pub mod takeover;
@@ -30,6 +31,7 @@ pub fn serve(
     engine: Engine,
     tls: Option<rustls::ServerConfig>,
     ui: ui::Ui,
+    openai: openai::Settings,
     limits: ceiling::ConnLimits,
 ) -> std::io::Result<server::Server> {
     let ceiling = ceiling::Ceiling::new(limits);
@@ -48,10 +50,19 @@ pub fn serve(
         .set_max_total(limits.max_preauth_connections);
     let data = web::Data::new(engine);
     let ui = web::Data::new(ui);
+    let openai = web::Data::new(openai);
     let app = move || {
         App::new()
             .app_data(data.clone())
             .app_data(ui.clone())
+            .app_data(openai.clone())
+            .route("/v1/models", web::to(openai::models))
+            .route("/v1/models/{id:.*}", web::to(openai::model))
+            .service(
+                web::resource("/v1/chat/completions")
+                    .app_data(web::PayloadConfig::new(openai::MAX_BODY_BYTES))
+                    .to(openai::chat_completions),
+            )
             .route("/healthz", web::get().to(probes::live))
             .route("/health", web::get().to(probes::live))
             .route("/healthz", web::head().to(probes::live))

@@ -28,6 +28,7 @@ mod metrics;
 mod models;
 mod node_exec;
 mod nodes;
+mod openai_http;
 mod pairing;
 mod probes;
 mod profiles;

@@ -301,7 +301,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
     // reserved prefix): a read-scoped caller is refused, an admin told it is unknown.
     for method in [
         "models.probe",
-        "exec.approvals.get",
+        "agents.create",
         "config.nosuch",
         "no.such.method",
     ] {

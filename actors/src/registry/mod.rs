@@ -139,6 +139,9 @@ pub struct Registry {
     /// Scheduled jobs by `sessionTarget` (count, next run), as the cron service last
     /// published them (`/status` shows a chat's own).
     scheduled: HashMap<String, (usize, Option<u64>)>,
+    /// Runs whose `chat` events also go to a listener outside the sockets (the
+    /// OpenAI-compatible HTTP endpoint's streams), by run id; see `runs::TapRun`.
+    run_taps: HashMap<String, tokio::sync::mpsc::Sender<Value>>,
 }
 
 impl Registry {
@@ -168,6 +171,7 @@ impl Registry {
             version: StateVersion::default(),
             shutting_down: false,
             presence_scheduled: false,
+            run_taps: HashMap::new(),
             store,
             book,
             book_saves: 0,
@@ -252,6 +256,14 @@ impl Registry {
         let guard = scopes::event_guard(event);
         if guard == EventGuard::Nobody {
             return;
+        }
+        if event == "chat"
+            && !self.run_taps.is_empty()
+            && let Some(tap) = payload["runId"].as_str().and_then(|r| self.run_taps.get(r))
+        {
+            // A listener that does not keep up misses deltas (each carries the text so
+            // far), never the run's end: that is read from the run's record.
+            let _ = tap.try_send(payload.clone());
         }
         let payload: Arc<str> = Arc::from(payload.to_string());
         let name: Arc<str> = Arc::from(event);

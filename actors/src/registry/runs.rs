@@ -1228,6 +1228,49 @@ pub struct Broadcast {
     pub payload: Value,
 }
 
+/// At most this many runs are followed by [`TapRun`] at once.
+pub const MAX_RUN_TAPS: usize = 256;
+
+/// Sends run `run_id`'s `chat` events (deltas and its end) to `to` as well, until
+/// [`UntapRun`]. Registered before the run is submitted, so nothing is missed. `false`:
+/// [`MAX_RUN_TAPS`] are in use (or the id is followed already).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct TapRun {
+    /// The run (the id it is submitted with).
+    pub run_id: String,
+    /// Where the events go (bounded; a full channel drops a delta).
+    pub to: tokio::sync::mpsc::Sender<Value>,
+}
+
+impl Handler<TapRun> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: TapRun, _: &mut Self::Context) -> bool {
+        if self.run_taps.len() >= MAX_RUN_TAPS || self.run_taps.contains_key(&msg.run_id) {
+            return false;
+        }
+        self.run_taps.insert(msg.run_id, msg.to);
+        true
+    }
+}
+
+/// Stops a [`TapRun`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UntapRun {
+    /// The run.
+    pub run_id: String,
+}
+
+impl Handler<UntapRun> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: UntapRun, _: &mut Self::Context) {
+        self.run_taps.remove(&msg.run_id);
+    }
+}
+
 impl Handler<Broadcast> for Registry {
     type Result = ();
 

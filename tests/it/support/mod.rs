@@ -1007,6 +1007,17 @@ pub fn http_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, String) {
+    http_exchange(port, method, path, headers, b"")
+}
+
+/// As [`http_request`], with a body (its `Content-Length` is added).
+pub fn http_exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("TCP connect to the gateway");
     s.set_read_timeout(Some(WAIT)).expect("set read timeout");
     let mut req =
@@ -1014,8 +1025,13 @@ pub fn http_request(
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).expect("write request");
+    // A large body may be answered (413) before it is all written: that is not an error.
+    let _ = s.write_all(body);
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).expect("read response");
     let text = String::from_utf8_lossy(&buf).into_owned();

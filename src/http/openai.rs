@@ -1,0 +1,996 @@
+//! OpenClaw's OpenAI-compatible HTTP surface (`gateway.http.endpoints.chatCompletions`,
+//! off by default): `GET /v1/models`, `GET /v1/models/{id}` and `POST
+//! /v1/chat/completions` on the gateway's port, so any OpenAI client (Open WebUI, an
+//! editor, a script) talks to the gateway's agent.
+//!
+//! - **Auth**: the shared secret as `Authorization: Bearer <token or password>` (constant
+//!   time, the handshake's failed-auth limiter: `429` with `Retry-After` once locked), none
+//!   with `gateway.auth.mode: "none"` (loopback only). A valid secret is the owner: the
+//!   call runs as an operator's `agent` call would.
+//! - **`model` is an agent target**, not a provider model: `openclaw`, `openclaw/default`
+//!   (the default agent), `openclaw/<agentId>`, `openclaw:<agentId>`, `agent:<agentId>`
+//!   (`x-openclaw-agent-id` overrides). `x-openclaw-model: provider/model` picks one of the
+//!   configured models for the call.
+//! - **Sessions**: a fresh `agent:<id>:openai:<uuid>` per call; with the OpenAI `user`
+//!   field `agent:<id>:openai-user:<user>`, so repeated calls continue one conversation;
+//!   `x-openclaw-session-key` names one (not under `subagent:`, `cron:` or `acp:`).
+//! - **Prompt**: OpenClaw's: the latest user (or tool) turn is the message, earlier turns
+//!   are given as context (`[Chat messages since your last reply - for context]` …
+//!   `[Current message - respond to this]`), `system` / `developer` text goes first,
+//!   marked as the client's instructions (this gateway's runs have no extra system-prompt
+//!   slot).
+//! - **Streaming** (`stream: true`): Server-Sent Events `chat.completion.chunk`s as the
+//!   agent writes (a role chunk, content deltas, a `stop` chunk, `data: [DONE]`); a failed
+//!   run is an `error` object, then `[DONE]`. A comment line (`: keep-alive`) every 3 s
+//!   keeps proxies from closing a quiet stream and finds out when the client has left.
+//! - **A streaming client that disconnects aborts the run** (noticed at the next write,
+//!   within about two keep-alive periods). A non-streaming call's run goes on to its end
+//!   (its answer stays in the session's transcript).
+//! - Not here: client-defined function tools (`tools`), `image_url` parts and
+//!   `/v1/embeddings` are refused with `400` naming them; sampling fields (`temperature`,
+//!   `max_tokens`, `stop`, …) are checked as OpenClaw checks them and not forwarded.
+//!   `usage` is left out of answers (the run's token counts are in `usage.cost`).
+//!
+//! Errors are OpenAI's shape: `{"error": {"message", "type"}}`.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use openclaw_actors::Engine;
+use openclaw_actors::protocol::error::ErrorCode;
+use openclaw_actors::registry::runs::{AbortRun, SubmitRun, TapRun, UntapRun, WaitReply, WaitRun};
+use serde_json::{Map, Value, json};
+
+use crate::http::metrics::{Denied, check_bearer};
+
+/// The largest request body (OpenClaw's 20 MB).
+pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
+
+/// The largest prompt built from `messages` (bytes).
+const MAX_PROMPT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Longest `user` and `x-openclaw-session-key` (characters).
+const MAX_KEY_CHARS: usize = 256;
+
+/// A comment line this often keeps an idle stream open through proxies, and notices a
+/// client that left (a write to its closed connection fails).
+const KEEPALIVE: Duration = Duration::from_secs(3);
+
+/// Deltas buffered for a stream that is not read fast enough (then some are skipped: each
+/// carries the answer so far).
+const TAP_BUFFER: usize = 64;
+
+/// `gateway.http.endpoints.chatCompletions`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// The endpoints answer (else `404` naming the key).
+    pub enabled: bool,
+}
+
+fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({"error": {"message": message.into(), "type": kind}}))
+}
+
+fn invalid(message: impl Into<String>) -> HttpResponse {
+    error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+}
+
+/// The endpoint is on and the caller holds the shared secret.
+async fn gate(req: &HttpRequest, engine: &Engine, settings: &Settings) -> Result<(), HttpResponse> {
+    if !settings.enabled {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the OpenAI-compatible endpoints are off. Fix: set gateway.http.endpoints.chatCompletions.enabled: true",
+        ));
+    }
+    match check_bearer(req, engine).await {
+        Ok(()) => Ok(()),
+        Err(Denied::Unauthorized) => Err(HttpResponse::Unauthorized()
+            .insert_header(("www-authenticate", "Bearer"))
+            .json(json!({"error": {"message": "Unauthorized", "type": "unauthorized"}}))),
+        Err(Denied::Locked(secs)) => Err(HttpResponse::TooManyRequests()
+            .insert_header(("retry-after", secs.to_string()))
+            .json(json!({"error": {"message": "Too many failed authentication attempts. Retry later.", "type": "rate_limited"}}))),
+        Err(Denied::Busy) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "the gateway is stopping",
+        )),
+        Err(Denied::Refused(resp)) => Err(resp),
+    }
+}
+
+/// `openclaw`, `openclaw/default`, `openclaw/<id>` for every configured agent.
+fn agent_model_ids(engine: &Engine) -> Vec<String> {
+    let live = engine.shared.live.get();
+    let mut ids = vec!["openclaw".to_owned(), "openclaw/default".to_owned()];
+    ids.extend(
+        live.agents
+            .agents()
+            .iter()
+            .map(|a| format!("openclaw/{}", a.id)),
+    );
+    ids
+}
+
+fn model_object(id: &str) -> Value {
+    json!({"id": id, "object": "model", "created": 0, "owned_by": "openclaw", "permission": []})
+}
+
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("allow", allow))
+        .body("Method Not Allowed")
+}
+
+/// `GET /v1/models`.
+pub async fn models(
+    req: HttpRequest,
+    engine: web::Data<Engine>,
+    settings: web::Data<Settings>,
+) -> HttpResponse {
+    if req.method() != actix_web::http::Method::GET {
+        return method_not_allowed("GET");
+    }
+    if let Err(resp) = gate(&req, &engine, &settings).await {
+        return resp;
+    }
+    let data: Vec<Value> = agent_model_ids(&engine)
+        .iter()
+        .map(|id| model_object(id))
+        .collect();
+    HttpResponse::Ok().json(json!({"object": "list", "data": data}))
+}
+
+/// `GET /v1/models/{id}` (the id percent-encoded: `openclaw%2Fdefault`).
+pub async fn model(
+    req: HttpRequest,
+    engine: web::Data<Engine>,
+    settings: web::Data<Settings>,
+) -> HttpResponse {
+    if req.method() != actix_web::http::Method::GET {
+        return method_not_allowed("GET");
+    }
+    if let Err(resp) = gate(&req, &engine, &settings).await {
+        return resp;
+    }
+    let raw = req.match_info().get("id").unwrap_or("");
+    if raw.is_empty() {
+        return invalid("Missing model id.");
+    }
+    let Some(id) = percent_decode(raw) else {
+        return invalid("Invalid model id encoding.");
+    };
+    if !is_agent_model_id(&id) {
+        return invalid("Invalid model id.");
+    }
+    if !agent_model_ids(&engine).contains(&id) {
+        let shown: String = id.chars().take(100).collect();
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("Model '{shown}' not found."),
+        );
+    }
+    HttpResponse::Ok().json(model_object(&id))
+}
+
+/// `%XX` decoded (`None`: a bad escape or not UTF-8).
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An agent id as OpenClaw takes it in a model id: 1–64 of `a-z0-9_-`, starting with a
+/// letter or digit (any case; lowercased).
+fn agent_id_part(s: &str) -> Option<String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    ok.then(|| s.to_ascii_lowercase())
+}
+
+/// OpenClaw's `isOpenClawAgentModelId`.
+fn is_agent_model_id(raw: &str) -> bool {
+    let l = raw.trim().to_ascii_lowercase();
+    l == "openclaw" || model_agent(&l).is_some()
+}
+
+/// The agent a model id names (`Some("default")` for `openclaw/default`).
+fn model_agent(raw: &str) -> Option<String> {
+    let l = raw.trim().to_ascii_lowercase();
+    let rest = l
+        .strip_prefix("openclaw/")
+        .or_else(|| l.strip_prefix("openclaw:"))
+        .or_else(|| l.strip_prefix("agent:"))?;
+    agent_id_part(rest)
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The agent of the call: `x-openclaw-agent-id`, else the model's, else the default.
+fn resolve_agent(
+    req: &HttpRequest,
+    engine: &Engine,
+    model: Option<&str>,
+) -> Result<String, String> {
+    let live = engine.shared.live.get();
+    let roster = &live.agents;
+    if let Some(m) = model.map(str::trim).filter(|m| !m.is_empty())
+        && !is_agent_model_id(m)
+    {
+        return Err("Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.".into());
+    }
+    let known = |id: &str| -> Result<String, String> {
+        if roster.get(id).is_some() {
+            Ok(id.to_owned())
+        } else {
+            let shown: String = id.chars().take(64).collect();
+            Err(format!(
+                "Unknown agent '{shown}'. This gateway runs: {}",
+                roster
+                    .agents()
+                    .iter()
+                    .map(|a| a.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+    };
+    if let Some(h) = header(req, "x-openclaw-agent-id") {
+        return match agent_id_part(h) {
+            Some(id) => known(&id),
+            None => Err("Invalid x-openclaw-agent-id.".into()),
+        };
+    }
+    match model.and_then(model_agent) {
+        Some(id) if id == "default" => Ok(roster.default_id().to_owned()),
+        Some(id) => known(&id),
+        None => Ok(roster.default_id().to_owned()),
+    }
+}
+
+/// A caller-chosen key part: 1–256 characters without control characters.
+fn key_part(what: &str, s: &str) -> Result<(), String> {
+    if s.chars().count() > MAX_KEY_CHARS || s.chars().any(char::is_control) {
+        return Err(format!(
+            "Invalid {what}: at most {MAX_KEY_CHARS} characters, without control characters."
+        ));
+    }
+    Ok(())
+}
+
+/// The session of the call (see the module docs).
+fn resolve_session(
+    req: &HttpRequest,
+    engine: &Engine,
+    agent: &str,
+    user: Option<&str>,
+) -> Result<String, String> {
+    if let Some(explicit) = header(req, "x-openclaw-session-key") {
+        key_part("x-openclaw-session-key", explicit)?;
+        let lowered = explicit.to_ascii_lowercase();
+        let tail = match lowered.strip_prefix("agent:") {
+            Some(rest) => rest.split_once(':').map_or("", |(_, t)| t),
+            None => lowered.as_str(),
+        };
+        if ["subagent:", "cron:", "acp:"]
+            .iter()
+            .any(|p| tail.starts_with(p) || lowered.starts_with(p))
+        {
+            return Err(
+                "x-openclaw-session-key uses a reserved namespace (subagent:, cron:, acp:)".into(),
+            );
+        }
+        let key = if lowered.starts_with("agent:") {
+            explicit.to_owned()
+        } else {
+            format!("agent:{agent}:{explicit}")
+        };
+        if let Some(e) = engine.shared.live.get().agents.refuse_key(&key) {
+            return Err(e);
+        }
+        return Ok(key);
+    }
+    match user.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) => {
+            key_part("user", u)?;
+            Ok(format!("agent:{agent}:openai-user:{u}"))
+        }
+        None => Ok(format!("agent:{agent}:openai:{}", uuid::Uuid::new_v4())),
+    }
+}
+
+/// OpenClaw's `extractTextContent`: a string, or the text parts of a content array.
+fn text_of(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter_map(|p| {
+                    let kind = p.get("type").and_then(Value::as_str);
+                    match (kind, p.get("text").and_then(Value::as_str)) {
+                        (Some("text" | "input_text"), Some(t)) => Some(t),
+                        _ => p.get("input_text").and_then(Value::as_str),
+                    }
+                })
+                .collect();
+            Some(texts.join("\n"))
+        }
+        _ => None,
+    }
+}
+
+/// The prompt: OpenClaw's `buildAgentPrompt` (the client's system text, the conversation
+/// as context, the current turn). `Err`: what the request lacks or has that is refused.
+fn build_prompt(messages: &[Value]) -> Result<String, String> {
+    let mut system = Vec::new();
+    // (role, "Sender: body")
+    let mut entries: Vec<(&str, String, String)> = Vec::new();
+    for m in messages {
+        let Some(o) = m.as_object() else { continue };
+        let role = o.get("role").and_then(Value::as_str).unwrap_or("").trim();
+        if let Some(Value::Array(parts)) = o.get("content")
+            && parts
+                .iter()
+                .any(|p| p.get("type").and_then(Value::as_str) == Some("image_url"))
+        {
+            return Err(
+                "image_url parts are not supported by this gateway's OpenAI-compatible endpoint; send the text (photos reach the agent from a chat channel or the Control UI)"
+                    .into(),
+            );
+        }
+        let content = if role == "function" && o.get("content") == Some(&Value::Null) {
+            Some(String::new())
+        } else {
+            o.get("content").and_then(text_of)
+        };
+        let content = content.map(|c| c.trim().to_owned());
+        match role {
+            "system" | "developer" => {
+                if let Some(c) = content.filter(|c| !c.is_empty()) {
+                    system.push(c);
+                }
+                continue;
+            }
+            "user" | "assistant" | "tool" | "function" => {}
+            _ => continue,
+        }
+        let role = if role == "function" { "tool" } else { role };
+        let mut body = content.clone().unwrap_or_default();
+        if role == "assistant"
+            && let Some(Value::Array(calls)) = o.get("tool_calls")
+        {
+            for c in calls {
+                let id = c.get("id").and_then(Value::as_str).unwrap_or("");
+                let f = c.get("function");
+                let name = f
+                    .and_then(|f| f.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let args = match f.and_then(|f| f.get("arguments")) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(v) => v.to_string(),
+                };
+                if !id.is_empty() && !name.is_empty() {
+                    if !body.is_empty() {
+                        body.push('\n');
+                    }
+                    body.push_str(&format!("tool_call id={id} name={name} arguments={args}"));
+                }
+            }
+        }
+        let call_id = o
+            .get("tool_call_id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim();
+        let name = o.get("name").and_then(Value::as_str).unwrap_or("").trim();
+        let is_tool_result =
+            role == "tool" && content.is_some() && (!call_id.is_empty() || !name.is_empty());
+        if body.is_empty() && !is_tool_result {
+            continue;
+        }
+        let sender = match role {
+            "assistant" => "Assistant".to_owned(),
+            "user" => "User".to_owned(),
+            _ if !call_id.is_empty() => format!("Tool:{call_id}"),
+            _ if !name.is_empty() => format!("Tool:{name}"),
+            _ => "Tool".to_owned(),
+        };
+        entries.push((role, sender, body));
+    }
+    let Some(current) = entries
+        .iter()
+        .rposition(|(role, _, _)| *role == "user" || *role == "tool")
+    else {
+        return Err("Missing user message in `messages`.".into());
+    };
+    let (role, sender, body) = &entries[current];
+    let history: Vec<String> = entries[..current]
+        .iter()
+        .map(|(_, s, b)| format!("{s}: {b}"))
+        .collect();
+    let mut message = if history.is_empty() && *role != "tool" {
+        body.clone()
+    } else if history.is_empty() {
+        format!("{sender}: {body}")
+    } else {
+        format!(
+            "[Chat messages since your last reply - for context]\n{}\n\n[Current message - respond to this]\n{sender}: {body}",
+            history.join("\n")
+        )
+    };
+    if !system.is_empty() {
+        message = format!(
+            "[Instructions from the API client]\n{}\n\n{message}",
+            system.join("\n\n")
+        );
+    }
+    if message.len() > MAX_PROMPT_BYTES {
+        return Err(format!(
+            "The conversation is too long ({} bytes; at most {MAX_PROMPT_BYTES}). Send fewer messages: with `user`, the gateway keeps the conversation itself.",
+            message.len()
+        ));
+    }
+    Ok(message)
+}
+
+/// Checks the sampling fields as OpenClaw does (they are not forwarded here).
+fn check_sampling(o: &Map<String, Value>) -> Result<(), String> {
+    let num = |k: &str| o.get(k).filter(|v| !v.is_null());
+    for (k, lo, hi) in [
+        ("temperature", 0.0, 2.0),
+        ("top_p", 0.0, 1.0),
+        ("frequency_penalty", -2.0, 2.0),
+        ("presence_penalty", -2.0, 2.0),
+    ] {
+        if let Some(v) = num(k) {
+            match v.as_f64() {
+                Some(x) if (lo..=hi).contains(&x) => {}
+                _ => return Err(format!("`{k}` must be a number between {lo} and {hi}.")),
+            }
+        }
+    }
+    for k in ["max_tokens", "max_completion_tokens"] {
+        if let Some(v) = num(k)
+            && v.as_u64().is_none_or(|n| n == 0)
+        {
+            return Err(format!("`{k}` must be a positive integer."));
+        }
+    }
+    if let Some(v) = num("seed")
+        && v.as_i64().is_none()
+        && v.as_u64().is_none()
+    {
+        return Err("`seed` must be an integer.".into());
+    }
+    match num("stop") {
+        None => {}
+        Some(Value::String(s)) if !s.is_empty() => {}
+        Some(Value::Array(a))
+            if a.len() <= 4 && a.iter().all(|s| s.as_str().is_some_and(|s| !s.is_empty())) => {}
+        Some(_) => {
+            return Err("Invalid stop: a non-empty string or at most 4 non-empty strings.".into());
+        }
+    }
+    if let Some(v) = num("response_format")
+        && !v.is_object()
+    {
+        return Err("Invalid response_format: response_format must be an object".into());
+    }
+    Ok(())
+}
+
+/// Aborts the run and stops following it when the caller goes away first.
+struct RunGuard {
+    engine: Engine,
+    run_id: String,
+    session_key: String,
+    tapped: bool,
+    done: bool,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if self.tapped {
+            self.engine.registry.do_send(UntapRun {
+                run_id: self.run_id.clone(),
+            });
+        }
+        if !self.done {
+            log::info!(
+                "openai-http: the client of run {} went away; aborting it",
+                self.run_id
+            );
+            self.engine.registry.do_send(AbortRun {
+                session_key: self.session_key.clone(),
+                run_id: Some(self.run_id.clone()),
+            });
+        }
+    }
+}
+
+/// What a finished run answers, or its error.
+enum Outcome {
+    Answer(String),
+    Failed(String),
+}
+
+/// Waits (bounded by the run's own limit) for run `run_id` to end.
+async fn wait_end(engine: &Engine, run_id: &str) -> Outcome {
+    use openclaw_actors::registry::scheduler::WaitStatus;
+    // The run ends by its own time limit; a few rounds of the longest wait cover it.
+    for _ in 0..12 {
+        let reply = engine
+            .registry
+            .send(WaitRun {
+                run_id: run_id.to_owned(),
+                timeout: openclaw_actors::agent_run::MAX_WAIT,
+            })
+            .await;
+        match reply {
+            Ok(WaitReply::Run(v)) => match v.status {
+                WaitStatus::Ok => return Outcome::Answer(v.text.unwrap_or_default()),
+                WaitStatus::Aborted => return Outcome::Failed("the run was aborted".into()),
+                WaitStatus::Error => {
+                    return Outcome::Failed(v.error.unwrap_or_else(|| "the run failed".into()));
+                }
+                WaitStatus::Queued | WaitStatus::Running | WaitStatus::Timeout => {}
+            },
+            Ok(WaitReply::Failed { error, .. }) => return Outcome::Failed(error),
+            Ok(WaitReply::Gone) | Err(_) => return Outcome::Failed("the run is gone".into()),
+        }
+    }
+    Outcome::Failed("the run did not end in time".into())
+}
+
+/// The text an answer shows (a silent `NO_REPLY` shows nothing).
+fn shown(text: &str) -> &str {
+    if text.trim().eq_ignore_ascii_case("NO_REPLY") {
+        ""
+    } else {
+        text
+    }
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(
+    req: HttpRequest,
+    body: web::Bytes,
+    engine: web::Data<Engine>,
+    settings: web::Data<Settings>,
+) -> HttpResponse {
+    if req.method() != actix_web::http::Method::POST {
+        return method_not_allowed("POST");
+    }
+    if let Err(resp) = gate(&req, &engine, &settings).await {
+        return resp;
+    }
+    let payload: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return invalid(format!("Invalid JSON body: {e}")),
+    };
+    let Some(o) = payload.as_object() else {
+        return invalid("The body must be a JSON object.");
+    };
+    let string_field = |k: &str| -> Result<Option<&str>, String> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(format!("`{k}` must be a string.")),
+        }
+    };
+    let (model, user) = match (string_field("model"), string_field("user")) {
+        (Ok(m), Ok(u)) => (m, u),
+        (Err(e), _) | (_, Err(e)) => return invalid(e),
+    };
+    let stream = match o.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return invalid("`stream` must be a boolean."),
+    };
+    if let Some(t) = o.get("tools")
+        && !t.is_null()
+    {
+        let empty = t.as_array().is_some_and(Vec::is_empty);
+        if !t.is_array() {
+            return invalid("`tools` must be an array.");
+        }
+        if !empty {
+            return invalid(
+                "Client function tools (`tools`) are not supported by this gateway: the agent runs with its own tools. Send the request without `tools`.",
+            );
+        }
+    }
+    match o.get("tool_choice") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(c)) if c == "auto" || c == "none" => {}
+        Some(_) => {
+            return invalid("`tool_choice` needs client tools, which this gateway does not take.");
+        }
+    }
+    if let Err(e) = check_sampling(o) {
+        return invalid(e);
+    }
+    let messages = match o.get("messages") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(a)) => a.as_slice(),
+        Some(_) => return invalid("`messages` must be an array."),
+    };
+    let prompt = match build_prompt(messages) {
+        Ok(p) => p,
+        Err(e) => return invalid(e),
+    };
+    let agent = match resolve_agent(&req, &engine, model) {
+        Ok(a) => a,
+        Err(e) => return invalid(e),
+    };
+    let session_key = match resolve_session(&req, &engine, &agent, user) {
+        Ok(k) => k,
+        Err(e) => return invalid(e),
+    };
+    let model_override = header(&req, "x-openclaw-model").map(str::to_owned);
+    let model_name = model.unwrap_or("openclaw").to_owned();
+    let run_id = format!("chatcmpl_{}", uuid::Uuid::new_v4());
+    let created = openclaw_actors::util::now_ms() / 1000;
+
+    // A stream follows the run's events from before it starts.
+    let mut guard = RunGuard {
+        engine: engine.get_ref().clone(),
+        run_id: run_id.clone(),
+        session_key: session_key.clone(),
+        tapped: false,
+        done: true,
+    };
+    let tap = if stream {
+        let (tx, rx) = tokio::sync::mpsc::channel(TAP_BUFFER);
+        match engine
+            .registry
+            .send(TapRun {
+                run_id: run_id.clone(),
+                to: tx,
+            })
+            .await
+        {
+            Ok(true) => {
+                guard.tapped = true;
+                Some(rx)
+            }
+            _ => {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "api_error",
+                    "too many streams are open; retry shortly",
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let submitted = engine
+        .registry
+        .send(SubmitRun {
+            run_id: run_id.clone(),
+            session_key: session_key.clone(),
+            text: prompt,
+            sender: Some("operator:openai-http".into()),
+            uploads: Vec::new(),
+            thinking: None,
+            delivery: None,
+            model: model_override,
+            session_id: None,
+        })
+        .await;
+    match submitted {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if e.code == ErrorCode::InvalidRequest => return invalid(e.message),
+        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, "api_error", e.message),
+        Err(_) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "the gateway is stopping",
+            );
+        }
+    }
+    guard.done = false;
+    match tap {
+        None => {
+            let outcome = wait_end(&engine, &run_id).await;
+            guard.done = true;
+            match outcome {
+                Outcome::Answer(text) => {
+                    let text = shown(&text);
+                    let content = if text.is_empty() {
+                        "No response from OpenClaw."
+                    } else {
+                        text
+                    };
+                    HttpResponse::Ok().json(json!({
+                        "id": run_id,
+                        "object": "chat.completion",
+                        "created": created,
+                        "model": model_name,
+                        "choices": [{
+                            "index": 0,
+                            "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop",
+                        }],
+                    }))
+                }
+                Outcome::Failed(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "api_error",
+                    format!("agent run failed: {e}"),
+                ),
+            }
+        }
+        Some(rx) => {
+            let state = Sse {
+                rx,
+                guard,
+                id: run_id,
+                model: model_name,
+                created,
+                sent: String::new(),
+                queue: std::collections::VecDeque::new(),
+                started: false,
+                ended: false,
+            };
+            HttpResponse::Ok()
+                .insert_header(("content-type", "text/event-stream; charset=utf-8"))
+                .insert_header(("cache-control", "no-cache"))
+                .insert_header(("x-accel-buffering", "no"))
+                .streaming(futures_util::stream::unfold(state, Sse::next))
+        }
+    }
+}
+
+/// A stream's state.
+struct Sse {
+    rx: tokio::sync::mpsc::Receiver<Value>,
+    guard: RunGuard,
+    id: String,
+    model: String,
+    created: u64,
+    /// The text of the current model round already sent.
+    sent: String,
+    /// Lines ready to go.
+    queue: std::collections::VecDeque<Bytes>,
+    started: bool,
+    ended: bool,
+}
+
+impl Sse {
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
+        let v = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        Bytes::from(format!("data: {v}\n\n"))
+    }
+
+    /// Queues what the answer `text` (the whole of the current round so far) adds.
+    fn extend(&mut self, text: &str) {
+        let text = shown(text);
+        let piece = if let Some(rest) = text.strip_prefix(self.sent.as_str()) {
+            rest.to_owned()
+        } else if self.sent.is_empty() {
+            text.to_owned()
+        } else {
+            // A new model round (the earlier text was a preamble before tool calls): it
+            // follows, as OpenClaw keeps separate assistant messages.
+            format!("\n\n{text}")
+        };
+        self.sent = text.to_owned();
+        if !piece.is_empty() {
+            let c = self.chunk(json!({"content": piece}), None);
+            self.queue.push_back(c);
+        }
+    }
+
+    fn finish(&mut self, error: Option<String>) {
+        match error {
+            None => {
+                let c = self.chunk(json!({}), Some("stop"));
+                self.queue.push_back(c);
+            }
+            Some(e) => {
+                let v = json!({"error": {"message": format!("agent run failed: {e}"), "type": "api_error"}});
+                self.queue.push_back(Bytes::from(format!("data: {v}\n\n")));
+            }
+        }
+        self.queue
+            .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+        self.ended = true;
+        self.guard.done = true;
+    }
+
+    /// The text of a `chat` event's `message` (the answer so far), if it carries one.
+    fn message_text(ev: &Value) -> Option<String> {
+        match &ev["message"]["content"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(parts) => Some(
+                parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<String>(),
+            ),
+            _ => None,
+        }
+    }
+
+    fn on_event(&mut self, ev: &Value) {
+        match ev["state"].as_str() {
+            Some("delta") => {
+                let text = Self::message_text(ev).unwrap_or_else(|| {
+                    format!("{}{}", self.sent, ev["deltaText"].as_str().unwrap_or(""))
+                });
+                self.extend(&text);
+            }
+            Some("final") => {
+                if let Some(text) = Self::message_text(ev)
+                    && text.starts_with(self.sent.as_str())
+                {
+                    self.extend(&text);
+                }
+                self.finish(None);
+            }
+            Some("error") => {
+                let e = ev["errorMessage"]
+                    .as_str()
+                    .unwrap_or("the run failed")
+                    .to_owned();
+                self.finish(Some(e));
+            }
+            Some("aborted") => self.finish(Some("the run was aborted".into())),
+            _ => {}
+        }
+    }
+
+    async fn next(mut self) -> Option<(Result<Bytes, actix_web::Error>, Self)> {
+        loop {
+            if let Some(b) = self.queue.pop_front() {
+                return Some((Ok(b), self));
+            }
+            if self.ended {
+                return None;
+            }
+            if !self.started {
+                self.started = true;
+                let c = self.chunk(json!({"role": "assistant"}), None);
+                return Some((Ok(c), self));
+            }
+            match tokio::time::timeout(KEEPALIVE, self.rx.recv()).await {
+                Ok(Some(ev)) => self.on_event(&ev),
+                Ok(None) => self.finish(Some("the gateway is stopping".into())),
+                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(text: &str) -> Value {
+        json!({"role": "user", "content": text})
+    }
+
+    #[test]
+    fn the_prompt_is_openclaws() {
+        assert_eq!(build_prompt(&[user(" hi ")]).as_deref(), Ok("hi"));
+        let p = build_prompt(&[
+            json!({"role": "system", "content": "Be brief."}),
+            user("What is 2+2?"),
+            json!({"role": "assistant", "content": "4"}),
+            json!({"role": "user", "content": [{"type": "text", "text": "And 3+3?"}]}),
+        ])
+        .expect("prompt");
+        assert_eq!(
+            p,
+            "[Instructions from the API client]\nBe brief.\n\n[Chat messages since your last reply - for context]\nUser: What is 2+2?\nAssistant: 4\n\n[Current message - respond to this]\nUser: And 3+3?"
+        );
+        let tool = build_prompt(&[
+            user("weather?"),
+            json!({"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{\"city\":\"x\"}"}}]}),
+            json!({"role": "tool", "tool_call_id": "c1", "content": "sunny"}),
+        ])
+        .expect("prompt");
+        assert!(tool.ends_with("Assistant: tool_call id=c1 name=w arguments={\"city\":\"x\"}\n\n[Current message - respond to this]\nTool:c1: sunny"), "{tool}");
+        for bad in [
+            vec![],
+            vec![json!({"role": "system", "content": "x"})],
+            vec![json!({"role": "assistant", "content": "x"})],
+            vec![json!(42), json!({"role": 7})],
+        ] {
+            assert_eq!(
+                build_prompt(&bad),
+                Err("Missing user message in `messages`.".into())
+            );
+        }
+        let img = build_prompt(&[
+            json!({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}),
+        ]);
+        assert!(img.is_err_and(|e| e.contains("image_url")));
+        let huge = "x".repeat(MAX_PROMPT_BYTES + 1);
+        assert!(build_prompt(&[user(&huge)]).is_err_and(|e| e.contains("too long")));
+    }
+
+    #[test]
+    fn model_ids_name_agents() {
+        assert!(is_agent_model_id("openclaw"));
+        assert!(is_agent_model_id("OpenClaw/Default"));
+        assert_eq!(model_agent("openclaw/work").as_deref(), Some("work"));
+        assert_eq!(model_agent("openclaw:work").as_deref(), Some("work"));
+        assert_eq!(model_agent("agent:Work_1").as_deref(), Some("work_1"));
+        for bad in [
+            "gpt-4o",
+            "openclaw/",
+            "openclaw/-x",
+            "agent:a b",
+            "openclaw/ä",
+            "",
+        ] {
+            assert!(!is_agent_model_id(bad), "{bad}");
+        }
+        assert!(!is_agent_model_id(&format!("openclaw/{}", "a".repeat(65))));
+        assert_eq!(
+            percent_decode("openclaw%2Fdefault").as_deref(),
+            Some("openclaw/default")
+        );
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("%2"), None);
+    }
+
+    #[test]
+    fn sampling_fields_are_checked() {
+        let ok = |v: Value| check_sampling(v.as_object().expect("object"));
+        assert!(ok(json!({"temperature": 0.7, "top_p": 1, "max_tokens": 5, "seed": -3, "stop": ["a", "b"]})).is_ok());
+        assert!(ok(json!({"temperature": null, "max_tokens": null})).is_ok());
+        for bad in [
+            json!({"temperature": 2.5}),
+            json!({"top_p": "x"}),
+            json!({"max_tokens": 0}),
+            json!({"max_completion_tokens": 1.5}),
+            json!({"seed": 1.5}),
+            json!({"stop": ["a", "b", "c", "d", "e"]}),
+            json!({"stop": ""}),
+            json!({"response_format": "json"}),
+        ] {
+            assert!(ok(bad.clone()).is_err(), "{bad}");
+        }
+    }
+}

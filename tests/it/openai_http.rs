@@ -1,0 +1,447 @@
+//! OpenClaw's OpenAI-compatible HTTP endpoints (`gateway.http.endpoints.chatCompletions`)
+//! against the real binary and the fake model: off by default, the shared secret as a
+//! bearer token (with the handshake's lockout), `/v1/models`, non-streaming and streaming
+//! chat completions running the agent, conversations kept by `user`, a disconnect
+//! aborting the run, and hostile input refused before anything runs.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::fake_openai::{FakeOpenAi, FakeReply};
+use crate::support::{TestGateway, WsClient, cli_params, http_exchange, http_request};
+use crate::telegram_flow::GW_TOKEN;
+
+const BEARER: &str = "Bearer gw-secret-token";
+
+fn config(ai: &FakeOpenAi, enabled: bool) -> String {
+    json!({
+        "gateway": {
+            "auth": {"token": GW_TOKEN, "rateLimit": {"maxAttempts": 3, "windowMs": 60000, "lockoutMs": 60000, "exemptLoopback": false}},
+            "http": {"endpoints": {"chatCompletions": {"enabled": enabled}}},
+        },
+        "models": {"providers": {"fake": {"baseUrl": ai.base_url(), "models": [{"id": "m1"}, {"id": "m2"}]}}},
+        "agents": {"defaults": {"model": {"primary": "fake/m1"}}},
+    })
+    .to_string()
+}
+
+fn start(ai: &FakeOpenAi, enabled: bool) -> TestGateway {
+    TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&config(ai, enabled)),
+    )
+}
+
+fn auth() -> String {
+    format!("Bearer {GW_TOKEN}")
+}
+
+/// `POST /v1/chat/completions` with `body` (and `extra` headers): (status, headers, JSON).
+fn complete(gw: &TestGateway, body: &Value, extra: &[(&str, &str)]) -> (u16, String, Value) {
+    let a = auth();
+    let mut headers = vec![
+        ("Authorization", a.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    headers.extend_from_slice(extra);
+    let (status, head, text) = http_exchange(
+        gw.port,
+        "POST",
+        "/v1/chat/completions",
+        &headers,
+        body.to_string().as_bytes(),
+    );
+    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, head, v)
+}
+
+/// The last user-visible text a recorded model request carried.
+fn last_user_text(request: &Value) -> String {
+    request["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .map(|m| match &m["content"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn off_by_default_and_behind_the_shared_secret() {
+    let ai = FakeOpenAi::start();
+    let gw = start(&ai, false);
+    let a = auth();
+    let (status, _, body) = http_request(gw.port, "GET", "/v1/models", &[("Authorization", &a)]);
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains("Fix: set gateway.http.endpoints.chatCompletions.enabled: true"),
+        "{body}"
+    );
+    drop(gw);
+
+    let gw = start(&ai, true);
+    let (status, head, body) = http_request(gw.port, "GET", "/v1/models", &[]);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{head}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("JSON"),
+        json!({"error": {"message": "Unauthorized", "type": "unauthorized"}})
+    );
+    let (status, _, body) = http_request(gw.port, "GET", "/v1/models", &[("Authorization", &a)]);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["openclaw", "openclaw/default", "openclaw/main"],
+        "{v}"
+    );
+    assert_eq!(v["data"][0]["owned_by"], "openclaw", "{v}");
+    let (status, _, body) = http_request(
+        gw.port,
+        "GET",
+        "/v1/models/openclaw%2Fmain",
+        &[("Authorization", &a)],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("JSON")["id"],
+        "openclaw/main"
+    );
+    for (path, want) in [
+        ("/v1/models/openclaw%2Fghost", 404),
+        ("/v1/models/gpt-4o", 400),
+        ("/v1/models/%zz", 400),
+    ] {
+        let (status, _, body) = http_request(gw.port, "GET", path, &[("Authorization", &a)]);
+        assert_eq!(status, want, "{path}: {body}");
+    }
+    let (status, head, _) = http_request(gw.port, "POST", "/v1/models", &[("Authorization", &a)]);
+    assert_eq!(status, 405);
+    assert!(head.to_ascii_lowercase().contains("allow: get"), "{head}");
+
+    // Wrong secrets count against the handshake's limiter: locked out with Retry-After,
+    // and then even the right secret waits.
+    for _ in 0..3 {
+        let (status, _, _) =
+            http_request(gw.port, "GET", "/v1/models", &[("Authorization", BEARER)]);
+        assert_eq!(status, 401);
+    }
+    let (status, head, body) = http_request(gw.port, "GET", "/v1/models", &[("Authorization", &a)]);
+    assert_eq!(status, 429, "{body}");
+    assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
+    assert_eq!(ai.request_count(), 0);
+}
+
+#[actix_web::test]
+async fn chat_completions_run_the_agent_and_keep_a_conversation_by_user() {
+    let ai = FakeOpenAi::start();
+    let gw = start(&ai, true);
+
+    ai.push_text("Paris, of course.");
+    let (status, _, v) = complete(
+        &gw,
+        &json!({"model": "openclaw/default", "messages": [
+            {"role": "system", "content": "Answer in one line."},
+            {"role": "user", "content": "Capital of France?"},
+        ]}),
+        &[],
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["object"], "chat.completion", "{v}");
+    assert!(
+        v["id"].as_str().is_some_and(|i| i.starts_with("chatcmpl_")),
+        "{v}"
+    );
+    assert_eq!(v["model"], "openclaw/default", "{v}");
+    assert_eq!(v["choices"][0]["message"]["role"], "assistant", "{v}");
+    assert_eq!(
+        v["choices"][0]["message"]["content"], "Paris, of course.",
+        "{v}"
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
+    let asked = last_user_text(&ai.requests()[0]);
+    assert!(
+        asked.contains("[Instructions from the API client]\nAnswer in one line.")
+            && asked.ends_with("Capital of France?"),
+        "{asked}"
+    );
+
+    // `user` keeps one conversation: the second call's model request holds the first turn
+    // (from the gateway's own transcript, not from the client's messages).
+    ai.push_text("First answer.");
+    ai.push_text("Second answer.");
+    for (text, want) in [
+        ("Remember 7231.", "First answer."),
+        ("What did I ask you to remember?", "Second answer."),
+    ] {
+        let (status, _, v) = complete(
+            &gw,
+            &json!({"model": "openclaw", "user": "alice 😀", "messages": [{"role": "user", "content": text}]}),
+            &[],
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["choices"][0]["message"]["content"], want, "{v}");
+    }
+    let requests = ai.requests();
+    let second = requests.last().expect("a request").to_string();
+    assert!(
+        second.contains("Remember 7231.") && second.contains("First answer."),
+        "{second}"
+    );
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(gw.dir.path().join("agents/main/sessions/sessions.json")).expect("index"),
+    )
+    .expect("JSON");
+    assert!(
+        index.get("agent:main:openai-user:alice 😀").is_some(),
+        "{index}"
+    );
+    // Without `user`, a fresh session each time.
+    let fresh: Vec<&String> = index
+        .as_object()
+        .expect("object")
+        .keys()
+        .filter(|k| k.starts_with("agent:main:openai:"))
+        .collect();
+    assert_eq!(fresh.len(), 1, "{index}");
+
+    // `x-openclaw-model` picks a configured model for the call.
+    ai.push_text("From m2.");
+    let (status, _, v) = complete(
+        &gw,
+        &json!({"messages": [{"role": "user", "content": "hi"}]}),
+        &[("x-openclaw-model", "fake/m2")],
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(ai.requests().last().expect("request")["model"], "m2");
+
+    // Refused before anything runs.
+    let before = ai.request_count();
+    let huge = "x".repeat(21 * 1024 * 1024);
+    let (status, _, _) = http_exchange(
+        gw.port,
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("Authorization", &auth()),
+            ("Content-Type", "application/json"),
+        ],
+        huge.as_bytes(),
+    );
+    assert_eq!(status, 413);
+    let user = |t: &str| json!([{"role": "user", "content": t}]);
+    for (body, extra, want) in [
+        (
+            json!({"model": "gpt-4o", "messages": user("x")}),
+            vec![],
+            "Invalid `model`",
+        ),
+        (
+            json!({"model": "openclaw/ghost", "messages": user("x")}),
+            vec![],
+            "Unknown agent 'ghost'",
+        ),
+        (
+            json!({"messages": []}),
+            vec![],
+            "Missing user message in `messages`.",
+        ),
+        (
+            json!({"messages": user("x"), "tools": [{"type": "function", "function": {"name": "f"}}]}),
+            vec![],
+            "`tools`",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://169.254.169.254/"}}]}]}),
+            vec![],
+            "image_url",
+        ),
+        (
+            json!({"messages": user("x"), "temperature": 9}),
+            vec![],
+            "`temperature`",
+        ),
+        (
+            json!({"messages": user("x"), "stream": "yes"}),
+            vec![],
+            "`stream` must be a boolean",
+        ),
+        (
+            json!({"messages": user("x"), "user": "a\u{0}b"}),
+            vec![],
+            "Invalid user",
+        ),
+        (
+            json!({"messages": user("x")}),
+            vec![("x-openclaw-session-key", "cron:job-1")],
+            "reserved namespace",
+        ),
+        (
+            json!({"messages": user("x")}),
+            vec![("x-openclaw-model", "nope/never")],
+            "unknown model",
+        ),
+        (json!([1, 2]), vec![], "JSON object"),
+    ] {
+        let (status, _, v) = complete(&gw, &body, &extra);
+        assert_eq!(status, 400, "{body}: {v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{body}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{body}: {v}"
+        );
+    }
+    let (status, _, _) = http_exchange(
+        gw.port,
+        "POST",
+        "/v1/chat/completions",
+        &[("Authorization", &auth())],
+        b"{not json",
+    );
+    assert_eq!(status, 400);
+    assert_eq!(ai.request_count(), before, "nothing reached the model");
+}
+
+/// Reads SSE `data:` lines from `reader` until `[DONE]` (bounded).
+fn read_events(reader: &mut BufReader<TcpStream>) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            out.push(data.to_owned());
+            if data == "[DONE]" {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Opens a streaming request; returns the reader positioned after the response head.
+fn open_stream(port: u16, body: &Value) -> (BufReader<TcpStream>, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let body = body.to_string();
+    let req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {GW_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut reader = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    (reader, head)
+}
+
+#[actix_web::test]
+async fn a_stream_carries_the_answer_as_it_comes_and_a_disconnect_aborts_the_run() {
+    let ai = FakeOpenAi::start();
+    ai.set_streaming(true);
+    let gw = start(&ai, true);
+    let answer = "The quick brown fox jumps over the lazy dog — 🦊.";
+    ai.push(FakeReply::text(answer).with_chunk_delay(Duration::from_millis(150)));
+    let (mut reader, head) = open_stream(
+        gw.port,
+        &json!({"model": "openclaw", "stream": true, "messages": [{"role": "user", "content": "a pangram"}]}),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    let events = read_events(&mut reader);
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("[DONE]"),
+        "{events:?}"
+    );
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("chunk JSON"))
+        .collect();
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"],
+        json!({"role": "assistant"}),
+        "{chunks:?}"
+    );
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"])
+    );
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, answer, "{chunks:?}");
+    let pieces = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["delta"]["content"].is_string())
+        .count();
+    assert!(pieces >= 2, "streamed in pieces: {chunks:?}");
+    assert_eq!(
+        chunks.last().expect("chunk")["choices"][0]["finish_reason"],
+        "stop"
+    );
+
+    // A client that goes away mid-answer aborts the run.
+    ai.push(FakeReply::text("never seen").delayed(Duration::from_secs(20)));
+    let (mut reader, head) = open_stream(
+        gw.port,
+        &json!({"stream": true, "user": "bob", "messages": [{"role": "user", "content": "slow one"}]}),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut first = String::new();
+    while !first.starts_with("data: ") {
+        first.clear();
+        reader.read_line(&mut first).expect("the role chunk");
+    }
+    let run_id = serde_json::from_str::<Value>(first.trim_end().trim_start_matches("data: "))
+        .expect("chunk")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    ai.wait_requests(2, Duration::from_secs(10));
+    drop(reader);
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params(GW_TOKEN, &["operator.read", "operator.write"]),
+    )
+    .await;
+    let id = op
+        .send_request("agent.wait", json!({"runId": run_id, "timeoutMs": 15000}))
+        .await;
+    let waited = op.response_within(&id, Duration::from_secs(20)).await;
+    assert_eq!(waited["payload"]["status"], "aborted", "{waited}");
+}
