@@ -49,7 +49,7 @@ use crate::http::metrics::{Denied, check_bearer};
 pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 
 /// The largest prompt built from `messages` (bytes).
-const MAX_PROMPT_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_PROMPT_BYTES: usize = 4 * 1024 * 1024;
 
 /// Longest `user` and `x-openclaw-session-key` (characters).
 const MAX_KEY_CHARS: usize = 256;
@@ -181,7 +181,7 @@ pub async fn model(
 }
 
 /// `%XX` decoded (`None`: a bad escape or not UTF-8).
-fn percent_decode(s: &str) -> Option<String> {
+pub fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -211,13 +211,13 @@ fn agent_id_part(s: &str) -> Option<String> {
 }
 
 /// OpenClaw's `isOpenClawAgentModelId`.
-fn is_agent_model_id(raw: &str) -> bool {
+pub fn is_agent_model_id(raw: &str) -> bool {
     let l = raw.trim().to_ascii_lowercase();
     l == "openclaw" || model_agent(&l).is_some()
 }
 
 /// The agent a model id names (`Some("default")` for `openclaw/default`).
-fn model_agent(raw: &str) -> Option<String> {
+pub fn model_agent(raw: &str) -> Option<String> {
     let l = raw.trim().to_ascii_lowercase();
     let rest = l
         .strip_prefix("openclaw/")
@@ -350,7 +350,7 @@ fn text_of(content: &Value) -> Option<String> {
 
 /// The prompt: OpenClaw's `buildAgentPrompt` (the client's system text, the conversation
 /// as context, the current turn). `Err`: what the request lacks or has that is refused.
-fn build_prompt(messages: &[Value]) -> Result<String, String> {
+pub fn build_prompt(messages: &[Value]) -> Result<String, String> {
     let mut system = Vec::new();
     // (role, "Sender: body")
     let mut entries: Vec<(&str, String, String)> = Vec::new();
@@ -465,7 +465,7 @@ fn build_prompt(messages: &[Value]) -> Result<String, String> {
 }
 
 /// Checks the sampling fields as OpenClaw does (they are not forwarded here).
-fn check_sampling(o: &Map<String, Value>) -> Result<(), String> {
+pub fn check_sampling(o: &Map<String, Value>) -> Result<(), String> {
     let num = |k: &str| o.get(k).filter(|v| !v.is_null());
     for (k, lo, hi) in [
         ("temperature", 0.0, 2.0),

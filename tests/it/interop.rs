@@ -2105,3 +2105,72 @@ async fn real_cli_approvals_gateway_edits_our_hosts_exec_approvals() {
         "{res}"
     );
 }
+
+/// The official OpenAI SDK for Node (the `openai` package of the reference install) on our
+/// OpenAI-compatible endpoint, as an application uses it: the model list, an answer, a
+/// streamed answer continuing the same conversation (`user`), and the SDK's errors for a
+/// model that is not an agent target and for a wrong key.
+#[test]
+fn real_openai_sdk_chats_with_our_gateway() {
+    use crate::support::fake_openai::{FakeOpenAi, FakeReply};
+
+    let cli = RealCli::locate();
+    let ai = FakeOpenAi::start();
+    ai.set_streaming(true);
+    ai.push(FakeReply::text("SDK answer one."));
+    ai.push(
+        FakeReply::text("SDK answer two, streamed in pieces.")
+            .with_chunk_delay(Duration::from_millis(100)),
+    );
+    let cfg = json!({
+        "gateway": {"auth": {"token": "T"}, "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+        "models": {"providers": {"fake": {"baseUrl": ai.base_url(), "models": [{"id": "m1"}]}}},
+        "agents": {"defaults": {"model": {"primary": "fake/m1"}}},
+    });
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&cfg.to_string()),
+    );
+    let sdk = cli.oc_bin.join("../openai");
+    assert!(
+        sdk.join("index.mjs").exists(),
+        "no openai package at {}",
+        sdk.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai-sdk-client.mjs");
+    let mut cmd = isolated_command(cli.node_bin.join("node"), cli.home.path());
+    cmd.arg(&script)
+        .arg(&sdk)
+        .arg(format!("http://127.0.0.1:{}/v1", gw.port))
+        .arg("T");
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(
+        v["models"],
+        json!(["openclaw", "openclaw/default", "openclaw/main"]),
+        "{out}"
+    );
+    assert_eq!(v["first"], "SDK answer one.", "{out}");
+    assert_eq!(v["firstFinish"], "stop", "{out}");
+    let chunks = v["chunks"].as_array().expect("chunks");
+    assert!(chunks.len() >= 2, "streamed in pieces: {out}");
+    let joined: String = chunks.iter().filter_map(Value::as_str).collect();
+    assert_eq!(joined, "SDK answer two, streamed in pieces.", "{out}");
+    assert_eq!(v["streamFinish"], "stop", "{out}");
+    assert_eq!(v["badModel"]["status"], 400, "{out}");
+    assert!(
+        v["badModel"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Invalid `model`")),
+        "{out}"
+    );
+    assert_eq!(v["wrongKey"]["status"], 401, "{out}");
+    // One conversation: the second model request carries the first turn.
+    let second = ai.requests()[1].to_string();
+    assert!(
+        second.contains("first question") && second.contains("SDK answer one."),
+        "{second}"
+    );
+}
