@@ -10,8 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::http::openai::{
-    MAX_PROMPT_BYTES, build_prompt, check_sampling, is_agent_model_id, model_agent,
-    percent_decode,
+    MAX_PROMPT_BYTES, build_prompt, check_sampling, is_agent_model_id, model_agent, percent_decode,
 };
 use serde_json::Value;
 
@@ -21,8 +20,10 @@ fuzz_target!(|data: &[u8]| {
         if let Some(id) = model_agent(text) {
             assert!(!id.is_empty() && id.len() <= 64, "{id:?}");
             assert!(
-                id.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'),
+                id.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'_'
+                    || b == b'-'),
                 "{id:?}"
             );
             assert!(is_agent_model_id(text), "{text:?}");
