@@ -611,6 +611,14 @@ async fn agents_files_rpcs_read_and_write_the_workspace_safely() {
     assert_eq!(main["id"], "main", "{list}");
     assert_eq!(main["workspace"], custom.display().to_string(), "{list}");
     assert!(main.get("identity").is_none(), "{list}");
+    // agent.identity.get (what the apps' chat header shows): OpenClaw's default until
+    // IDENTITY.md names the assistant.
+    let id = op.request("agent.identity.get", json!({})).await;
+    assert_eq!(
+        id["payload"],
+        json!({"agentId": "main", "name": "Assistant", "nameSource": "default", "avatar": "A"}),
+        "{id}"
+    );
     let set = op
         .request(
             "agents.files.set",
@@ -624,6 +632,41 @@ async fn agents_files_rpcs_read_and_write_the_workspace_safely() {
         json!({"name": "Captain Haddock", "emoji": "🦜"}),
         "{list}"
     );
+    for params in [
+        json!({}),
+        json!({"sessionKey": "agent:main:telegram:dm:5401"}),
+        json!({"sessionKey": "main", "agentId": "main"}),
+    ] {
+        let id = op.request("agent.identity.get", params.clone()).await;
+        assert_eq!(
+            id["payload"],
+            json!({"agentId": "main", "name": "Captain Haddock", "nameSource": "workspace",
+                   "avatar": "🦜", "emoji": "🦜"}),
+            "{params}: {id}"
+        );
+    }
+    for (params, want) in [
+        (json!({"agentId": "ghost"}), "unknown agent id: ghost"),
+        (json!({"sessionKey": "agent:"}), "malformed session key"),
+        (
+            json!({"sessionKey": "agent:main:x", "agentId": "ops"}),
+            "does not match",
+        ),
+        (json!({"bogus": 1}), "unexpected property 'bogus'"),
+        (
+            json!({"agentId": ""}),
+            "must NOT have fewer than 1 characters",
+        ),
+    ] {
+        let bad = op.request("agent.identity.get", params.clone()).await;
+        assert_eq!(bad["ok"], false, "{params}: {bad}");
+        assert!(
+            bad["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{params}: {bad}"
+        );
+    }
 
     // Only the bootstrap files, only agent main, no symlinks, bad params named.
     for (params, want) in [

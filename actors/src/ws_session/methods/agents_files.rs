@@ -33,7 +33,140 @@ pub(super) const METHODS: &[Method] = &[
         access: MethodAccess::Operator(ADMIN),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::agents_files_set),
     },
+    Method {
+        name: "agent.identity.get",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::agent_identity_get),
+    },
 ];
+
+/// `agent.identity.get {agentId?, sessionKey?}` (OpenClaw's closed schema): the agent of the
+/// session key, else `agentId`, else the default agent.
+pub(crate) struct IdentityParams {
+    agent: String,
+}
+
+impl Params for IdentityParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "agent.identity.get";
+        let empty = serde_json::Map::new();
+        let o = match &call.params {
+            Value::Null => &empty,
+            p => obj(M, p)?,
+        };
+        let mut c = Checker::new();
+        c.closed("", o, &["agentId", "sessionKey"]);
+        let agent = c
+            .string("", o, "agentId", true)
+            .map(|a| a.trim().to_ascii_lowercase());
+        let key = c.string("", o, "sessionKey", false).map(str::trim);
+        if !c.ok() {
+            return Err(fail(M, &c));
+        }
+        let from_key = match key.filter(|k| !k.is_empty()) {
+            Some(k) if k.starts_with("agent:") => match crate::agents::key_agent(k) {
+                Some(a) => Some(a.to_owned()),
+                None => {
+                    let shown: String = k.chars().take(100).collect();
+                    return Err(ErrorShape::invalid(format!(
+                        "invalid {M} params: malformed session key \"{shown}\""
+                    )));
+                }
+            },
+            // A bare key (`main`) is the default agent's.
+            Some(_) => Some(crate::agents::default_id_now().to_string()),
+            None => None,
+        };
+        if let (Some(a), Some(k)) = (&agent, &from_key)
+            && a != k
+        {
+            return Err(ErrorShape::invalid(format!(
+                "invalid {M} params: agentId \"{a}\" does not match the session key's agent \"{k}\""
+            )));
+        }
+        let agent = from_key
+            .or(agent)
+            .unwrap_or_else(|| crate::agents::default_id_now().to_string());
+        if !crate::agents::known_now(&agent) {
+            let shown: String = agent.chars().take(64).collect();
+            return Err(ErrorShape::invalid(format!(
+                "unknown agent id: {shown} (this gateway runs: {})",
+                crate::agents::known_ids_now()
+            )));
+        }
+        Ok(Self { agent })
+    }
+}
+
+/// OpenClaw's identity answer for an agent: its configured name, else `IDENTITY.md`'s,
+/// else `Assistant`; an avatar that is a short mark (an emoji, initials), an `http(s)` URL
+/// or an image `data:` URL (a workspace file is not served here); an emoji.
+fn identity_answer(
+    agent: &str,
+    configured: Option<&str>,
+    file: &crate::workspace::Identity,
+) -> Value {
+    let cut = |s: &str, n: usize| -> String { s.trim().chars().take(n).collect() };
+    let nonempty = |s: &Option<String>| {
+        s.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let (name, source) = match (
+        configured.map(str::trim).filter(|n| !n.is_empty()),
+        nonempty(&file.name),
+    ) {
+        (Some(n), _) => (cut(n, 100), "agent"),
+        (None, Some(n)) => (cut(&n, 100), "workspace"),
+        (None, None) => ("Assistant".to_owned(), "default"),
+    };
+    let is_url = |v: &str| {
+        let l = v.to_ascii_lowercase();
+        l.starts_with("https://") || l.starts_with("http://") || l.starts_with("data:image/")
+    };
+    let short_mark =
+        |v: &str| !v.chars().any(char::is_whitespace) && v.chars().count() <= 4 && !v.contains('/');
+    let candidates = [nonempty(&file.avatar), nonempty(&file.emoji)];
+    let avatar = candidates
+        .iter()
+        .flatten()
+        .find(|v| (is_url(v) && v.len() <= 2 * 1024 * 1024) || short_mark(v))
+        .cloned();
+    let emoji = [nonempty(&file.emoji), nonempty(&file.avatar)]
+        .into_iter()
+        .flatten()
+        .find(|v| !v.is_ascii() && !is_url(v) && !v.contains('/'))
+        .map(|e| cut(&e, 16));
+    let mut out = json!({"agentId": agent, "name": name, "nameSource": source});
+    match avatar {
+        Some(a) => {
+            let status = if a.to_ascii_lowercase().starts_with("data:") {
+                Some("data")
+            } else if is_url(&a) {
+                Some("remote")
+            } else {
+                None
+            };
+            if let Some(st) = status {
+                out["avatarStatus"] = json!(st);
+            }
+            out["avatar"] = json!(a);
+        }
+        None => {
+            out["avatar"] = json!("A");
+            if file.avatar.is_some() {
+                out["avatarStatus"] = json!("none");
+                out["avatarReason"] =
+                    json!("a workspace avatar file is not served by this gateway");
+            }
+        }
+    }
+    if let Some(e) = emoji {
+        out["emoji"] = json!(e);
+    }
+    out
+}
 
 /// One file (OpenClaw's `AgentsFileEntry`).
 #[derive(Debug, Serialize)]
@@ -300,6 +433,27 @@ fn answer(agent: &str, ws: &WorkspaceSettings, file: FileEntry) -> Value {
 }
 
 impl WsSession {
+    /// `agent.identity.get`: the assistant's display identity (name, avatar, emoji), as the
+    /// apps and the Control UI show it.
+    fn agent_identity_get(&mut self, call: Call, p: IdentityParams, ctx: &mut Context<Self>) {
+        let live = self.shared.live.get();
+        let configured = live.agents.get(&p.agent).and_then(|a| a.name.clone());
+        let ws = self.workspace(&p.agent);
+        let agent = p.agent;
+        self.reply_with(
+            call.id,
+            async move {
+                actix_web::rt::task::spawn_blocking(move || {
+                    let file = crate::workspace::Identity::of(&ws);
+                    identity_answer(&agent, configured.as_deref(), &file)
+                })
+                .await
+                .map_err(|_| gone())
+            },
+            ctx,
+        );
+    }
+
     /// The workspace of `agent` (one of the roster's: checked by the params).
     fn workspace(&self, agent: &str) -> std::sync::Arc<WorkspaceSettings> {
         let live = self.shared.live.get();
@@ -367,5 +521,36 @@ impl WsSession {
             },
             ctx,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::Identity;
+
+    #[test]
+    fn identity_answers_follow_openclaws_precedence() {
+        let file =
+            Identity::parse("- **Name:** Haddock\n- **Emoji:** 🦜\n- **Avatar:** avatars/me.png\n");
+        let a = identity_answer("main", Some("Captain"), &file);
+        assert_eq!(a["name"], "Captain");
+        assert_eq!(a["nameSource"], "agent");
+        // A workspace file is not served: the emoji stands in as the avatar.
+        assert_eq!(a["avatar"], "🦜");
+        assert_eq!(a["emoji"], "🦜");
+        let remote = Identity::parse("- Avatar: https://example.com/a.png\n");
+        let a = identity_answer("main", None, &remote);
+        assert_eq!(a["name"], "Assistant");
+        assert_eq!(a["nameSource"], "default");
+        assert_eq!(a["avatar"], "https://example.com/a.png");
+        assert_eq!(a["avatarStatus"], "remote");
+        let local = Identity::parse("- Avatar: ./me.png\n");
+        let a = identity_answer("main", None, &local);
+        assert_eq!(a["avatar"], "A");
+        assert_eq!(a["avatarStatus"], "none");
+        let long = "x".repeat(300);
+        let a = identity_answer("main", Some(&long), &Identity::default());
+        assert_eq!(a["name"].as_str().map(|n| n.chars().count()), Some(100));
     }
 }
