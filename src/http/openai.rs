@@ -29,7 +29,9 @@
 //! - Not here: client-defined function tools (`tools`), `image_url` parts and
 //!   `/v1/embeddings` are refused with `400` naming them; sampling fields (`temperature`,
 //!   `max_tokens`, `stop`, …) are checked as OpenClaw checks them and not forwarded.
-//!   `usage` is left out of answers (the run's token counts are in `usage.cost`).
+//! - **`usage`**: the tokens the run's model calls reported (`prompt_tokens` counts cache
+//!   reads and writes), in the answer, or with `stream_options.include_usage` as a last
+//!   chunk before `[DONE]`; left out when the model reported none.
 //!
 //! Errors are OpenAI's shape: `{"error": {"message", "type"}}`.
 
@@ -41,6 +43,7 @@ use bytes::Bytes;
 use openclaw_actors::Engine;
 use openclaw_actors::protocol::error::ErrorCode;
 use openclaw_actors::registry::runs::{AbortRun, SubmitRun, TapRun, UntapRun, WaitReply, WaitRun};
+use openclaw_actors::registry::scheduler::RunTokens;
 use serde_json::{Map, Value, json};
 
 use crate::http::metrics::{Denied, check_bearer};
@@ -539,10 +542,19 @@ impl Drop for RunGuard {
     }
 }
 
-/// What a finished run answers, or its error.
+/// What a finished run answers (with its tokens), or its error.
 enum Outcome {
-    Answer(String),
+    Answer(String, Option<RunTokens>),
     Failed(String),
+}
+
+/// OpenAI's `usage` object.
+fn usage_json(t: RunTokens) -> Value {
+    json!({
+        "prompt_tokens": t.prompt,
+        "completion_tokens": t.completion,
+        "total_tokens": t.prompt.saturating_add(t.completion),
+    })
 }
 
 /// Waits (bounded by the run's own limit) for run `run_id` to end.
@@ -559,7 +571,7 @@ async fn wait_end(engine: &Engine, run_id: &str) -> Outcome {
             .await;
         match reply {
             Ok(WaitReply::Run(v)) => match v.status {
-                WaitStatus::Ok => return Outcome::Answer(v.text.unwrap_or_default()),
+                WaitStatus::Ok => return Outcome::Answer(v.text.unwrap_or_default(), v.tokens),
                 WaitStatus::Aborted => return Outcome::Failed("the run was aborted".into()),
                 WaitStatus::Error => {
                     return Outcome::Failed(v.error.unwrap_or_else(|| "the run failed".into()));
@@ -618,6 +630,15 @@ pub async fn chat_completions(
         Some(Value::Bool(b)) => *b,
         Some(_) => return invalid("`stream` must be a boolean."),
     };
+    let include_usage = match o.get("stream_options") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(so)) => match so.get("include_usage") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return invalid("`stream_options.include_usage` must be a boolean."),
+        },
+        Some(_) => return invalid("`stream_options` must be an object."),
+    } && stream;
     if let Some(t) = o.get("tools")
         && !t.is_null()
     {
@@ -728,14 +749,14 @@ pub async fn chat_completions(
             let outcome = wait_end(&engine, &run_id).await;
             guard.done = true;
             match outcome {
-                Outcome::Answer(text) => {
+                Outcome::Answer(text, tokens) => {
                     let text = shown(&text);
                     let content = if text.is_empty() {
                         "No response from OpenClaw."
                     } else {
                         text
                     };
-                    HttpResponse::Ok().json(json!({
+                    let mut answer = json!({
                         "id": run_id,
                         "object": "chat.completion",
                         "created": created,
@@ -745,7 +766,11 @@ pub async fn chat_completions(
                             "message": {"role": "assistant", "content": content},
                             "finish_reason": "stop",
                         }],
-                    }))
+                    });
+                    if let Some(t) = tokens {
+                        answer["usage"] = usage_json(t);
+                    }
+                    HttpResponse::Ok().json(answer)
                 }
                 Outcome::Failed(e) => error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -765,6 +790,8 @@ pub async fn chat_completions(
                 queue: std::collections::VecDeque::new(),
                 started: false,
                 ended: false,
+                include_usage,
+                usage_due: false,
             };
             HttpResponse::Ok()
                 .insert_header(("content-type", "text/event-stream; charset=utf-8"))
@@ -788,6 +815,10 @@ struct Sse {
     queue: std::collections::VecDeque<Bytes>,
     started: bool,
     ended: bool,
+    /// `stream_options.include_usage`.
+    include_usage: bool,
+    /// The run answered: its usage chunk, then `[DONE]`, are to go.
+    usage_due: bool,
 }
 
 impl Sse {
@@ -824,6 +855,12 @@ impl Sse {
             None => {
                 let c = self.chunk(json!({}), Some("stop"));
                 self.queue.push_back(c);
+                if self.include_usage {
+                    // The run's tokens are read from its record once it is done.
+                    self.usage_due = true;
+                    self.guard.done = true;
+                    return;
+                }
             }
             Some(e) => {
                 let v = json!({"error": {"message": format!("agent run failed: {e}"), "type": "api_error"}});
@@ -885,6 +922,31 @@ impl Sse {
             }
             if self.ended {
                 return None;
+            }
+            if self.usage_due {
+                self.usage_due = false;
+                let reply = self
+                    .guard
+                    .engine
+                    .registry
+                    .send(WaitRun {
+                        run_id: self.guard.run_id.clone(),
+                        timeout: Duration::from_secs(5),
+                    })
+                    .await;
+                if let Ok(WaitReply::Run(v)) = reply
+                    && let Some(t) = v.tokens
+                {
+                    let u = json!({
+                        "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                        "model": self.model, "choices": [], "usage": usage_json(t),
+                    });
+                    self.queue.push_back(Bytes::from(format!("data: {u}\n\n")));
+                }
+                self.queue
+                    .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+                self.ended = true;
+                continue;
             }
             if !self.started {
                 self.started = true;

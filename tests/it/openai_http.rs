@@ -153,6 +153,10 @@ async fn chat_completions_run_the_agent_and_keep_a_conversation_by_user() {
     let gw = start(&ai, true);
 
     ai.push_text("Paris, of course.");
+    ai.set_usage(
+        json!({"prompt_tokens": 40, "completion_tokens": 6, "total_tokens": 46,
+                        "prompt_tokens_details": {"cached_tokens": 10}}),
+    );
     let (status, _, v) = complete(
         &gw,
         &json!({"model": "openclaw/default", "messages": [
@@ -174,6 +178,11 @@ async fn chat_completions_run_the_agent_and_keep_a_conversation_by_user() {
         "{v}"
     );
     assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 40, "completion_tokens": 6, "total_tokens": 46}),
+        "what the model reported, cached tokens counted in the prompt: {v}"
+    );
     let asked = last_user_text(&ai.requests()[0]);
     assert!(
         asked.contains("[Instructions from the API client]\nAnswer in one line.")
@@ -370,9 +379,11 @@ async fn a_stream_carries_the_answer_as_it_comes_and_a_disconnect_aborts_the_run
     let gw = start(&ai, true);
     let answer = "The quick brown fox jumps over the lazy dog — 🦊.";
     ai.push(FakeReply::text(answer).with_chunk_delay(Duration::from_millis(150)));
+    ai.set_usage(json!({"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}));
     let (mut reader, head) = open_stream(
         gw.port,
-        &json!({"model": "openclaw", "stream": true, "messages": [{"role": "user", "content": "a pangram"}]}),
+        &json!({"model": "openclaw", "stream": true, "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": "a pangram"}]}),
     );
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
@@ -410,8 +421,16 @@ async fn a_stream_carries_the_answer_as_it_comes_and_a_disconnect_aborts_the_run
         .filter(|c| c["choices"][0]["delta"]["content"].is_string())
         .count();
     assert!(pieces >= 2, "streamed in pieces: {chunks:?}");
+    // The stop chunk, then (asked for) the usage chunk, then `[DONE]`.
+    let usage = chunks.last().expect("chunk");
+    assert_eq!(usage["choices"], json!([]), "{chunks:?}");
     assert_eq!(
-        chunks.last().expect("chunk")["choices"][0]["finish_reason"],
+        usage["usage"],
+        json!({"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}),
+        "{chunks:?}"
+    );
+    assert_eq!(
+        chunks[chunks.len() - 2]["choices"][0]["finish_reason"],
         "stop"
     );
 

@@ -42,6 +42,8 @@ pub struct RunRecord {
     detail: Option<serde_json::Value>,
     /// What became of the delivery an `agent` call asked for.
     delivery: Option<serde_json::Value>,
+    /// The tokens its model calls reported (none: no call reported any).
+    tokens: Option<RunTokens>,
     /// `agent.wait` calls waiting for the end (bounded; a timed-out one is removed).
     waiters: Vec<oneshot::Sender<()>>,
     /// For a channel message: its channel, told when the run is aborted (no reply then, but
@@ -65,6 +67,14 @@ impl RunRecord {
         self.error = outcome.error.clone();
         self.detail = outcome.detail.clone();
         self.delivery = outcome.delivery.clone();
+        let u = &outcome.usage;
+        self.tokens = (u.calls > 0).then(|| RunTokens {
+            prompt: u
+                .input
+                .saturating_add(u.cache_read)
+                .saturating_add(u.cache_write),
+            completion: u.output,
+        });
     }
 
     fn end(&mut self) {
@@ -153,6 +163,18 @@ pub struct RunView {
     /// wire here).
     #[serde(skip)]
     pub delivery: Option<serde_json::Value>,
+    /// The tokens its model calls reported (not on the wire here).
+    #[serde(skip)]
+    pub tokens: Option<RunTokens>,
+}
+
+/// A run's tokens, as OpenAI-style clients count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunTokens {
+    /// Everything the model read (cache reads and writes included).
+    pub prompt: u64,
+    /// What it wrote (reasoning included).
+    pub completion: u64,
 }
 
 /// A run's state as `agent.wait` reports it: the [`RunStatus`], or `timeout`.
@@ -242,6 +264,7 @@ impl<H: Clone> RunScheduler<H> {
                 error: None,
                 detail: None,
                 delivery: None,
+                tokens: None,
                 waiters: Vec::new(),
                 channel: match &req.origin {
                     RunOrigin::Channel { inbound, deliver } => {
@@ -273,6 +296,7 @@ impl<H: Clone> RunScheduler<H> {
                 error: None,
                 detail: None,
                 delivery: None,
+                tokens: None,
                 waiters: Vec::new(),
                 channel: None,
             },
@@ -420,6 +444,7 @@ impl<H: Clone> RunScheduler<H> {
             media: r.media.clone(),
             detail: r.detail.clone(),
             delivery: r.delivery.clone(),
+            tokens: r.tokens,
         })
     }
 

@@ -266,6 +266,10 @@ fn run_replies_match_the_agent_wait_and_abort_objects() {
         media: Vec::new(),
         detail: None,
         delivery: Some(json!({"status": "sent"})),
+        tokens: Some(crate::registry::scheduler::RunTokens {
+            prompt: 3,
+            completion: 4,
+        }),
     };
     same(
         &WaitReply::Run(view),
