@@ -58,11 +58,7 @@ pub fn serve(
             .app_data(openai.clone())
             .route("/v1/models", web::to(openai::models))
             .route("/v1/models/{id:.*}", web::to(openai::model))
-            .service(
-                web::resource("/v1/chat/completions")
-                    .app_data(web::PayloadConfig::new(openai::MAX_BODY_BYTES))
-                    .to(openai::chat_completions),
-            )
+            .route("/v1/chat/completions", web::to(openai::chat_completions))
             .route("/healthz", web::get().to(probes::live))
             .route("/health", web::get().to(probes::live))
             .route("/healthz", web::head().to(probes::live))

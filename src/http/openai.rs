@@ -594,10 +594,44 @@ fn shown(text: &str) -> &str {
     }
 }
 
+/// Reads the request body, at most [`MAX_BODY_BYTES`] (`413` beyond, also when
+/// `Content-Length` says so up front).
+async fn read_body(mut body: web::Payload, req: &HttpRequest) -> Result<Vec<u8>, HttpResponse> {
+    use futures_util::StreamExt as _;
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut buf = Vec::with_capacity(
+        declared
+            .map_or(8 * 1024, |n| n as usize)
+            .min(MAX_BODY_BYTES),
+    );
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| invalid(format!("Cannot read the request body: {e}")))?;
+        if buf.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(
     req: HttpRequest,
-    body: web::Bytes,
+    body: web::Payload,
     engine: web::Data<Engine>,
     settings: web::Data<Settings>,
 ) -> HttpResponse {
@@ -607,6 +641,11 @@ pub async fn chat_completions(
     if let Err(resp) = gate(&req, &engine, &settings).await {
         return resp;
     }
+    // The body is read only once the caller is known to hold the secret, bounded.
+    let body = match read_body(body, &req).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
     let payload: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return invalid(format!("Invalid JSON body: {e}")),

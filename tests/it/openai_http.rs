@@ -71,6 +71,27 @@ fn last_user_text(request: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// Sends a `POST /v1/chat/completions` head with `headers` and no body; returns the
+/// response head as soon as it arrives (the server need not read a body it refuses).
+fn head_only(port: u16, headers: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let req =
+        format!("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut reader = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    head
+}
+
 #[test]
 fn off_by_default_and_behind_the_shared_secret() {
     let ai = FakeOpenAi::start();
@@ -130,6 +151,17 @@ fn off_by_default_and_behind_the_shared_secret() {
         let (status, _, body) = http_request(gw.port, "GET", path, &[("Authorization", &a)]);
         assert_eq!(status, want, "{path}: {body}");
     }
+    // A stranger's body is never read: the answer comes before it (here: never sent).
+    let head = head_only(gw.port, "Content-Length: 104857600\r\n");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let head = head_only(
+        gw.port,
+        &format!("Authorization: {a}\r\nContent-Length: 104857600\r\n"),
+    );
+    assert!(
+        head.starts_with("HTTP/1.1 413"),
+        "declared too large: refused before reading: {head}"
+    );
     let (status, head, _) = http_request(gw.port, "POST", "/v1/models", &[("Authorization", &a)]);
     assert_eq!(status, 405);
     assert!(head.to_ascii_lowercase().contains("allow: get"), "{head}");
