@@ -222,6 +222,9 @@ pub struct HttpEndpointsCfg {
     /// OpenClaw's OpenAI-compatible `/v1/chat/completions` and `/v1/models`.
     #[serde(default)]
     pub chat_completions: EndpointCfg,
+    /// OpenClaw's OpenResponses-compatible `/v1/responses` (and `/v1/models`).
+    #[serde(default)]
+    pub responses: EndpointCfg,
 }
 
 /// One optional HTTP endpoint.

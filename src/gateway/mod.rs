@@ -484,6 +484,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         ui,
         openai: crate::http::openai::Settings {
             enabled: gw.http.endpoints.chat_completions.enabled == Some(true),
+            responses: gw.http.endpoints.responses.enabled == Some(true),
         },
         conn_limits,
         setup_urls: openclaw_actors::setup_code::SetupUrls {

@@ -7,6 +7,7 @@ pub mod ceiling;
 pub mod join;
 pub mod metrics;
 pub mod openai;
+pub mod openresponses;
 pub mod probes;
 pub mod server;
 pub mod takeover;
@@ -51,14 +52,18 @@ pub fn serve(
     let data = web::Data::new(engine);
     let ui = web::Data::new(ui);
     let openai = web::Data::new(openai);
+    // `previous_response_id` → session, kept across the workers.
+    let remembered = web::Data::new(openresponses::Sessions::default());
     let app = move || {
         App::new()
             .app_data(data.clone())
             .app_data(ui.clone())
             .app_data(openai.clone())
+            .app_data(remembered.clone())
             .route("/v1/models", web::to(openai::models))
             .route("/v1/models/{id:.*}", web::to(openai::model))
             .route("/v1/chat/completions", web::to(openai::chat_completions))
+            .route("/v1/responses", web::to(openresponses::responses))
             .route("/healthz", web::get().to(probes::live))
             .route("/health", web::get().to(probes::live))
             .route("/healthz", web::head().to(probes::live))

@@ -59,36 +59,65 @@ const MAX_KEY_CHARS: usize = 256;
 
 /// A comment line this often keeps an idle stream open through proxies, and notices a
 /// client that left (a write to its closed connection fails).
-const KEEPALIVE: Duration = Duration::from_secs(3);
+pub(crate) const KEEPALIVE: Duration = Duration::from_secs(3);
 
 /// Deltas buffered for a stream that is not read fast enough (then some are skipped: each
 /// carries the answer so far).
-const TAP_BUFFER: usize = 64;
+pub(crate) const TAP_BUFFER: usize = 64;
 
-/// `gateway.http.endpoints.chatCompletions`.
+/// `gateway.http.endpoints`: which OpenAI-compatible endpoints answer (else `404` naming
+/// the key). `/v1/models` answers when either does.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Settings {
-    /// The endpoints answer (else `404` naming the key).
+    /// `chatCompletions.enabled`: `/v1/chat/completions`.
     pub enabled: bool,
+    /// `responses.enabled`: `/v1/responses` (see [`super::openresponses`]).
+    pub responses: bool,
 }
 
-fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> HttpResponse {
+/// Which endpoint a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `/v1/models`, `/v1/models/{id}`.
+    Models,
+    /// `/v1/chat/completions`.
+    Chat,
+    /// `/v1/responses`.
+    Responses,
+}
+
+pub(crate) fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(("cache-control", "no-store"))
         .json(json!({"error": {"message": message.into(), "type": kind}}))
 }
 
-fn invalid(message: impl Into<String>) -> HttpResponse {
+pub(crate) fn invalid(message: impl Into<String>) -> HttpResponse {
     error(StatusCode::BAD_REQUEST, "invalid_request_error", message)
 }
 
 /// The endpoint is on and the caller holds the shared secret.
-async fn gate(req: &HttpRequest, engine: &Engine, settings: &Settings) -> Result<(), HttpResponse> {
-    if !settings.enabled {
+pub(crate) async fn gate(
+    req: &HttpRequest,
+    engine: &Engine,
+    settings: &Settings,
+    endpoint: Endpoint,
+) -> Result<(), HttpResponse> {
+    let (on, key) = match endpoint {
+        Endpoint::Models => (
+            settings.enabled || settings.responses,
+            "chatCompletions.enabled (or responses.enabled)",
+        ),
+        Endpoint::Chat => (settings.enabled, "chatCompletions.enabled"),
+        Endpoint::Responses => (settings.responses, "responses.enabled"),
+    };
+    if !on {
         return Err(error(
             StatusCode::NOT_FOUND,
             "not_found",
-            "the OpenAI-compatible endpoints are off. Fix: set gateway.http.endpoints.chatCompletions.enabled: true",
+            format!(
+                "this OpenAI-compatible endpoint is off. Fix: set gateway.http.endpoints.{key}: true"
+            ),
         ));
     }
     match check_bearer(req, engine).await {
@@ -125,7 +154,7 @@ fn model_object(id: &str) -> Value {
     json!({"id": id, "object": "model", "created": 0, "owned_by": "openclaw", "permission": []})
 }
 
-fn method_not_allowed(allow: &str) -> HttpResponse {
+pub(crate) fn method_not_allowed(allow: &str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header(("allow", allow))
         .body("Method Not Allowed")
@@ -140,7 +169,7 @@ pub async fn models(
     if req.method() != actix_web::http::Method::GET {
         return method_not_allowed("GET");
     }
-    if let Err(resp) = gate(&req, &engine, &settings).await {
+    if let Err(resp) = gate(&req, &engine, &settings, Endpoint::Models).await {
         return resp;
     }
     let data: Vec<Value> = agent_model_ids(&engine)
@@ -159,7 +188,7 @@ pub async fn model(
     if req.method() != actix_web::http::Method::GET {
         return method_not_allowed("GET");
     }
-    if let Err(resp) = gate(&req, &engine, &settings).await {
+    if let Err(resp) = gate(&req, &engine, &settings, Endpoint::Models).await {
         return resp;
     }
     let raw = req.match_info().get("id").unwrap_or("");
@@ -229,7 +258,7 @@ pub fn model_agent(raw: &str) -> Option<String> {
     agent_id_part(rest)
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -238,7 +267,7 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 /// The agent of the call: `x-openclaw-agent-id`, else the model's, else the default.
-fn resolve_agent(
+pub(crate) fn resolve_agent(
     req: &HttpRequest,
     engine: &Engine,
     model: Option<&str>,
@@ -290,7 +319,7 @@ fn key_part(what: &str, s: &str) -> Result<(), String> {
 }
 
 /// The session of the call (see the module docs).
-fn resolve_session(
+pub(crate) fn resolve_session(
     req: &HttpRequest,
     engine: &Engine,
     agent: &str,
@@ -331,7 +360,7 @@ fn resolve_session(
 }
 
 /// OpenClaw's `extractTextContent`: a string, or the text parts of a content array.
-fn text_of(content: &Value) -> Option<String> {
+pub(crate) fn text_of(content: &Value) -> Option<String> {
     match content {
         Value::String(s) => Some(s.clone()),
         Value::Array(parts) => {
@@ -340,7 +369,7 @@ fn text_of(content: &Value) -> Option<String> {
                 .filter_map(|p| {
                     let kind = p.get("type").and_then(Value::as_str);
                     match (kind, p.get("text").and_then(Value::as_str)) {
-                        (Some("text" | "input_text"), Some(t)) => Some(t),
+                        (Some("text" | "input_text" | "output_text"), Some(t)) => Some(t),
                         _ => p.get("input_text").and_then(Value::as_str),
                     }
                 })
@@ -514,12 +543,12 @@ pub fn check_sampling(o: &Map<String, Value>) -> Result<(), String> {
 }
 
 /// Aborts the run and stops following it when the caller goes away first.
-struct RunGuard {
-    engine: Engine,
-    run_id: String,
-    session_key: String,
-    tapped: bool,
-    done: bool,
+pub(crate) struct RunGuard {
+    pub(crate) engine: Engine,
+    pub(crate) run_id: String,
+    pub(crate) session_key: String,
+    pub(crate) tapped: bool,
+    pub(crate) done: bool,
 }
 
 impl Drop for RunGuard {
@@ -543,13 +572,15 @@ impl Drop for RunGuard {
 }
 
 /// What a finished run answers (with its tokens), or its error.
-enum Outcome {
+pub(crate) enum Outcome {
+    /// The answer and its tokens.
     Answer(String, Option<RunTokens>),
+    /// Why it failed.
     Failed(String),
 }
 
 /// OpenAI's `usage` object.
-fn usage_json(t: RunTokens) -> Value {
+pub(crate) fn usage_json(t: RunTokens) -> Value {
     json!({
         "prompt_tokens": t.prompt,
         "completion_tokens": t.completion,
@@ -558,7 +589,7 @@ fn usage_json(t: RunTokens) -> Value {
 }
 
 /// Waits (bounded by the run's own limit) for run `run_id` to end.
-async fn wait_end(engine: &Engine, run_id: &str) -> Outcome {
+pub(crate) async fn wait_end(engine: &Engine, run_id: &str) -> Outcome {
     use openclaw_actors::registry::scheduler::WaitStatus;
     // The run ends by its own time limit; a few rounds of the longest wait cover it.
     for _ in 0..12 {
@@ -586,7 +617,7 @@ async fn wait_end(engine: &Engine, run_id: &str) -> Outcome {
 }
 
 /// The text an answer shows (a silent `NO_REPLY` shows nothing).
-fn shown(text: &str) -> &str {
+pub(crate) fn shown(text: &str) -> &str {
     if text.trim().eq_ignore_ascii_case("NO_REPLY") {
         ""
     } else {
@@ -596,7 +627,10 @@ fn shown(text: &str) -> &str {
 
 /// Reads the request body, at most [`MAX_BODY_BYTES`] (`413` beyond, also when
 /// `Content-Length` says so up front).
-async fn read_body(mut body: web::Payload, req: &HttpRequest) -> Result<Vec<u8>, HttpResponse> {
+pub(crate) async fn read_body(
+    mut body: web::Payload,
+    req: &HttpRequest,
+) -> Result<Vec<u8>, HttpResponse> {
     use futures_util::StreamExt as _;
     let too_large = || {
         error(
@@ -638,7 +672,7 @@ pub async fn chat_completions(
     if req.method() != actix_web::http::Method::POST {
         return method_not_allowed("POST");
     }
-    if let Err(resp) = gate(&req, &engine, &settings).await {
+    if let Err(resp) = gate(&req, &engine, &settings, Endpoint::Chat).await {
         return resp;
     }
     // The body is read only once the caller is known to hold the secret, bounded.
@@ -841,6 +875,37 @@ pub async fn chat_completions(
     }
 }
 
+/// What the answer `text` (the whole of the current model round so far) adds to what was
+/// streamed of that round (`sent`, updated): the new suffix, or, for a new round (the
+/// earlier text was a preamble before tool calls), the whole text after a blank line, as
+/// OpenClaw keeps separate assistant messages.
+pub(crate) fn next_piece(sent: &mut String, text: &str) -> String {
+    let text = shown(text);
+    let piece = if let Some(rest) = text.strip_prefix(sent.as_str()) {
+        rest.to_owned()
+    } else if sent.is_empty() {
+        text.to_owned()
+    } else {
+        format!("\n\n{text}")
+    };
+    text.clone_into(sent);
+    piece
+}
+
+/// The text of a `chat` event's `message` (the answer so far), if it carries one.
+pub(crate) fn event_text(ev: &Value) -> Option<String> {
+    match &ev["message"]["content"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => Some(
+            parts
+                .iter()
+                .filter_map(|p| p["text"].as_str())
+                .collect::<String>(),
+        ),
+        _ => None,
+    }
+}
+
 /// A stream's state.
 struct Sse {
     rx: tokio::sync::mpsc::Receiver<Value>,
@@ -872,17 +937,7 @@ impl Sse {
 
     /// Queues what the answer `text` (the whole of the current round so far) adds.
     fn extend(&mut self, text: &str) {
-        let text = shown(text);
-        let piece = if let Some(rest) = text.strip_prefix(self.sent.as_str()) {
-            rest.to_owned()
-        } else if self.sent.is_empty() {
-            text.to_owned()
-        } else {
-            // A new model round (the earlier text was a preamble before tool calls): it
-            // follows, as OpenClaw keeps separate assistant messages.
-            format!("\n\n{text}")
-        };
-        self.sent = text.to_owned();
+        let piece = next_piece(&mut self.sent, text);
         if !piece.is_empty() {
             let c = self.chunk(json!({"content": piece}), None);
             self.queue.push_back(c);
@@ -912,30 +967,16 @@ impl Sse {
         self.guard.done = true;
     }
 
-    /// The text of a `chat` event's `message` (the answer so far), if it carries one.
-    fn message_text(ev: &Value) -> Option<String> {
-        match &ev["message"]["content"] {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(parts) => Some(
-                parts
-                    .iter()
-                    .filter_map(|p| p["text"].as_str())
-                    .collect::<String>(),
-            ),
-            _ => None,
-        }
-    }
-
     fn on_event(&mut self, ev: &Value) {
         match ev["state"].as_str() {
             Some("delta") => {
-                let text = Self::message_text(ev).unwrap_or_else(|| {
+                let text = event_text(ev).unwrap_or_else(|| {
                     format!("{}{}", self.sent, ev["deltaText"].as_str().unwrap_or(""))
                 });
                 self.extend(&text);
             }
             Some("final") => {
-                if let Some(text) = Self::message_text(ev)
+                if let Some(text) = event_text(ev)
                     && text.starts_with(self.sent.as_str())
                 {
                     self.extend(&text);

@@ -2107,9 +2107,10 @@ async fn real_cli_approvals_gateway_edits_our_hosts_exec_approvals() {
 }
 
 /// The official OpenAI SDK for Node (the `openai` package of the reference install) on our
-/// OpenAI-compatible endpoint, as an application uses it: the model list, an answer, a
-/// streamed answer continuing the same conversation (`user`), and the SDK's errors for a
-/// model that is not an agent target and for a wrong key.
+/// OpenAI-compatible endpoints, as an application uses it: the model list, an answer, a
+/// streamed answer continuing the same conversation (`user`), the same through the
+/// Responses API (`previous_response_id`), and the SDK's errors for a model that is not an
+/// agent target and for a wrong key.
 #[test]
 fn real_openai_sdk_chats_with_our_gateway() {
     use crate::support::fake_openai::{FakeOpenAi, FakeReply};
@@ -2122,8 +2123,14 @@ fn real_openai_sdk_chats_with_our_gateway() {
         FakeReply::text("SDK answer two, streamed in pieces.")
             .with_chunk_delay(Duration::from_millis(100)),
     );
+    ai.push(FakeReply::text("Responses answer three."));
+    ai.push(
+        FakeReply::text("Responses answer four, streamed.")
+            .with_chunk_delay(Duration::from_millis(100)),
+    );
     let cfg = json!({
-        "gateway": {"auth": {"token": "T"}, "http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+        "gateway": {"auth": {"token": "T"}, "http": {"endpoints": {
+            "chatCompletions": {"enabled": true}, "responses": {"enabled": true}}}},
         "models": {"providers": {"fake": {"baseUrl": ai.base_url(), "models": [{"id": "m1"}]}}},
         "agents": {"defaults": {"model": {"primary": "fake/m1"}}},
     });
@@ -2167,6 +2174,25 @@ fn real_openai_sdk_chats_with_our_gateway() {
         "{out}"
     );
     assert_eq!(v["wrongKey"]["status"], 401, "{out}");
+    assert_eq!(v["responseText"], "Responses answer three.", "{out}");
+    assert_eq!(v["responseStatus"], "completed", "{out}");
+    let deltas: String = v["responseDeltas"]
+        .as_array()
+        .expect("deltas")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(deltas, "Responses answer four, streamed.", "{out}");
+    assert_eq!(
+        v["responseCompleted"], "Responses answer four, streamed.",
+        "{out}"
+    );
+    // `previous_response_id` continued the third question's session.
+    let fourth = ai.requests()[3].to_string();
+    assert!(
+        fourth.contains("third question") && fourth.contains("Responses answer three."),
+        "{fourth}"
+    );
     // One conversation: the second model request carries the first turn.
     let second = ai.requests()[1].to_string();
     assert!(

@@ -17,10 +17,14 @@ use crate::telegram_flow::GW_TOKEN;
 const BEARER: &str = "Bearer gw-secret-token";
 
 fn config(ai: &FakeOpenAi, enabled: bool) -> String {
+    config_with(ai, json!({"chatCompletions": {"enabled": enabled}}))
+}
+
+fn config_with(ai: &FakeOpenAi, endpoints: Value) -> String {
     json!({
         "gateway": {
             "auth": {"token": GW_TOKEN, "rateLimit": {"maxAttempts": 3, "windowMs": 60000, "lockoutMs": 60000, "exemptLoopback": false}},
-            "http": {"endpoints": {"chatCompletions": {"enabled": enabled}}},
+            "http": {"endpoints": endpoints},
         },
         "models": {"providers": {"fake": {"baseUrl": ai.base_url(), "models": [{"id": "m1"}, {"id": "m2"}]}}},
         "agents": {"defaults": {"model": {"primary": "fake/m1"}}},
@@ -100,7 +104,7 @@ fn off_by_default_and_behind_the_shared_secret() {
     let (status, _, body) = http_request(gw.port, "GET", "/v1/models", &[("Authorization", &a)]);
     assert_eq!(status, 404, "{body}");
     assert!(
-        body.contains("Fix: set gateway.http.endpoints.chatCompletions.enabled: true"),
+        body.contains("Fix: set gateway.http.endpoints.chatCompletions.enabled"),
         "{body}"
     );
     drop(gw);
@@ -495,4 +499,214 @@ async fn a_stream_carries_the_answer_as_it_comes_and_a_disconnect_aborts_the_run
         .await;
     let waited = op.response_within(&id, Duration::from_secs(20)).await;
     assert_eq!(waited["payload"]["status"], "aborted", "{waited}");
+}
+
+/// `POST /v1/responses` to `gw` with `body`: (status, JSON or the raw text).
+fn respond(gw: &TestGateway, body: &Value) -> (u16, Value) {
+    let a = auth();
+    let (status, _, text) = http_exchange(
+        gw.port,
+        "POST",
+        "/v1/responses",
+        &[("Authorization", &a), ("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// OpenClaw's OpenResponses endpoint (`gateway.http.endpoints.responses`): its own switch,
+/// the `response` object, `previous_response_id` continuing a session, the event stream,
+/// and refusals.
+#[actix_web::test]
+async fn responses_answer_continue_and_stream_in_the_responses_shape() {
+    let ai = FakeOpenAi::start();
+    ai.set_streaming(true);
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&config_with(&ai, json!({"responses": {"enabled": true}}))),
+    );
+    let a = auth();
+    // Chat completions stay off; the model list is served for either.
+    let (status, body) = complete_status(&gw);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("chatCompletions.enabled"), "{body}");
+    let (status, _, _) = http_request(gw.port, "GET", "/v1/models", &[("Authorization", &a)]);
+    assert_eq!(status, 200);
+
+    ai.set_usage(json!({"prompt_tokens": 21, "completion_tokens": 4, "total_tokens": 25}));
+    ai.push_text("Bonjour.");
+    let (status, v) = respond(
+        &gw,
+        &json!({"model": "openclaw", "instructions": "Answer in French.", "input": "Say hello."}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["object"], "response", "{v}");
+    assert_eq!(v["status"], "completed", "{v}");
+    let id = v["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("resp_"), "{v}");
+    let item = &v["output"][0];
+    assert_eq!(item["type"], "message", "{v}");
+    assert_eq!(item["role"], "assistant", "{v}");
+    assert_eq!(item["content"][0]["type"], "output_text", "{v}");
+    assert_eq!(item["content"][0]["text"], "Bonjour.", "{v}");
+    assert_eq!(
+        v["usage"],
+        json!({"input_tokens": 21, "output_tokens": 4, "total_tokens": 25}),
+        "{v}"
+    );
+    let asked = last_user_text(&ai.requests()[0]);
+    assert!(
+        asked.starts_with("[Instructions from the API client]\nAnswer in French.")
+            && asked.ends_with("Say hello."),
+        "{asked}"
+    );
+
+    // `previous_response_id` continues that session.
+    ai.push_text("Au revoir.");
+    let (status, v) = respond(
+        &gw,
+        &json!({"previous_response_id": id, "input": [{"role": "user", "content": [{"type": "input_text", "text": "Now goodbye."}]}]}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let second = ai.requests().last().expect("request").to_string();
+    assert!(
+        second.contains("Say hello.") && second.contains("Bonjour."),
+        "{second}"
+    );
+
+    // Streamed: the Responses events in order, deltas that make the text, usage at the end.
+    ai.push(
+        FakeReply::text("Un, deux, trois, quatre.").with_chunk_delay(Duration::from_millis(120)),
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let body = json!({"input": "Count.", "stream": true}).to_string();
+    let req = format!(
+        "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {GW_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        gw.port,
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut reader = BufReader::new(s);
+    let mut kinds = Vec::new();
+    let mut datas = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(k) = line.trim_end().strip_prefix("event: ") {
+            kinds.push(k.to_owned());
+        } else if let Some(d) = line.trim_end().strip_prefix("data: ") {
+            if d == "[DONE]" {
+                break;
+            }
+            datas.push(serde_json::from_str::<Value>(d).expect("event JSON"));
+        }
+    }
+    let first_delta = kinds
+        .iter()
+        .position(|k| k == "response.output_text.delta")
+        .expect("deltas");
+    assert_eq!(
+        &kinds[..first_delta],
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added"
+        ],
+        "{kinds:?}"
+    );
+    let tail: Vec<&str> = kinds
+        .iter()
+        .skip_while(|k| *k != "response.output_text.done")
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed"
+        ],
+        "{kinds:?}"
+    );
+    assert!(
+        datas
+            .iter()
+            .zip(0u64..)
+            .all(|(d, i)| d["sequence_number"] == i),
+        "{datas:?}"
+    );
+    let deltas: String = datas
+        .iter()
+        .filter(|d| d["type"] == "response.output_text.delta")
+        .filter_map(|d| d["delta"].as_str())
+        .collect();
+    assert_eq!(deltas, "Un, deux, trois, quatre.");
+    let done = datas.last().expect("completed");
+    assert_eq!(done["response"]["status"], "completed", "{done}");
+    assert_eq!(
+        done["response"]["output"][0]["content"][0]["text"], "Un, deux, trois, quatre.",
+        "{done}"
+    );
+    assert!(
+        done["response"]["usage"]["output_tokens"].is_u64(),
+        "{done}"
+    );
+
+    let before = ai.request_count();
+    for (body, want) in [
+        (
+            json!({"previous_response_id": "resp_nope", "input": "x"}),
+            "Unknown `previous_response_id`",
+        ),
+        (
+            json!({"input": [{"type": "input_image", "image_url": "http://169.254.169.254/"}]}),
+            "`input_image`",
+        ),
+        (
+            json!({"input": "x", "tools": [{"type": "function", "name": "f"}]}),
+            "`tools`",
+        ),
+        (json!({"input": 7}), "must be a string or an array"),
+        (json!({"input": []}), "Missing user message in `input`."),
+        (json!({"model": "gpt-4o", "input": "x"}), "Invalid `model`"),
+        (
+            json!({"input": "x", "max_output_tokens": 0}),
+            "`max_output_tokens`",
+        ),
+    ] {
+        let (status, v) = respond(&gw, &body);
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{body}: {v}"
+        );
+    }
+    assert_eq!(ai.request_count(), before, "nothing reached the model");
+}
+
+/// `POST /v1/chat/completions` with a minimal body: (status, raw body).
+fn complete_status(gw: &TestGateway) -> (u16, String) {
+    let a = auth();
+    let (status, _, body) = http_exchange(
+        gw.port,
+        "POST",
+        "/v1/chat/completions",
+        &[("Authorization", &a), ("Content-Type", "application/json")],
+        br#"{"messages":[{"role":"user","content":"x"}]}"#,
+    );
+    (status, body)
 }
