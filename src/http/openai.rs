@@ -625,6 +625,82 @@ pub(crate) fn shown(text: &str) -> &str {
     }
 }
 
+/// Submits the agent run of an HTTP call (its model picked by `x-openclaw-model`), first
+/// following its events when `stream`; the guard aborts the run and stops following it if
+/// the call is dropped before the run ends.
+pub(crate) async fn start_run(
+    req: &HttpRequest,
+    engine: &Engine,
+    run_id: String,
+    session_key: String,
+    prompt: String,
+    stream: bool,
+) -> Result<(RunGuard, Option<tokio::sync::mpsc::Receiver<Value>>), HttpResponse> {
+    let mut guard = RunGuard {
+        engine: engine.clone(),
+        run_id: run_id.clone(),
+        session_key: session_key.clone(),
+        tapped: false,
+        done: true,
+    };
+    // A stream follows the run's events from before it starts.
+    let tap = if stream {
+        let (tx, rx) = tokio::sync::mpsc::channel(TAP_BUFFER);
+        let tapped = engine
+            .registry
+            .send(TapRun {
+                run_id: run_id.clone(),
+                to: tx,
+            })
+            .await;
+        if tapped != Ok(true) {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "too many streams are open; retry shortly",
+            ));
+        }
+        guard.tapped = true;
+        Some(rx)
+    } else {
+        None
+    };
+    let submitted = engine
+        .registry
+        .send(SubmitRun {
+            run_id,
+            session_key,
+            text: prompt,
+            sender: Some("operator:openai-http".into()),
+            uploads: Vec::new(),
+            thinking: None,
+            delivery: None,
+            model: header(req, "x-openclaw-model").map(str::to_owned),
+            session_id: None,
+        })
+        .await;
+    match submitted {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if e.code == ErrorCode::InvalidRequest => return Err(invalid(e.message)),
+        Ok(Err(e)) => {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                e.message,
+            ));
+        }
+        Err(_) => {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "the gateway is stopping",
+            ));
+        }
+    }
+    guard.done = false;
+    Ok((guard, tap))
+}
+
 /// Reads the request body, at most [`MAX_BODY_BYTES`] (`413` beyond, also when
 /// `Content-Length` says so up front).
 pub(crate) async fn read_body(
@@ -752,71 +828,23 @@ pub async fn chat_completions(
         Ok(k) => k,
         Err(e) => return invalid(e),
     };
-    let model_override = header(&req, "x-openclaw-model").map(str::to_owned);
     let model_name = model.unwrap_or("openclaw").to_owned();
     let run_id = format!("chatcmpl_{}", uuid::Uuid::new_v4());
     let created = openclaw_actors::util::now_ms() / 1000;
 
-    // A stream follows the run's events from before it starts.
-    let mut guard = RunGuard {
-        engine: engine.get_ref().clone(),
-        run_id: run_id.clone(),
-        session_key: session_key.clone(),
-        tapped: false,
-        done: true,
+    let (mut guard, tap) = match start_run(
+        &req,
+        engine.get_ref(),
+        run_id.clone(),
+        session_key.clone(),
+        prompt,
+        stream,
+    )
+    .await
+    {
+        Ok(started) => started,
+        Err(resp) => return resp,
     };
-    let tap = if stream {
-        let (tx, rx) = tokio::sync::mpsc::channel(TAP_BUFFER);
-        match engine
-            .registry
-            .send(TapRun {
-                run_id: run_id.clone(),
-                to: tx,
-            })
-            .await
-        {
-            Ok(true) => {
-                guard.tapped = true;
-                Some(rx)
-            }
-            _ => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "api_error",
-                    "too many streams are open; retry shortly",
-                );
-            }
-        }
-    } else {
-        None
-    };
-    let submitted = engine
-        .registry
-        .send(SubmitRun {
-            run_id: run_id.clone(),
-            session_key: session_key.clone(),
-            text: prompt,
-            sender: Some("operator:openai-http".into()),
-            uploads: Vec::new(),
-            thinking: None,
-            delivery: None,
-            model: model_override,
-            session_id: None,
-        })
-        .await;
-    match submitted {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) if e.code == ErrorCode::InvalidRequest => return invalid(e.message),
-        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, "api_error", e.message),
-        Err(_) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                "the gateway is stopping",
-            );
-        }
-    }
-    guard.done = false;
     match tap {
         None => {
             let outcome = wait_end(&engine, &run_id).await;

@@ -31,15 +31,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use openclaw_actors::Engine;
-use openclaw_actors::protocol::error::ErrorCode;
-use openclaw_actors::registry::runs::{SubmitRun, TapRun, WaitReply, WaitRun};
+use openclaw_actors::registry::runs::{WaitReply, WaitRun};
 use openclaw_actors::registry::scheduler::RunTokens;
 use serde_json::{Value, json};
 
 use super::openai::{
-    Endpoint, KEEPALIVE, Outcome, RunGuard, Settings, TAP_BUFFER, build_prompt, error, event_text,
-    gate, header, invalid, method_not_allowed, next_piece, read_body, resolve_agent,
-    resolve_session, shown, wait_end,
+    Endpoint, KEEPALIVE, Outcome, RunGuard, Settings, build_prompt, error, event_text, gate,
+    invalid, method_not_allowed, next_piece, read_body, resolve_agent, resolve_session, shown,
+    start_run, wait_end,
 };
 
 /// Responses whose sessions `previous_response_id` can continue.
@@ -306,66 +305,20 @@ pub async fn responses(
     let run_id = format!("resp_{uuid}");
     let msg_id = format!("msg_{uuid}");
     let created = openclaw_actors::util::now_ms() / 1000;
-    let mut guard = RunGuard {
-        engine: engine.get_ref().clone(),
-        run_id: run_id.clone(),
-        session_key: session_key.clone(),
-        tapped: false,
-        done: true,
+    let (mut guard, tap) = match start_run(
+        &req,
+        engine.get_ref(),
+        run_id.clone(),
+        session_key.clone(),
+        prompt,
+        stream,
+    )
+    .await
+    {
+        Ok(started) => started,
+        Err(resp) => return resp,
     };
-    let tap = if stream {
-        let (tx, rx) = tokio::sync::mpsc::channel(TAP_BUFFER);
-        match engine
-            .registry
-            .send(TapRun {
-                run_id: run_id.clone(),
-                to: tx,
-            })
-            .await
-        {
-            Ok(true) => {
-                guard.tapped = true;
-                Some(rx)
-            }
-            _ => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "api_error",
-                    "too many streams are open; retry shortly",
-                );
-            }
-        }
-    } else {
-        None
-    };
-    let submitted = engine
-        .registry
-        .send(SubmitRun {
-            run_id: run_id.clone(),
-            session_key: session_key.clone(),
-            text: prompt,
-            sender: Some("operator:openai-http".into()),
-            uploads: Vec::new(),
-            thinking: None,
-            delivery: None,
-            model: header(&req, "x-openclaw-model").map(str::to_owned),
-            session_id: None,
-        })
-        .await;
-    match submitted {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) if e.code == ErrorCode::InvalidRequest => return invalid(e.message),
-        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, "api_error", e.message),
-        Err(_) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                "the gateway is stopping",
-            );
-        }
-    }
     remembered.remember(&run_id, &agent, &session_key);
-    guard.done = false;
     let Some(rx) = tap else {
         let outcome = wait_end(&engine, &run_id).await;
         guard.done = true;

@@ -387,12 +387,17 @@ fn read_events(reader: &mut BufReader<TcpStream>) -> Vec<String> {
 
 /// Opens a streaming request; returns the reader positioned after the response head.
 fn open_stream(port: u16, body: &Value) -> (BufReader<TcpStream>, String) {
+    open_stream_at(port, "/v1/chat/completions", body)
+}
+
+/// As [`open_stream`], to `path`.
+fn open_stream_at(port: u16, path: &str, body: &Value) -> (BufReader<TcpStream>, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let body = body.to_string();
     let req = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {GW_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {GW_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).expect("write");
@@ -582,17 +587,12 @@ async fn responses_answer_continue_and_stream_in_the_responses_shape() {
     ai.push(
         FakeReply::text("Un, deux, trois, quatre.").with_chunk_delay(Duration::from_millis(120)),
     );
-    let mut s = TcpStream::connect(("127.0.0.1", gw.port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let body = json!({"input": "Count.", "stream": true}).to_string();
-    let req = format!(
-        "POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {GW_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+    let (mut reader, head) = open_stream_at(
         gw.port,
-        body.len()
+        "/v1/responses",
+        &json!({"input": "Count.", "stream": true}),
     );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut reader = BufReader::new(s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let mut kinds = Vec::new();
     let mut datas = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
