@@ -738,6 +738,39 @@ pub(crate) async fn read_body(
     Ok(buf)
 }
 
+/// A `POST` to an OpenAI-compatible endpoint, up to its JSON object: the method, the
+/// switch and the secret are checked before the body is read (bounded).
+pub(crate) async fn read_request(
+    req: &HttpRequest,
+    body: web::Payload,
+    engine: &Engine,
+    settings: &Settings,
+    endpoint: Endpoint,
+) -> Result<Map<String, Value>, HttpResponse> {
+    if req.method() != actix_web::http::Method::POST {
+        return Err(method_not_allowed("POST"));
+    }
+    gate(req, engine, settings, endpoint).await?;
+    let body = read_body(body, req).await?;
+    match serde_json::from_slice(&body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(invalid("The body must be a JSON object.")),
+        Err(e) => Err(invalid(format!("Invalid JSON body: {e}"))),
+    }
+}
+
+/// An optional string field of a request.
+pub(crate) fn string_field<'a>(
+    o: &'a Map<String, Value>,
+    k: &str,
+) -> Result<Option<&'a str>, String> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(format!("`{k}` must be a string.")),
+    }
+}
+
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(
     req: HttpRequest,
@@ -745,32 +778,12 @@ pub async fn chat_completions(
     engine: web::Data<Engine>,
     settings: web::Data<Settings>,
 ) -> HttpResponse {
-    if req.method() != actix_web::http::Method::POST {
-        return method_not_allowed("POST");
-    }
-    if let Err(resp) = gate(&req, &engine, &settings, Endpoint::Chat).await {
-        return resp;
-    }
-    // The body is read only once the caller is known to hold the secret, bounded.
-    let body = match read_body(body, &req).await {
-        Ok(b) => b,
+    let payload = match read_request(&req, body, &engine, &settings, Endpoint::Chat).await {
+        Ok(p) => p,
         Err(resp) => return resp,
     };
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return invalid(format!("Invalid JSON body: {e}")),
-    };
-    let Some(o) = payload.as_object() else {
-        return invalid("The body must be a JSON object.");
-    };
-    let string_field = |k: &str| -> Result<Option<&str>, String> {
-        match o.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(format!("`{k}` must be a string.")),
-        }
-    };
-    let (model, user) = match (string_field("model"), string_field("user")) {
+    let o = &payload;
+    let (model, user) = match (string_field(o, "model"), string_field(o, "user")) {
         (Ok(m), Ok(u)) => (m, u),
         (Err(e), _) | (_, Err(e)) => return invalid(e),
     };

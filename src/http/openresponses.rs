@@ -36,9 +36,9 @@ use openclaw_actors::registry::scheduler::RunTokens;
 use serde_json::{Value, json};
 
 use super::openai::{
-    Endpoint, KEEPALIVE, Outcome, RunGuard, Settings, build_prompt, error, event_text, gate,
-    invalid, method_not_allowed, next_piece, read_body, resolve_agent, resolve_session, shown,
-    start_run, wait_end,
+    Endpoint, KEEPALIVE, Outcome, RunGuard, Settings, build_prompt, error, event_text, invalid,
+    next_piece, read_request, resolve_agent, resolve_session, shown, start_run, string_field,
+    wait_end,
 };
 
 /// Responses whose sessions `previous_response_id` can continue.
@@ -207,30 +207,12 @@ pub async fn responses(
     settings: web::Data<Settings>,
     remembered: web::Data<Sessions>,
 ) -> HttpResponse {
-    if req.method() != actix_web::http::Method::POST {
-        return method_not_allowed("POST");
-    }
-    if let Err(resp) = gate(&req, &engine, &settings, Endpoint::Responses).await {
-        return resp;
-    }
-    let body = match read_body(body, &req).await {
-        Ok(b) => b,
+    let payload = match read_request(&req, body, &engine, &settings, Endpoint::Responses).await {
+        Ok(p) => p,
         Err(resp) => return resp,
     };
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return invalid(format!("Invalid JSON body: {e}")),
-    };
-    let Some(o) = payload.as_object() else {
-        return invalid("The body must be a JSON object.");
-    };
-    let text_field = |k: &str| -> Result<Option<&str>, String> {
-        match o.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(format!("`{k}` must be a string.")),
-        }
-    };
+    let o = &payload;
+    let text_field = |k: &str| string_field(o, k);
     let fields = (
         text_field("model"),
         text_field("user"),
