@@ -1,5 +1,6 @@
-//! The OpenAI-compatible endpoint's request reading (`openclaw::http::openai`): a JSON
-//! body's sampling fields, its `messages` turned into the agent's prompt, model ids and the
+//! The OpenAI-compatible endpoints' request reading (`openclaw::http::openai`,
+//! `openclaw::http::openresponses`): a JSON body's sampling fields, its `messages` (or its
+//! Responses `input` and `instructions`) turned into the agent's prompt, model ids and the
 //! percent-decoding of `/v1/models/{id}`. Nothing may panic; on top of that:
 //!
 //! - a prompt is at most `MAX_PROMPT_BYTES` and holds the current turn's text;
@@ -12,6 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use openclaw::http::openai::{
     MAX_PROMPT_BYTES, build_prompt, check_sampling, is_agent_model_id, model_agent, percent_decode,
 };
+use openclaw::http::openresponses::input_messages;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
@@ -37,6 +39,14 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Some(o) = body.as_object() {
         let _ = check_sampling(o);
+        if let Some(input) = o.get("input") {
+            let instructions = o.get("instructions").and_then(Value::as_str);
+            if let Ok(messages) = input_messages(instructions, input)
+                && let Ok(prompt) = build_prompt(&messages)
+            {
+                assert!(prompt.len() <= MAX_PROMPT_BYTES);
+            }
+        }
     }
     let messages = match &body {
         Value::Array(a) => a.as_slice(),
