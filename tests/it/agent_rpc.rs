@@ -1445,3 +1445,121 @@ async fn sessions_resolve_finds_a_session_by_key_id_label_and_short_id() {
         assert_eq!(res["error"]["message"], msg, "{params}: {res}");
     }
 }
+
+/// `chat.inject`: an admin's assistant note in a session's transcript, shown as a `chat`
+/// `final` event, in `chat.history`, and in the next run's context; refused for a session
+/// that does not exist, while a run is going, and for bad params.
+#[actix_web::test]
+async fn chat_inject_adds_an_assistant_note_the_next_run_sees() {
+    let (_tg, ai, gw, mut op) = setup().await;
+    let (mut admin, _) =
+        WsClient::hello(gw.port, cli_params(GW_TOKEN, crate::nodes::ALL_OPERATOR)).await;
+    let none = admin
+        .request("chat.inject", json!({"sessionKey": "main", "message": "x"}))
+        .await;
+    assert_eq!(none["error"]["message"], "session not found", "{none}");
+
+    ai.push_text("First answer.");
+    chat_turn(
+        &mut op,
+        "inject-1",
+        json!({"sessionKey": "main", "message": "hello"}),
+    )
+    .await;
+    let res = admin
+        .request(
+            "chat.inject",
+            json!({"sessionKey": "main", "message": "Backup finished: 3 files.", "label": "cron"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let id = res["payload"]["messageId"]
+        .as_str()
+        .expect("messageId")
+        .to_owned();
+    assert_eq!(res["payload"]["ok"], true, "{res}");
+    let ev = chat_event(&mut admin, &format!("inject-{id}"), "final").await;
+    assert_eq!(ev["sessionKey"], "agent:main:main", "{ev}");
+    assert_eq!(
+        ev["message"]["content"][0]["text"], "[cron]\n\nBackup finished: 3 files.",
+        "{ev}"
+    );
+    let hist = op
+        .request("chat.history", json!({"sessionKey": "main"}))
+        .await;
+    let msgs = hist["payload"]["messages"].as_array().expect("messages");
+    assert_eq!(msgs.len(), 3, "{hist}");
+    assert_eq!(msgs[2]["role"], "assistant", "{hist}");
+    assert_eq!(
+        msgs[2]["content"][0]["text"], "[cron]\n\nBackup finished: 3 files.",
+        "{hist}"
+    );
+    // The next run reads it (the cached transcript tail was dropped).
+    ai.push_text("Noted.");
+    chat_turn(
+        &mut op,
+        "inject-2",
+        json!({"sessionKey": "main", "message": "what happened?"}),
+    )
+    .await;
+    let asked = ai.requests().last().expect("request").to_string();
+    assert!(asked.contains("Backup finished: 3 files."), "{asked}");
+
+    // Not while a run is going: retry later.
+    ai.push(FakeReply::text("slow").delayed(Duration::from_millis(1500)));
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "take your time", "idempotencyKey": "inject-3"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let busy = admin
+        .request(
+            "chat.inject",
+            json!({"sessionKey": "main", "message": "now?"}),
+        )
+        .await;
+    assert_eq!(busy["error"]["code"], "UNAVAILABLE", "{busy}");
+    assert_eq!(busy["error"]["retryable"], true, "{busy}");
+    chat_event(&mut op, "inject-3", "final").await;
+
+    let refused = op
+        .request("chat.inject", json!({"sessionKey": "main", "message": "x"}))
+        .await;
+    assert_eq!(
+        refused["error"]["message"], "missing scope: operator.admin",
+        "{refused}"
+    );
+    for (params, want) in [
+        (
+            json!({"sessionKey": "main", "message": ""}),
+            "must NOT have fewer than 1 characters",
+        ),
+        (
+            json!({"sessionKey": "main", "message": "x", "label": "l".repeat(101)}),
+            "must NOT have more than 100 characters",
+        ),
+        (
+            json!({"sessionKey": "main", "message": "x", "bogus": 1}),
+            "unexpected property 'bogus'",
+        ),
+        (
+            json!({"sessionKey": "main", "message": "x".repeat(70_000)}),
+            "at most 65536",
+        ),
+        (
+            json!({"sessionKey": "agent:main:main", "agentId": "ops", "message": "x"}),
+            "not a session of agentId",
+        ),
+    ] {
+        let bad = admin.request("chat.inject", params.clone()).await;
+        assert_eq!(bad["ok"], false, "{params}: {bad}");
+        assert!(
+            bad["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{params}: {bad}"
+        );
+    }
+}

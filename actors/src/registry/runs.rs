@@ -1228,6 +1228,70 @@ pub struct Broadcast {
     pub payload: Value,
 }
 
+/// `chat.inject`: an assistant note appended to an existing session's transcript (no model
+/// call), shown to operators as a `chat` `final` event (run id `inject-<messageId>`). The
+/// next run of the session has it in its context. Refused while the session has a run
+/// going, queued or flushing its memory (agent runs are the transcript's only other
+/// writers); answers the note's message id.
+#[derive(Message)]
+#[rtype(result = "Result<String, ErrorShape>")]
+pub struct InjectNote {
+    /// Session.
+    pub session_key: String,
+    /// The note as the transcript keeps it.
+    pub text: String,
+}
+
+impl Handler<InjectNote> for Registry {
+    type Result = ResponseActFuture<Self, Result<String, ErrorShape>>;
+
+    fn handle(&mut self, msg: InjectNote, _: &mut Self::Context) -> Self::Result {
+        let key = msg.session_key;
+        let Some(meta) = self.sessions_index.get(&key) else {
+            return Box::pin(actix::fut::ready(Err(ErrorShape::invalid(
+                "session not found",
+            ))));
+        };
+        if self.runs.active_run(&key).is_some()
+            || self.runs.queued_in(&key) > 0
+            || self.flushing.contains_key(&key)
+        {
+            return Box::pin(actix::fut::ready(Err(ErrorShape::unavailable(
+                "a run is in progress in this session; inject the note once it has ended",
+            )
+            .retry_after(1000))));
+        }
+        let name = transcript_name(&key, &meta.session_id);
+        // The cached tail no longer ends the transcript: the next run reads the disk, after
+        // this line (the store serves its messages in order).
+        let _ = self.tails.take(&name);
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        let run_id = format!("inject-{id}");
+        let line = serde_json::json!({"type": "message", "role": "assistant", "content": msg.text,
+            "ts": now, "runId": run_id, "injected": true});
+        let write = self.store.send(crate::store::AppendLines {
+            name,
+            lines: vec![line],
+            sync: true,
+        });
+        Box::pin(write.into_actor(self).map(move |res, act, _| match res {
+            Ok(Ok(())) => {
+                let mut e = crate::agent_run::final_event(&run_id, &key, &msg.text, now);
+                e["seq"] = serde_json::json!(0);
+                act.broadcast("chat", &e, false, None);
+                Ok(id)
+            }
+            Ok(Err(e)) => Err(ErrorShape::unavailable(format!(
+                "failed to write transcript: {e}"
+            ))),
+            Err(_) => Err(ErrorShape::unavailable(
+                "failed to write transcript: the store stopped",
+            )),
+        }))
+    }
+}
+
 /// At most this many runs are followed by [`TapRun`] at once.
 pub const MAX_RUN_TAPS: usize = 256;
 

@@ -5,8 +5,10 @@ use actix::prelude::*;
 use serde_json::json;
 
 use super::agent_params::{AbortParams, HistoryParams, SubmitParams, WaitParams};
-use super::{Call, Method, gone};
-use crate::protocol::scopes::{MethodAccess, READ, WRITE};
+use super::agent_params::{fail, obj};
+use super::{Call, Method, Params, gone};
+use crate::protocol::scopes::{ADMIN, MethodAccess, READ, WRITE};
+use crate::protocol::validate::Checker;
 use crate::registry::runs::{AbortRun, ChatHistory, SubmitRun, WaitReply, WaitRun};
 use crate::util::now_ms;
 use crate::ws_session::{ErrorShape, WsSession};
@@ -33,13 +35,93 @@ pub(super) const METHODS: &[Method] = &[
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::submit_run),
     },
     Method {
+        name: "chat.inject",
+        access: MethodAccess::Operator(ADMIN),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_inject),
+    },
+    Method {
         name: "agent.wait",
         access: MethodAccess::Operator(WRITE),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::agent_wait),
     },
 ];
 
+/// The longest note `chat.inject` writes (bytes).
+const MAX_NOTE_BYTES: usize = 64 * 1024;
+
+/// `chat.inject {sessionKey, message, label?, agentId?}` (OpenClaw's closed schema): the
+/// note is `[label]\n\n` + message.
+pub(crate) struct InjectParams {
+    session_key: String,
+    text: String,
+}
+
+impl Params for InjectParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        const M: &str = "chat.inject";
+        let o = obj(M, &call.params)?;
+        let mut c = Checker::new();
+        c.closed("", o, &["sessionKey", "agentId", "message", "label"]);
+        c.required("", o, "sessionKey");
+        c.required("", o, "message");
+        let key = c.string("", o, "sessionKey", true);
+        let agent = c
+            .string("", o, "agentId", true)
+            .map(|a| a.trim().to_ascii_lowercase());
+        let message = c.string("", o, "message", true);
+        let label = c.string("", o, "label", false);
+        if label.is_some_and(|l| l.chars().count() > 100) {
+            c.error("/label", "must NOT have more than 100 characters");
+        }
+        let (Some(key), Some(message)) = (key, message) else {
+            return Err(fail(M, &c));
+        };
+        if !c.ok() {
+            return Err(fail(M, &c));
+        }
+        let key = key.trim();
+        let session_key = match &agent {
+            Some(a) if !key.starts_with("agent:") => format!("agent:{a}:{key}"),
+            _ => crate::channel::normalize_session_key(key),
+        };
+        if let Some(a) = &agent
+            && crate::agents::key_agent(&session_key) != Some(a.as_str())
+        {
+            return Err(ErrorShape::invalid(format!(
+                "invalid {M} params: sessionKey is not a session of agentId \"{a}\""
+            )));
+        }
+        let text = match label.map(str::trim).filter(|l| !l.is_empty()) {
+            Some(l) => format!("[{l}]\n\n{message}"),
+            None => message.to_owned(),
+        };
+        if text.len() > MAX_NOTE_BYTES {
+            return Err(ErrorShape::invalid(format!(
+                "invalid {M} params: the note is {} bytes; at most {MAX_NOTE_BYTES}",
+                text.len()
+            )));
+        }
+        Ok(Self { session_key, text })
+    }
+}
+
 impl WsSession {
+    /// `chat.inject`: `{ok: true, messageId}` once the note is in the transcript.
+    fn chat_inject(&mut self, call: Call, p: InjectParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(crate::registry::runs::InjectNote {
+            session_key: p.session_key,
+            text: p.text,
+        });
+        self.reply_with(
+            call.id,
+            async move {
+                let id = fut.await.map_err(|_| gone())??;
+                Ok(json!({"ok": true, "messageId": id}))
+            },
+            ctx,
+        );
+    }
+
     /// `chat.send` (answers once the run is accepted) and `agent` (answers `accepted`, then
     /// the run's outcome under the same id).
     fn submit_run(&mut self, call: Call, p: SubmitParams, ctx: &mut Context<Self>) {
