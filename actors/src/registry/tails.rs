@@ -2,7 +2,8 @@
 //! to the store thread and a read and parse of the transcript's end.
 //!
 //! Runs of one session never overlap (the scheduler), and agent runs are the only writers
-//! of transcripts. A run takes its session's tail out of the cache when it starts (a miss
+//! of transcripts but one: `chat.inject` (`runs::InjectNote`) appends a note between runs
+//! and drops the session's cached tail first, so the next run reads the disk. A run takes its session's tail out of the cache when it starts (a miss
 //! loads it from disk) and hands back the tail after its own lines once the store has
 //! written all of them; a run that was aborted or whose write failed hands back nothing, so
 //! the next run reads the disk. The cache therefore never holds anything the disk lacks.
