@@ -827,7 +827,7 @@ async fn run_on_gateway(
     };
     // The gateway host's own exec approvals document can only tighten the config.
     let agent = crate::agents::key_agent(ctx.session_key).unwrap_or("main");
-    let host = match port.host_approvals(agent) {
+    let host = match port.host_approvals(agent).await {
         Ok(h) => h,
         Err(e) => return fail(format!("exec denied: {e}")),
     };

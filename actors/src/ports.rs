@@ -723,10 +723,11 @@ pub trait CommandHost {
         live: Option<std::rc::Rc<std::cell::RefCell<crate::exec_process::LiveOutput>>>,
     ) -> LocalFut<Value>;
 
-    /// The host approvals document's word for `agent`, read now. `Err`: the document is
-    /// unusable (the message names it and the fix) and nothing runs on the gateway host.
-    fn host_approvals(&self, _agent: &str) -> Result<HostApprovals, String> {
-        Ok(HostApprovals::default())
+    /// The host approvals document's word for `agent`, read now (off the actor's thread: a
+    /// file read). `Err`: the document is unusable (the message names it and the fix) and
+    /// nothing runs on the gateway host.
+    fn host_approvals(&self, _agent: &str) -> LocalFut<Result<HostApprovals, String>> {
+        Box::pin(std::future::ready(Ok(HostApprovals::default())))
     }
 }
 

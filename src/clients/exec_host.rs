@@ -67,8 +67,18 @@ struct Launch {
 }
 
 impl CommandHost for LocalExec {
-    fn host_approvals(&self, agent: &str) -> Result<openclaw_actors::ports::HostApprovals, String> {
-        crate::clients::host_approvals::for_agent(&self.state_dir, agent)
+    fn host_approvals(
+        &self,
+        agent: &str,
+    ) -> LocalFut<Result<openclaw_actors::ports::HostApprovals, String>> {
+        let (dir, agent) = (self.state_dir.clone(), agent.to_owned());
+        Box::pin(async move {
+            actix_web::rt::task::spawn_blocking(move || {
+                crate::clients::host_approvals::for_agent(&dir, &agent)
+            })
+            .await
+            .unwrap_or_else(|_| Err("exec approvals could not be read".into()))
+        })
     }
 
     fn run(
