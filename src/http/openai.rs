@@ -35,6 +35,7 @@
 //!
 //! Errors are OpenAI's shape: `{"error": {"message", "type"}}`.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -894,24 +895,13 @@ pub async fn chat_completions(
             }
         }
         Some(rx) => {
-            let state = Sse {
-                rx,
-                guard,
+            let format = ChunkFormat {
                 id: run_id,
                 model: model_name,
                 created,
-                sent: String::new(),
-                queue: std::collections::VecDeque::new(),
-                started: false,
-                ended: false,
                 include_usage,
-                usage_due: false,
             };
-            HttpResponse::Ok()
-                .insert_header(("content-type", "text/event-stream; charset=utf-8"))
-                .insert_header(("cache-control", "no-cache"))
-                .insert_header(("x-accel-buffering", "no"))
-                .streaming(futures_util::stream::unfold(state, Sse::next))
+            EventStream::respond(rx, guard, format)
         }
     }
 }
@@ -947,64 +937,79 @@ pub(crate) fn event_text(ev: &Value) -> Option<String> {
     }
 }
 
-/// A stream's state.
-struct Sse {
-    rx: tokio::sync::mpsc::Receiver<Value>,
-    guard: RunGuard,
-    id: String,
-    model: String,
-    created: u64,
-    /// The text of the current model round already sent.
-    sent: String,
-    /// Lines ready to go.
-    queue: std::collections::VecDeque<Bytes>,
-    started: bool,
-    ended: bool,
-    /// `stream_options.include_usage`.
-    include_usage: bool,
-    /// The run answered: its usage chunk, then `[DONE]`, are to go.
-    usage_due: bool,
+/// What a streamed answer's format writes at each step of a run (chat-completion chunks, or
+/// the Responses API's events); [`EventStream`] drives it.
+pub(crate) trait StreamFormat {
+    /// The lines before the run's first piece.
+    fn start(&mut self, out: &mut VecDeque<Bytes>);
+    /// A new piece of the answer (what it adds to what was sent).
+    fn piece(&mut self, piece: &str, out: &mut VecDeque<Bytes>);
+    /// The run answered: `text` is everything sent, `tokens` what its model calls reported.
+    fn answered(&mut self, text: &str, tokens: Option<RunTokens>, out: &mut VecDeque<Bytes>);
+    /// The run failed (or the gateway stops): why.
+    fn failed(&mut self, why: &str, out: &mut VecDeque<Bytes>);
 }
 
-impl Sse {
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        let v = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        });
-        Bytes::from(format!("data: {v}\n\n"))
+/// Where a stream is.
+enum Phase {
+    Start,
+    Running,
+    /// The run answered; its tokens are read from its record before the closing lines.
+    Answered,
+    Ended,
+}
+
+/// A streamed answer: the run's `chat` events (through its tap) in format `F`, then `data:
+/// [DONE]`, with a `: keep-alive` comment every [`KEEPALIVE`]; dropping it (the client
+/// left) aborts the run through its guard.
+pub(crate) struct EventStream<F> {
+    rx: tokio::sync::mpsc::Receiver<Value>,
+    guard: RunGuard,
+    format: F,
+    /// What was streamed of the current model round.
+    sent: String,
+    /// Everything streamed.
+    text: String,
+    queue: VecDeque<Bytes>,
+    phase: Phase,
+}
+
+impl<F: StreamFormat + 'static> EventStream<F> {
+    /// The SSE response of a run followed by `rx`.
+    pub(crate) fn respond(
+        rx: tokio::sync::mpsc::Receiver<Value>,
+        guard: RunGuard,
+        format: F,
+    ) -> HttpResponse {
+        let state = Self {
+            rx,
+            guard,
+            format,
+            sent: String::new(),
+            text: String::new(),
+            queue: VecDeque::new(),
+            phase: Phase::Start,
+        };
+        HttpResponse::Ok()
+            .insert_header(("content-type", "text/event-stream; charset=utf-8"))
+            .insert_header(("cache-control", "no-cache"))
+            .insert_header(("x-accel-buffering", "no"))
+            .streaming(futures_util::stream::unfold(state, Self::next))
     }
 
-    /// Queues what the answer `text` (the whole of the current round so far) adds.
     fn extend(&mut self, text: &str) {
         let piece = next_piece(&mut self.sent, text);
         if !piece.is_empty() {
-            let c = self.chunk(json!({"content": piece}), None);
-            self.queue.push_back(c);
+            self.text.push_str(&piece);
+            self.format.piece(&piece, &mut self.queue);
         }
     }
 
-    fn finish(&mut self, error: Option<String>) {
-        match error {
-            None => {
-                let c = self.chunk(json!({}), Some("stop"));
-                self.queue.push_back(c);
-                if self.include_usage {
-                    // The run's tokens are read from its record once it is done.
-                    self.usage_due = true;
-                    self.guard.done = true;
-                    return;
-                }
-            }
-            Some(e) => {
-                let v = json!({"error": {"message": format!("agent run failed: {e}"), "type": "api_error"}});
-                self.queue.push_back(Bytes::from(format!("data: {v}\n\n")));
-            }
-        }
+    fn fail(&mut self, why: &str) {
+        self.format.failed(why, &mut self.queue);
         self.queue
             .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
-        self.ended = true;
+        self.phase = Phase::Ended;
         self.guard.done = true;
     }
 
@@ -1022,16 +1027,17 @@ impl Sse {
                 {
                     self.extend(&text);
                 }
-                self.finish(None);
+                self.phase = Phase::Answered;
+                self.guard.done = true;
             }
             Some("error") => {
                 let e = ev["errorMessage"]
                     .as_str()
                     .unwrap_or("the run failed")
                     .to_owned();
-                self.finish(Some(e));
+                self.fail(&e);
             }
-            Some("aborted") => self.finish(Some("the run was aborted".into())),
+            Some("aborted") => self.fail("the run was aborted"),
             _ => {}
         }
     }
@@ -1041,45 +1047,92 @@ impl Sse {
             if let Some(b) = self.queue.pop_front() {
                 return Some((Ok(b), self));
             }
-            if self.ended {
-                return None;
-            }
-            if self.usage_due {
-                self.usage_due = false;
-                let reply = self
-                    .guard
-                    .engine
-                    .registry
-                    .send(WaitRun {
-                        run_id: self.guard.run_id.clone(),
-                        timeout: Duration::from_secs(5),
-                    })
-                    .await;
-                if let Ok(WaitReply::Run(v)) = reply
-                    && let Some(t) = v.tokens
-                {
-                    let u = json!({
-                        "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                        "model": self.model, "choices": [], "usage": usage_json(t),
-                    });
-                    self.queue.push_back(Bytes::from(format!("data: {u}\n\n")));
+            match self.phase {
+                Phase::Ended => return None,
+                Phase::Start => {
+                    self.format.start(&mut self.queue);
+                    self.phase = Phase::Running;
                 }
-                self.queue
-                    .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
-                self.ended = true;
-                continue;
-            }
-            if !self.started {
-                self.started = true;
-                let c = self.chunk(json!({"role": "assistant"}), None);
-                return Some((Ok(c), self));
-            }
-            match tokio::time::timeout(KEEPALIVE, self.rx.recv()).await {
-                Ok(Some(ev)) => self.on_event(&ev),
-                Ok(None) => self.finish(Some("the gateway is stopping".into())),
-                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self)),
+                Phase::Answered => {
+                    let reply = self
+                        .guard
+                        .engine
+                        .registry
+                        .send(WaitRun {
+                            run_id: self.guard.run_id.clone(),
+                            timeout: Duration::from_secs(5),
+                        })
+                        .await;
+                    let tokens = match reply {
+                        Ok(WaitReply::Run(v)) => v.tokens,
+                        _ => None,
+                    };
+                    self.format.answered(&self.text, tokens, &mut self.queue);
+                    self.queue
+                        .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+                    self.phase = Phase::Ended;
+                }
+                Phase::Running => match tokio::time::timeout(KEEPALIVE, self.rx.recv()).await {
+                    Ok(Some(ev)) => self.on_event(&ev),
+                    Ok(None) => self.fail("the gateway is stopping"),
+                    Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self)),
+                },
             }
         }
+    }
+}
+
+/// Chat-completion chunks (`chat.completion.chunk`).
+struct ChunkFormat {
+    id: String,
+    model: String,
+    created: u64,
+    /// `stream_options.include_usage`: a usage chunk before `[DONE]`.
+    include_usage: bool,
+}
+
+impl ChunkFormat {
+    fn line(&self, choices: Value, usage: Option<Value>) -> Bytes {
+        let mut v = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "choices": choices,
+        });
+        if let Some(u) = usage {
+            v["usage"] = u;
+        }
+        Bytes::from(format!("data: {v}\n\n"))
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
+        self.line(
+            json!([{"index": 0, "delta": delta, "finish_reason": finish}]),
+            None,
+        )
+    }
+}
+
+impl StreamFormat for ChunkFormat {
+    fn start(&mut self, out: &mut VecDeque<Bytes>) {
+        out.push_back(self.chunk(json!({"role": "assistant"}), None));
+    }
+
+    fn piece(&mut self, piece: &str, out: &mut VecDeque<Bytes>) {
+        out.push_back(self.chunk(json!({"content": piece}), None));
+    }
+
+    fn answered(&mut self, _text: &str, tokens: Option<RunTokens>, out: &mut VecDeque<Bytes>) {
+        out.push_back(self.chunk(json!({}), Some("stop")));
+        if self.include_usage
+            && let Some(t) = tokens
+        {
+            out.push_back(self.line(json!([]), Some(usage_json(t))));
+        }
+    }
+
+    fn failed(&mut self, why: &str, out: &mut VecDeque<Bytes>) {
+        let v =
+            json!({"error": {"message": format!("agent run failed: {why}"), "type": "api_error"}});
+        out.push_back(Bytes::from(format!("data: {v}\n\n")));
     }
 }
 

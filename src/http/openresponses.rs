@@ -31,14 +31,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use openclaw_actors::Engine;
-use openclaw_actors::registry::runs::{WaitReply, WaitRun};
 use openclaw_actors::registry::scheduler::RunTokens;
 use serde_json::{Value, json};
 
 use super::openai::{
-    Endpoint, KEEPALIVE, Outcome, RunGuard, Settings, build_prompt, error, event_text, invalid,
-    next_piece, read_request, resolve_agent, resolve_session, shown, start_run, string_field,
-    wait_end,
+    Endpoint, EventStream, Outcome, Settings, StreamFormat, build_prompt, error, invalid,
+    read_request, resolve_agent, resolve_session, shown, start_run, string_field, wait_end,
 };
 
 /// Responses whose sessions `previous_response_id` can continue.
@@ -327,55 +325,31 @@ pub async fn responses(
             ),
         };
     };
-    let state = Stream {
-        rx,
-        guard,
+    let format = ResponsesFormat {
         id: run_id,
         msg_id,
         model: model_name,
         created,
         seq: 0,
-        sent: String::new(),
-        text: String::new(),
-        queue: VecDeque::new(),
-        started: false,
-        ended: false,
-        completed: false,
     };
-    HttpResponse::Ok()
-        .insert_header(("content-type", "text/event-stream; charset=utf-8"))
-        .insert_header(("cache-control", "no-cache"))
-        .insert_header(("x-accel-buffering", "no"))
-        .streaming(futures_util::stream::unfold(state, Stream::next))
+    EventStream::respond(rx, guard, format)
 }
 
-/// A streamed response's state.
-struct Stream {
-    rx: tokio::sync::mpsc::Receiver<Value>,
-    guard: RunGuard,
+/// The Responses API's events, numbered by `sequence_number`.
+struct ResponsesFormat {
     id: String,
     msg_id: String,
     model: String,
     created: u64,
     seq: u64,
-    /// What was streamed of the current model round.
-    sent: String,
-    /// Everything streamed.
-    text: String,
-    queue: VecDeque<Bytes>,
-    started: bool,
-    ended: bool,
-    /// The run answered: `response.completed` (with the usage read from the run) is due.
-    completed: bool,
 }
 
-impl Stream {
-    fn event(&mut self, kind: &str, mut data: Value) {
+impl ResponsesFormat {
+    fn event(&mut self, kind: &str, mut data: Value, out: &mut VecDeque<Bytes>) {
         data["type"] = json!(kind);
         data["sequence_number"] = json!(self.seq);
         self.seq += 1;
-        self.queue
-            .push_back(Bytes::from(format!("event: {kind}\ndata: {data}\n\n")));
+        out.push_back(Bytes::from(format!("event: {kind}\ndata: {data}\n\n")));
     }
 
     fn response(
@@ -393,137 +367,64 @@ impl Stream {
         };
         response_object(&ids, status, text, tokens, failure)
     }
+}
 
-    fn start(&mut self) {
+impl StreamFormat for ResponsesFormat {
+    fn start(&mut self, out: &mut VecDeque<Bytes>) {
         let r = self.response("in_progress", None, None, None);
-        self.event("response.created", json!({"response": r}));
+        self.event("response.created", json!({"response": r}), out);
         let r = self.response("in_progress", None, None, None);
-        self.event("response.in_progress", json!({"response": r}));
+        self.event("response.in_progress", json!({"response": r}), out);
         let item = json!({"type": "message", "id": self.msg_id, "status": "in_progress", "role": "assistant", "content": []});
         self.event(
             "response.output_item.added",
             json!({"output_index": 0, "item": item}),
+            out,
         );
         let id = self.msg_id.clone();
         self.event(
             "response.content_part.added",
             json!({"item_id": id, "output_index": 0, "content_index": 0,
                    "part": {"type": "output_text", "text": "", "annotations": []}}),
+            out,
         );
     }
 
-    fn delta(&mut self, text: &str) {
-        let piece = next_piece(&mut self.sent, text);
-        if !piece.is_empty() {
-            self.text.push_str(&piece);
-            let id = self.msg_id.clone();
-            self.event(
-                "response.output_text.delta",
-                json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": piece}),
-            );
-        }
+    fn piece(&mut self, piece: &str, out: &mut VecDeque<Bytes>) {
+        let id = self.msg_id.clone();
+        self.event(
+            "response.output_text.delta",
+            json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": piece}),
+            out,
+        );
     }
 
-    fn done_text(&mut self) {
+    fn answered(&mut self, text: &str, tokens: Option<RunTokens>, out: &mut VecDeque<Bytes>) {
         let id = self.msg_id.clone();
-        let text = self.text.clone();
         let part = json!({"type": "output_text", "text": text, "annotations": []});
         self.event(
             "response.output_text.done",
             json!({"item_id": id, "output_index": 0, "content_index": 0, "text": text}),
+            out,
         );
         self.event(
             "response.content_part.done",
             json!({"item_id": id, "output_index": 0, "content_index": 0, "part": part}),
+            out,
         );
         let item = json!({"type": "message", "id": id, "status": "completed", "role": "assistant", "content": [part]});
         self.event(
             "response.output_item.done",
             json!({"output_index": 0, "item": item}),
+            out,
         );
+        let r = self.response("completed", Some(text), tokens, None);
+        self.event("response.completed", json!({"response": r}), out);
     }
 
-    fn fail(&mut self, why: &str) {
+    fn failed(&mut self, why: &str, out: &mut VecDeque<Bytes>) {
         let r = self.response("failed", None, None, Some(why));
-        self.event("response.failed", json!({"response": r}));
-        self.queue
-            .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
-        self.ended = true;
-        self.guard.done = true;
-    }
-
-    fn on_event(&mut self, ev: &Value) {
-        match ev["state"].as_str() {
-            Some("delta") => {
-                let text = event_text(ev).unwrap_or_else(|| {
-                    format!("{}{}", self.sent, ev["deltaText"].as_str().unwrap_or(""))
-                });
-                self.delta(&text);
-            }
-            Some("final") => {
-                if let Some(text) = event_text(ev)
-                    && text.starts_with(self.sent.as_str())
-                {
-                    self.delta(&text);
-                }
-                self.done_text();
-                self.completed = true;
-                self.guard.done = true;
-            }
-            Some("error") => {
-                let e = ev["errorMessage"]
-                    .as_str()
-                    .unwrap_or("the run failed")
-                    .to_owned();
-                self.fail(&e);
-            }
-            Some("aborted") => self.fail("the run was aborted"),
-            _ => {}
-        }
-    }
-
-    async fn next(mut self) -> Option<(Result<Bytes, actix_web::Error>, Self)> {
-        loop {
-            if let Some(b) = self.queue.pop_front() {
-                return Some((Ok(b), self));
-            }
-            if self.ended {
-                return None;
-            }
-            if !self.started {
-                self.started = true;
-                self.start();
-                continue;
-            }
-            if self.completed {
-                self.completed = false;
-                let reply = self
-                    .guard
-                    .engine
-                    .registry
-                    .send(WaitRun {
-                        run_id: self.guard.run_id.clone(),
-                        timeout: std::time::Duration::from_secs(5),
-                    })
-                    .await;
-                let tokens = match reply {
-                    Ok(WaitReply::Run(v)) => v.tokens,
-                    _ => None,
-                };
-                let text = self.text.clone();
-                let r = self.response("completed", Some(&text), tokens, None);
-                self.event("response.completed", json!({"response": r}));
-                self.queue
-                    .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
-                self.ended = true;
-                continue;
-            }
-            match tokio::time::timeout(KEEPALIVE, self.rx.recv()).await {
-                Ok(Some(ev)) => self.on_event(&ev),
-                Ok(None) => self.fail("the gateway is stopping"),
-                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), self)),
-            }
-        }
+        self.event("response.failed", json!({"response": r}), out);
     }
 }
 
