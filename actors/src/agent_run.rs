@@ -1993,6 +1993,8 @@ pub(crate) fn scope_of(req: &RunRequest) -> crate::workspace::Scope {
         // A job a group made with the `cron` tool runs in the group's session: what the
         // group may see, not the owner's private memory.
         RunOrigin::Cron { .. } if is_group_session(&req.session_key) => Scope::Shared,
+        // A node asking in a group's session sees what the group may see.
+        RunOrigin::Node { .. } if is_group_session(&req.session_key) => Scope::Shared,
         _ => Scope::Main,
     }
 }

@@ -439,6 +439,10 @@ impl Engine {
         for c in &mut channels {
             c.load(&config.state_dir)?;
         }
+        let (voicewake, warnings) = crate::voicewake::VoiceWake::load(&config.state_dir);
+        for w in warnings {
+            log::warn!("{w}");
+        }
         let store = StoreActor::start(config.state_dir.clone());
         let live = crate::hot::LiveSettings::new(crate::hot::HotConfig::of(&config));
         let hello_view = crate::registry::hello_view::HelloView::new(config.auth.rate_limit);
@@ -476,6 +480,7 @@ impl Engine {
             .with_speech(deps.speech)
             .with_exec_host(deps.exec_host)
             .with_web_fetcher(deps.web_fetcher)
+            .with_voicewake(voicewake)
             .start();
         for c in channels {
             for handle in c.start(&registry, &store, &audio_in) {

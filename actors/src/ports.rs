@@ -756,6 +756,11 @@ pub trait OpsPort: Send + Sync + std::fmt::Debug {
     fn exec_approvals_get(&self) -> Result<serde_json::Value, String> {
         Err("exec approvals are not available here".into())
     }
+    /// `gateway.identity.get`: this host's device identity (`{deviceId, publicKey}`, the
+    /// raw Ed25519 key in base64url), created on first use; never the private key.
+    fn gateway_identity(&self) -> Result<serde_json::Value, String> {
+        Err("the gateway identity is not available here".into())
+    }
     /// `exec.approvals.set {file, baseHash}`: replaces it (compare-and-swap on the hash).
     /// `Err((invalid_request, message))`.
     fn exec_approvals_set(

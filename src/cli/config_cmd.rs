@@ -71,6 +71,7 @@ fn ops(config: Option<PathBuf>) -> ConfigOps {
         scratch_dir: state.join("gateway"),
         secrets: None,
         exec_approvals: crate::clients::host_approvals::path(&state),
+        state_dir: state,
     }
 }
 

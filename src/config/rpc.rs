@@ -148,6 +148,8 @@ pub struct ConfigOps {
     pub secrets: Option<tokio::sync::mpsc::Sender<crate::reload::SecretsRequest>>,
     /// The gateway host's exec approvals document (`<state>/exec-approvals.json`).
     pub exec_approvals: PathBuf,
+    /// The state directory (its device identity: `gateway.identity.get`).
+    pub state_dir: PathBuf,
 }
 
 /// A rejected write: `true` when the caller's input is at fault.
@@ -166,6 +168,7 @@ impl ConfigOps {
             scratch_dir: loaded.state_dir.join("gateway"),
             secrets: None,
             exec_approvals: crate::clients::host_approvals::path(&loaded.state_dir),
+            state_dir: loaded.state_dir.clone(),
         }
     }
 
@@ -500,6 +503,18 @@ impl OpsPort for ConfigOps {
 
     fn exec_approvals_set(&self, params: &Value) -> Result<Value, (bool, String)> {
         crate::clients::host_approvals::set(&self.exec_approvals, params)
+    }
+
+    /// The host's device identity: the one the CLI and the node host of this state
+    /// directory sign with (`<state>/node/identity.json`), as OpenClaw's gateway uses its
+    /// host's process identity.
+    fn gateway_identity(&self) -> Result<Value, String> {
+        use base64::Engine as _;
+        let id = crate::client::identity::load_or_create_identity(&self.state_dir)?;
+        Ok(serde_json::json!({
+            "deviceId": id.device_id,
+            "publicKey": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.key.public_key()),
+        }))
     }
 }
 

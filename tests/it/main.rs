@@ -26,6 +26,7 @@ mod media;
 mod methods;
 mod metrics;
 mod models;
+mod node_events;
 mod node_exec;
 mod nodes;
 mod openai_http;

@@ -609,7 +609,7 @@ pub fn split_message(text: &str, max_units: usize) -> Vec<String> {
 
 /// The byte length of the longest prefix of `s` with at most `max` UTF-16 units, or `None`
 /// when all of `s` fits.
-fn utf16_prefix_limit(s: &str, max: usize) -> Option<usize> {
+pub(crate) fn utf16_prefix_limit(s: &str, max: usize) -> Option<usize> {
     let mut units = 0usize;
     for (i, c) in s.char_indices() {
         units += c.len_utf16();
@@ -623,7 +623,7 @@ fn utf16_prefix_limit(s: &str, max: usize) -> Option<usize> {
 /// Characters that attach to the one before them (combining marks, variation selectors,
 /// emoji modifiers and tags) or join two (ZWJ): a cut next to them would break what the
 /// reader sees as one character.
-fn is_attaching(c: char) -> bool {
+pub(crate) fn is_attaching(c: char) -> bool {
     matches!(c,
         '\u{200D}'
         | '\u{0300}'..='\u{036F}'

@@ -156,8 +156,17 @@ pub fn event_guard(event: &str) -> EventGuard {
     match event {
         "tick" | "health" | "heartbeat" | "shutdown" | "update.available"
         | "gateway.suspension" => EventGuard::Everyone,
-        "agent" | "chat" | "presence" | "sessions.changed" | "cron" | "config.changed"
-        | "node.presence" | "node.hostStats" | "talk.event" => EventGuard::Operator(READ),
+        "agent"
+        | "chat"
+        | "presence"
+        | "sessions.changed"
+        | "cron"
+        | "config.changed"
+        | "node.presence"
+        | "node.hostStats"
+        | "talk.event"
+        | "voicewake.changed"
+        | "voicewake.routing.changed" => EventGuard::Operator(READ),
         e if e.starts_with("session.") => EventGuard::Operator(READ),
         e if e.starts_with("device.pair.") || e.starts_with("node.pair.") => {
             EventGuard::Operator(PAIRING)

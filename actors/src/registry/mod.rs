@@ -40,6 +40,7 @@ pub mod directory;
 pub mod exec_wake;
 pub mod hello_view;
 pub mod maintenance;
+pub mod node_events;
 pub mod nodes;
 pub mod pairing_ops;
 pub mod presence;
@@ -142,6 +143,12 @@ pub struct Registry {
     /// Runs whose `chat` events also go to a listener outside the sockets (the
     /// OpenAI-compatible HTTP endpoint's streams), by run id; see `runs::TapRun`.
     run_taps: HashMap<String, tokio::sync::mpsc::Sender<Value>>,
+    /// The wake words and their routing (`voicewake.*`, see [`node_events`]).
+    voicewake: crate::voicewake::VoiceWake,
+    /// Which nodes follow which sessions (`node.event chat.subscribe`).
+    node_subs: node_events::NodeSubscriptions,
+    /// The last voice transcript of each session (repeats start nothing).
+    voice_transcripts: node_events::RecentTranscripts,
 }
 
 impl Registry {
@@ -172,6 +179,9 @@ impl Registry {
             shutting_down: false,
             presence_scheduled: false,
             run_taps: HashMap::new(),
+            voicewake: crate::voicewake::VoiceWake::default(),
+            node_subs: node_events::NodeSubscriptions::default(),
+            voice_transcripts: node_events::RecentTranscripts::default(),
             store,
             book,
             book_saves: 0,
@@ -234,6 +244,12 @@ impl Registry {
         self
     }
 
+    /// Starts with these wake words and routing (read from the state directory).
+    pub fn with_voicewake(mut self, voicewake: crate::voicewake::VoiceWake) -> Self {
+        self.voicewake = voicewake;
+        self
+    }
+
     /// Speaks chat answers as `speech` says.
     pub fn with_speech(mut self, speech: Option<std::rc::Rc<crate::speech::Speech>>) -> Self {
         self.speech = speech;
@@ -264,6 +280,9 @@ impl Registry {
             // A listener that does not keep up misses deltas (each carries the text so
             // far), never the run's end: that is read from the run's record.
             let _ = tap.try_send(payload.clone());
+        }
+        if !self.node_subs.is_empty() && (event == "chat" || event == "agent") {
+            self.send_to_followers(event, payload);
         }
         let payload: Arc<str> = Arc::from(payload.to_string());
         let name: Arc<str> = Arc::from(event);

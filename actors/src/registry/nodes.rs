@@ -106,7 +106,8 @@ impl Registry {
     /// A socket closed: forget its node (if it was one) and its device-token record.
     pub(super) fn detach_node(&mut self, conn_id: &str) {
         self.token_sessions.remove(conn_id);
-        if let Some((_, n)) = self.nodes.detach_conn(conn_id, now_ms()) {
+        if let Some((node_id, n)) = self.nodes.detach_conn(conn_id, now_ms()) {
+            self.node_subs.forget(&node_id);
             n.addr.do_send(StopNode);
         }
     }
@@ -343,7 +344,8 @@ impl Handler<AttachNode> for Registry {
             now,
         );
         if let Some(old) = old {
-            // A reconnect replaces the old socket.
+            // A reconnect replaces the old socket (and what it followed).
+            self.node_subs.forget(&node_id);
             old.addr.do_send(StopNode);
             old.ws.do_send(CloseSession {
                 code: 1000,
@@ -355,6 +357,10 @@ impl Handler<AttachNode> for Registry {
             seed,
             display_name,
         });
+        // The wake words, as every node gets them when it connects.
+        if let Some(n) = self.nodes.get(&node_id) {
+            self.voicewake_snapshot(&n.ws);
+        }
     }
 }
 

@@ -47,6 +47,15 @@ pub enum RunOrigin {
         /// `lightContext`: the prompt carries none of the workspace's bootstrap files.
         light: bool,
     },
+    /// A node's own request (`node.event` `voice.transcript` or `agent.request`: the phone
+    /// apps' voice and share): answered as `chat` events like an operator run (and sent to
+    /// the node when it subscribed to the session), under the node tool policy resolved
+    /// for `node:<nodeId>`, and never with the gateway host's `exec` (a node is a device,
+    /// not an operator).
+    Node {
+        /// The node that asked.
+        node_id: String,
+    },
 }
 
 impl RunOrigin {
@@ -57,6 +66,7 @@ impl RunOrigin {
             Self::Channel { inbound, .. } => &inbound.channel,
             Self::Operator => "operator",
             Self::Cron { .. } => "cron",
+            Self::Node { .. } => "node",
         }
     }
 
@@ -68,6 +78,7 @@ impl RunOrigin {
             }
             Self::Operator => None,
             Self::Cron { sender, .. } => sender.clone(),
+            Self::Node { node_id } => Some(format!("node:{node_id}")),
         }
     }
 }
@@ -425,7 +436,9 @@ impl Registry {
         }
         let (channel, kind, now) = match &req.origin {
             RunOrigin::Cron { .. } => return,
-            RunOrigin::Operator => (None, crate::session_scope::ChatKind::of_key(key), now_ms()),
+            RunOrigin::Operator | RunOrigin::Node { .. } => {
+                (None, crate::session_scope::ChatKind::of_key(key), now_ms())
+            }
             RunOrigin::Channel { inbound, .. } => {
                 use crate::session_scope::ChatKind;
                 let kind = if inbound.chat_type == "private" {
@@ -646,7 +659,7 @@ impl Registry {
                 RunOrigin::Cron {
                     sender: Some(_),
                     ..
-                }
+                } | RunOrigin::Node { .. }
             );
         let gateway =
             (settings.mode != ExecMode::Deny && settings.host != ExecHost::Node && private)

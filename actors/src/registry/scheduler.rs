@@ -270,7 +270,7 @@ impl<H: Clone> RunScheduler<H> {
                     RunOrigin::Channel { inbound, deliver } => {
                         Some((deliver.clone(), inbound.clone()))
                     }
-                    RunOrigin::Operator | RunOrigin::Cron { .. } => None,
+                    RunOrigin::Operator | RunOrigin::Cron { .. } | RunOrigin::Node { .. } => None,
                 },
             },
         );

@@ -103,7 +103,7 @@ impl SessionIndex {
         // A person's message (its arrival, for a channel's): what an idle reset measures.
         let spoke = match origin {
             RunOrigin::Channel { inbound, .. } if inbound.ts > 0 => Some(inbound.ts.min(now)),
-            RunOrigin::Channel { .. } | RunOrigin::Operator => Some(now),
+            RunOrigin::Channel { .. } | RunOrigin::Operator | RunOrigin::Node { .. } => Some(now),
             RunOrigin::Cron { .. } => None,
         };
         if let Some(t) = spoke {

@@ -230,6 +230,15 @@ impl FakeNode {
         }
     }
 
+    /// Every frame pushed to the node that is already here (never waits).
+    pub fn drain(&mut self) -> Vec<Value> {
+        let mut out = std::mem::take(&mut self.backlog);
+        while let Ok(v) = self.inbox.try_recv() {
+            out.push(v);
+        }
+        out
+    }
+
     /// Waits (bounded) for the gateway's next ack (`res`) to a result the node sent by itself.
     pub async fn ack_within(&mut self, limit: Duration) -> Value {
         if let Some(i) = self.backlog.iter().position(|v| v["type"] == "res") {

@@ -46,6 +46,7 @@ use crate::registry::nodes::{PairingOp, PairingRequest};
 
 mod agent_params;
 mod agents_files;
+mod apps;
 mod channels;
 mod chat;
 mod config;
@@ -126,6 +127,7 @@ const AREAS: &[&[Method]] = &[
     diagnostics::METHODS,
     resolve::METHODS,
     exec_approvals::METHODS,
+    apps::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {

@@ -4,12 +4,13 @@
 //! `skills.bins`).
 
 use actix::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::node_params::{NodeEventParams, NodeIdParams};
 use super::{Call, Method, gone};
 use crate::node_session::{InvokeError, InvokeNode, InvokeResult};
 use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
+use crate::registry::node_events::{NodeSubscribe, SubmitNodeRun};
 use crate::registry::nodes::{
     DescribeNode, InvokeNodeCommand, ListNodes, LookupNode, NodeHostStats, PairingOp,
 };
@@ -238,25 +239,68 @@ impl WsSession {
     }
 
     /// `node.event {event, payload? | payloadJSON?}`: `node.host.stats` is kept (bounded
-    /// by its params) and rebroadcast as `node.hostStats`; other events are acknowledged,
-    /// not handled.
+    /// by its params) and rebroadcast as `node.hostStats`; `voice.transcript` and
+    /// `agent.request` start a run of the node (see [`node_ask`]); `chat.subscribe` /
+    /// `chat.unsubscribe` follow a session. Other events are acknowledged, not handled.
     fn node_event(&mut self, call: Call, p: NodeEventParams, ctx: &mut Context<Self>) {
         let NodeEventParams { event, payload } = p;
-        let handled = match (event.as_str(), payload, &call.node_id) {
-            ("node.host.stats", Some(stats), Some(node_id)) if stats.is_object() => {
-                self.registry.do_send(NodeHostStats {
-                    node_id: node_id.clone(),
-                    stats,
-                });
-                true
-            }
-            _ => false,
+        let Some(node_id) = call.node_id.clone() else {
+            let out = json!({"ok": true, "event": event, "handled": false});
+            return self.respond_ok(&call.id, &out, ctx);
         };
-        let mut out = json!({"ok": true, "event": event, "handled": handled});
-        if handled {
-            out["reason"] = json!("updated");
+        let ask = match node_ask(&node_id, &event, payload.as_ref()) {
+            Ok(a) => a,
+            Err(reason) => {
+                let out = json!({"ok": true, "event": event, "handled": false, "reason": reason});
+                return self.respond_ok(&call.id, &out, ctx);
+            }
+        };
+        let conn_id = self.conn_id.clone();
+        match ask {
+            NodeAsk::HostStats(stats) => {
+                self.registry.do_send(NodeHostStats { node_id, stats });
+                let out = json!({"ok": true, "event": event, "handled": true, "reason": "updated"});
+                self.respond_ok(&call.id, &out, ctx);
+            }
+            NodeAsk::Follow { session_key, on } => {
+                let fut = self.registry.send(NodeSubscribe {
+                    node_id,
+                    conn_id,
+                    session_key,
+                    on,
+                });
+                self.reply_with(
+                    call.id,
+                    async move {
+                        let done = fut.await.map_err(|_| gone())?;
+                        let mut out = json!({"ok": true, "event": event, "handled": done});
+                        if !done {
+                            out["reason"] = json!("subscription_limit");
+                        }
+                        Ok(out)
+                    },
+                    ctx,
+                );
+            }
+            NodeAsk::Run(mut run) => {
+                run.conn_id = conn_id;
+                let fut = self.registry.send(*run);
+                self.reply_with(
+                    call.id,
+                    async move {
+                        let ack = fut.await.map_err(|_| gone())??;
+                        let handled = ack.status != "duplicate";
+                        let mut out = json!({"ok": true, "event": event, "handled": handled,
+                            "runId": ack.run_id, "sessionKey": ack.session_key});
+                        if !handled {
+                            out["reason"] = json!("duplicate");
+                        }
+                        Ok(out)
+                    },
+                    ctx,
+                );
+            }
         }
-        self.respond_ok(&call.id, &out, ctx);
     }
 
     /// `node.invoke.progress`: acknowledged.
@@ -292,5 +336,123 @@ impl WsSession {
     /// `skills.bins`: no skill binaries.
     fn skills_bins(&mut self, call: Call, ctx: &mut Context<Self>) {
         self.respond_ok(&call.id, &json!({"bins": []}), ctx);
+    }
+}
+
+/// The longest request a node may send (UTF-16 units, OpenClaw's 20 000).
+pub const MAX_NODE_REQUEST_UNITS: usize = 20_000;
+
+/// What a node's event asks of the gateway.
+pub(crate) enum NodeAsk {
+    /// `node.host.stats`.
+    HostStats(Value),
+    /// `chat.subscribe` (`on`) / `chat.unsubscribe`.
+    Follow {
+        /// Normalized session key.
+        session_key: String,
+        /// Follow or stop.
+        on: bool,
+    },
+    /// `voice.transcript` / `agent.request` (its `conn_id` is filled in by the session).
+    Run(Box<SubmitNodeRun>),
+}
+
+/// Reads a node's event (OpenClaw's `handleNodeEvent`): `Err` names why it is ignored.
+///
+/// - `voice.transcript {text, sessionKey?, eventId?, …}`: a spoken request to the session
+///   (default: the main session), thinking `low`, answered as `chat` events; a repeat of
+///   the session's last transcript within 1.5 s starts nothing.
+/// - `agent.request {message, sessionKey?, attachments?, thinking?, deliver?, channel?,
+///   to?, receipt?, receiptText?}`: a typed or shared request (default session
+///   `node-<nodeId>`); with `deliver` the answer also goes to `channel`/`to` or the
+///   session's own chat, with `receipt` a note goes there first.
+/// - `chat.subscribe` / `chat.unsubscribe {sessionKey}`.
+///
+/// Requests over [`MAX_NODE_REQUEST_UNITS`] and empty ones are ignored, as OpenClaw does.
+pub(crate) fn node_ask(
+    node_id: &str,
+    event: &str,
+    payload: Option<&Value>,
+) -> Result<NodeAsk, &'static str> {
+    let text = |p: &Value, k: &str| {
+        p.get(k)
+            .and_then(Value::as_str)
+            .map(|s| s.trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let object = || payload.filter(|p| p.is_object()).ok_or("invalid_payload");
+    let too_long = |s: &str| s.encode_utf16().count() > MAX_NODE_REQUEST_UNITS;
+    let key_of = |p: &Value, default: String| {
+        crate::channel::normalize_session_key(&text(p, "sessionKey").unwrap_or(default))
+    };
+    match event {
+        "node.host.stats" => match payload {
+            Some(stats) if stats.is_object() => Ok(NodeAsk::HostStats(stats.clone())),
+            _ => Err("invalid_payload"),
+        },
+        "chat.subscribe" | "chat.unsubscribe" => {
+            let p = object()?;
+            let key = text(p, "sessionKey").ok_or("missing_session_key")?;
+            Ok(NodeAsk::Follow {
+                session_key: crate::channel::normalize_session_key(&key),
+                on: event == "chat.subscribe",
+            })
+        }
+        "voice.transcript" => {
+            let p = object()?;
+            let t = text(p, "text").ok_or("empty")?;
+            if too_long(&t) {
+                return Err("too_long");
+            }
+            Ok(NodeAsk::Run(Box::new(SubmitNodeRun {
+                node_id: node_id.to_owned(),
+                conn_id: String::new(),
+                run_id: uuid::Uuid::new_v4().to_string(),
+                session_key: key_of(p, "main".to_owned()),
+                transcript: Some(crate::registry::node_events::transcript_fingerprint(p, &t)),
+                text: t,
+                uploads: Vec::new(),
+                thinking: Some(crate::ports::Thinking::Low),
+                deliver: None,
+                receipt: None,
+            })))
+        }
+        "agent.request" => {
+            let p = object()?;
+            let message = text(p, "message").unwrap_or_default();
+            if too_long(&message) {
+                return Err("too_long");
+            }
+            let uploads = crate::media::parse_uploads(p.get("attachments"))
+                .map_err(|_| "invalid_attachments")?;
+            if message.is_empty() && uploads.is_empty() {
+                return Err("empty");
+            }
+            let deliver = p.get("deliver").and_then(Value::as_bool) == Some(true);
+            let deliver = deliver.then(|| (text(p, "channel"), text(p, "to")));
+            let receipt = (deliver.is_some()
+                && p.get("receipt").and_then(Value::as_bool) == Some(true))
+            .then(|| {
+                text(p, "receiptText")
+                    .map(|t| t.chars().take(1000).collect())
+                    .unwrap_or_else(|| {
+                        "Just received your iOS share + request, working on it.".to_owned()
+                    })
+            });
+            Ok(NodeAsk::Run(Box::new(SubmitNodeRun {
+                node_id: node_id.to_owned(),
+                conn_id: String::new(),
+                run_id: uuid::Uuid::new_v4().to_string(),
+                session_key: key_of(p, format!("node-{node_id}")),
+                text: message,
+                uploads,
+                thinking: text(p, "thinking").and_then(|t| crate::ports::Thinking::parse(&t)),
+                transcript: None,
+                deliver,
+                receipt,
+            })))
+        }
+        _ => Err("unhandled"),
     }
 }

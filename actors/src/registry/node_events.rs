@@ -1,0 +1,483 @@
+//! What the phone and desktop apps do as nodes besides answering commands (OpenClaw's
+//! `server-node-events.ts`, `server-methods/voicewake.ts`): their `node.event`s
+//! `voice.transcript` (Talk and voice wake: a spoken request) and `agent.request` (a share
+//! or a typed request, optionally answered in a chat channel) start agent runs;
+//! `chat.subscribe` / `chat.unsubscribe` let a node follow a session's `chat` and `agent`
+//! events; and the gateway's wake words (`voicewake.*`), which every node gets when it
+//! connects and whenever they change.
+//!
+//! A node's run is [`RunOrigin::Node`]: the node tool policy resolved for `node:<nodeId>`
+//! (as a chat sender's is for `<channel>:<senderId>`), never the gateway host's `exec`.
+//!
+//! Messages: [`GetVoiceWake`], [`SetVoiceWake`], [`NodeSubscribe`], [`SubmitNodeRun`].
+
+use std::collections::{BTreeSet, HashMap};
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+
+use super::Registry;
+use super::runs::{AgentDelivery, RunOrigin, RunRequest, SubmitAck};
+use crate::protocol::error::ErrorShape;
+use crate::store::{SaveDocument, StoreError};
+use crate::util::now_ms;
+use crate::voicewake::{self, Triggers, VoiceWake};
+use crate::ws_session::SendTargeted;
+
+/// A node follows at most this many sessions.
+pub const MAX_SUBSCRIPTIONS_PER_NODE: usize = 32;
+
+/// Which nodes follow which sessions (`chat.subscribe`), both ways, bounded per node.
+#[derive(Debug, Default)]
+pub struct NodeSubscriptions {
+    by_session: HashMap<String, BTreeSet<String>>,
+    by_node: HashMap<String, BTreeSet<String>>,
+}
+
+impl NodeSubscriptions {
+    /// `node_id` follows `session_key`; `false` when it already follows the most it may.
+    pub fn subscribe(&mut self, node_id: &str, session_key: &str) -> bool {
+        let keys = self.by_node.entry(node_id.to_owned()).or_default();
+        if !keys.contains(session_key) && keys.len() >= MAX_SUBSCRIPTIONS_PER_NODE {
+            return false;
+        }
+        keys.insert(session_key.to_owned());
+        self.by_session
+            .entry(session_key.to_owned())
+            .or_default()
+            .insert(node_id.to_owned());
+        true
+    }
+
+    /// `node_id` stops following `session_key`.
+    pub fn unsubscribe(&mut self, node_id: &str, session_key: &str) {
+        if let Some(keys) = self.by_node.get_mut(node_id) {
+            keys.remove(session_key);
+            if keys.is_empty() {
+                self.by_node.remove(node_id);
+            }
+        }
+        if let Some(nodes) = self.by_session.get_mut(session_key) {
+            nodes.remove(node_id);
+            if nodes.is_empty() {
+                self.by_session.remove(session_key);
+            }
+        }
+    }
+
+    /// `node_id` left: it follows nothing.
+    pub fn forget(&mut self, node_id: &str) {
+        for key in self.by_node.remove(node_id).unwrap_or_default() {
+            if let Some(nodes) = self.by_session.get_mut(&key) {
+                nodes.remove(node_id);
+                if nodes.is_empty() {
+                    self.by_session.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The nodes following `session_key`.
+    pub fn followers(&self, session_key: &str) -> impl Iterator<Item = &String> {
+        self.by_session.get(session_key).into_iter().flatten()
+    }
+
+    /// Whether no node follows anything.
+    pub fn is_empty(&self) -> bool {
+        self.by_session.is_empty()
+    }
+}
+
+/// How long the same transcript for a session is a repeat (OpenClaw's 1.5 s).
+const TRANSCRIPT_REPEAT_MS: u64 = 1500;
+/// Sessions whose last transcript is remembered.
+const MAX_RECENT_TRANSCRIPTS: usize = 200;
+
+/// The last voice transcript of each session (a node that retries a send, or two nodes of
+/// one person hearing the same words, start one run), bounded.
+#[derive(Debug, Default)]
+pub struct RecentTranscripts(HashMap<String, (String, u64)>);
+
+impl RecentTranscripts {
+    /// Whether `fingerprint` repeats the last transcript of `session_key` within the
+    /// window; records it otherwise.
+    pub fn is_repeat(&mut self, session_key: &str, fingerprint: String, now: u64) -> bool {
+        if let Some((f, at)) = self.0.get(session_key)
+            && *f == fingerprint
+            && now.saturating_sub(*at) <= TRANSCRIPT_REPEAT_MS
+        {
+            return true;
+        }
+        if self.0.len() >= MAX_RECENT_TRANSCRIPTS && !self.0.contains_key(session_key) {
+            self.0
+                .retain(|_, (_, at)| now.saturating_sub(*at) <= TRANSCRIPT_REPEAT_MS);
+            if self.0.len() >= MAX_RECENT_TRANSCRIPTS
+                && let Some(oldest) = self
+                    .0
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+            {
+                self.0.remove(&oldest);
+            }
+        }
+        self.0.insert(session_key.to_owned(), (fingerprint, now));
+        false
+    }
+}
+
+/// What identifies one transcript (OpenClaw's `resolveVoiceTranscriptFingerprint`): the
+/// event's id, else its call and sequence or timestamp, else its timestamp and text, else
+/// its text.
+pub fn transcript_fingerprint(payload: &Value, text: &str) -> String {
+    let s = |k: &str| {
+        payload
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let n = |k: &str| {
+        payload
+            .get(k)
+            .and_then(Value::as_f64)
+            .filter(|f| f.is_finite() && f.fract() == 0.0)
+            .map(|f| f as i64)
+    };
+    if let Some(id) = s("eventId")
+        .or_else(|| s("providerEventId"))
+        .or_else(|| s("transcriptId"))
+    {
+        return format!("event:{id}");
+    }
+    let call = s("providerCallId").or_else(|| s("callId"));
+    let ts = n("timestamp")
+        .or_else(|| n("ts"))
+        .or_else(|| n("eventTimestamp"));
+    match (call, n("sequence").or_else(|| n("seq")), ts) {
+        (Some(c), Some(seq), _) => format!("call-seq:{c}:{seq}"),
+        (Some(c), None, Some(t)) => format!("call-ts:{c}:{t}"),
+        (None, _, Some(t)) => format!("timestamp:{t}|text:{text}"),
+        _ => format!("text:{text}"),
+    }
+}
+
+impl Registry {
+    /// Where a node's `agent.request {deliver: true, channel?, to?}` answer goes: the chat
+    /// asked for, with what is missing taken from the session's own chat (`None`, logged,
+    /// when there is none). A node may only have the bot write to a chat the gateway
+    /// already talks with (one that has a session): a paired phone is not an operator
+    /// with `send`, and its requests cannot make the bot message strangers.
+    fn node_delivery(
+        &self,
+        node_id: &str,
+        key: &str,
+        channel: Option<String>,
+        to: Option<String>,
+    ) -> Result<Option<AgentDelivery>, ErrorShape> {
+        let own = self
+            .sessions_index
+            .get(key)
+            .and_then(|m| Some((m.channel.clone()?, m.chat_id?.to_string())));
+        let (channel, to) = match (channel, to, own) {
+            (Some(c), Some(t), _) => (c, t),
+            (c, t, Some((oc, ot))) => (c.unwrap_or(oc), t.unwrap_or(ot)),
+            (c, t, None) => {
+                log::warn!(
+                    "agent delivery disabled node={node_id}: missing session delivery route (channel={} to={})",
+                    c.as_deref().unwrap_or("-"),
+                    t.as_deref().unwrap_or("-")
+                );
+                return Ok(None);
+            }
+        };
+        let known = self.sessions_index.by_recency().into_iter().any(|(_, m)| {
+            m.channel
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(&channel))
+                && m.chat_id.is_some_and(|id| id.to_string() == to)
+        });
+        if !known {
+            let shown: String = format!("{channel}:{to}").chars().take(80).collect();
+            return Err(ErrorShape::invalid(format!(
+                "agent.request delivery target {shown:?} is not a chat this gateway talks with: a node's request is answered only in chats that have written to the bot. Fix: omit channel and to (the session's own chat), or write to the bot from that chat first"
+            )));
+        }
+        Ok(Some(AgentDelivery {
+            channel: Some(channel),
+            to: Some(to),
+            best_effort: true,
+            ..AgentDelivery::default()
+        }))
+    }
+
+    /// Sends `voicewake.changed` (and with `routing`, `voicewake.routing.changed`) to the
+    /// node on `ws`: the snapshot a node gets when it connects.
+    pub(super) fn voicewake_snapshot(&self, ws: &Addr<crate::ws_session::WsSession>) {
+        ws.do_send(SendTargeted {
+            event: "voicewake.changed",
+            payload: json!({"triggers": self.voicewake.triggers.triggers}).to_string(),
+        });
+        ws.do_send(SendTargeted {
+            event: "voicewake.routing.changed",
+            payload: json!({"config": self.voicewake.routing.to_value()}).to_string(),
+        });
+    }
+
+    /// Sends a session's `chat` or `agent` event to the nodes following it (a node that
+    /// does not keep up misses events, as an operator does).
+    pub(super) fn send_to_followers(&self, event: &str, payload: &Value) {
+        let event: &'static str = match event {
+            "chat" => "chat",
+            "agent" => "agent",
+            _ => return,
+        };
+        let Some(key) = payload.get("sessionKey").and_then(Value::as_str) else {
+            return;
+        };
+        let mut text = None;
+        for node_id in self.node_subs.followers(key) {
+            if let Some(n) = self.nodes.get(node_id) {
+                let payload = text.get_or_insert_with(|| payload.to_string()).clone();
+                let _ = n.ws.try_send(SendTargeted { event, payload });
+            }
+        }
+    }
+}
+
+/// `voicewake.get`, `voicewake.routing.get`: the wake words and their routing.
+#[derive(Message)]
+#[rtype(result = "VoiceWake")]
+pub struct GetVoiceWake;
+
+impl Handler<GetVoiceWake> for Registry {
+    type Result = MessageResult<GetVoiceWake>;
+
+    fn handle(&mut self, _: GetVoiceWake, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.voicewake.clone())
+    }
+}
+
+/// `voicewake.set {triggers}`: saves the (normalized) wake words, then tells operators
+/// (`voicewake.changed`) and every connected node; answers what was saved.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, StoreError>")]
+pub struct SetVoiceWake {
+    /// Normalized by [`voicewake::normalize_triggers`].
+    pub triggers: Vec<String>,
+}
+
+impl Handler<SetVoiceWake> for Registry {
+    type Result = ResponseActFuture<Self, Result<Vec<String>, StoreError>>;
+
+    fn handle(&mut self, msg: SetVoiceWake, _: &mut Self::Context) -> Self::Result {
+        let doc = Triggers {
+            triggers: msg.triggers,
+            updated_at_ms: now_ms(),
+        };
+        let save = self.store.send(SaveDocument {
+            name: voicewake::TRIGGERS_FILE.to_owned(),
+            contents: serde_json::to_vec_pretty(&doc).unwrap_or_default(),
+        });
+        Box::pin(
+            async move { StoreError::flatten(save.await) }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    res?;
+                    let payload = json!({"triggers": doc.triggers});
+                    act.voicewake.triggers = doc.clone();
+                    act.broadcast("voicewake.changed", &payload, false, None);
+                    let text = payload.to_string();
+                    for id in act.nodes.ids() {
+                        if let Some(n) = act.nodes.get(id) {
+                            n.ws.do_send(SendTargeted {
+                                event: "voicewake.changed",
+                                payload: text.clone(),
+                            });
+                        }
+                    }
+                    Ok(doc.triggers)
+                }),
+        )
+    }
+}
+
+/// `node.event chat.subscribe` / `chat.unsubscribe {sessionKey}` from the node on
+/// `conn_id`: whether it is now followed (`false`: not the node's current connection, or
+/// it follows the most it may).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct NodeSubscribe {
+    /// The node.
+    pub node_id: String,
+    /// Its connection (a replaced connection's late event changes nothing).
+    pub conn_id: String,
+    /// Normalized session key.
+    pub session_key: String,
+    /// Follow (`true`) or stop.
+    pub on: bool,
+}
+
+impl Handler<NodeSubscribe> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: NodeSubscribe, _: &mut Self::Context) -> bool {
+        if self.nodes.get(&msg.node_id).map(|n| n.conn_id.as_str()) != Some(&msg.conn_id) {
+            return false;
+        }
+        if msg.on {
+            self.node_subs.subscribe(&msg.node_id, &msg.session_key)
+        } else {
+            self.node_subs.unsubscribe(&msg.node_id, &msg.session_key);
+            true
+        }
+    }
+}
+
+/// A node's own request: `voice.transcript` or `agent.request` (see the module doc).
+#[derive(Message)]
+#[rtype(result = "Result<SubmitAck, ErrorShape>")]
+pub struct SubmitNodeRun {
+    /// The node.
+    pub node_id: String,
+    /// Its connection.
+    pub conn_id: String,
+    /// Run id.
+    pub run_id: String,
+    /// Normalized session key.
+    pub session_key: String,
+    /// The request.
+    pub text: String,
+    /// Images the node attached.
+    pub uploads: Vec<crate::media::FileUpload>,
+    /// Thinking level.
+    pub thinking: Option<crate::ports::Thinking>,
+    /// `voice.transcript`: the transcript's fingerprint (a repeat starts nothing).
+    pub transcript: Option<String>,
+    /// `agent.request {deliver: true}`: the channel and chat asked for (each may be
+    /// missing: the session's own chat fills them in; without one nothing is delivered).
+    pub deliver: Option<(Option<String>, Option<String>)>,
+    /// `agent.request {receipt: true}`: this is sent to the delivery chat before the run.
+    pub receipt: Option<String>,
+}
+
+impl Handler<SubmitNodeRun> for Registry {
+    type Result = Result<SubmitAck, ErrorShape>;
+
+    fn handle(&mut self, msg: SubmitNodeRun, ctx: &mut Self::Context) -> Self::Result {
+        if self.nodes.get(&msg.node_id).map(|n| n.conn_id.as_str()) != Some(&msg.conn_id) {
+            return Err(ErrorShape::unavailable(
+                "this node connection was replaced; send the request on the current one",
+            ));
+        }
+        if let Some(e) = self.shared.live.get().agents.refuse_key(&msg.session_key) {
+            return Err(ErrorShape::invalid(format!(
+                "invalid node.event payload: {e}"
+            )));
+        }
+        let key = msg.session_key;
+        if let Some(f) = msg.transcript
+            && self.voice_transcripts.is_repeat(&key, f, now_ms())
+        {
+            return Ok(SubmitAck {
+                run_id: msg.run_id,
+                session_key: key,
+                status: "duplicate",
+            });
+        }
+        let delivery = match msg.deliver {
+            None => None,
+            Some((channel, to)) => self.node_delivery(&msg.node_id, &key, channel, to)?,
+        };
+        if let (Some(text), Some(d)) = (msg.receipt, &delivery) {
+            let send = ctx.address().send(super::channels::SendOutbound {
+                channel: d.channel.clone().unwrap_or_default(),
+                account_id: None,
+                to: d.to.clone().unwrap_or_default(),
+                text,
+                media: Vec::new(),
+                files: Vec::new(),
+                thread_id: None,
+                reply_to: None,
+                silent: false,
+                idempotency_key: format!("node-receipt:{}", msg.run_id),
+            });
+            let node = msg.node_id.clone();
+            actix::spawn(async move {
+                if let Ok(Err(e)) = send.await {
+                    log::warn!("agent receipt failed node={node}: {e}");
+                }
+            });
+        }
+        let req = RunRequest {
+            run_id: msg.run_id.clone(),
+            session_key: key.clone(),
+            text: msg.text,
+            origin: RunOrigin::Node {
+                node_id: msg.node_id.clone(),
+            },
+            sender: Some(format!("node:{}", msg.node_id)),
+            uploads: msg.uploads,
+            compact: None,
+            thinking: msg.thinking,
+            delivery,
+            model: None,
+        };
+        let started = self.submit(req, ctx).map_err(|e| e.to_shape())?;
+        Ok(SubmitAck {
+            run_id: msg.run_id,
+            session_key: key,
+            status: if started { "started" } else { "queued" },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_are_bounded_per_node_and_forgotten_with_it() {
+        let mut s = NodeSubscriptions::default();
+        for i in 0..MAX_SUBSCRIPTIONS_PER_NODE {
+            assert!(s.subscribe("n1", &format!("k{i}")));
+        }
+        assert!(!s.subscribe("n1", "one-more"));
+        assert!(s.subscribe("n1", "k0"), "an existing one is not refused");
+        assert!(s.subscribe("n2", "k0"));
+        assert_eq!(s.followers("k0").count(), 2);
+        s.unsubscribe("n2", "k0");
+        assert_eq!(s.followers("k0").cloned().collect::<Vec<_>>(), ["n1"]);
+        s.forget("n1");
+        assert!(s.is_empty());
+        assert_eq!(s.followers("k0").count(), 0);
+    }
+
+    #[test]
+    fn a_transcript_repeats_only_within_the_window_and_memory_is_bounded() {
+        let mut r = RecentTranscripts::default();
+        assert!(!r.is_repeat("k", "text:hi".into(), 1000));
+        assert!(r.is_repeat("k", "text:hi".into(), 2000));
+        assert!(!r.is_repeat("k", "text:hi".into(), 4000));
+        assert!(!r.is_repeat("k", "text:other".into(), 4100));
+        assert!(!r.is_repeat("k2", "text:other".into(), 4100));
+        for i in 0..1000 {
+            assert!(!r.is_repeat(&format!("s{i}"), "x".into(), 5000));
+        }
+        assert!(r.0.len() <= MAX_RECENT_TRANSCRIPTS);
+    }
+
+    #[test]
+    fn fingerprints_follow_openclaws_precedence() {
+        let f = |p: Value| transcript_fingerprint(&p, "hi");
+        assert_eq!(f(json!({"eventId": " e1 ", "callId": "c"})), "event:e1");
+        assert_eq!(f(json!({"callId": "c", "seq": 3, "ts": 9})), "call-seq:c:3");
+        assert_eq!(
+            f(json!({"providerCallId": "c", "timestamp": 9})),
+            "call-ts:c:9"
+        );
+        assert_eq!(f(json!({"ts": 9.0})), "timestamp:9|text:hi");
+        assert_eq!(f(json!({"ts": 9.5, "seq": 1})), "text:hi");
+        assert_eq!(f(json!({})), "text:hi");
+    }
+}
