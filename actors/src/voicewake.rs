@@ -52,7 +52,8 @@ fn trim(s: &str) -> &str {
 
 /// `voicewake.set`'s normalization (OpenClaw's `normalizeVoiceWakeTriggers`): strings
 /// trimmed, empty ones and non-strings dropped, the first [`MAX_TRIGGERS`] kept, each cut
-/// to [`MAX_TRIGGER_UNITS`] UTF-16 units; nothing left gives the defaults.
+/// to [`MAX_TRIGGER_UNITS`] UTF-16 units (never inside a character) and trimmed again
+/// (unlike OpenClaw, a cut never leaves a trailing space); nothing left gives the defaults.
 pub fn normalize_triggers(input: &[Value]) -> Vec<String> {
     let words: Vec<String> = input
         .iter()
@@ -61,8 +62,9 @@ pub fn normalize_triggers(input: &[Value]) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .take(MAX_TRIGGERS)
         .map(|w| {
+            // Cut, then trimmed again: a cut can end on a space.
             match crate::channel::utf16_prefix_limit(w, MAX_TRIGGER_UNITS) {
-                Some(cut) => &w[..cut],
+                Some(cut) => trim(&w[..cut]),
                 None => w,
             }
             .to_owned()
@@ -272,6 +274,9 @@ mod tests {
         // keeps the 63.
         let long = format!("{}😀tail", "a".repeat(63));
         assert_eq!(normalize_triggers(&[json!(long)]), ["a".repeat(63)]);
+        // A cut that ends on a space is trimmed (found by the `voicewake` fuzz target).
+        let spaced = format!("{}  😀x", "h".repeat(62));
+        assert_eq!(normalize_triggers(&[json!(spaced)]), ["h".repeat(62)]);
         let emoji = "😀".repeat(40);
         let got = normalize_triggers(&[json!(emoji)]);
         assert_eq!(got[0].chars().count(), 32);

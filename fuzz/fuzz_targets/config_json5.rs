@@ -82,7 +82,11 @@ fn skills(loaded: &config::Loaded) {
         return;
     };
     assert!(s.extra_dirs.len() <= MAX_EXTRA_DIRS, "{:?}", s.extra_dirs);
-    assert!(s.extra_dirs.iter().all(|d| d.is_absolute()), "{:?}", s.extra_dirs);
+    assert!(
+        s.extra_dirs.iter().all(|d| d.is_absolute()),
+        "{:?}",
+        s.extra_dirs
+    );
     for e in s.entries.values() {
         for name in e.env.keys() {
             assert!(

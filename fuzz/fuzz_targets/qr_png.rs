@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(url.len() <= qr::MAX_DATA_URL, "{}", url.len());
-    let b64 = url.strip_prefix(qr::DATA_URL_PREFIX).expect("the PNG prefix");
+    let b64 = url
+        .strip_prefix(qr::DATA_URL_PREFIX)
+        .expect("the PNG prefix");
     let png = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .expect("standard base64");

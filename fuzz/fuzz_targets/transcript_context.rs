@@ -100,5 +100,8 @@ fuzz_target!(|data: &[u8]| {
     let limit = budget.limit();
     let new_end = drop_oldest(&mut m, 1..end, &[], limit);
     assert!(estimate_request(&m, &[]) <= limit || new_end == 1);
-    assert!(m.get(1).is_none_or(|f| new_end == 1 || f.role != "assistant"));
+    assert!(
+        m.get(1)
+            .is_none_or(|f| new_end == 1 || f.role != "assistant")
+    );
 });

@@ -60,21 +60,35 @@ fuzz_target!(|data: &[u8]| {
             let mut prose = 0;
             for r in results {
                 let url = r["url"].as_str().expect("url");
-                assert!(url.starts_with("http://") || url.starts_with("https://"), "{url}");
+                assert!(
+                    url.starts_with("http://") || url.starts_with("https://"),
+                    "{url}"
+                );
                 for k in ["title", "snippet", "siteName"] {
                     let Some(w) = r[k].as_str() else { continue };
                     if w.is_empty() {
                         continue;
                     }
-                    assert_eq!(w.matches("<<<EXTERNAL_UNTRUSTED_CONTENT").count(), 1, "{w:?}");
-                    assert_eq!(w.matches("<<<END_EXTERNAL_UNTRUSTED_CONTENT").count(), 1, "{w:?}");
+                    assert_eq!(
+                        w.matches("<<<EXTERNAL_UNTRUSTED_CONTENT").count(),
+                        1,
+                        "{w:?}"
+                    );
+                    assert_eq!(
+                        w.matches("<<<END_EXTERNAL_UNTRUSTED_CONTENT").count(),
+                        1,
+                        "{w:?}"
+                    );
                     assert!(w.ends_with(">>>"), "{w:?}");
                     let inner = w.split_once("\n---\n").map_or("", |(_, b)| b);
                     prose += inner.chars().count();
                 }
             }
             // The envelope's own end line is counted too: a small margin per piece.
-            assert!(prose <= OUTPUT_MAX_CHARS + results.len() * 3 * 60, "{prose}");
+            assert!(
+                prose <= OUTPUT_MAX_CHARS + results.len() * 3 * 60,
+                "{prose}"
+            );
         }
     }
 });

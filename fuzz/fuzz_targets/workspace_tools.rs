@@ -39,8 +39,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::workspace::confined::Root;
-use openclaw::actors::workspace::{attach, memory};
 use openclaw::actors::workspace::tools::{FsAccess, NAMES, run};
+use openclaw::actors::workspace::{attach, memory};
 
 /// The markers of what must not leak (see the module comment).
 fn markers() -> &'static (String, String) {
@@ -48,7 +48,10 @@ fn markers() -> &'static (String, String) {
     M.get_or_init(|| {
         let r: [u8; 8] = openclaw::actors::util::try_random_bytes().expect("random bytes");
         let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
-        (format!("OUTSIDE-SECRET-{hex}"), format!("PRIVATE-MEMORY-{hex}"))
+        (
+            format!("OUTSIDE-SECRET-{hex}"),
+            format!("PRIVATE-MEMORY-{hex}"),
+        )
     })
 }
 
@@ -169,7 +172,10 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(answer.get("ok").is_some_and(|v| v.is_boolean()), "{answer}");
     let text = answer.to_string();
-    assert!(!text.contains(secret()), "read outside the workspace: {text}");
+    assert!(
+        !text.contains(secret()),
+        "read outside the workspace: {text}"
+    );
     if !private {
         assert!(
             !text.contains(private_marker()),
@@ -198,7 +204,10 @@ fuzz_target!(|data: &[u8]| {
         "the outside file changed"
     );
     let in_skill = std::fs::read_dir(&d.skill).map_or(0, |r| r.count());
-    assert_eq!(in_skill, 4, "something was created in the skill's directory");
+    assert_eq!(
+        in_skill, 4,
+        "something was created in the skill's directory"
+    );
     assert_eq!(
         std::fs::read_to_string(d.skill.join("SKILL.md")).expect("skill"),
         SKILL_TEXT,
@@ -214,7 +223,14 @@ fn skill_references(text: &str) {
     };
     static ALL: OnceLock<Vec<SkillCommand>> = OnceLock::new();
     let all = ALL.get_or_init(|| {
-        let names = ["weather", "tides", "Git Hub", "status", "secret-tool", "a:b"];
+        let names = [
+            "weather",
+            "tides",
+            "Git Hub",
+            "status",
+            "secret-tool",
+            "a:b",
+        ];
         let skills: Vec<Skill> = names
             .iter()
             .map(|n| Skill {
@@ -229,11 +245,19 @@ fn skill_references(text: &str) {
             .collect();
         commands(&skills)
     });
-    let mine: Vec<SkillCommand> = all.iter().filter(|c| c.skill_name != "tides").cloned().collect();
+    let mine: Vec<SkillCommand> = all
+        .iter()
+        .filter(|c| c.skill_name != "tides")
+        .cloned()
+        .collect();
     match expand(text, &mine, all) {
         Ok(Some(t)) => {
             assert!(t.ends_with(text), "the user's text changed");
-            assert!(t.len() - text.len() <= 1024, "header of {} bytes", t.len() - text.len());
+            assert!(
+                t.len() - text.len() <= 1024,
+                "header of {} bytes",
+                t.len() - text.len()
+            );
         }
         Ok(None) => {}
         Err(e) => assert!(

@@ -678,6 +678,7 @@ pub(crate) async fn start_run(
             delivery: None,
             model: header(req, "x-openclaw-model").map(str::to_owned),
             session_id: None,
+            voice_wake_trigger: None,
         })
         .await;
     match submitted {

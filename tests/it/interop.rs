@@ -122,6 +122,58 @@ fn real_openclaw_cli_calls_health_on_our_gateway() {
         v["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH",
         "{out}"
     );
+
+    // What the apps call at connect, through the real CLI: the wake words (set, then
+    // read back normalized) and the gateway's identity.
+    let out = cli.run(&[
+        "gateway",
+        "call",
+        "voicewake.set",
+        "--params",
+        r#"{"triggers":["  hey claw ",""]}"#,
+        "--url",
+        &url,
+        "--token",
+        "T",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.json()["triggers"],
+        serde_json::json!(["hey claw"]),
+        "{out}"
+    );
+    let out = cli.run(&[
+        "gateway",
+        "call",
+        "voicewake.get",
+        "--url",
+        &url,
+        "--token",
+        "T",
+        "--json",
+    ]);
+    assert_eq!(
+        out.json()["triggers"],
+        serde_json::json!(["hey claw"]),
+        "{out}"
+    );
+    let out = cli.run(&[
+        "gateway",
+        "call",
+        "gateway.identity.get",
+        "--url",
+        &url,
+        "--token",
+        "T",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.json()["deviceId"].as_str().map(str::len),
+        Some(64),
+        "{out}"
+    );
 }
 
 /// `openclaw health` (the real CLI's own rendering) shows our agents, their heartbeat and

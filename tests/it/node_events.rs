@@ -414,8 +414,9 @@ async fn wake_words_are_saved_broadcast_and_pushed_to_nodes() {
     std::fs::write(
         gw.dir.path().join("settings/voicewake-routing.json"),
         json!({"version": 1, "defaultTarget": {"agentId": "Main"}, "routes": [
-            {"trigger": "Robot, WAKE!", "target": {"sessionKey": "agent:main:main"}},
+            {"trigger": "Robot, WAKE!", "target": {"sessionKey": "agent:main:robot"}},
             {"trigger": "bad", "target": {"agentId": "a", "sessionKey": "b"}},
+            {"trigger": "ghost", "target": {"agentId": "ghost"}},
         ], "updatedAtMs": 7})
         .to_string(),
     )
@@ -425,7 +426,8 @@ async fn wake_words_are_saved_broadcast_and_pushed_to_nodes() {
     let res = reader.request("voicewake.get", json!(null)).await;
     assert_eq!(res["payload"]["triggers"], want, "{res}");
     let routing = json!({"version": 1, "defaultTarget": {"agentId": "main"}, "routes": [
-        {"trigger": "robot wake", "target": {"sessionKey": "agent:main:main"}},
+        {"trigger": "robot wake", "target": {"sessionKey": "agent:main:robot"}},
+        {"trigger": "ghost", "target": {"agentId": "ghost"}},
     ], "updatedAtMs": 7});
     let res = reader.request("voicewake.routing.get", json!({})).await;
     assert_eq!(res["payload"]["config"], routing, "{res}");
@@ -437,6 +439,50 @@ async fn wake_words_are_saved_broadcast_and_pushed_to_nodes() {
     assert_eq!(snap["payload"]["config"], routing);
     let res = reader.request("gateway.identity.get", json!({})).await;
     assert_eq!(res["payload"]["deviceId"], device_id.as_str(), "{res}");
+
+    // `agent {voiceWakeTrigger}` (the desktop app's voice wake): the route picks the
+    // session, the default route the rest; an explicit session other than a main one wins;
+    // a route to an agent that does not exist is ignored.
+    let mut writer = operator(&gw, &["operator.read", "operator.write"]).await;
+    for (id, extra, want) in [
+        (
+            "vw1",
+            json!({"voiceWakeTrigger": "robot wake"}),
+            "agent:main:robot",
+        ),
+        (
+            "vw2",
+            json!({"voiceWakeTrigger": "something else"}),
+            "agent:main:main",
+        ),
+        (
+            "vw3",
+            json!({"voiceWakeTrigger": "Robot, wake!", "sessionKey": "agent:main:work"}),
+            "agent:main:work",
+        ),
+        (
+            "vw4",
+            json!({"voiceWakeTrigger": "Robot, wake!", "sessionKey": "main"}),
+            "agent:main:robot",
+        ),
+        (
+            "vw5",
+            json!({"voiceWakeTrigger": "ghost"}),
+            "agent:main:main",
+        ),
+        (
+            "vw6",
+            json!({"sessionKey": "agent:main:plain"}),
+            "agent:main:plain",
+        ),
+    ] {
+        let mut params = json!({"message": "/help", "idempotencyKey": id});
+        for (k, v) in extra.as_object().expect("object") {
+            params[k] = v.clone();
+        }
+        let res = writer.request("agent", params).await;
+        assert_eq!(res["payload"]["sessionKey"], want, "{id}: {res}");
+    }
 
     // A broken wake words file never stops the gateway: the defaults, with a warning.
     std::fs::write(gw.dir.path().join("settings/voicewake.json"), "{broken").expect("write");

@@ -27,7 +27,8 @@
 //! [`SessionAuthenticated`], [`SessionClosed`], [`AuthAttempt`], [`CheckLockout`], [`GetPresence`],
 //! [`GetStats`], [`ShutdownGateway`]; in [`devices`]: `DeviceConnect`; in [`nodes`]:
 //! `AttachNode`, `LookupNode`, `KeepOutcomes`, `InvokeNodeCommand`, `NodeHostStats`,
-//! `ListNodes`, `DescribeNode`; in [`pairing_ops`]: `PairingRequest`; in [`runs`] and
+//! `ListNodes`, `DescribeNode`; in [`node_events`]: `GetVoiceWake`, `SetVoiceWake`,
+//! `NodeSubscribe`, `SubmitNodeRun`; in [`pairing_ops`]: `PairingRequest`; in [`runs`] and
 //! [`channels`]: see there.
 //! Config reload ([`reload`]): `ApplyHotConfig` (swap the hot settings, close sessions of a
 //! replaced shared secret), `RestartNotice` (tell clients about an in-process restart).

@@ -163,6 +163,34 @@ pub fn transcript_fingerprint(payload: &Value, text: &str) -> String {
 }
 
 impl Registry {
+    /// The session a wake word's route picks (`None`: the one asked for): an agent's main
+    /// session, or a session, of a configured agent (an unknown one is ignored, logged).
+    pub(super) fn voice_route(&self, trigger: &str) -> Option<String> {
+        use crate::voicewake::Target;
+        let (agent, key) = match self.voicewake.routing.route(trigger) {
+            Target::Current => return None,
+            Target::Agent(a) => (a.clone(), format!("agent:{a}:main")),
+            Target::Session(k) => {
+                let k = crate::channel::normalize_session_key(k);
+                let agent = k
+                    .strip_prefix("agent:")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(a, _)| a.to_owned())
+                    .unwrap_or_default();
+                (agent, k)
+            }
+        };
+        if crate::agents::known_now(&agent) {
+            Some(key)
+        } else {
+            log::warn!(
+                "voicewake routing ignored unknown agent {agent:?} (trigger {:?})",
+                trigger.chars().take(64).collect::<String>()
+            );
+            None
+        }
+    }
+
     /// Where a node's `agent.request {deliver: true, channel?, to?}` answer goes: the chat
     /// asked for, with what is missing taken from the session's own chat (`None`, logged,
     /// when there is none). A node may only have the bot write to a chat the gateway

@@ -871,12 +871,22 @@ pub struct SubmitRun {
     /// `agent {sessionId}`: the run goes to the session with this transcript id (over
     /// `session_key`); an unknown id is refused.
     pub session_id: Option<String>,
+    /// `agent {voiceWakeTrigger}`: its route (`voicewake.routing.get`) picks the session
+    /// over `session_key` (an agent's main session or none was asked for).
+    pub voice_wake_trigger: Option<String>,
 }
 
 impl Handler<SubmitRun> for Registry {
     type Result = Result<SubmitAck, ErrorShape>;
 
     fn handle(&mut self, mut msg: SubmitRun, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(key) = msg
+            .voice_wake_trigger
+            .as_deref()
+            .and_then(|t| self.voice_route(t))
+        {
+            msg.session_key = key;
+        }
         if let Some(id) = &msg.session_id {
             let found = self.sessions_index.key_of_id(id).cloned();
             match found {

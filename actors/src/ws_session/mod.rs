@@ -58,7 +58,13 @@ pub use untracked::{Untracked, UntrackedCounts};
 
 /// Events dropped (not queued) for a session whose outbound queue is over
 /// [`SLOW_QUEUE_BYTES`].
-const DROP_IF_SLOW: &[&str] = &["presence", "health", "node.hostStats", "heartbeat"];
+const DROP_IF_SLOW: &[&str] = &[
+    "presence",
+    "health",
+    "node.hostStats",
+    "heartbeat",
+    "voicewake.changed",
+];
 /// Queue depth above which snapshot events are dropped.
 const SLOW_QUEUE_BYTES: usize = 256 * 1024;
 
@@ -82,6 +88,8 @@ pub const EVENTS: &[&str] = &[
     "chat",
     "agent",
     "sessions.changed",
+    "voicewake.changed",
+    "voicewake.routing.changed",
 ];
 
 // === the actor ===

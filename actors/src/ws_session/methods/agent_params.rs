@@ -566,6 +566,9 @@ pub(crate) struct SubmitParams {
     pub model: Option<String>,
     /// `agent {sessionId}` without a `sessionKey`: the session with this transcript id.
     pub session_id: Option<String>,
+    /// `agent {voiceWakeTrigger}` (the apps' voice wake) without another target: the wake
+    /// word whose route (`voicewake.routing.get`) picks the session.
+    pub voice_wake_trigger: Option<String>,
 }
 
 impl Params for SubmitParams {
@@ -589,6 +592,9 @@ impl Params for SubmitParams {
                 ));
             }
         };
+        let voice_wake_trigger = (call.method == "agent")
+            .then(|| voice_wake_trigger(&call.params))
+            .flatten();
         Ok(Self {
             session_key,
             text,
@@ -599,8 +605,46 @@ impl Params for SubmitParams {
             delivery,
             model,
             session_id,
+            voice_wake_trigger,
         })
     }
+}
+
+/// `agent {voiceWakeTrigger}`, when its route may pick the session (OpenClaw's
+/// `canAutoRouteVoiceWake`): no `agentId`, `sessionId`, `to` or `replyTo`, and no session
+/// key other than an agent's main session. The trigger may be empty (the default route).
+fn voice_wake_trigger(p: &Value) -> Option<String> {
+    let o = p.as_object()?;
+    let given = |k: &str| {
+        o.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    if !o.contains_key("voiceWakeTrigger")
+        || ["agentId", "sessionId", "to", "replyTo"]
+            .iter()
+            .any(|k| given(k).is_some())
+    {
+        return None;
+    }
+    if let Some(k) = given("sessionKey") {
+        let k = normalize_session_key(k);
+        let main = k
+            .strip_prefix("agent:")
+            .and_then(|r| r.split_once(':'))
+            .is_some_and(|(_, rest)| rest == "main");
+        if !main {
+            return None;
+        }
+    }
+    Some(
+        given("voiceWakeTrigger")
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect(),
+    )
 }
 
 /// `agent`'s `thinking`, `model` and its delivery keys (`deliver`, `channel` /

@@ -153,6 +153,7 @@ impl WsSession {
             delivery: p.delivery.clone(),
             model: p.model,
             session_id: p.session_id,
+            voice_wake_trigger: p.voice_wake_trigger,
         });
         let best_effort = p.delivery.as_ref().is_some_and(|d| d.best_effort);
         let two_phase = call.method == "agent";
