@@ -446,6 +446,13 @@ impl AgentRun {
             // The user's line went to the store first (even if the run was aborted after
             // that). If it could not be written, it goes with the run's last lines.
             let mut lines = lines;
+            // The run's own messages, for `session.message` (the user's line was shown when
+            // it was queued).
+            let shown: Vec<Value> = lines
+                .iter()
+                .filter(|l| l.get("type").and_then(Value::as_str) == Some("message"))
+                .cloned()
+                .collect();
             if let Some((write, line)) = user_write
                 && !matches!(write.await, Ok(Ok(())))
             {
@@ -455,6 +462,13 @@ impl AgentRun {
             // Synced even with no lines of its own: the user's line, or a rerun's recorded
             // answer that a killed process left in the page cache.
             let all_written = record(&store, &transcript, lines, &run_id).await;
+            if all_written && !shown.is_empty() {
+                registry.do_send(crate::registry::session_events::TranscriptGrew {
+                    session_key: session_key.clone(),
+                    run_id: Some(run_id.clone()),
+                    lines: shown,
+                });
+            }
             // Synced, or given up: either way the channel need not wait longer.
             let _ = recorded_tx.send(());
             // What the disk now ends with, for the next run of this session.
@@ -1789,6 +1803,13 @@ async fn run_loop(
             sync: false,
         });
         *user_write.borrow_mut() = Some((write, user_line.clone()));
+        // Subscribers see it once queued: the store appends in order, so a read they make
+        // after the event finds it.
+        registry.do_send(crate::registry::session_events::TranscriptGrew {
+            session_key: req.session_key.clone(),
+            run_id: Some(req.run_id.clone()),
+            lines: vec![user_line.clone()],
+        });
         tail.push(user_line);
     }
     let ctx = ConverseCtx {

@@ -1901,6 +1901,8 @@ struct AcpBridge {
     next: u64,
     /// `session/update` notifications seen so far, in order.
     updates: Vec<Value>,
+    /// Every other notification seen so far, in order.
+    notifications: Vec<Value>,
 }
 
 impl AcpBridge {
@@ -1910,7 +1912,12 @@ impl AcpBridge {
         let token_file = token_file.to_str().expect("utf-8 path");
         let mut args = vec!["acp", "--url", url, "--token-file", token_file];
         args.extend_from_slice(extra);
-        let mut cmd = cli.command(&args);
+        Self::spawn_args(cli, home, &args)
+    }
+
+    /// `openclaw <args…>` speaking JSON-RPC on stdio, with its own `HOME`.
+    fn spawn_args(cli: &RealCli, home: &Path, args: &[&str]) -> Self {
+        let mut cmd = cli.command(args);
         cmd.env("HOME", home)
             .env("OPENCLAW_STATE_DIR", home.join(".openclaw"));
         let (stdin, input) = std::io::pipe().expect("a pipe for the bridge's stdin");
@@ -1922,6 +1929,7 @@ impl AcpBridge {
             input,
             next: 0,
             updates: Vec::new(),
+            notifications: Vec::new(),
         }
     }
 
@@ -1947,6 +1955,8 @@ impl AcpBridge {
             };
             if m["method"] == "session/update" {
                 self.updates.push(m["params"].clone());
+            } else if m.get("method").is_some() && m.get("id").is_none() {
+                self.notifications.push(m);
             } else if m["id"] == id {
                 return m;
             }
@@ -2251,4 +2261,150 @@ fn real_openai_sdk_chats_with_our_gateway() {
         second.contains("first question") && second.contains("SDK answer one."),
         "{second}"
     );
+}
+
+/// A coding agent (Claude Code, Codex) on our Telegram conversations through the real
+/// `openclaw mcp serve` (OpenClaw's MCP channel bridge): it lists the conversation a DM
+/// started (its `deliveryContext`), reads its messages (`sessions.get`), hears the next
+/// message as it arrives (`session.message` after `sessions.subscribe`, and the Claude
+/// channel notification), and answers in the chat (`send` to the conversation's route).
+#[test]
+fn real_cli_mcp_channel_bridge_reads_and_answers_our_telegram_chats() {
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, SLOW, TG_TOKEN, config, dm, start_gateway};
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("MCP-side answer 7f2");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let wait_sent = |what: &str, f: &dyn Fn(&str) -> bool| {
+        crate::support::retry_until(SLOW, what, || {
+            tg.sent().into_iter().find(|m| f(m.text())).map(|_| ())
+        })
+    };
+    dm(&tg, 4242, "first hello über 🦀");
+    wait_sent("the first answer", &|t| t.contains("MCP-side answer 7f2"));
+
+    let work = tempfile::tempdir().expect("a work dir");
+    let token_file = work.path().join("gateway.token");
+    std::fs::write(&token_file, GW_TOKEN).expect("token file");
+    let url = gw.url();
+    let mut m = AcpBridge::spawn_args(
+        &cli,
+        &work.path().join("home"),
+        &[
+            "mcp",
+            "serve",
+            "--url",
+            &url,
+            "--token-file",
+            token_file.to_str().expect("utf-8"),
+        ],
+    );
+    let init = m.call(
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "it", "version": "1"}}),
+    );
+    assert_eq!(init["result"]["serverInfo"]["name"], "openclaw", "{init}");
+    m.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let tool = |m: &mut AcpBridge, name: &str, args: Value| {
+        let res = m.call("tools/call", json!({"name": name, "arguments": args}));
+        assert!(res["result"]["isError"] != true, "{name}: {res}");
+        res["result"]["structuredContent"].clone()
+    };
+
+    let list = tool(&mut m, "conversations_list", json!({}));
+    let convs = list["conversations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let conv = convs
+        .iter()
+        .find(|c| c["channel"] == "telegram" && c["to"] == "4242")
+        .unwrap_or_else(|| panic!("the DM is a conversation: {list}"))
+        .clone();
+    let key = conv["sessionKey"].as_str().expect("sessionKey").to_owned();
+    assert_eq!(conv["accountId"], "default", "{conv}");
+    let got = tool(&mut m, "conversation_get", json!({"session_key": key}));
+    assert_eq!(got["conversation"]["to"], "4242", "{got}");
+    let found = tool(
+        &mut m,
+        "conversations_list",
+        json!({"search": "mcp-SIDE answer"}),
+    );
+    assert_eq!(
+        found["conversations"].as_array().map(Vec::len),
+        Some(1),
+        "{found}"
+    );
+    let none = tool(
+        &mut m,
+        "conversations_list",
+        json!({"search": "no-such-chat-xyz"}),
+    );
+    assert_eq!(none["conversations"], json!([]), "{none}");
+
+    let read = tool(&mut m, "messages_read", json!({"session_key": key}));
+    let texts = read["messages"].to_string();
+    assert!(
+        texts.contains("first hello über 🦀") && texts.contains("MCP-side answer 7f2"),
+        "{read}"
+    );
+
+    // The next message reaches the coding agent as an event (and a Claude notification).
+    dm(&tg, 4242, "second note for the agent");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let event = loop {
+        let polled = tool(
+            &mut m,
+            "events_wait",
+            json!({"session_key": key, "timeout_ms": 5000}),
+        );
+        if let Some(e) = polled.get("event").filter(|e| {
+            e["role"] == "user" && e["text"].as_str().unwrap_or("").contains("second note")
+        }) {
+            break e.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no session.message event: {polled}"
+        );
+    };
+    assert_eq!(event["type"], "message", "{event}");
+    assert_eq!(event["conversation"]["to"], "4242", "{event}");
+    assert!(
+        m.notifications
+            .iter()
+            .any(|n| n["method"] == "notifications/claude/channel"
+                && n["params"]["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("second note")
+                && n["params"]["meta"]["channel"] == "telegram"),
+        "{:?}",
+        m.notifications
+    );
+
+    // And it answers in the chat.
+    let sent = tool(
+        &mut m,
+        "messages_send",
+        json!({"session_key": key, "text": "hello from the coding agent"}),
+    );
+    assert!(
+        sent["result"]["messageId"].is_string() || sent["result"].is_object(),
+        "{sent}"
+    );
+    wait_sent("the coding agent's message", &|t| {
+        t == "hello from the coding agent"
+    });
+    let to_chat = tg
+        .sent()
+        .into_iter()
+        .find(|s| s.text() == "hello from the coding agent")
+        .and_then(|s| s.chat_id());
+    assert_eq!(to_chat, Some(4242));
 }

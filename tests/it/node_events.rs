@@ -72,6 +72,10 @@ async fn a_phone_node_talks_to_the_agent_and_follows_the_answers() {
     let mut node =
         FakeNode::connect(gw.port, &random_key(), GW_TOKEN, &[], always(Action::Echo)).await;
 
+    // Operators following the sessions see each new transcript message (`session.message`).
+    let res = op.request("sessions.subscribe", json!({})).await;
+    assert_eq!(res["ok"], true, "{res}");
+
     // Before it follows the main session, a transcript's answer is not pushed to it.
     let out = node_event(&node, "chat.subscribe", json!({"sessionKey": "main"})).await;
     assert_eq!(out["handled"], true, "{out}");
@@ -94,6 +98,19 @@ async fn a_phone_node_talks_to_the_agent_and_follows_the_answers() {
     );
     let seen = op_final(&mut op, &run).await;
     assert_eq!(text_of(&seen), text_of(&fin));
+    let mut roles = Vec::new();
+    while roles.len() < 2 {
+        let ev = op.event_within("session.message", WAIT).await;
+        let p = &ev["payload"];
+        assert_eq!(p["sessionKey"], "agent:main:main", "{ev}");
+        assert_eq!(p["runId"], run.as_str(), "{ev}");
+        assert_eq!(p["agentId"], "main", "{ev}");
+        if p["message"]["role"] == "user" {
+            assert!(text_of(p).contains(spoken), "{ev}");
+        }
+        roles.push(p["message"]["role"].clone());
+    }
+    assert_eq!(roles, [json!("user"), json!("assistant")]);
 
     // The same utterance again (a retried send): nothing new runs.
     let out = node_event(

@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(reply.reply_to, Some(1));
         let sessions = engine
             .registry
-            .send(ListSessions { limit: 10 })
+            .send(ListSessions {
+                limit: 10,
+                search: None,
+            })
             .await
             .expect("registry up");
         let sessions = serde_json::to_value(&sessions).expect("serializes");

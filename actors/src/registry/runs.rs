@@ -331,6 +331,42 @@ pub struct SessionMeta {
     /// heartbeat runs do not count), what an `idle` reset measures (OpenClaw's field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_interaction_at: Option<u64>,
+    /// The channel account the chat wrote to last (OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_account_id: Option<String>,
+    /// The forum topic the chat wrote from last (OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_thread_id: Option<i64>,
+}
+
+impl SessionMeta {
+    /// Where an answer to this session's chat goes (OpenClaw's `deliveryContext`): its
+    /// channel, chat, account and topic; `None` for a session of no chat.
+    pub fn delivery_context(&self) -> Option<DeliveryContext> {
+        Some(DeliveryContext {
+            channel: self.channel.clone()?,
+            to: self.chat_id?.to_string(),
+            account_id: self.last_account_id.clone(),
+            thread_id: self.last_thread_id,
+        })
+    }
+}
+
+/// A session's chat as OpenClaw's session rows name it (`deliveryContext`): what `send`
+/// needs to answer there (the MCP channel bridge, `openclaw mcp serve`, replies with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryContext {
+    /// Channel id (`telegram`).
+    pub channel: String,
+    /// The chat.
+    pub to: String,
+    /// The channel account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// The forum topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<i64>,
 }
 
 impl SessionMeta {
@@ -1295,14 +1331,19 @@ impl Handler<InjectNote> for Registry {
             "ts": now, "runId": run_id, "injected": true});
         let write = self.store.send(crate::store::AppendLines {
             name,
-            lines: vec![line],
+            lines: vec![line.clone()],
             sync: true,
         });
-        Box::pin(write.into_actor(self).map(move |res, act, _| match res {
+        Box::pin(write.into_actor(self).map(move |res, act, ctx| match res {
             Ok(Ok(())) => {
                 let mut e = crate::agent_run::final_event(&run_id, &key, &msg.text, now);
                 e["seq"] = serde_json::json!(0);
                 act.broadcast("chat", &e, false, None);
+                ctx.notify(super::session_events::TranscriptGrew {
+                    session_key: key,
+                    run_id: Some(run_id),
+                    lines: vec![line],
+                });
                 Ok(id)
             }
             Ok(Err(e)) => Err(ErrorShape::unavailable(format!(
@@ -1381,6 +1422,15 @@ pub struct SessionRow {
     pub active_run_ids: Vec<String>,
     /// Answer time.
     pub snapshot_at: u64,
+    /// The session's chat (OpenClaw's `deliveryContext`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_context: Option<DeliveryContext>,
+    /// Its channel (OpenClaw's `lastChannel`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_channel: Option<String>,
+    /// Its chat (OpenClaw's `lastTo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_to: Option<String>,
 }
 
 /// What `sessions.list` answers (one page: no paging yet). Fields in the order of the
@@ -1414,12 +1464,16 @@ impl Registry {
             .into_iter()
             .map(str::to_owned)
             .collect();
+        let delivery_context = meta.delivery_context();
         SessionRow {
             meta: meta.clone(),
             key: key.to_owned(),
             has_active_run: !active.is_empty(),
             active_run_ids: active,
             snapshot_at: now,
+            last_channel: delivery_context.as_ref().map(|d| d.channel.clone()),
+            last_to: delivery_context.as_ref().map(|d| d.to.clone()),
+            delivery_context,
         }
     }
 
@@ -1437,20 +1491,32 @@ impl Registry {
 pub struct ListSessions {
     /// At most this many rows.
     pub limit: usize,
+    /// Only sessions whose key, label, display name or last message contains this (any
+    /// case).
+    pub search: Option<String>,
 }
 
 impl Handler<ListSessions> for Registry {
     type Result = MessageResult<ListSessions>;
 
     fn handle(&mut self, msg: ListSessions, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.session_list(msg.limit))
+        MessageResult(self.session_list(msg.limit, msg.search.as_deref()))
     }
 }
 
 impl Registry {
     /// The `sessions.list` page of at most `limit` rows, most recent first.
-    pub(super) fn session_list(&self, limit: usize) -> SessionList {
-        let rows = self.sessions_index.by_recency();
+    pub(super) fn session_list(&self, limit: usize, search: Option<&str>) -> SessionList {
+        let mut rows = self.sessions_index.by_recency();
+        if let Some(q) = search.map(str::to_lowercase).filter(|q| !q.is_empty()) {
+            let has = |s: Option<&str>| s.is_some_and(|s| s.to_lowercase().contains(&q));
+            rows.retain(|(key, m)| {
+                has(Some(key))
+                    || has(m.label.as_deref())
+                    || has(m.display_name.as_deref())
+                    || has(m.last_message_preview.as_deref())
+            });
+        }
         let total = rows.len();
         let now = now_ms();
         let sessions: Vec<SessionRow> = rows
@@ -1561,6 +1627,12 @@ impl HistoryMessage {
             }
         }
         Some((m, len))
+    }
+
+    /// The message of a transcript line as `chat.history` shows it by default (text cut to
+    /// 8 000 UTF-16 units), if it is shown.
+    pub(crate) fn shown(line: &Value) -> Option<Self> {
+        Self::of(line, history_limits::DEFAULT_CHARS).map(|(m, _)| m)
     }
 
     /// Its size as JSON.

@@ -113,6 +113,30 @@ impl SessionSubscribers {
     }
 }
 
+impl SessionSubscribers {
+    /// Whether nobody is subscribed.
+    pub fn is_empty(&self) -> bool {
+        self.by_conn.is_empty()
+    }
+
+    /// Sends `event` with `payload` to every live subscriber (a full mailbox drops it for
+    /// that one).
+    fn send(&mut self, event: &str, payload: Arc<str>) {
+        let event: Arc<str> = Arc::from(event);
+        self.by_conn.retain(|_, addr| {
+            if !addr.connected() {
+                return false;
+            }
+            let _ = addr.try_send(SendEvent {
+                event: event.clone(),
+                payload: payload.clone(),
+                state_version: None,
+            });
+            true
+        });
+    }
+}
+
 /// What changed in a session, as `sessions.changed` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
@@ -121,6 +145,79 @@ pub enum Change<'a> {
     /// It was created or given a new transcript (`reason`: `create`, `new`, `reset`), with
     /// its session id and last update now (OpenClaw's snapshot fields the TUI reads).
     Lifecycle(&'static str, Option<(&'a str, u64)>),
+}
+
+/// Sent by an agent run (its user's line as it starts, its answer when it ends) and by
+/// `chat.inject`: lines appended to a session's transcript. Subscribers of
+/// `sessions.subscribe` get each shown message as `session.message` (OpenClaw's event):
+/// `{sessionKey, agentId, message, runId?, deliveryContext?, lastChannel?, lastTo?,
+/// lastAccountId?, lastThreadId?}`, the message as `chat.history` shows it. The MCP channel
+/// bridge (`openclaw mcp serve`) reads conversations from it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TranscriptGrew {
+    /// The session.
+    pub session_key: String,
+    /// The run that wrote them, if any.
+    pub run_id: Option<String>,
+    /// The lines (only `message` lines are shown).
+    pub lines: Vec<serde_json::Value>,
+}
+
+impl Handler<TranscriptGrew> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: TranscriptGrew, _: &mut Self::Context) {
+        if self.session_subscribers.is_empty() {
+            return;
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct SessionMessage<'a> {
+            session_key: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            agent_id: Option<&'a str>,
+            message: super::runs::HistoryMessage,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            run_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            delivery_context: Option<&'a super::runs::DeliveryContext>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            last_channel: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            last_to: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            last_account_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            last_thread_id: Option<i64>,
+        }
+        let key = msg.session_key.as_str();
+        let delivery = self
+            .sessions_index
+            .get(key)
+            .and_then(super::runs::SessionMeta::delivery_context);
+        let agent_id = crate::agents::key_agent(key);
+        for line in &msg.lines {
+            let Some(message) = super::runs::HistoryMessage::shown(line) else {
+                continue;
+            };
+            let payload = serde_json::to_string(&SessionMessage {
+                session_key: key,
+                agent_id,
+                message,
+                run_id: msg.run_id.as_deref(),
+                delivery_context: delivery.as_ref(),
+                last_channel: delivery.as_ref().map(|d| d.channel.as_str()),
+                last_to: delivery.as_ref().map(|d| d.to.as_str()),
+                last_account_id: delivery.as_ref().and_then(|d| d.account_id.as_deref()),
+                last_thread_id: delivery.as_ref().and_then(|d| d.thread_id),
+            });
+            if let Ok(p) = payload {
+                self.session_subscribers
+                    .send("session.message", Arc::from(p));
+            }
+        }
+    }
 }
 
 impl Registry {
@@ -158,7 +255,7 @@ impl Handler<SubscribeSessionEvents> for Registry {
 
     fn handle(&mut self, msg: SubscribeSessionEvents, _: &mut Self::Context) -> Self::Result {
         self.session_subscribers.subscribe(msg.conn_id, msg.addr);
-        MessageResult(msg.list.map(|limit| self.session_list(limit)))
+        MessageResult(msg.list.map(|limit| self.session_list(limit, None)))
     }
 }
 

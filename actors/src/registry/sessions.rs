@@ -112,6 +112,8 @@ impl SessionIndex {
         if let RunOrigin::Channel { inbound, .. } = origin {
             meta.channel = Some(inbound.channel.clone());
             meta.chat_id = Some(inbound.chat_id);
+            meta.last_account_id = Some(inbound.account_id.clone());
+            meta.last_thread_id = inbound.thread_id;
             if !inbound.sender_name.is_empty() {
                 meta.display_name = Some(inbound.sender_name.clone());
             }
@@ -473,6 +475,8 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         context_tokens: None,
         flush_tried_count: None,
         last_interaction_at: None,
+        last_account_id: None,
+        last_thread_id: None,
     }
 }
 

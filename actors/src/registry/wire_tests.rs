@@ -323,7 +323,10 @@ fn session_and_history_replies_match_their_objects() {
         context_tokens: Some(200_000),
         flush_tried_count: None,
         last_interaction_at: None,
+        last_account_id: Some("default".into()),
+        last_thread_id: Some(5),
     };
+    let delivery_context = meta.delivery_context();
     let list = SessionList {
         count: 1,
         has_more: true,
@@ -337,6 +340,9 @@ fn session_and_history_replies_match_their_objects() {
             has_active_run: true,
             active_run_ids: strings(&["r"]),
             snapshot_at: 3,
+            delivery_context,
+            last_channel: Some("telegram".into()),
+            last_to: Some("77".into()),
         }],
         total_count: 2,
     };
@@ -346,8 +352,12 @@ fn session_and_history_replies_match_their_objects() {
                 "channel": "telegram", "chatId": 77, "lastMessagePreview": "hi",
                 "messageCount": 2, "compactionCount": 3, "inputTokens": 1200,
                 "outputTokens": 80, "totalTokens": 1300, "contextTokens": 200_000,
+                "lastAccountId": "default", "lastThreadId": 5,
                 "key": "agent:main:main", "hasActiveRun": true,
-                "activeRunIds": ["r"], "snapshotAt": 3}],
+                "activeRunIds": ["r"], "snapshotAt": 3,
+                "deliveryContext": {"channel": "telegram", "to": "77", "accountId": "default",
+                    "threadId": 5},
+                "lastChannel": "telegram", "lastTo": "77"}],
                "count": 1, "totalCount": 2, "limitApplied": 1, "offset": 0,
                "nextOffset": null, "hasMore": true, "path": "/s"}),
     );

@@ -812,8 +812,11 @@ impl Params for PairingApproveParams {
 
 /// `sessions.list {limit?}` (1..=1000, default 50; lenient, like before).
 pub(crate) struct SessionsListParams {
-    /// Sessions to list.
+    /// At most this many rows (1..=1000, default 50).
     pub limit: usize,
+    /// `search`: only sessions whose key, label, display name or last message has it (at
+    /// most 200 characters are used).
+    pub search: Option<String>,
 }
 
 impl Params for SessionsListParams {
@@ -824,8 +827,15 @@ impl Params for SessionsListParams {
             .and_then(Value::as_u64)
             .unwrap_or(50)
             .clamp(1, 1000);
+        let search = call
+            .params
+            .get("search")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().chars().take(200).collect::<String>())
+            .filter(|s| !s.is_empty());
         Ok(Self {
             limit: usize::try_from(limit).unwrap_or(50),
+            search,
         })
     }
 }

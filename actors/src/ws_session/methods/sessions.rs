@@ -664,7 +664,10 @@ struct Described {
 impl WsSession {
     /// `sessions.list {limit?}` (1..=1000, default 50).
     fn sessions_list(&mut self, call: Call, p: SessionsListParams, ctx: &mut Context<Self>) {
-        let fut = self.registry.send(ListSessions { limit: p.limit });
+        let fut = self.registry.send(ListSessions {
+            limit: p.limit,
+            search: p.search,
+        });
         self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
     }
 
