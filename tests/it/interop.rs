@@ -125,55 +125,20 @@ fn real_openclaw_cli_calls_health_on_our_gateway() {
 
     // What the apps call at connect, through the real CLI: the wake words (set, then
     // read back normalized) and the gateway's identity.
-    let out = cli.run(&[
-        "gateway",
-        "call",
-        "voicewake.set",
-        "--params",
-        r#"{"triggers":["  hey claw ",""]}"#,
-        "--url",
-        &url,
-        "--token",
-        "T",
-        "--json",
-    ]);
-    assert_eq!(out.code, Some(0), "{out}");
-    assert_eq!(
-        out.json()["triggers"],
-        serde_json::json!(["hey claw"]),
-        "{out}"
-    );
-    let out = cli.run(&[
-        "gateway",
-        "call",
-        "voicewake.get",
-        "--url",
-        &url,
-        "--token",
-        "T",
-        "--json",
-    ]);
-    assert_eq!(
-        out.json()["triggers"],
-        serde_json::json!(["hey claw"]),
-        "{out}"
-    );
-    let out = cli.run(&[
-        "gateway",
-        "call",
-        "gateway.identity.get",
-        "--url",
-        &url,
-        "--token",
-        "T",
-        "--json",
-    ]);
-    assert_eq!(out.code, Some(0), "{out}");
-    assert_eq!(
-        out.json()["deviceId"].as_str().map(str::len),
-        Some(64),
-        "{out}"
-    );
+    let call = |method: &str, params: &str| {
+        let out = cli.run(&[
+            "gateway", "call", method, "--params", params, "--url", &url, "--token", "T", "--json",
+        ]);
+        assert_eq!(out.code, Some(0), "{method}: {out}");
+        out.json()
+    };
+    let want = serde_json::json!(["hey claw"]);
+    let v = call("voicewake.set", r#"{"triggers":["  hey claw ",""]}"#);
+    assert_eq!(v["triggers"], want, "{v}");
+    let v = call("voicewake.get", "{}");
+    assert_eq!(v["triggers"], want, "{v}");
+    let v = call("gateway.identity.get", "{}");
+    assert_eq!(v["deviceId"].as_str().map(str::len), Some(64), "{v}");
 }
 
 /// `openclaw health` (the real CLI's own rendering) shows our agents, their heartbeat and

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use crate::nodes::ALL_OPERATOR;
+use crate::nodes::{ALL_OPERATOR, approve_surface};
 use crate::support::fake_node::{Action, FakeNode, always, random_key};
 use crate::support::fake_telegram::FakeTelegram;
 use crate::support::{TestGateway, WAIT, WsClient, cli_params, error_of};
@@ -75,6 +75,26 @@ async fn a_phone_node_talks_to_the_agent_and_follows_the_answers() {
     // Operators following the sessions see each new transcript message (`session.message`).
     let res = op.request("sessions.subscribe", json!({})).await;
     assert_eq!(res["ok"], true, "{res}");
+
+    // Until an operator approves the node, it may not talk to the agent or follow a session.
+    let res = node
+        .request(
+            "node.event",
+            json!({"event": "voice.transcript", "payloadJSON": json!({"text": "too early"}).to_string()}),
+        )
+        .await;
+    assert_eq!(error_of(&res)["code"], "NOT_PAIRED", "{res}");
+    assert!(
+        error_of(&res)["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("openclaw nodes approve"),
+        "{res}"
+    );
+    let out = node_event(&node, "chat.subscribe", json!({"sessionKey": "main"})).await;
+    assert_eq!(out["reason"], "not_approved", "{out}");
+    let mut admin = operator(&gw, ALL_OPERATOR).await;
+    approve_surface(&mut admin, &node.node_id).await;
 
     // Before it follows the main session, a transcript's answer is not pushed to it.
     let out = node_event(&node, "chat.subscribe", json!({"sessionKey": "main"})).await;
@@ -211,6 +231,19 @@ async fn a_phone_node_talks_to_the_agent_and_follows_the_answers() {
             .all(|e| e["payload"]["runId"] != run.as_str()),
         "unfollowed session's events reached the node: {leftover:?}"
     );
+
+    // An operator removes the node: it is refused again.
+    let res = admin
+        .request("node.pair.remove", json!({"nodeId": node.node_id}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = node
+        .request(
+            "node.event",
+            json!({"event": "agent.request", "payloadJSON": json!({"message": "still here?"}).to_string()}),
+        )
+        .await;
+    assert_eq!(error_of(&res)["code"], "NOT_PAIRED", "{res}");
 }
 
 fn text_of_message(m: &Value) -> String {
@@ -242,6 +275,7 @@ async fn a_nodes_requests_follow_its_own_policy_and_reach_only_known_chats() {
     let worker = crate::telegram_flow::approved_node(&gw, &mut op).await;
     let mut phone =
         FakeNode::connect(gw.port, &phone_key, GW_TOKEN, &[], always(Action::Echo)).await;
+    approve_surface(&mut op, &phone.node_id).await;
     node_event(&phone, "chat.subscribe", json!({"sessionKey": "main"})).await;
 
     let ask = format!("/which {} ls", worker.node_id);

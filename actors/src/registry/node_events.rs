@@ -331,10 +331,10 @@ impl Handler<SetVoiceWake> for Registry {
 }
 
 /// `node.event chat.subscribe` / `chat.unsubscribe {sessionKey}` from the node on
-/// `conn_id`: whether it is now followed (`false`: not the node's current connection, or
-/// it follows the most it may).
+/// `conn_id`: `Err` names why nothing changed (`replaced`: not the node's current
+/// connection; `not_approved`: no operator approved the node; `subscription_limit`).
 #[derive(Message)]
-#[rtype(result = "bool")]
+#[rtype(result = "Result<(), &'static str>")]
 pub struct NodeSubscribe {
     /// The node.
     pub node_id: String,
@@ -347,18 +347,41 @@ pub struct NodeSubscribe {
 }
 
 impl Handler<NodeSubscribe> for Registry {
-    type Result = bool;
+    type Result = Result<(), &'static str>;
 
-    fn handle(&mut self, msg: NodeSubscribe, _: &mut Self::Context) -> bool {
+    fn handle(&mut self, msg: NodeSubscribe, _: &mut Self::Context) -> Self::Result {
         if self.nodes.get(&msg.node_id).map(|n| n.conn_id.as_str()) != Some(&msg.conn_id) {
-            return false;
+            return Err("replaced");
         }
-        if msg.on {
-            self.node_subs.subscribe(&msg.node_id, &msg.session_key)
-        } else {
+        if !msg.on {
             self.node_subs.unsubscribe(&msg.node_id, &msg.session_key);
-            true
+            return Ok(());
         }
+        if !self.book.nodes.contains_key(&msg.node_id) {
+            return Err("not_approved");
+        }
+        if self.node_subs.subscribe(&msg.node_id, &msg.session_key) {
+            Ok(())
+        } else {
+            Err("subscription_limit")
+        }
+    }
+}
+
+impl Registry {
+    /// `Err` unless an operator approved `node_id` (and has not removed it since): only
+    /// an approved node talks to the agent or follows sessions.
+    fn node_approved(&self, node_id: &str) -> Result<(), ErrorShape> {
+        if self.book.nodes.contains_key(node_id) {
+            return Ok(());
+        }
+        let shown: String = node_id.chars().take(16).collect();
+        Err(ErrorShape::new(
+            crate::protocol::error::ErrorCode::NotPaired,
+            format!(
+                "node {shown}… is not approved: an operator approves it before it may talk to the agent. Fix: openclaw nodes pending, then openclaw nodes approve <requestId>"
+            ),
+        ))
     }
 }
 
@@ -398,6 +421,7 @@ impl Handler<SubmitNodeRun> for Registry {
                 "this node connection was replaced; send the request on the current one",
             ));
         }
+        self.node_approved(&msg.node_id)?;
         if let Some(e) = self.shared.live.get().agents.refuse_key(&msg.session_key) {
             return Err(ErrorShape::invalid(format!(
                 "invalid node.event payload: {e}"

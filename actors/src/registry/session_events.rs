@@ -96,20 +96,7 @@ impl SessionSubscribers {
             ts: now_ms(),
         })
         .unwrap_or_else(|_| "{}".to_owned());
-        let payload: Arc<str> = Arc::from(payload);
-        let event: Arc<str> = Arc::from("sessions.changed");
-        self.by_conn.retain(|_, addr| {
-            if !addr.connected() {
-                return false;
-            }
-            let _ = addr.try_send(SendEvent {
-                event: event.clone(),
-                payload: payload.clone(),
-                state_version: None,
-            });
-            true
-        });
-        self.prune_at = (2 * self.by_conn.len()).max(MIN_PRUNE_AT);
+        self.send("sessions.changed", Arc::from(payload));
     }
 }
 
@@ -120,7 +107,7 @@ impl SessionSubscribers {
     }
 
     /// Sends `event` with `payload` to every live subscriber (a full mailbox drops it for
-    /// that one).
+    /// that one), forgetting the stopped ones.
     fn send(&mut self, event: &str, payload: Arc<str>) {
         let event: Arc<str> = Arc::from(event);
         self.by_conn.retain(|_, addr| {
@@ -134,6 +121,7 @@ impl SessionSubscribers {
             });
             true
         });
+        self.prune_at = (2 * self.by_conn.len()).max(MIN_PRUNE_AT);
     }
 }
 

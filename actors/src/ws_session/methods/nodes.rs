@@ -272,12 +272,11 @@ impl WsSession {
                 self.reply_with(
                     call.id,
                     async move {
-                        let done = fut.await.map_err(|_| gone())?;
-                        let mut out = json!({"ok": true, "event": event, "handled": done});
-                        if !done {
-                            out["reason"] = json!("subscription_limit");
-                        }
-                        Ok(out)
+                        Ok(match fut.await.map_err(|_| gone())? {
+                            Ok(()) => json!({"ok": true, "event": event, "handled": true}),
+                            Err(reason) => json!({"ok": true, "event": event, "handled": false,
+                                "reason": reason}),
+                        })
                     },
                     ctx,
                 );
