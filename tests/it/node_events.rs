@@ -232,7 +232,9 @@ async fn a_phone_node_talks_to_the_agent_and_follows_the_answers() {
         "unfollowed session's events reached the node: {leftover:?}"
     );
 
-    // An operator removes the node: it is refused again.
+    // An operator removes the node: it is refused again, and what it followed is dropped.
+    let out = node_event(&node, "chat.subscribe", json!({"sessionKey": "main"})).await;
+    assert_eq!(out["handled"], true, "{out}");
     let res = admin
         .request("node.pair.remove", json!({"nodeId": node.node_id}))
         .await;
@@ -244,6 +246,22 @@ async fn a_phone_node_talks_to_the_agent_and_follows_the_answers() {
         )
         .await;
     assert_eq!(error_of(&res)["code"], "NOT_PAIRED", "{res}");
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "after removal", "idempotencyKey": "op-after"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    op_final(&mut op, "op-after").await;
+    let _ = node
+        .request("node.event", json!({"event": "it.ping"}))
+        .await;
+    let leftover = node.drain();
+    assert!(
+        leftover.iter().all(|e| e["payload"]["runId"] != "op-after"),
+        "a removed node still follows the session: {leftover:?}"
+    );
 }
 
 fn text_of_message(m: &Value) -> String {

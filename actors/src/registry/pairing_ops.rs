@@ -461,6 +461,8 @@ impl Registry {
             }
             PairingOp::NodeRemove { node_id } => {
                 let removed = self.book.nodes.remove(&node_id).is_some();
+                // It follows no session any more (an approved node's privilege).
+                self.node_subs.forget(&node_id);
                 self.book
                     .pending_nodes
                     .retain(|_, p| p.node.node_id != node_id);
