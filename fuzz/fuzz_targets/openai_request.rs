@@ -4,6 +4,7 @@
 //! percent-decoding of `/v1/models/{id}`. Nothing may panic; on top of that:
 //!
 //! - a prompt is at most `MAX_PROMPT_BYTES` and holds the current turn's text;
+//! - the latest user message gives at most `MAX_IMAGES` images;
 //! - a model id that names an agent names one of 1-64 `a-z0-9_-` characters, and is an
 //!   agent model id;
 //! - percent-decoding reads back every string percent-encoded byte by byte.
@@ -11,7 +12,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::http::openai::{
-    MAX_PROMPT_BYTES, build_prompt, check_sampling, is_agent_model_id, model_agent, percent_decode,
+    MAX_IMAGES, MAX_PROMPT_BYTES, build_prompt, check_sampling, is_agent_model_id, latest_images,
+    model_agent, percent_decode,
 };
 use openclaw::http::openresponses::input_messages;
 use serde_json::Value;
@@ -58,5 +60,8 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(prompt) = build_prompt(messages) {
         assert!(prompt.len() <= MAX_PROMPT_BYTES);
+    }
+    if let Ok(images) = latest_images(messages) {
+        assert!(images.len() <= MAX_IMAGES, "{}", images.len());
     }
 });

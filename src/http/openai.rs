@@ -26,9 +26,15 @@
 //! - **A streaming client that disconnects aborts the run** (noticed at the next write,
 //!   within about two keep-alive periods). A non-streaming call's run goes on to its end
 //!   (its answer stays in the session's transcript).
-//! - Not here: client-defined function tools (`tools`), `image_url` parts and
-//!   `/v1/embeddings` are refused with `400` naming them; sampling fields (`temperature`,
-//!   `max_tokens`, `stop`, …) are checked as OpenClaw checks them and not forwarded.
+//! - **Images**: the latest user message's `image_url` parts (at most
+//!   [`MAX_IMAGES`], each a `data:` URL of a JPEG, PNG, WebP or GIF of at most 6 MiB, typed
+//!   by its bytes) are attached to the run, as `chat.send`'s attachments are; an image given
+//!   by an `http(s)` URL is refused (`400`): this gateway never fetches a URL for a caller
+//!   (OpenClaw's `images.allowUrl` is off by default too). Earlier messages' images are
+//!   left out (their text stays), as in OpenClaw.
+//! - Not here: client-defined function tools (`tools`) and `/v1/embeddings` are refused
+//!   with `400` naming them; sampling fields (`temperature`, `max_tokens`, `stop`, …) are
+//!   checked as OpenClaw checks them and not forwarded.
 //! - **`usage`**: the tokens the run's model calls reported (`prompt_tokens` counts cache
 //!   reads and writes), in the answer, or with `stream_options.include_usage` as a last
 //!   chunk before `[DONE]`; left out when the model reported none.
@@ -54,6 +60,10 @@ pub const MAX_BODY_BYTES: usize = 20 * 1024 * 1024;
 
 /// The largest prompt built from `messages` (bytes).
 pub const MAX_PROMPT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most images taken from the latest user message (this gateway's attachment limit;
+/// OpenClaw takes 8).
+pub const MAX_IMAGES: usize = openclaw_actors::media::MAX_ATTACHMENTS;
 
 /// Longest `user` and `x-openclaw-session-key` (characters).
 const MAX_KEY_CHARS: usize = 256;
@@ -381,6 +391,50 @@ pub(crate) fn text_of(content: &Value) -> Option<String> {
     }
 }
 
+/// The images of the latest user message (`image_url` parts: `{"image_url": {"url"}}` or
+/// `{"image_url": "<url>"}`), decoded and typed as `chat.send`'s attachments are. `Err`:
+/// too many, a URL that is not a `data:` URL, or data that is not a supported image.
+pub fn latest_images(
+    messages: &[Value],
+) -> Result<Vec<openclaw_actors::media::FileUpload>, String> {
+    let Some(parts) = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str).map(str::trim) == Some("user"))
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_array)
+    else {
+        return Ok(Vec::new());
+    };
+    let mut attachments = Vec::new();
+    for p in parts {
+        if p.get("type").and_then(Value::as_str) != Some("image_url") {
+            continue;
+        }
+        let url = p
+            .get("image_url")
+            .and_then(|u| u.get("url").or(Some(u)))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .ok_or("an `image_url` part has no `url`.")?;
+        if !url
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("data:"))
+        {
+            return Err("An `image_url` given by URL is not fetched by this gateway: send the image inline as a `data:` URL (base64).".into());
+        }
+        attachments.push(json!({"type": "image", "content": url}));
+    }
+    if attachments.len() > MAX_IMAGES {
+        return Err(format!(
+            "At most {MAX_IMAGES} images per message ({} given).",
+            attachments.len()
+        ));
+    }
+    openclaw_actors::media::parse_uploads(Some(&Value::Array(attachments)))
+        .map_err(|e| format!("{}.", e.replace("attachments[", "image_url[")))
+}
+
 /// The prompt: OpenClaw's `buildAgentPrompt` (the client's system text, the conversation
 /// as context, the current turn). `Err`: what the request lacks or has that is refused.
 pub fn build_prompt(messages: &[Value]) -> Result<String, String> {
@@ -390,16 +444,10 @@ pub fn build_prompt(messages: &[Value]) -> Result<String, String> {
     for m in messages {
         let Some(o) = m.as_object() else { continue };
         let role = o.get("role").and_then(Value::as_str).unwrap_or("").trim();
-        if let Some(Value::Array(parts)) = o.get("content")
-            && parts
-                .iter()
-                .any(|p| p.get("type").and_then(Value::as_str) == Some("image_url"))
-        {
-            return Err(
-                "image_url parts are not supported by this gateway's OpenAI-compatible endpoint; send the text (photos reach the agent from a chat channel or the Control UI)"
-                    .into(),
-            );
-        }
+        // A user message of images only is still a turn (its images go with the run).
+        let has_image = role == "user"
+            && matches!(o.get("content"), Some(Value::Array(parts))
+                if parts.iter().any(|p| p.get("type").and_then(Value::as_str) == Some("image_url")));
         let content = if role == "function" && o.get("content") == Some(&Value::Null) {
             Some(String::new())
         } else {
@@ -449,7 +497,7 @@ pub fn build_prompt(messages: &[Value]) -> Result<String, String> {
         let name = o.get("name").and_then(Value::as_str).unwrap_or("").trim();
         let is_tool_result =
             role == "tool" && content.is_some() && (!call_id.is_empty() || !name.is_empty());
-        if body.is_empty() && !is_tool_result {
+        if body.is_empty() && !is_tool_result && !has_image {
             continue;
         }
         let sender = match role {
@@ -635,6 +683,7 @@ pub(crate) async fn start_run(
     run_id: String,
     session_key: String,
     prompt: String,
+    uploads: Vec<openclaw_actors::media::FileUpload>,
     stream: bool,
 ) -> Result<(RunGuard, Option<tokio::sync::mpsc::Receiver<Value>>), HttpResponse> {
     let mut guard = RunGuard {
@@ -673,7 +722,7 @@ pub(crate) async fn start_run(
             session_key,
             text: prompt,
             sender: Some("operator:openai-http".into()),
-            uploads: Vec::new(),
+            uploads,
             thinking: None,
             delivery: None,
             model: header(req, "x-openclaw-model").map(str::to_owned),
@@ -835,6 +884,10 @@ pub async fn chat_completions(
         Ok(p) => p,
         Err(e) => return invalid(e),
     };
+    let images = match latest_images(messages) {
+        Ok(i) => i,
+        Err(e) => return invalid(e),
+    };
     let agent = match resolve_agent(&req, &engine, model) {
         Ok(a) => a,
         Err(e) => return invalid(e),
@@ -853,6 +906,7 @@ pub async fn chat_completions(
         run_id.clone(),
         session_key.clone(),
         prompt,
+        images,
         stream,
     )
     .await
@@ -1177,10 +1231,11 @@ mod tests {
                 Err("Missing user message in `messages`.".into())
             );
         }
+        // An image-only turn is a turn.
         let img = build_prompt(&[
             json!({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}),
         ]);
-        assert!(img.is_err_and(|e| e.contains("image_url")));
+        assert_eq!(img.as_deref(), Ok(""));
         let huge = "x".repeat(MAX_PROMPT_BYTES + 1);
         assert!(build_prompt(&[user(&huge)]).is_err_and(|e| e.contains("too long")));
     }
@@ -1210,6 +1265,40 @@ mod tests {
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%ff"), None);
         assert_eq!(percent_decode("%2"), None);
+    }
+
+    /// A 1×1 PNG.
+    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+    #[test]
+    fn the_latest_user_messages_data_url_images_are_attached() {
+        let img = |url: &str| json!({"type": "image_url", "image_url": {"url": url}});
+        let data = format!("data:image/png;base64,{PNG}");
+        let got = latest_images(&[
+            json!({"role": "user", "content": [img("https://example.com/old.png")]}),
+            json!({"role": "assistant", "content": "ok"}),
+            json!({"role": "user", "content": [{"type": "text", "text": "what is it?"}, img(&data),
+                {"type": "image_url", "image_url": data}]}),
+        ])
+        .expect("two images");
+        assert_eq!(got.len(), 2);
+        assert_eq!(&*got[0].mime, "image/png");
+        assert!(
+            latest_images(&[json!({"role": "user", "content": "text"})])
+                .is_ok_and(|v| v.is_empty())
+        );
+        for (parts, want) in [
+            (vec![img("https://example.com/x.png")], "not fetched"),
+            (vec![img("HTTP://x")], "not fetched"),
+            (vec![json!({"type": "image_url"})], "no `url`"),
+            (vec![img("data:image/png;base64,!!!")], "not base64"),
+            (vec![img("data:text/plain;base64,aGVsbG8=")], "only images"),
+            (vec![img(&data); MAX_IMAGES + 1], "At most"),
+        ] {
+            let e =
+                latest_images(&[json!({"role": "user", "content": parts})]).expect_err("refused");
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

@@ -21,8 +21,10 @@
 //!   `response.output_item.done`, `response.completed` (a failed run: `response.failed`),
 //!   then `data: [DONE]`; a `: keep-alive` comment every 3 s; a client that disconnects
 //!   aborts the run.
-//! - Refused with `400`: client `tools`, `input_image` and `input_file` parts (no URL is ever
-//!   fetched), an unknown `previous_response_id`.
+//! - Images: the latest user message's `input_image` parts with a `data:` URL go with the
+//!   run (as the chat completions endpoint's `image_url`s, see there).
+//! - Refused with `400`: client `tools`, `input_image` by `http(s)` URL (no URL is ever
+//!   fetched), `input_file` parts, an unknown `previous_response_id`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -36,7 +38,8 @@ use serde_json::{Value, json};
 
 use super::openai::{
     Endpoint, EventStream, Outcome, Settings, StreamFormat, build_prompt, error, invalid,
-    read_request, resolve_agent, resolve_session, shown, start_run, string_field, wait_end,
+    latest_images, read_request, resolve_agent, resolve_session, shown, start_run, string_field,
+    wait_end,
 };
 
 /// Responses whose sessions `previous_response_id` can continue.
@@ -104,20 +107,23 @@ pub fn input_messages(instructions: Option<&str>, input: &Value) -> Result<Vec<V
         let role = o.get("role").and_then(Value::as_str);
         match (kind, role) {
             (Some("message") | None, Some(role)) => {
-                if let Some(Value::Array(parts)) = o.get("content")
-                    && let Some(p) = parts.iter().find(|p| {
-                        matches!(
-                            p.get("type").and_then(Value::as_str),
-                            Some("input_image" | "input_file")
-                        )
-                    })
-                {
-                    let t = p.get("type").and_then(Value::as_str).unwrap_or("");
-                    return Err(format!(
-                        "`{t}` parts are not supported by this gateway's OpenResponses endpoint; send the text"
-                    ));
+                let mut content = o.get("content").cloned().unwrap_or(Value::Null);
+                if let Value::Array(parts) = &mut content {
+                    for p in parts.iter_mut() {
+                        match p.get("type").and_then(Value::as_str) {
+                            // An image part, as the chat completions shape has it.
+                            Some("input_image") => {
+                                let url = p.get("image_url").cloned().unwrap_or(Value::Null);
+                                *p = json!({"type": "image_url", "image_url": {"url": url}});
+                            }
+                            Some("input_file") => {
+                                return Err("`input_file` parts are not supported by this gateway's OpenResponses endpoint; send the text (images as `input_image` with a `data:` URL)".into());
+                            }
+                            _ => {}
+                        }
+                    }
                 }
-                out.push(json!({"role": role, "content": o.get("content").cloned().unwrap_or(Value::Null)}));
+                out.push(json!({"role": role, "content": content}));
             }
             (Some("function_call"), _) => {
                 out.push(json!({"role": "assistant", "content": "", "tool_calls": [{
@@ -280,6 +286,10 @@ pub async fn responses(
         Ok(p) => p,
         Err(e) => return invalid(e.replace("`messages`", "`input`")),
     };
+    let images = match latest_images(&messages) {
+        Ok(i) => i,
+        Err(e) => return invalid(e.replace("image_url", "input_image")),
+    };
     let model_name = model.unwrap_or("openclaw").to_owned();
     let uuid = uuid::Uuid::new_v4().simple().to_string();
     let run_id = format!("resp_{uuid}");
@@ -291,6 +301,7 @@ pub async fn responses(
         run_id.clone(),
         session_key.clone(),
         prompt,
+        images,
         stream,
     )
     .await
@@ -463,6 +474,10 @@ mod tests {
             (
                 json!([{"type": "input_image", "image_url": "x"}]),
                 "`input_image`",
+            ),
+            (
+                json!([{"role": "user", "content": [{"type": "input_file", "file_data": "x"}]}]),
+                "data:",
             ),
             (
                 json!([{"role": "user", "content": [{"type": "input_file", "file_data": "x"}]}]),

@@ -710,3 +710,84 @@ fn complete_status(gw: &TestGateway) -> (u16, String) {
     );
     (status, body)
 }
+
+/// Images from an OpenAI client (Open WebUI's attach button): the latest user message's
+/// `data:` URL images reach a model that sees images, through both endpoints; an image by
+/// `https` URL is refused (`400`, nothing fetched, nothing run), and so is data that is not
+/// an image.
+#[actix_web::test]
+async fn data_url_images_reach_the_model_and_image_urls_are_not_fetched() {
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value = serde_json::from_str(&config_with(
+        &ai,
+        json!({"chatCompletions": {"enabled": true}, "responses": {"enabled": true}}),
+    ))
+    .expect("config JSON");
+    cfg["models"]["providers"]["fake"]["models"][0]["input"] = json!(["text", "image"]);
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&cfg.to_string()),
+    );
+    // A 1×1 PNG.
+    let png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+    ai.push(FakeReply::text("a single pixel"));
+    let (status, _, v) = complete(
+        &gw,
+        &json!({"model": "openclaw", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is in this picture?"},
+            {"type": "image_url", "image_url": {"url": png}},
+        ]}]}),
+        &[],
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["choices"][0]["message"]["content"], "a single pixel",
+        "{v}"
+    );
+    let reqs = ai.wait_requests(1, Duration::from_secs(10));
+    let sent = reqs[0].to_string();
+    assert!(sent.contains(png), "the model was shown the image: {sent}");
+    assert!(sent.contains("what is in this picture?"), "{sent}");
+
+    // The Responses API's `input_image`.
+    ai.push(FakeReply::text("still one pixel"));
+    let (status, v) = respond(
+        &gw,
+        &json!({"model": "openclaw", "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "and now?"},
+            {"type": "input_image", "image_url": png},
+        ]}]}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let reqs = ai.wait_requests(2, Duration::from_secs(10));
+    assert!(reqs[1].to_string().contains(png), "{}", reqs[1]);
+
+    // Refused before anything runs.
+    for content in [
+        json!([{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]),
+        json!([{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGVsbG8="}}]),
+    ] {
+        let (status, _, v) = complete(
+            &gw,
+            &json!({"messages": [{"role": "user", "content": content}]}),
+            &[],
+        );
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    }
+    let (status, v) = respond(
+        &gw,
+        &json!({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "http://10.0.0.1/x.png"}]}]}),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("input_image"),
+        "{v}"
+    );
+    assert_eq!(ai.requests().len(), 2, "nothing else reached the model");
+}
