@@ -72,9 +72,33 @@ async fn a_phone_node_talks_to_the_agent_and_follows_the_answers() {
     let mut node =
         FakeNode::connect(gw.port, &random_key(), GW_TOKEN, &[], always(Action::Echo)).await;
 
-    // Operators following the sessions see each new transcript message (`session.message`).
+    // Operators following the sessions see each new transcript message (`session.message`);
+    // a viewer following only the main session sees only its messages.
     let res = op.request("sessions.subscribe", json!({})).await;
     assert_eq!(res["ok"], true, "{res}");
+    let mut viewer = operator(&gw, &["operator.read"]).await;
+    let res = viewer
+        .request("sessions.messages.subscribe", json!({"key": "main"}))
+        .await;
+    assert_eq!(
+        res["payload"],
+        json!({"subscribed": true, "key": "agent:main:main"}),
+        "{res}"
+    );
+    for (params, code) in [
+        (
+            json!({"key": "main", "includeApprovals": true}),
+            "UNAVAILABLE",
+        ),
+        (json!({"key": "main", "nope": 1}), "INVALID_REQUEST"),
+        (json!({"key": " "}), "INVALID_REQUEST"),
+        (json!({}), "INVALID_REQUEST"),
+    ] {
+        let res = viewer
+            .request("sessions.messages.subscribe", params.clone())
+            .await;
+        assert_eq!(error_of(&res)["code"], code, "{params}: {res}");
+    }
 
     // Until an operator approves the node, it may not talk to the agent or follow a session.
     let res = node
@@ -131,6 +155,8 @@ async fn a_phone_node_talks_to_the_agent_and_follows_the_answers() {
         roles.push(p["message"]["role"].clone());
     }
     assert_eq!(roles, [json!("user"), json!("assistant")]);
+    let ev = viewer.event_within("session.message", WAIT).await;
+    assert_eq!(ev["payload"]["runId"], run.as_str(), "{ev}");
 
     // The same utterance again (a retried send): nothing new runs.
     let out = node_event(
@@ -165,6 +191,22 @@ async fn a_phone_node_talks_to_the_agent_and_follows_the_answers() {
     let run = out["runId"].as_str().expect("runId").to_owned();
     let fin = op_final(&mut op, &run).await;
     assert_eq!(fin["sessionKey"], own.as_str(), "{fin}");
+    // The viewer follows the main session only: after its unsubscribe answer, none of
+    // this run's messages reached it.
+    let res = viewer
+        .request("sessions.messages.unsubscribe", json!({"key": "main"}))
+        .await;
+    assert_eq!(res["payload"]["subscribed"], false, "{res}");
+    let seen: Vec<&Value> = viewer
+        .backlog
+        .iter()
+        .filter(|e| e["event"] == "session.message")
+        .collect();
+    assert!(
+        seen.iter()
+            .all(|e| e["payload"]["sessionKey"] == "agent:main:main"),
+        "{seen:?}"
+    );
 
     // Ignored, with the reason: empty, too long (20 000 UTF-16 units; an emoji is two),
     // not an object, attachments not a list, no session to follow.

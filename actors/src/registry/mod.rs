@@ -144,6 +144,8 @@ pub struct Registry {
     /// Runs whose `chat` events also go to a listener outside the sockets (the
     /// OpenAI-compatible HTTP endpoint's streams), by run id; see `runs::TapRun`.
     run_taps: HashMap<String, tokio::sync::mpsc::Sender<Value>>,
+    /// Connections that follow one session's messages (`sessions.messages.subscribe`).
+    message_subscribers: session_events::MessageSubscribers,
     /// The wake words and their routing (`voicewake.*`, see [`node_events`]).
     voicewake: crate::voicewake::VoiceWake,
     /// Which nodes follow which sessions (`node.event chat.subscribe`).
@@ -181,6 +183,7 @@ impl Registry {
             presence_scheduled: false,
             run_taps: HashMap::new(),
             voicewake: crate::voicewake::VoiceWake::default(),
+            message_subscribers: session_events::MessageSubscribers::default(),
             node_subs: node_events::NodeSubscriptions::default(),
             voice_transcripts: node_events::RecentTranscripts::default(),
             store,
@@ -477,6 +480,7 @@ impl Handler<SessionClosed> for Registry {
     fn handle(&mut self, msg: SessionClosed, ctx: &mut Self::Context) {
         self.detach_node(&msg.conn_id);
         self.session_subscribers.remove(&msg.conn_id);
+        self.message_subscribers.remove(&msg.conn_id);
         if let Some(entry) = self.sessions.close(&msg.conn_id)
             && let Some(authed) = &entry.authed
             && authed.tracked()

@@ -125,6 +125,127 @@ impl SessionSubscribers {
     }
 }
 
+/// A connection follows at most this many sessions' messages.
+pub const MAX_MESSAGE_SUBSCRIPTIONS: usize = 64;
+
+/// The connections that follow one session's messages (`sessions.messages.subscribe`), by
+/// session key, at most [`MAX_MESSAGE_SUBSCRIPTIONS`] per connection. A closed connection
+/// is forgotten when the registry hears of it, or (for the sockets it does not track) when
+/// a message of a session it followed finds its actor gone.
+#[derive(Default)]
+pub struct MessageSubscribers {
+    by_key: HashMap<String, HashMap<String, Addr<WsSession>>>,
+    keys_by_conn: HashMap<String, std::collections::HashSet<String>>,
+}
+
+impl MessageSubscribers {
+    /// `conn_id` follows `key`; `false` when it follows the most it may.
+    pub fn subscribe(&mut self, conn_id: &str, addr: Addr<WsSession>, key: &str) -> bool {
+        let keys = self.keys_by_conn.entry(conn_id.to_owned()).or_default();
+        if !keys.contains(key) && keys.len() >= MAX_MESSAGE_SUBSCRIPTIONS {
+            return false;
+        }
+        keys.insert(key.to_owned());
+        self.by_key
+            .entry(key.to_owned())
+            .or_default()
+            .insert(conn_id.to_owned(), addr);
+        true
+    }
+
+    /// `conn_id` stops following `key`.
+    pub fn unsubscribe(&mut self, conn_id: &str, key: &str) {
+        if let Some(keys) = self.keys_by_conn.get_mut(conn_id) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.keys_by_conn.remove(conn_id);
+            }
+        }
+        if let Some(conns) = self.by_key.get_mut(key) {
+            conns.remove(conn_id);
+            if conns.is_empty() {
+                self.by_key.remove(key);
+            }
+        }
+    }
+
+    /// A closed connection follows nothing.
+    pub fn remove(&mut self, conn_id: &str) {
+        for key in self.keys_by_conn.remove(conn_id).unwrap_or_default() {
+            if let Some(conns) = self.by_key.get_mut(&key) {
+                conns.remove(conn_id);
+                if conns.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Whether nobody follows anything.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Sends `session.message` with `payload` to the live followers of `key` not in
+    /// `skip` (they got it as subscribers of every session), forgetting the stopped ones.
+    fn send(&mut self, key: &str, payload: &Arc<str>, skip: &SessionSubscribers) {
+        let Some(conns) = self.by_key.get(key) else {
+            return;
+        };
+        let event: Arc<str> = Arc::from("session.message");
+        let mut gone = Vec::new();
+        for (conn, addr) in conns {
+            if !addr.connected() {
+                gone.push(conn.clone());
+            } else if !skip.by_conn.contains_key(conn) {
+                let _ = addr.try_send(SendEvent {
+                    event: event.clone(),
+                    payload: payload.clone(),
+                    state_version: None,
+                });
+            }
+        }
+        for conn in gone {
+            self.remove(&conn);
+        }
+    }
+}
+
+/// `sessions.messages.subscribe {key}` / `sessions.messages.unsubscribe {key}`: whether
+/// the connection now follows the session's messages (`false` for an unsubscribe; an
+/// `Err` when it follows the most it may).
+#[derive(Message)]
+#[rtype(result = "Result<bool, ()>")]
+pub struct FollowSessionMessages {
+    /// The connection.
+    pub conn_id: String,
+    /// Its session actor.
+    pub addr: Addr<WsSession>,
+    /// Normalized session key.
+    pub key: String,
+    /// Follow or stop.
+    pub on: bool,
+}
+
+impl Handler<FollowSessionMessages> for Registry {
+    type Result = Result<bool, ()>;
+
+    fn handle(&mut self, msg: FollowSessionMessages, _: &mut Self::Context) -> Self::Result {
+        if !msg.on {
+            self.message_subscribers.unsubscribe(&msg.conn_id, &msg.key);
+            return Ok(false);
+        }
+        if self
+            .message_subscribers
+            .subscribe(&msg.conn_id, msg.addr, &msg.key)
+        {
+            Ok(true)
+        } else {
+            Err(())
+        }
+    }
+}
+
 /// What changed in a session, as `sessions.changed` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
@@ -156,7 +277,7 @@ impl Handler<TranscriptGrew> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: TranscriptGrew, _: &mut Self::Context) {
-        if self.session_subscribers.is_empty() {
+        if self.session_subscribers.is_empty() && self.message_subscribers.is_empty() {
             return;
         }
         #[derive(Serialize)]
@@ -201,8 +322,10 @@ impl Handler<TranscriptGrew> for Registry {
                 last_thread_id: delivery.as_ref().and_then(|d| d.thread_id),
             });
             if let Ok(p) = payload {
-                self.session_subscribers
-                    .send("session.message", Arc::from(p));
+                let p: Arc<str> = Arc::from(p);
+                self.message_subscribers
+                    .send(key, &p, &self.session_subscribers);
+                self.session_subscribers.send("session.message", p);
             }
         }
     }

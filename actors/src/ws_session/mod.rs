@@ -88,6 +88,7 @@ pub const EVENTS: &[&str] = &[
     "chat",
     "agent",
     "sessions.changed",
+    "session.message",
     "voicewake.changed",
     "voicewake.routing.changed",
 ];

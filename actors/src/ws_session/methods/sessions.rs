@@ -33,6 +33,16 @@ pub(super) const METHODS: &[Method] = &[
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_subscribe),
     },
     Method {
+        name: "sessions.messages.subscribe",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_messages),
+    },
+    Method {
+        name: "sessions.messages.unsubscribe",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_messages),
+    },
+    Method {
         name: "sessions.describe",
         access: MethodAccess::Operator(READ),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_describe),
@@ -245,6 +255,54 @@ impl Params for SubscribeParams {
                 "invalid sessions.subscribe params: must be object",
             )),
         }
+    }
+}
+
+/// `sessions.messages.subscribe {key, agentId?, includeApprovals?}` /
+/// `sessions.messages.unsubscribe {key, agentId?}`.
+pub(crate) struct MessagesParams {
+    /// Normalized session key.
+    key: String,
+}
+
+impl Params for MessagesParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let m = call.method;
+        let o = obj(m, &call.params)?;
+        let mut c = Checker::new();
+        let subscribe = m == "sessions.messages.subscribe";
+        c.closed(
+            "",
+            o,
+            if subscribe {
+                &["key", "agentId", "includeApprovals"]
+            } else {
+                &["key", "agentId"]
+            },
+        );
+        c.required("", o, "key");
+        let key = c
+            .string("", o, "key", true)
+            .map(str::trim)
+            .filter(|k| !k.is_empty());
+        let approvals = subscribe && c.boolean("", o, "includeApprovals") == Some(true);
+        if !c.ok() {
+            return Err(fail(m, &c));
+        }
+        check_agent(&mut c, o)?;
+        let Some(key) = key else {
+            return Err(ErrorShape::invalid(format!(
+                "invalid {m} params: key is required"
+            )));
+        };
+        if approvals {
+            return Err(ErrorShape::unavailable(
+                "session approval replay unavailable: follow exec approvals with the operator.approvals scope (exec.approval.requested events)",
+            ));
+        }
+        Ok(Self {
+            key: normalize_session_key(key),
+        })
     }
 }
 
@@ -669,6 +727,34 @@ impl WsSession {
             search: p.search,
         });
         self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+    }
+
+    /// `sessions.messages.subscribe` → `{subscribed: true, key}`: this connection gets the
+    /// session's `session.message` events from now on; `sessions.messages.unsubscribe` →
+    /// `{subscribed: false, key}`.
+    fn sessions_messages(&mut self, call: Call, p: MessagesParams, ctx: &mut Context<Self>) {
+        let fut = self
+            .registry
+            .send(crate::registry::session_events::FollowSessionMessages {
+                conn_id: self.conn_id.clone(),
+                addr: ctx.address(),
+                key: p.key.clone(),
+                on: call.method == "sessions.messages.subscribe",
+            });
+        let key = p.key;
+        self.reply_with(
+            call.id,
+            async move {
+                match fut.await.map_err(|_| gone())? {
+                    Ok(subscribed) => Ok(serde_json::json!({"subscribed": subscribed, "key": key})),
+                    Err(()) => Err(ErrorShape::invalid(format!(
+                        "this connection already follows {} sessions' messages; unsubscribe one first",
+                        crate::registry::session_events::MAX_MESSAGE_SUBSCRIPTIONS
+                    ))),
+                }
+            },
+            ctx,
+        );
     }
 
     /// `sessions.subscribe`: this connection gets `sessions.changed` from now on.
