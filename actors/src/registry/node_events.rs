@@ -100,14 +100,16 @@ pub struct RecentTranscripts(HashMap<String, (String, u64)>);
 
 impl RecentTranscripts {
     /// Whether `fingerprint` repeats the last transcript of `session_key` within the
-    /// window; records it otherwise.
-    pub fn is_repeat(&mut self, session_key: &str, fingerprint: String, now: u64) -> bool {
-        if let Some((f, at)) = self.0.get(session_key)
-            && *f == fingerprint
-            && now.saturating_sub(*at) <= TRANSCRIPT_REPEAT_MS
-        {
-            return true;
-        }
+    /// window.
+    pub fn is_repeat(&self, session_key: &str, fingerprint: &str, now: u64) -> bool {
+        self.0.get(session_key).is_some_and(|(f, at)| {
+            f == fingerprint && now.saturating_sub(*at) <= TRANSCRIPT_REPEAT_MS
+        })
+    }
+
+    /// Records `fingerprint` as the last transcript of `session_key` (one that started a
+    /// run: a refused one may be sent again).
+    pub fn record(&mut self, session_key: &str, fingerprint: String, now: u64) {
         if self.0.len() >= MAX_RECENT_TRANSCRIPTS && !self.0.contains_key(session_key) {
             self.0
                 .retain(|_, (_, at)| now.saturating_sub(*at) <= TRANSCRIPT_REPEAT_MS);
@@ -122,7 +124,6 @@ impl RecentTranscripts {
             }
         }
         self.0.insert(session_key.to_owned(), (fingerprint, now));
-        false
     }
 }
 
@@ -428,8 +429,9 @@ impl Handler<SubmitNodeRun> for Registry {
             )));
         }
         let key = msg.session_key;
-        if let Some(f) = msg.transcript
-            && self.voice_transcripts.is_repeat(&key, f, now_ms())
+        let now = now_ms();
+        if let Some(f) = &msg.transcript
+            && self.voice_transcripts.is_repeat(&key, f, now)
         {
             return Ok(SubmitAck {
                 run_id: msg.run_id,
@@ -441,7 +443,28 @@ impl Handler<SubmitNodeRun> for Registry {
             None => None,
             Some((channel, to)) => self.node_delivery(&msg.node_id, &key, channel, to)?,
         };
-        if let (Some(text), Some(d)) = (msg.receipt, &delivery) {
+        let delivery_for_receipt = delivery.clone();
+        let receipt = msg.receipt;
+        let req = RunRequest {
+            run_id: msg.run_id.clone(),
+            session_key: key.clone(),
+            text: msg.text,
+            origin: RunOrigin::Node {
+                node_id: msg.node_id.clone(),
+            },
+            sender: Some(format!("node:{}", msg.node_id)),
+            uploads: msg.uploads,
+            compact: None,
+            thinking: msg.thinking,
+            delivery,
+            model: None,
+        };
+        let started = self.submit(req, ctx).map_err(|e| e.to_shape())?;
+        if let Some(f) = msg.transcript {
+            self.voice_transcripts.record(&key, f, now);
+        }
+        // The note goes out once the request is accepted.
+        if let (Some(text), Some(d)) = (receipt, &delivery_for_receipt) {
             let send = ctx.address().send(super::channels::SendOutbound {
                 channel: d.channel.clone().unwrap_or_default(),
                 account_id: None,
@@ -461,21 +484,6 @@ impl Handler<SubmitNodeRun> for Registry {
                 }
             });
         }
-        let req = RunRequest {
-            run_id: msg.run_id.clone(),
-            session_key: key.clone(),
-            text: msg.text,
-            origin: RunOrigin::Node {
-                node_id: msg.node_id.clone(),
-            },
-            sender: Some(format!("node:{}", msg.node_id)),
-            uploads: msg.uploads,
-            compact: None,
-            thinking: msg.thinking,
-            delivery,
-            model: None,
-        };
-        let started = self.submit(req, ctx).map_err(|e| e.to_shape())?;
         Ok(SubmitAck {
             run_id: msg.run_id,
             session_key: key,
@@ -508,15 +516,17 @@ mod tests {
     #[test]
     fn a_transcript_repeats_only_within_the_window_and_memory_is_bounded() {
         let mut r = RecentTranscripts::default();
-        assert!(!r.is_repeat("k", "text:hi".into(), 1000));
-        assert!(r.is_repeat("k", "text:hi".into(), 2000));
-        assert!(!r.is_repeat("k", "text:hi".into(), 4000));
-        assert!(!r.is_repeat("k", "text:other".into(), 4100));
-        assert!(!r.is_repeat("k2", "text:other".into(), 4100));
+        assert!(!r.is_repeat("k", "text:hi", 1000));
+        r.record("k", "text:hi".into(), 1000);
+        assert!(r.is_repeat("k", "text:hi", 2000));
+        assert!(!r.is_repeat("k", "text:hi", 4000));
+        assert!(!r.is_repeat("k", "text:other", 2000));
+        assert!(!r.is_repeat("k2", "text:hi", 2000));
         for i in 0..1000 {
-            assert!(!r.is_repeat(&format!("s{i}"), "x".into(), 5000));
+            r.record(&format!("s{i}"), "x".into(), 5000 + i);
         }
         assert!(r.0.len() <= MAX_RECENT_TRANSCRIPTS);
+        assert!(r.is_repeat("s999", "x", 5999), "the newest are kept");
     }
 
     #[test]

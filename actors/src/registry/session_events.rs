@@ -130,18 +130,45 @@ pub const MAX_MESSAGE_SUBSCRIPTIONS: usize = 64;
 
 /// The connections that follow one session's messages (`sessions.messages.subscribe`), by
 /// session key, at most [`MAX_MESSAGE_SUBSCRIPTIONS`] per connection. A closed connection
-/// is forgotten when the registry hears of it, or (for the sockets it does not track) when
-/// a message of a session it followed finds its actor gone.
-#[derive(Default)]
+/// is forgotten when the registry hears of it, or (for the sockets it does not track: the
+/// CLI's one-call connections) when a message of a session it followed finds its actor
+/// gone, and in a walk once the set has doubled since the last: so it never grows past
+/// twice its live size (or 64 connections).
 pub struct MessageSubscribers {
-    by_key: HashMap<String, HashMap<String, Addr<WsSession>>>,
-    keys_by_conn: HashMap<String, std::collections::HashSet<String>>,
+    by_key: HashMap<String, std::collections::HashSet<String>>,
+    conns: HashMap<String, (Addr<WsSession>, std::collections::HashSet<String>)>,
+    prune_at: usize,
+}
+
+impl Default for MessageSubscribers {
+    fn default() -> Self {
+        Self {
+            by_key: HashMap::new(),
+            conns: HashMap::new(),
+            prune_at: MIN_PRUNE_AT,
+        }
+    }
 }
 
 impl MessageSubscribers {
     /// `conn_id` follows `key`; `false` when it follows the most it may.
     pub fn subscribe(&mut self, conn_id: &str, addr: Addr<WsSession>, key: &str) -> bool {
-        let keys = self.keys_by_conn.entry(conn_id.to_owned()).or_default();
+        if !self.conns.contains_key(conn_id) && self.conns.len() >= self.prune_at {
+            let dead: Vec<String> = self
+                .conns
+                .iter()
+                .filter(|(_, (a, _))| !a.connected())
+                .map(|(c, _)| c.clone())
+                .collect();
+            for c in dead {
+                self.remove(&c);
+            }
+            self.prune_at = (2 * self.conns.len()).max(MIN_PRUNE_AT);
+        }
+        let (_, keys) = self
+            .conns
+            .entry(conn_id.to_owned())
+            .or_insert_with(|| (addr, std::collections::HashSet::new()));
         if !keys.contains(key) && keys.len() >= MAX_MESSAGE_SUBSCRIPTIONS {
             return false;
         }
@@ -149,16 +176,16 @@ impl MessageSubscribers {
         self.by_key
             .entry(key.to_owned())
             .or_default()
-            .insert(conn_id.to_owned(), addr);
+            .insert(conn_id.to_owned());
         true
     }
 
     /// `conn_id` stops following `key`.
     pub fn unsubscribe(&mut self, conn_id: &str, key: &str) {
-        if let Some(keys) = self.keys_by_conn.get_mut(conn_id) {
+        if let Some((_, keys)) = self.conns.get_mut(conn_id) {
             keys.remove(key);
             if keys.is_empty() {
-                self.keys_by_conn.remove(conn_id);
+                self.conns.remove(conn_id);
             }
         }
         if let Some(conns) = self.by_key.get_mut(key) {
@@ -171,7 +198,10 @@ impl MessageSubscribers {
 
     /// A closed connection follows nothing.
     pub fn remove(&mut self, conn_id: &str) {
-        for key in self.keys_by_conn.remove(conn_id).unwrap_or_default() {
+        let Some((_, keys)) = self.conns.remove(conn_id) else {
+            return;
+        };
+        for key in keys {
             if let Some(conns) = self.by_key.get_mut(&key) {
                 conns.remove(conn_id);
                 if conns.is_empty() {
@@ -189,20 +219,23 @@ impl MessageSubscribers {
     /// Sends `session.message` with `payload` to the live followers of `key` not in
     /// `skip` (they got it as subscribers of every session), forgetting the stopped ones.
     fn send(&mut self, key: &str, payload: &Arc<str>, skip: &SessionSubscribers) {
-        let Some(conns) = self.by_key.get(key) else {
+        let Some(followers) = self.by_key.get(key) else {
             return;
         };
         let event: Arc<str> = Arc::from("session.message");
         let mut gone = Vec::new();
-        for (conn, addr) in conns {
-            if !addr.connected() {
-                gone.push(conn.clone());
-            } else if !skip.by_conn.contains_key(conn) {
-                let _ = addr.try_send(SendEvent {
-                    event: event.clone(),
-                    payload: payload.clone(),
-                    state_version: None,
-                });
+        for conn in followers {
+            match self.conns.get(conn) {
+                Some((addr, _)) if addr.connected() => {
+                    if !skip.by_conn.contains_key(conn) {
+                        let _ = addr.try_send(SendEvent {
+                            event: event.clone(),
+                            payload: payload.clone(),
+                            state_version: None,
+                        });
+                    }
+                }
+                _ => gone.push(conn.clone()),
             }
         }
         for conn in gone {
