@@ -156,6 +156,7 @@ pub fn classify(path: &str) -> Class {
         || under("skills")
         || under("bindings")
         || under("session")
+        || under("commands.ownerAllowFrom")
     {
         return Class::Hot;
     }
@@ -842,6 +843,8 @@ mod tests {
     #[test]
     fn classification() {
         assert_eq!(classify("gateway.port"), Class::Listener);
+        assert_eq!(classify("commands.ownerAllowFrom"), Class::Hot);
+        assert_eq!(classify("commands.native"), Class::Process);
         assert_eq!(classify("gateway.tls.certPath"), Class::Listener);
         assert_eq!(classify("gateway.auth.token"), Class::Hot);
         assert_eq!(classify("gateway.auth.rateLimit.maxAttempts"), Class::Hot);

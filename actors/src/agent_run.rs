@@ -467,6 +467,7 @@ impl AgentRun {
                     session_key: session_key.clone(),
                     run_id: Some(run_id.clone()),
                     lines: shown,
+                    sender: None,
                 });
             }
             // Synced, or given up: either way the channel need not wait longer.
@@ -1809,6 +1810,12 @@ async fn run_loop(
             session_key: req.session_key.clone(),
             run_id: Some(req.run_id.clone()),
             lines: vec![user_line.clone()],
+            sender: match &req.origin {
+                RunOrigin::Channel { inbound, .. } => {
+                    Some(format!("{}:{}", inbound.channel, inbound.sender_id))
+                }
+                _ => None,
+            },
         });
         tail.push(user_line);
     }

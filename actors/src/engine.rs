@@ -54,6 +54,8 @@ pub struct EngineConfig {
     pub bind_addrs: Vec<String>,
     /// `gateway.tls.enabled` and `gateway.remote.url`, for setup codes' URLs.
     pub setup_urls: crate::setup_code::SetupUrls,
+    /// `commands.ownerAllowFrom`: the owner's chat identities (`<channel>:<senderId>`).
+    pub owners: Vec<String>,
     /// Proxies whose forwarding headers are trusted (`gateway.trustedProxies`: addresses
     /// and CIDR blocks).
     pub trusted_proxies: Vec<crate::auth::Cidr>,
@@ -117,6 +119,7 @@ impl EngineConfig {
             bind_mode: "loopback".to_owned(),
             bind_addrs: Vec::new(),
             setup_urls: Default::default(),
+            owners: Vec::new(),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             auto_approve_local: true,

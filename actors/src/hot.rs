@@ -52,6 +52,8 @@ pub struct HotConfig {
     pub bind_addrs: Vec<String>,
     /// `gateway.tls.enabled` and `gateway.remote.url`, for setup codes' URLs.
     pub setup_urls: crate::setup_code::SetupUrls,
+    /// `commands.ownerAllowFrom`: the owner's chat identities (`<channel>:<senderId>`).
+    pub owners: Arc<Vec<String>>,
 }
 
 impl HotConfig {
@@ -84,6 +86,7 @@ impl HotConfig {
             port: config.port,
             bind_addrs: config.bind_addrs.clone(),
             setup_urls: config.setup_urls.clone(),
+            owners: Arc::new(config.owners.clone()),
         }
     }
 }

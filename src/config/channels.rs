@@ -107,9 +107,39 @@ pub struct CommandsCfg {
     /// (default: on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native_skills: Option<Value>,
+    /// The owner's chat identities (`<channel>:<senderId>`, top level only): what
+    /// `session.message` marks `senderIsOwner` (the MCP channel bridge takes permission
+    /// replies only from the owner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_allow_from: Option<Vec<String>>,
 }
 
 impl CommandsCfg {
+    /// `ownerAllowFrom`, checked: each entry `<channel>:<senderId>` (the channel lowercased,
+    /// spaces trimmed); a bad one is an error naming it and the fix.
+    pub fn owners(&self) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        for raw in self.owner_allow_from.iter().flatten() {
+            let e = raw.trim();
+            let parsed = e.split_once(':').filter(|(c, id)| {
+                !c.is_empty()
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+                    && !id.is_empty()
+                    && !id.contains(':')
+                    && !id.chars().any(char::is_whitespace)
+            });
+            let Some((channel, id)) = parsed else {
+                let shown: String = e.chars().take(80).collect();
+                return Err(format!(
+                    "commands.ownerAllowFrom entry {shown:?} is not <channel>:<senderId>. Fix: use e.g. \"telegram:123456789\" (the sender's numeric id)"
+                ));
+            };
+            out.push(format!("{}:{id}", channel.to_ascii_lowercase()));
+        }
+        Ok(out)
+    }
+
     /// `native` as a switch: `None` when unset or `"auto"`; an error naming `key` for any
     /// other value.
     pub fn native_switch(&self, key: &str) -> Result<Option<bool>, String> {
@@ -199,4 +229,37 @@ pub struct ChannelsCfg {
     /// Telegram.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram: Option<TelegramCfg>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_entries_are_channel_and_sender_ids() {
+        let cfg = |list: &[&str]| CommandsCfg {
+            owner_allow_from: Some(list.iter().map(|s| (*s).to_owned()).collect()),
+            ..CommandsCfg::default()
+        };
+        assert_eq!(
+            cfg(&[" Telegram:4242 ", "discord:99"]).owners(),
+            Ok(vec!["telegram:4242".to_owned(), "discord:99".to_owned()])
+        );
+        assert_eq!(CommandsCfg::default().owners(), Ok(Vec::new()));
+        for bad in [
+            "4242",
+            ":1",
+            "telegram:",
+            "tele gram:1",
+            "telegram:user:1",
+            "telegram:1 2",
+            "*",
+        ] {
+            let e = cfg(&[bad]).owners().expect_err(bad);
+            assert!(
+                e.contains("commands.ownerAllowFrom") && e.contains("Fix:"),
+                "{e}"
+            );
+        }
+    }
 }

@@ -285,6 +285,8 @@ pub struct Prepared {
     pub conn_limits: crate::http::ceiling::ConnLimits,
     /// What setup codes' URLs are chosen from besides the bound addresses.
     pub setup_urls: openclaw_actors::setup_code::SetupUrls,
+    /// `commands.ownerAllowFrom`, checked and normalized.
+    pub owners: Vec<String>,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -338,6 +340,14 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .nodes
         .to_policy()
         .map_err(StartError::config)?;
+    let owners = loaded
+        .config
+        .commands
+        .as_ref()
+        .map(|c| c.owners())
+        .transpose()
+        .map_err(StartError::config)?
+        .unwrap_or_default();
     let defaults = &loaded.config.agents.defaults;
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
@@ -487,6 +497,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
             responses: gw.http.endpoints.responses.enabled == Some(true),
         },
         conn_limits,
+        owners,
         setup_urls: openclaw_actors::setup_code::SetupUrls {
             tls: gw.tls.enabled == Some(true),
             remote_url: gw.remote.url.clone(),
@@ -626,6 +637,7 @@ pub fn hot_config(
         port,
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
         setup_urls: p.setup_urls.clone(),
+        owners: std::sync::Arc::new(p.owners.clone()),
     }
 }
 
@@ -760,6 +772,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         bind_mode: gw.bind.as_str().to_owned(),
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
         setup_urls: prepared.setup_urls.clone(),
+        owners: prepared.owners.clone(),
         trusted_proxies: prepared.trusted_proxies.clone(),
         allowed_origins: prepared.allowed_origins.clone(),
         auto_approve_local: prepared.auto_approve_local,

@@ -2243,7 +2243,9 @@ fn real_cli_mcp_channel_bridge_reads_and_answers_our_telegram_chats() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     ai.set_default_text("MCP-side answer 7f2");
-    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut cfg: Value = serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("JSON");
+    cfg["commands"] = json!({"ownerAllowFrom": ["Telegram:4242"]});
+    let gw = start_gateway(&cfg.to_string());
     let wait_sent = |what: &str, f: &dyn Fn(&str) -> bool| {
         crate::support::retry_until(SLOW, what, || {
             tg.sent().into_iter().find(|m| f(m.text())).map(|_| ())
@@ -2372,4 +2374,57 @@ fn real_cli_mcp_channel_bridge_reads_and_answers_our_telegram_chats() {
         .find(|s| s.text() == "hello from the coding agent")
         .and_then(|s| s.chat_id());
     assert_eq!(to_chat, Some(4242));
+
+    // Claude asks permission for a tool; only the owner (`commands.ownerAllowFrom`) can
+    // answer from the chat. Another sender's "yes" is just a message.
+    m.send(
+        &json!({"jsonrpc": "2.0", "method": "notifications/claude/channel/permission_request",
+        "params": {"request_id": "abcde", "tool_name": "Bash", "description": "list files",
+            "input_preview": "ls"}}),
+    );
+    let permission = |m: &AcpBridge| {
+        m.notifications
+            .iter()
+            .find(|n| n["method"] == "notifications/claude/channel/permission")
+            .cloned()
+    };
+    dm(&tg, 5151, "yes abcde");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let polled = tool(&mut m, "events_wait", json!({"timeout_ms": 5000}));
+        let events = tool(&mut m, "events_poll", json!({"limit": 200}));
+        let stranger = events["events"].as_array().into_iter().flatten().any(|e| {
+            e["role"] == "user" && e["text"] == "yes abcde" && e["raw"]["senderIsOwner"] == false
+        });
+        if stranger {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event for the stranger's yes: {polled} {events}"
+        );
+    }
+    assert_eq!(
+        permission(&m),
+        None,
+        "a stranger answered the permission request"
+    );
+    dm(&tg, 4242, "yes abcde");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let granted = loop {
+        let _ = tool(&mut m, "events_poll", json!({"limit": 1}));
+        if let Some(n) = permission(&m) {
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the owner's yes did not answer: {:?}",
+            m.notifications
+        );
+    };
+    assert_eq!(
+        granted["params"],
+        json!({"request_id": "abcde", "behavior": "allow"}),
+        "{granted}"
+    );
 }

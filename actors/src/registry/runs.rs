@@ -1343,6 +1343,7 @@ impl Handler<InjectNote> for Registry {
                     session_key: key,
                     run_id: Some(run_id),
                     lines: vec![line],
+                    sender: None,
                 });
                 Ok(id)
             }

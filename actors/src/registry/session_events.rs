@@ -304,6 +304,9 @@ pub struct TranscriptGrew {
     pub run_id: Option<String>,
     /// The lines (only `message` lines are shown).
     pub lines: Vec<serde_json::Value>,
+    /// A chat message's sender (`<channel>:<senderId>`): its `session.message` says
+    /// whether it is the owner (`senderIsOwner`, from `commands.ownerAllowFrom`).
+    pub sender: Option<String>,
 }
 
 impl Handler<TranscriptGrew> for Registry {
@@ -317,6 +320,8 @@ impl Handler<TranscriptGrew> for Registry {
         #[serde(rename_all = "camelCase")]
         struct SessionMessage<'a> {
             session_key: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sender_is_owner: Option<bool>,
             #[serde(skip_serializing_if = "Option::is_none")]
             agent_id: Option<&'a str>,
             message: super::runs::HistoryMessage,
@@ -339,12 +344,19 @@ impl Handler<TranscriptGrew> for Registry {
             .get(key)
             .and_then(super::runs::SessionMeta::delivery_context);
         let agent_id = crate::agents::key_agent(key);
+        let sender_is_owner = msg.sender.as_ref().map(|s| {
+            let (channel, id) = s.split_once(':').unwrap_or((s, ""));
+            let s = format!("{}:{id}", channel.to_ascii_lowercase());
+            self.shared.live.get().owners.contains(&s)
+        });
         for line in &msg.lines {
             let Some(message) = super::runs::HistoryMessage::shown(line) else {
                 continue;
             };
+            let user = line.get("role").and_then(serde_json::Value::as_str) == Some("user");
             let payload = serde_json::to_string(&SessionMessage {
                 session_key: key,
+                sender_is_owner: sender_is_owner.filter(|_| user),
                 agent_id,
                 message,
                 run_id: msg.run_id.as_deref(),
