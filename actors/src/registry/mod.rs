@@ -39,6 +39,7 @@ pub mod chat_commands;
 pub mod devices;
 pub mod directory;
 pub mod exec_wake;
+pub mod follows;
 pub mod hello_view;
 pub mod maintenance;
 pub mod node_events;
@@ -184,7 +185,7 @@ impl Registry {
             run_taps: HashMap::new(),
             voicewake: crate::voicewake::VoiceWake::default(),
             message_subscribers: session_events::MessageSubscribers::default(),
-            node_subs: node_events::NodeSubscriptions::default(),
+            node_subs: node_events::node_subscriptions(),
             voice_transcripts: node_events::RecentTranscripts::default(),
             store,
             book,

@@ -11,7 +11,7 @@
 //!
 //! Messages: [`GetVoiceWake`], [`SetVoiceWake`], [`NodeSubscribe`], [`SubmitNodeRun`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use actix::prelude::*;
 use serde_json::{Value, json};
@@ -28,64 +28,11 @@ use crate::ws_session::SendTargeted;
 pub const MAX_SUBSCRIPTIONS_PER_NODE: usize = 32;
 
 /// Which nodes follow which sessions (`chat.subscribe`), both ways, bounded per node.
-#[derive(Debug, Default)]
-pub struct NodeSubscriptions {
-    by_session: HashMap<String, BTreeSet<String>>,
-    by_node: HashMap<String, BTreeSet<String>>,
-}
+pub type NodeSubscriptions = super::follows::Follows<()>;
 
-impl NodeSubscriptions {
-    /// `node_id` follows `session_key`; `false` when it already follows the most it may.
-    pub fn subscribe(&mut self, node_id: &str, session_key: &str) -> bool {
-        let keys = self.by_node.entry(node_id.to_owned()).or_default();
-        if !keys.contains(session_key) && keys.len() >= MAX_SUBSCRIPTIONS_PER_NODE {
-            return false;
-        }
-        keys.insert(session_key.to_owned());
-        self.by_session
-            .entry(session_key.to_owned())
-            .or_default()
-            .insert(node_id.to_owned());
-        true
-    }
-
-    /// `node_id` stops following `session_key`.
-    pub fn unsubscribe(&mut self, node_id: &str, session_key: &str) {
-        if let Some(keys) = self.by_node.get_mut(node_id) {
-            keys.remove(session_key);
-            if keys.is_empty() {
-                self.by_node.remove(node_id);
-            }
-        }
-        if let Some(nodes) = self.by_session.get_mut(session_key) {
-            nodes.remove(node_id);
-            if nodes.is_empty() {
-                self.by_session.remove(session_key);
-            }
-        }
-    }
-
-    /// `node_id` left: it follows nothing.
-    pub fn forget(&mut self, node_id: &str) {
-        for key in self.by_node.remove(node_id).unwrap_or_default() {
-            if let Some(nodes) = self.by_session.get_mut(&key) {
-                nodes.remove(node_id);
-                if nodes.is_empty() {
-                    self.by_session.remove(&key);
-                }
-            }
-        }
-    }
-
-    /// The nodes following `session_key`.
-    pub fn followers(&self, session_key: &str) -> impl Iterator<Item = &String> {
-        self.by_session.get(session_key).into_iter().flatten()
-    }
-
-    /// Whether no node follows anything.
-    pub fn is_empty(&self) -> bool {
-        self.by_session.is_empty()
-    }
+/// No node follows anything yet.
+pub fn node_subscriptions() -> NodeSubscriptions {
+    super::follows::Follows::new(MAX_SUBSCRIPTIONS_PER_NODE)
 }
 
 /// How long the same transcript for a session is a repeat (OpenClaw's 1.5 s).
@@ -265,7 +212,7 @@ impl Registry {
             return;
         };
         let mut text = None;
-        for node_id in self.node_subs.followers(key) {
+        for (node_id, ()) in self.node_subs.followers(key) {
             if let Some(n) = self.nodes.get(node_id) {
                 let payload = text.get_or_insert_with(|| payload.to_string()).clone();
                 let _ = n.ws.try_send(SendTargeted { event, payload });
@@ -355,13 +302,13 @@ impl Handler<NodeSubscribe> for Registry {
             return Err("replaced");
         }
         if !msg.on {
-            self.node_subs.unsubscribe(&msg.node_id, &msg.session_key);
+            self.node_subs.unfollow(&msg.node_id, &msg.session_key);
             return Ok(());
         }
         if !self.book.nodes.contains_key(&msg.node_id) {
             return Err("not_approved");
         }
-        if self.node_subs.subscribe(&msg.node_id, &msg.session_key) {
+        if self.node_subs.follow(&msg.node_id, &msg.session_key, || ()) {
             Ok(())
         } else {
             Err("subscription_limit")
@@ -495,23 +442,6 @@ impl Handler<SubmitNodeRun> for Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn subscriptions_are_bounded_per_node_and_forgotten_with_it() {
-        let mut s = NodeSubscriptions::default();
-        for i in 0..MAX_SUBSCRIPTIONS_PER_NODE {
-            assert!(s.subscribe("n1", &format!("k{i}")));
-        }
-        assert!(!s.subscribe("n1", "one-more"));
-        assert!(s.subscribe("n1", "k0"), "an existing one is not refused");
-        assert!(s.subscribe("n2", "k0"));
-        assert_eq!(s.followers("k0").count(), 2);
-        s.unsubscribe("n2", "k0");
-        assert_eq!(s.followers("k0").cloned().collect::<Vec<_>>(), ["n1"]);
-        s.forget("n1");
-        assert!(s.is_empty());
-        assert_eq!(s.followers("k0").count(), 0);
-    }
 
     #[test]
     fn a_transcript_repeats_only_within_the_window_and_memory_is_bounded() {

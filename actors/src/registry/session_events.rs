@@ -135,16 +135,14 @@ pub const MAX_MESSAGE_SUBSCRIPTIONS: usize = 64;
 /// gone, and in a walk once the set has doubled since the last: so it never grows past
 /// twice its live size (or 64 connections).
 pub struct MessageSubscribers {
-    by_key: HashMap<String, std::collections::HashSet<String>>,
-    conns: HashMap<String, (Addr<WsSession>, std::collections::HashSet<String>)>,
+    follows: super::follows::Follows<Addr<WsSession>>,
     prune_at: usize,
 }
 
 impl Default for MessageSubscribers {
     fn default() -> Self {
         Self {
-            by_key: HashMap::new(),
-            conns: HashMap::new(),
+            follows: super::follows::Follows::new(MAX_MESSAGE_SUBSCRIPTIONS),
             prune_at: MIN_PRUNE_AT,
         }
     }
@@ -153,93 +151,46 @@ impl Default for MessageSubscribers {
 impl MessageSubscribers {
     /// `conn_id` follows `key`; `false` when it follows the most it may.
     pub fn subscribe(&mut self, conn_id: &str, addr: Addr<WsSession>, key: &str) -> bool {
-        if !self.conns.contains_key(conn_id) && self.conns.len() >= self.prune_at {
-            let dead: Vec<String> = self
-                .conns
-                .iter()
-                .filter(|(_, (a, _))| !a.connected())
-                .map(|(c, _)| c.clone())
-                .collect();
-            for c in dead {
-                self.remove(&c);
-            }
-            self.prune_at = (2 * self.conns.len()).max(MIN_PRUNE_AT);
+        if !self.follows.follows_any(conn_id) && self.follows.follower_count() >= self.prune_at {
+            self.follows.forget_where(|a| !a.connected());
+            self.prune_at = (2 * self.follows.follower_count()).max(MIN_PRUNE_AT);
         }
-        let (_, keys) = self
-            .conns
-            .entry(conn_id.to_owned())
-            .or_insert_with(|| (addr, std::collections::HashSet::new()));
-        if !keys.contains(key) && keys.len() >= MAX_MESSAGE_SUBSCRIPTIONS {
-            return false;
-        }
-        keys.insert(key.to_owned());
-        self.by_key
-            .entry(key.to_owned())
-            .or_default()
-            .insert(conn_id.to_owned());
-        true
+        self.follows.follow(conn_id, key, || addr)
     }
 
     /// `conn_id` stops following `key`.
     pub fn unsubscribe(&mut self, conn_id: &str, key: &str) {
-        if let Some((_, keys)) = self.conns.get_mut(conn_id) {
-            keys.remove(key);
-            if keys.is_empty() {
-                self.conns.remove(conn_id);
-            }
-        }
-        if let Some(conns) = self.by_key.get_mut(key) {
-            conns.remove(conn_id);
-            if conns.is_empty() {
-                self.by_key.remove(key);
-            }
-        }
+        self.follows.unfollow(conn_id, key);
     }
 
     /// A closed connection follows nothing.
     pub fn remove(&mut self, conn_id: &str) {
-        let Some((_, keys)) = self.conns.remove(conn_id) else {
-            return;
-        };
-        for key in keys {
-            if let Some(conns) = self.by_key.get_mut(&key) {
-                conns.remove(conn_id);
-                if conns.is_empty() {
-                    self.by_key.remove(&key);
-                }
-            }
-        }
+        self.follows.forget(conn_id);
     }
 
     /// Whether nobody follows anything.
     pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
+        self.follows.is_empty()
     }
 
     /// Sends `session.message` with `payload` to the live followers of `key` not in
     /// `skip` (they got it as subscribers of every session), forgetting the stopped ones.
     fn send(&mut self, key: &str, payload: &Arc<str>, skip: &SessionSubscribers) {
-        let Some(followers) = self.by_key.get(key) else {
-            return;
-        };
         let event: Arc<str> = Arc::from("session.message");
         let mut gone = Vec::new();
-        for conn in followers {
-            match self.conns.get(conn) {
-                Some((addr, _)) if addr.connected() => {
-                    if !skip.by_conn.contains_key(conn) {
-                        let _ = addr.try_send(SendEvent {
-                            event: event.clone(),
-                            payload: payload.clone(),
-                            state_version: None,
-                        });
-                    }
-                }
-                _ => gone.push(conn.clone()),
+        for (conn, addr) in self.follows.followers(key) {
+            if !addr.connected() {
+                gone.push(conn.clone());
+            } else if !skip.by_conn.contains_key(conn) {
+                let _ = addr.try_send(SendEvent {
+                    event: event.clone(),
+                    payload: payload.clone(),
+                    state_version: None,
+                });
             }
         }
         for conn in gone {
-            self.remove(&conn);
+            self.follows.forget(&conn);
         }
     }
 }
