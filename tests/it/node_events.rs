@@ -6,6 +6,8 @@
 //! `gateway.identity.get` answer what the apps ask at connect. Real binary, fake node
 //! (a signed WebSocket client), fake Bot API.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::nodes::{ALL_OPERATOR, approve_surface};
@@ -611,4 +613,72 @@ async fn wake_words_are_saved_broadcast_and_pushed_to_nodes() {
             .then_some(())
     })
     .await;
+}
+
+/// A node's burst (timing a stranger to the session controls as much as a node does): while
+/// one transcript's run waits on a slow model, 100 more wait in the session's queue and
+/// the rest are refused `UNAVAILABLE` with a retry hint, nothing dropped silently; an
+/// abort clears the queue and the next transcript is taken again.
+#[actix_web::test]
+async fn a_burst_of_transcripts_is_queued_up_to_the_bound_and_the_rest_refused() {
+    use crate::support::fake_openai::{FakeOpenAi, FakeReply};
+    let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.push(FakeReply::text("slow").delayed(Duration::from_secs(60)));
+    ai.set_default_text("quick");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut admin = operator(&gw, ALL_OPERATOR).await;
+    let node = FakeNode::connect(gw.port, &random_key(), GW_TOKEN, &[], always(Action::Echo)).await;
+    approve_surface(&mut admin, &node.node_id).await;
+
+    let (mut accepted, mut refused) = (0, 0);
+    for i in 0..110 {
+        let res = node
+            .request(
+                "node.event",
+                json!({"event": "voice.transcript",
+                    "payloadJSON": json!({"text": format!("burst {i} ✨"), "eventId": format!("b{i}")}).to_string()}),
+            )
+            .await;
+        if res["ok"] == true {
+            assert_eq!(res["payload"]["handled"], true, "{res}");
+            accepted += 1;
+        } else {
+            let err = error_of(&res);
+            assert_eq!(err["code"], "UNAVAILABLE", "{res}");
+            assert_eq!(err["retryable"], true, "{res}");
+            assert!(
+                err["retryAfterMs"].as_u64().is_some_and(|ms| ms > 0),
+                "{res}"
+            );
+            refused += 1;
+        }
+        if i == 0 {
+            ai.wait_requests(1, Duration::from_secs(10));
+        }
+    }
+    assert_eq!(
+        (accepted, refused),
+        (101, 9),
+        "one running, 100 queued, the rest refused"
+    );
+
+    let res = admin
+        .request("chat.abort", json!({"sessionKey": "agent:main:main"}))
+        .await;
+    assert_eq!(res["payload"]["aborted"], true, "{res}");
+    assert_eq!(
+        res["payload"]["runIds"].as_array().map(Vec::len),
+        Some(101),
+        "{res}"
+    );
+    let out = node_event(
+        &node,
+        "voice.transcript",
+        json!({"text": "after the abort"}),
+    )
+    .await;
+    assert_eq!(out["handled"], true, "{out}");
+    let health = admin.request("health", json!({})).await;
+    assert_eq!(health["ok"], true, "{health}");
 }
