@@ -612,10 +612,14 @@ async fn a_stalled_reader_is_closed_at_max_buffered_bytes_while_1000_others_are_
             .await
             .expect("chat.send");
         assert_eq!(ack["ok"], true, "{ack}");
+        // Bounded as a whole (ticks keep arriving, so a per-frame timeout alone would wait
+        // forever for a final that was lost).
+        let deadline = Instant::now() + STEP_LIMIT;
         loop {
-            let v = timeout(STEP_LIMIT, stalled.next_json())
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = timeout(left, stalled.next_json())
                 .await
-                .expect("the run's final chat event")
+                .unwrap_or_else(|_| panic!("no final chat event of {run} within {STEP_LIMIT:?}"))
                 .expect("slow client frame");
             if v["event"] == "chat"
                 && v["payload"]["runId"] == run
