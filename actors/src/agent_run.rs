@@ -446,27 +446,26 @@ impl AgentRun {
             // The user's line went to the store first (even if the run was aborted after
             // that). If it could not be written, it goes with the run's last lines.
             let mut lines = lines;
-            // The run's own messages, for `session.message` (the user's line was shown when
-            // it was queued).
-            let shown: Vec<Value> = lines
-                .iter()
-                .filter(|l| l.get("type").and_then(Value::as_str) == Some("message"))
-                .cloned()
-                .collect();
+            // The user's line, when it goes again here, was shown when it was queued.
+            let mut retried_user = 0;
             if let Some((write, line)) = user_write
                 && !matches!(write.await, Ok(Ok(())))
             {
                 lines.insert(0, line);
+                retried_user = 1;
             }
             let delivery = deliver.map(|(to, reply)| to.send(reply));
             // Synced even with no lines of its own: the user's line, or a rerun's recorded
             // answer that a killed process left in the page cache.
-            let all_written = record(&store, &transcript, lines, &run_id).await;
-            if all_written && !shown.is_empty() {
+            let all_written = record(&store, &transcript, &lines, &run_id).await;
+            if all_written && lines.len() > retried_user {
+                // The run's own lines, for `session.message` (the registry shows only the
+                // messages among them).
+                lines.drain(..retried_user);
                 registry.do_send(crate::registry::session_events::TranscriptGrew {
                     session_key: session_key.clone(),
                     run_id: Some(run_id.clone()),
-                    lines: shown,
+                    lines,
                     sender: None,
                 });
             }
@@ -542,7 +541,8 @@ impl AgentRun {
                 if spent.calls > 0 {
                     let line = json!({"type": "custom", "customType": FLUSH_USAGE,
                         "ts": now_ms(), "runId": run_id, "usage": spent.to_json()});
-                    let written = record(&store, &transcript, vec![line.clone()], &run_id).await;
+                    let written =
+                        record(&store, &transcript, std::slice::from_ref(&line), &run_id).await;
                     match (&mut tail_lines, written) {
                         (Some(t), true) => t.push(line),
                         (t, _) => *t = None,
@@ -755,18 +755,13 @@ const RECORD_RETRY_FOR: Duration = Duration::from_secs(60);
 /// backoff while the disk is full ([`StoreError::passes`](crate::store::StoreError::passes)),
 /// for at most [`RECORD_RETRY_FOR`]; any other failure is not retried (it does not pass by
 /// itself, and the session's next message waits for this run). `true` once on disk.
-async fn record(
-    store: &Addr<StoreActor>,
-    transcript: &str,
-    lines: Vec<Value>,
-    run_id: &str,
-) -> bool {
+async fn record(store: &Addr<StoreActor>, transcript: &str, lines: &[Value], run_id: &str) -> bool {
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {
         let append = AppendLines {
             name: transcript.to_owned(),
-            lines: lines.clone(),
+            lines: lines.to_vec(),
             sync: true,
         };
         match store.send(append).await {

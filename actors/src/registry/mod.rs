@@ -286,10 +286,15 @@ impl Registry {
             // far), never the run's end: that is read from the run's record.
             let _ = tap.try_send(payload.clone());
         }
-        if !self.node_subs.is_empty() && (event == "chat" || event == "agent") {
-            self.send_to_followers(event, payload);
-        }
+        let followed = if self.node_subs.is_empty() {
+            None
+        } else {
+            payload.get("sessionKey").and_then(Value::as_str)
+        };
         let payload: Arc<str> = Arc::from(payload.to_string());
+        if let Some(key) = followed {
+            self.send_to_followers(event, key, &payload);
+        }
         let name: Arc<str> = Arc::from(event);
         let send = |addr: &Addr<WsSession>| {
             // A full mailbox means the session is not keeping up: drop, do not grow.

@@ -167,13 +167,7 @@ impl Registry {
                 return Ok(None);
             }
         };
-        let known = self.sessions_index.by_recency().into_iter().any(|(_, m)| {
-            m.channel
-                .as_deref()
-                .is_some_and(|c| c.eq_ignore_ascii_case(&channel))
-                && m.chat_id.is_some_and(|id| id.to_string() == to)
-        });
-        if !known {
+        if !self.sessions_index.has_chat(&channel, &to) {
             let shown: String = format!("{channel}:{to}").chars().take(80).collect();
             return Err(ErrorShape::invalid(format!(
                 "agent.request delivery target {shown:?} is not a chat this gateway talks with: a node's request is answered only in chats that have written to the bot. Fix: omit channel and to (the session's own chat), or write to the bot from that chat first"
@@ -200,22 +194,21 @@ impl Registry {
         });
     }
 
-    /// Sends a session's `chat` or `agent` event to the nodes following it (a node that
-    /// does not keep up misses events, as an operator does).
-    pub(super) fn send_to_followers(&self, event: &str, payload: &Value) {
+    /// Sends a session's `chat` or `agent` event (`payload`, as serialized for the
+    /// broadcast) to the nodes following session `key` (a node that does not keep up misses
+    /// events, as an operator does).
+    pub(super) fn send_to_followers(&self, event: &str, key: &str, payload: &str) {
         let event: &'static str = match event {
             "chat" => "chat",
             "agent" => "agent",
             _ => return,
         };
-        let Some(key) = payload.get("sessionKey").and_then(Value::as_str) else {
-            return;
-        };
-        let mut text = None;
         for (node_id, ()) in self.node_subs.followers(key) {
             if let Some(n) = self.nodes.get(node_id) {
-                let payload = text.get_or_insert_with(|| payload.to_string()).clone();
-                let _ = n.ws.try_send(SendTargeted { event, payload });
+                let _ = n.ws.try_send(SendTargeted {
+                    event,
+                    payload: payload.to_owned(),
+                });
             }
         }
     }
@@ -390,8 +383,12 @@ impl Handler<SubmitNodeRun> for Registry {
             None => None,
             Some((channel, to)) => self.node_delivery(&msg.node_id, &key, channel, to)?,
         };
-        let delivery_for_receipt = delivery.clone();
-        let receipt = msg.receipt;
+        // The note's chat (a delivery always names one).
+        let receipt = msg.receipt.zip(
+            delivery
+                .as_ref()
+                .and_then(|d| Some((d.channel.clone()?, d.to.clone()?))),
+        );
         let req = RunRequest {
             run_id: msg.run_id.clone(),
             session_key: key.clone(),
@@ -411,11 +408,11 @@ impl Handler<SubmitNodeRun> for Registry {
             self.voice_transcripts.record(&key, f, now);
         }
         // The note goes out once the request is accepted.
-        if let (Some(text), Some(d)) = (receipt, &delivery_for_receipt) {
+        if let Some((text, (channel, to))) = receipt {
             let send = ctx.address().send(super::channels::SendOutbound {
-                channel: d.channel.clone().unwrap_or_default(),
+                channel,
                 account_id: None,
-                to: d.to.clone().unwrap_or_default(),
+                to,
                 text,
                 media: Vec::new(),
                 files: Vec::new(),

@@ -284,6 +284,16 @@ impl SessionIndex {
             .map(|(k, _)| k)
     }
 
+    /// Whether a session is the chat `to` of `channel` (any case).
+    pub fn has_chat(&self, channel: &str, to: &str) -> bool {
+        self.0.values().any(|m| {
+            m.channel
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(channel))
+                && m.chat_id.is_some_and(|id| id.to_string() == to)
+        })
+    }
+
     /// Every session, most recently updated first.
     pub fn by_recency(&self) -> Vec<(&String, &SessionMeta)> {
         let mut rows: Vec<(&String, &SessionMeta)> = self.0.iter().collect();
