@@ -150,6 +150,7 @@ pub fn classify(path: &str) -> Class {
         || under("tools")
         || under("memory")
         || under("tts")
+        || under("talk")
         || under("env")
         || under("messages")
         || under("plugins")
@@ -699,6 +700,8 @@ impl Watcher {
                 });
             let speech_changed = hot.iter().any(|k| {
                 k == "tts"
+                    || k == "talk"
+                    || k.starts_with("talk.")
                     || k == "models"
                     || k == "env"
                     || k.starts_with("tts.")
@@ -708,7 +711,7 @@ impl Watcher {
             let speech: Option<openclaw_actors::registry::reload::SpeechFactory> = speech_changed
                 .then(|| {
                     let c = new.config.clone();
-                    Box::new(move || gateway::build_speech(&c).ok().flatten())
+                    Box::new(move || gateway::build_voices(&c).unwrap_or_default())
                         as openclaw_actors::registry::reload::SpeechFactory
                 });
             let mut channels: Vec<_> = prepared

@@ -366,8 +366,8 @@ pub struct EngineDeps {
     pub channels: Vec<Box<dyn ChannelRegistration>>,
     /// Voice transcription (`tools.media`), when configured.
     pub hearing: Option<Rc<crate::hearing::Hearing>>,
-    /// Spoken answers (`tts`), when configured.
-    pub speech: Option<Rc<crate::speech::Speech>>,
+    /// Spoken answers (`tts`) and Talk playback (`talk`).
+    pub voices: crate::speech::Voices,
     /// Runs the agent's `exec` commands on the gateway host.
     pub exec_host: Option<Rc<dyn crate::ports::CommandHost>>,
     /// HTTP for `web_fetch` and `web_search` (none: neither is offered).
@@ -480,7 +480,7 @@ impl Engine {
         let audio_in = crate::hearing::AudioIn::default();
         let registry = Registry::new(shared.clone(), store.clone(), book, model, sessions_index)
             .with_hearing(deps.hearing, audio_in.clone())
-            .with_speech(deps.speech)
+            .with_voices(deps.voices)
             .with_exec_host(deps.exec_host)
             .with_web_fetcher(deps.web_fetcher)
             .with_voicewake(voicewake)

@@ -576,13 +576,76 @@ pub trait Transcriber {
     fn transcribe(&self, clip: AudioClip) -> LocalFut<Result<String, String>>;
 }
 
-/// Text to speech (`tts`): a provider's OpenAI-compatible `/audio/speech`.
+/// What the audio is for: a chat's voice note (Opus by default) or a clip a client plays
+/// (MP3 by default), as OpenClaw's synthesis targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpeechTarget {
+    /// A voice note sent to a chat.
+    #[default]
+    VoiceNote,
+    /// A clip handed to a client (`talk.speak`, `tts.speak`).
+    AudioFile,
+}
+
+/// One synthesis: the target and a client's overrides (`talk.speak`'s params). Each
+/// provider reads the overrides it knows and ignores the rest, as in OpenClaw.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpeakRequest {
+    /// The target.
+    pub target: SpeechTarget,
+    /// A voice id (or one of `voiceAliases`).
+    pub voice_id: Option<String>,
+    /// A model id.
+    pub model_id: Option<String>,
+    /// ElevenLabs' `output_format` (`mp3_44100_128`, `pcm_24000`, …).
+    pub output_format: Option<String>,
+    /// Speaking rate (0.5–2 for ElevenLabs).
+    pub speed: Option<f64>,
+    /// ElevenLabs voice settings (0–1 each).
+    pub stability: Option<f64>,
+    /// `similarity_boost`.
+    pub similarity: Option<f64>,
+    /// `style`.
+    pub style: Option<f64>,
+    /// `use_speaker_boost`.
+    pub speaker_boost: Option<bool>,
+    /// A seed (0–4294967295).
+    pub seed: Option<u64>,
+    /// `apply_text_normalization` (`auto`, `on`, `off`).
+    pub normalize: Option<String>,
+    /// A language code (`en`, `de`).
+    pub language: Option<String>,
+    /// `optimize_streaming_latency` (0–4).
+    pub latency_tier: Option<u64>,
+}
+
+/// Synthesized audio and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clip {
+    /// The audio bytes.
+    pub audio: Vec<u8>,
+    /// The provider id (`openai`, `elevenlabs`, a configured id).
+    pub provider: String,
+    /// The provider's format name (`opus`, `mp3`, `mp3_44100_128`, `pcm_24000`).
+    pub output_format: String,
+    /// `.opus`, `.mp3`, `.pcm`, `.wav`, … (`.bin` when unknown).
+    pub file_extension: String,
+    /// Whether a chat can show it as a voice note (Opus).
+    pub voice_compatible: bool,
+}
+
+/// Text to speech (`tts`, `talk`): an OpenAI-compatible `/audio/speech` or ElevenLabs'
+/// `/v1/text-to-speech/{voice}`.
 pub trait Speaker {
     /// `openai/gpt-4o-mini-tts (coral)`, for logs and status.
     fn label(&self) -> String;
-    /// The audio of `text` (a voice note: OGG/Opus unless configured otherwise), or why
-    /// there is none (never a secret).
-    fn speak(&self, text: String) -> LocalFut<Result<Vec<u8>, String>>;
+    /// The audio of `text` for `req`, or why there is none (never a secret).
+    fn synthesize(&self, text: String, req: SpeakRequest) -> LocalFut<Result<Clip, String>>;
+    /// The voice note of `text` (OGG/Opus unless configured otherwise).
+    fn speak(&self, text: String) -> LocalFut<Result<Vec<u8>, String>> {
+        let fut = self.synthesize(text, SpeakRequest::default());
+        Box::pin(async move { fut.await.map(|c| c.audio) })
+    }
 }
 
 /// Which addresses `web_fetch` may reach (`tools.web.fetch.ssrfPolicy`).

@@ -73,16 +73,16 @@ impl SpeechPolicy {
     }
 }
 
-/// What of `answer` is read aloud: without code blocks and markdown marks, at most
-/// `max_length` characters (cut after the last sentence end that fits, else at a space);
-/// `None` when it should stay text (short, or mostly code).
-pub fn speakable(answer: &str, max_length: usize) -> Option<String> {
+/// The prose of `answer` (without code blocks and markdown marks, whitespace folded) and the
+/// characters of its fenced code.
+fn prose_of(answer: &str) -> (String, usize) {
     let mut prose = String::with_capacity(answer.len());
     let mut code = 0usize;
     let mut in_fence = false;
     for line in answer.lines() {
         if line.trim_start().starts_with("```") {
             in_fence = !in_fence;
+            code += line.chars().count();
             continue;
         }
         if in_fence {
@@ -101,7 +101,116 @@ pub fn speakable(answer: &str, max_length: usize) -> Option<String> {
         }
         prose.push('\n');
     }
-    let prose = prose.split_whitespace().collect::<Vec<_>>().join(" ");
+    (prose.split_whitespace().collect::<Vec<_>>().join(" "), code)
+}
+
+/// What Talk says instead of a reply that is mostly code (OpenClaw's words).
+pub const CODE_HEAVY_SPOKEN: &str = "I've put the detailed response on screen.";
+
+/// What a client's `talk.speak` / `tts.speak` text is spoken as: OpenClaw's
+/// [`CODE_HEAVY_SPOKEN`] for a reply that is at least half fenced code, else its prose
+/// without markdown marks. `None` when nothing is left to say.
+pub fn spoken_text(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    let total = trimmed.chars().count();
+    let (prose, code) = prose_of(trimmed);
+    if total > 0 && code * 2 >= total {
+        return Some(CODE_HEAVY_SPOKEN.to_owned());
+    }
+    (!prose.is_empty()).then_some(prose)
+}
+
+/// The MIME type of audio in `output_format` with `file_extension` (OpenClaw's
+/// `inferSpeechMimeType`); `None` when unknown (raw PCM, say).
+pub fn mime_of(output_format: &str, file_extension: &str) -> Option<&'static str> {
+    let f = output_format.to_ascii_lowercase();
+    let e = file_extension.to_ascii_lowercase();
+    if f == "mp3" || f.starts_with("mp3_") || f.ends_with("-mp3") || e == ".mp3" {
+        Some("audio/mpeg")
+    } else if f == "opus" || f.starts_with("opus_") || e == ".opus" || e == ".ogg" {
+        Some("audio/ogg")
+    } else if f.ends_with("-wav") || e == ".wav" {
+        Some("audio/wav")
+    } else if f.ends_with("-webm") || e == ".webm" {
+        Some("audio/webm")
+    } else {
+        None
+    }
+}
+
+/// Talk's speaker (`talk.speak`), or why there is none.
+#[derive(Clone)]
+pub enum TalkVoice {
+    /// Speaks with this.
+    Ready(Rc<dyn Speaker>),
+    /// OpenClaw's reason (`talk_unconfigured`, `talk_provider_unsupported`) and the fix.
+    Unavailable {
+        /// The reason code.
+        reason: &'static str,
+        /// What to fix.
+        message: String,
+    },
+}
+
+impl Default for TalkVoice {
+    fn default() -> Self {
+        Self::Unavailable {
+            reason: "talk_unconfigured",
+            message: "talk.speak unavailable: talk provider not configured".into(),
+        }
+    }
+}
+
+/// A speech provider as `tts.status` and `tts.providers` list it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// `openai`, `elevenlabs`, a configured id.
+    pub id: String,
+    /// `OpenAI`, `ElevenLabs`, the id.
+    pub label: String,
+    /// Whether it has a key (or a keyless server of its own).
+    pub configured: bool,
+    /// Known models.
+    pub models: Vec<String>,
+    /// Known voices.
+    pub voices: Vec<String>,
+}
+
+/// `tts.maxTextLength`'s default: the longest text a client may have spoken.
+pub const DEFAULT_MAX_TEXT_LENGTH: usize = 4096;
+
+/// The gateway's voices, built from config and swapped whole on a reload.
+#[derive(Clone)]
+pub struct Voices {
+    /// Spoken answers (`tts`), when a provider resolves.
+    pub speech: Option<Rc<Speech>>,
+    /// Its provider id.
+    pub speech_provider: Option<String>,
+    /// Talk playback.
+    pub talk: TalkVoice,
+    /// The providers known to config.
+    pub providers: Vec<ProviderInfo>,
+    /// `tts.maxTextLength`: the longest text a client may have spoken.
+    pub max_text_length: usize,
+}
+
+impl Default for Voices {
+    fn default() -> Self {
+        Self {
+            speech: None,
+            speech_provider: None,
+            talk: TalkVoice::default(),
+            providers: Vec::new(),
+            max_text_length: DEFAULT_MAX_TEXT_LENGTH,
+        }
+    }
+}
+
+/// What of `answer` is read aloud: without code blocks and markdown marks, at most
+/// `max_length` characters (cut after the last sentence end that fits, else at a space);
+/// `None` when it should stay text (short, or mostly code).
+pub fn speakable(answer: &str, max_length: usize) -> Option<String> {
+    let (prose, code) = prose_of(answer);
     let chars = prose.chars().count();
     if chars < MIN_SPOKEN_CHARS || code > chars {
         return None;
@@ -142,6 +251,25 @@ mod tests {
             speakable("# Today\n- **Rain** at 3 pm, take an umbrella.\n", 100).as_deref(),
             Some("Today Rain at 3 pm, take an umbrella.")
         );
+    }
+
+    #[test]
+    fn clients_text_is_spoken_without_markdown_and_code_is_pointed_at() {
+        assert_eq!(spoken_text("Hi").as_deref(), Some("Hi"));
+        assert_eq!(
+            spoken_text("**Bold** and `code` 🎉\n\n- item").as_deref(),
+            Some("Bold and code 🎉 item")
+        );
+        assert_eq!(
+            spoken_text("Here:\n```rust\nfn main() { println!(\"hello\"); }\n```").as_deref(),
+            Some(CODE_HEAVY_SPOKEN)
+        );
+        assert_eq!(spoken_text("  \n "), None);
+        assert_eq!(spoken_text("***"), None);
+        assert_eq!(mime_of("mp3_44100_128", ".mp3"), Some("audio/mpeg"));
+        assert_eq!(mime_of("opus", ".opus"), Some("audio/ogg"));
+        assert_eq!(mime_of("pcm_24000", ".pcm"), None);
+        assert_eq!(mime_of("wav", ".wav"), Some("audio/wav"));
     }
 
     #[test]

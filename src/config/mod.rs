@@ -329,6 +329,9 @@ pub struct Config {
     /// Spoken answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tts: Option<speech::TtsCfg>,
+    /// The apps' Talk mode (its speech provider is read here, the rest by the apps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub talk: Option<speech::TalkCfg>,
     /// Plugin entries (the built-in web search providers').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugins: Option<plugins::PluginsCfg>,

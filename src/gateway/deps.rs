@@ -385,13 +385,23 @@ pub(super) fn build_deps(loaded: &Loaded) -> Result<(EngineDeps, usize, String, 
     deps.exec_host = Some(Rc::new(crate::clients::exec_host::LocalExec::new(
         &loaded.state_dir,
     )));
-    deps.speech = build_speech(cfg)?;
-    if let Some(s) = &deps.speech {
+    deps.voices = build_voices(cfg)?;
+    if let Some(s) = &deps.voices.speech {
         label.push_str("; spoken answers: ");
         label.push_str(&s.speaker.label());
         if s.policy.auto == openclaw_actors::speech::AutoSpeech::Off {
             label.push_str(" (off until a chat sends /tts on)");
         }
+    }
+    match &deps.voices.talk {
+        openclaw_actors::speech::TalkVoice::Ready(s) => {
+            label.push_str("; talk: ");
+            label.push_str(&s.label());
+        }
+        openclaw_actors::speech::TalkVoice::Unavailable { message, .. } if cfg.talk.is_some() => {
+            log::warn!("{message}");
+        }
+        openclaw_actors::speech::TalkVoice::Unavailable { .. } => {}
     }
     let n = telegram.len();
     if n > 0 {
@@ -417,20 +427,94 @@ pub fn build_hearing(
     }))
 }
 
-/// Spoken answers from `tts` (and `models.providers` for keys and base URLs); `None` when
-/// off.
-pub fn build_speech(
+/// The voices: spoken answers from `tts`, Talk playback from `talk` (and `models.providers`
+/// for keys and base URLs), and the providers `tts.status` lists. `Err` for a `tts` that
+/// cannot work; a `talk` that cannot is reported by `talk.speak` (and warned about).
+pub fn build_voices(
     cfg: &crate::config::Config,
-) -> Result<Option<Rc<openclaw_actors::speech::Speech>>, StartError> {
-    let plan =
-        crate::config::speech::speech_plan(cfg, &|k| cfg.env_var(k)).map_err(StartError::config)?;
-    Ok(plan.map(|p| {
+) -> Result<openclaw_actors::speech::Voices, StartError> {
+    use crate::config::speech;
+    use openclaw_actors::speech::{ProviderInfo, Speech, TalkVoice, Voices};
+    let env = |k: &str| cfg.env_var(k);
+    let plan = speech::speech_plan(cfg, &env).map_err(StartError::config)?;
+    let speech_provider = plan.as_ref().map(|p| p.provider.clone());
+    let speech = plan.map(|p| {
         let policy = p.policy.clone();
-        Rc::new(openclaw_actors::speech::Speech {
-            speaker: Rc::new(crate::clients::speech::OpenAiSpeaker::new(p)),
+        Rc::new(Speech {
+            speaker: Rc::new(crate::clients::speech::PlannedSpeaker::new(p)),
             policy,
         })
-    }))
+    });
+    let talk = match speech::talk_plan(cfg, &env) {
+        Ok(p) => TalkVoice::Ready(Rc::new(crate::clients::speech::PlannedSpeaker::new(p))),
+        Err(u) => TalkVoice::Unavailable {
+            reason: u.reason,
+            message: u.message,
+        },
+    };
+    let tts = cfg.tts.clone().unwrap_or_default();
+    let blocks = tts.providers.clone().unwrap_or_default();
+    let mut ids: Vec<String> = ["openai", speech::ELEVENLABS, "deepinfra"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for id in blocks.keys() {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    let providers = ids
+        .into_iter()
+        .map(|id| {
+            let block = blocks.get(&id).cloned().unwrap_or_default();
+            let listed = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+            let own = |a: &Option<String>, b: &Option<String>| {
+                a.clone()
+                    .or_else(|| b.clone())
+                    .into_iter()
+                    .collect::<Vec<_>>()
+            };
+            let (label, models, voices) = match id.as_str() {
+                "openai" => (
+                    "OpenAI".to_owned(),
+                    listed(speech::OPENAI_MODELS),
+                    listed(speech::OPENAI_VOICES),
+                ),
+                speech::ELEVENLABS => (
+                    "ElevenLabs".to_owned(),
+                    listed(speech::ELEVENLABS_MODELS),
+                    own(&block.voice_id, &None),
+                ),
+                "deepinfra" => (
+                    "DeepInfra".to_owned(),
+                    listed(&["hexgrad/Kokoro-82M"]),
+                    listed(&["af_bella"]),
+                ),
+                _ => (
+                    id.clone(),
+                    own(&block.model, &block.model_id),
+                    own(&block.speaker_voice, &block.voice),
+                ),
+            };
+            ProviderInfo {
+                configured: speech::is_configured(cfg, &id, &env),
+                id,
+                label,
+                models,
+                voices,
+            }
+        })
+        .collect();
+    Ok(Voices {
+        speech,
+        speech_provider,
+        talk,
+        providers,
+        max_text_length: tts
+            .max_text_length
+            .unwrap_or(speech::DEFAULT_MAX_TEXT_LENGTH)
+            .clamp(10, speech::DEFAULT_MAX_TEXT_LENGTH),
+    })
 }
 
 /// The chat model of `agents.defaults.model` (primary, then fallbacks; see

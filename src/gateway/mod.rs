@@ -19,7 +19,7 @@ mod surface;
 
 pub use agents::{heartbeats, roster};
 use deps::build_deps;
-pub use deps::{BotAccess, Bots, build_hearing, build_model, build_speech, telegram_accounts};
+pub use deps::{BotAccess, Bots, build_hearing, build_model, build_voices, telegram_accounts};
 pub use surface::{Control, RESTART_EXPECTED_MS};
 use surface::{HttpSpec, Surface, restart, serve_and_announce, wait_sessions_closed};
 

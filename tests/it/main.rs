@@ -46,6 +46,7 @@ mod storm;
 mod support;
 mod tailscale;
 mod takeover;
+mod talk;
 mod telegram_flow;
 mod tls;
 mod tool_policy;

@@ -52,6 +52,7 @@ pub mod scheduler;
 pub mod session_events;
 pub mod session_reset;
 pub mod sessions;
+pub mod speak;
 pub mod tails;
 
 use std::collections::HashMap;
@@ -100,6 +101,10 @@ pub struct Registry {
     audio_in: crate::hearing::AudioIn,
     /// Spoken answers (`tts`), when configured.
     speech: Option<std::rc::Rc<crate::speech::Speech>>,
+    /// Talk playback (`talk.speak`) and the providers `tts.status` lists.
+    voices: crate::speech::Voices,
+    /// Syntheses for clients in flight (bounded: each one costs the owner money).
+    synth_in_flight: std::rc::Rc<std::cell::Cell<usize>>,
     /// Runs `exec` commands on the gateway host (none: only nodes can run them).
     exec_host: Option<std::rc::Rc<dyn crate::ports::CommandHost>>,
     /// Exec approvals waiting for a human.
@@ -195,6 +200,8 @@ impl Registry {
             hearing: None,
             audio_in: crate::hearing::AudioIn::default(),
             speech: None,
+            voices: crate::speech::Voices::default(),
+            synth_in_flight: std::rc::Rc::default(),
             exec_host: None,
             approvals: approvals::ExecApprovals::default(),
             web: None,
@@ -255,9 +262,10 @@ impl Registry {
         self
     }
 
-    /// Speaks chat answers as `speech` says.
-    pub fn with_speech(mut self, speech: Option<std::rc::Rc<crate::speech::Speech>>) -> Self {
-        self.speech = speech;
+    /// Speaks chat answers and clients' texts as `voices` says.
+    pub fn with_voices(mut self, voices: crate::speech::Voices) -> Self {
+        self.speech = voices.speech.clone();
+        self.voices = voices;
         self
     }
 

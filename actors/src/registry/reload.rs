@@ -21,8 +21,8 @@ pub type ModelFactory = Box<dyn FnOnce() -> Rc<dyn ChatModel> + Send>;
 /// Builds the new transcription setup (`None`: off) on the registry's thread.
 pub type HearingFactory = Box<dyn FnOnce() -> Option<Rc<crate::hearing::Hearing>> + Send>;
 
-/// Builds the new spoken-answer setup (`None`: off) on the registry's thread.
-pub type SpeechFactory = Box<dyn FnOnce() -> Option<Rc<crate::speech::Speech>> + Send>;
+/// Builds the new voices (spoken answers, Talk) on the registry's thread.
+pub type SpeechFactory = Box<dyn FnOnce() -> crate::speech::Voices + Send>;
 
 /// The close reason sent to sessions that authenticated with a shared secret that is no
 /// longer valid.
@@ -40,7 +40,7 @@ pub struct ApplyHotConfig {
     pub model: Option<ModelFactory>,
     /// New transcription settings, when `tools.media` or `models` changed.
     pub hearing: Option<HearingFactory>,
-    /// New spoken-answer settings, when `tts` or `models` changed.
+    /// New voices, when `tts`, `talk` or `models` changed.
     pub speech: Option<SpeechFactory>,
     /// Channel accounts' new settings, `(kind id, account, settings)`
     /// ([`crate::channel::ChannelRegistration::hot_settings`]).
@@ -75,7 +75,9 @@ impl Handler<ApplyHotConfig> for Registry {
             self.audio_in.set(self.hearing.is_some());
         }
         if let Some(make) = msg.speech {
-            self.speech = make();
+            let voices = make();
+            self.speech = voices.speech.clone();
+            self.voices = voices;
         }
         for (kind, account, settings) in msg.channels {
             if let Some(h) = self.channels.get(&(kind, account))

@@ -60,6 +60,11 @@
 //! `{"text": <default transcript>}`. `POST /v1/audio/speech` (text to speech) records its
 //! JSON body ([`FakeOpenAi::speech_requests`]) and answers OGG-signed audio bytes
 //! ([`FakeOpenAi::SPEECH`]) unless [`FakeOpenAi::push_speech_status`] scripted a failure.
+//! ElevenLabs' `POST /v1/text-to-speech/{voiceId}` (its own API, key in `xi-api-key`) is
+//! served on the same port: recorded with its query in the path, answered with
+//! [`FakeOpenAi::ELEVEN_AUDIO`] ([`FakeOpenAi::SPEECH`] for an Opus `output_format`; or
+//! the same scripted failures), after
+//! [`FakeOpenAi::set_speech_delay`].
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -223,6 +228,8 @@ pub struct Transcription {
 struct State {
     tts_script: VecDeque<(u16, Value)>,
     speech: Vec<RecordedRequest>,
+    /// How long a speech request waits before it is answered.
+    speech_delay: Duration,
     stt_script: VecDeque<(u16, Value)>,
     default_transcript: String,
     transcriptions: Vec<Transcription>,
@@ -295,6 +302,7 @@ impl FakeOpenAi {
             state: Mutex::new(State {
                 tts_script: VecDeque::new(),
                 speech: Vec::new(),
+                speech_delay: Duration::ZERO,
                 stt_script: VecDeque::new(),
                 default_transcript: "hello from the voice note".into(),
                 transcriptions: Vec::new(),
@@ -328,6 +336,7 @@ impl FakeOpenAi {
                             .route("/v1/responses", web::post().to(responses))
                             .route("/v1/audio/transcriptions", web::post().to(transcriptions))
                             .route("/v1/audio/speech", web::post().to(speech))
+                            .route("/v1/text-to-speech/{voice}", web::post().to(speech))
                             .default_service(web::to(|| async {
                                 HttpResponse::NotFound().json(json!({"error": {
                                     "message": "Unknown request URL", "type": "invalid_request_error"}}))
@@ -383,6 +392,14 @@ impl FakeOpenAi {
 
     /// What `/v1/audio/speech` answers (an OGG-signed voice note).
     pub const SPEECH: &'static [u8] = b"OggS\0\x02fake-opus-voice-note-bytes";
+
+    /// What ElevenLabs' `/v1/text-to-speech` answers (MP3-signed bytes).
+    pub const ELEVEN_AUDIO: &'static [u8] = b"ID3\x04\0\0fake-elevenlabs-audio-\xff\xfb";
+
+    /// Speech requests wait `delay` before they are answered.
+    pub fn set_speech_delay(&self, delay: Duration) {
+        self.shared.lock().speech_delay = delay;
+    }
 
     /// The next speech request answers `status` with `body`.
     pub fn push_speech_status(&self, status: u16, body: Value) {
@@ -593,18 +610,32 @@ fn record(req: &HttpRequest, body: &[u8]) -> RecordedRequest {
 }
 
 async fn speech(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
-    let recorded = record(&req, &body);
-    let scripted = {
+    let mut recorded = record(&req, &body);
+    let eleven = req.path().starts_with("/v1/text-to-speech/");
+    if !req.query_string().is_empty() {
+        recorded.path = format!("{}?{}", req.path(), req.query_string());
+    }
+    let (scripted, delay) = {
         let mut st = shared.lock();
         st.speech.push(recorded);
-        st.tts_script.pop_front()
+        (st.tts_script.pop_front(), st.speech_delay)
     };
     shared.bump();
+    if !delay.is_zero() {
+        actix_web::rt::time::sleep(delay).await;
+    }
     match scripted {
         Some((status, body)) => HttpResponse::build(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         )
         .json(body),
+        // Opus is OGG-wrapped, as ElevenLabs sends it.
+        None if eleven && req.query_string().contains("output_format=opus") => HttpResponse::Ok()
+            .content_type("audio/ogg")
+            .body(FakeOpenAi::SPEECH),
+        None if eleven => HttpResponse::Ok()
+            .content_type("audio/mpeg")
+            .body(FakeOpenAi::ELEVEN_AUDIO),
         None => HttpResponse::Ok()
             .content_type("audio/ogg")
             .body(FakeOpenAi::SPEECH),

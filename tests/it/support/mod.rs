@@ -743,8 +743,20 @@ impl WsClient {
         id
     }
 
+    /// The `res` frame with `id` if it already arrived (while another response was awaited).
+    fn take_backlogged(&mut self, id: &str) -> Option<Value> {
+        let at = self
+            .backlog
+            .iter()
+            .position(|v| v["type"] == "res" && v["id"] == id)?;
+        Some(self.backlog.remove(at))
+    }
+
     /// Waits for the `res` frame with `id`; other frames go to [`Self::backlog`].
     pub async fn response(&mut self, id: &str) -> Value {
+        if let Some(v) = self.take_backlogged(id) {
+            return v;
+        }
         loop {
             match self.next().await {
                 Incoming::Json(v) if v["type"] == "res" && v["id"] == id => return v,
@@ -756,6 +768,9 @@ impl WsClient {
 
     /// Waits at most `limit` for the `res` frame with `id`; other frames go to the backlog.
     pub async fn response_within(&mut self, id: &str, limit: Duration) -> Value {
+        if let Some(v) = self.take_backlogged(id) {
+            return v;
+        }
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

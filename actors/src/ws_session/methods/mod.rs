@@ -13,6 +13,7 @@
 //! | `channels.rs` | `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve` |
 //! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply`, `secrets.reload` |
 //! | `logs.rs` | `logs.tail` |
+//! | `speech.rs` | `talk.speak`, `tts.speak`, `tts.status`, `tts.providers` |
 //! | `cron.rs` | `cron.status`, `cron.list`, `cron.get`, `cron.add`, `cron.update`, `cron.remove`, `cron.run`, `cron.runs`, `wake`, `last-heartbeat`, `set-heartbeats` |
 //!
 //! An entry names the method, who may call it ([`MethodAccess`]: open, node role, or
@@ -62,6 +63,7 @@ mod pending;
 mod resolve;
 mod sessions;
 mod skills;
+mod speech;
 mod usage;
 
 pub use nodes::MAX_HOST_STATS_BYTES;
@@ -128,6 +130,7 @@ const AREAS: &[&[Method]] = &[
     resolve::METHODS,
     exec_approvals::METHODS,
     apps::METHODS,
+    speech::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {

@@ -1,0 +1,177 @@
+//! Speech for clients (OpenClaw's `server-methods/talk.ts` `talk.speak` and `tts.ts`):
+//! [`Synthesize`] speaks a client's text with the Talk speaker or the `tts` one and answers
+//! the audio; [`GetSpeechStatus`] is what `tts.status` and `tts.providers` report.
+//!
+//! The keys stay here: a phone's Talk mode gets audio, never a provider key. Each synthesis
+//! costs the owner money, so a text is bounded (`tts.maxTextLength`) and at most
+//! [`MAX_IN_FLIGHT`] run at once gateway-wide; more are refused with a retry hint.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use actix::prelude::*;
+
+use super::Registry;
+use crate::ports::{Clip, SpeakRequest};
+use crate::protocol::error::ErrorShape;
+use crate::speech::{ProviderInfo, TalkVoice};
+
+/// Client syntheses running at once, at most.
+pub const MAX_IN_FLIGHT: usize = 4;
+
+/// Which speaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceKind {
+    /// Talk's (`talk.speak`): `talk.provider`.
+    Talk,
+    /// The spoken answers' (`tts.speak`): `tts.provider`.
+    Tts,
+}
+
+/// Speaks `text` (already checked non-empty) for a client.
+#[derive(Message)]
+#[rtype(result = "Result<Clip, ErrorShape>")]
+pub struct Synthesize {
+    /// With which speaker.
+    pub voice: VoiceKind,
+    /// What to say (as the client sent it: markdown and code are handled here).
+    pub text: String,
+    /// The client's overrides.
+    pub req: SpeakRequest,
+}
+
+/// `talk.speak`'s error: `UNAVAILABLE` with OpenClaw's `{reason, fallbackEligible}` (an
+/// eligible reason lets the app speak with the phone's own voice instead).
+pub fn talk_error(reason: &str, message: impl Into<String>) -> ErrorShape {
+    let eligible = matches!(
+        reason,
+        "talk_unconfigured" | "talk_provider_unsupported" | "method_unavailable"
+    );
+    ErrorShape::unavailable(message)
+        .with_details(serde_json::json!({"reason": reason, "fallbackEligible": eligible}))
+}
+
+/// Releases a synthesis slot when dropped.
+struct Slot(Rc<Cell<usize>>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+impl Handler<Synthesize> for Registry {
+    type Result = ResponseFuture<Result<Clip, ErrorShape>>;
+
+    fn handle(&mut self, msg: Synthesize, _ctx: &mut Self::Context) -> Self::Result {
+        let max = self.voices.max_text_length;
+        let (method, speaker) = match msg.voice {
+            VoiceKind::Talk => (
+                "talk.speak",
+                match &self.voices.talk {
+                    TalkVoice::Ready(s) => Ok(s.clone()),
+                    TalkVoice::Unavailable { reason, message } => {
+                        Err(talk_error(reason, message.clone()))
+                    }
+                },
+            ),
+            VoiceKind::Tts => (
+                "tts.speak",
+                self.speech.as_ref().map(|s| s.speaker.clone()).ok_or_else(|| {
+                    ErrorShape::unavailable(
+                        "tts.speak unavailable: no speech provider is configured. Fix: set tts.provider and its key (tts.providers.<id>.apiKey)",
+                    )
+                }),
+            ),
+        };
+        let chars = msg.text.chars().count();
+        if chars > max {
+            let e =
+                ErrorShape::invalid(format!("{method} text too long ({chars} chars, max {max})"));
+            return Box::pin(async move { Err(e) });
+        }
+        let speaker = match speaker {
+            Ok(s) => s,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let Some(text) = crate::speech::spoken_text(&msg.text) else {
+            let e = ErrorShape::invalid(format!("{method} requires text (nothing to say)"));
+            return Box::pin(async move { Err(e) });
+        };
+        let busy = self.synth_in_flight.clone();
+        if busy.get() >= MAX_IN_FLIGHT {
+            let e = ErrorShape::unavailable(format!(
+                "{method}: {MAX_IN_FLIGHT} syntheses are running; retry shortly"
+            ))
+            .retry_after(1000);
+            return Box::pin(async move { Err(e) });
+        }
+        busy.set(busy.get() + 1);
+        let slot = Slot(busy);
+        let voice = msg.voice;
+        let fut = speaker.synthesize(text, msg.req);
+        Box::pin(async move {
+            let _slot = slot;
+            let label = speaker.label();
+            fut.await.map_err(|e| {
+                log::warn!("{method} with {label} failed: {e}");
+                match voice {
+                    VoiceKind::Talk => talk_error("synthesis_failed", e),
+                    VoiceKind::Tts => ErrorShape::unavailable(e),
+                }
+            })
+        })
+    }
+}
+
+/// What `tts.status` / `tts.providers` report.
+#[derive(Debug, Clone)]
+pub struct SpeechStatus {
+    /// `tts.auto` as running (`off`, `always`, `inbound`).
+    pub auto: &'static str,
+    /// The spoken answers' provider (else the first configured one, else `openai`).
+    pub provider: String,
+    /// The providers known to config.
+    pub providers: Vec<ProviderInfo>,
+    /// Talk's speaker, when ready (its label).
+    pub talk: Option<String>,
+}
+
+/// Reads [`SpeechStatus`].
+#[derive(Message)]
+#[rtype(result = "SpeechStatus")]
+pub struct GetSpeechStatus;
+
+impl Handler<GetSpeechStatus> for Registry {
+    type Result = MessageResult<GetSpeechStatus>;
+
+    fn handle(&mut self, _: GetSpeechStatus, _ctx: &mut Self::Context) -> Self::Result {
+        use crate::speech::AutoSpeech;
+        let auto = match self.speech.as_ref().map(|s| s.policy.auto) {
+            Some(AutoSpeech::Always) => "always",
+            Some(AutoSpeech::Inbound) => "inbound",
+            Some(AutoSpeech::Off) | None => "off",
+        };
+        let providers = self.voices.providers.clone();
+        let provider = self
+            .voices
+            .speech_provider
+            .clone()
+            .or_else(|| {
+                providers
+                    .iter()
+                    .find(|p| p.configured)
+                    .map(|p| p.id.clone())
+            })
+            .unwrap_or_else(|| "openai".to_owned());
+        MessageResult(SpeechStatus {
+            auto,
+            provider,
+            providers,
+            talk: match &self.voices.talk {
+                TalkVoice::Ready(s) => Some(s.label()),
+                TalkVoice::Unavailable { .. } => None,
+            },
+        })
+    }
+}

@@ -1,0 +1,251 @@
+//! Speech for clients (OpenClaw's `server-methods/talk.ts` and `tts.ts`):
+//!
+//! - `talk.speak {text, voiceId?, modelId?, outputFormat?, speed?, rateWpm?, stability?,
+//!   similarity?, style?, speakerBoost?, seed?, normalize?, language?, latencyTier?}`
+//!   (`operator.talk`) → `{audioBase64, provider, outputFormat, voiceCompatible, mimeType?,
+//!   fileExtension}`: the apps' Talk mode plays the assistant's reply with the gateway's
+//!   Talk provider, so the provider key never leaves the gateway. Errors are `UNAVAILABLE`
+//!   with OpenClaw's `details: {reason, fallbackEligible}` (`talk_unconfigured`: the app
+//!   speaks with the phone's own voice instead).
+//! - `tts.speak {text}` (`operator.write`) → the same clip from the spoken answers' provider.
+//! - `tts.status` / `tts.providers` (`operator.read`): what is configured.
+//!
+//! The synthesis itself runs on the registry ([`crate::registry::speak`]).
+
+use actix::prelude::*;
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use super::agent_params::{fail, obj};
+use super::{Call, Method, gone};
+use crate::ports::{SpeakRequest, SpeechTarget};
+use crate::protocol::error::ErrorShape;
+use crate::protocol::scopes::{MethodAccess, READ, WRITE};
+use crate::protocol::validate::Checker;
+use crate::registry::speak::{GetSpeechStatus, Synthesize, VoiceKind, talk_error};
+use crate::ws_session::WsSession;
+
+pub(super) const METHODS: &[Method] = &[
+    Method {
+        name: "talk.speak",
+        access: MethodAccess::Operator("operator.talk"),
+        handler: WsSession::talk_speak,
+    },
+    Method {
+        name: "tts.speak",
+        access: MethodAccess::Operator(WRITE),
+        handler: WsSession::tts_speak,
+    },
+    Method {
+        name: "tts.status",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::tts_status,
+    },
+    Method {
+        name: "tts.providers",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::tts_status,
+    },
+];
+
+/// `talk.speak`'s keys.
+const TALK_KEYS: &[&str] = &[
+    "text",
+    "voiceId",
+    "modelId",
+    "outputFormat",
+    "speed",
+    "rateWpm",
+    "stability",
+    "similarity",
+    "style",
+    "speakerBoost",
+    "seed",
+    "normalize",
+    "language",
+    "latencyTier",
+];
+
+/// An optional finite number.
+fn number(c: &mut Checker, o: &Map<String, Value>, key: &str) -> Option<f64> {
+    match o.get(key) {
+        None => None,
+        Some(v) => match v.as_f64().filter(|x| x.is_finite()) {
+            Some(x) => Some(x),
+            None => {
+                c.error(&format!("/{key}"), "must be number");
+                None
+            }
+        },
+    }
+}
+
+/// The required non-empty `text` (any Unicode; the length is checked where the limit is).
+fn text_of(c: &mut Checker, o: &Map<String, Value>) -> String {
+    if c.required("", o, "text") {
+        c.string("", o, "text", true).unwrap_or_default().to_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// `talk.speak`'s params as a [`Synthesize`] request.
+fn talk_params(call: &Call) -> Result<(String, SpeakRequest), ErrorShape> {
+    const M: &str = "talk.speak";
+    let o = obj(M, &call.params)?;
+    let mut c = Checker::new();
+    c.closed("", o, TALK_KEYS);
+    let text = text_of(&mut c, o);
+    let s = |c: &mut Checker, k: &str| c.string("", o, k, false).map(str::to_owned);
+    let mut req = SpeakRequest {
+        target: SpeechTarget::AudioFile,
+        voice_id: s(&mut c, "voiceId"),
+        model_id: s(&mut c, "modelId"),
+        output_format: s(&mut c, "outputFormat"),
+        speed: number(&mut c, o, "speed"),
+        stability: number(&mut c, o, "stability"),
+        similarity: number(&mut c, o, "similarity"),
+        style: number(&mut c, o, "style"),
+        speaker_boost: c.boolean("", o, "speakerBoost"),
+        seed: c.integer("", o, "seed", 0),
+        normalize: s(&mut c, "normalize"),
+        language: s(&mut c, "language"),
+        latency_tier: c.integer("", o, "latencyTier", 0),
+    };
+    let rate = c.integer("", o, "rateWpm", 1);
+    if !c.ok() {
+        return Err(fail(M, &c));
+    }
+    // OpenClaw: words per minute over 175 gives the speed, used only strictly between 0.5
+    // and 2; outside that with no `speed` is an error.
+    if req.speed.is_none()
+        && let Some(wpm) = rate
+    {
+        let speed = wpm as f64 / 175.0;
+        if speed <= 0.5 || speed >= 2.0 {
+            return Err(ErrorShape::invalid(
+                "invalid talk.speak params: rateWpm must resolve to speed between 0.5 and 2.0",
+            ));
+        }
+        req.speed = Some(speed);
+    }
+    Ok((text, req))
+}
+
+/// The clip as OpenClaw answers it.
+fn clip_json(clip: crate::ports::Clip, talk: bool) -> Value {
+    let mut out = json!({
+        "audioBase64": base64::engine::general_purpose::STANDARD.encode(&clip.audio),
+        "provider": clip.provider,
+        "outputFormat": clip.output_format,
+        "fileExtension": clip.file_extension,
+    });
+    if talk {
+        out["voiceCompatible"] = Value::Bool(clip.voice_compatible);
+    }
+    if let Some(m) = crate::speech::mime_of(&clip.output_format, &clip.file_extension) {
+        out["mimeType"] = Value::String(m.to_owned());
+    }
+    out
+}
+
+impl WsSession {
+    /// `talk.speak`.
+    fn talk_speak(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let (text, req) = match talk_params(&call) {
+            Ok(p) => p,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let fut = self.registry.send(Synthesize {
+            voice: VoiceKind::Talk,
+            text,
+            req,
+        });
+        self.reply_with(
+            call.id,
+            async move {
+                let clip = fut
+                    .await
+                    .map_err(|_| talk_error("method_unavailable", "gateway is shutting down"))??;
+                Ok(clip_json(clip, true))
+            },
+            ctx,
+        );
+    }
+
+    /// `tts.speak {text}`.
+    fn tts_speak(&mut self, call: Call, ctx: &mut Context<Self>) {
+        const M: &str = "tts.speak";
+        let text = match obj(M, &call.params) {
+            Ok(o) => {
+                let mut c = Checker::new();
+                c.closed("", o, &["text"]);
+                let t = text_of(&mut c, o);
+                if !c.ok() {
+                    return self.respond_err(&call.id, &fail(M, &c), ctx);
+                }
+                t
+            }
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let fut = self.registry.send(Synthesize {
+            voice: VoiceKind::Tts,
+            text,
+            req: SpeakRequest {
+                target: SpeechTarget::AudioFile,
+                ..SpeakRequest::default()
+            },
+        });
+        self.reply_with(
+            call.id,
+            async move {
+                let clip = fut.await.map_err(|_| gone())??;
+                Ok(clip_json(clip, false))
+            },
+            ctx,
+        );
+    }
+
+    /// `tts.status` → `{enabled, auto, provider, persona, personas, fallbackProvider,
+    /// fallbackProviders, providerStates}`; `tts.providers` → `{providers, active}`.
+    fn tts_status(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let providers = call.method == "tts.providers";
+        let fut = self.registry.send(GetSpeechStatus);
+        self.reply_with(
+            call.id,
+            async move {
+                let st = fut.await.map_err(|_| gone())?;
+                Ok(if providers {
+                    json!({
+                        "providers": st.providers.iter().map(|p| json!({
+                            "id": p.id,
+                            "name": p.label,
+                            "configured": p.configured,
+                            "models": p.models,
+                            "voices": p.voices,
+                        })).collect::<Vec<_>>(),
+                        "active": st.provider,
+                    })
+                } else {
+                    json!({
+                        "enabled": st.auto != "off",
+                        "auto": st.auto,
+                        "provider": st.provider,
+                        "persona": Value::Null,
+                        "personas": [],
+                        // Each synthesis uses its one provider: nothing to fall back to.
+                        "fallbackProvider": Value::Null,
+                        "fallbackProviders": [],
+                        "providerStates": st.providers.iter().map(|p| json!({
+                            "id": p.id,
+                            "label": p.label,
+                            "configured": p.configured,
+                        })).collect::<Vec<_>>(),
+                        "talk": {"ready": st.talk.is_some(), "speaker": st.talk},
+                    })
+                })
+            },
+            ctx,
+        );
+    }
+}

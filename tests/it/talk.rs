@@ -1,0 +1,367 @@
+//! The apps' Talk playback and the `tts.*` methods, against the real gateway binary: the
+//! fake provider (`support::fake_openai`) serves ElevenLabs' own
+//! `/v1/text-to-speech/{voice}` and OpenAI's `/v1/audio/speech` on loopback. Checked: the
+//! audio comes back inline byte for byte while the key stays on the gateway (sent as
+//! `xi-api-key`, never in an answer or a log); the client's overrides (a voice alias, the
+//! output format, speed, latency) reach the provider and nothing a stranger sends reaches
+//! its URL; markdown and code are spoken as OpenClaw speaks them; bad params, a text over
+//! `tts.maxTextLength`, a failing provider, a caller without `operator.talk` and more than
+//! four syntheses at once are refused with clear errors; a config edit turns Talk off
+//! (`talk_unconfigured`, which lets the app fall back to the phone's own voice).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::{TestGateway, WsClient, cli_params, error_of};
+use crate::telegram_flow::{GW_ARGS, GW_TOKEN};
+
+const XI_KEY: &str = "xi-secret-key-0123456789";
+const OPENAI_KEY: &str = "sk-tts-secret-9876543210";
+
+fn config(ai: &FakeOpenAi, talk: bool) -> String {
+    let mut cfg = json!({
+        "tts": {"provider": "openai", "maxTextLength": 500,
+            "providers": {"openai": {"apiKey": OPENAI_KEY, "baseUrl": ai.base_url(), "model": "tts-1", "voice": "alloy"}}},
+    });
+    if talk {
+        cfg["talk"] = json!({
+            "provider": "elevenlabs",
+            "speechLocale": "de-DE",
+            "providers": {"elevenlabs": {
+                "apiKey": XI_KEY,
+                "baseUrl": format!("http://{}", ai.addr()),
+                "voiceId": "pMsXgVXv3BLzUgSXRplE",
+                "voiceAliases": {"Rachel": "21m00Tcm4TlvDq8ikWAM"},
+            }},
+        });
+    }
+    cfg.to_string()
+}
+
+fn b64(v: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn ok_payload(res: &Value) -> &Value {
+    assert_eq!(res["ok"], true, "{res}");
+    &res["payload"]
+}
+
+#[actix_web::test]
+async fn talk_speak_plays_with_the_gateways_provider_and_the_key_stays_there() {
+    let ai = FakeOpenAi::start();
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&ai, true)));
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.admin"])).await;
+
+    // A reply with markdown and any Unicode, a voice alias, PCM for Android's AudioTrack.
+    let res = op
+        .request(
+            "talk.speak",
+            json!({"text": "Hallo **Ada** 👋 — ünïcödé ✓\n\n- eins", "voiceId": "rachel",
+                "outputFormat": "pcm_24000", "speed": 1.1, "latencyTier": 2, "language": "DE"}),
+        )
+        .await;
+    let p = ok_payload(&res);
+    assert_eq!(b64(&p["audioBase64"]), FakeOpenAi::ELEVEN_AUDIO);
+    assert_eq!(p["provider"], "elevenlabs");
+    assert_eq!(p["outputFormat"], "pcm_24000");
+    assert_eq!(p["fileExtension"], ".pcm");
+    assert_eq!(p["voiceCompatible"], false);
+    assert!(p.get("mimeType").is_none(), "{p}");
+    let sent = ai.speech_requests();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0].path,
+        "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM?output_format=pcm_24000&optimize_streaming_latency=2"
+    );
+    assert_eq!(sent[0].header("xi-api-key"), Some(XI_KEY));
+    assert_eq!(sent[0].authorization, None);
+    assert_eq!(sent[0].body["text"], "Hallo Ada 👋 — ünïcödé ✓ eins");
+    assert_eq!(sent[0].body["model_id"], "eleven_multilingual_v2");
+    assert_eq!(sent[0].body["language_code"], "de");
+    assert_eq!(sent[0].body["voice_settings"]["speed"].as_f64(), Some(1.1));
+
+    // The default: MP3 from the configured voice; `rateWpm` gives the speed.
+    let res = op
+        .request(
+            "talk.speak",
+            json!({"text": "Guten Morgen", "rateWpm": 210}),
+        )
+        .await;
+    let p = ok_payload(&res);
+    assert_eq!(
+        (p["outputFormat"].as_str(), p["mimeType"].as_str()),
+        (Some("mp3_44100_128"), Some("audio/mpeg"))
+    );
+    let sent = ai.speech_requests();
+    assert_eq!(
+        sent[1].path,
+        "/v1/text-to-speech/pMsXgVXv3BLzUgSXRplE?output_format=mp3_44100_128"
+    );
+    assert_eq!(sent[1].header("accept"), Some("audio/mpeg"));
+    assert_eq!(sent[1].body["voice_settings"]["speed"].as_f64(), Some(1.2));
+
+    // A reply that is mostly code is not read out.
+    let code = "Here:\n```rust\nfn main() {\n    println!(\"hello\");\n}\n```";
+    ok_payload(&op.request("talk.speak", json!({"text": code})).await);
+    assert_eq!(
+        ai.speech_requests()[2].body["text"],
+        "I've put the detailed response on screen."
+    );
+
+    // What a stranger could aim at the provider's URL never reaches it.
+    let before = ai.speech_requests().len();
+    for (params, want) in [
+        (json!({"text": "x", "voiceId": "../../v1/user"}), "voiceId"),
+        (json!({"text": "x", "voiceId": "abcdefghij?x=1"}), "voiceId"),
+        (
+            json!({"text": "x", "outputFormat": "mp3&xi-api-key=1"}),
+            "outputFormat",
+        ),
+    ] {
+        let res = op.request("talk.speak", params.clone()).await;
+        let e = error_of(&res);
+        assert_eq!(e["code"], "UNAVAILABLE", "{params} {res}");
+        assert_eq!(e["details"]["reason"], "synthesis_failed", "{res}");
+        assert_eq!(e["details"]["fallbackEligible"], false, "{res}");
+        assert!(
+            e["message"].as_str().is_some_and(|m| m.contains(want)),
+            "{res}"
+        );
+    }
+    assert_eq!(ai.speech_requests().len(), before);
+
+    // Bad params: OpenClaw's wording, nothing sent.
+    let long = "ä".repeat(501);
+    for (params, want) in [
+        (json!({}), "must have required property 'text'"),
+        (json!({"text": ""}), "must NOT have fewer than 1 characters"),
+        (
+            json!({"text": "x", "voice": "y"}),
+            "unexpected property 'voice'",
+        ),
+        (json!({"text": "x", "speed": "fast"}), "must be number"),
+        (
+            json!({"text": "x", "rateWpm": 50}),
+            "rateWpm must resolve to speed",
+        ),
+        (json!({"text": 42}), "must be string"),
+        (json!("text"), "must be object"),
+        (json!({"text": long}), "text too long (501 chars, max 500)"),
+        (json!({"text": "** __ ~~"}), "nothing to say"),
+    ] {
+        let res = op.request("talk.speak", params.clone()).await;
+        let e = error_of(&res);
+        assert!(
+            e["message"].as_str().is_some_and(|m| m.contains(want)),
+            "{params}: {res}"
+        );
+    }
+    assert_eq!(ai.speech_requests().len(), before);
+
+    // The provider refuses: an error naming it, never the key.
+    ai.push_speech_status(
+        401,
+        json!({"detail": {"status": "invalid_api_key", "message": format!("bad key {XI_KEY}")}}),
+    );
+    let res = op.request("talk.speak", json!({"text": "hallo"})).await;
+    let e = error_of(&res);
+    assert_eq!(e["details"]["reason"], "synthesis_failed", "{res}");
+    assert!(
+        e["message"].as_str().is_some_and(|m| m.contains("401")),
+        "{res}"
+    );
+    assert!(!res.to_string().contains(XI_KEY), "{res}");
+
+    // tts.speak: the spoken answers' provider (OpenAI-compatible), MP3 for a client.
+    let res = op.request("tts.speak", json!({"text": "Moin 🌊"})).await;
+    let p = ok_payload(&res);
+    assert_eq!(b64(&p["audioBase64"]), FakeOpenAi::SPEECH);
+    assert_eq!(
+        (p["provider"].as_str(), p["mimeType"].as_str()),
+        (Some("openai"), Some("audio/mpeg"))
+    );
+    let last = ai.speech_requests().pop().expect("tts.speak request");
+    assert_eq!(last.path, "/v1/audio/speech");
+    assert_eq!(
+        last.authorization.as_deref(),
+        Some(format!("Bearer {OPENAI_KEY}").as_str())
+    );
+    assert_eq!(
+        last.body,
+        json!({"model": "tts-1", "voice": "alloy", "input": "Moin 🌊", "response_format": "mp3"})
+    );
+    let res = op
+        .request("tts.speak", json!({"text": "x", "voiceId": "y"}))
+        .await;
+    assert!(
+        error_of(&res)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unexpected property")),
+        "{res}"
+    );
+
+    // tts.status / tts.providers: what is configured, no key.
+    let st = op.request("tts.status", json!({})).await;
+    let p = ok_payload(&st);
+    assert_eq!(
+        (
+            p["enabled"].as_bool(),
+            p["auto"].as_str(),
+            p["provider"].as_str()
+        ),
+        (Some(false), Some("off"), Some("openai"))
+    );
+    let states = p["providerStates"].as_array().cloned().unwrap_or_default();
+    let configured = |id: &str| {
+        states
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["configured"].clone())
+    };
+    assert_eq!(configured("openai"), Some(json!(true)), "{p}");
+    assert_eq!(configured("elevenlabs"), Some(json!(false)), "{p}");
+    assert_eq!(p["talk"]["ready"], true, "{p}");
+    let pr = op.request("tts.providers", json!({})).await;
+    let p = ok_payload(&pr);
+    assert_eq!(p["active"], "openai");
+    assert!(
+        p["providers"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["id"] == "elevenlabs"
+                && x["models"]
+                    .as_array()
+                    .is_some_and(|m| m.contains(&json!("eleven_v3"))))),
+        "{p}"
+    );
+    for res in [&st, &pr] {
+        assert!(
+            !res.to_string().contains(XI_KEY) && !res.to_string().contains(OPENAI_KEY),
+            "{res}"
+        );
+    }
+
+    // Who may: talk.speak needs operator.talk (write grants it), tts.speak write.
+    let (mut reader, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    for m in ["talk.speak", "tts.speak"] {
+        let res = reader.request(m, json!({"text": "hi"})).await;
+        assert!(
+            error_of(&res)["message"]
+                .as_str()
+                .is_some_and(|s| s.contains("missing scope")),
+            "{m}: {res}"
+        );
+    }
+    ok_payload(&reader.request("tts.status", json!({})).await);
+    let (mut talker, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.talk"])).await;
+    ok_payload(
+        &talker
+            .request("talk.speak", json!({"text": "hi there"}))
+            .await,
+    );
+
+    // The key is in no log line.
+    let logs = gw.stderr();
+    assert!(
+        !logs.contains(XI_KEY) && !logs.contains(OPENAI_KEY),
+        "{logs}"
+    );
+}
+
+/// At most four syntheses run at once; a config edit that removes Talk makes `talk.speak`
+/// say so with OpenClaw's fallback-eligible reason.
+#[actix_web::test]
+async fn syntheses_are_bounded_and_a_config_edit_turns_talk_off() {
+    let ai = FakeOpenAi::start();
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&config(&ai, true)));
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.admin"])).await;
+    ai.set_speech_delay(Duration::from_secs(2));
+    let ids: Vec<String> = {
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            ids.push(
+                op.send_request("talk.speak", json!({"text": format!("number {i}")}))
+                    .await,
+            );
+        }
+        ids
+    };
+    let mut ok = 0;
+    let mut busy = 0;
+    for id in &ids {
+        let res = op.response_within(id, Duration::from_secs(20)).await;
+        if res["ok"] == true {
+            ok += 1;
+        } else {
+            let e = error_of(&res);
+            assert_eq!(e["code"], "UNAVAILABLE", "{res}");
+            assert!(e["retryAfterMs"].as_u64().is_some(), "{res}");
+            busy += 1;
+        }
+    }
+    assert_eq!((ok, busy), (4, 2));
+    assert_eq!(ai.speech_requests().len(), 4);
+    // The slots are free again.
+    ai.set_speech_delay(Duration::ZERO);
+    ok_payload(&op.request("talk.speak", json!({"text": "again"})).await);
+
+    // Talk removed from the config: applied in place, and the app is told to fall back.
+    crate::support::replace_file(&gw.config_path(), &config(&ai, false));
+    gw.wait_stderr_line(&["applied", "talk"], Duration::from_secs(15));
+    let res = op
+        .request("talk.speak", json!({"text": "still there?"}))
+        .await;
+    let e = error_of(&res);
+    assert_eq!(e["code"], "UNAVAILABLE", "{res}");
+    assert_eq!(
+        e["details"],
+        json!({"reason": "talk_unconfigured", "fallbackEligible": true})
+    );
+}
+
+/// `tts.provider: "elevenlabs"`: a chat's answers go out as voice notes spoken by
+/// ElevenLabs (Opus, OGG-wrapped, for Telegram's voice messages).
+#[actix_web::test]
+async fn chat_answers_are_spoken_by_elevenlabs() {
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{SLOW, TG_TOKEN, dm, start_gateway, wait_reply};
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&crate::telegram_flow::config(&tg, Some(&ai), json!({})))
+            .expect("config");
+    cfg["tts"] = json!({"auto": "always", "provider": "elevenlabs",
+        "providers": {"elevenlabs": {"apiKey": XI_KEY, "baseUrl": format!("http://{}", ai.addr()),
+            "voiceId": "21m00Tcm4TlvDq8ikWAM", "modelId": "eleven_turbo_v2_5",
+            "voiceSettings": {"stability": 0.4}}}});
+    let gw = start_gateway(&cfg.to_string());
+    let answer = "Die Sonne scheint, es sind 24 Grad. ☀️";
+    ai.push_text(answer);
+    let asked = dm(&tg, 5401, "Wie ist das Wetter?");
+    let r = wait_reply(&tg, asked, SLOW).await;
+    assert_eq!(r.method, "sendVoice", "{r:?}");
+    assert_eq!(r.caption(), Some(answer));
+    let file = r.file.as_ref().expect("the voice note");
+    assert_eq!(&file.data[..], FakeOpenAi::SPEECH);
+    let spoken = ai.speech_requests();
+    assert_eq!(spoken.len(), 1, "{spoken:?}");
+    assert_eq!(
+        spoken[0].path,
+        "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM?output_format=opus_48000_64"
+    );
+    assert_eq!(spoken[0].header("xi-api-key"), Some(XI_KEY));
+    assert_eq!(spoken[0].body["text"], answer);
+    // The retired model name is sent as its successor, the configured stability with
+    // OpenClaw's defaults for the rest.
+    assert_eq!(spoken[0].body["model_id"], "eleven_flash_v2_5");
+    assert_eq!(
+        spoken[0].body["voice_settings"],
+        json!({"stability": 0.4, "similarity_boost": 0.75, "style": 0.0, "use_speaker_boost": true, "speed": 1.0})
+    );
+    assert!(!gw.stderr().contains(XI_KEY));
+}
