@@ -446,6 +446,10 @@ impl Engine {
         for w in warnings {
             log::warn!("{w}");
         }
+        let (tts_pref, warning) = crate::speech::load_prefs(&config.state_dir);
+        if let Some(w) = warning {
+            log::warn!("{w}");
+        }
         let store = StoreActor::start(config.state_dir.clone());
         let live = crate::hot::LiveSettings::new(crate::hot::HotConfig::of(&config));
         let hello_view = crate::registry::hello_view::HelloView::new(config.auth.rate_limit);
@@ -480,7 +484,7 @@ impl Engine {
         let audio_in = crate::hearing::AudioIn::default();
         let registry = Registry::new(shared.clone(), store.clone(), book, model, sessions_index)
             .with_hearing(deps.hearing, audio_in.clone())
-            .with_voices(deps.voices)
+            .with_voices(deps.voices, tts_pref)
             .with_exec_host(deps.exec_host)
             .with_web_fetcher(deps.web_fetcher)
             .with_voicewake(voicewake)

@@ -176,6 +176,62 @@ pub struct ProviderInfo {
     pub voices: Vec<String>,
 }
 
+/// OpenClaw's TTS preferences file (`tts.enable` / `tts.disable`): `{"tts": {"auto":
+/// "always" | "off" | "inbound"}}`, over `tts.auto` of the config.
+pub const PREFS_FILE: &str = "settings/tts.json";
+
+/// The `tts.auto` of the preferences file of `state_dir` (`None`: no preference), with a
+/// warning naming a file that cannot be read (the config's `tts.auto` applies then).
+pub fn load_prefs(state_dir: &std::path::Path) -> (Option<AutoSpeech>, Option<String>) {
+    match crate::engine::load_json::<serde_json::Value>(state_dir, PREFS_FILE) {
+        Ok(v) => (v.as_ref().and_then(prefs_auto), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "tts preferences: {e}; using tts.auto of the config"
+            )),
+        ),
+    }
+}
+
+/// `tts.auto` (or the legacy `tts.enabled`) of a preferences document.
+pub fn prefs_auto(doc: &serde_json::Value) -> Option<AutoSpeech> {
+    let tts = doc.get("tts")?;
+    match tts
+        .get("auto")
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+    {
+        Some("always") => Some(AutoSpeech::Always),
+        Some("inbound") => Some(AutoSpeech::Inbound),
+        Some("off") => Some(AutoSpeech::Off),
+        _ => tts
+            .get("enabled")
+            .and_then(serde_json::Value::as_bool)
+            .map(|on| {
+                if on {
+                    AutoSpeech::Always
+                } else {
+                    AutoSpeech::Off
+                }
+            }),
+    }
+}
+
+/// `speech` with `pref` (the preferences file's `tts.auto`) over its configured policy.
+pub fn with_pref(speech: Option<Rc<Speech>>, pref: Option<AutoSpeech>) -> Option<Rc<Speech>> {
+    match (speech, pref) {
+        (Some(s), Some(auto)) if s.policy.auto != auto => Some(Rc::new(Speech {
+            speaker: s.speaker.clone(),
+            policy: SpeechPolicy {
+                auto,
+                ..s.policy.clone()
+            },
+        })),
+        (s, _) => s,
+    }
+}
+
 /// `tts.maxTextLength`'s default: the longest text a client may have spoken.
 pub const DEFAULT_MAX_TEXT_LENGTH: usize = 4096;
 
@@ -270,6 +326,32 @@ mod tests {
         assert_eq!(mime_of("opus", ".opus"), Some("audio/ogg"));
         assert_eq!(mime_of("pcm_24000", ".pcm"), None);
         assert_eq!(mime_of("wav", ".wav"), Some("audio/wav"));
+    }
+
+    #[test]
+    fn the_preferences_file_says_when_answers_are_spoken() {
+        use serde_json::json;
+        assert_eq!(
+            prefs_auto(&json!({"tts": {"auto": "always"}})),
+            Some(AutoSpeech::Always)
+        );
+        assert_eq!(
+            prefs_auto(&json!({"tts": {"auto": " off "}})),
+            Some(AutoSpeech::Off)
+        );
+        assert_eq!(
+            prefs_auto(&json!({"tts": {"enabled": true}})),
+            Some(AutoSpeech::Always)
+        );
+        assert_eq!(prefs_auto(&json!({"tts": {"auto": "tagged"}})), None);
+        assert_eq!(prefs_auto(&json!({"tts": 7})), None);
+        assert_eq!(prefs_auto(&json!([])), None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(load_prefs(dir.path()), (None, None));
+        std::fs::create_dir_all(dir.path().join("settings")).expect("mkdir");
+        std::fs::write(dir.path().join(PREFS_FILE), b"{not json").expect("write");
+        let (pref, warning) = load_prefs(dir.path());
+        assert!(pref.is_none() && warning.is_some_and(|w| w.contains("tts.json")));
     }
 
     #[test]

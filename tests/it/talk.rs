@@ -363,5 +363,73 @@ async fn chat_answers_are_spoken_by_elevenlabs() {
         spoken[0].body["voice_settings"],
         json!({"stability": 0.4, "similarity_boost": 0.75, "style": 0.0, "use_speaker_boost": true, "speed": 1.0})
     );
+
+    // `tts.disable` (the real CLI's `openclaw infer tts disable`): the next answer stays
+    // text, and the choice is saved (0600) in OpenClaw's preferences file.
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.write"])).await;
+    let res = op.request("tts.disable", json!({})).await;
+    assert_eq!(ok_payload(&res)["enabled"], false);
+    let st = op.request("tts.status", json!({})).await;
+    assert_eq!(ok_payload(&st)["auto"], "off", "{st}");
+    let prefs = gw.dir.path().join("settings/tts.json");
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(&prefs).expect("settings/tts.json")).expect("json");
+    assert_eq!(doc, json!({"tts": {"auto": "off"}}));
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&prefs)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    ai.push_text("Nur Text diesmal, bitte.");
+    let asked = dm(&tg, 5401, "Und morgen?");
+    let r = wait_reply(&tg, asked, SLOW).await;
+    assert_eq!(
+        (r.method.as_str(), r.text()),
+        ("sendMessage", "Nur Text diesmal, bitte.")
+    );
+    assert_eq!(ai.speech_requests().len(), 1);
+    let res = op.request("tts.enable", json!({})).await;
+    assert_eq!(ok_payload(&res)["enabled"], true);
+    assert_eq!(
+        ok_payload(&op.request("tts.status", json!({})).await)["auto"],
+        "always"
+    );
     assert!(!gw.stderr().contains(XI_KEY));
+}
+
+/// With nothing configured: `talk.speak` tells the app to use the phone's own voice, and
+/// `tts.enable` says what is missing instead of pretending.
+#[actix_web::test]
+async fn without_providers_talk_and_tts_say_what_is_missing() {
+    let gw = TestGateway::start(GW_ARGS, &[], None);
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.admin"])).await;
+    let res = op.request("talk.speak", json!({"text": "hi"})).await;
+    let e = error_of(&res);
+    assert_eq!(e["code"], "UNAVAILABLE", "{res}");
+    assert_eq!(
+        e["details"],
+        json!({"reason": "talk_unconfigured", "fallbackEligible": true})
+    );
+    for (m, params) in [
+        ("tts.enable", json!({})),
+        ("tts.speak", json!({"text": "hi"})),
+    ] {
+        let res = op.request(m, params).await;
+        let e = error_of(&res);
+        assert_eq!(e["code"], "UNAVAILABLE", "{m}: {res}");
+        assert!(
+            e["message"].as_str().is_some_and(|s| s.contains("Fix:")),
+            "{m}: {res}"
+        );
+    }
+    assert!(!gw.dir.path().join("settings/tts.json").exists());
+    let st = op.request("tts.status", json!({})).await;
+    let p = ok_payload(&st);
+    assert_eq!(
+        (p["enabled"].as_bool(), p["talk"]["ready"].as_bool()),
+        (Some(false), Some(false))
+    );
 }

@@ -103,6 +103,8 @@ pub struct Registry {
     speech: Option<std::rc::Rc<crate::speech::Speech>>,
     /// Talk playback (`talk.speak`) and the providers `tts.status` lists.
     voices: crate::speech::Voices,
+    /// `tts.enable` / `tts.disable`'s choice (`settings/tts.json`), over `tts.auto`.
+    tts_pref: Option<crate::speech::AutoSpeech>,
     /// Syntheses for clients in flight (bounded: each one costs the owner money).
     synth_in_flight: std::rc::Rc<std::cell::Cell<usize>>,
     /// Runs `exec` commands on the gateway host (none: only nodes can run them).
@@ -201,6 +203,7 @@ impl Registry {
             audio_in: crate::hearing::AudioIn::default(),
             speech: None,
             voices: crate::speech::Voices::default(),
+            tts_pref: None,
             synth_in_flight: std::rc::Rc::default(),
             exec_host: None,
             approvals: approvals::ExecApprovals::default(),
@@ -263,10 +266,20 @@ impl Registry {
     }
 
     /// Speaks chat answers and clients' texts as `voices` says.
-    pub fn with_voices(mut self, voices: crate::speech::Voices) -> Self {
-        self.speech = voices.speech.clone();
-        self.voices = voices;
+    pub fn with_voices(
+        mut self,
+        voices: crate::speech::Voices,
+        pref: Option<crate::speech::AutoSpeech>,
+    ) -> Self {
+        self.tts_pref = pref;
+        self.set_voices(voices);
         self
+    }
+
+    /// Swaps the voices in (the preferences file's `tts.auto` over the config's).
+    fn set_voices(&mut self, voices: crate::speech::Voices) {
+        self.speech = crate::speech::with_pref(voices.speech.clone(), self.tts_pref);
+        self.voices = voices;
     }
 
     fn presence_list(&self) -> Vec<Arc<presence::PresenceEntry>> {

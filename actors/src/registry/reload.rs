@@ -75,9 +75,7 @@ impl Handler<ApplyHotConfig> for Registry {
             self.audio_in.set(self.hearing.is_some());
         }
         if let Some(make) = msg.speech {
-            let voices = make();
-            self.speech = voices.speech.clone();
-            self.voices = voices;
+            self.set_voices(make());
         }
         for (kind, account, settings) in msg.channels {
             if let Some(h) = self.channels.get(&(kind, account))

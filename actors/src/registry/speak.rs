@@ -5,6 +5,7 @@
 //! The keys stay here: a phone's Talk mode gets audio, never a provider key. Each synthesis
 //! costs the owner money, so a text is bounded (`tts.maxTextLength`) and at most
 //! [`MAX_IN_FLIGHT`] run at once gateway-wide; more are refused with a retry hint.
+//! [`SetTtsEnabled`] (`tts.enable` / `tts.disable`) saves OpenClaw's preferences file.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -14,7 +15,9 @@ use actix::prelude::*;
 use super::Registry;
 use crate::ports::{Clip, SpeakRequest};
 use crate::protocol::error::ErrorShape;
+use crate::speech::AutoSpeech;
 use crate::speech::{ProviderInfo, TalkVoice};
+use crate::store::{SaveDocument, StoreError};
 
 /// Client syntheses running at once, at most.
 pub const MAX_IN_FLIGHT: usize = 4;
@@ -173,5 +176,51 @@ impl Handler<GetSpeechStatus> for Registry {
                 TalkVoice::Unavailable { .. } => None,
             },
         })
+    }
+}
+
+/// `tts.enable` (every chat answer spoken) / `tts.disable`: saved in OpenClaw's preferences
+/// file ([`crate::speech::PREFS_FILE`]) over the config's `tts.auto`, applied at once.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ErrorShape>")]
+pub struct SetTtsEnabled {
+    /// On or off.
+    pub on: bool,
+}
+
+impl Handler<SetTtsEnabled> for Registry {
+    type Result = ResponseActFuture<Self, Result<bool, ErrorShape>>;
+
+    fn handle(&mut self, msg: SetTtsEnabled, _: &mut Self::Context) -> Self::Result {
+        if msg.on && self.voices.speech.is_none() {
+            let e = ErrorShape::unavailable(
+                "tts.enable: no speech provider is configured, so nothing could be spoken. Fix: set tts.provider and its key (tts.providers.<id>.apiKey), then enable",
+            );
+            return Box::pin(fut::ready(Err(e)));
+        }
+        let auto = if msg.on {
+            AutoSpeech::Always
+        } else {
+            AutoSpeech::Off
+        };
+        let word = if msg.on { "always" } else { "off" };
+        let doc = serde_json::json!({"tts": {"auto": word}});
+        let save = self.store.send(SaveDocument {
+            name: crate::speech::PREFS_FILE.to_owned(),
+            contents: serde_json::to_vec_pretty(&doc).unwrap_or_default(),
+        });
+        Box::pin(
+            async move { StoreError::flatten(save.await) }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    res.map_err(|e| {
+                        ErrorShape::unavailable(format!("cannot save the TTS preference: {e}"))
+                    })?;
+                    act.tts_pref = Some(auto);
+                    let voices = act.voices.clone();
+                    act.set_voices(voices);
+                    Ok(msg.on)
+                }),
+        )
     }
 }

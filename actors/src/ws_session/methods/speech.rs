@@ -9,6 +9,9 @@
 //!   speaks with the phone's own voice instead).
 //! - `tts.speak {text}` (`operator.write`) → the same clip from the spoken answers' provider.
 //! - `tts.status` / `tts.providers` (`operator.read`): what is configured.
+//! - `tts.enable` / `tts.disable` (`operator.write`) → `{enabled}`: every chat answer is
+//!   spoken, or none (a chat's own `/tts on|off` still wins), saved in OpenClaw's
+//!   `settings/tts.json` over the config's `tts.auto`.
 //!
 //! The synthesis itself runs on the registry ([`crate::registry::speak`]).
 
@@ -22,7 +25,7 @@ use crate::ports::{SpeakRequest, SpeechTarget};
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{MethodAccess, READ, WRITE};
 use crate::protocol::validate::Checker;
-use crate::registry::speak::{GetSpeechStatus, Synthesize, VoiceKind, talk_error};
+use crate::registry::speak::{GetSpeechStatus, SetTtsEnabled, Synthesize, VoiceKind, talk_error};
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
@@ -35,6 +38,16 @@ pub(super) const METHODS: &[Method] = &[
         name: "tts.speak",
         access: MethodAccess::Operator(WRITE),
         handler: WsSession::tts_speak,
+    },
+    Method {
+        name: "tts.enable",
+        access: MethodAccess::Operator(WRITE),
+        handler: WsSession::tts_enable,
+    },
+    Method {
+        name: "tts.disable",
+        access: MethodAccess::Operator(WRITE),
+        handler: WsSession::tts_enable,
     },
     Method {
         name: "tts.status",
@@ -201,6 +214,20 @@ impl WsSession {
             async move {
                 let clip = fut.await.map_err(|_| gone())??;
                 Ok(clip_json(clip, false))
+            },
+            ctx,
+        );
+    }
+
+    /// `tts.enable` / `tts.disable` → `{enabled}`.
+    fn tts_enable(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let on = call.method == "tts.enable";
+        let fut = self.registry.send(SetTtsEnabled { on });
+        self.reply_with(
+            call.id,
+            async move {
+                let on = fut.await.map_err(|_| gone())??;
+                Ok(json!({"enabled": on}))
             },
             ctx,
         );
