@@ -2428,3 +2428,49 @@ fn real_cli_mcp_channel_bridge_reads_and_answers_our_telegram_chats() {
         "{granted}"
     );
 }
+
+/// The real CLI's `openclaw infer tts status|providers|disable|enable --gateway` against ours:
+/// what is configured (never a key), and the saved preference.
+#[test]
+fn real_cli_tts_commands_read_and_switch_our_spoken_answers() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some(
+            r#"{tts: {provider: "openai", providers: {openai: {apiKey: "sk-never-shown-42", baseUrl: "http://127.0.0.1:9/v1"}}}}"#,
+        ),
+    );
+    let remote = cli.home.path().join("remote.json");
+    std::fs::write(
+        &remote,
+        format!(
+            r#"{{"gateway": {{"mode": "remote", "remote": {{"url": "{}", "token": "T"}}}}}}"#,
+            gw.url()
+        ),
+    )
+    .expect("write the CLI's config");
+    let oc = |args: &[&str]| {
+        let mut cmd = cli.command(args);
+        cmd.env("OPENCLAW_CONFIG_PATH", &remote);
+        let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+        assert_eq!(out.code, Some(0), "{out}\n{}", cli.guard_log());
+        assert!(!out.to_string().contains("sk-never-shown-42"), "{out}");
+        out.json()
+    };
+    let v = oc(&["infer", "tts", "status", "--gateway", "--json"]);
+    assert_eq!(v["transport"], "gateway", "{v}");
+    assert_eq!(
+        (v["provider"].as_str(), v["enabled"].as_bool()),
+        (Some("openai"), Some(false)),
+        "{v}"
+    );
+    let v = oc(&["infer", "tts", "providers", "--gateway", "--json"]);
+    assert_eq!(v["active"], "openai", "{v}");
+    let v = oc(&["infer", "tts", "enable", "--gateway", "--json"]);
+    assert_eq!(v["enabled"], true, "{v}");
+    let v = oc(&["infer", "tts", "status", "--gateway", "--json"]);
+    assert_eq!(v["auto"], "always", "{v}");
+    let prefs = std::fs::read_to_string(gw.dir.path().join("settings/tts.json")).expect("prefs");
+    assert!(prefs.contains("\"always\""), "{prefs}");
+}
