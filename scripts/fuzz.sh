@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cargo fuzz (libFuzzer) targets in fuzz/: frame, connect, config_json5, telegram_updates,
 # invoke_reply, upgrade_headers, cron_params, model_stream, workspace_tools, progress_drafts,
-# exec_command, web_extract, transcript_context, qr_png, openai_request, voicewake.
+# exec_command, web_extract, transcript_context, qr_png, openai_request, voicewake,
+# talk_speak.
 #
 #   scripts/fuzz.sh smoke [SECONDS]         # every target for SECONDS (default 20) — CI
 #   scripts/fuzz.sh run TARGET [SECONDS]    # one target (default 1800 s), at nice 19
@@ -17,7 +18,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 
-TARGETS=(frame connect config_json5 telegram_updates invoke_reply upgrade_headers cron_params model_stream workspace_tools progress_drafts exec_command web_extract transcript_context qr_png openai_request voicewake)
+TARGETS=(frame connect config_json5 telegram_updates invoke_reply upgrade_headers cron_params model_stream workspace_tools progress_drafts exec_command web_extract transcript_context qr_png openai_request voicewake talk_speak)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

@@ -64,6 +64,12 @@ impl PlannedSpeaker {
         )
     }
 
+    /// The URL and JSON body `text` is sent with for `req` (for the fuzz target: what a
+    /// client controls never changes the URL beyond a checked voice id and output format).
+    pub fn request(&self, text: String, req: &SpeakRequest) -> Result<(String, Value), String> {
+        self.prepare(text, req).map(|p| (p.url, p.body))
+    }
+
     fn prepare(&self, text: String, req: &SpeakRequest) -> Result<Prepared, String> {
         let model_override = req
             .model_id

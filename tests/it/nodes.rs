@@ -1448,3 +1448,132 @@ async fn exec_approvals_node_methods_relay_to_the_node_for_admins_only() {
         "{seen:?}"
     );
 }
+
+/// A node that answers `NODE_NOT_READY` (an app between background and foreground; it did
+/// not start the command) is asked again after 100, 250, 500 and 1000 ms, inside the call's
+/// own deadline and with the same idempotency key; the caller sees the answer of the first
+/// ready attempt. Four refusals in a row give up with the node's error, a deadline too short
+/// for the next wait is a timeout, nothing not-ready is cached under the key, and a node
+/// that reported progress first gets no second request (`UNAVAILABLE`).
+#[actix_web::test]
+async fn a_node_that_is_not_ready_is_asked_again_within_the_deadline() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let not_ready = || Action::Error {
+        code: "NODE_NOT_READY".into(),
+        message: "app is in the background".into(),
+    };
+    // The first two attempts of each call are refused.
+    let seen = Rc::new(Cell::new(0usize));
+    let script: Script = {
+        let seen = seen.clone();
+        let refused = not_ready();
+        Rc::new(move |req: &Value| {
+            let n = seen.get();
+            seen.set(n + 1);
+            if req["command"] == "system.which" || n % 3 < 2 {
+                refused.clone()
+            } else {
+                Action::Echo
+            }
+        })
+    };
+    let (_gw, mut op, node) = setup(script).await;
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({"x": "ü🦀"}), "k-ready"),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"]["payload"]["echo"],
+        json!({"x": "ü🦀"}),
+        "{res}"
+    );
+    let reqs = node.requests.borrow().clone();
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    // The same call each time, under a fresh invoke id, the deadline counting down.
+    assert!(
+        reqs.iter()
+            .all(|r| r["idempotencyKey"] == "k-ready" && r["paramsJSON"] == reqs[0]["paramsJSON"])
+    );
+    let ids: std::collections::HashSet<_> = reqs.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(reqs[0]["timeoutMs"], 5000);
+    let later = reqs[2]["timeoutMs"].as_u64().unwrap_or(u64::MAX);
+    assert!(later < 5000 - 300, "{}", reqs[2]);
+
+    // Never ready: four retries, then the node's own error.
+    node.requests.borrow_mut().clear();
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "system.which", json!({}), "k-never"),
+        )
+        .await;
+    let err = error_of(&res);
+    assert_eq!(
+        err["details"]["nodeError"]["code"], "NODE_NOT_READY",
+        "{res}"
+    );
+    assert_eq!(node.requests.borrow().len(), 5);
+    // Not cached: the same key asks the node again.
+    node.requests.borrow_mut().clear();
+    let res = op
+        .request(
+            "node.invoke",
+            json!({"nodeId": node.node_id, "command": "system.which", "params": {},
+                "timeoutMs": 400, "idempotencyKey": "k-never"}),
+        )
+        .await;
+    // 400 ms leave room for the 100 and 250 ms waits, not for the 500 ms one.
+    assert_eq!(
+        error_of(&res)["details"]["nodeError"]["code"],
+        "TIMEOUT",
+        "{res}"
+    );
+    assert_eq!(node.requests.borrow().len(), 3);
+}
+
+/// After `node.invoke.progress` the command has started: a `NODE_NOT_READY` then is
+/// `UNAVAILABLE`, not a reason to run it again.
+#[actix_web::test]
+async fn not_ready_after_progress_is_not_retried() {
+    let (_gw, mut op, mut node) = setup(always(Action::Never)).await;
+    let id = op
+        .send_request(
+            "node.invoke",
+            invoke_params(&node.node_id, "echo.test", json!({}), "k-progress"),
+        )
+        .await;
+    let req = node
+        .event_within("node.invoke.request", Duration::from_secs(5))
+        .await;
+    let invoke_id = req["payload"]["id"].as_str().unwrap_or_default().to_owned();
+    let ack = node
+        .request(
+            "node.invoke.progress",
+            json!({"invokeId": invoke_id, "nodeId": node.node_id, "seq": 0, "chunk": "working"}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let ack = node
+        .request(
+            "node.invoke.result",
+            json!({"id": invoke_id, "nodeId": node.node_id, "ok": false,
+                "error": {"code": "NODE_NOT_READY", "message": "too late"}}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let res = op.response_within(&id, Duration::from_secs(5)).await;
+    let err = error_of(&res);
+    assert_eq!(err["details"]["nodeError"]["code"], "UNAVAILABLE", "{res}");
+    assert!(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not-ready after invocation progress")),
+        "{res}"
+    );
+    assert_eq!(node.requests.borrow().len(), 1);
+}

@@ -9,8 +9,15 @@
 //! sessions send [`InvokeNode`] straight to it (the address comes from the registry once,
 //! then is cached).
 //!
-//! Messages: [`InvokeNode`], [`InvokeResult`], [`StopNode`], [`PendingCount`],
-//! [`UpdateCommands`].
+//! A node that answers `NODE_NOT_READY` (it did not start the command: an app between
+//! background and foreground) is asked again after 100, 250, 500 and 1000 ms within the
+//! call's own deadline, its approved surface checked again each time, as OpenClaw's
+//! `invokeNodeWithReadinessRetry` does; after progress ([`InvokeProgress`]) the answer is
+//! `UNAVAILABLE` instead (the command did start). A not-ready outcome is never cached
+//! under the idempotency key (nothing ran).
+//!
+//! Messages: [`InvokeNode`], [`InvokeResult`], [`InvokeProgress`], [`StopNode`],
+//! [`PendingCount`], [`UpdateCommands`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,6 +41,13 @@ pub use reply::InvokeReply;
 pub const DEFAULT_INVOKE_TIMEOUT_MS: u64 = 30_000;
 /// Bound on concurrent invokes per node.
 pub const MAX_PENDING_INVOKES: usize = 1024;
+/// The waits before asking a not-ready node again (OpenClaw's `READINESS_RETRY_DELAYS_MS`).
+pub const READINESS_RETRY_DELAYS: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1000),
+];
 
 /// What a finished invoke carries back to the caller: the `node.invoke` response payload, or
 /// why it failed.
@@ -96,7 +110,7 @@ impl InvokeError {
         )
     }
 
-    fn node(code: &str, message: &str) -> Self {
+    pub(crate) fn node(code: &str, message: &str) -> Self {
         Self::Node {
             code: code.to_owned(),
             message: message.to_owned(),
@@ -156,6 +170,18 @@ struct Pending {
     key: String,
     fingerprint: Fingerprint,
     timer: SpawnHandle,
+    /// What is sent again when the node was not ready: the params as sent, the session
+    /// key and whether only the declared surface counts (`exec.approvals.node.*`).
+    params_json: Option<String>,
+    session_key: Option<String>,
+    declared_only: bool,
+    /// The call's own deadline (retries stay inside it) and its timeout as asked.
+    deadline: Instant,
+    timeout_ms: u64,
+    /// Readiness retries so far.
+    attempt: usize,
+    /// The node reported progress: it started the command.
+    progressed: bool,
 }
 
 /// The node session actor.
@@ -329,38 +355,85 @@ impl NodeSession {
 
     /// Sends the request to the node and arms its deadline.
     fn dispatch(&mut self, msg: &InvokeNode, fingerprint: Fingerprint, ctx: &mut Context<Self>) {
-        let id = invoke_id();
         let timeout = Duration::from_millis(msg.timeout_ms.max(1));
+        let p = Pending {
+            command: msg.command.clone(),
+            key: msg.idempotency_key.clone(),
+            fingerprint,
+            // Armed by `send_request`.
+            timer: SpawnHandle::default(),
+            params_json: msg.params.as_ref().map(Value::to_string),
+            session_key: msg.session_key.clone(),
+            declared_only: matches!(msg.caller, InvokeCaller::ExecApprovals { .. }),
+            deadline: Instant::now() + timeout,
+            timeout_ms: msg.timeout_ms,
+            attempt: 0,
+            progressed: false,
+        };
+        self.send_request(p, ctx);
+    }
+
+    /// Sends `p` to the node under a fresh invoke id, with what is left of its deadline.
+    fn send_request(&mut self, mut p: Pending, ctx: &mut Context<Self>) {
+        let id = invoke_id();
+        let left = p.deadline.saturating_duration_since(Instant::now());
         let timer_id = id.clone();
-        let timer = ctx.run_later(timeout, move |act, _| {
+        p.timer = ctx.run_later(left, move |act, _| {
             if let Some(p) = act.pending.remove(&timer_id) {
                 act.settle(p, Err(InvokeError::timeout()));
             }
         });
-        let params_json = msg.params.as_ref().map(Value::to_string);
         let payload = InvokeRequestPayload {
-            command: &msg.command,
+            command: &p.command,
             id: &id,
-            idempotency_key: &msg.idempotency_key,
+            idempotency_key: &p.key,
             node_id: &self.node_id,
-            params_json: params_json.as_deref(),
-            session_key: msg.session_key.as_deref(),
-            timeout_ms: msg.timeout_ms,
+            params_json: p.params_json.as_deref(),
+            session_key: p.session_key.as_deref(),
+            // The first request says the timeout as asked; a retry what is left of it.
+            timeout_ms: if p.attempt == 0 {
+                p.timeout_ms
+            } else {
+                u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1)
+            },
         };
         // Serializing a struct of string slices cannot fail.
         let payload = serde_json::to_string(&payload).unwrap_or_default();
-        self.pending.insert(
-            id,
-            Pending {
-                command: msg.command.clone(),
-                key: msg.idempotency_key.clone(),
-                fingerprint,
-                timer,
-            },
-        );
+        self.pending.insert(id, p);
         self.ws.do_send(SendTargeted {
             event: "node.invoke.request",
             payload,
+        });
+    }
+
+    /// The node was not ready for `p`: asks again after the next readiness wait if the
+    /// deadline allows (the surface checked again then), else settles it.
+    fn not_ready(&mut self, mut p: Pending, outcome: InvokeOutcome, ctx: &mut Context<Self>) {
+        if p.progressed {
+            let e = InvokeError::node(
+                "UNAVAILABLE",
+                "node reported not-ready after invocation progress",
+            );
+            return self.settle(p, Err(e));
+        }
+        let Some(wait) = READINESS_RETRY_DELAYS.get(p.attempt).copied() else {
+            return self.settle(p, outcome);
+        };
+        let left = p.deadline.saturating_duration_since(Instant::now());
+        if left <= wait {
+            return self.settle(p, Err(InvokeError::timeout()));
+        }
+        p.attempt += 1;
+        ctx.run_later(wait, move |act, ctx| {
+            let checked = if p.declared_only {
+                act.check_declared(&p.command)
+            } else {
+                act.check_allowed(&p.command)
+            };
+            match checked {
+                Ok(()) => act.send_request(p, ctx),
+                Err(e) => act.settle(p, Err(e)),
+            }
         });
     }
 
@@ -385,7 +458,11 @@ impl NodeSession {
             // A clone of an answer shares its text (see `InvokeReply`).
             let _ = w.send(outcome.clone());
         }
-        self.dedupe.insert(p.key, p.fingerprint, outcome);
+        // Nothing ran on a node that was not ready: a retry with the key runs it.
+        if !matches!(&outcome, Err(InvokeError::Node { code, .. }) if code == codes::NODE_NOT_READY)
+        {
+            self.dedupe.insert(p.key, p.fingerprint, outcome);
+        }
     }
 }
 
@@ -589,8 +666,32 @@ impl Handler<InvokeResult> for NodeSession {
                 raw: Some(msg.error.unwrap_or(Value::Null)),
             })
         };
-        self.settle(p, outcome);
+        if matches!(&outcome, Err(InvokeError::Node { code, .. }) if code == codes::NODE_NOT_READY)
+        {
+            self.not_ready(p, outcome, ctx);
+        } else {
+            self.settle(p, outcome);
+        }
         true
+    }
+}
+
+/// Sent by the node's `WsSession` for each `node.invoke.progress {invokeId}`: the node
+/// started the command (a later `NODE_NOT_READY` is then no reason to ask again).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InvokeProgress {
+    /// Invoke id.
+    pub id: String,
+}
+
+impl Handler<InvokeProgress> for NodeSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: InvokeProgress, _: &mut Self::Context) {
+        if let Some(p) = self.pending.get_mut(&msg.id) {
+            p.progressed = true;
+        }
     }
 }
 

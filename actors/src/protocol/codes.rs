@@ -46,5 +46,9 @@ pub const NOT_CONNECTED: &str = "NOT_CONNECTED";
 pub const TIMEOUT: &str = "TIMEOUT";
 /// `nodeError.code`: the node went away before answering.
 pub const NODE_DISCONNECTED: &str = "NODE_DISCONNECTED";
+/// A node's answer that it did not run the command: its lifecycle (an app going to or
+/// coming from the background) kept it from starting. Sent only before the command's
+/// handler ran and before any progress; the gateway retries it.
+pub const NODE_NOT_READY: &str = "NODE_NOT_READY";
 /// `cron.*` with an id no job has.
 pub const CRON_JOB_NOT_FOUND: &str = "CRON_JOB_NOT_FOUND";

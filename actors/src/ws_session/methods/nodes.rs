@@ -302,8 +302,15 @@ impl WsSession {
         }
     }
 
-    /// `node.invoke.progress`: acknowledged.
+    /// `node.invoke.progress {invokeId, …}`: acknowledged; this node's `NodeSession` notes
+    /// that the call started.
     fn node_invoke_progress(&mut self, call: Call, ctx: &mut Context<Self>) {
+        if let (Some(node), Some(id)) = (
+            self.node.as_ref(),
+            call.params.get("invokeId").and_then(Value::as_str),
+        ) {
+            node.do_send(crate::node_session::InvokeProgress { id: id.to_owned() });
+        }
         self.respond_ok(&call.id, &json!({"ok": true}), ctx);
     }
 
