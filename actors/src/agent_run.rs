@@ -327,7 +327,7 @@ impl AgentRun {
         // Transcript: the assistant's answer (or the failure note the user saw).
         let mut lines = Vec::new();
         if !recorded && status != RunStatus::Aborted && (!text.is_empty() || !media.is_empty()) {
-            let mut line = json!({"type": "message", "role": "assistant", "content": text, "ts": now, "runId": run_id});
+            let mut line = json!({"type": "message", "id": message_id(), "role": "assistant", "content": text, "ts": now, "runId": run_id});
             // What the run's model calls cost (OpenClaw's `usage`), for `usage.cost`.
             let usage = self.stream.usage.get();
             if usage.calls > 0 {
@@ -1622,7 +1622,7 @@ async fn run_loop(
             .iter()
             .any(|l| l.get("sourceId").and_then(Value::as_str) == Some(sid))
     });
-    let mut user_line = json!({"type": "message", "role": "user", "content": req.text, "ts": now_ms(), "runId": req.run_id});
+    let mut user_line = json!({"type": "message", "id": message_id(), "role": "user", "content": req.text, "ts": now_ms(), "runId": req.run_id});
     if let Some(sid) = &source_id {
         user_line["sourceId"] = json!(sid);
     }
@@ -1895,6 +1895,13 @@ async fn run_loop(
         _ => None,
     };
     (outcome, tail, post_flush)
+}
+
+/// A fresh transcript message id (32 hex digits): `chat.history` shows it as
+/// `__openclaw.id`, `session.message` as `messageId`, and `chat.message.get` finds the
+/// message by it (the MCP channel bridge's `attachments_fetch`).
+pub fn message_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// The voice note of `text`, kept under `media/outbound`.

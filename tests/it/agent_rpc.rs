@@ -104,6 +104,76 @@ async fn chat_send_streams_chat_events_and_records_history() {
         "{hist}"
     );
 
+    // Each message has its id (`__openclaw.id`), and `chat.message.get` finds it by that.
+    let ids: Vec<String> = msgs
+        .iter()
+        .map(|m| {
+            m["__openclaw"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        ids.iter().all(|i| i.len() == 32) && ids[0] != ids[1],
+        "{hist}"
+    );
+    let one = op
+        .request(
+            "chat.message.get",
+            json!({"sessionKey": "main", "messageId": ids[1]}),
+        )
+        .await;
+    assert_eq!(one["payload"]["ok"], true, "{one}");
+    assert_eq!(one["payload"]["message"], msgs[1], "{one}");
+    let cut = op
+        .request(
+            "chat.message.get",
+            json!({"sessionKey": "agent:main:main", "messageId": ids[1], "maxChars": 5}),
+        )
+        .await;
+    assert_eq!(
+        cut["payload"]["message"]["content"][0]["text"], "Hello\n...(truncated)...",
+        "{cut}"
+    );
+    for params in [
+        json!({"sessionKey": "main", "messageId": "0".repeat(32)}),
+        json!({"sessionKey": "agent:main:elsewhere", "messageId": ids[0]}),
+    ] {
+        let none = op.request("chat.message.get", params).await;
+        assert_eq!(
+            none["payload"],
+            json!({"ok": false, "unavailableReason": "not_found"}),
+            "{none}"
+        );
+    }
+    for (params, want) in [
+        (
+            json!({"sessionKey": "main"}),
+            "must have required property 'messageId'",
+        ),
+        (
+            json!({"sessionKey": "main", "messageId": ""}),
+            "must NOT have fewer than 1 characters",
+        ),
+        (
+            json!({"sessionKey": "main", "messageId": "x", "maxChars": 0}),
+            "must be >= 1",
+        ),
+        (
+            json!({"sessionKey": "main", "messageId": "x", "extra": 1}),
+            "unexpected property",
+        ),
+    ] {
+        let bad = op.request("chat.message.get", params.clone()).await;
+        assert!(
+            bad["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{params}: {bad}"
+        );
+    }
+
     // `sessions.get` (what `openclaw acp` replays an editor session from): the same
     // messages by `key` or `sessionKey`, a number `limit` floored, an unknown session empty.
     for params in [

@@ -2342,6 +2342,22 @@ fn real_cli_mcp_channel_bridge_reads_and_answers_our_telegram_chats() {
     };
     assert_eq!(event["type"], "message", "{event}");
     assert_eq!(event["conversation"]["to"], "4242", "{event}");
+    // The event names its message, and the bridge fetches that one message by id
+    // (`chat.message.get`): the MCP tool that lists a message's attachments finds it.
+    let message_id = event["messageId"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(message_id.len(), 32, "{event}");
+    let fetched = tool(
+        &mut m,
+        "attachments_fetch",
+        json!({"session_key": key, "message_id": message_id}),
+    );
+    assert_eq!(fetched["attachments"], json!([]), "{fetched}");
+    assert!(
+        fetched["message"]
+            .to_string()
+            .contains("second note for the agent"),
+        "{fetched}"
+    );
     assert!(
         m.notifications
             .iter()
@@ -2350,7 +2366,8 @@ fn real_cli_mcp_channel_bridge_reads_and_answers_our_telegram_chats() {
                     .as_str()
                     .unwrap_or("")
                     .contains("second note")
-                && n["params"]["meta"]["channel"] == "telegram"),
+                && n["params"]["meta"]["channel"] == "telegram"
+                && n["params"]["meta"]["message_id"] == message_id.as_str()),
         "{:?}",
         m.notifications
     );

@@ -1327,8 +1327,8 @@ impl Handler<InjectNote> for Registry {
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
         let run_id = format!("inject-{id}");
-        let line = serde_json::json!({"type": "message", "role": "assistant", "content": msg.text,
-            "ts": now, "runId": run_id, "injected": true});
+        let line = serde_json::json!({"type": "message", "id": crate::agent_run::message_id(),
+            "role": "assistant", "content": msg.text, "ts": now, "runId": run_id, "injected": true});
         let write = self.store.send(crate::store::AppendLines {
             name,
             lines: vec![line.clone()],
@@ -1554,6 +1554,9 @@ pub struct TextPart {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryMessage {
+    /// OpenClaw's `__openclaw: {id}`: the message's id (lines written before ids have none).
+    #[serde(rename = "__openclaw", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<MessageMeta>,
     /// The text, as one part.
     pub content: Vec<TextPart>,
     /// `user` / `assistant` (`null` when the line has none).
@@ -1569,6 +1572,13 @@ pub struct HistoryMessage {
     pub source_id: Option<Value>,
     /// Time (`null` when the line has none).
     pub timestamp: Option<Value>,
+}
+
+/// `__openclaw` of a shown message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageMeta {
+    /// The transcript message id.
+    pub id: String,
 }
 
 impl HistoryMessage {
@@ -1612,6 +1622,10 @@ impl HistoryMessage {
             sender: line.get("sender").cloned(),
             source_id: line.get("sourceId").cloned(),
             timestamp: line.get("ts").cloned(),
+            meta: line
+                .get("id")
+                .and_then(Value::as_str)
+                .map(|id| MessageMeta { id: id.to_owned() }),
         };
         let mut len = m.json_len();
         if len > history_limits::MAX_MESSAGE_BYTES {
@@ -1772,6 +1786,50 @@ pub struct ChatHistory {
     pub max_chars: usize,
     /// The messages' JSON stays under this many bytes (the oldest are left out).
     pub max_bytes: usize,
+}
+
+/// `chat.message.get {sessionKey, messageId, maxChars?}`: one message of the session's
+/// transcript by its id (`__openclaw.id`), found among the transcript's last
+/// [`history_limits::READ_BYTES`]: `{ok: true, message}` (as `chat.history` shows it) or
+/// `{ok: false, unavailableReason: "not_found"}` (no such message, one not shown, or one
+/// written before messages had ids).
+#[derive(Message)]
+#[rtype(result = "Result<Value, HistoryError>")]
+pub struct ChatMessageGet {
+    /// Session.
+    pub session_key: String,
+    /// The message id.
+    pub message_id: String,
+    /// Its text is cut beyond this many UTF-16 units.
+    pub max_chars: usize,
+}
+
+impl Handler<ChatMessageGet> for Registry {
+    type Result = ResponseFuture<Result<Value, HistoryError>>;
+
+    fn handle(&mut self, msg: ChatMessageGet, _: &mut Self::Context) -> Self::Result {
+        let not_found = serde_json::json!({"ok": false, "unavailableReason": "not_found"});
+        let Some(meta) = self.sessions_index.get(&msg.session_key) else {
+            return Box::pin(async move { Ok(not_found) });
+        };
+        let fut = self.store.send(LoadLines {
+            name: transcript_name(&msg.session_key, &meta.session_id),
+            limit: usize::MAX,
+            max_bytes: history_limits::READ_BYTES,
+        });
+        Box::pin(async move {
+            let lines = fut.await.map_err(|_| HistoryError::StoreGone)??;
+            let found = lines
+                .iter()
+                .rev()
+                .find(|l| l.get("id").and_then(Value::as_str) == Some(msg.message_id.as_str()))
+                .and_then(|l| HistoryMessage::of(l, msg.max_chars));
+            Ok(match found {
+                Some((message, _)) => serde_json::json!({"ok": true, "message": message}),
+                None => not_found,
+            })
+        })
+    }
 }
 
 impl Handler<ChatHistory> for Registry {

@@ -243,7 +243,7 @@ pub enum Change<'a> {
 /// Sent by an agent run (its user's line as it starts, its answer when it ends) and by
 /// `chat.inject`: lines appended to a session's transcript. Subscribers of
 /// `sessions.subscribe` get each shown message as `session.message` (OpenClaw's event):
-/// `{sessionKey, agentId, message, runId?, deliveryContext?, lastChannel?, lastTo?,
+/// `{sessionKey, agentId, messageId?, message, runId?, deliveryContext?, lastChannel?, lastTo?,
 /// lastAccountId?, lastThreadId?}`, the message as `chat.history` shows it. The MCP channel
 /// bridge (`openclaw mcp serve`) reads conversations from it.
 #[derive(Message)]
@@ -275,6 +275,8 @@ impl Handler<TranscriptGrew> for Registry {
             sender_is_owner: Option<bool>,
             #[serde(skip_serializing_if = "Option::is_none")]
             agent_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            message_id: Option<&'a str>,
             message: super::runs::HistoryMessage,
             #[serde(skip_serializing_if = "Option::is_none")]
             run_id: Option<&'a str>,
@@ -309,6 +311,7 @@ impl Handler<TranscriptGrew> for Registry {
                 session_key: key,
                 sender_is_owner: sender_is_owner.filter(|_| user),
                 agent_id,
+                message_id: line.get("id").and_then(serde_json::Value::as_str),
                 message,
                 run_id: msg.run_id.as_deref(),
                 delivery_context: delivery.as_ref(),

@@ -373,6 +373,7 @@ fn session_and_history_replies_match_their_objects() {
             sender: Some(json!("Ann")),
             source_id: None,
             timestamp: None,
+            meta: Some(super::runs::MessageMeta { id: "m1".into() }),
         }],
         session_id: None,
         session_key: "k".into(),
@@ -381,7 +382,7 @@ fn session_and_history_replies_match_their_objects() {
         &history,
         &json!({"sessionKey": "k", "sessionId": null, "hasMore": false, "messages": [
             {"role": "user", "content": [{"type": "text", "text": "hello"}], "timestamp": null,
-             "sender": "Ann"}]}),
+             "sender": "Ann", "__openclaw": {"id": "m1"}}]}),
     );
 }
 

@@ -25,6 +25,11 @@ pub(super) const METHODS: &[Method] = &[
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_history),
     },
     Method {
+        name: "chat.message.get",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::chat_message_get,
+    },
+    Method {
         name: "chat.abort",
         access: MethodAccess::Operator(WRITE),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_abort),
@@ -253,6 +258,51 @@ impl WsSession {
             max_chars: p.max_chars,
             max_bytes: p.max_bytes,
         });
+        self.reply_with(
+            call.id,
+            async move {
+                match fut.await {
+                    Ok(r) => r.map_err(|e| e.to_shape()),
+                    Err(_) => Err(gone()),
+                }
+            },
+            ctx,
+        );
+    }
+
+    /// `chat.message.get {sessionKey, messageId, maxChars?, agentId?}` → `{ok, message?,
+    /// unavailableReason?}` (see [`crate::registry::runs::ChatMessageGet`]).
+    fn chat_message_get(&mut self, call: Call, ctx: &mut Context<Self>) {
+        use crate::registry::runs::{ChatMessageGet, history_limits as l};
+        const M: &str = "chat.message.get";
+        let parsed = super::agent_params::obj(M, &call.params).and_then(|o| {
+            let mut c = crate::protocol::validate::Checker::new();
+            c.closed("", o, &["sessionKey", "agentId", "messageId", "maxChars"]);
+            c.required("", o, "sessionKey");
+            c.required("", o, "messageId");
+            let key = c.string("", o, "sessionKey", true);
+            let id = c.string("", o, "messageId", true);
+            c.string("", o, "agentId", true);
+            let max = c.integer("", o, "maxChars", 1);
+            if max.is_some_and(|n| n > 2_000_000) {
+                c.error("/maxChars", "must be <= 2000000");
+            }
+            match (key, id) {
+                (Some(k), Some(i)) if c.ok() => Ok(ChatMessageGet {
+                    session_key: crate::channel::normalize_session_key(k),
+                    message_id: i.to_owned(),
+                    max_chars: max.map_or(l::DEFAULT_CHARS, |n| {
+                        usize::try_from(n.min(l::MAX_CHARS)).unwrap_or(l::DEFAULT_CHARS)
+                    }),
+                }),
+                _ => Err(super::agent_params::fail(M, &c)),
+            }
+        });
+        let msg = match parsed {
+            Ok(m) => m,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let fut = self.registry.send(msg);
         self.reply_with(
             call.id,
             async move {

@@ -8,7 +8,7 @@
 //! | `health.rs` | `health`, `status`, `system-presence` |
 //! | `nodes.rs` | `node.list`, `node.describe`, `node.invoke`, `node.pair.*`, and the node-side `node.invoke.result`, `node.invoke.progress`, `node.event`, `node.*.update`, `skills.bins` |
 //! | `devices.rs` | `device.pair.*`, `device.token.rotate`, `device.token.revoke` |
-//! | `chat.rs` | `chat.send`, `chat.history`, `chat.abort`, `chat.inject`, `agent`, `agent.wait` |
+//! | `chat.rs` | `chat.send`, `chat.history`, `chat.message.get`, `chat.abort`, `chat.inject`, `agent`, `agent.wait` |
 //! | `sessions.rs` | `sessions.list`, `sessions.subscribe`, `sessions.describe`, `sessions.get`, `sessions.reset`, `sessions.create`, `sessions.delete`, `sessions.patch`, `sessions.cleanup`, `agents.list`, `models.list` |
 //! | `channels.rs` | `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve` |
 //! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply`, `secrets.reload` |
