@@ -45,17 +45,7 @@ pub(super) const METHODS: &[Method] = &[
 impl WsSession {
     /// `send {to, message, idempotencyKey, channel?, accountId?, threadId?, replyToId?}`.
     fn send_outbound(&mut self, call: Call, msg: SendOutbound, ctx: &mut Context<Self>) {
-        let fut = self.registry.send(msg);
-        self.reply_with(
-            call.id,
-            async move {
-                match fut.await {
-                    Ok(r) => r.map_err(|e| e.to_shape()),
-                    Err(_) => Err(gone()),
-                }
-            },
-            ctx,
-        );
+        self.reply_registry(call.id, msg, ctx);
     }
 
     /// `message.action` with `action:"send"`: the same delivery as `send` (and the same
@@ -181,18 +171,12 @@ impl WsSession {
         p: PairingApproveParams,
         ctx: &mut Context<Self>,
     ) {
-        let fut = self.registry.send(ChannelPairingApprove {
-            channel: p.channel,
-            account_id: p.account_id,
-            code: p.code,
-        });
-        self.reply_with(
+        self.reply_registry(
             call.id,
-            async move {
-                match fut.await {
-                    Ok(r) => r.map_err(|e| e.to_shape()),
-                    Err(_) => Err(gone()),
-                }
+            ChannelPairingApprove {
+                channel: p.channel,
+                account_id: p.account_id,
+                code: p.code,
             },
             ctx,
         );

@@ -252,19 +252,13 @@ impl WsSession {
 
     /// `chat.history {sessionKey, limit?}`.
     fn chat_history(&mut self, call: Call, p: HistoryParams, ctx: &mut Context<Self>) {
-        let fut = self.registry.send(ChatHistory {
-            session_key: p.session_key,
-            limit: p.limit,
-            max_chars: p.max_chars,
-            max_bytes: p.max_bytes,
-        });
-        self.reply_with(
+        self.reply_registry(
             call.id,
-            async move {
-                match fut.await {
-                    Ok(r) => r.map_err(|e| e.to_shape()),
-                    Err(_) => Err(gone()),
-                }
+            ChatHistory {
+                session_key: p.session_key,
+                limit: p.limit,
+                max_chars: p.max_chars,
+                max_bytes: p.max_bytes,
             },
             ctx,
         );
@@ -302,17 +296,7 @@ impl WsSession {
             Ok(m) => m,
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
-        let fut = self.registry.send(msg);
-        self.reply_with(
-            call.id,
-            async move {
-                match fut.await {
-                    Ok(r) => r.map_err(|e| e.to_shape()),
-                    Err(_) => Err(gone()),
-                }
-            },
-            ctx,
-        );
+        self.reply_registry(call.id, msg, ctx);
     }
 
     /// `chat.abort {sessionKey, runId?}`.

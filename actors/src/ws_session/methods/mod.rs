@@ -191,6 +191,29 @@ pub(super) fn access_of(name: &str) -> MethodAccess {
     lookup(name).map_or_else(|| scopes::unimplemented_access(name), |m| m.access)
 }
 
+/// A registry error that becomes a wire error (each says which code).
+pub(crate) trait WireError {
+    /// The wire error.
+    fn to_shape(&self) -> ErrorShape;
+}
+
+macro_rules! wire_errors {
+    ($($t:ty),*) => {$(
+        impl WireError for $t {
+            fn to_shape(&self) -> ErrorShape {
+                <$t>::to_shape(self)
+            }
+        }
+    )*};
+}
+
+wire_errors!(
+    crate::registry::runs::HistoryError,
+    crate::registry::pairing_ops::PairingError,
+    crate::registry::nodes::NodeError,
+    crate::registry::channels::RouteError
+);
+
 /// The gateway is shutting down (the registry is gone).
 pub(crate) fn gone() -> ErrorShape {
     ErrorShape::unavailable("gateway is shutting down")
@@ -278,24 +301,32 @@ impl WsSession {
             .spawn(ctx);
     }
 
+    /// Sends `msg` to the registry and replies with its answer, its error as the wire
+    /// error ([`WireError`]).
+    pub(crate) fn reply_registry<M, T, E>(&mut self, id: String, msg: M, ctx: &mut Context<Self>)
+    where
+        M: Message<Result = Result<T, E>> + Send + 'static,
+        crate::registry::Registry: actix::Handler<M>,
+        T: serde::Serialize + Send + 'static,
+        E: WireError + Send + 'static,
+    {
+        let fut = self.registry.send(msg);
+        self.reply_with(
+            id,
+            async move { fut.await.map_err(|_| gone())?.map_err(|e| e.to_shape()) },
+            ctx,
+        );
+    }
+
     /// Runs a pairing operation in the registry (`node.pair.*`, `device.*`) and replies
     /// once the change is persisted.
     pub(crate) fn reply_pairing(&mut self, call: Call, op: PairingOp, ctx: &mut Context<Self>) {
-        let fut = self.registry.send(PairingRequest {
+        let msg = PairingRequest {
             op,
             caller_scopes: call.scopes,
             caller_device: call.caller_device,
-        });
-        self.reply_with(
-            call.id,
-            async move {
-                match fut.await {
-                    Ok(r) => r.map_err(|e| e.to_shape()),
-                    Err(_) => Err(gone()),
-                }
-            },
-            ctx,
-        );
+        };
+        self.reply_registry(call.id, msg, ctx);
     }
 }
 

@@ -113,17 +113,7 @@ impl WsSession {
 
     /// `node.describe {nodeId}`.
     fn node_describe(&mut self, call: Call, p: NodeIdParams, ctx: &mut Context<Self>) {
-        let fut = self.registry.send(DescribeNode { node_id: p.node_id });
-        self.reply_with(
-            call.id,
-            async move {
-                match fut.await {
-                    Ok(r) => r.map_err(|e| e.to_shape()),
-                    Err(_) => Err(gone()),
-                }
-            },
-            ctx,
-        );
+        self.reply_registry(call.id, DescribeNode { node_id: p.node_id }, ctx);
     }
 
     /// `node.invoke {nodeId, command, idempotencyKey, params?, timeoutMs?, …}`.
