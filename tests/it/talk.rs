@@ -265,6 +265,17 @@ async fn talk_speak_plays_with_the_gateways_provider_and_the_key_stays_there() {
             .await,
     );
 
+    // The apps read the Talk section (`talk.config`): the provider and voice, never the key.
+    let tc = op.request("talk.config", json!({})).await;
+    let talk = &ok_payload(&tc)["config"]["talk"];
+    assert_eq!(talk["provider"], "elevenlabs", "{tc}");
+    assert_eq!(talk["speechLocale"], "de-DE", "{tc}");
+    assert_eq!(
+        talk["providers"]["elevenlabs"]["voiceId"], "pMsXgVXv3BLzUgSXRplE",
+        "{tc}"
+    );
+    assert!(!tc.to_string().contains(XI_KEY), "{tc}");
+
     // The key is in no log line.
     let logs = gw.stderr();
     assert!(
