@@ -681,7 +681,22 @@ impl Streamer {
         if may_be_silent(&self.text.borrow()) {
             return;
         }
-        let piece = if replace {
+        // `[[tts:…]]` directives are never shown, not even while they are written: with
+        // one in sight, each delta is the whole text without them.
+        let cleaned = {
+            let raw = self.text.borrow();
+            if raw.contains("[[") || raw.ends_with('[') {
+                let mut t = raw.clone();
+                crate::speech::take_directives(&mut t, true);
+                Some(t).filter(|t| *t != *raw)
+            } else {
+                None
+            }
+        };
+        let replace = replace || cleaned.is_some();
+        let piece = if let Some(c) = &cleaned {
+            c.clone()
+        } else if replace {
             self.text.borrow().clone()
         } else {
             std::mem::take(&mut *self.pending.borrow_mut())
@@ -691,19 +706,20 @@ impl Streamer {
         self.last_sent.set(Some(std::time::Instant::now()));
         let mut e = delta_event(&self.run_id, &self.session_key, &piece);
         e["seq"] = json!(self.next_seq());
-        let text = self.text.borrow();
+        let raw = self.text.borrow();
+        let text = cleaned.as_deref().unwrap_or(raw.as_str());
         if text.len() <= DELTA_SNAPSHOT_MAX {
-            e["message"] = assistant_message(&text, now_ms());
+            e["message"] = assistant_message(text, now_ms());
         }
         if let Some((sink, about)) = &self.progress
             && text.len() <= DELTA_SNAPSHOT_MAX
         {
             sink.to.do_send(RunProgress {
-                event: ProgressEvent::Text(text.clone()),
+                event: ProgressEvent::Text(text.to_owned()),
                 ..about.clone()
             });
         }
-        drop(text);
+        drop(raw);
         if replace {
             e["replace"] = json!(true);
         }
@@ -1684,6 +1700,10 @@ async fn run_loop(
         &model.primary(),
     );
     offered.exec = exec.filter(|_| tools.offers("exec"));
+    offered.voice = speech
+        .as_ref()
+        .filter(|_| matches!(req.origin, RunOrigin::Channel { .. }))
+        .and_then(|(s, chat)| s.policy.prompt_hint(*chat));
     offered.process = offered
         .exec
         .as_ref()
@@ -1843,14 +1863,32 @@ async fn run_loop(
     {
         attach_media_lines(text, media, ws, scope, &store).await;
     }
+    // `[[tts:…]]` directives: out of the answer wherever it goes (the chat, the `chat`
+    // events, the transcript); their knobs and audio-only text are for its voice note.
+    let directives = match &mut outcome {
+        LoopOutcome::Done(text, _) => crate::speech::take_directives(text, false),
+        _ => None,
+    };
     // A chat's answer spoken too (`tts`): not an answer that carries media already.
     if let (LoopOutcome::Done(text, media), Some((speech, chat)), RunOrigin::Channel { .. }) =
         (&mut outcome, speech.as_ref(), &req.origin)
         && media.is_empty()
-        && speech.policy.applies(!audio.is_empty(), *chat)
-        && let Some(spoken) = crate::speech::speakable(text, speech.policy.max_length)
+        && speech
+            .policy
+            .applies(!audio.is_empty(), directives.is_some(), *chat)
+        && let Some(spoken) = match directives.as_ref().and_then(|d| d.text.as_deref()) {
+            // The audio-only block is said as written (cut like an answer when long).
+            Some(t) => {
+                crate::speech::speakable(t, speech.policy.max_length).or_else(|| Some(t.to_owned()))
+            }
+            None => crate::speech::speakable(text, speech.policy.max_length),
+        }
     {
-        match speak(speech, spoken, &store).await {
+        let knobs = directives
+            .map(|d| d.request)
+            .filter(|_| speech.policy.model_overrides)
+            .unwrap_or_default();
+        match speak(speech, spoken, knobs, &store).await {
             Ok(r) => {
                 count_media(MediaOutcome::Kept);
                 media.push(r);
@@ -1908,9 +1946,14 @@ pub fn message_id() -> String {
 async fn speak(
     speech: &crate::speech::Speech,
     text: String,
+    knobs: crate::ports::SpeakRequest,
     store: &Addr<StoreActor>,
 ) -> Result<MediaRef, String> {
-    let data = speech.speaker.speak(text).await?;
+    let req = crate::ports::SpeakRequest {
+        target: crate::ports::SpeechTarget::VoiceNote,
+        ..knobs
+    };
+    let data = speech.speaker.synthesize(text, req).await?.audio;
     let (mime, ext) = crate::hearing::sniff_audio(&data, true).ok_or_else(|| {
         format!(
             "{} answered {} bytes that are no audio this gateway knows",
@@ -1948,6 +1991,8 @@ struct Offered {
     memory: Vec<&'static str>,
     /// The directories of the offered skills outside the workspace (`read` only).
     skill_dirs: Arc<[std::path::PathBuf]>,
+    /// The system prompt's `## Voice (TTS)` section, when the chat's answers may be spoken.
+    voice: Option<String>,
 }
 
 impl Offered {
@@ -1975,6 +2020,7 @@ impl Offered {
                 .filter(|n| workspace && scope.private() && filter.offers(n))
                 .collect(),
             skill_dirs: Arc::from(Vec::new()),
+            voice: None,
         }
     }
 
@@ -2055,6 +2101,10 @@ async fn system_messages(
     if let Some(x) = &offered.exec {
         stable.push_str("\n\n");
         stable.push_str(&crate::exec_tool::system_note(x));
+    }
+    if let Some(v) = &offered.voice {
+        stable.push_str("\n\n## Voice (TTS)\n");
+        stable.push_str(v);
     }
     let mut zone = None;
     if let Some(ws) = workspace {

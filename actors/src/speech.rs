@@ -26,6 +26,8 @@ pub enum AutoSpeech {
     Always,
     /// The answer to a message with a voice note.
     Inbound,
+    /// An answer with `[[tts:…]]` directives or a `[[tts:text]]` block.
+    Tagged,
     /// None, unless a chat turned it on (`/tts on`).
     Off,
 }
@@ -36,6 +38,7 @@ impl AutoSpeech {
         match self {
             Self::Always => "every answer",
             Self::Inbound => "answers to voice messages",
+            Self::Tagged => "answers with [[tts]] directives",
             Self::Off => "off",
         }
     }
@@ -56,20 +59,61 @@ pub struct SpeechPolicy {
     pub auto: AutoSpeech,
     /// Characters spoken at most.
     pub max_length: usize,
+    /// `tts.modelOverrides.enabled` (default on): a directive's knobs (voice, model,
+    /// speed, …) apply to its answer's voice note.
+    pub model_overrides: bool,
 }
 
 impl SpeechPolicy {
-    /// Whether an answer is spoken: `heard` says the user's message had a voice note;
-    /// `chat` is the chat's own choice (`/tts on` / `/tts off`), which wins.
-    pub fn applies(&self, heard: bool, chat: Option<bool>) -> bool {
+    /// Whether an answer is spoken: `heard` says the user's message had a voice note,
+    /// `tagged` that the answer carried `[[tts]]` directives; `chat` is the chat's own
+    /// choice (`/tts on` / `/tts off`), which wins.
+    pub fn applies(&self, heard: bool, tagged: bool, chat: Option<bool>) -> bool {
         if let Some(on) = chat {
             return on;
         }
         match self.auto {
             AutoSpeech::Always => true,
             AutoSpeech::Inbound => heard,
+            AutoSpeech::Tagged => tagged,
             AutoSpeech::Off => false,
         }
+    }
+
+    /// The system prompt's `## Voice (TTS)` section for a chat whose own choice is `chat`
+    /// (OpenClaw's `buildTtsSystemPromptHint`); `None` when nothing is spoken there.
+    pub fn prompt_hint(&self, chat: Option<bool>) -> Option<String> {
+        let auto = match chat {
+            Some(false) => return None,
+            Some(true) => AutoSpeech::Always,
+            None => self.auto,
+        };
+        let mode = match auto {
+            AutoSpeech::Off => return None,
+            AutoSpeech::Always => None,
+            AutoSpeech::Inbound => {
+                Some("Only use TTS when the user's last message includes audio/voice.")
+            }
+            AutoSpeech::Tagged => Some(
+                "Only use TTS when you include [[tts:key=value]] directives or a [[tts:text]]...[[/tts:text]] block.",
+            ),
+        };
+        let mut out = String::from("Voice (TTS) is enabled.\n");
+        if let Some(m) = mode {
+            out.push_str(m);
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "Keep spoken text <={} chars (longer is cut, not summarized).\n",
+            self.max_length
+        ));
+        out.push_str(
+            "If workspace context (especially MEMORY.md) tells you not to use [[tts:...]] or to use a local/non-tagged voice workflow, follow that workspace instruction instead.\n",
+        );
+        out.push_str(
+            "Use [[tts:...]] (speakerVoiceId=, model=, speed=, stability=, style=) and optional [[tts:text]]...[[/tts:text]] (spoken, not shown) to control voice/expressiveness.",
+        );
+        Some(out)
     }
 }
 
@@ -205,6 +249,7 @@ pub fn prefs_auto(doc: &serde_json::Value) -> Option<AutoSpeech> {
         Some("always") => Some(AutoSpeech::Always),
         Some("inbound") => Some(AutoSpeech::Inbound),
         Some("off") => Some(AutoSpeech::Off),
+        Some("tagged") => Some(AutoSpeech::Tagged),
         _ => tts
             .get("enabled")
             .and_then(serde_json::Value::as_bool)
@@ -288,6 +333,196 @@ pub fn speakable(answer: &str, max_length: usize) -> Option<String> {
     Some(out)
 }
 
+/// What an answer's `[[tts:…]]` directives ask (OpenClaw's `parseTtsDirectives`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Directives {
+    /// `[[tts:text]]…[[/tts:text]]`: what is spoken instead of the answer (never shown).
+    pub text: Option<String>,
+    /// The knobs of `[[tts:key=value …]]` (the last of each wins).
+    pub request: crate::ports::SpeakRequest,
+}
+
+/// A `[[…]]` tag's kind.
+enum Tag {
+    /// `[[tts:text]]`.
+    HiddenOpen,
+    /// `[[/tts:text]]`.
+    HiddenClose,
+    /// `[[tts]]`, `[[tts:…]]`, `[[/tts…]]`.
+    Tts,
+    /// Anything else (kept).
+    Other,
+}
+
+fn classify(body: &str) -> Tag {
+    let n: String = body
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    match n.as_str() {
+        "tts:text" => Tag::HiddenOpen,
+        "/tts:text" => Tag::HiddenClose,
+        "tts" | "/tts" => Tag::Tts,
+        _ if n.starts_with("tts:") || n.starts_with("/tts:") => Tag::Tts,
+        _ => Tag::Other,
+    }
+}
+
+/// The most directive text looked at: a longer answer is cleaned up to here.
+const MAX_DIRECTIVE_SCAN: usize = 256 * 1024;
+
+/// Takes the `[[tts:…]]` directives and `[[tts:text]]` blocks out of `answer` (never inside
+/// code: a fenced block or an inline code span keeps its text); `None` when it had none.
+/// With `streaming`, a trailing `[[…` that may still become a tag is held back too, and an
+/// unclosed `[[tts:text]]` hides the rest (it is still being written).
+pub fn take_directives(answer: &mut String, streaming: bool) -> Option<Directives> {
+    if !(answer.contains("[[") || streaming && answer.ends_with('[')) {
+        return None;
+    }
+    let src = std::mem::take(answer);
+    let mut out = String::with_capacity(src.len());
+    let mut d = Directives::default();
+    let mut found = false;
+    let mut hidden: Option<String> = None;
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    let mut in_fence = false;
+    let mut in_code = false;
+    let limit = src.len().min(MAX_DIRECTIVE_SCAN);
+    while i < src.len() {
+        if i >= limit {
+            out.push_str(&src[i..]);
+            break;
+        }
+        let at_line_start = i == 0 || bytes[i - 1] == b'\n';
+        if at_line_start && src[i..].trim_start_matches([' ', '\t']).starts_with("```") {
+            // A fence line opens or closes a code block; its backticks are no code span.
+            in_fence = !in_fence;
+            in_code = false;
+            let fence = src[i..].len() - src[i..].trim_start_matches([' ', '\t']).len() + 3;
+            match &mut hidden {
+                Some(h) => h.push_str(&src[i..i + fence]),
+                None => out.push_str(&src[i..i + fence]),
+            }
+            i += fence;
+            continue;
+        }
+        if !in_fence && bytes[i] == b'`' {
+            in_code = !in_code;
+        }
+        if in_fence || in_code || !src[i..].starts_with("[[") {
+            let ch = src[i..].chars().next().map_or(1, char::len_utf8);
+            match &mut hidden {
+                Some(h) => h.push_str(&src[i..i + ch]),
+                None => out.push_str(&src[i..i + ch]),
+            }
+            i += ch;
+            continue;
+        }
+        let Some(end) = src[i + 2..].find("]]").map(|e| i + 2 + e) else {
+            // An unfinished tag: kept as text, unless it may still become one.
+            if !streaming {
+                match &mut hidden {
+                    Some(h) => h.push_str(&src[i..]),
+                    None => out.push_str(&src[i..]),
+                }
+            }
+            break;
+        };
+        let body = &src[i + 2..end];
+        match classify(body) {
+            Tag::HiddenOpen => {
+                found = true;
+                hidden = Some(hidden.take().unwrap_or_default());
+            }
+            Tag::HiddenClose => {
+                found = true;
+                if let Some(h) = hidden.take() {
+                    let h = h.trim();
+                    if !h.is_empty() {
+                        let t = d.text.get_or_insert_with(String::new);
+                        if !t.is_empty() {
+                            t.push(' ');
+                        }
+                        t.push_str(h);
+                    }
+                }
+            }
+            Tag::Tts => {
+                found = true;
+                let args = body.trim_start().trim_start_matches('/');
+                let args = args.get(3..).unwrap_or("").trim_start_matches(':');
+                for pair in args.split_whitespace() {
+                    if let Some((k, v)) = pair.split_once('=') {
+                        apply_knob(&mut d.request, k, v.trim_matches(['"', '\'']));
+                    }
+                }
+            }
+            Tag::Other => match &mut hidden {
+                Some(h) => h.push_str(&src[i..end + 2]),
+                None => out.push_str(&src[i..end + 2]),
+            },
+        }
+        i = end + 2;
+    }
+    // An unclosed `[[tts:text]]` speaks the rest (a finished answer) or hides it for now.
+    if let Some(h) = hidden
+        && !streaming
+    {
+        let h = h.trim();
+        if !h.is_empty() {
+            d.text = Some(match d.text.take() {
+                Some(t) => format!("{t} {h}"),
+                None => h.to_owned(),
+            });
+        }
+    }
+    if streaming && out.ends_with('[') && !out.ends_with("\\[") {
+        out.pop();
+    }
+    // The lines the tags stood on leave no gap.
+    let mut tidy = String::with_capacity(out.len());
+    let mut blank = 0;
+    for line in out.trim().lines() {
+        if line.trim().is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        if !tidy.is_empty() {
+            tidy.push('\n');
+        }
+        tidy.push_str(line.trim_end());
+    }
+    *answer = if found { tidy } else { out };
+    found.then_some(d)
+}
+
+/// One `key=value` of a directive (unknown keys and bad values are ignored).
+fn apply_knob(r: &mut crate::ports::SpeakRequest, key: &str, value: &str) {
+    let key = key.to_ascii_lowercase().replace(['_', '-'], "");
+    let num = || value.parse::<f64>().ok().filter(|x| x.is_finite());
+    match key.as_str() {
+        "speakervoice" | "speakervoiceid" | "voice" | "voiceid" | "voicename" | "googlevoice" => {
+            r.voice_id = Some(value.to_owned());
+        }
+        "model" | "modelid" | "googlemodel" => r.model_id = Some(value.to_owned()),
+        "speed" => r.speed = num(),
+        "stability" => r.stability = num(),
+        "similarityboost" | "similarity" => r.similarity = num(),
+        "style" => r.style = num(),
+        "usespeakerboost" | "speakerboost" => r.speaker_boost = value.parse().ok(),
+        "applytextnormalization" | "normalize" => r.normalize = Some(value.to_owned()),
+        "languagecode" | "language" => r.language = Some(value.to_owned()),
+        "seed" => r.seed = value.parse().ok(),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +564,85 @@ mod tests {
     }
 
     #[test]
+    fn directives_are_taken_out_and_their_knobs_and_audio_text_kept() {
+        let mut a = String::from(
+            "Here you go.\n\n[[tts:speakerVoiceId=pMsXgVXv3BLzUgSXRplE model=eleven_v3 speed=1.1]]\n[[tts:text]](laughs) Read the song once more.[[/tts:text]]",
+        );
+        let d = take_directives(&mut a, false).expect("directives");
+        assert_eq!(a, "Here you go.");
+        assert_eq!(d.text.as_deref(), Some("(laughs) Read the song once more."));
+        assert_eq!(d.request.voice_id.as_deref(), Some("pMsXgVXv3BLzUgSXRplE"));
+        assert_eq!(d.request.model_id.as_deref(), Some("eleven_v3"));
+        assert_eq!(d.request.speed, Some(1.1));
+        // A bare tag triggers, other [[…]] stays, code keeps its text.
+        let mut a = String::from("Ok [[tts]] see [[link]] and `[[tts:x=1]]`\n```\n[[tts]]\n```");
+        let d = take_directives(&mut a, false).expect("tagged");
+        assert_eq!(a, "Ok  see [[link]] and `[[tts:x=1]]`\n```\n[[tts]]\n```");
+        assert_eq!(d, Directives::default());
+        // After a code block, directives count again.
+        let mut a = String::from("```sh\nls\n```\nDone [[tts:speed=1.2]]");
+        let d = take_directives(&mut a, false).expect("after the fence");
+        assert_eq!(
+            (a.as_str(), d.request.speed),
+            ("```sh\nls\n```\nDone", Some(1.2))
+        );
+        // None at all: untouched.
+        let mut a = String::from("plain [[wiki]] text ü");
+        assert!(take_directives(&mut a, false).is_none());
+        assert_eq!(a, "plain [[wiki]] text ü");
+        // Unfinished: a finished answer keeps the text; a stream holds it back.
+        let mut a = String::from("so [[tts:spe");
+        assert!(take_directives(&mut a.clone(), false).is_none());
+        assert!(take_directives(&mut a, true).is_none());
+        assert_eq!(a, "so ");
+        let mut a = String::from("Hi [[tts:text]]secret so far");
+        take_directives(&mut a, true).expect("open block");
+        assert_eq!(a, "Hi");
+        let mut a = String::from("Hi [[tts:text]]all of it");
+        let d = take_directives(&mut a, false).expect("open block");
+        assert_eq!((a.as_str(), d.text.as_deref()), ("Hi", Some("all of it")));
+        // Bad values are ignored, not errors.
+        let mut a = String::from("x [[tts:speed=fast seed=-1 stability=0.3]]");
+        let d = take_directives(&mut a, false).expect("knobs");
+        assert_eq!(
+            (d.request.speed, d.request.seed, d.request.stability),
+            (None, None, Some(0.3))
+        );
+    }
+
+    #[test]
+    fn the_voice_section_follows_the_mode_and_the_chats_choice() {
+        let p = SpeechPolicy {
+            auto: AutoSpeech::Tagged,
+            max_length: 1500,
+            model_overrides: true,
+        };
+        let hint = p.prompt_hint(None).expect("on");
+        assert!(
+            hint.contains("Only use TTS when you include [[tts:key=value]]")
+                && hint.contains("<=1500")
+        );
+        assert!(p.prompt_hint(Some(false)).is_none());
+        assert!(
+            !p.prompt_hint(Some(true))
+                .expect("chat on")
+                .contains("Only use")
+        );
+        let off = SpeechPolicy {
+            auto: AutoSpeech::Off,
+            ..p
+        };
+        assert!(off.prompt_hint(None).is_none());
+        assert!(off.applies(false, true, Some(true)));
+        let tagged = SpeechPolicy {
+            auto: AutoSpeech::Tagged,
+            max_length: 1500,
+            model_overrides: true,
+        };
+        assert!(tagged.applies(false, true, None) && !tagged.applies(true, false, None));
+    }
+
+    #[test]
     fn the_preferences_file_says_when_answers_are_spoken() {
         use serde_json::json;
         assert_eq!(
@@ -343,7 +657,11 @@ mod tests {
             prefs_auto(&json!({"tts": {"enabled": true}})),
             Some(AutoSpeech::Always)
         );
-        assert_eq!(prefs_auto(&json!({"tts": {"auto": "tagged"}})), None);
+        assert_eq!(
+            prefs_auto(&json!({"tts": {"auto": "tagged"}})),
+            Some(AutoSpeech::Tagged)
+        );
+        assert_eq!(prefs_auto(&json!({"tts": {"auto": "sometimes"}})), None);
         assert_eq!(prefs_auto(&json!({"tts": 7})), None);
         assert_eq!(prefs_auto(&json!([])), None);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -378,19 +696,20 @@ mod tests {
         let p = SpeechPolicy {
             auto: AutoSpeech::Inbound,
             max_length: DEFAULT_MAX_LENGTH,
+            model_overrides: true,
         };
-        assert!(p.applies(true, None) && !p.applies(false, None));
+        assert!(p.applies(true, false, None) && !p.applies(false, true, None));
         // The chat's choice wins.
-        assert!(p.applies(false, Some(true)) && !p.applies(true, Some(false)));
+        assert!(p.applies(false, false, Some(true)) && !p.applies(true, true, Some(false)));
         let p = SpeechPolicy {
             auto: AutoSpeech::Always,
             ..p
         };
-        assert!(p.applies(false, None));
+        assert!(p.applies(false, false, None));
         let p = SpeechPolicy {
             auto: AutoSpeech::Off,
             ..p
         };
-        assert!(!p.applies(true, None) && p.applies(false, Some(true)));
+        assert!(!p.applies(true, true, None) && p.applies(false, false, Some(true)));
     }
 }

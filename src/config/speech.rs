@@ -2,8 +2,11 @@
 //! which provider speaks them ([`speech_plan`]).
 //!
 //! - `tts.auto`: `"off"` (default), `"always"` (every chat answer), `"inbound"` (the answer
-//!   to a voice message). The legacy `enabled: true` means `"always"`. `"tagged"` (answers
-//!   with `[[tts:…]]` directives) is not done here: it is refused with the fix.
+//!   to a voice message), `"tagged"` (an answer with `[[tts:…]]` directives or a
+//!   `[[tts:text]]` block). The legacy `enabled: true` means `"always"`.
+//! - `tts.modelOverrides.enabled` (default `true`): a directive's knobs (voice, model,
+//!   speed, …) apply to its answer's voice note; with `false` they are ignored (the
+//!   directives are still taken out of the answer).
 //! - `tts.provider` and `tts.providers.<id>`: `apiKey`, `model`, `speakerVoice` (or
 //!   `voice`), `instructions`, `responseFormat` (`opus` for voice notes by default), `speed`,
 //!   `baseUrl`, `extraBody`. The provider is spoken to over the OpenAI-compatible
@@ -39,7 +42,7 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TtsCfg {
-    /// `off`, `always`, `inbound` (`tagged` is refused).
+    /// `off`, `always`, `inbound`, `tagged`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto: Option<String>,
     /// Legacy: `true` means `auto: "always"`.
@@ -69,7 +72,8 @@ pub struct TtsCfg {
     /// Accepted, not read (long answers are cut, not summarized).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary_model: Option<String>,
-    /// Accepted, not read (no `[[tts:…]]` directives).
+    /// `enabled: false` ignores the knobs of `[[tts:…]]` directives (the rest of the
+    /// block is accepted, not read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_overrides: Option<Value>,
 }
@@ -371,14 +375,10 @@ pub fn speech_plan(
         }
         Some("always") => AutoSpeech::Always,
         Some("inbound") => AutoSpeech::Inbound,
-        Some("tagged") => {
-            return Err(
-                "tts.auto \"tagged\" (answers with [[tts:…]] directives) is not supported by openclaw-rs. Fix: use \"inbound\" (answer voice messages with voice), \"always\" or \"off\"".into(),
-            );
-        }
+        Some("tagged") => AutoSpeech::Tagged,
         Some(other) => {
             return Err(format!(
-                "tts.auto is {other:?}. Fix: use \"off\", \"always\" or \"inbound\""
+                "tts.auto is {other:?}. Fix: use \"off\", \"always\", \"inbound\" or \"tagged\""
             ));
         }
     };
@@ -625,6 +625,12 @@ fn engine_of(
     let policy = SpeechPolicy {
         auto,
         max_length: DEFAULT_MAX_LENGTH.min(max_text),
+        model_overrides: tts
+            .model_overrides
+            .as_ref()
+            .and_then(|m| m.get("enabled"))
+            .and_then(Value::as_bool)
+            != Some(false),
     };
     let base_of = |default: Option<&str>| -> Result<Option<String>, String> {
         let Some(base) = block
@@ -885,7 +891,6 @@ mod tests {
     fn what_cannot_work_is_refused_with_the_fix() {
         let bad = |tts: Value| plan(json!({"tts": tts}), &[]).unwrap_err();
         for (tts, want) in [
-            (json!({"auto": "tagged"}), "tagged"),
             (json!({"auto": "sometimes"}), "tts.auto"),
             (json!({"auto": "always"}), "no speech provider"),
             (

@@ -444,3 +444,90 @@ async fn without_providers_talk_and_tts_say_what_is_missing() {
         (Some(false), Some(false))
     );
 }
+
+/// `tts.auto: "tagged"`: only an answer with `[[tts:…]]` directives is spoken, with their
+/// voice and speed and the audio-only `[[tts:text]]` block; the directives are shown nowhere
+/// (the chat, the caption, operators' streamed `chat` deltas, the transcript). The model is
+/// told how (`## Voice (TTS)` in its system prompt).
+#[actix_web::test]
+async fn tagged_answers_are_spoken_with_their_directives_and_never_show_them() {
+    use crate::support::fake_openai::FakeReply;
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{SLOW, TG_TOKEN, dm, start_gateway, wait_reply};
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&crate::telegram_flow::config(&tg, Some(&ai), json!({})))
+            .expect("config");
+    cfg["tts"] = json!({"auto": "tagged", "provider": "elevenlabs",
+        "providers": {"elevenlabs": {"apiKey": XI_KEY, "baseUrl": format!("http://{}", ai.addr())}}});
+    let gw = start_gateway(&cfg.to_string());
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    ai.set_streaming(true);
+    let answer = "Here you go, a little song.\n\n[[tts:speakerVoiceId=21m00Tcm4TlvDq8ikWAM speed=1.2]]\n[[tts:text]](laughs) La la la, once more with feeling![[/tts:text]]";
+    ai.push(FakeReply::text(answer).with_chunk_delay(Duration::from_millis(250)));
+    let asked = dm(&tg, 5501, "Sing for me 🎶");
+    let r = wait_reply(&tg, asked, SLOW).await;
+    assert_eq!(r.method, "sendVoice", "{r:?}");
+    assert_eq!(r.caption(), Some("Here you go, a little song."));
+    let spoken = ai.speech_requests();
+    assert_eq!(spoken.len(), 1, "{spoken:?}");
+    assert_eq!(
+        spoken[0].path,
+        "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM?output_format=opus_48000_64"
+    );
+    assert_eq!(
+        spoken[0].body["text"],
+        "(laughs) La la la, once more with feeling!"
+    );
+    assert_eq!(
+        spoken[0].body["voice_settings"]["speed"].as_f64(),
+        Some(1.2)
+    );
+    // The model was told.
+    let sent = ai.requests();
+    let system = sent[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        system.contains("## Voice (TTS)")
+            && system.contains("Only use TTS when you include [[tts:key=value]]"),
+        "{system}"
+    );
+    // No operator ever saw a directive, not even half-written.
+    let mut chat = Vec::new();
+    loop {
+        let ev = op.event_within("chat", SLOW).await;
+        let done = ev["payload"]["state"] == "final";
+        chat.push(ev);
+        if done {
+            break;
+        }
+    }
+    assert!(chat.len() >= 2, "{chat:?}");
+    for e in &chat {
+        let s = e.to_string();
+        assert!(!s.contains("[[") && !s.contains("La la la"), "{s}");
+    }
+    let hist = op
+        .request(
+            "chat.history",
+            json!({"sessionKey": "agent:main:telegram:dm:5501"}),
+        )
+        .await;
+    let msgs = ok_payload(&hist)["messages"].clone();
+    assert_eq!(
+        msgs[1]["content"][0]["text"], "Here you go, a little song.",
+        "{hist}"
+    );
+    // An answer without directives stays text.
+    ai.push(FakeReply::text("Just text this time."));
+    let again = dm(&tg, 5501, "and now?");
+    let r = wait_reply(&tg, again, SLOW).await;
+    assert_eq!(
+        (r.method.as_str(), r.text()),
+        ("sendMessage", "Just text this time.")
+    );
+    assert_eq!(ai.speech_requests().len(), 1);
+}

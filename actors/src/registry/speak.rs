@@ -153,6 +153,7 @@ impl Handler<GetSpeechStatus> for Registry {
         let auto = match self.speech.as_ref().map(|s| s.policy.auto) {
             Some(AutoSpeech::Always) => "always",
             Some(AutoSpeech::Inbound) => "inbound",
+            Some(AutoSpeech::Tagged) => "tagged",
             Some(AutoSpeech::Off) | None => "off",
         };
         let providers = self.voices.providers.clone();
