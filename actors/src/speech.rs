@@ -8,6 +8,12 @@
 //! answers that are mostly code stay text; a long answer is spoken up to `maxLength`
 //! characters (cut at a sentence end when there is one). A synthesis that fails leaves the
 //! text answer as it is.
+//!
+//! An answer's `[[tts:…]]` directives ([`take_directives`]) are taken out of it wherever it
+//! goes; their knobs and `[[tts:text]]` block shape its voice note, and with `"tagged"` only
+//! such an answer is spoken. The system prompt says so ([`SpeechPolicy::prompt_hint`]).
+//! Clients' own texts (`talk.speak`, `tts.speak`) go through [`spoken_text`]; the voices as
+//! configured are [`Voices`], `tts.enable` / `tts.disable`'s choice [`PREFS_FILE`].
 
 use std::rc::Rc;
 

@@ -9,12 +9,14 @@
 //! - the voice settings sent are in ElevenLabs' ranges, whatever was asked;
 //! - the OpenAI-compatible URL never changes;
 //! - the text spoken is the client's prose (markdown marks gone) or OpenClaw's sentence for
-//!   code, never empty.
+//!   code, never empty;
+//! - an answer's `[[tts:…]]` directives (what a model, or a prompt injection, writes) come
+//!   out without a panic, the answer never grows, and an answer without `[[` is untouched.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::ports::{SpeakRequest, SpeechTarget};
-use openclaw::actors::speech::{CODE_HEAVY_SPOKEN, spoken_text};
+use openclaw::actors::speech::{CODE_HEAVY_SPOKEN, spoken_text, take_directives};
 use openclaw::clients::speech::PlannedSpeaker;
 use openclaw::config::Config;
 use openclaw::config::speech::talk_plan;
@@ -39,6 +41,15 @@ fuzz_target!(|data: &[u8]| {
             said == CODE_HEAVY_SPOKEN || !said.contains(['*', '`', '~']),
             "{said:?}"
         );
+    }
+    for streaming in [false, true] {
+        let mut answer = text.to_owned();
+        let d = take_directives(&mut answer, streaming);
+        assert!(answer.len() <= text.len(), "{text:?} -> {answer:?}");
+        if !text.contains("[[") && !text.ends_with('[') {
+            assert_eq!(answer, text);
+            assert!(d.is_none());
+        }
     }
     let p: Value = serde_json::from_str(text).unwrap_or_else(|_| json!({"text": text}));
     let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
