@@ -2446,17 +2446,20 @@ fn real_cli_mcp_channel_bridge_reads_and_answers_our_telegram_chats() {
     );
 }
 
-/// The real CLI's `openclaw infer tts status|providers|disable|enable --gateway` against ours:
-/// what is configured (never a key), and the saved preference.
+/// The real CLI's `openclaw infer tts status|providers|convert|enable --gateway` against
+/// ours: what is configured (never a key), a file spoken by the gateway's provider, and the
+/// saved preference.
 #[test]
 fn real_cli_tts_commands_read_and_switch_our_spoken_answers() {
     let cli = RealCli::locate();
+    let ai = crate::support::fake_openai::FakeOpenAi::start();
     let gw = TestGateway::start(
         &["gateway", "run", "--port", "0", "--token", "T"],
         &[],
-        Some(
-            r#"{tts: {provider: "openai", providers: {openai: {apiKey: "sk-never-shown-42", baseUrl: "http://127.0.0.1:9/v1"}}}}"#,
-        ),
+        Some(&format!(
+            r#"{{tts: {{provider: "openai", providers: {{openai: {{apiKey: "sk-never-shown-42", baseUrl: "{}"}}}}}}}}"#,
+            ai.base_url()
+        )),
     );
     let remote = cli.home.path().join("remote.json");
     std::fs::write(
@@ -2484,6 +2487,24 @@ fn real_cli_tts_commands_read_and_switch_our_spoken_answers() {
     );
     let v = oc(&["infer", "tts", "providers", "--gateway", "--json"]);
     assert_eq!(v["active"], "openai", "{v}");
+    let out = cli.home.path().join("hello.mp3");
+    let v = oc(&[
+        "infer",
+        "tts",
+        "convert",
+        "--gateway",
+        "--text",
+        "Grüß dich 👋",
+        "--output",
+        &out.display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(v["provider"], "openai", "{v}");
+    assert_eq!(
+        std::fs::read(&out).expect("the CLI's copy"),
+        crate::support::fake_openai::FakeOpenAi::SPEECH
+    );
+    assert_eq!(ai.speech_requests()[0].body["input"], "Grüß dich 👋");
     let v = oc(&["infer", "tts", "enable", "--gateway", "--json"]);
     assert_eq!(v["enabled"], true, "{v}");
     let v = oc(&["infer", "tts", "status", "--gateway", "--json"]);

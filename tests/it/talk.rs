@@ -196,6 +196,63 @@ async fn talk_speak_plays_with_the_gateways_provider_and_the_key_stays_there() {
         last.body,
         json!({"model": "tts-1", "voice": "alloy", "input": "Moin 🌊", "response_format": "mp3"})
     );
+    // tts.convert: the same voice saved on the gateway host (0600) for its CLI.
+    let res = op
+        .request(
+            "tts.convert",
+            json!({"text": "Datei, bitte", "voiceId": "nova"}),
+        )
+        .await;
+    let p = ok_payload(&res);
+    assert_eq!(
+        (p["provider"].as_str(), p["outputFormat"].as_str()),
+        (Some("openai"), Some("mp3"))
+    );
+    let path = std::path::PathBuf::from(p["audioPath"].as_str().unwrap_or_default());
+    assert!(
+        path.starts_with(gw.dir.path().join("media/outbound")),
+        "{p}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("the audio file"),
+        FakeOpenAi::SPEECH
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(
+        ai.speech_requests().pop().expect("request").body["voice"],
+        "nova"
+    );
+    let res = op
+        .request(
+            "tts.convert",
+            json!({"text": "Sprachnachricht", "channel": "telegram"}),
+        )
+        .await;
+    let p = ok_payload(&res);
+    assert_eq!(
+        (p["outputFormat"].as_str(), p["voiceCompatible"].as_bool()),
+        (Some("opus"), Some(true))
+    );
+    for (params, want) in [
+        (json!({"text": ""}), "tts.convert requires text"),
+        (
+            json!({"text": "x", "provider": "elevenlabs"}),
+            "not the configured speech provider",
+        ),
+        (json!({"text": 5}), "must be string"),
+    ] {
+        let res = op.request("tts.convert", params.clone()).await;
+        assert!(
+            error_of(&res)["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(want)),
+            "{params}: {res}"
+        );
+    }
     let res = op
         .request("tts.speak", json!({"text": "x", "voiceId": "y"}))
         .await;

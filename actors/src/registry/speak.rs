@@ -225,3 +225,73 @@ impl Handler<SetTtsEnabled> for Registry {
         )
     }
 }
+
+/// `tts.convert {text, channel?, provider?, modelId?, voiceId?}`: the spoken answers' voice
+/// saved as a file under `media/outbound/` (0600, pruned with the other media) for the
+/// gateway host's CLI (`openclaw infer tts convert --gateway --output f`), answered as
+/// `{audioPath, provider, outputFormat, voiceCompatible}`. A voice note for
+/// `channel: "telegram"`, a clip otherwise. Only the configured provider speaks here.
+#[derive(Message)]
+#[rtype(result = "Result<serde_json::Value, ErrorShape>")]
+pub struct ConvertSpeech {
+    /// What to say.
+    pub text: String,
+    /// The target and the voice/model overrides.
+    pub req: SpeakRequest,
+    /// A provider the caller asked for.
+    pub provider: Option<String>,
+}
+
+impl Handler<ConvertSpeech> for Registry {
+    type Result = ResponseFuture<Result<serde_json::Value, ErrorShape>>;
+
+    fn handle(&mut self, msg: ConvertSpeech, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(p) = msg
+            .provider
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            && self.voices.speech_provider.as_deref() != Some(p)
+        {
+            let e = ErrorShape::invalid(format!(
+                "tts.convert: provider {p:?} is not the configured speech provider ({}). Fix: leave the provider out, or set tts.provider",
+                self.voices.speech_provider.as_deref().unwrap_or("none")
+            ));
+            return Box::pin(async move { Err(e) });
+        }
+        let synth = <Self as Handler<Synthesize>>::handle(
+            self,
+            Synthesize {
+                voice: VoiceKind::Tts,
+                text: msg.text,
+                req: msg.req,
+            },
+            ctx,
+        );
+        let store = self.store.clone();
+        let dir = self.shared.config.state_dir.clone();
+        Box::pin(async move {
+            let clip = synth.await?;
+            let name = format!(
+                "{}/tts-{}{}",
+                crate::media::MEDIA_DIR,
+                uuid::Uuid::new_v4().simple(),
+                clip.file_extension
+            );
+            let saved = store
+                .send(SaveDocument {
+                    name: name.clone(),
+                    contents: clip.audio,
+                })
+                .await;
+            StoreError::flatten(saved)
+                .map_err(|e| ErrorShape::unavailable(format!("cannot save the audio: {e}")))?;
+            Ok(serde_json::json!({
+                "audioPath": dir.join(&name).display().to_string(),
+                "provider": clip.provider,
+                "outputFormat": clip.output_format,
+                "voiceCompatible": clip.voice_compatible,
+            }))
+        })
+    }
+}

@@ -9,6 +9,8 @@
 //!   speaks with the phone's own voice instead).
 //! - `tts.speak {text}` (`operator.write`) → the same clip from the spoken answers' provider.
 //! - `tts.status` / `tts.providers` (`operator.read`): what is configured.
+//! - `tts.convert` (`operator.write`): the same, saved as a file on the gateway host (see
+//!   [`ConvertSpeech`]).
 //! - `tts.enable` / `tts.disable` (`operator.write`) → `{enabled}`: every chat answer is
 //!   spoken, or none (a chat's own `/tts on|off` still wins), saved in OpenClaw's
 //!   `settings/tts.json` over the config's `tts.auto`.
@@ -25,7 +27,9 @@ use crate::ports::{SpeakRequest, SpeechTarget};
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{MethodAccess, READ, WRITE};
 use crate::protocol::validate::Checker;
-use crate::registry::speak::{GetSpeechStatus, SetTtsEnabled, Synthesize, VoiceKind, talk_error};
+use crate::registry::speak::{
+    ConvertSpeech, GetSpeechStatus, SetTtsEnabled, Synthesize, VoiceKind, talk_error,
+};
 use crate::ws_session::WsSession;
 
 pub(super) const METHODS: &[Method] = &[
@@ -38,6 +42,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "tts.speak",
         access: MethodAccess::Operator(WRITE),
         handler: WsSession::tts_speak,
+    },
+    Method {
+        name: "tts.convert",
+        access: MethodAccess::Operator(WRITE),
+        handler: WsSession::tts_convert,
     },
     Method {
         name: "tts.enable",
@@ -217,6 +226,50 @@ impl WsSession {
             },
             ctx,
         );
+    }
+
+    /// `tts.convert {text, channel?, provider?, modelId?, voiceId?}` → `{audioPath, provider,
+    /// outputFormat, voiceCompatible}` (see [`ConvertSpeech`]).
+    fn tts_convert(&mut self, call: Call, ctx: &mut Context<Self>) {
+        const M: &str = "tts.convert";
+        let parsed = obj(M, &call.params).and_then(|o| {
+            let mut c = Checker::new();
+            let s = |c: &mut Checker, k: &str| c.string("", o, k, false).map(str::to_owned);
+            let text = s(&mut c, "text").unwrap_or_default();
+            let channel = s(&mut c, "channel");
+            let provider = s(&mut c, "provider");
+            let model = s(&mut c, "modelId");
+            let voice = s(&mut c, "voiceId");
+            if !c.ok() {
+                return Err(fail(M, &c));
+            }
+            if text.trim().is_empty() {
+                return Err(ErrorShape::invalid("tts.convert requires text"));
+            }
+            let note = channel
+                .as_deref()
+                .is_some_and(|c| c.trim().eq_ignore_ascii_case("telegram"));
+            Ok(ConvertSpeech {
+                text,
+                req: SpeakRequest {
+                    target: if note {
+                        SpeechTarget::VoiceNote
+                    } else {
+                        SpeechTarget::AudioFile
+                    },
+                    model_id: model,
+                    voice_id: voice,
+                    ..SpeakRequest::default()
+                },
+                provider,
+            })
+        });
+        let msg = match parsed {
+            Ok(m) => m,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let fut = self.registry.send(msg);
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone())? }, ctx);
     }
 
     /// `tts.enable` / `tts.disable` → `{enabled}`.
