@@ -216,11 +216,15 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
             ModelAsk::Set(what)
         })
     } else if name.eq_ignore_ascii_case("tts") {
-        ChatCommand::Tts(match rest.to_ascii_lowercase().as_str() {
-            "" | "status" => TtsChoice::Status,
-            "on" => TtsChoice::On,
-            "off" => TtsChoice::Off,
-            "default" => TtsChoice::Default,
+        // OpenClaw's per-chat form is `/tts chat on|off|default`; here `/tts on` is per chat
+        // too, so both say the same.
+        let lower = rest.to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        ChatCommand::Tts(match words.as_slice() {
+            [] | ["status"] => TtsChoice::Status,
+            ["on"] | ["chat", "on"] => TtsChoice::On,
+            ["off"] | ["chat", "off"] => TtsChoice::Off,
+            ["default"] | ["chat", "default"] => TtsChoice::Default,
             _ => TtsChoice::Usage,
         })
     } else if ["think", "thinking", "t"]
@@ -648,7 +652,7 @@ impl Registry {
                 return format!("🔊 Spoken answers: {now}. Voice: {label}.");
             }
             TtsChoice::Usage => {
-                return "Usage: /tts on | off | default (spoken answers in this chat), /tts (what is set).".to_owned();
+                return "Usage: /tts on | off | default (spoken answers in this chat; /tts chat on|off|default too), /tts (what is set).".to_owned();
             }
         };
         self.sessions_index
@@ -1094,6 +1098,15 @@ mod tests {
             parse("/tts audio hi"),
             Some(ChatCommand::Tts(TtsChoice::Usage))
         );
+        assert_eq!(
+            parse("/tts chat  OFF"),
+            Some(ChatCommand::Tts(TtsChoice::Off))
+        );
+        assert_eq!(
+            parse("/tts chat default"),
+            Some(ChatCommand::Tts(TtsChoice::Default))
+        );
+        assert_eq!(parse("/tts chat"), Some(ChatCommand::Tts(TtsChoice::Usage)));
         use crate::ports::Thinking;
         let think = |a| Some(ChatCommand::Think(a));
         assert_eq!(parse("/think"), think(ThinkAsk::Status));
