@@ -295,6 +295,8 @@ pub struct Voices {
     pub speech_provider: Option<String>,
     /// Talk playback.
     pub talk: TalkVoice,
+    /// Its provider id, when ready.
+    pub talk_provider: Option<String>,
     /// The providers known to config.
     pub providers: Vec<ProviderInfo>,
     /// `tts.maxTextLength`: the longest text a client may have spoken.
@@ -307,6 +309,7 @@ impl Default for Voices {
             speech: None,
             speech_provider: None,
             talk: TalkVoice::default(),
+            talk_provider: None,
             providers: Vec::new(),
             max_text_length: DEFAULT_MAX_TEXT_LENGTH,
         }

@@ -445,12 +445,21 @@ pub fn build_voices(
             policy,
         })
     });
-    let talk = match speech::talk_plan(cfg, &env) {
-        Ok(p) => TalkVoice::Ready(Rc::new(crate::clients::speech::PlannedSpeaker::new(p))),
-        Err(u) => TalkVoice::Unavailable {
-            reason: u.reason,
-            message: u.message,
-        },
+    let (talk, talk_provider) = match speech::talk_plan(cfg, &env) {
+        Ok(p) => {
+            let id = p.provider.clone();
+            (
+                TalkVoice::Ready(Rc::new(crate::clients::speech::PlannedSpeaker::new(p))),
+                Some(id),
+            )
+        }
+        Err(u) => (
+            TalkVoice::Unavailable {
+                reason: u.reason,
+                message: u.message,
+            },
+            None,
+        ),
     };
     let tts = cfg.tts.clone().unwrap_or_default();
     let blocks = tts.providers.clone().unwrap_or_default();
@@ -509,6 +518,7 @@ pub fn build_voices(
         speech,
         speech_provider,
         talk,
+        talk_provider,
         providers,
         max_text_length: tts
             .max_text_length

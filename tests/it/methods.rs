@@ -285,7 +285,6 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
         "usage.status",
         "skills.search",
         "sessions.search",
-        "talk.catalog",
         "config.schema",
         "sessions.usage",
     ] {

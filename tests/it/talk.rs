@@ -303,6 +303,35 @@ async fn talk_speak_plays_with_the_gateways_provider_and_the_key_stays_there() {
         );
     }
 
+    // talk.catalog: the Talk provider is the active, configured speech provider; realtime
+    // and transcription are not relayed here (the apps stay on native Talk).
+    let cat = op.request("talk.catalog", json!({})).await;
+    let p = ok_payload(&cat);
+    assert_eq!(p["speech"]["activeProvider"], "elevenlabs", "{cat}");
+    let eleven = p["speech"]["providers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == "elevenlabs").cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        (eleven["configured"].as_bool(), eleven["modes"].clone()),
+        (Some(true), json!(["stt-tts"])),
+        "{cat}"
+    );
+    assert_eq!(
+        p["realtime"],
+        json!({"ready": false, "providers": []}),
+        "{cat}"
+    );
+    assert_eq!(p["transcription"]["ready"], false, "{cat}");
+    assert!(!cat.to_string().contains(XI_KEY));
+    let bad = op.request("talk.catalog", json!({"x": 1})).await;
+    assert!(
+        error_of(&bad)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unexpected property")),
+        "{bad}"
+    );
+
     // Who may: talk.speak needs operator.talk (write grants it), tts.speak write.
     let (mut reader, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
     for m in ["talk.speak", "tts.speak"] {

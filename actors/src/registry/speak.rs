@@ -138,6 +138,8 @@ pub struct SpeechStatus {
     pub providers: Vec<ProviderInfo>,
     /// Talk's speaker, when ready (its label).
     pub talk: Option<String>,
+    /// Talk's provider id, when ready.
+    pub talk_provider: Option<String>,
 }
 
 /// Reads [`SpeechStatus`].
@@ -176,6 +178,7 @@ impl Handler<GetSpeechStatus> for Registry {
                 TalkVoice::Ready(s) => Some(s.label()),
                 TalkVoice::Unavailable { .. } => None,
             },
+            talk_provider: self.voices.talk_provider.clone(),
         })
     }
 }

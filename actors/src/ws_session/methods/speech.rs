@@ -9,6 +9,8 @@
 //!   speaks with the phone's own voice instead).
 //! - `tts.speak {text}` (`operator.write`) → the same clip from the spoken answers' provider.
 //! - `tts.status` / `tts.providers` (`operator.read`): what is configured.
+//! - `talk.catalog` (`operator.read`): OpenClaw's Talk catalog, realtime and transcription
+//!   not ready (not relayed here), so the apps run native Talk with `talk.speak`.
 //! - `tts.convert` (`operator.write`): the same, saved as a file on the gateway host (see
 //!   [`ConvertSpeech`]).
 //! - `tts.enable` / `tts.disable` (`operator.write`) → `{enabled}`: every chat answer is
@@ -57,6 +59,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "tts.disable",
         access: MethodAccess::Operator(WRITE),
         handler: WsSession::tts_enable,
+    },
+    Method {
+        name: "talk.catalog",
+        access: MethodAccess::Operator(READ),
+        handler: WsSession::talk_catalog,
     },
     Method {
         name: "tts.status",
@@ -270,6 +277,72 @@ impl WsSession {
         };
         let fut = self.registry.send(msg);
         self.reply_with(call.id, async move { fut.await.map_err(|_| gone())? }, ctx);
+    }
+
+    /// `talk.catalog {provider?, model?}` → OpenClaw's Talk catalog: the speech providers
+    /// (the Talk provider active and configured when `talk.speak` can speak), and the
+    /// realtime and transcription groups, which this gateway does not relay (`ready: false`,
+    /// no providers: the apps then run native Talk, speech recognition on the device and
+    /// `talk.speak` here).
+    fn talk_catalog(&mut self, call: Call, ctx: &mut Context<Self>) {
+        const M: &str = "talk.catalog";
+        if !call.params.is_null() {
+            let checked = obj(M, &call.params).and_then(|o| {
+                let mut c = Checker::new();
+                c.closed("", o, &["provider", "model"]);
+                c.string("", o, "provider", false);
+                c.string("", o, "model", false);
+                if c.ok() { Ok(()) } else { Err(fail(M, &c)) }
+            });
+            if let Err(e) = checked {
+                return self.respond_err(&call.id, &e, ctx);
+            }
+        }
+        let fut = self.registry.send(GetSpeechStatus);
+        self.reply_with(
+            call.id,
+            async move {
+                let st = fut.await.map_err(|_| gone())?;
+                let mut speech = json!({
+                    "providers": st.providers.iter().map(|p| {
+                        let active = st.talk_provider.as_deref() == Some(p.id.as_str());
+                        let mut e = json!({
+                            "id": p.id,
+                            "label": p.label,
+                            "configured": p.configured || active,
+                            "modes": ["stt-tts"],
+                            "brains": ["agent-consult"],
+                        });
+                        if !p.models.is_empty() {
+                            e["models"] = json!(p.models);
+                        }
+                        if !p.voices.is_empty() {
+                            e["voices"] = json!(p.voices);
+                        }
+                        e
+                    }).collect::<Vec<_>>(),
+                });
+                if let Some(a) = &st.talk_provider {
+                    speech["activeProvider"] = json!(a);
+                    let listed = speech["providers"]
+                        .as_array()
+                        .is_some_and(|ps| ps.iter().any(|p| p["id"] == a.as_str()));
+                    if !listed && let Some(ps) = speech["providers"].as_array_mut() {
+                        ps.push(json!({"id": a, "label": a, "configured": true,
+                            "modes": ["stt-tts"], "brains": ["agent-consult"]}));
+                    }
+                }
+                Ok(json!({
+                    "modes": ["realtime", "stt-tts", "transcription"],
+                    "transports": ["webrtc", "provider-websocket", "gateway-relay", "managed-room"],
+                    "brains": ["agent-consult", "direct-tools", "none"],
+                    "speech": speech,
+                    "transcription": {"ready": false, "providers": []},
+                    "realtime": {"ready": false, "providers": []},
+                }))
+            },
+            ctx,
+        );
     }
 
     /// `tts.enable` / `tts.disable` → `{enabled}`.
