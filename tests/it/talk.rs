@@ -488,6 +488,15 @@ async fn chat_answers_are_spoken_by_elevenlabs() {
         ("sendMessage", "Nur Text diesmal, bitte.")
     );
     assert_eq!(ai.speech_requests().len(), 1);
+    // The choice outlives a restart (the file over the config's "always").
+    assert!(!gw.stderr().contains(XI_KEY));
+    drop(op);
+    let gw = crate::telegram_flow::restart(gw);
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.write"])).await;
+    assert_eq!(
+        ok_payload(&op.request("tts.status", json!({})).await)["auto"],
+        "off"
+    );
     let res = op.request("tts.enable", json!({})).await;
     assert_eq!(ok_payload(&res)["enabled"], true);
     assert_eq!(
