@@ -370,8 +370,8 @@ async fn talk_speak_plays_with_the_gateways_provider_and_the_key_stays_there() {
     );
 }
 
-/// At most four syntheses run at once; a config edit that removes Talk makes `talk.speak`
-/// say so with OpenClaw's fallback-eligible reason.
+/// At most four syntheses run at once and sixty start in a minute; a config edit that
+/// removes Talk makes `talk.speak` say so with OpenClaw's fallback-eligible reason.
 #[actix_web::test]
 async fn syntheses_are_bounded_and_a_config_edit_turns_talk_off() {
     let ai = FakeOpenAi::start();
@@ -406,6 +406,30 @@ async fn syntheses_are_bounded_and_a_config_edit_turns_talk_off() {
     // The slots are free again.
     ai.set_speech_delay(Duration::ZERO);
     ok_payload(&op.request("talk.speak", json!({"text": "again"})).await);
+    // At most 60 start in a minute (5 did): the 61st waits, told for how long.
+    for i in 0..55 {
+        ok_payload(
+            &op.request("talk.speak", json!({"text": format!("more {i}")}))
+                .await,
+        );
+    }
+    let res = op
+        .request("talk.speak", json!({"text": "one too many"}))
+        .await;
+    let e = error_of(&res);
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("in the last minute")),
+        "{res}"
+    );
+    assert!(
+        e["retryAfterMs"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0 && ms <= 60_000),
+        "{res}"
+    );
+    assert_eq!(ai.speech_requests().len(), 60);
 
     // Talk removed from the config: applied in place, and the app is told to fall back.
     crate::support::replace_file(&gw.config_path(), &config(&ai, false));

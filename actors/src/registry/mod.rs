@@ -107,6 +107,9 @@ pub struct Registry {
     tts_pref: Option<crate::speech::AutoSpeech>,
     /// Syntheses for clients in flight (bounded: each one costs the owner money).
     synth_in_flight: std::rc::Rc<std::cell::Cell<usize>>,
+    /// When the client syntheses of the last minute started (at most
+    /// [`speak::MAX_PER_MINUTE`]).
+    synth_recent: std::collections::VecDeque<std::time::Instant>,
     /// Runs `exec` commands on the gateway host (none: only nodes can run them).
     exec_host: Option<std::rc::Rc<dyn crate::ports::CommandHost>>,
     /// Exec approvals waiting for a human.
@@ -205,6 +208,7 @@ impl Registry {
             voices: crate::speech::Voices::default(),
             tts_pref: None,
             synth_in_flight: std::rc::Rc::default(),
+            synth_recent: std::collections::VecDeque::new(),
             exec_host: None,
             approvals: approvals::ExecApprovals::default(),
             web: None,

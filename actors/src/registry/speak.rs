@@ -4,7 +4,8 @@
 //!
 //! The keys stay here: a phone's Talk mode gets audio, never a provider key. Each synthesis
 //! costs the owner money, so a text is bounded (`tts.maxTextLength`) and at most
-//! [`MAX_IN_FLIGHT`] run at once gateway-wide; more are refused with a retry hint.
+//! [`MAX_IN_FLIGHT`] run at once and [`MAX_PER_MINUTE`] start in a minute, gateway-wide;
+//! more are refused with a retry hint.
 //! [`SetTtsEnabled`] (`tts.enable` / `tts.disable`) saves OpenClaw's preferences file.
 
 use std::cell::Cell;
@@ -21,6 +22,9 @@ use crate::store::{SaveDocument, StoreError};
 
 /// Client syntheses running at once, at most.
 pub const MAX_IN_FLIGHT: usize = 4;
+/// Client syntheses started in any minute, at most (a phone's Talk mode speaks a reply or
+/// two a minute; a leaked token cannot spend the owner's credits faster than this).
+pub const MAX_PER_MINUTE: usize = 60;
 
 /// Which speaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +113,27 @@ impl Handler<Synthesize> for Registry {
             .retry_after(1000);
             return Box::pin(async move { Err(e) });
         }
+        let now = std::time::Instant::now();
+        let minute = std::time::Duration::from_secs(60);
+        while self
+            .synth_recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= minute)
+        {
+            self.synth_recent.pop_front();
+        }
+        if self.synth_recent.len() >= MAX_PER_MINUTE {
+            let wait = self
+                .synth_recent
+                .front()
+                .map_or(minute, |t| minute.saturating_sub(now.duration_since(*t)));
+            let e = ErrorShape::unavailable(format!(
+                "{method}: {MAX_PER_MINUTE} syntheses in the last minute; retry shortly"
+            ))
+            .retry_after(u64::try_from(wait.as_millis()).unwrap_or(60_000).max(1));
+            return Box::pin(async move { Err(e) });
+        }
+        self.synth_recent.push_back(now);
         busy.set(busy.get() + 1);
         let slot = Slot(busy);
         let voice = msg.voice;
