@@ -1453,8 +1453,8 @@ async fn exec_approvals_node_methods_relay_to_the_node_for_admins_only() {
 /// not start the command) is asked again after 100, 250, 500 and 1000 ms, inside the call's
 /// own deadline and with the same idempotency key; the caller sees the answer of the first
 /// ready attempt. Four refusals in a row give up with the node's error, a deadline too short
-/// for the next wait is a timeout, nothing not-ready is cached under the key, and a node
-/// that reported progress first gets no second request (`UNAVAILABLE`).
+/// for the next wait is a timeout, nothing not-ready is cached under the key, and a call
+/// whose params are too big to keep for a retry is not retried.
 #[actix_web::test]
 async fn a_node_that_is_not_ready_is_asked_again_within_the_deadline() {
     use std::cell::Cell;
@@ -1534,6 +1534,22 @@ async fn a_node_that_is_not_ready_is_asked_again_within_the_deadline() {
         "{res}"
     );
     assert_eq!(node.requests.borrow().len(), 3);
+    // A call too big to keep a copy of for a retry gets the node's answer as it is.
+    node.requests.borrow_mut().clear();
+    let big = "ü".repeat(150 * 1024);
+    let res = op
+        .request(
+            "node.invoke",
+            invoke_params(&node.node_id, "system.which", json!({"blob": big}), "k-big"),
+        )
+        .await;
+    assert_eq!(
+        error_of(&res)["details"]["nodeError"]["code"],
+        "NODE_NOT_READY",
+        "{}",
+        &res.to_string()[..200.min(res.to_string().len())]
+    );
+    assert_eq!(node.requests.borrow().len(), 1);
 }
 
 /// After `node.invoke.progress` the command has started: a `NODE_NOT_READY` then is

@@ -48,6 +48,9 @@ pub const READINESS_RETRY_DELAYS: [Duration; 4] = [
     Duration::from_millis(500),
     Duration::from_millis(1000),
 ];
+/// Params larger than this (as sent) are not kept for a readiness retry: a call that
+/// big gets the node's `NODE_NOT_READY` as it is (no copy held while calls wait).
+pub const RETRY_PARAMS_MAX: usize = 256 * 1024;
 
 /// What a finished invoke carries back to the caller: the `node.invoke` response payload, or
 /// why it failed.
@@ -180,6 +183,8 @@ struct Pending {
     timeout_ms: u64,
     /// Readiness retries so far.
     attempt: usize,
+    /// Whether it may be sent again (its params were small enough to keep).
+    retryable: bool,
     /// The node reported progress: it started the command.
     progressed: bool,
 }
@@ -368,6 +373,7 @@ impl NodeSession {
             deadline: Instant::now() + timeout,
             timeout_ms: msg.timeout_ms,
             attempt: 0,
+            retryable: true,
             progressed: false,
         };
         self.send_request(p, ctx);
@@ -399,6 +405,13 @@ impl NodeSession {
         };
         // Serializing a struct of string slices cannot fail.
         let payload = serde_json::to_string(&payload).unwrap_or_default();
+        if p.params_json
+            .as_ref()
+            .is_some_and(|j| j.len() > RETRY_PARAMS_MAX)
+        {
+            p.params_json = None;
+            p.retryable = false;
+        }
         self.pending.insert(id, p);
         self.ws.do_send(SendTargeted {
             event: "node.invoke.request",
@@ -416,7 +429,11 @@ impl NodeSession {
             );
             return self.settle(p, Err(e));
         }
-        let Some(wait) = READINESS_RETRY_DELAYS.get(p.attempt).copied() else {
+        let Some(wait) = READINESS_RETRY_DELAYS
+            .get(p.attempt)
+            .copied()
+            .filter(|_| p.retryable)
+        else {
             return self.settle(p, outcome);
         };
         let left = p.deadline.saturating_duration_since(Instant::now());
