@@ -74,9 +74,11 @@ fuzz_target!(|data: &[u8]| {
         latency_tier: p.get("latencyTier").and_then(Value::as_u64),
     };
     let words = s("text").unwrap_or_default();
-    let eleven = speaker(json!({"provider": "elevenlabs", "providers": {"elevenlabs": {
+    let eleven = speaker(
+        json!({"provider": "elevenlabs", "providers": {"elevenlabs": {
         "apiKey": "k", "baseUrl": "https://api.elevenlabs.io",
-        "voiceAliases": {"Rachel": "21m00Tcm4TlvDq8ikWAM"}}}}));
+        "voiceAliases": {"Rachel": "21m00Tcm4TlvDq8ikWAM"}}}}),
+    );
     if let Ok((url, body)) = eleven.request(words.clone(), &req) {
         let rest = url
             .strip_prefix("https://api.elevenlabs.io/v1/text-to-speech/")
@@ -95,7 +97,9 @@ fuzz_target!(|data: &[u8]| {
                             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
                     "{url}"
                 ),
-                "optimize_streaming_latency" => assert!(matches!(v, "0" | "1" | "2" | "3" | "4"), "{url}"),
+                "optimize_streaming_latency" => {
+                    assert!(matches!(v, "0" | "1" | "2" | "3" | "4"), "{url}")
+                }
                 _ => panic!("unexpected parameter in {url}"),
             }
         }
@@ -106,7 +110,10 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(unit_range(&vs["speed"], 0.5, 2.0), "{vs}");
         if let Some(seed) = body.get("seed") {
-            assert!(seed.as_u64().is_some_and(|x| x <= u64::from(u32::MAX)), "{body}");
+            assert!(
+                seed.as_u64().is_some_and(|x| x <= u64::from(u32::MAX)),
+                "{body}"
+            );
         }
     }
     let openai = speaker(json!({"provider": "openai", "providers": {"openai": {"apiKey": "k"}}}));
