@@ -41,6 +41,31 @@ fn config(ai: &FakeOpenAi, talk: bool) -> String {
     cfg.to_string()
 }
 
+/// A gateway answering a Telegram bot (the fake model's answers) with spoken answers by
+/// ElevenLabs (`tts.auto: auto`, the `elevenlabs` block's other keys in `block`).
+fn eleven_chat_gateway(
+    auto: &str,
+    block: Value,
+) -> (
+    crate::support::fake_telegram::FakeTelegram,
+    FakeOpenAi,
+    TestGateway,
+) {
+    let tg = crate::support::fake_telegram::FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&crate::telegram_flow::config(&tg, Some(&ai), json!({})))
+            .expect("config");
+    let mut eleven = json!({"apiKey": XI_KEY, "baseUrl": format!("http://{}", ai.addr())});
+    for (k, v) in block.as_object().cloned().unwrap_or_default() {
+        eleven[k] = v;
+    }
+    cfg["tts"] = json!({"auto": auto, "provider": "elevenlabs",
+        "providers": {"elevenlabs": eleven}});
+    let gw = crate::telegram_flow::start_gateway(&cfg.to_string());
+    (tg, ai, gw)
+}
+
 fn b64(v: &Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(v.as_str().unwrap_or_default())
@@ -449,18 +474,12 @@ async fn syntheses_are_bounded_and_a_config_edit_turns_talk_off() {
 /// ElevenLabs (Opus, OGG-wrapped, for Telegram's voice messages).
 #[actix_web::test]
 async fn chat_answers_are_spoken_by_elevenlabs() {
-    use crate::support::fake_telegram::FakeTelegram;
-    use crate::telegram_flow::{SLOW, TG_TOKEN, dm, start_gateway, wait_reply};
-    let tg = FakeTelegram::start(TG_TOKEN);
-    let ai = FakeOpenAi::start();
-    let mut cfg: Value =
-        serde_json::from_str(&crate::telegram_flow::config(&tg, Some(&ai), json!({})))
-            .expect("config");
-    cfg["tts"] = json!({"auto": "always", "provider": "elevenlabs",
-        "providers": {"elevenlabs": {"apiKey": XI_KEY, "baseUrl": format!("http://{}", ai.addr()),
-            "voiceId": "21m00Tcm4TlvDq8ikWAM", "modelId": "eleven_turbo_v2_5",
-            "voiceSettings": {"stability": 0.4}}}});
-    let gw = start_gateway(&cfg.to_string());
+    use crate::telegram_flow::{SLOW, dm, wait_reply};
+    let (tg, ai, gw) = eleven_chat_gateway(
+        "always",
+        json!({"voiceId": "21m00Tcm4TlvDq8ikWAM", "modelId": "eleven_turbo_v2_5",
+            "voiceSettings": {"stability": 0.4}}),
+    );
     let answer = "Die Sonne scheint, es sind 24 Grad. ☀️";
     ai.push_text(answer);
     let asked = dm(&tg, 5401, "Wie ist das Wetter?");
@@ -571,16 +590,8 @@ async fn without_providers_talk_and_tts_say_what_is_missing() {
 #[actix_web::test]
 async fn tagged_answers_are_spoken_with_their_directives_and_never_show_them() {
     use crate::support::fake_openai::FakeReply;
-    use crate::support::fake_telegram::FakeTelegram;
-    use crate::telegram_flow::{SLOW, TG_TOKEN, dm, start_gateway, wait_reply};
-    let tg = FakeTelegram::start(TG_TOKEN);
-    let ai = FakeOpenAi::start();
-    let mut cfg: Value =
-        serde_json::from_str(&crate::telegram_flow::config(&tg, Some(&ai), json!({})))
-            .expect("config");
-    cfg["tts"] = json!({"auto": "tagged", "provider": "elevenlabs",
-        "providers": {"elevenlabs": {"apiKey": XI_KEY, "baseUrl": format!("http://{}", ai.addr())}}});
-    let gw = start_gateway(&cfg.to_string());
+    use crate::telegram_flow::{SLOW, dm, wait_reply};
+    let (tg, ai, gw) = eleven_chat_gateway("tagged", json!({}));
     let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
     ai.set_streaming(true);
     let answer = "Here you go, a little song.\n\n[[tts:speakerVoiceId=21m00Tcm4TlvDq8ikWAM speed=1.2]]\n[[tts:text]](laughs) La la la, once more with feeling![[/tts:text]]";
