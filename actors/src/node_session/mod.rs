@@ -359,16 +359,16 @@ impl NodeSession {
     }
 
     /// Sends the request to the node and arms its deadline.
-    fn dispatch(&mut self, msg: &InvokeNode, fingerprint: Fingerprint, ctx: &mut Context<Self>) {
+    fn dispatch(&mut self, msg: InvokeNode, fingerprint: Fingerprint, ctx: &mut Context<Self>) {
         let timeout = Duration::from_millis(msg.timeout_ms.max(1));
         let p = Pending {
-            command: msg.command.clone(),
-            key: msg.idempotency_key.clone(),
+            params_json: msg.params.as_ref().map(Value::to_string),
+            command: msg.command,
+            key: msg.idempotency_key,
             fingerprint,
             // Armed by `send_request`.
             timer: SpawnHandle::default(),
-            params_json: msg.params.as_ref().map(Value::to_string),
-            session_key: msg.session_key.clone(),
+            session_key: msg.session_key,
             declared_only: matches!(msg.caller, InvokeCaller::ExecApprovals { .. }),
             deadline: Instant::now() + timeout,
             timeout_ms: msg.timeout_ms,
@@ -621,7 +621,7 @@ impl Handler<InvokeNode> for NodeSession {
             }
             // The node's single answer settles every caller with this key.
             self.inflight.insert(key, (fp, vec![tx]));
-            self.dispatch(&msg, fp, ctx);
+            self.dispatch(msg, fp, ctx);
         }
         Box::pin(async move {
             rx.await
