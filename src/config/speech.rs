@@ -812,15 +812,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn plan(doc: Value, env: &[(&str, &str)]) -> Result<Option<SpeechPlan>, String> {
-        let cfg: super::super::Config = serde_json::from_value(doc).map_err(|e| e.to_string())?;
+    /// An environment holding just `env`.
+    fn lookup(env: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        speech_plan(&cfg, &move |k| {
-            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })
+        move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    fn plan(doc: Value, env: &[(&str, &str)]) -> Result<Option<SpeechPlan>, String> {
+        let cfg: super::super::Config = serde_json::from_value(doc).map_err(|e| e.to_string())?;
+        speech_plan(&cfg, &lookup(env))
     }
 
     #[test]
@@ -921,13 +924,7 @@ mod tests {
 
     fn talk(doc: Value, env: &[(&str, &str)]) -> Result<SpeechPlan, TalkUnavailable> {
         let cfg: super::super::Config = serde_json::from_value(doc).expect("config");
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        talk_plan(&cfg, &move |k| {
-            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })
+        talk_plan(&cfg, &lookup(env))
     }
 
     #[test]

@@ -66,6 +66,16 @@ fn eleven_chat_gateway(
     (tg, ai, gw)
 }
 
+/// The permission bits of the file at `path`.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
 fn b64(v: &Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(v.as_str().unwrap_or_default())
@@ -242,11 +252,7 @@ async fn talk_speak_plays_with_the_gateways_provider_and_the_key_stays_there() {
         std::fs::read(&path).expect("the audio file"),
         FakeOpenAi::SPEECH
     );
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_eq!(mode_of(&path), 0o600);
     assert_eq!(
         ai.speech_requests().pop().expect("request").body["voice"],
         "nova"
@@ -515,14 +521,7 @@ async fn chat_answers_are_spoken_by_elevenlabs() {
     let doc: Value =
         serde_json::from_slice(&std::fs::read(&prefs).expect("settings/tts.json")).expect("json");
     assert_eq!(doc, json!({"tts": {"auto": "off"}}));
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&prefs)
-            .expect("meta")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_eq!(mode_of(&prefs), 0o600);
     ai.push_text("Nur Text diesmal, bitte.");
     let asked = dm(&tg, 5401, "Und morgen?");
     let r = wait_reply(&tg, asked, SLOW).await;

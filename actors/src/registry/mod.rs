@@ -105,11 +105,8 @@ pub struct Registry {
     voices: crate::speech::Voices,
     /// `tts.enable` / `tts.disable`'s choice (`settings/tts.json`), over `tts.auto`.
     tts_pref: Option<crate::speech::AutoSpeech>,
-    /// Syntheses for clients in flight (bounded: each one costs the owner money).
-    synth_in_flight: std::rc::Rc<std::cell::Cell<usize>>,
-    /// When the client syntheses of the last minute started (at most
-    /// [`speak::MAX_PER_MINUTE`]).
-    synth_recent: std::collections::VecDeque<std::time::Instant>,
+    /// The bound on syntheses for clients (each one costs the owner money).
+    synth_gate: speak::SynthGate,
     /// Runs `exec` commands on the gateway host (none: only nodes can run them).
     exec_host: Option<std::rc::Rc<dyn crate::ports::CommandHost>>,
     /// Exec approvals waiting for a human.
@@ -207,8 +204,7 @@ impl Registry {
             speech: None,
             voices: crate::speech::Voices::default(),
             tts_pref: None,
-            synth_in_flight: std::rc::Rc::default(),
-            synth_recent: std::collections::VecDeque::new(),
+            synth_gate: speak::SynthGate::default(),
             exec_host: None,
             approvals: approvals::ExecApprovals::default(),
             web: None,

@@ -39,6 +39,8 @@ pub enum VoiceKind {
 #[derive(Message)]
 #[rtype(result = "Result<Clip, ErrorShape>")]
 pub struct Synthesize {
+    /// The method asking (`talk.speak`, `tts.speak`, `tts.convert`), for its errors.
+    pub method: &'static str,
     /// With which speaker.
     pub voice: VoiceKind,
     /// What to say (as the client sent it: markdown and code are handled here).
@@ -67,75 +69,92 @@ impl Drop for Slot {
     }
 }
 
-impl Handler<Synthesize> for Registry {
-    type Result = ResponseFuture<Result<Clip, ErrorShape>>;
+/// The bound on client syntheses: at most [`MAX_IN_FLIGHT`] at once and
+/// [`MAX_PER_MINUTE`] started in any minute.
+#[derive(Default)]
+pub struct SynthGate {
+    /// Running now (each [`Slot`] gives its place back when dropped).
+    in_flight: Rc<Cell<usize>>,
+    /// When the syntheses of the last minute started.
+    recent: std::collections::VecDeque<std::time::Instant>,
+}
 
-    fn handle(&mut self, msg: Synthesize, _ctx: &mut Self::Context) -> Self::Result {
-        let max = self.voices.max_text_length;
-        let (method, speaker) = match msg.voice {
-            VoiceKind::Talk => (
-                "talk.speak",
-                match &self.voices.talk {
-                    TalkVoice::Ready(s) => Ok(s.clone()),
-                    TalkVoice::Unavailable { reason, message } => {
-                        Err(talk_error(reason, message.clone()))
-                    }
-                },
-            ),
-            VoiceKind::Tts => (
-                "tts.speak",
-                self.speech.as_ref().map(|s| s.speaker.clone()).ok_or_else(|| {
-                    ErrorShape::unavailable(
-                        "tts.speak unavailable: no speech provider is configured. Fix: set tts.provider and its key (tts.providers.<id>.apiKey)",
-                    )
-                }),
-            ),
-        };
-        let chars = msg.text.chars().count();
-        if chars > max {
-            let e =
-                ErrorShape::invalid(format!("{method} text too long ({chars} chars, max {max})"));
-            return Box::pin(async move { Err(e) });
-        }
-        let speaker = match speaker {
-            Ok(s) => s,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
-        let Some(text) = crate::speech::spoken_text(&msg.text) else {
-            let e = ErrorShape::invalid(format!("{method} requires text (nothing to say)"));
-            return Box::pin(async move { Err(e) });
-        };
-        let busy = self.synth_in_flight.clone();
-        if busy.get() >= MAX_IN_FLIGHT {
-            let e = ErrorShape::unavailable(format!(
-                "{method}: {MAX_IN_FLIGHT} syntheses are running; retry shortly"
-            ))
-            .retry_after(1000);
-            return Box::pin(async move { Err(e) });
+impl SynthGate {
+    /// A slot for one more synthesis, or why not (with the wait before a retry, in ms).
+    fn admit(&mut self) -> Result<Slot, (String, u64)> {
+        if self.in_flight.get() >= MAX_IN_FLIGHT {
+            return Err((format!("{MAX_IN_FLIGHT} syntheses are running"), 1000));
         }
         let now = std::time::Instant::now();
         let minute = std::time::Duration::from_secs(60);
         while self
-            .synth_recent
+            .recent
             .front()
             .is_some_and(|t| now.duration_since(*t) >= minute)
         {
-            self.synth_recent.pop_front();
+            self.recent.pop_front();
         }
-        if self.synth_recent.len() >= MAX_PER_MINUTE {
+        if self.recent.len() >= MAX_PER_MINUTE {
             let wait = self
-                .synth_recent
+                .recent
                 .front()
                 .map_or(minute, |t| minute.saturating_sub(now.duration_since(*t)));
-            let e = ErrorShape::unavailable(format!(
-                "{method}: {MAX_PER_MINUTE} syntheses in the last minute; retry shortly"
-            ))
-            .retry_after(u64::try_from(wait.as_millis()).unwrap_or(60_000).max(1));
-            return Box::pin(async move { Err(e) });
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(60_000).max(1);
+            return Err((format!("{MAX_PER_MINUTE} syntheses in the last minute"), ms));
         }
-        self.synth_recent.push_back(now);
-        busy.set(busy.get() + 1);
-        let slot = Slot(busy);
+        self.recent.push_back(now);
+        self.in_flight.set(self.in_flight.get() + 1);
+        Ok(Slot(self.in_flight.clone()))
+    }
+}
+
+impl Registry {
+    /// What [`Synthesize`] runs with, once its checks passed: the speaker, the text as it
+    /// is said, and the slot it holds.
+    fn admit_synthesis(
+        &mut self,
+        method: &'static str,
+        msg: &Synthesize,
+    ) -> Result<(Rc<dyn crate::ports::Speaker>, String, Slot), ErrorShape> {
+        let max = self.voices.max_text_length;
+        let chars = msg.text.chars().count();
+        if chars > max {
+            return Err(ErrorShape::invalid(format!(
+                "{method} text too long ({chars} chars, max {max})"
+            )));
+        }
+        let speaker = match msg.voice {
+            VoiceKind::Talk => match &self.voices.talk {
+                TalkVoice::Ready(s) => s.clone(),
+                TalkVoice::Unavailable { reason, message } => {
+                    return Err(talk_error(reason, message.clone()));
+                }
+            },
+            VoiceKind::Tts => self.speech.as_ref().map(|s| s.speaker.clone()).ok_or_else(|| {
+                ErrorShape::unavailable(format!(
+                    "{method} unavailable: no speech provider is configured. Fix: set tts.provider and its key (tts.providers.<id>.apiKey)"
+                ))
+            })?,
+        };
+        let text = crate::speech::spoken_text(&msg.text).ok_or_else(|| {
+            ErrorShape::invalid(format!("{method} requires text (nothing to say)"))
+        })?;
+        let slot = self.synth_gate.admit().map_err(|(why, ms)| {
+            ErrorShape::unavailable(format!("{method}: {why}; retry shortly")).retry_after(ms)
+        })?;
+        Ok((speaker, text, slot))
+    }
+}
+
+impl Handler<Synthesize> for Registry {
+    type Result = ResponseFuture<Result<Clip, ErrorShape>>;
+
+    fn handle(&mut self, msg: Synthesize, _ctx: &mut Self::Context) -> Self::Result {
+        let method = msg.method;
+        let (speaker, text, slot) = match self.admit_synthesis(method, &msg) {
+            Ok(admitted) => admitted,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let voice = msg.voice;
         let fut = speaker.synthesize(text, msg.req);
         Box::pin(async move {
@@ -290,6 +309,7 @@ impl Handler<ConvertSpeech> for Registry {
         let synth = <Self as Handler<Synthesize>>::handle(
             self,
             Synthesize {
+                method: "tts.convert",
                 voice: VoiceKind::Tts,
                 text: msg.text,
                 req: msg.req,

@@ -207,6 +207,12 @@ macro_rules! wire_errors {
     )*};
 }
 
+impl WireError for ErrorShape {
+    fn to_shape(&self) -> ErrorShape {
+        self.clone()
+    }
+}
+
 wire_errors!(
     crate::registry::runs::HistoryError,
     crate::registry::pairing_ops::PairingError,

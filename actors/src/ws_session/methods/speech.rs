@@ -186,6 +186,7 @@ impl WsSession {
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
         let fut = self.registry.send(Synthesize {
+            method: "talk.speak",
             voice: VoiceKind::Talk,
             text,
             req,
@@ -218,6 +219,7 @@ impl WsSession {
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
         let fut = self.registry.send(Synthesize {
+            method: "tts.speak",
             voice: VoiceKind::Tts,
             text,
             req: SpeakRequest {
@@ -275,8 +277,7 @@ impl WsSession {
             Ok(m) => m,
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
-        let fut = self.registry.send(msg);
-        self.reply_with(call.id, async move { fut.await.map_err(|_| gone())? }, ctx);
+        self.reply_registry(call.id, msg, ctx);
     }
 
     /// `talk.catalog {provider?, model?}` → OpenClaw's Talk catalog: the speech providers
