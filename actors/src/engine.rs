@@ -344,7 +344,7 @@ impl Shared {
             version: self.config.server_version.clone(),
             platform: std::env::consts::OS.to_owned(),
             mode: "gateway".to_owned(),
-            reason: "self",
+            reason: "self".into(),
             instance_id: self.instance_id.clone(),
             text: format!(
                 "Gateway: {} · app {} · mode gateway · reason self",

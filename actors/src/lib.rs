@@ -56,6 +56,7 @@ pub mod engine;
 pub mod exec_process;
 pub mod exec_tool;
 pub mod hearing;
+pub mod host_facts;
 pub mod hot;
 pub mod identity;
 pub mod media;

@@ -14,11 +14,11 @@
 pub mod exec;
 pub mod pair;
 mod run;
-mod stats;
 
-pub use stats::host_stats;
+/// The node's `host.stats` (read by the same code as the gateway's `system.info`).
+pub use openclaw_actors::host_facts::host_stats;
 #[cfg(test)]
-use stats::parse_meminfo;
+use openclaw_actors::host_facts::parse_meminfo;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -44,6 +44,7 @@ mod stability;
 mod state_dir;
 mod storm;
 mod support;
+mod system_events;
 mod tailscale;
 mod takeover;
 mod talk;

@@ -154,7 +154,7 @@ mod tests {
     fn own() -> PresenceEntry {
         PresenceEntry {
             host: "gateway".into(),
-            reason: "self",
+            reason: "self".into(),
             ts: 99,
             ..PresenceEntry::default()
         }

@@ -15,9 +15,10 @@
 //! serializes each once for all recipients. Under a storm of N connects a reader gets at
 //! most one event per window instead of one per connect, and each is bounded in size.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -54,13 +55,20 @@ pub struct PresenceEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
     /// `client.displayName`, else `client.id`; the gateway's host name for its own entry.
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub host: String,
     /// `client.instanceId`, else the connection id.
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub instance_id: String,
     /// The client's address (after trusted-proxy attribution).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
+    /// Seconds since the user last touched the machine, as a `system-event` beacon
+    /// reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_input_seconds: Option<u64>,
     /// `client.mode` (`gateway` for the gateway's own entry).
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub mode: String,
     /// `client.modelIdentifier`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,9 +77,11 @@ pub struct PresenceEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub online_since: Option<u64>,
     /// `client.platform`.
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub platform: String,
-    /// `connect` or `self`.
-    pub reason: &'static str,
+    /// `connect` or `self`, or what a `system-event` beacon said (`periodic`, `launch`, …).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub reason: Cow<'static, str>,
     /// The connect's role.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<[String; 1]>,
@@ -83,7 +93,20 @@ pub struct PresenceEntry {
     /// Last update (ms since the epoch): the list's sort key.
     pub ts: u64,
     /// `client.version` (the server version for the gateway's own entry).
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub version: String,
+}
+
+/// The newest [`MAX_ENTRIES`]` - 1` of `entries`, newest first.
+fn newest(mut entries: Vec<&Arc<PresenceEntry>>) -> Vec<Arc<PresenceEntry>> {
+    let keep = MAX_ENTRIES - 1;
+    let newest_first = |a: &&Arc<PresenceEntry>, b: &&Arc<PresenceEntry>| b.ts.cmp(&a.ts);
+    if entries.len() > keep {
+        entries.select_nth_unstable_by(keep, newest_first);
+        entries.truncate(keep);
+    }
+    entries.sort_by(newest_first);
+    entries.into_iter().cloned().collect()
 }
 
 /// Whether a session with this presence entry is listed in `system-presence` (and its
@@ -149,6 +172,8 @@ pub struct Counts {
 #[derive(Debug)]
 pub struct Presence<S> {
     conns: HashMap<String, Conn<S>>,
+    /// The apps' `system-event` beacons (see [`super::beacons`]).
+    beacons: super::beacons::Beacons,
     /// Connection ids of the authenticated, [`tracked`] sessions: the list is built from
     /// these alone, so a storm of CLI connections costs each hello nothing.
     listed: HashSet<String>,
@@ -158,6 +183,7 @@ impl<S> Default for Presence<S> {
     fn default() -> Self {
         Self {
             conns: HashMap::new(),
+            beacons: super::beacons::Beacons::default(),
             listed: HashSet::new(),
         }
     }
@@ -241,22 +267,66 @@ impl<S> Presence<S> {
     }
 
     /// The tracked sessions' entries of the `system-presence` list (without the gateway's
-    /// own), most recent first, [`MAX_ENTRIES`]` - 1` at most.
+    /// own) and the apps' beacons, most recent first, [`MAX_ENTRIES`]` - 1` at most.
     pub fn entries(&self) -> Vec<Arc<PresenceEntry>> {
-        let mut entries: Vec<&Arc<PresenceEntry>> = self
+        self.entries_at(Instant::now())
+    }
+
+    /// [`Self::entries`] with the beacons heard within their TTL of `now`. A beacon kept
+    /// under a connected node's device id or instance id is shown in that node's row.
+    pub fn entries_at(&self, now: Instant) -> Vec<Arc<PresenceEntry>> {
+        let listed = self
             .listed
             .iter()
-            .filter_map(|id| self.conns.get(id)?.authed.as_ref())
-            .map(|a| &a.presence)
-            .collect();
-        let keep = MAX_ENTRIES - 1;
-        let newest_first = |a: &&Arc<PresenceEntry>, b: &&Arc<PresenceEntry>| b.ts.cmp(&a.ts);
-        if entries.len() > keep {
-            entries.select_nth_unstable_by(keep, newest_first);
-            entries.truncate(keep);
+            .filter_map(|id| self.conns.get(id)?.authed.as_ref());
+        if self.beacons.is_empty() {
+            return newest(listed.map(|a| &a.presence).collect());
         }
-        entries.sort_by(newest_first);
-        entries.into_iter().cloned().collect()
+        let mut merged: Vec<Arc<PresenceEntry>> = Vec::new();
+        let mut shown: HashSet<String> = HashSet::new();
+        for a in listed {
+            let beacon = (a.role == Role::Node)
+                .then(|| {
+                    [
+                        a.device_id.as_deref(),
+                        Some(a.presence.instance_id.as_str()),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_lowercase)
+                    .find_map(|k| Some((self.beacons.live(&k, now)?, k)))
+                })
+                .flatten();
+            match beacon {
+                Some((b, key)) => {
+                    merged.push(Arc::new(super::beacons::overlay(&a.presence, b)));
+                    shown.insert(key);
+                }
+                None => merged.push(a.presence.clone()),
+            }
+        }
+        merged.extend(
+            self.beacons
+                .all_live(now)
+                .filter(|(k, _)| !shown.contains(*k))
+                .map(|(_, e)| e.clone()),
+        );
+        newest(merged.iter().collect())
+    }
+
+    /// Merges a `system-event` beacon into its row (see [`super::beacons::Beacons::update`]).
+    pub fn beacon(
+        &mut self,
+        b: &super::beacons::Beacon,
+        now: Instant,
+        ts: u64,
+    ) -> super::beacons::Update {
+        self.beacons.update(b, now, ts)
+    }
+
+    /// Forgets the beacons not heard within their TTL of `now`.
+    pub fn prune_beacons(&mut self, now: Instant) {
+        self.beacons.prune(now);
     }
 
     /// Connection counts by role.

@@ -480,11 +480,12 @@ fn presence_entries_write_the_objects_they_replaced() {
         host: "Laptop".into(),
         instance_id: "inst-1".into(),
         ip: Some("127.0.0.1".into()),
+        last_input_seconds: Some(7),
         mode: "ui".into(),
         model_identifier: Some("Mac15,3".into()),
         online_since: Some(1_700_000_000_000),
         platform: "macos".into(),
-        reason: "connect",
+        reason: "connect".into(),
         roles: Some(["operator".into()]),
         scopes: Some(strings(&["operator.read", "operator.write"])),
         text: "Client: Laptop · mode ui".into(),
@@ -496,6 +497,7 @@ fn presence_entries_write_the_objects_they_replaced() {
         &json!({
             "host": "Laptop",
             "ip": "127.0.0.1",
+            "lastInputSeconds": 7,
             "clientId": "openclaw-macos",
             "version": "2026.9.6",
             "platform": "macos",
@@ -516,11 +518,17 @@ fn presence_entries_write_the_objects_they_replaced() {
     let bare = PresenceEntry {
         device_family: None,
         device_id: None,
+        last_input_seconds: None,
         model_identifier: None,
         ..full
     };
     let wire = serde_json::to_value(&bare).expect("serializes");
-    for key in ["deviceFamily", "deviceId", "modelIdentifier"] {
+    for key in [
+        "deviceFamily",
+        "deviceId",
+        "lastInputSeconds",
+        "modelIdentifier",
+    ] {
         assert!(wire.get(key).is_none(), "{key} in {wire}");
     }
     // The gateway's own entry (the engine's former `json!`).
@@ -529,7 +537,7 @@ fn presence_entries_write_the_objects_they_replaced() {
         version: "0.1.0".into(),
         platform: "linux".into(),
         mode: "gateway".into(),
-        reason: "self",
+        reason: "self".into(),
         instance_id: "gw-1".into(),
         text: "Gateway: vps · app 0.1.0 · mode gateway · reason self".into(),
         ts: 5,

@@ -632,11 +632,12 @@ impl WsSession {
                 .clone()
                 .unwrap_or_else(|| self.conn_id.clone()),
             ip: Some(self.peer.ip.to_string()),
+            last_input_seconds: None,
             mode: p.client.mode.clone(),
             model_identifier: p.client.model_identifier.clone(),
             online_since: Some(now),
             platform: p.client.platform.clone(),
-            reason: "connect",
+            reason: "connect".into(),
             roles: Some([p.role.clone()]),
             scopes: Some(scopes.to_vec()),
             text,

@@ -72,11 +72,11 @@ pub(super) const METHODS: &[Method] = &[
     },
 ];
 
-fn invalid(method: &str, why: impl std::fmt::Display) -> ErrorShape {
+pub(super) fn invalid(method: &str, why: impl std::fmt::Display) -> ErrorShape {
     ErrorShape::invalid(format!("invalid {method} params: {why}"))
 }
 
-fn params<'a>(
+pub(super) fn params<'a>(
     method: &str,
     v: &'a Value,
 ) -> Result<std::borrow::Cow<'a, Map<String, Value>>, ErrorShape> {
@@ -87,7 +87,11 @@ fn params<'a>(
     }
 }
 
-fn closed(method: &str, o: &Map<String, Value>, known: &[&str]) -> Result<(), ErrorShape> {
+pub(super) fn closed(
+    method: &str,
+    o: &Map<String, Value>,
+    known: &[&str],
+) -> Result<(), ErrorShape> {
     match o.keys().find(|k| !known.contains(&k.as_str())) {
         Some(k) => {
             let shown: String = k.chars().take(64).collect();
@@ -114,7 +118,7 @@ fn job_id(method: &str, o: &Map<String, Value>) -> Result<String, ErrorShape> {
     }
 }
 
-fn opt_str<'a>(
+pub(super) fn opt_str<'a>(
     method: &str,
     o: &'a Map<String, Value>,
     key: &str,

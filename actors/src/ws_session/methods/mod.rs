@@ -6,6 +6,7 @@
 //! | file | methods |
 //! | --- | --- |
 //! | `health.rs` | `health`, `status`, `system-presence` |
+//! | `system.rs` | `system-event`, `system.info` |
 //! | `nodes.rs` | `node.list`, `node.describe`, `node.invoke`, `node.pair.*`, and the node-side `node.invoke.result`, `node.invoke.progress`, `node.event`, `node.*.update`, `skills.bins` |
 //! | `devices.rs` | `device.pair.*`, `device.token.rotate`, `device.token.revoke` |
 //! | `chat.rs` | `chat.send`, `chat.history`, `chat.message.get`, `chat.abort`, `chat.inject`, `agent`, `agent.wait` |
@@ -64,6 +65,7 @@ mod resolve;
 mod sessions;
 mod skills;
 mod speech;
+mod system;
 mod usage;
 
 pub use nodes::MAX_HOST_STATS_BYTES;
@@ -131,6 +133,7 @@ const AREAS: &[&[Method]] = &[
     exec_approvals::METHODS,
     apps::METHODS,
     speech::METHODS,
+    system::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {
@@ -214,6 +217,7 @@ impl WireError for ErrorShape {
 }
 
 wire_errors!(
+    crate::registry::beacons::SystemEventError,
     crate::registry::runs::HistoryError,
     crate::registry::pairing_ops::PairingError,
     crate::registry::nodes::NodeError,
