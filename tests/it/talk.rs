@@ -660,3 +660,110 @@ async fn tagged_answers_are_spoken_with_their_directives_and_never_show_them() {
     );
     assert_eq!(ai.speech_requests().len(), 1);
 }
+
+/// `talk.mode`: a client entering or leaving Talk tells every operator with
+/// `operator.talk` (`talk.mode` event, the caller's answer is the same payload); bad params
+/// and a caller without the scope are refused by name; WebChat may only while a
+/// Talk-capable node is connected, as in OpenClaw.
+#[actix_web::test]
+async fn talk_mode_tells_the_talk_operators_and_webchat_needs_a_talk_node() {
+    use crate::support::fake_node::{
+        Action, FakeNode, Sig, always, node_connect_params, random_key, sign_device,
+    };
+    use crate::support::{WAIT, connect_params, now_ms};
+
+    let gw = TestGateway::start(GW_ARGS, &[], None);
+    let (mut app, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.write"])).await;
+    let (mut ui, _) = WsClient::hello(
+        gw.port,
+        cli_params(GW_TOKEN, &["operator.read", "operator.talk"]),
+    )
+    .await;
+    let res = app
+        .request("talk.mode", json!({"enabled": true, "phase": "listening"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let payload = res["payload"].clone();
+    assert_eq!(payload["enabled"], true);
+    assert_eq!(payload["phase"], "listening");
+    assert!(payload["ts"].as_u64().is_some_and(|t| t > 0), "{payload}");
+    let ev = ui.event_within("talk.mode", WAIT).await;
+    assert_eq!(ev["payload"], payload, "the event is the answer");
+    let res = app.request("talk.mode", json!({"enabled": false})).await;
+    assert_eq!(res["payload"]["phase"], Value::Null, "{res}");
+    let ev = ui.event_within("talk.mode", WAIT).await;
+    assert_eq!(ev["payload"]["enabled"], false);
+
+    for (params, needle) in [
+        (json!({}), "must have required property 'enabled'"),
+        (json!({"enabled": "yes"}), "enabled must be boolean"),
+        (
+            json!({"enabled": true, "phase": 3}),
+            "phase must be a string",
+        ),
+        (
+            json!({"enabled": true, "phase": "🎤".repeat(65)}),
+            "phase must be at most 64 characters",
+        ),
+        (
+            json!({"enabled": true, "phase": "a\u{1b}[2Jb"}),
+            "without control characters",
+        ),
+        (
+            json!({"enabled": true, "mode": "x"}),
+            "additional properties ('mode')",
+        ),
+    ] {
+        let res = app.request("talk.mode", params.clone()).await;
+        let err = error_of(&res);
+        assert_eq!(err["code"], "INVALID_REQUEST", "{params}: {res}");
+        assert!(
+            err["message"].as_str().is_some_and(|m| m.contains(needle)),
+            "{params}: {res}"
+        );
+    }
+    let (mut reader, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    let res = reader.request("talk.mode", json!({"enabled": true})).await;
+    assert!(
+        error_of(&res)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("operator.talk")),
+        "{res}"
+    );
+
+    // The Control UI (WebChat) with its signed device.
+    let (mut web, challenge) = WsClient::open_challenged(gw.port).await;
+    let nonce = challenge["payload"]["nonce"]
+        .as_str()
+        .expect("nonce")
+        .to_owned();
+    let mut params = connect_params(
+        "openclaw-control-ui",
+        "webchat",
+        &["operator.read", "operator.write"],
+        json!({"token": GW_TOKEN}),
+    );
+    params["client"]["platform"] = json!("web");
+    sign_device(&mut params, &random_key(), &nonce, now_ms(), Sig::V3);
+    let hello = web.connect(params).await;
+    assert_eq!(hello["ok"], true, "{hello}");
+    let res = web.request("talk.mode", json!({"enabled": true})).await;
+    let err = error_of(&res);
+    assert_eq!(err["code"], "UNAVAILABLE", "{res}");
+    assert_eq!(
+        err["message"],
+        "talk disabled: no connected Talk-capable nodes"
+    );
+    // A node that can Talk connects: now WebChat may.
+    let mut node_params = node_connect_params(&[], json!({"token": GW_TOKEN}));
+    node_params["caps"] = json!(["talk"]);
+    let _phone = FakeNode::connect_with(gw.port, &random_key(), node_params, always(Action::Echo))
+        .await
+        .unwrap_or_else(|res| panic!("node connect: {res}"));
+    let res = web
+        .request("talk.mode", json!({"enabled": true, "phase": "speaking"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let ev = ui.event_within("talk.mode", WAIT).await;
+    assert_eq!(ev["payload"]["phase"], "speaking");
+}

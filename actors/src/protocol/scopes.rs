@@ -167,6 +167,7 @@ pub fn event_guard(event: &str) -> EventGuard {
         | "talk.event"
         | "voicewake.changed"
         | "voicewake.routing.changed" => EventGuard::Operator(READ),
+        "talk.mode" | "talk.voice.change" => EventGuard::Operator("operator.talk"),
         e if e.starts_with("session.") => EventGuard::Operator(READ),
         e if e.starts_with("device.pair.") || e.starts_with("node.pair.") => {
             EventGuard::Operator(PAIRING)
@@ -277,5 +278,12 @@ mod tests {
         assert_eq!(event_guard("presence"), EventGuard::Operator(READ));
         assert_eq!(event_guard("tick"), EventGuard::Everyone);
         assert_eq!(event_guard("zzz"), EventGuard::Nobody);
+        // OpenClaw's `EVENT_SCOPE_GUARDS`: Talk state goes to the Talk scope (which
+        // operator.write grants), not to every reader.
+        let talk = event_guard("talk.mode");
+        assert_eq!(talk, EventGuard::Operator("operator.talk"));
+        assert!(talk.admits(crate::protocol::role::Role::Operator, &[WRITE.to_owned()]));
+        assert!(!talk.admits(crate::protocol::role::Role::Operator, &[READ.to_owned()]));
+        assert!(!talk.admits(crate::protocol::role::Role::Node, &[WRITE.to_owned()]));
     }
 }

@@ -343,3 +343,58 @@ impl Handler<ConvertSpeech> for Registry {
         })
     }
 }
+
+/// `talk.mode {enabled, phase?}`: a client entered or left Talk mode; every operator with
+/// `operator.talk` is told (`talk.mode` event, dropped for a client that is behind).
+/// Answers the event's payload `{enabled, phase, ts}`.
+#[derive(Message)]
+#[rtype(result = "Result<serde_json::Value, crate::protocol::error::ErrorShape>")]
+pub struct TalkMode {
+    /// Talk on or off.
+    pub enabled: bool,
+    /// The client's phase (`listening`, `thinking`, `speaking`, …), free text.
+    pub phase: Option<String>,
+    /// The caller is WebChat: Talk needs a connected Talk-capable node for it (OpenClaw's
+    /// `hasConnectedTalkNode`).
+    pub needs_talk_node: bool,
+}
+
+impl Registry {
+    /// Whether a connected node can handle Talk: it declares the `talk` capability or an
+    /// approved `talk.*` command.
+    fn talk_node_connected(&self) -> bool {
+        self.nodes
+            .ids()
+            .filter_map(|id| self.nodes.get(id))
+            .any(|n| {
+                n.descriptor
+                    .caps
+                    .iter()
+                    .any(|c| c.trim().eq_ignore_ascii_case("talk"))
+                    || n.approved.iter().any(|c| {
+                        c.trim()
+                            .get(..5)
+                            .is_some_and(|p| p.eq_ignore_ascii_case("talk."))
+                    })
+            })
+    }
+}
+
+impl Handler<TalkMode> for Registry {
+    type Result = Result<serde_json::Value, crate::protocol::error::ErrorShape>;
+
+    fn handle(&mut self, msg: TalkMode, _: &mut Self::Context) -> Self::Result {
+        if msg.needs_talk_node && !self.talk_node_connected() {
+            return Err(crate::protocol::error::ErrorShape::unavailable(
+                "talk disabled: no connected Talk-capable nodes",
+            ));
+        }
+        let payload = serde_json::json!({
+            "enabled": msg.enabled,
+            "phase": msg.phase,
+            "ts": crate::util::now_ms(),
+        });
+        self.broadcast("talk.mode", &payload, false, None);
+        Ok(payload)
+    }
+}

@@ -45,6 +45,8 @@ impl WsSession {
                 return self.fail_handshake(&req.id, err, close::POLICY, ctx);
             }
         };
+        self.webchat = params.client.mode.trim().eq_ignore_ascii_case("webchat")
+            || params.client.id.trim().eq_ignore_ascii_case("webchat-ui");
         let node_client = params.role == "node" && params.client.mode == "node";
         let probe = params.client.mode == "probe";
         let accepts_current =

@@ -60,6 +60,7 @@ pub use untracked::{Untracked, UntrackedCounts};
 /// [`SLOW_QUEUE_BYTES`].
 const DROP_IF_SLOW: &[&str] = &[
     "presence",
+    "talk.mode",
     "health",
     "node.hostStats",
     "heartbeat",
@@ -91,6 +92,7 @@ pub const EVENTS: &[&str] = &[
     "session.message",
     "voicewake.changed",
     "voicewake.routing.changed",
+    "talk.mode",
 ];
 
 // === the actor ===
@@ -149,6 +151,9 @@ pub struct WsSession {
     defer_lockout: bool,
     /// Node sessions this operator invoked recently (see `invoke_node`).
     node_cache: std::collections::HashMap<String, Addr<NodeSession>>,
+    /// The client is WebChat (`client.mode` `webchat` or `client.id` `webchat-ui`, as
+    /// OpenClaw's `isWebchatClient`): `talk.mode` needs a Talk-capable node for it.
+    webchat: bool,
     /// The pre-auth slot this socket holds (per client address and in all), until the
     /// session is authenticated or gone. The session gives it back itself, at `hello-ok`:
     /// a client must be able to open its next socket as soon as it has its `hello-ok`.
@@ -233,6 +238,7 @@ pub fn serve_socket(
             node: None,
             defer_lockout: false,
             node_cache: std::collections::HashMap::new(),
+            webchat: false,
             preauth: Some(peer_ip),
             ticket: None,
             registered: false,

@@ -17,6 +17,11 @@
 //!   spoken, or none (a chat's own `/tts on|off` still wins), saved in OpenClaw's
 //!   `settings/tts.json` over the config's `tts.auto`.
 //!
+//! - `talk.mode {enabled, phase?}` (`operator.talk`) → `{enabled, phase, ts}`, also sent
+//!   to every operator with `operator.talk` as the `talk.mode` event: a client entered or
+//!   left Talk mode. From WebChat it needs a connected Talk-capable node (else
+//!   `UNAVAILABLE`), as in OpenClaw.
+//!
 //! The synthesis itself runs on the registry ([`crate::registry::speak`]).
 
 use actix::prelude::*;
@@ -30,7 +35,7 @@ use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{MethodAccess, READ, WRITE};
 use crate::protocol::validate::Checker;
 use crate::registry::speak::{
-    ConvertSpeech, GetSpeechStatus, SetTtsEnabled, Synthesize, VoiceKind, talk_error,
+    ConvertSpeech, GetSpeechStatus, SetTtsEnabled, Synthesize, TalkMode, VoiceKind, talk_error,
 };
 use crate::ws_session::WsSession;
 
@@ -39,6 +44,11 @@ pub(super) const METHODS: &[Method] = &[
         name: "talk.speak",
         access: MethodAccess::Operator("operator.talk"),
         handler: WsSession::talk_speak,
+    },
+    Method {
+        name: "talk.mode",
+        access: MethodAccess::Operator("operator.talk"),
+        handler: WsSession::talk_mode,
     },
     Method {
         name: "tts.speak",
@@ -178,7 +188,48 @@ fn clip_json(clip: crate::ports::Clip, talk: bool) -> Value {
     out
 }
 
+/// The longest `talk.mode` phase, in characters.
+pub const MAX_TALK_PHASE_CHARS: usize = 64;
+
+/// `talk.mode {enabled, phase?}` (OpenClaw's closed `TalkModeParamsSchema`; the phase is
+/// bounded here and may not carry control characters: every operator's UI shows it).
+pub(crate) fn parse_talk_mode(v: &Value, webchat: bool) -> Result<TalkMode, ErrorShape> {
+    use super::cron::{closed, invalid, opt_str, params};
+    const M: &str = "talk.mode";
+    let o = params(M, v)?;
+    closed(M, &o, &["enabled", "phase"])?;
+    let enabled = match o.get("enabled") {
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid(M, "enabled must be boolean")),
+        None => return Err(invalid(M, "must have required property 'enabled'")),
+    };
+    let phase = match opt_str(M, &o, "phase", &[])? {
+        Some(p) if p.chars().count() > MAX_TALK_PHASE_CHARS || p.chars().any(char::is_control) => {
+            return Err(invalid(
+                M,
+                format!(
+                    "phase must be at most {MAX_TALK_PHASE_CHARS} characters, without control characters"
+                ),
+            ));
+        }
+        p => p.map(str::to_owned),
+    };
+    Ok(TalkMode {
+        enabled,
+        phase,
+        needs_talk_node: webchat,
+    })
+}
+
 impl WsSession {
+    /// `talk.mode {enabled, phase?}`: tells the operators a client entered or left Talk.
+    fn talk_mode(&mut self, call: Call, ctx: &mut Context<Self>) {
+        match parse_talk_mode(&call.params, self.webchat) {
+            Ok(msg) => self.reply_registry(call.id, msg, ctx),
+            Err(e) => self.respond_err(&call.id, &e, ctx),
+        }
+    }
+
     /// `talk.speak`.
     fn talk_speak(&mut self, call: Call, ctx: &mut Context<Self>) {
         let (text, req) = match talk_params(&call) {
