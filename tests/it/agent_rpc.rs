@@ -1633,3 +1633,101 @@ async fn chat_inject_adds_an_assistant_note_the_next_run_sees() {
         );
     }
 }
+
+/// `sessions.preview`: the last user and assistant messages of several sessions at once (a
+/// WebChat session and a Telegram DM), in the keys' order, cut to `maxChars` UTF-16 units;
+/// an unknown key is `missing`; at most 64 sessions; bad params refused by name.
+#[actix_web::test]
+async fn sessions_preview_shows_the_last_messages_of_several_sessions() {
+    let (tg, ai, _gw, mut op) = setup().await;
+    ai.push_text("First answer.");
+    chat_turn(
+        &mut op,
+        "prev-1",
+        json!({"sessionKey": "main", "message": "one"}),
+    )
+    .await;
+    ai.push_text(&format!("{} the end", "🦀".repeat(40)));
+    chat_turn(
+        &mut op,
+        "prev-2",
+        json!({"sessionKey": "main", "message": "two"}),
+    )
+    .await;
+    ai.push_text("Hi from the bot.");
+    let m = dm(&tg, 7101, "hello from telegram");
+    wait_reply(&tg, m, Duration::from_secs(15)).await;
+
+    let res = op
+        .request(
+            "sessions.preview",
+            json!({"keys": ["main", "  ", "agent:main:telegram:dm:7101", "agent:main:nope"],
+                   "limit": 3, "maxChars": 20}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let p = &res["payload"];
+    assert!(p["ts"].as_u64().is_some(), "{p}");
+    let previews = p["previews"].as_array().cloned().unwrap_or_default();
+    assert_eq!(previews.len(), 3, "the blank key is dropped: {p}");
+    assert_eq!(previews[0]["key"], "agent:main:main");
+    assert_eq!(previews[0]["status"], "ok");
+    assert_eq!(
+        previews[0]["items"],
+        json!([
+            {"role": "assistant", "text": "First answer."},
+            {"role": "user", "text": "two"},
+            {"role": "assistant", "text": format!("{}...", "🦀".repeat(8))},
+        ]),
+        "the last 3, cut to 20 UTF-16 units: {p}"
+    );
+    assert_eq!(previews[1]["key"], "agent:main:telegram:dm:7101");
+    assert_eq!(previews[1]["status"], "ok");
+    assert_eq!(
+        previews[1]["items"],
+        json!([
+            {"role": "user", "text": "hello from telegram"},
+            {"role": "assistant", "text": "Hi from the bot."},
+        ]),
+        "{p}"
+    );
+    assert_eq!(
+        previews[2],
+        json!({"key": "agent:main:nope", "status": "missing", "items": []})
+    );
+
+    // The defaults (12 items, 240 units); at most 64 sessions per call.
+    let many: Vec<String> = (0..100).map(|i| format!("agent:main:s{i}")).collect();
+    let res = op.request("sessions.preview", json!({"keys": many})).await;
+    assert_eq!(
+        res["payload"]["previews"].as_array().map(Vec::len),
+        Some(64),
+        "{res}"
+    );
+
+    for (params, needle) in [
+        (json!({}), "must have required property 'keys'"),
+        (json!({"keys": []}), "must NOT have fewer than 1 items"),
+        (
+            json!({"keys": [""]}),
+            "must NOT have fewer than 1 characters",
+        ),
+        (json!({"keys": [7]}), "must be string"),
+        (json!({"keys": ["main"], "maxChars": 5}), "must be >= 20"),
+        (json!({"keys": ["main"], "limit": 0}), "must be >= 1"),
+        (
+            json!({"keys": ["main"], "view": "x"}),
+            "unexpected property 'view'",
+        ),
+        (
+            json!({"keys": ["agent:ghost:main"]}),
+            "unknown agent in session key",
+        ),
+    ] {
+        let res = op.request("sessions.preview", params.clone()).await;
+        assert_eq!(res["ok"], false, "{params}: {res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{params}: {msg}");
+    }
+}

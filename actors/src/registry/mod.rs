@@ -47,6 +47,7 @@ pub mod node_events;
 pub mod nodes;
 pub mod pairing_ops;
 pub mod presence;
+pub mod previews;
 pub mod reload;
 pub mod runs;
 pub mod scheduler;

@@ -83,6 +83,11 @@ pub(super) const METHODS: &[Method] = &[
         handler: WsSession::agents_list,
     },
     Method {
+        name: "sessions.preview",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_preview),
+    },
+    Method {
         name: "sessions.get",
         access: MethodAccess::Operator(READ),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_get),
@@ -158,6 +163,64 @@ impl Params for SessionsGetParams {
             key: normalize_session_key(&raw),
             limit: usize::try_from(limit).unwrap_or(200),
         })
+    }
+}
+
+/// `sessions.preview {keys, limit?, maxChars?}` (OpenClaw's closed
+/// `SessionsPreviewParamsSchema`): keys trimmed and normalized, blank ones dropped, the first
+/// [`MAX_KEYS`](crate::registry::previews::MAX_KEYS) kept; `limit` at most
+/// [`MAX_ITEMS`](crate::registry::previews::MAX_ITEMS).
+pub(crate) struct PreviewParams(crate::registry::previews::SessionPreviews);
+
+impl Params for PreviewParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        use crate::registry::previews as p;
+        const M: &str = "sessions.preview";
+        let o = obj(M, &call.params)?;
+        let mut c = Checker::new();
+        c.closed("", o, &["keys", "limit", "maxChars"]);
+        c.required("", o, "keys");
+        let keys = c.string_array("", o, "keys").unwrap_or_default();
+        if o.contains_key("keys") && keys.is_empty() && c.ok() {
+            c.error("/keys", "must NOT have fewer than 1 items");
+        }
+        if let Some(i) = keys.iter().position(String::is_empty) {
+            c.error(
+                &format!("/keys/{i}"),
+                "must NOT have fewer than 1 characters",
+            );
+        }
+        let limit = c.integer("", o, "limit", 1);
+        let max_chars = c.integer("", o, "maxChars", p::MIN_CHARS as u64);
+        if !c.ok() {
+            return Err(fail(M, &c));
+        }
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+            .take(p::MAX_KEYS)
+            .map(normalize_session_key)
+            .collect();
+        // OpenClaw refuses a key of an agent it does not run.
+        if let Some(k) = keys
+            .iter()
+            .find(|k| !crate::agents::key_agent(k).is_some_and(crate::agents::known_now))
+        {
+            let shown: String = k.chars().take(100).collect();
+            return Err(ErrorShape::invalid(format!(
+                "unknown agent in session key {shown:?} (this gateway runs: {})",
+                crate::agents::known_ids_now()
+            )));
+        }
+        let clamp = |v: Option<u64>, default: usize, max: usize| {
+            v.map_or(default, |n| usize::try_from(n).unwrap_or(max).min(max))
+        };
+        Ok(Self(p::SessionPreviews {
+            keys,
+            limit: clamp(limit, p::DEFAULT_ITEMS, p::MAX_ITEMS),
+            max_chars: clamp(max_chars, p::DEFAULT_CHARS, p::MAX_CHARS),
+        }))
     }
 }
 
@@ -1042,6 +1105,12 @@ impl WsSession {
             },
             ctx,
         );
+    }
+
+    /// `sessions.preview {keys, limit?, maxChars?}`: `{ts, previews: [{key, status, items}]}`.
+    fn sessions_preview(&mut self, call: Call, p: PreviewParams, ctx: &mut Context<Self>) {
+        let fut = self.registry.send(p.0);
+        self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
     }
 
     /// `sessions.describe {key}`: `{session: row}`, or `{session: null}` for no such session.
