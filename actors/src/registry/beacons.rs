@@ -31,6 +31,9 @@ use super::presence::{MAX_ENTRIES, PresenceEntry};
 use super::runs::EnqueueSystemEvent;
 use crate::util::now_ms;
 
+/// The longest presence field (`host`, `version`, …), in characters.
+pub const MAX_FIELD_CHARS: usize = 256;
+
 /// How long a beacon row is kept after it was last heard (OpenClaw's `TTL_MS`).
 pub const TTL: Duration = Duration::from_secs(300);
 
@@ -136,8 +139,15 @@ pub fn parse_legacy(text: &str) -> Option<Legacy> {
     // The reason is the rest of the line, `·` included.
     let reason_start = rest.find("reason")?;
     let reason = rest.get(reason_start + "reason".len()..)?.trim();
-    let valid = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
-    if !valid(host) || ip.is_empty() || version.is_empty() || mode.is_empty() || reason.is_empty() {
+    // The parts become presence fields: held to the same bounds as the fields a beacon
+    // gives itself.
+    let part = |s: &str| {
+        !s.is_empty() && s.chars().count() <= MAX_FIELD_CHARS && !s.chars().any(char::is_control)
+    };
+    if !part(host)
+        || host.contains(char::is_whitespace)
+        || ![ip, version, mode, reason].into_iter().all(part)
+    {
         return None;
     }
     Some(Legacy {
@@ -585,6 +595,11 @@ mod tests {
             "Node:",
             "",
             "Node: 🦀 (ip) · app 1 · last input 9999999999999999999999s ago · mode m · reason ·",
+            // Found by the fuzzer: the parts become presence fields, so no control
+            // characters and no part over 256 characters.
+            "Node: st\u{14}udio (1.2.3.4) · app 1 · last input 1s ago · mode m · reason r",
+            "Node: h (ip) · app 1\u{7} · last input 1s ago · mode m · reason r",
+            "Node: h (ip) · app 1 · last input 1s ago · mode m · reason r\nx",
         ] {
             let parsed = parse_legacy(bad);
             assert!(

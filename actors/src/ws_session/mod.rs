@@ -50,7 +50,9 @@ mod peer;
 mod transport;
 mod untracked;
 
-pub use methods::{MAX_HOST_STATS_BYTES, method_access, method_names};
+pub use methods::{
+    MAX_HOST_STATS_BYTES, method_access, method_names, parse_system_event, parse_talk_mode,
+};
 pub use peer::{PeerInfo, TailscaleIdentity};
 pub use transport::{CLOSE_GRACE, ClientFrames, OutState, SharedIo, Sock, SockIo};
 use transport::{Outbound, Push};

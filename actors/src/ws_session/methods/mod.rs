@@ -69,6 +69,8 @@ mod system;
 mod usage;
 
 pub use nodes::MAX_HOST_STATS_BYTES;
+pub use speech::parse_talk_mode;
+pub use system::parse_system_event;
 
 /// A handler: answers `call` on the session (now, or later from a spawned future).
 pub(crate) type Handler = fn(&mut WsSession, Call, &mut Context<WsSession>);

@@ -193,7 +193,7 @@ pub const MAX_TALK_PHASE_CHARS: usize = 64;
 
 /// `talk.mode {enabled, phase?}` (OpenClaw's closed `TalkModeParamsSchema`; the phase is
 /// bounded here and may not carry control characters: every operator's UI shows it).
-pub(crate) fn parse_talk_mode(v: &Value, webchat: bool) -> Result<TalkMode, ErrorShape> {
+pub fn parse_talk_mode(v: &Value, webchat: bool) -> Result<TalkMode, ErrorShape> {
     use super::cron::{closed, invalid, opt_str, params};
     const M: &str = "talk.mode";
     let o = params(M, v)?;

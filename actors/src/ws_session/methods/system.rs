@@ -27,8 +27,7 @@ pub(super) const METHODS: &[Method] = &[
 
 const M: &str = "system-event";
 
-/// The longest presence field (`host`, `version`, …), in characters.
-pub const MAX_FIELD_CHARS: usize = 256;
+pub use crate::registry::beacons::MAX_FIELD_CHARS;
 /// The most `roles`, `scopes` or `tags` one beacon carries.
 pub const MAX_LIST_ITEMS: usize = 32;
 /// The longest `sessionKey`, in bytes (as `wake`'s).
@@ -108,7 +107,7 @@ fn list(o: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, ErrorS
 }
 
 /// Parses `system-event` params (OpenClaw's schema, with bounds on every string).
-pub(crate) fn parse_system_event(v: &Value) -> Result<SystemEvent, ErrorShape> {
+pub fn parse_system_event(v: &Value) -> Result<SystemEvent, ErrorShape> {
     let o = params(M, v)?;
     closed(M, &o, KEYS)?;
     let text = match o.get("text") {
