@@ -1176,7 +1176,7 @@ impl FlushJob {
 
 /// The conversation's prompt-cache key for providers that route by one (OpenAI's
 /// `prompt_cache_key`): stable per session, and not the key itself (a session key names the
-/// chat: `agent:main:telegram:dm:<user id>`), so `oc-` and 32 hex digits of its SHA-256.
+/// chat: `agent:main:telegram:direct:<user id>`), so `oc-` and 32 hex digits of its SHA-256.
 fn prompt_cache_key(session_key: &str) -> Arc<str> {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(session_key.as_bytes());
@@ -2983,9 +2983,9 @@ mod tests {
 
     #[test]
     fn the_prompt_cache_key_is_stable_per_session_and_hides_the_key() {
-        let a = prompt_cache_key("agent:main:telegram:dm:123456789");
-        assert_eq!(a, prompt_cache_key("agent:main:telegram:dm:123456789"));
-        assert_ne!(a, prompt_cache_key("agent:main:telegram:dm:123456780"));
+        let a = prompt_cache_key("agent:main:telegram:direct:123456789");
+        assert_eq!(a, prompt_cache_key("agent:main:telegram:direct:123456789"));
+        assert_ne!(a, prompt_cache_key("agent:main:telegram:direct:123456780"));
         assert_eq!(a.len(), 35);
         assert!(a.starts_with("oc-") && !a.contains("123456789"), "{a}");
     }
@@ -3008,7 +3008,7 @@ mod tests {
         assert!(is_group_session(
             "agent:main:telegram:group:-100123:topic:7"
         ));
-        assert!(!is_group_session("agent:main:telegram:dm:42"));
+        assert!(!is_group_session("agent:main:telegram:direct:42"));
         assert!(!is_group_session("agent:main:main"));
         assert!(!is_group_session("agent:main:groupie"));
     }

@@ -461,7 +461,7 @@ mod tests {
         ] {
             assert!(!valid_id(bad), "{bad:?}");
         }
-        assert_eq!(key_agent("agent:work:telegram:dm:1"), Some("work"));
+        assert_eq!(key_agent("agent:work:telegram:direct:1"), Some("work"));
         assert_eq!(key_agent("agent:../x:main"), None);
         assert_eq!(key_agent("agent:work:"), None);
         assert_eq!(key_agent("agent:work"), None);

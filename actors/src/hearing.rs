@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn scope_first_match_wins_then_default() {
-        let dm = "agent:main:telegram:dm:42";
+        let dm = "agent:main:telegram:direct:42";
         let group = "agent:main:telegram:group:-100";
         let none = Scope::default();
         assert!(none.allows(Some("telegram"), Some("group"), group));
@@ -258,7 +258,7 @@ mod tests {
                     false,
                     Some("telegram"),
                     None,
-                    Some("agent:main:telegram:dm:42"),
+                    Some("agent:main:telegram:direct:42"),
                 ),
                 rule(true, Some("telegram"), None, None),
             ],
@@ -267,7 +267,7 @@ mod tests {
         assert!(!s.allows(
             Some("telegram"),
             Some("private"),
-            "agent:main:telegram:dm:7"
+            "agent:main:telegram:direct:7"
         ));
         assert!(!s.allows(None, None, "agent:main:main"), "default deny");
         // Key prefixes compare lowercased.
@@ -275,7 +275,7 @@ mod tests {
             default_deny: true,
             rules: vec![rule(false, None, None, Some("agent:main:telegram:"))],
         };
-        assert!(s.allows(None, None, "AGENT:MAIN:TELEGRAM:dm:1"));
+        assert!(s.allows(None, None, "AGENT:MAIN:TELEGRAM:direct:1"));
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! | `dmScope` | a direct message from peer `P` on channel `C`, account `A`, goes to |
 //! | --- | --- |
 //! | `main` | `agent:<id>:main`: the same conversation as WebChat, the TUI and the CLI |
-//! | `per-peer` | `agent:<id>:dm:<P>` |
-//! | `per-channel-peer` (default here) | `agent:<id>:<C>:dm:<P>` |
-//! | `per-account-channel-peer` | `agent:<id>:<C>:<A>:dm:<P>` |
+//! | `per-peer` | `agent:<id>:direct:<P>` |
+//! | `per-channel-peer` (default here) | `agent:<id>:<C>:direct:<P>` |
+//! | `per-account-channel-peer` | `agent:<id>:<C>:<A>:direct:<P>` |
 //!
 //! `identityLinks` names one person's ids on several channels (`{alice: ["telegram:123",
 //! "telegram:456"]}`): outside `main`, their messages use the canonical id (`alice`) as `P`.
@@ -14,7 +14,7 @@
 //!
 //! **A stranger never joins the main session.** A direct message admitted only because DMs
 //! are open to everyone (`dmPolicy: "open"` with `"*"`) keeps its own
-//! `agent:<id>:<C>:dm:<P>` session whatever `dmScope` says: `main` is for the owner's
+//! `agent:<id>:<C>:direct:<P>` session whatever `dmScope` says: `main` is for the owner's
 //! senders (listed by id or approved by pairing), so the owner's conversation never
 //! reaches someone who merely found the bot.
 //!
@@ -305,13 +305,32 @@ impl SessionRouting {
         }
         let peer = self.linked(channel, peer).unwrap_or(peer);
         match scope {
-            DmScope::PerPeer => format!("agent:{agent}:dm:{peer}"),
+            DmScope::PerPeer => format!("agent:{agent}:direct:{peer}"),
             DmScope::PerAccountChannelPeer => {
-                format!("agent:{agent}:{channel}:{account}:dm:{peer}")
+                format!("agent:{agent}:{channel}:{account}:direct:{peer}")
             }
-            _ => format!("agent:{agent}:{channel}:dm:{peer}"),
+            _ => format!("agent:{agent}:{channel}:direct:{peer}"),
         }
     }
+}
+
+/// A session key in OpenClaw's current form: a DM key in this gateway's earlier form
+/// (`agent:<id>[:<channel>[:<account>]]:direct:<peer>`, written before 2026-12-05) becomes
+/// OpenClaw's `…:direct:<peer>`; any other key is returned as it is. Applied to every key a
+/// client sends and to the session index as it is read, so earlier sessions go on and
+/// earlier references (a cron job's `session:<key>`, a CLI command) still find them.
+pub fn canonical_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if !key.starts_with("agent:") {
+        return key.into();
+    }
+    let parts: Vec<&str> = key.split(':').collect();
+    let n = parts.len();
+    if n >= 4 && (2..=4).contains(&(n - 2)) && parts[n - 2] == "dm" {
+        let mut out: Vec<&str> = parts;
+        out[n - 2] = "direct";
+        return out.join(":").into();
+    }
+    key.into()
 }
 
 #[cfg(test)]
@@ -319,11 +338,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn earlier_dm_keys_read_as_openclaws_direct_keys() {
+        for (old, new) in [
+            ("agent:main:telegram:dm:42", "agent:main:telegram:direct:42"),
+            ("agent:main:dm:alice", "agent:main:direct:alice"),
+            (
+                "agent:work:telegram:acct:dm:7",
+                "agent:work:telegram:acct:direct:7",
+            ),
+        ] {
+            assert_eq!(canonical_key(old), new);
+            assert_eq!(canonical_key(new), new, "idempotent");
+        }
+        for same in [
+            "agent:main:main",
+            "agent:main:telegram:group:-100",
+            "agent:main:telegram:group:-100:topic:dm",
+            "agent:main:a:b:c:dm:x",
+            "agent:main:dm",
+            "dm:42",
+            "telegram:dm:42",
+            "",
+        ] {
+            assert!(
+                matches!(canonical_key(same), std::borrow::Cow::Borrowed(k) if k == same),
+                "{same}"
+            );
+        }
+    }
+
+    #[test]
     fn each_scope_gives_its_key_and_strangers_never_join_main() {
         let mut r = SessionRouting::default();
         assert_eq!(
             r.direct_key("main", "telegram", "default", "42", false),
-            "agent:main:telegram:dm:42"
+            "agent:main:telegram:direct:42"
         );
         r.dm_scope = DmScope::Main;
         assert_eq!(
@@ -336,18 +385,18 @@ mod tests {
         );
         assert_eq!(
             r.direct_key("main", "telegram", "default", "42", true),
-            "agent:main:telegram:dm:42",
+            "agent:main:telegram:direct:42",
             "an open-DM stranger keeps a session of its own"
         );
         r.dm_scope = DmScope::PerPeer;
         assert_eq!(
             r.direct_key("main", "telegram", "default", "42", false),
-            "agent:main:dm:42"
+            "agent:main:direct:42"
         );
         r.dm_scope = DmScope::PerAccountChannelPeer;
         assert_eq!(
             r.direct_key("main", "telegram", "work", "42", false),
-            "agent:main:telegram:work:dm:42"
+            "agent:main:telegram:work:direct:42"
         );
         for s in [
             "main",
@@ -537,15 +586,15 @@ mod tests {
         };
         assert_eq!(
             r.direct_key("main", "telegram", "default", "42", false),
-            "agent:main:dm:alice"
+            "agent:main:direct:alice"
         );
         assert_eq!(
             r.direct_key("main", "Telegram", "default", "77", false),
-            "agent:main:dm:alice"
+            "agent:main:direct:alice"
         );
         assert_eq!(
             r.direct_key("main", "telegram", "default", "78", false),
-            "agent:main:dm:78"
+            "agent:main:direct:78"
         );
         let bare = SessionRouting {
             identity_links: vec![("bob".to_owned(), vec!["99".to_owned()])],
@@ -553,7 +602,7 @@ mod tests {
         };
         assert_eq!(
             bare.direct_key("main", "telegram", "default", "99", false),
-            "agent:main:dm:bob",
+            "agent:main:direct:bob",
             "a bare id matches on any channel"
         );
         assert!(

@@ -77,7 +77,7 @@ pub struct ListArgs {
 /// `sessions delete`.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// Session keys (`agent:main:telegram:dm:123`; a bare key means `agent:main:<key>`).
+    /// Session keys (`agent:main:telegram:direct:123`; a bare key means `agent:main:<key>`).
     #[arg(required = true)]
     pub keys: Vec<String>,
     /// Delete without asking (needed when stdin is not a terminal).

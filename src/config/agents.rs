@@ -714,7 +714,7 @@ impl HeartbeatCfg {
                 None | Some("") => None,
                 Some(s) if s.chars().count() > 200 || s.chars().any(char::is_control) => {
                     return Err(format!(
-                        "{k}.session is not a session key. Fix: \"main\" or a key from `openclaw sessions --json`, e.g. \"agent:main:telegram:dm:123456789\""
+                        "{k}.session is not a session key. Fix: \"main\" or a key from `openclaw sessions --json`, e.g. \"agent:main:telegram:direct:123456789\""
                     ));
                 }
                 Some(s) => Some(s.to_owned()),

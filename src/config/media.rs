@@ -1044,7 +1044,7 @@ mod tests {
         assert!(p.policy.scope.allows(
             Some("telegram"),
             Some("private"),
-            "agent:main:telegram:dm:1"
+            "agent:main:telegram:direct:1"
         ));
         assert!(!p.policy.scope.allows(
             Some("telegram"),

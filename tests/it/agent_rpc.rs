@@ -311,7 +311,7 @@ async fn sessions_send_channels_status_and_health_with_telegram() {
     };
     let main = row("agent:main:main");
     assert!(main["sessionId"].is_string(), "{main}");
-    let tgs = row("agent:main:telegram:dm:6101");
+    let tgs = row("agent:main:telegram:direct:6101");
     assert_eq!(tgs["channel"], "telegram", "{tgs}");
     assert_eq!(tgs["chatId"], 6101, "{tgs}");
     assert_eq!(tgs["hasActiveRun"], false, "{tgs}");
@@ -758,7 +758,7 @@ async fn sessions_subscribe_sends_sessions_changed_and_describe_answers_one_row(
     ai.push(FakeReply::text("hi back"));
     let mid = dm(&tg, 6201, "hello, subscribers");
     wait_reply(&tg, mid, Duration::from_secs(10)).await;
-    let key = "agent:main:telegram:dm:6201";
+    let key = "agent:main:telegram:direct:6201";
     for who in [&mut sub, &mut reader] {
         for _ in 0..2 {
             let ev = who
@@ -893,7 +893,7 @@ async fn sessions_changed_reaches_live_subscribers_after_many_closed_ones() {
         .event_within("sessions.changed", Duration::from_secs(10))
         .await;
     assert_eq!(
-        ev["payload"]["sessionKey"], "agent:main:telegram:dm:6301",
+        ev["payload"]["sessionKey"], "agent:main:telegram:direct:6301",
         "{ev}"
     );
 }
@@ -1424,7 +1424,7 @@ async fn sessions_resolve_finds_a_session_by_key_id_label_and_short_id() {
     let uuid = "9f1c2b3a-4d5e-4f60-8a7b-0c1d2e3f4a5b";
     crate::support::create_session(&mut op, &format!("tui-{uuid}"), "Trip planning").await;
     let tui_key = format!("agent:main:tui-{uuid}");
-    let dm_key = "agent:main:telegram:dm:6301";
+    let dm_key = "agent:main:telegram:direct:6301";
     let res = op
         .request("sessions.describe", json!({"key": dm_key}))
         .await;
@@ -1435,9 +1435,9 @@ async fn sessions_resolve_finds_a_session_by_key_id_label_and_short_id() {
     let (mut reader, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
     for (params, key) in [
         (json!({"key": dm_key}), dm_key),
-        (json!({"key": "telegram:dm:6301"}), dm_key),
+        (json!({"key": "telegram:direct:6301"}), dm_key),
         (
-            json!({"key": "telegram:dm:6301", "agentId": "main"}),
+            json!({"key": "telegram:direct:6301", "agentId": "main"}),
             dm_key,
         ),
         (json!({"sessionId": dm_id}), dm_key),
@@ -1661,7 +1661,7 @@ async fn sessions_preview_shows_the_last_messages_of_several_sessions() {
     let res = op
         .request(
             "sessions.preview",
-            json!({"keys": ["main", "  ", "agent:main:telegram:dm:7101", "agent:main:nope"],
+            json!({"keys": ["main", "  ", "agent:main:telegram:direct:7101", "agent:main:nope"],
                    "limit": 3, "maxChars": 20}),
         )
         .await;
@@ -1681,7 +1681,7 @@ async fn sessions_preview_shows_the_last_messages_of_several_sessions() {
         ]),
         "the last 3, cut to 20 UTF-16 units: {p}"
     );
-    assert_eq!(previews[1]["key"], "agent:main:telegram:dm:7101");
+    assert_eq!(previews[1]["key"], "agent:main:telegram:direct:7101");
     assert_eq!(previews[1]["status"], "ok");
     assert_eq!(
         previews[1]["items"],

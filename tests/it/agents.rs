@@ -144,10 +144,10 @@ async fn bindings_route_chats_to_agents_with_their_own_workspace_model_tools_and
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default()
     };
-    assert_eq!(idx("home"), ["agent:home:telegram:dm:5101"]);
-    assert_eq!(idx("work"), ["agent:work:telegram:dm:5201"]);
-    assert_eq!(idx("alerts"), ["agent:alerts:telegram:dm:5301"]);
-    let work_sid = index(&state, "work")["agent:work:telegram:dm:5201"]["sessionId"]
+    assert_eq!(idx("home"), ["agent:home:telegram:direct:5101"]);
+    assert_eq!(idx("work"), ["agent:work:telegram:direct:5201"]);
+    assert_eq!(idx("alerts"), ["agent:alerts:telegram:direct:5301"]);
+    let work_sid = index(&state, "work")["agent:work:telegram:direct:5201"]["sessionId"]
         .as_str()
         .expect("sessionId")
         .to_owned();
@@ -192,7 +192,7 @@ async fn bindings_route_chats_to_agents_with_their_own_workspace_model_tools_and
         "{hello}"
     );
     assert_eq!(
-        h["sessions"]["recent"][0]["key"], "agent:home:telegram:dm:5101",
+        h["sessions"]["recent"][0]["key"], "agent:home:telegram:direct:5101",
         "{hello}"
     );
     ai.push_text("work via operator");

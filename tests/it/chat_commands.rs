@@ -73,7 +73,7 @@ async fn new_starts_an_empty_session_the_model_sees_and_a_restart_keeps_it() {
     let ai = FakeOpenAi::start();
     ai.set_default_text("noted");
     let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
-    let key = "agent:main:telegram:dm:7901";
+    let key = "agent:main:telegram:direct:7901";
 
     let m1 = dm(&tg, 7901, "my number is 42");
     wait_reply(&tg, m1, SLOW).await;
@@ -171,7 +171,7 @@ async fn stop_aborts_the_reply_in_progress_and_new_drops_the_queue() {
     assert_eq!(
         lines[1..].to_vec(),
         [
-            "Session: agent:main:telegram:dm:7902 · 0 messages",
+            "Session: agent:main:telegram:direct:7902 · 0 messages",
             "Model: fake/flow-model",
             "Reply in progress: yes",
             "Nodes: 0 connected",
@@ -206,7 +206,7 @@ async fn stop_aborts_the_reply_in_progress_and_new_drops_the_queue() {
     }
     assert_eq!(ai.request_count(), 3, "the queued message never ran");
     // The aborted runs' transcripts are the old session's; the new one has its own pair.
-    let row = settled_session(&gw, "agent:main:telegram:dm:7902").await;
+    let row = settled_session(&gw, "agent:main:telegram:direct:7902").await;
     assert_eq!(row["messageCount"], 2, "{row}");
 }
 
@@ -255,7 +255,7 @@ async fn whoami_and_help_answer_without_the_model_and_other_text_reaches_it() {
         assert_eq!(r.text(), "model answer", "{text:?}");
     }
     // The last answer's own line may follow its reply.
-    let row = settled_session(&gw, "agent:main:telegram:dm:7903").await;
+    let row = settled_session(&gw, "agent:main:telegram:direct:7903").await;
     assert_eq!(row["messageCount"], 2 * near.len(), "{row}");
     assert_eq!(ai.request_count(), near.len());
 }
@@ -282,7 +282,7 @@ async fn help_lists_the_command_agents_commands_when_no_model_is_set() {
     assert_eq!(
         lines[1..].to_vec(),
         [
-            "Session: agent:main:telegram:dm:7904 · new",
+            "Session: agent:main:telegram:direct:7904 · new",
             "Model: embedded/commands",
             "Reply in progress: no",
             "Nodes: 1 connected (it-fake-node)",
@@ -746,7 +746,7 @@ async fn sessions_delete_forgets_a_session_and_archives_its_transcript() {
     ai.set_default_text("first answer");
     let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
     let mut op = admin(&gw).await;
-    let key = "agent:main:telegram:dm:7905";
+    let key = "agent:main:telegram:direct:7905";
     let m = dm(&tg, 7905, "remember the lighthouse");
     wait_reply(&tg, m, SLOW).await;
     let row = session(&gw, key).await;
@@ -765,7 +765,7 @@ async fn sessions_delete_forgets_a_session_and_archives_its_transcript() {
         ),
         (
             json!({"key": key, "expectedSessionId": "other"}),
-            "Session agent:main:telegram:dm:7905 changed before deletion. Retry.",
+            "Session agent:main:telegram:direct:7905 changed before deletion. Retry.",
         ),
         (
             json!({"key": key, "archivedOnly": true}),
@@ -859,7 +859,7 @@ async fn a_new_handed_again_after_a_crash_does_not_reset_twice() {
     let ai = FakeOpenAi::start();
     ai.set_default_text("kept");
     let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
-    let key = "agent:main:telegram:dm:7906";
+    let key = "agent:main:telegram:direct:7906";
     let first = dm(&tg, 7906, "before");
     wait_reply(&tg, first, SLOW).await;
     let before = session(&gw, key).await["sessionId"].clone();

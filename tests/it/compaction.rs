@@ -190,7 +190,7 @@ async fn long_conversations_are_compacted_and_later_runs_read_the_summary() {
     let h = op
         .request(
             "chat.history",
-            json!({"sessionKey": "agent:main:telegram:dm:5151", "limit": 1000}),
+            json!({"sessionKey": "agent:main:telegram:direct:5151", "limit": 1000}),
         )
         .await;
     assert!(
@@ -434,7 +434,7 @@ async fn sessions_compact_summarizes_or_cuts_the_context() {
         ai.push_text(&format!("r{n} about the boat"));
         say(&tg, 8181, &format!("m{n} about the boat")).await;
     }
-    let key = "agent:main:telegram:dm:8181";
+    let key = "agent:main:telegram:direct:8181";
     let mut op = admin(&gw).await;
 
     // Cut to the last 2 messages: no model call.
@@ -588,7 +588,7 @@ async fn dm_row(op: &mut crate::support::WsClient, user: &str) -> Value {
         .as_array()
         .and_then(|rows| {
             rows.iter()
-                .find(|r| r["key"] == format!("agent:main:telegram:dm:{user}").as_str())
+                .find(|r| r["key"] == format!("agent:main:telegram:direct:{user}").as_str())
         })
         .cloned()
         .unwrap_or(Value::Null)

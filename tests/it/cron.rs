@@ -530,7 +530,10 @@ async fn a_chat_schedules_a_reminder_that_comes_back_to_that_chat() {
     let file = jobs_file(&gw);
     let job = &file["jobs"][0];
     assert_eq!(job["createdBy"], "telegram:8201", "{job}");
-    assert_eq!(job["sessionTarget"], "session:agent:main:telegram:dm:8201");
+    assert_eq!(
+        job["sessionTarget"],
+        "session:agent:main:telegram:direct:8201"
+    );
     assert_eq!(job["delivery"]["to"], "8201");
     let mut op = admin(&gw).await;
     let nested = ai.push_tool_call(
@@ -721,7 +724,7 @@ async fn wake_runs_now_or_waits_for_the_sessions_next_run() {
     call(
         &mut op,
         "wake",
-        json!({"mode": "next-heartbeat", "text": "ping", "sessionKey": "agent:main:telegram:dm:8502"}),
+        json!({"mode": "next-heartbeat", "text": "ping", "sessionKey": "agent:main:telegram:direct:8502"}),
     )
     .await;
     wait_sent_to(&tg, 8502, "pong").await;

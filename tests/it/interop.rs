@@ -1131,7 +1131,7 @@ fn real_cli_sessions_delete_archives_a_chat_session() {
     let gw = start_gateway(&config(&tg, None, json!({})));
     dm(&tg, 6301, "keep this line");
     tg.wait_sent(1, Duration::from_secs(15));
-    let key = "agent:main:telegram:dm:6301";
+    let key = "agent:main:telegram:direct:6301";
     let index = gw.dir.path().join("agents/main/sessions/sessions.json");
     let read_index = || -> Value {
         serde_json::from_slice(&std::fs::read(&index).expect("sessions.json")).expect("json")
@@ -1633,7 +1633,7 @@ async fn real_cli_approvals_pending_and_resolve_answer_an_exec_approval() {
     assert_eq!(a["urlPath"], format!("/approve/{id}"), "{res}");
     assert_eq!(
         a["sourceSessionKey"],
-        format!("agent:main:telegram:dm:{OWNER}"),
+        format!("agent:main:telegram:direct:{OWNER}"),
         "{res}"
     );
     let out = oc(&["pending"]);

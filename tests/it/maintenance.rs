@@ -51,8 +51,8 @@ async fn session_maintenance_archives_prunes_and_keeps_the_disk_budget() {
     std::fs::create_dir_all(&dir).expect("sessions dir");
     let index = json!({
         "agent:main:main": meta("main-id", 90),
-        "agent:main:telegram:dm:111": meta("b-olddm", 40),
-        "agent:main:telegram:dm:222": meta("fresh-dm", 1),
+        "agent:main:telegram:direct:111": meta("b-olddm", 40),
+        "agent:main:telegram:direct:222": meta("fresh-dm", 1),
         "agent:main:cron:nightly": meta("cron-run", 40),
         "agent:main:telegram:group:-100": meta("a-group", 40),
     });
@@ -139,7 +139,7 @@ async fn session_maintenance_archives_prunes_and_keeps_the_disk_budget() {
         [
             (
                 "archive".to_owned(),
-                "agent:main:telegram:dm:111".to_owned()
+                "agent:main:telegram:direct:111".to_owned()
             ),
             (
                 "archive".to_owned(),
@@ -238,7 +238,7 @@ async fn session_maintenance_archives_prunes_and_keeps_the_disk_budget() {
     keys.sort();
     assert_eq!(
         keys,
-        ["agent:main:main", "agent:main:telegram:dm:222"],
+        ["agent:main:main", "agent:main:telegram:direct:222"],
         "{on_disk}"
     );
     let list = admin.request("sessions.list", json!({})).await;
@@ -352,7 +352,7 @@ async fn an_agent_added_by_a_reload_keeps_its_sessions_on_disk() {
     let state = tempfile::tempdir().expect("state dir");
     let dir = state.path().join("agents/work/sessions");
     std::fs::create_dir_all(&dir).expect("sessions dir");
-    let key = "agent:work:telegram:dm:9";
+    let key = "agent:work:telegram:direct:9";
     std::fs::write(
         dir.join("sessions.json"),
         json!({ key: meta("work-id", 1) }).to_string(),

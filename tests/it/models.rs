@@ -339,7 +339,7 @@ async fn a_chat_chooses_its_model_among_the_configured_ones_and_an_operator_can_
         }),
     );
     let gw = TestGateway::start(GW_ARGS, &[], Some(&cfg));
-    let key = "agent:main:telegram:dm:61";
+    let key = "agent:main:telegram:direct:61";
     let ask = |text: &str| dm(&tg, 61, text);
 
     let r = wait_reply(&tg, ask("/model"), SLOW).await;
@@ -1072,7 +1072,7 @@ async fn think_sets_how_hard_reasoning_models_think_per_chat_or_message() {
     assert_eq!(effort(ai.requests().last().expect("request")), Value::Null);
 
     // Claude: a budget, and the run's signed thinking goes back with its tool call.
-    let key = "agent:main:telegram:dm:4343";
+    let key = "agent:main:telegram:direct:4343";
     let mut op = crate::telegram_flow::admin(&gw).await;
     let set = op
         .request(

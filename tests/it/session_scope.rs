@@ -112,7 +112,7 @@ async fn dm_scope_main_joins_the_owners_telegram_chat_and_webchat_but_never_a_st
         keys(&mut op).await,
         [
             "agent:main:main",
-            &format!("agent:main:telegram:dm:{STRANGER}")
+            &format!("agent:main:telegram:direct:{STRANGER}")
         ],
     );
 
@@ -146,7 +146,7 @@ async fn dm_scope_main_joins_the_owners_telegram_chat_and_webchat_but_never_a_st
         prompt_text(&ai, 5)
     );
     let k = keys(&mut op).await;
-    assert!(k.contains(&"agent:main:dm:owner".to_owned()), "{k:?}");
+    assert!(k.contains(&"agent:main:direct:owner".to_owned()), "{k:?}");
 
     // doctor: several senders sharing main is a warning with the fix.
     let home = CliHome::with_config(
@@ -219,7 +219,7 @@ async fn session_reset_idle_and_daily_start_expired_sessions_over() {
     let mut v: Value =
         serde_json::from_str(&std::fs::read_to_string(&index).expect("index")).expect("json");
     let now = crate::support::now_ms();
-    let owner_key = format!("agent:main:telegram:dm:{OWNER}");
+    let owner_key = format!("agent:main:telegram:direct:{OWNER}");
     v[&owner_key]["lastInteractionAt"] = json!(now - 2 * 3_600_000);
     v[&owner_key]["updatedAt"] = json!(now - 2 * 3_600_000);
     v["agent:main:main"]["createdAt"] = json!(now - 2 * 86_400_000);
@@ -266,9 +266,84 @@ async fn session_reset_idle_and_daily_start_expired_sessions_over() {
         id_of(&after, "agent:main:main"),
         id_of(&ids_before, "agent:main:main")
     );
-    let stranger_key = format!("agent:main:telegram:dm:{STRANGER}");
+    let stranger_key = format!("agent:main:telegram:direct:{STRANGER}");
     assert_eq!(
         id_of(&after, &stranger_key),
         id_of(&ids_before, &stranger_key)
     );
+}
+
+/// DM sessions are keyed as OpenClaw keys them (`agent:main:telegram:direct:<user>`). A
+/// state directory from before (this gateway wrote `…:dm:<user>`) goes on: after a restart
+/// the same chat continues the same session (the model sees the earlier turn), the
+/// earlier key still finds it, and the index is written back in the current form.
+#[actix_web::test]
+async fn dm_sessions_saved_under_the_earlier_key_form_go_on() {
+    use crate::support::TestGateway;
+    use crate::telegram_flow::{GW_ARGS, poll_until};
+
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("noted");
+    let cfg = config(&tg, Some(&ai), json!({}));
+    let mut gw = start_gateway(&cfg);
+    let m = dm(&tg, 7301, "my locker code is 4512");
+    wait_reply(&tg, m, Duration::from_secs(15)).await;
+    let index = gw.dir.path().join("agents/main/sessions/sessions.json");
+    let key = "agent:main:telegram:direct:7301";
+    let first: Value = poll_until(Duration::from_secs(15), "the index written", || {
+        let v: Value = serde_json::from_slice(&std::fs::read(&index).ok()?).ok()?;
+        v.get(key).is_some().then_some(v)
+    })
+    .await;
+    let session_id = first[key]["sessionId"].clone();
+    assert!(session_id.is_string(), "{first}");
+    gw.sigterm();
+    assert!(gw.wait_exit(Duration::from_secs(15)).success());
+    // What the earlier version left on disk.
+    let old = std::fs::read_to_string(&index)
+        .expect("the index")
+        .replace(":direct:7301", ":dm:7301");
+    assert!(old.contains("agent:main:telegram:dm:7301"));
+    replace_file(&index, &old);
+
+    let dir = gw.take_dir();
+    drop(gw);
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&cfg));
+    let before = ai.request_count();
+    let m = dm(&tg, 7301, "what is my locker code?");
+    wait_reply(&tg, m, Duration::from_secs(15)).await;
+    let reqs = ai.wait_requests(before + 1, Duration::from_secs(15));
+    let prompt = reqs
+        .last()
+        .map(|r| r["messages"].to_string())
+        .unwrap_or_default();
+    assert!(
+        prompt.contains("my locker code is 4512"),
+        "the earlier turn is there: {prompt}"
+    );
+
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    for k in [key, "agent:main:telegram:dm:7301", "telegram:dm:7301"] {
+        let res = op.request("sessions.describe", json!({"key": k})).await;
+        assert_eq!(res["payload"]["session"]["key"], key, "{k}: {res}");
+        assert_eq!(
+            res["payload"]["session"]["sessionId"], session_id,
+            "{k}: {res}"
+        );
+    }
+    let all = keys(&mut op).await;
+    assert_eq!(
+        all.iter().filter(|k| k.contains(":7301")).count(),
+        1,
+        "{all:?}"
+    );
+    // Written back in the current form.
+    poll_until(Duration::from_secs(15), "the index rewritten", || {
+        let text =
+            std::fs::read_to_string(gw.dir.path().join("agents/main/sessions/sessions.json"))
+                .ok()?;
+        (text.contains(key) && !text.contains(":dm:7301")).then_some(())
+    })
+    .await;
 }

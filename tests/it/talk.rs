@@ -642,7 +642,7 @@ async fn tagged_answers_are_spoken_with_their_directives_and_never_show_them() {
     let hist = op
         .request(
             "chat.history",
-            json!({"sessionKey": "agent:main:telegram:dm:5501"}),
+            json!({"sessionKey": "agent:main:telegram:direct:5501"}),
         )
         .await;
     let msgs = ok_payload(&hist)["messages"].clone();

@@ -1729,7 +1729,7 @@ async fn aborted_telegram_runs_leave_the_pending_list() {
         .await
         .request(
             "chat.abort",
-            json!({"sessionKey": "agent:main:telegram:dm:7801"}),
+            json!({"sessionKey": "agent:main:telegram:direct:7801"}),
         )
         .await;
     assert_eq!(res["ok"], true, "{res}");

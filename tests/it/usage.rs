@@ -89,7 +89,10 @@ async fn runs_record_their_priced_usage_and_usage_cost_sums_it_per_day() {
     let list = op.request("sessions.list", json!({})).await;
     let row = list["payload"]["sessions"]
         .as_array()
-        .and_then(|r| r.iter().find(|r| r["key"] == "agent:main:telegram:dm:4242"))
+        .and_then(|r| {
+            r.iter()
+                .find(|r| r["key"] == "agent:main:telegram:direct:4242")
+        })
         .cloned()
         .unwrap_or(Value::Null);
     assert_eq!(
@@ -106,7 +109,7 @@ async fn runs_record_their_priced_usage_and_usage_cost_sums_it_per_day() {
             &std::fs::read(state.join("agents/main/sessions/sessions.json")).ok()?,
         )
         .ok()?;
-        (saved["agent:main:telegram:dm:4242"]["outputTokens"] == 600).then_some(())
+        (saved["agent:main:telegram:direct:4242"]["outputTokens"] == 600).then_some(())
     })
     .await;
     for (params, want) in [

@@ -353,7 +353,7 @@ async fn without_transcription_nothing_is_fetched_and_a_config_edit_turns_it_on_
         Some(json!({
             "models": [{"provider": "fake", "model": "whisper-1", "capabilities": ["audio"]}],
             "audio": {"scope": {"default": "allow", "rules": [
-                {"action": "deny", "match": {"channel": "telegram", "keyPrefix": "agent:main:telegram:dm:5304"}}
+                {"action": "deny", "match": {"channel": "telegram", "keyPrefix": "agent:main:telegram:direct:5304"}}
             ]}},
         })),
     );
@@ -640,7 +640,7 @@ async fn answers_to_voice_messages_are_spoken() {
     let index = gw.dir.path().join("agents/main/sessions/sessions.json");
     poll_until(SLOW, "the choice saved", || {
         let v: Value = serde_json::from_slice(&std::fs::read(&index).ok()?).ok()?;
-        (v["agent:main:telegram:dm:5305"]["tts"] == false).then_some(())
+        (v["agent:main:telegram:direct:5305"]["tts"] == false).then_some(())
     })
     .await;
     let back = ask("/tts default");

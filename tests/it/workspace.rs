@@ -634,7 +634,7 @@ async fn agents_files_rpcs_read_and_write_the_workspace_safely() {
     );
     for params in [
         json!({}),
-        json!({"sessionKey": "agent:main:telegram:dm:5401"}),
+        json!({"sessionKey": "agent:main:telegram:direct:5401"}),
         json!({"sessionKey": "main", "agentId": "main"}),
     ] {
         let id = op.request("agent.identity.get", params.clone()).await;

@@ -298,7 +298,7 @@ mod tests {
         let sessions = serde_json::to_value(&sessions).expect("serializes");
         assert_eq!(
             sessions["sessions"][0]["key"],
-            json!("agent:main:echo:dm:77")
+            json!("agent:main:echo:direct:77")
         );
         assert_eq!(sessions["sessions"][0]["channel"], json!("echo"));
 

@@ -568,9 +568,10 @@ pub fn with_history(m: &InboundMessage) -> String {
 pub fn normalize_session_key(key: &str) -> String {
     let key = key.trim();
     if key.starts_with("agent:") {
-        key.to_owned()
+        crate::session_scope::canonical_key(key).into_owned()
     } else {
-        format!("agent:{}:{key}", crate::agents::default_id_now())
+        let full = format!("agent:{}:{key}", crate::agents::default_id_now());
+        crate::session_scope::canonical_key(&full).into_owned()
     }
 }
 
@@ -883,7 +884,7 @@ mod tests {
         };
         assert_eq!(
             m.session_key("main", &Default::default()),
-            "agent:main:telegram:dm:42"
+            "agent:main:telegram:direct:42"
         );
         m.chat_type = "supergroup".into();
         m.thread_id = Some(7);

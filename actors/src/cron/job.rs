@@ -247,10 +247,10 @@ impl CronJob {
         let agent = self.effective_agent();
         match self.session_target.as_str() {
             "main" => format!("agent:{agent}:main"),
-            "current" => self
-                .session_key
-                .clone()
-                .unwrap_or_else(|| format!("agent:{agent}:main")),
+            "current" => self.session_key.as_deref().map_or_else(
+                || format!("agent:{agent}:main"),
+                |k| crate::session_scope::canonical_key(k).into_owned(),
+            ),
             t => match t.strip_prefix("session:") {
                 Some(k) => crate::channel::normalize_session_key(k),
                 None => format!("agent:{agent}:cron:{}", self.id),

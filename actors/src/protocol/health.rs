@@ -682,7 +682,7 @@ mod tests {
             Arc::default(),
         ));
         let mut main = AgentSessions::default();
-        main.add("agent:main:telegram:dm:4242", 900);
+        main.add("agent:main:telegram:direct:4242", 900);
         let mut snap = HealthSnapshot::fixed(
             "/srv/state",
             single,

@@ -837,10 +837,10 @@ mod tests {
         let p = run(
             vec![
                 entry("agent:main:main", "m", 90),
-                entry("agent:main:telegram:dm:1", "a", 31),
-                entry("agent:main:telegram:dm:2", "b", 29),
+                entry("agent:main:telegram:direct:1", "a", 31),
+                entry("agent:main:telegram:direct:2", "b", 29),
                 entry("agent:main:cron:nightly", "c", 40),
-                entry("agent:main:telegram:dm:3", "d", 60),
+                entry("agent:main:telegram:direct:3", "d", 60),
             ],
             vec![
                 file("sessions.json", 10, 0),
@@ -851,13 +851,13 @@ mod tests {
                 file("d.jsonl", 10, 60),
             ],
             &s,
-            &["agent:main:telegram:dm:3"],
+            &["agent:main:telegram:direct:3"],
         );
         assert_eq!(
             p.entries,
             vec![
                 (
-                    "agent:main:telegram:dm:1".to_owned(),
+                    "agent:main:telegram:direct:1".to_owned(),
                     "a".to_owned(),
                     Fate::Archive
                 ),
@@ -881,7 +881,7 @@ mod tests {
             ..s
         };
         let p = run(
-            vec![entry("agent:main:telegram:dm:1", "a", 400)],
+            vec![entry("agent:main:telegram:direct:1", "a", 400)],
             vec![],
             &off,
             &[],
@@ -901,8 +901,8 @@ mod tests {
                 entry("agent:main:main", "m", 9),
                 entry("agent:main:telegram:group:-100", "g", 8),
                 entry("agent:main:telegram:group:-100:topic:7", "t", 7),
-                entry("agent:main:telegram:dm:1", "a", 6),
-                entry("agent:main:telegram:dm:2", "b", 5),
+                entry("agent:main:telegram:direct:1", "a", 6),
+                entry("agent:main:telegram:direct:2", "b", 5),
                 entry("agent:main:tui-x", "c", 1),
             ],
             vec![file("a.jsonl", 1, 6), file("c.jsonl", 1, 1)],
@@ -915,12 +915,12 @@ mod tests {
             p.entries,
             vec![
                 (
-                    "agent:main:telegram:dm:1".to_owned(),
+                    "agent:main:telegram:direct:1".to_owned(),
                     "a".to_owned(),
                     Fate::Archive
                 ),
                 (
-                    "agent:main:telegram:dm:2".to_owned(),
+                    "agent:main:telegram:direct:2".to_owned(),
                     "b".to_owned(),
                     Fate::Forget
                 ),
@@ -955,7 +955,7 @@ mod tests {
             ..MaintenanceSettings::default()
         };
         let p = run(
-            vec![entry("agent:main:telegram:dm:1", "live", 1)],
+            vec![entry("agent:main:telegram:direct:1", "live", 1)],
             vec![
                 file("sessions.json", 50, 0),
                 file("live.jsonl", 600, 1),
@@ -988,7 +988,7 @@ mod tests {
             ..s
         };
         let p = run(
-            vec![entry("agent:main:telegram:dm:1", "live", 1)],
+            vec![entry("agent:main:telegram:direct:1", "live", 1)],
             vec![
                 file("live.jsonl", 600, 1),
                 file(&format!("x.jsonl.deleted.{}", NOW - 3 * DAY), 5, 3),
@@ -1012,8 +1012,8 @@ mod tests {
         };
         let p = run(
             vec![
-                entry("agent:main:telegram:dm:1", "old", 40),
-                entry("agent:main:telegram:dm:2", "new", 1),
+                entry("agent:main:telegram:direct:1", "old", 40),
+                entry("agent:main:telegram:direct:2", "new", 1),
             ],
             vec![file("old.jsonl", 100, 40), file("new.jsonl", 50, 1)],
             &s,
@@ -1022,7 +1022,7 @@ mod tests {
         assert_eq!(
             p.entries,
             vec![(
-                "agent:main:telegram:dm:1".to_owned(),
+                "agent:main:telegram:direct:1".to_owned(),
                 "old".to_owned(),
                 Fate::Delete
             )]
@@ -1036,10 +1036,10 @@ mod tests {
         let s = MaintenanceSettings::default();
         let busy = HashSet::new();
         let entries = vec![
-            entry("agent:main:telegram:dm:1", "gone", 2),
+            entry("agent:main:telegram:direct:1", "gone", 2),
             entry("agent:main:tui-new", "fresh", 0),
             entry("agent:main:main", "m", 2),
-            entry("agent:main:telegram:dm:9", "kept", 2),
+            entry("agent:main:telegram:direct:9", "kept", 2),
         ];
         let inputs = |fix: bool, active: Option<&'static str>| Inputs {
             agent: "main",
@@ -1054,11 +1054,11 @@ mod tests {
             fix_missing: fix,
         };
         assert!(plan(&inputs(false, None)).entries.is_empty());
-        let p = plan(&inputs(true, Some("agent:main:telegram:dm:9")));
+        let p = plan(&inputs(true, Some("agent:main:telegram:direct:9")));
         assert_eq!(
             p.entries,
             vec![(
-                "agent:main:telegram:dm:1".to_owned(),
+                "agent:main:telegram:direct:1".to_owned(),
                 "gone".to_owned(),
                 Fate::Forget
             )]
@@ -1124,8 +1124,8 @@ mod tests {
         let p = plan(&Inputs {
             agent: "main",
             entries: vec![
-                entry("agent:main:telegram:dm:1", "unlisted", 2),
-                entry("agent:main:telegram:dm:2", "old-unlisted", 40),
+                entry("agent:main:telegram:direct:1", "unlisted", 2),
+                entry("agent:main:telegram:direct:2", "old-unlisted", 40),
             ],
             files: vec![],
             on_disk: Some(HashSet::new()),
@@ -1140,7 +1140,7 @@ mod tests {
         assert_eq!(
             p.entries,
             vec![(
-                "agent:main:telegram:dm:2".to_owned(),
+                "agent:main:telegram:direct:2".to_owned(),
                 "old-unlisted".to_owned(),
                 Fate::Archive
             )]

@@ -26,9 +26,30 @@ pub enum ResetOutcome {
 }
 
 /// The session index.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct SessionIndex(BTreeMap<String, SessionMeta>);
+
+/// Read with every key in OpenClaw's current form
+/// ([`canonical_key`](crate::session_scope::canonical_key)): a DM session this gateway
+/// saved as `…:direct:<peer>` goes on as `…:direct:<peer>` (its transcript file is named by
+/// its id, so it stays where it is). Should both forms be there, the one updated last wins.
+impl<'de> Deserialize<'de> for SessionIndex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<String, SessionMeta>::deserialize(d)?;
+        let mut out: BTreeMap<String, SessionMeta> = BTreeMap::new();
+        for (k, m) in raw {
+            let key = crate::session_scope::canonical_key(&k).into_owned();
+            match out.get(&key) {
+                Some(have) if have.updated_at >= m.updated_at => {}
+                _ => {
+                    out.insert(key, m);
+                }
+            }
+        }
+        Ok(Self(out))
+    }
+}
 
 impl SessionIndex {
     /// The entries split by the agent of their key (a key of no valid agent id, only ever an
@@ -501,6 +522,42 @@ fn preview(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_with_earlier_dm_keys_is_read_with_openclaws_keys() {
+        let meta = |id: &str, at: u64| serde_json::json!({"sessionId": id, "createdAt": 1, "updatedAt": at});
+        let file = serde_json::json!({
+            "agent:main:telegram:dm:1": meta("old-1", 5),
+            "agent:main:telegram:dm:2": meta("old-2", 9),
+            "agent:main:telegram:direct:2": meta("new-2", 3),
+            "agent:main:main": meta("main", 1),
+        });
+        let index: SessionIndex = serde_json::from_value(file).expect("reads");
+        let keys: Vec<&String> = index.0.keys().collect();
+        assert_eq!(
+            keys,
+            vec![
+                "agent:main:main",
+                "agent:main:telegram:direct:1",
+                "agent:main:telegram:direct:2"
+            ]
+        );
+        assert_eq!(
+            index
+                .get("agent:main:telegram:direct:1")
+                .map(|m| m.session_id.as_str()),
+            Some("old-1")
+        );
+        // Both forms: the one updated last.
+        assert_eq!(
+            index
+                .get("agent:main:telegram:direct:2")
+                .map(|m| m.session_id.as_str()),
+            Some("old-2")
+        );
+        let written = serde_json::to_string(&index).expect("writes");
+        assert!(!written.contains(":dm:"), "{written}");
+    }
 
     fn ended(
         at: u64,

@@ -130,7 +130,7 @@ async fn registry_runs_one_per_session_and_completes_aborted_channel_messages() 
 
     let aborted = registry
         .send(AbortRun {
-            session_key: "agent:main:fake:dm:10".into(),
+            session_key: "agent:main:fake:direct:10".into(),
             run_id: Some("fake:default:2".into()),
         })
         .await
@@ -503,7 +503,7 @@ async fn the_next_run_starts_from_the_cached_tail_which_matches_the_disk() {
     }
     let aborted = registry
         .send(AbortRun {
-            session_key: "agent:main:fake:dm:10".into(),
+            session_key: "agent:main:fake:direct:10".into(),
             run_id: None,
         })
         .await
