@@ -323,7 +323,7 @@ impl Beacons {
             mode: old_ref.map(|o| o.mode.as_str()) != Some(entry.mode.as_str()),
             reason: old_ref.map(|o| &*o.reason) != Some(&*entry.reason),
         };
-        self.prune(now);
+        let _ = self.prune(now);
         if !self.held.contains_key(&key)
             && self.held.len() >= MAX_ENTRIES
             && let Some(oldest) = self
@@ -365,10 +365,12 @@ impl Beacons {
             .map(|(k, h)| (k.as_str(), &h.entry))
     }
 
-    /// Forgets the rows not heard within [`TTL`] of `now`.
-    pub fn prune(&mut self, now: Instant) {
+    /// Forgets the rows not heard within [`TTL`] of `now`; answers how many.
+    pub fn prune(&mut self, now: Instant) -> usize {
+        let before = self.held.len();
         self.held
             .retain(|_, h| now.saturating_duration_since(h.heard) <= TTL);
+        before - self.held.len()
     }
 }
 
@@ -729,7 +731,7 @@ mod tests {
         assert_eq!(live.len(), MAX_ENTRIES, "bounded");
         assert!(live.contains(&"i-599"), "the newest kept");
         assert!(!live.contains(&"i-0"), "the oldest forgotten");
-        beacons.prune(now + TTL);
+        assert_eq!(beacons.prune(now + TTL), MAX_ENTRIES);
         assert!(beacons.is_empty());
     }
 

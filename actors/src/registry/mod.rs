@@ -360,7 +360,14 @@ impl Actor for Registry {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Registry traffic is one message per connect/close; give bursts room.
         ctx.set_mailbox_capacity(4096);
-        ctx.run_interval(Duration::from_secs(15), |act, _| act.expire_pending());
+        ctx.run_interval(Duration::from_secs(15), |act, ctx| {
+            act.expire_pending();
+            // A beacon row that was not heard again for its 5 minutes leaves the list (and
+            // the hello snapshot) now, not at the next change.
+            if act.sessions.prune_beacons(Instant::now()) > 0 {
+                act.broadcast_presence(ctx);
+            }
+        });
         // The resident size in the stability ring: once now, then every few minutes.
         crate::stability::sample_memory();
         ctx.run_interval(crate::stability::MEMORY_SAMPLE_EVERY, |_, _| {

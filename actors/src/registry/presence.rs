@@ -324,9 +324,9 @@ impl<S> Presence<S> {
         self.beacons.update(b, now, ts)
     }
 
-    /// Forgets the beacons not heard within their TTL of `now`.
-    pub fn prune_beacons(&mut self, now: Instant) {
-        self.beacons.prune(now);
+    /// Forgets the beacons not heard within their TTL of `now`; answers how many.
+    pub fn prune_beacons(&mut self, now: Instant) -> usize {
+        self.beacons.prune(now)
     }
 
     /// Connection counts by role.
