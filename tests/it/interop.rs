@@ -2512,3 +2512,48 @@ fn real_cli_tts_commands_read_and_switch_our_spoken_answers() {
     let prefs = std::fs::read_to_string(gw.dir.path().join("settings/tts.json")).expect("prefs");
     assert!(prefs.contains("\"always\""), "{prefs}");
 }
+
+/// OpenClaw's documented per-account recovery with the real CLI
+/// (`openclaw gateway call channels.stop|start --params '{"channel":"telegram"}'`) against
+/// our Telegram account: stopped (a message sent meanwhile waits at the Bot API), then
+/// started again (that message answered once).
+#[actix_web::test]
+async fn real_cli_channel_recovery_stops_and_starts_our_telegram_account() {
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{
+        GW_TOKEN, SLOW, TG_TOKEN, config, dm, replies_to, start_gateway, wait_reply, wait_status,
+    };
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let url = gw.url();
+    let call = |method: &str| {
+        let out = cli.run(&[
+            "gateway",
+            "call",
+            method,
+            "--params",
+            r#"{"channel":"telegram"}"#,
+            "--url",
+            &url,
+            "--token",
+            GW_TOKEN,
+            "--json",
+        ]);
+        assert_eq!(out.code, Some(0), "{method}: {out}\n{}", cli.guard_log());
+        out.json()
+    };
+    let v = call("channels.stop");
+    assert_eq!(
+        v,
+        json!({"channel": "telegram", "accountId": "default", "stopped": true})
+    );
+    wait_status(&gw, SLOW, "stopped", |a| a["running"] == false).await;
+    let waiting = dm(&tg, 6401, "/whoami");
+    let v = call("channels.start");
+    assert_eq!(v["outcome"], json!({"status": "handed-off"}), "{v}");
+    wait_reply(&tg, waiting, SLOW).await;
+    wait_status(&gw, SLOW, "running", |a| a["running"] == true).await;
+    assert_eq!(replies_to(&tg, waiting).len(), 1);
+}

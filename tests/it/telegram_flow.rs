@@ -1205,6 +1205,34 @@ async fn webhook_mode_checks_the_secret_and_answers() {
     assert_eq!(acc["running"], true, "{status}");
     assert_eq!(tg.sent().len(), 2, "{:?}", tg.sent());
     assert_eq!(ai.request_count(), 2);
+
+    // Stopped by an operator, the webhook answers 503 (Telegram delivers the update again
+    // later) and nothing runs; started again, the redelivery is answered.
+    let mut op = admin(&gw).await;
+    let res = op
+        .request("channels.stop", json!({"channel": "telegram"}))
+        .await;
+    assert_eq!(res["payload"]["stopped"], true, "{res}");
+    let held = tg.message(5201, 5201, "while stopped");
+    let held_id = held.message_id;
+    let update = json!({"update_id": 9_000_003, "message": held});
+    let deliver = || {
+        client
+            .post(endpoint.clone())
+            .insert_header(("X-Telegram-Bot-Api-Secret-Token", secret))
+            .send_json(&update)
+    };
+    let res = deliver().await.expect("POST while stopped");
+    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(ai.request_count(), 2, "nothing ran");
+    let res = op
+        .request("channels.start", json!({"channel": "telegram"}))
+        .await;
+    assert_eq!(res["payload"]["outcome"]["status"], "handed-off", "{res}");
+    let res = deliver().await.expect("POST after the start");
+    assert_eq!(res.status().as_u16(), 200);
+    wait_reply(&tg, held_id, Duration::from_secs(10)).await;
+    assert_eq!(ai.request_count(), 3);
 }
 
 // === 10. group mentions with non-ASCII text ===
@@ -1864,4 +1892,124 @@ async fn a_new_bot_token_does_not_inherit_the_old_bots_update_offset() {
         "{}",
         gw.stderr()
     );
+}
+
+/// `channels.stop` / `channels.start` (OpenClaw's non-destructive per-account recovery,
+/// called with `openclaw gateway call`): a stopped account takes no updates — a message
+/// sent meanwhile waits at Telegram — and keeps its state; started again, it answers that
+/// message exactly once. Refusals name the problem; only an admin may.
+#[actix_web::test]
+async fn an_operator_stops_and_starts_the_telegram_account() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let m = dm(&tg, 8801, "/whoami");
+    wait_reply(&tg, m, SLOW).await;
+    let mut op = admin(&gw).await;
+
+    let res = op
+        .request("channels.stop", json!({"channel": "telegram"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"],
+        json!({"channel": "telegram", "accountId": "default", "stopped": true})
+    );
+    let acc = wait_status(&gw, SLOW, "the account stopped", |a| {
+        a["running"] == false && a["manualStop"] == true
+    })
+    .await;
+    assert!(acc["lastError"].is_null(), "a stop is not an error: {acc}");
+    // Stopping again changes nothing.
+    let again = op
+        .request(
+            "channels.stop",
+            json!({"channel": "telegram", "accountId": "default"}),
+        )
+        .await;
+    assert_eq!(again["payload"]["stopped"], true, "{again}");
+
+    // A message sent while stopped waits at Telegram.
+    let waiting = dm(&tg, 8801, "/whoami");
+    let _ = channel_status(&gw).await;
+    assert!(
+        replies_to(&tg, waiting).is_empty(),
+        "not answered while stopped"
+    );
+
+    let res = op
+        .request("channels.start", json!({"channel": "Telegram"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        res["payload"]["outcome"],
+        json!({"status": "handed-off"}),
+        "{res}"
+    );
+    assert_eq!(res["payload"]["accountId"], "default");
+    wait_reply(&tg, waiting, SLOW).await;
+    wait_status(&gw, SLOW, "the account running", |a| {
+        a["running"] == true && a.get("manualStop").is_none()
+    })
+    .await;
+    all_answered(&gw, &tg).await;
+    assert_eq!(replies_to(&tg, waiting).len(), 1, "answered once");
+    // Starting a running account: OpenClaw's `task-owned`.
+    let res = op
+        .request("channels.start", json!({"channel": "telegram"}))
+        .await;
+    assert_eq!(
+        res["payload"]["outcome"],
+        json!({"status": "retry", "reason": "task-owned"}),
+        "{res}"
+    );
+    assert_eq!(res["payload"]["started"], true, "{res}");
+
+    for (method, params, needle) in [
+        (
+            "channels.stop",
+            json!({}),
+            "must have required property 'channel'",
+        ),
+        (
+            "channels.stop",
+            json!({"channel": " "}),
+            "channel must NOT be empty",
+        ),
+        (
+            "channels.stop",
+            json!({"channel": "whatsapp"}),
+            "unknown channel \"whatsapp\"",
+        ),
+        (
+            "channels.start",
+            json!({"channel": "telegram", "accountId": "work"}),
+            "telegram has no account \"work\" (configured: default)",
+        ),
+        (
+            "channels.start",
+            json!({"channel": "telegram", "force": true}),
+            "additional properties ('force')",
+        ),
+    ] {
+        let res = op.request(method, params.clone()).await;
+        assert_eq!(res["ok"], false, "{params}: {res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{params}: {msg}");
+    }
+    let (mut writer, _) = WsClient::hello(
+        gw.port,
+        cli_params(GW_TOKEN, &["operator.read", "operator.write"]),
+    )
+    .await;
+    let res = writer
+        .request("channels.stop", json!({"channel": "telegram"}))
+        .await;
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("operator.admin")),
+        "{res}"
+    );
+    assert_eq!(channel_status(&gw).await["running"], true);
 }

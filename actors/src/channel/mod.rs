@@ -397,6 +397,26 @@ pub struct ChannelRecipients {
     pub stop: Option<Recipient<StopChannel>>,
     /// Message actions besides sending, for channels that have them.
     pub actions: Option<Recipient<ChannelAction>>,
+    /// Stopped and started by an operator (`channels.stop` / `channels.start`), for
+    /// channels that can.
+    pub lifecycle: Option<Recipient<SetChannelRunning>>,
+}
+
+/// `channels.stop` (`false`) / `channels.start` (`true`): an operator stops an account —
+/// it takes no updates, its state and credentials stay — or starts it again. In memory: a
+/// restart of the gateway starts every configured account.
+#[derive(Message)]
+#[rtype(result = "RunState")]
+pub struct SetChannelRunning(pub bool);
+
+/// What [`SetChannelRunning`] found and left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunState {
+    /// It was stopped by an operator before this message.
+    pub was_stopped: bool,
+    /// It is taking messages now (a start hands over to the account, which reports
+    /// running once it has reached the service).
+    pub running: bool,
 }
 
 impl ChannelRecipients {
@@ -418,6 +438,7 @@ impl ChannelRecipients {
             reconfigure: None,
             stop: None,
             actions: None,
+            lifecycle: None,
         }
     }
 }

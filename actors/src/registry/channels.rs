@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::Registry;
 use crate::channel::{
@@ -782,5 +783,109 @@ mod tests {
         r.message_ids.clear();
         r.message_id = None;
         assert_eq!(serde_json::to_value(&r).unwrap()["messageId"], Value::Null);
+    }
+}
+
+/// `channels.stop {channel, accountId?}` / `channels.start {channel, accountId?}` (admin):
+/// OpenClaw's non-destructive per-account recovery. A stop answers `{channel, accountId,
+/// stopped}`; a start `{channel, accountId, started, outcome}` with OpenClaw's outcome:
+/// `{status: "handed-off"}` (the account starts; `started` turns true once it has reached
+/// the service) or `{status: "retry", reason: "task-owned"}` (it was running already).
+/// `accountId` defaults to `default`, else the account when there is only one.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ErrorShape>")]
+pub struct ChannelRun {
+    /// The channel id (`telegram`).
+    pub channel: String,
+    /// The account, if named.
+    pub account: Option<String>,
+    /// `true`: start; `false`: stop.
+    pub start: bool,
+}
+
+impl Handler<ChannelRun> for Registry {
+    type Result = ResponseFuture<Result<Value, ErrorShape>>;
+
+    fn handle(&mut self, msg: ChannelRun, _: &mut Self::Context) -> Self::Result {
+        let method = if msg.start {
+            "channels.start"
+        } else {
+            "channels.stop"
+        };
+        let shown = |s: &str| s.chars().take(64).collect::<String>();
+        let id = msg.channel.trim().to_ascii_lowercase();
+        let Some(kind) = self.channel_kind(&id) else {
+            let err = format!("invalid {method} channel: unknown channel {:?}", shown(&id));
+            return Box::pin(async move { Err(ErrorShape::invalid(err)) });
+        };
+        let accounts: Vec<&ChannelHandle> = self.accounts_of(kind.id).collect();
+        let wanted = msg
+            .account
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        let handle = match wanted {
+            Some(a) => accounts.iter().find(|h| h.account == a),
+            None => accounts
+                .iter()
+                .find(|h| h.account == "default")
+                .or(if accounts.len() == 1 {
+                    accounts.first()
+                } else {
+                    None
+                }),
+        };
+        let Some(handle) = handle else {
+            let configured: Vec<&str> = accounts.iter().map(|h| h.account.as_str()).collect();
+            let err = match wanted {
+                Some(a) => format!(
+                    "{method}: {} has no account {:?} (configured: {})",
+                    kind.id,
+                    shown(a),
+                    if configured.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        configured.join(", ")
+                    }
+                ),
+                None if configured.is_empty() => {
+                    format!(
+                        "{method}: {} is not configured ({})",
+                        kind.id, kind.setup_hint
+                    )
+                }
+                None => format!(
+                    "{method}: {} has several accounts; name one with accountId ({})",
+                    kind.id,
+                    configured.join(", ")
+                ),
+            };
+            return Box::pin(async move { Err(ErrorShape::invalid(err)) });
+        };
+        let Some(lifecycle) = handle.recipients.lifecycle.clone() else {
+            let err = format!(
+                "channel {} does not support {}",
+                kind.id,
+                if msg.start { "start" } else { "stop" }
+            );
+            return Box::pin(async move { Err(ErrorShape::invalid(err)) });
+        };
+        let (channel, account, start) = (kind.id, handle.account.clone(), msg.start);
+        Box::pin(async move {
+            let state = lifecycle
+                .send(crate::channel::SetChannelRunning(start))
+                .await
+                .map_err(|_| ErrorShape::unavailable("the channel account is not running"))?;
+            Ok(if start {
+                let outcome = if state.was_stopped {
+                    json!({"status": "handed-off"})
+                } else {
+                    json!({"status": "retry", "reason": "task-owned"})
+                };
+                json!({"channel": channel, "accountId": account, "started": state.running, "outcome": outcome})
+            } else {
+                json!({"channel": channel, "accountId": account, "stopped": !state.running})
+            })
+        })
     }
 }

@@ -12,6 +12,9 @@ impl TelegramChannel {
     // --- startup ---
 
     pub(super) fn identify(&mut self, ctx: &mut Context<Self>) {
+        if self.operator_stopped {
+            return;
+        }
         let generation = self.generation;
         self.api
             .get_me()
@@ -159,6 +162,10 @@ impl TelegramChannel {
     // --- polling ---
 
     pub(super) fn poll(&mut self, ctx: &mut Context<Self>) {
+        if self.operator_stopped {
+            // `channels.start` polls again.
+            return;
+        }
         // Only what is on disk is confirmed to Telegram.
         let offset = self.durable.saved_offset;
         let generation = self.generation;

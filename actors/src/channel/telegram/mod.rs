@@ -401,6 +401,9 @@ struct Status {
     last_delivery_error_at_ms: Option<u64>,
     /// Polling is paused: `MAX_PENDING_INBOUND` messages wait for their replies.
     backlog_full: bool,
+    /// Stopped by an operator (`channels.stop`) until `channels.start`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    manual_stop: bool,
 }
 
 /// Work done in order per chat: each piece waits for the chat's previous one, other chats
@@ -512,6 +515,9 @@ pub struct TelegramChannel {
     /// Bumped when the account's bot is swapped ([`BotSwap`]): answers and retries of the
     /// previous bot's calls (`getMe`, `getUpdates`, `setWebhook`) are dropped.
     generation: u64,
+    /// Stopped by an operator (`channels.stop`): no `getMe`, no `getUpdates`, webhook
+    /// deliveries answered 503 (Telegram keeps them), until `channels.start`.
+    operator_stopped: bool,
 }
 
 /// The command menu's registrations: one at a time (see `register_commands`).
@@ -576,6 +582,7 @@ impl TelegramChannel {
             conflict_backoff: CONFLICT_BACKOFF,
             load_error: None,
             generation: 0,
+            operator_stopped: false,
         }
     }
 
@@ -608,6 +615,7 @@ impl TelegramChannel {
         recipients.reconfigure = Some(addr.clone().recipient());
         recipients.stop = Some(addr.clone().recipient());
         recipients.actions = Some(addr.clone().recipient());
+        recipients.lifecycle = Some(addr.clone().recipient());
         ChannelHandle {
             kind: &KIND,
             account,
@@ -809,6 +817,7 @@ impl TelegramChannel {
             return;
         }
         self.adopt_bot(ctx);
+        // Stopped by an operator: the new bot is identified at `channels.start`.
         self.identify(ctx);
     }
 
@@ -987,6 +996,45 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
             "telegram[{}]: admission policy reloaded",
             self.cfg.account_id
         );
+    }
+}
+
+/// `channels.stop` / `channels.start`. A stop abandons the calls in flight (an update a
+/// poll in flight brings is not confirmed, so Telegram hands it over again) and its typing
+/// indicators; replies of runs already going are still sent. A start identifies the bot
+/// and polls (or registers the webhook) as at a start of the gateway.
+impl Handler<super::SetChannelRunning> for TelegramChannel {
+    type Result = MessageResult<super::SetChannelRunning>;
+
+    fn handle(&mut self, msg: super::SetChannelRunning, ctx: &mut Self::Context) -> Self::Result {
+        let was_stopped = self.operator_stopped;
+        let account = self.cfg.account_id.clone();
+        if msg.0 == was_stopped {
+            // One poll loop at a time: every resumption (a save, the backlog) is dropped,
+            // and the account starts over below or stays still.
+            self.generation += 1;
+            self.durable.poll_waiting = None;
+            self.status.backlog_full = false;
+            self.status.retry_at_ms = None;
+            self.operator_stopped = !msg.0;
+            self.status.manual_stop = !msg.0;
+            if msg.0 {
+                log::warn!("telegram[{account}]: started again by an operator (channels.start)");
+                if self.load_error.is_none() {
+                    self.identify(ctx);
+                }
+            } else {
+                self.typing.stop_all(ctx);
+                self.status.running = false;
+                log::warn!(
+                    "telegram[{account}]: stopped by an operator (channels.stop): new messages wait at Telegram until channels.start (or a restart of the gateway)"
+                );
+            }
+        }
+        MessageResult(super::RunState {
+            was_stopped,
+            running: self.status.running,
+        })
     }
 }
 

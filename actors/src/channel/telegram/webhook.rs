@@ -54,8 +54,9 @@ impl TelegramChannel {
                 ))));
             }
         };
-        if self.load_error.is_some() {
-            // The state could not be read: accepting now would overwrite it.
+        if self.load_error.is_some() || self.operator_stopped {
+            // The state could not be read (accepting now would overwrite it), or an
+            // operator stopped the account: Telegram delivers it again later.
             return Box::pin(actix::fut::ready(Err(WebhookError::Unavailable)));
         }
         // Same durable path as polling: hand over now, answer 200 once the update is on

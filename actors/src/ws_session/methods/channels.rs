@@ -1,6 +1,6 @@
-//! `send`, `message.action` (its `send` action), `channels.status`,
-//! `channels.pairing.list`, `channels.pairing.approve` (OpenClaw's `server-methods/send.ts`,
-//! `channels.ts`).
+//! `send`, `message.action` (its `send` action), `channels.status`, `channels.stop`,
+//! `channels.start`, `channels.pairing.list`, `channels.pairing.approve` (OpenClaw's
+//! `server-methods/send.ts`, `channels.ts`).
 
 use actix::prelude::*;
 
@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::agent_params::{MessageAction, PairingApproveParams};
 use super::{Call, Method, gone};
-use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
+use crate::protocol::error::ErrorShape;
+use crate::protocol::scopes::{ADMIN, MethodAccess, PAIRING, READ, WRITE};
 use crate::registry::channels::{
     ChannelPairingApprove, ChannelPairingList, ChannelsStatus, SendAction, SendOutbound,
 };
@@ -31,6 +32,16 @@ pub(super) const METHODS: &[Method] = &[
         handler: WsSession::channels_status,
     },
     Method {
+        name: "channels.stop",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::channels_run,
+    },
+    Method {
+        name: "channels.start",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::channels_run,
+    },
+    Method {
         name: "channels.pairing.list",
         access: MethodAccess::Operator(PAIRING),
         handler: WsSession::channels_pairing_list,
@@ -42,7 +53,36 @@ pub(super) const METHODS: &[Method] = &[
     },
 ];
 
+/// `channels.stop|start {channel, accountId?}` (OpenClaw's closed
+/// `ChannelsStartParamsSchema` / `ChannelsStopParamsSchema`).
+fn parse_channel_run(call: &Call) -> Result<crate::registry::channels::ChannelRun, ErrorShape> {
+    use super::cron::{closed, invalid, opt_str, params};
+    let m = call.method;
+    let o = params(m, &call.params)?;
+    closed(m, &o, &["channel", "accountId"])?;
+    let channel = match opt_str(m, &o, "channel", &[])?.map(str::trim) {
+        Some(c) if !c.is_empty() => c.to_owned(),
+        Some(_) => return Err(invalid(m, "channel must NOT be empty")),
+        None => return Err(invalid(m, "must have required property 'channel'")),
+    };
+    let account = opt_str(m, &o, "accountId", &[])?.map(str::to_owned);
+    Ok(crate::registry::channels::ChannelRun {
+        channel,
+        account,
+        start: m == "channels.start",
+    })
+}
+
 impl WsSession {
+    /// `channels.stop {channel, accountId?}` / `channels.start {channel, accountId?}`:
+    /// stop an account without clearing its credentials or state, or start it again.
+    fn channels_run(&mut self, call: Call, ctx: &mut Context<Self>) {
+        match parse_channel_run(&call) {
+            Ok(msg) => self.reply_registry(call.id, msg, ctx),
+            Err(e) => self.respond_err(&call.id, &e, ctx),
+        }
+    }
+
     /// `send {to, message, idempotencyKey, channel?, accountId?, threadId?, replyToId?}`.
     fn send_outbound(&mut self, call: Call, msg: SendOutbound, ctx: &mut Context<Self>) {
         self.reply_registry(call.id, msg, ctx);

@@ -11,7 +11,7 @@
 //! | `devices.rs` | `device.pair.*`, `device.token.rotate`, `device.token.revoke` |
 //! | `chat.rs` | `chat.send`, `chat.history`, `chat.message.get`, `chat.abort`, `chat.inject`, `agent`, `agent.wait` |
 //! | `sessions.rs` | `sessions.list`, `sessions.subscribe`, `sessions.describe`, `sessions.get`, `sessions.reset`, `sessions.create`, `sessions.delete`, `sessions.patch`, `sessions.cleanup`, `agents.list`, `models.list` |
-//! | `channels.rs` | `send`, `channels.status`, `channels.pairing.list`, `channels.pairing.approve` |
+//! | `channels.rs` | `send`, `channels.status`, `channels.stop`, `channels.start`, `channels.pairing.list`, `channels.pairing.approve` |
 //! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply`, `secrets.reload` |
 //! | `logs.rs` | `logs.tail` |
 //! | `speech.rs` | `talk.speak`, `tts.speak`, `tts.status`, `tts.providers` |
