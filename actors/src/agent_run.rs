@@ -1943,7 +1943,7 @@ pub fn message_id() -> String {
 }
 
 /// The voice note of `text`, kept under `media/outbound`.
-async fn speak(
+pub(crate) async fn speak(
     speech: &crate::speech::Speech,
     text: String,
     knobs: crate::ports::SpeakRequest,

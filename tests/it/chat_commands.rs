@@ -862,7 +862,8 @@ async fn a_new_handed_again_after_a_crash_does_not_reset_twice() {
     let key = "agent:main:telegram:direct:7906";
     let first = dm(&tg, 7906, "before");
     wait_reply(&tg, first, SLOW).await;
-    let before = session(&gw, key).await["sessionId"].clone();
+    // Its run ends after its reply is out: the /new must not find it still going.
+    let before = settled_session(&gw, key).await["sessionId"].clone();
 
     tg.hold_send_responses(true);
     let new = dm(&tg, 7906, "/new");

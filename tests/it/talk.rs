@@ -767,3 +767,55 @@ async fn talk_mode_tells_the_talk_operators_and_webchat_needs_a_talk_node() {
     let ev = ui.event_within("talk.mode", WAIT).await;
     assert_eq!(ev["payload"]["phase"], "speaking");
 }
+
+/// `/tts audio <text>` in a chat: the text (as written) comes back as a voice note spoken by
+/// the spoken answers' provider, even with `tts.auto: off`; an empty or too long text, and
+/// a gateway without `tts`, get a text saying so. The model is never asked.
+#[actix_web::test]
+async fn tts_audio_in_a_chat_answers_with_a_voice_note() {
+    use crate::telegram_flow::{SLOW, dm, wait_reply};
+    let tg = crate::support::fake_telegram::FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&crate::telegram_flow::config(&tg, Some(&ai), json!({})))
+            .expect("config");
+    cfg["tts"] = json!({"auto": "off", "provider": "elevenlabs", "maxTextLength": 40,
+        "providers": {"elevenlabs": {"apiKey": XI_KEY, "baseUrl": format!("http://{}", ai.addr()),
+            "voiceId": "21m00Tcm4TlvDq8ikWAM"}}});
+    let gw = crate::telegram_flow::start_gateway(&cfg.to_string());
+
+    let text = "Guten Morgen, Zoë! ☕ «Tee?»";
+    let asked = dm(&tg, 5601, &format!("/tts audio   {text}  "));
+    let r = wait_reply(&tg, asked, SLOW).await;
+    assert_eq!(r.method, "sendVoice", "{r:?}");
+    let file = r.file.as_ref().expect("the voice note");
+    assert_eq!(&file.data[..], FakeOpenAi::SPEECH);
+    let spoken = ai.speech_requests();
+    assert_eq!(spoken.len(), 1, "{spoken:?}");
+    assert_eq!(spoken[0].body["text"], text, "as written");
+    assert_eq!(spoken[0].header("xi-api-key"), Some(XI_KEY));
+
+    for (ask, want) in [
+        ("/tts audio", "Usage: /tts audio <text>"),
+        (
+            "/tts audio this text is certainly longer than forty characters",
+            "longer than 40 characters",
+        ),
+    ] {
+        let asked = dm(&tg, 5601, ask);
+        let r = wait_reply(&tg, asked, SLOW).await;
+        assert!(r.text().contains(want), "{ask}: {:?}", r.text());
+    }
+    assert_eq!(ai.speech_requests().len(), 1, "nothing more was spoken");
+    assert_eq!(ai.request_count(), 0, "the model was never asked");
+    drop(gw);
+
+    // A gateway without spoken answers says so.
+    let tg = crate::support::fake_telegram::FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let gw =
+        crate::telegram_flow::start_gateway(&crate::telegram_flow::config(&tg, None, json!({})));
+    let asked = dm(&tg, 5602, "/tts audio hello");
+    let r = wait_reply(&tg, asked, SLOW).await;
+    assert!(r.text().contains("not set up"), "{:?}", r.text());
+    drop(gw);
+}

@@ -43,6 +43,8 @@ pub enum ChatCommand {
     Help,
     /// `/tts [on|off|default|status]`: this chat's spoken answers.
     Tts(TtsChoice),
+    /// `/tts audio <text>`: `text` as a voice note (empty: the usage).
+    TtsAudio(String),
     /// `/model [status|list|default|<model>]`, `/models`: this chat's model.
     Model(ModelAsk),
     /// `/approve <id> allow-once|allow-always|deny`: answers an exec approval (`None`: the
@@ -220,6 +222,11 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         // too, so both say the same.
         let lower = rest.to_ascii_lowercase();
         let words: Vec<&str> = lower.split_whitespace().collect();
+        if words.first() == Some(&"audio") {
+            // The text as written (case and spacing kept).
+            let text = rest.trim_start().get("audio".len()..).unwrap_or_default();
+            return Some(ChatCommand::TtsAudio(text.trim().to_owned()));
+        }
         ChatCommand::Tts(match words.as_slice() {
             [] | ["status"] => TtsChoice::Status,
             ["on"] | ["chat", "on"] => TtsChoice::On,
@@ -352,7 +359,7 @@ pub const CATALOG: &[CommandEntry] = &[
     entry(
         "tts",
         &["/tts"],
-        "Spoken answers in this chat: on, off, default",
+        "Spoken answers in this chat: on, off, default; audio <text>",
         "media",
         true,
     ),
@@ -391,7 +398,10 @@ pub const MENU: &[(&str, &str)] = &[
     ("status", "Session, model and nodes"),
     ("whoami", "Show your ids (for allowFrom)"),
     ("model", "This chat's model: list, a name, default"),
-    ("tts", "Spoken answers in this chat: on, off, default"),
+    (
+        "tts",
+        "Spoken answers in this chat: on, off, default; audio <text>",
+    ),
     (
         "think",
         "How hard the model thinks: off, low, medium, high, default",
@@ -412,6 +422,7 @@ const HELP: &str = "Chat commands:\n\
 /whoami — your ids (for allowFrom)\n\
 /model [list|<name>|default] — this chat's model (/model: which one answers)\n\
 /tts on|off|default — spoken answers in this chat (/tts: what is set)\n\
+/tts audio <text> — the text as a voice note\n\
 /think off|minimal|low|medium|high|xhigh|default [message] — how hard the model thinks in this chat (with a message: for it only; /think: what is set)\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
@@ -489,6 +500,11 @@ impl Registry {
                 None,
             ),
             ChatCommand::Tts(choice) => (self.tts_command(key, *choice), None),
+            // From a chat it is a voice note (`tts_audio`); an operator has `tts.convert`.
+            ChatCommand::TtsAudio(_) => (
+                "🔊 /tts audio <text> answers with a voice note in a chat; operators use tts.convert (openclaw infer tts convert).".to_owned(),
+                None,
+            ),
             ChatCommand::Think(ask) => (self.think_command(key, ask), None),
             ChatCommand::Model(ask) => (self.model_command(key, ask), None),
             ChatCommand::Help => {
@@ -511,6 +527,78 @@ impl Registry {
                 (text, Some(done))
             }
         }
+    }
+
+    /// `/tts audio <text>`: the text as a voice note, spoken by the spoken answers'
+    /// provider (`tts`), as a reply to the command. Bounded like a client's synthesis: at
+    /// most `tts.maxTextLength` characters, and the gateway-wide 4 at once / 60 a minute
+    /// (every synthesis costs the owner money, and anyone the bot answers can ask).
+    fn tts_audio(
+        &mut self,
+        text: String,
+        inbound: InboundMessage,
+        deliver: Recipient<DeliverReply>,
+        ctx: &mut Context<Self>,
+    ) {
+        let reply = move |text: String, media: Vec<crate::media::MediaRef>| DeliverReply {
+            inbound_id: Some(inbound.id.clone()),
+            target: inbound.target(),
+            reply_to: Some(inbound.message_id),
+            explicit_reply: false,
+            silent: false,
+            text,
+            recorded: None,
+            media,
+            buttons: Vec::new(),
+        };
+        let refuse = |why: String| {
+            deliver.do_send(reply(why, Vec::new()));
+        };
+        let Some(speech) = self.voices.speech.clone() else {
+            return refuse("🔇 Spoken answers are not set up on this gateway (tts.provider, see the README's \"Spoken answers\").".to_owned());
+        };
+        if text.is_empty() {
+            return refuse("Usage: /tts audio <text> (the text as a voice note).".to_owned());
+        }
+        let max = self.voices.max_text_length;
+        if text.chars().count() > max {
+            return refuse(format!(
+                "🔇 That is longer than {max} characters (tts.maxTextLength); send a shorter text."
+            ));
+        }
+        let slot = match self.synth_gate.admit() {
+            Ok(slot) => slot,
+            Err((why, retry_ms)) => {
+                return refuse(format!(
+                    "🔇 Not now: {why}; try again in {} s.",
+                    retry_ms.div_ceil(1000)
+                ));
+            }
+        };
+        let store = self.store.clone();
+        let fut = async move {
+            let spoken = crate::agent_run::speak(
+                &speech,
+                text,
+                crate::ports::SpeakRequest::default(),
+                &store,
+            )
+            .await;
+            drop(slot);
+            let msg = match spoken {
+                Ok(voice) => reply(String::new(), vec![voice]),
+                Err(e) => {
+                    log::warn!("/tts audio: {e}");
+                    reply(
+                        "🔇 The voice note could not be made (the gateway log says why)."
+                            .to_owned(),
+                        Vec::new(),
+                    )
+                }
+            };
+            deliver.do_send(msg);
+        };
+        ctx.spawn(fut.into_actor(self));
     }
 
     /// `/model`: this chat's model (the configured ones only; strict: a chosen model has
@@ -833,6 +921,9 @@ impl Registry {
             let (level, message) = (*level, message.clone());
             return self.submit_run_of(key, inbound, message, deliver, (None, Some(level)), ctx);
         }
+        if let ChatCommand::TtsAudio(text) = &command {
+            return self.tts_audio(text.clone(), inbound, deliver, ctx);
+        }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
             deliver.do_send(DeliverReply {
@@ -1095,7 +1186,15 @@ mod tests {
             Some(ChatCommand::Tts(TtsChoice::Default))
         );
         assert_eq!(
-            parse("/tts audio hi"),
+            parse("/tts audio  Hi, THERE  ✓ "),
+            Some(ChatCommand::TtsAudio("Hi, THERE  ✓".into()))
+        );
+        assert_eq!(
+            parse("/tts AUDIO"),
+            Some(ChatCommand::TtsAudio(String::new()))
+        );
+        assert_eq!(
+            parse("/tts audiobook"),
             Some(ChatCommand::Tts(TtsChoice::Usage))
         );
         assert_eq!(

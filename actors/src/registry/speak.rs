@@ -61,7 +61,7 @@ pub fn talk_error(reason: &str, message: impl Into<String>) -> ErrorShape {
 }
 
 /// Releases a synthesis slot when dropped.
-struct Slot(Rc<Cell<usize>>);
+pub(super) struct Slot(Rc<Cell<usize>>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -81,7 +81,7 @@ pub struct SynthGate {
 
 impl SynthGate {
     /// A slot for one more synthesis, or why not (with the wait before a retry, in ms).
-    fn admit(&mut self) -> Result<Slot, (String, u64)> {
+    pub(super) fn admit(&mut self) -> Result<Slot, (String, u64)> {
         if self.in_flight.get() >= MAX_IN_FLIGHT {
             return Err((format!("{MAX_IN_FLIGHT} syntheses are running"), 1000));
         }
