@@ -770,9 +770,10 @@ async fn talk_mode_tells_the_talk_operators_and_webchat_needs_a_talk_node() {
 
 /// `/tts audio <text>` in a chat: the text (as written) comes back as a voice note spoken by
 /// the spoken answers' provider, even with `tts.auto: off`; an empty or too long text, and
-/// a gateway without `tts`, get a text saying so. The model is never asked.
+/// a gateway without `tts`, get a text saying so; the model is not asked. `/tts latest`
+/// speaks the chat's last answer.
 #[actix_web::test]
-async fn tts_audio_in_a_chat_answers_with_a_voice_note() {
+async fn tts_audio_and_latest_in_a_chat_answer_with_a_voice_note() {
     use crate::telegram_flow::{SLOW, dm, wait_reply};
     let tg = crate::support::fake_telegram::FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
     let ai = FakeOpenAi::start();
@@ -808,6 +809,25 @@ async fn tts_audio_in_a_chat_answers_with_a_voice_note() {
     }
     assert_eq!(ai.speech_requests().len(), 1, "nothing more was spoken");
     assert_eq!(ai.request_count(), 0, "the model was never asked");
+
+    // `/tts latest`: the chat's last answer, as it is read aloud (markdown gone).
+    let asked = dm(&tg, 5603, "/tts latest");
+    let r = wait_reply(&tg, asked, SLOW).await;
+    assert!(r.text().contains("Nothing to speak yet"), "{:?}", r.text());
+    ai.push_text("Das **Wetter** ist schön.");
+    let asked = dm(&tg, 5603, "Wie ist das Wetter?");
+    let r = wait_reply(&tg, asked, SLOW).await;
+    assert_eq!(
+        r.text(),
+        "Das **Wetter** ist schön.",
+        "auto off: a text answer"
+    );
+    let asked = dm(&tg, 5603, "/tts latest");
+    let r = wait_reply(&tg, asked, SLOW).await;
+    assert_eq!(r.method, "sendVoice", "{r:?}");
+    let spoken = ai.speech_requests();
+    assert_eq!(spoken.len(), 2, "{spoken:?}");
+    assert_eq!(spoken[1].body["text"], "Das Wetter ist schön.");
     drop(gw);
 
     // A gateway without spoken answers says so.

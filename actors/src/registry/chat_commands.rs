@@ -45,6 +45,8 @@ pub enum ChatCommand {
     Tts(TtsChoice),
     /// `/tts audio <text>`: `text` as a voice note (empty: the usage).
     TtsAudio(String),
+    /// `/tts latest`: this chat's last answer as a voice note.
+    TtsLatest,
     /// `/model [status|list|default|<model>]`, `/models`: this chat's model.
     Model(ModelAsk),
     /// `/approve <id> allow-once|allow-always|deny`: answers an exec approval (`None`: the
@@ -222,6 +224,9 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         // too, so both say the same.
         let lower = rest.to_ascii_lowercase();
         let words: Vec<&str> = lower.split_whitespace().collect();
+        if words.as_slice() == ["latest"] {
+            return Some(ChatCommand::TtsLatest);
+        }
         if words.first() == Some(&"audio") {
             // The text as written (case and spacing kept).
             let text = rest.trim_start().get("audio".len()..).unwrap_or_default();
@@ -422,7 +427,7 @@ const HELP: &str = "Chat commands:\n\
 /whoami — your ids (for allowFrom)\n\
 /model [list|<name>|default] — this chat's model (/model: which one answers)\n\
 /tts on|off|default — spoken answers in this chat (/tts: what is set)\n\
-/tts audio <text> — the text as a voice note\n\
+/tts audio <text> — the text as a voice note (/tts latest: the last answer)\n\
 /think off|minimal|low|medium|high|xhigh|default [message] — how hard the model thinks in this chat (with a message: for it only; /think: what is set)\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
@@ -501,7 +506,7 @@ impl Registry {
             ),
             ChatCommand::Tts(choice) => (self.tts_command(key, *choice), None),
             // From a chat it is a voice note (`tts_audio`); an operator has `tts.convert`.
-            ChatCommand::TtsAudio(_) => (
+            ChatCommand::TtsAudio(_) | ChatCommand::TtsLatest => (
                 "🔊 /tts audio <text> answers with a voice note in a chat; operators use tts.convert (openclaw infer tts convert).".to_owned(),
                 None,
             ),
@@ -599,6 +604,59 @@ impl Registry {
             deliver.do_send(msg);
         };
         ctx.spawn(fut.into_actor(self));
+    }
+
+    /// `/tts latest`: this chat's last answer (read from the end of its transcript), as it
+    /// would be read aloud (markdown gone, mostly-code answers as OpenClaw's sentence), cut
+    /// to `tts.maxTextLength`, then as `/tts audio`.
+    fn tts_latest(
+        &mut self,
+        key: &str,
+        inbound: InboundMessage,
+        deliver: Recipient<DeliverReply>,
+        ctx: &mut Context<Self>,
+    ) {
+        let read = self.sessions_index.get(key).map(|meta| {
+            self.store.send(crate::store::LoadLines {
+                name: super::runs::transcript_name(key, &meta.session_id),
+                limit: 200,
+                max_bytes: 1024 * 1024,
+            })
+        });
+        let max = self.voices.max_text_length.max(2);
+        let fut = async move {
+            let lines = match read {
+                Some(read) => read.await.ok()?.ok()?,
+                None => return None,
+            };
+            let last = lines.iter().rev().find_map(|line| {
+                let m = super::runs::HistoryMessage::shown(line)?;
+                (m.role.as_ref().and_then(serde_json::Value::as_str) == Some("assistant"))
+                    .then(|| m.content.first().map(|p| p.text.clone()))
+                    .flatten()
+            })?;
+            let said = crate::speech::spoken_text(&last)?;
+            Some(if said.chars().count() > max {
+                crate::speech::speakable(&said, max - 1)
+                    .unwrap_or_else(|| said.chars().take(max).collect())
+            } else {
+                said
+            })
+        };
+        ctx.spawn(fut.into_actor(self).map(move |said, act, ctx| match said {
+            Some(text) => act.tts_audio(text, inbound, deliver, ctx),
+            None => deliver.do_send(DeliverReply {
+                inbound_id: Some(inbound.id.clone()),
+                target: inbound.target(),
+                reply_to: Some(inbound.message_id),
+                explicit_reply: false,
+                silent: false,
+                text: "🔇 Nothing to speak yet: this chat has no answer.".to_owned(),
+                recorded: None,
+                media: Vec::new(),
+                buttons: Vec::new(),
+            }),
+        }));
     }
 
     /// `/model`: this chat's model (the configured ones only; strict: a chosen model has
@@ -924,6 +982,9 @@ impl Registry {
         if let ChatCommand::TtsAudio(text) = &command {
             return self.tts_audio(text.clone(), inbound, deliver, ctx);
         }
+        if command == ChatCommand::TtsLatest {
+            return self.tts_latest(&key, inbound, deliver, ctx);
+        }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
             deliver.do_send(DeliverReply {
@@ -1192,6 +1253,11 @@ mod tests {
         assert_eq!(
             parse("/tts AUDIO"),
             Some(ChatCommand::TtsAudio(String::new()))
+        );
+        assert_eq!(parse("/tts Latest"), Some(ChatCommand::TtsLatest));
+        assert_eq!(
+            parse("/tts latest please"),
+            Some(ChatCommand::Tts(TtsChoice::Usage))
         );
         assert_eq!(
             parse("/tts audiobook"),
