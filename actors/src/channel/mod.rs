@@ -531,6 +531,22 @@ pub struct InboundMessage {
 }
 
 impl InboundMessage {
+    /// A plain text answer to this message, in its chat, quoting it (no media, no buttons,
+    /// nothing to wait for before it is done).
+    pub fn answer(&self, text: String) -> DeliverReply {
+        DeliverReply {
+            inbound_id: Some(self.id.clone()),
+            target: self.target(),
+            reply_to: Some(self.message_id),
+            explicit_reply: false,
+            silent: false,
+            text,
+            recorded: None,
+            media: Vec::new(),
+            buttons: Vec::new(),
+        }
+    }
+
     /// The chat to answer in.
     pub fn target(&self) -> ChatTarget {
         ChatTarget {

@@ -546,15 +546,8 @@ impl Registry {
         ctx: &mut Context<Self>,
     ) {
         let reply = move |text: String, media: Vec<crate::media::MediaRef>| DeliverReply {
-            inbound_id: Some(inbound.id.clone()),
-            target: inbound.target(),
-            reply_to: Some(inbound.message_id),
-            explicit_reply: false,
-            silent: false,
-            text,
-            recorded: None,
             media,
-            buttons: Vec::new(),
+            ..inbound.answer(text)
         };
         let refuse = |why: String| {
             deliver.do_send(reply(why, Vec::new()));
@@ -645,17 +638,9 @@ impl Registry {
         };
         ctx.spawn(fut.into_actor(self).map(move |said, act, ctx| match said {
             Some(text) => act.tts_audio(text, inbound, deliver, ctx),
-            None => deliver.do_send(DeliverReply {
-                inbound_id: Some(inbound.id.clone()),
-                target: inbound.target(),
-                reply_to: Some(inbound.message_id),
-                explicit_reply: false,
-                silent: false,
-                text: "🔇 Nothing to speak yet: this chat has no answer.".to_owned(),
-                recorded: None,
-                media: Vec::new(),
-                buttons: Vec::new(),
-            }),
+            None => deliver.do_send(
+                inbound.answer("🔇 Nothing to speak yet: this chat has no answer.".to_owned()),
+            ),
         }));
     }
 
@@ -987,17 +972,7 @@ impl Registry {
         }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
-            deliver.do_send(DeliverReply {
-                inbound_id: Some(inbound.id.clone()),
-                target: inbound.target(),
-                reply_to: Some(inbound.message_id),
-                explicit_reply: false,
-                silent: false,
-                text,
-                recorded: None,
-                media: Vec::new(),
-                buttons: Vec::new(),
-            });
+            deliver.do_send(inbound.answer(text));
             return;
         }
         let (text, reset) =
@@ -1015,15 +990,8 @@ impl Registry {
             futures_util::FutureExt::shared(rx)
         });
         deliver.do_send(DeliverReply {
-            inbound_id: Some(inbound.id.clone()),
-            target: inbound.target(),
-            reply_to: Some(inbound.message_id),
-            explicit_reply: false,
-            silent: false,
-            text,
             recorded,
-            media: Vec::new(),
-            buttons: Vec::new(),
+            ..inbound.answer(text)
         });
     }
 
@@ -1166,17 +1134,7 @@ impl Registry {
                 inbound.id,
                 e
             );
-            deliver.do_send(DeliverReply {
-                inbound_id: Some(inbound.id.clone()),
-                target: inbound.target(),
-                reply_to: Some(inbound.message_id),
-                explicit_reply: false,
-                silent: false,
-                text: crate::channel::BUSY_TEXT.to_owned(),
-                recorded: None,
-                media: Vec::new(),
-                buttons: Vec::new(),
-            });
+            deliver.do_send(inbound.answer(crate::channel::BUSY_TEXT.to_owned()));
         }
     }
 }

@@ -399,15 +399,8 @@ impl SessionMeta {
 fn complete_aborted(channel: Option<RunChannel>) {
     if let Some((deliver, inbound)) = channel {
         deliver.do_send(DeliverReply {
-            inbound_id: Some(inbound.id.clone()),
-            target: inbound.target(),
             reply_to: None,
-            explicit_reply: false,
-            silent: false,
-            text: String::new(),
-            recorded: None,
-            media: Vec::new(),
-            buttons: Vec::new(),
+            ..inbound.answer(String::new())
         });
     }
 }
