@@ -203,19 +203,24 @@ impl WsSession {
             return self.respond_err(&call.id, &e, ctx);
         }
         let shared = self.shared.clone();
+        // /proc reads and a `statvfs` of the state directory (which a hung network mount
+        // can stall): off this session's thread, which serves other sockets too.
         self.reply_with(
             call.id,
             async move {
-                let cfg = &shared.config;
-                let facts = crate::host_facts::GatewayFacts {
-                    machine_name: &cfg.host_name,
-                    port: shared.live.get().port,
-                    version: &cfg.server_version,
-                    instance_id: &shared.instance_id,
-                    uptime_ms: shared.uptime_ms(),
-                    state_dir: &cfg.state_dir,
-                };
-                Ok(crate::host_facts::system_info(&facts))
+                actix_web::rt::task::spawn_blocking(move || {
+                    let cfg = &shared.config;
+                    crate::host_facts::system_info(&crate::host_facts::GatewayFacts {
+                        machine_name: &cfg.host_name,
+                        port: shared.live.get().port,
+                        version: &cfg.server_version,
+                        instance_id: &shared.instance_id,
+                        uptime_ms: shared.uptime_ms(),
+                        state_dir: &cfg.state_dir,
+                    })
+                })
+                .await
+                .map_err(|_| super::gone())
             },
             ctx,
         );
