@@ -56,7 +56,7 @@ pub(super) const METHODS: &[Method] = &[
 /// `channels.stop|start {channel, accountId?}` (OpenClaw's closed
 /// `ChannelsStartParamsSchema` / `ChannelsStopParamsSchema`).
 fn parse_channel_run(call: &Call) -> Result<crate::registry::channels::ChannelRun, ErrorShape> {
-    use super::cron::{closed, invalid, opt_str, params};
+    use super::args::{closed, invalid, opt_str, params};
     let m = call.method;
     let o = params(m, &call.params)?;
     closed(m, &o, &["channel", "accountId"])?;

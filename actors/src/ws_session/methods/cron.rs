@@ -5,6 +5,7 @@
 use actix::prelude::*;
 use serde_json::{Map, Value};
 
+use super::args::{closed, invalid, opt_str, params};
 use super::{Call, Method, gone};
 use crate::cron::{
     CronAdd, CronError, CronGet, CronList, CronRemove, CronRun, CronRuns, CronStatus, CronUpdate,
@@ -72,38 +73,6 @@ pub(super) const METHODS: &[Method] = &[
     },
 ];
 
-pub(super) fn invalid(method: &str, why: impl std::fmt::Display) -> ErrorShape {
-    ErrorShape::invalid(format!("invalid {method} params: {why}"))
-}
-
-pub(super) fn params<'a>(
-    method: &str,
-    v: &'a Value,
-) -> Result<std::borrow::Cow<'a, Map<String, Value>>, ErrorShape> {
-    match v {
-        Value::Object(o) => Ok(std::borrow::Cow::Borrowed(o)),
-        Value::Null => Ok(std::borrow::Cow::Owned(Map::new())),
-        _ => Err(invalid(method, "must be object")),
-    }
-}
-
-pub(super) fn closed(
-    method: &str,
-    o: &Map<String, Value>,
-    known: &[&str],
-) -> Result<(), ErrorShape> {
-    match o.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => {
-            let shown: String = k.chars().take(64).collect();
-            Err(invalid(
-                method,
-                format!("must NOT have additional properties ('{shown}')"),
-            ))
-        }
-        None => Ok(()),
-    }
-}
-
 /// The job id of `{id}` or `{jobId}` (OpenClaw's `cronIdOrJobIdParams`).
 fn job_id(method: &str, o: &Map<String, Value>) -> Result<String, ErrorShape> {
     let id = match (o.get("id"), o.get("jobId")) {
@@ -115,25 +84,6 @@ fn job_id(method: &str, o: &Map<String, Value>) -> Result<String, ErrorShape> {
         Some(s) if !s.is_empty() && s.len() <= 128 && !s.contains(['/', '\\']) => Ok(s.to_owned()),
         Some(_) => Err(invalid(method, "id must be a job id")),
         None => Err(invalid(method, "id must be a string")),
-    }
-}
-
-pub(super) fn opt_str<'a>(
-    method: &str,
-    o: &'a Map<String, Value>,
-    key: &str,
-    allowed: &[&str],
-) -> Result<Option<&'a str>, ErrorShape> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if allowed.is_empty() || allowed.contains(&s.as_str()) => {
-            Ok(Some(s.as_str()))
-        }
-        Some(_) if allowed.is_empty() => Err(invalid(method, format!("{key} must be a string"))),
-        Some(_) => Err(invalid(
-            method,
-            format!("{key} must be one of {}", allowed.join(", ")),
-        )),
     }
 }
 

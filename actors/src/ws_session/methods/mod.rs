@@ -49,6 +49,7 @@ use crate::registry::nodes::{PairingOp, PairingRequest};
 mod agent_params;
 mod agents_files;
 mod apps;
+mod args;
 mod channels;
 mod chat;
 mod config;

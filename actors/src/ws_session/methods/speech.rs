@@ -194,7 +194,7 @@ pub const MAX_TALK_PHASE_CHARS: usize = 64;
 /// `talk.mode {enabled, phase?}` (OpenClaw's closed `TalkModeParamsSchema`; the phase is
 /// bounded here and may not carry control characters: every operator's UI shows it).
 pub fn parse_talk_mode(v: &Value, webchat: bool) -> Result<TalkMode, ErrorShape> {
-    use super::cron::{closed, invalid, opt_str, params};
+    use super::args::{closed, invalid, opt_str, params};
     const M: &str = "talk.mode";
     let o = params(M, v)?;
     closed(M, &o, &["enabled", "phase"])?;

@@ -5,7 +5,7 @@
 use actix::prelude::*;
 use serde_json::{Map, Value};
 
-use super::cron::{closed, invalid, opt_str, params};
+use super::args::{closed, invalid, opt_str, params};
 use super::{Call, Method};
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{ADMIN, MethodAccess, READ};
