@@ -320,7 +320,8 @@ impl SessionRouting {
 /// client sends and to the session index as it is read, so earlier sessions go on and
 /// earlier references (a cron job's `session:<key>`, a CLI command) still find them.
 pub fn canonical_key(key: &str) -> std::borrow::Cow<'_, str> {
-    if !key.starts_with("agent:") {
+    // Every key a client sends passes here: no allocation unless there is a `:dm:`.
+    if !key.starts_with("agent:") || !key.contains(":dm:") {
         return key.into();
     }
     let parts: Vec<&str> = key.split(':').collect();

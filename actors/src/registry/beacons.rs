@@ -281,12 +281,7 @@ impl Beacons {
             device_id: opt_or_old(b.device_id.as_ref(), |o| o.device_id.as_ref()),
             host: or_old(b.host.as_ref(), l.host.as_ref(), |o| &o.host),
             instance_id: or_old(b.instance_id.as_ref(), None, |o| &o.instance_id),
-            ip: b
-                .ip
-                .as_ref()
-                .or(l.ip.as_ref())
-                .cloned()
-                .or_else(|| old_ref.and_then(|o| o.ip.clone())),
+            ip: opt_or_old(b.ip.as_ref().or(l.ip.as_ref()), |o| o.ip.as_ref()),
             last_input_seconds: if clear {
                 None
             } else {
@@ -301,20 +296,16 @@ impl Beacons {
             online_since: None,
             platform: or_old(b.platform.as_ref(), None, |o| &o.platform),
             reason: or_old(b.reason.as_ref(), l.reason.as_ref(), |o| &o.reason).into(),
-            roles: None,
-            scopes: union(old_ref.and_then(|o| o.scopes.as_ref()), b.scopes.as_ref()),
-            text: b.text.clone(),
-            ts,
-            version: or_old(b.version.as_ref(), l.version.as_ref(), |o| &o.version),
-        };
-        // Roles are a one-element array on connection rows; a beacon's are kept only when
-        // it names exactly one.
-        let entry = PresenceEntry {
+            // Roles are a one-element array on connection rows; a beacon's are kept only
+            // when it names exactly one.
             roles: match union(None, b.roles.as_ref()).as_deref() {
                 Some([one]) => Some([one.clone()]),
                 _ => old_ref.and_then(|o| o.roles.clone()),
             },
-            ..entry
+            scopes: union(old_ref.and_then(|o| o.scopes.as_ref()), b.scopes.as_ref()),
+            text: b.text.clone(),
+            ts,
+            version: or_old(b.version.as_ref(), l.version.as_ref(), |o| &o.version),
         };
         let changed = Changed {
             host: old_ref.map(|o| o.host.as_str()) != Some(entry.host.as_str()),
@@ -482,22 +473,15 @@ impl Handler<SystemEvent> for Registry {
                 "wake is not supported for node presence events".to_owned(),
             ));
         }
+        // (The parser refused a key of an agent this gateway does not run.)
         if msg.wake
             && let Some(key) = &msg.session_key
+            && self.sessions_index.get(key).is_none()
         {
-            let agent = crate::agents::key_agent(key).unwrap_or(crate::agents::MAIN);
-            if !crate::agents::known_now(agent) {
-                let shown: String = agent.chars().take(64).collect();
-                return Err(SystemEventError::Invalid(format!(
-                    "Unknown agent id \"{shown}\""
-                )));
-            }
-            if self.sessions_index.get(key).is_none() {
-                let shown: String = key.chars().take(128).collect();
-                return Err(SystemEventError::Invalid(format!(
-                    "Unknown or archived session \"{shown}\""
-                )));
-            }
+            let shown: String = key.chars().take(128).collect();
+            return Err(SystemEventError::Invalid(format!(
+                "Unknown or archived session \"{shown}\""
+            )));
         }
         let target = msg
             .session_key
