@@ -832,6 +832,47 @@ pub trait OpsPort: Send + Sync + std::fmt::Debug {
     ) -> Result<serde_json::Value, (bool, String)> {
         Err((false, "exec approvals are not available here".into()))
     }
+    /// `gateway.restart.request`: schedules a restart of the gateway process (the shell
+    /// waits, bounded, for active work, then stops cleanly and starts itself again with the
+    /// same process id). `Err((invalid_request, message))`.
+    fn restart(&self, _ask: RestartAsk) -> Result<RestartTicket, (bool, String)> {
+        Err((false, "gateway restart is not available here".into()))
+    }
+}
+
+/// A restart of the gateway process (`gateway.restart.request`, SIGUSR1).
+#[derive(Debug)]
+pub struct RestartAsk {
+    /// Why (logged, and in the `shutdown` event): one line, at most 200 UTF-16 units.
+    pub reason: String,
+    /// How long active work may hold the restart back (zero: at once).
+    pub wait: std::time::Duration,
+    /// The running gateway the caller aimed at (OpenClaw's lock identity); refused unless
+    /// it is this one.
+    pub target: Option<RestartTarget>,
+    /// Fired once the caller's answer is queued: the restart waits for it (bounded), so the
+    /// caller reads its answer before its socket closes.
+    pub written: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+/// OpenClaw's `{pid, ownerId, port}` of a gateway's lock file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartTarget {
+    /// The process id.
+    pub pid: u64,
+    /// The lock's owner id.
+    pub owner_id: String,
+    /// The port.
+    pub port: u16,
+}
+
+/// A scheduled restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartTicket {
+    /// This process's id (the same after the restart).
+    pub pid: u32,
+    /// A restart was already scheduled: this request joined it.
+    pub coalesced: bool,
 }
 
 /// The watcher's answer to `secrets.reload`: the reload is checked and planned, and

@@ -72,6 +72,7 @@ fn ops(config: Option<PathBuf>) -> ConfigOps {
         secrets: None,
         exec_approvals: crate::clients::host_approvals::path(&state),
         state_dir: state,
+        restart: None,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod models;
 pub mod nodes;
 pub mod qr;
 pub mod remote;
+pub mod restart;
 pub mod secrets;
 pub mod sessions;
 pub mod stability;
@@ -128,6 +129,10 @@ pub enum GatewaySub {
     /// The gateway's recent diagnostic events (runs, model calls, channel failures,
     /// lockouts, oversized frames, memory), payload-free.
     Stability(stability::StabilityArgs),
+    /// Restart the running gateway's process once agent runs and background commands are
+    /// done (`--force`: now); it comes back with the same process id and reads its config
+    /// afresh.
+    Restart(restart::RestartArgs),
     /// Print the gateway certificate's SHA-256 fingerprint and SPKI pin.
     Fingerprint(remote::FingerprintArgs),
     /// Hold the SSH tunnel to gateway.remote.sshTarget open in the foreground.
@@ -299,6 +304,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Some(GatewaySub::Status(s)) => status::gateway_status(cli.config, s).await,
             Some(GatewaySub::Probe(c)) => status::probe(cli.config, c).await,
             Some(GatewaySub::Stability(a)) => stability::run(cli.config, a).await,
+            Some(GatewaySub::Restart(a)) => restart::run(cli.config, a).await,
             Some(GatewaySub::Fingerprint(f)) => remote::fingerprint(cli.config, f),
             Some(GatewaySub::Tunnel(t)) => remote::tunnel(cli.config, t).await,
         },

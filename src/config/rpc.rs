@@ -150,6 +150,8 @@ pub struct ConfigOps {
     pub exec_approvals: PathBuf,
     /// The state directory (its device identity: `gateway.identity.get`).
     pub state_dir: PathBuf,
+    /// `gateway.restart.request` (none: not offered).
+    pub restart: Option<std::sync::Arc<crate::gateway::restart::RestartGate>>,
 }
 
 /// A rejected write: `true` when the caller's input is at fault.
@@ -169,7 +171,17 @@ impl ConfigOps {
             secrets: None,
             exec_approvals: crate::clients::host_approvals::path(&loaded.state_dir),
             state_dir: loaded.state_dir.clone(),
+            restart: None,
         }
+    }
+
+    /// With the process's restart gate.
+    pub fn with_restart(
+        mut self,
+        gate: std::sync::Arc<crate::gateway::restart::RestartGate>,
+    ) -> Self {
+        self.restart = Some(gate);
+        self
     }
 
     /// With the config watcher's `secrets.reload` queue.
@@ -508,6 +520,16 @@ impl OpsPort for ConfigOps {
     /// The host's device identity: the one the CLI and the node host of this state
     /// directory sign with (`<state>/node/identity.json`), as OpenClaw's gateway uses its
     /// host's process identity.
+    fn restart(
+        &self,
+        ask: openclaw_actors::ports::RestartAsk,
+    ) -> Result<openclaw_actors::ports::RestartTicket, (bool, String)> {
+        match &self.restart {
+            Some(gate) => gate.ask(ask),
+            None => Err((false, "gateway restart is not available here".to_owned())),
+        }
+    }
+
     fn gateway_identity(&self) -> Result<Value, String> {
         use base64::Engine as _;
         let id = crate::client::identity::load_or_create_identity(&self.state_dir)?;

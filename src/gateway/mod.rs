@@ -15,6 +15,7 @@ use crate::config::{AuthModeCfg, BindMode, Loaded};
 mod agents;
 mod deps;
 pub mod owner_lock;
+pub mod restart;
 mod surface;
 
 pub use agents::{heartbeats, roster};
@@ -723,15 +724,30 @@ fn load_tls(loaded: &Loaded) -> Result<Option<crate::tls::ServerTls>, StartError
 pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let gw = &loaded.config.gateway;
     let mut prepared = prepare(&loaded)?;
+    // A restart's handoff (see `restart.rs`): the generated token clients hold, the port.
+    let handoff = restart::take_handoff(&loaded.state_dir);
+    if let (Some(_), Some(t)) = (
+        &prepared.generated,
+        handoff.as_ref().and_then(|h| h.token.clone()),
+    ) {
+        prepared.auth.secret = Some(t.clone());
+        prepared.generated = Some(t);
+    }
     for w in prepared.plan.warnings.iter().chain(&prepared.warnings) {
         eprintln!("warning: {w}");
     }
     crate::logging::configure(&prepared.logging).map_err(StartError::config)?;
     crate::logging::set_secrets(secrets_of(&loaded, prepared.generated.as_deref()));
 
-    let _state_lock = lock_state_dir(&loaded.state_dir)?;
+    let state_lock = lock_state_dir(&loaded.state_dir)?;
 
-    let (listeners, bound, port) = bind_all(&prepared.plan, gw.port)?;
+    // After a restart, a port the OS picked (`--port 0`) is taken again if it is free.
+    let (listeners, bound, port) = match handoff.as_ref().and_then(|h| h.port) {
+        Some(p) if gw.port == 0 && p != 0 => {
+            bind_all(&prepared.plan, p).or_else(|_| bind_all(&prepared.plan, 0))?
+        }
+        _ => bind_all(&prepared.plan, gw.port)?,
+    };
     // OpenClaw's lock file: its CLI finds this gateway by it, and its own gateway and
     // embedded agent leave this state dir alone while we run (refused if one of them holds
     // it now).
@@ -819,8 +835,16 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     // `secrets.reload` calls reach the config watcher (a few at a time: each is one
     // admin's request).
     let (secrets_tx, secrets_rx) = tokio::sync::mpsc::channel(4);
+    let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel::<Control>();
+    let restart_gate = std::sync::Arc::new(restart::RestartGate::new(
+        ctl_tx.clone(),
+        owner_lock.owner_id(),
+        port,
+    ));
     let _ = engine.shared.ops.set(std::sync::Arc::new(
-        crate::config::rpc::ConfigOps::new(&loaded).with_secrets(secrets_tx),
+        crate::config::rpc::ConfigOps::new(&loaded)
+            .with_secrets(secrets_tx)
+            .with_restart(restart_gate.clone()),
     ));
     let fingerprint = tls
         .as_ref()
@@ -876,7 +900,6 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     }
     let _ = out.flush();
     drop(out);
-    let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::unbounded_channel::<Control>();
     let tls_config = tls.map(|t| t.config);
     engine
         .shared
@@ -938,9 +961,28 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
 
     {
         let tx = ctl_tx.clone();
+        let gate = restart_gate.clone();
         actix_web::rt::spawn(async move {
-            signals.wait().await;
-            let _ = tx.send(Control::Stop);
+            let mut signals = signals;
+            loop {
+                match signals.next().await {
+                    Sig::Stop => {
+                        let _ = tx.send(Control::Stop);
+                        break;
+                    }
+                    // OpenClaw's restart signal: as `gateway.restart.request {}`.
+                    Sig::Restart => {
+                        let _ = gate.ask(openclaw_actors::ports::RestartAsk {
+                            reason: "SIGUSR1".to_owned(),
+                            wait: Duration::from_millis(
+                                openclaw_actors::ws_session::RESTART_WAIT_MS,
+                            ),
+                            target: None,
+                            written: None,
+                        });
+                    }
+                }
+            }
         });
     }
     crate::reload::spawn_watcher(
@@ -952,9 +994,27 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         secrets_rx,
     );
 
+    let mut restart_for = None;
     loop {
         match ctl_rx.recv().await {
             None | Some(Control::Stop) => break,
+            Some(Control::ScheduleRestart {
+                reason,
+                wait,
+                written,
+            }) => {
+                actix_web::rt::spawn(restart::drain_then_restart(
+                    engine.clone(),
+                    reason,
+                    wait,
+                    written,
+                    ctl_tx.clone(),
+                ));
+            }
+            Some(Control::Exec(reason)) => {
+                restart_for = Some(reason);
+                break;
+            }
             Some(Control::ServerFailed(generation, e)) if generation == surface.generation => {
                 return Err(StartError {
                     code: 1,
@@ -981,10 +1041,23 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         .shared
         .ready
         .store(false, std::sync::atomic::Ordering::Relaxed);
-    log::info!("shutting down");
+    let (reason, restart_expected_ms) = match &restart_for {
+        Some(r) => {
+            log::warn!("restarting the gateway process ({r})");
+            (
+                format!("gateway restarting: {r}"),
+                Some(surface::RESTART_EXPECTED_MS),
+            )
+        }
+        None => {
+            log::info!("shutting down");
+            ("gateway stopping".to_owned(), None)
+        }
+    };
     let _ = registry
         .send(ShutdownGateway {
-            reason: "gateway stopping".into(),
+            reason,
+            restart_expected_ms,
         })
         .await;
     let _ = actix_web::rt::time::timeout(
@@ -1005,6 +1078,24 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         let _ = std::fs::remove_file(path);
     }
     owner_lock.release();
+    if let Some(r) = restart_for {
+        if let Err(e) =
+            restart::write_handoff(&loaded.state_dir, generated.as_deref(), Some(surface.port))
+        {
+            log::error!(
+                "cannot write {}: {e}; the restarted gateway generates a new token",
+                restart::handoff_path(&loaded.state_dir).display()
+            );
+        }
+        drop(state_lock);
+        log::info!("stopped; starting again ({r})");
+        let e = restart::exec_self();
+        log::error!(
+            "cannot start the gateway again: {e}. Exiting with status 1 so a supervisor (Docker's restart policy, systemd) starts it"
+        );
+        std::process::exit(1);
+    }
+    drop(state_lock);
     log::info!("stopped");
     std::process::exit(0);
 }
@@ -1085,10 +1176,19 @@ fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
     }
 }
 
-/// SIGTERM and SIGINT, registered up front.
+/// SIGTERM, SIGINT and SIGUSR1, registered up front.
 struct Signals {
     term: Option<tokio::signal::unix::Signal>,
     int: Option<tokio::signal::unix::Signal>,
+    usr1: Option<tokio::signal::unix::Signal>,
+}
+
+/// What a signal asks for.
+enum Sig {
+    /// SIGTERM, SIGINT: stop.
+    Stop,
+    /// SIGUSR1: restart the process (OpenClaw's restart signal).
+    Restart,
 }
 
 impl Signals {
@@ -1097,29 +1197,23 @@ impl Signals {
         Self {
             term: signal(SignalKind::terminate()).ok(),
             int: signal(SignalKind::interrupt()).ok(),
+            usr1: signal(SignalKind::user_defined1()).ok(),
         }
     }
 
-    async fn wait(mut self) {
-        let term = async {
-            match self.term.as_mut() {
+    async fn next(&mut self) -> Sig {
+        async fn one(s: Option<&mut tokio::signal::unix::Signal>) {
+            match s {
                 Some(s) => {
                     s.recv().await;
                 }
                 None => std::future::pending::<()>().await,
             }
-        };
-        let int = async {
-            match self.int.as_mut() {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
+        }
         tokio::select! {
-            _ = term => {}
-            _ = int => {}
+            _ = one(self.term.as_mut()) => Sig::Stop,
+            _ = one(self.int.as_mut()) => Sig::Stop,
+            _ = one(self.usr1.as_mut()) => Sig::Restart,
         }
     }
 }

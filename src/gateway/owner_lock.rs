@@ -215,6 +215,11 @@ impl OwnerLock {
         Ok(Self { path, owner_id })
     }
 
+    /// This ownership's random id (the lock's `ownerId`).
+    pub fn owner_id(&self) -> &str {
+        &self.owner_id
+    }
+
     /// Removes the lock if it is still ours.
     pub fn release(&self) {
         if read(&self.path).is_some_and(|p| p.owner_id.as_deref() == Some(&self.owner_id)) {

@@ -25,6 +25,18 @@ pub enum Control {
     },
     /// The HTTP server of generation `.0` failed.
     ServerFailed(u64, String),
+    /// `gateway.restart.request` or SIGUSR1: wait (bounded) until no work is active, then
+    /// restart the process (see `restart.rs`).
+    ScheduleRestart {
+        /// Why (logged, and in the `shutdown` event).
+        reason: String,
+        /// How long active work may hold it back.
+        wait: Duration,
+        /// Fired once the caller's answer is queued.
+        written: Option<tokio::sync::oneshot::Receiver<()>>,
+    },
+    /// The wait is over: stop and start the process again.
+    Exec(String),
 }
 
 /// The HTTP surface currently serving.

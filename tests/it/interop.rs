@@ -2557,3 +2557,62 @@ async fn real_cli_channel_recovery_stops_and_starts_our_telegram_account() {
     wait_status(&gw, SLOW, "running", |a| a["running"] == true).await;
     assert_eq!(replies_to(&tg, waiting).len(), 1);
 }
+
+/// The real CLI's `openclaw gateway restart --safe` (`gateway.restart.request` with the
+/// safe-restart capability) and its plain `openclaw gateway restart` (which finds ours by
+/// its lock file and its pid listening on the port, then sends the targeted request)
+/// restart our gateway in place: same pid and port, a new run.
+#[actix_web::test]
+async fn real_cli_gateway_restart_restarts_ours_in_place() {
+    use crate::restart::{process_of, reconnect, told_to_reconnect};
+    let cli = RealCli::locate();
+    let port = crate::support::free_port();
+    let gw = TestGateway::start(
+        &["gateway", "run"],
+        &[],
+        Some(&format!(
+            "{{gateway: {{port: {port}, auth: {{token: \"T\"}}}}}}"
+        )),
+    );
+    assert_eq!(gw.port, port);
+    let state = gw.dir.path().to_path_buf();
+    let config = state.join("openclaw.json");
+    let oc = |args: &[&str]| {
+        let mut cmd = cli.command(args);
+        cmd.env("OPENCLAW_STATE_DIR", &state)
+            .env("OPENCLAW_CONFIG_PATH", &config)
+            .env("OPENCLAW_GATEWAY_TOKEN", "T");
+        run_bounded(cmd, REAL_CLI_TIMEOUT)
+    };
+    let admin = || cli_params("T", &["operator.admin"]);
+    let (mut op, _) = WsClient::hello(port, admin()).await;
+    let (pid, first) = process_of(&mut op).await;
+
+    let out = oc(&["gateway", "restart", "--safe", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["result"], "scheduled", "{out}");
+    assert_eq!(v["restart"]["pid"], pid, "{out}");
+    assert_eq!(v["preflight"]["safe"], true, "{out}");
+    told_to_reconnect(&mut op).await;
+    let (mut op, _) = reconnect(port, admin()).await;
+    let (pid2, second) = process_of(&mut op).await;
+    assert_eq!(pid2, pid);
+    assert_ne!(second, first);
+
+    let out = oc(&["gateway", "restart", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["result"], "restarted", "{out}");
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("port {port}: {pid}"))),
+        "{out}"
+    );
+    told_to_reconnect(&mut op).await;
+    let (mut op, _) = reconnect(port, admin()).await;
+    let (pid3, third) = process_of(&mut op).await;
+    assert_eq!(pid3, pid);
+    assert!(third != first && third != second);
+}

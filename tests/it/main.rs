@@ -36,6 +36,7 @@ mod profiles;
 mod progress_drafts;
 mod reload;
 mod remote;
+mod restart;
 mod session_scope;
 mod skills;
 mod soak;

@@ -222,17 +222,28 @@ async fn every_advertised_method_answers_every_role() {
         let caller = Caller::Operator(scopes);
         let (mut op, _) = WsClient::hello(gw.port, cli_params("T", scopes)).await;
         for method in &methods {
-            let res = op.request(method, json!({})).await;
+            let res = op.request(method, harmless_params(method)).await;
             verdict(caller, method, &res);
         }
     }
     for method in &methods {
-        let res = node.request(method, json!({})).await;
+        let res = node.request(method, harmless_params(method)).await;
         verdict(Caller::Node, method, &res);
     }
     // The connections are still usable afterwards.
     let res = admin.request("health", json!({})).await;
     assert_eq!(res["ok"], true, "{res}");
+}
+
+/// `{}`, except for a method that `{}` would make stop this gateway: `gateway.restart.request`
+/// gets a target that is not this gateway (refused after the scope check; `restart.rs`
+/// tests the restart itself).
+fn harmless_params(method: &str) -> Value {
+    if method == "gateway.restart.request" {
+        json!({"target": {"pid": 1, "ownerId": "not-this-gateway", "port": 1}})
+    } else {
+        json!({})
+    }
 }
 
 /// Checks `res` against the spec's table; methods outside it (and thus admin-only by

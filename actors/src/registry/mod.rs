@@ -49,6 +49,7 @@ pub mod pairing_ops;
 pub mod presence;
 pub mod previews;
 pub mod reload;
+pub mod restart;
 pub mod runs;
 pub mod scheduler;
 pub mod session_events;
@@ -646,6 +647,9 @@ impl Handler<GetStats> for Registry {
 pub struct ShutdownGateway {
     /// Reason put in the `shutdown` event.
     pub reason: String,
+    /// `restartExpectedMs` in the event: the process comes back (a restart), clients
+    /// reconnect after about this long.
+    pub restart_expected_ms: Option<u64>,
 }
 
 impl Handler<ShutdownGateway> for Registry {
@@ -657,7 +661,7 @@ impl Handler<ShutdownGateway> for Registry {
         if self.sessions_save_scheduled {
             self.save_sessions_now();
         }
-        let payload = json!({"reason": msg.reason, "restartExpectedMs": Value::Null});
+        let payload = json!({"reason": msg.reason, "restartExpectedMs": msg.restart_expected_ms});
         self.broadcast("shutdown", &payload, false, None);
         for entry in self.sessions.conns() {
             // do_send: the close must not be dropped even if the mailbox is busy.

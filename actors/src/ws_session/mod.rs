@@ -51,7 +51,8 @@ mod transport;
 mod untracked;
 
 pub use methods::{
-    MAX_HOST_STATS_BYTES, method_access, method_names, parse_system_event, parse_talk_mode,
+    MAX_HOST_STATS_BYTES, RESTART_WAIT_MS, method_access, method_names, parse_system_event,
+    parse_talk_mode,
 };
 pub use peer::{PeerInfo, TailscaleIdentity};
 pub use transport::{CLOSE_GRACE, ClientFrames, OutState, SharedIo, Sock, SockIo};

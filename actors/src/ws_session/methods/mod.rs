@@ -63,6 +63,7 @@ mod node_params;
 mod nodes;
 mod pending;
 mod resolve;
+mod restart;
 mod sessions;
 mod skills;
 mod speech;
@@ -70,6 +71,7 @@ mod system;
 mod usage;
 
 pub use nodes::MAX_HOST_STATS_BYTES;
+pub use restart::DEFAULT_WAIT_MS as RESTART_WAIT_MS;
 pub use speech::parse_talk_mode;
 pub use system::parse_system_event;
 
@@ -137,6 +139,7 @@ const AREAS: &[&[Method]] = &[
     apps::METHODS,
     speech::METHODS,
     system::METHODS,
+    restart::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {
@@ -171,7 +174,9 @@ pub fn method_names() -> &'static [&'static str] {
 /// - `published-model-catalog`: `models.list` takes OpenClaw's params (`view`, `provider`,
 ///   `agentId`, `includeDetails`, …) and every row says whether the model is `available`
 ///   (a client shows the rows as they are instead of stripping `available`).
-pub const CAPABILITIES: &[&str] = &["published-model-catalog"];
+/// - `gateway-restart-target-safe-v1`: `gateway.restart.request` takes `{safe: true,
+///   target}` (the real CLI's `openclaw gateway restart --safe` asks for it).
+pub const CAPABILITIES: &[&str] = &["published-model-catalog", "gateway-restart-target-safe-v1"];
 
 static FEATURES: LazyLock<Box<RawValue>> = LazyLock::new(|| {
     Features {
