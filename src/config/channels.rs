@@ -112,6 +112,10 @@ pub struct CommandsCfg {
     /// replies only from the owner).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_allow_from: Option<Vec<String>>,
+    /// `commands.restart` (top level, default on): `false` ignores the restart signals
+    /// (SIGUSR2, SIGUSR1), as OpenClaw does; `gateway.restart.request` (admin) still works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<bool>,
 }
 
 impl CommandsCfg {

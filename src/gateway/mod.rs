@@ -751,7 +751,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     // OpenClaw's lock file: its CLI finds this gateway by it, and its own gateway and
     // embedded agent leave this state dir alone while we run (refused if one of them holds
     // it now).
-    let owner_lock = owner_lock::OwnerLock::acquire(
+    let mut owner_lock = owner_lock::OwnerLock::acquire(
         &loaded.state_dir,
         &loaded
             .path
@@ -962,6 +962,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     {
         let tx = ctl_tx.clone();
         let gate = restart_gate.clone();
+        // `commands.restart: false` turns the restart signals off (OpenClaw's rule).
+        let signal_restarts =
+            loaded.config.commands.as_ref().and_then(|c| c.restart) != Some(false);
         actix_web::rt::spawn(async move {
             let mut signals = signals;
             loop {
@@ -970,10 +973,15 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
                         let _ = tx.send(Control::Stop);
                         break;
                     }
-                    // OpenClaw's restart signal: as `gateway.restart.request {}`.
-                    Sig::Restart => {
+                    Sig::Restart(name) if !signal_restarts => {
+                        log::warn!(
+                            "{name} restart ignored (not authorized; commands.restart=false). Restart with `openclaw gateway restart` (operator.admin) or your service manager"
+                        );
+                    }
+                    // OpenClaw's restart signals: as `gateway.restart.request {}`.
+                    Sig::Restart(name) => {
                         let _ = gate.ask(openclaw_actors::ports::RestartAsk {
-                            reason: "SIGUSR1".to_owned(),
+                            reason: name.to_owned(),
                             wait: Duration::from_millis(
                                 openclaw_actors::ws_session::RESTART_WAIT_MS,
                             ),
@@ -1032,6 +1040,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
                     &ctl_tx,
                 )
                 .await;
+                // OpenClaw's CLI finds the gateway (and aims restarts) by the lock's port.
+                owner_lock.set_port(surface.port);
+                restart_gate.set_port(surface.port);
             }
         }
     }
@@ -1176,19 +1187,21 @@ fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
     }
 }
 
-/// SIGTERM, SIGINT and SIGUSR1, registered up front.
+/// SIGTERM, SIGINT, SIGUSR2 and SIGUSR1, registered up front.
 struct Signals {
     term: Option<tokio::signal::unix::Signal>,
     int: Option<tokio::signal::unix::Signal>,
     usr1: Option<tokio::signal::unix::Signal>,
+    usr2: Option<tokio::signal::unix::Signal>,
 }
 
 /// What a signal asks for.
 enum Sig {
     /// SIGTERM, SIGINT: stop.
     Stop,
-    /// SIGUSR1: restart the process (OpenClaw's restart signal).
-    Restart,
+    /// SIGUSR2 (OpenClaw's restart signal) or SIGUSR1 (what its CLI sends an unmanaged
+    /// gateway): restart the process.
+    Restart(&'static str),
 }
 
 impl Signals {
@@ -1198,6 +1211,7 @@ impl Signals {
             term: signal(SignalKind::terminate()).ok(),
             int: signal(SignalKind::interrupt()).ok(),
             usr1: signal(SignalKind::user_defined1()).ok(),
+            usr2: signal(SignalKind::user_defined2()).ok(),
         }
     }
 
@@ -1213,7 +1227,8 @@ impl Signals {
         tokio::select! {
             _ = one(self.term.as_mut()) => Sig::Stop,
             _ = one(self.int.as_mut()) => Sig::Stop,
-            _ = one(self.usr1.as_mut()) => Sig::Restart,
+            _ = one(self.usr2.as_mut()) => Sig::Restart("SIGUSR2"),
+            _ = one(self.usr1.as_mut()) => Sig::Restart("SIGUSR1"),
         }
     }
 }

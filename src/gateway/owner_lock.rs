@@ -57,6 +57,7 @@ pub struct Payload {
 pub struct OwnerLock {
     path: PathBuf,
     owner_id: String,
+    payload: Payload,
 }
 
 /// `<state>/tmp/openclaw-<uid>`, as OpenClaw's `resolveGatewayLockDir` (on the state dir's
@@ -199,20 +200,33 @@ impl OwnerLock {
             role: None,
             start_time: process_start_time(pid),
         };
-        let bytes = serde_json::to_vec(&payload).map_err(|e| StartError {
+        write(&path, &payload).map_err(|e| StartError {
             code: 1,
-            message: format!("cannot encode the gateway lock: {e}"),
+            message: format!(
+                "cannot write {}: {e}. Fix: make the state dir writable, or set OPENCLAW_STATE_DIR",
+                path.display()
+            ),
         })?;
-        openclaw_actors::store::write_atomic_mode(&path, &bytes, 0o600).map_err(|e| {
-            StartError {
-                code: 1,
-                message: format!(
-                    "cannot write {}: {e}. Fix: make the state dir writable, or set OPENCLAW_STATE_DIR",
-                    path.display()
-                ),
-            }
-        })?;
-        Ok(Self { path, owner_id })
+        Ok(Self {
+            path,
+            owner_id,
+            payload,
+        })
+    }
+
+    /// Says the gateway now listens on `port` (an in-process restart moved it), so
+    /// OpenClaw's CLI finds it there.
+    pub fn set_port(&mut self, port: u16) {
+        if self.payload.port == Some(port) {
+            return;
+        }
+        self.payload.port = Some(port);
+        if let Err(e) = write(&self.path, &self.payload) {
+            log::warn!(
+                "cannot rewrite {} with the new port {port}: {e}",
+                self.path.display()
+            );
+        }
     }
 
     /// This ownership's random id (the lock's `ownerId`).
@@ -232,6 +246,12 @@ impl Drop for OwnerLock {
     fn drop(&mut self) {
         self.release();
     }
+}
+
+/// Writes `payload` at `path` (mode 0600, atomically).
+fn write(path: &Path, payload: &Payload) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(payload).map_err(std::io::Error::other)?;
+    openclaw_actors::store::write_atomic_mode(path, &bytes, 0o600)
 }
 
 /// The lock at `path`, if there is a readable one (a missing, oversized or malformed file

@@ -16,7 +16,7 @@
 //! the new process takes when its configured port is 0 (picked by the OS).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::Duration;
 
 use openclaw_actors::Engine;
@@ -40,7 +40,7 @@ pub struct RestartGate {
     ctl: tokio::sync::mpsc::UnboundedSender<Control>,
     pid: u32,
     owner_id: String,
-    port: u16,
+    port: AtomicU16,
 }
 
 impl RestartGate {
@@ -55,8 +55,13 @@ impl RestartGate {
             ctl,
             pid: std::process::id(),
             owner_id: owner_id.to_owned(),
-            port,
+            port: AtomicU16::new(port),
         }
+    }
+
+    /// The gateway moved to `port` (an in-process restart of its listeners).
+    pub fn set_port(&self, port: u16) {
+        self.port.store(port, Ordering::Relaxed);
     }
 
     /// Schedules the restart (or joins the one scheduled). `Err((true, …))`: the caller
@@ -64,7 +69,7 @@ impl RestartGate {
     pub fn ask(&self, ask: RestartAsk) -> Result<RestartTicket, (bool, String)> {
         if let Some(t) = &ask.target {
             let ours = t.pid == u64::from(self.pid)
-                && t.port == self.port
+                && t.port == self.port.load(Ordering::Relaxed)
                 && openclaw_actors::auth::constant_time_eq(
                     t.owner_id.as_bytes(),
                     self.owner_id.as_bytes(),

@@ -5,11 +5,11 @@
 //
 // Env: PLAYWRIGHT_DIR (dir holding node_modules/playwright-core), UI_URL (the page, direct on
 // loopback), UI_REMOTE_URL (the page through a trusted proxy that adds X-Forwarded-For),
-// UI_REMOTE_IP (the address that proxy claims), UI_TOKEN, UI_NODE_ID, UI_SCREENSHOTS, and
-// UI_CONTROL_DIR (the script asks the test to restart the gateway by creating restart-now).
+// UI_REMOTE_IP (the address that proxy claims), UI_TOKEN, UI_NODE_ID and UI_SCREENSHOTS. The
+// page restarts the gateway itself (the Health tab's Restart button).
 
 import { createRequire } from "node:module";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 
 const env = (k) => {
@@ -31,7 +31,6 @@ const MODE = process.env.UI_MODE || "full";
 const NODE_ID = MODE === "full" ? env("UI_NODE_ID") : "";
 // "exec": an agent's shell command waits for approval; UI_EXEC_COMMAND is its text.
 const EXEC_COMMAND = MODE === "exec" ? env("UI_EXEC_COMMAND") : "";
-const CONTROL = MODE === "full" ? env("UI_CONTROL_DIR") : "";
 const STEP_TIMEOUT = 20000;
 mkdirSync(SHOTS, { recursive: true });
 
@@ -402,8 +401,15 @@ async function fullFlow() {
   await shot(local, "09c-health");
 
   step = "gateway restart";
-  writeFileSync(path.join(CONTROL, "restart-now"), "");
+  // The Health tab's button (gateway.restart.request): confirmed (the dialog handler in
+  // watch() clicks OK), the gateway restarts in place and the pages reconnect by themselves.
+  const restartConfirms = dialogs.filter((d) => d.type === "confirm").length;
+  await local.click("#gateway-restart");
   await expectText(local.locator("#banner"), /Gateway restarting — reconnecting/, "restart banner");
+  const restartAsked = dialogs.filter((d) => d.type === "confirm").slice(restartConfirms);
+  if (restartAsked.length !== 1 || !/^Restart the gateway\?/.test(restartAsked[0].message)) {
+    throw new Error(`the restart was not confirmed first: ${JSON.stringify(restartAsked)}`);
+  }
   await shot(local, "10-restarting");
   await local.locator('#conn-state[data-state="connected"]').waitFor({ timeout: 30000 });
   await local.locator("#banner").waitFor({ state: "hidden", timeout: STEP_TIMEOUT });

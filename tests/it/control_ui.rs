@@ -531,37 +531,14 @@ async fn browser_control_ui_end_to_end() {
         .env("UI_TOKEN", "T")
         .env("UI_NODE_ID", &node.node_id)
         .env("UI_PNG_B64", PNG_B64)
-        .env("UI_SCREENSHOTS", &shots)
-        .env("UI_CONTROL_DIR", home.path());
+        .env("UI_SCREENSHOTS", &shots);
+    let pid = gw.pid();
     let mut run = Background::spawn(cmd);
     let limit = Duration::from_secs(180);
     let deadline = Instant::now() + limit;
-    let restart = home.path().join("restart-now");
-    let mut restarted = false;
     let status = loop {
         if let Some(s) = run.try_status() {
             break s;
-        }
-        if !restarted && restart.exists() {
-            // The page asked for a restart: SIGTERM, then the same port and state dir.
-            restarted = true;
-            let port = gw.port;
-            gw.sigterm();
-            assert!(gw.wait_exit(Duration::from_secs(15)).success());
-            let dir = gw.take_dir();
-            gw = TestGateway::start_in(
-                dir,
-                &[
-                    "gateway",
-                    "run",
-                    "--port",
-                    &port.to_string(),
-                    "--token",
-                    "T",
-                ],
-                &[],
-                Some(CONFIG),
-            );
         }
         assert!(
             Instant::now() < deadline,
@@ -584,6 +561,15 @@ async fn browser_control_ui_end_to_end() {
         "{}",
         run.output()
     );
+    // The Health tab's button restarted the gateway in place: same process, a second start.
+    assert_eq!(gw.pid(), pid);
+    assert!(gw.running(), "the restart never exited the process");
+    let starts = gw
+        .stdout()
+        .lines()
+        .filter(|l| l.starts_with("listening on ws://127.0.0.1:"))
+        .count();
+    assert_eq!(starts, 2, "{}", gw.stdout());
     // The node really received the invoke the page sent.
     let seen = node.requests.borrow().clone();
     assert!(

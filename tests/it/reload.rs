@@ -236,6 +236,12 @@ async fn a_port_change_in_hybrid_restarts_in_process_and_answers_on_the_new_port
     let gw = TestGateway::start(&["gateway", "run"], &[], Some(&cfg(p1)));
     assert_eq!(gw.port, p1);
     let pid = gw.pid();
+    let lock = |gw: &TestGateway| -> Value {
+        serde_json::from_slice(&std::fs::read(gw.owner_lock_path()).expect("lock file"))
+            .expect("lock JSON")
+    };
+    let before = lock(&gw);
+    assert_eq!(before["port"], p1, "{before}");
     let (mut op, _) = WsClient::hello(p1, cli_params(OLD, ALL_OPERATOR)).await;
     // A socket still in its handshake is closed too, so it reconnects to the new listener.
     let (mut waiting, _) = WsClient::open_challenged(p1).await;
@@ -270,6 +276,22 @@ async fn a_port_change_in_hybrid_restarts_in_process_and_answers_on_the_new_port
     assert_eq!(
         (status, body.as_str()),
         (200, r#"{"ok":true,"status":"ready"}"#)
+    );
+    // OpenClaw's CLI finds the gateway by its lock file: it names the new port, same owner.
+    let after = lock(&gw);
+    assert_eq!(after["port"], p2, "{after}");
+    assert_eq!(after["ownerId"], before["ownerId"], "{after}");
+    assert_eq!(after["pid"], pid, "{after}");
+    // A restart aimed at the old port is not for this gateway any more.
+    let old_target = op2
+        .request(
+            "gateway.restart.request",
+            json!({"target": {"pid": pid, "ownerId": before["ownerId"], "port": p1}}),
+        )
+        .await;
+    assert_eq!(
+        old_target["error"]["message"], "target gateway no longer owns the active lock",
+        "{old_target}"
     );
 }
 

@@ -158,10 +158,10 @@ async fn a_restart_request_restarts_the_process_in_place_and_keeps_the_generated
         .count();
     assert_eq!(listening, 2, "{}", gw.stdout());
 
-    // SIGUSR1 (OpenClaw's restart signal) does the same.
-    gw.signal("USR1");
+    // SIGUSR2 (OpenClaw's restart signal) does the same.
+    gw.signal("USR2");
     let said = told_to_reconnect(&mut op).await;
-    assert_eq!(said["reason"], "gateway restarting: SIGUSR1", "{said}");
+    assert_eq!(said["reason"], "gateway restarting: SIGUSR2", "{said}");
     let (mut op, _) = reconnect(gw.port, cli_params(&token, ADMIN)).await;
     let (pid3, instance3) = process_of(&mut op).await;
     assert_eq!(pid3, pid);
@@ -266,4 +266,38 @@ async fn a_restart_waits_for_the_running_agent_turn_and_keeps_its_answer() {
         msgs[1]["content"][0]["text"], "finished before the restart",
         "{hist}"
     );
+}
+
+#[actix_web::test]
+async fn restart_signals_follow_commands_restart() {
+    // `commands.restart: false`: SIGUSR2 is logged and ignored, the run goes on.
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some("{commands: {restart: false}}"),
+    );
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ADMIN)).await;
+    let (_, instance) = process_of(&mut op).await;
+    gw.signal("USR2");
+    gw.wait_stderr_line(
+        &["SIGUSR2 restart ignored", "commands.restart=false"],
+        LIMIT,
+    );
+    assert_eq!(
+        process_of(&mut op).await.1,
+        instance,
+        "the same run, same socket"
+    );
+
+    // By default SIGUSR1 (what OpenClaw's CLI sends an unmanaged gateway) restarts it too.
+    let gw = TestGateway::with_token("T");
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ADMIN)).await;
+    let (pid, instance) = process_of(&mut op).await;
+    gw.signal("USR1");
+    let said = told_to_reconnect(&mut op).await;
+    assert_eq!(said["reason"], "gateway restarting: SIGUSR1", "{said}");
+    let (mut op, _) = reconnect(gw.port, cli_params("T", ADMIN)).await;
+    let (pid2, instance2) = process_of(&mut op).await;
+    assert_eq!(pid2, pid);
+    assert_ne!(instance2, instance);
 }

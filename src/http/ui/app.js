@@ -979,6 +979,19 @@
     }
   }
 
+  // gateway.restart.request (operator.admin): the gateway waits for its work, then restarts
+  // in place; the page reconnects by itself (close 1012).
+  async function restartGateway() {
+    let pre = null;
+    try { pre = await rpc("gateway.restart.preflight", {}); } catch (e) { /* asked below anyway */ }
+    const busy = pre && pre.safe === false ? `\n\n${pre.summary}: the restart waits for it (at most 5 minutes).` : "";
+    if (!window.confirm(`Restart the gateway?${busy}`)) return;
+    try {
+      const r = await rpc("gateway.restart.request", { reason: "control ui" });
+      banner(r.status === "deferred" ? `Restart scheduled: ${r.preflight && r.preflight.summary}` : "Gateway restarting — reconnecting…", "info");
+    } catch (e) { banner(`Cannot restart the gateway: ${e.message}`); }
+  }
+
   function refreshAll() { refreshSessions(); refreshNodes(); refreshApprovals(); refreshHealth(); }
 
   // ---------- tabs & wiring ----------
@@ -1008,6 +1021,7 @@
     $("chat-file").addEventListener("change", onFilesChosen);
     $("chat-input").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) sendChat(e); });
     $("load-history").addEventListener("click", loadHistory);
+    $("gateway-restart").addEventListener("click", restartGateway);
     $("invoke-node").addEventListener("change", fillCommands);
     $("invoke-form").addEventListener("submit", invoke);
     $("cron-form").addEventListener("submit", addCron);
