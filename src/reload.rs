@@ -158,6 +158,7 @@ pub fn classify(path: &str) -> Class {
         || under("bindings")
         || under("session")
         || under("commands.ownerAllowFrom")
+        || under("commands.restart")
     {
         return Class::Hot;
     }
@@ -847,6 +848,7 @@ mod tests {
     fn classification() {
         assert_eq!(classify("gateway.port"), Class::Listener);
         assert_eq!(classify("commands.ownerAllowFrom"), Class::Hot);
+        assert_eq!(classify("commands.restart"), Class::Hot);
         assert_eq!(classify("commands.native"), Class::Process);
         assert_eq!(classify("gateway.tls.certPath"), Class::Listener);
         assert_eq!(classify("gateway.auth.token"), Class::Hot);

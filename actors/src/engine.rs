@@ -56,6 +56,11 @@ pub struct EngineConfig {
     pub setup_urls: crate::setup_code::SetupUrls,
     /// `commands.ownerAllowFrom`: the owner's chat identities (`<channel>:<senderId>`).
     pub owners: Vec<String>,
+    /// `commands.restart` (default on): the owner's `/restart` and the restart signals.
+    pub restart_enabled: bool,
+    /// The chat message whose `/restart` restarted the process into this one (from the
+    /// restart's handoff): answered, not obeyed, when it comes back.
+    pub restarted_by: Option<String>,
     /// Proxies whose forwarding headers are trusted (`gateway.trustedProxies`: addresses
     /// and CIDR blocks).
     pub trusted_proxies: Vec<crate::auth::Cidr>,
@@ -120,6 +125,8 @@ impl EngineConfig {
             bind_addrs: Vec::new(),
             setup_urls: Default::default(),
             owners: Vec::new(),
+            restart_enabled: true,
+            restarted_by: None,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             auto_approve_local: true,

@@ -54,6 +54,8 @@ pub struct HotConfig {
     pub setup_urls: crate::setup_code::SetupUrls,
     /// `commands.ownerAllowFrom`: the owner's chat identities (`<channel>:<senderId>`).
     pub owners: Arc<Vec<String>>,
+    /// `commands.restart` (default on): the owner's `/restart` and the restart signals.
+    pub restart_enabled: bool,
 }
 
 impl HotConfig {
@@ -87,6 +89,7 @@ impl HotConfig {
             bind_addrs: config.bind_addrs.clone(),
             setup_urls: config.setup_urls.clone(),
             owners: Arc::new(config.owners.clone()),
+            restart_enabled: config.restart_enabled,
         }
     }
 }

@@ -853,6 +853,10 @@ pub struct RestartAsk {
     /// Fired once the caller's answer is queued: the restart waits for it (bounded), so the
     /// caller reads its answer before its socket closes.
     pub written: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// The chat message that asked (`/restart`'s [`crate::channel::InboundMessage::id`]):
+    /// it may come back to the restarted gateway (pending, or handed over again by the
+    /// chat service), which then answers it instead of restarting again.
+    pub origin: Option<String>,
 }
 
 /// OpenClaw's `{pid, ownerId, port}` of a gateway's lock file.

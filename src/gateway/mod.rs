@@ -288,6 +288,8 @@ pub struct Prepared {
     pub setup_urls: openclaw_actors::setup_code::SetupUrls,
     /// `commands.ownerAllowFrom`, checked and normalized.
     pub owners: Vec<String>,
+    /// `commands.restart` (default on).
+    pub restart_enabled: bool,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -499,6 +501,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         },
         conn_limits,
         owners,
+        restart_enabled: loaded.config.commands.as_ref().and_then(|c| c.restart) != Some(false),
         setup_urls: openclaw_actors::setup_code::SetupUrls {
             tls: gw.tls.enabled == Some(true),
             remote_url: gw.remote.url.clone(),
@@ -639,6 +642,7 @@ pub fn hot_config(
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
         setup_urls: p.setup_urls.clone(),
         owners: std::sync::Arc::new(p.owners.clone()),
+        restart_enabled: p.restart_enabled,
     }
 }
 
@@ -789,6 +793,8 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         bind_addrs: bound.iter().map(ToString::to_string).collect(),
         setup_urls: prepared.setup_urls.clone(),
         owners: prepared.owners.clone(),
+        restart_enabled: prepared.restart_enabled,
+        restarted_by: handoff.as_ref().and_then(|h| h.origin.clone()),
         trusted_proxies: prepared.trusted_proxies.clone(),
         allowed_origins: prepared.allowed_origins.clone(),
         auto_approve_local: prepared.auto_approve_local,
@@ -962,9 +968,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     {
         let tx = ctl_tx.clone();
         let gate = restart_gate.clone();
-        // `commands.restart: false` turns the restart signals off (OpenClaw's rule).
-        let signal_restarts =
-            loaded.config.commands.as_ref().and_then(|c| c.restart) != Some(false);
+        // `commands.restart: false` turns the restart signals off (OpenClaw's rule; the
+        // setting in force when the signal comes).
+        let shared = engine.shared.clone();
         actix_web::rt::spawn(async move {
             let mut signals = signals;
             loop {
@@ -973,7 +979,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
                         let _ = tx.send(Control::Stop);
                         break;
                     }
-                    Sig::Restart(name) if !signal_restarts => {
+                    Sig::Restart(name) if !shared.live.get().restart_enabled => {
                         log::warn!(
                             "{name} restart ignored (not authorized; commands.restart=false). Restart with `openclaw gateway restart` (operator.admin) or your service manager"
                         );
@@ -987,6 +993,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
                             ),
                             target: None,
                             written: None,
+                            origin: None,
                         });
                     }
                 }
@@ -1090,9 +1097,12 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     }
     owner_lock.release();
     if let Some(r) = restart_for {
-        if let Err(e) =
-            restart::write_handoff(&loaded.state_dir, generated.as_deref(), Some(surface.port))
-        {
+        if let Err(e) = restart::write_handoff(
+            &loaded.state_dir,
+            generated.as_deref(),
+            Some(surface.port),
+            restart_gate.origin(),
+        ) {
             log::error!(
                 "cannot write {}: {e}; the restarted gateway generates a new token",
                 restart::handoff_path(&loaded.state_dir).display()

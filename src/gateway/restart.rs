@@ -37,6 +37,8 @@ const ANSWER_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct RestartGate {
     scheduled: AtomicBool,
+    /// The chat message that asked for the scheduled restart.
+    origin: std::sync::Mutex<Option<String>>,
     ctl: tokio::sync::mpsc::UnboundedSender<Control>,
     pid: u32,
     owner_id: String,
@@ -52,11 +54,17 @@ impl RestartGate {
     ) -> Self {
         Self {
             scheduled: AtomicBool::new(false),
+            origin: std::sync::Mutex::new(None),
             ctl,
             pid: std::process::id(),
             owner_id: owner_id.to_owned(),
             port: AtomicU16::new(port),
         }
+    }
+
+    /// The chat message that asked for the scheduled restart, if one did.
+    pub fn origin(&self) -> Option<String> {
+        self.origin.lock().ok().and_then(|o| o.clone())
     }
 
     /// The gateway moved to `port` (an in-process restart of its listeners).
@@ -93,6 +101,9 @@ impl RestartGate {
                 ask.reason,
                 ask.wait.as_secs()
             );
+            if let Ok(mut o) = self.origin.lock() {
+                o.clone_from(&ask.origin);
+            }
             self.ctl
                 .send(Control::ScheduleRestart {
                     reason: ask.reason,
@@ -161,6 +172,9 @@ pub struct Handoff {
     /// The port it listened on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// The chat message whose `/restart` this was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// `<state>/gateway/restart-handoff.json`.
@@ -173,12 +187,14 @@ pub fn write_handoff(
     state_dir: &Path,
     token: Option<&str>,
     port: Option<u16>,
+    origin: Option<String>,
 ) -> std::io::Result<()> {
     let h = Handoff {
         pid: std::process::id(),
         written_at_ms: openclaw_actors::util::now_ms(),
         token: token.map(str::to_owned),
         port,
+        origin,
     };
     let bytes = serde_json::to_vec(&h).map_err(std::io::Error::other)?;
     openclaw_actors::store::write_atomic_mode(&handoff_path(state_dir), &bytes, 0o600)
@@ -238,6 +254,7 @@ mod tests {
             wait: Duration::ZERO,
             target,
             written: None,
+            origin: Some("telegram:default:7".into()),
         }
     }
 
@@ -247,6 +264,7 @@ mod tests {
         let gate = RestartGate::new(tx, "owner-1", 18789);
         let first = gate.ask(ask(None)).expect("scheduled");
         assert_eq!((first.pid, first.coalesced), (std::process::id(), false));
+        assert_eq!(gate.origin().as_deref(), Some("telegram:default:7"));
         let second = gate.ask(ask(None)).expect("joined");
         assert!(second.coalesced);
         assert!(matches!(rx.try_recv(), Ok(Control::ScheduleRestart { .. })));
@@ -289,7 +307,13 @@ mod tests {
     #[test]
     fn a_handoff_is_read_once_by_the_same_process_only() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write_handoff(dir.path(), Some("tok"), Some(4242)).expect("write");
+        write_handoff(
+            dir.path(),
+            Some("tok"),
+            Some(4242),
+            Some("telegram:default:9".into()),
+        )
+        .expect("write");
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(handoff_path(dir.path()))
             .expect("written")
@@ -298,6 +322,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let h = take_handoff(dir.path()).expect("ours");
         assert_eq!((h.token.as_deref(), h.port), (Some("tok"), Some(4242)));
+        assert_eq!(h.origin.as_deref(), Some("telegram:default:9"));
         assert!(take_handoff(dir.path()).is_none(), "read once");
 
         for h in [
@@ -306,12 +331,14 @@ mod tests {
                 written_at_ms: openclaw_actors::util::now_ms(),
                 token: Some("t".into()),
                 port: None,
+                origin: None,
             },
             Handoff {
                 pid: std::process::id(),
                 written_at_ms: openclaw_actors::util::now_ms() - 2 * HANDOFF_MAX_AGE_MS,
                 token: Some("t".into()),
                 port: None,
+                origin: None,
             },
         ] {
             let bytes = serde_json::to_vec(&h).expect("encode");

@@ -728,6 +728,8 @@ pub(crate) async fn start_run(
             model: header(req, "x-openclaw-model").map(str::to_owned),
             session_id: None,
             voice_wake_trigger: None,
+            // The gateway's secret is the owner's credential (see the module docs).
+            admin: true,
         })
         .await;
     match submitted {

@@ -627,10 +627,10 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (!m.is_empty()).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 12, "{menu:?}");
+    assert_eq!(menu.len(), 13, "{menu:?}");
     assert_eq!(menu[0].0, "new");
     let skill = |name: &str| {
-        menu[10..]
+        menu[11..]
             .iter()
             .find(|(c, _)| c == name)
             .map(|(_, d)| d.clone())
@@ -658,7 +658,7 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (tg.calls("setMyCommands") >= 2).then(|| tg.my_commands())
     })
     .await;
-    assert_eq!(menu.len(), 10, "{menu:?}");
+    assert_eq!(menu.len(), 11, "{menu:?}");
     assert!(
         !menu
             .iter()
@@ -695,7 +695,8 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "compact", "help"
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "compact",
+            "restart", "help"
         ]
     );
     drop(gw);
@@ -971,7 +972,8 @@ async fn commands_list_names_the_chat_commands() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "compact", "help"
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "compact",
+            "restart", "help"
         ]
     );
     let whoami = &commands[4];

@@ -301,3 +301,123 @@ async fn restart_signals_follow_commands_restart() {
     assert_eq!(pid2, pid);
     assert_ne!(instance2, instance);
 }
+
+/// The owner's `/restart` from Telegram restarts the gateway once; a non-owner is told how
+/// the operator would make them the owner; the `/restart` that comes back after the
+/// restart (a pending message) is answered, not obeyed again.
+#[actix_web::test]
+async fn the_owners_restart_command_restarts_once_and_others_are_refused() {
+    use crate::telegram_flow::{dm, poll_until, replies_to, wait_reply};
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let mut cfg: Value = serde_json::from_str(&config(&tg, None, json!({}))).expect("config");
+    cfg["commands"] = json!({"ownerAllowFrom": ["telegram:6501"]});
+    let gw = start_gateway(&cfg.to_string());
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ADMIN)).await;
+    let (pid, instance) = process_of(&mut op).await;
+
+    let theirs = dm(&tg, 6502, "/restart");
+    let refused = wait_reply(&tg, theirs, LIMIT).await;
+    assert_eq!(
+        refused.text(),
+        "You are not authorized to use this owner-only command. Ask the operator to run `openclaw config set commands.ownerAllowFrom '[\"telegram:6501\",\"telegram:6502\"]'` in a terminal to make this sender a command owner."
+    );
+    assert_eq!(process_of(&mut op).await.1, instance, "nothing restarted");
+
+    // (Telegram's confirmation of the answer may or may not reach the old process before
+    // the restart: both ends are fine, a restart loop is not.)
+    let mine = dm(&tg, 6501, "/restart");
+    let said = told_to_reconnect(&mut op).await;
+    assert_eq!(said["reason"], "gateway restarting: /restart", "{said}");
+    let (mut op, _) = reconnect(gw.port, cli_params(GW_TOKEN, ADMIN)).await;
+    let (pid2, instance2) = process_of(&mut op).await;
+    assert_eq!(pid2, pid);
+    assert_ne!(instance2, instance);
+    // Its answer, sent before the restart; and if the message comes back to the new
+    // process (pending, its delivery unconfirmed), "has restarted", not a second restart.
+    let answer = poll_until(LIMIT, "the answer to /restart", || {
+        replies_to(&tg, mine).into_iter().next()
+    })
+    .await;
+    assert!(
+        answer.text().starts_with("⚙️ Restarting the gateway"),
+        "{}",
+        answer.text()
+    );
+    let health = op.request("health", json!({})).await;
+    assert_eq!(
+        health["ok"], true,
+        "the same connection still works: {health}"
+    );
+    assert_eq!(process_of(&mut op).await.1, instance2, "restarted once");
+    for later in replies_to(&tg, mine).iter().skip(1) {
+        assert_eq!(later.text(), "✅ The gateway has restarted.");
+    }
+}
+
+/// An operator's `/restart` (`chat.send`): `operator.admin` is the owner; without it, a
+/// refusal; with `commands.restart: false`, disabled.
+#[actix_web::test]
+async fn an_operators_restart_command_needs_admin_and_commands_restart() {
+    use crate::agent_rpc::chat_turn;
+    let gw = TestGateway::with_token("T");
+    let (mut writer, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.read", "operator.write"]),
+    )
+    .await;
+    let fin = chat_turn(
+        &mut writer,
+        "restart-no-admin",
+        json!({"sessionKey": "main", "message": "/restart"}),
+    )
+    .await;
+    assert_eq!(
+        fin["message"]["content"][0]["text"],
+        "You are not authorized to use this owner-only command. Ask the operator to grant this Gateway client operator.admin access."
+    );
+    let (mut admin, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.admin", "operator.read", "operator.write"]),
+    )
+    .await;
+    let (pid, instance) = process_of(&mut admin).await;
+    let res = admin
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "/restart", "idempotencyKey": "restart-admin"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let said = told_to_reconnect(&mut admin).await;
+    assert_eq!(said["reason"], "gateway restarting: /restart", "{said}");
+    let (mut admin, _) = reconnect(
+        gw.port,
+        cli_params("T", &["operator.admin", "operator.read", "operator.write"]),
+    )
+    .await;
+    let (pid2, instance2) = process_of(&mut admin).await;
+    assert_eq!(pid2, pid);
+    assert_ne!(instance2, instance);
+
+    // `commands.restart: false`: disabled for everyone.
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some("{commands: {restart: false}}"),
+    );
+    let (mut admin, _) = WsClient::hello(
+        gw.port,
+        cli_params("T", &["operator.admin", "operator.read", "operator.write"]),
+    )
+    .await;
+    let fin = chat_turn(
+        &mut admin,
+        "restart-disabled",
+        json!({"sessionKey": "main", "message": "/restart"}),
+    )
+    .await;
+    assert_eq!(
+        fin["message"]["content"][0]["text"],
+        "⚠️ /restart is disabled (commands.restart=false)."
+    );
+}

@@ -3,7 +3,9 @@
 //! after the command becomes the new session's first message), `/stop` (or a bare "stop",
 //! "abort", "стоп", … as in OpenClaw's abort triggers) aborts the reply in progress,
 //! `/status` shows the session, the model and the nodes, `/whoami` (`/id`) shows the
-//! sender's ids for `allowFrom`, `/help` (`/commands`) lists them.
+//! sender's ids for `allowFrom`, `/help` (`/commands`) lists them, and the owner's
+//! `/restart` restarts the gateway process (`commands.ownerAllowFrom` in a chat,
+//! `operator.admin` for an operator; off with `commands.restart: false`).
 //!
 //! An operator's `chat.send` / `agent` takes them too (OpenClaw's TUI sends its
 //! `--message` and WebChat its input that way): the answer is the run's `chat` events, and
@@ -56,6 +58,8 @@ pub enum ChatCommand {
     Compact(String),
     /// `/think [level] [message]`, `/thinking`, `/t`: how hard the model thinks.
     Think(ThinkAsk),
+    /// `/restart`: the owner restarts the gateway process.
+    Restart,
 }
 
 /// What `/think` asks.
@@ -275,6 +279,8 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         ChatCommand::WhoAmI
     } else if name.eq_ignore_ascii_case("help") || name.eq_ignore_ascii_case("commands") {
         ChatCommand::Help
+    } else if name.eq_ignore_ascii_case("restart") {
+        ChatCommand::Restart
     } else {
         return None;
     };
@@ -383,6 +389,13 @@ pub const CATALOG: &[CommandEntry] = &[
         true,
     ),
     entry(
+        "restart",
+        &["/restart"],
+        "Restart the gateway (owner only)",
+        "management",
+        false,
+    ),
+    entry(
         "help",
         &["/help", "/commands"],
         "List the commands",
@@ -415,6 +428,7 @@ pub const MENU: &[(&str, &str)] = &[
         "compact",
         "Summarize the older conversation (text after it: what to focus on)",
     ),
+    ("restart", "Restart the gateway (owner only)"),
     ("help", "List the commands"),
 ];
 
@@ -431,6 +445,7 @@ const HELP: &str = "Chat commands:\n\
 /think off|minimal|low|medium|high|xhigh|default [message] — how hard the model thinks in this chat (with a message: for it only; /think: what is set)\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
+/restart — restart the gateway once its work is done (owner only)\n\
 /help — this text";
 
 /// `models.list`: the models a session may choose.
@@ -511,6 +526,11 @@ impl Registry {
                 None,
             ),
             ChatCommand::Think(ask) => (self.think_command(key, ask), None),
+            // Answered by `restart_command` (it needs to know who asked).
+            ChatCommand::Restart => (
+                "⚙️ /restart is for the owner's chats and operator.admin.".to_owned(),
+                None,
+            ),
             ChatCommand::Model(ask) => (self.model_command(key, ask), None),
             ChatCommand::Help => {
                 let text = match self.model.commands_help() {
@@ -897,6 +917,55 @@ impl Registry {
         lines.join("\n")
     }
 
+    /// `/restart`: `refusal` is `Some` when the sender is not the owner; `origin` is the
+    /// chat message that asked (`None`: an operator). The message whose `/restart`
+    /// restarted the process into this one may come back (a pending message, or handed over
+    /// again by the chat service): it is answered, not obeyed again.
+    fn restart_command(&mut self, refusal: Option<String>, origin: Option<&str>) -> String {
+        if !self.shared.live.get().restart_enabled {
+            return "⚠️ /restart is disabled (commands.restart=false).".to_owned();
+        }
+        if let Some(r) = refusal {
+            return r;
+        }
+        if origin.is_some() && origin == self.shared.config.restarted_by.as_deref() {
+            return "✅ The gateway has restarted.".to_owned();
+        }
+        let Some(ops) = self.shared.ops.get() else {
+            return "⚠️ Restart failed: this gateway cannot restart itself.".to_owned();
+        };
+        let ask = crate::ports::RestartAsk {
+            reason: "/restart".to_owned(),
+            wait: std::time::Duration::from_millis(crate::ws_session::RESTART_WAIT_MS),
+            target: None,
+            written: None,
+            origin: origin.map(str::to_owned),
+        };
+        match ops.restart(ask) {
+            Ok(t) if t.coalesced => {
+                "⚙️ A restart is already on its way; back in a few seconds.".to_owned()
+            }
+            Ok(_) => "⚙️ Restarting the gateway once the work in progress is done; back in a few seconds.".to_owned(),
+            Err((_, m)) => format!("⚠️ Restart failed: {m}"),
+        }
+    }
+
+    /// OpenClaw's refusal for a chat sender who is not in `commands.ownerAllowFrom`, with
+    /// the command that would make them the owner (`None`: they are).
+    fn owner_refusal(&self, inbound: &InboundMessage) -> Option<String> {
+        let me = format!("{}:{}", inbound.channel, inbound.sender_id);
+        let live = self.shared.live.get();
+        if live.owners.contains(&me) {
+            return None;
+        }
+        let mut owners: Vec<&str> = live.owners.iter().map(String::as_str).collect();
+        owners.push(&me);
+        let list = serde_json::to_string(&owners).unwrap_or_default();
+        Some(format!(
+            "You are not authorized to use this owner-only command. Ask the operator to run `openclaw config set commands.ownerAllowFrom '{list}'` in a terminal to make this sender a command owner."
+        ))
+    }
+
     /// `/approve` from a chat: only the sender who was asked, in that chat's channel account.
     fn approve_from_chat(
         &mut self,
@@ -972,6 +1041,12 @@ impl Registry {
         }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
+            deliver.do_send(inbound.answer(text));
+            return;
+        }
+        if command == ChatCommand::Restart {
+            let refusal = self.owner_refusal(&inbound);
+            let text = self.restart_command(refusal, Some(&inbound.id));
             deliver.do_send(inbound.answer(text));
             return;
         }
@@ -1054,17 +1129,26 @@ impl Registry {
             });
         }
         let sender = msg.sender;
-        let (text, _) = self.command_reply(&command, &key, None, || {
-            let mut lines = vec![
-                "🧭 Identity".to_owned(),
-                "Channel: gateway operator".to_owned(),
-                format!("Session: {key}"),
-            ];
-            if let Some(s) = &sender {
-                lines.push(format!("Sender: {s}"));
-            }
-            lines.join("\n")
+        let restart = (command == ChatCommand::Restart).then(|| {
+            let refusal = (!msg.admin).then(|| {
+                "You are not authorized to use this owner-only command. Ask the operator to grant this Gateway client operator.admin access.".to_owned()
+            });
+            self.restart_command(refusal, None)
         });
+        let (text, _) = match restart {
+            Some(text) => (text, None),
+            None => self.command_reply(&command, &key, None, || {
+                let mut lines = vec![
+                    "🧭 Identity".to_owned(),
+                    "Channel: gateway operator".to_owned(),
+                    format!("Session: {key}"),
+                ];
+                if let Some(s) = &sender {
+                    lines.push(format!("Sender: {s}"));
+                }
+                lines.join("\n")
+            }),
+        };
         let now = crate::util::now_ms();
         self.runs
             .record_answered(&msg.run_id, &key, text.clone(), now);
@@ -1148,6 +1232,14 @@ mod tests {
             reason,
             rest: rest.to_owned(),
         })
+    }
+
+    #[test]
+    fn restart_is_a_whole_message() {
+        assert_eq!(parse("/restart"), Some(ChatCommand::Restart));
+        assert_eq!(parse("/RESTART@mybot"), Some(ChatCommand::Restart));
+        assert_eq!(parse("/restart now"), None, "with words it is a message");
+        assert_eq!(parse("/restarting"), None);
     }
 
     #[test]

@@ -903,6 +903,9 @@ pub struct SubmitRun {
     /// `agent {voiceWakeTrigger}`: its route (`voicewake.routing.get`) picks the session
     /// over `session_key` (an agent's main session or none was asked for).
     pub voice_wake_trigger: Option<String>,
+    /// The caller holds `operator.admin` (OpenClaw's `senderIsOwner` for a gateway
+    /// client): owner-only chat commands (`/restart`).
+    pub admin: bool,
 }
 
 impl Handler<SubmitRun> for Registry {

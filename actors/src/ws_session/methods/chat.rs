@@ -148,7 +148,12 @@ impl WsSession {
             return self.respond_err(&id, &err, ctx);
         }
         let wait = p.wait;
+        let admin = call
+            .scopes
+            .iter()
+            .any(|s| s == crate::protocol::scopes::ADMIN);
         let fut = self.registry.send(SubmitRun {
+            admin,
             run_id: p.run_id,
             session_key: p.session_key,
             text: p.text,

@@ -236,6 +236,7 @@ impl WsSession {
                     wait: std::time::Duration::from_millis(p.wait_ms),
                     target: p.target.clone(),
                     written: Some(written_rx),
+                    origin: None,
                 })
                 .map_err(|(caller, m)| {
                     if caller {
