@@ -859,6 +859,29 @@ pub struct RestartAsk {
     pub origin: Option<String>,
 }
 
+/// Opened by the caller's session once its answer is queued; a restart that waits for it
+/// (see [`RestartAsk::written`]) goes ahead when it is opened or dropped.
+#[derive(Debug, Clone)]
+pub struct AnswerGate(std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>);
+
+impl AnswerGate {
+    /// A gate and what waits for it.
+    pub fn new() -> (Self, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (
+            Self(std::sync::Arc::new(std::sync::Mutex::new(Some(tx)))),
+            rx,
+        )
+    }
+
+    /// The answer is queued.
+    pub fn open(&self) {
+        if let Some(tx) = self.0.lock().ok().and_then(|mut g| g.take()) {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// OpenClaw's `{pid, ownerId, port}` of a gateway's lock file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestartTarget {

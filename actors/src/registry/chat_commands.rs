@@ -921,7 +921,13 @@ impl Registry {
     /// chat message that asked (`None`: an operator). The message whose `/restart`
     /// restarted the process into this one may come back (a pending message, or handed over
     /// again by the chat service): it is answered, not obeyed again.
-    fn restart_command(&mut self, refusal: Option<String>, origin: Option<&str>) -> String {
+    /// `written`: what the restart waits for before it starts (an operator's answer queued).
+    fn restart_command(
+        &mut self,
+        refusal: Option<String>,
+        origin: Option<&str>,
+        written: Option<tokio::sync::oneshot::Receiver<()>>,
+    ) -> String {
         if !self.shared.live.get().restart_enabled {
             return "⚠️ /restart is disabled (commands.restart=false).".to_owned();
         }
@@ -938,7 +944,7 @@ impl Registry {
             reason: "/restart".to_owned(),
             wait: std::time::Duration::from_millis(crate::ws_session::RESTART_WAIT_MS),
             target: None,
-            written: None,
+            written,
             origin: origin.map(str::to_owned),
         };
         match ops.restart(ask) {
@@ -1046,7 +1052,7 @@ impl Registry {
         }
         if command == ChatCommand::Restart {
             let refusal = self.owner_refusal(&inbound);
-            let text = self.restart_command(refusal, Some(&inbound.id));
+            let text = self.restart_command(refusal, Some(&inbound.id), None);
             deliver.do_send(inbound.answer(text));
             return;
         }
@@ -1126,14 +1132,19 @@ impl Registry {
                 run_id: msg.run_id,
                 session_key: key,
                 status: if started { "started" } else { "queued" },
+                answered: None,
             });
         }
         let sender = msg.sender;
+        // The restart waits until the caller's session has queued its answer.
+        let mut answered = None;
         let restart = (command == ChatCommand::Restart).then(|| {
             let refusal = (!msg.admin).then(|| {
                 "You are not authorized to use this owner-only command. Ask the operator to grant this Gateway client operator.admin access.".to_owned()
             });
-            self.restart_command(refusal, None)
+            let (gate, written) = crate::ports::AnswerGate::new();
+            answered = Some(gate);
+            self.restart_command(refusal, None, Some(written))
         });
         let (text, _) = match restart {
             Some(text) => (text, None),
@@ -1162,6 +1173,7 @@ impl Registry {
             run_id: msg.run_id,
             session_key: key,
             status: "started",
+            answered,
         })
     }
 

@@ -377,6 +377,7 @@ impl Handler<SubmitNodeRun> for Registry {
                 run_id: msg.run_id,
                 session_key: key,
                 status: "duplicate",
+                answered: None,
             });
         }
         let delivery = match msg.deliver {
@@ -432,6 +433,7 @@ impl Handler<SubmitNodeRun> for Registry {
             run_id: msg.run_id,
             session_key: key,
             status: if started { "started" } else { "queued" },
+            answered: None,
         })
     }
 }

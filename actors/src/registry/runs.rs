@@ -875,6 +875,9 @@ pub struct SubmitAck {
     pub session_key: String,
     /// `started`, `queued`, or for a repeated idempotency key `in_flight` / `accepted`.
     pub status: &'static str,
+    /// A command that restarts the gateway (`/restart`) waits for this: the session opens
+    /// it once the answer is queued.
+    pub answered: Option<crate::ports::AnswerGate>,
 }
 
 /// Sent by an operator session for `chat.send` and `agent`.
@@ -940,6 +943,7 @@ impl Handler<SubmitRun> for Registry {
                 run_id: msg.run_id,
                 session_key: r.session_key.clone(),
                 status,
+                answered: None,
             });
         }
         // A model asked for this run must be one to choose from.
@@ -970,6 +974,7 @@ impl Handler<SubmitRun> for Registry {
             run_id: msg.run_id,
             session_key: msg.session_key,
             status: if started { "started" } else { "queued" },
+            answered: None,
         })
     }
 }
@@ -1021,6 +1026,7 @@ impl Handler<SubmitCompaction> for Registry {
             run_id: msg.run_id,
             session_key: msg.session_key,
             status: if started { "started" } else { "queued" },
+            answered: None,
         })
     }
 }

@@ -175,17 +175,24 @@ impl WsSession {
                     Err(_) => return act.respond_err(&id, &gone(), ctx),
                 };
                 if !two_phase {
-                    return act.respond_ok(
+                    act.respond_ok(
                         &id,
                         &json!({"runId": ack.run_id, "status": ack.status, "sessionKey": ack.session_key}),
                         ctx,
                     );
+                    if let Some(gate) = &ack.answered {
+                        gate.open();
+                    }
+                    return;
                 }
                 act.respond_ok(
                     &id,
                     &json!({"runId": ack.run_id, "status": "accepted", "acceptedAt": now_ms(), "sessionKey": ack.session_key}),
                     ctx,
                 );
+                if let Some(gate) = &ack.answered {
+                    gate.open();
+                }
                 let wait_fut = act.registry.send(WaitRun {
                     run_id: ack.run_id.clone(),
                     timeout: wait,
