@@ -421,3 +421,68 @@ async fn an_operators_restart_command_needs_admin_and_commands_restart() {
         "⚠️ /restart is disabled (commands.restart=false)."
     );
 }
+
+/// The `/restart` comes back to the restarted gateway when Telegram's confirmation of its
+/// answer never reached the old process (it stays pending): the new process answers it and
+/// does not restart again. The restart is held back by a running turn, so the pending
+/// state is seen before it happens.
+#[actix_web::test]
+async fn a_restart_command_that_comes_back_is_answered_not_obeyed_again() {
+    use crate::telegram_flow::{dm, poll_until, replies_to, wait_status};
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value = serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config");
+    cfg["commands"] = json!({"ownerAllowFrom": ["telegram:6601"]});
+    let gw = start_gateway(&cfg.to_string());
+    let (mut op, _) = WsClient::hello(
+        gw.port,
+        cli_params(GW_TOKEN, &["operator.admin", "operator.write"]),
+    )
+    .await;
+    let (pid, instance) = process_of(&mut op).await;
+
+    // A turn that runs until it is stopped holds the restart back.
+    ai.push(FakeReply::text("never sent").delayed(Duration::from_secs(120)));
+    dm(&tg, 6603, "take your time");
+    ai.wait_requests_async(1, LIMIT).await;
+
+    tg.hold_send_responses(true);
+    let mine = dm(&tg, 6601, "/restart");
+    poll_until(LIMIT, "the answer to /restart", || {
+        replies_to(&tg, mine).into_iter().next()
+    })
+    .await;
+    // Both messages pending: the turn's, and the /restart whose answer is unconfirmed.
+    wait_status(&gw, LIMIT, "two pending messages", |a| {
+        a["pendingInbound"] == 2
+    })
+    .await;
+    let pre = op.request("gateway.restart.preflight", json!({})).await;
+    assert_eq!(pre["payload"]["safe"], false, "{pre}");
+
+    // The turn is stopped: the restart goes ahead.
+    let stop = op
+        .request(
+            "chat.abort",
+            json!({"sessionKey": "agent:main:telegram:direct:6603"}),
+        )
+        .await;
+    assert_eq!(stop["ok"], true, "{stop}");
+    let said = told_to_reconnect(&mut op).await;
+    assert_eq!(said["reason"], "gateway restarting: /restart", "{said}");
+    // Released once the new process serves: the old one never learns of the delivery.
+    let (mut op, _) = reconnect(gw.port, cli_params(GW_TOKEN, ADMIN)).await;
+    tg.hold_send_responses(false);
+    let (pid2, instance2) = process_of(&mut op).await;
+    assert_eq!(pid2, pid);
+    assert_ne!(instance2, instance);
+    let answers = poll_until(LIMIT, "the /restart answered again", || {
+        let r = replies_to(&tg, mine);
+        (r.len() >= 2).then_some(r)
+    })
+    .await;
+    assert!(answers[0].text().starts_with("⚙️ Restarting the gateway"));
+    assert_eq!(answers[1].text(), "✅ The gateway has restarted.");
+    wait_status(&gw, LIMIT, "nothing pending", |a| a["pendingInbound"] == 0).await;
+    assert_eq!(process_of(&mut op).await.1, instance2, "restarted once");
+}
