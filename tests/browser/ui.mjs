@@ -392,6 +392,17 @@ async function fullFlow() {
   await expectText(local.locator("#banner"), /Cannot add the job: .*minute/, "bad expression refused");
   await expectText(local.locator("#cron-body"), /No scheduled jobs/, "still empty");
 
+  step = "usage";
+  // The fixture's two answers (tests/it/control_ui.rs): today's priced, yesterday's not.
+  await local.click('.tabs button[data-tab="usage"]');
+  await expectText(local.locator("#usage-summary"), /Tokens\s*1,180/, "the total tokens");
+  await expectText(local.locator("#usage-summary"), /Cost\s*\$0\.0123/, "the total cost");
+  await expectText(local.locator("#usage-summary"), /Answers without prices\s*1/, "the unpriced answer");
+  const usageRows = local.locator("#usage-body tr");
+  await expectText(usageRows.nth(0), /1,000\s*150\s*20\s*0\s*1,170\s*\$0\.0123/, "today's row");
+  await expectText(usageRows.nth(1), /7\s*3\s*0\s*0\s*10\s*n\/a/, "yesterday's row");
+  await shot(local, "09d-usage");
+
   step = "health";
   await local.click('.tabs button[data-tab="health"]');
   await expectText(local.locator("#health-summary"), /Status\s*ok/, "health");

@@ -514,6 +514,23 @@ async fn browser_control_ui_end_to_end() {
         &[],
         Some(CONFIG),
     );
+    // What the Usage tab shows: two answers' usage in a transcript (today's priced,
+    // yesterday's not), as the agent records them.
+    {
+        let now = crate::support::now_ms();
+        let day = 86_400_000u64;
+        let lines = [
+            json!({"type": "message", "role": "assistant", "content": "x", "ts": now,
+                "usage": {"input": 1000, "output": 150, "cacheRead": 20, "cacheWrite": 0, "totalTokens": 1170,
+                    "cost": {"input": 0.01, "output": 0.0022, "cacheRead": 0.0001, "cacheWrite": 0.0, "total": 0.0123}}}),
+            json!({"type": "message", "role": "assistant", "content": "y", "ts": now - day,
+                "usage": {"input": 7, "output": 3, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 10}}),
+        ];
+        let dir = gw.dir.path().join("agents/main/sessions");
+        std::fs::create_dir_all(&dir).expect("sessions dir");
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(dir.join("usage-fixture.jsonl"), text).expect("usage fixture");
+    }
     let key = random_key();
     let node = FakeNode::connect(gw.port, &key, "T", &["system.which"], always(Action::Echo)).await;
     let proxy = forwarding_proxy(gw.port, REMOTE_IP).await;

@@ -979,6 +979,35 @@
     }
   }
 
+  // ---------- usage ----------
+  // usage.cost (operator.read): the days with model calls, newest first, and the totals.
+  const fmtInt = (n) => Number(n || 0).toLocaleString("en-US");
+  const fmtUsd = (n, priced) => (priced ? `$${Number(n || 0).toFixed(4)}` : "n/a");
+  async function refreshUsage() {
+    if (!connected) return;
+    try {
+      const u = await rpc("usage.cost", { days: 30, agentScope: "all" });
+      const t = u.totals || {};
+      const unpriced = Number(t.missingCostEntries || 0);
+      const dl = $("usage-summary"); dl.replaceChildren();
+      const rows = [["Tokens", fmtInt(t.totalTokens)], ["Input / output", `${fmtInt(t.input)} / ${fmtInt(t.output)}`],
+        ["Cost", Number(t.totalCost || 0) > 0 || !unpriced ? fmtUsd(t.totalCost, true) : "n/a (no prices configured)"]];
+      if (unpriced) rows.push(["Answers without prices", fmtInt(unpriced)]);
+      if (u.cacheStatus && u.cacheStatus.status === "partial") rows.push(["Note", "partial: too many transcripts to read them all"]);
+      for (const [k, v] of rows) dl.append(el("dt", { text: k }), el("dd", { text: v }));
+      const body = $("usage-body"); body.replaceChildren();
+      const days = (u.daily || []).filter((d) => Number(d.totalTokens || 0) > 0).reverse();
+      for (const d of days) {
+        const priced = Number(d.totalCost || 0) > 0 || !Number(d.missingCostEntries || 0);
+        body.append(el("tr", { "data-day": String(d.date) },
+          el("td", { text: String(d.date) }), el("td", { text: fmtInt(d.input) }), el("td", { text: fmtInt(d.output) }),
+          el("td", { text: fmtInt(d.cacheRead) }), el("td", { text: fmtInt(d.cacheWrite) }),
+          el("td", { text: fmtInt(d.totalTokens) }), el("td", { text: fmtUsd(d.totalCost, priced) })));
+      }
+      if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 7, class: "muted", text: "No model calls in the last 30 days." })));
+    } catch (e) { banner(`Cannot read usage: ${e.message}`); }
+  }
+
   // gateway.restart.request (operator.admin): the gateway waits for its work, then restarts
   // in place; the page reconnects by itself (close 1012).
   async function restartGateway() {
@@ -1004,6 +1033,7 @@
     for (const b of document.querySelectorAll(".tabs button")) b.setAttribute("aria-selected", String(b.dataset.tab === name));
     for (const p of document.querySelectorAll(".panel")) p.hidden = p.dataset.panel !== name;
     if (name === "cron") refreshCron();
+    if (name === "usage") refreshUsage();
     if (name === "agent" && !agentShown) {
       refreshAgentFiles();
       // The open file may have changed meanwhile: shown as it is now.
@@ -1014,7 +1044,7 @@
 
   document.addEventListener("DOMContentLoaded", async () => {
     for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => selectTab(b.dataset.tab));
-    const refreshers = { sessions: refreshSessions, nodes: refreshNodes, cron: refreshCron, approvals: refreshApprovals, agent: refreshAgentFiles, health: refreshHealth };
+    const refreshers = { sessions: refreshSessions, nodes: refreshNodes, cron: refreshCron, approvals: refreshApprovals, agent: refreshAgentFiles, usage: refreshUsage, health: refreshHealth };
     for (const b of document.querySelectorAll("[data-refresh]")) b.addEventListener("click", () => refreshers[b.dataset.refresh]());
     $("chat-form").addEventListener("submit", sendChat);
     $("chat-attach").addEventListener("click", () => $("chat-file").click());
