@@ -288,6 +288,15 @@ async fn restart_signals_follow_commands_restart() {
         instance,
         "the same run, same socket"
     );
+    // Turned on again in the config file: applied without a restart, the next signal
+    // restarts.
+    crate::support::replace_file(&gw.config_path(), "{commands: {restart: true}}");
+    gw.wait_stderr_line(&["config reloaded from", "commands.restart"], LIMIT);
+    gw.signal("USR2");
+    let said = told_to_reconnect(&mut op).await;
+    assert_eq!(said["reason"], "gateway restarting: SIGUSR2", "{said}");
+    let (mut op, _) = reconnect(gw.port, cli_params("T", ADMIN)).await;
+    assert_ne!(process_of(&mut op).await.1, instance);
 
     // By default SIGUSR1 (what OpenClaw's CLI sends an unmanaged gateway) restarts it too.
     let gw = TestGateway::with_token("T");
