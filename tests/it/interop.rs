@@ -86,6 +86,17 @@ impl RealCli {
         cmd
     }
 
+    /// `openclaw <args…>` sharing a gateway's state dir and its config file
+    /// (`<state>/openclaw.json`), as on the gateway's host (it finds the gateway by the lock
+    /// file), with `token` in the environment.
+    fn on_host(&self, state: &Path, token: &str, args: &[&str]) -> CliOutput {
+        let mut cmd = self.command(args);
+        cmd.env("OPENCLAW_STATE_DIR", state)
+            .env("OPENCLAW_CONFIG_PATH", state.join("openclaw.json"))
+            .env("OPENCLAW_GATEWAY_TOKEN", token);
+        run_bounded(cmd, REAL_CLI_TIMEOUT)
+    }
+
     /// The offline guard's log of blocked non-loopback lookups, for diagnostics.
     fn guard_log(&self) -> String {
         std::fs::read_to_string(self.home.path().join("offline-guard.log")).unwrap_or_default()
@@ -1785,16 +1796,9 @@ fn real_cli_finds_our_gateway_by_its_lock_file() {
                   models: [{id: "qwen", name: "Qwen", contextWindow: 32000, input: ["text", "image"]}]}}}}"#,
         ),
     );
-    let state = gw.dir.path().to_path_buf();
-    let config = state.join("openclaw.json");
     // The CLI shares the gateway's state dir and config, as on the gateway's host.
-    let oc = |args: &[&str]| {
-        let mut cmd = cli.command(args);
-        cmd.env("OPENCLAW_STATE_DIR", &state)
-            .env("OPENCLAW_CONFIG_PATH", &config)
-            .env("OPENCLAW_GATEWAY_TOKEN", "T");
-        run_bounded(cmd, REAL_CLI_TIMEOUT)
-    };
+    let state = gw.dir.path().to_path_buf();
+    let oc = |args: &[&str]| cli.on_host(&state, "T", args);
     let out = oc(&["models", "list", "--json"]);
     assert_eq!(out.code, Some(0), "{out}");
     let v = out.json();
@@ -2576,14 +2580,7 @@ async fn real_cli_gateway_restart_restarts_ours_in_place() {
     );
     assert_eq!(gw.port, port);
     let state = gw.dir.path().to_path_buf();
-    let config = state.join("openclaw.json");
-    let oc = |args: &[&str]| {
-        let mut cmd = cli.command(args);
-        cmd.env("OPENCLAW_STATE_DIR", &state)
-            .env("OPENCLAW_CONFIG_PATH", &config)
-            .env("OPENCLAW_GATEWAY_TOKEN", "T");
-        run_bounded(cmd, REAL_CLI_TIMEOUT)
-    };
+    let oc = |args: &[&str]| cli.on_host(&state, "T", args);
     let admin = || cli_params("T", &["operator.admin"]);
     let (mut op, _) = WsClient::hello(port, admin()).await;
     let (pid, first) = process_of(&mut op).await;

@@ -13,6 +13,8 @@ use crate::support::{CliHome, TestGateway, WsClient, cli_params, error_of};
 use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, start_gateway};
 
 const ADMIN: &[&str] = &["operator.admin"];
+/// An admin who also chats.
+const ADMIN_RW: &[&str] = &["operator.admin", "operator.read", "operator.write"];
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// Connects to `port` once the gateway listens again (bounded); the client and `hello-ok`.
@@ -200,14 +202,7 @@ async fn a_restart_waits_for_the_running_agent_turn_and_keeps_its_answer() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
-    let (mut op, _) = WsClient::hello(
-        gw.port,
-        cli_params(
-            GW_TOKEN,
-            &["operator.admin", "operator.read", "operator.write"],
-        ),
-    )
-    .await;
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ADMIN_RW)).await;
     ai.push(FakeReply::text("finished before the restart").delayed(Duration::from_secs(2)));
     let res = op
         .request(
@@ -384,11 +379,7 @@ async fn an_operators_restart_command_needs_admin_and_commands_restart() {
         fin["message"]["content"][0]["text"],
         "You are not authorized to use this owner-only command. Ask the operator to grant this Gateway client operator.admin access."
     );
-    let (mut admin, _) = WsClient::hello(
-        gw.port,
-        cli_params("T", &["operator.admin", "operator.read", "operator.write"]),
-    )
-    .await;
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ADMIN_RW)).await;
     let (pid, instance) = process_of(&mut admin).await;
     let res = admin
         .request(
@@ -399,11 +390,7 @@ async fn an_operators_restart_command_needs_admin_and_commands_restart() {
     assert_eq!(res["ok"], true, "{res}");
     let said = told_to_reconnect(&mut admin).await;
     assert_eq!(said["reason"], "gateway restarting: /restart", "{said}");
-    let (mut admin, _) = reconnect(
-        gw.port,
-        cli_params("T", &["operator.admin", "operator.read", "operator.write"]),
-    )
-    .await;
+    let (mut admin, _) = reconnect(gw.port, cli_params("T", ADMIN_RW)).await;
     let (pid2, instance2) = process_of(&mut admin).await;
     assert_eq!(pid2, pid);
     assert_ne!(instance2, instance);
@@ -414,11 +401,7 @@ async fn an_operators_restart_command_needs_admin_and_commands_restart() {
         &[],
         Some("{commands: {restart: false}}"),
     );
-    let (mut admin, _) = WsClient::hello(
-        gw.port,
-        cli_params("T", &["operator.admin", "operator.read", "operator.write"]),
-    )
-    .await;
+    let (mut admin, _) = WsClient::hello(gw.port, cli_params("T", ADMIN_RW)).await;
     let fin = chat_turn(
         &mut admin,
         "restart-disabled",
