@@ -1110,6 +1110,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         }
         drop(state_lock);
         log::info!("stopped; starting again ({r})");
+        log::logger().flush();
         let e = restart::exec_self();
         log::error!(
             "cannot start the gateway again: {e}. Exiting with status 1 so a supervisor (Docker's restart policy, systemd) starts it"

@@ -56,8 +56,9 @@ async fn the_stability_ring_records_turns_failures_lockouts_and_big_frames() {
     let p = gw.port;
     let (mut op, _) = WsClient::hello(p, cli_params(GW_TOKEN, ALL_OPERATOR)).await;
 
-    // At start: one memory sample, with the process's resident size.
-    let samples = records(&mut op, "diagnostic.memory.sample").await;
+    // At start: one memory sample, with the process's resident size (taken when the
+    // registry starts, which may be just after the listener answers).
+    let samples = wait_records(&mut op, "diagnostic.memory.sample", 1).await;
     assert_eq!(samples.len(), 1, "{samples:?}");
     assert!(
         samples[0]["memory"]["rssBytes"].as_u64().unwrap_or(0) > 1_000_000,
