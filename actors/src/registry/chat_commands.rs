@@ -959,11 +959,11 @@ impl Registry {
     /// OpenClaw's refusal for a chat sender who is not in `commands.ownerAllowFrom`, with
     /// the command that would make them the owner (`None`: they are).
     fn owner_refusal(&self, inbound: &InboundMessage) -> Option<String> {
-        let me = format!("{}:{}", inbound.channel, inbound.sender_id);
-        let live = self.shared.live.get();
-        if live.owners.contains(&me) {
+        let me = super::session_events::owner_key(&inbound.channel, &inbound.sender_id.to_string());
+        if self.is_owner(&me) {
             return None;
         }
+        let live = self.shared.live.get();
         let mut owners: Vec<&str> = live.owners.iter().map(String::as_str).collect();
         owners.push(&me);
         let list = serde_json::to_string(&owners).unwrap_or_default();

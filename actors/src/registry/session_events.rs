@@ -299,8 +299,7 @@ impl Handler<TranscriptGrew> for Registry {
         let agent_id = crate::agents::key_agent(key);
         let sender_is_owner = msg.sender.as_ref().map(|s| {
             let (channel, id) = s.split_once(':').unwrap_or((s, ""));
-            let s = format!("{}:{id}", channel.to_ascii_lowercase());
-            self.shared.live.get().owners.contains(&s)
+            self.is_owner(&owner_key(channel, id))
         });
         for line in &msg.lines {
             let Some(message) = super::runs::HistoryMessage::shown(line) else {
@@ -404,5 +403,18 @@ impl Handler<DescribeSession> for Registry {
 
     fn handle(&mut self, msg: DescribeSession, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.session_row(&msg.key))
+    }
+}
+
+/// A chat sender's identity as `commands.ownerAllowFrom` lists it: `<channel>:<senderId>`,
+/// the channel lowercased (as the config's entries are).
+pub(super) fn owner_key(channel: &str, sender_id: &str) -> String {
+    format!("{}:{sender_id}", channel.to_ascii_lowercase())
+}
+
+impl Registry {
+    /// Whether `key` ([`owner_key`]) is in `commands.ownerAllowFrom` now.
+    pub(super) fn is_owner(&self, key: &str) -> bool {
+        self.shared.live.get().owners.iter().any(|o| o == key)
     }
 }

@@ -131,14 +131,13 @@ impl WsSession {
     /// the run's outcome under the same id).
     fn submit_run(&mut self, call: Call, p: SubmitParams, ctx: &mut Context<Self>) {
         let id = call.id;
+        let admin = call
+            .scopes
+            .iter()
+            .any(|s| s == crate::protocol::scopes::ADMIN);
         // Another model for a run is the admin's choice (the real CLI connects as admin for
         // `openclaw agent --model`).
-        if p.model.is_some()
-            && !call
-                .scopes
-                .iter()
-                .any(|s| s == crate::protocol::scopes::ADMIN)
-        {
+        if p.model.is_some() && !admin {
             let err = ErrorShape::missing_scope(crate::protocol::scopes::ADMIN);
             return self.respond_err(&id, &err, ctx);
         }
@@ -148,10 +147,6 @@ impl WsSession {
             return self.respond_err(&id, &err, ctx);
         }
         let wait = p.wait;
-        let admin = call
-            .scopes
-            .iter()
-            .any(|s| s == crate::protocol::scopes::ADMIN);
         let fut = self.registry.send(SubmitRun {
             admin,
             run_id: p.run_id,
