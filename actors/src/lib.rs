@@ -48,6 +48,7 @@
 
 pub mod agent_run;
 pub mod agents;
+pub mod audit;
 pub mod auth;
 pub mod channel;
 pub mod compaction;

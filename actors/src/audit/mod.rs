@@ -1,0 +1,652 @@
+//! # The audit ledger (OpenClaw's `logging.audit`): what ran, never what was said
+//!
+//! A bounded, metadata-only record of agent runs, their tool actions and (opt-in) the chat
+//! messages they answered, so an owner can ask afterwards "which agent ran, when, how did it
+//! end, and which tools (a node's `system.run`, the host's `exec`) did it call", the question
+//! a chat message that made a device run a command raises. OpenClaw's `audit.activity.list`
+//! and `audit.list` read it (`openclaw audit`).
+//!
+//! What a record holds: identity (agent, session key, run id), ordering, timing, action,
+//! status and closed outcome codes. Never prompts, message text, tool arguments or results,
+//! command output or error text. Tool call ids are kept only as their SHA-256; chat account,
+//! conversation, message, target and sender ids only as installation-local keyed pseudonyms
+//! (`hmac-sha256:v1:<keyId>:<digest>`, OpenClaw's derivation) whose key stays on disk
+//! ([`key`]); exports never carry it. That is correlation, not anonymity: whoever reads the
+//! state directory has the key.
+//!
+//! Writes are best-effort and never delay a run: the [`Recorder`] hands a record to the
+//! ledger's own thread through a bounded queue ([`MAX_PENDING`]; beyond it records are
+//! dropped and counted, with a warning); the thread appends and syncs each batch
+//! ([`ledger`]). Records older than 30 days are never returned and their files are deleted;
+//! at most [`ledger::MAX_ROWS`] rows are kept. `logging.audit.enabled` (default on) and
+//! `logging.audit.messages` (`off` (default), `direct`, `all`) apply live.
+
+pub mod key;
+pub mod ledger;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+
+pub use ledger::{ListFilter, ListPage};
+
+/// Records waiting for the ledger's thread at most (OpenClaw's `MAX_PENDING_AUDIT_EVENTS`).
+pub const MAX_PENDING: usize = 4096;
+
+/// `logging.audit.messages`: which chat messages are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageMode {
+    /// None (the default).
+    #[default]
+    Off,
+    /// Only messages of direct (private) conversations.
+    Direct,
+    /// Direct, group and channel messages.
+    All,
+}
+
+impl MessageMode {
+    /// `off`, `direct`, `all`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(Self::Off),
+            "direct" => Some(Self::Direct),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    /// Whether a message of a conversation of this kind is recorded.
+    pub fn records(self, kind: ConversationKind) -> bool {
+        match self {
+            Self::Off => false,
+            Self::Direct => kind == ConversationKind::Direct,
+            Self::All => true,
+        }
+    }
+}
+
+/// `logging.audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// `enabled` (default `true`): record new events.
+    pub enabled: bool,
+    /// `messages` (default `off`).
+    pub messages: MessageMode,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            messages: MessageMode::Off,
+        }
+    }
+}
+
+/// How a run ended, as the ledger names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Answered.
+    Succeeded,
+    /// The model or the gateway failed it.
+    Failed,
+    /// Stopped (`/stop`, `chat.abort`, shutdown).
+    Cancelled,
+    /// Stopped at `agents.defaults.timeoutSeconds`.
+    TimedOut,
+}
+
+impl RunEnd {
+    fn status(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Self::Succeeded => ("succeeded", None),
+            Self::Failed => ("failed", Some("run_failed")),
+            Self::Cancelled => ("cancelled", Some("run_cancelled")),
+            Self::TimedOut => ("timed_out", Some("run_timed_out")),
+        }
+    }
+}
+
+/// How a tool action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolEnd {
+    /// It did what it was asked.
+    Succeeded,
+    /// It failed.
+    Failed,
+    /// The run was stopped while it ran.
+    Cancelled,
+    /// It did not finish in time (a node's `TIMEOUT`, an `exec` timeout).
+    TimedOut,
+    /// A policy refused it before it ran (tool policy, exec approvals, a node's allowlist,
+    /// the owner's denial).
+    Blocked,
+}
+
+impl ToolEnd {
+    fn status(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Self::Succeeded => ("succeeded", None),
+            Self::Failed => ("failed", Some("tool_failed")),
+            Self::Cancelled => ("cancelled", Some("tool_cancelled")),
+            Self::TimedOut => ("timed_out", Some("tool_timed_out")),
+            Self::Blocked => ("blocked", Some("tool_blocked")),
+        }
+    }
+
+    /// How a tool's result object says it ended: `ok: true`; a refusal (`denied: true`, a
+    /// node command refused before it reached the node); a timeout (`timedOut: true`, a
+    /// node's `TIMEOUT`); otherwise a failure.
+    pub fn of_result(result: &Value) -> Self {
+        if result.get("ok") == Some(&Value::Bool(true)) {
+            return Self::Succeeded;
+        }
+        if result.get("denied") == Some(&Value::Bool(true)) {
+            return Self::Blocked;
+        }
+        if result.get("timedOut") == Some(&Value::Bool(true)) {
+            return Self::TimedOut;
+        }
+        match result
+            .get("error")
+            .and_then(|e| e.get("code"))
+            .and_then(Value::as_str)
+        {
+            Some("TIMEOUT") => Self::TimedOut,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// Which conversation a chat message belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationKind {
+    /// A private chat with one person.
+    Direct,
+    /// A group.
+    Group,
+    /// A broadcast channel.
+    Channel,
+    /// Not known.
+    Unknown,
+}
+
+impl ConversationKind {
+    /// Of a Telegram chat type (`private`, `group`, `supergroup`, `channel`).
+    pub fn of_chat_type(t: &str) -> Self {
+        match t {
+            "private" => Self::Direct,
+            "group" | "supergroup" => Self::Group,
+            "channel" => Self::Channel,
+            _ => Self::Unknown,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Group => "group",
+            Self::Channel => "channel",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// Who and what a run event is about.
+#[derive(Debug, Clone)]
+pub struct RunIds {
+    /// The agent.
+    pub agent_id: String,
+    /// The session key.
+    pub session_key: String,
+    /// The run id.
+    pub run_id: String,
+}
+
+/// A chat message's identities, pseudonymized on the ledger's thread before they are
+/// written (never stored raw).
+#[derive(Debug, Clone, Default)]
+pub struct MessageIds {
+    /// Channel (`telegram`).
+    pub channel: String,
+    /// Channel account.
+    pub account: String,
+    /// Conversation (chat id).
+    pub conversation: String,
+    /// The platform message id (inbound: the user's; outbound: the first one sent).
+    pub message: Option<String>,
+    /// Sender (inbound).
+    pub sender: Option<String>,
+    /// Where a reply went (outbound).
+    pub target: Option<String>,
+}
+
+/// How an inbound chat message's processing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundEnd {
+    /// Answered (`completed`).
+    Completed,
+    /// Its run was stopped (`skipped`, `reply_operation_aborted`).
+    Aborted,
+    /// Its run failed (`failed`).
+    Failed,
+}
+
+/// How an outbound reply's delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundEnd {
+    /// The platform took it (`sent`).
+    Sent,
+    /// Nothing to show (a silent answer: `suppressed`, `no_visible_payload`).
+    Suppressed,
+    /// The platform refused it or could not be reached (`failed`, stage `platform_send`).
+    Failed,
+}
+
+/// One record on its way to the ledger: the event without its ledger fields (sequence,
+/// event id, schema version, redaction), plus the raw message identities to pseudonymize.
+#[derive(Debug)]
+pub struct Pending {
+    pub(crate) event: Map<String, Value>,
+    pub(crate) refs: Option<MessageIds>,
+}
+
+pub(crate) enum Cmd {
+    Record(Box<Pending>),
+    /// Answers once every record queued before it is on disk.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Hands records to the ledger (cheap to clone; every clone feeds the same thread).
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: SyncSender<Cmd>,
+    enabled: AtomicBool,
+    /// [`MessageMode`] as 0 off, 1 direct, 2 all.
+    messages: AtomicU8,
+    dropped: AtomicU64,
+    /// The ledger, also read by queries.
+    ledger: Arc<Mutex<ledger::Ledger>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recorder")
+    }
+}
+
+fn mode_code(m: MessageMode) -> u8 {
+    match m {
+        MessageMode::Off => 0,
+        MessageMode::Direct => 1,
+        MessageMode::All => 2,
+    }
+}
+
+impl Recorder {
+    /// The ledger under `<state_dir>/audit`, written by its own thread (started here; it
+    /// ends when the last clone is dropped). Nothing is created on disk before the first
+    /// record.
+    pub fn start(state_dir: &Path, settings: AuditSettings) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(MAX_PENDING);
+        let ledger = Arc::new(Mutex::new(ledger::Ledger::new(state_dir.join("audit"))));
+        let writer = ledger.clone();
+        let spawned = std::thread::Builder::new()
+            .name("audit-ledger".into())
+            .spawn(move || write_loop(&rx, &writer));
+        if let Err(e) = spawned {
+            log::warn!("audit ledger: cannot start its thread ({e}); nothing is recorded");
+        }
+        Self {
+            inner: Arc::new(Inner {
+                tx,
+                enabled: AtomicBool::new(settings.enabled),
+                messages: AtomicU8::new(mode_code(settings.messages)),
+                dropped: AtomicU64::new(0),
+                ledger,
+            }),
+        }
+    }
+
+    /// Applies changed `logging.audit` settings (from the next record on).
+    pub fn configure(&self, settings: AuditSettings) {
+        self.inner
+            .enabled
+            .store(settings.enabled, Ordering::Relaxed);
+        self.inner
+            .messages
+            .store(mode_code(settings.messages), Ordering::Relaxed);
+    }
+
+    /// Whether new events are recorded (`logging.audit.enabled`).
+    pub fn enabled(&self) -> bool {
+        self.inner.enabled.load(Ordering::Relaxed)
+    }
+
+    fn message_mode(&self) -> MessageMode {
+        match self.inner.messages.load(Ordering::Relaxed) {
+            1 => MessageMode::Direct,
+            2 => MessageMode::All,
+            _ => MessageMode::Off,
+        }
+    }
+
+    /// Whether a message of a conversation of this kind would be recorded now.
+    pub fn records_messages(&self, kind: ConversationKind) -> bool {
+        self.enabled() && self.message_mode().records(kind)
+    }
+
+    fn push(&self, pending: Pending) {
+        match self.inner.tx.try_send(Cmd::Record(Box::new(pending))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                let n = self.inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n == 1 || n.is_multiple_of(1000) {
+                    log::warn!(
+                        "audit ledger: {n} record(s) dropped so far: more than {MAX_PENDING} were waiting for the disk"
+                    );
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// A run started.
+    pub fn run_started(&self, ids: &RunIds, at: u64) {
+        if !self.enabled() {
+            return;
+        }
+        let mut e = run_fields(ids, "agent_run", 1, at);
+        e.insert("action".into(), json!("agent.run.started"));
+        e.insert("status".into(), json!("started"));
+        self.push(Pending {
+            event: e,
+            refs: None,
+        });
+    }
+
+    /// A run ended; `source_sequence`: the run's event number (after its tool events).
+    pub fn run_finished(&self, ids: &RunIds, end: RunEnd, source_sequence: u64, at: u64) {
+        if !self.enabled() {
+            return;
+        }
+        let mut e = run_fields(ids, "agent_run", source_sequence, at);
+        e.insert("action".into(), json!("agent.run.finished"));
+        let (status, code) = end.status();
+        e.insert("status".into(), json!(status));
+        if let Some(c) = code {
+            e.insert("errorCode".into(), json!(c));
+        }
+        self.push(Pending {
+            event: e,
+            refs: None,
+        });
+    }
+
+    /// A tool action started or (`end`) finished. The call id is kept as its SHA-256; a
+    /// name outside the model-facing contract (`[A-Za-z0-9_:.-]{1,64}`) as `unknown`.
+    pub fn tool(
+        &self,
+        ids: &RunIds,
+        call_id: &str,
+        name: &str,
+        end: Option<ToolEnd>,
+        source_sequence: u64,
+        at: u64,
+    ) {
+        if !self.enabled() {
+            return;
+        }
+        let mut e = run_fields(ids, "tool_action", source_sequence, at);
+        if !call_id.is_empty() {
+            e.insert("toolCallId".into(), json!(tool_call_ref(call_id)));
+        }
+        e.insert("toolName".into(), json!(tool_name(name)));
+        match end {
+            None => {
+                e.insert("action".into(), json!("tool.action.started"));
+                e.insert("status".into(), json!("started"));
+            }
+            Some(end) => {
+                e.insert("action".into(), json!("tool.action.finished"));
+                let (status, code) = end.status();
+                e.insert("status".into(), json!(status));
+                if let Some(c) = code {
+                    e.insert("errorCode".into(), json!(c));
+                }
+            }
+        }
+        self.push(Pending {
+            event: e,
+            refs: None,
+        });
+    }
+
+    /// An inbound chat message's processing ended (recorded only as
+    /// `logging.audit.messages` says).
+    #[allow(clippy::too_many_arguments)]
+    pub fn inbound(
+        &self,
+        ids: MessageIds,
+        kind: ConversationKind,
+        end: InboundEnd,
+        run: Option<&RunIds>,
+        duration_ms: u64,
+        result_count: u64,
+        at: u64,
+    ) {
+        if !self.records_messages(kind) {
+            return;
+        }
+        let mut e = message_fields("inbound_message", &ids.channel, kind, run, at);
+        e.insert("action".into(), json!("message.inbound.processed"));
+        e.insert("direction".into(), json!("inbound"));
+        let (status, outcome) = match end {
+            InboundEnd::Completed => ("succeeded", "completed"),
+            InboundEnd::Aborted => ("blocked", "skipped"),
+            InboundEnd::Failed => ("failed", "failed"),
+        };
+        e.insert("status".into(), json!(status));
+        e.insert("outcome".into(), json!(outcome));
+        match end {
+            InboundEnd::Aborted => {
+                e.insert("reasonCode".into(), json!("reply_operation_aborted"));
+            }
+            InboundEnd::Failed => {
+                e.insert("errorCode".into(), json!("message_processing_failed"));
+            }
+            InboundEnd::Completed => {}
+        }
+        e.insert("durationMs".into(), json!(duration_ms));
+        e.insert("resultCount".into(), json!(result_count));
+        self.push(Pending {
+            event: e,
+            refs: Some(ids),
+        });
+    }
+
+    /// A reply's delivery ended (recorded only as `logging.audit.messages` says).
+    #[allow(clippy::too_many_arguments)]
+    pub fn outbound(
+        &self,
+        ids: MessageIds,
+        kind: ConversationKind,
+        end: OutboundEnd,
+        run: Option<&RunIds>,
+        media: bool,
+        duration_ms: u64,
+        result_count: u64,
+        at: u64,
+    ) {
+        if !self.records_messages(kind) {
+            return;
+        }
+        let mut e = message_fields("outbound_message", &ids.channel, kind, run, at);
+        e.insert("action".into(), json!("message.outbound.finished"));
+        e.insert("direction".into(), json!("outbound"));
+        match end {
+            OutboundEnd::Sent => {
+                e.insert("status".into(), json!("succeeded"));
+                e.insert("outcome".into(), json!("sent"));
+                e.insert(
+                    "deliveryKind".into(),
+                    json!(if media { "media" } else { "text" }),
+                );
+            }
+            OutboundEnd::Suppressed => {
+                e.insert("status".into(), json!("blocked"));
+                e.insert("outcome".into(), json!("suppressed"));
+                e.insert("reasonCode".into(), json!("no_visible_payload"));
+            }
+            OutboundEnd::Failed => {
+                e.insert("status".into(), json!("failed"));
+                e.insert("outcome".into(), json!("failed"));
+                e.insert("errorCode".into(), json!("message_delivery_failed"));
+                e.insert("failureStage".into(), json!("platform_send"));
+                e.insert(
+                    "deliveryKind".into(),
+                    json!(if media { "media" } else { "text" }),
+                );
+            }
+        }
+        e.insert("durationMs".into(), json!(duration_ms));
+        e.insert("resultCount".into(), json!(result_count));
+        self.push(Pending {
+            event: e,
+            refs: Some(ids),
+        });
+    }
+
+    /// Waits (at most `timeout`) until every record queued so far is on disk (shutdown).
+    pub fn flush(&self, timeout: std::time::Duration) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let deadline = std::time::Instant::now() + timeout;
+        let mut cmd = Cmd::Flush(tx);
+        loop {
+            match self.inner.tx.try_send(cmd) {
+                Ok(()) => break,
+                Err(TrySendError::Full(c)) if std::time::Instant::now() < deadline => {
+                    cmd = c;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(_) => return false,
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        rx.recv_timeout(left).is_ok()
+    }
+
+    /// One page of the ledger, newest first (blocking: call it off the async workers).
+    pub fn list(&self, filter: &ListFilter, now: u64) -> Result<ListPage, String> {
+        let mut ledger = match self.inner.ledger.lock() {
+            Ok(l) => l,
+            Err(p) => p.into_inner(),
+        };
+        ledger.list(filter, now)
+    }
+}
+
+fn write_loop(rx: &Receiver<Cmd>, ledger: &Mutex<ledger::Ledger>) {
+    // A batch: what is queued when the thread wakes (bounded), one sync for all of it.
+    const BATCH: usize = 256;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let mut waiters = Vec::new();
+        {
+            let mut l = match ledger.lock() {
+                Ok(l) => l,
+                Err(p) => p.into_inner(),
+            };
+            for cmd in batch {
+                match cmd {
+                    Cmd::Record(p) => l.append(*p),
+                    Cmd::Flush(w) => waiters.push(w),
+                }
+            }
+            l.sync();
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+}
+
+fn run_fields(ids: &RunIds, kind: &str, source_sequence: u64, at: u64) -> Map<String, Value> {
+    let mut e = Map::new();
+    e.insert("eventType".into(), json!(kind));
+    e.insert("sourceSequence".into(), json!(source_sequence.max(1)));
+    e.insert("occurredAt".into(), json!(at));
+    e.insert("kind".into(), json!(kind));
+    e.insert(
+        "actor".into(),
+        json!({"type": "agent", "id": non_empty(&ids.agent_id)}),
+    );
+    e.insert("agentId".into(), json!(non_empty(&ids.agent_id)));
+    if !ids.session_key.is_empty() {
+        e.insert("sessionKey".into(), json!(ids.session_key));
+    }
+    e.insert("runId".into(), json!(non_empty(&ids.run_id)));
+    e
+}
+
+fn message_fields(
+    event_type: &str,
+    channel: &str,
+    kind: ConversationKind,
+    run: Option<&RunIds>,
+    at: u64,
+) -> Map<String, Value> {
+    let mut e = Map::new();
+    e.insert("eventType".into(), json!(event_type));
+    e.insert("sourceSequence".into(), json!(1));
+    e.insert("occurredAt".into(), json!(at));
+    e.insert("kind".into(), json!("message"));
+    e.insert("channel".into(), json!(non_empty(channel)));
+    e.insert("conversationKind".into(), json!(kind.as_str()));
+    if let Some(r) = run {
+        e.insert("agentId".into(), json!(non_empty(&r.agent_id)));
+        e.insert("runId".into(), json!(non_empty(&r.run_id)));
+    }
+    e
+}
+
+fn non_empty(s: &str) -> &str {
+    if s.is_empty() { "unknown" } else { s }
+}
+
+/// A tool name as the ledger keeps it: OpenClaw's model-facing name contract, else
+/// `unknown` (a model may name anything; the ledger never stores arbitrary text).
+pub fn tool_name(name: &str) -> &str {
+    let t = name.trim();
+    let ok = !t.is_empty()
+        && t.len() <= 64
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'.' | b'-'));
+    if ok { t } else { "unknown" }
+}
+
+/// `sha256:<hex>` of a tool call id (OpenClaw's fingerprint).
+pub fn tool_call_ref(id: &str) -> String {
+    use sha2::Digest as _;
+    format!(
+        "sha256:{}",
+        crate::identity::hex(&sha2::Sha256::digest(id.as_bytes()))
+    )
+}
+
+#[cfg(test)]
+mod tests;
