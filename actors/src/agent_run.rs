@@ -123,6 +123,77 @@ pub struct AgentRun {
     compaction: Compaction,
     /// Compactions made so far, and the context's size.
     stats: Rc<RunStats>,
+    /// Where the run's start, end and tool actions are recorded (none: not recorded).
+    audit: Option<Rc<RunAudit>>,
+    /// Set when the run was stopped at its deadline.
+    timed_out: Rc<std::cell::Cell<bool>>,
+}
+
+/// A run's audit records ([`crate::audit`]): its events numbered in order.
+pub(crate) struct RunAudit {
+    rec: crate::audit::Recorder,
+    ids: crate::audit::RunIds,
+    seq: std::cell::Cell<u64>,
+}
+
+impl RunAudit {
+    fn next(&self) -> u64 {
+        let n = self.seq.get() + 1;
+        self.seq.set(n);
+        n
+    }
+
+    /// A tool action starts; its end is recorded by the guard (cancelled if it is dropped
+    /// unfinished: the run was stopped while the tool ran).
+    fn tool(self: &Rc<Self>, call_id: &str, name: &str) -> ToolAudit {
+        self.rec
+            .tool(&self.ids, call_id, name, None, self.next(), now_ms());
+        ToolAudit {
+            run: self.clone(),
+            call_id: call_id.to_owned(),
+            name: name.to_owned(),
+            done: false,
+        }
+    }
+}
+
+/// A tool action in progress, for the audit ledger.
+struct ToolAudit {
+    run: Rc<RunAudit>,
+    call_id: String,
+    name: String,
+    done: bool,
+}
+
+impl ToolAudit {
+    fn end(mut self, end: crate::audit::ToolEnd) {
+        self.done = true;
+        let r = &self.run;
+        r.rec.tool(
+            &r.ids,
+            &self.call_id,
+            &self.name,
+            Some(end),
+            r.next(),
+            now_ms(),
+        );
+    }
+}
+
+impl Drop for ToolAudit {
+    fn drop(&mut self) {
+        if !self.done {
+            let r = &self.run;
+            r.rec.tool(
+                &r.ids,
+                &self.call_id,
+                &self.name,
+                Some(crate::audit::ToolEnd::Cancelled),
+                r.next(),
+                now_ms(),
+            );
+        }
+    }
 }
 
 /// How a run compacts its session's context.
@@ -188,6 +259,8 @@ impl AgentRun {
             search: None,
             compaction: Compaction::default(),
             stats: Rc::default(),
+            audit: None,
+            timed_out: Rc::default(),
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
@@ -249,6 +322,22 @@ impl AgentRun {
         self
     }
 
+    /// Records the run in the audit ledger as a run of `agent_id` (when the ledger records).
+    pub fn with_audit(mut self, rec: &crate::audit::Recorder, agent_id: &str) -> Self {
+        self.audit = rec.enabled().then(|| {
+            Rc::new(RunAudit {
+                rec: rec.clone(),
+                ids: crate::audit::RunIds {
+                    agent_id: agent_id.to_owned(),
+                    session_key: self.req.session_key.clone(),
+                    run_id: self.req.run_id.clone(),
+                },
+                seq: std::cell::Cell::new(0),
+            })
+        });
+        self
+    }
+
     /// Compacts the session's context with these settings.
     pub fn with_compaction(mut self, compaction: Compaction) -> Self {
         self.compaction = compaction;
@@ -296,6 +385,17 @@ impl AgentRun {
                 "error"
             }
         };
+        let run_end = match &outcome {
+            LoopOutcome::Done(..) | LoopOutcome::Recorded(..) | LoopOutcome::Notice(..) => {
+                crate::audit::RunEnd::Succeeded
+            }
+            LoopOutcome::Aborted => crate::audit::RunEnd::Cancelled,
+            LoopOutcome::Failed(..) if self.timed_out.get() => crate::audit::RunEnd::TimedOut,
+            LoopOutcome::Failed(..) => crate::audit::RunEnd::Failed,
+        };
+        if let Some(a) = &self.audit {
+            a.rec.run_finished(&a.ids, run_end, a.next(), now_ms());
+        }
         crate::stability::record(
             crate::stability::Record::of("run.completed")
                 .channel(self.req.origin.channel_code())
@@ -442,6 +542,29 @@ impl AgentRun {
             .filter(|_| status == RunStatus::Ok)
             .map(|d| (d, shown.to_owned()));
         let user_write = self.user_write.borrow_mut().take();
+        // The chat message and its reply, for the audit ledger (`logging.audit.messages`).
+        let message_audit = match (&self.audit, &self.req.origin) {
+            (Some(a), RunOrigin::Channel { inbound, .. }) => {
+                let kind = crate::audit::ConversationKind::of_chat_type(&inbound.chat_type);
+                a.rec.records_messages(kind).then(|| {
+                    let ids = crate::audit::MessageIds {
+                        channel: inbound.channel.clone(),
+                        account: inbound.account_id.clone(),
+                        conversation: inbound.chat_id.to_string(),
+                        message: Some(inbound.message_id.to_string()),
+                        sender: Some(inbound.sender_id.to_string()),
+                        target: None,
+                    };
+                    (a.clone(), kind, ids)
+                })
+            }
+            _ => None,
+        };
+        let inbound_end = match run_end {
+            crate::audit::RunEnd::Succeeded => crate::audit::InboundEnd::Completed,
+            crate::audit::RunEnd::Cancelled => crate::audit::InboundEnd::Aborted,
+            _ => crate::audit::InboundEnd::Failed,
+        };
         async move {
             // The user's line went to the store first (even if the run was aborted after
             // that). If it could not be written, it goes with the run's last lines.
@@ -454,6 +577,7 @@ impl AgentRun {
                 lines.insert(0, line);
                 retried_user = 1;
             }
+            let sending = now_ms();
             let delivery = deliver.map(|(to, reply)| to.send(reply));
             // Synced even with no lines of its own: the user's line, or a rerun's recorded
             // answer that a killed process left in the page cache.
@@ -504,13 +628,53 @@ impl AgentRun {
                 }
                 outcome.delivery = Some(status);
             }
-            if let Some(d) = delivery {
-                match d.await {
-                    Ok(Ok(_)) => {}
+            let delivered = match delivery {
+                Some(d) => Some(match d.await {
+                    Ok(Ok(sent)) => (crate::audit::OutboundEnd::Sent, sent),
                     // Nothing to send was the point.
-                    Ok(Err(crate::channel::ChannelError::EmptyText)) if silent => {}
-                    Ok(Err(e)) => log::warn!("run {run_id}: reply not delivered: {e}"),
-                    Err(e) => log::warn!("run {run_id}: channel unavailable: {e}"),
+                    Ok(Err(crate::channel::ChannelError::EmptyText)) if silent => {
+                        (crate::audit::OutboundEnd::Suppressed, Vec::new())
+                    }
+                    Ok(Err(e)) => {
+                        log::warn!("run {run_id}: reply not delivered: {e}");
+                        (crate::audit::OutboundEnd::Failed, Vec::new())
+                    }
+                    Err(e) => {
+                        log::warn!("run {run_id}: channel unavailable: {e}");
+                        (crate::audit::OutboundEnd::Failed, Vec::new())
+                    }
+                }),
+                None => None,
+            };
+            if let Some((a, kind, ids)) = message_audit {
+                let now = now_ms();
+                let replies = delivered.as_ref().map_or(0, |(_, sent)| sent.len() as u64);
+                a.rec.inbound(
+                    ids.clone(),
+                    kind,
+                    inbound_end,
+                    Some(&a.ids),
+                    now.saturating_sub(started_at),
+                    u64::from(replies > 0),
+                    now,
+                );
+                if let Some((end, sent)) = delivered {
+                    let out = crate::audit::MessageIds {
+                        message: sent.first().map(ToString::to_string),
+                        sender: None,
+                        target: Some(ids.conversation.clone()),
+                        ..ids
+                    };
+                    a.rec.outbound(
+                        out,
+                        kind,
+                        end,
+                        Some(&a.ids),
+                        !outcome.media.is_empty(),
+                        now.saturating_sub(sending),
+                        replies,
+                        now,
+                    );
                 }
             }
             // The reply is out: the memory flush due after it runs now, still holding the
@@ -831,6 +995,10 @@ impl Actor for AgentRun {
                 .channel(self.req.origin.channel_code())
                 .model_label(&self.model.primary()),
         );
+        if let Some(a) = &self.audit {
+            a.rec.run_started(&a.ids, self.started_at);
+            a.seq.set(1);
+        }
         let registry = self.registry.clone();
         let store = self.store.clone();
         let model = self.model.clone();
@@ -851,8 +1019,11 @@ impl Actor for AgentRun {
         let search = self.search.clone();
         let compaction = self.compaction.clone();
         let stats = self.stats.clone();
+        let audit = self.audit.clone();
+        let timed_out = self.timed_out.clone();
         let fut = async move {
             let deps = RunDeps {
+                audit,
                 compaction,
                 stats,
                 registry,
@@ -877,6 +1048,7 @@ impl Actor for AgentRun {
                 Some(d) => match tokio::time::timeout(d, run).await {
                     Ok((outcome, tail, flush)) => (outcome, Some(tail), flush),
                     Err(_) => {
+                        timed_out.set(true);
                         log::warn!(
                             "run {run_id} stopped after {} s (agents.defaults.timeoutSeconds)",
                             d.as_secs()
@@ -1510,6 +1682,7 @@ fn recorded_answer(history: &[Value], run_id: &str) -> Option<(String, Vec<Media
 
 /// What a run talks to besides its own state.
 struct RunDeps {
+    audit: Option<Rc<RunAudit>>,
     registry: Addr<Registry>,
     store: Addr<StoreActor>,
     model: Rc<dyn ChatModel>,
@@ -1557,6 +1730,7 @@ async fn run_loop(
     user_write: UserWrite,
 ) -> (LoopOutcome, Vec<Value>, Option<FlushJob>) {
     let RunDeps {
+        audit,
         registry,
         store,
         model,
@@ -1843,6 +2017,7 @@ async fn run_loop(
         stream: &stream,
         workspace: workspace.as_ref().map(|w| (w, scope)),
         offered: &offered,
+        audit: audit.as_ref(),
     };
     let mut recovery = Recovery {
         compactor: &compactor,
@@ -2193,6 +2368,8 @@ struct ConverseCtx<'a> {
         crate::workspace::Scope,
     )>,
     offered: &'a Offered,
+    /// The run's audit records.
+    audit: Option<&'a Rc<RunAudit>>,
 }
 
 /// One file or memory tool call, on a blocking thread (the workspace is on disk).
@@ -2245,6 +2422,7 @@ async fn converse(
         stream,
         workspace,
         offered,
+        audit,
     } = *c;
     // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
     let sender = req.origin.policy_sender();
@@ -2339,6 +2517,7 @@ async fn converse(
                     "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
             });
             let name = call.function.name.as_str();
+            let audited = audit.map(|a| a.tool(&call.id, name));
             let result = if name == "exec"
                 && let Some(access) = &offered.exec
             {
@@ -2384,6 +2563,9 @@ async fn converse(
                 };
                 run_tool(&ctx, &call, &mut taken).await
             };
+            if let Some(a) = audited {
+                a.end(crate::audit::ToolEnd::of_result(&result));
+            }
             let text = tool_result_text(&result);
             tool_seq += 1;
             registry.do_send(Broadcast {
@@ -2591,8 +2773,12 @@ async fn run_tool(ctx: &ToolCtx<'_>, call: &ToolCall, taken: &mut Taken) -> Valu
                     res
                 }
                 Ok(Err(e)) => {
-                    json!({"ok": false, "nodeId": node_id, "command": command,
-                        "error": tool_error(&e)})
+                    let mut out = json!({"ok": false, "nodeId": node_id, "command": command,
+                        "error": tool_error(&e)});
+                    if e.refused() {
+                        out["denied"] = json!(true);
+                    }
+                    out
                 }
                 Err(_) => json!({"ok": false, "error": "gateway is shutting down"}),
             }

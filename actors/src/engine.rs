@@ -100,6 +100,8 @@ pub struct EngineConfig {
     /// The agents (`agents.entries` and `bindings`); `None`: the single agent `main` with
     /// [`Self::workspace`] and [`Self::tools`].
     pub agents: Option<std::sync::Arc<crate::agents::Roster>>,
+    /// `logging.audit`: the audit ledger's settings.
+    pub audit: crate::audit::AuditSettings,
 }
 
 impl EngineConfig {
@@ -144,6 +146,11 @@ impl EngineConfig {
             web_fetch: Default::default(),
             web_search: Default::default(),
             agents: None,
+            // Tests share the temporary directory: nothing recorded unless a test asks.
+            audit: crate::audit::AuditSettings {
+                enabled: false,
+                ..Default::default()
+            },
         }
     }
 }
@@ -289,6 +296,8 @@ pub struct Shared {
     pub tailscale_url: std::sync::OnceLock<String>,
     /// Single-use join URLs' payloads (`GET /j/<shortcode>`).
     pub join_codes: crate::setup_code::JoinCodes,
+    /// The audit ledger (`audit.*` read it; runs and channels record into it).
+    pub audit: crate::audit::Recorder,
 }
 
 /// The address of the [`crate::cron::CronService`] (a newtype: `Shared` is `Debug`).
@@ -459,6 +468,7 @@ impl Engine {
         }
         let store = StoreActor::start(config.state_dir.clone());
         let live = crate::hot::LiveSettings::new(crate::hot::HotConfig::of(&config));
+        let audit = crate::audit::Recorder::start(&config.state_dir, config.audit);
         let hello_view = crate::registry::hello_view::HelloView::new(config.auth.rate_limit);
         let health_view = crate::protocol::health::HealthView::new(
             &config.state_dir,
@@ -484,6 +494,7 @@ impl Engine {
             cron: std::sync::OnceLock::new(),
             tailscale_url: std::sync::OnceLock::new(),
             join_codes: Default::default(),
+            audit,
         });
         let model: Rc<dyn ChatModel> = deps
             .model

@@ -560,6 +560,12 @@ fn fail(error: impl Into<String>) -> Value {
     json!({"ok": false, "error": error.into()})
 }
 
+/// A refusal: nothing ran because a policy said no (`denied`, the audit ledger's
+/// `blocked`; the model reads it as well).
+fn deny(error: impl Into<String>) -> Value {
+    json!({"ok": false, "denied": true, "error": error.into()})
+}
+
 /// A variable name as a shell takes it: 1–256 of `A-Za-z0-9_`, not starting with a digit
 /// (an `exec` call's `env`, a skill's `env`).
 pub fn valid_env_name(name: &str) -> bool {
@@ -721,7 +727,7 @@ pub async fn run(ctx: &CallCtx<'_>, access: &ExecAccess, arguments: &str) -> Val
         (configured, ExecHost::Auto) => configured,
         (configured, call) if configured == call => call,
         (configured, call) => {
-            return fail(format!(
+            return deny(format!(
                 "exec host not allowed: host={} was asked, but tools.exec.host is {}",
                 call.name(),
                 configured.name()
@@ -817,7 +823,7 @@ async fn run_on_gateway(
         } else {
             "exec on the gateway host is only for the owner's private sessions (not group chats, open DMs, or cron jobs made from a chat)".to_owned()
         };
-        return fail(why);
+        return deny(why);
     };
     let cwd = match &args.workdir {
         None => access.workdir.clone(),
@@ -829,7 +835,7 @@ async fn run_on_gateway(
     let agent = crate::agents::key_agent(ctx.session_key).unwrap_or("main");
     let host = match port.host_approvals(agent).await {
         Ok(h) => h,
-        Err(e) => return fail(format!("exec denied: {e}")),
+        Err(e) => return deny(format!("exec denied: {e}")),
     };
     let (mode, ask_always) = effective_mode(s.mode, s.ask_always, &host);
     let mode_name = if (mode, ask_always) == (s.mode, s.ask_always) {
@@ -841,7 +847,7 @@ async fn run_on_gateway(
         )
     };
     if mode == ExecMode::Deny {
-        return fail(format!(
+        return deny(format!(
             "exec on the gateway host is off: the host's exec approvals ({}) say security \"deny\" for agent {agent} (tools.exec.mode is {}). Fix: the owner changes them with `openclaw approvals set --gateway`",
             host.source, s.mode_name
         ));
@@ -863,7 +869,7 @@ async fn run_on_gateway(
     let mut res = match (mode, simple) {
         (ExecMode::Full, _) => drive(port, access, ctx, &args, exec(None, false, false)).await,
         (ExecMode::Allowlist | ExecMode::Deny, Err(e)) => {
-            return fail(format!(
+            return deny(format!(
                 "exec denied: {e} (tools.exec.mode is {mode_name}). Run the program directly, or the owner sets tools.exec.mode to \"ask\" or \"full\""
             ));
         }
@@ -899,9 +905,10 @@ async fn run_on_gateway(
                         .as_ref()
                         .is_some_and(|a| a.iter().skip(1).all(|w| !w.contains(['*', '?'])));
                     match ask_human(ctx, &args, &cwd, always).await {
-                        Err(e) => return fail(e),
+                        // No answer (expired, no route): denied, as OpenClaw.
+                        Err(e) => return deny(e),
                         Ok(crate::registry::approvals::Decision::Deny) => {
-                            return fail(
+                            return deny(
                                 "exec denied: the user answered deny; nothing ran. Do not retry it; ask the user what to do instead",
                             );
                         }
@@ -915,7 +922,9 @@ async fn run_on_gateway(
         }
     };
     if let Value::Object(m) = &mut res {
-        m.remove("allowlistMiss");
+        if m.remove("allowlistMiss") == Some(json!(true)) {
+            m.insert("denied".into(), json!(true));
+        }
         m.insert("host".into(), json!("gateway"));
         m.insert("cwd".into(), json!(cwd.display().to_string()));
         m.insert(
@@ -1096,7 +1105,7 @@ async fn run_on_node(
 ) -> Value {
     let s = &*access.settings;
     if !access.node {
-        return fail(
+        return deny(
             "exec on a node needs system.run for agent runs. Fix: the owner lists \"system.run\" in agents.defaults.tools.nodes.allowCommands (or a sender's override)",
         );
     }
@@ -1173,8 +1182,12 @@ async fn run_on_node(
             out
         }
         Ok(Err(e)) => {
-            json!({"ok": false, "host": "node", "nodeId": node_id, "durationMs": duration,
-                "error": crate::agent_run::tool_error(&e)})
+            let mut out = json!({"ok": false, "host": "node", "nodeId": node_id, "durationMs": duration,
+                "error": crate::agent_run::tool_error(&e)});
+            if e.refused() {
+                out["denied"] = json!(true);
+            }
+            out
         }
         Err(_) => fail("gateway is shutting down"),
     }

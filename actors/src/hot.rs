@@ -56,6 +56,8 @@ pub struct HotConfig {
     pub owners: Arc<Vec<String>>,
     /// `commands.restart` (default on): the owner's `/restart` and the restart signals.
     pub restart_enabled: bool,
+    /// `logging.audit`.
+    pub audit: crate::audit::AuditSettings,
 }
 
 impl HotConfig {
@@ -90,6 +92,7 @@ impl HotConfig {
             setup_urls: config.setup_urls.clone(),
             owners: Arc::new(config.owners.clone()),
             restart_enabled: config.restart_enabled,
+            audit: config.audit,
         }
     }
 }

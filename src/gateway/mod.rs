@@ -290,6 +290,8 @@ pub struct Prepared {
     pub owners: Vec<String>,
     /// `commands.restart` (default on).
     pub restart_enabled: bool,
+    /// `logging.audit`.
+    pub audit: openclaw_actors::audit::AuditSettings,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -448,6 +450,11 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .logging
         .resolve(&loaded.state_dir)
         .map_err(StartError::config)?;
+    let audit = loaded
+        .config
+        .logging
+        .audit_settings()
+        .map_err(StartError::config)?;
     let (deps, channel_accounts, mut model_label, bots) = build_deps(loaded)?;
     if let Some(r) = &roster {
         model_label.push_str(&format!(
@@ -502,6 +509,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         conn_limits,
         owners,
         restart_enabled: loaded.config.commands.as_ref().and_then(|c| c.restart) != Some(false),
+        audit,
         setup_urls: openclaw_actors::setup_code::SetupUrls {
             tls: gw.tls.enabled == Some(true),
             remote_url: gw.remote.url.clone(),
@@ -643,6 +651,7 @@ pub fn hot_config(
         setup_urls: p.setup_urls.clone(),
         owners: std::sync::Arc::new(p.owners.clone()),
         restart_enabled: p.restart_enabled,
+        audit: p.audit,
     }
 }
 
@@ -794,6 +803,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         setup_urls: prepared.setup_urls.clone(),
         owners: prepared.owners.clone(),
         restart_enabled: prepared.restart_enabled,
+        audit: prepared.audit,
         restarted_by: handoff.as_ref().and_then(|h| h.origin.clone()),
         trusted_proxies: prepared.trusted_proxies.clone(),
         allowed_origins: prepared.allowed_origins.clone(),
@@ -1081,6 +1091,14 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     let _ = actix_web::rt::time::timeout(
         Duration::from_secs(2),
         registry.send(openclaw_actors::registry::runs::FlushState),
+    )
+    .await;
+    // The audit records of the runs just stopped (bounded: a hung disk does not hold the
+    // exit).
+    let audit = engine.shared.audit.clone();
+    let _ = actix_web::rt::time::timeout(
+        Duration::from_secs(2),
+        actix_web::rt::task::spawn_blocking(move || audit.flush(Duration::from_secs(2))),
     )
     .await;
     // Wait (bounded) for the sessions to flush the shutdown event and close frames,

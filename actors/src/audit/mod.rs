@@ -525,23 +525,14 @@ impl Recorder {
         });
     }
 
-    /// Waits (at most `timeout`) until every record queued so far is on disk (shutdown).
+    /// Waits until every record queued so far is on disk, at most `timeout` once the
+    /// request is queued (shutdown). Blocking: call it off the async workers.
     pub fn flush(&self, timeout: std::time::Duration) -> bool {
         let (tx, rx) = std::sync::mpsc::channel();
-        let deadline = std::time::Instant::now() + timeout;
-        let mut cmd = Cmd::Flush(tx);
-        loop {
-            match self.inner.tx.try_send(cmd) {
-                Ok(()) => break,
-                Err(TrySendError::Full(c)) if std::time::Instant::now() < deadline => {
-                    cmd = c;
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(_) => return false,
-            }
+        if self.inner.tx.send(Cmd::Flush(tx)).is_err() {
+            return false;
         }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        rx.recv_timeout(left).is_ok()
+        rx.recv_timeout(timeout).is_ok()
     }
 
     /// One page of the ledger, newest first (blocking: call it off the async workers).

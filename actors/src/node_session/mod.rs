@@ -100,6 +100,17 @@ pub enum InvokeError {
 }
 
 impl InvokeError {
+    /// Whether a policy refused the call, so nothing ran: the gateway's (a command outside
+    /// the node's approved surface, the agent tool policy, a missing scope) or the node's
+    /// own exec approvals (`SYSTEM_RUN_DENIED`).
+    pub fn refused(&self) -> bool {
+        match self {
+            Self::Refused { .. } | Self::MissingScope(_) => true,
+            Self::Node { code, .. } => code == "SYSTEM_RUN_DENIED",
+            _ => false,
+        }
+    }
+
     /// No answer before the deadline.
     pub fn timeout() -> Self {
         Self::node(codes::TIMEOUT, "node invoke timed out")

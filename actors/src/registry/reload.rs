@@ -63,6 +63,7 @@ impl Handler<ApplyHotConfig> for Registry {
                 .hello_view
                 .set_rate_limit(msg.hot.auth.rate_limit);
         }
+        self.shared.audit.configure(msg.hot.audit);
         self.shared.live.set(msg.hot);
         // Agents the reload added: their earlier sessions are read before their file is
         // ever written.

@@ -800,6 +800,7 @@ impl Registry {
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_history(tail)
             .with_compaction(compaction)
+            .with_audit(&self.shared.audit, &agent.id)
             .with_deadline((!origin_is_cron).then(|| live.run_timeout))
             .with_workspace(agent.workspace.clone(), agent.tools.clone())
             .with_exec(exec)

@@ -14,6 +14,7 @@
 //! | `channels.rs` | `send`, `channels.status`, `channels.stop`, `channels.start`, `channels.pairing.list`, `channels.pairing.approve` |
 //! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply`, `secrets.reload` |
 //! | `logs.rs` | `logs.tail` |
+//! | `audit.rs` | `audit.activity.list`, `audit.list` |
 //! | `speech.rs` | `talk.speak`, `tts.speak`, `tts.status`, `tts.providers` |
 //! | `cron.rs` | `cron.status`, `cron.list`, `cron.get`, `cron.add`, `cron.update`, `cron.remove`, `cron.run`, `cron.runs`, `wake`, `last-heartbeat`, `set-heartbeats` |
 //!
@@ -50,6 +51,7 @@ mod agent_params;
 mod agents_files;
 mod apps;
 mod args;
+mod audit;
 mod channels;
 mod chat;
 mod config;
@@ -140,6 +142,7 @@ const AREAS: &[&[Method]] = &[
     speech::METHODS,
     system::METHODS,
     restart::METHODS,
+    audit::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {
