@@ -3,6 +3,7 @@
 mod agent_rpc;
 mod agent_wait;
 mod agents;
+mod audit;
 mod batching;
 mod ceiling;
 mod chat_commands;
