@@ -7,6 +7,7 @@
 //! a one-line reason and the likely fix.
 
 pub mod agent;
+pub mod audit;
 pub mod client;
 pub mod config_cmd;
 pub mod cron;
@@ -85,6 +86,9 @@ pub enum Command {
     Models(models::ModelsCmd),
     /// Tail the gateway log (`logs.tail`).
     Logs(logs::LogsArgs),
+    /// Page the gateway's audit ledger: which agents ran, which tools they called and how
+    /// each ended (and chat messages when recorded), never their content.
+    Audit(audit::AuditArgs),
     /// Probe the local gateway's /healthz (or /readyz) without credentials (container
     /// HEALTHCHECK).
     Healthcheck(healthcheck::HealthcheckArgs),
@@ -326,6 +330,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Pairing(p) => agent::run_pairing(cli.config, p).await,
         Command::Config(c) => config_cmd::run(cli.config, c).await,
         Command::Logs(l) => logs::run(cli.config, l).await,
+        Command::Audit(a) => audit::run(cli.config, a).await,
         Command::Healthcheck(h) => healthcheck::run(cli.config, h).await,
         Command::Doctor(d) => doctor::run(cli.config, d).await,
         Command::Dashboard(d) => dashboard::run(cli.config, d).await,

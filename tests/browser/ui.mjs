@@ -403,6 +403,20 @@ async function fullFlow() {
   await expectText(usageRows.nth(1), /7\s*3\s*0\s*0\s*10\s*n\/a/, "yesterday's row");
   await shot(local, "09d-usage");
 
+  step = "audit";
+  // The chat turns above were agent runs: the ledger lists them, newest first, and the
+  // filter asks the gateway for one kind and status only.
+  await local.click('.tabs button[data-tab="audit"]');
+  const auditRows = local.locator("#audit-body tr");
+  await expectText(auditRows.first(), /agent_run\s*succeeded\s*main\s*\S+\s*agent\.run\.finished/, "the newest run's end");
+  await local.selectOption("#audit-kind", "agent_run");
+  await local.selectOption("#audit-status", "started");
+  await local.click("#audit-filter");
+  await expectText(auditRows.first(), /agent_run\s*started\s*main\s*\S+\s*agent\.run\.started/, "a run's start");
+  const statuses = await auditRows.evaluateAll((rows) => rows.map((r) => r.dataset.status));
+  if (!statuses.length || statuses.some((s) => s !== "started")) throw new Error(`the filter was not applied: ${statuses}`);
+  await shot(local, "09e-audit");
+
   step = "health";
   await local.click('.tabs button[data-tab="health"]');
   await expectText(local.locator("#health-summary"), /Status\s*ok/, "health");

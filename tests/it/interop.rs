@@ -2613,3 +2613,114 @@ async fn real_cli_gateway_restart_restarts_ours_in_place() {
     assert_eq!(pid3, pid);
     assert!(third != first && third != second);
 }
+
+/// `openclaw audit` (the real CLI, on the gateway's host) reads our audit ledger: its JSON
+/// pages (`audit.activity.list`) with their cursor and filters, its table, and its
+/// `--explain` (which reports, as for any gateway without execution identity, that there
+/// is none).
+#[actix_web::test]
+async fn real_cli_audit_reads_our_ledger() {
+    let cli = RealCli::locate();
+    let port = crate::support::free_port();
+    let gw = TestGateway::start(
+        &["gateway", "run"],
+        &[],
+        Some(&format!(
+            "{{gateway: {{port: {port}, auth: {{token: \"T\"}}}}}}"
+        )),
+    );
+    let state = gw.dir.path().to_path_buf();
+    let oc = |args: &[&str]| cli.on_host(&state, "T", args);
+    let (mut op, _) = WsClient::hello(port, cli_params("T", ALL_OPERATOR)).await;
+    for n in 0..2 {
+        let res = op
+            .request(
+                "chat.send",
+                json!({"sessionKey": "main", "message": format!("echo audit {n}"),
+                    "idempotencyKey": format!("audit-run-{n}")}),
+            )
+            .await;
+        assert_eq!(res["ok"], true, "{res}");
+        let res = op
+            .request(
+                "agent.wait",
+                json!({"runId": format!("audit-run-{n}"), "timeoutMs": 10_000}),
+            )
+            .await;
+        assert_eq!(res["payload"]["status"], "ok", "{res}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = op
+            .request("audit.activity.list", json!({"kind": "agent_run"}))
+            .await;
+        if res["payload"]["events"].as_array().map_or(0, Vec::len) == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{res}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let out = oc(&["audit", "--json", "--limit", "3"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    let events = v["events"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 3, "{out}");
+    assert_eq!(events[0]["runId"], "audit-run-1", "{out}");
+    assert_eq!(events[0]["action"], "agent.run.finished", "{out}");
+    assert_eq!(events[0]["status"], "succeeded", "{out}");
+    let next = v["nextCursor"].as_str().expect("nextCursor").to_owned();
+    let out = oc(&["audit", "--json", "--cursor", &next]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["events"].as_array().map(Vec::len), Some(1), "{out}");
+    assert_eq!(v["events"][0]["action"], "agent.run.started", "{out}");
+    assert!(v.get("nextCursor").is_none(), "{out}");
+
+    let out = oc(&[
+        "audit",
+        "--run",
+        "audit-run-0",
+        "--status",
+        "started",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["events"].as_array().map(Vec::len), Some(1), "{out}");
+    assert_eq!(v["events"][0]["sessionKey"], "agent:main:main", "{out}");
+
+    let out = oc(&[
+        "audit",
+        "--kind",
+        "message",
+        "--channel",
+        "telegram",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["events"], json!([]), "{out}");
+
+    let out = oc(&["audit"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout
+            .contains("TIME\tKIND\tDIRECTION\tCHANNEL\tSTATUS\tAGENT\tRUN\tACTION"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.lines().any(|l| l.contains("agent_run")
+            && l.contains("succeeded")
+            && l.contains("audit-run-1")
+            && l.contains("agent.run.finished")),
+        "{out}"
+    );
+
+    let out = oc(&["audit", "--run", "audit-run-1", "--explain", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["identity"]["state"], "unsupported", "{out}");
+
+    // A bad filter is the CLI's own refusal (nothing reaches the gateway).
+    let out = oc(&["audit", "--limit", "501"]);
+    assert_ne!(out.code, Some(0), "{out}");
+}

@@ -1008,6 +1008,36 @@
     } catch (e) { banner(`Cannot read usage: ${e.message}`); }
   }
 
+  // ---------- audit ----------
+  // audit.activity.list (operator.read): newest first, 50 a page; "Older records" follows
+  // the cursor. Every field is shown as text.
+  let auditCursor = null;
+  async function refreshAudit(older) {
+    if (!connected) return;
+    const params = { limit: 50 };
+    const kind = $("audit-kind").value, status = $("audit-status").value, run = $("audit-run").value.trim();
+    if (kind) params.kind = kind;
+    if (status) params.status = status;
+    if (run) params.runId = run;
+    if (older === true && auditCursor) params.cursor = auditCursor;
+    try {
+      const page = await rpc("audit.activity.list", params);
+      const body = $("audit-body");
+      if (older !== true) body.replaceChildren();
+      for (const e of page.events || []) {
+        const action = e.toolName ? `${e.action}:${e.toolName}` : e.action;
+        body.append(el("tr", { "data-seq": String(e.sequence), "data-status": String(e.status) },
+          el("td", { text: new Date(e.occurredAt).toISOString() }), el("td", { text: String(e.kind) }),
+          el("td", { class: "status", text: e.errorCode ? `${e.status} (${e.errorCode})` : String(e.status) }),
+          el("td", { text: e.agentId || "-" }), el("td", { text: e.runId || "-" }), el("td", { text: String(action) }),
+          el("td", { text: [e.direction, e.channel].filter(Boolean).join(" ") || "-" })));
+      }
+      if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 7, class: "muted", text: "No records." })));
+      auditCursor = page.nextCursor || null;
+      $("audit-more").hidden = !auditCursor;
+    } catch (e) { banner(`Cannot read the audit ledger: ${e.message}`); }
+  }
+
   // gateway.restart.request (operator.admin): the gateway waits for its work, then restarts
   // in place; the page reconnects by itself (close 1012).
   async function restartGateway() {
@@ -1034,6 +1064,7 @@
     for (const p of document.querySelectorAll(".panel")) p.hidden = p.dataset.panel !== name;
     if (name === "cron") refreshCron();
     if (name === "usage") refreshUsage();
+    if (name === "audit") refreshAudit();
     if (name === "agent" && !agentShown) {
       refreshAgentFiles();
       // The open file may have changed meanwhile: shown as it is now.
@@ -1044,7 +1075,7 @@
 
   document.addEventListener("DOMContentLoaded", async () => {
     for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => selectTab(b.dataset.tab));
-    const refreshers = { sessions: refreshSessions, nodes: refreshNodes, cron: refreshCron, approvals: refreshApprovals, agent: refreshAgentFiles, usage: refreshUsage, health: refreshHealth };
+    const refreshers = { sessions: refreshSessions, nodes: refreshNodes, cron: refreshCron, approvals: refreshApprovals, agent: refreshAgentFiles, usage: refreshUsage, audit: () => refreshAudit(), health: refreshHealth };
     for (const b of document.querySelectorAll("[data-refresh]")) b.addEventListener("click", () => refreshers[b.dataset.refresh]());
     $("chat-form").addEventListener("submit", sendChat);
     $("chat-attach").addEventListener("click", () => $("chat-file").click());
@@ -1055,6 +1086,8 @@
     $("invoke-node").addEventListener("change", fillCommands);
     $("invoke-form").addEventListener("submit", invoke);
     $("cron-form").addEventListener("submit", addCron);
+    $("audit-form").addEventListener("submit", (e) => { e.preventDefault(); refreshAudit(); });
+    $("audit-more").addEventListener("click", () => refreshAudit(true));
     $("setup-form").addEventListener("submit", makeSetupCode);
     $("agent-save").addEventListener("click", () => saveAgentFile(false));
     $("agent-overwrite").addEventListener("click", () => saveAgentFile(true));
