@@ -134,6 +134,8 @@ pub(crate) struct RunAudit {
     rec: crate::audit::Recorder,
     ids: crate::audit::RunIds,
     seq: std::cell::Cell<u64>,
+    /// The tool action running now (call id, name): tools run one at a time.
+    open: std::cell::RefCell<Option<(String, String)>>,
 }
 
 impl RunAudit {
@@ -143,56 +145,50 @@ impl RunAudit {
         n
     }
 
-    /// A tool action starts; its end is recorded by the guard (cancelled if it is dropped
+    /// A tool action starts; the guard records its end (cancelled if it is dropped
     /// unfinished: the run was stopped while the tool ran).
     fn tool(self: &Rc<Self>, call_id: &str, name: &str) -> ToolAudit {
+        self.close_open();
         self.rec
             .tool(&self.ids, call_id, name, None, self.next(), now_ms());
-        ToolAudit {
-            run: self.clone(),
-            call_id: call_id.to_owned(),
-            name: name.to_owned(),
-            done: false,
+        *self.open.borrow_mut() = Some((call_id.to_owned(), name.to_owned()));
+        ToolAudit { run: self.clone() }
+    }
+
+    /// Ends the open tool action, if any, with `end`.
+    fn end_open(&self, end: crate::audit::ToolEnd) {
+        let open = self.open.borrow_mut().take();
+        if let Some((call_id, name)) = open {
+            self.rec
+                .tool(&self.ids, &call_id, &name, Some(end), self.next(), now_ms());
         }
+    }
+
+    fn close_open(&self) {
+        self.end_open(crate::audit::ToolEnd::Cancelled);
+    }
+
+    /// The run ended: a tool action still open was cut short by it (a stop, the deadline).
+    fn finished(&self, end: crate::audit::RunEnd) {
+        self.close_open();
+        self.rec.run_finished(&self.ids, end, self.next(), now_ms());
     }
 }
 
 /// A tool action in progress, for the audit ledger.
 struct ToolAudit {
     run: Rc<RunAudit>,
-    call_id: String,
-    name: String,
-    done: bool,
 }
 
 impl ToolAudit {
-    fn end(mut self, end: crate::audit::ToolEnd) {
-        self.done = true;
-        let r = &self.run;
-        r.rec.tool(
-            &r.ids,
-            &self.call_id,
-            &self.name,
-            Some(end),
-            r.next(),
-            now_ms(),
-        );
+    fn end(self, end: crate::audit::ToolEnd) {
+        self.run.end_open(end);
     }
 }
 
 impl Drop for ToolAudit {
     fn drop(&mut self) {
-        if !self.done {
-            let r = &self.run;
-            r.rec.tool(
-                &r.ids,
-                &self.call_id,
-                &self.name,
-                Some(crate::audit::ToolEnd::Cancelled),
-                r.next(),
-                now_ms(),
-            );
-        }
+        self.run.close_open();
     }
 }
 
@@ -333,6 +329,7 @@ impl AgentRun {
                     run_id: self.req.run_id.clone(),
                 },
                 seq: std::cell::Cell::new(0),
+                open: std::cell::RefCell::new(None),
             })
         });
         self
@@ -394,7 +391,7 @@ impl AgentRun {
             LoopOutcome::Failed(..) => crate::audit::RunEnd::Failed,
         };
         if let Some(a) = &self.audit {
-            a.rec.run_finished(&a.ids, run_end, a.next(), now_ms());
+            a.finished(run_end);
         }
         crate::stability::record(
             crate::stability::Record::of("run.completed")

@@ -365,3 +365,52 @@ async fn audit_pages_need_the_read_scope() {
         "{res}"
     );
 }
+
+#[actix_web::test]
+async fn a_stopped_run_ends_its_tool_action_first_both_cancelled() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "full"}), Value::Null));
+    let started = gw.dir.path().join("started");
+    ai.push_tool_call(
+        "exec",
+        json!({"command": format!("touch {}; sleep 300", started.display()), "yieldMs": 600_000}),
+    );
+    dm(&tg, OWNER, "run the long thing");
+    crate::telegram_flow::poll_until(SLOW, "the command to start", || {
+        started.exists().then_some(())
+    })
+    .await;
+    dm(&tg, OWNER, "/stop");
+    let mut op = admin(&gw).await;
+    let ended = wait_rows(
+        &mut op,
+        json!({"kind": "agent_run", "status": "cancelled"}),
+        1,
+    )
+    .await;
+    let run_id = ended[0]["runId"].as_str().expect("runId").to_owned();
+    assert_eq!(ended[0]["errorCode"], "run_cancelled", "{ended:?}");
+    let run = whole(&mut op, "audit.activity.list", json!({"runId": run_id})).await;
+    let seen: Vec<(String, String, u64)> = run
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_owned(),
+                e["status"].as_str().unwrap_or("").to_owned(),
+                e["sourceSequence"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let want = |a: &str, s: &str, n: u64| (a.to_owned(), s.to_owned(), n);
+    assert_eq!(
+        seen,
+        vec![
+            want("agent.run.finished", "cancelled", 4),
+            want("tool.action.finished", "cancelled", 3),
+            want("tool.action.started", "started", 2),
+            want("agent.run.started", "started", 1),
+        ]
+    );
+    assert_eq!(run[1]["errorCode"], "tool_cancelled", "{run:?}");
+}
