@@ -367,6 +367,11 @@ pub async fn run_flow(flow: &Flow, n_msgs: usize, warmup: usize) -> Result<FlowF
     if let Ok(mode) = std::env::var("OPENCLAW_BENCH_TYPING_MODE") {
         config["agents"]["defaults"]["typingMode"] = json!(mode);
     }
+    // The audit ledger records every run and tool action (on by default);
+    // `OPENCLAW_BENCH_AUDIT=off` measures without it.
+    if std::env::var("OPENCLAW_BENCH_AUDIT").as_deref() == Ok("off") {
+        config["logging"] = json!({"audit": {"enabled": false}});
+    }
     let (gw, _) = Gateway::spawn(&Spawn {
         state_prefix: "openclaw-flow-bench-",
         config: Some(&config),

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{Value, json};
 
+use openclaw_actors::audit::{DIRECTIONS, KINDS, STATUSES};
+
 use super::{ConnArgs, Failure, call_one, client_target};
 
 /// `openclaw audit`.
@@ -58,18 +60,6 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
 }
-
-const KINDS: &[&str] = &["agent_run", "tool_action", "message"];
-const STATUSES: &[&str] = &[
-    "started",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "timed_out",
-    "blocked",
-    "unknown",
-];
-const DIRECTIONS: &[&str] = &["inbound", "outbound"];
 
 /// "a, b, or c".
 fn human_list(items: &[&str]) -> String {

@@ -2562,14 +2562,9 @@ async fn real_cli_channel_recovery_stops_and_starts_our_telegram_account() {
     assert_eq!(replies_to(&tg, waiting).len(), 1);
 }
 
-/// The real CLI's `openclaw gateway restart --safe` (`gateway.restart.request` with the
-/// safe-restart capability) and its plain `openclaw gateway restart` (which finds ours by
-/// its lock file and its pid listening on the port, then sends the targeted request)
-/// restart our gateway in place: same pid and port, a new run.
-#[actix_web::test]
-async fn real_cli_gateway_restart_restarts_ours_in_place() {
-    use crate::restart::{process_of, reconnect, told_to_reconnect};
-    let cli = RealCli::locate();
+/// Our gateway with its port and token (`T`) in its config file, as the real CLI on the
+/// gateway's host finds them (no `--port` flag).
+fn gateway_on_its_config_port() -> TestGateway {
     let port = crate::support::free_port();
     let gw = TestGateway::start(
         &["gateway", "run"],
@@ -2579,6 +2574,19 @@ async fn real_cli_gateway_restart_restarts_ours_in_place() {
         )),
     );
     assert_eq!(gw.port, port);
+    gw
+}
+
+/// The real CLI's `openclaw gateway restart --safe` (`gateway.restart.request` with the
+/// safe-restart capability) and its plain `openclaw gateway restart` (which finds ours by
+/// its lock file and its pid listening on the port, then sends the targeted request)
+/// restart our gateway in place: same pid and port, a new run.
+#[actix_web::test]
+async fn real_cli_gateway_restart_restarts_ours_in_place() {
+    use crate::restart::{process_of, reconnect, told_to_reconnect};
+    let cli = RealCli::locate();
+    let gw = gateway_on_its_config_port();
+    let port = gw.port;
     let state = gw.dir.path().to_path_buf();
     let oc = |args: &[&str]| cli.on_host(&state, "T", args);
     let admin = || cli_params("T", &["operator.admin"]);
@@ -2621,14 +2629,8 @@ async fn real_cli_gateway_restart_restarts_ours_in_place() {
 #[actix_web::test]
 async fn real_cli_audit_reads_our_ledger() {
     let cli = RealCli::locate();
-    let port = crate::support::free_port();
-    let gw = TestGateway::start(
-        &["gateway", "run"],
-        &[],
-        Some(&format!(
-            "{{gateway: {{port: {port}, auth: {{token: \"T\"}}}}}}"
-        )),
-    );
+    let gw = gateway_on_its_config_port();
+    let port = gw.port;
     let state = gw.dir.path().to_path_buf();
     let oc = |args: &[&str]| cli.on_host(&state, "T", args);
     let (mut op, _) = WsClient::hello(port, cli_params("T", ALL_OPERATOR)).await;

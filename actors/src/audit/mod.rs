@@ -33,6 +33,21 @@ use serde_json::{Map, Value, json};
 
 pub use ledger::{ListFilter, ListPage};
 
+/// The record kinds (OpenClaw's `AUDIT_ACTIVITY_KINDS`).
+pub const KINDS: &[&str] = &["agent_run", "tool_action", "message"];
+/// The statuses (OpenClaw's `AUDIT_ACTIVITY_STATUSES`).
+pub const STATUSES: &[&str] = &[
+    "started",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "timed_out",
+    "blocked",
+    "unknown",
+];
+/// The message directions.
+pub const DIRECTIONS: &[&str] = &["inbound", "outbound"];
+
 /// Records waiting for the ledger's thread at most (OpenClaw's `MAX_PENDING_AUDIT_EVENTS`).
 pub const MAX_PENDING: usize = 4096;
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::agent_params::{fail, obj};
 use super::{Call, Method, Params, gone};
-use crate::audit::ListFilter;
+use crate::audit::{DIRECTIONS, KINDS, ListFilter, STATUSES};
 use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{MethodAccess, READ};
 use crate::protocol::validate::Checker;
@@ -25,16 +25,6 @@ pub(super) const METHODS: &[Method] = &[
         access: MethodAccess::Operator(READ),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::audit_list),
     },
-];
-
-const STATUSES: &[&str] = &[
-    "started",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "timed_out",
-    "blocked",
-    "unknown",
 ];
 
 /// Rows per page unless asked.
@@ -76,11 +66,7 @@ fn parse(method: &str, params: &Value, activity: bool) -> Result<ListFilter, Err
     } else {
         None
     };
-    let kinds: &[&str] = if activity {
-        &["agent_run", "tool_action", "message"]
-    } else {
-        &["agent_run", "tool_action"]
-    };
+    let kinds = if activity { KINDS } else { &KINDS[..2] };
     let one_of = |c: &mut Checker, key: &str, allowed: &[&str]| {
         let v = c.string("", o, key, false)?;
         if allowed.contains(&v) {
@@ -96,7 +82,7 @@ fn parse(method: &str, params: &Value, activity: bool) -> Result<ListFilter, Err
     let kind = one_of(&mut c, "kind", kinds);
     let status = one_of(&mut c, "status", STATUSES);
     let direction = if activity {
-        one_of(&mut c, "direction", &["inbound", "outbound"])
+        one_of(&mut c, "direction", DIRECTIONS)
     } else {
         None
     };
