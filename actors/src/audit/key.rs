@@ -5,7 +5,8 @@
 //! records about one conversation correlate without naming it.
 //!
 //! A key file that exists but cannot be read is never replaced (a new key would split the
-//! correlation silently): message records stop, with a warning naming the fix.
+//! correlation silently), nor is a missing one while message records are kept (the ledger
+//! checks that): message records stop, with a warning naming the fix.
 
 use std::path::Path;
 

@@ -228,12 +228,34 @@ impl Ledger {
 
     fn key(&mut self) -> Option<&IdentityKey> {
         if self.key.is_none() {
-            let k = IdentityKey::load_or_create(&self.dir)
-                .map_err(|e| log::warn!("audit ledger: {e}"))
-                .ok();
+            let path = self.dir.join(super::key::KEY_FILE);
+            let missing = matches!(std::fs::symlink_metadata(&path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+            let k = if missing && self.holds_message_rows() {
+                // A new key would split the kept rows' correlation silently (OpenClaw
+                // refuses too).
+                log::warn!(
+                    "audit ledger: {} is missing but message records made with it are kept: message records are not written. Fix: restore the file from a backup, or delete {}/events-*.jsonl to start the ledger over",
+                    path.display(),
+                    self.dir.display()
+                );
+                None
+            } else {
+                IdentityKey::load_or_create(&self.dir)
+                    .map_err(|e| log::warn!("audit ledger: {e}"))
+                    .ok()
+            };
             self.key = Some(k);
         }
         self.key.as_ref().and_then(Option::as_ref)
+    }
+
+    /// Whether a kept file holds a message row (read once, when the key is missing).
+    fn holds_message_rows(&self) -> bool {
+        const NEEDLE: &[u8] = b"\"kind\":\"message\"";
+        self.segments.iter().any(|s| {
+            std::fs::read(&s.path).is_ok_and(|b| b.windows(NEEDLE.len()).any(|w| w == NEEDLE))
+        })
     }
 
     /// Appends one record (its sequence, event id and ledger fields added here); a write

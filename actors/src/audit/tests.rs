@@ -524,3 +524,62 @@ fn the_recorder_writes_through_its_thread_and_obeys_its_settings() {
         json!({"type": "system", "id": "gateway"})
     );
 }
+
+#[test]
+fn a_deleted_key_is_not_replaced_while_its_message_rows_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit");
+    let now = crate::util::now_ms();
+    let message = || {
+        pending_of(|r| {
+            r.inbound(
+                MessageIds {
+                    channel: "telegram".into(),
+                    account: "default".into(),
+                    conversation: "1".into(),
+                    ..MessageIds::default()
+                },
+                ConversationKind::Direct,
+                InboundEnd::Completed,
+                None,
+                1,
+                1,
+                now,
+            );
+        })
+    };
+    let mut l = Ledger::new(audit.clone());
+    for p in message() {
+        l.append(p);
+    }
+    drop(l);
+    std::fs::remove_file(audit.join(key::KEY_FILE)).unwrap();
+    let mut l = Ledger::new(audit.clone());
+    for p in message() {
+        l.append(p);
+    }
+    for p in pending_of(|r| r.run_started(&ids("main", "s", "r"), now)) {
+        l.append(p);
+    }
+    // The run is recorded, the message is not, and no new key was made.
+    let kinds: Vec<_> = l
+        .list(&all(10), now)
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(kinds, vec!["agent_run", "message"]);
+    assert!(!audit.join(key::KEY_FILE).exists());
+    // A ledger without message rows makes its key when the first one comes.
+    let fresh = tempfile::tempdir().unwrap();
+    let mut l = Ledger::new(fresh.path().join("audit"));
+    for p in pending_of(|r| r.run_started(&ids("main", "s", "r"), now)) {
+        l.append(p);
+    }
+    for p in message() {
+        l.append(p);
+    }
+    assert!(fresh.path().join("audit").join(key::KEY_FILE).exists());
+    assert_eq!(l.list(&all(10), now).unwrap().events.len(), 2);
+}
