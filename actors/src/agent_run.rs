@@ -168,6 +168,12 @@ impl RunAudit {
         self.end_open(crate::audit::ToolEnd::Cancelled);
     }
 
+    /// The run started (its first event).
+    fn started(&self, at: u64) {
+        self.seq.set(1);
+        self.rec.run_started(&self.ids, at);
+    }
+
     /// The run ended: a tool action still open was cut short by it (a stop, the deadline).
     fn finished(&self, end: crate::audit::RunEnd) {
         self.close_open();
@@ -993,8 +999,7 @@ impl Actor for AgentRun {
                 .model_label(&self.model.primary()),
         );
         if let Some(a) = &self.audit {
-            a.rec.run_started(&a.ids, self.started_at);
-            a.seq.set(1);
+            a.started(self.started_at);
         }
         let registry = self.registry.clone();
         let store = self.store.clone();
