@@ -54,6 +54,8 @@ struct FakeState {
     /// Time spent inside the model handler since the last reset.
     model_spent: Duration,
     model_calls: u64,
+    /// `(entered, left)` the model handler, per call since the last reset.
+    model_marks: Vec<(Instant, Instant)>,
 }
 
 struct Fakes {
@@ -153,6 +155,7 @@ impl FakeServer {
             let mut st = self.shared.lock();
             st.updates_sent_at = None;
             st.model_spent = Duration::ZERO;
+            st.model_marks.clear();
             st.next_message_id += 1;
             let update_id = st.next_update_id;
             st.next_update_id += 1;
@@ -276,20 +279,27 @@ async fn model(body: web::Bytes, fakes: web::Data<Fakes>) -> HttpResponse {
     let mut st = fakes.lock();
     st.model_calls += 1;
     st.model_spent += t0.elapsed();
+    st.model_marks.push((t0, Instant::now()));
     resp
 }
 
 // ===================================================================== fake node
 
-/// The node's answers: every `node.invoke.request` is echoed at once.
-fn echo_answerer(node_id: String) -> impl FnMut(&[u8]) -> Option<String> {
+/// The node's answers: every `node.invoke.request` is echoed at once; when each arrived
+/// goes into `arrivals`.
+fn echo_answerer(
+    node_id: String,
+    arrivals: Rc<std::cell::RefCell<Vec<Instant>>>,
+) -> impl FnMut(&[u8]) -> Option<String> {
     let mut n = 0u64;
     move |b| {
+        let arrived = Instant::now();
         let v: Value = serde_json::from_slice(b).ok()?;
         if v["event"] != "node.invoke.request" {
             return None;
         }
         n += 1;
+        arrivals.borrow_mut().push(arrived);
         let p = &v["payload"];
         let params: Value = p["paramsJSON"]
             .as_str()
@@ -388,11 +398,12 @@ pub async fn run_flow(flow: &Flow, n_msgs: usize, warmup: usize) -> Result<FlowF
         })
         .await?;
     let node_spent = Rc::new(Cell::new(Duration::ZERO));
+    let node_arrivals = Rc::new(std::cell::RefCell::new(Vec::new()));
     let node_task = actix_web::rt::spawn(super::serve_node(
         node_ws,
         10 * (warmup + n_msgs) + 1000,
         node_spent.clone(),
-        echo_answerer(node_id.clone()),
+        echo_answerer(node_id.clone(), node_arrivals.clone()),
     ));
     let (mut op, _) = client
         .handshake(&gw.url(), |_| Ok(operator_params(OPERATOR_ALL)))
@@ -407,13 +418,24 @@ pub async fn run_flow(flow: &Flow, n_msgs: usize, warmup: usize) -> Result<FlowF
     let mut total = Vec::with_capacity(n_msgs);
     let mut model_t = Vec::with_capacity(n_msgs);
     let mut node_t = Vec::with_capacity(n_msgs);
+    // Where the added time goes (the model flow only: call, node, call, reply).
+    let mut segments: [Vec<f64>; 4] = Default::default();
     let started = Instant::now();
     for i in 0..warmup + n_msgs {
         if started.elapsed() > FLOW_MAX {
             println!("    stopped: {FLOW_MAX:?} time limit reached after {i} messages");
             break;
         }
+        // `OPENCLAW_BENCH_GAP_MS=<ms>`: a pause before each message (a person's pace: the
+        // gateway's threads are idle, not warm, when it arrives). Default none.
+        if let Some(gap) = std::env::var("OPENCLAW_BENCH_GAP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            actix_web::rt::time::sleep(Duration::from_millis(gap)).await;
+        }
         node_spent.set(Duration::ZERO);
+        node_arrivals.borrow_mut().clear();
         fakes.push(&flow.text);
         let (arrived, text) = timeout(IO_TIMEOUT, sent_rx.recv())
             .await
@@ -430,9 +452,9 @@ pub async fn run_flow(flow: &Flow, n_msgs: usize, warmup: usize) -> Result<FlowF
                 flow.expect
             );
         }
-        let (sent_at, model_spent) = {
+        let (sent_at, model_spent, marks) = {
             let st = fakes.shared.lock();
-            (st.updates_sent_at, st.model_spent)
+            (st.updates_sent_at, st.model_spent, st.model_marks.clone())
         };
         let sent_at =
             sent_at.ok_or_else(|| anyhow!("message {i}: reply before any getUpdates answer"))?;
@@ -445,6 +467,15 @@ pub async fn run_flow(flow: &Flow, n_msgs: usize, warmup: usize) -> Result<FlowF
             total.push(ms(whole));
             model_t.push(ms(model_spent));
             node_t.push(ms(node_spent.get()));
+            if let ([(m1_in, m1_out), (m2_in, m2_out)], [node_in]) =
+                (marks.as_slice(), node_arrivals.borrow().as_slice())
+            {
+                let gap = |a: Instant, b: Instant| ms(b.saturating_duration_since(a));
+                segments[0].push(gap(sent_at, *m1_in));
+                segments[1].push(gap(*m1_out, *node_in));
+                segments[2].push(gap(*node_in, *m2_in));
+                segments[3].push(gap(*m2_out, arrived));
+            }
         }
     }
     let model_calls = fakes.shared.lock().model_calls;
@@ -452,7 +483,10 @@ pub async fn run_flow(flow: &Flow, n_msgs: usize, warmup: usize) -> Result<FlowF
     drop(gw);
     node_task.abort();
 
-    for v in [&mut added, &mut total, &mut model_t, &mut node_t] {
+    for v in [&mut added, &mut total, &mut model_t, &mut node_t]
+        .into_iter()
+        .chain(segments.iter_mut())
+    {
         v.sort_by(f64::total_cmp);
     }
     let n = added.len();
@@ -479,6 +513,22 @@ pub async fn run_flow(flow: &Flow, n_msgs: usize, warmup: usize) -> Result<FlowF
         pct(&node_t, 50.0),
         pct(&node_t, 99.0)
     );
+    if segments[0].len() == n {
+        let names = [
+            "update in → model call 1",
+            "model answer 1 → node request",
+            "node request → model call 2",
+            "model answer 2 → sendMessage",
+        ];
+        println!("    where it goes (p50 / p99 per segment, node time included in the third):");
+        for (name, v) in names.iter().zip(&segments) {
+            println!(
+                "      {name:<32} {:.3} / {:.3} ms",
+                pct(v, 50.0),
+                pct(v, 99.0)
+            );
+        }
+    }
     let p50 = pct(&added, 50.0);
     let p99 = pct(&added, 99.0);
     println!(
