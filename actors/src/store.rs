@@ -110,12 +110,35 @@ where
 pub struct StoreActor {
     /// The state directory.
     dir: PathBuf,
+    /// Files whose directory entry this process has synced (see [`append_lines_tracked`]).
+    entries: SyncedEntries,
 }
 
 impl StoreActor {
     /// Starts the store on its own thread.
     pub fn start(dir: PathBuf) -> Addr<Self> {
-        SyncArbiter::start(1, move || StoreActor { dir: dir.clone() })
+        SyncArbiter::start(1, move || StoreActor {
+            dir: dir.clone(),
+            entries: SyncedEntries::default(),
+        })
+    }
+}
+
+/// The files whose directory entry is known to be on disk: synced by this process since it
+/// last saw the file created. Bounded ([`SyncedEntries::MAX`]); forgetting one costs only
+/// one more directory sync.
+#[derive(Default)]
+pub struct SyncedEntries(std::collections::HashSet<PathBuf>);
+
+impl SyncedEntries {
+    /// Entries remembered at most.
+    pub const MAX: usize = 4096;
+
+    fn synced(&mut self, path: &Path) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(path.to_path_buf());
     }
 }
 
@@ -183,7 +206,7 @@ impl Handler<AppendLines> for StoreActor {
 
     fn handle(&mut self, msg: AppendLines, _: &mut Self::Context) -> Self::Result {
         let path = self.dir.join(&msg.name);
-        append_lines(&path, &msg.lines, msg.sync).map_err(|e| {
+        append_lines_tracked(&path, &msg.lines, msg.sync, &mut self.entries).map_err(|e| {
             log::error!("transcript append to {} failed: {e}", path.display());
             StoreError::io(path)(e)
         })
@@ -493,9 +516,27 @@ fn prune_dir(dir: &Path, except: &Path, msg: &PruneDir) -> usize {
 /// disk before it returns ([`AppendLines`]). A failed append leaves the file as it was, so
 /// it can be retried. No lines and a missing file: nothing to do.
 pub fn append_lines(path: &Path, lines: &[serde_json::Value], sync: bool) -> std::io::Result<()> {
+    append_lines_tracked(path, lines, sync, &mut SyncedEntries::default())
+}
+
+/// [`append_lines`], whose directory sync is skipped for a file whose entry `entries` says
+/// this process has synced already (an agent run's synced append then costs one
+/// `fdatasync`, not also a directory `fsync`). A file found missing here is created anew:
+/// its entry is synced again (a transcript archived and started over, a file deleted by
+/// hand). The store is the only writer of these files.
+pub fn append_lines_tracked(
+    path: &Path,
+    lines: &[serde_json::Value],
+    sync: bool,
+    entries: &mut SyncedEntries,
+) -> std::io::Result<()> {
     let dir = parent_dir(path)?;
-    if lines.is_empty() && !path.exists() {
+    let existed = path.exists();
+    if lines.is_empty() && !existed {
         return Ok(());
+    }
+    if !existed {
+        entries.0.remove(path);
     }
     create_dir_durable(dir)?;
     let mut buf = Vec::new();
@@ -518,8 +559,11 @@ pub fn append_lines(path: &Path, lines: &[serde_json::Value], sync: bool) -> std
         f.write_all(&buf)?;
         if sync {
             f.sync_data()?;
-            // The entry of a file created by an earlier, unsynced append.
-            fs::File::open(dir)?.sync_all()?;
+            // The entry of a file created now or by an earlier, unsynced append.
+            if !entries.0.contains(path) {
+                fs::File::open(dir)?.sync_all()?;
+                entries.synced(path);
+            }
         }
         Ok(())
     })();
@@ -1028,6 +1072,39 @@ mod tests {
         // A file where a directory should be: an error, not a panic.
         fs::write(dir.join("flat"), b"x").expect("write");
         assert!(append_lines(&dir.join("flat/s.jsonl"), &[serde_json::json!(1)], true).is_err());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A synced append syncs the directory entry once per file: remembered after the first,
+    /// forgotten when the file is found missing (created anew), bounded.
+    #[test]
+    fn synced_entries_are_remembered_until_the_file_is_created_anew() {
+        let dir = tempfile_dir();
+        let log = dir.join("agents/main/sessions/t.jsonl");
+        let mut entries = SyncedEntries::default();
+        let line = |n: u32| [serde_json::json!({"n": n})];
+        // Created by an unsynced append: its entry is not known to be on disk.
+        append_lines_tracked(&log, &line(1), false, &mut entries).expect("append");
+        assert!(!entries.0.contains(&log));
+        append_lines_tracked(&log, &line(2), true, &mut entries).expect("append + sync");
+        assert!(entries.0.contains(&log), "synced once, remembered");
+        append_lines_tracked(&log, &line(3), true, &mut entries).expect("append + sync");
+        assert!(entries.0.contains(&log));
+        // Archived (renamed away) and started over: the new file's entry is synced again.
+        fs::rename(&log, dir.join("agents/main/sessions/t.jsonl.reset")).expect("rename");
+        append_lines_tracked(&log, &line(4), false, &mut entries).expect("append");
+        assert!(!entries.0.contains(&log), "a new file is not known");
+        append_lines_tracked(&log, &line(5), true, &mut entries).expect("append + sync");
+        assert!(entries.0.contains(&log));
+        assert_eq!(
+            fs::read_to_string(&log).expect("read"),
+            "{\"n\":4}\n{\"n\":5}\n"
+        );
+        // Bounded: a full set starts over instead of growing.
+        for i in 0..SyncedEntries::MAX + 10 {
+            entries.synced(&dir.join(format!("x{i}")));
+        }
+        assert!(entries.0.len() <= SyncedEntries::MAX);
         let _ = fs::remove_dir_all(&dir);
     }
 
