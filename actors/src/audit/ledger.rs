@@ -5,8 +5,8 @@
 //! last row's), or once the files after them hold [`MAX_ROWS`] rows. Queries never return
 //! rows beyond either bound, deleted yet or not.
 //!
-//! Files are created 0600 in a 0700 directory; each batch of rows is synced before the
-//! next is taken. A torn last line (a crash mid-write) is cut off when the ledger is
+//! Files are created 0600 in a 0700 directory; rows are written as they come and synced by
+//! the writer's thread ([`super::SYNC_DELAY`], [`Ledger::sync`]). A torn last line (a crash mid-write) is cut off when the ledger is
 //! opened; a line that does not parse is skipped by queries (never fatal).
 
 use std::borrow::Cow;
@@ -405,16 +405,24 @@ impl Ledger {
         }
     }
 
+    /// Rows were written since the last sync.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     /// Puts the rows written so far on disk.
-    pub fn sync(&mut self) {
-        if self.dirty {
-            if let Some((f, _, _)) = &self.file
-                && let Err(e) = f.sync_data()
-            {
-                log::warn!("audit ledger: cannot sync: {e}");
-            }
-            self.dirty = false;
+    /// Whether there was anything to sync.
+    pub fn sync(&mut self) -> bool {
+        if !self.dirty {
+            return false;
         }
+        if let Some((f, _, _)) = &self.file
+            && let Err(e) = f.sync_data()
+        {
+            log::warn!("audit ledger: cannot sync: {e}");
+        }
+        self.dirty = false;
+        true
     }
 
     /// Deletes the files past the retention or the row cap.

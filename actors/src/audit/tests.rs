@@ -19,6 +19,7 @@ fn pending_of(f: impl FnOnce(&Recorder)) -> Vec<Pending> {
             messages: AtomicU8::new(2),
             dropped: AtomicU64::new(0),
             ledger: Arc::new(Mutex::new(Ledger::new(std::env::temp_dir()))),
+            syncs: Arc::default(),
         }),
     };
     f(&r);
@@ -582,4 +583,62 @@ fn a_deleted_key_is_not_replaced_while_its_message_rows_are_kept() {
     }
     assert!(fresh.path().join("audit").join(key::KEY_FILE).exists());
     assert_eq!(l.list(&all(10), now).unwrap().events.len(), 2);
+}
+
+/// Rows are written at once (a query finds them) and synced by the ledger's thread within
+/// `SYNC_DELAY` without a flush: one sync for a burst, not one per record; the last rows
+/// are synced when the last recorder goes.
+#[test]
+fn rows_are_written_at_once_and_synced_soon_after_without_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = crate::util::now_ms();
+    let r = Recorder::start(dir.path(), AuditSettings::default());
+    let syncs = r.inner.syncs.clone();
+    // Waits (bounded) until the thread has synced more than `seen` times.
+    let synced_past = |seen: u64| {
+        let mut n = syncs.count.lock().unwrap();
+        while *n <= seen {
+            let (next, timeout) = syncs
+                .grew
+                .wait_timeout(n, std::time::Duration::from_secs(10))
+                .unwrap();
+            assert!(!timeout.timed_out(), "no sync within 10 s");
+            n = next;
+        }
+        *n
+    };
+    for i in 0..50 {
+        r.run_started(&ids("main", "s", &format!("burst-{i}")), now);
+    }
+    // No flush is asked for: the thread syncs on its own once the delay is up.
+    let after_burst = synced_past(0);
+    assert!(
+        after_burst <= 2,
+        "a burst is synced once (twice if it straddles the delay), not per record: {after_burst}"
+    );
+    assert!(!r.inner.ledger.lock().unwrap().is_dirty());
+    assert_eq!(r.list(&all(100), now).unwrap().events.len(), 50);
+    let on_disk = |dir: &Path| -> usize {
+        std::fs::read_dir(dir.join("audit"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("events-"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap().lines().count())
+            .sum()
+    };
+    assert_eq!(on_disk(dir.path()), 50);
+    // A flush syncs at once.
+    r.run_started(&ids("main", "s", "flushed"), now);
+    assert!(r.flush(std::time::Duration::from_secs(5)));
+    assert!(!r.inner.ledger.lock().unwrap().is_dirty());
+    let flushed = *syncs.count.lock().unwrap();
+    assert_eq!(flushed, after_burst + 1);
+    // The last recorder gone, the thread syncs what it wrote before it ends.
+    r.run_started(&ids("main", "s", "last"), now);
+    let ledger = r.inner.ledger.clone();
+    drop(r);
+    synced_past(flushed);
+    assert!(!ledger.lock().unwrap().is_dirty());
+    assert_eq!(on_disk(dir.path()), 52);
+    assert!(super::SYNC_DELAY <= std::time::Duration::from_secs(1));
 }
