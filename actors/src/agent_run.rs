@@ -1441,16 +1441,33 @@ fn history_to_messages<'a>(
     skip_run: Option<&str>,
 ) -> Vec<ChatMessage> {
     lines
-        .filter(|l| l.get("type").and_then(Value::as_str) == Some("message"))
-        .filter(|l| {
-            skip_source.is_none() || l.get("sourceId").and_then(Value::as_str) != skip_source
-        })
-        .filter(|l| skip_run.is_none() || l.get("runId").and_then(Value::as_str) != skip_run)
         .filter_map(|l| {
-            let role = l.get("role").and_then(Value::as_str)?;
-            let content = l.get("content").and_then(Value::as_str)?;
+            // One pass over the line's fields (this runs over the whole context every turn).
+            let (mut kind, mut role, mut content) = (None, None, None);
+            let (mut source, mut run, mut has_media) = (None, None, false);
+            for (k, v) in l.as_object()? {
+                match k.as_str() {
+                    "type" => kind = v.as_str(),
+                    "role" => role = v.as_str(),
+                    "content" => content = v.as_str(),
+                    "sourceId" => source = v.as_str(),
+                    "runId" => run = v.as_str(),
+                    "media" => has_media = true,
+                    _ => {}
+                }
+            }
+            if kind != Some("message")
+                || (skip_source.is_some() && source == skip_source)
+                || (skip_run.is_some() && run == skip_run)
+            {
+                return None;
+            }
+            let (role, content) = (role?, content?);
             if !matches!(role, "user" | "assistant") {
                 return None;
+            }
+            if !has_media {
+                return Some(ChatMessage::text(role, content));
             }
             // The model learns what its earlier answers carried (not the data).
             let media = MediaRef::list_of(l);
@@ -1753,6 +1770,40 @@ async fn run_loop(
         _ => None,
     };
     let budget = crate::compaction::Budget::of(model.context_window());
+    let scope = scope_of(&req);
+    let mut offered = Offered::new(
+        &tools,
+        cron.is_some(),
+        workspace.is_some(),
+        scope,
+        &model.primary(),
+    );
+    offered.exec = exec.filter(|_| tools.offers("exec"));
+    offered.voice = speech
+        .as_ref()
+        .filter(|_| matches!(req.origin, RunOrigin::Channel { .. }))
+        .and_then(|(s, chat)| s.policy.prompt_hint(*chat));
+    offered.process = offered
+        .exec
+        .as_ref()
+        .and_then(|x| x.processes.clone())
+        .filter(|_| tools.offers("process"));
+    // Without `process` a background command could not be followed: commands wait.
+    if offered.process.is_none()
+        && let Some(x) = offered.exec.as_mut()
+    {
+        x.processes = None;
+    }
+    offered.web = web.filter(|_| tools.offers("web_fetch"));
+    offered.search = search.filter(|_| tools.offers("web_search"));
+    let light = matches!(req.origin, RunOrigin::Cron { light: true, .. });
+    // The workspace's files and skills for the system prompt load on a blocking thread
+    // while the history is read and sized here.
+    let loading = if req.compact.is_none() {
+        load_workspace(workspace.as_deref(), scope, light, &offered)
+    } else {
+        None
+    };
     let mut history = match cached {
         Some(lines) => lines,
         None => store
@@ -1867,35 +1918,20 @@ async fn run_loop(
             }
         }
     }
-    let scope = scope_of(&req);
-    let mut offered = Offered::new(
-        &tools,
-        cron.is_some(),
-        workspace.is_some(),
-        scope,
-        &model.primary(),
-    );
-    offered.exec = exec.filter(|_| tools.offers("exec"));
-    offered.voice = speech
-        .as_ref()
-        .filter(|_| matches!(req.origin, RunOrigin::Channel { .. }))
-        .and_then(|(s, chat)| s.policy.prompt_hint(*chat));
-    offered.process = offered
-        .exec
-        .as_ref()
-        .and_then(|x| x.processes.clone())
-        .filter(|_| tools.offers("process"));
-    // Without `process` a background command could not be followed: commands wait.
-    if offered.process.is_none()
-        && let Some(x) = offered.exec.as_mut()
-    {
-        x.processes = None;
-    }
-    offered.web = web.filter(|_| tools.offers("web_fetch"));
-    offered.search = search.filter(|_| tools.offers("web_search"));
-    let light = matches!(req.origin, RunOrigin::Cron { light: true, .. });
+    // The embedded command agent reads only the new message: no history for it, and it
+    // cannot summarize.
+    let can_compact = model.commands_help().is_none();
+    // One pass over the context for both its size and its messages, made while the
+    // workspace loads.
+    let mut sized = can_compact.then(|| {
+        let d = crate::compaction::digest(&history);
+        (
+            d.tokens,
+            digest_messages(&d, source_id.as_deref(), &req.run_id),
+        )
+    });
     let (mut messages, skills) =
-        system_messages(workspace.as_deref(), scope, light, &offered).await;
+        system_messages_loaded(workspace.as_deref(), &offered, loading).await;
     offered.skill_dirs = skills.read_dirs.into();
     if let Some(x) = offered.exec.as_mut() {
         x.skill_env = skills.env;
@@ -1935,21 +1971,27 @@ async fn run_loop(
     let fixed = crate::compaction::estimate_request(&messages, &specs)
         .saturating_add(crate::compaction::estimate_message(&user));
     let fits = |tokens: u32| fixed.saturating_add(tokens) <= budget.limit();
-    // The embedded command agent reads only the new message: no history for it, and it
-    // cannot summarize.
-    let can_compact = model.commands_help().is_none();
     let mut fit = true;
     let mut compacted = false;
     if can_compact {
         loop {
             // One pass over the context for both its size and its messages.
-            let d = crate::compaction::digest(&history);
-            fit = fits(d.tokens);
+            let (tokens, context) = match sized.take() {
+                Some(s) => s,
+                None => {
+                    let d = crate::compaction::digest(&history);
+                    (
+                        d.tokens,
+                        digest_messages(&d, source_id.as_deref(), &req.run_id),
+                    )
+                }
+            };
+            fit = fits(tokens);
             if fit || compacted || !compaction.settings.enabled {
                 // For `/status`.
-                let estimate = fixed.saturating_add(d.tokens).min(budget.window);
+                let estimate = fixed.saturating_add(tokens).min(budget.window);
                 stats.context.set(Some((estimate, budget.window)));
-                messages.extend(digest_messages(&d, source_id.as_deref(), &req.run_id));
+                messages.extend(context);
                 break;
             }
             compacted = true;
@@ -1961,8 +2003,7 @@ async fn run_loop(
                 && !stats.cycle_flushed(compaction.flushed)
                 && let Some(ws) = workspace.as_ref()
             {
-                let history = digest_messages(&d, source_id.as_deref(), &req.run_id);
-                let job = flush_job(ws, messages.clone(), history, "before compaction");
+                let job = flush_job(ws, messages.clone(), context, "before compaction");
                 let used = job.run(&std::cell::Cell::default()).await;
                 stats.flushed.set(Some(stats.compactions.get()));
                 let mut u = stream.usage.get();
@@ -2269,6 +2310,48 @@ async fn system_messages(
     light: bool,
     offered: &Offered,
 ) -> (Vec<ChatMessage>, crate::workspace::skills::ForRun) {
+    let loading = load_workspace(workspace, scope, light, offered);
+    system_messages_loaded(workspace, offered, loading).await
+}
+
+/// The workspace's bootstrap files and skills, read on a blocking thread.
+type WorkspaceLoad = actix_web::rt::task::JoinHandle<(
+    Vec<crate::workspace::Injected>,
+    crate::workspace::skills::ForRun,
+)>;
+
+/// Starts reading what the system prompt shows of the workspace ([`system_messages`]),
+/// on a blocking thread; `None` without a workspace.
+fn load_workspace(
+    workspace: Option<&crate::workspace::WorkspaceSettings>,
+    scope: crate::workspace::Scope,
+    light: bool,
+    offered: &Offered,
+) -> Option<WorkspaceLoad> {
+    let settings = workspace?.clone();
+    let with_skills = offered.fs.contains(&"read");
+    let with_env = offered.exec.as_ref().is_some_and(|x| x.gateway.is_some());
+    Some(actix_web::rt::task::spawn_blocking(move || {
+        let skills = if with_skills || with_env {
+            crate::workspace::skills::for_run(&settings)
+        } else {
+            crate::workspace::skills::ForRun::default()
+        };
+        let files = if light {
+            Vec::new()
+        } else {
+            crate::workspace::load(&settings, scope)
+        };
+        (files, skills)
+    }))
+}
+
+/// [`system_messages`] with the workspace read by `loading` ([`load_workspace`]).
+async fn system_messages_loaded(
+    workspace: Option<&crate::workspace::WorkspaceSettings>,
+    offered: &Offered,
+    loading: Option<WorkspaceLoad>,
+) -> (Vec<ChatMessage>, crate::workspace::skills::ForRun) {
     let mut run_skills = crate::workspace::skills::ForRun::default();
     let mut stable = String::from(SYSTEM_PROMPT);
     if offered.nodes {
@@ -2286,24 +2369,11 @@ async fn system_messages(
     let mut zone = None;
     if let Some(ws) = workspace {
         zone = ws.user_timezone.clone();
-        let settings = ws.clone();
         let with_skills = offered.fs.contains(&"read");
-        let with_env = offered.exec.as_ref().is_some_and(|x| x.gateway.is_some());
-        let (files, skills) = actix_web::rt::task::spawn_blocking(move || {
-            let skills = if with_skills || with_env {
-                crate::workspace::skills::for_run(&settings)
-            } else {
-                crate::workspace::skills::ForRun::default()
-            };
-            let files = if light {
-                Vec::new()
-            } else {
-                crate::workspace::load(&settings, scope)
-            };
-            (files, skills)
-        })
-        .await
-        .unwrap_or_default();
+        let (files, skills) = match loading {
+            Some(l) => l.await.unwrap_or_default(),
+            None => Default::default(),
+        };
         run_skills = skills;
         let skills = if with_skills {
             crate::workspace::skills::section(&run_skills.offered)

@@ -150,6 +150,10 @@ impl Budget {
 
 /// The estimated tokens of `text` (ASCII ≈ 4 characters a token, CJK ≈ 1, others ≈ 2).
 pub fn estimate_text(text: &str) -> u32 {
+    // Most text is ASCII: one byte, one character (a vectorized check, no decoding).
+    if text.is_ascii() {
+        return u32::try_from(text.len().div_ceil(4)).unwrap_or(u32::MAX);
+    }
     let mut ascii = 0u64;
     let mut quarters = 0u64;
     for c in text.chars() {
@@ -587,10 +591,20 @@ pub fn digest(context: &[Value]) -> Digest<'_> {
     let mut messages = Vec::with_capacity(context.len());
     let mut tokens = 0u32;
     for l in context {
-        if is_message(l) {
-            tokens = tokens.saturating_add(estimate_line(l));
+        // One pass over the line's fields (this runs over the whole context every turn).
+        let (mut kind, mut role, mut content) = (None, None, None);
+        for (k, v) in l.as_object().into_iter().flatten() {
+            match k.as_str() {
+                "type" => kind = v.as_str(),
+                "role" => role = v.as_str(),
+                "content" => content = v.as_str(),
+                _ => {}
+            }
+        }
+        if kind == Some("message") && matches!(role, Some("user" | "assistant")) {
+            tokens = tokens.saturating_add(MESSAGE_OVERHEAD + content.map_or(0, estimate_text));
             messages.push(l);
-        } else if is_compaction(l) {
+        } else if kind == Some("compaction") {
             // The last one counts (one without a summary drops the earlier ones').
             summary = l
                 .get("summary")
