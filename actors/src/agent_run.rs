@@ -1442,31 +1442,15 @@ fn history_to_messages<'a>(
 ) -> Vec<ChatMessage> {
     lines
         .filter_map(|l| {
-            // One pass over the line's fields (this runs over the whole context every turn).
-            let (mut kind, mut role, mut content) = (None, None, None);
-            let (mut source, mut run, mut has_media) = (None, None, false);
-            for (k, v) in l.as_object()? {
-                match k.as_str() {
-                    "type" => kind = v.as_str(),
-                    "role" => role = v.as_str(),
-                    "content" => content = v.as_str(),
-                    "sourceId" => source = v.as_str(),
-                    "runId" => run = v.as_str(),
-                    "media" => has_media = true,
-                    _ => {}
-                }
-            }
-            if kind != Some("message")
-                || (skip_source.is_some() && source == skip_source)
-                || (skip_run.is_some() && run == skip_run)
+            let f = crate::compaction::LineFields::of(l);
+            if !f.is_message()
+                || (skip_source.is_some() && f.source_id == skip_source)
+                || (skip_run.is_some() && f.run_id == skip_run)
             {
                 return None;
             }
-            let (role, content) = (role?, content?);
-            if !matches!(role, "user" | "assistant") {
-                return None;
-            }
-            if !has_media {
+            let (role, content) = (f.role?, f.content?);
+            if !f.has_media {
                 return Some(ChatMessage::text(role, content));
             }
             // The model learns what its earlier answers carried (not the data).

@@ -210,6 +210,48 @@ fn is_message(line: &Value) -> bool {
         )
 }
 
+/// The fields of a transcript line that the context reads, found in one pass over the
+/// line's object (the context is read whole every turn; a lookup per field costs more).
+#[derive(Default)]
+pub struct LineFields<'a> {
+    /// `type`.
+    pub kind: Option<&'a str>,
+    /// `role`.
+    pub role: Option<&'a str>,
+    /// `content` (text).
+    pub content: Option<&'a str>,
+    /// `sourceId`: the inbound message it records.
+    pub source_id: Option<&'a str>,
+    /// `runId`.
+    pub run_id: Option<&'a str>,
+    /// It has a `media` field.
+    pub has_media: bool,
+}
+
+impl<'a> LineFields<'a> {
+    /// The fields of `line` (none of a line that is not an object).
+    pub fn of(line: &'a Value) -> Self {
+        let mut f = Self::default();
+        for (k, v) in line.as_object().into_iter().flatten() {
+            match k.as_str() {
+                "type" => f.kind = v.as_str(),
+                "role" => f.role = v.as_str(),
+                "content" => f.content = v.as_str(),
+                "sourceId" => f.source_id = v.as_str(),
+                "runId" => f.run_id = v.as_str(),
+                "media" => f.has_media = true,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// A user or assistant message (what [`is_message`] says).
+    pub fn is_message(&self) -> bool {
+        self.kind == Some("message") && matches!(self.role, Some("user" | "assistant"))
+    }
+}
+
 /// Whether `line` is a compaction.
 pub fn is_compaction(line: &Value) -> bool {
     line.get("type").and_then(Value::as_str) == Some("compaction")
@@ -591,20 +633,11 @@ pub fn digest(context: &[Value]) -> Digest<'_> {
     let mut messages = Vec::with_capacity(context.len());
     let mut tokens = 0u32;
     for l in context {
-        // One pass over the line's fields (this runs over the whole context every turn).
-        let (mut kind, mut role, mut content) = (None, None, None);
-        for (k, v) in l.as_object().into_iter().flatten() {
-            match k.as_str() {
-                "type" => kind = v.as_str(),
-                "role" => role = v.as_str(),
-                "content" => content = v.as_str(),
-                _ => {}
-            }
-        }
-        if kind == Some("message") && matches!(role, Some("user" | "assistant")) {
-            tokens = tokens.saturating_add(MESSAGE_OVERHEAD + content.map_or(0, estimate_text));
+        let f = LineFields::of(l);
+        if f.is_message() {
+            tokens = tokens.saturating_add(MESSAGE_OVERHEAD + f.content.map_or(0, estimate_text));
             messages.push(l);
-        } else if kind == Some("compaction") {
+        } else if f.kind == Some("compaction") {
             // The last one counts (one without a summary drops the earlier ones').
             summary = l
                 .get("summary")

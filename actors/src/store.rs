@@ -521,9 +521,9 @@ pub fn append_lines(path: &Path, lines: &[serde_json::Value], sync: bool) -> std
 
 /// [`append_lines`], whose directory sync is skipped for a file whose entry `entries` says
 /// this process has synced already (an agent run's synced append then costs one
-/// `fdatasync`, not also a directory `fsync`). A file found missing here is created anew:
-/// its entry is synced again (a transcript archived and started over, a file deleted by
-/// hand). The store is the only writer of these files.
+/// `fdatasync`, not also a directory `fsync`). A file found empty here may be new (a
+/// transcript archived and started over, a file deleted by hand): its entry is synced
+/// again. The store is the only writer of these files.
 pub fn append_lines_tracked(
     path: &Path,
     lines: &[serde_json::Value],
@@ -531,12 +531,8 @@ pub fn append_lines_tracked(
     entries: &mut SyncedEntries,
 ) -> std::io::Result<()> {
     let dir = parent_dir(path)?;
-    let existed = path.exists();
-    if lines.is_empty() && !existed {
+    if lines.is_empty() && !path.exists() {
         return Ok(());
-    }
-    if !existed {
-        entries.0.remove(path);
     }
     create_dir_durable(dir)?;
     let mut buf = Vec::new();
@@ -555,6 +551,10 @@ pub fn append_lines_tracked(
     } else {
         repair_torn_tail(&mut f, path)?
     };
+    if before == 0 {
+        // Created now (or empty): its entry is not known to be on disk.
+        entries.0.remove(path);
+    }
     let result = (|| {
         f.write_all(&buf)?;
         if sync {

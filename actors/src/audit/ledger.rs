@@ -6,8 +6,9 @@
 //! rows beyond either bound, deleted yet or not.
 //!
 //! Files are created 0600 in a 0700 directory; rows are written as they come and synced by
-//! the writer's thread ([`super::SYNC_DELAY`], [`Ledger::sync`]). A torn last line (a crash mid-write) is cut off when the ledger is
-//! opened; a line that does not parse is skipped by queries (never fatal).
+//! the writer's thread ([`super::SYNC_DELAY`], [`Ledger::sync`]). A torn last line (a crash
+//! mid-write) is cut off when the ledger is opened; a line that does not parse is skipped by
+//! queries (never fatal).
 
 use std::borrow::Cow;
 use std::fs::File;

@@ -19,9 +19,10 @@
 //! dropped and counted, with a warning); the thread appends each batch at once (a killed
 //! process loses nothing written) and syncs within [`SYNC_DELAY`] of the first unsynced
 //! row, one `fdatasync` for everything written meanwhile (a power cut loses at most that
-//! much; a busy gateway does not pay a sync per record) ([`ledger`]). Records older than 30 days are never returned and their files are deleted;
-//! at most [`ledger::MAX_ROWS`] rows are kept. `logging.audit.enabled` (default on) and
-//! `logging.audit.messages` (`off` (default), `direct`, `all`) apply live.
+//! much; a busy gateway does not pay a sync per record) ([`ledger`]). Records older than 30
+//! days are never returned and their files are deleted; at most [`ledger::MAX_ROWS`] rows
+//! are kept. `logging.audit.enabled` (default on) and `logging.audit.messages` (`off`
+//! (default), `direct`, `all`) apply live.
 
 pub mod key;
 pub mod ledger;
