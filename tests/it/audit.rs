@@ -14,6 +14,7 @@ use crate::support::fake_openai::FakeOpenAi;
 use crate::support::fake_telegram::FakeTelegram;
 use crate::telegram_flow::{
     SLOW, TG_TOKEN, admin, approved_node, config, dm, restart, start_gateway, wait_reply,
+    wait_state_file,
 };
 
 /// The whole ledger (newest first), paging with the smallest pages to exercise cursors.
@@ -317,6 +318,9 @@ async fn audit_settings_apply_live_and_the_ledger_outlives_a_restart() {
     crate::support::replace_file(&gw.config_path(), &on.to_string());
     gw.wait_stderr_line(&["config reloaded from", "logging"], SLOW);
     drop(op);
+    // The restart is a SIGKILL: a reply whose receipt is not on disk yet is sent again by
+    // the restarted gateway (at-least-once), with rows of its own. Kill once it is.
+    wait_state_file(&gw, "no pending message", |v| v["pending"] == json!([])).await;
     let gw = restart(gw);
     let mid = dm(&tg, 4242, "after the restart");
     wait_reply(&tg, mid, SLOW).await;

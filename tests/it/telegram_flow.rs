@@ -486,6 +486,56 @@ async fn answered_update_is_not_answered_again_after_a_clean_restart() {
     drop(gw);
 }
 
+/// A SIGTERM while a reply's `sendMessage` answer is still on its way: the gateway lets the
+/// delivery settle (bounded) and saves its message as answered before it exits, so the
+/// next start does not send the reply again.
+#[actix_web::test]
+async fn a_reply_in_flight_at_sigterm_is_saved_as_answered_before_the_exit() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // Info: the wait is logged there.
+    let gw = TestGateway::start(
+        GW_ARGS,
+        &[("RUST_LOG", "info")],
+        Some(&config(&tg, Some(&ai), json!({}))),
+    );
+    tg.hold_send_responses(true);
+    let a = dm(&tg, 4502, "answer me once");
+    wait_reply(&tg, a, SLOW).await;
+
+    gw.sigterm();
+    gw.wait_stderr_line(
+        &["telegram[default]: waiting for 1 reply being delivered before stopping"],
+        SLOW,
+    );
+    // Still pending on disk: the gateway has not learnt that the reply went out.
+    let on_disk: Value = serde_json::from_slice(
+        &std::fs::read(gw.dir.path().join("channels/telegram/default.json")).expect("state"),
+    )
+    .expect("state is JSON");
+    assert_eq!(
+        on_disk["pending"].as_array().map(Vec::len),
+        Some(1),
+        "{on_disk}"
+    );
+    tg.hold_send_responses(false);
+    let mut gw = gw;
+    let status = gw.wait_exit(SLOW);
+    assert!(status.success(), "clean exit: {status:?}\n{}", gw.stderr());
+    let on_disk: Value = serde_json::from_slice(
+        &std::fs::read(gw.dir.path().join("channels/telegram/default.json")).expect("state"),
+    )
+    .expect("state is JSON");
+    assert_eq!(on_disk["pending"], json!([]), "{on_disk}");
+
+    let gw = restart(gw);
+    all_answered(&gw, &tg).await;
+    let b = dm(&tg, 4502, "second message");
+    wait_reply(&tg, b, SLOW).await;
+    assert_eq!(replies_to(&tg, a).len(), 1, "{:?}", tg.sent());
+    assert_eq!(ai.request_count(), 2, "{:?}", ai.requests());
+}
+
 // === 4. Bot API outages and rate limits ===
 
 #[actix_web::test]

@@ -400,7 +400,17 @@ pub struct ChannelRecipients {
     /// Stopped and started by an operator (`channels.stop` / `channels.start`), for
     /// channels that can.
     pub lifecycle: Option<Recipient<SetChannelRunning>>,
+    /// The gateway is stopping: the account's state is written, for channels that keep one.
+    pub flush: Option<Recipient<FlushChannel>>,
 }
+
+/// Sent when the gateway stops (SIGTERM, a restart): resolves once the replies being
+/// delivered have settled (each one's message left the pending list, or stays pending on a
+/// failure) and the account's state as it is then is on disk. A reply that went out is
+/// then not sent again by the next start. The sender bounds the wait.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushChannel;
 
 /// `channels.stop` (`false`) / `channels.start` (`true`): an operator stops an account —
 /// it takes no updates, its state and credentials stay — or starts it again. In memory: a
@@ -439,6 +449,7 @@ impl ChannelRecipients {
             stop: None,
             actions: None,
             lifecycle: None,
+            flush: None,
         }
     }
 }

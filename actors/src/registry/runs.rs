@@ -1905,7 +1905,8 @@ impl Handler<ChatHistory> for Registry {
 }
 
 /// Sent by the shell before exiting: writes pending state and waits until the store has
-/// finished every write queued before it.
+/// finished every write queued before it, and until every channel account has saved its
+/// own state ([`crate::channel::FlushChannel`]: the replies being delivered settled first).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct FlushState;
@@ -1923,8 +1924,15 @@ impl Handler<FlushState> for Registry {
         let barrier = self.store.send(crate::store::LoadDocument {
             name: SESSIONS_INDEX.to_owned(),
         });
+        let channels: Vec<_> = self
+            .channels
+            .values()
+            .filter_map(|h| h.recipients.flush.as_ref())
+            .map(|r| r.send(crate::channel::FlushChannel))
+            .collect();
         Box::pin(async move {
             let _ = barrier.await;
+            futures_util::future::join_all(channels).await;
         })
     }
 }

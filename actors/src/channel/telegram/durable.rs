@@ -58,6 +58,10 @@ pub(super) struct Durability {
     holds: Vec<(u64, oneshot::Sender<()>)>,
     /// Notices (pairing codes) to send once a version is durable.
     notices: Vec<(u64, Notice)>,
+    /// Replies being delivered whose message has not left the pending list yet.
+    delivering: usize,
+    /// Told when `delivering` is back to 0 ([`FlushChannel`]).
+    settle_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl Durability {
@@ -72,6 +76,76 @@ impl Durability {
     /// Replies waiting for the state to be saved.
     pub(super) fn held(&self) -> usize {
         self.holds.len()
+    }
+
+    /// A reply to a received message is being delivered.
+    pub(super) fn delivery_started(&mut self) {
+        self.delivering += 1;
+    }
+
+    /// That delivery settled: its message left the pending list (a change the caller
+    /// saves) or stays pending for the next start.
+    pub(super) fn delivery_settled(&mut self) {
+        self.delivering = self.delivering.saturating_sub(1);
+        if self.delivering == 0 {
+            for tx in self.settle_waiters.drain(..) {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// Resolves once no delivery is in flight (at once if none is; also if the channel
+    /// stops first).
+    fn settled(&mut self) -> impl std::future::Future<Output = ()> + use<> {
+        let rx = (self.delivering > 0).then(|| {
+            let (tx, rx) = oneshot::channel();
+            self.settle_waiters.push(tx);
+            rx
+        });
+        async move {
+            if let Some(rx) = rx {
+                let _ = rx.await;
+            }
+        }
+    }
+}
+
+impl Handler<FlushChannel> for TelegramChannel {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// The gateway stops: the replies being delivered settle, then the state as it is is
+    /// saved (a save in flight or failing is waited for; the sender bounds the wait). A
+    /// reply that went out is then not sent again after the restart.
+    fn handle(&mut self, _: FlushChannel, _: &mut Self::Context) -> Self::Result {
+        if self.durable.delivering > 0 {
+            log::info!(
+                "telegram[{}]: waiting for {} repl{} being delivered before stopping",
+                self.cfg.account_id,
+                self.durable.delivering,
+                if self.durable.delivering == 1 {
+                    "y"
+                } else {
+                    "ies"
+                }
+            );
+        }
+        let settled = self.durable.settled();
+        Box::pin(
+            settled
+                .into_actor(self)
+                .then(|(), act, ctx| {
+                    act.flush(ctx);
+                    act.committed(act.durable.version).into_actor(act)
+                })
+                .map(|res, act, _| {
+                    if let Err(e) = res {
+                        log::warn!(
+                            "telegram[{}]: channel state not saved before stopping: {e}",
+                            act.cfg.account_id
+                        );
+                    }
+                }),
+        )
     }
 }
 

@@ -33,8 +33,9 @@ use serde_json::{Value, json};
 
 use super::{
     ApproveChannelPairing, ChannelError, ChannelHandle, ChannelKind, ChannelPairingRequest,
-    ChannelRecipients, ChannelStatus, ChatTarget, DeliverReply, GetChannelStatus, InboundMessage,
-    ListChannelPairing, PairingApproval, WebhookDelivery, WebhookError, split_message,
+    ChannelRecipients, ChannelStatus, ChatTarget, DeliverReply, FlushChannel, GetChannelStatus,
+    InboundMessage, ListChannelPairing, PairingApproval, WebhookDelivery, WebhookError,
+    split_message,
 };
 pub use super::{MAX_PENDING_PAIRING, PAIRING_TTL_MS};
 use crate::registry::Registry;
@@ -616,6 +617,7 @@ impl TelegramChannel {
         recipients.stop = Some(addr.clone().recipient());
         recipients.actions = Some(addr.clone().recipient());
         recipients.lifecycle = Some(addr.clone().recipient());
+        recipients.flush = Some(addr.clone().recipient());
         ChannelHandle {
             kind: &KIND,
             account,

@@ -278,6 +278,9 @@ impl Handler<DeliverReply> for TelegramChannel {
         let inbound = msg.inbound_id;
         let recorded = msg.recorded;
         let chat_id = msg.target.chat_id;
+        if inbound.is_some() {
+            self.durable.delivery_started();
+        }
         // Messages to one chat go out in the order they were asked for: each waits for the
         // previous one to that chat (its sender is dropped when it is done).
         let Turn {
@@ -383,6 +386,9 @@ impl Handler<DeliverReply> for TelegramChannel {
                 if act.state.pending.len() != before {
                     act.changed(ctx);
                 }
+            }
+            if inbound.is_some() {
+                act.durable.delivery_settled();
             }
             act.resume_if_paused(ctx);
             res.map_err(|e| ChannelError::Delivery(e.to_string()))
