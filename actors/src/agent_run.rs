@@ -2299,10 +2299,21 @@ async fn system_messages(
 }
 
 /// The workspace's bootstrap files and skills, read on a blocking thread.
-type WorkspaceLoad = actix_web::rt::task::JoinHandle<(
-    Vec<crate::workspace::Injected>,
-    crate::workspace::skills::ForRun,
-)>;
+/// What the system prompt shows of the workspace: read already (a snapshot nothing has
+/// changed since: [`crate::workspace::watch`]), or being read on a blocking thread.
+enum WorkspaceLoad {
+    Ready(crate::workspace::watch::Loaded),
+    Reading(actix_web::rt::task::JoinHandle<crate::workspace::watch::Loaded>),
+}
+
+impl WorkspaceLoad {
+    async fn get(self) -> crate::workspace::watch::Loaded {
+        match self {
+            Self::Ready(l) => l,
+            Self::Reading(h) => h.await.unwrap_or_default(),
+        }
+    }
+}
 
 /// Starts reading what the system prompt shows of the workspace ([`system_messages`]),
 /// on a blocking thread; `None` without a workspace.
@@ -2312,22 +2323,16 @@ fn load_workspace(
     light: bool,
     offered: &Offered,
 ) -> Option<WorkspaceLoad> {
-    let settings = workspace?.clone();
-    let with_skills = offered.fs.contains(&"read");
-    let with_env = offered.exec.as_ref().is_some_and(|x| x.gateway.is_some());
-    Some(actix_web::rt::task::spawn_blocking(move || {
-        let skills = if with_skills || with_env {
-            crate::workspace::skills::for_run(&settings)
-        } else {
-            crate::workspace::skills::ForRun::default()
-        };
-        let files = if light {
-            Vec::new()
-        } else {
-            crate::workspace::load(&settings, scope)
-        };
-        (files, skills)
-    }))
+    let settings = workspace?;
+    let with_skills =
+        offered.fs.contains(&"read") || offered.exec.as_ref().is_some_and(|x| x.gateway.is_some());
+    if let Some(loaded) = crate::workspace::watch::cached(settings, scope, light, with_skills) {
+        return Some(WorkspaceLoad::Ready(loaded));
+    }
+    let settings = settings.clone();
+    Some(WorkspaceLoad::Reading(actix_web::rt::task::spawn_blocking(
+        move || crate::workspace::watch::load(&settings, scope, light, with_skills),
+    )))
 }
 
 /// [`system_messages`] with the workspace read by `loading` ([`load_workspace`]).
@@ -2355,7 +2360,7 @@ async fn system_messages_loaded(
         zone = ws.user_timezone.clone();
         let with_skills = offered.fs.contains(&"read");
         let (files, skills) = match loading {
-            Some(l) => l.await.unwrap_or_default(),
+            Some(l) => l.get().await,
             None => Default::default(),
         };
         run_skills = skills;

@@ -1,9 +1,11 @@
 //! `skills` (OpenClaw's skills config): `load.extraDirs` (more skill directories, lowest
-//! precedence), `entries.<skillKey>` (`enabled`, `env`, `apiKey`); `allowBundled`,
-//! `load.watch`, `load.watchDebounceMs` and `install` are accepted and have nothing to do
-//! here (no skills are bundled, the catalog is read afresh for every run, and this gateway
-//! installs nothing). See `openclaw_actors::workspace::skills` for how skills are found and
-//! judged.
+//! precedence), `load.watch` (on by default: runs reuse what they read of the skills and
+//! bootstrap files while an inotify watcher sees no change, see
+//! `openclaw_actors::workspace::watch`; `false`: every run reads them), `entries.<skillKey>`
+//! (`enabled`, `env`, `apiKey`); `allowBundled`, `load.watchDebounceMs` and `install` are
+//! accepted and have nothing to do here (no skills are bundled, the watcher's events are
+//! taken when a run starts, so there is nothing to debounce, and this gateway installs
+//! nothing). See `openclaw_actors::workspace::skills` for how skills are found and judged.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,10 +40,11 @@ pub struct SkillsLoadCfg {
     /// More skill directories (absolute or `~/`), lowest precedence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_dirs: Option<Vec<String>>,
-    /// OpenClaw's watcher (skills are read afresh for every run here).
+    /// The watcher (default on): `false` makes every run read the skills and bootstrap
+    /// files afresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<bool>,
-    /// OpenClaw's watcher debounce.
+    /// OpenClaw's watcher debounce (nothing to debounce here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch_debounce_ms: Option<u64>,
 }
@@ -151,6 +154,7 @@ impl SkillsCfg {
             entries,
             env_names: env_names.into_iter().collect(),
             truthy_config: openclaw_actors::workspace::skills::truthy_paths(config),
+            watch: self.load.as_ref().and_then(|l| l.watch).unwrap_or(true),
         })
     }
 

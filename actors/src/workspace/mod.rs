@@ -25,6 +25,7 @@ pub mod memory;
 pub mod patch;
 pub mod skills;
 pub mod tools;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 

@@ -165,6 +165,9 @@ pub struct SkillSettings {
     pub env_names: BTreeSet<String>,
     /// The config paths whose value is truthy (`a.b.c`), for `requires.config`.
     pub truthy_config: BTreeSet<String>,
+    /// `skills.load.watch` (on unless set `false`): runs reuse what they read of the
+    /// workspace while a watcher sees no change ([`super::watch`]); off, every run reads.
+    pub watch: bool,
 }
 
 /// What a skill lacks on this host (OpenClaw's `missing`).
@@ -591,7 +594,7 @@ pub fn run_env(judged: &[Judged], settings: &SkillSettings) -> BTreeMap<String, 
 }
 
 /// What a run gets of the skills.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ForRun {
     /// The catalog: eligible, model-visible skills the agent's allowlist names.
     pub offered: Vec<Skill>,
