@@ -316,10 +316,35 @@ mod imp {
             }
             if flags.intersects(ReadFlags::IGNORED | ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF)
             {
-                // The directory is gone from its path: watched again by the next read.
-                state.by_dir.retain(|_, d| *d != wd);
+                // The directory is gone from its path, and so is everything below it that
+                // was watched (a moved directory takes its subdirectories along, which
+                // tell nothing): watched again at that path by the next read. Moved ones
+                // would still be watched where they went: their watches go (the kernel's
+                // `IGNORED` that follows forgets them here), so moves pile nothing up.
+                let moved = flags.contains(ReadFlags::MOVE_SELF);
+                if let Some(gone) = state
+                    .by_dir
+                    .iter()
+                    .find(|(_, d)| **d == wd)
+                    .map(|(p, _)| p.clone())
+                {
+                    let under: Vec<(PathBuf, i32)> = state
+                        .by_dir
+                        .iter()
+                        .filter(|(p, _)| p.starts_with(&gone))
+                        .map(|(p, d)| (p.clone(), *d))
+                        .collect();
+                    for (p, d) in under {
+                        state.by_dir.remove(&p);
+                        if moved && d != wd {
+                            let _ = inotify::remove_watch(&w.fd, d);
+                        }
+                    }
+                }
                 if flags.contains(ReadFlags::IGNORED) {
                     state.counts.remove(&wd);
+                } else if moved {
+                    let _ = inotify::remove_watch(&w.fd, wd);
                 }
                 bump = true;
                 continue;
@@ -336,6 +361,14 @@ mod imp {
             state.generation += 1;
         }
         Some(state)
+    }
+
+    /// Watches held (after the queued events are applied).
+    #[cfg(test)]
+    pub(super) fn watched() -> usize {
+        watcher()
+            .and_then(current)
+            .map_or(0, |s| s.by_dir.len().max(s.counts.len()))
     }
 
     /// The current generation; `None` when nothing can be cached.

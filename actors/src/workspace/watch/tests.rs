@@ -84,6 +84,36 @@ fn a_snapshot_is_reused_until_what_it_read_changes() {
     let hit = cached(&s, Scope::Main, false, true).expect("a snapshot");
     assert_eq!(skill_names(&hit), skill_names(&fourth));
 
+    // A skill root moved away and a new one made in its place, many times: each change
+    // is seen, the new root's skills are watched (not the moved ones'), and the watches
+    // do not pile up.
+    for i in 0..30 {
+        std::fs::rename(ws.path().join("skills"), ws.path().join(format!("away{i}")))
+            .expect("move away");
+        assert!(cached(&s, Scope::Main, false, true).is_none());
+        write_skill(&ws.path().join("skills"), "alpha", &format!("made {i}"));
+        let again = load(&s, Scope::Main, false, true);
+        assert_eq!(
+            skill_names(&again),
+            [("alpha".to_owned(), format!("made {i}"))]
+        );
+        assert!(cached(&s, Scope::Main, false, true).is_some());
+        write_skill(&ws.path().join("skills"), "alpha", &format!("edited {i}"));
+        assert!(
+            cached(&s, Scope::Main, false, true).is_none(),
+            "an edit in the new root is seen ({i})"
+        );
+        load(&s, Scope::Main, false, true);
+        // Nor does a change in a moved one count.
+        write_skill(&ws.path().join(format!("away{i}")), "alpha", "stale");
+        assert!(cached(&s, Scope::Main, false, true).is_some(), "{i}");
+    }
+    assert!(
+        imp::watched() <= 8,
+        "{} directories watched after the moves",
+        imp::watched()
+    );
+
     // The workspace directory removed: nothing stale is served.
     std::fs::remove_dir_all(ws.path()).expect("rm");
     assert!(cached(&s, Scope::Main, false, true).is_none());
