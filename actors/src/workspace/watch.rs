@@ -16,12 +16,13 @@
 //! generation is the one read *before* its watches were in place and its files read. The
 //! kernel queues an event when the change is made, and the queue is read (without waiting)
 //! when a turn asks for its snapshot: a change completed before a turn starts is always seen
-//! by that turn (at worst one turn reads the disk for nothing). A snapshot is also used at most [`MAX_AGE`]: what no file event shows (a binary
-//! installed on `PATH` that a skill requires, a re-pointed symlinked root) is seen within it.
-//! Not cached: a symlinked bootstrap file or `SKILL.md` (its target can change unseen), more
-//! than [`MAX_WATCHES`] directories, any watch the kernel refuses (its `max_user_watches`),
-//! `skills.load.watch: false`, and other systems than Linux. There, every run reads as
-//! before.
+//! by that turn (at worst one turn reads the disk for nothing). A snapshot is also used at
+//! most [`MAX_AGE`]: what no file event shows here (a binary installed on `PATH` that a skill
+//! requires, a re-pointed symlinked root, a renamed parent of a root, a network filesystem
+//! changed from another machine) is seen within it. Not cached: a symlinked bootstrap file
+//! or `SKILL.md` (its target can change unseen), more than [`MAX_WATCHES`] directories, any
+//! watch the kernel refuses (its `max_user_watches`), `skills.load.watch: false`, and other
+//! systems than Linux. There, every run reads as before.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
