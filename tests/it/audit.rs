@@ -327,7 +327,16 @@ async fn audit_settings_apply_live_and_the_ledger_outlives_a_restart() {
     let mut op = admin(&gw).await;
     let rows = wait_rows(&mut op, json!({}), 8).await;
     let seqs: Vec<u64> = rows.iter().filter_map(|e| e["sequence"].as_u64()).collect();
-    assert_eq!(seqs, (1..=8).rev().collect::<Vec<_>>(), "{rows:#?}");
+    let brief: Vec<String> = rows
+        .iter()
+        .map(|e| format!("{} {} {}", e["sequence"], e["action"], e["runId"]))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=8).rev().collect::<Vec<_>>(),
+        "{brief:#?}\n{}",
+        gw.stderr()
+    );
     assert_eq!(&rows[4..], &before[..]);
     let top: Vec<&str> = rows[..4]
         .iter()

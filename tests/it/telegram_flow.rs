@@ -508,25 +508,23 @@ async fn a_reply_in_flight_at_sigterm_is_saved_as_answered_before_the_exit() {
         &["telegram[default]: waiting for 1 reply being delivered before stopping"],
         SLOW,
     );
+    let on_disk = |gw: &TestGateway| -> Value {
+        let path = gw.dir.path().join("channels/telegram/default.json");
+        serde_json::from_slice(&std::fs::read(path).expect("state")).expect("state is JSON")
+    };
     // Still pending on disk: the gateway has not learnt that the reply went out.
-    let on_disk: Value = serde_json::from_slice(
-        &std::fs::read(gw.dir.path().join("channels/telegram/default.json")).expect("state"),
-    )
-    .expect("state is JSON");
+    let state = on_disk(&gw);
     assert_eq!(
-        on_disk["pending"].as_array().map(Vec::len),
+        state["pending"].as_array().map(Vec::len),
         Some(1),
-        "{on_disk}"
+        "{state}"
     );
     tg.hold_send_responses(false);
     let mut gw = gw;
     let status = gw.wait_exit(SLOW);
     assert!(status.success(), "clean exit: {status:?}\n{}", gw.stderr());
-    let on_disk: Value = serde_json::from_slice(
-        &std::fs::read(gw.dir.path().join("channels/telegram/default.json")).expect("state"),
-    )
-    .expect("state is JSON");
-    assert_eq!(on_disk["pending"], json!([]), "{on_disk}");
+    let state = on_disk(&gw);
+    assert_eq!(state["pending"], json!([]), "{state}");
 
     let gw = restart(gw);
     all_answered(&gw, &tg).await;

@@ -16,10 +16,13 @@
 //!
 //! Writes are best-effort and never delay a run: the [`Recorder`] hands a record to the
 //! ledger's own thread through a bounded queue ([`MAX_PENDING`]; beyond it records are
-//! dropped and counted, with a warning); the thread appends each batch at once (a killed
-//! process loses nothing written) and syncs within [`SYNC_DELAY`] of the first unsynced
-//! row, one `fdatasync` for everything written meanwhile (a power cut loses at most that
-//! much; a busy gateway does not pay a sync per record) ([`ledger`]). Records older than 30
+//! dropped and counted, with a warning). Only a batch's first record wakes the thread, which
+//! gathers what comes within [`LINGER`] (10 ms) and appends it in one write (a turn's
+//! records cost one wake-up, not one each; a killed process loses at most the last 10 ms; a
+//! query writes what still waits first, so it sees every row recorded before it), and
+//! syncs within [`SYNC_DELAY`] of the first unsynced row, one `fdatasync` for everything
+//! written meanwhile (a power cut loses at most that much; a busy gateway does not pay a
+//! sync per record) ([`ledger`]). Records older than 30
 //! days are never returned and their files are deleted; at most [`ledger::MAX_ROWS`] rows
 //! are kept. `logging.audit.enabled` (default on) and `logging.audit.messages` (`off`
 //! (default), `direct`, `all`) apply live.
@@ -29,8 +32,7 @@ pub mod ledger;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde_json::{Map, Value, json};
 
@@ -273,10 +275,31 @@ pub struct Pending {
     pub(crate) refs: Option<MessageIds>,
 }
 
-pub(crate) enum Cmd {
-    Record(Box<Pending>),
-    /// Answers once every record queued before it is on disk.
-    Flush(std::sync::mpsc::Sender<()>),
+/// What waits for the ledger's thread.
+#[derive(Default)]
+pub(crate) struct Queue {
+    pub(crate) records: Vec<Pending>,
+    /// Each answered once every record queued before it is on disk.
+    flushes: Vec<std::sync::mpsc::Sender<()>>,
+    /// A query wrote rows itself: the thread has them to sync.
+    poked: bool,
+    /// Every recorder is gone: the thread writes what is left, syncs and ends.
+    closed: bool,
+}
+
+/// The queue, shared by the recorders, the queries and the ledger's thread.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub(crate) queue: Mutex<Queue>,
+    /// Told when the queue gets its first record, a flush, a poke or closes (not for every
+    /// record: the thread gathers them, see [`LINGER`]).
+    ready: Condvar,
+    /// The thread runs (a flush has someone to answer it).
+    running: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Hands records to the ledger (cheap to clone; every clone feeds the same thread).
@@ -286,7 +309,7 @@ pub struct Recorder {
 }
 
 struct Inner {
-    tx: SyncSender<Cmd>,
+    shared: Arc<Shared>,
     enabled: AtomicBool,
     /// [`MessageMode`] as 0 off, 1 direct, 2 all.
     messages: AtomicU8,
@@ -316,6 +339,14 @@ impl Syncs {
     }
 }
 
+impl Drop for Inner {
+    /// The last recorder is gone: the thread writes what is left, syncs and ends.
+    fn drop(&mut self) {
+        lock(&self.shared.queue).closed = true;
+        self.shared.ready.notify_one();
+    }
+}
+
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Recorder")
@@ -335,20 +366,26 @@ impl Recorder {
     /// ends when the last clone is dropped). Nothing is created on disk before the first
     /// record.
     pub fn start(state_dir: &Path, settings: AuditSettings) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel(MAX_PENDING);
+        let shared = Arc::new(Shared::default());
         let ledger = Arc::new(Mutex::new(ledger::Ledger::new(state_dir.join("audit"))));
         let writer = ledger.clone();
         let syncs = Arc::new(Syncs::default());
         let counted = Arc::clone(&syncs);
+        let theirs = Arc::clone(&shared);
+        shared.running.store(true, Ordering::Release);
         let spawned = std::thread::Builder::new()
             .name("audit-ledger".into())
-            .spawn(move || write_loop(&rx, &writer, &counted));
+            .spawn(move || {
+                write_loop(&theirs, &writer, &counted);
+                theirs.running.store(false, Ordering::Release);
+            });
         if let Err(e) = spawned {
+            shared.running.store(false, Ordering::Release);
             log::warn!("audit ledger: cannot start its thread ({e}); nothing is recorded");
         }
         Self {
             inner: Arc::new(Inner {
-                tx,
+                shared,
                 enabled: AtomicBool::new(settings.enabled),
                 messages: AtomicU8::new(mode_code(settings.messages)),
                 dropped: AtomicU64::new(0),
@@ -387,18 +424,24 @@ impl Recorder {
         self.enabled() && self.message_mode().records(kind)
     }
 
+    /// Queues a record; only the first of a batch wakes the ledger's thread.
     fn push(&self, pending: Pending) {
-        match self.inner.tx.try_send(Cmd::Record(Box::new(pending))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                let n = self.inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if n == 1 || n.is_multiple_of(1000) {
-                    log::warn!(
-                        "audit ledger: {n} record(s) dropped so far: more than {MAX_PENDING} were waiting for the disk"
-                    );
-                }
+        let mut q = lock(&self.inner.shared.queue);
+        if q.records.len() < MAX_PENDING {
+            q.records.push(pending);
+            let first = q.records.len() == 1;
+            drop(q);
+            if first {
+                self.inner.shared.ready.notify_one();
             }
-            Err(TrySendError::Disconnected(_)) => {}
+        } else {
+            drop(q);
+            let n = self.inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 || n.is_multiple_of(1000) {
+                log::warn!(
+                    "audit ledger: {n} record(s) dropped so far: more than {MAX_PENDING} were waiting for the disk"
+                );
+            }
         }
     }
 
@@ -571,19 +614,36 @@ impl Recorder {
     /// Waits until every record queued so far is on disk, at most `timeout` once the
     /// request is queued (shutdown). Blocking: call it off the async workers.
     pub fn flush(&self, timeout: std::time::Duration) -> bool {
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self.inner.tx.send(Cmd::Flush(tx)).is_err() {
+        let shared = &self.inner.shared;
+        if !shared.running.load(Ordering::Acquire) {
             return false;
         }
+        let (tx, rx) = std::sync::mpsc::channel();
+        lock(&shared.queue).flushes.push(tx);
+        shared.ready.notify_one();
         rx.recv_timeout(timeout).is_ok()
     }
 
     /// One page of the ledger, newest first (blocking: call it off the async workers).
+    /// Every row recorded before it is in it: what still waits for the thread is written
+    /// here first (the thread syncs it).
     pub fn list(&self, filter: &ListFilter, now: u64) -> Result<ListPage, String> {
-        let mut ledger = match self.inner.ledger.lock() {
-            Ok(l) => l,
-            Err(p) => p.into_inner(),
+        // The ledger before the queue, as the thread takes them: rows stay in order.
+        let mut ledger = lock(&self.inner.ledger);
+        let records = {
+            let mut q = lock(&self.inner.shared.queue);
+            let records = std::mem::take(&mut q.records);
+            if !records.is_empty() {
+                q.poked = true;
+            }
+            records
         };
+        if !records.is_empty() {
+            for p in records {
+                ledger.append(p);
+            }
+            self.inner.shared.ready.notify_one();
+        }
         ledger.list(filter, now)
     }
 }
@@ -591,71 +651,94 @@ impl Recorder {
 /// How long a written row may wait for its sync at most (a flush syncs at once).
 pub const SYNC_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 
-fn write_loop(rx: &Receiver<Cmd>, ledger: &Mutex<ledger::Ledger>, syncs: &Syncs) {
-    use std::sync::mpsc::RecvTimeoutError;
+/// How long the thread gathers records after the first one before it writes them: one write
+/// and one wake-up for a turn's records, not one per record. A query writes what waits
+/// itself ([`Recorder::list`]); a killed process loses at most this much.
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+
+fn write_loop(shared: &Shared, ledger: &Mutex<ledger::Ledger>, syncs: &Syncs) {
     use std::time::Instant;
-    let lock = || match ledger.lock() {
-        Ok(l) => l,
-        Err(p) => p.into_inner(),
-    };
     let sync = |l: &mut ledger::Ledger| {
         if l.sync() {
             syncs.bump();
         }
     };
-    // A batch: what is queued when the thread wakes (bounded), written at once.
+    // This many waiting records are written without lingering longer.
     const BATCH: usize = 256;
     // When the oldest row not yet synced was written.
     let mut unsynced: Option<Instant> = None;
     loop {
-        let first = match unsynced {
-            None => match rx.recv() {
-                Ok(c) => c,
-                Err(_) => break,
-            },
-            Some(at) => {
-                let left = (at + SYNC_DELAY).saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(c) => c,
-                    Err(RecvTimeoutError::Timeout) => {
-                        sync(&mut lock());
-                        unsynced = None;
-                        continue;
+        let mut q = lock(&shared.queue);
+        // Work, or the sync that is due.
+        loop {
+            if !q.records.is_empty() || !q.flushes.is_empty() || q.poked || q.closed {
+                break;
+            }
+            match unsynced {
+                None => {
+                    q = shared
+                        .ready
+                        .wait(q)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                }
+                Some(at) => {
+                    let left = (at + SYNC_DELAY).saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
                     }
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    q = shared
+                        .ready
+                        .wait_timeout(q, left)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
                 }
             }
+        }
+        // Records: gather what else comes (recorders do not wake the thread meanwhile).
+        if !q.records.is_empty() {
+            let until = Instant::now() + LINGER;
+            while q.flushes.is_empty() && !q.closed && q.records.len() < BATCH {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                q = shared
+                    .ready
+                    .wait_timeout(q, left)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+            }
+        }
+        drop(q);
+        // The ledger before the queue, as queries take them: rows stay in order.
+        let mut l = lock(ledger);
+        let (records, flushes, closed) = {
+            let mut q = lock(&shared.queue);
+            q.poked = false;
+            (
+                std::mem::take(&mut q.records),
+                std::mem::take(&mut q.flushes),
+                q.closed,
+            )
         };
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
-            }
+        for p in records {
+            l.append(p);
         }
-        let mut waiters = Vec::new();
-        {
-            let mut l = lock();
-            for cmd in batch {
-                match cmd {
-                    Cmd::Record(p) => l.append(*p),
-                    Cmd::Flush(w) => waiters.push(w),
-                }
-            }
-            let due = unsynced.is_some_and(|at| at.elapsed() >= SYNC_DELAY);
-            if !waiters.is_empty() || due {
-                sync(&mut l);
-                unsynced = None;
-            } else if unsynced.is_none() && l.is_dirty() {
-                unsynced = Some(Instant::now());
-            }
+        let due = unsynced.is_some_and(|at| at.elapsed() >= SYNC_DELAY);
+        if !flushes.is_empty() || due || closed {
+            sync(&mut l);
+            unsynced = None;
+        } else if unsynced.is_none() && l.is_dirty() {
+            unsynced = Some(Instant::now());
         }
-        for w in waiters {
+        drop(l);
+        for w in flushes {
             let _ = w.send(());
         }
+        if closed {
+            return;
+        }
     }
-    // Every recorder is gone: what was written goes to disk.
-    sync(&mut lock());
 }
 
 fn run_fields(ids: &RunIds, kind: &str, source_sequence: u64, at: u64) -> Map<String, Value> {
