@@ -669,11 +669,33 @@ async fn a_bot_token_change_swaps_the_bot_in_place() {
     let status = op.request("channels.status", json!({})).await;
     let accounts = &status["payload"]["channels"]["telegram"]["accounts"];
     assert_eq!(accounts["work"]["running"], true, "{status}");
+    // Removed while a reply of its is on its way (Telegram's answer held): the account lets
+    // the delivery settle and saves its message as answered before it stops, so adding it
+    // back would not answer it again.
+    work.hold_send_responses(true);
+    let in_flight = dm(&work, 5304, "/help");
+    wait_reply(&work, in_flight, Duration::from_secs(10)).await;
     replace_file(&gw.config_path(), &config(&other, None, json!({})));
     gw.wait_stderr_line(
         &["telegram[work]: removed from the config; the account stops"],
         Duration::from_secs(10),
     );
+    let work_state = gw.dir.path().join("channels/telegram/work.json");
+    let pending = || -> Value {
+        std::fs::read(&work_state)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .map_or(Value::Null, |v| v["pending"].clone())
+    };
+    assert_eq!(pending().as_array().map(Vec::len), Some(1), "{}", pending());
+    work.hold_send_responses(false);
+    crate::telegram_flow::poll_until(
+        Duration::from_secs(10),
+        "the removed account's answered message saved",
+        || (pending() == json!([])).then_some(()),
+    )
+    .await;
+    assert_eq!(crate::telegram_flow::replies_to(&work, in_flight).len(), 1);
     let status = op.request("channels.status", json!({})).await;
     let accounts = &status["payload"]["channels"]["telegram"]["accounts"];
     assert!(accounts.get("work").is_none(), "{status}");

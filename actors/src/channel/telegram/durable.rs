@@ -129,23 +129,29 @@ impl Handler<FlushChannel> for TelegramChannel {
                 }
             );
         }
-        let settled = self.durable.settled();
-        Box::pin(
-            settled
-                .into_actor(self)
-                .then(|(), act, ctx| {
-                    act.flush(ctx);
-                    act.committed(act.durable.version).into_actor(act)
-                })
-                .map(|res, act, _| {
-                    if let Err(e) = res {
-                        log::warn!(
-                            "telegram[{}]: channel state not saved before stopping: {e}",
-                            act.cfg.account_id
-                        );
-                    }
-                }),
-        )
+        Box::pin(self.save_settled())
+    }
+}
+
+impl TelegramChannel {
+    /// Resolves once the replies being delivered have settled and the state as it is then is
+    /// on disk (a stop: the gateway's, or the account's removal by a config reload).
+    pub(super) fn save_settled(&mut self) -> impl ActorFuture<Self, Output = ()> + use<> {
+        self.durable
+            .settled()
+            .into_actor(self)
+            .then(|(), act, ctx| {
+                act.flush(ctx);
+                act.committed(act.durable.version).into_actor(act)
+            })
+            .map(|res, act, _| {
+                if let Err(e) = res {
+                    log::warn!(
+                        "telegram[{}]: channel state not saved before stopping: {e}",
+                        act.cfg.account_id
+                    );
+                }
+            })
     }
 }
 

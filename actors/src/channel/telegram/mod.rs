@@ -1040,22 +1040,30 @@ impl Handler<super::SetChannelRunning> for TelegramChannel {
     }
 }
 
-/// A config reload removed the account: its calls are abandoned (their answers dropped), its
-/// typing indicators stop, and the actor stops; its state document stays as last saved.
+/// A config reload removed the account: its polls are abandoned (their answers dropped), its
+/// typing indicators stop, the replies being delivered settle and its state is saved as it
+/// is then (at most [`STOP_SAVE_LIMIT`]), and the actor stops; its state document stays, so
+/// an account added back goes on from there without answering anything twice.
 impl Handler<super::StopChannel> for TelegramChannel {
     type Result = ();
 
     fn handle(&mut self, _: super::StopChannel, ctx: &mut Self::Context) {
         self.generation += 1;
+        // No poll starts again while the last save is waited for.
+        self.operator_stopped = true;
         self.typing.stop_all(ctx);
         log::warn!(
             "telegram[{}]: removed from the config; the account stops (its state stays in {})",
             self.cfg.account_id,
             ChannelState::document(&self.cfg.account_id)
         );
-        ctx.stop();
+        ctx.spawn(self.save_settled().map(|(), _, ctx| ctx.stop()));
+        ctx.run_later(STOP_SAVE_LIMIT, |_, ctx| ctx.stop());
     }
 }
+
+/// How long a removed account waits for its deliveries and its last save.
+const STOP_SAVE_LIMIT: Duration = Duration::from_secs(2);
 
 /// A configured account with its state document as read at engine start.
 pub struct LoadedAccount {
