@@ -13,8 +13,8 @@ use crate::support::WsClient;
 use crate::support::fake_openai::FakeOpenAi;
 use crate::support::fake_telegram::FakeTelegram;
 use crate::telegram_flow::{
-    SLOW, TG_TOKEN, admin, approved_node, config, dm, restart, start_gateway, wait_reply,
-    wait_state_file,
+    SLOW, TG_TOKEN, admin, all_answered, approved_node, config, dm, restart, start_gateway,
+    wait_reply, wait_state_file,
 };
 
 /// The whole ledger (newest first), paging with the smallest pages to exercise cursors.
@@ -318,8 +318,11 @@ async fn audit_settings_apply_live_and_the_ledger_outlives_a_restart() {
     crate::support::replace_file(&gw.config_path(), &on.to_string());
     gw.wait_stderr_line(&["config reloaded from", "logging"], SLOW);
     drop(op);
-    // The restart is a SIGKILL: a reply whose receipt is not on disk yet is sent again by
-    // the restarted gateway (at-least-once), with rows of its own. Kill once it is.
+    // The restart is a SIGKILL: an update whose offset is not on disk yet is handed over
+    // again, and a reply whose receipt is not is sent again (at-least-once), with rows of
+    // their own. Kill once both are: every update confirmed at Telegram (the offset it
+    // carried was durable) and nothing pending on disk.
+    all_answered(&gw, &tg).await;
     wait_state_file(&gw, "no pending message", |v| v["pending"] == json!([])).await;
     let gw = restart(gw);
     let mid = dm(&tg, 4242, "after the restart");
