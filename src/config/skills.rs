@@ -215,6 +215,15 @@ mod tests {
         secrets.sort();
         assert_eq!(secrets, ["k-1", "k-3", "t-2"]);
         assert!(!format!("{c:?}").contains("k-1"), "{c:?}");
+        assert!(s.watch);
+        // The watcher is on unless turned off.
+        let watch_of = |c: SkillsCfg| {
+            c.settings(Path::new("/st/skills"), None, [], &json!({}))
+                .expect("ok")
+                .watch
+        };
+        assert!(watch_of(cfg(json!({}))));
+        assert!(!watch_of(cfg(json!({"load": {"watch": false}}))));
     }
 
     #[test]
