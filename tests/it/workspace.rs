@@ -203,7 +203,8 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
         "MEMORY.md for a stranger: {stranger}"
     );
 
-    // Files are read for each run: an edit applies to the next message, no restart.
+    // An edit applies to the very next message, no restart (the runs before reused what
+    // they read; the watcher's queue tells the next one the file changed).
     std::fs::write(ws.join("SOUL.md"), "You are Professor Calculus.").expect("soul");
     ai.push_text("Eh? What?");
     let m = dm(&tg, 5101, "and now?");
