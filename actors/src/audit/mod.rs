@@ -656,6 +656,24 @@ pub const SYNC_DELAY: std::time::Duration = std::time::Duration::from_millis(200
 /// itself ([`Recorder::list`]); a killed process loses at most this much.
 pub const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Waits on `shared.ready` until told or `until`; `true` when `until` had passed already.
+fn wait_until<'a>(
+    shared: &'a Shared,
+    q: MutexGuard<'a, Queue>,
+    until: std::time::Instant,
+) -> (MutexGuard<'a, Queue>, bool) {
+    let left = until.saturating_duration_since(std::time::Instant::now());
+    if left.is_zero() {
+        return (q, true);
+    }
+    let q = shared
+        .ready
+        .wait_timeout(q, left)
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .0;
+    (q, false)
+}
+
 fn write_loop(shared: &Shared, ledger: &Mutex<ledger::Ledger>, syncs: &Syncs) {
     use std::time::Instant;
     let sync = |l: &mut ledger::Ledger| {
@@ -682,15 +700,11 @@ fn write_loop(shared: &Shared, ledger: &Mutex<ledger::Ledger>, syncs: &Syncs) {
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                 }
                 Some(at) => {
-                    let left = (at + SYNC_DELAY).saturating_duration_since(Instant::now());
-                    if left.is_zero() {
+                    let (woken, past) = wait_until(shared, q, at + SYNC_DELAY);
+                    q = woken;
+                    if past {
                         break;
                     }
-                    q = shared
-                        .ready
-                        .wait_timeout(q, left)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0;
                 }
             }
         }
@@ -698,15 +712,11 @@ fn write_loop(shared: &Shared, ledger: &Mutex<ledger::Ledger>, syncs: &Syncs) {
         if !q.records.is_empty() {
             let until = Instant::now() + LINGER;
             while q.flushes.is_empty() && !q.closed && q.records.len() < BATCH {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                let (woken, past) = wait_until(shared, q, until);
+                q = woken;
+                if past {
                     break;
                 }
-                q = shared
-                    .ready
-                    .wait_timeout(q, left)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
             }
         }
         drop(q);
