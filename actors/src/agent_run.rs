@@ -1905,15 +1905,16 @@ async fn run_loop(
     // The embedded command agent reads only the new message: no history for it, and it
     // cannot summarize.
     let can_compact = model.commands_help().is_none();
-    // One pass over the context for both its size and its messages, made while the
-    // workspace loads.
-    let mut sized = can_compact.then(|| {
-        let d = crate::compaction::digest(&history);
+    // One pass over the context for both its size and its messages; the first made while
+    // the workspace loads.
+    let size = |history: &[Value]| {
+        let d = crate::compaction::digest(history);
         (
             d.tokens,
             digest_messages(&d, source_id.as_deref(), &req.run_id),
         )
-    });
+    };
+    let mut sized = can_compact.then(|| size(&history));
     let (mut messages, skills) =
         system_messages_loaded(workspace.as_deref(), &offered, loading).await;
     offered.skill_dirs = skills.read_dirs.into();
@@ -1959,16 +1960,9 @@ async fn run_loop(
     let mut compacted = false;
     if can_compact {
         loop {
-            // One pass over the context for both its size and its messages.
             let (tokens, context) = match sized.take() {
                 Some(s) => s,
-                None => {
-                    let d = crate::compaction::digest(&history);
-                    (
-                        d.tokens,
-                        digest_messages(&d, source_id.as_deref(), &req.run_id),
-                    )
-                }
+                None => size(&history),
             };
             fit = fits(tokens);
             if fit || compacted || !compaction.settings.enabled {
@@ -2298,7 +2292,6 @@ async fn system_messages(
     system_messages_loaded(workspace, offered, loading).await
 }
 
-/// The workspace's bootstrap files and skills, read on a blocking thread.
 /// What the system prompt shows of the workspace: read already (a snapshot nothing has
 /// changed since: [`crate::workspace::watch`]), or being read on a blocking thread.
 enum WorkspaceLoad {
@@ -2315,8 +2308,8 @@ impl WorkspaceLoad {
     }
 }
 
-/// Starts reading what the system prompt shows of the workspace ([`system_messages`]),
-/// on a blocking thread; `None` without a workspace.
+/// What the system prompt shows of the workspace ([`system_messages`]): its snapshot while
+/// nothing changed, else read on a blocking thread from now; `None` without a workspace.
 fn load_workspace(
     workspace: Option<&crate::workspace::WorkspaceSettings>,
     scope: crate::workspace::Scope,

@@ -203,11 +203,7 @@ pub fn estimate_request(messages: &[ChatMessage], tools: &[ToolSpec]) -> u32 {
 
 /// Whether `line` is a transcript message the model sees (a user's or an answer).
 fn is_message(line: &Value) -> bool {
-    line.get("type").and_then(Value::as_str) == Some("message")
-        && matches!(
-            line.get("role").and_then(Value::as_str),
-            Some("user" | "assistant")
-        )
+    LineFields::of(line).is_message()
 }
 
 /// The fields of a transcript line that the context reads, found in one pass over the
@@ -246,7 +242,7 @@ impl<'a> LineFields<'a> {
         f
     }
 
-    /// A user or assistant message (what [`is_message`] says).
+    /// A user or assistant message.
     pub fn is_message(&self) -> bool {
         self.kind == Some("message") && matches!(self.role, Some("user" | "assistant"))
     }
