@@ -35,6 +35,7 @@ use crate::ports::{
 use crate::registry::Registry;
 use crate::registry::nodes::{DescribeNode, InvokeNodeCommand, InvokeOrigin, ListNodes};
 use crate::registry::runs::{Broadcast, RunFinished, RunOrigin, RunOutcome, RunRequest, RunStatus};
+use crate::registry::tails::Tail;
 use crate::store::{AppendLines, StoreActor};
 use crate::util::now_ms;
 
@@ -95,7 +96,7 @@ pub struct AgentRun {
     /// When the run started.
     started_at: u64,
     /// The transcript's last lines, when the registry had them (else read from disk).
-    history: Option<Vec<Value>>,
+    history: Option<Tail>,
     /// The write of the user's line, once sent.
     user_write: UserWrite,
     /// The scheduler, for the `cron` tool (none: the tool is not offered).
@@ -355,7 +356,7 @@ impl AgentRun {
 
     /// Starts from these last lines of the transcript instead of reading them from disk
     /// (the registry's cache of an idle session's tail; `None`: read the disk).
-    pub fn with_history(mut self, history: Option<Vec<Value>>) -> Self {
+    pub fn with_history(mut self, history: Option<Tail>) -> Self {
         self.history = history;
         self
     }
@@ -365,7 +366,7 @@ impl AgentRun {
     fn finish(
         &mut self,
         outcome: LoopOutcome,
-        tail: Option<Vec<Value>>,
+        tail: Option<Tail>,
         post_flush: Option<FlushJob>,
         ctx: &mut Context<Self>,
     ) {
@@ -1405,7 +1406,7 @@ struct Recovery<'a> {
     /// Where the history (summary and earlier messages) is in the request's messages.
     history: std::ops::Range<usize>,
     /// The context lines (the run's user line last, when written).
-    lines: Vec<Value>,
+    lines: Tail,
     skip_source: Option<&'a str>,
     /// Done already (once per run).
     used: bool,
@@ -1421,10 +1422,14 @@ impl Recovery<'_> {
         self.used = true;
         let done = self
             .compactor
-            .run(&mut self.lines, crate::compaction::Trigger::Overflow, None)
+            .run(
+                self.lines.lines_mut(),
+                crate::compaction::Trigger::Overflow,
+                None,
+            )
             .await;
         let replacement = match done {
-            Ok(_) => context_messages(&self.lines, self.skip_source, run_id),
+            Ok(_) => context_messages(self.lines.lines(), self.skip_source, run_id),
             // Nothing to summarize, or the summary failed: this request goes without it.
             Err(_) => Vec::new(),
         };
@@ -1729,9 +1734,9 @@ async fn run_loop(
     req: RunRequest,
     transcript: String,
     deps: RunDeps,
-    cached: Option<Vec<Value>>,
+    cached: Option<Tail>,
     user_write: UserWrite,
-) -> (LoopOutcome, Vec<Value>, Option<FlushJob>) {
+) -> (LoopOutcome, Tail, Option<FlushJob>) {
     let RunDeps {
         audit,
         registry,
@@ -1789,16 +1794,18 @@ async fn run_loop(
         None
     };
     let mut history = match cached {
-        Some(lines) => lines,
-        None => store
-            .send(crate::store::LoadContext {
-                name: transcript.clone(),
-                max_bytes: context_bytes(budget),
-            })
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default(),
+        Some(tail) => tail,
+        None => Tail::new(
+            store
+                .send(crate::store::LoadContext {
+                    name: transcript.clone(),
+                    max_bytes: context_bytes(budget),
+                })
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default(),
+        ),
     };
     // The summarizer's calls must fit its own window too.
     let summarizer = compaction.summarizer.as_deref().unwrap_or(&*model);
@@ -1817,18 +1824,18 @@ async fn run_loop(
     // `/compact [focus]`, `sessions.compact`: only that.
     if let Some(ask) = &req.compact {
         let done = match ask.max_lines {
-            Some(n) => compactor.truncate(&mut history, n).await,
+            Some(n) => compactor.truncate(history.lines_mut(), n).await,
             None => {
                 compactor
                     .run(
-                        &mut history,
+                        history.lines_mut(),
                         crate::compaction::Trigger::Manual,
                         Some(&ask.focus),
                     )
                     .await
             }
         };
-        let after = crate::compaction::context_tokens(&history);
+        let after = crate::compaction::context_tokens(history.lines());
         let detail = match &done {
             Ok(c) if ask.max_lines.is_some() => json!({"compacted": true, "kept": c.kept}),
             Ok(c) => {
@@ -1843,12 +1850,30 @@ async fn run_loop(
             None,
         );
     }
+    // The embedded command agent reads only the new message: no history for it, and it
+    // cannot summarize.
+    let can_compact = model.commands_help().is_none();
+    // One pass over the context for its size, its messages and whether it holds this
+    // message already; the first made while the workspace loads.
+    let size = |history: &[Value]| {
+        let d = crate::compaction::digest_for(history, source_id.as_deref());
+        (
+            d.tokens,
+            digest_messages(&d, source_id.as_deref(), &req.run_id),
+            d.has_source,
+        )
+    };
+    let mut sized = can_compact.then(|| size(history.lines()));
     // A rerun after a restart must not record the user's message twice.
-    let already = source_id.as_deref().is_some_and(|sid| {
-        history
-            .iter()
-            .any(|l| l.get("sourceId").and_then(Value::as_str) == Some(sid))
-    });
+    let already = match &sized {
+        Some((_, _, seen)) => *seen,
+        None => source_id.as_deref().is_some_and(|sid| {
+            history
+                .lines()
+                .iter()
+                .any(|l| l.get("sourceId").and_then(Value::as_str) == Some(sid))
+        }),
+    };
     let mut user_line = json!({"type": "message", "id": message_id(), "role": "user", "content": req.text, "ts": now_ms(), "runId": req.run_id});
     if let Some(sid) = &source_id {
         user_line["sourceId"] = json!(sid);
@@ -1883,7 +1908,7 @@ async fn run_loop(
     if !attached.is_empty() {
         user_line["media"] = json!(attached);
     }
-    if already && let Some((answer, media)) = recorded_answer(&history, &req.run_id) {
+    if already && let Some((answer, media)) = recorded_answer(history.lines(), &req.run_id) {
         return (LoopOutcome::Recorded(answer, media), history, None);
     }
     // Voice notes become text (OpenClaw's `[Audio]` block): what the transcript records and
@@ -1902,19 +1927,6 @@ async fn run_loop(
             }
         }
     }
-    // The embedded command agent reads only the new message: no history for it, and it
-    // cannot summarize.
-    let can_compact = model.commands_help().is_none();
-    // One pass over the context for both its size and its messages; the first made while
-    // the workspace loads.
-    let size = |history: &[Value]| {
-        let d = crate::compaction::digest(history);
-        (
-            d.tokens,
-            digest_messages(&d, source_id.as_deref(), &req.run_id),
-        )
-    };
-    let mut sized = can_compact.then(|| size(&history));
     let (mut messages, skills) =
         system_messages_loaded(workspace.as_deref(), &offered, loading).await;
     offered.skill_dirs = skills.read_dirs.into();
@@ -1960,9 +1972,9 @@ async fn run_loop(
     let mut compacted = false;
     if can_compact {
         loop {
-            let (tokens, context) = match sized.take() {
+            let (tokens, context, _) = match sized.take() {
                 Some(s) => s,
-                None => size(&history),
+                None => size(history.lines()),
             };
             fit = fits(tokens);
             if fit || compacted || !compaction.settings.enabled {
@@ -1989,7 +2001,11 @@ async fn run_loop(
                 stream.usage.set(u);
             }
             let done = compactor
-                .run(&mut history, crate::compaction::Trigger::Budget, None)
+                .run(
+                    history.lines_mut(),
+                    crate::compaction::Trigger::Budget,
+                    None,
+                )
                 .await;
             notify_compaction(&req, &compaction.settings, &done);
         }
@@ -2118,7 +2134,7 @@ async fn run_loop(
             if crate::compaction::flush_due(after, budget, compaction.settings.flush_soft_threshold)
             {
                 let (system, _) = system_messages(Some(ws), scope, false, &offered).await;
-                let mut history = context_messages(&tail, source_id.as_deref(), &req.run_id);
+                let mut history = context_messages(tail.lines(), source_id.as_deref(), &req.run_id);
                 history.push(ChatMessage::text("user", text));
                 history.push(answer);
                 Some(flush_job(ws, system, history, "after the reply"))

@@ -621,15 +621,25 @@ pub struct Digest<'a> {
     pub messages: Vec<&'a Value>,
     /// Their estimated tokens, the summary's included.
     pub tokens: u32,
+    /// Some line has the `sourceId` asked for ([`digest_for`]).
+    pub has_source: bool,
 }
 
 /// Reads `context` once (see [`Digest`]).
 pub fn digest(context: &[Value]) -> Digest<'_> {
+    digest_for(context, None)
+}
+
+/// [`digest`], also telling whether a line records the inbound message `source` (its
+/// `sourceId`).
+pub fn digest_for<'a>(context: &'a [Value], source: Option<&str>) -> Digest<'a> {
     let mut summary = None;
     let mut messages = Vec::with_capacity(context.len());
     let mut tokens = 0u32;
+    let mut has_source = false;
     for l in context {
         let f = LineFields::of(l);
+        has_source |= source.is_some() && f.source_id == source;
         if f.is_message() {
             tokens = tokens.saturating_add(MESSAGE_OVERHEAD + f.content.map_or(0, estimate_text));
             messages.push(l);
@@ -648,6 +658,7 @@ pub fn digest(context: &[Value]) -> Digest<'_> {
         summary,
         messages,
         tokens,
+        has_source,
     }
 }
 
@@ -787,6 +798,29 @@ pub fn drop_oldest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digest_tells_whether_a_line_records_the_inbound_message() {
+        let lines = vec![
+            json!({"type": "message", "role": "user", "content": "a", "sourceId": "tg:1"}),
+            json!({"type": "message", "role": "assistant", "content": "b"}),
+            json!({"type": "custom", "sourceId": "tg:3"}),
+        ];
+        let d = digest_for(&lines, Some("tg:1"));
+        assert!(d.has_source);
+        assert_eq!(d.messages.len(), 2);
+        assert!(!digest_for(&lines, Some("tg:2")).has_source);
+        assert!(
+            !digest_for(&lines, Some("tg:")).has_source,
+            "whole ids only"
+        );
+        assert!(
+            digest_for(&lines, Some("tg:3")).has_source,
+            "any line, as before"
+        );
+        assert!(!digest_for(&lines, None).has_source);
+        assert!(!digest(&lines).has_source);
+    }
 
     #[test]
     fn the_flush_is_due_within_the_soft_threshold_of_the_limit_or_beyond() {

@@ -727,7 +727,7 @@ impl Registry {
         let tail = self.tails.take(&transcript);
         // A fresh run starts from no earlier lines (its own are still appended).
         let tail = match &req.origin {
-            RunOrigin::Cron { fresh: true, .. } => Some(Vec::new()),
+            RunOrigin::Cron { fresh: true, .. } => Some(super::tails::Tail::default()),
             _ => tail,
         };
         // The run's model (`agent {model}`), else the session's own (`/model`): strict,
@@ -1044,7 +1044,7 @@ pub struct RunFinished {
     pub outcome: RunOutcome,
     /// The transcript's name and its last lines once every line of the run is written;
     /// `None` for the lines when that is not known (aborted, a write failed).
-    pub tail: (String, Option<Vec<serde_json::Value>>),
+    pub tail: (String, Option<super::tails::Tail>),
 }
 
 impl Handler<RunFinished> for Registry {
