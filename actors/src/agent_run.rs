@@ -1962,10 +1962,11 @@ async fn run_loop(
     // The context must fit the model's window: compacted first when it would not
     // (`compaction.enabled`), else (or if that failed) its oldest messages left out.
     let system_len = messages.len();
-    let specs = offered.specs();
+    let tool_set = offered.tools();
     // The system prompt, the tools and the new message, estimated once; the history is
     // estimated from its lines (no copies).
-    let fixed = crate::compaction::estimate_request(&messages, &specs)
+    let fixed = crate::compaction::estimate_request(&messages, &[])
+        .saturating_add(tool_set.tokens)
         .saturating_add(crate::compaction::estimate_message(&user));
     let fits = |tokens: u32| fixed.saturating_add(tokens) <= budget.limit();
     let mut fit = true;
@@ -2016,7 +2017,7 @@ async fn run_loop(
         history_end = crate::compaction::drop_oldest(
             &mut messages,
             system_len..history_end,
-            &specs,
+            &tool_set.specs,
             budget.limit(),
         );
     }
@@ -2065,7 +2066,7 @@ async fn run_loop(
     };
     let mut outcome = match refused {
         Some(e) => LoopOutcome::Done(e, Vec::new()),
-        None => converse(&ctx, messages, Arc::new(specs), &mut recovery).await,
+        None => converse(&ctx, messages, tool_set.specs, &mut recovery).await,
     };
     let tail = recovery.lines;
     // Workspace files named by `MEDIA:` lines go with the answer (an attachment is a read:
@@ -2236,6 +2237,43 @@ impl Offered {
         }
     }
 
+    /// What decides [`Offered::specs`].
+    fn key(&self) -> OfferKey {
+        OfferKey {
+            nodes: self.nodes,
+            cron: self.cron,
+            exec: self.exec.as_ref().map(|x| (x.gateway.is_some(), x.node)),
+            process: self.process.is_some(),
+            search: self.search.is_some(),
+            web: self.web.is_some(),
+            fs: self.fs.clone(),
+            memory: self.memory.clone(),
+        }
+    }
+
+    /// The run's tools and their estimated tokens: built and sized once per offer on each
+    /// thread (the specs are the same for the same offer), shared by the runs after.
+    fn tools(&self) -> ToolSet {
+        let key = self.key();
+        if let Some(t) = TOOL_SETS.with(|sets| sets.borrow().get(&key).cloned()) {
+            return t;
+        }
+        let specs = self.specs();
+        let set = ToolSet {
+            tokens: crate::compaction::estimate_request(&[], &specs),
+            specs: Arc::new(specs),
+        };
+        TOOL_SETS.with(|sets| {
+            let mut sets = sets.borrow_mut();
+            // Offers are few (a handful of switches); a bound all the same.
+            if sets.len() >= MAX_TOOL_SETS {
+                sets.clear();
+            }
+            sets.insert(key, set.clone());
+        });
+        set
+    }
+
     fn specs(&self) -> Vec<ToolSpec> {
         let mut v = Vec::with_capacity(2 + self.fs.len() + self.memory.len());
         if self.nodes {
@@ -2268,6 +2306,36 @@ impl Offered {
         );
         v
     }
+}
+
+/// What decides a run's tool list: the same key, the same specs.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct OfferKey {
+    nodes: bool,
+    cron: bool,
+    /// `exec` offered: (on the gateway host, on a node).
+    exec: Option<(bool, bool)>,
+    process: bool,
+    search: bool,
+    web: bool,
+    fs: Vec<&'static str>,
+    memory: Vec<&'static str>,
+}
+
+/// A run's tools (shared with every request of the run) and their estimated tokens.
+#[derive(Clone)]
+struct ToolSet {
+    specs: Arc<Vec<ToolSpec>>,
+    tokens: u32,
+}
+
+/// Tool sets kept per thread at most ([`Offered::tools`]).
+const MAX_TOOL_SETS: usize = 64;
+
+thread_local! {
+    /// The tool sets built on this thread, by offer.
+    static TOOL_SETS: std::cell::RefCell<std::collections::HashMap<OfferKey, ToolSet>> =
+        std::cell::RefCell::default();
 }
 
 /// The workspace context a run of `origin` may see.
@@ -3220,6 +3288,37 @@ pub const MAX_WAIT: Duration = Duration::from_secs(600);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run's tool list is built once per offer: the next run with the same offer shares
+    /// it, and its tokens are the specs' estimate; another offer gets its own.
+    #[test]
+    fn the_same_offer_shares_one_tool_set_and_another_offer_gets_its_own() {
+        let filter = crate::tool_policy::ToolFilter::default();
+        let offer = |cron, workspace, scope| Offered::new(&filter, cron, workspace, scope, "p/m");
+        let main = crate::workspace::Scope::Main;
+        let a = offer(true, true, main).tools();
+        let b = offer(true, true, main).tools();
+        assert!(Arc::ptr_eq(&a.specs, &b.specs), "built once");
+        let names = |t: &ToolSet| t.specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        let built: Vec<String> = offer(true, true, main)
+            .specs()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names(&a), built);
+        assert_eq!(a.tokens, crate::compaction::estimate_request(&[], &a.specs));
+        assert!(a.tokens > 0);
+        let shared = offer(true, true, crate::workspace::Scope::Shared).tools();
+        assert!(!Arc::ptr_eq(&a.specs, &shared.specs));
+        assert!(names(&a).contains(&"memory_search".to_owned()));
+        assert!(
+            !names(&shared).contains(&"memory_search".to_owned()),
+            "a shared chat's runs are not offered the private memory"
+        );
+        let bare = offer(false, false, main).tools();
+        assert_eq!(names(&bare), ["nodes"]);
+        assert!(bare.tokens < a.tokens);
+    }
 
     #[test]
     fn the_silent_token_and_its_beginnings() {

@@ -1048,6 +1048,11 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             }
             Some(Control::ServerFailed(..)) => {}
             Some(Control::Restart { loaded: new, keys }) => {
+                // OpenClaw's CLI finds the gateway (and aims restarts) by the lock's port.
+                let mut bound_on = |port| {
+                    owner_lock.set_port(port);
+                    restart_gate.set_port(port);
+                };
                 restart(
                     &engine,
                     &mut surface,
@@ -1055,11 +1060,9 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
                     generated.as_deref(),
                     &keys,
                     &ctl_tx,
+                    &mut bound_on,
                 )
                 .await;
-                // OpenClaw's CLI finds the gateway (and aims restarts) by the lock's port.
-                owner_lock.set_port(surface.port);
-                restart_gate.set_port(surface.port);
             }
         }
     }

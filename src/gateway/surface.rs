@@ -131,6 +131,7 @@ pub(super) async fn restart(
     generated: Option<&str>,
     keys: &[String],
     ctl: &tokio::sync::mpsc::UnboundedSender<Control>,
+    bound_on: &mut dyn FnMut(u16),
 ) {
     let file = new
         .path
@@ -192,6 +193,9 @@ pub(super) async fn restart(
             }
         }
     };
+    // Where the gateway is (its lock file, what restarts aim at) says the new port before
+    // anything answers there: a client that reached it finds the lock agreeing.
+    bound_on(port);
     let generation = surface.generation + 1;
     engine
         .shared
