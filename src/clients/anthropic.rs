@@ -64,6 +64,8 @@ pub struct AnthropicModel {
     thinking: Option<Thinking>,
     /// How it takes thinking (by its id).
     claude: ClaudeThinking,
+    /// The tool lists sent, encoded (shared by the clones).
+    tools_json: super::tools_json::ToolsJson,
 }
 
 /// Whether, and when, a Claude model thinks adaptively (`thinking: {type: "adaptive"}`, how
@@ -221,6 +223,7 @@ impl AnthropicModel {
             reasoning: false,
             thinking: None,
             claude: ClaudeThinking::of(&model),
+            tools_json: Default::default(),
         }
     }
 
@@ -302,20 +305,24 @@ impl AnthropicModel {
     /// history, images written straight from their shared base64); with `"stream": true`
     /// when `stream` (absent otherwise).
     pub fn request_body(&self, req: &ChatRequest, stream: bool) -> serde_json::Result<Vec<u8>> {
-        let tools: Vec<Tool<'_>> = req
-            .tools
-            .iter()
-            .map(|t| Tool {
-                name: &t.name,
-                description: &t.description,
-                input_schema: &t.parameters,
-                cache_control: None,
-            })
-            .collect();
-        let mut tools = tools;
-        if let Some(last) = tools.last_mut() {
-            last.cache_control = CacheControl::of(self.cache);
-        }
+        // The last tool carries the cache breakpoint (its lifetime is the shape's setting).
+        let tools = self
+            .tools_json
+            .get(&req.tools, ("messages", self.cache), |tools| {
+                let mut tools: Vec<Tool<'_>> = tools
+                    .iter()
+                    .map(|t| Tool {
+                        name: &t.name,
+                        description: &t.description,
+                        input_schema: &t.parameters,
+                        cache_control: None,
+                    })
+                    .collect();
+                if let Some(last) = tools.last_mut() {
+                    last.cache_control = CacheControl::of(self.cache);
+                }
+                tools
+            })?;
         let (mut thinking, mut effort, mut room) = if self.reasoning {
             self.claude.request(req.thinking.or(self.thinking))
         } else {
@@ -415,7 +422,7 @@ impl AnthropicModel {
             output_config: effort.map(|effort| OutputConfig { effort }),
             system: (!system.is_empty()).then(|| System(system, CacheControl::of(self.cache))),
             messages,
-            tools,
+            tools: tools.as_deref(),
             stream,
         };
         let mut out = Vec::with_capacity(256 + req.messages.len() * 128);
@@ -675,8 +682,8 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<System<'a>>,
     messages: Vec<Message<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a serde_json::value::RawValue>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
 }

@@ -32,6 +32,7 @@ pub(crate) mod retry;
 pub mod speech;
 pub mod sse;
 pub mod telegram;
+mod tools_json;
 pub mod transcribe;
 pub mod web_fetch;
 

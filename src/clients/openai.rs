@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::retry::{self, Failure};
 use super::sse::{self, Fold, Step};
@@ -53,6 +54,9 @@ pub struct OpenAiModel {
     /// Ask for the usage chunk when streaming (`stream_options.include_usage`); turned off
     /// for good when the endpoint refuses the field (shared by the clones of this client).
     stream_usage: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The tool lists sent, encoded (shared by the clones; the Responses API's too, in its
+    /// own shape).
+    pub(super) tools_json: super::tools_json::ToolsJson,
 }
 
 impl std::fmt::Debug for OpenAiModel {
@@ -93,6 +97,7 @@ impl OpenAiModel {
             thinking: None,
             cache_key: true,
             stream_usage: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            tools_json: Default::default(),
         }
     }
 
@@ -248,8 +253,8 @@ impl OpenAiModel {
         struct Body<'a> {
             model: &'a str,
             messages: Vec<Message<'a>>,
-            #[serde(skip_serializing_if = "Vec::is_empty")]
-            tools: Vec<Tool<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tools: Option<&'a RawValue>,
             #[serde(skip_serializing_if = "Option::is_none")]
             tool_choice: Option<&'static str>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -269,18 +274,19 @@ impl OpenAiModel {
         struct StreamOptions {
             include_usage: bool,
         }
-        let tools: Vec<Tool<'_>> = req
-            .tools
-            .iter()
-            .map(|t| Tool {
-                kind: "function",
-                function: Function {
-                    name: &t.name,
-                    description: &t.description,
-                    parameters: &t.parameters,
-                },
-            })
-            .collect();
+        let tools = self.tools_json.get(&req.tools, ("chat", None), |tools| {
+            tools
+                .iter()
+                .map(|t| Tool {
+                    kind: "function",
+                    function: Function {
+                        name: &t.name,
+                        description: &t.description,
+                        parameters: &t.parameters,
+                    },
+                })
+                .collect::<Vec<_>>()
+        })?;
         let stand_in = self.stand_in_signature();
         let messages = req
             .messages
@@ -342,8 +348,8 @@ impl OpenAiModel {
         let body = Body {
             model: &self.model,
             messages,
-            tool_choice: (!tools.is_empty()).then_some("auto"),
-            tools,
+            tool_choice: tools.is_some().then_some("auto"),
+            tools: tools.as_deref(),
             max_tokens: self.max_tokens.filter(|_| !native),
             max_completion_tokens: self.max_tokens.filter(|_| native),
             reasoning_effort: self.effort(req),

@@ -186,8 +186,8 @@ impl ResponsesModel {
             include: Option<[&'static str; 1]>,
             #[serde(skip_serializing_if = "Option::is_none")]
             prompt_cache_key: Option<&'a str>,
-            #[serde(skip_serializing_if = "Vec::is_empty")]
-            tools: Vec<Tool<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tools: Option<&'a serde_json::value::RawValue>,
             #[serde(skip_serializing_if = "Option::is_none")]
             tool_choice: Option<&'static str>,
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,17 +229,21 @@ impl ResponsesModel {
                 })
             });
         }
-        let tools: Vec<Tool<'_>> = req
-            .tools
-            .iter()
-            .map(|t| Tool {
-                kind: "function",
-                name: &t.name,
-                description: &t.description,
-                parameters: &t.parameters,
-                strict: false,
-            })
-            .collect();
+        let tools = self
+            .0
+            .tools_json
+            .get(&req.tools, ("responses", None), |tools| {
+                tools
+                    .iter()
+                    .map(|t| Tool {
+                        kind: "function",
+                        name: &t.name,
+                        description: &t.description,
+                        parameters: &t.parameters,
+                        strict: false,
+                    })
+                    .collect::<Vec<_>>()
+            })?;
         let effort = self.0.effort(req);
         let body = Body {
             model: &self.0.model,
@@ -247,8 +251,8 @@ impl ResponsesModel {
             reasoning: effort.map(|effort| Reasoning { effort }),
             include: effort.map(|_| ENCRYPTED_REASONING),
             prompt_cache_key: self.0.cache_key(req),
-            tool_choice: (!tools.is_empty()).then_some("auto"),
-            tools,
+            tool_choice: tools.is_some().then_some("auto"),
+            tools: tools.as_deref(),
             max_output_tokens: self.0.max_tokens.map(|n| n.max(MIN_OUTPUT_TOKENS)),
             store: false,
             stream,
