@@ -1119,7 +1119,7 @@ fn digest_messages(
     let mut out = Vec::with_capacity(d.messages.len() + 1);
     out.extend(d.summary.map(crate::compaction::summary_message));
     out.extend(history_to_messages(
-        d.messages.iter().copied(),
+        d.messages.iter().copied().zip(d.fields.iter().copied()),
         skip_source,
         Some(run_id),
     ));
@@ -1440,14 +1440,14 @@ impl Recovery<'_> {
     }
 }
 
+/// The model's messages of transcript lines, each with its fields as the digest read them.
 fn history_to_messages<'a>(
-    lines: impl Iterator<Item = &'a Value>,
+    lines: impl Iterator<Item = (&'a Value, crate::compaction::LineFields<'a>)>,
     skip_source: Option<&str>,
     skip_run: Option<&str>,
 ) -> Vec<ChatMessage> {
     lines
-        .filter_map(|l| {
-            let f = crate::compaction::LineFields::of(l);
+        .filter_map(|(l, f)| {
             if !f.is_message()
                 || (skip_source.is_some() && f.source_id == skip_source)
                 || (skip_run.is_some() && f.run_id == skip_run)

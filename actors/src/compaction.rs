@@ -208,7 +208,7 @@ fn is_message(line: &Value) -> bool {
 
 /// The fields of a transcript line that the context reads, found in one pass over the
 /// line's object (the context is read whole every turn; a lookup per field costs more).
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 pub struct LineFields<'a> {
     /// `type`.
     pub kind: Option<&'a str>,
@@ -619,6 +619,8 @@ pub struct Digest<'a> {
     pub summary: Option<&'a str>,
     /// The user's messages and the answers, in order.
     pub messages: Vec<&'a Value>,
+    /// The fields of each of `messages` (read once, for the model's messages too).
+    pub fields: Vec<LineFields<'a>>,
     /// Their estimated tokens, the summary's included.
     pub tokens: u32,
     /// Some line has the `sourceId` asked for ([`digest_for`]).
@@ -635,6 +637,7 @@ pub fn digest(context: &[Value]) -> Digest<'_> {
 pub fn digest_for<'a>(context: &'a [Value], source: Option<&str>) -> Digest<'a> {
     let mut summary = None;
     let mut messages = Vec::with_capacity(context.len());
+    let mut fields = Vec::with_capacity(context.len());
     let mut tokens = 0u32;
     let mut has_source = false;
     for l in context {
@@ -643,6 +646,7 @@ pub fn digest_for<'a>(context: &'a [Value], source: Option<&str>) -> Digest<'a> 
         if f.is_message() {
             tokens = tokens.saturating_add(MESSAGE_OVERHEAD + f.content.map_or(0, estimate_text));
             messages.push(l);
+            fields.push(f);
         } else if f.kind == Some("compaction") {
             // The last one counts (one without a summary drops the earlier ones').
             summary = l
@@ -657,6 +661,7 @@ pub fn digest_for<'a>(context: &'a [Value], source: Option<&str>) -> Digest<'a> 
     Digest {
         summary,
         messages,
+        fields,
         tokens,
         has_source,
     }
