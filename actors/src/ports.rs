@@ -45,8 +45,9 @@ fn function_kind() -> String {
 /// One chat message in OpenAI's shape.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct ChatMessage {
-    /// `system`, `user`, `assistant` or `tool`.
-    pub role: String,
+    /// `system`, `user`, `assistant` or `tool` (borrowed: no allocation for a message's
+    /// role; a provider's other role is kept as it came).
+    pub role: std::borrow::Cow<'static, str>,
     /// Text content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
@@ -227,6 +228,17 @@ impl ChatMessage {
         }
     }
 
+    /// `role` as a [`ChatMessage::role`]: the known roles without an allocation.
+    pub fn role_of(role: &str) -> std::borrow::Cow<'static, str> {
+        match role {
+            "user" => "user".into(),
+            "assistant" => "assistant".into(),
+            "system" => "system".into(),
+            "tool" => "tool".into(),
+            other => other.to_owned().into(),
+        }
+    }
+
     /// A tool's result answering the call `id`.
     pub fn tool_result(id: String, text: String) -> Self {
         Self {
@@ -240,7 +252,7 @@ impl ChatMessage {
     /// A message with text content.
     pub fn text(role: &str, content: impl Into<String>) -> Self {
         Self {
-            role: role.to_owned(),
+            role: Self::role_of(role),
             content: Some(content.into()),
             ..Default::default()
         }
@@ -920,6 +932,23 @@ pub type SecretsReloadReply = tokio::sync::oneshot::Receiver<Result<SecretsReloa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_role_is_borrowed_unless_unknown_and_reads_the_same_on_the_wire() {
+        use std::borrow::Cow;
+        for r in ["user", "assistant", "system", "tool"] {
+            assert!(matches!(ChatMessage::role_of(r), Cow::Borrowed(b) if b == r));
+        }
+        assert!(matches!(ChatMessage::role_of("developer"), Cow::Owned(o) if o == "developer"));
+        let m = ChatMessage::text("assistant", "hi");
+        let wire = serde_json::to_value(&m).expect("encodes");
+        assert_eq!(
+            wire,
+            serde_json::json!({"role": "assistant", "content": "hi"})
+        );
+        let back: ChatMessage = serde_json::from_value(wire).expect("decodes");
+        assert_eq!(back, m);
+    }
 
     #[test]
     fn usage_adds_and_prices_per_million_tokens() {

@@ -349,7 +349,7 @@ impl AnthropicModel {
             // The API refuses empty (and whitespace-only) text blocks.
             let text = m.content.as_deref().filter(|t| !t.trim().is_empty());
             let mut raw: &[Value] = &[];
-            let (role, blocks): (&'static str, Vec<Block<'_>>) = match m.role.as_str() {
+            let (role, blocks): (&'static str, Vec<Block<'_>>) = match &*m.role {
                 "system" | "developer" => {
                     system.extend(text);
                     continue;
@@ -756,7 +756,7 @@ fn parse_message(body: &[u8]) -> Result<ChatResponse, String> {
     }
     Ok(ChatResponse {
         message: ChatMessage {
-            role: "assistant".to_owned(),
+            role: "assistant".into(),
             content: text,
             tool_calls: (!calls.is_empty()).then_some(calls),
             tool_call_id: None,
@@ -1019,7 +1019,7 @@ impl Fold for StreamFold {
         }
         Ok(ChatResponse {
             message: ChatMessage {
-                role: "assistant".to_owned(),
+                role: "assistant".into(),
                 content: text,
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 tool_call_id: None,

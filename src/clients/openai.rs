@@ -541,11 +541,12 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
         .collect();
     Ok(ChatResponse {
         message: ChatMessage {
-            role: message
-                .get("role")
-                .and_then(Value::as_str)
-                .unwrap_or("assistant")
-                .to_owned(),
+            role: ChatMessage::role_of(
+                message
+                    .get("role")
+                    .and_then(Value::as_str)
+                    .unwrap_or("assistant"),
+            ),
             content: parse_content(message.get("content"))?,
             tool_calls,
             tool_call_id: None,
@@ -703,7 +704,7 @@ impl Fold for StreamFold {
         }
         Ok(ChatResponse {
             message: ChatMessage {
-                role: self.role.unwrap_or_else(|| "assistant".to_owned()),
+                role: ChatMessage::role_of(self.role.as_deref().unwrap_or("assistant")),
                 content: self.text,
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 tool_call_id: None,

@@ -278,7 +278,7 @@ enum Piece<'a> {
 /// any) and then one `function_call` per call; any other message is a message.
 fn push_items<'a, T>(out: &mut Vec<T>, m: &'a ChatMessage, item: impl Fn(Piece<'a>) -> T) {
     let text = m.content.as_deref().unwrap_or("");
-    match (m.role.as_str(), m.tool_calls.as_deref()) {
+    match (&*m.role, m.tool_calls.as_deref()) {
         ("tool", _) => {
             let output = if text.trim().is_empty() {
                 NO_OUTPUT
@@ -480,7 +480,7 @@ fn parse_response(body: &[u8]) -> Result<ChatResponse, String> {
     };
     Ok(ChatResponse {
         message: ChatMessage {
-            role: "assistant".to_owned(),
+            role: "assistant".into(),
             content: text,
             tool_calls: (!calls.is_empty()).then_some(calls),
             tool_call_id: None,
@@ -714,7 +714,7 @@ impl Fold for StreamFold {
         }
         Ok(ChatResponse {
             message: ChatMessage {
-                role: "assistant".to_owned(),
+                role: "assistant".into(),
                 content: self.text,
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 tool_call_id: None,

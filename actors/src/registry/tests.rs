@@ -419,7 +419,7 @@ impl ChatModel for Recording {
             .messages
             .iter()
             .filter(|m| m.role != "system")
-            .map(|m| (m.role.clone(), m.content.clone().unwrap_or_default()))
+            .map(|m| (m.role.to_string(), m.content.clone().unwrap_or_default()))
             .collect();
         let last = msgs.last().map(|m| m.1.clone()).unwrap_or_default();
         self.seen.borrow_mut().push(msgs);
