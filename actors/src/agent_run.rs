@@ -1443,38 +1443,36 @@ impl Recovery<'_> {
 /// The model's messages of transcript lines, each with its fields as the digest read them.
 fn history_to_messages<'a>(
     lines: impl Iterator<Item = (&'a Value, crate::compaction::LineFields<'a>)>,
-    skip_source: Option<&str>,
-    skip_run: Option<&str>,
-) -> Vec<ChatMessage> {
-    lines
-        .filter_map(|(l, f)| {
-            if !f.is_message()
-                || (skip_source.is_some() && f.source_id == skip_source)
-                || (skip_run.is_some() && f.run_id == skip_run)
-            {
-                return None;
-            }
-            let (role, content) = (f.role?, f.content?);
-            if !f.has_media {
-                return Some(ChatMessage::text(role, content));
-            }
-            // The model learns what its earlier answers carried (not the data).
-            let media = MediaRef::list_of(l);
-            if media.is_empty() {
-                return Some(ChatMessage::text(role, content));
-            }
-            let nouns: Vec<&str> = media.iter().map(|m| m.kind.noun()).collect();
-            let note = format!("[attached: {}]", nouns.join(", "));
-            Some(ChatMessage::text(
-                role,
-                if content.is_empty() {
-                    note
-                } else {
-                    format!("{content}\n{note}")
-                },
-            ))
-        })
-        .collect()
+    skip_source: Option<&'a str>,
+    skip_run: Option<&'a str>,
+) -> impl Iterator<Item = ChatMessage> {
+    lines.filter_map(move |(l, f)| {
+        if !f.is_message()
+            || (skip_source.is_some() && f.source_id == skip_source)
+            || (skip_run.is_some() && f.run_id == skip_run)
+        {
+            return None;
+        }
+        let (role, content) = (f.role?, f.content?);
+        if !f.has_media {
+            return Some(ChatMessage::text(role, content));
+        }
+        // The model learns what its earlier answers carried (not the data).
+        let media = MediaRef::list_of(l);
+        if media.is_empty() {
+            return Some(ChatMessage::text(role, content));
+        }
+        let nouns: Vec<&str> = media.iter().map(|m| m.kind.noun()).collect();
+        let note = format!("[attached: {}]", nouns.join(", "));
+        Some(ChatMessage::text(
+            role,
+            if content.is_empty() {
+                note
+            } else {
+                format!("{content}\n{note}")
+            },
+        ))
+    })
 }
 
 /// The user's message for the model: the text, a note per received image (shown to a model
