@@ -2235,7 +2235,7 @@ impl Offered {
         }
     }
 
-    /// What decides [`Offered::specs`].
+    /// What decides the run's tool list ([`OfferKey::specs`]).
     fn key(&self) -> OfferKey {
         OfferKey {
             nodes: self.nodes,
@@ -2256,7 +2256,7 @@ impl Offered {
         if let Some(t) = TOOL_SETS.with(|sets| sets.borrow().get(&key).cloned()) {
             return t;
         }
-        let specs = self.specs();
+        let specs = key.specs();
         let set = ToolSet {
             tokens: crate::compaction::estimate_request(&[], &specs),
             specs: Arc::new(specs),
@@ -2271,7 +2271,11 @@ impl Offered {
         });
         set
     }
+}
 
+impl OfferKey {
+    /// The tool list of this offer: built from the key alone, so that the same key is
+    /// always the same list ([`Offered::tools`] keeps them by key).
     fn specs(&self) -> Vec<ToolSpec> {
         let mut v = Vec::with_capacity(2 + self.fs.len() + self.memory.len());
         if self.nodes {
@@ -2280,16 +2284,16 @@ impl Offered {
         if self.cron {
             v.push(crate::cron::tool::spec());
         }
-        if let Some(x) = &self.exec {
-            v.push(crate::exec_tool::spec(x.gateway.is_some(), x.node));
-            if self.process.is_some() {
+        if let Some((gateway, node)) = self.exec {
+            v.push(crate::exec_tool::spec(gateway, node));
+            if self.process {
                 v.push(crate::exec_process::spec());
             }
         }
-        if self.search.is_some() {
+        if self.search {
             v.push(crate::web_search::spec());
         }
-        if self.web.is_some() {
+        if self.web {
             v.push(crate::web_fetch::spec());
         }
         v.extend(
@@ -3299,6 +3303,7 @@ mod tests {
         assert!(Arc::ptr_eq(&a.specs, &b.specs), "built once");
         let names = |t: &ToolSet| t.specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
         let built: Vec<String> = offer(true, true, main)
+            .key()
             .specs()
             .into_iter()
             .map(|s| s.name)
