@@ -1262,6 +1262,9 @@ struct FlushJob {
     run_id: String,
     /// When it runs, for the log.
     when: &'static str,
+    /// The run's audit records: the flush's file tool actions are the run's too (after the
+    /// reply they follow the run's own end record).
+    audit: Option<Rc<RunAudit>>,
 }
 
 impl FlushJob {
@@ -1280,6 +1283,7 @@ impl FlushJob {
             timeout,
             run_id,
             when,
+            audit,
         } = self;
         let mut msgs = system;
         let start = msgs.len();
@@ -1318,6 +1322,7 @@ impl FlushJob {
                 Arc::make_mut(&mut msgs).push(ChatMessage::calling_from(&r.message, calls.clone()));
                 for call in calls {
                     let name = call.function.name.as_str();
+                    let audited = audit.as_ref().map(|a| a.tool(&call.id, name));
                     let result = if tools.iter().any(|t| t.name == name) {
                         writes.set(writes.get() + 1);
                         run_workspace_tool(
@@ -1330,6 +1335,9 @@ impl FlushJob {
                     } else {
                         json!({"ok": false, "error": format!("unknown tool: {name}")})
                     };
+                    if let Some(a) = audited {
+                        a.end(crate::audit::ToolEnd::of_result(&result));
+                    }
                     Arc::make_mut(&mut msgs)
                         .push(ChatMessage::tool_result(call.id, tool_result_text(&result)));
                 }
@@ -1956,6 +1964,7 @@ async fn run_loop(
         timeout: compaction.settings.timeout,
         run_id: req.run_id.clone(),
         when,
+        audit: audit.clone(),
     };
     // The context must fit the model's window: compacted first when it would not
     // (`compaction.enabled`), else (or if that failed) its oldest messages left out.

@@ -430,3 +430,111 @@ async fn a_stopped_run_ends_its_tool_action_first_both_cancelled() {
     );
     assert_eq!(run[1]["errorCode"], "tool_cancelled", "{run:?}");
 }
+
+/// Every delivery to a chat leaves an outbound row, not only a chat's replies: an operator's
+/// `send` (the gateway's, no run), one the platform refused (failed), and a cron job's
+/// announcement (its run's); a group's delivery stays out under `messages: "direct"`.
+#[actix_web::test]
+async fn sends_and_cron_announcements_leave_outbound_rows_too() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("Stand-up in five minutes.");
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+    cfg["logging"] = json!({"audit": {"messages": "direct"}});
+    let gw = start_gateway(&cfg.to_string());
+    let mut op = admin(&gw).await;
+    let outbound = json!({"kind": "message", "direction": "outbound"});
+
+    let res = op
+        .request(
+            "send",
+            json!({"channel": "telegram", "to": "7001", "message": "hello there", "idempotencyKey": "a1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    // A basic group (negative id): sent, not recorded under "direct".
+    let res = op
+        .request(
+            "send",
+            json!({"channel": "telegram", "to": "-5005", "message": "hello group", "idempotencyKey": "a2"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    tg.fail_next_on(
+        "sendMessage",
+        1,
+        403,
+        json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+    );
+    let res = op
+        .request(
+            "send",
+            json!({"channel": "telegram", "to": "7001", "message": "are you there", "idempotencyKey": "a3"}),
+        )
+        .await;
+    assert_eq!(res["ok"], false, "{res}");
+    let job = op
+        .request(
+            "cron.add",
+            json!({"name": "standup", "enabled": true, "schedule": {"kind": "every", "everyMs": 3_600_000},
+                "sessionTarget": "isolated", "wakeMode": "now",
+                "payload": {"kind": "agentTurn", "message": "Announce the stand-up"},
+                "delivery": {"mode": "announce", "channel": "telegram", "to": "7002"}}),
+        )
+        .await;
+    let id = job["payload"]["id"].as_str().expect("a job id").to_owned();
+    let ran = op
+        .request("cron.run", json!({"id": id, "mode": "force"}))
+        .await;
+    let run_id = ran["payload"]["runId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a run id: {ran}"))
+        .to_owned();
+    let rows = wait_rows(&mut op, outbound.clone(), 3).await;
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    // Newest first: the announcement, the refused send, the first send.
+    let (cron, failed, sent) = (&rows[0], &rows[1], &rows[2]);
+    for r in &rows {
+        assert_eq!(r["eventType"], "outbound_message", "{r}");
+        assert_eq!(r["action"], "message.outbound.finished", "{r}");
+        assert_eq!(r["channel"], "telegram", "{r}");
+        assert_eq!(r["conversationKind"], "direct", "{r}");
+        assert!(is_hmac_ref(&r["conversationRef"]), "{r}");
+        assert!(is_hmac_ref(&r["targetRef"]), "{r}");
+        assert!(is_hmac_ref(&r["accountRef"]), "{r}");
+    }
+    assert_eq!(sent["status"], "succeeded", "{sent}");
+    assert_eq!(sent["outcome"], "sent", "{sent}");
+    assert_eq!(sent["deliveryKind"], "text", "{sent}");
+    assert_eq!(sent["resultCount"], 1, "{sent}");
+    assert!(is_hmac_ref(&sent["messageRef"]), "{sent}");
+    assert_eq!(sent["actor"], json!({"type": "system", "id": "gateway"}));
+    assert!(sent.get("runId").is_none(), "{sent}");
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["errorCode"], "message_delivery_failed", "{failed}");
+    assert_eq!(failed["resultCount"], 0, "{failed}");
+    assert!(failed.get("messageRef").is_none(), "{failed}");
+    assert_eq!(cron["status"], "succeeded", "{cron}");
+    assert_eq!(cron["runId"], run_id.as_str(), "{cron}");
+    assert_eq!(cron["agentId"], "main", "{cron}");
+    assert_eq!(cron["actor"], json!({"type": "agent", "id": "main"}));
+    // The same chat gets the same pseudonym; another chat another one.
+    assert_eq!(sent["conversationRef"], failed["conversationRef"]);
+    assert_ne!(sent["conversationRef"], cron["conversationRef"]);
+    assert!(
+        tg.sent().iter().any(|m| m.chat_id() == Some(-5005)),
+        "the group's message went out"
+    );
+    // No raw chat id (as a value or a `:` segment of one), and no text, in any row.
+    let mut all = Vec::new();
+    strings(&Value::Array(rows.clone()), &mut all);
+    for s in &all {
+        for id in ["7001", "7002", "-5005"] {
+            assert!(s.split(':').all(|seg| seg != id), "{id:?} in {s:?}");
+        }
+        for text in ["hello", "there", "tand-up", "five minutes"] {
+            assert!(!s.contains(text), "{text:?} in {s:?}");
+        }
+    }
+}

@@ -518,7 +518,7 @@ async fn a_memory_flush_precedes_an_automatic_compaction_of_the_owners_chat() {
     let state = dir.path().to_path_buf();
     // No flush after replies (softThresholdTokens 0): only the one right before compacting.
     let c = owner_cfg(&tg, &ai, "5252", json!({"softThresholdTokens": 0}));
-    let _gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c));
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c));
     ai.push_marked(
         FLUSH,
         FakeReply::tool_call(
@@ -579,6 +579,56 @@ async fn a_memory_flush_precedes_an_automatic_compaction_of_the_owners_chat() {
         !tg.sent().iter().any(|m| m.text().contains("NO_REPLY")),
         "the chat never sees the flush"
     );
+    // The audit ledger has the flush's file write as a tool action of the run it ran in
+    // (started, then succeeded), like any other tool the agent ran.
+    let mut op = admin(&gw).await;
+    let rows = crate::telegram_flow::poll_until(SLOW, "the flush's tool action audited", || {
+        let dir = gw.dir.path().join("audit");
+        let mut rows = Vec::new();
+        for f in std::fs::read_dir(&dir).ok()?.flatten() {
+            if f.file_name().to_string_lossy().starts_with("events-") {
+                let text = std::fs::read_to_string(f.path()).ok()?;
+                rows.extend(
+                    text.lines()
+                        .filter_map(|l| serde_json::from_str::<Value>(l).ok()),
+                );
+            }
+        }
+        let n = rows
+            .iter()
+            .filter(|r| r["kind"] == "tool_action" && r["toolName"] == "write")
+            .count();
+        (n >= 2).then_some(rows)
+    })
+    .await;
+    let writes: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["kind"] == "tool_action" && r["toolName"] == "write")
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:#?}");
+    assert_eq!(writes[0]["status"], "started", "{writes:#?}");
+    assert_eq!(writes[1]["status"], "succeeded", "{writes:#?}");
+    let run = writes[1]["runId"].as_str().expect("a run id");
+    assert_eq!(writes[0]["runId"], run);
+    assert!(
+        rows.iter()
+            .any(|r| r["kind"] == "agent_run" && r["runId"] == run),
+        "the write is one of a run's actions: {rows:#?}"
+    );
+    // The same rows over the wire.
+    let res = op
+        .request(
+            "audit.activity.list",
+            json!({"kind": "tool_action", "runId": run}),
+        )
+        .await;
+    let names: Vec<&str> = res["payload"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["toolName"].as_str())
+        .collect();
+    assert!(names.contains(&"write"), "{res}");
 }
 
 /// How the DM session of `user` stands: its `sessions.list` row.

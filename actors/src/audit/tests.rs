@@ -655,3 +655,23 @@ fn rows_are_written_together_and_synced_soon_after_without_a_flush() {
     assert_eq!(on_disk(dir.path()), 52);
     assert!(super::SYNC_DELAY <= std::time::Duration::from_secs(1));
 }
+
+#[test]
+fn a_telegram_chat_id_tells_a_private_chat_from_a_group() {
+    use ConversationKind as K;
+    for (id, kind) in [
+        (1, K::Direct),
+        (7001, K::Direct),
+        (i64::MAX, K::Direct),
+        (-1, K::Group),
+        (-5005, K::Group),
+        (-999_999_999_999, K::Group),
+        // A supergroup or a channel: `-100…`, which of the two the id does not say.
+        (-1_000_000_000_000, K::Unknown),
+        (-1_001_234_567_890, K::Unknown),
+        (i64::MIN, K::Unknown),
+        (0, K::Unknown),
+    ] {
+        assert_eq!(ConversationKind::of_chat_id(id), kind, "{id}");
+    }
+}

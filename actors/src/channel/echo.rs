@@ -316,6 +316,7 @@ mod tests {
                 reply_to: None,
                 silent: false,
                 idempotency_key: "k1".into(),
+                run: None,
             })
             .await
             .expect("registry up")
@@ -348,6 +349,7 @@ mod tests {
                 reply_to: None,
                 silent: false,
                 idempotency_key: "k2".into(),
+                run: None,
             })
             .await
             .expect("registry up")
@@ -428,6 +430,7 @@ mod tests {
                 reply_to: None,
                 silent: false,
                 idempotency_key: "k".into(),
+                run: None,
             })
             .await
             .expect("registry up")
@@ -450,6 +453,7 @@ mod tests {
                 reply_to: None,
                 silent: false,
                 idempotency_key: "k".into(),
+                run: None,
             })
             .await
             .expect("registry up")
@@ -495,6 +499,7 @@ mod tests {
             reply_to: None,
             silent: false,
             idempotency_key: key.into(),
+            run: None,
         };
         echo.send(SetSendGate(false)).await.expect("echo up");
         let refused = engine

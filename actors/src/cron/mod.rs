@@ -965,7 +965,11 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             thread_id,
             reply_to: None,
             silent: false,
-            idempotency_key: run_id,
+            idempotency_key: run_id.clone(),
+            run: Some(crate::registry::channels::OutboundRun {
+                session_key: session_key.clone(),
+                run_id,
+            }),
         })
         .await;
     match sent {

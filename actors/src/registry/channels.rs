@@ -234,6 +234,18 @@ pub struct SendOutbound {
     /// Idempotency key: a repeated `send` within 5 minutes returns the first result
     /// instead of sending again.
     pub idempotency_key: String,
+    /// The run whose answer this is (a cron job's, `agent --deliver`'s), for the audit
+    /// ledger's outbound row; none: an operator's `send`.
+    pub run: Option<OutboundRun>,
+}
+
+/// The run a [`SendOutbound`] delivers the answer of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRun {
+    /// Its session key (`agent:<id>:…`: the agent the row names).
+    pub session_key: String,
+    /// Its run id.
+    pub run_id: String,
 }
 
 impl Registry {
@@ -402,6 +414,25 @@ impl Registry {
         let key = msg.idempotency_key.clone();
         let store = self.store.clone();
         let channel = kind.id;
+        // The audit ledger's outbound row (`logging.audit.messages`), once the channel was
+        // asked to send: OpenClaw records every delivery, not only a chat's replies.
+        let audit = self.shared.audit.clone();
+        let conversation = crate::audit::ConversationKind::of_chat_id(target.chat_id);
+        let audit_ids = crate::audit::MessageIds {
+            channel: channel.to_owned(),
+            account: handle.account.clone(),
+            conversation: target.chat_id.to_string(),
+            message: None,
+            sender: None,
+            target: Some(target.chat_id.to_string()),
+        };
+        let audit_run = msg.run.as_ref().and_then(|r| {
+            Some(crate::audit::RunIds {
+                agent_id: crate::agents::key_agent(&r.session_key)?.to_owned(),
+                session_key: r.session_key.clone(),
+                run_id: r.run_id.clone(),
+            })
+        });
         Box::pin(
             async move {
                 if let Some(gate) = gate {
@@ -418,6 +449,8 @@ impl Registry {
                         .map_err(|e| RouteError::NotSaved(format!("{e}. Fix: {}", e.fix())))?;
                     media.push(saved);
                 }
+                let has_media = !media.is_empty();
+                let sending = crate::util::now_ms();
                 let sent = deliver
                     .send(DeliverReply {
                         inbound_id: None,
@@ -431,6 +464,26 @@ impl Registry {
                         buttons: Vec::new(),
                     })
                     .await;
+                if audit.records_messages(conversation) {
+                    let (end, ids) = match &sent {
+                        Ok(Ok(ids)) => (crate::audit::OutboundEnd::Sent, ids.as_slice()),
+                        _ => (crate::audit::OutboundEnd::Failed, &[][..]),
+                    };
+                    let now = crate::util::now_ms();
+                    audit.outbound(
+                        crate::audit::MessageIds {
+                            message: ids.first().map(ToString::to_string),
+                            ..audit_ids
+                        },
+                        conversation,
+                        end,
+                        audit_run.as_ref(),
+                        has_media,
+                        now.saturating_sub(sending),
+                        ids.len() as u64,
+                        now,
+                    );
+                }
                 match sent {
                     Ok(Ok(ids)) => Ok(SendReceipt {
                         channel,

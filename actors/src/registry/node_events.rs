@@ -421,6 +421,10 @@ impl Handler<SubmitNodeRun> for Registry {
                 reply_to: None,
                 silent: false,
                 idempotency_key: format!("node-receipt:{}", msg.run_id),
+                run: Some(super::channels::OutboundRun {
+                    session_key: key.clone(),
+                    run_id: msg.run_id.clone(),
+                }),
             });
             let node = msg.node_id.clone();
             actix::spawn(async move {

@@ -178,6 +178,10 @@ impl AgentDelivery {
                 reply_to: None,
                 silent: false,
                 idempotency_key: format!("agent-deliver:{run_id}"),
+                run: Some(super::channels::OutboundRun {
+                    session_key: session_key.to_owned(),
+                    run_id: run_id.to_owned(),
+                }),
             })
             .await;
         use super::channels::RouteError as E;

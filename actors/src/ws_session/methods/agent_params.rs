@@ -215,6 +215,7 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
         reply_to,
         silent: o.get("silent").and_then(Value::as_bool) == Some(true),
         idempotency_key,
+        run: None,
     })
 }
 
@@ -518,6 +519,7 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
             silent: params.get("silent").and_then(Value::as_bool) == Some(true),
             // Its own namespace, as in OpenClaw: a `send` with the same key is another call.
             idempotency_key: format!("message.action:{idempotency_key}"),
+            run: None,
         },
         pin,
     ))
