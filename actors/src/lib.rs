@@ -67,6 +67,7 @@ pub mod pairing;
 pub mod ports;
 pub mod protocol;
 pub mod qr;
+pub mod reclaim;
 pub mod registry;
 pub mod session_scope;
 pub mod setup_code;

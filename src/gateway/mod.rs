@@ -772,6 +772,11 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
             .unwrap_or_else(|| loaded.state_dir.join("openclaw.json")),
         port,
     )?;
+    // What OpenClaw's own CLI moved aside on this host (its SQLite migrations), back before
+    // anything reads the state.
+    for line in openclaw_actors::reclaim::reclaim(&loaded.state_dir) {
+        log::warn!("{line}");
+    }
 
     let deps = std::mem::take(&mut prepared.deps);
     let channel_accounts = prepared.channel_accounts;

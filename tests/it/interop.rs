@@ -2726,3 +2726,116 @@ async fn real_cli_audit_reads_our_ledger() {
     let out = oc(&["audit", "--limit", "501"]);
     assert_ne!(out.code, Some(0), "{out}");
 }
+
+/// OpenClaw 2026.9's CLI migrates the JSON state files of older OpenClaw versions into its
+/// SQLite when it opens the state dir, renaming each to `<file>.migrated`, and its
+/// `doctor --fix` moves every session index and transcript into an import archive. Those
+/// are our files (at OpenClaw's paths): on a host where the real CLI shares our state dir,
+/// `openclaw approvals get` takes our cron jobs, their run logs and the voice-wake words, and
+/// `doctor --fix` our conversations. Our next start takes them back.
+#[actix_web::test]
+async fn what_the_real_cli_migrates_away_on_our_host_comes_back_at_our_next_start() {
+    let cli = RealCli::locate();
+    let config = r#"{gateway: {auth: {token: "T"}}}"#;
+    let args = ["gateway", "run", "--port", "0"];
+    let mut gw = TestGateway::start(&args, &[], Some(config));
+    let state = gw.dir.path().to_path_buf();
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let ok = |res: Value| {
+        assert_eq!(res["ok"], true, "{res}");
+        res["payload"].clone()
+    };
+    let job = ok(op
+        .request(
+            "cron.add",
+            json!({"name": "nightly", "enabled": true, "schedule": {"kind": "every", "everyMs": 3_600_000},
+                "sessionTarget": "isolated", "wakeMode": "now",
+                "payload": {"kind": "agentTurn", "message": "/status"}, "delivery": {"mode": "none"}}),
+        )
+        .await);
+    let id = job["id"].as_str().expect("a job id").to_owned();
+    ok(op
+        .request("cron.run", json!({"id": id, "mode": "force"}))
+        .await);
+    ok(op
+        .request("voicewake.set", json!({"triggers": ["hey lighthouse"]}))
+        .await);
+    ok(op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "remember the lighthouse", "idempotencyKey": "m1"}),
+        )
+        .await);
+    let runs = state.join(format!("cron/runs/{id}.jsonl"));
+    let sessions = state.join("agents/main/sessions/sessions.json");
+    // The main session's transcript, once the index names it and its answer is written.
+    let main_transcript = || {
+        let index: Value = serde_json::from_slice(&std::fs::read(&sessions).ok()?).ok()?;
+        let sid = index["agent:main:main"]["sessionId"].as_str()?;
+        let path = state.join(format!("agents/main/sessions/{sid}.jsonl"));
+        let text = std::fs::read_to_string(&path).ok()?;
+        (text.lines().count() >= 2).then_some(path)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let transcript = loop {
+        if let Some(t) = main_transcript().filter(|_| runs.exists()) {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cron run and the chat were recorded"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    // A read-only command of the real CLI on our host.
+    let out = cli.on_host(&state, "T", &["approvals", "get", "--json"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    for f in [
+        "cron/jobs.json".to_owned(),
+        format!("cron/runs/{id}.jsonl"),
+        "settings/voicewake.json".to_owned(),
+    ] {
+        assert!(!state.join(&f).exists(), "OpenClaw moved {f} aside");
+        assert!(
+            state.join(format!("{f}.migrated")).exists(),
+            "OpenClaw moved {f} aside"
+        );
+    }
+    // Stopped (killed), then the real CLI's repairs.
+    let dir = gw.take_dir();
+    drop(gw);
+    let out = cli.on_host(&state, "T", &["doctor", "--fix", "--non-interactive"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        !sessions.exists(),
+        "doctor --fix moved the session index away"
+    );
+    assert!(!transcript.exists(), "and the transcript");
+
+    let gw = TestGateway::start_in(dir, &args, &[], None);
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let list = ok(op
+        .request("cron.list", json!({"includeDisabled": true}))
+        .await);
+    assert_eq!(list["jobs"][0]["id"], id.as_str(), "{list}");
+    let page = ok(op.request("cron.runs", json!({"id": id})).await);
+    assert_eq!(page["total"], 1, "{page}");
+    let words = ok(op.request("voicewake.get", json!({})).await);
+    assert_eq!(words["triggers"], json!(["hey lighthouse"]), "{words}");
+    let history = ok(op
+        .request("chat.history", json!({"sessionKey": "main"}))
+        .await);
+    assert!(
+        history.to_string().contains("remember the lighthouse"),
+        "{history}"
+    );
+    // What was restored is in the gateway's log.
+    let log = gw.stderr();
+    for f in ["cron/jobs.json", "settings/voicewake.json", "sessions.json"] {
+        assert!(
+            log.lines().any(|l| l.contains("restored") && l.contains(f)),
+            "{f}: {log}"
+        );
+    }
+}

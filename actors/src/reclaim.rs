@@ -1,0 +1,323 @@
+//! Taking back the state files that OpenClaw's own CLI moved aside.
+//!
+//! OpenClaw 2026.9 keeps its state in SQLite, and its CLI migrates the JSON files of older
+//! OpenClaw versions into it whenever it opens the state directory: `cron/jobs.json`, the
+//! cron run logs, `settings/voicewake*.json` … are imported and renamed to
+//! `<file>.migrated` (or `.migrated.<n>`), and `openclaw doctor --fix` moves each agent's
+//! `sessions/sessions.json` and transcripts into `agents/<id>/session-sqlite-import-archive/`
+//! (its manifest, `session-sqlite-migration-runs/*.json`, lists every move). These are the
+//! files this gateway keeps, at OpenClaw's paths, so the real CLI on the same host (same
+//! `~/.openclaw`) would silently take a gateway's cron jobs, voice-wake settings and
+//! conversations away at its next start.
+//!
+//! [`reclaim`] runs at start, once this gateway holds the state directory, before anything
+//! reads it:
+//! - a document (a file rewritten whole: `cron/jobs.json`, the voice-wake settings, the
+//!   approvals and allowlists, `devices/pairing.json`) that is missing comes back from its
+//!   newest moved-aside copy. One that is there was written after the move by this gateway
+//!   (from what it held in memory): it stays, and so do the copies.
+//! - an append-only log (a cron run log, a transcript) comes back too; when this gateway
+//!   already appended to a new one after the move, the moved lines go before the new ones
+//!   (a merge that a crash cannot apply twice: a log that already begins with the moved
+//!   lines only loses the copy).
+//! - a session index (`sessions.json`) moved by `doctor --fix` comes back if missing.
+//!
+//! Only paths of this gateway's own files inside the state directory are restored; nothing
+//! is ever overwritten. What was restored is returned, to be logged.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Documents this gateway rewrites whole, relative to the state directory.
+/// (`exec-approvals.json` and `exec-allowlist.json` are the host's exec policy files,
+/// kept by the gateway binary's clients.)
+pub const DOCUMENTS: &[&str] = &[
+    crate::cron::JOBS_FILE,
+    crate::voicewake::TRIGGERS_FILE,
+    crate::voicewake::ROUTING_FILE,
+    "exec-approvals.json",
+    "exec-allowlist.json",
+    crate::pairing::DOCUMENT,
+];
+
+/// A log larger than this is restored by rename only, never merged in memory.
+const MAX_MERGE_BYTES: u64 = 256 * 1024 * 1024;
+/// A manifest larger than this is not read.
+const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Restores what OpenClaw's CLI moved aside (see the module docs); returns one line per
+/// file restored or merged, and per problem met (nothing is changed for those).
+pub fn reclaim(state_dir: &Path) -> Vec<String> {
+    let mut done = Vec::new();
+    for rel in DOCUMENTS {
+        reclaim_document(&state_dir.join(rel), &mut done);
+    }
+    for log in logs_with_copies(&state_dir.join("cron/runs")) {
+        reclaim_log(&log, &mut done);
+    }
+    reclaim_session_moves(state_dir, &mut done);
+    done
+}
+
+/// The copies of `path` that OpenClaw made (`<name>.migrated`, `<name>.migrated.<n>`, …),
+/// oldest first (by modification time: a rename keeps the time of this gateway's last
+/// write).
+fn copies_of(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let prefix = format!("{name}.migrated");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| {
+                n.strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+            })
+        })
+        .filter_map(|e| {
+            let meta = fs::symlink_metadata(e.path()).ok()?;
+            meta.is_file()
+                .then(|| (meta.modified().unwrap_or(std::time::UNIX_EPOCH), e.path()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The logs in `dir` (`*.jsonl`) that have a moved-aside copy, whether or not the log
+/// itself is there.
+fn logs_with_copies(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut logs: Vec<PathBuf> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let (base, _) = name.split_once(".jsonl.migrated")?;
+            (!base.is_empty() && !base.contains('/')).then(|| dir.join(format!("{base}.jsonl")))
+        })
+        .collect();
+    logs.sort();
+    logs.dedup();
+    logs
+}
+
+fn reclaim_document(path: &Path, done: &mut Vec<String>) {
+    if fs::symlink_metadata(path).is_ok() {
+        return;
+    }
+    let Some(newest) = copies_of(path).pop() else {
+        return;
+    };
+    match rename_durable(&newest, path) {
+        Ok(()) => done.push(format!(
+            "restored {} from {} (OpenClaw's CLI had moved it aside when it migrated its own state to SQLite)",
+            path.display(),
+            newest.display()
+        )),
+        Err(e) => done.push(format!(
+            "could not restore {} from {}: {e}",
+            path.display(),
+            newest.display()
+        )),
+    }
+}
+
+/// Puts the moved-aside copies of the log `path` back: newest copy first, each before what
+/// the log holds by then, so the result is oldest lines first.
+fn reclaim_log(path: &Path, done: &mut Vec<String>) {
+    for copy in copies_of(path).into_iter().rev() {
+        match put_back(&copy, path) {
+            Ok(Some(what)) => done.push(format!(
+                "{what} {} from {} (OpenClaw's CLI had moved it aside when it migrated its own state to SQLite)",
+                path.display(),
+                copy.display()
+            )),
+            Ok(None) => {}
+            Err(e) => {
+                done.push(format!(
+                    "could not restore {} from {}: {e}",
+                    path.display(),
+                    copy.display()
+                ));
+                return;
+            }
+        }
+    }
+}
+
+/// Puts the moved copy of an append-only log back in front of `path`: by rename when
+/// `path` is missing, else as its first lines. `Ok(None)`: `path` already begins with it
+/// (an earlier merge that stopped before removing the copy), so only the copy went.
+fn put_back(copy: &Path, path: &Path) -> std::io::Result<Option<&'static str>> {
+    if fs::symlink_metadata(path).is_err() {
+        rename_durable(copy, path)?;
+        return Ok(Some("restored"));
+    }
+    let (old_len, new_len) = (fs::metadata(copy)?.len(), fs::metadata(path)?.len());
+    if old_len.saturating_add(new_len) > MAX_MERGE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "too large to merge in place (over {} MiB): put the copy's lines before the log's by hand",
+            MAX_MERGE_BYTES / 1024 / 1024
+        )));
+    }
+    let old = fs::read(copy)?;
+    let new = fs::read(path)?;
+    let merged = if new.starts_with(&old) {
+        None
+    } else {
+        let mut all = Vec::with_capacity(old.len() + new.len() + 1);
+        all.extend_from_slice(&old);
+        // A copy whose last line was cut short: the line ends here, not inside the next.
+        if !old.is_empty() && !old.ends_with(b"\n") {
+            all.push(b'\n');
+        }
+        all.extend_from_slice(&new);
+        Some(all)
+    };
+    if let Some(all) = &merged {
+        crate::store::write_atomic(path, all)?;
+    }
+    fs::remove_file(copy)?;
+    sync_parent(copy)?;
+    Ok(merged.map(|_| "merged the moved lines back into"))
+}
+
+/// `doctor --fix`'s session moves, from its manifests: each agent's session index and
+/// transcripts go back where they were.
+fn reclaim_session_moves(state_dir: &Path, done: &mut Vec<String>) {
+    let runs = state_dir.join("session-sqlite-migration-runs");
+    let Ok(entries) = fs::read_dir(&runs) else {
+        return;
+    };
+    let mut manifests: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    manifests.sort();
+    for m in manifests {
+        let text = match fs::metadata(&m) {
+            Ok(meta) if meta.is_file() && meta.len() <= MAX_MANIFEST_BYTES => fs::read(&m).ok(),
+            _ => None,
+        };
+        let Some(v) = text.and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+        else {
+            continue;
+        };
+        let moves = v["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["completedMoves"].as_array().into_iter().flatten());
+        // Transcripts first, the index last: an index is never back without its files.
+        let (mut transcripts, mut indexes) = (Vec::new(), Vec::new());
+        for mv in moves {
+            let (Some(src), Some(dst)) = (mv["sourcePath"].as_str(), mv["archivePath"].as_str())
+            else {
+                continue;
+            };
+            let (src, dst) = (PathBuf::from(src), PathBuf::from(dst));
+            if !is_session_file(state_dir, &src, "sessions")
+                || !is_session_file(state_dir, &dst, "session-sqlite-import-archive")
+                || fs::symlink_metadata(&dst).is_err()
+            {
+                continue;
+            }
+            match mv["kind"].as_str() {
+                Some("legacy-store") => indexes.push((dst, src)),
+                _ if src.extension().is_some_and(|x| x == "jsonl") => transcripts.push((dst, src)),
+                _ => {}
+            }
+        }
+        for (copy, path) in transcripts {
+            match put_back(&copy, &path) {
+                Ok(Some(what)) => done.push(format!(
+                    "{what} {} from {} (moved by OpenClaw's `doctor --fix`)",
+                    path.display(),
+                    copy.display()
+                )),
+                Ok(None) => {}
+                Err(e) => done.push(format!(
+                    "could not restore {} from {}: {e}",
+                    path.display(),
+                    copy.display()
+                )),
+            }
+        }
+        for (copy, path) in indexes {
+            if fs::symlink_metadata(&path).is_ok() {
+                continue;
+            }
+            match rename_durable(&copy, &path) {
+                Ok(()) => done.push(format!(
+                    "restored {} from {} (moved by OpenClaw's `doctor --fix`)",
+                    path.display(),
+                    copy.display()
+                )),
+                Err(e) => done.push(format!(
+                    "could not restore {} from {}: {e}",
+                    path.display(),
+                    copy.display()
+                )),
+            }
+        }
+    }
+}
+
+/// `path` is `<state>/agents/<agent>/<dir>/<file>`, with plain names only (no `..`, no
+/// other directory).
+fn is_session_file(state_dir: &Path, path: &Path, dir: &str) -> bool {
+    // OpenClaw writes absolute paths; the state dir may be given relative or through a
+    // symlink.
+    let agents = state_dir.join("agents");
+    let real = state_dir.canonicalize().ok().map(|d| d.join("agents"));
+    let Some(rest) = path
+        .strip_prefix(&agents)
+        .ok()
+        .or_else(|| path.strip_prefix(real.as_ref()?).ok())
+    else {
+        return false;
+    };
+    let parts: Vec<_> = rest.components().collect();
+    matches!(
+        parts.as_slice(),
+        [
+            std::path::Component::Normal(_),
+            std::path::Component::Normal(d),
+            std::path::Component::Normal(_)
+        ] if *d == dir
+    )
+}
+
+/// Renames `from` to `to` (same directory tree, `to` missing) and syncs the directories.
+fn rename_durable(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(dir) = to.parent() {
+        crate::store::create_dir_durable(dir)?;
+    }
+    // Never over a file that appeared meanwhile: link, then unlink the old name (a
+    // filesystem without hard links: a rename, `to` checked just before).
+    match fs::hard_link(from, to) {
+        Ok(()) => fs::remove_file(from)?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+        Err(_) if fs::symlink_metadata(to).is_err() => fs::rename(from, to)?,
+        Err(e) => return Err(e),
+    }
+    sync_parent(to)?;
+    sync_parent(from)
+}
+
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => fs::File::open(d)?.sync_all(),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,222 @@
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::time::{Duration, SystemTime};
+
+use super::*;
+
+/// Writes `bytes` to a new file `path` (mode 0600), last modified `age` ago.
+fn create(path: &Path, bytes: &[u8], age: u64) {
+    if let Some(d) = path.parent() {
+        fs::create_dir_all(d).expect("dir");
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create");
+    f.write_all(bytes).expect("write");
+    f.set_modified(SystemTime::now() - Duration::from_secs(age))
+        .expect("mtime");
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|e| {
+            e.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_missing_document_comes_back_from_its_newest_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    create(&s.join("cron/jobs.json.migrated"), b"{\"old\":1}", 300);
+    create(&s.join("cron/jobs.json.migrated.2"), b"{\"newer\":2}", 100);
+    // Not copies of it.
+    create(&s.join("cron/jobs.json.migratedx"), b"x", 10);
+    create(&s.join("cron/jobs.jsonl.migrated"), b"y", 10);
+    create(
+        &s.join("settings/voicewake.json.migrated"),
+        b"{\"triggers\":[\"hey\"]}",
+        50,
+    );
+    let done = reclaim(s);
+    assert_eq!(done.len(), 2, "{done:#?}");
+    assert_eq!(read(&s.join("cron/jobs.json")), "{\"newer\":2}");
+    assert_eq!(
+        read(&s.join("settings/voicewake.json")),
+        "{\"triggers\":[\"hey\"]}"
+    );
+    let mode = fs::metadata(s.join("cron/jobs.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        names(&s.join("cron")),
+        [
+            "jobs.json",
+            "jobs.json.migrated",
+            "jobs.json.migratedx",
+            "jobs.jsonl.migrated"
+        ]
+    );
+    assert!(done[0].contains("jobs.json.migrated.2"), "{done:#?}");
+    // Done once: nothing more to do.
+    assert!(reclaim(s).is_empty());
+}
+
+#[test]
+fn a_document_written_after_the_move_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    create(&s.join("devices/pairing.json"), b"{\"current\":true}", 0);
+    create(
+        &s.join("devices/pairing.json.migrated"),
+        b"{\"moved\":true}",
+        60,
+    );
+    assert!(reclaim(s).is_empty());
+    assert_eq!(read(&s.join("devices/pairing.json")), "{\"current\":true}");
+    assert!(s.join("devices/pairing.json.migrated").exists());
+}
+
+#[test]
+fn a_log_comes_back_and_its_copies_go_before_what_was_appended_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("cron/runs");
+    // Moved twice (two generations), appended to after each move.
+    create(
+        &runs.join("a.jsonl.migrated"),
+        b"{\"n\":1}\n{\"n\":2}\n",
+        300,
+    );
+    create(&runs.join("a.jsonl.migrated.2"), b"{\"n\":3}", 200);
+    create(&runs.join("a.jsonl"), b"{\"n\":4}\n", 0);
+    // Missing: a plain restore.
+    create(&runs.join("b.jsonl.migrated"), b"{\"b\":1}\n", 100);
+    let done = reclaim(dir.path());
+    assert_eq!(done.len(), 3, "{done:#?}");
+    assert_eq!(
+        read(&runs.join("a.jsonl")),
+        "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n"
+    );
+    assert_eq!(read(&runs.join("b.jsonl")), "{\"b\":1}\n");
+    assert_eq!(names(&runs), ["a.jsonl", "b.jsonl"]);
+    let mode = fs::metadata(runs.join("a.jsonl"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(reclaim(dir.path()).is_empty());
+}
+
+#[test]
+fn a_merge_cut_short_before_the_copy_went_is_not_applied_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("cron/runs");
+    // The merged log was renamed in place, then the process died: the copy is still there.
+    create(&runs.join("a.jsonl"), b"{\"n\":1}\n{\"n\":2}\n", 0);
+    create(&runs.join("a.jsonl.migrated"), b"{\"n\":1}\n", 60);
+    let done = reclaim(dir.path());
+    assert!(done.is_empty(), "{done:#?}");
+    assert_eq!(read(&runs.join("a.jsonl")), "{\"n\":1}\n{\"n\":2}\n");
+    assert_eq!(names(&runs), ["a.jsonl"]);
+}
+
+/// A manifest of `doctor --fix` as OpenClaw 2026.9.6 writes it (the fields read here).
+fn manifest(s: &Path, moves: serde_json::Value) {
+    create(
+        &s.join("session-sqlite-migration-runs/session-sqlite-1-x.json"),
+        serde_json::json!({"manifestVersion": 3, "targets": [{"agentId": "main", "completedMoves": moves}]})
+            .to_string()
+            .as_bytes(),
+        0,
+    );
+}
+
+#[test]
+fn sessions_moved_by_doctor_fix_come_back_and_nothing_outside_them_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    let sessions = s.join("agents/main/sessions");
+    let archive = s.join("agents/main/session-sqlite-import-archive");
+    create(&archive.join("k.t1.jsonl.imported-1"), b"{\"m\":1}\n", 60);
+    create(&archive.join("k.t2.jsonl.imported-1"), b"{\"m\":2}\n", 60);
+    create(
+        &archive.join("legacy-store.sessions.json.imported-2"),
+        b"{\"index\":1}",
+        60,
+    );
+    // The gateway appended to t2 after the move.
+    create(&sessions.join("t2.jsonl"), b"{\"m\":3}\n", 0);
+    // Hostile or foreign moves: out of the state dir, into the config, a traversal.
+    create(&archive.join("evil.imported-3"), b"pwned", 60);
+    let p = |x: &Path| x.to_string_lossy().into_owned();
+    manifest(
+        s,
+        serde_json::json!([
+            {"kind": "transcript", "sourcePath": p(&sessions.join("t1.jsonl")), "archivePath": p(&archive.join("k.t1.jsonl.imported-1"))},
+            {"kind": "transcript", "sourcePath": p(&sessions.join("t2.jsonl")), "archivePath": p(&archive.join("k.t2.jsonl.imported-1"))},
+            {"kind": "legacy-store", "sourcePath": p(&sessions.join("sessions.json")), "archivePath": p(&archive.join("legacy-store.sessions.json.imported-2"))},
+            {"kind": "transcript", "sourcePath": p(&s.join("openclaw.json")), "archivePath": p(&archive.join("evil.imported-3"))},
+            {"kind": "legacy-store", "sourcePath": p(&sessions.join("../../../openclaw.json")), "archivePath": p(&archive.join("evil.imported-3"))},
+            {"kind": "transcript", "sourcePath": "/tmp/openclaw-rs-reclaim-test.jsonl", "archivePath": p(&archive.join("evil.imported-3"))},
+            {"kind": "transcript", "sourcePath": p(&sessions.join("t3.jsonl")), "archivePath": "/etc/passwd"},
+            {"kind": "transcript"},
+        ]),
+    );
+    let done = reclaim(s);
+    assert_eq!(done.len(), 3, "{done:#?}");
+    assert_eq!(read(&sessions.join("t1.jsonl")), "{\"m\":1}\n");
+    assert_eq!(read(&sessions.join("t2.jsonl")), "{\"m\":2}\n{\"m\":3}\n");
+    assert_eq!(read(&sessions.join("sessions.json")), "{\"index\":1}");
+    assert_eq!(names(&sessions), ["sessions.json", "t1.jsonl", "t2.jsonl"]);
+    assert_eq!(names(&archive), ["evil.imported-3"]);
+    assert!(!s.join("openclaw.json").exists());
+    assert!(!Path::new("/tmp/openclaw-rs-reclaim-test.jsonl").exists());
+    assert!(reclaim(s).is_empty());
+}
+
+#[test]
+fn an_index_written_after_the_move_stays_and_a_bad_manifest_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    let sessions = s.join("agents/main/sessions");
+    let archive = s.join("agents/main/session-sqlite-import-archive");
+    create(&sessions.join("sessions.json"), b"{\"now\":1}", 0);
+    create(
+        &archive.join("legacy-store.sessions.json.imported-2"),
+        b"{\"then\":1}",
+        60,
+    );
+    let p = |x: &Path| x.to_string_lossy().into_owned();
+    manifest(
+        s,
+        serde_json::json!([
+            {"kind": "legacy-store", "sourcePath": p(&sessions.join("sessions.json")), "archivePath": p(&archive.join("legacy-store.sessions.json.imported-2"))},
+        ]),
+    );
+    create(
+        &s.join("session-sqlite-migration-runs/session-sqlite-2-y.json"),
+        b"{not json",
+        0,
+    );
+    assert!(reclaim(s).is_empty());
+    assert_eq!(read(&sessions.join("sessions.json")), "{\"now\":1}");
+    assert!(
+        archive
+            .join("legacy-store.sessions.json.imported-2")
+            .exists()
+    );
+}
