@@ -40,6 +40,27 @@ pub const DOCUMENTS: &[&str] = &[
     crate::pairing::DOCUMENT,
 ];
 
+/// Documents whose loss would loosen a policy, and that OpenClaw's `doctor --fix` deletes
+/// outright once imported (no copy left): the gateway keeps the last one it wrote or found
+/// at start in `gateway/<name>.last` (a path OpenClaw does not know) and restores a missing
+/// one from it. Failing closed: a document deleted on purpose comes back too (with a
+/// warning); setting an empty one (`openclaw approvals set --gateway`) is how to drop it.
+pub const SHADOWED: &[&str] = &["exec-approvals.json"];
+
+/// Where the gateway keeps its copy of the shadowed document `primary` (`<dir>/<name>`).
+pub fn shadow_path(primary: &Path) -> Option<PathBuf> {
+    let dir = primary.parent()?;
+    let name = primary.file_name()?.to_str()?;
+    Some(dir.join("gateway").join(format!("{name}.last")))
+}
+
+/// Records `bytes`, just written to the shadowed document `primary`, as its last copy.
+pub fn keep_shadow(primary: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let shadow = shadow_path(primary)
+        .ok_or_else(|| std::io::Error::other("the document has no directory or name"))?;
+    crate::store::write_atomic(&shadow, bytes)
+}
+
 /// A log larger than this is restored by rename only, never merged in memory.
 const MAX_MERGE_BYTES: u64 = 256 * 1024 * 1024;
 /// A manifest larger than this is not read.
@@ -51,6 +72,9 @@ pub fn reclaim(state_dir: &Path) -> Vec<String> {
     let mut done = Vec::new();
     for rel in DOCUMENTS {
         reclaim_document(&state_dir.join(rel), &mut done);
+    }
+    for rel in SHADOWED {
+        reclaim_shadowed(&state_dir.join(rel), &mut done);
     }
     for log in logs_with_copies(&state_dir.join("cron/runs")) {
         reclaim_log(&log, &mut done);
@@ -124,6 +148,47 @@ fn reclaim_document(path: &Path, done: &mut Vec<String>) {
             "could not restore {} from {}: {e}",
             path.display(),
             newest.display()
+        )),
+    }
+}
+
+/// A shadowed document that is there becomes the last copy (it may have been edited by
+/// hand); one that is missing comes back from it.
+fn reclaim_shadowed(path: &Path, done: &mut Vec<String>) {
+    let Some(shadow) = shadow_path(path) else {
+        return;
+    };
+    /// Larger than any document the gateway accepts.
+    const MAX: u64 = 4 * 1024 * 1024;
+    let small = |p: &Path| fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() <= MAX);
+    if fs::symlink_metadata(path).is_ok() {
+        let Some(now) = small(path).then(|| fs::read(path).ok()).flatten() else {
+            return;
+        };
+        if fs::read(&shadow).ok().as_deref() != Some(now.as_slice())
+            && let Err(e) = crate::store::write_atomic(&shadow, &now)
+        {
+            done.push(format!(
+                "could not keep a copy of {} in {}: {e}",
+                path.display(),
+                shadow.display()
+            ));
+        }
+        return;
+    }
+    let Some(last) = small(&shadow).then(|| fs::read(&shadow).ok()).flatten() else {
+        return;
+    };
+    match crate::store::write_atomic(path, &last) {
+        Ok(()) => done.push(format!(
+            "restored {} from the gateway's last copy {} (it was missing: OpenClaw's `doctor --fix` deletes it once imported into its SQLite). To drop these rules, set an empty document with `openclaw approvals set --gateway`",
+            path.display(),
+            shadow.display()
+        )),
+        Err(e) => done.push(format!(
+            "could not restore {} from {}: {e}",
+            path.display(),
+            shadow.display()
         )),
     }
 }

@@ -408,6 +408,14 @@ pub fn set(file: &Path, params: &Value) -> Result<Value, (bool, String)> {
     }
     openclaw_actors::store::write_atomic_mode(file, text.as_bytes(), 0o600)
         .map_err(|e| (false, format!("cannot write {}: {e}", file.display())))?;
+    // The gateway's own copy, should a foreign tool delete the document (see
+    // `openclaw_actors::reclaim::SHADOWED`); the document itself is written either way.
+    if let Err(e) = openclaw_actors::reclaim::keep_shadow(file, text.as_bytes()) {
+        log::warn!(
+            "could not keep a copy of {} (it is written; a copy is taken again at the next start): {e}",
+            file.display()
+        );
+    }
     let snap = Snapshot {
         exists: true,
         hash: sha256_hex(text.as_bytes()),

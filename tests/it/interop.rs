@@ -2731,8 +2731,10 @@ async fn real_cli_audit_reads_our_ledger() {
 /// SQLite when it opens the state dir, renaming each to `<file>.migrated`, and its
 /// `doctor --fix` moves every session index and transcript into an import archive. Those
 /// are our files (at OpenClaw's paths): on a host where the real CLI shares our state dir,
-/// `openclaw approvals get` takes our cron jobs, their run logs and the voice-wake words, and
-/// `doctor --fix` our conversations. Our next start takes them back.
+/// any command that opens its database (here `approvals allowlist add --gateway`) takes our
+/// cron jobs, their run logs and the voice-wake words, and `doctor --fix` (which the CLI's
+/// own `approvals get` then asks for) our conversations and the host's exec approvals. Our
+/// next start takes them back.
 #[actix_web::test]
 async fn what_the_real_cli_migrates_away_on_our_host_comes_back_at_our_next_start() {
     let cli = RealCli::locate();
@@ -2788,9 +2790,30 @@ async fn what_the_real_cli_migrates_away_on_our_host_comes_back_at_our_next_star
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     };
 
-    // A read-only command of the real CLI on our host.
-    let out = cli.on_host(&state, "T", &["approvals", "get", "--json"]);
+    // The host's exec approvals, tightened through the real CLI (our `exec.approvals.set`):
+    // a command that opens the CLI's state database, which first migrates what it takes for
+    // its own old files.
+    let url = gw.url();
+    let out = cli.on_host(
+        &state,
+        "T",
+        &[
+            "approvals",
+            "allowlist",
+            "add",
+            "--gateway",
+            "--url",
+            &url,
+            "--token",
+            "T",
+            "/usr/bin/uname",
+        ],
+    );
     assert_eq!(out.code, Some(0), "{out}");
+    assert!(state.join("exec-approvals.json").exists());
+    // Its local `approvals get` now sends the user to `doctor --fix`.
+    let out = cli.on_host(&state, "T", &["approvals", "get", "--json"]);
+    assert!(out.stdout.contains("openclaw doctor --fix"), "{out}");
     for f in [
         "cron/jobs.json".to_owned(),
         format!("cron/runs/{id}.jsonl"),
@@ -2812,6 +2835,10 @@ async fn what_the_real_cli_migrates_away_on_our_host_comes_back_at_our_next_star
         "doctor --fix moved the session index away"
     );
     assert!(!transcript.exists(), "and the transcript");
+    assert!(
+        !state.join("exec-approvals.json").exists(),
+        "and deleted the host's exec approvals"
+    );
 
     let gw = TestGateway::start_in(dir, &args, &[], None);
     let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
@@ -2830,9 +2857,19 @@ async fn what_the_real_cli_migrates_away_on_our_host_comes_back_at_our_next_star
         history.to_string().contains("remember the lighthouse"),
         "{history}"
     );
+    let approvals = ok(op.request("exec.approvals.get", json!({})).await);
+    assert_eq!(
+        approvals["file"]["agents"]["*"]["allowlist"][0]["pattern"], "/usr/bin/uname",
+        "{approvals}"
+    );
     // What was restored is in the gateway's log.
     let log = gw.stderr();
-    for f in ["cron/jobs.json", "settings/voicewake.json", "sessions.json"] {
+    for f in [
+        "cron/jobs.json",
+        "settings/voicewake.json",
+        "sessions.json",
+        "exec-approvals.json",
+    ] {
         assert!(
             log.lines().any(|l| l.contains("restored") && l.contains(f)),
             "{f}: {log}"

@@ -220,3 +220,51 @@ fn an_index_written_after_the_move_stays_and_a_bad_manifest_is_skipped() {
             .exists()
     );
 }
+
+#[test]
+fn the_host_approvals_come_back_from_the_gateways_own_copy_when_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    let doc = s.join("exec-approvals.json");
+    let last = s.join("gateway/exec-approvals.json.last");
+    assert_eq!(shadow_path(&doc).as_deref(), Some(last.as_path()));
+    // Found at start: copied, nothing to say.
+    create(
+        &doc,
+        b"{\"version\":1,\"defaults\":{\"security\":\"deny\"}}",
+        0,
+    );
+    assert!(reclaim(s).is_empty());
+    assert_eq!(read(&last), read(&doc));
+    // Edited by hand: the copy follows.
+    fs::write(
+        &doc,
+        b"{\"version\":1,\"defaults\":{\"security\":\"allowlist\"}}",
+    )
+    .unwrap();
+    assert!(reclaim(s).is_empty());
+    assert_eq!(read(&last), read(&doc));
+    // Written by the gateway (`exec.approvals.set`).
+    keep_shadow(
+        &doc,
+        b"{\"version\":1,\"agents\":{\"main\":{\"security\":\"deny\"}}}",
+    )
+    .unwrap();
+    // Deleted (OpenClaw's `doctor --fix` imports it, then removes it): back, failing closed.
+    fs::remove_file(&doc).unwrap();
+    let done = reclaim(s);
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert!(
+        done[0].contains("openclaw approvals set --gateway"),
+        "{done:#?}"
+    );
+    assert_eq!(
+        read(&doc),
+        "{\"version\":1,\"agents\":{\"main\":{\"security\":\"deny\"}}}"
+    );
+    let mode = fs::metadata(&doc).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mode = fs::metadata(&last).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(reclaim(s).is_empty());
+}
