@@ -28,16 +28,45 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Documents this gateway rewrites whole, relative to the state directory.
-/// (`exec-approvals.json` and `exec-allowlist.json` are the host's exec policy files,
-/// kept by the gateway binary's clients.)
-pub const DOCUMENTS: &[&str] = &[
-    crate::cron::JOBS_FILE,
-    crate::voicewake::TRIGGERS_FILE,
-    crate::voicewake::ROUTING_FILE,
-    "exec-approvals.json",
-    "exec-allowlist.json",
-    crate::pairing::DOCUMENT,
+/// Checks that a copy is a document this gateway reads (a copy an older OpenClaw left on a
+/// state dir it used before may not be, and a document the gateway cannot read stops its
+/// start).
+type Check = fn(&[u8]) -> Result<(), String>;
+
+fn json(bytes: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn jobs(bytes: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<crate::cron::job::JobsFile>(bytes)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn pairing(bytes: &[u8]) -> Result<(), String> {
+    crate::pairing::PairingBook::from_json(bytes)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn sessions_index(bytes: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<crate::registry::runs::SessionsIndex>(bytes)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Documents this gateway rewrites whole, relative to the state directory, with the check
+/// of what it reads there. (`exec-approvals.json` and `exec-allowlist.json` are the host's
+/// exec policy files, kept by the gateway binary's clients.)
+pub const DOCUMENTS: &[(&str, Check)] = &[
+    (crate::cron::JOBS_FILE, jobs),
+    (crate::voicewake::TRIGGERS_FILE, json),
+    (crate::voicewake::ROUTING_FILE, json),
+    ("exec-approvals.json", json),
+    ("exec-allowlist.json", json),
+    (crate::pairing::DOCUMENT, pairing),
 ];
 
 /// Documents whose loss would loosen a policy, and that OpenClaw's `doctor --fix` deletes
@@ -70,8 +99,8 @@ const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 /// file restored or merged, and per problem met (nothing is changed for those).
 pub fn reclaim(state_dir: &Path) -> Vec<String> {
     let mut done = Vec::new();
-    for rel in DOCUMENTS {
-        reclaim_document(&state_dir.join(rel), &mut done);
+    for (rel, check) in DOCUMENTS {
+        reclaim_document(&state_dir.join(rel), *check, &mut done);
     }
     for rel in SHADOWED {
         reclaim_shadowed(&state_dir.join(rel), &mut done);
@@ -131,13 +160,20 @@ fn logs_with_copies(dir: &Path) -> Vec<PathBuf> {
     logs
 }
 
-fn reclaim_document(path: &Path, done: &mut Vec<String>) {
+fn reclaim_document(path: &Path, check: Check, done: &mut Vec<String>) {
     if fs::symlink_metadata(path).is_ok() {
         return;
     }
     let Some(newest) = copies_of(path).pop() else {
         return;
     };
+    if let Err(e) = readable(&newest, check) {
+        done.push(format!(
+            "left {} where it is: it is not a document this gateway reads ({e}); an older OpenClaw may have left it. Move it out of the state directory to silence this",
+            newest.display()
+        ));
+        return;
+    }
     match rename_durable(&newest, path) {
         Ok(()) => done.push(format!(
             "restored {} from {} (OpenClaw's CLI had moved it aside when it migrated its own state to SQLite)",
@@ -150,6 +186,18 @@ fn reclaim_document(path: &Path, done: &mut Vec<String>) {
             newest.display()
         )),
     }
+}
+
+/// Whether the document `path` passes `check` (and is not larger than any the gateway
+/// writes).
+fn readable(path: &Path, check: Check) -> Result<(), String> {
+    const MAX: u64 = 64 * 1024 * 1024;
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() <= MAX => {}
+        Ok(_) => return Err("not a file, or too large".to_owned()),
+        Err(e) => return Err(e.to_string()),
+    }
+    check(&fs::read(path).map_err(|e| e.to_string())?)
 }
 
 /// A shadowed document that is there becomes the last copy (it may have been edited by
@@ -317,6 +365,13 @@ fn reclaim_session_moves(state_dir: &Path, done: &mut Vec<String>) {
         }
         for (copy, path) in indexes {
             if fs::symlink_metadata(&path).is_ok() {
+                continue;
+            }
+            if let Err(e) = readable(&copy, sessions_index) {
+                done.push(format!(
+                    "left {} where it is: it is not a session index this gateway reads ({e}); an older OpenClaw may have written it. Move it out of the state directory to silence this",
+                    copy.display()
+                ));
                 continue;
             }
             match rename_durable(&copy, &path) {

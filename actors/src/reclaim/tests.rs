@@ -134,6 +134,10 @@ fn a_merge_cut_short_before_the_copy_went_is_not_applied_twice() {
     assert_eq!(names(&runs), ["a.jsonl"]);
 }
 
+/// A session index as the gateway writes it.
+const INDEX: &str =
+    r#"{"agent:main:main":{"sessionId":"t1","createdAt":1,"updatedAt":2,"messageCount":1}}"#;
+
 /// A manifest of `doctor --fix` as OpenClaw 2026.9.6 writes it (the fields read here).
 fn manifest(s: &Path, moves: serde_json::Value) {
     create(
@@ -155,7 +159,7 @@ fn sessions_moved_by_doctor_fix_come_back_and_nothing_outside_them_is_touched() 
     create(&archive.join("k.t2.jsonl.imported-1"), b"{\"m\":2}\n", 60);
     create(
         &archive.join("legacy-store.sessions.json.imported-2"),
-        b"{\"index\":1}",
+        INDEX.as_bytes(),
         60,
     );
     // The gateway appended to t2 after the move.
@@ -180,7 +184,7 @@ fn sessions_moved_by_doctor_fix_come_back_and_nothing_outside_them_is_touched() 
     assert_eq!(done.len(), 3, "{done:#?}");
     assert_eq!(read(&sessions.join("t1.jsonl")), "{\"m\":1}\n");
     assert_eq!(read(&sessions.join("t2.jsonl")), "{\"m\":2}\n{\"m\":3}\n");
-    assert_eq!(read(&sessions.join("sessions.json")), "{\"index\":1}");
+    assert_eq!(read(&sessions.join("sessions.json")), INDEX);
     assert_eq!(names(&sessions), ["sessions.json", "t1.jsonl", "t2.jsonl"]);
     assert_eq!(names(&archive), ["evil.imported-3"]);
     assert!(!s.join("openclaw.json").exists());
@@ -267,4 +271,53 @@ fn the_host_approvals_come_back_from_the_gateways_own_copy_when_deleted() {
     let mode = fs::metadata(&last).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(reclaim(s).is_empty());
+}
+
+#[test]
+fn a_copy_this_gateway_cannot_read_is_left_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    // An older OpenClaw's files, in shapes this gateway does not read.
+    create(
+        &s.join("cron/jobs.json.migrated"),
+        b"{\"jobs\": \"not a list\"}",
+        60,
+    );
+    create(&s.join("devices/pairing.json.migrated"), b"[1, 2, 3]", 60);
+    create(
+        &s.join("settings/voicewake.json.migrated"),
+        b"{not json",
+        60,
+    );
+    let sessions = s.join("agents/main/sessions");
+    let archive = s.join("agents/main/session-sqlite-import-archive");
+    create(
+        &archive.join("legacy-store.sessions.json.imported-2"),
+        b"{\"k\": 42}",
+        60,
+    );
+    let p = |x: &Path| x.to_string_lossy().into_owned();
+    manifest(
+        s,
+        serde_json::json!([
+            {"kind": "legacy-store", "sourcePath": p(&sessions.join("sessions.json")), "archivePath": p(&archive.join("legacy-store.sessions.json.imported-2"))},
+        ]),
+    );
+    let done = reclaim(s);
+    assert_eq!(done.len(), 4, "{done:#?}");
+    assert!(done.iter().all(|l| l.starts_with("left ")), "{done:#?}");
+    for f in [
+        "cron/jobs.json",
+        "devices/pairing.json",
+        "settings/voicewake.json",
+    ] {
+        assert!(!s.join(f).exists(), "{f}");
+        assert!(s.join(format!("{f}.migrated")).exists(), "{f}");
+    }
+    assert!(!sessions.join("sessions.json").exists());
+    assert!(
+        archive
+            .join("legacy-store.sessions.json.imported-2")
+            .exists()
+    );
 }
