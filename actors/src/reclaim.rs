@@ -20,7 +20,9 @@
 //!   already appended to a new one after the move, the moved lines go before the new ones
 //!   (a merge that a crash cannot apply twice: a log that already begins with the moved
 //!   lines only loses the copy).
-//! - a session index (`sessions.json`) moved by `doctor --fix` comes back if missing.
+//! - a session index (`sessions.json`) moved by `doctor --fix` comes back if missing; if a
+//!   gateway started without it meanwhile (one from before this module) and began a new
+//!   index, the moved sessions join that one.
 //!
 //! Only paths of this gateway's own files inside the state directory are restored; nothing
 //! is ever overwritten. What was restored is returned, to be logged.
@@ -364,14 +366,29 @@ fn reclaim_session_moves(state_dir: &Path, done: &mut Vec<String>) {
             }
         }
         for (copy, path) in indexes {
-            if fs::symlink_metadata(&path).is_ok() {
-                continue;
-            }
             if let Err(e) = readable(&copy, sessions_index) {
                 done.push(format!(
                     "left {} where it is: it is not a session index this gateway reads ({e}); an older OpenClaw may have written it. Move it out of the state directory to silence this",
                     copy.display()
                 ));
+                continue;
+            }
+            if fs::symlink_metadata(&path).is_ok() {
+                // A gateway started without it (one from before this check) and began a new
+                // index: the moved sessions join it.
+                match merge_index(&copy, &path) {
+                    Ok(0) => {}
+                    Ok(n) => done.push(format!(
+                        "added {n} session(s) to {} from {} (moved by OpenClaw's `doctor --fix`)",
+                        path.display(),
+                        copy.display()
+                    )),
+                    Err(e) => done.push(format!(
+                        "could not add the sessions of {} to {}: {e}",
+                        copy.display(),
+                        path.display()
+                    )),
+                }
                 continue;
             }
             match rename_durable(&copy, &path) {
@@ -388,6 +405,33 @@ fn reclaim_session_moves(state_dir: &Path, done: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// Adds the sessions of the moved index `copy` that `path` lacks (those in both keep
+/// `path`'s entry), then renames `copy` to `<copy>.merged` so that they are added once.
+/// Returns how many were added.
+fn merge_index(copy: &Path, path: &Path) -> Result<usize, String> {
+    let object = |p: &Path| -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let bytes = fs::read(p).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let moved = object(copy)?;
+    let mut now = object(path)?;
+    let mut added = 0;
+    for (k, v) in moved {
+        if !now.contains_key(&k) {
+            now.insert(k, v);
+            added += 1;
+        }
+    }
+    if added > 0 {
+        let bytes = serde_json::to_vec_pretty(&now).map_err(|e| e.to_string())?;
+        crate::store::write_atomic(path, &bytes).map_err(|e| e.to_string())?;
+    }
+    let mut done = copy.as_os_str().to_owned();
+    done.push(".merged");
+    rename_durable(copy, Path::new(&done)).map_err(|e| e.to_string())?;
+    Ok(added)
 }
 
 /// `path` is `<state>/agents/<agent>/<dir>/<file>`, with plain names only (no `..`, no

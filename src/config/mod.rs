@@ -485,7 +485,17 @@ fn unknown_keys(doc: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let _: Result<Config, _> =
         serde_ignored::deserialize(&merged, |path| out.extend(key_path(&path)));
+    out.retain(|k| !is_bookkeeping(k));
     out
+}
+
+/// What OpenClaw's own CLI records in the config file about itself when it runs on this
+/// host (`meta.lastTouchedVersion`, `meta.migrations`, `wizard.lastRunAt` … from its
+/// `doctor`, `onboard` or `configure`): no setting of a gateway, so nothing to warn about.
+fn is_bookkeeping(key: &str) -> bool {
+    ["meta", "wizard"]
+        .iter()
+        .any(|top| key == *top || key.strip_prefix(top).is_some_and(|r| r.starts_with('.')))
 }
 
 /// Flag overrides (highest precedence). Absent flags are `None` and do not override.
@@ -820,6 +830,19 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn openclaw_clis_own_bookkeeping_is_no_unknown_key() {
+        // What `openclaw doctor --fix` (2026.9.6) adds to a config it touches.
+        let doc = serde_json::json!({
+            "gateway": {"port": 18789},
+            "wizard": {"lastRunAt": "2026-12-06T11:24:59.194Z", "lastRunVersion": "2026.9.6",
+                "lastRunCommand": "doctor", "lastRunMode": "local"},
+            "meta": {"migrations": {"modelPolicyAllowlist": true}, "lastTouchedVersion": "2026.9.6"},
+            "metadata": {"x": 1},
+        });
+        assert_eq!(unknown_keys(&doc), vec!["metadata".to_owned()]);
     }
 
     #[test]

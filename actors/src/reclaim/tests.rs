@@ -193,22 +193,24 @@ fn sessions_moved_by_doctor_fix_come_back_and_nothing_outside_them_is_touched() 
 }
 
 #[test]
-fn an_index_written_after_the_move_stays_and_a_bad_manifest_is_skipped() {
+fn a_new_index_begun_without_the_moved_one_gets_its_sessions_once() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
     let sessions = s.join("agents/main/sessions");
     let archive = s.join("agents/main/session-sqlite-import-archive");
-    create(&sessions.join("sessions.json"), b"{\"now\":1}", 0);
-    create(
-        &archive.join("legacy-store.sessions.json.imported-2"),
-        b"{\"then\":1}",
-        60,
-    );
+    // A gateway from before reclaiming started without the moved index and began another.
+    let now =
+        r#"{"agent:main:main":{"sessionId":"new","createdAt":5,"updatedAt":6,"messageCount":1}}"#;
+    let then = r#"{"agent:main:main":{"sessionId":"old","createdAt":1,"updatedAt":2,"messageCount":3},
+        "agent:main:telegram:direct:42":{"sessionId":"dm","createdAt":1,"updatedAt":2,"messageCount":2}}"#;
+    create(&sessions.join("sessions.json"), now.as_bytes(), 0);
+    let copy = archive.join("legacy-store.sessions.json.imported-2");
+    create(&copy, then.as_bytes(), 60);
     let p = |x: &Path| x.to_string_lossy().into_owned();
     manifest(
         s,
         serde_json::json!([
-            {"kind": "legacy-store", "sourcePath": p(&sessions.join("sessions.json")), "archivePath": p(&archive.join("legacy-store.sessions.json.imported-2"))},
+            {"kind": "legacy-store", "sourcePath": p(&sessions.join("sessions.json")), "archivePath": p(&copy)},
         ]),
     );
     create(
@@ -216,13 +218,24 @@ fn an_index_written_after_the_move_stays_and_a_bad_manifest_is_skipped() {
         b"{not json",
         0,
     );
-    assert!(reclaim(s).is_empty());
-    assert_eq!(read(&sessions.join("sessions.json")), "{\"now\":1}");
+    let done = reclaim(s);
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert!(done[0].starts_with("added 1 session(s)"), "{done:#?}");
+    let merged: serde_json::Value =
+        serde_json::from_str(&read(&sessions.join("sessions.json"))).unwrap();
+    // The current entry wins; the other joins.
+    assert_eq!(merged["agent:main:main"]["sessionId"], "new");
+    assert_eq!(merged["agent:main:telegram:direct:42"]["sessionId"], "dm");
+    assert!(!copy.exists());
     assert!(
         archive
-            .join("legacy-store.sessions.json.imported-2")
+            .join("legacy-store.sessions.json.imported-2.merged")
             .exists()
     );
+    // Once: a session deleted afterwards does not come back.
+    fs::write(sessions.join("sessions.json"), now).unwrap();
+    assert!(reclaim(s).is_empty());
+    assert_eq!(read(&sessions.join("sessions.json")), now);
 }
 
 #[test]
