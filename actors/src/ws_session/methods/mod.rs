@@ -278,6 +278,13 @@ impl WsSession {
             let err = if req.method == "connect" {
                 ErrorShape::invalid("connect is only valid as the first request")
             } else {
+                // Which OpenClaw methods clients reach for (the CLI falls back on some);
+                // the name is the client's: quoted, and cut at 80 characters.
+                log::debug!(
+                    "unknown method {:?} from conn {}",
+                    req.method.chars().take(80).collect::<String>(),
+                    self.conn_id
+                );
                 ErrorShape::unknown_method(&req.method)
             };
             return self.respond_err(&req.id, &err, ctx);
