@@ -92,8 +92,6 @@ pub fn keep_shadow(primary: &Path, bytes: &[u8]) -> std::io::Result<()> {
     crate::store::write_atomic(&shadow, bytes)
 }
 
-/// A log larger than this is restored by rename only, never merged in memory.
-const MAX_MERGE_BYTES: u64 = 256 * 1024 * 1024;
 /// A manifest larger than this is not read.
 const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -267,40 +265,80 @@ fn reclaim_log(path: &Path, done: &mut Vec<String>) {
 }
 
 /// Puts the moved copy of an append-only log back in front of `path`: by rename when
-/// `path` is missing, else as its first lines. `Ok(None)`: `path` already begins with it
-/// (an earlier merge that stopped before removing the copy), so only the copy went.
+/// `path` is missing, else as its first lines (streamed through a temp file: any size, in
+/// bounded memory). `Ok(None)`: `path` already begins with it (an earlier merge that
+/// stopped before removing the copy, or a copy that was never removed), so only the copy
+/// went.
 fn put_back(copy: &Path, path: &Path) -> std::io::Result<Option<&'static str>> {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
     if fs::symlink_metadata(path).is_err() {
         rename_durable(copy, path)?;
         return Ok(Some("restored"));
     }
-    let (old_len, new_len) = (fs::metadata(copy)?.len(), fs::metadata(path)?.len());
-    if old_len.saturating_add(new_len) > MAX_MERGE_BYTES {
-        return Err(std::io::Error::other(format!(
-            "too large to merge in place (over {} MiB): put the copy's lines before the log's by hand",
-            MAX_MERGE_BYTES / 1024 / 1024
-        )));
-    }
-    let old = fs::read(copy)?;
-    let new = fs::read(path)?;
-    let merged = if new.starts_with(&old) {
+    let merged = if begins_with(path, copy)? {
         None
     } else {
-        let mut all = Vec::with_capacity(old.len() + new.len() + 1);
-        all.extend_from_slice(&old);
-        // A copy whose last line was cut short: the line ends here, not inside the next.
-        if !old.is_empty() && !old.ends_with(b"\n") {
-            all.push(b'\n');
+        let dir = path
+            .parent()
+            .ok_or_else(|| std::io::Error::other("the log has no directory"))?;
+        let tmp = dir.join(format!(".reclaim.{}.tmp", uuid::Uuid::new_v4().simple()));
+        let result = (|| {
+            let mut out = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut last = b'\n';
+            let mut old = fs::File::open(copy)?;
+            loop {
+                let n = old.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n])?;
+                last = buf[n - 1];
+            }
+            // A copy whose last line was cut short: the line ends here, not inside the next.
+            if last != b'\n' {
+                out.write_all(b"\n")?;
+            }
+            std::io::copy(&mut fs::File::open(path)?, &mut out)?;
+            out.sync_all()?;
+            fs::rename(&tmp, path)?;
+            sync_parent(path)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
         }
-        all.extend_from_slice(&new);
-        Some(all)
+        result?;
+        Some("merged the moved lines back into")
     };
-    if let Some(all) = &merged {
-        crate::store::write_atomic(path, all)?;
-    }
     fs::remove_file(copy)?;
     sync_parent(copy)?;
-    Ok(merged.map(|_| "merged the moved lines back into"))
+    Ok(merged)
+}
+
+/// Whether the file `path` begins with the whole content of the file `prefix`.
+fn begins_with(path: &Path, prefix: &Path) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    let want = fs::metadata(prefix)?.len();
+    if fs::metadata(path)?.len() < want {
+        return Ok(false);
+    }
+    let (mut a, mut b) = (fs::File::open(prefix)?, fs::File::open(path)?);
+    let (mut x, mut y) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = a.read(&mut x)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        b.read_exact(&mut y[..n])?;
+        if x[..n] != y[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 /// `doctor --fix`'s session moves, from its manifests: each agent's session index and
@@ -325,11 +363,13 @@ fn reclaim_session_moves(state_dir: &Path, done: &mut Vec<String>) {
         else {
             continue;
         };
-        let moves = v["targets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|t| t["completedMoves"].as_array().into_iter().flatten());
+        // Planned moves too: a doctor stopped midway may have moved a file it had not yet
+        // recorded as done (a source still there is checked below either way).
+        let moves = v["targets"].as_array().into_iter().flatten().flat_map(|t| {
+            ["completedMoves", "plannedMoves"]
+                .into_iter()
+                .flat_map(|k| t[k].as_array().into_iter().flatten())
+        });
         // Transcripts first, the index last: an index is never back without its files.
         let (mut transcripts, mut indexes) = (Vec::new(), Vec::new());
         for mv in moves {
@@ -346,11 +386,20 @@ fn reclaim_session_moves(state_dir: &Path, done: &mut Vec<String>) {
             }
             match mv["kind"].as_str() {
                 Some("legacy-store") => indexes.push((dst, src)),
-                _ if src.extension().is_some_and(|x| x == "jsonl") => transcripts.push((dst, src)),
-                _ => {}
+                _ => transcripts.push((dst, src)),
             }
         }
+        transcripts.sort();
+        transcripts.dedup();
+        indexes.sort();
+        indexes.dedup();
         for (copy, path) in transcripts {
+            // A live transcript (`<id>.jsonl`) takes the moved lines before its own; an
+            // archived one (`.jsonl.reset.<ms>`, `.deleted.<ms>`) only comes back if missing.
+            let live = path.extension().is_some_and(|x| x == "jsonl");
+            if !live && fs::symlink_metadata(&path).is_ok() {
+                continue;
+            }
             match put_back(&copy, &path) {
                 Ok(Some(what)) => done.push(format!(
                     "{what} {} from {} (moved by OpenClaw's `doctor --fix`)",

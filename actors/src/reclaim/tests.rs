@@ -334,3 +334,61 @@ fn a_copy_this_gateway_cannot_read_is_left_where_it_is() {
             .exists()
     );
 }
+
+#[test]
+fn archived_transcripts_and_planned_moves_come_back_and_long_logs_merge_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    let sessions = s.join("agents/main/sessions");
+    let archive = s.join("agents/main/session-sqlite-import-archive");
+    // A reset's archive, moved; another that is (still) in place besides its moved copy.
+    create(
+        &archive.join("k.a.jsonl.reset.5.imported-1"),
+        b"{\"r\":1}\n",
+        60,
+    );
+    create(
+        &archive.join("k.b.jsonl.reset.6.imported-1"),
+        b"{\"r\":2}\n",
+        60,
+    );
+    create(
+        &sessions.join("b.jsonl.reset.6"),
+        b"{\"r\":2}\n{\"x\":0}\n",
+        60,
+    );
+    // A long live transcript, moved (only planned in the manifest: the doctor stopped), and
+    // appended to since: more than one 64 KiB chunk each side, the copy's last line cut.
+    let line = |n: usize| format!("{{\"n\":{n},\"pad\":\"{}\"}}\n", "x".repeat(100));
+    let old: String = (0..1500).map(line).collect::<String>() + "{\"torn\":";
+    let new: String = (1500..2500).map(line).collect();
+    create(&archive.join("k.c.jsonl.imported-1"), old.as_bytes(), 60);
+    create(&sessions.join("c.jsonl"), new.as_bytes(), 0);
+    let p = |x: &Path| x.to_string_lossy().into_owned();
+    let mv = |src: &str, dst: &str| serde_json::json!({"kind": "transcript", "sourcePath": p(&sessions.join(src)), "archivePath": p(&archive.join(dst))});
+    create(
+        &s.join("session-sqlite-migration-runs/session-sqlite-1-x.json"),
+        serde_json::json!({"manifestVersion": 3, "targets": [{"agentId": "main",
+            "completedMoves": [mv("a.jsonl.reset.5", "k.a.jsonl.reset.5.imported-1"), mv("b.jsonl.reset.6", "k.b.jsonl.reset.6.imported-1")],
+            "plannedMoves": [mv("a.jsonl.reset.5", "k.a.jsonl.reset.5.imported-1"), mv("c.jsonl", "k.c.jsonl.imported-1")]}]})
+        .to_string()
+        .as_bytes(),
+        0,
+    );
+    let done = reclaim(s);
+    assert_eq!(done.len(), 2, "{done:#?}");
+    assert_eq!(read(&sessions.join("a.jsonl.reset.5")), "{\"r\":1}\n");
+    assert_eq!(
+        read(&sessions.join("b.jsonl.reset.6")),
+        "{\"r\":2}\n{\"x\":0}\n"
+    );
+    assert_eq!(read(&sessions.join("c.jsonl")), format!("{old}\n{new}"));
+    assert_eq!(names(&archive), ["k.b.jsonl.reset.6.imported-1"]);
+    let mode = fs::metadata(sessions.join("c.jsonl"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!names(&sessions).iter().any(|n| n.ends_with(".tmp")));
+    assert!(reclaim(s).is_empty());
+}
