@@ -23,6 +23,8 @@
 //! - a session index (`sessions.json`) moved by `doctor --fix` comes back if missing; if a
 //!   gateway started without it meanwhile (one from before this module) and began a new
 //!   index, the moved sessions join that one.
+//! - the host's exec approvals, which `doctor --fix` deletes once imported, come back from
+//!   the gateway's own copy ([`SHADOWED`]).
 //!
 //! Only paths of this gateway's own files inside the state directory are restored; nothing
 //! is ever overwritten. What was restored is returned, to be logged.
@@ -164,16 +166,23 @@ fn reclaim_document(path: &Path, check: Check, done: &mut Vec<String>) {
     if fs::symlink_metadata(path).is_ok() {
         return;
     }
-    let Some(newest) = copies_of(path).pop() else {
+    // The newest copy the gateway can read (OpenClaw also keeps unparsable sources, `.raw`).
+    let copies = copies_of(path);
+    let Some(newest) = copies
+        .iter()
+        .rev()
+        .find(|c| readable(c, check).is_ok())
+        .cloned()
+    else {
+        if let Some(last) = copies.last() {
+            let why = readable(last, check).err().unwrap_or_default();
+            done.push(format!(
+                "left {} where it is: it is not a document this gateway reads ({why}); an older OpenClaw may have left it. Move it out of the state directory to silence this",
+                last.display()
+            ));
+        }
         return;
     };
-    if let Err(e) = readable(&newest, check) {
-        done.push(format!(
-            "left {} where it is: it is not a document this gateway reads ({e}); an older OpenClaw may have left it. Move it out of the state directory to silence this",
-            newest.display()
-        ));
-        return;
-    }
     match rename_durable(&newest, path) {
         Ok(()) => done.push(format!(
             "restored {} from {} (OpenClaw's CLI had moved it aside when it migrated its own state to SQLite)",

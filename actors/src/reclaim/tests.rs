@@ -302,6 +302,13 @@ fn a_copy_this_gateway_cannot_read_is_left_where_it_is() {
         b"{not json",
         60,
     );
+    // A newer unparsable copy does not hide an older good one.
+    create(
+        &s.join("exec-allowlist.json.migrated"),
+        b"{\"good\": true}",
+        120,
+    );
+    create(&s.join("exec-allowlist.json.migrated.raw"), b"{bad", 60);
     let sessions = s.join("agents/main/sessions");
     let archive = s.join("agents/main/session-sqlite-import-archive");
     create(
@@ -317,8 +324,14 @@ fn a_copy_this_gateway_cannot_read_is_left_where_it_is() {
         ]),
     );
     let done = reclaim(s);
-    assert_eq!(done.len(), 4, "{done:#?}");
-    assert!(done.iter().all(|l| l.starts_with("left ")), "{done:#?}");
+    assert_eq!(done.len(), 5, "{done:#?}");
+    assert_eq!(
+        done.iter().filter(|l| l.starts_with("left ")).count(),
+        4,
+        "{done:#?}"
+    );
+    assert_eq!(read(&s.join("exec-allowlist.json")), "{\"good\": true}");
+    assert!(s.join("exec-allowlist.json.migrated.raw").exists());
     for f in [
         "cron/jobs.json",
         "devices/pairing.json",
