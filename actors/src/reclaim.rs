@@ -37,26 +37,9 @@ use std::path::{Path, PathBuf};
 /// start).
 type Check = fn(&[u8]) -> Result<(), String>;
 
-fn json(bytes: &[u8]) -> Result<(), String> {
-    serde_json::from_slice::<serde_json::Value>(bytes)
-        .map(drop)
-        .map_err(|e| e.to_string())
-}
-
-fn jobs(bytes: &[u8]) -> Result<(), String> {
-    serde_json::from_slice::<crate::cron::job::JobsFile>(bytes)
-        .map(drop)
-        .map_err(|e| e.to_string())
-}
-
-fn pairing(bytes: &[u8]) -> Result<(), String> {
-    crate::pairing::PairingBook::from_json(bytes)
-        .map(drop)
-        .map_err(|e| e.to_string())
-}
-
-fn sessions_index(bytes: &[u8]) -> Result<(), String> {
-    serde_json::from_slice::<crate::registry::runs::SessionsIndex>(bytes)
+/// Whether `bytes` parse as a `T` (as the gateway reads the file at start).
+fn parses<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<T>(bytes)
         .map(drop)
         .map_err(|e| e.to_string())
 }
@@ -65,12 +48,15 @@ fn sessions_index(bytes: &[u8]) -> Result<(), String> {
 /// of what it reads there. (`exec-approvals.json` and `exec-allowlist.json` are the host's
 /// exec policy files, kept by the gateway binary's clients.)
 pub const DOCUMENTS: &[(&str, Check)] = &[
-    (crate::cron::JOBS_FILE, jobs),
-    (crate::voicewake::TRIGGERS_FILE, json),
-    (crate::voicewake::ROUTING_FILE, json),
-    ("exec-approvals.json", json),
-    ("exec-allowlist.json", json),
-    (crate::pairing::DOCUMENT, pairing),
+    (crate::cron::JOBS_FILE, parses::<crate::cron::job::JobsFile>),
+    (crate::voicewake::TRIGGERS_FILE, parses::<serde_json::Value>),
+    (crate::voicewake::ROUTING_FILE, parses::<serde_json::Value>),
+    ("exec-approvals.json", parses::<serde_json::Value>),
+    ("exec-allowlist.json", parses::<serde_json::Value>),
+    (
+        crate::pairing::DOCUMENT,
+        parses::<crate::pairing::PairingBook>,
+    ),
 ];
 
 /// Documents whose loss would loosen a policy, and that OpenClaw's `doctor --fix` deletes
@@ -183,16 +169,34 @@ fn reclaim_document(path: &Path, check: Check, done: &mut Vec<String>) {
         }
         return;
     };
-    match rename_durable(&newest, path) {
-        Ok(()) => done.push(format!(
-            "restored {} from {} (OpenClaw's CLI had moved it aside when it migrated its own state to SQLite)",
+    let restored = rename_durable(&newest, path).map(|()| Some("restored"));
+    report(done, restored, path, &newest, BY_CLI);
+}
+
+/// Why a file was restored.
+const BY_CLI: &str = "OpenClaw's CLI had moved it aside when it migrated its own state to SQLite";
+const BY_DOCTOR: &str = "moved by OpenClaw's `doctor --fix`";
+
+/// Tells in `done` what became of restoring `path` from `from` (`Some(what)`: `restored`,
+/// `merged the moved lines back into`; `None`: nothing to tell), and why it was needed.
+fn report(
+    done: &mut Vec<String>,
+    outcome: std::io::Result<Option<&str>>,
+    path: &Path,
+    from: &Path,
+    why: &str,
+) {
+    match outcome {
+        Ok(Some(what)) => done.push(format!(
+            "{what} {} from {} ({why})",
             path.display(),
-            newest.display()
+            from.display()
         )),
+        Ok(None) => {}
         Err(e) => done.push(format!(
             "could not restore {} from {}: {e}",
             path.display(),
-            newest.display()
+            from.display()
         )),
     }
 }
@@ -236,39 +240,25 @@ fn reclaim_shadowed(path: &Path, done: &mut Vec<String>) {
     let Some(last) = small(&shadow).then(|| fs::read(&shadow).ok()).flatten() else {
         return;
     };
-    match crate::store::write_atomic(path, &last) {
-        Ok(()) => done.push(format!(
-            "restored {} from the gateway's last copy {} (it was missing: OpenClaw's `doctor --fix` deletes it once imported into its SQLite). To drop these rules, set an empty document with `openclaw approvals set --gateway`",
-            path.display(),
-            shadow.display()
-        )),
-        Err(e) => done.push(format!(
-            "could not restore {} from {}: {e}",
-            path.display(),
-            shadow.display()
-        )),
-    }
+    let restored = crate::store::write_atomic(path, &last).map(|()| Some("restored"));
+    report(
+        done,
+        restored,
+        path,
+        &shadow,
+        "the gateway's last copy: it was missing, and OpenClaw's `doctor --fix` deletes it once imported into its SQLite. To drop these rules, set an empty document with `openclaw approvals set --gateway`",
+    );
 }
 
 /// Puts the moved-aside copies of the log `path` back: newest copy first, each before what
 /// the log holds by then, so the result is oldest lines first.
 fn reclaim_log(path: &Path, done: &mut Vec<String>) {
     for copy in copies_of(path).into_iter().rev() {
-        match put_back(&copy, path) {
-            Ok(Some(what)) => done.push(format!(
-                "{what} {} from {} (OpenClaw's CLI had moved it aside when it migrated its own state to SQLite)",
-                path.display(),
-                copy.display()
-            )),
-            Ok(None) => {}
-            Err(e) => {
-                done.push(format!(
-                    "could not restore {} from {}: {e}",
-                    path.display(),
-                    copy.display()
-                ));
-                return;
-            }
+        let outcome = put_back(&copy, path);
+        let failed = outcome.is_err();
+        report(done, outcome, path, &copy, BY_CLI);
+        if failed {
+            return;
         }
     }
 }
@@ -409,22 +399,10 @@ fn reclaim_session_moves(state_dir: &Path, done: &mut Vec<String>) {
             if !live && fs::symlink_metadata(&path).is_ok() {
                 continue;
             }
-            match put_back(&copy, &path) {
-                Ok(Some(what)) => done.push(format!(
-                    "{what} {} from {} (moved by OpenClaw's `doctor --fix`)",
-                    path.display(),
-                    copy.display()
-                )),
-                Ok(None) => {}
-                Err(e) => done.push(format!(
-                    "could not restore {} from {}: {e}",
-                    path.display(),
-                    copy.display()
-                )),
-            }
+            report(done, put_back(&copy, &path), &path, &copy, BY_DOCTOR);
         }
         for (copy, path) in indexes {
-            if let Err(e) = readable(&copy, sessions_index) {
+            if let Err(e) = readable(&copy, parses::<crate::registry::runs::SessionsIndex>) {
                 done.push(format!(
                     "left {} where it is: it is not a session index this gateway reads ({e}); an older OpenClaw may have written it. Move it out of the state directory to silence this",
                     copy.display()
@@ -449,18 +427,8 @@ fn reclaim_session_moves(state_dir: &Path, done: &mut Vec<String>) {
                 }
                 continue;
             }
-            match rename_durable(&copy, &path) {
-                Ok(()) => done.push(format!(
-                    "restored {} from {} (moved by OpenClaw's `doctor --fix`)",
-                    path.display(),
-                    copy.display()
-                )),
-                Err(e) => done.push(format!(
-                    "could not restore {} from {}: {e}",
-                    path.display(),
-                    copy.display()
-                )),
-            }
+            let restored = rename_durable(&copy, &path).map(|()| Some("restored"));
+            report(done, restored, &path, &copy, BY_DOCTOR);
         }
     }
 }
