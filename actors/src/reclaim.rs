@@ -103,7 +103,7 @@ pub fn reclaim(state_dir: &Path) -> Vec<String> {
 /// The copies of `path` that OpenClaw made (`<name>.migrated`, `<name>.migrated.<n>`, …),
 /// oldest first (by modification time: a rename keeps the time of this gateway's last
 /// write).
-fn copies_of(path: &Path) -> Vec<PathBuf> {
+pub fn copies_of(path: &Path) -> Vec<PathBuf> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return Vec::new();
     };

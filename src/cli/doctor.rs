@@ -123,6 +123,7 @@ pub fn check_files(loaded: &Loaded) -> Vec<Finding> {
         out.extend(config_file_mode(p));
     }
     out.extend(state_dir_mode(&loaded.state_dir));
+    out.extend(moved_aside(&loaded.state_dir));
     if let Some(t) = &loaded.config.gateway.auth.token
         && !t.is_empty()
         && t.chars().count() < MIN_TOKEN_CHARS
@@ -138,6 +139,39 @@ pub fn check_files(loaded: &Loaded) -> Vec<Finding> {
                 "use a long random token (at least {MIN_TOKEN_CHARS} characters), e.g. `openssl rand -hex 32`"
             )),
         ));
+    }
+    out
+}
+
+/// OpenClaw's own CLI ran on this state dir (its SQLite is there): it moves some of our
+/// files aside, which the gateway takes back at its next start
+/// ([`openclaw_actors::reclaim`]). Tells so, and names a document moved now.
+fn moved_aside(state_dir: &Path) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !state_dir.join("state/openclaw.sqlite").exists() {
+        return out;
+    }
+    out.push(finding(
+        Severity::Info,
+        "files",
+        "OpenClaw's own CLI uses this state directory (state/openclaw.sqlite): it moves some of this gateway's files into its SQLite (cron jobs, voice-wake words; sessions and exec approvals on `openclaw doctor --fix`), and the gateway takes them back at each start".to_owned(),
+        Some("run openclaw-rs's own CLI on this host, or give the real one another OPENCLAW_STATE_DIR; see README \"State directory\"".to_owned()),
+    ));
+    for (rel, _) in openclaw_actors::reclaim::DOCUMENTS {
+        let path = state_dir.join(rel);
+        if !path.exists()
+            && let Some(copy) = openclaw_actors::reclaim::copies_of(&path).pop()
+        {
+            out.push(finding(
+                Severity::Warn,
+                "files",
+                format!(
+                    "{rel} was moved aside to {} by OpenClaw's CLI: a running gateway holds it in memory and writes it again at its next change; a start restores it",
+                    copy.display()
+                ),
+                Some("restart the gateway (`openclaw gateway restart`) to take it back now".to_owned()),
+            ));
+        }
     }
     out
 }
@@ -570,6 +604,33 @@ mod tests {
         );
         assert_eq!(f[2].message, "telegram/off is not running");
         assert!(check_channels(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn files_openclaws_cli_moved_aside_are_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = dir.path();
+        assert!(
+            moved_aside(s).is_empty(),
+            "no OpenClaw SQLite, nothing to say"
+        );
+        std::fs::create_dir_all(s.join("state")).expect("dir");
+        std::fs::write(s.join("state/openclaw.sqlite"), b"").expect("db");
+        let f = moved_aside(s);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Info);
+        std::fs::create_dir_all(s.join("cron")).expect("dir");
+        std::fs::write(s.join("cron/jobs.json.migrated"), b"{}").expect("copy");
+        let f = moved_aside(s);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(f[1].severity, Severity::Warn);
+        assert!(
+            f[1].message.starts_with("cron/jobs.json was moved aside"),
+            "{f:?}"
+        );
+        // Written again since: nothing more to say.
+        std::fs::write(s.join("cron/jobs.json"), b"{}").expect("doc");
+        assert_eq!(moved_aside(s).len(), 1);
     }
 
     #[test]
