@@ -201,16 +201,20 @@ fn report(
     }
 }
 
-/// Whether the document `path` passes `check` (and is not larger than any the gateway
-/// writes).
+/// Whether the document `path` passes `check`.
 fn readable(path: &Path, check: Check) -> Result<(), String> {
+    check(&read_document(path)?)
+}
+
+/// The content of the document `path`: a file no larger than any document the gateway
+/// writes.
+fn read_document(path: &Path) -> Result<Vec<u8>, String> {
     const MAX: u64 = 64 * 1024 * 1024;
     match fs::metadata(path) {
-        Ok(m) if m.is_file() && m.len() <= MAX => {}
-        Ok(_) => return Err("not a file, or too large".to_owned()),
-        Err(e) => return Err(e.to_string()),
+        Ok(m) if m.is_file() && m.len() <= MAX => fs::read(path).map_err(|e| e.to_string()),
+        Ok(_) => Err("not a file, or too large".to_owned()),
+        Err(e) => Err(e.to_string()),
     }
-    check(&fs::read(path).map_err(|e| e.to_string())?)
 }
 
 /// A shadowed document that is there becomes the last copy (it may have been edited by
@@ -219,11 +223,8 @@ fn reclaim_shadowed(path: &Path, done: &mut Vec<String>) {
     let Some(shadow) = shadow_path(path) else {
         return;
     };
-    /// Larger than any document the gateway accepts.
-    const MAX: u64 = 4 * 1024 * 1024;
-    let small = |p: &Path| fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() <= MAX);
     if fs::symlink_metadata(path).is_ok() {
-        let Some(now) = small(path).then(|| fs::read(path).ok()).flatten() else {
+        let Ok(now) = read_document(path) else {
             return;
         };
         if fs::read(&shadow).ok().as_deref() != Some(now.as_slice())
@@ -237,7 +238,7 @@ fn reclaim_shadowed(path: &Path, done: &mut Vec<String>) {
         }
         return;
     }
-    let Some(last) = small(&shadow).then(|| fs::read(&shadow).ok()).flatten() else {
+    let Ok(last) = read_document(&shadow) else {
         return;
     };
     let restored = crate::store::write_atomic(path, &last).map(|()| Some("restored"));
@@ -270,24 +271,13 @@ fn reclaim_log(path: &Path, done: &mut Vec<String>) {
 /// went.
 fn put_back(copy: &Path, path: &Path) -> std::io::Result<Option<&'static str>> {
     use std::io::{Read as _, Write as _};
-    use std::os::unix::fs::OpenOptionsExt as _;
     if fs::symlink_metadata(path).is_err() {
         rename_durable(copy, path)?;
         return Ok(Some("restored"));
     }
-    let merged = if begins_with(path, copy)? {
-        None
-    } else {
-        let dir = path
-            .parent()
-            .ok_or_else(|| std::io::Error::other("the log has no directory"))?;
-        let tmp = dir.join(format!(".reclaim.{}.tmp", uuid::Uuid::new_v4().simple()));
-        let result = (|| {
-            let mut out = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+    let merged = !begins_with(path, copy)?;
+    if merged {
+        crate::store::write_atomic_with(path, 0o600, |out| {
             let mut buf = vec![0u8; 64 * 1024];
             let mut last = b'\n';
             let mut old = fs::File::open(copy)?;
@@ -303,20 +293,12 @@ fn put_back(copy: &Path, path: &Path) -> std::io::Result<Option<&'static str>> {
             if last != b'\n' {
                 out.write_all(b"\n")?;
             }
-            std::io::copy(&mut fs::File::open(path)?, &mut out)?;
-            out.sync_all()?;
-            fs::rename(&tmp, path)?;
-            sync_parent(path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result?;
-        Some("merged the moved lines back into")
-    };
+            std::io::copy(&mut fs::File::open(path)?, out).map(drop)
+        })?;
+    }
     fs::remove_file(copy)?;
     sync_parent(copy)?;
-    Ok(merged)
+    Ok(merged.then_some("merged the moved lines back into"))
 }
 
 /// Whether the file `path` begins with the whole content of the file `prefix`.
@@ -438,8 +420,7 @@ fn reclaim_session_moves(state_dir: &Path, done: &mut Vec<String>) {
 /// Returns how many were added.
 fn merge_index(copy: &Path, path: &Path) -> Result<usize, String> {
     let object = |p: &Path| -> Result<serde_json::Map<String, serde_json::Value>, String> {
-        let bytes = fs::read(p).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display()))
+        serde_json::from_slice(&read_document(p)?).map_err(|e| format!("{}: {e}", p.display()))
     };
     let moved = object(copy)?;
     let mut now = object(path)?;

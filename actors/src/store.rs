@@ -775,6 +775,17 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 /// `mode`, not even briefly): a temp file in the same directory (created 0700 if missing,
 /// durably: [`create_dir_durable`]), fsync, rename over `path`, directory fsync. The one atomic-write helper of the workspace.
 pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    write_atomic_with(path, mode, |f| f.write_all(contents))
+}
+
+/// [`write_atomic_mode`] with the content written by `fill` into the temp file (streamed:
+/// content of any size in bounded memory). `fill` may read `path`: it is replaced only
+/// after `fill` returns.
+pub fn write_atomic_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = parent_dir(path)?;
     create_dir_durable(dir)?;
     let file_name = path
@@ -791,7 +802,7 @@ pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> std::io::Re
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
-        f.write_all(contents)?;
+        fill(&mut f)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
         fs::File::open(dir)?.sync_all()
