@@ -416,22 +416,26 @@ impl Registry {
         let channel = kind.id;
         // The audit ledger's outbound row (`logging.audit.messages`), once the channel was
         // asked to send: OpenClaw records every delivery, not only a chat's replies.
+        // Nothing is built for it when the ledger does not record this conversation.
         let audit = self.shared.audit.clone();
         let conversation = crate::audit::ConversationKind::of_chat_id(target.chat_id);
-        let audit_ids = crate::audit::MessageIds {
-            channel: channel.to_owned(),
-            account: handle.account.clone(),
-            conversation: target.chat_id.to_string(),
-            message: None,
-            sender: None,
-            target: Some(target.chat_id.to_string()),
-        };
-        let audit_run = msg.run.as_ref().and_then(|r| {
-            Some(crate::audit::RunIds {
-                agent_id: crate::agents::key_agent(&r.session_key)?.to_owned(),
-                session_key: r.session_key.clone(),
-                run_id: r.run_id.clone(),
-            })
+        let audited = audit.records_messages(conversation).then(|| {
+            let ids = crate::audit::MessageIds {
+                channel: channel.to_owned(),
+                account: handle.account.clone(),
+                conversation: target.chat_id.to_string(),
+                message: None,
+                sender: None,
+                target: Some(target.chat_id.to_string()),
+            };
+            let run = msg.run.as_ref().and_then(|r| {
+                Some(crate::audit::RunIds {
+                    agent_id: crate::agents::key_agent(&r.session_key)?.to_owned(),
+                    session_key: r.session_key.clone(),
+                    run_id: r.run_id.clone(),
+                })
+            });
+            (ids, run)
         });
         Box::pin(
             async move {
@@ -464,7 +468,7 @@ impl Registry {
                         buttons: Vec::new(),
                     })
                     .await;
-                if audit.records_messages(conversation) {
+                if let Some((audit_ids, audit_run)) = audited {
                     let (end, ids) = match &sent {
                         Ok(Ok(ids)) => (crate::audit::OutboundEnd::Sent, ids.as_slice()),
                         _ => (crate::audit::OutboundEnd::Failed, &[][..]),
