@@ -41,7 +41,7 @@ async fn whole(op: &mut WsClient, method: &str, filter: Value) -> Vec<Value> {
 }
 
 /// Waits until `audit.activity.list` holds `n` rows matching `filter`; returns them all.
-async fn wait_rows(op: &mut WsClient, filter: Value, n: usize) -> Vec<Value> {
+pub async fn wait_rows(op: &mut WsClient, filter: Value, n: usize) -> Vec<Value> {
     let deadline = std::time::Instant::now() + SLOW;
     loop {
         let mut params = filter.clone();
