@@ -431,6 +431,15 @@ async fn a_stopped_run_ends_its_tool_action_first_both_cancelled() {
     assert_eq!(run[1]["errorCode"], "tool_cancelled", "{run:?}");
 }
 
+/// An operator's `send` to a Telegram chat; the response.
+async fn send(op: &mut WsClient, to: &str, message: &str, key: &str) -> Value {
+    op.request(
+        "send",
+        json!({"channel": "telegram", "to": to, "message": message, "idempotencyKey": key}),
+    )
+    .await
+}
+
 /// Every delivery to a chat leaves an outbound row, not only a chat's replies: an operator's
 /// `send` (the gateway's, no run), one the platform refused (failed), and a cron job's
 /// announcement (its run's); a group's delivery stays out under `messages: "direct"`.
@@ -446,20 +455,10 @@ async fn sends_and_cron_announcements_leave_outbound_rows_too() {
     let mut op = admin(&gw).await;
     let outbound = json!({"kind": "message", "direction": "outbound"});
 
-    let res = op
-        .request(
-            "send",
-            json!({"channel": "telegram", "to": "7001", "message": "hello there", "idempotencyKey": "a1"}),
-        )
-        .await;
+    let res = send(&mut op, "7001", "hello there", "a1").await;
     assert_eq!(res["ok"], true, "{res}");
     // A basic group (negative id): sent, not recorded under "direct".
-    let res = op
-        .request(
-            "send",
-            json!({"channel": "telegram", "to": "-5005", "message": "hello group", "idempotencyKey": "a2"}),
-        )
-        .await;
+    let res = send(&mut op, "-5005", "hello group", "a2").await;
     assert_eq!(res["ok"], true, "{res}");
     tg.fail_next_on(
         "sendMessage",
@@ -467,12 +466,7 @@ async fn sends_and_cron_announcements_leave_outbound_rows_too() {
         403,
         json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
     );
-    let res = op
-        .request(
-            "send",
-            json!({"channel": "telegram", "to": "7001", "message": "are you there", "idempotencyKey": "a3"}),
-        )
-        .await;
+    let res = send(&mut op, "7001", "are you there", "a3").await;
     assert_eq!(res["ok"], false, "{res}");
     let job = op
         .request(

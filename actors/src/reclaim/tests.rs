@@ -138,15 +138,22 @@ fn a_merge_cut_short_before_the_copy_went_is_not_applied_twice() {
 const INDEX: &str =
     r#"{"agent:main:main":{"sessionId":"t1","createdAt":1,"updatedAt":2,"messageCount":1}}"#;
 
-/// A manifest of `doctor --fix` as OpenClaw 2026.9.6 writes it (the fields read here).
-fn manifest(s: &Path, moves: serde_json::Value) {
+/// A manifest of `doctor --fix` as OpenClaw 2026.9.6 writes it (the fields read here),
+/// with its completed and planned moves.
+fn manifest(s: &Path, completed: &[serde_json::Value], planned: &[serde_json::Value]) {
     create(
         &s.join("session-sqlite-migration-runs/session-sqlite-1-x.json"),
-        serde_json::json!({"manifestVersion": 3, "targets": [{"agentId": "main", "completedMoves": moves}]})
-            .to_string()
-            .as_bytes(),
+        serde_json::json!({"manifestVersion": 3, "targets": [{"agentId": "main",
+            "completedMoves": completed, "plannedMoves": planned}]})
+        .to_string()
+        .as_bytes(),
         0,
     );
+}
+
+/// One move of a manifest: `kind` (`transcript`, `legacy-store`), `src` to `dst`.
+fn mv(kind: &str, src: &Path, dst: &Path) -> serde_json::Value {
+    serde_json::json!({"kind": kind, "sourcePath": src.to_string_lossy(), "archivePath": dst.to_string_lossy()})
 }
 
 #[test]
@@ -166,19 +173,44 @@ fn sessions_moved_by_doctor_fix_come_back_and_nothing_outside_them_is_touched() 
     create(&sessions.join("t2.jsonl"), b"{\"m\":3}\n", 0);
     // Hostile or foreign moves: out of the state dir, into the config, a traversal.
     create(&archive.join("evil.imported-3"), b"pwned", 60);
-    let p = |x: &Path| x.to_string_lossy().into_owned();
+    let evil = archive.join("evil.imported-3");
     manifest(
         s,
-        serde_json::json!([
-            {"kind": "transcript", "sourcePath": p(&sessions.join("t1.jsonl")), "archivePath": p(&archive.join("k.t1.jsonl.imported-1"))},
-            {"kind": "transcript", "sourcePath": p(&sessions.join("t2.jsonl")), "archivePath": p(&archive.join("k.t2.jsonl.imported-1"))},
-            {"kind": "legacy-store", "sourcePath": p(&sessions.join("sessions.json")), "archivePath": p(&archive.join("legacy-store.sessions.json.imported-2"))},
-            {"kind": "transcript", "sourcePath": p(&s.join("openclaw.json")), "archivePath": p(&archive.join("evil.imported-3"))},
-            {"kind": "legacy-store", "sourcePath": p(&sessions.join("../../../openclaw.json")), "archivePath": p(&archive.join("evil.imported-3"))},
-            {"kind": "transcript", "sourcePath": "/tmp/openclaw-rs-reclaim-test.jsonl", "archivePath": p(&archive.join("evil.imported-3"))},
-            {"kind": "transcript", "sourcePath": p(&sessions.join("t3.jsonl")), "archivePath": "/etc/passwd"},
-            {"kind": "transcript"},
-        ]),
+        &[
+            mv(
+                "transcript",
+                &sessions.join("t1.jsonl"),
+                &archive.join("k.t1.jsonl.imported-1"),
+            ),
+            mv(
+                "transcript",
+                &sessions.join("t2.jsonl"),
+                &archive.join("k.t2.jsonl.imported-1"),
+            ),
+            mv(
+                "legacy-store",
+                &sessions.join("sessions.json"),
+                &archive.join("legacy-store.sessions.json.imported-2"),
+            ),
+            mv("transcript", &s.join("openclaw.json"), &evil),
+            mv(
+                "legacy-store",
+                &sessions.join("../../../openclaw.json"),
+                &evil,
+            ),
+            mv(
+                "transcript",
+                Path::new("/tmp/openclaw-rs-reclaim-test.jsonl"),
+                &evil,
+            ),
+            mv(
+                "transcript",
+                &sessions.join("t3.jsonl"),
+                Path::new("/etc/passwd"),
+            ),
+            serde_json::json!({"kind": "transcript"}),
+        ],
+        &[],
     );
     let done = reclaim(s);
     assert_eq!(done.len(), 3, "{done:#?}");
@@ -206,12 +238,10 @@ fn a_new_index_begun_without_the_moved_one_gets_its_sessions_once() {
     create(&sessions.join("sessions.json"), now.as_bytes(), 0);
     let copy = archive.join("legacy-store.sessions.json.imported-2");
     create(&copy, then.as_bytes(), 60);
-    let p = |x: &Path| x.to_string_lossy().into_owned();
     manifest(
         s,
-        serde_json::json!([
-            {"kind": "legacy-store", "sourcePath": p(&sessions.join("sessions.json")), "archivePath": p(&copy)},
-        ]),
+        &[mv("legacy-store", &sessions.join("sessions.json"), &copy)],
+        &[],
     );
     create(
         &s.join("session-sqlite-migration-runs/session-sqlite-2-y.json"),
@@ -316,12 +346,11 @@ fn a_copy_this_gateway_cannot_read_is_left_where_it_is() {
         b"{\"k\": 42}",
         60,
     );
-    let p = |x: &Path| x.to_string_lossy().into_owned();
+    let copy = archive.join("legacy-store.sessions.json.imported-2");
     manifest(
         s,
-        serde_json::json!([
-            {"kind": "legacy-store", "sourcePath": p(&sessions.join("sessions.json")), "archivePath": p(&archive.join("legacy-store.sessions.json.imported-2"))},
-        ]),
+        &[mv("legacy-store", &sessions.join("sessions.json"), &copy)],
+        &[],
     );
     let done = reclaim(s);
     assert_eq!(done.len(), 5, "{done:#?}");
@@ -377,16 +406,15 @@ fn archived_transcripts_and_planned_moves_come_back_and_long_logs_merge_whole() 
     let new: String = (1500..2500).map(line).collect();
     create(&archive.join("k.c.jsonl.imported-1"), old.as_bytes(), 60);
     create(&sessions.join("c.jsonl"), new.as_bytes(), 0);
-    let p = |x: &Path| x.to_string_lossy().into_owned();
-    let mv = |src: &str, dst: &str| serde_json::json!({"kind": "transcript", "sourcePath": p(&sessions.join(src)), "archivePath": p(&archive.join(dst))});
-    create(
-        &s.join("session-sqlite-migration-runs/session-sqlite-1-x.json"),
-        serde_json::json!({"manifestVersion": 3, "targets": [{"agentId": "main",
-            "completedMoves": [mv("a.jsonl.reset.5", "k.a.jsonl.reset.5.imported-1"), mv("b.jsonl.reset.6", "k.b.jsonl.reset.6.imported-1")],
-            "plannedMoves": [mv("a.jsonl.reset.5", "k.a.jsonl.reset.5.imported-1"), mv("c.jsonl", "k.c.jsonl.imported-1")]}]})
-        .to_string()
-        .as_bytes(),
-        0,
+    let t = |src: &str, dst: &str| mv("transcript", &sessions.join(src), &archive.join(dst));
+    let a = t("a.jsonl.reset.5", "k.a.jsonl.reset.5.imported-1");
+    manifest(
+        s,
+        &[
+            a.clone(),
+            t("b.jsonl.reset.6", "k.b.jsonl.reset.6.imported-1"),
+        ],
+        &[a, t("c.jsonl", "k.c.jsonl.imported-1")],
     );
     let done = reclaim(s);
     assert_eq!(done.len(), 2, "{done:#?}");
