@@ -209,7 +209,7 @@ impl ConversationKind {
     /// Of a Telegram chat id, where the Bot API's numbering tells: a private chat's id is the
     /// user's (positive), a basic group's is negative, and a supergroup's or a channel's is
     /// `-100…` (which of the two is not in the id: `Unknown`).
-    pub fn of_chat_id(id: i64) -> Self {
+    pub fn of_telegram_chat_id(id: i64) -> Self {
         match id {
             1.. => Self::Direct,
             -999_999_999_999..=-1 => Self::Group,

@@ -672,6 +672,6 @@ fn a_telegram_chat_id_tells_a_private_chat_from_a_group() {
         (i64::MIN, K::Unknown),
         (0, K::Unknown),
     ] {
-        assert_eq!(ConversationKind::of_chat_id(id), kind, "{id}");
+        assert_eq!(ConversationKind::of_telegram_chat_id(id), kind, "{id}");
     }
 }

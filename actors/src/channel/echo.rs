@@ -29,6 +29,8 @@ pub const KIND: ChannelKind = ChannelKind {
             .map(|chat_id| ChatTarget { chat_id, thread_id })
             .map_err(|_| format!("invalid echo target {to:?}"))
     },
+    // Its chats are private ones (`chat_type: "private"`).
+    conversation_of: |_| crate::audit::ConversationKind::Direct,
 };
 
 /// One echo account.

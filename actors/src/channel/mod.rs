@@ -34,6 +34,9 @@ pub struct ChannelKind {
     /// Parses a `send` target (`to`, `threadId`) into a chat on this channel; `Err` is the
     /// message of an invalid-params error.
     pub parse_target: fn(&str, Option<i64>) -> Result<ChatTarget, String>,
+    /// What kind of conversation a chat is, from its id alone (an outbound delivery's, for
+    /// the audit ledger's `logging.audit.messages`).
+    pub conversation_of: fn(i64) -> crate::audit::ConversationKind,
 }
 
 /// Channel kinds this build supports (known even when no account is configured).

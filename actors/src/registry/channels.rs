@@ -418,7 +418,7 @@ impl Registry {
         // asked to send: OpenClaw records every delivery, not only a chat's replies.
         // Nothing is built for it when the ledger does not record this conversation.
         let audit = self.shared.audit.clone();
-        let conversation = crate::audit::ConversationKind::of_chat_id(target.chat_id);
+        let conversation = (kind.conversation_of)(target.chat_id);
         let audited = audit.records_messages(conversation).then(|| {
             let ids = crate::audit::MessageIds {
                 channel: channel.to_owned(),

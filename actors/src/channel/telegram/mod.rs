@@ -83,6 +83,7 @@ pub const KIND: ChannelKind = ChannelKind {
     label: "Telegram",
     setup_hint: "set channels.telegram.botToken and enabled: true",
     parse_target,
+    conversation_of: crate::audit::ConversationKind::of_telegram_chat_id,
 };
 
 /// A `send` target: a numeric chat id, optionally prefixed `telegram:` or `tg:`.
