@@ -485,8 +485,22 @@ fn unknown_keys(doc: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let _: Result<Config, _> =
         serde_ignored::deserialize(&merged, |path| out.extend(key_path(&path)));
-    out.retain(|k| !is_bookkeeping(k));
+    out.retain(|k| !is_bookkeeping(k) && !is_plugin_switched_on(doc, k));
     out
+}
+
+/// `plugins.entries.<id>: {enabled: true}` and nothing else: OpenClaw's `doctor --fix`
+/// writes it for the provider plugin of the configured model (`plugins.entries.openai`).
+/// It asks for what is already so here (the providers are built in and on), so it is no
+/// setting to warn about; `enabled: false` or a plugin `config` still is.
+fn is_plugin_switched_on(doc: &Value, key: &str) -> bool {
+    let Some(id) = key.strip_prefix("plugins.entries.") else {
+        return false;
+    };
+    doc.pointer("/plugins/entries")
+        .and_then(|e| e.get(id))
+        .and_then(Value::as_object)
+        .is_some_and(|e| e.len() == 1 && e.get("enabled") == Some(&Value::Bool(true)))
 }
 
 /// What OpenClaw's own CLI records in the config file about itself when it runs on this
@@ -843,6 +857,28 @@ mod tests {
             "metadata": {"x": 1},
         });
         assert_eq!(unknown_keys(&doc), vec!["metadata".to_owned()]);
+    }
+
+    #[test]
+    fn a_plugin_switched_on_is_no_unknown_key_but_switched_off_or_configured_is() {
+        // `openclaw doctor --fix` (2026.9.6) adds the configured model's provider plugin.
+        let doc = serde_json::json!({"plugins": {"entries": {
+            "openai": {"enabled": true},
+            "anthropic": {"enabled": false},
+            "discord": {"enabled": true, "config": {"x": 1}},
+            "a.b": {"enabled": "yes"},
+            "brave": {"enabled": true},
+        }}});
+        let mut got = unknown_keys(&doc);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "plugins.entries.a.b".to_owned(),
+                "plugins.entries.anthropic".to_owned(),
+                "plugins.entries.discord".to_owned(),
+            ]
+        );
     }
 
     #[test]
