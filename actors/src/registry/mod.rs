@@ -34,6 +34,7 @@
 //! replaced shared secret), `RestartNotice` (tell clients about an in-process restart).
 
 pub mod approvals;
+pub mod artifacts;
 pub mod beacons;
 pub mod channels;
 pub mod chat_commands;

@@ -15,6 +15,7 @@
 //! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply`, `secrets.reload` |
 //! | `logs.rs` | `logs.tail` |
 //! | `audit.rs` | `audit.activity.list`, `audit.list` |
+//! | `artifacts.rs` | `artifacts.list`, `artifacts.get`, `artifacts.download` |
 //! | `speech.rs` | `talk.speak`, `tts.speak`, `tts.status`, `tts.providers` |
 //! | `cron.rs` | `cron.status`, `cron.list`, `cron.get`, `cron.add`, `cron.update`, `cron.remove`, `cron.run`, `cron.runs`, `wake`, `last-heartbeat`, `set-heartbeats` |
 //!
@@ -51,6 +52,7 @@ mod agent_params;
 mod agents_files;
 mod apps;
 mod args;
+mod artifacts;
 mod audit;
 mod channels;
 mod chat;
@@ -143,6 +145,7 @@ const AREAS: &[&[Method]] = &[
     system::METHODS,
     restart::METHODS,
     audit::METHODS,
+    artifacts::METHODS,
 ];
 
 static INDEX: LazyLock<HashMap<&'static str, &'static Method>> = LazyLock::new(|| {
