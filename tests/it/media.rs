@@ -774,3 +774,160 @@ fn message_send_with_media_uploads_the_file_and_paths_are_refused_with_the_fix()
     });
     assert_eq!(tg.sent().len(), 2, "nothing more was sent");
 }
+
+/// `artifacts.list|get|download` (OpenClaw's methods): an operator (the Control UI shows them
+/// with the answer) lists what a chat's answer carried, by session or by run, and downloads
+/// it as base64 over the connection; paths never show, and every refusal is OpenClaw's.
+#[actix_web::test]
+async fn operators_list_and_download_what_an_answer_carried_as_artifacts() {
+    let jpeg = photo();
+    let data = b64(&jpeg);
+    let (tg, ai, gw, _node) = setup(move |_| json!({"format": "jpg", "base64": data})).await;
+    invoke(&ai, "camera.snap");
+    ai.push_text("The front door.");
+    dm(&tg, 5107, "show me the front door");
+    wait_sends(&tg, 1).await;
+    all_answered(&gw, &tg).await;
+    let answer = transcript_lines(&gw)
+        .into_iter()
+        .find(|l| l["role"] == "assistant" && l.get("media").is_some())
+        .expect("the answer and its photo are recorded");
+    let run = answer["runId"].as_str().expect("run id").to_owned();
+    let mut op = admin(&gw).await;
+    let by_run = op.request("artifacts.list", json!({"runId": run})).await;
+    assert_eq!(by_run["ok"], true, "{by_run}");
+    let list = by_run["payload"]["artifacts"]
+        .as_array()
+        .expect("artifacts");
+    assert_eq!(list.len(), 1, "{by_run}");
+    let a = &list[0];
+    let key = a["sessionKey"].as_str().expect("its session").to_owned();
+    assert_eq!(a["type"], "image");
+    assert_eq!(a["title"], "camera.snap.jpg");
+    assert_eq!(a["mimeType"], "image/jpeg");
+    assert_eq!(a["sizeBytes"], jpeg.len());
+    assert_eq!(a["runId"], run.as_str());
+    assert_eq!(a["download"], json!({"mode": "bytes"}));
+    assert!(
+        !by_run.to_string().contains("media/outbound"),
+        "no path: {by_run}"
+    );
+    let id = a["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("artifact_"), "{id}");
+
+    // By session, the answers only, and as a page of images: the same one.
+    for params in [
+        json!({"sessionKey": key}),
+        json!({"sessionKey": key, "messageRole": "assistant"}),
+        json!({"sessionKey": key, "type": "image", "limit": 1}),
+    ] {
+        let r = op.request("artifacts.list", params.clone()).await;
+        assert_eq!(r["payload"]["artifacts"], json!([a]), "{params}: {r}");
+        assert!(r["payload"].get("nextCursor").is_none(), "{r}");
+    }
+    let got = op
+        .request(
+            "artifacts.get",
+            json!({"sessionKey": key, "artifactId": id}),
+        )
+        .await;
+    assert_eq!(got["payload"]["artifact"], *a, "{got}");
+    let dl = op
+        .request(
+            "artifacts.download",
+            json!({"sessionKey": key, "artifactId": id, "transport": "http"}),
+        )
+        .await;
+    assert_eq!(dl["payload"]["encoding"], "base64", "{dl}");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(dl["payload"]["data"].as_str().expect("data"))
+        .expect("base64");
+    assert!(bytes == jpeg, "the photo's bytes, unchanged");
+
+    // Refusals, as OpenClaw words them (`details.type`), whatever a caller sends.
+    let hostile = "🙂\u{202e}../".repeat(3000);
+    for (params, kind) in [
+        (json!({}), "artifact_query_unsupported"),
+        (
+            json!({"sessionKey": key, "limit": 2}),
+            "artifact_query_unsupported",
+        ),
+        (
+            json!({"sessionKey": "agent:main:nobody"}),
+            "artifact_scope_not_found",
+        ),
+        (json!({"runId": "no-such-run"}), "artifact_scope_not_found"),
+        (json!({"taskId": "t1"}), "artifact_scope_not_found"),
+        (
+            json!({"sessionKey": key, "agentId": "other"}),
+            "artifact_scope_not_found",
+        ),
+        (json!({"sessionKey": hostile}), "artifact_scope_not_found"),
+    ] {
+        let r = op.request("artifacts.list", params.clone()).await;
+        assert_eq!(r["ok"], false, "{params}: {r}");
+        assert_eq!(r["error"]["details"]["type"], kind, "{params}: {r}");
+    }
+    for params in [
+        json!({"sessionKey": key, "type": "video"}),
+        json!({"sessionKey": key, "messageRole": "user"}),
+        json!({"sessionKey": key, "limit": 5, "type": "image"}),
+        json!({"sessionKey": key, "path": "media/outbound"}),
+        json!({"sessionKey": 7}),
+    ] {
+        let r = op.request("artifacts.list", params.clone()).await;
+        assert_eq!(r["error"]["code"], "INVALID_REQUEST", "{params}: {r}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("invalid artifacts.list params")),
+            "{params}: {r}"
+        );
+    }
+    let r = op
+        .request(
+            "artifacts.list",
+            json!({"sessionKey": key, "type": "image", "cursor": "c1.forged"}),
+        )
+        .await;
+    assert_eq!(
+        r["error"]["details"]["type"], "artifact_cursor_invalid",
+        "{r}"
+    );
+    let r = op
+        .request(
+            "artifacts.download",
+            json!({"sessionKey": key, "artifactId": hostile}),
+        )
+        .await;
+    assert_eq!(r["error"]["details"]["type"], "artifact_not_found", "{r}");
+    assert!(
+        r.to_string().len() < 2048,
+        "the refusal does not echo the input whole"
+    );
+    let r = op
+        .request(
+            "artifacts.download",
+            json!({"sessionKey": key, "artifactId": id, "transport": "ftp"}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "INVALID_REQUEST", "{r}");
+
+    // A file the gateway no longer keeps is said to be gone; its summary stays listed.
+    let path = answer["media"][0]["path"].as_str().expect("path");
+    std::fs::remove_file(gw.dir.path().join(path)).expect("remove the kept photo");
+    let r = op
+        .request(
+            "artifacts.download",
+            json!({"sessionKey": key, "artifactId": id}),
+        )
+        .await;
+    assert_eq!(
+        r["error"]["details"]["type"], "artifact_download_unsupported",
+        "{r}"
+    );
+    let r = op
+        .request("artifacts.get", json!({"runId": run, "artifactId": id}))
+        .await;
+    assert_eq!(r["payload"]["artifact"]["id"], id.as_str(), "{r}");
+}
