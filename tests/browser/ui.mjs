@@ -522,8 +522,51 @@ async function execFlow() {
   noAlerts();
 }
 
+// "artifacts": the main session holds an answer that carried a node's photo (UI_PNG_B64); the
+// fake model answers the page's own message with another photo. Both are shown as decoded
+// images under their answers (artifacts.list / artifacts.download).
+async function artifactsFlow() {
+  step = "artifacts: sign in";
+  const page = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
+  watch(page, "artifacts");
+  await page.goto(URL_LOCAL, { waitUntil: "load" });
+  await page.fill("#secret", TOKEN);
+  await page.click("#connect");
+  await page.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  const decoded = async (img, what) => {
+    await img.waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+    const deadline = Date.now() + STEP_TIMEOUT;
+    let got;
+    for (;;) {
+      got = await img.evaluate((el) => ({ src: el.getAttribute("src") || "", w: el.naturalWidth, done: el.complete, alt: el.alt }));
+      if (got.done && got.w > 0) break;
+      if (Date.now() > deadline) throw new Error(`${what} is not a decoded image: ${JSON.stringify({ ...got, src: got.src.slice(0, 40) })}`);
+      await page.waitForTimeout(50);
+    }
+    if (!got.src.startsWith("data:image/png;base64,")) throw new Error(`${what}: src ${got.src.slice(0, 40)}`);
+    const bytes = Buffer.from(got.src.slice("data:image/png;base64,".length), "base64");
+    if (!bytes.equals(Buffer.from(env("UI_PNG_B64"), "base64"))) throw new Error(`${what}: not the node's photo`);
+    return got;
+  };
+  step = "artifacts: the history's answer shows its photo";
+  await page.click('.tabs button[data-tab="chat"]');
+  await page.click("#load-history");
+  const first = page.locator('#messages li.msg.assistant', { hasText: "The front door." }).locator("img.artifact-image");
+  const got = await decoded(first, "the recorded answer's photo");
+  if (got.alt !== "camera.snap.png") throw new Error(`alt ${got.alt}`);
+  await shot(page, "artifacts-01-history");
+  step = "artifacts: a live answer shows its photo";
+  await page.fill("#chat-input", "and the garden?");
+  await page.click("#chat-send");
+  const live = page.locator('#messages li.msg.assistant[data-state="final"]', { hasText: "The garden." }).locator("img.artifact-image");
+  await decoded(live, "the live answer's photo");
+  await shot(page, "artifacts-02-live");
+  noAlerts();
+}
+
 try {
   if (MODE === "tailscale") await tailscaleFlow();
+  else if (MODE === "artifacts") await artifactsFlow();
   else if (MODE === "exec") await execFlow();
   else await fullFlow();
   if (consoleErrors.length) throw new Error(`console errors:\n${consoleErrors.join("\n")}`);

@@ -846,6 +846,78 @@ async fn browser_approves_a_waiting_exec_command() {
     assert_eq!(ev["payload"]["resolvedBy"], "operator", "{ev}");
 }
 
+/// The photos answers carried, shown in the page (tests/browser/ui.mjs, mode `artifacts`): a
+/// node's `camera.snap` PNG, asked for by the model through the `nodes` tool, under the
+/// recorded answer after a history load and under a live answer to the page's own message,
+/// each decoded by Chromium from what `artifacts.download` sent, byte for byte.
+#[actix_web::test]
+async fn browser_shows_the_photos_answers_carried() {
+    use crate::support::fake_openai::FakeOpenAi;
+    let refd = ref_dir();
+    assert!(
+        refd.join("node24/node_modules/.bin/node").exists()
+            && refd
+                .join("browser/node_modules/playwright-core/package.json")
+                .exists(),
+        "Node 24 and playwright-core are not installed under {}. Run scripts/test.sh (it runs scripts/setup-openclaw-ref.sh and scripts/setup-browser.sh).",
+        refd.display()
+    );
+    let ai = FakeOpenAi::start();
+    let config = json!({
+        "models": {"providers": {"fake": {"baseUrl": ai.base_url(), "apiKey": "sk-ui",
+            "api": "openai-completions", "models": [{"id": "m"}]}}},
+        "agents": {"defaults": {"model": {"primary": "fake/m"},
+            "tools": {"nodes": {"allowCommands": ["camera.snap"]}}}},
+    });
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some(&config.to_string()),
+    );
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", crate::nodes::ALL_OPERATOR)).await;
+    let node = FakeNode::connect(
+        gw.port,
+        &random_key(),
+        "T",
+        &["camera.snap"],
+        always(Action::Reply(json!({"format": "png", "base64": PNG_B64}))),
+    )
+    .await;
+    crate::nodes::approve_surface(&mut op, &node.node_id).await;
+    let snap =
+        json!({"action": "invoke", "node": node.node_id, "command": "camera.snap", "params": {}});
+    ai.push_tool_call("nodes", snap.clone());
+    ai.push_text("The front door.");
+    // What the page's own message gets.
+    ai.push_tool_call("nodes", snap);
+    ai.push_text("The garden.");
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "show me the door", "idempotencyKey": "ui-art-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    loop {
+        let e = op.event_within("chat", Duration::from_secs(15)).await;
+        if e["payload"]["state"] == "final" {
+            assert!(
+                e["payload"]["media"].is_array(),
+                "the answer carried the photo: {e}"
+            );
+            break;
+        }
+    }
+    let extra = [
+        ("UI_REMOTE_URL", "unused".to_owned()),
+        ("UI_REMOTE_IP", "unused".to_owned()),
+        ("UI_PNG_B64", PNG_B64.to_owned()),
+    ];
+    // The fake node answers on this runtime while the browser works.
+    run_ui_mode("artifacts", &gw, &extra).await;
+    assert_eq!(node.requests.borrow().len(), 2, "two photos were taken");
+}
+
 /// Runs `tests/browser/ui.mjs` in `mode` against `gw` (token `T`) with `extra` env, and
 /// asserts it passed every step (screenshots in `target/browser-screenshots/<mode>`).
 async fn run_ui_mode(mode: &str, gw: &TestGateway, extra: &[(&str, String)]) {

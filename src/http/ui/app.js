@@ -374,10 +374,15 @@
         return;
       }
       if (t) li.textContent = t;
-      // Attachments (a node's photo or video): what they are; the chat got the files.
-      for (const m of Array.isArray(p.media) ? p.media : []) {
-        const kb = Math.max(1, Math.round((Number(m.bytes) || 0) / 1024));
-        li.textContent += `${li.textContent ? "\n" : ""}[${m.kind || "file"}] ${m.fileName || ""} (${kb} KB)`;
+      // Attachments (a node's photo or video): what they are, then the run's artifacts
+      // (the photo shown, other files to download) once the gateway lists them.
+      if (Array.isArray(p.media) && p.media.length) {
+        const box = el("div", { class: "attachments" });
+        for (const m of p.media) {
+          box.append(el("div", { class: "attachment muted small", text: `[${m.kind || "file"}] ${m.fileName || ""} (${kbOf(m.bytes)} KB)` }));
+        }
+        li.append(box);
+        if (p.runId) showArtifacts(li, { runId: p.runId, messageRole: "assistant" });
       }
       li.classList.remove("streaming");
       li.dataset.state = "final";
@@ -393,6 +398,74 @@
     }
     $("messages").scrollTop = $("messages").scrollHeight;
   }
+  // ---------- artifacts: what answers carried (artifacts.list / artifacts.download) ----------
+  function kbOf(bytes) { return Math.max(1, Math.round((Number(bytes) || 0) / 1024)); }
+  // Shown inline: pictures of these types (data: URLs, which the page's CSP allows for images).
+  const INLINE_IMAGES = new Set(["image/jpeg", "image/png", "image/webp", "image/gif"]);
+  const MAX_AUTO_IMAGES = 8; // per history load; older ones wait for a click
+  let autoImages = 0;
+  async function download(a) {
+    const r = await rpc("artifacts.download", { sessionKey: a.sessionKey, artifactId: a.id });
+    if (r.encoding !== "base64" || typeof r.data !== "string") throw new Error("the gateway sent no data");
+    return `data:${a.mimeType || "application/octet-stream"};base64,${r.data}`;
+  }
+  function artifactView(a) {
+    const label = `${a.title} (${kbOf(a.sizeBytes)} KB)`;
+    const box = el("div", { class: "attachment", "data-artifact": a.id });
+    const fail = (e) => { box.replaceChildren(el("span", { class: "muted small", text: `${label}: ${e.message}` })); };
+    if (a.type === "image" && INLINE_IMAGES.has(a.mimeType)) {
+      const show = () => {
+        box.replaceChildren(el("span", { class: "muted small", text: `Loading ${label}…` }));
+        download(a).then((url) => {
+          const img = el("img", { class: "artifact-image", alt: a.title, title: label, src: url });
+          box.replaceChildren(img);
+        }, fail);
+      };
+      if (autoImages < MAX_AUTO_IMAGES) { autoImages += 1; show(); }
+      else {
+        const b = el("button", { type: "button", text: `Show ${label}` });
+        b.addEventListener("click", show);
+        box.append(b);
+      }
+    } else {
+      const b = el("button", { type: "button", text: `Download ${label}` });
+      b.addEventListener("click", () => {
+        download(a).then((url) => {
+          const link = el("a", { href: url, download: a.title });
+          document.body.append(link);
+          link.click();
+          link.remove();
+        }, fail);
+      });
+      box.append(b);
+    }
+    return box;
+  }
+  // Lists the artifacts `query` names and shows them under each answer of their run: `li`
+  // (a live answer) or, for a history load, every answer element of the run.
+  async function showArtifacts(li, query) {
+    let list;
+    try { list = (await rpc("artifacts.list", query)).artifacts || []; } catch { return; } // the labels stay
+    const byRun = new Map();
+    for (const a of list) {
+      if (!a.runId) continue;
+      if (!byRun.has(a.runId)) byRun.set(a.runId, []);
+      byRun.get(a.runId).push(a);
+    }
+    const targets = li ? [[li, byRun.get(query.runId) || []]]
+      : [...byRun].map(([run, items]) => {
+        const answers = document.querySelectorAll(`#messages li.msg.assistant[data-run-id="${CSS.escape(run)}"]`);
+        return [answers[answers.length - 1], items];
+      });
+    for (const [target, items] of targets) {
+      if (!target || !items.length) continue;
+      const box = el("div", { class: "attachments" }, ...items.map(artifactView));
+      const old = target.querySelector(".attachments");
+      if (old) old.replaceWith(box); else target.append(box);
+      target.hidden = false;
+    }
+  }
+
   // Images and audio attached to the next message: [{type, fileName, mimeType, content (base64)}].
   let attached = [];
   const MAX_ATTACHED_BYTES = 20 * 1024 * 1024; // the gateway's frame holds them with room to spare
@@ -461,8 +534,14 @@
       for (const m of h.messages || []) {
         const role = m.role === "user" ? "user" : "assistant";
         const t = textOf(m.content);
-        if (t) addMessage(role, t);
+        if (!t && role === "user") continue;
+        const li = addMessage(role, t);
+        if (typeof m.runId === "string") li.dataset.runId = m.runId;
+        // An answer that is only files has no text: hidden until its files are shown.
+        if (!t) li.hidden = true;
       }
+      autoImages = 0;
+      if (h.messages && h.messages.length) showArtifacts(null, { sessionKey: h.sessionKey || shown, messageRole: "assistant" });
     } catch (e) { banner(`Cannot load the history: ${e.message}`); }
   }
 
