@@ -489,18 +489,30 @@ fn unknown_keys(doc: &Value) -> Vec<String> {
     out
 }
 
-/// `plugins.entries.<id>: {enabled: true}` and nothing else: OpenClaw's `doctor --fix`
-/// writes it for the provider plugin of the configured model (`plugins.entries.openai`).
-/// It asks for what is already so here (the providers are built in and on), so it is no
-/// setting to warn about; `enabled: false` or a plugin `config` still is.
+/// `plugins.entries.<provider>: {enabled: true}` and nothing else, for a model provider the
+/// config uses: OpenClaw's `doctor --fix` writes it for the configured model's provider
+/// plugin (`plugins.entries.openai`). It asks for what is already so here (the model APIs
+/// are built in and on), so it is no setting to warn about. `enabled: false`, a plugin
+/// `config`, or a plugin this gateway lacks (`discord`) still is.
 fn is_plugin_switched_on(doc: &Value, key: &str) -> bool {
     let Some(id) = key.strip_prefix("plugins.entries.") else {
         return false;
     };
-    doc.pointer("/plugins/entries")
+    let on = doc
+        .pointer("/plugins/entries")
         .and_then(|e| e.get(id))
         .and_then(Value::as_object)
-        .is_some_and(|e| e.len() == 1 && e.get("enabled") == Some(&Value::Bool(true)))
+        .is_some_and(|e| e.len() == 1 && e.get("enabled") == Some(&Value::Bool(true)));
+    let model = doc.pointer("/agents/defaults/model");
+    let primary = model
+        .and_then(|m| m.as_str().or_else(|| m.get("primary")?.as_str()))
+        .and_then(|m| m.split_once('/'))
+        .map(|(provider, _)| provider);
+    let configured = doc
+        .pointer("/models/providers")
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.contains_key(id));
+    on && (configured || primary == Some(id))
 }
 
 /// What OpenClaw's own CLI records in the config file about itself when it runs on this
@@ -862,13 +874,19 @@ mod tests {
     #[test]
     fn a_plugin_switched_on_is_no_unknown_key_but_switched_off_or_configured_is() {
         // `openclaw doctor --fix` (2026.9.6) adds the configured model's provider plugin.
-        let doc = serde_json::json!({"plugins": {"entries": {
-            "openai": {"enabled": true},
-            "anthropic": {"enabled": false},
-            "discord": {"enabled": true, "config": {"x": 1}},
-            "a.b": {"enabled": "yes"},
-            "brave": {"enabled": true},
-        }}});
+        let doc = serde_json::json!({
+            "agents": {"defaults": {"model": {"primary": "openai/gpt-5.5"}}},
+            "models": {"providers": {"local": {"baseUrl": "http://127.0.0.1:1/v1"}}},
+            "plugins": {"entries": {
+                "openai": {"enabled": true},
+                "local": {"enabled": true},
+                "anthropic": {"enabled": false},
+                "discord": {"enabled": true},
+                "slack": {"enabled": true, "config": {"x": 1}},
+                "a.b": {"enabled": "yes"},
+                "brave": {"enabled": true},
+            }},
+        });
         let mut got = unknown_keys(&doc);
         got.sort();
         assert_eq!(
@@ -877,6 +895,7 @@ mod tests {
                 "plugins.entries.a.b".to_owned(),
                 "plugins.entries.anthropic".to_owned(),
                 "plugins.entries.discord".to_owned(),
+                "plugins.entries.slack".to_owned(),
             ]
         );
     }
