@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod backup;
 pub mod client;
 pub mod config_cmd;
 pub mod cron;
@@ -100,6 +101,9 @@ pub enum Command {
     /// Ask the gateway for a single-use setup code that pairs a phone (the OpenClaw app) or
     /// a headless node host (`openclaw node run --pair <code>`).
     Qr(qr::QrArgs),
+    /// Back up the state dir, the config and the workspaces to a `.tar.gz` (OpenClaw's
+    /// archive layout), verify an archive, or restore one into a new directory.
+    Backup(backup::BackupCmd),
     /// Secrets in the running gateway: `secrets reload` re-reads `tokenFile`s,
     /// `<state dir>/.env` and `${VAR}` references and applies what changed.
     Secrets(secrets::SecretsCmd),
@@ -336,6 +340,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Dashboard(d) => dashboard::run(cli.config, d).await,
         Command::Qr(q) => qr::run(cli.config, q).await,
         Command::Secrets(c) => secrets::run(cli.config, c).await,
+        Command::Backup(c) => backup::run(cli.config, c).await,
     }
 }
 

@@ -2876,3 +2876,61 @@ async fn what_the_real_cli_migrates_away_on_our_host_comes_back_at_our_next_star
         );
     }
 }
+
+/// Backups cross both ways on one state dir: the real CLI's `openclaw backup verify` accepts
+/// our archive of a running gateway's state (OpenClaw's layout and manifest), ours accepts
+/// the real CLI's archive, and the real CLI's own archive leaves our transcripts out as
+/// "volatile" (OpenClaw keeps conversations in SQLite), which is why ours keeps them.
+#[actix_web::test]
+async fn backups_cross_between_our_cli_and_the_real_one() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::with_token("T");
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "/nodes", "idempotencyKey": "bk-x"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    loop {
+        let e = op.event_within("chat", Duration::from_secs(15)).await;
+        if e["payload"]["state"] == "final" {
+            break;
+        }
+    }
+    let out = tempfile::tempdir().expect("out");
+    let ours = {
+        let mut cmd = isolated_command(crate::support::BIN, gw.dir.path());
+        cmd.args(["backup", "create", "--json", "--output"])
+            .arg(out.path().join("ours"));
+        let o = run_bounded(cmd, REAL_CLI_TIMEOUT);
+        assert_eq!(o.code, Some(0), "{o}");
+        o.json()["archivePath"].as_str().expect("path").to_owned()
+    };
+    let v = cli.run(&["backup", "verify", &ours]);
+    assert_eq!(v.code, Some(0), "the real CLI verifies ours: {v}");
+    assert!(v.stdout.contains("Backup archive OK"), "{v}");
+
+    let mut cmd = cli.command(&["backup", "create", "--json", "--output"]);
+    cmd.arg(out.path().join("theirs"))
+        .env("OPENCLAW_STATE_DIR", gw.dir.path())
+        .env("OPENCLAW_CONFIG_PATH", gw.dir.path().join("openclaw.json"));
+    let t = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(t.code, Some(0), "{t}");
+    let tv = t.json();
+    assert!(
+        tv["skipped"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["reason"] == "volatile"
+                && s["sourcePath"].as_str().is_some_and(
+                    |p| p.contains("/agents/main/sessions/") && p.ends_with(".jsonl")
+                ))),
+        "OpenClaw's backup leaves our transcript out: {t}"
+    );
+    let theirs = tv["archivePath"].as_str().expect("their archive");
+    let mut cmd = isolated_command(crate::support::BIN, gw.dir.path());
+    cmd.args(["backup", "verify", theirs]);
+    let o = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(o.code, Some(0), "ours verifies the real CLI's: {o}");
+}

@@ -4,6 +4,7 @@ mod agent_rpc;
 mod agent_wait;
 mod agents;
 mod audit;
+mod backup;
 mod batching;
 mod ceiling;
 mod chat_commands;
