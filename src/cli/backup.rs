@@ -413,6 +413,19 @@ fn create(p: Plan, a: &CreateArgs) -> Result<Value, String> {
     }
     if let Some(dir) = p.output.parent() {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // The plan's check again, through links: an output directory that resolves into a
+        // source would put the archive inside itself.
+        let real = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        if p.assets
+            .iter()
+            .any(|(_, src)| fs::canonicalize(src).is_ok_and(|s| real.starts_with(s)))
+        {
+            return Err(format!(
+                "the archive {} would be inside what it backs up (through a link). Fix: pass --output with a directory outside {}",
+                p.output.display(),
+                p.state_dir.display()
+            ));
+        }
     }
     let file = {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -772,7 +785,9 @@ fn restore(archive: &Path, target: &Path, state_dir: &Path) -> Result<Value, Str
     let done = (|| -> io::Result<()> {
         let file = File::open(archive)?;
         let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
-        tar.set_preserve_permissions(true);
+        // Modes are kept (0600 stays 0600); setuid, setgid and sticky bits are not, and
+        // neither are owners or extended attributes.
+        tar.set_preserve_permissions(false);
         tar.set_overwrite(false);
         for e in tar.entries()? {
             let mut e = e?;

@@ -45,20 +45,8 @@ async fn a_running_gateways_backup_restores_into_a_gateway_serving_the_same_conv
     let gw = TestGateway::with_token("T");
     let (mut op, _) = WsClient::hello(gw.port, cli_params("T", crate::nodes::ALL_OPERATOR)).await;
     // A conversation with the embedded command agent (recorded in the transcript).
-    for (i, text) in ["/nodes", "/nodes"].iter().enumerate() {
-        let res = op
-            .request(
-                "chat.send",
-                json!({"sessionKey": "main", "message": text, "idempotencyKey": format!("bk-{i}")}),
-            )
-            .await;
-        assert_eq!(res["ok"], true, "{res}");
-        loop {
-            let e = op.event_within("chat", Duration::from_secs(15)).await;
-            if e["payload"]["state"] == "final" {
-                break;
-            }
-        }
+    for key in ["bk-0", "bk-1"] {
+        op.chat_until_final("main", "/nodes", key).await;
     }
     let before = history(gw.port).await;
     assert!(before.len() >= 4, "{before:?}");
@@ -119,6 +107,16 @@ async fn a_running_gateways_backup_restores_into_a_gateway_serving_the_same_conv
         "{inside}"
     );
     assert!(!gw.dir.path().join("bk").exists());
+    // … also through a link that resolves into the state dir.
+    std::fs::create_dir_all(gw.dir.path().join("media")).expect("media dir");
+    let link = out_dir.path().join("sneaky");
+    std::os::unix::fs::symlink(gw.dir.path().join("media"), &link).expect("link");
+    let through = backup(
+        gw.dir.path(),
+        &["create", "--output", &link.display().to_string()],
+    );
+    assert_eq!(through.code, Some(1), "{through}");
+    assert!(through.stderr.contains("through a link"), "{through}");
 
     // Restore: never into the live state dir or a non-empty directory.
     let live = backup(
@@ -198,8 +196,8 @@ async fn a_running_gateways_backup_restores_into_a_gateway_serving_the_same_conv
     assert_eq!(history(gw2.port).await, before);
 }
 
-/// An archive entry built by hand: path, kind (`d`ir, `f`ile, sym`l`ink, `h`ard link), data
-/// or link target.
+/// An archive entry built by hand: path, kind (`d`ir, `f`ile, a `s`etuid file, sym`l`ink,
+/// `h`ard link), data or link target.
 type Raw<'a> = (&'a str, char, &'a str);
 
 /// An archive of `entries`, with raw names (no checks), gzipped.
@@ -214,7 +212,7 @@ fn hostile(dir: &Path, name: &str, entries: &[Raw<'_>]) -> PathBuf {
             let gnu = h.as_gnu_mut().expect("gnu header");
             gnu.name[..p.len()].copy_from_slice(p.as_bytes());
         }
-        h.set_mode(0o644);
+        h.set_mode(if *kind == 's' { 0o4755 } else { 0o644 });
         match kind {
             'd' => {
                 h.set_entry_type(tar::EntryType::Directory);
@@ -238,7 +236,11 @@ fn hostile(dir: &Path, name: &str, entries: &[Raw<'_>]) -> PathBuf {
             }
         }
         h.set_cksum();
-        let body: &[u8] = if *kind == 'f' { data.as_bytes() } else { &[] };
+        let body: &[u8] = if matches!(kind, 'f' | 's') {
+            data.as_bytes()
+        } else {
+            &[]
+        };
         b.append(&h, body).expect("append");
     }
     b.into_inner().expect("tar").finish().expect("gzip");
@@ -287,6 +289,29 @@ fn hostile_archives_are_refused_and_never_extracted() {
         Some(0),
         "a link out that the manifest reports passes: {v}"
     );
+    // A restore keeps a file's mode but never a setuid bit from an archive.
+    let suid = hostile(
+        dir.path(),
+        "suid.tar.gz",
+        &[ok[0], ("r/payload/posix/s/run", 's', "#!/bin/sh\n"), ok[2]],
+    );
+    let target = dir.path().join("t-suid");
+    let res = backup(
+        home.path(),
+        &[
+            "restore",
+            &suid.display().to_string(),
+            "--target",
+            &target.display().to_string(),
+        ],
+    );
+    assert_eq!(res.code, Some(0), "{res}");
+    let mode = std::fs::metadata(target.join("r/payload/posix/s/run"))
+        .expect("restored")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7000, 0, "no setuid/setgid/sticky: {mode:o}");
+    assert_eq!(mode & 0o700, 0o700, "the owner's bits stay: {mode:o}");
 
     let v2 = manifest(r, 2, json!([]));
     let cases: Vec<(&str, Vec<Raw<'_>>, &str)> = vec![

@@ -786,17 +786,7 @@ async fn browser_signs_in_through_tailscale_serve() {
 #[actix_web::test]
 async fn browser_approves_a_waiting_exec_command() {
     use crate::support::fake_openai::FakeOpenAi;
-    let refd = ref_dir();
-    let node_bin = refd.join("node24/node_modules/.bin/node");
-    let pw_dir = refd.join("browser");
-    assert!(
-        node_bin.exists()
-            && pw_dir
-                .join("node_modules/playwright-core/package.json")
-                .exists(),
-        "Node 24 and playwright-core are not installed under {}. Run scripts/test.sh (it runs scripts/setup-openclaw-ref.sh and scripts/setup-browser.sh).",
-        refd.display()
-    );
+    require_browser();
     let ai = FakeOpenAi::start();
     let config = json!({
         "models": {"providers": {"fake": {"baseUrl": ai.base_url(), "apiKey": "sk-ui",
@@ -853,15 +843,7 @@ async fn browser_approves_a_waiting_exec_command() {
 #[actix_web::test]
 async fn browser_shows_the_photos_answers_carried() {
     use crate::support::fake_openai::FakeOpenAi;
-    let refd = ref_dir();
-    assert!(
-        refd.join("node24/node_modules/.bin/node").exists()
-            && refd
-                .join("browser/node_modules/playwright-core/package.json")
-                .exists(),
-        "Node 24 and playwright-core are not installed under {}. Run scripts/test.sh (it runs scripts/setup-openclaw-ref.sh and scripts/setup-browser.sh).",
-        refd.display()
-    );
+    require_browser();
     let ai = FakeOpenAi::start();
     let config = json!({
         "models": {"providers": {"fake": {"baseUrl": ai.base_url(), "apiKey": "sk-ui",
@@ -891,23 +873,13 @@ async fn browser_shows_the_photos_answers_carried() {
     // What the page's own message gets.
     ai.push_tool_call("nodes", snap);
     ai.push_text("The garden.");
-    let res = op
-        .request(
-            "chat.send",
-            json!({"sessionKey": "main", "message": "show me the door", "idempotencyKey": "ui-art-1"}),
-        )
+    let fin = op
+        .chat_until_final("main", "show me the door", "ui-art-1")
         .await;
-    assert_eq!(res["ok"], true, "{res}");
-    loop {
-        let e = op.event_within("chat", Duration::from_secs(15)).await;
-        if e["payload"]["state"] == "final" {
-            assert!(
-                e["payload"]["media"].is_array(),
-                "the answer carried the photo: {e}"
-            );
-            break;
-        }
-    }
+    assert!(
+        fin["media"].is_array(),
+        "the answer carried the photo: {fin}"
+    );
     let extra = [
         ("UI_REMOTE_URL", "unused".to_owned()),
         ("UI_REMOTE_IP", "unused".to_owned()),
@@ -916,6 +888,20 @@ async fn browser_shows_the_photos_answers_carried() {
     // The fake node answers on this runtime while the browser works.
     run_ui_mode("artifacts", &gw, &extra).await;
     assert_eq!(node.requests.borrow().len(), 2, "two photos were taken");
+}
+
+/// Asserts that Node 24 and playwright-core (for `tests/browser/ui.mjs`) are installed,
+/// naming the script that installs them.
+fn require_browser() {
+    let refd = ref_dir();
+    assert!(
+        refd.join("node24/node_modules/.bin/node").exists()
+            && refd
+                .join("browser/node_modules/playwright-core/package.json")
+                .exists(),
+        "Node 24 and playwright-core are not installed under {}. Run scripts/test.sh (it runs scripts/setup-openclaw-ref.sh and scripts/setup-browser.sh).",
+        refd.display()
+    );
 }
 
 /// Runs `tests/browser/ui.mjs` in `mode` against `gw` (token `T`) with `extra` env, and

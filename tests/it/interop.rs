@@ -2886,19 +2886,7 @@ async fn backups_cross_between_our_cli_and_the_real_one() {
     let cli = RealCli::locate();
     let gw = TestGateway::with_token("T");
     let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
-    let res = op
-        .request(
-            "chat.send",
-            json!({"sessionKey": "main", "message": "/nodes", "idempotencyKey": "bk-x"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
-    loop {
-        let e = op.event_within("chat", Duration::from_secs(15)).await;
-        if e["payload"]["state"] == "final" {
-            break;
-        }
-    }
+    op.chat_until_final("main", "/nodes", "bk-x").await;
     let out = tempfile::tempdir().expect("out");
     let ours = {
         let mut cmd = isolated_command(crate::support::BIN, gw.dir.path());

@@ -824,6 +824,24 @@ impl WsClient {
             }
         }
     }
+
+    /// `chat.send`s `message` to `session` (idempotency key `key`) and waits (15 s) for the
+    /// run's `final` `chat` event; returns its payload.
+    pub async fn chat_until_final(&mut self, session: &str, message: &str, key: &str) -> Value {
+        let res = self
+            .request(
+                "chat.send",
+                serde_json::json!({"sessionKey": session, "message": message, "idempotencyKey": key}),
+            )
+            .await;
+        assert_eq!(res["ok"], true, "{res}");
+        loop {
+            let e = self.event_within("chat", Duration::from_secs(15)).await;
+            if e["payload"]["state"] == "final" {
+                return e["payload"].clone();
+            }
+        }
+    }
 }
 
 /// The `error` object of a failed `res` frame (asserting it failed).
