@@ -474,14 +474,20 @@ async function tailscaleFlow() {
   await shot(ts, "ts-02-signed-in");
 }
 
-async function execFlow() {
-  step = "exec: sign in";
+// A new page on UI_URL, signed in with the token (its console watched as `label`).
+async function signedIn(label) {
+  step = `${label}: sign in`;
   const page = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
-  watch(page, "exec");
+  watch(page, label);
   await page.goto(URL_LOCAL, { waitUntil: "load" });
   await page.fill("#secret", TOKEN);
   await page.click("#connect");
   await page.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  return page;
+}
+
+async function execFlow() {
+  const page = await signedIn("exec");
   step = "exec: the waiting command is shown as text";
   await page.click('.tabs button[data-tab="approvals"]');
   const li = page.locator('#pending-exec li[data-kind="exec"]');
@@ -526,13 +532,7 @@ async function execFlow() {
 // fake model answers the page's own message with another photo. Both are shown as decoded
 // images under their answers (artifacts.list / artifacts.download).
 async function artifactsFlow() {
-  step = "artifacts: sign in";
-  const page = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
-  watch(page, "artifacts");
-  await page.goto(URL_LOCAL, { waitUntil: "load" });
-  await page.fill("#secret", TOKEN);
-  await page.click("#connect");
-  await page.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  const page = await signedIn("artifacts");
   const decoded = async (img, what) => {
     await img.waitFor({ state: "visible", timeout: STEP_TIMEOUT });
     const deadline = Date.now() + STEP_TIMEOUT;
