@@ -86,10 +86,11 @@ struct RestoreArgs {
 
 /// Runs `openclaw backup …`.
 pub async fn run(config_path: Option<PathBuf>, cmd: BackupCmd) -> Result<(), Failure> {
-    let json = match &cmd.action {
-        BackupAction::Create(a) => a.json,
-        BackupAction::Verify(a) => a.json,
-        BackupAction::Restore(a) => a.json,
+    let (json, done) = match &cmd.action {
+        BackupAction::Create(a) if a.dry_run => (a.json, "would write"),
+        BackupAction::Create(a) => (a.json, "wrote"),
+        BackupAction::Verify(a) => (a.json, "verified"),
+        BackupAction::Restore(a) => (a.json, "restored"),
     };
     let result = match cmd.action {
         BackupAction::Create(a) => {
@@ -125,7 +126,7 @@ pub async fn run(config_path: Option<PathBuf>, cmd: BackupCmd) -> Result<(), Fai
             Ok(())
         }
         Ok(v) => {
-            println!("{}", human(&v));
+            println!("{}", human(done, &v));
             Ok(())
         }
         Err(message) => Err(Failure {
@@ -144,20 +145,11 @@ fn fail(message: impl Into<String>) -> Failure {
     }
 }
 
-/// The result as a person reads it.
-fn human(v: &Value) -> String {
+/// The result as a person reads it (`done`: what happened to the archive).
+fn human(done: &str, v: &Value) -> String {
     let mut out = String::new();
     if let Some(p) = v.get("archivePath").and_then(Value::as_str) {
-        let what = if v["dryRun"] == true {
-            "would write"
-        } else if v.get("target").is_some() {
-            "restored"
-        } else if v.get("entries").is_some() && v.get("createdAt").is_none() {
-            "verified"
-        } else {
-            "wrote"
-        };
-        out.push_str(&format!("backup: {what} {p}\n"));
+        out.push_str(&format!("backup: {done} {p}\n"));
     }
     for a in v["assets"].as_array().into_iter().flatten() {
         out.push_str(&format!(

@@ -76,43 +76,55 @@ fn scope(o: &serde_json::Map<String, Value>, c: &mut Checker) -> ArtifactScope {
     }
 }
 
-/// The parsed params: the scope and the checked object.
-fn parse(
-    method: &str,
-    call: &Call,
-    extra: &[&str],
-) -> Result<(ArtifactScope, serde_json::Map<String, Value>), ErrorShape> {
-    let o = obj(method, &call.params)?;
+/// A call's checked params: the scope, the artifact named (`get`, `download`: required) and
+/// the params object, whose other `extra` keys the method reads itself.
+struct Query<'a> {
+    scope: ArtifactScope,
+    artifact_id: String,
+    params: &'a serde_json::Map<String, Value>,
+}
+
+fn parse<'a>(method: &str, params: &'a Value, extra: &[&str]) -> Result<Query<'a>, ErrorShape> {
+    let o = obj(method, params)?;
     let mut c = Checker::new();
     let allowed: Vec<&str> = SCOPE_KEYS.iter().chain(extra).copied().collect();
     c.closed("", o, &allowed);
-    let s = scope(o, &mut c);
-    for k in extra {
-        if *k == "artifactId" {
-            c.required("", o, k);
-            c.string("", o, k, true);
-        }
+    let scope = scope(o, &mut c);
+    let mut artifact_id = String::new();
+    if extra.contains(&"artifactId") && c.required("", o, "artifactId") {
+        artifact_id = c
+            .string("", o, "artifactId", true)
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+    }
+    if extra.contains(&"transport")
+        && c.string("", o, "transport", false)
+            .is_some_and(|t| t != "http")
+    {
+        c.error("/transport", "must be equal to constant");
     }
     if !c.ok() {
         return Err(fail(method, &c));
     }
-    if s.session_key.is_none() && s.run_id.is_none() && s.task_id.is_none() {
+    if scope.session_key.is_none() && scope.run_id.is_none() && scope.task_id.is_none() {
         return Err(artifact_error(
             "artifact_query_unsupported",
             "artifacts require one of sessionKey, runId, or taskId",
             None,
         ));
     }
-    Ok((s, o.clone()))
+    Ok(Query {
+        scope,
+        artifact_id,
+        params: o,
+    })
 }
 
-/// `artifactId` of checked params.
-fn wanted_id(o: &serde_json::Map<String, Value>) -> String {
-    o.get("artifactId")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim()
-        .to_owned()
+/// Refused while [`MAX_DOWNLOADING`] bytes are being downloaded.
+fn busy() -> ErrorShape {
+    ErrorShape::unavailable("too many artifact downloads at once; retry in a moment")
+        .retry_after(1000)
 }
 
 /// The artifact `id` of `found`, or OpenClaw's `artifact_not_found`.
@@ -247,9 +259,10 @@ impl WsSession {
     /// transcript's end, oldest first; with `type: "image"`, pages of images, newest first.
     fn artifacts_list(&mut self, call: Call, ctx: &mut Context<Self>) {
         const M: &str = "artifacts.list";
-        let parsed = parse(M, &call, &["type", "limit", "cursor"]).and_then(|(s, o)| {
+        let parsed = parse(M, &call.params, &["type", "limit", "cursor"]).and_then(|q| {
+            let o = q.params;
             let mut c = Checker::new();
-            let images = match c.string("", &o, "type", false) {
+            let images = match c.string("", o, "type", false) {
                 None => false,
                 Some("image") => true,
                 Some(_) => {
@@ -257,11 +270,11 @@ impl WsSession {
                     false
                 }
             };
-            let limit = c.integer("", &o, "limit", 1);
+            let limit = c.integer("", o, "limit", 1);
             if limit.is_some_and(|n| n > IMAGE_PAGE) {
                 c.error("/limit", &format!("must be <= {IMAGE_PAGE}"));
             }
-            let cursor = c.string("", &o, "cursor", false).map(str::to_owned);
+            let cursor = c.string("", o, "cursor", false).map(str::to_owned);
             if cursor
                 .as_ref()
                 .is_some_and(|s| s.is_empty() || s.len() > 256)
@@ -282,7 +295,7 @@ impl WsSession {
                 ));
             }
             let page = usize::try_from(limit.unwrap_or(IMAGE_PAGE)).unwrap_or(4);
-            Ok((s, images.then_some((page, cursor))))
+            Ok((q.scope, images.then_some((page, cursor))))
         });
         let (scope, images) = match parsed {
             Ok(p) => p,
@@ -306,11 +319,10 @@ impl WsSession {
 
     /// `artifacts.get {artifactId, sessionKey|runId|taskId, …}` → `{artifact}`.
     fn artifacts_get(&mut self, call: Call, ctx: &mut Context<Self>) {
-        let (scope, o) = match parse("artifacts.get", &call, &["artifactId"]) {
-            Ok(p) => p,
+        let (scope, id) = match parse("artifacts.get", &call.params, &["artifactId"]) {
+            Ok(q) => (q.scope, q.artifact_id),
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
-        let id = wanted_id(&o);
         let find = self.registry.send(FindArtifacts(scope));
         self.reply_with(
             call.id,
@@ -325,23 +337,15 @@ impl WsSession {
     /// `artifacts.download {artifactId, sessionKey|runId|taskId, …, transport?}` →
     /// `{artifact, encoding: "base64", data}`.
     fn artifacts_download(&mut self, call: Call, ctx: &mut Context<Self>) {
-        const M: &str = "artifacts.download";
-        let parsed = parse(M, &call, &["artifactId", "transport"]).and_then(|(s, o)| {
-            match o.get("transport") {
-                None => Ok((s, o)),
-                Some(Value::String(t)) if t == "http" => Ok((s, o)),
-                Some(_) => {
-                    let mut c = Checker::new();
-                    c.error("/transport", "must be equal to constant");
-                    Err(fail(M, &c))
-                }
-            }
-        });
-        let (scope, o) = match parsed {
-            Ok(p) => p,
+        let parsed = parse(
+            "artifacts.download",
+            &call.params,
+            &["artifactId", "transport"],
+        );
+        let (scope, id) = match parsed {
+            Ok(q) => (q.scope, q.artifact_id),
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
-        let id = wanted_id(&o);
         let find = self.registry.send(FindArtifacts(scope));
         let state_dir = self.shared.config.state_dir.clone();
         self.reply_with(
@@ -360,12 +364,7 @@ impl WsSession {
                     .media
                     .bytes
                     .min(crate::media::MAX_MEDIA_BYTES as u64);
-                let reserved = Reserved::take(declared.max(1)).ok_or_else(|| {
-                    ErrorShape::unavailable(
-                        "too many artifact downloads at once; retry in a moment",
-                    )
-                    .retry_after(1000)
-                })?;
+                let reserved = Reserved::take(declared.max(1)).ok_or_else(busy)?;
                 let rel = artifact.media.path.clone();
                 let data = actix_web::rt::task::spawn_blocking(move || read_file(&state_dir, &rel))
                     .await
@@ -378,12 +377,7 @@ impl WsSession {
                 // What was read counts (the file may have grown since it was recorded).
                 let reserved = if data.len() as u64 > declared {
                     drop(reserved);
-                    Reserved::take(data.len() as u64).ok_or_else(|| {
-                        ErrorShape::unavailable(
-                            "too many artifact downloads at once; retry in a moment",
-                        )
-                        .retry_after(1000)
-                    })?
+                    Reserved::take(data.len() as u64).ok_or_else(busy)?
                 } else {
                     reserved
                 };
