@@ -590,26 +590,37 @@ fn complete_lines(f: &mut File, len: u64) -> io::Result<u64> {
 }
 
 /// What a verified archive holds.
-struct Verified {
-    root: String,
-    entries: u64,
-    manifest: Value,
+#[derive(Debug)]
+pub struct Verified {
+    /// The archive root (its one top directory).
+    pub root: String,
+    /// Entries read.
+    pub entries: u64,
+    /// `manifest.json`.
+    pub manifest: Value,
 }
 
 /// Reads the whole archive (gzip and tar checksums with it) and checks it as OpenClaw's
-/// `backup verify` does: exactly one root directory and one `<root>/manifest.json` of schema
-/// version 1; no absolute, `..` or hard-link entries, no link pointing outside the archive
-/// root; every asset's `archivePath` present.
+/// `backup verify` does ([`verify_tar`]).
 fn verify(archive: &Path) -> Result<Verified, String> {
     let file =
         File::open(archive).map_err(|e| format!("cannot read {}: {e}", archive.display()))?;
-    let bad = |what: String| {
+    verify_tar(flate2::read::GzDecoder::new(io::BufReader::new(file))).map_err(|what| {
         format!(
             "{} is not a valid backup archive: {what}",
             archive.display()
         )
-    };
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
+    })
+}
+
+/// Checks an archive's tar stream (read to its end): exactly one root directory and one
+/// `<root>/manifest.json` of schema version 1; no absolute, `..` or hard-link entries, no
+/// link pointing outside that the manifest does not report, no entry beneath a link; every
+/// asset's `archivePath` present. `Err` says what is wrong.
+pub fn verify_tar(stream: impl io::Read) -> Result<Verified, String> {
+    // Each refusal says what is wrong; `verify` names the archive.
+    let bad = |what: String| what;
+    let mut tar = tar::Archive::new(stream);
     let mut root: Option<String> = None;
     let mut manifest: Option<Value> = None;
     let mut paths = std::collections::HashSet::new();
