@@ -529,8 +529,8 @@ async function execFlow() {
 }
 
 // "artifacts": the main session holds an answer that carried a node's photo (UI_PNG_B64); the
-// fake model answers the page's own message with another photo. Both are shown as decoded
-// images under their answers (artifacts.list / artifacts.download).
+// fake model answers the page's own message (which attaches a picture) with another photo.
+// All are shown as decoded images under their messages (artifacts.list / .download).
 async function artifactsFlow() {
   const page = await signedIn("artifacts");
   const decoded = async (img, what) => {
@@ -556,11 +556,23 @@ async function artifactsFlow() {
   if (got.alt !== "camera.snap.png") throw new Error(`alt ${got.alt}`);
   await shot(page, "artifacts-01-history");
   step = "artifacts: a live answer shows its photo";
+  // The page's own message carries a picture too (the Attach button's file input).
+  await page.setInputFiles("#chat-file", { name: "mine.png", mimeType: "image/png", buffer: Buffer.from(env("UI_PNG_B64"), "base64") });
   await page.fill("#chat-input", "and the garden?");
   await page.click("#chat-send");
   const live = page.locator('#messages li.msg.assistant[data-state="final"]', { hasText: "The garden." }).locator("img.artifact-image");
   await decoded(live, "the live answer's photo");
   await shot(page, "artifacts-02-live");
+  step = "artifacts: after a reload, the user's picture is under the user's message";
+  await page.click("#load-history");
+  const mine = page.locator("#messages li.msg.user", { hasText: "and the garden?" }).locator("img.artifact-image");
+  const m = await decoded(mine, "the user's own picture");
+  if (m.alt !== "mine.png") throw new Error(`alt ${m.alt}`);
+  await decoded(page.locator("#messages li.msg.assistant", { hasText: "The garden." }).locator("img.artifact-image"), "the second answer's photo after the reload");
+  if (await page.locator("#messages li.msg.user", { hasText: "show me the door" }).locator("img").count() !== 0) {
+    throw new Error("a message that carried nothing shows a picture");
+  }
+  await shot(page, "artifacts-03-reloaded");
   noAlerts();
 }
 

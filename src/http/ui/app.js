@@ -441,28 +441,42 @@
     }
     return box;
   }
-  // Lists the artifacts `query` names and shows them under each answer of their run: `li`
-  // (a live answer) or, for a history load, every answer element of the run.
+  // Shows `items` (artifacts) under the message element `target`, replacing what was there.
+  function attachTo(target, items) {
+    if (!target || !items.length) return;
+    const box = el("div", { class: "attachments" }, ...items.map(artifactView));
+    const old = target.querySelector(".attachments");
+    if (old) old.replaceWith(box); else target.append(box);
+    target.hidden = false;
+  }
+  // A live answer `li`: the artifacts its run's answer carried.
   async function showArtifacts(li, query) {
     let list;
     try { list = (await rpc("artifacts.list", query)).artifacts || []; } catch { return; } // the labels stay
-    const byRun = new Map();
-    for (const a of list) {
+    attachTo(li, list.filter((a) => a.runId === query.runId));
+  }
+  // A loaded history: each run's artifacts under its last message of the same side (what
+  // the user sent under the user's message, what answers carried under the answer).
+  async function showHistoryArtifacts(sessionKey) {
+    let all, answers;
+    try {
+      [all, answers] = await Promise.all([
+        rpc("artifacts.list", { sessionKey }),
+        rpc("artifacts.list", { sessionKey, messageRole: "assistant" }),
+      ]);
+    } catch { return; }
+    const fromAnswers = new Set((answers.artifacts || []).map((a) => a.id));
+    const groups = new Map(); // "role\0run" -> artifacts
+    for (const a of all.artifacts || []) {
       if (!a.runId) continue;
-      if (!byRun.has(a.runId)) byRun.set(a.runId, []);
-      byRun.get(a.runId).push(a);
+      const k = `${fromAnswers.has(a.id) ? "assistant" : "user"}\0${a.runId}`;
+      if (!groups.has(k)) groups.set(k, []);
+      groups.get(k).push(a);
     }
-    const targets = li ? [[li, byRun.get(query.runId) || []]]
-      : [...byRun].map(([run, items]) => {
-        const answers = document.querySelectorAll(`#messages li.msg.assistant[data-run-id="${CSS.escape(run)}"]`);
-        return [answers[answers.length - 1], items];
-      });
-    for (const [target, items] of targets) {
-      if (!target || !items.length) continue;
-      const box = el("div", { class: "attachments" }, ...items.map(artifactView));
-      const old = target.querySelector(".attachments");
-      if (old) old.replaceWith(box); else target.append(box);
-      target.hidden = false;
+    for (const [k, items] of groups) {
+      const [role, run] = k.split("\0");
+      const els = document.querySelectorAll(`#messages li.msg.${role}[data-run-id="${CSS.escape(run)}"]`);
+      attachTo(els[els.length - 1], items);
     }
   }
 
@@ -534,14 +548,13 @@
       for (const m of h.messages || []) {
         const role = m.role === "user" ? "user" : "assistant";
         const t = textOf(m.content);
-        if (!t && role === "user") continue;
         const li = addMessage(role, t);
         if (typeof m.runId === "string") li.dataset.runId = m.runId;
-        // An answer that is only files has no text: hidden until its files are shown.
+        // A message that is only files has no text: hidden until its files are shown.
         if (!t) li.hidden = true;
       }
       autoImages = 0;
-      if (h.messages && h.messages.length) showArtifacts(null, { sessionKey: h.sessionKey || shown, messageRole: "assistant" });
+      if (h.messages && h.messages.length) showHistoryArtifacts(h.sessionKey || shown);
     } catch (e) { banner(`Cannot load the history: ${e.message}`); }
   }
 
