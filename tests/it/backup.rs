@@ -403,3 +403,91 @@ fn hostile_archives_are_refused_and_never_extracted() {
     assert_eq!(v.code, Some(1), "{v}");
     assert!(v.stdout.contains("not a valid backup archive"), "{v}");
 }
+
+/// What `create` takes: the config and a workspace outside the state dir are their own
+/// assets (restored byte for byte at their paths under the payload); `--no-include-workspace`
+/// and `--only-config` narrow that; `--dry-run` writes nothing.
+#[test]
+fn the_config_and_workspaces_outside_the_state_dir_are_their_own_assets() {
+    let state = tempfile::tempdir().expect("state");
+    let elsewhere = tempfile::tempdir().expect("elsewhere");
+    let cfg = elsewhere.path().join("openclaw.json");
+    let ws = elsewhere.path().join("ws");
+    std::fs::create_dir_all(&ws).expect("ws");
+    std::fs::write(ws.join("SOUL.md"), "Be brief. 🦀\n").expect("soul");
+    std::fs::write(
+        &cfg,
+        json!({"agents": {"defaults": {"workspace": ws}}}).to_string(),
+    )
+    .expect("config");
+    std::fs::create_dir_all(state.path().join("agents/main/sessions")).expect("sessions");
+    let out = tempfile::tempdir().expect("out");
+    let run = |extra: &[&str]| {
+        let mut cmd = isolated_command(BIN, state.path());
+        cmd.env("OPENCLAW_CONFIG_PATH", &cfg)
+            .args(["backup", "create", "--json", "--output"])
+            .arg(out.path())
+            .args(extra);
+        let o = run_bounded(cmd, Duration::from_secs(60));
+        assert_eq!(o.code, Some(0), "{extra:?}: {o}");
+        o.json()
+    };
+    let kinds = |v: &Value| -> Vec<String> {
+        v["assets"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x["kind"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let dry = run(&["--dry-run"]);
+    assert_eq!(kinds(&dry), ["state", "config", "workspace"], "{dry}");
+    assert_eq!(
+        std::fs::read_dir(out.path()).expect("out").count(),
+        0,
+        "a dry run writes nothing"
+    );
+    let narrow = run(&["--dry-run", "--no-include-workspace"]);
+    assert_eq!(kinds(&narrow), ["state", "config"], "{narrow}");
+    assert!(
+        narrow["skipped"].as_array().is_some_and(|s| s
+            .iter()
+            .any(|s| s["reason"] == "excluded" && s["kind"] == "workspace")),
+        "{narrow}"
+    );
+    let only = run(&["--dry-run", "--only-config"]);
+    assert_eq!(kinds(&only), ["config"], "{only}");
+
+    let full = run(&["--verify"]);
+    assert_eq!(full["verified"], true, "{full}");
+    let archive = full["archivePath"].as_str().expect("archive").to_owned();
+    let target = out.path().join("restored");
+    let mut cmd = isolated_command(BIN, state.path());
+    cmd.env("OPENCLAW_CONFIG_PATH", &cfg)
+        .args(["backup", "restore", &archive, "--target"])
+        .arg(&target);
+    let r = run_bounded(cmd, Duration::from_secs(60));
+    assert_eq!(r.code, Some(0), "{r}");
+    let payload = |p: &Path| -> PathBuf {
+        let rel: PathBuf = p
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect();
+        target
+            .join(full["archiveRoot"].as_str().unwrap_or(""))
+            .join("payload/posix")
+            .join(rel)
+    };
+    assert_eq!(
+        std::fs::read(payload(&cfg)).expect("the config"),
+        std::fs::read(&cfg).expect("config")
+    );
+    assert_eq!(
+        std::fs::read_to_string(payload(&ws.join("SOUL.md"))).expect("the workspace file"),
+        "Be brief. 🦀\n"
+    );
+    assert!(payload(&state.path().join("agents/main/sessions")).is_dir());
+}
