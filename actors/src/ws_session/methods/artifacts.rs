@@ -301,18 +301,33 @@ impl WsSession {
             Ok(p) => p,
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
+        self.with_artifacts(call.id, scope, ctx, move |found| async move {
+            match images {
+                Some((limit, cursor)) => image_page(&found, limit, cursor.as_deref()),
+                None => Ok(json!({
+                    "artifacts": found.items.iter().map(|a| &a.summary).collect::<Vec<_>>()
+                })),
+            }
+        });
+    }
+
+    /// Finds `scope`'s artifacts (the registry reads the transcript), then answers call `id`
+    /// with what `then` makes of them.
+    fn with_artifacts<F, Fut, T>(
+        &mut self,
+        id: String,
+        scope: ArtifactScope,
+        ctx: &mut Context<Self>,
+        then: F,
+    ) where
+        F: FnOnce(Artifacts) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<T, ErrorShape>> + 'static,
+        T: serde::Serialize + 'static,
+    {
         let find = self.registry.send(FindArtifacts(scope));
         self.reply_with(
-            call.id,
-            async move {
-                let found = find.await.map_err(|_| gone())??;
-                match images {
-                    Some((limit, cursor)) => image_page(&found, limit, cursor.as_deref()),
-                    None => Ok(json!({
-                        "artifacts": found.items.iter().map(|a| &a.summary).collect::<Vec<_>>()
-                    })),
-                }
-            },
+            id,
+            async move { then(find.await.map_err(|_| gone())??).await },
             ctx,
         );
     }
@@ -323,15 +338,9 @@ impl WsSession {
             Ok(q) => (q.scope, q.artifact_id),
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
-        let find = self.registry.send(FindArtifacts(scope));
-        self.reply_with(
-            call.id,
-            async move {
-                let found = find.await.map_err(|_| gone())??;
-                Ok(json!({"artifact": pick(found, &id)?.summary}))
-            },
-            ctx,
-        );
+        self.with_artifacts(call.id, scope, ctx, move |found| async move {
+            Ok(json!({"artifact": pick(found, &id)?.summary}))
+        });
     }
 
     /// `artifacts.download {artifactId, sessionKey|runId|taskId, …, transport?}` →
@@ -346,52 +355,46 @@ impl WsSession {
             Ok(q) => (q.scope, q.artifact_id),
             Err(e) => return self.respond_err(&call.id, &e, ctx),
         };
-        let find = self.registry.send(FindArtifacts(scope));
         let state_dir = self.shared.config.state_dir.clone();
-        self.reply_with(
-            call.id,
-            async move {
-                let found = find.await.map_err(|_| gone())??;
-                let artifact = pick(found, &id)?;
-                let gone_file = || {
-                    artifact_error(
-                        "artifact_download_unsupported",
-                        "the gateway no longer keeps this file (old media is removed)",
-                        Some(("artifactId", &artifact.id)),
-                    )
-                };
-                let declared = artifact
-                    .media
-                    .bytes
-                    .min(crate::media::MAX_MEDIA_BYTES as u64);
-                let reserved = Reserved::take(declared.max(1)).ok_or_else(busy)?;
-                let rel = artifact.media.path.clone();
-                let data = actix_web::rt::task::spawn_blocking(move || read_file(&state_dir, &rel))
-                    .await
-                    .map_err(|_| gone())?
-                    .map_err(|e| {
-                        log::warn!("artifact {} not readable: {e}", artifact.media.path);
-                        ErrorShape::unavailable("cannot read the artifact's file")
-                    })?
-                    .ok_or_else(gone_file)?;
-                // What was read counts (the file may have grown since it was recorded).
-                let reserved = if data.len() as u64 > declared {
-                    drop(reserved);
-                    Reserved::take(data.len() as u64).ok_or_else(busy)?
-                } else {
-                    reserved
-                };
-                let mut summary = artifact.summary;
-                summary["sizeBytes"] = json!(data.len());
-                let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
-                drop(data);
-                Ok(Downloaded {
-                    answer: json!({"artifact": summary, "encoding": "base64", "data": encoded}),
-                    _reserved: reserved,
-                })
-            },
-            ctx,
-        );
+        self.with_artifacts(call.id, scope, ctx, move |found| async move {
+            let artifact = pick(found, &id)?;
+            let gone_file = || {
+                artifact_error(
+                    "artifact_download_unsupported",
+                    "the gateway no longer keeps this file (old media is removed)",
+                    Some(("artifactId", &artifact.id)),
+                )
+            };
+            let declared = artifact
+                .media
+                .bytes
+                .min(crate::media::MAX_MEDIA_BYTES as u64);
+            let reserved = Reserved::take(declared.max(1)).ok_or_else(busy)?;
+            let rel = artifact.media.path.clone();
+            let data = actix_web::rt::task::spawn_blocking(move || read_file(&state_dir, &rel))
+                .await
+                .map_err(|_| gone())?
+                .map_err(|e| {
+                    log::warn!("artifact {} not readable: {e}", artifact.media.path);
+                    ErrorShape::unavailable("cannot read the artifact's file")
+                })?
+                .ok_or_else(gone_file)?;
+            // What was read counts (the file may have grown since it was recorded).
+            let reserved = if data.len() as u64 > declared {
+                drop(reserved);
+                Reserved::take(data.len() as u64).ok_or_else(busy)?
+            } else {
+                reserved
+            };
+            let mut summary = artifact.summary;
+            summary["sizeBytes"] = json!(data.len());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+            drop(data);
+            Ok(Downloaded {
+                answer: json!({"artifact": summary, "encoding": "base64", "data": encoded}),
+                _reserved: reserved,
+            })
+        });
     }
 }
 
