@@ -94,10 +94,10 @@ pub async fn run(config_path: Option<PathBuf>, cmd: BackupCmd) -> Result<(), Fai
     };
     let result = match cmd.action {
         BackupAction::Create(a) => {
-            let plan = plan(config_path.as_deref(), &a).map_err(fail)?;
+            let plan = plan(config_path.as_deref(), &a).map_err(Failure::usage)?;
             tokio::task::spawn_blocking(move || create(plan, &a))
                 .await
-                .map_err(|e| fail(format!("the backup stopped: {e}")))?
+                .map_err(|e| Failure::usage(format!("the backup stopped: {e}")))?
         }
         BackupAction::Verify(a) => tokio::task::spawn_blocking(move || {
             verify(&a.archive).map(|v| {
@@ -106,7 +106,7 @@ pub async fn run(config_path: Option<PathBuf>, cmd: BackupCmd) -> Result<(), Fai
             })
         })
         .await
-        .map_err(|e| fail(format!("the verification stopped: {e}")))?,
+        .map_err(|e| Failure::usage(format!("the verification stopped: {e}")))?,
         BackupAction::Restore(a) => {
             let state_dir = config::load(
                 config_path.as_deref(),
@@ -117,7 +117,7 @@ pub async fn run(config_path: Option<PathBuf>, cmd: BackupCmd) -> Result<(), Fai
             .unwrap_or_else(|_| config::state_dir(&ProcessEnv));
             tokio::task::spawn_blocking(move || restore(&a.archive, &a.target, &state_dir))
                 .await
-                .map_err(|e| fail(format!("the restore stopped: {e}")))?
+                .map_err(|e| Failure::usage(format!("the restore stopped: {e}")))?
         }
     };
     match result {
@@ -134,14 +134,6 @@ pub async fn run(config_path: Option<PathBuf>, cmd: BackupCmd) -> Result<(), Fai
             json: json.then(|| json!({"ok": false, "error": message})),
             message,
         }),
-    }
-}
-
-fn fail(message: impl Into<String>) -> Failure {
-    Failure {
-        code: 1,
-        message: message.into(),
-        json: None,
     }
 }
 
@@ -195,26 +187,14 @@ struct Plan {
     created_at: String,
 }
 
+/// `p` made absolute (against the current directory) and lexically normalized: the
+/// archive names sources by it.
 fn absolute(p: &Path) -> PathBuf {
-    let p = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
+    let p = match std::env::current_dir() {
+        Ok(d) if !p.is_absolute() => d.join(p),
+        _ => p.to_path_buf(),
     };
-    // Lexically normalized (`.` and `..` resolved): the archive names sources by it.
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
+    openclaw_actors::workspace::confined::lexical(&p)
 }
 
 fn plan(config_path: Option<&Path>, a: &CreateArgs) -> Result<Plan, String> {
@@ -618,58 +598,56 @@ fn verify(archive: &Path) -> Result<Verified, String> {
 /// link pointing outside that the manifest does not report, no entry beneath a link; every
 /// asset's `archivePath` present. `Err` says what is wrong.
 pub fn verify_tar(stream: impl io::Read) -> Result<Verified, String> {
-    // Each refusal says what is wrong; `verify` names the archive.
-    let bad = |what: String| what;
     let mut tar = tar::Archive::new(stream);
     let mut root: Option<String> = None;
     let mut manifest: Option<Value> = None;
     let mut paths = std::collections::HashSet::new();
     let mut entries = 0u64;
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for e in tar.entries().map_err(|e| bad(e.to_string()))? {
-        let mut e = e.map_err(|e| bad(e.to_string()))?;
+    for e in tar.entries().map_err(|e| e.to_string())? {
+        let mut e = e.map_err(|e| e.to_string())?;
         entries += 1;
-        let path = e.path().map_err(|e| bad(e.to_string()))?.into_owned();
+        let path = e.path().map_err(|e| e.to_string())?.into_owned();
         let parts: Vec<Component<'_>> = path.components().collect();
         if parts.iter().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(bad(format!("unsafe path {}", path.display())));
+            return Err(format!("unsafe path {}", path.display()));
         }
         let first = parts
             .first()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .ok_or_else(|| bad("an empty path".into()))?;
+            .ok_or_else(|| "an empty path".to_owned())?;
         match &root {
             None => root = Some(first.clone()),
             Some(r) if *r != first => {
-                return Err(bad(format!("a second root {first} beside {r}")));
+                return Err(format!("a second root {first} beside {r}"));
             }
             Some(_) => {}
         }
         let kind = e.header().entry_type();
         if kind.is_hard_link() {
-            return Err(bad(format!("a hard link {}", path.display())));
+            return Err(format!("a hard link {}", path.display()));
         }
         if kind.is_symlink() {
             let target = e
                 .link_name()
-                .map_err(|e| bad(e.to_string()))?
-                .ok_or_else(|| bad(format!("a link without target {}", path.display())))?;
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("a link without target {}", path.display()))?;
             links.push((path.clone(), target.into_owned()));
         }
         if parts.len() == 2 && parts[1].as_os_str() == "manifest.json" {
             if manifest.is_some() {
-                return Err(bad("two manifests".into()));
+                return Err("two manifests".to_owned());
             }
             let mut text = String::new();
             e.by_ref()
                 .take(16 * 1024 * 1024)
                 .read_to_string(&mut text)
-                .map_err(|e| bad(format!("manifest.json: {e}")))?;
+                .map_err(|e| format!("manifest.json: {e}"))?;
             manifest =
-                Some(serde_json::from_str(&text).map_err(|e| bad(format!("manifest.json: {e}")))?);
+                Some(serde_json::from_str(&text).map_err(|e| format!("manifest.json: {e}"))?);
         } else {
             // Read to the end: a corrupt payload fails the gzip check here.
-            io::copy(&mut e, &mut io::sink()).map_err(|e| bad(e.to_string()))?;
+            io::copy(&mut e, &mut io::sink()).map_err(|e| e.to_string())?;
         }
         let mut p = path.to_string_lossy().into_owned();
         while p.ends_with('/') {
@@ -677,21 +655,21 @@ pub fn verify_tar(stream: impl io::Read) -> Result<Verified, String> {
         }
         paths.insert(p);
     }
-    let root = root.ok_or_else(|| bad("it is empty".into()))?;
-    let manifest = manifest.ok_or_else(|| bad(format!("no {root}/manifest.json")))?;
+    let root = root.ok_or_else(|| "it is empty".to_owned())?;
+    let manifest = manifest.ok_or_else(|| format!("no {root}/manifest.json"))?;
     if manifest["schemaVersion"] != 1 {
-        return Err(bad(format!(
+        return Err(format!(
             "manifest schemaVersion {} (this CLI reads 1)",
             manifest["schemaVersion"]
-        )));
+        ));
     }
     if manifest["archiveRoot"].as_str() != Some(root.as_str()) {
-        return Err(bad("the manifest names another archive root".into()));
+        return Err("the manifest names another archive root".to_owned());
     }
     for a in manifest["assets"].as_array().into_iter().flatten() {
         let p = a["archivePath"].as_str().unwrap_or("");
         if !paths.contains(p.trim_end_matches('/')) {
-            return Err(bad(format!("the asset {p} is missing")));
+            return Err(format!("the asset {p} is missing"));
         }
     }
     // A link pointing outside must be one the manifest reports (the source had it), and
@@ -715,18 +693,18 @@ pub fn verify_tar(stream: impl io::Read) -> Result<Verified, String> {
             target.to_string_lossy().into_owned(),
         );
         if !link_stays_inside(path, target) && !reported.contains(&key) {
-            return Err(bad(format!(
+            return Err(format!(
                 "the link {} points outside the archive ({}) and the manifest does not report it",
                 path.display(),
                 target.display()
-            )));
+            ));
         }
     }
     for p in &paths {
         let mut at = Path::new(p).parent();
         while let Some(dir) = at {
             if link_paths.contains(&*dir.to_string_lossy()) {
-                return Err(bad(format!("{p} lies beneath a symbolic link")));
+                return Err(format!("{p} lies beneath a symbolic link"));
             }
             at = dir.parent();
         }

@@ -662,7 +662,7 @@ pub fn real_path_of(p: &Path) -> PathBuf {
 }
 
 /// `p` with `.` dropped and `..` applied lexically (never above `/`).
-fn lexical(p: &Path) -> PathBuf {
+pub fn lexical(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

@@ -449,11 +449,11 @@
     if (old) old.replaceWith(box); else target.append(box);
     target.hidden = false;
   }
-  // A live answer `li`: the artifacts its run's answer carried.
+  // A live answer `li`: what its run's answer carried (`query` names the run).
   async function showArtifacts(li, query) {
     let list;
     try { list = (await rpc("artifacts.list", query)).artifacts || []; } catch { return; } // the labels stay
-    attachTo(li, list.filter((a) => a.runId === query.runId));
+    attachTo(li, list);
   }
   // A loaded history: each run's artifacts under its last message of the same side (what
   // the user sent under the user's message, what answers carried under the answer).

@@ -58,21 +58,17 @@ const SCOPE_KEYS: [&str; 5] = ["sessionKey", "runId", "taskId", "agentId", "mess
 /// The scope of a call's params, checked as OpenClaw's schema does; one of `sessionKey`,
 /// `runId` and `taskId` is required.
 fn scope(o: &serde_json::Map<String, Value>, c: &mut Checker) -> ArtifactScope {
-    let mut text = |k: &str| c.string("", o, k, true).map(|s| s.trim().to_owned());
-    let s = ArtifactScope {
-        session_key: text("sessionKey"),
-        run_id: text("runId"),
-        task_id: text("taskId"),
-        agent_id: text("agentId"),
-        assistant_only: false,
-    };
     let role = c.string("", o, "messageRole", false);
     if role.is_some_and(|r| r != "assistant") {
         c.error("/messageRole", "must be equal to constant");
     }
+    let mut text = |k: &str| c.string("", o, k, true).map(|s| s.trim().to_owned());
     ArtifactScope {
+        session_key: text("sessionKey"),
+        run_id: text("runId"),
+        task_id: text("taskId"),
+        agent_id: text("agentId"),
         assistant_only: role == Some("assistant"),
-        ..s
     }
 }
 
