@@ -157,6 +157,7 @@ pub fn classify(path: &str) -> Class {
         || under("skills")
         || under("bindings")
         || under("session")
+        || under("proxy")
         || under("commands.ownerAllowFrom")
         || under("commands.restart")
     {
@@ -606,6 +607,7 @@ impl Watcher {
         let mut secrets = gateway::secrets_of(&self.current, self.generated.as_deref());
         secrets.extend(gateway::secrets_of(&new, self.generated.as_deref()));
         crate::logging::set_secrets(secrets);
+        crate::clients::proxy::install(prepared.egress.clone());
         if let Err(e) = crate::logging::configure(&prepared.logging) {
             log::error!("config reload: {e}");
         }

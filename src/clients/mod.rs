@@ -28,6 +28,7 @@ pub mod fallback;
 pub mod host_approvals;
 pub mod openai;
 pub mod openai_responses;
+pub mod proxy;
 pub(crate) mod retry;
 pub mod speech;
 pub mod sse;
@@ -158,10 +159,17 @@ pub type PeerCheck = Arc<dyn Fn(&str, std::net::SocketAddr) -> Result<(), String
 /// request's head and body separately; with Nagle on, the body waits for the peer's delayed
 /// ACK of the head (~40 ms per request on Linux). Optionally with its own resolver and a
 /// check of every connected peer (`web_fetch`'s SSRF guard).
+///
+/// Connections go where the gateway's egress says ([`proxy::route`]): direct, or through a
+/// proxy tunnel ([`proxy::tunnel`]); a connector made [`NoDelayConnector::via`] a proxy
+/// (one channel's own) sends everything through it. With a `check`, a proxied destination
+/// is resolved here and every address checked before the tunnel is asked for one of them.
 #[derive(Clone)]
 pub struct NoDelayConnector {
     inner: actix_tls::connect::ConnectorService,
+    resolver: actix_tls::connect::ResolverService,
     check: Option<PeerCheck>,
+    via: Option<Arc<proxy::ProxyUrl>>,
 }
 
 impl NoDelayConnector {
@@ -173,9 +181,17 @@ impl NoDelayConnector {
     /// With `resolver`, and `check` run on every connected peer.
     pub fn with(resolver: actix_tls::connect::Resolver, check: Option<PeerCheck>) -> Self {
         Self {
-            inner: actix_tls::connect::Connector::new(resolver).service(),
+            inner: actix_tls::connect::Connector::new(resolver.clone()).service(),
+            resolver: resolver.service(),
             check,
+            via: None,
         }
+    }
+
+    /// Every connection through `proxy` (loopback ones too).
+    pub fn via(mut self, proxy: Option<Arc<proxy::ProxyUrl>>) -> Self {
+        self.via = proxy;
+        self
     }
 }
 
@@ -211,6 +227,46 @@ impl actix_service::Service<actix_tls::connect::ConnectInfo<awc::http::Uri>> for
             .trim_end_matches('.')
             .to_ascii_lowercase();
         let check = self.check.clone();
+        let port = req.port();
+        let tls = matches!(req.request().scheme_str(), Some("https" | "wss"));
+        let route = match &self.via {
+            Some(p) => proxy::Route::Via(p.clone()),
+            None => proxy::route(&host, port, tls),
+        };
+        match route {
+            proxy::Route::Direct => {}
+            proxy::Route::Blocked(why) => {
+                return Box::pin(async move {
+                    Err(actix_tls::connect::ConnectError::Io(std::io::Error::other(
+                        why,
+                    )))
+                });
+            }
+            proxy::Route::Via(p) => {
+                let resolver = check.is_some().then(|| self.resolver.clone());
+                return Box::pin(async move {
+                    use actix_tls::connect::ConnectError;
+                    let target = match (resolver, check) {
+                        (Some(resolver), Some(check)) => {
+                            let ask = actix_tls::connect::ConnectInfo::new(req.request().clone());
+                            let resolved = resolver.call(ask).await?;
+                            let addrs: Vec<std::net::SocketAddr> = resolved.addrs().collect();
+                            for a in &addrs {
+                                check(&host, *a)
+                                    .map_err(|e| ConnectError::Io(std::io::Error::other(e)))?;
+                            }
+                            proxy::Target::Addrs(addrs)
+                        }
+                        _ => proxy::Target::Name(host, port),
+                    };
+                    let stream = proxy::tunnel(&p, target).await.map_err(ConnectError::Io)?;
+                    Ok(actix_tls::connect::Connection::new(
+                        req.request().clone(),
+                        stream,
+                    ))
+                });
+            }
+        }
         let fut = self.inner.call(req);
         Box::pin(async move {
             let conn = fut.await?;
@@ -228,9 +284,9 @@ impl actix_service::Service<actix_tls::connect::ConnectInfo<awc::http::Uri>> for
     }
 }
 
-fn build_client() -> awc::Client {
+fn build_client(via: Option<Arc<proxy::ProxyUrl>>) -> awc::Client {
     let mut connector = awc::Connector::new()
-        .connector(NoDelayConnector::new())
+        .connector(NoDelayConnector::new().via(via))
         .timeout(CONNECT_TIMEOUT);
     if let Some(cfg) = tls_config() {
         connector = connector.rustls_0_23(cfg);
@@ -248,20 +304,40 @@ fn build_client() -> awc::Client {
 /// when the thread's actix `System` changes, so pooled connections never outlive the
 /// runtime that opened them. Each request should set its own `timeout`.
 pub fn http_client() -> awc::Client {
+    http_client_via(None)
+}
+
+/// Most clients with their own proxy kept per thread (one per distinct channel proxy).
+const MAX_PROXY_CLIENTS: usize = 8;
+
+/// Like [`http_client`], but with every connection through `via` when set (one channel's
+/// own proxy, e.g. `channels.telegram.proxy`).
+pub fn http_client_via(via: Option<&Arc<proxy::ProxyUrl>>) -> awc::Client {
+    type Clients = Vec<((usize, u64), Option<Arc<proxy::ProxyUrl>>, awc::Client)>;
     thread_local! {
-        static CLIENT: RefCell<Option<(usize, awc::Client)>> = const { RefCell::new(None) };
+        static CLIENTS: RefCell<Clients> = const { RefCell::new(Vec::new()) };
     }
-    let system = actix_web::rt::System::try_current().map_or(usize::MAX, |s| s.id());
-    CLIENT.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        match &*slot {
-            Some((id, client)) if *id == system => client.clone(),
-            _ => {
-                let client = build_client();
-                *slot = Some((system, client.clone()));
-                client
+    // Clients of another actix `System`, or made under other egress settings, go with
+    // their pooled connections.
+    let key = (
+        actix_web::rt::System::try_current().map_or(usize::MAX, |s| s.id()),
+        proxy::generation(),
+    );
+    CLIENTS.with(|cell| {
+        let mut clients = cell.borrow_mut();
+        clients.retain(|(k, _, _)| *k == key);
+        if let Some((_, _, c)) = clients.iter().find(|(_, p, _)| p.as_ref() == via) {
+            return c.clone();
+        }
+        let client = build_client(via.cloned());
+        if clients.len() >= MAX_PROXY_CLIENTS {
+            // The oldest proxied one goes (the direct client stays first once made).
+            if let Some(i) = clients.iter().position(|(_, p, _)| p.is_some()) {
+                clients.remove(i);
             }
         }
+        clients.push((key, via.cloned(), client.clone()));
+        client
     })
 }
 

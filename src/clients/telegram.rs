@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{MAX_BODY, http_client, redact, truncate};
+use super::{MAX_BODY, redact, truncate};
 use crate::actors::channel::telegram::api::{
     SendMedia, SendMessage, TelegramApi, TgError, TgFile, TgUpdate, TgUser,
 };
@@ -39,6 +39,8 @@ const ALLOWED_UPDATES: [&str; 2] = ["message", "callback_query"];
 pub struct BotApi {
     api_root: String,
     token: String,
+    /// The bot's own proxy (`channels.telegram.proxy`), else the gateway's egress.
+    proxy: Option<std::sync::Arc<super::proxy::ProxyUrl>>,
 }
 
 impl std::fmt::Debug for BotApi {
@@ -46,6 +48,7 @@ impl std::fmt::Debug for BotApi {
         f.debug_struct("BotApi")
             .field("api_root", &self.api_root)
             .field("token", &"<redacted>")
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -77,7 +80,19 @@ impl BotApi {
         Self {
             api_root: api_root.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
+            proxy: None,
         }
+    }
+
+    /// Every request of this bot through `proxy` (none: the gateway's egress).
+    pub fn with_proxy(mut self, proxy: Option<std::sync::Arc<super::proxy::ProxyUrl>>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// This bot's HTTP client.
+    fn client(&self) -> awc::Client {
+        super::http_client_via(self.proxy.as_ref())
     }
 
     /// The API root (without trailing slash).
@@ -94,8 +109,9 @@ impl BotApi {
     ) -> LocalFut<Result<T, TgError>> {
         let url = format!("{}/bot{}/{method}", self.api_root, self.token);
         let token = self.token.clone();
+        let client = self.client();
         Box::pin(async move {
-            let result = call_raw(&url, body, timeout).await.and_then(|v| {
+            let result = call_raw(&client, &url, body, timeout).await.and_then(|v| {
                 serde_json::from_value::<T>(v)
                     .map_err(|e| TgError::Network(format!("unexpected {method} result: {e}")))
             });
@@ -109,18 +125,24 @@ impl BotApi {
 }
 
 /// One request; `Ok(result)` for `{ok:true,result}`.
-async fn call_raw(url: &str, body: Value, timeout: Duration) -> Result<Value, TgError> {
-    let resp = http_client()
-        .post(url)
-        .timeout(timeout)
-        .send_json(&body)
-        .await;
+async fn call_raw(
+    client: &awc::Client,
+    url: &str,
+    body: Value,
+    timeout: Duration,
+) -> Result<Value, TgError> {
+    let resp = client.post(url).timeout(timeout).send_json(&body).await;
     read_answer(resp, timeout).await
 }
 
 /// A `multipart/form-data` upload; `Ok(result)` for `{ok:true,result}`.
-async fn upload_raw(url: &str, form: Multipart, timeout: Duration) -> Result<Value, TgError> {
-    let resp = http_client()
+async fn upload_raw(
+    client: &awc::Client,
+    url: &str,
+    form: Multipart,
+    timeout: Duration,
+) -> Result<Value, TgError> {
+    let resp = client
         .post(url)
         .timeout(timeout)
         .content_type(form.content_type())
@@ -410,12 +432,15 @@ impl TelegramApi for BotApi {
         let url = format!("{}/bot{}/{method}", self.api_root, self.token);
         let token = self.token.clone();
         let form = send_media_form(&msg);
+        let client = self.client();
         Box::pin(async move {
-            let v = upload_raw(&url, form, UPLOAD_TIMEOUT).await.map_err(|e| {
-                let e = redact_error(e, &token);
-                log::debug!("telegram {method} failed: {e}");
-                e
-            })?;
+            let v = upload_raw(&client, &url, form, UPLOAD_TIMEOUT)
+                .await
+                .map_err(|e| {
+                    let e = redact_error(e, &token);
+                    log::debug!("telegram {method} failed: {e}");
+                    e
+                })?;
             v.get("message_id")
                 .and_then(Value::as_i64)
                 .ok_or_else(|| TgError::Network(format!("{method} result has no message_id")))
@@ -433,6 +458,7 @@ impl TelegramApi for BotApi {
     ) -> LocalFut<Result<Vec<u8>, TgError>> {
         let url = format!("{}/file/bot{}/{file_path}", self.api_root, self.token);
         let token = self.token.clone();
+        let client = self.client();
         Box::pin(async move {
             // Telegram names the path; still, only a plain relative path is fetched.
             let plain = !file_path.is_empty()
@@ -450,7 +476,7 @@ impl TelegramApi for BotApi {
                 });
             }
             let res = async {
-                let mut resp = http_client()
+                let mut resp = client
                     .get(&url)
                     .timeout(UPLOAD_TIMEOUT)
                     .send()

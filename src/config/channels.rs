@@ -19,6 +19,10 @@ pub struct TelegramCfg {
     /// Bot API root (default `https://api.telegram.org`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_root: Option<String>,
+    /// The bot's own proxy (`http://`, `socks5://`, `socks5h://`, with credentials if
+    /// any): every Bot API request of the account goes through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
     /// `pairing` (default), `allowlist`, `open`, `disabled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dm_policy: Option<String>,
@@ -175,6 +179,7 @@ impl std::fmt::Debug for TelegramCfg {
             .field("enabled", &self.enabled)
             .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
             .field("api_root", &self.api_root)
+            .field("proxy", &self.proxy.as_ref().map(|_| "<set>"))
             .field("dm_policy", &self.dm_policy)
             .finish()
     }

@@ -347,10 +347,49 @@ pub struct Config {
     /// `session` (`session.maintenance`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<session::SessionCfg>,
+    /// `proxy`: the forward proxy the gateway's own requests go through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyCfg>,
     /// The variables of `<state>/.env` and the `env` block (below the process
     /// environment); read through [`Config::env_var`].
     #[serde(skip)]
     pub extra_env: std::sync::Arc<env::ExtraEnv>,
+}
+
+/// `proxy`: OpenClaw's managed network proxy (`docs/security/network-proxy.md`), through
+/// which the gateway's own HTTP requests go (model providers, Telegram, speech, web search
+/// and fetch); see [`crate::clients::proxy`]. `proxy.tls` (an `https://` proxy endpoint's
+/// CA) has nothing to act on here: such endpoints are refused.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyCfg {
+    /// `false` keeps `proxyUrl` without using it (default: on when a URL is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `http://[user:password@]host:port` (else `OPENCLAW_PROXY_URL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+    /// `gateway-only` (default: loopback direct), `proxy` or `block`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loopback_mode: Option<String>,
+}
+
+impl Config {
+    /// Where the gateway's egress goes: `proxy.*`, `OPENCLAW_PROXY_URL`, then the
+    /// standard proxy variables ([`crate::clients::proxy::Egress::resolve`]).
+    pub fn egress(
+        &self,
+        warnings: &mut Vec<String>,
+    ) -> Result<crate::clients::proxy::Egress, String> {
+        let p = self.proxy.clone().unwrap_or_default();
+        crate::clients::proxy::Egress::resolve(
+            p.enabled,
+            p.proxy_url.as_deref(),
+            p.loopback_mode.as_deref(),
+            &|k| self.env_var(k),
+            warnings,
+        )
+    }
 }
 
 /// `memory`: what of OpenClaw's memory settings applies here.

@@ -37,6 +37,19 @@ pub fn is_secret_key(key: &str) -> bool {
         || k == "proxy-authorization"
 }
 
+/// Whether `key: value` is a proxy URL with credentials (`proxy.proxyUrl`,
+/// `channels.telegram.proxy`: `http://user:password@host:port`), which is redacted whole.
+fn holds_proxy_credentials(key: &str, value: &Value) -> bool {
+    matches!(key, "proxyUrl" | "proxy")
+        && value.as_str().is_some_and(|u| {
+            u.split_once("://").is_some_and(|(_, rest)| {
+                rest.split(['/', '?', '#'])
+                    .next()
+                    .is_some_and(|a| a.contains('@'))
+            })
+        })
+}
+
 /// Replaces secret values in `v` by [`REDACTED`]; returns the values removed.
 pub fn redact_value(v: &mut Value) -> Vec<String> {
     let mut found = Vec::new();
@@ -47,7 +60,8 @@ pub fn redact_value(v: &mut Value) -> Vec<String> {
                     let reference = x
                         .as_str()
                         .is_some_and(|t| t == REDACTED || super::env::contains_reference(t));
-                    if is_secret_key(k) && !x.is_null() && !x.is_object() && !reference {
+                    let secret = is_secret_key(k) || holds_proxy_credentials(k, x);
+                    if secret && !x.is_null() && !x.is_object() && !reference {
                         if let Some(s) = x.as_str() {
                             found.push(s.to_owned());
                         } else {

@@ -143,6 +143,19 @@ pub(super) fn telegram_account(
     };
     let api_root =
         pick(&|c| c.api_root.clone()).unwrap_or_else(|| "https://api.telegram.org".into());
+    // The account's own proxy, else the one all accounts share; errors name where it is.
+    let proxy = match (&t.proxy, base.and_then(|b| b.proxy.as_ref())) {
+        (Some(own), _) => Some((format!("{prefix}.proxy"), own)),
+        (None, Some(shared)) => Some(("channels.telegram.proxy".to_owned(), shared)),
+        (None, None) => None,
+    }
+    .filter(|(_, url)| !url.trim().is_empty())
+    .map(|(key, url)| {
+        crate::clients::proxy::ProxyUrl::parse(url, true)
+            .map(std::sync::Arc::new)
+            .map_err(|e| StartError::config(format!("{key} {e}")))
+    })
+    .transpose()?;
     let native_of = |c: &crate::config::TelegramCfg, key: &str, skills: bool| {
         c.commands
             .as_ref()
@@ -311,7 +324,7 @@ pub(super) fn telegram_account(
     };
     Ok(Some((
         cfg,
-        crate::clients::telegram::BotApi::new(&api_root, &token),
+        crate::clients::telegram::BotApi::new(&api_root, &token).with_proxy(proxy),
     )))
 }
 

@@ -263,6 +263,8 @@ pub struct Prepared {
     pub web_fetch: openclaw_actors::web_fetch::WebFetchSettings,
     /// `tools.web.search` and its providers.
     pub web_search: openclaw_actors::web_search::WebSearchSettings,
+    /// Where the gateway's own requests go (`proxy.*`, the proxy variables).
+    pub egress: crate::clients::proxy::Egress,
     /// The agents and their bindings (`None`: the single agent `main`).
     pub agents: Option<std::sync::Arc<openclaw_actors::agents::Roster>>,
     /// Warnings about the configuration (printed at start).
@@ -431,6 +433,10 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .config
         .web_search_settings()
         .map_err(StartError::config)?;
+    let egress = loaded
+        .config
+        .egress(&mut warnings)
+        .map_err(StartError::config)?;
     let heartbeats = agents::heartbeats(&loaded.config, roster.as_ref(), &workspace)
         .map_err(StartError::config)?;
     let run_timeout = loaded
@@ -496,6 +502,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         exec,
         web_fetch,
         web_search,
+        egress,
         deps,
         channel_accounts,
         bots,
@@ -690,6 +697,25 @@ pub fn secrets_of(loaded: &Loaded, generated: Option<&str>) -> Vec<String> {
     for k in c.web_search_secrets() {
         add(&Some(k));
     }
+    // Proxy passwords (the gateway's and the Telegram bots' own).
+    let mut ignored = Vec::new();
+    for p in c.egress(&mut ignored).iter().flat_map(|e| e.passwords()) {
+        add(&Some(p));
+    }
+    let telegram = c.channels.telegram.as_ref();
+    let accounts = telegram
+        .and_then(|t| t.accounts.as_ref())
+        .into_iter()
+        .flat_map(|a| a.values());
+    for url in telegram
+        .into_iter()
+        .chain(accounts)
+        .filter_map(|t| t.proxy.as_ref())
+    {
+        if let Ok(p) = crate::clients::proxy::ProxyUrl::parse(url, true) {
+            add(&p.password().map(str::to_owned));
+        }
+    }
     for k in c.skills.iter().flat_map(|s| s.secrets()) {
         add(&Some(k));
     }
@@ -751,6 +777,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     }
     crate::logging::configure(&prepared.logging).map_err(StartError::config)?;
     crate::logging::set_secrets(secrets_of(&loaded, prepared.generated.as_deref()));
+    crate::clients::proxy::install(prepared.egress.clone());
 
     let state_lock = lock_state_dir(&loaded.state_dir)?;
 
@@ -976,6 +1003,10 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
                 .map(|l| format!("; web search: {l}"))
                 .unwrap_or_default()
         );
+        let egress = prepared.egress.describe();
+        if !egress.is_empty() {
+            let _ = writeln!(out, "{egress}");
+        }
         let _ = writeln!(out, "{workspace_line}");
         let _ = out.flush();
     }

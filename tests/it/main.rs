@@ -36,6 +36,7 @@ mod pairing;
 mod probes;
 mod profiles;
 mod progress_drafts;
+mod proxy;
 mod reload;
 mod remote;
 mod restart;

@@ -305,3 +305,58 @@ async fn web_fetch_can_be_turned_off_and_bad_settings_refuse_to_start() {
         out.stderr
     );
 }
+
+/// Through the managed proxy, a fetch's host is resolved and checked here and the tunnel is
+/// asked for the checked address (`CONNECT 127.0.0.1:PORT`, never the name), so the
+/// proxy's own DNS cannot take it elsewhere; what the policy refuses opens no tunnel.
+#[actix_web::test]
+async fn through_a_proxy_the_tunnel_goes_to_the_checked_address() {
+    use crate::support::proxy::{ProxyKind, TestProxy};
+    let site = Site::start();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let proxy = TestProxy::start(ProxyKind::Http, None);
+    let mut cfg: Value = serde_json::from_str(&web_config(
+        &tg,
+        &ai,
+        json!({"ssrfPolicy": {"allowedHostnames": ["localhost"]}}),
+    ))
+    .expect("config is JSON");
+    cfg["proxy"] = json!({"proxyUrl": proxy.url(None), "loopbackMode": "proxy"});
+    let _gw = start_gateway(&cfg.to_string());
+    let p = site.port;
+    let to_site = || {
+        proxy
+            .tunnels()
+            .into_iter()
+            .filter(|t| t.ends_with(&format!(":{p}")))
+            .collect::<Vec<_>>()
+    };
+
+    let res = fetch_once(
+        &tg,
+        &ai,
+        json!({"url": format!("http://localhost:{p}/page")}),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["title"], "Harbour news", "{res}");
+    assert_eq!(to_site(), vec![format!("127.0.0.1:{p}")]);
+
+    // Not exempt: refused before any tunnel.
+    let res = fetch_once(
+        &tg,
+        &ai,
+        json!({"url": format!("http://127.0.0.1:{p}/other")}),
+    )
+    .await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert!(
+        res["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("non-public address")),
+        "{res}"
+    );
+    assert_eq!(to_site().len(), 1);
+    assert_eq!(site.paths(), vec!["/page".to_owned()]);
+}

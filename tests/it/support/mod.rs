@@ -12,6 +12,7 @@ pub mod disk;
 pub mod fake_node;
 pub mod fake_openai;
 pub mod fake_telegram;
+pub mod proxy;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
