@@ -922,4 +922,79 @@ mod tests {
         assert_eq!(none.route("a.example", 443, true), Route::Direct);
         assert_eq!(none.describe(), "");
     }
+
+    /// A one-shot proxy on loopback that reads the client's first bytes and answers
+    /// `answer` (then closes); returns its URL.
+    async fn misbehaving(answer: &'static [u8], scheme: &str) -> ProxyUrl {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        actix_web::rt::spawn(async move {
+            if let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(answer).await;
+            }
+        });
+        ProxyUrl::parse(&format!("{scheme}://u:pw-secret@{addr}"), true).expect("url")
+    }
+
+    #[actix_web::test]
+    async fn misbehaving_proxies_give_clear_errors_without_the_password() {
+        let long: &'static [u8] = Box::leak(
+            [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &[b'a'; 20_000]]
+                .concat()
+                .into_boxed_slice(),
+        );
+        for (answer, scheme, want) in [
+            (
+                b"".as_slice(),
+                "http",
+                "closed the connection before answering",
+            ),
+            (
+                b"SSH-2.0-OpenSSH\r\n\r\n",
+                "http",
+                "did not answer CONNECT as an HTTP proxy",
+            ),
+            (
+                b"HTTP/1.1 403 Forbidden\r\n\r\n",
+                "http",
+                "refused CONNECT example.test:443: HTTP/1.1 403 Forbidden",
+            ),
+            (
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n",
+                "http",
+                "wants credentials",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\n\r\nearly bytes",
+                "http",
+                "sent data after its CONNECT answer",
+            ),
+            (long, "http", "answer head longer than"),
+            (b"\x04\x00", "socks5h", "does not speak SOCKS5"),
+            (b"\x05\xff", "socks5h", "accepts none of the offered"),
+        ] {
+            let p = misbehaving(answer, scheme).await;
+            let e = tunnel(&p, Target::Name("example.test".into(), 443))
+                .await
+                .expect_err(want)
+                .to_string();
+            assert!(e.contains(want), "{want}: {e}");
+            assert!(!e.contains("pw-secret"), "{e}");
+            assert!(e.contains("<redacted>@127.0.0.1:"), "{e}");
+        }
+        // Nothing listening.
+        let closed = ProxyUrl::parse("http://127.0.0.1:1", false).expect("url");
+        let e = tunnel(&closed, Target::Name("example.test".into(), 443))
+            .await
+            .expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("cannot reach proxy http://127.0.0.1:1"),
+            "{e}"
+        );
+    }
 }
