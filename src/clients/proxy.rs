@@ -282,13 +282,16 @@ pub enum Route {
     Blocked(String),
 }
 
-/// Whether `host` (lower case, no brackets) is a loopback destination.
+/// Whether `host` (lower case, no brackets) is a loopback destination: `localhost`, a
+/// loopback address, or the unspecified one (`0.0.0.0`, `::`), which reaches this host's
+/// listeners too.
 pub fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host.ends_with(".localhost")
-        || host
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| openclaw_actors::auth::canonical_ip(ip).is_loopback())
+        || host.parse::<IpAddr>().is_ok_and(|ip| {
+            let ip = openclaw_actors::auth::canonical_ip(ip);
+            ip.is_loopback() || ip.is_unspecified()
+        })
 }
 
 impl Egress {
@@ -829,6 +832,9 @@ mod tests {
         assert_eq!(e.route("127.0.0.1", 11434, false), Route::Direct);
         assert_eq!(e.route("localhost", 80, false), Route::Direct);
         assert_eq!(e.route("::1", 80, false), Route::Direct);
+        assert_eq!(e.route("::ffff:127.0.0.1", 80, false), Route::Direct);
+        assert_eq!(e.route("0.0.0.0", 80, false), Route::Direct);
+        assert_eq!(e.route("app.localhost", 80, false), Route::Direct);
         let through = Egress::resolve(None, Some("http://p:1"), Some("proxy"), &env(&[]), &mut w)
             .expect("valid");
         assert!(matches!(

@@ -1593,3 +1593,202 @@ async fn not_ready_after_progress_is_not_retried() {
     );
     assert_eq!(node.requests.borrow().len(), 1);
 }
+
+/// An iOS app in the background refuses a camera call (`NODE_BACKGROUND_UNAVAILABLE`): the
+/// operator's call is queued (`QUEUED_UNTIL_FOREGROUND`, one per idempotency key) and the
+/// app, back in the foreground, pulls and acks it. Work items (`node.pending.enqueue` /
+/// `drain`) queue one per type, highest priority first, with the baseline status request.
+/// Only the node itself pulls; removing its pairing drops what waited for it.
+#[actix_web::test]
+async fn an_ios_node_in_the_background_takes_queued_camera_calls_when_it_returns() {
+    use crate::support::fake_node::node_connect_params;
+    use std::rc::Rc;
+    let gw = TestGateway::with_token("T");
+    let key = random_key();
+    let mut params = node_connect_params(&["camera.snap", "echo.test"], json!({"token": "T"}));
+    params["client"]["platform"] = json!("iOS 18.2");
+    params["client"]["deviceFamily"] = json!("iPhone");
+    params["caps"] = json!(["camera"]);
+    let script: Script = Rc::new(|req: &Value| {
+        if req["command"] == "camera.snap" {
+            Action::Error {
+                code: "NODE_BACKGROUND_UNAVAILABLE".into(),
+                message: "the app is in the background".into(),
+            }
+        } else {
+            Action::Echo
+        }
+    });
+    let node = FakeNode::connect_with(gw.port, &key, params, script)
+        .await
+        .unwrap_or_else(|e| panic!("iOS node handshake: {e}"));
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", ALL_OPERATOR)).await;
+    approve_surface(&mut op, &node.node_id).await;
+
+    let invoke = |key: &str| {
+        json!({"nodeId": node.node_id, "command": "camera.snap",
+            "params": {"facing": "front"}, "idempotencyKey": key})
+    };
+    let first = op.request("node.invoke", invoke("snap-1")).await;
+    assert_eq!(first["ok"], false, "{first}");
+    let err = &first["error"];
+    assert_eq!(err["code"], "UNAVAILABLE", "{first}");
+    assert_eq!(err["retryable"], true, "{first}");
+    assert_eq!(err["details"]["code"], "QUEUED_UNTIL_FOREGROUND", "{first}");
+    assert_eq!(err["details"]["command"], "camera.snap", "{first}");
+    assert_eq!(
+        err["details"]["nodeError"]["code"],
+        "NODE_BACKGROUND_UNAVAILABLE"
+    );
+    assert_eq!(
+        err["details"]["wake"]["available"], false,
+        "no APNs relay here"
+    );
+    let a = err["details"]["queuedActionId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The same key: the same action.
+    let again = op.request("node.invoke", invoke("snap-1")).await;
+    assert_eq!(
+        again["error"]["details"]["queuedActionId"],
+        a.as_str(),
+        "{again}"
+    );
+    let second = op.request("node.invoke", invoke("snap-2")).await;
+    let b = second["error"]["details"]["queuedActionId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_ne!(a, b);
+    // A command the app runs in the background is answered as usual.
+    let echo = op
+        .request(
+            "node.invoke",
+            json!({"nodeId": node.node_id, "command": "echo.test", "params": {}, "idempotencyKey": "e1"}),
+        )
+        .await;
+    assert_eq!(echo["ok"], true, "{echo}");
+
+    // Back in the foreground: the app takes them, in order, and acks one.
+    let pulled = node.request("node.pending.pull", json!({})).await;
+    assert_eq!(pulled["ok"], true, "{pulled}");
+    let actions = pulled["payload"]["actions"]
+        .as_array()
+        .expect("actions")
+        .clone();
+    let ids: Vec<&str> = actions.iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(ids, [a.as_str(), b.as_str()], "{pulled}");
+    assert_eq!(actions[0]["command"], "camera.snap");
+    assert_eq!(actions[0]["paramsJSON"], r#"{"facing":"front"}"#);
+    assert!(actions[0]["enqueuedAtMs"].as_u64().is_some(), "{pulled}");
+    let ack = node
+        .request("node.pending.ack", json!({"ids": [a, a, " "]}))
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(ack["payload"]["ackedIds"], json!([a]), "{ack}");
+    assert_eq!(ack["payload"]["remainingCount"], 1, "{ack}");
+    let pulled = node.request("node.pending.pull", json!({})).await;
+    assert_eq!(
+        pulled["payload"]["actions"][0]["id"],
+        b.as_str(),
+        "{pulled}"
+    );
+    assert_eq!(
+        pulled["payload"]["actions"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // Work items: one per type, high first, then the baseline status request.
+    let enq = |kind: &str, priority: &str| json!({"nodeId": node.node_id, "type": kind, "priority": priority});
+    let q1 = op
+        .request("node.pending.enqueue", enq("status.request", "normal"))
+        .await;
+    assert_eq!(q1["ok"], true, "{q1}");
+    assert_eq!(q1["payload"]["wakeTriggered"], false, "{q1}");
+    let q2 = op
+        .request("node.pending.enqueue", enq("location.request", "high"))
+        .await;
+    let dup = op
+        .request("node.pending.enqueue", enq("location.request", "normal"))
+        .await;
+    assert_eq!(
+        dup["payload"]["queued"]["id"], q2["payload"]["queued"]["id"],
+        "{dup}"
+    );
+    let drained = node
+        .request("node.pending.drain", json!({"maxItems": 1}))
+        .await;
+    assert_eq!(drained["ok"], true, "{drained}");
+    assert_eq!(
+        drained["payload"]["items"][0]["type"], "location.request",
+        "{drained}"
+    );
+    assert_eq!(drained["payload"]["hasMore"], true, "{drained}");
+    let drained = node.request("node.pending.drain", json!({})).await;
+    let items = drained["payload"]["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    assert_eq!(items.len(), 1, "{drained}");
+    assert_eq!(items[0]["id"], q1["payload"]["queued"]["id"], "{drained}");
+    assert_eq!(drained["payload"]["hasMore"], false, "{drained}");
+    // Nothing queued: the baseline.
+    let drained = node.request("node.pending.drain", json!({})).await;
+    assert_eq!(
+        drained["payload"]["items"][0]["id"], "baseline-status",
+        "{drained}"
+    );
+
+    // Bad input: clear errors, nothing changes.
+    for (who_node, method, p) in [
+        (
+            false,
+            "node.pending.enqueue",
+            json!({"nodeId": node.node_id, "type": "reboot"}),
+        ),
+        (
+            false,
+            "node.pending.enqueue",
+            json!({"nodeId": node.node_id, "type": "status.request", "expiresInMs": 5}),
+        ),
+        (
+            false,
+            "node.pending.enqueue",
+            json!({"nodeId": node.node_id, "type": "status.request", "extra": 1}),
+        ),
+        (true, "node.pending.drain", json!({"maxItems": 11})),
+        (true, "node.pending.ack", json!({"ids": []})),
+        (true, "node.pending.ack", json!({"ids": "x"})),
+        (true, "node.pending.pull", json!({"x": 1})),
+    ] {
+        let res = if who_node {
+            node.request(method, p.clone()).await
+        } else {
+            op.request(method, p.clone()).await
+        };
+        assert_eq!(res["ok"], false, "{method} {p}: {res}");
+        assert_eq!(
+            res["error"]["code"], "INVALID_REQUEST",
+            "{method} {p}: {res}"
+        );
+    }
+    // Node-only methods are the node's; an unpaired node id has no queue.
+    let res = op.request("node.pending.pull", json!({})).await;
+    assert_eq!(res["ok"], false, "{res}");
+    let res = op
+        .request(
+            "node.pending.enqueue",
+            json!({"nodeId": "nobody", "type": "status.request"}),
+        )
+        .await;
+    assert_eq!(res["error"]["details"]["code"], "PAIRING_CHANGED", "{res}");
+
+    // Unpaired: what waited is dropped, and the node may no longer pull.
+    let removed = op
+        .request("node.pair.remove", json!({"nodeId": node.node_id}))
+        .await;
+    assert_eq!(removed["ok"], true, "{removed}");
+    let res = node.request("node.pending.pull", json!({})).await;
+    assert_eq!(res["error"]["details"]["code"], "PAIRING_CHANGED", "{res}");
+}

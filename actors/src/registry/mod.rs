@@ -47,6 +47,7 @@ pub mod maintenance;
 pub mod node_events;
 pub mod nodes;
 pub mod pairing_ops;
+pub mod pending_work;
 pub mod presence;
 pub mod previews;
 pub mod reload;
@@ -97,6 +98,8 @@ pub struct Registry {
     book_saves: u64,
     /// Connected nodes, when nodes were last seen, and outcomes kept across a reconnect.
     nodes: directory::NodeDirectory<nodes::NodeEntry>,
+    /// Foreground actions and work items waiting for nodes (`node.pending.*`).
+    pending_work: pending_work::PendingWork,
     /// The agent model (or the embedded command agent).
     model: std::rc::Rc<dyn crate::ports::ChatModel>,
     /// Voice transcription (`tools.media.audio`), when configured.
@@ -202,6 +205,7 @@ impl Registry {
             book,
             book_saves: 0,
             nodes: directory::NodeDirectory::default(),
+            pending_work: pending_work::PendingWork::default(),
             model,
             hearing: None,
             audio_in: crate::hearing::AudioIn::default(),

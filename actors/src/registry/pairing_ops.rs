@@ -461,8 +461,10 @@ impl Registry {
             }
             PairingOp::NodeRemove { node_id } => {
                 let removed = self.book.nodes.remove(&node_id).is_some();
-                // It follows no session any more (an approved node's privilege).
+                // It follows no session any more (an approved node's privilege), and what
+                // waited for it is dropped.
                 self.node_subs.forget(&node_id);
+                self.pending_work.forget(&node_id);
                 self.book
                     .pending_nodes
                     .retain(|_, p| p.node.node_id != node_id);

@@ -332,6 +332,117 @@ impl Params for NodeEventParams {
     }
 }
 
+/// Most ids one `node.pending.ack` takes (a node holds at most 64 actions).
+const MAX_ACK_IDS: usize = 256;
+
+/// `node.pending.ack {ids}`: at least one non-empty id; trimmed, without repeats.
+pub(super) fn pending_ack(params: &Value) -> Result<Vec<String>, ErrorShape> {
+    const M: &str = "node.pending.ack";
+    let obj = object(M, params)?;
+    let mut c = Checker::new();
+    c.required("", obj, "ids");
+    c.closed("", obj, &["ids"]);
+    let ids = c.string_array("", obj, "ids").unwrap_or_default();
+    if c.ok() && ids.is_empty() {
+        c.error("/ids", "must NOT have fewer than 1 items");
+    }
+    if ids.len() > MAX_ACK_IDS {
+        c.error(
+            "/ids",
+            &format!("must NOT have more than {MAX_ACK_IDS} items"),
+        );
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if id.is_empty() {
+            c.error(
+                &format!("/ids/{i}"),
+                "must NOT have fewer than 1 characters",
+            );
+        }
+    }
+    if !c.ok() {
+        return Err(fail(M, &c));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = id.trim().to_owned();
+        if !id.is_empty() && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// `node.pending.drain {maxItems?}` (1–10, default 4).
+pub(super) fn pending_drain(params: &Value) -> Result<usize, ErrorShape> {
+    const M: &str = "node.pending.drain";
+    if params.is_null() {
+        return Ok(crate::registry::pending_work::DRAIN_DEFAULT);
+    }
+    let obj = object(M, params)?;
+    let mut c = Checker::new();
+    c.closed("", obj, &["maxItems"]);
+    let max = c.integer("", obj, "maxItems", 1);
+    if max.is_some_and(|n| n > crate::registry::pending_work::DRAIN_MAX as u64) {
+        c.error("/maxItems", "must be <= 10");
+    }
+    if !c.ok() {
+        return Err(fail(M, &c));
+    }
+    Ok(max.map_or(crate::registry::pending_work::DRAIN_DEFAULT, |n| n as usize))
+}
+
+/// `node.pending.enqueue {nodeId, type, priority?, expiresInMs?, wake?}`.
+pub(super) fn pending_enqueue(
+    params: &Value,
+) -> Result<crate::registry::pending_work::EnqueueWork, ErrorShape> {
+    const M: &str = "node.pending.enqueue";
+    let obj = object(M, params)?;
+    let mut c = Checker::new();
+    c.required("", obj, "nodeId");
+    c.required("", obj, "type");
+    c.closed(
+        "",
+        obj,
+        &["nodeId", "type", "priority", "expiresInMs", "wake"],
+    );
+    let node_id = c
+        .string("", obj, "nodeId", true)
+        .map(|s| s.trim().to_owned());
+    let kind = match c.string("", obj, "type", true) {
+        Some(t @ ("status.request" | "location.request")) => Some(t.to_owned()),
+        Some(_) => {
+            c.error("/type", "must be equal to one of the allowed values");
+            None
+        }
+        None => None,
+    };
+    let priority = match c.string("", obj, "priority", false) {
+        None | Some("normal") => "normal",
+        Some("high") => "high",
+        Some(_) => {
+            c.error("/priority", "must be equal to one of the allowed values");
+            "normal"
+        }
+    };
+    let expires = c.integer("", obj, "expiresInMs", 1000);
+    if expires.is_some_and(|n| n > crate::registry::pending_work::WORK_TTL_MS) {
+        c.error("/expiresInMs", "must be <= 86400000");
+    }
+    let _ = c.boolean("", obj, "wake");
+    match (node_id, kind) {
+        (Some(node_id), Some(kind)) if c.ok() && !node_id.is_empty() => {
+            Ok(crate::registry::pending_work::EnqueueWork {
+                node_id,
+                kind,
+                priority,
+                expires_in_ms: expires,
+            })
+        }
+        _ => Err(fail(M, &c)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

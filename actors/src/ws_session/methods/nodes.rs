@@ -9,10 +9,14 @@ use serde_json::{Value, json};
 use super::node_params::{NodeEventParams, NodeIdParams};
 use super::{Call, Method, gone};
 use crate::node_session::{InvokeError, InvokeNode, InvokeResult};
+use crate::protocol::error::ErrorShape;
 use crate::protocol::scopes::{MethodAccess, PAIRING, READ, WRITE};
 use crate::registry::node_events::{NodeSubscribe, SubmitNodeRun};
 use crate::registry::nodes::{
     DescribeNode, InvokeNodeCommand, ListNodes, LookupNode, NodeHostStats, PairingOp,
+};
+use crate::registry::pending_work::{
+    AckPending, DrainWork, NodeCaller, PullPending, QueueForeground,
 };
 use crate::ws_session::{Phase, WsSession};
 
@@ -22,6 +26,32 @@ pub const MAX_HOST_STATS_BYTES: usize = 16 * 1024;
 
 /// Bound on an operator session's node-address cache.
 const NODE_CACHE_MAX: usize = 64;
+
+/// A call queued until the iOS app is in the foreground again.
+struct Queued {
+    node_id: String,
+    action: String,
+    command: String,
+    node_error: Value,
+}
+
+impl Queued {
+    /// OpenClaw's answer: `UNAVAILABLE`, retryable, `QUEUED_UNTIL_FOREGROUND`. This gateway
+    /// has no APNs relay, so no wake is sent.
+    fn to_shape(&self) -> ErrorShape {
+        let mut e = ErrorShape::unavailable("node command queued until iOS returns to foreground")
+            .with_details(json!({
+                "code": "QUEUED_UNTIL_FOREGROUND",
+                "queuedActionId": self.action,
+                "nodeId": self.node_id,
+                "command": self.command,
+                "wake": {"path": "none", "available": false, "throttled": false},
+                "nodeError": self.node_error,
+            }));
+        e.retryable = Some(true);
+        e
+    }
+}
 
 pub(super) const METHODS: &[Method] = &[
     Method {
@@ -102,9 +132,84 @@ pub(super) const METHODS: &[Method] = &[
         access: MethodAccess::Node,
         handler: WsSession::skills_bins,
     },
+    Method {
+        name: "node.pending.pull",
+        access: MethodAccess::Node,
+        handler: WsSession::node_pending_pull,
+    },
+    Method {
+        name: "node.pending.ack",
+        access: MethodAccess::Node,
+        handler: WsSession::node_pending_ack,
+    },
+    Method {
+        name: "node.pending.drain",
+        access: MethodAccess::Node,
+        handler: WsSession::node_pending_drain,
+    },
+    Method {
+        name: "node.pending.enqueue",
+        access: MethodAccess::Operator(WRITE),
+        handler: |s, call, ctx| match super::node_params::pending_enqueue(&call.params) {
+            Ok(msg) => s.reply_registry(call.id, msg, ctx),
+            Err(e) => s.respond_err(&call.id, &e, ctx),
+        },
+    },
 ];
 
 impl WsSession {
+    /// The calling node and its connection (`None`: not a node session).
+    fn node_caller(&self, call: &Call) -> Option<NodeCaller> {
+        Some(NodeCaller {
+            node_id: call.node_id.clone()?,
+            conn_id: self.conn_id.clone(),
+        })
+    }
+
+    /// `node.pending.pull` (the node's own foreground actions).
+    fn node_pending_pull(&mut self, call: Call, ctx: &mut Context<Self>) {
+        // No params (OpenClaw checks them against node.list's empty schema).
+        if !matches!(&call.params, Value::Null)
+            && call.params.as_object().is_none_or(|o| !o.is_empty())
+        {
+            let e = ErrorShape::invalid(
+                "invalid node.pending.pull params: must NOT have additional properties",
+            );
+            return self.respond_err(&call.id, &e, ctx);
+        }
+        let Some(caller) = self.node_caller(&call) else {
+            let e = ErrorShape::invalid("nodeId required");
+            return self.respond_err(&call.id, &e, ctx);
+        };
+        self.reply_registry(call.id, PullPending(caller), ctx);
+    }
+
+    /// `node.pending.ack {ids}`.
+    fn node_pending_ack(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let ids = match super::node_params::pending_ack(&call.params) {
+            Ok(ids) => ids,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let Some(caller) = self.node_caller(&call) else {
+            let e = ErrorShape::invalid("nodeId required");
+            return self.respond_err(&call.id, &e, ctx);
+        };
+        self.reply_registry(call.id, AckPending { caller, ids }, ctx);
+    }
+
+    /// `node.pending.drain {maxItems?}`.
+    fn node_pending_drain(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let max_items = match super::node_params::pending_drain(&call.params) {
+            Ok(n) => n,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let Some(caller) = self.node_caller(&call) else {
+            let e = ErrorShape::invalid("node.pending.drain requires a connected device identity");
+            return self.respond_err(&call.id, &e, ctx);
+        };
+        self.reply_registry(call.id, DrainWork { caller, max_items }, ctx);
+    }
+
     /// `node.list`.
     fn node_list(&mut self, call: Call, ctx: &mut Context<Self>) {
         let fut = self.registry.send(ListNodes);
@@ -146,11 +251,18 @@ impl WsSession {
             .cloned();
         let registry = self.registry.clone();
         let node_id = cmd.node_id.clone();
+        let node_id_for_queue = cmd.node_id.clone();
         let scopes = match cmd.origin {
             crate::registry::nodes::InvokeOrigin::Operator { scopes } => scopes,
             crate::registry::nodes::InvokeOrigin::AgentRun { .. } => Vec::new(),
         };
         let principal = self.invoke_principal();
+        // Kept for queueing the call should an iOS node refuse it in the background.
+        let queue_as = (
+            cmd.command.clone(),
+            cmd.params.as_ref().map(Value::to_string),
+            cmd.idempotency_key.clone(),
+        );
         let msg = InvokeNode {
             command: cmd.command,
             params: cmd.params,
@@ -165,7 +277,7 @@ impl WsSession {
                 Some(a) => a,
                 None => match registry.send(LookupNode { node_id }).await {
                     Ok(Some(a)) => a,
-                    _ => return (None, Err(InvokeError::NotConnected)),
+                    _ => return (None, Ok(Err(InvokeError::NotConnected))),
                 },
             };
             let out = addr
@@ -173,6 +285,35 @@ impl WsSession {
                 .await
                 .unwrap_or_else(|_| Err(InvokeError::disconnected()));
             crate::metrics::METRICS.node_invoke(out.is_ok(), started.elapsed());
+            // An iOS app in the background: the call waits for it to come back
+            // (`node.pending.pull`), and the caller is told so.
+            let out = match out {
+                Err(InvokeError::Node { code, message, raw }) => {
+                    let (command, params_json, idempotency_key) = queue_as;
+                    let queued = registry
+                        .send(QueueForeground {
+                            node_id: node_id_for_queue.clone(),
+                            command: command.clone(),
+                            params_json,
+                            idempotency_key,
+                            error: (code.clone(), message.clone()),
+                        })
+                        .await
+                        .ok()
+                        .flatten();
+                    match queued {
+                        Some(action) => Err(Queued {
+                            node_id: node_id_for_queue,
+                            action,
+                            command,
+                            node_error: raw
+                                .unwrap_or_else(|| json!({"code": code, "message": message})),
+                        }),
+                        None => Ok(Err(InvokeError::Node { code, message, raw })),
+                    }
+                }
+                other => Ok(other),
+            };
             (Some(addr), out)
         }
         .into_actor(self)
@@ -186,8 +327,9 @@ impl WsSession {
                 }
             }
             match out {
-                Ok(v) => act.respond_ok(&id, &v, ctx),
-                Err(e) => act.respond_err(&id, &e.to_shape(), ctx),
+                Ok(Ok(v)) => act.respond_ok(&id, &v, ctx),
+                Ok(Err(e)) => act.respond_err(&id, &e.to_shape(), ctx),
+                Err(q) => act.respond_err(&id, &q.to_shape(), ctx),
             }
         })
         .spawn(ctx);
