@@ -102,6 +102,7 @@ const TELEGRAM_HOT: &[&str] = &[
     "allowFrom",
     "groupPolicy",
     "groupAllowFrom",
+    "groups",
     "pollTimeoutSeconds",
     // Progress drafts: from the next report on.
     "streaming",

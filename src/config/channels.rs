@@ -35,6 +35,10 @@ pub struct TelegramCfg {
     /// Allowed groups / group senders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_allow_from: Option<Vec<Value>>,
+    /// The groups the bot answers in (`"<chatId>"` or `"*"`) and their settings; set, it
+    /// is the group allowlist (an account's map replaces the shared one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<std::collections::BTreeMap<String, TelegramGroupCfg>>,
     /// Webhook mode: public HTTPS URL Telegram posts to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
@@ -75,6 +79,46 @@ pub struct TelegramCfg {
     /// Extra bot accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accounts: Option<std::collections::BTreeMap<String, TelegramCfg>>,
+}
+
+/// `channels.telegram.groups.<chatId>` (or `"*"`): one group's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelegramGroupCfg {
+    /// `false`: the bot ignores the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Answer only messages that mention or reply to the bot (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_mention: Option<bool>,
+    /// Who may talk to the bot here: `open`, `allowlist`, `disabled` (default: the
+    /// account's `groupPolicy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_policy: Option<String>,
+    /// The senders `allowlist` admits here (default: `groupAllowFrom`, else `allowFrom`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_from: Option<Vec<Value>>,
+    /// Forum topics (`"<threadId>"` or `"*"`), each over the group's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topics: Option<std::collections::BTreeMap<String, TelegramTopicCfg>>,
+}
+
+/// `channels.telegram.groups.<chatId>.topics.<threadId>`: a topic's own settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelegramTopicCfg {
+    /// As the group's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// As the group's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_mention: Option<bool>,
+    /// As the group's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_policy: Option<String>,
+    /// As the group's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_from: Option<Vec<Value>>,
 }
 
 /// `channels.telegram.actions`: each on unless `false` (OpenClaw's gates).

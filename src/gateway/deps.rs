@@ -25,6 +25,116 @@ pub(super) fn id_list(values: Option<&Vec<serde_json::Value>>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A `groupPolicy` value (`key` names it in the error).
+fn group_policy_of(
+    key: &str,
+    v: &str,
+) -> Result<openclaw_actors::channel::telegram::GroupPolicy, StartError> {
+    use openclaw_actors::channel::telegram::GroupPolicy;
+    match v {
+        "allowlist" => Ok(GroupPolicy::Allowlist),
+        "open" => Ok(GroupPolicy::Open),
+        "disabled" => Ok(GroupPolicy::Disabled),
+        other => {
+            let shown: String = other.chars().take(32).collect();
+            Err(StartError::config(format!(
+                "{key} is {shown:?}. Fix: use \"allowlist\", \"open\" or \"disabled\""
+            )))
+        }
+    }
+}
+
+/// An `allowFrom` list of a group: numeric user ids (`telegram:` / `tg:` prefixes
+/// allowed) or `"*"`; anything else names the key.
+fn sender_list(
+    key: &str,
+    v: Option<&Vec<serde_json::Value>>,
+) -> Result<Option<Vec<String>>, StartError> {
+    let Some(list) = v else { return Ok(None) };
+    let ids = id_list(Some(list));
+    if ids.len() != list.len()
+        || ids.iter().any(|e| {
+            let e = e.trim();
+            let bare = e
+                .strip_prefix("telegram:")
+                .or_else(|| e.strip_prefix("tg:"))
+                .unwrap_or(e);
+            e != "*" && bare.parse::<i64>().is_err()
+        })
+    {
+        return Err(StartError::config(format!(
+            "{key} holds an entry that is not a numeric Telegram user id or \"*\". Fix: list user ids such as 123456789 (group chat ids go under channels.telegram.groups)"
+        )));
+    }
+    Ok(Some(ids))
+}
+
+/// `channels.telegram.groups` (or an account's), checked: keys are chat ids or `"*"`,
+/// topic keys thread ids or `"*"`.
+fn group_rules(
+    key: &str,
+    map: &std::collections::BTreeMap<String, crate::config::TelegramGroupCfg>,
+) -> Result<openclaw_actors::channel::telegram::groups::GroupRules, StartError> {
+    use openclaw_actors::channel::telegram::groups::{GroupRule, GroupRules};
+    let mut rules = GroupRules::default();
+    for (id, g) in map {
+        let here = format!("{key}.{id}");
+        let mut rule = GroupRule {
+            enabled: g.enabled,
+            require_mention: g.require_mention,
+            policy: g
+                .group_policy
+                .as_deref()
+                .map(|p| group_policy_of(&format!("{here}.groupPolicy"), p))
+                .transpose()?,
+            allow_from: sender_list(&format!("{here}.allowFrom"), g.allow_from.as_ref())?,
+            ..Default::default()
+        };
+        for (tid, t) in g.topics.iter().flatten() {
+            let there = format!("{here}.topics.{tid}");
+            let topic = GroupRule {
+                enabled: t.enabled,
+                require_mention: t.require_mention,
+                policy: t
+                    .group_policy
+                    .as_deref()
+                    .map(|p| group_policy_of(&format!("{there}.groupPolicy"), p))
+                    .transpose()?,
+                allow_from: sender_list(&format!("{there}.allowFrom"), t.allow_from.as_ref())?,
+                ..Default::default()
+            };
+            match tid.trim() {
+                "*" => rule.any_topic = Some(Box::new(topic)),
+                n => match n.parse::<i64>() {
+                    Ok(thread) if thread > 0 => {
+                        rule.topics.insert(thread, topic);
+                    }
+                    _ => {
+                        return Err(StartError::config(format!(
+                            "{there}: {tid:?} is not a forum topic id. Fix: use the topic's numeric message_thread_id, or \"*\" for every topic"
+                        )));
+                    }
+                },
+            }
+        }
+        match id.trim() {
+            "*" => rules.any = Some(rule),
+            n => match n.parse::<i64>() {
+                Ok(chat) if chat != 0 => {
+                    rules.by_chat.insert(chat, rule);
+                }
+                _ => {
+                    let shown: String = id.chars().take(32).collect();
+                    return Err(StartError::config(format!(
+                        "{key}: {shown:?} is not a group chat id. Fix: use the group's numeric chat id (e.g. \"-1001234567890\"; with \"*\" listed, /whoami in the group shows it), or \"*\" for every group"
+                    )));
+                }
+            },
+        }
+    }
+    Ok(rules)
+}
+
 /// A configured bot account and its API client.
 type TelegramAccount = (TelegramAccountConfig, BotAccess);
 
@@ -141,6 +251,12 @@ pub(super) fn telegram_account(
         }
         _ => None,
     };
+    // `groups`: the account's map replaces the shared one (`{}` keeps it out of it).
+    let group_map = match (&t.groups, base.and_then(|b| b.groups.as_ref())) {
+        (Some(own), _) => Some(group_rules(&format!("{prefix}.groups"), own)?),
+        (None, Some(shared)) => Some(group_rules("channels.telegram.groups", shared)?),
+        (None, None) => None,
+    };
     let api_root =
         pick(&|c| c.api_root.clone()).unwrap_or_else(|| "https://api.telegram.org".into());
     // The account's own proxy, else the one all accounts share; errors name where it is.
@@ -230,6 +346,7 @@ pub(super) fn telegram_account(
         emoji: emoji.to_owned(),
         groups,
         direct,
+        mentions_only: matches!(scope.map(str::trim), None | Some("group-mentions")),
     });
     let inbound_window = match messages {
         Some(m) => m
@@ -304,6 +421,7 @@ pub(super) fn telegram_account(
         allow_from,
         group_policy,
         group_allow_from,
+        groups: group_map,
         poll_timeout_s: t
             .poll_timeout_seconds
             .or_else(|| base.and_then(|b| b.poll_timeout_seconds))

@@ -2061,3 +2061,115 @@ async fn an_operator_stops_and_starts_the_telegram_account() {
     );
     assert_eq!(channel_status(&gw).await["running"], true);
 }
+
+/// `channels.telegram.groups` as OpenClaw has it: the map is the group allowlist (by chat
+/// id, or `"*"`), each group with its `requireMention`, `groupPolicy` and `allowFrom`
+/// (default `groupAllowFrom`, else `allowFrom`), forum topics over their group; a change
+/// applies hot. A message taken without a mention gets no 👀 under `group-mentions`.
+#[actix_web::test]
+async fn the_groups_map_decides_groups_senders_and_mentions() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let groups = json!({
+        "-8100": {"requireMention": false},
+        "-8200": {"groupPolicy": "open"},
+        "-8300": {"requireMention": false, "allowFrom": [8003],
+                  "topics": {"7": {"requireMention": true}, "*": {"enabled": false}}},
+    });
+    let telegram = |groups: &Value| {
+        json!({"dmPolicy": "allowlist", "allowFrom": [8001], "historyLimit": 0,
+               "groups": groups})
+    };
+    let gw = start_gateway(&config(&tg, Some(&ai), telegram(&groups)));
+    // Pushes a group message (in a topic, with a mention); its message id.
+    let group = |chat: i64, from: i64, thread: Option<i64>, text: &str, mention: bool| {
+        let mut m = tg.message(chat, from, text);
+        m.message_thread_id = thread;
+        if mention {
+            m.entities = Some(crate::support::fake_telegram::entities_for(text));
+        }
+        let id = m.message_id;
+        tg.push_message(m);
+        id
+    };
+
+    let plain_owner = group(-8100, 8001, None, "plain hello", false);
+    let plain_stranger = group(-8100, 8002, None, "plain from a stranger", false);
+    let open_plain = group(-8200, 8002, None, "plain in the open group", false);
+    let open_mention = group_mention(&tg, -8200, 8002, "@openclaw_test_bot hi there");
+    let unlisted = group_mention(&tg, -8400, 8001, "@openclaw_test_bot anyone?");
+    let topic_plain = group(-8300, 8003, Some(7), "plain in topic 7", false);
+    let topic_mention = group(-8300, 8003, Some(7), "@openclaw_test_bot in topic 7", true);
+    let other_topic = group(-8300, 8003, Some(9), "@openclaw_test_bot in topic 9", true);
+    let general = group(-8300, 8003, None, "plain in the general chat", false);
+    let wrong_sender = group(-8300, 8001, None, "the owner, not listed here", false);
+
+    for id in [plain_owner, open_mention, topic_mention, general] {
+        wait_reply(&tg, id, SLOW).await;
+    }
+    all_answered(&gw, &tg).await;
+    for id in [
+        plain_stranger,
+        open_plain,
+        unlisted,
+        topic_plain,
+        other_topic,
+        wrong_sender,
+    ] {
+        assert!(replies_to(&tg, id).is_empty(), "{id}: {:?}", tg.sent());
+    }
+    assert_eq!(tg.sent().len(), 4, "{:?}", tg.sent());
+    let texts: Vec<String> = ai.requests().iter().map(last_user_text).collect();
+    assert!(texts.contains(&"plain hello".to_owned()), "{texts:?}");
+    // 👀 only on the messages that addressed the bot (OpenClaw's group-mentions).
+    let reacted = || (tg.reactions().len() >= 2).then_some(());
+    poll_until(SLOW, "the reactions", reacted).await;
+    let mut on: Vec<i64> = tg.reactions().iter().map(|r| r.1).collect();
+    on.sort_unstable();
+    let mut want = vec![open_mention, topic_mention];
+    want.sort_unstable();
+    assert_eq!(on, want, "{:?}", tg.reactions());
+
+    // Hot: -8100 leaves the map; its messages are no longer answered.
+    let mut fewer = groups.clone();
+    fewer.as_object_mut().map(|g| g.remove("-8100"));
+    crate::support::replace_file(&gw.config_path(), &config(&tg, Some(&ai), telegram(&fewer)));
+    gw.wait_stderr_line(
+        &["config reloaded from", "channels.telegram.groups"],
+        Duration::from_secs(10),
+    );
+    let gone = group(-8100, 8001, None, "still there?", false);
+    let check = group_mention(&tg, -8200, 8002, "@openclaw_test_bot after the reload");
+    wait_reply(&tg, check, SLOW).await;
+    all_answered(&gw, &tg).await;
+    assert!(replies_to(&tg, gone).is_empty(), "{:?}", tg.sent());
+}
+
+#[test]
+fn a_groups_map_the_gateway_cannot_read_refuses_to_start() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    for (groups, want) in [
+        (
+            json!({"general": {}}),
+            "channels.telegram.groups: \"general\" is not a group chat id",
+        ),
+        (
+            json!({"-1": {"allowFrom": ["bob"]}}),
+            "channels.telegram.groups.-1.allowFrom holds an entry that is not a numeric Telegram user id",
+        ),
+        (
+            json!({"-1": {"groupPolicy": "friends"}}),
+            "channels.telegram.groups.-1.groupPolicy is \"friends\"",
+        ),
+        (
+            json!({"-1": {"topics": {"news": {}}}}),
+            "channels.telegram.groups.-1.topics.news: \"news\" is not a forum topic id",
+        ),
+    ] {
+        let home = CliHome::with_config(&config(&tg, None, json!({"groups": groups})));
+        let out = home.run(GW_ARGS, &[]);
+        assert_eq!(out.code, Some(78), "{want}: {out:?}");
+        assert!(out.stderr.contains(want), "{want}: {}", out.stderr);
+        assert!(out.stderr.contains("Fix:"), "{}", out.stderr);
+    }
+}

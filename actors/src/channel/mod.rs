@@ -532,6 +532,10 @@ pub struct InboundMessage {
     /// (`Name: text` lines, oldest first), for context; kept with the pending message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<String>,
+    /// A group message taken without mentioning or replying to the bot (its group has
+    /// `requireMention: false`; not kept).
+    #[serde(skip)]
+    pub unaddressed: bool,
     /// The files fetched for the agent before the message was handed over (not kept).
     #[serde(skip)]
     pub attached: Vec<crate::media::MediaRef>,

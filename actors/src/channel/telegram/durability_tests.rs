@@ -308,6 +308,7 @@ fn setup(
         allow_from: vec![USER.to_string()],
         group_policy: GroupPolicy::Disabled,
         group_allow_from: vec![],
+        groups: None,
         poll_timeout_s: 0,
         native_commands: true,
         native_skills: true,

@@ -279,6 +279,11 @@ impl TelegramChannel {
             let mut state = std::mem::take(&mut self.state);
             let decision = self.classify(&msg, &mut state);
             self.state = state;
+            // Taken without a mention (a group with `requireMention: false`).
+            let (decision, unaddressed) = match decision {
+                Decision::AcceptUnaddressed(text) => (Decision::Accept(text), true),
+                d => (d, false),
+            };
             match decision {
                 Decision::Observe(text) => {
                     let seen = self.inbound(u.update_id, &msg, text);
@@ -286,6 +291,7 @@ impl TelegramChannel {
                 }
                 Decision::Accept(text) => {
                     let mut inbound = self.inbound(u.update_id, &msg, text);
+                    inbound.unaddressed = unaddressed;
                     if inbound.chat_type != "private" {
                         inbound.history = self.history.take(&inbound);
                     }
@@ -295,10 +301,12 @@ impl TelegramChannel {
                     }
                 }
                 Decision::Reply(text) => replies.push((msg.chat.id, msg.message_thread_id, text)),
+                Decision::AcceptUnaddressed(_) => {}
                 Decision::Drop(why) => log::debug!(
-                    "telegram[{}]: dropped update {}: {why}",
+                    "telegram[{}]: dropped update {} (chat {}): {why}",
                     self.cfg.account_id,
-                    u.update_id
+                    u.update_id,
+                    msg.chat.id
                 ),
             }
         }
@@ -386,19 +394,46 @@ impl TelegramChannel {
         if msg.chat.kind != "group" && msg.chat.kind != "supergroup" {
             return Decision::Drop("unsupported chat type");
         }
-        match self.cfg.group_policy {
-            GroupPolicy::Disabled => return Decision::Drop("groups disabled"),
-            GroupPolicy::Allowlist => {
-                if !allowed(&self.cfg.group_allow_from, msg.chat.id)
-                    && !allowed(&self.cfg.group_allow_from, from.id)
-                {
-                    return Decision::Drop("group not allowed");
+        let Some(groups) = &self.cfg.groups else {
+            // No `groups` map: `groupPolicy` and `groupAllowFrom` (group or sender ids).
+            match self.cfg.group_policy {
+                GroupPolicy::Disabled => return Decision::Drop("groups disabled"),
+                GroupPolicy::Allowlist => {
+                    if !allowed(&self.cfg.group_allow_from, msg.chat.id)
+                        && !allowed(&self.cfg.group_allow_from, from.id)
+                    {
+                        return Decision::Drop("group not allowed");
+                    }
                 }
+                GroupPolicy::Open => {}
             }
-            GroupPolicy::Open => {}
+            return match self.addressed_to_me(msg, &text) {
+                Some(stripped) => Decision::Accept(stripped),
+                None => Decision::Observe(text),
+            };
+        };
+        let Some(rule) = groups.admission(
+            msg.chat.id,
+            msg.message_thread_id,
+            self.cfg.group_policy,
+            &self.cfg.group_allow_from,
+            &self.cfg.allow_from,
+        ) else {
+            return Decision::Drop("group not in channels.telegram.groups");
+        };
+        if !rule.enabled {
+            return Decision::Drop("group (or topic) disabled in channels.telegram.groups");
+        }
+        match rule.policy {
+            GroupPolicy::Disabled => return Decision::Drop("groups disabled"),
+            GroupPolicy::Allowlist if !allowed(&rule.allow_from, from.id) => {
+                return Decision::Drop("sender not allowed in this group");
+            }
+            GroupPolicy::Allowlist | GroupPolicy::Open => {}
         }
         match self.addressed_to_me(msg, &text) {
             Some(stripped) => Decision::Accept(stripped),
+            None if !rule.require_mention => Decision::AcceptUnaddressed(text),
             None => Decision::Observe(text),
         }
     }
@@ -469,6 +504,9 @@ impl TelegramChannel {
 
 pub(super) enum Decision {
     Accept(String),
+    /// A message of a group with `requireMention: false` that does not address the bot:
+    /// taken all the same.
+    AcceptUnaddressed(String),
     Reply(String),
     Drop(&'static str),
     /// A message of an allowed group that does not address the bot: remembered as the

@@ -54,6 +54,7 @@ pub mod api;
 mod durability_tests;
 mod durable;
 mod fetch;
+pub mod groups;
 mod history;
 mod intake;
 pub use intake::{MAX_DOWNLOAD_BYTES, inbound_media};
@@ -172,6 +173,9 @@ pub struct TelegramAccountConfig {
     pub group_policy: GroupPolicy,
     /// Allowed groups or group senders (numeric ids, or `*`).
     pub group_allow_from: Vec<String>,
+    /// `groups`: when set, the only groups answered in, each with its settings
+    /// ([`groups`]); unset, `groupPolicy` and `groupAllowFrom` alone decide.
+    pub groups: Option<groups::GroupRules>,
     /// Long-poll timeout in seconds.
     pub poll_timeout_s: u32,
     /// Webhook mode: public URL and secret (polling when `None`).
@@ -260,6 +264,9 @@ pub struct AckReaction {
     pub emoji: String,
     /// Group messages (they reach the agent only when they address the bot).
     pub groups: bool,
+    /// Only group messages that mention or reply to the bot (`group-mentions`; a group
+    /// with `requireMention: false` takes others too).
+    pub mentions_only: bool,
     /// Direct messages.
     pub direct: bool,
 }
@@ -977,6 +984,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.allow_from = new.allow_from;
         self.cfg.group_policy = new.group_policy;
         self.cfg.group_allow_from = new.group_allow_from;
+        self.cfg.groups = new.groups;
         self.cfg.poll_timeout_s = new.poll_timeout_s;
         self.cfg.typing = new.typing;
         // From the next report on; a draft on screen is still deleted with its answer.

@@ -143,7 +143,7 @@ impl TelegramChannel {
         let wanted = if m.chat_type == "private" {
             ack.direct
         } else {
-            ack.groups
+            ack.groups && !(ack.mentions_only && m.unaddressed)
         };
         if !wanted {
             return;

@@ -1,0 +1,158 @@
+//! `channels.telegram.groups` (OpenClaw's group allowlist and per-group settings,
+//! `docs/channels/telegram/access-control.md`): once the map is set, the bot answers only in
+//! the groups it lists (by chat id, or `"*"` for any), each with its own `requireMention`
+//! (default `true`), `groupPolicy` (default: the account's), `allowFrom` (the senders an
+//! `allowlist` admits; default `groupAllowFrom`, else `allowFrom`) and `enabled`; a forum
+//! topic's entry (`topics."<threadId>"`, else `topics."*"`) overrides its group's fields.
+
+use std::collections::HashMap;
+
+use super::GroupPolicy;
+
+/// One group's (or topic's) settings; `None`: inherited.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupRule {
+    /// `false`: ignored.
+    pub enabled: Option<bool>,
+    /// Only messages that mention or reply to the bot.
+    pub require_mention: Option<bool>,
+    /// Who may talk to the bot.
+    pub policy: Option<GroupPolicy>,
+    /// The senders `allowlist` admits (numeric ids, or `*`).
+    pub allow_from: Option<Vec<String>>,
+    /// Topic entries by thread id.
+    pub topics: HashMap<i64, GroupRule>,
+    /// The `"*"` topic entry.
+    pub any_topic: Option<Box<GroupRule>>,
+}
+
+impl GroupRule {
+    /// `self` with `over`'s set fields in their place.
+    fn under(&self, over: &GroupRule) -> GroupRule {
+        GroupRule {
+            enabled: over.enabled.or(self.enabled),
+            require_mention: over.require_mention.or(self.require_mention),
+            policy: over.policy.or(self.policy),
+            allow_from: over.allow_from.clone().or_else(|| self.allow_from.clone()),
+            topics: HashMap::new(),
+            any_topic: None,
+        }
+    }
+}
+
+/// The `groups` map.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupRules {
+    /// Entries by chat id.
+    pub by_chat: HashMap<i64, GroupRule>,
+    /// The `"*"` entry.
+    pub any: Option<GroupRule>,
+}
+
+/// What applies to one group message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    /// Whether the group (or topic) is on.
+    pub enabled: bool,
+    /// Only messages that address the bot start a turn.
+    pub require_mention: bool,
+    /// Who may talk.
+    pub policy: GroupPolicy,
+    /// Whom `allowlist` admits.
+    pub allow_from: Vec<String>,
+}
+
+impl GroupRules {
+    /// What applies in `chat` (topic `thread`), with the account's defaults; `None` when
+    /// the map does not list the group.
+    pub fn admission(
+        &self,
+        chat: i64,
+        thread: Option<i64>,
+        account_policy: GroupPolicy,
+        group_allow_from: &[String],
+        allow_from: &[String],
+    ) -> Option<Admission> {
+        let group = self.by_chat.get(&chat).or(self.any.as_ref())?;
+        let topic = thread.and_then(|t| group.topics.get(&t).or(group.any_topic.as_deref()));
+        let rule = match topic {
+            Some(t) => group.under(t),
+            None => group.clone(),
+        };
+        let senders = rule.allow_from.unwrap_or_else(|| {
+            if group_allow_from.is_empty() {
+                allow_from.to_vec()
+            } else {
+                group_allow_from.to_vec()
+            }
+        });
+        Some(Admission {
+            enabled: rule.enabled != Some(false),
+            require_mention: rule.require_mention != Some(false),
+            policy: rule.policy.unwrap_or(account_policy),
+            allow_from: senders,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_group_entry_then_its_topic_decide_with_the_account_defaults_below() {
+        let mut group = GroupRule {
+            require_mention: Some(false),
+            allow_from: Some(ids(&["7"])),
+            ..Default::default()
+        };
+        group.topics.insert(
+            42,
+            GroupRule {
+                require_mention: Some(true),
+                policy: Some(GroupPolicy::Open),
+                ..Default::default()
+            },
+        );
+        group.any_topic = Some(Box::new(GroupRule {
+            enabled: Some(false),
+            ..Default::default()
+        }));
+        let mut rules = GroupRules::default();
+        rules.by_chat.insert(-100, group);
+        let account = (GroupPolicy::Allowlist, ids(&["9"]), ids(&["1"]));
+        let at = |chat, thread| rules.admission(chat, thread, account.0, &account.1, &account.2);
+
+        let g = at(-100, None).expect("listed");
+        assert!(g.enabled && !g.require_mention);
+        assert_eq!(
+            (g.policy, g.allow_from),
+            (GroupPolicy::Allowlist, ids(&["7"]))
+        );
+        let t = at(-100, Some(42)).expect("listed");
+        assert!(t.enabled && t.require_mention);
+        assert_eq!((t.policy, t.allow_from), (GroupPolicy::Open, ids(&["7"])));
+        assert!(
+            !at(-100, Some(5)).expect("listed").enabled,
+            "topics.* is off"
+        );
+        assert_eq!(at(-200, None), None, "not listed, no \"*\"");
+
+        rules.any = Some(GroupRule::default());
+        let any = rules
+            .admission(-200, None, account.0, &account.1, &account.2)
+            .expect("\"*\"");
+        assert!(any.enabled && any.require_mention);
+        assert_eq!(any.allow_from, ids(&["9"]), "groupAllowFrom first");
+        let no_group_list = rules.admission(-200, None, GroupPolicy::Open, &[], &ids(&["1"]));
+        assert_eq!(
+            no_group_list.map(|a| a.allow_from),
+            Some(ids(&["1"])),
+            "then allowFrom"
+        );
+    }
+}
