@@ -229,6 +229,30 @@ impl std::fmt::Debug for TelegramCfg {
     }
 }
 
+impl MessagesCfg {
+    /// `groupChat.mentionPatterns` (none: empty); an error names the key and the fix.
+    pub fn mention_patterns(&self) -> Result<Vec<String>, String> {
+        let Some(v) = self
+            .group_chat
+            .as_ref()
+            .and_then(|g| g.get("mentionPatterns"))
+        else {
+            return Ok(Vec::new());
+        };
+        match v {
+            Value::Null => Ok(Vec::new()),
+            Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect()),
+            _ => Err(
+                "messages.groupChat.mentionPatterns is not a list of strings. Fix: e.g. [\"\\\\bclaw\\\\b\", \"hey bot\"]"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
 /// `messages`: what this gateway reads of OpenClaw's message settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -251,6 +251,15 @@ pub(super) fn telegram_account(
         }
         _ => None,
     };
+    // Mention patterns (their warnings are reported once, by `prepare`).
+    let mention_patterns = openclaw_actors::channel::telegram::groups::MentionPatterns::compile(
+        &messages
+            .map(crate::config::MessagesCfg::mention_patterns)
+            .transpose()
+            .map_err(StartError::config)?
+            .unwrap_or_default(),
+        &mut Vec::new(),
+    );
     // `groups`: the account's map replaces the shared one (`{}` keeps it out of it).
     let group_map = match (&t.groups, base.and_then(|b| b.groups.as_ref())) {
         (Some(own), _) => Some(group_rules(&format!("{prefix}.groups"), own)?),
@@ -422,6 +431,7 @@ pub(super) fn telegram_account(
         group_policy,
         group_allow_from,
         groups: group_map,
+        mention_patterns,
         poll_timeout_s: t
             .poll_timeout_seconds
             .or_else(|| base.and_then(|b| b.poll_timeout_seconds))

@@ -437,6 +437,13 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .config
         .egress(&mut warnings)
         .map_err(StartError::config)?;
+    if let Some(m) = &loaded.config.messages {
+        let patterns = m.mention_patterns().map_err(StartError::config)?;
+        openclaw_actors::channel::telegram::groups::MentionPatterns::compile(
+            &patterns,
+            &mut warnings,
+        );
+    }
     let heartbeats = agents::heartbeats(&loaded.config, roster.as_ref(), &workspace)
         .map_err(StartError::config)?;
     let run_timeout = loaded

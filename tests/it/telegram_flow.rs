@@ -2173,3 +2173,41 @@ fn a_groups_map_the_gateway_cannot_read_refuses_to_start() {
         assert!(out.stderr.contains("Fix:"), "{}", out.stderr);
     }
 }
+
+/// `messages.groupChat.mentionPatterns`: a group message matching one (case-insensitive)
+/// addresses the bot as an @mention would; a pattern this engine cannot use is skipped
+/// with a warning naming it, and the gateway runs.
+#[actix_web::test]
+async fn mention_patterns_address_the_bot_in_groups() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value = serde_json::from_str(&config(
+        &tg,
+        Some(&ai),
+        json!({"groupPolicy": "open", "historyLimit": 0}),
+    ))
+    .expect("config is JSON");
+    cfg["messages"]["groupChat"] = json!({"mentionPatterns": [r"\bclaw\b", "(?<=a)b"]});
+    let gw = start_gateway(&cfg.to_string());
+    let plain = |text: &str| {
+        let m = tg.message(-9100, 9101, text);
+        let id = m.message_id;
+        tg.push_message(m);
+        id
+    };
+    let named = plain("Hey CLAW, what's the tide?");
+    let not_a_word = plain("the cat clawed the sofa");
+    let after = plain("claw\u{200b} again");
+    wait_reply(&tg, named, SLOW).await;
+    wait_reply(&tg, after, SLOW).await;
+    all_answered(&gw, &tg).await;
+    assert!(replies_to(&tg, not_a_word).is_empty(), "{:?}", tg.sent());
+    let texts: Vec<String> = ai.requests().iter().map(last_user_text).collect();
+    assert_eq!(texts[0], "Hey CLAW, what's the tide?", "kept as written");
+    assert!(
+        gw.stderr()
+            .contains("messages.groupChat.mentionPatterns[1] is not a pattern openclaw-rs can use"),
+        "{}",
+        gw.stderr()
+    );
+}

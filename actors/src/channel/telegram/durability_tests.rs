@@ -309,6 +309,7 @@ fn setup(
         group_policy: GroupPolicy::Disabled,
         group_allow_from: vec![],
         groups: None,
+        mention_patterns: Default::default(),
         poll_timeout_s: 0,
         native_commands: true,
         native_skills: true,

@@ -95,12 +95,116 @@ impl GroupRules {
     }
 }
 
+/// Most mention patterns kept.
+pub const MAX_MENTION_PATTERNS: usize = 32;
+/// Longest mention pattern accepted (characters).
+pub const MAX_MENTION_PATTERN_CHARS: usize = 256;
+/// Compiled size bound of one pattern.
+const MENTION_REGEX_SIZE: usize = 256 * 1024;
+
+/// `messages.groupChat.mentionPatterns`: regular expressions (case-insensitive) a group
+/// message's text may match to count as addressing the bot, besides @mentions and
+/// replies (OpenClaw's "regex fallback triggers", e.g. `"\\bclaw\\b"`). Matching is
+/// linear in the text (the `regex` crate has no backtracking), so a stranger's message
+/// cannot make it slow.
+#[derive(Debug, Clone, Default)]
+pub struct MentionPatterns(Vec<regex::Regex>);
+
+impl MentionPatterns {
+    /// Compiles `patterns`; each one that cannot be used (empty, too long, not a pattern
+    /// this engine takes: look-around and back-references are not) is skipped with a
+    /// warning in `warnings`, as OpenClaw skips the ones it rejects.
+    pub fn compile(patterns: &[String], warnings: &mut Vec<String>) -> Self {
+        let mut out = Vec::new();
+        for (i, p) in patterns.iter().enumerate() {
+            if out.len() >= MAX_MENTION_PATTERNS {
+                warnings.push(format!(
+                    "messages.groupChat.mentionPatterns has more than {MAX_MENTION_PATTERNS} patterns; the rest are ignored"
+                ));
+                break;
+            }
+            let chars = p.chars().count();
+            if p.trim().is_empty() || chars > MAX_MENTION_PATTERN_CHARS {
+                warnings.push(format!(
+                    "messages.groupChat.mentionPatterns[{i}] is empty or longer than {MAX_MENTION_PATTERN_CHARS} characters; it is ignored"
+                ));
+                continue;
+            }
+            match regex::RegexBuilder::new(p)
+                .case_insensitive(true)
+                .size_limit(MENTION_REGEX_SIZE)
+                .build()
+            {
+                Ok(re) => out.push(re),
+                Err(e) => {
+                    let why = e.to_string();
+                    let why = why.lines().last().unwrap_or_default().trim().to_owned();
+                    warnings.push(format!(
+                        "messages.groupChat.mentionPatterns[{i}] is not a pattern openclaw-rs can use ({why}); it is ignored. Fix: write it without look-around or back-references, e.g. \"\\\\bclaw\\\\b\""
+                    ));
+                }
+            }
+        }
+        Self(out)
+    }
+
+    /// Whether `text` (zero-width and direction marks removed) matches one of them.
+    pub fn matches(&self, text: &str) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        let cleaned: String = text
+            .chars()
+            .filter(|c| {
+                !matches!(*c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}')
+            })
+            .collect();
+        self.0.iter().any(|re| re.is_match(&cleaned))
+    }
+
+    /// How many are in use.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ids(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn mention_patterns_match_case_insensitively_and_bad_ones_are_skipped() {
+        let mut w = Vec::new();
+        let p = MentionPatterns::compile(
+            &ids(&[r"\bclaw\b", "(?<=x)y", "", "клоу", &"a".repeat(300)]),
+            &mut w,
+        );
+        assert_eq!(p.len(), 2, "{w:?}");
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(
+            w[0].contains("mentionPatterns[1]") && w[0].contains("Fix:"),
+            "{w:?}"
+        );
+        assert!(p.matches("Hey CLAW, what's up?"));
+        assert!(p.matches("cl\u{200b}aw are you there"));
+        assert!(p.matches("Привет, КЛОУ"));
+        assert!(!p.matches("clawed"));
+        assert!(!MentionPatterns::default().matches("claw"));
+        // The classic catastrophic pattern and text: a backtracking engine would not
+        // finish; this one answers (no match) in linear time.
+        let hostile = "a".repeat(200_000) + "!";
+        let slow = MentionPatterns::compile(&ids(&["(a+)+$"]), &mut w);
+        assert!(!slow.matches(&hostile));
+        assert!(slow.matches("aaa"));
     }
 
     #[test]

@@ -498,7 +498,13 @@ impl TelegramChannel {
     /// In groups the bot answers only when mentioned or replied to. Returns the text with
     /// the mention removed.
     pub(super) fn addressed_to_me(&self, msg: &TgMessage, text: &str) -> Option<String> {
-        addressed_to(self.me.as_ref()?, msg, text)
+        addressed_to(self.me.as_ref()?, msg, text).or_else(|| {
+            // A configured mention pattern: the text stays as written.
+            self.cfg
+                .mention_patterns
+                .matches(text)
+                .then(|| text.to_owned())
+        })
     }
 }
 

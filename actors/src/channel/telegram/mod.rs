@@ -176,6 +176,9 @@ pub struct TelegramAccountConfig {
     /// `groups`: when set, the only groups answered in, each with its settings
     /// ([`groups`]); unset, `groupPolicy` and `groupAllowFrom` alone decide.
     pub groups: Option<groups::GroupRules>,
+    /// `messages.groupChat.mentionPatterns`: texts that address the bot in groups besides
+    /// @mentions and replies.
+    pub mention_patterns: groups::MentionPatterns,
     /// Long-poll timeout in seconds.
     pub poll_timeout_s: u32,
     /// Webhook mode: public URL and secret (polling when `None`).
@@ -985,6 +988,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.group_policy = new.group_policy;
         self.cfg.group_allow_from = new.group_allow_from;
         self.cfg.groups = new.groups;
+        self.cfg.mention_patterns = new.mention_patterns;
         self.cfg.poll_timeout_s = new.poll_timeout_s;
         self.cfg.typing = new.typing;
         // From the next report on; a draft on screen is still deleted with its answer.
