@@ -2080,7 +2080,12 @@ async fn the_groups_map_decides_groups_senders_and_mentions() {
         json!({"dmPolicy": "allowlist", "allowFrom": [8001], "historyLimit": 0,
                "groups": groups})
     };
-    let gw = start_gateway(&config(&tg, Some(&ai), telegram(&groups)));
+    // At info level, to see the line naming an unlisted group.
+    let gw = TestGateway::start(
+        GW_ARGS,
+        &[("RUST_LOG", "info")],
+        Some(&config(&tg, Some(&ai), telegram(&groups))),
+    );
     // Pushes a group message (in a topic, with a mention); its message id.
     let group = |chat: i64, from: i64, thread: Option<i64>, text: &str, mention: bool| {
         let mut m = tg.message(chat, from, text);
@@ -2098,6 +2103,7 @@ async fn the_groups_map_decides_groups_senders_and_mentions() {
     let open_plain = group(-8200, 8002, None, "plain in the open group", false);
     let open_mention = group_mention(&tg, -8200, 8002, "@openclaw_test_bot hi there");
     let unlisted = group_mention(&tg, -8400, 8001, "@openclaw_test_bot anyone?");
+    let unlisted_again = group_mention(&tg, -8400, 8001, "@openclaw_test_bot hello?");
     let topic_plain = group(-8300, 8003, Some(7), "plain in topic 7", false);
     let topic_mention = group(-8300, 8003, Some(7), "@openclaw_test_bot in topic 7", true);
     let other_topic = group(-8300, 8003, Some(9), "@openclaw_test_bot in topic 9", true);
@@ -2112,6 +2118,7 @@ async fn the_groups_map_decides_groups_senders_and_mentions() {
         plain_stranger,
         open_plain,
         unlisted,
+        unlisted_again,
         topic_plain,
         other_topic,
         wrong_sender,
@@ -2119,6 +2126,9 @@ async fn the_groups_map_decides_groups_senders_and_mentions() {
         assert!(replies_to(&tg, id).is_empty(), "{id}: {:?}", tg.sent());
     }
     assert_eq!(tg.sent().len(), 4, "{:?}", tg.sent());
+    // The unlisted group is named once, with what to add.
+    let named = "group -8400 is not in channels.telegram.groups, so the bot ignores it; add \"-8400\" there";
+    assert_eq!(gw.stderr().matches(named).count(), 1, "{}", gw.stderr());
     let texts: Vec<String> = ai.requests().iter().map(last_user_text).collect();
     assert!(texts.contains(&"plain hello".to_owned()), "{texts:?}");
     // 👀 only on the messages that addressed the bot (OpenClaw's group-mentions).

@@ -302,12 +302,23 @@ impl TelegramChannel {
                 }
                 Decision::Reply(text) => replies.push((msg.chat.id, msg.message_thread_id, text)),
                 Decision::AcceptUnaddressed(_) => {}
-                Decision::Drop(why) => log::debug!(
-                    "telegram[{}]: dropped update {} (chat {}): {why}",
-                    self.cfg.account_id,
-                    u.update_id,
-                    msg.chat.id
-                ),
+                Decision::Drop(why) => {
+                    log::debug!(
+                        "telegram[{}]: dropped update {} (chat {}): {why}",
+                        self.cfg.account_id,
+                        u.update_id,
+                        msg.chat.id
+                    );
+                    // Once per group: the id the owner needs to list it.
+                    if why == UNLISTED_GROUP && self.unlisted.note(msg.chat.id) {
+                        log::info!(
+                            "telegram[{}]: group {} is not in channels.telegram.groups, so the bot ignores it; add \"{}\" there (or \"*\") to answer in it",
+                            self.cfg.account_id,
+                            msg.chat.id,
+                            msg.chat.id
+                        );
+                    }
+                }
             }
         }
         Batch {
@@ -419,7 +430,7 @@ impl TelegramChannel {
             &self.cfg.group_allow_from,
             &self.cfg.allow_from,
         ) else {
-            return Decision::Drop("group not in channels.telegram.groups");
+            return Decision::Drop(UNLISTED_GROUP);
         };
         if !rule.enabled {
             return Decision::Drop("group (or topic) disabled in channels.telegram.groups");
@@ -505,6 +516,26 @@ impl TelegramChannel {
                 .matches(text)
                 .then(|| text.to_owned())
         })
+    }
+}
+
+/// Why a message of a group the `groups` map does not list is dropped.
+const UNLISTED_GROUP: &str = "group not in channels.telegram.groups";
+
+/// Groups already reported as unlisted (bounded: forgotten all at once when full).
+#[derive(Default)]
+pub(super) struct Unlisted(std::collections::HashSet<i64>);
+
+impl Unlisted {
+    /// Most groups remembered.
+    const MAX: usize = 256;
+
+    /// Whether `chat` is reported for the first time (and remembers it).
+    pub(super) fn note(&mut self, chat: i64) -> bool {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(chat)
     }
 }
 

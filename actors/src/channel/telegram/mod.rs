@@ -476,6 +476,8 @@ impl ChatOrder {
 pub struct TelegramChannel {
     /// Settings.
     cfg: TelegramAccountConfig,
+    /// Groups already logged as missing from `groups`.
+    unlisted: intake::Unlisted,
     /// Bot API client.
     api: Rc<dyn TelegramApi>,
     /// Where accepted messages go.
@@ -568,6 +570,7 @@ impl TelegramChannel {
         };
         Self {
             cfg,
+            unlisted: intake::Unlisted::default(),
             api,
             registry,
             approvals: None,
