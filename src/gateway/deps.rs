@@ -79,30 +79,39 @@ fn group_rules(
     let mut rules = GroupRules::default();
     for (id, g) in map {
         let here = format!("{key}.{id}");
-        let mut rule = GroupRule {
-            enabled: g.enabled,
-            require_mention: g.require_mention,
-            policy: g
-                .group_policy
-                .as_deref()
-                .map(|p| group_policy_of(&format!("{here}.groupPolicy"), p))
-                .transpose()?,
-            allow_from: sender_list(&format!("{here}.allowFrom"), g.allow_from.as_ref())?,
-            ..Default::default()
+        // A group's or a topic's own fields, checked (`at` names them in errors).
+        let rule_of = |at: &str,
+                       enabled: Option<bool>,
+                       require_mention: Option<bool>,
+                       policy: Option<&str>,
+                       allow_from: Option<&Vec<serde_json::Value>>|
+         -> Result<GroupRule, StartError> {
+            Ok(GroupRule {
+                enabled,
+                require_mention,
+                policy: policy
+                    .map(|p| group_policy_of(&format!("{at}.groupPolicy"), p))
+                    .transpose()?,
+                allow_from: sender_list(&format!("{at}.allowFrom"), allow_from)?,
+                ..Default::default()
+            })
         };
+        let mut rule = rule_of(
+            &here,
+            g.enabled,
+            g.require_mention,
+            g.group_policy.as_deref(),
+            g.allow_from.as_ref(),
+        )?;
         for (tid, t) in g.topics.iter().flatten() {
             let there = format!("{here}.topics.{tid}");
-            let topic = GroupRule {
-                enabled: t.enabled,
-                require_mention: t.require_mention,
-                policy: t
-                    .group_policy
-                    .as_deref()
-                    .map(|p| group_policy_of(&format!("{there}.groupPolicy"), p))
-                    .transpose()?,
-                allow_from: sender_list(&format!("{there}.allowFrom"), t.allow_from.as_ref())?,
-                ..Default::default()
-            };
+            let topic = rule_of(
+                &there,
+                t.enabled,
+                t.require_mention,
+                t.group_policy.as_deref(),
+                t.allow_from.as_ref(),
+            )?;
             match tid.trim() {
                 "*" => rule.any_topic = Some(Box::new(topic)),
                 n => match n.parse::<i64>() {
