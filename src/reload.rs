@@ -115,6 +115,8 @@ const TELEGRAM_HOT: &[&str] = &[
     "historyLimit",
     // Splitting: from the next answer on.
     "textChunkLimit",
+    // Link previews: from the next message on.
+    "linkPreview",
     // Message actions: from the next call on.
     "actions",
 ];

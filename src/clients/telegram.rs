@@ -392,6 +392,9 @@ pub fn send_message_body(msg: &SendMessage) -> Value {
     if msg.disable_notification {
         body["disable_notification"] = json!(true);
     }
+    if msg.disable_link_preview {
+        body["link_preview_options"] = json!({"is_disabled": true});
+    }
     body
 }
 
@@ -665,6 +668,7 @@ mod tests {
             message_thread_id: Some(3),
             reply_markup: None,
             disable_notification: false,
+            disable_link_preview: false,
         });
         assert_eq!(
             body,
@@ -679,10 +683,12 @@ mod tests {
             message_thread_id: None,
             reply_markup: None,
             disable_notification: true,
+            disable_link_preview: true,
         });
         assert_eq!(
             plain,
-            json!({"chat_id": 5, "text": "hi", "disable_notification": true})
+            json!({"chat_id": 5, "text": "hi", "disable_notification": true,
+                "link_preview_options": {"is_disabled": true}})
         );
     }
 

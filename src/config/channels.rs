@@ -64,6 +64,9 @@ pub struct TelegramCfg {
     /// Longest message sent, in UTF-16 code units (default 4000, at most 4096).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_chunk_limit: Option<Value>,
+    /// `false`: no link preview under the bot's messages (default on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_preview: Option<bool>,
     /// The ack reaction's emoji for this bot (`""`: none); else `messages.ackReaction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_reaction: Option<String>,

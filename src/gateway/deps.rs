@@ -441,6 +441,10 @@ pub(super) fn telegram_account(
         group_allow_from,
         groups: group_map,
         mention_patterns,
+        link_preview: t
+            .link_preview
+            .or_else(|| base.and_then(|b| b.link_preview))
+            .unwrap_or(true),
         poll_timeout_s: t
             .poll_timeout_seconds
             .or_else(|| base.and_then(|b| b.poll_timeout_seconds))

@@ -130,6 +130,7 @@ async fn telegram_send_message_body_shape() {
             message_thread_id: Some(4),
             reply_markup: None,
             disable_notification: false,
+            disable_link_preview: false,
         })
         .await
         .expect("sendMessage");
@@ -141,6 +142,7 @@ async fn telegram_send_message_body_shape() {
             message_thread_id: None,
             reply_markup: None,
             disable_notification: false,
+            disable_link_preview: false,
         })
         .await
         .expect("sendMessage");
@@ -165,6 +167,7 @@ async fn telegram_send_message_body_shape() {
             message_thread_id: None,
             reply_markup: None,
             disable_notification: false,
+            disable_link_preview: false,
         })
         .await
         .expect_err("too long");
@@ -196,6 +199,7 @@ async fn telegram_error_mapping() {
         message_thread_id: None,
         reply_markup: None,
         disable_notification: false,
+        disable_link_preview: false,
     };
     assert_eq!(
         api.send_message(msg.clone()).await,
@@ -952,6 +956,7 @@ fn fakes_work_from_blocking_tests() {
             message_thread_id: None,
             reply_markup: None,
             disable_notification: false,
+            disable_link_preview: false,
         })
         .await
         .expect("sendMessage")

@@ -2221,3 +2221,28 @@ async fn mention_patterns_address_the_bot_in_groups() {
         gw.stderr()
     );
 }
+
+/// `linkPreview: false`: the bot's messages go without a link preview
+/// (`link_preview_options.is_disabled`); by default Telegram shows one.
+#[actix_web::test]
+async fn link_previews_can_be_turned_off() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({"linkPreview": false})));
+    ai.push_text("see https://example.com/tides");
+    let m = dm(&tg, 9201, "where?");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert_eq!(
+        r.body["link_preview_options"],
+        json!({"is_disabled": true}),
+        "{:?}",
+        r.body
+    );
+    drop(gw);
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let _gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    ai.push_text("see https://example.com/tides");
+    let m = dm(&tg, 9201, "where?");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert!(r.body.get("link_preview_options").is_none(), "{:?}", r.body);
+}

@@ -200,6 +200,9 @@ pub struct SendMessage {
     /// `disable_notification`: delivered without a sound.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_notification: bool,
+    /// `link_preview_options.is_disabled` (`linkPreview: false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_link_preview: bool,
 }
 
 /// `sendPoll` parameters.

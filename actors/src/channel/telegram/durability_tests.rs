@@ -310,6 +310,7 @@ fn setup(
         group_allow_from: vec![],
         groups: None,
         mention_patterns: Default::default(),
+        link_preview: true,
         poll_timeout_s: 0,
         native_commands: true,
         native_skills: true,

@@ -205,6 +205,8 @@ pub struct TelegramAccountConfig {
     /// Longest message sent, in UTF-16 code units (`textChunkLimit`, default 4000, at
     /// most Telegram's 4096); longer answers are split.
     pub text_chunk_limit: usize,
+    /// Link previews under sent messages (`linkPreview`, default on).
+    pub link_preview: bool,
     /// Which message actions `message.action` may carry out (`actions`).
     pub actions: actions::ActionGates,
     /// Which bot and token this account runs with (checked against the persisted state).
@@ -1001,6 +1003,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.inbound_window = new.inbound_window;
         self.cfg.history_limit = new.history_limit;
         self.cfg.text_chunk_limit = new.text_chunk_limit;
+        self.cfg.link_preview = new.link_preview;
         self.cfg.actions = new.actions;
         self.cfg.native_skills = new.native_skills;
         if new.typing.is_none() {

@@ -167,6 +167,7 @@ impl TelegramChannel {
                     message_thread_id: d.target.thread_id,
                     reply_markup: None,
                     disable_notification: false,
+                    disable_link_preview: !self.cfg.link_preview,
                 };
                 let fut = async move { api.send_message(msg).await };
                 ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {

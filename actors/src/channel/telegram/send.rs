@@ -46,6 +46,7 @@ impl TelegramChannel {
             thread_id,
             limit: self.cfg.text_chunk_limit,
             silent: false,
+            no_preview: !self.cfg.link_preview,
         };
         send_chunks(self.api.clone(), dest, reply_to, false, text, None)
     }
@@ -68,6 +69,7 @@ async fn send_chunks(
         thread_id,
         limit,
         silent,
+        no_preview,
     } = dest;
     let mut ids = Vec::new();
     // Telegram refuses a blank message; a blank chunk carries nothing visible.
@@ -84,6 +86,7 @@ async fn send_chunks(
             message_thread_id: thread_id,
             reply_markup: markup.clone().filter(|_| i == last),
             disable_notification: silent,
+            disable_link_preview: no_preview,
         };
         ids.push(retrying(|| api.send_message(msg.clone())).await?);
     }
@@ -124,6 +127,8 @@ struct Dest {
     limit: usize,
     /// `disable_notification`.
     silent: bool,
+    /// `linkPreview: false`: no preview of the first link.
+    no_preview: bool,
 }
 
 /// Sends a reply with attachments: the text as the caption of the first one when it fits
@@ -272,6 +277,7 @@ impl Handler<DeliverReply> for TelegramChannel {
             (false, ReplyToMode::Off) => (None, false),
         };
         let limit = self.cfg.text_chunk_limit;
+        let no_preview = !self.cfg.link_preview;
         let api = self.api.clone();
         let store = self.store.clone();
         let markup = super::api::inline_keyboard(&msg.buttons);
@@ -308,6 +314,7 @@ impl Handler<DeliverReply> for TelegramChannel {
                 thread_id: msg.target.thread_id,
                 limit,
                 silent: msg.silent,
+                no_preview,
             };
             let res = if msg.media.is_empty() {
                 send_chunks(api, dest, reply_to, reply_all, msg.text, markup).await
