@@ -4,7 +4,7 @@
 //!
 //! - **Managed**: `proxy.proxyUrl`, else `OPENCLAW_PROXY_URL` (`proxy.enabled: false` keeps
 //!   the URL without using it). Every destination goes through it; loopback ones
-//!   (`localhost`, `127.0.0.0/8`, `::1`) go direct unless `proxy.loopbackMode` is `proxy`
+//!   (`localhost`, `127.0.0.0/8`, `::1`, the unspecified addresses) go direct unless `proxy.loopbackMode` is `proxy`
 //!   (through it too) or `block` (refused). `NO_PROXY` does not apply.
 //! - **Environment**: without a managed proxy, `https_proxy` / `HTTPS_PROXY` for `https://`
 //!   destinations, `http_proxy` / `HTTP_PROXY` for `http://` ones, `all_proxy` /
