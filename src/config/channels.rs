@@ -232,13 +232,27 @@ impl std::fmt::Debug for TelegramCfg {
     }
 }
 
+/// `messages.groupChat`: what this gateway reads of it (other keys are reported as not
+/// supported).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupChatCfg {
+    /// Group messages remembered as context (checked where it is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_limit: Option<Value>,
+    /// Texts that address the bot like an @mention (checked by
+    /// [`MessagesCfg::mention_patterns`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mention_patterns: Option<Value>,
+}
+
 impl MessagesCfg {
     /// `groupChat.mentionPatterns` (none: empty); an error names the key and the fix.
     pub fn mention_patterns(&self) -> Result<Vec<String>, String> {
         let Some(v) = self
             .group_chat
             .as_ref()
-            .and_then(|g| g.get("mentionPatterns"))
+            .and_then(|g| g.mention_patterns.as_ref())
         else {
             return Ok(Vec::new());
         };
@@ -270,9 +284,9 @@ pub struct MessagesCfg {
     /// Inbound burst batching (`debounceMs`, `byChannel.<channel>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbound: Option<serde_json::Value>,
-    /// Group chats (`historyLimit`).
+    /// Group chats (`historyLimit`, `mentionPatterns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_chat: Option<serde_json::Value>,
+    pub group_chat: Option<GroupChatCfg>,
 }
 
 impl MessagesCfg {

@@ -389,7 +389,7 @@ pub(super) fn telegram_account(
         base.and_then(|b| b.history_limit.as_ref()),
         messages
             .and_then(|m| m.group_chat.as_ref())
-            .and_then(|g| g.get("historyLimit")),
+            .and_then(|g| g.history_limit.as_ref()),
     ) {
         (Some(v), _, _) => history_of(v, &format!("{prefix}.historyLimit"))?,
         (None, Some(v), _) => history_of(v, "channels.telegram.historyLimit")?,
