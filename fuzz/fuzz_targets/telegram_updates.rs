@@ -5,15 +5,55 @@
 //! chat-command parser (`/new`, `/stop`, abort words) on the text the agent would get, and
 //! the media picker (`inbound_media`: at most one photo size, the largest that may be
 //! downloaded when there is one).
+//! Then the group admission (`channels.telegram.groups` with topics: the chat and thread
+//! ids a stranger sends) and the mention patterns (`messages.groupChat.mentionPatterns`,
+//! matched on the stranger's text).
 //! Nothing may panic, and a decoded update keeps its `update_id` so the offset can advance
 //! past it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use openclaw::actors::channel::telegram::GroupPolicy;
 use openclaw::actors::channel::telegram::api::TgUser;
+use openclaw::actors::channel::telegram::groups::{GroupRule, GroupRules, MentionPatterns};
 use openclaw::actors::channel::telegram::{MAX_DOWNLOAD_BYTES, addressed_to, inbound_media};
 use openclaw::actors::registry::chat_commands;
 use openclaw::clients::telegram::decode_get_updates;
+
+/// Fixed group rules and patterns (built once).
+fn rules() -> &'static (GroupRules, MentionPatterns) {
+    static RULES: std::sync::OnceLock<(GroupRules, MentionPatterns)> = std::sync::OnceLock::new();
+    RULES.get_or_init(|| {
+        let mut group = GroupRule {
+            require_mention: Some(false),
+            allow_from: Some(vec!["42".into(), "*".into()]),
+            ..Default::default()
+        };
+        group.topics.insert(
+            7,
+            GroupRule {
+                policy: Some(GroupPolicy::Disabled),
+                ..Default::default()
+            },
+        );
+        group.any_topic = Some(Box::new(GroupRule {
+            enabled: Some(false),
+            ..Default::default()
+        }));
+        let mut rules = GroupRules::default();
+        rules.by_chat.insert(-100, group);
+        rules.any = Some(GroupRule::default());
+        let patterns = MentionPatterns::compile(
+            &[
+                r"\bclaw\b".to_owned(),
+                "(a+)+$".to_owned(),
+                "кл[оа]у".to_owned(),
+            ],
+            &mut Vec::new(),
+        );
+        (rules, patterns)
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(updates) = decode_get_updates(data) else {
@@ -47,6 +87,16 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             assert!(media.len() <= 7);
+            let (rules, patterns) = rules();
+            let _ = patterns.matches(&text);
+            let admission = rules.admission(
+                msg.chat.id,
+                msg.message_thread_id,
+                GroupPolicy::Allowlist,
+                &[],
+                &["1".to_owned()],
+            );
+            assert!(admission.is_some(), "\"*\" lists every group");
             if let Some(stripped) = addressed_to(&me, msg, &text) {
                 assert!(
                     stripped.len() <= text.len(),
