@@ -106,27 +106,6 @@ impl std::fmt::Debug for ProxyUrl {
     }
 }
 
-/// `%XX` escapes decoded (a bad escape stays as it is).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl ProxyUrl {
     /// Parses a proxy URL; `socks` allows `socks5://` and `socks5h://` besides `http://`.
     /// The error never repeats the URL (it may hold a password).
@@ -164,7 +143,11 @@ impl ProxyUrl {
         let (auth, hostport) = match authority.rsplit_once('@') {
             Some((userinfo, hp)) => {
                 let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-                (Some((percent_decode(user), percent_decode(pass))), hp)
+                let decode = crate::http::openai::percent_decode;
+                let (Some(user), Some(pass)) = (decode(user), decode(pass)) else {
+                    return Err("has a user or password with a bad %-escape. Fix: write each special character of the credentials as %XX (e.g. @ as %40)".into());
+                };
+                (Some((user, pass)), hp)
             }
             None => (None, authority),
         };
@@ -800,6 +783,7 @@ mod tests {
             "http://:3128",
             "http://[::1:3128",
             "http://bad host:1",
+            "http://u:p%zz@proxy:3128",
         ] {
             let e = ProxyUrl::parse(bad, true).expect_err(bad);
             assert!(e.contains("Fix:"), "{bad}: {e}");
