@@ -89,12 +89,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(media.len() <= 7);
             let (rules, patterns) = rules();
             let _ = patterns.matches(&text);
+            let owner = ["1".to_owned()];
             let admission = rules.admission(
                 msg.chat.id,
                 msg.message_thread_id,
                 GroupPolicy::Allowlist,
                 &[],
-                &["1".to_owned()],
+                &owner,
             );
             assert!(admission.is_some(), "\"*\" lists every group");
             if let Some(stripped) = addressed_to(&me, msg, &text) {

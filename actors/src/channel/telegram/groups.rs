@@ -26,20 +26,6 @@ pub struct GroupRule {
     pub any_topic: Option<Box<GroupRule>>,
 }
 
-impl GroupRule {
-    /// `self` with `over`'s set fields in their place.
-    fn under(&self, over: &GroupRule) -> GroupRule {
-        GroupRule {
-            enabled: over.enabled.or(self.enabled),
-            require_mention: over.require_mention.or(self.require_mention),
-            policy: over.policy.or(self.policy),
-            allow_from: over.allow_from.clone().or_else(|| self.allow_from.clone()),
-            topics: HashMap::new(),
-            any_topic: None,
-        }
-    }
-}
-
 /// The `groups` map.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupRules {
@@ -49,9 +35,10 @@ pub struct GroupRules {
     pub any: Option<GroupRule>,
 }
 
-/// What applies to one group message.
+/// What applies to one group message (borrowed from the rules: nothing is copied per
+/// message).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Admission {
+pub struct Admission<'a> {
     /// Whether the group (or topic) is on.
     pub enabled: bool,
     /// Only messages that address the bot start a turn.
@@ -59,37 +46,42 @@ pub struct Admission {
     /// Who may talk.
     pub policy: GroupPolicy,
     /// Whom `allowlist` admits.
-    pub allow_from: Vec<String>,
+    pub allow_from: &'a [String],
 }
 
 impl GroupRules {
     /// What applies in `chat` (topic `thread`), with the account's defaults; `None` when
     /// the map does not list the group.
-    pub fn admission(
-        &self,
+    pub fn admission<'a>(
+        &'a self,
         chat: i64,
         thread: Option<i64>,
         account_policy: GroupPolicy,
-        group_allow_from: &[String],
-        allow_from: &[String],
-    ) -> Option<Admission> {
+        group_allow_from: &'a [String],
+        allow_from: &'a [String],
+    ) -> Option<Admission<'a>> {
         let group = self.by_chat.get(&chat).or(self.any.as_ref())?;
         let topic = thread.and_then(|t| group.topics.get(&t).or(group.any_topic.as_deref()));
-        let rule = match topic {
-            Some(t) => group.under(t),
-            None => group.clone(),
-        };
-        let senders = rule.allow_from.unwrap_or_else(|| {
-            if group_allow_from.is_empty() {
-                allow_from.to_vec()
-            } else {
-                group_allow_from.to_vec()
-            }
-        });
+        // The topic's own field, else its group's.
+        let pick = |f: fn(&GroupRule) -> Option<bool>| topic.and_then(f).or_else(|| f(group));
+        let senders = topic
+            .and_then(|t| t.allow_from.as_ref())
+            .or(group.allow_from.as_ref())
+            .map_or(
+                if group_allow_from.is_empty() {
+                    allow_from
+                } else {
+                    group_allow_from
+                },
+                Vec::as_slice,
+            );
         Some(Admission {
-            enabled: rule.enabled != Some(false),
-            require_mention: rule.require_mention != Some(false),
-            policy: rule.policy.unwrap_or(account_policy),
+            enabled: pick(|r| r.enabled) != Some(false),
+            require_mention: pick(|r| r.require_mention) != Some(false),
+            policy: topic
+                .and_then(|t| t.policy)
+                .or(group.policy)
+                .unwrap_or(account_policy),
             allow_from: senders,
         })
     }
@@ -235,11 +227,14 @@ mod tests {
         assert!(g.enabled && !g.require_mention);
         assert_eq!(
             (g.policy, g.allow_from),
-            (GroupPolicy::Allowlist, ids(&["7"]))
+            (GroupPolicy::Allowlist, &ids(&["7"])[..])
         );
         let t = at(-100, Some(42)).expect("listed");
         assert!(t.enabled && t.require_mention);
-        assert_eq!((t.policy, t.allow_from), (GroupPolicy::Open, ids(&["7"])));
+        assert_eq!(
+            (t.policy, t.allow_from),
+            (GroupPolicy::Open, &ids(&["7"])[..])
+        );
         assert!(
             !at(-100, Some(5)).expect("listed").enabled,
             "topics.* is off"
@@ -252,10 +247,11 @@ mod tests {
             .expect("\"*\"");
         assert!(any.enabled && any.require_mention);
         assert_eq!(any.allow_from, ids(&["9"]), "groupAllowFrom first");
-        let no_group_list = rules.admission(-200, None, GroupPolicy::Open, &[], &ids(&["1"]));
+        let one = ids(&["1"]);
+        let no_group_list = rules.admission(-200, None, GroupPolicy::Open, &[], &one);
         assert_eq!(
             no_group_list.map(|a| a.allow_from),
-            Some(ids(&["1"])),
+            Some(&one[..]),
             "then allowFrom"
         );
     }

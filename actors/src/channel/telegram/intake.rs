@@ -279,29 +279,18 @@ impl TelegramChannel {
             let mut state = std::mem::take(&mut self.state);
             let decision = self.classify(&msg, &mut state);
             self.state = state;
-            // Taken without a mention (a group with `requireMention: false`).
-            let (decision, unaddressed) = match decision {
-                Decision::AcceptUnaddressed(text) => (Decision::Accept(text), true),
-                d => (d, false),
-            };
             match decision {
                 Decision::Observe(text) => {
                     let seen = self.inbound(u.update_id, &msg, text);
                     self.history.observe(&seen, self.cfg.history_limit);
                 }
                 Decision::Accept(text) => {
-                    let mut inbound = self.inbound(u.update_id, &msg, text);
-                    inbound.unaddressed = unaddressed;
-                    if inbound.chat_type != "private" {
-                        inbound.history = self.history.take(&inbound);
-                    }
-                    if !self.state.pending.iter().any(|p| p.id == inbound.id) {
-                        self.state.pending.push(inbound.clone());
-                        accepted.push(inbound);
-                    }
+                    accepted.extend(self.take(u.update_id, &msg, text, false));
+                }
+                Decision::AcceptUnaddressed(text) => {
+                    accepted.extend(self.take(u.update_id, &msg, text, true));
                 }
                 Decision::Reply(text) => replies.push((msg.chat.id, msg.message_thread_id, text)),
-                Decision::AcceptUnaddressed(_) => {}
                 Decision::Drop(why) => {
                     log::debug!(
                         "telegram[{}]: dropped update {} (chat {}): {why}",
@@ -350,6 +339,28 @@ impl TelegramChannel {
         for cb in batch.callbacks {
             self.on_button(cb, ctx);
         }
+    }
+
+    /// A message taken: its group's recent history attached, and pending (`None`: it
+    /// already was, an update seen twice). `unaddressed`: a group message taken without a
+    /// mention (`requireMention: false`).
+    fn take(
+        &mut self,
+        update_id: i64,
+        msg: &TgMessage,
+        text: String,
+        unaddressed: bool,
+    ) -> Option<InboundMessage> {
+        let mut inbound = self.inbound(update_id, msg, text);
+        inbound.unaddressed = unaddressed;
+        if inbound.chat_type != "private" {
+            inbound.history = self.history.take(&inbound);
+        }
+        if self.state.pending.iter().any(|p| p.id == inbound.id) {
+            return None;
+        }
+        self.state.pending.push(inbound.clone());
+        Some(inbound)
     }
 
     pub(super) fn inbound(&self, update_id: i64, msg: &TgMessage, text: String) -> InboundMessage {
@@ -437,7 +448,7 @@ impl TelegramChannel {
         }
         match rule.policy {
             GroupPolicy::Disabled => return Decision::Drop("groups disabled"),
-            GroupPolicy::Allowlist if !allowed(&rule.allow_from, from.id) => {
+            GroupPolicy::Allowlist if !allowed(rule.allow_from, from.id) => {
                 return Decision::Drop("sender not allowed in this group");
             }
             GroupPolicy::Allowlist | GroupPolicy::Open => {}
