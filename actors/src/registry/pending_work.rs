@@ -130,6 +130,13 @@ fn pairing_changed() -> ErrorShape {
     e
 }
 
+/// Whether `command` needs the app in the foreground (`camera.*`, `screen.*`, `talk.*`):
+/// the only calls ever queued. The caller checks this first, so other calls carry nothing
+/// extra.
+pub fn is_foreground_command(command: &str) -> bool {
+    command.starts_with("camera.") || command.starts_with("screen.") || command.starts_with("talk.")
+}
+
 /// Whether a failed `node.invoke` is one OpenClaw queues until the app is in the
 /// foreground: an iOS / iPadOS node, a foreground command, a background refusal.
 pub fn queues_until_foreground(
@@ -140,9 +147,7 @@ pub fn queues_until_foreground(
 ) -> bool {
     let platform = platform.unwrap_or_default().to_ascii_lowercase();
     (platform.starts_with("ios") || platform.starts_with("ipados"))
-        && (command.starts_with("camera.")
-            || command.starts_with("screen.")
-            || command.starts_with("talk."))
+        && is_foreground_command(command)
         && (code.eq_ignore_ascii_case("NODE_BACKGROUND_UNAVAILABLE")
             || message
                 .to_ascii_uppercase()

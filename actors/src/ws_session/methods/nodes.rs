@@ -257,12 +257,16 @@ impl WsSession {
             crate::registry::nodes::InvokeOrigin::AgentRun { .. } => Vec::new(),
         };
         let principal = self.invoke_principal();
-        // Kept for queueing the call should an iOS node refuse it in the background.
-        let queue_as = (
-            cmd.command.clone(),
-            cmd.params.as_ref().map(Value::to_string),
-            cmd.idempotency_key.clone(),
-        );
+        // Kept for queueing the call should an iOS node refuse it in the background: only a
+        // foreground command's (the others, the hot path, copy nothing).
+        let queue_as =
+            crate::registry::pending_work::is_foreground_command(&cmd.command).then(|| {
+                (
+                    cmd.command.clone(),
+                    cmd.params.as_ref().map(Value::to_string),
+                    cmd.idempotency_key.clone(),
+                )
+            });
         let msg = InvokeNode {
             command: cmd.command,
             params: cmd.params,
@@ -287,8 +291,8 @@ impl WsSession {
             crate::metrics::METRICS.node_invoke(out.is_ok(), started.elapsed());
             // An iOS app in the background: the call waits for it to come back
             // (`node.pending.pull`), and the caller is told so.
-            let out = match out {
-                Err(InvokeError::Node { code, message, raw }) => {
+            let out = match (out, queue_as) {
+                (Err(InvokeError::Node { code, message, raw }), Some(queue_as)) => {
                     let (command, params_json, idempotency_key) = queue_as;
                     let queued = registry
                         .send(QueueForeground {
@@ -312,7 +316,7 @@ impl WsSession {
                         None => Ok(Err(InvokeError::Node { code, message, raw })),
                     }
                 }
-                other => Ok(other),
+                (other, _) => Ok(other),
             };
             (Some(addr), out)
         }
