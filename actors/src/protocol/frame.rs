@@ -109,8 +109,18 @@ pub enum Inbound {
 
 /// The `id` and `method` of a `req` frame, read without building the params: the session
 /// checks access on a large frame before paying for a full parse. `None` when the frame is
-/// not a well-formed request (the full parse then reports why).
+/// not a well-formed request (the full parse then reports why). Only a JSON object is a
+/// request: serde's derived structs also read a sequence positionally, so without the check
+/// `["req","1","x"]` would pass here while the full parse (rightly) calls it no request —
+/// and a large array could draw an access answer under an id nobody sent as one. (Found by
+/// the `frame` fuzz target.)
 pub fn peek_request(text: &str) -> Option<(String, String)> {
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return None;
+    }
     #[derive(serde::Deserialize)]
     struct Head {
         #[serde(rename = "type")]
@@ -353,6 +363,16 @@ mod tests {
         assert_eq!(peek_request(r#"{"type":"req","id":1,"method":"x"}"#), None);
         assert_eq!(peek_request(r#"{"type":"req","id":"","method":"x"}"#), None);
         assert_eq!(peek_request("not json"), None);
+        // A sequence is no request, though serde would read one into the head positionally.
+        assert_eq!(peek_request(r#"["req","q","runtimeVers"]"#), None);
+        assert!(matches!(
+            parse_inbound(r#"["req","q","runtimeVers"]"#),
+            Inbound::NotRequest
+        ));
+        assert_eq!(
+            peek_request(" \r\n\t{\"type\":\"req\",\"id\":\"1\",\"method\":\"x\"}"),
+            Some(("1".to_owned(), "x".to_owned()))
+        );
     }
 
     #[test]
