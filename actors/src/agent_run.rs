@@ -128,6 +128,9 @@ pub struct AgentRun {
     audit: Option<Rc<RunAudit>>,
     /// Set when the run was stopped at its deadline.
     timed_out: Rc<std::cell::Cell<bool>>,
+    /// Which waiting messages may steer into the run
+    /// ([`ride_key`](crate::registry::runs::ride_key); none: it takes none).
+    steer: Option<String>,
 }
 
 /// A run's audit records ([`crate::audit`]): its events numbered in order.
@@ -264,11 +267,19 @@ impl AgentRun {
             stats: Rc::default(),
             audit: None,
             timed_out: Rc::default(),
+            steer: None,
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
             }),
         }
+    }
+
+    /// Lets the messages waiting behind the run that `key` admits steer into it
+    /// (`messages.queue` mode `steer`; see [`crate::run_queue`]).
+    pub fn with_steering(mut self, key: Option<String>) -> Self {
+        self.steer = key;
+        self
     }
 
     /// Ends the run with an apology once it has taken `deadline` (the user's line stays;
@@ -1024,8 +1035,10 @@ impl Actor for AgentRun {
         let stats = self.stats.clone();
         let audit = self.audit.clone();
         let timed_out = self.timed_out.clone();
+        let steer = self.steer.clone();
         let fut = async move {
             let deps = RunDeps {
+                steer,
                 audit,
                 compaction,
                 stats,
@@ -1671,6 +1684,18 @@ fn progress_of(req: &RunRequest) -> Option<(ProgressSink, RunProgress)> {
     ))
 }
 
+/// Tells the channel's progress draft of a message that ends without a run of its own (it
+/// rode along with another) that it ended.
+pub(crate) fn report_ended(inbound: &crate::channel::InboundMessage) {
+    if let Some(sink) = &inbound.progress {
+        sink.to.do_send(RunProgress {
+            inbound_id: inbound.id.clone(),
+            target: inbound.target(),
+            event: ProgressEvent::Ended,
+        });
+    }
+}
+
 /// Tells the channel's progress draft (if the run has one) what happened.
 fn report(req: &RunRequest, event: ProgressEvent) {
     if let Some((sink, about)) = progress_of(req) {
@@ -1696,6 +1721,8 @@ fn recorded_answer(history: &[Value], run_id: &str) -> Option<(String, Vec<Media
 
 /// What a run talks to besides its own state.
 struct RunDeps {
+    /// See [`AgentRun::steer`].
+    steer: Option<String>,
     audit: Option<Rc<RunAudit>>,
     registry: Addr<Registry>,
     store: Addr<StoreActor>,
@@ -1744,6 +1771,7 @@ async fn run_loop(
     user_write: UserWrite,
 ) -> (LoopOutcome, Tail, Option<FlushJob>) {
     let RunDeps {
+        steer,
         audit,
         registry,
         store,
@@ -2055,6 +2083,8 @@ async fn run_loop(
     }
     let ctx = ConverseCtx {
         req: &req,
+        transcript: &transcript,
+        steer: steer.as_deref(),
         registry: &registry,
         store: &store,
         cron: cron.as_ref(),
@@ -2506,6 +2536,10 @@ async fn system_messages_loaded(
 /// What a model loop works with.
 struct ConverseCtx<'a> {
     req: &'a RunRequest,
+    /// The session's transcript (steered messages are written to it).
+    transcript: &'a str,
+    /// See [`AgentRun::steer`].
+    steer: Option<&'a str>,
     registry: &'a Addr<Registry>,
     store: &'a Addr<StoreActor>,
     cron: Option<&'a Addr<crate::cron::CronService>>,
@@ -2564,6 +2598,8 @@ async fn converse(
     let mut messages = Arc::new(messages);
     let ConverseCtx {
         req,
+        transcript,
+        steer,
         registry,
         store,
         cron,
@@ -2584,7 +2620,37 @@ async fn converse(
     };
     let cache_key = prompt_cache_key(&req.session_key);
     let mut round = 0;
-    while round < MAX_ROUNDS {
+    // Steered messages give the run more rounds (each a few, twice the limit at most).
+    let mut max_rounds = MAX_ROUNDS;
+    // Messages taken at a tool boundary, shown to the model after the round's results.
+    let mut steered: Vec<RunRequest> = Vec::new();
+    while round < max_rounds {
+        // A model boundary: messages that steer into the run go in now.
+        steered.extend(take_steered(registry, req, steer).await);
+        if !steered.is_empty() {
+            max_rounds = (max_rounds + 2 * steered.len()).min(2 * MAX_ROUNDS);
+            for s in steered.drain(..) {
+                let line = steered_line(&s);
+                store.do_send(AppendLines {
+                    name: transcript.to_owned(),
+                    lines: vec![line.clone()],
+                    sync: false,
+                });
+                registry.do_send(crate::registry::session_events::TranscriptGrew {
+                    session_key: req.session_key.clone(),
+                    run_id: Some(s.run_id.clone()),
+                    lines: vec![line.clone()],
+                    sender: match &s.origin {
+                        RunOrigin::Channel { inbound, .. } => {
+                            Some(format!("{}:{}", inbound.channel, inbound.sender_id))
+                        }
+                        _ => None,
+                    },
+                });
+                recovery.lines.push(line);
+                Arc::make_mut(&mut messages).push(ChatMessage::text("user", s.text));
+            }
+        }
         let model_started = std::time::Instant::now();
         stream.new_round();
         let response = model
@@ -2652,6 +2718,30 @@ async fn converse(
         Arc::make_mut(&mut messages)
             .push(ChatMessage::calling_from(&response.message, calls.clone()));
         for call in calls {
+            // A tool boundary: once a message steers in, the calls not started yet are
+            // skipped (each gets a result saying so), so the model sees it before any more.
+            if steered.is_empty() {
+                steered = take_steered(registry, req, steer).await;
+            }
+            if !steered.is_empty() {
+                tool_seq += 1;
+                registry.do_send(Broadcast {
+                    event: "agent".into(),
+                    payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
+                        "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
+                });
+                tool_seq += 1;
+                registry.do_send(Broadcast {
+                    event: "agent".into(),
+                    payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
+                        "data": {"phase": "end", "name": call.function.name, "toolCallId": call.id, "ok": false, "skipped": true}}),
+                });
+                Arc::make_mut(&mut messages).push(ChatMessage::tool_result(
+                    call.id,
+                    crate::run_queue::SKIPPED_TOOL.to_owned(),
+                ));
+                continue;
+            }
             report(
                 req,
                 ProgressEvent::Tool(crate::channel::progress::tool_line(
@@ -2724,6 +2814,11 @@ async fn converse(
             });
             Arc::make_mut(&mut messages).push(ChatMessage::tool_result(call.id, text));
         }
+        // Messages taken at a tool boundary always reach the model (at the next model
+        // boundary), even past the round limit: each one was taken once, so this is bounded.
+        if !steered.is_empty() && round >= max_rounds {
+            max_rounds = round + 1;
+        }
         // After the round's tool results (which must follow the call): the photos they
         // returned, for a model that sees images.
         if !taken.show.is_empty() {
@@ -2742,10 +2837,43 @@ async fn converse(
     }
     LoopOutcome::Failed(
         format!(
-            "I stopped after {MAX_ROUNDS} tool rounds without reaching an answer. Please try a more specific request."
+            "I stopped after {max_rounds} tool rounds without reaching an answer. Please try a more specific request."
         ),
         "tool round limit reached".into(),
     )
+}
+
+/// The messages waiting behind the run that steer into it now (none when the run takes
+/// none, or the registry is gone).
+async fn take_steered(
+    registry: &Addr<Registry>,
+    req: &RunRequest,
+    key: Option<&str>,
+) -> Vec<RunRequest> {
+    let Some(key) = key else {
+        return Vec::new();
+    };
+    registry
+        .send(crate::registry::runs::TakeSteer {
+            session_key: req.session_key.clone(),
+            run_id: req.run_id.clone(),
+            key: key.to_owned(),
+        })
+        .await
+        .unwrap_or_default()
+}
+
+/// The transcript line of a message steered into a run: its own run id (and, for a chat's,
+/// its message's id, so a rerun after a crash finds it), as its own run would write it.
+fn steered_line(s: &RunRequest) -> Value {
+    let mut line = json!({"type": "message", "id": message_id(), "role": "user", "content": s.text, "ts": now_ms(), "runId": s.run_id});
+    if let RunOrigin::Channel { inbound, .. } = &s.origin {
+        line["sourceId"] = json!(inbound.id);
+    }
+    if let Some(sender) = &s.sender {
+        line["sender"] = json!(sender);
+    }
+    line
 }
 
 /// `10 minutes`, `90 s`.

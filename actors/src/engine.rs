@@ -102,6 +102,8 @@ pub struct EngineConfig {
     pub agents: Option<std::sync::Arc<crate::agents::Roster>>,
     /// `logging.audit`: the audit ledger's settings.
     pub audit: crate::audit::AuditSettings,
+    /// `messages.queue`.
+    pub queue: crate::run_queue::QueueSettings,
 }
 
 impl EngineConfig {
@@ -151,6 +153,7 @@ impl EngineConfig {
                 enabled: false,
                 ..Default::default()
             },
+            queue: crate::run_queue::QueueSettings::default(),
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct HotConfig {
     pub restart_enabled: bool,
     /// `logging.audit`.
     pub audit: crate::audit::AuditSettings,
+    /// `messages.queue`.
+    pub queue: Arc<crate::run_queue::QueueSettings>,
 }
 
 impl HotConfig {
@@ -93,6 +95,7 @@ impl HotConfig {
             owners: Arc::new(config.owners.clone()),
             restart_enabled: config.restart_enabled,
             audit: config.audit,
+            queue: Arc::new(config.queue.clone()),
         }
     }
 }

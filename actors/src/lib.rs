@@ -69,6 +69,7 @@ pub mod protocol;
 pub mod qr;
 pub mod reclaim;
 pub mod registry;
+pub mod run_queue;
 pub mod session_scope;
 pub mod setup_code;
 pub mod speech;

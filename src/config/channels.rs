@@ -287,6 +287,109 @@ pub struct MessagesCfg {
     /// Group chats (`historyLimit`, `mentionPatterns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_chat: Option<GroupChatCfg>,
+    /// What a message does that arrives while its session's run is going (checked by
+    /// [`QueueCfg::settings`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueCfg>,
+}
+
+/// `messages.queue` (OpenClaw's keys).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueCfg {
+    /// `steer` (default), `followup`, `collect`, `interrupt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Value>,
+    /// A mode per channel (`telegram`, `webchat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_channel: Option<Value>,
+    /// Messages that may wait per session (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<Value>,
+    /// `summarize` (default), `old`, `new`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<Value>,
+    /// OpenClaw's quiet window before queued messages run (accepted, checked; runs here
+    /// start as soon as the session is free: `messages.inbound` batches bursts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debounce_ms: Option<Value>,
+    /// The same per channel (accepted, checked, not applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debounce_ms_by_channel: Option<Value>,
+}
+
+impl QueueCfg {
+    /// The checked settings; an error names the key and the fix.
+    pub fn settings(&self) -> Result<openclaw_actors::run_queue::QueueSettings, String> {
+        use openclaw_actors::run_queue::{DropPolicy, MAX_CAP, QueueMode, QueueSettings};
+        let mode_of = |v: &Value, key: &str| match v.as_str().and_then(QueueMode::parse) {
+            Some(m) => Ok(m),
+            None => Err(format!(
+                "{key} is {v}. Fix: use one of {}",
+                QueueMode::NAMES
+            )),
+        };
+        let mut out = QueueSettings::default();
+        if let Some(v) = self.mode.as_ref().filter(|v| !v.is_null()) {
+            out.mode = Some(mode_of(v, "messages.queue.mode")?);
+        }
+        match self.by_channel.as_ref() {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => {
+                for (channel, v) in map {
+                    let key = format!("messages.queue.byChannel.{channel}");
+                    out.by_channel
+                        .insert(channel.to_ascii_lowercase(), mode_of(v, &key)?);
+                }
+            }
+            Some(other) => {
+                return Err(format!(
+                    "messages.queue.byChannel is {other}. Fix: an object of channel → mode, e.g. {{\"telegram\": \"followup\"}}"
+                ));
+            }
+        }
+        if let Some(v) = self.cap.as_ref().filter(|v| !v.is_null()) {
+            out.cap = match v.as_u64() {
+                Some(n) if n >= 1 && n <= MAX_CAP as u64 => n as usize,
+                _ => {
+                    return Err(format!(
+                        "messages.queue.cap is {v}. Fix: a whole number from 1 to {MAX_CAP}"
+                    ));
+                }
+            };
+        }
+        if let Some(v) = self.drop.as_ref().filter(|v| !v.is_null()) {
+            out.drop = v.as_str().and_then(DropPolicy::parse).ok_or_else(|| {
+                format!(
+                    "messages.queue.drop is {v}. Fix: use one of {}",
+                    DropPolicy::NAMES
+                )
+            })?;
+        }
+        let ms = |v: &Value, key: &str| match v.as_u64() {
+            Some(n) if n <= 60_000 => Ok(()),
+            _ => Err(format!(
+                "{key} is {v}. Fix: use milliseconds from 0 to 60000"
+            )),
+        };
+        if let Some(v) = self.debounce_ms.as_ref().filter(|v| !v.is_null()) {
+            ms(v, "messages.queue.debounceMs")?;
+        }
+        match self.debounce_ms_by_channel.as_ref() {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => {
+                for (channel, v) in map {
+                    ms(v, &format!("messages.queue.debounceMsByChannel.{channel}"))?;
+                }
+            }
+            Some(other) => {
+                return Err(format!(
+                    "messages.queue.debounceMsByChannel is {other}. Fix: an object of channel → milliseconds"
+                ));
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl MessagesCfg {

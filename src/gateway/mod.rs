@@ -294,6 +294,8 @@ pub struct Prepared {
     pub restart_enabled: bool,
     /// `logging.audit`.
     pub audit: openclaw_actors::audit::AuditSettings,
+    /// `messages.queue`.
+    pub queue: openclaw_actors::run_queue::QueueSettings,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -444,6 +446,15 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
             &mut warnings,
         );
     }
+    let queue = match loaded
+        .config
+        .messages
+        .as_ref()
+        .and_then(|m| m.queue.as_ref())
+    {
+        Some(q) => q.settings().map_err(StartError::config)?,
+        None => openclaw_actors::run_queue::QueueSettings::default(),
+    };
     let heartbeats = agents::heartbeats(&loaded.config, roster.as_ref(), &workspace)
         .map_err(StartError::config)?;
     let run_timeout = loaded
@@ -524,6 +535,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         owners,
         restart_enabled: loaded.config.commands.as_ref().and_then(|c| c.restart) != Some(false),
         audit,
+        queue,
         setup_urls: openclaw_actors::setup_code::SetupUrls {
             tls: gw.tls.enabled == Some(true),
             remote_url: gw.remote.url.clone(),
@@ -666,6 +678,7 @@ pub fn hot_config(
         owners: std::sync::Arc::new(p.owners.clone()),
         restart_enabled: p.restart_enabled,
         audit: p.audit,
+        queue: std::sync::Arc::new(p.queue.clone()),
     }
 }
 
@@ -843,6 +856,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         owners: prepared.owners.clone(),
         restart_enabled: prepared.restart_enabled,
         audit: prepared.audit,
+        queue: prepared.queue.clone(),
         restarted_by: handoff.as_ref().and_then(|h| h.origin.clone()),
         trusted_proxies: prepared.trusted_proxies.clone(),
         allowed_origins: prepared.allowed_origins.clone(),

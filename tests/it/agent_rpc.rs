@@ -15,9 +15,18 @@ use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, config, dm, poll_until, start_gat
 const RW: &[&str] = &["operator.read", "operator.write"];
 
 async fn setup() -> (FakeTelegram, FakeOpenAi, TestGateway, WsClient) {
+    setup_with(None).await
+}
+
+/// [`setup`] with `messages.queue` set (`followup`: one run per message).
+async fn setup_with(queue: Option<Value>) -> (FakeTelegram, FakeOpenAi, TestGateway, WsClient) {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let mut cfg = config(&tg, Some(&ai), json!({}));
+    if let Some(q) = queue {
+        cfg = crate::telegram_flow::with_queue(&cfg, q);
+    }
+    let gw = start_gateway(&cfg);
     let (op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
     (tg, ai, gw, op)
 }
@@ -389,7 +398,7 @@ async fn sessions_send_channels_status_and_health_with_telegram() {
 
 #[actix_web::test]
 async fn runs_queue_within_a_session_and_run_in_parallel_across_sessions() {
-    let (_tg, ai, _gw, mut op) = setup().await;
+    let (_tg, ai, _gw, mut op) = setup_with(Some(json!({"mode": "followup"}))).await;
     let delay = Duration::from_millis(800);
 
     // One session: the second run's model call starts only after the first answered.
@@ -462,7 +471,7 @@ async fn hello_ok_advertises_the_agent_methods() {
 
 #[actix_web::test]
 async fn chat_abort_stops_the_running_run_and_drops_the_queued_one() {
-    let (_tg, ai, _gw, mut op) = setup().await;
+    let (_tg, ai, _gw, mut op) = setup_with(Some(json!({"mode": "followup"}))).await;
     // The model holds its answer far longer than the test runs.
     ai.push(FakeReply::text("too late").delayed(Duration::from_secs(60)));
     for (key, text) in [("run-abort-a", "hold"), ("run-abort-b", "queued")] {

@@ -100,7 +100,7 @@ async fn zero_turns_batching_off_and_a_bad_window_refuses_to_start() {
     let gw = start_gateway(&with_messages(
         &tg,
         &ai,
-        json!({"inbound": {"debounceMs": 0}}),
+        json!({"inbound": {"debounceMs": 0}, "queue": {"mode": "followup"}}),
     ));
     wait_reply(&tg, a, SLOW).await;
     wait_reply(&tg, b, SLOW).await;

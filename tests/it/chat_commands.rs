@@ -215,7 +215,10 @@ async fn whoami_and_help_answer_without_the_model_and_other_text_reaches_it() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     ai.set_default_text("model answer");
-    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let gw = start_gateway(&crate::telegram_flow::with_queue(
+        &config(&tg, Some(&ai), json!({})),
+        json!({"mode": "followup"}),
+    ));
 
     let who = dm(&tg, 7903, "/whoami");
     let r = wait_reply(&tg, who, SLOW).await;
@@ -469,7 +472,7 @@ async fn sessions_reset_and_create_over_the_wire() {
     for (params, msg) in [
         (
             json!({"key": "main", "verboseLevel": "on"}),
-            "sessions.patch verboseLevel is not supported by this gateway: this gateway has no per-session settings besides the label, the model and the thinking level",
+            "sessions.patch verboseLevel is not supported by this gateway: this gateway has no per-session settings besides the label, the model, the thinking level and the queue mode",
         ),
         (
             json!({"key": "main", "thinkingLevel": "enormous"}),
@@ -627,10 +630,10 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (!m.is_empty()).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 13, "{menu:?}");
+    assert_eq!(menu.len(), 14, "{menu:?}");
     assert_eq!(menu[0].0, "new");
     let skill = |name: &str| {
-        menu[11..]
+        menu[12..]
             .iter()
             .find(|(c, _)| c == name)
             .map(|(_, d)| d.clone())
@@ -661,7 +664,7 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (tg.calls("setMyCommands") >= 2 && !m.iter().any(|(c, _)| c == "tide_tables")).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 11, "{menu:?}");
+    assert_eq!(menu.len(), 12, "{menu:?}");
     assert!(
         !menu
             .iter()
@@ -698,8 +701,8 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "compact",
-            "restart", "help"
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue",
+            "compact", "restart", "help"
         ]
     );
     drop(gw);
@@ -974,8 +977,8 @@ async fn commands_list_names_the_chat_commands() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "compact",
-            "restart", "help"
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue",
+            "compact", "restart", "help"
         ]
     );
     let whoami = &commands[4];

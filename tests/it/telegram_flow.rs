@@ -34,6 +34,15 @@ pub const FLOW_COMMANDS: &[&str] = &["echo.test", "system.which", "system.run"];
 /// Bound for a reply that involves model retries or Bot API backoff.
 pub const SLOW: Duration = Duration::from_secs(15);
 
+/// `cfg` with `messages.queue` set to `queue`: the tests of one run (and one reply) per
+/// message say `{"mode": "followup"}`, as by default a message sent while its chat's run is
+/// going steers into that run (see `queue.rs`).
+pub fn with_queue(cfg: &str, queue: Value) -> String {
+    let mut cfg: Value = serde_json::from_str(cfg).expect("config is JSON");
+    cfg["messages"]["queue"] = queue;
+    cfg.to_string()
+}
+
 /// A gateway config: the Telegram account talks to `tg` (dmPolicy open with `"*"`, 1 s long
 /// polls), overridden key by key by `telegram` (a `null` value removes the key); with `ai`,
 /// the model `fake/flow-model` served by it, otherwise the embedded command agent.
@@ -1376,7 +1385,10 @@ async fn a_message_refused_by_the_chat_queue_gets_a_busy_reply_and_leaves_pendin
     let ids: Vec<i64> = (0..104)
         .map(|i| dm(&tg, 7201, &format!("msg {i}")))
         .collect();
-    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let gw = start_gateway(&with_queue(
+        &config(&tg, Some(&ai), json!({})),
+        json!({"mode": "followup", "cap": 100, "drop": "new"}),
+    ));
 
     let sent = tg.wait_sent_async(3, SLOW).await;
     for (s, id) in sent.iter().zip(&ids[101..]) {
@@ -1413,7 +1425,10 @@ async fn at_the_pending_cap_polling_pauses_until_a_reply_frees_a_slot() {
             dm(&tg, 7300 + chat, &format!("m{i}"));
         }
     }
-    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let gw = start_gateway(&with_queue(
+        &config(&tg, Some(&ai), json!({})),
+        json!({"mode": "followup", "cap": 100, "drop": "new"}),
+    ));
     wait_status(&gw, Duration::from_secs(60), "1000 pending", |a| {
         a["pendingInbound"] == 1000
     })
@@ -2198,6 +2213,7 @@ async fn mention_patterns_address_the_bot_in_groups() {
     ))
     .expect("config is JSON");
     cfg["messages"]["groupChat"] = json!({"mentionPatterns": [r"\bclaw\b", "(?<=a)b"]});
+    cfg["messages"]["queue"] = json!({"mode": "followup"});
     let gw = start_gateway(&cfg.to_string());
     let plain = |text: &str| {
         let m = tg.message(-9100, 9101, text);

@@ -60,6 +60,67 @@ pub enum ChatCommand {
     Think(ThinkAsk),
     /// `/restart`: the owner restarts the gateway process.
     Restart,
+    /// `/queue [mode] [cap:N] [drop:policy] | default`: what this chat's messages do while
+    /// a reply is in progress.
+    Queue(QueueAsk),
+}
+
+/// What `/queue` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueAsk {
+    /// `/queue`: what is in force.
+    Status,
+    /// `/queue default` (`reset`): back to `messages.queue`.
+    Default,
+    /// `/queue <mode> cap:N drop:<policy>` (any of them): this chat's own settings.
+    Set {
+        /// The mode.
+        mode: Option<crate::run_queue::QueueMode>,
+        /// `cap:N`.
+        cap: Option<usize>,
+        /// `drop:<policy>`.
+        drop: Option<crate::run_queue::DropPolicy>,
+    },
+    /// Not understood: the word.
+    Usage(String),
+}
+
+/// Parses `/queue`'s words.
+fn queue_ask(rest: &str) -> QueueAsk {
+    use crate::run_queue::{DropPolicy, MAX_CAP, QueueMode};
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    match words.as_slice() {
+        [] | ["status"] => return QueueAsk::Status,
+        [w] if ["default", "reset", "clear", "inherit"]
+            .iter()
+            .any(|d| w.eq_ignore_ascii_case(d)) =>
+        {
+            return QueueAsk::Default;
+        }
+        _ => {}
+    }
+    let (mut mode, mut cap, mut drop) = (None, None, None);
+    let usage = |w: &str| QueueAsk::Usage(w.chars().take(40).collect());
+    for w in words {
+        let option = w.split_once(':').or_else(|| w.split_once('='));
+        match option {
+            Some((k, v)) if k.eq_ignore_ascii_case("cap") => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_CAP).contains(&n) => cap = Some(n),
+                _ => return usage(w),
+            },
+            Some((k, v)) if k.eq_ignore_ascii_case("drop") => match DropPolicy::parse(v) {
+                Some(d) => drop = Some(d),
+                None => return usage(w),
+            },
+            // OpenClaw's quiet window: runs here start once the chat is free.
+            Some((k, _)) if k.eq_ignore_ascii_case("debounce") => {}
+            _ => match QueueMode::parse(w) {
+                Some(m) if mode.is_none() => mode = Some(m),
+                _ => return usage(w),
+            },
+        }
+    }
+    QueueAsk::Set { mode, cap, drop }
 }
 
 /// What `/think` asks.
@@ -268,6 +329,8 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         })
     } else if name.eq_ignore_ascii_case("compact") {
         ChatCommand::Compact(rest.to_owned())
+    } else if name.eq_ignore_ascii_case("queue") {
+        ChatCommand::Queue(queue_ask(rest))
     } else if !rest.is_empty() {
         // The others take no arguments: "/stop it now" is a message.
         return None;
@@ -382,6 +445,13 @@ pub const CATALOG: &[CommandEntry] = &[
         true,
     ),
     entry(
+        "queue",
+        &["/queue"],
+        "Messages sent during a reply: steer, followup, collect, interrupt, default",
+        "options",
+        true,
+    ),
+    entry(
         "compact",
         &["/compact"],
         "Summarize the older conversation (text after it: what to focus on)",
@@ -425,6 +495,10 @@ pub const MENU: &[(&str, &str)] = &[
         "How hard the model thinks: off, low, medium, high, default",
     ),
     (
+        "queue",
+        "Messages sent during a reply: steer, followup, collect, interrupt, default",
+    ),
+    (
         "compact",
         "Summarize the older conversation (text after it: what to focus on)",
     ),
@@ -443,6 +517,7 @@ const HELP: &str = "Chat commands:\n\
 /tts on|off|default — spoken answers in this chat (/tts: what is set)\n\
 /tts audio <text> — the text as a voice note (/tts latest: the last answer)\n\
 /think off|minimal|low|medium|high|xhigh|default [message] — how hard the model thinks in this chat (with a message: for it only; /think: what is set)\n\
+/queue steer|followup|collect|interrupt|default [cap:N] [drop:old|new|summarize] — what your messages do while a reply is in progress (steer: the reply takes them in; /queue: what is set)\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
 /restart — restart the gateway once its work is done (owner only)\n\
@@ -526,6 +601,7 @@ impl Registry {
                 None,
             ),
             ChatCommand::Think(ask) => (self.think_command(key, ask), None),
+            ChatCommand::Queue(ask) => (self.queue_command(key, ask), None),
             // Answered by `restart_command` (it needs to know who asked).
             ChatCommand::Restart => (
                 "⚙️ /restart is for the owner's chats and operator.admin.".to_owned(),
@@ -778,6 +854,74 @@ impl Registry {
             Some(level) => format!("🧠 Thinking level set to {}{note}.", level.as_str()),
             None => "🧠 Thinking: back to the configured level in this chat.".to_owned(),
         }
+    }
+
+    /// `/queue`: what this chat's messages do while a reply is in progress.
+    fn queue_command(&mut self, key: &str, ask: &QueueAsk) -> String {
+        use crate::run_queue::{DropPolicy, QueueMode};
+        const USAGE: &str = "Usage: /queue steer|followup|collect|interrupt [cap:N] [drop:old|new|summarize], /queue default (/queue: what is set).";
+        match ask {
+            QueueAsk::Usage(word) => {
+                return format!("⚠️ {word:?} is not a queue setting. {USAGE}");
+            }
+            QueueAsk::Set { mode, cap, drop } => {
+                self.sessions_index.set_queue(
+                    key,
+                    (
+                        mode.map(QueueMode::as_str),
+                        *cap,
+                        drop.map(DropPolicy::as_str),
+                    ),
+                    crate::util::now_ms(),
+                    || uuid::Uuid::new_v4().to_string(),
+                );
+            }
+            QueueAsk::Default => {
+                self.sessions_index.clear_queue(key);
+            }
+            QueueAsk::Status => {}
+        }
+        if !matches!(ask, QueueAsk::Status) {
+            self.publish_sessions();
+            self.save_sessions_now();
+            self.session_changed(key);
+        }
+        let own = self
+            .sessions_index
+            .get(key)
+            .map(super::runs::SessionMeta::queue)
+            .unwrap_or_default();
+        // The chat's channel decides `byChannel`; a key of no chat is an operator's.
+        let channel = self
+            .sessions_index
+            .get(key)
+            .and_then(|m| m.channel.clone())
+            .unwrap_or_else(|| "webchat".to_owned());
+        let live = self.shared.live.get();
+        let r = live.queue.resolve(own, &channel);
+        let whose = if own.mode.is_some() || own.cap.is_some() || own.drop.is_some() {
+            "this chat's own (/queue default: back to messages.queue)"
+        } else {
+            "from messages.queue"
+        };
+        let what = match r.mode {
+            QueueMode::Steer => "a message sent during a reply goes into it at its next step",
+            QueueMode::Followup => "a message sent during a reply runs on its own after it",
+            QueueMode::Collect => "messages sent during a reply run together after it, as one turn",
+            QueueMode::Interrupt => "a message sent during a reply stops it and runs instead",
+        };
+        let head = match ask {
+            QueueAsk::Status => "📥 Queue",
+            QueueAsk::Default => "📥 Queue back to the configured settings",
+            _ => "📥 Queue set",
+        };
+        format!(
+            "{head}: {} ({what}); cap {}, drop {} — {whose}. Modes: {}.",
+            r.mode.as_str(),
+            r.cap,
+            r.drop.as_str(),
+            QueueMode::NAMES
+        )
     }
 
     /// `/tts`: this chat's spoken answers.

@@ -341,6 +341,36 @@ pub struct SessionMeta {
     /// The forum topic the chat wrote from last (OpenClaw's field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_thread_id: Option<i64>,
+    /// The session's own queue mode (`/queue <mode>`, `sessions.patch {queueMode}`;
+    /// OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_mode: Option<String>,
+    /// The session's own queue cap (`/queue … cap:N`; OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_cap: Option<u64>,
+    /// The session's own drop policy (`/queue … drop:old`; OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_drop: Option<String>,
+}
+
+impl SessionMeta {
+    /// The session's own queue settings (unknown stored values count as unset).
+    pub fn queue(&self) -> crate::run_queue::SessionQueue {
+        crate::run_queue::SessionQueue {
+            mode: self
+                .queue_mode
+                .as_deref()
+                .and_then(crate::run_queue::QueueMode::parse_stored),
+            cap: self
+                .queue_cap
+                .and_then(|c| usize::try_from(c).ok())
+                .filter(|c| *c > 0),
+            drop: self
+                .queue_drop
+                .as_deref()
+                .and_then(crate::run_queue::DropPolicy::parse),
+        }
+    }
 }
 
 impl SessionMeta {
@@ -646,21 +676,79 @@ impl Registry {
         }
     }
 
-    /// Queues a run; starts it when its session is idle. Returns whether it started.
+    /// Queues a run; starts it when its session is idle. Returns whether it started. A
+    /// person's message follows `messages.queue`: `interrupt` aborts the running run first,
+    /// and at most `cap` wait (see [`crate::run_queue`]).
     pub(super) fn submit(
         &mut self,
         req: RunRequest,
         ctx: &mut Context<Self>,
     ) -> Result<bool, QueueFull> {
         let key = req.session_key.clone();
-        let idle = self.runs.enqueue(req)?;
-        if idle {
+        let queue = super::scheduler::is_person(&req)
+            .then(|| resolve_queue(&self.shared.live.get(), &self.sessions_index, &req));
+        if let Some(q) = queue
+            && q.mode == crate::run_queue::QueueMode::Interrupt
+            && let Some(active) = self.runs.active_run(&key).map(str::to_owned)
+        {
+            log::info!(
+                "session {key}: run {active} interrupted by a new message (messages.queue mode interrupt)"
+            );
+            self.abort_runs(&key, Some(&active));
+        }
+        let done = self
+            .runs
+            .enqueue(req, queue.map(|q| (q.cap, q.drop)), now_ms())?;
+        if !done.dropped.is_empty() {
+            log::warn!(
+                "session {key}: {} waiting message(s) dropped: more than messages.queue.cap waited",
+                done.dropped.len()
+            );
+        }
+        for channel in done.dropped {
+            complete_aborted(Some(channel));
+        }
+        if done.idle {
             self.start_next(&key, ctx);
         } else {
             // The session's next message does not wait for a memory flush.
             self.stop_flush(&key);
         }
-        Ok(idle)
+        Ok(done.idle)
+    }
+
+    /// Ends the messages that rode along with a run (steered in, collected): a chat's leaves
+    /// its channel's pending list (the run's reply answered it), an operator's gets its
+    /// `chat` end (without a message: the run's own `final` carries the answer).
+    fn end_riders(&mut self, riders: Vec<RunRequest>, outcome: &RunOutcome) {
+        for rider in riders {
+            match rider.origin {
+                RunOrigin::Channel { inbound, deliver } => {
+                    crate::agent_run::report_ended(&inbound);
+                    complete_aborted(Some((deliver, inbound)));
+                }
+                RunOrigin::Operator => {
+                    let mut end = serde_json::json!({"runId": rider.run_id, "sessionKey": rider.session_key, "seq": 1});
+                    match outcome.status {
+                        RunStatus::Aborted => {
+                            end["state"] = serde_json::json!("aborted");
+                            end["stopReason"] = serde_json::json!("aborted");
+                        }
+                        RunStatus::Error => {
+                            end["state"] = serde_json::json!("error");
+                            end["errorMessage"] =
+                                serde_json::json!(outcome.error.clone().unwrap_or_default());
+                        }
+                        _ => {
+                            end["state"] = serde_json::json!("final");
+                            end["stopReason"] = serde_json::json!("stop");
+                        }
+                    }
+                    self.broadcast("chat", &end, false, None);
+                }
+                RunOrigin::Cron { .. } | RunOrigin::Node { .. } => {}
+            }
+        }
     }
 
     /// Stops the memory flush running after the reply of `key`'s active run, if any (the
@@ -717,6 +805,41 @@ impl Registry {
         let Some(mut req) = self.runs.next(key) else {
             return;
         };
+        if super::scheduler::is_person(&req) {
+            // `collect`: the messages of the same sender that waited behind it run with it,
+            // as one turn.
+            let live = self.shared.live.get();
+            let index = &self.sessions_index;
+            // (Not for the embedded command agent, which reads only the newest message.)
+            if resolve_queue(&live, index, &req).mode == crate::run_queue::QueueMode::Collect
+                && self.model.commands_help().is_none()
+                && let Some(rides) = ride_key(&req)
+            {
+                let riders = self.runs.ride(key, now_ms(), |r| {
+                    ride_key(r).as_deref() == Some(rides.as_str())
+                        && resolve_queue(&live, index, r).mode
+                            == crate::run_queue::QueueMode::Collect
+                });
+                if !riders.is_empty() {
+                    log::info!(
+                        "session {key}: {} waiting message(s) collected into run {}",
+                        riders.len(),
+                        req.run_id
+                    );
+                    req.text = crate::run_queue::collect_prompt(
+                        std::iter::once((req.sender.as_deref(), req.text.as_str())).chain(
+                            riders
+                                .iter()
+                                .map(|r| (r.sender.as_deref(), r.text.as_str())),
+                        ),
+                    );
+                }
+            }
+            // The messages dropped at the cap meanwhile: what they said.
+            if let Some(overflow) = self.runs.take_overflow(key) {
+                req.text = format!("{overflow}\n\n{}", req.text);
+            }
+        }
         self.start_over_if_expired(key, &req);
         // System events waiting for this session go first, one `System:` line each.
         if !matches!(req.origin, RunOrigin::Cron { fresh: true, .. })
@@ -801,7 +924,10 @@ impl Registry {
             flushed: meta.memory_flush_compaction_count == Some(meta.compaction_count),
             tried: meta.flush_tried_count == Some(meta.compaction_count),
         };
+        // The embedded command agent reads only the new message: nothing steers into it.
+        let steer = ride_key(&req).filter(|_| model.commands_help().is_none());
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
+            .with_steering(steer)
             .with_history(tail)
             .with_compaction(compaction)
             .with_audit(&self.shared.audit, &agent.id)
@@ -1072,10 +1198,11 @@ impl Handler<RunFinished> for Registry {
             .get(&msg.session_key)
             .is_some_and(|m| transcript_name(&msg.session_key, &m.session_id) == transcript);
         self.tails.put(transcript, lines.filter(|_| current));
-        complete_aborted(
-            self.runs
-                .finished(&msg.run_id, &msg.session_key, &msg.outcome),
-        );
+        let done = self
+            .runs
+            .finished(&msg.run_id, &msg.session_key, &msg.outcome);
+        complete_aborted(done.aborted);
+        self.end_riders(done.riders, &msg.outcome);
         if same_transcript {
             self.sessions_index
                 .run_ended(&msg.session_key, &msg.outcome);
@@ -1134,6 +1261,103 @@ impl Handler<FlushStarted> for Registry {
         }
         self.flushing
             .insert(msg.session_key, (msg.run_id, msg.abort));
+    }
+}
+
+/// Sent by a running run at each boundary (before a tool call, before a model call): the
+/// messages waiting at the head of its session's queue that steer into it — `steer` mode,
+/// and the same sender in the same chat (`key`: the run's [`ride_key`]). They ride along
+/// with the run from now on (and end with it).
+#[derive(Message)]
+#[rtype(result = "Vec<RunRequest>")]
+pub struct TakeSteer {
+    /// Session.
+    pub session_key: String,
+    /// The asking run (only the session's active run gets any).
+    pub run_id: String,
+    /// The run's [`ride_key`].
+    pub key: String,
+}
+
+impl Handler<TakeSteer> for Registry {
+    type Result = MessageResult<TakeSteer>;
+
+    fn handle(&mut self, msg: TakeSteer, _: &mut Self::Context) -> Self::Result {
+        if self.runs.active_run(&msg.session_key) != Some(msg.run_id.as_str())
+            || self.runs.queued_in(&msg.session_key) == 0
+        {
+            return MessageResult(Vec::new());
+        }
+        let live = self.shared.live.get();
+        let index = &self.sessions_index;
+        let mut taken = self.runs.ride(&msg.session_key, now_ms(), |r| {
+            ride_key(r).as_deref() == Some(msg.key.as_str())
+                && resolve_queue(&live, index, r).mode == crate::run_queue::QueueMode::Steer
+        });
+        if let Some(first) = taken.first_mut()
+            && let Some(overflow) = self.runs.take_overflow(&msg.session_key)
+        {
+            first.text = format!("{overflow}\n\n{}", first.text);
+        }
+        if !taken.is_empty() {
+            log::info!(
+                "session {}: {} message(s) steered into run {}",
+                msg.session_key,
+                taken.len(),
+                msg.run_id
+            );
+        }
+        MessageResult(taken)
+    }
+}
+
+/// The queue settings in force for a person's message (`messages.queue`, the session's
+/// own from `/queue`; the channel is `webchat` for an operator's).
+pub(super) fn resolve_queue(
+    live: &crate::hot::HotConfig,
+    index: &SessionsIndex,
+    req: &RunRequest,
+) -> crate::run_queue::Resolved {
+    let channel = match &req.origin {
+        RunOrigin::Channel { inbound, .. } => inbound.channel.as_str(),
+        _ => "webchat",
+    };
+    let own = index
+        .get(&req.session_key)
+        .map(SessionMeta::queue)
+        .unwrap_or_default();
+    live.queue.resolve(own, channel)
+}
+
+/// Which runs a message may ride along with (steered in, collected): the same sender in the
+/// same chat (so it never runs under another person's tool policy), or any operator's with
+/// an operator's. `None`: it runs on its own (not a person's message; a command's run; a
+/// message with files, or with its own model, thinking level or delivery).
+pub fn ride_key(req: &RunRequest) -> Option<String> {
+    if !super::scheduler::is_person(req)
+        || !req.uploads.is_empty()
+        || req.thinking.is_some()
+        || req.delivery.is_some()
+        || req.model.is_some()
+    {
+        return None;
+    }
+    match &req.origin {
+        RunOrigin::Channel { inbound, .. } => (inbound.media.is_empty()
+            && inbound.attached.is_empty()
+            && inbound.media_notes.is_empty())
+        .then(|| {
+            format!(
+                "{}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{}",
+                inbound.channel,
+                inbound.account_id,
+                inbound.chat_id,
+                inbound.thread_id,
+                inbound.sender_id
+            )
+        }),
+        RunOrigin::Operator => Some("operator".to_owned()),
+        RunOrigin::Cron { .. } | RunOrigin::Node { .. } => None,
     }
 }
 

@@ -87,6 +87,13 @@ impl RunRecord {
 struct Slot<H> {
     active: Option<(String, H)>,
     queue: VecDeque<RunRequest>,
+    /// Messages the active run took along (steered in, or collected into its turn): they
+    /// end with it.
+    riders: Vec<RunRequest>,
+    /// Messages dropped at the cap since the last run started, and the newest of their
+    /// summary lines (`drop: summarize`), for the next run.
+    dropped: usize,
+    dropped_lines: VecDeque<String>,
 }
 
 impl<H> Default for Slot<H> {
@@ -94,8 +101,33 @@ impl<H> Default for Slot<H> {
         Self {
             active: None,
             queue: VecDeque::new(),
+            riders: Vec::new(),
+            dropped: 0,
+            dropped_lines: VecDeque::new(),
         }
     }
+}
+
+/// A person's message (a chat's or an operator's), which `messages.queue` governs; cron
+/// jobs, node requests and compactions just wait their turn.
+pub fn is_person(req: &RunRequest) -> bool {
+    req.compact.is_none() && matches!(req.origin, RunOrigin::Channel { .. } | RunOrigin::Operator)
+}
+
+/// What [`RunScheduler::enqueue`] did.
+pub struct Enqueued {
+    /// The session was idle: the caller starts the run now with [`RunScheduler::next`].
+    pub idle: bool,
+    /// Older messages dropped at the cap: their channels drop them from their pending lists.
+    pub dropped: Vec<RunChannel>,
+}
+
+/// How a run ended, for [`RunScheduler::finished`]'s caller.
+pub struct Finished {
+    /// The run's channel when it was aborted, to complete its pending message.
+    pub aborted: Option<RunChannel>,
+    /// The messages that rode along with it (they ended with it).
+    pub riders: Vec<RunRequest>,
 }
 
 /// A session's queue is full: the request is refused (on the wire: `UNAVAILABLE`,
@@ -245,10 +277,57 @@ impl<H: Clone> RunScheduler<H> {
         self.runs.get(run_id)
     }
 
-    /// Queues a run. `Ok(true)` when its session is idle: the caller starts it now with
-    /// [`Self::next`].
-    pub fn enqueue(&mut self, req: RunRequest) -> Result<bool, QueueFull> {
+    /// Queues a run. With `limit` (a person's message: `messages.queue`'s `cap` and `drop`),
+    /// at most `cap` persons' messages wait: beyond, the oldest go (`old`, `summarize`:
+    /// their summary lines are kept for the next run) or this one is refused (`new`).
+    /// Whatever the limit, at most [`MAX_QUEUE_PER_SESSION`] runs wait.
+    pub fn enqueue(
+        &mut self,
+        req: RunRequest,
+        limit: Option<(usize, crate::run_queue::DropPolicy)>,
+        now: u64,
+    ) -> Result<Enqueued, QueueFull> {
+        use crate::run_queue::DropPolicy;
         let slot = self.slots.entry(req.session_key.clone()).or_default();
+        let mut dropped = Vec::new();
+        if let Some((cap, policy)) = limit.filter(|_| is_person(&req)) {
+            let waiting = slot.queue.iter().filter(|r| is_person(r)).count();
+            if waiting >= cap {
+                if policy == DropPolicy::New {
+                    return Err(QueueFull);
+                }
+                let mut excess = waiting + 1 - cap;
+                let mut kept = VecDeque::with_capacity(slot.queue.len());
+                for r in slot.queue.drain(..) {
+                    if excess == 0 || !is_person(&r) {
+                        kept.push_back(r);
+                        continue;
+                    }
+                    excess -= 1;
+                    if policy == DropPolicy::Summarize {
+                        let text = match &r.origin {
+                            RunOrigin::Channel { inbound, .. } => inbound.text.as_str(),
+                            _ => r.text.as_str(),
+                        };
+                        slot.dropped += 1;
+                        if slot.dropped_lines.len() == crate::run_queue::MAX_SUMMARY_LINES {
+                            slot.dropped_lines.pop_front();
+                        }
+                        slot.dropped_lines
+                            .push_back(crate::run_queue::summary_line(text));
+                    }
+                    if let Some(rec) = self.runs.get_mut(&r.run_id) {
+                        rec.status = RunStatus::Aborted;
+                        rec.ended_at = Some(now);
+                        rec.error =
+                            Some("dropped: too many messages waited (messages.queue.cap)".into());
+                        rec.end();
+                        dropped.extend(rec.channel.take());
+                    }
+                }
+                slot.queue = kept;
+            }
+        }
         if slot.queue.len() >= MAX_QUEUE_PER_SESSION {
             return Err(QueueFull);
         }
@@ -277,7 +356,50 @@ impl<H: Clone> RunScheduler<H> {
         self.order.push_back(req.run_id.clone());
         let idle = slot.active.is_none();
         slot.queue.push_back(req);
-        Ok(idle)
+        Ok(Enqueued { idle, dropped })
+    }
+
+    /// What the next run of the session is told about the messages dropped at the cap
+    /// since the last one (once).
+    pub fn take_overflow(&mut self, session_key: &str) -> Option<String> {
+        let slot = self.slots.get_mut(session_key)?;
+        if slot.dropped == 0 {
+            return None;
+        }
+        let lines: Vec<String> = slot.dropped_lines.drain(..).collect();
+        let prompt = crate::run_queue::overflow_prompt(slot.dropped, &lines);
+        slot.dropped = 0;
+        Some(prompt)
+    }
+
+    /// Takes the messages at the head of the session's queue that `rides` accepts (in
+    /// order, up to the first it refuses), for its active run — or the run about to start —
+    /// to take along: they count as running, and end with it ([`Self::finished`]). At most
+    /// [`MAX_QUEUE_PER_SESSION`] ride with one run.
+    pub fn ride(
+        &mut self,
+        session_key: &str,
+        now: u64,
+        mut rides: impl FnMut(&RunRequest) -> bool,
+    ) -> Vec<RunRequest> {
+        let Some(slot) = self.slots.get_mut(session_key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        while slot.riders.len() < MAX_QUEUE_PER_SESSION
+            && slot.queue.front().is_some_and(&mut rides)
+        {
+            let Some(r) = slot.queue.pop_front() else {
+                break;
+            };
+            if let Some(rec) = self.runs.get_mut(&r.run_id) {
+                rec.status = RunStatus::Running;
+                rec.started_at = Some(now);
+            }
+            slot.riders.push(r.clone());
+            out.push(r);
+        }
+        out
     }
 
     /// Records a run that was answered at once, without an agent run (a chat command sent
@@ -333,37 +455,55 @@ impl<H: Clone> RunScheduler<H> {
     /// A run ended: records its outcome, wakes its waiters and frees its session (the
     /// caller then starts the session's next run). Returns the run's channel when the run
     /// was aborted, to complete its pending message.
-    pub fn finished(
-        &mut self,
-        run_id: &str,
-        session_key: &str,
-        outcome: &RunOutcome,
-    ) -> Option<RunChannel> {
-        let mut channel = None;
+    pub fn finished(&mut self, run_id: &str, session_key: &str, outcome: &RunOutcome) -> Finished {
+        let mut out = Finished {
+            aborted: None,
+            riders: Vec::new(),
+        };
         if let Some(r) = self.runs.get_mut(run_id) {
             r.record(outcome);
             r.end();
             let c = r.channel.take();
             if outcome.status == RunStatus::Aborted {
-                channel = c;
+                out.aborted = c;
             }
         }
         if let Some(slot) = self.slots.get_mut(session_key)
             && slot.active.as_ref().is_some_and(|(id, _)| id == run_id)
         {
             slot.active = None;
+            out.riders = std::mem::take(&mut slot.riders);
+            for rider in &out.riders {
+                if let Some(r) = self.runs.get_mut(&rider.run_id) {
+                    r.record(outcome);
+                    r.end();
+                    r.channel = None;
+                }
+            }
         }
         self.prune();
-        channel
+        out
     }
 
     /// A run's reply is out while the session stays busy (the memory flush after a reply):
-    /// records its outcome and wakes its waiters (`agent.wait`, the `agent` call's final
-    /// answer), which need not wait for the flush; [`Self::finished`] frees the session.
+    /// records its outcome (and its riders') and wakes their waiters (`agent.wait`, the
+    /// `agent` call's final answer), which need not wait for the flush; [`Self::finished`]
+    /// frees the session.
     pub fn replied(&mut self, run_id: &str, outcome: &RunOutcome) {
         if let Some(r) = self.runs.get_mut(run_id) {
             r.record(outcome);
             r.end();
+            let Some(slot) = self.slots.get(&r.session_key) else {
+                return;
+            };
+            if slot.active.as_ref().is_some_and(|(id, _)| id == run_id) {
+                for rider in &slot.riders {
+                    if let Some(r) = self.runs.get_mut(&rider.run_id) {
+                        r.record(outcome);
+                        r.end();
+                    }
+                }
+            }
         }
     }
 
@@ -383,6 +523,9 @@ impl<H: Clone> RunScheduler<H> {
         {
             out.cancel = Some(handle.clone());
             out.run_ids.push(id.clone());
+            // The messages riding along with it end with it.
+            out.run_ids
+                .extend(slot.riders.iter().map(|r| r.run_id.clone()));
         }
         let mut kept = VecDeque::with_capacity(slot.queue.len());
         for req in slot.queue.drain(..) {
@@ -552,7 +695,7 @@ mod tests {
     /// Starts what `enqueue` says is startable, as the registry does.
     fn submit(s: &mut RunScheduler<u32>, r: RunRequest, handle: u32) -> bool {
         let key = r.session_key.clone();
-        let idle = s.enqueue(r).expect("queued");
+        let idle = s.enqueue(r, None, 0).expect("queued").idle;
         if idle {
             let next = s.next(&key).expect("a run to start");
             s.started(&key, &next.run_id, handle, 1);
@@ -571,10 +714,8 @@ mod tests {
         assert_eq!(s.record("r2").map(|r| r.status), Some(RunStatus::Queued));
         // Nothing starts while r1 runs.
         assert!(s.next("a").is_none());
-        assert!(
-            s.finished("r1", "a", &outcome(RunStatus::Ok, "done"))
-                .is_none()
-        );
+        let f = s.finished("r1", "a", &outcome(RunStatus::Ok, "done"));
+        assert!(f.aborted.is_none() && f.riders.is_empty());
         let view = s.view("r1").expect("kept");
         assert_eq!(
             (view.text.as_deref(), view.status),
@@ -596,9 +737,16 @@ mod tests {
         let mut s = RunScheduler::default();
         submit(&mut s, req("active", "a"), 0);
         for i in 0..MAX_QUEUE_PER_SESSION {
-            assert_eq!(s.enqueue(req(&format!("q{i}"), "a")), Ok(false));
+            assert!(
+                !s.enqueue(req(&format!("q{i}"), "a"), None, 0)
+                    .expect("room")
+                    .idle
+            );
         }
-        assert_eq!(s.enqueue(req("over", "a")), Err(QueueFull));
+        assert!(matches!(
+            s.enqueue(req("over", "a"), None, 0),
+            Err(QueueFull)
+        ));
         assert_eq!(
             serde_json::to_value(QueueFull.to_shape()).unwrap(),
             json!({"code": "UNAVAILABLE", "message": "too many queued messages for this session",
@@ -606,7 +754,7 @@ mod tests {
         );
         assert!(s.record("over").is_none());
         // Another session is not affected.
-        assert_eq!(s.enqueue(req("b1", "b")), Ok(true));
+        assert!(s.enqueue(req("b1", "b"), None, 0).expect("room").idle);
     }
 
     #[test]
@@ -614,7 +762,7 @@ mod tests {
         let mut s = RunScheduler::default();
         submit(&mut s, req("r1", "a"), 7);
         for id in ["r2", "r3", "r4"] {
-            s.enqueue(req(id, "a")).expect("queued");
+            s.enqueue(req(id, "a"), None, 0).expect("queued");
         }
         let one = s.abort("a", Some("r3"), 9);
         assert_eq!(one.run_ids, vec!["r3".to_owned()]);
@@ -674,6 +822,77 @@ mod tests {
         assert!(s.record(&format!("r{}", MAX_RUN_RECORDS + 9)).is_some());
         s.finished("first", "keep", &outcome(RunStatus::Ok, "x"));
         assert!(s.records() <= MAX_RUN_RECORDS + 1);
+    }
+
+    #[test]
+    fn the_cap_drops_the_oldest_persons_messages_with_a_summary_or_refuses_the_newest() {
+        use crate::run_queue::DropPolicy;
+        let mut s = RunScheduler::default();
+        submit(&mut s, req("active", "a"), 0);
+        let mut cron = req("cron", "a");
+        cron.origin = RunOrigin::Cron {
+            sender: None,
+            fresh: false,
+            light: false,
+        };
+        s.enqueue(cron, Some((2, DropPolicy::Summarize)), 1)
+            .expect("a cron run is not a person's message");
+        for (i, text) in ["first   one", "second", "third"].iter().enumerate() {
+            let mut r = req(&format!("m{i}"), "a");
+            r.text = (*text).to_owned();
+            s.enqueue(r, Some((2, DropPolicy::Summarize)), 1)
+                .expect("the oldest goes instead");
+        }
+        // The cron run stays; the oldest message went, its waiters woken.
+        assert_eq!(s.queued_in("a"), 3);
+        assert_eq!(s.record("m0").map(|r| r.status), Some(RunStatus::Aborted));
+        assert_eq!(
+            s.take_overflow("a").as_deref(),
+            Some("[Queue overflow] Dropped 1 message due to cap.\nSummary:\n- first one")
+        );
+        assert_eq!(s.take_overflow("a"), None, "told once");
+        // `old`: no summary; `new`: the newest is refused, nothing recorded.
+        s.enqueue(req("m3", "a"), Some((2, DropPolicy::Old)), 1)
+            .expect("the oldest goes");
+        assert_eq!(s.take_overflow("a"), None);
+        assert!(matches!(
+            s.enqueue(req("m4", "a"), Some((2, DropPolicy::New)), 1),
+            Err(QueueFull)
+        ));
+        assert!(s.record("m4").is_none());
+    }
+
+    #[test]
+    fn riders_leave_the_queue_up_to_the_first_refused_and_end_with_their_run() {
+        let mut s = RunScheduler::default();
+        submit(&mut s, req("host", "a"), 0);
+        for id in ["s1", "s2", "other", "s3"] {
+            s.enqueue(req(id, "a"), None, 0).expect("queued");
+        }
+        let taken = s.ride("a", 5, |r| r.run_id.starts_with('s'));
+        let ids: Vec<&str> = taken.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, ["s1", "s2"], "in order, up to the first refused");
+        assert_eq!(s.record("s1").map(|r| r.status), Some(RunStatus::Running));
+        assert_eq!(s.queued_in("a"), 2);
+        let WaitAdmission::Waiting(mut rx) = s.wait("s2") else {
+            panic!("a rider is in flight");
+        };
+        let f = s.finished("host", "a", &outcome(RunStatus::Ok, "both answered"));
+        assert_eq!(f.riders.len(), 2);
+        assert_eq!(rx.try_recv(), Ok(()));
+        let v = s.view("s2").expect("kept");
+        assert_eq!(
+            (v.status, v.text.as_deref()),
+            (WaitStatus::Ok, Some("both answered"))
+        );
+        // The next run does not inherit them.
+        let next = s.next("a").expect("other is next");
+        s.started("a", &next.run_id, 1, 6);
+        assert!(
+            s.finished("other", "a", &outcome(RunStatus::Ok, ""))
+                .riders
+                .is_empty()
+        );
     }
 
     #[test]

@@ -273,6 +273,9 @@ pub struct RenameSession {
     /// The chat's thinking level (`Some(None)`: back to the configured one; `None`:
     /// unchanged).
     pub thinking_level: Option<Option<crate::ports::Thinking>>,
+    /// The session's own queue mode (`Some(None)`: back to `messages.queue`, with its cap
+    /// and drop policy; `None`: unchanged).
+    pub queue_mode: Option<Option<crate::run_queue::QueueMode>>,
 }
 
 impl Handler<RenameSession> for Registry {
@@ -310,6 +313,16 @@ impl Handler<RenameSession> for Registry {
         if let Some(level) = msg.thinking_level {
             self.sessions_index
                 .set_thinking(&key, level, now_ms(), || uuid::Uuid::new_v4().to_string());
+        }
+        match msg.queue_mode {
+            Some(Some(mode)) => self.sessions_index.set_queue(
+                &key,
+                (Some(mode.as_str()), None, None),
+                now_ms(),
+                || uuid::Uuid::new_v4().to_string(),
+            ),
+            Some(None) => self.sessions_index.clear_queue(&key),
+            None => {}
         }
         let patched_model = model.is_some();
         if let Some(reference) = model {

@@ -171,6 +171,39 @@ impl SessionIndex {
             .thinking_level = level.map(|l| l.as_str().to_owned());
     }
 
+    /// Sets the session's own queue settings (`/queue`, `sessions.patch {queueMode}`): the
+    /// mode, cap and drop policy given (the others stay).
+    pub fn set_queue(
+        &mut self,
+        key: &str,
+        (mode, cap, drop): (Option<&str>, Option<usize>, Option<&str>),
+        now: u64,
+        new_id: impl FnOnce() -> String,
+    ) {
+        let meta = self
+            .0
+            .entry(key.to_owned())
+            .or_insert_with(|| fresh(new_id(), now));
+        if let Some(m) = mode {
+            meta.queue_mode = Some(m.to_owned());
+        }
+        if let Some(c) = cap {
+            meta.queue_cap = Some(c as u64);
+        }
+        if let Some(d) = drop {
+            meta.queue_drop = Some(d.to_owned());
+        }
+    }
+
+    /// Clears the session's own queue settings (`/queue default`).
+    pub fn clear_queue(&mut self, key: &str) {
+        if let Some(meta) = self.0.get_mut(key) {
+            meta.queue_mode = None;
+            meta.queue_cap = None;
+            meta.queue_drop = None;
+        }
+    }
+
     /// Sets (or, with `None`, clears) the session's own model (`provider/model`).
     pub fn set_model(
         &mut self,
@@ -508,6 +541,9 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         last_interaction_at: None,
         last_account_id: None,
         last_thread_id: None,
+        queue_mode: None,
+        queue_cap: None,
+        queue_drop: None,
     }
 }
 

@@ -182,6 +182,14 @@ async fn registry_answers_busy_when_a_chat_queue_is_full() {
     let dir = std::env::temp_dir().join(format!("openclaw-reg-{}", uuid::Uuid::new_v4()));
     let mut cfg = EngineConfig::with_token("t");
     cfg.state_dir = dir.clone();
+    // One run per message, the newest refused once `cap` wait.
+    let cap = 7usize;
+    cfg.queue = crate::run_queue::QueueSettings {
+        mode: Some(crate::run_queue::QueueMode::Followup),
+        cap,
+        drop: crate::run_queue::DropPolicy::New,
+        ..Default::default()
+    };
     let gate = Rc::new(Semaphore::new(0));
     let engine = Engine::start(
         cfg,
@@ -193,7 +201,7 @@ async fn registry_answers_busy_when_a_chat_queue_is_full() {
     .expect("engine starts");
     let (tx, mut rx) = unbounded_channel();
     let outbox = Outbox(tx).start().recipient::<DeliverReply>();
-    let max = super::scheduler::MAX_QUEUE_PER_SESSION as i64;
+    let max = cap as i64;
     for n in 0..=max + 1 {
         engine
             .registry
@@ -212,8 +220,75 @@ async fn registry_answers_busy_when_a_chat_queue_is_full() {
         "one running, {max} queued, the next refused"
     );
     let stats = engine.registry.send(GetStats).await.expect("registry up");
-    assert_eq!((stats.active_runs, stats.queued_runs), (1, max as usize));
+    assert_eq!((stats.active_runs, stats.queued_runs), (1, cap));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[actix::test]
+async fn beyond_the_cap_the_oldest_waiting_messages_go_and_the_next_run_hears_of_them() {
+    let dir = std::env::temp_dir().join(format!("openclaw-reg-{}", uuid::Uuid::new_v4()));
+    let mut cfg = EngineConfig::with_token("t");
+    cfg.state_dir = dir.clone();
+    // The defaults but `followup`: cap 20, drop summarize.
+    cfg.queue.mode = Some(crate::run_queue::QueueMode::Followup);
+    let gate = Rc::new(Semaphore::new(0));
+    let engine = Engine::start(
+        cfg,
+        EngineDeps {
+            model: Some(Rc::new(Gated(gate))),
+            ..Default::default()
+        },
+    )
+    .expect("engine starts");
+    let (tx, mut rx) = unbounded_channel();
+    let outbox = Outbox(tx).start().recipient::<DeliverReply>();
+    // One runs, 25 wait: the 5 oldest of them go.
+    for n in 0..=25 {
+        engine
+            .registry
+            .send(InboundReceived {
+                msg: inbound(n, 10, &format!("message   number {n}")),
+                reply_to: outbox.clone(),
+            })
+            .await
+            .expect("registry up");
+    }
+    for n in 1..=5 {
+        let done = next(&mut rx).await;
+        assert_eq!(
+            (done.text.as_str(), done.inbound_id.clone()),
+            ("", Some(format!("fake:default:{n}"))),
+            "a dropped message leaves its channel's pending list without a reply"
+        );
+    }
+    let stats = engine.registry.send(GetStats).await.expect("registry up");
+    assert_eq!((stats.active_runs, stats.queued_runs), (1, 20));
+    let overflow = engine
+        .registry
+        .send(TakeOverflow(inbound(0, 10, "")))
+        .await
+        .expect("registry up");
+    assert_eq!(
+        overflow.as_deref(),
+        Some(
+            "[Queue overflow] Dropped 5 messages due to cap.\nSummary:\n- message number 1\n- message number 2\n- message number 3\n- message number 4\n- message number 5"
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The overflow summary waiting for the next run of a message's session (test-only).
+#[derive(Message)]
+#[rtype(result = "Option<String>")]
+struct TakeOverflow(InboundMessage);
+
+impl Handler<TakeOverflow> for super::Registry {
+    type Result = Option<String>;
+
+    fn handle(&mut self, msg: TakeOverflow, _: &mut Self::Context) -> Self::Result {
+        let key = self.inbound_key(&msg.0)?;
+        self.runs.take_overflow(&key)
+    }
 }
 
 /// The registry's store (test-only): lets a test hold the store thread.

@@ -325,6 +325,9 @@ fn session_and_history_replies_match_their_objects() {
         last_interaction_at: None,
         last_account_id: Some("default".into()),
         last_thread_id: Some(5),
+        queue_mode: Some("collect".into()),
+        queue_cap: None,
+        queue_drop: None,
     };
     let delivery_context = meta.delivery_context();
     let list = SessionList {
@@ -352,7 +355,7 @@ fn session_and_history_replies_match_their_objects() {
                 "channel": "telegram", "chatId": 77, "lastMessagePreview": "hi",
                 "messageCount": 2, "compactionCount": 3, "inputTokens": 1200,
                 "outputTokens": 80, "totalTokens": 1300, "contextTokens": 200_000,
-                "lastAccountId": "default", "lastThreadId": 5,
+                "lastAccountId": "default", "lastThreadId": 5, "queueMode": "collect",
                 "key": "agent:main:main", "hasActiveRun": true,
                 "activeRunIds": ["r"], "snapshotAt": 3,
                 "deliveryContext": {"channel": "telegram", "to": "77", "accountId": "default",

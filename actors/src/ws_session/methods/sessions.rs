@@ -567,6 +567,9 @@ pub(crate) struct PatchParams {
     /// The chat's thinking level (`Some(None)`: back to the configured one,
     /// `thinkingLevel: null`).
     thinking_level: Option<Option<crate::ports::Thinking>>,
+    /// The session's queue mode (`Some(None)`: back to `messages.queue`, `queueMode:
+    /// null`).
+    queue_mode: Option<Option<crate::run_queue::QueueMode>>,
 }
 
 impl Params for PatchParams {
@@ -579,6 +582,7 @@ impl Params for PatchParams {
             "label",
             "model",
             "thinkingLevel",
+            "queueMode",
         ];
         let o = obj(M, &call.params)?;
         if let Some(k) = o.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
@@ -586,7 +590,7 @@ impl Params for PatchParams {
             let hint = if k == "archived" {
                 "this gateway keeps no session archive: delete the session (`openclaw sessions delete`) or reset it"
             } else {
-                "this gateway has no per-session settings besides the label, the model and the thinking level"
+                "this gateway has no per-session settings besides the label, the model, the thinking level and the queue mode"
             };
             return Err(ErrorShape::invalid(format!(
                 "sessions.patch {shown} is not supported by this gateway: {hint}"
@@ -594,7 +598,7 @@ impl Params for PatchParams {
         }
         let mut c = Checker::new();
         c.required("", o, "key");
-        if !["label", "model", "thinkingLevel"]
+        if !["label", "model", "thinkingLevel", "queueMode"]
             .iter()
             .any(|k| o.contains_key(*k))
         {
@@ -632,6 +636,25 @@ impl Params for PatchParams {
                 }
             }),
         };
+        let queue_mode = match o.get("queueMode") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => c.string("", o, "queueMode", true).and_then(|v| {
+                match crate::run_queue::QueueMode::parse(v) {
+                    Some(m) => Some(Some(m)),
+                    None => {
+                        c.error(
+                            "/queueMode",
+                            &format!(
+                                "must be one of {} (or null)",
+                                crate::run_queue::QueueMode::NAMES
+                            ),
+                        );
+                        None
+                    }
+                }
+            }),
+        };
         let label = match o.get("label") {
             None => None,
             Some(Value::Null) => Some(None),
@@ -655,6 +678,7 @@ impl Params for PatchParams {
                 label,
                 model,
                 thinking_level,
+                queue_mode,
             }),
             _ => Err(fail(M, &c)),
         }
@@ -933,6 +957,7 @@ impl WsSession {
             label: p.label,
             model: p.model,
             thinking_level: p.thinking_level,
+            queue_mode: p.queue_mode,
         });
         self.reply_then_announce(call.id, fut, Some("patch"), ctx);
     }
