@@ -2725,11 +2725,7 @@ async fn converse(
             }
             if !steered.is_empty() {
                 tool_seq += 1;
-                registry.do_send(Broadcast {
-                    event: "agent".into(),
-                    payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
-                        "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
-                });
+                registry.do_send(tool_started(req, tool_seq, &call));
                 tool_seq += 1;
                 registry.do_send(Broadcast {
                     event: "agent".into(),
@@ -2750,11 +2746,7 @@ async fn converse(
                 )),
             );
             tool_seq += 1;
-            registry.do_send(Broadcast {
-                event: "agent".into(),
-                payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": tool_seq, "stream": "tool", "ts": now_ms(),
-                    "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
-            });
+            registry.do_send(tool_started(req, tool_seq, &call));
             let name = call.function.name.as_str();
             let audited = audit.map(|a| a.tool(&call.id, name));
             let result = if name == "exec"
@@ -2841,6 +2833,15 @@ async fn converse(
         ),
         "tool round limit reached".into(),
     )
+}
+
+/// The `agent` event of a tool call starting (`seq`: the run's tool event number).
+fn tool_started(req: &RunRequest, seq: u64, call: &ToolCall) -> Broadcast {
+    Broadcast {
+        event: "agent".into(),
+        payload: json!({"runId": req.run_id, "sessionKey": req.session_key, "seq": seq, "stream": "tool", "ts": now_ms(),
+            "data": {"phase": "start", "name": call.function.name, "toolCallId": call.id, "args": call.function.arguments}}),
+    }
 }
 
 /// The messages waiting behind the run that steer into it now (none when the run takes

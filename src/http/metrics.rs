@@ -126,6 +126,11 @@ pub async fn prometheus(req: HttpRequest, engine: web::Data<Engine>) -> HttpResp
         "# HELP openclaw_agent_runs_active Agent runs in progress.\n# TYPE openclaw_agent_runs_active gauge\nopenclaw_agent_runs_active {}",
         stats.active_runs
     );
+    let _ = writeln!(
+        out,
+        "# HELP openclaw_agent_runs_queued Agent runs waiting behind another run of their session.\n# TYPE openclaw_agent_runs_queued gauge\nopenclaw_agent_runs_queued {}",
+        stats.queued_runs
+    );
     openclaw_actors::metrics::METRICS.render(&mut out);
     crate::reload::render_metrics(&mut out);
     let _ = writeln!(

@@ -37,6 +37,7 @@ mod probes;
 mod profiles;
 mod progress_drafts;
 mod proxy;
+mod queue;
 mod reload;
 mod remote;
 mod restart;

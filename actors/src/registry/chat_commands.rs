@@ -561,12 +561,13 @@ fn whoami(m: &InboundMessage) -> String {
 
 impl Registry {
     /// The answer to a command other than a reset with a first message, for session `key`;
-    /// `who` is `/whoami`'s text. A reset's index save is returned when there is one.
+    /// `who` is `/whoami`'s text; `channel` the asker's (`webchat`: an operator). A reset's
+    /// index save is returned when there is one.
     fn command_reply(
         &mut self,
         command: &ChatCommand,
         key: &str,
-        asked_at: Option<u64>,
+        (asked_at, channel): (Option<u64>, &str),
         who: impl FnOnce() -> String,
     ) -> (String, Option<super::session_reset::ResetDone>) {
         match command {
@@ -601,7 +602,7 @@ impl Registry {
                 None,
             ),
             ChatCommand::Think(ask) => (self.think_command(key, ask), None),
-            ChatCommand::Queue(ask) => (self.queue_command(key, ask), None),
+            ChatCommand::Queue(ask) => (self.queue_command(key, ask, channel), None),
             // Answered by `restart_command` (it needs to know who asked).
             ChatCommand::Restart => (
                 "⚙️ /restart is for the owner's chats and operator.admin.".to_owned(),
@@ -857,7 +858,7 @@ impl Registry {
     }
 
     /// `/queue`: what this chat's messages do while a reply is in progress.
-    fn queue_command(&mut self, key: &str, ask: &QueueAsk) -> String {
+    fn queue_command(&mut self, key: &str, ask: &QueueAsk, channel: &str) -> String {
         use crate::run_queue::{DropPolicy, QueueMode};
         const USAGE: &str = "Usage: /queue steer|followup|collect|interrupt [cap:N] [drop:old|new|summarize], /queue default (/queue: what is set).";
         match ask {
@@ -891,14 +892,9 @@ impl Registry {
             .get(key)
             .map(super::runs::SessionMeta::queue)
             .unwrap_or_default();
-        // The chat's channel decides `byChannel`; a key of no chat is an operator's.
-        let channel = self
-            .sessions_index
-            .get(key)
-            .and_then(|m| m.channel.clone())
-            .unwrap_or_else(|| "webchat".to_owned());
+        // The asker's channel decides `byChannel`, as for their messages.
         let live = self.shared.live.get();
-        let r = live.queue.resolve(own, &channel);
+        let r = live.queue.resolve(own, channel);
         let whose = if own.mode.is_some() || own.cap.is_some() || own.drop.is_some() {
             "this chat's own (/queue default: back to messages.queue)"
         } else {
@@ -1201,7 +1197,9 @@ impl Registry {
             return;
         }
         let (text, reset) =
-            self.command_reply(&command, &key, Some(inbound.ts), || whoami(&inbound));
+            self.command_reply(&command, &key, (Some(inbound.ts), &inbound.channel), || {
+                whoami(&inbound)
+            });
         // After a reset the message is done only once the new session id is on disk: a
         // crash before that hands it again, and the reset is redone.
         let recorded = reset.map(|done| {
@@ -1292,7 +1290,7 @@ impl Registry {
         });
         let (text, _) = match restart {
             Some(text) => (text, None),
-            None => self.command_reply(&command, &key, None, || {
+            None => self.command_reply(&command, &key, (None, "webchat"), || {
                 let mut lines = vec![
                     "🧭 Identity".to_owned(),
                     "Channel: gateway operator".to_owned(),

@@ -123,6 +123,8 @@ pub struct FakeReply {
     chunk_delay: Option<Duration>,
     /// Streamed: the chunks sent before the stream stops (without its end events).
     cut_after: Option<usize>,
+    /// Answers only once the test releases a permit ([`FakeReply::held_by`]).
+    held: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl FakeReply {
@@ -140,6 +142,7 @@ impl FakeReply {
             headers: Vec::new(),
             chunk_delay: None,
             cut_after: None,
+            held: None,
         }
     }
 
@@ -163,6 +166,7 @@ impl FakeReply {
             headers: Vec::new(),
             chunk_delay: None,
             cut_after: None,
+            held: None,
         }
     }
 
@@ -175,12 +179,20 @@ impl FakeReply {
             headers: Vec::new(),
             chunk_delay: None,
             cut_after: None,
+            held: None,
         }
     }
 
     /// Sets the status.
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;
+        self
+    }
+
+    /// Answers only once `gate` has a permit (taken for good; `gate.add_permits(1)`
+    /// releases one answer), or after 60 s, so a broken test fails rather than hangs.
+    pub fn held_by(mut self, gate: &std::sync::Arc<tokio::sync::Semaphore>) -> Self {
+        self.held = Some(gate.clone());
         self
     }
 
@@ -773,6 +785,11 @@ fn configured_usage(shared: &Shared) -> Value {
 async fn start_reply(reply: &FakeReply) -> actix_web::HttpResponseBuilder {
     if let Some(d) = reply.delay {
         actix_web::rt::time::sleep(d).await;
+    }
+    if let Some(gate) = &reply.held
+        && let Ok(Ok(permit)) = tokio::time::timeout(Duration::from_secs(60), gate.acquire()).await
+    {
+        permit.forget();
     }
     let mut resp = HttpResponse::build(
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
