@@ -2630,6 +2630,16 @@ async fn converse(
         if !steered.is_empty() {
             max_rounds = (max_rounds + 2 * steered.len()).min(2 * MAX_ROUNDS);
             for s in steered.drain(..) {
+                // A rerun after a crash: the message steered in before is in the context
+                // already (its line, by its message id), so it is neither written nor sent
+                // again.
+                if let RunOrigin::Channel { inbound, .. } = &s.origin
+                    && recovery.lines.lines().iter().any(|l| {
+                        l.get("sourceId").and_then(Value::as_str) == Some(inbound.id.as_str())
+                    })
+                {
+                    continue;
+                }
                 let line = steered_line(&s);
                 store.do_send(AppendLines {
                     name: transcript.to_owned(),

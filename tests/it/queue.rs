@@ -385,3 +385,54 @@ async fn queue_settings_per_chat_and_per_session_and_bad_config_refused() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_steered_message_cut_off_by_a_kill_is_answered_after_the_restart_and_written_once() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let first_call = Arc::new(Semaphore::new(0));
+    // The second model call (the one that would answer both) never comes back: the process
+    // is killed while it waits.
+    let never = Arc::new(Semaphore::new(0));
+    ai.push(two_reads().held_by(&first_call));
+    ai.push(FakeReply::text("never delivered").held_by(&never));
+    ai.set_default_text("after the restart");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let first = dm(&tg, 8841, "check the tides");
+    ai.wait_requests_async(1, SLOW).await;
+    let second = dm(&tg, 8841, "and the wind");
+    until_queued(&gw, 1).await;
+    first_call.add_permits(1);
+    ai.wait_requests_async(2, SLOW).await;
+    // The steered message's line is on its way to the transcript: kill once it is there.
+    poll_until(SLOW, "the steered line in the transcript", || {
+        transcript(&gw)
+            .iter()
+            .any(|(_, c)| c == "and the wind")
+            .then_some(())
+    })
+    .await;
+    assert!(tg.sent().is_empty(), "{:?}", tg.sent());
+
+    let gw = crate::telegram_flow::restart(gw);
+    // Both messages were still pending: after the restart they are answered (one answer
+    // covering both, or one each), and neither is lost or written twice.
+    assert_eq!(
+        wait_reply(&tg, first, SLOW).await.text(),
+        "after the restart"
+    );
+    all_answered(&gw, &tg).await;
+    let users: Vec<String> = transcript(&gw)
+        .into_iter()
+        .filter(|(role, _)| role == "user")
+        .map(|(_, c)| c)
+        .collect();
+    assert_eq!(users, ["check the tides", "and the wind"], "{users:?}");
+    let answers = tg.sent().len();
+    assert!(
+        answers == 1 || replies_to(&tg, second).len() == 1,
+        "{:?}",
+        tg.sent()
+    );
+    assert!(answers <= 2, "{:?}", tg.sent());
+}
