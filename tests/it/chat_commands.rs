@@ -630,10 +630,10 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (!m.is_empty()).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 14, "{menu:?}");
+    assert_eq!(menu.len(), 15, "{menu:?}");
     assert_eq!(menu[0].0, "new");
     let skill = |name: &str| {
-        menu[12..]
+        menu[13..]
             .iter()
             .find(|(c, _)| c == name)
             .map(|(_, d)| d.clone())
@@ -664,7 +664,7 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (tg.calls("setMyCommands") >= 2 && !m.iter().any(|(c, _)| c == "tide_tables")).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 12, "{menu:?}");
+    assert_eq!(menu.len(), 13, "{menu:?}");
     assert!(
         !menu
             .iter()
@@ -701,7 +701,7 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue",
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue", "steer",
             "compact", "restart", "help"
         ]
     );
@@ -977,7 +977,7 @@ async fn commands_list_names_the_chat_commands() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue",
+            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue", "steer",
             "compact", "restart", "help"
         ]
     );

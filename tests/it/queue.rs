@@ -436,3 +436,52 @@ async fn a_steered_message_cut_off_by_a_kill_is_answered_after_the_restart_and_w
     );
     assert!(answers <= 2, "{:?}", tg.sent());
 }
+
+#[actix_web::test]
+async fn steer_puts_a_message_into_the_run_even_in_followup_mode() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gate = Arc::new(Semaphore::new(0));
+    ai.push(two_reads().held_by(&gate));
+    ai.push_text("short version");
+    ai.set_default_text("the waiting one, on its own");
+    let mut cfg: Value = serde_json::from_str(&with_queue(
+        &config(&tg, Some(&ai), json!({})),
+        json!({"mode": "followup"}),
+    ))
+    .expect("config is JSON");
+    cfg["messages"]["inbound"] = json!({"debounceMs": 0});
+    let gw = start_gateway(&cfg.to_string());
+    let first = dm(&tg, 8851, "write the report");
+    ai.wait_requests_async(1, SLOW).await;
+    // A plain message waits (followup); `/tell` goes ahead of it, into the run.
+    let waits = dm(&tg, 8851, "also, what's for lunch?");
+    until_queued(&gw, 1).await;
+    let steer = dm(&tg, 8851, "/tell keep it short");
+    until_queued(&gw, 2).await;
+    gate.add_permits(1);
+    assert_eq!(wait_reply(&tg, first, SLOW).await.text(), "short version");
+    assert_eq!(
+        wait_reply(&tg, waits, SLOW).await.text(),
+        "the waiting one, on its own"
+    );
+    all_answered(&gw, &tg).await;
+    assert!(replies_to(&tg, steer).is_empty(), "{:?}", tg.sent());
+    let reqs = ai.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(tool_results(&reqs[1]), [SKIPPED, SKIPPED]);
+    assert_eq!(last_user_text(&reqs[1]), "keep it short");
+    assert!(!reqs[1].to_string().contains("lunch"));
+    assert_eq!(last_user_text(&reqs[2]), "also, what's for lunch?");
+    // Alone it is the usage; with no run going it is an ordinary message.
+    let usage = dm(&tg, 8851, "/steer");
+    assert!(
+        wait_reply(&tg, usage, SLOW)
+            .await
+            .text()
+            .starts_with("Usage: /steer <message>")
+    );
+    let idle = dm(&tg, 8851, "/steer hello there");
+    wait_reply(&tg, idle, SLOW).await;
+    assert_eq!(last_user_text(&ai.requests()[3]), "hello there");
+}

@@ -63,6 +63,9 @@ pub enum ChatCommand {
     /// `/queue [mode] [cap:N] [drop:policy] | default`: what this chat's messages do while
     /// a reply is in progress.
     Queue(QueueAsk),
+    /// `/steer <message>`, `/tell <message>`: the message into the reply in progress
+    /// whatever the queue mode (empty: the usage).
+    Steer(String),
 }
 
 /// What `/queue` asks.
@@ -331,6 +334,8 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         ChatCommand::Compact(rest.to_owned())
     } else if name.eq_ignore_ascii_case("queue") {
         ChatCommand::Queue(queue_ask(rest))
+    } else if name.eq_ignore_ascii_case("steer") || name.eq_ignore_ascii_case("tell") {
+        ChatCommand::Steer(rest.to_owned())
     } else if !rest.is_empty() {
         // The others take no arguments: "/stop it now" is a message.
         return None;
@@ -452,6 +457,13 @@ pub const CATALOG: &[CommandEntry] = &[
         true,
     ),
     entry(
+        "steer",
+        &["/steer", "/tell"],
+        "Send a message into the reply in progress, whatever /queue says",
+        "session",
+        true,
+    ),
+    entry(
         "compact",
         &["/compact"],
         "Summarize the older conversation (text after it: what to focus on)",
@@ -499,6 +511,10 @@ pub const MENU: &[(&str, &str)] = &[
         "Messages sent during a reply: steer, followup, collect, interrupt, default",
     ),
     (
+        "steer",
+        "Send a message into the reply in progress, whatever /queue says",
+    ),
+    (
         "compact",
         "Summarize the older conversation (text after it: what to focus on)",
     ),
@@ -518,6 +534,7 @@ const HELP: &str = "Chat commands:\n\
 /tts audio <text> — the text as a voice note (/tts latest: the last answer)\n\
 /think off|minimal|low|medium|high|xhigh|default [message] — how hard the model thinks in this chat (with a message: for it only; /think: what is set)\n\
 /queue steer|followup|collect|interrupt|default [cap:N] [drop:old|new|summarize] — what your messages do while a reply is in progress (steer: the reply takes them in; /queue: what is set)\n\
+/steer <message> (/tell) — into the reply in progress now, whatever /queue says\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
 /restart — restart the gateway once its work is done (owner only)\n\
@@ -603,6 +620,11 @@ impl Registry {
             ),
             ChatCommand::Think(ask) => (self.think_command(key, ask), None),
             ChatCommand::Queue(ask) => (self.queue_command(key, ask, channel), None),
+            // With a message it is a run (`submit_run_of`); alone, the usage.
+            ChatCommand::Steer(_) => (
+                "Usage: /steer <message> (or /tell): the message goes into the reply in progress at its next step, whatever /queue says; with no reply in progress it is an ordinary message.".to_owned(),
+                None,
+            ),
             // Answered by `restart_command` (it needs to know who asked).
             ChatCommand::Restart => (
                 "⚙️ /restart is for the owner's chats and operator.admin.".to_owned(),
@@ -1173,11 +1195,24 @@ impl Registry {
                 focus: focus.clone(),
                 max_lines: None,
             };
-            return self.submit_run_of(key, inbound, text, deliver, (Some(ask), None), ctx);
+            return self.submit_run_of(key, inbound, text, deliver, (Some(ask), None, false), ctx);
         }
         if let ChatCommand::Think(ThinkAsk::Once(level, message)) = &command {
             let (level, message) = (*level, message.clone());
-            return self.submit_run_of(key, inbound, message, deliver, (None, Some(level)), ctx);
+            return self.submit_run_of(
+                key,
+                inbound,
+                message,
+                deliver,
+                (None, Some(level), false),
+                ctx,
+            );
+        }
+        if let ChatCommand::Steer(message) = &command
+            && !message.is_empty()
+        {
+            let message = message.clone();
+            return self.submit_run_of(key, inbound, message, deliver, (None, None, true), ctx);
         }
         if let ChatCommand::TtsAudio(text) = &command {
             return self.tts_audio(text.clone(), inbound, deliver, ctx);
@@ -1234,7 +1269,7 @@ impl Registry {
             ChatCommand::Reset { reason, rest } if !rest.is_empty() => {
                 let _ = self.reset_session(&key, None);
                 self.session_lifecycle(&key, reason.as_str());
-                Some((rest.clone(), None, None))
+                Some((rest.clone(), None, None, false))
             }
             ChatCommand::Compact(focus) if self.model.commands_help().is_none() => Some((
                 msg.text.clone(),
@@ -1243,13 +1278,17 @@ impl Registry {
                     max_lines: None,
                 }),
                 None,
+                false,
             )),
             ChatCommand::Think(ThinkAsk::Once(level, message)) => {
-                Some((message.clone(), None, Some(*level)))
+                Some((message.clone(), None, Some(*level), false))
+            }
+            ChatCommand::Steer(message) if !message.is_empty() => {
+                Some((message.clone(), None, None, true))
             }
             _ => None,
         };
-        if let Some((text, compact, thinking)) = run {
+        if let Some((text, compact, thinking, steer)) = run {
             let uploads = if compact.is_none() {
                 msg.uploads
             } else {
@@ -1267,6 +1306,7 @@ impl Registry {
                     thinking: thinking.or(msg.thinking),
                     delivery: msg.delivery,
                     model: msg.model,
+                    steer,
                 },
                 ctx,
             )?;
@@ -1329,20 +1369,29 @@ impl Registry {
         deliver: Recipient<DeliverReply>,
         ctx: &mut Context<Self>,
     ) {
-        self.submit_run_of(session_key, inbound, text, deliver, (None, None), ctx);
+        self.submit_run_of(
+            session_key,
+            inbound,
+            text,
+            deliver,
+            (None, None, false),
+            ctx,
+        );
     }
 
     /// [`Self::submit_inbound`], or `/compact`'s run when `compact` is set; `thinking`:
-    /// the message's own thinking level (`/think <level> <message>`).
+    /// the message's own thinking level (`/think <level> <message>`); `steer`: `/steer
+    /// <message>`.
     fn submit_run_of(
         &mut self,
         session_key: String,
         inbound: InboundMessage,
         text: String,
         deliver: Recipient<DeliverReply>,
-        (compact, thinking): (
+        (compact, thinking, steer): (
             Option<super::runs::CompactAsk>,
             Option<crate::ports::Thinking>,
+            bool,
         ),
         ctx: &mut Context<Self>,
     ) {
@@ -1363,6 +1412,7 @@ impl Registry {
             thinking,
             delivery: None,
             model: None,
+            steer,
         };
         if let Err(e) = self.submit(req, ctx) {
             // Refused (the chat's queue is full): tell the user, and let the channel drop
@@ -1476,6 +1526,48 @@ mod tests {
             Some(ChatCommand::Tts(TtsChoice::Default))
         );
         assert_eq!(parse("/tts chat"), Some(ChatCommand::Tts(TtsChoice::Usage)));
+        use crate::run_queue::{DropPolicy, QueueMode};
+        let queue = |a| Some(ChatCommand::Queue(a));
+        assert_eq!(parse("/queue"), queue(QueueAsk::Status));
+        assert_eq!(parse("/queue@mybot  status"), queue(QueueAsk::Status));
+        assert_eq!(parse("/queue RESET"), queue(QueueAsk::Default));
+        assert_eq!(
+            parse("/queue Collect cap:5 DROP:newest debounce:2s"),
+            queue(QueueAsk::Set {
+                mode: Some(QueueMode::Collect),
+                cap: Some(5),
+                drop: Some(DropPolicy::New)
+            })
+        );
+        assert_eq!(
+            parse("/queue cap=100"),
+            queue(QueueAsk::Set {
+                mode: None,
+                cap: Some(100),
+                drop: None
+            })
+        );
+        for bad in [
+            "cap:0",
+            "cap:101",
+            "cap:-1",
+            "cap:",
+            "drop:all",
+            "steer followup",
+        ] {
+            assert!(
+                matches!(
+                    parse(&format!("/queue {bad}")),
+                    Some(ChatCommand::Queue(QueueAsk::Usage(_)))
+                ),
+                "{bad}"
+            );
+        }
+        // Any text: the word quoted back is short, and cut on characters.
+        let long = "🦀\u{200b}".repeat(500);
+        assert!(
+            matches!(parse(&format!("/queue {long}")), Some(ChatCommand::Queue(QueueAsk::Usage(w))) if w.chars().count() == 40)
+        );
         use crate::ports::Thinking;
         let think = |a| Some(ChatCommand::Think(a));
         assert_eq!(parse("/think"), think(ThinkAsk::Status));

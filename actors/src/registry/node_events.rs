@@ -403,6 +403,7 @@ impl Handler<SubmitNodeRun> for Registry {
             thinking: msg.thinking,
             delivery,
             model: None,
+            steer: false,
         };
         let started = self.submit(req, ctx).map_err(|e| e.to_shape())?;
         if let Some(f) = msg.transcript {

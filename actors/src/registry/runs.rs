@@ -108,6 +108,10 @@ pub struct RunRequest {
     /// `agent {model}`: this run's model (`provider/model`, an alias or a bare id), over the
     /// session's; checked when the run is submitted.
     pub model: Option<String>,
+    /// `/steer <message>` (`/tell`): into the session's active run at its next boundary
+    /// whatever the queue mode, when that run can take it (else it runs next, as a turn of
+    /// its own).
+    pub steer: bool,
 }
 
 /// Where an operator's run (`agent {deliver: true, channel?, to?, …}`, the real CLI's
@@ -927,7 +931,7 @@ impl Registry {
         // The embedded command agent reads only the new message: nothing steers into it.
         let steer = ride_key(&req).filter(|_| model.commands_help().is_none());
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
-            .with_steering(steer)
+            .with_steering(steer.clone())
             .with_history(tail)
             .with_compaction(compaction)
             .with_audit(&self.shared.audit, &agent.id)
@@ -951,7 +955,7 @@ impl Registry {
                 self.sessions_index.get(key).and_then(|m| m.tts),
             )
             .start();
-        self.runs.started(key, &run_id, run, now_ms());
+        self.runs.started(key, &run_id, run, steer, now_ms());
         // The session has a run now (and its user message on the way to the transcript).
         self.session_changed(key);
     }
@@ -1099,6 +1103,7 @@ impl Handler<SubmitRun> for Registry {
             thinking: msg.thinking,
             delivery: msg.delivery,
             model: msg.model,
+            steer: false,
         };
         let started = self.submit(req, ctx).map_err(QueueFull::to_shape)?;
         Ok(SubmitAck {
@@ -1151,6 +1156,7 @@ impl Handler<SubmitCompaction> for Registry {
                 focus: String::new(),
                 max_lines: msg.max_lines,
             }),
+            steer: false,
         };
         let started = self.submit(req, ctx).map_err(QueueFull::to_shape)?;
         Ok(SubmitAck {
@@ -1292,7 +1298,8 @@ impl Handler<TakeSteer> for Registry {
         let index = &self.sessions_index;
         let mut taken = self.runs.ride(&msg.session_key, now_ms(), |r| {
             ride_key(r).as_deref() == Some(msg.key.as_str())
-                && resolve_queue(&live, index, r).mode == crate::run_queue::QueueMode::Steer
+                && (r.steer
+                    || resolve_queue(&live, index, r).mode == crate::run_queue::QueueMode::Steer)
         });
         if let Some(first) = taken.first_mut()
             && let Some(overflow) = self.runs.take_overflow(&msg.session_key)
@@ -2322,6 +2329,7 @@ impl Handler<SubmitCronRun> for Registry {
             thinking: msg.thinking,
             delivery: None,
             model,
+            steer: false,
         };
         self.submit(req, ctx).map(|_| ()).map_err(|e| e.to_string())
     }

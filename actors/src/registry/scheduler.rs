@@ -94,6 +94,8 @@ struct Slot<H> {
     /// summary lines (`drop: summarize`), for the next run.
     dropped: usize,
     dropped_lines: VecDeque<String>,
+    /// Which messages the active run takes along ([`super::runs::ride_key`]; none: none).
+    ride: Option<String>,
 }
 
 impl<H> Default for Slot<H> {
@@ -104,6 +106,7 @@ impl<H> Default for Slot<H> {
             riders: Vec::new(),
             dropped: 0,
             dropped_lines: VecDeque::new(),
+            ride: None,
         }
     }
 }
@@ -355,7 +358,13 @@ impl<H: Clone> RunScheduler<H> {
         );
         self.order.push_back(req.run_id.clone());
         let idle = slot.active.is_none();
-        slot.queue.push_back(req);
+        // `/steer <message>` goes first when the running run can take it (at its next
+        // boundary); otherwise it waits its turn like any message.
+        if req.steer && !idle && slot.ride.is_some() && slot.ride == super::runs::ride_key(&req) {
+            slot.queue.push_front(req);
+        } else {
+            slot.queue.push_back(req);
+        }
         Ok(Enqueued { idle, dropped })
     }
 
@@ -442,10 +451,19 @@ impl<H: Clone> RunScheduler<H> {
         req
     }
 
-    /// The run taken with [`Self::next`] is running as `handle`.
-    pub fn started(&mut self, session_key: &str, run_id: &str, handle: H, now: u64) {
+    /// The run taken with [`Self::next`] is running as `handle`, taking along the messages
+    /// `ride` admits ([`super::runs::ride_key`]).
+    pub fn started(
+        &mut self,
+        session_key: &str,
+        run_id: &str,
+        handle: H,
+        ride: Option<String>,
+        now: u64,
+    ) {
         let slot = self.slots.entry(session_key.to_owned()).or_default();
         slot.active = Some((run_id.to_owned(), handle));
+        slot.ride = ride;
         if let Some(r) = self.runs.get_mut(run_id) {
             r.status = RunStatus::Running;
             r.started_at = Some(now);
@@ -472,6 +490,7 @@ impl<H: Clone> RunScheduler<H> {
             && slot.active.as_ref().is_some_and(|(id, _)| id == run_id)
         {
             slot.active = None;
+            slot.ride = None;
             out.riders = std::mem::take(&mut slot.riders);
             for rider in &out.riders {
                 if let Some(r) = self.runs.get_mut(&rider.run_id) {
@@ -671,6 +690,7 @@ mod tests {
             thinking: None,
             delivery: None,
             model: None,
+            steer: false,
         }
     }
 
@@ -698,7 +718,7 @@ mod tests {
         let idle = s.enqueue(r, None, 0).expect("queued").idle;
         if idle {
             let next = s.next(&key).expect("a run to start");
-            s.started(&key, &next.run_id, handle, 1);
+            s.started(&key, &next.run_id, handle, None, 1);
         }
         idle
     }
@@ -723,7 +743,7 @@ mod tests {
         );
         let next = s.next("a").expect("r2 is next");
         assert_eq!(next.run_id, "r2");
-        s.started("a", "r2", 2, 5);
+        s.started("a", "r2", 2, None, 5);
         assert_eq!(s.record("r2").map(|r| r.status), Some(RunStatus::Running));
         s.finished("r2", "a", &outcome(RunStatus::Ok, ""));
         // An idle session with an empty queue is forgotten.
@@ -887,7 +907,7 @@ mod tests {
         );
         // The next run does not inherit them.
         let next = s.next("a").expect("other is next");
-        s.started("a", &next.run_id, 1, 6);
+        s.started("a", &next.run_id, 1, None, 6);
         assert!(
             s.finished("other", "a", &outcome(RunStatus::Ok, ""))
                 .riders
