@@ -734,6 +734,9 @@ pub(crate) async fn start_run(
             voice_wake_trigger: None,
             // The gateway's secret is the owner's credential (see the module docs).
             admin: true,
+            // Each request is answered by its own completion: never steered into, or
+            // interrupting, another request's run of the same session.
+            alone: true,
         })
         .await;
     match submitted {

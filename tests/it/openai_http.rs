@@ -791,3 +791,63 @@ async fn data_url_images_reach_the_model_and_image_urls_are_not_fetched() {
     );
     assert_eq!(ai.requests().len(), 2, "nothing else reached the model");
 }
+
+/// Two requests of one `user` (one session) at once: each is answered by its own run —
+/// the second waits for the first, never steers into it (a completion answers its own
+/// request), whatever `messages.queue` says.
+#[actix_web::test]
+async fn two_requests_of_one_user_at_once_get_their_own_completions() {
+    let ai = FakeOpenAi::start();
+    let gw = start(&ai, true);
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    ai.push(crate::queue::two_reads().held_by(&gate));
+    ai.push_text("answer one");
+    ai.push_text("answer two");
+    let port = gw.port;
+    let ask = move |text: &str| {
+        let body = json!({"user": "carol", "messages": [{"role": "user", "content": text}]});
+        std::thread::spawn(move || {
+            let a = auth();
+            let (status, _, text) = http_exchange(
+                port,
+                "POST",
+                "/v1/chat/completions",
+                &[
+                    ("Authorization", a.as_str()),
+                    ("Content-Type", "application/json"),
+                ],
+                body.to_string().as_bytes(),
+            );
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            (status, v["choices"][0]["message"]["content"].clone())
+        })
+    };
+    let first = ask("first question");
+    ai.wait_requests_async(1, Duration::from_secs(15)).await;
+    let second = ask("second question");
+    crate::telegram_flow::poll_until(
+        Duration::from_secs(15),
+        "the second request waiting",
+        || (crate::queue::queued(port) == 1).then_some(()),
+    )
+    .await;
+    gate.add_permits(1);
+    crate::telegram_flow::poll_until(Duration::from_secs(15), "both answered", || {
+        (first.is_finished() && second.is_finished()).then_some(())
+    })
+    .await;
+    let (a, b) = (
+        first.join().expect("first request"),
+        second.join().expect("second request"),
+    );
+    assert_eq!(a, (200, json!("answer one")));
+    assert_eq!(b, (200, json!("answer two")));
+    let reqs = ai.requests();
+    assert_eq!(reqs.len(), 3);
+    let results = crate::queue::tool_results(&reqs[1]);
+    assert!(
+        results.iter().all(|r| r != crate::queue::SKIPPED),
+        "{results:?}"
+    );
+    assert!(!reqs[1].to_string().contains("second question"));
+}

@@ -20,10 +20,10 @@ use crate::telegram_flow::{
     replies_to, start_gateway, wait_reply, with_queue,
 };
 
-const SKIPPED: &str = "Skipped to process an incoming message.";
+pub(crate) const SKIPPED: &str = "Skipped to process an incoming message.";
 
 /// `openclaw_agent_runs_queued` now.
-fn queued(port: u16) -> u64 {
+pub(crate) fn queued(port: u16) -> u64 {
     let (status, _, body) = http_request(
         port,
         "GET",
@@ -46,7 +46,7 @@ async fn until_queued(gw: &TestGateway, n: u64) {
 
 /// The model asks for two `read` calls (a steer skips both; run, each reads a file that is
 /// not there).
-fn two_reads() -> FakeReply {
+pub(crate) fn two_reads() -> FakeReply {
     FakeReply::completion(
         json!({"role": "assistant", "content": null, "tool_calls": [
             {"id": "call_a", "type": "function",
@@ -58,7 +58,7 @@ fn two_reads() -> FakeReply {
 }
 
 /// The `tool` messages of a model request.
-fn tool_results(request: &Value) -> Vec<String> {
+pub(crate) fn tool_results(request: &Value) -> Vec<String> {
     request["messages"]
         .as_array()
         .into_iter()

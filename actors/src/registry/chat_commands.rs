@@ -1263,6 +1263,7 @@ impl Registry {
         ctx: &mut Context<Self>,
     ) -> Result<SubmitAck, QueueFull> {
         let key = msg.session_key;
+        let alone = msg.alone;
         // A reset with a first message starts the new session with it; `/compact` is a
         // run of its own (it waits for the session's runs).
         let run = match &command {
@@ -1306,7 +1307,13 @@ impl Registry {
                     thinking: thinking.or(msg.thinking),
                     delivery: msg.delivery,
                     model: msg.model,
-                    steer,
+                    queue: if alone {
+                        super::runs::Queueing::Alone
+                    } else if steer {
+                        super::runs::Queueing::Steer
+                    } else {
+                        super::runs::Queueing::Default
+                    },
                 },
                 ctx,
             )?;
@@ -1412,7 +1419,11 @@ impl Registry {
             thinking,
             delivery: None,
             model: None,
-            steer,
+            queue: if steer {
+                super::runs::Queueing::Steer
+            } else {
+                super::runs::Queueing::Default
+            },
         };
         if let Err(e) = self.submit(req, ctx) {
             // Refused (the chat's queue is full): tell the user, and let the channel drop

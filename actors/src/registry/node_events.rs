@@ -403,7 +403,7 @@ impl Handler<SubmitNodeRun> for Registry {
             thinking: msg.thinking,
             delivery,
             model: None,
-            steer: false,
+            queue: super::runs::Queueing::Default,
         };
         let started = self.submit(req, ctx).map_err(|e| e.to_shape())?;
         if let Some(f) = msg.transcript {

@@ -108,10 +108,22 @@ pub struct RunRequest {
     /// `agent {model}`: this run's model (`provider/model`, an alias or a bare id), over the
     /// session's; checked when the run is submitted.
     pub model: Option<String>,
+    /// How `messages.queue` treats it.
+    pub queue: Queueing,
+}
+
+/// How `messages.queue` treats a run's message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Queueing {
+    /// As the queue mode in force says.
+    #[default]
+    Default,
     /// `/steer <message>` (`/tell`): into the session's active run at its next boundary
-    /// whatever the queue mode, when that run can take it (else it runs next, as a turn of
-    /// its own).
-    pub steer: bool,
+    /// whatever the mode, when that run can take it (else a turn of its own).
+    Steer,
+    /// Always a run of its own, never interrupting, steering or collected (the
+    /// OpenAI-compatible endpoint: each request is answered by its own completion).
+    Alone,
 }
 
 /// Where an operator's run (`agent {deliver: true, channel?, to?, …}`, the real CLI's
@@ -1044,6 +1056,9 @@ pub struct SubmitRun {
     /// The caller holds `operator.admin` (OpenClaw's `senderIsOwner` for a gateway
     /// client): owner-only chat commands (`/restart`).
     pub admin: bool,
+    /// A run of its own whatever `messages.queue` says ([`Queueing::Alone`]: the
+    /// OpenAI-compatible endpoint).
+    pub alone: bool,
 }
 
 impl Handler<SubmitRun> for Registry {
@@ -1103,7 +1118,11 @@ impl Handler<SubmitRun> for Registry {
             thinking: msg.thinking,
             delivery: msg.delivery,
             model: msg.model,
-            steer: false,
+            queue: if msg.alone {
+                Queueing::Alone
+            } else {
+                Queueing::Default
+            },
         };
         let started = self.submit(req, ctx).map_err(QueueFull::to_shape)?;
         Ok(SubmitAck {
@@ -1156,7 +1175,7 @@ impl Handler<SubmitCompaction> for Registry {
                 focus: String::new(),
                 max_lines: msg.max_lines,
             }),
-            steer: false,
+            queue: Queueing::Default,
         };
         let started = self.submit(req, ctx).map_err(QueueFull::to_shape)?;
         Ok(SubmitAck {
@@ -1298,7 +1317,7 @@ impl Handler<TakeSteer> for Registry {
         let index = &self.sessions_index;
         let mut taken = self.runs.ride(&msg.session_key, now_ms(), |r| {
             ride_key(r).as_deref() == Some(msg.key.as_str())
-                && (r.steer
+                && (r.queue == Queueing::Steer
                     || resolve_queue(&live, index, r).mode == crate::run_queue::QueueMode::Steer)
         });
         if let Some(first) = taken.first_mut()
@@ -2329,7 +2348,7 @@ impl Handler<SubmitCronRun> for Registry {
             thinking: msg.thinking,
             delivery: None,
             model,
-            steer: false,
+            queue: Queueing::Default,
         };
         self.submit(req, ctx).map(|_| ()).map_err(|e| e.to_string())
     }

@@ -114,7 +114,9 @@ impl<H> Default for Slot<H> {
 /// A person's message (a chat's or an operator's), which `messages.queue` governs; cron
 /// jobs, node requests and compactions just wait their turn.
 pub fn is_person(req: &RunRequest) -> bool {
-    req.compact.is_none() && matches!(req.origin, RunOrigin::Channel { .. } | RunOrigin::Operator)
+    req.compact.is_none()
+        && req.queue != super::runs::Queueing::Alone
+        && matches!(req.origin, RunOrigin::Channel { .. } | RunOrigin::Operator)
 }
 
 /// What [`RunScheduler::enqueue`] did.
@@ -360,7 +362,11 @@ impl<H: Clone> RunScheduler<H> {
         let idle = slot.active.is_none();
         // `/steer <message>` goes first when the running run can take it (at its next
         // boundary); otherwise it waits its turn like any message.
-        if req.steer && !idle && slot.ride.is_some() && slot.ride == super::runs::ride_key(&req) {
+        if req.queue == super::runs::Queueing::Steer
+            && !idle
+            && slot.ride.is_some()
+            && slot.ride == super::runs::ride_key(&req)
+        {
             slot.queue.push_front(req);
         } else {
             slot.queue.push_back(req);
@@ -690,7 +696,7 @@ mod tests {
             thinking: None,
             delivery: None,
             model: None,
-            steer: false,
+            queue: crate::registry::runs::Queueing::Default,
         }
     }
 

@@ -159,6 +159,7 @@ impl WsSession {
             model: p.model,
             session_id: p.session_id,
             voice_wake_trigger: p.voice_wake_trigger,
+            alone: false,
         });
         let best_effort = p.delivery.as_ref().is_some_and(|d| d.best_effort);
         let two_phase = call.method == "agent";
