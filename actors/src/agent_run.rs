@@ -2072,12 +2072,7 @@ async fn run_loop(
             session_key: req.session_key.clone(),
             run_id: Some(req.run_id.clone()),
             lines: vec![user_line.clone()],
-            sender: match &req.origin {
-                RunOrigin::Channel { inbound, .. } => {
-                    Some(format!("{}:{}", inbound.channel, inbound.sender_id))
-                }
-                _ => None,
-            },
+            sender: channel_sender(&req.origin),
         });
         tail.push(user_line);
     }
@@ -2650,12 +2645,7 @@ async fn converse(
                     session_key: req.session_key.clone(),
                     run_id: Some(s.run_id.clone()),
                     lines: vec![line.clone()],
-                    sender: match &s.origin {
-                        RunOrigin::Channel { inbound, .. } => {
-                            Some(format!("{}:{}", inbound.channel, inbound.sender_id))
-                        }
-                        _ => None,
-                    },
+                    sender: channel_sender(&s.origin),
                 });
                 recovery.lines.push(line);
                 Arc::make_mut(&mut messages).push(ChatMessage::text("user", s.text));
@@ -2872,6 +2862,17 @@ async fn take_steered(
         })
         .await
         .unwrap_or_default()
+}
+
+/// A chat message's sender as `session.message` subscribers see it (`telegram:<id>`; none
+/// for other origins).
+fn channel_sender(origin: &RunOrigin) -> Option<String> {
+    match origin {
+        RunOrigin::Channel { inbound, .. } => {
+            Some(format!("{}:{}", inbound.channel, inbound.sender_id))
+        }
+        _ => None,
+    }
 }
 
 /// The transcript line of a message steered into a run: its own run id (and, for a chat's,

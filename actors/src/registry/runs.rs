@@ -443,10 +443,11 @@ impl SessionMeta {
     }
 }
 
-/// An aborted channel run ends without a reply: tell its channel to drop the message from
+/// A channel message that ends without a reply of its own (its run aborted, dropped at the
+/// queue's cap, or answered by the run it rode along with): tell its channel to drop it from
 /// its pending list (an empty text sends nothing), so it neither waits forever nor runs
 /// again after a restart.
-fn complete_aborted(channel: Option<RunChannel>) {
+fn complete_without_reply(channel: Option<RunChannel>) {
     if let Some((deliver, inbound)) = channel {
         deliver.do_send(DeliverReply {
             reply_to: None,
@@ -722,7 +723,7 @@ impl Registry {
             );
         }
         for channel in done.dropped {
-            complete_aborted(Some(channel));
+            complete_without_reply(Some(channel));
         }
         if done.idle {
             self.start_next(&key, ctx);
@@ -741,7 +742,7 @@ impl Registry {
             match rider.origin {
                 RunOrigin::Channel { inbound, deliver } => {
                     crate::agent_run::report_ended(&inbound);
-                    complete_aborted(Some((deliver, inbound)));
+                    complete_without_reply(Some((deliver, inbound)));
                 }
                 RunOrigin::Operator => {
                     let mut end = serde_json::json!({"runId": rider.run_id, "sessionKey": rider.session_key, "seq": 1});
@@ -1003,7 +1004,7 @@ impl Handler<InboundReceived> for Registry {
                 msg.msg.account_id,
                 msg.msg.chat_id
             );
-            return complete_aborted(Some((msg.reply_to, Box::new(msg.msg))));
+            return complete_without_reply(Some((msg.reply_to, Box::new(msg.msg))));
         };
         if let Some(command) = super::chat_commands::parse(&msg.msg.text) {
             return self.chat_command(command, key, msg.msg, msg.reply_to, ctx);
@@ -1226,7 +1227,7 @@ impl Handler<RunFinished> for Registry {
         let done = self
             .runs
             .finished(&msg.run_id, &msg.session_key, &msg.outcome);
-        complete_aborted(done.aborted);
+        complete_without_reply(done.aborted);
         self.end_riders(done.riders, &msg.outcome);
         if same_transcript {
             self.sessions_index
@@ -1436,7 +1437,7 @@ impl Registry {
             run.do_send(CancelRun);
         }
         for channel in aborted.channels {
-            complete_aborted(Some(channel));
+            complete_without_reply(Some(channel));
         }
         aborted.run_ids
     }

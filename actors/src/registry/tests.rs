@@ -177,6 +177,29 @@ async fn registry_runs_one_per_session_and_completes_aborted_channel_messages() 
 
 /// A chat whose queue is full gets the busy notice through its channel, and the message
 /// is completed (not run, not left pending).
+/// An engine whose model never answers (its runs stay running), and an outbox for the
+/// replies of a fake channel.
+fn gated_engine(
+    cfg: EngineConfig,
+) -> (
+    Engine,
+    actix::Recipient<DeliverReply>,
+    UnboundedReceiver<DeliverReply>,
+) {
+    let gate = Rc::new(Semaphore::new(0));
+    let engine = Engine::start(
+        cfg,
+        EngineDeps {
+            model: Some(Rc::new(Gated(gate))),
+            ..Default::default()
+        },
+    )
+    .expect("engine starts");
+    let (tx, rx) = unbounded_channel();
+    let outbox = Outbox(tx).start().recipient::<DeliverReply>();
+    (engine, outbox, rx)
+}
+
 #[actix::test]
 async fn registry_answers_busy_when_a_chat_queue_is_full() {
     let dir = std::env::temp_dir().join(format!("openclaw-reg-{}", uuid::Uuid::new_v4()));
@@ -190,17 +213,7 @@ async fn registry_answers_busy_when_a_chat_queue_is_full() {
         drop: crate::run_queue::DropPolicy::New,
         ..Default::default()
     };
-    let gate = Rc::new(Semaphore::new(0));
-    let engine = Engine::start(
-        cfg,
-        EngineDeps {
-            model: Some(Rc::new(Gated(gate))),
-            ..Default::default()
-        },
-    )
-    .expect("engine starts");
-    let (tx, mut rx) = unbounded_channel();
-    let outbox = Outbox(tx).start().recipient::<DeliverReply>();
+    let (engine, outbox, mut rx) = gated_engine(cfg);
     let max = cap as i64;
     for n in 0..=max + 1 {
         engine
@@ -231,17 +244,7 @@ async fn beyond_the_cap_the_oldest_waiting_messages_go_and_the_next_run_hears_of
     cfg.state_dir = dir.clone();
     // The defaults but `followup`: cap 20, drop summarize.
     cfg.queue.mode = Some(crate::run_queue::QueueMode::Followup);
-    let gate = Rc::new(Semaphore::new(0));
-    let engine = Engine::start(
-        cfg,
-        EngineDeps {
-            model: Some(Rc::new(Gated(gate))),
-            ..Default::default()
-        },
-    )
-    .expect("engine starts");
-    let (tx, mut rx) = unbounded_channel();
-    let outbox = Outbox(tx).start().recipient::<DeliverReply>();
+    let (engine, outbox, mut rx) = gated_engine(cfg);
     // One runs, 25 wait: the 5 oldest of them go.
     for n in 0..=25 {
         engine
