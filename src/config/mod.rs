@@ -940,6 +940,36 @@ mod tests {
     }
 
     #[test]
+    fn openclaws_message_queue_keys_are_read() {
+        let dir = std::env::temp_dir().join(format!("oc-queue-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("openclaw.json");
+        std::fs::write(
+            &path,
+            r#"{messages: {queue: {mode: "Collect", byChannel: {Telegram: "steering", webchat: "followup"},
+                cap: 7, drop: "oldest", debounceMs: 500, debounceMsByChannel: {telegram: 1000}}}}"#,
+        )
+        .unwrap();
+        let e = env(&[("OPENCLAW_STATE_DIR", dir.to_str().unwrap())]);
+        let l = load(Some(&path), &e, &FlagOverrides::default()).unwrap();
+        assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
+        let q = l
+            .config
+            .messages
+            .as_ref()
+            .and_then(|m| m.queue.as_ref())
+            .map(|q| q.settings())
+            .expect("messages.queue")
+            .expect("valid");
+        use openclaw_actors::run_queue::{DropPolicy, QueueMode};
+        assert_eq!(q.mode, Some(QueueMode::Collect));
+        assert_eq!(q.by_channel.get("telegram"), Some(&QueueMode::Steer));
+        assert_eq!(q.by_channel.get("webchat"), Some(&QueueMode::Followup));
+        assert_eq!((q.cap, q.drop), (7, DropPolicy::Old));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_example_config_loads_without_unknown_keys() {
         let dir =
             std::env::temp_dir().join(format!("oc-example-{}", uuid::Uuid::new_v4().simple()));
