@@ -606,7 +606,7 @@ impl Registry {
                 "⚙️ Operators answer exec approvals with exec.approval.resolve (it needs operator.approvals).".to_owned(),
                 None,
             ),
-            ChatCommand::Status => (self.status_text(key), None),
+            ChatCommand::Status => (self.status_text(key, channel), None),
             // Reached only without a model (otherwise `/compact` is a run of its own).
             ChatCommand::Compact(_) => (
                 "⚙️ Compaction unavailable: no model is configured to summarize with.".to_owned(),
@@ -985,8 +985,9 @@ impl Registry {
     }
 
     /// `/status`: what a chat can know about its own session and what serves it (node
-    /// names, as the agent's `nodes` tool shows them to the same senders).
-    fn status_text(&self, key: &str) -> String {
+    /// names, as the agent's `nodes` tool shows them to the same senders); `channel`: the
+    /// asker's (for the queue mode in force).
+    fn status_text(&self, key: &str, channel: &str) -> String {
         /// Node names listed at most.
         const MAX_NAMES: usize = 10;
         let mut lines = vec![format!("🦞 openclaw-rs {}", env!("CARGO_PKG_VERSION"))];
@@ -1044,6 +1045,18 @@ impl Registry {
             (true, 0) => "Reply in progress: yes".to_owned(),
             (true, n) => format!("Reply in progress: yes ({n} more queued)"),
         });
+        let own = self
+            .sessions_index
+            .get(key)
+            .map(super::runs::SessionMeta::queue)
+            .unwrap_or_default();
+        let q = self.shared.live.get().queue.resolve(own, channel);
+        lines.push(format!(
+            "📥 Queue: {} (cap {}, drop {}; /queue to change)",
+            q.mode.as_str(),
+            q.cap,
+            q.drop.as_str()
+        ));
         let mut names: Vec<String> = self
             .nodes
             .ids()
