@@ -128,9 +128,18 @@ pub struct AgentRun {
     audit: Option<Rc<RunAudit>>,
     /// Set when the run was stopped at its deadline.
     timed_out: Rc<std::cell::Cell<bool>>,
-    /// Which waiting messages may steer into the run
-    /// ([`ride_key`](crate::registry::runs::ride_key); none: it takes none).
-    steer: Option<String>,
+    /// Which waiting messages may steer into the run (none: it takes none).
+    steer: Option<Steering>,
+}
+
+/// What a run needs to take the messages that steer into it.
+#[derive(Clone)]
+pub struct Steering {
+    /// Which messages may ride along ([`ride_key`](crate::registry::runs::ride_key)).
+    pub key: String,
+    /// Set by the registry while messages wait behind the run: without it the run does not
+    /// ask (no round trip per boundary when nothing waits).
+    pub waiting: Rc<std::cell::Cell<bool>>,
 }
 
 /// A run's audit records ([`crate::audit`]): its events numbered in order.
@@ -277,8 +286,8 @@ impl AgentRun {
 
     /// Lets the messages waiting behind the run that `key` admits steer into it
     /// (`messages.queue` mode `steer`; see [`crate::run_queue`]).
-    pub fn with_steering(mut self, key: Option<String>) -> Self {
-        self.steer = key;
+    pub fn with_steering(mut self, steering: Option<Steering>) -> Self {
+        self.steer = steering;
         self
     }
 
@@ -1722,7 +1731,7 @@ fn recorded_answer(history: &[Value], run_id: &str) -> Option<(String, Vec<Media
 /// What a run talks to besides its own state.
 struct RunDeps {
     /// See [`AgentRun::steer`].
-    steer: Option<String>,
+    steer: Option<Steering>,
     audit: Option<Rc<RunAudit>>,
     registry: Addr<Registry>,
     store: Addr<StoreActor>,
@@ -2079,7 +2088,7 @@ async fn run_loop(
     let ctx = ConverseCtx {
         req: &req,
         transcript: &transcript,
-        steer: steer.as_deref(),
+        steer: steer.as_ref(),
         registry: &registry,
         store: &store,
         cron: cron.as_ref(),
@@ -2534,7 +2543,7 @@ struct ConverseCtx<'a> {
     /// The session's transcript (steered messages are written to it).
     transcript: &'a str,
     /// See [`AgentRun::steer`].
-    steer: Option<&'a str>,
+    steer: Option<&'a Steering>,
     registry: &'a Addr<Registry>,
     store: &'a Addr<StoreActor>,
     cron: Option<&'a Addr<crate::cron::CronService>>,
@@ -2849,16 +2858,16 @@ fn tool_started(req: &RunRequest, seq: u64, call: &ToolCall) -> Broadcast {
 async fn take_steered(
     registry: &Addr<Registry>,
     req: &RunRequest,
-    key: Option<&str>,
+    steering: Option<&Steering>,
 ) -> Vec<RunRequest> {
-    let Some(key) = key else {
+    let Some(s) = steering.filter(|s| s.waiting.get()) else {
         return Vec::new();
     };
     registry
         .send(crate::registry::runs::TakeSteer {
             session_key: req.session_key.clone(),
             run_id: req.run_id.clone(),
-            key: key.to_owned(),
+            key: s.key.clone(),
         })
         .await
         .unwrap_or_default()

@@ -146,6 +146,9 @@ pub struct Registry {
     /// Memory flushes running after a reply, by session: `(run id, its stop)`. The
     /// session's next message (or an abort) stops it (`runs::FlushStarted`).
     flushing: HashMap<String, (String, futures_util::future::AbortHandle)>,
+    /// Per session with a run that takes steered messages: set while messages wait behind
+    /// it (the run asks for them only then).
+    steer_waiting: HashMap<String, std::rc::Rc<std::cell::Cell<bool>>>,
     /// Connections that asked for `sessions.changed` (`sessions.subscribe`).
     session_subscribers: session_events::SessionSubscribers,
     /// System events waiting for the next run of a session (`wake` with
@@ -227,6 +230,7 @@ impl Registry {
             token_sessions: HashMap::new(),
             tails: tails::TailCache::default(),
             flushing: HashMap::new(),
+            steer_waiting: HashMap::new(),
             session_subscribers: session_events::SessionSubscribers::default(),
             pending_events: HashMap::new(),
             exec_wakes: exec_wake::ExecWakes::default(),

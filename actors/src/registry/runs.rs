@@ -730,6 +730,9 @@ impl Registry {
         } else {
             // The session's next message does not wait for a memory flush.
             self.stop_flush(&key);
+            if let Some(waiting) = self.steer_waiting.get(&key) {
+                waiting.set(true);
+            }
         }
         Ok(done.idle)
     }
@@ -943,8 +946,19 @@ impl Registry {
         };
         // The embedded command agent reads only the new message: nothing steers into it.
         let steer = ride_key(&req).filter(|_| model.commands_help().is_none());
+        let steering = steer.clone().map(|rides| {
+            let waiting = std::rc::Rc::new(std::cell::Cell::new(self.runs.queued_in(key) > 0));
+            self.steer_waiting.insert(key.to_owned(), waiting.clone());
+            crate::agent_run::Steering {
+                key: rides,
+                waiting,
+            }
+        });
+        if steering.is_none() {
+            self.steer_waiting.remove(key);
+        }
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
-            .with_steering(steer.clone())
+            .with_steering(steering)
             .with_history(tail)
             .with_compaction(compaction)
             .with_audit(&self.shared.audit, &agent.id)
@@ -1224,6 +1238,9 @@ impl Handler<RunFinished> for Registry {
             .get(&msg.session_key)
             .is_some_and(|m| transcript_name(&msg.session_key, &m.session_id) == transcript);
         self.tails.put(transcript, lines.filter(|_| current));
+        if current {
+            self.steer_waiting.remove(&msg.session_key);
+        }
         let done = self
             .runs
             .finished(&msg.run_id, &msg.session_key, &msg.outcome);
@@ -1309,9 +1326,13 @@ impl Handler<TakeSteer> for Registry {
     type Result = MessageResult<TakeSteer>;
 
     fn handle(&mut self, msg: TakeSteer, _: &mut Self::Context) -> Self::Result {
-        if self.runs.active_run(&msg.session_key) != Some(msg.run_id.as_str())
-            || self.runs.queued_in(&msg.session_key) == 0
-        {
+        if self.runs.active_run(&msg.session_key) != Some(msg.run_id.as_str()) {
+            return MessageResult(Vec::new());
+        }
+        if self.runs.queued_in(&msg.session_key) == 0 {
+            if let Some(waiting) = self.steer_waiting.get(&msg.session_key) {
+                waiting.set(false);
+            }
             return MessageResult(Vec::new());
         }
         let live = self.shared.live.get();
@@ -1325,6 +1346,9 @@ impl Handler<TakeSteer> for Registry {
             && let Some(overflow) = self.runs.take_overflow(&msg.session_key)
         {
             first.text = format!("{overflow}\n\n{}", first.text);
+        }
+        if let Some(waiting) = self.steer_waiting.get(&msg.session_key) {
+            waiting.set(self.runs.queued_in(&msg.session_key) > 0);
         }
         if !taken.is_empty() {
             log::info!(
