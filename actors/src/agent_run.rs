@@ -135,8 +135,6 @@ pub struct AgentRun {
 /// What a run needs to take the messages that steer into it.
 #[derive(Clone)]
 pub struct Steering {
-    /// Which messages may ride along ([`ride_key`](crate::registry::runs::ride_key)).
-    pub key: String,
     /// Set by the registry while messages wait behind the run: without it the run does not
     /// ask (no round trip per boundary when nothing waits).
     pub waiting: Rc<std::cell::Cell<bool>>,
@@ -2860,14 +2858,13 @@ async fn take_steered(
     req: &RunRequest,
     steering: Option<&Steering>,
 ) -> Vec<RunRequest> {
-    let Some(s) = steering.filter(|s| s.waiting.get()) else {
+    if !steering.is_some_and(|s| s.waiting.get()) {
         return Vec::new();
-    };
+    }
     registry
         .send(crate::registry::runs::TakeSteer {
             session_key: req.session_key.clone(),
             run_id: req.run_id.clone(),
-            key: s.key.clone(),
         })
         .await
         .unwrap_or_default()

@@ -946,13 +946,10 @@ impl Registry {
         };
         // The embedded command agent reads only the new message: nothing steers into it.
         let steer = ride_key(&req).filter(|_| model.commands_help().is_none());
-        let steering = steer.clone().map(|rides| {
+        let steering = steer.is_some().then(|| {
             let waiting = std::rc::Rc::new(std::cell::Cell::new(self.runs.queued_in(key) > 0));
             self.steer_waiting.insert(key.to_owned(), waiting.clone());
-            crate::agent_run::Steering {
-                key: rides,
-                waiting,
-            }
+            crate::agent_run::Steering { waiting }
         });
         if steering.is_none() {
             self.steer_waiting.remove(key);
@@ -1309,8 +1306,8 @@ impl Handler<FlushStarted> for Registry {
 
 /// Sent by a running run at each boundary (before a tool call, before a model call): the
 /// messages waiting at the head of its session's queue that steer into it — `steer` mode,
-/// and the same sender in the same chat (`key`: the run's [`ride_key`]). They ride along
-/// with the run from now on (and end with it).
+/// and the same sender in the same chat (the [`ride_key`] the scheduler keeps for the active
+/// run). They ride along with the run from now on (and end with it).
 #[derive(Message)]
 #[rtype(result = "Vec<RunRequest>")]
 pub struct TakeSteer {
@@ -1318,8 +1315,6 @@ pub struct TakeSteer {
     pub session_key: String,
     /// The asking run (only the session's active run gets any).
     pub run_id: String,
-    /// The run's [`ride_key`].
-    pub key: String,
 }
 
 impl Handler<TakeSteer> for Registry {
@@ -1329,6 +1324,9 @@ impl Handler<TakeSteer> for Registry {
         if self.runs.active_run(&msg.session_key) != Some(msg.run_id.as_str()) {
             return MessageResult(Vec::new());
         }
+        let Some(rides) = self.runs.active_ride(&msg.session_key).map(str::to_owned) else {
+            return MessageResult(Vec::new());
+        };
         if self.runs.queued_in(&msg.session_key) == 0 {
             if let Some(waiting) = self.steer_waiting.get(&msg.session_key) {
                 waiting.set(false);
@@ -1338,7 +1336,7 @@ impl Handler<TakeSteer> for Registry {
         let live = self.shared.live.get();
         let index = &self.sessions_index;
         let mut taken = self.runs.ride(&msg.session_key, now_ms(), |r| {
-            ride_key(r).as_deref() == Some(msg.key.as_str())
+            ride_key(r).as_deref() == Some(rides.as_str())
                 && (r.queue == Queueing::Steer
                     || resolve_queue(&live, index, r).mode == crate::run_queue::QueueMode::Steer)
         });

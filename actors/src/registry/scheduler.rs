@@ -625,6 +625,11 @@ impl<H: Clone> RunScheduler<H> {
             .map(|(id, _)| id.as_str())
     }
 
+    /// Which messages the session's running run takes along ([`super::runs::ride_key`]).
+    pub fn active_ride(&self, session_key: &str) -> Option<&str> {
+        self.slots.get(session_key)?.ride.as_deref()
+    }
+
     /// Sessions with a running run.
     pub fn active_count(&self) -> usize {
         self.slots.values().filter(|s| s.active.is_some()).count()
