@@ -926,7 +926,9 @@ async fn history_texts(op: &mut WsClient, params: Value) -> Vec<(String, String)
 
 #[actix_web::test]
 async fn a_silent_answer_is_never_shown_and_history_is_bounded() {
-    let (tg, ai, _gw, mut op) = setup().await;
+    // One run per message: the two Telegram messages below are sent back to back, and
+    // under the default (`steer`) the second may ride along with the silent run.
+    let (tg, ai, _gw, mut op) = setup_with(Some(json!({"mode": "followup"}))).await;
     // An operator's run answered with the silent token, streamed in pieces: no text
     // streams, the final carries none.
     ai.set_streaming(true);
