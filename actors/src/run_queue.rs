@@ -16,6 +16,12 @@
 //! beyond that `drop` says what goes: `summarize` (default: the oldest go, and the next
 //! run is told what they said, a line each), `old` (the oldest go), `new` (the newest is
 //! refused, and the sender told to send it again).
+//!
+//! Waiting messages start after a quiet window (`debounceMs`, default 500 ms, OpenClaw's
+//! built-in queue debounce): once the run ends, the next waits until no message has been
+//! queued for that long, so a burst typed while the assistant was busy is gathered
+//! (`collect`) or at least not split by the first run. A message to an idle session starts
+//! at once.
 
 use std::collections::BTreeMap;
 
@@ -108,6 +114,45 @@ impl DropPolicy {
 
 /// OpenClaw's default `cap`.
 pub const DEFAULT_CAP: usize = 20;
+/// OpenClaw's built-in queue debounce.
+pub const DEFAULT_DEBOUNCE_MS: u64 = 500;
+/// The longest quiet window (a minute: longer would hold a chat's messages back for no
+/// gain).
+pub const MAX_DEBOUNCE_MS: u64 = 60_000;
+
+/// A quiet window as `/queue` and `/status` show it (`500ms`, `2s`, `off`).
+pub fn debounce_text(ms: u64) -> String {
+    match ms {
+        0 => "off".to_owned(),
+        ms if ms % 1_000 == 0 => format!("{}s", ms / 1_000),
+        ms => format!("{ms}ms"),
+    }
+}
+
+/// A quiet window as `/queue debounce:<value>` gives it: a bare number is milliseconds;
+/// `ms`, `s`, `m`, `h` and `d` units (`0.5s`, `2s`, `1m`) as OpenClaw takes them. `None`:
+/// not a duration, or longer than [`MAX_DEBOUNCE_MS`].
+pub fn parse_debounce(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    if num.is_empty() || num.chars().filter(|c| *c == '.').count() > 1 {
+        return None;
+    }
+    let n: f64 = num.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => 1.0,
+        "s" => 1_000.0,
+        "m" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    let ms = (n * factor).round();
+    (ms.is_finite() && (0.0..=MAX_DEBOUNCE_MS as f64).contains(&ms)).then_some(ms as u64)
+}
 /// The largest `cap` (a session's queue is bounded whatever the config says).
 pub const MAX_CAP: usize = crate::registry::scheduler::MAX_QUEUE_PER_SESSION;
 
@@ -122,6 +167,10 @@ pub struct QueueSettings {
     pub cap: usize,
     /// `drop`.
     pub drop: DropPolicy,
+    /// `debounceMs` (none: [`DEFAULT_DEBOUNCE_MS`]).
+    pub debounce_ms: Option<u64>,
+    /// `debounceMsByChannel.<channel>`.
+    pub debounce_by_channel: BTreeMap<String, u64>,
 }
 
 impl Default for QueueSettings {
@@ -131,6 +180,8 @@ impl Default for QueueSettings {
             by_channel: BTreeMap::new(),
             cap: DEFAULT_CAP,
             drop: DropPolicy::default(),
+            debounce_ms: None,
+            debounce_by_channel: BTreeMap::new(),
         }
     }
 }
@@ -145,6 +196,18 @@ pub struct SessionQueue {
     pub cap: Option<usize>,
     /// `queueDrop`.
     pub drop: Option<DropPolicy>,
+    /// `queueDebounceMs`.
+    pub debounce_ms: Option<u64>,
+}
+
+impl SessionQueue {
+    /// Whether the session has any setting of its own.
+    pub fn is_set(&self) -> bool {
+        self.mode.is_some()
+            || self.cap.is_some()
+            || self.drop.is_some()
+            || self.debounce_ms.is_some()
+    }
 }
 
 /// The settings in force for one message.
@@ -156,11 +219,14 @@ pub struct Resolved {
     pub cap: usize,
     /// The drop policy.
     pub drop: DropPolicy,
+    /// The quiet window before a waiting message starts, in milliseconds.
+    pub debounce_ms: u64,
 }
 
 impl QueueSettings {
     /// OpenClaw's precedence: the session's own, then `byChannel.<channel>`, then `mode`,
-    /// then `steer`; `cap` and `drop`: the session's, then the config's.
+    /// then `steer`; `cap` and `drop`: the session's, then the config's; the quiet window:
+    /// the session's, then `debounceMsByChannel.<channel>`, then `debounceMs`, then 500 ms.
     pub fn resolve(&self, session: SessionQueue, channel: &str) -> Resolved {
         Resolved {
             mode: session
@@ -170,6 +236,12 @@ impl QueueSettings {
                 .unwrap_or_default(),
             cap: session.cap.unwrap_or(self.cap).clamp(1, MAX_CAP),
             drop: session.drop.unwrap_or(self.drop),
+            debounce_ms: session
+                .debounce_ms
+                .or_else(|| self.debounce_by_channel.get(channel).copied())
+                .or(self.debounce_ms)
+                .unwrap_or(DEFAULT_DEBOUNCE_MS)
+                .min(MAX_DEBOUNCE_MS),
         }
     }
 }
@@ -266,7 +338,8 @@ mod tests {
             Resolved {
                 mode: QueueMode::Steer,
                 cap: 20,
-                drop: DropPolicy::Summarize
+                drop: DropPolicy::Summarize,
+                debounce_ms: 500,
             }
         );
         s.mode = Some(QueueMode::Collect);
@@ -283,6 +356,7 @@ mod tests {
             mode: Some(QueueMode::Interrupt),
             cap: Some(0),
             drop: Some(DropPolicy::New),
+            debounce_ms: None,
         };
         let r = s.resolve(own, "telegram");
         assert_eq!(
@@ -294,6 +368,54 @@ mod tests {
             ..SessionQueue::default()
         };
         assert_eq!(s.resolve(big, "telegram").cap, MAX_CAP);
+    }
+
+    #[test]
+    fn the_quiet_window_is_the_sessions_then_the_channels_then_the_configs() {
+        let mut s = QueueSettings::default();
+        let none = SessionQueue::default();
+        assert_eq!(s.resolve(none, "telegram").debounce_ms, DEFAULT_DEBOUNCE_MS);
+        s.debounce_ms = Some(0);
+        s.debounce_by_channel.insert("telegram".into(), 1_000);
+        assert_eq!(s.resolve(none, "telegram").debounce_ms, 1_000);
+        assert_eq!(s.resolve(none, "webchat").debounce_ms, 0);
+        let own = SessionQueue {
+            debounce_ms: Some(2_000),
+            ..none
+        };
+        assert!(own.is_set() && !none.is_set());
+        assert_eq!(s.resolve(own, "telegram").debounce_ms, 2_000);
+        let huge = SessionQueue {
+            debounce_ms: Some(u64::MAX),
+            ..none
+        };
+        assert_eq!(s.resolve(huge, "webchat").debounce_ms, MAX_DEBOUNCE_MS);
+    }
+
+    #[test]
+    fn quiet_windows_parse_as_openclaw_writes_them() {
+        for (text, ms) in [
+            ("500", Some(500)),
+            ("0", Some(0)),
+            ("250ms", Some(250)),
+            ("0.5s", Some(500)),
+            ("2S", Some(2_000)),
+            ("1m", Some(60_000)),
+            ("1.5", Some(2)),
+            ("2m", None),
+            ("1h", None),
+            ("", None),
+            ("s", None),
+            ("-1", None),
+            ("1..2s", None),
+            ("1e3", None),
+            ("½s", None),
+            ("99999999999999999999999", None),
+            ("NaN", None),
+            ("inf", None),
+        ] {
+            assert_eq!(parse_debounce(text), ms, "{text:?}");
+        }
     }
 
     #[test]

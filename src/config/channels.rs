@@ -367,19 +367,21 @@ impl QueueCfg {
             })?;
         }
         let ms = |v: &Value, key: &str| match v.as_u64() {
-            Some(n) if n <= 60_000 => Ok(()),
+            Some(n) if n <= openclaw_actors::run_queue::MAX_DEBOUNCE_MS => Ok(n),
             _ => Err(format!(
                 "{key} is {v}. Fix: use milliseconds from 0 to 60000"
             )),
         };
         if let Some(v) = self.debounce_ms.as_ref().filter(|v| !v.is_null()) {
-            ms(v, "messages.queue.debounceMs")?;
+            out.debounce_ms = Some(ms(v, "messages.queue.debounceMs")?);
         }
         match self.debounce_ms_by_channel.as_ref() {
             None | Some(Value::Null) => {}
             Some(Value::Object(map)) => {
                 for (channel, v) in map {
-                    ms(v, &format!("messages.queue.debounceMsByChannel.{channel}"))?;
+                    let window = ms(v, &format!("messages.queue.debounceMsByChannel.{channel}"))?;
+                    out.debounce_by_channel
+                        .insert(channel.to_ascii_lowercase(), window);
                 }
             }
             Some(other) => {

@@ -947,7 +947,7 @@ mod tests {
         std::fs::write(
             &path,
             r#"{messages: {queue: {mode: "Collect", byChannel: {Telegram: "steering", webchat: "followup"},
-                cap: 7, drop: "oldest", debounceMs: 500, debounceMsByChannel: {telegram: 1000}}}}"#,
+                cap: 7, drop: "oldest", debounceMs: 250, debounceMsByChannel: {Telegram: 1000}}}}"#,
         )
         .unwrap();
         let e = env(&[("OPENCLAW_STATE_DIR", dir.to_str().unwrap())]);
@@ -966,6 +966,8 @@ mod tests {
         assert_eq!(q.by_channel.get("telegram"), Some(&QueueMode::Steer));
         assert_eq!(q.by_channel.get("webchat"), Some(&QueueMode::Followup));
         assert_eq!((q.cap, q.drop), (7, DropPolicy::Old));
+        assert_eq!(q.debounce_ms, Some(250));
+        assert_eq!(q.debounce_by_channel.get("telegram"), Some(&1000));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

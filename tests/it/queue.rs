@@ -204,6 +204,59 @@ async fn collect_runs_the_waiting_messages_as_one_turn_after_the_run() {
     assert!(turn.ends_with(")\nthree\nlines"), "{turn:?}");
 }
 
+/// OpenClaw's queue debounce: once a run ends, the message that waited behind it starts
+/// only after a quiet window since the last one was queued, so one sent just after the
+/// answer still joins it (here: steers into its run) instead of becoming another turn.
+#[actix_web::test]
+async fn a_waiting_message_starts_after_a_quiet_window_and_a_late_one_joins_it() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gate = Arc::new(Semaphore::new(0));
+    ai.push(FakeReply::text("first answer").held_by(&gate));
+    ai.push_text("both answered");
+    let mut cfg: Value = serde_json::from_str(&with_queue(
+        &config(&tg, Some(&ai), json!({})),
+        // Long enough that the test's next step always lands inside it.
+        json!({"debounceMs": 0, "debounceMsByChannel": {"telegram": 5000}}),
+    ))
+    .expect("config is JSON");
+    cfg["messages"]["inbound"] = json!({"debounceMs": 0});
+    let gw = start_gateway(&cfg.to_string());
+
+    // A message to an idle chat starts at once (the window is only for waiting ones).
+    let first = dm(&tg, 8861, "one");
+    ai.wait_requests_async(1, SLOW).await;
+    // Sent while the model writes its answer: too late to steer into that run.
+    let second = dm(&tg, 8861, "two");
+    until_queued(&gw, 1).await;
+    gate.add_permits(1);
+    assert_eq!(wait_reply(&tg, first, SLOW).await.text(), "first answer");
+    // The run ended; "two" waits out its window, and "three" comes within it.
+    let third = dm(&tg, 8861, "three");
+    assert_eq!(wait_reply(&tg, second, SLOW).await.text(), "both answered");
+    all_answered(&gw, &tg).await;
+    assert!(replies_to(&tg, third).is_empty(), "{:?}", tg.sent());
+    let reqs = ai.requests();
+    assert_eq!(
+        reqs.len(),
+        2,
+        "one run for the first, one for the other two"
+    );
+    let users: Vec<String> = reqs[1]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].to_string())
+        .collect();
+    let n = users.len();
+    assert!(n >= 3, "{users:?}");
+    assert!(
+        users[n - 2].contains("two") && users[n - 1].contains("three"),
+        "{users:?}"
+    );
+}
+
 #[actix_web::test]
 async fn interrupt_stops_the_run_and_the_newest_message_runs() {
     let tg = FakeTelegram::start(TG_TOKEN);
@@ -284,13 +337,13 @@ async fn queue_settings_per_chat_and_per_session_and_bad_config_refused() {
     let status = ask("/queue").await;
     assert!(
         status.starts_with("📥 Queue: steer (")
-            && status.contains("cap 5, drop summarize — from messages.queue"),
+            && status.contains("debounce 500ms, cap 5, drop summarize — from messages.queue"),
         "{status}"
     );
-    let set = ask("/queue COLLECT cap:3 drop:oldest").await;
+    let set = ask("/queue COLLECT cap:3 drop:oldest debounce:1.5s").await;
     assert!(
         set.starts_with("📥 Queue set: collect (")
-            && set.contains("cap 3, drop old — this chat's own"),
+            && set.contains("debounce 1500ms, cap 3, drop old — this chat's own"),
         "{set}"
     );
     let bad = ask("/queue sideways").await;
@@ -326,9 +379,10 @@ async fn queue_settings_per_chat_and_per_session_and_bad_config_refused() {
         (
             row(&list)["queueMode"].clone(),
             row(&list)["queueCap"].clone(),
-            row(&list)["queueDrop"].clone()
+            row(&list)["queueDrop"].clone(),
+            row(&list)["queueDebounceMs"].clone()
         ),
-        (json!("collect"), json!(3), json!("old")),
+        (json!("collect"), json!(3), json!("old"), json!(1500)),
         "{list}"
     );
     let patched = op

@@ -75,22 +75,16 @@ pub enum QueueAsk {
     Status,
     /// `/queue default` (`reset`): back to `messages.queue`.
     Default,
-    /// `/queue <mode> cap:N drop:<policy>` (any of them): this chat's own settings.
-    Set {
-        /// The mode.
-        mode: Option<crate::run_queue::QueueMode>,
-        /// `cap:N`.
-        cap: Option<usize>,
-        /// `drop:<policy>`.
-        drop: Option<crate::run_queue::DropPolicy>,
-    },
+    /// `/queue <mode> cap:N drop:<policy> debounce:<time>` (any of them): this chat's own
+    /// settings.
+    Set(crate::run_queue::SessionQueue),
     /// Not understood: the word.
     Usage(String),
 }
 
 /// Parses `/queue`'s words.
 fn queue_ask(rest: &str) -> QueueAsk {
-    use crate::run_queue::{DropPolicy, MAX_CAP, QueueMode};
+    use crate::run_queue::{DropPolicy, MAX_CAP, QueueMode, SessionQueue};
     let words: Vec<&str> = rest.split_whitespace().collect();
     match words.as_slice() {
         [] | ["status"] => return QueueAsk::Status,
@@ -102,28 +96,32 @@ fn queue_ask(rest: &str) -> QueueAsk {
         }
         _ => {}
     }
-    let (mut mode, mut cap, mut drop) = (None, None, None);
+    let mut own = SessionQueue::default();
     let usage = |w: &str| QueueAsk::Usage(w.chars().take(40).collect());
     for w in words {
         let option = w.split_once(':').or_else(|| w.split_once('='));
         match option {
             Some((k, v)) if k.eq_ignore_ascii_case("cap") => match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_CAP).contains(&n) => cap = Some(n),
+                Ok(n) if (1..=MAX_CAP).contains(&n) => own.cap = Some(n),
                 _ => return usage(w),
             },
             Some((k, v)) if k.eq_ignore_ascii_case("drop") => match DropPolicy::parse(v) {
-                Some(d) => drop = Some(d),
+                Some(d) => own.drop = Some(d),
                 None => return usage(w),
             },
-            // OpenClaw's quiet window: runs here start once the chat is free.
-            Some((k, _)) if k.eq_ignore_ascii_case("debounce") => {}
+            Some((k, v)) if k.eq_ignore_ascii_case("debounce") => {
+                match crate::run_queue::parse_debounce(v) {
+                    Some(ms) => own.debounce_ms = Some(ms),
+                    None => return usage(w),
+                }
+            }
             _ => match QueueMode::parse(w) {
-                Some(m) if mode.is_none() => mode = Some(m),
+                Some(m) if own.mode.is_none() => own.mode = Some(m),
                 _ => return usage(w),
             },
         }
     }
-    QueueAsk::Set { mode, cap, drop }
+    QueueAsk::Set(own)
 }
 
 /// What `/think` asks.
@@ -881,23 +879,17 @@ impl Registry {
 
     /// `/queue`: what this chat's messages do while a reply is in progress.
     fn queue_command(&mut self, key: &str, ask: &QueueAsk, channel: &str) -> String {
-        use crate::run_queue::{DropPolicy, QueueMode};
-        const USAGE: &str = "Usage: /queue steer|followup|collect|interrupt [cap:N] [drop:old|new|summarize], /queue default (/queue: what is set).";
+        use crate::run_queue::QueueMode;
+        const USAGE: &str = "Usage: /queue steer|followup|collect|interrupt [cap:N] [drop:old|new|summarize] [debounce:500ms|2s], /queue default (/queue: what is set).";
         match ask {
             QueueAsk::Usage(word) => {
                 return format!("⚠️ {word:?} is not a queue setting. {USAGE}");
             }
-            QueueAsk::Set { mode, cap, drop } => {
-                self.sessions_index.set_queue(
-                    key,
-                    (
-                        mode.map(QueueMode::as_str),
-                        *cap,
-                        drop.map(DropPolicy::as_str),
-                    ),
-                    crate::util::now_ms(),
-                    || uuid::Uuid::new_v4().to_string(),
-                );
+            QueueAsk::Set(own) => {
+                self.sessions_index
+                    .set_queue(key, *own, crate::util::now_ms(), || {
+                        uuid::Uuid::new_v4().to_string()
+                    });
             }
             QueueAsk::Default => {
                 self.sessions_index.clear_queue(key);
@@ -917,7 +909,7 @@ impl Registry {
         // The asker's channel decides `byChannel`, as for their messages.
         let live = self.shared.live.get();
         let r = live.queue.resolve(own, channel);
-        let whose = if own.mode.is_some() || own.cap.is_some() || own.drop.is_some() {
+        let whose = if own.is_set() {
             "this chat's own (/queue default: back to messages.queue)"
         } else {
             "from messages.queue"
@@ -934,8 +926,9 @@ impl Registry {
             _ => "📥 Queue set",
         };
         format!(
-            "{head}: {} ({what}); cap {}, drop {} — {whose}. Modes: {}.",
+            "{head}: {} ({what}); debounce {}, cap {}, drop {} — {whose}. Modes: {}.",
             r.mode.as_str(),
+            crate::run_queue::debounce_text(r.debounce_ms),
             r.cap,
             r.drop.as_str(),
             QueueMode::NAMES
@@ -1052,8 +1045,9 @@ impl Registry {
             .unwrap_or_default();
         let q = self.shared.live.get().queue.resolve(own, channel);
         lines.push(format!(
-            "📥 Queue: {} (cap {}, drop {}; /queue to change)",
+            "📥 Queue: {} (debounce {}, cap {}, drop {}; /queue to change)",
             q.mode.as_str(),
+            crate::run_queue::debounce_text(q.debounce_ms),
             q.cap,
             q.drop.as_str()
         ));
@@ -1550,28 +1544,32 @@ mod tests {
             Some(ChatCommand::Tts(TtsChoice::Default))
         );
         assert_eq!(parse("/tts chat"), Some(ChatCommand::Tts(TtsChoice::Usage)));
-        use crate::run_queue::{DropPolicy, QueueMode};
+        use crate::run_queue::{DropPolicy, QueueMode, SessionQueue};
         let queue = |a| Some(ChatCommand::Queue(a));
         assert_eq!(parse("/queue"), queue(QueueAsk::Status));
         assert_eq!(parse("/queue@mybot  status"), queue(QueueAsk::Status));
         assert_eq!(parse("/queue RESET"), queue(QueueAsk::Default));
         assert_eq!(
             parse("/queue Collect cap:5 DROP:newest debounce:2s"),
-            queue(QueueAsk::Set {
+            queue(QueueAsk::Set(SessionQueue {
                 mode: Some(QueueMode::Collect),
                 cap: Some(5),
-                drop: Some(DropPolicy::New)
-            })
+                drop: Some(DropPolicy::New),
+                debounce_ms: Some(2_000),
+            }))
         );
         assert_eq!(
-            parse("/queue cap=100"),
-            queue(QueueAsk::Set {
-                mode: None,
+            parse("/queue cap=100 debounce:0"),
+            queue(QueueAsk::Set(SessionQueue {
                 cap: Some(100),
-                drop: None
-            })
+                debounce_ms: Some(0),
+                ..SessionQueue::default()
+            }))
         );
         for bad in [
+            "debounce:2h",
+            "debounce:soon",
+            "debounce:",
             "cap:0",
             "cap:101",
             "cap:-1",

@@ -367,6 +367,10 @@ pub struct SessionMeta {
     /// The session's own drop policy (`/queue … drop:old`; OpenClaw's field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_drop: Option<String>,
+    /// The session's own quiet window, in milliseconds (`/queue … debounce:2s`;
+    /// OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_debounce_ms: Option<u64>,
 }
 
 impl SessionMeta {
@@ -385,6 +389,7 @@ impl SessionMeta {
                 .queue_drop
                 .as_deref()
                 .and_then(crate::run_queue::DropPolicy::parse),
+            debounce_ms: self.queue_debounce_ms,
         }
     }
 }
@@ -725,7 +730,11 @@ impl Registry {
         for channel in done.dropped {
             complete_without_reply(Some(channel));
         }
-        if done.idle {
+        if done.idle && self.runs.queued_in(&key) > 1 {
+            // Others waited before it: their quiet window is running, and this message
+            // moves it on.
+            self.drain_next(&key, ctx);
+        } else if done.idle {
             self.start_next(&key, ctx);
         } else {
             // The session's next message does not wait for a memory flush.
@@ -818,6 +827,31 @@ impl Registry {
             node,
             workdir: agent.workspace.dir.clone(),
             skill_env: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Starts the session's next run once the run before it has ended and its quiet window
+    /// (`messages.queue` debounce) has passed since the last message was queued; until then
+    /// it looks again when the window ends (a message queued meanwhile moves it on). Not for
+    /// `interrupt`, nor for runs that are not a person's message.
+    fn drain_next(&mut self, key: &str, ctx: &mut Context<Self>) {
+        let now = now_ms();
+        let left = self.runs.peek_next(key).and_then(|(req, last)| {
+            if !super::scheduler::is_person(req) {
+                return None;
+            }
+            let q = resolve_queue(&self.shared.live.get(), &self.sessions_index, req);
+            let due = last.saturating_add(q.debounce_ms);
+            (q.mode != crate::run_queue::QueueMode::Interrupt && due > now).then(|| due - now)
+        });
+        match left {
+            Some(ms) => {
+                let key = key.to_owned();
+                ctx.run_later(Duration::from_millis(ms), move |act, ctx| {
+                    act.drain_next(&key, ctx);
+                });
+            }
+            None => self.start_next(key, ctx),
         }
     }
 
@@ -1249,7 +1283,7 @@ impl Handler<RunFinished> for Registry {
         }
         self.session_changed(&msg.session_key);
         self.save_sessions_logged(ctx);
-        self.start_next(&msg.session_key, ctx);
+        self.drain_next(&msg.session_key, ctx);
     }
 }
 

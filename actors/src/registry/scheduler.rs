@@ -96,6 +96,8 @@ struct Slot<H> {
     dropped_lines: VecDeque<String>,
     /// Which messages the active run takes along ([`super::runs::ride_key`]; none: none).
     ride: Option<String>,
+    /// When the last person's message was queued (ms): the quiet window counts from it.
+    last_queued: u64,
 }
 
 impl<H> Default for Slot<H> {
@@ -107,6 +109,7 @@ impl<H> Default for Slot<H> {
             dropped: 0,
             dropped_lines: VecDeque::new(),
             ride: None,
+            last_queued: 0,
         }
     }
 }
@@ -294,6 +297,9 @@ impl<H: Clone> RunScheduler<H> {
     ) -> Result<Enqueued, QueueFull> {
         use crate::run_queue::DropPolicy;
         let slot = self.slots.entry(req.session_key.clone()).or_default();
+        if is_person(&req) {
+            slot.last_queued = now;
+        }
         let mut dropped = Vec::new();
         if let Some((cap, policy)) = limit.filter(|_| is_person(&req)) {
             let waiting = slot.queue.iter().filter(|r| is_person(r)).count();
@@ -440,6 +446,16 @@ impl<H: Clone> RunScheduler<H> {
         );
         self.order.push_back(run_id.to_owned());
         self.prune();
+    }
+
+    /// The run [`Self::next`] would take (none while the session's run is going), and when
+    /// the last person's message was queued.
+    pub fn peek_next(&self, session_key: &str) -> Option<(&RunRequest, u64)> {
+        let slot = self.slots.get(session_key)?;
+        if slot.active.is_some() {
+            return None;
+        }
+        Some((slot.queue.front()?, slot.last_queued))
     }
 
     /// The next run of an idle session, to start; the caller then calls [`Self::started`].
@@ -786,6 +802,24 @@ mod tests {
         assert!(s.record("over").is_none());
         // Another session is not affected.
         assert!(s.enqueue(req("b1", "b"), None, 0).expect("room").idle);
+    }
+
+    #[test]
+    fn the_next_run_is_seen_with_when_a_person_last_queued_only_while_idle() {
+        let mut s = RunScheduler::default();
+        assert!(s.peek_next("a").is_none());
+        assert!(submit(&mut s, req("r1", "a"), 1));
+        s.enqueue(req("r2", "a"), None, 100).expect("queued");
+        // A run that stays alone (not a person's message) does not move the quiet window.
+        let mut alone = req("c1", "a");
+        alone.queue = crate::registry::runs::Queueing::Alone;
+        s.enqueue(alone, None, 900).expect("queued");
+        assert!(s.peek_next("a").is_none(), "busy: nothing to start");
+        let done = s.finished("r1", "a", &outcome(RunStatus::Ok, "x"));
+        assert!(done.riders.is_empty());
+        let (next, last) = s.peek_next("a").expect("r2 waits");
+        assert_eq!((next.run_id.as_str(), last), ("r2", 100));
+        assert_eq!(s.next("a").map(|r| r.run_id), Some("r2".to_owned()));
     }
 
     #[test]

@@ -317,7 +317,10 @@ impl Handler<RenameSession> for Registry {
         match msg.queue_mode {
             Some(Some(mode)) => self.sessions_index.set_queue(
                 &key,
-                (Some(mode.as_str()), None, None),
+                crate::run_queue::SessionQueue {
+                    mode: Some(mode),
+                    ..Default::default()
+                },
                 now_ms(),
                 || uuid::Uuid::new_v4().to_string(),
             ),

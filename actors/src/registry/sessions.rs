@@ -176,7 +176,7 @@ impl SessionIndex {
     pub fn set_queue(
         &mut self,
         key: &str,
-        (mode, cap, drop): (Option<&str>, Option<usize>, Option<&str>),
+        own: crate::run_queue::SessionQueue,
         now: u64,
         new_id: impl FnOnce() -> String,
     ) {
@@ -184,14 +184,17 @@ impl SessionIndex {
             .0
             .entry(key.to_owned())
             .or_insert_with(|| fresh(new_id(), now));
-        if let Some(m) = mode {
-            meta.queue_mode = Some(m.to_owned());
+        if let Some(m) = own.mode {
+            meta.queue_mode = Some(m.as_str().to_owned());
         }
-        if let Some(c) = cap {
+        if let Some(c) = own.cap {
             meta.queue_cap = Some(c as u64);
         }
-        if let Some(d) = drop {
-            meta.queue_drop = Some(d.to_owned());
+        if let Some(d) = own.drop {
+            meta.queue_drop = Some(d.as_str().to_owned());
+        }
+        if let Some(ms) = own.debounce_ms {
+            meta.queue_debounce_ms = Some(ms);
         }
     }
 
@@ -201,6 +204,7 @@ impl SessionIndex {
             meta.queue_mode = None;
             meta.queue_cap = None;
             meta.queue_drop = None;
+            meta.queue_debounce_ms = None;
         }
     }
 
@@ -544,6 +548,7 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         queue_mode: None,
         queue_cap: None,
         queue_drop: None,
+        queue_debounce_ms: None,
     }
 }
 

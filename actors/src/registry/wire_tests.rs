@@ -328,6 +328,7 @@ fn session_and_history_replies_match_their_objects() {
         queue_mode: Some("collect".into()),
         queue_cap: None,
         queue_drop: None,
+        queue_debounce_ms: Some(1500),
     };
     let delivery_context = meta.delivery_context();
     let list = SessionList {
@@ -356,7 +357,7 @@ fn session_and_history_replies_match_their_objects() {
                 "messageCount": 2, "compactionCount": 3, "inputTokens": 1200,
                 "outputTokens": 80, "totalTokens": 1300, "contextTokens": 200_000,
                 "lastAccountId": "default", "lastThreadId": 5, "queueMode": "collect",
-                "key": "agent:main:main", "hasActiveRun": true,
+                "queueDebounceMs": 1500, "key": "agent:main:main", "hasActiveRun": true,
                 "activeRunIds": ["r"], "snapshotAt": 3,
                 "deliveryContext": {"channel": "telegram", "to": "77", "accountId": "default",
                     "threadId": 5},
