@@ -149,6 +149,9 @@ pub struct Registry {
     /// Per session with a run that takes steered messages: set while messages wait behind
     /// it (the run asks for them only then).
     steer_waiting: HashMap<String, std::rc::Rc<std::cell::Cell<bool>>>,
+    /// The timer of each session whose next run waits out its quiet window
+    /// (`messages.queue` debounce): one per session, replaced when the window moves.
+    drain_timers: HashMap<String, actix::SpawnHandle>,
     /// Connections that asked for `sessions.changed` (`sessions.subscribe`).
     session_subscribers: session_events::SessionSubscribers,
     /// System events waiting for the next run of a session (`wake` with
@@ -231,6 +234,7 @@ impl Registry {
             tails: tails::TailCache::default(),
             flushing: HashMap::new(),
             steer_waiting: HashMap::new(),
+            drain_timers: HashMap::new(),
             session_subscribers: session_events::SessionSubscribers::default(),
             pending_events: HashMap::new(),
             exec_wakes: exec_wake::ExecWakes::default(),

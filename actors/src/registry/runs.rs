@@ -844,12 +844,17 @@ impl Registry {
             let due = last.saturating_add(q.debounce_ms);
             (q.mode != crate::run_queue::QueueMode::Interrupt && due > now).then(|| due - now)
         });
+        if let Some(timer) = self.drain_timers.remove(key) {
+            ctx.cancel_future(timer);
+        }
         match left {
             Some(ms) => {
-                let key = key.to_owned();
-                ctx.run_later(Duration::from_millis(ms), move |act, ctx| {
-                    act.drain_next(&key, ctx);
+                let owned = key.to_owned();
+                let timer = ctx.run_later(Duration::from_millis(ms), move |act, ctx| {
+                    act.drain_timers.remove(&owned);
+                    act.drain_next(&owned, ctx);
                 });
+                self.drain_timers.insert(key.to_owned(), timer);
             }
             None => self.start_next(key, ctx),
         }
