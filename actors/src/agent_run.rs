@@ -130,6 +130,8 @@ pub struct AgentRun {
     timed_out: Rc<std::cell::Cell<bool>>,
     /// Which waiting messages may steer into the run (none: it takes none).
     steer: Option<Steering>,
+    /// Its agent's `identity.name` (the chat's response prefix may show it).
+    identity_name: Option<String>,
 }
 
 /// What a run needs to take the messages that steer into it.
@@ -275,6 +277,7 @@ impl AgentRun {
             audit: None,
             timed_out: Rc::default(),
             steer: None,
+            identity_name: None,
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
@@ -286,6 +289,12 @@ impl AgentRun {
     /// (`messages.queue` mode `steer`; see [`crate::run_queue`]).
     pub fn with_steering(mut self, steering: Option<Steering>) -> Self {
         self.steer = steering;
+        self
+    }
+
+    /// Its agent's `identity.name`, for the chat's response prefix.
+    pub fn with_identity_name(mut self, name: Option<String>) -> Self {
+        self.identity_name = name;
         self
     }
 
@@ -532,6 +541,18 @@ impl AgentRun {
                     recorded: Some(futures_util::FutureExt::shared(recorded_rx)),
                     media: media.clone(),
                     buttons: Vec::new(),
+                    // The model's answer (not a placeholder) gets the chat's prefix.
+                    prefix: (!shown.is_empty()).then(|| crate::channel::prefix::PrefixVars {
+                        model_full: Some(self.model.primary()),
+                        thinking: Some(
+                            self.req
+                                .thinking
+                                .map_or("off", crate::ports::Thinking::as_str)
+                                .to_owned(),
+                        ),
+                        identity_name: self.identity_name.clone(),
+                        strict: false,
+                    }),
                 },
             )),
             _ => None,
@@ -1424,6 +1445,7 @@ fn notify_compaction(
         recorded: None,
         media: Vec::new(),
         buttons: Vec::new(),
+        prefix: None,
     });
 }
 
@@ -1671,6 +1693,7 @@ fn echo(
         media: Vec::new(),
         recorded: None,
         buttons: Vec::new(),
+        prefix: None,
     });
 }
 

@@ -116,6 +116,9 @@ pub struct AgentDef {
     pub id: String,
     /// Its display name (`name`, else `identity.name`).
     pub name: Option<String>,
+    /// Its `identity.name` alone (the response prefix's `"auto"` and `{identity.name}`, as
+    /// OpenClaw reads them).
+    pub identity_name: Option<String>,
     /// Its workspace.
     pub workspace: Arc<WorkspaceSettings>,
     /// The tools its runs are offered (`tools.*`, narrowed by its own `tools`).
@@ -222,6 +225,7 @@ impl Roster {
             agents: vec![AgentDef {
                 id: MAIN.to_owned(),
                 name: None,
+                identity_name: None,
                 workspace,
                 tools,
                 model: None,
@@ -410,6 +414,7 @@ mod tests {
         AgentDef {
             id: id.into(),
             name: None,
+            identity_name: None,
             workspace: Arc::new(WorkspaceSettings::new(format!("/w/{id}").into())),
             tools: Arc::default(),
             model: None,

@@ -1040,6 +1040,7 @@ async fn ask_human(
             media: Vec::new(),
             recorded: None,
             buttons: vec![row],
+            prefix: None,
         });
     }
     rx.await.map_err(|_| {

@@ -70,6 +70,10 @@ pub struct TelegramCfg {
     /// The ack reaction's emoji for this bot (`""`: none); else `messages.ackReaction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_reaction: Option<String>,
+    /// Put before this bot's answers (`""`: none; `"auto"`: `[identity.name]`); else
+    /// `messages.responsePrefix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_prefix: Option<String>,
     /// OpenClaw's legacy spelling of `streaming.mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_mode: Option<String>,
@@ -281,6 +285,11 @@ pub struct MessagesCfg {
     /// `off` / `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_reaction_scope: Option<String>,
+    /// Put before each answer a chat gets (`""`: none; `"auto"`: `[identity.name]`;
+    /// `{model}`, `{provider}`, `{thinkingLevel}`, … filled), unless a channel or account
+    /// says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_prefix: Option<String>,
     /// Inbound burst batching (`debounceMs`, `byChannel.<channel>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbound: Option<serde_json::Value>,

@@ -108,6 +108,12 @@ pub fn roster(
                 .or_else(|| e.identity.as_ref().and_then(|i| i.name.clone()))
                 .map(|n| n.trim().chars().take(200).collect::<String>())
                 .filter(|n| !n.is_empty()),
+            identity_name: e
+                .identity
+                .as_ref()
+                .and_then(|i| i.name.as_deref())
+                .map(|n| n.trim().chars().take(200).collect::<String>())
+                .filter(|n| !n.is_empty()),
             workspace: Arc::new(WorkspaceSettings {
                 dir,
                 skills: match &e.skills {

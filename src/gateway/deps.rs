@@ -433,8 +433,14 @@ pub(super) fn telegram_account(
         edit_message: gate(&|a| a.edit_message),
         delete_message: gate(&|a| a.delete_message),
     };
+    // The response prefix: the account's, the channel's, `messages.responsePrefix`; `""`
+    // at any level turns it off.
+    let response_prefix = pick(&|c| c.response_prefix.clone())
+        .or_else(|| messages.and_then(|m| m.response_prefix.clone()))
+        .and_then(|p| openclaw_actors::channel::prefix::ResponsePrefix::parse(&p));
     let cfg = TelegramAccountConfig {
         account_id: account_id.to_owned(),
+        response_prefix,
         dm_policy,
         allow_from,
         group_policy,

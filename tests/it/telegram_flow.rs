@@ -2262,3 +2262,68 @@ async fn link_previews_can_be_turned_off() {
     let r = wait_reply(&tg, m, SLOW).await;
     assert!(r.body.get("link_preview_options").is_none(), "{:?}", r.body);
 }
+
+/// OpenClaw's response prefix: `messages.responsePrefix` before every answer (its
+/// variables filled from the run), never before a command's answer; an operator's `send`
+/// gets it only when it fills from what a send knows (the identity name); the channel's
+/// own `responsePrefix` wins (`"auto"`: `[identity.name]`, `""`: none).
+#[actix_web::test]
+async fn the_response_prefix_goes_before_answers_only() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+    cfg["messages"]["responsePrefix"] = json!("🐚 [{MODEL}|{provider}|{think}|{nope}]");
+    let gw = start_gateway(&cfg.to_string());
+    ai.push_text("Tide is high.");
+    let m = dm(&tg, 9301, "tide?");
+    assert_eq!(
+        wait_reply(&tg, m, SLOW).await.text(),
+        "🐚 [flow-model|fake|off|{nope}] Tide is high."
+    );
+    let status = dm(&tg, 9301, "/status");
+    let status = wait_reply(&tg, status, SLOW).await;
+    assert!(!status.text().contains("🐚"), "{}", status.text());
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ALL_OPERATOR)).await;
+    let res = op
+        .request(
+            "send",
+            json!({"to": "9301", "message": "plain note", "idempotencyKey": "prefix-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    poll_until(SLOW, "the send RPC's message, as written", || {
+        tg.sent().into_iter().find(|s| s.text() == "plain note")
+    })
+    .await;
+    drop(gw);
+
+    // The channel's "auto" wins over the global one, and fills a send too.
+    cfg["channels"]["telegram"]["responsePrefix"] = json!("auto");
+    cfg["agents"]["entries"] = json!({"main": {"identity": {"name": "Claw"}}});
+    let gw = start_gateway(&cfg.to_string());
+    ai.push_text("Low now.");
+    let m = dm(&tg, 9302, "and now?");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "[Claw] Low now.");
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ALL_OPERATOR)).await;
+    let res = op
+        .request(
+            "send",
+            json!({"to": "9302", "message": "a note", "idempotencyKey": "prefix-2"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    poll_until(SLOW, "the send RPC's message, prefixed", || {
+        tg.sent().into_iter().find(|s| s.text() == "[Claw] a note")
+    })
+    .await;
+    drop(gw);
+
+    // `""` on the channel turns it off whatever `messages` says.
+    cfg["channels"]["telegram"]["responsePrefix"] = json!("");
+    let gw = start_gateway(&cfg.to_string());
+    ai.push_text("Plain.");
+    let m = dm(&tg, 9303, "plain?");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Plain.");
+    drop(gw);
+}

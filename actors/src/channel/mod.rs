@@ -7,6 +7,7 @@
 
 #[cfg(test)]
 pub mod echo;
+pub mod prefix;
 pub mod progress;
 pub mod telegram;
 
@@ -175,6 +176,10 @@ pub struct DeliverReply {
     /// it resolved, so a power cut never leaves a message that is neither pending nor in a
     /// transcript. The reply itself does not wait for it.
     pub recorded: Option<Recorded>,
+    /// An answer (a run's, an operator's `send`): the channel puts its response prefix
+    /// before it ([`prefix`]), filled with these. `None`: a notice of the gateway's own (a
+    /// command's answer, an approval prompt), never prefixed.
+    pub prefix: Option<prefix::PrefixVars>,
 }
 
 /// A button under a message ([`DeliverReply::buttons`]).
@@ -562,6 +567,7 @@ impl InboundMessage {
             recorded: None,
             media: Vec::new(),
             buttons: Vec::new(),
+            prefix: None,
         }
     }
 

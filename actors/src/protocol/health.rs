@@ -484,6 +484,7 @@ mod tests {
         AgentDef {
             id: id.into(),
             name: name.map(str::to_owned),
+            identity_name: None,
             workspace: Arc::new(WorkspaceSettings::new(format!("/w/{id}").into())),
             tools: Arc::default(),
             model: None,

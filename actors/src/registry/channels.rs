@@ -414,6 +414,21 @@ impl Registry {
         let key = msg.idempotency_key.clone();
         let store = self.store.clone();
         let channel = kind.id;
+        // The channel's response prefix goes before it when it fills from what is known
+        // here: its agent's identity name (the run's agent, else the default one).
+        let prefix = {
+            let live = self.shared.live.get();
+            let agent = msg
+                .run
+                .as_ref()
+                .and_then(|r| live.agents.agent_of_key(&r.session_key))
+                .unwrap_or_else(|| live.agents.default_agent());
+            crate::channel::prefix::PrefixVars {
+                identity_name: agent.identity_name.clone(),
+                strict: true,
+                ..Default::default()
+            }
+        };
         // The audit ledger's outbound row (`logging.audit.messages`), once the channel was
         // asked to send: OpenClaw records every delivery, not only a chat's replies.
         // Nothing is built for it when the ledger does not record this conversation.
@@ -466,6 +481,7 @@ impl Registry {
                         recorded: None,
                         media,
                         buttons: Vec::new(),
+                        prefix: Some(prefix),
                     })
                     .await;
                 if let Some((audit_ids, audit_run)) = audited {

@@ -995,6 +995,7 @@ impl Registry {
         }
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_steering(steering)
+            .with_identity_name(agent.identity_name.clone())
             .with_history(tail)
             .with_compaction(compaction)
             .with_audit(&self.shared.audit, &agent.id)

@@ -228,6 +228,7 @@ fn reply(msg: &InboundReceived) -> DeliverReply {
         recorded: None,
         media: Vec::new(),
         buttons: Vec::new(),
+        prefix: None,
     }
 }
 
@@ -303,6 +304,7 @@ fn setup(
     let store = StoreActor::start(dir.clone());
     before_start(&store);
     let cfg = TelegramAccountConfig {
+        response_prefix: None,
         account_id: "default".into(),
         dm_policy: DmPolicy::Allowlist,
         allow_from: vec![USER.to_string()],

@@ -207,6 +207,9 @@ pub struct TelegramAccountConfig {
     pub text_chunk_limit: usize,
     /// Link previews under sent messages (`linkPreview`, default on).
     pub link_preview: bool,
+    /// Put before each answer (`responsePrefix`: the account's, the channel's, then
+    /// `messages.responsePrefix`; see [`crate::channel::prefix`]).
+    pub response_prefix: Option<crate::channel::prefix::ResponsePrefix>,
     /// Which message actions `message.action` may carry out (`actions`).
     pub actions: actions::ActionGates,
     /// Which bot and token this account runs with (checked against the persisted state).

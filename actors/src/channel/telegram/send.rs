@@ -278,6 +278,14 @@ impl Handler<DeliverReply> for TelegramChannel {
         };
         let limit = self.cfg.text_chunk_limit;
         let no_preview = !self.cfg.link_preview;
+        let mut msg = msg;
+        if let Some(text) = crate::channel::prefix::apply(
+            self.cfg.response_prefix.as_ref(),
+            msg.prefix.as_ref(),
+            &msg.text,
+        ) {
+            msg.text = text;
+        }
         let api = self.api.clone();
         let store = self.store.clone();
         let markup = super::api::inline_keyboard(&msg.buttons);
