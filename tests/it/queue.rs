@@ -209,6 +209,7 @@ async fn collect_runs_the_waiting_messages_as_one_turn_after_the_run() {
 /// answer still joins it (here: steers into its run) instead of becoming another turn.
 #[actix_web::test]
 async fn a_waiting_message_starts_after_a_quiet_window_and_a_late_one_joins_it() {
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     let gate = Arc::new(Semaphore::new(0));
@@ -216,8 +217,8 @@ async fn a_waiting_message_starts_after_a_quiet_window_and_a_late_one_joins_it()
     ai.push_text("both answered");
     let mut cfg: Value = serde_json::from_str(&with_queue(
         &config(&tg, Some(&ai), json!({})),
-        // Long enough that the test's next step always lands inside it.
-        json!({"debounceMs": 0, "debounceMsByChannel": {"telegram": 5000}}),
+        // Long enough that the test's next step lands inside it however slow the machine.
+        json!({"debounceMs": 0, "debounceMsByChannel": {"telegram": WINDOW.as_millis() as u64}}),
     ))
     .expect("config is JSON");
     cfg["messages"]["inbound"] = json!({"debounceMs": 0});
@@ -233,7 +234,11 @@ async fn a_waiting_message_starts_after_a_quiet_window_and_a_late_one_joins_it()
     assert_eq!(wait_reply(&tg, first, SLOW).await.text(), "first answer");
     // The run ended; "two" waits out its window, and "three" comes within it.
     let third = dm(&tg, 8861, "three");
-    assert_eq!(wait_reply(&tg, second, SLOW).await.text(), "both answered");
+    // (It starts once the window after "three" has passed.)
+    assert_eq!(
+        wait_reply(&tg, second, SLOW + WINDOW).await.text(),
+        "both answered"
+    );
     all_answered(&gw, &tg).await;
     assert!(replies_to(&tg, third).is_empty(), "{:?}", tg.sent());
     let reqs = ai.requests();

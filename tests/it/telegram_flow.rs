@@ -2284,18 +2284,22 @@ async fn the_response_prefix_goes_before_answers_only() {
     let status = dm(&tg, 9301, "/status");
     let status = wait_reply(&tg, status, SLOW).await;
     assert!(!status.text().contains("🐚"), "{}", status.text());
-    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ALL_OPERATOR)).await;
-    let res = op
-        .request(
-            "send",
-            json!({"to": "9301", "message": "plain note", "idempotencyKey": "prefix-1"}),
-        )
+    // An operator's `send` of `message` to `to`, as the chat sees it.
+    let send = async |gw: &TestGateway, to: &str, message: &str, seen: &str| {
+        let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ALL_OPERATOR)).await;
+        let res = op
+            .request(
+                "send",
+                json!({"to": to, "message": message, "idempotencyKey": format!("prefix-{to}")}),
+            )
+            .await;
+        assert_eq!(res["ok"], true, "{res}");
+        poll_until(SLOW, &format!("the send RPC's message as {seen:?}"), || {
+            tg.sent().into_iter().find(|s| s.text() == seen)
+        })
         .await;
-    assert_eq!(res["ok"], true, "{res}");
-    poll_until(SLOW, "the send RPC's message, as written", || {
-        tg.sent().into_iter().find(|s| s.text() == "plain note")
-    })
-    .await;
+    };
+    send(&gw, "9301", "plain note", "plain note").await;
     drop(gw);
 
     // The channel's "auto" wins over the global one, and fills a send too.
@@ -2305,18 +2309,7 @@ async fn the_response_prefix_goes_before_answers_only() {
     ai.push_text("Low now.");
     let m = dm(&tg, 9302, "and now?");
     assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "[Claw] Low now.");
-    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, ALL_OPERATOR)).await;
-    let res = op
-        .request(
-            "send",
-            json!({"to": "9302", "message": "a note", "idempotencyKey": "prefix-2"}),
-        )
-        .await;
-    assert_eq!(res["ok"], true, "{res}");
-    poll_until(SLOW, "the send RPC's message, prefixed", || {
-        tg.sent().into_iter().find(|s| s.text() == "[Claw] a note")
-    })
-    .await;
+    send(&gw, "9302", "a note", "[Claw] a note").await;
     drop(gw);
 
     // `""` on the channel turns it off whatever `messages` says.
