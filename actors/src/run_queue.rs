@@ -129,30 +129,22 @@ pub fn debounce_text(ms: u64) -> String {
     }
 }
 
-/// A quiet window as `/queue debounce:<value>` gives it: a bare number is milliseconds;
-/// `ms`, `s`, `m`, `h` and `d` units (`0.5s`, `2s`, `1m`) as OpenClaw takes them. `None`:
-/// not a duration, or longer than [`MAX_DEBOUNCE_MS`].
+/// A quiet window as `/queue debounce:<value>` gives it: a bare number is milliseconds
+/// (OpenClaw's default unit here; `0` turns it off); with units it reads as every other
+/// duration here does ([`crate::cron::expr::parse_duration_ms`]: `0.5s`, `2s`, `1m`,
+/// `1m30s`). `None`: not a duration, or longer than [`MAX_DEBOUNCE_MS`].
 pub fn parse_debounce(s: &str) -> Option<u64> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    if num.is_empty() || num.chars().filter(|c| *c == '.').count() > 1 {
-        return None;
-    }
-    let n: f64 = num.parse().ok()?;
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "ms" => 1.0,
-        "s" => 1_000.0,
-        "m" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
-        _ => return None,
+    let ms = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let ms = s.parse::<f64>().ok()?.round();
+        // (Beyond u64 the cast saturates; the bound below refuses it either way.)
+        ms.is_finite().then_some(ms as u64)?
+    } else {
+        crate::cron::expr::parse_duration_ms(s).ok()?
     };
-    let ms = (n * factor).round();
-    (ms.is_finite() && (0.0..=MAX_DEBOUNCE_MS as f64).contains(&ms)).then_some(ms as u64)
+    (ms <= MAX_DEBOUNCE_MS).then_some(ms)
 }
+
 /// The largest `cap` (a session's queue is bounded whatever the config says).
 pub const MAX_CAP: usize = crate::registry::scheduler::MAX_QUEUE_PER_SESSION;
 
@@ -402,6 +394,8 @@ mod tests {
             ("2S", Some(2_000)),
             ("1m", Some(60_000)),
             ("1.5", Some(2)),
+            ("1s500ms", Some(1_500)),
+            ("1m30s", None),
             ("2m", None),
             ("1h", None),
             ("", None),

@@ -100,20 +100,19 @@ pub fn roster(
             .map_err(|m| format!("{key}: {m}"))?;
         let tools = agent_tools(tools, &cfg.tools, e.tools.as_ref())
             .map_err(|m| m.replace("tools.", &format!("{key}.tools.")))?;
+        let identity_name = e
+            .identity
+            .as_ref()
+            .and_then(|i| i.name.as_deref())
+            .and_then(display_name);
         agents.push(AgentDef {
             id: id.clone(),
             name: e
                 .name
-                .clone()
-                .or_else(|| e.identity.as_ref().and_then(|i| i.name.clone()))
-                .map(|n| n.trim().chars().take(200).collect::<String>())
-                .filter(|n| !n.is_empty()),
-            identity_name: e
-                .identity
-                .as_ref()
-                .and_then(|i| i.name.as_deref())
-                .map(|n| n.trim().chars().take(200).collect::<String>())
-                .filter(|n| !n.is_empty()),
+                .as_deref()
+                .and_then(display_name)
+                .or_else(|| identity_name.clone()),
+            identity_name,
             workspace: Arc::new(WorkspaceSettings {
                 dir,
                 skills: match &e.skills {
@@ -314,4 +313,10 @@ fn binding(
         account,
         peer,
     }))
+}
+
+/// A configured name as shown: trimmed, at most 200 characters; `None` when blank.
+fn display_name(name: &str) -> Option<String> {
+    let name: String = name.trim().chars().take(200).collect();
+    (!name.is_empty()).then_some(name)
 }
