@@ -615,6 +615,19 @@ async fn dm_row(op: &mut crate::support::WsClient, user: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The session's row once no run is active in it.
+async fn idle_row(op: &mut crate::support::WsClient, user: &str) -> Value {
+    let deadline = std::time::Instant::now() + SLOW;
+    loop {
+        let row = dm_row(op, user).await;
+        if row["hasActiveRun"] == false {
+            return row;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running: {row}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// After a reply: waits until the run has ended (`false`) or a memory-flush request reached
 /// the model (`true`: the flush runs after the reply).
 async fn flush_or_end(ai: &FakeOpenAi, op: &mut crate::support::WsClient, seen: usize) -> bool {
@@ -742,7 +755,9 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
             .expect("saved before the compaction"),
         "- cycle one\n"
     );
-    let row = dm_row(&mut op, "5353").await;
+    // The summarizer's request is seen before its answer is in: the row is read once the
+    // run (the compaction ends it) is over.
+    let row = idle_row(&mut op, "5353").await;
     assert_eq!(
         (&row["compactionCount"], &row["memoryFlushCompactionCount"]),
         (&json!(1), &json!(0)),
@@ -798,7 +813,7 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
         flushes[0]["usage"]["output"], 2,
         "two model calls: {flushes:?}"
     );
-    let row = dm_row(&mut op, "5353").await;
+    let row = idle_row(&mut op, "5353").await;
     assert_eq!(
         (&row["compactionCount"], &row["memoryFlushCompactionCount"]),
         (&json!(1), &json!(1)),
