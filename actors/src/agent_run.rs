@@ -464,6 +464,17 @@ impl AgentRun {
             if usage.calls > 0 {
                 line["usage"] = usage.to_json();
             }
+            // Which model answered (OpenClaw's `provider` and `model`, for
+            // `sessions.usage`), and a failure's `stopReason`.
+            if let Some(label) = self.stream.answered_by.borrow().as_deref()
+                && let Some((provider, model)) = label.split_once('/')
+            {
+                line["provider"] = json!(provider);
+                line["model"] = json!(model);
+            }
+            if status == RunStatus::Error {
+                line["stopReason"] = json!("error");
+            }
             if !media.is_empty() {
                 // Before the reply is let go: a rerun after a crash sends the files again.
                 line["media"] = json!(media);
@@ -813,6 +824,8 @@ pub(crate) struct Streamer {
     progress: Option<(ProgressSink, RunProgress)>,
     /// The tokens (and cost) of the run's model calls so far.
     usage: std::cell::Cell<crate::ports::Usage>,
+    /// `provider/model` of the model that answered last (for the answer's line).
+    answered_by: std::cell::RefCell<Option<String>>,
 }
 
 impl Streamer {
@@ -828,6 +841,7 @@ impl Streamer {
             replace: std::cell::Cell::new(false),
             last_sent: std::cell::Cell::new(None),
             progress: None,
+            answered_by: Default::default(),
         }
     }
 
@@ -2712,6 +2726,8 @@ async fn converse(
                 let mut u = stream.usage.get();
                 u.add(&r.usage);
                 stream.usage.set(u);
+                *stream.answered_by.borrow_mut() =
+                    Some(r.model.clone().unwrap_or_else(|| model.label()));
                 r
             }
             Err(e) => {
@@ -3304,6 +3320,7 @@ fn tool_call(args: Value) -> ChatResponse {
         },
         finish_reason: Some("tool_calls".into()),
         usage: Default::default(),
+        model: None,
     }
 }
 
@@ -3312,6 +3329,7 @@ fn text_reply(text: impl Into<String>) -> ChatResponse {
         message: ChatMessage::text("assistant", text),
         finish_reason: Some("stop".into()),
         usage: Default::default(),
+        model: None,
     }
 }
 

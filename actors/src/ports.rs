@@ -295,6 +295,9 @@ pub struct ChatResponse {
     pub finish_reason: Option<String>,
     /// The tokens it cost, as the provider reported them (zero when it did not).
     pub usage: Usage,
+    /// `provider/model` of the model that answered, when a fallback chain says which
+    /// (`None`: the model asked).
+    pub model: Option<String>,
 }
 
 /// Tokens of one or more model calls (OpenClaw's transcript `usage`), and their cost in

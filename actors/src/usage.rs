@@ -16,7 +16,7 @@ pub const MAX_FILES: usize = 5_000;
 /// Most bytes read for one summary.
 pub const MAX_BYTES: u64 = 512 * 1024 * 1024;
 /// The longest line looked at (a longer one is skipped).
-const MAX_LINE: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_LINE: usize = 4 * 1024 * 1024;
 
 /// OpenClaw's totals (`CostUsageTotals`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -87,7 +87,8 @@ impl Totals {
         true
     }
 
-    fn json(&self) -> Value {
+    /// OpenClaw's `CostUsageTotals` object.
+    pub(crate) fn json(&self) -> Value {
         json!({
             "input": self.input,
             "output": self.output,
@@ -195,7 +196,17 @@ impl Range {
         })
     }
 
-    fn day_of(&self, ms: i64) -> Option<jiff::civil::Date> {
+    /// Everything up to the end of today (OpenClaw's `range: "all"`).
+    pub fn all(zone: DayZone, now_ms: i64) -> Result<Self, String> {
+        let today = Self::new(Some(1), None, zone, now_ms)?;
+        Ok(Self {
+            start_ms: 0,
+            ..today
+        })
+    }
+
+    /// The calendar day of `ms`.
+    pub(crate) fn day_of(&self, ms: i64) -> Option<jiff::civil::Date> {
         Some(
             jiff::Timestamp::from_millisecond(ms)
                 .ok()?
@@ -327,7 +338,10 @@ fn scan(
 
 /// Reads one line into `buf`, keeping at most [`MAX_LINE`] + 1 bytes of it (the rest of a
 /// longer line is read and dropped).
-fn read_line_bounded(r: &mut impl std::io::BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+pub(crate) fn read_line_bounded(
+    r: &mut impl std::io::BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
     let mut total = 0;
     loop {
         let chunk = r.fill_buf()?;
@@ -348,7 +362,7 @@ fn read_line_bounded(r: &mut impl std::io::BufRead, buf: &mut Vec<u8>) -> std::i
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 

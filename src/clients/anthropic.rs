@@ -768,6 +768,7 @@ fn parse_message(body: &[u8]) -> Result<ChatResponse, String> {
             .and_then(Value::as_str)
             .map(|r| finish_reason(r).to_owned()),
         usage: usage_of(v.get("usage")).unwrap_or_default(),
+        model: None,
     })
 }
 
@@ -1028,6 +1029,7 @@ impl Fold for StreamFold {
             },
             finish_reason: self.finish_reason,
             usage: self.usage.unwrap_or_default(),
+            model: None,
         })
     }
 }

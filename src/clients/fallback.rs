@@ -130,7 +130,11 @@ impl WithFallbacks {
     }
 }
 
-fn answered(m: &dyn ChatModel, resp: ChatResponse, failures: &[String]) -> ChatResponse {
+fn answered(m: &dyn ChatModel, mut resp: ChatResponse, failures: &[String]) -> ChatResponse {
+    // Which one answered: the chain's own label names them all.
+    if resp.model.is_none() {
+        resp.model = Some(m.label());
+    }
     if !failures.is_empty() {
         crate::actors::metrics::METRICS.model_fallbacks.inc();
         log::warn!(

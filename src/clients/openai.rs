@@ -558,6 +558,7 @@ fn parse_completion(body: &[u8]) -> Result<ChatResponse, String> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         usage: usage_of(v.get("usage")).unwrap_or_default(),
+        model: None,
     })
 }
 
@@ -713,6 +714,7 @@ impl Fold for StreamFold {
             },
             finish_reason: self.finish_reason,
             usage: self.usage.unwrap_or_default(),
+            model: None,
         })
     }
 }

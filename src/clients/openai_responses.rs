@@ -489,6 +489,7 @@ fn parse_response(body: &[u8]) -> Result<ChatResponse, String> {
         },
         finish_reason: Some(finish),
         usage: usage_of_responses(v.get("usage")).unwrap_or_default(),
+        model: None,
     })
 }
 
@@ -723,6 +724,7 @@ impl Fold for StreamFold {
             },
             finish_reason: self.finish_reason,
             usage: self.usage.unwrap_or_default(),
+            model: None,
         })
     }
 }

@@ -45,7 +45,7 @@ async fn session(gw: &TestGateway, key: &str) -> Value {
 }
 
 /// The session's entry once its run has finished (no active run).
-async fn settled_session(gw: &TestGateway, key: &str) -> Value {
+pub(crate) async fn settled_session(gw: &TestGateway, key: &str) -> Value {
     let deadline = std::time::Instant::now() + SLOW;
     loop {
         let row = session(gw, key).await;

@@ -227,7 +227,7 @@ async fn compact_on_demand_and_on_a_context_overflow_error() {
     let state = dir.path().to_path_buf();
     // A large window: nothing is compacted by itself here; a tiny kept tail.
     let config = cfg(&tg, &ai, 200_000, json!({"keepRecentTokens": 1}));
-    let _gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&config));
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&config));
 
     // Nothing to compact yet.
     let reply = say(&tg, 6161, "/compact").await;
@@ -328,7 +328,10 @@ async fn compact_on_demand_and_on_a_context_overflow_error() {
         reply.contains("no longer fits the model's context window"),
         "{reply}"
     );
-    // `/status` counts the session's compactions (that last one too: it was written).
+    // `/status` counts the session's compactions (that last one too: it was written),
+    // once the run has ended (the failure's reply goes out before the run's end is
+    // recorded).
+    crate::chat_commands::settled_session(&gw, "agent:main:telegram:direct:6161").await;
     let status = say(&tg, 6161, "/status").await;
     assert!(status.contains("🧹 Compactions: 3"), "{status}");
     // And what the last request held of the window (an estimate).

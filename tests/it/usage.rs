@@ -169,3 +169,161 @@ async fn a_server_refusing_stream_options_is_asked_again_without_it() {
         "the switch is logged"
     );
 }
+
+/// `sessions.usage` (OpenClaw's per-session usage, which the apps' usage views read): each
+/// chat's tokens, dollars, messages, model and reply latency from its transcript, the sums
+/// over the chats, one session by key, its `timeseries` and `logs`; bad params refused with
+/// the reason, whatever their size.
+#[actix_web::test]
+async fn sessions_usage_reports_each_chat_with_its_model_and_cost() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_usage(json!({"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}));
+    let mut c: Value = serde_json::from_str(&config(
+        &tg,
+        Some(&ai),
+        json!({"messages": {"queue": {"mode": "followup"}}}),
+    ))
+    .expect("cfg");
+    c["models"]["providers"]["fake"]["models"] =
+        json!([{"id": "flow-model", "cost": {"input": 2, "output": 10}}]);
+    let dir = tempfile::tempdir().expect("state dir");
+    let state = dir.path().to_path_buf();
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+    for (chat, text) in [(4343, "first"), (4343, "second"), (4444, "hello")] {
+        ai.push_text(&format!("answer to {text}"));
+        let mid = dm(&tg, chat, text);
+        wait_reply(&tg, mid, SLOW).await;
+    }
+    // Each answer's line names the model that answered.
+    let lines = poll_until(SLOW, "three usage lines", || {
+        let l = usage_lines(&state);
+        (l.len() == 3).then_some(l)
+    })
+    .await;
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["provider"] == "fake" && l["model"] == "flow-model"),
+        "{lines:?}"
+    );
+    let mut op = admin(&gw).await;
+    let r = op.request("sessions.usage", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let p = &r["payload"];
+    let rows = p["sessions"].as_array().cloned().unwrap_or_default();
+    let row = |key: &str| {
+        rows.iter()
+            .find(|r| r["key"] == key)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let a = row("agent:main:telegram:direct:4343");
+    let u = &a["usage"];
+    assert_eq!(u["totalTokens"], 2200, "{a}");
+    // 2 × (1000 × $2 + 100 × $10) per million tokens.
+    assert!(
+        (u["totalCost"].as_f64().unwrap_or(-1.0) - 0.006).abs() < 1e-12,
+        "{u}"
+    );
+    assert_eq!(u["messageCounts"]["user"], 2, "{u}");
+    assert_eq!(u["messageCounts"]["assistant"], 2, "{u}");
+    assert_eq!(u["modelUsage"][0]["provider"], "fake", "{u}");
+    assert_eq!(u["modelUsage"][0]["model"], "flow-model", "{u}");
+    assert_eq!(u["modelUsage"][0]["count"], 2, "{u}");
+    assert_eq!(u["latency"]["count"], 2, "{u}");
+    assert_eq!(a["channel"], "telegram", "{a}");
+    assert_eq!(a["chatType"], "direct", "{a}");
+    assert_eq!(a["agentId"], "main", "{a}");
+    assert_eq!(
+        row("agent:main:telegram:direct:4444")["usage"]["totalTokens"],
+        1100
+    );
+    assert_eq!(p["totals"]["totalTokens"], 3300, "{p}");
+    let agg = &p["aggregates"];
+    assert_eq!(agg["sessionCount"], 2, "{agg}");
+    assert_eq!(agg["byChannel"][0]["channel"], "telegram", "{agg}");
+    assert_eq!(agg["byModel"][0]["count"], 3, "{agg}");
+    assert_eq!(agg["messages"]["total"], 6, "{agg}");
+
+    // One session by key (a bare key is the default agent's), a row limit.
+    let r = op
+        .request(
+            "sessions.usage",
+            json!({"key": "telegram:direct:4444", "range": "all"}),
+        )
+        .await;
+    let rows = r["payload"]["sessions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rows.len(), 1, "{r}");
+    assert_eq!(rows[0]["key"], "agent:main:telegram:direct:4444");
+    let r = op
+        .request("sessions.usage", json!({"limit": 1, "agentScope": "all"}))
+        .await;
+    assert_eq!(
+        r["payload"]["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{r}"
+    );
+    assert_eq!(r["payload"]["aggregates"]["sessionCount"], 2, "{r}");
+
+    // Its answers over time, and its last messages.
+    let key = "agent:main:telegram:direct:4343";
+    let r = op
+        .request("sessions.usage.timeseries", json!({"key": key}))
+        .await;
+    let points = r["payload"]["points"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(points.len(), 2, "{r}");
+    assert_eq!(points[1]["cumulativeTokens"], 2200, "{r}");
+    let r = op
+        .request("sessions.usage.logs", json!({"key": key, "limit": 2}))
+        .await;
+    let logs = r["payload"]["logs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(logs.len(), 2, "{r}");
+    assert_eq!(
+        (&logs[0]["role"], &logs[0]["content"]),
+        (&json!("user"), &json!("second")),
+        "{r}"
+    );
+    assert_eq!(logs[1]["tokens"], 1100, "{r}");
+
+    // Bad params: the reason, the caller's text shortened.
+    let huge = "🦀".repeat(50_000);
+    for (method, params, want) in [
+        ("sessions.usage", json!({"range": "2w"}), "invalid range"),
+        ("sessions.usage", json!({"bogus": 1}), "bogus"),
+        ("sessions.usage", json!({"limit": 0}), "limit"),
+        (
+            "sessions.usage",
+            json!({"agentScope": "all", "key": key}),
+            "cannot be combined",
+        ),
+        (
+            "sessions.usage",
+            json!({"key": huge.clone()}),
+            "Invalid session reference",
+        ),
+        (
+            "sessions.usage",
+            json!({"startDate": "2026-12-01"}),
+            "provided together",
+        ),
+        ("sessions.usage.logs", json!({}), "key is required for logs"),
+        (
+            "sessions.usage.timeseries",
+            json!({"key": huge.clone()}),
+            "Invalid session key",
+        ),
+    ] {
+        let r = op.request(method, params.clone()).await;
+        assert_eq!(r["ok"], false, "{method} {params}: {r}");
+        let msg = r["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(want), "{method}: {msg}");
+        assert!(msg.len() < 2_000, "{method}: {} bytes", msg.len());
+    }
+}

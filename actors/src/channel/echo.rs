@@ -215,6 +215,7 @@ mod tests {
                     message: ChatMessage::text("assistant", format!("you said: {last}")),
                     finish_reason: Some("stop".into()),
                     usage: Default::default(),
+                    model: None,
                 })
             })
         }

@@ -59,6 +59,7 @@ pub mod session_reset;
 pub mod sessions;
 pub mod speak;
 pub mod tails;
+pub mod usage_targets;
 
 use std::collections::HashMap;
 use std::sync::Arc;

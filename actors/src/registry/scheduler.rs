@@ -98,6 +98,8 @@ struct Slot<H> {
     ride: Option<String>,
     /// When the last person's message was queued (ms): the quiet window counts from it.
     last_queued: u64,
+    /// The active run was told to stop (it ends soon): another abort does not count it.
+    stopping: bool,
 }
 
 impl<H> Default for Slot<H> {
@@ -110,6 +112,7 @@ impl<H> Default for Slot<H> {
             dropped_lines: VecDeque::new(),
             ride: None,
             last_queued: 0,
+            stopping: false,
         }
     }
 }
@@ -486,6 +489,7 @@ impl<H: Clone> RunScheduler<H> {
         let slot = self.slots.entry(session_key.to_owned()).or_default();
         slot.active = Some((run_id.to_owned(), handle));
         slot.ride = ride;
+        slot.stopping = false;
         if let Some(r) = self.runs.get_mut(run_id) {
             r.status = RunStatus::Running;
             r.started_at = Some(now);
@@ -561,7 +565,9 @@ impl<H: Clone> RunScheduler<H> {
         };
         if let Some((id, handle)) = &slot.active
             && run_id.is_none_or(|r| r == id)
+            && !slot.stopping
         {
+            slot.stopping = true;
             out.cancel = Some(handle.clone());
             out.run_ids.push(id.clone());
             // The messages riding along with it end with it.

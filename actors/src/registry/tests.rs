@@ -39,6 +39,7 @@ impl ChatModel for Gated {
                 message: ChatMessage::text("assistant", format!("you said: {last}")),
                 finish_reason: Some("stop".into()),
                 usage: Default::default(),
+                model: None,
             })
         })
     }
@@ -329,6 +330,7 @@ impl ChatModel for Signalling {
                 message: ChatMessage::text("assistant", "done"),
                 finish_reason: Some("stop".into()),
                 usage: Default::default(),
+                model: None,
             })
         })
     }
@@ -510,6 +512,7 @@ impl ChatModel for Recording {
                 message: ChatMessage::text("assistant", format!("you said: {last}")),
                 finish_reason: Some("stop".into()),
                 usage: Default::default(),
+                model: None,
             })
         })
     }
