@@ -1380,6 +1380,25 @@ fn real_cli_usage_cost_reads_what_our_answers_recorded() {
     assert!(out.stdout.contains("Usage cost (30 days)"), "{out}");
     assert!(out.stdout.contains("$1.25"), "{out}");
     assert!(out.stdout.contains("Missing cost:"), "{out}");
+    // And per session, as OpenClaw's docs call it: the transcript with no index entry is
+    // listed under its id.
+    let out = cli.run(&[
+        "gateway",
+        "call",
+        "sessions.usage",
+        "--params",
+        r#"{"range":"30d","agentScope":"all"}"#,
+        "--url",
+        &url,
+        "--token",
+        "T",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["sessions"][0]["key"], "agent:main:s1", "{out}");
+    assert_eq!(v["sessions"][0]["usage"]["totalTokens"], 1500, "{out}");
+    assert_eq!(v["aggregates"]["sessionCount"], 1, "{out}");
 }
 
 /// `openclaw sessions compact <key> --max-lines N` (the real CLI) runs our

@@ -297,7 +297,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
         "skills.search",
         "sessions.search",
         "config.schema",
-        "sessions.usage",
+        "tasks.list",
     ] {
         unknown(&read.request(method, json!({})).await, method);
         refused(

@@ -847,6 +847,14 @@ mod tests {
         // The active run ends when it reports back, not at the abort.
         assert_eq!(s.record("r1").map(|r| r.status), Some(RunStatus::Running));
         assert!(s.abort("nobody", None, 9).run_ids.is_empty());
+        // Told to stop already: a second stop before it has ended stops nothing more.
+        let again = s.abort("a", None, 10);
+        assert!(again.run_ids.is_empty() && again.cancel.is_none());
+        assert_eq!(s.abort("a", Some("r1"), 10).cancel, None);
+        // The next run can be stopped again.
+        s.finished("r1", "a", &outcome(RunStatus::Aborted, ""));
+        submit(&mut s, req("r5", "a"), 8);
+        assert_eq!(s.abort("a", None, 11).cancel, Some(8));
     }
 
     #[test]
