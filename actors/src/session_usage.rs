@@ -361,10 +361,21 @@ pub struct Summary {
     latency: Latency,
 }
 
+/// A transcript file, at most [`MAX_BYTES`] of it (`None`: cannot be opened).
+fn open(path: &Path) -> Option<impl std::io::BufRead> {
+    let file = std::fs::File::open(path).ok()?;
+    Some(std::io::BufReader::new(std::io::Read::take(
+        file, MAX_BYTES,
+    )))
+}
+
 /// The session's summary from its transcript (`None`: unreadable).
 fn scan(path: &Path, range: &Range) -> Option<Summary> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut reader = std::io::BufReader::new(std::io::Read::take(file, MAX_BYTES));
+    Some(summarize(open(path)?, range))
+}
+
+/// The summary of the transcript lines `reader` gives, in `range`.
+pub fn summarize(mut reader: impl std::io::BufRead, range: &Range) -> Summary {
     let mut s = Summary::default();
     let mut last_user: Option<i64> = None;
     let mut buf = Vec::new();
@@ -382,7 +393,7 @@ fn scan(path: &Path, range: &Range) -> Option<Summary> {
         };
         s.add_line(&line, range, &mut last_user);
     }
-    Some(s)
+    s
 }
 
 impl Summary {
@@ -421,45 +432,49 @@ impl Summary {
             _ => {}
         }
         self.counts.add(&counts);
-        let mut added = Totals::default();
-        let priced = usage.is_some_and(|u| added.add_usage(u));
-        if priced {
-            self.totals.add_usage(usage.unwrap_or(&Value::Null));
+        // The line's usage as totals, read once.
+        let used = usage.and_then(|u| {
+            let mut t = Totals::default();
+            t.add_usage(u).then_some(t)
+        });
+        if let Some(t) = &used {
+            add_totals(&mut self.totals, t);
         }
-        let model = (priced && role == Some("assistant"))
-            .then(|| {
-                let p = line.provider.as_deref().unwrap_or("unknown");
-                let m = line.model.as_deref().unwrap_or("unknown");
-                (line.provider.is_some() || line.model.is_some())
-                    .then(|| (p.to_owned(), m.to_owned()))
-            })
-            .flatten();
-        if let Some(pm) = &model {
+        // Its model, when an answer names it.
+        let model = used
+            .filter(|_| role == Some("assistant"))
+            .filter(|_| line.provider.is_some() || line.model.is_some())
+            .map(|t| {
+                let p = line.provider.as_deref().unwrap_or("unknown").to_owned();
+                let m = line.model.as_deref().unwrap_or("unknown").to_owned();
+                ((p, m), t)
+            });
+        if let Some((pm, t)) = &model {
             let share = self.models.entry(pm.clone()).or_default();
             share.count += 1;
-            share.totals.add_usage(usage.unwrap_or(&Value::Null));
+            add_totals(&mut share.totals, t);
         }
         let Some((ts, date)) = day else {
             return;
         };
         self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
         self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
-        if let Some((p, m)) = model {
+        if let Some(((p, m), t)) = model {
             let share = self.day_models.entry((date.clone(), p, m)).or_default();
             share.count += 1;
-            share.totals.add_usage(usage.unwrap_or(&Value::Null));
+            add_totals(&mut share.totals, &t);
         }
         let d = self.days.entry(date).or_default();
         d.counts.add(&counts);
-        if priced {
-            d.totals.add_usage(usage.unwrap_or(&Value::Null));
+        if let Some(t) = &used {
+            add_totals(&mut d.totals, t);
         }
         match role {
             Some("user") => *last_user = Some(ts),
             Some("assistant") => {
                 if let Some(asked) = last_user.take()
-                    && let Ok(ms) = u64::try_from(ts - asked)
-                    && ts - asked <= MAX_LATENCY_MS
+                    && let Some(gap) = ts.checked_sub(asked).filter(|g| *g <= MAX_LATENCY_MS)
+                    && let Ok(ms) = u64::try_from(gap)
                 {
                     self.latency.add(ms);
                     d.latency.add(ms);
@@ -749,8 +764,11 @@ impl Aggregate {
 /// and cost in time order with running sums, at most [`MAX_POINTS`] points (later ones
 /// folded together); `None`: no transcript.
 pub fn timeseries(path: &Path, session_id: &str) -> Option<Value> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut reader = std::io::BufReader::new(std::io::Read::take(file, MAX_BYTES));
+    Some(timeseries_of(open(path)?, session_id))
+}
+
+/// [`timeseries`] of the transcript lines `reader` gives.
+pub fn timeseries_of(mut reader: impl std::io::BufRead, session_id: &str) -> Value {
     let mut points: Vec<(i64, Totals)> = Vec::new();
     let mut buf = Vec::new();
     loop {
@@ -797,7 +815,7 @@ pub fn timeseries(path: &Path, session_id: &str) -> Option<Value> {
                 "cumulativeTokens": tokens, "cumulativeCost": cost})
         })
         .collect();
-    Some(json!({"sessionId": session_id, "points": out}))
+    json!({"sessionId": session_id, "points": out})
 }
 
 /// Every `step` points as one, at the last one's time (OpenClaw's downsampling).
@@ -818,8 +836,11 @@ fn fold(points: Vec<(i64, Totals)>, step: usize) -> Vec<(i64, Totals)> {
 /// (text, at most [`MAX_LOG_CHARS`] characters each), with an answer's tokens and cost;
 /// `None`: no transcript.
 pub fn logs(path: &Path, limit: usize) -> Option<Vec<Value>> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut reader = std::io::BufReader::new(std::io::Read::take(file, MAX_BYTES));
+    Some(logs_of(open(path)?, limit))
+}
+
+/// [`logs`] of the transcript lines `reader` gives.
+pub fn logs_of(mut reader: impl std::io::BufRead, limit: usize) -> Vec<Value> {
     let mut out: std::collections::VecDeque<Value> = std::collections::VecDeque::new();
     let mut buf = Vec::new();
     loop {
@@ -882,7 +903,7 @@ pub fn logs(path: &Path, limit: usize) -> Option<Vec<Value>> {
     }
     let mut out: Vec<Value> = out.into();
     out.sort_by_key(|e| e["timestamp"].as_i64().unwrap_or(0));
-    Some(out)
+    out
 }
 
 #[cfg(test)]

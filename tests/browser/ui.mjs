@@ -401,6 +401,10 @@ async function fullFlow() {
   const usageRows = local.locator("#usage-body tr");
   await expectText(usageRows.nth(0), /1,000\s*150\s*20\s*0\s*1,170\s*\$0\.0123/, "today's row");
   await expectText(usageRows.nth(1), /7\s*3\s*0\s*0\s*10\s*n\/a/, "yesterday's row");
+  // Per session (sessions.usage): the fixture's transcript has no index entry, so it is
+  // listed under its id, with both answers' tokens and the priced one's cost.
+  const fixtureRow = local.locator('#usage-sessions-body tr[data-key="agent:main:usage-fixture"]');
+  await expectText(fixtureRow, /agent:main:usage-fixture\s*-\s*2\s*1,180\s*\$0\.0123\s*-/, "the fixture's session");
   await shot(local, "09d-usage");
 
   step = "audit";

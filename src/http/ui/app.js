@@ -1097,6 +1097,21 @@
           el("td", { text: fmtInt(d.totalTokens) }), el("td", { text: fmtUsd(d.totalCost, priced) })));
       }
       if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 7, class: "muted", text: "No model calls in the last 30 days." })));
+      // sessions.usage (operator.read): the same 30 days per session, as text only.
+      const s = await rpc("sessions.usage", { range: "30d", agentScope: "all", limit: 25 });
+      const sb = $("usage-sessions-body"); sb.replaceChildren();
+      for (const row of s.sessions || []) {
+        const su = row.usage || {};
+        const tokens = Number(su.totalTokens || 0);
+        const priced = Number(su.totalCost || 0) > 0 || !Number(su.missingCostEntries || 0);
+        const p95ms = su.latency ? Number(su.latency.p95Ms || 0) : null;
+        const p95 = p95ms === null ? "-" : p95ms < 1000 ? `${Math.round(p95ms)} ms` : `${(p95ms / 1000).toFixed(1)} s`;
+        sb.append(el("tr", { "data-key": String(row.key) },
+          el("td", { text: String(row.label || row.key) }), el("td", { text: String(row.channel || "-") }),
+          el("td", { text: fmtInt(su.messageCounts ? su.messageCounts.total : 0) }), el("td", { text: fmtInt(su.totalTokens) }),
+          el("td", { text: tokens ? fmtUsd(su.totalCost, priced) : "-" }), el("td", { text: p95 })));
+      }
+      if (!sb.children.length) sb.append(el("tr", {}, el("td", { colSpan: 6, class: "muted", text: "No session was active in the last 30 days." })));
     } catch (e) { banner(`Cannot read usage: ${e.message}`); }
   }
 

@@ -15,6 +15,7 @@
 //! | `config.rs` | `config.get`, `config.set`, `config.patch`, `config.apply`, `secrets.reload` |
 //! | `logs.rs` | `logs.tail` |
 //! | `audit.rs` | `audit.activity.list`, `audit.list` |
+//! | `usage.rs` | `usage.cost`, `sessions.usage`, `sessions.usage.timeseries`, `sessions.usage.logs` |
 //! | `artifacts.rs` | `artifacts.list`, `artifacts.get`, `artifacts.download` |
 //! | `speech.rs` | `talk.speak`, `tts.speak`, `tts.status`, `tts.providers` |
 //! | `cron.rs` | `cron.status`, `cron.list`, `cron.get`, `cron.add`, `cron.update`, `cron.remove`, `cron.run`, `cron.runs`, `wake`, `last-heartbeat`, `set-heartbeats` |
