@@ -38,6 +38,9 @@ pub struct Target {
     pub agent_id: String,
     /// Its transcript's id.
     pub session_id: String,
+    /// Its transcript's file name when not `<sessionId>.jsonl` (an archive a reset or a
+    /// delete left: `<id>.jsonl.reset.<ms>`, `<id>.jsonl.deleted.<ms>`).
+    pub file: Option<String>,
     /// The entry's `updatedAt` (`None`: the transcript's modification time).
     pub updated_at: Option<u64>,
     /// Its channel (`byChannel`).
@@ -46,11 +49,23 @@ pub struct Target {
     pub fields: Map<String, Value>,
 }
 
+/// The transcript of `t`: `agents/<agent>/sessions/<file>` under `state_dir`.
+pub fn target_path(state_dir: &Path, t: &Target) -> Option<PathBuf> {
+    match &t.file {
+        Some(f) => transcript_path(state_dir, &t.agent_id, &t.session_id)
+            .filter(|_| plain(f))
+            .and_then(|p| Some(p.parent()?.join(f))),
+        None => transcript_path(state_dir, &t.agent_id, &t.session_id),
+    }
+}
+
+/// A file name of its own: no separator, not `.`/`..`, not empty, at most 255 bytes.
+fn plain(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0']) && s.len() <= 255
+}
+
 /// `agents/<agent>/sessions/<id>.jsonl` under `state_dir`, when both are plain names.
 pub fn transcript_path(state_dir: &Path, agent: &str, session_id: &str) -> Option<PathBuf> {
-    let plain = |s: &str| {
-        !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0']) && s.len() <= 255
-    };
     (plain(agent) && plain(session_id)).then(|| {
         state_dir
             .join("agents")
@@ -77,7 +92,10 @@ fn file_facts(path: &Path) -> Option<(u64, i64)> {
 }
 
 /// The transcripts of `agents` that no index entry names (`known`: `(agent, sessionId)`),
-/// as targets keyed `agent:<agent>:<sessionId>`; archives are not sessions.
+/// as targets keyed `agent:<agent>:<sessionId>`: an earlier session of a key (a reset
+/// leaves its transcript), one whose entry is gone, and the archives a reset or a delete
+/// made (their model calls were paid for all the same; as OpenClaw, one file per session
+/// id, the transcript before an archive, the newest archive before an older one).
 pub fn unindexed(
     state_dir: &Path,
     agents: &[String],
@@ -89,18 +107,39 @@ pub fn unindexed(
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
+        // Session id → (file name, an archive, its stamp).
+        let mut found: BTreeMap<String, (String, bool, u64)> = BTreeMap::new();
         for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".jsonl")) else {
+            let Ok(name) = e.file_name().into_string() else {
                 continue;
             };
-            if out.len() >= MAX_FILES || known.contains(&(agent.clone(), id.to_owned())) {
+            let archived = crate::registry::maintenance::is_archive(&name);
+            let Some((id, _)) = name
+                .split_once(".jsonl")
+                .filter(|(_, rest)| rest.is_empty() || archived)
+            else {
                 continue;
+            };
+            if known.contains(&(agent.clone(), id.to_owned())) {
+                continue;
+            }
+            let stamp = crate::registry::maintenance::archived_at(&name).unwrap_or(0);
+            let better = found.get(id).is_none_or(|(_, was_archive, was_stamp)| {
+                (*was_archive && !archived) || (*was_archive == archived && stamp > *was_stamp)
+            });
+            if better && (found.len() < MAX_FILES || found.contains_key(id)) {
+                found.insert(id.to_owned(), (name.clone(), archived, stamp));
+            }
+        }
+        for (id, (name, archived, _)) in found {
+            if out.len() >= MAX_FILES {
+                break;
             }
             out.push(Target {
                 key: format!("agent:{agent}:{id}"),
                 agent_id: agent.clone(),
-                session_id: id.to_owned(),
+                file: archived.then_some(name),
+                session_id: id,
                 updated_at: None,
                 channel: None,
                 fields: Map::new(),
@@ -128,7 +167,7 @@ pub struct Query {
 pub fn report(state_dir: &Path, targets: Vec<Target>, q: &Query, now_ms: i64) -> Value {
     let mut rows: Vec<(i64, Target, PathBuf, u64)> = Vec::new();
     for t in targets {
-        let Some(path) = transcript_path(state_dir, &t.agent_id, &t.session_id) else {
+        let Some(path) = target_path(state_dir, &t) else {
             continue;
         };
         let Some((len, modified)) = file_facts(&path) else {
@@ -919,6 +958,7 @@ mod tests {
             key: key.into(),
             agent_id: "main".into(),
             session_id: id.into(),
+            file: None,
             updated_at: None,
             channel: channel.map(str::to_owned),
             fields: Map::new(),
@@ -1059,14 +1099,29 @@ mod tests {
                 answer(5, 7, None, None),
             ],
         );
-        std::fs::write(
-            dir.path().join("agents/main/sessions/old.jsonl.reset.1"),
-            "{}",
-        )
-        .expect("archive");
-        let found = unindexed(dir.path(), &["main".into()], &HashSet::new());
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].key, "agent:main:old");
+        let sessions = dir.path().join("agents/main/sessions");
+        // An archive of the same id loses to the transcript; of another id, the newest
+        // archive is the session's; a stray file and an indexed session are not listed.
+        std::fs::write(sessions.join("old.jsonl.reset.1"), "{}").expect("archive");
+        let gone = answer(9, 3, None, None).to_string();
+        std::fs::write(sessions.join("gone.jsonl.deleted.5"), &gone).expect("archive");
+        std::fs::write(sessions.join("gone.jsonl.reset.2"), "{}").expect("archive");
+        std::fs::write(sessions.join("x.jsonl.bak"), &gone).expect("stray");
+        std::fs::write(sessions.join("kept.jsonl"), &gone).expect("indexed");
+        let known = HashSet::from([("main".to_owned(), "kept".to_owned())]);
+        let mut found = unindexed(dir.path(), &["main".into()], &known);
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        let keys: Vec<(&str, Option<&str>)> = found
+            .iter()
+            .map(|t| (t.key.as_str(), t.file.as_deref()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("agent:main:gone", Some("gone.jsonl.deleted.5")),
+                ("agent:main:old", None)
+            ]
+        );
         let q = Query {
             range: Range::all(DayZone::Utc, NOW).expect("all"),
             limit: 10,
@@ -1074,11 +1129,13 @@ mod tests {
             creator: None,
         };
         let r = report(dir.path(), found, &q, NOW);
-        assert_eq!(
-            r["sessions"][0]["usage"]["messageCounts"]["total"], 2,
-            "{r}"
-        );
-        assert_eq!(r["totals"]["totalTokens"], 7);
+        let old = r["sessions"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["key"] == "agent:main:old"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(old["usage"]["messageCounts"]["total"], 2, "{r}");
+        assert_eq!(r["totals"]["totalTokens"], 10, "{r}");
     }
 
     #[test]

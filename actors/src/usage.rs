@@ -238,7 +238,11 @@ pub fn summary(state_dir: &Path, agents: &[String], range: &Range, now_ms: i64) 
         };
         for e in entries.flatten() {
             let path = e.path();
-            if path.extension().is_none_or(|x| x != "jsonl") {
+            // Transcripts, and the archives a reset or a delete made of them: their model
+            // calls were paid for all the same.
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if !name.ends_with(".jsonl") && !crate::registry::maintenance::is_archive(&name) {
                 continue;
             }
             // Not a link out, not a FIFO: regular files only.
@@ -437,6 +441,13 @@ mod tests {
         .join("\n");
         std::fs::write(sessions.join("a.jsonl"), text).expect("write");
         std::fs::write(sessions.join("notes.txt"), line(now, priced.clone())).expect("write");
+        // A deleted session's archive counts; a stray file beside it does not.
+        std::fs::write(
+            sessions.join("gone.jsonl.deleted.1796374000000"),
+            line(now, unpriced.clone()),
+        )
+        .expect("write");
+        std::fs::write(sessions.join("gone.jsonl.bak"), line(now, priced.clone())).expect("write");
         let r = Range::new(Some(7), None, DayZone::Utc, now).expect("range");
         let s = summary(
             dir.path(),
@@ -447,17 +458,17 @@ mod tests {
         assert_eq!(s["days"], 7);
         assert_eq!(s["daily"].as_array().map(Vec::len), Some(7));
         let t = &s["totals"];
-        assert_eq!(t["input"], 1107);
-        assert_eq!(t["output"], 73);
-        assert_eq!(t["totalTokens"], 1190);
-        assert_eq!(t["missingCostEntries"], 2);
+        assert_eq!(t["input"], 1114);
+        assert_eq!(t["output"], 76);
+        assert_eq!(t["totalTokens"], 1200);
+        assert_eq!(t["missingCostEntries"], 3);
         assert!(
             (t["totalCost"].as_f64().unwrap_or(0.0) - 0.001053).abs() < 1e-12,
             "{t}"
         );
         let last = &s["daily"][6];
         assert_eq!(last["date"], "2026-12-04");
-        assert_eq!(last["totalTokens"], 1180);
+        assert_eq!(last["totalTokens"], 1190);
         assert_eq!(s["daily"][5]["totalTokens"], 10);
         assert_eq!(s["cacheStatus"]["status"], "fresh");
     }

@@ -70,6 +70,7 @@ impl Handler<UsageTargets> for Registry {
                 key: key.clone(),
                 agent_id: agent.to_owned(),
                 session_id: meta.session_id.clone(),
+                file: None,
                 updated_at: Some(meta.updated_at),
                 channel: meta.channel.clone(),
                 fields,

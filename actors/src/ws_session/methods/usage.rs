@@ -80,6 +80,20 @@ fn known_agent(id: &str) -> Result<String, ErrorShape> {
     }
 }
 
+/// `agentScope`: `"all"` (`true`), or absent.
+fn all_agents(scope: Option<&str>) -> Result<bool, ErrorShape> {
+    match scope {
+        None => Ok(false),
+        Some("all") => Ok(true),
+        Some(other) => {
+            let shown: String = other.chars().take(40).collect();
+            Err(ErrorShape::invalid(format!(
+                "invalid agentScope \"{shown}\": use \"all\""
+            )))
+        }
+    }
+}
+
 fn now() -> i64 {
     i64::try_from(crate::util::now_ms()).unwrap_or(i64::MAX)
 }
@@ -122,21 +136,15 @@ impl Params for CostParams {
         let zone = day_zone(mode)?;
         let dates = date_pair(start, end)?;
         let range = Range::new(days, dates, zone, now()).map_err(ErrorShape::invalid)?;
-        let agent = match (scope, agent) {
-            (Some("all"), Some(_)) => {
+        let agent = match (all_agents(scope)?, agent) {
+            (true, Some(_)) => {
                 return Err(ErrorShape::invalid(
                     "agentScope=all cannot be combined with agentId",
                 ));
             }
-            (Some("all"), None) => None,
-            (Some(other), _) => {
-                let shown: String = other.chars().take(40).collect();
-                return Err(ErrorShape::invalid(format!(
-                    "invalid agentScope \"{shown}\": use \"all\""
-                )));
-            }
-            (None, Some(a)) => Some(known_agent(a)?),
-            (None, None) => Some(crate::agents::default_id_now().to_string()),
+            (true, None) => None,
+            (false, Some(a)) => Some(known_agent(a)?),
+            (false, None) => Some(crate::agents::default_id_now().to_string()),
         };
         Ok(Self { range, agent })
     }
@@ -220,16 +228,7 @@ impl Params for SessionsUsageParams {
             _ => Range::new(days, dates, zone, now()),
         }
         .map_err(ErrorShape::invalid)?;
-        let all = match scope {
-            None => false,
-            Some("all") => true,
-            Some(other) => {
-                let shown: String = other.chars().take(40).collect();
-                return Err(ErrorShape::invalid(format!(
-                    "invalid agentScope \"{shown}\": use \"all\""
-                )));
-            }
-        };
+        let all = all_agents(scope)?;
         if all && (key.is_some() || agent.is_some()) {
             return Err(ErrorShape::invalid(
                 "agentScope=all cannot be combined with key or agentId",
@@ -371,8 +370,7 @@ impl WsSession {
                 let t = targets.into_iter().next().ok_or_else(|| {
                     ErrorShape::invalid(format!("Invalid session key: {}", shown(&p.key)))
                 })?;
-                let path =
-                    crate::session_usage::transcript_path(&state_dir, &t.agent_id, &t.session_id);
+                let path = crate::session_usage::target_path(&state_dir, &t);
                 let (limit, logs, key) = (p.limit, p.logs, p.key);
                 actix_web::rt::task::spawn_blocking(move || {
                     let path = path.as_deref();
