@@ -190,7 +190,7 @@ pub fn report(state_dir: &Path, targets: Vec<Target>, q: &Query, now_ms: i64) ->
     let (mut files, mut bytes, mut skipped) = (0usize, 0u64, 0usize);
     let mut agg = Aggregate::default();
     let mut sessions = Vec::new();
-    for (updated, t, path, len) in rows {
+    for (updated, mut t, path, len) in rows {
         let usage = if files >= MAX_FILES || bytes.saturating_add(len) > MAX_BYTES {
             skipped += 1;
             None
@@ -213,7 +213,7 @@ pub fn report(state_dir: &Path, targets: Vec<Target>, q: &Query, now_ms: i64) ->
             if let Some(c) = &t.channel {
                 row.insert("channel".into(), json!(c));
             }
-            row.extend(t.fields.clone());
+            row.extend(std::mem::take(&mut t.fields));
             row.insert(
                 "usage".into(),
                 usage.map_or(Value::Null, |u| u.json(&t.session_id, &path)),

@@ -88,6 +88,19 @@ async fn token_handshake_matches_reference_hello() {
     let status = c.request("status", json!({})).await;
     assert_eq!(status["ok"], true, "cli/cli keeps operator.read: {status}");
     assert_eq!(status["payload"]["gateway"]["port"], gw.port);
+    // The default model and its window, as `sessions.list` and `chat.history` give them.
+    let defaults =
+        json!({"modelProvider": "embedded", "model": "commands", "contextTokens": 200_000});
+    assert_eq!(
+        status["payload"]["sessions"]["defaults"], defaults,
+        "{status}"
+    );
+    let list = c.request("sessions.list", json!({})).await;
+    assert_eq!(list["payload"]["defaults"], defaults, "{list}");
+    let history = c
+        .request("chat.history", json!({"sessionKey": "main"}))
+        .await;
+    assert_eq!(history["payload"]["defaults"], defaults, "{history}");
     let health = c.request("health", json!({})).await;
     assert_eq!(health["payload"]["ok"], true, "{health}");
 }

@@ -1622,6 +1622,93 @@ async fn real_cli_tui_opens_a_session_by_key_or_short_id() {
     );
 }
 
+/// What a terminal shows of `text`: ANSI control sequences (CSI, OSC) left out.
+fn screen_text(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(if c == '\r' { '\n' } else { c });
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters up to a final byte in @..~.
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The real TUI on a terminal (a pseudo-terminal from util-linux's `script`): once it has
+/// connected, its footer names our default model and its window (the `defaults` our
+/// `chat.history` and `sessions.list` answer, as OpenClaw's do), not "unknown".
+#[actix_web::test]
+async fn real_tui_on_a_terminal_names_our_default_model() {
+    let cli = RealCli::locate();
+    let gw = TestGateway::with_token("T");
+    let url = gw.url();
+    let typescript = cli.home.path().join("tui.typescript");
+    let oc = cli.command(&[]);
+    let mut script = Command::new("script");
+    script.env_clear();
+    for (k, v) in oc.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let line = format!(
+        "{} tui --url {url} --token T",
+        cli.oc_bin.join("openclaw").display()
+    );
+    script
+        .args(["-q", "-e", "-f", "-c", &line])
+        .arg(&typescript)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = script.spawn().expect("util-linux's script");
+    let deadline = Instant::now() + REAL_CLI_TIMEOUT;
+    let footer = loop {
+        let screen = screen_text(&std::fs::read(&typescript).unwrap_or_default());
+        if let Some(l) = screen
+            .lines()
+            .rev()
+            .find(|l| l.contains("agent main") && l.contains("| session main |"))
+            .filter(|l| l.contains("tokens ?/"))
+        {
+            break l.trim().to_owned();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no connected footer in {REAL_CLI_TIMEOUT:?}:\n{screen}");
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        footer.contains("| commands |") && footer.contains("tokens ?/200k"),
+        "{footer}"
+    );
+    assert!(!footer.contains("unknown"), "{footer}");
+}
+
 /// OpenClaw's unified approval API on our exec approvals: the real CLI's `openclaw
 /// approvals pending` lists the command waiting and `openclaw approvals resolve <id>
 /// allow-once` runs it; `approval.get` / `approval.resolve` answer OpenClaw's snapshots

@@ -1761,6 +1761,9 @@ pub struct SessionRow {
 pub struct SessionList {
     /// Rows returned.
     pub count: usize,
+    /// The default agent's model and window (OpenClaw's `defaults`: what the TUI's footer
+    /// shows for a session that chose none).
+    pub defaults: SessionDefaults,
     /// Whether rows were left out.
     pub has_more: bool,
     /// The limit applied.
@@ -1775,6 +1778,49 @@ pub struct SessionList {
     pub sessions: Vec<SessionRow>,
     /// Sessions known.
     pub total_count: usize,
+}
+
+/// [`SessionList::defaults`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDefaults {
+    /// Its context window in tokens.
+    pub context_tokens: u32,
+    /// The default model.
+    pub model: String,
+    /// The provider of the default model (`None`: a label without one).
+    pub model_provider: Option<String>,
+}
+
+/// Asks for the [`SessionDefaults`] of the default agent (`status`'s `sessions.defaults`).
+#[derive(Message)]
+#[rtype(result = "SessionDefaults")]
+pub struct GetSessionDefaults;
+
+impl Handler<GetSessionDefaults> for Registry {
+    type Result = MessageResult<GetSessionDefaults>;
+
+    fn handle(&mut self, _: GetSessionDefaults, _: &mut Self::Context) -> Self::Result {
+        MessageResult(SessionDefaults::of(
+            &self.model.primary(),
+            self.model.context_window(),
+        ))
+    }
+}
+
+impl SessionDefaults {
+    /// Of the model labelled `primary` (`provider/model`) with `window` tokens.
+    pub fn of(primary: &str, window: Option<u32>) -> Self {
+        let (provider, model) = match primary.split_once('/') {
+            Some((p, m)) => (Some(p.to_owned()), m.to_owned()),
+            None => (None, primary.to_owned()),
+        };
+        Self {
+            model_provider: provider,
+            model,
+            context_tokens: crate::compaction::Budget::of(window).window,
+        }
+    }
 }
 
 impl Registry {
@@ -1848,6 +1894,7 @@ impl Registry {
         let count = sessions.len();
         SessionList {
             count,
+            defaults: SessionDefaults::of(&self.model.primary(), self.model.context_window()),
             has_more: count < total,
             limit_applied: limit,
             next_offset: None,
@@ -2065,6 +2112,10 @@ pub mod history_limits {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct History {
+    /// The default agent's model and window (OpenClaw's `defaults`, which the TUI's footer
+    /// reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<SessionDefaults>,
     /// Always `false`: the last messages are returned (up to `limit`, within the byte
     /// bounds), and there are no pages before them.
     pub has_more: bool,
@@ -2157,12 +2208,17 @@ impl Handler<ChatHistory> for Registry {
 
     fn handle(&mut self, msg: ChatHistory, _: &mut Self::Context) -> Self::Result {
         let key = msg.session_key;
+        let defaults = Some(SessionDefaults::of(
+            &self.model.primary(),
+            self.model.context_window(),
+        ));
         let Some(meta) = self.sessions_index.get(&key) else {
             return Box::pin(actix::fut::ready(Ok(History {
                 has_more: false,
                 messages: Vec::new(),
                 session_id: None,
                 session_key: key,
+                defaults,
             })));
         };
         let session_id = meta.session_id.clone();
@@ -2214,6 +2270,7 @@ impl Handler<ChatHistory> for Registry {
                     messages,
                     session_id: Some(session_id),
                     session_key: key,
+                    defaults,
                 })
             }
             .into_actor(self),

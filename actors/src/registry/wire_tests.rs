@@ -11,7 +11,8 @@ use super::channels::{
 use super::nodes::{ApprovalState, NodeList, NodeView, PendingDeviceView};
 use super::pairing_ops::{PairingError, PairingReply};
 use super::runs::{
-    AbortReply, History, HistoryMessage, SessionList, SessionMeta, SessionRow, TextPart, WaitReply,
+    AbortReply, History, HistoryMessage, SessionDefaults, SessionList, SessionMeta, SessionRow,
+    TextPart, WaitReply,
 };
 use super::scheduler::{RunView, WaitStatus};
 use crate::channel::{ChannelPairingRequest, ChannelStatus, PairingApproval};
@@ -333,6 +334,7 @@ fn session_and_history_replies_match_their_objects() {
     let delivery_context = meta.delivery_context();
     let list = SessionList {
         count: 1,
+        defaults: SessionDefaults::of("openai/gpt-5-mini", Some(400_000)),
         has_more: true,
         limit_applied: 1,
         next_offset: None,
@@ -363,6 +365,8 @@ fn session_and_history_replies_match_their_objects() {
                     "threadId": 5},
                 "lastChannel": "telegram", "lastTo": "77"}],
                "count": 1, "totalCount": 2, "limitApplied": 1, "offset": 0,
+               "defaults": {"modelProvider": "openai", "model": "gpt-5-mini",
+                   "contextTokens": 400_000},
                "nextOffset": null, "hasMore": true, "path": "/s"}),
     );
     let history = History {
@@ -381,10 +385,13 @@ fn session_and_history_replies_match_their_objects() {
         }],
         session_id: None,
         session_key: "k".into(),
+        defaults: Some(SessionDefaults::of("fake/flow-model", None)),
     };
     same(
         &history,
-        &json!({"sessionKey": "k", "sessionId": null, "hasMore": false, "messages": [
+        &json!({"sessionKey": "k", "sessionId": null, "hasMore": false,
+            "defaults": {"modelProvider": "fake", "model": "flow-model", "contextTokens": 200_000},
+            "messages": [
             {"role": "user", "content": [{"type": "text", "text": "hello"}], "timestamp": null,
              "sender": "Ann", "__openclaw": {"id": "m1"}}]}),
     );

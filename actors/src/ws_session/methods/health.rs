@@ -102,12 +102,16 @@ impl WsSession {
     fn status(&mut self, call: Call, _: StatusParams, ctx: &mut Context<Self>) {
         let is_admin = call.scopes.iter().any(|s| s == ADMIN);
         let id = call.id;
-        self.registry
-            .send(GetStats)
+        let (stats, defaults) = (
+            self.registry.send(GetStats),
+            self.registry
+                .send(crate::registry::runs::GetSessionDefaults),
+        );
+        async move { (stats.await, defaults.await) }
             .into_actor(self)
-            .map(move |stats, act, ctx| {
+            .map(move |(stats, defaults), act, ctx| {
                 let stats = stats.unwrap_or_default();
-                let status = act.status_payload(stats, is_admin);
+                let status = act.status_payload(stats, defaults.ok(), is_admin);
                 act.respond_ok(&id, &status, ctx);
             })
             .spawn(ctx);
@@ -125,7 +129,12 @@ impl WsSession {
             .spawn(ctx);
     }
 
-    fn status_payload(&self, stats: crate::registry::Stats, is_admin: bool) -> Value {
+    fn status_payload(
+        &self,
+        stats: crate::registry::Stats,
+        defaults: Option<crate::registry::runs::SessionDefaults>,
+        is_admin: bool,
+    ) -> Value {
         let cfg = &self.shared.config;
         let live = self.shared.live.get();
         let mut gateway = json!({
@@ -154,7 +163,12 @@ impl WsSession {
             "sessions": {
                 "paths": [self.shared.sessions_path()],
                 "count": stats.sessions,
-                "defaults": {"model": Value::Null, "contextTokens": Value::Null},
+                // The default agent's model and window (`openclaw status`, the TUI's
+                // `/status`: "Default model").
+                "defaults": defaults.map_or(
+                    json!({"model": Value::Null, "contextTokens": Value::Null}),
+                    |d| json!(d),
+                ),
                 "recent": [],
                 "byAgent": [],
             },
