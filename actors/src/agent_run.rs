@@ -587,6 +587,7 @@ impl AgentRun {
             flush_tried: None,
             usage: self.stream.usage.get(),
             delivery: None,
+            model: self.stream.answered_by.take(),
         };
         // `agent {deliver: true}`: the answer also goes where the caller asked.
         let agent_delivery = self

@@ -234,6 +234,12 @@ async fn sessions_usage_reports_each_chat_with_its_model_and_cost() {
     assert_eq!(u["latency"]["count"], 2, "{u}");
     assert_eq!(a["channel"], "telegram", "{a}");
     assert_eq!(a["chatType"], "direct", "{a}");
+    // The session's last answering model, as its entry records it (`sessions.list` too).
+    assert_eq!(
+        (&a["modelProvider"], &a["model"]),
+        (&json!("fake"), &json!("flow-model")),
+        "{a}"
+    );
     assert_eq!(a["agentId"], "main", "{a}");
     assert_eq!(
         row("agent:main:telegram:direct:4444")["usage"]["totalTokens"],

@@ -272,6 +272,8 @@ pub struct RunOutcome {
     pub usage: crate::ports::Usage,
     /// What became of the delivery it was asked for (OpenClaw's `deliveryStatus`).
     pub delivery: Option<serde_json::Value>,
+    /// `provider/model` of the model that answered last (`None`: no model answered).
+    pub model: Option<String>,
 }
 
 /// An index entry of a session.
@@ -343,6 +345,13 @@ pub struct SessionMeta {
     /// The model's context window in tokens (OpenClaw's field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_tokens: Option<u64>,
+    /// The provider of the model that answered the last run (OpenClaw's field; the TUI's
+    /// footer shows the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_provider: Option<String>,
+    /// The model that answered the last run (OpenClaw's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// [`Self::compaction_count`] when a flush after a reply last started: one such try
     /// per cycle (one the next message stopped leaves the flush to the compaction).
     #[serde(skip)]

@@ -742,6 +742,7 @@ mod tests {
             flush_tried: None,
             usage: Default::default(),
             delivery: None,
+            model: None,
         }
     }
 

@@ -262,6 +262,8 @@ impl SessionIndex {
                 meta.input_tokens = None;
                 meta.output_tokens = None;
                 meta.total_tokens = None;
+                meta.model_provider = None;
+                meta.model = None;
                 meta.last_interaction_at = None;
                 ResetOutcome::Fresh {
                     meta: meta.clone(),
@@ -313,6 +315,15 @@ impl SessionIndex {
                 meta.flush_tried_count = Some(meta.compaction_count + u64::from(k));
             }
             meta.compaction_count += u64::from(outcome.compactions);
+            // Which model answered (unchanged: nothing allocated).
+            if let Some((p, m)) = outcome.model.as_deref().and_then(|l| l.split_once('/')) {
+                if meta.model_provider.as_deref() != Some(p) {
+                    meta.model_provider = Some(p.to_owned());
+                }
+                if meta.model.as_deref() != Some(m) {
+                    meta.model = Some(m.to_owned());
+                }
+            }
             if let Some((tokens, window)) = outcome.context {
                 meta.total_tokens = Some(u64::from(tokens));
                 meta.context_tokens = Some(u64::from(window));
@@ -541,6 +552,8 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         output_tokens: None,
         total_tokens: None,
         context_tokens: None,
+        model_provider: None,
+        model: None,
         flush_tried_count: None,
         last_interaction_at: None,
         last_account_id: None,
@@ -620,6 +633,7 @@ mod tests {
             flush_tried: None,
             usage: Default::default(),
             delivery: None,
+            model: Some("openai/gpt-5-mini".into()),
         }
     }
 
@@ -709,6 +723,17 @@ mod tests {
             (m.memory_flush_at, m.memory_flush_compaction_count),
             (None, None)
         );
+        // The model that answered, as OpenClaw's `modelProvider` and `model`; a run no
+        // model answered keeps them.
+        assert_eq!(
+            (m.model_provider.as_deref(), m.model.as_deref()),
+            (Some("openai"), Some("gpt-5-mini"))
+        );
+        let mut none = ended(47, "x", 0, false);
+        none.model = None;
+        idx.run_ended("agent:main:main", &none);
+        let m = idx.get("agent:main:main").expect("kept");
+        assert_eq!(m.model.as_deref(), Some("gpt-5-mini"));
         // A flush that ran after one of the run's compactions belongs to the new cycle.
         let mut flushed = ended(50, "ok", 2, false);
         flushed.flushed = Some(1);

@@ -61,6 +61,8 @@ impl Handler<UsageTargets> for Registry {
             for (k, v) in [
                 ("modelOverride", &meta.model_override),
                 ("providerOverride", &meta.provider_override),
+                ("modelProvider", &meta.model_provider),
+                ("model", &meta.model),
             ] {
                 if let Some(v) = v {
                     fields.insert(k.into(), Value::String(v.clone()));
