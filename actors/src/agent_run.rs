@@ -634,6 +634,15 @@ impl AgentRun {
             }
             let sending = now_ms();
             let delivery = deliver.map(|(to, reply)| to.send(reply));
+            let reply_out = || {
+                registry.do_send(crate::registry::runs::ReplyOut {
+                    session_key: session_key.clone(),
+                    run_id: run_id.clone(),
+                });
+            };
+            if delivery.is_some() {
+                reply_out();
+            }
             // Synced even with no lines of its own: the user's line, or a rerun's recorded
             // answer that a killed process left in the page cache.
             let all_written = record(&store, &transcript, &lines, &run_id).await;
@@ -664,6 +673,9 @@ impl AgentRun {
                 event: "chat".into(),
                 payload: event,
             });
+            if delivery.is_none() {
+                reply_out();
+            }
             if let Some((d, shown)) = agent_delivery {
                 let status = d
                     .send(&registry, &run_id, &session_key, &shown, &outcome.media)

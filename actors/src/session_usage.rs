@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::usage::{MAX_BYTES, MAX_FILES, MAX_LINE, Range, Totals, contains, read_line_bounded};
+use crate::usage::{MAX_BYTES, MAX_FILES, Range, Totals, for_each_line};
 
 /// Latencies kept per session for its p95 (the count, sum, minimum and maximum go on).
 pub const MAX_LATENCIES: usize = 10_000;
@@ -414,24 +414,14 @@ fn scan(path: &Path, range: &Range) -> Option<Summary> {
 }
 
 /// The summary of the transcript lines `reader` gives, in `range`.
-pub fn summarize(mut reader: impl std::io::BufRead, range: &Range) -> Summary {
+pub fn summarize(reader: impl std::io::BufRead, range: &Range) -> Summary {
     let mut s = Summary::default();
     let mut last_user: Option<i64> = None;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match read_line_bounded(&mut reader, &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+    for_each_line(reader, &[b"\"role\"", b"\"usage\""], |buf| {
+        if let Ok(line) = serde_json::from_slice::<Line<'_>>(buf) {
+            s.add_line(&line, range, &mut last_user);
         }
-        if buf.len() > MAX_LINE || !(contains(&buf, b"\"role\"") || contains(&buf, b"\"usage\"")) {
-            continue;
-        }
-        let Ok(line) = serde_json::from_slice::<Line<'_>>(&buf) else {
-            continue;
-        };
-        s.add_line(&line, range, &mut last_user);
-    }
+    });
     s
 }
 
@@ -807,36 +797,27 @@ pub fn timeseries(path: &Path, session_id: &str) -> Option<Value> {
 }
 
 /// [`timeseries`] of the transcript lines `reader` gives.
-pub fn timeseries_of(mut reader: impl std::io::BufRead, session_id: &str) -> Value {
+pub fn timeseries_of(reader: impl std::io::BufRead, session_id: &str) -> Value {
     let mut points: Vec<(i64, Totals)> = Vec::new();
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match read_line_bounded(&mut reader, &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        if buf.len() > MAX_LINE || !contains(&buf, b"\"usage\"") {
-            continue;
-        }
-        let Ok(line) = serde_json::from_slice::<Line<'_>>(&buf) else {
-            continue;
+    for_each_line(reader, &[b"\"usage\""], |buf| {
+        let Ok(line) = serde_json::from_slice::<Line<'_>>(buf) else {
+            return;
         };
         let (Some(ts), Some(u)) = (line.ts.filter(|t| *t > 0), line.usage.as_ref()) else {
-            continue;
+            return;
         };
         if !line.counts_usage() {
-            continue;
+            return;
         }
         let mut t = Totals::default();
         if t.add_usage(u) {
             points.push((ts, t));
         }
-        // Bounded: fold pairs once twice the output is held.
+        // Bounded: fold pairs once eight times the output is held.
         if points.len() >= 8 * MAX_POINTS {
-            points = fold(points, 2);
+            points = fold(std::mem::take(&mut points), 2);
         }
-    }
+    });
     points.sort_by_key(|p| p.0);
     if points.len() > MAX_POINTS {
         let step = points.len().div_ceil(MAX_POINTS);
@@ -879,24 +860,15 @@ pub fn logs(path: &Path, limit: usize) -> Option<Vec<Value>> {
 }
 
 /// [`logs`] of the transcript lines `reader` gives.
-pub fn logs_of(mut reader: impl std::io::BufRead, limit: usize) -> Vec<Value> {
+pub fn logs_of(reader: impl std::io::BufRead, limit: usize) -> Vec<Value> {
     let mut out: std::collections::VecDeque<Value> = std::collections::VecDeque::new();
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match read_line_bounded(&mut reader, &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        if buf.len() > MAX_LINE || !contains(&buf, b"\"role\"") {
-            continue;
-        }
-        let Ok(v) = serde_json::from_slice::<Value>(&buf) else {
-            continue;
+    for_each_line(reader, &[b"\"role\""], |buf| {
+        let Ok(v) = serde_json::from_slice::<Value>(buf) else {
+            return;
         };
         let role = match v.get("role").and_then(Value::as_str) {
             Some(r @ ("user" | "assistant")) => r,
-            _ => continue,
+            _ => return,
         };
         let text = match v.get("content") {
             Some(Value::String(s)) => s.trim().to_owned(),
@@ -916,7 +888,7 @@ pub fn logs_of(mut reader: impl std::io::BufRead, limit: usize) -> Vec<Value> {
             _ => String::new(),
         };
         if text.is_empty() {
-            continue;
+            return;
         }
         let content = match text.char_indices().nth(MAX_LOG_CHARS) {
             Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -939,7 +911,7 @@ pub fn logs_of(mut reader: impl std::io::BufRead, limit: usize) -> Vec<Value> {
         if out.len() > limit {
             out.pop_front();
         }
-    }
+    });
     let mut out: Vec<Value> = out.into();
     out.sort_by_key(|e| e["timestamp"].as_i64().unwrap_or(0));
     out

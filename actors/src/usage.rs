@@ -299,19 +299,10 @@ fn scan(
     let Ok(file) = std::fs::File::open(path) else {
         return;
     };
-    let mut reader = std::io::BufReader::new(std::io::Read::take(file, MAX_BYTES));
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match read_line_bounded(&mut reader, &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        if line.len() > MAX_LINE || !contains(&line, b"\"usage\"") {
-            continue;
-        }
-        let Ok(v) = serde_json::from_slice::<Value>(&line) else {
-            continue;
+    let reader = std::io::BufReader::new(std::io::Read::take(file, MAX_BYTES));
+    for_each_line(reader, &[b"\"usage\""], |line| {
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            return;
         };
         // Answers, compactions (their summarizer calls) and memory flushes after a reply.
         let flush = v.get("type").and_then(Value::as_str) == Some("custom")
@@ -320,32 +311,51 @@ fn scan(
             && !crate::compaction::is_compaction(&v)
             && !flush
         {
-            continue;
+            return;
         }
         let Some(ts) = v.get("ts").and_then(Value::as_i64) else {
-            continue;
+            return;
         };
         if ts < range.start_ms || ts > range.end_ms {
-            continue;
+            return;
         }
-        let Some(u) = v.get("usage") else { continue };
+        let Some(u) = v.get("usage") else { return };
         let Some(day) = range.day_of(ts) else {
-            continue;
+            return;
         };
         if totals.add_usage(u)
             && let Some(d) = daily.get_mut(&day)
         {
             d.add_usage(u);
         }
+    });
+}
+
+/// Calls `f` with each line `reader` gives (without its newline, at most [`MAX_LINE`]
+/// bytes: a longer one is skipped) that contains one of `needles`, a cheap test before any
+/// parsing.
+pub(crate) fn for_each_line(
+    mut reader: impl std::io::BufRead,
+    needles: &[&[u8]],
+    mut f: impl FnMut(&[u8]),
+) {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match read_line_bounded(&mut reader, &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if buf.len() > MAX_LINE || !needles.iter().any(|n| contains(&buf, n)) {
+            continue;
+        }
+        f(&buf);
     }
 }
 
 /// Reads one line into `buf`, keeping at most [`MAX_LINE`] + 1 bytes of it (the rest of a
 /// longer line is read and dropped).
-pub(crate) fn read_line_bounded(
-    r: &mut impl std::io::BufRead,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<usize> {
+fn read_line_bounded(r: &mut impl std::io::BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let mut total = 0;
     loop {
         let chunk = r.fill_buf()?;
@@ -366,7 +376,7 @@ pub(crate) fn read_line_bounded(
     }
 }
 
-pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 

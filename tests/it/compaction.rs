@@ -846,6 +846,49 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
     assert!(!tg.sent().iter().any(|m| m.text().contains("NO_REPLY")));
 }
 
+/// A message sent once the answer is out, while the session still saves memory notes
+/// after it, is the next turn: it stops the flush and starts at once, without waiting for
+/// `messages.queue`'s quiet window (here a minute), which gathers only what was typed
+/// while the agent was still working on an answer.
+#[actix_web::test]
+async fn a_message_after_the_answer_does_not_wait_for_the_quiet_window() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // A threshold above the limit: the flush is due after every reply.
+    let mut c: Value = serde_json::from_str(&owner_cfg(
+        &tg,
+        &ai,
+        "5656",
+        json!({"softThresholdTokens": 1_000_000}),
+    ))
+    .expect("cfg");
+    c["messages"]["queue"] = json!({"mode": "followup", "debounceMs": 60_000});
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&c.to_string()));
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    ai.push_marked(
+        FLUSH,
+        FakeReply::text("NO_REPLY").delayed(Duration::from_secs(60)),
+    );
+    ai.push_text("hello back");
+    assert_eq!(say(&tg, 5656, "hello").await, "hello back");
+    let deadline = std::time::Instant::now() + SLOW;
+    while !ai.requests().iter().any(|r| text_of(r).contains(FLUSH)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no flush after the reply"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        dm_row(&mut op, "5656").await["hasActiveRun"],
+        true,
+        "the flush holds the session"
+    );
+    // Answered within the test's patience (15 s), not after the minute's window.
+    ai.push_text("next answer");
+    assert_eq!(say(&tg, 5656, "and the next thing").await, "next answer");
+}
+
 /// `/stop` while the memory flush after a reply runs: the flush stops (the run ends at
 /// once, not after the flush's 60 s), and the chat is told no reply was in progress.
 #[actix_web::test]

@@ -1302,6 +1302,26 @@ impl Handler<RunFinished> for Registry {
     }
 }
 
+/// Sent by a run as its reply goes out (to the chat, or as the `final` event): what is
+/// queued from then on does not wait for the quiet window (see `messages.queue`'s
+/// `debounceMs`); the run may still be recording.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReplyOut {
+    /// Session.
+    pub session_key: String,
+    /// Run id.
+    pub run_id: String,
+}
+
+impl Handler<ReplyOut> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReplyOut, _: &mut Self::Context) {
+        self.runs.reply_out(&msg.session_key, &msg.run_id);
+    }
+}
+
 /// Sent by a run whose reply is out, before the memory flush due after it: the run's
 /// waiters get its outcome now, while the flush still holds the session until
 /// [`RunFinished`].

@@ -100,6 +100,10 @@ struct Slot<H> {
     last_queued: u64,
     /// The active run was told to stop (it ends soon): another abort does not count it.
     stopping: bool,
+    /// The active run's reply is out (it only records and tidies now, or saves memory
+    /// notes): a message queued from then on belongs to the next turn and does not move
+    /// the quiet window, which gathers what was typed while the agent was busy.
+    replied: bool,
 }
 
 impl<H> Default for Slot<H> {
@@ -113,6 +117,7 @@ impl<H> Default for Slot<H> {
             ride: None,
             last_queued: 0,
             stopping: false,
+            replied: false,
         }
     }
 }
@@ -300,7 +305,7 @@ impl<H: Clone> RunScheduler<H> {
     ) -> Result<Enqueued, QueueFull> {
         use crate::run_queue::DropPolicy;
         let slot = self.slots.entry(req.session_key.clone()).or_default();
-        if is_person(&req) {
+        if is_person(&req) && !(slot.replied && slot.active.is_some()) {
             slot.last_queued = now;
         }
         let mut dropped = Vec::new();
@@ -490,6 +495,11 @@ impl<H: Clone> RunScheduler<H> {
         slot.active = Some((run_id.to_owned(), handle));
         slot.ride = ride;
         slot.stopping = false;
+        slot.replied = false;
+        // The window counts from the last message still waiting: none waits now.
+        if !slot.queue.iter().any(is_person) {
+            slot.last_queued = 0;
+        }
         if let Some(r) = self.runs.get_mut(run_id) {
             r.status = RunStatus::Running;
             r.started_at = Some(now);
@@ -528,6 +538,15 @@ impl<H: Clone> RunScheduler<H> {
         }
         self.prune();
         out
+    }
+
+    /// The reply of `run_id`, the active run of `session_key`, is out (see `Slot::replied`).
+    pub fn reply_out(&mut self, session_key: &str, run_id: &str) {
+        if let Some(slot) = self.slots.get_mut(session_key)
+            && slot.active.as_ref().is_some_and(|(id, _)| id == run_id)
+        {
+            slot.replied = true;
+        }
     }
 
     /// A run's reply is out while the session stays busy (the memory flush after a reply):
@@ -827,6 +846,34 @@ mod tests {
         let (next, last) = s.peek_next("a").expect("r2 waits");
         assert_eq!((next.run_id.as_str(), last), ("r2", 100));
         assert_eq!(s.next("a").map(|r| r.run_id), Some("r2".to_owned()));
+    }
+
+    #[test]
+    fn the_quiet_window_counts_only_messages_queued_before_the_reply_went_out() {
+        let mut s = RunScheduler::default();
+        // Started at once: nothing waits, no window.
+        assert!(submit(&mut s, req("r1", "a"), 1));
+        s.reply_out("a", "other run");
+        s.enqueue(req("r2", "a"), None, 100).expect("queued");
+        s.reply_out("a", "r1");
+        // Queued once the answer was out: the next turn, the window does not move.
+        s.enqueue(req("r3", "a"), None, 200).expect("queued");
+        s.finished("r1", "a", &outcome(RunStatus::Ok, "x"));
+        assert_eq!(
+            s.peek_next("a").map(|(r, last)| (r.run_id.as_str(), last)),
+            Some(("r2", 100))
+        );
+        // r2 starts with r3 still waiting: the window stays; r3 started: none waits.
+        let r2 = s.next("a").expect("r2");
+        s.started("a", &r2.run_id, 2, None, 300);
+        assert_eq!(s.peek_next("a").map(|(_, last)| last), None, "busy");
+        s.finished("r2", "a", &outcome(RunStatus::Ok, "y"));
+        assert_eq!(s.peek_next("a").map(|(_, last)| last), Some(100));
+        let r3 = s.next("a").expect("r3");
+        s.started("a", &r3.run_id, 3, None, 400);
+        s.finished("r3", "a", &outcome(RunStatus::Ok, "z"));
+        s.enqueue(req("r4", "a"), None, 500).expect("queued");
+        assert_eq!(s.peek_next("a").map(|(_, last)| last), Some(500));
     }
 
     #[test]
