@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::usage::{MAX_BYTES, MAX_FILES, Range, Totals, for_each_line};
+use crate::usage::{MAX_BYTES, MAX_FILES, Range, Totals, file_facts, for_each_line};
 
 /// Latencies kept per session for its p95 (the count, sum, minimum and maximum go on).
 pub const MAX_LATENCIES: usize = 10_000;
@@ -73,22 +73,6 @@ pub fn transcript_path(state_dir: &Path, agent: &str, session_id: &str) -> Optio
             .join("sessions")
             .join(format!("{session_id}.jsonl"))
     })
-}
-
-/// A regular file's size and modification time (ms); `None`: missing, a link, a FIFO.
-fn file_facts(path: &Path) -> Option<(u64, i64)> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(i64::MAX, |d| {
-            i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-        });
-    Some((meta.len(), modified))
 }
 
 /// The transcripts of `agents` that no index entry names (`known`: `(agent, sessionId)`),

@@ -246,28 +246,18 @@ pub fn summary(state_dir: &Path, agents: &[String], range: &Range, now_ms: i64) 
                 continue;
             }
             // Not a link out, not a FIFO: regular files only.
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            let Some((len, modified)) = file_facts(&path) else {
                 continue;
             };
-            if !meta.is_file() {
-                continue;
-            }
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(i64::MAX, |d| {
-                    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-                });
             if modified < range.start_ms {
                 continue;
             }
-            if files >= MAX_FILES || bytes.saturating_add(meta.len()) > MAX_BYTES {
+            if files >= MAX_FILES || bytes.saturating_add(len) > MAX_BYTES {
                 skipped += 1;
                 continue;
             }
             files += 1;
-            bytes = bytes.saturating_add(meta.len());
+            bytes = bytes.saturating_add(len);
             scan(&path, range, &mut daily, &mut totals);
         }
     }
@@ -329,6 +319,22 @@ fn scan(
             d.add_usage(u);
         }
     });
+}
+
+/// A regular file's size and modification time (ms); `None`: missing, a link, a FIFO.
+pub(crate) fn file_facts(path: &Path) -> Option<(u64, i64)> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(i64::MAX, |d| {
+            i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+        });
+    Some((meta.len(), modified))
 }
 
 /// Calls `f` with each line `reader` gives (without its newline, at most [`MAX_LINE`]

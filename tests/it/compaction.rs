@@ -846,6 +846,35 @@ async fn the_memory_flush_runs_after_a_reply_near_the_limit_and_never_delays_the
     assert!(!tg.sent().iter().any(|m| m.text().contains("NO_REPLY")));
 }
 
+/// `user` says hello and is answered; the memory flush due after the answer then hangs in
+/// its model call (60 s), holding the session.
+async fn answered_then_flushing(
+    tg: &FakeTelegram,
+    ai: &FakeOpenAi,
+    op: &mut crate::support::WsClient,
+    user: i64,
+) {
+    ai.push_marked(
+        FLUSH,
+        FakeReply::text("NO_REPLY").delayed(Duration::from_secs(60)),
+    );
+    ai.push_text("hello back");
+    assert_eq!(say(tg, user, "hello").await, "hello back");
+    let deadline = std::time::Instant::now() + SLOW;
+    while !ai.requests().iter().any(|r| text_of(r).contains(FLUSH)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no flush after the reply"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        dm_row(op, &user.to_string()).await["hasActiveRun"],
+        true,
+        "the flush holds the session"
+    );
+}
+
 /// A message sent once the answer is out, while the session still saves memory notes
 /// after it, is the next turn: it stops the flush and starts at once, without waiting for
 /// `messages.queue`'s quiet window (here a minute), which gathers only what was typed
@@ -865,25 +894,7 @@ async fn a_message_after_the_answer_does_not_wait_for_the_quiet_window() {
     c["messages"]["queue"] = json!({"mode": "followup", "debounceMs": 60_000});
     let gw = TestGateway::start(GW_ARGS, &[], Some(&c.to_string()));
     let mut op = crate::telegram_flow::admin(&gw).await;
-    ai.push_marked(
-        FLUSH,
-        FakeReply::text("NO_REPLY").delayed(Duration::from_secs(60)),
-    );
-    ai.push_text("hello back");
-    assert_eq!(say(&tg, 5656, "hello").await, "hello back");
-    let deadline = std::time::Instant::now() + SLOW;
-    while !ai.requests().iter().any(|r| text_of(r).contains(FLUSH)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no flush after the reply"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        dm_row(&mut op, "5656").await["hasActiveRun"],
-        true,
-        "the flush holds the session"
-    );
+    answered_then_flushing(&tg, &ai, &mut op, 5656).await;
     // Answered within the test's patience (15 s), not after the minute's window.
     ai.push_text("next answer");
     assert_eq!(say(&tg, 5656, "and the next thing").await, "next answer");
@@ -899,21 +910,7 @@ async fn stop_during_the_flush_after_a_reply_stops_the_flush_only() {
     let c = owner_cfg(&tg, &ai, "5454", json!({"softThresholdTokens": 1_000_000}));
     let gw = TestGateway::start(GW_ARGS, &[], Some(&c));
     let mut op = crate::telegram_flow::admin(&gw).await;
-    ai.push_marked(
-        FLUSH,
-        FakeReply::text("NO_REPLY").delayed(Duration::from_secs(60)),
-    );
-    ai.push_text("hello back");
-    assert_eq!(say(&tg, 5454, "hello").await, "hello back");
-    let deadline = std::time::Instant::now() + SLOW;
-    while !ai.requests().iter().any(|r| text_of(r).contains(FLUSH)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no flush after the reply"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(dm_row(&mut op, "5454").await["hasActiveRun"], true);
+    answered_then_flushing(&tg, &ai, &mut op, 5454).await;
     assert_eq!(
         say(&tg, 5454, "/stop").await,
         "⚙️ Nothing to stop: the reply was already sent (its memory notes were stopped)."
