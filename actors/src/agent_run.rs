@@ -2735,12 +2735,12 @@ async fn converse(
             crate::stability::model_call(&model.label(), model_started.elapsed(), why);
         }
         let response = match response {
-            Ok(r) => {
+            Ok(mut r) => {
                 let mut u = stream.usage.get();
                 u.add(&r.usage);
                 stream.usage.set(u);
                 *stream.answered_by.borrow_mut() =
-                    Some(r.model.clone().unwrap_or_else(|| model.label()));
+                    Some(r.model.take().unwrap_or_else(|| model.label()));
                 r
             }
             Err(e) => {

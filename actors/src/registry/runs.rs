@@ -1830,10 +1830,7 @@ impl Handler<GetSessionDefaults> for Registry {
     type Result = MessageResult<GetSessionDefaults>;
 
     fn handle(&mut self, _: GetSessionDefaults, _: &mut Self::Context) -> Self::Result {
-        MessageResult(SessionDefaults::of(
-            &self.model.primary(),
-            self.model.context_window(),
-        ))
+        MessageResult(self.session_defaults())
     }
 }
 
@@ -1853,6 +1850,11 @@ impl SessionDefaults {
 }
 
 impl Registry {
+    /// The default agent's [`SessionDefaults`].
+    fn session_defaults(&self) -> SessionDefaults {
+        SessionDefaults::of(&self.model.primary(), self.model.context_window())
+    }
+
     pub(super) fn row_of(&self, key: &str, meta: &SessionMeta, now: u64) -> SessionRow {
         let active: Vec<String> = self
             .runs
@@ -1923,7 +1925,7 @@ impl Registry {
         let count = sessions.len();
         SessionList {
             count,
-            defaults: SessionDefaults::of(&self.model.primary(), self.model.context_window()),
+            defaults: self.session_defaults(),
             has_more: count < total,
             limit_applied: limit,
             next_offset: None,
@@ -2237,10 +2239,7 @@ impl Handler<ChatHistory> for Registry {
 
     fn handle(&mut self, msg: ChatHistory, _: &mut Self::Context) -> Self::Result {
         let key = msg.session_key;
-        let defaults = Some(SessionDefaults::of(
-            &self.model.primary(),
-            self.model.context_window(),
-        ));
+        let defaults = Some(self.session_defaults());
         let Some(meta) = self.sessions_index.get(&key) else {
             return Box::pin(actix::fut::ready(Ok(History {
                 has_more: false,
