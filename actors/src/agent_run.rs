@@ -482,8 +482,14 @@ impl AgentRun {
             lines.push(line);
         }
         // What the chat is shown: nothing of a silent answer (its files still go).
-        let silent = status == RunStatus::Ok && is_silent(&text);
-        if silent {
+        let repeated = status == RunStatus::Ok
+            && crate::message_tool::already_sent(&self.stats.sent_here.borrow(), &text);
+        let silent = status == RunStatus::Ok && (is_silent(&text) || repeated);
+        if repeated {
+            log::info!(
+                "run {run_id}: the answer repeats what the message tool sent to the chat; not sent again"
+            );
+        } else if silent {
             log::info!("run {run_id}: the answer is the silent token NO_REPLY; nothing is shown");
         }
         let shown = if silent { "" } else { text.as_str() };
@@ -1806,6 +1812,8 @@ struct RunStats {
     context: std::cell::Cell<Option<(u32, u32)>>,
     /// A memory flush ran in this run, after this many of its compactions.
     flushed: std::cell::Cell<Option<u32>>,
+    /// Texts the `message` tool sent to the run's own chat (not sent again as the answer).
+    sent_here: std::cell::RefCell<Vec<String>>,
 }
 
 impl RunStats {
@@ -2145,6 +2153,7 @@ async fn run_loop(
         workspace: workspace.as_ref().map(|w| (w, scope)),
         offered: &offered,
         audit: audit.as_ref(),
+        stats: &stats,
     };
     let mut recovery = Recovery {
         compactor: &compactor,
@@ -2278,6 +2287,8 @@ pub(crate) async fn speak(
 /// workspace).
 struct Offered {
     nodes: bool,
+    /// The `message` tool, and where it may act.
+    message: Option<crate::tool_policy::CrossContext>,
     cron: bool,
     /// The `exec` tool and what it may do.
     exec: Option<crate::exec_tool::ExecAccess>,
@@ -2308,6 +2319,7 @@ impl Offered {
     ) -> Self {
         Self {
             nodes: filter.offers("nodes"),
+            message: filter.offers("message").then(|| filter.message_cross()),
             cron: cron && filter.offers("cron"),
             exec: None,
             web: None,
@@ -2330,6 +2342,7 @@ impl Offered {
     fn key(&self) -> OfferKey {
         OfferKey {
             nodes: self.nodes,
+            message: self.message.is_some(),
             cron: self.cron,
             exec: self.exec.as_ref().map(|x| (x.gateway.is_some(), x.node)),
             process: self.process.is_some(),
@@ -2372,6 +2385,9 @@ impl OfferKey {
         if self.nodes {
             v.push(nodes_tool());
         }
+        if self.message {
+            v.push(crate::message_tool::spec());
+        }
         if self.cron {
             v.push(crate::cron::tool::spec());
         }
@@ -2405,6 +2421,7 @@ impl OfferKey {
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct OfferKey {
     nodes: bool,
+    message: bool,
     cron: bool,
     /// `exec` offered: (on the gateway host, on a node).
     exec: Option<(bool, bool)>,
@@ -2605,6 +2622,8 @@ struct ConverseCtx<'a> {
     offered: &'a Offered,
     /// The run's audit records.
     audit: Option<&'a Rc<RunAudit>>,
+    /// What the run learns (the `message` tool's texts to its own chat).
+    stats: &'a RunStats,
 }
 
 /// One file or memory tool call, on a blocking thread (the workspace is on disk).
@@ -2660,6 +2679,7 @@ async fn converse(
         workspace,
         offered,
         audit,
+        stats,
     } = *c;
     // The tool policy (`agents.defaults.tools.nodes`) is resolved for this sender.
     let sender = req.origin.policy_sender();
@@ -2832,6 +2852,18 @@ async fn converse(
                 && let Some((search, settings)) = &offered.search
             {
                 crate::web_search::run(search, settings, &call.function.arguments).await
+            } else if name == "message"
+                && let Some(cross) = offered.message
+            {
+                let ctx = crate::message_tool::Ctx {
+                    registry,
+                    req,
+                    call_id: &call.id,
+                    cross,
+                    workspace,
+                    sent_here: &stats.sent_here,
+                };
+                crate::message_tool::run(&ctx, &call.function.arguments).await
             } else if name == "cron" && offered.cron {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
             } else if offered.fs.contains(&name) || offered.memory.contains(&name) {
@@ -3528,7 +3560,7 @@ mod tests {
             "a shared chat's runs are not offered the private memory"
         );
         let bare = offer(false, false, main).tools();
-        assert_eq!(names(&bare), ["nodes"]);
+        assert_eq!(names(&bare), ["nodes", "message"]);
         assert!(bare.tokens < a.tokens);
     }
 

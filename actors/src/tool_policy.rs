@@ -315,8 +315,9 @@ pub fn check(
 /// The agent's tools this gateway has (`nodes`, `cron`, `exec`, `process`, `web_search`,
 /// `web_fetch`, and the workspace's `read`, `write`, `edit`, `apply_patch`, `memory_search`,
 /// `memory_get`).
-pub const AGENT_TOOLS: [&str; 12] = [
+pub const AGENT_TOOLS: [&str; 13] = [
     "nodes",
+    "message",
     "exec",
     "process",
     "web_search",
@@ -336,12 +337,12 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
         "group:fs" => &["read", "write", "edit", "apply_patch"],
         "group:nodes" => &["nodes"],
         "group:automation" => &["cron"],
-        "group:openclaw" => &["nodes", "cron", "memory_search", "memory_get"],
+        "group:openclaw" => &["nodes", "message", "cron", "memory_search", "memory_get"],
         "group:memory" => &["memory_search", "memory_get"],
         "group:runtime" => &["exec", "process"],
         "group:web" => &["web_search", "web_fetch"],
-        "group:sessions" | "group:ui" | "group:messaging" | "group:agents" | "group:media"
-        | "group:plugins" => &[],
+        "group:messaging" => &["message"],
+        "group:sessions" | "group:ui" | "group:agents" | "group:media" | "group:plugins" => &[],
         _ => return None,
     })
 }
@@ -350,7 +351,8 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
 fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
     Ok(match name.trim().to_ascii_lowercase().as_str() {
         "full" => None,
-        "minimal" | "messaging" => Some(&[]),
+        "minimal" => Some(&[]),
+        "messaging" => Some(&["message"]),
         "coding" => Some(&[
             "exec",
             "process",
@@ -388,6 +390,29 @@ pub struct ToolFilter {
     and: Option<Box<ToolFilter>>,
     /// `tools.exec.applyPatch.allowModels` (`None`: every model), lowercased.
     patch_models: Option<Vec<String>>,
+    /// `tools.message.crossContext` (an agent's own over the global one).
+    message_cross: CrossContext,
+}
+
+/// `tools.message.crossContext` (OpenClaw's keys and defaults): whether the `message` tool of
+/// a run answering a chat may act in another conversation on the same channel
+/// (`allowWithinProvider`) or on another channel (`allowAcrossProviders`). Runs without a
+/// chat of their own (an operator's, a cron job's) are not confined by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrossContext {
+    /// `allowWithinProvider` (default `true`).
+    pub within_provider: bool,
+    /// `allowAcrossProviders` (default `true`).
+    pub across_providers: bool,
+}
+
+impl Default for CrossContext {
+    fn default() -> Self {
+        Self {
+            within_provider: true,
+            across_providers: true,
+        }
+    }
 }
 
 impl ToolFilter {
@@ -429,7 +454,19 @@ impl ToolFilter {
             deny: deny.map(norm).unwrap_or_default(),
             and: None,
             patch_models: None,
+            message_cross: CrossContext::default(),
         })
+    }
+
+    /// With `tools.message.crossContext` set to `cross`.
+    pub fn with_message_cross(mut self, cross: CrossContext) -> Self {
+        self.message_cross = cross;
+        self
+    }
+
+    /// `tools.message.crossContext` in force.
+    pub fn message_cross(&self) -> CrossContext {
+        self.message_cross
     }
 
     /// Offers `apply_patch` only to runs of these models (`gpt-5.4` or `openai/gpt-5.4`).
@@ -688,12 +725,13 @@ mod tests {
                 Some(&["group:nodes", "READ"]),
                 None
             )),
-            ["nodes", "read"]
+            ["nodes", "message", "read"]
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:fs"]))),
             [
                 "nodes",
+                "message",
                 "exec",
                 "process",
                 "web_search",
@@ -707,6 +745,7 @@ mod tests {
             offered(&f(None, None, None, Some(&["w*", "e?it", "group:memory"]))),
             [
                 "nodes",
+                "message",
                 "exec",
                 "process",
                 "cron",
@@ -724,6 +763,7 @@ mod tests {
             )),
             [
                 "nodes",
+                "message",
                 "exec",
                 "process",
                 "web_search",
@@ -736,12 +776,13 @@ mod tests {
         );
         assert_eq!(
             offered(&f(Some("messaging"), None, Some(&["group:runtime"]), None)),
-            ["exec", "process"]
+            ["message", "exec", "process"]
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:runtime"]))),
             [
                 "nodes",
+                "message",
                 "web_search",
                 "web_fetch",
                 "cron",
@@ -755,7 +796,7 @@ mod tests {
         );
         assert_eq!(
             offered(&f(Some("messaging"), None, Some(&["group:web"]), None)),
-            ["web_search", "web_fetch"]
+            ["message", "web_search", "web_fetch"]
         );
         assert_eq!(
             offered(&f(None, Some(&["r*d", "nodes"]), None, None)),

@@ -792,6 +792,9 @@ pub struct AgentEntryToolsCfg {
     /// Never these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny: Option<Vec<String>>,
+    /// The `message` tool's `crossContext` for this agent (over `tools.message`'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<crate::config::media::MessageToolCfg>,
 }
 
 /// `agents.entries.<id>.identity`.

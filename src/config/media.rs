@@ -53,6 +53,48 @@ pub struct ToolsCfg {
     /// The web tools (`fetch` is read; `search` and others are accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web: Option<WebCfg>,
+    /// The `message` tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<MessageToolCfg>,
+}
+
+/// `tools.message` (also an agent's `agents.entries[].tools.message`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageToolCfg {
+    /// Where a run answering a chat may act.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_context: Option<CrossContextCfg>,
+}
+
+/// `tools.message.crossContext`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossContextCfg {
+    /// Other conversations on the run's channel (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_within_provider: Option<bool>,
+    /// Other channels (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_across_providers: Option<bool>,
+}
+
+impl MessageToolCfg {
+    /// `crossContext` over `base` (fields left out keep `base`'s).
+    pub fn cross_over(
+        cfg: Option<&Self>,
+        base: openclaw_actors::tool_policy::CrossContext,
+    ) -> openclaw_actors::tool_policy::CrossContext {
+        let c = cfg.and_then(|m| m.cross_context.as_ref());
+        openclaw_actors::tool_policy::CrossContext {
+            within_provider: c
+                .and_then(|c| c.allow_within_provider)
+                .unwrap_or(base.within_provider),
+            across_providers: c
+                .and_then(|c| c.allow_across_providers)
+                .unwrap_or(base.across_providers),
+        }
+    }
 }
 
 /// `tools.web`.
@@ -210,6 +252,10 @@ impl ToolsCfg {
             self.also_allow.clone(),
             deny,
         )?;
+        let filter = filter.with_message_cross(MessageToolCfg::cross_over(
+            self.message.as_ref(),
+            Default::default(),
+        ));
         Ok(match patch.and_then(|p| p.allow_models.clone()) {
             Some(models) => filter.with_patch_models(models),
             None => filter,

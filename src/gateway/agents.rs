@@ -229,7 +229,11 @@ fn agent_tools(
         None => global.clone(),
     };
     let narrow = ToolFilter::new(None, own.allow.clone(), None, own.deny.clone())?;
-    Ok(base.and(narrow))
+    let cross = crate::config::media::MessageToolCfg::cross_over(
+        own.message.as_ref(),
+        global.message_cross(),
+    );
+    Ok(base.and(narrow).with_message_cross(cross))
 }
 
 /// One `bindings[i]` entry (`None`: one that can never route here, warned about).

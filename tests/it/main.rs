@@ -25,6 +25,7 @@ mod limits;
 mod logging;
 mod maintenance;
 mod media;
+mod message_tool;
 mod methods;
 mod metrics;
 mod models;

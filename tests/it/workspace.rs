@@ -147,6 +147,7 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
         offered(first),
         [
             "nodes",
+            "message",
             "cron",
             "exec",
             "web_fetch",
@@ -174,6 +175,7 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
         offered(group),
         [
             "nodes",
+            "message",
             "cron",
             "exec",
             "web_fetch",
@@ -422,7 +424,7 @@ async fn tools_settings_choose_what_the_agent_is_offered_and_refuse_the_rest() {
     ai.push_text("Done.");
     let m = dm(&tg, 5301, "write a file");
     assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Done.");
-    assert_eq!(offered(&ai.requests()[0]), ["nodes", "read"]);
+    assert_eq!(offered(&ai.requests()[0]), ["nodes", "message", "read"]);
     let res = result_of(&ai, &w);
     assert_eq!(res["ok"], false, "{res}");
     assert!(

@@ -127,6 +127,139 @@ impl MessageOp {
             Self::Unpin { .. } => "unpin",
         }
     }
+
+    /// The `poll` / `react` / `edit` / `delete` / `pin` / `unpin` action of `message.action`
+    /// and the agent's `message` tool (OpenClaw's CLI
+    /// param names: `pollQuestion`, `pollOption`, `messageId`, `emoji`, …); `Err` says which
+    /// param is wrong.
+    pub fn from_params(
+        action: &str,
+        params: &serde_json::Map<String, Value>,
+    ) -> Result<Self, String> {
+        let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
+        let flag = |key: &str| match params.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(format!("params.{key} must be a boolean")),
+        };
+        let number = |key: &str| -> Result<Option<i64>, String> {
+            match params.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_i64()
+                    .or_else(|| v.as_str()?.trim().parse().ok())
+                    .map(Some)
+                    .ok_or_else(|| format!("params.{key} must be a whole number")),
+            }
+        };
+        let message_id = || -> Result<i64, String> {
+            match number("messageId")? {
+                Some(id) if id > 0 => Ok(id),
+                _ => Err(
+                    "params.messageId (a positive message id, --message-id) is required".to_owned(),
+                ),
+            }
+        };
+        Ok(match action {
+            "poll" => {
+                let question = text("pollQuestion")
+                    .or_else(|| text("question"))
+                    .ok_or_else(|| {
+                        "params.pollQuestion (--poll-question) is required".to_owned()
+                    })?;
+                let options = match params.get("pollOption").or_else(|| params.get("answers")) {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_owned)
+                                .ok_or_else(|| "params.pollOption must be strings".to_owned())
+                        })
+                        .collect::<Result<Vec<_>, String>>()?,
+                    Some(Value::String(s)) => vec![s.clone()],
+                    _ => Vec::new(),
+                };
+                if text("message").is_some_and(|m| !m.trim().is_empty()) {
+                    return Err(
+                    "a Telegram poll has no message body. Fix: send the text with `openclaw message send`, then the poll".to_owned(),
+                );
+                }
+                let (anonymous, public) = (flag("pollAnonymous")?, flag("pollPublic")?);
+                if anonymous && public {
+                    return Err(
+                        "--poll-anonymous and --poll-public are mutually exclusive".to_owned()
+                    );
+                }
+                let seconds = number("pollDurationSeconds")?;
+                let hours = number("pollDurationHours")?;
+                let duration = match (seconds, hours) {
+                    (Some(s), _) => Some(s),
+                    (None, Some(h)) => Some(h.saturating_mul(3600)),
+                    (None, None) => None,
+                };
+                let duration_s = match duration {
+                    None => None,
+                    Some(d) => Some(u32::try_from(d).map_err(|_| {
+                        "a Telegram poll stays open 5-604800 seconds (seven days)".to_owned()
+                    })?),
+                };
+                Self::Poll {
+                    question,
+                    options,
+                    multi: flag("pollMulti")?,
+                    anonymous: !public,
+                    duration_s,
+                    silent: flag("silent")?,
+                }
+            }
+            "react" => {
+                let emoji = text("emoji")
+                    .map(|e| e.trim().to_owned())
+                    .filter(|e| !e.is_empty());
+                let remove = flag("remove")?;
+                if !remove && emoji.is_none() {
+                    return Err(
+                    "params.emoji (--emoji) is required; pass --remove to take the bot's reaction away".to_owned(),
+                );
+                }
+                if emoji.as_ref().is_some_and(|e| e.chars().count() > 16) {
+                    return Err("params.emoji must be one emoji".to_owned());
+                }
+                Self::React {
+                    message_id: message_id()?,
+                    emoji: if remove { None } else { emoji },
+                }
+            }
+            "edit" => {
+                let text = text("message")
+                    .or_else(|| text("text"))
+                    .filter(|t| !t.trim().is_empty())
+                    .ok_or_else(|| {
+                        "params.message (--message, the new text) is required".to_owned()
+                    })?;
+                Self::Edit {
+                    message_id: message_id()?,
+                    text,
+                }
+            }
+            "delete" => Self::Delete {
+                message_id: message_id()?,
+            },
+            "pin" => Self::Pin {
+                message_id: message_id()?,
+                silent: flag("silent")?,
+            },
+            "unpin" => Self::Unpin {
+                message_id: message_id()?,
+            },
+            other => {
+                return Err(format!(
+                    "unknown action {:?} (send, poll, react, edit, delete, pin or unpin)",
+                    other.chars().take(64).collect::<String>()
+                ));
+            }
+        })
+    }
 }
 
 /// Sent by the registry for `message.action`: carry out `op` in `target`'s chat (for

@@ -393,6 +393,8 @@ pub fn tool_line(name: &str, arguments: &str) -> String {
             ("📱", "Nodes", detail)
         }
         "cron" => ("⏰", "Cron", str_arg("action").map(str::to_owned)),
+        // The action only: the text and the chat stay out of the draft.
+        "message" => ("✉️", "Message", str_arg("action").map(str::to_owned)),
         // OpenClaw's detail keys: `query`, then `count` (`query …, count 3` with both).
         "web_search" => {
             let count = int_arg("count").map(|c| c.floor() as i64);

@@ -234,137 +234,6 @@ pub(crate) enum MessageAction {
     Op(crate::registry::channels::RouteAction),
 }
 
-/// The `poll` / `react` / `edit` / `delete` action of `message.action` (OpenClaw's CLI
-/// param names: `pollQuestion`, `pollOption`, `messageId`, `emoji`, …).
-fn message_op(
-    action: &str,
-    params: &serde_json::Map<String, Value>,
-) -> Result<crate::channel::MessageOp, ErrorShape> {
-    use crate::channel::MessageOp;
-    let bad = |why: String| ErrorShape::invalid(format!("invalid message.action params: {why}"));
-    let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
-    let flag = |key: &str| match params.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(bad(format!("params.{key} must be a boolean"))),
-    };
-    let number = |key: &str| -> Result<Option<i64>, ErrorShape> {
-        match params.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .or_else(|| v.as_str()?.trim().parse().ok())
-                .map(Some)
-                .ok_or_else(|| bad(format!("params.{key} must be a whole number"))),
-        }
-    };
-    let message_id = || -> Result<i64, ErrorShape> {
-        match number("messageId")? {
-            Some(id) if id > 0 => Ok(id),
-            _ => Err(bad(
-                "params.messageId (a positive message id, --message-id) is required".to_owned(),
-            )),
-        }
-    };
-    Ok(match action {
-        "poll" => {
-            let question = text("pollQuestion")
-                .or_else(|| text("question"))
-                .ok_or_else(|| bad("params.pollQuestion (--poll-question) is required".into()))?;
-            let options = match params.get("pollOption").or_else(|| params.get("answers")) {
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| bad("params.pollOption must be strings".into()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-                Some(Value::String(s)) => vec![s.clone()],
-                _ => Vec::new(),
-            };
-            if text("message").is_some_and(|m| !m.trim().is_empty()) {
-                return Err(bad(
-                    "a Telegram poll has no message body. Fix: send the text with `openclaw message send`, then the poll".into(),
-                ));
-            }
-            let (anonymous, public) = (flag("pollAnonymous")?, flag("pollPublic")?);
-            if anonymous && public {
-                return Err(bad(
-                    "--poll-anonymous and --poll-public are mutually exclusive".into(),
-                ));
-            }
-            let seconds = number("pollDurationSeconds")?;
-            let hours = number("pollDurationHours")?;
-            let duration = match (seconds, hours) {
-                (Some(s), _) => Some(s),
-                (None, Some(h)) => Some(h.saturating_mul(3600)),
-                (None, None) => None,
-            };
-            let duration_s = match duration {
-                None => None,
-                Some(d) => Some(u32::try_from(d).map_err(|_| {
-                    bad("a Telegram poll stays open 5-604800 seconds (seven days)".into())
-                })?),
-            };
-            MessageOp::Poll {
-                question,
-                options,
-                multi: flag("pollMulti")?,
-                anonymous: !public,
-                duration_s,
-                silent: flag("silent")?,
-            }
-        }
-        "react" => {
-            let emoji = text("emoji")
-                .map(|e| e.trim().to_owned())
-                .filter(|e| !e.is_empty());
-            let remove = flag("remove")?;
-            if !remove && emoji.is_none() {
-                return Err(bad(
-                    "params.emoji (--emoji) is required; pass --remove to take the bot's reaction away".into(),
-                ));
-            }
-            if emoji.as_ref().is_some_and(|e| e.chars().count() > 16) {
-                return Err(bad("params.emoji must be one emoji".into()));
-            }
-            MessageOp::React {
-                message_id: message_id()?,
-                emoji: if remove { None } else { emoji },
-            }
-        }
-        "edit" => {
-            let text = text("message")
-                .or_else(|| text("text"))
-                .filter(|t| !t.trim().is_empty())
-                .ok_or_else(
-                    || bad("params.message (--message, the new text) is required".into()),
-                )?;
-            MessageOp::Edit {
-                message_id: message_id()?,
-                text,
-            }
-        }
-        "delete" => MessageOp::Delete {
-            message_id: message_id()?,
-        },
-        "pin" => MessageOp::Pin {
-            message_id: message_id()?,
-            silent: flag("silent")?,
-        },
-        "unpin" => MessageOp::Unpin {
-            message_id: message_id()?,
-        },
-        other => {
-            return Err(ErrorShape::invalid(format!(
-                "Channel telegram does not support action {}.",
-                other.chars().take(64).collect::<String>()
-            )));
-        }
-    })
-}
-
 /// The `params` keys that carry media, which this gateway does not deliver yet.
 const MEDIA_KEYS: &[&str] = &[
     "media",
@@ -432,7 +301,8 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
                     "invalid message.action params: params.to (or params.target) is required",
                 )
             })?;
-        let op = message_op(&action, params)?;
+        let op = crate::channel::MessageOp::from_params(&action, params)
+            .map_err(|why| ErrorShape::invalid(format!("invalid message.action params: {why}")))?;
         let thread_id = params
             .get("threadId")
             .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()));

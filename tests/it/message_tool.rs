@@ -1,0 +1,279 @@
+//! The agent's `message` tool against the real binary, the fake Bot API and the fake model:
+//! another chat, a reaction on the message being answered, a workspace file, no second copy
+//! of a text it already sent here, groups and strangers kept to their own chat,
+//! `tools.message.crossContext` and `tools.deny` (hot), and an operator's run that has to
+//! name its target.
+
+use serde_json::{Value, json};
+
+use crate::exec_tool::{OWNER, exec_config, offered};
+use crate::support::fake_openai::FakeOpenAi;
+use crate::support::fake_telegram::{FakeTelegram, SentMessage};
+use crate::telegram_flow::{
+    SLOW, TG_TOKEN, admin, dm, group_mention, poll_until, start_gateway, tool_result, wait_reply,
+};
+
+/// A chat the owner's agent is asked to write to.
+const FRIEND: i64 = 7702;
+
+/// What went to `chat` (texts and uploads).
+fn sent_to(tg: &FakeTelegram, chat: i64) -> Vec<SentMessage> {
+    tg.sent()
+        .into_iter()
+        .filter(|s| {
+            s.chat_id() == Some(chat) || s.body["chat_id"].as_str() == Some(&chat.to_string())
+        })
+        .collect()
+}
+
+/// Sends `text` from `user` with the model scripted to make `calls` (one per round) and
+/// then answer `answer`; returns the message id, the reply and each call's tool result.
+async fn turn(
+    tg: &FakeTelegram,
+    ai: &FakeOpenAi,
+    user: i64,
+    calls: &[Value],
+    answer: &str,
+) -> (i64, Vec<Value>) {
+    let before = ai.request_count();
+    let ids: Vec<String> = calls
+        .iter()
+        .map(|a| ai.push_tool_call("message", a.clone()))
+        .collect();
+    ai.push_text(answer);
+    let mid = dm(tg, user, "please do it");
+    let requests = ai.wait_requests_async(before + calls.len() + 1, SLOW).await;
+    let results = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| tool_result(&requests[before + i + 1], id))
+        .collect();
+    (mid, results)
+}
+
+#[actix_web::test]
+async fn the_agent_writes_to_another_chat_reacts_here_sends_a_file_and_never_repeats_itself() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, Value::Null, Value::Null));
+    let ws = gw.dir.path().join("workspace");
+    std::fs::create_dir_all(ws.join("notes")).expect("workspace dir");
+    std::fs::write(ws.join("notes/plan.txt"), "buy bread\n").expect("plan");
+
+    let (mid, res) = turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[
+            json!({"action": "send", "target": FRIEND.to_string(), "message": "Dinner at 8 🍝"}),
+            json!({"action": "react", "emoji": "👍"}),
+            json!({"action": "send", "to": FRIEND, "media": "notes/plan.txt", "caption": "the plan"}),
+        ],
+        "Told them.",
+    )
+    .await;
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "Told them.");
+    assert_eq!(res[0]["ok"], true, "{}", res[0]);
+    assert_eq!(res[0]["to"], FRIEND.to_string(), "{}", res[0]);
+    let friend = sent_to(&tg, FRIEND);
+    assert_eq!(friend.len(), 2, "{friend:?}");
+    assert_eq!(friend[0].text(), "Dinner at 8 🍝");
+    assert_eq!(
+        res[0]["messageId"],
+        friend[0].message_id.to_string(),
+        "{}",
+        res[0]
+    );
+    // The reaction went to the message being answered.
+    assert_eq!(res[1]["ok"], true, "{}", res[1]);
+    assert!(
+        tg.reactions().contains(&(OWNER, mid, "👍".to_owned())),
+        "{:?}",
+        tg.reactions()
+    );
+    // The workspace file, with its caption.
+    assert_eq!(res[2]["ok"], true, "{}", res[2]);
+    assert_eq!(friend[1].method, "sendDocument", "{:?}", friend[1]);
+    assert_eq!(friend[1].caption(), Some("the plan"));
+    let file = friend[1].file.as_ref().expect("an upload");
+    assert_eq!(file.data, b"buy bread\n");
+
+    // A text sent here that the answer repeats goes out once.
+    let (mid2, res) = turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[json!({"action": "send", "message": "Here is the plan."})],
+        "Here is the plan.",
+    )
+    .await;
+    assert_eq!(res[0]["ok"], true, "{}", res[0]);
+    // The next turn's reply means the run before has ended (a session's runs are serial).
+    ai.push_text("Anything else?");
+    let mid3 = dm(&tg, OWNER, "thanks");
+    wait_reply(&tg, mid3, SLOW).await;
+    let here: Vec<String> = sent_to(&tg, OWNER)
+        .iter()
+        .map(|s| s.text().to_owned())
+        .collect();
+    assert_eq!(
+        here.iter().filter(|t| *t == "Here is the plan.").count(),
+        1,
+        "{here:?}"
+    );
+    assert!(
+        crate::telegram_flow::replies_to(&tg, mid2).is_empty(),
+        "no reply repeated the text: {here:?}"
+    );
+
+    // Bad calls answer the model, send nothing.
+    let (mid4, res) = turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[
+            json!({"action": "send"}),
+            json!({"action": "teleport"}),
+            json!({"action": "edit", "message": "x"}),
+            json!({"action": "send", "message": "x".repeat(16_001)}),
+            json!({"action": "send", "media": "../../etc/passwd", "target": FRIEND.to_string()}),
+            json!({"action": "react", "emoji": "👍", "messageId": "not a number"}),
+            json!({"action": "send", "channel": "discord", "target": "1", "message": "x"}),
+        ],
+        "Sorry.",
+    )
+    .await;
+    wait_reply(&tg, mid4, SLOW).await;
+    for (r, needle) in res.iter().zip([
+        "message (the text) or media",
+        "unknown action",
+        "messageId",
+        "longer than 16000",
+        "media:",
+        "messageId must be a whole number",
+        "unsupported channel",
+    ]) {
+        assert_eq!(r["ok"], false, "{r}");
+        assert!(
+            r["error"].as_str().is_some_and(|e| e.contains(needle)),
+            "{needle}: {r}"
+        );
+    }
+    assert_eq!(sent_to(&tg, FRIEND).len(), 2, "nothing more went out");
+    drop(gw);
+}
+
+#[actix_web::test]
+async fn groups_and_strangers_act_only_in_their_own_chat() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = start_gateway(&exec_config(&tg, &ai, Value::Null, Value::Null));
+    let away = json!({"action": "send", "target": FRIEND.to_string(), "message": "spam"});
+
+    // The owner, in a group: the group's people could steer the agent.
+    let before = ai.request_count();
+    let c1 = ai.push_tool_call("message", away.clone());
+    let c2 = ai.push_tool_call("message", json!({"action": "react", "emoji": "🔥"}));
+    ai.push_text("Only here.");
+    let g = group_mention(&tg, -9100, OWNER, "@openclaw_test_bot tell 7702 hi");
+    assert_eq!(wait_reply(&tg, g, SLOW).await.text(), "Only here.");
+    let requests = ai.wait_requests_async(before + 3, SLOW).await;
+    assert!(offered(&requests[before]).contains(&"message".to_owned()));
+    let r = tool_result(&requests[before + 1], &c1);
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("acts only in this chat")),
+        "{r}"
+    );
+    assert_eq!(tool_result(&requests[before + 2], &c2)["ok"], true);
+    assert!(tg.reactions().contains(&(-9100, g, "🔥".to_owned())));
+
+    // A stranger in an open DM (allowFrom "*", not listed by id).
+    let (_, res) = turn(&tg, &ai, 6199, std::slice::from_ref(&away), "No.").await;
+    assert_eq!(res[0]["ok"], false, "{}", res[0]);
+    assert!(sent_to(&tg, FRIEND).is_empty(), "nothing reached {FRIEND}");
+}
+
+#[actix_web::test]
+async fn cross_context_and_deny_are_hot_and_an_operator_run_names_its_target() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let base: Value = serde_json::from_str(&exec_config(&tg, &ai, Value::Null, Value::Null))
+        .expect("config is JSON");
+    let mut cfg = base.clone();
+    cfg["tools"] = json!({"message": {"crossContext": {"allowWithinProvider": false}}});
+    let gw = start_gateway(&cfg.to_string());
+
+    let (_, res) = turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[
+            json!({"action": "send", "target": FRIEND.to_string(), "message": "hi"}),
+            json!({"action": "send", "target": OWNER.to_string(), "message": "to myself"}),
+        ],
+        "ok",
+    )
+    .await;
+    assert!(
+        res[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("allowWithinProvider is false")),
+        "{}",
+        res[0]
+    );
+    assert_eq!(res[1]["ok"], true, "its own chat, named: {}", res[1]);
+    assert!(sent_to(&tg, FRIEND).is_empty());
+
+    // An operator's run has no chat: it names one, and crossContext does not confine it.
+    let mut op = admin(&gw).await;
+    let before = ai.request_count();
+    let c1 = ai.push_tool_call("message", json!({"action": "send", "message": "hello"}));
+    let c2 = ai.push_tool_call(
+        "message",
+        json!({"action": "send", "target": FRIEND.to_string(), "message": "from the desk"}),
+    );
+    ai.push_text("sent");
+    let res = op
+        .request(
+            "chat.send",
+            json!({"sessionKey": "main", "message": "tell my friend", "idempotencyKey": "op-msg-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let requests = ai.wait_requests_async(before + 3, SLOW).await;
+    let r1 = tool_result(&requests[before + 1], &c1);
+    assert!(
+        r1["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("target is required")),
+        "{r1}"
+    );
+    assert_eq!(tool_result(&requests[before + 2], &c2)["ok"], true);
+    let friend = poll_until(SLOW, "the operator run's message", || {
+        let s = sent_to(&tg, FRIEND);
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(friend[0].text(), "from the desk");
+
+    // `tools.deny` takes the tool away on a reload.
+    let mut denied = base;
+    denied["tools"] = json!({"deny": ["group:messaging"]});
+    crate::support::replace_file(&gw.config_path(), &denied.to_string());
+    gw.wait_stderr_line(&["config reloaded from"], SLOW);
+    let (_, res) = turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[json!({"action": "send", "target": FRIEND.to_string(), "message": "x"})],
+        "ok",
+    )
+    .await;
+    assert_eq!(res[0]["error"], "unknown tool: message", "{}", res[0]);
+    let last = ai.requests();
+    assert!(!offered(&last[last.len() - 2]).contains(&"message".to_owned()));
+    assert_eq!(sent_to(&tg, FRIEND).len(), 1);
+}
