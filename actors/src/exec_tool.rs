@@ -983,7 +983,7 @@ async fn ask_human(
         "security": "allowlist",
         "ask": "on-miss",
         "envKeys": if env_keys.is_empty() { Value::Null } else { json!(env_keys) },
-        "agentId": "main",
+        "agentId": crate::agents::key_agent(ctx.session_key).unwrap_or("main"),
         "sessionKey": ctx.session_key,
         "runId": ctx.run_id,
         "toolCallId": ctx.call_id,

@@ -514,6 +514,37 @@ async fn ask_mode_waits_for_the_owners_approve_in_the_chat() {
     assert_eq!(ev["payload"]["request"]["host"], "gateway", "{ev}");
     let list = op.request("exec.approval.list", json!({})).await;
     assert_eq!(list["payload"][0]["id"], id.as_str(), "{list}");
+    // `exec.approval.get` (what OpenClaw's ACP bridge asks), by id or a prefix of it.
+    for asked in [id.as_str(), &id[..8]] {
+        let got = op.request("exec.approval.get", json!({"id": asked})).await;
+        let p = &got["payload"];
+        assert_eq!(p["id"], id.as_str(), "{got}");
+        assert_eq!(p["commandText"], command, "{got}");
+        assert_eq!(
+            p["allowedDecisions"],
+            json!(["allow-once", "deny"]),
+            "{got}"
+        );
+        assert_eq!(p["host"], "gateway", "{got}");
+        assert_eq!(p["agentId"], "main", "{got}");
+        assert!(p["expiresAtMs"].as_u64().is_some(), "{got}");
+    }
+    for (params, message) in [
+        (
+            json!({"id": "no-such-approval"}),
+            "unknown or expired approval id",
+        ),
+        (
+            json!({"id": " "}),
+            "invalid exec.approval.get params: at /id: must NOT have fewer than 1 characters",
+        ),
+    ] {
+        let got = op.request("exec.approval.get", params).await;
+        assert_eq!(got["error"]["code"], "INVALID_REQUEST", "{got}");
+        assert_eq!(got["error"]["message"], message, "{got}");
+    }
+    let got = op.request("exec.approval.get", json!({})).await;
+    assert_eq!(got["ok"], false, "{got}");
     // Nothing ran yet, and someone else's /approve does not count.
     assert_eq!(ai.request_count(), 1);
     let other = dm(&tg, 6102, &format!("/approve {id} allow-once"));
@@ -545,7 +576,12 @@ async fn ask_mode_waits_for_the_owners_approve_in_the_chat() {
         format!("telegram:{OWNER}"),
         "{ev}"
     );
-    // Answered: a second answer finds nothing.
+    // Answered: a second answer finds nothing, nor does `exec.approval.get`.
+    let got = op.request("exec.approval.get", json!({"id": id})).await;
+    assert_eq!(
+        got["error"]["details"]["reason"], "APPROVAL_NOT_FOUND",
+        "{got}"
+    );
     let late = dm(&tg, OWNER, &format!("/approve {id} deny"));
     let r = wait_reply(&tg, late, SLOW).await;
     assert!(

@@ -2173,6 +2173,86 @@ fn real_cli_acp_bridge_runs_an_editor_session_on_our_gateway() {
     );
 }
 
+/// An editor answers the agent's shell command: through the real `openclaw acp`, a prompt
+/// whose run asks to `exec` on the gateway host (`tools.exec.mode: "ask"`) reaches the
+/// editor as `session/request_permission` (the bridge reads the command and the choices
+/// with `exec.approval.get`), the editor's "Allow once" goes back as
+/// `exec.approval.resolve`, the command runs and the answer streams back.
+#[test]
+fn real_cli_acp_bridge_relays_an_exec_approval_to_the_editor() {
+    use crate::exec_tool::exec_config;
+    use crate::support::fake_openai::FakeOpenAi;
+    use crate::support::fake_telegram::FakeTelegram;
+    use crate::telegram_flow::{GW_TOKEN, TG_TOKEN, start_gateway, tool_result};
+
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, json!({"mode": "ask"}), Value::Null));
+    let work = tempfile::tempdir().expect("a work dir");
+    let token_file = work.path().join("gateway.token");
+    std::fs::write(&token_file, GW_TOKEN).expect("token file");
+    let cwd = work.path().to_str().expect("utf-8").to_owned();
+    let mut a = AcpBridge::spawn(&cli, &work.path().join("a"), &gw.url(), &token_file, &[]);
+    a.call(
+        "initialize",
+        json!({"protocolVersion": 1, "clientCapabilities": {}}),
+    );
+    let new = a.call("session/new", json!({"cwd": cwd, "mcpServers": []}));
+    let sid = new["result"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{new}"))
+        .to_owned();
+
+    // A simple command: "Allow always" is offered, which the bridge learns only from
+    // `exec.approval.get` (without it, it offers "Allow once" and "Deny").
+    let call = ai.push_tool_call("exec", json!({"command": "echo acp-approved-42"}));
+    ai.push_text("It printed 42.");
+    a.next += 1;
+    let id = a.next;
+    a.send(
+        &json!({"jsonrpc": "2.0", "id": id, "method": "session/prompt",
+        "params": {"sessionId": sid, "prompt": [{"type": "text", "text": "run the echo"}]}}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut asked = None;
+    let done = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = a
+            .lines
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("the prompt did not end ({e}):\n{}", a.proc.output()));
+        let Ok(m) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if m["method"] == "session/request_permission" {
+            // The editor's prompt: answer "Allow once".
+            let options: Vec<&str> = m["params"]["options"]
+                .as_array()
+                .map(|o| o.iter().filter_map(|o| o["optionId"].as_str()).collect())
+                .unwrap_or_default();
+            assert_eq!(options, ["allow-once", "allow-always", "deny"], "{m}");
+            a.send(&json!({"jsonrpc": "2.0", "id": m["id"],
+                "result": {"outcome": {"outcome": "selected", "optionId": "allow-once"}}}));
+            asked = Some(m);
+        } else if m["method"] == "session/update" {
+            a.updates.push(m["params"].clone());
+        } else if m["id"] == id {
+            break m;
+        }
+    };
+    let asked = asked.unwrap_or_else(|| panic!("no permission request:\n{}", a.proc.output()));
+    let raw = &asked["params"]["toolCall"]["rawInput"];
+    assert_eq!(raw["command"], "echo acp-approved-42", "{asked}");
+    assert_eq!(raw["host"], "gateway", "{asked}");
+    assert_eq!(done["result"]["stopReason"], "end_turn", "{done}");
+    assert_eq!(a.text_of("agent_message_chunk"), "It printed 42.");
+    let requests = ai.wait_requests(2, Duration::from_secs(30));
+    let res = tool_result(&requests[1], &call);
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["stdout"], "acp-approved-42\n", "{res}");
+}
+
 /// `openclaw approvals set|allowlist add|remove|get --gateway`: the real CLI edits our
 /// gateway host's exec approvals (`exec.approvals.get|set`, compare-and-swap on the hash),
 /// and the agent's `exec` on the gateway host follows them: narrowed from `full` to an

@@ -407,20 +407,14 @@ impl Handler<ResolveExecApproval> for Registry {
     fn handle(&mut self, msg: ResolveExecApproval, _: &mut Context<Self>) -> Self::Result {
         self.expire_approvals();
         let wanted = msg.id.trim();
-        let matches: Vec<&String> = self
-            .approvals
-            .pending
-            .keys()
-            .filter(|k| *k == wanted || (wanted.len() >= 6 && k.starts_with(wanted)))
-            .collect();
-        let id = match matches.as_slice() {
-            [one] => (*one).clone(),
-            [] => {
+        let id = match self.pending_id(wanted) {
+            Ok(id) => id,
+            Err(PendingLookup::Missing) => {
                 return Err(format!(
                     "no pending exec approval {wanted:?} (it was answered, expired, or its run stopped)"
                 ));
             }
-            _ => {
+            Err(PendingLookup::Ambiguous) => {
                 return Err(format!(
                     "{wanted:?} matches several approvals; use the full id"
                 ));
@@ -447,6 +441,72 @@ impl Handler<ResolveExecApproval> for Registry {
         self.settle(&id, msg.decision, "user", &msg.by)
             .map_err(|_| format!("no pending exec approval {wanted:?} (its run stopped)"))?;
         Ok(json!({"ok": true, "id": id, "decision": msg.decision.as_str()}))
+    }
+}
+
+/// Why a waiting request was not found by its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingLookup {
+    /// None waits under that id (or prefix).
+    Missing,
+    /// The prefix matches several.
+    Ambiguous,
+}
+
+impl Registry {
+    /// The waiting request `wanted` names: its full id, or a unique prefix of at least 6
+    /// characters.
+    fn pending_id(&self, wanted: &str) -> Result<String, PendingLookup> {
+        if self.approvals.pending.contains_key(wanted) {
+            return Ok(wanted.to_owned());
+        }
+        let mut matches = self
+            .approvals
+            .pending
+            .keys()
+            .filter(|k| wanted.len() >= 6 && k.starts_with(wanted));
+        match (matches.next(), matches.next()) {
+            (Some(one), None) => Ok(one.clone()),
+            (None, _) => Err(PendingLookup::Missing),
+            _ => Err(PendingLookup::Ambiguous),
+        }
+    }
+}
+
+/// `exec.approval.get {id}` (what OpenClaw's ACP bridge asks before it shows an editor the
+/// prompt): a waiting request's command and choices, as OpenClaw answers them (`id`,
+/// `commandText`, `commandPreview`, `allowedDecisions`, `host`, `nodeId`, `agentId`,
+/// `expiresAtMs`). The id may be a unique prefix of at least 6 characters.
+#[derive(Message)]
+#[rtype(result = "Result<Value, PendingLookup>")]
+pub struct GetPendingExecApproval {
+    /// The id or a prefix of it.
+    pub id: String,
+}
+
+impl Handler<GetPendingExecApproval> for Registry {
+    type Result = Result<Value, PendingLookup>;
+
+    fn handle(&mut self, msg: GetPendingExecApproval, _: &mut Context<Self>) -> Self::Result {
+        self.expire_approvals();
+        let id = self.pending_id(msg.id.trim())?;
+        let p = self
+            .approvals
+            .pending
+            .get(&id)
+            .ok_or(PendingLookup::Missing)?;
+        let r = &p.request;
+        let text = |k: &str| r[k].as_str().filter(|v| !v.is_empty()).map(str::to_owned);
+        Ok(json!({
+            "id": id,
+            "commandText": r["command"].as_str().unwrap_or(""),
+            "commandPreview": text("commandPreview"),
+            "allowedDecisions": r["allowedDecisions"].clone(),
+            "host": text("host"),
+            "nodeId": text("nodeId"),
+            "agentId": text("agentId"),
+            "expiresAtMs": p.expires_at_ms,
+        }))
     }
 }
 

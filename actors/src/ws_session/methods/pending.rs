@@ -34,6 +34,11 @@ pub(super) const METHODS: &[Method] = &[
         handler: WsSession::exec_approval_list,
     },
     Method {
+        name: "exec.approval.get",
+        access: MethodAccess::Operator(APPROVALS),
+        handler: WsSession::exec_approval_get,
+    },
+    Method {
         name: "exec.approval.resolve",
         access: MethodAccess::Operator(APPROVALS),
         handler: WsSession::exec_approval_resolve,
@@ -139,6 +144,46 @@ impl WsSession {
         self.reply_with(
             call.id,
             async move { fut.await.map_err(|_| super::gone()) },
+            ctx,
+        );
+    }
+
+    /// `exec.approval.get {id}`: a waiting request's command and choices (OpenClaw's errors:
+    /// `unknown or expired approval id` with `APPROVAL_NOT_FOUND`, or an ambiguous prefix).
+    fn exec_approval_get(&mut self, call: Call, ctx: &mut Context<Self>) {
+        use crate::registry::approvals::{GetPendingExecApproval, PendingLookup};
+        const M: &str = "exec.approval.get";
+        let parsed = (|| {
+            let o = obj(M, &call.params)?;
+            let mut c = Checker::new();
+            c.required("", o, "id");
+            let id = c.string("", o, "id", true).map(str::to_owned);
+            match id {
+                Some(id) if c.ok() => Ok(id),
+                _ => Err(fail(M, &c)),
+            }
+        })();
+        let id = match parsed {
+            Ok(id) => id,
+            Err(e) => return self.respond_err(&call.id, &e, ctx),
+        };
+        let fut = self.registry.send(GetPendingExecApproval { id });
+        self.reply_with(
+            call.id,
+            async move {
+                match fut.await {
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(PendingLookup::Missing)) => Err(ErrorShape::invalid(
+                        "unknown or expired approval id",
+                    )
+                    .with_details(json!({"reason": "APPROVAL_NOT_FOUND",
+                        "remediation": "Re-request the action; pending approvals are cleared after expiry or restart."}))),
+                    Ok(Err(PendingLookup::Ambiguous)) => Err(ErrorShape::invalid(
+                        "ambiguous approval id prefix; use the full id",
+                    )),
+                    Err(_) => Err(super::gone()),
+                }
+            },
             ctx,
         );
     }
