@@ -104,7 +104,8 @@ pub struct SendArgs {
     /// Channel (default: the gateway's default channel kind).
     #[arg(long, default_value = crate::actors::channel::DEFAULT_KIND.id)]
     pub channel: String,
-    /// Target: a Telegram chat id (`123456789`, `-100…` for groups, `telegram:` prefix allowed).
+    /// Target: a Telegram chat id (`123456789`, `-100…` for groups, `telegram:` prefix
+    /// allowed) or a public group's or channel's `@username`.
     #[arg(short, long)]
     pub target: String,
     /// Message text (the caption, with --media).
@@ -247,7 +248,7 @@ fn call_failure(err: &CallError, target: &Target) -> Failure {
         Some("configure the channel (channels.telegram.botToken) on the gateway and restart it")
     } else if msg.contains("invalid telegram target") {
         Some(
-            "pass the numeric Telegram chat id with --target (a user's id appears in `openclaw pairing list`)",
+            "pass the numeric Telegram chat id with --target (a user's id appears in `openclaw pairing list`), or a public group's or channel's @username",
         )
     } else if msg.contains("delivery failed") || msg.contains("channel unavailable") {
         Some("check the account with `openclaw channels status`")

@@ -578,6 +578,16 @@ impl TelegramApi for BotApi {
         Box::pin(async move { fut.await.map(|_| ()) })
     }
 
+    fn get_chat(&self, username: String) -> LocalFut<Result<i64, TgError>> {
+        let fut = self.call::<Value>("getChat", json!({"chat_id": username}), CALL_TIMEOUT);
+        Box::pin(async move {
+            let v = fut.await?;
+            v.get("id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| TgError::Network("getChat result has no id".into()))
+        })
+    }
+
     fn set_message_reaction(
         &self,
         chat_id: i64,

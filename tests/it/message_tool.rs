@@ -277,3 +277,96 @@ async fn cross_context_and_deny_are_hot_and_an_operator_run_names_its_target() {
     assert!(!offered(&last[last.len() - 2]).contains(&"message".to_owned()));
     assert_eq!(sent_to(&tg, FRIEND).len(), 1);
 }
+
+/// A public channel's or group's `@username` as a target (OpenClaw's Telegram form): `send`,
+/// `message.action` and the agent's tool look it up once with `getChat`, then send to the
+/// id; the answer names the target as given; unknown and impossible names are refused by
+/// name and send nothing.
+#[actix_web::test]
+async fn a_public_chats_username_is_a_target_looked_up_once() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, Value::Null, Value::Null));
+    const NEWS: i64 = -1_005_550_001;
+    tg.add_public_chat("news_room", NEWS);
+    let mut op = admin(&gw).await;
+
+    let res = op
+        .request(
+            "send",
+            json!({"to": "@News_Room", "message": "hello channel", "idempotencyKey": "at-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["to"], "@News_Room", "{res}");
+    let news = sent_to(&tg, NEWS);
+    assert_eq!(news.len(), 1, "{news:?}");
+    assert_eq!(news[0].text(), "hello channel");
+    assert_eq!(res["payload"]["messageId"], news[0].message_id, "{res}");
+    // The same key again: the first answer; another send: the name is remembered.
+    let again = op
+        .request(
+            "send",
+            json!({"to": "@News_Room", "message": "hello channel", "idempotencyKey": "at-1"}),
+        )
+        .await;
+    assert_eq!(again["payload"]["deduplicated"], true, "{again}");
+    let pinned = op
+        .request(
+            "message.action",
+            json!({"channel": "telegram", "action": "send", "idempotencyKey": "at-2",
+                "params": {"to": "telegram:@news_room", "message": "pinned news", "pin": true}}),
+        )
+        .await;
+    assert_eq!(pinned["ok"], true, "{pinned}");
+    let react = op
+        .request(
+            "message.action",
+            json!({"channel": "telegram", "action": "react", "idempotencyKey": "at-3",
+                "params": {"to": "@news_room", "messageId": news[0].message_id, "emoji": "🔥"}}),
+        )
+        .await;
+    assert_eq!(react["ok"], true, "{react}");
+    assert!(
+        tg.reactions()
+            .contains(&(NEWS, news[0].message_id, "🔥".to_owned()))
+    );
+    let news = sent_to(&tg, NEWS);
+    assert_eq!(news.len(), 2, "{news:?}");
+    assert!(tg.pins().contains(&(NEWS, news[1].message_id, true)));
+    assert_eq!(tg.calls("getChat"), 1, "looked up once");
+
+    // The agent's tool takes it too.
+    let (_, res) = turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[json!({"action": "send", "target": "@news_room", "message": "from the agent"})],
+        "Posted.",
+    )
+    .await;
+    assert_eq!(res[0]["ok"], true, "{}", res[0]);
+    assert_eq!(sent_to(&tg, NEWS).len(), 3);
+
+    // Unknown and impossible names.
+    for (to, needle) in [
+        ("@nobody_here", "telegram does not know @nobody_here"),
+        ("@ab", "5-32 letters"),
+        ("@näme_x", "5-32 letters"),
+    ] {
+        let res = op
+            .request(
+                "send",
+                json!({"to": to, "message": "x", "idempotencyKey": format!("bad-{to}")}),
+            )
+            .await;
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+        assert!(
+            res["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle)),
+            "{needle}: {res}"
+        );
+    }
+    assert_eq!(sent_to(&tg, NEWS).len(), 3, "nothing more was sent");
+}

@@ -538,11 +538,23 @@ pub struct ChannelRecipients {
     pub stop: Option<Recipient<StopChannel>>,
     /// Message actions besides sending, for channels that have them.
     pub actions: Option<Recipient<ChannelAction>>,
+    /// Chat names looked up to targets ([`ResolveTarget`]), for channels that have them.
+    pub resolve: Option<Recipient<ResolveTarget>>,
     /// Stopped and started by an operator (`channels.stop` / `channels.start`), for
     /// channels that can.
     pub lifecycle: Option<Recipient<SetChannelRunning>>,
     /// The gateway is stopping: the account's state is written, for channels that keep one.
     pub flush: Option<Recipient<FlushChannel>>,
+}
+
+/// Sent by the registry for a `send` or `message.action` target its kind's parser does not
+/// take: the channel's own name for a chat (Telegram's public `@username`), looked up to a
+/// target the parser takes. `Ok(None)`: not a name this channel looks up.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Option<String>, ChannelError>")]
+pub struct ResolveTarget {
+    /// The target as given.
+    pub to: String,
 }
 
 /// Sent when the gateway stops (SIGTERM, a restart): resolves once the replies being
@@ -589,6 +601,7 @@ impl ChannelRecipients {
             reconfigure: None,
             stop: None,
             actions: None,
+            resolve: None,
             lifecycle: None,
             flush: None,
         }

@@ -265,6 +265,37 @@ impl Registry {
         ),
         RouteError,
     > {
+        let (kind, handle) = self.account_for(channel, account_id)?;
+        let target = (kind.parse_target)(to, thread_id).map_err(RouteError::BadTarget)?;
+        Ok((kind, handle, target))
+    }
+
+    /// When `to` is not a target its channel parses but the account looks names up
+    /// (Telegram's `@username`): who looks it up.
+    fn name_lookup(
+        &self,
+        channel: &str,
+        account_id: Option<&str>,
+        to: &str,
+        thread_id: Option<i64>,
+    ) -> Option<NameLookup> {
+        let (kind, handle) = self.account_for(channel, account_id).ok()?;
+        if (kind.parse_target)(to, thread_id).is_ok() {
+            return None;
+        }
+        Some(NameLookup {
+            resolver: handle.recipients.resolve.clone()?,
+            parse: kind.parse_target,
+            thread_id,
+        })
+    }
+
+    /// The account of `channel` named `account_id` (else `default`, else the first).
+    fn account_for(
+        &self,
+        channel: &str,
+        account_id: Option<&str>,
+    ) -> Result<(&'static ChannelKind, &ChannelHandle), RouteError> {
         let Some(kind) = self.channel_kind(channel) else {
             let mut supported: Vec<&str> = crate::channel::KINDS.iter().map(|k| k.id).collect();
             for h in self.channels.values() {
@@ -287,8 +318,42 @@ impl Registry {
         let Some(handle) = handle else {
             return Err(RouteError::NotConfigured(kind));
         };
-        let target = (kind.parse_target)(to, thread_id).map_err(RouteError::BadTarget)?;
-        Ok((kind, handle, target))
+        Ok((kind, handle))
+    }
+}
+
+/// A chat name to look up before routing ([`Registry::name_lookup`]).
+struct NameLookup {
+    resolver: Recipient<crate::channel::ResolveTarget>,
+    parse: fn(&str, Option<i64>) -> Result<crate::channel::ChatTarget, String>,
+    thread_id: Option<i64>,
+}
+
+impl NameLookup {
+    /// The target `to` names, in the form the channel parses (`Err`: the name is unknown,
+    /// or not one the channel can have).
+    async fn resolve(self, to: &str) -> Result<String, RouteError> {
+        let found = self
+            .resolver
+            .send(crate::channel::ResolveTarget { to: to.to_owned() })
+            .await
+            .map_err(|_| RouteError::Unavailable)?;
+        let resolved = match found {
+            Ok(Some(t)) => t,
+            // Not a name: the parser's own error says what a target looks like.
+            Ok(None) => {
+                return Err(RouteError::BadTarget(
+                    (self.parse)(to, self.thread_id)
+                        .err()
+                        .unwrap_or_else(|| format!("invalid target {to:?}")),
+                ));
+            }
+            Err(ChannelError::Invalid(e)) => return Err(RouteError::BadTarget(e)),
+            Err(e) => return Err(RouteError::Delivery(e)),
+        };
+        // What comes back must parse: never a second lookup.
+        (self.parse)(&resolved, self.thread_id).map_err(RouteError::BadTarget)?;
+        Ok(resolved)
     }
 }
 
@@ -312,7 +377,19 @@ pub struct RouteAction {
 impl Handler<RouteAction> for Registry {
     type Result = ResponseFuture<Result<serde_json::Value, RouteError>>;
 
-    fn handle(&mut self, msg: RouteAction, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, mut msg: RouteAction, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(lookup) = self.name_lookup(
+            &msg.channel,
+            msg.account_id.as_deref(),
+            &msg.to,
+            msg.thread_id,
+        ) {
+            let me = ctx.address();
+            return Box::pin(async move {
+                msg.to = lookup.resolve(&msg.to).await?;
+                me.send(msg).await.map_err(|_| RouteError::Unavailable)?
+            });
+        }
         let routed = self.route(
             &msg.channel,
             msg.account_id.as_deref(),
@@ -362,8 +439,8 @@ pub struct SendAction(pub SendOutbound);
 impl Handler<SendAction> for Registry {
     type Result = ResponseActFuture<Self, Result<SendReceipt, RouteError>>;
 
-    fn handle(&mut self, msg: SendAction, _: &mut Self::Context) -> Self::Result {
-        self.send_outbound(msg.0, true)
+    fn handle(&mut self, msg: SendAction, ctx: &mut Self::Context) -> Self::Result {
+        self.send_named_or(msg.0, true, ctx)
     }
 }
 
@@ -375,12 +452,46 @@ const SEND_DEDUPE_MAX: usize = 1000;
 impl Handler<SendOutbound> for Registry {
     type Result = ResponseActFuture<Self, Result<SendReceipt, RouteError>>;
 
-    fn handle(&mut self, msg: SendOutbound, _: &mut Self::Context) -> Self::Result {
-        self.send_outbound(msg, false)
+    fn handle(&mut self, msg: SendOutbound, ctx: &mut Self::Context) -> Self::Result {
+        self.send_named_or(msg, false, ctx)
     }
 }
 
 impl Registry {
+    /// [`Self::send_outbound`], after looking up a chat name (Telegram's `@username`) its
+    /// target is: the receipt names the target as given.
+    fn send_named_or(
+        &mut self,
+        mut msg: SendOutbound,
+        gated: bool,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<SendReceipt, RouteError>> {
+        let Some(lookup) = self.name_lookup(
+            &msg.channel,
+            msg.account_id.as_deref(),
+            &msg.to,
+            msg.thread_id,
+        ) else {
+            return self.send_outbound(msg, gated);
+        };
+        let me = ctx.address();
+        Box::pin(
+            async move {
+                let given = msg.to.clone();
+                msg.to = lookup.resolve(&given).await?;
+                let sent = if gated {
+                    me.send(SendAction(msg)).await
+                } else {
+                    me.send(msg).await
+                };
+                let mut receipt = sent.map_err(|_| RouteError::Unavailable)??;
+                receipt.to = given;
+                Ok(receipt)
+            }
+            .into_actor(self),
+        )
+    }
+
     /// Delivers `msg` (a repeated idempotency key answers the first result); `gated`: the
     /// account's gate for sending is asked first ([`SendAction`]).
     fn send_outbound(

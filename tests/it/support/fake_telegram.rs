@@ -151,6 +151,8 @@ struct State {
     /// `answerCallbackQuery` calls: (callback query id, text).
     callback_answers: Vec<(String, Option<String>)>,
     next_callback_id: u64,
+    /// Public chats `getChat` knows by username (lowercase, without `@`): their ids.
+    public_chats: HashMap<String, i64>,
 }
 
 /// The emoji Telegram takes as a reaction (`ReactionTypeEmoji`); others get
@@ -833,6 +835,14 @@ impl FakeTelegram {
         self.shared.lock().reactions.clone()
     }
 
+    /// A public group or channel `getChat` finds by its `@username`.
+    pub fn add_public_chat(&self, username: &str, chat_id: i64) {
+        self.shared.lock().public_chats.insert(
+            username.trim_start_matches('@').to_ascii_lowercase(),
+            chat_id,
+        );
+    }
+
     /// The pins and unpins (`pinChatMessage`, `unpinChatMessage`): (chat, message, pinned).
     pub fn pins(&self) -> Vec<(i64, i64, bool)> {
         self.shared.lock().pins.clone()
@@ -1081,6 +1091,26 @@ async fn handle(
             shared.bump();
             tg_ok(json!(true))
         }
+        // Public chats by `@username` (case-insensitive), any chat by its id.
+        "getChat" => match &body["chat_id"] {
+            Value::String(name) if name.starts_with('@') => {
+                let found = shared
+                    .lock()
+                    .public_chats
+                    .get(&name[1..].to_ascii_lowercase())
+                    .copied();
+                match found {
+                    Some(id) => tg_ok(
+                        json!({"id": id, "type": "channel", "title": &name[1..], "username": &name[1..]}),
+                    ),
+                    None => tg_error(400, "Bad Request: chat not found"),
+                }
+            }
+            v => match v.as_i64().or_else(|| v.as_str()?.parse().ok()) {
+                Some(id) => tg_ok(json!({"id": id, "type": "private"})),
+                None => tg_error(400, "Bad Request: chat not found"),
+            },
+        },
         "setMessageReaction" => {
             let (Some(chat), Some(message)) = (
                 body.get("chat_id").and_then(Value::as_i64),

@@ -392,6 +392,9 @@ pub trait TelegramApi {
     ) -> LocalFut<Result<(), TgError>>;
     /// `sendPoll`; returns the new message's id and the poll's id.
     fn send_poll(&self, poll: SendPoll) -> LocalFut<Result<(i64, String), TgError>>;
+    /// `getChat` of a public chat's `@username`: its numeric id.
+    fn get_chat(&self, username: String) -> LocalFut<Result<i64, TgError>>;
+
     /// `setMessageReaction`: the bot reacts to a message with one emoji (the ack reaction);
     /// an empty `emoji` removes the bot's reactions.
     fn set_message_reaction(

@@ -177,6 +177,15 @@ impl TelegramApi for FakeApi {
         Box::pin(async { Ok(()) })
     }
 
+    fn get_chat(&self, _username: String) -> LocalFut<Result<i64, TgError>> {
+        Box::pin(async {
+            Err(TgError::Api {
+                code: 400,
+                description: "Bad Request: chat not found".into(),
+            })
+        })
+    }
+
     fn set_message_reaction(
         &self,
         _chat_id: i64,

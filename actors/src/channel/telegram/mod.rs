@@ -57,6 +57,7 @@ mod fetch;
 pub mod groups;
 mod history;
 mod intake;
+mod names;
 pub use intake::{MAX_DOWNLOAD_BYTES, inbound_media};
 mod pairing;
 pub mod progress;
@@ -485,6 +486,8 @@ pub struct TelegramChannel {
     unlisted: intake::Unlisted,
     /// Bot API client.
     api: Rc<dyn TelegramApi>,
+    /// Public chats' `@username`s looked up ([`names`]).
+    names: names::Names,
     /// Where accepted messages go.
     registry: Recipient<InboundReceived>,
     /// Where approval button presses go (none: presses are only answered).
@@ -603,6 +606,7 @@ impl TelegramChannel {
             load_error: None,
             generation: 0,
             operator_stopped: false,
+            names: names::Names::default(),
         }
     }
 
@@ -635,6 +639,7 @@ impl TelegramChannel {
         recipients.reconfigure = Some(addr.clone().recipient());
         recipients.stop = Some(addr.clone().recipient());
         recipients.actions = Some(addr.clone().recipient());
+        recipients.resolve = Some(addr.clone().recipient());
         recipients.lifecycle = Some(addr.clone().recipient());
         recipients.flush = Some(addr.clone().recipient());
         ChannelHandle {
@@ -812,6 +817,7 @@ impl TelegramChannel {
             });
         }
         self.generation += 1;
+        self.names.clear();
         self.api = (swap.api)();
         self.cfg = swap.cfg;
         self.status.mode = if self.cfg.webhook.is_some() {
