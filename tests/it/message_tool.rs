@@ -167,17 +167,36 @@ async fn the_agent_writes_to_another_chat_reacts_here_sends_a_file_and_never_rep
 async fn groups_and_strangers_act_only_in_their_own_chat() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    let _gw = start_gateway(&exec_config(&tg, &ai, Value::Null, Value::Null));
+    let gw = start_gateway(&exec_config(&tg, &ai, Value::Null, Value::Null));
+    std::fs::write(
+        gw.dir.path().join("workspace/MEMORY.md"),
+        "the owner's secrets\n",
+    )
+    .expect("MEMORY.md");
     let away = json!({"action": "send", "target": FRIEND.to_string(), "message": "spam"});
 
     // The owner, in a group: the group's people could steer the agent.
     let before = ai.request_count();
     let c1 = ai.push_tool_call("message", away.clone());
     let c2 = ai.push_tool_call("message", json!({"action": "react", "emoji": "🔥"}));
+    // The private memory is not the group's to get, as with the file tools.
+    let c3 = ai.push_tool_call("message", json!({"action": "send", "media": "MEMORY.md"}));
     ai.push_text("Only here.");
     let g = group_mention(&tg, -9100, OWNER, "@openclaw_test_bot tell 7702 hi");
     assert_eq!(wait_reply(&tg, g, SLOW).await.text(), "Only here.");
-    let requests = ai.wait_requests_async(before + 3, SLOW).await;
+    let requests = ai.wait_requests_async(before + 4, SLOW).await;
+    let r3 = tool_result(&requests[before + 3], &c3);
+    assert_eq!(r3["ok"], false, "{r3}");
+    assert!(
+        r3["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("media:") && e.contains("private to the owner")),
+        "{r3}"
+    );
+    assert!(
+        !sent_to(&tg, -9100).iter().any(|s| s.file.is_some()),
+        "no file went to the group"
+    );
     assert!(offered(&requests[before]).contains(&"message".to_owned()));
     let r = tool_result(&requests[before + 1], &c1);
     assert_eq!(r["ok"], false, "{r}");

@@ -57,7 +57,7 @@ mod fetch;
 pub mod groups;
 mod history;
 mod intake;
-mod names;
+pub mod names;
 pub use intake::{MAX_DOWNLOAD_BYTES, inbound_media};
 mod pairing;
 pub mod progress;
