@@ -132,6 +132,8 @@ pub struct AgentRun {
     steer: Option<Steering>,
     /// Its agent's `identity.name` (the chat's response prefix may show it).
     identity_name: Option<String>,
+    /// What the reply to a chat shows of the run's usage.
+    footer: crate::usage_footer::FooterMode,
 }
 
 /// What a run needs to take the messages that steer into it.
@@ -278,6 +280,7 @@ impl AgentRun {
             timed_out: Rc::default(),
             steer: None,
             identity_name: None,
+            footer: crate::usage_footer::FooterMode::Off,
             stream: Rc::new(Streamer {
                 progress: text_progress,
                 ..Streamer::new(registry_for_stream, run_id_for_stream, session_for_stream)
@@ -289,6 +292,13 @@ impl AgentRun {
     /// (`messages.queue` mode `steer`; see [`crate::run_queue`]).
     pub fn with_steering(mut self, steering: Option<Steering>) -> Self {
         self.steer = steering;
+        self
+    }
+
+    /// With the chat's usage footer (`/usage`, `messages.responseUsage`): a line of the
+    /// run's tokens (and cost) under its reply to the chat.
+    pub fn with_usage_footer(mut self, mode: crate::usage_footer::FooterMode) -> Self {
+        self.footer = mode;
         self
     }
 
@@ -553,7 +563,12 @@ impl AgentRun {
                     text: if shown.is_empty() && media.is_empty() && !silent {
                         "(no reply)".to_owned()
                     } else {
-                        shown.to_owned()
+                        match crate::usage_footer::line(self.footer, &self.stream.usage.get())
+                            .filter(|_| !shown.is_empty() && status == RunStatus::Ok)
+                        {
+                            Some(footer) => format!("{shown}\n{footer}"),
+                            None => shown.to_owned(),
+                        }
                     },
                     recorded: Some(futures_util::FutureExt::shared(recorded_rx)),
                     media: media.clone(),

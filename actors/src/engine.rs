@@ -104,6 +104,8 @@ pub struct EngineConfig {
     pub audit: crate::audit::AuditSettings,
     /// `messages.queue`.
     pub queue: crate::run_queue::QueueSettings,
+    /// `messages.responseUsage`.
+    pub response_usage: crate::usage_footer::ResponseUsage,
 }
 
 impl EngineConfig {
@@ -154,6 +156,7 @@ impl EngineConfig {
                 ..Default::default()
             },
             queue: crate::run_queue::QueueSettings::default(),
+            response_usage: Default::default(),
         }
     }
 }

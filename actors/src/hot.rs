@@ -60,6 +60,8 @@ pub struct HotConfig {
     pub audit: crate::audit::AuditSettings,
     /// `messages.queue`.
     pub queue: Arc<crate::run_queue::QueueSettings>,
+    /// `messages.responseUsage`.
+    pub response_usage: Arc<crate::usage_footer::ResponseUsage>,
 }
 
 impl HotConfig {
@@ -96,6 +98,7 @@ impl HotConfig {
             restart_enabled: config.restart_enabled,
             audit: config.audit,
             queue: Arc::new(config.queue.clone()),
+            response_usage: Arc::new(config.response_usage.clone()),
         }
     }
 }

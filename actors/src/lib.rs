@@ -79,6 +79,7 @@ pub mod stability;
 pub mod store;
 pub mod tool_policy;
 pub mod usage;
+pub mod usage_footer;
 pub mod voicewake;
 pub mod workspace;
 pub mod ws_session;

@@ -300,6 +300,10 @@ pub struct MessagesCfg {
     /// [`QueueCfg::settings`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueCfg>,
+    /// The per-reply usage footer's default (`"off"`, `"tokens"`, `"full"`, or a map of
+    /// channel ids to them with `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_usage: Option<serde_json::Value>,
 }
 
 /// `messages.queue` (OpenClaw's keys).

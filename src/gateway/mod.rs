@@ -296,6 +296,8 @@ pub struct Prepared {
     pub audit: openclaw_actors::audit::AuditSettings,
     /// `messages.queue`.
     pub queue: openclaw_actors::run_queue::QueueSettings,
+    /// `messages.responseUsage`.
+    pub response_usage: openclaw_actors::usage_footer::ResponseUsage,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -455,6 +457,16 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         Some(q) => q.settings().map_err(StartError::config)?,
         None => openclaw_actors::run_queue::QueueSettings::default(),
     };
+    let response_usage = match loaded
+        .config
+        .messages
+        .as_ref()
+        .and_then(|m| m.response_usage.as_ref())
+    {
+        Some(v) => openclaw_actors::usage_footer::ResponseUsage::from_config(v)
+            .map_err(StartError::config)?,
+        None => Default::default(),
+    };
     let heartbeats = agents::heartbeats(&loaded.config, roster.as_ref(), &workspace)
         .map_err(StartError::config)?;
     let run_timeout = loaded
@@ -536,6 +548,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         restart_enabled: loaded.config.commands.as_ref().and_then(|c| c.restart) != Some(false),
         audit,
         queue,
+        response_usage,
         setup_urls: openclaw_actors::setup_code::SetupUrls {
             tls: gw.tls.enabled == Some(true),
             remote_url: gw.remote.url.clone(),
@@ -679,6 +692,7 @@ pub fn hot_config(
         restart_enabled: p.restart_enabled,
         audit: p.audit,
         queue: std::sync::Arc::new(p.queue.clone()),
+        response_usage: std::sync::Arc::new(p.response_usage.clone()),
     }
 }
 
@@ -857,6 +871,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         restart_enabled: prepared.restart_enabled,
         audit: prepared.audit,
         queue: prepared.queue.clone(),
+        response_usage: prepared.response_usage.clone(),
         restarted_by: handoff.as_ref().and_then(|h| h.origin.clone()),
         trusted_proxies: prepared.trusted_proxies.clone(),
         allowed_origins: prepared.allowed_origins.clone(),

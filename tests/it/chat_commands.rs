@@ -632,10 +632,10 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (!m.is_empty()).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 15, "{menu:?}");
+    assert_eq!(menu.len(), 16, "{menu:?}");
     assert_eq!(menu[0].0, "new");
     let skill = |name: &str| {
-        menu[13..]
+        menu[14..]
             .iter()
             .find(|(c, _)| c == name)
             .map(|(_, d)| d.clone())
@@ -666,7 +666,7 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (tg.calls("setMyCommands") >= 2 && !m.iter().any(|(c, _)| c == "tide_tables")).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 13, "{menu:?}");
+    assert_eq!(menu.len(), 14, "{menu:?}");
     assert!(
         !menu
             .iter()
@@ -704,7 +704,7 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
         names,
         [
             "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue", "steer",
-            "compact", "restart", "help"
+            "usage", "compact", "restart", "help"
         ]
     );
     drop(gw);
@@ -980,7 +980,7 @@ async fn commands_list_names_the_chat_commands() {
         names,
         [
             "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue", "steer",
-            "compact", "restart", "help"
+            "usage", "compact", "restart", "help"
         ]
     );
     let whoami = &commands[4];

@@ -333,3 +333,80 @@ async fn sessions_usage_reports_each_chat_with_its_model_and_cost() {
         assert!(msg.len() < 2_000, "{method}: {} bytes", msg.len());
     }
 }
+
+/// OpenClaw's per-reply usage footer: `messages.responseUsage` gives a chat's default,
+/// `/usage` sets the chat's own (off → tokens → full → off without a word; kept by `/new`,
+/// `reset` back to the default); the line goes under the reply to the chat, never into the
+/// transcript.
+#[actix_web::test]
+async fn usage_footer_follows_the_config_and_the_chats_choice() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_usage(json!({"prompt_tokens": 1234, "completion_tokens": 340, "total_tokens": 1574}));
+    let mut c: Value = serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("cfg");
+    c["models"]["providers"]["fake"]["models"] =
+        json!([{"id": "flow-model", "cost": {"input": 3, "output": 15}}]);
+    c["messages"] = json!({"responseUsage": {"default": "off", "telegram": "tokens"}});
+    let dir = tempfile::tempdir().expect("state dir");
+    let state = dir.path().to_path_buf();
+    let _gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+    let user = 4343;
+    let ask = |answer: &str| {
+        ai.push_text(answer);
+        dm(&tg, user, "a question")
+    };
+    let command = |text: &str| dm(&tg, user, text);
+
+    // The channel's default: tokens.
+    let m = ask("first answer");
+    assert_eq!(
+        wait_reply(&tg, m, SLOW).await.text(),
+        "first answer\nUsage: 1.2k in / 340 out"
+    );
+    // `/usage` alone: the next mode, full (with the cost: 1234 × $3 + 340 × $15 per M).
+    let m = command("/usage");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert!(r.text().starts_with("📊 Usage footer full"), "{}", r.text());
+    let m = ask("second answer");
+    assert_eq!(
+        wait_reply(&tg, m, SLOW).await.text(),
+        "second answer\nUsage: 1.2k in / 340 out · est $0.0088"
+    );
+    // An explicit off wins over the default, and `/new` keeps it.
+    let m = command("/usage off");
+    wait_reply(&tg, m, SLOW).await;
+    let m = command("/new");
+    wait_reply(&tg, m, SLOW).await;
+    let m = ask("third answer");
+    assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "third answer");
+    // `reset`: back to the channel's default.
+    let m = command("/usage reset");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert!(
+        r.text()
+            .starts_with("📊 Usage footer back to the configured default: tokens"),
+        "{}",
+        r.text()
+    );
+    let m = ask("fourth answer");
+    assert_eq!(
+        wait_reply(&tg, m, SLOW).await.text(),
+        "fourth answer\nUsage: 1.2k in / 340 out"
+    );
+    // A word it does not take.
+    let m = command("/usage loud");
+    let r = wait_reply(&tg, m, SLOW).await;
+    assert!(
+        r.text().starts_with("⚠️ \"loud\" is not a usage mode"),
+        "{}",
+        r.text()
+    );
+    // The transcripts hold the answers without the line.
+    let answers: Vec<String> = crate::compaction::transcript_lines(&state)
+        .into_iter()
+        .filter(|v| v["role"] == "assistant")
+        .filter_map(|v| v["content"].as_str().map(str::to_owned))
+        .collect();
+    assert!(answers.contains(&"fourth answer".to_owned()), "{answers:?}");
+    assert!(!answers.iter().any(|a| a.contains("Usage:")), "{answers:?}");
+}

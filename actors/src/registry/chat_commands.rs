@@ -66,6 +66,22 @@ pub enum ChatCommand {
     /// `/steer <message>`, `/tell <message>`: the message into the reply in progress
     /// whatever the queue mode (empty: the usage).
     Steer(String),
+    /// `/usage [off|tokens|full|reset]`: this chat's per-reply usage footer.
+    Usage(UsageAsk),
+}
+
+/// What `/usage` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageAsk {
+    /// No word: the next mode after the one in force (off → tokens → full → off).
+    Cycle,
+    /// A mode.
+    Set(crate::usage_footer::FooterMode),
+    /// `reset` (`default`, `inherit`, `inherited`, `clear`, `unpin`): back to the
+    /// configured default.
+    Reset,
+    /// Not a word `/usage` takes (shortened).
+    Bad(String),
 }
 
 /// What `/queue` asks.
@@ -332,6 +348,16 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         ChatCommand::Compact(rest.to_owned())
     } else if name.eq_ignore_ascii_case("queue") {
         ChatCommand::Queue(queue_ask(rest))
+    } else if name.eq_ignore_ascii_case("usage") {
+        let word = rest.trim().to_ascii_lowercase();
+        ChatCommand::Usage(match word.as_str() {
+            "" => UsageAsk::Cycle,
+            "reset" | "default" | "inherit" | "inherited" | "clear" | "unpin" => UsageAsk::Reset,
+            w => match crate::usage_footer::FooterMode::parse(w) {
+                Some(m) => UsageAsk::Set(m),
+                None => UsageAsk::Bad(rest.trim().chars().take(40).collect()),
+            },
+        })
     } else if name.eq_ignore_ascii_case("steer") || name.eq_ignore_ascii_case("tell") {
         ChatCommand::Steer(rest.to_owned())
     } else if !rest.is_empty() {
@@ -462,6 +488,13 @@ pub const CATALOG: &[CommandEntry] = &[
         true,
     ),
     entry(
+        "usage",
+        &["/usage"],
+        "A usage line under each reply: off, tokens, full, reset",
+        "options",
+        true,
+    ),
+    entry(
         "compact",
         &["/compact"],
         "Summarize the older conversation (text after it: what to focus on)",
@@ -513,6 +546,10 @@ pub const MENU: &[(&str, &str)] = &[
         "Send a message into the reply in progress, whatever /queue says",
     ),
     (
+        "usage",
+        "A usage line under each reply: off, tokens, full, reset",
+    ),
+    (
         "compact",
         "Summarize the older conversation (text after it: what to focus on)",
     ),
@@ -533,6 +570,7 @@ const HELP: &str = "Chat commands:\n\
 /think off|minimal|low|medium|high|xhigh|default [message] — how hard the model thinks in this chat (with a message: for it only; /think: what is set)\n\
 /queue steer|followup|collect|interrupt|default [cap:N] [drop:old|new|summarize] — what your messages do while a reply is in progress (steer: the reply takes them in; /queue: what is set)\n\
 /steer <message> (/tell) — into the reply in progress now, whatever /queue says\n\
+/usage off|tokens|full|reset — a usage line under each reply in this chat (/usage: the next mode)\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
 /restart — restart the gateway once its work is done (owner only)\n\
@@ -618,6 +656,7 @@ impl Registry {
             ),
             ChatCommand::Think(ask) => (self.think_command(key, ask), None),
             ChatCommand::Queue(ask) => (self.queue_command(key, ask, channel), None),
+            ChatCommand::Usage(ask) => (self.usage_command(key, ask, channel), None),
             // With a message it is a run (`submit_run_of`); alone, the usage.
             ChatCommand::Steer(_) => (
                 "Usage: /steer <message> (or /tell): the message goes into the reply in progress at its next step, whatever /queue says; with no reply in progress it is an ordinary message.".to_owned(),
@@ -874,6 +913,46 @@ impl Registry {
             Some(Thinking::Off) => format!("🧠 Thinking disabled in this chat{note}."),
             Some(level) => format!("🧠 Thinking level set to {}{note}.", level.as_str()),
             None => "🧠 Thinking: back to the configured level in this chat.".to_owned(),
+        }
+    }
+
+    /// `/usage`: this chat's per-reply usage footer (OpenClaw's `/usage`; the chat's choice
+    /// is kept by `/new`).
+    fn usage_command(&mut self, key: &str, ask: &UsageAsk, channel: &str) -> String {
+        use crate::usage_footer::FooterMode;
+        let own = self.sessions_index.get(key).and_then(|m| m.footer());
+        let live = self.shared.live.get();
+        let in_force = live.response_usage.resolve(own, channel);
+        let chosen = match ask {
+            UsageAsk::Bad(word) => {
+                return format!(
+                    "⚠️ {word:?} is not a usage mode. Usage: /usage off|tokens|full|reset (/usage alone: the next mode). Cost totals: the Control UI's Usage tab, or openclaw gateway usage-cost."
+                );
+            }
+            UsageAsk::Cycle => Some(in_force.next()),
+            UsageAsk::Set(m) => Some(*m),
+            UsageAsk::Reset => None,
+        };
+        self.sessions_index
+            .set_footer(key, chosen, crate::util::now_ms(), || {
+                uuid::Uuid::new_v4().to_string()
+            });
+        self.publish_sessions();
+        self.save_sessions_now();
+        self.session_changed(key);
+        let now = live.response_usage.resolve(chosen, channel);
+        let what = match now {
+            FooterMode::Off => "off: replies end without a usage line",
+            FooterMode::Tokens => "tokens: each reply ends with the tokens it used",
+            FooterMode::Full => {
+                "full: each reply ends with the tokens it used and their estimated cost (when the model has rates)"
+            }
+        };
+        match chosen {
+            Some(_) => format!(
+                "📊 Usage footer {what} (in this chat; /usage reset: back to messages.responseUsage)."
+            ),
+            None => format!("📊 Usage footer back to the configured default: {what}."),
         }
     }
 

@@ -380,6 +380,19 @@ pub struct SessionMeta {
     /// OpenClaw's field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_debounce_ms: Option<u64>,
+    /// The chat's own usage footer (`/usage off|tokens|full`; OpenClaw's field, kept by
+    /// `/new`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_usage: Option<String>,
+}
+
+impl SessionMeta {
+    /// The chat's own usage footer mode (an unknown stored value counts as unset).
+    pub fn footer(&self) -> Option<crate::usage_footer::FooterMode> {
+        self.response_usage
+            .as_deref()
+            .and_then(crate::usage_footer::FooterMode::parse)
+    }
 }
 
 impl SessionMeta {
@@ -1002,9 +1015,17 @@ impl Registry {
         if steering.is_none() {
             self.steer_waiting.remove(key);
         }
+        // A chat's reply may end with its usage (`/usage`, `messages.responseUsage`).
+        let footer = match &req.origin {
+            RunOrigin::Channel { inbound, .. } => {
+                live.response_usage.resolve(meta.footer(), &inbound.channel)
+            }
+            _ => crate::usage_footer::FooterMode::Off,
+        };
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_steering(steering)
             .with_identity_name(agent.identity_name.clone())
+            .with_usage_footer(footer)
             .with_history(tail)
             .with_compaction(compaction)
             .with_audit(&self.shared.audit, &agent.id)

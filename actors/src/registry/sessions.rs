@@ -198,6 +198,20 @@ impl SessionIndex {
         }
     }
 
+    /// Sets (or, with `None`, clears) the chat's own usage footer (`/usage`).
+    pub fn set_footer(
+        &mut self,
+        key: &str,
+        mode: Option<crate::usage_footer::FooterMode>,
+        now: u64,
+        new_id: impl FnOnce() -> String,
+    ) {
+        self.0
+            .entry(key.to_owned())
+            .or_insert_with(|| fresh(new_id(), now))
+            .response_usage = mode.map(|m| m.as_str().to_owned());
+    }
+
     /// Clears the session's own queue settings (`/queue default`).
     pub fn clear_queue(&mut self, key: &str) {
         if let Some(meta) = self.0.get_mut(key) {
@@ -562,6 +576,7 @@ fn fresh(session_id: String, now: u64) -> SessionMeta {
         queue_cap: None,
         queue_drop: None,
         queue_debounce_ms: None,
+        response_usage: None,
     }
 }
 

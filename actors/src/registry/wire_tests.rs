@@ -332,6 +332,7 @@ fn session_and_history_replies_match_their_objects() {
         queue_cap: None,
         queue_drop: None,
         queue_debounce_ms: Some(1500),
+        response_usage: Some("tokens".into()),
     };
     let delivery_context = meta.delivery_context();
     let list = SessionList {
@@ -361,7 +362,7 @@ fn session_and_history_replies_match_their_objects() {
                 "messageCount": 2, "compactionCount": 3, "inputTokens": 1200,
                 "outputTokens": 80, "totalTokens": 1300, "contextTokens": 200_000,
                 "modelProvider": "openai", "model": "gpt-5-mini",
-                "lastAccountId": "default", "lastThreadId": 5, "queueMode": "collect",
+                "lastAccountId": "default", "lastThreadId": 5, "queueMode": "collect", "responseUsage": "tokens",
                 "queueDebounceMs": 1500, "key": "agent:main:main", "hasActiveRun": true,
                 "activeRunIds": ["r"], "snapshotAt": 3,
                 "deliveryContext": {"channel": "telegram", "to": "77", "accountId": "default",
