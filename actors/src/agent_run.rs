@@ -3312,15 +3312,7 @@ async fn attach_media_lines(
             ));
             continue;
         }
-        let ws = ws.clone();
-        let loaded = actix_web::rt::task::spawn_blocking(move || {
-            let root = ws.root();
-            let access = crate::workspace::tools::FsAccess::workspace(&root, scope.private());
-            crate::workspace::attach::load(&access, &r)
-        })
-        .await
-        .unwrap_or_else(|_| Err("the file could not be read".to_owned()));
-        match loaded {
+        match crate::workspace::attach::load_off_thread(ws, scope, r).await {
             Ok(upload) => {
                 match crate::media::save_file(store, crate::media::MEDIA_DIR, &upload).await {
                     Ok(m) => {

@@ -321,15 +321,7 @@ async fn send(ctx: &Ctx<'_>, args: &Map<String, Value>, place: Place) -> Value {
             let Some((ws, scope)) = ctx.workspace else {
                 return fail("media needs the agent's workspace, which this run does not have");
             };
-            let ws = ws.clone();
-            let loaded = actix_web::rt::task::spawn_blocking(move || {
-                let root = ws.root();
-                let access = crate::workspace::tools::FsAccess::workspace(&root, scope.private());
-                crate::workspace::attach::load(&access, &reference)
-            })
-            .await
-            .unwrap_or_else(|_| Err("the file could not be read".to_owned()));
-            match loaded {
+            match crate::workspace::attach::load_off_thread(ws, scope, reference).await {
                 Ok(upload) => vec![upload],
                 Err(e) => return fail(format!("media: {e}")),
             }

@@ -349,7 +349,7 @@ async fn usage_footer_follows_the_config_and_the_chats_choice() {
     c["messages"] = json!({"responseUsage": {"default": "off", "telegram": "tokens"}});
     let dir = tempfile::tempdir().expect("state dir");
     let state = dir.path().to_path_buf();
-    let _gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
+    let gw = TestGateway::start_in(dir, GW_ARGS, &[], Some(&c.to_string()));
     let user = 4343;
     let ask = |answer: &str| {
         ai.push_text(answer);
@@ -393,6 +393,29 @@ async fn usage_footer_follows_the_config_and_the_chats_choice() {
         wait_reply(&tg, m, SLOW).await.text(),
         "fourth answer\nUsage: 1.2k in / 340 out"
     );
+    // An operator sets it too (`sessions.patch {responseUsage}`; OpenClaw's field in the row).
+    let mut op = admin(&gw).await;
+    let key = format!("agent:main:telegram:direct:{user}");
+    let r = op
+        .request(
+            "sessions.patch",
+            json!({"key": key, "responseUsage": "full"}),
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["payload"]["entry"]["responseUsage"], "full", "{r}");
+    let m = ask("fifth answer");
+    assert_eq!(
+        wait_reply(&tg, m, SLOW).await.text(),
+        "fifth answer\nUsage: 1.2k in / 340 out · est $0.0088"
+    );
+    let r = op
+        .request(
+            "sessions.patch",
+            json!({"key": key, "responseUsage": "loud"}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "INVALID_REQUEST", "{r}");
     // A word it does not take.
     let m = command("/usage loud");
     let r = wait_reply(&tg, m, SLOW).await;

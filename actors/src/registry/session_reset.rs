@@ -276,6 +276,9 @@ pub struct RenameSession {
     /// The session's own queue mode (`Some(None)`: back to `messages.queue`, with its cap
     /// and drop policy; `None`: unchanged).
     pub queue_mode: Option<Option<crate::run_queue::QueueMode>>,
+    /// The chat's usage footer (`Some(None)`: back to `messages.responseUsage`; `None`:
+    /// unchanged).
+    pub response_usage: Option<Option<crate::usage_footer::FooterMode>>,
 }
 
 impl Handler<RenameSession> for Registry {
@@ -326,6 +329,10 @@ impl Handler<RenameSession> for Registry {
             ),
             Some(None) => self.sessions_index.clear_queue(&key),
             None => {}
+        }
+        if let Some(mode) = msg.response_usage {
+            self.sessions_index
+                .set_footer(&key, mode, now_ms(), || uuid::Uuid::new_v4().to_string());
         }
         let patched_model = model.is_some();
         if let Some(reference) = model {

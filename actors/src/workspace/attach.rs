@@ -164,6 +164,22 @@ pub fn classify(name: &str, data: &[u8]) -> Result<(String, String, MediaKind), 
     Ok(((*mime).to_owned(), (*ext).to_owned(), MediaKind::Document))
 }
 
+/// [`load`] on the blocking pool, from the workspace `ws` as a run of `scope` sees it.
+pub async fn load_off_thread(
+    ws: &std::sync::Arc<super::WorkspaceSettings>,
+    scope: super::Scope,
+    reference: String,
+) -> Result<FileUpload, String> {
+    let ws = ws.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        let root = ws.root();
+        let access = super::tools::FsAccess::workspace(&root, scope.private());
+        load(&access, &reference)
+    })
+    .await
+    .unwrap_or_else(|_| Err("the file could not be read".to_owned()))
+}
+
 /// The workspace file `reference` as an upload (blocking: run it on the blocking pool).
 pub fn load(access: &super::tools::FsAccess<'_>, reference: &str) -> Result<FileUpload, String> {
     let lower = reference.to_ascii_lowercase();

@@ -570,6 +570,9 @@ pub(crate) struct PatchParams {
     /// The session's queue mode (`Some(None)`: back to `messages.queue`, `queueMode:
     /// null`).
     queue_mode: Option<Option<crate::run_queue::QueueMode>>,
+    /// The chat's usage footer (`Some(None)`: back to `messages.responseUsage`,
+    /// `responseUsage: null`).
+    response_usage: Option<Option<crate::usage_footer::FooterMode>>,
 }
 
 impl Params for PatchParams {
@@ -583,6 +586,7 @@ impl Params for PatchParams {
             "model",
             "thinkingLevel",
             "queueMode",
+            "responseUsage",
         ];
         let o = obj(M, &call.params)?;
         if let Some(k) = o.keys().find(|k| !ACCEPTED.contains(&k.as_str())) {
@@ -590,7 +594,7 @@ impl Params for PatchParams {
             let hint = if k == "archived" {
                 "this gateway keeps no session archive: delete the session (`openclaw sessions delete`) or reset it"
             } else {
-                "this gateway has no per-session settings besides the label, the model, the thinking level and the queue mode"
+                "this gateway has no per-session settings besides the label, the model, the thinking level, the queue mode and the usage footer"
             };
             return Err(ErrorShape::invalid(format!(
                 "sessions.patch {shown} is not supported by this gateway: {hint}"
@@ -598,9 +602,15 @@ impl Params for PatchParams {
         }
         let mut c = Checker::new();
         c.required("", o, "key");
-        if !["label", "model", "thinkingLevel", "queueMode"]
-            .iter()
-            .any(|k| o.contains_key(*k))
+        if ![
+            "label",
+            "model",
+            "thinkingLevel",
+            "queueMode",
+            "responseUsage",
+        ]
+        .iter()
+        .any(|k| o.contains_key(*k))
         {
             c.required("", o, "label");
         }
@@ -655,6 +665,22 @@ impl Params for PatchParams {
                 }
             }),
         };
+        let response_usage = match o.get("responseUsage") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => c.string("", o, "responseUsage", true).and_then(|v| {
+                match crate::usage_footer::FooterMode::parse(v) {
+                    Some(m) => Some(Some(m)),
+                    None => {
+                        c.error(
+                            "/responseUsage",
+                            "must be one of off, tokens, full, on (or null)",
+                        );
+                        None
+                    }
+                }
+            }),
+        };
         let label = match o.get("label") {
             None => None,
             Some(Value::Null) => Some(None),
@@ -679,6 +705,7 @@ impl Params for PatchParams {
                 model,
                 thinking_level,
                 queue_mode,
+                response_usage,
             }),
             _ => Err(fail(M, &c)),
         }
@@ -958,6 +985,7 @@ impl WsSession {
             model: p.model,
             thinking_level: p.thinking_level,
             queue_mode: p.queue_mode,
+            response_usage: p.response_usage,
         });
         self.reply_then_announce(call.id, fut, Some("patch"), ctx);
     }
