@@ -769,6 +769,35 @@ fn real_cli_message_send_goes_out_through_our_telegram_channel() {
         out.stdout.contains("Sent via") && out.stdout.contains(&expected),
         "the CLI says it was sent, with the id ({expected}):\n{out}"
     );
+
+    // A public channel by its @username (OpenClaw's documented target form).
+    tg.add_public_chat("news_room", -1_005_550_002);
+    let mut cmd = cli.command(&[
+        "message",
+        "send",
+        "--channel",
+        "telegram",
+        "--target",
+        "@news_room",
+        "--message",
+        "to the channel",
+    ]);
+    cmd.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", GW_TOKEN);
+    let out = run_bounded(cmd, REAL_CLI_TIMEOUT);
+    assert_eq!(out.code, Some(0), "{out}");
+    let posted: Vec<_> = tg
+        .sent()
+        .into_iter()
+        .filter(|s| s.text() == "to the channel")
+        .collect();
+    assert_eq!(posted.len(), 1, "{out}");
+    assert_eq!(
+        posted[0].chat_id(),
+        Some(-1_005_550_002),
+        "{:?}",
+        posted[0].body
+    );
 }
 
 /// The real CLI's other Telegram message actions through our gateway (`message.action`):
