@@ -474,11 +474,15 @@ async fn sessions_reset_and_create_over_the_wire() {
     for (params, msg) in [
         (
             json!({"key": "main", "verboseLevel": "on"}),
-            "sessions.patch verboseLevel is not supported by this gateway: this gateway has no per-session settings besides the label, the model, the thinking level and the queue mode",
+            "sessions.patch verboseLevel is not supported by this gateway: this gateway has no per-session settings besides the label, the model, the thinking level, the queue mode and the usage footer",
         ),
         (
             json!({"key": "main", "thinkingLevel": "enormous"}),
             "invalid sessions.patch params: at /thinkingLevel: must be one of off, minimal, low, medium, high, xhigh, adaptive, max (or null)",
+        ),
+        (
+            json!({"key": "main", "responseUsage": "loud"}),
+            "invalid sessions.patch params: at /responseUsage: must be one of off, tokens, full, on (or null)",
         ),
         (
             json!({"key": "main", "archived": true}),
