@@ -397,6 +397,20 @@ fn scan(path: &Path, range: &Range) -> Option<Summary> {
     Some(summarize(open(path)?, range))
 }
 
+impl Summary {
+    /// The tokens and cost summed.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+}
+
+/// The summary of the transcript `path` (at most [`MAX_BYTES`] of it) over all time
+/// (`None`: it cannot be opened).
+pub fn session_totals(path: &Path, now_ms: i64) -> Option<Totals> {
+    let range = Range::all(crate::usage::DayZone::Utc, now_ms).ok()?;
+    Some(*scan(path, &range)?.totals())
+}
+
 /// The summary of the transcript lines `reader` gives, in `range`.
 pub fn summarize(reader: impl std::io::BufRead, range: &Range) -> Summary {
     let mut s = Summary::default();

@@ -16,6 +16,13 @@ use crate::telegram_flow::{
     wait_state_file, wait_status,
 };
 
+/// Now, in milliseconds since the epoch (the gateway's status clock).
+fn openclaw_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Every transcript line on the disk, file by file (a torn line fails the test).
 fn transcript_lines(gw: &TestGateway) -> Vec<Value> {
     let (files, torn) = crate::soak::transcripts(gw.dir.path());
@@ -51,25 +58,44 @@ async fn a_full_disk_loses_nothing_and_the_gateway_recovers_once_space_is_freed(
     wait_reply(&tg, before, SLOW).await;
     all_answered(&gw, &tg).await;
 
-    let filler = disk.fill();
-    let during = "written while the disk is full";
-    // A new chat: a new session, so its transcript needs a new file (an append to an
-    // existing one may still fit in its last block).
-    let m = tg.message(6102, 6102, during);
-    let msg = m.message_id;
-    let update = tg.push_message(m);
-    let acc = wait_status(&gw, SLOW, "the save error in the status", |acc| {
-        acc["lastError"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("state not saved"))
-    })
-    .await;
-    let err = acc["lastError"].as_str().unwrap_or_default();
-    assert!(
-        err.contains("No space left on device") && err.ends_with("Fix: free space on the disk that holds the state directory (df -h); saving resumes by itself"),
-        "{acc}"
-    );
-    println!("disk full: status {acc}");
+    // The disk is full once a save fails. Blocks the gateway gives back meanwhile (ext4
+    // returns what it had set aside for a file when the file is closed) can let the
+    // message's own save through, and a saved message is rightly answered: such a try
+    // shows a reply next to the error, so the disk is filled again and a new chat tries.
+    let mut tries = 0;
+    let (filler, during, msg, update) = loop {
+        tries += 1;
+        let filler = disk.fill();
+        let during = format!("written while the disk is full ({tries})");
+        // A new chat: a new session, so its transcript needs a new file (an append to an
+        // existing one may still fit in its last block).
+        let chat = 6101 + tries;
+        let m = tg.message(chat, chat, &during);
+        let msg = m.message_id;
+        let pushed_at = openclaw_now_ms();
+        let update = tg.push_message(m);
+        let acc = wait_status(&gw, SLOW, "the save error in the status", |acc| {
+            acc["lastError"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("state not saved"))
+                && acc["lastErrorAtMs"]
+                    .as_u64()
+                    .is_some_and(|t| t >= pushed_at)
+        })
+        .await;
+        let err = acc["lastError"].as_str().unwrap_or_default();
+        assert!(
+            err.contains("No space left on device") && err.ends_with("Fix: free space on the disk that holds the state directory (df -h); saving resumes by itself"),
+            "{acc}"
+        );
+        println!("disk full (try {tries}): status {acc}");
+        if replies_to(&tg, msg).is_empty() {
+            break (filler, during, msg, update);
+        }
+        println!("disk full (try {tries}): the message was saved before the disk was full; again");
+        assert!(tries < 5, "the disk never stayed full: {:?}", tg.sent());
+    };
+    let during = during.as_str();
     // Still serving, and nothing it could not save was confirmed to Telegram.
     assert_healthy(&gw).await;
     assert!(

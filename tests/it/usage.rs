@@ -416,6 +416,13 @@ async fn usage_footer_follows_the_config_and_the_chats_choice() {
         )
         .await;
     assert_eq!(r["error"]["code"], "INVALID_REQUEST", "{r}");
+    // `/usage cost`: this session (the three answers since `/new`), today and the last 30
+    // days (all five), in OpenClaw's words.
+    let m = command("/usage cost");
+    assert_eq!(
+        wait_reply(&tg, m, SLOW).await.text(),
+        "💸 Usage cost\nSession $0.03 · 4.7k tokens\nToday $0.04\nLast 30d $0.04"
+    );
     // A word it does not take.
     let m = command("/usage loud");
     let r = wait_reply(&tg, m, SLOW).await;

@@ -80,6 +80,8 @@ pub enum UsageAsk {
     /// `reset` (`default`, `inherit`, `inherited`, `clear`, `unpin`): back to the
     /// configured default.
     Reset,
+    /// `cost`: what this session, today and the last 30 days cost (answered in a chat).
+    Cost,
     /// Not a word `/usage` takes (shortened).
     Bad(String),
 }
@@ -353,6 +355,7 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         ChatCommand::Usage(match word.as_str() {
             "" => UsageAsk::Cycle,
             "reset" | "default" | "inherit" | "inherited" | "clear" | "unpin" => UsageAsk::Reset,
+            "cost" => UsageAsk::Cost,
             w => match crate::usage_footer::FooterMode::parse(w) {
                 Some(m) => UsageAsk::Set(m),
                 None => UsageAsk::Bad(rest.trim().chars().take(40).collect()),
@@ -576,6 +579,50 @@ const HELP: &str = "Chat commands:\n\
 /restart — restart the gateway once its work is done (owner only)\n\
 /help — this text";
 
+/// OpenClaw's `/usage cost` answer: `💸 Usage cost`, the session (`Session $0.12 · 3.4k
+/// tokens`), then today and the last 30 days from a `usage.cost` summary, `(partial)` where
+/// answers had no price, `n/a` where nothing was used.
+fn cost_text(
+    session: Option<crate::usage::Totals>,
+    summary: &serde_json::Value,
+    today: jiff::civil::Date,
+) -> String {
+    use crate::usage_footer::{tokens, usd};
+    let partial = |missing: u64| if missing > 0 { " (partial)" } else { "" };
+    let session_line = match session.filter(|t| t.total_tokens > 0) {
+        Some(t) => format!(
+            "Session {}{} · {} tokens",
+            usd(t.total_cost),
+            partial(t.missing_cost_entries),
+            tokens(t.total_tokens)
+        ),
+        None => "Session n/a".to_owned(),
+    };
+    let cost_of = |v: &serde_json::Value| {
+        format!(
+            "{}{}",
+            usd(v["totalCost"].as_f64().unwrap_or(0.0)),
+            partial(v["missingCostEntries"].as_u64().unwrap_or(0))
+        )
+    };
+    let day = today.to_string();
+    let today_cost = summary["daily"]
+        .as_array()
+        .and_then(|d| d.iter().find(|e| e["date"] == day.as_str()))
+        .filter(|e| e["totalTokens"].as_u64().unwrap_or(0) > 0)
+        .map_or_else(|| "n/a".to_owned(), cost_of);
+    let cache = match summary["cacheStatus"]["status"].as_str() {
+        Some(s) if s != "fresh" => {
+            format!("Usage totals may be incomplete ({s}). Run this command again later.\n")
+        }
+        _ => String::new(),
+    };
+    format!(
+        "💸 Usage cost\n{session_line}\n{cache}Today {today_cost}\nLast 30d {}",
+        cost_of(&summary["totals"])
+    )
+}
+
 /// `models.list`: the models a session may choose.
 #[derive(actix::Message)]
 #[rtype(result = "Vec<crate::ports::ModelChoice>")]
@@ -755,6 +802,42 @@ impl Registry {
         ctx.spawn(fut.into_actor(self));
     }
 
+    /// `/usage cost` (OpenClaw's words): what this session, today and the last 30 days
+    /// (the gateway's calendar, the session's agent) cost, read from the transcripts off
+    /// the registry's thread.
+    fn usage_cost(
+        &mut self,
+        key: &str,
+        inbound: InboundMessage,
+        deliver: Recipient<DeliverReply>,
+        ctx: &mut Context<Self>,
+    ) {
+        let state_dir = self.shared.config.state_dir.clone();
+        let agent = crate::agents::key_agent(key).map_or_else(
+            || crate::agents::default_id_now().to_string(),
+            str::to_owned,
+        );
+        let session = self
+            .sessions_index
+            .get(key)
+            .and_then(|m| crate::session_usage::transcript_path(&state_dir, &agent, &m.session_id));
+        let fut = actix_web::rt::task::spawn_blocking(move || {
+            let now = i64::try_from(crate::util::now_ms()).unwrap_or(i64::MAX);
+            let session = session.and_then(|p| crate::session_usage::session_totals(&p, now));
+            let range =
+                crate::usage::Range::new(Some(30), None, crate::usage::DayZone::Gateway, now)
+                    .ok()?;
+            let summary = crate::usage::summary(&state_dir, &[agent], &range, now);
+            Some(cost_text(session, &summary, range.day_of(now)?))
+        });
+        ctx.spawn(fut.into_actor(self).map(move |text, _, _| {
+            let text = text.ok().flatten().unwrap_or_else(|| {
+                "💸 Usage cost unavailable: the transcripts could not be read.".to_owned()
+            });
+            deliver.do_send(inbound.answer(text));
+        }));
+    }
+
     /// `/tts latest`: this chat's last answer (read from the end of its transcript), as it
     /// would be read aloud (markdown gone, mostly-code answers as OpenClaw's sentence), cut
     /// to `tts.maxTextLength`, then as `/tts audio`.
@@ -928,6 +1011,10 @@ impl Registry {
                 return format!(
                     "⚠️ {word:?} is not a usage mode. Usage: /usage off|tokens|full|reset (/usage alone: the next mode). Cost totals: the Control UI's Usage tab, or openclaw gateway usage-cost."
                 );
+            }
+            // From a chat it is `usage_cost`; an operator has `usage.cost`.
+            UsageAsk::Cost => {
+                return "💸 /usage cost answers in a chat; operators read usage.cost (openclaw gateway usage-cost) or the Control UI's Usage tab.".to_owned();
             }
             UsageAsk::Cycle => Some(in_force.next()),
             UsageAsk::Set(m) => Some(*m),
@@ -1305,6 +1392,9 @@ impl Registry {
         }
         if command == ChatCommand::TtsLatest {
             return self.tts_latest(&key, inbound, deliver, ctx);
+        }
+        if command == ChatCommand::Usage(UsageAsk::Cost) {
+            return self.usage_cost(&key, inbound, deliver, ctx);
         }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
