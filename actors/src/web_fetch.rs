@@ -215,6 +215,11 @@ impl TtlCache {
         }
         c.push_back((key, Instant::now(), v.clone()));
     }
+
+    /// Forgets everything kept.
+    pub fn clear(&self) {
+        self.0.borrow_mut().clear();
+    }
 }
 
 /// What runs share: the port, the settings in force, the cache.

@@ -2,55 +2,38 @@
 //! OpenClaw's Telegram target form): the Bot API takes them only for public groups and
 //! channels, so the name is looked up once with `getChat` and the numeric id is used from
 //! there on (for routing, ordering, the audit ledger). Names are remembered for [`TTL`], at
-//! most [`MAX`] of them, and forgotten when the account's bot changes.
+//! most [`crate::web_fetch::CACHE_ENTRIES`] of them (the web tools' small cache), and
+//! forgotten when the account's bot changes.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 
 use super::TelegramChannel;
 use super::api::TgError;
 use crate::channel::{ChannelError, ResolveTarget};
+use crate::web_fetch::TtlCache;
 
 /// How long a looked-up name is trusted (a name can move to another chat).
 pub const TTL: Duration = Duration::from_secs(10 * 60);
-/// Names remembered at most.
-pub const MAX: usize = 256;
 
-/// The names looked up, lowercase without `@`: (chat id, when).
+/// The names looked up, lowercase without `@`, and their chat ids.
 #[derive(Default, Clone)]
-pub struct Names(Rc<RefCell<HashMap<String, (i64, Instant)>>>);
+pub struct Names(Rc<TtlCache>);
 
 impl Names {
     fn get(&self, name: &str) -> Option<i64> {
-        let map = self.0.borrow();
-        map.get(name)
-            .filter(|(_, at)| at.elapsed() < TTL)
-            .map(|(id, _)| *id)
+        self.0.get(name, TTL)?.as_i64()
     }
 
     fn put(&self, name: String, id: i64) {
-        let mut map = self.0.borrow_mut();
-        if map.len() >= MAX {
-            map.retain(|_, (_, at)| at.elapsed() < TTL);
-        }
-        if map.len() >= MAX
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-        map.insert(name, (id, Instant::now()));
+        self.0.put(name, &serde_json::Value::from(id));
     }
 
     /// Forgets every name (another bot sees other chats).
     pub fn clear(&self) {
-        self.0.borrow_mut().clear();
+        self.0.clear();
     }
 }
 
@@ -150,12 +133,13 @@ mod tests {
         let n = Names::default();
         n.put("a_chat".into(), -1);
         assert_eq!(n.get("a_chat"), Some(-1));
-        for i in 0..(MAX + 10) {
+        let max = crate::web_fetch::CACHE_ENTRIES;
+        for i in 0..(max + 10) {
             n.put(format!("chat_{i}"), i as i64);
         }
-        assert!(n.0.borrow().len() <= MAX);
-        assert_eq!(n.get(&format!("chat_{}", MAX + 9)), Some((MAX + 9) as i64));
+        assert_eq!(n.get("a_chat"), None, "the oldest went");
+        assert_eq!(n.get(&format!("chat_{}", max + 9)), Some((max + 9) as i64));
         n.clear();
-        assert_eq!(n.get(&format!("chat_{}", MAX + 9)), None);
+        assert_eq!(n.get(&format!("chat_{}", max + 9)), None);
     }
 }
