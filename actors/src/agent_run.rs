@@ -1487,8 +1487,8 @@ fn notify_compaction(
         silent: false,
         text: format!(
             "🧹 Compaction complete: the earlier conversation is summarized (~{} → ~{} tokens).",
-            crate::compaction::tokens_short(c.tokens_before),
-            crate::compaction::tokens_short(c.tokens_after)
+            crate::usage_footer::tokens(u64::from(c.tokens_before)),
+            crate::usage_footer::tokens(u64::from(c.tokens_after))
         ),
         recorded: None,
         media: Vec::new(),

@@ -735,19 +735,6 @@ pub const FLUSH_PROMPT: &str = "[Pre-compaction memory flush] This conversation 
 /// Tool rounds a memory flush may take.
 pub const FLUSH_ROUNDS: usize = 4;
 
-/// `12.3k`, `950`: a token count for a notice.
-pub fn tokens_short(n: u32) -> String {
-    if n >= 1_000_000 {
-        format!("{:.1}M", f64::from(n) / 1e6)
-    } else if n >= 10_000 {
-        format!("{}k", n / 1_000)
-    } else if n >= 1_000 {
-        format!("{:.1}k", f64::from(n) / 1e3)
-    } else {
-        n.to_string()
-    }
-}
-
 /// The chat's notice of a compaction (OpenClaw's `⚙️ Compacted (a → b) • Context …`).
 pub fn notice(
     outcome: &Result<Compacted, NotCompacted>,
@@ -757,14 +744,14 @@ pub fn notice(
     let pct = u64::from(context_after) * 100 / u64::from(budget.window.max(1));
     let ctx = format!(
         "Context {}/{} ({pct}%)",
-        tokens_short(context_after),
-        tokens_short(budget.window)
+        crate::usage_footer::tokens(u64::from(context_after)),
+        crate::usage_footer::tokens(u64::from(budget.window))
     );
     match outcome {
         Ok(c) => format!(
             "⚙️ Compacted ({} → {}) • {ctx}",
-            tokens_short(c.tokens_before),
-            tokens_short(c.tokens_after)
+            crate::usage_footer::tokens(u64::from(c.tokens_before)),
+            crate::usage_footer::tokens(u64::from(c.tokens_after))
         ),
         Err(NotCompacted::NothingToCompact) => {
             format!(
@@ -1015,13 +1002,14 @@ mod tests {
         });
         assert_eq!(
             notice(&ok, 21_500, b),
-            "⚙️ Compacted (150k → 21k) • Context 21k/200k (10%)"
+            // OpenClaw rounds: 21.5k shows as 22k.
+            "⚙️ Compacted (150k → 22k) • Context 22k/200k (10%)"
         );
         assert!(
             notice(&Err(NotCompacted::NothingToCompact), 900, b)
                 .starts_with("⚙️ Compaction skipped: nothing compactable")
         );
-        assert_eq!(tokens_short(1_500), "1.5k");
-        assert_eq!(tokens_short(2_000_000), "2.0M");
+        assert_eq!(crate::usage_footer::tokens(1_500), "1.5k");
+        assert_eq!(crate::usage_footer::tokens(2_000_000), "2.0m");
     }
 }

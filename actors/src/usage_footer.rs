@@ -105,7 +105,8 @@ impl ResponseUsage {
     }
 }
 
-/// OpenClaw's compact token count: `950`, `1.2k`, `12k`, `1.5m`.
+/// OpenClaw's compact token count (`formatTokenCount`): `950`, `1.2k`, `12k`, `1.5m`; the
+/// usage footer, `/status` and the compaction notices show counts this way.
 pub fn tokens(n: u64) -> String {
     if n < 1_000 {
         return n.to_string();

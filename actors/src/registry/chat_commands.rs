@@ -1161,8 +1161,8 @@ impl Registry {
         if let Some((tokens, window)) = self.sessions_index.get(key).and_then(|m| m.context()) {
             lines.push(format!(
                 "Context: ~{}/{} tokens ({}%)",
-                crate::compaction::tokens_short(tokens),
-                crate::compaction::tokens_short(window),
+                crate::usage_footer::tokens(u64::from(tokens)),
+                crate::usage_footer::tokens(u64::from(window)),
                 u64::from(tokens) * 100 / u64::from(window.max(1))
             ));
         }
