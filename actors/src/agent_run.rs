@@ -2467,9 +2467,7 @@ thread_local! {
 pub(crate) fn scope_of(req: &RunRequest) -> crate::workspace::Scope {
     use crate::workspace::Scope;
     match &req.origin {
-        RunOrigin::Channel { inbound, .. } if inbound.chat_type != "private" || inbound.public => {
-            Scope::Shared
-        }
+        RunOrigin::Channel { inbound, .. } if inbound.shared() => Scope::Shared,
         RunOrigin::Cron { fresh: true, .. } => Scope::Isolated,
         // A job a group made with the `cron` tool runs in the group's session: what the
         // group may see, not the owner's private memory.

@@ -112,7 +112,7 @@ fn own_chat(req: &RunRequest) -> Option<Own<'_>> {
             chat_id: inbound.chat_id,
             thread_id: inbound.thread_id,
             message_id: inbound.message_id,
-            shared: inbound.chat_type != "private" || inbound.public,
+            shared: inbound.shared(),
         }),
         _ => None,
     }

@@ -343,7 +343,10 @@ async fn usage_footer_follows_the_config_and_the_chats_choice() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
     ai.set_usage(json!({"prompt_tokens": 1234, "completion_tokens": 340, "total_tokens": 1574}));
-    let mut c: Value = serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("cfg");
+    // 4343 is listed by id (their DM is private); anyone else may write too.
+    let mut c: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({"allowFrom": ["*", "4343"]})))
+            .expect("cfg");
     c["models"]["providers"]["fake"]["models"] =
         json!([{"id": "flow-model", "cost": {"input": 3, "output": 15}}]);
     c["messages"] = json!({"responseUsage": {"default": "off", "telegram": "tokens"}});
@@ -422,6 +425,15 @@ async fn usage_footer_follows_the_config_and_the_chats_choice() {
     assert_eq!(
         wait_reply(&tg, m, SLOW).await.text(),
         "💸 Usage cost\nSession $0.03 · 4.7k tokens\nToday $0.04\nLast 30d $0.04"
+    );
+    // A stranger's open DM: its session's line only, not the agent's totals.
+    ai.push_text("stranger answer");
+    let m = dm(&tg, 4399, "hello");
+    wait_reply(&tg, m, SLOW).await;
+    let m = dm(&tg, 4399, "/usage cost");
+    assert_eq!(
+        wait_reply(&tg, m, SLOW).await.text(),
+        "💸 Usage cost\nSession $0.0088 · 1.6k tokens\nToday and the last 30 days: in a private chat with the bot (they cover every chat)."
     );
     // A word it does not take.
     let m = command("/usage loud");

@@ -717,6 +717,13 @@ impl InboundMessage {
         }
     }
 
+    /// A group, or a DM open to everyone ([`Self::public`]): people other than the owner
+    /// talk to the bot here, so the owner's private memory, other chats and the agent's
+    /// totals stay out of it.
+    pub fn shared(&self) -> bool {
+        self.chat_type != "private" || self.public
+    }
+
     /// The chat to answer in.
     pub fn target(&self) -> ChatTarget {
         ChatTarget {

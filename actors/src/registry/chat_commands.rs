@@ -580,12 +580,12 @@ const HELP: &str = "Chat commands:\n\
 /help — this text";
 
 /// OpenClaw's `/usage cost` answer: `💸 Usage cost`, the session (`Session $0.12 · 3.4k
-/// tokens`), then today and the last 30 days from a `usage.cost` summary, `(partial)` where
-/// answers had no price, `n/a` where nothing was used.
+/// tokens`), then today and the last 30 days from a `usage.cost` summary (`None`: a shared
+/// chat, which is not told the agent's totals), `(partial)` where answers had no price,
+/// `n/a` where nothing was used.
 fn cost_text(
     session: Option<crate::usage::Totals>,
-    summary: &serde_json::Value,
-    today: jiff::civil::Date,
+    agent: Option<(&serde_json::Value, jiff::civil::Date)>,
 ) -> String {
     use crate::usage_footer::{tokens, usd};
     let partial = |missing: u64| if missing > 0 { " (partial)" } else { "" };
@@ -597,6 +597,11 @@ fn cost_text(
             tokens(t.total_tokens)
         ),
         None => "Session n/a".to_owned(),
+    };
+    let Some((summary, today)) = agent else {
+        return format!(
+            "💸 Usage cost\n{session_line}\nToday and the last 30 days: in a private chat with the bot (they cover every chat)."
+        );
     };
     let cost_of = |v: &serde_json::Value| {
         format!(
@@ -804,7 +809,9 @@ impl Registry {
 
     /// `/usage cost` (OpenClaw's words): what this session, today and the last 30 days
     /// (the gateway's calendar, the session's agent) cost, read from the transcripts off
-    /// the registry's thread.
+    /// the registry's thread. A shared chat (a group, an open DM) gets its session's line
+    /// only: the agent's totals are the owner's business, and reading every transcript is
+    /// not for anyone who can write to the bot to start.
     fn usage_cost(
         &mut self,
         key: &str,
@@ -821,14 +828,18 @@ impl Registry {
             .sessions_index
             .get(key)
             .and_then(|m| crate::session_usage::transcript_path(&state_dir, &agent, &m.session_id));
+        let shared = inbound.shared();
         let fut = actix_web::rt::task::spawn_blocking(move || {
             let now = i64::try_from(crate::util::now_ms()).unwrap_or(i64::MAX);
             let session = session.and_then(|p| crate::session_usage::session_totals(&p, now));
+            if shared {
+                return Some(cost_text(session, None));
+            }
             let range =
                 crate::usage::Range::new(Some(30), None, crate::usage::DayZone::Gateway, now)
                     .ok()?;
             let summary = crate::usage::summary(&state_dir, &[agent], &range, now);
-            Some(cost_text(session, &summary, range.day_of(now)?))
+            Some(cost_text(session, Some((&summary, range.day_of(now)?))))
         });
         ctx.spawn(fut.into_actor(self).map(move |text, _, _| {
             let text = text.ok().flatten().unwrap_or_else(|| {
