@@ -1882,6 +1882,19 @@ async fn run_loop(
         &model.primary(),
     );
     offered.exec = exec.filter(|_| tools.offers("exec"));
+    match &req.origin {
+        // A sub-agent reaches nobody and starts nothing that outlives it; the turn that
+        // reviews its result answers the chat as a reply does (see `crate::subagents`).
+        RunOrigin::Subagent { .. } => {
+            offered.message = None;
+            offered.cron = false;
+        }
+        RunOrigin::Channel { .. } | RunOrigin::Operator => {
+            offered.spawn = tools.offers("sessions_spawn");
+            offered.subagents = tools.offers("subagents");
+        }
+        RunOrigin::Cron { .. } | RunOrigin::Node { .. } => {}
+    }
     offered.voice = speech
         .as_ref()
         .filter(|_| matches!(req.origin, RunOrigin::Channel { .. }))
@@ -2305,6 +2318,10 @@ struct Offered {
     /// The `message` tool, and where it may act.
     message: Option<crate::tool_policy::CrossContext>,
     cron: bool,
+    /// `sessions_spawn` (runs answering a chat or an operator).
+    spawn: bool,
+    /// `subagents` (the same runs).
+    subagents: bool,
     /// The `exec` tool and what it may do.
     exec: Option<crate::exec_tool::ExecAccess>,
     /// `web_fetch`.
@@ -2336,6 +2353,8 @@ impl Offered {
             nodes: filter.offers("nodes"),
             message: filter.offers("message").then(|| filter.message_cross()),
             cron: cron && filter.offers("cron"),
+            spawn: false,
+            subagents: false,
             exec: None,
             web: None,
             search: None,
@@ -2359,6 +2378,8 @@ impl Offered {
             nodes: self.nodes,
             message: self.message.is_some(),
             cron: self.cron,
+            spawn: self.spawn,
+            subagents: self.subagents,
             exec: self.exec.as_ref().map(|x| (x.gateway.is_some(), x.node)),
             process: self.process.is_some(),
             search: self.search.is_some(),
@@ -2406,6 +2427,12 @@ impl OfferKey {
         if self.cron {
             v.push(crate::cron::tool::spec());
         }
+        if self.spawn {
+            v.push(crate::subagents::spawn_spec());
+        }
+        if self.subagents {
+            v.push(crate::subagents::subagents_spec());
+        }
         if let Some((gateway, node)) = self.exec {
             v.push(crate::exec_tool::spec(gateway, node));
             if self.process {
@@ -2438,6 +2465,8 @@ struct OfferKey {
     nodes: bool,
     message: bool,
     cron: bool,
+    spawn: bool,
+    subagents: bool,
     /// `exec` offered: (on the gateway host, on a node).
     exec: Option<(bool, bool)>,
     process: bool,
@@ -2468,10 +2497,20 @@ pub(crate) fn scope_of(req: &RunRequest) -> crate::workspace::Scope {
     use crate::workspace::Scope;
     match &req.origin {
         RunOrigin::Channel { inbound, .. } if inbound.shared() => Scope::Shared,
-        RunOrigin::Cron { fresh: true, .. } => Scope::Isolated,
-        // A job a group made with the `cron` tool runs in the group's session: what the
-        // group may see, not the owner's private memory.
-        RunOrigin::Cron { .. } if is_group_session(&req.session_key) => Scope::Shared,
+        RunOrigin::Cron { fresh: true, .. } | RunOrigin::Subagent { child: true, .. } => {
+            Scope::Isolated
+        }
+        // A job a group or a stranger made with the `cron` tool runs in that chat's
+        // session: what the chat may see, not the owner's private memory. So does the turn
+        // that reviews a sub-agent's result for such a chat.
+        RunOrigin::Cron { shared: true, .. } | RunOrigin::Subagent { shared: true, .. } => {
+            Scope::Shared
+        }
+        RunOrigin::Cron { .. } | RunOrigin::Subagent { .. }
+            if is_group_session(&req.session_key) =>
+        {
+            Scope::Shared
+        }
         // A node asking in a group's session sees what the group may see.
         RunOrigin::Node { .. } if is_group_session(&req.session_key) => Scope::Shared,
         _ => Scope::Main,
@@ -2879,6 +2918,10 @@ async fn converse(
                 crate::message_tool::run(&ctx, &call.function.arguments).await
             } else if name == "cron" && offered.cron {
                 crate::cron::tool::run(cron, req, &call.function.arguments).await
+            } else if name == "sessions_spawn" && offered.spawn {
+                crate::subagents::spawn(registry, req, &call.function.arguments).await
+            } else if name == "subagents" && offered.subagents {
+                crate::subagents::control(registry, req, &call.function.arguments).await
             } else if offered.fs.contains(&name) || offered.memory.contains(&name) {
                 run_workspace_tool(
                     workspace,

@@ -106,6 +106,8 @@ pub struct EngineConfig {
     pub queue: crate::run_queue::QueueSettings,
     /// `messages.responseUsage`.
     pub response_usage: crate::usage_footer::ResponseUsage,
+    /// `agents.defaults.subagents`, `tools.subagents.tools`.
+    pub subagents: crate::subagents::SubagentSettings,
 }
 
 impl EngineConfig {
@@ -157,6 +159,7 @@ impl EngineConfig {
             },
             queue: crate::run_queue::QueueSettings::default(),
             response_usage: Default::default(),
+            subagents: Default::default(),
         }
     }
 }

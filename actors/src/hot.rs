@@ -62,6 +62,8 @@ pub struct HotConfig {
     pub queue: Arc<crate::run_queue::QueueSettings>,
     /// `messages.responseUsage`.
     pub response_usage: Arc<crate::usage_footer::ResponseUsage>,
+    /// `agents.defaults.subagents`, `tools.subagents.tools`.
+    pub subagents: Arc<crate::subagents::SubagentSettings>,
 }
 
 impl HotConfig {
@@ -99,6 +101,7 @@ impl HotConfig {
             audit: config.audit,
             queue: Arc::new(config.queue.clone()),
             response_usage: Arc::new(config.response_usage.clone()),
+            subagents: Arc::new(config.subagents.clone()),
         }
     }
 }

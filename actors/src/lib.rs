@@ -77,6 +77,7 @@ pub mod setup_code;
 pub mod speech;
 pub mod stability;
 pub mod store;
+pub mod subagents;
 pub mod tool_policy;
 pub mod usage;
 pub mod usage_footer;

@@ -312,12 +312,14 @@ pub fn check(
     }
 }
 
-/// The agent's tools this gateway has (`nodes`, `cron`, `exec`, `process`, `web_search`,
-/// `web_fetch`, and the workspace's `read`, `write`, `edit`, `apply_patch`, `memory_search`,
-/// `memory_get`).
-pub const AGENT_TOOLS: [&str; 13] = [
+/// The agent's tools this gateway has (`nodes`, `message`, `sessions_spawn`, `subagents`,
+/// `cron`, `exec`, `process`, `web_search`, `web_fetch`, and the workspace's `read`,
+/// `write`, `edit`, `apply_patch`, `memory_search`, `memory_get`).
+pub const AGENT_TOOLS: [&str; 15] = [
     "nodes",
     "message",
+    "sessions_spawn",
+    "subagents",
     "exec",
     "process",
     "web_search",
@@ -337,12 +339,21 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
         "group:fs" => &["read", "write", "edit", "apply_patch"],
         "group:nodes" => &["nodes"],
         "group:automation" => &["cron"],
-        "group:openclaw" => &["nodes", "message", "cron", "memory_search", "memory_get"],
+        "group:openclaw" => &[
+            "nodes",
+            "message",
+            "sessions_spawn",
+            "subagents",
+            "cron",
+            "memory_search",
+            "memory_get",
+        ],
         "group:memory" => &["memory_search", "memory_get"],
         "group:runtime" => &["exec", "process"],
         "group:web" => &["web_search", "web_fetch"],
         "group:messaging" => &["message"],
-        "group:sessions" | "group:ui" | "group:agents" | "group:media" | "group:plugins" => &[],
+        "group:sessions" => &["sessions_spawn", "subagents"],
+        "group:ui" | "group:agents" | "group:media" | "group:plugins" => &[],
         _ => return None,
     })
 }
@@ -352,7 +363,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
     Ok(match name.trim().to_ascii_lowercase().as_str() {
         "full" => None,
         "minimal" => Some(&[]),
-        "messaging" => Some(&["message"]),
+        "messaging" => Some(&["message", "sessions_spawn", "subagents"]),
         "coding" => Some(&[
             "exec",
             "process",
@@ -365,6 +376,8 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
             "cron",
             "memory_search",
             "memory_get",
+            "sessions_spawn",
+            "subagents",
         ]),
         other => {
             return Err(format!(
@@ -705,6 +718,8 @@ mod tests {
         assert_eq!(
             offered(&f(Some("Coding"), None, None, None)),
             [
+                "sessions_spawn",
+                "subagents",
                 "exec",
                 "process",
                 "web_search",
@@ -725,13 +740,15 @@ mod tests {
                 Some(&["group:nodes", "READ"]),
                 None
             )),
-            ["nodes", "message", "read"]
+            ["nodes", "message", "sessions_spawn", "subagents", "read"]
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:fs"]))),
             [
                 "nodes",
                 "message",
+                "sessions_spawn",
+                "subagents",
                 "exec",
                 "process",
                 "web_search",
@@ -746,6 +763,8 @@ mod tests {
             [
                 "nodes",
                 "message",
+                "sessions_spawn",
+                "subagents",
                 "exec",
                 "process",
                 "cron",
@@ -764,6 +783,8 @@ mod tests {
             [
                 "nodes",
                 "message",
+                "sessions_spawn",
+                "subagents",
                 "exec",
                 "process",
                 "web_search",
@@ -776,13 +797,15 @@ mod tests {
         );
         assert_eq!(
             offered(&f(Some("messaging"), None, Some(&["group:runtime"]), None)),
-            ["message", "exec", "process"]
+            ["message", "sessions_spawn", "subagents", "exec", "process"]
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:runtime"]))),
             [
                 "nodes",
                 "message",
+                "sessions_spawn",
+                "subagents",
                 "web_search",
                 "web_fetch",
                 "cron",
@@ -796,7 +819,13 @@ mod tests {
         );
         assert_eq!(
             offered(&f(Some("messaging"), None, Some(&["group:web"]), None)),
-            ["message", "web_search", "web_fetch"]
+            [
+                "message",
+                "sessions_spawn",
+                "subagents",
+                "web_search",
+                "web_fetch"
+            ]
         );
         assert_eq!(
             offered(&f(None, Some(&["r*d", "nodes"]), None, None)),

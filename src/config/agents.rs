@@ -397,6 +397,115 @@ pub struct AgentDefaultsCfg {
     /// none). An agent's own `skills` replaces it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skills: Option<Vec<String>>,
+    /// Sub-agents (`sessions_spawn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subagents: Option<SubagentsCfg>,
+}
+
+/// `agents.defaults.subagents` (OpenClaw's keys; others it has are accepted and unused).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubagentsCfg {
+    /// Children running at once, gateway-wide (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u64>,
+    /// Active children of one session (default 5, 1–20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_children_per_agent: Option<u64>,
+    /// A child's time limit in seconds (default 0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_timeout_seconds: Option<u64>,
+    /// The children's model (default: their agent's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<AgentModelCfg>,
+    /// The children's thinking level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<String>,
+    /// Other agents a spawn may name (`*`: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_agents: Option<Vec<String>>,
+    /// How long a finished child stays listed, in minutes (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_after_minutes: Option<u64>,
+    /// OpenClaw's other keys (`maxSpawnDepth`, `announceTimeoutMs`, `delegationMode`, …).
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl SubagentsCfg {
+    /// The settings of `cfg` with `tools.subagents.tools` (`tools`); `Err` names the key and
+    /// the fix.
+    pub fn settings(
+        cfg: Option<&Self>,
+        tools: Option<&crate::config::media::AllowDenyCfg>,
+    ) -> Result<openclaw_actors::subagents::SubagentSettings, String> {
+        let mut s = openclaw_actors::subagents::SubagentSettings::default();
+        if let Some(t) = tools {
+            s.tools = openclaw_actors::tool_policy::ToolFilter::new(
+                None,
+                t.allow.clone(),
+                None,
+                t.deny.clone(),
+            )
+            .map_err(|e| e.replace("tools.", "tools.subagents.tools."))?;
+        }
+        let Some(c) = cfg else {
+            return Ok(s);
+        };
+        let key = "agents.defaults.subagents";
+        if let Some(n) = c.max_concurrent {
+            if !(1..=64).contains(&n) {
+                return Err(format!("{key}.maxConcurrent is {n}. Fix: use 1 to 64"));
+            }
+            s.max_concurrent = n as usize;
+        }
+        if let Some(n) = c.max_children_per_agent {
+            if !(1..=20).contains(&n) {
+                return Err(format!(
+                    "{key}.maxChildrenPerAgent is {n}. Fix: use 1 to 20"
+                ));
+            }
+            s.max_children = n as usize;
+        }
+        if let Some(n) = c.run_timeout_seconds {
+            let max = openclaw_actors::subagents::MAX_RUN.as_secs();
+            if n > max {
+                return Err(format!(
+                    "{key}.runTimeoutSeconds is {n}. Fix: use 0 (no limit) to {max} (a day)"
+                ));
+            }
+            s.run_timeout = (n > 0).then(|| std::time::Duration::from_secs(n));
+        }
+        s.model = c
+            .model
+            .as_ref()
+            .and_then(|m| m.primary.as_deref())
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned);
+        if let Some(t) = &c.thinking {
+            s.thinking = Some(openclaw_actors::ports::Thinking::parse(t).ok_or_else(|| {
+                format!(
+                    "{key}.thinking is {t:?}. Fix: use one of {}",
+                    openclaw_actors::ports::Thinking::names()
+                )
+            })?);
+        }
+        if let Some(list) = &c.allow_agents {
+            if list.len() > 1000 {
+                return Err(format!("{key}.allowAgents lists more than 1000 agents"));
+            }
+            s.allow_agents = list
+                .iter()
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect();
+        }
+        if let Some(m) = c.archive_after_minutes {
+            s.archive_after = std::time::Duration::from_secs(m.min(7 * 24 * 60) * 60);
+        }
+        Ok(s)
+    }
 }
 
 /// A skill allowlist (`key` names it in errors): names trimmed, at most 1000 of at most

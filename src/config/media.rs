@@ -56,6 +56,30 @@ pub struct ToolsCfg {
     /// The `message` tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<MessageToolCfg>,
+    /// Sub-agents' tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subagents: Option<SubagentToolsCfg>,
+}
+
+/// `tools.subagents`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubagentToolsCfg {
+    /// `tools.subagents.tools`: a further filter on sub-agents' tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<AllowDenyCfg>,
+}
+
+/// An `allow` / `deny` pair of tool names (`*` wildcards, `group:*`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllowDenyCfg {
+    /// Only these (deny still wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    /// Never these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<Vec<String>>,
 }
 
 /// `tools.message` (also an agent's `agents.entries[].tools.message`).

@@ -298,6 +298,8 @@ pub struct Prepared {
     pub queue: openclaw_actors::run_queue::QueueSettings,
     /// `messages.responseUsage`.
     pub response_usage: openclaw_actors::usage_footer::ResponseUsage,
+    /// `agents.defaults.subagents`, `tools.subagents.tools`.
+    pub subagents: openclaw_actors::subagents::SubagentSettings,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -467,6 +469,16 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
             .map_err(StartError::config)?,
         None => Default::default(),
     };
+    let subagents = crate::config::agents::SubagentsCfg::settings(
+        loaded.config.agents.defaults.subagents.as_ref(),
+        loaded
+            .config
+            .tools
+            .subagents
+            .as_ref()
+            .and_then(|s| s.tools.as_ref()),
+    )
+    .map_err(StartError::config)?;
     let heartbeats = agents::heartbeats(&loaded.config, roster.as_ref(), &workspace)
         .map_err(StartError::config)?;
     let run_timeout = loaded
@@ -549,6 +561,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         audit,
         queue,
         response_usage,
+        subagents,
         setup_urls: openclaw_actors::setup_code::SetupUrls {
             tls: gw.tls.enabled == Some(true),
             remote_url: gw.remote.url.clone(),
@@ -693,6 +706,7 @@ pub fn hot_config(
         audit: p.audit,
         queue: std::sync::Arc::new(p.queue.clone()),
         response_usage: std::sync::Arc::new(p.response_usage.clone()),
+        subagents: std::sync::Arc::new(p.subagents.clone()),
     }
 }
 
@@ -872,6 +886,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         audit: prepared.audit,
         queue: prepared.queue.clone(),
         response_usage: prepared.response_usage.clone(),
+        subagents: prepared.subagents.clone(),
         restarted_by: handoff.as_ref().and_then(|h| h.origin.clone()),
         trusted_proxies: prepared.trusted_proxies.clone(),
         allowed_origins: prepared.allowed_origins.clone(),

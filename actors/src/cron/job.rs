@@ -196,6 +196,10 @@ pub struct CronJob {
     /// operator's. `None`: an operator created it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+    /// Made from a shared chat (a group, a stranger's open DM): its runs see only what
+    /// that chat may see, never the owner's private memory.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared_chat: bool,
 }
 
 /// `cron/jobs.json`.
@@ -830,6 +834,7 @@ pub fn parse_add(params: &Value, id: String, now_ms: u64) -> Result<CronJob, Str
         delivery,
         state: JobState::default(),
         created_by: None,
+        shared_chat: false,
     };
     check_shape(M, &job)?;
     Ok(job)

@@ -814,6 +814,7 @@ fn synthetic_job(
         delivery,
         state: job::JobState::default(),
         created_by: None,
+        shared_chat: false,
     }
 }
 
@@ -858,6 +859,7 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             thinking,
             events_of,
             light,
+            shared: job.shared_chat,
         })
         .await;
     let reply = match submitted {
@@ -1352,6 +1354,8 @@ pub struct CronAdd {
     pub caller_session: Option<String>,
     /// The chat sender creating it through the agent (`<channel>:<senderId>`).
     pub created_by: Option<String>,
+    /// Made from a shared chat (see [`job::CronJob::shared_chat`]).
+    pub shared_chat: bool,
     /// At most this many jobs with the same `sessionTarget` (the agent tool's bound).
     pub per_chat_limit: Option<usize>,
 }
@@ -1391,6 +1395,7 @@ impl Handler<CronAdd> for CronService {
             )))));
         }
         job.created_by = msg.created_by;
+        job.shared_chat = msg.shared_chat;
         Self::schedule_next(&mut job, now);
         let mut view = job.view();
         view["deliveryPreview"] = job.delivery_preview();

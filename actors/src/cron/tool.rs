@@ -219,6 +219,7 @@ async fn add(cron: &Addr<CronService>, req: &RunRequest, args: &Value, bound: St
             params,
             caller_session: None,
             created_by: req.origin.policy_sender(),
+            shared_chat: crate::agent_run::scope_of(req) == crate::workspace::Scope::Shared,
             per_chat_limit: Some(MAX_JOBS_PER_CHAT),
         })
         .await;

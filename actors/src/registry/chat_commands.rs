@@ -68,6 +68,8 @@ pub enum ChatCommand {
     Steer(String),
     /// `/usage [off|tokens|full|reset]`: this chat's per-reply usage footer.
     Usage(UsageAsk),
+    /// `/subagents [list|info <#>|kill <#|all>]`: this chat's sub-agents.
+    Subagents(super::subagents::SubagentsAsk),
 }
 
 /// What `/usage` asks.
@@ -361,6 +363,8 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
                 None => UsageAsk::Bad(rest.trim().chars().take(40).collect()),
             },
         })
+    } else if name.eq_ignore_ascii_case("subagents") {
+        ChatCommand::Subagents(super::subagents::SubagentsAsk::parse(rest))
     } else if name.eq_ignore_ascii_case("steer") || name.eq_ignore_ascii_case("tell") {
         ChatCommand::Steer(rest.to_owned())
     } else if !rest.is_empty() {
@@ -498,6 +502,13 @@ pub const CATALOG: &[CommandEntry] = &[
         true,
     ),
     entry(
+        "subagents",
+        &["/subagents"],
+        "Background sub-agents of this chat: list, info <#>, kill <#|all>",
+        "session",
+        true,
+    ),
+    entry(
         "compact",
         &["/compact"],
         "Summarize the older conversation (text after it: what to focus on)",
@@ -553,6 +564,10 @@ pub const MENU: &[(&str, &str)] = &[
         "A usage line under each reply: off, tokens, full, reset",
     ),
     (
+        "subagents",
+        "Background sub-agents of this chat: list, info <#>, kill <#|all>",
+    ),
+    (
         "compact",
         "Summarize the older conversation (text after it: what to focus on)",
     ),
@@ -574,6 +589,7 @@ const HELP: &str = "Chat commands:\n\
 /queue steer|followup|collect|interrupt|default [cap:N] [drop:old|new|summarize] — what your messages do while a reply is in progress (steer: the reply takes them in; /queue: what is set)\n\
 /steer <message> (/tell) — into the reply in progress now, whatever /queue says\n\
 /usage off|tokens|full|reset — a usage line under each reply in this chat (/usage: the next mode)\n\
+/subagents [list|info <#>|kill <#|all>] — the background sub-agents the agent started for this chat\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
 /restart — restart the gateway once its work is done (owner only)\n\
@@ -674,21 +690,31 @@ impl Registry {
         key: &str,
         (asked_at, channel): (Option<u64>, &str),
         who: impl FnOnce() -> String,
+        ctx: &mut Context<Self>,
     ) -> (String, Option<super::session_reset::ResetDone>) {
         match command {
             ChatCommand::Stop => {
                 // A run whose reply is out and that only saves memory notes now: that
                 // stops, but no reply was in progress.
                 let flushing = self.flushing.contains_key(key) && self.runs.queued_in(key) == 0;
-                let text = if self.abort_runs(key, None).is_empty() {
-                    "⚙️ Nothing to stop: no reply is in progress."
+                let aborted = !self.abort_runs(key, None).is_empty();
+                // The chat's sub-agents stop with it (OpenClaw's cascade).
+                let children = self.kill_all_children(key, ctx);
+                let text = if !aborted && children > 0 {
+                    format!("⚙️ Stopped {children} sub-agent(s).")
+                } else if !aborted {
+                    "⚙️ Nothing to stop: no reply is in progress.".to_owned()
                 } else if flushing {
                     "⚙️ Nothing to stop: the reply was already sent (its memory notes were stopped)."
+                        .to_owned()
+                } else if children > 0 {
+                    format!("⚙️ Agent was aborted, and {children} sub-agent(s) stopped.")
                 } else {
-                    "⚙️ Agent was aborted."
+                    "⚙️ Agent was aborted.".to_owned()
                 };
-                (text.to_owned(), None)
+                (text, None)
             }
+            ChatCommand::Subagents(ask) => (self.subagents_command(ask, key, ctx), None),
             ChatCommand::WhoAmI => (who(), None),
             ChatCommand::Approve(_) => (
                 "⚙️ Operators answer exec approvals with exec.approval.resolve (it needs operator.approvals).".to_owned(),
@@ -1418,10 +1444,13 @@ impl Registry {
             deliver.do_send(inbound.answer(text));
             return;
         }
-        let (text, reset) =
-            self.command_reply(&command, &key, (Some(inbound.ts), &inbound.channel), || {
-                whoami(&inbound)
-            });
+        let (text, reset) = self.command_reply(
+            &command,
+            &key,
+            (Some(inbound.ts), &inbound.channel),
+            || whoami(&inbound),
+            ctx,
+        );
         // After a reset the message is done only once the new session id is on disk: a
         // crash before that hands it again, and the reset is redone.
         let recorded = reset.map(|done| {
@@ -1524,17 +1553,23 @@ impl Registry {
         });
         let (text, _) = match restart {
             Some(text) => (text, None),
-            None => self.command_reply(&command, &key, (None, "webchat"), || {
-                let mut lines = vec![
-                    "🧭 Identity".to_owned(),
-                    "Channel: gateway operator".to_owned(),
-                    format!("Session: {key}"),
-                ];
-                if let Some(s) = &sender {
-                    lines.push(format!("Sender: {s}"));
-                }
-                lines.join("\n")
-            }),
+            None => self.command_reply(
+                &command,
+                &key,
+                (None, "webchat"),
+                || {
+                    let mut lines = vec![
+                        "🧭 Identity".to_owned(),
+                        "Channel: gateway operator".to_owned(),
+                        format!("Session: {key}"),
+                    ];
+                    if let Some(s) = &sender {
+                        lines.push(format!("Sender: {s}"));
+                    }
+                    lines.join("\n")
+                },
+                ctx,
+            ),
         };
         let now = crate::util::now_ms();
         self.runs

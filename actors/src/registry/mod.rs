@@ -58,6 +58,7 @@ pub mod session_events;
 pub mod session_reset;
 pub mod sessions;
 pub mod speak;
+pub mod subagents;
 pub mod tails;
 pub mod usage_targets;
 
@@ -158,6 +159,8 @@ pub struct Registry {
     /// System events waiting for the next run of a session (`wake` with
     /// `next-heartbeat`), in memory, bounded (see `runs::EnqueueSystemEvent`).
     pending_events: HashMap<String, Vec<String>>,
+    /// Sub-agents (`sessions_spawn`): running, waiting and recently finished.
+    children: subagents::Children,
     /// When background commands' ends wake their sessions (`exec_wake`).
     exec_wakes: exec_wake::ExecWakes,
     /// Scheduled jobs by `sessionTarget` (count, next run), as the cron service last
@@ -238,6 +241,7 @@ impl Registry {
             drain_timers: HashMap::new(),
             session_subscribers: session_events::SessionSubscribers::default(),
             pending_events: HashMap::new(),
+            children: subagents::Children::default(),
             exec_wakes: exec_wake::ExecWakes::default(),
             scheduled: HashMap::new(),
         }

@@ -46,6 +46,20 @@ pub enum RunOrigin {
         fresh: bool,
         /// `lightContext`: the prompt carries none of the workspace's bootstrap files.
         light: bool,
+        /// Made with the `cron` tool from a shared chat (a group, a stranger's open DM):
+        /// the run sees only what that chat may see, never the owner's private memory.
+        shared: bool,
+    },
+    /// A sub-agent's run (`sessions_spawn`), or its result handed back to the session that
+    /// spawned it: under the requester's tool policy and privacy, never an operator's.
+    Subagent {
+        /// The requester's policy identity (`None`: an operator).
+        sender: Option<String>,
+        /// The requester answered a shared chat (a group, a stranger's open DM).
+        shared: bool,
+        /// The child's own run (isolated, in its own session); `false`: the requester's
+        /// turn that reviews the child's result.
+        child: bool,
     },
     /// A node's own request (`node.event` `voice.transcript` or `agent.request`: the phone
     /// apps' voice and share): answered as `chat` events like an operator run (and sent to
@@ -66,6 +80,7 @@ impl RunOrigin {
             Self::Channel { inbound, .. } => &inbound.channel,
             Self::Operator => "operator",
             Self::Cron { .. } => "cron",
+            Self::Subagent { .. } => "subagent",
             Self::Node { .. } => "node",
         }
     }
@@ -77,7 +92,7 @@ impl RunOrigin {
                 Some(format!("{}:{}", inbound.channel, inbound.sender_id))
             }
             Self::Operator => None,
-            Self::Cron { sender, .. } => sender.clone(),
+            Self::Cron { sender, .. } | Self::Subagent { sender, .. } => sender.clone(),
             Self::Node { node_id } => Some(format!("node:{node_id}")),
         }
     }
@@ -542,7 +557,7 @@ impl Registry {
             return;
         }
         let (channel, kind, now) = match &req.origin {
-            RunOrigin::Cron { .. } => return,
+            RunOrigin::Cron { .. } | RunOrigin::Subagent { .. } => return,
             RunOrigin::Operator | RunOrigin::Node { .. } => {
                 (None, crate::session_scope::ChatKind::of_key(key), now_ms())
             }
@@ -797,7 +812,7 @@ impl Registry {
                     }
                     self.broadcast("chat", &end, false, None);
                 }
-                RunOrigin::Cron { .. } | RunOrigin::Node { .. } => {}
+                RunOrigin::Cron { .. } | RunOrigin::Subagent { .. } | RunOrigin::Node { .. } => {}
             }
         }
     }
@@ -930,7 +945,12 @@ impl Registry {
         }
         let meta = self.session_meta(key, &req.origin);
         let run_id = req.run_id.clone();
-        let origin_is_cron = matches!(req.origin, RunOrigin::Cron { .. });
+        // Cron jobs and sub-agents keep their own time limits (the cron service's, the
+        // sub-agent's `runTimeoutSeconds`).
+        let origin_is_cron = matches!(
+            req.origin,
+            RunOrigin::Cron { .. } | RunOrigin::Subagent { child: true, .. }
+        );
         let transcript = transcript_name(key, &meta.session_id);
         let tail = self.tails.take(&transcript);
         // A fresh run starts from no earlier lines (its own are still appended).
@@ -1022,6 +1042,13 @@ impl Registry {
             }
             _ => crate::usage_footer::FooterMode::Off,
         };
+        // A sub-agent's tools: its agent's, narrowed by `tools.subagents.tools`.
+        let tools = match req.origin {
+            RunOrigin::Subagent { child: true, .. } => {
+                std::sync::Arc::new((*agent.tools).clone().and(live.subagents.tools.clone()))
+            }
+            _ => agent.tools.clone(),
+        };
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_steering(steering)
             .with_identity_name(agent.identity_name.clone())
@@ -1030,7 +1057,7 @@ impl Registry {
             .with_compaction(compaction)
             .with_audit(&self.shared.audit, &agent.id)
             .with_deadline((!origin_is_cron).then(|| live.run_timeout))
-            .with_workspace(agent.workspace.clone(), agent.tools.clone())
+            .with_workspace(agent.workspace.clone(), tools)
             .with_exec(exec)
             .with_web(
                 self.web
@@ -1313,6 +1340,9 @@ impl Handler<RunFinished> for Registry {
             .finished(&msg.run_id, &msg.session_key, &msg.outcome);
         complete_without_reply(done.aborted);
         self.end_riders(done.riders, &msg.outcome);
+        if crate::subagents::is_child_key(&msg.session_key) {
+            self.child_run_finished(&msg.run_id, &msg.outcome, ctx);
+        }
         if same_transcript {
             self.sessions_index
                 .run_ended(&msg.session_key, &msg.outcome);
@@ -1496,7 +1526,7 @@ pub fn ride_key(req: &RunRequest) -> Option<String> {
             )
         }),
         RunOrigin::Operator => Some("operator".to_owned()),
-        RunOrigin::Cron { .. } | RunOrigin::Node { .. } => None,
+        RunOrigin::Cron { .. } | RunOrigin::Subagent { .. } | RunOrigin::Node { .. } => None,
     }
 }
 
@@ -2470,6 +2500,8 @@ pub struct SubmitCronRun {
     pub events_of: Option<String>,
     /// `lightContext`: no workspace bootstrap files in the run's prompt.
     pub light: bool,
+    /// The job was made from a shared chat (see [`RunOrigin::Cron`]).
+    pub shared: bool,
 }
 
 impl Handler<SubmitCronRun> for Registry {
@@ -2510,6 +2542,7 @@ impl Handler<SubmitCronRun> for Registry {
                 sender: msg.policy_sender,
                 fresh: msg.fresh,
                 light: msg.light,
+                shared: msg.shared,
             },
             sender: Some(msg.label),
             uploads: Vec::new(),

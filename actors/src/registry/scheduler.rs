@@ -368,7 +368,10 @@ impl<H: Clone> RunScheduler<H> {
                     RunOrigin::Channel { inbound, deliver } => {
                         Some((deliver.clone(), inbound.clone()))
                     }
-                    RunOrigin::Operator | RunOrigin::Cron { .. } | RunOrigin::Node { .. } => None,
+                    RunOrigin::Operator
+                    | RunOrigin::Cron { .. }
+                    | RunOrigin::Subagent { .. }
+                    | RunOrigin::Node { .. } => None,
                 },
             },
         );
@@ -961,6 +964,7 @@ mod tests {
             sender: None,
             fresh: false,
             light: false,
+            shared: false,
         };
         s.enqueue(cron, Some((2, DropPolicy::Summarize)), 1)
             .expect("a cron run is not a person's message");

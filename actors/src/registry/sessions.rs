@@ -125,7 +125,7 @@ impl SessionIndex {
         let spoke = match origin {
             RunOrigin::Channel { inbound, .. } if inbound.ts > 0 => Some(inbound.ts.min(now)),
             RunOrigin::Channel { .. } | RunOrigin::Operator | RunOrigin::Node { .. } => Some(now),
-            RunOrigin::Cron { .. } => None,
+            RunOrigin::Cron { .. } | RunOrigin::Subagent { .. } => None,
         };
         if let Some(t) = spoke {
             meta.last_interaction_at = Some(meta.last_interaction_at.map_or(t, |l| l.max(t)));

@@ -356,6 +356,7 @@ impl WsSession {
             params,
             caller_session: None,
             created_by: None,
+            shared_chat: false,
             per_chat_limit: None,
         });
         self.cron_call(call, msg, ctx);

@@ -1,0 +1,809 @@
+//! The registry's sub-agents (see [`crate::subagents`]): a spawn's admission, each child's
+//! run and time limit, the handoff of its result to the session that spawned it, and the
+//! list and cancel of `subagents` and `/subagents`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+
+use super::Registry;
+use super::runs::{AgentDelivery, Queueing, RunOrigin, RunOutcome, RunRequest, RunStatus};
+use crate::subagents::{Ended, Handoff, MAX_RUN, MAX_TRACKED, MAX_WAITING, SpawnAsk};
+use crate::util::now_ms;
+
+/// Where a child's result goes back to, and under whose policy.
+#[derive(Clone)]
+struct Requester {
+    /// The requester's policy identity (`None`: an operator).
+    sender: Option<String>,
+    /// It answered a shared chat (a group, a stranger's open DM).
+    shared: bool,
+    /// Its chat (`None`: an operator's session; the review shows as `chat` events).
+    delivery: Option<AgentDelivery>,
+}
+
+/// One child.
+struct Child {
+    run_id: String,
+    child_key: String,
+    requester_key: String,
+    agent_id: String,
+    label: String,
+    task_name: Option<String>,
+    /// The task message, until the child starts.
+    text: Option<String>,
+    model: Option<String>,
+    thinking: Option<crate::ports::Thinking>,
+    timeout: Duration,
+    announce: bool,
+    delete: bool,
+    requester: Requester,
+    created_at: u64,
+    started_at: Option<u64>,
+    ended_at: Option<u64>,
+    ended: Option<Ended>,
+    /// Stopped on purpose (cancel, kill, `/stop`): its end is a kill.
+    killing: bool,
+    /// Its time limit passed: its end is a time-out.
+    timed_out: bool,
+    /// The time limit's timer.
+    timer: Option<SpawnHandle>,
+    /// The start of its answer (for lists).
+    preview: Option<String>,
+}
+
+impl Child {
+    fn active(&self) -> bool {
+        self.ended.is_none()
+    }
+
+    fn waiting(&self) -> bool {
+        self.ended.is_none() && self.started_at.is_none()
+    }
+
+    fn status(&self) -> &'static str {
+        match &self.ended {
+            Some(e) => e.word(),
+            None if self.started_at.is_some() => "running",
+            None => "waiting",
+        }
+    }
+
+    fn view(&self, index: usize, now: u64) -> Value {
+        let ran = match (self.started_at, self.ended_at) {
+            (Some(s), Some(e)) => Some(e.saturating_sub(s)),
+            (Some(s), None) => Some(now.saturating_sub(s)),
+            _ => None,
+        };
+        let mut v = json!({"index": index, "taskId": self.run_id, "label": self.label,
+            "status": self.status(), "agentId": self.agent_id, "sessionKey": self.child_key,
+            "createdAt": self.created_at});
+        if let Some(n) = &self.task_name {
+            v["taskName"] = json!(n);
+        }
+        if let Some(ms) = ran {
+            v["runtime"] = json!(crate::subagents::runtime(ms));
+        }
+        if let Some(Ended::Failed(why)) = &self.ended {
+            v["error"] = json!(why);
+        }
+        if let Some(p) = &self.preview {
+            v["resultPreview"] = json!(p);
+        }
+        v
+    }
+}
+
+/// The registry's children, oldest first.
+#[derive(Default)]
+pub struct Children {
+    list: VecDeque<Child>,
+    running: usize,
+}
+
+impl Children {
+    fn get_mut(&mut self, run_id: &str) -> Option<&mut Child> {
+        self.list.iter_mut().find(|c| c.run_id == run_id)
+    }
+
+    /// The children of `requester`, oldest first, numbered from 1.
+    fn of<'a>(&'a self, requester: &'a str) -> impl Iterator<Item = (usize, &'a Child)> + 'a {
+        self.list
+            .iter()
+            .filter(move |c| c.requester_key == requester)
+            .enumerate()
+            .map(|(i, c)| (i + 1, c))
+    }
+
+    /// Drops finished children older than `keep`, then the oldest finished ones while more
+    /// than `max` are kept. Whether there is room for one more.
+    fn prune(&mut self, keep: Duration, now: u64, max: usize) -> bool {
+        let keep = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
+        self.list
+            .retain(|c| c.ended_at.is_none_or(|e| now.saturating_sub(e) < keep));
+        while self.list.len() >= max {
+            match self.list.iter().position(|c| !c.active()) {
+                Some(i) => {
+                    self.list.remove(i);
+                }
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The run ids `target` names among `requester`'s children: `all` (the active ones), a
+    /// list number (`2`, `#2`), a task id (or a unique prefix of 6 characters or more), a
+    /// `taskName` or a label (exact, any case). `Err` says why none.
+    fn resolve(&self, requester: &str, target: &str) -> Result<Vec<String>, String> {
+        let t = target.trim();
+        let mine: Vec<(usize, &Child)> = self.of(requester).collect();
+        if mine.is_empty() {
+            return Err("this conversation has no sub-agents".into());
+        }
+        if t.eq_ignore_ascii_case("all") {
+            return Ok(mine
+                .iter()
+                .filter(|(_, c)| c.active())
+                .map(|(_, c)| c.run_id.clone())
+                .collect());
+        }
+        if let Ok(n) = t.trim_start_matches('#').parse::<usize>() {
+            return mine
+                .iter()
+                .find(|(i, _)| *i == n)
+                .map(|(_, c)| vec![c.run_id.clone()])
+                .ok_or_else(|| format!("there is no sub-agent #{n}; the list has {}", mine.len()));
+        }
+        let hits: Vec<&str> = mine
+            .iter()
+            .filter(|(_, c)| {
+                c.run_id == t
+                    || (t.len() >= 6 && c.run_id.starts_with(t))
+                    || c.task_name.as_deref() == Some(t)
+                    || c.label.eq_ignore_ascii_case(t)
+            })
+            .map(|(_, c)| c.run_id.as_str())
+            .collect();
+        match hits.as_slice() {
+            [one] => Ok(vec![(*one).to_owned()]),
+            [] => Err(format!(
+                "no sub-agent of this conversation is {:?}; list them first",
+                crate::subagents::clean(t, 64)
+            )),
+            _ => Err(format!(
+                "{:?} names {} sub-agents; use the list number or the taskId",
+                crate::subagents::clean(t, 64),
+                hits.len()
+            )),
+        }
+    }
+}
+
+/// `sessions_spawn`: a child for the run of `session_key` (`origin`: the requester's).
+#[derive(Message)]
+#[rtype(result = "Result<Value, String>")]
+pub struct SpawnSubagent {
+    /// The requester's session.
+    pub session_key: String,
+    /// The requester's origin.
+    pub origin: RunOrigin,
+    /// What it asks.
+    pub ask: SpawnAsk,
+}
+
+impl Handler<SpawnSubagent> for Registry {
+    type Result = Result<Value, String>;
+
+    fn handle(&mut self, msg: SpawnSubagent, ctx: &mut Self::Context) -> Self::Result {
+        let requester = match &msg.origin {
+            RunOrigin::Channel { inbound, .. } => Requester {
+                sender: msg.origin.policy_sender(),
+                shared: inbound.shared(),
+                delivery: Some(AgentDelivery {
+                    channel: Some(inbound.channel.clone()),
+                    to: Some(inbound.chat_id.to_string()),
+                    account_id: Some(inbound.account_id.clone()),
+                    thread_id: inbound.thread_id,
+                    best_effort: false,
+                }),
+            },
+            RunOrigin::Operator => Requester {
+                sender: None,
+                shared: false,
+                delivery: None,
+            },
+            _ => {
+                return Err(
+                    "sub-agents are started from a chat or an operator's session only".into(),
+                );
+            }
+        };
+        let live = self.shared.live.get();
+        let settings = &live.subagents;
+        let now = now_ms();
+        let ask = msg.ask;
+        let key = msg.session_key;
+        let active = self
+            .children
+            .list
+            .iter()
+            .filter(|c| c.requester_key == key && c.active())
+            .count();
+        if active >= settings.max_children {
+            return Err(format!(
+                "this conversation already has {active} sub-agents running or waiting (agents.defaults.subagents.maxChildrenPerAgent); wait for one to report back, or stop one with subagents cancel"
+            ));
+        }
+        if self.children.list.iter().filter(|c| c.waiting()).count() >= MAX_WAITING {
+            return Err(format!(
+                "{MAX_WAITING} sub-agents are already waiting for a free slot on this gateway; try again later"
+            ));
+        }
+        let own = crate::agents::key_agent(&key)
+            .unwrap_or(live.agents.default_id())
+            .to_owned();
+        let agent_id = ask.agent_id.clone().unwrap_or_else(|| own.clone());
+        if !settings.may_target(&own, &agent_id) {
+            return Err(format!(
+                "agentId {agent_id} is not allowed: agents.defaults.subagents.allowAgents does not list it (a sub-agent runs as your own agent {own})"
+            ));
+        }
+        if live.agents.get(&agent_id).is_none() {
+            return Err(format!("there is no agent {agent_id}"));
+        }
+        let mut warning = None;
+        let model = match ask.model.clone().or_else(|| settings.model.clone()) {
+            Some(m) => match self.model.pick(&m) {
+                Ok(_) => Some(m),
+                Err(e) => {
+                    warning = Some(format!(
+                        "model {m} is not available ({e}); the sub-agent runs on its agent's model"
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        if !self
+            .children
+            .prune(settings.archive_after, now, MAX_TRACKED)
+        {
+            return Err(format!(
+                "{MAX_TRACKED} sub-agents are active on this gateway; try again later"
+            ));
+        }
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let child_key = format!("agent:{agent_id}:subagent:{run_id}");
+        let timeout = match ask.timeout_secs {
+            Some(0) => MAX_RUN,
+            Some(s) => Duration::from_secs(s),
+            None => settings.run_timeout.unwrap_or(MAX_RUN),
+        };
+        log::info!(
+            "session {key}: sub-agent {run_id} ({}) spawned as {child_key}",
+            ask.label
+        );
+        self.children.list.push_back(Child {
+            run_id: run_id.clone(),
+            child_key: child_key.clone(),
+            requester_key: key,
+            agent_id: agent_id.clone(),
+            label: ask.label.clone(),
+            task_name: ask.task_name.clone(),
+            text: Some(crate::subagents::task_message(&ask)),
+            model: model.clone(),
+            thinking: ask.thinking.or(settings.thinking),
+            timeout,
+            announce: ask.announce,
+            delete: ask.delete,
+            requester,
+            created_at: now,
+            started_at: None,
+            ended_at: None,
+            ended: None,
+            killing: false,
+            timed_out: false,
+            timer: None,
+            preview: None,
+        });
+        let queued = self.children.running >= settings.max_concurrent;
+        if !queued {
+            self.start_child(&run_id, ctx);
+        }
+        let mut v = json!({"status": "accepted", "taskId": run_id, "runId": run_id,
+        "childSessionKey": child_key, "agentId": agent_id, "mode": "run", "context": "isolated",
+        "queued": queued,
+        "note": if ask.announce {
+            "The sub-agent works in the background; its result comes back to you as a [Subagent Result] message. Do not poll: tell the user it is running."
+        } else {
+            "The sub-agent works in the background; it does not report back (expectsCompletionMessage false)."
+        }});
+        if let Some(m) = model {
+            v["resolvedModel"] = json!(m);
+        }
+        if let Some(w) = warning {
+            v["warning"] = json!(w);
+        }
+        Ok(v)
+    }
+}
+
+impl Registry {
+    /// Starts the waiting child `run_id`.
+    fn start_child(&mut self, run_id: &str, ctx: &mut Context<Self>) {
+        let Some(c) = self.children.get_mut(run_id) else {
+            return;
+        };
+        c.started_at = Some(now_ms());
+        let req = RunRequest {
+            run_id: c.run_id.clone(),
+            session_key: c.child_key.clone(),
+            text: c.text.take().unwrap_or_default(),
+            origin: RunOrigin::Subagent {
+                sender: c.requester.sender.clone(),
+                shared: c.requester.shared,
+                child: true,
+            },
+            sender: Some(format!("subagent:{}", c.label)),
+            uploads: Vec::new(),
+            compact: None,
+            thinking: c.thinking,
+            delivery: None,
+            model: c.model.clone(),
+            queue: Queueing::Alone,
+        };
+        let timeout = c.timeout;
+        let id = c.run_id.clone();
+        c.timer = Some(ctx.run_later(timeout, move |act, ctx| {
+            act.child_timed_out(&id, ctx);
+        }));
+        self.children.running += 1;
+        if let Err(e) = self.submit(req, ctx) {
+            self.child_ended(run_id, Ended::Failed(e.to_string()), None, ctx);
+        }
+    }
+
+    /// A child's time limit passed: it is stopped (its end then reports the time-out).
+    fn child_timed_out(&mut self, run_id: &str, _: &mut Context<Self>) {
+        let Some(c) = self.children.get_mut(run_id) else {
+            return;
+        };
+        if !c.active() {
+            return;
+        }
+        c.timed_out = true;
+        c.timer = None;
+        let key = c.child_key.clone();
+        log::warn!(
+            "sub-agent {run_id}: its time limit ({} s) passed; stopped",
+            c.timeout.as_secs()
+        );
+        self.abort_runs(&key, Some(run_id));
+    }
+
+    /// Called for every run that ends in a sub-agent's session.
+    pub(super) fn child_run_finished(
+        &mut self,
+        run_id: &str,
+        outcome: &RunOutcome,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(c) = self.children.get_mut(run_id) else {
+            return;
+        };
+        let ended = if c.timed_out {
+            Ended::TimedOut(c.timeout.as_secs())
+        } else if c.killing {
+            Ended::Killed
+        } else {
+            match outcome.status {
+                RunStatus::Ok => Ended::Ok,
+                RunStatus::Aborted => Ended::Failed("stopped".into()),
+                _ => Ended::Failed(
+                    outcome
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "the run failed".into()),
+                ),
+            }
+        };
+        self.child_ended(run_id, ended, Some(outcome), ctx);
+    }
+
+    /// Records how `run_id` ended, hands its result back, starts a waiting child.
+    fn child_ended(
+        &mut self,
+        run_id: &str,
+        ended: Ended,
+        outcome: Option<&RunOutcome>,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = now_ms();
+        let Some(c) = self.children.get_mut(run_id) else {
+            return;
+        };
+        if !c.active() {
+            return;
+        }
+        if let Some(t) = c.timer.take() {
+            ctx.cancel_future(t);
+        }
+        let started = c.started_at.is_some();
+        c.ended_at = Some(now);
+        let text = outcome.map_or("", |o| o.text.as_str());
+        if ended == Ended::Ok {
+            c.preview = Some(crate::subagents::clean(text, 300));
+        }
+        log::info!("sub-agent {run_id} ({}): {}", c.label, ended.word());
+        let handoff = (c.announce && ended != Ended::Killed).then(|| {
+            let tokens = outcome.filter(|o| o.usage.calls > 0).map(|o| {
+                (
+                    o.usage.input + o.usage.cache_read + o.usage.cache_write,
+                    o.usage.output,
+                )
+            });
+            let text = Handoff {
+                label: &c.label,
+                child_key: &c.child_key,
+                ended: &ended,
+                result: text,
+                runtime_ms: now.saturating_sub(c.started_at.unwrap_or(now)),
+                tokens,
+            }
+            .text();
+            RunRequest {
+                run_id: format!("subagent-result:{run_id}"),
+                session_key: c.requester_key.clone(),
+                text,
+                origin: RunOrigin::Subagent {
+                    sender: c.requester.sender.clone(),
+                    shared: c.requester.shared,
+                    child: false,
+                },
+                sender: Some(format!("subagent:{}", c.label)),
+                uploads: Vec::new(),
+                compact: None,
+                thinking: None,
+                delivery: c.requester.delivery.clone(),
+                model: None,
+                queue: Queueing::Default,
+            }
+        });
+        let delete = (c.delete && started).then(|| c.child_key.clone());
+        c.ended = Some(ended);
+        if started {
+            self.children.running = self.children.running.saturating_sub(1);
+        }
+        if let Some(req) = handoff {
+            let key = req.session_key.clone();
+            if let Err(e) = self.submit(req, ctx) {
+                log::warn!("sub-agent {run_id}: its result could not go back to {key}: {e}");
+            }
+        }
+        if let Some(key) = delete {
+            ctx.notify(super::session_reset::DeleteSession {
+                key,
+                archive_transcript: true,
+                expected_session_id: None,
+                expected_updated_at: None,
+            });
+        }
+        self.start_waiting_children(ctx);
+    }
+
+    /// Starts waiting children while slots are free.
+    fn start_waiting_children(&mut self, ctx: &mut Context<Self>) {
+        let max = self.shared.live.get().subagents.max_concurrent;
+        while self.children.running < max {
+            let Some(id) = self
+                .children
+                .list
+                .iter()
+                .find(|c| c.waiting())
+                .map(|c| c.run_id.clone())
+            else {
+                break;
+            };
+            self.start_child(&id, ctx);
+        }
+    }
+
+    /// Stops the children `target` names among `requester`'s ([`Children::resolve`]);
+    /// their labels.
+    pub(super) fn kill_children(
+        &mut self,
+        requester: &str,
+        target: &str,
+        ctx: &mut Context<Self>,
+    ) -> Result<Vec<String>, String> {
+        let ids = self.children.resolve(requester, target)?;
+        let mut killed = Vec::new();
+        for id in ids {
+            let Some(c) = self.children.get_mut(&id) else {
+                continue;
+            };
+            if !c.active() {
+                continue;
+            }
+            killed.push(c.label.clone());
+            if c.started_at.is_none() {
+                self.child_ended(&id, Ended::Killed, None, ctx);
+            } else {
+                c.killing = true;
+                let key = c.child_key.clone();
+                self.abort_runs(&key, Some(&id));
+            }
+        }
+        Ok(killed)
+    }
+
+    /// Stops every active child of `requester` (`/stop`); how many.
+    pub(super) fn kill_all_children(&mut self, requester: &str, ctx: &mut Context<Self>) -> usize {
+        if !self
+            .children
+            .list
+            .iter()
+            .any(|c| c.requester_key == requester && c.active())
+        {
+            return 0;
+        }
+        self.kill_children(requester, "all", ctx)
+            .map_or(0, |k| k.len())
+    }
+
+    /// `requester`'s children as `subagents list` shows them.
+    pub(super) fn list_children(&mut self, requester: &str) -> Vec<Value> {
+        let now = now_ms();
+        let keep = self.shared.live.get().subagents.archive_after;
+        self.children.prune(keep, now, usize::MAX);
+        self.children
+            .of(requester)
+            .map(|(i, c)| c.view(i, now))
+            .collect()
+    }
+
+    /// `/subagents list|info|kill`: the answer for the chat of `requester`.
+    pub(super) fn subagents_command(
+        &mut self,
+        ask: &SubagentsAsk,
+        requester: &str,
+        ctx: &mut Context<Self>,
+    ) -> String {
+        match ask {
+            SubagentsAsk::List => {
+                let rows = self.list_children(requester);
+                if rows.is_empty() {
+                    return "🤖 No sub-agents in this conversation.".into();
+                }
+                let mut lines = vec![format!("🤖 Sub-agents ({}):", rows.len())];
+                for r in rows {
+                    let mut line = format!(
+                        "#{} {} · {}",
+                        r["index"],
+                        r["label"].as_str().unwrap_or_default(),
+                        r["status"].as_str().unwrap_or_default()
+                    );
+                    if let Some(t) = r["runtime"].as_str() {
+                        line.push_str(&format!(" · {t}"));
+                    }
+                    lines.push(line);
+                }
+                lines.push("/subagents info <#> · /subagents kill <#|all>".into());
+                lines.join("\n")
+            }
+            SubagentsAsk::Info(target) => {
+                let ids = match self.children.resolve(requester, target) {
+                    Ok(ids) => ids,
+                    Err(e) => return format!("⚙️ {e}."),
+                };
+                let now = now_ms();
+                let mut out = Vec::new();
+                for (i, c) in self.children.of(requester) {
+                    if !ids.contains(&c.run_id) {
+                        continue;
+                    }
+                    let v = c.view(i, now);
+                    let mut lines = vec![
+                        format!("🤖 #{i} {}", c.label),
+                        format!("Status: {}", c.status()),
+                        format!("Task id: {}", c.run_id),
+                        format!("Session: {}", c.child_key),
+                    ];
+                    if let Some(t) = v["runtime"].as_str() {
+                        lines.push(format!("Runtime: {t}"));
+                    }
+                    if let Some(Ended::Failed(why)) = &c.ended {
+                        lines.push(format!("Error: {why}"));
+                    }
+                    if let Some(p) = &c.preview {
+                        lines.push(format!("Result: {p}"));
+                    }
+                    out.push(lines.join("\n"));
+                }
+                out.join("\n\n")
+            }
+            SubagentsAsk::Kill(target) => match self.kill_children(requester, target, ctx) {
+                Ok(k) if k.is_empty() => "⚙️ Nothing to stop: no sub-agent is running.".into(),
+                Ok(k) => format!("⚙️ Stopped: {}.", k.join(", ")),
+                Err(e) => format!("⚙️ {e}."),
+            },
+            SubagentsAsk::Bad(word) => {
+                format!("⚙️ /subagents takes list, info <#> or kill <#|all>, not {word:?}.")
+            }
+        }
+    }
+}
+
+/// What `/subagents` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubagentsAsk {
+    /// `list` (or nothing).
+    List,
+    /// `info <target>`.
+    Info(String),
+    /// `kill <target>` (`stop`, `cancel`).
+    Kill(String),
+    /// Something else (shortened).
+    Bad(String),
+}
+
+impl SubagentsAsk {
+    /// Parses the words after `/subagents`.
+    pub fn parse(rest: &str) -> Self {
+        let mut words = rest.split_whitespace();
+        let verb = words.next().unwrap_or("list").to_ascii_lowercase();
+        let target = words.next().unwrap_or_default().to_owned();
+        match verb.as_str() {
+            "list" | "ls" => Self::List,
+            "info" | "log" if !target.is_empty() => Self::Info(target),
+            "kill" | "stop" | "cancel" if !target.is_empty() => Self::Kill(target),
+            other => Self::Bad(other.chars().take(32).collect()),
+        }
+    }
+}
+
+/// `subagents list|cancel|wait` from a run in `session_key`.
+#[derive(Message)]
+#[rtype(result = "Result<Value, String>")]
+pub struct SubagentsTool {
+    /// The requester's session.
+    pub session_key: String,
+    /// The tool's arguments.
+    pub args: Value,
+}
+
+impl Handler<SubagentsTool> for Registry {
+    type Result = ResponseActFuture<Self, Result<Value, String>>;
+
+    fn handle(&mut self, msg: SubagentsTool, ctx: &mut Self::Context) -> Self::Result {
+        let ready = |r| Box::pin(actix::fut::ready(r));
+        let key = msg.session_key;
+        let action = msg
+            .args
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or("list");
+        match action {
+            "list" => ready(Ok(
+                json!({"ok": true, "subagents": self.list_children(&key)}),
+            )),
+            "cancel" | "kill" => {
+                let target = msg
+                    .args
+                    .get("taskId")
+                    .or_else(|| msg.args.get("target"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if target.trim().is_empty() {
+                    return ready(Err("cancel needs taskId (from list), or all".into()));
+                }
+                ready(
+                    self.kill_children(&key, target, ctx)
+                        .map(|k| json!({"ok": true, "cancelled": k})),
+                )
+            }
+            "wait" => {
+                let ids: Vec<String> =
+                    match msg.args.get("taskIds").or_else(|| msg.args.get("taskId")) {
+                        Some(Value::Array(a)) => a
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect(),
+                        Some(Value::String(s)) => vec![s.clone()],
+                        _ => Vec::new(),
+                    };
+                if ids.is_empty() || ids.len() > 32 {
+                    return ready(Err("wait needs taskIds: 1 to 32 ids from list".into()));
+                }
+                let secs = msg
+                    .args
+                    .get("timeoutSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(30)
+                    .min(60);
+                let mut waits = Vec::new();
+                for id in &ids {
+                    let mine = self
+                        .children
+                        .list
+                        .iter()
+                        .any(|c| c.requester_key == key && c.run_id == *id);
+                    if !mine {
+                        return ready(Err(format!(
+                            "no sub-agent of this conversation has taskId {:?}",
+                            crate::subagents::clean(id, 64)
+                        )));
+                    }
+                    let running = self
+                        .children
+                        .list
+                        .iter()
+                        .any(|c| c.run_id == *id && c.active());
+                    if !running {
+                        waits.clear();
+                        break;
+                    }
+                    if let super::scheduler::WaitAdmission::Waiting(rx) = self.runs.wait(id) {
+                        waits.push(rx);
+                    }
+                }
+                let wait = Duration::from_secs(secs);
+                Box::pin(
+                    async move {
+                        if !waits.is_empty() && !wait.is_zero() {
+                            let any = futures_util::future::select_all(waits);
+                            let _ = actix_web::rt::time::timeout(wait, any).await;
+                        }
+                    }
+                    .into_actor(self)
+                    .map(move |(), act, _| {
+                        let rows: Vec<Value> = act
+                            .list_children(&key)
+                            .into_iter()
+                            .filter(|r| ids.iter().any(|id| r["taskId"] == json!(id)))
+                            .collect();
+                        let done = rows.iter().any(|r| {
+                            !matches!(r["status"].as_str(), Some("running" | "waiting"))
+                        });
+                        Ok(json!({"ok": true, "reason": if done { "completed" } else { "timeout" }, "tasks": rows}))
+                    }),
+                )
+            }
+            other => ready(Err(format!(
+                "unknown action {:?}; use list, cancel or wait",
+                crate::subagents::clean(other, 32)
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slash_subagents_words() {
+        assert_eq!(SubagentsAsk::parse(""), SubagentsAsk::List);
+        assert_eq!(SubagentsAsk::parse("LIST"), SubagentsAsk::List);
+        assert_eq!(
+            SubagentsAsk::parse("info 2"),
+            SubagentsAsk::Info("2".into())
+        );
+        assert_eq!(
+            SubagentsAsk::parse("kill all"),
+            SubagentsAsk::Kill("all".into())
+        );
+        assert_eq!(
+            SubagentsAsk::parse("kill"),
+            SubagentsAsk::Bad("kill".into())
+        );
+        assert_eq!(
+            SubagentsAsk::parse("explode now"),
+            SubagentsAsk::Bad("explode".into())
+        );
+    }
+}
