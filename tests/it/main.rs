@@ -49,6 +49,7 @@ mod ssh;
 mod stability;
 mod state_dir;
 mod storm;
+mod subagents;
 mod support;
 mod system_events;
 mod tailscale;

@@ -317,7 +317,7 @@ impl Handler<SpawnSubagent> for Registry {
         "childSessionKey": child_key, "agentId": agent_id, "mode": "run", "context": "isolated",
         "queued": queued,
         "note": if ask.announce {
-            "The sub-agent works in the background; its result comes back to you as a [Subagent Result] message. Do not poll: tell the user it is running."
+            "The sub-agent works in the background; its result comes back to you in a later message when it ends. Do not poll: tell the user it is running."
         } else {
             "The sub-agent works in the background; it does not report back (expectsCompletionMessage false)."
         }});

@@ -1,0 +1,427 @@
+//! Sub-agents (`sessions_spawn`, `subagents`, `/subagents`) against the real binary, the
+//! fake Bot API and the fake model: a child works in the background in a session of its
+//! own and its result comes back to the chat through the agent's review; children never
+//! get the tools that reach people or outlive them, nor the owner's private memory; a
+//! stranger's child and review keep the stranger's scope; `maxChildrenPerAgent`,
+//! `maxConcurrent`, `runTimeoutSeconds`, `/subagents kill` and `/stop`. And a cron job a
+//! stranger made runs with the stranger's scope.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::exec_tool::{OWNER, exec_config, offered};
+use crate::support::fake_openai::{FakeOpenAi, FakeReply};
+use crate::support::fake_telegram::FakeTelegram;
+use crate::telegram_flow::{SLOW, TG_TOKEN, dm, poll_until, start_gateway, wait_reply};
+use crate::workspace::system_texts;
+
+/// A child's requests carry this; the parent's never do.
+const CHILD: &str = "[Subagent Task]";
+/// The review turn's requests carry this.
+const RESULT: &str = "[Subagent Result]";
+/// In the owner's private memory.
+const SECRET: &str = "MEMO-SECRET-4471";
+/// A stranger: admitted only because DMs are open.
+const STRANGER: i64 = 6199;
+
+/// The owner's flow config with `subagents` as `agents.defaults.subagents` (`Null`: unset)
+/// and the owner's private memory written.
+fn setup(tg: &FakeTelegram, ai: &FakeOpenAi, subagents: Value) -> crate::support::TestGateway {
+    let mut cfg: Value =
+        serde_json::from_str(&exec_config(tg, ai, Value::Null, Value::Null)).expect("JSON");
+    if !subagents.is_null() {
+        cfg["agents"]["defaults"]["subagents"] = subagents;
+    }
+    let gw = start_gateway(&serde_json::to_string(&cfg).expect("config"));
+    let ws = gw.dir.path().join("workspace");
+    std::fs::create_dir_all(&ws).expect("workspace");
+    std::fs::write(ws.join("MEMORY.md"), format!("{SECRET}\n")).expect("memory");
+    gw
+}
+
+/// The requests so far whose newest user message starts with `marker` (a child's, a
+/// review's: later turns of the session carry the marker in their history).
+fn requests_with(ai: &FakeOpenAi, marker: &str) -> Vec<Value> {
+    ai.requests()
+        .into_iter()
+        .filter(|r| {
+            r["messages"]
+                .as_array()
+                .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+                .and_then(|m| m["content"].as_str())
+                .is_some_and(|t| t.starts_with(marker))
+        })
+        .collect()
+}
+
+/// The result of tool call `id` in the recorded requests.
+fn result_of(ai: &FakeOpenAi, id: &str) -> Value {
+    ai.requests()
+        .iter()
+        .find_map(|r| {
+            r["messages"].as_array()?.iter().find_map(|m| {
+                (m["role"] == "tool" && m["tool_call_id"] == id)
+                    .then(|| serde_json::from_str(m["content"].as_str()?).ok())
+                    .flatten()
+            })
+        })
+        .unwrap_or_else(|| panic!("no result for tool call {id}"))
+}
+
+/// Sends `/subagents` until the answer contains `needle` (a kill lands asynchronously).
+async fn wait_list(tg: &FakeTelegram, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + SLOW;
+    loop {
+        let mid = dm(tg, OWNER, "/subagents");
+        let text = wait_reply(tg, mid, SLOW).await.text().to_owned();
+        if text.contains(needle) || std::time::Instant::now() > deadline {
+            return text;
+        }
+    }
+}
+
+/// The texts sent to `chat`.
+fn texts_to(tg: &FakeTelegram, chat: i64) -> Vec<String> {
+    tg.sent()
+        .into_iter()
+        .filter(|s| s.chat_id() == Some(chat))
+        .map(|s| s.text().to_owned())
+        .collect()
+}
+
+/// Waits for a text to `chat` that contains `needle`.
+async fn wait_text(tg: &FakeTelegram, chat: i64, needle: &str) -> String {
+    poll_until(
+        SLOW,
+        &format!("a message to {chat} with {needle:?}"),
+        || texts_to(tg, chat).into_iter().find(|t| t.contains(needle)),
+    )
+    .await
+}
+
+/// `user` writes; the model calls `sessions_spawn` with each of `spawns` (one per round),
+/// then answers `answer`. Returns each call's tool result.
+async fn spawn_turn(
+    tg: &FakeTelegram,
+    ai: &FakeOpenAi,
+    user: i64,
+    spawns: &[Value],
+    answer: &str,
+) -> Vec<Value> {
+    let ids: Vec<String> = spawns
+        .iter()
+        .map(|a| ai.push_tool_call("sessions_spawn", a.clone()))
+        .collect();
+    ai.push_text(answer);
+    let mid = dm(tg, user, "please look into it");
+    assert_eq!(wait_reply(tg, mid, SLOW).await.text(), answer);
+    ids.iter().map(|id| result_of(ai, id)).collect()
+}
+
+#[actix_web::test]
+async fn a_sub_agent_works_in_the_background_and_its_result_comes_back_through_the_agent() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = setup(&tg, &ai, Value::Null);
+    ai.push_marked(CHILD, FakeReply::text("Cheapest: 99 EUR on the 12th"));
+    ai.push_marked(
+        RESULT,
+        FakeReply::text("Found it: a 99 EUR flight on the 12th ✈️"),
+    );
+
+    let res = spawn_turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[json!({"task": "Find the cheapest flight to Lisbon in May", "label": "Flights", "taskName": "flights"})],
+        "On it, I will tell you.",
+    )
+    .await;
+    let r = &res[0];
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["status"], "accepted", "{r}");
+    let child_key = r["childSessionKey"].as_str().expect("a child session");
+    assert!(child_key.starts_with("agent:main:subagent:"), "{r}");
+    assert_eq!(r["taskId"], r["runId"], "{r}");
+
+    // The review's answer reaches the owner's chat on its own.
+    wait_text(&tg, OWNER, "Found it: a 99 EUR flight").await;
+
+    // The child: its task, isolated, without the private memory or the tools that reach
+    // people or outlive it.
+    let child = requests_with(&ai, CHILD);
+    assert_eq!(child.len(), 1, "one child request");
+    let child = &child[0];
+    assert!(
+        child["messages"]
+            .to_string()
+            .contains("cheapest flight to Lisbon"),
+        "{child}"
+    );
+    assert!(
+        !child["messages"]
+            .to_string()
+            .contains("please look into it"),
+        "isolated: {child}"
+    );
+    assert!(
+        !system_texts(child).join("\n").contains(SECRET),
+        "no private memory"
+    );
+    let tools = offered(child);
+    for t in [
+        "message",
+        "cron",
+        "sessions_spawn",
+        "subagents",
+        "memory_search",
+    ] {
+        assert!(
+            !tools.contains(&t.to_owned()),
+            "child offered {t}: {tools:?}"
+        );
+    }
+    assert!(tools.contains(&"read".to_owned()), "{tools:?}");
+
+    // The review: in the owner's session (the private memory is theirs), with the child's
+    // report marked as such, and no tool that would start more or write elsewhere.
+    let review = requests_with(&ai, RESULT);
+    assert_eq!(review.len(), 1, "one review request");
+    let review = &review[0];
+    let text = review["messages"].to_string();
+    assert!(text.contains("Task: Flights"), "{text}");
+    assert!(text.contains("Cheapest: 99 EUR on the 12th"), "{text}");
+    assert!(text.contains(child_key), "{text}");
+    assert!(
+        text.contains("please look into it"),
+        "the owner's conversation: {text}"
+    );
+    assert!(
+        system_texts(review).join("\n").contains(SECRET),
+        "the owner's own session"
+    );
+    let tools = offered(review);
+    for t in ["message", "cron", "sessions_spawn"] {
+        assert!(
+            !tools.contains(&t.to_owned()),
+            "review offered {t}: {tools:?}"
+        );
+    }
+
+    // `/subagents` shows it done; `info` its result.
+    let list = dm(&tg, OWNER, "/subagents");
+    let list = wait_reply(&tg, list, SLOW).await;
+    assert!(list.text().contains("#1 Flights · done"), "{}", list.text());
+    let info = dm(&tg, OWNER, "/subagents info flights");
+    let info = wait_reply(&tg, info, SLOW).await;
+    assert!(
+        info.text().contains("Result: Cheapest: 99 EUR"),
+        "{}",
+        info.text()
+    );
+    assert!(info.text().contains(child_key), "{}", info.text());
+    let bad = dm(&tg, OWNER, "/subagents explode");
+    assert!(
+        wait_reply(&tg, bad, SLOW)
+            .await
+            .text()
+            .contains("takes list, info")
+    );
+
+    // The child's session is an ordinary session with its transcript.
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    let listed = op.request("sessions.list", json!({})).await;
+    assert!(listed.to_string().contains(child_key), "{listed}");
+}
+
+#[actix_web::test]
+async fn limits_queueing_kill_and_time_limits() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = setup(
+        &tg,
+        &ai,
+        json!({"maxChildrenPerAgent": 2, "maxConcurrent": 1}),
+    );
+    // The first child's model call waits until the gate opens (it never does: it is killed).
+    let gate = Arc::new(Semaphore::new(0));
+    ai.push_marked(CHILD, FakeReply::text("never sent").held_by(&gate));
+    // The second child's too: its time limit stops it.
+    ai.push_marked(CHILD, FakeReply::text("too late").held_by(&gate));
+    ai.push_marked(
+        RESULT,
+        FakeReply::text("The second search ran out of time."),
+    );
+
+    let res = spawn_turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[
+            json!({"task": "first", "label": "Alpha"}),
+            json!({"task": "second", "label": "Beta", "runTimeoutSeconds": 1}),
+            json!({"task": "third", "label": "Gamma"}),
+            json!({"task": "fourth", "to": "123"}),
+        ],
+        "Started.",
+    )
+    .await;
+    assert_eq!(res[0]["queued"], false, "{}", res[0]);
+    // One runs at a time: the second waits for a slot.
+    assert_eq!(res[1]["queued"], true, "{}", res[1]);
+    assert_eq!(res[2]["ok"], false, "{}", res[2]);
+    assert!(
+        res[2]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("maxChildrenPerAgent"),
+        "{}",
+        res[2]
+    );
+    assert!(
+        res[3]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("takes no to"),
+        "{}",
+        res[3]
+    );
+    poll_until(SLOW, "the first child's request", || {
+        (requests_with(&ai, CHILD).len() == 1).then_some(())
+    })
+    .await;
+    let list = dm(&tg, OWNER, "/subagents list");
+    let list = wait_reply(&tg, list, SLOW).await;
+    assert!(
+        list.text().contains("#1 Alpha · running"),
+        "{}",
+        list.text()
+    );
+    assert!(list.text().contains("#2 Beta · waiting"), "{}", list.text());
+
+    // Killing the first frees the slot: the second starts, and its time limit stops it.
+    let kill = dm(&tg, OWNER, "/subagents kill 1");
+    assert_eq!(
+        wait_reply(&tg, kill, SLOW).await.text(),
+        "⚙️ Stopped: Alpha."
+    );
+    wait_text(&tg, OWNER, "The second search ran out of time.").await;
+    let children = requests_with(&ai, CHILD);
+    assert_eq!(children.len(), 2, "the second child ran");
+    assert!(children[1]["messages"].to_string().contains("second"));
+    // Only the timed-out child reported back; a killed one does not.
+    let reviews = requests_with(&ai, RESULT);
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    let text = reviews[0]["messages"].to_string();
+    assert!(text.contains("Task: Beta"), "{text}");
+    assert!(text.contains("Status: timed out after 1 s"), "{text}");
+    assert!(
+        !text.contains("too late"),
+        "a stopped run's text is not handed on"
+    );
+    let list = dm(&tg, OWNER, "/subagents");
+    let list = wait_reply(&tg, list, SLOW).await;
+    assert!(list.text().contains("#1 Alpha · killed"), "{}", list.text());
+    assert!(
+        list.text().contains("#2 Beta · timed out"),
+        "{}",
+        list.text()
+    );
+
+    // `/stop` stops the chat's running children too.
+    ai.push_marked(CHILD, FakeReply::text("never either").held_by(&gate));
+    spawn_turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[json!({"task": "fifth", "label": "Delta"})],
+        "Again.",
+    )
+    .await;
+    poll_until(SLOW, "the third child's request", || {
+        (requests_with(&ai, CHILD).len() == 3).then_some(())
+    })
+    .await;
+    let stop = dm(&tg, OWNER, "/stop");
+    assert_eq!(
+        wait_reply(&tg, stop, SLOW).await.text(),
+        "⚙️ Stopped 1 sub-agent(s)."
+    );
+    let list = wait_list(&tg, "Delta · killed").await;
+    assert!(list.contains("Delta · killed"), "{list}");
+    assert_eq!(
+        requests_with(&ai, RESULT).len(),
+        1,
+        "no review for killed children"
+    );
+    crate::telegram_flow::assert_healthy(&gw).await;
+}
+
+#[actix_web::test]
+async fn a_strangers_sub_agent_and_cron_job_keep_the_strangers_scope() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = setup(&tg, &ai, Value::Null);
+    ai.push_marked(CHILD, FakeReply::text("stranger result"));
+    ai.push_marked(RESULT, FakeReply::text("Here is what I found for you."));
+    let res = spawn_turn(
+        &tg,
+        &ai,
+        STRANGER,
+        &[json!({"task": "look something up", "label": "Lookup"})],
+        "Working on it.",
+    )
+    .await;
+    assert_eq!(res[0]["ok"], true, "{}", res[0]);
+    wait_text(&tg, STRANGER, "Here is what I found for you.").await;
+    for r in requests_with(&ai, CHILD)
+        .iter()
+        .chain(&requests_with(&ai, RESULT))
+    {
+        assert!(
+            !system_texts(r).join("\n").contains(SECRET),
+            "a stranger's child or review saw the private memory"
+        );
+        assert!(
+            !offered(r).contains(&"memory_search".to_owned()),
+            "{:?}",
+            offered(r)
+        );
+    }
+    // Nothing went to the owner.
+    assert!(
+        texts_to(&tg, OWNER).is_empty(),
+        "{:?}",
+        texts_to(&tg, OWNER)
+    );
+
+    // A reminder the stranger sets runs in their chat's scope, not the owner's.
+    // (The job runs in the stranger's session, after this turn: the script's order.)
+    let call = ai.push_tool_call(
+        "cron",
+        json!({"action": "add", "name": "ping", "at": "2s", "message": "CRON-PING-88: say hi"}),
+    );
+    ai.push_text("Reminder set.");
+    ai.push_text("hi from the reminder");
+    let mid = dm(&tg, STRANGER, "remind me");
+    assert_eq!(wait_reply(&tg, mid, SLOW).await.text(), "Reminder set.");
+    assert_eq!(
+        result_of(&ai, &call)["ok"],
+        true,
+        "{}",
+        result_of(&ai, &call)
+    );
+    wait_text(&tg, STRANGER, "hi from the reminder").await;
+    let job = ai
+        .requests()
+        .into_iter()
+        .find(|r| crate::telegram_flow::last_user_text(r).contains("CRON-PING-88"))
+        .expect("the job's run");
+    assert!(
+        !system_texts(&job).join("\n").contains(SECRET),
+        "a stranger's job saw the private memory"
+    );
+    assert!(!offered(&job).contains(&"memory_search".to_owned()));
+}
