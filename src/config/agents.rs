@@ -1206,3 +1206,59 @@ mod workspace_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod subagent_tests {
+    use super::SubagentsCfg;
+    use crate::config::media::AllowDenyCfg;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn settings(
+        v: serde_json::Value,
+    ) -> Result<openclaw_actors::subagents::SubagentSettings, String> {
+        let c: SubagentsCfg = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        SubagentsCfg::settings(Some(&c), None)
+    }
+
+    #[test]
+    fn openclaws_keys_and_defaults_with_clear_refusals() {
+        let d = SubagentsCfg::settings(None, None).expect("defaults");
+        assert_eq!(
+            (d.max_concurrent, d.max_children, d.run_timeout),
+            (8, 5, None)
+        );
+        assert_eq!(d.archive_after, Duration::from_secs(3600));
+        let s = settings(json!({"maxConcurrent": 2, "maxChildrenPerAgent": 3,
+            "runTimeoutSeconds": 900, "model": {"primary": "fake/m"}, "thinking": "low",
+            "allowAgents": [" research ", ""], "archiveAfterMinutes": 5,
+            "maxSpawnDepth": 2, "announceTimeoutMs": 1000}))
+        .expect("valid");
+        assert_eq!((s.max_concurrent, s.max_children), (2, 3));
+        assert_eq!(s.run_timeout, Some(Duration::from_secs(900)));
+        assert_eq!(s.model.as_deref(), Some("fake/m"));
+        assert_eq!(s.allow_agents, ["research"]);
+        assert_eq!(s.archive_after, Duration::from_secs(300));
+        assert_eq!(
+            settings(json!({"runTimeoutSeconds": 0}))
+                .expect("0")
+                .run_timeout,
+            None
+        );
+        for (bad, key) in [
+            (json!({"maxConcurrent": 0}), "maxConcurrent"),
+            (json!({"maxChildrenPerAgent": 21}), "maxChildrenPerAgent"),
+            (json!({"runTimeoutSeconds": 86_401}), "runTimeoutSeconds"),
+            (json!({"thinking": "hard"}), "thinking"),
+        ] {
+            let e = settings(bad).expect_err(key);
+            assert!(e.contains(key) && e.contains("Fix:"), "{e}");
+        }
+        let tools = AllowDenyCfg {
+            allow: None,
+            deny: Some(vec!["exec".into()]),
+        };
+        let t = SubagentsCfg::settings(None, Some(&tools)).expect("tools");
+        assert!(!t.tools.offers("exec") && t.tools.offers("read"));
+    }
+}

@@ -425,3 +425,46 @@ async fn a_strangers_sub_agent_and_cron_job_keep_the_strangers_scope() {
     );
     assert!(!offered(&job).contains(&"memory_search".to_owned()));
 }
+
+#[actix_web::test]
+async fn an_operators_sub_agent_reports_back_in_the_operators_session() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = setup(&tg, &ai, Value::Null);
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    ai.push_marked(CHILD, FakeReply::text("the child computed 42"));
+    ai.push_marked(RESULT, FakeReply::text("The answer is 42."));
+    let call = ai.push_tool_call(
+        "sessions_spawn",
+        json!({"task": "compute it", "label": "Calc"}),
+    );
+    ai.push_text("Spawned.");
+    let fin = crate::agent_rpc::chat_turn(
+        &mut op,
+        "op-spawn-1",
+        json!({"sessionKey": "main", "message": "please compute"}),
+    )
+    .await;
+    assert_eq!(fin["message"]["content"][0]["text"], "Spawned.", "{fin}");
+    let r = result_of(&ai, &call);
+    let id = r["taskId"].as_str().expect("a task id");
+    // The review's answer streams to operators as the session's own run.
+    let review =
+        crate::agent_rpc::chat_event(&mut op, &format!("subagent-result:{id}"), "final").await;
+    assert_eq!(review["sessionKey"], "agent:main:main", "{review}");
+    assert_eq!(
+        review["message"]["content"][0]["text"], "The answer is 42.",
+        "{review}"
+    );
+    // And is in its history, after the handoff.
+    let hist = op
+        .request("chat.history", json!({"sessionKey": "main"}))
+        .await;
+    let text = hist["payload"]["messages"].to_string();
+    assert!(
+        text.contains("[Subagent Result]") && text.contains("The answer is 42."),
+        "{hist}"
+    );
+    // No chat got anything.
+    assert!(tg.sent().is_empty(), "{:?}", tg.sent());
+}
