@@ -1885,9 +1885,13 @@ async fn run_loop(
     match &req.origin {
         // A sub-agent reaches nobody and starts nothing that outlives it; the turn that
         // reviews its result answers the chat as a reply does (see `crate::subagents`).
-        RunOrigin::Subagent { .. } => {
+        RunOrigin::Subagent { child, .. } => {
             offered.message = None;
             offered.cron = false;
+            // A sub-agent is a leaf: no view of other sessions (its review turn has one).
+            if *child {
+                offered.sessions.clear();
+            }
         }
         RunOrigin::Channel { .. } | RunOrigin::Operator => {
             offered.spawn = tools.offers("sessions_spawn");
@@ -2322,6 +2326,8 @@ struct Offered {
     spawn: bool,
     /// `subagents` (the same runs).
     subagents: bool,
+    /// The session tools offered (`session_status`, `sessions_list`, `sessions_history`).
+    sessions: Vec<&'static str>,
     /// The `exec` tool and what it may do.
     exec: Option<crate::exec_tool::ExecAccess>,
     /// `web_fetch`.
@@ -2355,6 +2361,10 @@ impl Offered {
             cron: cron && filter.offers("cron"),
             spawn: false,
             subagents: false,
+            sessions: crate::session_tools::NAMES
+                .into_iter()
+                .filter(|n| filter.offers(n))
+                .collect(),
             exec: None,
             web: None,
             search: None,
@@ -2380,6 +2390,7 @@ impl Offered {
             cron: self.cron,
             spawn: self.spawn,
             subagents: self.subagents,
+            sessions: self.sessions.clone(),
             exec: self.exec.as_ref().map(|x| (x.gateway.is_some(), x.node)),
             process: self.process.is_some(),
             search: self.search.is_some(),
@@ -2433,6 +2444,11 @@ impl OfferKey {
         if self.subagents {
             v.push(crate::subagents::subagents_spec());
         }
+        v.extend(
+            crate::session_tools::specs()
+                .into_iter()
+                .filter(|t| self.sessions.contains(&t.name.as_str())),
+        );
         if let Some((gateway, node)) = self.exec {
             v.push(crate::exec_tool::spec(gateway, node));
             if self.process {
@@ -2467,6 +2483,7 @@ struct OfferKey {
     cron: bool,
     spawn: bool,
     subagents: bool,
+    sessions: Vec<&'static str>,
     /// `exec` offered: (on the gateway host, on a node).
     exec: Option<(bool, bool)>,
     process: bool,
@@ -2922,6 +2939,8 @@ async fn converse(
                 crate::subagents::spawn(registry, req, &call.function.arguments).await
             } else if name == "subagents" && offered.subagents {
                 crate::subagents::control(registry, req, &call.function.arguments).await
+            } else if offered.sessions.contains(&name) {
+                crate::session_tools::run(registry, req, name, &call.function.arguments).await
             } else if offered.fs.contains(&name) || offered.memory.contains(&name) {
                 run_workspace_tool(
                     workspace,
@@ -3608,7 +3627,16 @@ mod tests {
             "a shared chat's runs are not offered the private memory"
         );
         let bare = offer(false, false, main).tools();
-        assert_eq!(names(&bare), ["nodes", "message"]);
+        assert_eq!(
+            names(&bare),
+            [
+                "nodes",
+                "message",
+                "session_status",
+                "sessions_list",
+                "sessions_history"
+            ]
+        );
         assert!(bare.tokens < a.tokens);
     }
 

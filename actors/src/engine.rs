@@ -108,6 +108,8 @@ pub struct EngineConfig {
     pub response_usage: crate::usage_footer::ResponseUsage,
     /// `agents.defaults.subagents`, `tools.subagents.tools`.
     pub subagents: crate::subagents::SubagentSettings,
+    /// `tools.sessions`, `tools.agentToAgent`.
+    pub session_tools: crate::session_tools::SessionToolSettings,
 }
 
 impl EngineConfig {
@@ -160,6 +162,7 @@ impl EngineConfig {
             queue: crate::run_queue::QueueSettings::default(),
             response_usage: Default::default(),
             subagents: Default::default(),
+            session_tools: Default::default(),
         }
     }
 }

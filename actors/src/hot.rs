@@ -64,6 +64,8 @@ pub struct HotConfig {
     pub response_usage: Arc<crate::usage_footer::ResponseUsage>,
     /// `agents.defaults.subagents`, `tools.subagents.tools`.
     pub subagents: Arc<crate::subagents::SubagentSettings>,
+    /// `tools.sessions`, `tools.agentToAgent`.
+    pub session_tools: Arc<crate::session_tools::SessionToolSettings>,
 }
 
 impl HotConfig {
@@ -102,6 +104,7 @@ impl HotConfig {
             queue: Arc::new(config.queue.clone()),
             response_usage: Arc::new(config.response_usage.clone()),
             subagents: Arc::new(config.subagents.clone()),
+            session_tools: Arc::new(config.session_tools.clone()),
         }
     }
 }

@@ -72,6 +72,7 @@ pub mod reclaim;
 pub mod registry;
 pub mod run_queue;
 pub mod session_scope;
+pub mod session_tools;
 pub mod session_usage;
 pub mod setup_code;
 pub mod speech;

@@ -315,11 +315,14 @@ pub fn check(
 /// The agent's tools this gateway has (`nodes`, `message`, `sessions_spawn`, `subagents`,
 /// `cron`, `exec`, `process`, `web_search`, `web_fetch`, and the workspace's `read`,
 /// `write`, `edit`, `apply_patch`, `memory_search`, `memory_get`).
-pub const AGENT_TOOLS: [&str; 15] = [
+pub const AGENT_TOOLS: [&str; 18] = [
     "nodes",
     "message",
     "sessions_spawn",
     "subagents",
+    "session_status",
+    "sessions_list",
+    "sessions_history",
     "exec",
     "process",
     "web_search",
@@ -344,6 +347,9 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
             "message",
             "sessions_spawn",
             "subagents",
+            "session_status",
+            "sessions_list",
+            "sessions_history",
             "cron",
             "memory_search",
             "memory_get",
@@ -352,7 +358,13 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
         "group:runtime" => &["exec", "process"],
         "group:web" => &["web_search", "web_fetch"],
         "group:messaging" => &["message"],
-        "group:sessions" => &["sessions_spawn", "subagents"],
+        "group:sessions" => &[
+            "sessions_spawn",
+            "subagents",
+            "session_status",
+            "sessions_list",
+            "sessions_history",
+        ],
         "group:ui" | "group:agents" | "group:media" | "group:plugins" => &[],
         _ => return None,
     })
@@ -363,7 +375,14 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
     Ok(match name.trim().to_ascii_lowercase().as_str() {
         "full" => None,
         "minimal" => Some(&[]),
-        "messaging" => Some(&["message", "sessions_spawn", "subagents"]),
+        "messaging" => Some(&[
+            "message",
+            "sessions_spawn",
+            "subagents",
+            "session_status",
+            "sessions_list",
+            "sessions_history",
+        ]),
         "coding" => Some(&[
             "exec",
             "process",
@@ -378,6 +397,9 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
             "memory_get",
             "sessions_spawn",
             "subagents",
+            "session_status",
+            "sessions_list",
+            "sessions_history",
         ]),
         other => {
             return Err(format!(
@@ -535,6 +557,11 @@ impl ToolFilter {
         };
         glob(pattern, tool)
     }
+}
+
+/// [`glob`] with both sides folded to lowercase.
+pub fn glob_ci(pattern: &str, text: &str) -> bool {
+    glob(&pattern.to_lowercase(), &text.to_lowercase())
 }
 
 /// `*` matches any run of characters (the only wildcard), case already folded.
@@ -720,6 +747,9 @@ mod tests {
             [
                 "sessions_spawn",
                 "subagents",
+                "session_status",
+                "sessions_list",
+                "sessions_history",
                 "exec",
                 "process",
                 "web_search",
@@ -740,7 +770,16 @@ mod tests {
                 Some(&["group:nodes", "READ"]),
                 None
             )),
-            ["nodes", "message", "sessions_spawn", "subagents", "read"]
+            [
+                "nodes",
+                "message",
+                "sessions_spawn",
+                "subagents",
+                "session_status",
+                "sessions_list",
+                "sessions_history",
+                "read"
+            ]
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:fs"]))),
@@ -749,6 +788,9 @@ mod tests {
                 "message",
                 "sessions_spawn",
                 "subagents",
+                "session_status",
+                "sessions_list",
+                "sessions_history",
                 "exec",
                 "process",
                 "web_search",
@@ -765,6 +807,9 @@ mod tests {
                 "message",
                 "sessions_spawn",
                 "subagents",
+                "session_status",
+                "sessions_list",
+                "sessions_history",
                 "exec",
                 "process",
                 "cron",
@@ -785,6 +830,9 @@ mod tests {
                 "message",
                 "sessions_spawn",
                 "subagents",
+                "session_status",
+                "sessions_list",
+                "sessions_history",
                 "exec",
                 "process",
                 "web_search",
@@ -797,7 +845,16 @@ mod tests {
         );
         assert_eq!(
             offered(&f(Some("messaging"), None, Some(&["group:runtime"]), None)),
-            ["message", "sessions_spawn", "subagents", "exec", "process"]
+            [
+                "message",
+                "sessions_spawn",
+                "subagents",
+                "session_status",
+                "sessions_list",
+                "sessions_history",
+                "exec",
+                "process"
+            ]
         );
         assert_eq!(
             offered(&f(None, None, None, Some(&["group:runtime"]))),
@@ -806,6 +863,9 @@ mod tests {
                 "message",
                 "sessions_spawn",
                 "subagents",
+                "session_status",
+                "sessions_list",
+                "sessions_history",
                 "web_search",
                 "web_fetch",
                 "cron",
@@ -823,6 +883,9 @@ mod tests {
                 "message",
                 "sessions_spawn",
                 "subagents",
+                "session_status",
+                "sessions_list",
+                "sessions_history",
                 "web_search",
                 "web_fetch"
             ]

@@ -11,6 +11,23 @@ pub fn iso_ms(ms: u64) -> Option<String> {
         .map(|t| format!("{t:.3}"))
 }
 
+/// The process's redactor of configured secrets (set once by the gateway at start).
+static REDACTOR: std::sync::OnceLock<fn(&str) -> String> = std::sync::OnceLock::new();
+
+/// Sets the redactor [`redact`] uses (the first call wins).
+pub fn set_redactor(f: fn(&str) -> String) {
+    let _ = REDACTOR.set(f);
+}
+
+/// `text` with the gateway's configured secrets replaced (unchanged before a redactor is
+/// set).
+pub fn redact(text: &str) -> String {
+    match REDACTOR.get() {
+        Some(f) => f(text),
+        None => text.to_owned(),
+    }
+}
+
 /// Milliseconds since the Unix epoch (the `ts` fields of the protocol).
 pub fn now_ms() -> u64 {
     SystemTime::now()

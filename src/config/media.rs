@@ -59,6 +59,67 @@ pub struct ToolsCfg {
     /// Sub-agents' tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subagents: Option<SubagentToolsCfg>,
+    /// The session tools' reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionsToolCfg>,
+    /// Cross-agent access of the session tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_to_agent: Option<AgentToAgentCfg>,
+}
+
+/// `tools.sessions`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsToolCfg {
+    /// `self`, `tree`, `agent` or `all` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+}
+
+/// `tools.agentToAgent`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentToAgentCfg {
+    /// Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Agent ids or `*` patterns (both sides must match; empty: every agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+}
+
+impl ToolsCfg {
+    /// `tools.sessions` and `tools.agentToAgent`; `Err` names the key and the fix.
+    pub fn session_tool_settings(
+        &self,
+    ) -> Result<openclaw_actors::session_tools::SessionToolSettings, String> {
+        use openclaw_actors::session_tools::{SessionToolSettings, Visibility};
+        let mut s = SessionToolSettings::default();
+        if let Some(v) = self.sessions.as_ref().and_then(|c| c.visibility.as_deref()) {
+            s.visibility = Visibility::parse(v).ok_or_else(|| {
+                format!(
+                    "tools.sessions.visibility is {v:?}. Fix: use \"self\", \"tree\", \"agent\" or \"all\""
+                )
+            })?;
+        }
+        if let Some(a) = &self.agent_to_agent {
+            s.agent_to_agent = a.enabled != Some(false);
+            s.allow = a
+                .allow
+                .iter()
+                .flatten()
+                .map(|p| p.trim().to_owned())
+                .collect();
+            // A list of only blank entries denies every cross-agent call (OpenClaw's rule).
+            if a.allow.as_ref().is_some_and(|l| !l.is_empty())
+                && s.allow.iter().all(String::is_empty)
+            {
+                s.agent_to_agent = false;
+            }
+            s.allow.retain(|p| !p.is_empty());
+        }
+        Ok(s)
+    }
 }
 
 /// `tools.subagents`.
@@ -1160,6 +1221,45 @@ mod tests {
             bad(json!({"models": [{"provider": "groq"}], "audio": {"preferredModel": "openai/x"}}));
         assert!(
             e.contains("preferredModel") && e.contains("groq/whisper-large-v3-turbo"),
+            "{e}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod session_tool_tests {
+    use super::ToolsCfg;
+    use openclaw_actors::session_tools::Visibility;
+    use serde_json::json;
+
+    fn settings(
+        v: serde_json::Value,
+    ) -> Result<openclaw_actors::session_tools::SessionToolSettings, String> {
+        serde_json::from_value::<ToolsCfg>(v)
+            .map_err(|e| e.to_string())?
+            .session_tool_settings()
+    }
+
+    #[test]
+    fn visibility_and_agent_to_agent() {
+        let d = settings(json!({})).expect("defaults");
+        assert_eq!(d.visibility, Visibility::All);
+        assert!(d.agent_to_agent && d.allow.is_empty());
+        let s = settings(json!({"sessions": {"visibility": "tree"},
+            "agentToAgent": {"enabled": true, "allow": ["home", " work "]}}))
+        .expect("valid");
+        assert_eq!(s.visibility, Visibility::Tree);
+        assert!(s.cross_agent("home", "work") && !s.cross_agent("home", "main"));
+        let blank = settings(json!({"agentToAgent": {"allow": ["  "]}})).expect("valid");
+        assert!(
+            !blank.agent_to_agent,
+            "only blank entries deny every cross-agent call"
+        );
+        let off = settings(json!({"agentToAgent": {"enabled": false}})).expect("valid");
+        assert!(!off.cross_agent("a", "b"));
+        let e = settings(json!({"sessions": {"visibility": "world"}})).expect_err("refused");
+        assert!(
+            e.contains("tools.sessions.visibility") && e.contains("Fix:"),
             "{e}"
         );
     }

@@ -300,6 +300,8 @@ pub struct Prepared {
     pub response_usage: openclaw_actors::usage_footer::ResponseUsage,
     /// `agents.defaults.subagents`, `tools.subagents.tools`.
     pub subagents: openclaw_actors::subagents::SubagentSettings,
+    /// `tools.sessions`, `tools.agentToAgent`.
+    pub session_tools: openclaw_actors::session_tools::SessionToolSettings,
 }
 
 /// Resolves and checks `loaded` (see [`Prepared`]).
@@ -479,6 +481,11 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
             .and_then(|s| s.tools.as_ref()),
     )
     .map_err(StartError::config)?;
+    let session_tools = loaded
+        .config
+        .tools
+        .session_tool_settings()
+        .map_err(StartError::config)?;
     let heartbeats = agents::heartbeats(&loaded.config, roster.as_ref(), &workspace)
         .map_err(StartError::config)?;
     let run_timeout = loaded
@@ -562,6 +569,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         queue,
         response_usage,
         subagents,
+        session_tools,
         setup_urls: openclaw_actors::setup_code::SetupUrls {
             tls: gw.tls.enabled == Some(true),
             remote_url: gw.remote.url.clone(),
@@ -707,6 +715,7 @@ pub fn hot_config(
         queue: std::sync::Arc::new(p.queue.clone()),
         response_usage: std::sync::Arc::new(p.response_usage.clone()),
         subagents: std::sync::Arc::new(p.subagents.clone()),
+        session_tools: std::sync::Arc::new(p.session_tools.clone()),
     }
 }
 
@@ -825,6 +834,8 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     }
     crate::logging::configure(&prepared.logging).map_err(StartError::config)?;
     crate::logging::set_secrets(secrets_of(&loaded, prepared.generated.as_deref()));
+    // What the agent's session tools read back is redacted as the log is.
+    openclaw_actors::util::set_redactor(|t| crate::logging::redact(t).into_owned());
     crate::clients::proxy::install(prepared.egress.clone());
 
     let state_lock = lock_state_dir(&loaded.state_dir)?;
@@ -887,6 +898,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         queue: prepared.queue.clone(),
         response_usage: prepared.response_usage.clone(),
         subagents: prepared.subagents.clone(),
+        session_tools: prepared.session_tools.clone(),
         restarted_by: handoff.as_ref().and_then(|h| h.origin.clone()),
         trusted_proxies: prepared.trusted_proxies.clone(),
         allowed_origins: prepared.allowed_origins.clone(),

@@ -177,6 +177,8 @@ async fn a_sub_agent_works_in_the_background_and_its_result_comes_back_through_t
         "sessions_spawn",
         "subagents",
         "memory_search",
+        "sessions_list",
+        "sessions_history",
     ] {
         assert!(
             !tools.contains(&t.to_owned()),
@@ -396,6 +398,25 @@ async fn a_strangers_sub_agent_and_cron_job_keep_the_strangers_scope() {
         "{:?}",
         texts_to(&tg, OWNER)
     );
+    // The stranger's own child is theirs to read (the session tools' `tree`).
+    let child = res[0]["childSessionKey"]
+        .as_str()
+        .expect("child key")
+        .to_owned();
+    let r = tool_turn(
+        &tg,
+        &ai,
+        STRANGER,
+        "sessions_history",
+        &[json!({"sessionKey": child})],
+    )
+    .await;
+    assert_eq!(r[0]["ok"], true, "{}", r[0]);
+    assert!(
+        r[0]["messages"].to_string().contains("stranger result"),
+        "{}",
+        r[0]
+    );
 
     // A reminder the stranger sets runs in their chat's scope, not the owner's.
     // (The job runs in the stranger's session, after this turn: the script's order.)
@@ -467,4 +488,136 @@ async fn an_operators_sub_agent_reports_back_in_the_operators_session() {
     );
     // No chat got anything.
     assert!(tg.sent().is_empty(), "{:?}", tg.sent());
+}
+
+/// `user` writes; the model calls `tool` with each of `calls` (one per round), then answers
+/// "ok". Returns each call's result.
+async fn tool_turn(
+    tg: &FakeTelegram,
+    ai: &FakeOpenAi,
+    user: i64,
+    tool: &str,
+    calls: &[Value],
+) -> Vec<Value> {
+    let ids: Vec<String> = calls
+        .iter()
+        .map(|a| ai.push_tool_call(tool, a.clone()))
+        .collect();
+    ai.push_text("ok");
+    let mid = dm(tg, user, "show me");
+    assert_eq!(wait_reply(tg, mid, SLOW).await.text(), "ok");
+    ids.iter().map(|id| result_of(ai, id)).collect()
+}
+
+#[actix_web::test]
+async fn session_tools_see_what_the_chat_may_see_and_redact_credentials() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = setup(&tg, &ai, Value::Null);
+    // A stranger writes a credential; the owner writes too.
+    ai.push_text("noted");
+    let m = dm(
+        &tg,
+        STRANGER,
+        &format!("my key is sk-abcdefghijklmnopqrstuvwxyz0123 keep it, and {TG_TOKEN}"),
+    );
+    wait_reply(&tg, m, SLOW).await;
+    ai.push_text("hello owner");
+    let m = dm(&tg, OWNER, "hi");
+    wait_reply(&tg, m, SLOW).await;
+    let owner_key = format!("agent:main:telegram:direct:{OWNER}");
+    let stranger_key = format!("agent:main:telegram:direct:{STRANGER}");
+
+    // The owner (default visibility "all") sees both, reads the stranger's history with
+    // the credential redacted, and gets the status card.
+    let r = tool_turn(&tg, &ai, OWNER, "sessions_list", &[json!({})]).await;
+    let keys: Vec<&str> = r[0]["sessions"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|s| s["key"].as_str())
+        .collect();
+    assert!(
+        keys.contains(&owner_key.as_str()) && keys.contains(&stranger_key.as_str()),
+        "{}",
+        r[0]
+    );
+    let r = tool_turn(
+        &tg,
+        &ai,
+        OWNER,
+        "sessions_history",
+        &[json!({"sessionKey": stranger_key, "limit": 10})],
+    )
+    .await;
+    assert_eq!(r[0]["ok"], true, "{}", r[0]);
+    let text = r[0]["messages"].to_string();
+    assert!(text.contains("my key is <redacted> keep it"), "{text}");
+    assert!(!text.contains("sk-abcdef"), "{text}");
+    // The bot's token is a configured secret (too short to look like one).
+    assert!(!text.contains("AAH-flow_TOKEN_secret"), "{text}");
+    let r = tool_turn(&tg, &ai, OWNER, "session_status", &[json!({})]).await;
+    assert!(
+        r[0]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("Session: {owner_key}")),
+        "{}",
+        r[0]
+    );
+
+    // The stranger sees only their own conversation: the owner's is as unknown as a
+    // session that does not exist.
+    let r = tool_turn(
+        &tg,
+        &ai,
+        STRANGER,
+        "sessions_list",
+        &[json!({}), json!({"kinds": ["direct"], "limit": 1})],
+    )
+    .await;
+    let rows = r[0]["sessions"].as_array().expect("rows");
+    assert!(
+        rows.iter().all(|s| s["key"] == json!(stranger_key)),
+        "{}",
+        r[0]
+    );
+    assert_eq!(r[0]["visibility"], "tree", "{}", r[0]);
+    let r = tool_turn(
+        &tg,
+        &ai,
+        STRANGER,
+        "sessions_history",
+        &[
+            json!({"sessionKey": owner_key}),
+            json!({"sessionKey": "agent:main:nope"}),
+            json!({"sessionKey": 5}),
+        ],
+    )
+    .await;
+    assert_eq!(r[0]["ok"], false, "{}", r[0]);
+    let e0 = r[0]["error"].as_str().unwrap_or_default();
+    let e1 = r[1]["error"].as_str().unwrap_or_default();
+    assert!(e0.contains("that this conversation may see"), "{e0}");
+    assert_eq!(
+        e0.replace(&owner_key, "K"),
+        e1.replace("agent:main:nope", "K"),
+        "a hidden session and a missing one look the same"
+    );
+    assert!(!r[0].to_string().contains("hello owner"));
+    assert!(
+        r[2]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("must be a string")
+    );
+    let r = tool_turn(
+        &tg,
+        &ai,
+        STRANGER,
+        "session_status",
+        &[json!({"sessionKey": owner_key})],
+    )
+    .await;
+    assert_eq!(r[0]["ok"], false, "{}", r[0]);
 }

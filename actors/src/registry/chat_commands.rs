@@ -1183,7 +1183,7 @@ impl Registry {
     /// `/status`: what a chat can know about its own session and what serves it (node
     /// names, as the agent's `nodes` tool shows them to the same senders); `channel`: the
     /// asker's (for the queue mode in force).
-    fn status_text(&self, key: &str, channel: &str) -> String {
+    pub(super) fn status_text(&self, key: &str, channel: &str) -> String {
         /// Node names listed at most.
         const MAX_NAMES: usize = 10;
         let mut lines = vec![format!("🦞 openclaw-rs {}", env!("CARGO_PKG_VERSION"))];

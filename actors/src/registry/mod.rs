@@ -56,6 +56,7 @@ pub mod runs;
 pub mod scheduler;
 pub mod session_events;
 pub mod session_reset;
+pub mod session_tools;
 pub mod sessions;
 pub mod speak;
 pub mod subagents;

@@ -104,6 +104,13 @@ pub struct Children {
 }
 
 impl Children {
+    /// Whether session `key` is a sub-agent that `requester` spawned (and is still listed).
+    pub(super) fn is_child_of(&self, key: &str, requester: &str) -> bool {
+        self.list
+            .iter()
+            .any(|c| c.child_key == key && c.requester_key == requester)
+    }
+
     fn get_mut(&mut self, run_id: &str) -> Option<&mut Child> {
         self.list.iter_mut().find(|c| c.run_id == run_id)
     }

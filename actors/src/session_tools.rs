@@ -1,0 +1,339 @@
+//! OpenClaw's session tools for the agent: `session_status`, `sessions_list` and
+//! `sessions_history` (`docs/concepts/session-tool.md`): what the agent can see of the
+//! gateway's other conversations, read-only.
+//!
+//! **Which sessions** (`tools.sessions.visibility`, OpenClaw's values and default):
+//!
+//! | value | a run sees |
+//! | --- | --- |
+//! | `self` | its own session |
+//! | `tree` | its own and the sub-agents it spawned; from an agent's main session (`agent:<id>:main`), every session of that agent |
+//! | `agent` | every session of its agent, and its sub-agents |
+//! | `all` (default) | every session; another agent's only while `tools.agentToAgent.enabled` (default `true`) and, when `tools.agentToAgent.allow` lists agents, both are listed |
+//!
+//! **Our rule on top**: a run that answers a shared chat (a group, a stranger's open DM),
+//! an isolated cron run, or a job made from a shared chat sees as `tree` at most, without
+//! the main-session exception: the people who can write to the bot there must not be able
+//! to read the owner's other conversations through it. Sub-agents get none of these tools
+//! (one level deep).
+//!
+//! **What comes back** is bounded: at most [`MAX_LIST`] rows and [`MAX_BYTES`] of JSON per
+//! call, at most [`MAX_HISTORY`] messages of at most [`MAX_TEXT_CHARS`] characters each.
+//! The gateway's configured secrets and strings shaped like credentials (API keys, bot
+//! tokens, bearer tokens) are replaced by `<redacted>` in what `sessions_history` returns.
+
+use serde_json::{Value, json};
+
+use crate::ports::ToolSpec;
+
+/// Rows one `sessions_list` call returns at most.
+pub const MAX_LIST: usize = 200;
+/// The JSON one call returns at most, in bytes.
+pub const MAX_BYTES: usize = 80 * 1024;
+/// Messages one `sessions_history` call returns at most.
+pub const MAX_HISTORY: usize = 100;
+/// A message's text is cut beyond this many characters.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// The tools' names.
+pub const NAMES: [&str; 3] = ["session_status", "sessions_list", "sessions_history"];
+
+/// `tools.sessions.visibility`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Visibility {
+    /// Its own session.
+    Own,
+    /// Its own and its sub-agents' (from a main session: its agent's).
+    Tree,
+    /// Its agent's.
+    Agent,
+    /// Every session (other agents' as `tools.agentToAgent` allows).
+    #[default]
+    All,
+}
+
+impl Visibility {
+    /// OpenClaw's value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "self" => Self::Own,
+            "tree" => Self::Tree,
+            "agent" => Self::Agent,
+            "all" => Self::All,
+            _ => return None,
+        })
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Own => "self",
+            Self::Tree => "tree",
+            Self::Agent => "agent",
+            Self::All => "all",
+        }
+    }
+}
+
+/// `tools.sessions` and `tools.agentToAgent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionToolSettings {
+    /// `tools.sessions.visibility`.
+    pub visibility: Visibility,
+    /// `tools.agentToAgent.enabled` (default `true`).
+    pub agent_to_agent: bool,
+    /// `tools.agentToAgent.allow` (empty: every agent); `*` patterns, case-insensitive.
+    pub allow: Vec<String>,
+}
+
+impl Default for SessionToolSettings {
+    fn default() -> Self {
+        Self {
+            visibility: Visibility::All,
+            agent_to_agent: true,
+            allow: Vec::new(),
+        }
+    }
+}
+
+impl SessionToolSettings {
+    /// Whether a run of agent `from` may see a session of agent `to` (another agent).
+    pub fn cross_agent(&self, from: &str, to: &str) -> bool {
+        if !self.agent_to_agent {
+            return false;
+        }
+        if self.allow.is_empty() {
+            return true;
+        }
+        let listed = |id: &str| {
+            self.allow
+                .iter()
+                .any(|p| crate::tool_policy::glob_ci(p, id) || p == id)
+        };
+        listed(from) && listed(to)
+    }
+}
+
+/// Replaces the gateway's configured secrets ([`crate::util::redact`]) and words shaped
+/// like credentials in `text` by `<redacted>`.
+pub fn redact(text: &str) -> String {
+    let text = crate::util::redact(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let start = rest.find(|c: char| !is_sep(c)).unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(is_sep).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if credential_like(word) {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn is_sep(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '"' | '\'' | '`' | ',' | ';' | '(' | ')' | '<' | '>' | '='
+        )
+}
+
+/// API keys (`sk-…`, `ghp_…`, `github_pat_…`, `xox?-…`, `AKIA…`, `AIza…`, `glpat-…`) and
+/// Telegram bot tokens (`<digits>:<35 characters>`).
+fn credential_like(word: &str) -> bool {
+    let body_ok = |s: &str, min: usize| {
+        s.len() >= min
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    for (prefix, min) in [
+        ("sk-", 20),
+        ("ghp_", 20),
+        ("gho_", 20),
+        ("github_pat_", 20),
+        ("glpat-", 16),
+        ("xoxb-", 16),
+        ("xoxp-", 16),
+        ("xapp-", 16),
+        ("AKIA", 16),
+        ("AIza", 30),
+    ] {
+        if let Some(rest) = word.strip_prefix(prefix)
+            && body_ok(rest, min)
+        {
+            return true;
+        }
+    }
+    if let Some((id, secret)) = word.split_once(':') {
+        return (6..=12).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && body_ok(secret, 30);
+    }
+    false
+}
+
+/// The tools offered to the model.
+pub fn specs() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: "session_status".into(),
+            description: "This conversation's status (or another visible session's): the session, messages, context use, model, thinking level, what is running.".into(),
+            parameters: json!({"type": "object", "properties": {
+                "sessionKey": {"type": "string", "description": "Omit (or \"current\") for this conversation."}
+            }}),
+        },
+        ToolSpec {
+            name: "sessions_list".into(),
+            description: "The gateway's conversations you may see, most recent first: session key, kind, channel, label, last activity, message count, model, whether a reply is running. Use a key with sessions_history.".into(),
+            parameters: json!({"type": "object", "properties": {
+                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST},
+                "kinds": {"type": "array", "items": {"type": "string", "enum": ["main", "direct", "group", "cron", "subagent", "other"]}},
+                "agentId": {"type": "string"},
+                "search": {"type": "string"},
+                "activeMinutes": {"type": "integer", "minimum": 1}
+            }}),
+        },
+        ToolSpec {
+            name: "sessions_history".into(),
+            description: "The last messages of a visible session (from sessions_list, or a sub-agent's childSessionKey): role, text (long texts cut), time. Credentials are redacted.".into(),
+            parameters: json!({"type": "object", "properties": {
+                "sessionKey": {"type": "string"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}
+            }, "required": ["sessionKey"]}),
+        },
+    ]
+}
+
+/// A session's kind as `sessions_list` names it.
+pub fn kind_of(key: &str) -> &'static str {
+    let parts: Vec<&str> = key.split(':').collect();
+    match parts.as_slice() {
+        ["agent", _, "main"] => "main",
+        ["agent", _, "subagent", ..] => "subagent",
+        ["agent", _, "cron", ..] | ["cron", ..] => "cron",
+        _ if parts.iter().any(|p| *p == "group" || *p == "channel") => "group",
+        _ if parts.contains(&"direct") => "direct",
+        _ => "other",
+    }
+}
+
+fn fail(error: impl Into<String>) -> Value {
+    json!({"ok": false, "error": error.into()})
+}
+
+/// Runs session tool `name` for the run `req`.
+pub async fn run(
+    registry: &actix::Addr<crate::registry::Registry>,
+    req: &crate::registry::runs::RunRequest,
+    name: &str,
+    arguments: &str,
+) -> Value {
+    let args: Value = match serde_json::from_str(arguments) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => return fail("the arguments must be an object"),
+        Err(e) => return fail(format!("the arguments are not JSON: {e}")),
+    };
+    let clamped = crate::agent_run::scope_of(req) != crate::workspace::Scope::Main;
+    let sent = registry
+        .send(crate::registry::session_tools::SessionToolCall {
+            caller: req.session_key.clone(),
+            clamped,
+            name: name.to_owned(),
+            args: args.clone(),
+        })
+        .await;
+    let answer = match sent {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return fail(e),
+        Err(_) => return fail("the gateway is shutting down"),
+    };
+    if name != "sessions_history" {
+        return answer;
+    }
+    // The session is visible: its messages, read by the store.
+    let Some(key) = answer["sessionKey"].as_str().map(str::to_owned) else {
+        return fail("no such session");
+    };
+    let limit = args["limit"]
+        .as_u64()
+        .map_or(20, |n| usize::try_from(n).unwrap_or(MAX_HISTORY))
+        .clamp(1, MAX_HISTORY);
+    let history = registry
+        .send(crate::registry::runs::ChatHistory {
+            session_key: key.clone(),
+            limit,
+            max_chars: MAX_TEXT_CHARS,
+            max_bytes: MAX_BYTES,
+        })
+        .await;
+    let history = match history {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return fail(e.to_shape().message),
+        Err(_) => return fail("the gateway is shutting down"),
+    };
+    let messages: Vec<Value> = history
+        .messages
+        .iter()
+        .map(|m| {
+            let text: String = m.content.iter().map(|p| p.text.as_str()).collect();
+            let mut v = json!({"role": m.role, "text": redact(&text), "timestamp": m.timestamp});
+            if let Some(s) = &m.sender {
+                v["sender"] = s.clone();
+            }
+            v
+        })
+        .collect();
+    json!({"ok": true, "sessionKey": key, "sessionId": history.session_id,
+        "count": messages.len(), "messages": messages})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_and_configured_secrets_are_redacted_and_prose_is_not() {
+        let t = "key sk-abcdefghijklmnopqrstuvwx and \"123456789:AAHxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" ok; ghp_0123456789abcdefghijABCD, AKIAIOSFODNN7EXAMPLE";
+        let r = redact(t);
+        assert!(!r.contains("sk-abc"), "{r}");
+        assert!(!r.contains("AAHxxx"), "{r}");
+        assert!(!r.contains("ghp_"), "{r}");
+        assert!(!r.contains("AKIA"), "{r}");
+        assert_eq!(r.matches("<redacted>").count(), 4, "{r}");
+        assert!(
+            r.starts_with("key <redacted> and \"<redacted>\" ok;"),
+            "{r}"
+        );
+        let prose = "Meeting at 10:30, sk-short, skiing at 12:00 — naïve 🦞 text";
+        assert_eq!(redact(prose), prose);
+    }
+
+    #[test]
+    fn kinds_visibility_words_and_cross_agent_rules() {
+        assert_eq!(kind_of("agent:main:main"), "main");
+        assert_eq!(kind_of("agent:main:telegram:direct:5"), "direct");
+        assert_eq!(kind_of("agent:main:telegram:group:-100"), "group");
+        assert_eq!(kind_of("agent:main:subagent:abc"), "subagent");
+        assert_eq!(kind_of("agent:main:cron:job"), "cron");
+        assert_eq!(kind_of("agent:main:dashboard:x"), "other");
+        assert_eq!(Visibility::parse(" SELF "), Some(Visibility::Own));
+        assert_eq!(
+            Visibility::parse("tree").map(Visibility::as_str),
+            Some("tree")
+        );
+        assert_eq!(Visibility::parse("everyone"), None);
+        let mut s = SessionToolSettings::default();
+        assert!(s.cross_agent("main", "work"));
+        s.allow = vec!["main".into(), "Wo*".into()];
+        assert!(s.cross_agent("main", "work"));
+        assert!(!s.cross_agent("main", "home"));
+        s.agent_to_agent = false;
+        assert!(!s.cross_agent("main", "work"));
+    }
+}
