@@ -25,8 +25,10 @@
 //! handed back at most [`MAX_RESULT_CHARS`]. The registry keeps at most [`MAX_TRACKED`]
 //! records, finished ones for `archiveAfterMinutes` (default 60).
 //!
-//! **Not kept over a restart**: a child running when the gateway stops is not resumed and
-//! its result is not handed back (its transcript stays on disk: `sessions.list` shows it).
+//! **Over a restart**: the active children are kept in `<state>/subagents/runs.json`. A
+//! child running (or waiting) when the gateway stops is not resumed: after the restart its
+//! requester is handed `Status: interrupted` (once the requester's channel is back), so the
+//! agent can tell the user and check what the child did. Its transcript stays on disk.
 
 use std::time::Duration;
 
@@ -334,6 +336,8 @@ pub enum Ended {
     TimedOut(u64),
     /// It was stopped (`subagents cancel`, `/subagents kill`, `/stop`).
     Killed,
+    /// The gateway stopped while it ran (or waited): whatever it did is unknown.
+    Interrupted,
 }
 
 impl Ended {
@@ -344,6 +348,7 @@ impl Ended {
             Self::Failed(_) => "failed",
             Self::TimedOut(_) => "timed out",
             Self::Killed => "killed",
+            Self::Interrupted => "interrupted",
         }
     }
 }
@@ -383,6 +388,7 @@ impl Handoff<'_> {
             Ended::Failed(why) => format!("failed: {}", clean(why, 500)),
             Ended::TimedOut(s) => format!("timed out after {s} s"),
             Ended::Killed => "killed".to_owned(),
+            Ended::Interrupted => "interrupted: the gateway restarted while it worked; check what it did before you start it again".to_owned(),
         };
         let mut stats = format!("runtime {}", runtime(self.runtime_ms));
         if let Some((read, wrote)) = self.tokens {

@@ -636,10 +636,10 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (!m.is_empty()).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 16, "{menu:?}");
+    assert_eq!(menu.len(), 17, "{menu:?}");
     assert_eq!(menu[0].0, "new");
     let skill = |name: &str| {
-        menu[14..]
+        menu[15..]
             .iter()
             .find(|(c, _)| c == name)
             .map(|(_, d)| d.clone())
@@ -670,7 +670,7 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (tg.calls("setMyCommands") >= 2 && !m.iter().any(|(c, _)| c == "tide_tables")).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 14, "{menu:?}");
+    assert_eq!(menu.len(), 15, "{menu:?}");
     assert!(
         !menu
             .iter()
@@ -707,8 +707,21 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue", "steer",
-            "usage", "compact", "restart", "help"
+            "new",
+            "reset",
+            "stop",
+            "status",
+            "whoami",
+            "model",
+            "tts",
+            "think",
+            "queue",
+            "steer",
+            "usage",
+            "subagents",
+            "compact",
+            "restart",
+            "help"
         ]
     );
     drop(gw);
@@ -983,8 +996,21 @@ async fn commands_list_names_the_chat_commands() {
     assert_eq!(
         names,
         [
-            "new", "reset", "stop", "status", "whoami", "model", "tts", "think", "queue", "steer",
-            "usage", "compact", "restart", "help"
+            "new",
+            "reset",
+            "stop",
+            "status",
+            "whoami",
+            "model",
+            "tts",
+            "think",
+            "queue",
+            "steer",
+            "usage",
+            "subagents",
+            "compact",
+            "restart",
+            "help"
         ]
     );
     let whoami = &commands[4];

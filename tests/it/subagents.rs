@@ -621,3 +621,49 @@ async fn session_tools_see_what_the_chat_may_see_and_redact_credentials() {
     .await;
     assert_eq!(r[0]["ok"], false, "{}", r[0]);
 }
+
+#[actix_web::test]
+async fn a_restart_reports_the_interrupted_sub_agent_to_its_chat() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = setup(&tg, &ai, Value::Null);
+    let gate = Arc::new(Semaphore::new(0));
+    ai.push_marked(CHILD, FakeReply::text("never answered").held_by(&gate));
+    spawn_turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[json!({"task": "a long job", "label": "Long job"})],
+        "Started.",
+    )
+    .await;
+    poll_until(SLOW, "the child's request", || {
+        (requests_with(&ai, CHILD).len() == 1).then_some(())
+    })
+    .await;
+    // The gateway is killed while the child works, and starts again on the same state.
+    let file = gw.dir.path().join("subagents/runs.json");
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("runs.json")).expect("JSON");
+    assert_eq!(saved["runs"][0]["label"], "Long job", "{saved}");
+    ai.push_marked(
+        RESULT,
+        FakeReply::text("Sorry, the long job was cut off by a restart."),
+    );
+    let gw = crate::telegram_flow::restart(gw);
+    wait_text(&tg, OWNER, "the long job was cut off").await;
+    let review = requests_with(&ai, RESULT);
+    assert_eq!(review.len(), 1, "told once");
+    let text = review[0]["messages"].to_string();
+    assert!(
+        text.contains("Task: Long job") && text.contains("Status: interrupted"),
+        "{text}"
+    );
+    // Reported once: the file no longer lists it.
+    poll_until(SLOW, "runs.json emptied", || {
+        let v: Value = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
+        (v["runs"].as_array()?.is_empty()).then_some(())
+    })
+    .await;
+    drop(gw);
+}

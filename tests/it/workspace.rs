@@ -149,6 +149,11 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
             "nodes",
             "message",
             "cron",
+            "sessions_spawn",
+            "subagents",
+            "session_status",
+            "sessions_list",
+            "sessions_history",
             "exec",
             "web_fetch",
             "read",
@@ -177,6 +182,11 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
             "nodes",
             "message",
             "cron",
+            "sessions_spawn",
+            "subagents",
+            "session_status",
+            "sessions_list",
+            "sessions_history",
             "exec",
             "web_fetch",
             "read",
@@ -403,7 +413,7 @@ async fn a_new_workspace_is_seeded_and_the_agent_keeps_notes_only_inside_it() {
 async fn tools_settings_choose_what_the_agent_is_offered_and_refuse_the_rest() {
     let tg = FakeTelegram::start(TG_TOKEN);
     let ai = FakeOpenAi::start();
-    // OpenClaw's "messaging" profile offers none of our tools; alsoAllow adds `read`; a
+    // OpenClaw's "messaging" profile offers `message` and the session tools; alsoAllow adds `read`; a
     // deny wins over it all; `apply_patch` (in group:fs) is kept to another model.
     let c = cfg(
         &tg,
@@ -424,7 +434,19 @@ async fn tools_settings_choose_what_the_agent_is_offered_and_refuse_the_rest() {
     ai.push_text("Done.");
     let m = dm(&tg, 5301, "write a file");
     assert_eq!(wait_reply(&tg, m, SLOW).await.text(), "Done.");
-    assert_eq!(offered(&ai.requests()[0]), ["nodes", "message", "read"]);
+    assert_eq!(
+        offered(&ai.requests()[0]),
+        [
+            "nodes",
+            "message",
+            "sessions_spawn",
+            "subagents",
+            "session_status",
+            "sessions_list",
+            "sessions_history",
+            "read"
+        ]
+    );
     let res = result_of(&ai, &w);
     assert_eq!(res["ok"], false, "{res}");
     assert!(

@@ -32,9 +32,12 @@ pub struct RegisterChannel {
 impl Handler<RegisterChannel> for Registry {
     type Result = ();
 
-    fn handle(&mut self, msg: RegisterChannel, _: &mut Self::Context) {
-        let key = (msg.handle.kind.id, msg.handle.account.clone());
+    fn handle(&mut self, msg: RegisterChannel, ctx: &mut Self::Context) {
+        let kind = msg.handle.kind.id;
+        let key = (kind, msg.handle.account.clone());
         self.channels.insert(key, msg.handle);
+        // Sub-agents a restart interrupted report to this channel's chats now.
+        self.report_recovered(kind, ctx);
     }
 }
 

@@ -395,6 +395,8 @@ impl Actor for Registry {
         });
         // Session maintenance (`session.maintenance`): every half hour.
         Self::schedule_maintenance(ctx);
+        // Sub-agents the last process left running: their requesters are told.
+        self.recover_children(ctx);
     }
 }
 

@@ -6,12 +6,49 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use actix::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Registry;
 use super::runs::{AgentDelivery, Queueing, RunOrigin, RunOutcome, RunRequest, RunStatus};
 use crate::subagents::{Ended, Handoff, MAX_RUN, MAX_TRACKED, MAX_WAITING, SpawnAsk};
 use crate::util::now_ms;
+
+/// The active children, kept over a restart (relative to the state directory).
+pub const RUNS_FILE: &str = "subagents/runs.json";
+
+/// One active child as [`RUNS_FILE`] keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Saved {
+    run_id: String,
+    child_key: String,
+    requester_key: String,
+    label: String,
+    #[serde(default)]
+    announce: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sender: Option<String>,
+    #[serde(default)]
+    shared: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    thread_id: Option<i64>,
+}
+
+/// [`RUNS_FILE`].
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RunsFile {
+    #[serde(default)]
+    version: u32,
+    #[serde(default)]
+    runs: Vec<Saved>,
+}
 
 /// Where a child's result goes back to, and under whose policy.
 #[derive(Clone)]
@@ -101,6 +138,9 @@ impl Child {
 pub struct Children {
     list: VecDeque<Child>,
     running: usize,
+    /// The handoffs of children a restart interrupted, waiting for their chat's channel
+    /// to register.
+    recovered: Vec<RunRequest>,
 }
 
 impl Children {
@@ -320,6 +360,7 @@ impl Handler<SpawnSubagent> for Registry {
         if !queued {
             self.start_child(&run_id, ctx);
         }
+        self.save_children();
         let mut v = json!({"status": "accepted", "taskId": run_id, "runId": run_id,
         "childSessionKey": child_key, "agentId": agent_id, "mode": "run", "context": "isolated",
         "queued": queued,
@@ -335,6 +376,33 @@ impl Handler<SpawnSubagent> for Registry {
             v["warning"] = json!(w);
         }
         Ok(v)
+    }
+}
+
+/// The turn that hands child `run_id`'s `text` back to `requester_key`.
+fn handoff_request(
+    run_id: &str,
+    requester_key: &str,
+    label: &str,
+    requester: &Requester,
+    text: String,
+) -> RunRequest {
+    RunRequest {
+        run_id: format!("subagent-result:{run_id}"),
+        session_key: requester_key.to_owned(),
+        text,
+        origin: RunOrigin::Subagent {
+            sender: requester.sender.clone(),
+            shared: requester.shared,
+            child: false,
+        },
+        sender: Some(format!("subagent:{label}")),
+        uploads: Vec::new(),
+        compact: None,
+        thinking: None,
+        delivery: requester.delivery.clone(),
+        model: None,
+        queue: Queueing::Default,
     }
 }
 
@@ -461,23 +529,7 @@ impl Registry {
                 tokens,
             }
             .text();
-            RunRequest {
-                run_id: format!("subagent-result:{run_id}"),
-                session_key: c.requester_key.clone(),
-                text,
-                origin: RunOrigin::Subagent {
-                    sender: c.requester.sender.clone(),
-                    shared: c.requester.shared,
-                    child: false,
-                },
-                sender: Some(format!("subagent:{}", c.label)),
-                uploads: Vec::new(),
-                compact: None,
-                thinking: None,
-                delivery: c.requester.delivery.clone(),
-                model: None,
-                queue: Queueing::Default,
-            }
+            handoff_request(run_id, &c.requester_key, &c.label, &c.requester, text)
         });
         let delete = (c.delete && started).then(|| c.child_key.clone());
         c.ended = Some(ended);
@@ -499,6 +551,134 @@ impl Registry {
             });
         }
         self.start_waiting_children(ctx);
+        self.save_children();
+    }
+
+    /// Writes the active children to [`RUNS_FILE`] (through the store, in order).
+    fn save_children(&self) {
+        let runs = self
+            .children
+            .list
+            .iter()
+            .filter(|c| c.active())
+            .map(|c| {
+                let d = c.requester.delivery.as_ref();
+                Saved {
+                    run_id: c.run_id.clone(),
+                    child_key: c.child_key.clone(),
+                    requester_key: c.requester_key.clone(),
+                    label: c.label.clone(),
+                    announce: c.announce,
+                    sender: c.requester.sender.clone(),
+                    shared: c.requester.shared,
+                    channel: d.and_then(|d| d.channel.clone()),
+                    to: d.and_then(|d| d.to.clone()),
+                    account_id: d.and_then(|d| d.account_id.clone()),
+                    thread_id: d.and_then(|d| d.thread_id),
+                }
+            })
+            .collect();
+        let file = RunsFile { version: 1, runs };
+        self.store.do_send(crate::store::SaveDocument {
+            name: RUNS_FILE.to_owned(),
+            contents: serde_json::to_vec_pretty(&file).unwrap_or_default(),
+        });
+    }
+
+    /// At start: the children the last process left active were interrupted. Each one's
+    /// requester is told (an operator's session now, a chat's once its channel registers).
+    pub(super) fn recover_children(&mut self, ctx: &mut Context<Self>) {
+        let dir = self.shared.config.state_dir.clone();
+        let file: RunsFile = match crate::store::read_document(&dir, RUNS_FILE) {
+            Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
+                Ok(f) => f,
+                Err(e) => {
+                    log::warn!(
+                        "{RUNS_FILE} is not readable ({e}); the interrupted sub-agents are not reported"
+                    );
+                    RunsFile::default()
+                }
+            },
+            Ok(None) => return,
+            Err(e) => {
+                log::warn!("{RUNS_FILE}: {e}");
+                return;
+            }
+        };
+        let had = !file.runs.is_empty();
+        for s in file.runs.into_iter().take(MAX_TRACKED) {
+            log::warn!(
+                "sub-agent {} ({}): interrupted by the restart; its requester {} is told",
+                s.run_id,
+                s.label,
+                s.requester_key
+            );
+            if !s.announce {
+                continue;
+            }
+            let requester = Requester {
+                sender: s.sender,
+                shared: s.shared,
+                delivery: s.channel.map(|channel| AgentDelivery {
+                    channel: Some(channel),
+                    to: s.to,
+                    account_id: s.account_id,
+                    thread_id: s.thread_id,
+                    best_effort: false,
+                }),
+            };
+            let text = Handoff {
+                label: &s.label,
+                child_key: &s.child_key,
+                ended: &Ended::Interrupted,
+                result: "",
+                runtime_ms: 0,
+                tokens: None,
+            }
+            .text();
+            let req = handoff_request(&s.run_id, &s.requester_key, &s.label, &requester, text);
+            if requester.delivery.is_some() {
+                self.children.recovered.push(req);
+            } else if let Err(e) = self.submit(req, ctx) {
+                log::warn!(
+                    "sub-agent {}: the interruption could not be reported: {e}",
+                    s.run_id
+                );
+            }
+        }
+        if had && self.children.recovered.is_empty() {
+            self.save_children();
+        }
+    }
+
+    /// A channel of kind `kind` registered: the interrupted children's reports to its chats
+    /// go now.
+    pub(super) fn report_recovered(&mut self, kind: &str, ctx: &mut Context<Self>) {
+        if self.children.recovered.is_empty() {
+            return;
+        }
+        let (now, later): (Vec<RunRequest>, Vec<RunRequest>) =
+            std::mem::take(&mut self.children.recovered)
+                .into_iter()
+                .partition(|r| {
+                    r.delivery
+                        .as_ref()
+                        .and_then(|d| d.channel.as_deref())
+                        .is_some_and(|c| c.eq_ignore_ascii_case(kind))
+                });
+        self.children.recovered = later;
+        if now.is_empty() {
+            return;
+        }
+        for req in now {
+            let id = req.run_id.clone();
+            if let Err(e) = self.submit(req, ctx) {
+                log::warn!("{id}: the interruption could not be reported: {e}");
+            }
+        }
+        if self.children.recovered.is_empty() {
+            self.save_children();
+        }
     }
 
     /// Starts waiting children while slots are free.
