@@ -1888,10 +1888,12 @@ async fn run_loop(
         RunOrigin::Subagent { child, .. } => {
             offered.message = None;
             offered.cron = false;
-            // A sub-agent is a leaf: no view of other sessions (its review turn has one).
+            // A sub-agent is a leaf: no view of other sessions (its review turn has one), and
+            // no such turn sends on to another session (no loops between sessions).
             if *child {
                 offered.sessions.clear();
             }
+            offered.sessions.retain(|n| *n != "sessions_send");
         }
         RunOrigin::Channel { .. } | RunOrigin::Operator => {
             offered.spawn = tools.offers("sessions_spawn");
@@ -3634,7 +3636,8 @@ mod tests {
                 "message",
                 "session_status",
                 "sessions_list",
-                "sessions_history"
+                "sessions_history",
+                "sessions_send"
             ]
         );
         assert!(bare.tokens < a.tokens);

@@ -315,7 +315,7 @@ pub fn check(
 /// The agent's tools this gateway has (`nodes`, `message`, `sessions_spawn`, `subagents`,
 /// `cron`, `exec`, `process`, `web_search`, `web_fetch`, and the workspace's `read`,
 /// `write`, `edit`, `apply_patch`, `memory_search`, `memory_get`).
-pub const AGENT_TOOLS: [&str; 18] = [
+pub const AGENT_TOOLS: [&str; 19] = [
     "nodes",
     "message",
     "sessions_spawn",
@@ -323,6 +323,7 @@ pub const AGENT_TOOLS: [&str; 18] = [
     "session_status",
     "sessions_list",
     "sessions_history",
+    "sessions_send",
     "exec",
     "process",
     "web_search",
@@ -350,6 +351,7 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_send",
             "cron",
             "memory_search",
             "memory_get",
@@ -364,6 +366,7 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_send",
         ],
         "group:ui" | "group:agents" | "group:media" | "group:plugins" => &[],
         _ => return None,
@@ -382,6 +385,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_send",
         ]),
         "coding" => Some(&[
             "exec",
@@ -400,6 +404,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_send",
         ]),
         other => {
             return Err(format!(
@@ -750,6 +755,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_send",
                 "exec",
                 "process",
                 "web_search",
@@ -778,6 +784,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_send",
                 "read"
             ]
         );
@@ -791,6 +798,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_send",
                 "exec",
                 "process",
                 "web_search",
@@ -810,6 +818,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_send",
                 "exec",
                 "process",
                 "cron",
@@ -833,6 +842,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_send",
                 "exec",
                 "process",
                 "web_search",
@@ -852,6 +862,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_send",
                 "exec",
                 "process"
             ]
@@ -866,6 +877,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_send",
                 "web_search",
                 "web_fetch",
                 "cron",
@@ -886,6 +898,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_send",
                 "web_search",
                 "web_fetch"
             ]

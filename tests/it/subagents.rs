@@ -667,3 +667,108 @@ async fn a_restart_reports_the_interrupted_sub_agent_to_its_chat() {
     .await;
     drop(gw);
 }
+
+#[actix_web::test]
+async fn sessions_send_runs_another_session_and_returns_its_reply_without_reaching_a_chat() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = setup(&tg, &ai, Value::Null);
+    let stranger_key = format!("agent:main:telegram:direct:{STRANGER}");
+    ai.push_text("hi stranger");
+    let m = dm(&tg, STRANGER, "hello");
+    wait_reply(&tg, m, SLOW).await;
+    const ASK: &str = "[Inter-session message from";
+    ai.push_marked(ASK, FakeReply::text("The main session says 4."));
+    // The turn of the call that does not wait.
+    ai.push_marked(ASK, FakeReply::text("ack"));
+    let gate = Arc::new(Semaphore::new(0));
+    let r = tool_turn(
+        &tg,
+        &ai,
+        OWNER,
+        "sessions_send",
+        &[
+            json!({"sessionKey": "main", "message": "what is 2+2?"}),
+            json!({"agentId": "main", "message": "no wait", "timeoutSeconds": 0}),
+            json!({"sessionKey": format!("agent:main:telegram:direct:{OWNER}"), "message": "me"}),
+            json!({"sessionKey": "main"}),
+        ],
+    )
+    .await;
+    assert_eq!(r[0]["status"], "ok", "{}", r[0]);
+    assert_eq!(r[0]["sessionKey"], "agent:main:main", "{}", r[0]);
+    assert_eq!(r[0]["reply"], "The main session says 4.", "{}", r[0]);
+    assert_eq!(r[1]["status"], "accepted", "{}", r[1]);
+    assert!(
+        r[2]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("this conversation"),
+        "{}",
+        r[2]
+    );
+    assert!(
+        r[3]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("message is required"),
+        "{}",
+        r[3]
+    );
+    // The turn there: marked as another session's, without the tools that send on.
+    let turn = ai
+        .requests()
+        .into_iter()
+        .find(|r| crate::telegram_flow::last_user_text(r).starts_with(ASK))
+        .expect("the target's turn");
+    assert!(crate::telegram_flow::last_user_text(&turn).contains("what is 2+2?"));
+    let tools = offered(&turn);
+    for t in ["sessions_send", "message", "cron", "sessions_spawn"] {
+        assert!(!tools.contains(&t.to_owned()), "{t}: {tools:?}");
+    }
+    // Only the owner's own chat got anything (the target session has no chat).
+    let sent: Vec<i64> = tg.sent().iter().filter_map(|s| s.chat_id()).collect();
+    assert!(
+        sent.iter().all(|c| *c == OWNER || *c == STRANGER),
+        "{sent:?}"
+    );
+
+    // A reply that takes longer than the wait: `timeout`, and the turn goes on.
+    ai.push_marked(ASK, FakeReply::text("late").held_by(&gate));
+    let r = tool_turn(
+        &tg,
+        &ai,
+        OWNER,
+        "sessions_send",
+        &[json!({"sessionKey": "main", "message": "slow one", "timeoutSeconds": 1})],
+    )
+    .await;
+    assert_eq!(r[0]["status"], "timeout", "{}", r[0]);
+    gate.add_permits(1);
+
+    // A stranger cannot reach the owner's sessions.
+    let r = tool_turn(
+        &tg,
+        &ai,
+        STRANGER,
+        "sessions_send",
+        &[json!({"sessionKey": format!("agent:main:telegram:direct:{OWNER}"), "message": "leak?"}),
+          json!({"agentId": "main", "message": "leak?"})],
+    )
+    .await;
+    for x in &r {
+        assert_eq!(x["ok"], false, "{x}");
+        assert!(
+            x["error"].as_str().unwrap_or_default().contains("may see"),
+            "{x}"
+        );
+    }
+    assert!(
+        !ai.requests().iter().any(
+            |r| crate::telegram_flow::last_user_text(r).contains("leak?")
+                && crate::telegram_flow::last_user_text(r).starts_with(ASK)
+        ),
+        "no turn ran for the stranger"
+    );
+    let _ = stranger_key;
+}

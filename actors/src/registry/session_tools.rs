@@ -67,6 +67,66 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// The session `sessions_send` names: `sessionKey`, else the session with `label`,
+    /// else agent `agentId`'s main session.
+    fn send_target(&self, caller: &str, args: &Value) -> Result<String, String> {
+        if args.get("sessionKey").is_some_and(|v| !v.is_null()) {
+            return self.tool_target(caller, args);
+        }
+        if let Some(label) = args["label"]
+            .as_str()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            return self
+                .sessions_index
+                .by_recency()
+                .into_iter()
+                .find(|(_, m)| m.label.as_deref() == Some(label))
+                .map(|(k, _)| k.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "no session is labelled {:?}",
+                        crate::subagents::clean(label, 80)
+                    )
+                });
+        }
+        if let Some(agent) = args["agentId"]
+            .as_str()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            let agent = agent.to_ascii_lowercase();
+            if !crate::agents::valid_id(&agent)
+                || self.shared.live.get().agents.get(&agent).is_none()
+            {
+                return Err(format!(
+                    "there is no agent {:?}",
+                    crate::subagents::clean(&agent, 64)
+                ));
+            }
+            return Ok(format!("agent:{agent}:main"));
+        }
+        Err("name the session: sessionKey, label or agentId".into())
+    }
+}
+
+/// `sessions_send`'s turn in the target session, queued like its other runs.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct SubmitSessionTurn(pub super::runs::RunRequest);
+
+impl Handler<SubmitSessionTurn> for Registry {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: SubmitSessionTurn, ctx: &mut Self::Context) -> Self::Result {
+        self.submit(msg.0, ctx)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Handler<SessionToolCall> for Registry {
     type Result = Result<Value, String>;
 
@@ -78,8 +138,12 @@ impl Handler<SessionToolCall> for Registry {
             args,
         } = msg;
         match name.as_str() {
-            "session_status" | "sessions_history" => {
-                let target = self.tool_target(&caller, &args)?;
+            "session_status" | "sessions_history" | "sessions_send" => {
+                let target = if name == "sessions_send" {
+                    self.send_target(&caller, &args)?
+                } else {
+                    self.tool_target(&caller, &args)?
+                };
                 // The same answer for a session that exists and one that is not visible.
                 let unknown = || {
                     format!(
@@ -89,6 +153,12 @@ impl Handler<SessionToolCall> for Registry {
                 };
                 if !self.session_visible(&caller, clamped, &target) {
                     return Err(unknown());
+                }
+                if name == "sessions_send" {
+                    if target == caller {
+                        return Err("that is this conversation: answer here instead".into());
+                    }
+                    return Ok(json!({"ok": true, "sessionKey": target}));
                 }
                 if name == "sessions_history" {
                     if self.sessions_index.get(&target).is_none() {
