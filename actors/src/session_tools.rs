@@ -1,6 +1,11 @@
-//! OpenClaw's session tools for the agent: `session_status`, `sessions_list` and
-//! `sessions_history` (`docs/concepts/session-tool.md`): what the agent can see of the
-//! gateway's other conversations, read-only.
+//! OpenClaw's session tools for the agent: `session_status`, `sessions_list`,
+//! `sessions_history` and `sessions_send` (`docs/concepts/session-tool.md`): what the agent
+//! can see of the gateway's other conversations, and a turn in one of them.
+//!
+//! `sessions_send`'s turn runs under the caller's tool policy and privacy
+//! ([`RunOrigin::Subagent`](crate::registry::runs::RunOrigin) with `child: false`), cannot
+//! send on (no loops between sessions), and its reply goes back to the caller only, never
+//! to that session's chat.
 //!
 //! **Which sessions** (`tools.sessions.visibility`, OpenClaw's values and default):
 //!
