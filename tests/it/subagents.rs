@@ -15,7 +15,7 @@ use crate::exec_tool::{OWNER, exec_config, offered};
 use crate::support::fake_openai::{FakeOpenAi, FakeReply};
 use crate::support::fake_telegram::FakeTelegram;
 use crate::telegram_flow::{SLOW, TG_TOKEN, dm, poll_until, start_gateway, wait_reply};
-use crate::workspace::system_texts;
+use crate::workspace::{result_of, system_texts};
 
 /// A child's requests carry this; the parent's never do.
 const CHILD: &str = "[Subagent Task]";
@@ -54,20 +54,6 @@ fn requests_with(ai: &FakeOpenAi, marker: &str) -> Vec<Value> {
                 .is_some_and(|t| t.starts_with(marker))
         })
         .collect()
-}
-
-/// The result of tool call `id` in the recorded requests.
-fn result_of(ai: &FakeOpenAi, id: &str) -> Value {
-    ai.requests()
-        .iter()
-        .find_map(|r| {
-            r["messages"].as_array()?.iter().find_map(|m| {
-                (m["role"] == "tool" && m["tool_call_id"] == id)
-                    .then(|| serde_json::from_str(m["content"].as_str()?).ok())
-                    .flatten()
-            })
-        })
-        .unwrap_or_else(|| panic!("no result for tool call {id}"))
 }
 
 /// Sends `/subagents` until the answer contains `needle` (a kill lands asynchronously).
@@ -302,6 +288,16 @@ async fn limits_queueing_kill_and_time_limits() {
         list.text()
     );
     assert!(list.text().contains("#2 Beta · waiting"), "{}", list.text());
+    let status = dm(&tg, OWNER, "/status");
+    let status = wait_reply(&tg, status, SLOW).await;
+    assert!(
+        status
+            .text()
+            .contains("🤖 Sub-agents: 1 running, 1 waiting")
+            && status.text().contains("#2 Beta · waiting"),
+        "{}",
+        status.text()
+    );
 
     // Killing the first frees the slot: the second starts, and its time limit stops it.
     let kill = dm(&tg, OWNER, "/subagents kill 1");

@@ -57,7 +57,7 @@ pub fn offered(request: &Value) -> Vec<String> {
 }
 
 /// The parsed result of tool call `id` in the recorded requests.
-fn result_of(ai: &FakeOpenAi, id: &str) -> Value {
+pub(crate) fn result_of(ai: &FakeOpenAi, id: &str) -> Value {
     ai.requests()
         .iter()
         .find_map(|r| {

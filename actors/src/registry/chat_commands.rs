@@ -1286,6 +1286,7 @@ impl Registry {
             }
             lines.push(line);
         }
+        lines.extend(self.children_status(key));
         lines.join("\n")
     }
 

@@ -741,6 +741,36 @@ impl Registry {
             .map_or(0, |k| k.len())
     }
 
+    /// `/status`'s lines on `requester`'s active children: the counts, then at most three
+    /// (none: no line).
+    pub(super) fn children_status(&self, requester: &str) -> Vec<String> {
+        let active: Vec<(usize, &Child)> = self
+            .children
+            .of(requester)
+            .filter(|(_, c)| c.active())
+            .collect();
+        if active.is_empty() {
+            return Vec::new();
+        }
+        let running = active.iter().filter(|(_, c)| !c.waiting()).count();
+        let mut lines = vec![format!(
+            "🤖 Sub-agents: {running} running, {} waiting (/subagents)",
+            active.len() - running
+        )];
+        let now = now_ms();
+        for (i, c) in active.iter().take(3) {
+            let mut line = format!("  #{i} {} · {}", c.label, c.status());
+            if let Some(s) = c.started_at {
+                line.push_str(&format!(
+                    " · {}",
+                    crate::subagents::runtime(now.saturating_sub(s))
+                ));
+            }
+            lines.push(line);
+        }
+        lines
+    }
+
     /// `requester`'s children as `subagents list` shows them.
     pub(super) fn list_children(&mut self, requester: &str) -> Vec<Value> {
         let now = now_ms();
