@@ -453,7 +453,7 @@ async fn an_operators_sub_agent_reports_back_in_the_operators_session() {
     ai.push_marked(RESULT, FakeReply::text("The answer is 42."));
     let call = ai.push_tool_call(
         "sessions_spawn",
-        json!({"task": "compute it", "label": "Calc"}),
+        json!({"task": "compute it", "label": "Calc", "cleanup": "delete"}),
     );
     ai.push_text("Spawned.");
     let fin = crate::agent_rpc::chat_turn(
@@ -482,6 +482,19 @@ async fn an_operators_sub_agent_reports_back_in_the_operators_session() {
         text.contains("[Subagent Result]") && text.contains("The answer is 42."),
         "{hist}"
     );
+    // `cleanup: "delete"`: the child's session is gone once its result was handed back.
+    let child = r["childSessionKey"].as_str().expect("child key").to_owned();
+    let mut gone = false;
+    for _ in 0..50 {
+        let listed = op.request("sessions.list", json!({})).await;
+        if !listed.to_string().contains(&child) {
+            gone = true;
+            break;
+        }
+        // The delete is queued behind the handoff; ask again once the registry moved on.
+        let _ = op.request("health", json!({})).await;
+    }
+    assert!(gone, "{child} still listed");
     // No chat got anything.
     assert!(tg.sent().is_empty(), "{:?}", tg.sent());
 }
