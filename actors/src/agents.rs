@@ -127,6 +127,9 @@ pub struct AgentDef {
     pub model: Option<String>,
     /// Its thinking level when the chat names none (`thinkingDefault`, over the model's).
     pub thinking: Option<crate::ports::Thinking>,
+    /// Its own `subagents` settings over `agents.defaults.subagents` (`None`: the
+    /// defaults').
+    pub subagents: Option<Arc<crate::subagents::SubagentSettings>>,
 }
 
 /// `match.accountId`.
@@ -230,6 +233,7 @@ impl Roster {
                 tools,
                 model: None,
                 thinking: None,
+                subagents: None,
             }],
             default_ix: 0,
             owner: Some(MAIN.to_owned()),
@@ -419,6 +423,7 @@ mod tests {
             tools: Arc::default(),
             model: None,
             thinking: None,
+            subagents: None,
         }
     }
 

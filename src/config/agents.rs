@@ -433,6 +433,22 @@ pub struct SubagentsCfg {
 }
 
 impl SubagentsCfg {
+    /// `own` over `defaults`, field by field (`maxConcurrent` is gateway-wide: the
+    /// defaults').
+    pub fn over(own: &Self, defaults: Option<&Self>) -> Self {
+        let d = defaults.cloned().unwrap_or_default();
+        Self {
+            max_concurrent: d.max_concurrent,
+            max_children_per_agent: own.max_children_per_agent.or(d.max_children_per_agent),
+            run_timeout_seconds: own.run_timeout_seconds.or(d.run_timeout_seconds),
+            model: own.model.clone().or(d.model),
+            thinking: own.thinking.clone().or(d.thinking),
+            allow_agents: own.allow_agents.clone().or(d.allow_agents),
+            archive_after_minutes: own.archive_after_minutes.or(d.archive_after_minutes),
+            other: serde_json::Map::new(),
+        }
+    }
+
     /// The settings of `cfg` with `tools.subagents.tools` (`tools`); `Err` names the key and
     /// the fix.
     pub fn settings(
@@ -883,6 +899,9 @@ pub struct AgentEntryCfg {
     /// over the model's `params.thinking`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thinking_default: Option<String>,
+    /// Its own sub-agent settings, over `agents.defaults.subagents` (field by field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subagents: Option<SubagentsCfg>,
 }
 
 /// `agents.entries.<id>.tools`.
@@ -1260,5 +1279,22 @@ mod subagent_tests {
         };
         let t = SubagentsCfg::settings(None, Some(&tools)).expect("tools");
         assert!(!t.tools.offers("exec") && t.tools.offers("read"));
+    }
+
+    #[test]
+    fn an_agents_own_keys_win_field_by_field_but_not_the_gateway_wide_cap() {
+        let d: SubagentsCfg = serde_json::from_value(
+            json!({"maxConcurrent": 3, "maxChildrenPerAgent": 4, "model": "fake/a"}),
+        )
+        .expect("defaults");
+        let own: SubagentsCfg = serde_json::from_value(
+            json!({"maxConcurrent": 50, "allowAgents": ["x"], "model": "fake/b"}),
+        )
+        .expect("own");
+        let s =
+            SubagentsCfg::settings(Some(&SubagentsCfg::over(&own, Some(&d))), None).expect("valid");
+        assert_eq!((s.max_concurrent, s.max_children), (3, 4));
+        assert_eq!(s.model.as_deref(), Some("fake/b"));
+        assert_eq!(s.allow_agents, ["x"]);
     }
 }

@@ -105,7 +105,22 @@ pub fn roster(
             .as_ref()
             .and_then(|i| i.name.as_deref())
             .and_then(display_name);
+        // Its own `subagents` over the defaults' (with `tools.subagents.tools`).
+        let subagents = match &e.subagents {
+            Some(own) => Some(Arc::new(
+                crate::config::agents::SubagentsCfg::settings(
+                    Some(&crate::config::agents::SubagentsCfg::over(
+                        own,
+                        cfg.agents.defaults.subagents.as_ref(),
+                    )),
+                    cfg.tools.subagents.as_ref().and_then(|s| s.tools.as_ref()),
+                )
+                .map_err(|m| m.replace("agents.defaults.subagents", &format!("{key}.subagents")))?,
+            )),
+            None => None,
+        };
         agents.push(AgentDef {
+            subagents,
             id: id.clone(),
             name: e
                 .name

@@ -781,3 +781,45 @@ async fn sessions_send_runs_another_session_and_returns_its_reply_without_reachi
     );
     let _ = stranger_key;
 }
+
+#[actix_web::test]
+async fn an_agents_own_allow_agents_lets_its_children_run_as_another_agent() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&exec_config(&tg, &ai, Value::Null, Value::Null)).expect("JSON");
+    cfg["agents"]["entries"] = json!({
+        "main": {"default": true, "subagents": {"allowAgents": ["research"]}},
+        "research": {"name": "Research"},
+        "home": {"name": "Home"},
+    });
+    let _gw = start_gateway(&serde_json::to_string(&cfg).expect("config"));
+    ai.push_marked(CHILD, FakeReply::text("researched"));
+    ai.push_marked(RESULT, FakeReply::text("Research is done."));
+    let res = spawn_turn(
+        &tg,
+        &ai,
+        OWNER,
+        &[
+            json!({"task": "dig", "agentId": "research"}),
+            json!({"task": "dig", "agentId": "home"}),
+            json!({"task": "dig", "agentId": "nobody"}),
+        ],
+        "Asked.",
+    )
+    .await;
+    assert_eq!(res[0]["ok"], true, "{}", res[0]);
+    assert!(
+        res[0]["childSessionKey"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("agent:research:subagent:"),
+        "{}",
+        res[0]
+    );
+    let e = res[1]["error"].as_str().unwrap_or_default();
+    assert!(e.contains("agentId home is not allowed"), "{e}");
+    let e = res[2]["error"].as_str().unwrap_or_default();
+    assert!(e.contains("not allowed") || e.contains("no agent"), "{e}");
+    wait_text(&tg, OWNER, "Research is done.").await;
+}

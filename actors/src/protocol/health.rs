@@ -489,6 +489,7 @@ mod tests {
             tools: Arc::default(),
             model: None,
             thinking: None,
+            subagents: None,
         }
     }
 

@@ -269,10 +269,19 @@ impl Handler<SpawnSubagent> for Registry {
             }
         };
         let live = self.shared.live.get();
-        let settings = &live.subagents;
+        let key = msg.session_key;
+        let own = crate::agents::key_agent(&key)
+            .unwrap_or(live.agents.default_id())
+            .to_owned();
+        // The requester's agent's own settings (`agents.entries.<id>.subagents`), else the
+        // defaults; `maxConcurrent` is always the gateway's.
+        let settings = live
+            .agents
+            .get(&own)
+            .and_then(|a| a.subagents.as_deref())
+            .unwrap_or(&live.subagents);
         let now = now_ms();
         let ask = msg.ask;
-        let key = msg.session_key;
         let active = self
             .children
             .list
@@ -289,9 +298,6 @@ impl Handler<SpawnSubagent> for Registry {
                 "{MAX_WAITING} sub-agents are already waiting for a free slot on this gateway; try again later"
             ));
         }
-        let own = crate::agents::key_agent(&key)
-            .unwrap_or(live.agents.default_id())
-            .to_owned();
         let agent_id = ask.agent_id.clone().unwrap_or_else(|| own.clone());
         if !settings.may_target(&own, &agent_id) {
             return Err(format!(
@@ -356,7 +362,7 @@ impl Handler<SpawnSubagent> for Registry {
             timer: None,
             preview: None,
         });
-        let queued = self.children.running >= settings.max_concurrent;
+        let queued = self.children.running >= live.subagents.max_concurrent;
         if !queued {
             self.start_child(&run_id, ctx);
         }
