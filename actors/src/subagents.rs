@@ -147,10 +147,19 @@ fn bool_arg(args: &Value, key: &str) -> Result<Option<bool>, String> {
     }
 }
 
-/// Text without control characters, shortened to `max` characters.
+/// Text without control characters or direction overrides (a label shown in a chat must
+/// not reorder what follows it), shortened to `max` characters.
 pub fn clean(s: &str, max: usize) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control()
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+            {
+                ' '
+            } else {
+                c
+            }
+        })
         .take(max)
         .collect::<String>()
         .trim()
@@ -546,6 +555,7 @@ mod tests {
         .expect("valid");
         assert_eq!(a.task, "find flights");
         assert_eq!(a.label, "Flights !");
+        assert_eq!(clean("\u{202e}evil\u{2066}x", 80), "evil x");
         assert_eq!(a.task_name.as_deref(), Some("flights"));
         assert_eq!(a.thinking, Some(Thinking::High));
         assert_eq!(a.timeout_secs, Some(90));

@@ -57,7 +57,13 @@ fuzz_target!(|data: &[u8]| {
         "{:?}",
         ask.label
     );
-    assert!(!ask.label.chars().any(char::is_control), "{:?}", ask.label);
+    assert!(
+        !ask.label
+            .chars()
+            .any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)),
+        "{:?}",
+        ask.label
+    );
     if let Some(n) = &ask.task_name {
         assert!(valid_task_name(n), "{n:?}");
     }

@@ -823,3 +823,54 @@ async fn an_agents_own_allow_agents_lets_its_children_run_as_another_agent() {
     assert!(e.contains("not allowed") || e.contains("no agent"), "{e}");
     wait_text(&tg, OWNER, "Research is done.").await;
 }
+
+#[actix_web::test]
+async fn hostile_spawn_arguments_and_slash_words_are_refused_and_nothing_starts() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = setup(&tg, &ai, Value::Null);
+    let huge = "ß".repeat(32_001);
+    let res = spawn_turn(
+        &tg,
+        &ai,
+        STRANGER,
+        &[
+            json!("not an object"),
+            json!({"task": huge}),
+            json!({"task": "x", "label": "\u{202e}evil\u{0007}", "taskName": "../../etc"}),
+            json!({"task": "x", "agentId": "MAIN\u{0000}"}),
+            json!({"task": "x", "runTimeoutSeconds": 1e300}),
+            json!({"task": "x", "cleanup": {"$gt": ""}}),
+        ],
+        "No.",
+    )
+    .await;
+    for r in &res {
+        assert_eq!(r["ok"], false, "{r}");
+        assert!(r["error"].as_str().is_some_and(|e| !e.is_empty()), "{r}");
+    }
+    assert!(
+        res[1]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("longer than")
+    );
+    assert!(
+        res[2]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("taskName")
+    );
+    // Nothing started.
+    assert!(requests_with(&ai, CHILD).is_empty());
+    for words in [
+        "/subagents kill \u{202e}",
+        "/subagents info 99999999999999999999",
+        "/subagents 🤖🤖🤖",
+    ] {
+        let m = dm(&tg, STRANGER, words);
+        let t = wait_reply(&tg, m, SLOW).await.text().to_owned();
+        assert!(t.starts_with("⚙️") || t.starts_with("🤖"), "{words:?}: {t}");
+    }
+    crate::telegram_flow::assert_healthy(&gw).await;
+}
