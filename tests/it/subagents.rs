@@ -592,6 +592,9 @@ async fn session_tools_see_what_the_chat_may_see_and_redact_credentials() {
         r[0]
     );
     assert_eq!(r[0]["visibility"], "tree", "{}", r[0]);
+    // The owner's sessions are not even counted: one row, and no "more".
+    assert_eq!(r[1]["count"], 1, "{}", r[1]);
+    assert!(r[1].get("truncated").is_none(), "{}", r[1]);
     let r = tool_turn(
         &tg,
         &ai,

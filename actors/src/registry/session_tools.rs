@@ -196,10 +196,6 @@ impl Handler<SessionToolCall> for Registry {
                 let mut used = 2usize;
                 let mut truncated = false;
                 for (key, meta) in self.sessions_index.by_recency() {
-                    if rows.len() >= limit {
-                        truncated = true;
-                        break;
-                    }
                     if !self.session_visible(&caller, clamped, key)
                         || kinds
                             .as_ref()
@@ -219,6 +215,11 @@ impl Handler<SessionToolCall> for Registry {
                         {
                             continue;
                         }
+                    }
+                    // Only a further row this caller may see says there are more.
+                    if rows.len() >= limit {
+                        truncated = true;
+                        break;
                     }
                     let mut row = json!({"key": key, "kind": kind_of(key),
                         "agentId": crate::agents::key_agent(key).unwrap_or(crate::agents::MAIN),
