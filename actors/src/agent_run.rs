@@ -1882,25 +1882,6 @@ async fn run_loop(
         &model.primary(),
     );
     offered.exec = exec.filter(|_| tools.offers("exec"));
-    match &req.origin {
-        // A sub-agent reaches nobody and starts nothing that outlives it; the turn that
-        // reviews its result answers the chat as a reply does (see `crate::subagents`).
-        RunOrigin::Subagent { child, .. } => {
-            offered.message = None;
-            offered.cron = false;
-            // A sub-agent is a leaf: no view of other sessions (its review turn has one), and
-            // no such turn sends on to another session (no loops between sessions).
-            if *child {
-                offered.sessions.clear();
-            }
-            offered.sessions.retain(|n| *n != "sessions_send");
-        }
-        RunOrigin::Channel { .. } | RunOrigin::Operator => {
-            offered.spawn = tools.offers("sessions_spawn");
-            offered.subagents = tools.offers("subagents");
-        }
-        RunOrigin::Cron { .. } | RunOrigin::Node { .. } => {}
-    }
     offered.voice = speech
         .as_ref()
         .filter(|_| matches!(req.origin, RunOrigin::Channel { .. }))
@@ -2361,8 +2342,8 @@ impl Offered {
             nodes: filter.offers("nodes"),
             message: filter.offers("message").then(|| filter.message_cross()),
             cron: cron && filter.offers("cron"),
-            spawn: false,
-            subagents: false,
+            spawn: filter.offers("sessions_spawn"),
+            subagents: filter.offers("subagents"),
             sessions: crate::session_tools::NAMES
                 .into_iter()
                 .filter(|n| filter.offers(n))
@@ -3634,6 +3615,8 @@ mod tests {
             [
                 "nodes",
                 "message",
+                "sessions_spawn",
+                "subagents",
                 "session_status",
                 "sessions_list",
                 "sessions_history",

@@ -100,6 +100,40 @@ impl SubagentSettings {
     }
 }
 
+/// The tools a run of `origin` is never offered, whatever the policy says (the registry
+/// denies them in the run's tool filter):
+///
+/// - a sub-agent reaches nobody and starts nothing that outlives it (no `message`, `cron`,
+///   `sessions_spawn`, `subagents`), and is a leaf without a view of other sessions;
+/// - the turn that reviews its result (or a `sessions_send` turn) answers as a reply does,
+///   but does not spawn or send on to another session (no loops between sessions);
+/// - cron jobs and a node's own requests start no sub-agents: nothing would take the
+///   result back to a person.
+pub fn withheld(origin: &crate::registry::runs::RunOrigin) -> &'static [&'static str] {
+    use crate::registry::runs::RunOrigin;
+    match origin {
+        RunOrigin::Channel { .. } | RunOrigin::Operator => &[],
+        RunOrigin::Cron { .. } | RunOrigin::Node { .. } => &["sessions_spawn", "subagents"],
+        RunOrigin::Subagent { child: true, .. } => &[
+            "message",
+            "cron",
+            "sessions_spawn",
+            "subagents",
+            "session_status",
+            "sessions_list",
+            "sessions_history",
+            "sessions_send",
+        ],
+        RunOrigin::Subagent { child: false, .. } => &[
+            "message",
+            "cron",
+            "sessions_spawn",
+            "subagents",
+            "sessions_send",
+        ],
+    }
+}
+
 /// Whether `key` is a sub-agent's session (`agent:<id>:subagent:<uuid>`).
 pub fn is_child_key(key: &str) -> bool {
     let mut parts = key.split(':');

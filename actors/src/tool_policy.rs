@@ -498,6 +498,14 @@ impl ToolFilter {
         })
     }
 
+    /// A filter that offers everything but `names`.
+    pub fn denying(names: &[&str]) -> Self {
+        Self {
+            deny: names.iter().map(|n| (*n).to_owned()).collect(),
+            ..Self::default()
+        }
+    }
+
     /// With `tools.message.crossContext` set to `cross`.
     pub fn with_message_cross(mut self, cross: CrossContext) -> Self {
         self.message_cross = cross;

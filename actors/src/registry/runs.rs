@@ -1042,12 +1042,19 @@ impl Registry {
             }
             _ => crate::usage_footer::FooterMode::Off,
         };
-        // A sub-agent's tools: its agent's, narrowed by `tools.subagents.tools`.
-        let tools = match req.origin {
-            RunOrigin::Subagent { child: true, .. } => {
-                std::sync::Arc::new((*agent.tools).clone().and(live.subagents.tools.clone()))
+        // The agent's tools, less what a run of this origin never gets; a sub-agent's also
+        // narrowed by `tools.subagents.tools`.
+        let withheld = crate::subagents::withheld(&req.origin);
+        let tools = if withheld.is_empty() {
+            agent.tools.clone()
+        } else {
+            let mut f = (*agent.tools)
+                .clone()
+                .and(crate::tool_policy::ToolFilter::denying(withheld));
+            if matches!(req.origin, RunOrigin::Subagent { child: true, .. }) {
+                f = f.and(live.subagents.tools.clone());
             }
-            _ => agent.tools.clone(),
+            std::sync::Arc::new(f)
         };
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_steering(steering)
