@@ -25,12 +25,16 @@ pub struct SessionToolCall {
 
 impl Registry {
     /// Whether the run in `caller` may see session `target`.
-    fn session_visible(&self, caller: &str, clamped: bool, target: &str) -> bool {
+    fn session_visible(
+        &self,
+        s: &crate::session_tools::SessionToolSettings,
+        caller: &str,
+        clamped: bool,
+        target: &str,
+    ) -> bool {
         if target == caller {
             return true;
         }
-        let live = self.shared.live.get();
-        let s = &live.session_tools;
         let mode = if clamped {
             match s.visibility {
                 Visibility::Own => Visibility::Own,
@@ -137,6 +141,9 @@ impl Handler<SessionToolCall> for Registry {
             name,
             args,
         } = msg;
+        // Read once per call (a list checks every session).
+        let live = self.shared.live.get();
+        let settings = live.session_tools.clone();
         match name.as_str() {
             "session_status" | "sessions_history" | "sessions_send" => {
                 let target = if name == "sessions_send" {
@@ -151,7 +158,7 @@ impl Handler<SessionToolCall> for Registry {
                         crate::subagents::clean(&target, 120)
                     )
                 };
-                if !self.session_visible(&caller, clamped, &target) {
+                if !self.session_visible(&settings, &caller, clamped, &target) {
                     return Err(unknown());
                 }
                 if name == "sessions_send" {
@@ -196,7 +203,7 @@ impl Handler<SessionToolCall> for Registry {
                 let mut used = 2usize;
                 let mut truncated = false;
                 for (key, meta) in self.sessions_index.by_recency() {
-                    if !self.session_visible(&caller, clamped, key)
+                    if !self.session_visible(&settings, &caller, clamped, key)
                         || kinds
                             .as_ref()
                             .is_some_and(|k| !k.iter().any(|k| k == kind_of(key)))
@@ -250,7 +257,7 @@ impl Handler<SessionToolCall> for Registry {
                 if truncated {
                     out["truncated"] = json!(true);
                 }
-                let mode = self.shared.live.get().session_tools.visibility;
+                let mode = settings.visibility;
                 if clamped || mode != Visibility::All {
                     out["visibility"] = json!(if clamped && mode != Visibility::Own {
                         "tree"
