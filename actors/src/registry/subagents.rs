@@ -108,12 +108,23 @@ impl Child {
         }
     }
 
+    /// How long it ran (so far), in milliseconds; `None` before it started.
+    fn ran(&self, now: u64) -> Option<u64> {
+        let s = self.started_at?;
+        Some(self.ended_at.unwrap_or(now).saturating_sub(s))
+    }
+
+    /// Its line in `/subagents` and `/status`: `#2 Flights · running · 1m12s`.
+    fn line(&self, index: usize, now: u64) -> String {
+        let mut line = format!("#{index} {} · {}", self.label, self.status());
+        if let Some(ms) = self.ran(now) {
+            line.push_str(&format!(" · {}", crate::subagents::runtime(ms)));
+        }
+        line
+    }
+
     fn view(&self, index: usize, now: u64) -> Value {
-        let ran = match (self.started_at, self.ended_at) {
-            (Some(s), Some(e)) => Some(e.saturating_sub(s)),
-            (Some(s), None) => Some(now.saturating_sub(s)),
-            _ => None,
-        };
+        let ran = self.ran(now);
         let mut v = json!({"index": index, "taskId": self.run_id, "label": self.label,
             "status": self.status(), "agentId": self.agent_id, "sessionKey": self.child_key,
             "createdAt": self.created_at});
@@ -593,24 +604,39 @@ impl Registry {
 
     /// At start: the children the last process left active were interrupted. Each one's
     /// requester is told (an operator's session now, a chat's once its channel registers).
+    /// The file is read by the store, off the registry's thread.
     pub(super) fn recover_children(&mut self, ctx: &mut Context<Self>) {
-        let dir = self.shared.config.state_dir.clone();
-        let file: RunsFile = match crate::store::read_document(&dir, RUNS_FILE) {
-            Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
-                Ok(f) => f,
-                Err(e) => {
-                    log::warn!(
-                        "{RUNS_FILE} is not readable ({e}); the interrupted sub-agents are not reported"
-                    );
-                    RunsFile::default()
-                }
-            },
-            Ok(None) => return,
-            Err(e) => {
-                log::warn!("{RUNS_FILE}: {e}");
-                return;
-            }
-        };
+        let load = self.store.send(crate::store::LoadDocument {
+            name: RUNS_FILE.to_owned(),
+        });
+        ctx.spawn(
+            async move { crate::store::StoreError::flatten(load.await) }
+                .into_actor(self)
+                .map(|loaded, act, ctx| {
+                    let file: RunsFile = match loaded {
+                        Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
+                            Ok(f) => f,
+                            Err(e) => {
+                                log::warn!(
+                                    "{RUNS_FILE} is not readable ({e}); the interrupted sub-agents are not reported"
+                                );
+                                RunsFile::default()
+                            }
+                        },
+                        Ok(None) => return,
+                        Err(e) => {
+                            log::warn!("{RUNS_FILE}: {e}");
+                            return;
+                        }
+                    };
+                    act.report_interrupted(file, ctx);
+                }),
+        );
+    }
+
+    /// Hands each child of `file` (the last process's active ones) back as interrupted:
+    /// an operator's at once, a chat's once its channel is registered.
+    fn report_interrupted(&mut self, file: RunsFile, ctx: &mut Context<Self>) {
         let had = !file.runs.is_empty();
         for s in file.runs.into_iter().take(MAX_TRACKED) {
             log::warn!(
@@ -651,6 +677,11 @@ impl Registry {
                     s.run_id
                 );
             }
+        }
+        // Channels registered while the file was read take theirs now.
+        let kinds: Vec<&'static str> = self.channels.keys().map(|(k, _)| *k).collect();
+        for kind in kinds {
+            self.report_recovered(kind, ctx);
         }
         if had && self.children.recovered.is_empty() {
             self.save_children();
@@ -765,14 +796,7 @@ impl Registry {
         )];
         let now = now_ms();
         for (i, c) in active.iter().take(3) {
-            let mut line = format!("  #{i} {} · {}", c.label, c.status());
-            if let Some(s) = c.started_at {
-                line.push_str(&format!(
-                    " · {}",
-                    crate::subagents::runtime(now.saturating_sub(s))
-                ));
-            }
-            lines.push(line);
+            lines.push(format!("  {}", c.line(*i, now)));
         }
         lines
     }
@@ -797,23 +821,18 @@ impl Registry {
     ) -> String {
         match ask {
             SubagentsAsk::List => {
-                let rows = self.list_children(requester);
-                if rows.is_empty() {
+                let now = now_ms();
+                let keep = self.shared.live.get().subagents.archive_after;
+                self.children.prune(keep, now, usize::MAX);
+                let mut lines: Vec<String> = self
+                    .children
+                    .of(requester)
+                    .map(|(i, c)| c.line(i, now))
+                    .collect();
+                if lines.is_empty() {
                     return "🤖 No sub-agents in this conversation.".into();
                 }
-                let mut lines = vec![format!("🤖 Sub-agents ({}):", rows.len())];
-                for r in rows {
-                    let mut line = format!(
-                        "#{} {} · {}",
-                        r["index"],
-                        r["label"].as_str().unwrap_or_default(),
-                        r["status"].as_str().unwrap_or_default()
-                    );
-                    if let Some(t) = r["runtime"].as_str() {
-                        line.push_str(&format!(" · {t}"));
-                    }
-                    lines.push(line);
-                }
+                lines.insert(0, format!("🤖 Sub-agents ({}):", lines.len()));
                 lines.push("/subagents info <#> · /subagents kill <#|all>".into());
                 lines.join("\n")
             }
@@ -828,15 +847,14 @@ impl Registry {
                     if !ids.contains(&c.run_id) {
                         continue;
                     }
-                    let v = c.view(i, now);
                     let mut lines = vec![
                         format!("🤖 #{i} {}", c.label),
                         format!("Status: {}", c.status()),
                         format!("Task id: {}", c.run_id),
                         format!("Session: {}", c.child_key),
                     ];
-                    if let Some(t) = v["runtime"].as_str() {
-                        lines.push(format!("Runtime: {t}"));
+                    if let Some(ms) = c.ran(now) {
+                        lines.push(format!("Runtime: {}", crate::subagents::runtime(ms)));
                     }
                     if let Some(Ended::Failed(why)) = &c.ended {
                         lines.push(format!("Error: {why}"));
