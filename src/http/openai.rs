@@ -737,6 +737,8 @@ pub(crate) async fn start_run(
             // Each request is answered by its own completion: never steered into, or
             // interrupting, another request's run of the same session.
             alone: true,
+            queue_mode: None,
+            existing: false,
         })
         .await;
     match submitted {

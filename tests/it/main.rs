@@ -43,6 +43,7 @@ mod reload;
 mod remote;
 mod restart;
 mod session_scope;
+mod session_send;
 mod skills;
 mod soak;
 mod ssh;

@@ -499,6 +499,49 @@ async fn an_operators_sub_agent_reports_back_in_the_operators_session() {
     assert!(tg.sent().is_empty(), "{:?}", tg.sent());
 }
 
+#[actix_web::test]
+async fn sessions_abort_by_key_stops_the_sessions_sub_agents_too() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = setup(&tg, &ai, Value::Null);
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    ai.push_marked(CHILD, FakeReply::text("never sent").held_by(&gate));
+    ai.push_tool_call(
+        "sessions_spawn",
+        json!({"task": "a slow search", "label": "Slow"}),
+    );
+    ai.push_text("Spawned.");
+    crate::agent_rpc::chat_turn(
+        &mut op,
+        "op-abort-1",
+        json!({"sessionKey": "main", "message": "search slowly"}),
+    )
+    .await;
+    poll_until(SLOW, "the child's request", || {
+        (requests_with(&ai, CHILD).len() == 1).then_some(())
+    })
+    .await;
+    // The session itself is idle: its child is what stops.
+    let res = op.request("sessions.abort", json!({"key": "main"})).await;
+    assert_eq!(
+        res["payload"],
+        json!({"ok": true, "abortedRunId": null, "status": "no-active-run", "subagentsStopped": 1}),
+        "{res}"
+    );
+    let again = op.request("sessions.abort", json!({"key": "main"})).await;
+    assert_eq!(again["payload"].get("subagentsStopped"), None, "{again}");
+    // A run-id abort never reaches the children.
+    let by_run = op
+        .request("sessions.abort", json!({"runId": "op-abort-1"}))
+        .await;
+    assert_eq!(by_run["payload"]["status"], "no-active-run", "{by_run}");
+    assert!(
+        requests_with(&ai, RESULT).is_empty(),
+        "no review for a killed child"
+    );
+}
+
 /// `user` writes; the model calls `tool` with each of `calls` (one per round), then answers
 /// "ok". Returns each call's result.
 async fn tool_turn(

@@ -1539,6 +1539,7 @@ impl Registry {
                 session_key: key,
                 status: if started { "started" } else { "queued" },
                 answered: None,
+                interrupted: false,
             });
         }
         let sender = msg.sender;
@@ -1586,6 +1587,7 @@ impl Registry {
             session_key: key,
             status: "started",
             answered,
+            interrupted: false,
         })
     }
 

@@ -54,6 +54,7 @@ pub mod reload;
 pub mod restart;
 pub mod runs;
 pub mod scheduler;
+pub mod session_abort;
 pub mod session_events;
 pub mod session_reset;
 pub mod session_tools;

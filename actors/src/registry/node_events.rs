@@ -378,6 +378,7 @@ impl Handler<SubmitNodeRun> for Registry {
                 session_key: key,
                 status: "duplicate",
                 answered: None,
+                interrupted: false,
             });
         }
         let delivery = match msg.deliver {
@@ -439,6 +440,7 @@ impl Handler<SubmitNodeRun> for Registry {
             session_key: key,
             status: if started { "started" } else { "queued" },
             answered: None,
+            interrupted: false,
         })
     }
 }

@@ -139,6 +139,9 @@ pub enum Queueing {
     /// Always a run of its own, never interrupting, steering or collected (the
     /// OpenAI-compatible endpoint: each request is answered by its own completion).
     Alone,
+    /// This queue mode for this message only, over the session's and the config's
+    /// (`chat.send {queueMode}`; `sessions.steer` is `interrupt`).
+    Mode(crate::run_queue::QueueMode),
 }
 
 /// Where an operator's run (`agent {deliver: true, channel?, to?, …}`, the real CLI's
@@ -1141,6 +1144,9 @@ pub struct SubmitAck {
     /// A command that restarts the gateway (`/restart`) waits for this: the session opens
     /// it once the answer is queued.
     pub answered: Option<crate::ports::AnswerGate>,
+    /// The message aborted the session's running run (queue mode `interrupt`; OpenClaw's
+    /// `interruptedActiveRun`).
+    pub interrupted: bool,
 }
 
 /// Sent by an operator session for `chat.send` and `agent`.
@@ -1175,6 +1181,11 @@ pub struct SubmitRun {
     /// A run of its own whatever `messages.queue` says ([`Queueing::Alone`]: the
     /// OpenAI-compatible endpoint).
     pub alone: bool,
+    /// `chat.send {queueMode}`: this message's queue mode ([`Queueing::Mode`]).
+    pub queue_mode: Option<crate::run_queue::QueueMode>,
+    /// `sessions.send` / `sessions.steer`: the session must exist already (an agent's
+    /// main session always may).
+    pub existing: bool,
 }
 
 impl Handler<SubmitRun> for Registry {
@@ -1210,7 +1221,19 @@ impl Handler<SubmitRun> for Registry {
                 session_key: r.session_key.clone(),
                 status,
                 answered: None,
+                interrupted: false,
             });
+        }
+        // `sessions.send`: into a session that exists (or an agent's main session).
+        if msg.existing
+            && self.sessions_index.get(&msg.session_key).is_none()
+            && crate::agents::key_agent(&msg.session_key)
+                .is_none_or(|a| msg.session_key != format!("agent:{a}:main"))
+        {
+            let shown: String = msg.session_key.chars().take(200).collect();
+            return Err(ErrorShape::invalid(format!(
+                "session not found: {shown}. Fix: sessions.list shows the sessions; sessions.create makes one"
+            )));
         }
         // A model asked for this run must be one to choose from.
         if let Some(r) = &msg.model
@@ -1234,18 +1257,22 @@ impl Handler<SubmitRun> for Registry {
             thinking: msg.thinking,
             delivery: msg.delivery,
             model: msg.model,
-            queue: if msg.alone {
-                Queueing::Alone
-            } else {
-                Queueing::Default
+            queue: match (msg.alone, msg.queue_mode) {
+                (true, _) => Queueing::Alone,
+                (false, Some(mode)) => Queueing::Mode(mode),
+                (false, None) => Queueing::Default,
             },
         };
+        let interrupting = self.runs.active_run(&req.session_key).is_some()
+            && resolve_queue(&self.shared.live.get(), &self.sessions_index, &req).mode
+                == crate::run_queue::QueueMode::Interrupt;
         let started = self.submit(req, ctx).map_err(QueueFull::to_shape)?;
         Ok(SubmitAck {
             run_id: msg.run_id,
             session_key: msg.session_key,
             status: if started { "started" } else { "queued" },
             answered: None,
+            interrupted: interrupting,
         })
     }
 }
@@ -1299,6 +1326,7 @@ impl Handler<SubmitCompaction> for Registry {
             session_key: msg.session_key,
             status: if started { "started" } else { "queued" },
             answered: None,
+            interrupted: false,
         })
     }
 }
@@ -1502,7 +1530,11 @@ pub(super) fn resolve_queue(
         .get(&req.session_key)
         .map(SessionMeta::queue)
         .unwrap_or_default();
-    live.queue.resolve(own, channel)
+    let mut resolved = live.queue.resolve(own, channel);
+    if let Queueing::Mode(mode) = req.queue {
+        resolved.mode = mode;
+    }
+    resolved
 }
 
 /// Which runs a message may ride along with (steered in, collected): the same sender in the

@@ -749,7 +749,8 @@ impl Registry {
             let Some(c) = self.children.get_mut(&id) else {
                 continue;
             };
-            if !c.active() {
+            // One being stopped already is not stopped (or counted) twice.
+            if !c.active() || c.killing {
                 continue;
             }
             killed.push(c.label.clone());

@@ -33,7 +33,7 @@ pub(super) fn submit(
 ) -> Result<(String, String, String, Duration, Vec<FileUpload>), ErrorShape> {
     let o = obj(method, p)?;
     let mut c = Checker::new();
-    if method == "chat.send" {
+    if method != "agent" {
         c.required("", o, "sessionKey");
         c.required("", o, "message");
     } else {
@@ -441,6 +441,37 @@ pub(crate) struct SubmitParams {
     /// `agent {voiceWakeTrigger}` (the apps' voice wake) without another target: the wake
     /// word whose route (`voicewake.routing.get`) picks the session.
     pub voice_wake_trigger: Option<String>,
+    /// `chat.send {queueMode}` (`sessions.steer`: `interrupt`): this message's queue mode.
+    pub queue_mode: Option<crate::run_queue::QueueMode>,
+    /// `sessions.send` / `sessions.steer`: only into a session that exists.
+    pub existing: bool,
+}
+
+/// `chat.send {queueMode}`: one of OpenClaw's `QUEUE_MODES` exactly (no aliases on the
+/// wire), or absent.
+fn queue_mode(method: &str, p: &Value) -> Result<Option<crate::run_queue::QueueMode>, ErrorShape> {
+    use crate::run_queue::QueueMode;
+    match p.get("queueMode") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => [
+            QueueMode::Steer,
+            QueueMode::Followup,
+            QueueMode::Collect,
+            QueueMode::Interrupt,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .map(Some)
+        .ok_or_else(|| {
+            ErrorShape::invalid(format!(
+                "invalid {method} params: at /queueMode: must be equal to one of the allowed values ({})",
+                QueueMode::NAMES
+            ))
+        }),
+        Some(_) => Err(ErrorShape::invalid(format!(
+            "invalid {method} params: at /queueMode: must be string"
+        ))),
+    }
 }
 
 impl Params for SubmitParams {
@@ -467,6 +498,10 @@ impl Params for SubmitParams {
         let voice_wake_trigger = (call.method == "agent")
             .then(|| voice_wake_trigger(&call.params))
             .flatten();
+        let queue_mode = match call.method {
+            "agent" => None,
+            m => queue_mode(m, &call.params)?,
+        };
         Ok(Self {
             session_key,
             text,
@@ -478,6 +513,8 @@ impl Params for SubmitParams {
             model,
             session_id,
             voice_wake_trigger,
+            queue_mode,
+            existing: false,
         })
     }
 }

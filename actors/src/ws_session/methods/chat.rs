@@ -45,6 +45,11 @@ pub(super) const METHODS: &[Method] = &[
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::chat_inject),
     },
     Method {
+        name: "chat.toolTitles",
+        access: MethodAccess::Operator(WRITE),
+        handler: WsSession::chat_tool_titles,
+    },
+    Method {
         name: "agent.wait",
         access: MethodAccess::Operator(WRITE),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::agent_wait),
@@ -129,7 +134,7 @@ impl WsSession {
 
     /// `chat.send` (answers once the run is accepted) and `agent` (answers `accepted`, then
     /// the run's outcome under the same id).
-    fn submit_run(&mut self, call: Call, p: SubmitParams, ctx: &mut Context<Self>) {
+    pub(super) fn submit_run(&mut self, call: Call, p: SubmitParams, ctx: &mut Context<Self>) {
         let id = call.id;
         let admin = call
             .scopes
@@ -160,7 +165,11 @@ impl WsSession {
             session_id: p.session_id,
             voice_wake_trigger: p.voice_wake_trigger,
             alone: false,
+            queue_mode: p.queue_mode,
+            existing: p.existing,
         });
+        // `sessions.send` / `sessions.steer` announce the session after their answer.
+        let announces = call.method.starts_with("sessions.");
         let best_effort = p.delivery.as_ref().is_some_and(|d| d.best_effort);
         let two_phase = call.method == "agent";
         fut.into_actor(self)
@@ -171,13 +180,19 @@ impl WsSession {
                     Err(_) => return act.respond_err(&id, &gone(), ctx),
                 };
                 if !two_phase {
-                    act.respond_ok(
-                        &id,
-                        &json!({"runId": ack.run_id, "status": ack.status, "sessionKey": ack.session_key}),
-                        ctx,
-                    );
+                    let mut out = json!({"runId": ack.run_id, "status": ack.status, "sessionKey": ack.session_key});
+                    if ack.interrupted {
+                        out["interruptedActiveRun"] = json!(true);
+                    }
+                    act.respond_ok(&id, &out, ctx);
                     if let Some(gate) = &ack.answered {
                         gate.open();
+                    }
+                    if announces {
+                        act.registry.do_send(crate::registry::session_reset::AnnounceSession {
+                            key: ack.session_key,
+                            reason: if ack.interrupted { "steer" } else { "send" },
+                        });
                     }
                     return;
                 }
@@ -307,6 +322,16 @@ impl WsSession {
         self.reply_registry(call.id, msg, ctx);
     }
 
+    /// `chat.toolTitles {sessionKey, agentId?, items}`: deprecated in OpenClaw, which
+    /// checks the request and answers `{titles: {}, disabled: true}` so that older clients
+    /// stop asking (no model is called for titles).
+    fn chat_tool_titles(&mut self, call: Call, ctx: &mut Context<Self>) {
+        match tool_titles_params(&call.params) {
+            Ok(()) => self.respond_ok(&call.id, &json!({"titles": {}, "disabled": true}), ctx),
+            Err(e) => self.respond_err(&call.id, &e, ctx),
+        }
+    }
+
     /// `chat.abort {sessionKey, runId?}`.
     fn chat_abort(&mut self, call: Call, p: AbortParams, ctx: &mut Context<Self>) {
         let fut = self.registry.send(AbortRun {
@@ -315,4 +340,51 @@ impl WsSession {
         });
         self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
     }
+}
+
+/// Checks `chat.toolTitles` params against OpenClaw's closed `ChatToolTitlesParamsSchema`:
+/// `items` holds 1 to 24 `{id, name, input}` of at most 64, 200 and 4000 characters.
+fn tool_titles_params(p: &serde_json::Value) -> Result<(), ErrorShape> {
+    const M: &str = "chat.toolTitles";
+    let o = obj(M, p)?;
+    let mut c = Checker::new();
+    c.closed("", o, &["sessionKey", "agentId", "items"]);
+    c.required("", o, "sessionKey");
+    c.required("", o, "items");
+    c.string("", o, "sessionKey", true);
+    c.string("", o, "agentId", true);
+    match o.get("items") {
+        None => {}
+        Some(serde_json::Value::Array(items)) if items.is_empty() || items.len() > 24 => {
+            let bound = if items.is_empty() {
+                "must NOT have fewer than 1 items"
+            } else {
+                "must NOT have more than 24 items"
+            };
+            c.error("/items", bound);
+        }
+        Some(serde_json::Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("/items/{i}");
+                let Some(item) = c.object(&path, item) else {
+                    continue;
+                };
+                c.closed(&path, item, &["id", "name", "input"]);
+                for (key, max) in [("id", 64), ("name", 200), ("input", 4000)] {
+                    c.required(&path, item, key);
+                    if c.string(&path, item, key, false).is_some_and(|v| {
+                        let n = v.chars().count();
+                        n == 0 || n > max
+                    }) {
+                        c.error(
+                            &format!("{path}/{key}"),
+                            &format!("must be 1 to {max} characters"),
+                        );
+                    }
+                }
+            }
+        }
+        Some(_) => c.error("/items", "must be array"),
+    }
+    if c.ok() { Ok(()) } else { Err(fail(M, &c)) }
 }

@@ -69,6 +69,7 @@ mod nodes;
 mod pending;
 mod resolve;
 mod restart;
+mod session_send;
 mod sessions;
 mod skills;
 mod speech;
@@ -131,6 +132,7 @@ const AREAS: &[&[Method]] = &[
     chat::METHODS,
     channels::METHODS,
     sessions::METHODS,
+    session_send::METHODS,
     agents_files::METHODS,
     pending::METHODS,
     config::METHODS,
