@@ -1874,31 +1874,22 @@ async fn run_loop(
     };
     let budget = crate::compaction::Budget::of(model.context_window());
     let scope = scope_of(&req);
-    let mut offered = Offered::new(
+    let mut offered = Offered::of(
         &tools,
-        cron.is_some(),
-        workspace.is_some(),
-        scope,
-        &model.primary(),
+        OfferBasis {
+            cron: cron.is_some(),
+            workspace: workspace.is_some(),
+            scope,
+            model: &model.primary(),
+        },
+        exec,
+        web,
+        search,
     );
-    offered.exec = exec.filter(|_| tools.offers("exec"));
     offered.voice = speech
         .as_ref()
         .filter(|_| matches!(req.origin, RunOrigin::Channel { .. }))
         .and_then(|(s, chat)| s.policy.prompt_hint(*chat));
-    offered.process = offered
-        .exec
-        .as_ref()
-        .and_then(|x| x.processes.clone())
-        .filter(|_| tools.offers("process"));
-    // Without `process` a background command could not be followed: commands wait.
-    if offered.process.is_none()
-        && let Some(x) = offered.exec.as_mut()
-    {
-        x.processes = None;
-    }
-    offered.web = web.filter(|_| tools.offers("web_fetch"));
-    offered.search = search.filter(|_| tools.offers("web_search"));
     let light = matches!(req.origin, RunOrigin::Cron { light: true, .. });
     // The workspace's files and skills for the system prompt load on a blocking thread
     // while the history is read and sized here.
@@ -2329,7 +2320,63 @@ struct Offered {
     voice: Option<String>,
 }
 
+/// What a run has besides its tool filter, for [`Offered::of`].
+pub(crate) struct OfferBasis<'a> {
+    /// A cron scheduler (`cron`).
+    pub cron: bool,
+    /// A workspace (the file and memory tools).
+    pub workspace: bool,
+    /// What the run may see (the memory tools: private sessions only).
+    pub scope: crate::workspace::Scope,
+    /// The run's `provider/model` ([`ChatModel::primary`]; `apply_patch`'s models).
+    pub model: &'a str,
+}
+
+/// The tools a run of this filter, basis, `exec` access and web tools is offered: the
+/// specs its model requests carry, exactly as a run builds them (`tools.effective`).
+pub(crate) fn offered_specs(
+    filter: &crate::tool_policy::ToolFilter,
+    basis: OfferBasis<'_>,
+    exec: Option<crate::exec_tool::ExecAccess>,
+    web: Option<WebTool>,
+    search: Option<SearchTool>,
+) -> Arc<Vec<ToolSpec>> {
+    Offered::of(filter, basis, exec, web, search).tools().specs
+}
+
 impl Offered {
+    /// The offer of a run: `filter` over what the run has.
+    fn of(
+        filter: &crate::tool_policy::ToolFilter,
+        basis: OfferBasis<'_>,
+        exec: Option<crate::exec_tool::ExecAccess>,
+        web: Option<WebTool>,
+        search: Option<SearchTool>,
+    ) -> Self {
+        let mut offered = Self::new(
+            filter,
+            basis.cron,
+            basis.workspace,
+            basis.scope,
+            basis.model,
+        );
+        offered.exec = exec.filter(|_| filter.offers("exec"));
+        offered.process = offered
+            .exec
+            .as_ref()
+            .and_then(|x| x.processes.clone())
+            .filter(|_| filter.offers("process"));
+        // Without `process` a background command could not be followed: commands wait.
+        if offered.process.is_none()
+            && let Some(x) = offered.exec.as_mut()
+        {
+            x.processes = None;
+        }
+        offered.web = web.filter(|_| filter.offers("web_fetch"));
+        offered.search = search.filter(|_| filter.offers("web_search"));
+        offered
+    }
+
     /// `model`: the run's `provider/model` ([`ChatModel::primary`]).
     fn new(
         filter: &crate::tool_policy::ToolFilter,

@@ -337,6 +337,98 @@ pub const AGENT_TOOLS: [&str; 19] = [
     "memory_get",
 ];
 
+/// One section of [`CATALOG`]: its id, its label, and its tools with their summaries.
+pub type CatalogSection = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// `tools.catalog`'s sections: OpenClaw's (`CORE_TOOL_SECTION_ORDER`, in its order) with
+/// the tools of [`AGENT_TOOLS`] in each and OpenClaw's one-line summaries of them.
+pub const CATALOG: &[CatalogSection] = &[
+    (
+        "fs",
+        "Files",
+        &[
+            ("read", "Read file contents"),
+            ("write", "Create or overwrite files"),
+            ("edit", "Make precise edits"),
+            ("apply_patch", "Patch files"),
+        ],
+    ),
+    (
+        "runtime",
+        "Runtime",
+        &[
+            ("exec", "Run shell now."),
+            ("process", "Inspect/control exec sessions."),
+        ],
+    ),
+    (
+        "web",
+        "Web",
+        &[
+            ("web_search", "Search the web"),
+            ("web_fetch", "Fetch web content"),
+        ],
+    ),
+    (
+        "memory",
+        "Memory",
+        &[
+            ("memory_search", "Semantic search"),
+            ("memory_get", "Read memory files"),
+        ],
+    ),
+    (
+        "sessions",
+        "Sessions",
+        &[
+            ("sessions_list", "List visible sessions; filters/previews."),
+            ("sessions_history", "Read sanitized session history."),
+            ("sessions_send", "Run same-Gateway session/agent."),
+            ("sessions_spawn", "Spawn subagent session."),
+            ("subagents", "Background work: subagents. list/cancel."),
+            ("session_status", "Show session status/model/usage."),
+        ],
+    ),
+    ("messaging", "Messaging", &[("message", "Send messages")]),
+    (
+        "automation",
+        "Automation",
+        &[("cron", "Schedule reminders, automations, wake events.")],
+    ),
+    ("nodes", "Nodes", &[("nodes", "Nodes + devices")]),
+];
+
+/// The profiles `tools.catalog` offers, with their labels (OpenClaw's `PROFILE_OPTIONS`).
+pub const PROFILES: [(&str, &str); 4] = [
+    ("minimal", "Minimal"),
+    ("coding", "Coding"),
+    ("messaging", "Messaging"),
+    ("full", "Full"),
+];
+
+/// The profiles whose list names `tool` (`full`, which names none, is not listed: as
+/// OpenClaw's `defaultProfiles`).
+pub fn default_profiles(tool: &str) -> Vec<&'static str> {
+    PROFILES
+        .iter()
+        .filter(|(p, _)| matches!(profile(p), Ok(Some(list)) if list.contains(&tool)))
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+/// A tool's summary line in [`CATALOG`].
+pub fn summary(tool: &str) -> Option<&'static str> {
+    CATALOG
+        .iter()
+        .flat_map(|(_, _, tools)| tools.iter())
+        .find(|(t, _)| *t == tool)
+        .map(|(_, d)| *d)
+}
+
 /// OpenClaw's tool groups, restricted to the tools above.
 fn group(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
@@ -377,7 +469,7 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
 fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
     Ok(match name.trim().to_ascii_lowercase().as_str() {
         "full" => None,
-        "minimal" => Some(&[]),
+        "minimal" => Some(&["session_status"]),
         "messaging" => Some(&[
             "message",
             "sessions_spawn",
@@ -420,6 +512,8 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
 /// too. A tool not offered is also refused if the model calls it anyway.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ToolFilter {
+    /// `tools.profile` as named (lowercased; `None`: none).
+    profile: Option<String>,
     /// The profile's tools (`None`: no profile filtering).
     base: Option<Vec<String>>,
     /// `allow` (`None`: not set).
@@ -489,6 +583,7 @@ impl ToolFilter {
             b.extend(norm(extra));
         }
         Ok(Self {
+            profile: profile_name.map(|p| p.trim().to_ascii_lowercase()),
             base,
             allow: allow.map(norm),
             deny: deny.map(norm).unwrap_or_default(),
@@ -510,6 +605,11 @@ impl ToolFilter {
     pub fn with_message_cross(mut self, cross: CrossContext) -> Self {
         self.message_cross = cross;
         self
+    }
+
+    /// The `tools.profile` in force (`full` when none is set), as `tools.effective` names it.
+    pub fn profile_name(&self) -> &str {
+        self.profile.as_deref().unwrap_or("full")
     }
 
     /// `tools.message.crossContext` in force.
@@ -744,6 +844,37 @@ mod tests {
     }
 
     #[test]
+    fn the_catalog_lists_every_tool_once_with_its_profiles() {
+        let listed: Vec<&str> = CATALOG
+            .iter()
+            .flat_map(|(_, _, tools)| tools.iter().map(|(t, _)| *t))
+            .collect();
+        let mut sorted = listed.clone();
+        sorted.sort_unstable();
+        let mut all = AGENT_TOOLS.to_vec();
+        all.sort_unstable();
+        assert_eq!(sorted, all, "every tool, once");
+        assert!(CATALOG.iter().all(|(_, _, tools)| !tools.is_empty()));
+        assert_eq!(
+            default_profiles("session_status"),
+            ["minimal", "coding", "messaging"]
+        );
+        assert_eq!(default_profiles("message"), ["messaging"]);
+        assert_eq!(default_profiles("exec"), ["coding"]);
+        assert!(default_profiles("nodes").is_empty());
+        assert_eq!(summary("web_fetch"), Some("Fetch web content"));
+        assert_eq!(summary("nope"), None);
+        let named = |p: Option<&str>| {
+            ToolFilter::new(p, None, None, None)
+                .expect("filter")
+                .profile_name()
+                .to_owned()
+        };
+        assert_eq!(named(None), "full");
+        assert_eq!(named(Some(" Coding ")), "coding");
+    }
+
+    #[test]
     fn tool_filter_profiles_groups_wildcards_and_deny() {
         let f = |p: Option<&str>, a: Option<&[&str]>, also: Option<&[&str]>, d: Option<&[&str]>| {
             let v = |x: Option<&[&str]>| x.map(|l| l.iter().map(|s| (*s).to_owned()).collect());
@@ -754,7 +885,10 @@ mod tests {
         };
         assert_eq!(offered(&ToolFilter::default()), AGENT_TOOLS);
         assert_eq!(offered(&f(Some("full"), None, None, None)), AGENT_TOOLS);
-        assert!(offered(&f(Some("minimal"), None, None, None)).is_empty());
+        assert_eq!(
+            offered(&f(Some("minimal"), None, None, None)),
+            ["session_status"]
+        );
         assert_eq!(
             offered(&f(Some("Coding"), None, None, None)),
             [

@@ -292,7 +292,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
     };
     for method in [
         "skills.detail",
-        "tools.catalog",
+        "tasks.get",
         "usage.status",
         "skills.search",
         "sessions.search",

@@ -384,3 +384,174 @@ async fn allow_nodes_follows_an_operator_rename() {
     assert!(r.text().contains("no node matches"), "{}", r.text());
     assert_eq!(node.requests.borrow().len(), 1, "{:?}", node.requests);
 }
+
+/// `tools.effective {sessionKey: "main"}`'s tool ids, sorted.
+async fn effective_ids(op: &mut WsClient) -> (Vec<String>, Value) {
+    let res = op
+        .request("tools.effective", json!({"sessionKey": "main"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let mut ids: Vec<String> = res["payload"]["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["tools"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["id"].as_str().map(str::to_owned))
+        .collect();
+    ids.sort();
+    (ids, res["payload"].clone())
+}
+
+#[actix_web::test]
+async fn tools_effective_is_exactly_what_the_sessions_next_run_is_offered() {
+    for tools in [
+        Value::Null,
+        json!({"profile": "messaging", "alsoAllow": ["read", "group:web"], "deny": ["sessions_send"]}),
+    ] {
+        let tg = FakeTelegram::start(TG_TOKEN);
+        let ai = FakeOpenAi::start();
+        let mut cfg: Value =
+            serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+        if !tools.is_null() {
+            cfg["tools"] = tools.clone();
+        }
+        let gw = start_gateway(&serde_json::to_string(&cfg).expect("config"));
+        let mut op = admin(&gw).await;
+        let (before, payload) = effective_ids(&mut op).await;
+        assert_eq!(payload["agentId"], "main", "{payload}");
+        let profile = if tools.is_null() { "full" } else { "messaging" };
+        assert_eq!(payload["profile"], profile, "{payload}");
+        assert!(!before.is_empty(), "{payload}");
+        for t in payload["groups"][0]["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(t["source"], "core", "{t}");
+            assert!(!t["label"].as_str().unwrap_or_default().is_empty(), "{t}");
+            assert!(
+                !t["rawDescription"].as_str().unwrap_or_default().is_empty(),
+                "{t}"
+            );
+        }
+        // What the model is then offered, by the same session's run.
+        ai.push_text("ok");
+        crate::agent_rpc::chat_turn(
+            &mut op,
+            "effective-1",
+            json!({"sessionKey": "main", "message": "hi"}),
+        )
+        .await;
+        let mut offered = crate::workspace::offered(&ai.requests()[0]);
+        offered.sort();
+        assert_eq!(
+            before, offered,
+            "tools.effective and the run disagree ({tools})"
+        );
+        if !tools.is_null() {
+            assert!(offered.contains(&"read".to_owned()), "{offered:?}");
+            assert!(
+                !offered.contains(&"sessions_send".to_owned()),
+                "{offered:?}"
+            );
+            assert!(!offered.contains(&"exec".to_owned()), "{offered:?}");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn tools_catalog_and_effective_refuse_what_is_not_there() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let mut op = admin(&gw).await;
+    let res = op.request("tools.catalog", json!({})).await;
+    let groups: Vec<&str> = res["payload"]["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["id"].as_str())
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "fs",
+            "runtime",
+            "web",
+            "memory",
+            "sessions",
+            "messaging",
+            "automation",
+            "nodes"
+        ],
+        "{res}"
+    );
+    assert_eq!(res["payload"]["agentId"], "main", "{res}");
+    assert_eq!(
+        res["payload"]["profiles"].as_array().map(Vec::len),
+        Some(4),
+        "{res}"
+    );
+    let status = res["payload"]["groups"][4]["tools"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == "session_status"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        status["defaultProfiles"],
+        json!(["minimal", "coding", "messaging"]),
+        "{status}"
+    );
+    // Without a model: no tools, and why.
+    let (ids, payload) = effective_ids(&mut op).await;
+    assert!(ids.is_empty(), "{payload}");
+    assert_eq!(payload["notices"][0]["id"], "no-model", "{payload}");
+    for (method, params, want) in [
+        (
+            "tools.catalog",
+            json!({"agentId": "ghost\u{202e}"}),
+            "unknown agent id",
+        ),
+        (
+            "tools.catalog",
+            json!({"includePlugins": "yes"}),
+            "must be boolean",
+        ),
+        (
+            "tools.catalog",
+            json!({"nope": 1}),
+            "unexpected property 'nope'",
+        ),
+        (
+            "tools.effective",
+            json!({}),
+            "required property 'sessionKey'",
+        ),
+        (
+            "tools.effective",
+            json!({"sessionKey": "agent:main:nowhere"}),
+            "unknown session key",
+        ),
+        (
+            "tools.effective",
+            json!({"sessionKey": "agent:ghost:main"}),
+            "unknown agent id",
+        ),
+        (
+            "tools.effective",
+            json!({"sessionKey": "agent:main:main", "agentId": "ops"}),
+            "does not match agentId",
+        ),
+        (
+            "tools.effective",
+            json!({"sessionKey": "x".repeat(100_000)}),
+            "unknown session key",
+        ),
+    ] {
+        let res = op.request(method, params.clone()).await;
+        let msg = error_of(&res)["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(msg.contains(want), "{method} {params}: {res}");
+    }
+}

@@ -831,7 +831,52 @@ impl Registry {
     /// What a run of `origin` may do with `exec`: the gateway host only when `tools.exec`
     /// allows it and the run is one of the owner's private sessions; nodes when the run's
     /// agent policy grants `system.run`.
-    fn exec_access(
+    /// The model of a run in `key`: `choice` (the run's own, else the session's `/model`),
+    /// strict, without the default's fallbacks; one no longer configured gives way to the
+    /// agent's default.
+    pub(super) fn run_model(
+        &self,
+        key: &str,
+        choice: Option<String>,
+        agent: &crate::agents::AgentDef,
+    ) -> std::rc::Rc<dyn crate::ports::ChatModel> {
+        let chosen = choice.and_then(|r| match self.model.pick(&r) {
+            Ok((_, m)) => Some(m),
+            Err(e) => {
+                log::warn!(
+                    "session {key}: its model {r} is not available ({e}); the default answers"
+                );
+                None
+            }
+        });
+        chosen.unwrap_or_else(|| {
+            self.model
+                .for_agent(&agent.id)
+                .unwrap_or_else(|| self.model.clone())
+        })
+    }
+
+    /// `web_fetch` and `web_search` for a run starting now (when configured and enabled).
+    pub(super) fn web_tools(
+        &self,
+        live: &crate::hot::HotConfig,
+    ) -> (
+        Option<crate::agent_run::WebTool>,
+        Option<crate::agent_run::SearchTool>,
+    ) {
+        (
+            self.web
+                .clone()
+                .filter(|_| live.web_fetch.enabled)
+                .map(|w| (w, live.web_fetch.clone())),
+            self.search
+                .clone()
+                .filter(|_| live.web_search.offered())
+                .map(|s| (s, live.web_search.clone())),
+        )
+    }
+
+    pub(super) fn exec_access(
         &self,
         live: &crate::hot::HotConfig,
         agent: &crate::agents::AgentDef,
@@ -961,21 +1006,6 @@ impl Registry {
             RunOrigin::Cron { fresh: true, .. } => Some(super::tails::Tail::default()),
             _ => tail,
         };
-        // The run's model (`agent {model}`), else the session's own (`/model`): strict,
-        // without the default's fallbacks. One that is no longer configured gives way to the
-        // default.
-        let model = match req.model.clone().or_else(|| meta.model_choice()) {
-            Some(r) => match self.model.pick(&r) {
-                Ok((_, m)) => Some(m),
-                Err(e) => {
-                    log::warn!(
-                        "session {key}: its model {r} is not available ({e}); the default answers"
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
         let live = self.shared.live.get();
         // The agent of the session: its workspace, tools and model. A key of an agent no
         // longer configured (an old cron job's) runs as the default agent.
@@ -986,11 +1016,11 @@ impl Registry {
             );
             live.agents.default_agent()
         });
-        let model = model.unwrap_or_else(|| {
-            self.model
-                .for_agent(&agent.id)
-                .unwrap_or_else(|| self.model.clone())
-        });
+        let model = self.run_model(
+            key,
+            req.model.clone().or_else(|| meta.model_choice()),
+            agent,
+        );
         // The message's own thinking level (`/think <level> <message>`), else the chat's,
         // else its agent's `thinkingDefault` (the model's own default applies after them).
         if req.thinking.is_none() {
@@ -1045,20 +1075,8 @@ impl Registry {
             }
             _ => crate::usage_footer::FooterMode::Off,
         };
-        // The agent's tools, less what a run of this origin never gets; a sub-agent's also
-        // narrowed by `tools.subagents.tools`.
-        let withheld = crate::subagents::withheld(&req.origin);
-        let tools = if withheld.is_empty() {
-            agent.tools.clone()
-        } else {
-            let mut f = (*agent.tools)
-                .clone()
-                .and(crate::tool_policy::ToolFilter::denying(withheld));
-            if matches!(req.origin, RunOrigin::Subagent { child: true, .. }) {
-                f = f.and(live.subagents.tools.clone());
-            }
-            std::sync::Arc::new(f)
-        };
+        let tools = run_tools(&live, agent, &req.origin);
+        let (web, search) = self.web_tools(&live);
         let run = AgentRun::new(req, transcript, ctx.address(), self.store.clone(), model)
             .with_steering(steering)
             .with_identity_name(agent.identity_name.clone())
@@ -1069,16 +1087,7 @@ impl Registry {
             .with_deadline((!origin_is_cron).then(|| live.run_timeout))
             .with_workspace(agent.workspace.clone(), tools)
             .with_exec(exec)
-            .with_web(
-                self.web
-                    .clone()
-                    .filter(|_| live.web_fetch.enabled)
-                    .map(|w| (w, live.web_fetch.clone())),
-                self.search
-                    .clone()
-                    .filter(|_| live.web_search.offered())
-                    .map(|s| (s, live.web_search.clone())),
-            )
+            .with_web(web, search)
             .with_cron(self.shared.cron.get().map(|c| c.0.clone()))
             .with_hearing(self.hearing.clone(), self.shared.config.state_dir.clone())
             .with_speech(
@@ -1535,6 +1544,26 @@ pub(super) fn resolve_queue(
         resolved.mode = mode;
     }
     resolved
+}
+
+/// The tool filter of a run of `origin` by `agent`: the agent's, less what a run of this
+/// origin never gets; a sub-agent's also narrowed by `tools.subagents.tools`.
+pub(super) fn run_tools(
+    live: &crate::hot::HotConfig,
+    agent: &crate::agents::AgentDef,
+    origin: &RunOrigin,
+) -> std::sync::Arc<crate::tool_policy::ToolFilter> {
+    let withheld = crate::subagents::withheld(origin);
+    if withheld.is_empty() {
+        return agent.tools.clone();
+    }
+    let mut f = (*agent.tools)
+        .clone()
+        .and(crate::tool_policy::ToolFilter::denying(withheld));
+    if matches!(origin, RunOrigin::Subagent { child: true, .. }) {
+        f = f.and(live.subagents.tools.clone());
+    }
+    std::sync::Arc::new(f)
 }
 
 /// Which runs a message may ride along with (steered in, collected): the same sender in the

@@ -74,6 +74,7 @@ mod sessions;
 mod skills;
 mod speech;
 mod system;
+mod tools;
 mod usage;
 
 pub use nodes::MAX_HOST_STATS_BYTES;
@@ -133,6 +134,7 @@ const AREAS: &[&[Method]] = &[
     channels::METHODS,
     sessions::METHODS,
     session_send::METHODS,
+    tools::METHODS,
     agents_files::METHODS,
     pending::METHODS,
     config::METHODS,

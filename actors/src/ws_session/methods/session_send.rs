@@ -47,7 +47,11 @@ const MAX_MENTIONS: usize = 10;
 
 /// `key` (with `agentId`: `agent:<agentId>:<key>` for a bare key; an agent key must be
 /// that agent's), normalized.
-fn session_key(method: &str, key: &str, agent: Option<&str>) -> Result<String, ErrorShape> {
+pub(super) fn session_key(
+    method: &str,
+    key: &str,
+    agent: Option<&str>,
+) -> Result<String, ErrorShape> {
     let key = key.trim();
     let Some(agent) = agent.map(|a| a.trim().to_ascii_lowercase()) else {
         return Ok(normalize_session_key(key));
