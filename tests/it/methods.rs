@@ -292,12 +292,12 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
     };
     for method in [
         "skills.detail",
-        "tasks.get",
+        "tasks.history",
         "usage.status",
         "skills.search",
         "sessions.search",
         "config.schema",
-        "tasks.list",
+        "transcripts.list",
     ] {
         unknown(&read.request(method, json!({})).await, method);
         refused(

@@ -542,6 +542,129 @@ async fn sessions_abort_by_key_stops_the_sessions_sub_agents_too() {
     );
 }
 
+#[actix_web::test]
+async fn the_task_ledger_lists_gets_and_cancels_sub_agents() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = setup(&tg, &ai, Value::Null);
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    ai.push_marked(CHILD, FakeReply::text("never sent").held_by(&gate));
+    let call = ai.push_tool_call(
+        "sessions_spawn",
+        json!({"task": "index the \u{202e}archive", "label": "Indexer"}),
+    );
+    ai.push_text("Spawned.");
+    crate::agent_rpc::chat_turn(
+        &mut op,
+        "op-tasks-1",
+        json!({"sessionKey": "main", "message": "index it"}),
+    )
+    .await;
+    let id = result_of(&ai, &call)["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
+    poll_until(SLOW, "the child's request", || {
+        (requests_with(&ai, CHILD).len() == 1).then_some(())
+    })
+    .await;
+
+    let list = op.request("tasks.list", json!({})).await;
+    let task = &list["payload"]["tasks"][0];
+    assert_eq!(task["id"], id.as_str(), "{list}");
+    assert_eq!(task["status"], "running", "{list}");
+    assert_eq!(task["runtime"], "subagent", "{list}");
+    assert_eq!(task["title"], "Indexer", "{list}");
+    assert_eq!(task["sessionKey"], "agent:main:main", "{list}");
+    assert!(
+        task["childSessionKey"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("agent:main:subagent:")),
+        "{list}"
+    );
+    let none = op
+        .request("tasks.list", json!({"status": ["completed", "failed"]}))
+        .await;
+    assert_eq!(none["payload"]["tasks"], json!([]), "{none}");
+    let other = op
+        .request("tasks.list", json!({"sessionKey": "agent:main:elsewhere"}))
+        .await;
+    assert_eq!(other["payload"]["tasks"], json!([]), "{other}");
+
+    let got = op.request("tasks.get", json!({"taskId": id})).await;
+    assert_eq!(got["payload"]["task"]["id"], id.as_str(), "{got}");
+
+    // Cancel: the child stops; a second cancel says why not.
+    let cancel = op
+        .request("tasks.cancel", json!({"taskId": id, "reason": "enough"}))
+        .await;
+    assert_eq!(cancel["payload"]["found"], true, "{cancel}");
+    assert_eq!(cancel["payload"]["cancelled"], true, "{cancel}");
+    let again = op.request("tasks.cancel", json!({"taskId": id})).await;
+    assert_eq!(again["payload"]["cancelled"], false, "{again}");
+    assert!(
+        again["payload"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("task is already")),
+        "{again}"
+    );
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let got = op.request("tasks.get", json!({"taskId": id})).await;
+        status = got["payload"]["task"]["status"].clone();
+        if status == "cancelled" {
+            break;
+        }
+        let _ = op.request("health", json!({})).await;
+    }
+    assert_eq!(status, "cancelled");
+    assert!(
+        requests_with(&ai, RESULT).is_empty(),
+        "no review for a cancelled child"
+    );
+
+    let unknown = op.request("tasks.cancel", json!({"taskId": "nope"})).await;
+    assert_eq!(
+        unknown["payload"],
+        json!({"found": false, "cancelled": false}),
+        "{unknown}"
+    );
+    for (method, params, want) in [
+        (
+            "tasks.get",
+            json!({"taskId": "nope\u{0}"}),
+            "task not found",
+        ),
+        ("tasks.get", json!({}), "required property 'taskId'"),
+        (
+            "tasks.get",
+            json!({"taskId": "x", "reason": "y"}),
+            "unexpected property 'reason'",
+        ),
+        ("tasks.list", json!({"status": "done"}), "/status"),
+        ("tasks.list", json!({"status": ["running", 3]}), "/status/1"),
+        ("tasks.list", json!({"limit": 501}), "/limit"),
+        ("tasks.list", json!({"limit": 0}), "/limit"),
+        ("tasks.list", json!({"sortBy": "title"}), "/sortBy"),
+        (
+            "tasks.list",
+            json!({"cursor": "x".repeat(513)}),
+            "invalid or expired",
+        ),
+        (
+            "tasks.list",
+            json!({"cursor": "1.a.ffff"}),
+            "invalid or expired",
+        ),
+    ] {
+        let res = op.request(method, params.clone()).await;
+        assert_eq!(res["ok"], false, "{method} {params}: {res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(want), "{method} {params}: {res}");
+    }
+}
+
 /// `user` writes; the model calls `tool` with each of `calls` (one per round), then answers
 /// "ok". Returns each call's result.
 async fn tool_turn(

@@ -62,6 +62,7 @@ pub mod sessions;
 pub mod speak;
 pub mod subagents;
 pub mod tails;
+pub mod tasks;
 pub mod tool_inventory;
 pub mod usage_targets;
 

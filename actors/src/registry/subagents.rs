@@ -144,6 +144,78 @@ impl Child {
     }
 }
 
+/// One child as the task ledger (`tasks.*`) shows it: a snapshot.
+pub(super) struct TaskRow {
+    /// Its run id (its task id).
+    pub id: String,
+    /// OpenClaw's ledger status: `queued`, `running`, `completed`, `failed`, `cancelled`,
+    /// `timed_out`.
+    pub status: &'static str,
+    /// Its label.
+    pub title: String,
+    /// The agent it runs as.
+    pub agent_id: String,
+    /// The session that spawned it.
+    pub requester_key: String,
+    /// Its own session.
+    pub child_key: String,
+    /// When it was spawned, started and ended (ms).
+    pub created_at: u64,
+    /// See [`Self::created_at`].
+    pub started_at: Option<u64>,
+    /// See [`Self::created_at`].
+    pub ended_at: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The start of its answer.
+    pub result: Option<String>,
+    /// Its task, until it starts.
+    pub prompt: Option<String>,
+}
+
+impl TaskRow {
+    /// Its last change (ms).
+    pub fn updated_at(&self) -> u64 {
+        self.ended_at.or(self.started_at).unwrap_or(self.created_at)
+    }
+}
+
+impl Child {
+    fn task_row(&self) -> TaskRow {
+        let status = match &self.ended {
+            None if self.started_at.is_some() => "running",
+            None => "queued",
+            Some(Ended::Ok) => "completed",
+            Some(Ended::Failed(_) | Ended::Interrupted) => "failed",
+            Some(Ended::TimedOut(_)) => "timed_out",
+            Some(Ended::Killed) => "cancelled",
+        };
+        let error = match &self.ended {
+            Some(Ended::Failed(why)) => Some(why.clone()),
+            Some(Ended::Interrupted) => Some("the gateway stopped while it ran".to_owned()),
+            Some(Ended::TimedOut(secs)) => Some(format!("timed out after {secs} s")),
+            _ => None,
+        };
+        TaskRow {
+            id: self.run_id.clone(),
+            status,
+            title: self.label.clone(),
+            agent_id: self.agent_id.clone(),
+            requester_key: self.requester_key.clone(),
+            child_key: self.child_key.clone(),
+            created_at: self.created_at,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            error,
+            result: self.preview.clone(),
+            prompt: self
+                .text
+                .as_deref()
+                .map(|t| crate::subagents::clean(t, 2000)),
+        }
+    }
+}
+
 /// The registry's children, oldest first.
 #[derive(Default)]
 pub struct Children {
@@ -155,6 +227,19 @@ pub struct Children {
 }
 
 impl Children {
+    /// Every child kept, as the task ledger shows them.
+    pub(super) fn task_rows(&self) -> Vec<TaskRow> {
+        self.list.iter().map(Child::task_row).collect()
+    }
+
+    /// The child whose task id is `id`, as the task ledger shows it.
+    pub(super) fn task_row(&self, id: &str) -> Option<TaskRow> {
+        self.list
+            .iter()
+            .find(|c| c.run_id == id)
+            .map(Child::task_row)
+    }
+
     /// Whether session `key` is a sub-agent that `requester` spawned (and is still listed).
     pub(super) fn is_child_of(&self, key: &str, requester: &str) -> bool {
         self.list
@@ -744,25 +829,48 @@ impl Registry {
         ctx: &mut Context<Self>,
     ) -> Result<Vec<String>, String> {
         let ids = self.children.resolve(requester, target)?;
-        let mut killed = Vec::new();
-        for id in ids {
-            let Some(c) = self.children.get_mut(&id) else {
-                continue;
-            };
-            // One being stopped already is not stopped (or counted) twice.
-            if !c.active() || c.killing {
-                continue;
-            }
-            killed.push(c.label.clone());
-            if c.started_at.is_none() {
-                self.child_ended(&id, Ended::Killed, None, ctx);
-            } else {
-                c.killing = true;
-                let key = c.child_key.clone();
-                self.abort_runs(&key, Some(&id));
-            }
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.kill_child(id, ctx))
+            .collect())
+    }
+
+    /// Stops child `id`; its label when it was going (one being stopped already is not
+    /// stopped, or counted, twice).
+    fn kill_child(&mut self, id: &str, ctx: &mut Context<Self>) -> Option<String> {
+        let c = self.children.get_mut(id)?;
+        if !c.active() || c.killing {
+            return None;
         }
-        Ok(killed)
+        let label = c.label.clone();
+        if c.started_at.is_none() {
+            self.child_ended(id, Ended::Killed, None, ctx);
+        } else {
+            c.killing = true;
+            let key = c.child_key.clone();
+            self.abort_runs(&key, Some(id));
+        }
+        Some(label)
+    }
+
+    /// `tasks.cancel`: stops the child whose task id is `id`. `None`: no such child;
+    /// `Some(Err(why))`: it is not going any more.
+    pub(super) fn cancel_task(
+        &mut self,
+        id: &str,
+        ctx: &mut Context<Self>,
+    ) -> Option<Result<(), String>> {
+        let c = self.children.list.iter().find(|c| c.run_id == id)?;
+        if !c.active() {
+            return Some(Err(format!("task is already {}", c.status())));
+        }
+        if c.killing {
+            return Some(Err("task is already being cancelled".into()));
+        }
+        Some(match self.kill_child(id, ctx) {
+            Some(_) => Ok(()),
+            None => Err("task is not running".into()),
+        })
     }
 
     /// Stops every active child of `requester` (`/stop`); how many.

@@ -74,6 +74,7 @@ mod sessions;
 mod skills;
 mod speech;
 mod system;
+mod tasks;
 mod tools;
 mod usage;
 
@@ -135,6 +136,7 @@ const AREAS: &[&[Method]] = &[
     sessions::METHODS,
     session_send::METHODS,
     tools::METHODS,
+    tasks::METHODS,
     agents_files::METHODS,
     pending::METHODS,
     config::METHODS,
