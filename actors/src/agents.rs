@@ -87,8 +87,72 @@ pub fn known_ids_now() -> String {
     }
 }
 
+/// The running gateway's roster (kept with [`default_id_now`]), for the channels' own
+/// decisions that depend on the agent a chat routes to (mention patterns, ack emoji).
+static RUNNING: std::sync::RwLock<Option<Arc<Roster>>> = std::sync::RwLock::new(None);
+
+/// The running gateway's roster (`None` before one is set).
+pub fn running() -> Option<Arc<Roster>> {
+    match RUNNING.read() {
+        Ok(g) => g.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+/// The mention settings of the agent that answers a chat (`chat_type` as the channel names
+/// it: `private`, `group`, `supergroup`, `channel`) of the running gateway, when one does.
+pub fn mentions_of_chat_now(
+    channel: &str,
+    account: &str,
+    chat_type: &str,
+    chat_id: i64,
+    thread_id: Option<i64>,
+    sender_id: i64,
+) -> Option<AgentMentions> {
+    let roster = running()?;
+    let (kind, id, parent) = chat_peer(chat_type, chat_id, thread_id, sender_id);
+    let agent = roster.route(&Peer {
+        channel,
+        account,
+        kind,
+        id: &id,
+        parent: parent.as_deref(),
+    })?;
+    roster.get(agent).map(|a| a.mentions.clone())
+}
+
+/// A chat as [`Roster::route`] matches it: its kind, its peer id (the sender's for a direct
+/// chat, `<chat>:topic:<n>` for a forum topic) and the group a topic belongs to.
+pub fn chat_peer(
+    chat_type: &str,
+    chat_id: i64,
+    thread_id: Option<i64>,
+    sender_id: i64,
+) -> (PeerKind, String, Option<String>) {
+    if chat_type == "private" {
+        return (PeerKind::Direct, sender_id.to_string(), None);
+    }
+    let kind = if chat_type == "channel" {
+        PeerKind::Channel
+    } else {
+        PeerKind::Group
+    };
+    let chat = chat_id.to_string();
+    match thread_id {
+        Some(t) => (kind, format!("{chat}:topic:{t}"), Some(chat)),
+        None => (kind, chat, None),
+    }
+}
+
 /// Makes `roster` the running gateway's (its default agent and its ids).
-pub(crate) fn set_running(roster: &Roster) {
+pub(crate) fn set_running(roster: &Arc<Roster>) {
+    {
+        let mut g = match RUNNING.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *g = Some(roster.clone());
+    }
     set_default_id(roster.default_id());
     let ids: Vec<String> = roster.agents().iter().map(|a| a.id.clone()).collect();
     let mut g = match KNOWN.write() {
@@ -130,6 +194,24 @@ pub struct AgentDef {
     /// Its own `subagents` settings over `agents.defaults.subagents` (`None`: the
     /// defaults').
     pub subagents: Option<Arc<crate::subagents::SubagentSettings>>,
+    /// How group messages address it and how its ack reaction looks (its
+    /// `groupChat.mentionPatterns`, its `identity`).
+    pub mentions: AgentMentions,
+}
+
+/// What an agent's group chats go by besides @mentions and replies (OpenClaw's
+/// `resolveMentionPatterns`): its own `groupChat.mentionPatterns` when set (they win over
+/// `messages.groupChat.mentionPatterns`), else the global ones when set, else patterns
+/// derived from its `identity` (its name as a word, its emoji); and its identity's emoji as
+/// the ack reaction when no `ackReaction` is configured anywhere.
+#[derive(Debug, Clone, Default)]
+pub struct AgentMentions {
+    /// `agents.entries.<id>.groupChat.mentionPatterns` (set, even empty: they decide).
+    pub own: Option<Arc<crate::channel::telegram::groups::MentionPatterns>>,
+    /// Derived from `identity.name` / `identity.emoji` (none when it has neither).
+    pub derived: Option<Arc<crate::channel::telegram::groups::MentionPatterns>>,
+    /// `identity.emoji`.
+    pub emoji: Option<String>,
 }
 
 /// `match.accountId`.
@@ -234,6 +316,7 @@ impl Roster {
                 model: None,
                 thinking: None,
                 subagents: None,
+                mentions: AgentMentions::default(),
             }],
             default_ix: 0,
             owner: Some(MAIN.to_owned()),
@@ -424,6 +507,7 @@ mod tests {
             model: None,
             thinking: None,
             subagents: None,
+            mentions: Default::default(),
         }
     }
 

@@ -902,6 +902,9 @@ pub struct AgentEntryCfg {
     /// Its own sub-agent settings, over `agents.defaults.subagents` (field by field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subagents: Option<SubagentsCfg>,
+    /// Its group chats: `mentionPatterns` (over `messages.groupChat.mentionPatterns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_chat: Option<crate::config::channels::GroupChatCfg>,
 }
 
 /// `agents.entries.<id>.tools`.
@@ -932,6 +935,9 @@ pub struct AgentIdentityCfg {
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Its emoji: the ack reaction when none is configured, and a mention in groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
 }
 
 /// A peer id: a string, or a number as Telegram ids are often written.

@@ -250,26 +250,32 @@ pub struct GroupChatCfg {
     pub mention_patterns: Option<Value>,
 }
 
+impl GroupChatCfg {
+    /// `mentionPatterns` as the list it must be (`None`: not set); an error names `key` and
+    /// the fix.
+    pub fn patterns(&self, key: &str) -> Result<Option<Vec<String>>, String> {
+        match &self.mention_patterns {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(Some(
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+            )),
+            Some(_) => Err(format!(
+                "{key} is not a list of strings. Fix: e.g. [\"\\\\bclaw\\\\b\", \"hey bot\"]"
+            )),
+        }
+    }
+}
+
 impl MessagesCfg {
-    /// `groupChat.mentionPatterns` (none: empty); an error names the key and the fix.
-    pub fn mention_patterns(&self) -> Result<Vec<String>, String> {
-        let Some(v) = self
-            .group_chat
-            .as_ref()
-            .and_then(|g| g.mention_patterns.as_ref())
-        else {
-            return Ok(Vec::new());
-        };
-        match v {
-            Value::Null => Ok(Vec::new()),
-            Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_owned))
-                .collect()),
-            _ => Err(
-                "messages.groupChat.mentionPatterns is not a list of strings. Fix: e.g. [\"\\\\bclaw\\\\b\", \"hey bot\"]"
-                    .to_owned(),
-            ),
+    /// `groupChat.mentionPatterns` (`None`: not set, so each agent's own or its identity's
+    /// decide); an error names the key and the fix.
+    pub fn mention_patterns(&self) -> Result<Option<Vec<String>>, String> {
+        match &self.group_chat {
+            Some(g) => g.patterns("messages.groupChat.mentionPatterns"),
+            None => Ok(None),
         }
     }
 }

@@ -119,7 +119,9 @@ pub fn roster(
             )),
             None => None,
         };
+        let mentions = agent_mentions(key, e, warn)?;
         agents.push(AgentDef {
+            mentions,
             subagents,
             id: id.clone(),
             name: e
@@ -211,6 +213,48 @@ pub fn heartbeats(
         shared.agent = Some(id);
     }
     Ok(vec![shared])
+}
+
+/// An agent's mention patterns and ack emoji (see [`AgentMentions`]): its own
+/// `groupChat.mentionPatterns`, and those its `identity` (name, emoji) gives. Patterns it
+/// cannot use are named in warnings and skipped.
+fn agent_mentions(
+    key: &str,
+    e: &crate::config::AgentEntryCfg,
+    warn: &mut dyn FnMut(String),
+) -> Result<openclaw_actors::agents::AgentMentions, String> {
+    use openclaw_actors::channel::telegram::groups::{MentionPatterns, derived_mention_patterns};
+    let mut warnings = Vec::new();
+    let own_key = format!("{key}.groupChat.mentionPatterns");
+    let own = match e.group_chat.as_ref() {
+        Some(g) => g
+            .patterns(&own_key)?
+            .map(|list| Arc::new(MentionPatterns::compile_at(&own_key, &list, &mut warnings))),
+        None => None,
+    };
+    let identity = e.identity.as_ref();
+    let emoji = identity
+        .and_then(|i| i.emoji.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let derived =
+        derived_mention_patterns(identity.and_then(|i| i.name.as_deref()), emoji.as_deref());
+    let derived = (!derived.is_empty()).then(|| {
+        Arc::new(MentionPatterns::compile_at(
+            &format!("{key}.identity"),
+            &derived,
+            &mut warnings,
+        ))
+    });
+    for w in warnings {
+        warn(w);
+    }
+    Ok(openclaw_actors::agents::AgentMentions {
+        own,
+        derived,
+        emoji,
+    })
 }
 
 /// An agent's tool filter: its `profile` replaces `tools.profile`; its `allow` / `deny`

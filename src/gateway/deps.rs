@@ -261,14 +261,17 @@ pub(super) fn telegram_account(
         _ => None,
     };
     // Mention patterns (their warnings are reported once, by `prepare`).
-    let mention_patterns = openclaw_actors::channel::telegram::groups::MentionPatterns::compile(
-        &messages
-            .map(crate::config::MessagesCfg::mention_patterns)
-            .transpose()
-            .map_err(StartError::config)?
-            .unwrap_or_default(),
-        &mut Vec::new(),
-    );
+    let mention_patterns = messages
+        .map(crate::config::MessagesCfg::mention_patterns)
+        .transpose()
+        .map_err(StartError::config)?
+        .flatten()
+        .map(|list| {
+            openclaw_actors::channel::telegram::groups::MentionPatterns::compile(
+                &list,
+                &mut Vec::new(),
+            )
+        });
     // `groups`: the account's map replaces the shared one (`{}` keeps it out of it).
     let group_map = match (&t.groups, base.and_then(|b| b.groups.as_ref())) {
         (Some(own), _) => Some(group_rules(&format!("{prefix}.groups"), own)?),
@@ -356,12 +359,12 @@ pub(super) fn telegram_account(
             )));
         }
     };
+    // None configured: the chat's agent's `identity.emoji`, else 👀, chosen per message.
     let emoji = pick(&|c| c.ack_reaction.clone())
         .or_else(|| messages.and_then(|m| m.ack_reaction.clone()))
-        .unwrap_or_else(|| "👀".to_owned());
-    let emoji = emoji.trim();
-    let ack = (!emoji.is_empty() && (groups || direct)).then(|| AckReaction {
-        emoji: emoji.to_owned(),
+        .map(|e| e.trim().to_owned());
+    let ack = (emoji.as_deref() != Some("") && (groups || direct)).then(|| AckReaction {
+        emoji,
         groups,
         direct,
         mentions_only: matches!(scope.map(str::trim), None | Some("group-mentions")),

@@ -446,7 +446,10 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         .egress(&mut warnings)
         .map_err(StartError::config)?;
     if let Some(m) = &loaded.config.messages {
-        let patterns = m.mention_patterns().map_err(StartError::config)?;
+        let patterns = m
+            .mention_patterns()
+            .map_err(StartError::config)?
+            .unwrap_or_default();
         openclaw_actors::channel::telegram::groups::MentionPatterns::compile(
             &patterns,
             &mut warnings,

@@ -2238,6 +2238,81 @@ async fn mention_patterns_address_the_bot_in_groups() {
     );
 }
 
+/// OpenClaw's identity defaults: without `messages.groupChat.mentionPatterns`, a group
+/// message naming the group's agent (`identity.name` as a word, any case) or carrying its
+/// `identity.emoji` addresses the bot, and that emoji is the ack reaction when no
+/// `ackReaction` is configured. The agent a group is bound to decides: its own
+/// `groupChat.mentionPatterns` win over everything; an explicit empty global list turns the
+/// derived ones off.
+#[actix_web::test]
+async fn an_agents_identity_names_it_in_groups_and_gives_its_ack_emoji() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value = serde_json::from_str(&config(
+        &tg,
+        Some(&ai),
+        json!({"groupPolicy": "open", "historyLimit": 0}),
+    ))
+    .expect("config is JSON");
+    cfg["messages"]["queue"] = json!({"mode": "followup"});
+    cfg["agents"]["entries"] = json!({
+        "main": {"default": true, "identity": {"name": "Clawd", "emoji": "🔥"}},
+        "ops": {"identity": {"name": "Opsy"}, "groupChat": {"mentionPatterns": ["\\bpager\\b"]}},
+    });
+    cfg["bindings"] = json!([
+        {"agentId": "ops", "match": {"channel": "telegram", "peer": {"kind": "group", "id": "-9300"}}},
+    ]);
+    let gw = start_gateway(&cfg.to_string());
+    let plain = |chat: i64, text: &str| {
+        let m = tg.message(chat, 9301, text);
+        let id = m.message_id;
+        tg.push_message(m);
+        id
+    };
+    // The main agent's group: its name and its emoji; not a longer word.
+    let named = plain(-9200, "CLAWD, what's the tide?");
+    let emoji = plain(-9200, "🔥 tide?");
+    let longer = plain(-9200, "clawdia says hi");
+    // The ops group: only its own pattern (not its name, not main's).
+    let paged = plain(-9300, "pager: disk full");
+    let other_name = plain(-9300, "opsy, hello");
+    let main_name = plain(-9300, "clawd, hello");
+    for m in [named, emoji, paged] {
+        wait_reply(&tg, m, SLOW).await;
+    }
+    all_answered(&gw, &tg).await;
+    for m in [longer, other_name, main_name] {
+        assert!(replies_to(&tg, m).is_empty(), "{m}: {:?}", tg.sent());
+    }
+    let reactions = tg.reactions();
+    assert!(
+        reactions.contains(&(-9200, named, "🔥".to_owned())),
+        "{reactions:?}"
+    );
+    assert!(
+        reactions.contains(&(-9300, paged, "👀".to_owned())),
+        "{reactions:?}"
+    );
+    drop(gw);
+
+    // An explicit empty list: no patterns at all for agents without their own.
+    let tg = FakeTelegram::start(TG_TOKEN);
+    cfg["channels"]["telegram"]["apiRoot"] = json!(tg.api_root());
+    cfg["messages"]["groupChat"] = json!({"mentionPatterns": []});
+    let gw = start_gateway(&cfg.to_string());
+    let push = |chat: i64, text: &str| {
+        let m = tg.message(chat, 9301, text);
+        let id = m.message_id;
+        tg.push_message(m);
+        id
+    };
+    let ignored = push(-9200, "clawd, anyone?");
+    let own = push(-9300, "pager again");
+    wait_reply(&tg, own, SLOW).await;
+    all_answered(&gw, &tg).await;
+    assert!(replies_to(&tg, ignored).is_empty(), "{:?}", tg.sent());
+}
+
 /// `linkPreview: false`: the bot's messages go without a link preview
 /// (`link_preview_options.is_disabled`); by default Telegram shows one.
 #[actix_web::test]

@@ -490,6 +490,7 @@ mod tests {
             model: None,
             thinking: None,
             subagents: None,
+            mentions: Default::default(),
         }
     }
 

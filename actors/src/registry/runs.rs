@@ -520,30 +520,14 @@ impl Registry {
     /// to (`None`: no binding matches and no agent owns unbound messages).
     pub(super) fn inbound_key(&self, m: &crate::channel::InboundMessage) -> Option<String> {
         let live = self.shared.live.get();
-        let chat = m.chat_id.to_string();
-        let (kind, id, parent) = if m.chat_type == "private" {
-            (
-                crate::agents::PeerKind::Direct,
-                m.sender_id.to_string(),
-                None,
-            )
-        } else {
-            let kind = if m.chat_type == "channel" {
-                crate::agents::PeerKind::Channel
-            } else {
-                crate::agents::PeerKind::Group
-            };
-            match m.thread_id {
-                Some(t) => (kind, format!("{chat}:topic:{t}"), Some(chat.as_str())),
-                None => (kind, chat.clone(), None),
-            }
-        };
+        let (kind, id, parent) =
+            crate::agents::chat_peer(&m.chat_type, m.chat_id, m.thread_id, m.sender_id);
         let agent = live.agents.route(&crate::agents::Peer {
             channel: &m.channel,
             account: &m.account_id,
             kind,
             id: &id,
-            parent,
+            parent: parent.as_deref(),
         })?;
         Some(m.session_key(agent, &live.session_routing))
     }

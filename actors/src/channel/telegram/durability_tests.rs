@@ -320,7 +320,7 @@ fn setup(
         group_policy: GroupPolicy::Disabled,
         group_allow_from: vec![],
         groups: None,
-        mention_patterns: Default::default(),
+        mention_patterns: None,
         link_preview: true,
         poll_timeout_s: 0,
         native_commands: true,

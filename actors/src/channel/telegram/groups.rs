@@ -107,18 +107,23 @@ impl MentionPatterns {
     /// this engine takes: look-around and back-references are not) is skipped with a
     /// warning in `warnings`, as OpenClaw skips the ones it rejects.
     pub fn compile(patterns: &[String], warnings: &mut Vec<String>) -> Self {
+        Self::compile_at("messages.groupChat.mentionPatterns", patterns, warnings)
+    }
+
+    /// [`Self::compile`] for the patterns of config key `key` (named in the warnings).
+    pub fn compile_at(key: &str, patterns: &[String], warnings: &mut Vec<String>) -> Self {
         let mut out = Vec::new();
         for (i, p) in patterns.iter().enumerate() {
             if out.len() >= MAX_MENTION_PATTERNS {
                 warnings.push(format!(
-                    "messages.groupChat.mentionPatterns has more than {MAX_MENTION_PATTERNS} patterns; the rest are ignored"
+                    "{key} has more than {MAX_MENTION_PATTERNS} patterns; the rest are ignored"
                 ));
                 break;
             }
             let chars = p.chars().count();
             if p.trim().is_empty() || chars > MAX_MENTION_PATTERN_CHARS {
                 warnings.push(format!(
-                    "messages.groupChat.mentionPatterns[{i}] is empty or longer than {MAX_MENTION_PATTERN_CHARS} characters; it is ignored"
+                    "{key}[{i}] is empty or longer than {MAX_MENTION_PATTERN_CHARS} characters; it is ignored"
                 ));
                 continue;
             }
@@ -132,7 +137,7 @@ impl MentionPatterns {
                     let why = e.to_string();
                     let why = why.lines().last().unwrap_or_default().trim().to_owned();
                     warnings.push(format!(
-                        "messages.groupChat.mentionPatterns[{i}] is not a pattern openclaw-rs can use ({why}); it is ignored. Fix: write it without look-around or back-references, e.g. \"\\\\bclaw\\\\b\""
+                        "{key}[{i}] is not a pattern openclaw-rs can use ({why}); it is ignored. Fix: write it without look-around or back-references, e.g. \"\\\\bclaw\\\\b\""
                     ));
                 }
             }
@@ -165,9 +170,150 @@ impl MentionPatterns {
     }
 }
 
+/// The characters of a name's words (OpenClaw's `NAME_TOKEN_CHARS`): letters, digits,
+/// connector punctuation and combining marks.
+const WORD: &str = r"\p{L}\p{N}\p{Pc}\p{M}";
+
+/// Whether `c` may be left out of a name as written in a chat (OpenClaw's decorations:
+/// spaces, symbols such as emoji, marks, zero-width and direction characters).
+fn decoration(c: char) -> bool {
+    static SYMBOL: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^[\p{So}\p{Sk}\p{M}\s]$").ok());
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{fe0f}' | '\u{1f3fb}'..='\u{1f3ff}')
+        || SYMBOL
+            .as_ref()
+            .is_some_and(|re| re.is_match(c.encode_utf8(&mut [0; 4])))
+}
+
+/// Whether `c` belongs to a word of a name.
+fn word_char(c: char) -> bool {
+    static W: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(&format!("^[{WORD}]$")).ok());
+    W.as_ref()
+        .is_some_and(|re| re.is_match(c.encode_utf8(&mut [0; 4])))
+}
+
+/// The mention patterns OpenClaw derives from an agent's identity when none are configured
+/// (`deriveMentionPatterns`): its `name` as a word of its own, in any case (an emoji or a
+/// symbol around or inside the name may be left out; spaces may be any spaces), and its
+/// `emoji` anywhere. Either may be absent; a name of symbols alone is matched as written.
+/// The patterns are this engine's (no look-around: the characters around the name are
+/// matched, which is the same for deciding whether a message names it).
+pub fn derived_mention_patterns(name: Option<&str>, emoji: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let strip = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(*c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}'))
+            .collect()
+    };
+    if let Some(name) = name.map(strip).filter(|n| !n.trim().is_empty()) {
+        let name = name.trim();
+        if name.chars().any(word_char) {
+            // Runs of word characters and of the rest, the decorations at either end left
+            // out.
+            let mut runs: Vec<(bool, String)> = Vec::new();
+            for c in name.chars() {
+                let w = word_char(c);
+                match runs.last_mut() {
+                    Some((kind, run)) if *kind == w => run.push(c),
+                    _ => runs.push((w, c.to_string())),
+                }
+            }
+            let first = runs.iter().position(|(w, _)| *w).unwrap_or(0);
+            let last = runs.iter().rposition(|(w, _)| *w).unwrap_or(0);
+            let mut core = String::new();
+            for (w, run) in &runs[first..=last] {
+                if *w {
+                    core.push_str(&regex::escape(run));
+                } else if run.chars().all(decoration) {
+                    // Spaces and emoji between words: any spaces, the emoji optional.
+                    let shown: String = run.chars().filter(|c| !c.is_whitespace()).collect();
+                    if shown.is_empty() {
+                        core.push_str(r"\s+");
+                    } else {
+                        core.push_str(&format!(r"(?:\s*{}\s*|\s+)", regex::escape(&shown)));
+                    }
+                } else {
+                    // A separator that is part of the name (`R2-D2`, `Dr. Who`).
+                    let parts: Vec<String> = run.split_whitespace().map(regex::escape).collect();
+                    let mut sep = parts.join(r"\s+");
+                    if run.starts_with(char::is_whitespace) {
+                        sep.insert_str(0, r"\s+");
+                    }
+                    if run.ends_with(char::is_whitespace) {
+                        sep.push_str(r"\s+");
+                    }
+                    core.push_str(&sep);
+                }
+            }
+            out.push(format!("(?:^|[^{WORD}]){core}(?:$|[^{WORD}])"));
+        } else {
+            out.push(regex::escape(name));
+        }
+    }
+    if let Some(e) = emoji
+        .map(strip)
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+    {
+        out.push(regex::escape(&e));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_derived_from_a_name_match_it_as_a_word_in_any_case() {
+        let compiled = |name: Option<&str>, emoji: Option<&str>| {
+            let mut w = Vec::new();
+            let p = MentionPatterns::compile(&derived_mention_patterns(name, emoji), &mut w);
+            assert!(w.is_empty(), "{w:?}");
+            p
+        };
+        let clawd = compiled(Some("Clawd"), Some("🦞"));
+        for yes in [
+            "Clawd, what's up?",
+            "hey clawd",
+            "@Clawd help",
+            "(CLAWD)",
+            "ok 🦞",
+            "clawd",
+        ] {
+            assert!(clawd.matches(yes), "{yes}");
+        }
+        for no in ["clawdia is here", "myclawd", "claw d", "", "🦀"] {
+            assert!(!clawd.matches(no), "{no}");
+        }
+        let droid = compiled(Some("R2-D2"), None);
+        assert!(droid.matches("where is r2-d2?"));
+        assert!(!droid.matches("r2 d2"));
+        let decorated = compiled(Some("🦞 Molty ✨ Bot"), None);
+        for yes in ["hi molty bot", "molty ✨ bot!", "MOLTY  BOT"] {
+            assert!(decorated.matches(yes), "{yes}");
+        }
+        assert!(!decorated.matches("molty"));
+        let spaced = compiled(Some("Dr. Who"), None);
+        assert!(spaced.matches("ask dr.  who"));
+        assert!(!spaced.matches("ask drx who"));
+        // Names that are patterns of their own are matched as written; hostile ones are
+        // bounded and never a panic.
+        let meta = compiled(Some("a+b(c"), None);
+        assert!(meta.matches("is a+b(c here"));
+        assert!(!meta.matches("aab(c"));
+        let symbols = compiled(Some("★★"), None);
+        assert!(symbols.matches("x★★y"));
+        assert!(derived_mention_patterns(Some(" \u{202e} "), Some("")).is_empty());
+        assert!(derived_mention_patterns(None, None).is_empty());
+        let mut w = Vec::new();
+        let long = MentionPatterns::compile(
+            &derived_mention_patterns(Some(&"x".repeat(10_000)), None),
+            &mut w,
+        );
+        assert!(long.is_empty() && w.len() == 1, "{w:?}");
+    }
 
     fn ids(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()

@@ -521,12 +521,42 @@ impl TelegramChannel {
     /// the mention removed.
     pub(super) fn addressed_to_me(&self, msg: &TgMessage, text: &str) -> Option<String> {
         addressed_to(self.me.as_ref()?, msg, text).or_else(|| {
-            // A configured mention pattern: the text stays as written.
-            self.cfg
-                .mention_patterns
-                .matches(text)
-                .then(|| text.to_owned())
+            // A mention pattern: the text stays as written.
+            self.names_me(msg, text).then(|| text.to_owned())
         })
+    }
+
+    /// Whether `text` matches the mention patterns of the group's agent: its own
+    /// `groupChat.mentionPatterns`, else `messages.groupChat.mentionPatterns`, else those
+    /// its identity gives (OpenClaw's order).
+    fn names_me(&self, msg: &TgMessage, text: &str) -> bool {
+        let mentions = self.chat_mentions(msg);
+        let mentions = mentions.as_ref();
+        match (
+            mentions.and_then(|m| m.own.as_ref()),
+            &self.cfg.mention_patterns,
+        ) {
+            (Some(own), _) => own.matches(text),
+            (None, Some(global)) => global.matches(text),
+            (None, None) => mentions
+                .and_then(|m| m.derived.as_ref())
+                .is_some_and(|d| d.matches(text)),
+        }
+    }
+
+    /// The mention settings of the agent the running gateway routes `msg`'s chat to (its
+    /// bindings), if any.
+    fn chat_mentions(&self, msg: &TgMessage) -> Option<crate::agents::AgentMentions> {
+        // As the registry routes it (a message without a sender counts as the chat's).
+        let sender = msg.from.as_ref().map_or(msg.chat.id, |f| f.id);
+        crate::agents::mentions_of_chat_now(
+            KIND.id,
+            &self.cfg.account_id,
+            &msg.chat.kind,
+            msg.chat.id,
+            msg.message_thread_id,
+            sender,
+        )
     }
 }
 

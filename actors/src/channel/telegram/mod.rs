@@ -178,8 +178,9 @@ pub struct TelegramAccountConfig {
     /// ([`groups`]); unset, `groupPolicy` and `groupAllowFrom` alone decide.
     pub groups: Option<groups::GroupRules>,
     /// `messages.groupChat.mentionPatterns`: texts that address the bot in groups besides
-    /// @mentions and replies.
-    pub mention_patterns: groups::MentionPatterns,
+    /// @mentions and replies (`None`: not set, so the group's agent's own or its identity's
+    /// decide; see [`crate::agents::AgentMentions`]).
+    pub mention_patterns: Option<groups::MentionPatterns>,
     /// Long-poll timeout in seconds.
     pub poll_timeout_s: u32,
     /// Webhook mode: public URL and secret (polling when `None`).
@@ -269,8 +270,9 @@ pub enum TokenChange {
 /// to which messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckReaction {
-    /// The emoji (`ackReaction`, default 👀).
-    pub emoji: String,
+    /// The emoji (`ackReaction`; `None`: none is configured, so the chat's agent's
+    /// `identity.emoji`, else 👀).
+    pub emoji: Option<String>,
     /// Group messages (they reach the agent only when they address the bot).
     pub groups: bool,
     /// Only group messages that mention or reply to the bot (`group-mentions`; a group

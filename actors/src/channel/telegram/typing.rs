@@ -148,8 +148,21 @@ impl TelegramChannel {
         if !wanted {
             return;
         }
+        // None configured: the chat's agent's identity emoji, else 👀 (OpenClaw's order).
+        let emoji = ack.emoji.clone().unwrap_or_else(|| {
+            crate::agents::mentions_of_chat_now(
+                &m.channel,
+                &m.account_id,
+                &m.chat_type,
+                m.chat_id,
+                m.thread_id,
+                m.sender_id,
+            )
+            .and_then(|a| a.emoji)
+            .unwrap_or_else(|| "👀".to_owned())
+        });
         let api = self.api.clone();
-        let (chat, message, emoji) = (m.chat_id, m.message_id, ack.emoji.clone());
+        let (chat, message) = (m.chat_id, m.message_id);
         let account = self.cfg.account_id.clone();
         ctx.spawn(
             async move {
