@@ -111,6 +111,8 @@ const TELEGRAM_HOT: &[&str] = &[
     "replyToMode",
     // The ack reaction: from the next message on.
     "ackReaction",
+    // Where mention patterns apply: from the next group message on.
+    "mentionPatterns",
     // Group history: from the next group message on.
     "historyLimit",
     // Splitting: from the next answer on.
@@ -876,6 +878,10 @@ mod tests {
         assert_eq!(classify("channels.telegram.streaming.mode"), Class::Hot);
         assert_eq!(classify("messages.ackReactionScope"), Class::Hot);
         assert_eq!(classify("channels.telegram.ackReaction"), Class::Hot);
+        assert_eq!(
+            classify("channels.telegram.mentionPatterns.denyIn"),
+            Class::Hot
+        );
         assert_eq!(
             classify("channels.telegram.accounts.work.streaming"),
             Class::Hot

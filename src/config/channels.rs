@@ -70,6 +70,10 @@ pub struct TelegramCfg {
     /// The ack reaction's emoji for this bot (`""`: none); else `messages.ackReaction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_reaction: Option<String>,
+    /// Where mention patterns apply (`{mode, allowIn, denyIn}`; checked by
+    /// [`mention_scope`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mention_patterns: Option<Value>,
     /// Put before this bot's answers (`""`: none; `"auto"`: `[identity.name]`); else
     /// `messages.responsePrefix`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -478,6 +482,99 @@ mod tests {
                 e.contains("commands.ownerAllowFrom") && e.contains("Fix:"),
                 "{e}"
             );
+        }
+    }
+}
+
+/// The most conversations `channels.telegram.mentionPatterns.allowIn` / `denyIn` hold.
+pub const MAX_MENTION_SCOPE_IDS: usize = 1000;
+
+/// `channels.telegram[.accounts.<id>].mentionPatterns` (`key`) as OpenClaw's scope: `mode`
+/// `"allow"` (default) or `"deny"`, `allowIn` / `denyIn` lists of conversation ids (a group's
+/// chat id, `<chat id>:topic:<thread id>` for a forum topic; numbers or strings). An error
+/// names the key and the fix.
+pub fn mention_scope(
+    key: &str,
+    v: &Value,
+) -> Result<openclaw_actors::channel::telegram::groups::MentionScope, String> {
+    let Value::Object(o) = v else {
+        return Err(format!(
+            "{key} is not an object. Fix: e.g. {{mode: \"deny\", allowIn: [\"-1001234567890\"]}}"
+        ));
+    };
+    if let Some(k) = o
+        .keys()
+        .find(|k| !matches!(k.as_str(), "mode" | "allowIn" | "denyIn"))
+    {
+        return Err(format!(
+            "{key}.{} is not a key of it. Fix: use mode, allowIn and denyIn",
+            k.chars().take(64).collect::<String>()
+        ));
+    }
+    let deny_mode = match o.get("mode") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(m)) if m == "allow" => false,
+        Some(Value::String(m)) if m == "deny" => true,
+        Some(_) => {
+            return Err(format!(
+                "{key}.mode must be \"allow\" or \"deny\". Fix: \"deny\" turns the patterns off except in allowIn"
+            ));
+        }
+    };
+    let ids = |name: &str| -> Result<Vec<String>, String> {
+        match o.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) if items.len() <= MAX_MENTION_SCOPE_IDS => items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+                    Value::Number(n) if n.is_i64() => Ok(n.to_string()),
+                    _ => Err(format!(
+                        "{key}.{name} holds something that is not a chat id. Fix: list group chat ids (\"-1001234567890\") or topics (\"-1001234567890:topic:42\")"
+                    )),
+                })
+                .collect(),
+            Some(_) => Err(format!(
+                "{key}.{name} must be a list of at most {MAX_MENTION_SCOPE_IDS} chat ids"
+            )),
+        }
+    };
+    Ok(openclaw_actors::channel::telegram::groups::MentionScope {
+        deny_mode,
+        allow_in: ids("allowIn")?,
+        deny_in: ids("denyIn")?,
+    })
+}
+
+#[cfg(test)]
+mod mention_scope_tests {
+    use serde_json::json;
+
+    #[test]
+    fn mention_scopes_are_read_as_openclaw_writes_them_and_bad_ones_named() {
+        let s = super::mention_scope(
+            "k",
+            &json!({"mode": "deny", "allowIn": [-100, " -200:topic:3 "], "denyIn": []}),
+        )
+        .expect("scope");
+        assert!(s.deny_mode);
+        assert_eq!(s.allow_in, ["-100", "-200:topic:3"]);
+        assert!(
+            !super::mention_scope("k", &json!({}))
+                .expect("empty")
+                .deny_mode
+        );
+        for (bad, want) in [
+            (json!([]), "k is not an object"),
+            (json!({"mode": "off"}), "k.mode must be"),
+            (json!({"allowIn": "-1"}), "k.allowIn must be a list"),
+            (json!({"denyIn": [1.5]}), "k.denyIn holds"),
+            (json!({"denyIn": [""]}), "k.denyIn holds"),
+            (json!({"denyIn": vec![1; 1001]}), "at most 1000"),
+            (json!({"nope": 1}), "k.nope is not a key"),
+        ] {
+            let e = super::mention_scope("k", &bad).expect_err("refused");
+            assert!(e.contains(want), "{bad}: {e}");
         }
     }
 }

@@ -272,6 +272,19 @@ pub(super) fn telegram_account(
                 &mut Vec::new(),
             )
         });
+    // Where patterns apply: the account's scope, else the channel's.
+    let mention_scope = match (
+        &t.mention_patterns,
+        base.and_then(|b| b.mention_patterns.as_ref()),
+    ) {
+        (Some(own), _) => crate::config::mention_scope(&format!("{prefix}.mentionPatterns"), own)
+            .map_err(StartError::config)?,
+        (None, Some(shared)) => {
+            crate::config::mention_scope("channels.telegram.mentionPatterns", shared)
+                .map_err(StartError::config)?
+        }
+        (None, None) => Default::default(),
+    };
     // `groups`: the account's map replaces the shared one (`{}` keeps it out of it).
     let group_map = match (&t.groups, base.and_then(|b| b.groups.as_ref())) {
         (Some(own), _) => Some(group_rules(&format!("{prefix}.groups"), own)?),
@@ -450,6 +463,7 @@ pub(super) fn telegram_account(
         group_allow_from,
         groups: group_map,
         mention_patterns,
+        mention_scope,
         link_preview: t
             .link_preview
             .or_else(|| base.and_then(|b| b.link_preview))

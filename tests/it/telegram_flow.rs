@@ -2262,6 +2262,8 @@ async fn an_agents_identity_names_it_in_groups_and_gives_its_ack_emoji() {
     cfg["bindings"] = json!([
         {"agentId": "ops", "match": {"channel": "telegram", "peer": {"kind": "group", "id": "-9300"}}},
     ]);
+    // OpenClaw's scope: no patterns in this group (ids as numbers or strings).
+    cfg["channels"]["telegram"]["mentionPatterns"] = json!({"denyIn": [-9400, "-9401:topic:7"]});
     let gw = start_gateway(&cfg.to_string());
     let plain = |chat: i64, text: &str| {
         let m = tg.message(chat, 9301, text);
@@ -2277,11 +2279,12 @@ async fn an_agents_identity_names_it_in_groups_and_gives_its_ack_emoji() {
     let paged = plain(-9300, "pager: disk full");
     let other_name = plain(-9300, "opsy, hello");
     let main_name = plain(-9300, "clawd, hello");
+    let scoped_out = plain(-9400, "clawd, hello");
     for m in [named, emoji, paged] {
         wait_reply(&tg, m, SLOW).await;
     }
     all_answered(&gw, &tg).await;
-    for m in [longer, other_name, main_name] {
+    for m in [longer, other_name, main_name, scoped_out] {
         assert!(replies_to(&tg, m).is_empty(), "{m}: {:?}", tg.sent());
     }
     let reactions = tg.reactions();

@@ -321,6 +321,7 @@ fn setup(
         group_allow_from: vec![],
         groups: None,
         mention_patterns: None,
+        mention_scope: Default::default(),
         link_preview: true,
         poll_timeout_s: 0,
         native_commands: true,

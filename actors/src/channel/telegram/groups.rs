@@ -170,6 +170,30 @@ impl MentionPatterns {
     }
 }
 
+/// `channels.telegram.mentionPatterns` (OpenClaw's scoped policy): in which groups (or
+/// forum topics) mention patterns apply at all. @mentions and replies always count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MentionScope {
+    /// `mode: "deny"`: off except in `allow_in` (default `allow`: on except in `deny_in`).
+    pub deny_mode: bool,
+    /// `allowIn`: conversation ids (`<chat>` or `<chat>:topic:<thread>`).
+    pub allow_in: Vec<String>,
+    /// `denyIn` (wins over `allowIn`).
+    pub deny_in: Vec<String>,
+}
+
+impl MentionScope {
+    /// Whether patterns apply in `conversation` (`<chat>` or `<chat>:topic:<thread>`).
+    pub fn enabled(&self, conversation: &str) -> bool {
+        let denied = self.deny_in.iter().any(|c| c == conversation);
+        if self.deny_mode {
+            !denied && self.allow_in.iter().any(|c| c == conversation)
+        } else {
+            !denied
+        }
+    }
+}
+
 /// The characters of a name's words (OpenClaw's `NAME_TOKEN_CHARS`): letters, digits,
 /// connector punctuation and combining marks.
 const WORD: &str = r"\p{L}\p{N}\p{Pc}\p{M}";
@@ -264,6 +288,23 @@ pub fn derived_mention_patterns(name: Option<&str>, emoji: Option<&str>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scope_turns_patterns_on_and_off_per_conversation() {
+        let s = |deny_mode: bool, allow: &[&str], deny: &[&str]| MentionScope {
+            deny_mode,
+            allow_in: ids(allow),
+            deny_in: ids(deny),
+        };
+        assert!(MentionScope::default().enabled("-1"));
+        let allow = s(false, &[], &["-1", "-2:topic:3"]);
+        assert!(!allow.enabled("-1") && !allow.enabled("-2:topic:3"));
+        assert!(allow.enabled("-2") && allow.enabled("-1:topic:3"));
+        let deny = s(true, &["-1", "-2"], &["-2"]);
+        assert!(deny.enabled("-1"));
+        assert!(!deny.enabled("-2"), "denyIn wins");
+        assert!(!deny.enabled("-3") && !deny.enabled(""));
+    }
 
     #[test]
     fn patterns_derived_from_a_name_match_it_as_a_word_in_any_case() {

@@ -530,6 +530,13 @@ impl TelegramChannel {
     /// `groupChat.mentionPatterns`, else `messages.groupChat.mentionPatterns`, else those
     /// its identity gives (OpenClaw's order).
     fn names_me(&self, msg: &TgMessage, text: &str) -> bool {
+        let conversation = match msg.message_thread_id {
+            Some(t) => format!("{}:topic:{t}", msg.chat.id),
+            None => msg.chat.id.to_string(),
+        };
+        if !self.cfg.mention_scope.enabled(&conversation) {
+            return false;
+        }
         let mentions = self.chat_mentions(msg);
         let mentions = mentions.as_ref();
         match (

@@ -181,6 +181,8 @@ pub struct TelegramAccountConfig {
     /// @mentions and replies (`None`: not set, so the group's agent's own or its identity's
     /// decide; see [`crate::agents::AgentMentions`]).
     pub mention_patterns: Option<groups::MentionPatterns>,
+    /// `mentionPatterns` of the account (else the channel's): where patterns apply.
+    pub mention_scope: groups::MentionScope,
     /// Long-poll timeout in seconds.
     pub poll_timeout_s: u32,
     /// Webhook mode: public URL and secret (polling when `None`).
@@ -1005,6 +1007,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.group_allow_from = new.group_allow_from;
         self.cfg.groups = new.groups;
         self.cfg.mention_patterns = new.mention_patterns;
+        self.cfg.mention_scope = new.mention_scope;
         self.cfg.poll_timeout_s = new.poll_timeout_s;
         self.cfg.typing = new.typing;
         // From the next report on; a draft on screen is still deleted with its answer.
