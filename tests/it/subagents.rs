@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::exec_tool::{OWNER, exec_config, offered};
+use crate::support::WsClient;
 use crate::support::fake_openai::{FakeOpenAi, FakeReply};
 use crate::support::fake_telegram::FakeTelegram;
 use crate::telegram_flow::{SLOW, TG_TOKEN, dm, poll_until, start_gateway, wait_reply};
@@ -663,6 +664,52 @@ async fn the_task_ledger_lists_gets_and_cancels_sub_agents() {
         let msg = res["error"]["message"].as_str().unwrap_or_default();
         assert!(msg.contains(want), "{method} {params}: {res}");
     }
+}
+
+#[actix_web::test]
+async fn resetting_or_deleting_a_session_stops_its_sub_agents() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = setup(&tg, &ai, Value::Null);
+    let mut op = crate::telegram_flow::admin(&gw).await;
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    // Spawns a held child from `session`; its task id.
+    let spawn = async |op: &mut WsClient, session: &str, run: &str| -> String {
+        ai.push_marked(CHILD, FakeReply::text("never sent").held_by(&gate));
+        let call = ai.push_tool_call("sessions_spawn", json!({"task": "a slow job"}));
+        ai.push_text("Spawned.");
+        crate::agent_rpc::chat_turn(op, run, json!({"sessionKey": session, "message": "go"})).await;
+        result_of(&ai, &call)["taskId"]
+            .as_str()
+            .expect("a task id")
+            .to_owned()
+    };
+    let status = async |op: &mut WsClient, id: &str| -> Value {
+        let mut s = Value::Null;
+        for _ in 0..100 {
+            let got = op.request("tasks.get", json!({"taskId": id})).await;
+            s = got["payload"]["task"]["status"].clone();
+            if s == "cancelled" {
+                break;
+            }
+            let _ = op.request("health", json!({})).await;
+        }
+        s
+    };
+    let first = spawn(&mut op, "main", "reset-1").await;
+    let reset = op.request("sessions.reset", json!({"key": "main"})).await;
+    assert_eq!(reset["ok"], true, "{reset}");
+    assert_eq!(status(&mut op, &first).await, "cancelled");
+    let second = spawn(&mut op, "agent:main:side", "delete-1").await;
+    let deleted = op
+        .request("sessions.delete", json!({"key": "agent:main:side"}))
+        .await;
+    assert_eq!(deleted["ok"], true, "{deleted}");
+    assert_eq!(status(&mut op, &second).await, "cancelled");
+    assert!(
+        requests_with(&ai, RESULT).is_empty(),
+        "no review for a stopped child"
+    );
 }
 
 /// `user` writes; the model calls `tool` with each of `calls` (one per round), then answers

@@ -754,7 +754,7 @@ impl Registry {
                 (text, None)
             }
             ChatCommand::Reset { reason, .. } => {
-                let done = self.reset_session(key, asked_at);
+                let done = self.reset_session(key, asked_at, ctx);
                 if done.changed {
                     self.session_lifecycle(key, reason.as_str());
                 }
@@ -1392,7 +1392,7 @@ impl Registry {
         {
             // The rest is the new session's first message: its run answers (and completes)
             // the inbound message. The index write is queued before the run's lines.
-            if self.reset_session(&key, Some(inbound.ts)).changed {
+            if self.reset_session(&key, Some(inbound.ts), ctx).changed {
                 self.session_lifecycle(&key, reason.as_str());
             }
             let rest = rest.clone();
@@ -1485,7 +1485,7 @@ impl Registry {
         // run of its own (it waits for the session's runs).
         let run = match &command {
             ChatCommand::Reset { reason, rest } if !rest.is_empty() => {
-                let _ = self.reset_session(&key, None);
+                let _ = self.reset_session(&key, None, ctx);
                 self.session_lifecycle(&key, reason.as_str());
                 Some((rest.clone(), None, None, false))
             }

@@ -60,8 +60,23 @@ impl Registry {
     /// The caller announces it ([`Registry::session_lifecycle`]): at once, or, for an
     /// operator's `sessions.reset`, once the answer is on its way (OpenClaw's order, which
     /// the TUI relies on: the answer, then `sessions.changed`).
-    pub(super) fn reset_session(&mut self, key: &str, asked_at: Option<u64>) -> ResetDone {
-        self.start_session_over(key, asked_at, true)
+    ///
+    /// The session's unfinished sub-agents stop with it (OpenClaw's reset cleanup): their
+    /// results would land in a conversation that no longer asked for them.
+    pub(super) fn reset_session(
+        &mut self,
+        key: &str,
+        asked_at: Option<u64>,
+        ctx: &mut Context<Self>,
+    ) -> ResetDone {
+        let done = self.start_session_over(key, asked_at, true);
+        if done.changed {
+            let stopped = self.kill_all_children(key, ctx);
+            if stopped > 0 {
+                log::info!("session {key}: reset; {stopped} sub-agent(s) stopped with it");
+            }
+        }
+        done
     }
 
     /// [`Self::reset_session`], with `abort`: the session's run and queue go (a person's
@@ -192,7 +207,7 @@ pub struct ResetSession {
 impl Handler<ResetSession> for Registry {
     type Result = ResponseFuture<Result<SessionMutation, ErrorShape>>;
 
-    fn handle(&mut self, msg: ResetSession, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: ResetSession, ctx: &mut Self::Context) -> Self::Result {
         if let Some(expected) = &msg.expected_session_id {
             let current = self.sessions_index.get(&msg.key).map(|m| &m.session_id);
             if current != Some(expected) {
@@ -203,7 +218,7 @@ impl Handler<ResetSession> for Registry {
                 return Box::pin(std::future::ready(Err(err)));
             }
         }
-        let done = self.reset_session(&msg.key, None);
+        let done = self.reset_session(&msg.key, None, ctx);
         let entry = self.row_of(&msg.key, &done.meta, now_ms());
         SessionMutation::of(msg.key, entry).when_saved(done.saved)
     }
@@ -396,7 +411,7 @@ const MAIN_SESSION: &str = "agent:main:main";
 impl Handler<DeleteSession> for Registry {
     type Result = ResponseFuture<Result<Deleted, ErrorShape>>;
 
-    fn handle(&mut self, msg: DeleteSession, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: DeleteSession, ctx: &mut Self::Context) -> Self::Result {
         let key = msg.key;
         let fail = |e| -> Self::Result { Box::pin(std::future::ready(Err(e))) };
         if key == MAIN_SESSION {
@@ -427,6 +442,8 @@ impl Handler<DeleteSession> for Registry {
         // The active run (if any) writes its transcript until it has ended: the archive
         // waits for that.
         let aborted = self.abort_runs(&key, None);
+        // Its unfinished sub-agents stop too: nothing is left to hand their results to.
+        self.kill_all_children(&key, ctx);
         let run_end = aborted.first().and_then(|id| match self.runs.wait(id) {
             super::scheduler::WaitAdmission::Waiting(rx) => Some(rx),
             _ => None,

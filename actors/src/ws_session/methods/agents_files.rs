@@ -104,6 +104,7 @@ impl Params for IdentityParams {
 fn identity_answer(
     agent: &str,
     configured: Option<&str>,
+    configured_emoji: Option<&str>,
     file: &crate::workspace::Identity,
 ) -> Value {
     let cut = |s: &str, n: usize| -> String { s.trim().chars().take(n).collect() };
@@ -127,17 +128,30 @@ fn identity_answer(
     };
     let short_mark =
         |v: &str| !v.chars().any(char::is_whitespace) && v.chars().count() <= 4 && !v.contains('/');
-    let candidates = [nonempty(&file.avatar), nonempty(&file.emoji)];
+    // The configured `identity.emoji` first, then `IDENTITY.md`'s.
+    let configured_emoji = configured_emoji
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned);
+    let candidates = [
+        nonempty(&file.avatar),
+        configured_emoji.clone(),
+        nonempty(&file.emoji),
+    ];
     let avatar = candidates
         .iter()
         .flatten()
         .find(|v| (is_url(v) && v.len() <= 2 * 1024 * 1024) || short_mark(v))
         .cloned();
-    let emoji = [nonempty(&file.emoji), nonempty(&file.avatar)]
-        .into_iter()
-        .flatten()
-        .find(|v| !v.is_ascii() && !is_url(v) && !v.contains('/'))
-        .map(|e| cut(&e, 16));
+    let emoji = [
+        configured_emoji,
+        nonempty(&file.emoji),
+        nonempty(&file.avatar),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|v| !v.is_ascii() && !is_url(v) && !v.contains('/'))
+    .map(|e| cut(&e, 16));
     let mut out = json!({"agentId": agent, "name": name, "nameSource": source});
     match avatar {
         Some(a) => {
@@ -437,7 +451,9 @@ impl WsSession {
     /// apps and the Control UI show it.
     fn agent_identity_get(&mut self, call: Call, p: IdentityParams, ctx: &mut Context<Self>) {
         let live = self.shared.live.get();
-        let configured = live.agents.get(&p.agent).and_then(|a| a.name.clone());
+        let def = live.agents.get(&p.agent);
+        let configured = def.and_then(|a| a.name.clone());
+        let emoji = def.and_then(|a| a.mentions.emoji.clone());
         let ws = self.workspace(&p.agent);
         let agent = p.agent;
         self.reply_with(
@@ -445,7 +461,7 @@ impl WsSession {
             async move {
                 actix_web::rt::task::spawn_blocking(move || {
                     let file = crate::workspace::Identity::of(&ws);
-                    identity_answer(&agent, configured.as_deref(), &file)
+                    identity_answer(&agent, configured.as_deref(), emoji.as_deref(), &file)
                 })
                 .await
                 .map_err(|_| gone())
@@ -533,24 +549,28 @@ mod tests {
     fn identity_answers_follow_openclaws_precedence() {
         let file =
             Identity::parse("- **Name:** Haddock\n- **Emoji:** 🦜\n- **Avatar:** avatars/me.png\n");
-        let a = identity_answer("main", Some("Captain"), &file);
+        let a = identity_answer("main", Some("Captain"), None, &file);
         assert_eq!(a["name"], "Captain");
         assert_eq!(a["nameSource"], "agent");
         // A workspace file is not served: the emoji stands in as the avatar.
         assert_eq!(a["avatar"], "🦜");
         assert_eq!(a["emoji"], "🦜");
         let remote = Identity::parse("- Avatar: https://example.com/a.png\n");
-        let a = identity_answer("main", None, &remote);
+        let a = identity_answer("main", None, None, &remote);
         assert_eq!(a["name"], "Assistant");
         assert_eq!(a["nameSource"], "default");
         assert_eq!(a["avatar"], "https://example.com/a.png");
         assert_eq!(a["avatarStatus"], "remote");
         let local = Identity::parse("- Avatar: ./me.png\n");
-        let a = identity_answer("main", None, &local);
+        let a = identity_answer("main", None, None, &local);
         assert_eq!(a["avatar"], "A");
         assert_eq!(a["avatarStatus"], "none");
         let long = "x".repeat(300);
-        let a = identity_answer("main", Some(&long), &Identity::default());
+        let a = identity_answer("main", Some(&long), None, &Identity::default());
         assert_eq!(a["name"].as_str().map(|n| n.chars().count()), Some(100));
+        // The configured `identity.emoji` wins over the file's.
+        let a = identity_answer("main", None, Some(" 🔥 "), &file);
+        assert_eq!(a["emoji"], "🔥");
+        assert_eq!(a["avatar"], "🔥");
     }
 }
