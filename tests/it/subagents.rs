@@ -500,6 +500,45 @@ async fn an_operators_sub_agent_reports_back_in_the_operators_session() {
     assert!(tg.sent().is_empty(), "{:?}", tg.sent());
 }
 
+/// An operator's turn in `session` spawns a child (with `args`) whose model answer is held
+/// on `gate` forever; returns its task id once the child's request reached the model.
+async fn held_child(
+    ai: &FakeOpenAi,
+    op: &mut WsClient,
+    gate: &std::sync::Arc<tokio::sync::Semaphore>,
+    (session, run): (&str, &str),
+    args: Value,
+) -> String {
+    let before = requests_with(ai, CHILD).len();
+    ai.push_marked(CHILD, FakeReply::text("never sent").held_by(gate));
+    let call = ai.push_tool_call("sessions_spawn", args);
+    ai.push_text("Spawned.");
+    crate::agent_rpc::chat_turn(op, run, json!({"sessionKey": session, "message": "go"})).await;
+    poll_until(SLOW, "the child's request", || {
+        (requests_with(ai, CHILD).len() == before + 1).then_some(())
+    })
+    .await;
+    result_of(ai, &call)["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_owned()
+}
+
+/// `tasks.get`'s status of `id` once it is `want` (or the last seen after 100 asks: a kill
+/// lands once the child's run has ended).
+async fn task_status(op: &mut WsClient, id: &str, want: &str) -> Value {
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let got = op.request("tasks.get", json!({"taskId": id})).await;
+        status = got["payload"]["task"]["status"].clone();
+        if status == want {
+            break;
+        }
+        let _ = op.request("health", json!({})).await;
+    }
+    status
+}
+
 #[actix_web::test]
 async fn sessions_abort_by_key_stops_the_sessions_sub_agents_too() {
     let tg = FakeTelegram::start(TG_TOKEN);
@@ -507,22 +546,8 @@ async fn sessions_abort_by_key_stops_the_sessions_sub_agents_too() {
     let gw = setup(&tg, &ai, Value::Null);
     let mut op = crate::telegram_flow::admin(&gw).await;
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    ai.push_marked(CHILD, FakeReply::text("never sent").held_by(&gate));
-    ai.push_tool_call(
-        "sessions_spawn",
-        json!({"task": "a slow search", "label": "Slow"}),
-    );
-    ai.push_text("Spawned.");
-    crate::agent_rpc::chat_turn(
-        &mut op,
-        "op-abort-1",
-        json!({"sessionKey": "main", "message": "search slowly"}),
-    )
-    .await;
-    poll_until(SLOW, "the child's request", || {
-        (requests_with(&ai, CHILD).len() == 1).then_some(())
-    })
-    .await;
+    let args = json!({"task": "a slow search", "label": "Slow"});
+    held_child(&ai, &mut op, &gate, ("main", "op-abort-1"), args).await;
     // The session itself is idle: its child is what stops.
     let res = op.request("sessions.abort", json!({"key": "main"})).await;
     assert_eq!(
@@ -550,26 +575,8 @@ async fn the_task_ledger_lists_gets_and_cancels_sub_agents() {
     let gw = setup(&tg, &ai, Value::Null);
     let mut op = crate::telegram_flow::admin(&gw).await;
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    ai.push_marked(CHILD, FakeReply::text("never sent").held_by(&gate));
-    let call = ai.push_tool_call(
-        "sessions_spawn",
-        json!({"task": "index the \u{202e}archive", "label": "Indexer"}),
-    );
-    ai.push_text("Spawned.");
-    crate::agent_rpc::chat_turn(
-        &mut op,
-        "op-tasks-1",
-        json!({"sessionKey": "main", "message": "index it"}),
-    )
-    .await;
-    let id = result_of(&ai, &call)["taskId"]
-        .as_str()
-        .expect("a task id")
-        .to_owned();
-    poll_until(SLOW, "the child's request", || {
-        (requests_with(&ai, CHILD).len() == 1).then_some(())
-    })
-    .await;
+    let args = json!({"task": "index the \u{202e}archive", "label": "Indexer"});
+    let id = held_child(&ai, &mut op, &gate, ("main", "op-tasks-1"), args).await;
 
     let list = op.request("tasks.list", json!({})).await;
     let task = &list["payload"]["tasks"][0];
@@ -610,16 +617,7 @@ async fn the_task_ledger_lists_gets_and_cancels_sub_agents() {
             .is_some_and(|r| r.starts_with("task is already")),
         "{again}"
     );
-    let mut status = Value::Null;
-    for _ in 0..100 {
-        let got = op.request("tasks.get", json!({"taskId": id})).await;
-        status = got["payload"]["task"]["status"].clone();
-        if status == "cancelled" {
-            break;
-        }
-        let _ = op.request("health", json!({})).await;
-    }
-    assert_eq!(status, "cancelled");
+    assert_eq!(task_status(&mut op, &id, "cancelled").await, "cancelled");
     assert!(
         requests_with(&ai, RESULT).is_empty(),
         "no review for a cancelled child"
@@ -673,39 +671,21 @@ async fn resetting_or_deleting_a_session_stops_its_sub_agents() {
     let gw = setup(&tg, &ai, Value::Null);
     let mut op = crate::telegram_flow::admin(&gw).await;
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    // Spawns a held child from `session`; its task id.
-    let spawn = async |op: &mut WsClient, session: &str, run: &str| -> String {
-        ai.push_marked(CHILD, FakeReply::text("never sent").held_by(&gate));
-        let call = ai.push_tool_call("sessions_spawn", json!({"task": "a slow job"}));
-        ai.push_text("Spawned.");
-        crate::agent_rpc::chat_turn(op, run, json!({"sessionKey": session, "message": "go"})).await;
-        result_of(&ai, &call)["taskId"]
-            .as_str()
-            .expect("a task id")
-            .to_owned()
-    };
-    let status = async |op: &mut WsClient, id: &str| -> Value {
-        let mut s = Value::Null;
-        for _ in 0..100 {
-            let got = op.request("tasks.get", json!({"taskId": id})).await;
-            s = got["payload"]["task"]["status"].clone();
-            if s == "cancelled" {
-                break;
-            }
-            let _ = op.request("health", json!({})).await;
-        }
-        s
-    };
-    let first = spawn(&mut op, "main", "reset-1").await;
+    let args = || json!({"task": "a slow job"});
+    let first = held_child(&ai, &mut op, &gate, ("main", "reset-1"), args()).await;
     let reset = op.request("sessions.reset", json!({"key": "main"})).await;
     assert_eq!(reset["ok"], true, "{reset}");
-    assert_eq!(status(&mut op, &first).await, "cancelled");
-    let second = spawn(&mut op, "agent:main:side", "delete-1").await;
+    assert_eq!(task_status(&mut op, &first, "cancelled").await, "cancelled");
+    let side = ("agent:main:side", "delete-1");
+    let second = held_child(&ai, &mut op, &gate, side, args()).await;
     let deleted = op
         .request("sessions.delete", json!({"key": "agent:main:side"}))
         .await;
     assert_eq!(deleted["ok"], true, "{deleted}");
-    assert_eq!(status(&mut op, &second).await, "cancelled");
+    assert_eq!(
+        task_status(&mut op, &second, "cancelled").await,
+        "cancelled"
+    );
     assert!(
         requests_with(&ai, RESULT).is_empty(),
         "no review for a stopped child"
