@@ -127,6 +127,33 @@ pub struct RunRequest {
     pub queue: Queueing,
 }
 
+impl RunRequest {
+    /// A run of `text` in `session_key` from `origin` (written as from `sender`), with
+    /// nothing else of its own: no files, no compaction, the session's thinking level and
+    /// model, no delivery elsewhere, queued as `messages.queue` says.
+    pub fn new(
+        run_id: String,
+        session_key: String,
+        text: String,
+        origin: RunOrigin,
+        sender: Option<String>,
+    ) -> Self {
+        Self {
+            run_id,
+            session_key,
+            text,
+            origin,
+            sender,
+            uploads: Vec::new(),
+            compact: None,
+            thinking: None,
+            delivery: None,
+            model: None,
+            queue: Queueing::Default,
+        }
+    }
+}
+
 /// How `messages.queue` treats a run's message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Queueing {

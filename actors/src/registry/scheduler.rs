@@ -734,19 +734,13 @@ mod tests {
     use super::*;
 
     fn req(run: &str, session: &str) -> RunRequest {
-        RunRequest {
-            run_id: run.into(),
-            session_key: session.into(),
-            text: "hi".into(),
-            origin: RunOrigin::Operator,
-            sender: None,
-            uploads: Vec::new(),
-            compact: None,
-            thinking: None,
-            delivery: None,
-            model: None,
-            queue: crate::registry::runs::Queueing::Default,
-        }
+        RunRequest::new(
+            run.into(),
+            session.into(),
+            "hi".into(),
+            RunOrigin::Operator,
+            None,
+        )
     }
 
     fn outcome(status: RunStatus, text: &str) -> RunOutcome {

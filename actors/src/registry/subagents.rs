@@ -490,21 +490,18 @@ fn handoff_request(
     text: String,
 ) -> RunRequest {
     RunRequest {
-        run_id: format!("subagent-result:{run_id}"),
-        session_key: requester_key.to_owned(),
-        text,
-        origin: RunOrigin::Subagent {
-            sender: requester.sender.clone(),
-            shared: requester.shared,
-            child: false,
-        },
-        sender: Some(format!("subagent:{label}")),
-        uploads: Vec::new(),
-        compact: None,
-        thinking: None,
         delivery: requester.delivery.clone(),
-        model: None,
-        queue: Queueing::Default,
+        ..RunRequest::new(
+            format!("subagent-result:{run_id}"),
+            requester_key.to_owned(),
+            text,
+            RunOrigin::Subagent {
+                sender: requester.sender.clone(),
+                shared: requester.shared,
+                child: false,
+            },
+            Some(format!("subagent:{label}")),
+        )
     }
 }
 
@@ -516,21 +513,20 @@ impl Registry {
         };
         c.started_at = Some(now_ms());
         let req = RunRequest {
-            run_id: c.run_id.clone(),
-            session_key: c.child_key.clone(),
-            text: c.text.take().unwrap_or_default(),
-            origin: RunOrigin::Subagent {
-                sender: c.requester.sender.clone(),
-                shared: c.requester.shared,
-                child: true,
-            },
-            sender: Some(format!("subagent:{}", c.label)),
-            uploads: Vec::new(),
-            compact: None,
             thinking: c.thinking,
-            delivery: None,
             model: c.model.clone(),
             queue: Queueing::Alone,
+            ..RunRequest::new(
+                c.run_id.clone(),
+                c.child_key.clone(),
+                c.text.take().unwrap_or_default(),
+                RunOrigin::Subagent {
+                    sender: c.requester.sender.clone(),
+                    shared: c.requester.shared,
+                    child: true,
+                },
+                Some(format!("subagent:{}", c.label)),
+            )
         };
         let timeout = c.timeout;
         let id = c.run_id.clone();

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use serde::Serialize;
 
 use super::Registry;
-use super::runs::{Queueing, RunOrigin, RunRequest, run_tools};
+use super::runs::{RunOrigin, RunRequest, run_tools};
 use crate::protocol::error::ErrorShape;
 
 /// `tools.effective {sessionKey, agentId?}`, parsed.
@@ -133,19 +133,13 @@ impl Handler<EffectiveToolsAsk> for Registry {
             });
         }
         // The run described: an operator's message in this session.
-        let req = RunRequest {
-            run_id: String::new(),
-            session_key: key.clone(),
-            text: String::new(),
-            origin: RunOrigin::Operator,
-            sender: None,
-            uploads: Vec::new(),
-            compact: None,
-            thinking: None,
-            delivery: None,
-            model: None,
-            queue: Queueing::Default,
-        };
+        let req = RunRequest::new(
+            String::new(),
+            key.clone(),
+            String::new(),
+            RunOrigin::Operator,
+            None,
+        );
         let filter = run_tools(&live, agent, &req.origin);
         let exec = Some(self.exec_access(&live, agent, &req))
             .filter(crate::exec_tool::ExecAccess::offered);
