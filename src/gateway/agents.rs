@@ -81,6 +81,11 @@ pub fn roster(
         .filter(|s| !s.is_empty())
         .map(|p| crate::config::absolute_dir(p, "agents.defaults.workspace", home))
         .transpose()?;
+    let global_patterns_unset = cfg
+        .messages
+        .as_ref()
+        .and_then(|m| m.group_chat.as_ref())
+        .is_none_or(|g| g.mention_patterns.as_ref().is_none_or(|v| v.is_null()));
     let mut agents = Vec::new();
     for (id, key, e) in &configured {
         let dir = match e
@@ -120,6 +125,17 @@ pub fn roster(
             None => None,
         };
         let mentions = agent_mentions(key, e, warn)?;
+        // A short name derived into a pattern wakes the bot on a common word.
+        if mentions.own.is_none()
+            && global_patterns_unset
+            && let Some(w) = e
+                .identity
+                .as_ref()
+                .and_then(|i| i.name.as_deref())
+                .and_then(|n| short_name_warning(key, n))
+        {
+            warn(w);
+        }
         agents.push(AgentDef {
             mentions,
             subagents,
@@ -213,6 +229,18 @@ pub fn heartbeats(
         shared.agent = Some(id);
     }
     Ok(vec![shared])
+}
+
+/// The warning for an agent whose `identity.name` has fewer than 3 letters or digits: in
+/// groups, the word alone (any case) addresses the bot when no mention patterns are set.
+fn short_name_warning(key: &str, name: &str) -> Option<String> {
+    let letters = name.chars().filter(|c| c.is_alphanumeric()).count();
+    (1..3).contains(&letters).then(|| {
+        format!(
+            "{key}.identity.name {:?} is short: in groups, any message with that word addresses the bot (OpenClaw's identity-derived mention). Fix: set {key}.groupChat.mentionPatterns (or messages.groupChat.mentionPatterns, [] for none)",
+            name.chars().take(32).collect::<String>()
+        )
+    })
 }
 
 /// An agent's mention patterns and ack emoji (see [`AgentMentions`]): its own
@@ -382,4 +410,23 @@ fn binding(
 fn display_name(name: &str) -> Option<String> {
     let name: String = name.trim().chars().take(200).collect();
     (!name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_short_identity_name_is_warned_about() {
+        let w = super::short_name_warning("agents.entries.x", "Al").expect("warned");
+        assert!(
+            w.contains("agents.entries.x.identity.name \"Al\" is short"),
+            "{w}"
+        );
+        assert!(w.contains("Fix:"), "{w}");
+        assert!(super::short_name_warning("k", "🦞 A").is_some());
+        assert!(super::short_name_warning("k", "Bob").is_none());
+        assert!(
+            super::short_name_warning("k", "🦞").is_none(),
+            "no word: matched as written"
+        );
+    }
 }

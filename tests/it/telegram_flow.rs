@@ -2258,6 +2258,7 @@ async fn an_agents_identity_names_it_in_groups_and_gives_its_ack_emoji() {
     cfg["agents"]["entries"] = json!({
         "main": {"default": true, "identity": {"name": "Clawd", "emoji": "🔥"}},
         "ops": {"identity": {"name": "Opsy"}, "groupChat": {"mentionPatterns": ["\\bpager\\b"]}},
+        "tiny": {"identity": {"name": "Al"}},
     });
     cfg["bindings"] = json!([
         {"agentId": "ops", "match": {"channel": "telegram", "peer": {"kind": "group", "id": "-9300"}}},
@@ -2295,6 +2296,13 @@ async fn an_agents_identity_names_it_in_groups_and_gives_its_ack_emoji() {
     assert!(
         reactions.contains(&(-9300, paged, "👀".to_owned())),
         "{reactions:?}"
+    );
+    // A name that is a common word is named at start, with the fix.
+    assert!(
+        gw.stderr()
+            .contains("agents.entries.tiny.identity.name \"Al\" is short"),
+        "{}",
+        gw.stderr()
     );
     drop(gw);
 
