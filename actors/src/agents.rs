@@ -58,33 +58,23 @@ pub fn default_id_now() -> Arc<str> {
     g.clone().unwrap_or_else(|| Arc::from(MAIN))
 }
 
-/// The running gateway's agent ids (kept with [`default_id_now`]).
-static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
-
 /// Whether `id` is one of the running gateway's agents (`main` before a roster is set).
 pub fn known_now(id: &str) -> bool {
-    let g = match KNOWN.read() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    if g.is_empty() {
-        id == MAIN
-    } else {
-        g.iter().any(|k| k == id)
-    }
+    running().map_or(id == MAIN, |r| r.get(id).is_some())
 }
 
 /// The running gateway's agent ids, comma-separated, for error messages.
 pub fn known_ids_now() -> String {
-    let g = match KNOWN.read() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    if g.is_empty() {
-        MAIN.to_owned()
-    } else {
-        g.join(", ")
-    }
+    running().map_or_else(
+        || MAIN.to_owned(),
+        |r| {
+            r.agents()
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    )
 }
 
 /// The running gateway's roster (kept with [`default_id_now`]), for the channels' own
@@ -99,26 +89,38 @@ pub fn running() -> Option<Arc<Roster>> {
     }
 }
 
-/// The mention settings of the agent that answers a chat (`chat_type` as the channel names
-/// it: `private`, `group`, `supergroup`, `channel`) of the running gateway, when one does.
-pub fn mentions_of_chat_now(
-    channel: &str,
-    account: &str,
-    chat_type: &str,
-    chat_id: i64,
-    thread_id: Option<i64>,
-    sender_id: i64,
-) -> Option<AgentMentions> {
-    let roster = running()?;
-    let (kind, id, parent) = chat_peer(chat_type, chat_id, thread_id, sender_id);
+/// A chat of a channel, as the channels' own routing-dependent decisions name it.
+pub struct ChatRef<'a> {
+    /// The channel kind (`telegram`).
+    pub channel: &'a str,
+    /// The account.
+    pub account: &'a str,
+    /// `private`, `group`, `supergroup` or `channel`.
+    pub chat_type: &'a str,
+    /// The chat.
+    pub chat_id: i64,
+    /// The forum topic.
+    pub thread_id: Option<i64>,
+    /// The sender (a direct chat's peer).
+    pub sender_id: i64,
+}
+
+/// `f` of the mention settings of the agent that answers `chat` in the running gateway
+/// (`None`: no roster yet, or no agent answers it), read in place.
+pub fn with_chat_mentions<R>(chat: &ChatRef<'_>, f: impl FnOnce(Option<&AgentMentions>) -> R) -> R {
+    let Some(roster) = running() else {
+        return f(None);
+    };
+    let (kind, id, parent) =
+        chat_peer(chat.chat_type, chat.chat_id, chat.thread_id, chat.sender_id);
     let agent = roster.route(&Peer {
-        channel,
-        account,
+        channel: chat.channel,
+        account: chat.account,
         kind,
         id: &id,
         parent: parent.as_deref(),
-    })?;
-    roster.get(agent).map(|a| a.mentions.clone())
+    });
+    f(agent.and_then(|a| roster.get(a)).map(|a| &a.mentions))
 }
 
 /// A chat as [`Roster::route`] matches it: its kind, its peer id (the sender's for a direct
@@ -144,7 +146,8 @@ pub fn chat_peer(
     }
 }
 
-/// Makes `roster` the running gateway's (its default agent and its ids).
+/// Makes `roster` the running gateway's (and its default agent, kept apart for
+/// [`default_id_now`]'s cheap reads).
 pub(crate) fn set_running(roster: &Arc<Roster>) {
     {
         let mut g = match RUNNING.write() {
@@ -154,12 +157,6 @@ pub(crate) fn set_running(roster: &Arc<Roster>) {
         *g = Some(roster.clone());
     }
     set_default_id(roster.default_id());
-    let ids: Vec<String> = roster.agents().iter().map(|a| a.id.clone()).collect();
-    let mut g = match KNOWN.write() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    *g = ids;
 }
 
 /// Makes `id` the running gateway's default agent id.

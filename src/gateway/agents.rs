@@ -84,8 +84,10 @@ pub fn roster(
     let global_patterns_unset = cfg
         .messages
         .as_ref()
-        .and_then(|m| m.group_chat.as_ref())
-        .is_none_or(|g| g.mention_patterns.as_ref().is_none_or(|v| v.is_null()));
+        .map(crate::config::MessagesCfg::mention_patterns)
+        .transpose()?
+        .flatten()
+        .is_none();
     let mut agents = Vec::new();
     for (id, key, e) in &configured {
         let dir = match e

@@ -757,9 +757,20 @@ impl Registry {
         req: RunRequest,
         ctx: &mut Context<Self>,
     ) -> Result<bool, QueueFull> {
+        self.submit_reporting(req, ctx).map(|(started, _)| started)
+    }
+
+    /// [`Self::submit`], also saying whether the message interrupted the session's running
+    /// run (queue mode `interrupt`): `(started, interrupted)`.
+    pub(super) fn submit_reporting(
+        &mut self,
+        req: RunRequest,
+        ctx: &mut Context<Self>,
+    ) -> Result<(bool, bool), QueueFull> {
         let key = req.session_key.clone();
         let queue = super::scheduler::is_person(&req)
             .then(|| resolve_queue(&self.shared.live.get(), &self.sessions_index, &req));
+        let mut interrupted = false;
         if let Some(q) = queue
             && q.mode == crate::run_queue::QueueMode::Interrupt
             && let Some(active) = self.runs.active_run(&key).map(str::to_owned)
@@ -768,6 +779,7 @@ impl Registry {
                 "session {key}: run {active} interrupted by a new message (messages.queue mode interrupt)"
             );
             self.abort_runs(&key, Some(&active));
+            interrupted = true;
         }
         let done = self
             .runs
@@ -794,7 +806,7 @@ impl Registry {
                 waiting.set(true);
             }
         }
-        Ok(done.idle)
+        Ok((done.idle, interrupted))
     }
 
     /// Ends the messages that rode along with a run (steered in, collected): a chat's leaves
@@ -1283,16 +1295,15 @@ impl Handler<SubmitRun> for Registry {
                 (false, None) => Queueing::Default,
             },
         };
-        let interrupting = self.runs.active_run(&req.session_key).is_some()
-            && resolve_queue(&self.shared.live.get(), &self.sessions_index, &req).mode
-                == crate::run_queue::QueueMode::Interrupt;
-        let started = self.submit(req, ctx).map_err(QueueFull::to_shape)?;
+        let (started, interrupted) = self
+            .submit_reporting(req, ctx)
+            .map_err(QueueFull::to_shape)?;
         Ok(SubmitAck {
             run_id: msg.run_id,
             session_key: msg.session_key,
             status: if started { "started" } else { "queued" },
             answered: None,
-            interrupted: interrupting,
+            interrupted,
         })
     }
 }

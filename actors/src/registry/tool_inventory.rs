@@ -100,15 +100,10 @@ impl Handler<EffectiveToolsAsk> for Registry {
     fn handle(&mut self, msg: EffectiveToolsAsk, _: &mut Self::Context) -> Self::Result {
         let key = msg.session_key;
         let live = self.shared.live.get();
-        if let Some(e) = live.agents.refuse_key(&key) {
-            return Err(ErrorShape::invalid(format!(
-                "invalid tools.effective params: {e}"
-            )));
-        }
         let Some(agent) = live.agents.agent_of_key(&key) else {
+            let why = live.agents.refuse_key(&key).unwrap_or_default();
             return Err(ErrorShape::invalid(format!(
-                "unknown session key {:?}",
-                key.chars().take(200).collect::<String>()
+                "invalid tools.effective params: {why}"
             )));
         };
         let meta = self.sessions_index.get(&key);

@@ -183,11 +183,19 @@ pub struct MentionScope {
 }
 
 impl MentionScope {
-    /// Whether patterns apply in `conversation` (`<chat>` or `<chat>:topic:<thread>`).
-    pub fn enabled(&self, conversation: &str) -> bool {
-        let denied = self.deny_in.iter().any(|c| c == conversation);
+    /// Whether patterns apply in `chat` (in forum topic `thread`: the conversation id
+    /// `<chat>:topic:<thread>`, else `<chat>`).
+    pub fn enabled(&self, chat: i64, thread: Option<i64>) -> bool {
+        if !self.deny_mode && self.deny_in.is_empty() {
+            return true;
+        }
+        let conversation = match thread {
+            Some(t) => format!("{chat}:topic:{t}"),
+            None => chat.to_string(),
+        };
+        let denied = self.deny_in.contains(&conversation);
         if self.deny_mode {
-            !denied && self.allow_in.iter().any(|c| c == conversation)
+            !denied && self.allow_in.contains(&conversation)
         } else {
             !denied
         }
@@ -296,14 +304,14 @@ mod tests {
             allow_in: ids(allow),
             deny_in: ids(deny),
         };
-        assert!(MentionScope::default().enabled("-1"));
+        assert!(MentionScope::default().enabled(-1, None));
         let allow = s(false, &[], &["-1", "-2:topic:3"]);
-        assert!(!allow.enabled("-1") && !allow.enabled("-2:topic:3"));
-        assert!(allow.enabled("-2") && allow.enabled("-1:topic:3"));
+        assert!(!allow.enabled(-1, None) && !allow.enabled(-2, Some(3)));
+        assert!(allow.enabled(-2, None) && allow.enabled(-1, Some(3)));
         let deny = s(true, &["-1", "-2"], &["-2"]);
-        assert!(deny.enabled("-1"));
-        assert!(!deny.enabled("-2"), "denyIn wins");
-        assert!(!deny.enabled("-3") && !deny.enabled(""));
+        assert!(deny.enabled(-1, None));
+        assert!(!deny.enabled(-2, None), "denyIn wins");
+        assert!(!deny.enabled(-3, None) && !deny.enabled(-1, Some(1)));
     }
 
     #[test]

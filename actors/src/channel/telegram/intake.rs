@@ -530,40 +530,34 @@ impl TelegramChannel {
     /// `groupChat.mentionPatterns`, else `messages.groupChat.mentionPatterns`, else those
     /// its identity gives (OpenClaw's order).
     fn names_me(&self, msg: &TgMessage, text: &str) -> bool {
-        let conversation = match msg.message_thread_id {
-            Some(t) => format!("{}:topic:{t}", msg.chat.id),
-            None => msg.chat.id.to_string(),
-        };
-        if !self.cfg.mention_scope.enabled(&conversation) {
+        if !self
+            .cfg
+            .mention_scope
+            .enabled(msg.chat.id, msg.message_thread_id)
+        {
             return false;
         }
-        let mentions = self.chat_mentions(msg);
-        let mentions = mentions.as_ref();
-        match (
-            mentions.and_then(|m| m.own.as_ref()),
-            &self.cfg.mention_patterns,
-        ) {
-            (Some(own), _) => own.matches(text),
-            (None, Some(global)) => global.matches(text),
-            (None, None) => mentions
-                .and_then(|m| m.derived.as_ref())
-                .is_some_and(|d| d.matches(text)),
-        }
-    }
-
-    /// The mention settings of the agent the running gateway routes `msg`'s chat to (its
-    /// bindings), if any.
-    fn chat_mentions(&self, msg: &TgMessage) -> Option<crate::agents::AgentMentions> {
-        // As the registry routes it (a message without a sender counts as the chat's).
-        let sender = msg.from.as_ref().map_or(msg.chat.id, |f| f.id);
-        crate::agents::mentions_of_chat_now(
-            KIND.id,
-            &self.cfg.account_id,
-            &msg.chat.kind,
-            msg.chat.id,
-            msg.message_thread_id,
-            sender,
-        )
+        let chat = crate::agents::ChatRef {
+            channel: KIND.id,
+            account: &self.cfg.account_id,
+            chat_type: &msg.chat.kind,
+            chat_id: msg.chat.id,
+            thread_id: msg.message_thread_id,
+            // As the registry routes it (a message without a sender counts as the chat's).
+            sender_id: msg.from.as_ref().map_or(msg.chat.id, |f| f.id),
+        };
+        crate::agents::with_chat_mentions(&chat, |mentions| {
+            match (
+                mentions.and_then(|m| m.own.as_ref()),
+                &self.cfg.mention_patterns,
+            ) {
+                (Some(own), _) => own.matches(text),
+                (None, Some(global)) => global.matches(text),
+                (None, None) => mentions
+                    .and_then(|m| m.derived.as_ref())
+                    .is_some_and(|d| d.matches(text)),
+            }
+        })
     }
 }
 

@@ -150,16 +150,18 @@ impl TelegramChannel {
         }
         // None configured: the chat's agent's identity emoji, else 👀 (OpenClaw's order).
         let emoji = ack.emoji.clone().unwrap_or_else(|| {
-            crate::agents::mentions_of_chat_now(
-                &m.channel,
-                &m.account_id,
-                &m.chat_type,
-                m.chat_id,
-                m.thread_id,
-                m.sender_id,
-            )
-            .and_then(|a| a.emoji)
-            .unwrap_or_else(|| "👀".to_owned())
+            let chat = crate::agents::ChatRef {
+                channel: &m.channel,
+                account: &m.account_id,
+                chat_type: &m.chat_type,
+                chat_id: m.chat_id,
+                thread_id: m.thread_id,
+                sender_id: m.sender_id,
+            };
+            crate::agents::with_chat_mentions(&chat, |a| {
+                a.and_then(|a| a.emoji.clone())
+                    .unwrap_or_else(|| "👀".to_owned())
+            })
         });
         let api = self.api.clone();
         let (chat, message) = (m.chat_id, m.message_id);

@@ -14,7 +14,7 @@
 //! answer (`steer` when it interrupted a run).
 
 use actix::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::agent_params::{SubmitParams, fail, obj};
 use super::{Call, Method, Params};
@@ -72,10 +72,11 @@ pub(super) fn session_key(
 /// as the `chat.send` they become.
 pub(crate) struct SessionSendParams(SubmitParams);
 
-impl Params for SessionSendParams {
-    fn parse(call: &Call) -> Result<Self, ErrorShape> {
-        let m = call.method;
-        let o = obj(m, &call.params)?;
+impl SessionSendParams {
+    /// Checks the params against OpenClaw's schema; the session key and the idempotency key
+    /// (a fresh one when absent) `chat.send` is to get.
+    fn check(m: &str, p: &Value) -> Result<(String, String), ErrorShape> {
+        let o = obj(m, p)?;
         let mut c = Checker::new();
         c.closed(
             "",
@@ -114,39 +115,46 @@ impl Params for SessionSendParams {
             }
             Some(_) => c.error("/mentions", "must be array"),
         }
-        let (Some(key), Some(message)) = (key, message) else {
+        let (Some(key), Some(_)) = (key, message) else {
             return Err(fail(m, &c));
         };
         if !c.ok() {
             return Err(fail(m, &c));
         }
-        let session_key = session_key(m, key, agent)?;
-        // What `chat.send` takes of it: the rest is parsed as `chat.send` parses it.
-        let mut forwarded = Map::new();
-        forwarded.insert("sessionKey".into(), Value::String(session_key));
-        forwarded.insert("message".into(), Value::String(message.to_owned()));
-        forwarded.insert(
-            "idempotencyKey".into(),
-            Value::String(
-                idempotency.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned),
-            ),
-        );
-        for k in ["thinking", "attachments"] {
-            if let Some(v) = o.get(k) {
-                forwarded.insert(k.into(), v.clone());
-            }
-        }
-        let inner = Call {
-            id: String::new(),
-            method: m,
-            params: Value::Object(forwarded),
-            scopes: Vec::new(),
-            node_id: None,
-            caller_device: None,
+        Ok((
+            session_key(m, key, agent)?,
+            idempotency.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned),
+        ))
+    }
+}
+
+impl Params for SessionSendParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        let mut owned = Call {
+            id: call.id.clone(),
+            method: call.method,
+            params: call.params.clone(),
+            scopes: call.scopes.clone(),
+            node_id: call.node_id.clone(),
+            caller_device: call.caller_device.clone(),
         };
-        let mut p = SubmitParams::parse(&inner)?;
+        Self::take(&mut owned)
+    }
+
+    /// Checked, then turned into the `chat.send` params in place (the message and the
+    /// attachments, which can be megabytes, are not copied) and parsed as `chat.send`'s.
+    fn take(call: &mut Call) -> Result<Self, ErrorShape> {
+        let (session_key, idempotency) = Self::check(call.method, &call.params)?;
+        if let Value::Object(o) = &mut call.params {
+            for k in ["key", "agentId", "mentions", "timeoutMs"] {
+                o.remove(k);
+            }
+            o.insert("sessionKey".into(), Value::String(session_key));
+            o.insert("idempotencyKey".into(), Value::String(idempotency));
+        }
+        let mut p = SubmitParams::parse(call)?;
         p.existing = true;
-        if m == "sessions.steer" {
+        if call.method == "sessions.steer" {
             p.queue_mode = Some(crate::run_queue::QueueMode::Interrupt);
         }
         Ok(Self(p))
