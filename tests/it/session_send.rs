@@ -30,9 +30,9 @@ async fn changed(op: &mut WsClient, reason: &str) -> Value {
     }
 }
 
+/// The message of the failed response `res`.
 fn error_of(res: &Value) -> String {
-    assert_eq!(res["ok"], false, "{res}");
-    res["error"]["message"]
+    crate::support::error_of(res)["message"]
         .as_str()
         .unwrap_or_default()
         .to_owned()

@@ -1294,6 +1294,14 @@ async fn webhook_mode_checks_the_secret_and_answers() {
 
 // === 10. group mentions with non-ASCII text ===
 
+/// Pushes a plain text message (no entities) from `from` in `chat`; returns its message id.
+pub fn group_text(tg: &FakeTelegram, chat: i64, from: i64, text: &str) -> i64 {
+    let m = tg.message(chat, from, text);
+    let id = m.message_id;
+    tg.push_message(m);
+    id
+}
+
 /// Pushes a group message with Telegram's entities (UTF-16 offsets); returns its message id.
 pub fn group_mention(tg: &FakeTelegram, chat: i64, from: i64, text: &str) -> i64 {
     let mut m = tg.message(chat, from, text);
@@ -2215,12 +2223,7 @@ async fn mention_patterns_address_the_bot_in_groups() {
     cfg["messages"]["groupChat"] = json!({"mentionPatterns": [r"\bclaw\b", "(?<=a)b"]});
     cfg["messages"]["queue"] = json!({"mode": "followup"});
     let gw = start_gateway(&cfg.to_string());
-    let plain = |text: &str| {
-        let m = tg.message(-9100, 9101, text);
-        let id = m.message_id;
-        tg.push_message(m);
-        id
-    };
+    let plain = |text: &str| group_text(&tg, -9100, 9101, text);
     let named = plain("Hey CLAW, what's the tide?");
     let not_a_word = plain("the cat clawed the sofa");
     let after = plain("claw\u{200b} again");
@@ -2266,12 +2269,7 @@ async fn an_agents_identity_names_it_in_groups_and_gives_its_ack_emoji() {
     // OpenClaw's scope: no patterns in this group (ids as numbers or strings).
     cfg["channels"]["telegram"]["mentionPatterns"] = json!({"denyIn": [-9400, "-9401:topic:7"]});
     let gw = start_gateway(&cfg.to_string());
-    let plain = |chat: i64, text: &str| {
-        let m = tg.message(chat, 9301, text);
-        let id = m.message_id;
-        tg.push_message(m);
-        id
-    };
+    let plain = |chat: i64, text: &str| group_text(&tg, chat, 9301, text);
     // The main agent's group: its name and its emoji; not a longer word.
     let named = plain(-9200, "CLAWD, what's the tide?");
     let emoji = plain(-9200, "🔥 tide?");
@@ -2311,14 +2309,8 @@ async fn an_agents_identity_names_it_in_groups_and_gives_its_ack_emoji() {
     cfg["channels"]["telegram"]["apiRoot"] = json!(tg.api_root());
     cfg["messages"]["groupChat"] = json!({"mentionPatterns": []});
     let gw = start_gateway(&cfg.to_string());
-    let push = |chat: i64, text: &str| {
-        let m = tg.message(chat, 9301, text);
-        let id = m.message_id;
-        tg.push_message(m);
-        id
-    };
-    let ignored = push(-9200, "clawd, anyone?");
-    let own = push(-9300, "pager again");
+    let ignored = group_text(&tg, -9200, 9301, "clawd, anyone?");
+    let own = group_text(&tg, -9300, 9301, "pager again");
     wait_reply(&tg, own, SLOW).await;
     all_answered(&gw, &tg).await;
     assert!(replies_to(&tg, ignored).is_empty(), "{:?}", tg.sent());
