@@ -1021,9 +1021,11 @@ async fn ask_human(
         ));
         // OpenClaw's buttons (Telegram's inline keyboard; a press answers as `/approve`).
         use crate::registry::approvals::Decision;
-        let button = |label: &str, d: Decision| crate::channel::Button {
-            text: label.to_owned(),
-            data: crate::channel::telegram::buttons::approval_data(&id, d),
+        let button = |label: &str, d: Decision| {
+            crate::channel::Button::callback(
+                label,
+                crate::channel::telegram::buttons::approval_data(&id, d),
+            )
         };
         let mut row = vec![button("Allow Once", Decision::AllowOnce)];
         if allow_always {

@@ -58,6 +58,7 @@ pub fn spec() -> ToolSpec {
                 "accountId": {"type": "string"},
                 "message": {"type": "string", "description": "Text to send; for edit, the new text."},
                 "media": {"type": "string", "description": "A workspace file to send (path relative to the workspace); message becomes its caption."},
+                "presentation": {"type": "object", "description": "send: buttons and blocks under the message, e.g. {\"blocks\":[{\"type\":\"buttons\",\"buttons\":[{\"label\":\"Yes\",\"value\":\"yes\"},{\"label\":\"Docs\",\"url\":\"https://…\"}]}]}. A pressed button comes back to you as a message \"callback_data: <value>\" from the person who pressed it (value: at most 64 bytes). Blocks: text, context, buttons, select, table, chart."},
                 "replyTo": {"type": "string", "description": "Message id to reply to."},
                 "threadId": {"type": "string", "description": "Forum topic id."},
                 "silent": {"type": "boolean", "description": "Send without a notification."},
@@ -311,9 +312,14 @@ async fn send(ctx: &Ctx<'_>, args: &Map<String, Value>, place: Place) -> Value {
             "message is longer than {MAX_TEXT_CHARS} characters: send less at once"
         ));
     }
+    let (text, buttons) = match crate::channel::presentation::of_params(&text, args) {
+        Ok(Some(r)) => (r.text, r.buttons),
+        Ok(None) => (text, Vec::new()),
+        Err(e) => return fail(e),
+    };
     let media = text_of(args, &["media"]);
     if text.is_empty() && media.is_none() {
-        return fail("send needs message (the text) or media (a workspace file)");
+        return fail("send needs message (the text), presentation or media (a workspace file)");
     }
     let files = match media {
         None => Vec::new(),
@@ -338,6 +344,7 @@ async fn send(ctx: &Ctx<'_>, args: &Map<String, Value>, place: Place) -> Value {
         text: text.clone(),
         media: Vec::new(),
         files,
+        buttons,
         thread_id: place.thread_id,
         reply_to,
         silent: args.get("silent").and_then(Value::as_bool) == Some(true),

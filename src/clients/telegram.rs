@@ -559,6 +559,21 @@ impl TelegramApi for BotApi {
         Box::pin(async move { fut.await.map(|_| ()) })
     }
 
+    fn edit_message_reply_markup(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        markup: Option<Value>,
+    ) -> LocalFut<Result<(), TgError>> {
+        // Without `reply_markup` Telegram takes the inline keyboard away.
+        let mut body = json!({"chat_id": chat_id, "message_id": message_id});
+        if let Some(m) = markup {
+            body["reply_markup"] = m;
+        }
+        let fut = self.call::<Value>("editMessageReplyMarkup", body, CALL_TIMEOUT);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
     fn answer_callback_query(
         &self,
         id: String,

@@ -87,6 +87,10 @@ pub struct TelegramCfg {
     /// Which message actions operators may carry out (`openclaw message poll|react|…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actions: Option<TelegramActionsCfg>,
+    /// `{inlineButtons: "off" | "dm" | "group" | "all" | "allowlist"}` (or OpenClaw's legacy
+    /// list): where inline buttons are shown and pressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Value>,
     /// Extra bot accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accounts: Option<std::collections::BTreeMap<String, TelegramCfg>>,

@@ -449,12 +449,27 @@ pub(super) fn telegram_account(
         edit_message: gate(&|a| a.edit_message),
         delete_message: gate(&|a| a.delete_message),
     };
+    // Inline buttons: the account's capabilities, else the channel's, else `allowlist`.
+    let caps = |c: Option<&crate::config::TelegramCfg>, key: &str| {
+        c.and_then(|c| c.capabilities.as_ref())
+            .map(|v| {
+                openclaw_actors::channel::telegram::buttons::InlineButtons::parse(v)
+                    .map_err(|e| StartError::config(format!("{key}.capabilities {e}")))
+            })
+            .transpose()
+            .map(Option::flatten)
+    };
+    let inline_buttons = match caps(Some(t), &prefix)? {
+        Some(own) => own,
+        None => caps(base, "channels.telegram")?.unwrap_or_default(),
+    };
     // The response prefix: the account's, the channel's, `messages.responsePrefix`; `""`
     // at any level turns it off.
     let response_prefix = pick(&|c| c.response_prefix.clone())
         .or_else(|| messages.and_then(|m| m.response_prefix.clone()))
         .and_then(|p| openclaw_actors::channel::prefix::ResponsePrefix::parse(&p));
     let cfg = TelegramAccountConfig {
+        inline_buttons,
         account_id: account_id.to_owned(),
         response_prefix,
         dm_policy,

@@ -699,7 +699,7 @@ async fn message_action_send_delivers_once_and_refuses_what_it_cannot_do() {
                 json!({"to": "6101", "message": "x", "presentation": {"blocks": [{"type": "buttons"}]}}),
                 "ma-7b",
             ),
-            "presentation is not supported",
+            "presentation.blocks[0].buttons must be an array",
         ),
         (
             json!({"channel": "telegram", "action": "send", "params": {"to": "6101", "message": "x"}}),

@@ -6,6 +6,7 @@ mod agents;
 mod audit;
 mod backup;
 mod batching;
+mod buttons;
 mod ceiling;
 mod chat_commands;
 mod cli;

@@ -8,6 +8,7 @@
 #[cfg(test)]
 pub mod echo;
 pub mod prefix;
+pub mod presentation;
 pub mod progress;
 pub mod telegram;
 
@@ -320,8 +321,33 @@ pub struct DeliverReply {
 pub struct Button {
     /// Its label.
     pub text: String,
-    /// What a press sends back (Telegram: at most 64 bytes of `callback_data`).
-    pub data: String,
+    /// What pressing it does.
+    pub action: ButtonAction,
+}
+
+/// What a [`Button`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ButtonAction {
+    /// A press comes back with this value (Telegram: at most 64 bytes of `callback_data`);
+    /// the gateway's own approval buttons, or a caller's value, which reaches the agent as
+    /// `callback_data: <value>` from the person who pressed.
+    Callback(String),
+    /// A press runs this chat command (`/status`) as if the presser had typed it.
+    Command(String),
+    /// Opens a link.
+    Url(String),
+    /// Opens a Telegram Mini App (private chats only; elsewhere shown as its link).
+    WebApp(String),
+}
+
+impl Button {
+    /// A button whose press comes back as `data`.
+    pub fn callback(text: impl Into<String>, data: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            action: ButtonAction::Callback(data.into()),
+        }
+    }
 }
 
 /// See [`DeliverReply::recorded`].

@@ -964,6 +964,7 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             text: answer,
             media,
             files: Vec::new(),
+            buttons: Vec::new(),
             thread_id,
             reply_to: None,
             silent: false,

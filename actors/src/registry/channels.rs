@@ -228,6 +228,9 @@ pub struct SendOutbound {
     /// Files an operator sends (`send` with `buffer`): saved under `media/outbound`, then
     /// sent like attachments.
     pub files: Vec<crate::media::FileUpload>,
+    /// Buttons under the message, in rows (`presentation`; see
+    /// [`crate::channel::presentation`]).
+    pub buttons: Vec<Vec<crate::channel::Button>>,
     /// Topic.
     pub thread_id: Option<i64>,
     /// Reply to.
@@ -594,7 +597,7 @@ impl Registry {
                         text: msg.text,
                         recorded: None,
                         media,
-                        buttons: Vec::new(),
+                        buttons: msg.buttons,
                         prefix: Some(prefix),
                     })
                     .await;

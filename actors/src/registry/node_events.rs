@@ -419,6 +419,7 @@ impl Handler<SubmitNodeRun> for Registry {
                 text,
                 media: Vec::new(),
                 files: Vec::new(),
+                buttons: Vec::new(),
                 thread_id: None,
                 reply_to: None,
                 silent: false,

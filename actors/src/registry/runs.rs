@@ -235,6 +235,7 @@ impl AgentDelivery {
                 text: text.to_owned(),
                 media: media.to_vec(),
                 files: Vec::new(),
+                buttons: Vec::new(),
                 thread_id: self.thread_id,
                 reply_to: None,
                 silent: false,

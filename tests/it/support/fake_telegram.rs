@@ -150,6 +150,9 @@ struct State {
     pins: Vec<(i64, i64, bool)>,
     /// `answerCallbackQuery` calls: (callback query id, text).
     callback_answers: Vec<(String, Option<String>)>,
+    /// The inline keyboard each message of the bot shows now, by (chat, message id)
+    /// (`editMessageReplyMarkup` changes it).
+    keyboards: HashMap<(i64, i64), Value>,
     next_callback_id: u64,
     /// Public chats `getChat` knows by username (lowercase, without `@`): their ids.
     public_chats: HashMap<String, i64>,
@@ -576,6 +579,15 @@ impl FakeTelegram {
             "data": data,
         }}));
         id
+    }
+
+    /// The inline keyboard the bot's message `message_id` in `chat_id` shows now.
+    pub fn keyboard(&self, chat_id: i64, message_id: i64) -> Option<Value> {
+        self.shared
+            .lock()
+            .keyboards
+            .get(&(chat_id, message_id))
+            .cloned()
     }
 
     /// The `answerCallbackQuery` calls so far: (callback query id, text).
@@ -1060,6 +1072,7 @@ async fn handle(
             tg_ok(json!(true))
         }
         "editMessageText" => edit_message_text(&shared, &body),
+        "editMessageReplyMarkup" => edit_reply_markup(&shared, &body),
         "answerCallbackQuery" => {
             let Some(id) = body.get("callback_query_id").and_then(Value::as_str) else {
                 return tg_error(
@@ -1282,12 +1295,21 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
     if text.encode_utf16().count() > 4096 {
         return tg_error(400, "Bad Request: message is too long");
     }
+    if let Some(markup) = body.get("reply_markup")
+        && let Err(e) = check_keyboard(markup, chat_id)
+    {
+        return tg_error(400, &format!("Bad Request: {e}"));
+    }
     let message = {
         let mut st = shared.lock();
         let (message_id, mut message) = bot_message(shared, &mut st, chat_id);
         message["text"] = json!(text);
         if let Some(t) = body.get("message_thread_id") {
             message["message_thread_id"] = t.clone();
+        }
+        if let Some(markup) = body.get("reply_markup") {
+            message["reply_markup"] = markup.clone();
+            st.keyboards.insert((chat_id, message_id), markup.clone());
         }
         st.texts.insert((chat_id, message_id), text.to_owned());
         st.sent.push(SentMessage {
@@ -1301,6 +1323,68 @@ fn send_message(shared: &Shared, body: Value) -> HttpResponse {
     };
     shared.bump();
     tg_ok(message)
+}
+
+/// The Bot API's checks of an `InlineKeyboardMarkup`: rows of buttons, each with a text and
+/// exactly one of `callback_data` (1–64 bytes), `url` or `web_app` (private chats only).
+fn check_keyboard(markup: &Value, chat_id: i64) -> Result<(), &'static str> {
+    let rows = markup["inline_keyboard"]
+        .as_array()
+        .ok_or("can't parse inline keyboard button: InlineKeyboardMarkup expected")?;
+    for row in rows {
+        for b in row.as_array().ok_or("can't parse inline keyboard button")? {
+            if b["text"].as_str().is_none_or(str::is_empty) {
+                return Err(
+                    "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
+                );
+            }
+            let kinds = ["callback_data", "url", "web_app"]
+                .iter()
+                .filter(|k| b.get(**k).is_some())
+                .count();
+            if kinds != 1 {
+                return Err("can't parse inline keyboard button: exactly one action expected");
+            }
+            if b.get("callback_data")
+                .is_some_and(|d| d.as_str().is_none_or(|d| d.is_empty() || d.len() > 64))
+            {
+                return Err("BUTTON_DATA_INVALID");
+            }
+            if b.get("web_app").is_some() && chat_id < 0 {
+                return Err("BUTTON_TYPE_INVALID");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `editMessageReplyMarkup`: the message's keyboard replaced (without `reply_markup`:
+/// taken away).
+fn edit_reply_markup(shared: &Shared, body: &Value) -> HttpResponse {
+    let (Some(chat_id), Some(message_id)) = (
+        body.get("chat_id").and_then(Value::as_i64),
+        body.get("message_id").and_then(Value::as_i64),
+    ) else {
+        return tg_error(400, "Bad Request: message identifier is not specified");
+    };
+    {
+        let mut st = shared.lock();
+        if !st.texts.contains_key(&(chat_id, message_id)) {
+            return tg_error(400, "Bad Request: message to edit not found");
+        }
+        match body.get("reply_markup") {
+            Some(m) => {
+                st.keyboards.insert((chat_id, message_id), m.clone());
+            }
+            None => {
+                if st.keyboards.remove(&(chat_id, message_id)).is_none() {
+                    return tg_error(400, "Bad Request: message is not modified");
+                }
+            }
+        }
+    }
+    shared.bump();
+    tg_ok(json!(true))
 }
 
 /// `sendPoll` with the Bot API's checks: a question, 2–12 options of `{text}`, an

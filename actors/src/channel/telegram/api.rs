@@ -230,14 +230,23 @@ pub struct SendPoll {
 }
 
 /// Telegram's `InlineKeyboardMarkup` for `rows` (`None` when there is no button). A
-/// button whose `callback_data` would pass Telegram's 64-byte limit is left out.
+/// button whose `callback_data` would pass Telegram's 64-byte limit is left out (the
+/// presentation parser refuses those before).
 pub fn inline_keyboard(rows: &[Vec<crate::channel::Button>]) -> Option<serde_json::Value> {
+    use crate::channel::ButtonAction;
     let rows: Vec<Vec<serde_json::Value>> = rows
         .iter()
         .map(|r| {
             r.iter()
-                .filter(|b| !b.data.is_empty() && b.data.len() <= 64)
-                .map(|b| serde_json::json!({"text": b.text, "callback_data": b.data}))
+                .filter_map(|b| match &b.action {
+                    ButtonAction::Callback(d) | ButtonAction::Command(d) => (!d.is_empty()
+                        && d.len() <= 64)
+                        .then(|| serde_json::json!({"text": b.text, "callback_data": d})),
+                    ButtonAction::Url(u) => Some(serde_json::json!({"text": b.text, "url": u})),
+                    ButtonAction::WebApp(u) => {
+                        Some(serde_json::json!({"text": b.text, "web_app": {"url": u}}))
+                    }
+                })
                 .collect::<Vec<_>>()
         })
         .filter(|r| !r.is_empty())
@@ -371,6 +380,14 @@ pub trait TelegramApi {
         chat_id: i64,
         message_id: i64,
         text: String,
+    ) -> LocalFut<Result<(), TgError>>;
+    /// `editMessageReplyMarkup` of one of the bot's own messages: `None` takes its buttons
+    /// away.
+    fn edit_message_reply_markup(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        markup: Option<serde_json::Value>,
     ) -> LocalFut<Result<(), TgError>>;
     /// `answerCallbackQuery`: ends the button's loading state, with `text` shown as a
     /// notification when given.

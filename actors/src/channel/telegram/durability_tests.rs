@@ -165,6 +165,15 @@ impl TelegramApi for FakeApi {
         Box::pin(async { Ok(()) })
     }
 
+    fn edit_message_reply_markup(
+        &self,
+        _chat_id: i64,
+        _message_id: i64,
+        _markup: Option<serde_json::Value>,
+    ) -> LocalFut<Result<(), TgError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn delete_message(&self, _chat_id: i64, _message_id: i64) -> LocalFut<Result<(), TgError>> {
         Box::pin(async { Ok(()) })
     }
@@ -334,6 +343,7 @@ fn setup(
         history_limit: 0,
         text_chunk_limit: super::MAX_MESSAGE_UNITS,
         actions: Default::default(),
+        inline_buttons: Default::default(),
         webhook: None,
         bot: super::BotIdentity::default(),
     };

@@ -261,6 +261,7 @@ impl TelegramChannel {
         let mut replies = Vec::new();
         let mut hit_cap = false;
         let mut callbacks = Vec::new();
+        let mut pressed = Vec::new();
         for u in updates {
             if self.state.offset.is_some_and(|o| u.update_id < o) {
                 continue; // already confirmed
@@ -272,7 +273,39 @@ impl TelegramChannel {
             self.state.offset = Some(u.update_id + 1);
             let Some(msg) = u.message else {
                 if let Some(cb) = u.callback_query {
-                    callbacks.push(cb);
+                    // A press of a caller's button is a message from the presser, under
+                    // the same policy as one they typed.
+                    let routed = match self.pressed(&cb) {
+                        Some(msg) => {
+                            let mut state = std::mem::take(&mut self.state);
+                            let decision = self.classify(&msg, &mut state);
+                            self.state = state;
+                            match decision {
+                                Decision::Accept(text) | Decision::AcceptUnaddressed(text) => {
+                                    let taken = self.take(u.update_id, &msg, text, false);
+                                    if let Some(m) = &taken {
+                                        pressed.push(m.id.clone());
+                                    }
+                                    accepted.extend(taken);
+                                    true
+                                }
+                                Decision::Reply(text) => {
+                                    replies.push((msg.chat.id, msg.message_thread_id, text));
+                                    false
+                                }
+                                Decision::Observe(_) | Decision::Drop(_) => {
+                                    log::debug!(
+                                        "telegram[{}]: button press in chat {} not taken (the chat's policy)",
+                                        self.cfg.account_id,
+                                        msg.chat.id
+                                    );
+                                    false
+                                }
+                            }
+                        }
+                        None => false,
+                    };
+                    callbacks.push((cb, routed));
                 }
                 continue;
             };
@@ -315,6 +348,7 @@ impl TelegramChannel {
             accepted,
             replies,
             callbacks,
+            pressed,
             hit_cap,
         }
     }
@@ -330,14 +364,17 @@ impl TelegramChannel {
             crate::stability::record(
                 crate::stability::Record::of("message.received").channel("telegram"),
             );
-            self.acknowledge(&m, ctx);
+            // A button press gets no ack reaction (its message is the bot's own).
+            if !batch.pressed.contains(&m.id) {
+                self.acknowledge(&m, ctx);
+            }
             self.batch_or_hand_over(m, ctx);
         }
         for notice in batch.replies {
             self.notice_when_saved(version, notice, ctx);
         }
-        for cb in batch.callbacks {
-            self.on_button(cb, ctx);
+        for (cb, routed) in batch.callbacks {
+            self.on_button(cb, routed, ctx);
         }
     }
 
@@ -598,8 +635,11 @@ pub(super) struct Batch {
     pub(super) old_offset: Option<i64>,
     pub(super) accepted: Vec<InboundMessage>,
     pub(super) replies: Vec<(i64, Option<i64>, String)>,
-    /// Button presses (handled at once: they change nothing on disk but the offset).
-    pub(super) callbacks: Vec<super::api::TgCallbackQuery>,
+    /// Button presses, each with whether it was taken as a message (then its buttons are
+    /// taken away); each is answered at once.
+    pub(super) callbacks: Vec<(super::api::TgCallbackQuery, bool)>,
+    /// The ids of the messages taken from button presses.
+    pub(super) pressed: Vec<String>,
     /// Updates were left unconfirmed because the pending list is full.
     pub(super) hit_cap: bool,
 }

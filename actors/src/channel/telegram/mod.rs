@@ -216,6 +216,8 @@ pub struct TelegramAccountConfig {
     pub response_prefix: Option<crate::channel::prefix::ResponsePrefix>,
     /// Which message actions `message.action` may carry out (`actions`).
     pub actions: actions::ActionGates,
+    /// Where inline buttons are shown and pressed (`capabilities.inlineButtons`).
+    pub inline_buttons: buttons::InlineButtons,
     /// Which bot and token this account runs with (checked against the persisted state).
     pub bot: BotIdentity,
 }
@@ -1019,6 +1021,7 @@ impl Handler<super::ReconfigureChannel> for TelegramChannel {
         self.cfg.text_chunk_limit = new.text_chunk_limit;
         self.cfg.link_preview = new.link_preview;
         self.cfg.actions = new.actions;
+        self.cfg.inline_buttons = new.inline_buttons;
         self.cfg.native_skills = new.native_skills;
         if new.typing.is_none() {
             self.typing.stop_all(ctx);

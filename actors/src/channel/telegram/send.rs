@@ -93,6 +93,37 @@ async fn send_chunks(
     Ok(ids)
 }
 
+/// Splits `rows` into the buttons shown (`shown`: the chat takes inline buttons) and those
+/// sent as text instead: all of them where buttons are off, and Mini App buttons outside
+/// private chats.
+fn split_buttons(
+    rows: Vec<Vec<crate::channel::Button>>,
+    shown: bool,
+    private: bool,
+) -> (
+    Vec<Vec<crate::channel::Button>>,
+    Vec<Vec<crate::channel::Button>>,
+) {
+    if !shown {
+        return (Vec::new(), rows);
+    }
+    let mut hidden = Vec::new();
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            let (web, rest): (Vec<_>, Vec<_>) = row.into_iter().partition(|b| {
+                !private && matches!(b.action, crate::channel::ButtonAction::WebApp(_))
+            });
+            if !web.is_empty() {
+                hidden.push(web);
+            }
+            rest
+        })
+        .filter(|r| !r.is_empty())
+        .collect();
+    (rows, hidden)
+}
+
 /// Calls `call` until it succeeds, retrying rate limits (after `retry_after`) and network
 /// failures (backoff from 0.5 s to 30 s), at most 20 attempts; other failures at once.
 pub(super) async fn retrying<T, F, Fut>(mut call: F) -> Result<T, TgError>
@@ -286,9 +317,22 @@ impl Handler<DeliverReply> for TelegramChannel {
         ) {
             msg.text = text;
         }
+        // Buttons where `capabilities.inlineButtons` shows none (and Mini App buttons
+        // outside private chats, where Telegram refuses them) go as text.
+        let private = msg.target.chat_id > 0;
+        let shown = self.cfg.inline_buttons.allows(private);
+        let (rows, hidden) = split_buttons(std::mem::take(&mut msg.buttons), shown, private);
+        let hidden = crate::channel::presentation::fallback_text(&hidden);
+        if !hidden.is_empty() {
+            msg.text = if msg.text.trim().is_empty() {
+                hidden
+            } else {
+                format!("{}\n\n{hidden}", msg.text.trim_end())
+            };
+        }
         let api = self.api.clone();
         let store = self.store.clone();
-        let markup = super::api::inline_keyboard(&msg.buttons);
+        let markup = super::api::inline_keyboard(&rows);
         let inbound = msg.inbound_id;
         let recorded = msg.recorded;
         let chat_id = msg.target.chat_id;
@@ -326,6 +370,36 @@ impl Handler<DeliverReply> for TelegramChannel {
             };
             let res = if msg.media.is_empty() {
                 send_chunks(api, dest, reply_to, reply_all, msg.text, markup).await
+            } else if markup.is_some() {
+                // The files first, then the text with the buttons under it (a caption
+                // carries no keyboard once it is split off, and the keyboard belongs to
+                // the text).
+                let files = send_with_media(
+                    api.clone(),
+                    store,
+                    dest,
+                    reply_to,
+                    reply_all,
+                    String::new(),
+                    msg.media,
+                )
+                .await;
+                match files {
+                    Ok(mut ids) => {
+                        let text = if msg.text.trim().is_empty() {
+                            crate::channel::presentation::CONTROLS_ONLY_TEXT.to_owned()
+                        } else {
+                            msg.text
+                        };
+                        send_chunks(api, dest, None, false, text, markup)
+                            .await
+                            .map(|more| {
+                                ids.extend(more);
+                                ids
+                            })
+                    }
+                    Err(e) => Err(e),
+                }
             } else {
                 send_with_media(api, store, dest, reply_to, reply_all, msg.text, msg.media).await
             };

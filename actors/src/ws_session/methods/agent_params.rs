@@ -211,6 +211,7 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
         text,
         media: Vec::new(),
         files,
+        buttons: Vec::new(),
         thread_id,
         reply_to,
         silent: o.get("silent").and_then(Value::as_bool) == Some(true),
@@ -324,21 +325,13 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
             "invalid message.action params: media attachments are not supported: {NO_PATHS}"
         )));
     }
-    // Rich presentation (buttons, selects, tables) is not rendered here: refused, not
-    // dropped.
-    for key in ["presentation", "interactive", "buttons"] {
-        let given = match params.get(key) {
-            None | Some(Value::Null) => false,
-            Some(Value::String(s)) => !s.trim().is_empty(),
-            Some(Value::Array(a)) => !a.is_empty(),
-            Some(Value::Object(o)) => !o.is_empty(),
-            Some(_) => true,
-        };
-        if given {
-            return Err(ErrorShape::invalid(format!(
-                "invalid message.action params: {key} is not supported by this gateway (no buttons or rich blocks in operator messages). Fix: send the text alone"
-            )));
-        }
+    if params
+        .get("interactive")
+        .is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()))
+    {
+        return Err(ErrorShape::invalid(
+            "invalid message.action params: interactive (OpenClaw's deprecated form) is not supported. Fix: send the same blocks as presentation",
+        ));
     }
     let to = params
         .get("to")
@@ -354,13 +347,20 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
     let text = params
         .get("message")
         .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned);
-    let Some(text) = text else {
-        return Err(ErrorShape::invalid(
-            "invalid message.action params: params.message is required (media is not supported yet)",
-        ));
+        .unwrap_or_default();
+    // Buttons and blocks (`presentation`, or Telegram's own rows as `buttons`): rendered
+    // as the text and the keyboard.
+    let rendered = crate::channel::presentation::of_params(text, params)
+        .map_err(|e| ErrorShape::invalid(format!("invalid message.action params: {e}")))?;
+    let (text, buttons) = match rendered {
+        Some(r) => (r.text, r.buttons),
+        None => (text.to_owned(), Vec::new()),
     };
+    if text.is_empty() {
+        return Err(ErrorShape::invalid(
+            "invalid message.action params: params.message is required (or presentation; media is not supported yet)",
+        ));
+    }
     let int = |key: &str| {
         params
             .get(key)
@@ -384,6 +384,7 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
             text,
             media: Vec::new(),
             files: Vec::new(),
+            buttons,
             thread_id: int("threadId"),
             reply_to: int("replyTo").or_else(|| int("replyToId")),
             silent: params.get("silent").and_then(Value::as_bool) == Some(true),
