@@ -801,7 +801,7 @@ fn real_cli_message_send_goes_out_through_our_telegram_channel() {
 }
 
 /// The real CLI's other Telegram message actions through our gateway (`message.action`):
-/// `message poll` sends a `sendPoll`, `message edit` edits, `message react` reacts and
+/// `message send --presentation` sends an inline keyboard, `message poll` sends a `sendPoll`, `message edit` edits, `message react` reacts and
 /// `--remove` takes the reaction away, `message pin`/`unpin` pin, `message delete` deletes; a gate
 /// (`channels.telegram.actions.poll: false`) refuses by name; the CLI exits 0 for each.
 #[test]
@@ -942,6 +942,29 @@ fn real_cli_message_actions_reach_telegram() {
         tg.deleted().iter().any(|d| d.message_id.to_string() == id),
         "{:?}",
         tg.deleted()
+    );
+    // `send --presentation` (OpenClaw's documented Telegram example): an inline keyboard.
+    let out = with(
+        "send",
+        &[
+            "--message",
+            "Choose:",
+            "--presentation",
+            r#"{"blocks":[{"type":"buttons","buttons":[{"label":"Yes","value":"cmd:yes"},{"label":"No","value":"cmd:no"}]}]}"#,
+        ],
+    );
+    assert_eq!(out.code, Some(0), "send --presentation: {out}");
+    let choose = tg
+        .sent()
+        .into_iter()
+        .find(|s| s.text() == "Choose:")
+        .expect("the message with buttons was sent");
+    assert_eq!(
+        choose.body["reply_markup"],
+        json!({"inline_keyboard": [[{"text": "Yes", "callback_data": "cmd:yes"},
+                                    {"text": "No", "callback_data": "cmd:no"}]]}),
+        "{:?}",
+        choose.body
     );
     // Telegram's limits are checked before the call.
     let out = with(

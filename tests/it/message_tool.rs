@@ -389,3 +389,69 @@ async fn a_public_chats_username_is_a_target_looked_up_once() {
     }
     assert_eq!(sent_to(&tg, NEWS).len(), 3, "nothing more was sent");
 }
+
+/// The agent asks with buttons: the keyboard goes under its message, a press comes back as
+/// the presser's `callback_data: <value>` (and the buttons go away), and values that would
+/// pose as an approval or overflow Telegram's 64 bytes are refused in the tool result.
+#[actix_web::test]
+async fn the_agent_asks_with_buttons_and_hears_the_press() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&exec_config(&tg, &ai, Value::Null, Value::Null));
+    let ask = json!({"action": "send", "message": "Which one?", "presentation": {"blocks": [
+        {"type": "buttons", "buttons": [{"label": "Red 🔴", "value": "pick:red"}, {"label": "Blue", "value": "pick:blue"}]}]}});
+    let bad_approve = json!({"action": "send", "message": "ok?", "buttons": [[{"text": "OK", "callback_data": "/approve abc allow-always"}]]});
+    let bad_long = json!({"action": "send", "message": "ok?", "presentation": {"blocks": [
+        {"type": "buttons", "buttons": [{"label": "OK", "value": "é".repeat(33)}]}]}});
+    let (_, res) = turn(&tg, &ai, OWNER, &[ask, bad_approve, bad_long], "NO_REPLY").await;
+    assert_eq!(res[0]["ok"], true, "{}", res[0]);
+    assert_eq!(res[1]["ok"], false, "{}", res[1]);
+    assert!(
+        res[1]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/approve"),
+        "{}",
+        res[1]
+    );
+    assert_eq!(res[2]["ok"], false, "{}", res[2]);
+    assert!(
+        res[2]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 64"),
+        "{}",
+        res[2]
+    );
+    let asked = sent_to(&tg, OWNER)
+        .into_iter()
+        .find(|s| s.text() == "Which one?")
+        .expect("the question was sent");
+    assert_eq!(
+        asked.body["reply_markup"],
+        json!({"inline_keyboard": [[{"text": "Red 🔴", "callback_data": "pick:red"},
+                                    {"text": "Blue", "callback_data": "pick:blue"}]]})
+    );
+    assert!(
+        !sent_to(&tg, OWNER).iter().any(|s| s.text() == "ok?"),
+        "refused calls sent nothing"
+    );
+    let before = ai.request_count();
+    ai.push_text("Blue it is.");
+    tg.push_callback(OWNER, OWNER, asked.message_id, "pick:blue");
+    let reqs = ai.wait_requests_async(before + 1, SLOW).await;
+    assert!(
+        crate::telegram_flow::last_user_text(&reqs[before]).contains("callback_data: pick:blue"),
+        "{}",
+        crate::telegram_flow::last_user_text(&reqs[before])
+    );
+    poll_until(SLOW, "the answer to the press and the buttons gone", || {
+        (sent_to(&tg, OWNER)
+            .iter()
+            .any(|s| s.text() == "Blue it is.")
+            && tg.keyboard(OWNER, asked.message_id).is_none())
+        .then_some(())
+    })
+    .await;
+    drop(gw);
+}
