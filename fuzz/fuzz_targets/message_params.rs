@@ -6,12 +6,17 @@
 //! - an action read from params has a positive message id, a reaction at most one short
 //!   emoji (none: removal), an edit a non-blank text, a poll its question;
 //! - a username taken is 5 to 32 ASCII letters, digits or underscores, lowercase, starting
-//!   with a letter, and what follows it starts with `:`; a refused one is named in the error.
+//!   with a letter, and what follows it starts with `:`; a refused one is named in the error;
+//! - a `presentation` (or Telegram `buttons` rows) taken
+//!   (`openclaw_actors::channel::presentation::of_params`) has a non-blank text, at most 100
+//!   controls, and every press value or command fits Telegram's 64 bytes, has no control
+//!   characters, is not one of the gateway's reserved encodings and is no `/approve`; every
+//!   link is `https://`, `http://` or `tg://` (a Mini App `https://`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use openclaw::actors::channel::MessageOp;
 use openclaw::actors::channel::telegram::names::split;
+use openclaw::actors::channel::{ButtonAction, MessageOp, presentation};
 use serde_json::Value;
 
 const ACTIONS: [&str; 8] = [
@@ -26,7 +31,10 @@ fuzz_target!(|data: &[u8]| {
         None => {}
         Some(Ok((name, rest))) => {
             assert!((5..=32).contains(&name.len()), "{name:?}");
-            assert!(name.starts_with(|c: char| c.is_ascii_lowercase()), "{name:?}");
+            assert!(
+                name.starts_with(|c: char| c.is_ascii_lowercase()),
+                "{name:?}"
+            );
             assert!(
                 name.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
@@ -39,6 +47,44 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Value::Object(params)) = serde_json::from_str::<Value>(text) else {
         return;
     };
+    match presentation::of_params("m", &params) {
+        Ok(None) | Err(_) => {}
+        Ok(Some(r)) => {
+            assert!(!r.text.trim().is_empty());
+            let buttons: Vec<_> = r.buttons.iter().flatten().collect();
+            assert!(buttons.len() <= presentation::MAX_CONTROLS);
+            for b in buttons {
+                assert!(!b.text.trim().is_empty());
+                match &b.action {
+                    ButtonAction::Callback(v) | ButtonAction::Command(v) => {
+                        assert!(!v.is_empty() && v.len() <= 64, "{v:?}");
+                        assert!(!v.chars().any(char::is_control), "{v:?}");
+                        assert!(!presentation::is_reserved(v), "{v:?}");
+                        // The command a press would run (its name up to a space or `@`).
+                        let name = v.strip_prefix('/').and_then(|c| {
+                            c.split(|ch: char| ch.is_whitespace() || ch == '@').next()
+                        });
+                        assert!(
+                            !name.is_some_and(|n| n.eq_ignore_ascii_case("approve")),
+                            "{v:?}"
+                        );
+                    }
+                    ButtonAction::Url(u) => {
+                        let l = u.to_ascii_lowercase();
+                        assert!(
+                            l.starts_with("https://")
+                                || l.starts_with("http://")
+                                || l.starts_with("tg://"),
+                            "{u:?}"
+                        );
+                    }
+                    ButtonAction::WebApp(u) => {
+                        assert!(u.to_ascii_lowercase().starts_with("https://"), "{u:?}")
+                    }
+                }
+            }
+        }
+    }
     for action in ACTIONS {
         let Ok(op) = MessageOp::from_params(action, &params) else {
             continue;
