@@ -61,6 +61,7 @@ pub mod host_facts;
 pub mod hot;
 pub mod identity;
 pub mod media;
+pub mod media_source;
 pub mod message_tool;
 pub mod metrics;
 pub mod node_session;

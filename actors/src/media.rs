@@ -338,6 +338,18 @@ pub fn parse_send_file(
     if data.is_empty() {
         return Err("buffer is empty".into());
     }
+    typed_file(data, filename, content_type, as_voice)
+}
+
+/// `data` as a file to send: its type by its bytes, else `content_type` when it is one, else
+/// `application/octet-stream` (sent as a file); `filename` kept in safe characters only;
+/// `as_voice`: a voice note (OGG/Opus, MP3 or M4A by its bytes).
+pub fn typed_file(
+    data: Vec<u8>,
+    filename: Option<&str>,
+    content_type: Option<&str>,
+    as_voice: bool,
+) -> Result<FileUpload, String> {
     let stem: String = filename
         .unwrap_or("")
         .chars()

@@ -57,7 +57,7 @@ pub fn spec() -> ToolSpec {
                 "target": {"type": "string", "description": "Chat id (a Telegram chat id, <chat id>:topic:<topic id> for a forum topic). Default: the current chat."},
                 "accountId": {"type": "string"},
                 "message": {"type": "string", "description": "Text to send; for edit, the new text."},
-                "media": {"type": "string", "description": "A workspace file to send (path relative to the workspace); message becomes its caption."},
+                "media": {"type": "string", "description": "A workspace file to send (path relative to the workspace) or an https URL of one; message becomes its caption."},
                 "presentation": {"type": "object", "description": "send: buttons and blocks under the message, e.g. {\"blocks\":[{\"type\":\"buttons\",\"buttons\":[{\"label\":\"Yes\",\"value\":\"yes\"},{\"label\":\"Docs\",\"url\":\"https://…\"}]}]}. A pressed button comes back to you as a message \"callback_data: <value>\" from the person who pressed it (value: at most 64 bytes). Blocks: text, context, buttons, select, table, chart."},
                 "replyTo": {"type": "string", "description": "Message id to reply to."},
                 "threadId": {"type": "string", "description": "Forum topic id."},
@@ -321,8 +321,20 @@ async fn send(ctx: &Ctx<'_>, args: &Map<String, Value>, place: Place) -> Value {
     if text.is_empty() && media.is_none() {
         return fail("send needs message (the text), presentation or media (a workspace file)");
     }
+    // A URL is fetched when sent (through the `web_fetch` client's SSRF guard); a path is
+    // read here, from this run's view of the workspace.
+    let mut sources = crate::media_source::Sources::default();
     let files = match media {
         None => Vec::new(),
+        Some(url)
+            if matches!(
+                crate::media_source::classify(&url),
+                Ok(crate::media_source::Source::Url(_))
+            ) =>
+        {
+            sources.list.push(url);
+            Vec::new()
+        }
         Some(reference) => {
             let Some((ws, scope)) = ctx.workspace else {
                 return fail("media needs the agent's workspace, which this run does not have");
@@ -345,6 +357,7 @@ async fn send(ctx: &Ctx<'_>, args: &Map<String, Value>, place: Place) -> Value {
         media: Vec::new(),
         files,
         buttons,
+        sources,
         thread_id: place.thread_id,
         reply_to,
         silent: args.get("silent").and_then(Value::as_bool) == Some(true),

@@ -11,12 +11,15 @@
 //!   (`openclaw_actors::channel::presentation::of_params`) has a non-blank text, at most 100
 //!   controls, and every press value or command fits Telegram's 64 bytes, has no control
 //!   characters, is not one of the gateway's reserved encodings and is no `/approve`; every
-//!   link is `https://`, `http://` or `tg://` (a Mini App `https://`).
+//!   link is `https://`, `http://` or `tg://` (a Mini App `https://`);
+//! - files named by path or URL (`openclaw_actors::media_source::sources_of`) are at most
+//!   four, bounded, without control characters, and what is taken as a URL is `http(s)`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::channel::telegram::names::split;
 use openclaw::actors::channel::{ButtonAction, MessageOp, presentation};
+use openclaw::actors::media_source;
 use serde_json::Value;
 
 const ACTIONS: [&str; 8] = [
@@ -47,6 +50,20 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Value::Object(params)) = serde_json::from_str::<Value>(text) else {
         return;
     };
+    if let Ok(sources) = media_source::sources_of(&params) {
+        assert!(sources.list.len() <= 4);
+        for src in &sources.list {
+            assert!(!src.is_empty() && src.chars().count() <= media_source::MAX_SOURCE_CHARS);
+            assert!(!src.chars().any(char::is_control), "{src:?}");
+            if let Ok(media_source::Source::Url(u)) = media_source::classify(src) {
+                let l = u.to_ascii_lowercase();
+                assert!(
+                    l.starts_with("http://") || l.starts_with("https://"),
+                    "{u:?}"
+                );
+            }
+        }
+    }
     match presentation::of_params("m", &params) {
         Ok(None) | Err(_) => {}
         Ok(Some(r)) => {

@@ -677,14 +677,14 @@ async fn message_action_send_delivers_once_and_refuses_what_it_cannot_do() {
                 json!({"to": "6101", "message": "pic", "media": "/etc/passwd"}),
                 "ma-4",
             ),
-            "media attachments are not supported",
+            "Files are sent from the agent's workspace",
         ),
         (
             call(
-                json!({"to": "6101", "message": "x", "buffer": "AAAA"}),
+                json!({"to": "6101", "message": "x", "buffer": "%%%"}),
                 "ma-5",
             ),
-            "media attachments are not supported",
+            "buffer is not base64",
         ),
         (
             call(json!({"message": "nobody"}), "ma-6"),

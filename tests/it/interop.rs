@@ -798,6 +798,28 @@ fn real_cli_message_send_goes_out_through_our_telegram_channel() {
         "{:?}",
         posted[0].body
     );
+
+    // `--media <path>`: the CLI passes the path; the gateway reads it from the agent's
+    // workspace (relative to it, or absolute inside it), never from elsewhere.
+    let ws = gw.dir.path().join("workspace");
+    std::fs::create_dir_all(&ws).expect("workspace");
+    let pdf = b"%PDF-1.4\n% interop\n";
+    std::fs::write(ws.join("interop.pdf"), pdf).expect("pdf");
+    let out = send(&["with the file", "--media", "interop.pdf"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let doc = tg
+        .sent()
+        .into_iter()
+        .find(|s| s.method == "sendDocument")
+        .expect("the file was sent");
+    assert_eq!(doc.caption(), Some("with the file"));
+    assert_eq!(doc.file.as_ref().map(|f| f.data.as_slice()), Some(&pdf[..]));
+    let out = send(&["no", "--media", "/etc/hostname"]);
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("agent's workspace"),
+        "{out}"
+    );
 }
 
 /// The real CLI's other Telegram message actions through our gateway (`message.action`):

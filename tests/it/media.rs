@@ -748,11 +748,11 @@ fn message_send_with_media_uploads_the_file_and_paths_are_refused_with_the_fix()
         for (params, want) in [
             (
                 json!({"mediaUrl": "/etc/passwd"}),
-                "mediaUrl is not supported: this gateway does not read its host's files",
+                "Files are sent from the agent's workspace",
             ),
             (
-                json!({"mediaUrls": ["https://example.com/x.jpg"]}),
-                "Fix: send the file's bytes",
+                json!({"mediaUrls": ["https://127.0.0.1:9/x.jpg"]}),
+                "non-public address",
             ),
             (json!({"buffer": "%%%"}), "buffer is not base64"),
             (json!({"buffer": ""}), "buffer is empty"),
@@ -761,7 +761,10 @@ fn message_send_with_media_uploads_the_file_and_paths_are_refused_with_the_fix()
                 json!({"buffer": b64(b"<html>"), "asVoice": true}),
                 "asVoice: the buffer is not an OGG/Opus, MP3 or M4A voice note",
             ),
-            (json!({}), "message is required (or a file as buffer)"),
+            (
+                json!({}),
+                "message is required (or a file as buffer or media)",
+            ),
         ] {
             let mut p = params.clone();
             p["to"] = json!("5301");

@@ -965,6 +965,7 @@ async fn run_job(registry: Addr<Registry>, spec: RunSpec) -> Outcome {
             media,
             files: Vec::new(),
             buttons: Vec::new(),
+            sources: Default::default(),
             thread_id,
             reply_to: None,
             silent: false,

@@ -171,6 +171,9 @@ pub enum RouteError {
     /// The channel actor is gone.
     #[error("channel unavailable")]
     Unavailable,
+    /// A file named by path or URL could not be loaded (the reason, with the fix).
+    #[error("media: {0}")]
+    BadMedia(String),
     /// A file to send could not be kept in the state directory.
     #[error("the file could not be kept: {0}")]
     NotSaved(String),
@@ -181,9 +184,10 @@ impl RouteError {
     /// what the gateway cannot do now.
     pub fn to_shape(&self) -> ErrorShape {
         match self {
-            Self::Unsupported { .. } | Self::BadTarget(_) | Self::Refused(_) => {
-                ErrorShape::invalid(self.to_string())
-            }
+            Self::Unsupported { .. }
+            | Self::BadTarget(_)
+            | Self::Refused(_)
+            | Self::BadMedia(_) => ErrorShape::invalid(self.to_string()),
             Self::NotConfigured(_) | Self::Delivery(_) | Self::Unavailable | Self::NotSaved(_) => {
                 ErrorShape::unavailable(self.to_string())
             }
@@ -231,6 +235,8 @@ pub struct SendOutbound {
     /// Buttons under the message, in rows (`presentation`; see
     /// [`crate::channel::presentation`]).
     pub buttons: Vec<Vec<crate::channel::Button>>,
+    /// Files named by path or URL, loaded before sending (see [`crate::media_source`]).
+    pub sources: crate::media_source::Sources,
     /// Topic.
     pub thread_id: Option<i64>,
     /// Reply to.
@@ -546,6 +552,21 @@ impl Registry {
                 ..Default::default()
             }
         };
+        // Files named by path or URL: the sending agent's workspace (the run's agent, else
+        // the default one) and the `web_fetch` client.
+        let loader = (!msg.sources.list.is_empty()).then(|| {
+            let live = self.shared.live.get();
+            let agent = msg
+                .run
+                .as_ref()
+                .and_then(|r| live.agents.agent_of_key(&r.session_key))
+                .unwrap_or_else(|| live.agents.default_agent());
+            let fetch = self.web.as_ref().map(|w| crate::media_source::Fetch {
+                fetcher: w.fetcher.clone(),
+                settings: live.web_fetch.clone(),
+            });
+            (agent.workspace.clone(), fetch)
+        });
         // The audit ledger's outbound row (`logging.audit.messages`), once the channel was
         // asked to send: OpenClaw records every delivery, not only a chat's replies.
         // Nothing is built for it when the ledger does not record this conversation.
@@ -579,7 +600,21 @@ impl Registry {
                     };
                 }
                 let mut media = msg.media;
-                for f in &msg.files {
+                let mut files = msg.files;
+                if let Some((workspace, fetch)) = &loader {
+                    for src in &msg.sources.list {
+                        let f = crate::media_source::load(
+                            src,
+                            Some(workspace),
+                            fetch.as_ref(),
+                            msg.sources.as_voice,
+                        )
+                        .await
+                        .map_err(RouteError::BadMedia)?;
+                        files.push(f);
+                    }
+                }
+                for f in &files {
                     let saved = crate::media::save_file(&store, crate::media::MEDIA_DIR, f)
                         .await
                         .map_err(|e| RouteError::NotSaved(format!("{e}. Fix: {}", e.fix())))?;

@@ -420,6 +420,7 @@ impl Handler<SubmitNodeRun> for Registry {
                 media: Vec::new(),
                 files: Vec::new(),
                 buttons: Vec::new(),
+                sources: Default::default(),
                 thread_id: None,
                 reply_to: None,
                 silent: false,

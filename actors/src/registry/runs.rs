@@ -236,6 +236,7 @@ impl AgentDelivery {
                 media: media.to_vec(),
                 files: Vec::new(),
                 buttons: Vec::new(),
+                sources: Default::default(),
                 thread_id: self.thread_id,
                 reply_to: None,
                 silent: false,

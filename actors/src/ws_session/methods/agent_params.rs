@@ -143,9 +143,6 @@ pub(super) fn abort(p: &Value) -> Result<(String, Option<String>), ErrorShape> {
     }
 }
 
-/// Why media named by a path or a URL is refused, and the fix.
-const NO_PATHS: &str = "this gateway does not read its host's files or fetch URLs for a caller. Fix: send the file's bytes (`send` with buffer, filename and contentType), as this gateway's `openclaw message send --media FILE` does";
-
 pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
     let o = obj("send", p)?;
     let mut c = Checker::new();
@@ -174,13 +171,9 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
     if !c.ok() {
         return Err(fail("send", &c));
     }
-    for key in ["mediaUrl", "mediaUrls", "media"] {
-        if o.get(key).is_some_and(|v| !v.is_null()) {
-            return Err(ErrorShape::invalid(format!(
-                "invalid send params: {key} is not supported: {NO_PATHS}"
-            )));
-        }
-    }
+    // Files named by path (the agent's workspace) or URL: loaded when sent.
+    let sources = crate::media_source::sources_of(o)
+        .map_err(|e| ErrorShape::invalid(format!("invalid send params: {e}")))?;
     let files = match o.get("buffer") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(b)) => {
@@ -199,10 +192,16 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
         }
     };
     let text = text.unwrap_or_default();
-    if text.is_empty() && files.is_empty() {
+    if text.is_empty() && files.is_empty() && sources.list.is_empty() {
         return Err(ErrorShape::invalid(
-            "invalid send params: message is required (or a file as buffer)",
+            "invalid send params: message is required (or a file as buffer or media)",
         ));
+    }
+    if files.len() + sources.list.len() > crate::media::MAX_ATTACHMENTS {
+        return Err(ErrorShape::invalid(format!(
+            "invalid send params: at most {} files go with one message",
+            crate::media::MAX_ATTACHMENTS
+        )));
     }
     Ok(SendOutbound {
         channel,
@@ -212,6 +211,7 @@ pub(super) fn send(p: &Value) -> Result<SendOutbound, ErrorShape> {
         media: Vec::new(),
         files,
         buttons: Vec::new(),
+        sources,
         thread_id,
         reply_to,
         silent: o.get("silent").and_then(Value::as_bool) == Some(true),
@@ -235,21 +235,11 @@ pub(crate) enum MessageAction {
     Op(crate::registry::channels::RouteAction),
 }
 
-/// The `params` keys that carry media, which this gateway does not deliver yet.
-const MEDIA_KEYS: &[&str] = &[
-    "media",
-    "mediaUrl",
-    "mediaUrls",
-    "buffer",
-    "path",
-    "filePath",
-    "filename",
-];
-
 /// `message.action {channel, action, params, idempotencyKey, accountId?, …}`, the call the
-/// CLI's `openclaw message send` makes (OpenClaw's `MessageActionParamsSchema`). Only the
-/// `send` action of a text message is carried out; any other action, and media, get an
-/// error that says so rather than being dropped.
+/// CLI's `openclaw message send` makes (OpenClaw's `MessageActionParamsSchema`): `send`
+/// (text, `presentation` buttons, files by `buffer`, path or URL), `poll`, `react`, `edit`,
+/// `delete`, `pin` and `unpin`; any other action gets an error that says so rather than
+/// being dropped.
 pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
     const M: &str = "message.action";
     let o = obj(M, p)?;
@@ -315,16 +305,30 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
             op,
         }));
     }
-    if MEDIA_KEYS.iter().any(|k| match params.get(*k) {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(_) => true,
-    }) {
-        return Err(ErrorShape::invalid(format!(
-            "invalid message.action params: media attachments are not supported: {NO_PATHS}"
-        )));
-    }
+    // Files named by path (the agent's workspace) or URL, or sent as bytes.
+    let sources = crate::media_source::sources_of(params)
+        .map_err(|e| ErrorShape::invalid(format!("invalid message.action params: {e}")))?;
+    let files = match params.get("buffer") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(b)) if b.is_empty() => Vec::new(),
+        Some(Value::String(b)) => vec![
+            crate::media::parse_send_file(
+                b,
+                params.get("filename").and_then(Value::as_str),
+                params
+                    .get("contentType")
+                    .or_else(|| params.get("mimeType"))
+                    .and_then(Value::as_str),
+                sources.as_voice,
+            )
+            .map_err(|e| ErrorShape::invalid(format!("invalid message.action params: {e}")))?,
+        ],
+        Some(_) => {
+            return Err(ErrorShape::invalid(
+                "invalid message.action params: buffer must be a base64 string",
+            ));
+        }
+    };
     if params
         .get("interactive")
         .is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()))
@@ -356,10 +360,16 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
         Some(r) => (r.text, r.buttons),
         None => (text.to_owned(), Vec::new()),
     };
-    if text.is_empty() {
+    if text.is_empty() && files.is_empty() && sources.list.is_empty() {
         return Err(ErrorShape::invalid(
-            "invalid message.action params: params.message is required (or presentation; media is not supported yet)",
+            "invalid message.action params: params.message is required (or presentation, media or buffer)",
         ));
+    }
+    if files.len() + sources.list.len() > crate::media::MAX_ATTACHMENTS {
+        return Err(ErrorShape::invalid(format!(
+            "invalid message.action params: at most {} files go with one message",
+            crate::media::MAX_ATTACHMENTS
+        )));
     }
     let int = |key: &str| {
         params
@@ -383,8 +393,9 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
             to,
             text,
             media: Vec::new(),
-            files: Vec::new(),
+            files,
             buttons,
+            sources,
             thread_id: int("threadId"),
             reply_to: int("replyTo").or_else(|| int("replyToId")),
             silent: params.get("silent").and_then(Value::as_bool) == Some(true),
