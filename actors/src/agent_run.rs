@@ -2174,11 +2174,18 @@ async fn run_loop(
     };
     let tail = recovery.lines;
     // Workspace files named by `MEDIA:` lines go with the answer (an attachment is a read:
-    // only where `read` is offered).
+    // only where `read` is offered); `http(s)` URLs are fetched where `web_fetch` is.
     if let (LoopOutcome::Done(text, media), Some(ws)) = (&mut outcome, workspace.as_ref())
         && offered.fs.contains(&"read")
     {
-        attach_media_lines(text, media, ws, scope, &store).await;
+        let fetch = offered
+            .web
+            .as_ref()
+            .map(|(web, settings)| crate::media_source::Fetch {
+                fetcher: web.fetcher.clone(),
+                settings: settings.clone(),
+            });
+        attach_media_lines(text, media, ws, scope, fetch.as_ref(), &store).await;
     }
     // `[[tts:…]]` directives: out of the answer wherever it goes (the chat, the `chat`
     // events, the transcript); their knobs and audio-only text are for its voice note.
@@ -3376,12 +3383,15 @@ async fn take_media(
 }
 
 /// Takes the `MEDIA:` lines out of `text` and attaches the workspace files they name to
-/// `media` ([`crate::workspace::attach`]); what cannot be attached is said in `text`.
+/// `media` ([`crate::workspace::attach`]), and the `http(s)` URLs they name when `fetch` is
+/// given (the run is offered `web_fetch`: the same SSRF guard, [`crate::media_source`]);
+/// what cannot be attached is said in `text`.
 async fn attach_media_lines(
     text: &mut String,
     media: &mut Vec<MediaRef>,
     ws: &Arc<crate::workspace::WorkspaceSettings>,
     scope: crate::workspace::Scope,
+    fetch: Option<&crate::media_source::Fetch>,
     store: &Addr<StoreActor>,
 ) {
     let (kept, refs) = crate::workspace::attach::split_media_lines(text);
@@ -3402,7 +3412,16 @@ async fn attach_media_lines(
             ));
             continue;
         }
-        match crate::workspace::attach::load_off_thread(ws, scope, r).await {
+        let url = matches!(
+            crate::media_source::classify(&r),
+            Ok(crate::media_source::Source::Url(_))
+        );
+        let loaded = match (url, fetch) {
+            (true, Some(f)) => crate::media_source::load(&r, None, Some(f), false).await,
+            (true, None) => Err("URLs are attached only by runs offered web_fetch".to_owned()),
+            (false, _) => crate::workspace::attach::load_off_thread(ws, scope, r).await,
+        };
+        match loaded {
             Ok(upload) => {
                 match crate::media::save_file(store, crate::media::MEDIA_DIR, &upload).await {
                     Ok(m) => {

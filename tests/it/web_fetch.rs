@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use crate::exec_tool::{OWNER, exec_config};
 use crate::support::fake_openai::FakeOpenAi;
 use crate::support::fake_telegram::FakeTelegram;
-use crate::telegram_flow::{SLOW, TG_TOKEN, dm, start_gateway, tool_result, wait_reply};
+use crate::telegram_flow::{
+    SLOW, TG_TOKEN, dm, poll_until, start_gateway, tool_result, wait_reply,
+};
 
 /// A loopback HTTP/1.1 server answering by path; it records the paths asked.
 struct Site {
@@ -475,6 +477,37 @@ async fn operators_send_files_by_url_through_the_ssrf_guard_and_by_workspace_pat
     assert!(
         !site.paths().iter().any(|p| p == "/page"),
         "the redirect to loopback was not followed: {:?}",
+        site.paths()
+    );
+
+    // The agent's answer attaches a URL with a `MEDIA:` line (it is offered web_fetch):
+    // fetched through the same guard; one to a loopback address is named as not attached.
+    ai.push_text(&format!(
+        "Here it is.\nMEDIA:http://localhost:{p}/files/q3.pdf?v=2\nMEDIA:http://127.0.0.1:{p}/files/q3.pdf?v=2"
+    ));
+    let mid = dm(&tg, OWNER, "send me the report");
+    let answer = poll_until(SLOW, "the answer with its file", || {
+        tg.sent().into_iter().find(|s| {
+            s.method == "sendDocument" && s.caption().is_some_and(|c| c.starts_with("Here it is."))
+        })
+    })
+    .await;
+    let caption = answer.caption().unwrap_or_default().to_owned();
+    assert!(caption.starts_with("Here it is."), "{caption}");
+    assert!(
+        caption.contains("⚠️ Not attached: http://127.0.0.1")
+            && caption.contains("non-public address"),
+        "{caption}"
+    );
+    assert_eq!(answer.file.as_ref().map(|f| f.data.as_slice()), Some(PDF));
+    let _ = mid;
+    assert_eq!(
+        site.paths()
+            .iter()
+            .filter(|p| p.starts_with("/files/"))
+            .count(),
+        2,
+        "{:?}",
         site.paths()
     );
 }

@@ -9,8 +9,10 @@
 //! read). Only media and document types are sent — images, video, audio, PDF, office
 //! documents (by their signature) and UTF-8 text documents (`.md`, `.txt`, `.json`,
 //! `.yaml`, `.csv`, …) — at most [`crate::media::MAX_MEDIA_BYTES`] each and
-//! [`crate::media::MAX_ATTACHMENTS`] in all. A reference that cannot be attached (a URL, a
-//! missing file, another type) leaves a `⚠️` line in the answer saying why.
+//! [`crate::media::MAX_ATTACHMENTS`] in all. An `http(s)` URL is fetched when the run is
+//! offered `web_fetch` (through its SSRF guard, [`crate::media_source`]). A reference that
+//! cannot be attached (a URL the run may not fetch, a missing file, another type) leaves a
+//! `⚠️` line in the answer saying why.
 
 use crate::media::{FileUpload, MediaKind};
 
