@@ -58,7 +58,7 @@ pub fn spec() -> ToolSpec {
                 "accountId": {"type": "string"},
                 "message": {"type": "string", "description": "Text to send; for edit, the new text."},
                 "media": {"type": "string", "description": "A workspace file to send (path relative to the workspace) or an https URL of one; message becomes its caption."},
-                "presentation": {"type": "object", "description": "send: buttons and blocks under the message, e.g. {\"blocks\":[{\"type\":\"buttons\",\"buttons\":[{\"label\":\"Yes\",\"value\":\"yes\"},{\"label\":\"Docs\",\"url\":\"https://…\"}]}]}. A pressed button comes back to you as a message \"callback_data: <value>\" from the person who pressed it (value: at most 64 bytes). Blocks: text, context, buttons, select, table, chart."},
+                "presentation": {"type": "object", "description": "send (or edit): buttons and blocks under the message, e.g. {\"blocks\":[{\"type\":\"buttons\",\"buttons\":[{\"label\":\"Yes\",\"value\":\"yes\"},{\"label\":\"Docs\",\"url\":\"https://…\"}]}]}. A pressed button comes back to you as a message \"callback_data: <value>\" from the person who pressed it (value: at most 64 bytes). Blocks: text, context, buttons, select, table, chart."},
                 "replyTo": {"type": "string", "description": "Message id to reply to."},
                 "threadId": {"type": "string", "description": "Forum topic id."},
                 "silent": {"type": "boolean", "description": "Send without a notification."},

@@ -114,9 +114,13 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!e.trim().is_empty() && e.chars().count() <= 16, "{e:?}");
                 }
             }
-            MessageOp::Edit { message_id, text } => {
+            MessageOp::Edit {
+                message_id,
+                text,
+                buttons,
+            } => {
                 assert!(message_id > 0);
-                assert!(!text.trim().is_empty(), "{text:?}");
+                assert!(!text.trim().is_empty() || buttons.is_some(), "{text:?}");
             }
             MessageOp::Delete { message_id }
             | MessageOp::Pin { message_id, .. }

@@ -212,6 +212,45 @@ async fn buttons_show_where_the_scope_allows_and_a_press_reaches_the_agent_from_
     assert!(status.text().contains("openclaw-rs"), "{}", status.text());
     assert_eq!(ai.request_count(), before + 2, "a command runs no model");
 
+    // `edit` with a presentation and no text changes only the buttons; with a text and no
+    // presentation the buttons go (as Telegram does on a text edit).
+    let edit = |params: Value, key: &str| json!({"channel": "telegram", "action": "edit", "idempotencyKey": key, "params": params});
+    let res = op
+        .request(
+            "message.action",
+            edit(
+                json!({"to": FRIEND.to_string(), "messageId": again.message_id,
+                       "presentation": {"blocks": [{"type": "buttons", "buttons": [{"label": "Done", "value": "done"}]}]}}),
+                "e-1",
+            ),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        tg.keyboard(FRIEND, again.message_id),
+        Some(json!({"inline_keyboard": [[{"text": "Done", "callback_data": "done"}]]}))
+    );
+    assert_eq!(
+        tg.text_of(FRIEND, again.message_id).as_deref(),
+        Some(again.text()),
+        "the text stayed"
+    );
+    let res = op
+        .request(
+            "message.action",
+            edit(
+                json!({"to": FRIEND.to_string(), "messageId": again.message_id, "message": "Chosen."}),
+                "e-2",
+            ),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(
+        tg.text_of(FRIEND, again.message_id).as_deref(),
+        Some("Chosen.")
+    );
+    assert_eq!(tg.keyboard(FRIEND, again.message_id), None);
+
     // Presses of the gateway's reserved encodings and of empty data start nothing.
     for data in ["tgq1:ask_0123", "", "mdl1~x"] {
         let q = tg.push_callback(FRIEND, FRIEND, again.message_id, data);

@@ -145,7 +145,7 @@ async fn the_agent_writes_to_another_chat_reacts_here_sends_a_file_and_never_rep
     .await;
     wait_reply(&tg, mid4, SLOW).await;
     for (r, needle) in res.iter().zip([
-        "message (the text) or media",
+        "message (the text), presentation or media",
         "unknown action",
         "messageId",
         "longer than 16000",

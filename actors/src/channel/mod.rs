@@ -88,12 +88,15 @@ pub enum MessageOp {
         /// The emoji.
         emoji: Option<String>,
     },
-    /// New text for one of the bot's messages.
+    /// New text (and buttons) for one of the bot's messages.
     Edit {
         /// The message.
         message_id: i64,
-        /// Its new text.
+        /// Its new text (empty: only its buttons change).
         text: String,
+        /// Its new buttons (`presentation`): `Some` replaces them (an empty list takes them
+        /// away); `None` leaves them as they are.
+        buttons: Option<Vec<Vec<Button>>>,
     },
     /// Deletes a message.
     Delete {
@@ -232,15 +235,28 @@ impl MessageOp {
                 }
             }
             "edit" => {
-                let text = text("message")
+                let given = text("message")
                     .or_else(|| text("text"))
-                    .filter(|t| !t.trim().is_empty())
-                    .ok_or_else(|| {
-                        "params.message (--message, the new text) is required".to_owned()
-                    })?;
+                    .filter(|t| !t.trim().is_empty());
+                // Buttons (OpenClaw's `presentation` on edit): with no new text, only the
+                // buttons change.
+                let rendered =
+                    presentation::of_params(given.as_deref().unwrap_or_default(), params)?;
+                let (text, buttons) = match (given, rendered) {
+                    (None, Some(r)) if r.controls_only => (String::new(), Some(r.buttons)),
+                    (_, Some(r)) => (r.text, Some(r.buttons)),
+                    (Some(t), None) => (t, None),
+                    (None, None) => {
+                        return Err(
+                            "params.message (--message, the new text) or presentation is required"
+                                .to_owned(),
+                        );
+                    }
+                };
                 Self::Edit {
                     message_id: message_id()?,
                     text,
+                    buttons,
                 }
             }
             "delete" => Self::Delete {

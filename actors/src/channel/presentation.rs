@@ -47,6 +47,8 @@ pub struct Rendered {
     pub text: String,
     /// Buttons, [`ROW_SIZE`] per row; each buttons or select block starts a row.
     pub buttons: Vec<Vec<Button>>,
+    /// Nothing but controls was given: `text` is [`CONTROLS_ONLY_TEXT`].
+    pub controls_only: bool,
 }
 
 /// Reads `raw` (an object, or its JSON text, as the CLI's `--presentation` gives it) and
@@ -162,7 +164,8 @@ pub fn render(message: &str, raw: &Value) -> Result<Rendered, String> {
             "presentation text is longer than {MAX_TEXT_CHARS} characters. Fix: send less at once"
         ));
     }
-    if text.trim().is_empty() {
+    let controls_only = text.trim().is_empty();
+    if controls_only {
         if buttons.is_empty() {
             return Err(
                 "presentation has nothing to show: give a title, text blocks or buttons".into(),
@@ -170,7 +173,11 @@ pub fn render(message: &str, raw: &Value) -> Result<Rendered, String> {
         }
         text = CONTROLS_ONLY_TEXT.to_owned();
     }
-    Ok(Rendered { text, buttons })
+    Ok(Rendered {
+        text,
+        buttons,
+        controls_only,
+    })
 }
 
 /// The presentation a call's params carry (`presentation`, or Telegram's own keyboard rows

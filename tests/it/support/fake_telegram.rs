@@ -1460,6 +1460,15 @@ fn edit_message_text(shared: &Shared, body: &Value) -> HttpResponse {
             Some(_) => {}
         }
         st.texts.insert((chat_id, message_id), text.to_owned());
+        // As Telegram: an edit without `reply_markup` takes the inline keyboard away.
+        match body.get("reply_markup") {
+            Some(m) => {
+                st.keyboards.insert((chat_id, message_id), m.clone());
+            }
+            None => {
+                st.keyboards.remove(&(chat_id, message_id));
+            }
+        }
         st.edits.push(Edit {
             chat_id,
             message_id,

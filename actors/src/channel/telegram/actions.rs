@@ -104,6 +104,9 @@ pub fn check_op(op: &MessageOp) -> Result<(), String> {
             duration_s,
             ..
         } => check_poll(question, options, *duration_s),
+        MessageOp::Edit { text, buttons, .. } if text.is_empty() && buttons.is_none() => {
+            Err("an edit needs a new text or buttons".to_owned())
+        }
         MessageOp::Edit { text, .. } if text.encode_utf16().count() > super::MAX_MESSAGE_UNITS => {
             Err(format!(
                 "the new text is longer than one Telegram message ({} characters)",
@@ -132,6 +135,30 @@ impl Handler<ChannelAction> for TelegramChannel {
         let api = self.api.clone();
         let chat_id = msg.target.chat_id;
         let thread_id = msg.target.thread_id;
+        let mut msg = msg;
+        // An edit's buttons: where this chat shows none, as text (see `send`).
+        if let MessageOp::Edit {
+            text,
+            buttons: Some(rows),
+            ..
+        } = &mut msg.op
+        {
+            let private = chat_id > 0;
+            let (shown, hidden) = super::send::split_buttons(
+                std::mem::take(rows),
+                self.cfg.inline_buttons.allows(private),
+                private,
+            );
+            *rows = shown;
+            let hidden = crate::channel::presentation::fallback_text(&hidden);
+            if !hidden.is_empty() {
+                *text = if text.is_empty() {
+                    hidden
+                } else {
+                    format!("{}\n\n{hidden}", text.trim_end())
+                };
+            }
+        }
         Box::pin(async move {
             match msg.op {
                 // Allowed: the registry delivers it (`DeliverReply`).
@@ -173,12 +200,27 @@ impl Handler<ChannelAction> for TelegramChannel {
                         None => json!({"ok": true, "removed": true}),
                     })
                 }
-                MessageOp::Edit { message_id, text } => {
-                    super::send::retrying(|| {
-                        api.edit_message_text(chat_id, message_id, text.clone())
-                    })
-                    .await
-                    .map_err(failed)?;
+                MessageOp::Edit {
+                    message_id,
+                    text,
+                    buttons,
+                } => {
+                    if !text.is_empty() {
+                        super::send::retrying(|| {
+                            api.edit_message_text(chat_id, message_id, text.clone())
+                        })
+                        .await
+                        .map_err(failed)?;
+                    }
+                    // A new text takes the buttons away unless they are given again.
+                    if let Some(rows) = buttons {
+                        let markup = super::api::inline_keyboard(&rows);
+                        super::send::retrying(|| {
+                            api.edit_message_reply_markup(chat_id, message_id, markup.clone())
+                        })
+                        .await
+                        .map_err(failed)?;
+                    }
                     Ok(json!({"ok": true, "messageId": message_id.to_string(),
                         "chatId": chat_id.to_string()}))
                 }

@@ -96,7 +96,7 @@ async fn send_chunks(
 /// Splits `rows` into the buttons shown (`shown`: the chat takes inline buttons) and those
 /// sent as text instead: all of them where buttons are off, and Mini App buttons outside
 /// private chats.
-fn split_buttons(
+pub(super) fn split_buttons(
     rows: Vec<Vec<crate::channel::Button>>,
     shown: bool,
     private: bool,
