@@ -636,10 +636,10 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (!m.is_empty()).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 17, "{menu:?}");
+    assert_eq!(menu.len(), 18, "{menu:?}");
     assert_eq!(menu[0].0, "new");
     let skill = |name: &str| {
-        menu[15..]
+        menu[16..]
             .iter()
             .find(|(c, _)| c == name)
             .map(|(_, d)| d.clone())
@@ -670,7 +670,7 @@ async fn skills_join_the_bots_menu_unless_turned_off() {
         (tg.calls("setMyCommands") >= 2 && !m.iter().any(|(c, _)| c == "tide_tables")).then_some(m)
     })
     .await;
-    assert_eq!(menu.len(), 15, "{menu:?}");
+    assert_eq!(menu.len(), 16, "{menu:?}");
     assert!(
         !menu
             .iter()
@@ -719,6 +719,7 @@ async fn the_commands_become_the_bots_menu_unless_turned_off() {
             "steer",
             "usage",
             "subagents",
+            "tools",
             "compact",
             "restart",
             "help"
@@ -1008,6 +1009,7 @@ async fn commands_list_names_the_chat_commands() {
             "steer",
             "usage",
             "subagents",
+            "tools",
             "compact",
             "restart",
             "help"

@@ -13,7 +13,7 @@ use crate::support::fake_openai::FakeOpenAi;
 use crate::support::fake_telegram::FakeTelegram;
 use crate::support::{TestGateway, WsClient, error_of};
 use crate::telegram_flow::{
-    GW_TOKEN, NODE_NAME, TG_TOKEN, admin, config, dm, start_gateway, wait_reply,
+    GW_TOKEN, NODE_NAME, SLOW, TG_TOKEN, admin, config, dm, start_gateway, wait_reply,
 };
 
 /// What the fake node declares (all approved by an admin operator).
@@ -457,6 +457,88 @@ async fn tools_effective_is_exactly_what_the_sessions_next_run_is_offered() {
             assert!(!offered.contains(&"exec".to_owned()), "{offered:?}");
         }
     }
+}
+
+/// `/tools` in a chat lists exactly what that chat's own runs are offered: the owner's DM's
+/// and a group's (which never gets the private memory) differ, each as its next run shows.
+#[actix_web::test]
+async fn slash_tools_in_a_chat_lists_what_that_chats_runs_are_offered() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let gw = start_gateway(&crate::telegram_flow::with_queue(
+        &config(
+            &tg,
+            Some(&ai),
+            json!({"groupPolicy": "open", "allowFrom": ["*", "5701"]}),
+        ),
+        json!({"mode": "followup"}),
+    ));
+    let listed = |text: &str| -> Vec<String> {
+        let mut ids: Vec<String> = text
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        ids.sort();
+        ids
+    };
+    // A DM.
+    let mid = dm(&tg, 5701, "/tools");
+    let answer = wait_reply(&tg, mid, SLOW).await;
+    assert!(
+        answer
+            .text()
+            .starts_with("🧰 Tools of agent main here (profile full): "),
+        "{}",
+        answer.text()
+    );
+    let in_dm = listed(answer.text());
+    assert_eq!(ai.request_count(), 0, "a command runs no model");
+    ai.push_text("ok");
+    let mid = dm(&tg, 5701, "hello");
+    wait_reply(&tg, mid, SLOW).await;
+    let mut offered = crate::workspace::offered(&ai.requests()[0]);
+    offered.sort();
+    assert_eq!(in_dm, offered, "/tools and the DM's run disagree");
+    // A group.
+    let mid = crate::telegram_flow::group_mention(&tg, -5700, 5702, "@openclaw_test_bot /tools");
+    let answer = wait_reply(&tg, mid, SLOW).await;
+    let in_group = listed(answer.text());
+    ai.push_text("ok");
+    let mid = crate::telegram_flow::group_mention(&tg, -5700, 5702, "@openclaw_test_bot hello");
+    wait_reply(&tg, mid, SLOW).await;
+    let mut offered = crate::workspace::offered(&ai.requests()[1]);
+    offered.sort();
+    assert_eq!(in_group, offered, "/tools and the group's run disagree");
+    assert!(in_dm.contains(&"memory_search".to_owned()), "{in_dm:?}");
+    assert!(
+        !in_group.contains(&"memory_search".to_owned()),
+        "{in_group:?}"
+    );
+    // verbose: one line per tool, with what it does; another word: the usage.
+    let mid = dm(&tg, 5701, "/tools verbose");
+    let answer = wait_reply(&tg, mid, SLOW).await;
+    assert!(
+        answer.text().contains("- Web Fetch (web_fetch): "),
+        "{}",
+        answer.text()
+    );
+    assert_eq!(
+        answer.text().lines().count(),
+        in_dm.len() + 1,
+        "{}",
+        answer.text()
+    );
+    let mid = dm(&tg, 5701, "/tools everything");
+    assert!(
+        wait_reply(&tg, mid, SLOW)
+            .await
+            .text()
+            .starts_with("Usage: /tools")
+    );
+    drop(gw);
 }
 
 #[actix_web::test]

@@ -70,6 +70,9 @@ pub enum ChatCommand {
     Usage(UsageAsk),
     /// `/subagents [list|info <#>|kill <#|all>]`: this chat's sub-agents.
     Subagents(super::subagents::SubagentsAsk),
+    /// `/tools [compact|verbose]`: the tools the agent can use in this conversation now
+    /// (`None`: another word, answered with the usage).
+    Tools(Option<bool>),
 }
 
 /// What `/usage` asks.
@@ -365,6 +368,12 @@ pub fn parse(text: &str) -> Option<ChatCommand> {
         })
     } else if name.eq_ignore_ascii_case("subagents") {
         ChatCommand::Subagents(super::subagents::SubagentsAsk::parse(rest))
+    } else if name.eq_ignore_ascii_case("tools") {
+        ChatCommand::Tools(match rest.trim().to_ascii_lowercase().as_str() {
+            "" | "compact" => Some(false),
+            "verbose" | "full" => Some(true),
+            _ => None,
+        })
     } else if name.eq_ignore_ascii_case("steer") || name.eq_ignore_ascii_case("tell") {
         ChatCommand::Steer(rest.to_owned())
     } else if !rest.is_empty() {
@@ -509,6 +518,13 @@ pub const CATALOG: &[CommandEntry] = &[
         true,
     ),
     entry(
+        "tools",
+        &["/tools"],
+        "The tools the agent can use here now: compact, verbose",
+        "status",
+        true,
+    ),
+    entry(
         "compact",
         &["/compact"],
         "Summarize the older conversation (text after it: what to focus on)",
@@ -568,6 +584,10 @@ pub const MENU: &[(&str, &str)] = &[
         "Background sub-agents of this chat: list, info <#>, kill <#|all>",
     ),
     (
+        "tools",
+        "The tools the agent can use here now: compact, verbose",
+    ),
+    (
         "compact",
         "Summarize the older conversation (text after it: what to focus on)",
     ),
@@ -590,6 +610,7 @@ const HELP: &str = "Chat commands:\n\
 /steer <message> (/tell) — into the reply in progress now, whatever /queue says\n\
 /usage off|tokens|full|reset — a usage line under each reply in this chat (/usage: the next mode)\n\
 /subagents [list|info <#>|kill <#|all>] — the background sub-agents the agent started for this chat\n\
+/tools [verbose] — the tools the agent can use in this conversation now\n\
 /approve <id> allow-once|allow-always|deny — answer a shell command waiting for approval\n\
 /compact [focus] — summarize the older conversation (the agent keeps the gist, the model reads less)\n\
 /restart — restart the gateway once its work is done (owner only)\n\
@@ -715,6 +736,16 @@ impl Registry {
                 (text, None)
             }
             ChatCommand::Subagents(ask) => (self.subagents_command(ask, key, ctx), None),
+            ChatCommand::Tools(verbose) => {
+                let req = RunRequest::new(
+                    String::new(),
+                    key.to_owned(),
+                    String::new(),
+                    RunOrigin::Operator,
+                    None,
+                );
+                (self.tools_command(&req, *verbose), None)
+            }
             ChatCommand::WhoAmI => (who(), None),
             ChatCommand::Approve(_) => (
                 "⚙️ Operators answer exec approvals with exec.approval.resolve (it needs operator.approvals).".to_owned(),
@@ -1378,6 +1409,18 @@ impl Registry {
         }
     }
 
+    /// `/tools`: what a run like `req` is offered now (`None`: the usage). The session may
+    /// be new (the command is its first message).
+    fn tools_command(&self, req: &RunRequest, verbose: Option<bool>) -> String {
+        let Some(verbose) = verbose else {
+            return "Usage: /tools [compact|verbose] — the tools the agent can use in this conversation now.".to_owned();
+        };
+        match self.effective_tools(req, false) {
+            Ok(tools) => super::tool_inventory::tools_text(&tools, verbose),
+            Err(e) => format!("⚠️ {}", e.message),
+        }
+    }
+
     /// Answers a chat command from `inbound` (the channel's message, already admitted).
     pub(super) fn chat_command(
         &mut self,
@@ -1436,6 +1479,25 @@ impl Registry {
         }
         if let ChatCommand::Approve(answer) = &command {
             let text = self.approve_from_chat(answer.clone(), &inbound, ctx);
+            deliver.do_send(inbound.answer(text));
+            return;
+        }
+        if let ChatCommand::Tools(verbose) = command {
+            // What this sender's own runs here are offered (a group's, a stranger's: less).
+            let req = RunRequest {
+                origin: RunOrigin::Channel {
+                    inbound: Box::new(inbound.clone()),
+                    deliver: deliver.clone(),
+                },
+                ..RunRequest::new(
+                    String::new(),
+                    key.clone(),
+                    String::new(),
+                    RunOrigin::Operator,
+                    None,
+                )
+            };
+            let text = self.tools_command(&req, verbose);
             deliver.do_send(inbound.answer(text));
             return;
         }

@@ -98,7 +98,28 @@ impl Handler<EffectiveToolsAsk> for Registry {
     type Result = Result<EffectiveTools, ErrorShape>;
 
     fn handle(&mut self, msg: EffectiveToolsAsk, _: &mut Self::Context) -> Self::Result {
-        let key = msg.session_key;
+        // The run described: an operator's message in this session.
+        let req = RunRequest::new(
+            String::new(),
+            msg.session_key,
+            String::new(),
+            RunOrigin::Operator,
+            None,
+        );
+        self.effective_tools(&req, true)
+    }
+}
+
+impl Registry {
+    /// The tools a run like `req` (its session, origin and sender) is offered now;
+    /// `known`: the session must exist already (a chat's own, asked from the chat, is made
+    /// by its first message).
+    pub(super) fn effective_tools(
+        &self,
+        req: &RunRequest,
+        known: bool,
+    ) -> Result<EffectiveTools, ErrorShape> {
+        let key = req.session_key.clone();
         let live = self.shared.live.get();
         let Some(agent) = live.agents.agent_of_key(&key) else {
             let why = live.agents.refuse_key(&key).unwrap_or_default();
@@ -107,7 +128,7 @@ impl Handler<EffectiveToolsAsk> for Registry {
             )));
         };
         let meta = self.sessions_index.get(&key);
-        if meta.is_none() && key != format!("agent:{}:main", agent.id) {
+        if known && meta.is_none() && key != format!("agent:{}:main", agent.id) {
             return Err(ErrorShape::invalid(format!(
                 "unknown session key {:?}. Fix: sessions.list shows the sessions",
                 key.chars().take(200).collect::<String>()
@@ -127,24 +148,16 @@ impl Handler<EffectiveToolsAsk> for Registry {
                 }],
             });
         }
-        // The run described: an operator's message in this session.
-        let req = RunRequest::new(
-            String::new(),
-            key.clone(),
-            String::new(),
-            RunOrigin::Operator,
-            None,
-        );
         let filter = run_tools(&live, agent, &req.origin);
-        let exec = Some(self.exec_access(&live, agent, &req))
-            .filter(crate::exec_tool::ExecAccess::offered);
+        let exec =
+            Some(self.exec_access(&live, agent, req)).filter(crate::exec_tool::ExecAccess::offered);
         let (web, search) = self.web_tools(&live);
         let specs = crate::agent_run::offered_specs(
             &filter,
             crate::agent_run::OfferBasis {
                 cron: self.shared.cron.get().is_some(),
                 workspace: true,
-                scope: crate::agent_run::scope_of(&req),
+                scope: crate::agent_run::scope_of(req),
                 model: &model.primary(),
             },
             exec,
@@ -180,6 +193,42 @@ impl Handler<EffectiveToolsAsk> for Registry {
             notices: Vec::new(),
         })
     }
+}
+
+/// `/tools [compact|verbose]`'s answer for `tools` (OpenClaw's chat command: what the agent
+/// can use in this conversation now).
+pub fn tools_text(tools: &EffectiveTools, verbose: bool) -> String {
+    let offered: Vec<&EffectiveTool> = tools.groups.iter().flat_map(|g| &g.tools).collect();
+    let mut lines = vec![format!(
+        "🧰 Tools of agent {} here (profile {}): {}",
+        tools.agent_id,
+        tools.profile,
+        if offered.is_empty() {
+            "none".to_owned()
+        } else {
+            offered.len().to_string()
+        }
+    )];
+    if verbose {
+        lines.extend(
+            offered
+                .iter()
+                .map(|t| format!("- {} ({}): {}", t.label, t.id, t.description)),
+        );
+    } else if !offered.is_empty() {
+        lines.push(
+            offered
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    lines.extend(tools.notices.iter().map(|n| format!("⚠️ {}", n.message)));
+    if !verbose && !offered.is_empty() {
+        lines.push("/tools verbose: what each one does.".to_owned());
+    }
+    lines.join("\n")
 }
 
 #[cfg(test)]
