@@ -58,6 +58,7 @@ pub fn spec() -> ToolSpec {
                 "accountId": {"type": "string"},
                 "message": {"type": "string", "description": "Text to send; for edit, the new text."},
                 "media": {"type": "string", "description": "A workspace file to send (path relative to the workspace) or an https URL of one; message becomes its caption."},
+                "location": {"type": "object", "description": "send: a map pin {latitude, longitude, accuracy?} or, with name and address, a venue card; sent alone (no message or media)."},
                 "presentation": {"type": "object", "description": "send (or edit): buttons and blocks under the message, e.g. {\"blocks\":[{\"type\":\"buttons\",\"buttons\":[{\"label\":\"Yes\",\"value\":\"yes\"},{\"label\":\"Docs\",\"url\":\"https://…\"}]}]}. A pressed button comes back to you as a message \"callback_data: <value>\" from the person who pressed it (value: at most 64 bytes). Blocks: text, context, buttons, select, table, chart."},
                 "replyTo": {"type": "string", "description": "Message id to reply to."},
                 "threadId": {"type": "string", "description": "Forum topic id."},
@@ -187,7 +188,10 @@ pub async fn run(ctx: &Ctx<'_>, arguments: &str) -> Value {
         ));
     }
     match place(ctx, &args) {
-        Ok(place) if action == "send" => send(ctx, &args, place).await,
+        // A location goes as its own action (`MessageOp::Location`).
+        Ok(place) if action == "send" && args.get("location").is_none_or(Value::is_null) => {
+            send(ctx, &args, place).await
+        }
         Ok(mut place) => {
             // A reaction without a message id goes to the message being answered.
             if action == "react"

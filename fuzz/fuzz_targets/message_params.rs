@@ -4,7 +4,8 @@
 //! (`openclaw_actors::channel::telegram::names::split`). Nothing may panic; on top of that:
 //!
 //! - an action read from params has a positive message id, a reaction at most one short
-//!   emoji (none: removal), an edit a non-blank text, a poll its question;
+//!   emoji (none: removal), an edit a non-blank text (or buttons), a poll its question, a
+//!   location coordinates in range and a venue a bounded name and address;
 //! - a username taken is 5 to 32 ASCII letters, digits or underscores, lowercase, starting
 //!   with a letter, and what follows it starts with `:`; a refused one is named in the error;
 //! - a `presentation` (or Telegram `buttons` rows) taken
@@ -125,6 +126,21 @@ fuzz_target!(|data: &[u8]| {
             MessageOp::Delete { message_id }
             | MessageOp::Pin { message_id, .. }
             | MessageOp::Unpin { message_id } => assert!(message_id > 0),
+            MessageOp::Location {
+                latitude,
+                longitude,
+                accuracy,
+                venue,
+                ..
+            } => {
+                assert!(latitude.is_finite() && latitude.abs() <= 90.0);
+                assert!(longitude.is_finite() && longitude.abs() <= 180.0);
+                assert!(accuracy.is_none_or(|a| (0.0..=1500.0).contains(&a)));
+                if let Some((name, address)) = venue {
+                    assert!(!name.is_empty() && name.chars().count() <= 256);
+                    assert!(!address.is_empty() && address.chars().count() <= 256);
+                }
+            }
             MessageOp::Poll { .. } | MessageOp::Send => {}
         }
     }

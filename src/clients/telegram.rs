@@ -641,6 +641,25 @@ impl TelegramApi for BotApi {
         Box::pin(async move { fut.await.map(|_| ()) })
     }
 
+    fn send_location(
+        &self,
+        loc: openclaw_actors::channel::telegram::api::SendLocation,
+    ) -> LocalFut<Result<i64, TgError>> {
+        let method = if loc.title.is_some() && loc.address.is_some() {
+            "sendVenue"
+        } else {
+            "sendLocation"
+        };
+        let body = serde_json::to_value(&loc).unwrap_or(Value::Null);
+        let fut = self.call::<Value>(method, body, CALL_TIMEOUT);
+        Box::pin(async move {
+            fut.await?
+                .get("message_id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| TgError::Network(format!("{method}: no message_id in the answer")))
+        })
+    }
+
     fn send_poll(
         &self,
         poll: openclaw_actors::channel::telegram::api::SendPoll,

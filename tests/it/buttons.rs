@@ -347,3 +347,92 @@ async fn where_inline_buttons_are_off_they_go_as_text_and_presses_are_only_answe
         "{out}"
     );
 }
+
+/// A location (`send` with `location`, OpenClaw's Telegram form): a pin (`sendLocation`) or,
+/// with a name and an address, a venue card (`sendVenue`); through the `sendMessage` gate;
+/// bad coordinates and mixes with text are refused by name, nothing sent.
+#[actix_web::test]
+async fn a_location_goes_as_a_pin_or_a_venue_and_bad_ones_are_refused() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let gw = start_gateway(&config(&tg, None, json!({})));
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let mut n = 0;
+    let mut send = |params: Value| {
+        n += 1;
+        json!({"channel": "telegram", "action": "send", "idempotencyKey": format!("l-{n}"),
+               "params": params})
+    };
+    let res = op
+        .request(
+            "message.action",
+            send(json!({"to": FRIEND.to_string(), "silent": true,
+                        "location": {"latitude": 48.858844, "longitude": "2.294351", "accuracy": 12}})),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = op
+        .request(
+            "message.action",
+            send(json!({"to": FRIEND.to_string(),
+                        "location": {"latitude": -33.8568, "longitude": 151.2153, "accuracy": 5,
+                                     "name": "Opera House 🎭", "address": "Bennelong Point, Sydney"}})),
+        )
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let sent = tg.wait_sent_async(2, SLOW).await;
+    assert_eq!(sent[0].method, "sendLocation", "{:?}", sent[0]);
+    assert_eq!(sent[0].body["latitude"], 48.858844);
+    assert_eq!(sent[0].body["longitude"], 2.294351);
+    assert_eq!(sent[0].body["horizontal_accuracy"], 12.0);
+    assert_eq!(sent[0].body["disable_notification"], true);
+    assert_eq!(
+        res["payload"]["messageId"],
+        sent[1].message_id.to_string(),
+        "{res}"
+    );
+    assert_eq!(sent[1].method, "sendVenue", "{:?}", sent[1]);
+    assert_eq!(sent[1].body["title"], "Opera House 🎭");
+    assert_eq!(sent[1].body["address"], "Bennelong Point, Sydney");
+    assert!(
+        sent[1].body.get("horizontal_accuracy").is_none(),
+        "{:?}",
+        sent[1].body
+    );
+    for (location, extra, why) in [
+        (
+            json!({"latitude": 91, "longitude": 0}),
+            json!({}),
+            "latitude must be a number from -90 to 90",
+        ),
+        (
+            json!({"latitude": 0, "longitude": "east"}),
+            json!({}),
+            "longitude must be",
+        ),
+        (
+            json!({"latitude": 0, "longitude": 0, "accuracy": 5000}),
+            json!({}),
+            "accuracy",
+        ),
+        (
+            json!({"latitude": 0, "longitude": 0, "name": "Only a name"}),
+            json!({}),
+            "needs both",
+        ),
+        (
+            json!({"latitude": 0, "longitude": 0}),
+            json!({"message": "and text"}),
+            "sent alone",
+        ),
+        (json!("48.8,2.3"), json!({}), "must be an object"),
+    ] {
+        let mut params = extra.clone();
+        params["to"] = json!(FRIEND.to_string());
+        params["location"] = location.clone();
+        let res = op.request("message.action", send(params)).await;
+        assert_eq!(res["ok"], false, "{location}: {res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(why), "{location}: {msg:?} should say {why:?}");
+    }
+    assert_eq!(tg.sent().len(), 2, "nothing more was sent");
+}

@@ -60,12 +60,26 @@ pub struct ChatTarget {
 
 /// A message action (`message.action`: `openclaw message send|poll|react|edit|delete|pin|
 /// unpin`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MessageOp {
     /// Sending a message (`message.action` `send`): as a [`ChannelAction`] it only asks the
     /// account's gates and answers `{ok: true}`; the message itself goes as a
     /// [`DeliverReply`], with `send`'s idempotency and attachments.
     Send,
+    /// A location pin (`send` with `location`: Telegram's `sendLocation`), or a venue card
+    /// when it has a name and an address (`sendVenue`).
+    Location {
+        /// Degrees north (−90 to 90).
+        latitude: f64,
+        /// Degrees east (−180 to 180).
+        longitude: f64,
+        /// The radius of uncertainty in meters (0 to 1500).
+        accuracy: Option<f64>,
+        /// A venue's name and address.
+        venue: Option<(String, String)>,
+        /// Sent without a notification.
+        silent: bool,
+    },
     /// A poll (`sendPoll`).
     Poll {
         /// The question (1–300 characters).
@@ -122,7 +136,7 @@ impl MessageOp {
     /// `unpin`).
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Send => "send",
+            Self::Send | Self::Location { .. } => "send",
             Self::Poll { .. } => "poll",
             Self::React { .. } => "react",
             Self::Edit { .. } => "edit",
@@ -165,6 +179,71 @@ impl MessageOp {
             }
         };
         Ok(match action {
+            "send" if params.get("location").is_some_and(|l| !l.is_null()) => {
+                if text("message")
+                    .or_else(|| text("text"))
+                    .is_some_and(|m| !m.trim().is_empty())
+                    || ["media", "mediaUrl", "mediaUrls", "buffer", "presentation"]
+                        .iter()
+                        .any(|k| params.get(*k).is_some_and(|v| !v.is_null()))
+                {
+                    return Err("a location is sent alone: without message text, media or buttons. Fix: send the text in another message".to_owned());
+                }
+                let loc = params
+                    .get("location")
+                    .and_then(Value::as_object)
+                    .ok_or("params.location must be an object {latitude, longitude, accuracy?, name?, address?}")?;
+                let coord = |key: &str, max: f64| -> Result<f64, String> {
+                    loc.get(key)
+                        .and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()))
+                        .filter(|x| x.is_finite() && x.abs() <= max)
+                        .ok_or_else(|| {
+                            format!("params.location.{key} must be a number from -{max} to {max}")
+                        })
+                };
+                let latitude = coord("latitude", 90.0)?;
+                let longitude = coord("longitude", 180.0)?;
+                let accuracy = match loc
+                    .get("accuracy")
+                    .or_else(|| loc.get("horizontalAccuracy"))
+                {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(
+                        v.as_f64()
+                            .filter(|a| a.is_finite() && (0.0..=1500.0).contains(a))
+                            .ok_or("params.location.accuracy must be meters from 0 to 1500")?,
+                    ),
+                };
+                let field = |key: &str| -> Result<Option<String>, String> {
+                    match loc.get(key) {
+                        None | Some(Value::Null) => Ok(None),
+                        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+                        Some(Value::String(s)) if s.chars().count() <= 256 => {
+                            Ok(Some(s.trim().to_owned()))
+                        }
+                        Some(_) => Err(format!(
+                            "params.location.{key} must be a string of at most 256 characters"
+                        )),
+                    }
+                };
+                let venue = match (field("name")?, field("address")?) {
+                    (Some(n), Some(a)) => Some((n, a)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(
+                            "a venue needs both params.location.name and .address (or neither, for a pin)"
+                                .to_owned(),
+                        );
+                    }
+                };
+                Self::Location {
+                    latitude,
+                    longitude,
+                    accuracy,
+                    venue,
+                    silent: flag("silent")?,
+                }
+            }
             "poll" => {
                 let question = text("pollQuestion")
                     .or_else(|| text("question"))

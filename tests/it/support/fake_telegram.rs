@@ -1090,6 +1090,7 @@ async fn handle(
         }
         "deleteMessage" => delete_message(&shared, &body),
         "sendPoll" => send_poll(&shared, body),
+        "sendLocation" | "sendVenue" => send_location(&shared, &method, body),
         "pinChatMessage" | "unpinChatMessage" => {
             let (Some(chat), Some(message)) = (
                 body.get("chat_id").and_then(Value::as_i64),
@@ -1420,6 +1421,40 @@ fn send_poll(shared: &Shared, body: Value) -> HttpResponse {
             "options": body["options"], "is_anonymous": body["is_anonymous"]});
         st.sent.push(SentMessage {
             method: "sendPoll".into(),
+            body: body.clone(),
+            file: None,
+            at: Instant::now(),
+            message_id,
+        });
+        message
+    };
+    shared.bump();
+    tg_ok(message)
+}
+
+/// `sendLocation` / `sendVenue` with the Bot API's checks (coordinates in range, a venue's
+/// title and address); recorded in `sent`.
+fn send_location(shared: &Shared, method: &str, body: Value) -> HttpResponse {
+    let Some(chat_id) = body.get("chat_id").and_then(Value::as_i64) else {
+        return tg_error(400, "Bad Request: chat not found");
+    };
+    let lat = body.get("latitude").and_then(Value::as_f64);
+    let lon = body.get("longitude").and_then(Value::as_f64);
+    if !lat.is_some_and(|l| l.abs() <= 90.0) || !lon.is_some_and(|l| l.abs() <= 180.0) {
+        return tg_error(400, "Bad Request: wrong latitude or longitude");
+    }
+    if method == "sendVenue"
+        && (body["title"].as_str().is_none_or(str::is_empty)
+            || body["address"].as_str().is_none_or(str::is_empty))
+    {
+        return tg_error(400, "Bad Request: venue title and address are required");
+    }
+    let message = {
+        let mut st = shared.lock();
+        let (message_id, mut message) = bot_message(shared, &mut st, chat_id);
+        message["location"] = json!({"latitude": lat, "longitude": lon});
+        st.sent.push(SentMessage {
+            method: method.to_owned(),
             body: body.clone(),
             file: None,
             at: Instant::now(),

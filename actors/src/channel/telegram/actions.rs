@@ -43,7 +43,11 @@ impl ActionGates {
     /// `Err` names the key that turns `op` off.
     pub fn allow(&self, op: &MessageOp) -> Result<(), ChannelError> {
         let off = match op {
-            MessageOp::Send | MessageOp::Poll { .. } if !self.send_message => Some("sendMessage"),
+            MessageOp::Send | MessageOp::Location { .. } | MessageOp::Poll { .. }
+                if !self.send_message =>
+            {
+                Some("sendMessage")
+            }
             MessageOp::Poll { .. } if !self.poll => Some("poll"),
             MessageOp::React { .. } if !self.reactions => Some("reactions"),
             MessageOp::Edit { .. } if !self.edit_message => Some("editMessage"),
@@ -187,6 +191,30 @@ impl Handler<ChannelAction> for TelegramChannel {
                             .map_err(failed)?;
                     Ok(json!({"ok": true, "messageId": message_id.to_string(),
                         "chatId": chat_id.to_string(), "pollId": poll_id}))
+                }
+                MessageOp::Location {
+                    latitude,
+                    longitude,
+                    accuracy,
+                    venue,
+                    silent,
+                } => {
+                    let (title, address) = venue.map_or((None, None), |(t, a)| (Some(t), Some(a)));
+                    let loc = super::api::SendLocation {
+                        chat_id,
+                        message_thread_id: thread_id,
+                        latitude,
+                        longitude,
+                        horizontal_accuracy: accuracy.filter(|_| title.is_none()),
+                        title,
+                        address,
+                        disable_notification: silent,
+                    };
+                    let message_id = super::send::retrying(|| api.send_location(loc.clone()))
+                        .await
+                        .map_err(failed)?;
+                    Ok(json!({"ok": true, "messageId": message_id.to_string(),
+                        "chatId": chat_id.to_string()}))
                 }
                 MessageOp::React { message_id, emoji } => {
                     let e = emoji.clone().unwrap_or_default();

@@ -229,6 +229,32 @@ pub struct SendPoll {
     pub disable_notification: bool,
 }
 
+/// `sendLocation` (a pin) or, with a title and an address, `sendVenue`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SendLocation {
+    /// Target chat.
+    pub chat_id: i64,
+    /// Forum topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_thread_id: Option<i64>,
+    /// Degrees north.
+    pub latitude: f64,
+    /// Degrees east.
+    pub longitude: f64,
+    /// Meters of uncertainty (a pin only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub horizontal_accuracy: Option<f64>,
+    /// A venue's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A venue's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Sent without a notification.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disable_notification: bool,
+}
+
 /// Telegram's `InlineKeyboardMarkup` for `rows` (`None` when there is no button). A
 /// button whose `callback_data` would pass Telegram's 64-byte limit is left out (the
 /// presentation parser refuses those before).
@@ -407,6 +433,9 @@ pub trait TelegramApi {
         pin: bool,
         silent: bool,
     ) -> LocalFut<Result<(), TgError>>;
+    /// `sendLocation`, or `sendVenue` when `loc` has a title and an address; returns the new
+    /// message's id.
+    fn send_location(&self, loc: SendLocation) -> LocalFut<Result<i64, TgError>>;
     /// `sendPoll`; returns the new message's id and the poll's id.
     fn send_poll(&self, poll: SendPoll) -> LocalFut<Result<(i64, String), TgError>>;
     /// `getChat` of a public chat's `@username`: its numeric id.

@@ -165,6 +165,10 @@ impl TelegramApi for FakeApi {
         Box::pin(async { Ok(()) })
     }
 
+    fn send_location(&self, _loc: super::api::SendLocation) -> LocalFut<Result<i64, TgError>> {
+        Box::pin(async { Ok(1) })
+    }
+
     fn edit_message_reply_markup(
         &self,
         _chat_id: i64,

@@ -268,11 +268,15 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
             .filter(|a| !a.is_empty())
             .map(str::to_owned)
     });
-    if action != "send" {
-        if !matches!(
-            action.as_str(),
-            "poll" | "react" | "edit" | "delete" | "pin" | "unpin"
-        ) {
+    // A location (a pin or a venue card) is its own Bot API call, like the other actions.
+    let location = action == "send" && params.get("location").is_some_and(|l| !l.is_null());
+    if action != "send" || location {
+        if !location
+            && !matches!(
+                action.as_str(),
+                "poll" | "react" | "edit" | "delete" | "pin" | "unpin"
+            )
+        {
             return Err(ErrorShape::invalid(format!(
                 "Channel {channel} does not support action {action}."
             )));
