@@ -1,7 +1,8 @@
-//! The agent's `message` tool (OpenClaw's, `group:messaging`): send a message or a
-//! workspace file to a chat, and react, edit, delete, pin, unpin or poll there, through the
-//! same routing, action gates (`channels.telegram.actions.*`) and audit ledger as
-//! `message.action`.
+//! The agent's `message` tool (OpenClaw's, `group:messaging`): send a message (with buttons,
+//! [`crate::channel::presentation`]), a workspace file or one at an `http(s)` URL
+//! ([`crate::media_source`]) or a location to a chat, and react, edit, delete, pin, unpin or
+//! poll there, through the same routing, action gates (`channels.telegram.actions.*`) and
+//! audit ledger as `message.action`.
 //!
 //! Where it may act:
 //! - A run answering a chat acts in that chat when the call names no target (a reaction

@@ -1300,7 +1300,7 @@ async fn message_actions_are_checked_and_gated() {
         ),
         (
             call("edit", json!({"to": "6101", "messageId": 5})),
-            "params.message (--message, the new text) is required",
+            "params.message (--message, the new text) or presentation is required",
         ),
         (
             call(

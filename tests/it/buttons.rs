@@ -436,3 +436,53 @@ async fn a_location_goes_as_a_pin_or_a_venue_and_bad_ones_are_refused() {
     }
     assert_eq!(tg.sent().len(), 2, "nothing more was sent");
 }
+
+/// A press taken is durable like a typed message: the gateway SIGKILLed while the press's
+/// run waits for the model runs it again after the restart, and answers it once.
+#[actix_web::test]
+async fn a_press_survives_a_sigkill_and_is_answered_once() {
+    use crate::support::TestGateway;
+    use crate::support::fake_openai::FakeReply;
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    ai.set_default_text("answered after the restart");
+    let gw = start_gateway(&config(&tg, Some(&ai), json!({})));
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, RW)).await;
+    let asked = send_buttons(&mut op, &tg, FRIEND, "Go?", every_kind()).await;
+    drop(op);
+    // The press's model call hangs; the gateway dies while waiting for it.
+    ai.push(FakeReply::text("never delivered").delayed(Duration::from_secs(30)));
+    tg.push_callback(FRIEND, FRIEND, asked.message_id, "deploy:yes");
+    ai.wait_requests_async(1, SLOW).await;
+    let mut gw = gw;
+    let dir = gw.take_dir();
+    drop(gw);
+    let _gw = TestGateway::start_in(dir, crate::telegram_flow::GW_ARGS, &[], None);
+    let answer = poll_until(SLOW, "the answer after the restart", || {
+        tg.sent()
+            .into_iter()
+            .find(|s| s.text() == "answered after the restart")
+    })
+    .await;
+    assert_eq!(answer.chat_id(), Some(FRIEND));
+    let reqs = ai.wait_requests_async(2, SLOW).await;
+    for r in &reqs {
+        assert!(
+            last_user_text(r).contains("callback_data: deploy:yes"),
+            "{r}"
+        );
+    }
+    // Once: no second answer arrives before a later message's.
+    ai.push_text("later");
+    let later = crate::telegram_flow::dm(&tg, FRIEND, "later");
+    crate::telegram_flow::wait_reply(&tg, later, SLOW).await;
+    assert_eq!(
+        tg.sent()
+            .iter()
+            .filter(|s| s.text() == "answered after the restart")
+            .count(),
+        1,
+        "{:?}",
+        tg.sent()
+    );
+}

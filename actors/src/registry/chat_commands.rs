@@ -1762,6 +1762,16 @@ mod tests {
         assert_eq!(parse("/Stop@my_bot"), Some(ChatCommand::Stop));
         assert_eq!(parse("/whoami"), Some(ChatCommand::WhoAmI));
         assert_eq!(parse("/status@my_bot"), Some(ChatCommand::Status));
+        assert_eq!(parse("/tools"), Some(ChatCommand::Tools(Some(false))));
+        assert_eq!(
+            parse("/TOOLS verbose"),
+            Some(ChatCommand::Tools(Some(true)))
+        );
+        assert_eq!(
+            parse("/tools compact"),
+            Some(ChatCommand::Tools(Some(false)))
+        );
+        assert_eq!(parse("/tools please"), Some(ChatCommand::Tools(None)));
         assert_eq!(parse("/id:"), Some(ChatCommand::WhoAmI));
         assert_eq!(parse("/help"), Some(ChatCommand::Help));
         assert_eq!(parse("/model"), Some(ChatCommand::Model(ModelAsk::Status)));
