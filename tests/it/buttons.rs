@@ -28,6 +28,17 @@ const STRANGER: i64 = 7002;
 /// A private chat.
 const FRIEND: i64 = 6101;
 
+/// Waits until the press `q` was answered (`answerCallbackQuery`).
+async fn answered(tg: &FakeTelegram, q: &str) {
+    poll_until(SLOW, &format!("the press {q} answered"), || {
+        tg.callback_answers()
+            .iter()
+            .any(|(id, _)| id == q)
+            .then_some(())
+    })
+    .await;
+}
+
 /// A presentation with one button of each kind.
 fn every_kind() -> Value {
     json!({"title": "Deploy?", "blocks": [
@@ -165,13 +176,7 @@ async fn buttons_show_where_the_scope_allows_and_a_press_reaches_the_agent_from_
     // In the group a stranger's press is answered and dropped: no run, the buttons stay
     // for someone the group admits.
     let q = tg.push_callback(STRANGER, GROUP, grp.message_id, "deploy:no");
-    poll_until(SLOW, "the stranger's press answered", || {
-        tg.callback_answers()
-            .iter()
-            .any(|(id, _)| *id == q)
-            .then_some(())
-    })
-    .await;
+    answered(&tg, &q).await;
     assert!(tg.keyboard(GROUP, grp.message_id).is_some());
     // The member's press is taken (a group press counts as addressed to the bot), and
     // the answer goes to the group.
@@ -254,13 +259,7 @@ async fn buttons_show_where_the_scope_allows_and_a_press_reaches_the_agent_from_
     // Presses of the gateway's reserved encodings and of empty data start nothing.
     for data in ["tgq1:ask_0123", "", "mdl1~x"] {
         let q = tg.push_callback(FRIEND, FRIEND, again.message_id, data);
-        poll_until(SLOW, "the press answered", || {
-            tg.callback_answers()
-                .iter()
-                .any(|(id, _)| *id == q)
-                .then_some(())
-        })
-        .await;
+        answered(&tg, &q).await;
     }
     assert_eq!(ai.request_count(), before + 2);
 
@@ -316,13 +315,7 @@ async fn where_inline_buttons_are_off_they_go_as_text_and_presses_are_only_answe
     );
     // A press of an old button there (or a forged one) starts nothing.
     let q = tg.push_callback(FRIEND, FRIEND, dm.message_id, "deploy:yes");
-    poll_until(SLOW, "the press answered", || {
-        tg.callback_answers()
-            .iter()
-            .any(|(id, _)| *id == q)
-            .then_some(())
-    })
-    .await;
+    answered(&tg, &q).await;
     // The group keeps its keyboard (without the Mini App button).
     let grp = send_buttons(&mut op, &tg, GROUP, "Team", every_kind()).await;
     assert_eq!(keyboard_of(&grp).concat().len(), 3, "{:?}", grp.body);

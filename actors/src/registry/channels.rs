@@ -537,30 +537,22 @@ impl Registry {
         let key = msg.idempotency_key.clone();
         let store = self.store.clone();
         let channel = kind.id;
+        // The sending agent: the run's, else the default one.
+        let live = self.shared.live.get();
+        let agent = msg
+            .run
+            .as_ref()
+            .and_then(|r| live.agents.agent_of_key(&r.session_key))
+            .unwrap_or_else(|| live.agents.default_agent());
         // The channel's response prefix goes before it when it fills from what is known
-        // here: its agent's identity name (the run's agent, else the default one).
-        let prefix = {
-            let live = self.shared.live.get();
-            let agent = msg
-                .run
-                .as_ref()
-                .and_then(|r| live.agents.agent_of_key(&r.session_key))
-                .unwrap_or_else(|| live.agents.default_agent());
-            crate::channel::prefix::PrefixVars {
-                identity_name: agent.identity_name.clone(),
-                strict: true,
-                ..Default::default()
-            }
+        // here: its agent's identity name.
+        let prefix = crate::channel::prefix::PrefixVars {
+            identity_name: agent.identity_name.clone(),
+            strict: true,
+            ..Default::default()
         };
-        // Files named by path or URL: the sending agent's workspace (the run's agent, else
-        // the default one) and the `web_fetch` client.
+        // Files named by path or URL: the agent's workspace and the `web_fetch` client.
         let loader = (!msg.sources.list.is_empty()).then(|| {
-            let live = self.shared.live.get();
-            let agent = msg
-                .run
-                .as_ref()
-                .and_then(|r| live.agents.agent_of_key(&r.session_key))
-                .unwrap_or_else(|| live.agents.default_agent());
             let fetch = self.web.as_ref().map(|w| crate::media_source::Fetch {
                 fetcher: w.fetcher.clone(),
                 settings: live.web_fetch.clone(),

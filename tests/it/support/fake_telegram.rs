@@ -1359,13 +1359,18 @@ fn check_keyboard(markup: &Value, chat_id: i64) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A call's `chat_id` and `message_id`.
+fn message_ids(body: &Value) -> Option<(i64, i64)> {
+    Some((
+        body.get("chat_id").and_then(Value::as_i64)?,
+        body.get("message_id").and_then(Value::as_i64)?,
+    ))
+}
+
 /// `editMessageReplyMarkup`: the message's keyboard replaced (without `reply_markup`:
 /// taken away).
 fn edit_reply_markup(shared: &Shared, body: &Value) -> HttpResponse {
-    let (Some(chat_id), Some(message_id)) = (
-        body.get("chat_id").and_then(Value::as_i64),
-        body.get("message_id").and_then(Value::as_i64),
-    ) else {
+    let Some((chat_id, message_id)) = message_ids(body) else {
         return tg_error(400, "Bad Request: message identifier is not specified");
     };
     {
@@ -1469,10 +1474,7 @@ fn send_location(shared: &Shared, method: &str, body: Value) -> HttpResponse {
 /// `editMessageText` as Telegram answers it: only a message of the bot that is still there,
 /// and only to a different, valid text.
 fn edit_message_text(shared: &Shared, body: &Value) -> HttpResponse {
-    let (Some(chat_id), Some(message_id)) = (
-        body.get("chat_id").and_then(Value::as_i64),
-        body.get("message_id").and_then(Value::as_i64),
-    ) else {
+    let Some((chat_id, message_id)) = message_ids(body) else {
         return tg_error(400, "Bad Request: message identifier is not specified");
     };
     let text = body.get("text").and_then(Value::as_str).unwrap_or("");
@@ -1517,10 +1519,7 @@ fn edit_message_text(shared: &Shared, body: &Value) -> HttpResponse {
 
 /// `deleteMessage` of a message that is still there.
 fn delete_message(shared: &Shared, body: &Value) -> HttpResponse {
-    let (Some(chat_id), Some(message_id)) = (
-        body.get("chat_id").and_then(Value::as_i64),
-        body.get("message_id").and_then(Value::as_i64),
-    ) else {
+    let Some((chat_id, message_id)) = message_ids(body) else {
         return tg_error(400, "Bad Request: message identifier is not specified");
     };
     {
