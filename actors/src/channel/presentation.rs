@@ -180,9 +180,10 @@ pub fn render(message: &str, raw: &Value) -> Result<Rendered, String> {
     })
 }
 
-/// The presentation a call's params carry (`presentation`, or Telegram's own keyboard rows
-/// as `buttons: [[{text, callback_data | url | web_app}]]`), rendered after `message`;
-/// `None` when they carry none.
+/// The presentation a call's params carry (`presentation`; OpenClaw's deprecated
+/// `interactive`, whose text, buttons and select blocks have the same shape; or Telegram's
+/// own keyboard rows as `buttons: [[{text, callback_data | url | web_app}]]`), rendered
+/// after `message`; `None` when they carry none.
 pub fn of_params(message: &str, params: &Map<String, Value>) -> Result<Option<Rendered>, String> {
     let given = |v: &Value| match v {
         Value::Null => false,
@@ -193,6 +194,11 @@ pub fn of_params(message: &str, params: &Map<String, Value>) -> Result<Option<Re
     };
     if let Some(p) = params.get("presentation").filter(|v| given(v)) {
         return render(message, p).map(Some);
+    }
+    if let Some(p) = params.get("interactive").filter(|v| given(v)) {
+        return render(message, p)
+            .map(Some)
+            .map_err(|e| e.replace("presentation", "interactive"));
     }
     let Some(rows) = params.get("buttons").filter(|v| given(v)) else {
         return Ok(None);
@@ -623,6 +629,18 @@ mod tests {
         .expect("json text");
         assert_eq!(r.text, CONTROLS_ONLY_TEXT);
         assert_eq!(r.buttons, vec![vec![cb("Yes", "cmd:yes")]]);
+        // OpenClaw's deprecated `interactive` has the same blocks.
+        let params = json!({"interactive": {"blocks": [
+            {"type": "text", "text": "Pick"},
+            {"type": "select", "options": [{"label": "A", "value": "a"}]}]}});
+        let r = of_params("", params.as_object().expect("object"))
+            .expect("interactive")
+            .expect("rendered");
+        assert_eq!(r.text, "Pick");
+        assert_eq!(r.buttons, vec![vec![cb("A", "a")]]);
+        let bad = json!({"interactive": {"blocks": [{"type": "buttons"}]}});
+        let e = of_params("", bad.as_object().expect("object")).expect_err("bad");
+        assert!(e.starts_with("interactive.blocks[0]"), "{e}");
         // Legacy web-app spellings.
         let r = render(
             "x",

@@ -333,14 +333,6 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
             ));
         }
     };
-    if params
-        .get("interactive")
-        .is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()))
-    {
-        return Err(ErrorShape::invalid(
-            "invalid message.action params: interactive (OpenClaw's deprecated form) is not supported. Fix: send the same blocks as presentation",
-        ));
-    }
     let to = params
         .get("to")
         .or_else(|| params.get("target"))
@@ -356,7 +348,8 @@ pub(super) fn message_action(p: &Value) -> Result<MessageAction, ErrorShape> {
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    // Buttons and blocks (`presentation`, or Telegram's own rows as `buttons`): rendered
+    // Buttons and blocks (`presentation`, OpenClaw's deprecated `interactive`, or
+    // Telegram's own rows as `buttons`): rendered
     // as the text and the keyboard.
     let rendered = crate::channel::presentation::of_params(text, params)
         .map_err(|e| ErrorShape::invalid(format!("invalid message.action params: {e}")))?;
