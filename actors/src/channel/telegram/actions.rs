@@ -148,20 +148,12 @@ impl Handler<ChannelAction> for TelegramChannel {
         } = &mut msg.op
         {
             let private = chat_id > 0;
-            let (shown, hidden) = super::send::split_buttons(
+            *rows = super::send::split_buttons(
                 std::mem::take(rows),
                 self.cfg.inline_buttons.allows(private),
                 private,
+                text,
             );
-            *rows = shown;
-            let hidden = crate::channel::presentation::fallback_text(&hidden);
-            if !hidden.is_empty() {
-                *text = if text.is_empty() {
-                    hidden
-                } else {
-                    format!("{}\n\n{hidden}", text.trim_end())
-                };
-            }
         }
         Box::pin(async move {
             match msg.op {

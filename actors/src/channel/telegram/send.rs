@@ -93,10 +93,29 @@ async fn send_chunks(
     Ok(ids)
 }
 
-/// Splits `rows` into the buttons shown (`shown`: the chat takes inline buttons) and those
-/// sent as text instead: all of them where buttons are off, and Mini App buttons outside
-/// private chats.
+/// The buttons of `rows` shown (`shown`: the chat takes inline buttons); the others are
+/// appended to `text` as their fallback text: all of them where buttons are off, and Mini
+/// App buttons outside private chats.
 pub(super) fn split_buttons(
+    rows: Vec<Vec<crate::channel::Button>>,
+    shown: bool,
+    private: bool,
+    text: &mut String,
+) -> Vec<Vec<crate::channel::Button>> {
+    let (rows, hidden) = partition_buttons(rows, shown, private);
+    let hidden = crate::channel::presentation::fallback_text(&hidden);
+    if !hidden.is_empty() {
+        *text = if text.trim().is_empty() {
+            hidden
+        } else {
+            format!("{}\n\n{hidden}", text.trim_end())
+        };
+    }
+    rows
+}
+
+/// `rows` as (shown, sent as text); see [`split_buttons`].
+fn partition_buttons(
     rows: Vec<Vec<crate::channel::Button>>,
     shown: bool,
     private: bool,
@@ -321,15 +340,12 @@ impl Handler<DeliverReply> for TelegramChannel {
         // outside private chats, where Telegram refuses them) go as text.
         let private = msg.target.chat_id > 0;
         let shown = self.cfg.inline_buttons.allows(private);
-        let (rows, hidden) = split_buttons(std::mem::take(&mut msg.buttons), shown, private);
-        let hidden = crate::channel::presentation::fallback_text(&hidden);
-        if !hidden.is_empty() {
-            msg.text = if msg.text.trim().is_empty() {
-                hidden
-            } else {
-                format!("{}\n\n{hidden}", msg.text.trim_end())
-            };
-        }
+        let rows = split_buttons(
+            std::mem::take(&mut msg.buttons),
+            shown,
+            private,
+            &mut msg.text,
+        );
         let api = self.api.clone();
         let store = self.store.clone();
         let markup = super::api::inline_keyboard(&rows);
