@@ -332,7 +332,7 @@ pub fn spawn_watcher(
     engine: Engine,
     ctl: tokio::sync::mpsc::UnboundedSender<Control>,
     generated: Option<String>,
-    secrets: tokio::sync::mpsc::Receiver<SecretsRequest>,
+    secrets: tokio::sync::mpsc::Receiver<WatcherRequest>,
 ) {
     let path = loaded
         .path
@@ -362,7 +362,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn run(&mut self, mut secrets: tokio::sync::mpsc::Receiver<SecretsRequest>) {
+    async fn run(&mut self, mut secrets: tokio::sync::mpsc::Receiver<WatcherRequest>) {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hup = signal(SignalKind::hangup()).ok();
         let mut applied = signature(&self.path);
@@ -370,12 +370,21 @@ impl Watcher {
         let mut since = Instant::now();
         // An edit made between the start-up load and now is caught here (an unchanged file
         // changes nothing and logs nothing).
-        self.reload();
+        let _ = self.reload();
         loop {
             let forced = tokio::select! {
                 () = actix_web::rt::time::sleep(POLL) => false,
-                Some(reply) = secrets.recv() => {
-                    self.secrets_reload(reply).await;
+                Some(request) = secrets.recv() => {
+                    match request {
+                        WatcherRequest::Secrets(reply) => self.secrets_reload(reply).await,
+                        WatcherRequest::Apply(reply) => {
+                            // The caller wrote the file: apply it now, and the poll does
+                            // not apply it again.
+                            applied = signature(&self.path);
+                            seen = applied;
+                            let _ = reply.send(self.reload());
+                        }
+                    }
                     continue;
                 }
                 Some(()) = async {
@@ -390,7 +399,7 @@ impl Watcher {
                 log::info!("SIGHUP: reloading {}", self.path.display());
                 applied = sig;
                 seen = sig;
-                self.reload();
+                let _ = self.reload();
                 continue;
             }
             if sig != seen {
@@ -400,7 +409,7 @@ impl Watcher {
             }
             if sig != applied && since.elapsed() >= SETTLE {
                 applied = sig;
-                self.reload();
+                let _ = self.reload();
             }
         }
     }
@@ -418,8 +427,10 @@ impl Watcher {
         }
     }
 
-    /// Loads, validates and applies the file (see the module docs).
-    fn reload(&mut self) {
+    /// Loads, validates and applies the file (see the module docs). `Err` says why
+    /// nothing was applied (an invalid file, `gateway.reload.mode` off); an unchanged file
+    /// is `Ok`.
+    fn reload(&mut self) -> Result<(), String> {
         if !self.path.exists() {
             if self.current.path.is_some() {
                 log::error!(
@@ -427,7 +438,7 @@ impl Watcher {
                     self.file()
                 );
             }
-            return;
+            return Err(format!("{} does not exist", self.file()));
         }
         let flags = self.current.source.1.clone();
         let new = match crate::config::load(Some(&self.path), &ProcessEnv, &flags) {
@@ -437,7 +448,7 @@ impl Watcher {
                 log::error!(
                     "config reload skipped (invalid config): {e}; the last good config stays in force"
                 );
-                return;
+                return Err(e.to_string());
             }
         };
         let prepared = match gateway::prepare(&new) {
@@ -449,7 +460,7 @@ impl Watcher {
                     self.file(),
                     e.message
                 );
-                return;
+                return Err(e.message);
             }
         };
         self.log_new_warnings(&new);
@@ -463,7 +474,7 @@ impl Watcher {
         }
         let Some(plan) = self.plan(&new, &prepared) else {
             log::debug!("config file {} touched; no setting changed", self.file());
-            return;
+            return Ok(());
         };
         if new.config.gateway.reload.mode == ReloadMode::Off {
             let restart: Vec<String> = plan.listener.iter().chain(&plan.process).cloned().collect();
@@ -480,10 +491,11 @@ impl Watcher {
                     )
                 }
             );
-            return;
+            return Err("gateway.reload.mode is \"off\": restart the gateway to apply".to_owned());
         }
         let what = format!("config reloaded from {}", self.file());
         self.execute(new, prepared, plan, what);
+        Ok(())
     }
 
     /// `secrets.reload`: resolves the config in force again (`.env`, the `env` block,
@@ -827,6 +839,16 @@ struct Plan {
     /// The accounts run the new bots once applied (false when their change needs a
     /// restart).
     bots_follow: bool,
+}
+
+/// What the config watcher is asked to do besides polling the file.
+#[derive(Debug)]
+pub enum WatcherRequest {
+    /// `secrets.reload`.
+    Secrets(SecretsRequest),
+    /// Apply the file now (an `agents.*` call wrote it and answers once it is in force);
+    /// the answer says why nothing was applied.
+    Apply(tokio::sync::oneshot::Sender<Result<(), String>>),
 }
 
 /// A `secrets.reload` call waiting for the watcher's answer.

@@ -824,6 +824,15 @@ pub trait OpsPort: Send + Sync + std::fmt::Debug {
     ) -> Result<serde_json::Value, (bool, String)>;
     /// `logs.tail`: lines of the gateway log after `cursor`.
     fn logs_tail(&self, params: &serde_json::Value) -> Result<serde_json::Value, String>;
+    /// `agents.create` / `agents.update` / `agents.delete`: roster edits of the config
+    /// file, applied before the answer. `Err((invalid_request, message))`.
+    fn agents_write(
+        &self,
+        _method: &str,
+        _params: &serde_json::Value,
+    ) -> Result<serde_json::Value, (bool, String)> {
+        Err((false, "agent management is not available here".into()))
+    }
     /// `secrets.reload`: asks the config watcher to resolve the config in force again
     /// (`<state dir>/.env`, the `env` block, every `tokenFile`). `None`: no watcher runs.
     fn secrets_reload(&self) -> Option<SecretsReloadReply> {

@@ -938,6 +938,9 @@ pub struct AgentIdentityCfg {
     /// Its emoji: the ack reaction when none is configured, and a mention in groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emoji: Option<String>,
+    /// Its avatar (a workspace path, an http(s) URL or a data URI; shown by clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
 }
 
 /// A peer id: a string, or a number as Telegram ids are often written.

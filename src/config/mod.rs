@@ -6,6 +6,7 @@
 //! > the file, the key and what was expected. The process environment is read through an
 //! > explicit [`EnvSource`], never mutated.
 
+pub mod agents_rpc;
 pub mod edit;
 pub mod env;
 pub mod logging;

@@ -158,8 +158,9 @@ pub struct ConfigOps {
     /// Where a candidate is written to be checked (`<state>/gateway/`, private): the
     /// config file's own directory may be read-only.
     pub scratch_dir: PathBuf,
-    /// The config watcher's `secrets.reload` queue (`None`: no gateway runs here).
-    pub secrets: Option<tokio::sync::mpsc::Sender<crate::reload::SecretsRequest>>,
+    /// The config watcher's queue (`secrets.reload`, apply now; `None`: no gateway runs
+    /// here).
+    pub secrets: Option<tokio::sync::mpsc::Sender<crate::reload::WatcherRequest>>,
     /// The gateway host's exec approvals document (`<state>/exec-approvals.json`).
     pub exec_approvals: PathBuf,
     /// The state directory (its device identity: `gateway.identity.get`).
@@ -170,6 +171,15 @@ pub struct ConfigOps {
 
 /// A rejected write: `true` when the caller's input is at fault.
 type WriteError = (bool, String);
+
+/// Held by every read-modify-write of the config file through the API (`config.*`,
+/// `agents.*`), so two calls never interleave.
+pub(super) fn writes_lock() -> std::sync::MutexGuard<'static, ()> {
+    static WRITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    WRITES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl ConfigOps {
     /// For the running gateway's config.
@@ -198,16 +208,16 @@ impl ConfigOps {
         self
     }
 
-    /// With the config watcher's `secrets.reload` queue.
+    /// With the config watcher's queue.
     pub fn with_secrets(
         mut self,
-        secrets: tokio::sync::mpsc::Sender<crate::reload::SecretsRequest>,
+        secrets: tokio::sync::mpsc::Sender<crate::reload::WatcherRequest>,
     ) -> Self {
         self.secrets = Some(secrets);
         self
     }
 
-    fn read(&self) -> Result<Option<String>, String> {
+    pub(super) fn read(&self) -> Result<Option<String>, String> {
         match std::fs::read_to_string(&self.path) {
             Ok(t) => Ok(Some(t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -218,6 +228,11 @@ impl ConfigOps {
     /// Loads and checks `text` as the config file would be: `Ok(loaded)` or the problem
     /// (naming the file and key).
     pub fn check(&self, text: &str) -> Result<Loaded, String> {
+        self.check_prepared(text).map(|(l, _)| l)
+    }
+
+    /// [`Self::check`], with what the gateway would run (its roster, workspace, …).
+    pub fn check_prepared(&self, text: &str) -> Result<(Loaded, gateway::Prepared), String> {
         let tmp = self.scratch_dir.join(format!(
             ".{}.check-{}.tmp",
             self.path
@@ -234,8 +249,26 @@ impl ConfigOps {
             |m: String| m.replace(&tmp.display().to_string(), &self.path.display().to_string());
         let mut loaded = res.map_err(|e| fix(e.to_string()))?;
         loaded.path = Some(self.path.clone());
-        gateway::prepare(&loaded).map_err(|e| fix(e.message))?;
-        Ok(loaded)
+        let prepared = gateway::prepare(&loaded).map_err(|e| fix(e.message))?;
+        Ok((loaded, prepared))
+    }
+
+    /// Has the config watcher apply the file now and waits until it has;
+    /// `Err` says why it did not (no watcher: nothing applies a write here). Call from a
+    /// blocking thread.
+    pub fn apply_now(&self) -> Result<(), String> {
+        let queue = self
+            .secrets
+            .as_ref()
+            .ok_or_else(|| "no gateway runs with this config".to_owned())?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        queue
+            .blocking_send(crate::reload::WatcherRequest::Apply(reply))
+            .map_err(|_| "the config watcher is not running".to_owned())?;
+        // The watcher answers every request once its (bounded) reload is done.
+        answer
+            .blocking_recv()
+            .unwrap_or_else(|_| Err("the config watcher stopped".to_owned()))
     }
 
     /// The `config.get` snapshot.
@@ -300,6 +333,7 @@ impl ConfigOps {
     }
 
     fn write_rpc(&self, method: &str, params: &Value) -> Result<Value, WriteError> {
+        let _writing = writes_lock();
         let bad = |m: String| (true, m);
         let obj = params.as_object().cloned().unwrap_or_default();
         for k in obj.keys() {
@@ -504,12 +538,16 @@ impl OpsPort for ConfigOps {
         Ok(crate::logging::tail(params))
     }
 
+    fn agents_write(&self, method: &str, params: &Value) -> Result<Value, (bool, String)> {
+        self.agents_rpc(method, params)
+    }
+
     fn secrets_reload(&self) -> Option<openclaw_actors::ports::SecretsReloadReply> {
         let queue = self.secrets.as_ref()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         // A full queue (or a stopped watcher) drops `reply`: the caller is refused, and the
         // log says why (the CLI's refusal points there).
-        if let Err(e) = queue.try_send(reply) {
+        if let Err(e) = queue.try_send(crate::reload::WatcherRequest::Secrets(reply)) {
             log::warn!(
                 "secrets.reload failed: {}; nothing changed",
                 match e {

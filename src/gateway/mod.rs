@@ -658,27 +658,31 @@ fn git_init(dir: &std::path::Path) -> bool {
 /// one; returns the line that says so. A workspace that cannot be created is logged and
 /// the gateway runs on: the agent then sees `[MISSING]` lines, as in OpenClaw.
 pub fn seed_workspace(dir: &std::path::Path, skip_bootstrap: bool) -> String {
+    try_seed_workspace(dir, skip_bootstrap).unwrap_or_else(|line| {
+        log::warn!("{line}");
+        line
+    })
+}
+
+/// [`seed_workspace`], with a workspace that cannot be prepared as `Err` (the line).
+pub fn try_seed_workspace(dir: &std::path::Path, skip_bootstrap: bool) -> Result<String, String> {
     let result = if skip_bootstrap {
         std::fs::create_dir_all(dir).map(|()| Vec::new())
     } else {
         openclaw_actors::workspace::seed(dir)
     };
     match result {
-        Ok(written) if written.is_empty() => format!("agent workspace: {}", dir.display()),
-        Ok(written) => format!(
+        Ok(written) if written.is_empty() => Ok(format!("agent workspace: {}", dir.display())),
+        Ok(written) => Ok(format!(
             "agent workspace: {} (new: wrote {}{})",
             dir.display(),
             written.join(", "),
             if git_init(dir) { "; git init" } else { "" }
-        ),
-        Err(e) => {
-            let line = format!(
-                "agent workspace {} could not be prepared: {e}. Fix: make it a writable directory or set agents.defaults.workspace",
-                dir.display()
-            );
-            log::warn!("{line}");
-            line
-        }
+        )),
+        Err(e) => Err(format!(
+            "agent workspace {} could not be prepared: {e}. Fix: make it a writable directory or set agents.defaults.workspace",
+            dir.display()
+        )),
     }
 }
 

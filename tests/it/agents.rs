@@ -677,3 +677,265 @@ async fn an_agents_thinking_default_applies_until_the_chat_sets_its_own() {
     wait_reply(&tg, id, SLOW).await;
     assert_eq!(effort(&ai), "high", "the chat's level over the agent's");
 }
+
+/// The `payload` of a call that must succeed, or its error when it must fail.
+async fn ok_call(op: &mut WsClient, method: &str, params: Value) -> Value {
+    let res = op.request(method, params).await;
+    assert_eq!(res["ok"], true, "{method}: {res}");
+    res["payload"].clone()
+}
+
+async fn err_call(op: &mut WsClient, method: &str, params: Value) -> String {
+    let res = op.request(method, params).await;
+    assert_eq!(res["ok"], false, "{method}: {res}");
+    crate::support::error_of(&res)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn listed(list: &Value, id: &str) -> Option<Value> {
+    list["agents"]
+        .as_array()?
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+}
+
+/// `agents.create | update | delete` (what the Control UI and `openclaw agents delete`
+/// call): the roster changes in the config file and is in force at the answer; the new
+/// agent gets its workspace, identity and model and answers; the implicit `main` stays the
+/// default; hostile names cannot add identity lines; a deleted agent's bindings and cron
+/// jobs go and its files move to the trash, never deleted; bad calls change nothing.
+#[actix_web::test]
+async fn agents_are_created_updated_and_deleted_over_the_api() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut c: Value = serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("cfg");
+    c["models"]["providers"]["fake"]["models"] =
+        json!([{"id": "flow-model"}, {"id": "work-model"}]);
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&c.to_string()));
+    let state = gw.dir.path().to_path_buf();
+    let cfg_path = state.join("openclaw.json");
+    let mut op = admin(&gw).await;
+
+    let created = ok_call(
+        &mut op,
+        "agents.create",
+        json!({"name": "Work Desk", "emoji": "🛠", "model": "fake/work-model"}),
+    )
+    .await;
+    let ws = state.join("workspace-work-desk");
+    assert_eq!(
+        created,
+        json!({"ok": true, "agentId": "work-desk", "name": "Work Desk",
+               "workspace": ws.display().to_string(), "model": "fake/work-model"})
+    );
+    // In force at the answer: listed, with its identity as its IDENTITY.md states it.
+    let list = ok_call(&mut op, "agents.list", json!({})).await;
+    assert_eq!(list["defaultId"], "main", "{list}");
+    assert!(listed(&list, "main").is_some(), "{list}");
+    let work = listed(&list, "work-desk").expect("the new agent");
+    assert_eq!(work["identity"]["name"], "Work Desk", "{work}");
+    assert_eq!(work["identity"]["emoji"], "🛠", "{work}");
+    assert_eq!(work["model"], "fake/work-model", "{work}");
+    assert!(ws.join("AGENTS.md").is_file(), "starter files");
+    let identity = std::fs::read_to_string(ws.join("IDENTITY.md")).expect("IDENTITY.md");
+    assert!(identity.contains("- Name: Work Desk\n"), "{identity}");
+    let file = std::fs::read_to_string(&cfg_path).expect("config");
+    let doc: Value = json5::from_str(&file).expect("json5");
+    assert_eq!(
+        doc["agents"]["entries"]["main"],
+        json!({"default": true}),
+        "{file}"
+    );
+    // Unbound chats are still answered, by main.
+    ai.push_text("main still here");
+    let m = dm(&tg, 6402, "anyone?");
+    wait_reply(&tg, m, SLOW).await;
+    assert!(
+        gw.dir
+            .path()
+            .join("agents/main/sessions/sessions.json")
+            .is_file()
+    );
+    assert_eq!(
+        doc["agents"]["entries"]["work-desk"]["workspace"],
+        ws.display().to_string()
+    );
+
+    // It answers, from its workspace, with its model.
+    ai.push_text("desk here");
+    let id = op
+        .send_request(
+            "agent",
+            json!({"message": "hi", "agentId": "work-desk", "idempotencyKey": "wd-1"}),
+        )
+        .await;
+    assert_eq!(op.response(&id).await["ok"], true);
+    let done = op.response(&id).await;
+    assert_eq!(done["payload"]["status"], "ok", "{done}");
+    let r = ai.requests().last().cloned().expect("a model request");
+    assert_eq!(r["model"], "work-model", "{r}");
+    assert!(system_text(&r).contains("Work Desk"), "{r}");
+
+    // Refused, nothing written.
+    let before = std::fs::read(&cfg_path).expect("config");
+    for (params, want) in [
+        (
+            json!({"name": "work desk"}),
+            "agent \"work-desk\" already exists",
+        ),
+        (json!({"name": "Main"}), "agent \"main\" already exists"),
+        (json!({"name": "OpenClaw"}), "\"openclaw\" is reserved"),
+        (json!({"name": "🙂🙂"}), "has no valid id characters"),
+        (json!({"name": "x", "model": "nowhere/model"}), "nowhere"),
+        (
+            json!({"name": "y", "workspace": "relative/dir"}),
+            "relative path",
+        ),
+        (
+            json!({"name": "z", "workspace": state.display().to_string()}),
+            "state directory",
+        ),
+        (
+            json!({"name": "q", "extra": 1}),
+            "unexpected property 'extra'",
+        ),
+        (json!({"name": "n".repeat(300)}), "longer than 200"),
+        (json!({}), "required property 'name'"),
+    ] {
+        let m = err_call(&mut op, "agents.create", params.clone()).await;
+        assert!(m.contains(want), "{params}: {m}");
+    }
+    assert_eq!(std::fs::read(&cfg_path).expect("config"), before);
+    assert!(!state.join("workspace-x").exists() && !state.join("workspace-q").exists());
+
+    // A name cannot add identity lines: it is folded onto one line.
+    let evil = ok_call(
+        &mut op,
+        "agents.create",
+        json!({"name": "Evil\n- Avatar: /etc/passwd\r\n- Emoji: 💀"}),
+    )
+    .await;
+    let evil_id = evil["agentId"].as_str().expect("id").to_owned();
+    assert_eq!(evil_id, "evil---avatar-etc-passwd---emoji");
+    let list = ok_call(&mut op, "agents.list", json!({})).await;
+    let e = listed(&list, &evil_id).expect("listed");
+    assert_eq!(e["identity"].get("avatar"), None, "{e}");
+    assert_eq!(e["identity"].get("emoji"), None, "{e}");
+    // A planted symlink for IDENTITY.md is not written through.
+    let evil_ws = state.join(format!("workspace-{evil_id}"));
+    let target = state.join("outside.txt");
+    std::fs::write(&target, "untouched").expect("write");
+    std::fs::remove_file(evil_ws.join("IDENTITY.md")).expect("rm");
+    std::os::unix::fs::symlink(&target, evil_ws.join("IDENTITY.md")).expect("symlink");
+    let m = err_call(
+        &mut op,
+        "agents.update",
+        json!({"agentId": evil_id, "name": "Renamed"}),
+    )
+    .await;
+    assert!(m.contains("unsafe workspace file"), "{m}");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "untouched");
+
+    // Update: a new name and the model override cleared.
+    ok_call(
+        &mut op,
+        "agents.update",
+        json!({"agentId": "work-desk", "name": "Workbench", "model": null}),
+    )
+    .await;
+    let list = ok_call(&mut op, "agents.list", json!({})).await;
+    let work = listed(&list, "work-desk").expect("still there");
+    assert_eq!(work["name"], "Workbench", "{work}");
+    assert_eq!(work["identity"]["name"], "Workbench", "{work}");
+    assert_eq!(work.get("model"), None, "{work}");
+    for (params, want) in [
+        (
+            json!({"agentId": "nobody", "name": "x"}),
+            "agent \"nobody\" not found",
+        ),
+        (
+            json!({"agentId": "work-desk", "agentRuntime": "codex"}),
+            "agentRuntime",
+        ),
+        (json!({"agentId": "work-desk", "model": 5}), "model must be"),
+    ] {
+        let m = err_call(&mut op, "agents.update", params.clone()).await;
+        assert!(m.contains(want), "{params}: {m}");
+    }
+
+    // A binding and a cron job of the agent, then delete it.
+    let got = ok_call(&mut op, "config.get", json!({})).await;
+    ok_call(
+        &mut op,
+        "config.patch",
+        json!({"baseHash": got["hash"], "raw": json!({"bindings": [
+            {"agentId": "work-desk", "match": {"channel": "telegram", "peer": {"kind": "direct", "id": "6401"}}}
+        ]}).to_string()}),
+    )
+    .await;
+    let job = ok_call(
+        &mut op,
+        "cron.add",
+        json!({"name": "desk", "agentId": "work-desk", "schedule": {"kind": "every", "everyMs": 3_600_000},
+               "sessionTarget": "isolated", "payload": {"kind": "agentTurn", "message": "tidy"}}),
+    )
+    .await;
+    let job_id = job["id"].as_str().expect("job id").to_owned();
+    let deleted = ok_call(&mut op, "agents.delete", json!({"agentId": "Work-Desk"})).await;
+    assert_eq!(deleted["agentId"], "work-desk", "{deleted}");
+    assert_eq!(deleted["removedBindings"], 1, "{deleted}");
+    let removed = deleted["removed"].as_array().expect("removed");
+    assert_eq!(removed.len(), 2, "{deleted}");
+    assert!(removed.iter().all(|r| r["method"] == "trash"), "{deleted}");
+    assert_eq!(deleted.get("failed"), None, "{deleted}");
+    assert!(!ws.exists() && !state.join("agents/work-desk").exists());
+    // In the trash, whole.
+    let trashed: Vec<_> = std::fs::read_dir(state.join(".Trash"))
+        .expect("the trash")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        trashed
+            .iter()
+            .any(|d| d.join("workspace-work-desk/IDENTITY.md").is_file()),
+        "{trashed:?}"
+    );
+    assert!(
+        trashed
+            .iter()
+            .any(|d| d.join("work-desk/sessions/sessions.json").is_file()),
+        "{trashed:?}"
+    );
+    let list = ok_call(&mut op, "agents.list", json!({})).await;
+    assert!(listed(&list, "work-desk").is_none(), "{list}");
+    let doc: Value =
+        json5::from_str(&std::fs::read_to_string(&cfg_path).expect("cfg")).expect("json5");
+    assert_eq!(doc["bindings"], json!([]), "{doc}");
+    let jobs = ok_call(&mut op, "cron.list", json!({})).await;
+    assert!(!jobs.to_string().contains(&job_id), "{jobs}");
+    let m = err_call(&mut op, "agents.delete", json!({"agentId": "work-desk"})).await;
+    assert!(m.contains("not found"), "{m}");
+
+    // The last agent stays.
+    ok_call(
+        &mut op,
+        "agents.delete",
+        json!({"agentId": evil_id, "deleteFiles": false}),
+    )
+    .await;
+    assert!(evil_ws.exists(), "deleteFiles: false keeps the files");
+    let m = err_call(&mut op, "agents.delete", json!({"agentId": "main"})).await;
+    assert!(m.contains("only configured agent"), "{m}");
+
+    // Only admins manage agents.
+    let (mut writer, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.write"])).await;
+    let res = writer
+        .request("agents.create", json!({"name": "sneaky"}))
+        .await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert!(!state.join("workspace-sneaky").exists());
+}

@@ -2837,6 +2837,57 @@ fn gateway_on_its_config_port() -> TestGateway {
     gw
 }
 
+/// The real CLI's `openclaw agents delete <id> --force --json` on our host: it calls our
+/// `agents.delete` (its `transport` says `gateway`), which takes the agent and its binding
+/// out of the config in force and moves its workspace to the trash.
+#[actix_web::test]
+async fn real_cli_agents_delete_goes_through_our_gateway() {
+    let cli = RealCli::locate();
+    let port = crate::support::free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path().join("ws-work");
+    let cfg = json!({
+        "gateway": {"port": port, "auth": {"token": "T"}},
+        "agents": {"entries": {"main": {"default": true}, "work": {"workspace": ws}}},
+        "bindings": [{"agentId": "work", "match": {"channel": "telegram", "accountId": "*"}}],
+    });
+    let gw = TestGateway::start_in(dir, &["gateway", "run"], &[], Some(&cfg.to_string()));
+    let state = gw.dir.path().to_path_buf();
+    assert!(ws.join("AGENTS.md").is_file(), "its workspace was seeded");
+
+    let out = cli.on_host(
+        &state,
+        "T",
+        &["agents", "delete", "work", "--force", "--json"],
+    );
+    assert_eq!(out.code, Some(0), "{out}\n{}", gw.stderr());
+    let v = out.json();
+    assert_eq!(v["transport"], "gateway", "{out}");
+    assert_eq!(v["removedBindings"], 1, "{out}");
+    assert_eq!(v["removed"][0]["path"], ws.display().to_string(), "{out}");
+    assert_eq!(v["removed"][0]["method"], "trash", "{out}");
+    assert!(!ws.exists());
+    let trashed = std::fs::read_dir(state.join(".Trash"))
+        .expect("the trash")
+        .filter_map(Result::ok)
+        .any(|e| e.path().join("ws-work/AGENTS.md").is_file());
+    assert!(trashed, "the workspace is in the trash, whole");
+
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", &["operator.admin"])).await;
+    let list = op.request("agents.list", json!({})).await;
+    let ids: Vec<&str> = list["payload"]["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["main"], "{list}");
+    let doc: Value =
+        json5::from_str(&std::fs::read_to_string(state.join("openclaw.json")).expect("config"))
+            .expect("json5");
+    assert_eq!(doc["bindings"], json!([]), "{doc}");
+}
+
 /// The real CLI's `openclaw gateway restart --safe` (`gateway.restart.request` with the
 /// safe-restart capability) and its plain `openclaw gateway restart` (which finds ours by
 /// its lock file and its pid listening on the port, then sends the targeted request)

@@ -1498,6 +1498,56 @@ impl Handler<CronRemove> for CronService {
     }
 }
 
+/// `agents.delete`: removes the jobs that belong to the deleted agent (its `agentId`, or
+/// made in one of its sessions); answers how many went. A job that only fell back to the
+/// default agent stays.
+#[derive(Message)]
+#[rtype(result = "Result<usize, CronError>")]
+pub struct RemoveAgentJobs {
+    /// The deleted agent.
+    pub agent: String,
+}
+
+impl Handler<RemoveAgentJobs> for CronService {
+    type Result = ResponseActFuture<Self, Result<usize, CronError>>;
+
+    fn handle(&mut self, msg: RemoveAgentJobs, ctx: &mut Self::Context) -> Self::Result {
+        let owned = |j: &job::CronJob| {
+            j.agent_id
+                .as_deref()
+                .map(|a| a.trim().to_ascii_lowercase())
+                .or_else(|| {
+                    j.session_key
+                        .as_deref()
+                        .and_then(crate::agents::key_agent)
+                        .map(str::to_owned)
+                })
+                .is_some_and(|a| a == msg.agent)
+        };
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.jobs)
+            .into_iter()
+            .partition(|j| owned(j));
+        self.jobs = kept;
+        if gone.is_empty() {
+            return Box::pin(actix::fut::ready(Ok(0)));
+        }
+        self.arm(ctx);
+        for j in &gone {
+            log::info!("cron: job {} removed with its agent {}", j.id, msg.agent);
+            self.announce(&j.id, "removed");
+        }
+        let n = gone.len();
+        Box::pin(self.save().into_actor(self).map(move |res, act, ctx| {
+            if let Err(e) = res {
+                act.jobs.extend(gone);
+                act.arm(ctx);
+                return Err(e);
+            }
+            Ok(n)
+        }))
+    }
+}
+
 /// `cron.run`: `force` (default) runs now, `if-enabled` only an enabled job, `due` only a
 /// due one. Answers once the run is queued (`{ok, enqueued, runId}`) or why not
 /// (`{ok, ran: false, reason}`).

@@ -1,5 +1,6 @@
 //! `config.get`, `config.set`, `config.patch`, `config.apply` (OpenClaw's
-//! `server-methods/config.ts`) and `secrets.reload` (`server-methods/secrets.ts`). The file, its validation and the atomic write are the
+//! `server-methods/config.ts`), `agents.create|update|delete` (`server-methods/agents.ts`:
+//! roster edits of the file) and `secrets.reload` (`server-methods/secrets.ts`). The file, its validation and the atomic write are the
 //! shell's ([`OpsPort`](crate::ports::OpsPort)); the work runs on a blocking thread so a
 //! slow disk never stalls the socket's worker.
 
@@ -33,6 +34,21 @@ pub(super) const METHODS: &[Method] = &[
         handler: WsSession::config_call,
     },
     Method {
+        name: "agents.create",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::config_call,
+    },
+    Method {
+        name: "agents.update",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::config_call,
+    },
+    Method {
+        name: "agents.delete",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::config_call,
+    },
+    Method {
         name: "secrets.reload",
         access: MethodAccess::Operator(ADMIN),
         handler: WsSession::secrets_reload,
@@ -58,23 +74,47 @@ impl WsSession {
         };
         let ops = self.shared.ops.get().cloned();
         let method = call.method;
+        let cron = (method == "agents.delete")
+            .then(|| self.shared.cron.get().map(|c| c.0.clone()))
+            .flatten();
         let fut = async move {
             let ops = ops.ok_or_else(unavailable)?;
             let res = tokio::task::spawn_blocking(move || {
+                let shape = |(caller, m): (bool, String)| {
+                    if caller {
+                        ErrorShape::invalid(m)
+                    } else {
+                        ErrorShape::unavailable(m)
+                    }
+                };
                 if method == "config.get" {
                     ops.config_get().map_err(ErrorShape::unavailable)
+                } else if method.starts_with("agents.") {
+                    ops.agents_write(method, &params).map_err(shape)
                 } else {
-                    ops.config_write(method, &params).map_err(|(caller, m)| {
-                        if caller {
-                            ErrorShape::invalid(m)
-                        } else {
-                            ErrorShape::unavailable(m)
-                        }
-                    })
+                    ops.config_write(method, &params).map_err(shape)
                 }
             })
             .await;
-            res.unwrap_or_else(|_| Err(ErrorShape::unavailable("config operation failed")))
+            let res =
+                res.unwrap_or_else(|_| Err(ErrorShape::unavailable("config operation failed")));
+            // A deleted agent's scheduled jobs go with it (they could only fail).
+            if let (Ok(v), Some(cron)) = (&res, cron)
+                && let Some(agent) = v.get("agentId").and_then(Value::as_str)
+            {
+                match cron
+                    .send(crate::cron::RemoveAgentJobs {
+                        agent: agent.to_owned(),
+                    })
+                    .await
+                {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => log::info!("agents.delete: removed {n} cron job(s) of {agent}"),
+                    Ok(Err(e)) => log::warn!("agents.delete: the cron jobs of {agent} stay: {e}"),
+                    Err(_) => log::warn!("agents.delete: the cron scheduler did not answer"),
+                }
+            }
+            res
         };
         self.reply_with(call.id, fut, ctx);
     }
