@@ -377,6 +377,46 @@ pub fn send_media_form(msg: &SendMedia) -> Multipart {
     form.finish()
 }
 
+/// The `sendMediaGroup` upload form for `items` (2 to 10 photos): each file a part
+/// (`file0`, `file1`, …) its `media` entry attaches; the first item's caption, reply,
+/// topic and silence for the album.
+pub fn send_media_group_form(items: &[SendMedia]) -> Multipart {
+    let mut form = Multipart::new();
+    let Some(first) = items.first() else {
+        return form.finish();
+    };
+    form.text("chat_id", &first.chat_id.to_string());
+    if let Some(id) = first.reply_to_message_id {
+        form.text(
+            "reply_parameters",
+            &json!({"message_id": id, "allow_sending_without_reply": true}).to_string(),
+        );
+    }
+    if let Some(thread) = first.message_thread_id {
+        form.text("message_thread_id", &thread.to_string());
+    }
+    if first.disable_notification {
+        form.text("disable_notification", "true");
+    }
+    let media: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut entry =
+                json!({"type": media_method(m.kind).1, "media": format!("attach://file{i}")});
+            if let Some(c) = m.caption.as_ref().filter(|_| i == 0) {
+                entry["caption"] = json!(c);
+            }
+            entry
+        })
+        .collect();
+    form.text("media", &Value::Array(media).to_string());
+    for (i, m) in items.iter().enumerate() {
+        form.file(&format!("file{i}"), &m.file_name, &m.mime, &m.data);
+    }
+    form.finish()
+}
+
 /// The `sendMessage` JSON body for `msg`.
 pub fn send_message_body(msg: &SendMessage) -> Value {
     let mut body = json!({"chat_id": msg.chat_id, "text": msg.text});
@@ -447,6 +487,36 @@ impl TelegramApi for BotApi {
             v.get("message_id")
                 .and_then(Value::as_i64)
                 .ok_or_else(|| TgError::Network(format!("{method} result has no message_id")))
+        })
+    }
+
+    fn send_media_group(&self, items: Vec<SendMedia>) -> LocalFut<Result<Vec<i64>, TgError>> {
+        let url = format!("{}/bot{}/sendMediaGroup", self.api_root, self.token);
+        let token = self.token.clone();
+        let form = send_media_group_form(&items);
+        let client = self.client();
+        Box::pin(async move {
+            let v = upload_raw(&client, &url, form, UPLOAD_TIMEOUT)
+                .await
+                .map_err(|e| {
+                    let e = redact_error(e, &token);
+                    log::debug!("telegram sendMediaGroup failed: {e}");
+                    e
+                })?;
+            let ids: Vec<i64> = v
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.get("message_id").and_then(Value::as_i64))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if ids.is_empty() {
+                return Err(TgError::Network(
+                    "sendMediaGroup result has no messages".into(),
+                ));
+            }
+            Ok(ids)
         })
     }
 
@@ -701,6 +771,43 @@ mod tests {
         let dbg = format!("{api:?}");
         assert!(!dbg.contains("SECRET"), "{dbg}");
         assert_eq!(api.api_root(), "https://api.telegram.org");
+    }
+
+    #[test]
+    fn an_album_form_attaches_each_photo_and_captions_the_first() {
+        let item = |name: &str, caption: Option<&str>| SendMedia {
+            chat_id: -100,
+            kind: MediaKind::Photo,
+            data: std::rc::Rc::from(name.as_bytes()),
+            mime: "image/png".into(),
+            file_name: format!("{name}.png"),
+            caption: caption.map(str::to_owned),
+            reply_to_message_id: Some(7),
+            message_thread_id: Some(4),
+            disable_notification: true,
+        };
+        let form = send_media_group_form(&[item("a", Some("Both \"pics\"")), item("b", Some("x"))]);
+        let body = String::from_utf8_lossy(form.bytes()).into_owned();
+        let media = body
+            .split("name=\"media\"\r\n\r\n")
+            .nth(1)
+            .and_then(|r| r.split("\r\n").next())
+            .expect("a media field");
+        let media: Value = serde_json::from_str(media).expect("media is JSON");
+        assert_eq!(
+            media,
+            json!([{"type": "photo", "media": "attach://file0", "caption": "Both \"pics\""},
+                   {"type": "photo", "media": "attach://file1"}])
+        );
+        for needle in [
+            "name=\"file0\"; filename=\"a.png\"",
+            "name=\"file1\"; filename=\"b.png\"",
+            "name=\"message_thread_id\"\r\n\r\n4\r\n",
+            "name=\"disable_notification\"\r\n\r\ntrue\r\n",
+            "\"message_id\":7",
+        ] {
+            assert!(body.contains(needle), "{needle}: {body}");
+        }
     }
 
     #[test]

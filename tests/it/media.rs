@@ -298,18 +298,29 @@ async fn a_refused_photo_goes_as_a_file_and_one_answer_carries_at_most_four() {
     assert!(sends[0].file.as_ref().is_some_and(|f| f.data == jpeg));
     all_answered(&gw, &tg).await;
 
-    // Five snaps in one run: four go with the answer, the model hears why not the fifth.
+    // Five snaps in one run: four go with the answer, as one album under the text; the
+    // model hears why not the fifth.
     let calls: Vec<String> = (0..5).map(|_| invoke(&ai, "camera.snap")).collect();
     ai.push_text("Five photos.");
     let before = tg.sent().len();
-    dm(&tg, 5103, "five photos please");
+    let asked = dm(&tg, 5103, "five photos please");
     wait_sends(&tg, before + 4).await;
     all_answered(&gw, &tg).await;
     let all = tg.sent();
     let new = &all[before..];
     assert_eq!(new.len(), 4, "{new:?}");
-    assert!(new.iter().all(|s| s.method == "sendPhoto"), "{new:?}");
+    assert!(new.iter().all(|s| s.method == "sendMediaGroup"), "{new:?}");
+    let group = &new[0].body["media_group_id"];
+    assert!(
+        group.is_string() && new.iter().all(|s| &s.body["media_group_id"] == group),
+        "{new:?}"
+    );
+    assert!(
+        new.iter()
+            .all(|s| s.file.as_ref().is_some_and(|f| f.data == jpeg))
+    );
     assert_eq!(new[0].caption(), Some("Five photos."));
+    assert_eq!(new[0].reply_to(), Some(asked));
     assert!(new[1..].iter().all(|s| s.caption().is_none()));
     let last = ai.requests().last().cloned().expect("requests");
     let fifth = tool_result(&last, &calls[4]);
@@ -319,6 +330,28 @@ async fn a_refused_photo_goes_as_a_file_and_one_answer_carries_at_most_four() {
             .is_some_and(|n| n.contains("at most 4")),
         "{fifth}"
     );
+
+    // An album Telegram refuses goes again photo by photo, the caption on the first.
+    tg.fail_next_on(
+        "sendMediaGroup",
+        1,
+        400,
+        json!({"ok": false, "error_code": 400, "description": "Bad Request: PHOTO_INVALID_DIMENSIONS"}),
+    );
+    for _ in 0..2 {
+        invoke(&ai, "camera.snap");
+    }
+    ai.push_text("Two photos.");
+    let before = tg.sent().len();
+    dm(&tg, 5103, "two photos please");
+    wait_sends(&tg, before + 2).await;
+    all_answered(&gw, &tg).await;
+    let all = tg.sent();
+    let new = &all[before..];
+    assert_eq!(new.len(), 2, "{new:?}");
+    assert!(new.iter().all(|s| s.method == "sendPhoto"), "{new:?}");
+    assert_eq!(new[0].caption(), Some("Two photos."));
+    assert_eq!(new[1].caption(), None);
 }
 
 /// SIGKILL after Telegram took the photo but before the gateway learnt it: after the

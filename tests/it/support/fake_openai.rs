@@ -660,7 +660,7 @@ async fn transcriptions(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let ctype = header(&req, "content-type").unwrap_or_default();
-    let Some((fields, file)) = super::fake_telegram::parse_multipart(&ctype, &body) else {
+    let Some((fields, mut files)) = super::fake_telegram::parse_multipart(&ctype, &body) else {
         return HttpResponse::BadRequest()
             .json(json!({"error": {"message": "could not parse multipart form"}}));
     };
@@ -683,7 +683,7 @@ async fn transcriptions(
         let mut st = shared.lock();
         st.transcriptions.push(Transcription {
             fields,
-            file,
+            file: files.pop(),
             authorization,
             headers,
         });

@@ -949,11 +949,11 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let mut upload = None;
+    let mut uploads = Vec::new();
     let body: Value = if content_type.starts_with("multipart/form-data") {
         match parse_multipart(&content_type, &body) {
-            Some((fields, file)) => {
-                upload = file;
+            Some((fields, files)) => {
+                uploads = files;
                 fields
             }
             None => return tg_error(400, "Bad Request: can't parse multipart body"),
@@ -1012,7 +1012,12 @@ async fn handle(
             resp
         }
         "sendPhoto" | "sendVideo" | "sendAnimation" | "sendDocument" | "sendVoice" => {
-            let resp = send_media(&shared, &method, body, upload);
+            let resp = send_media(&shared, &method, body, uploads.pop());
+            hold_while_asked(&shared).await;
+            resp
+        }
+        "sendMediaGroup" => {
+            let resp = send_media_group(&shared, body, uploads);
             hold_while_asked(&shared).await;
             resp
         }
@@ -1616,10 +1621,87 @@ fn send_media(shared: &Shared, method: &str, body: Value, file: Option<SentFile>
     tg_ok(message)
 }
 
+/// `sendMediaGroup` as Telegram checks it: 2 to 10 `media` entries, each a photo or a
+/// video attaching a file part of the request (`attach://<part>`) that is an image (for a
+/// photo), a caption only within limits. Recorded as one sent message per item (method
+/// `sendMediaGroup`, the album's `media_group_id`, the first with the caption); answers
+/// their messages.
+fn send_media_group(shared: &Shared, body: Value, files: Vec<SentFile>) -> HttpResponse {
+    let Some(chat_id) = body.get("chat_id").and_then(Value::as_i64) else {
+        return tg_error(400, "Bad Request: chat not found");
+    };
+    let Some(media) = body.get("media").and_then(Value::as_array).cloned() else {
+        return tg_error(400, "Bad Request: media not specified");
+    };
+    if !(2..=10).contains(&media.len()) {
+        return tg_error(400, "Bad Request: wrong number of media specified");
+    }
+    let mut items = Vec::new();
+    for m in &media {
+        let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
+        if !matches!(kind, "photo" | "video") {
+            return tg_error(400, "Bad Request: wrong media type in the album");
+        }
+        let Some(part) = m
+            .get("media")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("attach://"))
+        else {
+            return tg_error(400, "Bad Request: wrong file identifier/HTTP URL specified");
+        };
+        let Some(file) = files.iter().find(|f| f.field == part).cloned() else {
+            return tg_error(400, "Bad Request: file must be non-empty");
+        };
+        if let Some(c) = m.get("caption").and_then(Value::as_str)
+            && c.encode_utf16().count() > 1024
+        {
+            return tg_error(400, "Bad Request: message caption is too long");
+        }
+        let d = &file.data;
+        let image = d.starts_with(&[0xFF, 0xD8, 0xFF])
+            || d.starts_with(b"\x89PNG\r\n\x1a\n")
+            || (d.len() >= 12 && d.starts_with(b"RIFF") && &d[8..12] == b"WEBP");
+        if kind == "photo" && !image {
+            return tg_error(400, "Bad Request: IMAGE_PROCESS_FAILED");
+        }
+        items.push((kind, m.get("caption").cloned(), file));
+    }
+    let group = format!("album-{}", unix_now());
+    let mut messages = Vec::new();
+    {
+        let mut st = shared.lock();
+        for (kind, caption, file) in items {
+            let (message_id, mut message) = bot_message(shared, &mut st, chat_id);
+            message[kind] =
+                json!({"file_id": format!("file-{message_id}"), "file_size": file.data.len()});
+            message["media_group_id"] = json!(group);
+            let mut recorded = body.clone();
+            if let Some(o) = recorded.as_object_mut() {
+                o.remove("media");
+                o.insert("media_group_id".into(), json!(group));
+            }
+            if let Some(c) = caption {
+                message["caption"] = c.clone();
+                recorded["caption"] = c;
+            }
+            st.sent.push(SentMessage {
+                method: "sendMediaGroup".to_owned(),
+                body: recorded,
+                file: Some(file),
+                at: Instant::now(),
+                message_id,
+            });
+            messages.push(message);
+        }
+    }
+    shared.bump();
+    tg_ok(Value::Array(messages))
+}
+
 /// Parses a `multipart/form-data` body: its text fields as a JSON object (`chat_id` and
-/// `message_thread_id` as numbers, `reply_parameters` as JSON) and its (one) file part.
-/// `None` for a body that is not well formed.
-pub fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Option<SentFile>)> {
+/// `message_thread_id` as numbers, `reply_parameters` and `media` as JSON) and its file
+/// parts in order. `None` for a body that is not well formed.
+pub fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Vec<SentFile>)> {
     let boundary = content_type
         .split(';')
         .map(str::trim)
@@ -1633,7 +1715,7 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Option
             .map(|p| p + from)
     };
     let mut fields = serde_json::Map::new();
-    let mut file = None;
+    let mut files = Vec::new();
     let mut at = find(body, 0)? + delim.len();
     loop {
         let rest = body.get(at..)?;
@@ -1666,19 +1748,17 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Option
         }
         let name = name?;
         match file_name {
-            Some(f) => {
-                file = Some(SentFile {
-                    field: name,
-                    file_name: f,
-                    content_type: ctype,
-                    data: content.to_vec(),
-                })
-            }
+            Some(f) => files.push(SentFile {
+                field: name,
+                file_name: f,
+                content_type: ctype,
+                data: content.to_vec(),
+            }),
             None => {
                 let text = std::str::from_utf8(content).ok()?.to_owned();
                 let value = match name.as_str() {
                     "chat_id" | "message_thread_id" => json!(text.parse::<i64>().ok()?),
-                    "reply_parameters" => serde_json::from_str(&text).ok()?,
+                    "reply_parameters" | "media" => serde_json::from_str(&text).ok()?,
                     _ => json!(text),
                 };
                 fields.insert(name, value);
@@ -1686,7 +1766,7 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> Option<(Value, Option
         }
         at = next + delim.len();
     }
-    Some((Value::Object(fields), file))
+    Some((Value::Object(fields), files))
 }
 
 /// `GET /file/bot{token}/{file_path}`: a file added with [`FakeTelegram::add_file`].

@@ -375,6 +375,18 @@ pub trait TelegramApi {
     /// `sendPhoto` / `sendVideo` / `sendAnimation` / `sendDocument` (by
     /// [`SendMedia::kind`]); returns the new message id.
     fn send_media(&self, msg: SendMedia) -> LocalFut<Result<i64, TgError>>;
+    /// `sendMediaGroup`: 2 to 10 photos as one album (the first item's caption, and its
+    /// reply, topic and silence for the album); returns the new messages' ids in order.
+    /// A client without it answers an API error, and the photos go one by one.
+    fn send_media_group(&self, items: Vec<SendMedia>) -> LocalFut<Result<Vec<i64>, TgError>> {
+        let _ = items;
+        Box::pin(async {
+            Err(TgError::Api {
+                code: 400,
+                description: "sendMediaGroup is not available".to_owned(),
+            })
+        })
+    }
     /// `getFile`: where a received file can be downloaded.
     fn get_file(&self, file_id: String) -> LocalFut<Result<TgFile, TgError>>;
     /// Downloads `<api root>/file/bot<token>/<file_path>` (at most `max_bytes`: a larger

@@ -183,8 +183,8 @@ struct Dest {
 
 /// Sends a reply with attachments: the text as the caption of the first one when it fits
 /// (≤ 1024 UTF-16 code units), else the text first (in chunks, replying to `reply_to`) and
-/// the files after it, in order. A photo Telegram refuses as a photo (its dimensions, say)
-/// goes again as a file. A file that is gone or that Telegram refuses for good gets a notice
+/// the files after it, in order; photos in a row go as one album. A photo Telegram refuses
+/// as a photo (its dimensions, say) goes again as a file. A file that is gone or that Telegram refuses for good gets a notice
 /// in its place (with the text, when it was its caption), so the user learns what is
 /// missing; the reply as a whole fails only as text would (network, rate limits beyond the
 /// retries, a chat that refuses the bot), and then stays pending like one.
@@ -197,12 +197,6 @@ async fn send_with_media(
     text: String,
     media: Vec<MediaRef>,
 ) -> Result<Vec<i64>, TgError> {
-    let Dest {
-        chat_id,
-        thread_id,
-        silent,
-        ..
-    } = dest;
     let mut ids = Vec::new();
     let has_text = !text.trim().is_empty();
     let mut reply_to = reply_to;
@@ -215,16 +209,16 @@ async fn send_with_media(
             reply_to = None;
         }
     }
+    // Every file is read first (only files of the media directory are ever read; a
+    // transcript read back after a crash is checked the same way: `MediaRef::list_of`).
+    let mut files: Vec<(MediaRef, Option<std::rc::Rc<[u8]>>)> = Vec::new();
     for m in media.into_iter().take(crate::media::MAX_ATTACHMENTS) {
-        let noun = m.kind.noun();
-        // Only files of the media directory are ever read (a transcript read back after a
-        // crash is checked the same way: `MediaRef::list_of`).
         let load = m.is_ours().then(|| LoadDocument {
             name: m.path.clone(),
         });
         let data = match load {
             Some(load) => match store.send(load).await {
-                Ok(Ok(d)) => d,
+                Ok(Ok(d)) => d.map(std::rc::Rc::from),
                 Ok(Err(e)) => {
                     log::warn!("attachment {} not readable: {e}", m.path);
                     None
@@ -233,21 +227,108 @@ async fn send_with_media(
             },
             None => None,
         };
+        files.push((m, data));
+    }
+    let mut out = Outgoing {
+        api,
+        dest,
+        reply_to,
+        reply_all,
+        caption,
+        ids,
+    };
+    let mut rest = files.as_slice();
+    while !rest.is_empty() {
+        // Photos in a row go as one album (OpenClaw's `sendMediaGroup`), the caption under
+        // it; an album Telegram refuses goes again photo by photo.
+        let photos: Vec<SendMedia> = rest
+            .iter()
+            .take(MAX_ALBUM)
+            .map_while(|(m, d)| match (m.kind, d) {
+                (MediaKind::Photo, Some(d)) => Some(out.media(m, d.clone(), MediaKind::Photo)),
+                _ => None,
+            })
+            .collect();
+        if photos.len() >= 2 {
+            let n = photos.len();
+            let mut items = photos;
+            if let Some(first) = items.first_mut() {
+                first.caption = out.caption.clone();
+            }
+            match retrying(|| out.api.send_media_group(items.clone())).await {
+                Ok(got) => {
+                    out.sent(got);
+                    rest = &rest[n..];
+                    continue;
+                }
+                Err(TgError::Api { description, .. }) => {
+                    log::info!(
+                        "album of {n} photos refused ({description}); sending them one by one"
+                    );
+                    for (m, d) in &rest[..n] {
+                        out.one(m, d.clone()).await?;
+                    }
+                    rest = &rest[n..];
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let (m, d) = &rest[0];
+        out.one(m, d.clone()).await?;
+        rest = &rest[1..];
+    }
+    Ok(out.ids)
+}
+
+/// The most photos in one album (Telegram's limit).
+const MAX_ALBUM: usize = 10;
+
+/// A reply with attachments being sent: where it goes, what it quotes, the caption not yet
+/// used and the messages sent so far.
+struct Outgoing {
+    api: std::rc::Rc<dyn super::api::TelegramApi>,
+    dest: Dest,
+    reply_to: Option<i64>,
+    reply_all: bool,
+    caption: Option<String>,
+    ids: Vec<i64>,
+}
+
+impl Outgoing {
+    /// The upload of `m` (as `kind`) with the pending caption and quote.
+    fn media(&self, m: &MediaRef, data: std::rc::Rc<[u8]>, kind: MediaKind) -> SendMedia {
+        SendMedia {
+            chat_id: self.dest.chat_id,
+            kind,
+            data,
+            mime: m.mime.clone(),
+            file_name: m.file_name.clone(),
+            caption: self.caption.clone(),
+            reply_to_message_id: self.reply_to,
+            message_thread_id: self.dest.thread_id,
+            disable_notification: self.dest.silent,
+        }
+    }
+
+    /// Messages went out: the caption is used, and only the first quotes (unless all do).
+    fn sent(&mut self, ids: impl IntoIterator<Item = i64>) {
+        self.ids.extend(ids);
+        self.caption = None;
+        if !self.reply_all {
+            self.reply_to = None;
+        }
+    }
+
+    /// Sends one file. A photo or voice note Telegram refuses as one goes again as a
+    /// file; a file that is gone or refused for good gets a notice in its place.
+    async fn one(&mut self, m: &MediaRef, data: Option<std::rc::Rc<[u8]>>) -> Result<(), TgError> {
+        let noun = m.kind.noun();
         let failure = match data {
             None => format!("the gateway no longer has its file ({})", m.file_name),
             Some(data) => {
-                let mut msg = SendMedia {
-                    chat_id,
-                    kind: m.kind,
-                    data: std::rc::Rc::from(data),
-                    mime: m.mime.clone(),
-                    file_name: m.file_name.clone(),
-                    caption: caption.clone(),
-                    reply_to_message_id: reply_to,
-                    message_thread_id: thread_id,
-                    disable_notification: silent,
-                };
-                let mut res = retrying(|| api.send_media(msg.clone())).await;
+                let mut msg = self.media(m, data, m.kind);
+                let mut res = retrying(|| self.api.send_media(msg.clone())).await;
                 // A photo or voice note Telegram refuses as one (too large a photo, a
                 // voice note of a format it does not take, a user who takes no voice
                 // messages) goes again as a file.
@@ -255,16 +336,12 @@ async fn send_with_media(
                     && matches!(res, Err(TgError::Api { .. }))
                 {
                     msg.kind = MediaKind::Document;
-                    res = retrying(|| api.send_media(msg.clone())).await;
+                    res = retrying(|| self.api.send_media(msg.clone())).await;
                 }
                 match res {
                     Ok(id) => {
-                        ids.push(id);
-                        caption = None;
-                        if !reply_all {
-                            reply_to = None;
-                        }
-                        continue;
+                        self.sent([id]);
+                        return Ok(());
                     }
                     Err(TgError::Api { description, .. }) => {
                         format!("Telegram refused it: {description}")
@@ -274,14 +351,27 @@ async fn send_with_media(
             }
         };
         log::warn!("attachment {} not sent: {failure}", m.path);
-        let notice = match caption.take() {
+        let notice = match self.caption.take() {
             Some(text) => format!("{text}\n\n⚠️ The {noun} could not be sent: {failure}."),
             None => format!("⚠️ The {noun} could not be sent: {failure}."),
         };
-        let to = if reply_all { reply_to } else { reply_to.take() };
-        ids.extend(send_chunks(api.clone(), dest, to, reply_all, notice, None).await?);
+        let to = if self.reply_all {
+            self.reply_to
+        } else {
+            self.reply_to.take()
+        };
+        let sent = send_chunks(
+            self.api.clone(),
+            self.dest,
+            to,
+            self.reply_all,
+            notice,
+            None,
+        )
+        .await?;
+        self.ids.extend(sent);
+        Ok(())
     }
-    Ok(ids)
 }
 
 impl Handler<DeliverReply> for TelegramChannel {
