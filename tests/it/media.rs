@@ -967,3 +967,104 @@ async fn operators_list_and_download_what_an_answer_carried_as_artifacts() {
         .await;
     assert_eq!(r["payload"]["artifact"]["id"], id.as_str(), "{r}");
 }
+
+/// Pushes the `n` photos of album `album` from `user` in `chat` (each a message of its own,
+/// as Telegram delivers them; the caption, with its mention entities, on the first);
+/// returns their message ids.
+fn push_album(
+    tg: &FakeTelegram,
+    chat: i64,
+    user: i64,
+    album: &str,
+    caption: Option<&str>,
+    n: usize,
+) -> Vec<i64> {
+    (0..n)
+        .map(|i| {
+            let msg = tg.message(chat, user, "");
+            let mut v = serde_json::to_value(&msg).expect("message serializes");
+            v.as_object_mut().expect("object").remove("text");
+            v["media_group_id"] = json!(album);
+            v["photo"] = json!([{"file_id": "album-photo", "file_unique_id": format!("{album}-{i}"),
+                                 "width": 800, "height": 600}]);
+            if let (0, Some(c)) = (i, caption) {
+                v["caption"] = json!(c);
+                v["caption_entities"] = json!(crate::support::fake_telegram::entities_for(c));
+            }
+            tg.push_raw(json!({"message": v}));
+            msg.message_id
+        })
+        .collect()
+}
+
+/// The image parts of a user message.
+fn images(user: &Value) -> usize {
+    user["content"]
+        .as_array()
+        .map_or(0, |p| p.iter().filter(|x| x["type"] == "image_url").count())
+}
+
+/// A user's album (each photo a message of its own, the caption on the first) is one turn
+/// with all its photos and one answer, whatever `debounceMs` says: in a DM, and in a group
+/// where only the captioned part mentions the bot; a bigger album than a turn reads says so.
+#[actix_web::test]
+async fn an_album_is_one_turn_with_all_its_photos_and_one_answer() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({"groupPolicy": "open"})))
+            .expect("config is JSON");
+    cfg["models"]["providers"]["fake"]["models"][0]["input"] = json!(["text", "image"]);
+    let gw = start_gateway(&cfg.to_string());
+    tg.add_file("album-photo", photo());
+    ai.set_default_text("Seen them.");
+
+    let dm_parts = push_album(&tg, 5301, 5301, "alb-dm", Some("compare these"), 3);
+    let reqs = ai.wait_requests_async(1, SLOW).await;
+    all_answered(&gw, &tg).await;
+    let user = last_user(&reqs[0]);
+    assert_eq!(images(&user), 3, "{user}");
+    assert!(
+        user["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("compare these")),
+        "{user}"
+    );
+    let answers: usize = dm_parts.iter().map(|id| replies_to(&tg, *id).len()).sum();
+    assert_eq!(answers, 1, "one answer for the album");
+
+    // In a group only the first part mentions the bot; the album is taken whole. A text
+    // of another member in between is not part of it.
+    let group_parts = push_album(
+        &tg,
+        -7301,
+        5302,
+        "alb-group",
+        Some("@openclaw_test_bot which is best?"),
+        3,
+    );
+    let reqs = ai.wait_requests_async(2, SLOW).await;
+    all_answered(&gw, &tg).await;
+    let user = last_user(&reqs[1]);
+    assert_eq!(images(&user), 3, "{user}");
+    assert!(user.to_string().contains("which is best?"), "{user}");
+    let answers: usize = group_parts
+        .iter()
+        .map(|id| replies_to(&tg, *id).len())
+        .sum();
+    assert_eq!(answers, 1);
+    // Another member's album without a mention is not taken.
+    push_album(&tg, -7301, 5303, "alb-other", None, 2);
+
+    // Six photos: the turn reads four and is told of the rest.
+    push_album(&tg, 5301, 5301, "alb-six", None, 6);
+    let reqs = ai.wait_requests_async(3, SLOW).await;
+    all_answered(&gw, &tg).await;
+    let user = last_user(&reqs[2]);
+    assert_eq!(images(&user), 4, "{user}");
+    assert!(
+        user.to_string().contains("only the first 4 are read"),
+        "{user}"
+    );
+    assert_eq!(ai.requests().len(), 3, "nothing else started a run");
+}

@@ -795,6 +795,10 @@ pub struct InboundMessage {
     /// The media it carries (kept with the pending message: fetched again after a restart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<InboundMedia>,
+    /// The Telegram album it is a part of (`media_group_id`; kept, so a restart groups
+    /// the album again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_group: Option<String>,
     /// A direct chat admitted only because DMs are open to everyone (`dmPolicy: "open"`
     /// with `"*"`, the sender not listed by id): not the owner's private chat, so the
     /// agent's private memory stays out of it.

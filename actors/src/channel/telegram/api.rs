@@ -102,6 +102,9 @@ pub struct TgMessage {
     /// See [`Self::video`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticker: Option<Present>,
+    /// The album this message is a part of (each photo of an album is a message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_group_id: Option<String>,
 }
 
 /// A field whose content the gateway ignores: only its presence counts (serialized `{}`).

@@ -7,10 +7,18 @@
 //! characters or 7.5 s after its first message (or the window, if longer).
 //!
 //! Messages with media, chat commands and messages of other senders or chats do not wait:
-//! they first close the batch their own key has open, so a chat's order holds. The turn is
-//! the last message (its id and its reply target, as in OpenClaw) with the texts joined by
-//! a newline; the other messages are completed with it. Each message stays in the pending
-//! list on its own, so after a crash they are handed over (and batched) again.
+//! they first close the batch their own key has open, so a chat's order holds.
+//!
+//! **Albums**: Telegram delivers each photo of an album as a message of its own, with the
+//! caption on one of them. The parts of one album (`media_group_id`) from one sender wait
+//! together until no part came for 500 ms (OpenClaw's `mediaGroupFlushMs`; whatever
+//! `debounceMs` says), at most 10 parts or 7.5 s, and become one turn with all the photos
+//! and the caption: one answer, not one per photo.
+//!
+//! The turn is the last message (its id and its reply target, as in OpenClaw) with the
+//! texts joined by a newline and the media of all; the other messages are completed with
+//! it. Each message stays in the pending list on its own, so after a crash they are handed
+//! over (and batched) again.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -32,9 +40,13 @@ pub const MAX_MESSAGES: usize = 12;
 pub const MAX_CHARS: usize = 50_000;
 /// A batch closes this long after its first message at the latest (or its window).
 pub const MAX_WAIT: Duration = Duration::from_millis(7500);
+/// An album's parts wait this long for the next one (OpenClaw's `mediaGroupFlushMs`).
+pub const ALBUM_WINDOW: Duration = Duration::from_millis(500);
+/// Telegram's largest album.
+pub const MAX_ALBUM: usize = 10;
 
-/// (chat, topic, sender).
-type Key = (i64, Option<i64>, i64);
+/// (chat, topic, sender, album).
+type Key = (i64, Option<i64>, i64, Option<String>);
 
 /// The open batches, and the messages completed with each batched turn.
 #[derive(Default)]
@@ -42,7 +54,13 @@ pub(super) struct Batches {
     open: HashMap<Key, Open>,
     /// Turn id → the ids of the other messages of its batch.
     companions: HashMap<String, Vec<String>>,
+    /// Group albums the bot took a part of: (chat, sender, album, when), newest last.
+    albums: std::collections::VecDeque<(i64, i64, String, Instant)>,
 }
+
+/// How many taken group albums are remembered, and for how long.
+const ALBUMS_KEPT: usize = 64;
+const ALBUM_KEPT_FOR: Duration = Duration::from_secs(60);
 
 struct Open {
     msgs: Vec<InboundMessage>,
@@ -53,6 +71,26 @@ struct Open {
 }
 
 impl Batches {
+    /// A part of `album` from `sender` in group `chat` was taken: its other parts are too
+    /// (only one of them carries the caption that mentions the bot).
+    pub(super) fn note_album(&mut self, chat: i64, sender: i64, album: &str) {
+        if self.album_taken(chat, sender, album) {
+            return;
+        }
+        if self.albums.len() >= ALBUMS_KEPT {
+            self.albums.pop_front();
+        }
+        self.albums
+            .push_back((chat, sender, album.to_owned(), Instant::now()));
+    }
+
+    /// Whether a part of `album` from `sender` in `chat` was taken in the last minute.
+    pub(super) fn album_taken(&self, chat: i64, sender: i64, album: &str) -> bool {
+        self.albums.iter().any(|(c, s, a, at)| {
+            *c == chat && *s == sender && a == album && at.elapsed() < ALBUM_KEPT_FOR
+        })
+    }
+
     /// The messages answered by turn `id`: itself and its batch companions (forgotten).
     pub(super) fn completed_by(&mut self, id: &str) -> Vec<String> {
         let mut ids = self.companions.remove(id).unwrap_or_default();
@@ -64,9 +102,22 @@ impl Batches {
 impl TelegramChannel {
     /// Hands `m` over now, or adds it to its sender's batch (see the module doc).
     pub(super) fn batch_or_hand_over(&mut self, m: InboundMessage, ctx: &mut Context<Self>) {
-        let key = (m.chat_id, m.thread_id, m.sender_id);
-        let chars = m.text.chars().count();
-        let long = chars >= LONG_PASTE_CHARS;
+        let key: Key = (m.chat_id, m.thread_id, m.sender_id, m.media_group.clone());
+        // The sender's other batch (texts while an album waits, or the reverse) goes first.
+        let others: Vec<Key> = self
+            .batches
+            .open
+            .keys()
+            .filter(|k| (k.0, k.1, k.2) == (key.0, key.1, key.2) && k.3 != key.3)
+            .cloned()
+            .collect();
+        for k in others {
+            self.close_batch(k, ctx);
+        }
+        if key.3.is_some() {
+            return self.add_to_batch(key, m, ALBUM_WINDOW, MAX_ALBUM, ctx);
+        }
+        let long = m.text.chars().count() >= LONG_PASTE_CHARS;
         let batchable = m.media.is_empty()
             && !m.text.trim().is_empty()
             && crate::registry::chat_commands::parse(&m.text).is_none();
@@ -75,10 +126,25 @@ impl TelegramChannel {
             self.close_batch(key, ctx);
             return self.hand_over(m, ctx);
         }
+        self.add_to_batch(key, m, window, MAX_MESSAGES, ctx);
+    }
+
+    /// Adds `m` to the batch of `key` (opened if none is), which closes after `window` of
+    /// quiet, at `max_msgs` messages, [`MAX_CHARS`] characters or [`MAX_WAIT`].
+    fn add_to_batch(
+        &mut self,
+        key: Key,
+        m: InboundMessage,
+        window: Duration,
+        max_msgs: usize,
+        ctx: &mut Context<Self>,
+    ) {
+        let chars = m.text.chars().count();
+        let long = chars >= LONG_PASTE_CHARS;
         if let Some(open) = self.batches.open.get(&key)
-            && (open.msgs.len() >= MAX_MESSAGES || open.chars + chars > MAX_CHARS)
+            && (open.msgs.len() >= max_msgs || open.chars + chars > MAX_CHARS)
         {
-            self.close_batch(key, ctx);
+            self.close_batch(key.clone(), ctx);
         }
         let now = Instant::now();
         let mut m = Some(m);
@@ -99,12 +165,15 @@ impl TelegramChannel {
         };
         let deadline = first_at + MAX_WAIT.max(quiet);
         let wait = quiet.min(deadline.saturating_duration_since(now));
-        let timer = ctx.run_later(wait, move |act, ctx| act.close_batch(key, ctx));
+        let timer = {
+            let key = key.clone();
+            ctx.run_later(wait, move |act, ctx| act.close_batch(key, ctx))
+        };
         match self.batches.open.get_mut(&key) {
             Some(open) => open.timer = timer,
             None => {
                 self.batches.open.insert(
-                    key,
+                    key.clone(),
                     Open {
                         msgs: m.into_iter().collect(),
                         chars,
@@ -119,7 +188,7 @@ impl TelegramChannel {
             .batches
             .open
             .get(&key)
-            .is_some_and(|o| o.msgs.len() >= MAX_MESSAGES || o.chars >= MAX_CHARS);
+            .is_some_and(|o| o.msgs.len() >= max_msgs || o.chars >= MAX_CHARS);
         if full {
             self.close_batch(key, ctx);
         }
@@ -136,17 +205,28 @@ impl TelegramChannel {
             return;
         };
         if !msgs.is_empty() {
+            // The texts joined (an album's parts without a caption add none), and every
+            // part's media in order.
             let mut text = String::with_capacity(open.chars + msgs.len() * 2);
             let mut history = Vec::new();
+            let mut media = Vec::new();
             for m in &mut msgs {
-                text.push_str(&m.text);
-                text.push('\n');
+                if !m.text.is_empty() {
+                    text.push_str(&m.text);
+                    text.push('\n');
+                }
                 history.append(&mut m.history);
+                media.append(&mut m.media);
+            }
+            if turn.text.is_empty() {
+                text.pop();
             }
             text.push_str(&turn.text);
             turn.text = text;
             history.append(&mut turn.history);
             turn.history = history;
+            media.append(&mut turn.media);
+            turn.media = media;
             self.batches
                 .companions
                 .insert(turn.id.clone(), msgs.into_iter().map(|m| m.id).collect());

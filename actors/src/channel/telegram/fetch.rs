@@ -101,6 +101,14 @@ pub(super) async fn fetch_media(
     m: &mut InboundMessage,
     audio: bool,
 ) {
+    let beyond = m.media.len().saturating_sub(crate::media::MAX_ATTACHMENTS);
+    if beyond > 0 {
+        m.media_notes.push(format!(
+            "The user sent {} files at once; only the first {} are read here ({beyond} not).",
+            m.media.len(),
+            crate::media::MAX_ATTACHMENTS
+        ));
+    }
     for item in m.media.clone().iter().take(crate::media::MAX_ATTACHMENTS) {
         let what = noun(item);
         let mime = item.mime.as_deref().unwrap_or("");

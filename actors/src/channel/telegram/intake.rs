@@ -396,6 +396,12 @@ impl TelegramChannel {
         if self.state.pending.iter().any(|p| p.id == inbound.id) {
             return None;
         }
+        if inbound.chat_type != "private"
+            && let Some(album) = &inbound.media_group
+        {
+            self.batches
+                .note_album(inbound.chat_id, inbound.sender_id, album);
+        }
         self.state.pending.push(inbound.clone());
         Some(inbound)
     }
@@ -419,6 +425,11 @@ impl TelegramChannel {
             text,
             ts: now_ms(),
             media: inbound_media(msg),
+            // Bounded: Telegram's ids are short; anything longer is not an album we group.
+            media_group: msg
+                .media_group_id
+                .clone()
+                .filter(|g| !g.is_empty() && g.len() <= 64),
             public: msg.chat.kind == "private"
                 && self.cfg.dm_policy == DmPolicy::Open
                 && !allowed_exact(
@@ -468,6 +479,7 @@ impl TelegramChannel {
             }
             return match self.addressed_to_me(msg, &text) {
                 Some(stripped) => Decision::Accept(stripped),
+                None if self.album_of_taken(msg, from.id) => Decision::Accept(text),
                 None => Decision::Observe(text),
             };
         };
@@ -493,8 +505,16 @@ impl TelegramChannel {
         match self.addressed_to_me(msg, &text) {
             Some(stripped) => Decision::Accept(stripped),
             None if !rule.require_mention => Decision::AcceptUnaddressed(text),
+            None if self.album_of_taken(msg, from.id) => Decision::Accept(text),
             None => Decision::Observe(text),
         }
+    }
+
+    /// Whether `msg` is a later part of an album whose earlier part addressed the bot.
+    fn album_of_taken(&self, msg: &TgMessage, sender: i64) -> bool {
+        msg.media_group_id
+            .as_deref()
+            .is_some_and(|g| self.batches.album_taken(msg.chat.id, sender, g))
     }
 
     pub(super) fn classify_dm(
