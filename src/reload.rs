@@ -382,7 +382,14 @@ impl Watcher {
                             // not apply it again.
                             applied = signature(&self.path);
                             seen = applied;
-                            let _ = reply.send(self.reload());
+                            let res = match self.reload() {
+                                Ok(Some(applying)) => applying
+                                    .await
+                                    .map_err(|_| "the config change failed to apply".to_owned()),
+                                Ok(None) => Ok(()),
+                                Err(e) => Err(e),
+                            };
+                            let _ = reply.send(res);
                         }
                     }
                     continue;
@@ -429,8 +436,8 @@ impl Watcher {
 
     /// Loads, validates and applies the file (see the module docs). `Err` says why
     /// nothing was applied (an invalid file, `gateway.reload.mode` off); an unchanged file
-    /// is `Ok`.
-    fn reload(&mut self) -> Result<(), String> {
+    /// is `Ok(None)`; else the task applying its hot part.
+    fn reload(&mut self) -> Result<Option<actix_web::rt::task::JoinHandle<()>>, String> {
         if !self.path.exists() {
             if self.current.path.is_some() {
                 log::error!(
@@ -474,7 +481,7 @@ impl Watcher {
         }
         let Some(plan) = self.plan(&new, &prepared) else {
             log::debug!("config file {} touched; no setting changed", self.file());
-            return Ok(());
+            return Ok(None);
         };
         if new.config.gateway.reload.mode == ReloadMode::Off {
             let restart: Vec<String> = plan.listener.iter().chain(&plan.process).cloned().collect();
@@ -494,8 +501,7 @@ impl Watcher {
             return Err("gateway.reload.mode is \"off\": restart the gateway to apply".to_owned());
         }
         let what = format!("config reloaded from {}", self.file());
-        self.execute(new, prepared, plan, what);
-        Ok(())
+        Ok(self.execute(new, prepared, plan, what))
     }
 
     /// `secrets.reload`: resolves the config in force again (`.env`, the `env` block,
@@ -530,7 +536,9 @@ impl Watcher {
             let _ = tokio::time::timeout(ANSWER_WAIT, wait).await;
         }
         match plan {
-            Some(plan) => self.execute(new, prepared, plan, "secrets reloaded".to_owned()),
+            Some(plan) => {
+                let _ = self.execute(new, prepared, plan, "secrets reloaded".to_owned());
+            }
             None => log::info!("secrets reloaded: no resolved value changed"),
         }
     }
@@ -609,7 +617,15 @@ impl Watcher {
 
     /// Applies `plan` (see the module docs); `what` starts the log line that says what
     /// was applied.
-    fn execute(&mut self, new: Loaded, prepared: gateway::Prepared, plan: Plan, what: String) {
+    /// Applies `plan`; the hot part goes to the registry on a task of its own, returned so a
+    /// caller can wait until it is in force.
+    fn execute(
+        &mut self,
+        new: Loaded,
+        prepared: gateway::Prepared,
+        plan: Plan,
+        what: String,
+    ) -> Option<actix_web::rt::task::JoinHandle<()>> {
         let Plan {
             keys: _,
             hot,
@@ -646,6 +662,7 @@ impl Watcher {
                 prepared.heartbeats.clone(),
             ));
         }
+        let mut applying = None;
         if !hot.is_empty() || !swapped.is_empty() {
             let live = self.engine.shared.live.get();
             let bound: Vec<std::net::SocketAddr> = live
@@ -749,7 +766,7 @@ impl Watcher {
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", ");
-            actix_web::rt::spawn(async move {
+            applying = Some(actix_web::rt::spawn(async move {
                 if let Some((added, removed)) = accounts {
                     let change = openclaw_actors::registry::channels::ChangeAccounts {
                         kind: openclaw_actors::channel::telegram::KIND.id,
@@ -793,7 +810,7 @@ impl Watcher {
                         String::new()
                     }
                 );
-            });
+            }));
         }
         if !process.is_empty() {
             log::warn!(
@@ -813,6 +830,7 @@ impl Watcher {
             self.bots = prepared.bots;
         }
         self.current = new;
+        applying
     }
 }
 

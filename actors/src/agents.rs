@@ -380,6 +380,17 @@ impl Roster {
         })
     }
 
+    /// With `id` (a configured agent) as the agent operator surfaces default to, whoever
+    /// owns unbound messages (OpenClaw's `agents.defaults.systemAgent`); an unknown id
+    /// changes nothing.
+    #[must_use]
+    pub fn with_default(mut self, id: &str) -> Self {
+        if let Some(ix) = self.agents.iter().position(|a| a.id == id) {
+            self.default_ix = ix;
+        }
+        self
+    }
+
     /// The agents, in config order.
     pub fn agents(&self) -> &[AgentDef] {
         &self.agents

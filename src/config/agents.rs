@@ -344,6 +344,11 @@ impl CompactionCfg {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentDefaultsCfg {
+    /// `systemAgent.agentId` (OpenClaw 2026.9): the agent operator surfaces default to
+    /// (a call without an agent, `sessionDefaults`, the shared heartbeat, cron jobs made
+    /// without one); unbound chat messages are not its (that is the owner's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_agent: Option<SystemAgentCfg>,
     /// The thinking level of models that reason, when neither the chat (`/think`) nor the
     /// model's `params.thinking` names one (OpenClaw's `thinkingDefault`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -850,10 +855,24 @@ impl HeartbeatCfg {
     }
 }
 
+/// `agents.defaults.systemAgent`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemAgentCfg {
+    /// The agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+}
+
 /// `agents`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentsCfg {
+    /// `"explicit"` (what OpenClaw 2026.9 stamps on a fleet it creates): no agent owns the
+    /// chat messages no binding matches, not even one marked `default: true`; a sole agent
+    /// still does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<String>,
     /// Defaults for every agent.
     #[serde(default)]
     pub defaults: AgentDefaultsCfg,

@@ -12,7 +12,8 @@
 //!   when the first other agent is added, and the agent that answered them is marked
 //!   `default: true` when the bigger roster would leave them unanswered (OpenClaw stamps
 //!   `agents.ownership: "explicit"` instead, and its new fleet stops answering chats no
-//!   binding matches). A fleet without an owner stays without one.
+//!   binding matches). A fleet without an owner, or with `agents.ownership: "explicit"`,
+//!   stays without one.
 //! - Names, emoji and avatars go into the agent's `IDENTITY.md` as OpenClaw writes them
 //!   (`- Name: …` lines, the rest of the file kept). Whitespace and control characters are
 //!   folded, so a name cannot add lines. A symlinked or hard-linked `IDENTITY.md` is
@@ -584,7 +585,8 @@ impl ConfigOps {
         // marked `default: true` (OpenClaw's legacy marker, which its own config check
         // accepts for a fleet) when the bigger roster would leave them unanswered.
         let (_, mut prepared) = self.check_prepared(&new_text).map_err(bad)?;
-        if let Some(owner) = before
+        let explicit = doc["agents"]["ownership"].as_str() == Some("explicit");
+        if let Some(owner) = before.filter(|_| !explicit)
             && owner_of(&prepared).as_deref() != Some(owner.as_str())
         {
             let form = Form::of(&json5::from_str(&new_text).unwrap_or(Value::Null));
@@ -1013,5 +1015,39 @@ mod tests {
             out,
             "# Me\n- Name: c\nnotes\n- Vibe: calm\n- Avatar: a.png\n"
         );
+    }
+
+    /// `IDENTITY.md` is the agent's to write: whatever it holds, the merge keeps the file's
+    /// other lines and the fields read back as given.
+    #[test]
+    fn identity_merges_into_any_file_the_agent_wrote() {
+        let hostile = [
+            String::new(),
+            "\n\n\n".to_owned(),
+            "-".repeat(10_000),
+            "- Name:\r\n- Name: x\r\n- NAME : y\r\n- **Emoji:**🦀\r\n".to_owned(),
+            "#\n#\n- :\n-:\n:- \n- Avatar\n".to_owned(),
+            "\u{202e}- Name: evil\u{2028}- Emoji: 💀\n".to_owned(),
+            "# T\n\n".repeat(500),
+            "- Name: a\n".repeat(1000),
+        ];
+        for (i, text) in hostile.iter().enumerate() {
+            let fields = [
+                ("name", "Ada Lovelace".to_owned()),
+                ("emoji", "🦉".to_owned()),
+                ("avatar", "avatars/ada.png".to_owned()),
+            ];
+            let out = merge_identity(Some(text), &fields);
+            let parsed = openclaw_actors::workspace::Identity::parse(&out);
+            assert_eq!(parsed.name.as_deref(), Some("Ada Lovelace"), "case {i}");
+            assert_eq!(parsed.emoji.as_deref(), Some("🦉"), "case {i}");
+            assert_eq!(
+                parsed.avatar.as_deref(),
+                Some("avatars/ada.png"),
+                "case {i}"
+            );
+            assert_eq!(out.matches("- Name: Ada Lovelace").count(), 1, "case {i}");
+            assert!(out.ends_with('\n') && !out.ends_with("\n\n"), "case {i}");
+        }
     }
 }

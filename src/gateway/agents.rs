@@ -38,13 +38,34 @@ pub fn roster(
             ));
         }
     }
+    let explicit = match cfg.agents.ownership.as_deref().map(str::trim) {
+        None => false,
+        Some("explicit") => true,
+        Some(other) => {
+            return Err(format!(
+                "agents.ownership is {:?}. Fix: \"explicit\" (no agent answers the chats no binding matches), or leave it out",
+                other.chars().take(40).collect::<String>()
+            ));
+        }
+    };
     // The owner of unbound messages: the legacy `default: true` marker; a legacy
     // `agents.list` without one keeps its first agent (OpenClaw's migration does the same).
+    // An explicit fleet has none (OpenClaw retires the markers there).
     let marked: Vec<&String> = configured
         .iter()
         .filter(|(_, _, e)| e.default == Some(true))
         .map(|(id, _, _)| id)
         .collect();
+    if explicit && !marked.is_empty() {
+        warn(format!(
+            "agents.ownership is \"explicit\", so default: true on {} is ignored: the chats no binding matches are not answered. Fix: add a binding, or remove agents.ownership",
+            marked
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if marked.len() > 1 {
         return Err(format!(
             "several agents are marked default: true ({}). Fix: mark one",
@@ -55,15 +76,45 @@ pub fn roster(
                 .join(", ")
         ));
     }
-    let owner = marked.first().map(|s| (*s).clone()).or_else(|| {
-        cfg.agents
-            .list
-            .is_some()
-            .then(|| configured.first().map(|(id, _, _)| id.clone()))
-            .flatten()
-    });
-    let default_id = owner
+    let owner = marked
+        .first()
+        .map(|s| (*s).clone())
+        .or_else(|| {
+            cfg.agents
+                .list
+                .is_some()
+                .then(|| configured.first().map(|(id, _, _)| id.clone()))
+                .flatten()
+        })
+        .filter(|_| !explicit);
+    // Operator surfaces: `agents.defaults.systemAgent.agentId`, else the owner, else `main`,
+    // else the first.
+    let system = match cfg
+        .agents
+        .defaults
+        .system_agent
+        .as_ref()
+        .and_then(|s| s.agent_id.as_deref())
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+    {
+        Some(id) if configured.iter().any(|(c, _, _)| *c == id) => Some(id),
+        Some(id) => {
+            return Err(format!(
+                "agents.defaults.systemAgent.agentId is {:?}, which is not a configured agent. Fix: use one of: {}",
+                id.chars().take(80).collect::<String>(),
+                configured
+                    .iter()
+                    .map(|(c, _, _)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        None => None,
+    };
+    let default_id = system
         .clone()
+        .or_else(|| owner.clone())
         .or_else(|| (configured.len() == 1).then(|| configured[0].0.clone()))
         .or_else(|| {
             configured
@@ -177,7 +228,11 @@ pub fn roster(
             bindings.push(bound);
         }
     }
-    Roster::new(agents, owner, bindings).map(Some)
+    let roster = Roster::new(agents, owner, bindings)?;
+    Ok(Some(match system {
+        Some(id) => roster.with_default(&id),
+        None => roster,
+    }))
 }
 
 /// The heartbeats of `cfg` (OpenClaw's scope rules): when any agent has its own

@@ -448,6 +448,84 @@ async fn bad_rosters_refuse_the_start_naming_the_key() {
     let out = home.run(GW_ARGS, &[]);
     assert_eq!(out.code, Some(78), "{out:?}");
     assert!(out.stderr.contains("agents.entries.b"), "{}", out.stderr);
+    // OpenClaw 2026.9's roster keys, with bad values.
+    for (key, value, want) in [
+        (
+            "ownership",
+            json!("sometimes"),
+            "agents.ownership is \"sometimes\"",
+        ),
+        (
+            "defaults",
+            json!({"systemAgent": {"agentId": "ghost"}}),
+            "agents.defaults.systemAgent.agentId is \"ghost\"",
+        ),
+    ] {
+        let mut c: Value = serde_json::from_str(&fleet_config(
+            &tg,
+            &tg2,
+            &ai,
+            json!({"a": {}, "b": {}}),
+            Value::Null,
+        ))
+        .expect("cfg");
+        c["agents"][key] = value;
+        let home = CliHome::with_config(&c.to_string());
+        let out = home.run(GW_ARGS, &[]);
+        assert_eq!(out.code, Some(78), "{want}: {out:?}");
+        assert!(out.stderr.contains(want), "{want}: {}", out.stderr);
+    }
+}
+
+/// OpenClaw 2026.9's `agents.ownership: "explicit"` (what it stamps on a fleet it creates):
+/// no agent owns unbound chats, a `default: true` marker included (with a warning), and
+/// `agents.defaults.systemAgent.agentId` is the agent operator calls go to by default.
+#[actix_web::test]
+async fn an_explicit_fleet_has_no_owner_and_its_system_agent_takes_operator_calls() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let tg2 = FakeTelegram::start("781:fifth-bot-token");
+    let ai = FakeOpenAi::start();
+    let mut c: Value = serde_json::from_str(&fleet_config(
+        &tg,
+        &tg2,
+        &ai,
+        json!({"home": {"default": true}, "work": {}}),
+        Value::Null,
+    ))
+    .expect("cfg");
+    c["agents"]["ownership"] = json!("explicit");
+    c["agents"]["defaults"]["systemAgent"] = json!({"agentId": "work"});
+    let gw = TestGateway::start(GW_ARGS, &[], Some(&c.to_string()));
+    let out = format!("{}{}", gw.stdout(), gw.stderr());
+    assert!(out.contains("default: true on home is ignored"), "{out}");
+    assert!(out.contains("unbound messages not answered"), "{out}");
+    assert!(!out.contains("not supported by openclaw-rs"), "{out}");
+    let stranger = dm(&tg, 5998, "anyone?");
+    crate::support::retry_until(Duration::from_secs(10), "the refusal logged", || {
+        gw.stderr().contains("matches no binding").then_some(())
+    });
+    assert!(crate::telegram_flow::replies_to(&tg, stranger).is_empty());
+
+    let mut op = admin(&gw).await;
+    let list = ok_call(&mut op, "agents.list", json!({})).await;
+    assert_eq!(list["defaultId"], "work", "{list}");
+    ai.push_text("work speaking");
+    let id = op
+        .send_request(
+            "agent",
+            json!({"message": "who?", "idempotencyKey": "sys-1"}),
+        )
+        .await;
+    assert_eq!(op.response(&id).await["ok"], true);
+    let done = op.response(&id).await;
+    assert_eq!(done["payload"]["status"], "ok", "{done}");
+    assert!(
+        index(gw.dir.path(), "work")
+            .as_object()
+            .is_some_and(|m| m.contains_key("agent:work:main")),
+        "the default agent's main session"
+    );
+    assert_eq!(ai.request_count(), 1);
 }
 
 /// Per-agent heartbeats (OpenClaw's scope rule): when an agent has its own `heartbeat`

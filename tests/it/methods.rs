@@ -311,7 +311,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
     // reserved prefix): a read-scoped caller is refused, an admin told it is unknown.
     for method in [
         "models.probe",
-        "agents.create",
+        "secrets.store.list",
         "config.nosuch",
         "no.such.method",
     ] {
