@@ -496,9 +496,11 @@ async fn an_explicit_fleet_has_no_owner_and_its_system_agent_takes_operator_call
     c["agents"]["ownership"] = json!("explicit");
     c["agents"]["defaults"]["systemAgent"] = json!({"agentId": "work"});
     let gw = TestGateway::start(GW_ARGS, &[], Some(&c.to_string()));
-    let out = format!("{}{}", gw.stdout(), gw.stderr());
+    let out = crate::support::retry_until(Duration::from_secs(10), "the start line", || {
+        let out = format!("{}{}", gw.stdout(), gw.stderr());
+        out.contains("unbound messages not answered").then_some(out)
+    });
     assert!(out.contains("default: true on home is ignored"), "{out}");
-    assert!(out.contains("unbound messages not answered"), "{out}");
     assert!(!out.contains("not supported by openclaw-rs"), "{out}");
     let stranger = dm(&tg, 5998, "anyone?");
     crate::support::retry_until(Duration::from_secs(10), "the refusal logged", || {

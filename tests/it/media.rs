@@ -1068,3 +1068,39 @@ async fn an_album_is_one_turn_with_all_its_photos_and_one_answer() {
     );
     assert_eq!(ai.requests().len(), 3, "nothing else started a run");
 }
+
+/// An album whose turn is cut by a SIGKILL is grouped again after the restart (its parts
+/// stay pending with their album id) and answered once, with all its photos.
+#[actix_web::test]
+async fn an_album_cut_by_a_crash_is_grouped_again_and_answered_once() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let mut cfg: Value =
+        serde_json::from_str(&config(&tg, Some(&ai), json!({}))).expect("config is JSON");
+    cfg["models"]["providers"]["fake"]["models"][0]["input"] = json!(["text", "image"]);
+    tg.add_file("album-photo", photo());
+    // The album's turn hangs: the gateway is killed while it runs.
+    ai.push(
+        crate::support::fake_openai::FakeReply::text("lost")
+            .delayed(std::time::Duration::from_secs(100)),
+    );
+    let parts = push_album(&tg, 5311, 5311, "alb-crash", Some("sort these"), 3);
+    let gw = start_gateway(&cfg.to_string());
+    let first = ai.wait_requests_async(1, SLOW).await;
+    assert_eq!(images(&last_user(&first[0])), 3);
+    crate::telegram_flow::wait_state_file(&gw, "the album pending", |v| {
+        v["pending"].as_array().is_some_and(|p| p.len() == 3)
+    })
+    .await;
+    ai.set_default_text("sorted");
+    let gw = crate::telegram_flow::restart(gw);
+    let reqs = ai.wait_requests_async(2, SLOW).await;
+    all_answered(&gw, &tg).await;
+    let user = last_user(&reqs[1]);
+    assert_eq!(images(&user), 3, "{user}");
+    assert!(user.to_string().contains("sort these"), "{user}");
+    let answers: Vec<_> = parts.iter().flat_map(|id| replies_to(&tg, *id)).collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0].text(), "sorted");
+    assert_eq!(ai.request_count(), 2);
+}
