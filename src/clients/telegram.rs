@@ -438,6 +438,24 @@ pub fn send_message_body(msg: &SendMessage) -> Value {
     body
 }
 
+impl BotApi {
+    /// Posts the upload `form` to `method`; the token never shows in an error.
+    fn upload(&self, method: &'static str, form: Multipart) -> LocalFut<Result<Value, TgError>> {
+        let url = format!("{}/bot{}/{method}", self.api_root, self.token);
+        let token = self.token.clone();
+        let client = self.client();
+        Box::pin(async move {
+            upload_raw(&client, &url, form, UPLOAD_TIMEOUT)
+                .await
+                .map_err(|e| {
+                    let e = redact_error(e, &token);
+                    log::debug!("telegram {method} failed: {e}");
+                    e
+                })
+        })
+    }
+}
+
 impl TelegramApi for BotApi {
     fn get_me(&self) -> LocalFut<Result<TgUser, TgError>> {
         self.call("getMe", json!({}), CALL_TIMEOUT)
@@ -472,37 +490,20 @@ impl TelegramApi for BotApi {
 
     fn send_media(&self, msg: SendMedia) -> LocalFut<Result<i64, TgError>> {
         let (method, _) = media_method(msg.kind);
-        let url = format!("{}/bot{}/{method}", self.api_root, self.token);
-        let token = self.token.clone();
-        let form = send_media_form(&msg);
-        let client = self.client();
+        let upload = self.upload(method, send_media_form(&msg));
         Box::pin(async move {
-            let v = upload_raw(&client, &url, form, UPLOAD_TIMEOUT)
-                .await
-                .map_err(|e| {
-                    let e = redact_error(e, &token);
-                    log::debug!("telegram {method} failed: {e}");
-                    e
-                })?;
-            v.get("message_id")
+            upload
+                .await?
+                .get("message_id")
                 .and_then(Value::as_i64)
                 .ok_or_else(|| TgError::Network(format!("{method} result has no message_id")))
         })
     }
 
     fn send_media_group(&self, items: Vec<SendMedia>) -> LocalFut<Result<Vec<i64>, TgError>> {
-        let url = format!("{}/bot{}/sendMediaGroup", self.api_root, self.token);
-        let token = self.token.clone();
-        let form = send_media_group_form(&items);
-        let client = self.client();
+        let upload = self.upload("sendMediaGroup", send_media_group_form(&items));
         Box::pin(async move {
-            let v = upload_raw(&client, &url, form, UPLOAD_TIMEOUT)
-                .await
-                .map_err(|e| {
-                    let e = redact_error(e, &token);
-                    log::debug!("telegram sendMediaGroup failed: {e}");
-                    e
-                })?;
+            let v = upload.await?;
             let ids: Vec<i64> = v
                 .as_array()
                 .map(|a| {

@@ -152,6 +152,14 @@ fn required<'a>(method: &str, obj: &'a Map<String, Value>, key: &str) -> Result<
     }
 }
 
+/// OpenClaw's answer for an agent that is not configured.
+fn not_found(raw_id: &str) -> Failure {
+    bad(format!(
+        "agent \"{}\" not found",
+        raw_id.chars().take(64).collect::<String>()
+    ))
+}
+
 fn home() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
@@ -634,12 +642,7 @@ impl ConfigOps {
             ],
         )?;
         let raw_id = required(M, obj, "agentId")?;
-        let not_found = || {
-            bad(format!(
-                "agent \"{}\" not found",
-                raw_id.chars().take(64).collect::<String>()
-            ))
-        };
+        let not_found = || not_found(raw_id);
         let id = normalize_id(raw_id).ok_or_else(not_found)?;
         if obj.contains_key("agentRuntime") {
             return Err(bad(
@@ -716,12 +719,7 @@ impl ConfigOps {
         const M: &str = "agents.delete";
         let obj = object(M, params, &["agentId", "deleteFiles"])?;
         let raw_id = required(M, obj, "agentId")?;
-        let not_found = || {
-            bad(format!(
-                "agent \"{}\" not found",
-                raw_id.chars().take(64).collect::<String>()
-            ))
-        };
+        let not_found = || not_found(raw_id);
         let id = normalize_id(raw_id).ok_or_else(not_found)?;
         let delete_files = match obj.get("deleteFiles") {
             None => true,

@@ -184,8 +184,9 @@ struct Dest {
 /// Sends a reply with attachments: the text as the caption of the first one when it fits
 /// (≤ 1024 UTF-16 code units), else the text first (in chunks, replying to `reply_to`) and
 /// the files after it, in order; photos in a row go as one album. A photo Telegram refuses
-/// as a photo (its dimensions, say) goes again as a file. A file that is gone or that Telegram refuses for good gets a notice
-/// in its place (with the text, when it was its caption), so the user learns what is
+/// as a photo (its dimensions, say) goes again as a file. A file that is gone or that
+/// Telegram refuses for good gets a notice in its place (with the text, when it was its
+/// caption), so the user learns what is
 /// missing; the reply as a whole fails only as text would (network, rate limits beyond the
 /// retries, a chat that refuses the bot), and then stays pending like one.
 async fn send_with_media(
@@ -252,8 +253,9 @@ async fn send_with_media(
         if photos.len() >= 2 {
             let n = photos.len();
             let mut items = photos;
-            if let Some(first) = items.first_mut() {
-                first.caption = out.caption.clone();
+            // The caption goes under the album: on its first photo only.
+            for later in items.iter_mut().skip(1) {
+                later.caption = None;
             }
             match retrying(|| out.api.send_media_group(items.clone())).await {
                 Ok(got) => {
