@@ -921,6 +921,11 @@ pub struct AgentEntryCfg {
     /// Its own sub-agent settings, over `agents.defaults.subagents` (field by field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subagents: Option<SubagentsCfg>,
+    /// Its agent state directory (OpenClaw's auth profiles; `openclaw agents add` writes
+    /// `<state>/agents/<id>/agent`). Not used here: an agent's state is always under
+    /// `<state>/agents/<id>`; another directory gets a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_dir: Option<String>,
     /// Its group chats: `mentionPatterns` (over `messages.groupChat.mentionPatterns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_chat: Option<crate::config::channels::GroupChatCfg>,

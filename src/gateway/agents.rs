@@ -177,6 +177,22 @@ pub fn roster(
             )),
             None => None,
         };
+        if let Some(d) = e
+            .agent_dir
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            let usual = loaded.state_dir.join("agents").join(id).join("agent");
+            let given = crate::config::absolute_dir(d, &format!("{key}.agentDir"), home)?;
+            if given != usual {
+                warn(format!(
+                    "{key}.agentDir is {}: openclaw-rs keeps every agent's state under {} and does not use another directory",
+                    given.display(),
+                    loaded.state_dir.join("agents").join(id).display()
+                ));
+            }
+        }
         let mentions = agent_mentions(key, e, warn)?;
         // A short name derived into a pattern wakes the bot on a common word.
         if mentions.own.is_none()

@@ -4,7 +4,8 @@
 //! (`readActiveGatewayLockIdentity`): `openclaw models list` and the chat clients find the
 //! running gateway by it, and the CLI's embedded agent, its cron config writes and a real
 //! OpenClaw gateway refuse to touch a state directory whose lock names a live gateway. We
-//! write the same JSON (`{pid, ownerId, createdAt, configPath, stateDir, port, startTime}`,
+//! write the same JSON (`{pid, ownerId, cronOwnerProjection, createdAt, configPath,
+//! stateDir, port, startTime}`,
 //! mode 0600) once the listeners are bound, and remove it on a clean stop. A lock left by a
 //! killed process is harmless: readers check that its pid is alive with the same start time.
 //!
@@ -50,7 +51,16 @@ pub struct Payload {
     /// The owner's start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<u64>,
+    /// How the gateway reads a cron job that names no agent: [`CRON_OWNER_PROJECTION`].
+    /// OpenClaw's CLI refuses to write the config while a live gateway's lock lacks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron_owner_projection: Option<String>,
 }
+
+/// A cron job without `agentId` or session key runs as whichever agent is the default
+/// when it runs, not as one pinned when it was made (`CronJob::effective_agent`): what
+/// OpenClaw 2026.9's gateways promise as `dynamic-default-v1`.
+pub const CRON_OWNER_PROJECTION: &str = "dynamic-default-v1";
 
 /// The lock this gateway wrote; removed on [`release`](Self::release) or drop.
 #[derive(Debug)]
@@ -199,6 +209,7 @@ impl OwnerLock {
             port: Some(port),
             role: None,
             start_time: process_start_time(pid),
+            cron_owner_projection: Some(CRON_OWNER_PROJECTION.to_owned()),
         };
         write(&path, &payload).map_err(|e| StartError {
             code: 1,
@@ -314,6 +325,7 @@ mod tests {
             port: Some(1),
             role: None,
             start_time: process_start_time(me),
+            cron_owner_projection: None,
         };
         assert!(owner_alive(&p));
         p.start_time = p.start_time.map(|t| t + 1);

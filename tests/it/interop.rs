@@ -2888,6 +2888,71 @@ async fn real_cli_agents_delete_goes_through_our_gateway() {
     assert_eq!(doc["bindings"], json!([]), "{doc}");
 }
 
+/// The real CLI's own config writes on our host while ours runs (it refuses them when a
+/// live gateway's lock does not promise `cronOwnerProjection: "dynamic-default-v1"`):
+/// `openclaw agents add` writes OpenClaw 2026.9's fleet (`agents.ownership: "explicit"`),
+/// which our watcher applies without a warning, and `openclaw config set` goes through.
+#[actix_web::test]
+async fn real_cli_config_writes_land_while_our_gateway_runs() {
+    let cli = RealCli::locate();
+    let port = crate::support::free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path().join("ws-work");
+    let cfg = json!({"gateway": {"port": port, "auth": {"token": "T"}}});
+    let gw = TestGateway::start_in(dir, &["gateway", "run"], &[], Some(&cfg.to_string()));
+    let state = gw.dir.path().to_path_buf();
+    let ws_arg = ws.display().to_string();
+    let out = cli.on_host(
+        &state,
+        "T",
+        &[
+            "agents",
+            "add",
+            "work",
+            "--workspace",
+            &ws_arg,
+            "--non-interactive",
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out}\n{}", gw.stderr());
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", &["operator.admin"])).await;
+    // The watcher applies the file it did not write within its settle time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let ids = loop {
+        let list = op.request("agents.list", json!({})).await;
+        let ids: Vec<String> = list["payload"]["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["id"].as_str().map(str::to_owned))
+            .collect();
+        if ids.iter().any(|i| i == "work") {
+            break ids;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new roster was not applied: {list}\n{}",
+            gw.stderr()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(ids.contains(&"main".to_owned()), "{ids:?}");
+    let logs = format!("{}{}", gw.stdout(), gw.stderr());
+    assert!(!logs.contains("not supported by openclaw-rs"), "{logs}");
+
+    let out = cli.on_host(
+        &state,
+        "T",
+        &["config", "set", "agents.defaults.skipBootstrap", "true"],
+    );
+    assert_eq!(out.code, Some(0), "{out}");
+    let doc: Value =
+        json5::from_str(&std::fs::read_to_string(state.join("openclaw.json")).expect("config"))
+            .expect("json5");
+    assert_eq!(doc["agents"]["defaults"]["skipBootstrap"], true, "{doc}");
+}
+
 /// The real CLI's `openclaw gateway restart --safe` (`gateway.restart.request` with the
 /// safe-restart capability) and its plain `openclaw gateway restart` (which finds ours by
 /// its lock file and its pid listening on the port, then sends the targeted request)

@@ -198,6 +198,7 @@ fn the_openclaw_lock_file_names_this_gateway_and_a_live_foreign_owner_refuses_th
     );
     assert!(v.get("role").is_none(), "a gateway's lock has no role: {v}");
     assert!(v["ownerId"].as_str().is_some_and(|o| o.len() == 36), "{v}");
+    assert_eq!(v["cronOwnerProjection"], "dynamic-default-v1", "{v}");
     let mode = std::fs::metadata(&lock).expect("lock").permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
 
