@@ -644,10 +644,14 @@ impl ConfigOps {
         let raw_id = required(M, obj, "agentId")?;
         let not_found = || not_found(raw_id);
         let id = normalize_id(raw_id).ok_or_else(not_found)?;
-        if obj.contains_key("agentRuntime") {
-            return Err(bad(
-                "agentRuntime is not supported: openclaw-rs runs every agent in the gateway. Fix: leave it out",
-            ));
+        // The built-in runtime (`openclaw`, or `auto`) is the only one here.
+        if let Some(runtime) = str_param(M, obj, "agentRuntime")?
+            && !matches!(runtime.trim(), "openclaw" | "auto")
+        {
+            return Err(bad(format!(
+                "agentRuntime \"{}\" is not available: openclaw-rs runs every agent itself (\"openclaw\"). Fix: leave it out",
+                runtime.chars().take(40).collect::<String>()
+            )));
         }
         let name = match str_param(M, obj, "name")? {
             Some(n) => Some(line(n, "name")?.ok_or_else(|| {

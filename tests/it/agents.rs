@@ -938,13 +938,24 @@ async fn agents_are_created_updated_and_deleted_over_the_api() {
         ),
         (
             json!({"agentId": "work-desk", "agentRuntime": "codex"}),
-            "agentRuntime",
+            "agentRuntime \"codex\" is not available",
         ),
         (json!({"agentId": "work-desk", "model": 5}), "model must be"),
     ] {
         let m = err_call(&mut op, "agents.update", params.clone()).await;
         assert!(m.contains(want), "{params}: {m}");
     }
+
+    // The built-in runtime named (the Control UI sends it with a model) is fine.
+    ok_call(
+        &mut op,
+        "agents.update",
+        json!({"agentId": "work-desk", "agentRuntime": "openclaw", "emoji": "🧰"}),
+    )
+    .await;
+    let list = ok_call(&mut op, "agents.list", json!({})).await;
+    let work = listed(&list, "work-desk").expect("still there");
+    assert_eq!(work["identity"]["emoji"], "🧰", "{work}");
 
     // A binding and a cron job of the agent, then delete it.
     let got = ok_call(&mut op, "config.get", json!({})).await;
