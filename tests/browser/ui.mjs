@@ -580,8 +580,51 @@ async function artifactsFlow() {
   noAlerts();
 }
 
+// "agents": a fleet without `main` (home, the default, and work, each SOUL.md saying whose it
+// is): the Agent tab opens the default agent's files, the picker switches to the other
+// agent's workspace (asking first about unsaved edits, which are then dropped), and a save
+// lands in the picked agent's file.
+async function agentsFlow() {
+  const page = await signedIn("agents");
+  step = "agents: the default agent's files";
+  await page.click("#tab-agent");
+  await expectText(page.locator("#agent-workspace"), /\/workspace$/, "the default agent's workspace");
+  const pick = page.locator("#agent-pick");
+  await pick.waitFor({ state: "visible", timeout: STEP_TIMEOUT });
+  const options = await pick.locator("option").allTextContents();
+  if (JSON.stringify(options) !== JSON.stringify(["Home (home)", "Work desk (work)"])) {
+    throw new Error(`picker options ${JSON.stringify(options)}`);
+  }
+  if ((await pick.inputValue()) !== "home") throw new Error("the default agent is not picked");
+  const files = page.locator("#agent-files");
+  await files.locator('button[data-name="SOUL.md"]').click();
+  await expectValue(page, "#agent-editor", "HOME SOUL", "home's SOUL.md");
+  await shot(page, "agents-01-home");
+
+  step = "agents: switching with unsaved edits asks first";
+  const confirmsBefore = dialogs.filter((d) => d.type === "confirm").length;
+  await page.fill("#agent-editor", "HOME SOUL, not saved");
+  await pick.selectOption("work");
+  await expectText(page.locator("#agent-workspace"), /\/workspace-work$/, "work's workspace");
+  const asked = dialogs.filter((d) => d.type === "confirm").slice(confirmsBefore);
+  if (asked.length !== 1 || !/SOUL\.md has unsaved edits\. Switch to work/.test(asked[0].message)) {
+    throw new Error(`expected one "unsaved edits" prompt, got ${JSON.stringify(asked)}`);
+  }
+  if (await page.locator("#agent-editor").isEnabled()) throw new Error("the editor kept home's file");
+
+  step = "agents: the picked agent's file is opened and saved";
+  await files.locator('button[data-name="SOUL.md"]').click();
+  await expectValue(page, "#agent-editor", "WORK SOUL", "work's SOUL.md");
+  await page.fill("#agent-editor", "WORK SOUL, saved from the page");
+  await page.click("#agent-save");
+  await expectText(page.locator("#agent-status"), /^Saved SOUL\.md\.$/, "saved");
+  await shot(page, "agents-02-work");
+  noAlerts();
+}
+
 try {
   if (MODE === "tailscale") await tailscaleFlow();
+  else if (MODE === "agents") await agentsFlow();
   else if (MODE === "artifacts") await artifactsFlow();
   else if (MODE === "exec") await execFlow();
   else await fullFlow();

@@ -890,6 +890,45 @@ async fn browser_shows_the_photos_answers_carried() {
     assert_eq!(node.requests.borrow().len(), 2, "two photos were taken");
 }
 
+/// The Agent tab with several agents (tests/browser/ui.mjs, mode `agents`): a fleet without
+/// `main` opens its default agent's files, and the picker switches to another agent's
+/// workspace (asking first about unsaved edits); the save lands in that agent's file only.
+#[actix_web::test]
+async fn browser_picks_the_agent_whose_files_it_edits() {
+    require_browser();
+    let config = json!({"agents": {"entries": {
+        "home": {"default": true, "name": "Home"},
+        "work": {"name": "Work desk"},
+    }}});
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0", "--token", "T"],
+        &[],
+        Some(&config.to_string()),
+    );
+    let state = gw.dir.path().to_path_buf();
+    let (home, work) = (state.join("workspace"), state.join("workspace-work"));
+    // Each workspace is seeded at the start; then each SOUL.md says whose it is.
+    crate::support::retry_until(Duration::from_secs(10), "both workspaces seeded", || {
+        (home.join("SOUL.md").is_file() && work.join("SOUL.md").is_file()).then_some(())
+    });
+    std::fs::write(home.join("SOUL.md"), "HOME SOUL").expect("write");
+    std::fs::write(work.join("SOUL.md"), "WORK SOUL").expect("write");
+    let extra = [
+        ("UI_REMOTE_URL", "unused".to_owned()),
+        ("UI_REMOTE_IP", "unused".to_owned()),
+    ];
+    run_ui_mode("agents", &gw, &extra).await;
+    assert_eq!(
+        std::fs::read_to_string(work.join("SOUL.md")).expect("read"),
+        "WORK SOUL, saved from the page"
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join("SOUL.md")).expect("read"),
+        "HOME SOUL",
+        "the unsaved edit was dropped"
+    );
+}
+
 /// Asserts that Node 24 and playwright-core (for `tests/browser/ui.mjs`) are installed,
 /// naming the script that installs them.
 fn require_browser() {

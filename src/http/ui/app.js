@@ -870,7 +870,10 @@
   // OpenClaw's "Agents → Files": the bootstrap files every run's system prompt carries. The
   // content is the agent's and the owner's own text (it may hold markup): it only ever goes
   // into the textarea's value and textContent.
-  const AGENT_ID = "main";
+  // The agent whose files the tab shows: the gateway's default agent (agents.list's
+  // defaultId) until one is picked; several agents get a picker.
+  let agentId = null;
+  let agentPicked = false;
   const agentFile = { name: null, hash: null, missing: false, loaded: "", conflict: false, busy: false, loading: false };
   let agentListSeq = 0;
   let agentOpenSeq = 0;
@@ -907,16 +910,36 @@
     const changed = when && typeof f.updatedAtMs === "number" ? `changed ${fmtTime(f.updatedAtMs)}` : "";
     return [fmtSize(f.size), changed].filter(Boolean).join(" · ");
   }
+  // Lists the agents in the picker (names are text); keeps the picked one while it exists.
+  async function refreshAgentPicker() {
+    const r = await rpc("agents.list", {});
+    const agents = Array.isArray(r.agents) ? r.agents : [];
+    if (!agentPicked || !agents.some((a) => a.id === agentId)) {
+      agentId = r.defaultId || (agents[0] && agents[0].id) || "main";
+    }
+    const pick = $("agent-pick");
+    pick.replaceChildren(...agents.map((a) => {
+      const o = el("option", { text: a.name && a.name !== a.id ? `${a.name} (${a.id})` : a.id });
+      o.value = a.id;
+      return o;
+    }));
+    pick.value = agentId;
+    pick.parentElement.querySelector("label").hidden = agents.length < 2;
+    pick.hidden = agents.length < 2;
+    return agentId;
+  }
   async function refreshAgentFiles() {
     if (!connected) return;
     const seq = ++agentListSeq;
     try {
+      const id = await refreshAgentPicker();
+      if (seq !== agentListSeq) return;
       // IDENTITY.md is not in OpenClaw's list, but is one of the prompt's files: asked for by name.
       const [r, identity] = await Promise.all([
-        rpc("agents.files.list", { agentId: AGENT_ID }),
-        rpc("agents.files.get", { agentId: AGENT_ID, name: "IDENTITY.md" }).then((g) => g.file, () => ({ name: "IDENTITY.md" })),
+        rpc("agents.files.list", { agentId: id }),
+        rpc("agents.files.get", { agentId: id, name: "IDENTITY.md" }).then((g) => g.file, () => ({ name: "IDENTITY.md" })),
       ]);
-      if (seq !== agentListSeq) return;
+      if (seq !== agentListSeq || id !== agentId) return;
       $("agent-workspace").textContent = r.workspace || "—";
       const files = (r.files || []).slice();
       if (!files.some((f) => f.name === "IDENTITY.md")) {
@@ -957,7 +980,7 @@
     agentButtons();
     agentStatus("loading", `Loading ${name}…`);
     try {
-      const r = await rpc("agents.files.get", { agentId: AGENT_ID, name });
+      const r = await rpc("agents.files.get", { agentId, name });
       if (seq !== agentOpenSeq) return;
       agentFile.loading = false;
       showAgentFile(r.file);
@@ -976,7 +999,7 @@
     // After a conflict the status says "save again to overwrite": Save then does so.
     const force = overwrite || agentFile.conflict;
     const content = $("agent-editor").value;
-    const params = { agentId: AGENT_ID, name, content };
+    const params = { agentId, name, content };
     if (!force && !agentFile.missing && agentFile.hash) params.expectedHash = agentFile.hash;
     agentFile.busy = true;
     agentButtons();
@@ -1196,6 +1219,22 @@
     $("audit-form").addEventListener("submit", (e) => { e.preventDefault(); refreshAudit(); });
     $("audit-more").addEventListener("click", () => refreshAudit(true));
     $("setup-form").addEventListener("submit", makeSetupCode);
+    $("agent-pick").addEventListener("change", () => {
+      const next = $("agent-pick").value;
+      if (next === agentId) return;
+      if (agentFile.busy || !agentMayLeave(`Switch to ${next}`)) {
+        $("agent-pick").value = agentId;
+        return;
+      }
+      agentId = next;
+      agentPicked = true;
+      ++agentOpenSeq;
+      showAgentFile({ name: null, content: "", missing: true });
+      $("agent-file-name").textContent = "Choose a file";
+      agentStatus("", "");
+      $("agent-files").replaceChildren();
+      refreshAgentFiles();
+    });
     $("agent-save").addEventListener("click", () => saveAgentFile(false));
     $("agent-overwrite").addEventListener("click", () => saveAgentFile(true));
     $("agent-reload").addEventListener("click", () => { if (agentFile.name !== null) openAgentFile(agentFile.name, true); });
