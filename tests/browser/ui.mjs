@@ -619,6 +619,34 @@ async function agentsFlow() {
   await page.click("#agent-save");
   await expectText(page.locator("#agent-status"), /^Saved SOUL\.md\.$/, "saved");
   await shot(page, "agents-02-work");
+
+  step = "agents: a new agent, created from the page";
+  promptAnswers.push("Research <b>Bot</b>");
+  await page.click("#agent-new");
+  await expectText(page.locator("#agent-workspace"), /\/workspace-research-b-bot-b$/, "the new agent's workspace");
+  if ((await pick.inputValue()) !== "research-b-bot-b") throw new Error("the new agent is not picked");
+  const named = await pick.locator('option[value="research-b-bot-b"]').textContent();
+  if (named !== "Research <b>Bot</b> (research-b-bot-b)") throw new Error(`the new agent is listed as ${JSON.stringify(named)}`);
+  await expectText(page.locator("#agent-status"), /^Created research-b-bot-b: its workspace is /, "the creation");
+  await files.locator('button[data-name="IDENTITY.md"]').click();
+  await expectValue(page, "#agent-editor", /- Name: Research <b>Bot<\/b>/, "its IDENTITY.md");
+  await shot(page, "agents-03-created");
+
+  step = "agents: deleted from the page";
+  const confirmed = dialogs.filter((d) => d.type === "confirm").length;
+  await page.click("#agent-delete");
+  await expectText(page.locator("#agent-status"), /^Deleted research-b-bot-b; its files are in the trash\.$/, "the deletion");
+  const confirms = dialogs.filter((d) => d.type === "confirm").slice(confirmed);
+  if (confirms.length !== 1 || !/Delete the agent research-b-bot-b\?/.test(confirms[0].message)) {
+    throw new Error(`expected one confirmation, got ${JSON.stringify(confirms)}`);
+  }
+  await expectText(page.locator("#agent-workspace"), /\/workspace$/, "back to the default agent");
+  const left = await pick.locator("option").allTextContents();
+  if (JSON.stringify(left) !== JSON.stringify(["Home (home)", "Work desk (work)"])) {
+    throw new Error(`picker options after the deletion ${JSON.stringify(left)}`);
+  }
+  const scripts = await page.evaluate(() => document.querySelectorAll("script").length);
+  if (scripts !== 1) throw new Error(`a name's markup became elements (${scripts} scripts)`);
   noAlerts();
 }
 

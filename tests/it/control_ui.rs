@@ -927,6 +927,19 @@ async fn browser_picks_the_agent_whose_files_it_edits() {
         "HOME SOUL",
         "the unsaved edit was dropped"
     );
+    // The agent the page created and deleted: out of the config, its workspace in the trash.
+    let cfg = std::fs::read_to_string(state.join("openclaw.json")).expect("config");
+    assert!(!cfg.contains("research-b-bot-b"), "{cfg}");
+    assert!(!state.join("workspace-research-b-bot-b").exists());
+    let trashed = std::fs::read_dir(state.join(".Trash"))
+        .expect("the trash")
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.path()
+                .join("workspace-research-b-bot-b/IDENTITY.md")
+                .is_file()
+        });
+    assert!(trashed, "the deleted agent's workspace is in the trash");
 }
 
 /// Asserts that Node 24 and playwright-core (for `tests/browser/ui.mjs`) are installed,

@@ -926,7 +926,42 @@
     pick.value = agentId;
     pick.parentElement.querySelector("label").hidden = agents.length < 2;
     pick.hidden = agents.length < 2;
+    $("agent-delete").hidden = agents.length < 2;
     return agentId;
+  }
+  // Closes the open file (the caller asked about unsaved edits) and shows agent `id`'s files.
+  function showAgent(id, picked) {
+    agentId = id;
+    agentPicked = picked;
+    ++agentOpenSeq;
+    showAgentFile({ name: null, content: "", missing: true });
+    $("agent-file-name").textContent = "Choose a file";
+    agentStatus("", "");
+    $("agent-files").replaceChildren();
+    return refreshAgentFiles();
+  }
+  // agents.create (operator.admin): a name asked for; the new agent is then shown.
+  async function createAgent() {
+    if (agentFile.busy || !agentMayLeave("Create an agent")) return;
+    const name = window.prompt("Name of the new agent (its id is made from it: \"Work desk\" is work-desk):", "");
+    if (name === null || !name.trim()) return;
+    try {
+      const r = await rpc("agents.create", { name: name.trim() });
+      await showAgent(r.agentId, true);
+      agentStatus("ok", `Created ${r.agentId}: its workspace is ${r.workspace}.`);
+    } catch (e) { banner(`Cannot create the agent: ${e.message}`); }
+  }
+  // agents.delete (operator.admin), after a confirmation naming what happens to its files.
+  async function deleteAgent() {
+    const id = agentId;
+    if (agentFile.busy || !agentMayLeave(`Delete ${id}`)) return;
+    if (!window.confirm(`Delete the agent ${id}? Its bindings and scheduled jobs go with it; its workspace and sessions move to the trash (~/.Trash) on the gateway's host.`)) return;
+    try {
+      const r = await rpc("agents.delete", { agentId: id });
+      await showAgent(null, false);
+      const failed = Array.isArray(r.failed) ? r.failed.length : 0;
+      agentStatus(failed ? "error" : "ok", failed ? `Deleted ${id}; ${failed} of its paths could not be moved to the trash.` : `Deleted ${id}; its files are in the trash.`);
+    } catch (e) { banner(`Cannot delete ${id}: ${e.message}`); }
   }
   async function refreshAgentFiles() {
     if (!connected) return;
@@ -1226,15 +1261,10 @@
         $("agent-pick").value = agentId;
         return;
       }
-      agentId = next;
-      agentPicked = true;
-      ++agentOpenSeq;
-      showAgentFile({ name: null, content: "", missing: true });
-      $("agent-file-name").textContent = "Choose a file";
-      agentStatus("", "");
-      $("agent-files").replaceChildren();
-      refreshAgentFiles();
+      showAgent(next, true);
     });
+    $("agent-new").addEventListener("click", createAgent);
+    $("agent-delete").addEventListener("click", deleteAgent);
     $("agent-save").addEventListener("click", () => saveAgentFile(false));
     $("agent-overwrite").addEventListener("click", () => saveAgentFile(true));
     $("agent-reload").addEventListener("click", () => { if (agentFile.name !== null) openAgentFile(agentFile.name, true); });
