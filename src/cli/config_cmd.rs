@@ -69,7 +69,7 @@ fn ops(config: Option<PathBuf>) -> ConfigOps {
         path,
         flags: FlagOverrides::default(),
         scratch_dir: state.join("gateway"),
-        secrets: None,
+        watcher: None,
         exec_approvals: crate::clients::host_approvals::path(&state),
         state_dir: state,
         restart: None,

@@ -353,14 +353,9 @@ pub fn media_method(kind: MediaKind) -> (&'static str, &'static str) {
     }
 }
 
-/// The upload form for `msg` (the fields of `sendMessage`, a caption and the file).
-pub fn send_media_form(msg: &SendMedia) -> Multipart {
-    let (_, field) = media_method(msg.kind);
-    let mut form = Multipart::new();
+/// The fields an upload shares with `sendMessage`: chat, reply, topic, silence.
+fn delivery_fields(form: &mut Multipart, msg: &SendMedia) {
     form.text("chat_id", &msg.chat_id.to_string());
-    if let Some(c) = &msg.caption {
-        form.text("caption", c);
-    }
     if let Some(id) = msg.reply_to_message_id {
         form.text(
             "reply_parameters",
@@ -372,6 +367,16 @@ pub fn send_media_form(msg: &SendMedia) -> Multipart {
     }
     if msg.disable_notification {
         form.text("disable_notification", "true");
+    }
+}
+
+/// The upload form for `msg` (the fields of `sendMessage`, a caption and the file).
+pub fn send_media_form(msg: &SendMedia) -> Multipart {
+    let (_, field) = media_method(msg.kind);
+    let mut form = Multipart::new();
+    delivery_fields(&mut form, msg);
+    if let Some(c) = &msg.caption {
+        form.text("caption", c);
     }
     form.file(field, &msg.file_name, &msg.mime, &msg.data);
     form.finish()
@@ -385,19 +390,7 @@ pub fn send_media_group_form(items: &[SendMedia]) -> Multipart {
     let Some(first) = items.first() else {
         return form.finish();
     };
-    form.text("chat_id", &first.chat_id.to_string());
-    if let Some(id) = first.reply_to_message_id {
-        form.text(
-            "reply_parameters",
-            &json!({"message_id": id, "allow_sending_without_reply": true}).to_string(),
-        );
-    }
-    if let Some(thread) = first.message_thread_id {
-        form.text("message_thread_id", &thread.to_string());
-    }
-    if first.disable_notification {
-        form.text("disable_notification", "true");
-    }
+    delivery_fields(&mut form, first);
     let media: Vec<Value> = items
         .iter()
         .enumerate()

@@ -160,7 +160,7 @@ pub struct ConfigOps {
     pub scratch_dir: PathBuf,
     /// The config watcher's queue (`secrets.reload`, apply now; `None`: no gateway runs
     /// here).
-    pub secrets: Option<tokio::sync::mpsc::Sender<crate::reload::WatcherRequest>>,
+    pub watcher: Option<tokio::sync::mpsc::Sender<crate::reload::WatcherRequest>>,
     /// The gateway host's exec approvals document (`<state>/exec-approvals.json`).
     pub exec_approvals: PathBuf,
     /// The state directory (its device identity: `gateway.identity.get`).
@@ -192,7 +192,7 @@ impl ConfigOps {
             path,
             flags: loaded.source.1.clone(),
             scratch_dir: loaded.state_dir.join("gateway"),
-            secrets: None,
+            watcher: None,
             exec_approvals: crate::clients::host_approvals::path(&loaded.state_dir),
             state_dir: loaded.state_dir.clone(),
             restart: None,
@@ -209,11 +209,11 @@ impl ConfigOps {
     }
 
     /// With the config watcher's queue.
-    pub fn with_secrets(
+    pub fn with_watcher(
         mut self,
-        secrets: tokio::sync::mpsc::Sender<crate::reload::WatcherRequest>,
+        watcher: tokio::sync::mpsc::Sender<crate::reload::WatcherRequest>,
     ) -> Self {
-        self.secrets = Some(secrets);
+        self.watcher = Some(watcher);
         self
     }
 
@@ -258,7 +258,7 @@ impl ConfigOps {
     /// blocking thread.
     pub fn apply_now(&self) -> Result<(), String> {
         let queue = self
-            .secrets
+            .watcher
             .as_ref()
             .ok_or_else(|| "no gateway runs with this config".to_owned())?;
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -543,7 +543,7 @@ impl OpsPort for ConfigOps {
     }
 
     fn secrets_reload(&self) -> Option<openclaw_actors::ports::SecretsReloadReply> {
-        let queue = self.secrets.as_ref()?;
+        let queue = self.watcher.as_ref()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         // A full queue (or a stopped watcher) drops `reply`: the caller is refused, and the
         // log says why (the CLI's refusal points there).

@@ -961,7 +961,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
     ));
     let _ = engine.shared.ops.set(std::sync::Arc::new(
         crate::config::rpc::ConfigOps::new(&loaded)
-            .with_secrets(secrets_tx)
+            .with_watcher(secrets_tx)
             .with_restart(restart_gate.clone()),
     ));
     let fingerprint = tls
