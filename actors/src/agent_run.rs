@@ -1456,7 +1456,7 @@ fn prompt_cache_key(session_key: &str) -> Arc<str> {
 }
 
 /// A tool's result as the model reads it: its JSON, cut to [`MAX_TOOL_RESULT_CHARS`].
-fn tool_result_text(result: &Value) -> String {
+pub(crate) fn tool_result_text(result: &Value) -> String {
     let mut text = result.to_string();
     if text.len() > MAX_TOOL_RESULT_CHARS {
         text.truncate(crate::workspace::confined::floor_char_boundary(
@@ -2934,69 +2934,17 @@ async fn converse(
             registry.do_send(tool_started(req, tool_seq, &call));
             let name = call.function.name.as_str();
             let audited = audit.map(|a| a.tool(&call.id, name));
-            let result = if name == "exec"
-                && let Some(access) = &offered.exec
-            {
-                let ctx = crate::exec_tool::CallCtx {
-                    registry,
-                    run_id: &req.run_id,
-                    session_key: &req.session_key,
-                    sender: sender.as_deref(),
-                    call_id: &call.id,
-                    origin: &req.origin,
-                };
-                crate::exec_tool::run(&ctx, access, &call.function.arguments).await
-            } else if name == "process"
-                && let Some(table) = &offered.process
-            {
-                crate::exec_process::run(table, &call.function.arguments).await
-            } else if name == "web_fetch"
-                && let Some((web, settings)) = &offered.web
-            {
-                crate::web_fetch::run(web, settings, &call.function.arguments).await
-            } else if name == "web_search"
-                && let Some((search, settings)) = &offered.search
-            {
-                crate::web_search::run(search, settings, &call.function.arguments).await
-            } else if name == "message"
-                && let Some(cross) = offered.message
-            {
-                let ctx = crate::message_tool::Ctx {
-                    registry,
-                    req,
-                    call_id: &call.id,
-                    cross,
-                    workspace,
-                    sent_here: &stats.sent_here,
-                };
-                crate::message_tool::run(&ctx, &call.function.arguments).await
-            } else if name == "cron" && offered.cron {
-                crate::cron::tool::run(cron, req, &call.function.arguments).await
-            } else if name == "sessions_spawn" && offered.spawn {
-                crate::subagents::spawn(registry, req, &call.function.arguments).await
-            } else if name == "subagents" && offered.subagents {
-                crate::subagents::control(registry, req, &call.function.arguments).await
-            } else if offered.sessions.contains(&name) {
-                crate::session_tools::run(registry, req, name, &call.function.arguments).await
-            } else if offered.fs.contains(&name) || offered.memory.contains(&name) {
-                run_workspace_tool(
-                    workspace,
-                    &offered.skill_dirs,
-                    name,
-                    &call.function.arguments,
-                )
-                .await
-            } else if name != "nodes" || !offered.nodes {
-                json!({"ok": false, "error": format!("unknown tool: {name}")})
-            } else {
-                let ctx = ToolCtx {
-                    registry,
-                    store,
-                    run_id: &req.run_id,
-                    sender: sender.as_deref(),
-                };
-                run_tool(&ctx, &call, &mut taken).await
+            let env = ToolEnv {
+                registry,
+                store,
+                cron,
+                req,
+                workspace,
+                offered,
+                sender: sender.as_deref(),
+                sent_here: &stats.sent_here,
             };
+            let result = dispatch(&env, &call, &mut taken).await;
             if let Some(a) = audited {
                 a.end(crate::audit::ToolEnd::of_result(&result));
             }
@@ -3036,6 +2984,200 @@ async fn converse(
         ),
         "tool round limit reached".into(),
     )
+}
+
+/// What one tool call runs with: a run's context, or a direct call's
+/// ([`invoke_direct`]).
+struct ToolEnv<'a> {
+    registry: &'a Addr<Registry>,
+    store: &'a Addr<StoreActor>,
+    cron: Option<&'a Addr<crate::cron::CronService>>,
+    req: &'a RunRequest,
+    workspace: Option<(
+        &'a Arc<crate::workspace::WorkspaceSettings>,
+        crate::workspace::Scope,
+    )>,
+    offered: &'a Offered,
+    /// Whose tool policy applies.
+    sender: Option<&'a str>,
+    /// The `message` tool's texts to the run's own chat.
+    sent_here: &'a std::cell::RefCell<Vec<String>>,
+}
+
+/// Runs one tool call of what `env.offered` offers; the result is always a JSON object
+/// the model can read (`{"ok": false, "error"}` for a tool not offered).
+async fn dispatch(env: &ToolEnv<'_>, call: &ToolCall, taken: &mut Taken) -> Value {
+    let ToolEnv {
+        registry,
+        store,
+        cron,
+        req,
+        workspace,
+        offered,
+        sender,
+        sent_here,
+    } = *env;
+    let name = call.function.name.as_str();
+    if name == "exec"
+        && let Some(access) = &offered.exec
+    {
+        let ctx = crate::exec_tool::CallCtx {
+            registry,
+            run_id: &req.run_id,
+            session_key: &req.session_key,
+            sender,
+            call_id: &call.id,
+            origin: &req.origin,
+        };
+        crate::exec_tool::run(&ctx, access, &call.function.arguments).await
+    } else if name == "process"
+        && let Some(table) = &offered.process
+    {
+        crate::exec_process::run(table, &call.function.arguments).await
+    } else if name == "web_fetch"
+        && let Some((web, settings)) = &offered.web
+    {
+        crate::web_fetch::run(web, settings, &call.function.arguments).await
+    } else if name == "web_search"
+        && let Some((search, settings)) = &offered.search
+    {
+        crate::web_search::run(search, settings, &call.function.arguments).await
+    } else if name == "message"
+        && let Some(cross) = offered.message
+    {
+        let ctx = crate::message_tool::Ctx {
+            registry,
+            req,
+            call_id: &call.id,
+            cross,
+            workspace,
+            sent_here,
+        };
+        crate::message_tool::run(&ctx, &call.function.arguments).await
+    } else if name == "cron" && offered.cron {
+        crate::cron::tool::run(cron, req, &call.function.arguments).await
+    } else if name == "sessions_spawn" && offered.spawn {
+        crate::subagents::spawn(registry, req, &call.function.arguments).await
+    } else if name == "subagents" && offered.subagents {
+        crate::subagents::control(registry, req, &call.function.arguments).await
+    } else if offered.sessions.contains(&name) {
+        crate::session_tools::run(registry, req, name, &call.function.arguments).await
+    } else if offered.fs.contains(&name) || offered.memory.contains(&name) {
+        run_workspace_tool(
+            workspace,
+            &offered.skill_dirs,
+            name,
+            &call.function.arguments,
+        )
+        .await
+    } else if name != "nodes" || !offered.nodes {
+        json!({"ok": false, "error": format!("unknown tool: {name}")})
+    } else {
+        let ctx = ToolCtx {
+            registry,
+            store,
+            run_id: &req.run_id,
+            sender,
+        };
+        run_tool(&ctx, call, taken).await
+    }
+}
+
+/// A tool called directly, outside a model turn (`tools.invoke`, `POST /tools/invoke`):
+/// what a run of `req` would have, as the registry resolved it
+/// ([`crate::tool_invoke`]).
+pub(crate) struct Direct {
+    pub registry: Addr<Registry>,
+    pub store: Addr<StoreActor>,
+    pub cron: Option<Addr<crate::cron::CronService>>,
+    /// The invocation as a run request (its session, `RunOrigin::Operator`).
+    pub req: RunRequest,
+    /// The session's agent's tool filter, narrowed by the surface's policy.
+    pub filter: crate::tool_policy::ToolFilter,
+    /// The session's `provider/model` (`apply_patch`'s models).
+    pub model: String,
+    pub workspace: Arc<crate::workspace::WorkspaceSettings>,
+    pub exec: Option<crate::exec_tool::ExecAccess>,
+    pub web: Option<WebTool>,
+    pub search: Option<SearchTool>,
+    /// The audit ledger and the session's agent.
+    pub audit: Option<(crate::audit::Recorder, String)>,
+}
+
+/// Runs `name` with `args` as a run of `d.req` would, if it is offered: the same offer
+/// ([`Offered::of`]), the same dispatch, the same audit records. `action` goes into
+/// `args.action` when the tool has that argument and `args` does not set it (OpenClaw's
+/// rule). The result is the tool's JSON object; `None`: the tool is not offered here
+/// (unknown, or not allowed by the policy).
+pub(crate) async fn invoke_direct(
+    d: Direct,
+    name: &str,
+    mut args: serde_json::Map<String, Value>,
+    action: Option<String>,
+    call_id: String,
+) -> Option<Value> {
+    let scope = scope_of(&d.req);
+    let offered = Offered::of(
+        &d.filter,
+        OfferBasis {
+            cron: d.cron.is_some(),
+            workspace: true,
+            scope,
+            model: &d.model,
+        },
+        d.exec,
+        d.web,
+        d.search,
+    );
+    let set = offered.tools();
+    let spec = set.specs.iter().find(|t| t.name == name)?;
+    if let Some(action) = action
+        && !args.contains_key("action")
+        && spec
+            .parameters
+            .get("properties")
+            .is_some_and(|p| p.get("action").is_some())
+    {
+        args.insert("action".into(), Value::String(action));
+    }
+    let call = ToolCall {
+        id: call_id,
+        kind: "function".into(),
+        function: crate::ports::FunctionCall {
+            name: name.to_owned(),
+            arguments: Value::Object(args).to_string(),
+        },
+    };
+    let audit = d.audit.map(|(rec, agent_id)| {
+        Rc::new(RunAudit {
+            rec,
+            ids: crate::audit::RunIds {
+                agent_id,
+                session_key: d.req.session_key.clone(),
+                run_id: d.req.run_id.clone(),
+            },
+            seq: std::cell::Cell::new(0),
+            open: std::cell::RefCell::new(None),
+        })
+    });
+    let audited = audit.as_ref().map(|a| a.tool(&call.id, name));
+    let sent_here = std::cell::RefCell::default();
+    let env = ToolEnv {
+        registry: &d.registry,
+        store: &d.store,
+        cron: d.cron.as_ref(),
+        req: &d.req,
+        workspace: Some((&d.workspace, scope)),
+        offered: &offered,
+        sender: None,
+        sent_here: &sent_here,
+    };
+    let mut taken = Taken::default();
+    let result = dispatch(&env, &call, &mut taken).await;
+    if let Some(a) = audited {
+        a.end(crate::audit::ToolEnd::of_result(&result));
+    }
+    Some(result)
 }
 
 /// The `agent` event of a tool call starting (`seq`: the run's tool event number).

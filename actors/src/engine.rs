@@ -64,6 +64,8 @@ pub struct EngineConfig {
     /// Proxies whose forwarding headers are trusted (`gateway.trustedProxies`: addresses
     /// and CIDR blocks).
     pub trusted_proxies: Vec<crate::auth::Cidr>,
+    /// `gateway.tools` (see [`crate::registry::tool_invoke`]).
+    pub http_tools: crate::registry::tool_invoke::SurfacePolicy,
     /// Browser origins allowed besides same-origin loads from private hosts
     /// (`gateway.controlUi.allowedOrigins`; `"*"` allows any).
     pub allowed_origins: Vec<String>,
@@ -138,6 +140,7 @@ impl EngineConfig {
             restart_enabled: true,
             restarted_by: None,
             trusted_proxies: Vec::new(),
+            http_tools: Default::default(),
             allowed_origins: Vec::new(),
             auto_approve_local: true,
             channel_accounts: 0,

@@ -20,6 +20,9 @@ pub struct HotConfig {
     pub auth: AuthSettings,
     /// `gateway.trustedProxies`.
     pub trusted_proxies: Vec<Cidr>,
+    /// `gateway.tools`: the policy of tools called directly (`tools.invoke`,
+    /// `POST /tools/invoke`).
+    pub http_tools: Arc<crate::registry::tool_invoke::SurfacePolicy>,
     /// `gateway.controlUi.allowedOrigins` (normalized).
     pub allowed_origins: Vec<String>,
     /// `gateway.nodes.pairing.autoApproveLocal`.
@@ -83,6 +86,7 @@ impl HotConfig {
             agents,
             auth: config.auth.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
+            http_tools: Arc::new(config.http_tools.clone()),
             allowed_origins: config.allowed_origins.clone(),
             auto_approve_local: config.auto_approve_local,
             agent_tools: config.agent_tools.clone(),

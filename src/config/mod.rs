@@ -205,6 +205,22 @@ pub struct GatewayCfg {
     /// HTTP endpoints besides the WebSocket (`gateway.http`).
     #[serde(default)]
     pub http: HttpCfg,
+    /// The policy of tools called directly (`gateway.tools`: `tools.invoke`,
+    /// `POST /tools/invoke`).
+    #[serde(default)]
+    pub tools: GatewayToolsCfg,
+}
+
+/// `gateway.tools`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayToolsCfg {
+    /// Tools of the default deny list to offer after all (`exec`, `cron`, `nodes`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// More tools to refuse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
 }
 
 /// `gateway.http`.
@@ -288,6 +304,7 @@ impl Default for GatewayCfg {
             tailscale: tailscale::TailscaleCfg::default(),
             limits: limits::LimitsCfg::default(),
             http: HttpCfg::default(),
+            tools: GatewayToolsCfg::default(),
         }
     }
 }

@@ -235,6 +235,8 @@ pub struct Prepared {
     pub generated: Option<String>,
     /// `gateway.trustedProxies`.
     pub trusted_proxies: Vec<openclaw_actors::auth::Cidr>,
+    /// `gateway.tools`.
+    pub http_tools: openclaw_actors::registry::tool_invoke::SurfacePolicy,
     /// `gateway.controlUi.allowedOrigins`, normalized.
     pub allowed_origins: Vec<String>,
     /// `gateway.nodes.pairing.autoApproveLocal`.
@@ -333,6 +335,11 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
             )));
         }
     }
+    let http_tools = openclaw_actors::registry::tool_invoke::SurfacePolicy::new(
+        gw.tools.allow.clone(),
+        gw.tools.deny.clone(),
+    )
+    .map_err(StartError::config)?;
     let mut trusted_proxies = Vec::new();
     for p in &gw.trusted_proxies {
         match openclaw_actors::auth::Cidr::parse(p) {
@@ -538,6 +545,7 @@ pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
         auth,
         generated,
         trusted_proxies,
+        http_tools,
         allowed_origins,
         auto_approve_local: gw.nodes.pairing.auto_approve_local.unwrap_or(true),
         agent_tools,
@@ -695,6 +703,7 @@ pub fn hot_config(
     openclaw_actors::hot::HotConfig {
         auth: p.auth.clone(),
         trusted_proxies: p.trusted_proxies.clone(),
+        http_tools: std::sync::Arc::new(p.http_tools.clone()),
         allowed_origins: p.allowed_origins.clone(),
         auto_approve_local: p.auto_approve_local,
         agent_tools: p.agent_tools.clone(),
@@ -908,6 +917,7 @@ pub async fn run(loaded: Loaded) -> Result<(), StartError> {
         session_tools: prepared.session_tools.clone(),
         restarted_by: handoff.as_ref().and_then(|h| h.origin.clone()),
         trusted_proxies: prepared.trusted_proxies.clone(),
+        http_tools: prepared.http_tools.clone(),
         allowed_origins: prepared.allowed_origins.clone(),
         auto_approve_local: prepared.auto_approve_local,
         channel_accounts,

@@ -12,6 +12,7 @@ pub mod probes;
 pub mod server;
 pub mod takeover;
 pub mod tls_sniff;
+pub mod tools_invoke;
 pub mod ui;
 pub mod ws;
 
@@ -64,6 +65,7 @@ pub fn serve(
             .route("/v1/models/{id:.*}", web::to(openai::model))
             .route("/v1/chat/completions", web::to(openai::chat_completions))
             .route("/v1/responses", web::to(openresponses::responses))
+            .route("/tools/invoke", web::to(tools_invoke::invoke))
             .route("/healthz", web::get().to(probes::live))
             .route("/health", web::get().to(probes::live))
             .route("/healthz", web::head().to(probes::live))

@@ -763,41 +763,57 @@ pub(crate) async fn start_run(
     Ok((guard, tap))
 }
 
-/// Reads the request body, at most [`MAX_BODY_BYTES`] (`413` beyond, also when
-/// `Content-Length` says so up front).
-pub(crate) async fn read_body(
+/// Why a request body was not read.
+pub(crate) enum BodyError {
+    /// Longer than the limit (declared or sent).
+    TooLarge,
+    /// The connection failed while it was read.
+    Read(String),
+}
+
+/// Reads a request body of at most `limit` bytes (refused up front when `Content-Length`
+/// says more).
+pub(crate) async fn read_limited(
     mut body: web::Payload,
     req: &HttpRequest,
-) -> Result<Vec<u8>, HttpResponse> {
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
     use futures_util::StreamExt as _;
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
-            format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
-        )
-    };
     let declared = req
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
     }
-    let mut buf = Vec::with_capacity(
-        declared
-            .map_or(8 * 1024, |n| n as usize)
-            .min(MAX_BODY_BYTES),
-    );
+    let mut buf = Vec::with_capacity(declared.map_or(8 * 1024, |n| n as usize).min(limit));
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| invalid(format!("Cannot read the request body: {e}")))?;
-        if buf.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large());
+        let chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
         }
         buf.extend_from_slice(&chunk);
     }
     Ok(buf)
+}
+
+/// Reads the request body, at most [`MAX_BODY_BYTES`] (`413` beyond, also when
+/// `Content-Length` says so up front).
+pub(crate) async fn read_body(
+    body: web::Payload,
+    req: &HttpRequest,
+) -> Result<Vec<u8>, HttpResponse> {
+    read_limited(body, req, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+            ),
+            BodyError::Read(e) => invalid(format!("Cannot read the request body: {e}")),
+        })
 }
 
 /// A `POST` to an OpenAI-compatible endpoint, up to its JSON object: the method, the

@@ -60,6 +60,7 @@ mod talk;
 mod telegram_flow;
 mod tls;
 mod tool_policy;
+mod tools_invoke;
 mod usage;
 mod voice;
 mod web_fetch;

@@ -64,6 +64,7 @@ pub mod subagents;
 pub mod tails;
 pub mod tasks;
 pub mod tool_inventory;
+pub mod tool_invoke;
 pub mod usage_targets;
 
 use std::collections::HashMap;
