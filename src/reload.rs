@@ -148,6 +148,7 @@ pub fn classify(path: &str) -> Class {
         || under("gateway.trustedProxies")
         || under("gateway.controlUi")
         || under("gateway.nodes")
+        || under("gateway.tools")
         || under("models")
         || under("agents")
         || under("logging")
@@ -905,6 +906,7 @@ mod tests {
         assert_eq!(classify("gateway.reload.mode"), Class::None);
         assert_eq!(classify("gateway.limits.maxConnections"), Class::Listener);
         assert_eq!(classify("gateway.controlUi.basePath"), Class::Listener);
+        assert_eq!(classify("gateway.tools.allow"), Class::Hot);
         assert_eq!(
             classify("gateway.http.endpoints.chatCompletions.enabled"),
             Class::Listener

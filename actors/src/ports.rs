@@ -833,6 +833,14 @@ pub trait OpsPort: Send + Sync + std::fmt::Debug {
     ) -> Result<serde_json::Value, (bool, String)> {
         Err((false, "agent management is not available here".into()))
     }
+    /// `channels.logout {channel, accountId?}`: removes the account's saved credentials
+    /// from the config file and applies it. `Err((invalid_request, message))`.
+    fn channels_logout(
+        &self,
+        _params: &serde_json::Value,
+    ) -> Result<serde_json::Value, (bool, String)> {
+        Err((false, "channel logout is not available here".into()))
+    }
     /// `secrets.reload`: asks the config watcher to resolve the config in force again
     /// (`<state dir>/.env`, the `env` block, every `tokenFile`). `None`: no watcher runs.
     fn secrets_reload(&self) -> Option<SecretsReloadReply> {

@@ -208,12 +208,12 @@ impl Form {
     }
 }
 
-fn path(keys: &[&str]) -> Vec<String> {
+pub(super) fn path(keys: &[&str]) -> Vec<String> {
     keys.iter().map(|k| (*k).to_owned()).collect()
 }
 
 /// The file's text and its parsed document (`{}` when there is no file).
-fn current(ops: &ConfigOps) -> Result<(String, Value), Failure> {
+pub(super) fn current(ops: &ConfigOps) -> Result<(String, Value), Failure> {
     let text = ops
         .read()
         .map_err(broken)?
@@ -493,14 +493,14 @@ impl ConfigOps {
 
     /// Writes `text` (checked) and has the watcher apply it; `Err` from the apply is only
     /// reported (the file is written).
-    fn commit(&self, text: &str) -> Result<Result<(), String>, Failure> {
+    pub(super) fn commit(&self, text: &str) -> Result<Result<(), String>, Failure> {
         self.check(text).map_err(bad)?;
         openclaw_actors::store::write_atomic(&self.path, text.as_bytes())
             .map_err(|e| broken(format!("cannot write {}: {e}", self.path.display())))?;
         let applied = self.apply_now();
         if let Err(why) = &applied {
             log::warn!(
-                "agents: wrote {} but did not apply it yet: {why}",
+                "wrote {} but did not apply it yet: {why}",
                 self.path.display()
             );
         }

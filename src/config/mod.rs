@@ -7,6 +7,7 @@
 //! > explicit [`EnvSource`], never mutated.
 
 pub mod agents_rpc;
+pub mod channel_logout;
 pub mod edit;
 pub mod env;
 pub mod logging;

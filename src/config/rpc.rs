@@ -542,6 +542,10 @@ impl OpsPort for ConfigOps {
         self.agents_rpc(method, params)
     }
 
+    fn channels_logout(&self, params: &Value) -> Result<Value, (bool, String)> {
+        ConfigOps::channels_logout(self, params)
+    }
+
     fn secrets_reload(&self) -> Option<openclaw_actors::ports::SecretsReloadReply> {
         let queue = self.watcher.as_ref()?;
         let (reply, answer) = tokio::sync::oneshot::channel();

@@ -3298,3 +3298,85 @@ async fn backups_cross_between_our_cli_and_the_real_one() {
     let o = run_bounded(cmd, REAL_CLI_TIMEOUT);
     assert_eq!(o.code, Some(0), "ours verifies the real CLI's: {o}");
 }
+
+/// The real CLI's `openclaw channels logout --channel telegram` goes through our gateway's
+/// `channels.logout` (before: `unknown method`, and the CLI fell back to editing the file
+/// itself, saying the gateway did not stop the account): the saved bot token leaves the
+/// config (its comment stays), the account stops polling, and the config still loads.
+#[actix_web::test]
+async fn real_cli_channels_logout_goes_through_our_gateway() {
+    use crate::support::fake_telegram::FakeTelegram;
+    let cli = RealCli::locate();
+    let tg = FakeTelegram::start(crate::telegram_flow::TG_TOKEN);
+    let port = crate::support::free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = format!(
+        "// my gateway\n{{\n  gateway: {{ port: {port}, auth: {{ token: \"T\" }} }},\n  channels: {{\n    telegram: {{\n      enabled: true,\n      botToken: \"{}\",\n      apiRoot: \"{}\", // the fake Bot API\n    }},\n  }},\n}}\n",
+        tg.token(),
+        tg.api_root()
+    );
+    let gw = TestGateway::start_in(dir, &["gateway", "run"], &[], Some(&cfg));
+    let state = gw.dir.path().to_path_buf();
+    crate::telegram_flow::poll_until(crate::telegram_flow::SLOW, "the account polls", || {
+        (tg.calls("getUpdates") > 0).then_some(())
+    })
+    .await;
+
+    let out = cli.on_host(
+        &state,
+        "T",
+        &["channels", "logout", "--channel", "telegram"],
+    );
+    assert_eq!(out.code, Some(0), "{out}\n{}", gw.stderr());
+    assert!(
+        out.stdout
+            .contains("Cleared saved auth for telegram/default."),
+        "{out}"
+    );
+    assert!(
+        !out.stdout.contains("Local logout"),
+        "it went through the gateway: {out}"
+    );
+    let text = std::fs::read_to_string(state.join("openclaw.json")).expect("config");
+    assert!(!text.contains(tg.token()), "{text}");
+    assert!(
+        text.contains("// the fake Bot API"),
+        "edited in place: {text}"
+    );
+
+    // The account stopped, and the config no longer configures it.
+    let (mut op, _) = WsClient::hello(gw.port, cli_params("T", &["operator.admin"])).await;
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let status = op.request("channels.status", json!({})).await;
+        assert_eq!(status["ok"], true, "{status}");
+        let t = &status["payload"]["channels"]["telegram"];
+        if t["running"] != true && t["accounts"]["default"]["running"] != true {
+            last = Value::Null;
+            break;
+        }
+        last = status;
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(last.is_null(), "the account still runs: {last}");
+    let again = op
+        .request("channels.logout", json!({"channel": "telegram"}))
+        .await;
+    assert_eq!(again["ok"], true, "{again}");
+    assert_eq!(again["payload"]["cleared"], false, "{again}");
+    assert_eq!(again["payload"]["loggedOut"], true, "{again}");
+    let bad = op
+        .request("channels.logout", json!({"channel": "discord"}))
+        .await;
+    assert_eq!(bad["ok"], false, "{bad}");
+    let bad = op
+        .request(
+            "channels.logout",
+            json!({"channel": "telegram", "accountId": "nope\u{0}"}),
+        )
+        .await;
+    assert_eq!(bad["ok"], false, "{bad}");
+    // The gateway still runs on the edited config.
+    let health = op.request("health", json!({})).await;
+    assert_eq!(health["ok"], true, "{health}");
+}

@@ -1,5 +1,5 @@
 //! `send`, `message.action` (its `send` action), `channels.status`, `channels.stop`,
-//! `channels.start`, `channels.pairing.list`, `channels.pairing.approve` (OpenClaw's
+//! `channels.start`, `channels.logout`, `channels.pairing.list`, `channels.pairing.approve` (OpenClaw's
 //! `server-methods/send.ts`, `channels.ts`).
 
 use actix::prelude::*;
@@ -42,6 +42,11 @@ pub(super) const METHODS: &[Method] = &[
         handler: WsSession::channels_run,
     },
     Method {
+        name: "channels.logout",
+        access: MethodAccess::Operator(ADMIN),
+        handler: WsSession::channels_logout,
+    },
+    Method {
         name: "channels.pairing.list",
         access: MethodAccess::Operator(PAIRING),
         handler: WsSession::channels_pairing_list,
@@ -74,6 +79,49 @@ fn parse_channel_run(call: &Call) -> Result<crate::registry::channels::ChannelRu
 }
 
 impl WsSession {
+    /// `channels.logout {channel, accountId?}`: the account's saved bot token leaves the
+    /// config (applied before the answer, which stops its poller), and the account is
+    /// stopped if another credential keeps it configured (`src/config/channel_logout.rs`).
+    fn channels_logout(&mut self, call: Call, ctx: &mut Context<Self>) {
+        let Some(ops) = self.shared.ops.get().cloned() else {
+            let e = ErrorShape::unavailable("channels.logout is not available in this gateway");
+            return self.respond_err(&call.id, &e, ctx);
+        };
+        let registry = self.registry.clone();
+        let params = call.params;
+        let fut = async move {
+            let res = tokio::task::spawn_blocking(move || ops.channels_logout(&params))
+                .await
+                .unwrap_or_else(|_| Err((false, "channels.logout failed".to_owned())));
+            let v = res.map_err(|(caller, m)| {
+                if caller {
+                    ErrorShape::invalid(m)
+                } else {
+                    ErrorShape::unavailable(m)
+                }
+            })?;
+            // Still configured (a token file, TELEGRAM_BOT_TOKEN): stopped, as OpenClaw does.
+            if v.get("loggedOut") == Some(&serde_json::Value::Bool(false)) {
+                let stop = crate::registry::channels::ChannelRun {
+                    channel: "telegram".into(),
+                    account: v
+                        .get("accountId")
+                        .and_then(|a| a.as_str())
+                        .map(str::to_owned),
+                    start: false,
+                };
+                if let Ok(Err(e)) = registry.send(stop).await {
+                    log::info!(
+                        "channels.logout: the account was not stopped: {}",
+                        e.message
+                    );
+                }
+            }
+            Ok(v)
+        };
+        self.reply_with(call.id, fut, ctx);
+    }
+
     /// `channels.stop {channel, accountId?}` / `channels.start {channel, accountId?}`:
     /// stop an account without clearing its credentials or state, or start it again.
     fn channels_run(&mut self, call: Call, ctx: &mut Context<Self>) {
