@@ -310,6 +310,31 @@ async fn tools_invoke_over_the_websocket_answers_as_openclaw_does() {
         res["payload"]["output"]["details"]["nodes"].is_array(),
         "{res}"
     );
+
+    // Each call is on the audit ledger as a tool action (its start and its end), never
+    // with its arguments.
+    let rows = crate::audit::wait_rows(&mut admin, json!({"kind": "tool_action"}), 6).await;
+    let ended: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["action"] == "tool.action.finished")
+        .collect();
+    assert!(
+        ended
+            .iter()
+            .any(|r| r["toolName"] == "write" && r["status"] == "succeeded"),
+        "{rows:#?}"
+    );
+    assert!(
+        ended
+            .iter()
+            .any(|r| r["toolName"] == "read" && r["status"] != "succeeded"),
+        "{rows:#?}"
+    );
+    let all = serde_json::to_string(&rows).unwrap_or_default();
+    assert!(
+        !all.contains("héllo") && !all.contains("from-ws.md"),
+        "{all}"
+    );
 }
 
 #[actix_web::test]
