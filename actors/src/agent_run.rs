@@ -2798,6 +2798,17 @@ async fn converse(
     };
     let cache_key = prompt_cache_key(&req.session_key);
     let mut round = 0;
+    // What each tool call of the run runs with.
+    let env = ToolEnv {
+        registry,
+        store,
+        cron,
+        req,
+        workspace,
+        offered,
+        sender: sender.as_deref(),
+        sent_here: &stats.sent_here,
+    };
     // Steered messages give the run more rounds (each a few, twice the limit at most).
     let mut max_rounds = MAX_ROUNDS;
     // Messages taken at a tool boundary, shown to the model after the round's results.
@@ -2934,16 +2945,6 @@ async fn converse(
             registry.do_send(tool_started(req, tool_seq, &call));
             let name = call.function.name.as_str();
             let audited = audit.map(|a| a.tool(&call.id, name));
-            let env = ToolEnv {
-                registry,
-                store,
-                cron,
-                req,
-                workspace,
-                offered,
-                sender: sender.as_deref(),
-                sent_here: &stats.sent_here,
-            };
             let result = dispatch(&env, &call, &mut taken).await;
             if let Some(a) = audited {
                 a.end(crate::audit::ToolEnd::of_result(&result));

@@ -7,9 +7,10 @@
 //!   `Retry-After`); none with `gateway.auth.mode: "none"` (loopback only). A valid secret
 //!   is the owner. In `none` mode `x-openclaw-scopes` can narrow the caller: without
 //!   `operator.admin` it is not the owner.
-//! - **Not for browsers**: a request with an `Origin` this gateway does not allow, or a
-//!   body that is not `application/json`, is refused before it is read (a page on another
-//!   site cannot reach the tools of a gateway without auth through a simple form post).
+//! - **Not for browsers**: a request with an `Origin` this gateway does not allow is
+//!   refused before anything is read, and so is (with `auth.mode: "none"`) a body that is
+//!   not `application/json`: a page on another site cannot reach the tools of a gateway
+//!   without auth through a simple form post.
 //! - Body (at most 2 MB): `{tool | name, action?, args?, sessionKey?, agentId?,
 //!   idempotencyKey?, dryRun?}` (`name` wins over `tool`; `dryRun` is ignored, as in
 //!   OpenClaw).
@@ -103,17 +104,19 @@ pub async fn invoke(
         }
         Err(Denied::Refused(resp)) => return resp,
     }
+    // With no auth, only a JSON body: a form post from a page (no CORS preflight) cannot
+    // reach the tools. With a secret a page cannot send it, and any body type is read as
+    // OpenClaw reads it (`curl -d` without a content type works).
     let json_body = req
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| {
-            let m = m.trim();
-            m.eq_ignore_ascii_case("application/json")
-                || (m.len() > 5 && m[m.len() - 5..].eq_ignore_ascii_case("+json"))
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || m.ends_with("+json")
         });
-    if !json_body {
+    if !json_body && engine.shared.live.get().auth.mode == AuthMode::None {
         return failure(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "invalid_request",

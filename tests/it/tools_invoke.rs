@@ -179,6 +179,18 @@ fn a_script_calls_one_tool_under_the_gateways_policy() {
     let (status, _, _) = http_request(gw.port, "GET", "/tools/invoke", &[("Authorization", &a)]);
     assert_eq!(status, 405);
 
+    // `curl -d` without a content type: read as JSON, as OpenClaw reads it (a page cannot
+    // send the secret).
+    let (status, v) = invoke(
+        &gw,
+        json!({"tool": "sessions_list"}).to_string().as_bytes(),
+        &[
+            ("Authorization", &a),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+    );
+    assert_eq!(status, 200, "{v}");
+
     // The gateway is still serving, and said nothing of the secret.
     let (status, _) = call(&gw, json!({"tool": "sessions_list"}));
     assert_eq!(status, 200);
