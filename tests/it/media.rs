@@ -354,6 +354,57 @@ async fn a_refused_photo_goes_as_a_file_and_one_answer_carries_at_most_four() {
     assert_eq!(new[1].caption(), None);
 }
 
+/// A photo and a clip in one answer go as one album (Telegram mixes photos and videos),
+/// the caption under it; an album Telegram refuses goes again file by file, the clip as a
+/// video.
+#[actix_web::test]
+async fn a_photo_and_a_clip_go_as_one_album() {
+    let (jpeg, mp4) = (photo(), clip());
+    let (snap, rec) = (b64(&jpeg), b64(&mp4));
+    let (tg, ai, gw, _node) = setup(move |command| match command {
+        "camera.clip" => json!({"format": "mp4", "base64": rec, "durationMs": 3000}),
+        _ => json!({"format": "jpg", "base64": snap}),
+    })
+    .await;
+    invoke(&ai, "camera.snap");
+    invoke(&ai, "camera.clip");
+    ai.push_text("The door, still and moving.");
+    let asked = dm(&tg, 5106, "show me the door");
+    let sends = wait_sends(&tg, 2).await;
+    all_answered(&gw, &tg).await;
+    assert!(
+        sends.iter().all(|s| s.method == "sendMediaGroup"),
+        "{sends:?}"
+    );
+    assert_eq!(
+        sends[0].body["media_group_id"],
+        sends[1].body["media_group_id"]
+    );
+    assert!(sends[0].file.as_ref().is_some_and(|f| f.data == jpeg));
+    assert!(sends[1].file.as_ref().is_some_and(|f| f.data == mp4));
+    assert_eq!(sends[0].caption(), Some("The door, still and moving."));
+    assert_eq!(sends[0].reply_to(), Some(asked));
+
+    tg.fail_next_on(
+        "sendMediaGroup",
+        1,
+        400,
+        json!({"ok": false, "error_code": 400, "description": "Bad Request: group send failed"}),
+    );
+    invoke(&ai, "camera.clip");
+    invoke(&ai, "camera.snap");
+    ai.push_text("Again.");
+    let before = tg.sent().len();
+    dm(&tg, 5106, "again");
+    wait_sends(&tg, before + 2).await;
+    all_answered(&gw, &tg).await;
+    let all = tg.sent();
+    let new = &all[before..];
+    let methods: Vec<&str> = new.iter().map(|s| s.method.as_str()).collect();
+    assert_eq!(methods, ["sendVideo", "sendPhoto"], "{new:?}");
+    assert_eq!(new[0].caption(), Some("Again."));
+}
+
 /// SIGKILL after Telegram took the photo but before the gateway learnt it: after the
 /// restart the recorded answer goes again with the same file, and the model is not asked.
 #[actix_web::test]

@@ -187,6 +187,12 @@ pub fn target(session_key: Option<&str>, agent_id: Option<&str>) -> Result<Strin
     let Some(agent) = agent else {
         return Ok(crate::channel::normalize_session_key(key));
     };
+    if agent.chars().count() > 64 || agent.chars().any(|c| c.is_control() || c == ':') {
+        return Err(
+            "agentId must be an agent id (at most 64 characters, no ':' or control characters)"
+                .into(),
+        );
+    }
     if !key.starts_with("agent:") {
         return Ok(crate::channel::normalize_session_key(&format!(
             "agent:{agent}:{key}"
@@ -499,6 +505,46 @@ mod tests {
         assert!(e.contains("does not match"), "{e}");
         assert!(target(Some("a\nb"), None).is_err());
         assert!(target(Some(&"x".repeat(600)), None).is_err());
+    }
+
+    #[test]
+    fn any_text_as_a_key_or_an_agent_is_answered_never_a_panic() {
+        let nasty = [
+            "",
+            " ",
+            ":",
+            "agent:",
+            "agent::",
+            "agent:x",
+            "agent:ü:main",
+            "agent:main:\u{202e}evil",
+            "main\u{0}",
+            "\u{feff}main",
+            "agent:MAIN:Main",
+            "🦀:🦀:🦀",
+            "a\u{301}",
+            "\u{10ffff}",
+            "agent:main:telegram:group:-100:topic:9",
+        ];
+        for key in nasty {
+            for agent in [
+                None,
+                Some(""),
+                Some("main"),
+                Some("🦀"),
+                Some("MAIN"),
+                Some("x\ny"),
+            ] {
+                if let Ok(k) = target(Some(key), agent) {
+                    assert!(k.starts_with("agent:"), "{key:?} {agent:?} -> {k:?}");
+                    assert!(!k.chars().any(char::is_control), "{k:?}");
+                }
+            }
+        }
+        let long = "é".repeat(10_000);
+        assert!(target(Some(&long), None).is_err());
+        assert!(target(None, Some(&long)).is_err());
+        assert!(target(None, Some("a:b")).is_err());
     }
 
     #[test]

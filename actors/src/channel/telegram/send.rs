@@ -240,19 +240,22 @@ async fn send_with_media(
     };
     let mut rest = files.as_slice();
     while !rest.is_empty() {
-        // Photos in a row go as one album (OpenClaw's `sendMediaGroup`), the caption under
-        // it; an album Telegram refuses goes again photo by photo.
-        let photos: Vec<SendMedia> = rest
+        // Photos and videos in a row go as one album (OpenClaw's `sendMediaGroup`; Telegram
+        // mixes the two, nothing else), the caption under it; an album Telegram refuses goes
+        // again file by file (each with its own fallback).
+        let album: Vec<SendMedia> = rest
             .iter()
             .take(MAX_ALBUM)
             .map_while(|(m, d)| match (m.kind, d) {
-                (MediaKind::Photo, Some(d)) => Some(out.media(m, d.clone(), MediaKind::Photo)),
+                (k @ (MediaKind::Photo | MediaKind::Video), Some(d)) => {
+                    Some(out.media(m, d.clone(), k))
+                }
                 _ => None,
             })
             .collect();
-        if photos.len() >= 2 {
-            let n = photos.len();
-            let mut items = photos;
+        if album.len() >= 2 {
+            let n = album.len();
+            let mut items = album;
             // The caption goes under the album: on its first photo only.
             for later in items.iter_mut().skip(1) {
                 later.caption = None;
@@ -265,7 +268,7 @@ async fn send_with_media(
                 }
                 Err(TgError::Api { description, .. }) => {
                     log::info!(
-                        "album of {n} photos refused ({description}); sending them one by one"
+                        "album of {n} files refused ({description}); sending them one by one"
                     );
                     for (m, d) in &rest[..n] {
                         out.one(m, d.clone()).await?;
@@ -283,7 +286,7 @@ async fn send_with_media(
     Ok(out.ids)
 }
 
-/// The most photos in one album (Telegram's limit).
+/// The most photos and videos in one album (Telegram's limit).
 const MAX_ALBUM: usize = 10;
 
 /// A reply with attachments being sent: where it goes, what it quotes, the caption not yet
