@@ -1030,3 +1030,172 @@ async fn agents_are_created_updated_and_deleted_over_the_api() {
     assert_eq!(res["ok"], false, "{res}");
     assert!(!state.join("workspace-sneaky").exists());
 }
+
+/// `agents.workspace.list|get`, the read-only workspace browser of OpenClaw's Control UI
+/// and apps: pages of entries (directories first), text and images read back, and nothing
+/// reached through a link (symbolic or hard), an absolute path or a `..` out.
+#[actix_web::test]
+async fn the_workspace_browser_reads_files_and_follows_no_link_out() {
+    use base64::Engine as _;
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::write(outside.path().join("secret.txt"), "TOP-SECRET-7").expect("secret");
+    let cfg = json!({"gateway": {"auth": {"token": GW_TOKEN}}});
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&cfg.to_string()),
+    );
+    let ws = gw.dir.path().join("workspace");
+    crate::telegram_flow::poll_until(SLOW, "the seeded workspace", || {
+        ws.join("AGENTS.md").is_file().then_some(())
+    })
+    .await;
+    std::fs::create_dir_all(ws.join("notes/deep")).expect("notes");
+    std::fs::write(ws.join("notes/todo.md"), "milk 🥛\n").expect("todo");
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+    std::fs::write(ws.join("pic.png"), png).expect("png");
+    std::fs::write(ws.join("fake.png"), "not an image").expect("fake");
+    std::fs::write(ws.join("blob.txt"), [0xFF, 0xFE, 0x00, 0x80]).expect("blob");
+    std::fs::write(ws.join("big.md"), "x".repeat(300 * 1024)).expect("big");
+    symlink(outside.path().join("secret.txt"), ws.join("leak.md")).expect("link");
+    symlink(outside.path(), ws.join("outdir")).expect("dir link");
+    std::fs::hard_link(outside.path().join("secret.txt"), ws.join("hard.md")).expect("hard");
+
+    let (mut op, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    let res = op
+        .request("agents.workspace.list", json!({"agentId": "main"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let p = &res["payload"];
+    let names: Vec<&str> = p["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(
+        names[..2],
+        [".git", "notes"],
+        "directories first: {names:?}"
+    );
+    assert!(
+        names.iter().position(|n| *n == "AGENTS.md") < names.iter().position(|n| *n == "big.md")
+            && names.iter().position(|n| *n == "big.md")
+                < names.iter().position(|n| *n == "BOOTSTRAP.md"),
+        "by name, case folded: {names:?}"
+    );
+    assert!(
+        names.contains(&"pic.png") && names.contains(&"AGENTS.md"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"leak.md") && !names.contains(&"outdir"),
+        "links left out: {names:?}"
+    );
+    assert_eq!(p["path"], "");
+    assert!(p.get("parentPath").is_none(), "{p}");
+    let todo = op
+        .request(
+            "agents.workspace.list",
+            json!({"agentId": "MAIN", "path": "./notes/"}),
+        )
+        .await;
+    assert_eq!(todo["payload"]["parentPath"], "", "{todo}");
+    assert_eq!(
+        todo["payload"]["entries"][0]["path"], "notes/deep",
+        "{todo}"
+    );
+    assert_eq!(
+        todo["payload"]["entries"][1]["path"], "notes/todo.md",
+        "{todo}"
+    );
+    assert_eq!(todo["payload"]["entries"][1]["size"], 10, "{todo}");
+    let page = op
+        .request(
+            "agents.workspace.list",
+            json!({"agentId": "main", "offset": 1, "limit": 2}),
+        )
+        .await;
+    assert_eq!(
+        page["payload"]["entries"].as_array().map(Vec::len),
+        Some(2),
+        "{page}"
+    );
+    assert_eq!(page["payload"]["offset"], 1);
+    assert_eq!(page["payload"]["totalEntries"], p["totalEntries"]);
+
+    let got = op
+        .request(
+            "agents.workspace.get",
+            json!({"agentId": "main", "path": "notes/todo.md"}),
+        )
+        .await;
+    assert_eq!(got["payload"]["file"]["content"], "milk 🥛\n", "{got}");
+    assert_eq!(got["payload"]["file"]["encoding"], "utf8");
+    let img = op
+        .request(
+            "agents.workspace.get",
+            json!({"agentId": "main", "path": "pic.png"}),
+        )
+        .await;
+    assert_eq!(img["payload"]["file"]["mimeType"], "image/png", "{img}");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(img["payload"]["file"]["content"].as_str().unwrap_or(""))
+        .expect("base64");
+    assert_eq!(bytes, png);
+
+    for (path, kind) in [
+        ("leak.md", "workspace_file_not_found"),
+        ("outdir/secret.txt", "workspace_file_not_found"),
+        ("hard.md", "workspace_file_not_found"),
+        ("nope.md", "workspace_file_not_found"),
+        ("notes", "workspace_file_not_found"),
+        ("big.md", "workspace_file_too_large"),
+        ("blob.txt", "workspace_file_unsupported"),
+        ("fake.png", "workspace_file_unsupported"),
+        ("../secret.txt", "workspace_path_invalid"),
+        ("/etc/passwd", "workspace_path_invalid"),
+    ] {
+        let res = op
+            .request(
+                "agents.workspace.get",
+                json!({"agentId": "main", "path": path}),
+            )
+            .await;
+        assert_eq!(res["ok"], false, "{path}: {res}");
+        assert_eq!(res["error"]["details"]["type"], kind, "{path}: {res}");
+        assert!(!res.to_string().contains("TOP-SECRET"), "{res}");
+    }
+    for (path, kind) in [
+        ("outdir", "workspace_path_not_found"),
+        ("notes/todo.md", "workspace_path_not_found"),
+        ("notes/../..", "workspace_path_invalid"),
+    ] {
+        let res = op
+            .request(
+                "agents.workspace.list",
+                json!({"agentId": "main", "path": path}),
+            )
+            .await;
+        assert_eq!(res["error"]["details"]["type"], kind, "{path}: {res}");
+        assert!(!res.to_string().contains("secret.txt"), "{res}");
+    }
+    let res = op
+        .request("agents.workspace.list", json!({"agentId": "ghost"}))
+        .await;
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("\"ghost\" not found"),
+        "{res}"
+    );
+    let res = op
+        .request(
+            "agents.workspace.list",
+            json!({"agentId": "main", "limit": 0}),
+        )
+        .await;
+    assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+}

@@ -51,6 +51,7 @@ use crate::registry::nodes::{PairingOp, PairingRequest};
 
 mod agent_params;
 mod agents_files;
+mod agents_workspace;
 mod apps;
 mod args;
 mod artifacts;
@@ -138,6 +139,7 @@ const AREAS: &[&[Method]] = &[
     tools::METHODS,
     tasks::METHODS,
     agents_files::METHODS,
+    agents_workspace::METHODS,
     pending::METHODS,
     config::METHODS,
     cron::METHODS,
