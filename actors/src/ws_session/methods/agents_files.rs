@@ -337,7 +337,8 @@ fn safe_meta(ws: &WorkspaceSettings, name: &str) -> Result<Option<std::fs::Metad
     }
 }
 
-fn mtime_ms(m: &std::fs::Metadata) -> Option<u64> {
+/// A file's modification time, ms since the Unix epoch.
+pub(super) fn mtime_ms(m: &std::fs::Metadata) -> Option<u64> {
     let t = m
         .modified()
         .ok()?

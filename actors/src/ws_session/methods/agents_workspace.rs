@@ -159,13 +159,6 @@ fn image_mime(data: &[u8]) -> Option<&'static str> {
     None
 }
 
-fn ms(meta: &std::fs::Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// `list`, on a blocking thread.
 fn list(s: &Scope, offset: u64, limit: u64) -> Result<Value, ErrorShape> {
     let not_found = || {
@@ -199,7 +192,7 @@ fn list(s: &Scope, offset: u64, limit: u64) -> Result<Value, ErrorShape> {
         } else {
             format!("{}/{name}", s.path)
         };
-        let mut e = json!({"path": path, "name": name, "kind": kind, "updatedAtMs": ms(&meta)});
+        let mut e = json!({"path": path, "name": name, "kind": kind, "updatedAtMs": super::agents_files::mtime_ms(&meta).unwrap_or(0)});
         if ft.is_file() {
             e["size"] = json!(meta.len());
         }
@@ -231,8 +224,6 @@ fn list(s: &Scope, offset: u64, limit: u64) -> Result<Value, ErrorShape> {
 
 /// `get`, on a blocking thread.
 fn get(s: &Scope) -> Result<Value, ErrorShape> {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let not_found = || {
         werr(
             "workspace_file_not_found",
@@ -256,39 +247,26 @@ fn get(s: &Scope) -> Result<Value, ErrorShape> {
         .as_deref()
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e));
     let max = if image { MAX_IMAGE } else { MAX_TEXT };
+    // The workspace's own confined read: a regular file only, opened without blocking,
+    // checked to be inside the workspace once open, at most `max` bytes.
+    let too_large = |size: u64| {
+        werr(
+            "workspace_file_too_large",
+            "workspace file is too large to preview",
+            json!({"maxBytes": max, "path": s.path, "size": size}),
+        )
+    };
     if meta.len() > max {
-        return Err(werr(
-            "workspace_file_too_large",
-            "workspace file is too large to preview",
-            json!({"maxBytes": max, "path": s.path, "size": meta.len()}),
-        ));
+        return Err(too_large(meta.len()));
     }
-    let nofollow = i32::try_from(
-        (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY)
-            .bits(),
-    )
-    .unwrap_or(0);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nofollow)
-        .open(&file_path)
-        .map_err(|_| not_found())?;
-    // What was opened is what was looked at (no swap between the two).
-    let opened = file.metadata().map_err(|_| not_found())?;
-    if !opened.is_file() || opened.ino() != meta.ino() || opened.dev() != meta.dev() {
-        return Err(not_found());
-    }
-    let mut data = Vec::with_capacity(usize::try_from(opened.len().min(max)).unwrap_or(0));
-    file.take(max + 1)
-        .read_to_end(&mut data)
-        .map_err(|_| not_found())?;
-    if data.len() as u64 > max {
-        return Err(werr(
-            "workspace_file_too_large",
-            "workspace file is too large to preview",
-            json!({"maxBytes": max, "path": s.path, "size": data.len()}),
-        ));
-    }
+    let read = crate::workspace::confined::Root::new(s.root.clone())
+        .read(&s.path, usize::try_from(max).unwrap_or(usize::MAX))
+        .map_err(|e| match e {
+            crate::workspace::confined::ConfinedError::TooLarge { size, .. } => too_large(size),
+            _ => not_found(),
+        })?
+        .ok_or_else(not_found)?;
+    let (data, size, updated) = (read.bytes, read.len, read.modified_ms);
     let name = s.path.rsplit('/').next().unwrap_or(&s.path).to_owned();
     let unsupported = || {
         werr(
@@ -310,7 +288,7 @@ fn get(s: &Scope) -> Result<Value, ErrorShape> {
         ("text/plain", "utf8", text)
     };
     Ok(json!({"agentId": s.agent, "file": {
-        "path": s.path, "name": name, "size": opened.len(), "updatedAtMs": ms(&opened),
+        "path": s.path, "name": name, "size": size, "updatedAtMs": updated,
         "mimeType": mime, "encoding": encoding, "content": content,
     }}))
 }
