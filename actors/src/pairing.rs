@@ -233,6 +233,9 @@ pub enum BootstrapProfile {
     Node,
     /// The node role plus an operator limited to `operator.read` and `operator.talk`.
     VoiceNode,
+    /// OpenClaw's host-issued browser owner (`openclaw dashboard`'s one-time sign-in link):
+    /// an operator with every operator scope, redeemed silently by the Control UI only.
+    ControlUiOwner,
 }
 
 impl BootstrapProfile {
@@ -240,6 +243,7 @@ impl BootstrapProfile {
     pub fn roles(self) -> &'static [&'static str] {
         match self {
             Self::Node => &["node"],
+            Self::ControlUiOwner => &["operator"],
             _ => &["node", "operator"],
         }
     }
@@ -264,6 +268,15 @@ impl BootstrapProfile {
             ],
             Self::Node => &[],
             Self::VoiceNode => &["operator.read", "operator.talk"],
+            Self::ControlUiOwner => &[
+                "operator.admin",
+                "operator.approvals",
+                "operator.pairing",
+                "operator.questions",
+                "operator.read",
+                "operator.talk.secrets",
+                "operator.write",
+            ],
         }
     }
 
@@ -273,12 +286,14 @@ impl BootstrapProfile {
             Self::MobileFull => "full",
             Self::Node => "node",
             Self::Limited | Self::VoiceNode => "limited",
+            Self::ControlUiOwner => "owner",
         }
     }
 
     /// Whether a client may redeem this profile without an operator's approval: the
     /// official iOS and Android apps for the mobile profiles, the node host for `node`, an
-    /// ESP32 node host for `voice-node` (OpenClaw's metadata classes).
+    /// ESP32 node host for `voice-node` (OpenClaw's metadata classes), the Control UI page
+    /// for `control-ui-owner`.
     pub fn silent_for(self, client_id: &str, platform: &str, family: &str) -> bool {
         let platform = platform.trim().to_ascii_lowercase();
         let family = family.trim().to_ascii_lowercase();
@@ -295,6 +310,7 @@ impl BootstrapProfile {
             Self::MobileFull | Self::Limited => mobile,
             Self::Node => client_id == "node-host",
             Self::VoiceNode => client_id == "node-host" && first == "esp32" && family == "esp32",
+            Self::ControlUiOwner => client_id == "openclaw-control-ui",
         }
     }
 }
@@ -998,5 +1014,29 @@ mod bootstrap_tests {
         assert!(!Node.silent_for("openclaw-ios", "iOS 18", "iPhone"));
         assert!(VoiceNode.silent_for("node-host", "esp32 s3", "ESP32"));
         assert!(!VoiceNode.silent_for("node-host", "linux", "Linux"));
+        // The dashboard's browser owner: an operator only, every operator scope, silent for
+        // the Control UI page alone; stored under OpenClaw's purpose name.
+        assert_eq!(ControlUiOwner.roles(), ["operator"]);
+        assert!(
+            ControlUiOwner
+                .operator_scopes()
+                .contains(&"operator.pairing")
+        );
+        assert!(ControlUiOwner.operator_scopes().contains(&"operator.admin"));
+        assert_eq!(ControlUiOwner.access(), "owner");
+        assert!(ControlUiOwner.silent_for("openclaw-control-ui", "web", ""));
+        for other in [
+            "cli",
+            "webchat",
+            "openclaw-ios",
+            "node-host",
+            "openclaw-control-ui ",
+        ] {
+            assert!(!ControlUiOwner.silent_for(other, "web", ""), "{other}");
+        }
+        assert_eq!(
+            serde_json::to_value(ControlUiOwner).ok(),
+            Some(serde_json::json!("control-ui-owner"))
+        );
     }
 }

@@ -1,10 +1,15 @@
-//! `openclaw dashboard [--open] [--json]`: the Control UI's URL for the configured gateway.
+//! `openclaw dashboard [--open] [--json] [--no-handoff]`: the Control UI's URL for the
+//! configured gateway, and a one-time sign-in link for one browser.
 //!
 //! The URL never carries the token or password (a secret in a URL ends up in the shell
-//! history, the browser history and proxy logs); the page asks for it. A local gateway is
-//! reached on loopback (`http://127.0.0.1:<port><basePath>/`, `https` with `gateway.tls`);
-//! with `gateway.mode: "remote"` the URL is derived from `gateway.remote.url`. `--open` hands
-//! the URL to `$BROWSER` if set, else `xdg-open` (Linux) / `open` (macOS).
+//! history, the browser history and proxy logs). When the gateway answers and this CLI holds
+//! its secret, the gateway issues OpenClaw's host-issued browser handoff (`controlUi.handoff`,
+//! `operator.admin`): `<url>#bootstrapToken=…&bootstrapProfile=owner`, single use, 10
+//! minutes, bound to the first browser that opens it, which it pairs as an owner device; the
+//! page takes it out of the address bar at once. A local gateway is reached on loopback
+//! (`http://127.0.0.1:<port><basePath>/`, `https` with `gateway.tls`); with `gateway.mode:
+//! "remote"` the URL is derived from `gateway.remote.url`. `--open` hands the link (else the
+//! URL) to `$BROWSER` if set, else `xdg-open` (Linux) / `open` (macOS).
 
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -22,9 +27,69 @@ pub struct DashboardArgs {
     /// Open the page in a browser ($BROWSER, else xdg-open / open).
     #[arg(long)]
     pub open: bool,
-    /// Print `{ok, httpUrl, wsUrl, port, tokenIncluded}` instead of text.
+    /// Print `{ok, httpUrl, wsUrl, port, tokenIncluded, browserUrl?,
+    /// browserBootstrapExpiresAtMs?}` instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Do not ask the gateway for a one-time sign-in link (the page then asks for the secret).
+    #[arg(long)]
+    pub no_handoff: bool,
+    /// Do not open a browser (the default here; OpenClaw's flag, accepted).
+    #[arg(long)]
+    pub no_open: bool,
+}
+
+/// How long the handoff call may take.
+const HANDOFF_TIMEOUT_MS: u64 = 10_000;
+
+/// Asks the configured gateway for a one-time sign-in link's token: `(token, expiresAtMs)`,
+/// or why there is none (the page then asks for the secret).
+async fn handoff(loaded: &Loaded) -> Result<(String, u64), String> {
+    use super::client::request_once;
+    if loaded.config.gateway.auth.mode == Some(crate::config::AuthModeCfg::None)
+        && loaded.config.gateway.mode != Some(GatewayMode::Remote)
+    {
+        return Err("gateway.auth.mode is \"none\": the page needs no sign-in".to_owned());
+    }
+    let target = super::remote::target_with_tunnel(&super::ConnArgs::default(), loaded)
+        .await
+        .map_err(|f| f.message)?;
+    if target.token.is_none() && target.password.is_none() {
+        return Err("this CLI has no gateway token or password to ask the gateway with".into());
+    }
+    let v = request_once(
+        &target,
+        &["operator.admin"],
+        "controlUi.handoff",
+        json!({}),
+        HANDOFF_TIMEOUT_MS,
+        false,
+    )
+    .await
+    .map_err(|e| e.message())?;
+    let token = v["bootstrapToken"]
+        .as_str()
+        .filter(|t| !t.is_empty() && t.len() <= 4096 && t.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or("the gateway answered no usable sign-in token")?;
+    Ok((token.to_owned(), v["expiresAtMs"].as_u64().unwrap_or(0)))
+}
+
+/// The page's URL with a sign-in token in its fragment (never sent to a server; the page
+/// removes it from the address bar). The token is base64url, which needs no escaping; any
+/// other byte is percent-encoded all the same.
+fn link(http_url: &str, token: &str) -> String {
+    let mut out = String::with_capacity(http_url.len() + token.len() + 48);
+    out.push_str(http_url);
+    out.push_str("#bootstrapToken=");
+    for b in token.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str("&bootstrapProfile=owner");
+    out
 }
 
 /// The page's URL (and the WebSocket URL) for a loaded config.
@@ -127,8 +192,16 @@ pub async fn run(config: Option<PathBuf>, args: DashboardArgs) -> Result<(), Fai
         message,
     })?;
     let up = listening(&http_url, port);
+    // A sign-in link needs the gateway: not asked for when nothing listens on loopback.
+    let issued = if args.no_handoff {
+        Err("--no-handoff".to_owned())
+    } else if up == Some(false) {
+        Err(format!("nothing is listening on port {port}"))
+    } else {
+        handoff(&loaded).await
+    };
     if args.json {
-        let out = json!({
+        let mut out = json!({
             "ok": true,
             "url": http_url,
             "httpUrl": http_url,
@@ -137,6 +210,13 @@ pub async fn run(config: Option<PathBuf>, args: DashboardArgs) -> Result<(), Fai
             "tokenIncluded": false,
             "listening": up,
         });
+        match &issued {
+            Ok((token, expires)) => {
+                out["browserUrl"] = json!(link(&http_url, token));
+                out["browserBootstrapExpiresAtMs"] = json!(expires);
+            }
+            Err(why) => out["browserHandoffError"] = json!(why),
+        }
         println!("{out}");
         return Ok(());
     }
@@ -145,6 +225,41 @@ pub async fn run(config: Option<PathBuf>, args: DashboardArgs) -> Result<(), Fai
         eprintln!(
             "warning: nothing is listening on port {port} yet. Start the gateway with `openclaw gateway`."
         );
+    }
+    let browser_url = match &issued {
+        Ok((token, _)) => {
+            let url = link(&http_url, token);
+            if !args.open {
+                eprintln!(
+                    "One-time sign-in link (single use, valid 10 minutes; the first browser that opens it is paired as an owner device, no secret typed):"
+                );
+                println!("{url}");
+            }
+            Some(url)
+        }
+        Err(why) if !args.no_handoff && up != Some(false) => {
+            eprintln!("No one-time sign-in link: {why}.");
+            None
+        }
+        Err(_) => None,
+    };
+    if let Some(url) = browser_url {
+        if args.open {
+            return match open_browser(&url) {
+                Ok(program) => {
+                    eprintln!("opened a one-time sign-in link with {program}");
+                    Ok(())
+                }
+                Err(e) => Err(Failure {
+                    code: 1,
+                    message: format!(
+                        "cannot open a browser ({e}). Fix: run `openclaw dashboard` without --open and open its sign-in link yourself, or set BROWSER to your browser's command"
+                    ),
+                    json: None,
+                }),
+            };
+        }
+        return Ok(());
     }
     let auth_hint = match loaded.config.gateway.auth.mode {
         Some(crate::config::AuthModeCfg::None) => None,

@@ -650,8 +650,56 @@ async function agentsFlow() {
   noAlerts();
 }
 
+// "handoff": `openclaw dashboard`'s one-time sign-in link (UI_HANDOFF_LINK, through the
+// forwarding proxy: a browser on another machine) signs a new browser in without a secret,
+// leaves nothing in the address bar, and a reload signs in with the device token it was paired
+// with; the same link in another browser is refused with what to do; OpenClaw's `#token=`
+// link signs in without being remembered.
+async function handoffFlow() {
+  const link = env("UI_HANDOFF_LINK");
+  step = "handoff: the link signs a new browser in";
+  const a = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
+  watch(a, "handoff");
+  await a.goto(link, { waitUntil: "load" });
+  await a.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  if (new URL(a.url()).hash !== "") throw new Error(`the link stayed in the address bar: ${a.url()}`);
+  if ((await a.inputValue("#secret")) !== "") throw new Error("a secret was filled in");
+  await a.click('.tabs button[data-tab="health"]');
+  await expectText(a.locator("#health-summary"), /Signed in with\s*bootstrap-token/, "signed in by the link");
+  await shot(a, "handoff-01-signed-in");
+  const remembered = await a.evaluate(() => localStorage.getItem("openclaw.controlUi.auth"));
+  if (remembered !== null) throw new Error(`a secret was remembered: ${remembered}`);
+
+  step = "handoff: a reload signs in with the paired device's token";
+  await a.reload({ waitUntil: "load" });
+  await a.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await a.click('.tabs button[data-tab="health"]');
+  await expectText(a.locator("#health-summary"), /Signed in with\s*device-token/, "signed in by the device token");
+  await shot(a, "handoff-02-reloaded");
+
+  step = "handoff: the used link in another browser";
+  const b = await (await browser.newContext()).newPage();
+  watch(b, "second");
+  await b.goto(link, { waitUntil: "load" });
+  await expectText(b.locator("#login-error"), /already used, has expired[\s\S]*openclaw dashboard/, "the refusal");
+  if (new URL(b.url()).hash !== "") throw new Error(`the link stayed in the address bar: ${b.url()}`);
+  if ((await b.locator("#conn-state").getAttribute("data-state")) === "connected") throw new Error("signed in with a used link");
+  await shot(b, "handoff-03-used");
+
+  step = "handoff: OpenClaw's #token= link";
+  const c = await (await browser.newContext()).newPage();
+  watch(c, "token-link");
+  await c.goto(`${URL_LOCAL}#token=${encodeURIComponent(TOKEN)}`, { waitUntil: "load" });
+  await c.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  if (new URL(c.url()).hash !== "") throw new Error(`the token stayed in the address bar: ${c.url()}`);
+  const kept = await c.evaluate(() => localStorage.getItem("openclaw.controlUi.auth"));
+  if (kept !== null) throw new Error(`the link's token was remembered: ${kept}`);
+  noAlerts();
+}
+
 try {
   if (MODE === "tailscale") await tailscaleFlow();
+  else if (MODE === "handoff") await handoffFlow();
   else if (MODE === "agents") await agentsFlow();
   else if (MODE === "artifacts") await artifactsFlow();
   else if (MODE === "exec") await execFlow();

@@ -723,6 +723,383 @@ fn dashboard_open_hands_the_url_of_a_running_gateway_to_the_browser() {
     );
 }
 
+/// The page's scopes (app.js `SCOPES`).
+const PAGE_SCOPES: &[&str] = &[
+    "operator.admin",
+    "operator.read",
+    "operator.write",
+    "operator.approvals",
+    "operator.pairing",
+];
+
+/// The token in a sign-in link's fragment.
+fn link_token(link: &str) -> String {
+    let frag = link.split_once('#').map_or("", |(_, f)| f);
+    frag.split('&')
+        .find_map(|kv| kv.strip_prefix("bootstrapToken="))
+        .unwrap_or_else(|| panic!("no bootstrapToken in {link}"))
+        .to_owned()
+}
+
+/// A page (or any client, `client_id`) on another machine (through the trusted proxy, from
+/// 203.0.113.7, with the page's origin) connecting with `auth`, signed by `key`.
+async fn remote_page(
+    port: u16,
+    key: &openclaw::actors::identity::DeviceKey,
+    client_id: &str,
+    role: &str,
+    scopes: &[&str],
+    auth: Value,
+) -> (WsClient, Value) {
+    let origin = format!("http://127.0.0.1:{port}");
+    let mut c = WsClient::open_with(
+        port,
+        &[("X-Forwarded-For", "203.0.113.7"), ("Origin", &origin)],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("upgrade through the trusted proxy refused: {e}"));
+    let ch = c.challenge().await;
+    let nonce = ch["payload"]["nonce"].as_str().expect("nonce").to_owned();
+    let mut p = connect_params(client_id, "webchat", scopes, auth);
+    p["client"]["platform"] = json!("web");
+    p["role"] = json!(role);
+    sign_device(&mut p, key, &nonce, now_ms(), Sig::V3);
+    let res = c.connect(p).await;
+    (c, res)
+}
+
+/// `openclaw dashboard`'s one-time sign-in link (`controlUi.handoff`): the page of a browser
+/// on another machine presents it and is paired as an owner device without the secret; the
+/// device token it got signs it in afterwards; the link works once, for that browser, for the
+/// Control UI only; only admins issue links, never in auth mode none; the secret is never in
+/// the CLI's output and the link's token never on disk.
+#[actix_web::test]
+async fn a_dashboard_sign_in_link_pairs_one_browser_as_an_owner() {
+    use crate::support::CliHome;
+    const SECRET: &str = "SECRET-T-0123456789";
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(&format!(
+            r#"{{gateway: {{auth: {{token: "{SECRET}"}}, trustedProxies: ["127.0.0.1"]}}}}"#
+        )),
+    );
+    let home = CliHome::with_config(&format!(
+        r#"{{gateway: {{port: {}, auth: {{token: "{SECRET}"}}}}}}"#,
+        gw.port
+    ));
+    let page = format!("http://127.0.0.1:{}/", gw.port);
+
+    // Text: the page's URL, then the link; the secret in neither stream.
+    let out = home.run(&["dashboard"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0], page, "{out}");
+    assert!(
+        lines[1].starts_with(&format!("{page}#bootstrapToken="))
+            && lines[1].ends_with("&bootstrapProfile=owner"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("One-time sign-in link"), "{out}");
+    assert!(
+        !out.stdout.contains(SECRET) && !out.stderr.contains(SECRET),
+        "{out}"
+    );
+    let unused = link_token(lines[1]);
+    // JSON: OpenClaw's keys.
+    let out = home.run(&["dashboard", "--json"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    let link = v["browserUrl"].as_str().expect("browserUrl").to_owned();
+    assert!(link.starts_with(&format!("{page}#bootstrapToken=")), "{v}");
+    let expires = v["browserBootstrapExpiresAtMs"].as_u64().expect("expiry");
+    assert!(
+        expires > now_ms() + 590_000 && expires <= now_ms() + 600_000,
+        "{v}"
+    );
+    assert!(!out.stdout.contains(SECRET), "{out}");
+    let token = link_token(&link);
+    assert_ne!(token, unused);
+    let on_disk =
+        std::fs::read_to_string(gw.dir.path().join("devices/pairing.json")).expect("pairing.json");
+    assert!(
+        !on_disk.contains(&token) && on_disk.contains("control-ui-owner"),
+        "only the link's hash is kept: {on_disk}"
+    );
+    // --no-handoff: the URL only.
+    let out = home.run(&["dashboard", "--json", "--no-handoff"], &[]);
+    let v = out.json();
+    assert!(v.get("browserUrl").is_none(), "{v}");
+    assert_eq!(v["httpUrl"], page.as_str(), "{v}");
+
+    // Not a shared secret: a client without a device identity cannot use it.
+    let (mut c, _) = WsClient::open_challenged(gw.port).await;
+    let res = c
+        .connect(connect_params(
+            "openclaw-control-ui",
+            "webchat",
+            &["operator.read"],
+            json!({"bootstrapToken": token}),
+        ))
+        .await;
+    assert_eq!(
+        error_of(&res)["details"]["code"],
+        "DEVICE_IDENTITY_REQUIRED",
+        "{res}"
+    );
+    // Nor for the node role, nor for scopes beyond the owner's: refused, and still unbound.
+    let stranger = random_key();
+    let (_c, res) = remote_page(
+        gw.port,
+        &stranger,
+        "openclaw-control-ui",
+        "node",
+        &[],
+        json!({"bootstrapToken": token}),
+    )
+    .await;
+    assert_eq!(
+        error_of(&res)["details"]["code"],
+        "AUTH_BOOTSTRAP_TOKEN_INVALID",
+        "{res}"
+    );
+    let (_c, res) = remote_page(
+        gw.port,
+        &stranger,
+        "openclaw-control-ui",
+        "operator",
+        &["operator.read", "operator.talk"],
+        json!({"bootstrapToken": token}),
+    )
+    .await;
+    assert_eq!(
+        error_of(&res)["details"]["code"],
+        "AUTH_BOOTSTRAP_TOKEN_INVALID",
+        "{res}"
+    );
+
+    // The browser on another machine: paired as an owner device, no approval, no secret.
+    let browser = random_key();
+    let (c, res) = remote_page(
+        gw.port,
+        &browser,
+        "openclaw-control-ui",
+        "operator",
+        PAGE_SCOPES,
+        json!({"bootstrapToken": token}),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let auth = &res["payload"]["auth"];
+    assert_eq!(auth["method"], "bootstrap-token", "{res}");
+    assert_eq!(auth["role"], "operator", "{res}");
+    let mut granted: Vec<String> = serde_json::from_value(auth["scopes"].clone()).expect("scopes");
+    granted.sort();
+    let mut want: Vec<String> = PAGE_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    assert_eq!(granted, want, "{res}");
+    let device_token = auth["deviceToken"]
+        .as_str()
+        .expect("deviceToken")
+        .to_owned();
+    drop(c);
+    // Its device token signs it in from afar afterwards.
+    let (mut c, res) = remote_page(
+        gw.port,
+        &browser,
+        "openclaw-control-ui",
+        "operator",
+        PAGE_SCOPES,
+        json!({"deviceToken": device_token}),
+    )
+    .await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["auth"]["method"], "device-token", "{res}");
+    let list = c.request("device.pair.list", json!({})).await;
+    let paired = list["payload"]["paired"]
+        .as_array()
+        .expect("paired")
+        .clone();
+    let me = paired
+        .iter()
+        .find(|d| d["deviceId"] == browser.device_id().as_str())
+        .unwrap_or_else(|| panic!("the browser is paired: {list}"));
+    assert_eq!(me["clientId"], "openclaw-control-ui", "{me}");
+    assert!(
+        me.to_string().contains("operator.pairing") && me.to_string().contains("operator.admin"),
+        "{me}"
+    );
+    // Used up: not for that browser again, nor for another.
+    for key in [&browser, &random_key()] {
+        let (_c, res) = remote_page(
+            gw.port,
+            key,
+            "openclaw-control-ui",
+            "operator",
+            PAGE_SCOPES,
+            json!({"bootstrapToken": token}),
+        )
+        .await;
+        assert_eq!(
+            error_of(&res)["details"]["code"],
+            "AUTH_BOOTSTRAP_TOKEN_INVALID",
+            "{res}"
+        );
+    }
+
+    // Another client class (a CLI on that machine) with a fresh link: it waits for an
+    // operator, and the link stays bound to it (the browser that comes next is refused).
+    let (mut admin, _) =
+        WsClient::hello(gw.port, cli_params(SECRET, crate::nodes::ALL_OPERATOR)).await;
+    let res = admin.request("controlUi.handoff", json!({})).await;
+    assert_eq!(res["payload"]["bootstrapProfile"], "owner", "{res}");
+    let fresh = res["payload"]["bootstrapToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (_c, res) = remote_page(
+        gw.port,
+        &random_key(),
+        "cli",
+        "operator",
+        &["operator.read"],
+        json!({"bootstrapToken": fresh}),
+    )
+    .await;
+    assert_eq!(
+        error_of(&res)["details"]["code"],
+        "PAIRING_REQUIRED",
+        "{res}"
+    );
+    let (_c, res) = remote_page(
+        gw.port,
+        &random_key(),
+        "openclaw-control-ui",
+        "operator",
+        PAGE_SCOPES,
+        json!({"bootstrapToken": fresh}),
+    )
+    .await;
+    assert_eq!(
+        error_of(&res)["details"]["code"],
+        "AUTH_BOOTSTRAP_TOKEN_INVALID",
+        "{res}"
+    );
+
+    // Only admins issue links; OpenClaw's closed schema.
+    let (mut writer, _) = WsClient::hello(
+        gw.port,
+        cli_params(
+            SECRET,
+            &["operator.read", "operator.write", "operator.pairing"],
+        ),
+    )
+    .await;
+    let res = writer.request("controlUi.handoff", json!({})).await;
+    assert_eq!(
+        error_of(&res)["message"],
+        "missing scope: operator.admin",
+        "{res}"
+    );
+    let res = admin
+        .request("controlUi.handoff", json!({"profile": "admin"}))
+        .await;
+    assert_eq!(error_of(&res)["code"], "INVALID_REQUEST", "{res}");
+    assert!(
+        res.to_string().contains("unexpected property 'profile'"),
+        "{res}"
+    );
+    let res = admin.request("controlUi.handoff", json!([1])).await;
+    assert_eq!(error_of(&res)["code"], "INVALID_REQUEST", "{res}");
+    assert!(
+        !gw.stderr().contains(&token),
+        "the link's token is not logged"
+    );
+
+    // A CLI that does not hold the secret gets the URL, and says why there is no link.
+    let home = CliHome::with_config(&format!(r#"{{gateway: {{port: {}}}}}"#, gw.port));
+    let out = home.run(&["dashboard"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.stdout, format!("{page}\n"), "{out}");
+    assert!(out.stderr.contains("No one-time sign-in link:"), "{out}");
+
+    // Auth mode none: the page needs no link.
+    let open = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {mode: "none"}}}"#),
+    );
+    let (mut c, _) = WsClient::hello(
+        open.port,
+        connect_params("cli", "cli", &["operator.admin"], json!({})),
+    )
+    .await;
+    let res = c.request("controlUi.handoff", json!({})).await;
+    assert_eq!(error_of(&res)["code"], "INVALID_REQUEST", "{res}");
+    assert!(
+        error_of(&res)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("needs no sign-in link")),
+        "{res}"
+    );
+}
+
+/// The sign-in link in real Chromium (tests/browser/ui.mjs, mode `handoff`): a browser on
+/// another machine (through a forwarding proxy) opens `openclaw dashboard`'s link and is
+/// signed in without typing anything, the link gone from the address bar; a reload signs in
+/// with the device token; the used link in another browser says what to do; OpenClaw's
+/// `#token=` link signs in without being remembered.
+#[actix_web::test]
+async fn browser_signs_in_with_a_dashboard_link() {
+    use crate::support::CliHome;
+    require_browser();
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, trustedProxies: ["127.0.0.1"]}}"#),
+    );
+    let home = CliHome::with_config(&format!(
+        r#"{{gateway: {{port: {}, auth: {{token: "T"}}}}}}"#,
+        gw.port
+    ));
+    let out = home.run(&["dashboard", "--json"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    let link = v["browserUrl"].as_str().expect("browserUrl");
+    let proxy = forwarding_proxy(gw.port, "203.0.113.7").await;
+    // The same link, as a browser elsewhere reaches the gateway (its proxy's address).
+    let remote = link.replacen(
+        &format!("127.0.0.1:{}", gw.port),
+        &format!("127.0.0.1:{proxy}"),
+        1,
+    );
+    assert_ne!(remote, link);
+    run_ui_mode(
+        "handoff",
+        &gw,
+        &[
+            ("UI_REMOTE_URL", format!("http://127.0.0.1:{proxy}/")),
+            ("UI_REMOTE_IP", "203.0.113.7".to_owned()),
+            ("UI_HANDOFF_LINK", remote),
+        ],
+    )
+    .await;
+    let book =
+        std::fs::read_to_string(gw.dir.path().join("devices/pairing.json")).expect("pairing.json");
+    let book: Value = serde_json::from_str(&book).expect("pairing.json is JSON");
+    let owners: Vec<&Value> = book["devices"]
+        .as_object()
+        .expect("devices")
+        .values()
+        .filter(|d| d.to_string().contains("operator.pairing"))
+        .collect();
+    assert!(
+        !owners.is_empty(),
+        "the browser is paired as an owner: {book}"
+    );
+}
+
 /// The page through the gateway's own Tailscale Serve listener (a fake tailscaled proxy in
 /// front adds the tailnet identity; `tailscale whois` is the fake CLI): signing in with an
 /// empty secret works, the new browser is approved from a local page, and the health panel

@@ -14,6 +14,23 @@
   const BASE = new URL(".", scriptEl ? scriptEl.src : location.href).pathname;
   const WS_URL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + BASE;
 
+  // `openclaw dashboard`'s one-time sign-in link, `#bootstrapToken=…&bootstrapProfile=owner`,
+  // or OpenClaw's `#token=…` link: taken out of the address bar (and so out of the history)
+  // before anything else runs. The page always connects to its own origin (a `gatewayUrl` in
+  // the link is not followed). OpenClaw's bound: printable ASCII, at most 4096 characters.
+  const LINK = (() => {
+    if (!location.hash) return null;
+    const h = new URLSearchParams(location.hash.slice(1));
+    const bootstrap = h.get("bootstrapToken");
+    const token = h.get("token");
+    if (bootstrap === null && token === null) return null;
+    history.replaceState(null, "", location.pathname + location.search);
+    const ok = (t) => typeof t === "string" && /^[\x21-\x7e]{1,4096}$/.test(t);
+    if (ok(bootstrap)) return { bootstrap };
+    if (ok(token)) return { token };
+    return { bad: true };
+  })();
+
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs = {}, ...children) => {
     const e = document.createElement(tag);
@@ -99,7 +116,7 @@
   // v3|deviceId|clientId|clientMode|role|scopes|signedAtMs|token|nonce|platform|deviceFamily
   async function signProof(params, nonce) {
     const signedAt = Date.now();
-    const token = params.auth.token || params.auth.deviceToken || "";
+    const token = params.auth.token || params.auth.deviceToken || params.auth.bootstrapToken || "";
     const payload = ["v3", device.id, params.client.id, params.client.mode, params.role, params.scopes.join(","),
       String(signedAt), token, nonce, (params.client.platform || "").trim().toLowerCase(), ""].join("|");
     const sig = await crypto.subtle.sign({ name: "Ed25519" }, device.privateKey, new TextEncoder().encode(payload));
@@ -112,6 +129,8 @@
   // may still be loading must not replace what they typed.
   let signInStarted = false;
   let deviceToken = null;
+  // A sign-in link's token, presented once (it is used up, or refused, by that connect).
+  let bootstrapToken = null;
   function loadRemembered() {
     try {
       const v = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
@@ -120,6 +139,7 @@
     return null;
   }
   function saveCreds() {
+    if (creds && creds.fromLink) return; // a `#token=` link: neither remembered nor forgetting
     if (creds && creds.remember) localStorage.setItem(STORE_KEY, JSON.stringify({ kind: creds.kind, secret: creds.secret }));
     else localStorage.removeItem(STORE_KEY);
   }
@@ -197,6 +217,8 @@
       }
       case "CONTROL_UI_ORIGIN_NOT_ALLOWED":
         return { text: `This page's origin (${location.origin}) is not allowed to connect. Open the Control UI from the gateway host, or add "${location.origin}" to gateway.controlUi.allowedOrigins.` };
+      case "AUTH_BOOTSTRAP_TOKEN_INVALID":
+        return { fallBack: true, text: "This sign-in link was already used, has expired (links last 10 minutes), or was opened in another browser first. Run `openclaw dashboard` on the gateway host for a new one, or sign in with the gateway token or password." };
       case "AUTH_DEVICE_TOKEN_MISMATCH":
         return { dropDeviceToken: true, text: "This browser's saved device token is no longer valid — sign in with the gateway token or password." };
       case "AUTH_TAILSCALE_WHOIS_FAILED":
@@ -234,6 +256,7 @@
         challengeSeen = true;
         const auth = {};
         if (creds && creds.secret) auth[creds.kind] = creds.secret;
+        else if (bootstrapToken) auth.bootstrapToken = bootstrapToken;
         else if (deviceToken) auth.deviceToken = deviceToken;
         const params = {
           minProtocol: PROTOCOL, maxProtocol: PROTOCOL,
@@ -260,6 +283,8 @@
     };
     sock.onclose = (ev) => {
       if (ws !== sock) return;
+      // A sign-in link is presented on one connect only.
+      if (challengeSeen) bootstrapToken = null;
       const wasConnected = connected;
       connected = false;
       lastClose = ev;
@@ -282,6 +307,7 @@
   }
 
   function onConnectFailed(error) {
+    bootstrapToken = null;
     const x = explain(error);
     if (x.dropDeviceToken) { deviceToken = null; idbPut("deviceToken", undefined).catch(() => {}); }
     if (x.pairing) {
@@ -294,6 +320,12 @@
       return;
     }
     if (x.retry) { scheduleReconnect(x.text); return; }
+    if (x.fallBack && deviceToken && !(creds && creds.secret)) {
+      // The link failed, but this browser was signed in before: go on with its device token.
+      banner(x.text, "info");
+      connect();
+      return;
+    }
     setState("offline");
     showApp(false);
     banner("");
@@ -309,9 +341,13 @@
     loginError("");
     setState("connected", "connected");
     showApp(true);
+    // Signed in by a sign-in link: this browser is now a paired owner device, and its
+    // device token is what signs it in from now on.
+    const handedOff = bootstrapToken !== null;
+    bootstrapToken = null;
     if (payload.auth && payload.auth.deviceToken) {
       deviceToken = payload.auth.deviceToken;
-      if (creds && creds.remember) idbPut("deviceToken", deviceToken).catch(() => {});
+      if (handedOff || (creds && creds.remember)) idbPut("deviceToken", deviceToken).catch(() => {});
     }
     saveCreds();
     refreshAll();
@@ -1299,6 +1335,18 @@
     });
     try { await loadDevice(); } catch (e) { loginError(e.message); }
     if (signInStarted) return;
+    if (LINK) {
+      // A link is what the user just asked for: it wins over what this browser remembers.
+      let saved = null;
+      try { saved = (await idbGet("deviceToken")) || null; } catch (_) { saved = null; }
+      if (signInStarted) return;
+      deviceToken = saved;
+      if (LINK.bootstrap) { bootstrapToken = LINK.bootstrap; connect(); return; }
+      if (LINK.token) { creds = { kind: "token", secret: LINK.token, remember: false, fromLink: true }; connect(); return; }
+      loginError("The sign-in link is malformed. Run `openclaw dashboard` on the gateway host for a new one, or sign in with the gateway token or password.");
+      if (deviceToken) connect();
+      return;
+    }
     creds = loadRemembered();
     if (creds) {
       $("remember").checked = true;

@@ -64,7 +64,33 @@ pub(super) const METHODS: &[Method] = &[
         access: MethodAccess::Operator(ADMIN),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::setup_status),
     },
+    Method {
+        name: "controlUi.handoff",
+        access: MethodAccess::Operator(ADMIN),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::control_ui_handoff),
+    },
 ];
+
+/// `controlUi.handoff {}`: no parameters (a closed schema).
+pub(crate) struct HandoffParams;
+
+impl Params for HandoffParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        match &call.params {
+            Value::Null => Ok(Self),
+            Value::Object(o) => match o.keys().next() {
+                None => Ok(Self),
+                Some(k) => Err(ErrorShape::invalid(format!(
+                    "invalid controlUi.handoff params: at root: unexpected property '{}'",
+                    k.chars().take(64).collect::<String>()
+                ))),
+            },
+            _ => Err(ErrorShape::invalid(
+                "invalid controlUi.handoff params: at root: must be object",
+            )),
+        }
+    }
+}
 
 /// `device.pair.setupCode {publicUrl?, preferRemoteUrl?, includeQr?, bootstrapProfile?}`
 /// (OpenClaw's closed schema); the second field: `includeQr` (default true).
@@ -322,6 +348,46 @@ impl WsSession {
                     out["joinUrl"] = json!(format!("{base}/j/{code}"));
                 }
                 Ok(out)
+            },
+            ctx,
+        );
+    }
+
+    /// `controlUi.handoff` (`operator.admin`; what `openclaw dashboard` asks for): a one-time
+    /// sign-in for one browser, OpenClaw's host-issued `control-ui-owner` bootstrap token
+    /// (single use, 10 minutes, bound to the first device that presents it, only its hash
+    /// kept). The Control UI page presents it as `auth.bootstrapToken` and is paired as an
+    /// owner device without the shared secret ever reaching the browser; any other client
+    /// that presents it waits for an operator's approval. Answers `{bootstrapToken,
+    /// bootstrapProfile: "owner", expiresAtMs, setupId}`. Not in auth mode `none` (the page
+    /// needs no credential there).
+    fn control_ui_handoff(&mut self, call: Call, _: HandoffParams, ctx: &mut Context<Self>) {
+        if self.shared.live.get().auth.mode == AuthMode::None {
+            return self.respond_err(
+                &call.id,
+                &ErrorShape::invalid(
+                    "gateway.auth.mode is \"none\": the Control UI needs no sign-in link. Fix: open the page's plain URL",
+                ),
+                ctx,
+            );
+        }
+        let issue = self.registry.send(IssueSetupCode {
+            profile: BootstrapProfile::ControlUiOwner,
+        });
+        self.reply_with(
+            call.id,
+            async move {
+                let (token, setup_id, expires_at_ms) = match issue.await {
+                    Ok(Ok(v)) => v,
+                    Ok(Err(e)) => return Err(ErrorShape::unavailable(e)),
+                    Err(_) => return Err(ErrorShape::unavailable("gateway busy; retry shortly")),
+                };
+                Ok(json!({
+                    "bootstrapToken": token,
+                    "bootstrapProfile": "owner",
+                    "expiresAtMs": expires_at_ms,
+                    "setupId": setup_id,
+                }))
             },
             ctx,
         );
