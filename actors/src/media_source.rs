@@ -162,6 +162,7 @@ pub async fn load(
                     policy: s.policy.clone(),
                     headers: Vec::new(),
                     error_pages: false,
+                    json_body: None,
                 })
                 .await
                 .map_err(|e| format!("{url} was not fetched: {e}"))?;

@@ -696,6 +696,9 @@ pub struct FetchRequest {
     /// An HTTP error status (4xx, 5xx) comes back as a page (its status and body) instead
     /// of an `Err`.
     pub error_pages: bool,
+    /// A JSON body: the request is a `POST` with `Content-Type: application/json` (no
+    /// redirect is followed for it); `None`: a `GET`.
+    pub json_body: Option<Vec<u8>>,
 }
 
 /// A fetched page.

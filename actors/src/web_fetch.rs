@@ -334,6 +334,7 @@ pub async fn run(web: &WebFetch, settings: &WebFetchSettings, arguments: &str) -
             policy: settings.policy.clone(),
             headers: Vec::new(),
             error_pages: false,
+            json_body: None,
         })
         .await;
     let page = match page {

@@ -6,13 +6,20 @@
 //! - `brave`: the Brave Search API (`GET {baseUrl}/res/v1/web/search`,
 //!   `X-Subscription-Token`), key from `plugins.entries.brave.config.webSearch.apiKey` or
 //!   `BRAVE_API_KEY`;
+//! - `perplexity`: the Perplexity Search API (`POST {baseUrl}/search`, bearer key), key from
+//!   `plugins.entries.perplexity.config.webSearch.apiKey` or `PERPLEXITY_API_KEY` (OpenClaw's
+//!   Sonar/OpenRouter compatibility path, an `sk-or-` key or a `model`, is refused);
+//! - `exa`: Exa (`POST {baseUrl}/search`, `x-api-key`), key from
+//!   `plugins.entries.exa.config.webSearch.apiKey` or `EXA_API_KEY`;
+//! - `tavily`: Tavily (`POST {baseUrl}/search`, bearer key), key from
+//!   `plugins.entries.tavily.config.webSearch.apiKey` or `TAVILY_API_KEY`;
 //! - `searxng`: a self-hosted SearXNG (`GET {baseUrl}/search?format=json`), base URL from
 //!   `plugins.entries.searxng.config.webSearch.baseUrl` or `SEARXNG_BASE_URL`.
 //!
 //! With `tools.web.search.provider` unset, the ready ones are tried in OpenClaw's order
-//! (Brave, then SearXNG); the next is tried when one fails, and the first one's error is
-//! reported when all fail. A chosen provider has no fallback. With none ready the tool is
-//! not offered.
+//! (Brave, Perplexity, Exa, Tavily, then SearXNG); the next is tried when one fails, and the
+//! first one's error is reported when all fail. A chosen provider has no fallback. With none
+//! ready the tool is not offered.
 //!
 //! The request goes through the [`WebFetcher`](crate::ports::WebFetcher) port like
 //! `web_fetch`'s, no redirect followed. The provider's host is the owner's choice, so a
@@ -28,6 +35,12 @@ use crate::web_fetch::{TtlCache, wrap_search};
 
 /// Brave's public API.
 pub const BRAVE_BASE_URL: &str = "https://api.search.brave.com";
+/// Perplexity's public API.
+pub const PERPLEXITY_BASE_URL: &str = "https://api.perplexity.ai";
+/// Exa's public API.
+pub const EXA_BASE_URL: &str = "https://api.exa.ai";
+/// Tavily's public API.
+pub const TAVILY_BASE_URL: &str = "https://api.tavily.com";
 
 /// Longest query taken (Brave's own limit is 400 characters).
 pub const MAX_QUERY_CHARS: usize = 400;
@@ -44,6 +57,12 @@ const MAX_RESPONSE_BYTES: usize = 2_000_000;
 pub enum Provider {
     /// The Brave Search API.
     Brave,
+    /// The Perplexity Search API.
+    Perplexity,
+    /// Exa.
+    Exa,
+    /// Tavily.
+    Tavily,
     /// A SearXNG instance.
     Searxng,
 }
@@ -53,6 +72,9 @@ impl Provider {
     pub fn id(self) -> &'static str {
         match self {
             Self::Brave => "brave",
+            Self::Perplexity => "perplexity",
+            Self::Exa => "exa",
+            Self::Tavily => "tavily",
             Self::Searxng => "searxng",
         }
     }
@@ -60,7 +82,33 @@ impl Provider {
     fn label(self) -> &'static str {
         match self {
             Self::Brave => "Brave Search",
+            Self::Perplexity => "Perplexity Search",
+            Self::Exa => "Exa",
+            Self::Tavily => "Tavily",
             Self::Searxng => "SearXNG",
+        }
+    }
+
+    /// Where a keyed provider's key comes from (for messages).
+    fn key_source(self) -> &'static str {
+        match self {
+            Self::Brave => "BRAVE_API_KEY or plugins.entries.brave.config.webSearch.apiKey",
+            Self::Perplexity => {
+                "PERPLEXITY_API_KEY or plugins.entries.perplexity.config.webSearch.apiKey"
+            }
+            Self::Exa => "EXA_API_KEY or plugins.entries.exa.config.webSearch.apiKey",
+            Self::Tavily => "TAVILY_API_KEY or plugins.entries.tavily.config.webSearch.apiKey",
+            Self::Searxng => "SEARXNG_BASE_URL or plugins.entries.searxng.config.webSearch.baseUrl",
+        }
+    }
+
+    /// A keyed provider's public API.
+    fn default_base(self) -> &'static str {
+        match self {
+            Self::Brave => BRAVE_BASE_URL,
+            Self::Perplexity => PERPLEXITY_BASE_URL,
+            Self::Exa => EXA_BASE_URL,
+            Self::Tavily | Self::Searxng => TAVILY_BASE_URL,
         }
     }
 }
@@ -69,7 +117,6 @@ impl Provider {
 const OTHER_PROVIDERS: &[&str] = &[
     "codex",
     "duckduckgo",
-    "exa",
     "firecrawl",
     "gemini",
     "grok",
@@ -78,8 +125,6 @@ const OTHER_PROVIDERS: &[&str] = &[
     "ollama",
     "parallel",
     "parallel-free",
-    "perplexity",
-    "tavily",
 ];
 
 /// A provider's base URL, checked.
@@ -159,20 +204,21 @@ impl BaseUrl {
     }
 }
 
-/// Brave's settings (`plugins.entries.brave.config.webSearch`).
+/// A keyed provider's settings (`plugins.entries.<id>.config.webSearch`: Brave, Perplexity,
+/// Exa, Tavily).
 #[derive(Clone, PartialEq, Eq)]
-pub struct BraveSettings {
-    /// `apiKey` (or `BRAVE_API_KEY`).
+pub struct KeyedSettings {
+    /// `apiKey` (or the provider's environment variable).
     pub api_key: String,
-    /// `baseUrl` (default [`BRAVE_BASE_URL`]).
+    /// `baseUrl` (default the provider's public API).
     pub base: BaseUrl,
-    /// The base URL is the owner's, not Brave's.
+    /// The base URL is the owner's, not the provider's.
     pub custom: bool,
 }
 
-impl std::fmt::Debug for BraveSettings {
+impl std::fmt::Debug for KeyedSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BraveSettings")
+        f.debug_struct("KeyedSettings")
             .field("api_key", &"<redacted>")
             .field("base", &self.base)
             .field("custom", &self.custom)
@@ -207,7 +253,13 @@ pub struct WebSearchSettings {
     /// `cacheTtlMinutes` (default 15; 0: no cache).
     pub cache_ttl: Duration,
     /// Brave, when it has a key.
-    pub brave: Option<BraveSettings>,
+    pub brave: Option<KeyedSettings>,
+    /// Perplexity, when it has a key.
+    pub perplexity: Option<KeyedSettings>,
+    /// Exa, when it has a key.
+    pub exa: Option<KeyedSettings>,
+    /// Tavily, when it has a key.
+    pub tavily: Option<KeyedSettings>,
     /// SearXNG, when it has a base URL.
     pub searxng: Option<SearxngSettings>,
 }
@@ -222,6 +274,9 @@ impl Default for WebSearchSettings {
             timeout: Duration::from_secs(30),
             cache_ttl: Duration::from_secs(15 * 60),
             brave: None,
+            perplexity: None,
+            exa: None,
+            tavily: None,
             searxng: None,
         }
     }
@@ -248,6 +303,26 @@ pub struct WebSearchKeys<'a> {
     pub brave_base_url: Option<&'a str>,
     /// `plugins.entries.brave.config.webSearch.mode`.
     pub brave_mode: Option<&'a str>,
+    /// `plugins.entries.perplexity.enabled`.
+    pub perplexity_enabled: Option<bool>,
+    /// Perplexity's key (config or `PERPLEXITY_API_KEY`).
+    pub perplexity_api_key: Option<&'a str>,
+    /// `plugins.entries.perplexity.config.webSearch.baseUrl`.
+    pub perplexity_base_url: Option<&'a str>,
+    /// `plugins.entries.perplexity.config.webSearch.model` (the Sonar path: refused).
+    pub perplexity_model: Option<&'a str>,
+    /// `plugins.entries.exa.enabled`.
+    pub exa_enabled: Option<bool>,
+    /// Exa's key (config or `EXA_API_KEY`).
+    pub exa_api_key: Option<&'a str>,
+    /// `plugins.entries.exa.config.webSearch.baseUrl`.
+    pub exa_base_url: Option<&'a str>,
+    /// `plugins.entries.tavily.enabled`.
+    pub tavily_enabled: Option<bool>,
+    /// Tavily's key (config or `TAVILY_API_KEY`).
+    pub tavily_api_key: Option<&'a str>,
+    /// Tavily's base URL (config or `TAVILY_BASE_URL`).
+    pub tavily_base_url: Option<&'a str>,
     /// `plugins.entries.searxng.enabled`.
     pub searxng_enabled: Option<bool>,
     /// SearXNG's base URL (config or `SEARXNG_BASE_URL`).
@@ -292,42 +367,82 @@ fn language_code(s: &str) -> bool {
         && s.split('-').count() <= 3
 }
 
+/// A keyed provider's settings from its key and base URL (`None`: no key, or turned off).
+fn keyed(
+    provider: Provider,
+    enabled: Option<bool>,
+    key: Option<&str>,
+    base_url: Option<&str>,
+) -> Result<Option<KeyedSettings>, String> {
+    let Some(key) = key
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && enabled != Some(false))
+    else {
+        return Ok(None);
+    };
+    if key.chars().any(|c| c.is_control()) || key.len() > 512 {
+        return Err(format!(
+            "the {} API key ({}) is not one line of text. Fix: paste the key from the provider's dashboard",
+            provider.label(),
+            provider.key_source()
+        ));
+    }
+    let custom = base_url.map(str::trim).filter(|u| !u.is_empty());
+    let base = BaseUrl::parse(
+        &format!("plugins.entries.{}.config.webSearch.baseUrl", provider.id()),
+        custom.unwrap_or(provider.default_base()),
+    )?;
+    Ok(Some(KeyedSettings {
+        api_key: key.to_owned(),
+        custom: custom.is_some() && base.url != provider.default_base(),
+        base,
+    }))
+}
+
 impl WebSearchSettings {
     /// Parses the keys; `Err` names the key and the fix.
     pub fn parse(k: &WebSearchKeys<'_>) -> Result<Self, String> {
-        let brave_key = k
-            .brave_api_key
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && k.brave_enabled != Some(false));
-        let brave = match brave_key {
-            None => None,
-            Some(key) => {
-                if key.chars().any(|c| c.is_control()) || key.len() > 512 {
-                    return Err("the Brave API key (plugins.entries.brave.config.webSearch.apiKey or BRAVE_API_KEY) is not one line of text. Fix: paste the key from the Brave dashboard".into());
+        let brave = keyed(
+            Provider::Brave,
+            k.brave_enabled,
+            k.brave_api_key,
+            k.brave_base_url,
+        )?;
+        if brave.is_some() {
+            match k.brave_mode.map(str::trim) {
+                None | Some("" | "web") => {}
+                Some("llm-context") => {
+                    return Err("plugins.entries.brave.config.webSearch.mode \"llm-context\" is not done by openclaw-rs. Fix: remove it or set \"web\"".into());
                 }
-                match k.brave_mode.map(str::trim) {
-                    None | Some("" | "web") => {}
-                    Some("llm-context") => {
-                        return Err("plugins.entries.brave.config.webSearch.mode \"llm-context\" is not done by openclaw-rs. Fix: remove it or set \"web\"".into());
-                    }
-                    Some(m) => {
-                        return Err(format!(
-                            "plugins.entries.brave.config.webSearch.mode {m:?} is not a mode. Fix: \"web\""
-                        ));
-                    }
+                Some(m) => {
+                    return Err(format!(
+                        "plugins.entries.brave.config.webSearch.mode {m:?} is not a mode. Fix: \"web\""
+                    ));
                 }
-                let custom = k.brave_base_url.map(str::trim).filter(|u| !u.is_empty());
-                let base = BaseUrl::parse(
-                    "plugins.entries.brave.config.webSearch.baseUrl",
-                    custom.unwrap_or(BRAVE_BASE_URL),
-                )?;
-                Some(BraveSettings {
-                    api_key: key.to_owned(),
-                    custom: custom.is_some() && base.url != BRAVE_BASE_URL,
-                    base,
-                })
             }
-        };
+        }
+        let perplexity = keyed(
+            Provider::Perplexity,
+            k.perplexity_enabled,
+            k.perplexity_api_key,
+            k.perplexity_base_url,
+        )?;
+        if let Some(p) = &perplexity {
+            // OpenClaw's Sonar/OpenRouter compatibility path answers with one synthesized
+            // answer from a chat model; only the Search API is spoken here.
+            if p.api_key.starts_with("sk-or-")
+                || k.perplexity_model.is_some_and(|m| !m.trim().is_empty())
+            {
+                return Err("Perplexity through OpenRouter/Sonar (an sk-or- key or plugins.entries.perplexity.config.webSearch.model) is not done by openclaw-rs: it speaks the Perplexity Search API. Fix: set a Perplexity API key (pplx-…, perplexity.ai/settings/api) and remove the model".into());
+            }
+        }
+        let exa = keyed(Provider::Exa, k.exa_enabled, k.exa_api_key, k.exa_base_url)?;
+        let tavily = keyed(
+            Provider::Tavily,
+            k.tavily_enabled,
+            k.tavily_api_key,
+            k.tavily_base_url,
+        )?;
         let searxng = match k
             .searxng_base_url
             .map(str::trim)
@@ -362,39 +477,41 @@ impl WebSearchSettings {
             .provider
             .map(|p| p.trim().to_ascii_lowercase())
             .filter(|p| !p.is_empty());
+        // OpenClaw's detection order.
+        let ready = [
+            (Provider::Brave, brave.is_some()),
+            (Provider::Perplexity, perplexity.is_some()),
+            (Provider::Exa, exa.is_some()),
+            (Provider::Tavily, tavily.is_some()),
+            (Provider::Searxng, searxng.is_some()),
+        ];
+        const ONE_OF: &str = "\"brave\", \"perplexity\", \"exa\", \"tavily\" or \"searxng\"";
         let (chain, explicit) = match provider.as_deref() {
-            None => {
-                let mut c = Vec::new();
-                if brave.is_some() {
-                    c.push(Provider::Brave);
-                }
-                if searxng.is_some() {
-                    c.push(Provider::Searxng);
-                }
-                (c, false)
-            }
-            Some("brave") => {
-                if brave.is_none() && k.enabled != Some(false) {
-                    return Err("tools.web.search.provider is \"brave\" but no Brave API key is set. Fix: set BRAVE_API_KEY (environment or <state>/.env) or plugins.entries.brave.config.webSearch.apiKey".into());
-                }
-                (vec![Provider::Brave], true)
-            }
-            Some("searxng") => {
-                if searxng.is_none() && k.enabled != Some(false) {
+            None => (ready.iter().filter(|r| r.1).map(|r| r.0).collect(), false),
+            Some(p) => match ready.iter().find(|r| r.0.id() == p) {
+                Some(&(chosen, true)) => (vec![chosen], true),
+                Some(&(chosen, false)) if k.enabled == Some(false) => (vec![chosen], true),
+                Some(&(Provider::Searxng, false)) => {
                     return Err("tools.web.search.provider is \"searxng\" but no SearXNG base URL is set. Fix: set plugins.entries.searxng.config.webSearch.baseUrl or SEARXNG_BASE_URL".into());
                 }
-                (vec![Provider::Searxng], true)
-            }
-            Some(p) if OTHER_PROVIDERS.contains(&p) => {
-                return Err(format!(
-                    "tools.web.search.provider {p:?} is an OpenClaw provider openclaw-rs does not have. Fix: \"brave\" or \"searxng\", or leave it unset"
-                ));
-            }
-            Some(p) => {
-                return Err(format!(
-                    "tools.web.search.provider {p:?} is not a web search provider. Fix: \"brave\" or \"searxng\", or leave it unset to pick the one configured"
-                ));
-            }
+                Some(&(chosen, false)) => {
+                    let name = chosen.label().trim_end_matches(" Search");
+                    return Err(format!(
+                        "tools.web.search.provider is {p:?} but no {name} API key is set. Fix: set {} (the variable in the environment or <state>/.env)",
+                        chosen.key_source()
+                    ));
+                }
+                None if OTHER_PROVIDERS.contains(&p) => {
+                    return Err(format!(
+                        "tools.web.search.provider {p:?} is an OpenClaw provider openclaw-rs does not have. Fix: {ONE_OF}, or leave it unset"
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "tools.web.search.provider {p:?} is not a web search provider. Fix: {ONE_OF}, or leave it unset to pick the one configured"
+                    ));
+                }
+            },
         };
         Ok(Self {
             enabled: k.enabled.unwrap_or(true),
@@ -412,8 +529,31 @@ impl WebSearchSettings {
                 whole("cacheTtlMinutes", k.cache_ttl_minutes, 0.0, 1440.0, 15.0)? as u64 * 60,
             ),
             brave,
+            perplexity,
+            exa,
+            tavily,
             searxng,
         })
+    }
+
+    /// A keyed provider's settings.
+    fn keyed(&self, provider: Provider) -> Option<&KeyedSettings> {
+        match provider {
+            Provider::Brave => self.brave.as_ref(),
+            Provider::Perplexity => self.perplexity.as_ref(),
+            Provider::Exa => self.exa.as_ref(),
+            Provider::Tavily => self.tavily.as_ref(),
+            Provider::Searxng => None,
+        }
+    }
+
+    /// Every API key in force (for the log redactor).
+    pub fn secrets(&self) -> Vec<String> {
+        [&self.brave, &self.perplexity, &self.exa, &self.tavily]
+            .into_iter()
+            .flatten()
+            .map(|k| k.api_key.clone())
+            .collect()
     }
 
     /// The tool is offered: on, with a provider ready.
@@ -709,12 +849,54 @@ fn rows(results: &[Value], snippet: &str, date: &str) -> Vec<Row> {
 
 /// SearXNG's `results`.
 pub fn parse_searxng(body: &Value) -> Result<Vec<Row>, String> {
+    parse_list(body, "content", "publishedDate")
+}
+
+/// A `results` list whose snippet and date are under these keys (SearXNG, Perplexity's
+/// Search API, Tavily).
+pub fn parse_list(body: &Value, snippet: &str, date: &str) -> Result<Vec<Row>, String> {
     let results = body
         .get("results")
         .and_then(Value::as_array)
         .ok_or("the answer has no results list")?;
-    Ok(rows(results, "content", "publishedDate"))
+    Ok(rows(results, snippet, date))
 }
+
+/// Exa's `results`: the snippet is the highlights (else the summary, else the start of the
+/// text).
+pub fn parse_exa(body: &Value) -> Result<Vec<Row>, String> {
+    let results = body
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or("the answer has no results list")?;
+    Ok(results
+        .iter()
+        .take(50)
+        .filter_map(|r| {
+            let highlights: Vec<&str> = r
+                .get("highlights")
+                .and_then(Value::as_array)
+                .map(|h| h.iter().take(10).filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let snippet = if highlights.is_empty() {
+                str_of(r, "summary")
+                    .or_else(|| str_of(r, "text"))
+                    .map(|t| t.chars().take(SNIPPET_MAX_CHARS).collect::<String>())
+            } else {
+                Some(highlights.join(" … "))
+            };
+            Some(Row {
+                title: plain(str_of(r, "title").unwrap_or_default()),
+                url: str_of(r, "url")?.to_owned(),
+                snippet: snippet.map(|s| plain(&s)).filter(|s| !s.is_empty()),
+                published: str_of(r, "publishedDate").map(str::to_owned),
+            })
+        })
+        .collect())
+}
+
+/// The most of an Exa page's text used as its snippet (characters).
+const SNIPPET_MAX_CHARS: usize = 500;
 
 /// `url` if it is an http(s) URL with a valid host, of at most 2048 characters, without
 /// spaces or control characters; the scheme in lower case (as a URL parser emits it).
@@ -870,6 +1052,7 @@ fn request(
     categories: Option<&str>,
 ) -> Result<FetchRequest, String> {
     let count_s = count.to_string();
+    let mut json_body = None;
     let (url, headers, policy) = match provider {
         Provider::Brave => {
             let b = settings.brave.as_ref().ok_or("Brave has no API key")?;
@@ -913,6 +1096,24 @@ fn request(
                 b.base.policy(b.custom),
             )
         }
+        Provider::Perplexity | Provider::Exa | Provider::Tavily => {
+            let k = settings
+                .keyed(provider)
+                .ok_or_else(|| format!("{} has no API key", provider.label()))?;
+            let (body, auth) = post_body(provider, args, count, &k.api_key);
+            json_body = Some(body.to_string().into_bytes());
+            // Exa's base URL may already end in its endpoint (OpenClaw's rule).
+            let url = if provider == Provider::Exa && k.base.url.ends_with("/search") {
+                k.base.url.clone()
+            } else {
+                format!("{}/search", k.base.url)
+            };
+            (
+                url,
+                vec![("Accept".to_owned(), "application/json".to_owned()), auth],
+                k.base.policy(k.custom),
+            )
+        }
         Provider::Searxng => {
             let s = settings.searxng.as_ref().ok_or("SearXNG has no base URL")?;
             let cats = categories.unwrap_or(&s.categories);
@@ -944,7 +1145,96 @@ fn request(
         policy,
         headers,
         error_pages: true,
+        json_body,
     })
+}
+
+/// The days a `freshness` reaches back.
+fn freshness_days(f: &str) -> i64 {
+    match f {
+        "day" => 1,
+        "week" => 7,
+        "month" => 30,
+        _ => 365,
+    }
+}
+
+/// The JSON body of a `POST /search` to Perplexity, Exa or Tavily, and its auth header.
+/// Filters a provider has no field for are not sent.
+fn post_body(provider: Provider, args: &Args, count: u8, key: &str) -> (Value, (String, String)) {
+    let bearer = || ("Authorization".to_owned(), format!("Bearer {key}"));
+    let today = || {
+        jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date()
+    };
+    let since = |f: &str| {
+        today()
+            .checked_sub(jiff::Span::new().days(freshness_days(f)))
+            .unwrap_or(jiff::civil::date(1970, 1, 1))
+    };
+    match provider {
+        Provider::Perplexity => {
+            let mut b = json!({"query": args.query, "max_results": count});
+            if let Some(c) = &args.country {
+                b["country"] = json!(c);
+            }
+            if let Some(l) = &args.language {
+                b["search_language_filter"] = json!([l]);
+            }
+            if let Some(f) = args.freshness {
+                b["search_recency_filter"] = json!(f);
+            }
+            let us = |d: jiff::civil::Date| format!("{}/{}/{}", d.month(), d.day(), d.year());
+            if let Some(a) = args.after {
+                b["search_after_date_filter"] = json!(us(a));
+            }
+            if let Some(d) = args.before {
+                b["search_before_date_filter"] = json!(us(d));
+            }
+            (b, bearer())
+        }
+        Provider::Exa => {
+            let mut b = json!({
+                "query": args.query,
+                "numResults": count,
+                "type": "auto",
+                "contents": {"highlights": true},
+            });
+            let iso = |d: jiff::civil::Date| format!("{d}T00:00:00.000Z");
+            if let Some(f) = args.freshness {
+                b["startPublishedDate"] = json!(iso(since(f)));
+            }
+            if let Some(a) = args.after {
+                b["startPublishedDate"] = json!(iso(a));
+            }
+            if let Some(d) = args.before {
+                b["endPublishedDate"] = json!(iso(d));
+            }
+            if let Some(c) = &args.country {
+                b["userLocation"] = json!(c);
+            }
+            (b, ("x-api-key".to_owned(), key.to_owned()))
+        }
+        _ => {
+            let mut b = json!({
+                "query": args.query,
+                "max_results": count,
+                "search_depth": "basic",
+                "topic": "general",
+            });
+            if let Some(f) = args.freshness {
+                b["time_range"] = json!(f);
+            }
+            if let Some(a) = args.after {
+                b["start_date"] = json!(a.to_string());
+            }
+            if let Some(d) = args.before {
+                b["end_date"] = json!(d.to_string());
+            }
+            (b, bearer())
+        }
+    }
 }
 
 /// Why an HTTP status is a failure, in words the owner can act on (never the body: it may
@@ -952,8 +1242,14 @@ fn request(
 fn status_error(provider: Provider, status: u16) -> String {
     let who = provider.label();
     match (provider, status) {
-        (Provider::Brave, 401 | 403) => format!(
-            "{who} refused the API key (HTTP {status}). Check BRAVE_API_KEY or plugins.entries.brave.config.webSearch.apiKey, or select another provider"
+        (Provider::Brave | Provider::Perplexity | Provider::Exa | Provider::Tavily, 401 | 403) => {
+            format!(
+                "{who} refused the API key (HTTP {status}). Check {}, or select another provider",
+                provider.key_source()
+            )
+        }
+        (Provider::Tavily, 432 | 433) => format!(
+            "{who} says the plan's credits are used up (HTTP {status}). Check the Tavily dashboard, or select another provider"
         ),
         (Provider::Searxng, 403) => format!(
             "{who} refused the JSON API (HTTP 403). Enable the json format in search.formats of the instance's settings.yml"
@@ -1012,6 +1308,9 @@ async fn ask(
     }
     match provider {
         Provider::Brave => parse_brave(&body),
+        Provider::Perplexity => parse_list(&body, "snippet", "date"),
+        Provider::Exa => parse_exa(&body),
+        Provider::Tavily => parse_list(&body, "content", "published_date"),
         Provider::Searxng => parse_searxng(&body),
     }
     .map_err(|e| format!("{}: {e}", provider.label()))
@@ -1027,8 +1326,8 @@ pub async fn run(web: &WebSearch, settings: &WebSearchSettings, arguments: &str)
     let mut first_error: Option<(Provider, String)> = None;
     for &provider in &settings.chain {
         let base = match provider {
-            Provider::Brave => settings.brave.as_ref().map(|b| b.base.url.as_str()),
             Provider::Searxng => settings.searxng.as_ref().map(|s| s.base.url.as_str()),
+            keyed => settings.keyed(keyed).map(|b| b.base.url.as_str()),
         };
         let key = format!(
             "{}|{}|{count}|{:?}",
@@ -1270,6 +1569,154 @@ mod tests {
             "http://10.0.0.2/search?q=caf%C3%A9%20%26%20cr%C3%A8me%3F&format=json&categories=news&pageno=1&language=fr"
         );
         assert!(r.headers.iter().all(|(k, _)| k != "X-Subscription-Token"));
+    }
+
+    #[test]
+    fn perplexity_exa_and_tavily_are_detected_posted_to_and_read() {
+        let all = WebSearchSettings::parse(&WebSearchKeys {
+            tavily_api_key: Some("tvly-1"),
+            exa_api_key: Some("exa-1"),
+            perplexity_api_key: Some("pplx-1"),
+            searxng_base_url: Some("http://10.0.0.2"),
+            brave_api_key: Some("BSA-1"),
+            exa_base_url: Some("https://exa-proxy.example/v1/search"),
+            ..keys()
+        })
+        .expect("all");
+        assert_eq!(
+            all.chain,
+            [
+                Provider::Brave,
+                Provider::Perplexity,
+                Provider::Exa,
+                Provider::Tavily,
+                Provider::Searxng
+            ]
+        );
+        let mut secrets = all.secrets();
+        secrets.sort();
+        assert_eq!(secrets, ["BSA-1", "exa-1", "pplx-1", "tvly-1"]);
+        for p in ["perplexity", "exa", "tavily"] {
+            let e = WebSearchSettings::parse(&WebSearchKeys {
+                provider: Some(p),
+                ..keys()
+            })
+            .expect_err(p);
+            assert!(
+                e.contains("API key is set. Fix: set") && e.contains(&p.to_ascii_uppercase()),
+                "{e}"
+            );
+        }
+        // OpenClaw's Sonar/OpenRouter path is refused, naming the fix.
+        for k in [
+            WebSearchKeys {
+                perplexity_api_key: Some("sk-or-v1-abc"),
+                ..keys()
+            },
+            WebSearchKeys {
+                perplexity_api_key: Some("pplx-1"),
+                perplexity_model: Some("perplexity/sonar-pro"),
+                ..keys()
+            },
+        ] {
+            let e = WebSearchSettings::parse(&k).expect_err("sonar");
+            assert!(e.contains("OpenRouter/Sonar") && e.contains("Fix:"), "{e}");
+        }
+
+        let a = parse_args(
+            r#"{"query": "café \"quoted\" \u202e", "country": "de", "language": "de", "date_after": "2024-01-01", "date_before": "2024-06-30"}"#,
+        )
+        .expect("args");
+        let body = |r: &FetchRequest| -> Value {
+            serde_json::from_slice(r.json_body.as_deref().expect("a POST")).expect("JSON body")
+        };
+        let r = request(Provider::Perplexity, &all, &a, 4, None).expect("perplexity");
+        assert_eq!(r.url, "https://api.perplexity.ai/search");
+        assert!(
+            r.headers
+                .contains(&("Authorization".into(), "Bearer pplx-1".into()))
+        );
+        let b = body(&r);
+        assert_eq!(b["query"], a.query.as_str(), "{b}");
+        assert_eq!(b["max_results"], 4);
+        assert_eq!(b["country"], "DE");
+        assert_eq!(b["search_language_filter"], json!(["de"]));
+        assert_eq!(b["search_after_date_filter"], "1/1/2024");
+        assert_eq!(b["search_before_date_filter"], "6/30/2024");
+        let r = request(Provider::Exa, &all, &a, 3, None).expect("exa");
+        assert_eq!(r.url, "https://exa-proxy.example/v1/search");
+        assert!(r.headers.contains(&("x-api-key".into(), "exa-1".into())));
+        assert!(r.headers.iter().all(|(k, _)| k != "Authorization"));
+        assert!(r.policy.allowed_hostnames == ["exa-proxy.example"] && !r.policy.private_only);
+        let b = body(&r);
+        assert_eq!(b["numResults"], 3);
+        assert_eq!(b["startPublishedDate"], "2024-01-01T00:00:00.000Z");
+        assert_eq!(b["endPublishedDate"], "2024-06-30T00:00:00.000Z");
+        let r = request(Provider::Tavily, &all, &a, 2, None).expect("tavily");
+        assert_eq!(r.url, "https://api.tavily.com/search");
+        assert!(
+            r.headers
+                .contains(&("Authorization".into(), "Bearer tvly-1".into()))
+        );
+        let b = body(&r);
+        assert_eq!(b["max_results"], 2);
+        assert_eq!(b["start_date"], "2024-01-01");
+        assert_eq!(b["end_date"], "2024-06-30");
+        assert_eq!(b["search_depth"], "basic");
+        // Keys never in a URL or a body; GET providers send no body.
+        for p in [Provider::Perplexity, Provider::Exa, Provider::Tavily] {
+            let r = request(p, &all, &a, 5, None).expect("request");
+            let text =
+                String::from_utf8_lossy(r.json_body.as_deref().unwrap_or_default()).into_owned();
+            assert!(
+                !r.url.contains("-1") && !text.contains("-1\""),
+                "{p:?}: {text}"
+            );
+        }
+        assert!(
+            request(Provider::Searxng, &all, &a, 5, None)
+                .expect("searxng")
+                .json_body
+                .is_none()
+        );
+        let fresh = parse_args(r#"{"query": "q", "freshness": "week"}"#).expect("args");
+        let b = body(&request(Provider::Tavily, &all, &fresh, 5, None).expect("tavily"));
+        assert_eq!(b["time_range"], "week");
+        let b = body(&request(Provider::Perplexity, &all, &fresh, 5, None).expect("perplexity"));
+        assert_eq!(b["search_recency_filter"], "week");
+        let b = body(&request(Provider::Exa, &all, &fresh, 5, None).expect("exa"));
+        assert!(
+            b["startPublishedDate"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("T00:00:00.000Z")),
+            "{b}"
+        );
+
+        // Their answers.
+        let rows = parse_list(
+            &json!({"results": [{"title": "P", "url": "https://p.example/", "snippet": "<b>s</b>", "date": "2024-05-01"},
+                                {"title": "no url"}]}),
+            "snippet",
+            "date",
+        )
+        .expect("perplexity rows");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].snippet.as_deref(), Some("s"));
+        assert_eq!(rows[0].published.as_deref(), Some("2024-05-01"));
+        let rows = parse_exa(&json!({"results": [
+            {"title": "E", "url": "https://e.example/", "highlights": ["one", "two"], "publishedDate": "2024-05-01T00:00:00.000Z"},
+            {"title": "T", "url": "https://t.example/", "text": "x".repeat(5000)},
+            {"title": "N", "url": "https://n.example/", "highlights": [1, {}], "summary": "sum"},
+        ]}))
+        .expect("exa rows");
+        assert_eq!(rows[0].snippet.as_deref(), Some("one … two"));
+        assert_eq!(
+            rows[1].snippet.as_ref().map(|s| s.chars().count()),
+            Some(SNIPPET_MAX_CHARS)
+        );
+        assert_eq!(rows[2].snippet.as_deref(), Some("sum"));
+        assert!(parse_exa(&json!({"results": "nope"})).is_err());
+        assert!(parse_list(&json!({}), "content", "published_date").is_err());
     }
 
     #[test]

@@ -150,8 +150,13 @@ async fn fetch(req: &FetchRequest) -> Result<FetchedPage, String> {
         if let Ok(ip) = host.parse::<IpAddr>() {
             check(&req.policy, &host, ip)?;
         }
+        let method = if req.json_body.is_some() {
+            awc::http::Method::POST
+        } else {
+            awc::http::Method::GET
+        };
         let mut get = http
-            .get(uri.clone())
+            .request(method, uri.clone())
             .insert_header(("User-Agent", req.user_agent.as_str()))
             .insert_header((
                 "Accept",
@@ -162,9 +167,19 @@ async fn fetch(req: &FetchRequest) -> Result<FetchedPage, String> {
         for (name, value) in &req.headers {
             get = get.insert_header((name.as_str(), value.as_str()));
         }
-        let mut resp = get.send().await.map_err(|e| format!("{host}: {e}"))?;
+        let sent = match &req.json_body {
+            Some(body) => {
+                get.insert_header(("Content-Type", "application/json"))
+                    .send_body(body.clone())
+                    .await
+            }
+            None => get.send().await,
+        };
+        let mut resp = sent.map_err(|e| format!("{host}: {e}"))?;
         let status = resp.status();
+        // A POST is never replayed elsewhere: its redirect comes back as the page.
         if status.is_redirection()
+            && req.json_body.is_none()
             && let Some(loc) = resp.headers().get("location").and_then(|l| l.to_str().ok())
         {
             if hops >= req.max_redirects {

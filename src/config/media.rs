@@ -203,7 +203,7 @@ pub struct WebSearchCfg {
     /// Offered at all (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    /// `brave` or `searxng` (unset: the first one configured).
+    /// `brave`, `perplexity`, `exa`, `tavily` or `searxng` (unset: the first one configured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// Results when a call does not say (1 to 10).
@@ -224,6 +224,9 @@ pub struct WebSearchCfg {
     /// Legacy: SearXNG's settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub searxng: Option<super::plugins::SearchProviderCfg>,
+    /// Legacy: Perplexity's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<super::plugins::SearchProviderCfg>,
 }
 
 /// `tools.web.fetch` (OpenClaw's keys; `provider`, `readability`, `headers` and the

@@ -1,6 +1,6 @@
 //! `plugins` (OpenClaw's plugin entries): only the web search providers this gateway has
-//! built in are read, `plugins.entries.brave` and `plugins.entries.searxng` (`enabled`,
-//! `config.webSearch.*`). Other plugins are reported as unsupported keys.
+//! built in are read, `plugins.entries.brave`, `perplexity`, `exa`, `tavily` and `searxng`
+//! (`enabled`, `config.webSearch.*`). Other plugins are reported as unsupported keys.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,15 @@ pub struct PluginEntriesCfg {
     /// SearXNG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub searxng: Option<PluginEntryCfg>,
+    /// The Perplexity Search API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<PluginEntryCfg>,
+    /// Exa.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exa: Option<PluginEntryCfg>,
+    /// Tavily.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tavily: Option<PluginEntryCfg>,
     /// Device pairing (`plugins.entries.device-pair.config.publicUrl`: the URL setup codes
     /// point at).
     #[serde(
@@ -80,7 +89,7 @@ pub struct PluginConfigCfg {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchProviderCfg {
-    /// The provider's API key (Brave).
+    /// The provider's API key (Brave, Perplexity, Exa, Tavily).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
     /// The provider's base URL.
@@ -95,6 +104,9 @@ pub struct SearchProviderCfg {
     /// SearXNG's language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// Perplexity's Sonar model (OpenClaw's OpenRouter path; refused when set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 impl PluginsCfg {
@@ -104,6 +116,9 @@ impl PluginsCfg {
         match id {
             "brave" => e.brave.as_ref(),
             "searxng" => e.searxng.as_ref(),
+            "perplexity" => e.perplexity.as_ref(),
+            "exa" => e.exa.as_ref(),
+            "tavily" => e.tavily.as_ref(),
             _ => None,
         }
     }
@@ -116,7 +131,8 @@ impl PluginsCfg {
 
 impl super::Config {
     /// `tools.web.search` with its providers' settings (`plugins.entries.<id>.config.
-    /// webSearch`, then the legacy `tools.web.search` spellings, then `BRAVE_API_KEY` /
+    /// webSearch`, then the legacy `tools.web.search` spellings, then `BRAVE_API_KEY`,
+    /// `PERPLEXITY_API_KEY`, `EXA_API_KEY`, `TAVILY_API_KEY` / `TAVILY_BASE_URL`,
     /// `SEARXNG_BASE_URL`); `Err` names the key and the fix.
     pub fn web_search_settings(
         &self,
@@ -130,7 +146,9 @@ impl super::Config {
         let plugins = self.plugins.clone().unwrap_or_default();
         let legacy = |id: &str| match id {
             "brave" => s.brave.clone(),
-            _ => s.searxng.clone(),
+            "perplexity" => s.perplexity.clone(),
+            "searxng" => s.searxng.clone(),
+            _ => None,
         };
         // Plugin config first, then the legacy block, field by field.
         let field = |id: &str, f: fn(&SearchProviderCfg) -> Option<String>| -> Option<String> {
@@ -149,6 +167,16 @@ impl super::Config {
             field("searxng", |c| c.base_url.clone()).or_else(|| self.env_var("SEARXNG_BASE_URL"));
         let categories = field("searxng", |c| c.categories.clone());
         let language = field("searxng", |c| c.language.clone());
+        let perplexity_key = field("perplexity", |c| c.api_key.clone())
+            .or_else(|| self.env_var("PERPLEXITY_API_KEY"));
+        let perplexity_base = field("perplexity", |c| c.base_url.clone());
+        let perplexity_model = field("perplexity", |c| c.model.clone());
+        let exa_key = field("exa", |c| c.api_key.clone()).or_else(|| self.env_var("EXA_API_KEY"));
+        let exa_base = field("exa", |c| c.base_url.clone());
+        let tavily_key =
+            field("tavily", |c| c.api_key.clone()).or_else(|| self.env_var("TAVILY_API_KEY"));
+        let tavily_base =
+            field("tavily", |c| c.base_url.clone()).or_else(|| self.env_var("TAVILY_BASE_URL"));
         openclaw_actors::web_search::WebSearchSettings::parse(
             &openclaw_actors::web_search::WebSearchKeys {
                 enabled: s.enabled,
@@ -160,6 +188,16 @@ impl super::Config {
                 brave_api_key: brave_key.as_deref(),
                 brave_base_url: brave_base.as_deref(),
                 brave_mode: brave_mode.as_deref(),
+                perplexity_enabled: plugins.entry("perplexity").and_then(|e| e.enabled),
+                perplexity_api_key: perplexity_key.as_deref(),
+                perplexity_base_url: perplexity_base.as_deref(),
+                perplexity_model: perplexity_model.as_deref(),
+                exa_enabled: plugins.entry("exa").and_then(|e| e.enabled),
+                exa_api_key: exa_key.as_deref(),
+                exa_base_url: exa_base.as_deref(),
+                tavily_enabled: plugins.entry("tavily").and_then(|e| e.enabled),
+                tavily_api_key: tavily_key.as_deref(),
+                tavily_base_url: tavily_base.as_deref(),
                 searxng_enabled: plugins.entry("searxng").and_then(|e| e.enabled),
                 searxng_base_url: searxng_base.as_deref(),
                 searxng_categories: categories.as_deref(),
@@ -171,9 +209,7 @@ impl super::Config {
     /// The web search keys in force, for the log redactor.
     pub fn web_search_secrets(&self) -> Vec<String> {
         self.web_search_settings()
-            .ok()
-            .and_then(|s| s.brave)
-            .map(|b| vec![b.api_key])
+            .map(|s| s.secrets())
             .unwrap_or_default()
     }
 }

@@ -20,11 +20,60 @@ use crate::telegram_flow::{TG_TOKEN, start_gateway};
 
 const BRAVE_KEY: &str = "BSA-test-key-0123456789";
 
-/// One request the provider saw: the path with its query, and the headers (lower case).
+/// One request the provider saw: the method, the path with its query, the headers (lower
+/// case) and the body.
 #[derive(Debug, Clone)]
 struct Seen {
+    method: String,
     target: String,
     headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+const PPLX_KEY: &str = "pplx-test-key-0123456789";
+const EXA_KEY: &str = "exa-test-key-0123456789";
+const TAVILY_KEY: &str = "tvly-test-key-0123456789";
+
+/// Perplexity's, Exa's or Tavily's answer to `POST /search`, told apart by their auth
+/// headers as the real services would; a key ending in `-bad` is refused.
+fn post_answer(headers: &BTreeMap<String, String>) -> (u16, Value) {
+    let auth = headers
+        .get("authorization")
+        .map(String::as_str)
+        .unwrap_or("");
+    let exa = headers.get("x-api-key").map(String::as_str);
+    if auth.ends_with("-bad") || exa.is_some_and(|k| k.ends_with("-bad")) {
+        return (
+            401,
+            json!({"error": {"message": format!("invalid key {auth}")}}),
+        );
+    }
+    if auth == format!("Bearer {PPLX_KEY}") {
+        return (
+            200,
+            json!({"id": "x", "results": [
+                {"title": "Perplexity hit", "url": "https://pplx.example/a", "snippet": "From the Search API", "date": "2026-11-01"}
+            ]}),
+        );
+    }
+    if exa == Some(EXA_KEY) {
+        return (
+            200,
+            json!({"requestId": "r", "results": [
+                {"title": "Exa hit", "url": "https://exa.example/b", "highlights": ["first", "second"],
+                 "publishedDate": "2026-10-01T00:00:00.000Z"}
+            ]}),
+        );
+    }
+    if auth == format!("Bearer {TAVILY_KEY}") {
+        return (
+            200,
+            json!({"query": "q", "results": [
+            {"title": "Tavily hit", "url": "https://tavily.example/c", "content": "Tavily <b>content</b>", "score": 0.9}
+        ], "response_time": 0.5}),
+        );
+    }
+    (401, json!({"detail": {"error": "no key"}}))
 }
 
 /// A loopback server answering as Brave (`/res/v1/web/search`) and SearXNG (`/search`).
@@ -78,6 +127,7 @@ impl SearchApi {
                     if reader.read_line(&mut line).is_err() {
                         return;
                     }
+                    let method = line.split_whitespace().next().unwrap_or("").to_owned();
                     let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
                     let mut headers = BTreeMap::new();
                     loop {
@@ -93,9 +143,20 @@ impl SearchApi {
                             }
                         }
                     }
+                    let length = headers
+                        .get("content-length")
+                        .and_then(|l| l.parse::<usize>().ok())
+                        .unwrap_or(0)
+                        .min(1 << 20);
+                    let mut body = vec![0; length];
+                    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+                        return;
+                    }
                     s.lock().expect("seen").push(Seen {
+                        method: method.clone(),
                         target: target.clone(),
-                        headers,
+                        headers: headers.clone(),
+                        body,
                     });
                     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
                     let param = |k: &str| {
@@ -106,6 +167,7 @@ impl SearchApi {
                             .to_owned()
                     };
                     let (status, body) = match path {
+                        "/search" if method == "POST" => post_answer(&headers),
                         "/res/v1/web/search" if brave_status == 200 => (200, brave_body()),
                         "/res/v1/web/search" => (
                             brave_status,
@@ -388,6 +450,140 @@ async fn a_chosen_provider_reports_its_error_and_bad_settings_refuse_to_start() 
         assert!(out.stderr.contains(want), "{want}: {}", out.stderr);
         assert!(out.stderr.contains("Fix:"), "{}", out.stderr);
     }
+}
+
+/// Perplexity's Search API, Exa and Tavily (each a loopback stand-in through its configured
+/// base URL): detected in OpenClaw's order, asked with a JSON `POST /search` and their own
+/// auth header, their answers normalized and wrapped; a refused key falls through to the
+/// next one and is never echoed; keys are kept out of the log.
+#[actix_web::test]
+async fn perplexity_exa_and_tavily_search_through_their_apis() {
+    let api = SearchApi::start(200);
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    // Perplexity's key is refused, so Exa answers; Tavily from the environment waits.
+    let gw = start_gateway(&search_config(
+        &tg,
+        &ai,
+        json!({"cacheTtlMinutes": 0}),
+        json!({"entries": {
+            "perplexity": {"config": {"webSearch": {"apiKey": "pplx-key-bad", "baseUrl": api.base()}}},
+            "exa": {"config": {"webSearch": {"apiKey": EXA_KEY, "baseUrl": api.base()}}}
+        }}),
+        json!({"TAVILY_API_KEY": TAVILY_KEY, "TAVILY_BASE_URL": api.base()}),
+    ));
+    assert!(
+        gw.stdout()
+            .contains("web search: perplexity, then exa, then tavily"),
+        "{}",
+        gw.stdout()
+    );
+    let query = "tide \"tables\" \u{202e}ǅ 潮汐";
+    let res = search_once(
+        &tg,
+        &ai,
+        json!({"query": query, "count": 3, "freshness": "month"}),
+    )
+    .await;
+    assert_eq!(res["kind"], "results", "{res}");
+    assert_eq!(res["provider"], "exa", "{res}");
+    assert_eq!(inner(&res["results"][0]["title"]), "Exa hit");
+    assert_eq!(inner(&res["results"][0]["snippet"]), "first … second");
+    assert_eq!(res["results"][0]["published"], "2026-10-01T00:00:00.000Z");
+    let seen = api.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for s in &seen {
+        assert_eq!((s.method.as_str(), s.target.as_str()), ("POST", "/search"));
+        assert_eq!(
+            s.headers.get("content-type").map(String::as_str),
+            Some("application/json")
+        );
+        let body: Value = serde_json::from_slice(&s.body).expect("a JSON body");
+        assert_eq!(body["query"], query, "{body}");
+        assert!(
+            !String::from_utf8_lossy(&s.body).contains("-key-"),
+            "no key in a body"
+        );
+    }
+    let pplx: Value = serde_json::from_slice(&seen[0].body).expect("json");
+    assert_eq!(pplx["max_results"], 3, "{pplx}");
+    assert_eq!(pplx["search_recency_filter"], "month", "{pplx}");
+    let exa: Value = serde_json::from_slice(&seen[1].body).expect("json");
+    assert_eq!(exa["numResults"], 3, "{exa}");
+    assert_eq!(
+        seen[1].headers.get("x-api-key").map(String::as_str),
+        Some(EXA_KEY)
+    );
+    assert!(
+        !seen[1].headers.contains_key("authorization"),
+        "Exa gets only its own key"
+    );
+    assert!(
+        !gw.stderr().contains(EXA_KEY) && !gw.stderr().contains("pplx-key-bad"),
+        "{}",
+        gw.stderr()
+    );
+    drop(gw);
+
+    // Each chosen alone: its own answer, no fallback, and a refused key said plainly.
+    for (provider, entries, title) in [
+        (
+            "perplexity",
+            json!({"perplexity": {"config": {"webSearch": {"apiKey": PPLX_KEY, "baseUrl": api.base()}}}}),
+            "Perplexity hit",
+        ),
+        (
+            "tavily",
+            json!({"tavily": {"config": {"webSearch": {"apiKey": TAVILY_KEY, "baseUrl": api.base()}}}}),
+            "Tavily hit",
+        ),
+    ] {
+        let tg = FakeTelegram::start(TG_TOKEN);
+        let ai = FakeOpenAi::start();
+        let _gw = start_gateway(&search_config(
+            &tg,
+            &ai,
+            json!({"provider": provider}),
+            json!({"entries": entries}),
+            Value::Null,
+        ));
+        let res = search_once(&tg, &ai, json!({"query": "q"})).await;
+        assert_eq!(res["provider"], provider, "{res}");
+        assert_eq!(inner(&res["results"][0]["title"]), title, "{res}");
+    }
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = start_gateway(&search_config(
+        &tg,
+        &ai,
+        json!({"provider": "tavily"}),
+        json!({"entries": {"tavily": {"config": {"webSearch": {"apiKey": "tvly-key-bad", "baseUrl": api.base()}}}}}),
+        Value::Null,
+    ));
+    let res = search_once(&tg, &ai, json!({"query": "q"})).await;
+    assert_eq!(res["kind"], "error", "{res}");
+    let msg = inner(&res["message"]);
+    assert!(
+        msg.contains("Tavily refused the API key (HTTP 401). Check TAVILY_API_KEY"),
+        "{msg}"
+    );
+    assert!(!msg.contains("tvly-key-bad"), "{msg}");
+    // OpenClaw's OpenRouter/Sonar setup refuses to start, naming the fix.
+    let home = crate::support::CliHome::with_config(&search_config(
+        &tg,
+        &ai,
+        json!({"provider": "perplexity"}),
+        json!({"entries": {"perplexity": {"config": {"webSearch": {"apiKey": "sk-or-v1-x", "model": "perplexity/sonar-pro"}}}}}),
+        Value::Null,
+    ));
+    let out = home.run(crate::telegram_flow::GW_ARGS, &[]);
+    assert_eq!(out.code, Some(78), "{out:?}");
+    assert!(
+        out.stderr.contains("OpenRouter/Sonar") && out.stderr.contains("Fix:"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("sk-or-v1-x"), "{}", out.stderr);
 }
 
 #[actix_web::test]
