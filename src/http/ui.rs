@@ -6,7 +6,7 @@
 //!   unaffected.
 //! - `gateway.controlUi.basePath` (default `/`): the page lives under this prefix
 //!   (`/openclaw/`, `/openclaw/app.js`, …); `/openclaw` redirects to `/openclaw/`.
-//! - The assets (`ui/index.html`, `ui/app.js`, `ui/app.css`, `ui/icon.svg`) are compiled
+//! - The assets (`ui/index.html`, `ui/app.js`, `ui/ed25519.js`, `ui/app.css`, `ui/icon.svg`) are compiled
 //!   into the binary: no CDN, no file system, no network at run time.
 //! - Every answer carries a strict Content-Security-Policy (scripts, styles and images only
 //!   from this origin, no inline script, WebSocket only to this origin, no framing), plus
@@ -93,6 +93,11 @@ const ASSETS: &[Asset] = &[
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("ui/app.js"),
+    },
+    Asset {
+        name: "ed25519.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("ui/ed25519.js"),
     },
     Asset {
         name: "app.css",
@@ -211,5 +216,8 @@ mod tests {
         // No inline script (the CSP forbids it anyway).
         assert!(!html.contains("<script>"));
         assert!(html.contains("<script src=\"app.js\" defer></script>"));
+        // The pure-JavaScript signer loads first (deferred scripts run in order).
+        let signer = html.find("<script src=\"ed25519.js\" defer></script>");
+        assert!(signer.is_some() && signer < html.find("<script src=\"app.js\""));
     }
 }

@@ -32,6 +32,8 @@ const NODE_ID = MODE === "full" ? env("UI_NODE_ID") : "";
 // "exec": an agent's shell command waits for approval; UI_EXEC_COMMAND is its text.
 const EXEC_COMMAND = MODE === "exec" ? env("UI_EXEC_COMMAND") : "";
 const STEP_TIMEOUT = 20000;
+// The page's own <script> elements (ed25519.js and app.js); one more means markup ran.
+const PAGE_SCRIPTS = 2;
 mkdirSync(SHOTS, { recursive: true });
 
 const consoleErrors = [];
@@ -50,6 +52,9 @@ function watch(page, label) {
     // While the gateway is deliberately down for the restart step, the page's reconnect
     // attempts are refused and Chromium logs each one; nothing else is tolerated.
     if (step === "gateway restart" && /WebSocket connection to .* failed/.test(m.text())) return;
+    // Chromium's note that the gateway's Cross-Origin-Opener-Policy has no effect on a plain
+    // HTTP page by a non-local name (it applies from trustworthy origins only).
+    if (MODE === "plainhttp" && /Cross-Origin-Opener-Policy header has been ignored/.test(m.text())) return;
     consoleErrors.push(`[${label}] console: ${m.text()}`);
   });
   page.on("pageerror", (e) => consoleErrors.push(`[${label}] pageerror: ${e.message}`));
@@ -105,7 +110,10 @@ const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   headless: true,
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
+    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+    // A name for loopback that is not "localhost": a page loaded by it is plain HTTP to a
+    // non-local name, so not a secure context (no WebCrypto), as on a LAN address.
+    "--host-resolver-rules=MAP lan.test 127.0.0.1"],
 });
 let failed = null;
 async function fullFlow() {
@@ -218,7 +226,7 @@ async function fullFlow() {
   await expectText(files.locator('button[data-name="SOUL.md"]'), new RegExp(`${Buffer.byteLength(PIRATE)} B`), "SOUL.md's new size");
   if ((await local.inputValue("#agent-editor")) !== PIRATE) throw new Error("the editor lost the saved text");
   const scripts = await local.evaluate(() => document.querySelectorAll("script").length);
-  if (scripts !== 1) throw new Error(`the file's <script> became an element (${scripts} scripts)`);
+  if (scripts !== PAGE_SCRIPTS) throw new Error(`the file's <script> became an element (${scripts} scripts)`);
   noAlerts();
   await shot(local, "09-agent-files");
 
@@ -646,7 +654,7 @@ async function agentsFlow() {
     throw new Error(`picker options after the deletion ${JSON.stringify(left)}`);
   }
   const scripts = await page.evaluate(() => document.querySelectorAll("script").length);
-  if (scripts !== 1) throw new Error(`a name's markup became elements (${scripts} scripts)`);
+  if (scripts !== PAGE_SCRIPTS) throw new Error(`a name's markup became elements (${scripts} scripts)`);
   noAlerts();
 }
 
@@ -697,8 +705,38 @@ async function handoffFlow() {
   noAlerts();
 }
 
+// "plainhttp": the page over plain HTTP by a LAN-like name (UI_PLAIN_LINK, a sign-in link
+// on http://lan.test:<port>/): not a secure context, no crypto.subtle, so the device identity
+// is ed25519.js's; the gateway checks its signatures like any other, on the link's connect
+// and on the device token's after a reload.
+async function plainHttpFlow() {
+  const link = env("UI_PLAIN_LINK");
+  step = "plain http: not a secure context";
+  const a = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
+  watch(a, "plain");
+  await a.goto(link, { waitUntil: "load" });
+  const ctx = await a.evaluate(() => ({ secure: window.isSecureContext, subtle: typeof crypto.subtle }));
+  if (ctx.secure !== false || ctx.subtle !== "undefined") throw new Error(`expected an insecure context: ${JSON.stringify(ctx)}`);
+  step = "plain http: signed in by the link with the JavaScript signer";
+  await a.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await expectText(a.locator("#device-line"), /device id: [0-9a-f]{16}… \(plain HTTP: /, "the device line");
+  await a.click('.tabs button[data-tab="health"]');
+  await expectText(a.locator("#health-summary"), /Signed in with\s*bootstrap-token/, "signed in by the link");
+  await shot(a, "plain-01-signed-in");
+  step = "plain http: a reload signs in with the device token, signed again";
+  await a.reload({ waitUntil: "load" });
+  await a.locator('#conn-state[data-state="connected"]').waitFor({ timeout: STEP_TIMEOUT });
+  await a.click('.tabs button[data-tab="health"]');
+  await expectText(a.locator("#health-summary"), /Signed in with\s*device-token/, "signed in by the device token");
+  const id = await a.evaluate(() => document.getElementById("device-line").textContent);
+  log(`plain http device line: ${id}`);
+  await shot(a, "plain-02-reloaded");
+  noAlerts();
+}
+
 try {
   if (MODE === "tailscale") await tailscaleFlow();
+  else if (MODE === "plainhttp") await plainHttpFlow();
   else if (MODE === "handoff") await handoffFlow();
   else if (MODE === "agents") await agentsFlow();
   else if (MODE === "artifacts") await artifactsFlow();

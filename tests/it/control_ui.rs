@@ -79,6 +79,11 @@ fn the_page_and_its_assets_are_served_with_a_strict_csp() {
             "text/javascript; charset=utf-8",
             "connect.challenge",
         ),
+        (
+            "/ed25519.js",
+            "text/javascript; charset=utf-8",
+            "OpenClawEd25519",
+        ),
         ("/app.css", "text/css; charset=utf-8", "--accent"),
         ("/icon.svg", "image/svg+xml", "<svg"),
     ] {
@@ -1098,6 +1103,82 @@ async fn browser_signs_in_with_a_dashboard_link() {
         !owners.is_empty(),
         "the browser is paired as an owner: {book}"
     );
+}
+
+/// `src/http/ui/ed25519.js` (the page's signer where the browser has no WebCrypto) under
+/// Node: RFC 8032's test vectors, and Node's own SHA-256, SHA-512 and Ed25519 for random
+/// seeds and messages of 0 to 300 bytes (`tests/browser/ed25519-vectors.mjs`).
+#[test]
+fn the_pure_javascript_ed25519_signs_as_rfc_8032_says() {
+    require_browser();
+    let node_bin = ref_dir().join("node24/node_modules/.bin/node");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/ed25519-vectors.mjs");
+    let out = std::process::Command::new(&node_bin)
+        .arg(&script)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("ed25519-vectors: ok 304"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The page over plain HTTP by a LAN-like name in real Chromium (tests/browser/ui.mjs, mode
+/// `plainhttp`; Chromium resolves `lan.test` to 127.0.0.1, so the page is not a secure
+/// context and has no WebCrypto): the device identity is ed25519.js's, the sign-in link pairs
+/// it, and the gateway accepts its signed proofs, first with the link, then with the device
+/// token after a reload.
+#[actix_web::test]
+async fn browser_signs_in_over_plain_http_with_the_javascript_signer() {
+    use crate::support::CliHome;
+    require_browser();
+    // A loopback gateway refuses a Host that is not loopback (DNS rebinding), so the LAN
+    // name reaches it as a LAN user's would through their reverse proxy: a trusted
+    // forwarding proxy on loopback that says the browser is 192.168.1.50.
+    let gw = TestGateway::start(
+        &["gateway", "run", "--port", "0"],
+        &[],
+        Some(r#"{gateway: {auth: {token: "T"}, trustedProxies: ["127.0.0.1"]}}"#),
+    );
+    let proxy = forwarding_proxy(gw.port, "192.168.1.50").await;
+    let origin = format!("http://lan.test:{proxy}");
+    crate::support::replace_file(
+        &gw.config_path(),
+        &json!({"gateway": {"auth": {"token": "T"}, "trustedProxies": ["127.0.0.1"],
+            "controlUi": {"allowedOrigins": [origin]}}})
+        .to_string(),
+    );
+    gw.wait_stderr_line(&["config reloaded from"], Duration::from_secs(20));
+    let home = CliHome::with_config(&format!(
+        r#"{{gateway: {{port: {}, auth: {{token: "T"}}}}}}"#,
+        gw.port
+    ));
+    let out = home.run(&["dashboard", "--json"], &[]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let link = out.json()["browserUrl"]
+        .as_str()
+        .expect("browserUrl")
+        .replacen(
+            &format!("127.0.0.1:{}", gw.port),
+            &format!("lan.test:{proxy}"),
+            1,
+        );
+    assert!(
+        link.starts_with(&format!("{origin}/#bootstrapToken=")),
+        "{link}"
+    );
+    run_ui_mode(
+        "plainhttp",
+        &gw,
+        &[
+            ("UI_REMOTE_URL", "unused".to_owned()),
+            ("UI_REMOTE_IP", "unused".to_owned()),
+            ("UI_PLAIN_LINK", link),
+        ],
+    )
+    .await;
 }
 
 /// The page through the gateway's own Tailscale Serve listener (a fake tailscaled proxy in

@@ -91,24 +91,45 @@
     });
   };
 
-  let device = null; // {id, publicKey (b64url raw), privateKey: CryptoKey}
+  let device = null; // {id, publicKey (b64url raw), sign: (bytes) => Promise<signature bytes>}
   async function loadDevice() {
-    if (!window.isSecureContext || !crypto.subtle) {
-      throw new Error("This page is not a secure context (plain HTTP to an address other than localhost), so the browser disables WebCrypto and this browser cannot get a device identity. Open the page over HTTPS (Tailscale Serve), or through an SSH tunnel at http://127.0.0.1:<port>/.");
-    }
+    const subtle = window.isSecureContext && crypto.subtle ? crypto.subtle : null;
     let pair = await idbGet("device");
-    if (!pair) {
+    if (!pair && subtle) {
       try {
         // The private key is not extractable: it never leaves WebCrypto.
-        pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
-      } catch (e) {
-        throw new Error(`This browser has no WebCrypto Ed25519 (${e.message}); use a current Chrome, Edge, Firefox or Safari.`);
+        const made = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+        pair = { publicKey: made.publicKey, privateKey: made.privateKey };
+        await idbPut("device", pair);
+      } catch (_) {
+        pair = null; // no WebCrypto Ed25519 in this browser: the JavaScript one below
       }
-      await idbPut("device", { publicKey: pair.publicKey, privateKey: pair.privateKey });
     }
-    const raw = await crypto.subtle.exportKey("raw", pair.publicKey);
-    device = { id: hex(await crypto.subtle.digest("SHA-256", raw)), publicKey: b64url(raw), privateKey: pair.privateKey };
-    $("device-line").textContent = `This browser's device id: ${device.id.slice(0, 16)}…`;
+    const ed = globalThis.OpenClawEd25519;
+    if (!pair || pair.seed) {
+      // Plain HTTP to a LAN address is not a secure context, so the browser withholds
+      // WebCrypto: the key is made and used by ed25519.js instead (as OpenClaw's Control UI
+      // does). Its seed stays in this origin's IndexedDB and never crosses the wire.
+      if (!ed) throw new Error("This browser cannot make a device identity (no WebCrypto Ed25519 and ed25519.js did not load). Reload the page.");
+      if (!pair) {
+        pair = { seed: crypto.getRandomValues(new Uint8Array(32)) };
+        await idbPut("device", pair);
+      }
+      const seed = new Uint8Array(pair.seed);
+      const raw = ed.publicKey(seed);
+      device = { id: hex(ed.sha256(raw)), publicKey: b64url(raw), sign: async (bytes) => ed.sign(seed, bytes), js: true };
+    } else {
+      const raw = await crypto.subtle.exportKey("raw", pair.publicKey);
+      const key = pair.privateKey;
+      device = {
+        id: hex(await crypto.subtle.digest("SHA-256", raw)),
+        publicKey: b64url(raw),
+        sign: async (bytes) => crypto.subtle.sign({ name: "Ed25519" }, key, bytes),
+        js: false,
+      };
+    }
+    $("device-line").textContent = `This browser's device id: ${device.id.slice(0, 16)}…` +
+      (window.isSecureContext ? "" : " (plain HTTP: anyone on the network path can read this page's traffic; prefer HTTPS, e.g. Tailscale Serve, or an SSH tunnel)");
     return device;
   }
 
@@ -119,7 +140,7 @@
     const token = params.auth.token || params.auth.deviceToken || params.auth.bootstrapToken || "";
     const payload = ["v3", device.id, params.client.id, params.client.mode, params.role, params.scopes.join(","),
       String(signedAt), token, nonce, (params.client.platform || "").trim().toLowerCase(), ""].join("|");
-    const sig = await crypto.subtle.sign({ name: "Ed25519" }, device.privateKey, new TextEncoder().encode(payload));
+    const sig = await device.sign(new TextEncoder().encode(payload));
     return { id: device.id, publicKey: device.publicKey, signature: b64url(sig), signedAt, nonce };
   }
 
