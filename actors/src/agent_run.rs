@@ -3829,6 +3829,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_search",
                 "sessions_send"
             ]
         );

@@ -1,6 +1,7 @@
 //! OpenClaw's session tools for the agent: `session_status`, `sessions_list`,
-//! `sessions_history` and `sessions_send` (`docs/concepts/session-tool.md`): what the agent
-//! can see of the gateway's other conversations, and a turn in one of them.
+//! `sessions_history`, `sessions_search` and `sessions_send` (`docs/concepts/session-tool.md`,
+//! `session-search.md`): what the agent can see of the gateway's other conversations, words
+//! looked up in them, and a turn in one of them.
 //!
 //! `sessions_send`'s turn runs under the caller's tool policy and privacy
 //! ([`RunOrigin::Subagent`](crate::registry::runs::RunOrigin) with `child: false`), cannot
@@ -41,12 +42,34 @@ pub const MAX_HISTORY: usize = 100;
 pub const MAX_TEXT_CHARS: usize = 4000;
 
 /// The tools' names.
-pub const NAMES: [&str; 4] = [
+pub const NAMES: [&str; 5] = [
     "session_status",
     "sessions_list",
     "sessions_history",
+    "sessions_search",
     "sessions_send",
 ];
+
+/// `sessions_search` (OpenClaw's bounds): results by default and at most, the longest
+/// query, the sessions looked in (most recent first), a snippet's characters and the
+/// answer's bytes.
+pub const SEARCH_DEFAULT_LIMIT: usize = 10;
+/// See [`SEARCH_DEFAULT_LIMIT`].
+pub const SEARCH_MAX_LIMIT: usize = 25;
+/// See [`SEARCH_DEFAULT_LIMIT`].
+pub const SEARCH_MAX_QUERY_CHARS: usize = 4096;
+/// See [`SEARCH_DEFAULT_LIMIT`].
+pub const SEARCH_MAX_SESSIONS: usize = 200;
+/// See [`SEARCH_DEFAULT_LIMIT`].
+pub const SEARCH_SNIPPET_CHARS: usize = 300;
+/// See [`SEARCH_DEFAULT_LIMIT`].
+pub const SEARCH_MAX_BYTES: usize = 32 * 1024;
+/// The most of one transcript's end read (bytes), and of all of them in one search.
+pub const SEARCH_READ_PER_SESSION: u64 = 8 * 1024 * 1024;
+/// See [`SEARCH_READ_PER_SESSION`].
+pub const SEARCH_READ_TOTAL: u64 = 64 * 1024 * 1024;
+/// The most distinct words of a query looked for.
+const SEARCH_MAX_TERMS: usize = 32;
 /// The longest message `sessions_send` takes, in characters.
 pub const MAX_SEND_CHARS: usize = 16_000;
 /// The longest `sessions_send` waits for the reply (five minutes).
@@ -222,6 +245,16 @@ pub fn specs() -> Vec<ToolSpec> {
             }, "required": ["sessionKey"]}),
         },
         ToolSpec {
+            name: "sessions_search".into(),
+            description: "Search past session transcripts (the user's and the assistant's messages in the sessions you may see, most recent first) for every word of the query. \
+Each result has the sessionKey, sessionId, role, timestamp and a short excerpt; open the session with sessions_history. Use memory_search for the memory files.".into(),
+            parameters: json!({"type": "object", "properties": {
+                "query": {"type": "string", "maxLength": SEARCH_MAX_QUERY_CHARS, "description": "Words to find (all of them, any order, case and accents aside)."},
+                "sessionKey": {"type": "string", "description": "Search this visible session only."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": SEARCH_MAX_LIMIT}
+            }, "required": ["query"]}),
+        },
+        ToolSpec {
             name: "sessions_send".into(),
             description: "Run another visible session (another agent's, or another conversation) with a message and wait for its reply (timeoutSeconds, default 30; 0: do not wait). \
 The other session's reply comes back to you here; nothing is sent to its chat. Use message to write to a chat instead.".into(),
@@ -276,11 +309,15 @@ pub async fn run(
         .await;
     let answer = match sent {
         Ok(Ok(v)) => v,
+        Ok(Err(e)) if name == "sessions_search" => return search_error(e),
         Ok(Err(e)) => return fail(e),
         Err(_) => return fail("the gateway is shutting down"),
     };
     if name == "sessions_send" {
         return send(registry, req, clamped, &answer, &args).await;
+    }
+    if name == "sessions_search" {
+        return search(&answer, &args).await;
     }
     if name != "sessions_history" {
         return answer;
@@ -320,6 +357,277 @@ pub async fn run(
         .collect();
     json!({"ok": true, "sessionKey": key, "sessionId": history.session_id,
         "count": messages.len(), "messages": messages})
+}
+
+/// OpenClaw's error shape for `sessions_search`.
+fn search_error(error: impl Into<String>) -> Value {
+    json!({"status": "error", "error": error.into()})
+}
+
+/// `sessions_search` over the visible sessions the registry named in `checked`
+/// (`{targets: [{key, sessionId, path}]}`, most recent first): the transcripts are read on a
+/// blocking thread, each at most [`SEARCH_READ_PER_SESSION`] of its end, all at most
+/// [`SEARCH_READ_TOTAL`].
+async fn search(checked: &Value, args: &Value) -> Value {
+    let query = match args.get("query") {
+        Some(Value::String(q)) => q.trim().to_owned(),
+        Some(_) => return search_error("query must be a string"),
+        None => return search_error("query is required: the words to find"),
+    };
+    if query.is_empty() {
+        return search_error("query must not be empty");
+    }
+    if query.chars().count() > SEARCH_MAX_QUERY_CHARS {
+        return search_error(format!(
+            "query must not exceed {SEARCH_MAX_QUERY_CHARS} characters"
+        ));
+    }
+    let limit = match args.get("limit") {
+        None | Some(Value::Null) => SEARCH_DEFAULT_LIMIT,
+        Some(v) => match v.as_u64() {
+            Some(n @ 1..) => usize::try_from(n)
+                .unwrap_or(SEARCH_MAX_LIMIT)
+                .min(SEARCH_MAX_LIMIT),
+            _ => {
+                return search_error(format!(
+                    "limit must be a whole number from 1 to {SEARCH_MAX_LIMIT}"
+                ));
+            }
+        },
+    };
+    let targets: Vec<SearchTarget> = checked["targets"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| {
+                    Some(SearchTarget {
+                        key: t["key"].as_str()?.to_owned(),
+                        session_id: t["sessionId"].as_str()?.to_owned(),
+                        path: std::path::PathBuf::from(t["path"].as_str()?),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match tokio::task::spawn_blocking(move || search_transcripts(&targets, &query, limit)).await {
+        Ok(v) => v,
+        Err(_) => search_error("the search stopped"),
+    }
+}
+
+/// A transcript `sessions_search` reads.
+#[derive(Debug, Clone)]
+pub struct SearchTarget {
+    /// Its session.
+    pub key: String,
+    /// The session's current id.
+    pub session_id: String,
+    /// The transcript file.
+    pub path: std::path::PathBuf,
+}
+
+/// Blocking: the newest messages of `targets` (in their order, each newest first) holding
+/// every word of `query`, at most `limit`, as OpenClaw's `sessions_search` answers them
+/// (`{results: [{sessionKey, sessionId, messageId?, role, timestamp, snippet, score}],
+/// truncated?}`); snippets redacted. Each transcript's end is streamed line by line; only
+/// the matches are kept.
+pub fn search_transcripts(targets: &[SearchTarget], query: &str, limit: usize) -> Value {
+    let mut terms: Vec<String> = Vec::new();
+    crate::workspace::memory::for_each_token(query, |t| {
+        if terms.len() < SEARCH_MAX_TERMS && !terms.iter().any(|x| x == t) {
+            terms.push(t.to_owned());
+        }
+    });
+    if terms.is_empty() {
+        return search_error(format!(
+            "query {:?} has no words to look for (letters or digits)",
+            crate::subagents::clean(query, 80)
+        ));
+    }
+    let mut results: Vec<Value> = Vec::new();
+    let mut used = 16usize;
+    let mut truncated = false;
+    let mut budget = SEARCH_READ_TOTAL;
+    let mut words: Vec<String> = Vec::new();
+    'sessions: for t in targets.iter().take(SEARCH_MAX_SESSIONS) {
+        if budget == 0 {
+            truncated = true;
+            break;
+        }
+        let room = limit.saturating_sub(results.len());
+        // The session's newest matches (one more than room: then there are more).
+        let mut found: std::collections::VecDeque<Value> = std::collections::VecDeque::new();
+        let read = scan_tail(&t.path, SEARCH_READ_PER_SESSION.min(budget), |line| {
+            let Some((role, text)) = searchable(line) else {
+                return;
+            };
+            words.clear();
+            crate::workspace::memory::for_each_token(text, |w| words.push(w.to_owned()));
+            if !terms.iter().all(|term| words.iter().any(|w| w == term)) {
+                return;
+            }
+            let mut hit = json!({
+                "sessionKey": t.key,
+                "sessionId": t.session_id,
+                "role": role,
+                "timestamp": line.get("ts").and_then(Value::as_u64).unwrap_or(0),
+                "snippet": redact(&snippet(text, &terms[0])),
+                "score": terms.len(),
+            });
+            if let Some(id) = line.pointer("/__openclaw/id").and_then(Value::as_str) {
+                hit["messageId"] = json!(crate::subagents::clean(id, 200));
+            }
+            found.push_back(hit);
+            if found.len() > room {
+                found.pop_front();
+                truncated = true;
+            }
+        });
+        budget = budget.saturating_sub(read.max(1));
+        for hit in found.into_iter().rev() {
+            if results.len() >= limit {
+                truncated = true;
+                break 'sessions;
+            }
+            let n = hit.to_string().len().saturating_add(1);
+            if used.saturating_add(n) > SEARCH_MAX_BYTES {
+                truncated = true;
+                break 'sessions;
+            }
+            used += n;
+            results.push(hit);
+        }
+        if results.len() >= limit && truncated {
+            break;
+        }
+    }
+    let mut out = json!({"results": results});
+    if truncated {
+        out["truncated"] = json!(true);
+    }
+    out
+}
+
+/// The longest transcript line looked at (bytes): a longer one (a pasted file) is skipped.
+const SEARCH_MAX_LINE: usize = 1024 * 1024;
+
+/// Calls `f` with each whole JSON line of the last `window` bytes of `path`, oldest first;
+/// the bytes read. A missing or unreadable file reads nothing; a torn first or last line
+/// (cut by the window, or a write in progress) and lines that are not JSON are skipped.
+fn scan_tail(path: &std::path::Path, window: u64, mut f: impl FnMut(&Value)) -> u64 {
+    use std::io::{BufRead as _, Seek as _};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(window);
+    if file.seek(std::io::SeekFrom::Start(start)).is_err() {
+        return 0;
+    }
+    let mut reader = std::io::BufReader::new(std::io::Read::take(file, len - start));
+    let mut line = Vec::new();
+    let mut first = start > 0;
+    loop {
+        line.clear();
+        // Bounded: a line past the limit is read through and skipped.
+        let mut long = false;
+        loop {
+            let Ok(buf) = reader.fill_buf() else {
+                return len - start;
+            };
+            if buf.is_empty() {
+                break;
+            }
+            let (take, done) = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            if line.len() + take <= SEARCH_MAX_LINE {
+                line.extend_from_slice(&buf[..take]);
+            } else {
+                long = true;
+            }
+            reader.consume(take);
+            if done {
+                break;
+            }
+        }
+        if line.is_empty() && !long {
+            return len - start;
+        }
+        let whole = line.last() == Some(&b'\n');
+        if std::mem::take(&mut first) || long || !whole {
+            continue;
+        }
+        if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+            f(&v);
+        }
+    }
+}
+
+/// A transcript line's role and text when it is a user's or an assistant's message that
+/// is shown (not the silent `NO_REPLY`, not a heartbeat's prompt or acknowledgement).
+fn searchable(line: &Value) -> Option<(&'static str, &str)> {
+    if line.get("type").and_then(Value::as_str) != Some("message") {
+        return None;
+    }
+    let role = match line.get("role").and_then(Value::as_str) {
+        Some("user") => "user",
+        Some("assistant") => "assistant",
+        _ => return None,
+    };
+    let text = line.get("content").and_then(Value::as_str)?;
+    let beat = line
+        .get("runId")
+        .and_then(Value::as_str)
+        .is_some_and(|r| r.starts_with("heartbeat:"));
+    if (role == "assistant" && crate::agent_run::is_silent(text)) || beat {
+        return None;
+    }
+    Some((role, text))
+}
+
+/// At most [`SEARCH_SNIPPET_CHARS`] characters of `text` around the first place `term`
+/// appears (case aside), else its beginning; whitespace runs as one space.
+fn snippet(text: &str, term: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let lower: Vec<char> = chars
+        .iter()
+        .map(|c| c.to_lowercase().next().unwrap_or(*c))
+        .collect();
+    let needle: Vec<char> = term.chars().collect();
+    let at = if needle.is_empty() || needle.len() > lower.len() {
+        0
+    } else {
+        lower
+            .windows(needle.len())
+            .position(|w| w == needle.as_slice())
+            .unwrap_or(0)
+    };
+    // Room for the two ellipses.
+    let room = SEARCH_SNIPPET_CHARS - 2;
+    let start = at.saturating_sub(room / 3);
+    let end = (start + room).min(chars.len());
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut space = false;
+    for c in &chars[start..end] {
+        if c.is_whitespace() {
+            space = true;
+        } else {
+            if space && !out.is_empty() && !out.ends_with('…') {
+                out.push(' ');
+            }
+            space = false;
+            out.push(*c);
+        }
+    }
+    if end < chars.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// `sessions_send` to the visible session the registry named in `checked`: a turn there
@@ -438,6 +746,108 @@ mod tests {
         );
         let prose = "Meeting at 10:30, sk-short, skiing at 12:00 — naïve 🦞 text";
         assert_eq!(redact(prose), prose);
+    }
+
+    #[test]
+    fn search_reads_transcripts_newest_first_and_stays_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, lines: &[Value]| {
+            let path = dir.path().join(name);
+            let mut text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            // A torn last line (a write in progress) is skipped.
+            text.push_str("{\"type\":\"message\",\"role\":\"user\",\"content\":\"walrus");
+            std::fs::write(&path, text).expect("write");
+            path
+        };
+        let msg = |role: &str, text: &str, ts: u64| {
+            json!({"type": "message", "role": role, "content": text, "ts": ts,
+                "__openclaw": {"id": format!("m{ts}")}})
+        };
+        let a = write(
+            "a.jsonl",
+            &[
+                json!({"type": "session", "id": "a"}),
+                msg("user", "The WALRUS counts sardines", 1),
+                msg("assistant", "NO_REPLY", 2),
+                msg(
+                    "assistant",
+                    "walrus sardines noted, token ghp_0123456789abcdefghijABCD",
+                    3,
+                ),
+                json!({"type": "message", "role": "user", "content": "heartbeat walrus sardines", "runId": "heartbeat:x", "ts": 4}),
+                msg("tool", "walrus sardines", 5),
+            ],
+        );
+        let long = format!("{} walrus {}", "x ".repeat(400), "sardines ".repeat(200));
+        let b = write("b.jsonl", &[msg("user", &long, 9)]);
+        let targets = vec![
+            SearchTarget {
+                key: "k:b".into(),
+                session_id: "sb".into(),
+                path: b,
+            },
+            SearchTarget {
+                key: "k:a".into(),
+                session_id: "sa".into(),
+                path: a,
+            },
+            SearchTarget {
+                key: "k:gone".into(),
+                session_id: "x".into(),
+                path: dir.path().join("missing.jsonl"),
+            },
+        ];
+        let v = search_transcripts(&targets, "Sardines walrus", 10);
+        let r = v["results"].as_array().expect("results");
+        let got: Vec<(&str, &str)> = r
+            .iter()
+            .map(|h| {
+                (
+                    h["sessionKey"].as_str().unwrap_or(""),
+                    h["messageId"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(got, [("k:b", "m9"), ("k:a", "m3"), ("k:a", "m1")], "{v}");
+        assert!(v.get("truncated").is_none(), "{v}");
+        let s0 = r[0]["snippet"].as_str().unwrap_or("");
+        assert!(
+            s0.starts_with('…') && s0.ends_with('…') && s0.contains("walrus"),
+            "{s0}"
+        );
+        assert!(
+            s0.chars().count() <= SEARCH_SNIPPET_CHARS,
+            "{}",
+            s0.chars().count()
+        );
+        assert!(
+            r[1]["snippet"]
+                .as_str()
+                .unwrap_or("")
+                .contains("<redacted>"),
+            "{v}"
+        );
+        assert_eq!(r[2]["role"], "user");
+        let v = search_transcripts(&targets, "walrus", 1);
+        assert_eq!(v["results"].as_array().map(Vec::len), Some(1));
+        assert_eq!(v["truncated"], true);
+        assert!(
+            search_transcripts(&targets, "sardines penguin", 5)["results"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+        );
+        assert_eq!(search_transcripts(&targets, "?! …", 5)["status"], "error");
+        // Snippets of any text: never a panic, never more than the bound.
+        for t in [
+            "",
+            "é",
+            "İstanbul walrus",
+            "\u{202e}walrus",
+            &"🦭".repeat(1000),
+        ] {
+            let s = snippet(t, "walrus");
+            assert!(s.chars().count() <= SEARCH_SNIPPET_CHARS, "{t}");
+        }
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub fn withheld(origin: &crate::registry::runs::RunOrigin) -> &'static [&'static
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_search",
             "sessions_send",
         ],
         RunOrigin::Subagent { child: false, .. } => &[

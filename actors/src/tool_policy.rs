@@ -315,7 +315,7 @@ pub fn check(
 /// The agent's tools this gateway has (`nodes`, `message`, `sessions_spawn`, `subagents`,
 /// `cron`, `exec`, `process`, `web_search`, `web_fetch`, and the workspace's `read`,
 /// `write`, `edit`, `apply_patch`, `memory_search`, `memory_get`).
-pub const AGENT_TOOLS: [&str; 19] = [
+pub const AGENT_TOOLS: [&str; 20] = [
     "nodes",
     "message",
     "sessions_spawn",
@@ -323,6 +323,7 @@ pub const AGENT_TOOLS: [&str; 19] = [
     "session_status",
     "sessions_list",
     "sessions_history",
+    "sessions_search",
     "sessions_send",
     "exec",
     "process",
@@ -387,6 +388,7 @@ pub const CATALOG: &[CatalogSection] = &[
         &[
             ("sessions_list", "List visible sessions; filters/previews."),
             ("sessions_history", "Read sanitized session history."),
+            ("sessions_search", "Search past session transcripts."),
             ("sessions_send", "Run same-Gateway session/agent."),
             ("sessions_spawn", "Spawn subagent session."),
             ("subagents", "Background work: subagents. list/cancel."),
@@ -443,6 +445,7 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_search",
             "sessions_send",
             "cron",
             "memory_search",
@@ -458,6 +461,7 @@ fn group(name: &str) -> Option<&'static [&'static str]> {
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_search",
             "sessions_send",
         ],
         "group:ui" | "group:agents" | "group:media" | "group:plugins" => &[],
@@ -477,6 +481,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_search",
             "sessions_send",
         ]),
         "coding" => Some(&[
@@ -496,6 +501,7 @@ fn profile(name: &str) -> Result<Option<&'static [&'static str]>, String> {
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_search",
             "sessions_send",
         ]),
         other => {
@@ -897,6 +903,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_search",
                 "sessions_send",
                 "exec",
                 "process",
@@ -926,6 +933,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_search",
                 "sessions_send",
                 "read"
             ]
@@ -940,6 +948,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_search",
                 "sessions_send",
                 "exec",
                 "process",
@@ -960,6 +969,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_search",
                 "sessions_send",
                 "exec",
                 "process",
@@ -984,6 +994,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_search",
                 "sessions_send",
                 "exec",
                 "process",
@@ -1004,6 +1015,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_search",
                 "sessions_send",
                 "exec",
                 "process"
@@ -1019,6 +1031,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_search",
                 "sessions_send",
                 "web_search",
                 "web_fetch",
@@ -1040,6 +1053,7 @@ mod tests {
                 "session_status",
                 "sessions_list",
                 "sessions_history",
+                "sessions_search",
                 "sessions_send",
                 "web_search",
                 "web_fetch"

@@ -102,13 +102,14 @@ impl Provider {
         }
     }
 
-    /// A keyed provider's public API.
+    /// A keyed provider's public API (SearXNG has none: its base URL is what makes it ready).
     fn default_base(self) -> &'static str {
         match self {
             Self::Brave => BRAVE_BASE_URL,
             Self::Perplexity => PERPLEXITY_BASE_URL,
             Self::Exa => EXA_BASE_URL,
-            Self::Tavily | Self::Searxng => TAVILY_BASE_URL,
+            Self::Tavily => TAVILY_BASE_URL,
+            Self::Searxng => "",
         }
     }
 }

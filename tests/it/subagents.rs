@@ -827,6 +827,112 @@ async fn session_tools_see_what_the_chat_may_see_and_redact_credentials() {
     assert_eq!(r[0]["ok"], false, "{}", r[0]);
 }
 
+/// `sessions_search` (OpenClaw's): every word of the query, case aside and any script, in
+/// the user's and the assistant's messages of the sessions the caller may see, newest
+/// first, credentials redacted in the snippets; a stranger's chat finds only its own; bad
+/// arguments are refused in OpenClaw's error shape.
+#[actix_web::test]
+async fn sessions_search_finds_words_in_the_chats_the_caller_may_see() {
+    let tg = FakeTelegram::start(TG_TOKEN);
+    let ai = FakeOpenAi::start();
+    let _gw = setup(&tg, &ai, Value::Null);
+    ai.push_text("noted, the walrus");
+    let m = dm(
+        &tg,
+        STRANGER,
+        "the Walrus ate seven SARDINES; my key is sk-abcdefghijklmnopqrstuvwxyz0123",
+    );
+    wait_reply(&tg, m, SLOW).await;
+    ai.push_text("Booked: the ZÜRICH café at 10:30 \u{202e}ok");
+    let m = dm(&tg, OWNER, "book the café in Zürich, 東京 next");
+    wait_reply(&tg, m, SLOW).await;
+    let owner_key = format!("agent:main:telegram:direct:{OWNER}");
+    let stranger_key = format!("agent:main:telegram:direct:{STRANGER}");
+
+    let r = tool_turn(
+        &tg,
+        &ai,
+        OWNER,
+        "sessions_search",
+        &[
+            json!({"query": "sardines walrus"}),
+            json!({"query": "zürich CAFÉ"}),
+            json!({"query": "東京"}),
+            json!({"query": "walrus", "sessionKey": owner_key}),
+            json!({"query": "walrus", "limit": 1}),
+        ],
+    )
+    .await;
+    let hits = |v: &Value| v["results"].as_array().cloned().unwrap_or_default();
+    let found = hits(&r[0]);
+    assert_eq!(found.len(), 1, "{}", r[0]);
+    assert_eq!(found[0]["sessionKey"], stranger_key.as_str(), "{}", r[0]);
+    assert_eq!(found[0]["role"], "user", "{}", r[0]);
+    let snippet = found[0]["snippet"].as_str().unwrap_or_default();
+    assert!(snippet.contains("Walrus ate seven SARDINES"), "{snippet}");
+    assert!(
+        snippet.contains("<redacted>") && !snippet.contains("sk-abc"),
+        "{snippet}"
+    );
+    assert!(found[0]["sessionId"].is_string() && found[0]["timestamp"].as_u64() > Some(0));
+    // Both the owner's words and the assistant's answer hold "Zürich" and "café": newest first.
+    let found = hits(&r[1]);
+    assert_eq!(found.len(), 2, "{}", r[1]);
+    assert_eq!(found[0]["role"], "assistant", "{}", r[1]);
+    assert_eq!(found[1]["role"], "user", "{}", r[1]);
+    assert!(found.iter().all(|h| h["sessionKey"] == json!(owner_key)));
+    assert_eq!(hits(&r[2]).len(), 1, "{}", r[2]);
+    assert!(hits(&r[3]).is_empty(), "only the owner's session: {}", r[3]);
+    // "walrus" is in the stranger's message and in the answer to it: the limit says more.
+    assert_eq!(hits(&r[4]).len(), 1, "{}", r[4]);
+    assert_eq!(r[4]["truncated"], true, "{}", r[4]);
+
+    // The stranger's chat sees only itself.
+    let r = tool_turn(
+        &tg,
+        &ai,
+        STRANGER,
+        "sessions_search",
+        &[
+            json!({"query": "café"}),
+            json!({"query": "sardines"}),
+            json!({"query": "café", "sessionKey": owner_key}),
+        ],
+    )
+    .await;
+    assert!(hits(&r[0]).is_empty(), "{}", r[0]);
+    assert_eq!(hits(&r[1]).len(), 1, "{}", r[1]);
+    assert_eq!(r[2]["status"], "error", "{}", r[2]);
+    assert!(!r[2].to_string().contains("Zürich"), "{}", r[2]);
+
+    // Bad arguments.
+    let r = tool_turn(
+        &tg,
+        &ai,
+        OWNER,
+        "sessions_search",
+        &[
+            json!({"query": "  "}),
+            json!({"query": "?!"}),
+            json!({"query": "x".repeat(4097)}),
+            json!({"query": "walrus", "limit": 0}),
+            json!({"query": "walrus", "limit": 26}),
+            json!({"query": 7}),
+            json!({}),
+        ],
+    )
+    .await;
+    for (i, v) in r.iter().enumerate() {
+        if i == 4 {
+            // Above the most: the most (OpenClaw clamps).
+            assert_eq!(v["results"].as_array().map(Vec::len), Some(2), "{v}");
+            continue;
+        }
+        assert_eq!(v["status"], "error", "{i}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
+}
+
 #[actix_web::test]
 async fn a_restart_reports_the_interrupted_sub_agent_to_its_chat() {
     let tg = FakeTelegram::start(TG_TOKEN);

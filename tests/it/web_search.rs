@@ -472,12 +472,6 @@ async fn perplexity_exa_and_tavily_search_through_their_apis() {
         }}),
         json!({"TAVILY_API_KEY": TAVILY_KEY, "TAVILY_BASE_URL": api.base()}),
     ));
-    assert!(
-        gw.stdout()
-            .contains("web search: perplexity, then exa, then tavily"),
-        "{}",
-        gw.stdout()
-    );
     let query = "tide \"tables\" \u{202e}ǅ 潮汐";
     let res = search_once(
         &tg,
@@ -487,6 +481,12 @@ async fn perplexity_exa_and_tavily_search_through_their_apis() {
     .await;
     assert_eq!(res["kind"], "results", "{res}");
     assert_eq!(res["provider"], "exa", "{res}");
+    assert!(
+        gw.stdout()
+            .contains("web search: perplexity, then exa, then tavily"),
+        "{}",
+        gw.stdout()
+    );
     assert_eq!(inner(&res["results"][0]["title"]), "Exa hit");
     assert_eq!(inner(&res["results"][0]["snippet"]), "first … second");
     assert_eq!(res["results"][0]["published"], "2026-10-01T00:00:00.000Z");

@@ -154,6 +154,7 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_search",
             "sessions_send",
             "exec",
             "web_fetch",
@@ -188,6 +189,7 @@ async fn workspace_files_shape_the_prompt_and_the_private_memory_stays_out_of_gr
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_search",
             "sessions_send",
             "exec",
             "web_fetch",
@@ -446,6 +448,7 @@ async fn tools_settings_choose_what_the_agent_is_offered_and_refuse_the_rest() {
             "session_status",
             "sessions_list",
             "sessions_history",
+            "sessions_search",
             "sessions_send",
             "read"
         ]

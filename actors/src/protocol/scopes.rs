@@ -57,6 +57,12 @@ pub fn method_access(method: &str) -> MethodAccess {
     crate::ws_session::method_access(method).unwrap_or_else(|| unimplemented_access(method))
 }
 
+/// The methods of this gateway that OpenClaw's table does not have, and who may call them:
+/// `controlUi.handoff` (what `openclaw dashboard` asks for; OpenClaw's CLI mints that
+/// token in its own state database instead).
+pub const OWN_METHODS: &[(&str, MethodAccess)] =
+    &[("controlUi.handoff", MethodAccess::Operator(ADMIN))];
+
 /// Who may call a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MethodAccess {
@@ -197,6 +203,9 @@ mod tests {
             let ours = method_access(name);
             let expected = match openclaw_rule(name) {
                 _ if *name == "health" => MethodAccess::Open,
+                None if let Some((_, access)) = OWN_METHODS.iter().find(|(m, _)| m == name) => {
+                    *access
+                }
                 Some(Required::Scope(scope)) => MethodAccess::Operator(scope),
                 Some(Required::Node) => MethodAccess::Node,
                 Some(Required::Dynamic) => unimplemented_access(name),

@@ -179,6 +179,39 @@ impl Handler<SessionToolCall> for Registry {
                 Ok(json!({"ok": true, "sessionKey": target,
                     "status": self.status_text(&target, "agent")}))
             }
+            "sessions_search" => {
+                // One session (`sessionKey`), or every visible one, most recent first.
+                let one = match args.get("sessionKey") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(k)) if k.trim().is_empty() => None,
+                    Some(_) => Some(self.tool_target(&caller, &args)?),
+                };
+                if let Some(target) = &one
+                    && (!self.session_visible(&settings, &caller, clamped, target)
+                        || self.sessions_index.get(target).is_none())
+                {
+                    return Err(format!(
+                        "no session {:?} that this conversation may see (sessions_list shows them)",
+                        crate::subagents::clean(target, 120)
+                    ));
+                }
+                let state_dir = &self.shared.config.state_dir;
+                let mut targets = Vec::new();
+                for (key, meta) in self.sessions_index.by_recency() {
+                    if targets.len() >= crate::session_tools::SEARCH_MAX_SESSIONS {
+                        break;
+                    }
+                    if one.as_ref().is_some_and(|o| o != key)
+                        || !self.session_visible(&settings, &caller, clamped, key)
+                    {
+                        continue;
+                    }
+                    let path = state_dir.join(super::runs::transcript_name(key, &meta.session_id));
+                    targets.push(json!({"key": key, "sessionId": meta.session_id,
+                        "path": path.to_string_lossy()}));
+                }
+                Ok(json!({"ok": true, "targets": targets}))
+            }
             "sessions_list" => {
                 let limit = args["limit"]
                     .as_u64()

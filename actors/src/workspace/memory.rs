@@ -620,6 +620,13 @@ impl Tokenizer {
     }
 }
 
+/// Calls `f` with each search token of `text` (letters and digits of any script,
+/// lowercased; each CJK character a token of its own; one-character tokens other than
+/// digits and CJK dropped): `memory_search`'s words, shared with `sessions_search`.
+pub(crate) fn for_each_token(text: &str, f: impl FnMut(&str)) {
+    Tokenizer::default().each(text, f);
+}
+
 /// `text` lowercased with its whitespace runs made one space, trimmed (for the phrase
 /// match).
 fn fold(text: &str, out: &mut String) {
