@@ -773,6 +773,27 @@ async fn remote_page(
     (c, res)
 }
 
+/// The error code `client_id` from afar gets for the sign-in link's `token`.
+async fn link_code(
+    port: u16,
+    key: &openclaw::actors::identity::DeviceKey,
+    client_id: &str,
+    role: &str,
+    scopes: &[&str],
+    token: &str,
+) -> Value {
+    let (_c, res) = remote_page(
+        port,
+        key,
+        client_id,
+        role,
+        scopes,
+        json!({"bootstrapToken": token}),
+    )
+    .await;
+    error_of(&res)["details"]["code"].clone()
+}
+
 /// `openclaw dashboard`'s one-time sign-in link (`controlUi.handoff`): the page of a browser
 /// on another machine presents it and is paired as an owner device without the secret; the
 /// device token it got signs it in afterwards; the link works once, for that browser, for the
@@ -855,33 +876,29 @@ async fn a_dashboard_sign_in_link_pairs_one_browser_as_an_owner() {
     );
     // Nor for the node role, nor for scopes beyond the owner's: refused, and still unbound.
     let stranger = random_key();
-    let (_c, res) = remote_page(
-        gw.port,
-        &stranger,
-        "openclaw-control-ui",
-        "node",
-        &[],
-        json!({"bootstrapToken": token}),
-    )
-    .await;
     assert_eq!(
-        error_of(&res)["details"]["code"],
-        "AUTH_BOOTSTRAP_TOKEN_INVALID",
-        "{res}"
+        link_code(
+            gw.port,
+            &stranger,
+            "openclaw-control-ui",
+            "node",
+            &[],
+            &token
+        )
+        .await,
+        "AUTH_BOOTSTRAP_TOKEN_INVALID"
     );
-    let (_c, res) = remote_page(
-        gw.port,
-        &stranger,
-        "openclaw-control-ui",
-        "operator",
-        &["operator.read", "operator.talk"],
-        json!({"bootstrapToken": token}),
-    )
-    .await;
     assert_eq!(
-        error_of(&res)["details"]["code"],
-        "AUTH_BOOTSTRAP_TOKEN_INVALID",
-        "{res}"
+        link_code(
+            gw.port,
+            &stranger,
+            "openclaw-control-ui",
+            "operator",
+            &["operator.read", "operator.talk"],
+            &token
+        )
+        .await,
+        "AUTH_BOOTSTRAP_TOKEN_INVALID"
     );
 
     // The browser on another machine: paired as an owner device, no approval, no secret.
@@ -937,19 +954,17 @@ async fn a_dashboard_sign_in_link_pairs_one_browser_as_an_owner() {
     );
     // Used up: not for that browser again, nor for another.
     for key in [&browser, &random_key()] {
-        let (_c, res) = remote_page(
-            gw.port,
-            key,
-            "openclaw-control-ui",
-            "operator",
-            PAGE_SCOPES,
-            json!({"bootstrapToken": token}),
-        )
-        .await;
         assert_eq!(
-            error_of(&res)["details"]["code"],
-            "AUTH_BOOTSTRAP_TOKEN_INVALID",
-            "{res}"
+            link_code(
+                gw.port,
+                key,
+                "openclaw-control-ui",
+                "operator",
+                PAGE_SCOPES,
+                &token
+            )
+            .await,
+            "AUTH_BOOTSTRAP_TOKEN_INVALID"
         );
     }
 
@@ -963,33 +978,29 @@ async fn a_dashboard_sign_in_link_pairs_one_browser_as_an_owner() {
         .as_str()
         .expect("token")
         .to_owned();
-    let (_c, res) = remote_page(
-        gw.port,
-        &random_key(),
-        "cli",
-        "operator",
-        &["operator.read"],
-        json!({"bootstrapToken": fresh}),
-    )
-    .await;
     assert_eq!(
-        error_of(&res)["details"]["code"],
-        "PAIRING_REQUIRED",
-        "{res}"
+        link_code(
+            gw.port,
+            &random_key(),
+            "cli",
+            "operator",
+            &["operator.read"],
+            &fresh
+        )
+        .await,
+        "PAIRING_REQUIRED"
     );
-    let (_c, res) = remote_page(
-        gw.port,
-        &random_key(),
-        "openclaw-control-ui",
-        "operator",
-        PAGE_SCOPES,
-        json!({"bootstrapToken": fresh}),
-    )
-    .await;
     assert_eq!(
-        error_of(&res)["details"]["code"],
-        "AUTH_BOOTSTRAP_TOKEN_INVALID",
-        "{res}"
+        link_code(
+            gw.port,
+            &random_key(),
+            "openclaw-control-ui",
+            "operator",
+            PAGE_SCOPES,
+            &fresh
+        )
+        .await,
+        "AUTH_BOOTSTRAP_TOKEN_INVALID"
     );
 
     // Only admins issue links; OpenClaw's closed schema.

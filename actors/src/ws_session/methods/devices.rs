@@ -309,18 +309,12 @@ impl WsSession {
             Some(Err(e)) => return self.respond_err(&call.id, &ErrorShape::invalid(e), ctx),
         };
         let shared = self.shared.clone();
-        let issue = self.registry.send(IssueSetupCode {
-            profile: resolved.profile,
-        });
+        let issue = self.issue_bootstrap(resolved.profile);
         let include_qr = p.1;
         self.reply_with(
             call.id,
             async move {
-                let (token, setup_id, expires_at_ms) = match issue.await {
-                    Ok(Ok(v)) => v,
-                    Ok(Err(e)) => return Err(ErrorShape::unavailable(e)),
-                    Err(_) => return Err(ErrorShape::unavailable("gateway busy; retry shortly")),
-                };
+                let (token, setup_id, expires_at_ms) = issue.await?;
                 let code = setup_code::encode(&resolved.url, &token, expires_at_ms);
                 // The QR a phone scans: the setup code itself, as OpenClaw draws it.
                 let qr = include_qr.then(|| crate::qr::png_data_url(&code)).flatten();
@@ -353,6 +347,23 @@ impl WsSession {
         );
     }
 
+    /// A new bootstrap token of `profile`, persisted (only its hash) before it resolves:
+    /// `(token, setupId, expiresAtMs)`.
+    fn issue_bootstrap(
+        &self,
+        profile: BootstrapProfile,
+    ) -> impl std::future::Future<Output = Result<(String, String, u64), ErrorShape>> + 'static
+    {
+        let issue = self.registry.send(IssueSetupCode { profile });
+        async move {
+            match issue.await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(ErrorShape::unavailable(e)),
+                Err(_) => Err(ErrorShape::unavailable("gateway busy; retry shortly")),
+            }
+        }
+    }
+
     /// `controlUi.handoff` (`operator.admin`; what `openclaw dashboard` asks for): a one-time
     /// sign-in for one browser, OpenClaw's host-issued `control-ui-owner` bootstrap token
     /// (single use, 10 minutes, bound to the first device that presents it, only its hash
@@ -371,17 +382,11 @@ impl WsSession {
                 ctx,
             );
         }
-        let issue = self.registry.send(IssueSetupCode {
-            profile: BootstrapProfile::ControlUiOwner,
-        });
+        let issue = self.issue_bootstrap(BootstrapProfile::ControlUiOwner);
         self.reply_with(
             call.id,
             async move {
-                let (token, setup_id, expires_at_ms) = match issue.await {
-                    Ok(Ok(v)) => v,
-                    Ok(Err(e)) => return Err(ErrorShape::unavailable(e)),
-                    Err(_) => return Err(ErrorShape::unavailable("gateway busy; retry shortly")),
-                };
+                let (token, setup_id, expires_at_ms) = issue.await?;
                 Ok(json!({
                     "bootstrapToken": token,
                     "bootstrapProfile": "owner",
