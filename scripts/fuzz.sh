@@ -2,7 +2,8 @@
 # cargo fuzz (libFuzzer) targets in fuzz/: frame, connect, config_json5, telegram_updates,
 # invoke_reply, upgrade_headers, cron_params, model_stream, workspace_tools, progress_drafts,
 # exec_command, web_extract, transcript_context, qr_png, openai_request, voicewake,
-# talk_speak, system_event, backup_archive, session_usage, message_params, spawn_params.
+# talk_speak, system_event, backup_archive, session_usage, message_params, spawn_params,
+# sessions_search.
 #
 #   scripts/fuzz.sh smoke [SECONDS]         # every target for SECONDS (default 20) — CI
 #   scripts/fuzz.sh run TARGET [SECONDS]    # one target (default 1800 s), at nice 19
@@ -18,7 +19,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../fuzz"
 
-TARGETS=(frame connect config_json5 telegram_updates invoke_reply upgrade_headers cron_params model_stream workspace_tools progress_drafts exec_command web_extract transcript_context qr_png openai_request voicewake talk_speak system_event backup_archive session_usage message_params spawn_params)
+TARGETS=(frame connect config_json5 telegram_updates invoke_reply upgrade_headers cron_params model_stream workspace_tools progress_drafts exec_command web_extract transcript_context qr_png openai_request voicewake talk_speak system_event backup_archive session_usage message_params spawn_params sessions_search)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

@@ -344,6 +344,23 @@ async function fullFlow() {
   if ((await local.inputValue("#session-key")) !== "agent:main:main") throw new Error("session key not set from the list");
   await shot(local, "09-history");
 
+  step = "search past conversations";
+  await local.click('.tabs button[data-tab="sessions"]');
+  await local.fill("#session-search", "gateway OK");
+  await local.click('#session-search-form button[type="submit"]');
+  const hit = local.locator('#session-search-results li[data-session="agent:main:main"]').first();
+  await expectText(hit.locator(".snippet"), /Gateway OK/, "a search hit");
+  await expectText(local.locator("#session-search-status"), /message\(s\), newest first/, "the search status");
+  await shot(local, "09b-search");
+  await local.fill("#session-search", "zzqqxx nothing");
+  await local.click('#session-search-form button[type="submit"]');
+  await expectText(local.locator("#session-search-status"), /^Nothing found/, "no hit");
+  await local.fill("#session-search", "gateway OK");
+  await local.click('#session-search-form button[type="submit"]');
+  await local.evaluate(() => document.getElementById("messages").replaceChildren());
+  await local.locator('#session-search-results li[data-session="agent:main:main"] button.open').first().click();
+  await expectText(local.locator("#messages li.msg.assistant").first(), /^Gateway OK\./, "the hit's session opened");
+
   step = "reset and delete sessions";
   // confirm() prompts: accepted, as a person clicking OK (the dialog handler in watch()).
   await local.click('.tabs button[data-tab="chat"]');

@@ -1742,3 +1742,128 @@ async fn sessions_preview_shows_the_last_messages_of_several_sessions() {
         assert!(msg.contains(needle), "{params}: {msg}");
     }
 }
+
+/// `sessions.search` (OpenClaw's; what the Control UI's search box calls): every word of the
+/// query across the sessions an operator sees (a WebChat session and a Telegram DM), newest
+/// first, narrowed by `sessionKeys`, `agentId` or `scope`; snippets redacted; a reader may
+/// search; bad params refused by name.
+#[actix_web::test]
+async fn sessions_search_finds_words_across_the_sessions() {
+    let (tg, ai, gw, mut op) = setup().await;
+    ai.push_text("The Lighthouse keeper logs at dusk.");
+    chat_turn(
+        &mut op,
+        "search-1",
+        json!({"sessionKey": "main", "message": "who keeps the lighthouse?"}),
+    )
+    .await;
+    ai.push_text("Noted.");
+    let m = dm(
+        &tg,
+        7102,
+        "lighthouse código ключ sk-abcdefghijklmnopqrstuvwx12 <b>bold</b>",
+    );
+    wait_reply(&tg, m, Duration::from_secs(15)).await;
+    let dm_key = "agent:main:telegram:direct:7102";
+
+    let res = op
+        .request("sessions.search", json!({"query": "LIGHTHOUSE"}))
+        .await;
+    assert_eq!(res["ok"], true, "{res}");
+    let hits = res["payload"]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // Newest session first (the DM), then main's answer and question.
+    let got: Vec<(String, String)> = hits
+        .iter()
+        .map(|h| {
+            (
+                h["sessionKey"].as_str().unwrap_or("").to_owned(),
+                h["role"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (dm_key.to_owned(), "user".to_owned()),
+            ("agent:main:main".to_owned(), "assistant".to_owned()),
+            ("agent:main:main".to_owned(), "user".to_owned()),
+        ],
+        "{res}"
+    );
+    let snippet = hits[0]["snippet"].as_str().unwrap_or_default();
+    assert!(
+        snippet.contains("código ключ <redacted> <b>bold</b>"),
+        "{snippet}"
+    );
+    for (params, n) in [
+        (json!({"query": "lighthouse", "sessionKeys": ["main"]}), 2),
+        (json!({"query": "ключ лighthouse"}), 0),
+        (json!({"query": "ключ"}), 1),
+        (json!({"query": "lighthouse", "limit": 1}), 1),
+        (json!({"query": "lighthouse", "agentId": "main"}), 3),
+        (
+            json!({"query": "lighthouse", "scope": {"activeMinutes": 5, "excludeCron": true}}),
+            3,
+        ),
+    ] {
+        let res = op.request("sessions.search", params.clone()).await;
+        assert_eq!(
+            res["payload"]["results"].as_array().map(Vec::len),
+            Some(n),
+            "{params}: {res}"
+        );
+    }
+    let res = op
+        .request(
+            "sessions.search",
+            json!({"query": "lighthouse", "limit": 1}),
+        )
+        .await;
+    assert_eq!(res["payload"]["truncated"], true, "{res}");
+
+    // A reader may search (operator.read).
+    let (mut reader, _) = WsClient::hello(gw.port, cli_params(GW_TOKEN, &["operator.read"])).await;
+    let res = reader
+        .request("sessions.search", json!({"query": "dusk"}))
+        .await;
+    assert_eq!(
+        res["payload"]["results"].as_array().map(Vec::len),
+        Some(1),
+        "{res}"
+    );
+
+    for (params, needle) in [
+        (json!({}), "must have required property 'query'"),
+        (
+            json!({"query": "  "}),
+            "must NOT have fewer than 1 characters",
+        ),
+        (json!({"query": "?!"}), "has no words"),
+        (json!({"query": "x", "limit": 0}), "must be >= 1"),
+        (json!({"query": "x", "limit": 26}), "must be <= 25"),
+        (json!({"query": "x", "sessionKeys": []}), "1 to 200"),
+        (
+            json!({"query": "x", "scope": {}, "agentId": "main"}),
+            "cannot be combined",
+        ),
+        (
+            json!({"query": "x", "scope": {"pinned": true}}),
+            "scope.pinned is not a filter",
+        ),
+        (json!({"query": "x", "agentId": "ghost"}), "unknown agent"),
+        (
+            json!({"query": "x", "view": 1}),
+            "unexpected property 'view'",
+        ),
+        (json!({"query": "y".repeat(4097)}), "4096"),
+    ] {
+        let res = op.request("sessions.search", params.clone()).await;
+        assert_eq!(res["ok"], false, "{params}: {res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{params}: {msg}");
+    }
+}

@@ -116,6 +116,71 @@ impl Registry {
     }
 }
 
+/// `sessions.search`'s transcripts (an operator sees every session): most recent first, at
+/// most [`SEARCH_MAX_SESSIONS`](crate::session_tools::SEARCH_MAX_SESSIONS), narrowed by
+/// these.
+#[derive(Message, Debug, Clone, Default)]
+#[rtype(result = "Vec<crate::session_tools::SearchTarget>")]
+pub struct SearchTargets {
+    /// Only this agent's sessions.
+    pub agent: Option<String>,
+    /// Only these sessions.
+    pub keys: Option<Vec<String>>,
+    /// Only those active within this many minutes.
+    pub active_minutes: Option<u64>,
+    /// Leave out sub-agents' sessions.
+    pub exclude_subagents: bool,
+    /// Leave out cron sessions.
+    pub exclude_cron: bool,
+}
+
+impl Handler<SearchTargets> for Registry {
+    type Result = MessageResult<SearchTargets>;
+
+    fn handle(&mut self, msg: SearchTargets, _: &mut Self::Context) -> Self::Result {
+        let since = msg
+            .active_minutes
+            .map(|m| now_ms().saturating_sub(m.saturating_mul(60_000)));
+        let mut out = Vec::new();
+        for (key, meta) in self.sessions_index.by_recency() {
+            if out.len() >= crate::session_tools::SEARCH_MAX_SESSIONS {
+                break;
+            }
+            let kind = kind_of(key);
+            if msg
+                .keys
+                .as_ref()
+                .is_some_and(|k| !k.iter().any(|k| k == key))
+                || msg.agent.as_deref().is_some_and(|a| {
+                    crate::agents::key_agent(key).unwrap_or(crate::agents::MAIN) != a
+                })
+                || since.is_some_and(|t| meta.updated_at < t)
+                || (msg.exclude_subagents && kind == "subagent")
+                || (msg.exclude_cron && kind == "cron")
+            {
+                continue;
+            }
+            out.push(self.search_target(key, &meta.session_id));
+        }
+        MessageResult(out)
+    }
+}
+
+impl Registry {
+    /// The transcript `sessions_search` / `sessions.search` reads for session `key`.
+    fn search_target(&self, key: &str, session_id: &str) -> crate::session_tools::SearchTarget {
+        crate::session_tools::SearchTarget {
+            key: key.to_owned(),
+            session_id: session_id.to_owned(),
+            path: self
+                .shared
+                .config
+                .state_dir
+                .join(super::runs::transcript_name(key, session_id)),
+        }
+    }
+}
+
 /// `sessions_send`'s turn in the target session, queued like its other runs.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
@@ -195,7 +260,6 @@ impl Handler<SessionToolCall> for Registry {
                         crate::subagents::clean(target, 120)
                     ));
                 }
-                let state_dir = &self.shared.config.state_dir;
                 let mut targets = Vec::new();
                 for (key, meta) in self.sessions_index.by_recency() {
                     if targets.len() >= crate::session_tools::SEARCH_MAX_SESSIONS {
@@ -206,9 +270,9 @@ impl Handler<SessionToolCall> for Registry {
                     {
                         continue;
                     }
-                    let path = state_dir.join(super::runs::transcript_name(key, &meta.session_id));
-                    targets.push(json!({"key": key, "sessionId": meta.session_id,
-                        "path": path.to_string_lossy()}));
+                    let t = self.search_target(key, &meta.session_id);
+                    targets.push(json!({"key": t.key, "sessionId": t.session_id,
+                        "path": t.path.to_string_lossy()}));
                 }
                 Ok(json!({"ok": true, "targets": targets}))
             }

@@ -642,6 +642,38 @@
     } catch (e) { banner(`Cannot list sessions: ${e.message}`); }
   }
 
+  // Every word of the query in the user's and the assistant's messages of all sessions
+  // (`sessions.search`), newest first; a result opens its session in the chat.
+  async function searchSessions(e) {
+    e.preventDefault();
+    const query = $("session-search").value.trim();
+    const status = $("session-search-status");
+    const list = $("session-search-results");
+    list.replaceChildren();
+    list.hidden = true;
+    if (!query) { status.hidden = true; return; }
+    status.hidden = false;
+    status.textContent = "Searching…";
+    try {
+      const r = await rpc("sessions.search", { query, limit: 25 });
+      const hits = r.results || [];
+      status.textContent = hits.length
+        ? `${hits.length} message(s)${r.truncated ? " (more exist: add words to narrow it)" : ""}, newest first.`
+        : "Nothing found: try other words, or fewer.";
+      for (const h of hits) {
+        const open = el("button", { type: "button", text: "Open", class: "open" });
+        open.addEventListener("click", () => { $("session-key").value = h.sessionKey; selectTab("chat"); loadHistory(); });
+        list.append(el("li", { "data-session": h.sessionKey },
+          el("div", {}, el("code", { text: h.sessionKey }), " ",
+            el("span", { class: "muted small", text: `${h.role} · ${fmtTime(h.timestamp)}` }), " ", open),
+          el("div", { class: "snippet", text: h.snippet || "" })));
+      }
+      list.hidden = !hits.length;
+    } catch (err) {
+      status.textContent = `Cannot search: ${err.message}`;
+    }
+  }
+
   async function sessionAction(s, action) {
     const question = action === "reset"
       ? `Start ${s.key} over? The agent forgets the conversation so far (its transcript stays on disk).`
@@ -1304,6 +1336,7 @@
     $("chat-file").addEventListener("change", onFilesChosen);
     $("chat-input").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) sendChat(e); });
     $("load-history").addEventListener("click", loadHistory);
+    $("session-search-form").addEventListener("submit", searchSessions);
     $("gateway-restart").addEventListener("click", restartGateway);
     $("invoke-node").addEventListener("change", fillCommands);
     $("invoke-form").addEventListener("submit", invoke);

@@ -88,6 +88,11 @@ pub(super) const METHODS: &[Method] = &[
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_preview),
     },
     Method {
+        name: "sessions.search",
+        access: MethodAccess::Operator(READ),
+        handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_search),
+    },
+    Method {
         name: "sessions.get",
         access: MethodAccess::Operator(READ),
         handler: |s, call, ctx| s.with_params(call, ctx, WsSession::sessions_get),
@@ -171,6 +176,122 @@ impl Params for SessionsGetParams {
 /// [`MAX_KEYS`](crate::registry::previews::MAX_KEYS) kept; `limit` at most
 /// [`MAX_ITEMS`](crate::registry::previews::MAX_ITEMS).
 pub(crate) struct PreviewParams(crate::registry::previews::SessionPreviews);
+
+/// `sessions.search {query, limit?, agentId?, sessionKeys?, scope?}` (OpenClaw's closed
+/// schema: `scope` not with `agentId` or `sessionKeys`; of `scope`'s roster filters,
+/// `agentId`, `activeMinutes`, `excludeSubagents` and `excludeCron` are applied, the others
+/// refused by name).
+pub(crate) struct SearchParams {
+    query: String,
+    limit: usize,
+    targets: crate::registry::session_tools::SearchTargets,
+}
+
+impl Params for SearchParams {
+    fn parse(call: &Call) -> Result<Self, ErrorShape> {
+        use crate::session_tools::{
+            SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT, SEARCH_MAX_QUERY_CHARS, SEARCH_MAX_SESSIONS,
+        };
+        const M: &str = "sessions.search";
+        let o = obj(M, &call.params)?;
+        let mut c = Checker::new();
+        c.closed(
+            "",
+            o,
+            &["query", "limit", "agentId", "sessionKeys", "scope"],
+        );
+        c.required("", o, "query");
+        let query = c
+            .string("", o, "query", true)
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let limit = c.integer("", o, "limit", 1);
+        let agent = c.string("", o, "agentId", true).map(str::to_owned);
+        let keys = o
+            .contains_key("sessionKeys")
+            .then(|| c.string_array("", o, "sessionKeys").unwrap_or_default());
+        let scope = o.get("scope").and_then(|v| c.object("/scope", v));
+        let mut targets = crate::registry::session_tools::SearchTargets::default();
+        if let Some(s) = scope {
+            const APPLIED: &[&str] = &[
+                "agentId",
+                "activeMinutes",
+                "excludeSubagents",
+                "excludeCron",
+            ];
+            if let Some(k) = s.keys().find(|k| !APPLIED.contains(&k.as_str())) {
+                return Err(ErrorShape::invalid(format!(
+                    "invalid {M} params: scope.{} is not a filter this gateway applies (it has: {})",
+                    k.chars().take(64).collect::<String>(),
+                    APPLIED.join(", ")
+                )));
+            }
+            targets.agent = c.string("/scope", s, "agentId", true).map(str::to_owned);
+            targets.active_minutes = c.integer("/scope", s, "activeMinutes", 1);
+            targets.exclude_subagents = c.boolean("/scope", s, "excludeSubagents").unwrap_or(false);
+            targets.exclude_cron = c.boolean("/scope", s, "excludeCron").unwrap_or(false);
+        }
+        if !c.ok() {
+            return Err(fail(M, &c));
+        }
+        if query.chars().count() > SEARCH_MAX_QUERY_CHARS {
+            return Err(ErrorShape::invalid(format!(
+                "invalid {M} params: /query must NOT have more than {SEARCH_MAX_QUERY_CHARS} characters"
+            )));
+        }
+        let limit = match limit {
+            None => SEARCH_DEFAULT_LIMIT,
+            Some(n) if n <= SEARCH_MAX_LIMIT as u64 => {
+                usize::try_from(n).unwrap_or(SEARCH_MAX_LIMIT)
+            }
+            Some(_) => {
+                return Err(ErrorShape::invalid(format!(
+                    "invalid {M} params: /limit must be <= {SEARCH_MAX_LIMIT}"
+                )));
+            }
+        };
+        if scope.is_some() && (agent.is_some() || keys.is_some()) {
+            return Err(ErrorShape::invalid(format!(
+                "invalid {M} params: scope cannot be combined with agentId or sessionKeys"
+            )));
+        }
+        if let Some(keys) = &keys {
+            if keys.is_empty()
+                || keys.len() > SEARCH_MAX_SESSIONS
+                || keys.iter().any(|k| k.trim().is_empty())
+            {
+                return Err(ErrorShape::invalid(format!(
+                    "invalid {M} params: /sessionKeys must hold 1 to {SEARCH_MAX_SESSIONS} non-empty keys"
+                )));
+            }
+            targets.keys = Some(
+                keys.iter()
+                    .map(|k| normalize_session_key(k.trim()))
+                    .collect(),
+            );
+        }
+        if let Some(a) = agent {
+            targets.agent = Some(a);
+        }
+        if let Some(a) = &targets.agent {
+            let a = a.trim().to_ascii_lowercase();
+            if !crate::agents::known_now(&a) {
+                return Err(ErrorShape::invalid(format!(
+                    "unknown agent {:?} (this gateway runs: {})",
+                    a.chars().take(64).collect::<String>(),
+                    crate::agents::known_ids_now()
+                )));
+            }
+            targets.agent = Some(a);
+        }
+        Ok(Self {
+            query,
+            limit,
+            targets,
+        })
+    }
+}
 
 impl Params for PreviewParams {
     fn parse(call: &Call) -> Result<Self, ErrorShape> {
@@ -1164,6 +1285,30 @@ impl WsSession {
     fn sessions_preview(&mut self, call: Call, p: PreviewParams, ctx: &mut Context<Self>) {
         let fut = self.registry.send(p.0);
         self.reply_with(call.id, async move { fut.await.map_err(|_| gone()) }, ctx);
+    }
+
+    /// `sessions.search`: OpenClaw's full-text search over the transcripts (the agent's
+    /// `sessions_search`, over every session an operator sees): `{results: [{sessionKey,
+    /// sessionId, messageId?, role, timestamp, snippet, score}], truncated?}`.
+    fn sessions_search(&mut self, call: Call, p: SearchParams, ctx: &mut Context<Self>) {
+        let targets = self.registry.send(p.targets);
+        let (query, limit) = (p.query, p.limit);
+        self.reply_with(
+            call.id,
+            async move {
+                let targets = targets.await.map_err(|_| gone())?;
+                let v = tokio::task::spawn_blocking(move || {
+                    crate::session_tools::search_transcripts(&targets, &query, limit)
+                })
+                .await
+                .map_err(|_| gone())?;
+                match v.get("error").and_then(Value::as_str) {
+                    Some(e) => Err(ErrorShape::invalid(e.to_owned())),
+                    None => Ok(v),
+                }
+            },
+            ctx,
+        );
     }
 
     /// `sessions.describe {key}`: `{session: row}`, or `{session: null}` for no such session.
