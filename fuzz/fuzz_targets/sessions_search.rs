@@ -3,7 +3,7 @@
 //! what ends up in transcripts) and any query (the model's). Nothing may panic; on top of
 //! that: the answer is `{results, truncated?}` or `{status: "error", error}`; at most
 //! `limit` results, each from the searched session, a user's or an assistant's, its snippet
-//! at most 300 characters and holding no credential-shaped word the redactor knows; the
+//! at most 300 characters and already redacted (the redactor finds nothing more in it); the
 //! whole answer within its byte bound.
 //!
 //! Input: byte 0 is the limit (1 to 25), then the query up to the first NUL, then the
@@ -14,7 +14,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use openclaw::actors::session_tools::{
-    SEARCH_MAX_BYTES, SEARCH_MAX_LIMIT, SEARCH_SNIPPET_CHARS, SearchTarget, search_transcripts,
+    SEARCH_MAX_BYTES, SEARCH_MAX_LIMIT, SEARCH_SNIPPET_CHARS, SearchTarget, redact,
+    search_transcripts,
 };
 
 fn scratch() -> &'static std::path::Path {
@@ -51,12 +52,21 @@ fuzz_target!(|data: &[u8]| {
     }
     let results = v["results"].as_array().expect("results");
     assert!(results.len() <= limit, "{v}");
-    assert!(v.to_string().len() <= SEARCH_MAX_BYTES + 64, "{}", v.to_string().len());
+    assert!(
+        v.to_string().len() <= SEARCH_MAX_BYTES + 64,
+        "{}",
+        v.to_string().len()
+    );
     for r in results {
         assert_eq!(r["sessionKey"], "agent:main:main");
         assert!(r["role"] == "user" || r["role"] == "assistant", "{r}");
         let s = r["snippet"].as_str().expect("snippet");
-        assert!(s.chars().count() <= SEARCH_SNIPPET_CHARS + 16, "{}", s.chars().count());
-        assert!(!s.contains("ghp_0123456789abcdefghij"), "{s}");
+        assert!(
+            s.chars().count() <= SEARCH_SNIPPET_CHARS + 16,
+            "{}",
+            s.chars().count()
+        );
+        // Already redacted: the redactor finds nothing more in it.
+        assert_eq!(redact(s), s, "{s}");
     }
 });
