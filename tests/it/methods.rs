@@ -295,7 +295,7 @@ async fn unimplemented_openclaw_methods_answer_unknown_to_callers_with_their_sco
         "tasks.history",
         "usage.status",
         "skills.search",
-        "sessions.search",
+        "sessions.diff",
         "config.schema",
         "transcripts.list",
     ] {
