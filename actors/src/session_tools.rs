@@ -317,7 +317,16 @@ pub async fn run(
         return send(registry, req, clamped, &answer, &args).await;
     }
     if name == "sessions_search" {
-        return search(&answer, &args).await;
+        let targets = crate::registry::session_tools::SearchTargets {
+            viewer: Some((req.session_key.clone(), clamped)),
+            keys: answer["sessionKey"].as_str().map(|k| vec![k.to_owned()]),
+            ..Default::default()
+        };
+        let targets = match registry.send(targets).await {
+            Ok(t) => t,
+            Err(_) => return search_error("the gateway is shutting down"),
+        };
+        return search(targets, &args).await;
     }
     if name != "sessions_history" {
         return answer;
@@ -364,11 +373,10 @@ fn search_error(error: impl Into<String>) -> Value {
     json!({"status": "error", "error": error.into()})
 }
 
-/// `sessions_search` over the visible sessions the registry named in `checked`
-/// (`{targets: [{key, sessionId, path}]}`, most recent first): the transcripts are read on a
-/// blocking thread, each at most [`SEARCH_READ_PER_SESSION`] of its end, all at most
-/// [`SEARCH_READ_TOTAL`].
-async fn search(checked: &Value, args: &Value) -> Value {
+/// `sessions_search` over `targets` (the sessions the caller may see, most recent first):
+/// the transcripts are read on a blocking thread, each at most [`SEARCH_READ_PER_SESSION`]
+/// of its end, all at most [`SEARCH_READ_TOTAL`].
+async fn search(targets: Vec<SearchTarget>, args: &Value) -> Value {
     let query = match args.get("query") {
         Some(Value::String(q)) => q.trim().to_owned(),
         Some(_) => return search_error("query must be a string"),
@@ -395,20 +403,6 @@ async fn search(checked: &Value, args: &Value) -> Value {
             }
         },
     };
-    let targets: Vec<SearchTarget> = checked["targets"]
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .filter_map(|t| {
-                    Some(SearchTarget {
-                        key: t["key"].as_str()?.to_owned(),
-                        session_id: t["sessionId"].as_str()?.to_owned(),
-                        path: std::path::PathBuf::from(t["path"].as_str()?),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     match tokio::task::spawn_blocking(move || search_transcripts(&targets, &query, limit)).await {
         Ok(v) => v,
         Err(_) => search_error("the search stopped"),
@@ -474,7 +468,7 @@ pub fn search_transcripts(targets: &[SearchTarget], query: &str, limit: usize) -
                 "snippet": redact(&snippet(text, &terms[0])),
                 "score": terms.len(),
             });
-            if let Some(id) = line.pointer("/__openclaw/id").and_then(Value::as_str) {
+            if let Some(id) = line.get("id").and_then(Value::as_str) {
                 hit["messageId"] = json!(crate::subagents::clean(id, 200));
             }
             found.push_back(hit);
@@ -565,25 +559,15 @@ fn scan_tail(path: &std::path::Path, window: u64, mut f: impl FnMut(&Value)) -> 
     }
 }
 
-/// A transcript line's role and text when it is a user's or an assistant's message that
-/// is shown (not the silent `NO_REPLY`, not a heartbeat's prompt or acknowledgement).
+/// A transcript line's role and text when it is a user's or an assistant's message the
+/// history shows ([`shown_message`](crate::registry::runs::shown_message)).
 fn searchable(line: &Value) -> Option<(&'static str, &str)> {
-    if line.get("type").and_then(Value::as_str) != Some("message") {
-        return None;
-    }
-    let role = match line.get("role").and_then(Value::as_str) {
+    let (role, text) = crate::registry::runs::shown_message(line)?;
+    let role = match role.and_then(Value::as_str) {
         Some("user") => "user",
         Some("assistant") => "assistant",
         _ => return None,
     };
-    let text = line.get("content").and_then(Value::as_str)?;
-    let beat = line
-        .get("runId")
-        .and_then(Value::as_str)
-        .is_some_and(|r| r.starts_with("heartbeat:"));
-    if (role == "assistant" && crate::agent_run::is_silent(text)) || beat {
-        return None;
-    }
     Some((role, text))
 }
 
@@ -761,7 +745,7 @@ mod tests {
         };
         let msg = |role: &str, text: &str, ts: u64| {
             json!({"type": "message", "role": role, "content": text, "ts": ts,
-                "__openclaw": {"id": format!("m{ts}")}})
+                "id": format!("m{ts}")})
         };
         let a = write(
             "a.jsonl",

@@ -754,8 +754,9 @@ pub fn check_arguments(arguments: &str) -> Result<(), String> {
     parse_args(arguments).map(|_| ())
 }
 
-/// `s` percent-encoded for a query string (RFC 3986 unreserved characters kept).
-fn encode(s: &str) -> String {
+/// `s` percent-encoded for a query string or a URL fragment (RFC 3986 unreserved
+/// characters kept).
+pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3 / 2);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

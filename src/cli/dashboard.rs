@@ -78,18 +78,10 @@ async fn handoff(loaded: &Loaded) -> Result<(String, u64), String> {
 /// removes it from the address bar). The token is base64url, which needs no escaping; any
 /// other byte is percent-encoded all the same.
 fn link(http_url: &str, token: &str) -> String {
-    let mut out = String::with_capacity(http_url.len() + token.len() + 48);
-    out.push_str(http_url);
-    out.push_str("#bootstrapToken=");
-    for b in token.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out.push_str("&bootstrapProfile=owner");
-    out
+    format!(
+        "{http_url}#bootstrapToken={}&bootstrapProfile=owner",
+        openclaw_actors::web_search::encode(token)
+    )
 }
 
 /// The page's URL (and the WebSocket URL) for a loaded config.

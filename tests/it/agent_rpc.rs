@@ -1793,6 +1793,24 @@ async fn sessions_search_finds_words_across_the_sessions() {
         ],
         "{res}"
     );
+    // Each hit names its message, as chat.history does (`__openclaw.id`).
+    let history = op
+        .request("chat.history", json!({"sessionKey": dm_key, "limit": 10}))
+        .await;
+    let ids: Vec<&str> = history["payload"]["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m.pointer("/__openclaw/id").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        hits[0]["messageId"]
+            .as_str()
+            .is_some_and(|id| ids.contains(&id)),
+        "{res}\n{history}"
+    );
     let snippet = hits[0]["snippet"].as_str().unwrap_or_default();
     assert!(
         snippet.contains("código ключ <redacted> <b>bold</b>"),

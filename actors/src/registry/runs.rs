@@ -2122,6 +2122,34 @@ pub struct MessageMeta {
     pub id: String,
 }
 
+/// A transcript line's role and text when it is a message the history shows (what
+/// `chat.history`, `sessions_history` and the transcript searches read): a `message` line,
+/// but not an assistant's silent `NO_REPLY`, nor a heartbeat's prompt or its OK-only
+/// acknowledgement (they stay in the transcript but are not shown, as in OpenClaw's
+/// WebChat; an alert the heartbeat raised is).
+pub(crate) fn shown_message(line: &Value) -> Option<(Option<&Value>, &str)> {
+    if line.get("type").and_then(Value::as_str) != Some("message") {
+        return None;
+    }
+    let text = line.get("content").and_then(Value::as_str).unwrap_or("");
+    let role = line.get("role");
+    let assistant = role.and_then(Value::as_str) == Some("assistant");
+    if assistant && crate::agent_run::is_silent(text) {
+        return None;
+    }
+    let beat = line
+        .get("runId")
+        .and_then(Value::as_str)
+        .is_some_and(|r| r.starts_with("heartbeat:"));
+    if beat
+        && (!assistant
+            || crate::cron::heartbeat::is_ack(text, crate::cron::heartbeat::DEFAULT_ACK_MAX_CHARS))
+    {
+        return None;
+    }
+    Some((role, text))
+}
+
 impl HistoryMessage {
     /// The message of a transcript line, if it is a `message` line, its text cut to
     /// `max_chars` UTF-16 units; `None` also for an assistant line that is only the silent
@@ -2129,30 +2157,7 @@ impl HistoryMessage {
     /// `HEARTBEAT_OK`.
     /// Also answers its size as JSON (measured once, for the answer's byte budget).
     fn of(line: &Value, max_chars: usize) -> Option<(Self, usize)> {
-        if line.get("type").and_then(Value::as_str) != Some("message") {
-            return None;
-        }
-        let text = line.get("content").and_then(Value::as_str).unwrap_or("");
-        let role = line.get("role");
-        let assistant = role.and_then(Value::as_str) == Some("assistant");
-        if assistant && crate::agent_run::is_silent(text) {
-            return None;
-        }
-        // The heartbeat's prompts and its OK-only acknowledgements stay in the transcript
-        // but are not shown (as in OpenClaw's WebChat); an alert it raised is.
-        let beat = line
-            .get("runId")
-            .and_then(Value::as_str)
-            .is_some_and(|r| r.starts_with("heartbeat:"));
-        if beat
-            && (!assistant
-                || crate::cron::heartbeat::is_ack(
-                    text,
-                    crate::cron::heartbeat::DEFAULT_ACK_MAX_CHARS,
-                ))
-        {
-            return None;
-        }
+        let (role, text) = shown_message(line)?;
         let mut m = Self {
             content: vec![TextPart {
                 text: history_limits::cut(text, max_chars),

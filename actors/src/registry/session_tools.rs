@@ -122,6 +122,9 @@ impl Registry {
 #[derive(Message, Debug, Clone, Default)]
 #[rtype(result = "Vec<crate::session_tools::SearchTarget>")]
 pub struct SearchTargets {
+    /// Only the sessions this run's session may see (`(caller, clamped)`, as
+    /// [`SessionToolCall`]'s); `None`: an operator's search, every session.
+    pub viewer: Option<(String, bool)>,
     /// Only this agent's sessions.
     pub agent: Option<String>,
     /// Only these sessions.
@@ -141,6 +144,7 @@ impl Handler<SearchTargets> for Registry {
         let since = msg
             .active_minutes
             .map(|m| now_ms().saturating_sub(m.saturating_mul(60_000)));
+        let settings = self.shared.live.get().session_tools.clone();
         let mut out = Vec::new();
         for (key, meta) in self.sessions_index.by_recency() {
             if out.len() >= crate::session_tools::SEARCH_MAX_SESSIONS {
@@ -157,6 +161,9 @@ impl Handler<SearchTargets> for Registry {
                 || since.is_some_and(|t| meta.updated_at < t)
                 || (msg.exclude_subagents && kind == "subagent")
                 || (msg.exclude_cron && kind == "cron")
+                || msg.viewer.as_ref().is_some_and(|(caller, clamped)| {
+                    !self.session_visible(&settings, caller, *clamped, key)
+                })
             {
                 continue;
             }
@@ -260,21 +267,9 @@ impl Handler<SessionToolCall> for Registry {
                         crate::subagents::clean(target, 120)
                     ));
                 }
-                let mut targets = Vec::new();
-                for (key, meta) in self.sessions_index.by_recency() {
-                    if targets.len() >= crate::session_tools::SEARCH_MAX_SESSIONS {
-                        break;
-                    }
-                    if one.as_ref().is_some_and(|o| o != key)
-                        || !self.session_visible(&settings, &caller, clamped, key)
-                    {
-                        continue;
-                    }
-                    let t = self.search_target(key, &meta.session_id);
-                    targets.push(json!({"key": t.key, "sessionId": t.session_id,
-                        "path": t.path.to_string_lossy()}));
-                }
-                Ok(json!({"ok": true, "targets": targets}))
+                // The transcripts themselves come from `SearchTargets` (with this caller as
+                // the viewer).
+                Ok(json!({"ok": true, "sessionKey": one}))
             }
             "sessions_list" => {
                 let limit = args["limit"]
